@@ -1,0 +1,22 @@
+# Every third-party dependency comes from a Debian 12 package; tools/deps.sh installs them.
+include(CheckSymbolExists)
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+find_package(simdjson REQUIRED)
+find_package(mimalloc REQUIRED)
+find_package(CLI11 REQUIRED)
+pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing>=2.3)
+
+if(RINGCAST_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(RINGCAST_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()
+
+# liburing 2.3 (Debian 12) lacks io_uring_setup_buf_ring; newer headers have it. We map the ring
+# ourselves either way, but record what the headers offer for the start-up log.
+set(CMAKE_REQUIRED_INCLUDES ${URING_INCLUDE_DIRS})
+check_symbol_exists(io_uring_setup_buf_ring "liburing.h" RINGCAST_HAVE_SETUP_BUF_RING)
+unset(CMAKE_REQUIRED_INCLUDES)

@@ -1,0 +1,89 @@
+#include "core/config.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+namespace ringcast {
+
+int ParseConfig(int argc, char** argv, Config* config) {
+  CLI::App app{"ringcast: io_uring WebSocket fan-out and chat server"};
+  app.option_defaults()->always_capture_default();
+  auto add = [&app](const char* flag, auto* value, const char* env, const char* help) {
+    return app.add_option(flag, *value, help)->envname(env);
+  };
+  add("--host", &config->host, "RINGCAST_HOST", "Address to listen on");
+  add("--port", &config->port, "RINGCAST_PORT", "TCP port to listen on")
+      ->check(CLI::Range(1, 65535));
+  add("--threads", &config->threads, "RINGCAST_THREADS", "Shards (0: one per online CPU)")
+      ->check(CLI::Range(0, 64));
+  app.add_flag("--raw-channels,!--no-raw-channels", config->raw_channels,
+               "Enable the unauthenticated /raw/{channel} fan-out route")
+      ->envname("RINGCAST_RAW_CHANNELS");
+  add("--max-message-size", &config->max_message_size, "RINGCAST_MAX_MESSAGE_SIZE",
+      "Largest WebSocket message accepted, bytes (larger: close 1009)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 31));
+  add("--max-outbound-bytes", &config->max_outbound_bytes, "RINGCAST_MAX_OUTBOUND_BYTES",
+      "Queued unsent bytes per connection before it is cut off (close 1008)")
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 40));
+  add("--idle-timeout", &config->idle_timeout_s, "RINGCAST_IDLE_TIMEOUT",
+      "Seconds without input before a ping; as long again without input closes (1001)")
+      ->check(CLI::Range(1, 86400));
+  add("--handshake-timeout", &config->handshake_timeout_s, "RINGCAST_HANDSHAKE_TIMEOUT",
+      "Seconds to receive a complete HTTP request")
+      ->check(CLI::Range(1, 3600));
+  add("--shutdown-timeout", &config->shutdown_timeout_s, "RINGCAST_SHUTDOWN_TIMEOUT",
+      "Seconds to wait for close handshakes on SIGINT/SIGTERM")
+      ->check(CLI::Range(0, 3600));
+  add("--close-timeout", &config->close_timeout_s, "RINGCAST_CLOSE_TIMEOUT",
+      "Seconds to wait for the peer's close frame / EOF after we close")
+      ->check(CLI::Range(1, 3600));
+  add("--max-connections", &config->max_connections, "RINGCAST_MAX_CONNECTIONS",
+      "Connections per shard")
+      ->check(CLI::Range(1, 1 << 20));
+  add("--max-header-bytes", &config->max_header_bytes, "RINGCAST_MAX_HEADER_BYTES",
+      "Largest HTTP request head (larger: 431)")
+      ->check(CLI::Range(256, 1 << 20));
+  add("--max-body-bytes", &config->max_body_bytes, "RINGCAST_MAX_BODY_BYTES",
+      "Largest HTTP request body (larger: 413)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 30));
+  add("--recv-buffer-size", &config->recv_buffer_size, "RINGCAST_RECV_BUFFER_SIZE",
+      "Bytes per provided receive buffer")
+      ->check(CLI::Range(1024, 1 << 20));
+  add("--recv-buffers", &config->recv_buffers, "RINGCAST_RECV_BUFFERS",
+      "Provided receive buffers per shard (power of two)")
+      ->check(CLI::Range(8, 32768));
+  app.add_flag("--direct-descriptors,!--no-direct-descriptors", config->direct_descriptors,
+               "Accept into io_uring direct descriptors (not limited by the process fd table)")
+      ->envname("RINGCAST_DIRECT_DESCRIPTORS");
+  app.add_flag("--pin-threads,!--no-pin-threads", config->pin_threads,
+               "Pin each shard thread to its own CPU")
+      ->envname("RINGCAST_PIN_THREADS");
+  add("--log-level", &config->log_level, "RINGCAST_LOG_LEVEL", "debug, info, warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    return 0;
+  } catch (const CLI::ParseError& error) {
+    std::string what = error.what();
+    for (char& c : what) c = c == '\n' ? ' ' : c;
+    std::fprintf(stderr, "ringcast: %s (see --help)\n", what.c_str());
+    return 2;
+  }
+  if ((config->recv_buffers & (config->recv_buffers - 1)) != 0) {
+    std::fprintf(stderr, "ringcast: --recv-buffers must be a power of two, got %u\n",
+                 config->recv_buffers);
+    return 2;
+  }
+  if (config->threads == 0) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    config->threads = cpus > 0 ? static_cast<uint32_t>(cpus < 64 ? cpus : 64) : 1;
+  }
+  return -1;
+}
+
+}  // namespace ringcast

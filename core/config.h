@@ -1,0 +1,34 @@
+// Server configuration: every flag, its default, and its environment variable.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace ringcast {
+
+struct Config {
+  std::string host = "0.0.0.0";
+  uint16_t port = 8080;
+  uint32_t threads = 0;  // 0: one shard per online CPU.
+  bool raw_channels = false;
+  uint64_t max_message_size = 1 << 20;
+  uint64_t max_outbound_bytes = 4 << 20;
+  uint32_t idle_timeout_s = 120;
+  uint32_t handshake_timeout_s = 10;
+  uint32_t shutdown_timeout_s = 5;
+  uint32_t close_timeout_s = 5;
+  uint32_t max_connections = 20000;  // Per shard.
+  uint32_t max_header_bytes = 8192;
+  uint64_t max_body_bytes = 1 << 20;
+  uint32_t recv_buffer_size = 8192;
+  uint32_t recv_buffers = 256;  // Per shard, power of two.
+  bool direct_descriptors = true;
+  bool pin_threads = true;
+  std::string log_level = "info";
+};
+
+// Parses argv and RINGCAST_* environment variables into *config. Returns -1 to continue, or an
+// exit status: 0 after --help, 2 after a bad flag (a one-line reason is printed to stderr).
+int ParseConfig(int argc, char** argv, Config* config);
+
+}  // namespace ringcast

@@ -1,0 +1,18 @@
+// ringcast: shard-per-core io_uring WebSocket server. See README.md and docs/architecture.md.
+#include "core/config.h"
+#include "core/log.h"
+#include "core/routes/default_app.h"
+#include "core/runtime/shard_set.h"
+
+int main(int argc, char** argv) {
+  ringcast::Config config;
+  int status = ringcast::ParseConfig(argc, argv, &config);
+  if (status >= 0) return status;
+  using ringcast::LogLevel;
+  ringcast::SetLogLevel(config.log_level == "debug"  ? LogLevel::kDebug
+                        : config.log_level == "warn" ? LogLevel::kWarn
+                        : config.log_level == "error" ? LogLevel::kError
+                                                      : LogLevel::kInfo);
+  ringcast::ShardSet shards(config, ringcast::MakeDefaultApp);
+  return shards.Run();
+}

@@ -1,0 +1,171 @@
+#include "core/pubsub/topic_table.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "core/log.h"
+#include "core/net/connection.h"
+#include "core/runtime/mailbox.h"
+#include "core/runtime/shard.h"
+
+namespace ringcast {
+
+// One publish on its way to other shards: the frame (one reference for all of them) and the
+// topic name, shared by every target shard; the last target to deliver frees it.
+struct TopicTable::Publication {
+  std::atomic<uint32_t> refs;
+  SharedFrame* frame;
+  uint32_t name_size;
+  char name[];  // NOLINT: flexible array member.
+
+  static Publication* Create(std::string_view name, SharedFrame* frame, uint32_t refs) {
+    void* memory = std::malloc(sizeof(Publication) + name.size());
+    if (memory == nullptr) throw std::bad_alloc();
+    auto* publication = new (memory) Publication{{refs}, frame, uint32_t(name.size())};
+    std::memcpy(publication->name, name.data(), name.size());
+    return publication;
+  }
+  std::string_view topic() const { return {name, name_size}; }
+  void Release() {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    frame->Release();
+    this->~Publication();
+    std::free(this);
+  }
+};
+
+namespace {
+uint64_t MakeToken(uint32_t topic_id, uint32_t index) { return uint64_t{topic_id} << 32 | index; }
+}  // namespace
+
+TopicTable::~TopicTable() = default;
+
+TopicTable::Topic* TopicTable::FindOrCreate(std::string_view name) {
+  auto it = topics_.find(name);
+  if (it != topics_.end()) return it->second.get();
+  uint32_t id;
+  if (free_ids_.empty()) {
+    id = static_cast<uint32_t>(by_id_.size());
+    by_id_.push_back(nullptr);
+  } else {
+    id = free_ids_.back();
+    free_ids_.pop_back();
+  }
+  auto topic = std::make_unique<Topic>();
+  topic->name = std::string(name);
+  topic->id = id;
+  Topic* raw = topic.get();
+  by_id_[id] = raw;
+  topics_.emplace(raw->name, std::move(topic));
+  return raw;
+}
+
+void TopicTable::MaybeErase(Topic* topic) {
+  if (!topic->subscribers.empty() || topic->remote_interest != 0) return;
+  by_id_[topic->id] = nullptr;
+  free_ids_.push_back(topic->id);
+  topics_.erase(topic->name);
+}
+
+void TopicTable::Subscribe(std::string_view name, Connection* conn, uint64_t* token) {
+  Topic* topic = FindOrCreate(name);
+  *token = MakeToken(topic->id, static_cast<uint32_t>(topic->subscribers.size()));
+  topic->subscribers.push_back({conn, token});
+  if (topic->subscribers.size() == 1) AnnounceInterest(topic->name, true);
+}
+
+void TopicTable::Unsubscribe(uint64_t* token) {
+  uint32_t id = static_cast<uint32_t>(*token >> 32);
+  uint32_t index = static_cast<uint32_t>(*token);
+  CHECK(id < by_id_.size() && by_id_[id] != nullptr);
+  Topic* topic = by_id_[id];
+  auto& subscribers = topic->subscribers;
+  CHECK(index < subscribers.size() && subscribers[index].token == token);
+  // Swap-remove: O(1), and the moved subscriber learns its new index.
+  subscribers[index] = subscribers.back();
+  *subscribers[index].token = MakeToken(id, index);
+  subscribers.pop_back();
+  if (subscribers.empty()) {
+    AnnounceInterest(topic->name, false);
+    MaybeErase(topic);
+  }
+}
+
+size_t TopicTable::local_subscribers(std::string_view name) const {
+  auto it = topics_.find(name);
+  return it == topics_.end() ? 0 : it->second->subscribers.size();
+}
+
+void TopicTable::Publish(std::string_view name, SharedFrame* frame) {
+  auto it = topics_.find(name);
+  if (it == topics_.end()) {
+    frame->Release();
+    return;
+  }
+  Topic& topic = *it->second;
+  if (uint64_t interest = topic.remote_interest; interest != 0) {
+    frame->AddRefs(1);  // The publication's reference.
+    auto* publication =
+        Publication::Create(topic.name, frame, static_cast<uint32_t>(std::popcount(interest)));
+    for (uint32_t shard = 0; interest != 0; ++shard, interest >>= 1) {
+      if (interest & 1) shard_.Post(shard, Mail{&TopicTable::OnPublication, publication});
+    }
+  }
+  DeliverLocal(topic, frame);
+}
+
+void TopicTable::PublishToTopicOf(uint64_t token, SharedFrame* frame) {
+  uint32_t id = static_cast<uint32_t>(token >> 32);
+  CHECK(id < by_id_.size() && by_id_[id] != nullptr);
+  Publish(by_id_[id]->name, frame);
+}
+
+void TopicTable::DeliverLocal(Topic& topic, SharedFrame* frame) {
+  size_t count = topic.subscribers.size();
+  if (count == 0) {
+    frame->Release();
+    return;
+  }
+  // One atomic add for the whole shard; each queue then owns one reference. SendFrame never
+  // unsubscribes synchronously (a cut-off connection is closed at the end of the iteration), so
+  // the vector is stable during the loop.
+  if (count > 1) frame->AddRefs(static_cast<uint32_t>(count - 1));
+  for (size_t i = 0; i < count; ++i) topic.subscribers[i].conn->SendFrame(frame);
+}
+
+void TopicTable::AnnounceInterest(const std::string& name, bool interested) {
+  for (uint32_t shard = 0; shard < shard_.shard_count(); ++shard) {
+    if (shard == shard_.id()) continue;
+    shard_.Post(shard, Mail{&TopicTable::OnInterest, new std::string(name), shard_.id(),
+                            interested ? 1u : 0u});
+  }
+}
+
+void TopicTable::OnInterest(Shard& shard, const Mail& mail) {
+  std::unique_ptr<std::string> name(static_cast<std::string*>(mail.ptr));
+  TopicTable& table = shard.topics();
+  uint64_t bit = uint64_t{1} << mail.a;
+  if (mail.b != 0) {
+    table.FindOrCreate(*name)->remote_interest |= bit;
+    return;
+  }
+  auto it = table.topics_.find(*name);
+  if (it == table.topics_.end()) return;
+  it->second->remote_interest &= ~bit;
+  table.MaybeErase(it->second.get());
+}
+
+void TopicTable::OnPublication(Shard& shard, const Mail& mail) {
+  auto* publication = static_cast<Publication*>(mail.ptr);
+  TopicTable& table = shard.topics();
+  auto it = table.topics_.find(publication->topic());
+  if (it != table.topics_.end() && !it->second->subscribers.empty()) {
+    publication->frame->AddRefs(1);
+    table.DeliverLocal(*it->second, publication->frame);
+  }
+  publication->Release();
+}
+
+}  // namespace ringcast

@@ -1,0 +1,15 @@
+// DefaultApp: the routes every ringcast serves — /health, /echo and, when enabled,
+// /raw/{channel}. One instance per shard.
+#pragma once
+
+#include <memory>
+
+#include "core/net/http_exchange.h"
+
+namespace ringcast {
+
+class Shard;
+
+std::unique_ptr<Application> MakeDefaultApp(Shard& shard);
+
+}  // namespace ringcast

@@ -1,0 +1,51 @@
+// Cross-shard mailboxes: one bounded SPSC queue for every ordered pair of shards, plus one
+// doorbell per shard.
+//
+// Owner: ShardSet creates the matrix before the shard threads start; afterwards queue (from, to)
+// is pushed only by shard `from` and popped only by shard `to`. A mail is a function pointer and
+// three words, so posting never allocates; what a mail points to is owned by the mail until
+// its function runs on the target shard.
+//
+// Wakeup protocol (no mutex, at most one wakeup in flight per target): after pushing, a producer
+// rings the target's doorbell only if it flips `doorbell` from false to true, by posting an
+// IORING_OP_MSG_RING completion into the target's ring. The target clears the flag when it
+// reaps that completion and then drains every inbound queue. A producer that finds the flag
+// already set knows the target has yet to clear it, so the target will drain after the push.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/runtime/spsc_queue.h"
+
+namespace ringcast {
+
+class Shard;
+
+struct Mail {
+  void (*run)(Shard& target, const Mail& mail) = nullptr;
+  void* ptr = nullptr;
+  uint64_t a = 0;
+  uint64_t b = 0;
+};
+
+class MailboxMatrix {
+ public:
+  MailboxMatrix(uint32_t shards, size_t capacity);
+
+  uint32_t shards() const { return shards_; }
+  SpscQueue<Mail>& Queue(uint32_t from, uint32_t to) { return *queues_[from * shards_ + to]; }
+  std::atomic<bool>& Doorbell(uint32_t to) { return doorbells_[to].rung; }
+
+ private:
+  struct alignas(64) PaddedFlag {
+    std::atomic<bool> rung{false};
+  };
+  uint32_t shards_;
+  std::vector<std::unique_ptr<SpscQueue<Mail>>> queues_;
+  std::unique_ptr<PaddedFlag[]> doorbells_;
+};
+
+}  // namespace ringcast

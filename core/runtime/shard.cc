@@ -1,0 +1,322 @@
+#include "core/runtime/shard.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "core/runtime/shard_set.h"
+
+namespace ringcast {
+namespace {
+
+constexpr unsigned kRingEntries = 4096;
+constexpr uint16_t kBufferGroup = 0;
+constexpr uint64_t kShutdownGraceTicks = 20;  // After the shutdown deadline, for cancellations.
+
+int OpenListener(const Config& config) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* result = nullptr;
+  std::string port = std::to_string(config.port);
+  int rc = getaddrinfo(config.host.c_str(), port.c_str(), &hints, &result);
+  if (rc != 0) {
+    RC_LOG(kError, "cannot resolve --host %s: %s", config.host.c_str(), gai_strerror(rc));
+    return -EINVAL;
+  }
+  int fd = -1;
+  int error = 0;
+  for (addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+      error = errno;
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    // Accepted sockets inherit TCP_NODELAY on Linux; we cork in user space instead of Nagle.
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0) break;
+    error = errno;
+    close(fd);
+    fd = -1;
+  }
+  freeaddrinfo(result);
+  if (fd < 0) {
+    RC_LOG(kError, "cannot listen on %s:%u: %s", config.host.c_str(), config.port, strerror(error));
+    return -error;
+  }
+  return fd;
+}
+
+}  // namespace
+
+Shard::Shard(ShardSet& set, uint32_t id, const Config& config, MailboxMatrix& mailboxes)
+    : set_(set),
+      id_(id),
+      config_(config),
+      mailboxes_(mailboxes),
+      topics_(*this),
+      timers_(4096, 0),
+      outboxes_(mailboxes.shards()) {
+  http_limits_.max_header_bytes = config.max_header_bytes;
+  http_limits_.max_body_bytes = config.max_body_bytes;
+}
+
+Shard::~Shard() {
+  for (Connection* conn : slots_) delete conn;
+  for (SendBatch* batch : batches_) delete batch;
+  if (listen_fd_ >= 0) close(listen_fd_);
+}
+
+uint64_t Shard::NowTick() const {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  return (uint64_t(now.tv_sec) * 1000 + uint64_t(now.tv_nsec) / 1000000) / kTickMs;
+}
+
+int Shard::Setup() {
+  int rc = ring_.Init(kRingEntries);
+  if (rc < 0) {
+    RC_LOG(kError,
+           "shard %u: io_uring_setup failed: %s. io_uring may be disabled "
+           "(sysctl kernel.io_uring_disabled, a container seccomp profile) or the memlock limit "
+           "too low (ulimit -l)",
+           id_, strerror(-rc));
+    return rc;
+  }
+  const RingFeatures& features = ring_.features();
+  if (!features.msg_ring || !features.recv_multishot || !features.multishot_accept) {
+    RC_LOG(kError, "shard %u: this kernel lacks io_uring features ringcast needs (%s); Linux 6.0 "
+                   "or newer is required", id_, features.Describe().c_str());
+    return -ENOSYS;
+  }
+  rc = buffers_.Init(ring_.raw(), kBufferGroup, config_.recv_buffers, config_.recv_buffer_size);
+  if (rc < 0) {
+    RC_LOG(kError, "shard %u: cannot register %u receive buffers of %u bytes: %s", id_,
+           config_.recv_buffers, config_.recv_buffer_size, strerror(-rc));
+    return rc;
+  }
+  if (config_.direct_descriptors) {
+    // Each ring's fixed file table is independent of the process fd table (it is only capped by
+    // RLIMIT_NOFILE), so N shards can hold N times the process fd limit.
+    rc = io_uring_register_files_sparse(ring_.raw(), config_.max_connections);
+    if (rc < 0) {
+      RC_LOG(kError, "shard %u: cannot register a fixed file table of %u entries: %s (lower "
+                     "--max-connections to the open-file limit, or --no-direct-descriptors)",
+             id_, config_.max_connections, strerror(-rc));
+      return rc;
+    }
+  }
+  listen_fd_ = OpenListener(config_);
+  if (listen_fd_ < 0) return listen_fd_;
+  slots_.reserve(std::min<uint32_t>(config_.max_connections, 1024));
+  timers_.Advance(NowTick(), [](TimerEntry*) {});
+  ArmAccept();
+  return 0;
+}
+
+void Shard::RequestStop() { stop_requested_.store(true, std::memory_order_release); }
+
+void Shard::Run() {
+  while (!done_) {
+    FlushOutgoing();
+    for (Connection* conn : release_list_) {
+      CHECK(conn->state_ == Connection::State::kClosed);
+      uint32_t slot = conn->slot_;
+      delete conn;
+      slots_[slot] = nullptr;
+      free_slots_.push_back(slot);
+      --live_connections_;
+    }
+    release_list_.clear();
+    if (stopping_ && live_connections_ == 0) break;
+
+    __kernel_timespec timeout{0, kTickMs * 1000 * 1000};
+    io_uring_cqe* cqe = nullptr;
+    int rc = io_uring_submit_and_wait_timeout(ring_.raw(), &cqe, 1, &timeout, nullptr);
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+      RC_LOG(kError, "shard %u: io_uring wait failed: %s", id_, strerror(-rc));
+    }
+    DrainMail();
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_for_each_cqe(ring_.raw(), head, cqe) {
+      Dispatch(cqe);
+      ++seen;
+    }
+    io_uring_cq_advance(ring_.raw(), seen);
+    if (stop_requested_.load(std::memory_order_acquire) && !stopping_) BeginShutdown();
+    AdvanceTimers();
+  }
+  RC_LOG(kInfo, "shard %u: stopped", id_);
+}
+
+// ---- Mail ----------------------------------------------------------------------------------
+
+void Shard::Post(uint32_t target, const Mail& mail) {
+  Outbox& box = outboxes_[target];
+  if (target == id_ || !box.overflow.empty() ||
+      !mailboxes_.Queue(id_, target).TryPush(Mail(mail))) {
+    box.overflow.push_back(mail);  // For self: run at the next DrainMail, never re-entrantly.
+  }
+  box.ring = true;
+}
+
+void Shard::DrainMail() {
+  // Clear before draining: a producer that still sees the doorbell set pushed before this store
+  // and is drained below; one that sees it clear rings again.
+  mailboxes_.Doorbell(id_).store(false, std::memory_order_seq_cst);
+  std::deque<Mail>& own = outboxes_[id_].overflow;
+  while (!own.empty()) {
+    Mail mail = own.front();
+    own.pop_front();
+    mail.run(*this, mail);
+  }
+  outboxes_[id_].ring = false;
+  for (uint32_t source = 0; source < shard_count(); ++source) {
+    if (source == id_) continue;
+    SpscQueue<Mail>& queue = mailboxes_.Queue(source, id_);
+    Mail mail;
+    while (queue.TryPop(&mail)) mail.run(*this, mail);
+  }
+}
+
+void Shard::RingDoorbell(uint32_t target) {
+  if (mailboxes_.Doorbell(target).exchange(true, std::memory_order_seq_cst)) return;
+  io_uring_sqe* sqe = ring_.GetSqe();
+  // IORING_OP_MSG_RING (5.18): posts a completion tagged kDoorbell into the target's ring.
+  io_uring_prep_msg_ring(sqe, set_.shard(target).ring_fd(), 0, Tag(Op::kDoorbell), 0);
+  io_uring_sqe_set_data64(sqe, Tag(Op::kIgnore));
+  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+// ---- Loop phases -----------------------------------------------------------------------------
+
+void Shard::FlushOutgoing() {
+  buffers_.Commit();  // Before re-arming receives that ended with -ENOBUFS.
+  for (size_t i = 0; i < flush_list_.size(); ++i) {
+    Connection& conn = *flush_list_[i];
+    conn.flush_queued_ = false;
+    if (conn.state_ == Connection::State::kClosed) continue;
+    if (conn.recv_rearm_ && !conn.recv_armed_) ArmRecv(conn);
+    conn.recv_rearm_ = false;
+    if (conn.send_in_flight_) continue;
+    if (!conn.send_queue_.empty()) {
+      StartSend(conn);
+    } else if (conn.close_after_flush_ && conn.state_ == Connection::State::kClosing) {
+      // Our last bytes are out: send FIN, then read until the peer's EOF so that closing never
+      // resets a connection whose peer has not yet read our close frame (RFC 6455 §7.1.1).
+      io_uring_sqe* sqe = ring_.GetSqe();
+      io_uring_prep_shutdown(sqe, conn.fd_, SHUT_WR);  // IORING_OP_SHUTDOWN, 5.11.
+      if (config_.direct_descriptors) sqe->flags |= IOSQE_FIXED_FILE;
+      io_uring_sqe_set_data64(sqe, Tag(Op::kShutdownWrite, conn.slot_, conn.generation_));
+      sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+      conn.state_ = Connection::State::kDraining;
+    }
+  }
+  flush_list_.clear();
+  for (uint32_t target = 0; target < shard_count(); ++target) {
+    Outbox& box = outboxes_[target];
+    if (!box.ring || target == id_) continue;
+    SpscQueue<Mail>& queue = mailboxes_.Queue(id_, target);
+    while (!box.overflow.empty() && queue.TryPush(Mail(box.overflow.front()))) {
+      box.overflow.pop_front();
+    }
+    box.ring = !box.overflow.empty();  // Retry next iteration.
+    RingDoorbell(target);
+  }
+}
+
+void Shard::Dispatch(io_uring_cqe* cqe) {
+  uint64_t tag = cqe->user_data;
+  auto op = static_cast<Op>(tag >> 56);
+  uint32_t slot = static_cast<uint32_t>(tag);
+  uint32_t generation = static_cast<uint32_t>(tag >> 32) & 0xFFFFFF;
+  switch (op) {
+    case Op::kAccept:
+      OnAccept(cqe->res, cqe->flags);
+      return;
+    case Op::kDoorbell:  // DrainMail already ran this iteration.
+      return;
+    case Op::kIgnore:
+      if (cqe->res < 0 && cqe->res != -ENOENT && cqe->res != -EALREADY) {
+        RC_LOG(kDebug, "shard %u: auxiliary operation failed: %s", id_, strerror(-cqe->res));
+      }
+      return;
+    case Op::kRecv:
+    case Op::kSend:
+    case Op::kShutdownWrite:
+      break;
+  }
+  Connection* conn = slot < slots_.size() ? slots_[slot] : nullptr;
+  if (conn == nullptr || (conn->generation_ & 0xFFFFFF) != generation) {
+    // Cannot happen while slots outlive their operations; recycle a buffer all the same.
+    if (cqe->flags & IORING_CQE_F_BUFFER) buffers_.Recycle(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+    RC_LOG(kWarn, "shard %u: completion for a released connection (op %d)", id_, int(op));
+    return;
+  }
+  switch (op) {
+    case Op::kRecv:
+      OnRecv(*conn, cqe->res, cqe->flags);
+      break;
+    case Op::kSend:
+      OnSend(*conn, cqe->res);
+      break;
+    case Op::kShutdownWrite:  // Only failures are posted.
+      Abort(*conn);
+      break;
+    default:
+      break;
+  }
+  MaybeRelease(*conn);
+}
+
+void Shard::AdvanceTimers() {
+  uint64_t now = NowTick();
+  if (now == timers_.now()) return;
+  timers_.Advance(now, [this](TimerEntry* entry) { OnTimer(*static_cast<Connection*>(entry->owner)); });
+  if (!accept_armed_ && !stopping_) ArmAccept();  // Retry after a failed accept.
+  if (stopping_ && now >= stop_deadline_) {
+    for (Connection* conn : slots_) {
+      if (conn != nullptr && conn->state_ != Connection::State::kClosed) Abort(*conn);
+    }
+    if (now >= stop_deadline_ + kShutdownGraceTicks) {
+      RC_LOG(kWarn, "shard %u: %zu connections still busy at shutdown", id_, live_connections_);
+      done_ = true;
+    }
+  }
+}
+
+void Shard::BeginShutdown() {
+  stopping_ = true;
+  stop_deadline_ = NowTick() + SecondsToTicks(config_.shutdown_timeout_s);
+  if (accept_armed_) {
+    io_uring_sqe* sqe = ring_.GetSqe();
+    io_uring_prep_cancel64(sqe, Tag(Op::kAccept), 0);
+    io_uring_sqe_set_data64(sqe, Tag(Op::kIgnore));
+  }
+  // The armed accept holds its own reference; the socket stops listening once that ends.
+  close(listen_fd_);
+  listen_fd_ = -1;
+  RC_LOG(kInfo, "shard %u: shutting down, closing %zu connections", id_, live_connections_);
+  for (Connection* conn : slots_) {
+    if (conn == nullptr) continue;
+    if (conn->state_ == Connection::State::kWebSocket) {
+      conn->Close(uint16_t(ws::CloseCode::kGoingAway), "server shutting down");
+    } else if (conn->state_ == Connection::State::kHttp) {
+      Abort(*conn);
+    }
+  }
+}
+
+}  // namespace ringcast

@@ -1,0 +1,153 @@
+// Shard: one thread, one io_uring, one listener, its connections, its timers and its part of
+// the pub/sub tables. Shards share nothing mutable; they talk only through Mail (mailbox.h).
+//
+// Owner: its own thread, from Setup() to the end of Run(). Every public method below must be
+// called on that thread, except RequestStop() (any thread).
+//
+// One loop iteration: flush (start sends for every connection with queued frames and nothing in
+// flight, re-arm ended receives, publish recycled buffers, ring doorbells) → submit and wait
+// (bounded by the next timer tick) → drain inbound mail → dispatch completions → advance timers
+// → release connections whose last operation finished. Mail is drained before completions so a
+// subscription announced by another shard before a client could have reacted to it is in
+// place before that client's bytes are handled.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "core/config.h"
+#include "core/io/buffer_ring.h"
+#include "core/io/ring.h"
+#include "core/net/connection.h"
+#include "core/net/http_exchange.h"
+#include "core/pubsub/topic_table.h"
+#include "core/runtime/mailbox.h"
+#include "core/runtime/timer_wheel.h"
+
+namespace ringcast {
+
+class ShardSet;
+
+class Shard {
+ public:
+  static constexpr uint32_t kTickMs = 100;
+
+  Shard(ShardSet& set, uint32_t id, const Config& config, MailboxMatrix& mailboxes);
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  // On the shard thread: ring, buffers, fixed file table, listener. Returns 0 or -errno with a
+  // message already logged.
+  int Setup();
+  void SetApplication(std::unique_ptr<Application> app) { app_ = std::move(app); }
+  void Run();
+
+  // Any thread: begin graceful shutdown (stop accepting, close 1001, bounded wait, exit Run).
+  void RequestStop();
+  int ring_fd() const { return ring_.fd(); }
+  // user_data for an IORING_OP_MSG_RING that only wakes this shard.
+  static uint64_t WakeupTag() { return Tag(Op::kDoorbell); }
+  const RingFeatures& features() const { return ring_.features(); }
+
+  uint32_t id() const { return id_; }
+  uint32_t shard_count() const { return mailboxes_.shards(); }
+  const Config& config() const { return config_; }
+  TopicTable& topics() { return topics_; }
+  Connection* Find(ConnId id);
+  size_t connection_count() const { return live_connections_; }
+
+  // Runs mail.run on shard `target` (directly when target is this shard). FIFO per pair.
+  void Post(uint32_t target, const Mail& mail);
+
+ private:
+  friend class Connection;
+  friend class HttpExchange;
+
+  enum class Op : uint8_t { kAccept = 1, kRecv, kSend, kShutdownWrite, kIgnore, kDoorbell };
+  static uint64_t Tag(Op op, uint32_t slot = 0, uint32_t generation = 0) {
+    return (uint64_t{static_cast<uint8_t>(op)} << 56) | (uint64_t{generation & 0xFFFFFF} << 32) |
+           slot;
+  }
+
+  // Loop phases.
+  void FlushOutgoing();
+  void DrainMail();
+  void Dispatch(io_uring_cqe* cqe);
+  void AdvanceTimers();
+
+  // Completions.
+  void OnAccept(int32_t result, uint32_t flags);
+  void OnRecv(Connection& conn, int32_t result, uint32_t flags);
+  void OnSend(Connection& conn, int32_t result);
+  void OnTimer(Connection& conn);
+
+  // Input.
+  void HandleHttp(Connection& conn, std::span<uint8_t> data);
+  bool ServeRequest(Connection& conn, const http::Request& request, std::string_view body);
+  void HandleWebSocket(Connection& conn, std::span<uint8_t> data);
+  void ReplyHttpError(Connection& conn, int status, std::string_view reason);
+
+  // Connection lifecycle.
+  Connection* Open(int fd);
+  void ArmAccept();
+  void ArmRecv(Connection& conn);
+  void MarkForFlush(Connection& conn);
+  void StartSend(Connection& conn);
+  void LeaveWebSocket(Connection& conn);    // Calls the handler's OnClose once.
+  void FinishAfterFlush(Connection& conn);  // Shut the write side once queued bytes are out.
+  void Abort(Connection& conn);             // Close the socket now.
+  void MaybeRelease(Connection& conn);
+  void ScheduleTimer(Connection& conn, uint64_t deadline);
+  void BeginShutdown();
+  void RingDoorbell(uint32_t target);
+  uint64_t NowTick() const;
+  uint64_t SecondsToTicks(uint32_t seconds) const { return uint64_t{seconds} * 1000 / kTickMs; }
+
+  // Outbound mail that found its queue full, per target, retried every iteration.
+  struct Outbox {
+    std::deque<Mail> overflow;
+    bool ring = false;
+  };
+  // msghdr + iovecs for one in-flight sendmsg; pooled, one per sending connection.
+  struct SendBatch {
+    static constexpr uint32_t kMaxIov = 64;
+    msghdr msg;
+    iovec iov[kMaxIov];
+  };
+
+  ShardSet& set_;
+  const uint32_t id_;
+  const Config& config_;
+  MailboxMatrix& mailboxes_;
+  Ring ring_;
+  BufferRing buffers_;
+  int listen_fd_ = -1;
+  bool accept_armed_ = false;
+  std::unique_ptr<Application> app_;
+  TopicTable topics_;
+  TimerWheel timers_;
+  http::Limits http_limits_;
+
+  std::vector<Connection*> slots_;
+  std::vector<uint32_t> generations_;
+  std::vector<uint32_t> free_slots_;
+  size_t live_connections_ = 0;
+  std::vector<Connection*> flush_list_;
+  std::vector<Connection*> release_list_;
+  std::vector<SendBatch*> batches_;  // Indexed by slot while a sendmsg is in flight.
+  std::vector<std::unique_ptr<SendBatch>> spare_batches_;
+  std::vector<Outbox> outboxes_;
+
+  std::atomic<bool> stop_requested_{false};
+  bool stopping_ = false;
+  uint64_t stop_deadline_ = 0;
+  bool done_ = false;
+};
+
+}  // namespace ringcast

@@ -1,0 +1,274 @@
+// Shard: the connection side of the loop (accept, receive, send, timers, close).
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "core/runtime/shard.h"
+
+namespace ringcast {
+
+void Shard::ArmAccept() {
+  io_uring_sqe* sqe = ring_.GetSqe();
+  if (config_.direct_descriptors) {
+    // Multishot accept (5.19) into a kernel-chosen free slot of the fixed file table.
+    io_uring_prep_multishot_accept_direct(sqe, listen_fd_, nullptr, nullptr, 0);
+  } else {
+    io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  }
+  io_uring_sqe_set_data64(sqe, Tag(Op::kAccept));
+  accept_armed_ = true;
+}
+
+void Shard::OnAccept(int32_t result, uint32_t flags) {
+  bool more = flags & IORING_CQE_F_MORE;
+  if (!more) accept_armed_ = false;
+  if (result < 0) {
+    if (result != -ECANCELED) {
+      // ENFILE: the fixed file table is full; AdvanceTimers re-arms on the next tick.
+      RC_LOG(kWarn, "shard %u: accept failed: %s", id_, strerror(-result));
+    }
+    return;
+  }
+  if (!more && !stopping_) ArmAccept();
+  if (stopping_ || Open(result) == nullptr) {
+    io_uring_sqe* sqe = ring_.GetSqe();
+    if (config_.direct_descriptors) {
+      io_uring_prep_close_direct(sqe, result);
+    } else {
+      io_uring_prep_close(sqe, result);
+    }
+    io_uring_sqe_set_data64(sqe, Tag(Op::kIgnore));
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  }
+}
+
+Connection* Shard::Open(int fd) {
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else if (slots_.size() < config_.max_connections) {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.push_back(nullptr);
+    generations_.push_back(0);
+  } else {
+    RC_LOG(kWarn, "shard %u: connection limit (%u) reached, refusing", id_,
+           config_.max_connections);
+    return nullptr;
+  }
+  uint32_t generation = ++generations_[slot] & 0xFFFFFF;
+  auto* conn = new Connection(this, slot, generation, fd, config_.max_message_size);
+  slots_[slot] = conn;
+  ++live_connections_;
+  conn->timer_.owner = conn;
+  conn->last_receive_tick_ = static_cast<uint32_t>(timers_.now());
+  ScheduleTimer(*conn, timers_.now() + SecondsToTicks(config_.handshake_timeout_s));
+  ArmRecv(*conn);
+  return conn;
+}
+
+Connection* Shard::Find(ConnId id) {
+  if (id.shard != id_ || id.slot >= slots_.size()) return nullptr;
+  Connection* conn = slots_[id.slot];
+  if (conn == nullptr || conn->generation_ != id.generation) return nullptr;
+  return conn->state_ == Connection::State::kClosed ? nullptr : conn;
+}
+
+void Shard::ArmRecv(Connection& conn) {
+  io_uring_sqe* sqe = ring_.GetSqe();
+  // Multishot recv (6.0) from the provided-buffer group: no buffer is tied to an idle socket.
+  io_uring_prep_recv_multishot(sqe, conn.fd_, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  if (config_.direct_descriptors) sqe->flags |= IOSQE_FIXED_FILE;
+  sqe->buf_group = buffers_.group_id();
+  io_uring_sqe_set_data64(sqe, Tag(Op::kRecv, conn.slot_, conn.generation_));
+  conn.recv_armed_ = true;
+}
+
+void Shard::OnRecv(Connection& conn, int32_t result, uint32_t flags) {
+  if (!(flags & IORING_CQE_F_MORE)) conn.recv_armed_ = false;
+  if (result > 0) {
+    uint16_t buffer_id = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+    std::span<uint8_t> data(buffers_.Buffer(buffer_id), static_cast<size_t>(result));
+    conn.ping_outstanding_ = false;
+    switch (conn.state_) {
+      case Connection::State::kHttp:
+        HandleHttp(conn, data);
+        break;
+      case Connection::State::kWebSocket:
+      case Connection::State::kClosing:
+        conn.last_receive_tick_ = static_cast<uint32_t>(timers_.now());
+        HandleWebSocket(conn, data);
+        break;
+      case Connection::State::kDraining:
+      case Connection::State::kClosed:
+        break;  // Discarded: we are only waiting for EOF.
+    }
+    buffers_.Recycle(buffer_id);
+    if (!conn.recv_armed_ && conn.state_ != Connection::State::kClosed) {
+      conn.recv_rearm_ = true;
+      MarkForFlush(conn);
+    }
+    return;
+  }
+  if (result == -ENOBUFS) {  // Every buffer is in use: re-arm once this iteration recycles some.
+    if (conn.state_ != Connection::State::kClosed) {
+      conn.recv_rearm_ = true;
+      MarkForFlush(conn);
+    }
+    return;
+  }
+  if (result == -ECANCELED || conn.state_ == Connection::State::kClosed) return;
+  // EOF or a socket error: the peer is gone (or has finished the close handshake).
+  if (result < 0 && result != -ECONNRESET) {
+    RC_LOG(kDebug, "shard %u: recv failed: %s", id_, strerror(-result));
+  }
+  Abort(conn);
+}
+
+void Shard::MarkForFlush(Connection& conn) {
+  if (conn.flush_queued_) return;
+  conn.flush_queued_ = true;
+  flush_list_.push_back(&conn);
+}
+
+void Shard::StartSend(Connection& conn) {
+  io_uring_sqe* sqe = ring_.GetSqe();
+  // Everything queued since the last send goes out in one call ("corking").
+  if (conn.send_queue_.count() == 1) {
+    iovec one;
+    conn.send_queue_.Gather(&one, 1);
+    io_uring_prep_send(sqe, conn.fd_, one.iov_base, one.iov_len, MSG_NOSIGNAL);
+  } else {
+    SendBatch* batch;
+    if (spare_batches_.empty()) {
+      batch = new SendBatch;
+    } else {
+      batch = spare_batches_.back().release();
+      spare_batches_.pop_back();
+    }
+    std::memset(&batch->msg, 0, sizeof(batch->msg));
+    batch->msg.msg_iov = batch->iov;
+    batch->msg.msg_iovlen = conn.send_queue_.Gather(batch->iov, SendBatch::kMaxIov);
+    if (batches_.size() <= conn.slot_) batches_.resize(conn.slot_ + 1, nullptr);
+    batches_[conn.slot_] = batch;
+    io_uring_prep_sendmsg(sqe, conn.fd_, &batch->msg, MSG_NOSIGNAL);
+  }
+  if (config_.direct_descriptors) sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64(sqe, Tag(Op::kSend, conn.slot_, conn.generation_));
+  conn.send_in_flight_ = true;
+}
+
+void Shard::OnSend(Connection& conn, int32_t result) {
+  conn.send_in_flight_ = false;
+  if (conn.slot_ < batches_.size() && batches_[conn.slot_] != nullptr) {
+    spare_batches_.emplace_back(batches_[conn.slot_]);
+    batches_[conn.slot_] = nullptr;
+  }
+  if (result < 0) {
+    if (result != -ECANCELED && result != -EPIPE && result != -ECONNRESET) {
+      RC_LOG(kDebug, "shard %u: send failed: %s", id_, strerror(-result));
+    }
+    Abort(conn);
+    return;
+  }
+  if (conn.state_ == Connection::State::kClosed) return;
+  conn.send_queue_.Consume(static_cast<uint64_t>(result));  // A short write leaves the rest.
+  if (!conn.send_queue_.empty() || conn.close_after_flush_) MarkForFlush(conn);
+}
+
+void Shard::LeaveWebSocket(Connection& conn) {
+  WebSocketHandler* handler = conn.handler_;
+  conn.handler_ = nullptr;
+  if (handler != nullptr) handler->OnClose(conn);
+}
+
+void Shard::FinishAfterFlush(Connection& conn) {
+  if (conn.state_ == Connection::State::kDraining || conn.state_ == Connection::State::kClosed) {
+    return;
+  }
+  if (conn.state_ != Connection::State::kClosing) {
+    conn.state_ = Connection::State::kClosing;
+    ScheduleTimer(conn, timers_.now() + SecondsToTicks(config_.close_timeout_s));
+  }
+  conn.close_after_flush_ = true;
+  MarkForFlush(conn);
+}
+
+void Shard::Abort(Connection& conn) {
+  if (conn.state_ == Connection::State::kClosed) return;
+  LeaveWebSocket(conn);
+  conn.state_ = Connection::State::kClosed;
+  timers_.Cancel(&conn.timer_);
+  uint32_t fixed = config_.direct_descriptors ? IOSQE_FIXED_FILE : 0;
+  auto cancel = [&](Op op) {
+    io_uring_sqe* sqe = ring_.GetSqe();
+    io_uring_prep_cancel64(sqe, Tag(op, conn.slot_, conn.generation_), 0);
+    io_uring_sqe_set_data64(sqe, Tag(Op::kIgnore));
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  };
+  if (conn.recv_armed_) cancel(Op::kRecv);
+  if (conn.send_in_flight_) cancel(Op::kSend);
+  io_uring_sqe* sqe = ring_.GetSqe();
+  if (fixed) {
+    io_uring_prep_close_direct(sqe, conn.fd_);
+  } else {
+    io_uring_prep_close(sqe, conn.fd_);
+  }
+  io_uring_sqe_set_data64(sqe, Tag(Op::kIgnore));
+  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+void Shard::MaybeRelease(Connection& conn) {
+  if (conn.state_ != Connection::State::kClosed || conn.recv_armed_ || conn.send_in_flight_ ||
+      conn.release_queued_) {
+    return;
+  }
+  conn.release_queued_ = true;
+  release_list_.push_back(&conn);
+}
+
+void Shard::ScheduleTimer(Connection& conn, uint64_t deadline) {
+  timers_.Schedule(&conn.timer_, deadline);
+}
+
+void Shard::OnTimer(Connection& conn) {
+  uint64_t now = timers_.now();
+  switch (conn.state_) {
+    case Connection::State::kHttp: {
+      // A request (the first, or the next on a keep-alive connection) must arrive complete
+      // within the handshake timeout of the previous answer.
+      uint64_t due = conn.last_receive_tick_ + SecondsToTicks(config_.handshake_timeout_s);
+      if (now < due) return ScheduleTimer(conn, due);
+      RC_LOG(kDebug, "shard %u: HTTP request timed out", id_);
+      Abort(conn);
+      break;
+    }
+    case Connection::State::kWebSocket: {
+      uint64_t idle = SecondsToTicks(config_.idle_timeout_s);
+      uint64_t due = conn.last_receive_tick_ + idle;
+      if (now < due) return ScheduleTimer(conn, due);
+      if (!conn.ping_outstanding_) {
+        conn.ping_outstanding_ = true;
+        conn.QueueBytes(SharedFrame::EncodeMessage(ws::Opcode::kPing, {}));
+        // The next check is one more idle interval after the ping.
+        conn.last_receive_tick_ = static_cast<uint32_t>(now);
+        return ScheduleTimer(conn, now + idle);
+      }
+      conn.Close(uint16_t(ws::CloseCode::kGoingAway), "idle timeout");
+      FinishAfterFlush(conn);
+      break;
+    }
+    case Connection::State::kClosing:
+    case Connection::State::kDraining:
+      Abort(conn);  // The peer did not finish the close handshake in time.
+      break;
+    case Connection::State::kClosed:
+      break;
+  }
+}
+
+}  // namespace ringcast

@@ -1,0 +1,129 @@
+// Shard: what arrives on a connection — HTTP requests until an upgrade, WebSocket frames after.
+#include <string>
+
+#include "core/log.h"
+#include "core/runtime/shard.h"
+
+namespace ringcast {
+
+void Shard::HandleHttp(Connection& conn, std::span<uint8_t> data) {
+  // Zero-copy when a request arrives whole (the usual case): parse straight out of the receive
+  // buffer. Only an incomplete request is copied into http_pending_ to wait for the rest.
+  std::string* pending = conn.http_pending_;
+  std::span<uint8_t> input = data;
+  if (pending != nullptr) {
+    pending->append(reinterpret_cast<const char*>(data.data()), data.size());
+    input = {reinterpret_cast<uint8_t*>(pending->data()), pending->size()};
+  }
+  size_t offset = 0;
+  while (offset < input.size() && conn.state_ == Connection::State::kHttp) {
+    std::string_view view(reinterpret_cast<const char*>(input.data()) + offset,
+                          input.size() - offset);
+    http::Request request;
+    http::ParseResult parsed = http::ParseRequest(view, http_limits_, &request);
+    if (parsed.status == http::Status::kNeedMore) break;
+    if (parsed.status == http::Status::kError) {
+      ReplyHttpError(conn, parsed.error_status, parsed.error_reason);
+      offset = input.size();
+      break;
+    }
+    uint64_t total = parsed.consumed + request.content_length;
+    if (view.size() < total) break;  // Body still arriving.
+    offset += total;
+    bool upgraded =
+        ServeRequest(conn, request, view.substr(parsed.consumed, request.content_length));
+    conn.last_receive_tick_ = static_cast<uint32_t>(timers_.now());
+    if (upgraded) {
+      // Frames the client sent right behind its handshake.
+      if (offset < input.size()) HandleWebSocket(conn, input.subspan(offset));
+      offset = input.size();
+    }
+  }
+  bool keep = offset < input.size() && conn.state_ == Connection::State::kHttp;
+  if (pending != nullptr) {
+    if (keep) {
+      pending->erase(0, offset);
+    } else {
+      delete pending;
+      conn.http_pending_ = nullptr;
+    }
+  } else if (keep) {
+    conn.http_pending_ = new std::string(reinterpret_cast<const char*>(input.data()) + offset,
+                                         input.size() - offset);
+  }
+}
+
+bool Shard::ServeRequest(Connection& conn, const http::Request& request, std::string_view body) {
+  HttpExchange exchange(conn, request, body);
+  app_->OnRequest(exchange);
+  if (!exchange.answered()) exchange.RespondError(500, "no handler answered");
+  if (exchange.upgraded_) {
+    ScheduleTimer(conn, timers_.now() + SecondsToTicks(config_.idle_timeout_s));
+    return true;
+  }
+  if (exchange.close_) FinishAfterFlush(conn);
+  return false;
+}
+
+void Shard::ReplyHttpError(Connection& conn, int status, std::string_view reason) {
+  RC_LOG(kDebug, "shard %u: bad request: %d %.*s", id_, status, int(reason.size()), reason.data());
+  static const http::Request kNoRequest;
+  HttpExchange exchange(conn, kNoRequest, {});
+  exchange.RespondError(status, reason);
+  FinishAfterFlush(conn);
+}
+
+void Shard::HandleWebSocket(Connection& conn, std::span<uint8_t> data) {
+  while (conn.state_ == Connection::State::kWebSocket ||
+         conn.state_ == Connection::State::kClosing) {
+    ws::Event event = conn.reader_.Next(&data);
+    switch (event.kind) {
+      case ws::EventKind::kNeedMore:
+        return;
+      case ws::EventKind::kText:
+      case ws::EventKind::kBinary:
+        // After our close frame, data is read and dropped (RFC 6455 §7.1.4 closing state).
+        if (conn.handler_ != nullptr) {
+          conn.handler_->OnMessage(conn,
+                                   event.kind == ws::EventKind::kText ? ws::Opcode::kText
+                                                                      : ws::Opcode::kBinary,
+                                   event.payload);
+        }
+        break;
+      case ws::EventKind::kPing:
+        // §5.5.3: a pong carries the ping's payload. Counted against the outbound cap, so a
+        // ping flood from a client that never reads is cut off like any slow consumer.
+        if (conn.state_ == Connection::State::kWebSocket) {
+          conn.SendFrame(SharedFrame::EncodeMessage(ws::Opcode::kPong, event.payload));
+        }
+        break;
+      case ws::EventKind::kPong:
+        break;
+      case ws::EventKind::kClose: {
+        conn.close_frame_received_ = true;
+        if (conn.state_ == Connection::State::kWebSocket) {
+          // §5.5.1: answer with a close frame echoing the status code; no code received means
+          // none is sent back.
+          LeaveWebSocket(conn);
+          uint16_t code = event.close_code;
+          conn.QueueBytes(code == uint16_t(ws::CloseCode::kNoStatus)
+                              ? SharedFrame::EncodeMessage(ws::Opcode::kClose, {})
+                              : SharedFrame::EncodeClose(
+                                    code, {reinterpret_cast<const char*>(event.payload.data()),
+                                           event.payload.size()}));
+        }
+        FinishAfterFlush(conn);
+        return;
+      }
+      case ws::EventKind::kError:
+        // §7.1.7 "Fail the WebSocket Connection": send the close frame, then close.
+        RC_LOG(kDebug, "shard %u: closing %u: %.*s", id_, event.close_code,
+               int(event.error_reason.size()), event.error_reason.data());
+        conn.Close(event.close_code, event.error_reason);
+        FinishAfterFlush(conn);
+        return;
+    }
+  }
+}
+
+}  // namespace ringcast

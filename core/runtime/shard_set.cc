@@ -1,0 +1,102 @@
+#include "core/runtime/shard_set.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <latch>
+#include <thread>
+
+#include "core/log.h"
+
+namespace ringcast {
+namespace {
+constexpr size_t kMailboxCapacity = 4096;
+}  // namespace
+
+ShardSet::ShardSet(const Config& config, AppFactory factory)
+    : config_(config), factory_(std::move(factory)), mailboxes_(config.threads, kMailboxCapacity) {
+  for (uint32_t i = 0; i < config.threads; ++i) {
+    shards_.push_back(std::make_unique<Shard>(*this, i, config, mailboxes_));
+  }
+}
+
+ShardSet::~ShardSet() = default;
+
+int ShardSet::Run() {
+  // Signals are taken synchronously by this thread only; shard threads inherit the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  std::latch ready(size() + 1);
+  std::atomic<bool> setup_failed{false};
+  std::vector<std::thread> threads;
+  for (uint32_t i = 0; i < size(); ++i) {
+    threads.emplace_back([this, i, cpus, &ready, &setup_failed] {
+      Shard& shard = *shards_[i];
+      int cpu = -1;
+      if (config_.pin_threads && cpus > 0) {
+        cpu = static_cast<int>(i % cpus);
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+      }
+      char name[16];
+      snprintf(name, sizeof(name), "shard-%u", i);
+      pthread_setname_np(pthread_self(), name);
+      if (shard.Setup() == 0) {
+        shard.SetApplication(factory_(shard));
+        RC_LOG(kInfo, "shard %u: cpu %d, listening on %s:%u, io_uring %s", i, cpu,
+               config_.host.c_str(), config_.port, shard.features().Describe().c_str());
+      } else {
+        setup_failed = true;
+      }
+      ready.arrive_and_wait();
+      if (!setup_failed) shard.Run();
+    });
+  }
+  ready.arrive_and_wait();
+  if (setup_failed) {
+    for (std::thread& thread : threads) thread.join();
+    return 1;
+  }
+  RC_LOG(kInfo, "ringcast ready: %u shards on %s:%u, %s descriptors, raw channels %s", size(),
+         config_.host.c_str(), config_.port, config_.direct_descriptors ? "direct" : "plain",
+         config_.raw_channels ? "on" : "off");
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  RC_LOG(kInfo, "received %s, shutting down (up to %u s)", strsignal(signal_number),
+         config_.shutdown_timeout_s);
+  StopAll();
+  for (std::thread& thread : threads) thread.join();
+  RC_LOG(kInfo, "bye");
+  return 0;
+}
+
+void ShardSet::StopAll() {
+  // A throwaway ring of our own lets this thread wake shards with MSG_RING like any shard does.
+  io_uring ring;
+  bool have_ring = io_uring_queue_init(8, &ring, 0) == 0;
+  for (auto& shard : shards_) {
+    shard->RequestStop();
+    if (!have_ring) continue;  // Shards also notice the flag at their next timer tick.
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_msg_ring(sqe, shard->ring_fd(), 0, Shard::WakeupTag(), 0);
+    io_uring_submit_and_wait(&ring, 1);
+    io_uring_cqe* cqe;
+    if (io_uring_peek_cqe(&ring, &cqe) == 0) io_uring_cqe_seen(&ring, cqe);
+  }
+  if (have_ring) io_uring_queue_exit(&ring);
+}
+
+}  // namespace ringcast

@@ -1,0 +1,40 @@
+// ShardSet: starts one Shard per thread, wires their mailboxes, and stops them on a signal.
+//
+// Owner: the main thread. Shards are constructed here but set up and run on their own threads
+// (a ring with SINGLE_ISSUER belongs to the thread that creates it); all of them finish setup
+// before any starts its loop, so every ring fd is known before the first mail is posted.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "core/config.h"
+#include "core/runtime/mailbox.h"
+#include "core/runtime/shard.h"
+
+namespace ringcast {
+
+class ShardSet {
+ public:
+  using AppFactory = std::function<std::unique_ptr<Application>(Shard&)>;
+
+  ShardSet(const Config& config, AppFactory factory);
+  ~ShardSet();
+
+  // Runs until SIGINT/SIGTERM and a graceful shutdown; returns the process exit status.
+  int Run();
+
+  Shard& shard(uint32_t index) { return *shards_[index]; }
+  uint32_t size() const { return static_cast<uint32_t>(shards_.size()); }
+
+ private:
+  void StopAll();
+
+  const Config& config_;
+  AppFactory factory_;
+  MailboxMatrix mailboxes_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+};
+
+}  // namespace ringcast

@@ -1,0 +1,110 @@
+// MessageReader: turns a stream of WebSocket bytes into messages and control frames
+// (RFC 6455 §5.4 fragmentation, §5.5 control frames, §8.1 UTF-8, §7.4 close codes).
+//
+// One per connection, owned by the connection's shard. Pull-based and zero-copy where the
+// bytes allow it:
+// - A whole unfragmented frame inside the input is unmasked in place and its payload is returned
+//   as a span into the input (the input is the receive buffer, which the caller owns until it
+//   hands it back to the kernel).
+// - A fragmented message, or a frame that spans inputs, is unmasked piecewise into an internal
+//   message buffer that is allocated only then and released after the message is delivered.
+// - Only an incomplete frame header (at most 13 bytes) is ever copied and carried between calls.
+// The reader never allocates per frame; an idle reader owns no heap memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "proto/utf8.h"
+#include "proto/ws_frame.h"
+
+namespace ringcast::ws {
+
+enum class Role : uint8_t {
+  kServer,  // Peer is a client: every frame must be masked (§5.1).
+  kClient,  // Peer is a server: no frame may be masked.
+};
+
+struct ReaderLimits {
+  uint64_t max_message_size = 1 << 20;  // Whole message, all fragments → 1009 when exceeded.
+};
+
+enum class EventKind : uint8_t {
+  kNeedMore,  // Input exhausted; call again with more bytes.
+  kText,      // A complete text message (valid UTF-8).
+  kBinary,    // A complete binary message.
+  kPing,
+  kPong,
+  kClose,  // Peer's close frame, validated: close_code (kNoStatus if empty) and reason.
+  kError,  // Protocol fault: close the connection with close_code and error_reason.
+};
+
+struct Event {
+  EventKind kind = EventKind::kNeedMore;
+  // kText / kBinary / kPing / kPong: the payload; kClose: the reason bytes (valid UTF-8).
+  // Valid until the next call to Next() or Reset(), and while the input it came from is.
+  std::span<const uint8_t> payload;
+  uint16_t close_code = 0;        // kClose: code received; kError: code to send.
+  std::string_view error_reason;  // kError: static string for the close frame and logs.
+};
+
+class MessageReader {
+ public:
+  MessageReader(Role role, ReaderLimits limits) : limits_(limits), role_(role) {}
+
+  // Consumes bytes from the front of *input (which it may modify in place: unmasking) and
+  // returns the next event. Returns kNeedMore once *input is empty or holds only part of a
+  // header (those bytes are then copied and *input becomes empty). After kError the reader
+  // is finished: further calls return the same error.
+  Event Next(std::span<uint8_t>* input);
+
+  // Frees the message buffer and returns to the initial state.
+  void Reset();
+
+  // True while a fragmented or partially received message is buffered.
+  bool InMessage() const;
+
+ private:
+  // Private state is the implementer's choice, under one constraint: the reader lives in every
+  // connection, so sizeof(MessageReader) <= 96 (a static_assert in ws_reader.cc keeps it so).
+  // No inline 125-byte control buffer: a control frame split across inputs is staged at the end
+  // of message_ and truncated away after it is delivered.
+  enum class State : uint8_t { kHeader, kPayload, kError };
+  // What the previous Next() handed out of message_, to be undone at the start of the next call
+  // (the event's payload span pointed into message_ until then).
+  enum class Release : uint8_t { kNone, kMessage, kControl };
+
+  Event ReadHeader(std::span<uint8_t>* input);
+  Event ReadPayload(std::span<uint8_t>* input);
+  Event BeginFrame(const FrameHeader& header, std::span<uint8_t>* input);
+  bool AppendPayload(const uint8_t* data, size_t size);
+  Event FinishMessage();
+  Event DeliverControl(std::span<const uint8_t> payload);
+  Event Fail(CloseCode code, std::string_view reason);
+  void FreeMessage();
+
+  ReaderLimits limits_;
+  // Data bytes of the message being assembled, then (while a control frame that arrived in
+  // pieces is being received) that control payload after them. Empty and capacity 0 when idle.
+  std::vector<uint8_t> message_;
+  uint64_t frame_remaining_ = 0;  // Payload bytes of the current frame not yet received.
+  std::string_view error_reason_;
+  Utf8Validator utf8_;            // Text messages assembled in message_ only.
+  uint8_t header_buf_[kMaxHeaderSize - 1] = {};  // A partial header carried between calls.
+  uint8_t header_size_ = 0;
+  uint8_t mask_[4] = {};  // Current frame's key, rotated so the next payload byte uses mask_[0].
+  uint16_t error_code_ = 0;
+  Role role_;
+  State state_ = State::kHeader;
+  Release release_ = Release::kNone;
+  Opcode frame_opcode_ = Opcode::kContinuation;
+  bool frame_fin_ = false;
+  // kText or kBinary while a message is being assembled in message_; kContinuation when none.
+  Opcode message_opcode_ = Opcode::kContinuation;
+  uint8_t control_size_ = 0;  // Payload size of a control frame staged in message_.
+};
+
+}  // namespace ringcast::ws

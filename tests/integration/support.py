@@ -1,0 +1,356 @@
+"""Process management and asyncio helpers shared by the integration tests.
+
+RingcastServer runs the real binary on 127.0.0.1 with a free port, waits (bounded) until
+GET /health answers 200, and stops it with SIGTERM (SIGKILL after a bounded wait). stderr and
+stdout go to files so a failing test can show them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+import websockets
+
+import wsraw
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+DEFAULT_BINARY = REPO_ROOT / "build" / "debug" / "core" / "ringcast"
+
+# Servers a failing test should report: those alive when the test started plus any started
+# during it (see conftest.pytest_runtest_makereport).
+LIVE: list["RingcastServer"] = []
+TOUCHED: list["RingcastServer"] = []
+
+
+class ServerError(Exception):
+    pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now. Bound without SO_REUSEPORT, so a port held by any
+    other listener (ours included) is never returned."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def run_async(coro, timeout: float):
+    """Runs a coroutine with an overall bound; raises TimeoutError when it is exceeded."""
+    async def bounded():
+        return await asyncio.wait_for(coro, timeout)
+    return asyncio.run(bounded())
+
+
+def ws_connect(url: str, **kw):
+    opts = dict(max_size=None, ping_interval=None, compression=None, open_timeout=10,
+                close_timeout=5, max_queue=None)
+    opts.update(kw)
+    return websockets.connect(url, **opts)
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The test runner's environment without any RINGCAST_* variable, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
+    env.update(extra or {})
+    return env
+
+
+def http_get_status(port: int, path: str = "/health", timeout: float = 2.0) -> int | None:
+    """Status of GET `path`, or None when the server does not answer properly."""
+    try:
+        with wsraw.RawConn.open(port, timeout=timeout) as c:
+            c.send(wsraw.get_request(path))
+            return c.read_http_response(timeout).status
+    except (OSError, TimeoutError, wsraw.PeerClosed, AssertionError, ValueError):
+        return None
+
+
+class RingcastServer:
+    def __init__(self, binary: pathlib.Path, args=(), *, env: dict[str, str] | None = None,
+                 log_dir: pathlib.Path, name: str = "ringcast", base_args: bool = True,
+                 threads: int = 2, port: int | None = None):
+        self.binary = pathlib.Path(binary)
+        self.extra_args = [str(a) for a in args]
+        self.env_extra = dict(env or {})
+        self.log_dir = pathlib.Path(log_dir)
+        self.name = name
+        self.base_args = base_args
+        self.threads = threads
+        self.port = port
+        self.proc: subprocess.Popen | None = None
+        self.expect_rc: int | None = 0  # Checked at teardown; None: do not check.
+        self.killed = False
+        self.returncode: int | None = None
+        self.stderr_path = self.log_dir / f"{name}.stderr"
+        self.stdout_path = self.log_dir / f"{name}.stdout"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def argv(self) -> list[str]:
+        argv = [str(self.binary)]
+        if self.base_args:
+            argv += ["--host", "127.0.0.1", "--port", str(self.port),
+                     "--threads", str(self.threads)]
+        return argv + self.extra_args
+
+    def env(self) -> dict[str, str]:
+        """The RINGCAST_* environment; "{port}" in a value becomes the chosen port."""
+        return {k: v.replace("{port}", str(self.port)) for k, v in self.env_extra.items()}
+
+    def spawn(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=err, env=clean_env(self.env()))
+        LIVE.append(self)
+        TOUCHED.append(self)
+
+    def start(self, ready_timeout: float = 15.0, attempts: int = 3) -> "RingcastServer":
+        """Spawns the server and waits until GET /health answers 200 (bounded)."""
+        explicit_port = self.port is not None
+        for attempt in range(attempts):
+            if not explicit_port:
+                self.port = free_port()
+            self.spawn()
+            try:
+                self.wait_ready(ready_timeout)
+                return self
+            except ServerError:
+                in_use = "in use" in self.stderr_text().lower()
+                if self.proc.poll() is None:
+                    self.stop()
+                self._retire()
+                if in_use and not explicit_port and attempt + 1 < attempts:
+                    continue  # Lost a race for the free port: try another one.
+                raise
+        raise AssertionError("unreachable")
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            rc = self.proc.poll()
+            if rc is not None:
+                raise ServerError(f"{self.describe()} exited with status {rc} before answering "
+                                  f"GET /health\n{self.logs_tail()}")
+            if http_get_status(self.port, "/health", timeout=1.0) == 200:
+                return
+            if time.monotonic() > deadline:
+                raise ServerError(f"{self.describe()} did not answer GET /health with 200 "
+                                  f"within {timeout} s\n{self.logs_tail()}")
+            time.sleep(0.05)
+
+    def send_signal(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> int | None:
+        """Exit status, or None when still running after `timeout` seconds."""
+        try:
+            self.returncode = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.returncode
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM, bounded wait, SIGKILL if needed. Returns the exit status."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            if self.wait(timeout) is None:
+                self.killed = True
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.returncode = self.proc.returncode
+        return self.returncode
+
+    def _retire(self) -> None:
+        if self in LIVE:
+            LIVE.remove(self)
+
+    def finish(self) -> str | None:
+        """Teardown: stops the server and returns a problem description, or None if clean."""
+        rc = self.stop()
+        self._retire()
+        problems = []
+        if self.killed:
+            problems.append("did not exit within 15 s of SIGTERM and was killed")
+        elif self.expect_rc is not None and rc != self.expect_rc:
+            problems.append(f"exit status {rc}, expected {self.expect_rc}")
+        text = self.stderr_text()
+        for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer"):
+            if marker in text:
+                problems.append(f"stderr contains {marker!r}")
+        if not problems:
+            return None
+        return f"{self.describe()}: " + "; ".join(problems) + "\n" + self.logs_tail()
+
+    # -- introspection ---------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def url(self, path: str = "/echo") -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def describe(self) -> str:
+        return f"ringcast[{self.name} port={self.port}] ({' '.join(self.argv()[1:])})"
+
+    def stderr_text(self) -> str:
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stdout_text(self) -> str:
+        try:
+            return self.stdout_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def logs_tail(self, limit: int = 6000) -> str:
+        err = self.stderr_text()
+        out = self.stdout_text()
+        text = f"--- stderr ({len(err)} chars) ---\n{err[-limit:]}"
+        if out:
+            text += f"\n--- stdout ({len(out)} chars) ---\n{out[-limit // 2:]}"
+        return text
+
+    def rss_kib(self) -> int:
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS line")
+
+
+def run_binary(binary: pathlib.Path, args, *, env: dict[str, str] | None = None,
+               timeout: float = 10.0) -> subprocess.CompletedProcess:
+    """Runs the binary to completion (for --help / bad flags); kills it past `timeout`."""
+    proc = subprocess.Popen([str(binary), *map(str, args)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=clean_env(env))
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate(timeout=10)
+        raise AssertionError(f"{binary} {' '.join(map(str, args))} still running after "
+                             f"{timeout} s; stderr: {err.decode(errors='replace')[-2000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode,
+                                       out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+# --------------------------------------------------------------------------------------------
+# Pub/sub helpers for /raw/{channel}
+#
+# Messages carry their origin so a subscriber can check "every message exactly once, in order
+# per sender": text "m:<sender>:<seq>:<pad>" or binary b"B" + !II(sender, seq) + pad. "sync:<id>"
+# and "end:<id>" are markers: sync proves a sender's messages reach a subscriber (a barrier run
+# before counting, since the spec does not say how soon a new subscription takes effect
+# everywhere); end follows a sender's last message (per-sender order puts it after all of them).
+
+
+def data_message(sender: int, seq: int, pad: int, binary: bool):
+    if binary:
+        return b"B" + struct.pack("!II", sender, seq) + bytes([seq % 251]) * pad
+    return f"m:{sender}:{seq}:" + chr(ord("a") + seq % 26) * pad
+
+
+def message_origin(msg) -> tuple[int, int]:
+    if isinstance(msg, bytes):
+        assert msg[:1] == b"B" and len(msg) >= 9, f"unexpected binary message {msg[:40]!r}"
+        return struct.unpack("!II", msg[1:9])
+    tag, sender, seq, _ = msg.split(":", 3)
+    assert tag == "m", f"unexpected text message {msg[:40]!r}"
+    return int(sender), int(seq)
+
+
+class Subscriber:
+    """A websockets client on /raw/{channel} that records what it receives, in a task."""
+
+    def __init__(self, ws, name: str):
+        self.ws = ws
+        self.name = name
+        self.received: list = []  # Data messages, in arrival order (markers excluded).
+        self.syncs: set[int] = set()
+        self.ends: set[int] = set()
+        self.closed: BaseException | None = None
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self):
+        try:
+            async for msg in self.ws:
+                if isinstance(msg, str) and msg.startswith("sync:"):
+                    self.syncs.add(int(msg[5:]))
+                elif isinstance(msg, str) and msg.startswith("end:"):
+                    self.ends.add(int(msg[4:]))
+                else:
+                    self.received.append(msg)
+            self.closed = EOFError(f"closed with {self.ws.close_code} {self.ws.close_reason!r}")
+        except websockets.ConnectionClosed as exc:
+            self.closed = exc
+
+    def by_sender(self) -> dict[int, list]:
+        out: dict[int, list] = {}
+        for msg in self.received:
+            sender, seq = message_origin(msg)
+            out.setdefault(sender, []).append((seq, msg))
+        return out
+
+    async def close(self):
+        try:
+            await asyncio.wait_for(self.ws.close(), 5)
+        except (asyncio.TimeoutError, websockets.WebSocketException, OSError):
+            self.ws.transport.abort()
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def connect_subscribers(url: str, count: int, batch: int = 50,
+                              prefix: str = "sub") -> list[Subscriber]:
+    subs: list[Subscriber] = []
+    for start in range(0, count, batch):
+        n = min(batch, count - start)
+        conns = await asyncio.gather(*(ws_connect(url) for _ in range(n)))
+        subs += [Subscriber(ws, f"{prefix}{start + i}") for i, ws in enumerate(conns)]
+    return subs
+
+
+async def wait_until(predicate, timeout: float, what, interval: float = 0.02) -> None:
+    """Polls `predicate` until true; AssertionError with what() (or what) after `timeout`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            detail = what() if callable(what) else what
+            raise AssertionError(f"not within {timeout} s: {detail}")
+        await asyncio.sleep(interval)
+
+
+async def sync_barrier(senders: dict[int, object], subs: list[Subscriber],
+                       timeout: float = 15.0, extra_done=None) -> None:
+    """Each sender (id → websocket) repeats "sync:<id>" until every subscriber has seen one.
+    `extra_done(id)` can add a condition (e.g. a raw-socket subscriber saw it too)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    pending = set(senders)
+    while pending:
+        for sid in sorted(pending):
+            if all(sid in s.syncs for s in subs) and (extra_done is None or extra_done(sid)):
+                pending.discard(sid)
+            else:
+                await senders[sid].send(f"sync:{sid}")
+        if not pending:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            missing = {sid: [s.name for s in subs if sid not in s.syncs][:10] for sid in pending}
+            raise AssertionError(f"sync messages from senders {sorted(pending)} did not reach "
+                                 f"every subscriber within {timeout} s; e.g. missing: {missing}")
+        await asyncio.sleep(0.05)

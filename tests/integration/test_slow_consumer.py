@@ -1,0 +1,99 @@
+"""Slow consumer policy: a subscriber whose outbound backlog passes --max-outbound-bytes is cut
+off with close 1008 (after the frames already queued for it); the others are not affected, and
+the server does not hold the backlog in memory."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from support import (connect_subscribers, data_message, run_async, sync_barrier, wait_until)
+from wsraw import OP_BINARY, OP_CLOSE, OP_TEXT, open_ws
+
+OUTBOUND_LIMIT = 262144
+MESSAGES = 400
+MESSAGE_SIZE = 32 * 1024
+WINDOW = 4  # Messages the publisher may run ahead of the slowest *normal* subscriber.
+
+pytestmark = pytest.mark.server_args("--raw-channels", "--max-outbound-bytes",
+                                     str(OUTBOUND_LIMIT))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_slow_consumer_is_cut_off_with_1008(server):
+    published = [data_message(0, seq, MESSAGE_SIZE - 9, binary=True) for seq in range(MESSAGES)]
+    assert all(len(m) == MESSAGE_SIZE for m in published)
+
+    # A raw subscriber with a tiny receive window that stops reading after the barrier.
+    slow = open_ws(server.port, "/raw/slow", rcvbuf=8192)
+    slow_synced = []
+
+    def read_first_frame():
+        frame = slow.recv_frame(timeout=20)
+        slow_synced.append(frame)
+
+    async def go():
+        normals = await connect_subscribers(server.url("/raw/slow"), 4, prefix="normal")
+        publisher = normals[0].ws
+        try:
+            reader = asyncio.get_running_loop().run_in_executor(None, read_first_frame)
+            await sync_barrier({0: publisher}, normals, timeout=20,
+                               extra_done=lambda sid: bool(slow_synced))
+            await asyncio.wait_for(reader, 20)
+            rss_before = server.rss_kib()
+
+            # Publish with a window over the normal subscribers only, so none of them can fall
+            # behind by more than WINDOW * 32 KiB (well under the limit): only `slow` lags.
+            for seq, msg in enumerate(published):
+                await wait_until(
+                    lambda: min(len(s.received) for s in normals) >= seq - WINDOW
+                    or any(s.closed for s in normals), 30,
+                    lambda: [(s.name, len(s.received), repr(s.closed)) for s in normals],
+                    interval=0.002)
+                closed = [(s.name, repr(s.closed)) for s in normals if s.closed]
+                assert not closed, f"normal subscribers were disconnected: {closed}"
+                await publisher.send(msg)
+            await wait_until(lambda: all(len(s.received) == MESSAGES or s.closed
+                                         for s in normals), 30,
+                             lambda: [(s.name, len(s.received)) for s in normals])
+            for s in normals:
+                assert s.closed is None, (s.name, s.closed)
+                assert s.received == published, f"{s.name}: messages differ"
+
+            rss_after = server.rss_kib()
+            assert rss_after - rss_before < 64 * 1024, \
+                f"server RSS grew from {rss_before} KiB to {rss_after} KiB"
+
+            # The server still works for the others after cutting one off.
+            await publisher.send("after the cut")
+            await wait_until(lambda: all(s.received[-1:] == ["after the cut"] for s in normals),
+                             10, "message after the cut-off not delivered")
+        finally:
+            await asyncio.gather(*(s.close() for s in normals))
+
+    try:
+        run_async(go(), 100)
+
+        # Now drain the slow consumer: data frames (a prefix of what was published, in order,
+        # never all of it), then close 1008, then EOF.
+        data = []
+        while True:
+            frame = slow.recv_frame(timeout=15)
+            if frame.opcode == OP_CLOSE:
+                break
+            assert frame.opcode in (OP_TEXT, OP_BINARY) and frame.fin, frame
+            if frame.opcode == OP_TEXT and frame.payload.startswith(b"sync:"):
+                continue
+            data.append(frame.payload)
+        assert len(data) < MESSAGES, "the slow consumer was never cut off"
+        assert data == published[:len(data)], \
+            "the slow consumer's frames are not an in-order prefix of what was published"
+        assert frame.close_code == 1008, (frame.close_code, frame.close_reason)
+        reason = frame.close_reason.decode("utf-8").lower()
+        assert any(w in reason for w in ("slow", "outbound", "backpressure", "limit")), \
+            f"close reason should say why: {reason!r}"
+        slow.expect_eof(timeout=10)
+    finally:
+        slow.close()
