@@ -318,7 +318,8 @@ TEST(HttpParserTest, HeadTooLargeByCount) {
   std::string head = "GET / HTTP/1.1\r\n";
   for (size_t i = 0; i < kMaxHeaders; ++i) head += "H" + std::to_string(i) + ": v\r\n";
   Request req;
-  ParseResult r = Parse(head + "\r\n", &req);
+  const std::string full = head + "\r\n";
+  ParseResult r = Parse(full, &req);
   ASSERT_EQ(r.status, Status::kOk);
   EXPECT_EQ(req.header_count, kMaxHeaders);
   EXPECT_EQ(req.Find("h63"), "v");

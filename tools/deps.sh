@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages ringcast needs to build, test and benchmark. Idempotent and
+# silent when everything is already there. Usage: tools/deps.sh [build|test]
+set -euo pipefail
+
+build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-dev libmimalloc-dev
+                libssl-dev libcli11-dev libgtest-dev libbenchmark-dev)
+test_packages=(python3 python3-pytest python3-websockets curl)
+
+wanted=("${build_packages[@]}")
+if [[ "${1:-build}" == test ]]; then wanted+=("${test_packages[@]}"); fi
+
+missing=()
+for package in "${wanted[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$package")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "tools/deps.sh: missing packages (${missing[*]}); run as root or install them" >&2
+  exit 1
+fi
+echo "tools/deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
