@@ -49,8 +49,8 @@ enum class Status : uint8_t { kOk, kNeedMore, kError };
 
 struct ParseResult {
   Status status = Status::kNeedMore;
-  size_t consumed = 0;   // kOk: bytes of the head, including the final CRLFCRLF.
-  int error_status = 0;  // kError: the HTTP status to answer (400, 413, 431, 501, 505).
+  size_t consumed = 0;            // kOk: bytes of the head, including the final CRLFCRLF.
+  int error_status = 0;           // kError: the HTTP status to answer (400, 413, 431, 501, 505).
   std::string_view error_reason;  // kError: a short static English reason for logs and the body.
 };
 
@@ -59,7 +59,8 @@ struct ParseResult {
 //   (431 once input holds more than max_header_bytes without a complete head).
 // - 400 for a malformed request line or header (bad token chars, missing colon, obs-fold,
 //   bare LF handling is accepted: a lone '\n' ends a line like CRLF, as RFC 9112 §2.2 allows),
-//   duplicate or invalid Content-Length, Transfer-Encoding together with Content-Length.
+//   duplicate or invalid Content-Length, Transfer-Encoding together with Content-Length, more
+//   than one Host line (RFC 9112 §3.2; a missing Host is tolerated).
 // - 413 when Content-Length exceeds max_body_bytes; 431 when more than kMaxHeaders headers or the
 //   head exceeds max_header_bytes; 501 for any Transfer-Encoding (chunked request bodies are not
 //   supported); 505 for a version other than HTTP/1.0 or HTTP/1.1.

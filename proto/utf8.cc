@@ -28,11 +28,20 @@ bool IsValidPrefix(const uint8_t* seq, size_t size) {
   uint8_t lo = 0x80;
   uint8_t hi = 0xBF;
   switch (seq[0]) {
-    case 0xE0: lo = 0xA0; break;
-    case 0xED: hi = 0x9F; break;
-    case 0xF0: lo = 0x90; break;
-    case 0xF4: hi = 0x8F; break;
-    default: break;
+    case 0xE0:
+      lo = 0xA0;
+      break;
+    case 0xED:
+      hi = 0x9F;
+      break;
+    case 0xF0:
+      lo = 0x90;
+      break;
+    case 0xF4:
+      hi = 0x8F;
+      break;
+    default:
+      break;
   }
   if (seq[1] < lo || seq[1] > hi) return false;
   for (size_t i = 2; i < size; ++i) {

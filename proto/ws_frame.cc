@@ -1,6 +1,7 @@
 // WebSocket framing (RFC 6455 §5.2 base framing, §5.3 masking). See ws_frame.h.
 #include "proto/ws_frame.h"
 
+#include <bit>
 #include <cstring>
 
 namespace ringcast::ws {
@@ -85,13 +86,16 @@ size_t EncodeHeader(uint8_t* out, Opcode opcode, bool fin, uint64_t payload_size
 
 void ApplyMask(uint8_t* data, size_t size, const uint8_t key[4], size_t key_offset) {
   // §5.3: octet i is XORed with key[i mod 4]. Starting mid-key at `key_offset`, rotate the key so
-  // that byte 0 of `data` pairs with rotated[0]. Eight is a multiple of four, so the same 64-bit
-  // pattern lines up for every word that follows; memcpy keeps the loads and stores legal at any
-  // alignment and compiles to plain moves.
-  uint8_t rotated[8];
-  for (size_t i = 0; i < 8; ++i) rotated[i] = key[(i + key_offset) & 3];
-  uint64_t pattern;
-  std::memcpy(&pattern, rotated, 8);
+  // that byte 0 of `data` pairs with key[key_offset], and replicate it into a 64-bit word. Eight
+  // is a multiple of four, so the same pattern lines up for every word that follows; memcpy keeps
+  // the unaligned loads and stores legal and compiles to plain moves.
+  uint32_t k;
+  std::memcpy(&k, key, 4);
+  const int shift = static_cast<int>(8 * (key_offset & 3));
+  // Memory order is what matters: moving key[offset] to the first byte in memory is a right
+  // rotation of the loaded value on a little-endian machine and a left one on a big-endian one.
+  k = std::endian::native == std::endian::little ? std::rotr(k, shift) : std::rotl(k, shift);
+  const uint64_t pattern = (uint64_t{k} << 32) | k;
 
   size_t i = 0;
   // Four independent words per iteration: lets the compiler keep several loads in flight (and
@@ -111,7 +115,10 @@ void ApplyMask(uint8_t* data, size_t size, const uint8_t key[4], size_t key_offs
     w ^= pattern;
     std::memcpy(data + i, &w, 8);
   }
-  for (; i < size; ++i) data[i] ^= rotated[i & 3];
+  // Tail: i is a multiple of 8 here, so byte i pairs with byte (i mod 8) of the pattern.
+  uint8_t rotated[8];
+  std::memcpy(rotated, &pattern, 8);
+  for (; i < size; ++i) data[i] ^= rotated[i & 7];
 }
 
 size_t EncodeClosePayload(uint8_t* out, uint16_t code, std::string_view reason) {

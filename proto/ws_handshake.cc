@@ -11,7 +11,7 @@ namespace ringcast::ws {
 namespace {
 
 constexpr std::string_view kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";  // RFC 6455 §1.3.
-constexpr size_t kKeyBytes = 16;        // §4.1: "a randomly selected 16-byte value".
+constexpr size_t kKeyBytes = 16;         // §4.1: "a randomly selected 16-byte value".
 constexpr size_t kEncodedKeyChars = 24;  // base64 of 16 bytes, with "==" padding.
 
 HandshakeResult Fail(int status, std::string_view reason) {

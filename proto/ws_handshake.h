@@ -16,7 +16,7 @@ struct HandshakeResult {
   // Sec-WebSocket-Version is not 13; answer with "Sec-WebSocket-Version: 13"),
   // 400 (missing or malformed Sec-WebSocket-Key: must be base64 of exactly 16 bytes; HTTP/1.0).
   int error_status = 0;
-  std::string_view error_reason;  // Static string.
+  std::string_view error_reason;                // Static string.
   std::array<char, kAcceptKeyLength> accept{};  // Sec-WebSocket-Accept when error_status == 0.
 };
 

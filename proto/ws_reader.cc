@@ -79,8 +79,7 @@ void MessageReader::Reset() {
 }
 
 bool MessageReader::InMessage() const {
-  return state_ == State::kPayload || header_size_ != 0 ||
-         message_opcode_ != Opcode::kContinuation;
+  return state_ == State::kPayload || header_size_ != 0 || message_opcode_ != Opcode::kContinuation;
 }
 
 Event MessageReader::ReadHeader(std::span<uint8_t>* input) {
@@ -193,8 +192,8 @@ Event MessageReader::BeginFrame(const FrameHeader& header, std::span<uint8_t>* i
     message_opcode_ = op;
     utf8_.Reset();
   }
-  const size_t needed = message_.size() + std::min<uint64_t>(header.payload_size,
-                                                             kMaxUpfrontReserve);
+  const size_t needed =
+      message_.size() + std::min<uint64_t>(header.payload_size, kMaxUpfrontReserve);
   if (needed > message_.capacity()) {
     // Geometric growth across fragments, so a message of many small fragments stays linear.
     message_.reserve(std::max(needed, 2 * message_.capacity()));

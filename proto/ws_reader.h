@@ -9,7 +9,9 @@
 // - A fragmented message, or a frame that spans inputs, is unmasked piecewise into an internal
 //   message buffer that is allocated only then and released after the message is delivered.
 // - Only an incomplete frame header (at most 13 bytes) is ever copied and carried between calls.
-// The reader never allocates per frame; an idle reader owns no heap memory.
+// The reader never allocates per frame; an idle reader owns no heap memory. A message delivered
+// from the internal buffer is freed at the start of the next Next() call (its span is valid until
+// then), so a caller that drains Next() to kNeedMore leaves the reader with no heap.
 #pragma once
 
 #include <cstddef>
@@ -92,7 +94,7 @@ class MessageReader {
   std::vector<uint8_t> message_;
   uint64_t frame_remaining_ = 0;  // Payload bytes of the current frame not yet received.
   std::string_view error_reason_;
-  Utf8Validator utf8_;            // Text messages assembled in message_ only.
+  Utf8Validator utf8_;                           // Text messages assembled in message_ only.
   uint8_t header_buf_[kMaxHeaderSize - 1] = {};  // A partial header carried between calls.
   uint8_t header_size_ = 0;
   uint8_t mask_[4] = {};  // Current frame's key, rotated so the next payload byte uses mask_[0].

@@ -96,6 +96,7 @@ class Connection {
   bool ping_outstanding_ = false;     // Idle ping sent, nothing received since.
   bool recv_rearm_ = false;           // Multishot recv ended; re-arm at the next flush.
   bool release_queued_ = false;
+  bool leave_queued_ = false;  // Handler's OnClose pending at the end of the iteration.
 };
 
 // What a route installs on an upgraded connection. Called on the connection's shard.

@@ -157,6 +157,7 @@ void Shard::Run() {
     io_uring_cq_advance(ring_.raw(), seen);
     if (stop_requested_.load(std::memory_order_acquire) && !stopping_) BeginShutdown();
     AdvanceTimers();
+    RunDeferredLeaves();
   }
   RC_LOG(kInfo, "shard %u: stopped", id_);
 }

@@ -99,7 +99,8 @@ class Shard {
   void ArmRecv(Connection& conn);
   void MarkForFlush(Connection& conn);
   void StartSend(Connection& conn);
-  void LeaveWebSocket(Connection& conn);    // Calls the handler's OnClose once.
+  void LeaveWebSocket(Connection& conn);    // Queues the handler's OnClose (once).
+  void RunDeferredLeaves();
   void FinishAfterFlush(Connection& conn);  // Shut the write side once queued bytes are out.
   void Abort(Connection& conn);             // Close the socket now.
   void MaybeRelease(Connection& conn);
@@ -140,6 +141,7 @@ class Shard {
   size_t live_connections_ = 0;
   std::vector<Connection*> flush_list_;
   std::vector<Connection*> release_list_;
+  std::vector<Connection*> leave_list_;
   std::vector<SendBatch*> batches_;  // Indexed by slot while a sendmsg is in flight.
   std::vector<std::unique_ptr<SendBatch>> spare_batches_;
   std::vector<Outbox> outboxes_;

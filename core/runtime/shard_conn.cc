@@ -181,9 +181,21 @@ void Shard::OnSend(Connection& conn, int32_t result) {
 }
 
 void Shard::LeaveWebSocket(Connection& conn) {
-  WebSocketHandler* handler = conn.handler_;
-  conn.handler_ = nullptr;
-  if (handler != nullptr) handler->OnClose(conn);
+  // Deferred to the end of the iteration: the handler's OnClose may unsubscribe, and this can
+  // run in the middle of a fan-out loop over the very subscriber list it would change.
+  if (conn.handler_ == nullptr || conn.leave_queued_) return;
+  conn.leave_queued_ = true;
+  leave_list_.push_back(&conn);
+}
+
+void Shard::RunDeferredLeaves() {
+  for (size_t i = 0; i < leave_list_.size(); ++i) {  // OnClose may queue more.
+    Connection& conn = *leave_list_[i];
+    WebSocketHandler* handler = conn.handler_;
+    conn.handler_ = nullptr;
+    handler->OnClose(conn);
+  }
+  leave_list_.clear();
 }
 
 void Shard::FinishAfterFlush(Connection& conn) {

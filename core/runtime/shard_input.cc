@@ -83,7 +83,7 @@ void Shard::HandleWebSocket(Connection& conn, std::span<uint8_t> data) {
       case ws::EventKind::kText:
       case ws::EventKind::kBinary:
         // After our close frame, data is read and dropped (RFC 6455 §7.1.4 closing state).
-        if (conn.handler_ != nullptr) {
+        if (conn.state_ == Connection::State::kWebSocket) {
           conn.handler_->OnMessage(conn,
                                    event.kind == ws::EventKind::kText ? ws::Opcode::kText
                                                                       : ws::Opcode::kBinary,

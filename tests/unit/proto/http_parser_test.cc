@@ -110,9 +110,9 @@ TEST(HttpParserTest, QueryStrings) {
 
 TEST(HttpParserTest, Methods) {
   const std::pair<std::string_view, Method> cases[] = {
-      {"GET", Method::kGet},         {"HEAD", Method::kHead},   {"POST", Method::kPost},
-      {"PUT", Method::kPut},         {"DELETE", Method::kDelete}, {"OPTIONS", Method::kOptions},
-      {"PATCH", Method::kPatch},     {"BREW", Method::kOther},  {"get", Method::kOther},
+      {"GET", Method::kGet},     {"HEAD", Method::kHead},     {"POST", Method::kPost},
+      {"PUT", Method::kPut},     {"DELETE", Method::kDelete}, {"OPTIONS", Method::kOptions},
+      {"PATCH", Method::kPatch}, {"BREW", Method::kOther},    {"get", Method::kOther},
   };
   for (const auto& [text, method] : cases) {
     Request req;
@@ -304,8 +304,8 @@ TEST(HttpParserTest, HeadTooLargeBySize) {
   ParseResult r = Parse(head, &req, limits);
   ASSERT_EQ(r.status, Status::kOk);  // Exactly at the limit.
   EXPECT_EQ(r.consumed, 64u);
-  const std::string over = "GET / HTTP/1.1\r\nX: " + std::string(64 - 16 - 3 - 4 + 1, 'a') +
-                           "\r\n\r\n";
+  const std::string over =
+      "GET / HTTP/1.1\r\nX: " + std::string(64 - 16 - 3 - 4 + 1, 'a') + "\r\n\r\n";
   ExpectError(over, 431, limits);
   // An unfinished head longer than the limit fails without waiting for its end.
   ExpectError("GET / HTTP/1.1\r\nX: " + std::string(100, 'a'), 431, limits);

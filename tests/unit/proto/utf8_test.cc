@@ -73,15 +73,15 @@ const std::string_view kValid[] = {
 };
 
 const std::string_view kInvalid[] = {
-    "\x80"sv,                      // Lone continuation.
+    "\x80"sv,  // Lone continuation.
     "\xBF"sv,
     "\x80\xBF\x80"sv,
     "a\x80"sv,
-    "\xC0\x80"sv,                  // Overlong NUL.
-    "\xC1\xBF"sv,                  // Overlong U+007F.
-    "\xE0\x80\x80"sv,              // Overlong 3-byte.
+    "\xC0\x80"sv,      // Overlong NUL.
+    "\xC1\xBF"sv,      // Overlong U+007F.
+    "\xE0\x80\x80"sv,  // Overlong 3-byte.
     "\xE0\x9F\xBF"sv,
-    "\xF0\x80\x80\x80"sv,          // Overlong 4-byte.
+    "\xF0\x80\x80\x80"sv,  // Overlong 4-byte.
     "\xF0\x8F\xBF\xBF"sv,
     "\xF8\x88\x80\x80\x80"sv,      // 5-byte form.
     "\xFC\x84\x80\x80\x80\x80"sv,  // 6-byte form.
@@ -92,8 +92,8 @@ const std::string_view kInvalid[] = {
     "\xED\xA0\x80\xED\xB0\x80"sv,  // A surrogate pair, CESU-8 style.
     "\xF4\x90\x80\x80"sv,          // U+110000.
     "\xF5\x80\x80\x80"sv,
-    "\xF7\xBF\xBF\xBF"sv,          // U+1FFFFF.
-    "\xC2"sv,                      // Truncated sequences.
+    "\xF7\xBF\xBF\xBF"sv,  // U+1FFFFF.
+    "\xC2"sv,              // Truncated sequences.
     "\xE2\x82"sv,
     "\xF0\x9F\x98"sv,
     "a\xC2"
@@ -157,8 +157,8 @@ void CheckPieces(std::string_view s, const std::vector<size_t>& cuts) {
     const bool ok = v.Feed(Bytes(s.substr(start, end - start)));
     const bool piece_has_bad = bad != std::string_view::npos && bad < end;
     if (!failed) {
-      ASSERT_EQ(ok, !piece_has_bad) << testing::PrintToString(s) << " piece [" << start << ", "
-                                    << end << ")";
+      ASSERT_EQ(ok, !piece_has_bad)
+          << testing::PrintToString(s) << " piece [" << start << ", " << end << ")";
     } else {
       ASSERT_FALSE(ok);  // Stays failed.
     }
@@ -221,9 +221,15 @@ TEST(Utf8ValidatorTest, EmptyFeedsAndReset) {
 // Random text built from code points of every length, optionally corrupted, in random chunks.
 TEST(Utf8ValidatorTest, RandomChunkings) {
   std::mt19937 rng(7);
-  const std::string_view pieces[] = {"a"sv,           "~"sv,           "\xC3\xA9"sv,
-                                     "\xDF\xBF"sv,    "\xE2\x82\xAC"sv, "\xED\x9F\xBF"sv,
-                                     "\xEF\xBF\xBF"sv, "\xF0\x9F\x98\x80"sv, "\xF4\x8F\xBF\xBF"sv};
+  const std::string_view pieces[] = {"a"sv,
+                                     "~"sv,
+                                     "\xC3\xA9"sv,
+                                     "\xDF\xBF"sv,
+                                     "\xE2\x82\xAC"sv,
+                                     "\xED\x9F\xBF"sv,
+                                     "\xEF\xBF\xBF"sv,
+                                     "\xF0\x9F\x98\x80"sv,
+                                     "\xF4\x8F\xBF\xBF"sv};
   for (int iter = 0; iter < 3000; ++iter) {
     std::string s;
     const size_t count = rng() % 120;

@@ -59,8 +59,8 @@ TEST(WsFrameTest, EncodeParseRoundTrip) {
 }
 
 TEST(WsFrameTest, RoundTripWithPayload) {
-  for (size_t length : {size_t{0}, size_t{1}, size_t{125}, size_t{126}, size_t{65535},
-                        size_t{65536}}) {
+  for (size_t length :
+       {size_t{0}, size_t{1}, size_t{125}, size_t{126}, size_t{65535}, size_t{65536}}) {
     std::vector<uint8_t> payload(length);
     std::iota(payload.begin(), payload.end(), uint8_t{7});
     std::vector<uint8_t> wire(kMaxHeaderSize + length);

@@ -83,45 +83,44 @@ TEST_F(HandshakeTest, TokenListsAndCase) {
 }
 
 TEST_F(HandshakeTest, MissingUpgradeTokens) {
-  EXPECT_EQ(Validate(Upgrade("GET / HTTP/1.1", "keep-alive", "websocket", "13", kSampleKey))
-                .error_status,
-            426);
+  EXPECT_EQ(
+      Validate(Upgrade("GET / HTTP/1.1", "keep-alive", "websocket", "13", kSampleKey)).error_status,
+      426);
   EXPECT_EQ(Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "h2c", "13", kSampleKey)).error_status,
             426);
   EXPECT_EQ(Validate(Upgrade("GET / HTTP/1.1", "", "websocket", "13", kSampleKey)).error_status,
             426);
-  EXPECT_EQ(Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "", "13", kSampleKey)).error_status,
-            426);
-  EXPECT_EQ(Validate(Upgrade("GET / HTTP/1.1", "Upgraded", "websockets", "13", kSampleKey))
-                .error_status,
-            426);
+  EXPECT_EQ(Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "", "13", kSampleKey)).error_status, 426);
+  EXPECT_EQ(
+      Validate(Upgrade("GET / HTTP/1.1", "Upgraded", "websockets", "13", kSampleKey)).error_status,
+      426);
 }
 
 TEST_F(HandshakeTest, Version) {
   HandshakeResult r = Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "websocket", "8", kSampleKey));
   EXPECT_EQ(r.error_status, 426);
   EXPECT_FALSE(r.error_reason.empty());
-  EXPECT_EQ(Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "websocket", "", kSampleKey))
-                .error_status,
-            426);
-  EXPECT_EQ(Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "websocket", "13, 8", kSampleKey))
-                .error_status,
-            426);
+  EXPECT_EQ(
+      Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "websocket", "", kSampleKey)).error_status,
+      426);
+  EXPECT_EQ(
+      Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "websocket", "13, 8", kSampleKey)).error_status,
+      426);
 }
 
 TEST_F(HandshakeTest, Method) {
-  EXPECT_EQ(Validate(Upgrade("POST / HTTP/1.1", "Upgrade", "websocket", "13", kSampleKey))
-                .error_status,
-            405);
-  EXPECT_EQ(Validate(Upgrade("HEAD / HTTP/1.1", "Upgrade", "websocket", "13", kSampleKey))
-                .error_status,
-            405);
+  EXPECT_EQ(
+      Validate(Upgrade("POST / HTTP/1.1", "Upgrade", "websocket", "13", kSampleKey)).error_status,
+      405);
+  EXPECT_EQ(
+      Validate(Upgrade("HEAD / HTTP/1.1", "Upgrade", "websocket", "13", kSampleKey)).error_status,
+      405);
 }
 
 TEST_F(HandshakeTest, Http10) {
-  EXPECT_EQ(Validate(Upgrade("GET / HTTP/1.0", "Upgrade", "websocket", "13", kSampleKey))
-                .error_status,
-            400);
+  EXPECT_EQ(
+      Validate(Upgrade("GET / HTTP/1.0", "Upgrade", "websocket", "13", kSampleKey)).error_status,
+      400);
 }
 
 TEST_F(HandshakeTest, BadKeys) {
@@ -143,14 +142,14 @@ TEST_F(HandshakeTest, BadKeys) {
     EXPECT_EQ(r.error_status, 400) << "key '" << key << "'";
   }
   // Other valid 16-byte keys are accepted.
-  EXPECT_EQ(Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "websocket", "13",
-                             "AAAAAAAAAAAAAAAAAAAAAA=="))
-                .error_status,
-            0);
-  EXPECT_EQ(Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "websocket", "13",
-                             "/////////////////////w=="))
-                .error_status,
-            0);
+  EXPECT_EQ(
+      Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "websocket", "13", "AAAAAAAAAAAAAAAAAAAAAA=="))
+          .error_status,
+      0);
+  EXPECT_EQ(
+      Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "websocket", "13", "/////////////////////w=="))
+          .error_status,
+      0);
 }
 
 TEST_F(HandshakeTest, RepeatedKey) {

@@ -46,8 +46,8 @@ class Wire {
                       0x00, static_cast<uint8_t>(0xC3 ^ counter_)};
     ++counter_;
     uint8_t header[kMaxHeaderSize];
-    const size_t n = EncodeHeader(header, Opcode::kContinuation, false, payload.size(),
-                                  masked ? key : nullptr);
+    const size_t n =
+        EncodeHeader(header, Opcode::kContinuation, false, payload.size(), masked ? key : nullptr);
     header[0] = b0;
     bytes_.insert(bytes_.end(), header, header + n);
     const size_t start = bytes_.size();
@@ -77,7 +77,7 @@ std::string ClosePayload(uint16_t code, std::string_view reason = "") {
 // Feeds `wire` cut at `cuts` (ascending offsets). Each piece sits in its own exactly sized heap
 // buffer, freed once consumed, so ASan flags reads past a piece or use of an expired one.
 std::vector<Ev> Feed(MessageReader& reader, const std::vector<uint8_t>& wire,
-                    std::vector<size_t> cuts = {}) {
+                     std::vector<size_t> cuts = {}) {
   std::vector<Ev> events;
   cuts.push_back(wire.size());
   size_t start = 0;
@@ -92,10 +92,9 @@ std::vector<Ev> Feed(MessageReader& reader, const std::vector<uint8_t>& wire,
         EXPECT_TRUE(input.empty());
         break;
       }
-      events.push_back(Ev{e.kind,
-                          std::string(reinterpret_cast<const char*>(e.payload.data()),
-                                      e.payload.size()),
-                          e.close_code});
+      events.push_back(
+          Ev{e.kind, std::string(reinterpret_cast<const char*>(e.payload.data()), e.payload.size()),
+             e.close_code});
       if (e.kind == EventKind::kError) {
         EXPECT_FALSE(e.error_reason.empty());
         return events;
@@ -169,10 +168,9 @@ TEST(MessageReaderTest, FragmentedWithInterleavedControlFrames) {
       .Frame(Opcode::kBinary, "", false)  // A zero-length message in zero-length fragments.
       .Frame(Opcode::kContinuation, "", true)
       .Frame(Opcode::kText, "single");
-  ExpectEverySplit(w.bytes(),
-                   {Ping("p1"), Pong(std::string(125, 'q')), Ping(""),
-                    Text("\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5"), Close(1001, "going"),
-                    Binary("abcdef"), Binary(""), Text("single")});
+  ExpectEverySplit(w.bytes(), {Ping("p1"), Pong(std::string(125, 'q')), Ping(""),
+                               Text("\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5"),
+                               Close(1001, "going"), Binary("abcdef"), Binary(""), Text("single")});
 }
 
 TEST(MessageReaderTest, LargeMessagesInRandomChunks) {
@@ -201,7 +199,8 @@ TEST(MessageReaderTest, LargeMessagesInRandomChunks) {
 
 TEST(MessageReaderTest, ZeroCopyForWholeUnfragmentedFrames) {
   Wire w;
-  w.Frame(Opcode::kBinary, "zero-copy payload").Frame(Opcode::kPing, "ping!")
+  w.Frame(Opcode::kBinary, "zero-copy payload")
+      .Frame(Opcode::kPing, "ping!")
       .Frame(Opcode::kText, "");
   std::vector<uint8_t> buffer = w.bytes();
   const uint8_t* begin = buffer.data();
@@ -230,8 +229,8 @@ TEST(MessageReaderTest, SplitAndFragmentedPayloadsAreCopied) {
   ASSERT_EQ(e.kind, EventKind::kBinary);
   EXPECT_EQ(std::string_view(reinterpret_cast<const char*>(e.payload.data()), e.payload.size()),
             "abcdef");
-  const bool inside = e.payload.data() >= buffer.data() &&
-                      e.payload.data() < buffer.data() + buffer.size();
+  const bool inside =
+      e.payload.data() >= buffer.data() && e.payload.data() < buffer.data() + buffer.size();
   EXPECT_FALSE(inside);
 }
 
@@ -282,8 +281,8 @@ std::vector<ErrorCase> ErrorCases() {
   };
   const Ev e1002 = Error(CloseCode::kProtocolError);
   const Ev e1007 = Error(CloseCode::kInvalidPayload);
-  add("unmasked client frame", Wire().Frame(Opcode::kText, "ok").Frame(Opcode::kText, "x", true,
-                                                                       false),
+  add("unmasked client frame",
+      Wire().Frame(Opcode::kText, "ok").Frame(Opcode::kText, "x", true, false),
       {Text("ok"), e1002});
   for (uint8_t rsv : {0x40, 0x20, 0x10, 0x70}) {
     add("rsv bits", Wire().Raw(static_cast<uint8_t>(0x81 | rsv), "x"), {e1002});
@@ -298,29 +297,31 @@ std::vector<ErrorCase> ErrorCases() {
       {e1002});
   add("continuation without message", Wire().Frame(Opcode::kContinuation, "x"), {e1002});
   add("continuation after complete message",
-      Wire().Frame(Opcode::kText, "a", false).Frame(Opcode::kContinuation, "b")
+      Wire()
+          .Frame(Opcode::kText, "a", false)
+          .Frame(Opcode::kContinuation, "b")
           .Frame(Opcode::kContinuation, "c"),
       {Text("ab"), e1002});
   add("text inside fragmented message",
       Wire().Frame(Opcode::kText, "a", false).Frame(Opcode::kText, "b"), {e1002});
   add("binary inside fragmented message",
-      Wire().Frame(Opcode::kBinary, "a", false).Frame(Opcode::kPing, "p")
+      Wire()
+          .Frame(Opcode::kBinary, "a", false)
+          .Frame(Opcode::kPing, "p")
           .Frame(Opcode::kBinary, "b", false),
       {Ping("p"), e1002});
   add("non-minimal 16-bit length", Wire().Bytes({0x82, 0xFE, 0x00, 0x05, 1, 2, 3, 4}), {e1002});
   add("non-minimal 64-bit length",
       Wire().Bytes({0x82, 0xFF, 0, 0, 0, 0, 0, 0, 0x01, 0x00, 1, 2, 3, 4}), {e1002});
-  add("64-bit length top bit",
-      Wire().Bytes({0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4}), {e1002});
+  add("64-bit length top bit", Wire().Bytes({0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4}),
+      {e1002});
   add("invalid utf-8", Wire().Frame(Opcode::kText, "ok\xC0\x80"), {e1007});
   add("surrogate", Wire().Frame(Opcode::kText, "\xED\xA0\x80"), {e1007});
   add("truncated utf-8 at message end", Wire().Frame(Opcode::kText, "\xE2\x82"), {e1007});
   add("truncated utf-8 across fragments",
-      Wire().Frame(Opcode::kText, "ok", false).Frame(Opcode::kContinuation, "\xE2\x82"),
-      {e1007});
+      Wire().Frame(Opcode::kText, "ok", false).Frame(Opcode::kContinuation, "\xE2\x82"), {e1007});
   add("invalid utf-8 in continuation",
-      Wire().Frame(Opcode::kText, "\xE2", false).Frame(Opcode::kContinuation, "\x82\x41"),
-      {e1007});
+      Wire().Frame(Opcode::kText, "\xE2", false).Frame(Opcode::kContinuation, "\x82\x41"), {e1007});
   add("close with 1-byte payload", Wire().Frame(Opcode::kClose, "\x03"), {e1002});
   for (uint16_t code : {0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535}) {
     add("invalid close code", Wire().Frame(Opcode::kClose, ClosePayload(code)), {e1002});
@@ -474,7 +475,8 @@ TEST(MessageReaderTest, MutatedStreamFuzz) {
   for (int iter = 0; iter < 20000; ++iter) {
     std::vector<uint8_t> bytes = w.bytes();
     const int flips = 1 + static_cast<int>(rng() % 4);
-    for (int f = 0; f < flips; ++f) bytes[rng() % bytes.size()] ^= static_cast<uint8_t>(1 << (rng() % 8));
+    for (int f = 0; f < flips; ++f)
+      bytes[rng() % bytes.size()] ^= static_cast<uint8_t>(1 << (rng() % 8));
     std::vector<size_t> cuts;
     for (size_t pos = rng() % 8; pos < bytes.size(); pos += 1 + rng() % 64) cuts.push_back(pos);
     MessageReader reader(Role::kServer, {});
