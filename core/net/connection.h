@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -82,7 +83,7 @@ class Connection {
   ws::MessageReader reader_;
   TimerEntry timer_;
   WebSocketHandler* handler_ = nullptr;
-  std::string* http_pending_ = nullptr;  // Partial request head/body spanning receive buffers.
+  std::unique_ptr<std::string> http_pending_;  // A request spanning receive buffers, only then.
   uint32_t slot_;
   uint32_t generation_;
   int fd_;  // Direct descriptor index or plain fd, per the shard's mode.

@@ -9,7 +9,7 @@ namespace ringcast {
 void Shard::HandleHttp(Connection& conn, std::span<uint8_t> data) {
   // Zero-copy when a request arrives whole (the usual case): parse straight out of the receive
   // buffer. Only an incomplete request is copied into http_pending_ to wait for the rest.
-  std::string* pending = conn.http_pending_;
+  std::string* pending = conn.http_pending_.get();
   std::span<uint8_t> input = data;
   if (pending != nullptr) {
     pending->append(reinterpret_cast<const char*>(data.data()), data.size());
@@ -44,12 +44,11 @@ void Shard::HandleHttp(Connection& conn, std::span<uint8_t> data) {
     if (keep) {
       pending->erase(0, offset);
     } else {
-      delete pending;
-      conn.http_pending_ = nullptr;
+      conn.http_pending_.reset();
     }
   } else if (keep) {
-    conn.http_pending_ = new std::string(reinterpret_cast<const char*>(input.data()) + offset,
-                                         input.size() - offset);
+    conn.http_pending_ = std::make_unique<std::string>(
+        reinterpret_cast<const char*>(input.data()) + offset, input.size() - offset);
   }
 }
 

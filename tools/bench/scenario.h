@@ -1,0 +1,148 @@
+// Scenario: what one ringcast-bench subcommand does with the connections the workers open.
+//
+// Threads: the main thread calls Setup, BeginStep, Drained, EndStep, Progress and Report; worker
+// threads call OnOpen, OnMessage, OnTick and NextWakeNs. A connection id (0 .. connections-1)
+// belongs to one worker for the whole run (id % threads), so per-connection state indexed by
+// id needs no locking; anything shared between workers is an atomic or lives in per-worker
+// slots that the main thread reads only after the workers have stopped (or through atomics).
+//
+// Timeline (RunShared::phase): kConnecting until every connection is open, then kRunning for
+// step_count() steps. Each step has a window [start, end): warmup until `measure`, measurement
+// until `end`. Workers derive everything from the window and the clock: they generate traffic
+// while now < end and count what falls inside [measure, end). After `end` the main thread polls
+// Drained() until everything sent has arrived (or --drain-timeout), calls EndStep, and begins the
+// next step. Then kClosing: close handshakes, and the workers exit.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "proto/ws_frame.h"
+#include "tools/bench/json.h"
+#include "tools/bench/url.h"
+
+namespace ringcast::bench {
+
+class Worker;
+
+struct CommonOptions {
+  std::string url_text;
+  WsUrl url;
+  uint32_t threads = 1;
+  double connect_rate = 5000;  // Connections started per second, all workers; 0: no limit.
+  uint32_t max_pending = 512;  // Per worker: connects + handshakes in progress at once.
+  std::string sources_text;
+  std::vector<uint32_t> sources;  // Host byte order; empty: let the kernel pick.
+  double duration_s = 5;
+  double warmup_s = 1;
+  double drain_timeout_s = 10;
+  double connect_timeout_s = 60;
+  std::string json_path;
+  pid_t server_pid = 0;
+  uint32_t recv_buffers = 4096;  // Provided receive buffers per worker (power of two).
+  uint32_t recv_buffer_size = 4096;
+  uint64_t max_message_size = 16 << 20;
+  bool quiet = false;
+};
+
+enum class Phase : int { kConnecting, kRunning, kClosing };
+
+struct StepWindow {
+  int index = -1;
+  int64_t start_ns = 0;
+  int64_t measure_ns = 0;  // Warmup ends, measurement starts.
+  int64_t end_ns = 0;      // Measurement ends; no new traffic after this.
+  bool Measures(int64_t t) const { return t >= measure_ns && t < end_ns; }
+  double measured_seconds() const { return static_cast<double>(end_ns - measure_ns) / 1e9; }
+};
+
+// State every thread sees. Written by the main thread except for errors.
+class RunShared {
+ public:
+  std::atomic<int> phase{static_cast<int>(Phase::kConnecting)};
+  uint32_t threads = 1;
+  std::vector<Worker*> workers;  // Fixed before the workers start.
+
+  // Main thread: publishes a step's window (release); workers read it with Window().
+  void PublishWindow(const StepWindow& window);
+  StepWindow Window() const;
+
+  // Any thread: a failure that makes the run's figures invalid (lost message, dropped
+  // connection). Keeps the first kMaxErrors reasons and counts the rest.
+  void Fail(std::string reason);
+  bool failed() const { return failures_.load(std::memory_order_relaxed) > 0; }
+  uint64_t failure_count() const { return failures_.load(std::memory_order_relaxed); }
+  std::vector<std::string> errors() const;
+
+ private:
+  static constexpr size_t kMaxErrors = 20;
+  std::atomic<int> step_{-1};
+  std::atomic<int64_t> start_ns_{0};
+  std::atomic<int64_t> measure_ns_{0};
+  std::atomic<int64_t> end_ns_{0};
+  std::atomic<uint64_t> failures_{0};
+  mutable std::mutex errors_mutex_;
+  std::vector<std::string> errors_;
+};
+
+// What a scenario hands back at the end: figures for the table and for --json.
+struct Report {
+  Json results = Json::Object();
+  std::vector<std::pair<std::string, std::string>> rows;
+  std::vector<std::string> errors;  // Non-empty: the run failed its own checks.
+
+  void Row(std::string label, std::string value) {
+    rows.emplace_back(std::move(label), std::move(value));
+  }
+};
+
+class Scenario {
+ public:
+  virtual ~Scenario() = default;
+  virtual const char* name() const = 0;
+
+  // --- main thread, before the workers start ---
+  virtual bool Setup(const CommonOptions& options, RunShared* run, std::string* error) = 0;
+  virtual uint32_t connection_count() const = 0;
+  virtual std::string TargetFor(uint32_t conn) const = 0;  // HTTP request target.
+  virtual int step_count() const { return 1; }
+  virtual double StepWarmupSeconds(int /*step*/) const { return options_warmup_s_; }
+  virtual double StepSeconds(int /*step*/) const { return options_duration_s_; }
+
+  // --- worker threads ---
+  virtual void OnOpen(Worker& /*worker*/, uint32_t /*conn*/, int64_t /*now_ns*/) {}
+  virtual void OnMessage(Worker& worker, uint32_t conn, ws::Opcode opcode,
+                         std::span<const uint8_t> payload, int64_t now_ns) = 0;
+  // Once per event-loop iteration while kRunning, before sends are flushed.
+  virtual void OnTick(Worker& /*worker*/, int64_t /*now_ns*/) {}
+  // When OnTick next has work (the loop sleeps no longer than that); INT64_MAX: none.
+  virtual int64_t NextWakeNs(const Worker& /*worker*/) const { return INT64_MAX; }
+
+  // --- main thread, while running ---
+  virtual void BeginStep(const StepWindow& /*window*/) {}
+  virtual bool Drained() const { return true; }
+  virtual void EndStep(const StepWindow& /*window*/, bool /*drained*/) {}
+  // One progress line (without the elapsed-time prefix), called about once a second.
+  virtual std::string Progress() = 0;
+
+  // --- main thread, after the workers have stopped ---
+  virtual void MakeReport(Report* report) = 0;
+
+ protected:
+  double options_warmup_s_ = 1;
+  double options_duration_s_ = 5;
+};
+
+// Formatting helpers for progress lines and tables: "1,234,567", "12.3 k".
+std::string WithCommas(uint64_t value);
+std::string Fixed(double value, int decimals);
+std::string Duration(uint64_t ns);  // "812 us", "3.41 ms"
+
+}  // namespace ringcast::bench

@@ -1,0 +1,34 @@
+// Target and source-address parsing for ringcast-bench: pure functions, no I/O.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ringcast::bench {
+
+// ws://host[:port][/path][?query]. The host is kept as written (for the Host header); the
+// address it names is resolved later. Only plain ws:// is accepted: the tool speaks no TLS.
+struct WsUrl {
+  std::string host;
+  uint16_t port = 80;
+  std::string target = "/";  // Request target: path plus "?query" when present.
+
+  std::string ToString() const;
+};
+
+// Returns false with *error set on anything that is not a ws:// URL with a valid port.
+bool ParseWsUrl(std::string_view text, WsUrl* out, std::string* error);
+
+// An IPv4 address in host byte order.
+bool ParseIpv4(std::string_view text, uint32_t* out);
+std::string Ipv4ToString(uint32_t address);
+
+// Source addresses: comma-separated items, each an address or an inclusive range "a-b"
+// ("127.0.0.1-127.0.0.16,127.0.1.1"). Empty text gives an empty list. Capped at kMaxSources
+// addresses so a typo like 127.0.0.1-127.255.255.255 fails fast instead of allocating.
+inline constexpr size_t kMaxSources = 65536;
+bool ParseSourceList(std::string_view text, std::vector<uint32_t>* out, std::string* error);
+
+}  // namespace ringcast::bench
