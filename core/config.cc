@@ -16,10 +16,15 @@ int ParseConfig(int argc, char** argv, Config* config) {
   add("--host", &config->host, "RINGCAST_HOST", "Address to listen on");
   add("--port", &config->port, "RINGCAST_PORT", "TCP port to listen on")
       ->check(CLI::Range(1, 65535));
-  add("--threads", &config->threads, "RINGCAST_THREADS", "Shards (0: one per online CPU)")
-      ->check(CLI::Range(0, 64));
+  if (config->threads == 0) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    config->threads = cpus > 0 ? static_cast<uint32_t>(cpus < 64 ? cpus : 64) : 1;
+  }
+  add("--threads", &config->threads, "RINGCAST_THREADS",
+      "Shards, one thread each (default: online CPUs)")
+      ->check(CLI::Range(1, 64));
   app.add_flag("--raw-channels,!--no-raw-channels", config->raw_channels,
-               "Enable the unauthenticated /raw/{channel} fan-out route")
+               "Enable the unauthenticated /raw/{channel} fan-out route (default: off)")
       ->envname("RINGCAST_RAW_CHANNELS");
   add("--max-message-size", &config->max_message_size, "RINGCAST_MAX_MESSAGE_SIZE",
       "Largest WebSocket message accepted, bytes (larger: close 1009)")
@@ -55,10 +60,11 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "Provided receive buffers per shard (power of two)")
       ->check(CLI::Range(8, 32768));
   app.add_flag("--direct-descriptors,!--no-direct-descriptors", config->direct_descriptors,
-               "Accept into io_uring direct descriptors (not limited by the process fd table)")
+               "Accept into io_uring direct descriptors, not limited by the process fd table "
+               "(default: on)")
       ->envname("RINGCAST_DIRECT_DESCRIPTORS");
   app.add_flag("--pin-threads,!--no-pin-threads", config->pin_threads,
-               "Pin each shard thread to its own CPU")
+               "Pin each shard thread to its own CPU (default: on)")
       ->envname("RINGCAST_PIN_THREADS");
   add("--log-level", &config->log_level, "RINGCAST_LOG_LEVEL", "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
@@ -78,10 +84,6 @@ int ParseConfig(int argc, char** argv, Config* config) {
     std::fprintf(stderr, "ringcast: --recv-buffers must be a power of two, got %u\n",
                  config->recv_buffers);
     return 2;
-  }
-  if (config->threads == 0) {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    config->threads = cpus > 0 ? static_cast<uint32_t>(cpus < 64 ? cpus : 64) : 1;
   }
   return -1;
 }

@@ -25,8 +25,9 @@ void SendQueue::Grow() {
   head_ = 0;
 }
 
-uint32_t SendQueue::Gather(iovec* iov, uint32_t max) const {
+uint32_t SendQueue::BeginSend(iovec* iov, uint32_t max) {
   uint32_t n = count_ < max ? count_ : max;
+  in_flight_ = n;
   for (uint32_t i = 0; i < n; ++i) {
     const SharedFrame* frame = At(i);
     uint32_t skip = i == 0 ? head_offset_ : 0;
@@ -37,7 +38,8 @@ uint32_t SendQueue::Gather(iovec* iov, uint32_t max) const {
 }
 
 void SendQueue::Consume(uint64_t sent) {
-  DCHECK(sent <= bytes_);
+  CHECK(sent <= bytes_);
+  in_flight_ = 0;
   bytes_ -= sent;
   while (sent > 0) {
     SharedFrame* frame = At(0);
@@ -56,7 +58,7 @@ void SendQueue::Consume(uint64_t sent) {
 }
 
 void SendQueue::DropUnstarted() {
-  uint32_t keep = head_offset_ > 0 ? 1 : 0;
+  uint32_t keep = in_flight_ > 0 ? in_flight_ : head_offset_ > 0 ? 1 : 0;
   while (count_ > keep) {
     SharedFrame* frame = At(count_ - 1);
     bytes_ -= frame->size();
@@ -70,7 +72,7 @@ void SendQueue::Clear() {
   for (uint32_t i = 0; i < count_; ++i) At(i)->Release();
   std::free(items_);
   items_ = nullptr;
-  capacity_ = head_ = count_ = head_offset_ = 0;
+  capacity_ = head_ = count_ = head_offset_ = in_flight_ = 0;
   bytes_ = 0;
 }
 

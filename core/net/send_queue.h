@@ -28,14 +28,17 @@ class SendQueue {
   // Takes over one reference.
   void Push(SharedFrame* frame);
 
-  // Fills up to `max` iovecs with the unsent bytes, in order; returns how many.
-  uint32_t Gather(iovec* iov, uint32_t max) const;
+  // Fills up to `max` iovecs with the unsent bytes, in order, and returns how many. Those frames
+  // now belong to a send in flight and stay queued until Consume() reports its result.
+  uint32_t BeginSend(iovec* iov, uint32_t max);
 
-  // Drops `sent` bytes from the front, releasing frames that are now fully sent.
+  // The send in flight wrote `sent` bytes (possibly fewer than it was given): drops them from the
+  // front, releasing frames that are now fully sent.
   void Consume(uint64_t sent);
 
-  // Releases every frame except a partly sent head (which must finish so the byte stream stays
-  // a sequence of whole frames). Used when a connection is cut off.
+  // Releases every frame that no send has touched: frames in flight must stay alive for the
+  // kernel, and a partly sent head must finish so the byte stream stays a sequence of whole
+  // frames. Used when a connection is cut off.
   void DropUnstarted();
 
   void Clear();
@@ -49,6 +52,7 @@ class SendQueue {
   uint32_t head_ = 0;
   uint32_t count_ = 0;
   uint32_t head_offset_ = 0;
+  uint32_t in_flight_ = 0;  // Frames given to the send in flight.
   uint64_t bytes_ = 0;
 };
 

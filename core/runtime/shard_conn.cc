@@ -140,7 +140,7 @@ void Shard::StartSend(Connection& conn) {
   // Everything queued since the last send goes out in one call ("corking").
   if (conn.send_queue_.count() == 1) {
     iovec one;
-    conn.send_queue_.Gather(&one, 1);
+    conn.send_queue_.BeginSend(&one, 1);
     io_uring_prep_send(sqe, conn.fd_, one.iov_base, one.iov_len, MSG_NOSIGNAL);
   } else {
     SendBatch* batch;
@@ -152,7 +152,7 @@ void Shard::StartSend(Connection& conn) {
     }
     std::memset(&batch->msg, 0, sizeof(batch->msg));
     batch->msg.msg_iov = batch->iov;
-    batch->msg.msg_iovlen = conn.send_queue_.Gather(batch->iov, SendBatch::kMaxIov);
+    batch->msg.msg_iovlen = conn.send_queue_.BeginSend(batch->iov, SendBatch::kMaxIov);
     if (batches_.size() <= conn.slot_) batches_.resize(conn.slot_ + 1, nullptr);
     batches_[conn.slot_] = batch;
     io_uring_prep_sendmsg(sqe, conn.fd_, &batch->msg, MSG_NOSIGNAL);

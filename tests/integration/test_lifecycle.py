@@ -93,8 +93,11 @@ def test_help_lists_every_flag_with_default(ringcast_bin):
     ["--no-such-flag"],
 ], ids=lambda a: " ".join(a))
 def test_bad_flag_exits_2_with_one_line(ringcast_bin, args):
-    base = ["--host", "127.0.0.1", "--port", str(free_port()), "--threads", "2"]
-    res = run_binary(ringcast_bin, base + args, timeout=10)
+    base = {"--host": "127.0.0.1", "--port": str(free_port()), "--threads": "2"}
+    for flag in args:  # Never pass a flag twice: that is an error of its own.
+        base.pop(flag, None)
+    argv = [x for kv in base.items() for x in kv] + args
+    res = run_binary(ringcast_bin, argv, timeout=5)
     assert res.returncode == 2, \
         f"{args}: exit status {res.returncode}, expected 2; stderr: {res.stderr[-1000:]!r}"
     lines = res.stderr.strip().splitlines()
@@ -160,10 +163,10 @@ def test_sigterm_sends_1001_to_every_client_and_exits_0(server):
 
 
 @pytest.mark.slow
-@pytest.mark.server_args("--shutdown-timeout", "2")
+@pytest.mark.server_args("--shutdown-timeout", "3")
 def test_shutdown_does_not_wait_forever_for_silent_clients(server):
-    """One client never answers the close and one never reads at all: the server still exits
-    0 once the shutdown timeout passes, and refuses new connections meanwhile."""
+    """One client never answers the close and one never reads at all: the server keeps
+    draining until the shutdown timeout, refusing new connections meanwhile, then exits 0."""
     mute = open_ws(server.port)
     deaf = open_ws(server.port)
     try:
@@ -172,13 +175,13 @@ def test_shutdown_does_not_wait_forever_for_silent_clients(server):
         server.send_signal(signal.SIGTERM)
         _, close = mute.recv_until_close(timeout=10)
         assert close.close_code == 1001, close
-        # New connections are refused while the server drains (bounded poll: the listeners
-        # close shortly after SIGTERM, on every shard).
-        deadline = time.monotonic() + 5
+        # While the server waits for the two close handshakes that never come, its listeners
+        # (one per shard) are closed: connects are refused while the process is still alive.
         while not connect_refused(server.port):
-            assert time.monotonic() < deadline, "listener still accepting 5 s after SIGTERM"
+            assert server.proc.poll() is None, \
+                "new connections were still accepted until the server exited"
             time.sleep(0.05)
-        rc = server.wait(2 + 10)
+        rc = server.wait(3 + 10)
         assert rc is not None, "server did not exit within shutdown timeout + 10 s"
         assert rc == 0, f"exit status {rc}"
     finally:

@@ -7,9 +7,9 @@
 namespace ringcast {
 namespace {
 
-std::string Gathered(const SendQueue& queue) {
+std::string Gathered(SendQueue& queue) {
   iovec iov[64];
-  uint32_t n = queue.Gather(iov, 64);
+  uint32_t n = queue.BeginSend(iov, 64);
   std::string out;
   for (uint32_t i = 0; i < n; ++i) out.append(static_cast<char*>(iov[i].iov_base), iov[i].iov_len);
   return out;
@@ -45,6 +45,18 @@ TEST(SendQueue, DropUnstartedKeepsPartlySentHead) {
   EXPECT_EQ(queue.bytes(), 3u);
   queue.Push(SharedFrame::Copy("close"));
   EXPECT_EQ(Gathered(queue), "eadclose");
+
+  // Frames handed to a send in flight stay until it completes, even if none was written yet.
+  SendQueue busy;
+  busy.Push(SharedFrame::Copy("one"));
+  busy.Push(SharedFrame::Copy("two"));
+  busy.Push(SharedFrame::Copy("three"));
+  iovec iov[2];
+  ASSERT_EQ(busy.BeginSend(iov, 2), 2u);
+  busy.DropUnstarted();
+  EXPECT_EQ(busy.count(), 2u);
+  busy.Consume(4);  // "one" and a byte of "two".
+  EXPECT_EQ(Gathered(busy), "wo");
 
   SendQueue fresh;
   fresh.Push(SharedFrame::Copy("x"));
