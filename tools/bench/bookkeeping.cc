@@ -41,8 +41,8 @@ IterationBarrier::Result IterationBarrier::Deliver(uint64_t n) {
   return before == n ? Result::kCompleted : Result::kPending;
 }
 
-BroadcastCheck CountBroadcast(BroadcastClient* client, uint64_t message_iteration,
-                              uint64_t current, uint32_t clients) {
+BroadcastCheck CountBroadcast(BroadcastClient* client, uint64_t message_iteration, uint64_t current,
+                              uint32_t clients) {
   if (message_iteration > current) return BroadcastCheck::kFutureIteration;
   if (message_iteration < current) return BroadcastCheck::kStaleIteration;
   if (client->iteration != current) {
@@ -88,8 +88,7 @@ void SequenceTracker::Reset(size_t receivers, uint32_t publishers_per_receiver) 
   next_.assign(receivers * slots_, 0);
 }
 
-SequenceTracker::Check SequenceTracker::Observe(size_t receiver, uint32_t slot,
-                                                uint64_t sequence) {
+SequenceTracker::Check SequenceTracker::Observe(size_t receiver, uint32_t slot, uint64_t sequence) {
   uint64_t& next = next_[receiver * slots_ + slot];
   if (sequence == next) {
     ++next;

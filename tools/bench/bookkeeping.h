@@ -86,8 +86,8 @@ enum class BroadcastCheck : uint8_t { kOk, kStaleIteration, kFutureIteration, kT
 // `current` is the iteration this worker has started locally. A message for current + 1 is
 // legal only after the caller has advanced (so it returns kFutureIteration for the caller to
 // advance and retry).
-BroadcastCheck CountBroadcast(BroadcastClient* client, uint64_t message_iteration,
-                              uint64_t current, uint32_t clients);
+BroadcastCheck CountBroadcast(BroadcastClient* client, uint64_t message_iteration, uint64_t current,
+                              uint32_t clients);
 
 // --- fanout ---------------------------------------------------------------------------------
 // [intended send time ns: u64][publisher sequence: u64][publisher: u32][step: u16][flags: u8]

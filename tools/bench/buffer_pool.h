@@ -24,6 +24,8 @@ class BufferPool {
 
   // `count`: a power of two <= 32768 (buffer ids are 16 bits). Returns 0 or -errno.
   int Init(io_uring* ring, uint16_t group_id, uint32_t count, uint32_t buffer_size);
+  // Unregisters and unmaps; must run before the ring is torn down. Safe to repeat.
+  void Reset();
 
   uint16_t group_id() const { return group_id_; }
   uint8_t* Buffer(uint16_t id) const { return buffers_ + size_t{id} * buffer_size_; }

@@ -41,11 +41,21 @@ std::string JsonQuote(std::string_view text) {
   for (char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           static constexpr char kHex[] = "0123456789abcdef";
@@ -67,10 +77,18 @@ void Json::DumpTo(std::string* out, int depth) const {
     out->append(static_cast<size_t>(d) * 2, ' ');
   };
   switch (type_) {
-    case Type::kNull: *out += "null"; break;
-    case Type::kBool: *out += bool_ ? "true" : "false"; break;
-    case Type::kInt: *out += std::to_string(int_); break;
-    case Type::kUint: *out += std::to_string(uint_); break;
+    case Type::kNull:
+      *out += "null";
+      break;
+    case Type::kBool:
+      *out += bool_ ? "true" : "false";
+      break;
+    case Type::kInt:
+      *out += std::to_string(int_);
+      break;
+    case Type::kUint:
+      *out += std::to_string(uint_);
+      break;
     case Type::kDouble: {
       if (!std::isfinite(double_)) {
         *out += "null";
@@ -81,14 +99,15 @@ void Json::DumpTo(std::string* out, int depth) const {
       out->append(buf, ec == std::errc() ? end : buf);
       break;
     }
-    case Type::kString: *out += JsonQuote(string_); break;
+    case Type::kString:
+      *out += JsonQuote(string_);
+      break;
     case Type::kArray: {
-      // Arrays of scalars (histogram buckets) stay on one line; arrays of containers do not.
+      // Arrays of scalars (one histogram bucket) stay on one line; arrays of containers put
+      // each item on its own line.
       bool flat = true;
       for (const Json& item : items_) {
-        if (item.type_ == Type::kObject || (item.type_ == Type::kArray && item.size() > 4)) {
-          flat = false;
-        }
+        if (item.type_ == Type::kObject || item.type_ == Type::kArray) flat = false;
       }
       *out += '[';
       for (size_t i = 0; i < items_.size(); ++i) {
@@ -131,10 +150,8 @@ Json HistogramToJson(const Histogram& histogram) {
   for (size_t i = 0; i < Histogram::kBucketCount; ++i) {
     const uint64_t n = histogram.BucketCount(i);
     if (n == 0) continue;
-    buckets.Push(Json::Array()
-                     .Push(Histogram::BucketLow(i))
-                     .Push(Histogram::BucketHigh(i))
-                     .Push(n));
+    buckets.Push(
+        Json::Array().Push(Histogram::BucketLow(i)).Push(Histogram::BucketHigh(i)).Push(n));
   }
   out.Set("buckets", std::move(buckets));
   return out;

@@ -18,15 +18,15 @@ class Json {
   enum class Type : uint8_t { kNull, kBool, kInt, kUint, kDouble, kString, kArray, kObject };
 
   Json() = default;
-  Json(bool value) : type_(Type::kBool), bool_(value) {}               // NOLINT: implicit
-  Json(int value) : type_(Type::kInt), int_(value) {}                  // NOLINT
-  Json(int64_t value) : type_(Type::kInt), int_(value) {}              // NOLINT
-  Json(uint32_t value) : type_(Type::kUint), uint_(value) {}           // NOLINT
-  Json(uint64_t value) : type_(Type::kUint), uint_(value) {}           // NOLINT
-  Json(double value) : type_(Type::kDouble), double_(value) {}         // NOLINT
+  Json(bool value) : type_(Type::kBool), bool_(value) {}                        // NOLINT: implicit
+  Json(int value) : type_(Type::kInt), int_(value) {}                           // NOLINT
+  Json(int64_t value) : type_(Type::kInt), int_(value) {}                       // NOLINT
+  Json(uint32_t value) : type_(Type::kUint), uint_(value) {}                    // NOLINT
+  Json(uint64_t value) : type_(Type::kUint), uint_(value) {}                    // NOLINT
+  Json(double value) : type_(Type::kDouble), double_(value) {}                  // NOLINT
   Json(std::string value) : type_(Type::kString), string_(std::move(value)) {}  // NOLINT
-  Json(std::string_view value) : Json(std::string(value)) {}           // NOLINT
-  Json(const char* value) : Json(std::string(value)) {}                // NOLINT
+  Json(std::string_view value) : Json(std::string(value)) {}                    // NOLINT
+  Json(const char* value) : Json(std::string(value)) {}                         // NOLINT
 
   static Json Array() { return Json(Type::kArray); }
   static Json Object() { return Json(Type::kObject); }

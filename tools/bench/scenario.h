@@ -94,6 +94,7 @@ class RunShared {
 
 // What a scenario hands back at the end: figures for the table and for --json.
 struct Report {
+  Json config = Json::Object();  // The scenario's own options.
   Json results = Json::Object();
   std::vector<std::pair<std::string, std::string>> rows;
   std::vector<std::string> errors;  // Non-empty: the run failed its own checks.
@@ -113,8 +114,8 @@ class Scenario {
   virtual uint32_t connection_count() const = 0;
   virtual std::string TargetFor(uint32_t conn) const = 0;  // HTTP request target.
   virtual int step_count() const { return 1; }
-  virtual double StepWarmupSeconds(int /*step*/) const { return options_warmup_s_; }
-  virtual double StepSeconds(int /*step*/) const { return options_duration_s_; }
+  virtual double StepWarmupSeconds(int /*step*/) const { return warmup_s_; }
+  virtual double StepSeconds(int /*step*/) const { return duration_s_; }
 
   // --- worker threads ---
   virtual void OnOpen(Worker& /*worker*/, uint32_t /*conn*/, int64_t /*now_ns*/) {}
@@ -128,7 +129,10 @@ class Scenario {
   // --- main thread, while running ---
   virtual void BeginStep(const StepWindow& /*window*/) {}
   virtual bool Drained() const { return true; }
-  virtual void EndStep(const StepWindow& /*window*/, bool /*drained*/) {}
+  // After the drain (or its timeout). Returns false to skip the remaining steps.
+  virtual bool EndStep(const StepWindow& /*window*/, bool /*drained*/) { return true; }
+  // What the progress lines call the measured part of a step.
+  virtual const char* measure_label() const { return "measure"; }
   // One progress line (without the elapsed-time prefix), called about once a second.
   virtual std::string Progress() = 0;
 
@@ -136,8 +140,9 @@ class Scenario {
   virtual void MakeReport(Report* report) = 0;
 
  protected:
-  double options_warmup_s_ = 1;
-  double options_duration_s_ = 5;
+  // Set by Setup from the common options (or the scenario's own, e.g. idle's --hold).
+  double warmup_s_ = 1;
+  double duration_s_ = 5;
 };
 
 // Formatting helpers for progress lines and tables: "1,234,567", "12.3 k".

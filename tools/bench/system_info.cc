@@ -125,7 +125,8 @@ ProcessSample SampleProcess(pid_t pid) {
 
 double TicksToSeconds(uint64_t ticks) {
   static const long kTicksPerSecond = sysconf(_SC_CLK_TCK);
-  return static_cast<double>(ticks) / static_cast<double>(kTicksPerSecond > 0 ? kTicksPerSecond : 100);
+  return static_cast<double>(ticks) /
+         static_cast<double>(kTicksPerSecond > 0 ? kTicksPerSecond : 100);
 }
 
 }  // namespace ringcast::bench

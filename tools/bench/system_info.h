@@ -17,16 +17,16 @@ int64_t NowNs();
 std::string KernelDescription();  // "Linux 6.1.0-18-amd64 #1 SMP ... x86_64"
 std::string CpuModel();           // First "model name" in /proc/cpuinfo, or "unknown".
 std::string HostName();
-std::string UtcTimestamp();       // ISO 8601, seconds.
+std::string UtcTimestamp();  // ISO 8601, seconds.
 
 // Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the soft limit now in force.
 uint64_t RaiseFdLimit();
 
 struct ProcessSample {
   bool ok = false;
-  uint64_t rss_bytes = 0;   // VmRSS.
-  uint64_t cpu_ticks = 0;   // utime + stime, in clock ticks (sysconf(_SC_CLK_TCK) per second).
-  int64_t taken_ns = 0;     // NowNs() when read.
+  uint64_t rss_bytes = 0;  // VmRSS.
+  uint64_t cpu_ticks = 0;  // utime + stime, in clock ticks (sysconf(_SC_CLK_TCK) per second).
+  int64_t taken_ns = 0;    // NowNs() when read.
 };
 ProcessSample SampleProcess(pid_t pid);
 double TicksToSeconds(uint64_t ticks);

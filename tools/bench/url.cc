@@ -4,9 +4,7 @@
 
 namespace ringcast::bench {
 
-std::string WsUrl::ToString() const {
-  return "ws://" + host + ":" + std::to_string(port) + target;
-}
+std::string WsUrl::ToString() const { return "ws://" + host + ":" + std::to_string(port) + target; }
 
 bool ParseWsUrl(std::string_view text, WsUrl* out, std::string* error) {
   constexpr std::string_view kScheme = "ws://";

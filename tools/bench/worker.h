@@ -67,13 +67,17 @@ class OutBuffer {
 // Published by the worker once per loop iteration (relaxed stores), read by the main thread.
 struct alignas(64) WorkerCounters {
   std::atomic<uint64_t> connects_started{0};
-  std::atomic<uint64_t> opened{0};       // Handshake completed.
-  std::atomic<uint64_t> failed{0};       // Connect, handshake or later failures.
+  std::atomic<uint64_t> opened{0};  // Handshake completed.
+  std::atomic<uint64_t> failed{0};  // Connect, handshake or later failures.
   std::atomic<uint64_t> closed_clean{0};
   std::atomic<uint64_t> messages_sent{0};
   std::atomic<uint64_t> messages_received{0};
   std::atomic<uint64_t> bytes_sent{0};
   std::atomic<uint64_t> bytes_received{0};
+  // How well the loop batches: sends and receive completions per loop iteration.
+  std::atomic<uint64_t> loop_iterations{0};
+  std::atomic<uint64_t> sends{0};
+  std::atomic<uint64_t> recv_completions{0};
 };
 
 class Worker {
@@ -173,9 +177,9 @@ class Worker {
   int wake_fd_ = -1;
   uint64_t wake_value_ = 0;
 
-  std::vector<uint32_t> ids_;   // Global ids of this worker's connections, ascending.
-  std::vector<Conn> conns_;     // Indexed by id / threads_.
-  std::vector<uint32_t> dirty_; // Local indexes with output to flush.
+  std::vector<uint32_t> ids_;         // Global ids of this worker's connections, ascending.
+  std::vector<Conn> conns_;           // Indexed by id / threads_.
+  std::vector<uint32_t> dirty_;       // Local indexes with output to flush.
   std::vector<std::string> targets_;  // Request target per local index (freed after open).
   size_t next_open_ = 0;
   uint32_t pending_ = 0;  // Connects + handshakes in progress.
@@ -190,6 +194,7 @@ class Worker {
   struct {
     uint64_t connects_started = 0, opened = 0, failed = 0, closed_clean = 0;
     uint64_t messages_sent = 0, messages_received = 0, bytes_sent = 0, bytes_received = 0;
+    uint64_t loop_iterations = 0, sends = 0, recv_completions = 0;
   } local_;
   WorkerCounters counters_;
   Histogram connect_latency_;  // Connect start → 101 checked, ns.

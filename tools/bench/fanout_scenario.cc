@@ -1,0 +1,405 @@
+// fanout: C subscribers spread over K channels; P publishers (one channel each) send at a fixed
+// open-loop rate R msgs/s in total, each message stamped with its intended send time. Latency =
+// receive time − intended time, so a stalled sender or server shows up in the tail instead of
+// silently slowing the offered load (no coordinated omission). Steps through --rates and
+// reports the first rate whose p99 exceeds --p99-limit-ms.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "tools/bench/bookkeeping.h"
+#include "tools/bench/scenarios.h"
+#include "tools/bench/system_info.h"
+#include "tools/bench/worker.h"
+
+namespace ringcast::bench {
+namespace {
+
+struct FanoutOptions {
+  uint32_t subscribers = 10000;
+  uint32_t channels = 10;
+  uint32_t publishers = 0;  // 0: one per channel.
+  std::vector<double> rates{1000};
+  uint32_t size = 32;
+  double p99_limit_ms = 10;
+  bool keep_going = false;
+};
+
+class FanoutScenario final : public Scenario {
+ public:
+  explicit FanoutScenario(const FanoutOptions& options) : options_(options) {}
+  const char* name() const override { return "fanout"; }
+
+  bool Setup(const CommonOptions& common, RunShared* run, std::string* error) override {
+    if (options_.publishers == 0) options_.publishers = options_.channels;
+    if (options_.publishers < options_.channels) {
+      *error = "--publishers must be at least --channels (a publisher sends on its own channel)";
+      return false;
+    }
+    if (options_.size < kFanoutHeader) {
+      *error = "--size must be at least " + std::to_string(kFanoutHeader);
+      return false;
+    }
+    if (options_.rates.empty() || options_.rates.size() > 1000) {
+      *error = "--rates needs 1 to 1000 rates";
+      return false;
+    }
+    for (double rate : options_.rates) {
+      if (!(rate > 0)) {
+        *error = "rates must be positive";
+        return false;
+      }
+    }
+    run_ = run;
+    quiet_ = common.quiet;
+    // "ws://host:port" → /raw/ch-<n>; any other path is the channel prefix itself.
+    prefix_ = common.url.target == "/" ? "/raw/ch-" : common.url.target;
+    warmup_s_ = common.warmup_s;
+    duration_s_ = common.duration_s;
+    const uint32_t k = options_.channels;
+    slots_ = (options_.publishers + k - 1) / k;
+    receivers_per_channel_.assign(k, 0);
+    subscribers_per_channel_.assign(k, 0);
+    for (uint32_t c = 0; c < options_.subscribers; ++c) ++subscribers_per_channel_[c % k];
+    receivers_per_channel_ = subscribers_per_channel_;
+    for (uint32_t p = 0; p < options_.publishers; ++p) ++receivers_per_channel_[p % k];
+    sequences_.Reset(connection_count(), slots_);
+    published_ = std::vector<std::atomic<uint64_t>>(options_.publishers);
+    threads_ = std::vector<ThreadState>(common.threads);
+    for (uint32_t i = 0; i < common.threads; ++i) {
+      threads_[i].histograms.resize(options_.rates.size());
+      threads_[i].deliveries.assign(options_.rates.size(), 0);
+      threads_[i].in_window.assign(options_.rates.size(), 0);
+    }
+    for (uint32_t p = 0; p < options_.publishers; ++p) {
+      threads_[(options_.subscribers + p) % common.threads].publishers.push_back({p, 0, 0});
+    }
+    return true;
+  }
+  uint32_t connection_count() const override { return options_.subscribers + options_.publishers; }
+  std::string TargetFor(uint32_t conn) const override {
+    return prefix_ + std::to_string(ChannelOf(conn));
+  }
+  int step_count() const override { return static_cast<int>(options_.rates.size()); }
+
+  void OnTick(Worker& worker, int64_t now) override {
+    ThreadState& t = threads_[worker.index()];
+    t.window = run_->Window();
+    const int sealed = sealed_step_.load(std::memory_order_acquire);
+    if (sealed > t.acked) {
+      t.acked = sealed;
+      t.acked_step.store(sealed, std::memory_order_release);
+    }
+    if (t.window.index != t.step && t.window.index > t.acked && now >= t.window.start_ns) {
+      t.step = t.window.index;
+      t.schedule =
+          OpenLoopSchedule(t.window.start_ns, options_.rates[size_t(t.step)], options_.publishers);
+      for (PublisherState& p : t.publishers) p.next = t.schedule.FirstFor(p.index);
+    }
+    Publish(worker, now);
+  }
+
+  int64_t NextWakeNs(const Worker& worker) const override {
+    return threads_[worker.index()].next_wake_ns;
+  }
+
+  void OnMessage(Worker& worker, uint32_t conn, ws::Opcode /*opcode*/,
+                 std::span<const uint8_t> payload, int64_t now) override {
+    ThreadState& t = threads_[worker.index()];
+    if (payload.size() != options_.size) {
+      worker.run().Fail("fanout: connection " + std::to_string(conn) + " got a wrong-size message");
+      return;
+    }
+    const FanoutMessage m = ReadFanout(payload.data());
+    if (m.publisher >= options_.publishers || m.publisher % options_.channels != ChannelOf(conn) ||
+        m.step >= options_.rates.size() || int{m.step} <= t.acked) {
+      worker.run().Fail("fanout: connection " + std::to_string(conn) +
+                        " got a message of another channel or of a finished step");
+      return;
+    }
+    const SequenceTracker::Check check =
+        sequences_.Observe(conn, m.publisher / options_.channels, m.sequence);
+    if (check != SequenceTracker::Check::kOk) {
+      worker.run().Fail("fanout: connection " + std::to_string(conn) + ": message " +
+                        std::to_string(m.sequence) + " of publisher " +
+                        std::to_string(m.publisher) +
+                        (check == SequenceTracker::Check::kGap ? " arrived after a gap (lost)"
+                                                               : " arrived twice or late"));
+      return;
+    }
+    t.receipts.store(t.receipts.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (conn >= options_.subscribers) return;  // A publisher hearing its channel.
+    ++t.deliveries[m.step];
+    t.subscriber_receipts.store(t.subscriber_receipts.load(std::memory_order_relaxed) + 1,
+                                std::memory_order_relaxed);
+    if (t.window.Measures(now) && m.step == t.window.index) ++t.in_window[m.step];
+    if (m.flags & kFanoutMeasured) {
+      if (now < m.intended_ns) {
+        worker.run().Fail("fanout: a message arrived before its intended send time");
+        return;
+      }
+      t.histograms[m.step].Record(static_cast<uint64_t>(now - m.intended_ns));
+    }
+  }
+
+  bool Drained() const override {
+    // A worker running late may still owe messages intended before the window's end; the step
+    // cannot be drained before every worker has sent its last one.
+    const int step = run_->Window().index;
+    for (const ThreadState& t : threads_) {
+      if (t.published_step.load(std::memory_order_acquire) < step) return false;
+    }
+    uint64_t expected = 0;
+    for (uint32_t p = 0; p < options_.publishers; ++p) {
+      expected += published_[p].load(std::memory_order_relaxed) *
+                  receivers_per_channel_[p % options_.channels];
+    }
+    uint64_t received = 0;
+    for (const ThreadState& t : threads_) received += t.receipts.load(std::memory_order_relaxed);
+    return received == expected;
+  }
+
+  void BeginStep(const StepWindow& window) override {
+    if (window.index == 0 && !quiet_) {
+      fprintf(stderr, "           %u subscribers on %u channels, %u publishers\n",
+              options_.subscribers, options_.channels, options_.publishers);
+    }
+  }
+
+  bool EndStep(const StepWindow& window, bool drained) override;
+  std::string Progress() override;
+  void MakeReport(Report* report) override;
+
+ private:
+  struct PublisherState {
+    uint32_t index;
+    uint64_t next;      // Next message index of the schedule this publisher sends.
+    uint64_t sequence;  // Messages sent so far, all steps.
+  };
+  struct alignas(64) ThreadState {
+    StepWindow window;
+    int step = -1;   // Step this worker is publishing for.
+    int acked = -1;  // Highest sealed step: its histogram is no longer written.
+    std::atomic<int> acked_step{-1};
+    std::atomic<int> published_step{-1};  // Highest step whose messages are all sent.
+    OpenLoopSchedule schedule;
+    std::vector<PublisherState> publishers;
+    int64_t next_wake_ns = INT64_MAX;
+    std::atomic<uint64_t> receipts{0};             // Every receiver, for Drained().
+    std::atomic<uint64_t> subscriber_receipts{0};  // For progress lines.
+    std::vector<Histogram> histograms;             // Per step, measured messages.
+    std::vector<uint64_t> deliveries;              // Per step, subscriber receipts.
+    std::vector<uint64_t> in_window;               // Per step, received inside the window.
+  };
+  struct StepResult {
+    double rate = 0;
+    double offered_deliveries_per_s = 0;
+    double deliveries_per_s = 0;
+    uint64_t deliveries = 0;
+    Histogram latency;
+  };
+
+  uint32_t ChannelOf(uint32_t conn) const {
+    return conn < options_.subscribers ? conn % options_.channels
+                                       : (conn - options_.subscribers) % options_.channels;
+  }
+  uint32_t PublisherConn(uint32_t publisher) const { return options_.subscribers + publisher; }
+  void Publish(Worker& worker, int64_t now);
+
+  FanoutOptions options_;
+  RunShared* run_ = nullptr;
+  bool quiet_ = false;
+  std::string prefix_;
+  uint32_t slots_ = 1;
+  std::vector<uint32_t> subscribers_per_channel_;
+  std::vector<uint32_t> receivers_per_channel_;   // Subscribers + publishers.
+  SequenceTracker sequences_;                     // Slot per connection, owned by its worker.
+  std::vector<std::atomic<uint64_t>> published_;  // Per publisher, written by its worker.
+  std::vector<ThreadState> threads_;
+  std::atomic<int> sealed_step_{-1};
+  std::vector<StepResult> results_;
+  int breakdown_ = -1;
+  int64_t last_ns_ = 0;
+  uint64_t last_receipts_ = 0;
+};
+
+void FanoutScenario::Publish(Worker& worker, int64_t now) {
+  ThreadState& t = threads_[worker.index()];
+  t.next_wake_ns = INT64_MAX;
+  if (t.step < 0 || t.step <= t.acked) return;
+  for (PublisherState& p : t.publishers) {
+    while (true) {
+      const int64_t intended = t.schedule.IntendedNs(p.next);
+      if (intended >= t.window.end_ns) break;
+      if (intended > now) {
+        t.next_wake_ns = std::min(t.next_wake_ns, intended);
+        break;
+      }
+      FanoutMessage m;
+      m.intended_ns = intended;
+      m.sequence = p.sequence;
+      m.publisher = p.index;
+      m.step = static_cast<uint16_t>(t.step);
+      m.flags = t.window.Measures(intended) ? kFanoutMeasured : 0;
+      if (!worker.Send(PublisherConn(p.index), ws::Opcode::kBinary, options_.size,
+                       [&](uint8_t* out) { WriteFanout(out, options_.size, m); })) {
+        worker.run().Fail("fanout: publisher " + std::to_string(p.index) + " is not open");
+        return;
+      }
+      ++p.sequence;
+      published_[p.index].store(p.sequence, std::memory_order_relaxed);
+      p.next += options_.publishers;
+    }
+  }
+  if (t.next_wake_ns == INT64_MAX) t.published_step.store(t.step, std::memory_order_release);
+}
+
+bool FanoutScenario::EndStep(const StepWindow& window, bool drained) {
+  // Seal the step: once every worker acknowledges, none writes its histograms again.
+  sealed_step_.store(window.index, std::memory_order_release);
+  for (Worker* w : run_->workers) w->Wake();
+  const int64_t deadline = NowNs() + 2'000'000'000;
+  for (const ThreadState& t : threads_) {
+    while (t.acked_step.load(std::memory_order_acquire) < window.index && NowNs() < deadline) {
+      struct timespec ts {
+        0, 1'000'000
+      };
+      nanosleep(&ts, nullptr);
+    }
+  }
+  StepResult result;
+  const auto step = static_cast<size_t>(window.index);
+  result.rate = options_.rates[step];
+  for (uint32_t c = 0; c < options_.channels; ++c) {
+    // Each channel gets the share of the rate its publishers carry.
+    const uint32_t pubs = options_.publishers / options_.channels +
+                          (c < options_.publishers % options_.channels ? 1 : 0);
+    result.offered_deliveries_per_s +=
+        result.rate * pubs / options_.publishers * subscribers_per_channel_[c];
+  }
+  uint64_t in_window = 0;
+  for (const ThreadState& t : threads_) {
+    if (t.acked_step.load(std::memory_order_acquire) < window.index) {
+      run_->Fail("fanout: a worker did not finish step " + std::to_string(window.index));
+      return false;
+    }
+    result.latency.Merge(t.histograms[step]);
+    result.deliveries += t.deliveries[step];
+    in_window += t.in_window[step];
+  }
+  result.deliveries_per_s = static_cast<double>(in_window) / window.measured_seconds();
+  const uint64_t limit_ns = static_cast<uint64_t>(options_.p99_limit_ms * 1e6);
+  const uint64_t p99 = result.latency.Percentile(99);
+  if (!quiet_) {
+    fprintf(stderr,
+            "           rate %s msg/s: p50 %s  p99 %s  max %s  deliveries/s %s (offered %s)%s%s\n",
+            WithCommas(uint64_t(result.rate)).c_str(),
+            Duration(result.latency.Percentile(50)).c_str(), Duration(p99).c_str(),
+            Duration(result.latency.max()).c_str(),
+            WithCommas(uint64_t(result.deliveries_per_s)).c_str(),
+            WithCommas(uint64_t(result.offered_deliveries_per_s)).c_str(),
+            p99 > limit_ns ? "  <- p99 over the limit" : "", drained ? "" : "  (not drained)");
+  }
+  results_.push_back(std::move(result));
+  if (p99 > limit_ns && breakdown_ < 0) {
+    breakdown_ = window.index;
+    return options_.keep_going;
+  }
+  return true;
+}
+
+std::string FanoutScenario::Progress() {
+  uint64_t receipts = 0;
+  for (const ThreadState& t : threads_) {
+    receipts += t.subscriber_receipts.load(std::memory_order_relaxed);
+  }
+  const int64_t now = NowNs();
+  std::string line;
+  if (last_ns_ != 0) {
+    line = WithCommas(static_cast<uint64_t>(static_cast<double>(receipts - last_receipts_) * 1e9 /
+                                            static_cast<double>(now - last_ns_))) +
+           " deliveries/s";
+  }
+  last_ns_ = now;
+  last_receipts_ = receipts;
+  const StepWindow window = run_->Window();
+  return line + (line.empty() ? "" : ", ") + "offered rate " +
+         WithCommas(uint64_t(options_.rates[size_t(std::max(0, window.index))])) + " msg/s";
+}
+
+void FanoutScenario::MakeReport(Report* report) {
+  report->config.Set("subscribers", options_.subscribers);
+  report->config.Set("channels", options_.channels);
+  report->config.Set("publishers", options_.publishers);
+  report->config.Set("size", options_.size);
+  report->config.Set("p99_limit_ms", options_.p99_limit_ms);
+  report->config.Set("channel_prefix", prefix_);
+  Json rates = Json::Array();
+  for (double r : options_.rates) rates.Push(r);
+  report->config.Set("rates", std::move(rates));
+  Json steps = Json::Array();
+  double best_ok = 0;
+  for (size_t i = 0; i < results_.size(); ++i) {
+    const StepResult& r = results_[i];
+    Json step = Json::Object();
+    step.Set("rate", r.rate);
+    step.Set("offered_deliveries_per_s", r.offered_deliveries_per_s);
+    step.Set("deliveries_per_s", r.deliveries_per_s);
+    step.Set("deliveries", r.deliveries);
+    step.Set("latency_ns", HistogramToJson(r.latency));
+    steps.Push(std::move(step));
+    const bool over = r.latency.Percentile(99) > uint64_t(options_.p99_limit_ms * 1e6);
+    if (!over) best_ok = std::max(best_ok, r.rate);
+    report->Row("rate " + WithCommas(uint64_t(r.rate)) + " msg/s",
+                "p50 " + Duration(r.latency.Percentile(50)) + "  p99 " +
+                    Duration(r.latency.Percentile(99)) + "  p99.9 " +
+                    Duration(r.latency.Percentile(99.9)) + "  max " + Duration(r.latency.max()) +
+                    "  " + WithCommas(uint64_t(r.deliveries_per_s)) + " deliveries/s" +
+                    (over ? "  (p99 over limit)" : ""));
+  }
+  report->results.Set("steps", std::move(steps));
+  report->results.Set("max_rate_within_limit", best_ok);
+  if (breakdown_ >= 0) {
+    report->results.Set("breakdown_rate", results_[size_t(breakdown_)].rate);
+  } else {
+    report->results.Set("breakdown_rate", Json());
+  }
+  report->Row("highest rate with p99 <= " + Fixed(options_.p99_limit_ms, 1) + " ms",
+              best_ok > 0 ? WithCommas(uint64_t(best_ok)) + " msg/s" : "none of the rates");
+  report->Row("first rate with p99 over it",
+              breakdown_ >= 0 ? WithCommas(uint64_t(results_[size_t(breakdown_)].rate)) + " msg/s"
+                              : "none of the rates");
+}
+
+}  // namespace
+
+void AddFanoutCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
+  auto options = std::make_shared<FanoutOptions>();
+  CLI::App* command = app->add_subcommand(
+      "fanout",
+      "C subscribers over K channels, open-loop publishers at R msgs/s → delivery latency from "
+      "the intended send time. URL: ws://host:port (channels /raw/ch-N) or a channel prefix");
+  AddCommonOptions(command, common);
+  command->add_option("-c,--connections,--subscribers", options->subscribers, "Subscribers")
+      ->check(CLI::Range(1u, 1u << 22))
+      ->capture_default_str();
+  command->add_option("-k,--channels", options->channels, "Channels")
+      ->check(CLI::Range(1u, 1u << 20))
+      ->capture_default_str();
+  command->add_option("--publishers", options->publishers,
+                      "Publisher connections (>= channels; default one per channel)");
+  command
+      ->add_option("-r,--rates,--rate", options->rates,
+                   "Total publish rate(s), msgs/s; a list steps through them")
+      ->delimiter(',')
+      ->capture_default_str();
+  command->add_option("-s,--size", options->size, "Payload bytes per message")
+      ->check(CLI::Range(uint32_t(kFanoutHeader), 1u << 20))
+      ->capture_default_str();
+  command->add_option("--p99-limit-ms", options->p99_limit_ms, "Latency breakdown threshold")
+      ->capture_default_str();
+  command->add_flag("--keep-going", options->keep_going,
+                    "Run every rate even after p99 exceeds the limit");
+  command->callback([options, chosen] { *chosen = std::make_unique<FanoutScenario>(*options); });
+}
+
+}  // namespace ringcast::bench

@@ -1,0 +1,99 @@
+// idle: open C connections at --connect-rate and hold them for --hold seconds without traffic
+// (pings are answered) → connect rate, and with --server-pid the server's RSS and CPU before
+// and after, i.e. bytes of server memory per idle connection.
+#include <CLI/CLI.hpp>
+
+#include "tools/bench/scenarios.h"
+#include "tools/bench/system_info.h"
+#include "tools/bench/worker.h"
+
+namespace ringcast::bench {
+namespace {
+
+struct IdleOptions {
+  uint32_t connections = 10000;
+  double hold_s = 10;
+};
+
+class IdleScenario final : public Scenario {
+ public:
+  explicit IdleScenario(const IdleOptions& options) : options_(options) {}
+  const char* name() const override { return "idle"; }
+
+  bool Setup(const CommonOptions& common, RunShared* run, std::string* /*error*/) override {
+    run_ = run;
+    target_ = common.url.target;
+    warmup_s_ = 0;
+    duration_s_ = options_.hold_s;
+    return true;
+  }
+  uint32_t connection_count() const override { return options_.connections; }
+  std::string TargetFor(uint32_t /*conn*/) const override { return target_; }
+
+  void OnMessage(Worker& worker, uint32_t conn, ws::Opcode /*opcode*/,
+                 std::span<const uint8_t> /*payload*/, int64_t /*now*/) override {
+    worker.run().Fail("idle: connection " + std::to_string(conn) +
+                      " received a data message nobody sent");
+  }
+
+  void BeginStep(const StepWindow& window) override { window_ = window; }
+  const char* measure_label() const override { return "hold"; }
+
+  std::string Progress() override {
+    uint64_t open = 0;
+    for (const Worker* w : run_->workers) {
+      open += w->counters().opened.load(std::memory_order_relaxed) -
+              w->counters().failed.load(std::memory_order_relaxed);
+    }
+    return WithCommas(open) + " connections open";
+  }
+
+  bool EndStep(const StepWindow& /*window*/, bool /*drained*/) override {
+    for (const Worker* w : run_->workers) {
+      held_ += w->counters().opened.load(std::memory_order_relaxed) -
+               w->counters().failed.load(std::memory_order_relaxed);
+    }
+    return true;
+  }
+
+  void MakeReport(Report* report) override {
+    report->config.Set("connections", options_.connections);
+    report->config.Set("hold_s", options_.hold_s);
+    report->results.Set("held", held_);
+    report->results.Set("hold_seconds", window_.measured_seconds());
+    report->Row("held", WithCommas(held_) + " connections for " +
+                            Fixed(window_.measured_seconds(), 1) + " s");
+    if (held_ != options_.connections) {
+      report->errors.push_back("idle: only " + WithCommas(held_) + " of " +
+                               WithCommas(options_.connections) +
+                               " connections were still open at the end of the hold");
+    }
+  }
+
+ private:
+  const IdleOptions options_;
+  RunShared* run_ = nullptr;
+  std::string target_;
+  StepWindow window_;
+  uint64_t held_ = 0;
+};
+
+}  // namespace
+
+void AddIdleCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
+  auto options = std::make_shared<IdleOptions>();
+  CLI::App* command = app->add_subcommand(
+      "idle",
+      "Open C connections and hold them → connect rate and (--server-pid) server RSS per "
+      "connection");
+  AddCommonOptions(command, common);
+  command->add_option("-c,--connections", options->connections, "Connections")
+      ->check(CLI::Range(1u, 1u << 22))
+      ->capture_default_str();
+  command->add_option("--hold", options->hold_s, "Seconds to hold them once all are open")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command->callback([options, chosen] { *chosen = std::make_unique<IdleScenario>(*options); });
+}
+
+}  // namespace ringcast::bench

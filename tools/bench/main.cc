@@ -1,0 +1,113 @@
+// ringcast-bench: a WebSocket load generator on io_uring. One subcommand per scenario; see
+// tools/bench/README.md for what each measures and how to read the numbers.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "tools/bench/runner.h"
+#include "tools/bench/scenarios.h"
+
+namespace ringcast::bench {
+
+void AddCommonOptions(CLI::App* command, CommonOptions* options) {
+  command->add_option("url", options->url_text, "Target, ws://host:port/path")->required();
+  command->add_option("-t,--threads", options->threads, "Client threads, each with its own ring")
+      ->check(CLI::Range(1u, 64u))
+      ->capture_default_str();
+  command
+      ->add_option("--connect-rate", options->connect_rate,
+                   "New connections per second, all threads together (0: unpaced)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--max-pending", options->max_pending,
+                   "Connects + handshakes in progress at once, per thread")
+      ->check(CLI::Range(1u, 1u << 20))
+      ->capture_default_str();
+  command->add_option("--sources", options->sources_text,
+                      "Source addresses to bind, e.g. 127.0.0.1-127.0.0.16 (default for a "
+                      "loopback target; 'none': let the kernel choose)");
+  command->add_option("-d,--duration", options->duration_s, "Measured seconds (per step)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command->add_option("-w,--warmup", options->warmup_s, "Seconds of traffic before measuring")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--drain-timeout", options->drain_timeout_s,
+                   "Seconds to wait after a step for messages still in flight")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--connect-timeout", options->connect_timeout_s,
+                   "Seconds for all connections to open")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command->add_option("--json", options->json_path, "Write every figure and histogram here");
+  command->add_option("--server-pid", options->server_pid,
+                      "Sample this process's RSS and CPU from /proc");
+  command
+      ->add_option("--recv-buffers", options->recv_buffers,
+                   "Provided receive buffers per thread (power of two <= 32768)")
+      ->check(CLI::Range(1u, 32768u))
+      ->capture_default_str();
+  command->add_option("--recv-buffer-size", options->recv_buffer_size, "Bytes per receive buffer")
+      ->check(CLI::Range(512u, 1u << 20))
+      ->capture_default_str();
+  command->add_flag("-q,--quiet", options->quiet, "No progress lines");
+}
+
+namespace {
+
+// Shell-quoted argv, so the report's command line can be pasted back.
+std::string CommandLine(int argc, char** argv) {
+  std::string out;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (i > 0) out += ' ';
+    if (!arg.empty() && arg.find_first_of(" \t\n'\"\\$`!*?[]{}();&|<>#~") == std::string::npos) {
+      out += arg;
+      continue;
+    }
+    out += '\'';
+    for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    out += '\'';
+  }
+  return out;
+}
+
+}  // namespace
+}  // namespace ringcast::bench
+
+int main(int argc, char** argv) {
+  using namespace ringcast::bench;
+  CLI::App app{"ringcast-bench: WebSocket load generator (io_uring)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", RINGCAST_BENCH_VERSION);
+  CommonOptions options;
+  std::unique_ptr<Scenario> scenario;
+  AddEchoCommand(&app, &options, &scenario);
+  AddBroadcastCommand(&app, &options, &scenario);
+  AddFanoutCommand(&app, &options, &scenario);
+  AddIdleCommand(&app, &options, &scenario);
+  CLI11_PARSE(app, argc, argv);
+
+  std::string error;
+  if (!ParseWsUrl(options.url_text, &options.url, &error)) {
+    fprintf(stderr, "ringcast-bench: %s\n", error.c_str());
+    return 2;
+  }
+  if (options.sources_text == "none") {
+    options.sources.clear();  // Kept as "none" so the runner adds no loopback default.
+  } else if (!ParseSourceList(options.sources_text, &options.sources, &error)) {
+    fprintf(stderr, "ringcast-bench: --sources: %s\n", error.c_str());
+    return 2;
+  }
+  const uint32_t buffers = options.recv_buffers;
+  if ((buffers & (buffers - 1)) != 0) {
+    fprintf(stderr, "ringcast-bench: --recv-buffers must be a power of two\n");
+    return 2;
+  }
+  return RunBenchmark(*scenario, options, CommandLine(argc, argv));
+}

@@ -1,0 +1,66 @@
+#include "tools/bench/scenario.h"
+
+#include <cstdio>
+
+namespace ringcast::bench {
+
+void RunShared::PublishWindow(const StepWindow& window) {
+  start_ns_.store(window.start_ns, std::memory_order_relaxed);
+  measure_ns_.store(window.measure_ns, std::memory_order_relaxed);
+  end_ns_.store(window.end_ns, std::memory_order_relaxed);
+  step_.store(window.index, std::memory_order_release);
+}
+
+StepWindow RunShared::Window() const {
+  // The main thread writes a window only between steps, after the previous one has drained, so
+  // a reader never mixes two windows in a way that matters; the acquire pairs with the release
+  // in PublishWindow for the first read of a new step.
+  StepWindow window;
+  window.index = step_.load(std::memory_order_acquire);
+  window.start_ns = start_ns_.load(std::memory_order_relaxed);
+  window.measure_ns = measure_ns_.load(std::memory_order_relaxed);
+  window.end_ns = end_ns_.load(std::memory_order_relaxed);
+  return window;
+}
+
+void RunShared::Fail(std::string reason) {
+  failures_.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lock(errors_mutex_);
+  if (errors_.size() < kMaxErrors) errors_.push_back(std::move(reason));
+}
+
+std::vector<std::string> RunShared::errors() const {
+  std::lock_guard lock(errors_mutex_);
+  std::vector<std::string> out = errors_;
+  const uint64_t total = failures_.load(std::memory_order_relaxed);
+  if (total > out.size()) {
+    out.push_back("... and " + std::to_string(total - out.size()) + " more failures");
+  }
+  return out;
+}
+
+std::string WithCommas(uint64_t value) {
+  std::string digits = std::to_string(value);
+  std::string out;
+  const size_t lead = digits.size() % 3;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && i >= lead && (i - lead) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::string Fixed(double value, int decimals) {
+  char buf[64];
+  snprintf(buf, sizeof(buf), "%.*f", decimals, value);
+  return buf;
+}
+
+std::string Duration(uint64_t ns) {
+  if (ns < 1'000) return std::to_string(ns) + " ns";
+  if (ns < 1'000'000) return Fixed(static_cast<double>(ns) / 1e3, 1) + " us";
+  if (ns < 1'000'000'000) return Fixed(static_cast<double>(ns) / 1e6, 2) + " ms";
+  return Fixed(static_cast<double>(ns) / 1e9, 2) + " s";
+}
+
+}  // namespace ringcast::bench
