@@ -12,11 +12,11 @@ void SetLogLevel(LogLevel level);
 bool LogEnabled(LogLevel level);
 void Log(LogLevel level, const char* format, ...) __attribute__((format(printf, 2, 3)));
 
-#define RC_LOG(level, ...)                                        \
-  do {                                                            \
-    if (::ringcast::LogEnabled(::ringcast::LogLevel::level)) {    \
-      ::ringcast::Log(::ringcast::LogLevel::level, __VA_ARGS__);  \
-    }                                                             \
+#define RC_LOG(level, ...)                                       \
+  do {                                                           \
+    if (::ringcast::LogEnabled(::ringcast::LogLevel::level)) {   \
+      ::ringcast::Log(::ringcast::LogLevel::level, __VA_ARGS__); \
+    }                                                            \
   } while (0)
 
 // Invariant checks: CHECK always, DCHECK in debug builds only. A failed check logs and aborts.

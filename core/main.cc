@@ -9,8 +9,8 @@ int main(int argc, char** argv) {
   int status = ringcast::ParseConfig(argc, argv, &config);
   if (status >= 0) return status;
   using ringcast::LogLevel;
-  ringcast::SetLogLevel(config.log_level == "debug"  ? LogLevel::kDebug
-                        : config.log_level == "warn" ? LogLevel::kWarn
+  ringcast::SetLogLevel(config.log_level == "debug"   ? LogLevel::kDebug
+                        : config.log_level == "warn"  ? LogLevel::kWarn
                         : config.log_level == "error" ? LogLevel::kError
                                                       : LogLevel::kInfo);
   ringcast::ShardSet shards(config, ringcast::MakeDefaultApp);

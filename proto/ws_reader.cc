@@ -50,7 +50,7 @@ Event MessageReader::Next(std::span<uint8_t>* input) {
       FreeMessage();
       break;
     case Release::kControl:
-      message_.resize(message_.size() - control_size_);
+      message_.truncate(message_.size() - control_size_);
       if (message_.empty()) FreeMessage();
       break;
   }
@@ -66,7 +66,7 @@ Event MessageReader::Next(std::span<uint8_t>* input) {
 void MessageReader::Reset() {
   FreeMessage();
   frame_remaining_ = 0;
-  error_reason_ = {};
+  error_reason_ = nullptr;
   utf8_.Reset();
   header_size_ = 0;
   error_code_ = 0;
@@ -111,7 +111,7 @@ Event MessageReader::ReadHeader(std::span<uint8_t>* input) {
     }
   }
   if (parsed.status == HeaderStatus::kError) {
-    return Fail(CloseCode::kProtocolError, parsed.error_reason);
+    return Fail(CloseCode::kProtocolError, parsed.error_reason.data());  // A literal.
   }
   *input = input->subspan(header.header_size - carried);
   header_size_ = 0;
@@ -223,7 +223,7 @@ Event MessageReader::ReadPayload(std::span<uint8_t>* input) {
 bool MessageReader::AppendPayload(const uint8_t* data, size_t size) {
   if (size == 0) return true;
   const size_t old_size = message_.size();
-  message_.insert(message_.end(), data, data + size);
+  message_.append(data, size);
   uint8_t* piece = message_.data() + old_size;
   if (role_ == Role::kServer) {
     ApplyMask(piece, size, mask_);
@@ -269,7 +269,7 @@ Event MessageReader::DeliverControl(std::span<const uint8_t> payload) {
   return MakeEvent(EventKind::kClose, reason, code);
 }
 
-Event MessageReader::Fail(CloseCode code, std::string_view reason) {
+Event MessageReader::Fail(CloseCode code, const char* reason) {
   state_ = State::kError;
   error_code_ = static_cast<uint16_t>(code);
   error_reason_ = reason;
@@ -284,9 +284,8 @@ Event MessageReader::Fail(CloseCode code, std::string_view reason) {
 }
 
 void MessageReader::FreeMessage() {
-  // clear() keeps the capacity; swapping with an empty vector returns it, so an idle reader
-  // (thousands per shard) owns no heap.
-  std::vector<uint8_t>().swap(message_);
+  // Returns the memory, so an idle reader (thousands per shard) owns no heap.
+  message_.reset();
 }
 
 }  // namespace ringcast::ws

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proto/byte_buffer.h"
 #include "proto/utf8.h"
 #include "proto/ws_frame.h"
 
@@ -55,7 +56,10 @@ struct Event {
 
 class MessageReader {
  public:
-  MessageReader(Role role, ReaderLimits limits) : limits_(limits), role_(role) {}
+  // max_message_size is capped at UINT32_MAX (the message buffer's size type).
+  MessageReader(Role role, ReaderLimits limits)
+      : limits_{limits.max_message_size < UINT32_MAX ? limits.max_message_size : UINT32_MAX},
+        role_(role) {}
 
   // Consumes bytes from the front of *input (which it may modify in place: unmasking) and
   // returns the next event. Returns kNeedMore once *input is empty or holds only part of a
@@ -85,16 +89,16 @@ class MessageReader {
   bool AppendPayload(const uint8_t* data, size_t size);
   Event FinishMessage();
   Event DeliverControl(std::span<const uint8_t> payload);
-  Event Fail(CloseCode code, std::string_view reason);
+  Event Fail(CloseCode code, const char* reason);
   void FreeMessage();
 
   ReaderLimits limits_;
   // Data bytes of the message being assembled, then (while a control frame that arrived in
   // pieces is being received) that control payload after them. Empty and capacity 0 when idle.
-  std::vector<uint8_t> message_;
-  uint64_t frame_remaining_ = 0;  // Payload bytes of the current frame not yet received.
-  std::string_view error_reason_;
-  Utf8Validator utf8_;                           // Text messages assembled in message_ only.
+  ByteBuffer message_;
+  uint64_t frame_remaining_ = 0;        // Payload bytes of the current frame not yet received.
+  const char* error_reason_ = nullptr;  // Static, NUL-terminated (a literal).
+  Utf8Validator utf8_;                  // Text messages assembled in message_ only.
   uint8_t header_buf_[kMaxHeaderSize - 1] = {};  // A partial header carried between calls.
   uint8_t header_size_ = 0;
   uint8_t mask_[4] = {};  // Current frame's key, rotated so the next payload byte uses mask_[0].

@@ -17,11 +17,11 @@ struct RingFeatures {
   bool single_issuer = false;
   bool defer_taskrun = false;
   bool coop_taskrun = false;
-  bool msg_ring = false;         // IORING_OP_MSG_RING, 5.18: cross-shard wakeups.
-  bool multishot_accept = false; // 5.19
-  bool recv_multishot = false;   // 6.0
-  bool send_zc = false;          // 6.0
-  bool direct_accept = false;    // Accept into the fixed file table with FILE_INDEX_ALLOC, 5.19.
+  bool msg_ring = false;          // IORING_OP_MSG_RING, 5.18: cross-shard wakeups.
+  bool multishot_accept = false;  // 5.19
+  bool recv_multishot = false;    // 6.0
+  bool send_zc = false;           // 6.0
+  bool direct_accept = false;     // Accept into the fixed file table with FILE_INDEX_ALLOC, 5.19.
 
   std::string Describe() const;
 };

@@ -12,7 +12,9 @@ namespace ringcast {
 // Idle connections pay for this object alone (see connection.h).
 static_assert(sizeof(Connection) <= 256, "Connection grew: check the idle-memory budget");
 
-ConnId Connection::id() const { return {shard_->id(), slot_, generation_}; }
+Shard& Connection::shard() const { return *Shard::Current(); }
+
+ConnId Connection::id() const { return {shard().id(), slot_, generation_}; }
 
 void Connection::QueueBytes(SharedFrame* frame) {
   if (state_ == State::kDraining || state_ == State::kClosed) {
@@ -20,7 +22,7 @@ void Connection::QueueBytes(SharedFrame* frame) {
     return;
   }
   send_queue_.Push(frame);
-  shard_->MarkForFlush(*this);
+  shard().MarkForFlush(*this);
 }
 
 void Connection::SendFrame(SharedFrame* frame) {
@@ -28,14 +30,14 @@ void Connection::SendFrame(SharedFrame* frame) {
     frame->Release();
     return;
   }
-  if (send_queue_.bytes() + frame->size() > shard_->config().max_outbound_bytes) {
+  if (send_queue_.bytes() + frame->size() > shard().config().max_outbound_bytes) {
     // Slow-consumer policy: drop what this reader has not started to receive, tell it why with
     // 1008, and stop queueing for it. Memory stays bounded by the cap; others are unaffected.
     frame->Release();
     send_queue_.DropUnstarted();
     Close(uint16_t(ws::CloseCode::kPolicyViolation),
           "slow consumer: outbound queue limit exceeded");
-    shard_->FinishAfterFlush(*this);
+    shard().FinishAfterFlush(*this);
     return;
   }
   QueueBytes(frame);
@@ -48,12 +50,12 @@ void Connection::SendMessage(ws::Opcode opcode, std::span<const uint8_t> payload
 
 void Connection::Close(uint16_t code, std::string_view reason) {
   if (state_ != State::kWebSocket) return;
-  shard_->LeaveWebSocket(*this);
+  shard().LeaveWebSocket(*this);
   QueueBytes(SharedFrame::EncodeClose(code, reason));
   state_ = State::kClosing;
-  shard_->ScheduleTimer(*this,
-                        shard_->timers_.now() + shard_->SecondsToTicks(shard_->config().close_timeout_s));
-  if (close_frame_received_) shard_->FinishAfterFlush(*this);
+  shard().ScheduleTimer(
+      *this, shard().timers_.now() + shard().SecondsToTicks(shard().config().close_timeout_s));
+  if (close_frame_received_) shard().FinishAfterFlush(*this);
 }
 
 // ---- HttpExchange ----------------------------------------------------------------------------

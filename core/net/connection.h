@@ -32,7 +32,9 @@ struct ConnId {
   bool operator==(const ConnId&) const = default;
 };
 
-class Connection {
+// A Connection is its own timer entry (TimerWheel hands back the TimerEntry*, and the shard
+// downcasts), which saves the back-pointer an embedded entry would need.
+class Connection : private TimerEntry {
  public:
   enum class State : uint8_t {
     kHttp,       // Reading requests.
@@ -42,9 +44,8 @@ class Connection {
     kClosed,     // Descriptor closed; waiting for outstanding operations before the slot is freed.
   };
 
-  Connection(Shard* shard, uint32_t slot, uint32_t generation, int fd, uint64_t max_message_size)
-      : shard_(shard),
-        reader_(ws::Role::kServer, {max_message_size}),
+  Connection(uint32_t slot, uint32_t generation, int fd, uint64_t max_message_size)
+      : reader_(ws::Role::kServer, {max_message_size}),
         slot_(slot),
         generation_(generation),
         fd_(fd) {}
@@ -52,7 +53,8 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   ConnId id() const;
-  Shard& shard() const { return *shard_; }
+  // The shard that owns this connection, which is the calling thread's (see Shard::Current).
+  Shard& shard() const;
   State state() const { return state_; }
   bool is_open_websocket() const { return state_ == State::kWebSocket; }
 
@@ -78,10 +80,8 @@ class Connection {
 
   void QueueBytes(SharedFrame* frame);  // Any state that still writes; no cap check.
 
-  Shard* shard_;
   SendQueue send_queue_;
   ws::MessageReader reader_;
-  TimerEntry timer_;
   WebSocketHandler* handler_ = nullptr;
   std::unique_ptr<std::string> http_pending_;  // A request spanning receive buffers, only then.
   uint32_t slot_;
@@ -89,15 +89,15 @@ class Connection {
   int fd_;  // Direct descriptor index or plain fd, per the shard's mode.
   uint32_t last_receive_tick_ = 0;
   State state_ = State::kHttp;
-  bool recv_armed_ = false;
-  bool send_in_flight_ = false;
-  bool flush_queued_ = false;         // On the shard's flush list.
-  bool close_after_flush_ = false;    // Shut the write side once the queue drains.
-  bool close_frame_received_ = false;
-  bool ping_outstanding_ = false;     // Idle ping sent, nothing received since.
-  bool recv_rearm_ = false;           // Multishot recv ended; re-arm at the next flush.
-  bool release_queued_ = false;
-  bool leave_queued_ = false;  // Handler's OnClose pending at the end of the iteration.
+  bool recv_armed_ : 1 = false;
+  bool send_in_flight_ : 1 = false;
+  bool flush_queued_ : 1 = false;       // On the shard's flush list.
+  bool close_after_flush_ : 1 = false;  // Shut the write side once the queue drains.
+  bool close_frame_received_ : 1 = false;
+  bool ping_outstanding_ : 1 = false;  // Idle ping sent, nothing received since.
+  bool recv_rearm_ : 1 = false;        // Multishot recv ended; re-arm at the next flush.
+  bool release_queued_ : 1 = false;
+  bool leave_queued_ : 1 = false;  // Handler's OnClose pending at the end of the iteration.
 };
 
 // What a route installs on an upgraded connection. Called on the connection's shard.

@@ -8,29 +8,31 @@
 namespace ringcast {
 
 void SendQueue::Push(SharedFrame* frame) {
-  if (count_ == capacity_) Grow();
-  At(count_) = frame;
-  ++count_;
-  bytes_ += frame->size();
+  if (block_ == nullptr || block_->count == block_->capacity) Grow();
+  block_->At(block_->count) = frame;
+  ++block_->count;
+  block_->bytes += frame->size();
 }
 
 void SendQueue::Grow() {
-  uint32_t capacity = capacity_ == 0 ? 4 : capacity_ * 2;
-  auto* items = static_cast<SharedFrame**>(std::malloc(capacity * sizeof(SharedFrame*)));
-  if (items == nullptr) throw std::bad_alloc();
-  for (uint32_t i = 0; i < count_; ++i) items[i] = At(i);
-  std::free(items_);
-  items_ = items;
-  capacity_ = capacity;
-  head_ = 0;
+  uint32_t capacity = block_ == nullptr ? 4 : block_->capacity * 2;
+  auto* grown = static_cast<Block*>(std::malloc(sizeof(Block) + capacity * sizeof(SharedFrame*)));
+  if (grown == nullptr) throw std::bad_alloc();
+  *grown = block_ == nullptr ? Block{} : *block_;
+  grown->capacity = capacity;
+  grown->head = 0;
+  for (uint32_t i = 0; i < grown->count; ++i) grown->items[i] = block_->At(i);
+  std::free(block_);
+  block_ = grown;
 }
 
 uint32_t SendQueue::BeginSend(iovec* iov, uint32_t max) {
-  uint32_t n = count_ < max ? count_ : max;
-  in_flight_ = n;
+  if (block_ == nullptr) return 0;
+  uint32_t n = block_->count < max ? block_->count : max;
+  block_->in_flight = n;
   for (uint32_t i = 0; i < n; ++i) {
-    const SharedFrame* frame = At(i);
-    uint32_t skip = i == 0 ? head_offset_ : 0;
+    SharedFrame* frame = block_->At(i);
+    uint32_t skip = i == 0 ? block_->head_offset : 0;
     iov[i].iov_base = const_cast<uint8_t*>(frame->data() + skip);
     iov[i].iov_len = frame->size() - skip;
   }
@@ -38,42 +40,46 @@ uint32_t SendQueue::BeginSend(iovec* iov, uint32_t max) {
 }
 
 void SendQueue::Consume(uint64_t sent) {
-  CHECK(sent <= bytes_);
-  in_flight_ = 0;
-  bytes_ -= sent;
+  if (block_ == nullptr) {
+    CHECK(sent == 0);
+    return;
+  }
+  CHECK(sent <= block_->bytes);
+  block_->in_flight = 0;
+  block_->bytes -= sent;
   while (sent > 0) {
-    SharedFrame* frame = At(0);
-    uint64_t left = frame->size() - head_offset_;
+    SharedFrame* frame = block_->At(0);
+    uint64_t left = frame->size() - block_->head_offset;
     if (sent < left) {
-      head_offset_ += static_cast<uint32_t>(sent);
+      block_->head_offset += static_cast<uint32_t>(sent);
       return;
     }
     sent -= left;
     frame->Release();
-    head_ = (head_ + 1) & (capacity_ - 1);
-    --count_;
-    head_offset_ = 0;
+    block_->head = (block_->head + 1) & (block_->capacity - 1);
+    --block_->count;
+    block_->head_offset = 0;
   }
-  if (count_ == 0) Clear();
+  if (block_->count == 0) Clear();
 }
 
 void SendQueue::DropUnstarted() {
-  uint32_t keep = in_flight_ > 0 ? in_flight_ : head_offset_ > 0 ? 1 : 0;
-  while (count_ > keep) {
-    SharedFrame* frame = At(count_ - 1);
-    bytes_ -= frame->size();
+  if (block_ == nullptr) return;
+  uint32_t keep = block_->in_flight > 0 ? block_->in_flight : block_->head_offset > 0 ? 1 : 0;
+  while (block_->count > keep) {
+    SharedFrame* frame = block_->At(block_->count - 1);
+    block_->bytes -= frame->size();
     frame->Release();
-    --count_;
+    --block_->count;
   }
-  if (count_ == 0) Clear();
+  if (block_->count == 0) Clear();
 }
 
 void SendQueue::Clear() {
-  for (uint32_t i = 0; i < count_; ++i) At(i)->Release();
-  std::free(items_);
-  items_ = nullptr;
-  capacity_ = head_ = count_ = head_offset_ = in_flight_ = 0;
-  bytes_ = 0;
+  if (block_ == nullptr) return;
+  for (uint32_t i = 0; i < block_->count; ++i) block_->At(i)->Release();
+  std::free(block_);
+  block_ = nullptr;
 }
 
 }  // namespace ringcast

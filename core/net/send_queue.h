@@ -1,8 +1,8 @@
 // SendQueue: the frames queued for one connection, oldest first.
 //
 // Owner: the connection's shard. Holds one reference on each frame. Only the head frame can be
-// partly sent (head_offset). The backing array is allocated on first use and freed when the
-// queue drains, so an idle connection owns no send memory.
+// partly sent. All state lives in one heap block that exists only while something is queued,
+// so an idle connection pays for a single null pointer.
 #pragma once
 
 #include <sys/uio.h>
@@ -21,9 +21,9 @@ class SendQueue {
   SendQueue& operator=(const SendQueue&) = delete;
   ~SendQueue() { Clear(); }
 
-  bool empty() const { return count_ == 0; }
-  uint32_t count() const { return count_; }
-  uint64_t bytes() const { return bytes_; }  // Unsent bytes.
+  bool empty() const { return block_ == nullptr; }
+  uint32_t count() const { return block_ == nullptr ? 0 : block_->count; }
+  uint64_t bytes() const { return block_ == nullptr ? 0 : block_->bytes; }  // Unsent bytes.
 
   // Takes over one reference.
   void Push(SharedFrame* frame);
@@ -44,16 +44,21 @@ class SendQueue {
   void Clear();
 
  private:
-  void Grow();
-  SharedFrame*& At(uint32_t index) const { return items_[(head_ + index) & (capacity_ - 1)]; }
+  struct Block {
+    uint64_t bytes;
+    uint32_t capacity;  // Power of two.
+    uint32_t head;
+    uint32_t count;
+    uint32_t head_offset;  // Bytes of the head frame already sent.
+    uint32_t in_flight;    // Frames given to the send in flight.
+    SharedFrame* items[];  // NOLINT: flexible array member, `capacity` long.
 
-  SharedFrame** items_ = nullptr;
-  uint32_t capacity_ = 0;  // Power of two.
-  uint32_t head_ = 0;
-  uint32_t count_ = 0;
-  uint32_t head_offset_ = 0;
-  uint32_t in_flight_ = 0;  // Frames given to the send in flight.
-  uint64_t bytes_ = 0;
+    SharedFrame*& At(uint32_t index) { return items[(head + index) & (capacity - 1)]; }
+  };
+
+  void Grow();
+
+  Block* block_ = nullptr;
 };
 
 }  // namespace ringcast

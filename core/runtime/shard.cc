@@ -60,6 +60,8 @@ int OpenListener(const Config& config) {
 
 }  // namespace
 
+thread_local Shard* Shard::current_ = nullptr;
+
 Shard::Shard(ShardSet& set, uint32_t id, const Config& config, MailboxMatrix& mailboxes)
     : set_(set),
       id_(id),
@@ -85,6 +87,7 @@ uint64_t Shard::NowTick() const {
 }
 
 int Shard::Setup() {
+  current_ = this;
   int rc = ring_.Init(kRingEntries);
   if (rc < 0) {
     RC_LOG(kError,
@@ -96,8 +99,10 @@ int Shard::Setup() {
   }
   const RingFeatures& features = ring_.features();
   if (!features.msg_ring || !features.recv_multishot || !features.multishot_accept) {
-    RC_LOG(kError, "shard %u: this kernel lacks io_uring features ringcast needs (%s); Linux 6.0 "
-                   "or newer is required", id_, features.Describe().c_str());
+    RC_LOG(kError,
+           "shard %u: this kernel lacks io_uring features ringcast needs (%s); Linux 6.0 "
+           "or newer is required",
+           id_, features.Describe().c_str());
     return -ENOSYS;
   }
   rc = buffers_.Init(ring_.raw(), kBufferGroup, config_.recv_buffers, config_.recv_buffer_size);
@@ -111,15 +116,18 @@ int Shard::Setup() {
     // RLIMIT_NOFILE), so N shards can hold N times the process fd limit.
     rc = io_uring_register_files_sparse(ring_.raw(), config_.max_connections);
     if (rc < 0) {
-      RC_LOG(kError, "shard %u: cannot register a fixed file table of %u entries: %s (lower "
-                     "--max-connections to the open-file limit, or --no-direct-descriptors)",
+      RC_LOG(kError,
+             "shard %u: cannot register a fixed file table of %u entries: %s (lower "
+             "--max-connections to the open-file limit, or --no-direct-descriptors)",
              id_, config_.max_connections, strerror(-rc));
       return rc;
     }
   }
   listen_fd_ = OpenListener(config_);
   if (listen_fd_ < 0) return listen_fd_;
-  slots_.reserve(std::min<uint32_t>(config_.max_connections, 1024));
+  // Address space only: pages are touched as slots are used, and the tables never move.
+  slots_.reserve(config_.max_connections);
+  generations_.reserve(config_.max_connections);
   timers_.Advance(NowTick(), [](TimerEntry*) {});
   ArmAccept();
   return 0;
@@ -285,7 +293,7 @@ void Shard::Dispatch(io_uring_cqe* cqe) {
 void Shard::AdvanceTimers() {
   uint64_t now = NowTick();
   if (now == timers_.now()) return;
-  timers_.Advance(now, [this](TimerEntry* entry) { OnTimer(*static_cast<Connection*>(entry->owner)); });
+  timers_.Advance(now, [this](TimerEntry* entry) { OnTimer(*static_cast<Connection*>(entry)); });
   if (!accept_armed_ && !stopping_) ArmAccept();  // Retry after a failed accept.
   if (stopping_ && now >= stop_deadline_) {
     for (Connection* conn : slots_) {

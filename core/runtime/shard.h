@@ -55,6 +55,10 @@ class Shard {
   static uint64_t WakeupTag() { return Tag(Op::kDoorbell); }
   const RingFeatures& features() const { return ring_.features(); }
 
+  // The shard running on the calling thread (null on other threads). Connections rely on it
+  // instead of storing a back-pointer each: they are only ever touched on their own shard.
+  static Shard* Current() { return current_; }
+
   uint32_t id() const { return id_; }
   uint32_t shard_count() const { return mailboxes_.shards(); }
   const Config& config() const { return config_; }
@@ -99,7 +103,7 @@ class Shard {
   void ArmRecv(Connection& conn);
   void MarkForFlush(Connection& conn);
   void StartSend(Connection& conn);
-  void LeaveWebSocket(Connection& conn);    // Queues the handler's OnClose (once).
+  void LeaveWebSocket(Connection& conn);  // Queues the handler's OnClose (once).
   void RunDeferredLeaves();
   void FinishAfterFlush(Connection& conn);  // Shut the write side once queued bytes are out.
   void Abort(Connection& conn);             // Close the socket now.
@@ -121,6 +125,8 @@ class Shard {
     msghdr msg;
     iovec iov[kMaxIov];
   };
+
+  static thread_local Shard* current_;
 
   ShardSet& set_;
   const uint32_t id_;

@@ -60,10 +60,9 @@ Connection* Shard::Open(int fd) {
     return nullptr;
   }
   uint32_t generation = ++generations_[slot] & 0xFFFFFF;
-  auto* conn = new Connection(this, slot, generation, fd, config_.max_message_size);
+  auto* conn = new Connection(slot, generation, fd, config_.max_message_size);
   slots_[slot] = conn;
   ++live_connections_;
-  conn->timer_.owner = conn;
   conn->last_receive_tick_ = static_cast<uint32_t>(timers_.now());
   ScheduleTimer(*conn, timers_.now() + SecondsToTicks(config_.handshake_timeout_s));
   ArmRecv(*conn);
@@ -214,7 +213,7 @@ void Shard::Abort(Connection& conn) {
   if (conn.state_ == Connection::State::kClosed) return;
   LeaveWebSocket(conn);
   conn.state_ = Connection::State::kClosed;
-  timers_.Cancel(&conn.timer_);
+  timers_.Cancel(&conn);
   uint32_t fixed = config_.direct_descriptors ? IOSQE_FIXED_FILE : 0;
   auto cancel = [&](Op op) {
     io_uring_sqe* sqe = ring_.GetSqe();
@@ -244,7 +243,7 @@ void Shard::MaybeRelease(Connection& conn) {
 }
 
 void Shard::ScheduleTimer(Connection& conn, uint64_t deadline) {
-  timers_.Schedule(&conn.timer_, deadline);
+  timers_.Schedule(&conn, deadline);
 }
 
 void Shard::OnTimer(Connection& conn) {

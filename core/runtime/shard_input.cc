@@ -83,10 +83,9 @@ void Shard::HandleWebSocket(Connection& conn, std::span<uint8_t> data) {
       case ws::EventKind::kBinary:
         // After our close frame, data is read and dropped (RFC 6455 §7.1.4 closing state).
         if (conn.state_ == Connection::State::kWebSocket) {
-          conn.handler_->OnMessage(conn,
-                                   event.kind == ws::EventKind::kText ? ws::Opcode::kText
-                                                                      : ws::Opcode::kBinary,
-                                   event.payload);
+          conn.handler_->OnMessage(
+              conn, event.kind == ws::EventKind::kText ? ws::Opcode::kText : ws::Opcode::kBinary,
+              event.payload);
         }
         break;
       case ws::EventKind::kPing:

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "proto/ws_handshake.h"
 
 namespace ringcast {
 namespace {
@@ -34,6 +35,9 @@ int ShardSet::Run() {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  // OpenSSL initialises itself on first use; do it now rather than in the first handshake.
+  ws::ComputeAcceptKey("dGhlIHNhbXBsZSBub25jZQ==");
 
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   std::latch ready(size() + 1);

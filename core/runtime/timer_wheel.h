@@ -23,14 +23,13 @@ struct TimerEntry {
   TimerEntry* prev = nullptr;
   TimerEntry* next = nullptr;
   uint64_t deadline = 0;  // In ticks.
-  void* owner = nullptr;  // The object this entry times; the wheel never touches it.
 
   bool armed() const { return prev != nullptr; }
 };
 
 class TimerWheel {
  public:
-  // `slots` is rounded up to a power of two. Ticks are the caller's unit (the shard uses ms / 
+  // `slots` is rounded up to a power of two. Ticks are the caller's unit (the shard uses ms /
   // its tick length); `now` is the current tick.
   TimerWheel(size_t slots, uint64_t now);
 
