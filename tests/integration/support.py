@@ -224,6 +224,12 @@ class RingcastServer:
             text += f"\n--- stdout ({len(out)} chars) ---\n{out[-limit // 2:]}"
         return text
 
+    @property
+    def sanitized(self) -> bool:
+        """True for an AddressSanitizer build, whose quarantine keeps freed memory resident."""
+        out = subprocess.run(["ldd", str(self.binary)], capture_output=True, text=True).stdout
+        return "libasan" in out
+
     def rss_kib(self) -> int:
         with open(f"/proc/{self.pid}/status") as f:
             for line in f:

@@ -64,8 +64,11 @@ def test_slow_consumer_is_cut_off_with_1008(server):
                 assert s.received == published, f"{s.name}: messages differ"
 
             rss_after = server.rss_kib()
-            assert rss_after - rss_before < RSS_GROWTH_LIMIT_KIB, \
-                f"server RSS grew from {rss_before} KiB to {rss_after} KiB"
+            # ASan's quarantine holds every freed frame (up to 256 MiB) resident, so RSS says
+            # nothing about our memory there; the debug run checks it.
+            if not server.sanitized:
+                assert rss_after - rss_before < RSS_GROWTH_LIMIT_KIB, \
+                    f"server RSS grew from {rss_before} KiB to {rss_after} KiB"
 
             # The server still works for the others after cutting one off.
             await publisher.send("after the cut")

@@ -1,0 +1,140 @@
+"""ringcast-bench against the real server: each scenario runs for a second or two and the counts
+in its --json report must add up: every message sent came back or reached every subscriber,
+every connection opened and closed cleanly, latencies are positive and ordered. Speed is not
+checked (that is bench/run's job). The tool is the one built beside the server:
+<build>/tools/ringcast-bench for --ringcast=<build>/core/ringcast."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+
+import pytest
+
+from support import REPO_ROOT
+
+pytestmark = pytest.mark.server_args("--raw-channels")
+
+
+@pytest.fixture(scope="module")
+def bench_bin(ringcast_bin) -> pathlib.Path:
+    path = ringcast_bin.parents[1] / "tools" / "ringcast-bench"
+    if not path.is_file():
+        pytest.fail(f"ringcast-bench not found beside the server: {path} (build the "
+                    f"ringcast-bench target of the same preset)", pytrace=False)
+    return path
+
+
+def run_tool(bench_bin, tmp_path, scenario: str, url: str, *args, timeout: float = 30) -> dict:
+    report_path = tmp_path / f"{scenario}.json"
+    argv = [str(bench_bin), scenario, url, *map(str, args), "-q", "--json", str(report_path)]
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout)
+    output = f"$ {' '.join(argv)}\n--- stdout ---\n{proc.stdout[-3000:]}\n" \
+             f"--- stderr ---\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, f"exit status {proc.returncode}\n{output}"
+    report = json.loads(report_path.read_text())
+    assert report["ok"] is True and report["errors"] == [], output
+    assert report["scenario"] == scenario
+    return report
+
+
+def check_histogram(hist: dict, what: str, count: int | None = None) -> None:
+    assert hist["count"] > 0, f"{what}: empty histogram"
+    if count is not None:
+        assert hist["count"] == count, f"{what}: {hist['count']} samples, expected {count}"
+    assert 0 < hist["min"] <= hist["p50"] <= hist["p90"] <= hist["p99"] <= hist["max"], \
+        f"{what}: percentiles out of order {hist}"
+    assert hist["p99"] <= hist["p99_9"] <= hist["p99_99"] <= hist["max"], \
+        f"{what}: tail percentiles out of order {hist}"
+    assert sum(b[2] for b in hist["buckets"]) == hist["count"], f"{what}: bucket counts"
+    assert all(0 <= low <= high for low, high, _ in hist["buckets"]), f"{what}: bucket bounds"
+
+
+def check_connections(report: dict, expected: int) -> None:
+    connect = report["connect"]
+    assert connect["opened"] == expected and connect["failed"] == 0, connect
+    check_histogram(connect["latency_ns"], "handshake latency", expected)
+    assert report["totals"]["closed_cleanly"] == expected, report["totals"]
+
+
+@pytest.mark.timeout(40)
+def test_echo_counts_add_up(server, bench_bin, tmp_path):
+    conns, pipeline = 20, 4
+    report = run_tool(bench_bin, tmp_path, "echo", server.url("/echo"), "-c", conns,
+                      "-p", pipeline, "-s", 64, "-d", 1, "-w", 0.3)
+    check_connections(report, conns)
+    totals, results = report["totals"], report["results"]
+    assert totals["messages_sent"] == totals["messages_received"] > 0, totals
+    assert totals["messages_sent"] == results["messages_sent"]
+    assert 0 < results["messages_measured"] <= totals["messages_received"], results
+    check_histogram(results["round_trip_ns"], "round trip", results["messages_measured"])
+    assert results["messages_per_s"] > 0
+
+
+@pytest.mark.timeout(40)
+def test_broadcast_every_client_gets_every_message(server, bench_bin, tmp_path):
+    clients = 20
+    report = run_tool(bench_bin, tmp_path, "broadcast", server.url("/raw/bench-test"),
+                      "-c", clients, "-d", 1, "-w", 0.3)
+    check_connections(report, clients)
+    totals, results = report["totals"], report["results"]
+    iterations = results["iterations_completed"]
+    assert iterations > 0, results
+    assert totals["messages_sent"] == iterations * clients, (totals, results)
+    assert totals["messages_received"] == totals["messages_sent"] * clients, totals
+    assert results["deliveries"] == iterations * clients * clients, results
+    assert 0 < results["deliveries_in_window"] <= results["deliveries"], results
+    assert results["iterations_completed_in_window"] <= iterations
+    check_histogram(results["iteration_ns"], "iteration time",
+                    results["iterations_completed_in_window"])
+
+
+@pytest.mark.timeout(40)
+def test_fanout_every_subscriber_gets_every_message(server, bench_bin, tmp_path):
+    subscribers, channels, rates = 200, 4, [200, 400]
+    report = run_tool(bench_bin, tmp_path, "fanout", server.url(""), "-c", subscribers,
+                      "-k", channels, "--rates", ",".join(map(str, rates)), "--keep-going",
+                      "--p99-limit-ms", 1000, "-d", 1, "-w", 0.3)
+    publishers = report["config"]["publishers"]
+    assert publishers == channels, report["config"]
+    check_connections(report, subscribers + publishers)
+    totals, results = report["totals"], report["results"]
+    assert totals["messages_sent"] > 0
+    # One publisher per channel; the server delivers to the sender too.
+    per_message = subscribers // channels + 1
+    assert totals["messages_received"] == totals["messages_sent"] * per_message, totals
+    steps = results["steps"]
+    assert [s["rate"] for s in steps] == rates, steps
+    for step in steps:
+        assert step["deliveries"] > 0
+        assert step["offered_deliveries_per_s"] == step["rate"] * (subscribers // channels)
+        check_histogram(step["latency_ns"], f"latency at {step['rate']}/s")
+        assert step["latency_ns"]["count"] <= step["deliveries"]
+    assert results["max_rate_within_limit"] in rates + [None, 0], results
+
+
+@pytest.mark.timeout(40)
+def test_idle_holds_every_connection(server, bench_bin, tmp_path):
+    conns = 300
+    report = run_tool(bench_bin, tmp_path, "idle", server.url("/echo"), "-c", conns,
+                      "--hold", 1, "--server-pid", server.pid)
+    check_connections(report, conns)
+    assert report["results"]["held"] == conns, report["results"]
+    assert report["totals"]["messages_sent"] == report["totals"]["messages_received"] == 0
+    sampled = report["server"]
+    assert sampled["pid"] == server.pid
+    for key in ("before_connect", "after_connect", "end"):
+        assert sampled[key]["ok"] and sampled[key]["rss_bytes"] > 0, sampled
+    assert sampled["end"]["cpu_seconds"] >= sampled["before_connect"]["cpu_seconds"]
+
+
+def test_bench_suite_lists_its_plan():
+    """bench/run --list needs no build and no server: the suite's plan and flags still parse."""
+    proc = subprocess.run([str(REPO_ROOT / "bench" / "run"), "--list", "--peer", "node"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    for case in ("echo-100c-32B", "broadcast-500c", "fanout-10k", "idle19k", "idle38k"):
+        assert case in proc.stdout, proc.stdout
+    assert "node-ws" in proc.stdout
