@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages ringcast needs to build, test and benchmark. Idempotent and
-# silent when everything is already there. Usage: tools/deps.sh [build|test]
+# silent when everything is already there. Usage: tools/deps.sh [build|test|bench]
+# (bench: the suite in bench/run — matplotlib for its plots, Node and npm for the ws peer).
 set -euo pipefail
 
 build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-dev libmimalloc-dev
                 libssl-dev libcli11-dev libgtest-dev libbenchmark-dev)
 test_packages=(python3 python3-pytest python3-websockets curl)
+bench_packages=(python3 python3-matplotlib nodejs)
 
 wanted=("${build_packages[@]}")
-if [[ "${1:-build}" == test ]]; then wanted+=("${test_packages[@]}"); fi
+case "${1:-build}" in
+  build) ;;
+  test) wanted+=("${test_packages[@]}") ;;
+  bench)
+    wanted+=("${bench_packages[@]}")
+    # Debian's nodejs ships npm separately; other nodejs builds bundle it (and conflict with it).
+    command -v npm >/dev/null 2>&1 || wanted+=(npm)
+    ;;
+  *) echo "usage: tools/deps.sh [build|test|bench]" >&2; exit 2 ;;
+esac
 
 missing=()
 for package in "${wanted[@]}"; do

@@ -6,12 +6,17 @@
 
 namespace ringcast {
 
-BufferRing::~BufferRing() {
+void BufferRing::Reset() {
   if (ring_memory_ != nullptr) {
     io_uring_unregister_buf_ring(ring_, group_id_);
     munmap(ring_memory_, ring_bytes_);
+    ring_memory_ = nullptr;
   }
-  if (buffers_ != nullptr) munmap(buffers_, buffers_bytes_);
+  if (buffers_ != nullptr) {
+    munmap(buffers_, buffers_bytes_);
+    buffers_ = nullptr;
+  }
+  pending_ = 0;
 }
 
 int BufferRing::Init(io_uring* ring, uint16_t group_id, uint32_t count, uint32_t buffer_size) {

@@ -23,10 +23,12 @@ class BufferRing {
   BufferRing() = default;
   BufferRing(const BufferRing&) = delete;
   BufferRing& operator=(const BufferRing&) = delete;
-  ~BufferRing();
+  ~BufferRing() { Reset(); }
 
   // `count` must be a power of two ≤ 32768. Returns 0 or -errno.
   int Init(io_uring* ring, uint16_t group_id, uint32_t count, uint32_t buffer_size);
+  // Unregisters and unmaps; must run before the ring is torn down. Safe to repeat.
+  void Reset();
 
   uint16_t group_id() const { return group_id_; }
   uint32_t buffer_size() const { return buffer_size_; }

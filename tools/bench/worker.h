@@ -28,7 +28,7 @@
 
 #include "proto/ws_frame.h"
 #include "proto/ws_reader.h"
-#include "tools/bench/buffer_pool.h"
+#include "core/io/buffer_ring.h"
 #include "tools/bench/histogram.h"
 #include "tools/bench/scenario.h"
 
@@ -173,7 +173,7 @@ class Worker {
 
   io_uring ring_{};
   bool ring_ready_ = false;
-  BufferPool pool_;
+  BufferRing pool_;
   int wake_fd_ = -1;
   uint64_t wake_value_ = 0;
 
