@@ -24,8 +24,9 @@ std::string RingFeatures::Describe() const {
   return out;
 }
 
-Ring::~Ring() {
+void Ring::Reset() {
   if (initialized_) io_uring_queue_exit(&ring_);
+  initialized_ = false;
 }
 
 int Ring::Init(unsigned entries) {

@@ -31,10 +31,12 @@ class Ring {
   Ring() = default;
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
-  ~Ring();
+  ~Ring() { Reset(); }
 
   // Returns 0 or -errno. Must run on the thread that will submit.
   int Init(unsigned entries);
+  // Tears the ring down (after any BufferRing registered on it). Safe to repeat.
+  void Reset();
 
   // Never null: when the submission queue is full it submits what is queued first.
   io_uring_sqe* GetSqe();

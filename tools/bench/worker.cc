@@ -89,21 +89,7 @@ void Worker::Wake() {
 }
 
 int Worker::InitRing() {
-  // Most to least demanding: SINGLE_ISSUER (6.0) + DEFER_TASKRUN (6.1) keep completion work on
-  // this thread, at the point where it waits; older kernels get COOP_TASKRUN (5.19) or nothing.
-  const unsigned attempts[] = {
-      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-      IORING_SETUP_COOP_TASKRUN,
-      0,
-  };
-  int rc = -EINVAL;
-  for (unsigned flags : attempts) {
-    io_uring_params params{};
-    params.flags = flags | IORING_SETUP_CQSIZE;
-    params.cq_entries = kRingEntries * 4;
-    rc = io_uring_queue_init_params(kRingEntries, &ring_, &params);
-    if (rc != -EINVAL) break;
-  }
+  int rc = ring_.Init(kRingEntries);
   if (rc < 0) {
     error_ = "io_uring_queue_init: " + ErrnoText(-rc) +
              (rc == -EPERM    ? ": io_uring is disabled (sysctl kernel.io_uring_disabled or a "
@@ -113,7 +99,7 @@ int Worker::InitRing() {
     return rc;
   }
   ring_ready_ = true;
-  rc = pool_.Init(&ring_, kBufferGroup, options_.recv_buffers, options_.recv_buffer_size);
+  rc = pool_.Init(ring_.raw(), kBufferGroup, options_.recv_buffers, options_.recv_buffer_size);
   if (rc < 0) {
     error_ = "provided buffer ring (needs kernel 5.19): " + ErrnoText(-rc);
     return rc;
@@ -141,20 +127,13 @@ void Worker::Main(int64_t connect_start_ns, std::promise<int>* ready) {
   }
   if (ring_ready_) {
     pool_.Reset();
-    io_uring_queue_exit(&ring_);
+    ring_.Reset();
     ring_ready_ = false;
   }
   PublishCounters();
 }
 
-io_uring_sqe* Worker::Sqe() {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  while (sqe == nullptr) {
-    io_uring_submit(&ring_);
-    sqe = io_uring_get_sqe(&ring_);
-  }
-  return sqe;
-}
+io_uring_sqe* Worker::Sqe() { return ring_.GetSqe(); }
 
 void Worker::ArmWake() {
   io_uring_sqe* sqe = Sqe();
@@ -193,7 +172,7 @@ void Worker::Loop() {
     const int64_t wait_ns = std::max<int64_t>(0, wake_at - NowNs());
     __kernel_timespec ts{.tv_sec = wait_ns / 1'000'000'000, .tv_nsec = wait_ns % 1'000'000'000};
     io_uring_cqe* cqe = nullptr;
-    const int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    const int rc = io_uring_submit_and_wait_timeout(ring_.raw(), &cqe, 1, &ts, nullptr);
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
       run_.Fail("worker " + std::to_string(index_) +
                 ": io_uring_submit_and_wait: " + ErrnoText(-rc));
@@ -202,13 +181,13 @@ void Worker::Loop() {
     ++local_.loop_iterations;
     unsigned head;
     unsigned seen = 0;
-    io_uring_for_each_cqe(&ring_, head, cqe) {
+    io_uring_for_each_cqe(ring_.raw(), head, cqe) {
       // A clock read per completion (vDSO, ~20 ns): a receive is timed when this thread gets to
       // it, not when the batch it came in was reaped, so a long batch cannot flatter latency.
       Dispatch(cqe, NowNs());
       ++seen;
     }
-    io_uring_cq_advance(&ring_, seen);
+    io_uring_cq_advance(ring_.raw(), seen);
   }
 }
 

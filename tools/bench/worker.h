@@ -26,9 +26,10 @@
 #include <thread>
 #include <vector>
 
+#include "core/io/buffer_ring.h"
+#include "core/io/ring.h"
 #include "proto/ws_frame.h"
 #include "proto/ws_reader.h"
-#include "core/io/buffer_ring.h"
 #include "tools/bench/histogram.h"
 #include "tools/bench/scenario.h"
 
@@ -171,7 +172,7 @@ class Worker {
   std::thread thread_;
   std::string error_;
 
-  io_uring ring_{};
+  Ring ring_;
   bool ring_ready_ = false;
   BufferRing pool_;
   int wake_fd_ = -1;
