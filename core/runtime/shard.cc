@@ -200,6 +200,21 @@ void Shard::DrainMail() {
   }
 }
 
+void Shard::DeliverLeftoverMail() {
+  current_ = this;
+  DrainMail();  // Queued mail first: it is older than any overflow from the same source.
+  for (uint32_t source = 0; source < shard_count(); ++source) {
+    if (source == id_) continue;
+    std::deque<Mail>& overflow = set_.shard(source).outboxes_[id_].overflow;
+    while (!overflow.empty()) {
+      Mail mail = overflow.front();
+      overflow.pop_front();
+      mail.run(*this, mail);
+    }
+  }
+  current_ = nullptr;
+}
+
 void Shard::RingDoorbell(uint32_t target) {
   if (mailboxes_.Doorbell(target).exchange(true, std::memory_order_seq_cst)) return;
   io_uring_sqe* sqe = ring_.GetSqe();

@@ -48,6 +48,10 @@ class Shard {
   void SetApplication(std::unique_ptr<Application> app) { app_ = std::move(app); }
   void Run();
 
+  // After every shard thread has exited, on the main thread: runs mail still addressed to this
+  // shard (in its inbound queues or in other shards' overflow).
+  void DeliverLeftoverMail();
+
   // Any thread: begin graceful shutdown (stop accepting, close 1001, bounded wait, exit Run).
   void RequestStop();
   int ring_fd() const { return ring_.fd(); }

@@ -83,6 +83,9 @@ int ShardSet::Run() {
          config_.shutdown_timeout_s);
   StopAll();
   for (std::thread& thread : threads) thread.join();
+  // A shard may have posted to one that had already left its loop; that mail owns frames and
+  // names. Deliver it now, single-threaded, so nothing leaks (targets have no connections left).
+  for (auto& shard : shards_) shard->DeliverLeftoverMail();
   RC_LOG(kInfo, "bye");
   return 0;
 }
