@@ -23,6 +23,9 @@ int ParseConfig(int argc, char** argv, Config* config) {
   add("--threads", &config->threads, "RINGCAST_THREADS",
       "Shards, one thread each (default: online CPUs)")
       ->check(CLI::Range(1, 64));
+  add("--workers", &config->workers, "RINGCAST_WORKERS",
+      "Threads for blocking work (password hashing, storage reads)")
+      ->check(CLI::Range(1, 64));
   app.add_flag("--raw-channels,!--no-raw-channels", config->raw_channels,
                "Enable the unauthenticated /raw/{channel} fan-out route (default: off)")
       ->envname("RINGCAST_RAW_CHANNELS");

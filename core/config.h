@@ -10,6 +10,7 @@ struct Config {
   std::string host = "0.0.0.0";
   uint16_t port = 8080;
   uint32_t threads = 0;  // Shards; ParseConfig defaults it to the online CPUs.
+  uint32_t workers = 2;  // Threads for blocking work (worker_pool.h).
   bool raw_channels = false;
   uint64_t max_message_size = 1 << 20;
   uint64_t max_outbound_bytes = 4 << 20;

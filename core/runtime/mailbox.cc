@@ -2,10 +2,12 @@
 
 namespace ringcast {
 
-MailboxMatrix::MailboxMatrix(uint32_t shards, size_t capacity)
-    : shards_(shards), doorbells_(std::make_unique<PaddedFlag[]>(shards)) {
-  queues_.reserve(size_t{shards} * shards);
-  for (uint32_t i = 0; i < shards * shards; ++i) {
+MailboxMatrix::MailboxMatrix(uint32_t shards, uint32_t workers, size_t capacity)
+    : shards_(shards),
+      sources_(shards + workers),
+      doorbells_(std::make_unique<PaddedFlag[]>(shards)) {
+  queues_.reserve(size_t{sources_} * shards);
+  for (uint32_t i = 0; i < sources_ * shards; ++i) {
     // The diagonal is never used: a shard calls itself directly.
     bool diagonal = i / shards == i % shards;
     queues_.push_back(diagonal ? nullptr : std::make_unique<SpscQueue<Mail>>(capacity));

@@ -1,8 +1,9 @@
-// Cross-shard mailboxes: one bounded SPSC queue for every ordered pair of shards, plus one
-// doorbell per shard.
+// Cross-shard mailboxes: one bounded SPSC queue for every ordered pair of shards, one from each
+// worker thread (worker_pool.h) to each shard, and one doorbell per shard.
 //
 // Owner: ShardSet creates the matrix before the shard threads start; afterwards queue (from, to)
-// is pushed only by shard `from` and popped only by shard `to`. A mail is a function pointer and
+// is pushed only by source `from` (shards are sources 0..shards-1, workers follow) and popped
+// only by shard `to`. A mail is a function pointer and
 // three words, so posting never allocates; what a mail points to is owned by the mail until
 // its function runs on the target shard.
 //
@@ -33,9 +34,10 @@ struct Mail {
 
 class MailboxMatrix {
  public:
-  MailboxMatrix(uint32_t shards, size_t capacity);
+  MailboxMatrix(uint32_t shards, uint32_t workers, size_t capacity);
 
   uint32_t shards() const { return shards_; }
+  uint32_t sources() const { return sources_; }  // Shards, then workers.
   SpscQueue<Mail>& Queue(uint32_t from, uint32_t to) { return *queues_[from * shards_ + to]; }
   std::atomic<bool>& Doorbell(uint32_t to) { return doorbells_[to].rung; }
 
@@ -44,6 +46,7 @@ class MailboxMatrix {
     std::atomic<bool> rung{false};
   };
   uint32_t shards_;
+  uint32_t sources_;
   std::vector<std::unique_ptr<SpscQueue<Mail>>> queues_;
   std::unique_ptr<PaddedFlag[]> doorbells_;
 };

@@ -133,6 +133,8 @@ int Shard::Setup() {
   return 0;
 }
 
+WorkerPool& Shard::workers() { return set_.workers(); }
+
 void Shard::RequestStop() { stop_requested_.store(true, std::memory_order_release); }
 
 void Shard::Run() {
@@ -192,7 +194,7 @@ void Shard::DrainMail() {
     mail.run(*this, mail);
   }
   outboxes_[id_].ring = false;
-  for (uint32_t source = 0; source < shard_count(); ++source) {
+  for (uint32_t source = 0; source < mailboxes_.sources(); ++source) {
     if (source == id_) continue;
     SpscQueue<Mail>& queue = mailboxes_.Queue(source, id_);
     Mail mail;

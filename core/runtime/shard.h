@@ -28,6 +28,7 @@
 #include "core/pubsub/topic_table.h"
 #include "core/runtime/mailbox.h"
 #include "core/runtime/timer_wheel.h"
+#include "core/runtime/worker_pool.h"
 
 namespace ringcast {
 
@@ -70,8 +71,16 @@ class Shard {
   Connection* Find(ConnId id);
   size_t connection_count() const { return live_connections_; }
 
-  // Runs mail.run on shard `target` (directly when target is this shard). FIFO per pair.
+  // Runs mail.run on shard `target` (at this shard's next drain when it is this shard). FIFO per
+  // pair of shards.
   void Post(uint32_t target, const Mail& mail);
+
+  // Runs `work()` on a worker thread (it may block), then `done(shard, result)` back on this
+  // shard. The place for anything slow: password hashing, storage reads.
+  template <typename Work, typename Done>
+  void RunBlocking(Work work, Done done) {
+    workers().Run(id_, std::move(work), std::move(done));
+  }
 
  private:
   friend class Connection;
@@ -82,6 +91,8 @@ class Shard {
     return (uint64_t{static_cast<uint8_t>(op)} << 56) | (uint64_t{generation & 0xFFFFFF} << 32) |
            slot;
   }
+
+  WorkerPool& workers();
 
   // Loop phases.
   void FlushOutgoing();

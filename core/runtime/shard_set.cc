@@ -19,7 +19,9 @@ constexpr size_t kMailboxCapacity = 4096;
 }  // namespace
 
 ShardSet::ShardSet(const Config& config, AppFactory factory)
-    : config_(config), factory_(std::move(factory)), mailboxes_(config.threads, kMailboxCapacity) {
+    : config_(config),
+      factory_(std::move(factory)),
+      mailboxes_(config.threads, config.workers, kMailboxCapacity) {
   for (uint32_t i = 0; i < config.threads; ++i) {
     shards_.push_back(std::make_unique<Shard>(*this, i, config, mailboxes_));
   }
@@ -40,11 +42,14 @@ int ShardSet::Run() {
   ws::ComputeAcceptKey("dGhlIHNhbXBsZSBub25jZQ==");
 
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  // Two phases: every shard sets up (its ring fd becomes known), then the worker pool is built
+  // on those fds, then the loops start, so nothing can be posted to a ring that is not there.
   std::latch ready(size() + 1);
+  std::latch go(1);
   std::atomic<bool> setup_failed{false};
   std::vector<std::thread> threads;
   for (uint32_t i = 0; i < size(); ++i) {
-    threads.emplace_back([this, i, cpus, &ready, &setup_failed] {
+    threads.emplace_back([this, i, cpus, &ready, &go, &setup_failed] {
       Shard& shard = *shards_[i];
       int cpu = -1;
       if (config_.pin_threads && cpus > 0) {
@@ -65,14 +70,20 @@ int ShardSet::Run() {
         setup_failed = true;
       }
       ready.arrive_and_wait();
+      go.wait();
       if (!setup_failed) shard.Run();
     });
   }
   ready.arrive_and_wait();
   if (setup_failed) {
+    go.count_down();
     for (std::thread& thread : threads) thread.join();
     return 1;
   }
+  std::vector<int> ring_fds;
+  for (auto& shard : shards_) ring_fds.push_back(shard->ring_fd());
+  workers_ = std::make_unique<WorkerPool>(mailboxes_, std::move(ring_fds), config_.workers);
+  go.count_down();
   RC_LOG(kInfo, "ringcast ready: %u shards on %s:%u, %s descriptors, raw channels %s", size(),
          config_.host.c_str(), config_.port, config_.direct_descriptors ? "direct" : "plain",
          config_.raw_channels ? "on" : "off");
@@ -83,6 +94,7 @@ int ShardSet::Run() {
          config_.shutdown_timeout_s);
   StopAll();
   for (std::thread& thread : threads) thread.join();
+  workers_->Stop();
   // A shard may have posted to one that had already left its loop; that mail owns frames and
   // names. Deliver it now, single-threaded, so nothing leaks (targets have no connections left).
   for (auto& shard : shards_) shard->DeliverLeftoverMail();

@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/runtime/mailbox.h"
 #include "core/runtime/shard.h"
+#include "core/runtime/worker_pool.h"
 
 namespace ringcast {
 
@@ -26,6 +27,7 @@ class ShardSet {
   int Run();
 
   Shard& shard(uint32_t index) { return *shards_[index]; }
+  WorkerPool& workers() { return *workers_; }
   uint32_t size() const { return static_cast<uint32_t>(shards_.size()); }
 
  private:
@@ -35,6 +37,7 @@ class ShardSet {
   AppFactory factory_;
   MailboxMatrix mailboxes_;
   std::vector<std::unique_ptr<Shard>> shards_;
+  std::unique_ptr<WorkerPool> workers_;  // Built once the shards' rings exist.
 };
 
 }  // namespace ringcast

@@ -46,7 +46,7 @@ TEST(SpscQueue, TwoThreadsTransferEverythingInOrder) {
 }
 
 TEST(MailboxMatrix, QueuesPerOrderedPairAndDoorbells) {
-  MailboxMatrix matrix(3, 8);
+  MailboxMatrix matrix(3, 1, 8);
   EXPECT_NE(&matrix.Queue(0, 1), &matrix.Queue(1, 0));
   Mail mail;
   mail.a = 42;
@@ -58,6 +58,10 @@ TEST(MailboxMatrix, QueuesPerOrderedPairAndDoorbells) {
   EXPECT_FALSE(matrix.Doorbell(1).exchange(true));
   EXPECT_TRUE(matrix.Doorbell(1).exchange(true));
   EXPECT_FALSE(matrix.Doorbell(0).load());
+  // Source 3 is the worker: it has a queue to every shard.
+  EXPECT_EQ(matrix.sources(), 4u);
+  ASSERT_TRUE(matrix.Queue(3, 0).TryPush(Mail(mail)));
+  ASSERT_TRUE(matrix.Queue(3, 0).TryPop(&out));
 }
 
 }  // namespace

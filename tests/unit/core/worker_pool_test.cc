@@ -1,0 +1,95 @@
+#include "core/runtime/worker_pool.h"
+
+#include <gtest/gtest.h>
+#include <liburing.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "core/runtime/shard_set.h"
+
+namespace ringcast {
+namespace {
+
+// The test thread plays shard 0: it owns a ring the workers ring with MSG_RING, and drains the
+// workers' queues into mail.run like Shard::DrainMail does.
+class WorkerPoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.threads = 1;
+    config_.workers = 2;
+    ASSERT_EQ(io_uring_queue_init(8, &ring_, 0), 0);
+  }
+  void TearDown() override { io_uring_queue_exit(&ring_); }
+
+  // Waits for a doorbell (bounded), then runs everything queued for shard 0.
+  int WaitAndDrain(MailboxMatrix& mailboxes, Shard& shard) {
+    __kernel_timespec timeout{5, 0};
+    io_uring_cqe* cqe = nullptr;
+    if (io_uring_wait_cqe_timeout(&ring_, &cqe, &timeout) == 0) {
+      EXPECT_EQ(cqe->user_data, Shard::WakeupTag());
+      io_uring_cqe_seen(&ring_, cqe);
+    }
+    mailboxes.Doorbell(0).store(false);
+    int ran = 0;
+    for (uint32_t source = 1; source < mailboxes.sources(); ++source) {
+      Mail mail;
+      while (mailboxes.Queue(source, 0).TryPop(&mail)) {
+        mail.run(shard, mail);
+        ++ran;
+      }
+    }
+    return ran;
+  }
+
+  Config config_;
+  io_uring ring_{};
+};
+
+TEST_F(WorkerPoolTest, ResultsComeBackToTheOriginShardThread) {
+  ShardSet set(config_, nullptr);  // Only for a Shard object to hand to completions.
+  MailboxMatrix mailboxes(1, 2, 64);
+  WorkerPool pool(mailboxes, {ring_.ring_fd}, 2);
+  const auto test_thread = std::this_thread::get_id();
+  constexpr int kTasks = 200;
+  std::atomic<int> ran_off_thread{0};
+  int completed = 0;
+  long sum = 0;
+  for (int i = 0; i < kTasks; ++i) {
+    pool.Run(
+        0,
+        [i, test_thread, &ran_off_thread] {
+          if (std::this_thread::get_id() != test_thread) ran_off_thread++;
+          return i * 2;
+        },
+        [&, test_thread](Shard& shard, int result) {
+          EXPECT_EQ(std::this_thread::get_id(), test_thread);
+          EXPECT_EQ(&shard, &set.shard(0));
+          sum += result;
+          ++completed;
+        });
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (completed < kTasks && std::chrono::steady_clock::now() < deadline) {
+    WaitAndDrain(mailboxes, set.shard(0));
+  }
+  EXPECT_EQ(completed, kTasks);
+  EXPECT_EQ(ran_off_thread.load(), kTasks);
+  EXPECT_EQ(sum, long{kTasks} * (kTasks - 1));
+}
+
+TEST_F(WorkerPoolTest, StopDropsQueuedTasksAndRejectsNewOnes) {
+  ShardSet set(config_, nullptr);
+  MailboxMatrix mailboxes(1, 2, 64);
+  WorkerPool pool(mailboxes, {ring_.ring_fd}, 2);
+  pool.Stop();
+  bool ran = false;
+  pool.Run(0, [&ran] { return ran = true; }, [](Shard&, bool) {});
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(ran);
+  pool.Stop();  // Idempotent.
+}
+
+}  // namespace
+}  // namespace ringcast
