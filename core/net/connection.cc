@@ -1,11 +1,9 @@
 #include "core/net/connection.h"
 
-#include <cstdio>
 #include <string>
 
 #include "core/log.h"
 #include "core/runtime/shard.h"
-#include "proto/ws_handshake.h"
 
 namespace ringcast {
 
@@ -56,56 +54,6 @@ void Connection::Close(uint16_t code, std::string_view reason) {
   shard().ScheduleTimer(
       *this, shard().timers_.now() + shard().SecondsToTicks(shard().config().close_timeout_s));
   if (close_frame_received_) shard().FinishAfterFlush(*this);
-}
-
-// ---- HttpExchange ----------------------------------------------------------------------------
-
-void HttpExchange::Respond(int status, std::string_view content_type, std::string_view body,
-                           std::string_view extra_headers) {
-  if (answered_) return;
-  answered_ = true;
-  // Errors end the connection: after a bad request the byte stream cannot be trusted.
-  close_ = status >= 400 || !request_.keep_alive;
-  char head[256];
-  int size = std::snprintf(head, sizeof(head),
-                           "HTTP/1.1 %d %.*s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n%s",
-                           status, int(http::ReasonPhrase(status).size()),
-                           http::ReasonPhrase(status).data(), int(content_type.size()),
-                           content_type.data(), body.size(), close_ ? "Connection: close\r\n" : "");
-  std::string response;
-  response.reserve(size + extra_headers.size() + 2 + body.size());
-  response.append(head, size).append(extra_headers).append("\r\n").append(body);
-  conn_.QueueBytes(SharedFrame::Copy(response));
-}
-
-void HttpExchange::RespondError(int status, std::string_view reason,
-                                std::string_view extra_headers) {
-  std::string body = "{\"error\":\"";
-  for (char c : reason) {
-    if (c == '"' || c == '\\') body.push_back('\\');
-    body.push_back(c);
-  }
-  body += "\"}";
-  Respond(status, "application/json", body, extra_headers);
-}
-
-bool HttpExchange::Upgrade(WebSocketHandler* handler) {
-  ws::HandshakeResult handshake = ws::ValidateUpgrade(request_);
-  if (handshake.error_status != 0) {
-    RespondError(handshake.error_status, handshake.error_reason,
-                 handshake.error_status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "");
-    return false;
-  }
-  std::string response =
-      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Accept: ";
-  response.append(handshake.accept.data(), handshake.accept.size()).append("\r\n\r\n");
-  answered_ = upgraded_ = true;
-  conn_.QueueBytes(SharedFrame::Copy(response));
-  conn_.state_ = Connection::State::kWebSocket;
-  conn_.handler_ = handler;
-  handler->OnOpen(conn_);
-  return true;
 }
 
 }  // namespace ringcast

@@ -97,7 +97,8 @@ class Connection : private TimerEntry {
   bool ping_outstanding_ : 1 = false;  // Idle ping sent, nothing received since.
   bool recv_rearm_ : 1 = false;        // Multishot recv ended; re-arm at the next flush.
   bool release_queued_ : 1 = false;
-  bool leave_queued_ : 1 = false;  // Handler's OnClose pending at the end of the iteration.
+  bool leave_queued_ : 1 = false;     // Handler's OnClose pending at the end of the iteration.
+  bool awaiting_answer_ : 1 = false;  // A deferred HTTP answer is outstanding.
 };
 
 // What a route installs on an upgraded connection. Called on the connection's shard.

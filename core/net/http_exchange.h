@@ -2,19 +2,26 @@
 // runs for each request.
 //
 // Owner: the connection's shard; an exchange lives for the duration of Application::OnRequest.
-// Exactly one of Respond() or Upgrade() answers it (the shard answers 500 otherwise).
+// The application answers it there (Respond, RespondError, Upgrade) or defers the answer
+// (Defer) when it needs work from a worker or another shard first; the shard
+// answers 500 if it does neither. While an answer is deferred the connection reads no further
+// request (pipelined bytes wait), and the answer must come within --handshake-timeout.
 #pragma once
 
 #include <span>
 #include <string_view>
 
+#include "core/net/connection.h"
 #include "proto/http_parser.h"
 
 namespace ringcast {
 
-class Connection;
-class Shard;
-class WebSocketHandler;
+// A request whose answer comes later, through Shard::AnswerDeferred on the same shard.
+// Copyable; stale once the connection is gone (the answer is then dropped).
+struct DeferredHttp {
+  ConnId conn;
+  bool keep_alive = true;
+};
 
 class HttpExchange {
  public:
@@ -24,7 +31,7 @@ class HttpExchange {
   const http::Request& request() const { return request_; }
   std::string_view body() const { return body_; }
   Connection& connection() { return conn_; }
-  bool answered() const { return answered_; }
+  bool answered() const { return outcome_ != Outcome::kNone; }
 
   // `extra_headers` are whole lines, each ending in "\r\n".
   void Respond(int status, std::string_view content_type, std::string_view body,
@@ -35,14 +42,25 @@ class HttpExchange {
   // and returns true. Invalid: answers the handshake's error status and returns false.
   bool Upgrade(WebSocketHandler* handler);
 
+  DeferredHttp Defer();
+
+  // The wire format, shared by immediate and deferred answers. Returns true when the connection
+  // must close after the response (errors, and requests that did not ask to keep it alive).
+  static bool WriteResponse(Connection& conn, bool keep_alive, int status,
+                            std::string_view content_type, std::string_view body,
+                            std::string_view extra_headers);
+  static bool WriteError(Connection& conn, bool keep_alive, int status, std::string_view reason,
+                         std::string_view extra_headers = {});
+  static void WriteUpgrade(Connection& conn, std::string_view accept, WebSocketHandler* handler);
+
  private:
   friend class Shard;
+  enum class Outcome : uint8_t { kNone, kAnswered, kClose, kUpgraded, kDeferred };
+
   Connection& conn_;
   const http::Request& request_;
   std::string_view body_;
-  bool answered_ = false;
-  bool upgraded_ = false;
-  bool close_ = false;  // Answered with Connection: close.
+  Outcome outcome_ = Outcome::kNone;
 };
 
 // One instance per shard, created on the shard's thread; routes requests.

@@ -37,6 +37,43 @@ class RawChannelHandler final : public WebSocketHandler {
   TopicTable& topics_;
 };
 
+// /health: asks every shard for its connection count (a round of mail, which also shows every
+// shard's loop is turning) and answers once all have replied.
+class HealthCheck {
+ public:
+  static void Start(Shard& shard, const DeferredHttp& deferred) {
+    auto* check = new HealthCheck{deferred, shard.id(), shard.shard_count()};
+    for (uint32_t target = 0; target < shard.shard_count(); ++target) {
+      shard.Post(target, Mail{&HealthCheck::Count, check});
+    }
+  }
+
+ private:
+  HealthCheck(const DeferredHttp& deferred, uint32_t origin, uint32_t shards)
+      : deferred_(deferred), origin_(origin), waiting_(shards), shards_(shards) {}
+
+  static void Count(Shard& shard, const Mail& mail) {
+    auto* check = static_cast<HealthCheck*>(mail.ptr);
+    shard.Post(check->origin_, Mail{&HealthCheck::Add, check, shard.connection_count()});
+  }
+  static void Add(Shard& shard, const Mail& mail) {
+    auto* check = static_cast<HealthCheck*>(mail.ptr);
+    check->connections_ += mail.a;
+    if (--check->waiting_ > 0) return;
+    std::string body = "{\"status\":\"ok\",\"shard\":" + std::to_string(shard.id()) +
+                       ",\"shards\":" + std::to_string(check->shards_) +
+                       ",\"connections\":" + std::to_string(check->connections_) + "}";
+    shard.AnswerDeferred(check->deferred_, 200, "application/json", body);
+    delete check;
+  }
+
+  DeferredHttp deferred_;
+  uint32_t origin_;
+  uint32_t waiting_;
+  uint32_t shards_;
+  uint64_t connections_ = 0;
+};
+
 class DefaultApp final : public Application {
  public:
   explicit DefaultApp(Shard& shard) : shard_(shard), raw_(shard.topics()) {}
@@ -45,11 +82,7 @@ class DefaultApp final : public Application {
     const http::Request& request = exchange.request();
     std::string_view path = request.path;
     if (path == "/health") {
-      if (!AllowGet(exchange)) return;
-      std::string body = "{\"status\":\"ok\",\"shard\":" + std::to_string(shard_.id()) +
-                         ",\"shards\":" + std::to_string(shard_.shard_count()) +
-                         ",\"connections\":" + std::to_string(shard_.connection_count()) + "}";
-      exchange.Respond(200, "application/json", body);
+      if (AllowGet(exchange)) HealthCheck::Start(shard_, exchange.Defer());
       return;
     }
     if (path == "/echo") {

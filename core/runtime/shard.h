@@ -75,6 +75,11 @@ class Shard {
   // pair of shards.
   void Post(uint32_t target, const Mail& mail);
 
+  // Answers a request deferred with HttpExchange::Defer. False (and nothing sent) when the
+  // connection has gone meanwhile.
+  bool AnswerDeferred(const DeferredHttp& deferred, int status, std::string_view content_type,
+                      std::string_view body, std::string_view extra_headers = {});
+
   // Runs `work()` on a worker thread (it may block), then `done(shard, result)` back on this
   // shard. The place for anything slow: password hashing, storage reads.
   template <typename Work, typename Done>
@@ -108,7 +113,10 @@ class Shard {
 
   // Input.
   void HandleHttp(Connection& conn, std::span<uint8_t> data);
-  bool ServeRequest(Connection& conn, const http::Request& request, std::string_view body);
+  void AfterHttpAnswer(Connection& conn, bool close);
+  void StartWebSocket(Connection& conn, std::span<uint8_t> early_frames);
+  Connection* TakeDeferred(const DeferredHttp& deferred);
+  void ResumeHttp(Connection& conn);
   void HandleWebSocket(Connection& conn, std::span<uint8_t> data);
   void ReplyHttpError(Connection& conn, int status, std::string_view reason);
 
@@ -168,6 +176,7 @@ class Shard {
   std::vector<Outbox> outboxes_;
 
   std::atomic<bool> stop_requested_{false};
+  bool in_request_ = false;  // Inside Application::OnRequest.
   bool stopping_ = false;
   uint64_t stop_deadline_ = 0;
   bool done_ = false;

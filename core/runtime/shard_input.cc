@@ -2,21 +2,33 @@
 #include <string>
 
 #include "core/log.h"
+#include "core/net/http_exchange.h"
 #include "core/runtime/shard.h"
 
 namespace ringcast {
 
 void Shard::HandleHttp(Connection& conn, std::span<uint8_t> data) {
   // Zero-copy when a request arrives whole (the usual case): parse straight out of the receive
-  // buffer. Only an incomplete request is copied into http_pending_ to wait for the rest.
+  // buffer. Only an incomplete request, or bytes behind one whose answer is deferred, are copied
+  // into http_pending_ to wait.
   std::string* pending = conn.http_pending_.get();
+  if (conn.awaiting_answer_) {
+    if (pending == nullptr) {
+      conn.http_pending_ = std::make_unique<std::string>();
+      pending = conn.http_pending_.get();
+    }
+    pending->append(reinterpret_cast<const char*>(data.data()), data.size());
+    if (pending->size() > config_.max_header_bytes + config_.max_body_bytes) Abort(conn);
+    return;
+  }
   std::span<uint8_t> input = data;
   if (pending != nullptr) {
     pending->append(reinterpret_cast<const char*>(data.data()), data.size());
     input = {reinterpret_cast<uint8_t*>(pending->data()), pending->size()};
   }
   size_t offset = 0;
-  while (offset < input.size() && conn.state_ == Connection::State::kHttp) {
+  while (offset < input.size() && conn.state_ == Connection::State::kHttp &&
+         !conn.awaiting_answer_) {
     std::string_view view(reinterpret_cast<const char*>(input.data()) + offset,
                           input.size() - offset);
     http::Request request;
@@ -30,14 +42,21 @@ void Shard::HandleHttp(Connection& conn, std::span<uint8_t> data) {
     uint64_t total = parsed.consumed + request.content_length;
     if (view.size() < total) break;  // Body still arriving.
     offset += total;
-    bool upgraded =
-        ServeRequest(conn, request, view.substr(parsed.consumed, request.content_length));
-    conn.last_receive_tick_ = static_cast<uint32_t>(timers_.now());
-    if (upgraded) {
-      // Frames the client sent right behind its handshake.
-      if (offset < input.size()) HandleWebSocket(conn, input.subspan(offset));
-      offset = input.size();
+    HttpExchange exchange(conn, request, view.substr(parsed.consumed, request.content_length));
+    in_request_ = true;
+    app_->OnRequest(exchange);
+    in_request_ = false;
+    if (!exchange.answered()) exchange.RespondError(500, "no handler answered");
+    if (exchange.outcome_ == HttpExchange::Outcome::kDeferred) {
+      conn.awaiting_answer_ = true;
+      break;
     }
+    if (exchange.outcome_ == HttpExchange::Outcome::kUpgraded) {
+      StartWebSocket(conn, input.subspan(offset));
+      offset = input.size();
+      break;
+    }
+    AfterHttpAnswer(conn, exchange.outcome_ == HttpExchange::Outcome::kClose);
   }
   bool keep = offset < input.size() && conn.state_ == Connection::State::kHttp;
   if (pending != nullptr) {
@@ -52,23 +71,53 @@ void Shard::HandleHttp(Connection& conn, std::span<uint8_t> data) {
   }
 }
 
-bool Shard::ServeRequest(Connection& conn, const http::Request& request, std::string_view body) {
-  HttpExchange exchange(conn, request, body);
-  app_->OnRequest(exchange);
-  if (!exchange.answered()) exchange.RespondError(500, "no handler answered");
-  if (exchange.upgraded_) {
-    ScheduleTimer(conn, timers_.now() + SecondsToTicks(config_.idle_timeout_s));
-    return true;
+void Shard::AfterHttpAnswer(Connection& conn, bool close) {
+  if (close) {
+    FinishAfterFlush(conn);
+    return;
   }
-  if (exchange.close_) FinishAfterFlush(conn);
-  return false;
+  // The next request's handshake timeout counts from this answer.
+  conn.last_receive_tick_ = static_cast<uint32_t>(timers_.now());
+}
+
+void Shard::StartWebSocket(Connection& conn, std::span<uint8_t> early_frames) {
+  ScheduleTimer(conn, timers_.now() + SecondsToTicks(config_.idle_timeout_s));
+  // Frames the client sent right behind its handshake.
+  if (!early_frames.empty()) HandleWebSocket(conn, early_frames);
+}
+
+Connection* Shard::TakeDeferred(const DeferredHttp& deferred) {
+  // A deferred answer comes from a later event (mail, a worker's completion), never from inside
+  // the OnRequest that deferred it, which is still using the connection's input.
+  CHECK(!in_request_);
+  Connection* conn = Find(deferred.conn);
+  if (conn == nullptr || !conn->awaiting_answer_ || conn->state_ != Connection::State::kHttp) {
+    return nullptr;  // Gone (closed, timed out) while the answer was being prepared.
+  }
+  conn->awaiting_answer_ = false;
+  return conn;
+}
+
+void Shard::ResumeHttp(Connection& conn) {
+  // Pipelined requests that arrived while the answer was pending.
+  if (conn.http_pending_ != nullptr && conn.state_ == Connection::State::kHttp) {
+    HandleHttp(conn, {});
+  }
+}
+
+bool Shard::AnswerDeferred(const DeferredHttp& deferred, int status, std::string_view content_type,
+                           std::string_view body, std::string_view extra_headers) {
+  Connection* conn = TakeDeferred(deferred);
+  if (conn == nullptr) return false;
+  AfterHttpAnswer(*conn, HttpExchange::WriteResponse(*conn, deferred.keep_alive, status,
+                                                     content_type, body, extra_headers));
+  ResumeHttp(*conn);
+  return true;
 }
 
 void Shard::ReplyHttpError(Connection& conn, int status, std::string_view reason) {
   RC_LOG(kDebug, "shard %u: bad request: %d %.*s", id_, status, int(reason.size()), reason.data());
-  static const http::Request kNoRequest;
-  HttpExchange exchange(conn, kNoRequest, {});
-  exchange.RespondError(status, reason);
+  HttpExchange::WriteError(conn, false, status, reason);
   FinishAfterFlush(conn);
 }
 

@@ -52,6 +52,25 @@ def test_health_is_json_ok(shared_server):
     assert isinstance(body, dict) and body.get("status") == "ok", body
 
 
+def test_health_counts_connections_on_every_shard(server):
+    # /health asks every shard (cross-shard mail, then a deferred answer): with 40 WebSockets
+    # spread over both shards by SO_REUSEPORT, it must count all of them plus itself.
+    clients = []
+    try:
+        for _ in range(40):
+            client = RawConn.open(server.port)
+            clients.append(client)
+            client.handshake("/echo")
+        conn, resp = exchange(server.port, get_request("/health"))
+        conn.close()
+        body = json.loads(resp.body)
+        assert resp.status == 200 and body["shards"] == 2, body
+        assert body["connections"] == 41, body
+    finally:
+        for client in clients:
+            client.close()
+
+
 def test_unknown_path_is_404(shared_server):
     assert_error_closes(shared_server.port, get_request("/no-such-path"), 404)
 
