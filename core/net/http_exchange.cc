@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/net/shared_frame.h"
+#include "proto/json_writer.h"
 #include "proto/ws_handshake.h"
 
 namespace ringcast {
@@ -28,13 +29,9 @@ bool HttpExchange::WriteResponse(Connection& conn, bool keep_alive, int status,
 
 bool HttpExchange::WriteError(Connection& conn, bool keep_alive, int status,
                               std::string_view reason, std::string_view extra_headers) {
-  std::string body = "{\"error\":\"";
-  for (char c : reason) {
-    if (c == '"' || c == '\\') body.push_back('\\');
-    body.push_back(c);
-  }
-  body += "\"}";
-  return WriteResponse(conn, keep_alive, status, "application/json", body, extra_headers);
+  JsonWriter body;
+  body.BeginObject().Field("error", reason).EndObject();
+  return WriteResponse(conn, keep_alive, status, "application/json", body.str(), extra_headers);
 }
 
 void HttpExchange::WriteUpgrade(Connection& conn, std::string_view accept,

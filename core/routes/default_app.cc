@@ -4,6 +4,7 @@
 
 #include "core/net/connection.h"
 #include "core/runtime/shard.h"
+#include "proto/json_writer.h"
 
 namespace ringcast {
 namespace {
@@ -60,10 +61,14 @@ class HealthCheck {
     auto* check = static_cast<HealthCheck*>(mail.ptr);
     check->connections_ += mail.a;
     if (--check->waiting_ > 0) return;
-    std::string body = "{\"status\":\"ok\",\"shard\":" + std::to_string(shard.id()) +
-                       ",\"shards\":" + std::to_string(check->shards_) +
-                       ",\"connections\":" + std::to_string(check->connections_) + "}";
-    shard.AnswerDeferred(check->deferred_, 200, "application/json", body);
+    JsonWriter body;
+    body.BeginObject()
+        .Field("status", "ok")
+        .Field("shard", uint64_t{shard.id()})
+        .Field("shards", uint64_t{check->shards_})
+        .Field("connections", check->connections_)
+        .EndObject();
+    shard.AnswerDeferred(check->deferred_, 200, "application/json", body.str());
     delete check;
   }
 
