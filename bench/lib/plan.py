@@ -1,0 +1,123 @@
+"""The fixed set of scenarios the suite runs, and the headline figure each one yields.
+
+A Case is one ringcast-bench invocation (or, for idle38k, two at once) against a fresh server.
+Its `figures` function turns the tool's JSON report(s) into headline figures:
+[(metric, value, unit, higher_is_better)]. Cases are identical for every target, so figures in
+one row of the table are measured the same way, in the same run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+Figure = tuple[str, float | None, str, bool]  # metric, value, unit, higher is better
+
+
+@dataclasses.dataclass
+class Case:
+    name: str                 # "echo-100c-32B"
+    scenario: str             # ringcast-bench subcommand
+    path: str                 # URL path appended to the target's base URL
+    args: list[str]           # scenario flags (besides url, --json, --server-pid, -q)
+    figures: Callable[[list[dict]], list[Figure]]
+    targets: str = "all"      # "all", "ours" (ours, 1 shard), "ours-2shards" only
+    processes: int = 1        # > 1: that many tool processes at once, disjoint --sources
+    about: str = ""
+    x: dict = dataclasses.field(default_factory=dict)  # Plot coordinates (connections, size).
+
+
+def _echo_figures(reports: list[dict]) -> list[Figure]:
+    r = reports[0]["results"]
+    return [("messages/s", r.get("messages_per_s"), "msgs/s", True)]
+
+
+def _broadcast_figures(reports: list[dict]) -> list[Figure]:
+    r = reports[0]["results"]
+    return [("deliveries/s", r.get("deliveries_per_s"), "deliveries/s", True)]
+
+
+def _fanout_figures(reports: list[dict]) -> list[Figure]:
+    r = reports[0]["results"]
+    out: list[Figure] = [("max rate with p99 <= 10 ms", r.get("max_rate_within_limit") or 0.0,
+                          "msgs/s", True)]
+    steps = r.get("steps") or []
+    if steps:
+        first = steps[0]
+        out.append((f"p99 at {first['rate']:g} msgs/s", first["latency_ns"]["p99"] / 1e6, "ms",
+                    False))
+    return out
+
+
+def _idle_figures(reports: list[dict]) -> list[Figure]:
+    server = reports[0].get("server") or {}
+    return [("server RSS per connection", server.get("rss_bytes_per_connection"), "B", False)]
+
+
+def _idle_multi_figures(reports: list[dict]) -> list[Figure]:
+    # Filled in by the suite from its own /proc sampling across all processes (see suite.py).
+    return []
+
+
+def build(quick: bool) -> list[Case]:
+    """The plan. Full: about a minute per target and case set (ours, 2 shards: ~3 minutes).
+    Quick: about 30 s per target."""
+    d, w = ("2", "0.5") if quick else ("5", "1")
+    timing = ["-d", d, "-w", w]
+    cases: list[Case] = []
+    echo_shapes = [(100, 32), (1000, 1024)]
+    if not quick:
+        echo_shapes = [(100, 32), (100, 1024), (1000, 32), (1000, 1024)]
+    for conns, size in echo_shapes:
+        label = "1KiB" if size == 1024 else f"{size}B"
+        cases.append(Case(
+            f"echo-{conns}c-{label}", "echo", "/echo",
+            ["-c", str(conns), "-p", "16", "-s", str(size), *timing], _echo_figures,
+            about=f"{conns} connections x 16 messages of {size} B in flight, closed loop",
+            x={"connections": conns, "size": size}))
+    for clients in [100, 500]:
+        cases.append(Case(
+            f"broadcast-{clients}c", "broadcast", "/raw/bench",
+            ["-c", str(clients), "-s", "20", *timing], _broadcast_figures,
+            about=f"{clients} clients on one channel; each iteration all send one 20-byte "
+                  f"binary message and wait for all {clients}",
+            x={"connections": clients}))
+    # One message to 1,000 subscribers is a burst of 1,000 sends, each a loopback TCP segment
+    # whose receive path the kernel runs on the sending CPU: the burst alone takes several ms.
+    # 100 channels of 100 show the delivery capacity instead of the burst length.
+    fanout_timing = ["-d", "2", "-w", "0.5"] if quick else ["-d", "3", "-w", "1"]
+    fanout_shapes = [(100, "250,750")] if quick else [
+        (10, "10,25,50,100,150,200,300"), (100, "100,250,500,750,1000,1250,1500,2000,3000")]
+    for channels, rates in fanout_shapes:
+        per_channel = 10000 // channels
+        cases.append(Case(
+            "fanout-10k" if channels == 10 else f"fanout-10k-{channels}ch", "fanout", "",
+            ["-c", "10000", "-k", str(channels), "-s", "32", "--rates", rates,
+             "--p99-limit-ms", "10", *fanout_timing], _fanout_figures,
+            about=f"10,000 subscribers over {channels} channels ({per_channel} each), "
+                  f"{channels} open-loop publishers; the rate steps up until p99 delivery "
+                  f"latency > 10 ms",
+            x={"connections": 10000, "channels": channels}))
+    hold = "1" if quick else "5"
+    for conns in ([10000] if quick else [10000, 19000]):
+        cases.append(Case(
+            f"idle{conns // 1000}k", "idle", "/echo",
+            ["-c", str(conns), "--hold", hold], _idle_figures, targets="ours-and-peers",
+            about=f"{conns} idle WebSocket connections held {hold} s; fresh server",
+            x={"connections": conns}))
+    if not quick:
+        cases.append(Case(
+            "idle38k", "idle", "/echo", ["-c", "19000", "--hold", hold], _idle_multi_figures,
+            targets="ours-2shards", processes=2,
+            about="38,000 idle connections to one 2-shard server from two client processes "
+                  "(one process is limited to 20,000 fds)",
+            x={"connections": 38000}))
+    return cases
+
+
+def applies(case: Case, target_name: str, target_kind: str) -> bool:
+    if case.targets == "all":
+        return True
+    if case.targets == "ours-and-peers":  # Idle per-connection memory: 1-shard figures only.
+        return target_name != "ours-2shards"
+    return case.targets == target_name

@@ -1,0 +1,557 @@
+"""bench/run: the benchmark suite. See bench/README.md.
+
+Builds the release preset, then for every case of the plan (bench/lib/plan.py) and every target
+(ours on one shard, ours on two shards, each --peer) starts a fresh server pinned with taskset,
+runs ringcast-bench pinned to CPU 1 with --json and --server-pid, and keeps the tool's report.
+Writes bench/results/<date>-<host>[-quick][-<peers>].json with every figure, every tool report
+and the machine, PNG plots beside it, and prints the table: scenario, ours, peer, ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import pathlib
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import machine
+import plan
+from servers import Server, Target
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+BUILD = REPO / "build" / "release"
+SERVER_BIN = BUILD / "core" / "ringcast"
+TOOL_BIN = BUILD / "tools" / "ringcast-bench"
+MICRO_BIN = BUILD / "bench" / "ringcast_micro"
+NODE_PEER = REPO / "bench" / "peers" / "node-ws"
+SERVER_CPU = "0"
+TOOL_CPU = "1"
+TOOL_TIMEOUT_S = 300
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# -- targets ---------------------------------------------------------------------------------
+
+def our_targets(shards2: bool, server_bin: pathlib.Path = SERVER_BIN) -> list[Target]:
+    base = f"{shlex.quote(str(server_bin))} --host 127.0.0.1 --port {{port}} --raw-channels"
+    targets = [Target("ours", f"{base} --threads 1 --no-pin-threads", SERVER_CPU, 1, "ours",
+                      note="ringcast, 1 shard, pinned to CPU 0; load tool on CPU 1")]
+    if shards2:
+        targets.append(Target(
+            "ours-2shards", f"{base} --threads 2 --pin-threads", "0,1", 2, "ours",
+            note="ringcast, 2 shards pinned to CPUs 0 and 1; the load tool shares CPU 1 with "
+                 "shard 1, so these figures are not comparable one to one"))
+    return targets
+
+
+PEER_NAME = re.compile(r"^([a-z0-9][a-z0-9_.-]*)=(.+)$", re.S)
+
+
+def peer_targets(specs: list[str], url_bases: list[str]) -> list[Target]:
+    """--peer [NAME=]CMD: NAME is lowercase (so an environment assignment such as
+    PORT={port} at the start of CMD is not taken for one); 'node' is the shipped Node ws peer.
+    --peer-url-base NAME=URL overrides ws://127.0.0.1:{port} for that peer."""
+    bases = {}
+    for spec in url_bases:
+        name, sep, url = spec.partition("=")
+        if not sep:
+            sys.exit(f"bench/run: --peer-url-base wants NAME=URL, got {spec!r}")
+        bases[name] = url
+    targets = []
+    for spec in specs:
+        match = PEER_NAME.match(spec)
+        name, command = (match.group(1), match.group(2)) if match else ("", spec)
+        if command.strip() == "node":
+            command = f"node {shlex.quote(str(NODE_PEER / 'server.js'))} {{port}}"
+            name = name or "node-ws"
+        if "{port}" not in command:
+            sys.exit(f"bench/run: a --peer command must contain {{port}}: {command!r}")
+        program = next((w for w in shlex.split(command) if "=" not in w), "peer")
+        name = name or re.sub(r"[^A-Za-z0-9_.-]", "-", pathlib.Path(program).name)
+        if name in ("ours", "ours-2shards") or name in [t.name for t in targets]:
+            sys.exit(f"bench/run: peer name {name!r} is taken; use --peer NAME=CMD")
+        targets.append(Target(name, command, SERVER_CPU, 1, "peer",
+                              url_base=bases.pop(name, "ws://127.0.0.1:{port}"),
+                              note="peer, pinned to CPU 0 (all its threads); load tool on CPU 1"))
+    if bases:
+        sys.exit(f"bench/run: --peer-url-base for unknown peer(s) {sorted(bases)}")
+    return targets
+
+
+def ensure_node_peer() -> None:
+    if (NODE_PEER / "node_modules" / "ws").is_dir():
+        return
+    log("== npm ci in bench/peers/node-ws")
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_PEER, check=True)
+
+
+# -- one run ---------------------------------------------------------------------------------
+
+class RssSampler(threading.Thread):
+    """Samples a server's RSS every 0.2 s (for idle38k, where two tool processes share it)."""
+
+    def __init__(self, server: Server):
+        super().__init__(daemon=True)
+        self.server = server
+        self.samples: list[int] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            rss = self.server.rss_bytes()
+            if rss is not None:
+                self.samples.append(rss)
+
+    def stop(self) -> int:
+        self.done.set()
+        self.join()
+        return max(self.samples, default=0)
+
+
+def split_sources(processes: int) -> list[str]:
+    per = 16 // processes
+    return [f"127.0.0.{1 + i * per}-127.0.0.{(i + 1) * per}" for i in range(processes)]
+
+
+def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
+             tool_bin: pathlib.Path) -> dict:
+    stem = f"{case.name}.{target.name}.{repeat}"
+    server = Server(target, logs / f"{stem}.server.log")
+    record: dict = {"case": case.name, "scenario": case.scenario, "target": target.name,
+                    "repeat": repeat, "ok": False}
+    started = time.monotonic()
+    try:
+        server.start()
+    except RuntimeError as exc:
+        record["error"] = str(exc)
+        return record
+    record["server_command"] = server.command_line()
+    record["loadavg_at_start"] = pathlib.Path("/proc/loadavg").read_text().split()[:3]
+    cpu_before = machine.cpu_times()
+    sampler = RssSampler(server)
+    baseline = server.rss_bytes() or 0
+    sampler.start()
+    procs = []
+    try:
+        sources = split_sources(case.processes) if case.processes > 1 else [None]
+        for i, src in enumerate(sources):
+            json_path = logs / f"{stem}.tool{i}.json"
+            argv = ["taskset", "-c", TOOL_CPU, str(tool_bin), case.scenario,
+                    server.url(case.path), *case.args, "-q", "--json", str(json_path),
+                    "--server-pid", str(server.pid)]
+            if src:
+                argv += ["--sources", src]
+            out = open(logs / f"{stem}.tool{i}.log", "wb")
+            procs.append((subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                           stderr=subprocess.STDOUT), argv, json_path, out))
+        reports, rcs = [], []
+        for proc, argv, json_path, out in procs:
+            try:
+                rc = proc.wait(TOOL_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                rc = proc.wait()
+                record["error"] = f"load tool still running after {TOOL_TIMEOUT_S} s; killed"
+            out.close()
+            rcs.append(rc)
+            try:
+                reports.append(json.loads(json_path.read_text()))
+            except (OSError, ValueError):
+                reports.append({})
+            record.setdefault("tool_commands", []).append(shlex.join(argv))
+        peak = sampler.stop()
+        alive = server.alive()
+    finally:
+        if sampler.is_alive():
+            sampler.stop()
+        for proc, *_ in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        server.stop()
+    record["seconds"] = round(time.monotonic() - started, 1)
+    record["machine_cpu"] = machine.cpu_usage_between(cpu_before, machine.cpu_times())
+    record["tool_rc"] = rcs
+    record["tool"] = reports if case.processes > 1 else reports[0]
+    record["server_exit_code"] = server.exit_code
+    record["server_alive_after_load"] = alive
+    record["server_rss"] = {"baseline_bytes": baseline, "peak_bytes": peak}
+    tool_ok = all(rc == 0 and rep.get("ok") for rc, rep in zip(rcs, reports))
+    # Ours must exit 0 on SIGTERM (it drains and says bye); a peer may die of the signal.
+    clean_exits = (0,) if target.kind == "ours" else (0, -signal.SIGTERM, 128 + signal.SIGTERM)
+    record["server_exit_ok"] = server.exit_code in clean_exits and not server.killed
+    record["ok"] = tool_ok and alive and record["server_exit_ok"]
+    errors = [e for rep in reports for e in rep.get("errors", [])]
+    if errors:
+        record["errors"] = errors[:20]
+    figures = case.figures(reports) if all(reports) else []
+    if case.processes > 1:
+        opened = sum(rep.get("connect", {}).get("opened", 0) for rep in reports)
+        record["connections_opened"] = opened
+        if opened:
+            figures = [("server RSS per connection", (peak - baseline) / opened, "B", False),
+                       ("connections held", float(opened), "conns", True)]
+    record["figures"] = [{"metric": m, "value": v, "unit": u, "higher_is_better": h}
+                         for m, v, u, h in figures]
+    if not record["ok"]:
+        record["server_log_tail"] = server.log_tail()
+        record["tool_log_tail"] = "".join(
+            (logs / f"{stem}.tool{i}.log").read_text(errors="replace")[-2000:]
+            for i in range(len(procs)))
+    return record
+
+
+def strip_buckets(value) -> None:
+    if isinstance(value, dict):
+        value.pop("buckets", None)
+        for v in value.values():
+            strip_buckets(v)
+    elif isinstance(value, list):
+        for v in value:
+            strip_buckets(v)
+
+
+def describe_run(record: dict) -> str:
+    parts = []
+    for f in record.get("figures", []):
+        parts.append(f"{f['metric']} {fmt(f['value'], f['unit'])}")
+    tool = record.get("tool")
+    reports = tool if isinstance(tool, list) else [tool or {}]
+    cpu = [r.get("server", {}).get("cpu_percent_measured") for r in reports]
+    if cpu and cpu[0] is not None and record["scenario"] != "idle":
+        parts.append(f"server CPU {cpu[0]:.0f}%")
+    status = "ok" if record["ok"] else "FAILED"
+    if not record["ok"]:
+        detail = (record.get("error") or "").split("\n")[0] or "; ".join(
+            record.get("errors", [])[:3])
+        if not record.get("server_alive_after_load", True):
+            detail = "server died during the run; " + detail
+        elif not record.get("server_exit_ok", True):
+            detail = f"server exit status {record.get('server_exit_code')}; " + detail
+        status += f" ({detail or 'tool exit ' + str(record.get('tool_rc'))})"
+    return f"{', '.join(parts) or '-'} [{status}, {record.get('seconds', 0):.0f} s]"
+
+
+# -- figures and table -------------------------------------------------------------------------
+
+def fmt(value, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "ms":
+        return f"{value:.2f} ms"
+    if unit == "B":
+        return f"{value:,.0f} B"
+    if unit == "msgs/s" and value < 1000:
+        return f"{value:g}/s" if value else "none"
+    return f"{value:,.0f}/s" if unit.endswith("/s") else f"{value:,.0f}"
+
+
+def collect_figures(records: list[dict], cases: list[plan.Case], targets: list[Target]) -> list:
+    """One row per (case, metric): the median over repeats of each target's value."""
+    rows = []
+    for case in cases:
+        metrics: dict[str, dict] = {}
+        for rec in records:
+            if rec["case"] != case.name:
+                continue
+            for f in rec.get("figures", []):
+                row = metrics.setdefault(f["metric"], {"case": case.name, "metric": f["metric"],
+                                                       "unit": f["unit"],
+                                                       "higher_is_better": f["higher_is_better"],
+                                                       "samples": {}, "ok": {}})
+                row["samples"].setdefault(rec["target"], []).append(f["value"])
+                row["ok"][rec["target"]] = row["ok"].get(rec["target"], True) and rec["ok"]
+        for rec in records:  # A run that yielded no figure (start failure, crash) still shows.
+            if rec["case"] == case.name and not rec.get("figures"):
+                for row in metrics.values():
+                    row["samples"].setdefault(rec["target"], []).append(None)
+                    row["ok"][rec["target"]] = False
+        for row in metrics.values():
+            row["values"] = {t: (statistics.median([v for v in vals if v is not None])
+                                 if any(v is not None for v in vals) else None)
+                             for t, vals in row["samples"].items()}
+            # "How many times better ours is": ours/peer for throughput, peer/ours for memory
+            # and latency, so > 1 always favours ours and reads against the targets directly.
+            ours = row["values"].get("ours")
+            row["ratios"] = {}
+            for t in targets:
+                if t.kind == "peer":
+                    peer = row["values"].get(t.name)
+                    ratio = None
+                    both_ok = row["ok"].get("ours", True) and row["ok"].get(t.name, True)
+                    if ours and peer and both_ok:
+                        ratio = ours / peer if row["higher_is_better"] else peer / ours
+                    row["ratios"][t.name] = ratio
+            rows.append(row)
+    return rows
+
+
+def print_table(rows: list, targets: list[Target]) -> str:
+    header = ["scenario", "metric"] + [t.name for t in targets]
+    for t in targets:
+        if t.kind == "peer":
+            header.append(f"ours vs {t.name}")
+    lines = [header]
+    for row in rows:
+        line = [row["case"], row["metric"] + ("" if row["higher_is_better"] else " (lower better)")]
+        for t in targets:
+            if t.name not in row["values"]:
+                line.append("n/a")
+                continue
+            value = row["values"][t.name]
+            text = fmt(value, row["unit"]) if value is not None else ""
+            if not row["ok"].get(t.name, True):
+                text = (text + " FAIL").strip()
+            line.append(text)
+        for t in targets:
+            if t.kind == "peer":
+                r = row["ratios"].get(t.name)
+                line.append("-" if r is None else f"{r:.2f}x")
+        lines.append(line)
+    widths = [max(len(l[i]) for l in lines) for i in range(len(header))]
+    text = []
+    for n, l in enumerate(lines):
+        cells = [l[0].ljust(widths[0]), l[1].ljust(widths[1])]
+        cells += [c.rjust(w) for c, w in zip(l[2:], widths[2:])]
+        text.append("  ".join(cells))
+        if n == 0:
+            text.append("  ".join("-" * w for w in widths))
+    out = "\n".join(text)
+    print(out, flush=True)
+    return out
+
+
+# -- micro-benchmarks ------------------------------------------------------------------------
+
+def run_micro(logs: pathlib.Path, micro_bin: pathlib.Path) -> dict:
+    out = logs / "micro.json"
+    argv = ["taskset", "-c", TOOL_CPU, str(micro_bin), f"--benchmark_out={out}",
+            "--benchmark_out_format=json"]
+    log(f"== micro-benchmarks: {shlex.join(argv)}")
+    with open(logs / "micro.log", "wb") as console:  # Its own table and context lines.
+        subprocess.run(argv, check=True, stdout=console, stderr=subprocess.STDOUT)
+    data = json.loads(out.read_text())
+    for b in data.get("benchmarks", []):
+        extra = f"  {b['bytes_per_second'] / 1e9:.2f} GB/s" if "bytes_per_second" in b else ""
+        log(f"  {b['name']:<40} {b['cpu_time']:>10.1f} {b['time_unit']}{extra}")
+    return data
+
+
+# -- main ------------------------------------------------------------------------------------
+
+def dump_json(value, indent: str = "") -> str:
+    """Indented JSON whose lists of numbers (histogram buckets) stay on one line each."""
+    inner = indent + " "
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{json.dumps(k)}: {dump_json(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+        items = [inner + dump_json(v, inner) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + indent + "]"
+    return json.dumps(value, separators=(",", ":"))
+
+
+def build(with_micro: bool) -> None:
+    log("== build (release)")
+    subprocess.run(["cmake", "--preset", "release", "-DRINGCAST_BUILD_BENCH=ON"], cwd=REPO,
+                   check=True, stdout=subprocess.DEVNULL)
+    targets = ["ringcast", "ringcast-bench"] + (["ringcast_micro"] if with_micro else [])
+    subprocess.run(["cmake", "--build", "--preset", "release", "--target", *targets], cwd=REPO,
+                   check=True)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="bench/run",
+        description="ringcast benchmark suite: ours (1 shard, CPU 0) and peers side by side, "
+                    "load from ringcast-bench on CPU 1. Results in bench/results/.")
+    p.add_argument("--quick", action="store_true", help="a ~1-minute subset")
+    p.add_argument("--micro", action="store_true",
+                   help="also run the Google Benchmark micro-benchmarks (ringcast_micro)")
+    p.add_argument("--peer", action="append", default=[], metavar="[NAME=]CMD",
+                   help="a peer server: shell command with {port}, started pinned to CPU 0 "
+                        "(repeatable); NAME (lowercase) labels its column; 'node' starts "
+                        "bench/peers/node-ws")
+    p.add_argument("--peer-url-base", action="append", default=[], metavar="NAME=URL",
+                   help="base URL of that peer (default ws://127.0.0.1:{port}); /echo and "
+                        "/raw/{channel} are appended")
+    shards = p.add_mutually_exclusive_group()
+    shards.add_argument("--shards2", dest="shards2", action="store_true", default=None,
+                        help="also run ours with 2 shards (default in the full run)")
+    shards.add_argument("--no-shards2", dest="shards2", action="store_false",
+                        help="skip ours with 2 shards (default with --quick)")
+    p.add_argument("--only", default="", metavar="LIST",
+                   help="comma-separated case names or prefixes (e.g. echo,idle-10k)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="runs per case and target; the table shows the median")
+    p.add_argument("--no-build", action="store_true", help="use the existing build/release")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--out", metavar="FILE", help="results JSON (default bench/results/"
+                                                 "<date>-<host>[-quick][-<peers>].json)")
+    p.add_argument("--list", action="store_true", help="print the plan and exit")
+    args = p.parse_args(argv)
+    if args.shards2 is None:
+        args.shards2 = not args.quick
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    cases = plan.build(args.quick)
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+        cases = [c for c in cases if any(c.name.startswith(w) for w in wanted)]
+    peers = peer_targets(args.peer, args.peer_url_base)
+    targets = our_targets(args.shards2) + peers
+    if args.list:
+        for c in cases:
+            names = [t.name for t in targets if plan.applies(c, t.name, t.kind)]
+            log(f"{c.name:<18} {c.scenario} {' '.join(c.args)}  [{', '.join(names)}]\n"
+                f"{'':<18} {c.about}")
+        return 0
+    if not args.no_build:
+        build(args.micro)
+    for binary in (SERVER_BIN, TOOL_BIN) + ((MICRO_BIN,) if args.micro else ()):
+        if not binary.is_file():
+            sys.exit(f"bench/run: {binary} is missing (build the release preset)")
+    if any(str(NODE_PEER) in t.command for t in targets):
+        ensure_node_peer()
+
+    suite_start = time.monotonic()
+    now = datetime.datetime.now()
+    info = machine.describe(REPO)
+    stamp = now.strftime("%Y%m%d-%H%M%S")
+    logs = REPO / "build" / "bench" / stamp
+    logs.mkdir(parents=True, exist_ok=True)
+    # The whole run uses copies of the binaries: build/release may be rebuilt meanwhile.
+    bins = logs / "bin"
+    bins.mkdir()
+    for binary in (SERVER_BIN, TOOL_BIN) + ((MICRO_BIN,) if args.micro else ()):
+        shutil.copy2(binary, bins / binary.name)
+    info["binaries"] = {b.name: {"sha256": hashlib.sha256(b.read_bytes()).hexdigest()[:16],
+                                 "built": datetime.datetime.fromtimestamp(
+                                     b.stat().st_mtime).isoformat(timespec="seconds")}
+                        for b in sorted(bins.iterdir())}
+    targets = our_targets(args.shards2, bins / SERVER_BIN.name) + peers
+    for old in sorted(logs.parent.iterdir())[:-5]:  # Keep the logs of the last five runs.
+        shutil.rmtree(old, ignore_errors=True)
+    suffix = ("-quick" if args.quick else "") + "".join(
+        f"-{t.name}" for t in targets if t.kind == "peer")
+    out = pathlib.Path(args.out) if args.out else (
+        REPO / "bench" / "results" / f"{now:%Y-%m-%d}-{info['host']}{suffix}.json")
+
+    log(f"== bench/run {'quick' if args.quick else 'full'}: {len(cases)} cases; logs in "
+        f"{logs.relative_to(REPO)}")
+    for t in targets:
+        log(f"   {t.name}: {t.note}")
+    cpu_before = machine.cpu_times()
+    records: list[dict] = []
+    try:
+        for case in cases:
+            log(f"-- {case.name}: {case.about}")
+            # Repeats interleave the targets (ours, peer, ours, peer, ...) so a noisy spell
+            # on the machine is less likely to land on one side only.
+            for rep in range(args.repeat):
+                for target in targets:
+                    if not plan.applies(case, target.name, target.kind):
+                        continue
+                    rec = run_case(case, target, logs, rep, bins / TOOL_BIN.name)
+                    if rep > 0:
+                        strip_buckets(rec)  # The first run's histograms are kept whole.
+                    records.append(rec)
+                    elapsed = time.monotonic() - suite_start
+                    log(f"   [{elapsed:5.0f}s] {target.name:<14} {describe_run(rec)}")
+                    if not rec["ok"]:
+                        tail = rec.get("server_log_tail", "").strip().splitlines()[-8:]
+                        for line in tail:
+                            log(f"      | {line}")
+    except KeyboardInterrupt:
+        log("interrupted: writing what was measured")
+    micro = run_micro(logs, bins / MICRO_BIN.name) if args.micro else None
+    cpu_after = machine.cpu_times()
+
+    rows = collect_figures(records, cases, targets)
+    info["loadavg_end"] = pathlib.Path("/proc/loadavg").read_text().split()[:3]
+    info["cpu_during_run"] = machine.cpu_usage_between(cpu_before, cpu_after)
+    tool_version = next((r["tool"].get("version") for r in records
+                         if isinstance(r.get("tool"), dict) and r["tool"].get("version")), None)
+    result = {
+        "suite": "ringcast bench/run",
+        "format": 1,
+        "date": now.isoformat(timespec="seconds"),
+        "mode": "quick" if args.quick else "full",
+        "command_line": shlex.join(["bench/run", *argv]),
+        "duration_s": None,
+        "machine": info,
+        "tool_version": tool_version,
+        "pinning": {"server": f"CPU {SERVER_CPU} (ours-2shards: CPUs 0,1)",
+                    "load_tool": f"CPU {TOOL_CPU}"},
+        "targets": [t.describe() for t in targets],
+        "cases": [{"name": c.name, "scenario": c.scenario, "args": c.args, "about": c.about,
+                   "processes": c.processes, "x": c.x} for c in cases],
+        "figures": [{k: v for k, v in row.items() if k != "samples"} | {"samples": row["samples"]}
+                    for row in rows],
+        "runs": records,
+        "micro": micro,
+        "plots": [],
+    }
+    if any(str(NODE_PEER) in t.command for t in targets):
+        try:
+            lock = json.loads((NODE_PEER / "node_modules" / "ws" / "package.json").read_text())
+            result["machine"]["node_ws_version"] = lock.get("version")
+        except (OSError, ValueError):
+            pass
+
+    log("")
+    log(f"== figures ({info['host']}, {now:%Y-%m-%d}; medians of {args.repeat} run(s); "
+        f"'ours vs peer' > 1 means ours is better: ours/peer for rates, peer/ours for bytes "
+        f"and latency)")
+    table = print_table(rows, targets)
+    result["table"] = table
+    failed = [r for r in records if not r["ok"]]
+    if failed:
+        log(f"!! {len(failed)} run(s) failed their checks: "
+            + ", ".join(f"{r['case']}/{r['target']}" for r in failed))
+    if "ours-2shards" in [t.name for t in targets]:
+        log("note: ours-2shards runs both CPUs; the load tool shares CPU 1 with shard 1.")
+    usage = info["cpu_during_run"]
+    if usage:
+        log(f"note: hypervisor steal {usage.get('steal_percent')}% of CPU time during the run; "
+            f"load average {' '.join(info['loadavg_start'])} -> {' '.join(info['loadavg_end'])}")
+    result["duration_s"] = round(time.monotonic() - suite_start, 1)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not args.no_plots:
+        sys.path.insert(0, str(REPO / "bench"))
+        try:
+            import plot
+            result["plots"] = [str(p.relative_to(out.parent)) for p in
+                               plot.make_plots(result, out.with_suffix(""))]
+        except Exception as exc:  # Plots are a convenience: never lose the results for them.
+            log(f"plots failed: {exc!r}")
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(dump_json(result) + "\n")
+    tmp.replace(out)
+    log(f"== wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out}"
+        + "".join(f", {p}" for p in result["plots"])
+        + f" in {result['duration_s']:.0f} s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
