@@ -1,0 +1,311 @@
+#include "storage/batch_executor.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "storage/migrations.h"
+
+namespace ringcast::storage {
+namespace {
+
+// Unlikely to collide with a savepoint a job opens for its own use.
+constexpr std::string_view kJobSavepoint = "ringcast_job";
+
+void UpdateMax(std::atomic<uint64_t>& max, uint64_t value) {
+  uint64_t seen = max.load(std::memory_order_relaxed);
+  while (value > seen && !max.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BatchExecutor>> BatchExecutor::Start(const ExecutorOptions& options) {
+  ExecutorOptions fixed = options;
+  fixed.batch_max = std::max<uint32_t>(fixed.batch_max, 1);
+  fixed.readers = std::max<uint32_t>(fixed.readers, 1);
+  fixed.db.read_only = false;
+  std::unique_ptr<BatchExecutor> executor(new BatchExecutor(fixed));
+
+  // The writer first: it creates the file, switches it to WAL and migrates it, so the readers
+  // open a database that has its final schema.
+  Result<std::unique_ptr<SqliteDb>> writer = SqliteDb::Open(fixed.db);
+  if (!writer.ok()) return writer.status();
+  if (Status s = Migrate(**writer); !s.ok()) return s;
+  executor->writer_db_ = std::move(writer).value();
+
+  DbOptions reader_options = fixed.db;
+  reader_options.read_only = true;
+  for (uint32_t i = 0; i < fixed.readers; ++i) {
+    Result<std::unique_ptr<SqliteDb>> reader = SqliteDb::Open(reader_options);
+    if (!reader.ok()) return reader.status();  // ~BatchExecutor: no threads yet, closes dbs.
+    executor->reader_dbs_.push_back(std::move(reader).value());
+  }
+
+  // Connections were opened here and are handed to their threads by the thread start, which
+  // orders everything above before the threads' first use.
+  executor->writer_thread_ = std::thread([raw = executor.get()] { raw->WriterLoop(); });
+  for (auto& db : executor->reader_dbs_) {
+    executor->reader_threads_.emplace_back(
+        [raw = executor.get(), db = db.get()] { raw->ReaderLoop(db); });
+  }
+  executor->own_thread_ids_.push_back(executor->writer_thread_.get_id());
+  for (const std::thread& reader : executor->reader_threads_) {
+    executor->own_thread_ids_.push_back(reader.get_id());
+  }
+  return executor;
+}
+
+BatchExecutor::~BatchExecutor() { Stop(); }
+
+Admission BatchExecutor::Submit(JobFn run, DoneFn done) {
+  bool wake = false;
+  {
+    std::lock_guard lock(write_mutex_);
+    if (stopping_) {
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      return Admission::kStopped;
+    }
+    if (options_.max_queued_writes != 0 && writes_.size() >= options_.max_queued_writes) {
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      return Admission::kQueueFull;
+    }
+    writes_.push_back(Job{std::move(run), std::move(done), Status()});
+    queued_writes_.store(writes_.size(), std::memory_order_relaxed);
+    // One notify per wait: the flags are cleared here so later submits skip the syscall.
+    if (writer_idle_) {
+      writer_idle_ = false;
+      wake = true;
+    } else if (writer_filling_ && writes_.size() >= options_.batch_max) {
+      writer_filling_ = false;
+      wake = true;
+    }
+  }
+  if (wake) write_cv_.notify_one();
+  return Admission::kQueued;
+}
+
+Admission BatchExecutor::SubmitRead(JobFn run, DoneFn done) {
+  {
+    std::lock_guard lock(read_mutex_);
+    if (readers_stopping_) {
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      return Admission::kStopped;
+    }
+    if (options_.max_queued_reads != 0 && reads_.size() >= options_.max_queued_reads) {
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      return Admission::kQueueFull;
+    }
+    reads_.push_back(Job{std::move(run), std::move(done), Status()});
+    queued_reads_.store(reads_.size(), std::memory_order_relaxed);
+  }
+  read_cv_.notify_one();
+  return Admission::kQueued;
+}
+
+void BatchExecutor::Stop() {
+  // Checked before call_once: a callback calling Stop() while another thread is already in
+  // Stop() would otherwise block in call_once waiting for a join of its own thread.
+  const std::thread::id self = std::this_thread::get_id();
+  if (std::find(own_thread_ids_.begin(), own_thread_ids_.end(), self) != own_thread_ids_.end()) {
+    std::fprintf(stderr, "storage: fatal: BatchExecutor::Stop() called from its own thread\n");
+    std::abort();
+  }
+
+  std::call_once(stop_once_, [this] {
+    {
+      std::lock_guard lock(write_mutex_);
+      stopping_ = true;
+    }
+    write_cv_.notify_all();
+    {
+      std::lock_guard lock(read_mutex_);
+      readers_stopping_ = true;
+    }
+    read_cv_.notify_all();
+    if (writer_thread_.joinable()) writer_thread_.join();
+    for (std::thread& reader : reader_threads_) reader.join();
+
+    // The threads are gone, so this thread may use their connections now.
+    reader_dbs_.clear();
+    if (writer_db_ != nullptr) {
+      // Cheap (it only analyzes tables whose statistics look stale) and keeps plans good.
+      (void)writer_db_->Exec("PRAGMA optimize");
+      writer_db_.reset();  // The last connection to close checkpoints and removes the WAL.
+    }
+  });
+}
+
+ExecutorStats BatchExecutor::stats() const {
+  ExecutorStats out;
+  out.batches = batches_.load(std::memory_order_relaxed);
+  out.write_jobs = write_jobs_.load(std::memory_order_relaxed);
+  out.failed_write_jobs = failed_write_jobs_.load(std::memory_order_relaxed);
+  out.batch_retries = batch_retries_.load(std::memory_order_relaxed);
+  out.commit_failures = commit_failures_.load(std::memory_order_relaxed);
+  out.max_batch = max_batch_.load(std::memory_order_relaxed);
+  out.read_jobs = read_jobs_.load(std::memory_order_relaxed);
+  out.failed_read_jobs = failed_read_jobs_.load(std::memory_order_relaxed);
+  out.rejected = rejected_.load(std::memory_order_relaxed);
+  out.queued_writes = queued_writes_.load(std::memory_order_relaxed);
+  out.queued_reads = queued_reads_.load(std::memory_order_relaxed);
+  return out;
+}
+
+void BatchExecutor::WriterLoop() {
+  std::vector<Job> batch;
+  batch.reserve(options_.batch_max);
+  std::unique_lock lock(write_mutex_);
+  for (;;) {
+    while (writes_.empty() && !stopping_) {
+      writer_idle_ = true;
+      write_cv_.wait(lock);
+    }
+    writer_idle_ = false;
+    if (writes_.empty()) break;  // Stopping, and everything accepted has been committed.
+
+    if (options_.batch_delay_us > 0 && !stopping_ && writes_.size() < options_.batch_max) {
+      writer_filling_ = true;
+      write_cv_.wait_for(lock, std::chrono::microseconds(options_.batch_delay_us),
+                         [this] { return stopping_ || writes_.size() >= options_.batch_max; });
+      writer_filling_ = false;
+    }
+
+    const size_t take = std::min<size_t>(writes_.size(), options_.batch_max);
+    for (size_t i = 0; i < take; ++i) {
+      batch.push_back(std::move(writes_.front()));
+      writes_.pop_front();
+    }
+    queued_writes_.store(writes_.size(), std::memory_order_relaxed);
+    lock.unlock();
+
+    RunBatch(batch);
+    // Acks follow the commit, in submission order.
+    for (Job& job : batch) {
+      if (job.done) job.done(std::move(job.status));
+    }
+    batch.clear();  // Destroys the callables (and what they own) outside the lock.
+    lock.lock();
+  }
+}
+
+Status BatchExecutor::RunJobGuarded(SqliteDb& db, JobFn& run) {
+  if (!run) return Status();
+  db.SetTransactionGuard(true);
+  Status status;
+  try {
+    status = run(db);
+  } catch (const std::exception& e) {
+    status = Status(Errc::kJobFailed, std::string("job threw: ") + e.what());
+  } catch (...) {
+    status = Status(Errc::kJobFailed, "job threw a non-standard exception");
+  }
+  db.SetTransactionGuard(false);
+  return status;
+}
+
+void BatchExecutor::RunBatch(std::vector<Job>& batch) {
+  SqliteDb& db = *writer_db_;
+  batches_.fetch_add(1, std::memory_order_relaxed);
+  UpdateMax(max_batch_, batch.size());
+
+  // Each pass either commits or marks at least one more job failed, so this ends.
+  for (;;) {
+    if (Status begin = db.BeginImmediate(); !begin.ok()) {
+      for (Job& job : batch) {
+        if (job.status.ok()) job.status = begin;
+      }
+      commit_failures_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+
+    bool transaction_lost = false;
+    for (Job& job : batch) {
+      if (!job.status.ok()) continue;  // Failed in an earlier pass: leave it out.
+      Status status = db.Savepoint(kJobSavepoint);
+      if (status.ok()) status = RunJobGuarded(db, job.run);
+      if (!db.InTransaction()) {
+        // SQLite rolled the whole transaction back (it does so on some errors, e.g.
+        // SQLITE_FULL or SQLITE_IOERR): the jobs before this one lost their work too.
+        job.status = status.ok() ? Status(Errc::kInternal, "transaction ended inside a job")
+                                 : std::move(status);
+        transaction_lost = true;
+        break;
+      }
+      if (status.ok()) {
+        status = db.ReleaseSavepoint(kJobSavepoint);
+        if (status.ok()) continue;
+      } else {
+        // Undo this job's writes only; the savepoint is then released empty.
+        Status undo = db.RollbackToSavepoint(kJobSavepoint);
+        if (undo.ok()) undo = db.ReleaseSavepoint(kJobSavepoint);
+        if (undo.ok()) {
+          job.status = std::move(status);
+          continue;
+        }
+      }
+      // A savepoint statement failed: the transaction state is unknown, so start over.
+      job.status = status.ok() ? Status(Errc::kInternal, "savepoint failed") : std::move(status);
+      transaction_lost = true;
+      break;
+    }
+
+    if (transaction_lost) {
+      if (db.InTransaction()) (void)db.Rollback();
+      // Retry: the jobs that had succeeded run again from scratch (see the header's contract).
+      batch_retries_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+
+    if (Status commit = db.Commit(); !commit.ok()) {
+      if (db.InTransaction()) (void)db.Rollback();
+      for (Job& job : batch) {
+        if (job.status.ok()) job.status = commit;
+      }
+      commit_failures_.fetch_add(1, std::memory_order_relaxed);
+    }
+    break;
+  }
+
+  uint64_t failed = 0;
+  for (const Job& job : batch) failed += job.status.ok() ? 0 : 1;
+  write_jobs_.fetch_add(batch.size(), std::memory_order_relaxed);
+  failed_write_jobs_.fetch_add(failed, std::memory_order_relaxed);
+}
+
+void BatchExecutor::RunReadJob(SqliteDb& db, Job& job) {
+  // One deferred transaction per job: all of its statements read the same WAL snapshot.
+  if (Status begin = db.BeginDeferred(); !begin.ok()) {
+    job.status = std::move(begin);
+    return;
+  }
+  job.status = RunJobGuarded(db, job.run);
+  // Nothing was written, so ending the read transaction by rollback loses nothing.
+  if (db.InTransaction()) (void)db.Rollback();
+}
+
+void BatchExecutor::ReaderLoop(SqliteDb* db) {
+  std::unique_lock lock(read_mutex_);
+  for (;;) {
+    read_cv_.wait(lock, [this] { return !reads_.empty() || readers_stopping_; });
+    if (reads_.empty()) break;
+    {
+      Job job = std::move(reads_.front());
+      reads_.pop_front();
+      queued_reads_.store(reads_.size(), std::memory_order_relaxed);
+      lock.unlock();
+
+      RunReadJob(*db, job);
+      read_jobs_.fetch_add(1, std::memory_order_relaxed);
+      if (!job.status.ok()) failed_read_jobs_.fetch_add(1, std::memory_order_relaxed);
+      if (job.done) job.done(std::move(job.status));
+    }  // The job's callables die here, outside the lock.
+    lock.lock();
+  }
+}
+
+}  // namespace ringcast::storage

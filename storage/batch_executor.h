@@ -1,0 +1,165 @@
+// BatchExecutor: runs storage work off the shard threads. Writes go through one writer thread
+// that commits them in groups (group commit); reads go to a small pool of reader threads.
+//
+// Threads and ownership:
+//   - Submit()/SubmitRead()/stats() may be called from any thread, shards included: they take a
+//     short mutex to push onto a queue and never wait for I/O. They never call a callback
+//     inline; a job that is refused (queue full, stopping) is reported by the return value and
+//     destroyed unrun.
+//   - The writer thread owns the read-write SqliteDb; each reader thread owns one read-only
+//     SqliteDb. A job's `run` gets that connection and must not keep it, or anything from it,
+//     past its return.
+//   - `done` callbacks run on the writer (or reader) thread. They must be cheap (the engine's
+//     post a Mail to the shard that asked) and must not block. They may call Submit() (it never
+//     blocks) but never Stop() or the destructor (the thread would join itself: it aborts).
+//
+// Write path. The writer takes everything queued, up to batch_max jobs; if fewer are queued
+// and batch_delay_us > 0 it waits up to that long for the batch to fill. Then:
+//   BEGIN IMMEDIATE
+//     for each job: SAVEPOINT; run(db); ok -> RELEASE, error -> ROLLBACK TO + RELEASE
+//   COMMIT
+// and only then calls every `done`, in submission order, each with its own job's Status. So a
+// job whose `run` fails (a constraint violated by bad input, a Status it returns) fails alone and
+// its neighbours still commit. If an error ends the whole transaction (SQLite rolls back
+// everything on e.g. SQLITE_FULL, SQLITE_IOERR, SQLITE_INTERRUPT), the failing job is reported
+// and the batch is retried without it: `run` functions may therefore run more than once, must
+// have no effect outside the connection other than idempotently overwriting their own outputs,
+// and must not assume an earlier run's database effects survived. If COMMIT itself fails, every
+// job of that batch fails with that Status (nothing of it is in the database).
+// `done` with an ok Status therefore means: this job's writes are committed, with the
+// durability of DbOptions::synchronous (see storage/README.md).
+//
+// With batch_delay_us = 0 batching still happens by itself under load: jobs queue up while the
+// writer is committing (fsync), and the next batch takes them all. A delay trades latency at low
+// load for fewer, bigger transactions at moderate load.
+//
+// Read path. Each read job runs in its own deferred transaction (one consistent WAL snapshot for
+// all of its statements) on whichever reader is free. A read submitted after a write's `done`
+// was called sees that write. WAL lets readers proceed while the writer commits.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "storage/sqlite_db.h"
+#include "storage/status.h"
+#include "storage/unique_function.h"
+
+namespace ringcast::storage {
+
+// Returns ok to commit its changes, or an error to have them rolled back (its own only).
+using JobFn = UniqueFunction<Status(SqliteDb& db)>;
+// Receives the job's outcome after the batch's commit (or the read's end).
+using DoneFn = UniqueFunction<void(Status status)>;
+
+struct ExecutorOptions {
+  DbOptions db;                 // path, synchronous, busy timeout; read_only is ignored.
+  uint32_t batch_max = 256;     // Jobs per write transaction at most.
+  uint32_t batch_delay_us = 0;  // Wait this long for a partial batch to fill; 0 = never wait.
+  uint32_t readers = 2;         // Reader threads, each with its own read-only connection (>= 1).
+  // Back-pressure: Submit() refuses (kQueueFull) past this many queued writes, so a stalled
+  // disk turns into errors the engine can answer with, not unbounded memory. 0 = no limit.
+  uint32_t max_queued_writes = 1 << 20;
+  size_t max_queued_reads = 1 << 20;  // The same for reads. 0 = no limit.
+};
+
+// Counters for metrics. Monotonic except queued_* (current depth) and max_batch (a maximum).
+struct ExecutorStats {
+  uint64_t batches = 0;     // Write transactions committed (or attempted and failed).
+  uint64_t write_jobs = 0;  // Write jobs finished (ok or failed).
+  uint64_t failed_write_jobs = 0;
+  uint64_t batch_retries = 0;    // Batches re-run without a job that aborted the transaction.
+  uint64_t commit_failures = 0;  // Batches whose COMMIT (or BEGIN) failed: all their jobs failed.
+  uint64_t max_batch = 0;        // Largest batch so far, in jobs.
+  uint64_t read_jobs = 0;
+  uint64_t failed_read_jobs = 0;
+  uint64_t rejected = 0;  // Submit/SubmitRead calls refused (full or stopped).
+  uint64_t queued_writes = 0;
+  uint64_t queued_reads = 0;
+};
+
+enum class Admission : uint8_t { kQueued, kQueueFull, kStopped };
+
+class BatchExecutor {
+ public:
+  // Opens the writer connection, runs Migrate() on it, opens the reader connections, then
+  // starts the threads. On error nothing is left running.
+  static Result<std::unique_ptr<BatchExecutor>> Start(const ExecutorOptions& options);
+
+  BatchExecutor(const BatchExecutor&) = delete;
+  BatchExecutor& operator=(const BatchExecutor&) = delete;
+  ~BatchExecutor();  // Stop().
+
+  // Queues a write job. kQueued: `done` will be called exactly once. Otherwise neither
+  // callable runs (they are destroyed here) and the caller answers the client itself.
+  [[nodiscard]] Admission Submit(JobFn run, DoneFn done);
+  // Queues a read job for the reader pool; same contract. `run` gets a read-only connection.
+  [[nodiscard]] Admission SubmitRead(JobFn run, DoneFn done);
+
+  // Graceful shutdown: refuses new jobs, lets the writer drain and commit everything already
+  // queued and the readers finish theirs (every accepted job's `done` is called), then joins
+  // the threads and closes the connections (the writer last, which checkpoints the WAL).
+  // Idempotent. Must not be called from a `done` or `run` callback.
+  void Stop();
+
+  ExecutorStats stats() const;
+  const ExecutorOptions& options() const { return options_; }
+
+ private:
+  struct Job {
+    JobFn run;
+    DoneFn done;
+    Status status;
+  };
+
+  explicit BatchExecutor(const ExecutorOptions& options) : options_(options) {}
+  void WriterLoop();
+  void ReaderLoop(SqliteDb* db);
+  void RunBatch(std::vector<Job>& batch);
+  void RunReadJob(SqliteDb& db, Job& job);
+  static Status RunJobGuarded(SqliteDb& db, JobFn& run);
+
+  const ExecutorOptions options_;
+  std::unique_ptr<SqliteDb> writer_db_;
+  std::vector<std::unique_ptr<SqliteDb>> reader_dbs_;
+
+  std::mutex write_mutex_;
+  std::condition_variable write_cv_;
+  std::deque<Job> writes_;       // Guarded by write_mutex_.
+  bool writer_idle_ = false;     // Waiting for the first job: any Submit wakes it.
+  bool writer_filling_ = false;  // Waiting out batch_delay_us: wake only on a full batch.
+  bool stopping_ = false;        // Guarded by write_mutex_: Submit refuses, the writer drains.
+
+  std::mutex read_mutex_;
+  std::condition_variable read_cv_;
+  std::deque<Job> reads_;          // Guarded by read_mutex_.
+  bool readers_stopping_ = false;  // Guarded by read_mutex_: SubmitRead refuses, readers drain.
+
+  std::thread writer_thread_;
+  std::vector<std::thread> reader_threads_;
+  // Ids of the threads above, fixed once Start() returns: Stop() compares against these rather
+  // than the std::thread objects, which a concurrent Stop() may be joining.
+  std::vector<std::thread::id> own_thread_ids_;
+  std::once_flag stop_once_;
+
+  // Written by the executor threads, read by stats() from anywhere.
+  std::atomic<uint64_t> batches_{0};
+  std::atomic<uint64_t> write_jobs_{0};
+  std::atomic<uint64_t> failed_write_jobs_{0};
+  std::atomic<uint64_t> batch_retries_{0};
+  std::atomic<uint64_t> commit_failures_{0};
+  std::atomic<uint64_t> max_batch_{0};
+  std::atomic<uint64_t> read_jobs_{0};
+  std::atomic<uint64_t> failed_read_jobs_{0};
+  std::atomic<uint64_t> rejected_{0};
+  std::atomic<uint64_t> queued_writes_{0};
+  std::atomic<uint64_t> queued_reads_{0};
+};
+
+}  // namespace ringcast::storage

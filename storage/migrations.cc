@@ -1,0 +1,169 @@
+#include "storage/migrations.h"
+
+#include <string>
+
+namespace ringcast::storage {
+namespace {
+
+// Version 1: the chat service (issue #4). Every table is STRICT so a value of the wrong type is
+// an error rather than silently stored; all times are INTEGER milliseconds since the Unix
+// epoch (UTC). The reasons behind each column and index are in storage/SCHEMA.md.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY NOT NULL,
+  value ANY NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE users (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  username      TEXT NOT NULL COLLATE NOCASE UNIQUE,
+  password_hash TEXT NOT NULL,
+  created_at    INTEGER NOT NULL,
+  last_online   INTEGER
+) STRICT;
+
+CREATE TABLE conversations (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  name       TEXT,
+  is_group   INTEGER NOT NULL CHECK (is_group IN (0, 1)),
+  created_at INTEGER NOT NULL,
+  last_seq   INTEGER NOT NULL DEFAULT 0 CHECK (last_seq >= 0),
+  direct_key TEXT UNIQUE,
+  CHECK ((is_group = 0) = (direct_key IS NOT NULL))
+) STRICT;
+
+CREATE TABLE users_conversations (
+  conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+  user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  joined_at       INTEGER NOT NULL,
+  delivered_seq   INTEGER NOT NULL DEFAULT 0 CHECK (delivered_seq >= 0),
+  read_seq        INTEGER NOT NULL DEFAULT 0 CHECK (read_seq >= 0),
+  PRIMARY KEY (conversation_id, user_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX users_conversations_by_user ON users_conversations(user_id);
+
+CREATE TABLE messages (
+  id              INTEGER PRIMARY KEY,
+  conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+  seq             INTEGER NOT NULL CHECK (seq > 0),
+  sender_id       INTEGER NOT NULL REFERENCES users(id),
+  kind            TEXT NOT NULL DEFAULT 'text',
+  body            TEXT NOT NULL,
+  sent_at         INTEGER NOT NULL,
+  delivered_at    INTEGER,
+  seen_at         INTEGER,
+  client_msg_id   TEXT,
+  UNIQUE (conversation_id, seq),
+  UNIQUE (sender_id, client_msg_id)
+) STRICT;
+
+-- seq is gap-free per conversation: a message must take exactly last_seq + 1, and inserting
+-- it advances last_seq in the same statement. A NULL comparison (unknown conversation) does not
+-- fire, so the foreign key reports that case instead.
+CREATE TRIGGER messages_seq_gap_free BEFORE INSERT ON messages
+WHEN NEW.seq <> (SELECT last_seq + 1 FROM conversations WHERE id = NEW.conversation_id)
+BEGIN
+  SELECT RAISE(ABORT, 'messages.seq must be conversations.last_seq + 1');
+END;
+
+CREATE TRIGGER messages_advance_last_seq AFTER INSERT ON messages
+BEGIN
+  UPDATE conversations SET last_seq = NEW.seq WHERE id = NEW.conversation_id;
+END;
+
+CREATE TRIGGER messages_position_immutable BEFORE UPDATE OF conversation_id, seq ON messages
+BEGIN
+  SELECT RAISE(ABORT, 'messages.conversation_id and messages.seq never change');
+END;
+
+CREATE TABLE revoked_tokens (
+  jti        TEXT PRIMARY KEY NOT NULL,
+  expires_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX revoked_tokens_by_expiry ON revoked_tokens(expires_at);
+
+INSERT INTO meta(key, value)
+VALUES ('schema_v1_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, "chat service: users, conversations, members, messages, revoked tokens", kSchemaV1},
+};
+
+Status Fail(SqliteDb& db, Status status) {
+  if (db.InTransaction()) (void)db.Rollback();  // The original error is the one to report.
+  return status;
+}
+
+}  // namespace
+
+std::span<const Migration> SchemaMigrations() { return kMigrations; }
+
+int64_t LatestSchemaVersion() { return kMigrations[std::size(kMigrations) - 1].version; }
+
+Status Migrate(SqliteDb& db) { return Migrate(db, SchemaMigrations()); }
+
+Status Migrate(SqliteDb& db, std::span<const Migration> migrations) {
+  for (size_t i = 0; i < migrations.size(); ++i) {
+    if (migrations[i].version != static_cast<int64_t>(i) + 1) {
+      return Status(Errc::kMisuse, "migration list out of order at index " + std::to_string(i));
+    }
+  }
+  const int64_t latest = migrations.empty() ? 0 : migrations.back().version;
+  const std::string& path = db.options().path;
+
+  // Read the version under the write lock, so nobody migrates between our check and our DDL.
+  if (Status s = db.BeginImmediate(); !s.ok()) return s;
+  Result<int64_t> app_id = db.QueryInt64("PRAGMA application_id");
+  if (!app_id.ok()) return Fail(db, app_id.status());
+  Result<int64_t> version = db.QueryInt64("PRAGMA user_version");
+  if (!version.ok()) return Fail(db, version.status());
+
+  if (*version > latest) {
+    return Fail(db, Status(Errc::kSchemaTooNew,
+                           "database " + path + " has schema version " + std::to_string(*version) +
+                               " but this ringcast knows only up to " + std::to_string(latest) +
+                               "; it was written by a newer ringcast: run that version, or point "
+                               "--data-dir elsewhere"));
+  }
+  const bool foreign_id = *app_id != 0 && *app_id != kApplicationId;
+  if (foreign_id || (*version > 0 && *app_id != kApplicationId)) {
+    return Fail(db, Status(Errc::kSchemaForeign,
+                           "database " + path + " does not belong to ringcast (application_id " +
+                               std::to_string(*app_id) + ", user_version " +
+                               std::to_string(*version) + ")"));
+  }
+  if (*version == 0) {
+    Result<int64_t> tables =
+        db.QueryInt64("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'");
+    if (!tables.ok()) return Fail(db, tables.status());
+    if (*tables > 0) {
+      return Fail(db, Status(Errc::kSchemaForeign,
+                             "database " + path + " already holds " + std::to_string(*tables) +
+                                 " tables or indexes but no ringcast schema version; refusing to "
+                                 "migrate a file that is not ours"));
+    }
+  }
+
+  for (const Migration& migration : migrations) {
+    if (migration.version <= *version) continue;
+    if (Status s = db.Exec(migration.sql); !s.ok()) {
+      return Fail(db, Status(s.errc(), s.backend_code(),
+                             "migration to schema version " + std::to_string(migration.version) +
+                                 " (" + migration.description + ") failed: " + s.message()));
+    }
+  }
+  if (latest > *version) {
+    // PRAGMAs take no parameters; both values are integers we produced.
+    if (Status s = db.Exec("PRAGMA user_version = " + std::to_string(latest)); !s.ok()) {
+      return Fail(db, s);
+    }
+    if (Status s = db.Exec("PRAGMA application_id = " + std::to_string(kApplicationId)); !s.ok()) {
+      return Fail(db, s);
+    }
+  }
+  if (Status s = db.Commit(); !s.ok()) return Fail(db, s);
+  return Status();
+}
+
+}  // namespace ringcast::storage

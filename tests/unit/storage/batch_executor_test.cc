@@ -1,0 +1,272 @@
+#include "storage/batch_executor.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/unit/storage/executor_test_fixture.h"
+
+namespace ringcast::storage {
+namespace {
+
+using testing::BatchExecutorTest;
+using testing::Counter;
+using testing::Gate;
+using testing::Insert;
+
+TEST_F(BatchExecutorTest, TenThousandJobsFromFourProducersCompleteOnceAndSurviveReopen) {
+  StartExecutor();
+  constexpr int kProducers = 4;
+  constexpr int kPerProducer = 2500;
+  constexpr int kJobs = kProducers * kPerProducer;
+  std::vector<std::atomic<int>> calls(kJobs);
+  std::atomic<int> failures{0};
+  Counter done;
+  std::vector<std::thread> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&, p] {
+      for (int i = 0; i < kPerProducer; ++i) {
+        const int k = p * kPerProducer + i;
+        Admission a = executor_->Submit([k](SqliteDb& db) { return Insert(db, k); },
+                                        [&, k](Status s) {
+                                          calls[k].fetch_add(1);
+                                          if (!s.ok()) failures.fetch_add(1);
+                                          done.Add();
+                                        });
+        EXPECT_EQ(a, Admission::kQueued);
+      }
+    });
+  }
+  for (std::thread& t : producers) t.join();
+  ASSERT_TRUE(done.WaitFor(kJobs)) << done.count();
+  ExecutorStats stats = executor_->stats();
+  executor_->Stop();
+
+  EXPECT_EQ(failures.load(), 0);
+  for (int k = 0; k < kJobs; ++k) ASSERT_EQ(calls[k].load(), 1) << k;
+  const uint64_t batches = stats.batches - baseline_.batches;
+  EXPECT_EQ(stats.write_jobs - baseline_.write_jobs, static_cast<uint64_t>(kJobs));
+  EXPECT_LE(stats.max_batch, options_.batch_max);
+  EXPECT_LT(batches, static_cast<uint64_t>(kJobs) / 2) << "no group commit under load";
+  RecordProperty("batches", std::to_string(batches));
+  RecordProperty("max_batch", std::to_string(stats.max_batch));
+
+  // Durable: a fresh connection after Stop sees every row exactly once.
+  DbOptions reopen;
+  reopen.path = options_.db.path;
+  Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(reopen);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  EXPECT_EQ(*(*db)->QueryInt64("SELECT count(*) FROM kv"), kJobs);
+  EXPECT_EQ(*(*db)->QueryInt64("SELECT count(DISTINCT k) FROM kv"), kJobs);
+  EXPECT_EQ(*(*db)->QueryInt64("SELECT sum(k) FROM kv"), int64_t{kJobs} * (kJobs - 1) / 2);
+}
+
+TEST_F(BatchExecutorTest, QueuedJobsAreCommittedInBatchesOfBatchMax) {
+  options_.batch_max = 256;
+  StartExecutor();
+  Gate entered;
+  Gate release;
+  BlockWriter(entered, release);
+  Counter done;
+  for (int k = 0; k < 1000; ++k) {
+    ASSERT_EQ(executor_->Submit([k](SqliteDb& db) { return Insert(db, k); },
+                                [&done](Status s) {
+                                  EXPECT_TRUE(s.ok()) << s.ToString();
+                                  done.Add();
+                                }),
+              Admission::kQueued);
+  }
+  EXPECT_EQ(executor_->stats().queued_writes, 1000u);
+  release.Open();
+  ASSERT_TRUE(done.WaitFor(1000));
+  // The blocker's batch, then 256 + 256 + 256 + 232.
+  EXPECT_EQ(BatchesSinceStart(), 5u);
+  EXPECT_EQ(executor_->stats().max_batch, 256u);
+  EXPECT_EQ(CountRows(), 1000);
+  executor_->Stop();
+}
+
+TEST_F(BatchExecutorTest, AFailingJobFailsAloneAndItsNeighboursCommit) {
+  StartExecutor();
+  Gate entered;
+  Gate release;
+  BlockWriter(entered, release);
+  std::vector<Status> results(6);
+  Counter done;
+  auto record = [&](int i) {
+    return [&, i](Status s) {
+      results[i] = std::move(s);
+      done.Add();
+    };
+  };
+  EXPECT_EQ(executor_->Submit([](SqliteDb& db) { return Insert(db, 1); }, record(0)),
+            Admission::kQueued);
+  EXPECT_EQ(executor_->Submit(
+                [](SqliteDb& db) {
+                  Status s = Insert(db, 2);  // Written, then undone with the rest of this job.
+                  return s.ok() ? Insert(db, 1) : s;
+                },
+                record(1)),
+            Admission::kQueued);
+  EXPECT_EQ(executor_->Submit([](SqliteDb& db) { return Insert(db, 3); }, record(2)),
+            Admission::kQueued);
+  EXPECT_EQ(executor_->Submit(
+                [](SqliteDb& db) {
+                  (void)Insert(db, 4);
+                  return Status(Errc::kJobFailed, "forbidden: not a member");
+                },
+                record(3)),
+            Admission::kQueued);
+  EXPECT_EQ(executor_->Submit(
+                [](SqliteDb& db) -> Status {
+                  (void)Insert(db, 5);
+                  throw std::runtime_error("boom");
+                },
+                record(4)),
+            Admission::kQueued);
+  EXPECT_EQ(executor_->Submit([](SqliteDb& db) { return Insert(db, 6); }, record(5)),
+            Admission::kQueued);
+  release.Open();
+  ASSERT_TRUE(done.WaitFor(6));
+
+  EXPECT_TRUE(results[0].ok()) << results[0].ToString();
+  EXPECT_EQ(results[1].errc(), Errc::kConstraint) << results[1].ToString();
+  EXPECT_TRUE(results[2].ok()) << results[2].ToString();
+  EXPECT_EQ(results[3].errc(), Errc::kJobFailed);
+  EXPECT_EQ(results[3].message(), "forbidden: not a member");
+  EXPECT_EQ(results[4].errc(), Errc::kJobFailed);
+  EXPECT_NE(results[4].message().find("boom"), std::string::npos);
+  EXPECT_TRUE(results[5].ok()) << results[5].ToString();
+  EXPECT_EQ(BatchesSinceStart(), 2u);  // The blocker's, then all six in one transaction.
+  EXPECT_EQ(executor_->stats().batch_retries, 0u);
+
+  int64_t sum = 0;
+  ASSERT_TRUE(RunRead([&sum](SqliteDb& db) {
+                Result<int64_t> n = db.QueryInt64("SELECT sum(k) FROM kv");
+                if (n.ok()) sum = *n;
+                return n.ok() ? Status() : n.status();
+              }).ok());
+  EXPECT_EQ(sum, 1 + 3 + 6);
+  EXPECT_EQ(executor_->stats().failed_write_jobs - baseline_.failed_write_jobs, 3u);
+  executor_->Stop();
+}
+
+TEST_F(BatchExecutorTest, AJobThatAbortsTheTransactionIsDroppedAndTheBatchRetried) {
+  StartExecutor();
+  Gate entered;
+  Gate release;
+  BlockWriter(entered, release);
+  int first_runs = 0;  // Touched only by the writer thread until `done` has been counted.
+  int last_runs = 0;
+  std::vector<Status> results(3);
+  Counter done;
+  auto record = [&](int i) {
+    return [&, i](Status s) {
+      results[i] = std::move(s);
+      done.Add();
+    };
+  };
+  EXPECT_EQ(executor_->Submit(
+                [&first_runs](SqliteDb& db) {
+                  ++first_runs;
+                  return Insert(db, 1);
+                },
+                record(0)),
+            Admission::kQueued);
+  EXPECT_EQ(
+      executor_->Submit(
+          [](SqliteDb& db) {
+            // An interrupted INSERT inside a transaction makes SQLite roll back the whole
+            // transaction, like SQLITE_FULL or an I/O error would.
+            sqlite3_progress_handler(
+                db.raw(), 1, [](void*) { return 1; }, nullptr);
+            Status s = db.Exec(
+                "INSERT INTO kv(k, v) WITH RECURSIVE c(x) AS (SELECT 100 UNION ALL SELECT x + 1 "
+                "FROM c WHERE x < 100000) SELECT x, 'x' FROM c");
+            sqlite3_progress_handler(db.raw(), 0, nullptr, nullptr);
+            return s;
+          },
+          record(1)),
+      Admission::kQueued);
+  EXPECT_EQ(executor_->Submit(
+                [&last_runs](SqliteDb& db) {
+                  ++last_runs;
+                  return Insert(db, 3);
+                },
+                record(2)),
+            Admission::kQueued);
+  release.Open();
+  ASSERT_TRUE(done.WaitFor(3));
+
+  EXPECT_TRUE(results[0].ok()) << results[0].ToString();
+  EXPECT_FALSE(results[1].ok());
+  EXPECT_EQ(results[1].backend_code(), SQLITE_INTERRUPT) << results[1].ToString();
+  EXPECT_TRUE(results[2].ok()) << results[2].ToString();
+  EXPECT_EQ(first_runs, 2);  // Its first run was rolled back with the transaction.
+  EXPECT_EQ(last_runs, 1);   // Never reached in the first pass.
+  EXPECT_EQ(executor_->stats().batch_retries, 1u);
+  EXPECT_EQ(CountRows(), 2);
+  executor_->Stop();
+}
+
+TEST_F(BatchExecutorTest, JobsCannotEndTheBatchTransaction) {
+  StartExecutor();
+  Gate entered;
+  Gate release;
+  BlockWriter(entered, release, /*k=*/10);
+  Status commit_attempt;
+  Counter done;
+  EXPECT_EQ(executor_->Submit(
+                [&commit_attempt](SqliteDb& db) {
+                  commit_attempt = db.Exec("COMMIT");
+                  Status s = db.Rollback();
+                  return s.ok() ? Insert(db, 11) : s;
+                },
+                [&done](Status s) {
+                  EXPECT_EQ(s.errc(), Errc::kMisuse) << s.ToString();
+                  done.Add();
+                }),
+            Admission::kQueued);
+  EXPECT_EQ(executor_->Submit([](SqliteDb& db) { return Insert(db, 12); },
+                              [&done](Status s) {
+                                EXPECT_TRUE(s.ok()) << s.ToString();
+                                done.Add();
+                              }),
+            Admission::kQueued);
+  release.Open();
+  ASSERT_TRUE(done.WaitFor(2));
+  EXPECT_EQ(commit_attempt.errc(), Errc::kMisuse);
+  EXPECT_EQ(CountRows(), 2);  // 10 (blocker) and 12.
+  executor_->Stop();
+}
+
+TEST_F(BatchExecutorTest, CompletionsArriveInSubmissionOrder) {
+  options_.batch_max = 64;
+  StartExecutor();
+  constexpr int kJobs = 1000;
+  std::vector<int> order;  // Appended by the writer thread only.
+  Counter done;
+  for (int k = 0; k < kJobs; ++k) {
+    // Every third job fails: failures are reported in their place too.
+    EXPECT_EQ(executor_->Submit(
+                  [k](SqliteDb& db) {
+                    return k % 3 == 0 ? Status(Errc::kJobFailed, "no") : Insert(db, k);
+                  },
+                  [&, k](Status) {
+                    order.push_back(k);
+                    done.Add();
+                  }),
+              Admission::kQueued);
+  }
+  ASSERT_TRUE(done.WaitFor(kJobs));
+  executor_->Stop();
+  ASSERT_EQ(order.size(), static_cast<size_t>(kJobs));
+  for (int k = 0; k < kJobs; ++k) ASSERT_EQ(order[k], k);
+}
+
+}  // namespace
+}  // namespace ringcast::storage

@@ -1,0 +1,159 @@
+#include "storage/migrations.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/unit/storage/storage_test_util.h"
+
+namespace ringcast::storage {
+namespace {
+
+class MigrationsTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(dir_.ok()); }
+
+  std::unique_ptr<SqliteDb> OpenDb() {
+    DbOptions options;
+    options.path = dir_.File("chat.db");
+    Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(options);
+    EXPECT_TRUE(db.ok()) << db.status().ToString();
+    return db.ok() ? std::move(db).value() : nullptr;
+  }
+
+  static int64_t Count(SqliteDb& db, const std::string& sql) {
+    Result<int64_t> n = db.QueryInt64(sql);
+    EXPECT_TRUE(n.ok()) << n.status().ToString();
+    return n.ok() ? *n : -1;
+  }
+
+  static bool HasTable(SqliteDb& db, const std::string& name) {
+    return Count(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '" + name +
+                         "'") == 1;
+  }
+
+  testing::TempDir dir_;
+};
+
+TEST_F(MigrationsTest, MigratesAnEmptyDatabaseToTheLatestVersion) {
+  auto db = OpenDb();
+  Status s = Migrate(*db);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), LatestSchemaVersion());
+  EXPECT_EQ(*db->QueryInt64("PRAGMA application_id"), kApplicationId);
+  for (const char* table :
+       {"meta", "users", "conversations", "users_conversations", "messages", "revoked_tokens"}) {
+    EXPECT_TRUE(HasTable(*db, table)) << table;
+  }
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM meta WHERE key = 'schema_v1_applied_at'"), 1);
+  EXPECT_FALSE(db->InTransaction());
+  // The schema passes SQLite's own consistency checks, foreign keys included.
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+  auto check = db->Prepare("PRAGMA integrity_check");
+  ASSERT_EQ(check->Step(), StepResult::kRow);
+  EXPECT_EQ(check->ColumnText(0), "ok");
+}
+
+TEST_F(MigrationsTest, ReopeningIsIdempotentAndKeepsData) {
+  {
+    auto db = OpenDb();
+    ASSERT_TRUE(Migrate(*db).ok());
+    ASSERT_TRUE(db->Exec("INSERT INTO users(username, password_hash, created_at) "
+                         "VALUES ('alice', 'h', 1)")
+                    .ok());
+  }
+  for (int i = 0; i < 2; ++i) {
+    auto db = OpenDb();
+    Status s = Migrate(*db);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), LatestSchemaVersion());
+    EXPECT_EQ(Count(*db, "SELECT count(*) FROM users WHERE username = 'alice'"), 1);
+    EXPECT_EQ(Count(*db, "SELECT count(*) FROM meta"), 1);  // v1 did not run again.
+  }
+}
+
+TEST_F(MigrationsTest, RefusesADatabaseFromANewerBinaryAndLeavesItUntouched) {
+  {
+    auto db = OpenDb();
+    ASSERT_TRUE(Migrate(*db).ok());
+    ASSERT_TRUE(
+        db->Exec("PRAGMA user_version = " + std::to_string(LatestSchemaVersion() + 1)).ok());
+  }
+  auto db = OpenDb();
+  Status s = Migrate(*db);
+  EXPECT_EQ(s.errc(), Errc::kSchemaTooNew);
+  const std::string newer = std::to_string(LatestSchemaVersion() + 1);
+  const std::string known = std::to_string(LatestSchemaVersion());
+  EXPECT_NE(s.message().find("schema version " + newer), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("only up to " + known), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find(db->options().path), std::string::npos) << s.message();
+  EXPECT_FALSE(db->InTransaction());
+  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), LatestSchemaVersion() + 1);
+}
+
+TEST_F(MigrationsTest, RefusesAFileWithTablesButNoVersion) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("CREATE TABLE something_else(x INTEGER)").ok());
+  Status s = Migrate(*db);
+  EXPECT_EQ(s.errc(), Errc::kSchemaForeign) << s.ToString();
+  EXPECT_FALSE(HasTable(*db, "users"));
+  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 0);
+}
+
+TEST_F(MigrationsTest, RefusesAnotherApplicationsDatabase) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("PRAGMA application_id = 1234").ok());
+  EXPECT_EQ(Migrate(*db).errc(), Errc::kSchemaForeign);
+  ASSERT_TRUE(db->Exec("PRAGMA application_id = 0; PRAGMA user_version = 1").ok());
+  EXPECT_EQ(Migrate(*db).errc(), Errc::kSchemaForeign);  // A version, but not stamped as ours.
+}
+
+TEST_F(MigrationsTest, AppliesOnlyThePendingVersionsInOrder) {
+  const Migration v1[] = {{1, "a", "CREATE TABLE a(x INTEGER); INSERT INTO a VALUES (1);"}};
+  const Migration v2[] = {
+      {1, "a", "CREATE TABLE a(x INTEGER); INSERT INTO a VALUES (1);"},
+      {2, "b", "CREATE TABLE b(y INTEGER); INSERT INTO a VALUES (2);"},
+      {3, "c", "INSERT INTO b SELECT sum(x) FROM a;"},  // Sees what version 2 did.
+  };
+  auto db = OpenDb();
+  ASSERT_TRUE(Migrate(*db, v1).ok());
+  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 1);
+  Status s = Migrate(*db, v2);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 3);
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM a"), 2);  // Version 1 did not run twice.
+  EXPECT_EQ(Count(*db, "SELECT y FROM b"), 3);
+}
+
+TEST_F(MigrationsTest, AFailingMigrationRollsBackEveryPendingVersion) {
+  const Migration list[] = {
+      {1, "a", "CREATE TABLE a(x INTEGER);"},
+      {2, "broken", "CREATE TABLE b(y INTEGER); INSERT INTO nowhere VALUES (1);"},
+  };
+  auto db = OpenDb();
+  Status s = Migrate(*db, list);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("schema version 2 (broken)"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("nowhere"), std::string::npos) << s.message();
+  EXPECT_FALSE(db->InTransaction());
+  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 0);
+  EXPECT_FALSE(HasTable(*db, "a"));
+  EXPECT_FALSE(HasTable(*db, "b"));
+}
+
+TEST_F(MigrationsTest, RejectsAListWithGaps) {
+  const Migration list[] = {{1, "a", "SELECT 1;"}, {3, "c", "SELECT 1;"}};
+  auto db = OpenDb();
+  EXPECT_EQ(Migrate(*db, list).errc(), Errc::kMisuse);
+  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 0);
+}
+
+TEST_F(MigrationsTest, BuiltInListIsConsecutiveFromOne) {
+  auto list = SchemaMigrations();
+  ASSERT_FALSE(list.empty());
+  for (size_t i = 0; i < list.size(); ++i) EXPECT_EQ(list[i].version, static_cast<int64_t>(i + 1));
+  EXPECT_EQ(LatestSchemaVersion(), list.back().version);
+}
+
+}  // namespace
+}  // namespace ringcast::storage

@@ -1,0 +1,85 @@
+// Helpers shared by the storage tests: a scratch directory under /tmp that is removed afterwards,
+// and small blocking primitives with timeouts so a bug fails a test instead of hanging it.
+#pragma once
+
+#include <stdlib.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace ringcast::storage::testing {
+
+class TempDir {
+ public:
+  TempDir() {
+    char pattern[] = "/tmp/ringcast_storage_test_XXXXXX";
+    const char* made = mkdtemp(pattern);
+    path_ = made != nullptr ? made : "";
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+
+  bool ok() const { return !path_.empty(); }
+  const std::string& path() const { return path_; }
+  std::string File(std::string_view name) const { return path_ + "/" + std::string(name); }
+
+ private:
+  std::string path_;
+};
+
+// A one-shot gate: Wait() blocks until Open(); WaitFor() gives up after a timeout.
+class Gate {
+ public:
+  void Open() {
+    {
+      std::lock_guard lock(mutex_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  bool WaitFor(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [this] { return open_; });
+  }
+  void Wait() { (void)WaitFor(std::chrono::minutes(5)); }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+// Counts completions; WaitFor(n) returns once at least n have arrived (false on timeout).
+class Counter {
+ public:
+  void Add(int n = 1) {
+    {
+      std::lock_guard lock(mutex_);
+      count_ += n;
+    }
+    cv_.notify_all();
+  }
+  bool WaitFor(int n, std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return count_ >= n; });
+  }
+  int count() {
+    std::lock_guard lock(mutex_);
+    return count_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  int count_ = 0;
+};
+
+}  // namespace ringcast::storage::testing
