@@ -23,27 +23,31 @@ void Connection::QueueBytes(SharedFrame* frame) {
   shard().MarkForFlush(*this);
 }
 
+bool Connection::AdmitOutbound(uint64_t size) {
+  if (send_queue_.bytes() + size <= shard().config().max_outbound_bytes) return true;
+  // Slow-consumer policy: drop what this reader has not started to receive, tell it why with
+  // 1008, and stop queueing for it. Memory stays bounded by the cap; others are unaffected.
+  send_queue_.DropUnstarted();
+  Close(uint16_t(ws::CloseCode::kPolicyViolation), "slow consumer: outbound queue limit exceeded");
+  shard().FinishAfterFlush(*this);
+  return false;
+}
+
 void Connection::SendFrame(SharedFrame* frame) {
-  if (state_ != State::kWebSocket) {
+  if (state_ != State::kWebSocket || !AdmitOutbound(frame->size())) {
     frame->Release();
-    return;
-  }
-  if (send_queue_.bytes() + frame->size() > shard().config().max_outbound_bytes) {
-    // Slow-consumer policy: drop what this reader has not started to receive, tell it why with
-    // 1008, and stop queueing for it. Memory stays bounded by the cap; others are unaffected.
-    frame->Release();
-    send_queue_.DropUnstarted();
-    Close(uint16_t(ws::CloseCode::kPolicyViolation),
-          "slow consumer: outbound queue limit exceeded");
-    shard().FinishAfterFlush(*this);
     return;
   }
   QueueBytes(frame);
 }
 
 void Connection::SendMessage(ws::Opcode opcode, std::span<const uint8_t> payload) {
-  if (state_ != State::kWebSocket) return;
-  SendFrame(SharedFrame::EncodeMessage(opcode, payload));
+  if (state_ != State::kWebSocket ||
+      !AdmitOutbound(ws::HeaderSize(payload.size(), false) + payload.size())) {
+    return;
+  }
+  send_queue_.PushMessage(opcode, payload);
+  shard().MarkForFlush(*this);
 }
 
 void Connection::Close(uint16_t code, std::string_view reason) {

@@ -66,6 +66,7 @@ class Connection : private TimerEntry {
   // Past the outbound cap the connection is cut off (policy in docs/architecture.md). Frames
   // sent to a connection that is no longer an open WebSocket are released and ignored.
   void SendFrame(SharedFrame* frame);
+  // A message for this connection alone: encoded straight into its send queue's cork buffer.
   void SendMessage(ws::Opcode opcode, std::span<const uint8_t> payload);
   void SendText(std::string_view text) {
     SendMessage(ws::Opcode::kText, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
@@ -79,6 +80,7 @@ class Connection : private TimerEntry {
   friend class HttpExchange;
 
   void QueueBytes(SharedFrame* frame);  // Any state that still writes; no cap check.
+  bool AdmitOutbound(uint64_t size);    // False: over the cap, and the connection is cut off.
 
   SendQueue send_queue_;
   ws::MessageReader reader_;

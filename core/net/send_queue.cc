@@ -14,6 +14,21 @@ void SendQueue::Push(SharedFrame* frame) {
   block_->bytes += frame->size();
 }
 
+void SendQueue::PushMessage(ws::Opcode opcode, std::span<const uint8_t> payload) {
+  size_t need = ws::HeaderSize(payload.size(), false) + payload.size();
+  if (block_ != nullptr && block_->count > block_->in_flight) {
+    // The tail is ours alone and no send has taken it yet.
+    SharedFrame* tail = block_->At(block_->count - 1);
+    if (tail->is_cork() && tail->AppendMessage(opcode, payload)) {
+      block_->bytes += need;
+      return;
+    }
+  }
+  SharedFrame* cork = SharedFrame::AllocateCork(need > kCorkBytes ? need : kCorkBytes);
+  cork->AppendMessage(opcode, payload);
+  Push(cork);
+}
+
 void SendQueue::Grow() {
   uint32_t capacity = block_ == nullptr ? 4 : block_->capacity * 2;
   auto* grown = static_cast<Block*>(std::malloc(sizeof(Block) + capacity * sizeof(SharedFrame*)));

@@ -28,6 +28,11 @@ class SendQueue {
   // Takes over one reference.
   void Push(SharedFrame* frame);
 
+  // Encodes a message for this connection alone into the cork at the tail (a new cork of at
+  // least kCorkBytes when the tail is shared, in flight or full).
+  void PushMessage(ws::Opcode opcode, std::span<const uint8_t> payload);
+  static constexpr size_t kCorkBytes = 16 * 1024;
+
   // Fills up to `max` iovecs with the unsent bytes, in order, and returns how many. Those frames
   // now belong to a send in flight and stay queued until Consume() reports its result.
   uint32_t BeginSend(iovec* iov, uint32_t max);

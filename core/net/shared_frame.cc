@@ -35,6 +35,23 @@ SharedFrame* SharedFrame::EncodeClose(uint16_t code, std::string_view reason) {
   return EncodeMessage(ws::Opcode::kClose, {payload, size});
 }
 
+SharedFrame* SharedFrame::AllocateCork(size_t capacity) {
+  SharedFrame* frame = Allocate(capacity);
+  frame->size_ = 0;
+  frame->capacity_ = static_cast<uint32_t>(capacity);
+  return frame;
+}
+
+bool SharedFrame::AppendMessage(ws::Opcode opcode, std::span<const uint8_t> payload) {
+  size_t need = ws::HeaderSize(payload.size(), false) + payload.size();
+  if (need > capacity_ - size_) return false;
+  uint8_t* out = data_ + size_;
+  size_t header = ws::EncodeHeader(out, opcode, true, payload.size());
+  if (!payload.empty()) std::memcpy(out + header, payload.data(), payload.size());
+  size_ += static_cast<uint32_t>(need);
+  return true;
+}
+
 SharedFrame* SharedFrame::Copy(std::string_view bytes) {
   SharedFrame* frame = Allocate(bytes.size());
   std::memcpy(frame->data_, bytes.data(), bytes.size());

@@ -26,6 +26,14 @@ class SharedFrame {
   // Raw bytes (HTTP responses). Refcount 1.
   static SharedFrame* Copy(std::string_view bytes);
 
+  // A cork buffer for one connection's unicast messages: empty, with room for `capacity` bytes,
+  // filled by AppendMessage while its single owner (a SendQueue) has not shared it. Messages to
+  // one recipient then cost no allocation each and go out as one contiguous send.
+  static SharedFrame* AllocateCork(size_t capacity);
+  bool is_cork() const { return capacity_ != 0; }
+  // Appends an encoded message; false (nothing written) when it does not fit.
+  bool AppendMessage(ws::Opcode opcode, std::span<const uint8_t> payload);
+
   void AddRefs(uint32_t n) { refs_.fetch_add(n, std::memory_order_relaxed); }
   void Release() {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) Free(this);
@@ -42,37 +50,8 @@ class SharedFrame {
 
   std::atomic<uint32_t> refs_{1};
   uint32_t size_ = 0;
-  uint8_t data_[];  // NOLINT: flexible array member, sized at allocation.
-};
-
-// Owning handle for code that holds a single reference outside a send queue.
-class FrameRef {
- public:
-  FrameRef() = default;
-  explicit FrameRef(SharedFrame* frame) : frame_(frame) {}
-  FrameRef(FrameRef&& other) noexcept : frame_(other.frame_) { other.frame_ = nullptr; }
-  FrameRef& operator=(FrameRef&& other) noexcept {
-    if (this != &other) {
-      reset();
-      frame_ = other.frame_;
-      other.frame_ = nullptr;
-    }
-    return *this;
-  }
-  ~FrameRef() { reset(); }
-  SharedFrame* get() const { return frame_; }
-  SharedFrame* release() {
-    SharedFrame* frame = frame_;
-    frame_ = nullptr;
-    return frame;
-  }
-  void reset() {
-    if (frame_ != nullptr) frame_->Release();
-    frame_ = nullptr;
-  }
-
- private:
-  SharedFrame* frame_ = nullptr;
+  uint32_t capacity_ = 0;  // Non-zero only for a cork, which may still grow up to it.
+  uint8_t data_[];         // NOLINT: flexible array member, sized at allocation.
 };
 
 }  // namespace ringcast

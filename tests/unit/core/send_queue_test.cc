@@ -78,6 +78,39 @@ TEST(SendQueue, SharedFrameReleasedByLastQueue) {
   c.Consume(2);
 }
 
+TEST(SendQueue, UnicastMessagesShareOneCorkUntilASendTakesIt) {
+  SendQueue queue;
+  const std::string payload(100, 'p');
+  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(payload.data()),
+                                       payload.size());
+  for (int i = 0; i < 10; ++i) queue.PushMessage(ws::Opcode::kText, bytes);
+  EXPECT_EQ(queue.count(), 1u);  // One cork, ten frames.
+  EXPECT_EQ(queue.bytes(), 10u * 102);
+  std::string wire = Gathered(queue);  // Now in flight: the next message needs a new cork.
+  ASSERT_EQ(wire.size(), 10u * 102);
+  EXPECT_EQ(uint8_t(wire[0]), 0x81);  // FIN + text.
+  EXPECT_EQ(uint8_t(wire[1]), 100);
+  EXPECT_EQ(wire.substr(2, 100), payload);
+  queue.PushMessage(ws::Opcode::kBinary, bytes);
+  EXPECT_EQ(queue.count(), 2u);
+  queue.Consume(10 * 102);
+  EXPECT_EQ(queue.count(), 1u);
+  // A shared frame in between seals the cork: order on the wire is kept.
+  SharedFrame* shared = SharedFrame::Copy("S");
+  queue.Push(shared);
+  queue.PushMessage(ws::Opcode::kBinary, bytes);
+  EXPECT_EQ(queue.count(), 3u);
+  std::string all = Gathered(queue);
+  EXPECT_EQ(all.size(), 102u + 1 + 102);
+  EXPECT_EQ(all[102], 'S');
+  // A message larger than a cork gets a cork of its own size.
+  const std::string big(SendQueue::kCorkBytes * 2, 'b');
+  SendQueue other;
+  other.PushMessage(ws::Opcode::kBinary,
+                    {reinterpret_cast<const uint8_t*>(big.data()), big.size()});
+  EXPECT_EQ(other.bytes(), ws::HeaderSize(big.size(), false) + big.size());
+}
+
 TEST(SendQueue, GrowsPastInitialCapacityWithWrappedHead) {
   SendQueue queue;
   for (int round = 0; round < 3; ++round) {
