@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "proto/json_writer.h"
+
 namespace ringcast::bench {
 
 Json& Json::Set(std::string_view key, Json value) {
@@ -37,37 +39,8 @@ std::string Json::Dump() const {
 }
 
 std::string JsonQuote(std::string_view text) {
-  std::string out = "\"";
-  for (char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 15];
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
+  std::string out;
+  JsonWriter::AppendQuoted(out, text);
   return out;
 }
 

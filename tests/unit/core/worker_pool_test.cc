@@ -85,7 +85,8 @@ TEST_F(WorkerPoolTest, StopDropsQueuedTasksAndRejectsNewOnes) {
   WorkerPool pool(mailboxes, {ring_.ring_fd}, 2);
   pool.Stop();
   bool ran = false;
-  pool.Run(0, [&ran] { return ran = true; }, [](Shard&, bool) {});
+  pool.Run(
+      0, [&ran] { return ran = true; }, [](Shard&, bool) {});
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_FALSE(ran);
   pool.Stop();  // Idempotent.
