@@ -7,7 +7,7 @@
 FROM debian:12 AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends g++ cmake ninja-build pkg-config liburing-dev \
-      libsimdjson-dev libmimalloc-dev libssl-dev libcli11-dev \
+      libsimdjson-dev libmimalloc-dev libssl-dev libcli11-dev libsqlite3-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

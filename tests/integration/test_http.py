@@ -144,6 +144,25 @@ def test_max_header_bytes_flag(server):
     assert_error_closes(server.port, get_request("/health", extra=[("X-Pad", "a" * 1500)]), 431)
 
 
+@pytest.mark.server_args("--max-body-bytes", "1000")
+def test_body_over_max_body_bytes_is_413(server):
+    # Refused from the Content-Length alone, before any of the body is read.
+    request = get_request("/health", extra=[("Content-Length", "1001")])
+    assert_error_closes(server.port, request, 413)
+
+
+def test_request_body_is_consumed_before_the_next_request(shared_server):
+    # A body inside the limit is read and skipped; the pipelined request behind it (whose bytes
+    # would look like a request line if the body were not) is answered on its own.
+    body = b"GET /nope HTTP/1.1\r\n\r\n"
+    request = get_request("/health", extra=[("Content-Length", str(len(body)))]) + body
+    with RawConn.open(shared_server.port) as conn:
+        conn.send(request + get_request("/health"))
+        first = conn.read_http_response()
+        second = conn.read_http_response()
+    assert first.status == 200 and second.status == 200, (first, second)
+
+
 def test_transfer_encoding_is_501(shared_server):
     request = get_request("/health", extra=[("Transfer-Encoding", "chunked")]) + b"0\r\n\r\n"
     assert_error_closes(shared_server.port, request, 501)
