@@ -27,8 +27,9 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "Threads for blocking work (password hashing, storage reads)")
       ->check(CLI::Range(1, 64));
   app.add_flag("--raw-channels,!--no-raw-channels", config->raw_channels,
-               "Enable the unauthenticated /raw/{channel} fan-out route (default: off)")
-      ->envname("RINGCAST_RAW_CHANNELS");
+               "Enable the unauthenticated /raw/{channel} fan-out route")
+      ->envname("RINGCAST_RAW_CHANNELS")
+      ->default_str("off");
   add("--max-message-size", &config->max_message_size, "RINGCAST_MAX_MESSAGE_SIZE",
       "Largest WebSocket message accepted, bytes (larger: close 1009)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 31));
@@ -63,12 +64,13 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "Provided receive buffers per shard (power of two)")
       ->check(CLI::Range(8, 32768));
   app.add_flag("--direct-descriptors,!--no-direct-descriptors", config->direct_descriptors,
-               "Accept into io_uring direct descriptors, not limited by the process fd table "
-               "(default: on)")
-      ->envname("RINGCAST_DIRECT_DESCRIPTORS");
+               "Accept into io_uring direct descriptors, not limited by the process fd table")
+      ->envname("RINGCAST_DIRECT_DESCRIPTORS")
+      ->default_str("on");
   app.add_flag("--pin-threads,!--no-pin-threads", config->pin_threads,
-               "Pin each shard thread to its own CPU (default: on)")
-      ->envname("RINGCAST_PIN_THREADS");
+               "Pin each shard thread to its own CPU")
+      ->envname("RINGCAST_PIN_THREADS")
+      ->default_str("on");
   add("--log-level", &config->log_level, "RINGCAST_LOG_LEVEL", "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 
