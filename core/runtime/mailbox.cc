@@ -2,9 +2,9 @@
 
 namespace ringcast {
 
-MailboxMatrix::MailboxMatrix(uint32_t shards, uint32_t workers, size_t capacity)
+MailboxMatrix::MailboxMatrix(uint32_t shards, uint32_t external_sources, size_t capacity)
     : shards_(shards),
-      sources_(shards + workers),
+      sources_(shards + external_sources),
       doorbells_(std::make_unique<PaddedFlag[]>(shards)) {
   queues_.reserve(size_t{sources_} * shards);
   for (uint32_t i = 0; i < sources_ * shards; ++i) {

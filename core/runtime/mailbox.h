@@ -1,11 +1,12 @@
 // Cross-shard mailboxes: one bounded SPSC queue for every ordered pair of shards, one from each
-// worker thread (worker_pool.h) to each shard, and one doorbell per shard.
+// external source (a non-shard thread: workers, storage; external_mail.h) to each shard, and one
+// doorbell per shard.
 //
 // Owner: ShardSet creates the matrix before the shard threads start; afterwards queue (from, to)
-// is pushed only by source `from` (shards are sources 0..shards-1, workers follow) and popped
-// only by shard `to`. A mail is a function pointer and
-// three words, so posting never allocates; what a mail points to is owned by the mail until
-// its function runs on the target shard.
+// is pushed only by source `from` (shards are sources 0..shards-1, external threads follow) and
+// popped only by shard `to`. A mail is a function pointer and three words, so posting never
+// allocates; what a mail points to is owned by the mail until its function runs on the target
+// shard.
 //
 // Wakeup protocol (no mutex, at most one wakeup in flight per target): after pushing, a producer
 // rings the target's doorbell only if it flips `doorbell` from false to true, by posting an
@@ -34,10 +35,10 @@ struct Mail {
 
 class MailboxMatrix {
  public:
-  MailboxMatrix(uint32_t shards, uint32_t workers, size_t capacity);
+  MailboxMatrix(uint32_t shards, uint32_t external_sources, size_t capacity);
 
   uint32_t shards() const { return shards_; }
-  uint32_t sources() const { return sources_; }  // Shards, then workers.
+  uint32_t sources() const { return sources_; }  // Shards, then external sources.
   SpscQueue<Mail>& Queue(uint32_t from, uint32_t to) { return *queues_[from * shards_ + to]; }
   std::atomic<bool>& Doorbell(uint32_t to) { return doorbells_[to].rung; }
 

@@ -16,12 +16,14 @@
 namespace ringcast {
 namespace {
 constexpr size_t kMailboxCapacity = 4096;
+// Mailbox sources for non-shard threads beyond the workers (storage threads, later).
+constexpr uint32_t kSpareExternalSources = 8;
 }  // namespace
 
 ShardSet::ShardSet(const Config& config, AppFactory factory)
     : config_(config),
       factory_(std::move(factory)),
-      mailboxes_(config.threads, config.workers, kMailboxCapacity) {
+      mailboxes_(config.threads, config.workers + kSpareExternalSources, kMailboxCapacity) {
   for (uint32_t i = 0; i < config.threads; ++i) {
     shards_.push_back(std::make_unique<Shard>(*this, i, config, mailboxes_));
   }
@@ -82,7 +84,8 @@ int ShardSet::Run() {
   }
   std::vector<int> ring_fds;
   for (auto& shard : shards_) ring_fds.push_back(shard->ring_fd());
-  workers_ = std::make_unique<WorkerPool>(mailboxes_, std::move(ring_fds), config_.workers);
+  external_mail_ = std::make_unique<ExternalMail>(mailboxes_, std::move(ring_fds));
+  workers_ = std::make_unique<WorkerPool>(*external_mail_, config_.workers);
   go.count_down();
   RC_LOG(kInfo, "ringcast ready: %u shards on %s:%u, %s descriptors, raw channels %s", size(),
          config_.host.c_str(), config_.port, config_.direct_descriptors ? "direct" : "plain",

@@ -28,6 +28,8 @@ class ShardSet {
 
   Shard& shard(uint32_t index) { return *shards_[index]; }
   WorkerPool& workers() { return *workers_; }
+  // For threads that are not shards (storage callbacks and the like) to post to a shard.
+  ExternalMail& external_mail() { return *external_mail_; }
   uint32_t size() const { return static_cast<uint32_t>(shards_.size()); }
 
  private:
@@ -37,7 +39,8 @@ class ShardSet {
   AppFactory factory_;
   MailboxMatrix mailboxes_;
   std::vector<std::unique_ptr<Shard>> shards_;
-  std::unique_ptr<WorkerPool> workers_;  // Built once the shards' rings exist.
+  std::unique_ptr<ExternalMail> external_mail_;  // Built once the shards' rings exist.
+  std::unique_ptr<WorkerPool> workers_;
 };
 
 }  // namespace ringcast

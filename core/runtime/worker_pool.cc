@@ -1,6 +1,5 @@
 #include "core/runtime/worker_pool.h"
 
-#include <liburing.h>
 #include <pthread.h>
 
 #include <cstdio>
@@ -18,9 +17,7 @@ void CompleteTask(Shard& shard, const Mail& mail) {
 
 }  // namespace
 
-WorkerPool::WorkerPool(MailboxMatrix& mailboxes, std::vector<int> ring_fds, uint32_t threads)
-    : mailboxes_(mailboxes), ring_fds_(std::move(ring_fds)) {
-  CHECK(mailboxes.sources() >= mailboxes.shards() + threads);
+WorkerPool::WorkerPool(ExternalMail& mail, uint32_t threads) : mail_(mail) {
   for (uint32_t i = 0; i < threads; ++i) threads_.emplace_back([this, i] { WorkerMain(i); });
 }
 
@@ -51,12 +48,6 @@ void WorkerPool::WorkerMain(uint32_t index) {
   char name[16];
   snprintf(name, sizeof(name), "worker-%u", index);
   pthread_setname_np(pthread_self(), name);
-  const uint32_t source = mailboxes_.shards() + index;
-  // A small ring of our own, only to post MSG_RING wakeups into shards' rings.
-  io_uring ring;
-  bool have_ring = io_uring_queue_init(8, &ring, 0) == 0;
-  if (!have_ring)
-    RC_LOG(kWarn, "worker %u: no io_uring; shards see results at their next tick", index);
   while (true) {
     std::unique_ptr<Task> task;
     {
@@ -68,18 +59,8 @@ void WorkerPool::WorkerMain(uint32_t index) {
     }
     task->Run();
     uint32_t target = task->origin;
-    Mail mail{&CompleteTask, task.release()};
-    // The queue only fills if its shard is stalled; a worker may wait, a shard never does.
-    while (!mailboxes_.Queue(source, target).TryPush(Mail(mail))) std::this_thread::yield();
-    if (have_ring && !mailboxes_.Doorbell(target).exchange(true)) {
-      io_uring_sqe* sqe = io_uring_get_sqe(&ring);
-      io_uring_prep_msg_ring(sqe, ring_fds_[target], 0, Shard::WakeupTag(), 0);
-      io_uring_submit_and_wait(&ring, 1);
-      io_uring_cqe* cqe;
-      if (io_uring_peek_cqe(&ring, &cqe) == 0) io_uring_cqe_seen(&ring, cqe);
-    }
+    mail_.Post(target, Mail{&CompleteTask, task.release()});
   }
-  if (have_ring) io_uring_queue_exit(&ring);
 }
 
 }  // namespace ringcast

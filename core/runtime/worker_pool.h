@@ -3,9 +3,8 @@
 //
 // Owner: ShardSet. A shard hands a task to the pool (a short mutex-guarded queue: this is the
 // cold path, taken per login or cache miss, never per message); a worker runs it and sends the
-// completion back to the shard that asked as ordinary Mail, through its own SPSC queue to that
-// shard and the same doorbell protocol shards use among themselves (mailbox.h). So the result
-// is handled on the asking shard's thread, in order with the rest of its mail.
+// completion back to the shard that asked as ordinary Mail (external_mail.h). So the result is
+// handled on the asking shard's thread, in order with the rest of its mail.
 #pragma once
 
 #include <condition_variable>
@@ -19,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/runtime/external_mail.h"
 #include "core/runtime/mailbox.h"
 
 namespace ringcast {
@@ -34,9 +34,7 @@ class WorkerPool {
     uint32_t origin = 0;
   };
 
-  // `ring_fds[i]` is shard i's ring, for MSG_RING wakeups; workers are mailbox sources
-  // mailboxes.shards() .. mailboxes.shards() + threads - 1.
-  WorkerPool(MailboxMatrix& mailboxes, std::vector<int> ring_fds, uint32_t threads);
+  WorkerPool(ExternalMail& mail, uint32_t threads);
   ~WorkerPool();  // Stop()s.
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
@@ -55,8 +53,7 @@ class WorkerPool {
  private:
   void WorkerMain(uint32_t index);
 
-  MailboxMatrix& mailboxes_;
-  std::vector<int> ring_fds_;
+  ExternalMail& mail_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::unique_ptr<Task>> tasks_;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <thread>
+#include <vector>
 
 #include "core/runtime/shard_set.h"
 
@@ -50,7 +51,8 @@ class WorkerPoolTest : public ::testing::Test {
 TEST_F(WorkerPoolTest, ResultsComeBackToTheOriginShardThread) {
   ShardSet set(config_, nullptr);  // Only for a Shard object to hand to completions.
   MailboxMatrix mailboxes(1, 2, 64);
-  WorkerPool pool(mailboxes, {ring_.ring_fd}, 2);
+  ExternalMail mail(mailboxes, {ring_.ring_fd});
+  WorkerPool pool(mail, 2);
   const auto test_thread = std::this_thread::get_id();
   constexpr int kTasks = 200;
   std::atomic<int> ran_off_thread{0};
@@ -82,7 +84,8 @@ TEST_F(WorkerPoolTest, ResultsComeBackToTheOriginShardThread) {
 TEST_F(WorkerPoolTest, StopDropsQueuedTasksAndRejectsNewOnes) {
   ShardSet set(config_, nullptr);
   MailboxMatrix mailboxes(1, 2, 64);
-  WorkerPool pool(mailboxes, {ring_.ring_fd}, 2);
+  ExternalMail mail(mailboxes, {ring_.ring_fd});
+  WorkerPool pool(mail, 2);
   pool.Stop();
   bool ran = false;
   pool.Run(
@@ -90,6 +93,40 @@ TEST_F(WorkerPoolTest, StopDropsQueuedTasksAndRejectsNewOnes) {
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_FALSE(ran);
   pool.Stop();  // Idempotent.
+}
+
+TEST_F(WorkerPoolTest, AnyThreadCanPostOnceItHasASlot) {
+  // ExternalMail on its own: three plain threads post in order; each gets its own queue, and
+  // per thread the order is kept.
+  ShardSet set(config_, nullptr);
+  MailboxMatrix mailboxes(1, 3, 1024);
+  ExternalMail mail(mailboxes, {ring_.ring_fd});
+  struct Seen {
+    std::vector<uint64_t> last{0, 0, 0};
+    int count = 0;
+    bool ordered = true;
+  } seen;
+  std::vector<std::thread> threads;
+  for (uint64_t t = 0; t < 3; ++t) {
+    threads.emplace_back([&mail, &seen, t] {
+      for (uint64_t i = 1; i <= 300; ++i) {
+        mail.Post(0, Mail{[](Shard&, const Mail& m) {
+                            auto* s = static_cast<Seen*>(m.ptr);
+                            s->ordered &= m.b == s->last[m.a] + 1;
+                            s->last[m.a] = m.b;
+                            ++s->count;
+                          },
+                          &seen, t, i});
+      }
+    });
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (seen.count < 900 && std::chrono::steady_clock::now() < deadline) {
+    WaitAndDrain(mailboxes, set.shard(0));
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(seen.count, 900);
+  EXPECT_TRUE(seen.ordered);
 }
 
 }  // namespace
