@@ -134,6 +134,7 @@ class Shard {
   void ScheduleTimer(Connection& conn, uint64_t deadline);
   void BeginShutdown();
   void RingDoorbell(uint32_t target);
+  bool WarnAllowed();
   uint64_t NowTick() const;
   uint64_t SecondsToTicks(uint32_t seconds) const { return uint64_t{seconds} * 1000 / kTickMs; }
 
@@ -177,6 +178,7 @@ class Shard {
 
   std::atomic<bool> stop_requested_{false};
   bool in_request_ = false;  // Inside Application::OnRequest.
+  uint64_t next_warning_tick_ = 0;
   bool stopping_ = false;
   uint64_t stop_deadline_ = 0;
   bool done_ = false;

@@ -26,8 +26,8 @@ void Shard::OnAccept(int32_t result, uint32_t flags) {
   bool more = flags & IORING_CQE_F_MORE;
   if (!more) accept_armed_ = false;
   if (result < 0) {
-    if (result != -ECANCELED) {
-      // ENFILE: the fixed file table is full; AdvanceTimers re-arms on the next tick.
+    // ENFILE: the fixed file table is full; AdvanceTimers re-arms on the next tick.
+    if (result != -ECANCELED && WarnAllowed()) {
       RC_LOG(kWarn, "shard %u: accept failed: %s", id_, strerror(-result));
     }
     return;
@@ -55,8 +55,10 @@ Connection* Shard::Open(int fd) {
     slots_.push_back(nullptr);
     generations_.push_back(0);
   } else {
-    RC_LOG(kWarn, "shard %u: connection limit (%u) reached, refusing", id_,
-           config_.max_connections);
+    if (WarnAllowed()) {
+      RC_LOG(kWarn, "shard %u: connection limit (%u) reached, refusing", id_,
+             config_.max_connections);
+    }
     return nullptr;
   }
   uint32_t generation = ++generations_[slot] & 0xFFFFFF;
@@ -126,6 +128,14 @@ void Shard::OnRecv(Connection& conn, int32_t result, uint32_t flags) {
     RC_LOG(kDebug, "shard %u: recv failed: %s", id_, strerror(-result));
   }
   Abort(conn);
+}
+
+bool Shard::WarnAllowed() {
+  // At most one of these warnings a second per shard: a flood of refused connections must not
+  // become a flood of log lines.
+  if (timers_.now() < next_warning_tick_) return false;
+  next_warning_tick_ = timers_.now() + SecondsToTicks(1);
+  return true;
 }
 
 void Shard::MarkForFlush(Connection& conn) {
