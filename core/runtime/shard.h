@@ -2,12 +2,13 @@
 // the pub/sub tables. Shards share nothing mutable; they talk only through Mail (mailbox.h).
 //
 // Owner: its own thread, from Setup() to the end of Run(). Every public method below must be
-// called on that thread, except RequestStop() (any thread).
+// called on that thread, except RequestStop() (any thread) and DeliverLeftoverMail() (the main
+// thread, after every shard has stopped).
 //
 // One loop iteration: flush (start sends for every connection with queued frames and nothing in
-// flight, re-arm ended receives, publish recycled buffers, ring doorbells) → submit and wait
-// (bounded by the next timer tick) → drain inbound mail → dispatch completions → advance timers
-// → release connections whose last operation finished. Mail is drained before completions so a
+// flight, re-arm ended receives, publish recycled buffers, ring doorbells) → release connections
+// whose last operation finished → submit and wait (bounded by the next timer tick) → drain
+// inbound mail → dispatch completions → advance timers → run the handlers' deferred OnClose. Mail is drained before completions so a
 // subscription announced by another shard before a client could have reacted to it is in
 // place before that client's bytes are handled.
 #pragma once
