@@ -8,9 +8,9 @@
 // One loop iteration: flush (start sends for every connection with queued frames and nothing in
 // flight, re-arm ended receives, publish recycled buffers, ring doorbells) → release connections
 // whose last operation finished → submit and wait (bounded by the next timer tick) → drain
-// inbound mail → dispatch completions → advance timers → run the handlers' deferred OnClose. Mail is drained before completions so a
-// subscription announced by another shard before a client could have reacted to it is in
-// place before that client's bytes are handled.
+// inbound mail → dispatch completions → advance timers → run the handlers' deferred OnClose. Mail
+// is drained before completions so a subscription announced by another shard before a client could
+// have reacted to it is in place before that client's bytes are handled.
 #pragma once
 
 #include <sys/uio.h>
