@@ -90,6 +90,8 @@ class RingcastServer:
         self.returncode: int | None = None
         self.stderr_path = self.log_dir / f"{name}.stderr"
         self.stdout_path = self.log_dir / f"{name}.stdout"
+        # The chat store; kept across restarts of this object (kill -9 then start again).
+        self.data_dir = self.log_dir / f"{name}.data"
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -97,7 +99,7 @@ class RingcastServer:
         argv = [str(self.binary)]
         if self.base_args:
             argv += ["--host", "127.0.0.1", "--port", str(self.port),
-                     "--threads", str(self.threads)]
+                     "--threads", str(self.threads), "--data-dir", str(self.data_dir)]
         return argv + self.extra_args
 
     def env(self) -> dict[str, str]:
