@@ -24,7 +24,7 @@ import json
 import time
 import urllib.parse
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import websockets
 
@@ -32,8 +32,22 @@ from support import ws_connect
 
 # Registration hashes with scrypt; the default cost (~50 ms a hash, ~250 ms under ASan) would
 # dominate the suite. The login limits are raised because every test logs in from 127.0.0.1
-# and one module's shared server sees hundreds of logins; the tests of the limits set their own.
-FAST_ARGS = ("--password-cost", "10", "--login-rate-ip", "100000", "--login-rate-user", "1000")
+# and one module's shared server sees hundreds of logins, and the message rate because the
+# storms pipeline hundreds of sends; the tests of those limits set their own.
+BASE_FLAGS = {"--password-cost": "10", "--login-rate-ip": "100000", "--login-rate-user": "1000",
+              "--msg-rate": "10000"}
+
+
+def chat_args(**flags) -> tuple[str, ...]:
+    """Server flags: BASE_FLAGS with `flags` (msg_rate=5 → --msg-rate 5) added or replacing
+    (the server refuses a flag given twice)."""
+    opts = dict(BASE_FLAGS)
+    for k, v in flags.items():
+        opts["--" + k.replace("_", "-")] = str(v)
+    return tuple(x for kv in opts.items() for x in kv)
+
+
+FAST_ARGS = chat_args()
 
 PASSWORD = "correct horse battery staple"
 JWT_SECRET = "integration-tests-secret-0123456789abcdef"  # >= 32 bytes (HS256 key size)
@@ -513,11 +527,3 @@ def ws_upgrade_status(port: int, token: str | None = None, *, header: str | None
     with RawConn.open(port, timeout=timeout) as c:
         c.send(upgrade_request(path, extra=extra))
         return c.read_http_response(timeout)
-
-
-@dataclass
-class Storm:
-    """Bookkeeping for concurrent senders: what each sent and the acks it got."""
-    sent: dict[str, dict] = field(default_factory=dict)  # cid → request
-    acks: dict[str, dict] = field(default_factory=dict)  # cid → ack
-    errors: list[dict] = field(default_factory=list)

@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from chat_client import (FAST_ARGS, PASSWORD, TIMEOUT, Api, ChatConn, b64url, b64url_decode,
+from chat_client import (PASSWORD, TIMEOUT, Api, ChatConn, b64url, b64url_decode, chat_args,
                          jwt_claims, make_jwt, now_ms, unique_name, ws_upgrade_status)
 from support import run_async
 
-SERVER_ARGS = (*FAST_ARGS, "--token-ttl", "3600")
+SERVER_ARGS = chat_args(token_ttl=3600)
 
 
 def assert_401(r, what: str) -> None:
@@ -269,7 +269,7 @@ def test_logout_revokes_token_everywhere(shared_server):
 
 
 @pytest.mark.slow
-@pytest.mark.server_args(*FAST_ARGS, "--token-ttl", "1")
+@pytest.mark.server_args(*chat_args(token_ttl=1))
 def test_expired_token_is_refused(server):
     api = Api(server.port)
     user = api.new_user("ttl")
@@ -291,8 +291,7 @@ def assert_429(r, what: str) -> None:
     assert retry is not None and retry.isdigit() and 1 <= int(retry) <= 60, f"{what}: {r!r}"
 
 
-@pytest.mark.server_args("--password-cost", "10", "--login-rate-user", "3",
-                         "--login-rate-ip", "1000")
+@pytest.mark.server_args(*chat_args(login_rate_user=3, login_rate_ip=1000))
 def test_login_rate_limit_per_user(server):
     api = Api(server.port)
     name, victim_free = unique_name("rl"), unique_name("rl2")
@@ -310,8 +309,7 @@ def test_login_rate_limit_per_user(server):
     assert api.login(victim_free).status == 200
 
 
-@pytest.mark.server_args("--password-cost", "10", "--login-rate-user", "1000",
-                         "--login-rate-ip", "4")
+@pytest.mark.server_args(*chat_args(login_rate_user=1000, login_rate_ip=4))
 def test_login_rate_limit_per_ip(server):
     api = Api(server.port)
     names = [unique_name("ip") for _ in range(6)]

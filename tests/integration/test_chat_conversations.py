@@ -9,10 +9,10 @@ import asyncio
 
 import pytest
 
-from chat_client import FAST_ARGS, Api, ChatConn, aio, message_fields_ok, strip_type
+from chat_client import Api, ChatConn, aio, chat_args, message_fields_ok, strip_type
 from support import run_async
 
-SERVER_ARGS = (*FAST_ARGS, "--max-group-size", "8")
+SERVER_ARGS = chat_args(max_group_size=8)
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import json
 
 import pytest
 
-from chat_client import FAST_ARGS, Api, ChatConn, close_all, connect_all
+from chat_client import Api, ChatConn, chat_args, close_all, connect_all
 from support import run_async
 
-SERVER_ARGS = (*FAST_ARGS, "--max-chat-body", "100", "--msg-rate", "1000")
+SERVER_ARGS = chat_args(max_chat_body=100)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_unknown_fields_are_ignored(shared_server, pair):
 # -- rate limit -------------------------------------------------------------------------------
 
 
-@pytest.mark.server_args(*FAST_ARGS, "--msg-rate", "5")
+@pytest.mark.server_args(*chat_args(msg_rate=5))
 def test_rate_limited_then_usable_again(server):
     api = Api(server.port)
     a = api.new_user("rate")
@@ -169,7 +169,7 @@ def test_rate_limited_then_usable_again(server):
     run_async(go(), 30)
 
 
-@pytest.mark.server_args(*FAST_ARGS, "--msg-rate", "5")
+@pytest.mark.server_args(*chat_args(msg_rate=5))
 def test_rate_limit_abuse_closes_1008(server):
     api = Api(server.port)
     a, b = api.new_users(2, "abuse")
@@ -219,7 +219,7 @@ def test_rate_limit_abuse_closes_1008(server):
 # -- connections per user ---------------------------------------------------------------------
 
 
-@pytest.mark.server_args(*FAST_ARGS, "--max-conns-per-user", "2")
+@pytest.mark.server_args(*chat_args(max_conns_per_user=2))
 def test_too_many_connections_for_one_user(server):
     api = Api(server.port)
     a, b = api.new_users(2, "conns")

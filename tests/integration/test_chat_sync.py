@@ -9,8 +9,8 @@ import asyncio
 
 import pytest
 
-from chat_client import (FAST_ARGS, Api, ChatConn, close_all, connect_all, message_fields_ok,
-                         strip_type)
+from chat_client import (FAST_ARGS, Api, ChatConn, chat_args, close_all, connect_all,
+                         message_fields_ok, strip_type)
 from support import run_async
 
 SERVER_ARGS = FAST_ARGS
@@ -132,7 +132,7 @@ def test_sync_from_a_seq_and_only_asked_conversations(shared_server, api):
     run_async(go(), 60)
 
 
-@pytest.mark.server_args(*FAST_ARGS, "--sync-limit", "5")
+@pytest.mark.server_args(*chat_args(sync_limit=5))
 def test_sync_pages_with_more(server):
     api = Api(server.port)
     a, b = api.new_users(2, "more")
