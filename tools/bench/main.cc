@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
   AddBroadcastCommand(&app, &options, &scenario);
   AddFanoutCommand(&app, &options, &scenario);
   AddIdleCommand(&app, &options, &scenario);
+  AddChatCommand(&app, &options, &scenario);
   CLI11_PARSE(app, argc, argv);
 
   std::string error;

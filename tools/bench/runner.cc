@@ -24,27 +24,6 @@ namespace {
 constexpr int64_t kSecondNs = 1'000'000'000;
 constexpr char kDefaultLoopbackSources[] = "127.0.0.1-127.0.0.16";
 
-bool Resolve(const WsUrl& url, sockaddr_in* out, std::string* error) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(url.port);
-  if (inet_pton(AF_INET, url.host.c_str(), &addr.sin_addr) != 1) {
-    addrinfo hints{};
-    hints.ai_family = AF_INET;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* result = nullptr;
-    const int rc = getaddrinfo(url.host.c_str(), nullptr, &hints, &result);
-    if (rc != 0 || result == nullptr) {
-      *error = "cannot resolve '" + url.host + "': " + gai_strerror(rc);
-      return false;
-    }
-    addr.sin_addr = reinterpret_cast<sockaddr_in*>(result->ai_addr)->sin_addr;
-    freeaddrinfo(result);
-  }
-  *out = addr;
-  return true;
-}
-
 void SleepNs(int64_t ns) {
   if (ns > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(ns));
 }
@@ -81,12 +60,33 @@ Json SampleToJson(const ProcessSample& sample) {
 
 }  // namespace
 
+bool ResolveTarget(const WsUrl& url, sockaddr_in* out, std::string* error) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(url.port);
+  if (inet_pton(AF_INET, url.host.c_str(), &addr.sin_addr) != 1) {
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* result = nullptr;
+    const int rc = getaddrinfo(url.host.c_str(), nullptr, &hints, &result);
+    if (rc != 0 || result == nullptr) {
+      *error = "cannot resolve '" + url.host + "': " + gai_strerror(rc);
+      return false;
+    }
+    addr.sin_addr = reinterpret_cast<sockaddr_in*>(result->ai_addr)->sin_addr;
+    freeaddrinfo(result);
+  }
+  *out = addr;
+  return true;
+}
+
 int RunBenchmark(Scenario& scenario, CommonOptions options, const std::string& command_line) {
   const std::string started_at = UtcTimestamp();
   const uint64_t fd_limit = RaiseFdLimit();
   std::string error;
   sockaddr_in target{};
-  if (!Resolve(options.url, &target, &error)) {
+  if (!ResolveTarget(options.url, &target, &error)) {
     fprintf(stderr, "ringcast-bench: %s\n", error.c_str());
     return 2;
   }
@@ -99,8 +99,10 @@ int RunBenchmark(Scenario& scenario, CommonOptions options, const std::string& c
   RunShared run;
   run.threads = options.threads;
   if (!scenario.Setup(options, &run, &error)) {
+    // A setup that failed against the server (chat's HTTP calls) failed the run; anything else
+    // was the configuration.
     fprintf(stderr, "ringcast-bench %s: %s\n", scenario.name(), error.c_str());
-    return 2;
+    return run.failed() ? 1 : 2;
   }
   const uint32_t connections = scenario.connection_count();
   if (uint64_t{connections} + 64 > fd_limit) {
@@ -159,12 +161,16 @@ int RunBenchmark(Scenario& scenario, CommonOptions options, const std::string& c
   uint64_t opened = 0;
   while (true) {
     opened = sum(&WorkerCounters::opened);
-    if (opened >= connections || run.failed()) break;
+    if ((opened >= connections && scenario.Ready()) || run.failed()) break;
     const int64_t now = NowNs();
     if (now > connect_deadline) {
-      run.Fail("only " + WithCommas(opened) + " of " + WithCommas(connections) +
-               " connections opened within --connect-timeout " +
-               Fixed(options.connect_timeout_s, 0) + " s");
+      run.Fail(opened < connections
+                   ? "only " + WithCommas(opened) + " of " + WithCommas(connections) +
+                         " connections opened within --connect-timeout " +
+                         Fixed(options.connect_timeout_s, 0) + " s"
+                   : "every connection opened, but the scenario was not ready (" +
+                         scenario.ReadyProgress() + ") within --connect-timeout " +
+                         Fixed(options.connect_timeout_s, 0) + " s");
       break;
     }
     if (now >= next_progress) {
@@ -172,7 +178,8 @@ int RunBenchmark(Scenario& scenario, CommonOptions options, const std::string& c
       const double elapsed = static_cast<double>(now - connect_start_ns) / 1e9;
       progress.Print("connecting: " + WithCommas(opened) + " / " + WithCommas(connections) +
                      " open (" + Fixed(static_cast<double>(opened) / elapsed, 0) + "/s), " +
-                     WithCommas(sum(&WorkerCounters::failed)) + " failed");
+                     WithCommas(sum(&WorkerCounters::failed)) + " failed" +
+                     (scenario.ReadyProgress().empty() ? "" : ", " + scenario.ReadyProgress()));
     }
     SleepNs(2'000'000);
   }

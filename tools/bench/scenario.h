@@ -114,6 +114,11 @@ class Scenario {
   virtual uint32_t connection_count() const = 0;
   virtual std::string TargetFor(uint32_t conn) const = 0;  // HTTP request target.
   virtual int step_count() const { return 1; }
+  // Whether traffic may start once every connection is open (chat: every hello has arrived, so
+  // each user is subscribed before anyone sends). Polled by the main thread while connecting.
+  virtual bool Ready() const { return true; }
+  virtual std::string ReadyProgress() const { return ""; }  // For the connecting lines.
+
   virtual double StepWarmupSeconds(int /*step*/) const { return warmup_s_; }
   virtual double StepSeconds(int /*step*/) const { return duration_s_; }
 

@@ -1,6 +1,6 @@
 // The subcommands. Each scenario file adds its own subcommand with its own flags and, when that
-// subcommand is the one given, creates the scenario into *chosen. Adding a scenario (chat) is
-// one new file plus one line in main.cc.
+// subcommand is the one given, creates the scenario into *chosen. Adding a scenario is one new
+// file plus one line in main.cc.
 #pragma once
 
 #include <memory>
@@ -20,5 +20,6 @@ void AddEchoCommand(CLI::App* app, CommonOptions* options, std::unique_ptr<Scena
 void AddBroadcastCommand(CLI::App* app, CommonOptions* options, std::unique_ptr<Scenario>* chosen);
 void AddFanoutCommand(CLI::App* app, CommonOptions* options, std::unique_ptr<Scenario>* chosen);
 void AddIdleCommand(CLI::App* app, CommonOptions* options, std::unique_ptr<Scenario>* chosen);
+void AddChatCommand(CLI::App* app, CommonOptions* options, std::unique_ptr<Scenario>* chosen);
 
 }  // namespace ringcast::bench

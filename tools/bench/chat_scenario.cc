@@ -1,0 +1,721 @@
+// chat: the chat service end to end (proto/PROTOCOL.md, "The chat service"). Setup over HTTP
+// registers and logs in U users and creates G groups of S members (round-robin, so every user is
+// in about G*S/U of them); then one WebSocket per user (/ws?token=...), and traffic starts once
+// every connection has its hello. Each (member, group) pair is a publisher; together they send
+// R msgs/s open loop, each message stamped with its intended send time (as its cid and at the
+// start of its body). Measured from that time: the ack (the message is committed) and every
+// delivery to the other members. Counted: every message acked exactly once, and delivered to
+// every member connection (the sender's too) exactly once, in seq order without gaps. Steps
+// through --rates and reports the first rate whose ack p99 exceeds --p99-limit-ms.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <random>
+#include <unordered_map>
+
+#include "tools/bench/bookkeeping.h"
+#include "tools/bench/chat_protocol.h"
+#include "tools/bench/chat_setup.h"
+#include "tools/bench/runner.h"
+#include "tools/bench/scenarios.h"
+#include "tools/bench/system_info.h"
+#include "tools/bench/worker.h"
+
+namespace ringcast::bench {
+namespace {
+
+constexpr int64_t kSecondNs = 1'000'000'000;
+constexpr std::string_view kPing = R"({"type":"ping"})";
+
+struct ChatOptions {
+  uint32_t users = 1000;
+  uint32_t groups = 100;
+  uint32_t group_size = 10;
+  std::vector<double> rates{1000};
+  uint32_t body_bytes = 100;
+  double p99_limit_ms = 20;
+  bool keep_going = false;
+  uint32_t setup_threads = 8;
+  std::string user_prefix;  // Empty: a random one per run.
+  std::string password = "ringcast-bench";
+  double heartbeat_s = 30;
+};
+
+std::string RandomPrefix() {
+  static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::random_device random;
+  std::string out = "rb";
+  for (int i = 0; i < 6; ++i) out += kChars[random() % (sizeof(kChars) - 1)];
+  return out + "-";
+}
+
+class ChatScenario final : public Scenario {
+ public:
+  explicit ChatScenario(const ChatOptions& options) : options_(options) {}
+  const char* name() const override { return "chat"; }
+
+  bool Setup(const CommonOptions& common, RunShared* run, std::string* error) override;
+  uint32_t connection_count() const override { return options_.users; }
+  std::string TargetFor(uint32_t conn) const override { return ws_target_ + tokens_[conn]; }
+  int step_count() const override { return static_cast<int>(options_.rates.size()); }
+  bool Ready() const override { return hellos_.load(std::memory_order_acquire) == options_.users; }
+  std::string ReadyProgress() const override {
+    return WithCommas(hellos_.load(std::memory_order_relaxed)) + " hellos";
+  }
+
+  void OnOpen(Worker& /*worker*/, uint32_t conn, int64_t now) override {
+    conns_[conn].last_send_ns = now;
+  }
+
+  void OnTick(Worker& worker, int64_t now) override {
+    ThreadState& t = threads_[worker.index()];
+    t.window = run_->Window();
+    const int sealed = sealed_step_.load(std::memory_order_acquire);
+    if (sealed > t.acked) {
+      t.acked = sealed;
+      t.acked_step.store(sealed, std::memory_order_release);
+    }
+    if (t.window.index != t.step && t.window.index > t.acked && now >= t.window.start_ns) {
+      t.step = t.window.index;
+      t.schedule =
+          OpenLoopSchedule(t.window.start_ns, options_.rates[size_t(t.step)], layout_.publishers());
+      t.next_k = 0;
+    }
+    Publish(worker, now);
+    if (now >= t.next_heartbeat_ns) Heartbeat(worker, now);
+  }
+
+  int64_t NextWakeNs(const Worker& worker) const override {
+    const ThreadState& t = threads_[worker.index()];
+    return std::min(t.next_wake_ns, t.next_heartbeat_ns);
+  }
+
+  void OnMessage(Worker& worker, uint32_t conn, ws::Opcode opcode, std::span<const uint8_t> payload,
+                 int64_t now) override;
+
+  bool Drained() const override {
+    // A worker running late may still owe messages intended before the window's end.
+    const int step = run_->Window().index;
+    for (const ThreadState& t : threads_) {
+      if (t.published_step.load(std::memory_order_acquire) < step) return false;
+    }
+    uint64_t sent = 0;
+    for (const auto& s : sent_) sent += s.load(std::memory_order_relaxed);
+    uint64_t acks = 0;
+    uint64_t receipts = 0;
+    for (const ThreadState& t : threads_) {
+      acks += t.acks.load(std::memory_order_relaxed);
+      receipts += t.receipts.load(std::memory_order_relaxed);
+    }
+    return acks == sent && receipts == sent * options_.group_size;
+  }
+
+  void BeginStep(const StepWindow& window) override {
+    if (window.index == 0 && !quiet_) {
+      fprintf(stderr, "           %u users, %u groups of %u, %u publishers (member, group)\n",
+              options_.users, options_.groups, options_.group_size, layout_.publishers());
+    }
+  }
+
+  bool EndStep(const StepWindow& window, bool drained) override;
+  std::string Progress() override;
+  void MakeReport(Report* report) override;
+
+ private:
+  struct Slot {
+    uint32_t group;
+    uint64_t next_seq;  // The conversation's next seq this connection must receive.
+  };
+  // Per connection (= user), owned by its worker.
+  struct ConnState {
+    std::vector<Slot> slots;  // One per group the user is in.
+    bool hello = false;
+    int64_t last_send_ns = 0;
+  };
+  // Per publisher, owned by the worker of its user's connection.
+  struct PublisherState {
+    uint64_t sequence = 0;  // Messages sent, all steps.
+    uint64_t acked = 0;
+    std::vector<uint64_t> acked_bits;  // Bit n: message n was acked.
+  };
+  struct alignas(64) ThreadState {
+    StepWindow window;
+    int step = -1;   // Step this worker is publishing for.
+    int acked = -1;  // Highest sealed step: its histograms are no longer written.
+    std::atomic<int> acked_step{-1};
+    std::atomic<int> published_step{-1};  // Highest step whose messages are all sent.
+    OpenLoopSchedule schedule;
+    uint64_t next_k = 0;  // Next message of the schedule (every worker walks all of them).
+    int64_t next_wake_ns = INT64_MAX;
+    int64_t next_heartbeat_ns = 0;
+    uint64_t heartbeats = 0;
+    std::atomic<uint64_t> acks{0};            // All steps, for Drained() and progress lines.
+    std::atomic<uint64_t> receipts{0};        // Deliveries to any member, all steps.
+    std::vector<Histogram> ack_latency;       // Per step, measured messages.
+    std::vector<Histogram> delivery_latency;  // Per step, measured, other members only.
+    std::vector<uint64_t> sent, acks_per_step, acks_in_window, deliveries, deliveries_in_window;
+    ChatEventParser parser;
+    ChatEvent event;
+    std::string scratch;
+    std::string error;
+  };
+  struct StepResult {
+    double rate = 0;
+    uint64_t sent = 0;
+    uint64_t acks = 0;
+    double acks_per_s = 0;
+    uint64_t deliveries = 0;
+    double deliveries_per_s = 0;
+    Histogram ack_latency;
+    Histogram delivery_latency;
+  };
+
+  void Publish(Worker& worker, int64_t now);
+  void Heartbeat(Worker& worker, int64_t now);
+  void OnAck(Worker& worker, uint32_t conn, const ChatEvent& e, int64_t now);
+  void OnChatMessage(Worker& worker, uint32_t conn, const ChatEvent& e, int64_t now);
+  std::string Who(uint32_t conn) const {
+    return "chat: connection " + std::to_string(conn) + " (user " +
+           std::to_string(user_ids_[conn]) + ")";
+  }
+  // A step this stamp may belong to: known, and not sealed by this worker yet.
+  bool StepOpen(const ThreadState& t, uint16_t step) const {
+    return step < options_.rates.size() && int{step} > t.acked;
+  }
+
+  ChatOptions options_;
+  RunShared* run_ = nullptr;
+  bool quiet_ = false;
+  uint32_t threads_count_ = 1;
+  ChatLayout layout_;
+  std::string ws_target_;  // "/ws?token=" (plus the token per connection).
+  std::vector<uint64_t> user_ids_;
+  std::vector<std::string> tokens_;
+  std::vector<uint64_t> conv_ids_;                     // Per group.
+  std::unordered_map<uint64_t, uint32_t> conv_group_;  // Conversation id → group; read-only.
+  ChatSetupResult setup_;
+  std::vector<ConnState> conns_;
+  std::vector<PublisherState> publishers_;
+  std::vector<std::atomic<uint64_t>> sent_;  // Per publisher, written by its worker.
+  std::atomic<uint32_t> hellos_{0};
+  std::vector<ThreadState> threads_;
+  std::atomic<int> sealed_step_{-1};
+  std::vector<StepResult> results_;
+  int breakdown_ = -1;
+  int64_t last_ns_ = 0;
+  uint64_t last_acks_ = 0;
+  uint64_t last_receipts_ = 0;
+};
+
+bool ChatScenario::Setup(const CommonOptions& common, RunShared* run, std::string* error) {
+  if (options_.group_size < 2 || options_.group_size > options_.users) {
+    *error = "--group-size must be at least 2 and at most --users (members are distinct users)";
+    return false;
+  }
+  if (options_.rates.empty() || options_.rates.size() > 1000) {
+    *error = "--rates needs 1 to 1000 rates";
+    return false;
+  }
+  for (double rate : options_.rates) {
+    if (!(rate > 0)) {
+      *error = "rates must be positive";
+      return false;
+    }
+  }
+  if (options_.user_prefix.empty()) options_.user_prefix = RandomPrefix();
+  if (options_.user_prefix.size() + std::to_string(options_.users - 1).size() > 32) {
+    *error = "--user-prefix is too long: usernames are at most 32 characters";
+    return false;
+  }
+  run_ = run;
+  quiet_ = common.quiet;
+  threads_count_ = common.threads;
+  warmup_s_ = common.warmup_s;
+  duration_s_ = common.duration_s;
+  layout_ = ChatLayout{options_.users, options_.groups, options_.group_size};
+  // "ws://host:port" → /ws; any other target is the WebSocket route itself.
+  ws_target_ = common.url.target == "/" ? "/ws" : common.url.target;
+  ws_target_ += ws_target_.find('?') == std::string::npos ? "?token=" : "&token=";
+
+  ChatSetupPlan plan;
+  if (!ResolveTarget(common.url, &plan.target, error)) return false;
+  plan.host_header = common.url.host;
+  if (common.url.port != 80) plan.host_header += ":" + std::to_string(common.url.port);
+  plan.sources = common.sources;
+  plan.prefix = options_.user_prefix;
+  plan.password = options_.password;
+  plan.layout = layout_;
+  plan.threads = options_.setup_threads;
+  plan.quiet = common.quiet;
+  if (!quiet_) {
+    fprintf(stderr, "[setup] registering %s users '%s0' ... over HTTP, %u at a time\n",
+            WithCommas(options_.users).c_str(), options_.user_prefix.c_str(),
+            options_.setup_threads);
+  }
+  std::string reason;
+  if (!RunChatSetup(plan, &setup_, &reason)) {
+    run->Fail("chat setup: " + reason);
+    *error = "setup: " + reason;
+    return false;
+  }
+  if (!quiet_) {
+    fprintf(stderr, "[setup] %s users in %.1f s, %s groups in %.1f s\n",
+            WithCommas(options_.users).c_str(), setup_.users_seconds,
+            WithCommas(options_.groups).c_str(), setup_.groups_seconds);
+  }
+  user_ids_ = setup_.user_ids;
+  tokens_ = std::move(setup_.tokens);
+  conv_ids_ = setup_.conv_ids;
+  for (uint32_t g = 0; g < options_.groups; ++g) {
+    if (!conv_group_.emplace(conv_ids_[g], g).second) {
+      run->Fail("chat setup: two groups got the same conversation id " +
+                std::to_string(conv_ids_[g]));
+      *error = "setup: the server gave two groups one conversation id";
+      return false;
+    }
+  }
+  conns_ = std::vector<ConnState>(options_.users);
+  const auto groups_of = layout_.GroupsOfUsers();
+  for (uint32_t u = 0; u < options_.users; ++u) {
+    for (uint32_t g : groups_of[u]) conns_[u].slots.push_back({g, 1});
+  }
+  publishers_ = std::vector<PublisherState>(layout_.publishers());
+  sent_ = std::vector<std::atomic<uint64_t>>(layout_.publishers());
+  threads_ = std::vector<ThreadState>(common.threads);
+  const size_t steps = options_.rates.size();
+  for (ThreadState& t : threads_) {
+    t.ack_latency.resize(steps);
+    t.delivery_latency.resize(steps);
+    for (auto* v :
+         {&t.sent, &t.acks_per_step, &t.acks_in_window, &t.deliveries, &t.deliveries_in_window}) {
+      v->assign(steps, 0);
+    }
+  }
+  return true;
+}
+
+void ChatScenario::Publish(Worker& worker, int64_t now) {
+  ThreadState& t = threads_[worker.index()];
+  t.next_wake_ns = INT64_MAX;
+  if (t.step < 0 || t.step <= t.acked) return;
+  const uint32_t publishers = layout_.publishers();
+  while (true) {
+    const int64_t intended = t.schedule.IntendedNs(t.next_k);
+    if (intended >= t.window.end_ns) {
+      t.published_step.store(t.step, std::memory_order_release);
+      return;
+    }
+    if (intended > now) {
+      t.next_wake_ns = intended;
+      return;
+    }
+    const auto p = static_cast<uint32_t>(t.next_k % publishers);
+    ++t.next_k;
+    const uint32_t conn = layout_.PublisherUser(p);
+    if (conn % threads_count_ != worker.index()) continue;
+    PublisherState& ps = publishers_[p];
+    ChatStamp stamp;
+    stamp.publisher = p;
+    stamp.sequence = ps.sequence;
+    stamp.intended_ns = intended;
+    stamp.step = static_cast<uint16_t>(t.step);
+    stamp.measured = t.window.Measures(intended);
+    t.scratch.clear();
+    AppendChatSend(&t.scratch, conv_ids_[layout_.PublisherGroup(p)], stamp, options_.body_bytes);
+    if (!worker.Send(conn, ws::Opcode::kText, t.scratch.size(),
+                     [&](uint8_t* out) { std::memcpy(out, t.scratch.data(), t.scratch.size()); })) {
+      worker.run().Fail(Who(conn) + " is not open");
+      return;
+    }
+    ++ps.sequence;
+    sent_[p].store(ps.sequence, std::memory_order_relaxed);
+    ++t.sent[size_t(t.step)];
+    conns_[conn].last_send_ns = now;
+  }
+}
+
+void ChatScenario::Heartbeat(Worker& worker, int64_t now) {
+  // The server closes a connection silent for --presence-timeout (120 s by default); users in no
+  // group, or between steps, would otherwise say nothing.
+  ThreadState& t = threads_[worker.index()];
+  t.next_heartbeat_ns = now + kSecondNs;
+  const auto limit = static_cast<int64_t>(options_.heartbeat_s * 1e9);
+  for (uint32_t conn : worker.conn_ids()) {
+    ConnState& c = conns_[conn];
+    if (now - c.last_send_ns < limit) continue;
+    if (worker.Send(conn, ws::Opcode::kText, kPing.size(),
+                    [](uint8_t* out) { std::memcpy(out, kPing.data(), kPing.size()); })) {
+      c.last_send_ns = now;
+      ++t.heartbeats;
+    }
+  }
+}
+
+void ChatScenario::OnMessage(Worker& worker, uint32_t conn, ws::Opcode opcode,
+                             std::span<const uint8_t> payload, int64_t now) {
+  ThreadState& t = threads_[worker.index()];
+  if (opcode != ws::Opcode::kText) {
+    worker.run().Fail(Who(conn) + " got a binary message");
+    return;
+  }
+  ChatEvent& e = t.event;
+  if (!t.parser.Parse(payload, &e, &t.error)) {
+    worker.run().Fail(Who(conn) + " got an event that does not parse (" + t.error + "): " +
+                      std::string(reinterpret_cast<const char*>(payload.data()),
+                                  std::min<size_t>(payload.size(), 200)));
+    return;
+  }
+  switch (e.type) {
+    case ChatEventType::kMessage:
+      OnChatMessage(worker, conn, e, now);
+      break;
+    case ChatEventType::kAck:
+      OnAck(worker, conn, e, now);
+      break;
+    case ChatEventType::kHello: {
+      ConnState& c = conns_[conn];
+      if (c.hello || e.user != user_ids_[conn]) {
+        worker.run().Fail(Who(conn) + (c.hello
+                                           ? " got a second hello"
+                                           : " got a hello for user " + std::to_string(e.user)));
+        return;
+      }
+      c.hello = true;
+      hellos_.fetch_add(1, std::memory_order_release);
+      break;
+    }
+    case ChatEventType::kError:
+      worker.run().Fail(
+          Who(conn) + ": server error " + std::string(e.code) + ": " + std::string(e.message) +
+          (e.cid.empty() ? "" : " (cid " + std::string(e.cid) + ")") +
+          (e.code == "rate_limited" ? "; start the server with a higher --msg-rate" : ""));
+      break;
+    case ChatEventType::kOther:
+      break;  // presence, members, receipts, typing, pong: not what is measured.
+  }
+}
+
+void ChatScenario::OnAck(Worker& worker, uint32_t conn, const ChatEvent& e, int64_t now) {
+  ThreadState& t = threads_[worker.index()];
+  ChatStamp s;
+  if (!ReadChatStamp(e.cid, &s) || s.publisher >= layout_.publishers() ||
+      layout_.PublisherUser(s.publisher) != conn) {
+    worker.run().Fail(Who(conn) + " got an ack for a cid it did not send: '" + std::string(e.cid) +
+                      "'");
+    return;
+  }
+  PublisherState& ps = publishers_[s.publisher];
+  if (s.sequence >= ps.sequence || e.conv != conv_ids_[layout_.PublisherGroup(s.publisher)] ||
+      !StepOpen(t, s.step) || e.seq == 0) {
+    worker.run().Fail(Who(conn) + " got an ack that does not match what was sent: cid " +
+                      std::string(e.cid) + ", conv " + std::to_string(e.conv) + ", seq " +
+                      std::to_string(e.seq));
+    return;
+  }
+  const size_t word = s.sequence / 64;
+  const uint64_t bit = uint64_t{1} << (s.sequence % 64);
+  if (ps.acked_bits.size() <= word)
+    ps.acked_bits.resize(std::max(word + 1, ps.acked_bits.size() * 2));
+  if (ps.acked_bits[word] & bit) {
+    worker.run().Fail(Who(conn) + " got a second ack for cid " + std::string(e.cid));
+    return;
+  }
+  ps.acked_bits[word] |= bit;
+  ++ps.acked;
+  t.acks.store(t.acks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  ++t.acks_per_step[s.step];
+  if (t.window.Measures(now) && s.step == t.window.index) ++t.acks_in_window[s.step];
+  if (s.measured) {
+    if (now < s.intended_ns) {
+      worker.run().Fail("chat: an ack arrived before its message's intended send time");
+      return;
+    }
+    t.ack_latency[s.step].Record(static_cast<uint64_t>(now - s.intended_ns));
+  }
+}
+
+void ChatScenario::OnChatMessage(Worker& worker, uint32_t conn, const ChatEvent& e, int64_t now) {
+  ThreadState& t = threads_[worker.index()];
+  const auto group = conv_group_.find(e.conv);
+  if (group == conv_group_.end()) {
+    worker.run().Fail(Who(conn) + " got a message in conversation " + std::to_string(e.conv) +
+                      ", not one of the benchmark's groups");
+    return;
+  }
+  Slot* slot = nullptr;
+  for (Slot& s : conns_[conn].slots) {
+    if (s.group == group->second) slot = &s;
+  }
+  if (slot == nullptr) {
+    worker.run().Fail(Who(conn) + " got a message of group " + std::to_string(group->second) +
+                      ", which its user is not in");
+    return;
+  }
+  if (e.seq != slot->next_seq) {
+    worker.run().Fail(Who(conn) + ": conversation " + std::to_string(e.conv) + " delivered seq " +
+                      std::to_string(e.seq) + " where " + std::to_string(slot->next_seq) +
+                      " was due (" +
+                      (e.seq > slot->next_seq ? "lost or reordered" : "a duplicate") + ")");
+    // Resynchronise so one loss is reported once, not on every later message.
+    slot->next_seq = std::max(slot->next_seq, e.seq + 1);
+    return;
+  }
+  ++slot->next_seq;
+  ChatStamp s;
+  if (!ReadChatStamp(e.body, &s) || s.publisher >= layout_.publishers() ||
+      layout_.PublisherGroup(s.publisher) != group->second ||
+      e.from != user_ids_[layout_.PublisherUser(s.publisher)] || !StepOpen(t, s.step)) {
+    worker.run().Fail(Who(conn) +
+                      " got a message whose body, sender or conversation is not "
+                      "what was sent: from " +
+                      std::to_string(e.from) + ", conv " + std::to_string(e.conv) + ", body '" +
+                      std::string(e.body.substr(0, 80)) + "'");
+    return;
+  }
+  t.receipts.store(t.receipts.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  ++t.deliveries[s.step];
+  if (t.window.Measures(now) && s.step == t.window.index) ++t.deliveries_in_window[s.step];
+  if (s.measured && layout_.PublisherUser(s.publisher) != conn) {
+    if (now < s.intended_ns) {
+      worker.run().Fail("chat: a message arrived before its intended send time");
+      return;
+    }
+    t.delivery_latency[s.step].Record(static_cast<uint64_t>(now - s.intended_ns));
+  }
+}
+
+bool ChatScenario::EndStep(const StepWindow& window, bool drained) {
+  // Seal the step: once every worker acknowledges, none writes its figures again.
+  sealed_step_.store(window.index, std::memory_order_release);
+  for (Worker* w : run_->workers) w->Wake();
+  const int64_t deadline = NowNs() + 2 * kSecondNs;
+  for (const ThreadState& t : threads_) {
+    while (t.acked_step.load(std::memory_order_acquire) < window.index && NowNs() < deadline) {
+      struct timespec ts {
+        0, 1'000'000
+      };
+      nanosleep(&ts, nullptr);
+    }
+  }
+  StepResult result;
+  const auto step = static_cast<size_t>(window.index);
+  result.rate = options_.rates[step];
+  uint64_t acks_in_window = 0;
+  uint64_t deliveries_in_window = 0;
+  for (const ThreadState& t : threads_) {
+    if (t.acked_step.load(std::memory_order_acquire) < window.index) {
+      run_->Fail("chat: a worker did not finish step " + std::to_string(window.index));
+      return false;
+    }
+    result.ack_latency.Merge(t.ack_latency[step]);
+    result.delivery_latency.Merge(t.delivery_latency[step]);
+    result.sent += t.sent[step];
+    result.acks += t.acks_per_step[step];
+    result.deliveries += t.deliveries[step];
+    acks_in_window += t.acks_in_window[step];
+    deliveries_in_window += t.deliveries_in_window[step];
+  }
+  result.acks_per_s = static_cast<double>(acks_in_window) / window.measured_seconds();
+  result.deliveries_per_s = static_cast<double>(deliveries_in_window) / window.measured_seconds();
+  const uint64_t limit_ns = static_cast<uint64_t>(options_.p99_limit_ms * 1e6);
+  const uint64_t p99 = result.ack_latency.Percentile(99);
+  if (!quiet_) {
+    fprintf(stderr,
+            "           rate %s msg/s: acks/s %s, ack p50 %s p99 %s max %s; delivery p50 %s p99 "
+            "%s%s%s\n",
+            WithCommas(uint64_t(result.rate)).c_str(),
+            WithCommas(uint64_t(result.acks_per_s)).c_str(),
+            Duration(result.ack_latency.Percentile(50)).c_str(), Duration(p99).c_str(),
+            Duration(result.ack_latency.max()).c_str(),
+            Duration(result.delivery_latency.Percentile(50)).c_str(),
+            Duration(result.delivery_latency.Percentile(99)).c_str(),
+            p99 > limit_ns ? "  <- ack p99 over the limit" : "", drained ? "" : "  (not drained)");
+  }
+  results_.push_back(std::move(result));
+  if (p99 > limit_ns && breakdown_ < 0) {
+    breakdown_ = window.index;
+    return options_.keep_going;
+  }
+  return true;
+}
+
+std::string ChatScenario::Progress() {
+  uint64_t acks = 0;
+  uint64_t receipts = 0;
+  for (const ThreadState& t : threads_) {
+    acks += t.acks.load(std::memory_order_relaxed);
+    receipts += t.receipts.load(std::memory_order_relaxed);
+  }
+  const int64_t now = NowNs();
+  std::string line;
+  if (last_ns_ != 0) {
+    const double dt = static_cast<double>(now - last_ns_) / 1e9;
+    line = WithCommas(static_cast<uint64_t>(static_cast<double>(acks - last_acks_) / dt)) +
+           " acks/s, " +
+           WithCommas(static_cast<uint64_t>(static_cast<double>(receipts - last_receipts_) / dt)) +
+           " deliveries/s, ";
+  }
+  last_ns_ = now;
+  last_acks_ = acks;
+  last_receipts_ = receipts;
+  const StepWindow window = run_->Window();
+  return line + "offered rate " +
+         WithCommas(uint64_t(options_.rates[size_t(std::max(0, window.index))])) + " msg/s";
+}
+
+void ChatScenario::MakeReport(Report* report) {
+  report->config.Set("users", options_.users);
+  report->config.Set("groups", options_.groups);
+  report->config.Set("group_size", options_.group_size);
+  report->config.Set("publishers", layout_.publishers());
+  report->config.Set("body_bytes", options_.body_bytes);
+  report->config.Set("p99_limit_ms", options_.p99_limit_ms);
+  report->config.Set("user_prefix", options_.user_prefix);
+  report->config.Set("setup_threads", options_.setup_threads);
+  report->config.Set("heartbeat_s", options_.heartbeat_s);
+  Json rates = Json::Array();
+  for (double r : options_.rates) rates.Push(r);
+  report->config.Set("rates", std::move(rates));
+
+  Json setup = Json::Object();
+  setup.Set("users_seconds", setup_.users_seconds);
+  setup.Set("groups_seconds", setup_.groups_seconds);
+  report->results.Set("setup", std::move(setup));
+  report->Row("setup", WithCommas(options_.users) + " users registered and logged in in " +
+                           Fixed(setup_.users_seconds, 1) + " s, " + WithCommas(options_.groups) +
+                           " groups in " + Fixed(setup_.groups_seconds, 1) + " s");
+
+  Json steps = Json::Array();
+  double best_ok = 0;
+  double best_acks_per_s = 0;
+  for (const StepResult& r : results_) {
+    Json step = Json::Object();
+    step.Set("rate", r.rate);
+    step.Set("sent", r.sent);
+    step.Set("acks", r.acks);
+    step.Set("acks_per_s", r.acks_per_s);
+    step.Set("deliveries", r.deliveries);
+    step.Set("deliveries_per_s", r.deliveries_per_s);
+    step.Set("ack_latency_ns", HistogramToJson(r.ack_latency));
+    step.Set("delivery_latency_ns", HistogramToJson(r.delivery_latency));
+    steps.Push(std::move(step));
+    const bool over = r.ack_latency.Percentile(99) > uint64_t(options_.p99_limit_ms * 1e6);
+    if (!over) best_ok = std::max(best_ok, r.rate);
+    best_acks_per_s = std::max(best_acks_per_s, r.acks_per_s);
+    report->Row("rate " + WithCommas(uint64_t(r.rate)) + " msg/s",
+                WithCommas(uint64_t(r.acks_per_s)) + " acks/s  ack p50 " +
+                    Duration(r.ack_latency.Percentile(50)) + " p99 " +
+                    Duration(r.ack_latency.Percentile(99)) + "  delivery p50 " +
+                    Duration(r.delivery_latency.Percentile(50)) + " p99 " +
+                    Duration(r.delivery_latency.Percentile(99)) + "  " +
+                    WithCommas(uint64_t(r.deliveries_per_s)) + " deliveries/s" +
+                    (over ? "  (ack p99 over limit)" : ""));
+  }
+  report->results.Set("steps", std::move(steps));
+  report->results.Set("max_rate_within_limit", best_ok);
+  report->results.Set("max_acks_per_s", best_acks_per_s);
+  if (breakdown_ >= 0) {
+    report->results.Set("breakdown_rate", results_[size_t(breakdown_)].rate);
+  } else {
+    report->results.Set("breakdown_rate", Json());
+  }
+  report->Row("highest rate with ack p99 <= " + Fixed(options_.p99_limit_ms, 1) + " ms",
+              best_ok > 0 ? WithCommas(uint64_t(best_ok)) + " msg/s" : "none of the rates");
+  report->Row("first rate with ack p99 over it",
+              breakdown_ >= 0 ? WithCommas(uint64_t(results_[size_t(breakdown_)].rate)) + " msg/s"
+                              : "none of the rates");
+
+  // Totals over the whole run, and the per-conversation check: every member connection
+  // received exactly the messages its conversation acked, no more, no fewer.
+  uint64_t sent = 0, acked = 0, deliveries = 0, heartbeats = 0;
+  for (const PublisherState& p : publishers_) {
+    sent += p.sequence;
+    acked += p.acked;
+  }
+  for (const ThreadState& t : threads_) {
+    deliveries += t.receipts.load(std::memory_order_relaxed);
+    heartbeats += t.heartbeats;
+  }
+  report->results.Set("messages_sent", sent);
+  report->results.Set("messages_acked", acked);
+  report->results.Set("deliveries", deliveries);
+  report->results.Set("heartbeats", heartbeats);
+  if (run_->failed()) return;  // The failures already say what went wrong.
+  if (acked != sent || deliveries != sent * options_.group_size) {
+    report->errors.push_back("chat: " + WithCommas(sent) + " messages sent, " + WithCommas(acked) +
+                             " acked, " + WithCommas(deliveries) + " deliveries (expected " +
+                             WithCommas(sent * options_.group_size) + ")");
+  }
+  std::vector<uint64_t> per_group(options_.groups, 0);
+  for (uint32_t p = 0; p < layout_.publishers(); ++p) {
+    per_group[layout_.PublisherGroup(p)] += publishers_[p].acked;
+  }
+  size_t wrong = 0;
+  for (uint32_t u = 0; u < options_.users; ++u) {
+    for (const Slot& s : conns_[u].slots) {
+      if (s.next_seq - 1 == per_group[s.group]) continue;
+      if (++wrong <= 5) {
+        report->errors.push_back("chat: user " + std::to_string(user_ids_[u]) + " received " +
+                                 WithCommas(s.next_seq - 1) + " messages of group " +
+                                 std::to_string(s.group) + ", which acked " +
+                                 WithCommas(per_group[s.group]));
+      }
+    }
+  }
+  if (wrong > 5) {
+    report->errors.push_back("chat: ... and " + std::to_string(wrong - 5) +
+                             " more (member, group) pairs with a wrong count");
+  }
+}
+
+}  // namespace
+
+void AddChatCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
+  auto options = std::make_shared<ChatOptions>();
+  CLI::App* command = app->add_subcommand(
+      "chat",
+      "The chat service: U users in G groups of S, one WebSocket each, open-loop sends at R "
+      "msgs/s → persisted msgs/s, ack and delivery latency from the intended send time. URL: "
+      "ws://host:port (WebSocket route /ws)");
+  AddCommonOptions(command, common);
+  command->add_option("-u,--users", options->users, "Users (one connection each)")
+      ->check(CLI::Range(2u, 1u << 22))
+      ->capture_default_str();
+  command->add_option("-g,--groups", options->groups, "Group conversations")
+      ->check(CLI::Range(1u, 1u << 20))
+      ->capture_default_str();
+  command->add_option("-S,--group-size", options->group_size, "Members per group")
+      ->check(CLI::Range(2u, 1u << 16))
+      ->capture_default_str();
+  command
+      ->add_option("-r,--rates,--rate", options->rates,
+                   "Total send rate(s), msgs/s over all senders; a list steps through them")
+      ->delimiter(',')
+      ->capture_default_str();
+  command
+      ->add_option("-b,--body-bytes", options->body_bytes,
+                   "Message body bytes (the stamp, then filler)")
+      ->check(CLI::Range(uint32_t(kChatStampMax), 1u << 20))
+      ->capture_default_str();
+  command->add_option("--p99-limit-ms", options->p99_limit_ms, "Ack latency breakdown threshold")
+      ->capture_default_str();
+  command->add_flag("--keep-going", options->keep_going,
+                    "Run every rate even after the ack p99 exceeds the limit");
+  command
+      ->add_option("--setup-threads", options->setup_threads,
+                   "Concurrent HTTP requests while registering users and creating groups")
+      ->check(CLI::Range(1u, 256u))
+      ->capture_default_str();
+  command->add_option("--user-prefix", options->user_prefix,
+                      "Usernames are PREFIX0, PREFIX1, ... (default: random per run, so runs "
+                      "against the same data directory do not collide)");
+  command->add_option("--password", options->password, "Every user's password")
+      ->capture_default_str();
+  command
+      ->add_option("--heartbeat", options->heartbeat_s,
+                   "Seconds of silence after which a connection sends a ping message")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command->callback([options, chosen] { *chosen = std::make_unique<ChatScenario>(*options); });
+}
+
+}  // namespace ringcast::bench
