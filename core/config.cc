@@ -74,6 +74,52 @@ int ParseConfig(int argc, char** argv, Config* config) {
   add("--log-level", &config->log_level, "RINGCAST_LOG_LEVEL", "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 
+  add("--data-dir", &config->data_dir, "RINGCAST_DATA_DIR",
+      "Directory of the chat store (created if missing)");
+  add("--jwt-secret", &config->jwt_secret, "RINGCAST_JWT_SECRET",
+      "Token signing secret, at least 32 bytes (default: generated once, kept in the data dir)");
+  add("--token-ttl", &config->token_ttl_s, "RINGCAST_TOKEN_TTL", "Seconds a login token is valid")
+      ->check(CLI::Range(1, 366 * 86400));
+  add("--presence-timeout", &config->presence_timeout_s, "RINGCAST_PRESENCE_TIMEOUT",
+      "Seconds without a heartbeat before a chat connection is closed and counts as offline")
+      ->check(CLI::Range(1, 86400));
+  add("--presence-grace", &config->presence_grace_s, "RINGCAST_PRESENCE_GRACE",
+      "Seconds a user stays online after their last connection closes")
+      ->check(CLI::Range(0, 3600));
+  add("--max-conns-per-user", &config->max_conns_per_user, "RINGCAST_MAX_CONNS_PER_USER",
+      "Chat connections one user may hold at once, over all shards")
+      ->check(CLI::Range(1, 100000));
+  add("--batch-max", &config->batch_max, "RINGCAST_BATCH_MAX",
+      "Writes committed in one transaction at most")
+      ->check(CLI::Range(1, 100000));
+  add("--batch-delay-us", &config->batch_delay_us, "RINGCAST_BATCH_DELAY_US",
+      "Microseconds to wait for a partial batch to fill (0: commit what is there)")
+      ->check(CLI::Range(0, 1000000));
+  add("--synchronous", &config->synchronous, "RINGCAST_SYNCHRONOUS",
+      "SQLite synchronous mode: full (an ack survives power loss) or normal (survives a crash)")
+      ->check(CLI::IsMember({"full", "normal"}));
+  add("--msg-rate", &config->msg_rate, "RINGCAST_MSG_RATE",
+      "Chat requests per second per connection (bursts of twice that)")
+      ->check(CLI::Range(1, 100000000));
+  add("--max-chat-body", &config->max_chat_body, "RINGCAST_MAX_CHAT_BODY",
+      "Largest chat message body, bytes")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 24));
+  add("--sync-limit", &config->sync_limit, "RINGCAST_SYNC_LIMIT",
+      "Messages per conversation in one sync answer")
+      ->check(CLI::Range(1, 100000));
+  add("--max-group-size", &config->max_group_size, "RINGCAST_MAX_GROUP_SIZE",
+      "Members of one conversation at most")
+      ->check(CLI::Range(2, 1000000));
+  add("--login-rate-user", &config->login_rate_user, "RINGCAST_LOGIN_RATE_USER",
+      "Login attempts per minute per username")
+      ->check(CLI::Range(1, 1000000));
+  add("--login-rate-ip", &config->login_rate_ip, "RINGCAST_LOGIN_RATE_IP",
+      "Login attempts per minute per client address")
+      ->check(CLI::Range(1, 1000000));
+  add("--password-cost", &config->password_cost, "RINGCAST_PASSWORD_COST",
+      "log2 of scrypt's N for new password hashes (14: ~50 ms; lower only for tests/benchmarks)")
+      ->check(CLI::Range(10, 20));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

@@ -26,6 +26,24 @@ struct Config {
   bool direct_descriptors = true;
   bool pin_threads = true;
   std::string log_level = "info";
+
+  // The chat service (chat/README.md).
+  std::string data_dir = "./ringcast-data";
+  std::string jwt_secret;  // Empty: read or create <data_dir>/jwt-secret.
+  uint32_t token_ttl_s = 7 * 86400;
+  uint32_t presence_timeout_s = 120;
+  uint32_t presence_grace_s = 5;
+  uint32_t max_conns_per_user = 16;
+  uint32_t batch_max = 256;
+  uint32_t batch_delay_us = 0;
+  std::string synchronous = "full";
+  uint32_t msg_rate = 100;  // Requests per second per connection; burst twice that.
+  uint64_t max_chat_body = 65536;
+  uint32_t sync_limit = 500;
+  uint32_t max_group_size = 1000;
+  uint32_t login_rate_user = 10;  // Attempts per minute.
+  uint32_t login_rate_ip = 60;
+  uint32_t password_cost = 14;  // log2 of scrypt's N.
 };
 
 // Parses argv and RINGCAST_* environment variables into *config. Returns -1 to continue, or an

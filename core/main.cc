@@ -1,7 +1,7 @@
 // ringcast: shard-per-core io_uring WebSocket server. See README.md and docs/architecture.md.
+#include "chat/service.h"
 #include "core/config.h"
 #include "core/log.h"
-#include "core/routes/default_app.h"
 #include "core/runtime/shard_set.h"
 
 int main(int argc, char** argv) {
@@ -13,6 +13,10 @@ int main(int argc, char** argv) {
                         : config.log_level == "warn"  ? LogLevel::kWarn
                         : config.log_level == "error" ? LogLevel::kError
                                                       : LogLevel::kInfo);
-  ringcast::ShardSet shards(config, ringcast::MakeDefaultApp);
+  std::unique_ptr<ringcast::chat::ChatService> chat = ringcast::chat::ChatService::Start(config);
+  if (!chat) return 1;
+  ringcast::ShardSet shards(config,
+                            [&chat](ringcast::Shard& shard) { return chat->MakeShardApp(shard); });
+  chat->Attach(shards);
   return shards.Run();
 }

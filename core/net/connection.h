@@ -57,6 +57,7 @@ class Connection : private TimerEntry {
   Shard& shard() const;
   State state() const { return state_; }
   bool is_open_websocket() const { return state_ == State::kWebSocket; }
+  uint64_t queued_bytes() const { return send_queue_.bytes(); }  // Not yet sent.
 
   // Handler-visible per-connection state (e.g. a subscription index).
   uint64_t user_data = 0;
@@ -110,6 +111,8 @@ class WebSocketHandler {
   virtual void OnOpen(Connection& /*conn*/) {}
   // `payload` is valid only during the call (it may point into the receive buffer).
   virtual void OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload) = 0;
+  // A ping or pong frame arrived: the peer is alive (data messages go to OnMessage).
+  virtual void OnHeartbeat(Connection& /*conn*/) {}
   // The connection stops being an open WebSocket (closing handshake started, error, or drop).
   // Called once; no frames are delivered to it afterwards.
   virtual void OnClose(Connection& /*conn*/) {}

@@ -68,6 +68,8 @@ class Application {
  public:
   virtual ~Application() = default;
   virtual void OnRequest(HttpExchange& exchange) = 0;
+  // Once per timer tick (Shard::kTickMs), after the connections' timers.
+  virtual void OnTick() {}
 };
 
 }  // namespace ringcast

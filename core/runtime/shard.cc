@@ -311,6 +311,7 @@ void Shard::AdvanceTimers() {
   uint64_t now = NowTick();
   if (now == timers_.now()) return;
   timers_.Advance(now, [this](TimerEntry* entry) { OnTimer(*static_cast<Connection*>(entry)); });
+  if (app_) app_->OnTick();
   if (!accept_armed_ && !stopping_) ArmAccept();  // Retry after a failed accept.
   if (stopping_ && now >= stop_deadline_) {
     for (Connection* conn : slots_) {

@@ -142,9 +142,11 @@ void Shard::HandleWebSocket(Connection& conn, std::span<uint8_t> data) {
         // ping flood from a client that never reads is cut off like any slow consumer.
         if (conn.state_ == Connection::State::kWebSocket) {
           conn.SendFrame(SharedFrame::EncodeMessage(ws::Opcode::kPong, event.payload));
+          conn.handler_->OnHeartbeat(conn);
         }
         break;
       case ws::EventKind::kPong:
+        if (conn.state_ == Connection::State::kWebSocket) conn.handler_->OnHeartbeat(conn);
         break;
       case ws::EventKind::kClose: {
         conn.close_frame_received_ = true;

@@ -98,6 +98,7 @@ int ShardSet::Run() {
   StopAll();
   for (std::thread& thread : threads) thread.join();
   workers_->Stop();
+  if (stopped_hook_) stopped_hook_();
   // A shard may have posted to one that had already left its loop; that mail owns frames and
   // names. Deliver it now, single-threaded, so nothing leaks (targets have no connections left).
   for (auto& shard : shards_) shard->DeliverLeftoverMail();

@@ -31,6 +31,9 @@ class ShardSet {
   // For threads that are not shards (storage callbacks and the like) to post to a shard.
   ExternalMail& external_mail() { return *external_mail_; }
   uint32_t size() const { return static_cast<uint32_t>(shards_.size()); }
+  // Runs on the main thread once every shard has stopped and the workers are joined, before
+  // mail still in the queues is delivered: the place to stop services that post to shards.
+  void SetStoppedHook(std::function<void()> hook) { stopped_hook_ = std::move(hook); }
 
  private:
   void StopAll();
@@ -41,6 +44,7 @@ class ShardSet {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<ExternalMail> external_mail_;  // Built once the shards' rings exist.
   std::unique_ptr<WorkerPool> workers_;
+  std::function<void()> stopped_hook_;
 };
 
 }  // namespace ringcast

@@ -1,0 +1,473 @@
+// The chat HTTP API (proto/PROTOCOL.md): accounts, tokens, conversations, history, and the
+// token check in front of the /ws upgrade.
+#include <charconv>
+#include <set>
+
+#include "chat/auth/password.h"
+#include "chat/chat_shard.h"
+#include "core/log.h"
+#include "core/runtime/shard.h"
+
+namespace ringcast::chat {
+namespace {
+
+constexpr std::string_view kJson = "application/json";
+constexpr std::string_view kApiPrefix = "/api/";
+constexpr size_t kMaxUsername = 32;
+constexpr size_t kMinPassword = 8;
+constexpr size_t kMaxPassword = 1024;
+constexpr size_t kMaxConversationName = 128;
+constexpr uint32_t kLoginWindowTicks = 60 * 1000 / Shard::kTickMs;
+
+bool ValidUsername(std::string_view name) {
+  if (name.empty() || name.size() > kMaxUsername) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string Lowercase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
+  return out;
+}
+
+bool ParseId(std::string_view text, int64_t* out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && end == text.data() + text.size() && *out > 0;
+}
+
+// The value of `name` in a query string ("a=1&b=2"), undecoded; nullopt when absent.
+std::optional<std::string_view> QueryParam(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+void WriteMemberIds(JsonWriter& writer, const storage::ConversationState& state) {
+  writer.Key("members").BeginArray();
+  for (const storage::MemberState& member : state.members) writer.Int(member.user);
+  writer.EndArray();
+}
+
+std::string MembershipBody(const storage::ConversationState& state) {
+  JsonWriter writer;
+  writer.BeginObject().Field("id", state.id);
+  WriteMemberIds(writer, state);
+  return writer.EndObject().Take();
+}
+
+}  // namespace
+
+void ChatShard::OnRequest(HttpExchange& exchange) {
+  std::string_view path = exchange.request().path;
+  http::Method method = exchange.request().method;
+  auto allow = [&](http::Method wanted, std::string_view allow_header) {
+    if (method == wanted) return true;
+    exchange.RespondError(405, "method not allowed", allow_header);
+    return false;
+  };
+  if (path == "/ws") {
+    if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleWebSocket(exchange);
+    return;
+  }
+  if (!path.starts_with(kApiPrefix)) return fallback_->OnRequest(exchange);
+  std::string_view route = path.substr(kApiPrefix.size());
+  if (route == "register") {
+    if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleRegister(exchange);
+  } else if (route == "login") {
+    if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleLogin(exchange);
+  } else if (route == "logout") {
+    if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleLogout(exchange);
+  } else if (route == "conversations" || route.starts_with("conversations/")) {
+    HandleConversations(exchange, route.substr(std::string_view("conversations").size()));
+  } else {
+    exchange.RespondError(404, "no such route");
+  }
+}
+
+std::optional<ChatShard::Authenticated> ChatShard::Authenticate(const http::Request& request,
+                                                                bool allow_query,
+                                                                std::string* error) {
+  std::string_view token;
+  std::string_view header = request.Find("Authorization");
+  if (header.data() != nullptr) {
+    constexpr std::string_view kBearer = "Bearer ";
+    if (header.size() <= kBearer.size() ||
+        !http::EqualsIgnoreCase(header.substr(0, kBearer.size()), kBearer)) {
+      *error = "Authorization must be \"Bearer <token>\"";
+      return std::nullopt;
+    }
+    token = header.substr(kBearer.size());
+  } else if (auto param = allow_query ? QueryParam(request.query, "token") : std::nullopt) {
+    token = *param;
+  }
+  if (token.empty()) {
+    *error = allow_query ? "missing token (Authorization: Bearer, or ?token=)"
+                         : "missing token (Authorization: Bearer)";
+    return std::nullopt;
+  }
+  auth::JwtVerifyResult verified = auth::VerifyJwt(token, service_.secret(), NowMs() / 1000);
+  if (!verified.ok()) {
+    *error = verified.error == auth::JwtError::kExpired ? "token expired" : "invalid token";
+    return std::nullopt;
+  }
+  if (revoked_.contains(verified.claims.jti)) {
+    *error = "token revoked";
+    return std::nullopt;
+  }
+  return Authenticated{verified.claims.user_id, verified.claims.jti, verified.claims.exp};
+}
+
+bool ChatShard::RequireAuth(HttpExchange& exchange, Authenticated* auth) {
+  std::string error;
+  auto result = Authenticate(exchange.request(), false, &error);
+  if (!result) {
+    exchange.RespondError(401, error, "WWW-Authenticate: Bearer\r\n");
+    return false;
+  }
+  *auth = std::move(*result);
+  return true;
+}
+
+void ChatShard::Answer(const DeferredHttp& deferred, int status, std::string_view body,
+                       std::string_view extra_headers) {
+  shard_.AnswerDeferred(deferred, status, kJson, body, extra_headers);
+}
+
+void ChatShard::AnswerError(const DeferredHttp& deferred, int status, std::string_view reason,
+                            std::string_view extra_headers) {
+  JsonWriter writer;
+  Answer(deferred, status, writer.BeginObject().Field("error", reason).EndObject().str(),
+         extra_headers);
+}
+
+void ChatShard::AnswerStoreFailure(const DeferredHttp& deferred, const storage::Status& status) {
+  RC_LOG(kWarn, "shard %u: store failed: %s", shard_.id(), status.ToString().c_str());
+  AnswerError(deferred, 503, "storage unavailable, retry later", "Retry-After: 1\r\n");
+}
+
+// --- Accounts ------------------------------------------------------------------------------
+
+void ChatShard::HandleRegister(HttpExchange& exchange) {
+  Credentials credentials;
+  if (auto error = ParseCredentials(exchange.body(), &credentials)) {
+    return exchange.RespondError(400, *error);
+  }
+  if (!ValidUsername(credentials.username)) {
+    return exchange.RespondError(400, "username must be 1 to 32 of A-Z a-z 0-9 _ . -");
+  }
+  if (credentials.password.size() < kMinPassword || credentials.password.size() > kMaxPassword) {
+    return exchange.RespondError(400, "password must be 8 to 1024 bytes");
+  }
+  DeferredHttp deferred = exchange.Defer();
+  auth::ScryptParams params{.log2_n = config_.password_cost};
+  shard_.RunBlocking(
+      [password = std::move(credentials.password), params] {
+        return auth::HashPassword(password, params);
+      },
+      [this, deferred, username = std::move(credentials.username)](Shard&,
+                                                                   auth::HashResult hashed) {
+        if (!hashed.ok()) return AnswerError(deferred, 400, hashed.reason);
+        service_.store().CreateUser(
+            username, std::move(hashed.encoded), NowMs(),
+            service_.ReplyOn<std::pair<storage::Denial, int64_t>>(
+                shard_.id(), [deferred](ChatShard& self, auto result) {
+                  if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+                  if (result->first == storage::Denial::kTaken) {
+                    return self.AnswerError(deferred, 409, "username already taken");
+                  }
+                  JsonWriter writer;
+                  self.Answer(
+                      deferred, 201,
+                      writer.BeginObject().Field("user_id", result->second).EndObject().str());
+                }));
+      });
+}
+
+void ChatShard::CountLoginAttempt(std::string key, uint32_t limit,
+                                  storage::UniqueFunction<void(ChatShard&, int64_t)> then) {
+  uint32_t owner = uint32_t(std::hash<std::string>{}(key) % service_.shard_count());
+  uint32_t origin = shard_.id();
+  service_.Post(owner, [key = std::move(key), limit, origin,
+                        then = std::move(then)](ChatShard& self) mutable {
+    uint32_t& count = self.login_attempts_[key];
+    ++count;
+    int64_t retry_after = 0;
+    if (count > limit) {
+      uint64_t left = self.login_window_tick_ + kLoginWindowTicks - self.tick_;
+      retry_after = int64_t(left * Shard::kTickMs / 1000 + 1);
+    }
+    self.service_.Post(origin, [then = std::move(then), retry_after](ChatShard& back) mutable {
+      then(back, retry_after);
+    });
+  });
+}
+
+void ChatShard::HandleLogin(HttpExchange& exchange) {
+  Credentials credentials;
+  if (auto error = ParseCredentials(exchange.body(), &credentials)) {
+    return exchange.RespondError(400, *error);
+  }
+  DeferredHttp deferred = exchange.Defer();
+  std::string key = "user:" + Lowercase(credentials.username);
+  CountLoginAttempt(
+      std::move(key), config_.login_rate_user,
+      [deferred, credentials = std::move(credentials)](ChatShard& self,
+                                                       int64_t retry_after) mutable {
+        if (retry_after > 0) {
+          return self.AnswerError(deferred, 429, "too many login attempts, retry later",
+                                  "Retry-After: " + std::to_string(retry_after) + "\r\n");
+        }
+        std::string username = credentials.username;
+        self.service_.store().FindLogin(
+            std::move(username),
+            self.service_.ReplyOn<std::optional<storage::UserLogin>>(
+                self.shard_.id(), [deferred, password = std::move(credentials.password)](
+                                      ChatShard& self, auto found) mutable {
+                  if (!found.ok()) return self.AnswerStoreFailure(deferred, found.status());
+                  std::optional<storage::UserLogin> login = std::move(*found);
+                  auth::ScryptParams params{.log2_n = self.config_.password_cost};
+                  self.shard_.RunBlocking(
+                      [password = std::move(password), login, params] {
+                        if (!login) {
+                          // The same work as a real check: timing tells nothing.
+                          auth::SimulateVerify(password, params);
+                          return false;
+                        }
+                        return auth::VerifyPassword(password, login->password_hash) ==
+                               auth::VerifyOutcome::kMatch;
+                      },
+                      [&self, deferred, user = login ? login->id : 0](Shard&, bool match) {
+                        if (!match) {
+                          return self.AnswerError(deferred, 401, "invalid username or password");
+                        }
+                        auto issued = auth::IssueJwt(user, NowMs() / 1000, self.config_.token_ttl_s,
+                                                     self.service_.secret());
+                        if (!issued) return self.AnswerError(deferred, 500, "cannot issue a token");
+                        JsonWriter writer;
+                        self.Answer(deferred, 200,
+                                    writer.BeginObject()
+                                        .Field("token", issued->token)
+                                        .Field("user_id", user)
+                                        .Field("expires_at", issued->claims.exp * 1000)
+                                        .EndObject()
+                                        .str());
+                      });
+                }));
+      });
+}
+
+void ChatShard::HandleLogout(HttpExchange& exchange) {
+  Authenticated auth;
+  if (!RequireAuth(exchange, &auth)) return;
+  DeferredHttp deferred = exchange.Defer();
+  service_.store().RevokeToken(
+      auth.jti, auth.exp * 1000,
+      service_.ReplyOn<bool>(shard_.id(), [deferred, auth](ChatShard& self, auto result) {
+        if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+        for (uint32_t target = 0; target < self.service_.shard_count(); ++target) {
+          self.service_.Post(target, [user = auth.user, jti = auth.jti](ChatShard& shard) {
+            shard.OnRevoked(user, jti);
+          });
+        }
+        self.Answer(deferred, 200, R"({"revoked":true})");
+      }));
+}
+
+// --- Conversations ---------------------------------------------------------------------------
+
+void ChatShard::HandleConversations(HttpExchange& exchange, std::string_view rest) {
+  Authenticated auth;
+  if (!RequireAuth(exchange, &auth)) return;
+  const http::Request& request = exchange.request();
+  const int64_t caller = auth.user;
+
+  if (rest.empty()) {
+    if (request.method == http::Method::kGet) {
+      DeferredHttp deferred = exchange.Defer();
+      service_.store().ListConversations(
+          caller, service_.ReplyOn<std::vector<storage::ConversationSummary>>(
+                      shard_.id(), [deferred](ChatShard& self, auto result) {
+                        if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+                        JsonWriter writer;
+                        writer.BeginObject().Key("conversations").BeginArray();
+                        for (const storage::ConversationSummary& c : *result) {
+                          writer.BeginObject().Field("id", c.id).Key("name");
+                          c.name ? writer.String(*c.name) : writer.Null();
+                          writer.Field("group", c.group).Key("members").BeginArray();
+                          for (int64_t member : c.members) writer.Int(member);
+                          writer.EndArray().Key("last_message");
+                          c.last_message ? AppendMessage(writer, *c.last_message)
+                                         : void(writer.Null());
+                          writer.Field("last_seq", c.last_seq)
+                              .Field("unread", c.last_seq - c.read_seq)
+                              .Field("read_seq", c.read_seq)
+                              .EndObject();
+                        }
+                        self.Answer(deferred, 200, writer.EndArray().EndObject().str());
+                      }));
+      return;
+    }
+    if (request.method != http::Method::kPost) {
+      return exchange.RespondError(405, "method not allowed", "Allow: GET, POST\r\n");
+    }
+    NewConversation spec;
+    if (auto error = ParseNewConversation(exchange.body(), &spec)) {
+      return exchange.RespondError(400, *error);
+    }
+    std::set<int64_t> others(spec.members.begin(), spec.members.end());
+    others.erase(caller);
+    if (!spec.group && others.size() != 1) {
+      return exchange.RespondError(400, "a 1:1 conversation needs exactly one other member");
+    }
+    if (spec.group && others.empty()) {
+      return exchange.RespondError(400, "a group needs at least one other member");
+    }
+    if (spec.name && spec.name->size() > kMaxConversationName) {
+      return exchange.RespondError(400, "name longer than 128 bytes");
+    }
+    if (others.size() + 1 > config_.max_group_size) {
+      return exchange.RespondError(400, "more than --max-group-size members");
+    }
+    DeferredHttp deferred = exchange.Defer();
+    service_.store().CreateConversation(
+        caller, std::vector<int64_t>(others.begin(), others.end()),
+        spec.group ? std::move(spec.name) : std::nullopt, spec.group, NowMs(),
+        service_.ReplyOn<storage::CreateConversationOutcome>(
+            shard_.id(), [deferred](ChatShard& self, auto result) {
+              if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+              if (result->denial == storage::Denial::kUnknownUser) {
+                return self.AnswerError(deferred, 404, "unknown user");
+              }
+              const storage::ConversationState& state = result->conversation;
+              if (result->created) self.AnnounceMembers(state, {});
+              JsonWriter writer;
+              self.Answer(deferred, result->created ? 201 : 200,
+                          writer.BeginObject().Field("id", state.id).EndObject().str());
+            }));
+    return;
+  }
+
+  // /api/conversations/{id}/...
+  rest.remove_prefix(1);
+  size_t slash = rest.find('/');
+  int64_t conv;
+  if (!ParseId(rest.substr(0, slash), &conv)) {
+    return exchange.RespondError(404, "no such conversation");
+  }
+  std::string_view tail = slash == std::string_view::npos ? "" : rest.substr(slash);
+  auto denied = [](ChatShard& self, const DeferredHttp& deferred, storage::Denial denial) {
+    switch (denial) {
+      case storage::Denial::kNone:
+        return false;
+      case storage::Denial::kForbidden:
+        self.AnswerError(deferred, 403, "not a member of this conversation");
+        return true;
+      case storage::Denial::kNotGroup:
+        self.AnswerError(deferred, 400, "the members of a 1:1 conversation cannot change");
+        return true;
+      case storage::Denial::kUnknownUser:
+        self.AnswerError(deferred, 404, "unknown user");
+        return true;
+      default:
+        self.AnswerError(deferred, 404, "no such conversation or member");
+        return true;
+    }
+  };
+
+  if (tail == "/messages") {
+    if (request.method != http::Method::kGet) {
+      return exchange.RespondError(405, "method not allowed", "Allow: GET\r\n");
+    }
+    int64_t before = 0, limit = 50;
+    if (auto value = QueryParam(request.query, "before"); value && !ParseId(*value, &before)) {
+      return exchange.RespondError(400, "before must be a positive integer");
+    }
+    if (auto value = QueryParam(request.query, "limit");
+        value && (!ParseId(*value, &limit) || limit > RequestLimits::kMaxHistory)) {
+      return exchange.RespondError(400, "limit must be 1 to 200");
+    }
+    DeferredHttp deferred = exchange.Defer();
+    service_.store().History(
+        conv, caller, before, uint32_t(limit),
+        service_.ReplyOn<storage::Page>(
+            shard_.id(), [deferred, denied](ChatShard& self, auto result) {
+              if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+              if (denied(self, deferred, result->denial)) return;
+              JsonWriter writer;
+              writer.BeginObject().Key("messages").BeginArray();
+              for (const storage::Message& message : result->messages)
+                AppendMessage(writer, message);
+              self.Answer(deferred, 200,
+                          writer.EndArray().Field("more", result->more).EndObject().str());
+            }));
+    return;
+  }
+
+  auto after_membership = [denied](std::vector<int64_t> removed) {
+    return [denied, removed = std::move(removed)](const DeferredHttp& deferred) {
+      return [deferred, denied, removed](ChatShard& self,
+                                         storage::Result<storage::MembershipOutcome> result) {
+        if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+        if (denied(self, deferred, result->denial)) return;
+        self.AnnounceMembers(result->conversation, removed);
+        self.Answer(deferred, 200, MembershipBody(result->conversation));
+      };
+    };
+  };
+  if (tail == "/members") {
+    if (request.method != http::Method::kPost) {
+      return exchange.RespondError(405, "method not allowed", "Allow: POST\r\n");
+    }
+    std::vector<int64_t> users;
+    if (auto error = ParseMemberList(exchange.body(), &users)) {
+      return exchange.RespondError(400, *error);
+    }
+    if (users.size() > config_.max_group_size) {
+      return exchange.RespondError(400, "more than --max-group-size members");
+    }
+    DeferredHttp deferred = exchange.Defer();
+    service_.store().AddMembers(
+        conv, caller, std::move(users), NowMs(),
+        service_.ReplyOn<storage::MembershipOutcome>(shard_.id(), after_membership({})(deferred)));
+    return;
+  }
+  if (tail.starts_with("/members/")) {
+    if (request.method != http::Method::kDelete) {
+      return exchange.RespondError(405, "method not allowed", "Allow: DELETE\r\n");
+    }
+    int64_t user;
+    if (!ParseId(tail.substr(std::string_view("/members/").size()), &user)) {
+      return exchange.RespondError(404, "no such member");
+    }
+    DeferredHttp deferred = exchange.Defer();
+    service_.store().RemoveMember(conv, caller, user,
+                                  service_.ReplyOn<storage::MembershipOutcome>(
+                                      shard_.id(), after_membership({user})(deferred)));
+    return;
+  }
+  exchange.RespondError(404, "no such route");
+}
+
+// --- WebSocket upgrade -----------------------------------------------------------------------
+
+void ChatShard::HandleWebSocket(HttpExchange& exchange) {
+  std::string error;
+  auto auth = Authenticate(exchange.request(), true, &error);
+  if (!auth) return exchange.RespondError(401, error, "WWW-Authenticate: Bearer\r\n");
+  if (exchange.Upgrade(this)) OpenSession(exchange.connection(), std::move(*auth));
+}
+
+}  // namespace ringcast::chat

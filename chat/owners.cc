@@ -1,0 +1,291 @@
+// The cross-shard roles of a ChatShard: owner of conversations (fan-out in seq order), owner
+// of users (presence, connection limit), and the receiving end of both on every shard.
+#include <algorithm>
+#include <bit>
+
+#include "chat/chat_shard.h"
+#include "core/log.h"
+#include "core/net/shared_frame.h"
+#include "core/runtime/shard.h"
+
+namespace ringcast::chat {
+namespace {
+
+// Typing events are skipped for a connection with more than this unsent: it is behind, and
+// typing is the least useful thing to add to its backlog.
+constexpr uint64_t kDropTypingAbove = 64 * 1024;
+constexpr uint64_t kTicksPerSecond = 1000 / Shard::kTickMs;
+
+// One reference to a SharedFrame, released if the holder is dropped unrun (at shutdown).
+class FrameRef {
+ public:
+  explicit FrameRef(SharedFrame* frame) : frame_(frame) {}
+  FrameRef(FrameRef&& other) noexcept : frame_(std::exchange(other.frame_, nullptr)) {}
+  FrameRef& operator=(FrameRef&&) = delete;
+  ~FrameRef() {
+    if (frame_ != nullptr) frame_->Release();
+  }
+  SharedFrame* Take() { return std::exchange(frame_, nullptr); }
+
+ private:
+  SharedFrame* frame_;
+};
+
+SharedFrame* EncodeText(std::string_view json) {
+  return SharedFrame::EncodeMessage(ws::Opcode::kText,
+                                    {reinterpret_cast<const uint8_t*>(json.data()), json.size()});
+}
+
+}  // namespace
+
+// --- Conversation owner ----------------------------------------------------------------------
+
+void ChatShard::OwnerJoin(int64_t conv, uint32_t shard, uint64_t token) {
+  OwnedConv& owned = owned_convs_[conv];
+  owned.shard_mask |= uint64_t{1} << shard;
+  // Everything published after this answer reaches the shard, in order, behind it.
+  service_.Post(shard, [conv, token, last = owned.last_published](ChatShard& self) {
+    self.OnJoined(conv, token, last);
+  });
+}
+
+void ChatShard::OwnerLeave(int64_t conv, uint32_t shard) {
+  auto it = owned_convs_.find(conv);
+  if (it != owned_convs_.end()) it->second.shard_mask &= ~(uint64_t{1} << shard);
+}
+
+void ChatShard::OwnerCommitted(ConnId origin, std::string cid,
+                               storage::Result<storage::AppendOutcome> result) {
+  if (!result.ok()) {
+    RC_LOG(kWarn, "shard %u: message not stored: %s", shard_.id(),
+           result.status().ToString().c_str());
+    return SendTo(origin, EncodeError("unavailable", "storage unavailable, retry", cid));
+  }
+  if (result->denial != storage::Denial::kNone) {
+    return SendTo(origin, EncodeError("forbidden", "not a member of this conversation", cid));
+  }
+  const storage::Message& message = result->message;
+  if (!result->duplicate) {
+    OwnedConv& owned = owned_convs_[message.conv];
+    owned.last_published = std::max(owned.last_published, message.seq);
+    OwnerPublish(message.conv, message.seq, EncodeMessageEvent(message), 0, false);
+  }
+  // After the publication: on the sender's shard the message arrives before its ack.
+  SendTo(origin, EncodeAck(cid, message));
+}
+
+void ChatShard::OwnerPublish(int64_t conv, int64_t seq, std::string_view json, int64_t except_user,
+                             bool droppable) {
+  auto it = owned_convs_.find(conv);
+  uint64_t mask = it == owned_convs_.end() ? 0 : it->second.shard_mask;
+  if (mask == 0) return;
+  // Encoded once; every shard gets a reference to the same bytes.
+  SharedFrame* frame = EncodeText(json);
+  int shards = std::popcount(mask);
+  if (shards > 1) frame->AddRefs(uint32_t(shards - 1));
+  for (uint32_t target = 0; mask != 0; ++target, mask >>= 1) {
+    if ((mask & 1) == 0) continue;
+    service_.Post(target, [conv, seq, except_user, droppable,
+                           ref = FrameRef(frame)](ChatShard& self) mutable {
+      self.DeliverLocal(conv, seq, ref.Take(), except_user, droppable);
+    });
+  }
+}
+
+void ChatShard::SendTo(ConnId conn, std::string json) {
+  service_.Post(conn.shard, [conn, json = std::move(json)](ChatShard& self) {
+    if (Session* session = self.FindSession(conn)) session->conn->SendText(json);
+  });
+}
+
+// --- Every shard: the receiving end ------------------------------------------------------------
+
+void ChatShard::OnJoined(int64_t conv, uint64_t token, int64_t last_published) {
+  auto it = local_convs_.find(conv);
+  if (it == local_convs_.end() || it->second.join_token != token) return;  // Left meanwhile.
+  LocalConv& local = it->second;
+  local.joined = true;
+  local.last_seen = last_published;
+  std::vector<Session*> sessions = local.sessions;
+  for (Session* session : sessions) {
+    GoLive(*session, conv, session->convs[conv]);
+    MaybeReady(*session);
+  }
+}
+
+void ChatShard::DeliverLocal(int64_t conv, int64_t seq, SharedFrame* frame, int64_t except_user,
+                             bool droppable) {
+  auto it = local_convs_.find(conv);
+  if (it != local_convs_.end()) {
+    LocalConv& local = it->second;
+    if (seq > 0) local.last_seen = std::max(local.last_seen, seq);
+    for (Session* session : local.sessions) {
+      if (session->phase != Session::Phase::kReady || session->user == except_user) continue;
+      Session::View& view = session->convs[conv];
+      if (view.live_from < 0) continue;
+      if (seq > 0) {
+        if (seq <= view.sent) continue;  // Already sent by a sync.
+        view.sent = seq;
+      }
+      if (droppable && session->conn->queued_bytes() > kDropTypingAbove) continue;
+      frame->AddRefs(1);
+      session->conn->SendFrame(frame);
+    }
+  }
+  frame->Release();
+}
+
+void ChatShard::AnnounceMembers(const storage::ConversationState& state,
+                                std::vector<int64_t> removed) {
+  auto shared = std::make_shared<const std::pair<storage::ConversationState, std::vector<int64_t>>>(
+      state, std::move(removed));
+  for (uint32_t target = 0; target < service_.shard_count(); ++target) {
+    service_.Post(target, [shared](ChatShard& self) {
+      self.OnMembersChanged(shared->first, shared->second);
+    });
+  }
+}
+
+void ChatShard::OnMembersChanged(const storage::ConversationState& state,
+                                 const std::vector<int64_t>& removed) {
+  const int64_t conv = state.id;
+  std::vector<int64_t> members;
+  for (const storage::MemberState& member : state.members) members.push_back(member.user);
+  std::string event = EncodeMembers(state);
+  std::vector<Session*> notify;
+
+  // Sessions already in the conversation watch the newcomers and stop watching who left.
+  if (auto it = local_convs_.find(conv); it != local_convs_.end()) {
+    LocalConv& local = it->second;
+    for (Session* session : local.sessions) {
+      for (int64_t user : members) {
+        if (user != session->user &&
+            !std::binary_search(local.members.begin(), local.members.end(), user)) {
+          Watch(*session, user);
+        }
+      }
+      for (int64_t user : local.members) {
+        if (user != session->user && !std::binary_search(members.begin(), members.end(), user)) {
+          Unwatch(*session, user);
+        }
+      }
+    }
+    local.members = members;
+  }
+  // Removed members' sessions leave it (and are told).
+  for (int64_t user : removed) {
+    auto sessions = by_user_.find(user);
+    if (sessions == by_user_.end()) continue;
+    for (Session* session : std::vector<Session*>(sessions->second)) {
+      DropView(*session, conv);
+      notify.push_back(session);
+    }
+  }
+  // Members' sessions join it (a no-op for those already in).
+  for (int64_t user : members) {
+    auto sessions = by_user_.find(user);
+    if (sessions == by_user_.end()) continue;
+    for (Session* session : sessions->second) {
+      if (session->phase == Session::Phase::kGone) continue;
+      AddView(*session, conv, state.last_seq, members);
+      notify.push_back(session);
+    }
+  }
+  for (Session* session : notify) {
+    if (session->phase == Session::Phase::kReady) session->conn->SendText(event);
+  }
+}
+
+void ChatShard::OnRevoked(int64_t user, const std::string& jti) {
+  revoked_.insert(jti);
+  auto sessions = by_user_.find(user);
+  if (sessions == by_user_.end()) return;
+  for (Session* session : std::vector<Session*>(sessions->second)) {
+    if (session->jti == jti) CloseSession(*session, 1008, "token revoked");
+  }
+}
+
+void ChatShard::OnPresence(int64_t user, bool online, std::optional<int64_t> last_online,
+                           SharedFrame* frame) {
+  presence_[user] = Presence{online, last_online};
+  auto it = watchers_.find(user);
+  if (it != watchers_.end()) {
+    for (Session* session : it->second) {
+      if (session->phase != Session::Phase::kReady) continue;
+      frame->AddRefs(1);
+      session->conn->SendFrame(frame);
+    }
+  }
+  frame->Release();
+}
+
+// --- User owner: presence and the per-user connection limit ---------------------------------
+
+void ChatShard::OwnerAttach(int64_t user, ConnId conn) {
+  OwnedUser& owned = owned_users_[user];
+  bool accepted = owned.connections.size() < config_.max_conns_per_user;
+  if (accepted) {
+    owned.connections.push_back(conn);
+    if (owned.connections.size() == 1) {
+      if (owned.offline_at_tick != 0) {
+        owned.offline_at_tick = 0;  // Back within the grace period: nobody saw it leave.
+      } else if (!owned.online) {
+        owned.online = true;
+        owned.last_online = NowMs();
+        BroadcastPresence(user, owned);
+      }
+    }
+  }
+  service_.Post(conn.shard, [conn, accepted](ChatShard& self) { self.OnAttached(conn, accepted); });
+}
+
+void ChatShard::OwnerDetach(int64_t user, ConnId conn) {
+  auto it = owned_users_.find(user);
+  if (it == owned_users_.end()) return;
+  OwnedUser& owned = it->second;
+  auto found = std::find(owned.connections.begin(), owned.connections.end(), conn);
+  if (found == owned.connections.end()) return;  // Refused at attach: never counted.
+  *found = owned.connections.back();
+  owned.connections.pop_back();
+  if (!owned.connections.empty() || !owned.online) return;
+  owned.last_online = NowMs();
+  owned.offline_at_tick = tick_ + uint64_t{config_.presence_grace_s} * kTicksPerSecond;
+  if (owned.offline_at_tick == 0) owned.offline_at_tick = 1;
+  grace_pending_.push_back(user);
+  if (config_.presence_grace_s == 0) OwnerSweepPresence();
+}
+
+void ChatShard::OwnerSweepPresence() {
+  std::vector<int64_t> still_pending;
+  for (int64_t user : grace_pending_) {
+    OwnedUser& owned = owned_users_[user];
+    if (owned.offline_at_tick == 0) continue;  // Came back.
+    if (tick_ < owned.offline_at_tick) {
+      still_pending.push_back(user);
+      continue;
+    }
+    owned.offline_at_tick = 0;
+    owned.online = false;
+    service_.store().SetLastOnline(user, *owned.last_online, [user](storage::Result<bool> r) {
+      if (!r.ok()) {
+        RC_LOG(kWarn, "last_online of user %lld not stored: %s", static_cast<long long>(user),
+               r.status().ToString().c_str());
+      }
+    });
+    BroadcastPresence(user, owned);
+  }
+  grace_pending_ = std::move(still_pending);
+}
+
+void ChatShard::BroadcastPresence(int64_t user, const OwnedUser& state) {
+  SharedFrame* frame = EncodeText(EncodePresence(user, state.online, state.last_online));
+  uint32_t shards = service_.shard_count();
+  if (shards > 1) frame->AddRefs(shards - 1);
+  for (uint32_t target = 0; target < shards; ++target) {
+    service_.Post(
+        target, [user, online = state.online, last = state.last_online, ref = FrameRef(frame)](
+                    ChatShard& self) mutable { self.OnPresence(user, online, last, ref.Take()); });
+  }
+}
+
+}  // namespace ringcast::chat

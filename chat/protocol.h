@@ -1,0 +1,90 @@
+// The chat wire protocol (proto/PROTOCOL.md, "The chat service"): client requests parsed with
+// simdjson On Demand, server events written with JsonWriter. Pure code: no shards, no store.
+//
+// Owner: a ChatShard keeps one RequestParser (it reuses its padded buffer and simdjson parser,
+// so parsing a request allocates only for the strings it keeps).
+#pragma once
+
+#include <simdjson.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/json_writer.h"
+#include "storage/chat_store.h"
+
+namespace ringcast::chat {
+
+enum class RequestType : uint8_t { kSend, kDelivered, kRead, kSync, kHistory, kTyping, kPing };
+
+struct ClientRequest {
+  RequestType type = RequestType::kPing;
+  int64_t conv = 0;
+  std::string cid;                     // send
+  std::string kind;                    // send; "text" when absent
+  std::string body;                    // send
+  int64_t seq = 0;                     // delivered, read
+  std::vector<storage::SyncAsk> asks;  // sync; empty: every conversation
+  int64_t before = 0;                  // history; 0: newest
+  uint32_t limit = 50;                 // history
+  bool typing = false;                 // typing: start (true) or stop
+};
+
+struct RequestLimits {
+  size_t max_body = 65536;
+  static constexpr size_t kMaxCid = 64;
+  static constexpr size_t kMaxKind = 32;
+  static constexpr uint32_t kMaxHistory = 200;
+  static constexpr size_t kMaxSyncConvs = 1000;
+};
+
+// A refused request: `message` for the client, and the cid when the request had one.
+struct RequestError {
+  std::string message;
+  std::string cid;
+};
+
+class RequestParser {
+ public:
+  explicit RequestParser(RequestLimits limits) : limits_(limits) {}
+  // Fills *request and returns true, or fills *error and returns false.
+  bool Parse(std::string_view text, ClientRequest* request, RequestError* error);
+
+ private:
+  RequestLimits limits_;
+  simdjson::ondemand::parser parser_;
+  std::string buffer_;  // text + SIMDJSON_PADDING, reused.
+};
+
+// HTTP bodies.
+struct Credentials {
+  std::string username;
+  std::string password;
+};
+struct NewConversation {
+  std::vector<int64_t> members;
+  std::optional<std::string> name;
+  bool group = true;
+};
+// Each returns an error message, or nullopt with *out filled.
+std::optional<std::string> ParseCredentials(std::string_view body, Credentials* out);
+std::optional<std::string> ParseNewConversation(std::string_view body, NewConversation* out);
+std::optional<std::string> ParseMemberList(std::string_view body, std::vector<int64_t>* out);
+
+// Server events. Each returns the JSON text of one frame.
+std::string EncodeMessageEvent(const storage::Message& message);
+std::string EncodeAck(std::string_view cid, const storage::Message& message);
+std::string EncodeError(std::string_view code, std::string_view message, std::string_view cid = {});
+std::string EncodeReceipt(int64_t conv, int64_t user, std::optional<int64_t> delivered,
+                          std::optional<int64_t> read);
+std::string EncodeTyping(int64_t conv, int64_t user, bool start);
+std::string EncodePresence(int64_t user, bool online, std::optional<int64_t> last_online);
+std::string EncodeMembers(const storage::ConversationState& conversation);
+std::string EncodeHistory(int64_t conv, const storage::Page& page);
+// A message object, the same everywhere (HTTP, message, sync, history).
+void AppendMessage(JsonWriter& writer, const storage::Message& message);
+
+}  // namespace ringcast::chat

@@ -1,0 +1,159 @@
+#include "chat/service.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <future>
+
+#include "chat/chat_shard.h"
+#include "core/log.h"
+#include "core/runtime/shard.h"
+#include "core/runtime/shard_set.h"
+#include "storage/sqlite_chat_store.h"
+
+namespace ringcast::chat {
+namespace {
+
+constexpr const char* kSecretFile = "jwt-secret";
+constexpr const char* kDatabaseFile = "chat.db";
+
+// The signing secret: the flag, else the data dir's file, else a new one written there (0600,
+// atomically) so tokens survive restarts.
+std::optional<auth::JwtSecret> LoadOrCreateSecret(const Config& config) {
+  if (!config.jwt_secret.empty()) {
+    auto secret = auth::JwtSecret::FromBytes(
+        {reinterpret_cast<const uint8_t*>(config.jwt_secret.data()), config.jwt_secret.size()});
+    if (!secret) std::fprintf(stderr, "ringcast: --jwt-secret must be at least 32 bytes\n");
+    return secret;
+  }
+  std::filesystem::path path = std::filesystem::path(config.data_dir) / kSecretFile;
+  if (std::ifstream in(path); in) {
+    std::string hex;
+    std::getline(in, hex);
+    auto secret = auth::JwtSecret::FromHex(hex);
+    if (!secret) {
+      std::fprintf(stderr, "ringcast: %s does not hold a hex secret of at least 32 bytes\n",
+                   path.c_str());
+    }
+    return secret;
+  }
+  auto secret = auth::JwtSecret::Generate();
+  if (!secret) {
+    std::fprintf(stderr, "ringcast: cannot generate a signing secret (RNG failure)\n");
+    return std::nullopt;
+  }
+  std::filesystem::path temp = path;
+  temp += ".tmp";
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  std::string text = secret->ToHex() + "\n";
+  bool ok =
+      fd >= 0 && write(fd, text.data(), text.size()) == ssize_t(text.size()) && fsync(fd) == 0;
+  if (fd >= 0) close(fd);
+  if (!ok || rename(temp.c_str(), path.c_str()) != 0) {
+    std::fprintf(stderr, "ringcast: cannot write %s: %s\n", path.c_str(), std::strerror(errno));
+    return std::nullopt;
+  }
+  RC_LOG(kInfo, "generated a token signing secret in %s", path.c_str());
+  return secret;
+}
+
+}  // namespace
+
+int64_t NowMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
+  std::error_code error;
+  std::filesystem::create_directories(config.data_dir, error);
+  if (error || access(config.data_dir.c_str(), W_OK | X_OK) != 0) {
+    std::fprintf(stderr, "ringcast: --data-dir %s is not a writable directory: %s\n",
+                 config.data_dir.c_str(), error ? error.message().c_str() : std::strerror(errno));
+    return nullptr;
+  }
+  std::optional<auth::JwtSecret> secret = LoadOrCreateSecret(config);
+  if (!secret) return nullptr;
+  std::unique_ptr<ChatService> service(new ChatService(config, *secret));
+
+  storage::ExecutorOptions options;
+  options.db.path = (std::filesystem::path(config.data_dir) / kDatabaseFile).string();
+  options.db.synchronous =
+      config.synchronous == "normal" ? storage::Synchronous::kNormal : storage::Synchronous::kFull;
+  options.batch_max = config.batch_max;
+  options.batch_delay_us = config.batch_delay_us;
+  options.readers = 2;
+  auto store = storage::SqliteChatStore::Open(options);
+  if (!store.ok()) {
+    std::fprintf(stderr, "ringcast: cannot open the chat store %s: %s\n", options.db.path.c_str(),
+                 store.status().ToString().c_str());
+    return nullptr;
+  }
+  service->store_ = std::move(*store);
+
+  // Before any shard runs, so the revocation sets start complete. The only blocking wait on
+  // the store, and it is on the main thread.
+  std::promise<storage::Result<std::vector<std::string>>> revoked;
+  auto loaded = revoked.get_future();
+  service->store_->LoadRevoked(NowMs(), [&revoked](storage::Result<std::vector<std::string>> r) {
+    revoked.set_value(std::move(r));
+  });
+  auto result = loaded.get();
+  if (!result.ok()) {
+    std::fprintf(stderr, "ringcast: cannot read revoked tokens: %s\n",
+                 result.status().ToString().c_str());
+    return nullptr;
+  }
+  service->initially_revoked_ = std::move(*result);
+  RC_LOG(kInfo, "chat store %s open (synchronous=%s, batch up to %u, delay %u us)",
+         options.db.path.c_str(), config.synchronous.c_str(), config.batch_max,
+         config.batch_delay_us);
+  return service;
+}
+
+ChatService::~ChatService() { Stop(); }
+
+void ChatService::Attach(ShardSet& shards) {
+  shards_ = &shards;
+  apps_.assign(shards.size(), nullptr);
+  shards.SetStoppedHook([this] { Stop(); });
+}
+
+std::unique_ptr<Application> ChatService::MakeShardApp(Shard& shard) {
+  auto app = std::make_unique<ChatShard>(shard, *this);
+  apps_[shard.id()] = app.get();
+  return app;
+}
+
+void ChatService::Stop() {
+  // Replies still to come (the store drains what it accepted) find no shard to run on.
+  stopped_.store(true, std::memory_order_release);
+  if (store_) store_->Stop();
+}
+
+void ChatService::Post(uint32_t target, ShardTask task) {
+  if (stopped_.load(std::memory_order_acquire)) return;
+  Mail mail{&ChatService::RunTask, new ShardTask(std::move(task)),
+            reinterpret_cast<uint64_t>(this)};
+  if (Shard* current = Shard::Current()) {
+    current->Post(target, mail);
+  } else {
+    shards_->external_mail().Post(target, mail);
+  }
+}
+
+void ChatService::RunTask(Shard& shard, const Mail& mail) {
+  std::unique_ptr<ShardTask> task(static_cast<ShardTask*>(mail.ptr));
+  auto* service = reinterpret_cast<ChatService*>(mail.a);
+  if (service->stopped_.load(std::memory_order_acquire)) return;
+  (*task)(*service->apps_[shard.id()]);
+}
+
+}  // namespace ringcast::chat

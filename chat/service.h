@@ -1,0 +1,87 @@
+// The chat service: accounts, conversations, durable ordered messages, receipts, presence.
+//
+// ChatService is process-wide and immutable once the shards run (config, signing secret, the
+// store); ChatShard is the per-shard half, the Application each shard runs, which owns all of
+// the mutable chat state of its shard. Shards reach each other's ChatShard only by mail
+// (ChatService::Post). See chat/README.md for which shard owns what.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "chat/auth/jwt.h"
+#include "core/config.h"
+#include "core/runtime/mailbox.h"
+#include "storage/chat_store.h"
+#include "storage/unique_function.h"
+
+namespace ringcast {
+class Shard;
+class ShardSet;
+class Application;
+}  // namespace ringcast
+
+namespace ringcast::chat {
+
+class ChatShard;
+using ShardTask = storage::UniqueFunction<void(ChatShard&)>;
+
+class ChatService {
+ public:
+  // Opens the data dir and the store, loads or creates the signing secret, loads the revoked
+  // tokens. Returns null with a message on stderr when the server cannot start.
+  static std::unique_ptr<ChatService> Start(const Config& config);
+  ~ChatService();
+
+  // Before ShardSet::Run: the factory for every shard's Application, and the hook that stops
+  // the store once the shards have stopped.
+  void Attach(ShardSet& shards);
+  std::unique_ptr<Application> MakeShardApp(Shard& shard);
+
+  // Runs `task` on shard `target`'s ChatShard, from any thread (shard, worker, storage). After
+  // the shards have stopped the task is dropped (destroyed unrun).
+  void Post(uint32_t target, ShardTask task);
+
+  // A store reply that continues as `then(chat_shard, result)` on shard `origin`.
+  template <typename T, typename Then>
+  storage::Reply<T> ReplyOn(uint32_t origin, Then then) {
+    return [this, origin, then = std::move(then)](storage::Result<T> result) mutable {
+      Post(origin, [then = std::move(then), result = std::move(result)](ChatShard& cs) mutable {
+        then(cs, std::move(result));
+      });
+    };
+  }
+
+  const Config& config() const { return config_; }
+  storage::ChatStore& store() { return *store_; }
+  const auth::JwtSecret& secret() const { return secret_; }
+  const std::vector<std::string>& initially_revoked() const { return initially_revoked_; }
+  uint32_t shard_count() const { return config_.threads; }
+
+  // Owners: each conversation and each user belongs to one shard.
+  uint32_t ConversationOwner(int64_t conv) const {
+    return uint32_t(uint64_t(conv) % shard_count());
+  }
+  uint32_t UserOwner(int64_t user) const { return uint32_t(uint64_t(user) % shard_count()); }
+
+ private:
+  ChatService(const Config& config, auth::JwtSecret secret) : config_(config), secret_(secret) {}
+  static void RunTask(Shard& shard, const Mail& mail);
+  void Stop();
+
+  const Config& config_;
+  auth::JwtSecret secret_;
+  std::unique_ptr<storage::ChatStore> store_;
+  std::vector<std::string> initially_revoked_;
+  ShardSet* shards_ = nullptr;
+  std::vector<ChatShard*> apps_;  // By shard id; each written and read by its own shard only.
+  std::atomic<bool> stopped_{false};
+};
+
+// Milliseconds since the Unix epoch.
+int64_t NowMs();
+
+}  // namespace ringcast::chat

@@ -1,0 +1,436 @@
+// Chat sessions: one per /ws connection, on the shard that accepted it.
+#include <algorithm>
+
+#include "chat/chat_shard.h"
+#include "core/log.h"
+#include "core/routes/default_app.h"
+#include "core/runtime/shard.h"
+
+namespace ringcast::chat {
+namespace {
+
+constexpr size_t kMaxEarlyRequests = 256;
+constexpr uint64_t kTicksPerSecond = 1000 / Shard::kTickMs;
+
+template <typename T>
+void EraseOne(std::vector<T>& items, const T& item) {
+  auto it = std::find(items.begin(), items.end(), item);
+  if (it == items.end()) return;
+  *it = items.back();
+  items.pop_back();
+}
+
+}  // namespace
+
+ChatShard::ChatShard(Shard& shard, ChatService& service)
+    : shard_(shard),
+      service_(service),
+      config_(service.config()),
+      parser_(RequestLimits{.max_body = config_.max_chat_body}),
+      revoked_(service.initially_revoked().begin(), service.initially_revoked().end()),
+      fallback_(MakeDefaultApp(shard)) {}
+
+ChatShard::~ChatShard() = default;
+
+Session* ChatShard::FindSession(ConnId id) {
+  Connection* conn = shard_.Find(id);
+  return conn == nullptr ? nullptr : reinterpret_cast<Session*>(conn->user_data);
+}
+
+void ChatShard::OpenSession(Connection& conn, Authenticated auth) {
+  auto owned = std::make_unique<Session>();
+  Session& session = *owned;
+  session.conn = &conn;
+  session.id = conn.id();
+  session.user = auth.user;
+  session.jti = std::move(auth.jti);
+  session.last_heartbeat_tick = tick_;
+  session.tokens = 2.0 * config_.msg_rate;
+  session.refill_tick = tick_;
+  session.index = sessions_.size();
+  sessions_.push_back(std::move(owned));
+  conn.user_data = reinterpret_cast<uint64_t>(&session);
+  by_user_[session.user].push_back(&session);
+
+  ConnId id = session.id;
+  int64_t user = session.user;
+  service_.Post(service_.UserOwner(user),
+                [user, id](ChatShard& owner) { owner.OwnerAttach(user, id); });
+  service_.store().StartSession(
+      user, service_.ReplyOn<storage::SessionStart>(
+                shard_.id(), [id](ChatShard& self, storage::Result<storage::SessionStart> r) {
+                  self.OnSessionStart(id, std::move(r));
+                }));
+}
+
+void ChatShard::OnSessionStart(ConnId id, storage::Result<storage::SessionStart> result) {
+  Session* session = FindSession(id);
+  if (session == nullptr) return;
+  if (!result.ok()) {
+    RC_LOG(kWarn, "shard %u: cannot start a chat session: %s", shard_.id(),
+           result.status().ToString().c_str());
+    return CloseSession(*session, 1011, "storage unavailable");
+  }
+  for (const storage::Contact& contact : result->contacts) {
+    // Only when this shard has heard nothing newer from the contact's owner.
+    presence_.try_emplace(contact.user, Presence{false, contact.last_online});
+  }
+  for (const storage::SessionStart::Conversation& conv : result->conversations) {
+    AddView(*session, conv.id, conv.last_seq, conv.members);
+  }
+  session->loaded = true;
+  MaybeReady(*session);
+}
+
+void ChatShard::OnAttached(ConnId id, bool accepted) {
+  Session* session = FindSession(id);
+  if (session == nullptr) return;
+  if (!accepted) return CloseSession(*session, 1008, "too many connections for this user");
+  session->attached = true;
+  MaybeReady(*session);
+}
+
+// Ready once its conversations are loaded and joined and the user's owner has counted it; then
+// hello, then whatever the client sent meanwhile.
+void ChatShard::MaybeReady(Session& session) {
+  if (session.phase != Session::Phase::kStarting || !session.loaded || !session.attached) return;
+  for (auto& [conv, view] : session.convs) {
+    if (!local_convs_[conv].joined) return;
+  }
+  session.phase = Session::Phase::kReady;
+  for (auto& [conv, view] : session.convs) GoLive(session, conv, view);
+
+  JsonWriter hello;
+  hello.BeginObject().Field("type", "hello").Field("user", session.user).Key("presence");
+  hello.BeginArray();
+  std::vector<int64_t> contacts;
+  for (const auto& [user, shared] : session.contacts) contacts.push_back(user);
+  std::sort(contacts.begin(), contacts.end());
+  for (int64_t user : contacts) {
+    Presence status = presence_[user];
+    hello.BeginObject()
+        .Field("user", user)
+        .Field("status", status.online ? "online" : "offline")
+        .Key("last_online");
+    status.last_online ? hello.Int(*status.last_online) : hello.Null();
+    hello.EndObject();
+  }
+  session.conn->SendText(hello.EndArray().EndObject().str());
+
+  std::deque<std::string> early = std::move(session.early);
+  for (const std::string& text : early) {
+    if (session.phase != Session::Phase::kReady) break;
+    HandleRequest(session, text);
+  }
+}
+
+// From now on the session gets every message published to this shard after the last one seen.
+void ChatShard::GoLive(Session& session, int64_t conv, Session::View& view) {
+  if (session.phase != Session::Phase::kReady || view.live_from >= 0) return;
+  LocalConv& local = local_convs_[conv];
+  if (!local.joined) return;
+  view.live_from = local.last_seen >= 0 ? local.last_seen : view.start_seq;
+  view.sent = view.live_from;
+}
+
+void ChatShard::AddView(Session& session, int64_t conv, int64_t start_seq,
+                        const std::vector<int64_t>& members) {
+  auto [it, inserted] = session.convs.try_emplace(conv);
+  if (!inserted) return;
+  it->second.start_seq = start_seq;
+  LocalConv& local = local_convs_[conv];
+  if (local.sessions.empty() && local.members.empty()) local.members = members;
+  local.sessions.push_back(&session);
+  for (int64_t member : local.members) {
+    if (member != session.user) Watch(session, member);
+  }
+  if (local.sessions.size() == 1 && !local.joined && local.join_token == 0) {
+    local.join_token = ++next_join_token_;
+    uint32_t self = shard_.id();
+    service_.Post(service_.ConversationOwner(conv),
+                  [conv, self, token = local.join_token](ChatShard& owner) {
+                    owner.OwnerJoin(conv, self, token);
+                  });
+  }
+  GoLive(session, conv, it->second);
+}
+
+void ChatShard::DropView(Session& session, int64_t conv) {
+  if (session.convs.erase(conv) == 0) return;
+  auto it = local_convs_.find(conv);
+  if (it == local_convs_.end()) return;
+  LocalConv& local = it->second;
+  EraseOne(local.sessions, &session);
+  for (int64_t member : local.members) {
+    if (member != session.user) Unwatch(session, member);
+  }
+  if (!local.sessions.empty()) return;
+  uint32_t self = shard_.id();
+  service_.Post(service_.ConversationOwner(conv),
+                [conv, self](ChatShard& owner) { owner.OwnerLeave(conv, self); });
+  local_convs_.erase(it);
+}
+
+void ChatShard::Watch(Session& session, int64_t user) {
+  if (++session.contacts[user] == 1) watchers_[user].push_back(&session);
+}
+
+void ChatShard::Unwatch(Session& session, int64_t user) {
+  auto it = session.contacts.find(user);
+  if (it == session.contacts.end() || --it->second > 0) return;
+  session.contacts.erase(it);
+  auto watchers = watchers_.find(user);
+  if (watchers == watchers_.end()) return;
+  EraseOne(watchers->second, &session);
+  if (watchers->second.empty()) watchers_.erase(watchers);
+}
+
+void ChatShard::CloseSession(Session& session, uint16_t code, std::string_view reason) {
+  if (session.phase == Session::Phase::kGone) return;
+  session.phase = Session::Phase::kGone;
+  session.conn->Close(code, reason);  // OnClose follows and cleans up.
+}
+
+void ChatShard::OnClose(Connection& conn) {
+  auto* session = reinterpret_cast<Session*>(conn.user_data);
+  if (session == nullptr) return;
+  conn.user_data = 0;
+  session->phase = Session::Phase::kGone;
+  std::vector<int64_t> convs;
+  for (const auto& [conv, view] : session->convs) convs.push_back(conv);
+  for (int64_t conv : convs) DropView(*session, conv);
+  auto user = by_user_.find(session->user);
+  EraseOne(user->second, session);
+  if (user->second.empty()) by_user_.erase(user);
+  service_.Post(
+      service_.UserOwner(session->user),
+      [user = session->user, id = session->id](ChatShard& owner) { owner.OwnerDetach(user, id); });
+  size_t index = session->index;
+  sessions_[index] = std::move(sessions_.back());
+  sessions_[index]->index = index;
+  sessions_.pop_back();  // Destroys the session (or the moved-from slot when it was last).
+}
+
+void ChatShard::OnHeartbeat(Connection& conn) {
+  if (auto* session = reinterpret_cast<Session*>(conn.user_data)) {
+    session->last_heartbeat_tick = tick_;
+  }
+}
+
+void ChatShard::OnTick() {
+  tick_ = NowMs() / Shard::kTickMs;
+  if (tick_ % kTicksPerSecond != 0) return;
+  // Once a second: heartbeats, presence grace periods, the login window.
+  uint64_t timeout = uint64_t{config_.presence_timeout_s} * kTicksPerSecond;
+  std::vector<Session*> silent;
+  for (auto& session : sessions_) {
+    if (tick_ - session->last_heartbeat_tick > timeout) silent.push_back(session.get());
+  }
+  for (Session* session : silent) CloseSession(*session, 1008, "presence timeout");
+  OwnerSweepPresence();
+  if (tick_ - login_window_tick_ >= 60 * kTicksPerSecond) {
+    login_attempts_.clear();
+    login_window_tick_ = tick_;
+  }
+}
+
+// --- Requests --------------------------------------------------------------------------------
+
+void ChatShard::OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload) {
+  auto* session = reinterpret_cast<Session*>(conn.user_data);
+  if (session == nullptr || session->phase == Session::Phase::kGone) return;
+  session->last_heartbeat_tick = tick_;
+  if (!AdmitRequest(*session)) return;
+  if (opcode != ws::Opcode::kText) {
+    return SendError(*session, "bad_request", "binary frames are not part of the chat protocol");
+  }
+  std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
+  if (session->phase == Session::Phase::kStarting) {
+    if (session->early.size() >= kMaxEarlyRequests) {
+      return CloseSession(*session, 1008, "too many requests before hello");
+    }
+    session->early.emplace_back(text);
+    return;
+  }
+  HandleRequest(*session, text);
+}
+
+// Token bucket: msg_rate per second, bursts of twice that. A client that keeps going after
+// being refused a burst's worth in a row is closed.
+bool ChatShard::AdmitRequest(Session& session) {
+  double rate = config_.msg_rate;
+  double capacity = 2 * rate;
+  session.tokens = std::min(
+      capacity, session.tokens + double(tick_ - session.refill_tick) * rate / kTicksPerSecond);
+  session.refill_tick = tick_;
+  if (session.tokens >= 1) {
+    session.tokens -= 1;
+    session.refused_in_a_row = 0;
+    return true;
+  }
+  if (++session.refused_in_a_row > capacity) {
+    CloseSession(session, 1008, "rate limit exceeded");
+  } else {
+    SendError(session, "rate_limited", "too many requests; slow down");
+  }
+  return false;
+}
+
+void ChatShard::SendError(Session& session, std::string_view code, std::string_view message,
+                          std::string_view cid) {
+  session.conn->SendText(EncodeError(code, message, cid));
+}
+
+void ChatShard::HandleRequest(Session& session, std::string_view text) {
+  ClientRequest request;
+  RequestError error;
+  if (!parser_.Parse(text, &request, &error)) {
+    return SendError(session, "bad_request", error.message, error.cid);
+  }
+  switch (request.type) {
+    case RequestType::kSend:
+      return HandleSend(session, request);
+    case RequestType::kDelivered:
+    case RequestType::kRead:
+      return HandleWatermark(session, request);
+    case RequestType::kSync:
+      return HandleSync(session, request);
+    case RequestType::kHistory:
+      return HandleHistory(session, request);
+    case RequestType::kTyping:
+      return HandleTyping(session, request);
+    case RequestType::kPing:
+      session.conn->SendText(R"({"type":"pong"})");
+      return;
+  }
+}
+
+void ChatShard::HandleSend(Session& session, ClientRequest& request) {
+  if (!session.convs.contains(request.conv)) {
+    return SendError(session, "forbidden", "not a member of this conversation", request.cid);
+  }
+  storage::NewMessage message{.conv = request.conv,
+                              .sender = session.user,
+                              .cid = request.cid,
+                              .kind = std::move(request.kind),
+                              .body = std::move(request.body),
+                              .ts = NowMs()};
+  // The commit's reply goes straight to the conversation's owner, which publishes in commit
+  // order (= seq order) and then acks the sender.
+  service_.store().Append(
+      std::move(message),
+      service_.ReplyOn<storage::AppendOutcome>(
+          service_.ConversationOwner(request.conv),
+          [origin = session.id, cid = std::move(request.cid)](
+              ChatShard& owner, storage::Result<storage::AppendOutcome> result) mutable {
+            owner.OwnerCommitted(origin, std::move(cid), std::move(result));
+          }));
+}
+
+void ChatShard::HandleWatermark(Session& session, const ClientRequest& request) {
+  if (!session.convs.contains(request.conv)) {
+    return SendError(session, "forbidden", "not a member of this conversation");
+  }
+  bool read = request.type == RequestType::kRead;
+  int64_t conv = request.conv;
+  int64_t user = session.user;
+  service_.store().UpdateWatermarks(
+      conv, user, read ? 0 : request.seq, read ? request.seq : 0,
+      service_.ReplyOn<storage::WatermarkOutcome>(
+          service_.ConversationOwner(conv),
+          [origin = session.id, conv, user](ChatShard& owner,
+                                            storage::Result<storage::WatermarkOutcome> result) {
+            if (!result.ok()) {
+              return owner.SendTo(origin, EncodeError("unavailable", "storage unavailable"));
+            }
+            if (result->denial != storage::Denial::kNone) {
+              return owner.SendTo(origin,
+                                  EncodeError("forbidden", "not a member of this conversation"));
+            }
+            if (!result->delivered_moved && !result->read_moved) return;
+            owner.OwnerPublish(
+                conv, 0,
+                EncodeReceipt(
+                    conv, user,
+                    result->delivered_moved ? std::optional(result->delivered) : std::nullopt,
+                    result->read_moved ? std::optional(result->read) : std::nullopt),
+                0, false);
+          }));
+}
+
+void ChatShard::HandleSync(Session& session, ClientRequest& request) {
+  service_.store().Sync(
+      session.user, std::move(request.asks), config_.sync_limit,
+      service_.ReplyOn<std::vector<storage::SyncConversation>>(
+          shard_.id(), [id = session.id](ChatShard& self, auto result) {
+            Session* session = self.FindSession(id);
+            if (session == nullptr || session->phase != Session::Phase::kReady) return;
+            if (!result.ok()) {
+              return self.SendError(*session, "unavailable", "storage unavailable, retry");
+            }
+            JsonWriter writer;
+            writer.BeginObject().Field("type", "sync").Key("convs").BeginArray();
+            for (const storage::SyncConversation& conv : *result) {
+              writer.BeginObject()
+                  .Field("conv", conv.conv)
+                  .Field("last_seq", conv.last_seq)
+                  .Field("unread", conv.last_seq - conv.read_seq)
+                  .Field("read_seq", conv.read_seq)
+                  .Key("members")
+                  .BeginArray();
+              for (const storage::MemberState& member : conv.members) {
+                writer.BeginObject()
+                    .Field("user", member.user)
+                    .Field("delivered", member.delivered)
+                    .Field("read", member.read)
+                    .EndObject();
+              }
+              writer.EndArray().Key("messages").BeginArray();
+              // Leave out what this connection already got live, and count the rest as sent so
+              // the live stream does not repeat it.
+              auto view = session->convs.find(conv.conv);
+              Session::View* live = view == session->convs.end() || view->second.live_from < 0
+                                        ? nullptr
+                                        : &view->second;
+              for (const storage::Message& message : conv.messages) {
+                if (live && message.seq > live->live_from && message.seq <= live->sent) continue;
+                AppendMessage(writer, message);
+              }
+              if (live && !conv.messages.empty()) {
+                live->sent = std::max(live->sent, conv.messages.back().seq);
+              }
+              writer.EndArray().Field("more", conv.more).EndObject();
+            }
+            session->conn->SendText(writer.EndArray().EndObject().str());
+          }));
+}
+
+void ChatShard::HandleHistory(Session& session, const ClientRequest& request) {
+  service_.store().History(
+      request.conv, session.user, request.before, request.limit,
+      service_.ReplyOn<storage::Page>(
+          shard_.id(), [id = session.id, conv = request.conv](ChatShard& self, auto result) {
+            Session* session = self.FindSession(id);
+            if (session == nullptr || session->phase != Session::Phase::kReady) return;
+            if (!result.ok()) {
+              return self.SendError(*session, "unavailable", "storage unavailable, retry");
+            }
+            if (result->denial != storage::Denial::kNone) {
+              return self.SendError(*session, "forbidden", "not a member of this conversation");
+            }
+            session->conn->SendText(EncodeHistory(conv, *result));
+          }));
+}
+
+void ChatShard::HandleTyping(Session& session, const ClientRequest& request) {
+  if (!session.convs.contains(request.conv)) {
+    return SendError(session, "forbidden", "not a member of this conversation");
+  }
+  service_.Post(
+      service_.ConversationOwner(request.conv),
+      [conv = request.conv, user = session.user, start = request.typing](ChatShard& owner) {
+        owner.OwnerPublish(conv, 0, EncodeTyping(conv, user, start), user, true);
+      });
+}
+
+}  // namespace ringcast::chat

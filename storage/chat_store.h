@@ -1,0 +1,187 @@
+// ChatStore: the chat service's persistence, as asynchronous operations with typed results.
+//
+// This is the seam a storage backend plugs into (SQLite now: sqlite_chat_store.h; PostgreSQL
+// next). Every operation returns at once; its reply runs later on a storage thread, exactly
+// once, with either the outcome or a Status saying why the store could not answer (queue full,
+// stopping, I/O). A reply must be cheap and non-blocking: the engine's post a Mail to the shard
+// that asked. Writes are group-committed; a write's reply with an ok outcome means the write is
+// committed (durability: storage/README.md).
+//
+// Domain refusals (not a member, no such conversation, a taken username) are outcomes, not
+// Status errors: a Status error always means "the store failed, retry later".
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/status.h"
+#include "storage/unique_function.h"
+
+namespace ringcast::storage {
+
+template <typename T>
+using Reply = UniqueFunction<void(Result<T>)>;
+
+struct Message {
+  int64_t id = 0;
+  int64_t conv = 0;
+  int64_t seq = 0;
+  int64_t from = 0;
+  std::string kind;
+  std::string body;
+  int64_t ts = 0;  // ms
+};
+
+struct NewMessage {
+  int64_t conv = 0;
+  int64_t sender = 0;
+  std::string cid;  // Unique per sender.
+  std::string kind;
+  std::string body;
+  int64_t ts = 0;
+};
+
+enum class Denial : uint8_t {
+  kNone,
+  kNotFound,     // No such conversation (or user, or membership, per operation).
+  kForbidden,    // The caller is not a member.
+  kNotGroup,     // Membership of a 1:1 conversation cannot change.
+  kUnknownUser,  // A user id in the request does not exist.
+  kTaken,        // Username already registered.
+};
+
+struct AppendOutcome {
+  Denial denial = Denial::kNone;  // kForbidden: the sender is not a member (or no such conv).
+  bool duplicate = false;         // The sender used this cid before: `message` is the original.
+  Message message;
+};
+
+struct MemberState {
+  int64_t user = 0;
+  int64_t delivered = 0;
+  int64_t read = 0;
+};
+
+// A conversation as its owner shard caches it.
+struct ConversationState {
+  Denial denial = Denial::kNone;  // kNotFound.
+  int64_t id = 0;
+  std::optional<std::string> name;
+  bool group = false;
+  int64_t last_seq = 0;
+  std::vector<MemberState> members;  // Sorted by user.
+};
+
+struct CreateConversationOutcome {
+  Denial denial = Denial::kNone;  // kUnknownUser.
+  bool created = false;           // False: the existing 1:1 between these two users.
+  ConversationState conversation;
+};
+
+struct MembershipOutcome {
+  Denial denial = Denial::kNone;  // kNotFound, kForbidden, kNotGroup.
+  ConversationState conversation;
+};
+
+struct ConversationSummary {
+  int64_t id = 0;
+  std::optional<std::string> name;
+  bool group = false;
+  std::vector<int64_t> members;
+  std::optional<Message> last_message;
+  int64_t last_seq = 0;
+  int64_t read_seq = 0;
+};
+
+struct Page {
+  Denial denial = Denial::kNone;  // kNotFound, kForbidden.
+  std::vector<Message> messages;
+  bool more = false;
+};
+
+struct WatermarkOutcome {
+  Denial denial = Denial::kNone;  // kForbidden.
+  int64_t delivered = 0;          // After the update.
+  int64_t read = 0;
+  bool delivered_moved = false;
+  bool read_moved = false;
+};
+
+struct UserLogin {
+  int64_t id = 0;
+  std::string password_hash;
+};
+
+struct Contact {
+  int64_t user = 0;
+  std::optional<int64_t> last_online;
+};
+
+// What a new WebSocket session needs: the caller's conversations and everyone it shares one with.
+struct SessionStart {
+  struct Conversation {
+    int64_t id = 0;
+    int64_t last_seq = 0;
+    std::vector<int64_t> members;
+  };
+  std::vector<Conversation> conversations;
+  std::vector<Contact> contacts;  // Excluding the caller.
+};
+
+struct SyncConversation {
+  int64_t conv = 0;
+  int64_t last_seq = 0;
+  int64_t read_seq = 0;
+  std::vector<MemberState> members;
+  std::vector<Message> messages;  // Oldest first.
+  bool more = false;
+};
+
+struct SyncAsk {
+  int64_t conv = 0;
+  int64_t after = 0;
+};
+
+class ChatStore {
+ public:
+  virtual ~ChatStore() = default;
+  // Finishes what was accepted (every reply is called) and refuses the rest. Idempotent.
+  virtual void Stop() = 0;
+
+  // Accounts.
+  virtual void CreateUser(std::string username, std::string password_hash, int64_t now,
+                          Reply<std::pair<Denial, int64_t>> reply) = 0;  // kTaken or the id.
+  virtual void FindLogin(std::string username, Reply<std::optional<UserLogin>> reply) = 0;
+  virtual void RevokeToken(std::string jti, int64_t expires_at_ms, Reply<bool> reply) = 0;
+  // Unexpired revoked token ids (for every shard's revocation set at start).
+  virtual void LoadRevoked(int64_t now, Reply<std::vector<std::string>> reply) = 0;
+  virtual void SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply) = 0;
+
+  // Conversations.
+  virtual void CreateConversation(int64_t creator, std::vector<int64_t> members,
+                                  std::optional<std::string> name, bool group, int64_t now,
+                                  Reply<CreateConversationOutcome> reply) = 0;
+  virtual void AddMembers(int64_t conv, int64_t caller, std::vector<int64_t> users, int64_t now,
+                          Reply<MembershipOutcome> reply) = 0;
+  virtual void RemoveMember(int64_t conv, int64_t caller, int64_t user,
+                            Reply<MembershipOutcome> reply) = 0;
+  virtual void LoadConversation(int64_t conv, Reply<ConversationState> reply) = 0;
+  virtual void ListConversations(int64_t user, Reply<std::vector<ConversationSummary>> reply) = 0;
+  virtual void StartSession(int64_t user, Reply<SessionStart> reply) = 0;
+
+  // Messages.
+  virtual void Append(NewMessage message, Reply<AppendOutcome> reply) = 0;
+  // Newest first: seq < before (0: no bound), at most `limit`.
+  virtual void History(int64_t conv, int64_t user, int64_t before, uint32_t limit,
+                       Reply<Page> reply) = 0;
+  // `asks` empty: every conversation of `user` from 0. Non-member conversations are left out.
+  virtual void Sync(int64_t user, std::vector<SyncAsk> asks, uint32_t limit,
+                    Reply<std::vector<SyncConversation>> reply) = 0;
+  // Moves the caller's watermarks forward (never back, never past last_seq); read ≥ delivered.
+  virtual void UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered, int64_t read,
+                                Reply<WatermarkOutcome> reply) = 0;
+};
+
+}  // namespace ringcast::storage

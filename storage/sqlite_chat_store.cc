@@ -1,0 +1,580 @@
+#include "storage/sqlite_chat_store.h"
+
+#include <algorithm>
+#include <limits>
+#include <set>
+
+namespace ringcast::storage {
+namespace {
+
+// Runs a statement expected to produce rows, calling `row(stmt)` for each; returns the step
+// error, if any.
+template <typename RowFn>
+Status ForEachRow(Statement& stmt, RowFn row) {
+  for (;;) {
+    switch (stmt.Step()) {
+      case StepResult::kRow:
+        row(stmt);
+        break;
+      case StepResult::kDone:
+        return stmt.status();
+      case StepResult::kError:
+        return stmt.status();
+    }
+  }
+}
+
+constexpr const char* kMessageColumns = "id, conversation_id, seq, sender_id, kind, body, sent_at";
+
+Message ReadMessage(Statement& stmt, int first = 0) {
+  return Message{.id = stmt.ColumnInt64(first),
+                 .conv = stmt.ColumnInt64(first + 1),
+                 .seq = stmt.ColumnInt64(first + 2),
+                 .from = stmt.ColumnInt64(first + 3),
+                 .kind = std::string(stmt.ColumnText(first + 4)),
+                 .body = std::string(stmt.ColumnText(first + 5)),
+                 .ts = stmt.ColumnInt64(first + 6)};
+}
+
+// Fills `state` (denial kNotFound when there is no such conversation).
+Status LoadState(SqliteDb& db, int64_t conv, ConversationState& state) {
+  state = ConversationState{};
+  state.id = conv;
+  bool found = false;
+  {
+    auto stmt = db.Prepare("SELECT name, is_group, last_seq FROM conversations WHERE id = ?1");
+    stmt->BindInt64(1, conv);
+    Status s = ForEachRow(*stmt, [&](Statement& row) {
+      found = true;
+      if (!row.ColumnIsNull(0)) state.name = std::string(row.ColumnText(0));
+      state.group = row.ColumnInt64(1) != 0;
+      state.last_seq = row.ColumnInt64(2);
+    });
+    if (!s.ok()) return s;
+  }
+  if (!found) {
+    state.denial = Denial::kNotFound;
+    return Status();
+  }
+  auto stmt = db.Prepare(
+      "SELECT user_id, delivered_seq, read_seq FROM users_conversations "
+      "WHERE conversation_id = ?1 ORDER BY user_id");
+  stmt->BindInt64(1, conv);
+  return ForEachRow(*stmt, [&](Statement& row) {
+    state.members.push_back({row.ColumnInt64(0), row.ColumnInt64(1), row.ColumnInt64(2)});
+  });
+}
+
+bool IsMember(const ConversationState& state, int64_t user) {
+  return std::binary_search(
+      state.members.begin(), state.members.end(), MemberState{user, 0, 0},
+      [](const MemberState& a, const MemberState& b) { return a.user < b.user; });
+}
+
+Result<bool> UserExists(SqliteDb& db, int64_t user) {
+  auto stmt = db.Prepare("SELECT 1 FROM users WHERE id = ?1");
+  stmt->BindInt64(1, user);
+  bool found = false;
+  if (Status s = ForEachRow(*stmt, [&](Statement&) { found = true; }); !s.ok()) return s;
+  return found;
+}
+
+// Reads up to limit + 1 rows to learn whether there are more than `limit`.
+Status ReadPage(Statement& stmt, uint32_t limit, std::vector<Message>& messages, bool& more) {
+  messages.clear();
+  more = false;
+  return ForEachRow(stmt, [&](Statement& row) {
+    if (messages.size() == limit) {
+      more = true;
+      return;
+    }
+    messages.push_back(ReadMessage(row));
+  });
+}
+
+// The caller's membership row: last_seq, delivered, read; nullopt when not a member.
+struct Membership {
+  int64_t last_seq, delivered, read;
+};
+Result<std::optional<Membership>> FindMembership(SqliteDb& db, int64_t conv, int64_t user) {
+  auto stmt = db.Prepare(
+      "SELECT c.last_seq, uc.delivered_seq, uc.read_seq FROM conversations c "
+      "JOIN users_conversations uc ON uc.conversation_id = c.id AND uc.user_id = ?2 "
+      "WHERE c.id = ?1");
+  stmt->BindInt64(1, conv).BindInt64(2, user);
+  std::optional<Membership> found;
+  Status s = ForEachRow(*stmt, [&](Statement& row) {
+    found = Membership{row.ColumnInt64(0), row.ColumnInt64(1), row.ColumnInt64(2)};
+  });
+  if (!s.ok()) return s;
+  return found;
+}
+
+Result<bool> ConversationExists(SqliteDb& db, int64_t conv) {
+  auto stmt = db.Prepare("SELECT 1 FROM conversations WHERE id = ?1");
+  stmt->BindInt64(1, conv);
+  bool found = false;
+  if (Status s = ForEachRow(*stmt, [&](Statement&) { found = true; }); !s.ok()) return s;
+  return found;
+}
+
+Status LoadMemberIds(SqliteDb& db, int64_t conv, std::vector<int64_t>& members) {
+  auto stmt = db.Prepare(
+      "SELECT user_id FROM users_conversations WHERE conversation_id = ?1 ORDER BY user_id");
+  stmt->BindInt64(1, conv);
+  return ForEachRow(*stmt, [&](Statement& row) { members.push_back(row.ColumnInt64(0)); });
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteChatStore>> SqliteChatStore::Open(const ExecutorOptions& options) {
+  Result<std::unique_ptr<BatchExecutor>> executor = BatchExecutor::Start(options);
+  if (!executor.ok()) return executor.status();
+  return std::unique_ptr<SqliteChatStore>(new SqliteChatStore(std::move(*executor)));
+}
+
+SqliteChatStore::~SqliteChatStore() { executor_->Stop(); }
+
+template <typename T, typename Run>
+void SqliteChatStore::Submit(bool write, Run run, Reply<T> reply) {
+  // Shared by the job, its completion, and this frame (which answers a refused job itself).
+  struct State {
+    T out;
+    Reply<T> reply;
+  };
+  auto state = std::make_shared<State>();
+  state->reply = std::move(reply);
+  JobFn job = [state, run = std::move(run)](SqliteDb& db) mutable -> Status {
+    state->out = T{};  // A job may run again after a failed batch: start from nothing.
+    return run(db, state->out);
+  };
+  DoneFn done = [state](Status status) {
+    if (status.ok()) {
+      state->reply(Result<T>(std::move(state->out)));
+    } else {
+      state->reply(Result<T>(std::move(status)));
+    }
+  };
+  Admission admission = write ? executor_->Submit(std::move(job), std::move(done))
+                              : executor_->SubmitRead(std::move(job), std::move(done));
+  if (admission == Admission::kQueued) return;
+  state->reply(
+      Result<T>(Status(admission == Admission::kQueueFull ? Errc::kQueueFull : Errc::kStopped,
+                       "the store is not accepting work")));
+}
+
+void SqliteChatStore::CreateUser(std::string username, std::string password_hash, int64_t now,
+                                 Reply<std::pair<Denial, int64_t>> reply) {
+  Submit<std::pair<Denial, int64_t>>(
+      true,
+      [username = std::move(username), password_hash = std::move(password_hash), now](
+          SqliteDb& db, std::pair<Denial, int64_t>& out) {
+        auto stmt = db.Prepare(
+            "INSERT INTO users(username, password_hash, created_at) VALUES (?1, ?2, ?3) "
+            "ON CONFLICT(username) DO NOTHING RETURNING id");
+        stmt->BindText(1, username).BindText(2, password_hash).BindInt64(3, now);
+        out = {Denial::kTaken, 0};
+        return ForEachRow(*stmt, [&](Statement& row) {
+          out = {Denial::kNone, row.ColumnInt64(0)};
+        });
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::FindLogin(std::string username, Reply<std::optional<UserLogin>> reply) {
+  Submit<std::optional<UserLogin>>(
+      false,
+      [username = std::move(username)](SqliteDb& db, std::optional<UserLogin>& out) {
+        auto stmt = db.Prepare("SELECT id, password_hash FROM users WHERE username = ?1");
+        stmt->BindText(1, username);
+        return ForEachRow(*stmt, [&](Statement& row) {
+          out = UserLogin{row.ColumnInt64(0), std::string(row.ColumnText(1))};
+        });
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::RevokeToken(std::string jti, int64_t expires_at_ms, Reply<bool> reply) {
+  Submit<bool>(
+      true,
+      [jti = std::move(jti), expires_at_ms](SqliteDb& db, bool& out) {
+        // Expired entries can never matter again (the token fails its own expiry check).
+        auto prune = db.Prepare(
+            "DELETE FROM revoked_tokens WHERE expires_at < "
+            "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)");
+        if (Status s = prune->Exec(); !s.ok()) return s;
+        auto stmt = db.Prepare(
+            "INSERT INTO revoked_tokens(jti, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING");
+        stmt->BindText(1, jti).BindInt64(2, expires_at_ms);
+        out = true;
+        return stmt->Exec();
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::LoadRevoked(int64_t now, Reply<std::vector<std::string>> reply) {
+  Submit<std::vector<std::string>>(
+      false,
+      [now](SqliteDb& db, std::vector<std::string>& out) {
+        auto stmt = db.Prepare("SELECT jti FROM revoked_tokens WHERE expires_at > ?1");
+        stmt->BindInt64(1, now);
+        return ForEachRow(*stmt, [&](Statement& row) { out.emplace_back(row.ColumnText(0)); });
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply) {
+  Submit<bool>(
+      true,
+      [user, ts](SqliteDb& db, bool& out) {
+        auto stmt = db.Prepare(
+            "UPDATE users SET last_online = max(coalesce(last_online, 0), ?2) WHERE id = ?1");
+        stmt->BindInt64(1, user).BindInt64(2, ts);
+        out = true;
+        return stmt->Exec();
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::CreateConversation(int64_t creator, std::vector<int64_t> members,
+                                         std::optional<std::string> name, bool group, int64_t now,
+                                         Reply<CreateConversationOutcome> reply) {
+  Submit<CreateConversationOutcome>(
+      true,
+      [creator, members = std::move(members), name = std::move(name), group, now](
+          SqliteDb& db, CreateConversationOutcome& out) mutable -> Status {
+        std::set<int64_t> everyone(members.begin(), members.end());
+        everyone.insert(creator);
+        for (int64_t user : everyone) {
+          Result<bool> exists = UserExists(db, user);
+          if (!exists.ok()) return exists.status();
+          if (!*exists) {
+            out.denial = Denial::kUnknownUser;
+            return Status();
+          }
+        }
+        std::optional<std::string> direct_key;
+        if (!group) {
+          direct_key = std::to_string(*everyone.begin()) + ":" + std::to_string(*everyone.rbegin());
+          auto find = db.Prepare("SELECT id FROM conversations WHERE direct_key = ?1");
+          find->BindText(1, *direct_key);
+          int64_t existing = 0;
+          Status s = ForEachRow(*find, [&](Statement& row) { existing = row.ColumnInt64(0); });
+          if (!s.ok()) return s;
+          if (existing != 0) return LoadState(db, existing, out.conversation);
+        }
+        auto insert = db.Prepare(
+            "INSERT INTO conversations(name, is_group, created_at, direct_key) "
+            "VALUES (?1, ?2, ?3, ?4) RETURNING id");
+        if (name) {
+          insert->BindText(1, *name);
+        } else {
+          insert->BindNull(1);
+        }
+        insert->BindInt64(2, group ? 1 : 0).BindInt64(3, now);
+        if (direct_key) {
+          insert->BindText(4, *direct_key);
+        } else {
+          insert->BindNull(4);
+        }
+        int64_t id = 0;
+        Status s = ForEachRow(*insert, [&](Statement& row) { id = row.ColumnInt64(0); });
+        if (!s.ok()) return s;
+        auto member = db.Prepare(
+            "INSERT INTO users_conversations(conversation_id, user_id, joined_at) "
+            "VALUES (?1, ?2, ?3)");
+        for (int64_t user : everyone) {
+          member->BindInt64(1, id).BindInt64(2, user).BindInt64(3, now);
+          if (Status e = member->Exec(); !e.ok()) return e;
+        }
+        out.created = true;
+        return LoadState(db, id, out.conversation);
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::AddMembers(int64_t conv, int64_t caller, std::vector<int64_t> users,
+                                 int64_t now, Reply<MembershipOutcome> reply) {
+  Submit<MembershipOutcome>(
+      true,
+      [conv, caller, users = std::move(users), now](SqliteDb& db,
+                                                    MembershipOutcome& out) -> Status {
+        if (Status s = LoadState(db, conv, out.conversation); !s.ok()) return s;
+        if (out.conversation.denial != Denial::kNone) {
+          out.denial = out.conversation.denial;
+          return Status();
+        }
+        if (!IsMember(out.conversation, caller)) {
+          out.denial = Denial::kForbidden;
+          return Status();
+        }
+        if (!out.conversation.group) {
+          out.denial = Denial::kNotGroup;
+          return Status();
+        }
+        for (int64_t user : users) {
+          Result<bool> exists = UserExists(db, user);
+          if (!exists.ok()) return exists.status();
+          if (!*exists) {
+            out.denial = Denial::kUnknownUser;
+            return Status();
+          }
+        }
+        // A newcomer starts with the history read, not with every old message unread.
+        auto insert = db.Prepare(
+            "INSERT INTO users_conversations(conversation_id, user_id, joined_at, delivered_seq, "
+            "read_seq) VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT DO NOTHING");
+        for (int64_t user : users) {
+          insert->BindInt64(1, conv).BindInt64(2, user).BindInt64(3, now).BindInt64(
+              4, out.conversation.last_seq);
+          if (Status s = insert->Exec(); !s.ok()) return s;
+        }
+        return LoadState(db, conv, out.conversation);
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::RemoveMember(int64_t conv, int64_t caller, int64_t user,
+                                   Reply<MembershipOutcome> reply) {
+  Submit<MembershipOutcome>(
+      true,
+      [conv, caller, user](SqliteDb& db, MembershipOutcome& out) -> Status {
+        if (Status s = LoadState(db, conv, out.conversation); !s.ok()) return s;
+        if (out.conversation.denial != Denial::kNone) {
+          out.denial = out.conversation.denial;
+          return Status();
+        }
+        if (!IsMember(out.conversation, caller)) {
+          out.denial = Denial::kForbidden;
+          return Status();
+        }
+        if (!out.conversation.group) {
+          out.denial = Denial::kNotGroup;
+          return Status();
+        }
+        if (!IsMember(out.conversation, user)) {
+          out.denial = Denial::kNotFound;
+          return Status();
+        }
+        auto stmt = db.Prepare(
+            "DELETE FROM users_conversations WHERE conversation_id = ?1 AND user_id = ?2");
+        stmt->BindInt64(1, conv).BindInt64(2, user);
+        if (Status s = stmt->Exec(); !s.ok()) return s;
+        return LoadState(db, conv, out.conversation);
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::LoadConversation(int64_t conv, Reply<ConversationState> reply) {
+  Submit<ConversationState>(
+      false, [conv](SqliteDb& db, ConversationState& out) { return LoadState(db, conv, out); },
+      std::move(reply));
+}
+
+void SqliteChatStore::ListConversations(int64_t user,
+                                        Reply<std::vector<ConversationSummary>> reply) {
+  Submit<std::vector<ConversationSummary>>(
+      false,
+      [user](SqliteDb& db, std::vector<ConversationSummary>& out) -> Status {
+        auto stmt = db.Prepare(
+            "SELECT c.id, c.name, c.is_group, c.last_seq, uc.read_seq, m.id, m.conversation_id, "
+            "m.seq, m.sender_id, m.kind, m.body, m.sent_at "
+            "FROM users_conversations uc JOIN conversations c ON c.id = uc.conversation_id "
+            "LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq "
+            "WHERE uc.user_id = ?1 ORDER BY coalesce(m.sent_at, c.created_at) DESC, c.id DESC");
+        stmt->BindInt64(1, user);
+        Status s = ForEachRow(*stmt, [&](Statement& row) {
+          ConversationSummary summary;
+          summary.id = row.ColumnInt64(0);
+          if (!row.ColumnIsNull(1)) summary.name = std::string(row.ColumnText(1));
+          summary.group = row.ColumnInt64(2) != 0;
+          summary.last_seq = row.ColumnInt64(3);
+          summary.read_seq = row.ColumnInt64(4);
+          if (!row.ColumnIsNull(5)) summary.last_message = ReadMessage(row, 5);
+          out.push_back(std::move(summary));
+        });
+        if (!s.ok()) return s;
+        for (ConversationSummary& summary : out) {
+          if (Status e = LoadMemberIds(db, summary.id, summary.members); !e.ok()) return e;
+        }
+        return Status();
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::StartSession(int64_t user, Reply<SessionStart> reply) {
+  Submit<SessionStart>(
+      false,
+      [user](SqliteDb& db, SessionStart& out) -> Status {
+        auto stmt = db.Prepare(
+            "SELECT c.id, c.last_seq FROM users_conversations uc "
+            "JOIN conversations c ON c.id = uc.conversation_id WHERE uc.user_id = ?1");
+        stmt->BindInt64(1, user);
+        Status s = ForEachRow(*stmt, [&](Statement& row) {
+          out.conversations.push_back({row.ColumnInt64(0), row.ColumnInt64(1), {}});
+        });
+        if (!s.ok()) return s;
+        for (SessionStart::Conversation& conv : out.conversations) {
+          if (Status e = LoadMemberIds(db, conv.id, conv.members); !e.ok()) return e;
+        }
+        auto contacts = db.Prepare(
+            "SELECT DISTINCT u.id, u.last_online FROM users_conversations mine "
+            "JOIN users_conversations theirs ON theirs.conversation_id = mine.conversation_id "
+            "JOIN users u ON u.id = theirs.user_id "
+            "WHERE mine.user_id = ?1 AND theirs.user_id <> ?1 ORDER BY u.id");
+        contacts->BindInt64(1, user);
+        return ForEachRow(*contacts, [&](Statement& row) {
+          Contact contact{row.ColumnInt64(0), std::nullopt};
+          if (!row.ColumnIsNull(1)) contact.last_online = row.ColumnInt64(1);
+          out.contacts.push_back(contact);
+        });
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
+  Submit<AppendOutcome>(
+      true,
+      [message = std::move(message)](SqliteDb& db, AppendOutcome& out) -> Status {
+        // seq is assigned here, at the writer, in the order the owner shard submitted: a
+        // refused or duplicate send never takes a number, so seq stays gap-free.
+        auto insert = db.Prepare(
+            "INSERT INTO messages(conversation_id, seq, sender_id, kind, body, sent_at, "
+            "client_msg_id) "
+            "SELECT c.id, c.last_seq + 1, ?2, ?3, ?4, ?5, ?6 FROM conversations c "
+            "JOIN users_conversations uc ON uc.conversation_id = c.id AND uc.user_id = ?2 "
+            "WHERE c.id = ?1 "
+            "ON CONFLICT(sender_id, client_msg_id) DO NOTHING RETURNING id, seq");
+        insert->BindInt64(1, message.conv)
+            .BindInt64(2, message.sender)
+            .BindText(3, message.kind)
+            .BindText(4, message.body)
+            .BindInt64(5, message.ts)
+            .BindText(6, message.cid);
+        bool inserted = false;
+        Status s = ForEachRow(*insert, [&](Statement& row) {
+          inserted = true;
+          out.message = Message{.id = row.ColumnInt64(0),
+                                .conv = message.conv,
+                                .seq = row.ColumnInt64(1),
+                                .from = message.sender,
+                                .kind = message.kind,
+                                .body = message.body,
+                                .ts = message.ts};
+        });
+        if (!s.ok() || inserted) return s;
+        auto original = db.Prepare(std::string("SELECT ") + kMessageColumns +
+                                   " FROM messages WHERE sender_id = ?1 AND client_msg_id = ?2");
+        original->BindInt64(1, message.sender).BindText(2, message.cid);
+        s = ForEachRow(*original, [&](Statement& row) {
+          out.duplicate = true;
+          out.message = ReadMessage(row);
+        });
+        if (s.ok() && !out.duplicate) out.denial = Denial::kForbidden;
+        return s;
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::History(int64_t conv, int64_t user, int64_t before, uint32_t limit,
+                              Reply<Page> reply) {
+  Submit<Page>(
+      false,
+      [conv, user, before, limit](SqliteDb& db, Page& out) -> Status {
+        Result<std::optional<Membership>> membership = FindMembership(db, conv, user);
+        if (!membership.ok()) return membership.status();
+        if (!*membership) {
+          Result<bool> exists = ConversationExists(db, conv);
+          if (!exists.ok()) return exists.status();
+          out.denial = *exists ? Denial::kForbidden : Denial::kNotFound;
+          return Status();
+        }
+        auto stmt = db.Prepare(std::string("SELECT ") + kMessageColumns +
+                               " FROM messages WHERE conversation_id = ?1 AND seq < ?2 "
+                               "ORDER BY seq DESC LIMIT ?3");
+        stmt->BindInt64(1, conv)
+            .BindInt64(2, before > 0 ? before : std::numeric_limits<int64_t>::max())
+            .BindInt64(3, int64_t{limit} + 1);
+        return ReadPage(*stmt, limit, out.messages, out.more);
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, uint32_t limit,
+                           Reply<std::vector<SyncConversation>> reply) {
+  Submit<std::vector<SyncConversation>>(
+      false,
+      [user, asks = std::move(asks), limit](SqliteDb& db,
+                                            std::vector<SyncConversation>& out) -> Status {
+        std::vector<SyncAsk> wanted = asks;
+        if (wanted.empty()) {
+          auto all = db.Prepare(
+              "SELECT conversation_id FROM users_conversations WHERE user_id = ?1 "
+              "ORDER BY conversation_id");
+          all->BindInt64(1, user);
+          Status s = ForEachRow(*all, [&](Statement& row) {
+            wanted.push_back({row.ColumnInt64(0), 0});
+          });
+          if (!s.ok()) return s;
+        }
+        for (const SyncAsk& ask : wanted) {
+          Result<std::optional<Membership>> membership = FindMembership(db, ask.conv, user);
+          if (!membership.ok()) return membership.status();
+          if (!*membership) continue;
+          SyncConversation conv;
+          conv.conv = ask.conv;
+          conv.last_seq = (*membership)->last_seq;
+          conv.read_seq = (*membership)->read;
+          auto members = db.Prepare(
+              "SELECT user_id, delivered_seq, read_seq FROM users_conversations "
+              "WHERE conversation_id = ?1 ORDER BY user_id");
+          members->BindInt64(1, ask.conv);
+          Status s = ForEachRow(*members, [&](Statement& row) {
+            conv.members.push_back({row.ColumnInt64(0), row.ColumnInt64(1), row.ColumnInt64(2)});
+          });
+          if (!s.ok()) return s;
+          auto messages = db.Prepare(std::string("SELECT ") + kMessageColumns +
+                                     " FROM messages WHERE conversation_id = ?1 AND seq > ?2 "
+                                     "ORDER BY seq LIMIT ?3");
+          messages->BindInt64(1, ask.conv).BindInt64(2, ask.after).BindInt64(3, int64_t{limit} + 1);
+          if (s = ReadPage(*messages, limit, conv.messages, conv.more); !s.ok()) return s;
+          out.push_back(std::move(conv));
+        }
+        return Status();
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered, int64_t read,
+                                       Reply<WatermarkOutcome> reply) {
+  Submit<WatermarkOutcome>(
+      true,
+      [conv, user, delivered, read](SqliteDb& db, WatermarkOutcome& out) -> Status {
+        Result<std::optional<Membership>> membership = FindMembership(db, conv, user);
+        if (!membership.ok()) return membership.status();
+        if (!*membership) {
+          out.denial = Denial::kForbidden;
+          return Status();
+        }
+        const Membership& now = **membership;
+        int64_t new_read = std::max(now.read, std::min(read, now.last_seq));
+        int64_t new_delivered =
+            std::max(now.delivered, std::min(std::max(delivered, new_read), now.last_seq));
+        out.delivered = new_delivered;
+        out.read = new_read;
+        out.delivered_moved = new_delivered != now.delivered;
+        out.read_moved = new_read != now.read;
+        if (!out.delivered_moved && !out.read_moved) return Status();
+        auto stmt = db.Prepare(
+            "UPDATE users_conversations SET delivered_seq = ?3, read_seq = ?4 "
+            "WHERE conversation_id = ?1 AND user_id = ?2");
+        stmt->BindInt64(1, conv)
+            .BindInt64(2, user)
+            .BindInt64(3, new_delivered)
+            .BindInt64(4, new_read);
+        return stmt->Exec();
+      },
+      std::move(reply));
+}
+
+}  // namespace ringcast::storage

@@ -1,0 +1,58 @@
+// SqliteChatStore: ChatStore on the embedded SQLite file, through a BatchExecutor (writes
+// group-committed on its writer thread, reads on its reader pool).
+#pragma once
+
+#include <memory>
+
+#include "storage/batch_executor.h"
+#include "storage/chat_store.h"
+
+namespace ringcast::storage {
+
+class SqliteChatStore final : public ChatStore {
+ public:
+  // Opens (creating and migrating) the database at options.db.path.
+  static Result<std::unique_ptr<SqliteChatStore>> Open(const ExecutorOptions& options);
+  ~SqliteChatStore() override;
+
+  // Commits what is queued and joins the threads; every accepted operation gets its reply.
+  void Stop() override { executor_->Stop(); }
+  ExecutorStats stats() const { return executor_->stats(); }
+
+  void CreateUser(std::string username, std::string password_hash, int64_t now,
+                  Reply<std::pair<Denial, int64_t>> reply) override;
+  void FindLogin(std::string username, Reply<std::optional<UserLogin>> reply) override;
+  void RevokeToken(std::string jti, int64_t expires_at_ms, Reply<bool> reply) override;
+  void LoadRevoked(int64_t now, Reply<std::vector<std::string>> reply) override;
+  void SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply) override;
+  void CreateConversation(int64_t creator, std::vector<int64_t> members,
+                          std::optional<std::string> name, bool group, int64_t now,
+                          Reply<CreateConversationOutcome> reply) override;
+  void AddMembers(int64_t conv, int64_t caller, std::vector<int64_t> users, int64_t now,
+                  Reply<MembershipOutcome> reply) override;
+  void RemoveMember(int64_t conv, int64_t caller, int64_t user,
+                    Reply<MembershipOutcome> reply) override;
+  void LoadConversation(int64_t conv, Reply<ConversationState> reply) override;
+  void ListConversations(int64_t user, Reply<std::vector<ConversationSummary>> reply) override;
+  void StartSession(int64_t user, Reply<SessionStart> reply) override;
+  void Append(NewMessage message, Reply<AppendOutcome> reply) override;
+  void History(int64_t conv, int64_t user, int64_t before, uint32_t limit,
+               Reply<Page> reply) override;
+  void Sync(int64_t user, std::vector<SyncAsk> asks, uint32_t limit,
+            Reply<std::vector<SyncConversation>> reply) override;
+  void UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered, int64_t read,
+                        Reply<WatermarkOutcome> reply) override;
+
+ private:
+  explicit SqliteChatStore(std::unique_ptr<BatchExecutor> executor)
+      : executor_(std::move(executor)) {}
+
+  // Runs `run(db, out)` as a write (group-committed) or a read job and replies with `out`,
+  // or with the Status that stopped it.
+  template <typename T, typename Run>
+  void Submit(bool write, Run run, Reply<T> reply);
+
+  std::unique_ptr<BatchExecutor> executor_;
+};
+
+}  // namespace ringcast::storage
