@@ -159,7 +159,12 @@ def test_sync_pages_with_more(server):
                     assert s[conv]["more"] is more, s
                     got += s[conv]["messages"]
                 assert [m["body"] for m in got] == [f"p{i}" for i in range(1, 13)]
-                # Exactly 5 left after 7: more is false (not true with an empty next page).
+            finally:
+                await cb.close()
+            # Exactly 5 left after 7: more is false (not true with an empty next page). A new
+            # connection: this one has had them all, and never gets a message twice.
+            cb = await ChatConn.connect(server.port, b.token, name="b2")
+            try:
                 s = by_conv(await cb.call({"type": "sync", "convs": {str(conv): 7}}, "sync"))
                 assert [m["seq"] for m in s[conv]["messages"]] == [8, 9, 10, 11, 12], s
                 assert s[conv]["more"] is False, s
@@ -180,7 +185,19 @@ def test_live_messages_racing_a_sync_arrive_exactly_once(shared_server, api):
     a, b = api.new_users(2, "race")
     conv = api.group(a, [b], "race")
     rounds = 5
-    pre, live_per_sender = 20, 30
+    pre, live_per_sender = 20, 60
+
+    async def paced(conn: ChatConn, tag: str, n: int) -> list[dict]:
+        """Sends n messages ~2 ms apart (a storm lasting well over the connect + sync), then
+        collects their acks."""
+        reqs = []
+        for i in range(n):
+            reqs.append(conn.send_request(conv, f"{tag}{i}"))
+            await conn.send_json(reqs[-1])
+            await asyncio.sleep(0.002)
+        return [await conn.wait_for(lambda e, cid=r["cid"]: e.get("type") in ("ack", "error")
+                                    and e.get("cid") == cid, what=f"ack {r['cid']}")
+                for r in reqs]
 
     async def go():
         a1, a2 = await connect_all(port, [a, a])
@@ -190,10 +207,9 @@ def test_live_messages_racing_a_sync_arrive_exactly_once(shared_server, api):
             for r in range(rounds):
                 # b has seen up to `seen` (it "was online before"); the rest comes by sync.
                 seen = total - 7 if r % 2 else 0
-                storm = asyncio.gather(
-                    send_many(a1, conv, [f"r{r}a{i}" for i in range(live_per_sender)]),
-                    send_many(a2, conv, [f"r{r}b{i}" for i in range(live_per_sender)]))
-                await asyncio.sleep(0.005 * r)
+                storm = asyncio.gather(paced(a1, f"r{r}a", live_per_sender),
+                                       paced(a2, f"r{r}b", live_per_sender))
+                await asyncio.sleep(0.02 + 0.01 * r)  # Connect and sync mid-storm.
                 cb = await ChatConn.connect(port, b.token, name=f"b-round{r}")
                 try:
                     syncs = []
@@ -205,7 +221,8 @@ def test_live_messages_racing_a_sync_arrive_exactly_once(shared_server, api):
                         if not s[conv]["more"]:
                             break
                         last = s[conv]["messages"][-1]["seq"]
-                    await storm
+                    acks = await storm
+                    assert all(x["type"] == "ack" for x in acks[0] + acks[1]), acks
                     total += 2 * live_per_sender
                     # Every message after `seen` reaches this connection exactly once.
                     await cb.wait_for(
