@@ -25,6 +25,9 @@ class Case:
     processes: int = 1        # > 1: that many tool processes at once, disjoint --sources
     about: str = ""
     x: dict = dataclasses.field(default_factory=dict)  # Plot coordinates (connections, size).
+    # Extra flags for the server of this case (ours only); "{data_dir}" becomes a fresh
+    # directory for the run, removed after it.
+    server_args: list[str] = dataclasses.field(default_factory=list)
 
 
 def _echo_figures(reports: list[dict]) -> list[Figure]:
@@ -47,6 +50,27 @@ def _fanout_figures(reports: list[dict]) -> list[Figure]:
         out.append((f"p99 at {first['rate']:g} msgs/s", first["latency_ns"]["p99"] / 1e6, "ms",
                     False))
     return out
+
+
+def _chat_figures(reports: list[dict]) -> list[Figure]:
+    r = reports[0]["results"]
+    out: list[Figure] = [
+        ("max rate with ack p99 <= 20 ms", r.get("max_rate_within_limit") or 0.0, "msgs/s", True),
+        ("persisted msgs/s (best step)", r.get("max_acks_per_s"), "msgs/s", True)]
+    steps = r.get("steps") or []
+    if steps:
+        first = steps[0]
+        out.append((f"ack p99 at {first['rate']:g} msgs/s", first["ack_latency_ns"]["p99"] / 1e6,
+                    "ms", False))
+        out.append((f"delivery p99 at {first['rate']:g} msgs/s",
+                    first["delivery_latency_ns"]["p99"] / 1e6, "ms", False))
+    return out
+
+
+# The chat server for the chat case: cheap password hashes (setup registers 1,000 users), no
+# login or message rate limit in the way of the load, and its own store.
+CHAT_SERVER_ARGS = ["--data-dir", "{data_dir}", "--password-cost", "10", "--login-rate-ip",
+                    "1000000", "--login-rate-user", "1000", "--msg-rate", "1000000"]
 
 
 def _idle_figures(reports: list[dict]) -> list[Figure]:
@@ -98,6 +122,19 @@ def build(quick: bool) -> list[Case]:
                   f"{channels} open-loop publishers; the rate steps up until p99 delivery "
                   f"latency > 10 ms",
             x={"connections": 10000, "channels": channels}))
+    # Chat: the whole service (JSON, SQLite group commit, fan-out to members), ours only since
+    # the peers have no chat. 1,000 users in 100 groups of 10; the rate steps up until the ack
+    # p99 (the message is committed) exceeds 20 ms.
+    chat_rates = "10000,25000" if quick else "5000,10000,25000,40000,50000,60000,75000,100000"
+    chat_timing = ["-d", "2", "-w", "0.5"] if quick else ["-d", "3", "-w", "1"]
+    cases.append(Case(
+        "chat-1k", "chat", "",
+        ["--users", "1000", "--groups", "100", "--group-size", "10", "--body-bytes", "100",
+         "--rates", chat_rates, "--p99-limit-ms", "20", *chat_timing], _chat_figures,
+        targets="ours",
+        about="chat service: 1,000 users (one WebSocket each) in 100 groups of 10, open-loop "
+              "sends of 100-byte messages; rates step up until the ack p99 > 20 ms",
+        x={"connections": 1000}, server_args=CHAT_SERVER_ARGS))
     hold = "1" if quick else "5"
     for conns in ([10000] if quick else [10000, 19000]):
         cases.append(Case(

@@ -50,9 +50,10 @@ def accepts(port: int, timeout: float = 0.5) -> bool:
 class Server:
     """One running server process (the pid is the server itself: the shell execs it)."""
 
-    def __init__(self, target: Target, log_path: pathlib.Path):
+    def __init__(self, target: Target, log_path: pathlib.Path, extra_args: list[str] = ()):
         self.target = target
         self.log_path = log_path
+        self.extra_args = list(extra_args)  # Appended to the target's command (shell-quoted).
         self.port = 0
         self.proc: subprocess.Popen | None = None
         self.exit_code: int | None = None
@@ -66,7 +67,8 @@ class Server:
         return self.target.url_base.format(port=self.port) + path
 
     def command_line(self) -> str:
-        return self.target.command.format(port=self.port)
+        return " ".join([self.target.command.format(port=self.port),
+                         *map(shlex.quote, self.extra_args)])
 
     def start(self, ready_timeout: float = 20.0, attempts: int = 3) -> "Server":
         last_error = ""

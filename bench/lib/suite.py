@@ -129,7 +129,9 @@ def split_sources(processes: int) -> list[str]:
 def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
              tool_bin: pathlib.Path) -> dict:
     stem = f"{case.name}.{target.name}.{repeat}"
-    server = Server(target, logs / f"{stem}.server.log")
+    data_dir = logs / f"{stem}.data" if case.server_args else None
+    extra = [a.replace("{data_dir}", str(data_dir)) for a in case.server_args]
+    server = Server(target, logs / f"{stem}.server.log", extra)
     record: dict = {"case": case.name, "scenario": case.scenario, "target": target.name,
                     "repeat": repeat, "ok": False}
     started = time.monotonic()
@@ -137,6 +139,8 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
         server.start()
     except RuntimeError as exc:
         record["error"] = str(exc)
+        if data_dir is not None:
+            shutil.rmtree(data_dir, ignore_errors=True)
         return record
     record["server_command"] = server.command_line()
     record["loadavg_at_start"] = pathlib.Path("/proc/loadavg").read_text().split()[:3]
@@ -182,6 +186,8 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
                 proc.kill()
                 proc.wait()
         server.stop()
+        if data_dir is not None:
+            shutil.rmtree(data_dir, ignore_errors=True)
     record["seconds"] = round(time.monotonic() - started, 1)
     record["machine_cpu"] = machine.cpu_usage_between(cpu_before, machine.cpu_times())
     record["tool_rc"] = rcs
@@ -423,6 +429,8 @@ def main(argv: list[str]) -> int:
             names = [t.name for t in targets if plan.applies(c, t.name, t.kind)]
             log(f"{c.name:<18} {c.scenario} {' '.join(c.args)}  [{', '.join(names)}]\n"
                 f"{'':<18} {c.about}")
+            if c.server_args:
+                log(f"{'':<18} server flags: {' '.join(c.server_args)}")
         return 0
     if not args.no_build:
         build(args.micro)

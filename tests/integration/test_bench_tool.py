@@ -130,11 +130,51 @@ def test_idle_holds_every_connection(server, bench_bin, tmp_path):
     assert sampled["end"]["cpu_seconds"] >= sampled["before_connect"]["cpu_seconds"]
 
 
+@pytest.mark.timeout(120)
+def test_chat_every_member_gets_every_message_once(server_factory, bench_bin, tmp_path):
+    from chat_client import chat_args
+
+    # Two shards, so groups span shards; cheap hashes and no message rate limit in the way.
+    srv = server_factory(*chat_args(msg_rate=1000000))
+    users, groups, size, rates = 60, 12, 5, [200, 400]
+    report = run_tool(bench_bin, tmp_path, "chat", srv.url(""), "--users", users,
+                      "--groups", groups, "--group-size", size,
+                      "--rates", ",".join(map(str, rates)), "--keep-going",
+                      "--p99-limit-ms", 1000, "-d", 1, "-w", 0.3, timeout=90)
+    check_connections(report, users)
+    config, results = report["config"], report["results"]
+    assert config["publishers"] == groups * size, config
+    sent = results["messages_sent"]
+    assert sent > 0 and results["messages_acked"] == sent, results
+    # Every member's connection gets every message of its groups, the sender's included.
+    assert results["deliveries"] == sent * size, results
+    steps = results["steps"]
+    assert [s["rate"] for s in steps] == rates, steps
+    assert sum(s["sent"] for s in steps) == sent
+    for step in steps:
+        assert step["acks"] == step["sent"] > 0, step
+        assert step["deliveries"] == step["sent"] * size, step
+        assert step["acks_per_s"] > 0 and step["deliveries_per_s"] > 0, step
+        check_histogram(step["ack_latency_ns"], f"ack latency at {step['rate']}/s")
+        check_histogram(step["delivery_latency_ns"], f"delivery latency at {step['rate']}/s")
+        assert step["ack_latency_ns"]["count"] <= step["acks"]
+        # Other members only: at most size - 1 measured deliveries per message.
+        assert step["delivery_latency_ns"]["count"] <= step["sent"] * (size - 1)
+    assert results["max_rate_within_limit"] in rates + [0], results
+
+    # A second run against the same store: new usernames (a random prefix), new groups.
+    again = run_tool(bench_bin, tmp_path, "chat", srv.url(""), "--users", 10, "--groups", 2,
+                     "--group-size", 5, "--rate", 100, "-d", 0.5, "-w", 0.2, timeout=60)
+    assert again["config"]["user_prefix"] != config["user_prefix"]
+    assert again["results"]["deliveries"] == again["results"]["messages_sent"] * 5 > 0
+
+
 def test_bench_suite_lists_its_plan():
     """bench/run --list needs no build and no server: the suite's plan and flags still parse."""
     proc = subprocess.run([str(REPO_ROOT / "bench" / "run"), "--list", "--peer", "node"],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
-    for case in ("echo-100c-32B", "broadcast-500c", "fanout-10k", "idle19k", "idle38k"):
+    for case in ("echo-100c-32B", "broadcast-500c", "fanout-10k", "chat-1k", "idle19k",
+                 "idle38k"):
         assert case in proc.stdout, proc.stdout
     assert "node-ws" in proc.stdout
