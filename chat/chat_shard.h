@@ -127,7 +127,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   void MaybeReady(Session& session);
   void GoLive(Session& session, int64_t conv, Session::View& view);
   void HandleRequest(Session& session, std::string_view text);
-  bool AdmitRequest(Session& session);
+  bool AdmitRequest(Session& session, std::string_view cid);
   void HandleSend(Session& session, ClientRequest& request);
   void HandleWatermark(Session& session, const ClientRequest& request);
   void HandleSync(Session& session, ClientRequest& request);
@@ -186,11 +186,11 @@ class ChatShard final : public Application, public WebSocketHandler {
   std::vector<int64_t> grace_pending_;  // Owned users with offline_at_tick set.
   // Login attempts per key (username, owned by hash) in the current minute.
   std::unordered_map<std::string, uint32_t> login_attempts_;
-  uint64_t login_window_tick_ = 0;
 
   uint64_t next_join_token_ = 0;
   std::unique_ptr<Application> fallback_;  // /health, /echo, /raw/.
-  uint64_t tick_ = 0;
+  uint64_t tick_;  // Wall-clock time in Shard::kTickMs units, as of the latest OnTick.
+  uint64_t login_window_tick_;
 };
 
 }  // namespace ringcast::chat

@@ -206,7 +206,8 @@ void ChatShard::CountLoginAttempt(std::string key, uint32_t limit,
     ++count;
     int64_t retry_after = 0;
     if (count > limit) {
-      uint64_t left = self.login_window_tick_ + kLoginWindowTicks - self.tick_;
+      uint64_t window_end = self.login_window_tick_ + kLoginWindowTicks;
+      uint64_t left = window_end > self.tick_ ? window_end - self.tick_ : 0;
       retry_after = int64_t(left * Shard::kTickMs / 1000 + 1);
     }
     self.service_.Post(origin, [then = std::move(then), retry_after](ChatShard& back) mutable {

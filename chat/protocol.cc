@@ -91,6 +91,7 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
 
   std::string type;
   bool has_conv = false, has_seq = false, has_body = false, has_state = false;
+  bool has_kind = false, has_convs = false;
   std::string state;
   bool malformed = false;
   std::string bad_field;
@@ -109,7 +110,7 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
     } else if (key == "cid") {
       ok = GetString(value, &request->cid);
     } else if (key == "kind") {
-      ok = GetString(value, &request->kind);
+      ok = has_kind = GetString(value, &request->kind);
     } else if (key == "body") {
       ok = has_body = GetString(value, &request->body);
     } else if (key == "seq") {
@@ -124,6 +125,7 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
     } else if (key == "state") {
       ok = has_state = GetString(value, &state);
     } else if (key == "convs") {
+      has_convs = true;
       ondemand::object convs;
       ok = value.get_object().get(convs) == simdjson::SUCCESS;
       if (ok) {
@@ -144,7 +146,7 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
           }
           request->asks.push_back({conv, after});
         }
-        ok = ok && !request->asks.empty() && request->asks.size() <= RequestLimits::kMaxSyncConvs;
+        ok = ok && request->asks.size() <= RequestLimits::kMaxSyncConvs;
       }
     }
     if (!ok && !malformed) {
@@ -166,8 +168,10 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
     if (request->body.size() > limits_.max_body) {
       return fail("body longer than " + std::to_string(limits_.max_body) + " bytes");
     }
-    if (request->kind.empty()) request->kind = "text";
-    if (request->kind.size() > RequestLimits::kMaxKind) return fail("kind longer than 32 bytes");
+    if (!has_kind) request->kind = "text";
+    if (request->kind.empty() || request->kind.size() > RequestLimits::kMaxKind) {
+      return fail("kind must be 1 to 32 bytes");
+    }
     return true;
   }
   if (type == "delivered" || type == "read") {
@@ -177,6 +181,7 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
   }
   if (type == "sync") {
     request->type = RequestType::kSync;
+    request->sync_all = !has_convs;
     return true;
   }
   if (type == "history") {

@@ -27,7 +27,8 @@ struct ClientRequest {
   std::string kind;                    // send; "text" when absent
   std::string body;                    // send
   int64_t seq = 0;                     // delivered, read
-  std::vector<storage::SyncAsk> asks;  // sync; empty: every conversation
+  std::vector<storage::SyncAsk> asks;  // sync with "convs"
+  bool sync_all = false;               // sync without "convs": every conversation
   int64_t before = 0;                  // history; 0: newest
   uint32_t limit = 50;                 // history
   bool typing = false;                 // typing: start (true) or stop

@@ -28,7 +28,9 @@ ChatShard::ChatShard(Shard& shard, ChatService& service)
       config_(service.config()),
       parser_(RequestLimits{.max_body = config_.max_chat_body}),
       revoked_(service.initially_revoked().begin(), service.initially_revoked().end()),
-      fallback_(MakeDefaultApp(shard)) {}
+      fallback_(MakeDefaultApp(shard)),
+      tick_(uint64_t(NowMs()) / Shard::kTickMs),
+      login_window_tick_(tick_) {}
 
 ChatShard::~ChatShard() = default;
 
@@ -240,8 +242,8 @@ void ChatShard::OnMessage(Connection& conn, ws::Opcode opcode, std::span<const u
   auto* session = reinterpret_cast<Session*>(conn.user_data);
   if (session == nullptr || session->phase == Session::Phase::kGone) return;
   session->last_heartbeat_tick = tick_;
-  if (!AdmitRequest(*session)) return;
   if (opcode != ws::Opcode::kText) {
+    if (!AdmitRequest(*session, {})) return;
     return SendError(*session, "bad_request", "binary frames are not part of the chat protocol");
   }
   std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
@@ -257,7 +259,7 @@ void ChatShard::OnMessage(Connection& conn, ws::Opcode opcode, std::span<const u
 
 // Token bucket: msg_rate per second, bursts of twice that. A client that keeps going after
 // being refused a burst's worth in a row is closed.
-bool ChatShard::AdmitRequest(Session& session) {
+bool ChatShard::AdmitRequest(Session& session, std::string_view cid) {
   double rate = config_.msg_rate;
   double capacity = 2 * rate;
   session.tokens = std::min(
@@ -271,7 +273,7 @@ bool ChatShard::AdmitRequest(Session& session) {
   if (++session.refused_in_a_row > capacity) {
     CloseSession(session, 1008, "rate limit exceeded");
   } else {
-    SendError(session, "rate_limited", "too many requests; slow down");
+    SendError(session, "rate_limited", "too many requests; slow down", cid);
   }
   return false;
 }
@@ -284,9 +286,9 @@ void ChatShard::SendError(Session& session, std::string_view code, std::string_v
 void ChatShard::HandleRequest(Session& session, std::string_view text) {
   ClientRequest request;
   RequestError error;
-  if (!parser_.Parse(text, &request, &error)) {
-    return SendError(session, "bad_request", error.message, error.cid);
-  }
+  bool parsed = parser_.Parse(text, &request, &error);
+  if (!AdmitRequest(session, error.cid)) return;
+  if (!parsed) return SendError(session, "bad_request", error.message, error.cid);
   switch (request.type) {
     case RequestType::kSend:
       return HandleSend(session, request);
@@ -359,6 +361,9 @@ void ChatShard::HandleWatermark(Session& session, const ClientRequest& request) 
 }
 
 void ChatShard::HandleSync(Session& session, ClientRequest& request) {
+  if (!request.sync_all && request.asks.empty()) {
+    return session.conn->SendText(R"({"type":"sync","convs":[]})");
+  }
   service_.store().Sync(
       session.user, std::move(request.asks), config_.sync_limit,
       service_.ReplyOn<std::vector<storage::SyncConversation>>(
