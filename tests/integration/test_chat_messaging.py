@@ -74,7 +74,10 @@ def test_requests_sent_before_hello_are_answered_in_order(shared_server, api):
             await c.wait_count(lambda e: e.get("type") == "pong", 2)
             await c.wait_type("ack", cid="e1")
             kinds = [e["type"] for e in c.events if e["type"] in ("hello", "pong", "ack")]
-            assert kinds == ["hello", "pong", "ack", "pong"], c.describe()
+            # Handled in order after hello; the ack waits for the commit, so the second pong
+            # may overtake it (PROTOCOL.md).
+            assert kinds[:2] == ["hello", "pong"], c.describe()
+            assert sorted(kinds[2:]) == ["ack", "pong"], c.describe()
         finally:
             await c.close()
 
