@@ -106,6 +106,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   bool RequireAuth(HttpExchange& exchange, Authenticated* auth);
   void HandleRegister(HttpExchange& exchange);
   void HandleLogin(HttpExchange& exchange);
+  void ContinueLogin(const DeferredHttp& deferred, Credentials credentials, int64_t retry_after);
   void HandleLogout(HttpExchange& exchange);
   void HandleConversations(HttpExchange& exchange, std::string_view rest);
   void HandleWebSocket(HttpExchange& exchange);

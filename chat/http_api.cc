@@ -222,52 +222,66 @@ void ChatShard::HandleLogin(HttpExchange& exchange) {
     return exchange.RespondError(400, *error);
   }
   DeferredHttp deferred = exchange.Defer();
-  std::string key = "user:" + Lowercase(credentials.username);
-  CountLoginAttempt(
-      std::move(key), config_.login_rate_user,
-      [deferred, credentials = std::move(credentials)](ChatShard& self,
-                                                       int64_t retry_after) mutable {
-        if (retry_after > 0) {
-          return self.AnswerError(deferred, 429, "too many login attempts, retry later",
-                                  "Retry-After: " + std::to_string(retry_after) + "\r\n");
-        }
-        std::string username = credentials.username;
-        self.service_.store().FindLogin(
-            std::move(username),
-            self.service_.ReplyOn<std::optional<storage::UserLogin>>(
-                self.shard_.id(), [deferred, password = std::move(credentials.password)](
-                                      ChatShard& self, auto found) mutable {
-                  if (!found.ok()) return self.AnswerStoreFailure(deferred, found.status());
-                  std::optional<storage::UserLogin> login = std::move(*found);
-                  auth::ScryptParams params{.log2_n = self.config_.password_cost};
-                  self.shard_.RunBlocking(
-                      [password = std::move(password), login, params] {
-                        if (!login) {
-                          // The same work as a real check: timing tells nothing.
-                          auth::SimulateVerify(password, params);
-                          return false;
-                        }
-                        return auth::VerifyPassword(password, login->password_hash) ==
-                               auth::VerifyOutcome::kMatch;
-                      },
-                      [&self, deferred, user = login ? login->id : 0](Shard&, bool match) {
-                        if (!match) {
-                          return self.AnswerError(deferred, 401, "invalid username or password");
-                        }
-                        auto issued = auth::IssueJwt(user, NowMs() / 1000, self.config_.token_ttl_s,
-                                                     self.service_.secret());
-                        if (!issued) return self.AnswerError(deferred, 500, "cannot issue a token");
-                        JsonWriter writer;
-                        self.Answer(deferred, 200,
-                                    writer.BeginObject()
-                                        .Field("token", issued->token)
-                                        .Field("user_id", user)
-                                        .Field("expires_at", issued->claims.exp * 1000)
-                                        .EndObject()
-                                        .str());
-                      });
-                }));
-      });
+  // Both limits hold over the whole server: each key is counted on the shard its hash picks.
+  shard_.PeerAddress(exchange.connection(), [this, deferred, credentials](std::string address) {
+    CountLoginAttempt(
+        "user:" + Lowercase(credentials.username), config_.login_rate_user,
+        [deferred, credentials, address](ChatShard& self, int64_t retry_after) mutable {
+          if (retry_after > 0 || address.empty()) {
+            return self.ContinueLogin(deferred, std::move(credentials), retry_after);
+          }
+          self.CountLoginAttempt("ip:" + address, self.config_.login_rate_ip,
+                                 [deferred, credentials = std::move(credentials)](
+                                     ChatShard& self, int64_t retry_after) mutable {
+                                   self.ContinueLogin(deferred, std::move(credentials),
+                                                      retry_after);
+                                 });
+        });
+  });
+}
+
+void ChatShard::ContinueLogin(const DeferredHttp& deferred, Credentials credentials,
+                              int64_t retry_after) {
+  if (retry_after > 0) {
+    return AnswerError(deferred, 429, "too many login attempts, retry later",
+                       "Retry-After: " + std::to_string(retry_after) + "\r\n");
+  }
+  std::string username = credentials.username;
+  service_.store().FindLogin(
+      std::move(username),
+      service_.ReplyOn<std::optional<storage::UserLogin>>(
+          shard_.id(), [deferred, password = std::move(credentials.password)](ChatShard& self,
+                                                                              auto found) mutable {
+            if (!found.ok()) return self.AnswerStoreFailure(deferred, found.status());
+            std::optional<storage::UserLogin> login = std::move(*found);
+            auth::ScryptParams params{.log2_n = self.config_.password_cost};
+            self.shard_.RunBlocking(
+                [password = std::move(password), login, params] {
+                  if (!login) {
+                    // The same work as a real check: timing tells nothing.
+                    auth::SimulateVerify(password, params);
+                    return false;
+                  }
+                  return auth::VerifyPassword(password, login->password_hash) ==
+                         auth::VerifyOutcome::kMatch;
+                },
+                [&self, deferred, user = login ? login->id : 0](Shard&, bool match) {
+                  if (!match) {
+                    return self.AnswerError(deferred, 401, "invalid username or password");
+                  }
+                  auto issued = auth::IssueJwt(user, NowMs() / 1000, self.config_.token_ttl_s,
+                                               self.service_.secret());
+                  if (!issued) return self.AnswerError(deferred, 500, "cannot issue a token");
+                  JsonWriter writer;
+                  self.Answer(deferred, 200,
+                              writer.BeginObject()
+                                  .Field("token", issued->token)
+                                  .Field("user_id", user)
+                                  .Field("expires_at", issued->claims.exp * 1000)
+                                  .EndObject()
+                                  .str());
+                });
+          }));
 }
 
 void ChatShard::HandleLogout(HttpExchange& exchange) {

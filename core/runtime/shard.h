@@ -18,7 +18,10 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/config.h"
@@ -81,6 +84,12 @@ class Shard {
   bool AnswerDeferred(const DeferredHttp& deferred, int status, std::string_view content_type,
                       std::string_view body, std::string_view extra_headers = {});
 
+  // The peer's IP address ("" when unknown), as `done(address)` on this shard: at once for
+  // plain descriptors; for direct ones after an IORING_OP_FIXED_FD_INSTALL (Linux 6.8) lends a
+  // plain fd to ask getpeername. `done` is dropped if the connection closes first. Slow path
+  // (login rate limits), never per message.
+  void PeerAddress(Connection& conn, std::function<void(std::string)> done);
+
   // Runs `work()` on a worker thread (it may block), then `done(shard, result)` back on this
   // shard. The place for anything slow: password hashing, storage reads.
   template <typename Work, typename Done>
@@ -92,13 +101,23 @@ class Shard {
   friend class Connection;
   friend class HttpExchange;
 
-  enum class Op : uint8_t { kAccept = 1, kRecv, kSend, kShutdownWrite, kIgnore, kDoorbell };
+  enum class Op : uint8_t {
+    kAccept = 1,
+    kRecv,
+    kSend,
+    kShutdownWrite,
+    kIgnore,
+    kDoorbell,
+    kInstallFd,  // PeerAddress on a direct descriptor.
+  };
   static uint64_t Tag(Op op, uint32_t slot = 0, uint32_t generation = 0) {
     return (uint64_t{static_cast<uint8_t>(op)} << 56) | (uint64_t{generation & 0xFFFFFF} << 32) |
            slot;
   }
 
   WorkerPool& workers();
+  static std::string PeerAddressOf(int fd);
+  ConnId ConnIdFromTag(uint64_t tag) const;
 
   // Loop phases.
   void FlushOutgoing();
@@ -176,6 +195,7 @@ class Shard {
   std::vector<SendBatch*> batches_;  // Indexed by slot while a sendmsg is in flight.
   std::vector<std::unique_ptr<SendBatch>> spare_batches_;
   std::vector<Outbox> outboxes_;
+  std::unordered_map<uint64_t, std::function<void(std::string)>> peer_queries_;  // By tag.
 
   std::atomic<bool> stop_requested_{false};
   bool in_request_ = false;  // Inside Application::OnRequest.
