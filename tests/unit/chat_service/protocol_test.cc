@@ -1,0 +1,218 @@
+#include "chat/protocol.h"
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <string>
+
+namespace ringcast::chat {
+namespace {
+
+class RequestParserTest : public ::testing::Test {
+ protected:
+  bool Parse(std::string_view text) { return parser_.Parse(text, &request_, &error_); }
+
+  RequestParser parser_{RequestLimits{.max_body = 16}};
+  ClientRequest request_;
+  RequestError error_;
+};
+
+TEST_F(RequestParserTest, SendWithEveryFieldInAnyOrder) {
+  ASSERT_TRUE(Parse(R"({"body":"h\u00e9\n","cid":"c-1","conv":7,"kind":"note","type":"send"})"))
+      << error_.message;
+  EXPECT_EQ(request_.type, RequestType::kSend);
+  EXPECT_EQ(request_.conv, 7);
+  EXPECT_EQ(request_.cid, "c-1");
+  EXPECT_EQ(request_.kind, "note");
+  EXPECT_EQ(request_.body, "h\xc3\xa9\n");  // Unescaped.
+}
+
+TEST_F(RequestParserTest, SendDefaultsKindToText) {
+  ASSERT_TRUE(Parse(R"({"type":"send","conv":1,"cid":"x","body":""})")) << error_.message;
+  EXPECT_EQ(request_.kind, "text");
+  EXPECT_EQ(request_.body, "");
+}
+
+TEST_F(RequestParserTest, SendRefusals) {
+  struct Case {
+    const char* text;
+    const char* message_part;
+    const char* cid;
+  } cases[] = {
+      {R"({"type":"send","cid":"a","body":"x"})", "conv", "a"},
+      {R"({"type":"send","conv":1,"body":"x"})", "cid", ""},
+      {R"({"type":"send","conv":1,"cid":"a"})", "body", "a"},
+      {R"({"type":"send","conv":1,"cid":"a","body":"01234567890123456"})", "longer than 16", "a"},
+      {R"({"type":"send","conv":1,"cid":"a","body":"x","kind":""})", "kind", "a"},
+      {R"({"type":"send","conv":0,"cid":"a","body":"x"})", "conv", "a"},
+      {R"({"type":"send","conv":"1","cid":"a","body":"x"})", "conv", "a"},
+      {R"({"type":"send","conv":1,"cid":7,"body":"x"})", "cid", ""},
+      {R"({"type":"send","conv":1,"cid":"a","body":["x"]})", "body", "a"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_FALSE(Parse(c.text)) << c.text;
+    EXPECT_NE(error_.message.find(c.message_part), std::string::npos)
+        << c.text << " → " << error_.message;
+    EXPECT_EQ(error_.cid, c.cid) << c.text;
+  }
+  std::string long_cid(65, 'c');
+  EXPECT_FALSE(Parse(R"({"type":"send","conv":1,"body":"x","cid":")" + long_cid + "\"}"));
+  EXPECT_EQ(error_.cid, "") << "an over-long cid is not echoed back";
+}
+
+TEST_F(RequestParserTest, NotJsonOrNotAnObjectOrTrailingGarbage) {
+  for (const char* text : {"", "nope", "[1,2]", "\"send\"", "{", R"({"type":"ping"} x)",
+                           R"({"type":"ping"}{})", R"({"type":})"}) {
+    EXPECT_FALSE(Parse(text)) << text;
+  }
+  EXPECT_TRUE(Parse(" {\"type\":\"ping\"} \n"));
+}
+
+TEST_F(RequestParserTest, UnknownOrMissingType) {
+  EXPECT_FALSE(Parse(R"({"type":"dance"})"));
+  EXPECT_NE(error_.message.find("unknown type"), std::string::npos);
+  EXPECT_FALSE(Parse(R"({"conv":1})"));
+  EXPECT_NE(error_.message.find("type"), std::string::npos);
+}
+
+TEST_F(RequestParserTest, Watermarks) {
+  ASSERT_TRUE(Parse(R"({"type":"read","conv":3,"seq":9})"));
+  EXPECT_EQ(request_.type, RequestType::kRead);
+  EXPECT_EQ(request_.seq, 9);
+  ASSERT_TRUE(Parse(R"({"type":"delivered","conv":3,"seq":0})"));
+  EXPECT_EQ(request_.type, RequestType::kDelivered);
+  EXPECT_FALSE(Parse(R"({"type":"read","conv":3})"));
+  EXPECT_FALSE(Parse(R"({"type":"read","conv":3,"seq":-1})"));
+}
+
+TEST_F(RequestParserTest, SyncAllSomeOrNone) {
+  ASSERT_TRUE(Parse(R"({"type":"sync"})"));
+  EXPECT_TRUE(request_.sync_all);
+  ASSERT_TRUE(Parse(R"({"type":"sync","convs":{"4":10,"12":0}})"));
+  EXPECT_FALSE(request_.sync_all);
+  ASSERT_EQ(request_.asks.size(), 2u);
+  EXPECT_EQ(request_.asks[0].conv, 4);
+  EXPECT_EQ(request_.asks[0].after, 10);
+  EXPECT_EQ(request_.asks[1].conv, 12);
+  ASSERT_TRUE(Parse(R"({"type":"sync","convs":{}})"));
+  EXPECT_FALSE(request_.sync_all);
+  EXPECT_TRUE(request_.asks.empty());
+  EXPECT_FALSE(Parse(R"({"type":"sync","convs":{"x":1}})"));
+  EXPECT_FALSE(Parse(R"({"type":"sync","convs":{"1":-1}})"));
+  EXPECT_FALSE(Parse(R"({"type":"sync","convs":[1]})"));
+}
+
+TEST_F(RequestParserTest, HistoryLimitsAndTypingStates) {
+  ASSERT_TRUE(Parse(R"({"type":"history","conv":2})"));
+  EXPECT_EQ(request_.limit, 50u);
+  EXPECT_EQ(request_.before, 0);
+  ASSERT_TRUE(Parse(R"({"type":"history","conv":2,"before":40,"limit":200})"));
+  EXPECT_EQ(request_.limit, 200u);
+  EXPECT_EQ(request_.before, 40);
+  EXPECT_FALSE(Parse(R"({"type":"history","conv":2,"limit":201})"));
+  EXPECT_FALSE(Parse(R"({"type":"history","conv":2,"limit":0})"));
+  ASSERT_TRUE(Parse(R"({"type":"typing","conv":2,"state":"stop"})"));
+  EXPECT_FALSE(request_.typing);
+  EXPECT_FALSE(Parse(R"({"type":"typing","conv":2,"state":"maybe"})"));
+}
+
+TEST_F(RequestParserTest, ParserIsReusableAcrossSizes) {
+  std::string big = R"({"type":"send","conv":1,"cid":"a","kind":"k","body":"0123456789"})";
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(Parse(big));
+    ASSERT_TRUE(Parse(R"({"type":"ping"})"));
+    EXPECT_EQ(request_.type, RequestType::kPing);
+  }
+}
+
+// Every event must be valid JSON with "type" first; the bodies round-trip through a real parser.
+std::string Reparse(const std::string& json, std::string_view field) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  EXPECT_EQ(parser.parse(json).get(doc), simdjson::SUCCESS) << json;
+  EXPECT_EQ(json.rfind(R"({"type":)", 0), 0u) << json;
+  std::string_view value;
+  if (doc[field].get_string().get(value) != simdjson::SUCCESS) return "<missing>";
+  return std::string(value);
+}
+
+TEST(EncodeTest, MessageEventEscapesAndKeepsEveryField) {
+  storage::Message message{.id = 5,
+                           .conv = 2,
+                           .seq = 3,
+                           .from = 9,
+                           .kind = "text",
+                           .body = "quote \" backslash \\ newline \n tab \t nul \x01 é",
+                           .ts = 17};
+  std::string json = EncodeMessageEvent(message);
+  EXPECT_EQ(Reparse(json, "body"), message.body);
+  EXPECT_EQ(json, R"({"type":"message","conv":2,"id":5,"seq":3,"from":9,"kind":"text","body":)"
+                  R"("quote \" backslash \\ newline \n tab \t nul \u0001 é","ts":17})");
+}
+
+TEST(EncodeTest, AckErrorReceiptTypingPresenceMembers) {
+  storage::Message message{.id = 5, .conv = 2, .seq = 3, .from = 9, .ts = 17};
+  EXPECT_EQ(EncodeAck("c\"1", message),
+            R"({"type":"ack","cid":"c\"1","conv":2,"id":5,"seq":3,"ts":17})");
+  EXPECT_EQ(EncodeError("forbidden", "no", "c1"),
+            R"({"type":"error","code":"forbidden","message":"no","cid":"c1"})");
+  EXPECT_EQ(EncodeError("bad_request", "x"),
+            R"({"type":"error","code":"bad_request","message":"x"})");
+  EXPECT_EQ(EncodeReceipt(2, 9, 4, std::nullopt),
+            R"({"type":"receipt","conv":2,"user":9,"delivered":4})");
+  EXPECT_EQ(EncodeReceipt(2, 9, 4, 4),
+            R"({"type":"receipt","conv":2,"user":9,"delivered":4,"read":4})");
+  EXPECT_EQ(EncodeTyping(2, 9, true), R"({"type":"typing","conv":2,"user":9,"state":"start"})");
+  EXPECT_EQ(EncodePresence(9, false, std::nullopt),
+            R"({"type":"presence","user":9,"status":"offline","last_online":null})");
+  EXPECT_EQ(EncodePresence(9, true, 100),
+            R"({"type":"presence","user":9,"status":"online","last_online":100})");
+  storage::ConversationState state{
+      .id = 4, .name = "team", .group = true, .members = {{1, 0, 0}, {3, 0, 0}}};
+  EXPECT_EQ(EncodeMembers(state),
+            R"({"type":"members","conv":4,"name":"team","group":true,"members":[1,3]})");
+}
+
+TEST(EncodeTest, HistoryPage) {
+  storage::Page page;
+  page.messages.push_back(
+      {.id = 2, .conv = 1, .seq = 2, .from = 1, .kind = "text", .body = "b", .ts = 2});
+  page.more = true;
+  EXPECT_EQ(EncodeHistory(1, page),
+            R"({"type":"history","conv":1,"messages":[{"id":2,"conv":1,"seq":2,"from":1,)"
+            R"("kind":"text","body":"b","ts":2}],"more":true})");
+}
+
+TEST(HttpBodyTest, Credentials) {
+  Credentials credentials;
+  EXPECT_FALSE(ParseCredentials(R"({"username":"al","password":"pw"})", &credentials));
+  EXPECT_EQ(credentials.username, "al");
+  EXPECT_TRUE(ParseCredentials(R"({"username":"al"})", &credentials));
+  EXPECT_TRUE(ParseCredentials(R"({"username":1,"password":"x"})", &credentials));
+  EXPECT_TRUE(ParseCredentials("not json", &credentials));
+  EXPECT_TRUE(ParseCredentials(R"({"username":"a","password":"b"} tail)", &credentials));
+}
+
+TEST(HttpBodyTest, NewConversationDefaultsGroupFromShape) {
+  NewConversation direct;
+  EXPECT_FALSE(ParseNewConversation(R"({"members":[2]})", &direct));
+  EXPECT_FALSE(direct.group);
+  NewConversation named;
+  EXPECT_FALSE(ParseNewConversation(R"({"members":[2],"name":"x"})", &named));
+  EXPECT_TRUE(named.group);
+  NewConversation explicit_group;
+  EXPECT_FALSE(ParseNewConversation(R"({"members":[2,3],"group":false})", &explicit_group));
+  EXPECT_FALSE(explicit_group.group);
+  NewConversation bad;
+  EXPECT_TRUE(ParseNewConversation(R"({"members":[0]})", &bad));
+  EXPECT_TRUE(ParseNewConversation(R"({"members":"2"})", &bad));
+  EXPECT_TRUE(ParseNewConversation(R"({"name":"x"})", &bad));
+  std::vector<int64_t> members;
+  EXPECT_FALSE(ParseMemberList(R"({"members":[4,5]})", &members));
+  EXPECT_EQ(members, (std::vector<int64_t>{4, 5}));
+  members.clear();
+  EXPECT_TRUE(ParseMemberList(R"({"members":[]})", &members));
+}
+
+}  // namespace
+}  // namespace ringcast::chat

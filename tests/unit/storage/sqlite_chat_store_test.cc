@@ -1,0 +1,243 @@
+#include "storage/sqlite_chat_store.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "tests/unit/storage/storage_test_util.h"
+
+namespace ringcast::storage {
+namespace {
+
+// Calls an async store operation and waits for its reply (the reply runs on a store thread).
+template <typename T, typename Call>
+Result<T> Await(Call call) {
+  std::promise<Result<T>> promise;
+  auto future = promise.get_future();
+  call(Reply<T>([&promise](Result<T> result) { promise.set_value(std::move(result)); }));
+  if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    return Status(Errc::kInternal, "timed out");
+  }
+  return future.get();
+}
+
+class SqliteChatStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(dir_.ok());
+    options_.db.path = dir_.File("chat.db");
+    Open();
+    alice_ = User("alice");
+    bob_ = User("bob");
+    carol_ = User("carol");
+  }
+  void Open() {
+    auto store = SqliteChatStore::Open(options_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+  }
+  int64_t User(const std::string& name) {
+    auto r = Await<std::pair<Denial, int64_t>>(
+        [&](auto reply) { store_->CreateUser(name, "hash", 1, std::move(reply)); });
+    EXPECT_TRUE(r.ok() && r->first == Denial::kNone);
+    return r.ok() ? r->second : 0;
+  }
+  CreateConversationOutcome Create(int64_t creator, std::vector<int64_t> members, bool group) {
+    auto r = Await<CreateConversationOutcome>([&](auto reply) {
+      store_->CreateConversation(creator, members,
+                                 group ? std::optional<std::string>("g") : std::nullopt, group, 5,
+                                 std::move(reply));
+    });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : CreateConversationOutcome{};
+  }
+  AppendOutcome Append(int64_t conv, int64_t sender, const std::string& cid,
+                       const std::string& body = "hi") {
+    auto r = Await<AppendOutcome>([&](auto reply) {
+      store_->Append(
+          {.conv = conv, .sender = sender, .cid = cid, .kind = "text", .body = body, .ts = 10},
+          std::move(reply));
+    });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : AppendOutcome{};
+  }
+
+  testing::TempDir dir_;
+  ExecutorOptions options_;
+  std::unique_ptr<SqliteChatStore> store_;
+  int64_t alice_ = 0, bob_ = 0, carol_ = 0;
+};
+
+TEST_F(SqliteChatStoreTest, UsernamesAreUniqueIgnoringCase) {
+  auto r = Await<std::pair<Denial, int64_t>>(
+      [&](auto reply) { store_->CreateUser("ALICE", "h", 1, std::move(reply)); });
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->first, Denial::kTaken);
+  auto login = Await<std::optional<UserLogin>>(
+      [&](auto reply) { store_->FindLogin("Alice", std::move(reply)); });
+  ASSERT_TRUE(login.ok() && login->has_value());
+  EXPECT_EQ((*login)->id, alice_);
+}
+
+TEST_F(SqliteChatStoreTest, DirectConversationIsUniquePerPairInEitherOrder) {
+  auto first = Create(alice_, {bob_}, false);
+  EXPECT_TRUE(first.created);
+  auto again = Create(bob_, {alice_}, false);
+  EXPECT_FALSE(again.created);
+  EXPECT_EQ(again.conversation.id, first.conversation.id);
+  EXPECT_EQ(Create(alice_, {999}, true).denial, Denial::kUnknownUser);
+}
+
+TEST_F(SqliteChatStoreTest, SeqIsGapFreeAndDuplicatesAndOutsidersTakeNoNumber) {
+  int64_t conv = Create(alice_, {bob_}, false).conversation.id;
+  auto m1 = Append(conv, alice_, "a1");
+  EXPECT_EQ(m1.message.seq, 1);
+  EXPECT_EQ(Append(conv, carol_, "c1").denial, Denial::kForbidden);
+  auto dup = Append(conv, alice_, "a1", "different body");
+  EXPECT_TRUE(dup.duplicate);
+  EXPECT_EQ(dup.message.id, m1.message.id);
+  EXPECT_EQ(dup.message.body, "hi");  // The original.
+  EXPECT_EQ(Append(conv, bob_, "a1").message.seq, 2) << "cids are per sender";
+  EXPECT_EQ(Append(conv, alice_, "a2").message.seq, 3);
+  // Survives a reopen, and numbering continues.
+  store_.reset();
+  Open();
+  EXPECT_EQ(Append(conv, alice_, "a2").message.seq, 3);
+  EXPECT_EQ(Append(conv, alice_, "a3").message.seq, 4);
+}
+
+TEST_F(SqliteChatStoreTest, WatermarksOnlyMoveForwardAndNeverPastLastSeq) {
+  int64_t conv = Create(alice_, {bob_}, false).conversation.id;
+  for (int i = 0; i < 5; ++i) Append(conv, alice_, "m" + std::to_string(i));
+  auto update = [&](int64_t user, int64_t delivered, int64_t read) {
+    auto r = Await<WatermarkOutcome>([&](auto reply) {
+      store_->UpdateWatermarks(conv, user, delivered, read, std::move(reply));
+    });
+    EXPECT_TRUE(r.ok());
+    return *r;
+  };
+  auto w = update(bob_, 3, 0);
+  EXPECT_TRUE(w.delivered_moved);
+  EXPECT_FALSE(w.read_moved);
+  EXPECT_EQ(w.delivered, 3);
+  w = update(bob_, 2, 0);
+  EXPECT_FALSE(w.delivered_moved);
+  w = update(bob_, 0, 99);  // Read past the end: clamped; read drags delivered along.
+  EXPECT_EQ(w.read, 5);
+  EXPECT_EQ(w.delivered, 5);
+  EXPECT_TRUE(w.read_moved && w.delivered_moved);
+  EXPECT_EQ(update(carol_, 1, 1).denial, Denial::kForbidden);
+}
+
+TEST_F(SqliteChatStoreTest, HistoryAndSyncPageWithMore) {
+  int64_t conv = Create(alice_, {bob_}, false).conversation.id;
+  for (int i = 0; i < 7; ++i) Append(conv, alice_, "m" + std::to_string(i));
+  auto page = Await<Page>([&](auto reply) { store_->History(conv, bob_, 0, 3, std::move(reply)); });
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->messages.size(), 3u);
+  EXPECT_EQ(page->messages[0].seq, 7);  // Newest first.
+  EXPECT_TRUE(page->more);
+  page = Await<Page>([&](auto reply) { store_->History(conv, bob_, 3, 10, std::move(reply)); });
+  ASSERT_EQ(page->messages.size(), 2u);
+  EXPECT_EQ(page->messages[1].seq, 1);
+  EXPECT_FALSE(page->more);
+  page = Await<Page>([&](auto reply) { store_->History(conv, carol_, 0, 3, std::move(reply)); });
+  EXPECT_EQ(page->denial, Denial::kForbidden);
+  page = Await<Page>([&](auto reply) { store_->History(999, bob_, 0, 3, std::move(reply)); });
+  EXPECT_EQ(page->denial, Denial::kNotFound);
+
+  auto sync = Await<std::vector<SyncConversation>>([&](auto reply) {
+    store_->Sync(bob_, {{conv, 2}, {999, 0}}, 4, std::move(reply));
+  });
+  ASSERT_TRUE(sync.ok());
+  ASSERT_EQ(sync->size(), 1u) << "conversations the caller is not in are left out";
+  const SyncConversation& s = (*sync)[0];
+  EXPECT_EQ(s.last_seq, 7);
+  ASSERT_EQ(s.messages.size(), 4u);
+  EXPECT_EQ(s.messages.front().seq, 3);  // Oldest first.
+  EXPECT_EQ(s.messages.back().seq, 6);
+  EXPECT_TRUE(s.more);
+  EXPECT_EQ(s.members.size(), 2u);
+}
+
+TEST_F(SqliteChatStoreTest, MembershipChangesAndWhoMayMakeThem) {
+  auto group = Create(alice_, {bob_}, true).conversation;
+  Append(group.id, alice_, "before carol");
+  auto add = [&](int64_t caller, std::vector<int64_t> users) {
+    return *Await<MembershipOutcome>(
+        [&](auto reply) { store_->AddMembers(group.id, caller, users, 6, std::move(reply)); });
+  };
+  auto added = add(bob_, {carol_});
+  ASSERT_EQ(added.denial, Denial::kNone);
+  ASSERT_EQ(added.conversation.members.size(), 3u);
+  EXPECT_EQ(added.conversation.members[2].read, 1) << "a newcomer starts with history read";
+  EXPECT_EQ(add(999, {carol_}).denial, Denial::kForbidden);
+  int64_t dave = User("dave");
+  EXPECT_EQ(add(alice_, {12345}).denial, Denial::kUnknownUser);
+  auto remove = [&](int64_t caller, int64_t user) {
+    return *Await<MembershipOutcome>(
+        [&](auto reply) { store_->RemoveMember(group.id, caller, user, std::move(reply)); });
+  };
+  EXPECT_EQ(remove(alice_, dave).denial, Denial::kNotFound);
+  EXPECT_EQ(remove(carol_, carol_).conversation.members.size(), 2u);
+  EXPECT_EQ(remove(carol_, bob_).denial, Denial::kForbidden);
+  int64_t direct = Create(alice_, {bob_}, false).conversation.id;
+  auto not_group = *Await<MembershipOutcome>(
+      [&](auto reply) { store_->AddMembers(direct, alice_, {carol_}, 6, std::move(reply)); });
+  EXPECT_EQ(not_group.denial, Denial::kNotGroup);
+
+  auto session =
+      Await<SessionStart>([&](auto reply) { store_->StartSession(alice_, std::move(reply)); });
+  ASSERT_TRUE(session.ok());
+  EXPECT_EQ(session->conversations.size(), 2u);
+  ASSERT_EQ(session->contacts.size(), 1u) << "bob, once, though shared twice";
+  EXPECT_EQ(session->contacts[0].user, bob_);
+}
+
+TEST_F(SqliteChatStoreTest, RevokedTokensAndLastOnline) {
+  ASSERT_TRUE(Await<bool>([&](auto reply) {
+                store_->RevokeToken("j1", 1LL << 50, std::move(reply));
+              }).ok());
+  ASSERT_TRUE(
+      Await<bool>([&](auto reply) { store_->RevokeToken("old", 1, std::move(reply)); }).ok());
+  auto revoked = Await<std::vector<std::string>>(
+      [&](auto reply) { store_->LoadRevoked(100, std::move(reply)); });
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_EQ(*revoked, std::vector<std::string>{"j1"});
+  ASSERT_TRUE(
+      Await<bool>([&](auto reply) { store_->SetLastOnline(bob_, 500, std::move(reply)); }).ok());
+  ASSERT_TRUE(
+      Await<bool>([&](auto reply) { store_->SetLastOnline(bob_, 400, std::move(reply)); }).ok());
+  Create(alice_, {bob_}, false);
+  auto session =
+      Await<SessionStart>([&](auto reply) { store_->StartSession(alice_, std::move(reply)); });
+  ASSERT_EQ(session->contacts.size(), 1u);
+  EXPECT_EQ(session->contacts[0].last_online, 500) << "never moves back";
+}
+
+TEST_F(SqliteChatStoreTest, ConcurrentSendersGetDistinctGapFreeSeqs) {
+  int64_t conv = Create(alice_, {bob_, carol_}, true).conversation.id;
+  constexpr int kPerSender = 200;
+  std::vector<std::thread> senders;
+  std::mutex mutex;
+  std::vector<int64_t> seqs;
+  for (int64_t sender : {alice_, bob_, carol_}) {
+    senders.emplace_back([&, sender] {
+      for (int i = 0; i < kPerSender; ++i) {
+        auto r = Append(conv, sender, "c" + std::to_string(i));
+        std::lock_guard lock(mutex);
+        seqs.push_back(r.message.seq);
+      }
+    });
+  }
+  for (auto& t : senders) t.join();
+  std::sort(seqs.begin(), seqs.end());
+  ASSERT_EQ(seqs.size(), 3u * kPerSender);
+  for (size_t i = 0; i < seqs.size(); ++i) ASSERT_EQ(seqs[i], int64_t(i) + 1);
+}
+
+}  // namespace
+}  // namespace ringcast::storage
