@@ -9,6 +9,7 @@
 // through --rates and reports the first rate whose ack p99 exceeds --p99-limit-ms.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <deque>
 #include <random>
 #include <unordered_map>
 
@@ -24,6 +25,9 @@ namespace ringcast::bench {
 namespace {
 
 constexpr int64_t kSecondNs = 1'000'000'000;
+// An `unavailable` answer (the store's queue is full) is retried with the same cid after this,
+// as PROTOCOL.md asks; the latency keeps counting from the intended send time.
+constexpr int64_t kRetryDelayNs = 10'000'000;
 constexpr std::string_view kPing = R"({"type":"ping"})";
 
 struct ChatOptions {
@@ -81,12 +85,14 @@ class ChatScenario final : public Scenario {
       t.next_k = 0;
     }
     Publish(worker, now);
+    if (!t.retries.empty() && t.retries.front().due_ns <= now) Retry(worker, now);
     if (now >= t.next_heartbeat_ns) Heartbeat(worker, now);
   }
 
   int64_t NextWakeNs(const Worker& worker) const override {
     const ThreadState& t = threads_[worker.index()];
-    return std::min(t.next_wake_ns, t.next_heartbeat_ns);
+    const int64_t retry = t.retries.empty() ? INT64_MAX : t.retries.front().due_ns;
+    return std::min({t.next_wake_ns, t.next_heartbeat_ns, retry});
   }
 
   void OnMessage(Worker& worker, uint32_t conn, ws::Opcode opcode, std::span<const uint8_t> payload,
@@ -137,6 +143,10 @@ class ChatScenario final : public Scenario {
     uint64_t acked = 0;
     std::vector<uint64_t> acked_bits;  // Bit n: message n was acked.
   };
+  struct PendingRetry {
+    int64_t due_ns;
+    ChatStamp stamp;
+  };
   struct alignas(64) ThreadState {
     StepWindow window;
     int step = -1;   // Step this worker is publishing for.
@@ -148,6 +158,8 @@ class ChatScenario final : public Scenario {
     int64_t next_wake_ns = INT64_MAX;
     int64_t next_heartbeat_ns = 0;
     uint64_t heartbeats = 0;
+    std::deque<PendingRetry> retries;  // Due times ascending (each is now + a constant).
+    uint64_t retried = 0;
     std::atomic<uint64_t> acks{0};            // All steps, for Drained() and progress lines.
     std::atomic<uint64_t> receipts{0};        // Deliveries to any member, all steps.
     std::vector<Histogram> ack_latency;       // Per step, measured messages.
@@ -171,6 +183,8 @@ class ChatScenario final : public Scenario {
 
   void Publish(Worker& worker, int64_t now);
   void Heartbeat(Worker& worker, int64_t now);
+  void Retry(Worker& worker, int64_t now);
+  bool SendStamped(Worker& worker, ThreadState& t, const ChatStamp& stamp);
   void OnAck(Worker& worker, uint32_t conn, const ChatEvent& e, int64_t now);
   void OnChatMessage(Worker& worker, uint32_t conn, const ChatEvent& e, int64_t now);
   std::string Who(uint32_t conn) const {
@@ -319,17 +333,35 @@ void ChatScenario::Publish(Worker& worker, int64_t now) {
     stamp.intended_ns = intended;
     stamp.step = static_cast<uint16_t>(t.step);
     stamp.measured = t.window.Measures(intended);
-    t.scratch.clear();
-    AppendChatSend(&t.scratch, conv_ids_[layout_.PublisherGroup(p)], stamp, options_.body_bytes);
-    if (!worker.Send(conn, ws::Opcode::kText, t.scratch.size(),
-                     [&](uint8_t* out) { std::memcpy(out, t.scratch.data(), t.scratch.size()); })) {
-      worker.run().Fail(Who(conn) + " is not open");
-      return;
-    }
+    if (!SendStamped(worker, t, stamp)) return;
     ++ps.sequence;
     sent_[p].store(ps.sequence, std::memory_order_relaxed);
     ++t.sent[size_t(t.step)];
     conns_[conn].last_send_ns = now;
+  }
+}
+
+bool ChatScenario::SendStamped(Worker& worker, ThreadState& t, const ChatStamp& stamp) {
+  const uint32_t conn = layout_.PublisherUser(stamp.publisher);
+  t.scratch.clear();
+  AppendChatSend(&t.scratch, conv_ids_[layout_.PublisherGroup(stamp.publisher)], stamp,
+                 options_.body_bytes);
+  if (!worker.Send(conn, ws::Opcode::kText, t.scratch.size(),
+                   [&](uint8_t* out) { std::memcpy(out, t.scratch.data(), t.scratch.size()); })) {
+    worker.run().Fail(Who(conn) + " is not open");
+    return false;
+  }
+  return true;
+}
+
+void ChatScenario::Retry(Worker& worker, int64_t now) {
+  ThreadState& t = threads_[worker.index()];
+  while (!t.retries.empty() && t.retries.front().due_ns <= now) {
+    const ChatStamp stamp = t.retries.front().stamp;
+    t.retries.pop_front();
+    if (!SendStamped(worker, t, stamp)) return;
+    ++t.retried;
+    conns_[layout_.PublisherUser(stamp.publisher)].last_send_ns = now;
   }
 }
 
@@ -383,12 +415,20 @@ void ChatScenario::OnMessage(Worker& worker, uint32_t conn, ws::Opcode opcode,
       hellos_.fetch_add(1, std::memory_order_release);
       break;
     }
-    case ChatEventType::kError:
+    case ChatEventType::kError: {
+      ChatStamp s;
+      if (e.code == "unavailable" && ReadChatStamp(e.cid, &s) &&
+          s.publisher < layout_.publishers() && layout_.PublisherUser(s.publisher) == conn &&
+          s.sequence < publishers_[s.publisher].sequence) {
+        t.retries.push_back({now + kRetryDelayNs, s});
+        break;
+      }
       worker.run().Fail(
           Who(conn) + ": server error " + std::string(e.code) + ": " + std::string(e.message) +
           (e.cid.empty() ? "" : " (cid " + std::string(e.cid) + ")") +
           (e.code == "rate_limited" ? "; start the server with a higher --msg-rate" : ""));
       break;
+    }
     case ChatEventType::kOther:
       break;  // presence, members, receipts, typing, pong: not what is measured.
   }
@@ -626,7 +666,7 @@ void ChatScenario::MakeReport(Report* report) {
 
   // Totals over the whole run, and the per-conversation check: every member connection
   // received exactly the messages its conversation acked, no more, no fewer.
-  uint64_t sent = 0, acked = 0, deliveries = 0, heartbeats = 0;
+  uint64_t sent = 0, acked = 0, deliveries = 0, heartbeats = 0, retried = 0;
   for (const PublisherState& p : publishers_) {
     sent += p.sequence;
     acked += p.acked;
@@ -634,11 +674,17 @@ void ChatScenario::MakeReport(Report* report) {
   for (const ThreadState& t : threads_) {
     deliveries += t.receipts.load(std::memory_order_relaxed);
     heartbeats += t.heartbeats;
+    retried += t.retried;
   }
   report->results.Set("messages_sent", sent);
   report->results.Set("messages_acked", acked);
   report->results.Set("deliveries", deliveries);
   report->results.Set("heartbeats", heartbeats);
+  report->results.Set("retried_unavailable", retried);
+  if (retried > 0) {
+    report->Row("retried after 'unavailable'",
+                WithCommas(retried) + " sends (the store's queue was full; same cid)");
+  }
   if (run_->failed()) return;  // The failures already say what went wrong.
   if (acked != sent || deliveries != sent * options_.group_size) {
     report->errors.push_back("chat: " + WithCommas(sent) + " messages sent, " + WithCommas(acked) +
