@@ -1,5 +1,7 @@
 #include "storage/batch_executor.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -36,7 +38,12 @@ Result<std::unique_ptr<BatchExecutor>> BatchExecutor::Start(const ExecutorOption
   Result<std::unique_ptr<SqliteDb>> writer = SqliteDb::Open(fixed.db);
   if (!writer.ok()) return writer.status();
   if (Status s = Migrate(**writer); !s.ok()) return s;
+  if (Status s = (*writer)->Exec("PRAGMA wal_autocheckpoint = 0"); !s.ok()) return s;
+  sqlite3_wal_hook((*writer)->raw(), &BatchExecutor::OnWalCommit, executor.get());
   executor->writer_db_ = std::move(writer).value();
+  Result<std::unique_ptr<SqliteDb>> checkpointer = SqliteDb::Open(fixed.db);
+  if (!checkpointer.ok()) return checkpointer.status();
+  executor->checkpoint_db_ = std::move(checkpointer).value();
 
   DbOptions reader_options = fixed.db;
   reader_options.read_only = true;
@@ -49,11 +56,13 @@ Result<std::unique_ptr<BatchExecutor>> BatchExecutor::Start(const ExecutorOption
   // Connections were opened here and are handed to their threads by the thread start, which
   // orders everything above before the threads' first use.
   executor->writer_thread_ = std::thread([raw = executor.get()] { raw->WriterLoop(); });
+  executor->checkpoint_thread_ = std::thread([raw = executor.get()] { raw->CheckpointLoop(); });
   for (auto& db : executor->reader_dbs_) {
     executor->reader_threads_.emplace_back(
         [raw = executor.get(), db = db.get()] { raw->ReaderLoop(db); });
   }
   executor->own_thread_ids_.push_back(executor->writer_thread_.get_id());
+  executor->own_thread_ids_.push_back(executor->checkpoint_thread_.get_id());
   for (const std::thread& reader : executor->reader_threads_) {
     executor->own_thread_ids_.push_back(reader.get_id());
   }
@@ -62,7 +71,7 @@ Result<std::unique_ptr<BatchExecutor>> BatchExecutor::Start(const ExecutorOption
 
 BatchExecutor::~BatchExecutor() { Stop(); }
 
-Admission BatchExecutor::Submit(JobFn run, DoneFn done) {
+Admission BatchExecutor::Submit(JobFn run, DoneFn done, Isolation isolation) {
   bool wake = false;
   {
     std::lock_guard lock(write_mutex_);
@@ -74,7 +83,7 @@ Admission BatchExecutor::Submit(JobFn run, DoneFn done) {
       rejected_.fetch_add(1, std::memory_order_relaxed);
       return Admission::kQueueFull;
     }
-    writes_.push_back(Job{std::move(run), std::move(done), Status()});
+    writes_.push_back(Job{std::move(run), std::move(done), Status(), isolation});
     queued_writes_.store(writes_.size(), std::memory_order_relaxed);
     // One notify per wait: the flags are cleared here so later submits skip the syscall.
     if (writer_idle_) {
@@ -129,6 +138,13 @@ void BatchExecutor::Stop() {
     read_cv_.notify_all();
     if (writer_thread_.joinable()) writer_thread_.join();
     for (std::thread& reader : reader_threads_) reader.join();
+    {
+      std::lock_guard lock(checkpoint_mutex_);
+      checkpointer_stopping_ = true;
+    }
+    checkpoint_cv_.notify_all();
+    if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+    checkpoint_db_.reset();
 
     // The threads are gone, so this thread may use their connections now.
     reader_dbs_.clear();
@@ -153,10 +169,48 @@ ExecutorStats BatchExecutor::stats() const {
   out.rejected = rejected_.load(std::memory_order_relaxed);
   out.queued_writes = queued_writes_.load(std::memory_order_relaxed);
   out.queued_reads = queued_reads_.load(std::memory_order_relaxed);
+  out.checkpoints = checkpoints_.load(std::memory_order_relaxed);
   return out;
 }
 
+// Called by SQLite on the writer thread after each commit, with the WAL's size in frames.
+int BatchExecutor::OnWalCommit(void* self, sqlite3*, const char*, int pages) {
+  auto* executor = static_cast<BatchExecutor*>(self);
+  if (pages < 0 || uint32_t(pages) < executor->options_.checkpoint_pages) return SQLITE_OK;
+  bool wake = false;
+  {
+    std::lock_guard lock(executor->checkpoint_mutex_);
+    wake = !executor->checkpoint_due_;
+    executor->checkpoint_due_ = true;
+  }
+  if (wake) executor->checkpoint_cv_.notify_one();
+  return SQLITE_OK;
+}
+
+// PASSIVE: copies what no reader still needs and never blocks the writer or the readers; the
+// writer starts the WAL over once a checkpoint has caught up with it.
+void BatchExecutor::CheckpointLoop() {
+  pthread_setname_np(pthread_self(), "store-ckpt");  // 15 characters at most.
+  for (;;) {
+    {
+      std::unique_lock lock(checkpoint_mutex_);
+      checkpoint_cv_.wait(lock, [this] { return checkpoint_due_ || checkpointer_stopping_; });
+      if (checkpointer_stopping_) return;
+      checkpoint_due_ = false;
+    }
+    int wal_frames = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                       &wal_frames, &copied);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      std::fprintf(stderr, "storage: checkpoint of %s failed: %s\n", options_.db.path.c_str(),
+                   sqlite3_errstr(rc));
+    }
+    checkpoints_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 void BatchExecutor::WriterLoop() {
+  pthread_setname_np(pthread_self(), "store-writer");
   std::vector<Job> batch;
   batch.reserve(options_.batch_max);
   std::unique_lock lock(write_mutex_);
@@ -226,6 +280,13 @@ void BatchExecutor::RunBatch(std::vector<Job>& batch) {
     bool transaction_lost = false;
     for (Job& job : batch) {
       if (!job.status.ok()) continue;  // Failed in an earlier pass: leave it out.
+      if (job.isolation == Isolation::kSingleWrite) {
+        job.status = RunJobGuarded(db, job.run);
+        if (db.InTransaction()) continue;
+        if (job.status.ok()) job.status = Status(Errc::kInternal, "transaction ended inside a job");
+        transaction_lost = true;
+        break;
+      }
       Status status = db.Savepoint(kJobSavepoint);
       if (status.ok()) status = RunJobGuarded(db, job.run);
       if (!db.InTransaction()) {
@@ -289,6 +350,7 @@ void BatchExecutor::RunReadJob(SqliteDb& db, Job& job) {
 }
 
 void BatchExecutor::ReaderLoop(SqliteDb* db) {
+  pthread_setname_np(pthread_self(), "store-reader");
   std::unique_lock lock(read_mutex_);
   for (;;) {
     read_cv_.wait(lock, [this] { return !reads_.empty() || readers_stopping_; });

@@ -67,6 +67,10 @@ struct ExecutorOptions {
   // disk turns into errors the engine can answer with, not unbounded memory. 0 = no limit.
   uint32_t max_queued_writes = 1 << 20;
   size_t max_queued_reads = 1 << 20;  // The same for reads. 0 = no limit.
+  // WAL frames after which the checkpointer thread copies the WAL into the database file. The
+  // writer never checkpoints itself: a checkpoint reads the WAL back and fsyncs the database,
+  // which would stall every ack queued behind it.
+  uint32_t checkpoint_pages = 1000;
 };
 
 // Counters for metrics. Monotonic except queued_* (current depth) and max_batch (a maximum).
@@ -82,9 +86,18 @@ struct ExecutorStats {
   uint64_t rejected = 0;  // Submit/SubmitRead calls refused (full or stopped).
   uint64_t queued_writes = 0;
   uint64_t queued_reads = 0;
+  uint64_t checkpoints = 0;
 };
 
 enum class Admission : uint8_t { kQueued, kQueueFull, kStopped };
+
+// How a write job is kept apart from its neighbours in the batch.
+enum class Isolation : uint8_t {
+  kSavepoint,    // Its own SAVEPOINT: a failure undoes all of its writes, whatever they were.
+  kSingleWrite,  // At most one writing statement, which SQLite undoes by itself if it fails;
+                 // the job must not fail after that statement succeeded. Saves two statements
+                 // per job on the hot path (message appends).
+};
 
 class BatchExecutor {
  public:
@@ -98,7 +111,8 @@ class BatchExecutor {
 
   // Queues a write job. kQueued: `done` will be called exactly once. Otherwise neither
   // callable runs (they are destroyed here) and the caller answers the client itself.
-  [[nodiscard]] Admission Submit(JobFn run, DoneFn done);
+  [[nodiscard]] Admission Submit(JobFn run, DoneFn done,
+                                 Isolation isolation = Isolation::kSavepoint);
   // Queues a read job for the reader pool; same contract. `run` gets a read-only connection.
   [[nodiscard]] Admission SubmitRead(JobFn run, DoneFn done);
 
@@ -116,11 +130,14 @@ class BatchExecutor {
     JobFn run;
     DoneFn done;
     Status status;
+    Isolation isolation = Isolation::kSavepoint;
   };
 
   explicit BatchExecutor(const ExecutorOptions& options) : options_(options) {}
   void WriterLoop();
   void ReaderLoop(SqliteDb* db);
+  void CheckpointLoop();
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int pages);
   void RunBatch(std::vector<Job>& batch);
   void RunReadJob(SqliteDb& db, Job& job);
   static Status RunJobGuarded(SqliteDb& db, JobFn& run);
@@ -141,6 +158,12 @@ class BatchExecutor {
   std::deque<Job> reads_;          // Guarded by read_mutex_.
   bool readers_stopping_ = false;  // Guarded by read_mutex_: SubmitRead refuses, readers drain.
 
+  std::unique_ptr<SqliteDb> checkpoint_db_;
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_due_ = false;         // Guarded by checkpoint_mutex_.
+  bool checkpointer_stopping_ = false;  // Guarded by checkpoint_mutex_.
+  std::thread checkpoint_thread_;
   std::thread writer_thread_;
   std::vector<std::thread> reader_threads_;
   // Ids of the threads above, fixed once Start() returns: Stop() compares against these rather
@@ -160,6 +183,7 @@ class BatchExecutor {
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> queued_writes_{0};
   std::atomic<uint64_t> queued_reads_{0};
+  std::atomic<uint64_t> checkpoints_{0};
 };
 
 }  // namespace ringcast::storage

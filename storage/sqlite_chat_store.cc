@@ -136,7 +136,7 @@ Result<std::unique_ptr<SqliteChatStore>> SqliteChatStore::Open(const ExecutorOpt
 SqliteChatStore::~SqliteChatStore() { executor_->Stop(); }
 
 template <typename T, typename Run>
-void SqliteChatStore::Submit(bool write, Run run, Reply<T> reply) {
+void SqliteChatStore::Submit(Kind kind, Run run, Reply<T> reply) {
   // Shared by the job, its completion, and this frame (which answers a refused job itself).
   struct State {
     T out;
@@ -155,8 +155,11 @@ void SqliteChatStore::Submit(bool write, Run run, Reply<T> reply) {
       state->reply(Result<T>(std::move(status)));
     }
   };
-  Admission admission = write ? executor_->Submit(std::move(job), std::move(done))
-                              : executor_->SubmitRead(std::move(job), std::move(done));
+  Admission admission = kind == Kind::kRead
+                            ? executor_->SubmitRead(std::move(job), std::move(done))
+                            : executor_->Submit(std::move(job), std::move(done),
+                                                kind == Kind::kSingleWrite ? Isolation::kSingleWrite
+                                                                           : Isolation::kSavepoint);
   if (admission == Admission::kQueued) return;
   state->reply(
       Result<T>(Status(admission == Admission::kQueueFull ? Errc::kQueueFull : Errc::kStopped,
@@ -166,7 +169,7 @@ void SqliteChatStore::Submit(bool write, Run run, Reply<T> reply) {
 void SqliteChatStore::CreateUser(std::string username, std::string password_hash, int64_t now,
                                  Reply<std::pair<Denial, int64_t>> reply) {
   Submit<std::pair<Denial, int64_t>>(
-      true,
+      Kind::kWrite,
       [username = std::move(username), password_hash = std::move(password_hash), now](
           SqliteDb& db, std::pair<Denial, int64_t>& out) {
         auto stmt = db.Prepare(
@@ -183,7 +186,7 @@ void SqliteChatStore::CreateUser(std::string username, std::string password_hash
 
 void SqliteChatStore::FindLogin(std::string username, Reply<std::optional<UserLogin>> reply) {
   Submit<std::optional<UserLogin>>(
-      false,
+      Kind::kRead,
       [username = std::move(username)](SqliteDb& db, std::optional<UserLogin>& out) {
         auto stmt = db.Prepare("SELECT id, password_hash FROM users WHERE username = ?1");
         stmt->BindText(1, username);
@@ -196,7 +199,7 @@ void SqliteChatStore::FindLogin(std::string username, Reply<std::optional<UserLo
 
 void SqliteChatStore::RevokeToken(std::string jti, int64_t expires_at_ms, Reply<bool> reply) {
   Submit<bool>(
-      true,
+      Kind::kWrite,
       [jti = std::move(jti), expires_at_ms](SqliteDb& db, bool& out) {
         // Expired entries can never matter again (the token fails its own expiry check).
         auto prune = db.Prepare(
@@ -214,7 +217,7 @@ void SqliteChatStore::RevokeToken(std::string jti, int64_t expires_at_ms, Reply<
 
 void SqliteChatStore::LoadRevoked(int64_t now, Reply<std::vector<std::string>> reply) {
   Submit<std::vector<std::string>>(
-      false,
+      Kind::kRead,
       [now](SqliteDb& db, std::vector<std::string>& out) {
         auto stmt = db.Prepare("SELECT jti FROM revoked_tokens WHERE expires_at > ?1");
         stmt->BindInt64(1, now);
@@ -225,7 +228,7 @@ void SqliteChatStore::LoadRevoked(int64_t now, Reply<std::vector<std::string>> r
 
 void SqliteChatStore::SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply) {
   Submit<bool>(
-      true,
+      Kind::kWrite,
       [user, ts](SqliteDb& db, bool& out) {
         auto stmt = db.Prepare(
             "UPDATE users SET last_online = max(coalesce(last_online, 0), ?2) WHERE id = ?1");
@@ -240,7 +243,7 @@ void SqliteChatStore::CreateConversation(int64_t creator, std::vector<int64_t> m
                                          std::optional<std::string> name, bool group, int64_t now,
                                          Reply<CreateConversationOutcome> reply) {
   Submit<CreateConversationOutcome>(
-      true,
+      Kind::kWrite,
       [creator, members = std::move(members), name = std::move(name), group, now](
           SqliteDb& db, CreateConversationOutcome& out) mutable -> Status {
         std::set<int64_t> everyone(members.begin(), members.end());
@@ -296,7 +299,7 @@ void SqliteChatStore::CreateConversation(int64_t creator, std::vector<int64_t> m
 void SqliteChatStore::AddMembers(int64_t conv, int64_t caller, std::vector<int64_t> users,
                                  int64_t now, Reply<MembershipOutcome> reply) {
   Submit<MembershipOutcome>(
-      true,
+      Kind::kWrite,
       [conv, caller, users = std::move(users), now](SqliteDb& db,
                                                     MembershipOutcome& out) -> Status {
         if (Status s = LoadState(db, conv, out.conversation); !s.ok()) return s;
@@ -337,7 +340,7 @@ void SqliteChatStore::AddMembers(int64_t conv, int64_t caller, std::vector<int64
 void SqliteChatStore::RemoveMember(int64_t conv, int64_t caller, int64_t user,
                                    Reply<MembershipOutcome> reply) {
   Submit<MembershipOutcome>(
-      true,
+      Kind::kWrite,
       [conv, caller, user](SqliteDb& db, MembershipOutcome& out) -> Status {
         if (Status s = LoadState(db, conv, out.conversation); !s.ok()) return s;
         if (out.conversation.denial != Denial::kNone) {
@@ -367,14 +370,15 @@ void SqliteChatStore::RemoveMember(int64_t conv, int64_t caller, int64_t user,
 
 void SqliteChatStore::LoadConversation(int64_t conv, Reply<ConversationState> reply) {
   Submit<ConversationState>(
-      false, [conv](SqliteDb& db, ConversationState& out) { return LoadState(db, conv, out); },
+      Kind::kRead,
+      [conv](SqliteDb& db, ConversationState& out) { return LoadState(db, conv, out); },
       std::move(reply));
 }
 
 void SqliteChatStore::ListConversations(int64_t user,
                                         Reply<std::vector<ConversationSummary>> reply) {
   Submit<std::vector<ConversationSummary>>(
-      false,
+      Kind::kRead,
       [user](SqliteDb& db, std::vector<ConversationSummary>& out) -> Status {
         auto stmt = db.Prepare(
             "SELECT c.id, c.name, c.is_group, c.last_seq, uc.read_seq, m.id, m.conversation_id, "
@@ -404,7 +408,7 @@ void SqliteChatStore::ListConversations(int64_t user,
 
 void SqliteChatStore::StartSession(int64_t user, Reply<SessionStart> reply) {
   Submit<SessionStart>(
-      false,
+      Kind::kRead,
       [user](SqliteDb& db, SessionStart& out) -> Status {
         auto stmt = db.Prepare(
             "SELECT c.id, c.last_seq FROM users_conversations uc "
@@ -433,8 +437,9 @@ void SqliteChatStore::StartSession(int64_t user, Reply<SessionStart> reply) {
 }
 
 void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
+  // One INSERT (or none, for a duplicate or an outsider): no savepoint needed.
   Submit<AppendOutcome>(
-      true,
+      Kind::kSingleWrite,
       [message = std::move(message)](SqliteDb& db, AppendOutcome& out) -> Status {
         // seq is assigned here, at the writer, in the order the owner shard submitted: a
         // refused or duplicate send never takes a number, so seq stays gap-free.
@@ -479,7 +484,7 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
 void SqliteChatStore::History(int64_t conv, int64_t user, int64_t before, uint32_t limit,
                               Reply<Page> reply) {
   Submit<Page>(
-      false,
+      Kind::kRead,
       [conv, user, before, limit](SqliteDb& db, Page& out) -> Status {
         Result<std::optional<Membership>> membership = FindMembership(db, conv, user);
         if (!membership.ok()) return membership.status();
@@ -503,7 +508,7 @@ void SqliteChatStore::History(int64_t conv, int64_t user, int64_t before, uint32
 void SqliteChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, uint32_t limit,
                            Reply<std::vector<SyncConversation>> reply) {
   Submit<std::vector<SyncConversation>>(
-      false,
+      Kind::kRead,
       [user, asks = std::move(asks), limit](SqliteDb& db,
                                             std::vector<SyncConversation>& out) -> Status {
         std::vector<SyncAsk> wanted = asks;
@@ -548,7 +553,7 @@ void SqliteChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, uint32_t lim
 void SqliteChatStore::UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered, int64_t read,
                                        Reply<WatermarkOutcome> reply) {
   Submit<WatermarkOutcome>(
-      true,
+      Kind::kWrite,
       [conv, user, delivered, read](SqliteDb& db, WatermarkOutcome& out) -> Status {
         Result<std::optional<Membership>> membership = FindMembership(db, conv, user);
         if (!membership.ok()) return membership.status();

@@ -49,8 +49,9 @@ class SqliteChatStore final : public ChatStore {
 
   // Runs `run(db, out)` as a write (group-committed) or a read job and replies with `out`,
   // or with the Status that stopped it.
+  enum class Kind : uint8_t { kRead, kWrite, kSingleWrite };
   template <typename T, typename Run>
-  void Submit(bool write, Run run, Reply<T> reply);
+  void Submit(Kind kind, Run run, Reply<T> reply);
 
   std::unique_ptr<BatchExecutor> executor_;
 };

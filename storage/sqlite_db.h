@@ -55,6 +55,8 @@ struct DbOptions {
   // Statements kept prepared, keyed by SQL text. Past this, Prepare() still works but the
   // statement is finalized after use (so dynamically built SQL cannot grow the cache forever).
   size_t statement_cache_capacity = 256;
+  // SQLite's page cache for this connection, KiB.
+  uint32_t cache_kib = 32 * 1024;
 };
 
 enum class StepResult : uint8_t { kRow, kDone, kError };
