@@ -432,8 +432,9 @@ class ChatConn:
                                    f"{reply!r} or error after {obj!r}"[:200], start)
 
     async def ping(self, timeout: float = TIMEOUT) -> None:
-        """A `ping` → `pong` round trip: proves the connection is open and answering, and
-        (answers come in order) that every earlier request of this connection was handled."""
+        """A `ping` → `pong` round trip: proves the connection is open and answering, and that
+        earlier requests that need no store answer (typing, bad input) were handled. (Answers
+        that wait for the store — ack, sync, history — may come after the pong.)"""
         ev = await self.call({"type": "ping"}, "pong", timeout)
         assert ev["type"] == "pong", f"{self.name}: ping answered with {ev!r}"
 
