@@ -102,6 +102,7 @@ class Connection : private TimerEntry {
   bool release_queued_ : 1 = false;
   bool leave_queued_ : 1 = false;     // Handler's OnClose pending at the end of the iteration.
   bool awaiting_answer_ : 1 = false;  // A deferred HTTP answer is outstanding.
+  bool shutdown_in_flight_ : 1 = false;
 };
 
 // What a route installs on an upgraded connection. Called on the connection's shard.

@@ -247,7 +247,10 @@ void Shard::FlushOutgoing() {
       io_uring_prep_shutdown(sqe, conn.fd_, SHUT_WR);  // IORING_OP_SHUTDOWN, 5.11.
       if (config_.direct_descriptors) sqe->flags |= IOSQE_FIXED_FILE;
       io_uring_sqe_set_data64(sqe, Tag(Op::kShutdownWrite, conn.slot_, conn.generation_));
-      sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+      // Tracked until it completes: io_uring runs shutdown on an io-wq worker, later, and looks
+      // the descriptor up then. Closing meanwhile would free the descriptor for the next accept,
+      // whose write side the late shutdown would then cut.
+      conn.shutdown_in_flight_ = true;
       conn.state_ = Connection::State::kDraining;
     }
   }
@@ -345,8 +348,13 @@ void Shard::Dispatch(io_uring_cqe* cqe) {
     case Op::kSend:
       OnSend(*conn, cqe->res);
       break;
-    case Op::kShutdownWrite:  // Only failures are posted.
-      Abort(*conn);
+    case Op::kShutdownWrite:
+      conn->shutdown_in_flight_ = false;
+      if (conn->state_ == Connection::State::kClosed) {
+        CloseDescriptor(*conn);  // Abort waited for the shutdown.
+      } else if (cqe->res < 0) {
+        Abort(*conn);
+      }
       break;
     default:
       break;

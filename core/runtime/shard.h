@@ -150,6 +150,7 @@ class Shard {
   void RunDeferredLeaves();
   void FinishAfterFlush(Connection& conn);  // Shut the write side once queued bytes are out.
   void Abort(Connection& conn);             // Close the socket now.
+  void CloseDescriptor(Connection& conn);
   void MaybeRelease(Connection& conn);
   void ScheduleTimer(Connection& conn, uint64_t deadline);
   void BeginShutdown();

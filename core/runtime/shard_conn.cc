@@ -224,7 +224,6 @@ void Shard::Abort(Connection& conn) {
   LeaveWebSocket(conn);
   conn.state_ = Connection::State::kClosed;
   timers_.Cancel(&conn);
-  uint32_t fixed = config_.direct_descriptors ? IOSQE_FIXED_FILE : 0;
   auto cancel = [&](Op op) {
     io_uring_sqe* sqe = ring_.GetSqe();
     io_uring_prep_cancel64(sqe, Tag(op, conn.slot_, conn.generation_), 0);
@@ -233,8 +232,16 @@ void Shard::Abort(Connection& conn) {
   };
   if (conn.recv_armed_) cancel(Op::kRecv);
   if (conn.send_in_flight_) cancel(Op::kSend);
+  if (conn.shutdown_in_flight_) {
+    cancel(Op::kShutdownWrite);  // Its completion closes the descriptor.
+    return;
+  }
+  CloseDescriptor(conn);
+}
+
+void Shard::CloseDescriptor(Connection& conn) {
   io_uring_sqe* sqe = ring_.GetSqe();
-  if (fixed) {
+  if (config_.direct_descriptors) {
     io_uring_prep_close_direct(sqe, conn.fd_);
   } else {
     io_uring_prep_close(sqe, conn.fd_);
@@ -245,7 +252,7 @@ void Shard::Abort(Connection& conn) {
 
 void Shard::MaybeRelease(Connection& conn) {
   if (conn.state_ != Connection::State::kClosed || conn.recv_armed_ || conn.send_in_flight_ ||
-      conn.release_queued_) {
+      conn.shutdown_in_flight_ || conn.release_queued_) {
     return;
   }
   conn.release_queued_ = true;

@@ -14,6 +14,7 @@ import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 
 import websockets
@@ -109,8 +110,10 @@ class RingcastServer:
     def spawn(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            # In its log dir: a server started without --data-dir keeps its store there.
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=err, env=clean_env(self.env()))
+                                         stderr=err, env=clean_env(self.env()),
+                                         cwd=self.log_dir)
         LIVE.append(self)
         TOUCHED.append(self)
 
@@ -245,7 +248,7 @@ def run_binary(binary: pathlib.Path, args, *, env: dict[str, str] | None = None,
     """Runs the binary to completion (for --help / bad flags); kills it past `timeout`."""
     proc = subprocess.Popen([str(binary), *map(str, args)], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=clean_env(env))
+                            env=clean_env(env), cwd=tempfile.gettempdir())
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
