@@ -1,5 +1,6 @@
 // The chat HTTP API (proto/PROTOCOL.md): accounts, tokens, conversations, history, and the
 // token check in front of the /ws upgrade.
+#include <algorithm>
 #include <charconv>
 #include <set>
 
@@ -207,8 +208,8 @@ void ChatShard::CountLoginAttempt(std::string key, uint32_t limit,
     int64_t retry_after = 0;
     if (count > limit) {
       uint64_t window_end = self.login_window_tick_ + kLoginWindowTicks;
-      uint64_t left = window_end > self.tick_ ? window_end - self.tick_ : 0;
-      retry_after = int64_t(left * Shard::kTickMs / 1000 + 1);
+      uint64_t left_ms = window_end > self.tick_ ? (window_end - self.tick_) * Shard::kTickMs : 0;
+      retry_after = std::max<int64_t>(1, int64_t((left_ms + 999) / 1000));
     }
     self.service_.Post(origin, [then = std::move(then), retry_after](ChatShard& back) mutable {
       then(back, retry_after);
