@@ -3,7 +3,7 @@
 Builds the release preset, then for every case of the plan (bench/lib/plan.py) and every target
 (ours on one shard, ours on two shards, each --peer) starts a fresh server pinned with taskset,
 runs ringcast-bench pinned to CPU 1 with --json and --server-pid, and keeps the tool's report.
-Writes bench/results/<date>-<host>[-quick][-<peers>].json with every figure, every tool report
+Writes bench/results/<date>-<host>[-quick][-<peers>][-<only cases>].json with every figure, every tool report
 and the machine, PNG plots beside it, and prints the table: scenario, ours, peer, ratio.
 """
 
@@ -408,7 +408,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-build", action="store_true", help="use the existing build/release")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--out", metavar="FILE", help="results JSON (default bench/results/"
-                                                 "<date>-<host>[-quick][-<peers>].json)")
+                                                 "<date>-<host>[-quick][-<peers>][-<only cases>].json)")
     p.add_argument("--list", action="store_true", help="print the plan and exit")
     args = p.parse_args(argv)
     if args.shards2 is None:
@@ -458,8 +458,10 @@ def main(argv: list[str]) -> int:
     targets = our_targets(args.shards2, bins / SERVER_BIN.name) + peers
     for old in sorted(logs.parent.iterdir())[:-5]:  # Keep the logs of the last five runs.
         shutil.rmtree(old, ignore_errors=True)
+    # A partial run (--only) never overwrites a full run's results.
     suffix = ("-quick" if args.quick else "") + "".join(
-        f"-{t.name}" for t in targets if t.kind == "peer")
+        f"-{t.name}" for t in targets if t.kind == "peer") + (
+        "-" + "-".join(c.name for c in cases) if args.only else "")
     out = pathlib.Path(args.out) if args.out else (
         REPO / "bench" / "results" / f"{now:%Y-%m-%d}-{info['host']}{suffix}.json")
 
