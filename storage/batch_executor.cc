@@ -1,11 +1,14 @@
 #include "storage/batch_executor.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <string>
 #include <utility>
@@ -35,12 +38,24 @@ Result<std::unique_ptr<BatchExecutor>> BatchExecutor::Start(const ExecutorOption
 
   // The writer first: it creates the file, switches it to WAL and migrates it, so the readers
   // open a database that has its final schema.
-  Result<std::unique_ptr<SqliteDb>> writer = SqliteDb::Open(fixed.db);
+  const bool syncer = fixed.sync_off_writer && fixed.db.synchronous == Synchronous::kFull;
+  DbOptions writer_options = fixed.db;
+  if (syncer) writer_options.synchronous = Synchronous::kNormal;  // The syncer fsyncs instead.
+  Result<std::unique_ptr<SqliteDb>> writer = SqliteDb::Open(writer_options);
   if (!writer.ok()) return writer.status();
   if (Status s = Migrate(**writer); !s.ok()) return s;
   if (Status s = (*writer)->Exec("PRAGMA wal_autocheckpoint = 0"); !s.ok()) return s;
   sqlite3_wal_hook((*writer)->raw(), &BatchExecutor::OnWalCommit, executor.get());
   executor->writer_db_ = std::move(writer).value();
+  if (syncer) {
+    // The WAL exists from the migration on and stays while any connection is open; SQLite
+    // rewrites and truncates it in place, so this descriptor always names the live file.
+    std::string wal = fixed.db.path + "-wal";
+    executor->wal_fd_ = open(wal.c_str(), O_RDONLY | O_CLOEXEC);
+    if (executor->wal_fd_ < 0) {
+      return Status(Errc::kIo, "cannot open " + wal + ": " + std::strerror(errno));
+    }
+  }
   Result<std::unique_ptr<SqliteDb>> checkpointer = SqliteDb::Open(fixed.db);
   if (!checkpointer.ok()) return checkpointer.status();
   executor->checkpoint_db_ = std::move(checkpointer).value();
@@ -57,6 +72,10 @@ Result<std::unique_ptr<BatchExecutor>> BatchExecutor::Start(const ExecutorOption
   // orders everything above before the threads' first use.
   executor->writer_thread_ = std::thread([raw = executor.get()] { raw->WriterLoop(); });
   executor->checkpoint_thread_ = std::thread([raw = executor.get()] { raw->CheckpointLoop(); });
+  if (syncer) {
+    executor->syncer_thread_ = std::thread([raw = executor.get()] { raw->SyncerLoop(); });
+    executor->own_thread_ids_.push_back(executor->syncer_thread_.get_id());
+  }
   for (auto& db : executor->reader_dbs_) {
     executor->reader_threads_.emplace_back(
         [raw = executor.get(), db = db.get()] { raw->ReaderLoop(db); });
@@ -139,6 +158,14 @@ void BatchExecutor::Stop() {
     if (writer_thread_.joinable()) writer_thread_.join();
     for (std::thread& reader : reader_threads_) reader.join();
     {
+      std::lock_guard lock(sync_mutex_);
+      syncer_stopping_ = true;
+    }
+    sync_cv_.notify_all();
+    if (syncer_thread_.joinable()) syncer_thread_.join();  // After it made the last batch durable.
+    if (wal_fd_ >= 0) close(wal_fd_);
+    wal_fd_ = -1;
+    {
       std::lock_guard lock(checkpoint_mutex_);
       checkpointer_stopping_ = true;
     }
@@ -170,6 +197,7 @@ ExecutorStats BatchExecutor::stats() const {
   out.queued_writes = queued_writes_.load(std::memory_order_relaxed);
   out.queued_reads = queued_reads_.load(std::memory_order_relaxed);
   out.checkpoints = checkpoints_.load(std::memory_order_relaxed);
+  out.syncs = syncs_.load(std::memory_order_relaxed);
   return out;
 }
 
@@ -238,12 +266,50 @@ void BatchExecutor::WriterLoop() {
     lock.unlock();
 
     RunBatch(batch);
-    // Acks follow the commit, in submission order.
-    for (Job& job : batch) {
-      if (job.done) job.done(std::move(job.status));
+    if (syncer_thread_.joinable()) {
+      {
+        std::lock_guard sync_lock(sync_mutex_);
+        for (Job& job : batch) unsynced_.push_back(std::move(job));
+      }
+      sync_cv_.notify_one();
+    } else {
+      Complete(batch);  // Acks follow the commit (here: its fsync), in submission order.
     }
     batch.clear();  // Destroys the callables (and what they own) outside the lock.
     lock.lock();
+  }
+}
+
+void BatchExecutor::Complete(std::vector<Job>& jobs) {
+  for (Job& job : jobs) {
+    if (job.done) job.done(std::move(job.status));
+  }
+}
+
+// One fdatasync covers every batch committed before it started: while it runs the writer
+// commits more, and the next round takes those. So the disk's latency is paid once per round,
+// not once per batch, and never by the writer.
+void BatchExecutor::SyncerLoop() {
+  pthread_setname_np(pthread_self(), "store-sync");
+  std::vector<Job> round;
+  for (;;) {
+    {
+      std::unique_lock lock(sync_mutex_);
+      sync_cv_.wait(lock, [this] { return !unsynced_.empty() || syncer_stopping_; });
+      if (unsynced_.empty()) return;  // Stopping, and every batch has been completed.
+      round.swap(unsynced_);
+    }
+    if (fdatasync(wal_fd_) != 0) {
+      // The commits are in the WAL but may not be on disk: nothing of them may be acked.
+      Status failed(Errc::kIo, std::string("fdatasync of the WAL failed: ") + std::strerror(errno));
+      std::fprintf(stderr, "storage: %s\n", failed.message().c_str());
+      for (Job& job : round) {
+        if (job.status.ok()) job.status = failed;
+      }
+    }
+    syncs_.fetch_add(1, std::memory_order_relaxed);
+    Complete(round);
+    round.clear();
   }
 }
 

@@ -70,7 +70,11 @@ struct ExecutorOptions {
   // WAL frames after which the checkpointer thread copies the WAL into the database file. The
   // writer never checkpoints itself: a checkpoint reads the WAL back and fsyncs the database,
   // which would stall every ack queued behind it.
-  uint32_t checkpoint_pages = 1000;
+  uint32_t checkpoint_pages = 8000;
+  // With db.synchronous == kFull: the writer commits without waiting for the disk (SQLite's
+  // NORMAL) and a syncer thread fdatasyncs the WAL, then calls the batch's `done`s; meanwhile
+  // the writer already runs the next batch. A `done` still means "committed and on disk".
+  bool sync_off_writer = true;
 };
 
 // Counters for metrics. Monotonic except queued_* (current depth) and max_batch (a maximum).
@@ -87,6 +91,7 @@ struct ExecutorStats {
   uint64_t queued_writes = 0;
   uint64_t queued_reads = 0;
   uint64_t checkpoints = 0;
+  uint64_t syncs = 0;  // fdatasync calls by the syncer.
 };
 
 enum class Admission : uint8_t { kQueued, kQueueFull, kStopped };
@@ -137,6 +142,8 @@ class BatchExecutor {
   void WriterLoop();
   void ReaderLoop(SqliteDb* db);
   void CheckpointLoop();
+  void SyncerLoop();
+  void Complete(std::vector<Job>& jobs);  // Calls the `done`s, in order.
   static int OnWalCommit(void* self, sqlite3* db, const char* name, int pages);
   void RunBatch(std::vector<Job>& batch);
   void RunReadJob(SqliteDb& db, Job& job);
@@ -164,6 +171,13 @@ class BatchExecutor {
   bool checkpoint_due_ = false;         // Guarded by checkpoint_mutex_.
   bool checkpointer_stopping_ = false;  // Guarded by checkpoint_mutex_.
   std::thread checkpoint_thread_;
+  // The syncer (sync_off_writer): batches committed but not yet on disk, oldest first.
+  int wal_fd_ = -1;
+  std::mutex sync_mutex_;
+  std::condition_variable sync_cv_;
+  std::vector<Job> unsynced_;     // Guarded by sync_mutex_.
+  bool syncer_stopping_ = false;  // Guarded by sync_mutex_.
+  std::thread syncer_thread_;
   std::thread writer_thread_;
   std::vector<std::thread> reader_threads_;
   // Ids of the threads above, fixed once Start() returns: Stop() compares against these rather
@@ -184,6 +198,7 @@ class BatchExecutor {
   std::atomic<uint64_t> queued_writes_{0};
   std::atomic<uint64_t> queued_reads_{0};
   std::atomic<uint64_t> checkpoints_{0};
+  std::atomic<uint64_t> syncs_{0};
 };
 
 }  // namespace ringcast::storage

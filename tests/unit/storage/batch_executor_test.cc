@@ -248,7 +248,7 @@ TEST_F(BatchExecutorTest, CompletionsArriveInSubmissionOrder) {
   options_.batch_max = 64;
   StartExecutor();
   constexpr int kJobs = 1000;
-  std::vector<int> order;  // Appended by the writer thread only.
+  std::vector<int> order;  // Appended by the completing thread (writer or syncer) only.
   Counter done;
   for (int k = 0; k < kJobs; ++k) {
     // Every third job fails: failures are reported in their place too.
@@ -266,6 +266,46 @@ TEST_F(BatchExecutorTest, CompletionsArriveInSubmissionOrder) {
   executor_->Stop();
   ASSERT_EQ(order.size(), static_cast<size_t>(kJobs));
   for (int k = 0; k < kJobs; ++k) ASSERT_EQ(order[k], k);
+}
+
+// With synchronous FULL the syncer makes batches durable: every completion comes after an
+// fdatasync, one fdatasync may cover several batches, and the writer does none itself.
+TEST_F(BatchExecutorTest, FullDurabilityIsOneSyncPerRoundOffTheWriter) {
+  options_.batch_max = 16;
+  StartExecutor();
+  constexpr int kJobs = 2000;
+  Counter done;
+  std::atomic<uint64_t> syncs_seen_at_completion{~uint64_t{0}};
+  for (int k = 0; k < kJobs; ++k) {
+    ASSERT_EQ(
+        executor_->Submit([k](SqliteDb& db) { return Insert(db, k); },
+                          [&](Status s) {
+                            EXPECT_TRUE(s.ok()) << s.ToString();
+                            uint64_t syncs = executor_->stats().syncs;
+                            uint64_t seen = syncs_seen_at_completion.load();
+                            while (syncs < seen &&
+                                   !syncs_seen_at_completion.compare_exchange_weak(seen, syncs)) {
+                            }
+                            done.Add();
+                          }),
+        Admission::kQueued);
+  }
+  ASSERT_TRUE(done.WaitFor(kJobs));
+  ExecutorStats stats = executor_->stats();
+  executor_->Stop();
+  EXPECT_GE(syncs_seen_at_completion.load(), 1u) << "a completion came before any fdatasync";
+  const uint64_t batches = stats.batches - baseline_.batches;
+  EXPECT_GE(stats.syncs, 1u);
+  EXPECT_LE(stats.syncs - baseline_.syncs, batches);
+  RecordProperty("batches", std::to_string(batches));
+  RecordProperty("syncs", std::to_string(stats.syncs - baseline_.syncs));
+}
+
+TEST_F(BatchExecutorTest, NormalDurabilityHasNoSyncer) {
+  options_.db.synchronous = Synchronous::kNormal;
+  StartExecutor();
+  ASSERT_TRUE(RunWrite([](SqliteDb& db) { return Insert(db, 1); }).ok());
+  EXPECT_EQ(executor_->stats().syncs, 0u);
 }
 
 }  // namespace
