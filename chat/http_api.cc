@@ -397,6 +397,9 @@ void ChatShard::HandleConversations(HttpExchange& exchange, std::string_view res
       case storage::Denial::kUnknownUser:
         self.AnswerError(deferred, 404, "unknown user");
         return true;
+      case storage::Denial::kTooLarge:
+        self.AnswerError(deferred, 400, "more than --max-group-size members");
+        return true;
       default:
         self.AnswerError(deferred, 404, "no such conversation or member");
         return true;
@@ -456,7 +459,7 @@ void ChatShard::HandleConversations(HttpExchange& exchange, std::string_view res
     }
     DeferredHttp deferred = exchange.Defer();
     service_.store().AddMembers(
-        conv, caller, std::move(users), NowMs(),
+        conv, caller, std::move(users), config_.max_group_size, NowMs(),
         service_.ReplyOn<storage::MembershipOutcome>(shard_.id(), after_membership({})(deferred)));
     return;
   }

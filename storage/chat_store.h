@@ -50,6 +50,7 @@ enum class Denial : uint8_t {
   kNotGroup,     // Membership of a 1:1 conversation cannot change.
   kUnknownUser,  // A user id in the request does not exist.
   kTaken,        // Username already registered.
+  kTooLarge,     // The conversation would have more members than allowed.
 };
 
 struct AppendOutcome {
@@ -81,7 +82,7 @@ struct CreateConversationOutcome {
 };
 
 struct MembershipOutcome {
-  Denial denial = Denial::kNone;  // kNotFound, kForbidden, kNotGroup.
+  Denial denial = Denial::kNone;  // kNotFound, kForbidden, kNotGroup, kUnknownUser, kTooLarge.
   ConversationState conversation;
 };
 
@@ -163,8 +164,9 @@ class ChatStore {
   virtual void CreateConversation(int64_t creator, std::vector<int64_t> members,
                                   std::optional<std::string> name, bool group, int64_t now,
                                   Reply<CreateConversationOutcome> reply) = 0;
-  virtual void AddMembers(int64_t conv, int64_t caller, std::vector<int64_t> users, int64_t now,
-                          Reply<MembershipOutcome> reply) = 0;
+  // Refused with kTooLarge if the conversation would then have more than max_members.
+  virtual void AddMembers(int64_t conv, int64_t caller, std::vector<int64_t> users,
+                          uint32_t max_members, int64_t now, Reply<MembershipOutcome> reply) = 0;
   virtual void RemoveMember(int64_t conv, int64_t caller, int64_t user,
                             Reply<MembershipOutcome> reply) = 0;
   virtual void LoadConversation(int64_t conv, Reply<ConversationState> reply) = 0;

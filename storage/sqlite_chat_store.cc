@@ -297,11 +297,12 @@ void SqliteChatStore::CreateConversation(int64_t creator, std::vector<int64_t> m
 }
 
 void SqliteChatStore::AddMembers(int64_t conv, int64_t caller, std::vector<int64_t> users,
-                                 int64_t now, Reply<MembershipOutcome> reply) {
+                                 uint32_t max_members, int64_t now,
+                                 Reply<MembershipOutcome> reply) {
   Submit<MembershipOutcome>(
       Kind::kWrite,
-      [conv, caller, users = std::move(users), now](SqliteDb& db,
-                                                    MembershipOutcome& out) -> Status {
+      [conv, caller, users = std::move(users), max_members, now](SqliteDb& db,
+                                                                 MembershipOutcome& out) -> Status {
         if (Status s = LoadState(db, conv, out.conversation); !s.ok()) return s;
         if (out.conversation.denial != Denial::kNone) {
           out.denial = out.conversation.denial;
@@ -315,13 +316,19 @@ void SqliteChatStore::AddMembers(int64_t conv, int64_t caller, std::vector<int64
           out.denial = Denial::kNotGroup;
           return Status();
         }
-        for (int64_t user : users) {
+        size_t newcomers = 0;
+        for (int64_t user : std::set<int64_t>(users.begin(), users.end())) {
           Result<bool> exists = UserExists(db, user);
           if (!exists.ok()) return exists.status();
           if (!*exists) {
             out.denial = Denial::kUnknownUser;
             return Status();
           }
+          if (!IsMember(out.conversation, user)) ++newcomers;
+        }
+        if (out.conversation.members.size() + newcomers > max_members) {
+          out.denial = Denial::kTooLarge;
+          return Status();
         }
         // A newcomer starts with the history read, not with every old message unread.
         auto insert = db.Prepare(

@@ -28,8 +28,8 @@ class SqliteChatStore final : public ChatStore {
   void CreateConversation(int64_t creator, std::vector<int64_t> members,
                           std::optional<std::string> name, bool group, int64_t now,
                           Reply<CreateConversationOutcome> reply) override;
-  void AddMembers(int64_t conv, int64_t caller, std::vector<int64_t> users, int64_t now,
-                  Reply<MembershipOutcome> reply) override;
+  void AddMembers(int64_t conv, int64_t caller, std::vector<int64_t> users, uint32_t max_members,
+                  int64_t now, Reply<MembershipOutcome> reply) override;
   void RemoveMember(int64_t conv, int64_t caller, int64_t user,
                     Reply<MembershipOutcome> reply) override;
   void LoadConversation(int64_t conv, Reply<ConversationState> reply) override;

@@ -167,8 +167,9 @@ TEST_F(SqliteChatStoreTest, MembershipChangesAndWhoMayMakeThem) {
   auto group = Create(alice_, {bob_}, true).conversation;
   Append(group.id, alice_, "before carol");
   auto add = [&](int64_t caller, std::vector<int64_t> users) {
-    return *Await<MembershipOutcome>(
-        [&](auto reply) { store_->AddMembers(group.id, caller, users, 6, std::move(reply)); });
+    return *Await<MembershipOutcome>([&](auto reply) {
+      store_->AddMembers(group.id, caller, users, 1000, 6, std::move(reply));
+    });
   };
   auto added = add(bob_, {carol_});
   ASSERT_EQ(added.denial, Denial::kNone);
@@ -186,8 +187,12 @@ TEST_F(SqliteChatStoreTest, MembershipChangesAndWhoMayMakeThem) {
   EXPECT_EQ(remove(carol_, bob_).denial, Denial::kForbidden);
   int64_t direct = Create(alice_, {bob_}, false).conversation.id;
   auto not_group = *Await<MembershipOutcome>(
-      [&](auto reply) { store_->AddMembers(direct, alice_, {carol_}, 6, std::move(reply)); });
+      [&](auto reply) { store_->AddMembers(direct, alice_, {carol_}, 1000, 6, std::move(reply)); });
   EXPECT_EQ(not_group.denial, Denial::kNotGroup);
+  auto too_many = *Await<MembershipOutcome>([&](auto reply) {
+    store_->AddMembers(group.id, alice_, {carol_, dave, bob_}, 3, 6, std::move(reply));
+  });
+  EXPECT_EQ(too_many.denial, Denial::kTooLarge) << "2 members + carol + dave > 3 (bob is in)";
 
   auto session =
       Await<SessionStart>([&](auto reply) { store_->StartSession(alice_, std::move(reply)); });
