@@ -84,9 +84,15 @@ class ChatShard final : public Application, public WebSocketHandler {
     int64_t last_seen = -1;        // Newest seq published to this shard; -1 unknown.
   };
   // A conversation this shard owns.
+  struct Watermarks {
+    int64_t delivered = 0;
+    int64_t read = 0;
+  };
   struct OwnedConv {
     uint64_t shard_mask = 0;      // Shards with sessions in it.
     int64_t last_published = -1;  // -1: nothing published since start.
+    // Committed watermarks seen since start, per member (a lower bound of the stored ones).
+    std::unordered_map<int64_t, Watermarks> watermarks;
   };
   // A user this shard owns.
   struct OwnedUser {
@@ -157,6 +163,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   // Owner side.
   void OwnerJoin(int64_t conv, uint32_t shard, uint64_t token);
   void OwnerLeave(int64_t conv, uint32_t shard);
+  void OwnerWatermark(ConnId origin, int64_t conv, int64_t user, bool read, int64_t seq);
   void OwnerCommitted(ConnId origin, std::string cid,
                       storage::Result<storage::AppendOutcome> result);
   // Sends `json` to the sessions of `conv` on every shard that has some. seq > 0: a message,

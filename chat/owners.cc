@@ -74,6 +74,38 @@ void ChatShard::OwnerCommitted(ConnId origin, std::string cid,
   SendTo(origin, EncodeAck(cid, message));
 }
 
+// Receipts go through the conversation's owner, which remembers the watermarks it has seen
+// committed: one that would not move them (a repeated or late "delivered", typically) costs no
+// write at all.
+void ChatShard::OwnerWatermark(ConnId origin, int64_t conv, int64_t user, bool read, int64_t seq) {
+  Watermarks& known = owned_convs_[conv].watermarks[user];
+  if (seq <= (read ? known.read : known.delivered)) return;
+  service_.store().UpdateWatermarks(
+      conv, user, read ? 0 : seq, read ? seq : 0,
+      service_.ReplyOn<storage::WatermarkOutcome>(
+          shard_.id(), [origin, conv, user](ChatShard& owner,
+                                            storage::Result<storage::WatermarkOutcome> result) {
+            if (!result.ok()) {
+              return owner.SendTo(origin, EncodeError("unavailable", "storage unavailable"));
+            }
+            if (result->denial != storage::Denial::kNone) {
+              return owner.SendTo(origin,
+                                  EncodeError("forbidden", "not a member of this conversation"));
+            }
+            Watermarks& known = owner.owned_convs_[conv].watermarks[user];
+            known.delivered = std::max(known.delivered, result->delivered);
+            known.read = std::max(known.read, result->read);
+            if (!result->delivered_moved && !result->read_moved) return;
+            owner.OwnerPublish(
+                conv, 0,
+                EncodeReceipt(
+                    conv, user,
+                    result->delivered_moved ? std::optional(result->delivered) : std::nullopt,
+                    result->read_moved ? std::optional(result->read) : std::nullopt),
+                0, false);
+          }));
+}
+
 void ChatShard::OwnerPublish(int64_t conv, int64_t seq, std::string_view json, int64_t except_user,
                              bool droppable) {
   auto it = owned_convs_.find(conv);

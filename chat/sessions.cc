@@ -333,31 +333,11 @@ void ChatShard::HandleWatermark(Session& session, const ClientRequest& request) 
   if (!session.convs.contains(request.conv)) {
     return SendError(session, "forbidden", "not a member of this conversation");
   }
-  bool read = request.type == RequestType::kRead;
-  int64_t conv = request.conv;
-  int64_t user = session.user;
-  service_.store().UpdateWatermarks(
-      conv, user, read ? 0 : request.seq, read ? request.seq : 0,
-      service_.ReplyOn<storage::WatermarkOutcome>(
-          service_.ConversationOwner(conv),
-          [origin = session.id, conv, user](ChatShard& owner,
-                                            storage::Result<storage::WatermarkOutcome> result) {
-            if (!result.ok()) {
-              return owner.SendTo(origin, EncodeError("unavailable", "storage unavailable"));
-            }
-            if (result->denial != storage::Denial::kNone) {
-              return owner.SendTo(origin,
-                                  EncodeError("forbidden", "not a member of this conversation"));
-            }
-            if (!result->delivered_moved && !result->read_moved) return;
-            owner.OwnerPublish(
-                conv, 0,
-                EncodeReceipt(
-                    conv, user,
-                    result->delivered_moved ? std::optional(result->delivered) : std::nullopt,
-                    result->read_moved ? std::optional(result->read) : std::nullopt),
-                0, false);
-          }));
+  service_.Post(service_.ConversationOwner(request.conv),
+                [origin = session.id, conv = request.conv, user = session.user,
+                 read = request.type == RequestType::kRead, seq = request.seq](ChatShard& owner) {
+                  owner.OwnerWatermark(origin, conv, user, read, seq);
+                });
 }
 
 void ChatShard::HandleSync(Session& session, ClientRequest& request) {
