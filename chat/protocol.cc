@@ -262,31 +262,29 @@ std::optional<std::string> ParseMemberList(std::string_view body, std::vector<in
   return std::nullopt;
 }
 
-void AppendMessage(JsonWriter& writer, const storage::Message& message) {
-  writer.BeginObject()
-      .Field("id", message.id)
+namespace {
+void AppendMessageFields(JsonWriter& writer, const storage::Message& message) {
+  writer.Field("id", message.id)
       .Field("conv", message.conv)
       .Field("seq", message.seq)
       .Field("from", message.from)
       .Field("kind", message.kind)
       .Field("body", message.body)
-      .Field("ts", message.ts)
-      .EndObject();
+      .Field("ts", message.ts);
+}
+}  // namespace
+
+void AppendMessage(JsonWriter& writer, const storage::Message& message) {
+  writer.BeginObject();
+  AppendMessageFields(writer, message);
+  writer.EndObject();
 }
 
 std::string EncodeMessageEvent(const storage::Message& message) {
   JsonWriter writer(96 + message.body.size());
-  writer.BeginObject()
-      .Field("type", "message")
-      .Field("conv", message.conv)
-      .Field("id", message.id)
-      .Field("seq", message.seq)
-      .Field("from", message.from)
-      .Field("kind", message.kind)
-      .Field("body", message.body)
-      .Field("ts", message.ts)
-      .EndObject();
-  return writer.Take();
+  writer.BeginObject().Field("type", "message");
+  AppendMessageFields(writer, message);
+  return writer.EndObject().Take();
 }
 
 std::string EncodeAck(std::string_view cid, const storage::Message& message) {

@@ -71,6 +71,19 @@ bool IsMember(const ConversationState& state, int64_t user) {
       [](const MemberState& a, const MemberState& b) { return a.user < b.user; });
 }
 
+// The conversation a member changes the membership of: out.denial says why they may not.
+Status LoadGroupForChange(SqliteDb& db, int64_t conv, int64_t caller, MembershipOutcome& out) {
+  if (Status s = LoadState(db, conv, out.conversation); !s.ok()) return s;
+  if (out.conversation.denial != Denial::kNone) {
+    out.denial = out.conversation.denial;
+  } else if (!IsMember(out.conversation, caller)) {
+    out.denial = Denial::kForbidden;
+  } else if (!out.conversation.group) {
+    out.denial = Denial::kNotGroup;
+  }
+  return Status();
+}
+
 Result<bool> UserExists(SqliteDb& db, int64_t user) {
   auto stmt = db.Prepare("SELECT 1 FROM users WHERE id = ?1");
   stmt->BindInt64(1, user);
@@ -303,19 +316,8 @@ void SqliteChatStore::AddMembers(int64_t conv, int64_t caller, std::vector<int64
       Kind::kWrite,
       [conv, caller, users = std::move(users), max_members, now](SqliteDb& db,
                                                                  MembershipOutcome& out) -> Status {
-        if (Status s = LoadState(db, conv, out.conversation); !s.ok()) return s;
-        if (out.conversation.denial != Denial::kNone) {
-          out.denial = out.conversation.denial;
-          return Status();
-        }
-        if (!IsMember(out.conversation, caller)) {
-          out.denial = Denial::kForbidden;
-          return Status();
-        }
-        if (!out.conversation.group) {
-          out.denial = Denial::kNotGroup;
-          return Status();
-        }
+        if (Status s = LoadGroupForChange(db, conv, caller, out); !s.ok()) return s;
+        if (out.denial != Denial::kNone) return Status();
         size_t newcomers = 0;
         for (int64_t user : std::set<int64_t>(users.begin(), users.end())) {
           Result<bool> exists = UserExists(db, user);
@@ -349,19 +351,8 @@ void SqliteChatStore::RemoveMember(int64_t conv, int64_t caller, int64_t user,
   Submit<MembershipOutcome>(
       Kind::kWrite,
       [conv, caller, user](SqliteDb& db, MembershipOutcome& out) -> Status {
-        if (Status s = LoadState(db, conv, out.conversation); !s.ok()) return s;
-        if (out.conversation.denial != Denial::kNone) {
-          out.denial = out.conversation.denial;
-          return Status();
-        }
-        if (!IsMember(out.conversation, caller)) {
-          out.denial = Denial::kForbidden;
-          return Status();
-        }
-        if (!out.conversation.group) {
-          out.denial = Denial::kNotGroup;
-          return Status();
-        }
+        if (Status s = LoadGroupForChange(db, conv, caller, out); !s.ok()) return s;
+        if (out.denial != Denial::kNone) return Status();
         if (!IsMember(out.conversation, user)) {
           out.denial = Denial::kNotFound;
           return Status();

@@ -146,7 +146,7 @@ TEST(EncodeTest, MessageEventEscapesAndKeepsEveryField) {
                            .ts = 17};
   std::string json = EncodeMessageEvent(message);
   EXPECT_EQ(Reparse(json, "body"), message.body);
-  EXPECT_EQ(json, R"({"type":"message","conv":2,"id":5,"seq":3,"from":9,"kind":"text","body":)"
+  EXPECT_EQ(json, R"({"type":"message","id":5,"conv":2,"seq":3,"from":9,"kind":"text","body":)"
                   R"("quote \" backslash \\ newline \n tab \t nul \u0001 é","ts":17})");
 }
 
