@@ -83,11 +83,11 @@ class ChatShard final : public Application, public WebSocketHandler {
     bool joined = false;           // The owner has answered: events now come here.
     int64_t last_seen = -1;        // Newest seq published to this shard; -1 unknown.
   };
-  // A conversation this shard owns.
   struct Watermarks {
     int64_t delivered = 0;
     int64_t read = 0;
   };
+  // A conversation this shard owns.
   struct OwnedConv {
     uint64_t shard_mask = 0;      // Shards with sessions in it.
     int64_t last_published = -1;  // -1: nothing published since start.
