@@ -93,6 +93,8 @@ class ChatShard final : public Application, public WebSocketHandler {
     int64_t last_published = -1;  // -1: nothing published since start.
     // Committed watermarks seen since start, per member (a lower bound of the stored ones).
     std::unordered_map<int64_t, Watermarks> watermarks;
+    // The newest committed messages, contiguous, while some shard has sessions in it.
+    std::deque<storage::Message> recent;
   };
   // A user this shard owns.
   struct OwnedUser {
@@ -163,6 +165,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   // Owner side.
   void OwnerJoin(int64_t conv, uint32_t shard, uint64_t token);
   void OwnerLeave(int64_t conv, uint32_t shard);
+  void OwnerHistory(ConnId origin, int64_t conv, int64_t user, int64_t before, uint32_t limit);
   void OwnerWatermark(ConnId origin, int64_t conv, int64_t user, bool read, int64_t seq);
   void OwnerCommitted(ConnId origin, std::string cid,
                       storage::Result<storage::AppendOutcome> result);

@@ -15,6 +15,8 @@ namespace {
 // typing is the least useful thing to add to its backlog.
 constexpr uint64_t kDropTypingAbove = 64 * 1024;
 constexpr uint64_t kTicksPerSecond = 1000 / Shard::kTickMs;
+// Messages an owner keeps per conversation with someone online: a history page or two.
+constexpr size_t kRecentMessages = 64;
 
 // One reference to a SharedFrame, released if the holder is dropped unrun (at shutdown).
 class FrameRef {
@@ -51,7 +53,45 @@ void ChatShard::OwnerJoin(int64_t conv, uint32_t shard, uint64_t token) {
 
 void ChatShard::OwnerLeave(int64_t conv, uint32_t shard) {
   auto it = owned_convs_.find(conv);
-  if (it != owned_convs_.end()) it->second.shard_mask &= ~(uint64_t{1} << shard);
+  if (it == owned_convs_.end()) return;
+  it->second.shard_mask &= ~(uint64_t{1} << shard);
+  // Nobody online in it: its messages are not worth memory until someone comes back.
+  if (it->second.shard_mask == 0) std::deque<storage::Message>().swap(it->second.recent);
+}
+
+// Newest first, from the cache of recent messages when it holds the whole page, else from the
+// store (a reader thread).
+void ChatShard::OwnerHistory(ConnId origin, int64_t conv, int64_t user, int64_t before,
+                             uint32_t limit) {
+  auto it = owned_convs_.find(conv);
+  if (it != owned_convs_.end() && !it->second.recent.empty() &&
+      it->second.recent.back().seq == it->second.last_published) {
+    const std::deque<storage::Message>& recent = it->second.recent;
+    int64_t newest = recent.back().seq;
+    int64_t high = before > 0 ? std::min(before - 1, newest) : newest;
+    int64_t low = std::max<int64_t>(1, high - int64_t{limit} + 1);
+    if (high < 1 || low >= recent.front().seq) {
+      storage::Page page;
+      for (int64_t seq = high; seq >= low; --seq) {
+        page.messages.push_back(recent[size_t(seq - recent.front().seq)]);
+      }
+      page.more = high >= 1 && low > 1;
+      return SendTo(origin, EncodeHistory(conv, page));
+    }
+  }
+  service_.store().History(
+      conv, user, before, limit,
+      service_.ReplyOn<storage::Page>(origin.shard, [origin, conv](ChatShard& self, auto result) {
+        Session* session = self.FindSession(origin);
+        if (session == nullptr || session->phase != Session::Phase::kReady) return;
+        if (!result.ok()) {
+          return self.SendError(*session, "unavailable", "storage unavailable, retry");
+        }
+        if (result->denial != storage::Denial::kNone) {
+          return self.SendError(*session, "forbidden", "not a member of this conversation");
+        }
+        session->conn->SendText(EncodeHistory(conv, *result));
+      }));
 }
 
 void ChatShard::OwnerCommitted(ConnId origin, std::string cid,
@@ -68,6 +108,15 @@ void ChatShard::OwnerCommitted(ConnId origin, std::string cid,
   if (!result->duplicate) {
     OwnedConv& owned = owned_convs_[message.conv];
     owned.last_published = std::max(owned.last_published, message.seq);
+    if (owned.shard_mask != 0) {
+      // Contiguous by construction (commits reach the owner in seq order); a hole would mean a
+      // lost reply, and then the cache starts over rather than answer with a gap.
+      if (!owned.recent.empty() && owned.recent.back().seq + 1 != message.seq) {
+        owned.recent.clear();
+      }
+      owned.recent.push_back(message);
+      if (owned.recent.size() > kRecentMessages) owned.recent.pop_front();
+    }
     OwnerPublish(message.conv, message.seq, EncodeMessageEvent(message), 0, false);
   }
   // After the publication: on the sender's shard the message arrives before its ack.

@@ -391,20 +391,14 @@ void ChatShard::HandleSync(Session& session, ClientRequest& request) {
 }
 
 void ChatShard::HandleHistory(Session& session, const ClientRequest& request) {
-  service_.store().History(
-      request.conv, session.user, request.before, request.limit,
-      service_.ReplyOn<storage::Page>(
-          shard_.id(), [id = session.id, conv = request.conv](ChatShard& self, auto result) {
-            Session* session = self.FindSession(id);
-            if (session == nullptr || session->phase != Session::Phase::kReady) return;
-            if (!result.ok()) {
-              return self.SendError(*session, "unavailable", "storage unavailable, retry");
-            }
-            if (result->denial != storage::Denial::kNone) {
-              return self.SendError(*session, "forbidden", "not a member of this conversation");
-            }
-            session->conn->SendText(EncodeHistory(conv, *result));
-          }));
+  if (!session.convs.contains(request.conv)) {
+    return SendError(session, "forbidden", "not a member of this conversation");
+  }
+  service_.Post(service_.ConversationOwner(request.conv),
+                [origin = session.id, conv = request.conv, user = session.user,
+                 before = request.before, limit = request.limit](ChatShard& owner) {
+                  owner.OwnerHistory(origin, conv, user, before, limit);
+                });
 }
 
 void ChatShard::HandleTyping(Session& session, const ClientRequest& request) {
