@@ -1,7 +1,8 @@
 # Multi-stage build: compile on Debian 12, run on a slim Debian 12 with only the shared libraries.
 #   docker build -t ringcast .
 #   docker run --rm -p 8080:8080 --security-opt seccomp=unconfined --ulimit memlock=-1 \
-#     --ulimit nofile=20000:20000 ringcast --raw-channels
+#     --ulimit nofile=20000:20000 -v ringcast-data:/var/lib/ringcast ringcast
+# The chat store and the generated token secret live in /var/lib/ringcast (a volume).
 # Docker >= 25 blocks io_uring in its default seccomp profile, hence the seccomp option (or a
 # profile of your own that allows io_uring_setup, io_uring_enter and io_uring_register).
 FROM debian:12 AS build
@@ -17,10 +18,14 @@ RUN cmake --preset release -DRINGCAST_BUILD_TESTS=OFF -DRINGCAST_BUILD_BENCH=OFF
 FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends liburing2 libsimdjson14 libmimalloc2.0 libssl3 \
+      libsqlite3-0 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --no-create-home ringcast
+ && useradd --system --no-create-home ringcast \
+ && install -d -o ringcast -g ringcast -m 0700 /var/lib/ringcast
 COPY --from=build /src/build/release/core/ringcast /usr/local/bin/ringcast
 USER ringcast
+ENV RINGCAST_DATA_DIR=/var/lib/ringcast
+VOLUME /var/lib/ringcast
 EXPOSE 8080
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/ringcast"]
