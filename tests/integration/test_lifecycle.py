@@ -277,3 +277,16 @@ def test_handshake_timeout_does_not_apply_after_upgrade(server):
     with open_ws(server.port) as conn:
         conn.expect_silence(2.5)
         echo_ok(conn, b"upgraded connections are not on the handshake clock")
+
+
+@pytest.mark.parametrize("flags, reason", [
+    (["--data-dir", "/proc/ringcast-cannot-be-here"], "--data-dir"),
+    (["--jwt-secret", "too-short"], "--jwt-secret"),
+])
+def test_chat_store_problems_exit_1_with_a_reason(ringcast_bin, tmp_path, flags, reason):
+    argv = ["--host", "127.0.0.1", "--port", str(free_port())]
+    if "--data-dir" not in flags:
+        argv += ["--data-dir", str(tmp_path / "data")]
+    res = run_binary(ringcast_bin, argv + flags, timeout=10)
+    assert res.returncode == 1, (res.returncode, res.stderr[-1000:])
+    assert reason in res.stderr, res.stderr[-1000:]
