@@ -156,8 +156,8 @@ void Shard::Run() {
     bool own_mail = !outboxes_[id_].overflow.empty();
     __kernel_timespec timeout{0, own_mail ? 0 : kTickMs * 1000 * 1000};
     io_uring_cqe* cqe = nullptr;
-    int rc = io_uring_submit_and_wait_timeout(ring_.raw(), &cqe, own_mail ? 0 : 1, &timeout,
-                                              nullptr);
+    int rc =
+        io_uring_submit_and_wait_timeout(ring_.raw(), &cqe, own_mail ? 0 : 1, &timeout, nullptr);
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
       RC_LOG(kError, "shard %u: io_uring wait failed: %s", id_, strerror(-rc));
     }
@@ -285,10 +285,6 @@ std::string Shard::PeerAddressOf(int fd) {
   return text;
 }
 
-ConnId Shard::ConnIdFromTag(uint64_t tag) const {
-  return ConnId{id_, static_cast<uint32_t>(tag), static_cast<uint32_t>(tag >> 32) & 0xFFFFFF};
-}
-
 void Shard::PeerAddress(Connection& conn, std::function<void(std::string)> done) {
   if (!config_.direct_descriptors) return done(PeerAddressOf(conn.fd_));
   // IORING_OP_FIXED_FD_INSTALL (Linux 6.8); liburing 2.3 predates it, hence the raw opcode.
@@ -299,7 +295,7 @@ void Shard::PeerAddress(Connection& conn, std::function<void(std::string)> done)
   sqe->flags |= IOSQE_FIXED_FILE;
   sqe->rw_flags = 0;  // install_fd_flags: the new fd is O_CLOEXEC.
   io_uring_sqe_set_data64(sqe, tag);
-  peer_queries_[tag] = std::move(done);
+  peer_queries_[tag] = PeerQuery{conn.id(), std::move(done)};
 }
 
 void Shard::Dispatch(io_uring_cqe* cqe) {
@@ -324,7 +320,7 @@ void Shard::Dispatch(io_uring_cqe* cqe) {
                strerror(-cqe->res));
       }
       // Only if the connection is still the one that asked.
-      if (!query.empty() && Find(ConnIdFromTag(tag)) != nullptr) query.mapped()(address);
+      if (!query.empty() && Find(query.mapped().conn) != nullptr) query.mapped().done(address);
       return;
     }
     case Op::kIgnore:

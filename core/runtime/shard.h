@@ -117,7 +117,6 @@ class Shard {
 
   WorkerPool& workers();
   static std::string PeerAddressOf(int fd);
-  ConnId ConnIdFromTag(uint64_t tag) const;
 
   // Loop phases.
   void FlushOutgoing();
@@ -196,7 +195,11 @@ class Shard {
   std::vector<SendBatch*> batches_;  // Indexed by slot while a sendmsg is in flight.
   std::vector<std::unique_ptr<SendBatch>> spare_batches_;
   std::vector<Outbox> outboxes_;
-  std::unordered_map<uint64_t, std::function<void(std::string)>> peer_queries_;  // By tag.
+  struct PeerQuery {
+    ConnId conn;
+    std::function<void(std::string)> done;
+  };
+  std::unordered_map<uint64_t, PeerQuery> peer_queries_;  // By tag.
 
   std::atomic<bool> stop_requested_{false};
   bool in_request_ = false;  // Inside Application::OnRequest.
