@@ -16,6 +16,7 @@
 #include "tools/bench/bookkeeping.h"
 #include "tools/bench/chat_protocol.h"
 #include "tools/bench/chat_setup.h"
+#include "tools/bench/rate_steps.h"
 #include "tools/bench/runner.h"
 #include "tools/bench/scenarios.h"
 #include "tools/bench/system_info.h"
@@ -34,10 +35,8 @@ struct ChatOptions {
   uint32_t users = 1000;
   uint32_t groups = 100;
   uint32_t group_size = 10;
-  std::vector<double> rates{1000};
+  RateStepOptions steps{.p99_limit_ms = 20};
   uint32_t body_bytes = 100;
-  double p99_limit_ms = 20;
-  bool keep_going = false;
   uint32_t setup_threads = 8;
   std::string user_prefix;  // Empty: a random one per run.
   std::string password = "ringcast-bench";
@@ -60,7 +59,7 @@ class ChatScenario final : public Scenario {
   bool Setup(const CommonOptions& common, RunShared* run, std::string* error) override;
   uint32_t connection_count() const override { return options_.users; }
   std::string TargetFor(uint32_t conn) const override { return ws_target_ + tokens_[conn]; }
-  int step_count() const override { return static_cast<int>(options_.rates.size()); }
+  int step_count() const override { return static_cast<int>(options_.steps.rates.size()); }
   bool Ready() const override { return hellos_.load(std::memory_order_acquire) == options_.users; }
   std::string ReadyProgress() const override {
     return WithCommas(hellos_.load(std::memory_order_relaxed)) + " hellos";
@@ -80,8 +79,8 @@ class ChatScenario final : public Scenario {
     }
     if (t.window.index != t.step && t.window.index > t.acked && now >= t.window.start_ns) {
       t.step = t.window.index;
-      t.schedule =
-          OpenLoopSchedule(t.window.start_ns, options_.rates[size_t(t.step)], layout_.publishers());
+      t.schedule = OpenLoopSchedule(t.window.start_ns, options_.steps.rates[size_t(t.step)],
+                                    layout_.publishers());
       t.next_k = 0;
     }
     Publish(worker, now);
@@ -193,7 +192,7 @@ class ChatScenario final : public Scenario {
   }
   // A step this stamp may belong to: known, and not sealed by this worker yet.
   bool StepOpen(const ThreadState& t, uint16_t step) const {
-    return step < options_.rates.size() && int{step} > t.acked;
+    return step < options_.steps.rates.size() && int{step} > t.acked;
   }
 
   ChatOptions options_;
@@ -214,7 +213,7 @@ class ChatScenario final : public Scenario {
   std::vector<ThreadState> threads_;
   std::atomic<int> sealed_step_{-1};
   std::vector<StepResult> results_;
-  int breakdown_ = -1;
+  RateSteps rate_steps_{options_.steps, "ack p99"};
   int64_t last_ns_ = 0;
   uint64_t last_acks_ = 0;
   uint64_t last_receipts_ = 0;
@@ -225,15 +224,9 @@ bool ChatScenario::Setup(const CommonOptions& common, RunShared* run, std::strin
     *error = "--group-size must be at least 2 and at most --users (members are distinct users)";
     return false;
   }
-  if (options_.rates.empty() || options_.rates.size() > 1000) {
-    *error = "--rates needs 1 to 1000 rates";
+  if (auto problem = options_.steps.Check()) {
+    *error = *problem;
     return false;
-  }
-  for (double rate : options_.rates) {
-    if (!(rate > 0)) {
-      *error = "rates must be positive";
-      return false;
-    }
   }
   if (options_.user_prefix.empty()) options_.user_prefix = RandomPrefix();
   if (options_.user_prefix.size() + std::to_string(options_.users - 1).size() > 32) {
@@ -295,7 +288,7 @@ bool ChatScenario::Setup(const CommonOptions& common, RunShared* run, std::strin
   publishers_ = std::vector<PublisherState>(layout_.publishers());
   sent_ = std::vector<std::atomic<uint64_t>>(layout_.publishers());
   threads_ = std::vector<ThreadState>(common.threads);
-  const size_t steps = options_.rates.size();
+  const size_t steps = options_.steps.rates.size();
   for (ThreadState& t : threads_) {
     t.ack_latency.resize(steps);
     t.delivery_latency.resize(steps);
@@ -538,7 +531,7 @@ bool ChatScenario::EndStep(const StepWindow& window, bool drained) {
   }
   StepResult result;
   const auto step = static_cast<size_t>(window.index);
-  result.rate = options_.rates[step];
+  result.rate = options_.steps.rates[step];
   uint64_t acks_in_window = 0;
   uint64_t deliveries_in_window = 0;
   for (const ThreadState& t : threads_) {
@@ -556,7 +549,6 @@ bool ChatScenario::EndStep(const StepWindow& window, bool drained) {
   }
   result.acks_per_s = static_cast<double>(acks_in_window) / window.measured_seconds();
   result.deliveries_per_s = static_cast<double>(deliveries_in_window) / window.measured_seconds();
-  const uint64_t limit_ns = static_cast<uint64_t>(options_.p99_limit_ms * 1e6);
   const uint64_t p99 = result.ack_latency.Percentile(99);
   if (!quiet_) {
     fprintf(stderr,
@@ -568,14 +560,12 @@ bool ChatScenario::EndStep(const StepWindow& window, bool drained) {
             Duration(result.ack_latency.max()).c_str(),
             Duration(result.delivery_latency.Percentile(50)).c_str(),
             Duration(result.delivery_latency.Percentile(99)).c_str(),
-            p99 > limit_ns ? "  <- ack p99 over the limit" : "", drained ? "" : "  (not drained)");
+            options_.steps.Over(p99) ? "  <- ack p99 over the limit" : "",
+            drained ? "" : "  (not drained)");
   }
+  const double rate = result.rate;
   results_.push_back(std::move(result));
-  if (p99 > limit_ns && breakdown_ < 0) {
-    breakdown_ = window.index;
-    return options_.keep_going;
-  }
-  return true;
+  return rate_steps_.StepDone(rate, p99);
 }
 
 std::string ChatScenario::Progress() {
@@ -599,7 +589,7 @@ std::string ChatScenario::Progress() {
   last_receipts_ = receipts;
   const StepWindow window = run_->Window();
   return line + "offered rate " +
-         WithCommas(uint64_t(options_.rates[size_t(std::max(0, window.index))])) + " msg/s";
+         WithCommas(uint64_t(options_.steps.rates[size_t(std::max(0, window.index))])) + " msg/s";
 }
 
 void ChatScenario::MakeReport(Report* report) {
@@ -608,12 +598,12 @@ void ChatScenario::MakeReport(Report* report) {
   report->config.Set("group_size", options_.group_size);
   report->config.Set("publishers", layout_.publishers());
   report->config.Set("body_bytes", options_.body_bytes);
-  report->config.Set("p99_limit_ms", options_.p99_limit_ms);
+  report->config.Set("p99_limit_ms", options_.steps.p99_limit_ms);
   report->config.Set("user_prefix", options_.user_prefix);
   report->config.Set("setup_threads", options_.setup_threads);
   report->config.Set("heartbeat_s", options_.heartbeat_s);
   Json rates = Json::Array();
-  for (double r : options_.rates) rates.Push(r);
+  for (double r : options_.steps.rates) rates.Push(r);
   report->config.Set("rates", std::move(rates));
 
   Json setup = Json::Object();
@@ -625,7 +615,6 @@ void ChatScenario::MakeReport(Report* report) {
                            " groups in " + Fixed(setup_.groups_seconds, 1) + " s");
 
   Json steps = Json::Array();
-  double best_ok = 0;
   double best_acks_per_s = 0;
   for (const StepResult& r : results_) {
     Json step = Json::Object();
@@ -638,8 +627,7 @@ void ChatScenario::MakeReport(Report* report) {
     step.Set("ack_latency_ns", HistogramToJson(r.ack_latency));
     step.Set("delivery_latency_ns", HistogramToJson(r.delivery_latency));
     steps.Push(std::move(step));
-    const bool over = r.ack_latency.Percentile(99) > uint64_t(options_.p99_limit_ms * 1e6);
-    if (!over) best_ok = std::max(best_ok, r.rate);
+    const bool over = options_.steps.Over(r.ack_latency.Percentile(99));
     best_acks_per_s = std::max(best_acks_per_s, r.acks_per_s);
     report->Row("rate " + WithCommas(uint64_t(r.rate)) + " msg/s",
                 WithCommas(uint64_t(r.acks_per_s)) + " acks/s  ack p50 " +
@@ -651,18 +639,8 @@ void ChatScenario::MakeReport(Report* report) {
                     (over ? "  (ack p99 over limit)" : ""));
   }
   report->results.Set("steps", std::move(steps));
-  report->results.Set("max_rate_within_limit", best_ok);
   report->results.Set("max_acks_per_s", best_acks_per_s);
-  if (breakdown_ >= 0) {
-    report->results.Set("breakdown_rate", results_[size_t(breakdown_)].rate);
-  } else {
-    report->results.Set("breakdown_rate", Json());
-  }
-  report->Row("highest rate with ack p99 <= " + Fixed(options_.p99_limit_ms, 1) + " ms",
-              best_ok > 0 ? WithCommas(uint64_t(best_ok)) + " msg/s" : "none of the rates");
-  report->Row("first rate with ack p99 over it",
-              breakdown_ >= 0 ? WithCommas(uint64_t(results_[size_t(breakdown_)].rate)) + " msg/s"
-                              : "none of the rates");
+  rate_steps_.MakeReport(report);
 
   // Totals over the whole run, and the per-conversation check: every member connection
   // received exactly the messages its conversation acked, no more, no fewer.
@@ -732,20 +710,14 @@ void AddChatCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenar
   command->add_option("-S,--group-size", options->group_size, "Members per group")
       ->check(CLI::Range(2u, 1u << 16))
       ->capture_default_str();
-  command
-      ->add_option("-r,--rates,--rate", options->rates,
-                   "Total send rate(s), msgs/s over all senders; a list steps through them")
-      ->delimiter(',')
-      ->capture_default_str();
+  AddRateStepOptions(command, &options->steps,
+                     "Total send rate(s), msgs/s over all senders; a list steps through them",
+                     "ack p99");
   command
       ->add_option("-b,--body-bytes", options->body_bytes,
                    "Message body bytes (the stamp, then filler)")
       ->check(CLI::Range(uint32_t(kChatStampMax), 1u << 20))
       ->capture_default_str();
-  command->add_option("--p99-limit-ms", options->p99_limit_ms, "Ack latency breakdown threshold")
-      ->capture_default_str();
-  command->add_flag("--keep-going", options->keep_going,
-                    "Run every rate even after the ack p99 exceeds the limit");
   command
       ->add_option("--setup-threads", options->setup_threads,
                    "Concurrent HTTP requests while registering users and creating groups")

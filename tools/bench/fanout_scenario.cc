@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "tools/bench/bookkeeping.h"
+#include "tools/bench/rate_steps.h"
 #include "tools/bench/scenarios.h"
 #include "tools/bench/system_info.h"
 #include "tools/bench/worker.h"
@@ -18,10 +19,8 @@ struct FanoutOptions {
   uint32_t subscribers = 10000;
   uint32_t channels = 10;
   uint32_t publishers = 0;  // 0: one per channel.
-  std::vector<double> rates{1000};
+  RateStepOptions steps{.p99_limit_ms = 10};
   uint32_t size = 32;
-  double p99_limit_ms = 10;
-  bool keep_going = false;
 };
 
 class FanoutScenario final : public Scenario {
@@ -39,15 +38,9 @@ class FanoutScenario final : public Scenario {
       *error = "--size must be at least " + std::to_string(kFanoutHeader);
       return false;
     }
-    if (options_.rates.empty() || options_.rates.size() > 1000) {
-      *error = "--rates needs 1 to 1000 rates";
+    if (auto problem = options_.steps.Check()) {
+      *error = *problem;
       return false;
-    }
-    for (double rate : options_.rates) {
-      if (!(rate > 0)) {
-        *error = "rates must be positive";
-        return false;
-      }
     }
     run_ = run;
     quiet_ = common.quiet;
@@ -66,9 +59,9 @@ class FanoutScenario final : public Scenario {
     published_ = std::vector<std::atomic<uint64_t>>(options_.publishers);
     threads_ = std::vector<ThreadState>(common.threads);
     for (uint32_t i = 0; i < common.threads; ++i) {
-      threads_[i].histograms.resize(options_.rates.size());
-      threads_[i].deliveries.assign(options_.rates.size(), 0);
-      threads_[i].in_window.assign(options_.rates.size(), 0);
+      threads_[i].histograms.resize(options_.steps.rates.size());
+      threads_[i].deliveries.assign(options_.steps.rates.size(), 0);
+      threads_[i].in_window.assign(options_.steps.rates.size(), 0);
     }
     for (uint32_t p = 0; p < options_.publishers; ++p) {
       threads_[(options_.subscribers + p) % common.threads].publishers.push_back({p, 0, 0});
@@ -79,7 +72,7 @@ class FanoutScenario final : public Scenario {
   std::string TargetFor(uint32_t conn) const override {
     return prefix_ + std::to_string(ChannelOf(conn));
   }
-  int step_count() const override { return static_cast<int>(options_.rates.size()); }
+  int step_count() const override { return static_cast<int>(options_.steps.rates.size()); }
 
   void OnTick(Worker& worker, int64_t now) override {
     ThreadState& t = threads_[worker.index()];
@@ -91,8 +84,8 @@ class FanoutScenario final : public Scenario {
     }
     if (t.window.index != t.step && t.window.index > t.acked && now >= t.window.start_ns) {
       t.step = t.window.index;
-      t.schedule =
-          OpenLoopSchedule(t.window.start_ns, options_.rates[size_t(t.step)], options_.publishers);
+      t.schedule = OpenLoopSchedule(t.window.start_ns, options_.steps.rates[size_t(t.step)],
+                                    options_.publishers);
       for (PublisherState& p : t.publishers) p.next = t.schedule.FirstFor(p.index);
     }
     Publish(worker, now);
@@ -111,7 +104,7 @@ class FanoutScenario final : public Scenario {
     }
     const FanoutMessage m = ReadFanout(payload.data());
     if (m.publisher >= options_.publishers || m.publisher % options_.channels != ChannelOf(conn) ||
-        m.step >= options_.rates.size() || int{m.step} <= t.acked) {
+        m.step >= options_.steps.rates.size() || int{m.step} <= t.acked) {
       worker.run().Fail("fanout: connection " + std::to_string(conn) +
                         " got a message of another channel or of a finished step");
       return;
@@ -217,7 +210,7 @@ class FanoutScenario final : public Scenario {
   std::vector<ThreadState> threads_;
   std::atomic<int> sealed_step_{-1};
   std::vector<StepResult> results_;
-  int breakdown_ = -1;
+  RateSteps rate_steps_{options_.steps, "p99"};
   int64_t last_ns_ = 0;
   uint64_t last_receipts_ = 0;
 };
@@ -268,7 +261,7 @@ bool FanoutScenario::EndStep(const StepWindow& window, bool drained) {
   }
   StepResult result;
   const auto step = static_cast<size_t>(window.index);
-  result.rate = options_.rates[step];
+  result.rate = options_.steps.rates[step];
   for (uint32_t c = 0; c < options_.channels; ++c) {
     // Each channel gets the share of the rate its publishers carry.
     const uint32_t pubs = options_.publishers / options_.channels +
@@ -287,7 +280,6 @@ bool FanoutScenario::EndStep(const StepWindow& window, bool drained) {
     in_window += t.in_window[step];
   }
   result.deliveries_per_s = static_cast<double>(in_window) / window.measured_seconds();
-  const uint64_t limit_ns = static_cast<uint64_t>(options_.p99_limit_ms * 1e6);
   const uint64_t p99 = result.latency.Percentile(99);
   if (!quiet_) {
     fprintf(stderr,
@@ -297,14 +289,12 @@ bool FanoutScenario::EndStep(const StepWindow& window, bool drained) {
             Duration(result.latency.max()).c_str(),
             WithCommas(uint64_t(result.deliveries_per_s)).c_str(),
             WithCommas(uint64_t(result.offered_deliveries_per_s)).c_str(),
-            p99 > limit_ns ? "  <- p99 over the limit" : "", drained ? "" : "  (not drained)");
+            options_.steps.Over(p99) ? "  <- p99 over the limit" : "",
+            drained ? "" : "  (not drained)");
   }
+  const double rate = result.rate;
   results_.push_back(std::move(result));
-  if (p99 > limit_ns && breakdown_ < 0) {
-    breakdown_ = window.index;
-    return options_.keep_going;
-  }
-  return true;
+  return rate_steps_.StepDone(rate, p99);
 }
 
 std::string FanoutScenario::Progress() {
@@ -323,7 +313,7 @@ std::string FanoutScenario::Progress() {
   last_receipts_ = receipts;
   const StepWindow window = run_->Window();
   return line + (line.empty() ? "" : ", ") + "offered rate " +
-         WithCommas(uint64_t(options_.rates[size_t(std::max(0, window.index))])) + " msg/s";
+         WithCommas(uint64_t(options_.steps.rates[size_t(std::max(0, window.index))])) + " msg/s";
 }
 
 void FanoutScenario::MakeReport(Report* report) {
@@ -331,13 +321,12 @@ void FanoutScenario::MakeReport(Report* report) {
   report->config.Set("channels", options_.channels);
   report->config.Set("publishers", options_.publishers);
   report->config.Set("size", options_.size);
-  report->config.Set("p99_limit_ms", options_.p99_limit_ms);
+  report->config.Set("p99_limit_ms", options_.steps.p99_limit_ms);
   report->config.Set("channel_prefix", prefix_);
   Json rates = Json::Array();
-  for (double r : options_.rates) rates.Push(r);
+  for (double r : options_.steps.rates) rates.Push(r);
   report->config.Set("rates", std::move(rates));
   Json steps = Json::Array();
-  double best_ok = 0;
   for (size_t i = 0; i < results_.size(); ++i) {
     const StepResult& r = results_[i];
     Json step = Json::Object();
@@ -347,8 +336,7 @@ void FanoutScenario::MakeReport(Report* report) {
     step.Set("deliveries", r.deliveries);
     step.Set("latency_ns", HistogramToJson(r.latency));
     steps.Push(std::move(step));
-    const bool over = r.latency.Percentile(99) > uint64_t(options_.p99_limit_ms * 1e6);
-    if (!over) best_ok = std::max(best_ok, r.rate);
+    const bool over = options_.steps.Over(r.latency.Percentile(99));
     report->Row("rate " + WithCommas(uint64_t(r.rate)) + " msg/s",
                 "p50 " + Duration(r.latency.Percentile(50)) + "  p99 " +
                     Duration(r.latency.Percentile(99)) + "  p99.9 " +
@@ -357,17 +345,7 @@ void FanoutScenario::MakeReport(Report* report) {
                     (over ? "  (p99 over limit)" : ""));
   }
   report->results.Set("steps", std::move(steps));
-  report->results.Set("max_rate_within_limit", best_ok);
-  if (breakdown_ >= 0) {
-    report->results.Set("breakdown_rate", results_[size_t(breakdown_)].rate);
-  } else {
-    report->results.Set("breakdown_rate", Json());
-  }
-  report->Row("highest rate with p99 <= " + Fixed(options_.p99_limit_ms, 1) + " ms",
-              best_ok > 0 ? WithCommas(uint64_t(best_ok)) + " msg/s" : "none of the rates");
-  report->Row("first rate with p99 over it",
-              breakdown_ >= 0 ? WithCommas(uint64_t(results_[size_t(breakdown_)].rate)) + " msg/s"
-                              : "none of the rates");
+  rate_steps_.MakeReport(report);
 }
 
 }  // namespace
@@ -387,18 +365,11 @@ void AddFanoutCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scen
       ->capture_default_str();
   command->add_option("--publishers", options->publishers,
                       "Publisher connections (>= channels; default one per channel)");
-  command
-      ->add_option("-r,--rates,--rate", options->rates,
-                   "Total publish rate(s), msgs/s; a list steps through them")
-      ->delimiter(',')
-      ->capture_default_str();
+  AddRateStepOptions(command, &options->steps,
+                     "Total publish rate(s), msgs/s; a list steps through them", "p99");
   command->add_option("-s,--size", options->size, "Payload bytes per message")
       ->check(CLI::Range(uint32_t(kFanoutHeader), 1u << 20))
       ->capture_default_str();
-  command->add_option("--p99-limit-ms", options->p99_limit_ms, "Latency breakdown threshold")
-      ->capture_default_str();
-  command->add_flag("--keep-going", options->keep_going,
-                    "Run every rate even after p99 exceeds the limit");
   command->callback([options, chosen] { *chosen = std::make_unique<FanoutScenario>(*options); });
 }
 

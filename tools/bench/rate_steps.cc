@@ -1,0 +1,49 @@
+#include "tools/bench/rate_steps.h"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+
+namespace ringcast::bench {
+
+std::optional<std::string> RateStepOptions::Check() const {
+  if (rates.empty() || rates.size() > 1000) return "--rates needs 1 to 1000 rates";
+  for (double rate : rates) {
+    if (!(rate > 0)) return "rates must be positive";
+  }
+  return std::nullopt;
+}
+
+void AddRateStepOptions(CLI::App* command, RateStepOptions* options, const char* rates_help,
+                        const std::string& latency) {
+  command->add_option("-r,--rates,--rate", options->rates, rates_help)
+      ->delimiter(',')
+      ->capture_default_str();
+  std::string threshold = latency == "p99" ? "Latency" : "Ack latency";
+  command->add_option("--p99-limit-ms", options->p99_limit_ms, threshold + " breakdown threshold")
+      ->capture_default_str();
+  command->add_flag("--keep-going", options->keep_going,
+                    "Run every rate even after " + latency + " exceeds the limit");
+}
+
+bool RateSteps::StepDone(double rate, uint64_t p99_ns) {
+  if (!options_.Over(p99_ns)) {
+    best_within_limit_ = std::max(best_within_limit_, rate);
+    return true;
+  }
+  if (breakdown_rate_) return true;  // Only with --keep-going do later steps run.
+  breakdown_rate_ = rate;
+  return options_.keep_going;
+}
+
+void RateSteps::MakeReport(Report* report) const {
+  report->results.Set("max_rate_within_limit", best_within_limit_);
+  report->results.Set("breakdown_rate", breakdown_rate_ ? Json(*breakdown_rate_) : Json());
+  report->Row("highest rate with " + latency_ + " <= " + Fixed(options_.p99_limit_ms, 1) + " ms",
+              best_within_limit_ > 0 ? WithCommas(uint64_t(best_within_limit_)) + " msg/s"
+                                     : "none of the rates");
+  report->Row(
+      "first rate with " + latency_ + " over it",
+      breakdown_rate_ ? WithCommas(uint64_t(*breakdown_rate_)) + " msg/s" : "none of the rates");
+}
+
+}  // namespace ringcast::bench

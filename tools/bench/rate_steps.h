@@ -1,0 +1,51 @@
+// RateSteps: what the open-loop scenarios (fanout, chat) share — a list of offered rates run as
+// steps, stopping at the first whose latency p99 exceeds a limit, and the summary rows.
+//
+// Threads: the main thread only (StepDone, MakeReport).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tools/bench/scenario.h"
+
+namespace CLI {
+class App;
+}
+
+namespace ringcast::bench {
+
+struct RateStepOptions {
+  std::vector<double> rates{1000};
+  double p99_limit_ms = 10;
+  bool keep_going = false;
+
+  bool Over(uint64_t p99_ns) const { return p99_ns > uint64_t(p99_limit_ms * 1e6); }
+  // An error message, or nullopt when the rates are usable.
+  std::optional<std::string> Check() const;
+};
+
+// -r/--rates, --p99-limit-ms, --keep-going. `latency` names the measured latency ("p99",
+// "ack p99") in the help.
+void AddRateStepOptions(CLI::App* command, RateStepOptions* options, const char* rates_help,
+                        const std::string& latency);
+
+class RateSteps {
+ public:
+  RateSteps(const RateStepOptions& options, std::string latency)
+      : options_(options), latency_(std::move(latency)) {}
+
+  // Step `rate` ended with this p99; false once it is over the limit (unless --keep-going).
+  bool StepDone(double rate, uint64_t p99_ns);
+  // max_rate_within_limit and breakdown_rate into the results, and their two rows.
+  void MakeReport(Report* report) const;
+
+ private:
+  const RateStepOptions& options_;
+  std::string latency_;
+  double best_within_limit_ = 0;
+  std::optional<double> breakdown_rate_;
+};
+
+}  // namespace ringcast::bench
