@@ -293,11 +293,10 @@ void ChatShard::HandleLogout(HttpExchange& exchange) {
       auth.jti, auth.exp * 1000,
       service_.ReplyOn<bool>(shard_.id(), [deferred, auth](ChatShard& self, auto result) {
         if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-        for (uint32_t target = 0; target < self.service_.shard_count(); ++target) {
-          self.service_.Post(target, [user = auth.user, jti = auth.jti](ChatShard& shard) {
-            shard.OnRevoked(user, jti);
-          });
-        }
+        self.service_.PostToEveryShard([&auth] {
+          return
+              [user = auth.user, jti = auth.jti](ChatShard& shard) { shard.OnRevoked(user, jti); };
+        });
         self.Answer(deferred, 200, R"({"revoked":true})");
       }));
 }

@@ -220,11 +220,9 @@ void ChatShard::AnnounceMembers(const storage::ConversationState& state,
                                 std::vector<int64_t> removed) {
   auto shared = std::make_shared<const std::pair<storage::ConversationState, std::vector<int64_t>>>(
       state, std::move(removed));
-  for (uint32_t target = 0; target < service_.shard_count(); ++target) {
-    service_.Post(target, [shared](ChatShard& self) {
-      self.OnMembersChanged(shared->first, shared->second);
-    });
-  }
+  service_.PostToEveryShard([&shared] {
+    return [shared](ChatShard& self) { self.OnMembersChanged(shared->first, shared->second); };
+  });
 }
 
 void ChatShard::OnMembersChanged(const storage::ConversationState& state,
@@ -362,11 +360,10 @@ void ChatShard::BroadcastPresence(int64_t user, const OwnedUser& state) {
   SharedFrame* frame = EncodeText(EncodePresence(user, state.online, state.last_online));
   uint32_t shards = service_.shard_count();
   if (shards > 1) frame->AddRefs(shards - 1);
-  for (uint32_t target = 0; target < shards; ++target) {
-    service_.Post(
-        target, [user, online = state.online, last = state.last_online, ref = FrameRef(frame)](
-                    ChatShard& self) mutable { self.OnPresence(user, online, last, ref.Take()); });
-  }
+  service_.PostToEveryShard([&] {
+    return [user, online = state.online, last = state.last_online, ref = FrameRef(frame)](
+               ChatShard& self) mutable { self.OnPresence(user, online, last, ref.Take()); };
+  });
 }
 
 }  // namespace ringcast::chat

@@ -45,6 +45,12 @@ class ChatService {
   // the shards have stopped the task is dropped (destroyed unrun).
   void Post(uint32_t target, ShardTask task);
 
+  // Post(target, make()) for every shard, this one included: one task each.
+  template <typename Make>
+  void PostToEveryShard(Make make) {
+    for (uint32_t target = 0; target < shard_count(); ++target) Post(target, make());
+  }
+
   // A store reply that continues as `then(chat_shard, result)` on shard `origin`.
   template <typename T, typename Then>
   storage::Reply<T> ReplyOn(uint32_t origin, Then then) {

@@ -65,7 +65,7 @@ struct MemberState {
   int64_t read = 0;
 };
 
-// A conversation as its owner shard caches it.
+// A conversation and its members, as a membership change leaves it.
 struct ConversationState {
   Denial denial = Denial::kNone;  // kNotFound.
   int64_t id = 0;
@@ -169,7 +169,6 @@ class ChatStore {
                           uint32_t max_members, int64_t now, Reply<MembershipOutcome> reply) = 0;
   virtual void RemoveMember(int64_t conv, int64_t caller, int64_t user,
                             Reply<MembershipOutcome> reply) = 0;
-  virtual void LoadConversation(int64_t conv, Reply<ConversationState> reply) = 0;
   virtual void ListConversations(int64_t user, Reply<std::vector<ConversationSummary>> reply) = 0;
   virtual void StartSession(int64_t user, Reply<SessionStart> reply) = 0;
 

@@ -366,13 +366,6 @@ void SqliteChatStore::RemoveMember(int64_t conv, int64_t caller, int64_t user,
       std::move(reply));
 }
 
-void SqliteChatStore::LoadConversation(int64_t conv, Reply<ConversationState> reply) {
-  Submit<ConversationState>(
-      Kind::kRead,
-      [conv](SqliteDb& db, ConversationState& out) { return LoadState(db, conv, out); },
-      std::move(reply));
-}
-
 void SqliteChatStore::ListConversations(int64_t user,
                                         Reply<std::vector<ConversationSummary>> reply) {
   Submit<std::vector<ConversationSummary>>(

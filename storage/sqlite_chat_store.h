@@ -32,7 +32,6 @@ class SqliteChatStore final : public ChatStore {
                   int64_t now, Reply<MembershipOutcome> reply) override;
   void RemoveMember(int64_t conv, int64_t caller, int64_t user,
                     Reply<MembershipOutcome> reply) override;
-  void LoadConversation(int64_t conv, Reply<ConversationState> reply) override;
   void ListConversations(int64_t user, Reply<std::vector<ConversationSummary>> reply) override;
   void StartSession(int64_t user, Reply<SessionStart> reply) override;
   void Append(NewMessage message, Reply<AppendOutcome> reply) override;
