@@ -36,6 +36,17 @@ Message ReadMessage(Statement& stmt, int first = 0) {
                  .ts = stmt.ColumnInt64(first + 6)};
 }
 
+// Members with their watermarks, by user id.
+Status LoadMembers(SqliteDb& db, int64_t conv, std::vector<MemberState>& members) {
+  auto stmt = db.Prepare(
+      "SELECT user_id, delivered_seq, read_seq FROM users_conversations "
+      "WHERE conversation_id = ?1 ORDER BY user_id");
+  stmt->BindInt64(1, conv);
+  return ForEachRow(*stmt, [&](Statement& row) {
+    members.push_back({row.ColumnInt64(0), row.ColumnInt64(1), row.ColumnInt64(2)});
+  });
+}
+
 // Fills `state` (denial kNotFound when there is no such conversation).
 Status LoadState(SqliteDb& db, int64_t conv, ConversationState& state) {
   state = ConversationState{};
@@ -56,13 +67,7 @@ Status LoadState(SqliteDb& db, int64_t conv, ConversationState& state) {
     state.denial = Denial::kNotFound;
     return Status();
   }
-  auto stmt = db.Prepare(
-      "SELECT user_id, delivered_seq, read_seq FROM users_conversations "
-      "WHERE conversation_id = ?1 ORDER BY user_id");
-  stmt->BindInt64(1, conv);
-  return ForEachRow(*stmt, [&](Statement& row) {
-    state.members.push_back({row.ColumnInt64(0), row.ColumnInt64(1), row.ColumnInt64(2)});
-  });
+  return LoadMembers(db, conv, state.members);
 }
 
 bool IsMember(const ConversationState& state, int64_t user) {
@@ -521,13 +526,7 @@ void SqliteChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, uint32_t lim
           conv.conv = ask.conv;
           conv.last_seq = (*membership)->last_seq;
           conv.read_seq = (*membership)->read;
-          auto members = db.Prepare(
-              "SELECT user_id, delivered_seq, read_seq FROM users_conversations "
-              "WHERE conversation_id = ?1 ORDER BY user_id");
-          members->BindInt64(1, ask.conv);
-          Status s = ForEachRow(*members, [&](Statement& row) {
-            conv.members.push_back({row.ColumnInt64(0), row.ColumnInt64(1), row.ColumnInt64(2)});
-          });
+          Status s = LoadMembers(db, ask.conv, conv.members);
           if (!s.ok()) return s;
           auto messages = db.Prepare(std::string("SELECT ") + kMessageColumns +
                                      " FROM messages WHERE conversation_id = ?1 AND seq > ?2 "
