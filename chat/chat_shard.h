@@ -21,6 +21,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "chat/conv_view.h"
 #include "chat/protocol.h"
 #include "chat/service.h"
 #include "core/net/connection.h"
@@ -31,13 +32,6 @@ namespace ringcast::chat {
 // One chat WebSocket connection.
 struct Session {
   enum class Phase : uint8_t { kStarting, kReady, kGone };
-  // What this connection has of one conversation. Messages with seq <= sent reached it (live
-  // or by sync) or predate its live stream; live delivery sends only seq > sent.
-  struct View {
-    int64_t start_seq = 0;   // last_seq when the session loaded the conversation.
-    int64_t live_from = -1;  // Live delivery covers seq > live_from; -1: not live yet.
-    int64_t sent = -1;       // Everything in (live_from, sent] reached this connection.
-  };
 
   Connection* conn = nullptr;
   ConnId id;
@@ -51,8 +45,13 @@ struct Session {
   double tokens = 0;  // Rate limit bucket.
   uint64_t refill_tick = 0;
   uint32_t refused_in_a_row = 0;
-  std::deque<std::string> early;  // Requests received before hello, answered after it.
-  std::unordered_map<int64_t, View> convs;
+  // Requests waiting their turn, in order: received before hello, behind a sync or history
+  // answer still on its way, or while the connection is congested (it reads slower than its
+  // answers come). Bounded by kMaxPendingRequests and kMaxPendingBytes.
+  std::deque<std::string> pending;
+  size_t pending_bytes = 0;
+  bool answer_outstanding = false;  // A sync or history answer is on its way.
+  std::unordered_map<int64_t, ConvView> convs;
   std::unordered_map<int64_t, uint32_t> contacts;  // User → conversations shared.
 };
 
@@ -67,6 +66,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   // WebSocketHandler (the /ws route).
   void OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload) override;
   void OnHeartbeat(Connection& conn) override;
+  void OnDrain(Connection& conn) override;
   void OnClose(Connection& conn) override;
 
  private:
@@ -134,13 +134,20 @@ class ChatShard final : public Application, public WebSocketHandler {
   void OnSessionStart(ConnId id, storage::Result<storage::SessionStart> result);
   void OnAttached(ConnId id, bool accepted);
   void MaybeReady(Session& session);
-  void GoLive(Session& session, int64_t conv, Session::View& view);
+  void GoLive(Session& session, int64_t conv, ConvView& view);
+  // Handles pending requests while the session can take them (ready, no answer outstanding,
+  // connection not congested).
+  void RunPending(Session& session);
   void HandleRequest(Session& session, std::string_view text);
   bool AdmitRequest(Session& session, std::string_view cid);
   void HandleSend(Session& session, ClientRequest& request);
   void HandleWatermark(Session& session, const ClientRequest& request);
   void HandleSync(Session& session, ClientRequest& request);
+  void AnswerSync(Session& session, const std::vector<storage::SyncConversation>& convs);
   void HandleHistory(Session& session, const ClientRequest& request);
+  // The answer to the session's outstanding sync or history request: sends it and lets the
+  // requests behind it go.
+  void FinishAnswer(ConnId id, std::string_view json);
   void HandleTyping(Session& session, const ClientRequest& request);
   void SendError(Session& session, std::string_view code, std::string_view message,
                  std::string_view cid = {});
@@ -179,6 +186,8 @@ class ChatShard final : public Application, public WebSocketHandler {
   void BroadcastPresence(int64_t user, const OwnedUser& state);
   // Sends a frame to one connection on any shard.
   void SendTo(ConnId conn, std::string json);
+  // Like SendTo, for the answer to a history request (FinishAnswer there).
+  void AnswerTo(ConnId conn, std::string json);
 
   Shard& shard_;
   ChatService& service_;

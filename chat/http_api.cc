@@ -418,18 +418,18 @@ void ChatShard::HandleConversations(HttpExchange& exchange, std::string_view res
       return exchange.RespondError(400, "limit must be 1 to 200");
     }
     DeferredHttp deferred = exchange.Defer();
+    const uint64_t max_bytes = config_.max_answer_bytes;
     service_.store().History(
-        conv, caller, before, uint32_t(limit),
+        conv, caller, before, {.count = uint32_t(limit), .bytes = max_bytes},
         service_.ReplyOn<storage::Page>(
-            shard_.id(), [deferred, denied](ChatShard& self, auto result) {
+            shard_.id(), [deferred, denied, max_bytes](ChatShard& self, auto result) {
               if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
               if (denied(self, deferred, result->denial)) return;
               JsonWriter writer;
               writer.BeginObject().Key("messages").BeginArray();
-              for (const storage::Message& message : result->messages)
-                AppendMessage(writer, message);
+              bool all = AppendMessagesWithin(writer, result->messages, max_bytes);
               self.Answer(deferred, 200,
-                          writer.EndArray().Field("more", result->more).EndObject().str());
+                          writer.EndArray().Field("more", result->more || !all).EndObject().str());
             }));
     return;
   }

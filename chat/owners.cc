@@ -11,9 +11,6 @@
 namespace ringcast::chat {
 namespace {
 
-// Typing events are skipped for a connection with more than this unsent: it is behind, and
-// typing is the least useful thing to add to its backlog.
-constexpr uint64_t kDropTypingAbove = 64 * 1024;
 constexpr uint64_t kTicksPerSecond = 1000 / Shard::kTickMs;
 // Messages an owner keeps per conversation with someone online: a history page or two.
 constexpr size_t kRecentMessages = 64;
@@ -60,9 +57,10 @@ void ChatShard::OwnerLeave(int64_t conv, uint32_t shard) {
 }
 
 // Newest first, from the cache of recent messages when it holds the whole page, else from the
-// store (a reader thread).
+// store (a reader thread). Either way the answer ends the origin session's wait (FinishAnswer).
 void ChatShard::OwnerHistory(ConnId origin, int64_t conv, int64_t user, int64_t before,
                              uint32_t limit) {
+  const uint64_t max_bytes = config_.max_answer_bytes;
   auto it = owned_convs_.find(conv);
   if (it != owned_convs_.end() && !it->second.recent.empty() &&
       it->second.recent.back().seq == it->second.last_published) {
@@ -76,22 +74,23 @@ void ChatShard::OwnerHistory(ConnId origin, int64_t conv, int64_t user, int64_t 
         page.messages.push_back(recent[size_t(seq - recent.front().seq)]);
       }
       page.more = high >= 1 && low > 1;
-      return SendTo(origin, EncodeHistory(conv, page));
+      return AnswerTo(origin, EncodeHistory(conv, page, max_bytes));
     }
   }
   service_.store().History(
-      conv, user, before, limit,
-      service_.ReplyOn<storage::Page>(origin.shard, [origin, conv](ChatShard& self, auto result) {
-        Session* session = self.FindSession(origin);
-        if (session == nullptr || session->phase != Session::Phase::kReady) return;
-        if (!result.ok()) {
-          return self.SendError(*session, "unavailable", "storage unavailable, retry");
-        }
-        if (result->denial != storage::Denial::kNone) {
-          return self.SendError(*session, "forbidden", "not a member of this conversation");
-        }
-        session->conn->SendText(EncodeHistory(conv, *result));
-      }));
+      conv, user, before, {.count = limit, .bytes = max_bytes},
+      service_.ReplyOn<storage::Page>(
+          origin.shard, [origin, conv, max_bytes](ChatShard& self, auto result) {
+            if (!result.ok()) {
+              return self.FinishAnswer(origin,
+                                       EncodeError("unavailable", "storage unavailable, retry"));
+            }
+            if (result->denial != storage::Denial::kNone) {
+              return self.FinishAnswer(
+                  origin, EncodeError("forbidden", "not a member of this conversation"));
+            }
+            self.FinishAnswer(origin, EncodeHistory(conv, *result, max_bytes));
+          }));
 }
 
 void ChatShard::OwnerCommitted(ConnId origin, std::string cid,
@@ -179,6 +178,11 @@ void ChatShard::SendTo(ConnId conn, std::string json) {
   });
 }
 
+void ChatShard::AnswerTo(ConnId conn, std::string json) {
+  service_.Post(conn.shard,
+                [conn, json = std::move(json)](ChatShard& self) { self.FinishAnswer(conn, json); });
+}
+
 // --- Every shard: the receiving end ------------------------------------------------------------
 
 void ChatShard::OnJoined(int64_t conv, uint64_t token, int64_t last_published) {
@@ -202,15 +206,11 @@ void ChatShard::DeliverLocal(int64_t conv, int64_t seq, SharedFrame* frame, int6
     if (seq > 0) local.last_seen = std::max(local.last_seen, seq);
     for (Session* session : local.sessions) {
       if (session->phase != Session::Phase::kReady || session->user == except_user) continue;
-      Session::View& view = session->convs[conv];
-      if (view.live_from < 0) continue;
-      if (seq > 0) {
-        if (seq <= view.sent) continue;  // Already sent by a sync.
-        view.sent = seq;
-      }
-      if (droppable && session->conn->queued_bytes() > kDropTypingAbove) continue;
+      ConvView& view = session->convs[conv];
+      if (!view.live()) continue;
+      if (seq > 0 && !view.TakeLive(seq)) continue;  // Already sent by a sync.
       frame->AddRefs(1);
-      session->conn->SendFrame(frame);
+      session->conn->SendFrame(frame, droppable ? Delivery::kDroppable : Delivery::kReliable);
     }
   }
   frame->Release();

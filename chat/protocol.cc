@@ -355,11 +355,20 @@ std::string EncodeMembers(const storage::ConversationState& conversation) {
   return writer.EndArray().EndObject().Take();
 }
 
-std::string EncodeHistory(int64_t conv, const storage::Page& page) {
+bool AppendMessagesWithin(JsonWriter& writer, const std::vector<storage::Message>& messages,
+                          uint64_t max_bytes) {
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (i > 0 && writer.str().size() >= max_bytes) return false;
+    AppendMessage(writer, messages[i]);
+  }
+  return true;
+}
+
+std::string EncodeHistory(int64_t conv, const storage::Page& page, uint64_t max_bytes) {
   JsonWriter writer;
   writer.BeginObject().Field("type", "history").Field("conv", conv).Key("messages").BeginArray();
-  for (const storage::Message& message : page.messages) AppendMessage(writer, message);
-  return writer.EndArray().Field("more", page.more).EndObject().Take();
+  bool all = AppendMessagesWithin(writer, page.messages, max_bytes);
+  return writer.EndArray().Field("more", page.more || !all).EndObject().Take();
 }
 
 }  // namespace ringcast::chat

@@ -84,7 +84,12 @@ std::string EncodeReceipt(int64_t conv, int64_t user, std::optional<int64_t> del
 std::string EncodeTyping(int64_t conv, int64_t user, bool start);
 std::string EncodePresence(int64_t user, bool online, std::optional<int64_t> last_online);
 std::string EncodeMembers(const storage::ConversationState& conversation);
-std::string EncodeHistory(int64_t conv, const storage::Page& page);
+// Appends `messages` while the writer holds less than `max_bytes` (the first always); false if
+// some were left out. How answers keep to --max-answer-bytes.
+bool AppendMessagesWithin(JsonWriter& writer, const std::vector<storage::Message>& messages,
+                          uint64_t max_bytes);
+// {"type":"history",...}, within max_bytes as AppendMessagesWithin says (more when cut).
+std::string EncodeHistory(int64_t conv, const storage::Page& page, uint64_t max_bytes);
 // A message object, the same everywhere (HTTP, message, sync, history).
 void AppendMessage(JsonWriter& writer, const storage::Message& message);
 

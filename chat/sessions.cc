@@ -9,7 +9,9 @@
 namespace ringcast::chat {
 namespace {
 
-constexpr size_t kMaxEarlyRequests = 256;
+// Requests a session holds while it cannot take them yet (Session::pending).
+constexpr size_t kMaxPendingRequests = 256;
+constexpr size_t kMaxPendingBytes = 4 << 20;
 constexpr uint64_t kTicksPerSecond = 1000 / Shard::kTickMs;
 
 template <typename T>
@@ -118,28 +120,36 @@ void ChatShard::MaybeReady(Session& session) {
     hello.EndObject();
   }
   session.conn->SendText(hello.EndArray().EndObject().str());
+  RunPending(session);
+}
 
-  std::deque<std::string> early = std::move(session.early);
-  for (const std::string& text : early) {
-    if (session.phase != Session::Phase::kReady) break;
+void ChatShard::RunPending(Session& session) {
+  while (!session.pending.empty() && session.phase == Session::Phase::kReady &&
+         !session.answer_outstanding) {
+    if (session.conn->congested()) return session.conn->NotifyWhenUncongested();
+    std::string text = std::move(session.pending.front());
+    session.pending.pop_front();
+    session.pending_bytes -= text.size();
     HandleRequest(session, text);
   }
 }
 
+void ChatShard::OnDrain(Connection& conn) {
+  if (auto* session = reinterpret_cast<Session*>(conn.user_data)) RunPending(*session);
+}
+
 // From now on the session gets every message published to this shard after the last one seen.
-void ChatShard::GoLive(Session& session, int64_t conv, Session::View& view) {
-  if (session.phase != Session::Phase::kReady || view.live_from >= 0) return;
+void ChatShard::GoLive(Session& session, int64_t conv, ConvView& view) {
+  if (session.phase != Session::Phase::kReady || view.live()) return;
   LocalConv& local = local_convs_[conv];
   if (!local.joined) return;
-  view.live_from = local.last_seen >= 0 ? local.last_seen : view.start_seq;
-  view.sent = view.live_from;
+  view.GoLive(local.last_seen);
 }
 
 void ChatShard::AddView(Session& session, int64_t conv, int64_t start_seq,
                         const std::vector<int64_t>& members) {
-  auto [it, inserted] = session.convs.try_emplace(conv);
+  auto [it, inserted] = session.convs.try_emplace(conv, start_seq);
   if (!inserted) return;
-  it->second.start_seq = start_seq;
   LocalConv& local = local_convs_[conv];
   if (local.sessions.empty() && local.members.empty()) local.members = members;
   local.sessions.push_back(&session);
@@ -247,14 +257,21 @@ void ChatShard::OnMessage(Connection& conn, ws::Opcode opcode, std::span<const u
     return SendError(*session, "bad_request", "binary frames are not part of the chat protocol");
   }
   std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
-  if (session->phase == Session::Phase::kStarting) {
-    if (session->early.size() >= kMaxEarlyRequests) {
-      return CloseSession(*session, 1008, "too many requests before hello");
-    }
-    session->early.emplace_back(text);
-    return;
+  if (session->phase == Session::Phase::kReady && session->pending.empty() &&
+      !session->answer_outstanding && !conn.congested()) {
+    return HandleRequest(*session, text);
   }
-  HandleRequest(*session, text);
+  // Its turn comes after hello, after the answer on its way, or once the client has read enough.
+  if (session->pending.size() >= kMaxPendingRequests ||
+      session->pending_bytes + text.size() > kMaxPendingBytes) {
+    return CloseSession(*session, 1008,
+                        session->phase == Session::Phase::kStarting
+                            ? "too many requests before hello"
+                            : "too many requests waiting for answers");
+  }
+  session->pending.emplace_back(text);
+  session->pending_bytes += text.size();
+  RunPending(*session);  // Arms the drain notice when congestion is what holds it.
 }
 
 // Token bucket: msg_rate per second, bursts of twice that. A client that keeps going after
@@ -342,63 +359,87 @@ void ChatShard::HandleWatermark(Session& session, const ClientRequest& request) 
 
 void ChatShard::HandleSync(Session& session, ClientRequest& request) {
   if (!request.sync_all && request.asks.empty()) {
-    return session.conn->SendText(R"({"type":"sync","convs":[]})");
+    session.conn->SendText(R"({"type":"sync","convs":[]})");
+    return;
   }
-  service_.store().Sync(
-      session.user, std::move(request.asks), config_.sync_limit,
-      service_.ReplyOn<std::vector<storage::SyncConversation>>(
-          shard_.id(), [id = session.id](ChatShard& self, auto result) {
-            Session* session = self.FindSession(id);
-            if (session == nullptr || session->phase != Session::Phase::kReady) return;
-            if (!result.ok()) {
-              return self.SendError(*session, "unavailable", "storage unavailable, retry");
-            }
-            JsonWriter writer;
-            writer.BeginObject().Field("type", "sync").Key("convs").BeginArray();
-            for (const storage::SyncConversation& conv : *result) {
-              writer.BeginObject()
-                  .Field("conv", conv.conv)
-                  .Field("last_seq", conv.last_seq)
-                  .Field("unread", conv.last_seq - conv.read_seq)
-                  .Field("read_seq", conv.read_seq)
-                  .Key("members")
-                  .BeginArray();
-              for (const storage::MemberState& member : conv.members) {
-                writer.BeginObject()
-                    .Field("user", member.user)
-                    .Field("delivered", member.delivered)
-                    .Field("read", member.read)
-                    .EndObject();
-              }
-              writer.EndArray().Key("messages").BeginArray();
-              // Leave out what this connection already got live, and count the rest as sent so
-              // the live stream does not repeat it.
-              auto view = session->convs.find(conv.conv);
-              Session::View* live = view == session->convs.end() || view->second.live_from < 0
-                                        ? nullptr
-                                        : &view->second;
-              for (const storage::Message& message : conv.messages) {
-                if (live && message.seq > live->live_from && message.seq <= live->sent) continue;
-                AppendMessage(writer, message);
-              }
-              if (live && !conv.messages.empty()) {
-                live->sent = std::max(live->sent, conv.messages.back().seq);
-              }
-              writer.EndArray().Field("more", conv.more).EndObject();
-            }
-            session->conn->SendText(writer.EndArray().EndObject().str());
-          }));
+  session.answer_outstanding = true;
+  service_.store().Sync(session.user, std::move(request.asks),
+                        {.count = config_.sync_limit, .bytes = config_.max_answer_bytes},
+                        service_.ReplyOn<std::vector<storage::SyncConversation>>(
+                            shard_.id(), [id = session.id](ChatShard& self, auto result) {
+                              Session* session = self.FindSession(id);
+                              if (session == nullptr) return;
+                              if (!result.ok()) {
+                                return self.FinishAnswer(
+                                    id,
+                                    EncodeError("unavailable", "storage unavailable, retry", {}));
+                              }
+                              self.AnswerSync(*session, *result);
+                            }));
+}
+
+// Every conversation asked for is listed; its messages are what the client asked for minus what
+// this connection received live (ConvView), and stop once the answer holds --max-answer-bytes.
+void ChatShard::AnswerSync(Session& session, const std::vector<storage::SyncConversation>& convs) {
+  JsonWriter writer;
+  writer.BeginObject().Field("type", "sync").Key("convs").BeginArray();
+  bool full = false;
+  size_t taken = 0;  // An answer always has a message, so paging always moves on.
+  for (const storage::SyncConversation& conv : convs) {
+    writer.BeginObject()
+        .Field("conv", conv.conv)
+        .Field("last_seq", conv.last_seq)
+        .Field("unread", conv.last_seq - conv.read_seq)
+        .Field("read_seq", conv.read_seq)
+        .Key("members")
+        .BeginArray();
+    for (const storage::MemberState& member : conv.members) {
+      writer.BeginObject()
+          .Field("user", member.user)
+          .Field("delivered", member.delivered)
+          .Field("read", member.read)
+          .EndObject();
+    }
+    writer.EndArray().Key("messages").BeginArray();
+    auto view = session.convs.find(conv.conv);
+    ConvView* seen = view == session.convs.end() ? nullptr : &view->second;
+    bool more = conv.more;
+    int64_t last = -1;
+    for (const storage::Message& message : conv.messages) {
+      if (seen != nullptr && !seen->WantsInAnswer(message.seq)) continue;
+      if (full || (taken > 0 && writer.str().size() >= config_.max_answer_bytes)) {
+        full = more = true;
+        break;
+      }
+      AppendMessage(writer, message);
+      ++taken;
+      last = message.seq;
+    }
+    if (seen != nullptr && last >= 0) seen->RecordAnswered(last);
+    writer.EndArray().Field("more", more).EndObject();
+  }
+  FinishAnswer(session.id, writer.EndArray().EndObject().str());
 }
 
 void ChatShard::HandleHistory(Session& session, const ClientRequest& request) {
   if (!session.convs.contains(request.conv)) {
     return SendError(session, "forbidden", "not a member of this conversation");
   }
+  session.answer_outstanding = true;
   service_.Post(service_.ConversationOwner(request.conv),
                 [origin = session.id, conv = request.conv, user = session.user,
                  before = request.before, limit = request.limit](ChatShard& owner) {
                   owner.OwnerHistory(origin, conv, user, before, limit);
                 });
+}
+
+void ChatShard::FinishAnswer(ConnId id, std::string_view json) {
+  Session* session = FindSession(id);
+  if (session == nullptr) return;
+  session->answer_outstanding = false;
+  if (session->phase != Session::Phase::kReady) return;
+  session->conn->SendText(json);
+  RunPending(*session);
 }
 
 void ChatShard::HandleTyping(Session& session, const ClientRequest& request) {

@@ -107,6 +107,9 @@ int ParseConfig(int argc, char** argv, Config* config) {
   add("--sync-limit", &config->sync_limit, "RINGCAST_SYNC_LIMIT",
       "Messages per conversation in one sync answer")
       ->check(CLI::Range(1, 100000));
+  add("--max-answer-bytes", &config->max_answer_bytes, "RINGCAST_MAX_ANSWER_BYTES",
+      "Bytes of messages in one sync or history answer (at least one message; the rest: more)")
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 30));
   add("--max-group-size", &config->max_group_size, "RINGCAST_MAX_GROUP_SIZE",
       "Members of one conversation at most")
       ->check(CLI::Range(2, 1000000));

@@ -40,6 +40,7 @@ struct Config {
   uint32_t msg_rate = 100;  // Requests per second per connection; burst twice that.
   uint64_t max_chat_body = 65536;
   uint32_t sync_limit = 500;
+  uint64_t max_answer_bytes = 1 << 20;  // Messages in one sync/history answer, bytes.
   uint32_t max_group_size = 1000;
   uint32_t login_rate_user = 10;  // Attempts per minute.
   uint32_t login_rate_ip = 60;

@@ -96,6 +96,19 @@ struct ConversationSummary {
   int64_t read_seq = 0;
 };
 
+// How much one history page or sync answer may hold: at most `count` messages (per conversation,
+// for a sync) and, over the whole answer, `bytes` of PageBytes(): a message is taken while any
+// budget is left, so an answer always has at least one message and overshoots by at most one.
+struct PageLimit {
+  uint32_t count = 50;
+  uint64_t bytes = UINT64_MAX;
+};
+
+// What a message costs a PageLimit's byte budget: its text and about what its JSON fields add.
+inline uint64_t PageBytes(const Message& message) {
+  return message.body.size() + message.kind.size() + 96;
+}
+
 struct Page {
   Denial denial = Denial::kNone;  // kNotFound, kForbidden.
   std::vector<Message> messages;
@@ -174,11 +187,12 @@ class ChatStore {
 
   // Messages.
   virtual void Append(NewMessage message, Reply<AppendOutcome> reply) = 0;
-  // Newest first: seq < before (0: no bound), at most `limit`.
-  virtual void History(int64_t conv, int64_t user, int64_t before, uint32_t limit,
+  // Newest first: seq < before (0: no bound), within `limit`.
+  virtual void History(int64_t conv, int64_t user, int64_t before, PageLimit limit,
                        Reply<Page> reply) = 0;
   // `asks` empty: every conversation of `user` from 0. Non-member conversations are left out.
-  virtual void Sync(int64_t user, std::vector<SyncAsk> asks, uint32_t limit,
+  // Every conversation asked for is answered; messages stop where `limit` says (more: true).
+  virtual void Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit limit,
                     Reply<std::vector<SyncConversation>> reply) = 0;
   // Moves the caller's watermarks forward (never back, never past last_seq); read ≥ delivered.
   virtual void UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered, int64_t read,

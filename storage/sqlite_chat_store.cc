@@ -97,17 +97,28 @@ Result<bool> UserExists(SqliteDb& db, int64_t user) {
   return found;
 }
 
-// Reads up to limit + 1 rows to learn whether there are more than `limit`.
-Status ReadPage(Statement& stmt, uint32_t limit, std::vector<Message>& messages, bool& more) {
+// Reads rows into `messages` until `count` of them or until `bytes_left` (shared by the pages
+// of one answer) runs out; more: a row was left. Stops stepping there, so a page of large
+// messages reads one row more than it returns, not the whole LIMIT (count + 1).
+Status ReadPage(Statement& stmt, uint32_t count, uint64_t& bytes_left,
+                std::vector<Message>& messages, bool& more) {
   messages.clear();
   more = false;
-  return ForEachRow(stmt, [&](Statement& row) {
-    if (messages.size() == limit) {
-      more = true;
-      return;
+  for (;;) {
+    switch (stmt.Step()) {
+      case StepResult::kRow:
+        if (messages.size() == count || bytes_left == 0) {
+          more = true;
+          return Status();
+        }
+        messages.push_back(ReadMessage(stmt));
+        bytes_left -= std::min(bytes_left, PageBytes(messages.back()));
+        break;
+      case StepResult::kDone:
+      case StepResult::kError:
+        return stmt.status();
     }
-    messages.push_back(ReadMessage(row));
-  });
+  }
 }
 
 // The caller's membership row: last_seq, delivered, read; nullopt when not a member.
@@ -477,7 +488,7 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
       std::move(reply));
 }
 
-void SqliteChatStore::History(int64_t conv, int64_t user, int64_t before, uint32_t limit,
+void SqliteChatStore::History(int64_t conv, int64_t user, int64_t before, PageLimit limit,
                               Reply<Page> reply) {
   Submit<Page>(
       Kind::kRead,
@@ -495,18 +506,20 @@ void SqliteChatStore::History(int64_t conv, int64_t user, int64_t before, uint32
                                "ORDER BY seq DESC LIMIT ?3");
         stmt->BindInt64(1, conv)
             .BindInt64(2, before > 0 ? before : std::numeric_limits<int64_t>::max())
-            .BindInt64(3, int64_t{limit} + 1);
-        return ReadPage(*stmt, limit, out.messages, out.more);
+            .BindInt64(3, int64_t{limit.count} + 1);
+        uint64_t bytes_left = limit.bytes;
+        return ReadPage(*stmt, limit.count, bytes_left, out.messages, out.more);
       },
       std::move(reply));
 }
 
-void SqliteChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, uint32_t limit,
+void SqliteChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit limit,
                            Reply<std::vector<SyncConversation>> reply) {
   Submit<std::vector<SyncConversation>>(
       Kind::kRead,
       [user, asks = std::move(asks), limit](SqliteDb& db,
                                             std::vector<SyncConversation>& out) -> Status {
+        uint64_t bytes_left = limit.bytes;  // Shared by every conversation of the answer.
         std::vector<SyncAsk> wanted = asks;
         if (wanted.empty()) {
           auto all = db.Prepare(
@@ -531,8 +544,11 @@ void SqliteChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, uint32_t lim
           auto messages = db.Prepare(std::string("SELECT ") + kMessageColumns +
                                      " FROM messages WHERE conversation_id = ?1 AND seq > ?2 "
                                      "ORDER BY seq LIMIT ?3");
-          messages->BindInt64(1, ask.conv).BindInt64(2, ask.after).BindInt64(3, int64_t{limit} + 1);
-          if (s = ReadPage(*messages, limit, conv.messages, conv.more); !s.ok()) return s;
+          messages->BindInt64(1, ask.conv)
+              .BindInt64(2, ask.after)
+              .BindInt64(3, int64_t{limit.count} + 1);
+          s = ReadPage(*messages, limit.count, bytes_left, conv.messages, conv.more);
+          if (!s.ok()) return s;
           out.push_back(std::move(conv));
         }
         return Status();

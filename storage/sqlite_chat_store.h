@@ -35,9 +35,9 @@ class SqliteChatStore final : public ChatStore {
   void ListConversations(int64_t user, Reply<std::vector<ConversationSummary>> reply) override;
   void StartSession(int64_t user, Reply<SessionStart> reply) override;
   void Append(NewMessage message, Reply<AppendOutcome> reply) override;
-  void History(int64_t conv, int64_t user, int64_t before, uint32_t limit,
+  void History(int64_t conv, int64_t user, int64_t before, PageLimit limit,
                Reply<Page> reply) override;
-  void Sync(int64_t user, std::vector<SyncAsk> asks, uint32_t limit,
+  void Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit limit,
             Reply<std::vector<SyncConversation>> reply) override;
   void UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered, int64_t read,
                         Reply<WatermarkOutcome> reply) override;

@@ -23,31 +23,50 @@ void Connection::QueueBytes(SharedFrame* frame) {
   shard().MarkForFlush(*this);
 }
 
-bool Connection::AdmitOutbound(uint64_t size) {
-  if (send_queue_.bytes() + size <= shard().config().max_outbound_bytes) return true;
+bool Connection::congested() const {
+  return send_queue_.bytes() >= shard().config().max_outbound_bytes / 2;
+}
+
+SendStatus Connection::Admit(Delivery delivery) {
+  if (state_ != State::kWebSocket) return SendStatus::kNotOpen;
+  uint64_t queued = send_queue_.bytes();
+  if (delivery == Delivery::kDroppable && queued > kDroppableBacklog) return SendStatus::kDropped;
+  if (queued <= shard().config().max_outbound_bytes) return SendStatus::kQueued;
   // Slow-consumer policy: drop what this reader has not started to receive, tell it why with
-  // 1008, and stop queueing for it. Memory stays bounded by the cap; others are unaffected.
+  // 1008, and stop queueing for it. Memory stays bounded by the cap plus the one frame that
+  // took the queue past it; others are unaffected.
   send_queue_.DropUnstarted();
   Close(uint16_t(ws::CloseCode::kPolicyViolation), "slow consumer: outbound queue limit exceeded");
   shard().FinishAfterFlush(*this);
-  return false;
+  return SendStatus::kCutOff;
 }
 
-void Connection::SendFrame(SharedFrame* frame) {
-  if (state_ != State::kWebSocket || !AdmitOutbound(frame->size())) {
+SendStatus Connection::AfterQueue() const {
+  return send_queue_.bytes() > shard().config().max_outbound_bytes ? SendStatus::kBackpressure
+                                                                   : SendStatus::kQueued;
+}
+
+SendStatus Connection::SendFrame(SharedFrame* frame, Delivery delivery) {
+  SendStatus status = Admit(delivery);
+  if (status != SendStatus::kQueued) {
     frame->Release();
-    return;
+    return status;
   }
   QueueBytes(frame);
+  return AfterQueue();
 }
 
-void Connection::SendMessage(ws::Opcode opcode, std::span<const uint8_t> payload) {
-  if (state_ != State::kWebSocket ||
-      !AdmitOutbound(ws::HeaderSize(payload.size(), false) + payload.size())) {
-    return;
-  }
+SendStatus Connection::SendMessage(ws::Opcode opcode, std::span<const uint8_t> payload) {
+  SendStatus status = Admit(Delivery::kReliable);
+  if (status != SendStatus::kQueued) return status;
   send_queue_.PushMessage(opcode, payload);
   shard().MarkForFlush(*this);
+  return AfterQueue();
+}
+
+void Connection::NotifyWhenUncongested() {
+  DCHECK(congested());
+  drain_wanted_ = true;
 }
 
 void Connection::Close(uint16_t code, std::string_view reason) {

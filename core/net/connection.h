@@ -25,6 +25,23 @@ namespace ringcast {
 class Shard;
 class WebSocketHandler;
 
+// What became of a frame handed to a connection. The outbound cap judges what is already queued
+// (uWebSockets' maxBackpressure rule): a connection under the cap always takes the next frame,
+// however large, so one big message always gets out; only one already past it is cut off.
+enum class SendStatus : uint8_t {
+  kQueued,        // Queued; the queue is within the cap.
+  kBackpressure,  // Queued, and the queue is now past the cap: the next reliable frame cuts the
+                  // connection off unless the queue drains first (NotifyWhenUncongested).
+  kDropped,       // Droppable and the connection is behind: not queued; the connection is fine.
+  kCutOff,        // The queue was already past the cap: not queued; closing with 1008.
+  kNotOpen,       // Not an open WebSocket (closing, closed, or still HTTP): not queued.
+};
+
+enum class Delivery : uint8_t {
+  kReliable,   // Must reach the peer in order: a connection that cannot take it is cut off.
+  kDroppable,  // Worth nothing late (typing): skipped for a connection that is behind.
+};
+
 struct ConnId {
   uint32_t shard = 0;
   uint32_t slot = 0;
@@ -58,20 +75,29 @@ class Connection : private TimerEntry {
   State state() const { return state_; }
   bool is_open_websocket() const { return state_ == State::kWebSocket; }
   uint64_t queued_bytes() const { return send_queue_.bytes(); }  // Not yet sent.
+  // At least half the outbound cap is unsent: a producer of long answers should wait for
+  // OnDrain (NotifyWhenUncongested) before queueing more.
+  bool congested() const;
 
   // Handler-visible per-connection state (e.g. a subscription index).
   uint64_t user_data = 0;
 
   // --- Sending (WebSocket) --------------------------------------------------------------------
-  // Queue a data frame built elsewhere (shared by many connections). Takes over one reference.
-  // Past the outbound cap the connection is cut off (policy in docs/architecture.md). Frames
-  // sent to a connection that is no longer an open WebSocket are released and ignored.
-  void SendFrame(SharedFrame* frame);
+  // Queue a data frame built elsewhere (shared by many connections). Takes over one reference
+  // (released at once when the frame is not queued). The cap rule is SendStatus's; the policy
+  // is in docs/architecture.md ("Slow consumers").
+  SendStatus SendFrame(SharedFrame* frame, Delivery delivery = Delivery::kReliable);
   // A message for this connection alone: encoded straight into its send queue's cork buffer.
-  void SendMessage(ws::Opcode opcode, std::span<const uint8_t> payload);
-  void SendText(std::string_view text) {
-    SendMessage(ws::Opcode::kText, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+  SendStatus SendMessage(ws::Opcode opcode, std::span<const uint8_t> payload);
+  SendStatus SendText(std::string_view text) {
+    return SendMessage(ws::Opcode::kText,
+                       {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
   }
+  // Asks for one WebSocketHandler::OnDrain call once the queue is no longer congested(). Only
+  // while congested (a send is then in flight, whose completion is the moment to check).
+  void NotifyWhenUncongested();
+  // A droppable frame is skipped for a connection with more than this unsent.
+  static constexpr uint64_t kDroppableBacklog = 64 * 1024;
   // Start the closing handshake (RFC 6455 §7.1.2): queue a close frame, stop delivering messages,
   // and drop the connection if the peer does not answer within the close timeout.
   void Close(uint16_t code, std::string_view reason);
@@ -81,7 +107,10 @@ class Connection : private TimerEntry {
   friend class HttpExchange;
 
   void QueueBytes(SharedFrame* frame);  // Any state that still writes; no cap check.
-  bool AdmitOutbound(uint64_t size);    // False: over the cap, and the connection is cut off.
+  // Whether the next frame may be queued; kCutOff and kDropped say why not (and a connection
+  // past the cap has been cut off), kQueued that it may.
+  SendStatus Admit(Delivery delivery);
+  SendStatus AfterQueue() const;  // kQueued or kBackpressure.
 
   SendQueue send_queue_;
   ws::MessageReader reader_;
@@ -103,6 +132,7 @@ class Connection : private TimerEntry {
   bool leave_queued_ : 1 = false;     // Handler's OnClose pending at the end of the iteration.
   bool awaiting_answer_ : 1 = false;  // A deferred HTTP answer is outstanding.
   bool shutdown_in_flight_ : 1 = false;
+  bool drain_wanted_ : 1 = false;  // OnDrain once no longer congested.
 };
 
 // What a route installs on an upgraded connection. Called on the connection's shard.
@@ -114,6 +144,8 @@ class WebSocketHandler {
   virtual void OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload) = 0;
   // A ping or pong frame arrived: the peer is alive (data messages go to OnMessage).
   virtual void OnHeartbeat(Connection& /*conn*/) {}
+  // After NotifyWhenUncongested: the queue has drained below half the cap. Called once.
+  virtual void OnDrain(Connection& /*conn*/) {}
   // The connection stops being an open WebSocket (closing handshake started, error, or drop).
   // Called once; no frames are delivered to it afterwards.
   virtual void OnClose(Connection& /*conn*/) {}

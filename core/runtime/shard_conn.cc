@@ -187,6 +187,10 @@ void Shard::OnSend(Connection& conn, int32_t result) {
   if (conn.state_ == Connection::State::kClosed) return;
   conn.send_queue_.Consume(static_cast<uint64_t>(result));  // A short write leaves the rest.
   if (!conn.send_queue_.empty() || conn.close_after_flush_) MarkForFlush(conn);
+  if (conn.drain_wanted_ && !conn.congested() && conn.state_ == Connection::State::kWebSocket) {
+    conn.drain_wanted_ = false;
+    conn.handler_->OnDrain(conn);  // May queue more: the flush above or this marks it.
+  }
 }
 
 void Shard::LeaveWebSocket(Connection& conn) {

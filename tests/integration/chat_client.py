@@ -293,6 +293,7 @@ class ChatConn:
         self.ws = ws
         self.name = name
         self.events: list[dict] = []
+        self.sizes: list[int] = []  # Of each event's frame, bytes.
         self.not_type_first: list[str] = []  # Frames whose first key is not "type".
         self.closed: tuple[int | None, str] | None = None
         self._new = asyncio.Event()
@@ -329,6 +330,7 @@ class ChatConn:
                     elif next(iter(ev), None) != "type":
                         self.not_type_first.append(msg[:200])
                 self.events.append(ev)
+                self.sizes.append(len(msg if isinstance(msg, bytes) else msg.encode()))
                 self._new.set()
         except websockets.ConnectionClosed:
             pass

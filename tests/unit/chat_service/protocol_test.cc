@@ -178,9 +178,31 @@ TEST(EncodeTest, HistoryPage) {
   page.messages.push_back(
       {.id = 2, .conv = 1, .seq = 2, .from = 1, .kind = "text", .body = "b", .ts = 2});
   page.more = true;
-  EXPECT_EQ(EncodeHistory(1, page),
+  EXPECT_EQ(EncodeHistory(1, page, 1 << 20),
             R"({"type":"history","conv":1,"messages":[{"id":2,"conv":1,"seq":2,"from":1,)"
             R"("kind":"text","body":"b","ts":2}],"more":true})");
+}
+
+TEST(EncodeTest, HistoryPageStopsAtTheByteBoundWithAtLeastOneMessage) {
+  storage::Page page;
+  for (int64_t seq = 10; seq > 0; --seq) {
+    page.messages.push_back({.id = seq,
+                             .conv = 1,
+                             .seq = seq,
+                             .from = 1,
+                             .kind = "text",
+                             .body = std::string(1000, 'x'),
+                             .ts = 2});
+  }
+  std::string cut = EncodeHistory(1, page, 2500);
+  EXPECT_EQ(cut.find(R"("seq":7)"), std::string::npos);
+  EXPECT_NE(cut.find(R"("seq":8)"), std::string::npos);  // Past the bound by one message.
+  EXPECT_LT(cut.size(), 2500u + 1100u);
+  EXPECT_NE(cut.find(R"("more":true)"), std::string::npos);
+  std::string one = EncodeHistory(1, page, 1);
+  EXPECT_NE(one.find(R"("seq":10)"), std::string::npos);
+  EXPECT_EQ(one.find(R"("seq":9)"), std::string::npos);
+  EXPECT_NE(EncodeHistory(1, page, 1 << 20).find(R"("more":false)"), std::string::npos);
 }
 
 TEST(HttpBodyTest, Credentials) {

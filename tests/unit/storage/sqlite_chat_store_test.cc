@@ -135,22 +135,23 @@ TEST_F(SqliteChatStoreTest, WatermarksOnlyMoveForwardAndNeverPastLastSeq) {
 TEST_F(SqliteChatStoreTest, HistoryAndSyncPageWithMore) {
   int64_t conv = Create(alice_, {bob_}, false).conversation.id;
   for (int i = 0; i < 7; ++i) Append(conv, alice_, "m" + std::to_string(i));
-  auto page = Await<Page>([&](auto reply) { store_->History(conv, bob_, 0, 3, std::move(reply)); });
+  auto page =
+      Await<Page>([&](auto reply) { store_->History(conv, bob_, 0, {3}, std::move(reply)); });
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->messages.size(), 3u);
   EXPECT_EQ(page->messages[0].seq, 7);  // Newest first.
   EXPECT_TRUE(page->more);
-  page = Await<Page>([&](auto reply) { store_->History(conv, bob_, 3, 10, std::move(reply)); });
+  page = Await<Page>([&](auto reply) { store_->History(conv, bob_, 3, {10}, std::move(reply)); });
   ASSERT_EQ(page->messages.size(), 2u);
   EXPECT_EQ(page->messages[1].seq, 1);
   EXPECT_FALSE(page->more);
-  page = Await<Page>([&](auto reply) { store_->History(conv, carol_, 0, 3, std::move(reply)); });
+  page = Await<Page>([&](auto reply) { store_->History(conv, carol_, 0, {3}, std::move(reply)); });
   EXPECT_EQ(page->denial, Denial::kForbidden);
-  page = Await<Page>([&](auto reply) { store_->History(999, bob_, 0, 3, std::move(reply)); });
+  page = Await<Page>([&](auto reply) { store_->History(999, bob_, 0, {3}, std::move(reply)); });
   EXPECT_EQ(page->denial, Denial::kNotFound);
 
   auto sync = Await<std::vector<SyncConversation>>([&](auto reply) {
-    store_->Sync(bob_, {{conv, 2}, {999, 0}}, 4, std::move(reply));
+    store_->Sync(bob_, {{conv, 2}, {999, 0}}, {4}, std::move(reply));
   });
   ASSERT_TRUE(sync.ok());
   ASSERT_EQ(sync->size(), 1u) << "conversations the caller is not in are left out";
@@ -161,6 +162,40 @@ TEST_F(SqliteChatStoreTest, HistoryAndSyncPageWithMore) {
   EXPECT_EQ(s.messages.back().seq, 6);
   EXPECT_TRUE(s.more);
   EXPECT_EQ(s.members.size(), 2u);
+}
+
+TEST_F(SqliteChatStoreTest, PagesStopAtTheByteBudgetWithAtLeastOneMessage) {
+  int64_t conv = Create(alice_, {bob_}, false).conversation.id;
+  int64_t other = Create(alice_, {bob_}, true).conversation.id;
+  const std::string big(1000, 'x');
+  for (int i = 0; i < 5; ++i) Append(conv, alice_, "big" + std::to_string(i), big);
+  Append(other, alice_, "small");
+  const uint64_t one = big.size() + 4 + 96;  // PageBytes of one message of kind "text".
+
+  auto page = Await<Page>([&](auto reply) {
+    store_->History(conv, bob_, 0, {50, 2 * one}, std::move(reply));
+  });
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->messages.size(), 2u);
+  EXPECT_EQ(page->messages[0].seq, 5);
+  EXPECT_TRUE(page->more);
+  page = Await<Page>([&](auto reply) {
+    store_->History(conv, bob_, 0, {50, 1}, std::move(reply));
+  });
+  ASSERT_EQ(page->messages.size(), 1u) << "a page always has one message";
+  EXPECT_TRUE(page->more);
+
+  // The budget is shared by the conversations of a sync; each is still listed.
+  auto sync = Await<std::vector<SyncConversation>>([&](auto reply) {
+    store_->Sync(bob_, {{conv, 0}, {other, 0}}, {50, 3 * one}, std::move(reply));
+  });
+  ASSERT_TRUE(sync.ok());
+  ASSERT_EQ(sync->size(), 2u);
+  EXPECT_EQ((*sync)[0].messages.size(), 3u);
+  EXPECT_TRUE((*sync)[0].more);
+  EXPECT_TRUE((*sync)[1].messages.empty());
+  EXPECT_TRUE((*sync)[1].more);
+  EXPECT_EQ((*sync)[1].last_seq, 1);
 }
 
 TEST_F(SqliteChatStoreTest, MembershipChangesAndWhoMayMakeThem) {

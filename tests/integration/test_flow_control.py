@@ -1,0 +1,223 @@
+"""Flow control (docs/architecture.md "Slow consumers", PROTOCOL.md "sync"/"history"): the outbound
+cap judges what is already queued, so one large frame always gets out; long answers are bounded
+by --max-answer-bytes and paged with `more`; requests behind a long answer wait for the client
+to read it instead of piling answers up; only a client that stops reading is cut off."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from chat_client import Api, ChatConn, aio, chat_args, close_all
+from support import run_async, ws_connect
+from wsraw import OP_TEXT, encode_frame, open_ws
+
+BIG = 64 * 1024 - 16  # Bodies just under --max-chat-body, so each message is ~64 KiB on the wire.
+ANSWER_BYTES = 1 << 20
+ONE_MESSAGE = BIG + 200  # A message event's JSON around such a body.
+
+
+async def send_pipelined(conn: ChatConn, conv: int, bodies, window: int = 32) -> list[dict]:
+    """Sends with at most `window` unacknowledged; returns the acks in send order."""
+    acks = []
+    reqs = [conn.send_request(conv, b) for b in bodies]
+    for i in range(0, len(reqs), window):
+        batch = reqs[i:i + window]
+        start = conn.mark()
+        for r in batch:
+            await conn.send_json(r)
+        for r in batch:
+            ev = await conn.wait_for(lambda e, cid=r["cid"]: e.get("type") in ("ack", "error")
+                                     and e.get("cid") == cid, timeout=60, start=start,
+                                     what=f"ack {r['cid']}")
+            assert ev["type"] == "ack", ev
+            acks.append(ev)
+    return acks
+
+
+def sync_entry(event: dict, conv: int) -> dict:
+    assert event.get("type") == "sync", event
+    entries = [e for e in event["convs"] if e["conv"] == conv]
+    assert len(entries) == 1, event
+    return entries[0]
+
+
+@pytest.mark.server_args("--max-message-size", "16777216")
+def test_echo_of_one_message_larger_than_the_outbound_cap(server):
+    """4 MiB echoed with the default 4 MiB cap: nothing else is queued, so it goes out."""
+    payload = bytes(range(256)) * (4 * 1024 * 1024 // 256)
+
+    async def go():
+        async with ws_connect(server.url("/echo")) as ws:
+            await ws.send(payload)
+            echoed = await asyncio.wait_for(ws.recv(), 30)
+            assert echoed == payload
+            await ws.send("still open")
+            assert await asyncio.wait_for(ws.recv(), 10) == "still open"
+
+    run_async(go(), 60)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.server_args(*chat_args(max_chat_body=65536))
+def test_large_backlog_syncs_and_pages_history_without_being_cut(server):
+    """500 messages of 64 KiB (32 MiB): a fresh member syncs to the end (bare sync first, as a
+    client that knows nothing does), and pages history and HTTP history through all of it."""
+    api = Api(server.port)
+    a, b = api.new_users(2, "bulk")
+    conv = api.direct(a, b)
+    total = 500
+    bodies = [f"{i:05d}" + "x" * (BIG - 5) for i in range(1, total + 1)]
+
+    async def go():
+        ca = await ChatConn.connect(server.port, a.token, name="a")
+        try:
+            await send_pipelined(ca, conv, bodies)
+        finally:
+            await ca.close()
+
+        cb = await ChatConn.connect(server.port, b.token, name="b", max_size=None)
+        try:
+            got = []
+            first = await cb.call({"type": "sync"}, "sync", timeout=60)
+            entry = sync_entry(first, conv)
+            assert entry["last_seq"] == total
+            got += entry["messages"]
+            pages = 1
+            while entry["more"]:
+                assert entry["messages"], "a page with more must move on"
+                ask = {"type": "sync", "convs": {str(conv): got[-1]["seq"]}}
+                entry = sync_entry(await cb.call(ask, "sync", timeout=60), conv)
+                got += entry["messages"]
+                pages += 1
+            assert [m["seq"] for m in got] == list(range(1, total + 1))
+            assert [m["body"] for m in got] == bodies
+            assert pages >= total * BIG // ANSWER_BYTES, f"{pages} pages: not bounded by bytes"
+            assert not cb.messages(), "no live message was expected"
+
+            # WebSocket history, newest first, paged with before.
+            seqs = []
+            before = None
+            while True:
+                ask = {"type": "history", "conv": conv, "limit": 200}
+                if before is not None:
+                    ask["before"] = before
+                page = await cb.call(ask, "history", timeout=60)
+                assert page["type"] == "history", page
+                seqs += [m["seq"] for m in page["messages"]]
+                if not page["more"]:
+                    break
+                before = page["messages"][-1]["seq"]
+            assert seqs == list(range(total, 0, -1))
+            assert cb.closed is None
+        finally:
+            await cb.close()
+        return cb
+
+    cb = run_async(go(), 280)
+    for ev, size in zip(cb.events, cb.sizes):
+        assert size <= ANSWER_BYTES + ONE_MESSAGE, (ev.get("type"), size)
+
+    # HTTP history pages: each at most the bound plus one message.
+    seqs, before = [], None
+    while True:
+        resp = api.messages(b, conv, before=before, limit=200)
+        assert resp.status == 200, resp
+        assert len(resp.body) <= ANSWER_BYTES + ONE_MESSAGE, len(resp.body)
+        page = resp.json
+        seqs += [m["seq"] for m in page["messages"]]
+        if not page["more"]:
+            break
+        before = page["messages"][-1]["seq"]
+    assert seqs == list(range(total, 0, -1))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+@pytest.mark.server_args(*chat_args(max_chat_body=65536))
+def test_pipelined_syncs_wait_for_the_reader_and_a_stalled_reader_is_cut_alone(server):
+    """40 syncs of ~1 MiB each pipelined at once: a client that reads gets all 40 answers (they
+    go out as it reads, not all at once into a 4 MiB cap). A client that does the same and stops
+    reading is closed 1008 once live traffic takes it past the cap; server memory stays bounded
+    and the reading client is unaffected."""
+    api = Api(server.port)
+    a, b, c = api.new_users(3, "pipe")
+    conv = api.group(a, [b, c], "pipelined")
+    asks = 40
+
+    async def go():
+        ca = await ChatConn.connect(server.port, a.token, name="a")
+        try:
+            await send_pipelined(ca, conv, ["y" * BIG for _ in range(40)])
+            rss_before = server.rss_kib()
+
+            # The stalled client: a raw socket with a small receive buffer that never reads.
+            stalled = open_ws(server.port, f"/ws?token={c.token}", rcvbuf=16384)
+            sync = json.dumps({"type": "sync", "convs": {str(conv): 0}}).encode()
+            stalled.send(b"".join(encode_frame(OP_TEXT, sync) for _ in range(asks)))
+
+            cb = await ChatConn.connect(server.port, b.token, name="b", max_size=None)
+            try:
+                start = cb.mark()
+                for _ in range(asks):
+                    await cb.send_json({"type": "sync", "convs": {str(conv): 0}})
+                answers = await cb.wait_count(lambda e: e.get("type") == "sync", asks,
+                                              timeout=120, start=start, what="sync answers")
+                for ans in answers:
+                    entry = sync_entry(ans, conv)
+                    assert [m["seq"] for m in entry["messages"]][:1] == [1], entry["more"]
+                assert cb.closed is None
+
+                # Live traffic: the stalled client's queue passes the cap and it is cut off.
+                mark = cb.mark()
+                await send_pipelined(ca, conv, ["z" * BIG for _ in range(120)])
+                await cb.wait_count(lambda e: e.get("type") == "message", 120, timeout=60,
+                                    start=mark, what="live messages")
+                assert cb.closed is None
+            finally:
+                await cb.close()
+            _, close = await aio(stalled.recv_until_close, 60)
+            assert close.close_code == 1008 and b"slow consumer" in close.close_reason, close
+            stalled.close()
+            if not server.sanitized:
+                growth = server.rss_kib() - rss_before
+                # 40 answers of 1 MiB held for the stalled client would be 40 MiB.
+                assert growth < 24 * 1024, f"server RSS grew by {growth} KiB"
+        finally:
+            await ca.close()
+
+    run_async(go(), 220)
+
+
+def test_asking_again_from_zero_gets_the_same_messages(server):
+    """PROTOCOL.md: a sync gives what was asked for, except messages this connection received
+    live; asking twice from 0 gives the messages twice."""
+    api = Api(server.port)
+    a, b = api.new_users(2, "again")
+    conv = api.direct(a, b)
+
+    async def go():
+        ca = await ChatConn.connect(server.port, a.token, name="a")
+        try:
+            for i in range(5):
+                await ca.send(conv, f"m{i}")
+            cb = await ChatConn.connect(server.port, b.token, name="b")
+            try:
+                ask = {"type": "sync", "convs": {str(conv): 0}}
+                for _ in range(2):
+                    entry = sync_entry(await cb.call(ask, "sync"), conv)
+                    assert [m["seq"] for m in entry["messages"]] == [1, 2, 3, 4, 5], entry
+                # A message that arrives live is not repeated by a later sync.
+                await ca.send(conv, "live")
+                await cb.wait_message(conv, lambda m: m["seq"] == 6)
+                entry = sync_entry(await cb.call(ask, "sync"), conv)
+                assert [m["seq"] for m in entry["messages"]] == [1, 2, 3, 4, 5], entry
+            finally:
+                await cb.close()
+        finally:
+            await ca.close()
+
+    run_async(go(), 60)
