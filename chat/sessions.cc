@@ -288,7 +288,7 @@ void ChatShard::HandleRequest(Session& session, std::string_view text) {
   RequestError error;
   bool parsed = parser_.Parse(text, &request, &error);
   if (!AdmitRequest(session, error.cid)) return;
-  if (!parsed) return SendError(session, "bad_request", error.message, error.cid);
+  if (!parsed) return session.conn->SendText(EncodeRequestError(error));
   switch (request.type) {
     case RequestType::kSend:
       return HandleSend(session, request);

@@ -173,7 +173,13 @@ TEST_F(SqliteChatStoreTest, MembershipChangesAndWhoMayMakeThem) {
   };
   auto added = add(bob_, {carol_});
   ASSERT_EQ(added.denial, Denial::kNone);
+  EXPECT_TRUE(added.changed);
   ASSERT_EQ(added.conversation.members.size(), 3u);
+  // Adding members who are all in already writes nothing and says so (no event to send).
+  auto again = add(alice_, {carol_, bob_});
+  ASSERT_EQ(again.denial, Denial::kNone);
+  EXPECT_FALSE(again.changed);
+  EXPECT_EQ(again.conversation.members.size(), 3u);
   EXPECT_EQ(added.conversation.members[2].read, 1) << "a newcomer starts with history read";
   EXPECT_EQ(add(999, {carol_}).denial, Denial::kForbidden);
   int64_t dave = User("dave");
@@ -183,7 +189,9 @@ TEST_F(SqliteChatStoreTest, MembershipChangesAndWhoMayMakeThem) {
         [&](auto reply) { store_->RemoveMember(group.id, caller, user, std::move(reply)); });
   };
   EXPECT_EQ(remove(alice_, dave).denial, Denial::kNotFound);
-  EXPECT_EQ(remove(carol_, carol_).conversation.members.size(), 2u);
+  auto left = remove(carol_, carol_);
+  EXPECT_EQ(left.conversation.members.size(), 2u);
+  EXPECT_TRUE(left.changed);
   EXPECT_EQ(remove(carol_, bob_).denial, Denial::kForbidden);
   int64_t direct = Create(alice_, {bob_}, false).conversation.id;
   auto not_group = *Await<MembershipOutcome>(
