@@ -424,6 +424,48 @@ def test_unread_and_read_seq_follow_read_receipts(shared_server):
     run_async(go(), 60)
 
 
+def test_own_messages_are_not_unread(shared_server):
+    # Sending marks the conversation read up to the message: the sender's own messages are
+    # never unread to it (and what came before them was seen). No receipt is sent for it: the
+    # `message` event itself says its sender has read up to its seq.
+    port = shared_server.port
+    api = Api(port)
+    a, b = api.new_users(2, "own")
+    conv = api.direct(a, b)
+
+    async def go():
+        ca = await ChatConn.connect(port, a.token, name="a")
+        cb = await ChatConn.connect(port, b.token, name="b")
+        try:
+            await cb.send(conv, "from b")
+            await ca.send(conv, "a1")
+            ack = await ca.send(conv, "a2")
+            assert ack["seq"] == 3, ack
+            e = await aio(entry, api, a, conv)
+            assert (e["last_seq"], e["read_seq"], e["unread"]) == (3, 3, 0), e
+            e = await aio(entry, api, b, conv)
+            assert (e["last_seq"], e["read_seq"], e["unread"]) == (3, 1, 2), e
+            sync = await ca.call({"type": "sync", "convs": {str(conv): 3}}, "sync")
+            members = {m["user"]: m for m in sync["convs"][0]["members"]}
+            assert (members[a.id]["delivered"], members[a.id]["read"]) == (3, 3), sync
+            # The receipt the client would send anyway moves nothing, so nobody hears of it.
+            await ca.send_json({"type": "read", "conv": conv, "seq": 3})
+            await ca.ping()  # a's receipt is on its way to the owner.
+            # b's goes the same way (owner, store, owner) just behind it; once it has arrived,
+            # and a moment later, one for a would have too.
+            await cb.send_json({"type": "read", "conv": conv, "seq": 3})
+            for conn in (ca, cb):
+                await conn.wait_type("receipt", conv=conv, user=b.id, read=3)
+            await asyncio.sleep(0.3)
+            for conn in (ca, cb):
+                assert not conn.typed("receipt", conv=conv, user=a.id), conn.describe()
+        finally:
+            await ca.close()
+            await cb.close()
+
+    run_async(go(), 60)
+
+
 def test_conversation_routes_need_a_token(api):
     a = api.new_user("nt")
     for method, path in (("GET", "/api/conversations"), ("POST", "/api/conversations"),
