@@ -36,10 +36,13 @@ std::string Lowercase(std::string_view text) {
   return out;
 }
 
-bool ParseId(std::string_view text, int64_t* out) {
+// A decimal int64 of at least `min`; false for anything else (sign, spaces, overflow).
+bool ParseInt(std::string_view text, int64_t min, int64_t* out) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
-  return ec == std::errc() && end == text.data() + text.size() && *out > 0;
+  return ec == std::errc() && end == text.data() + text.size() && *out >= min;
 }
+
+bool ParseId(std::string_view text, int64_t* out) { return ParseInt(text, 1, out); }
 
 // The value of `name` in a query string ("a=1&b=2"), undecoded; nullopt when absent.
 std::optional<std::string_view> QueryParam(std::string_view query, std::string_view name) {
@@ -350,6 +353,10 @@ void ChatShard::HandleConversations(HttpExchange& exchange, std::string_view res
     if (spec.group && others.empty()) {
       return exchange.RespondError(400, "a group needs at least one other member");
     }
+    // Rather than store a 1:1 without the name the client asked for.
+    if (!spec.group && spec.name) {
+      return exchange.RespondError(400, "a 1:1 conversation has no name");
+    }
     if (spec.name && spec.name->size() > kMaxConversationName) {
       return exchange.RespondError(400, "name longer than 128 bytes");
     }
@@ -379,8 +386,11 @@ void ChatShard::HandleConversations(HttpExchange& exchange, std::string_view res
   rest.remove_prefix(1);
   size_t slash = rest.find('/');
   int64_t conv;
-  if (!ParseId(rest.substr(0, slash), &conv)) {
-    return exchange.RespondError(404, "no such conversation");
+  std::string_view conv_text = rest.substr(0, slash);
+  if (conv_text.empty()) return exchange.RespondError(404, "no such route");
+  // A malformed id is the client's mistake (400); a well-formed one may still name nothing (404).
+  if (!ParseId(conv_text, &conv)) {
+    return exchange.RespondError(400, "conversation id must be a positive integer");
   }
   std::string_view tail = slash == std::string_view::npos ? "" : rest.substr(slash);
   auto denied = [](ChatShard& self, const DeferredHttp& deferred, storage::Denial denial) {
@@ -410,8 +420,9 @@ void ChatShard::HandleConversations(HttpExchange& exchange, std::string_view res
       return exchange.RespondError(405, "method not allowed", "Allow: GET\r\n");
     }
     int64_t before = 0, limit = 50;
-    if (auto value = QueryParam(request.query, "before"); value && !ParseId(*value, &before)) {
-      return exchange.RespondError(400, "before must be a positive integer");
+    // before=0 means "the newest", as absent does (and as in the WebSocket history request).
+    if (auto value = QueryParam(request.query, "before"); value && !ParseInt(*value, 0, &before)) {
+      return exchange.RespondError(400, "before must be a non-negative integer");
     }
     if (auto value = QueryParam(request.query, "limit");
         value && (!ParseId(*value, &limit) || limit > RequestLimits::kMaxHistory)) {
@@ -440,7 +451,8 @@ void ChatShard::HandleConversations(HttpExchange& exchange, std::string_view res
                                          storage::Result<storage::MembershipOutcome> result) {
         if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
         if (denied(self, deferred, result->denial)) return;
-        self.AnnounceMembers(result->conversation, removed);
+        // Adding only existing members changes nothing: no event (the call is idempotent).
+        if (result->changed) self.AnnounceMembers(result->conversation, removed);
         self.Answer(deferred, 200, MembershipBody(result->conversation));
       };
     };
@@ -468,7 +480,7 @@ void ChatShard::HandleConversations(HttpExchange& exchange, std::string_view res
     }
     int64_t user;
     if (!ParseId(tail.substr(std::string_view("/members/").size()), &user)) {
-      return exchange.RespondError(404, "no such member");
+      return exchange.RespondError(400, "user id must be a positive integer");
     }
     DeferredHttp deferred = exchange.Defer();
     service_.store().RemoveMember(conv, caller, user,

@@ -116,6 +116,13 @@ void ChatShard::OwnerCommitted(ConnId origin, std::string cid,
       owned.recent.push_back(message);
       if (owned.recent.size() > kRecentMessages) owned.recent.pop_front();
     }
+    // The store moved the sender's read watermark with its message (schema v2); keep the cache
+    // in step so that a receipt at or below it costs no write. No receipt is published: the
+    // message event itself says its sender has read up to its seq (proto/PROTOCOL.md).
+    if (auto known = owned.watermarks.find(message.from); known != owned.watermarks.end()) {
+      known->second.read = std::max(known->second.read, message.seq);
+      known->second.delivered = std::max(known->second.delivered, message.seq);
+    }
     OwnerPublish(message.conv, message.seq, EncodeMessageEvent(message), 0, false);
   }
   // After the publication: on the sender's shard the message arrives before its ack.

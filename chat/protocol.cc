@@ -27,33 +27,73 @@ bool GetPositiveId(ondemand::value value, int64_t* out) {
   return true;
 }
 
-bool GetString(ondemand::value value, std::string* out) {
-  std::string_view text;
-  if (value.get_string().get(text) != simdjson::SUCCESS) return false;
-  out->assign(text);
+bool GetNonNegative(ondemand::value value, int64_t* out) {
+  int64_t n;
+  if (value.get_int64().get(n) != simdjson::SUCCESS || n < 0) return false;
+  *out = n;
   return true;
+}
+
+std::string FieldError(std::string_view name, std::string_view fault) {
+  return "field \"" + std::string(name) + "\" " + std::string(fault);
+}
+
+// Reads a string field, or says why it cannot: a value of another type, or a string simdjson
+// will not unescape (a malformed escape, or a \u escape of a lone surrogate, which names no
+// Unicode character) — two different faults a client needs told apart.
+std::optional<std::string> ReadString(ondemand::value value, std::string_view name,
+                                      std::string* out) {
+  std::string_view text;
+  const simdjson::error_code error = value.get_string().get(text);
+  if (error == simdjson::SUCCESS) {
+    out->assign(text);
+    return std::nullopt;
+  }
+  if (error == simdjson::INCORRECT_TYPE) return FieldError(name, "must be a string");
+  return FieldError(name,
+                    "is not a valid string: a malformed escape, or a \\u escape of a lone "
+                    "surrogate (not a Unicode character)");
 }
 
 std::optional<std::string> ParseIdArray(ondemand::value value, std::vector<int64_t>* out,
                                         std::string_view field) {
   ondemand::array array;
   if (value.get_array().get(array) != simdjson::SUCCESS) {
-    return std::string(field) + " must be an array of user ids";
+    return FieldError(field, "must be an array of user ids");
   }
   for (auto element : array) {
     ondemand::value item;
     int64_t id;
     if (element.get(item) != simdjson::SUCCESS || !GetPositiveId(item, &id)) {
-      return std::string(field) + " must be an array of positive integers";
+      return FieldError(field, "must be an array of positive integers");
     }
     out->push_back(id);
   }
   return std::nullopt;
 }
 
-// Walks the fields of a JSON object body; `on_field(key, value)` returns an error or nullopt.
-template <typename OnField>
-std::optional<std::string> ForEachField(std::string_view body, OnField on_field) {
+// Index of `key` among `names`, or -1 for a field this parser ignores.
+template <size_t N>
+int FieldIndex(const std::string_view (&names)[N], std::string_view key) {
+  static_assert(N <= 32, "one bit per known field");
+  for (size_t i = 0; i < N; ++i) {
+    if (names[i] == key) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+// A known field given twice is refused. RFC 8259 §4 leaves duplicate names' meaning to each
+// parser, so "the last one wins" would let two readers of the same text (a proxy, a log, us)
+// disagree, and it hides client bugs. Unknown fields are ignored, duplicates included.
+std::string DuplicateField(std::string_view key) {
+  return "duplicate field \"" + std::string(key) + "\"";
+}
+
+// Walks the fields of a JSON object body; `on_field(index, value)` is called for the fields
+// named in `names` (by index) and returns an error or nullopt.
+template <size_t N, typename OnField>
+std::optional<std::string> ForEachField(std::string_view body, const std::string_view (&names)[N],
+                                        OnField on_field) {
   ondemand::parser parser;
   std::string buffer;
   ondemand::document doc;
@@ -62,6 +102,7 @@ std::optional<std::string> ForEachField(std::string_view body, OnField on_field)
       doc.get_object().get(object) != simdjson::SUCCESS) {
     return "the body must be a JSON object";
   }
+  uint32_t seen = 0;
   for (auto field : object) {
     std::string_view key;
     ondemand::value value;
@@ -69,9 +110,81 @@ std::optional<std::string> ForEachField(std::string_view body, OnField on_field)
         field.value().get(value) != simdjson::SUCCESS) {
       return "the body is not valid JSON";
     }
-    if (auto error = on_field(key, value)) return error;
+    const int index = FieldIndex(names, key);
+    if (index < 0) continue;
+    if (seen & (uint32_t{1} << index)) return DuplicateField(key);
+    seen |= uint32_t{1} << index;
+    if (auto error = on_field(index, value)) return error;
   }
   if (!AtEnd(doc)) return "the body is not valid JSON";
+  return std::nullopt;
+}
+
+// The fields of a client request, by index (a bit each in the duplicate check).
+constexpr std::string_view kRequestFields[] = {"type", "conv",   "cid",   "kind",  "body",
+                                               "seq",  "before", "limit", "state", "convs"};
+enum RequestField : int {
+  kFieldType,
+  kFieldConv,
+  kFieldCid,
+  kFieldKind,
+  kFieldBody,
+  kFieldSeq,
+  kFieldBefore,
+  kFieldLimit,
+  kFieldState,
+  kFieldConvs,
+};
+
+// Reads "cid" into request->cid, and into error->cid_json what an error should echo: the
+// string (even one too long or empty, which the send checks refuse later), or a number's text
+// as the client wrote it. Other types (and a string that does not unescape) echo nothing.
+std::optional<std::string> ReadCid(ondemand::value value, ClientRequest* request,
+                                   RequestError* error) {
+  ondemand::json_type type;
+  if (value.type().get(type) == simdjson::SUCCESS && type == ondemand::json_type::number) {
+    double number;
+    if (value.get_double().get(number) == simdjson::SUCCESS) {
+      std::string_view token = value.raw_json_token();
+      while (!token.empty() && (token.back() == ' ' || token.back() == '\t' ||
+                                token.back() == '\n' || token.back() == '\r')) {
+        token.remove_suffix(1);
+      }
+      error->cid_json.assign(token);
+    }
+    return FieldError("cid", "must be a string");
+  }
+  if (auto fault = ReadString(value, "cid", &request->cid)) return fault;
+  error->cid = request->cid;
+  JsonWriter quoted;
+  error->cid_json = quoted.String(request->cid).Take();
+  return std::nullopt;
+}
+
+// Reads "convs" of a sync: {"<conv id>": last_seq_seen, ...}.
+std::optional<std::string> ReadSyncAsks(ondemand::value value, ClientRequest* request) {
+  constexpr std::string_view kShape =
+      "must be an object mapping conversation ids (strings) to non-negative seqs";
+  ondemand::object convs;
+  if (value.get_object().get(convs) != simdjson::SUCCESS) return FieldError("convs", kShape);
+  for (auto entry : convs) {
+    std::string_view conv_key;
+    int64_t after;
+    int64_t conv = 0;
+    if (entry.unescaped_key().get(conv_key) != simdjson::SUCCESS ||
+        entry.value().get_int64().get(after) != simdjson::SUCCESS || after < 0) {
+      return FieldError("convs", kShape);
+    }
+    auto [end, ec] = std::from_chars(conv_key.data(), conv_key.data() + conv_key.size(), conv);
+    if (ec != std::errc() || end != conv_key.data() + conv_key.size() || conv <= 0) {
+      return FieldError("convs", kShape);
+    }
+    if (request->asks.size() == RequestLimits::kMaxSyncConvs) {
+      return FieldError("convs", "has more than " + std::to_string(RequestLimits::kMaxSyncConvs) +
+                                     " conversations");
+    }
+    request->asks.push_back({conv, after});
+  }
   return std::nullopt;
 }
 
@@ -80,6 +193,7 @@ std::optional<std::string> ForEachField(std::string_view body, OnField on_field)
 bool RequestParser::Parse(std::string_view text, ClientRequest* request, RequestError* error) {
   *request = ClientRequest{};
   error->cid.clear();
+  error->cid_json.clear();
   auto fail = [&](std::string message) {
     error->message = std::move(message);
     return false;
@@ -90,11 +204,11 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
   if (doc.get_object().get(object) != simdjson::SUCCESS) return fail("not a JSON object");
 
   std::string type;
-  bool has_conv = false, has_seq = false, has_body = false, has_state = false;
-  bool has_kind = false, has_convs = false;
   std::string state;
-  bool malformed = false;
-  std::string bad_field;
+  uint32_t seen = 0;
+  // The first fault found; reported once the whole object is read, so that the error can
+  // carry the cid even when the fault comes before it.
+  std::optional<std::string> fault;
   for (auto field : object) {
     std::string_view key;
     ondemand::value value;
@@ -102,73 +216,79 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
         field.value().get(value) != simdjson::SUCCESS) {
       return fail("not JSON");
     }
-    bool ok = true;
-    if (key == "type") {
-      ok = GetString(value, &type);
-    } else if (key == "conv") {
-      ok = has_conv = GetPositiveId(value, &request->conv);
-    } else if (key == "cid") {
-      ok = GetString(value, &request->cid);
-    } else if (key == "kind") {
-      ok = has_kind = GetString(value, &request->kind);
-    } else if (key == "body") {
-      ok = has_body = GetString(value, &request->body);
-    } else if (key == "seq") {
-      ok = has_seq = value.get_int64().get(request->seq) == simdjson::SUCCESS && request->seq >= 0;
-    } else if (key == "before") {
-      ok = value.get_int64().get(request->before) == simdjson::SUCCESS && request->before >= 0;
-    } else if (key == "limit") {
-      int64_t limit;
-      ok = value.get_int64().get(limit) == simdjson::SUCCESS && limit >= 1 &&
-           limit <= RequestLimits::kMaxHistory;
-      if (ok) request->limit = static_cast<uint32_t>(limit);
-    } else if (key == "state") {
-      ok = has_state = GetString(value, &state);
-    } else if (key == "convs") {
-      has_convs = true;
-      ondemand::object convs;
-      ok = value.get_object().get(convs) == simdjson::SUCCESS;
-      if (ok) {
-        for (auto entry : convs) {
-          std::string_view conv_key;
-          int64_t after;
-          int64_t conv = 0;
-          if (entry.unescaped_key().get(conv_key) != simdjson::SUCCESS ||
-              entry.value().get_int64().get(after) != simdjson::SUCCESS || after < 0) {
-            ok = false;
-            break;
+    const int index = FieldIndex(kRequestFields, key);
+    if (index < 0) continue;  // Unknown fields are ignored (forward compatibility).
+    std::optional<std::string> bad;
+    if (seen & (uint32_t{1} << index)) {
+      bad = DuplicateField(key);
+    } else {
+      seen |= uint32_t{1} << index;
+      switch (static_cast<RequestField>(index)) {
+        case kFieldType:
+          bad = ReadString(value, key, &type);
+          break;
+        case kFieldConv:
+          if (!GetPositiveId(value, &request->conv))
+            bad = FieldError(key, "must be a positive integer");
+          break;
+        case kFieldCid:
+          bad = ReadCid(value, request, error);
+          break;
+        case kFieldKind:
+          bad = ReadString(value, key, &request->kind);
+          break;
+        case kFieldBody:
+          bad = ReadString(value, key, &request->body);
+          break;
+        case kFieldSeq:
+          if (!GetNonNegative(value, &request->seq)) {
+            bad = FieldError(key, "must be a non-negative integer");
           }
-          auto [end, ec] =
-              std::from_chars(conv_key.data(), conv_key.data() + conv_key.size(), conv);
-          if (ec != std::errc() || end != conv_key.data() + conv_key.size() || conv <= 0) {
-            ok = false;
-            break;
+          break;
+        case kFieldBefore:
+          if (!GetNonNegative(value, &request->before)) {
+            bad = FieldError(key, "must be a non-negative integer");
           }
-          request->asks.push_back({conv, after});
+          break;
+        case kFieldLimit: {
+          int64_t limit;
+          if (value.get_int64().get(limit) != simdjson::SUCCESS || limit < 1 ||
+              limit > RequestLimits::kMaxHistory) {
+            bad = FieldError(
+                key, "must be an integer from 1 to " + std::to_string(RequestLimits::kMaxHistory));
+          } else {
+            request->limit = static_cast<uint32_t>(limit);
+          }
+          break;
         }
-        ok = ok && request->asks.size() <= RequestLimits::kMaxSyncConvs;
+        case kFieldState:
+          bad = ReadString(value, key, &state);
+          break;
+        case kFieldConvs:
+          bad = ReadSyncAsks(value, request);
+          break;
       }
     }
-    if (!ok && !malformed) {
-      malformed = true;
-      bad_field = std::string(key);
-    }
+    if (bad && !fault) fault = std::move(bad);
   }
   if (!AtEnd(doc)) return fail("not JSON");
-  error->cid = request->cid.size() <= RequestLimits::kMaxCid ? request->cid : std::string();
-  if (malformed) return fail("field \"" + bad_field + "\" has the wrong type or range");
+  if (fault) return fail(std::move(*fault));
+  auto has = [&](RequestField field) { return (seen & (uint32_t{1} << field)) != 0; };
 
-  auto need_conv = [&]() { return has_conv ? true : fail("missing field \"conv\""); };
+  auto need_conv = [&]() { return has(kFieldConv) ? true : fail("missing field \"conv\""); };
   if (type == "send") {
     request->type = RequestType::kSend;
     if (!need_conv()) return false;
-    if (request->cid.empty()) return fail("missing field \"cid\"");
-    if (request->cid.size() > RequestLimits::kMaxCid) return fail("cid longer than 64 bytes");
-    if (!has_body) return fail("missing field \"body\"");
+    if (!has(kFieldCid)) return fail("missing field \"cid\"");
+    if (request->cid.empty() || request->cid.size() > RequestLimits::kMaxCid) {
+      return fail(
+          FieldError("cid", "must be 1 to " + std::to_string(RequestLimits::kMaxCid) + " bytes"));
+    }
+    if (!has(kFieldBody)) return fail("missing field \"body\"");
     if (request->body.size() > limits_.max_body) {
       return fail("body longer than " + std::to_string(limits_.max_body) + " bytes");
     }
-    if (!has_kind) request->kind = "text";
+    if (!has(kFieldKind)) request->kind = "text";
     if (request->kind.empty() || request->kind.size() > RequestLimits::kMaxKind) {
       return fail("kind must be 1 to 32 bytes");
     }
@@ -177,11 +297,11 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
   if (type == "delivered" || type == "read") {
     request->type = type == "read" ? RequestType::kRead : RequestType::kDelivered;
     if (!need_conv()) return false;
-    return has_seq ? true : fail("missing field \"seq\"");
+    return has(kFieldSeq) ? true : fail("missing field \"seq\"");
   }
   if (type == "sync") {
     request->type = RequestType::kSync;
-    request->sync_all = !has_convs;
+    request->sync_all = !has(kFieldConvs);
     return true;
   }
   if (type == "history") {
@@ -191,7 +311,7 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
   if (type == "typing") {
     request->type = RequestType::kTyping;
     if (!need_conv()) return false;
-    if (!has_state || (state != "start" && state != "stop")) {
+    if (!has(kFieldState) || (state != "start" && state != "stop")) {
       return fail("\"state\" must be \"start\" or \"stop\"");
     }
     request->typing = state == "start";
@@ -205,44 +325,43 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
 }
 
 std::optional<std::string> ParseCredentials(std::string_view body, Credentials* out) {
-  bool has_username = false, has_password = false;
+  static constexpr std::string_view kFields[] = {"username", "password"};
+  bool has[2] = {false, false};
   auto error = ForEachField(
-      body, [&](std::string_view key, ondemand::value value) -> std::optional<std::string> {
-        if (key == "username") {
-          if (!GetString(value, &out->username)) return "username must be a string";
-          has_username = true;
-        } else if (key == "password") {
-          if (!GetString(value, &out->password)) return "password must be a string";
-          has_password = true;
-        }
-        return std::nullopt;
+      body, kFields, [&](int index, ondemand::value value) -> std::optional<std::string> {
+        has[index] = true;
+        return ReadString(value, kFields[index], index == 0 ? &out->username : &out->password);
       });
   if (error) return error;
-  if (!has_username) return "missing field \"username\"";
-  if (!has_password) return "missing field \"password\"";
+  if (!has[0]) return "missing field \"username\"";
+  if (!has[1]) return "missing field \"password\"";
   return std::nullopt;
 }
 
 std::optional<std::string> ParseNewConversation(std::string_view body, NewConversation* out) {
+  static constexpr std::string_view kFields[] = {"members", "name", "group"};
   bool has_members = false, has_group = false;
-  auto error = ForEachField(
-      body, [&](std::string_view key, ondemand::value value) -> std::optional<std::string> {
-        if (key == "members") {
-          has_members = true;
-          return ParseIdArray(value, &out->members, "members");
-        }
-        if (key == "name") {
-          if (value.is_null()) return std::nullopt;
-          std::string name;
-          if (!GetString(value, &name)) return "name must be a string";
-          out->name = std::move(name);
-        } else if (key == "group") {
-          if (value.get_bool().get(out->group) != simdjson::SUCCESS)
-            return "group must be a boolean";
-          has_group = true;
-        }
-        return std::nullopt;
-      });
+  auto error = ForEachField(body, kFields,
+                            [&](int index, ondemand::value value) -> std::optional<std::string> {
+                              switch (index) {
+                                case 0:
+                                  has_members = true;
+                                  return ParseIdArray(value, &out->members, "members");
+                                case 1: {
+                                  if (value.is_null()) return std::nullopt;
+                                  std::string name;
+                                  if (auto fault = ReadString(value, "name", &name)) return fault;
+                                  out->name = std::move(name);
+                                  return std::nullopt;
+                                }
+                                default:
+                                  if (value.get_bool().get(out->group) != simdjson::SUCCESS) {
+                                    return FieldError("group", "must be a boolean");
+                                  }
+                                  has_group = true;
+                                  return std::nullopt;
+                              }
+                            });
   if (error) return error;
   if (!has_members) return "missing field \"members\"";
   if (!has_group) out->group = out->members.size() > 1 || out->name.has_value();
@@ -250,10 +369,10 @@ std::optional<std::string> ParseNewConversation(std::string_view body, NewConver
 }
 
 std::optional<std::string> ParseMemberList(std::string_view body, std::vector<int64_t>* out) {
+  static constexpr std::string_view kFields[] = {"members"};
   bool has_members = false;
-  auto error = ForEachField(
-      body, [&](std::string_view key, ondemand::value value) -> std::optional<std::string> {
-        if (key != "members") return std::nullopt;
+  auto error =
+      ForEachField(body, kFields, [&](int, ondemand::value value) -> std::optional<std::string> {
         has_members = true;
         return ParseIdArray(value, out, "members");
       });
@@ -298,6 +417,16 @@ std::string EncodeAck(std::string_view cid, const storage::Message& message) {
       .Field("ts", message.ts)
       .EndObject();
   return writer.Take();
+}
+
+std::string EncodeRequestError(const RequestError& error) {
+  JsonWriter writer;
+  writer.BeginObject()
+      .Field("type", "error")
+      .Field("code", "bad_request")
+      .Field("message", error.message);
+  if (!error.cid_json.empty()) writer.Key("cid").Raw(error.cid_json);
+  return writer.EndObject().Take();
 }
 
 std::string EncodeError(std::string_view code, std::string_view message, std::string_view cid) {

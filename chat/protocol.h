@@ -42,10 +42,14 @@ struct RequestLimits {
   static constexpr size_t kMaxSyncConvs = 1000;
 };
 
-// A refused request: `message` for the client, and the cid when the request had one.
+// A refused request: `message` names the fault for the client; the request's cid is echoed
+// whenever the request carried one, even an invalid one (empty, too long, a number), so that a
+// client can tell which of its requests failed.
 struct RequestError {
   std::string message;
-  std::string cid;
+  std::string cid;       // The cid when it was a string (any length), for other errors to echo.
+  std::string cid_json;  // JSON text for the error's "cid": the string, or the number as sent;
+                         // empty when the request had no cid that can be echoed.
 };
 
 class RequestParser {
@@ -70,7 +74,8 @@ struct NewConversation {
   std::optional<std::string> name;
   bool group = true;
 };
-// Each returns an error message, or nullopt with *out filled.
+// Each returns an error message, or nullopt with *out filled. A known field given twice is an
+// error ("duplicate field"); unknown fields are ignored.
 std::optional<std::string> ParseCredentials(std::string_view body, Credentials* out);
 std::optional<std::string> ParseNewConversation(std::string_view body, NewConversation* out);
 std::optional<std::string> ParseMemberList(std::string_view body, std::vector<int64_t>* out);
@@ -79,6 +84,8 @@ std::optional<std::string> ParseMemberList(std::string_view body, std::vector<in
 std::string EncodeMessageEvent(const storage::Message& message);
 std::string EncodeAck(std::string_view cid, const storage::Message& message);
 std::string EncodeError(std::string_view code, std::string_view message, std::string_view cid = {});
+// The bad_request error for a request the parser refused, with the request's cid echoed.
+std::string EncodeRequestError(const RequestError& error);
 std::string EncodeReceipt(int64_t conv, int64_t user, std::optional<int64_t> delivered,
                           std::optional<int64_t> read);
 std::string EncodeTyping(int64_t conv, int64_t user, bool start);

@@ -305,7 +305,10 @@ void ChatShard::HandleRequest(Session& session, std::string_view text) {
   RequestError error;
   bool parsed = parser_.Parse(text, &request, &error);
   if (!AdmitRequest(session, error.cid)) return;
-  if (!parsed) return SendError(session, "bad_request", error.message, error.cid);
+  if (!parsed) {
+    session.conn->SendText(EncodeRequestError(error));
+    return;
+  }
   switch (request.type) {
     case RequestType::kSend:
       return HandleSend(session, request);

@@ -184,10 +184,14 @@ std::string_view ReasonPhrase(int status) {
       return "Switching Protocols";
     case 200:
       return "OK";
+    case 201:
+      return "Created";
     case 204:
       return "No Content";
     case 400:
       return "Bad Request";
+    case 401:
+      return "Unauthorized";
     case 403:
       return "Forbidden";
     case 404:
@@ -196,6 +200,8 @@ std::string_view ReasonPhrase(int status) {
       return "Method Not Allowed";
     case 408:
       return "Request Timeout";
+    case 409:
+      return "Conflict";
     case 413:
       return "Content Too Large";  // RFC 9110 §15.5.14 (was "Payload Too Large").
     case 426:
@@ -307,12 +313,16 @@ ParseResult ParseRequest(std::string_view input, const Limits& limits, Request* 
     }
   }
 
-  // Transfer-Encoding with Content-Length "ought to be handled as an error" (RFC 9112 §6.1);
-  // alone it means a chunked or otherwise coded body, which this server does not accept.
+  // Transfer-Encoding with Content-Length is a request-smuggling signal that "ought to be
+  // handled as an error" (RFC 9112 §6.3 item 3): 400, and the connection closes. Alone it means
+  // a chunked or otherwise coded body, which this server does not accept: 501 (RFC 9112 §6.1).
   if (saw_transfer_encoding) {
     if (saw_content_length) return Error(400, "Transfer-Encoding with Content-Length");
     return Error(501, "Transfer-Encoding not supported");
   }
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host MUST be answered with 400 (HTTP/1.0 had
+  // no Host, so it may omit it).
+  if (!saw_host && out->version_minor == 1) return Error(400, "missing Host");
   // Persistence (RFC 9112 §9.3): 1.1 persists unless "close"; 1.0 only with "keep-alive".
   out->keep_alive = !connection_close && (out->version_minor == 1 || connection_keep_alive);
 

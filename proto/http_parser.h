@@ -59,11 +59,12 @@ struct ParseResult {
 //   (431 once input holds more than max_header_bytes without a complete head).
 // - 400 for a malformed request line or header (bad token chars, missing colon, obs-fold,
 //   bare LF handling is accepted: a lone '\n' ends a line like CRLF, as RFC 9112 §2.2 allows),
-//   duplicate or invalid Content-Length, Transfer-Encoding together with Content-Length, more
-//   than one Host line (RFC 9112 §3.2; a missing Host is tolerated).
+//   duplicate or invalid Content-Length, Transfer-Encoding together with Content-Length (a
+//   smuggling signal, RFC 9112 §6.3), an HTTP/1.1 request without Host or any request with more
+//   than one Host line (RFC 9112 §3.2).
 // - 413 when Content-Length exceeds max_body_bytes; 431 when more than kMaxHeaders headers or the
-//   head exceeds max_header_bytes; 501 for any Transfer-Encoding (chunked request bodies are not
-//   supported); 505 for a version other than HTTP/1.0 or HTTP/1.1.
+//   head exceeds max_header_bytes; 501 for Transfer-Encoding without Content-Length (chunked
+//   request bodies are not supported); 505 for a version other than HTTP/1.0 or HTTP/1.1.
 ParseResult ParseRequest(std::string_view input, const Limits& limits, Request* out);
 
 // ASCII case-insensitive equality, for header names and tokens.
@@ -73,7 +74,8 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 // e.g. HasToken("keep-alive, Upgrade", "upgrade").
 bool HasToken(std::string_view header_value, std::string_view token);
 
-// Canonical reason phrase for a status code ("Not Found"); "Unknown" for codes we never send.
+// Canonical reason phrase (RFC 9110 §15) for every status the server sends ("Not Found");
+// "Unknown" for any other code.
 std::string_view ReasonPhrase(int status);
 
 }  // namespace ringcast::http

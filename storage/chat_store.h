@@ -84,6 +84,7 @@ struct CreateConversationOutcome {
 struct MembershipOutcome {
   Denial denial = Denial::kNone;  // kNotFound, kForbidden, kNotGroup, kUnknownUser, kTooLarge.
   ConversationState conversation;
+  bool changed = false;  // False when every user added was a member already (nothing written).
 };
 
 struct ConversationSummary {

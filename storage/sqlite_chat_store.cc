@@ -348,6 +348,8 @@ void SqliteChatStore::AddMembers(int64_t conv, int64_t caller, std::vector<int64
           out.denial = Denial::kTooLarge;
           return Status();
         }
+        if (newcomers == 0) return Status();  // All members already: nothing to write.
+        out.changed = true;
         // A newcomer starts with the history read, not with every old message unread.
         auto insert = db.Prepare(
             "INSERT INTO users_conversations(conversation_id, user_id, joined_at, delivered_seq, "
@@ -377,6 +379,7 @@ void SqliteChatStore::RemoveMember(int64_t conv, int64_t caller, int64_t user,
             "DELETE FROM users_conversations WHERE conversation_id = ?1 AND user_id = ?2");
         stmt->BindInt64(1, conv).BindInt64(2, user);
         if (Status s = stmt->Exec(); !s.ok()) return s;
+        out.changed = true;
         return LoadState(db, conv, out.conversation);
       },
       std::move(reply));

@@ -12,8 +12,11 @@ namespace ringcast {
 bool HttpExchange::WriteResponse(Connection& conn, bool keep_alive, int status,
                                  std::string_view content_type, std::string_view body,
                                  std::string_view extra_headers) {
-  // Errors end the connection: after a bad request the byte stream cannot be trusted.
-  bool close = status >= 400 || !keep_alive;
+  // A request that reached a route was framed correctly (its head parsed, its body counted
+  // out), so its error answer leaves the connection as usable as a success does. Framing errors
+  // come through Shard::ReplyHttpError with keep_alive false: there the byte stream cannot be
+  // trusted any more.
+  bool close = !keep_alive;
   std::string_view reason = http::ReasonPhrase(status);
   char head[256];
   int size = std::snprintf(head, sizeof(head),

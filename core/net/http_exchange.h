@@ -45,7 +45,8 @@ class HttpExchange {
   DeferredHttp Defer();
 
   // The wire format, shared by immediate and deferred answers. Returns true when the connection
-  // must close after the response (errors, and requests that did not ask to keep it alive).
+  // must close after the response: when `keep_alive` is false (the request did not ask to keep
+  // it, or the caller is answering a framing error). A route's 4xx/5xx keeps the connection.
   static bool WriteResponse(Connection& conn, bool keep_alive, int status,
                             std::string_view content_type, std::string_view body,
                             std::string_view extra_headers);

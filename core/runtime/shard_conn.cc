@@ -276,6 +276,15 @@ void Shard::OnTimer(Connection& conn) {
       uint64_t due = conn.last_receive_tick_ + SecondsToTicks(config_.handshake_timeout_s);
       if (now < due) return ScheduleTimer(conn, due);
       RC_LOG(kDebug, "shard %u: HTTP request timed out", id_);
+      // Part of a request arrived but not all of it: say so (RFC 9110 §15.5.9) before closing.
+      // A connection that sent nothing (new, or idle after an answer) is closed silently, so a
+      // client about to reuse it never reads a 408 for a request it has not sent yet; one whose
+      // answer is deferred is waiting on us, not the client.
+      if (!conn.awaiting_answer_ && conn.http_pending_ != nullptr && !conn.http_pending_->empty()) {
+        conn.http_pending_.reset();
+        ReplyHttpError(conn, 408, "request incomplete after --handshake-timeout");
+        break;
+      }
       Abort(conn);
       break;
     }

@@ -1,8 +1,8 @@
 """A small client for the chat service (proto/PROTOCOL.md, "The chat service"), used by the
 test_chat_* modules.
 
-- `Api`: the HTTP API over http.client, one connection per request (error answers carry
-  `Connection: close`, so reusing a connection would only add failure modes to the tests).
+- `Api`: the HTTP API over http.client, one connection per request (keep-alive is tested
+  on its own; a fresh connection each time keeps the other tests independent of it).
   Blocking; async tests call it through `aio()` so their WebSocket readers keep running.
 - `ChatConn`: a websockets client on `/ws` whose reader task records every event (parsed JSON)
   in arrival order, so tests can wait for an event and later check what else arrived (or did
@@ -81,6 +81,7 @@ class Resp:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    reason: str = ""
 
     def header(self, name: str) -> str | None:
         for k, v in self.headers:
@@ -133,7 +134,7 @@ class Api:
         try:
             conn.request(method, path, body=data, headers=hdrs)
             r = conn.getresponse()
-            return Resp(r.status, r.getheaders(), r.read())
+            return Resp(r.status, r.getheaders(), r.read(), r.reason)
         finally:
             conn.close()
 

@@ -49,6 +49,51 @@ def test_register_then_duplicate_is_409_case_insensitive(shared_server):
     assert r3.status == 201 and r3.json["user_id"] not in (uid,), r3
 
 
+def test_status_lines_carry_reason_phrases(shared_server):
+    # Not "201 Unknown": every status the API sends has its RFC 9110 phrase.
+    api = Api(shared_server.port)
+    name = unique_name("why")
+    r = api.register(name)
+    assert (r.status, r.reason) == (201, "Created"), r
+    r = api.register(name)
+    assert (r.status, r.reason) == (409, "Conflict"), r
+    r = api.login(name, "wrong password!")
+    assert (r.status, r.reason) == (401, "Unauthorized"), r
+    r = api.request("POST", "/api/login", raw=b"[]")
+    assert (r.status, r.reason) == (400, "Bad Request"), r
+
+
+def test_api_errors_keep_the_connection_open(shared_server):
+    # A 4xx of the API answers a well-framed request: the keep-alive connection stays usable.
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", shared_server.port, timeout=TIMEOUT)
+    try:
+        for method, path, body, status in (("POST", "/api/login", b"{}", 400),
+                                           ("GET", "/api/conversations", None, 401),
+                                           ("GET", "/api/nothing", None, 404),
+                                           ("GET", "/api/login", None, 405),
+                                           ("POST", "/api/register", b"[]", 400)):
+            conn.request(method, path, body=body)
+            r = conn.getresponse()
+            r.read()
+            assert r.status == status, (method, path, r.status)
+            assert r.getheader("Connection") is None, (method, path, r.getheaders())
+            assert conn.sock is not None, f"{method} {path}: the server closed the connection"
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b'{"username":"a","username":"b","password":"12345678"}', 'duplicate field "username"'),
+    (b'{"username":"abc","password":"pass\\ud800word"}', 'field "password" is not a valid string'),
+    (b'{"username":["abc"],"password":"12345678"}', 'field "username" must be a string'),
+], ids=["duplicate-key", "lone-surrogate", "wrong-type"])
+def test_register_errors_name_the_fault(shared_server, raw, message):
+    r = Api(shared_server.port).request("POST", "/api/register", raw=raw)
+    assert r.status == 400, r
+    assert r.json["error"].startswith(message), r
+
+
 def test_register_length_boundaries_are_accepted(shared_server):
     api = Api(shared_server.port)
     name32 = (unique_name("b") + "x" * 32)[:32]

@@ -62,6 +62,46 @@ def test_direct_conversation_needs_exactly_one_other_member(api):
     assert api.conversations(a) == []
 
 
+def test_direct_conversation_with_a_name_is_400(api):
+    # A 1:1 has no name; rather than drop the one asked for, say so (new or existing 1:1).
+    a, b = api.new_users(2, "dmn")
+    r = api.create_conv(a, [b], name="X", group=False)
+    assert r.status == 400 and r.json["error"] == "a 1:1 conversation has no name", r
+    conv = api.direct(a, b)
+    r = api.create_conv(a, [b], name="X", group=False)
+    assert r.status == 400 and r.json["error"] == "a 1:1 conversation has no name", r
+    # "name": null is no name.
+    r = api.request("POST", "/api/conversations",
+                    raw=f'{{"members":[{b.id}],"name":null,"group":false}}'.encode(),
+                    token=a.token)
+    assert r.status == 200 and r.json["id"] == conv, r
+    assert entry(api, a, conv)["name"] is None
+
+
+def test_malformed_ids_in_paths_are_400(api):
+    a, b = api.new_users(2, "pid")
+    conv = api.group(a, [b], "g")
+    for bad in ("abc", "0", "-1", str(2**66), "1.5", "+1", "%31"):
+        for method, path in (("GET", f"/api/conversations/{bad}/messages"),
+                             ("POST", f"/api/conversations/{bad}/members"),
+                             ("DELETE", f"/api/conversations/{conv}/members/{bad}")):
+            r = api.request(method, path, raw=b'{"members":[1]}' if method == "POST" else None,
+                            token=a.token)
+            assert r.status == 400, (method, path, r)
+            assert "must be a positive integer" in r.json["error"], (method, path, r)
+    # Well formed but naming nothing: 404.
+    r = api.messages(a, 2**63 - 1)
+    assert r.status == 404 and r.json["error"] == "no such conversation or member", r
+
+
+def test_duplicate_fields_are_400(api):
+    a, b, c = api.new_users(3, "dup")
+    r = api.request("POST", "/api/conversations",
+                    raw=f'{{"members":[{b.id}],"members":[{c.id}]}}'.encode(), token=a.token)
+    assert r.status == 400 and r.json["error"] == 'duplicate field "members"', r
+    assert api.conversations(a) == []
+
+
 def test_unknown_member_is_404(api):
     a, b = api.new_users(2, "unk")
     r = api.create_conv(a, [10_000_000], group=False)
@@ -185,7 +225,7 @@ def test_bad_members_requests(api):
         r = api.request("POST", f"/api/conversations/{conv}/members", raw=raw, token=a.token)
         assert r.status == 400, (raw, r)
     r = api.request("DELETE", f"/api/conversations/{conv}/members/abc", token=a.token)
-    assert r.status in (400, 404), r
+    assert r.status == 400, r
 
 
 def test_membership_changes_send_members_events(shared_server):
@@ -221,6 +261,15 @@ def test_membership_changes_send_members_events(shared_server):
             ack = await ca.send(conv, "after c")
             got = await cc.wait_message(conv, lambda m: m["body"] == "after c")
             assert got["seq"] == ack["seq"] == 2, (got, ack)
+
+            # Adding members who are in already changes nothing and tells nobody (idempotent).
+            marks = {conn: conn.mark() for conn in (ca, cb, cc)}
+            r = await aio(api.add_members, a, conv, [b, c])
+            assert r.status == 200 and sorted(r.json["members"]) == sorted([a.id, b.id, c.id]), r
+            ack = await cb.send(conv, "after the no-op")  # Behind any event the add would send.
+            for conn in (ca, cb, cc):
+                await conn.wait_message(conv, lambda m: m["id"] == ack["id"], start=marks[conn])
+                assert not conn.typed("members", marks[conn], conv=conv), conn.describe(marks[conn])
 
             # Removing c: c's connection is told, and gets nothing of the group afterwards.
             marks = {conn: conn.mark() for conn in (ca, cb, cc)}
@@ -331,7 +380,11 @@ def test_message_history_paging(shared_server):
     assert page(limit=1, before=8)["messages"][0]["seq"] == 7
     assert page(user=a, limit=2)["messages"] == p1["messages"][:2]
 
-    for bad in ("limit=0", "limit=201", "limit=abc", "before=x", "limit=-1", "before=1.5"):
+    # before=0 is "the newest", as absent (and as in the WebSocket `history`).
+    assert page(before=0) == full
+    assert page(before=0, limit=3) == p1
+    for bad in ("limit=0", "limit=201", "limit=abc", "before=x", "limit=-1", "before=1.5",
+                "before=-1"):
         r = api.request("GET", f"/api/conversations/{conv}/messages?{bad}", token=b.token)
         assert r.status == 400, (bad, r)
     assert api.messages(outsider, conv).status == 403
@@ -364,6 +417,48 @@ def test_unread_and_read_seq_follow_read_receipts(shared_server):
             await ca.send(conv, "one more")
             e = await aio(entry, api, b, conv)
             assert (e["last_seq"], e["read_seq"], e["unread"]) == (6, 5, 1), e
+        finally:
+            await ca.close()
+            await cb.close()
+
+    run_async(go(), 60)
+
+
+def test_own_messages_are_not_unread(shared_server):
+    # Sending marks the conversation read up to the message: the sender's own messages are
+    # never unread to it (and what came before them was seen). No receipt is sent for it: the
+    # `message` event itself says its sender has read up to its seq.
+    port = shared_server.port
+    api = Api(port)
+    a, b = api.new_users(2, "own")
+    conv = api.direct(a, b)
+
+    async def go():
+        ca = await ChatConn.connect(port, a.token, name="a")
+        cb = await ChatConn.connect(port, b.token, name="b")
+        try:
+            await cb.send(conv, "from b")
+            await ca.send(conv, "a1")
+            ack = await ca.send(conv, "a2")
+            assert ack["seq"] == 3, ack
+            e = await aio(entry, api, a, conv)
+            assert (e["last_seq"], e["read_seq"], e["unread"]) == (3, 3, 0), e
+            e = await aio(entry, api, b, conv)
+            assert (e["last_seq"], e["read_seq"], e["unread"]) == (3, 1, 2), e
+            sync = await ca.call({"type": "sync", "convs": {str(conv): 3}}, "sync")
+            members = {m["user"]: m for m in sync["convs"][0]["members"]}
+            assert (members[a.id]["delivered"], members[a.id]["read"]) == (3, 3), sync
+            # The receipt the client would send anyway moves nothing, so nobody hears of it.
+            await ca.send_json({"type": "read", "conv": conv, "seq": 3})
+            await ca.ping()  # a's receipt is on its way to the owner.
+            # b's goes the same way (owner, store, owner) just behind it; once it has arrived,
+            # and a moment later, one for a would have too.
+            await cb.send_json({"type": "read", "conv": conv, "seq": 3})
+            for conn in (ca, cb):
+                await conn.wait_type("receipt", conv=conv, user=b.id, read=3)
+            await asyncio.sleep(0.3)
+            for conn in (ca, cb):
+                assert not conn.typed("receipt", conv=conv, user=a.id), conn.describe()
         finally:
             await ca.close()
             await cb.close()

@@ -122,6 +122,34 @@ def test_oversize_body_error_carries_cid_and_limits_are_inclusive(shared_server,
     run_async(go(), 30)
 
 
+@pytest.mark.parametrize("frame, message, cid", [
+    ('{"type":"send","conv":CONV,"cid":"","body":"x"}', 'field "cid" must be 1 to 64 bytes', ""),
+    ('{"type":"send","conv":CONV,"cid":"' + "c" * 65 + '","body":"x"}',
+     'field "cid" must be 1 to 64 bytes', "c" * 65),
+    ('{"type":"send","conv":CONV,"cid":12,"body":"x"}', 'field "cid" must be a string', 12),
+    ('{"type":"send","conv":"CONV","cid":"c-conv","body":"x"}',
+     'field "conv" must be a positive integer', "c-conv"),
+    ('{"type":"send","conv":CONV,"conv":CONV,"cid":"c-dup","body":"x"}',
+     'duplicate field "conv"', "c-dup"),
+    ('{"type":"send","conv":CONV,"cid":"c-sur","body":"\\udc00"}',
+     'field "body" is not a valid string', "c-sur"),
+], ids=["cid-empty", "cid-65", "cid-number", "conv-string", "duplicate", "lone-surrogate"])
+def test_errors_name_the_fault_and_echo_the_cid(shared_server, pair, frame, message, cid):
+    a, b, conv = pair
+
+    async def go():
+        c = await ChatConn.connect(shared_server.port, a.token)
+        try:
+            err = await c.call(frame.replace("CONV", str(conv)), "ack")
+            assert err["type"] == "error" and err["code"] == "bad_request", err
+            assert err["message"].startswith(message), err
+            assert "cid" in err and err["cid"] == cid, err
+        finally:
+            await c.close()
+
+    run_async(go(), 30)
+
+
 def test_unknown_fields_are_ignored(shared_server, pair):
     a, b, conv = pair
 

@@ -28,7 +28,8 @@ def test_every_history_page_matches_the_store(shared_server, api):
             for i in range(1, total + 1):
                 await ca.send(conv, f"m{i}")
             pages = [(None, None), (None, 50), (None, 64), (None, 65), (None, 200), (101, 10),
-                     (60, 20), (40, 5), (37, 1), (36, 30), (20, 50), (2, 10), (1, 10), (500, 3)]
+                     (60, 20), (40, 5), (37, 1), (36, 30), (20, 50), (2, 10), (1, 10), (500, 3),
+                     (0, None), (0, 7)]  # before 0: the newest, over HTTP as over /ws
             for before, limit in pages:
                 ask = {"type": "history", "conv": conv}
                 if before is not None:

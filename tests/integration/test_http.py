@@ -38,6 +38,21 @@ def assert_error_closes(port: int, request: bytes, status: int):
     return resp
 
 
+def assert_error_keeps_alive(port: int, request: bytes, status: int):
+    """A route's error: the request was well framed, so the answer `status` leaves the
+    connection open for the next request."""
+    with RawConn.open(port) as conn:
+        conn.send(request)
+        resp = conn.read_http_response()
+        assert resp.status == status, f"expected {status}: {resp!r}"
+        assert "close" not in resp.header_tokens("Connection"), \
+            f"a route's error must not close a keep-alive connection: {resp!r}"
+        conn.send(get_request("/health"))
+        again = conn.read_http_response()
+        assert again.status == 200, again
+    return resp
+
+
 # --------------------------------------------------------------------------------------------
 # /health and routing
 
@@ -72,7 +87,7 @@ def test_health_counts_connections_on_every_shard(server):
 
 
 def test_unknown_path_is_404(shared_server):
-    assert_error_closes(shared_server.port, get_request("/no-such-path"), 404)
+    assert_error_keeps_alive(shared_server.port, get_request("/no-such-path"), 404)
 
 
 @pytest.mark.parametrize("method,path", [("POST", "/health"), ("PUT", "/health"),
@@ -80,22 +95,23 @@ def test_unknown_path_is_404(shared_server):
                                          ("PUT", "/echo")])
 def test_non_get_is_405(shared_server, method, path):
     request = get_request(path, method=method, extra=[("Content-Length", "0")])
-    assert_error_closes(shared_server.port, request, 405)
+    assert_error_keeps_alive(shared_server.port, request, 405)
 
 
 def test_echo_without_upgrade_is_426(shared_server):
-    assert_error_closes(shared_server.port, get_request("/echo"), 426)
+    assert_error_keeps_alive(shared_server.port, get_request("/echo"), 426)
 
 
 def test_wrong_websocket_version_is_426_with_version_13(shared_server):
-    resp = assert_error_closes(shared_server.port, upgrade_request("/echo", version="8"), 426)
+    resp = assert_error_keeps_alive(shared_server.port, upgrade_request("/echo", version="8"),
+                                    426)
     assert "13" in resp.header_tokens("Sec-WebSocket-Version"), \
         f"426 must say which version we speak (RFC 6455 §4.4): {resp!r}"
 
 
 def test_missing_key_is_400(shared_server):
-    assert_error_closes(shared_server.port,
-                        upgrade_request("/echo", omit=("Sec-WebSocket-Key",)), 400)
+    assert_error_keeps_alive(shared_server.port,
+                             upgrade_request("/echo", omit=("Sec-WebSocket-Key",)), 400)
 
 
 @pytest.mark.parametrize("key", [
@@ -106,7 +122,7 @@ def test_missing_key_is_400(shared_server):
     "!!!!not*base64!!!!!!!==",                       # not base64 at all
 ], ids=["empty", "short", "15-bytes", "17-bytes", "not-base64"])
 def test_bad_key_is_400(shared_server, key):
-    assert_error_closes(shared_server.port, upgrade_request("/echo", key=key), 400)
+    assert_error_keeps_alive(shared_server.port, upgrade_request("/echo", key=key), 400)
 
 
 @pytest.mark.parametrize("request_line", [
@@ -168,6 +184,34 @@ def test_transfer_encoding_is_501(shared_server):
     assert_error_closes(shared_server.port, request, 501)
 
 
+def test_transfer_encoding_with_content_length_is_400(shared_server):
+    # A request-smuggling signal (RFC 9112 §6.3), not an unsupported feature: 400, then close.
+    request = get_request("/health", extra=[("Transfer-Encoding", "chunked"),
+                                            ("Content-Length", "5")]) + b"0\r\n\r\n"
+    resp = assert_error_closes(shared_server.port, request, 400)
+    assert b"Transfer-Encoding with Content-Length" in resp.body, resp
+
+
+def test_http11_without_host_is_400(shared_server):
+    # RFC 9112 §3.2: a 1.1 request without Host MUST be answered 400; 1.0 had no Host.
+    resp = assert_error_closes(shared_server.port, b"GET /health HTTP/1.1\r\n\r\n", 400)
+    assert b"missing Host" in resp.body, resp
+    conn, resp = exchange(shared_server.port, b"GET /health HTTP/1.0\r\n\r\n")
+    conn.close()
+    assert resp.status == 200, resp
+
+
+def test_reason_phrases(shared_server):
+    # The status line carries the RFC 9110 phrase, never "Unknown" (the chat API's 201, 401 and
+    # 409 are checked in test_chat_accounts.py).
+    for request, status, reason in ((get_request("/health"), 200, "OK"),
+                                    (get_request("/nope"), 404, "Not Found"),
+                                    (get_request("/echo"), 426, "Upgrade Required")):
+        conn, resp = exchange(shared_server.port, request)
+        conn.close()
+        assert (resp.status, resp.reason) == (status, reason), resp
+
+
 # --------------------------------------------------------------------------------------------
 # Keep-alive
 
@@ -199,6 +243,33 @@ def test_connection_close_request_is_honoured(shared_server):
         conn.send(get_request("/health", extra=[("Connection", "close")]))
         assert conn.read_http_response().status == 200
         conn.expect_eof(timeout=5)
+
+
+@pytest.mark.server_args("--handshake-timeout", "1")
+@pytest.mark.parametrize("partial", [
+    b"GET /health HTT",                                        # request line
+    b"GET /health HTTP/1.1\r\nHost: x\r\n",                   # head without its blank line
+    b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",  # body
+], ids=["request-line", "head", "body"])
+def test_unfinished_request_gets_408_then_close(server, partial):
+    # RFC 9110 §15.5.9: the client is told why, rather than finding the connection gone.
+    with RawConn.open(server.port) as conn:
+        conn.send(partial)
+        resp = conn.read_http_response(timeout=10)
+        assert resp.status == 408 and resp.reason == "Request Timeout", resp
+        assert "close" in resp.header_tokens("Connection"), resp
+        conn.expect_eof(timeout=5)
+
+
+@pytest.mark.server_args("--handshake-timeout", "1")
+def test_idle_connection_is_closed_without_an_answer(server):
+    # Nothing sent (a fresh connection, or an idle keep-alive one): no 408 that a client about
+    # to send a request could take for its answer.
+    with RawConn.open(server.port) as fresh, RawConn.open(server.port) as idle:
+        idle.send(get_request("/health"))
+        assert idle.read_http_response().status == 200
+        fresh.expect_eof(timeout=10)
+        idle.expect_eof(timeout=10)
 
 
 def test_request_split_into_tiny_segments(shared_server):
@@ -278,7 +349,8 @@ def test_every_closing_answer_arrives_under_concurrent_connections(shared_server
         for _ in range(1000):
             conn = http.client.HTTPConnection("127.0.0.1", shared_server.port, timeout=10)
             try:
-                conn.request("GET", "/no-such-route")  # 404 + Connection: close
+                # 404 + Connection: close: the server closes after the answer.
+                conn.request("GET", "/no-such-route", headers={"Connection": "close"})
                 if conn.getresponse().status != 404:
                     lost += 1
             except (OSError, http.client.HTTPException):

@@ -46,8 +46,10 @@ TEST_F(RequestParserTest, SendRefusals) {
       {R"({"type":"send","conv":1,"cid":"a","body":"x","kind":""})", "kind", "a"},
       {R"({"type":"send","conv":0,"cid":"a","body":"x"})", "conv", "a"},
       {R"({"type":"send","conv":"1","cid":"a","body":"x"})", "conv", "a"},
-      {R"({"type":"send","conv":1,"cid":7,"body":"x"})", "cid", ""},
+      {R"({"type":"send","conv":1,"cid":7,"body":"x"})", "field \"cid\" must be a string", ""},
       {R"({"type":"send","conv":1,"cid":"a","body":["x"]})", "body", "a"},
+      {R"({"type":"send","conv":1,"cid":"","body":"x"})", "field \"cid\" must be 1 to 64 bytes",
+       ""},
   };
   for (const Case& c : cases) {
     EXPECT_FALSE(Parse(c.text)) << c.text;
@@ -55,9 +57,74 @@ TEST_F(RequestParserTest, SendRefusals) {
         << c.text << " → " << error_.message;
     EXPECT_EQ(error_.cid, c.cid) << c.text;
   }
+}
+
+// An error echoes whatever cid the request carried, even one that is itself the fault, so a
+// client can tell which request failed.
+TEST_F(RequestParserTest, ErrorsEchoTheCidAsSent) {
   std::string long_cid(65, 'c');
   EXPECT_FALSE(Parse(R"({"type":"send","conv":1,"body":"x","cid":")" + long_cid + "\"}"));
-  EXPECT_EQ(error_.cid, "") << "an over-long cid is not echoed back";
+  EXPECT_EQ(error_.message, "field \"cid\" must be 1 to 64 bytes");
+  EXPECT_EQ(error_.cid, long_cid);
+  EXPECT_EQ(
+      EncodeRequestError(error_),
+      R"({"type":"error","code":"bad_request","message":"field \"cid\" must be 1 to 64 bytes",)"
+      R"("cid":")" +
+          long_cid + "\"}");
+
+  EXPECT_FALSE(Parse(R"({"type":"send","conv":1,"body":"x","cid":""})"));
+  EXPECT_EQ(EncodeRequestError(error_), R"({"type":"error","code":"bad_request","message":)"
+                                        R"("field \"cid\" must be 1 to 64 bytes","cid":""})");
+
+  EXPECT_FALSE(Parse(R"({"type":"send","conv":1,"body":"x","cid":  -7.5e1 })"));
+  EXPECT_EQ(error_.message, "field \"cid\" must be a string");
+  EXPECT_EQ(EncodeRequestError(error_), R"({"type":"error","code":"bad_request","message":)"
+                                        R"("field \"cid\" must be a string","cid":-7.5e1})");
+
+  // A fault before the cid still answers with it.
+  EXPECT_FALSE(Parse(R"({"type":"send","conv":"x","cid":"q\"1","body":"x"})"));
+  EXPECT_EQ(error_.message, "field \"conv\" must be a positive integer");
+  EXPECT_EQ(EncodeRequestError(error_),
+            R"({"type":"error","code":"bad_request","message":)"
+            R"("field \"conv\" must be a positive integer","cid":"q\"1"})");
+
+  // Nothing to echo: no cid, or one that is neither a string nor a number.
+  EXPECT_FALSE(Parse(R"({"type":"send","conv":1,"body":"x"})"));
+  EXPECT_EQ(EncodeRequestError(error_),
+            R"({"type":"error","code":"bad_request","message":"missing field \"cid\""})");
+  EXPECT_FALSE(Parse(R"({"type":"send","conv":1,"body":"x","cid":{"a":1}})"));
+  EXPECT_EQ(error_.message, "field \"cid\" must be a string");
+  EXPECT_EQ(error_.cid_json, "");
+}
+
+TEST_F(RequestParserTest, MessagesNameTheFault) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"type":7})", "field \"type\" must be a string"},
+      {R"({"type":"read","conv":1,"seq":-1})", "field \"seq\" must be a non-negative integer"},
+      {R"({"type":"history","conv":1,"before":"9"})",
+       "field \"before\" must be a non-negative integer"},
+      {R"({"type":"history","conv":1,"limit":0})",
+       "field \"limit\" must be an integer from 1 to 200"},
+      {R"({"type":"typing","conv":1,"state":true})", "field \"state\" must be a string"},
+      {R"({"type":"sync","convs":[1]})", "field \"convs\" must be an object"},
+      // simdjson will not unescape a lone surrogate: that is not a type error.
+      {R"({"type":"send","conv":1,"cid":"a","body":"\ud800"})",
+       "field \"body\" is not a valid string"},
+  };
+  for (const auto& [text, message] : cases) {
+    EXPECT_FALSE(Parse(text)) << text;
+    EXPECT_EQ(error_.message.rfind(message, 0), 0u) << text << " → " << error_.message;
+  }
+}
+
+TEST_F(RequestParserTest, DuplicateFieldsAreRefused) {
+  EXPECT_FALSE(Parse(R"({"type":"send","conv":1,"conv":2,"cid":"a","body":"x"})"));
+  EXPECT_EQ(error_.message, "duplicate field \"conv\"");
+  EXPECT_EQ(error_.cid, "a");
+  EXPECT_FALSE(Parse(R"({"type":"ping","type":"send"})"));
+  EXPECT_EQ(error_.message, "duplicate field \"type\"");
+  // Unknown fields are ignored, repeated or not.
+  EXPECT_TRUE(Parse(R"({"type":"ping","x":1,"x":2})")) << error_.message;
 }
 
 TEST_F(RequestParserTest, NotJsonOrNotAnObjectOrTrailingGarbage) {
@@ -213,6 +280,25 @@ TEST(HttpBodyTest, Credentials) {
   EXPECT_TRUE(ParseCredentials(R"({"username":1,"password":"x"})", &credentials));
   EXPECT_TRUE(ParseCredentials("not json", &credentials));
   EXPECT_TRUE(ParseCredentials(R"({"username":"a","password":"b"} tail)", &credentials));
+}
+
+TEST(HttpBodyTest, MessagesNameTheFault) {
+  Credentials credentials;
+  EXPECT_EQ(ParseCredentials(R"({"username":"a","username":"b","password":"p"})", &credentials),
+            "duplicate field \"username\"");
+  EXPECT_EQ(ParseCredentials(R"({"username":7,"password":"p"})", &credentials),
+            "field \"username\" must be a string");
+  std::optional<std::string> surrogate =
+      ParseCredentials(R"({"username":"a","password":"pass\udc00word"})", &credentials);
+  ASSERT_TRUE(surrogate);
+  EXPECT_EQ(surrogate->rfind("field \"password\" is not a valid string", 0), 0u) << *surrogate;
+  NewConversation spec;
+  EXPECT_EQ(ParseNewConversation(R"({"members":[2],"group":true,"group":false})", &spec),
+            "duplicate field \"group\"");
+  std::vector<int64_t> members;
+  EXPECT_EQ(ParseMemberList(R"({"members":[2],"members":[3]})", &members),
+            "duplicate field \"members\"");
+  EXPECT_FALSE(ParseMemberList(R"({"members":[2],"other":1,"other":2})", &members));
 }
 
 TEST(HttpBodyTest, NewConversationDefaultsGroupFromShape) {

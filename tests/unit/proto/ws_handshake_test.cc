@@ -77,7 +77,8 @@ TEST_F(HandshakeTest, TokenListsAndCase) {
   }
   // The tokens may sit on separate header lines.
   const HandshakeResult split = Validate(
-      "GET / HTTP/1.1\r\nConnection: keep-alive\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+      "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\nConnection: Upgrade\r\n"
+      "Upgrade: websocket\r\n"
       "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
   EXPECT_EQ(split.error_status, 0);
 }
@@ -154,7 +155,7 @@ TEST_F(HandshakeTest, BadKeys) {
 
 TEST_F(HandshakeTest, RepeatedKey) {
   const HandshakeResult r = Validate(
-      "GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+      "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
       "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
       "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n\r\n");
   EXPECT_EQ(r.error_status, 400);

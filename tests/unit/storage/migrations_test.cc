@@ -68,7 +68,8 @@ TEST_F(MigrationsTest, ReopeningIsIdempotentAndKeepsData) {
     ASSERT_TRUE(s.ok()) << s.ToString();
     EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), LatestSchemaVersion());
     EXPECT_EQ(Count(*db, "SELECT count(*) FROM users WHERE username = 'alice'"), 1);
-    EXPECT_EQ(Count(*db, "SELECT count(*) FROM meta"), 1);  // v1 did not run again.
+    // One row per version applied: none ran again.
+    EXPECT_EQ(Count(*db, "SELECT count(*) FROM meta"), LatestSchemaVersion());
   }
 }
 
@@ -146,6 +147,35 @@ TEST_F(MigrationsTest, RejectsAListWithGaps) {
   auto db = OpenDb();
   EXPECT_EQ(Migrate(*db, list).errc(), Errc::kMisuse);
   EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 0);
+}
+
+// Version 2 on a database written at version 1: each member's read watermark catches up with
+// its newest own message, and from then on sending moves it.
+TEST_F(MigrationsTest, Version2MarksOwnMessagesRead) {
+  auto db = OpenDb();
+  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(1)).ok());
+  ASSERT_TRUE(db->Exec(R"sql(
+    INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1), (2, 'b', 'h', 1);
+    INSERT INTO conversations(id, name, is_group, created_at, direct_key) VALUES (7, NULL, 0, 1, '1:2');
+    INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (7, 1, 1), (7, 2, 1);
+    INSERT INTO messages(conversation_id, seq, sender_id, body, sent_at) VALUES
+      (7, 1, 1, 'x', 1), (7, 2, 2, 'x', 1), (7, 3, 1, 'x', 1), (7, 4, 2, 'x', 1);
+    UPDATE users_conversations SET read_seq = 4, delivered_seq = 4 WHERE user_id = 2;
+  )sql")
+                  .ok());
+  EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 1"), 0);
+  Status s = Migrate(*db);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 2);
+  EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 1"), 3);
+  EXPECT_EQ(Count(*db, "SELECT delivered_seq FROM users_conversations WHERE user_id = 1"), 3);
+  EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 2"), 4)
+      << "never moved back";
+  ASSERT_TRUE(db->Exec("INSERT INTO messages(conversation_id, seq, sender_id, body, sent_at) "
+                       "VALUES (7, 5, 1, 'x', 1)")
+                  .ok());
+  EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 1"), 5);
+  EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 2"), 4);
 }
 
 TEST_F(MigrationsTest, BuiltInListIsConsecutiveFromOne) {

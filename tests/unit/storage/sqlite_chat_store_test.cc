@@ -132,6 +132,41 @@ TEST_F(SqliteChatStoreTest, WatermarksOnlyMoveForwardAndNeverPastLastSeq) {
   EXPECT_EQ(update(carol_, 1, 1).denial, Denial::kForbidden);
 }
 
+// A sender has read its own messages: unread counts are of the others' messages, and sending
+// implies having read what came before.
+TEST_F(SqliteChatStoreTest, SendingMovesTheSendersOwnWatermarks) {
+  int64_t conv = Create(alice_, {bob_}, false).conversation.id;
+  Append(conv, bob_, "b1");
+  Append(conv, alice_, "a1");
+  Append(conv, alice_, "a2");
+  auto read_seq = [&](int64_t user) {
+    auto list = Await<std::vector<ConversationSummary>>(
+        [&](auto reply) { store_->ListConversations(user, std::move(reply)); });
+    EXPECT_TRUE(list.ok() && list->size() == 1u);
+    return list.ok() && !list->empty() ? (*list)[0].read_seq : -1;
+  };
+  EXPECT_EQ(read_seq(alice_), 3) << "alice's own messages are not unread to her";
+  EXPECT_EQ(read_seq(bob_), 1) << "bob has read up to his own message, not alice's after it";
+  auto sync = Await<std::vector<SyncConversation>>([&](auto reply) {
+    store_->Sync(alice_, {{conv, 0}}, {10}, std::move(reply));
+  });
+  ASSERT_TRUE(sync.ok() && sync->size() == 1u);
+  for (const MemberState& member : (*sync)[0].members) {
+    EXPECT_EQ(member.delivered, member.user == alice_ ? 3 : 1) << member.user;
+    EXPECT_EQ(member.read, member.user == alice_ ? 3 : 1) << member.user;
+  }
+  // A receipt at or below it moves nothing (and so publishes nothing).
+  auto w = Await<WatermarkOutcome>(
+      [&](auto reply) { store_->UpdateWatermarks(conv, alice_, 3, 3, std::move(reply)); });
+  ASSERT_TRUE(w.ok());
+  EXPECT_FALSE(w->read_moved || w->delivered_moved);
+  // A duplicate send (same cid) takes no seq and moves nothing.
+  Append(conv, bob_, "b2");
+  EXPECT_TRUE(Append(conv, alice_, "a2").duplicate);
+  EXPECT_EQ(read_seq(alice_), 3);
+  EXPECT_EQ(read_seq(bob_), 4);
+}
+
 TEST_F(SqliteChatStoreTest, HistoryAndSyncPageWithMore) {
   int64_t conv = Create(alice_, {bob_}, false).conversation.id;
   for (int i = 0; i < 7; ++i) Append(conv, alice_, "m" + std::to_string(i));
@@ -208,7 +243,13 @@ TEST_F(SqliteChatStoreTest, MembershipChangesAndWhoMayMakeThem) {
   };
   auto added = add(bob_, {carol_});
   ASSERT_EQ(added.denial, Denial::kNone);
+  EXPECT_TRUE(added.changed);
   ASSERT_EQ(added.conversation.members.size(), 3u);
+  // Adding members who are all in already writes nothing and says so (no event to send).
+  auto again = add(alice_, {carol_, bob_});
+  ASSERT_EQ(again.denial, Denial::kNone);
+  EXPECT_FALSE(again.changed);
+  EXPECT_EQ(again.conversation.members.size(), 3u);
   EXPECT_EQ(added.conversation.members[2].read, 1) << "a newcomer starts with history read";
   EXPECT_EQ(add(999, {carol_}).denial, Denial::kForbidden);
   int64_t dave = User("dave");
@@ -218,7 +259,9 @@ TEST_F(SqliteChatStoreTest, MembershipChangesAndWhoMayMakeThem) {
         [&](auto reply) { store_->RemoveMember(group.id, caller, user, std::move(reply)); });
   };
   EXPECT_EQ(remove(alice_, dave).denial, Denial::kNotFound);
-  EXPECT_EQ(remove(carol_, carol_).conversation.members.size(), 2u);
+  auto left = remove(carol_, carol_);
+  EXPECT_EQ(left.conversation.members.size(), 2u);
+  EXPECT_TRUE(left.changed);
   EXPECT_EQ(remove(carol_, bob_).denial, Denial::kForbidden);
   int64_t direct = Create(alice_, {bob_}, false).conversation.id;
   auto not_group = *Await<MembershipOutcome>(
