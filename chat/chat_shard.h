@@ -18,14 +18,17 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "chat/conv_view.h"
+#include "chat/pending_requests.h"
+#include "chat/presence.h"
 #include "chat/protocol.h"
+#include "chat/rate_limit.h"
 #include "chat/service.h"
 #include "core/net/connection.h"
 #include "core/net/http_exchange.h"
+#include "core/runtime/clock.h"
 
 namespace ringcast::chat {
 
@@ -40,16 +43,11 @@ struct Session {
   Phase phase = Phase::kStarting;
   bool attached = false;  // Counted by the user's owner shard.
   bool loaded = false;
-  size_t index = 0;  // In ChatShard::sessions_.
-  uint64_t last_heartbeat_tick = 0;
-  double tokens = 0;  // Rate limit bucket.
-  uint64_t refill_tick = 0;
+  size_t index = 0;               // In ChatShard::sessions_.
+  int64_t last_heartbeat_ms = 0;  // Monotonic.
+  TokenBucket bucket;             // --msg-rate.
   uint32_t refused_in_a_row = 0;
-  // Requests waiting their turn, in order: received before hello, behind a sync or history
-  // answer still on its way, or while the connection is congested (it reads slower than its
-  // answers come). Bounded by kMaxPendingRequests and kMaxPendingBytes.
-  std::deque<std::string> pending;
-  size_t pending_bytes = 0;
+  PendingRequests pending;  // Not yet their turn (pending_requests.h).
   bool answer_outstanding = false;  // A sync or history answer is on its way.
   std::unordered_map<int64_t, ConvView> convs;
   std::unordered_map<int64_t, uint32_t> contacts;  // User → conversations shared.
@@ -95,13 +93,8 @@ class ChatShard final : public Application, public WebSocketHandler {
     std::unordered_map<int64_t, Watermarks> watermarks;
     // The newest committed messages, contiguous, while some shard has sessions in it.
     std::deque<storage::Message> recent;
-  };
-  // A user this shard owns.
-  struct OwnedUser {
-    std::vector<ConnId> connections;
-    bool online = false;
-    std::optional<int64_t> last_online;
-    uint64_t offline_at_tick = 0;  // Non-zero: goes offline then unless a connection returns.
+    int64_t last_used_ms = 0;  // Monotonic: the latest join, leave, commit or receipt.
+    bool idle_listed = false;  // In idle_convs_.
   };
   struct Presence {
     bool online = false;
@@ -168,7 +161,7 @@ class ChatShard final : public Application, public WebSocketHandler {
                         const std::vector<int64_t>& removed);
   void OnPresence(int64_t user, bool online, std::optional<int64_t> last_online,
                   SharedFrame* frame);
-  void OnRevoked(int64_t user, const std::string& jti);
+  void OnRevoked(int64_t user, const std::string& jti, int64_t exp_ms);
   // Owner side.
   void OwnerJoin(int64_t conv, uint32_t shard, uint64_t token);
   void OwnerLeave(int64_t conv, uint32_t shard);
@@ -183,7 +176,15 @@ class ChatShard final : public Application, public WebSocketHandler {
   void OwnerAttach(int64_t user, ConnId conn);
   void OwnerDetach(int64_t user, ConnId conn);
   void OwnerSweepPresence();
-  void BroadcastPresence(int64_t user, const OwnedUser& state);
+  void BroadcastPresence(const PresenceOwner::Change& change);
+  // The record of `conv`, created if need be, marked as used now.
+  OwnedConv& UseOwnedConv(int64_t conv);
+  // Lists `conv` for forgetting when no shard has sessions in it.
+  void NoteIdle(int64_t conv, OwnedConv& owned);
+  // Forgets the owned conversations that nobody has joined or used for --idle-state-ttl.
+  void ForgetIdleConvs(int64_t now_ms);
+  // Forgets revocations of tokens that expired long enough ago.
+  void ForgetExpiredRevocations();
   // Sends a frame to one connection on any shard.
   void SendTo(ConnId conn, std::string json);
   // Like SendTo, for the answer to a history request (FinishAnswer there).
@@ -198,19 +199,25 @@ class ChatShard final : public Application, public WebSocketHandler {
   std::unordered_map<int64_t, std::vector<Session*>> by_user_;
   std::unordered_map<int64_t, LocalConv> local_convs_;
   std::unordered_map<int64_t, std::vector<Session*>> watchers_;  // Contact → sessions.
-  std::unordered_map<int64_t, Presence> presence_;  // Replicated from the users' owners.
-  std::unordered_set<std::string> revoked_;         // Replicated to every shard.
+  // Replicated from the users' owners: every online user, and the offline ones some local
+  // session watches (others are offline, with the last_online the store has).
+  std::unordered_map<int64_t, Presence> presence_;
+  // Revoked token ids → their token's exp (wall-clock ms), replicated to every shard, kept until
+  // the token has expired (it then fails its own check).
+  std::unordered_map<std::string, int64_t> revoked_;
 
   std::unordered_map<int64_t, OwnedConv> owned_convs_;
-  std::unordered_map<int64_t, OwnedUser> owned_users_;
-  std::vector<int64_t> grace_pending_;  // Owned users with offline_at_tick set.
-  // Login attempts per key (username, owned by hash) in the current minute.
-  std::unordered_map<std::string, uint32_t> login_attempts_;
+  // Owned conversations that no shard has joined, with when they were listed (monotonic ms),
+  // roughly oldest first.
+  std::deque<std::pair<int64_t, int64_t>> idle_convs_;
+  PresenceOwner presence_owner_;  // The users this shard owns.
+  LoginLimiter login_limiter_;    // Login attempts per key (username, address) owned by hash.
 
   uint64_t next_join_token_ = 0;
   std::unique_ptr<Application> fallback_;  // /health, /echo, /raw/.
-  uint64_t tick_;  // Wall-clock time in Shard::kTickMs units, as of the latest OnTick.
-  uint64_t login_window_tick_;
+  const Clock& clock_;                     // Monotonic for every duration; wall for timestamps.
+  int64_t next_sweep_ms_;                  // Monotonic: the next once-a-second sweep.
+  int64_t next_revocation_sweep_ms_;
 };
 
 }  // namespace ringcast::chat

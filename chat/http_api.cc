@@ -18,7 +18,6 @@ constexpr size_t kMaxUsername = 32;
 constexpr size_t kMinPassword = 8;
 constexpr size_t kMaxPassword = 1024;
 constexpr size_t kMaxConversationName = 128;
-constexpr uint32_t kLoginWindowTicks = 60 * 1000 / Shard::kTickMs;
 
 bool ValidUsername(std::string_view name) {
   if (name.empty() || name.size() > kMaxUsername) return false;
@@ -206,14 +205,7 @@ void ChatShard::CountLoginAttempt(std::string key, uint32_t limit,
   uint32_t origin = shard_.id();
   service_.Post(owner, [key = std::move(key), limit, origin,
                         then = std::move(then)](ChatShard& self) mutable {
-    uint32_t& count = self.login_attempts_[key];
-    ++count;
-    int64_t retry_after = 0;
-    if (count > limit) {
-      uint64_t window_end = self.login_window_tick_ + kLoginWindowTicks;
-      uint64_t left_ms = window_end > self.tick_ ? (window_end - self.tick_) * Shard::kTickMs : 0;
-      retry_after = std::max<int64_t>(1, int64_t((left_ms + 999) / 1000));
-    }
+    int64_t retry_after = self.login_limiter_.Count(key, limit, self.clock_.MonotonicMs());
     self.service_.Post(origin, [then = std::move(then), retry_after](ChatShard& back) mutable {
       then(back, retry_after);
     });
@@ -224,6 +216,11 @@ void ChatShard::HandleLogin(HttpExchange& exchange) {
   Credentials credentials;
   if (auto error = ParseCredentials(exchange.body(), &credentials)) {
     return exchange.RespondError(400, *error);
+  }
+  // No account has a name outside the rules, so such a login cannot succeed: it is refused
+  // without a key built from arbitrary client bytes (and without the password hash's cost).
+  if (!ValidUsername(credentials.username)) {
+    return exchange.RespondError(401, "invalid username or password");
   }
   DeferredHttp deferred = exchange.Defer();
   // Both limits hold over the whole server: each key is counted on the shard its hash picks.
@@ -297,8 +294,9 @@ void ChatShard::HandleLogout(HttpExchange& exchange) {
       service_.ReplyOn<bool>(shard_.id(), [deferred, auth](ChatShard& self, auto result) {
         if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
         self.service_.PostToEveryShard([&auth] {
-          return
-              [user = auth.user, jti = auth.jti](ChatShard& shard) { shard.OnRevoked(user, jti); };
+          return [user = auth.user, jti = auth.jti, exp_ms = auth.exp * 1000](ChatShard& shard) {
+            shard.OnRevoked(user, jti, exp_ms);
+          };
         });
         self.Answer(deferred, 200, R"({"revoked":true})");
       }));

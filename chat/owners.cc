@@ -11,9 +11,14 @@
 namespace ringcast::chat {
 namespace {
 
-constexpr uint64_t kTicksPerSecond = 1000 / Shard::kTickMs;
 // Messages an owner keeps per conversation with someone online: a history page or two.
 constexpr size_t kRecentMessages = 64;
+// Idle conversation records forgotten per sweep (once a second) at most: a long pause on the
+// shard would cost more than the memory they hold for a few more seconds.
+constexpr size_t kForgetPerSweep = 20000;
+// Revoked token ids are kept this long past their token's exp (a wall-clock time): a wall clock
+// that steps back by less does not bring a revoked token back to life.
+constexpr int64_t kKeepRevokedPastExpiryMs = 3600 * 1000;
 
 // One reference to a SharedFrame, released if the holder is dropped unrun (at shutdown).
 class FrameRef {
@@ -39,8 +44,50 @@ SharedFrame* EncodeText(std::string_view json) {
 
 // --- Conversation owner ----------------------------------------------------------------------
 
-void ChatShard::OwnerJoin(int64_t conv, uint32_t shard, uint64_t token) {
+ChatShard::OwnedConv& ChatShard::UseOwnedConv(int64_t conv) {
   OwnedConv& owned = owned_convs_[conv];
+  owned.last_used_ms = clock_.MonotonicMs();
+  NoteIdle(conv, owned);
+  return owned;
+}
+
+void ChatShard::NoteIdle(int64_t conv, OwnedConv& owned) {
+  if (owned.shard_mask != 0 || owned.idle_listed) return;
+  owned.idle_listed = true;
+  idle_convs_.emplace_back(conv, clock_.MonotonicMs());
+}
+
+// A record with no shard joined holds only caches (the last seq published, watermarks seen):
+// forgetting it costs at most a store write or a sync later, and keeps memory bounded by the
+// conversations in use rather than by every conversation that ever had traffic.
+void ChatShard::ForgetIdleConvs(int64_t now_ms) {
+  const int64_t ttl_ms = int64_t{config_.idle_state_ttl_s} * 1000;
+  size_t forgotten = 0;
+  while (!idle_convs_.empty() && now_ms - idle_convs_.front().second >= ttl_ms &&
+         forgotten < kForgetPerSweep) {
+    int64_t conv = idle_convs_.front().first;
+    idle_convs_.pop_front();
+    auto it = owned_convs_.find(conv);
+    if (it == owned_convs_.end()) continue;
+    OwnedConv& owned = it->second;
+    owned.idle_listed = false;
+    if (owned.shard_mask != 0) continue;  // Joined again; listed again when left.
+    if (now_ms - owned.last_used_ms < ttl_ms) {
+      owned.idle_listed = true;  // Used since it was listed: look again a whole TTL later.
+      idle_convs_.emplace_back(conv, now_ms);
+      continue;
+    }
+    owned_convs_.erase(it);
+    ++forgotten;
+  }
+  // The bucket array does not shrink by itself after a wave of conversations went idle.
+  if (forgotten > 0 && owned_convs_.size() * 4 < owned_convs_.bucket_count()) {
+    owned_convs_.rehash(0);
+  }
+}
+
+void ChatShard::OwnerJoin(int64_t conv, uint32_t shard, uint64_t token) {
+  OwnedConv& owned = UseOwnedConv(conv);
   owned.shard_mask |= uint64_t{1} << shard;
   // Everything published after this answer reaches the shard, in order, behind it.
   service_.Post(shard, [conv, token, last = owned.last_published](ChatShard& self) {
@@ -52,8 +99,12 @@ void ChatShard::OwnerLeave(int64_t conv, uint32_t shard) {
   auto it = owned_convs_.find(conv);
   if (it == owned_convs_.end()) return;
   it->second.shard_mask &= ~(uint64_t{1} << shard);
+  it->second.last_used_ms = clock_.MonotonicMs();
   // Nobody online in it: its messages are not worth memory until someone comes back.
-  if (it->second.shard_mask == 0) std::deque<storage::Message>().swap(it->second.recent);
+  if (it->second.shard_mask == 0) {
+    std::deque<storage::Message>().swap(it->second.recent);
+    NoteIdle(conv, it->second);
+  }
 }
 
 // Newest first, from the cache of recent messages when it holds the whole page, else from the
@@ -105,7 +156,7 @@ void ChatShard::OwnerCommitted(ConnId origin, std::string cid,
   }
   const storage::Message& message = result->message;
   if (!result->duplicate) {
-    OwnedConv& owned = owned_convs_[message.conv];
+    OwnedConv& owned = UseOwnedConv(message.conv);
     owned.last_published = std::max(owned.last_published, message.seq);
     if (owned.shard_mask != 0) {
       // Contiguous by construction (commits reach the owner in seq order); a hole would mean a
@@ -133,7 +184,7 @@ void ChatShard::OwnerCommitted(ConnId origin, std::string cid,
 // committed: one that would not move them (a repeated or late "delivered", typically) costs no
 // write at all.
 void ChatShard::OwnerWatermark(ConnId origin, int64_t conv, int64_t user, bool read, int64_t seq) {
-  Watermarks& known = owned_convs_[conv].watermarks[user];
+  Watermarks& known = UseOwnedConv(conv).watermarks[user];
   if (seq <= (read ? known.read : known.delivered)) return;
   service_.store().UpdateWatermarks(
       conv, user, read ? 0 : seq, read ? seq : 0,
@@ -147,7 +198,7 @@ void ChatShard::OwnerWatermark(ConnId origin, int64_t conv, int64_t user, bool r
               return owner.SendTo(origin,
                                   EncodeError("forbidden", "not a member of this conversation"));
             }
-            Watermarks& known = owner.owned_convs_[conv].watermarks[user];
+            Watermarks& known = owner.UseOwnedConv(conv).watermarks[user];
             known.delivered = std::max(known.delivered, result->delivered);
             known.read = std::max(known.read, result->read);
             if (!result->delivered_moved && !result->read_moved) return;
@@ -282,8 +333,8 @@ void ChatShard::OnMembersChanged(const storage::ConversationState& state,
   }
 }
 
-void ChatShard::OnRevoked(int64_t user, const std::string& jti) {
-  revoked_.insert(jti);
+void ChatShard::OnRevoked(int64_t user, const std::string& jti, int64_t exp_ms) {
+  revoked_.emplace(jti, exp_ms);
   auto sessions = by_user_.find(user);
   if (sessions == by_user_.end()) return;
   for (Session* session : std::vector<Session*>(sessions->second)) {
@@ -291,10 +342,21 @@ void ChatShard::OnRevoked(int64_t user, const std::string& jti) {
   }
 }
 
+void ChatShard::ForgetExpiredRevocations() {
+  const int64_t now = clock_.WallMs();
+  std::erase_if(revoked_,
+                [now](const auto& entry) { return now - entry.second > kKeepRevokedPastExpiryMs; });
+}
+
 void ChatShard::OnPresence(int64_t user, bool online, std::optional<int64_t> last_online,
                            SharedFrame* frame) {
-  presence_[user] = Presence{online, last_online};
   auto it = watchers_.find(user);
+  // An offline user that no session here watches needs no replica (see presence_).
+  if (online || it != watchers_.end()) {
+    presence_[user] = Presence{online, last_online};
+  } else {
+    presence_.erase(user);
+  }
   if (it != watchers_.end()) {
     for (Session* session : it->second) {
       if (session->phase != Session::Phase::kReady) continue;
@@ -308,68 +370,39 @@ void ChatShard::OnPresence(int64_t user, bool online, std::optional<int64_t> las
 // --- User owner: presence and the per-user connection limit ---------------------------------
 
 void ChatShard::OwnerAttach(int64_t user, ConnId conn) {
-  OwnedUser& owned = owned_users_[user];
-  bool accepted = owned.connections.size() < config_.max_conns_per_user;
-  if (accepted) {
-    owned.connections.push_back(conn);
-    if (owned.connections.size() == 1) {
-      if (owned.offline_at_tick != 0) {
-        owned.offline_at_tick = 0;  // Back within the grace period: nobody saw it leave.
-      } else if (!owned.online) {
-        owned.online = true;
-        owned.last_online = NowMs();
-        BroadcastPresence(user, owned);
-      }
-    }
-  }
+  std::optional<PresenceOwner::Change> came_online;
+  bool accepted = presence_owner_.Attach(user, conn, &came_online);
+  if (came_online) BroadcastPresence(*came_online);
   service_.Post(conn.shard, [conn, accepted](ChatShard& self) { self.OnAttached(conn, accepted); });
 }
 
 void ChatShard::OwnerDetach(int64_t user, ConnId conn) {
-  auto it = owned_users_.find(user);
-  if (it == owned_users_.end()) return;
-  OwnedUser& owned = it->second;
-  auto found = std::find(owned.connections.begin(), owned.connections.end(), conn);
-  if (found == owned.connections.end()) return;  // Refused at attach: never counted.
-  *found = owned.connections.back();
-  owned.connections.pop_back();
-  if (!owned.connections.empty() || !owned.online) return;
-  owned.last_online = NowMs();
-  owned.offline_at_tick = tick_ + uint64_t{config_.presence_grace_s} * kTicksPerSecond;
-  if (owned.offline_at_tick == 0) owned.offline_at_tick = 1;
-  grace_pending_.push_back(user);
+  presence_owner_.Detach(user, conn);
   if (config_.presence_grace_s == 0) OwnerSweepPresence();
 }
 
 void ChatShard::OwnerSweepPresence() {
-  std::vector<int64_t> still_pending;
-  for (int64_t user : grace_pending_) {
-    OwnedUser& owned = owned_users_[user];
-    if (owned.offline_at_tick == 0) continue;  // Came back.
-    if (tick_ < owned.offline_at_tick) {
-      still_pending.push_back(user);
-      continue;
-    }
-    owned.offline_at_tick = 0;
-    owned.online = false;
-    service_.store().SetLastOnline(user, *owned.last_online, [user](storage::Result<bool> r) {
-      if (!r.ok()) {
-        RC_LOG(kWarn, "last_online of user %lld not stored: %s", static_cast<long long>(user),
-               r.status().ToString().c_str());
-      }
-    });
-    BroadcastPresence(user, owned);
+  for (const PresenceOwner::Change& change : presence_owner_.Sweep()) {
+    service_.store().SetLastOnline(
+        change.user, *change.last_online, [user = change.user](storage::Result<bool> r) {
+          if (!r.ok()) {
+            RC_LOG(kWarn, "last_online of user %lld not stored: %s", static_cast<long long>(user),
+                   r.status().ToString().c_str());
+          }
+        });
+    BroadcastPresence(change);
   }
-  grace_pending_ = std::move(still_pending);
 }
 
-void ChatShard::BroadcastPresence(int64_t user, const OwnedUser& state) {
-  SharedFrame* frame = EncodeText(EncodePresence(user, state.online, state.last_online));
+void ChatShard::BroadcastPresence(const PresenceOwner::Change& change) {
+  SharedFrame* frame = EncodeText(EncodePresence(change.user, change.online, change.last_online));
   uint32_t shards = service_.shard_count();
   if (shards > 1) frame->AddRefs(shards - 1);
   service_.PostToEveryShard([&] {
-    return [user, online = state.online, last = state.last_online, ref = FrameRef(frame)](
-               ChatShard& self) mutable { self.OnPresence(user, online, last, ref.Take()); };
+    return [user = change.user, online = change.online, last = change.last_online,
+            ref = FrameRef(frame)](ChatShard& self) mutable {
+      self.OnPresence(user, online, last, ref.Take());
+    };
   });
 }
 

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -66,10 +65,7 @@ std::optional<auth::JwtSecret> LoadOrCreateSecret(const Config& config) {
 
 }  // namespace
 
-int64_t NowMs() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
+int64_t NowMs() { return SystemClock().WallMs(); }
 
 std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
   std::error_code error;
@@ -85,6 +81,7 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
 
   storage::ExecutorOptions options;
   options.db.path = (std::filesystem::path(config.data_dir) / kDatabaseFile).string();
+  options.db.cache_kib = config.store_cache_mib * 1024;
   options.db.synchronous =
       config.synchronous == "normal" ? storage::Synchronous::kNormal : storage::Synchronous::kFull;
   options.batch_max = config.batch_max;
@@ -100,11 +97,12 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
 
   // Before any shard runs, so the revocation sets start complete. The only blocking wait on
   // the store, and it is on the main thread.
-  std::promise<storage::Result<std::vector<std::string>>> revoked;
+  std::promise<storage::Result<std::vector<storage::RevokedToken>>> revoked;
   auto loaded = revoked.get_future();
-  service->store_->LoadRevoked(NowMs(), [&revoked](storage::Result<std::vector<std::string>> r) {
-    revoked.set_value(std::move(r));
-  });
+  service->store_->LoadRevoked(NowMs(),
+                               [&revoked](storage::Result<std::vector<storage::RevokedToken>> r) {
+                                 revoked.set_value(std::move(r));
+                               });
   auto result = loaded.get();
   if (!result.ok()) {
     std::fprintf(stderr, "ringcast: cannot read revoked tokens: %s\n",

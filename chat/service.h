@@ -14,6 +14,7 @@
 
 #include "chat/auth/jwt.h"
 #include "core/config.h"
+#include "core/runtime/clock.h"
 #include "core/runtime/mailbox.h"
 #include "storage/chat_store.h"
 #include "storage/unique_function.h"
@@ -62,9 +63,11 @@ class ChatService {
   }
 
   const Config& config() const { return config_; }
+  // Monotonic for every duration, wall only for timestamps (core/runtime/clock.h).
+  const Clock& clock() const { return SystemClock(); }
   storage::ChatStore& store() { return *store_; }
   const auth::JwtSecret& secret() const { return secret_; }
-  const std::vector<std::string>& initially_revoked() const { return initially_revoked_; }
+  const std::vector<storage::RevokedToken>& initially_revoked() const { return initially_revoked_; }
   uint32_t shard_count() const { return config_.threads; }
 
   // Owners: each conversation and each user belongs to one shard.
@@ -81,13 +84,13 @@ class ChatService {
   const Config& config_;
   auth::JwtSecret secret_;
   std::unique_ptr<storage::ChatStore> store_;
-  std::vector<std::string> initially_revoked_;
+  std::vector<storage::RevokedToken> initially_revoked_;
   ShardSet* shards_ = nullptr;
   std::vector<ChatShard*> apps_;  // By shard id; each written and read by its own shard only.
   std::atomic<bool> stopped_{false};
 };
 
-// Milliseconds since the Unix epoch.
+// Milliseconds since the Unix epoch: the wall clock, for timestamps only (never a duration).
 int64_t NowMs();
 
 }  // namespace ringcast::chat

@@ -9,10 +9,11 @@
 namespace ringcast::chat {
 namespace {
 
-// Requests a session holds while it cannot take them yet (Session::pending).
-constexpr size_t kMaxPendingRequests = 256;
-constexpr size_t kMaxPendingBytes = 4 << 20;
-constexpr uint64_t kTicksPerSecond = 1000 / Shard::kTickMs;
+// Login attempts are counted per minute; each shard holds at most this many keys at once.
+constexpr int64_t kLoginWindowMs = 60 * 1000;
+constexpr size_t kMaxLoginKeys = 65536;
+// How often expired revocations are forgotten.
+constexpr int64_t kRevocationSweepMs = 60 * 1000;
 
 template <typename T>
 void EraseOne(std::vector<T>& items, const T& item) {
@@ -29,10 +30,16 @@ ChatShard::ChatShard(Shard& shard, ChatService& service)
       service_(service),
       config_(service.config()),
       parser_(RequestLimits{.max_body = config_.max_chat_body}),
-      revoked_(service.initially_revoked().begin(), service.initially_revoked().end()),
+      presence_owner_(service.clock(), config_.max_conns_per_user, config_.presence_grace_s),
+      login_limiter_(kLoginWindowMs, kMaxLoginKeys, service.clock().MonotonicMs()),
       fallback_(MakeDefaultApp(shard)),
-      tick_(uint64_t(NowMs()) / Shard::kTickMs),
-      login_window_tick_(tick_) {}
+      clock_(service.clock()),
+      next_sweep_ms_(clock_.MonotonicMs()),
+      next_revocation_sweep_ms_(clock_.MonotonicMs() + kRevocationSweepMs) {
+  for (const storage::RevokedToken& token : service.initially_revoked()) {
+    revoked_.emplace(token.jti, token.expires_at_ms);
+  }
+}
 
 ChatShard::~ChatShard() = default;
 
@@ -48,9 +55,8 @@ void ChatShard::OpenSession(Connection& conn, Authenticated auth) {
   session.id = conn.id();
   session.user = auth.user;
   session.jti = std::move(auth.jti);
-  session.last_heartbeat_tick = tick_;
-  session.tokens = 2.0 * config_.msg_rate;
-  session.refill_tick = tick_;
+  session.last_heartbeat_ms = clock_.MonotonicMs();
+  session.bucket = TokenBucket(config_.msg_rate, 2.0 * config_.msg_rate, clock_.MonotonicMs());
   session.index = sessions_.size();
   sessions_.push_back(std::move(owned));
   conn.user_data = reinterpret_cast<uint64_t>(&session);
@@ -111,7 +117,8 @@ void ChatShard::MaybeReady(Session& session) {
   for (const auto& [user, shared] : session.contacts) contacts.push_back(user);
   std::sort(contacts.begin(), contacts.end());
   for (int64_t user : contacts) {
-    Presence status = presence_[user];
+    auto known = presence_.find(user);
+    Presence status = known == presence_.end() ? Presence{} : known->second;
     hello.BeginObject()
         .Field("user", user)
         .Field("status", status.online ? "online" : "offline")
@@ -127,9 +134,7 @@ void ChatShard::RunPending(Session& session) {
   while (!session.pending.empty() && session.phase == Session::Phase::kReady &&
          !session.answer_outstanding) {
     if (session.conn->congested()) return session.conn->NotifyWhenUncongested();
-    std::string text = std::move(session.pending.front());
-    session.pending.pop_front();
-    session.pending_bytes -= text.size();
+    std::string text = session.pending.Pop();
     HandleRequest(session, text);
   }
 }
@@ -194,7 +199,13 @@ void ChatShard::Unwatch(Session& session, int64_t user) {
   auto watchers = watchers_.find(user);
   if (watchers == watchers_.end()) return;
   EraseOne(watchers->second, &session);
-  if (watchers->second.empty()) watchers_.erase(watchers);
+  if (!watchers->second.empty()) return;
+  watchers_.erase(watchers);
+  // Nobody here watches this user any more: an offline one needs no replica (the store has its
+  // last_online for the next session that lists it).
+  if (auto it = presence_.find(user); it != presence_.end() && !it->second.online) {
+    presence_.erase(it);
+  }
 }
 
 void ChatShard::CloseSession(Session& session, uint16_t code, std::string_view reason) {
@@ -225,24 +236,28 @@ void ChatShard::OnClose(Connection& conn) {
 
 void ChatShard::OnHeartbeat(Connection& conn) {
   if (auto* session = reinterpret_cast<Session*>(conn.user_data)) {
-    session->last_heartbeat_tick = tick_;
+    session->last_heartbeat_ms = clock_.MonotonicMs();
   }
 }
 
 void ChatShard::OnTick() {
-  tick_ = NowMs() / Shard::kTickMs;
-  if (tick_ % kTicksPerSecond != 0) return;
-  // Once a second: heartbeats, presence grace periods, the login window.
-  uint64_t timeout = uint64_t{config_.presence_timeout_s} * kTicksPerSecond;
+  // Once a second: heartbeats, presence grace periods, the login window, idle records. Every
+  // duration is on the monotonic clock: a wall-clock step must not close every session.
+  const int64_t now = clock_.MonotonicMs();
+  if (now < next_sweep_ms_) return;
+  next_sweep_ms_ = now + 1000;
+  const int64_t timeout_ms = int64_t{config_.presence_timeout_s} * 1000;
   std::vector<Session*> silent;
   for (auto& session : sessions_) {
-    if (tick_ - session->last_heartbeat_tick > timeout) silent.push_back(session.get());
+    if (now - session->last_heartbeat_ms > timeout_ms) silent.push_back(session.get());
   }
   for (Session* session : silent) CloseSession(*session, 1008, "presence timeout");
   OwnerSweepPresence();
-  if (tick_ - login_window_tick_ >= 60 * kTicksPerSecond) {
-    login_attempts_.clear();
-    login_window_tick_ = tick_;
+  login_limiter_.Expire(now);
+  ForgetIdleConvs(now);
+  if (now >= next_revocation_sweep_ms_) {
+    next_revocation_sweep_ms_ = now + kRevocationSweepMs;
+    ForgetExpiredRevocations();
   }
 }
 
@@ -251,7 +266,7 @@ void ChatShard::OnTick() {
 void ChatShard::OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload) {
   auto* session = reinterpret_cast<Session*>(conn.user_data);
   if (session == nullptr || session->phase == Session::Phase::kGone) return;
-  session->last_heartbeat_tick = tick_;
+  session->last_heartbeat_ms = clock_.MonotonicMs();
   if (opcode != ws::Opcode::kText) {
     if (!AdmitRequest(*session, {})) return;
     return SendError(*session, "bad_request", "binary frames are not part of the chat protocol");
@@ -262,32 +277,23 @@ void ChatShard::OnMessage(Connection& conn, ws::Opcode opcode, std::span<const u
     return HandleRequest(*session, text);
   }
   // Its turn comes after hello, after the answer on its way, or once the client has read enough.
-  if (session->pending.size() >= kMaxPendingRequests ||
-      session->pending_bytes + text.size() > kMaxPendingBytes) {
+  if (!session->pending.Push(text)) {
     return CloseSession(*session, 1008,
                         session->phase == Session::Phase::kStarting
                             ? "too many requests before hello"
                             : "too many requests waiting for answers");
   }
-  session->pending.emplace_back(text);
-  session->pending_bytes += text.size();
   RunPending(*session);  // Arms the drain notice when congestion is what holds it.
 }
 
 // Token bucket: msg_rate per second, bursts of twice that. A client that keeps going after
 // being refused a burst's worth in a row is closed.
 bool ChatShard::AdmitRequest(Session& session, std::string_view cid) {
-  double rate = config_.msg_rate;
-  double capacity = 2 * rate;
-  session.tokens = std::min(
-      capacity, session.tokens + double(tick_ - session.refill_tick) * rate / kTicksPerSecond);
-  session.refill_tick = tick_;
-  if (session.tokens >= 1) {
-    session.tokens -= 1;
+  if (session.bucket.TryTake(clock_.MonotonicMs())) {
     session.refused_in_a_row = 0;
     return true;
   }
-  if (++session.refused_in_a_row > capacity) {
+  if (++session.refused_in_a_row > 2 * config_.msg_rate) {
     CloseSession(session, 1008, "rate limit exceeded");
   } else {
     SendError(session, "rate_limited", "too many requests; slow down", cid);

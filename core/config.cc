@@ -86,6 +86,13 @@ int ParseConfig(int argc, char** argv, Config* config) {
   add("--presence-grace", &config->presence_grace_s, "RINGCAST_PRESENCE_GRACE",
       "Seconds a user stays online after their last connection closes")
       ->check(CLI::Range(0, 3600));
+  add("--idle-state-ttl", &config->idle_state_ttl_s, "RINGCAST_IDLE_STATE_TTL",
+      "Seconds a conversation's owner keeps its record once no connection is in it and nothing "
+      "happens in it")
+      ->check(CLI::Range(1, 86400));
+  add("--store-cache-mib", &config->store_cache_mib, "RINGCAST_STORE_CACHE_MIB",
+      "SQLite page cache of each store connection (writer, readers), in MiB")
+      ->check(CLI::Range(1, 65536));
   add("--max-conns-per-user", &config->max_conns_per_user, "RINGCAST_MAX_CONNS_PER_USER",
       "Chat connections one user may hold at once, over all shards")
       ->check(CLI::Range(1, 100000));

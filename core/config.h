@@ -33,11 +33,13 @@ struct Config {
   uint32_t token_ttl_s = 7 * 86400;
   uint32_t presence_timeout_s = 120;
   uint32_t presence_grace_s = 5;
+  uint32_t idle_state_ttl_s = 60;  // An owned conversation nobody uses is forgotten after it.
   uint32_t max_conns_per_user = 16;
   uint32_t batch_max = 256;
   uint32_t batch_delay_us = 0;
   std::string synchronous = "full";
-  uint32_t msg_rate = 100;  // Requests per second per connection; burst twice that.
+  uint32_t store_cache_mib = 32;  // SQLite page cache per store connection.
+  uint32_t msg_rate = 100;        // Requests per second per connection; burst twice that.
   uint64_t max_chat_body = 65536;
   uint32_t sync_limit = 500;
   uint64_t max_answer_bytes = 1 << 20;  // Messages in one sync/history answer, bytes.

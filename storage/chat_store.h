@@ -34,6 +34,13 @@ struct Message {
   int64_t ts = 0;  // ms
 };
 
+// A token that logout revoked, until its own expiry.
+struct RevokedToken {
+  std::string jti;
+  int64_t expires_at_ms = 0;
+  bool operator==(const RevokedToken&) const = default;
+};
+
 struct NewMessage {
   int64_t conv = 0;
   int64_t sender = 0;
@@ -170,8 +177,8 @@ class ChatStore {
                           Reply<std::pair<Denial, int64_t>> reply) = 0;  // kTaken or the id.
   virtual void FindLogin(std::string username, Reply<std::optional<UserLogin>> reply) = 0;
   virtual void RevokeToken(std::string jti, int64_t expires_at_ms, Reply<bool> reply) = 0;
-  // Unexpired revoked token ids (for every shard's revocation set at start).
-  virtual void LoadRevoked(int64_t now, Reply<std::vector<std::string>> reply) = 0;
+  // Unexpired revoked tokens (for every shard's revocation set at start).
+  virtual void LoadRevoked(int64_t now, Reply<std::vector<RevokedToken>> reply) = 0;
   virtual void SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply) = 0;
 
   // Conversations.

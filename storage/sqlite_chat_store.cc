@@ -244,13 +244,15 @@ void SqliteChatStore::RevokeToken(std::string jti, int64_t expires_at_ms, Reply<
       std::move(reply));
 }
 
-void SqliteChatStore::LoadRevoked(int64_t now, Reply<std::vector<std::string>> reply) {
-  Submit<std::vector<std::string>>(
+void SqliteChatStore::LoadRevoked(int64_t now, Reply<std::vector<RevokedToken>> reply) {
+  Submit<std::vector<RevokedToken>>(
       Kind::kRead,
-      [now](SqliteDb& db, std::vector<std::string>& out) {
-        auto stmt = db.Prepare("SELECT jti FROM revoked_tokens WHERE expires_at > ?1");
+      [now](SqliteDb& db, std::vector<RevokedToken>& out) {
+        auto stmt = db.Prepare("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > ?1");
         stmt->BindInt64(1, now);
-        return ForEachRow(*stmt, [&](Statement& row) { out.emplace_back(row.ColumnText(0)); });
+        return ForEachRow(*stmt, [&](Statement& row) {
+          out.push_back(RevokedToken{std::string(row.ColumnText(0)), row.ColumnInt64(1)});
+        });
       },
       std::move(reply));
 }

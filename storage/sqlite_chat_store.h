@@ -23,7 +23,7 @@ class SqliteChatStore final : public ChatStore {
                   Reply<std::pair<Denial, int64_t>> reply) override;
   void FindLogin(std::string username, Reply<std::optional<UserLogin>> reply) override;
   void RevokeToken(std::string jti, int64_t expires_at_ms, Reply<bool> reply) override;
-  void LoadRevoked(int64_t now, Reply<std::vector<std::string>> reply) override;
+  void LoadRevoked(int64_t now, Reply<std::vector<RevokedToken>> reply) override;
   void SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply) override;
   void CreateConversation(int64_t creator, std::vector<int64_t> members,
                           std::optional<std::string> name, bool group, int64_t now,

@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-dev libmimalloc-dev
                 libssl-dev libcli11-dev libgtest-dev libbenchmark-dev libsqlite3-dev)
-test_packages=(python3 python3-pytest python3-websockets curl)
+test_packages=(python3 python3-pytest python3-websockets curl faketime)
 bench_packages=(python3 python3-matplotlib nodejs)
 
 wanted=("${build_packages[@]}")

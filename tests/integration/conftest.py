@@ -31,6 +31,10 @@ def pytest_addoption(parser):
         default=os.environ.get("RINGCAST_BIN") or str(support.DEFAULT_BINARY),
         help="path to the ringcast binary (default: $RINGCAST_BIN or "
              "build/debug/core/ringcast under the repo root)")
+    parser.addoption(
+        "--soak", action="store_true", default=False,
+        help="also run the tests marked `soak` (minutes each; ctest runs them as their own test, "
+             "in builds without sanitizers)")
 
 
 def pytest_configure(config):
@@ -39,6 +43,17 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "timeout(seconds): watchdog bound for one test "
                                        "(default 60)")
     config.addinivalue_line("markers", "slow: takes several seconds (timeouts, bulk traffic)")
+    config.addinivalue_line("markers", "soak: minutes of load on the real binary; run only with "
+                                       "--soak")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("soak"):
+        return
+    skip = pytest.mark.skip(reason="a soak test: pass --soak (ctest's `soak` test does)")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

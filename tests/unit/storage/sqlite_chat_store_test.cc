@@ -286,10 +286,10 @@ TEST_F(SqliteChatStoreTest, RevokedTokensAndLastOnline) {
               }).ok());
   ASSERT_TRUE(
       Await<bool>([&](auto reply) { store_->RevokeToken("old", 1, std::move(reply)); }).ok());
-  auto revoked = Await<std::vector<std::string>>(
+  auto revoked = Await<std::vector<RevokedToken>>(
       [&](auto reply) { store_->LoadRevoked(100, std::move(reply)); });
   ASSERT_TRUE(revoked.ok());
-  EXPECT_EQ(*revoked, std::vector<std::string>{"j1"});
+  EXPECT_EQ(*revoked, (std::vector<RevokedToken>{{"j1", 1LL << 50}}));
   ASSERT_TRUE(
       Await<bool>([&](auto reply) { store_->SetLastOnline(bob_, 500, std::move(reply)); }).ok());
   ASSERT_TRUE(

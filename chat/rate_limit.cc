@@ -1,0 +1,46 @@
+#include "chat/rate_limit.h"
+
+#include <algorithm>
+
+namespace ringcast::chat {
+
+TokenBucket::TokenBucket(double rate, double capacity, int64_t now_ms)
+    : rate_per_ms_(rate / 1000), capacity_(capacity), tokens_(capacity), refilled_ms_(now_ms) {}
+
+bool TokenBucket::TryTake(int64_t now_ms) {
+  if (now_ms > refilled_ms_) {
+    tokens_ = std::min(capacity_, tokens_ + double(now_ms - refilled_ms_) * rate_per_ms_);
+    refilled_ms_ = now_ms;
+  }
+  if (tokens_ < 1) return false;
+  tokens_ -= 1;
+  return true;
+}
+
+LoginLimiter::LoginLimiter(int64_t window_ms, size_t max_keys, int64_t now_ms)
+    : window_ms_(window_ms), max_keys_(max_keys), window_start_ms_(now_ms) {}
+
+void LoginLimiter::Expire(int64_t now_ms) {
+  if (now_ms - window_start_ms_ < window_ms_) return;
+  window_start_ms_ = now_ms;
+  // A fresh table: clear() would keep the bucket array a burst of keys grew.
+  std::unordered_map<std::string, uint32_t>().swap(attempts_);
+}
+
+int64_t LoginLimiter::SecondsLeft(int64_t now_ms) const {
+  int64_t left_ms = std::max<int64_t>(0, window_start_ms_ + window_ms_ - now_ms);
+  return std::max<int64_t>(1, (left_ms + 999) / 1000);
+}
+
+int64_t LoginLimiter::Count(std::string_view key, uint32_t limit, int64_t now_ms) {
+  Expire(now_ms);
+  auto it = attempts_.find(std::string(key));
+  if (it == attempts_.end()) {
+    if (attempts_.size() >= max_keys_) return SecondsLeft(now_ms);
+    it = attempts_.emplace(std::string(key), 0).first;
+  }
+  if (++it->second <= limit) return 0;
+  return SecondsLeft(now_ms);
+}
+
+}  // namespace ringcast::chat

@@ -1,0 +1,60 @@
+// Rate limits of the chat service: pure bookkeeping over monotonic milliseconds
+// (core/runtime/clock.h), so a wall-clock step changes nothing and tests can drive them.
+//
+// TokenBucket: one per chat session (--msg-rate). LoginLimiter: one per shard, for the login
+// keys (username, client address) that hash to that shard (chat/README.md, "Login attempts").
+// Owner: the shard that holds them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace ringcast::chat {
+
+// `rate` tokens per second up to `capacity`; a request takes one.
+class TokenBucket {
+ public:
+  TokenBucket() = default;
+  // Starts full at `now_ms`.
+  TokenBucket(double rate, double capacity, int64_t now_ms);
+
+  // Takes a token when there is one. A `now_ms` earlier than the previous call (impossible on a
+  // monotonic clock, cheap to rule out) refills nothing.
+  bool TryTake(int64_t now_ms);
+  double tokens() const { return tokens_; }
+
+ private:
+  double rate_per_ms_ = 0;
+  double capacity_ = 0;
+  double tokens_ = 0;
+  int64_t refilled_ms_ = 0;
+};
+
+// Attempts per key in fixed windows of `window_ms`. Holds at most `max_keys` keys between two
+// windows; a key past that counts as over its limit until the window ends (it fails closed: a
+// client spraying new keys cannot push out the counts of the keys it targets). Everything is
+// forgotten when a window ends, so memory is bounded by `max_keys` times the longest key.
+class LoginLimiter {
+ public:
+  LoginLimiter(int64_t window_ms, size_t max_keys, int64_t now_ms);
+
+  // Counts an attempt for `key`: 0 when it is within `limit` attempts this window, else the
+  // whole seconds (at least 1) until the window ends.
+  int64_t Count(std::string_view key, uint32_t limit, int64_t now_ms);
+  // Starts a new window (forgetting every key) when the current one has ended.
+  void Expire(int64_t now_ms);
+  size_t keys() const { return attempts_.size(); }
+
+ private:
+  int64_t SecondsLeft(int64_t now_ms) const;
+
+  const int64_t window_ms_;
+  const size_t max_keys_;
+  int64_t window_start_ms_;
+  std::unordered_map<std::string, uint32_t> attempts_;
+};
+
+}  // namespace ringcast::chat

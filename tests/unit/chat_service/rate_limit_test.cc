@@ -1,0 +1,92 @@
+// TokenBucket and LoginLimiter measure time on the monotonic clock: a wall-clock step, either
+// way, neither refills a bucket nor ends or stretches a login window.
+#include "chat/rate_limit.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/unit/support/fake_clock.h"
+
+namespace ringcast::chat {
+namespace {
+
+using testing::FakeClock;
+
+TEST(TokenBucketTest, BurstThenRefillAtTheRate) {
+  FakeClock clock;
+  TokenBucket bucket(10, 20, clock.MonotonicMs());
+  for (int i = 0; i < 20; ++i) EXPECT_TRUE(bucket.TryTake(clock.MonotonicMs())) << i;
+  EXPECT_FALSE(bucket.TryTake(clock.MonotonicMs()));
+  clock.Advance(100);  // One token at 10 per second.
+  EXPECT_TRUE(bucket.TryTake(clock.MonotonicMs()));
+  EXPECT_FALSE(bucket.TryTake(clock.MonotonicMs()));
+  clock.Advance(60'000);  // Capped at the burst.
+  for (int i = 0; i < 20; ++i) EXPECT_TRUE(bucket.TryTake(clock.MonotonicMs())) << i;
+  EXPECT_FALSE(bucket.TryTake(clock.MonotonicMs()));
+}
+
+TEST(TokenBucketTest, WallClockStepsRefillNothing) {
+  FakeClock clock;
+  TokenBucket bucket(10, 20, clock.MonotonicMs());
+  while (bucket.TryTake(clock.MonotonicMs())) {
+  }
+  clock.StepWall(-3'600'000);
+  EXPECT_FALSE(bucket.TryTake(clock.MonotonicMs())) << "a step back refilled the bucket";
+  clock.StepWall(+7'200'000);
+  EXPECT_FALSE(bucket.TryTake(clock.MonotonicMs())) << "a step forward refilled the bucket";
+  clock.Advance(100);
+  EXPECT_TRUE(bucket.TryTake(clock.MonotonicMs()));
+}
+
+TEST(TokenBucketTest, AnEarlierTimeRefillsNothing) {
+  TokenBucket bucket(10, 1, 5000);
+  EXPECT_TRUE(bucket.TryTake(5000));
+  EXPECT_FALSE(bucket.TryTake(1000));
+  EXPECT_FALSE(bucket.TryTake(5050));
+  EXPECT_TRUE(bucket.TryTake(5100));
+}
+
+TEST(LoginLimiterTest, CountsPerKeyUntilTheWindowEnds) {
+  FakeClock clock;
+  LoginLimiter limiter(60'000, 100, clock.MonotonicMs());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(limiter.Count("user:a", 3, clock.MonotonicMs()), 0);
+  clock.Advance(20'000);
+  EXPECT_EQ(limiter.Count("user:a", 3, clock.MonotonicMs()), 40) << "seconds left";
+  EXPECT_EQ(limiter.Count("user:b", 3, clock.MonotonicMs()), 0) << "keys are independent";
+  clock.Advance(39'500);
+  EXPECT_EQ(limiter.Count("user:a", 3, clock.MonotonicMs()), 1) << "never 0 while refused";
+  clock.Advance(500);
+  EXPECT_EQ(limiter.Count("user:a", 3, clock.MonotonicMs()), 0) << "a new window";
+}
+
+TEST(LoginLimiterTest, WallClockStepsNeitherEndNorStretchTheWindow) {
+  FakeClock clock;
+  LoginLimiter limiter(60'000, 100, clock.MonotonicMs());
+  EXPECT_EQ(limiter.Count("ip:1", 1, clock.MonotonicMs()), 0);
+  clock.StepWall(+3'600'000);
+  EXPECT_EQ(limiter.Count("ip:1", 1, clock.MonotonicMs()), 60) << "a step forward ended it";
+  clock.StepWall(-7'200'000);
+  clock.Advance(60'000);
+  EXPECT_EQ(limiter.Count("ip:1", 1, clock.MonotonicMs()), 0) << "a step back stretched it";
+}
+
+TEST(LoginLimiterTest, KeysAreBoundedAndForgottenWithTheirWindow) {
+  FakeClock clock;
+  LoginLimiter limiter(60'000, 4, clock.MonotonicMs());
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(limiter.Count("user:" + std::to_string(i), 10, clock.MonotonicMs()), 0);
+  }
+  EXPECT_EQ(limiter.keys(), 4u);
+  // A fifth key fails closed rather than push out the counts of the first four.
+  EXPECT_EQ(limiter.Count("user:new", 10, clock.MonotonicMs()), 60);
+  EXPECT_EQ(limiter.Count("user:0", 10, clock.MonotonicMs()), 0) << "known keys still count";
+  EXPECT_EQ(limiter.keys(), 4u);
+  clock.Advance(60'000);
+  limiter.Expire(clock.MonotonicMs());
+  EXPECT_EQ(limiter.keys(), 0u) << "an ended window is forgotten without a new attempt";
+  EXPECT_EQ(limiter.Count("user:new", 10, clock.MonotonicMs()), 0);
+}
+
+}  // namespace
+}  // namespace ringcast::chat
