@@ -228,10 +228,12 @@ void ChatShard::HandleLogin(HttpExchange& exchange) {
     CountLoginAttempt(
         "user:" + Lowercase(credentials.username), config_.login_rate_user,
         [deferred, credentials, address](ChatShard& self, int64_t retry_after) mutable {
-          if (retry_after > 0 || address.empty()) {
+          if (retry_after > 0) {
             return self.ContinueLogin(deferred, std::move(credentials), retry_after);
           }
-          self.CountLoginAttempt("ip:" + address, self.config_.login_rate_ip,
+          // An unknown address (never expected on TCP) shares one bucket: fail closed.
+          self.CountLoginAttempt("ip:" + (address.empty() ? "?" : address),
+                                 self.config_.login_rate_ip,
                                  [deferred, credentials = std::move(credentials)](
                                      ChatShard& self, int64_t retry_after) mutable {
                                    self.ContinueLogin(deferred, std::move(credentials),

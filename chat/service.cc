@@ -22,6 +22,8 @@ namespace {
 
 constexpr const char* kSecretFile = "jwt-secret";
 constexpr const char* kDatabaseFile = "chat.db";
+// At shutdown, writes still queued this long after the shards have stopped are not run.
+constexpr std::chrono::milliseconds kStoreDrainLimit{2000};
 
 // The signing secret: the flag, else the data dir's file, else a new one written there (0600,
 // atomically) so tokens survive restarts.
@@ -132,19 +134,30 @@ std::unique_ptr<Application> ChatService::MakeShardApp(Shard& shard) {
 
 void ChatService::Stop() {
   // Replies still to come (the store drains what it accepted) find no shard to run on.
-  stopped_.store(true, std::memory_order_release);
-  if (store_) store_->Stop();
+  if (stopped_.exchange(true, std::memory_order_acq_rel) || !store_) return;
+  // Nobody is waiting for these replies any more, so committing what is queued is a courtesy
+  // (a client resends unacked messages; cids make that safe) bounded by kStoreDrainLimit: an
+  // overloaded store's queue could otherwise hold the exit for as long as it takes to commit.
+  auto started = std::chrono::steady_clock::now();
+  store_->Stop(kStoreDrainLimit);
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  RC_LOG(kInfo, "chat store stopped in %lld ms", static_cast<long long>(took.count()));
 }
 
 void ChatService::Post(uint32_t target, ShardTask task) {
   if (stopped_.load(std::memory_order_acquire)) return;
-  Mail mail{&ChatService::RunTask, new ShardTask(std::move(task)),
-            reinterpret_cast<uint64_t>(this)};
+  auto owned = std::make_unique<ShardTask>(std::move(task));
+  Mail mail{&ChatService::RunTask, owned.get(), reinterpret_cast<uint64_t>(this)};
+  bool queued = false;
   if (Shard* current = Shard::Current()) {
-    current->Post(target, mail);
+    queued = current->Post(target, mail);  // Refused: that shard is far behind (logged there).
   } else {
-    shards_->external_mail().Post(target, mail);
+    // From a worker or storage thread: waits while the shard's inbox is full; refused once
+    // the shard has stopped, when nobody is left to tell.
+    queued = shards_->external_mail().Post(target, mail) == PushResult::kQueued;
   }
+  if (queued) (void)owned.release();  // The mail owns it now; RunTask frees it.
 }
 
 void ChatService::RunTask(Shard& shard, const Mail& mail) {

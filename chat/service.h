@@ -42,8 +42,11 @@ class ChatService {
   void Attach(ShardSet& shards);
   std::unique_ptr<Application> MakeShardApp(Shard& shard);
 
-  // Runs `task` on shard `target`'s ChatShard, from any thread (shard, worker, storage). After
-  // the shards have stopped the task is dropped (destroyed unrun).
+  // Runs `task` on shard `target`'s ChatShard, from any thread (shard, worker, storage). Tasks
+  // from one thread to one shard run in the order posted. The task is dropped (destroyed unrun)
+  // once that shard has stopped, or when a shard posts to one that is --max-mail-backlog mails
+  // behind (Shard::Post); from a worker or storage thread the call waits while the target's
+  // inbox is full (ExternalMail::Post).
   void Post(uint32_t target, ShardTask task);
 
   // Post(target, make()) for every shard, this one included: one task each.

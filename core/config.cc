@@ -67,6 +67,17 @@ int ParseConfig(int argc, char** argv, Config* config) {
                "Accept into io_uring direct descriptors, not limited by the process fd table")
       ->envname("RINGCAST_DIRECT_DESCRIPTORS")
       ->default_str("on");
+  app.add_flag("--fixed-fd-install,!--no-fixed-fd-install", config->fixed_fd_install,
+               "With direct descriptors, learn a client's address with IORING_OP_FIXED_FD_INSTALL "
+               "where the kernel has it (6.8+); off: accept with the address, as on older kernels")
+      ->envname("RINGCAST_FIXED_FD_INSTALL")
+      ->default_str("on");
+  add("--max-mail-backlog", &config->max_mail_backlog, "RINGCAST_MAX_MAIL_BACKLOG",
+      "Mails one shard holds for another beyond their 4096-mail queue; more are refused")
+      ->check(CLI::Range(1024, 1 << 26));
+  add("--inbox-size", &config->inbox_size, "RINGCAST_INBOX_SIZE",
+      "Mails from worker and storage threads queued per shard; posters wait when it is full")
+      ->check(CLI::Range(64, 1 << 24));
   app.add_flag("--pin-threads,!--no-pin-threads", config->pin_threads,
                "Pin each shard thread to its own CPU")
       ->envname("RINGCAST_PIN_THREADS")

@@ -24,6 +24,11 @@ struct Config {
   uint32_t recv_buffer_size = 8192;
   uint32_t recv_buffers = 256;  // Per shard, power of two.
   bool direct_descriptors = true;
+  // Ask a direct descriptor's peer address with IORING_OP_FIXED_FD_INSTALL when the kernel has it
+  // (6.8); off: accept one connection per request with its address, as on older kernels.
+  bool fixed_fd_install = true;
+  uint32_t max_mail_backlog = 1 << 20;  // Mails one shard holds for another past its queue.
+  uint32_t inbox_size = 16384;          // Mails from non-shard threads queued per shard.
   bool pin_threads = true;
   std::string log_level = "info";
 

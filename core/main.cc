@@ -5,6 +5,9 @@
 #include "core/runtime/shard_set.h"
 
 int main(int argc, char** argv) {
+  // First, before the store starts its threads: they inherit the mask, so only the main thread
+  // (ShardSet::Run) ever takes SIGINT/SIGTERM.
+  ringcast::ShardSet::BlockShutdownSignals();
   ringcast::Config config;
   int status = ringcast::ParseConfig(argc, argv, &config);
   if (status >= 0) return status;

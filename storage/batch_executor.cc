@@ -135,7 +135,7 @@ Admission BatchExecutor::SubmitRead(JobFn run, DoneFn done) {
   return Admission::kQueued;
 }
 
-void BatchExecutor::Stop() {
+void BatchExecutor::Stop(std::chrono::milliseconds drain_limit) {
   // Checked before call_once: a callback calling Stop() while another thread is already in
   // Stop() would otherwise block in call_once waiting for a join of its own thread.
   const std::thread::id self = std::this_thread::get_id();
@@ -144,15 +144,19 @@ void BatchExecutor::Stop() {
     std::abort();
   }
 
-  std::call_once(stop_once_, [this] {
+  std::call_once(stop_once_, [this, drain_limit] {
+    const auto deadline =
+        drain_limit == kDrainEverything ? kNever : std::chrono::steady_clock::now() + drain_limit;
     {
       std::lock_guard lock(write_mutex_);
       stopping_ = true;
+      write_drain_deadline_ = deadline;
     }
     write_cv_.notify_all();
     {
       std::lock_guard lock(read_mutex_);
       readers_stopping_ = true;
+      read_drain_deadline_ = deadline;
     }
     read_cv_.notify_all();
     if (writer_thread_.joinable()) writer_thread_.join();
@@ -257,7 +261,12 @@ void BatchExecutor::WriterLoop() {
       writer_filling_ = false;
     }
 
-    const size_t take = std::min<size_t>(writes_.size(), options_.batch_max);
+    // Past the drain deadline everything left fails at once, still in order behind the
+    // batches already committed.
+    const bool abandon = stopping_ && write_drain_deadline_ != kNever &&
+                         std::chrono::steady_clock::now() >= write_drain_deadline_;
+    const size_t take =
+        abandon ? writes_.size() : std::min<size_t>(writes_.size(), options_.batch_max);
     for (size_t i = 0; i < take; ++i) {
       batch.push_back(std::move(writes_.front()));
       writes_.pop_front();
@@ -265,7 +274,15 @@ void BatchExecutor::WriterLoop() {
     queued_writes_.store(writes_.size(), std::memory_order_relaxed);
     lock.unlock();
 
-    RunBatch(batch);
+    if (abandon) {
+      for (Job& job : batch) job.status = Status(Errc::kStopped, "not run: the store stopped");
+      write_jobs_.fetch_add(batch.size(), std::memory_order_relaxed);
+      failed_write_jobs_.fetch_add(batch.size(), std::memory_order_relaxed);
+      std::fprintf(stderr, "storage: stopping: %zu queued writes not run (drain limit)\n",
+                   batch.size());
+    } else {
+      RunBatch(batch);
+    }
     if (syncer_thread_.joinable()) {
       {
         std::lock_guard sync_lock(sync_mutex_);
@@ -425,9 +442,15 @@ void BatchExecutor::ReaderLoop(SqliteDb* db) {
       Job job = std::move(reads_.front());
       reads_.pop_front();
       queued_reads_.store(reads_.size(), std::memory_order_relaxed);
+      const bool abandon = readers_stopping_ && read_drain_deadline_ != kNever &&
+                           std::chrono::steady_clock::now() >= read_drain_deadline_;
       lock.unlock();
 
-      RunReadJob(*db, job);
+      if (abandon) {
+        job.status = Status(Errc::kStopped, "not run: the store stopped");
+      } else {
+        RunReadJob(*db, job);
+      }
       read_jobs_.fetch_add(1, std::memory_order_relaxed);
       if (!job.status.ok()) failed_read_jobs_.fetch_add(1, std::memory_order_relaxed);
       if (job.done) job.done(std::move(job.status));

@@ -39,6 +39,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -121,11 +122,15 @@ class BatchExecutor {
   // Queues a read job for the reader pool; same contract. `run` gets a read-only connection.
   [[nodiscard]] Admission SubmitRead(JobFn run, DoneFn done);
 
-  // Graceful shutdown: refuses new jobs, lets the writer drain and commit everything already
-  // queued and the readers finish theirs (every accepted job's `done` is called), then joins
-  // the threads and closes the connections (the writer last, which checkpoints the WAL).
-  // Idempotent. Must not be called from a `done` or `run` callback.
-  void Stop();
+  // Graceful shutdown: refuses new jobs, lets the writer commit what is already queued and the
+  // readers run theirs, then joins the threads and closes the connections (the writer last,
+  // which checkpoints the WAL). Every accepted job's `done` is called, in the usual order. Jobs
+  // still queued `drain_limit` after the call are not run: their `done` gets kStopped (so a
+  // queue grown deep under overload does not hold a shutdown for as long as it would take to
+  // commit; nobody was told they succeeded). Idempotent (the first call's limit holds). Must
+  // not be called from a `done` or `run` callback.
+  static constexpr std::chrono::milliseconds kDrainEverything = std::chrono::milliseconds::max();
+  void Stop(std::chrono::milliseconds drain_limit = kDrainEverything);
 
   ExecutorStats stats() const;
   const ExecutorOptions& options() const { return options_; }
@@ -147,6 +152,7 @@ class BatchExecutor {
   static int OnWalCommit(void* self, sqlite3* db, const char* name, int pages);
   void RunBatch(std::vector<Job>& batch);
   void RunReadJob(SqliteDb& db, Job& job);
+  static constexpr auto kNever = std::chrono::steady_clock::time_point::max();
   static Status RunJobGuarded(SqliteDb& db, JobFn& run);
 
   const ExecutorOptions options_;
@@ -159,11 +165,14 @@ class BatchExecutor {
   bool writer_idle_ = false;     // Waiting for the first job: any Submit wakes it.
   bool writer_filling_ = false;  // Waiting out batch_delay_us: wake only on a full batch.
   bool stopping_ = false;        // Guarded by write_mutex_: Submit refuses, the writer drains.
+  // Once stopping: writes not started by then fail with kStopped. Guarded by write_mutex_.
+  std::chrono::steady_clock::time_point write_drain_deadline_ = kNever;
 
   std::mutex read_mutex_;
   std::condition_variable read_cv_;
   std::deque<Job> reads_;          // Guarded by read_mutex_.
   bool readers_stopping_ = false;  // Guarded by read_mutex_: SubmitRead refuses, readers drain.
+  std::chrono::steady_clock::time_point read_drain_deadline_ = kNever;  // Guarded by read_mutex_.
 
   std::unique_ptr<SqliteDb> checkpoint_db_;
   std::mutex checkpoint_mutex_;

@@ -11,6 +11,7 @@
 // Status errors: a Status error always means "the store failed, retry later".
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -169,8 +170,9 @@ struct SyncAsk {
 class ChatStore {
  public:
   virtual ~ChatStore() = default;
-  // Finishes what was accepted (every reply is called) and refuses the rest. Idempotent.
-  virtual void Stop() = 0;
+  // Refuses new work and finishes what was accepted: every reply is called, with kStopped for
+  // work still queued `drain_limit` after the call (not run). Idempotent.
+  virtual void Stop(std::chrono::milliseconds drain_limit) = 0;
 
   // Accounts.
   virtual void CreateUser(std::string username, std::string password_hash, int64_t now,

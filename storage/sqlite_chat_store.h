@@ -16,7 +16,7 @@ class SqliteChatStore final : public ChatStore {
   ~SqliteChatStore() override;
 
   // Commits what is queued and joins the threads; every accepted operation gets its reply.
-  void Stop() override { executor_->Stop(); }
+  void Stop(std::chrono::milliseconds drain_limit) override { executor_->Stop(drain_limit); }
   ExecutorStats stats() const { return executor_->stats(); }
 
   void CreateUser(std::string username, std::string password_hash, int64_t now,

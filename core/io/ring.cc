@@ -6,21 +6,50 @@
 
 namespace ringcast {
 
+namespace {
+
+// Every feature with its name, in the order logged; `required`: no fallback exists.
+template <typename Visit>
+void ForEachFeature(const RingFeatures& f, Visit visit) {
+  visit(f.single_issuer, "single_issuer", false);
+  visit(f.defer_taskrun, "defer_taskrun", false);
+  visit(f.coop_taskrun, "coop_taskrun", false);
+  visit(f.accept, "accept", true);
+  visit(f.multishot_accept, "multishot_accept", true);
+  visit(f.direct_accept, "direct_accept", false);
+  visit(f.recv, "recv", true);
+  visit(f.recv_multishot, "recv_multishot", true);
+  visit(f.send, "send", true);
+  visit(f.sendmsg, "sendmsg", true);
+  visit(f.close, "close", true);
+  visit(f.shutdown, "shutdown", true);
+  visit(f.async_cancel, "async_cancel", true);
+  visit(f.msg_ring, "msg_ring", true);
+  visit(f.cqe_skip, "cqe_skip", true);
+  visit(f.nodrop, "nodrop", false);
+  visit(f.fixed_fd_install, "fixed_fd_install", false);
+  visit(f.send_zc, "send_zc", false);
+}
+
+}  // namespace
+
 std::string RingFeatures::Describe() const {
   std::string out;
-  auto add = [&out](bool on, const char* name) {
+  ForEachFeature(*this, [&out](bool on, const char* name, bool) {
     out += out.empty() ? "" : " ";
     out += on ? "+" : "-";
     out += name;
-  };
-  add(single_issuer, "single_issuer");
-  add(defer_taskrun, "defer_taskrun");
-  add(coop_taskrun, "coop_taskrun");
-  add(msg_ring, "msg_ring");
-  add(multishot_accept, "multishot_accept");
-  add(recv_multishot, "recv_multishot");
-  add(direct_accept, "direct_accept");
-  add(send_zc, "send_zc");
+  });
+  return out;
+}
+
+std::string RingFeatures::Missing() const {
+  std::string out;
+  ForEachFeature(*this, [&out](bool on, const char* name, bool required) {
+    if (on || !required) return;
+    out += out.empty() ? "" : " ";
+    out += name;
+  });
   return out;
 }
 
@@ -49,6 +78,8 @@ int Ring::Init(unsigned entries) {
       features_.single_issuer = flags & IORING_SETUP_SINGLE_ISSUER;
       features_.defer_taskrun = flags & IORING_SETUP_DEFER_TASKRUN;
       features_.coop_taskrun = flags & IORING_SETUP_COOP_TASKRUN;
+      features_.cqe_skip = params.features & IORING_FEAT_CQE_SKIP;
+      features_.nodrop = params.features & IORING_FEAT_NODROP;
       break;
     }
     if (rc != -EINVAL) break;  // EPERM / ENOMEM are not about flags.
@@ -60,12 +91,20 @@ int Ring::Init(unsigned entries) {
 }
 
 void Ring::Probe() {
+  // liburing 2.3 sizes the probe for 256 opcodes, so newer ones than it knows are reported too.
   io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
-  if (probe == nullptr) return;
-  features_.msg_ring = io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
-  features_.send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
-  // No probe bit exists for multishot accept or recv; SEND_ZC (6.0) arrived together with
-  // multishot recv and after multishot/direct-alloc accept (5.19), so it stands in for them.
+  if (probe == nullptr) return;  // Before 5.6: Missing() then names everything.
+  auto has = [probe](int op) { return io_uring_opcode_supported(probe, op); };
+  features_.accept = has(IORING_OP_ACCEPT);
+  features_.recv = has(IORING_OP_RECV);
+  features_.send = has(IORING_OP_SEND);
+  features_.sendmsg = has(IORING_OP_SENDMSG);
+  features_.close = has(IORING_OP_CLOSE);
+  features_.shutdown = has(IORING_OP_SHUTDOWN);
+  features_.async_cancel = has(IORING_OP_ASYNC_CANCEL);
+  features_.msg_ring = has(IORING_OP_MSG_RING);
+  features_.send_zc = has(IORING_OP_SEND_ZC);
+  features_.fixed_fd_install = has(kOpFixedFdInstall);
   features_.multishot_accept = features_.send_zc;
   features_.recv_multishot = features_.send_zc;
   features_.direct_accept = features_.send_zc;

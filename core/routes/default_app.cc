@@ -1,5 +1,6 @@
 #include "core/routes/default_app.h"
 
+#include <atomic>
 #include <string>
 
 #include "core/net/connection.h"
@@ -39,42 +40,56 @@ class RawChannelHandler final : public WebSocketHandler {
 };
 
 // /health: asks every shard for its connection count (a round of mail, which also shows every
-// shard's loop is turning) and answers once all have replied.
+// shard's loop is turning) and answers once all have replied. A shard so far behind that mail
+// to or from it is refused (Shard::Post) makes the answer 503, or none at all when the reply
+// is the refused mail (the request then meets --handshake-timeout); the check is freed by
+// whichever shard lets go of it last.
 class HealthCheck {
  public:
   static void Start(Shard& shard, const DeferredHttp& deferred) {
     auto* check = new HealthCheck{deferred, shard.id(), shard.shard_count()};
     for (uint32_t target = 0; target < shard.shard_count(); ++target) {
-      shard.Post(target, Mail{&HealthCheck::Count, check});
+      if (!shard.Post(target, Mail{&HealthCheck::Count, check})) check->Finish(shard, false);
     }
   }
 
  private:
   HealthCheck(const DeferredHttp& deferred, uint32_t origin, uint32_t shards)
-      : deferred_(deferred), origin_(origin), waiting_(shards), shards_(shards) {}
+      : deferred_(deferred), origin_(origin), pending_(shards), shards_(shards) {}
 
   static void Count(Shard& shard, const Mail& mail) {
     auto* check = static_cast<HealthCheck*>(mail.ptr);
-    shard.Post(check->origin_, Mail{&HealthCheck::Add, check, shard.connection_count()});
+    if (!shard.Post(check->origin_, Mail{&HealthCheck::Add, check, shard.connection_count()})) {
+      check->Finish(shard, false);
+    }
   }
   static void Add(Shard& shard, const Mail& mail) {
     auto* check = static_cast<HealthCheck*>(mail.ptr);
-    check->connections_ += mail.a;
-    if (--check->waiting_ > 0) return;
-    JsonWriter body;
-    body.BeginObject()
-        .Field("status", "ok")
-        .Field("shard", uint64_t{shard.id()})
-        .Field("shards", uint64_t{check->shards_})
-        .Field("connections", check->connections_)
-        .EndObject();
-    shard.AnswerDeferred(check->deferred_, 200, "application/json", body.str());
-    delete check;
+    check->connections_ += mail.a;  // Only on the origin shard.
+    check->Finish(shard, true);
+  }
+  // One shard's part is over (replied or not). The last one answers, on the origin shard.
+  void Finish(Shard& shard, bool replied) {
+    if (!replied) failed_.store(true, std::memory_order_relaxed);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    if (shard.id() == origin_) {
+      bool ok = !failed_.load(std::memory_order_relaxed);
+      JsonWriter body;
+      body.BeginObject()
+          .Field("status", ok ? "ok" : "shard not keeping up")
+          .Field("shard", uint64_t{shard.id()})
+          .Field("shards", uint64_t{shards_})
+          .Field("connections", connections_)
+          .EndObject();
+      shard.AnswerDeferred(deferred_, ok ? 200 : 503, "application/json", body.str());
+    }
+    delete this;
   }
 
   DeferredHttp deferred_;
   uint32_t origin_;
-  uint32_t waiting_;
+  std::atomic<uint32_t> pending_;  // Shards whose part is not over yet.
+  std::atomic<bool> failed_{false};
   uint32_t shards_;
   uint64_t connections_ = 0;
 };

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -20,6 +21,9 @@ namespace {
 constexpr unsigned kRingEntries = 4096;
 constexpr uint16_t kBufferGroup = 0;
 constexpr uint64_t kShutdownGraceTicks = 20;  // After the shutdown deadline, for cancellations.
+// Mails run per source (each other shard, the inbox) per loop iteration at most, so that
+// producers that keep up with the drain cannot keep the loop from its I/O, timers and shutdown.
+constexpr size_t kMailBudget = 1024;
 
 int OpenListener(const Config& config) {
   addrinfo hints{};
@@ -99,11 +103,11 @@ int Shard::Setup() {
     return rc;
   }
   const RingFeatures& features = ring_.features();
-  if (!features.msg_ring || !features.recv_multishot || !features.multishot_accept) {
+  if (std::string missing = features.Missing(); !missing.empty()) {
     RC_LOG(kError,
            "shard %u: this kernel lacks io_uring features ringcast needs (%s); Linux 6.0 "
            "or newer is required",
-           id_, features.Describe().c_str());
+           id_, missing.c_str());
     return -ENOSYS;
   }
   rc = buffers_.Init(ring_.raw(), kBufferGroup, config_.recv_buffers, config_.recv_buffer_size);
@@ -124,6 +128,7 @@ int Shard::Setup() {
       return rc;
     }
   }
+  ChoosePeerSource();
   listen_fd_ = OpenListener(config_);
   if (listen_fd_ < 0) return listen_fd_;
   // Address space only: pages are touched as slots are used, and the tables never move.
@@ -136,7 +141,10 @@ int Shard::Setup() {
 
 WorkerPool& Shard::workers() { return set_.workers(); }
 
-void Shard::RequestStop() { stop_requested_.store(true, std::memory_order_release); }
+void Shard::RequestStop(bool hurry) {
+  if (hurry) hurry_requested_.store(true, std::memory_order_release);
+  stop_requested_.store(true, std::memory_order_release);
+}
 
 void Shard::Run() {
   while (!done_) {
@@ -145,6 +153,7 @@ void Shard::Run() {
       CHECK(conn->state_ == Connection::State::kClosed);
       uint32_t slot = conn->slot_;
       delete conn;
+      if (!http_peers_.empty()) http_peers_.erase(slot);
       slots_[slot] = nullptr;
       free_slots_.push_back(slot);
       --live_connections_;
@@ -152,8 +161,9 @@ void Shard::Run() {
     release_list_.clear();
     if (stopping_ && live_connections_ == 0) break;
 
-    // Mail to ourselves rings no doorbell: when there is some, only submit, never sleep on it.
-    bool own_mail = !outboxes_[id_].overflow.empty();
+    // Mail to ourselves rings no doorbell, nor does mail a bounded drain left behind: when
+    // there is some, only submit, never sleep on it.
+    bool own_mail = mail_left_ || !outboxes_[id_].overflow.empty();
     __kernel_timespec timeout{0, own_mail ? 0 : kTickMs * 1000 * 1000};
     io_uring_cqe* cqe = nullptr;
     int rc =
@@ -170,53 +180,97 @@ void Shard::Run() {
     }
     io_uring_cq_advance(ring_.raw(), seen);
     if (stop_requested_.load(std::memory_order_acquire) && !stopping_) BeginShutdown();
+    if (stopping_ && hurry_requested_.load(std::memory_order_acquire)) {
+      stop_deadline_ = std::min(stop_deadline_, NowTick());  // Close what is left now.
+    }
     AdvanceTimers();
     RunDeferredLeaves();
   }
+  CloseInbox();
   RC_LOG(kInfo, "shard %u: stopped", id_);
 }
 
 // ---- Mail ----------------------------------------------------------------------------------
 
-void Shard::Post(uint32_t target, const Mail& mail) {
+bool Shard::Post(uint32_t target, const Mail& mail) {
   Outbox& box = outboxes_[target];
-  if (target == id_ || !box.overflow.empty() ||
-      !mailboxes_.Queue(id_, target).TryPush(Mail(mail))) {
-    box.overflow.push_back(mail);  // For self: run at the next DrainMail, never re-entrantly.
+  if (target != id_ && box.overflow.empty() && mailboxes_.Queue(id_, target).TryPush(Mail(mail))) {
+    box.ring = true;
+    return true;
   }
+  // For self: run at the next DrainMail, never re-entrantly. For others: the queue is full, so
+  // the target has 4096 mails from us still to run; keep order behind them, up to the bound.
+  if (box.overflow.size() >= config_.max_mail_backlog) {
+    ++refused_mail_;
+    if (WarnAllowed()) {
+      RC_LOG(kWarn,
+             "shard %u: %zu mails already wait for shard %u (--max-mail-backlog): refusing "
+             "mail (%llu refused so far); that shard is not keeping up",
+             id_, box.overflow.size(), target, static_cast<unsigned long long>(refused_mail_));
+    }
+    return false;
+  }
+  box.overflow.push_back(mail);
   box.ring = true;
+  return true;
 }
 
 void Shard::DrainMail() {
   // Clear before draining: a producer that still sees the doorbell set pushed before this store
   // and is drained below; one that sees it clear rings again.
   mailboxes_.Doorbell(id_).store(false, std::memory_order_seq_cst);
+  // Each source gives at most kMailBudget mails per iteration: producers that keep up with the
+  // drain (a store replying as fast as it commits) must not keep the loop from its I/O,
+  // timers and shutdown. What is left makes the next wait a poll (mail_left_).
+  mail_left_ = false;
   std::deque<Mail>& own = outboxes_[id_].overflow;
-  while (!own.empty()) {
+  for (size_t n = own.size(); n > 0; --n) {  // Not what these post to ourselves: next time.
     Mail mail = own.front();
     own.pop_front();
     mail.run(*this, mail);
   }
   outboxes_[id_].ring = false;
-  for (uint32_t source = 0; source < mailboxes_.sources(); ++source) {
+  mail_left_ |= !own.empty();
+  for (uint32_t source = 0; source < shard_count(); ++source) {
     if (source == id_) continue;
     SpscQueue<Mail>& queue = mailboxes_.Queue(source, id_);
     Mail mail;
-    while (queue.TryPop(&mail)) mail.run(*this, mail);
+    size_t budget = kMailBudget;
+    while (budget > 0 && queue.TryPop(&mail)) {
+      mail.run(*this, mail);
+      --budget;
+    }
+    mail_left_ |= budget == 0;
   }
+  mail_left_ |= mailboxes_.Inbox(id_).Drain([this](Mail& mail) { mail.run(*this, mail); },
+                                            kMailBudget) == kMailBudget;
+}
+
+void Shard::CloseInbox() {
+  // Refuse mail from other threads from now on (their Post returns kClosed and they free it),
+  // then run what was accepted before: every accepted mail runs, on this thread, exactly once.
+  MpscInbox<Mail>& inbox = mailboxes_.Inbox(id_);
+  inbox.Close();
+  size_t ran = inbox.Drain([this](Mail& mail) { mail.run(*this, mail); });
+  if (ran > 0) RC_LOG(kDebug, "shard %u: ran %zu mails left in its inbox", id_, ran);
 }
 
 void Shard::DeliverLeftoverMail() {
   current_ = this;
-  DrainMail();  // Queued mail first: it is older than any overflow from the same source.
-  for (uint32_t source = 0; source < shard_count(); ++source) {
-    if (source == id_) continue;
-    std::deque<Mail>& overflow = set_.shard(source).outboxes_[id_].overflow;
+  auto run_all = [this](std::deque<Mail>& overflow) {
     while (!overflow.empty()) {
       Mail mail = overflow.front();
       overflow.pop_front();
       mail.run(*this, mail);
     }
+  };
+  run_all(outboxes_[id_].overflow);
+  for (uint32_t source = 0; source < shard_count(); ++source) {
+    if (source == id_) continue;
+    Mail mail;
+    // Queued mail first: it is older than the overflow from the same source.
+    while (mailboxes_.Queue(source, id_).TryPop(&mail)) mail.run(*this, mail);
+    run_all(set_.shard(source).outboxes_[id_].overflow);
   }
   current_ = nullptr;
 }
@@ -270,34 +324,6 @@ void Shard::FlushOutgoing() {
   }
 }
 
-// "" when the socket has no IPv4/IPv6 peer (or getpeername fails).
-std::string Shard::PeerAddressOf(int fd) {
-  sockaddr_storage peer{};
-  socklen_t size = sizeof(peer);
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &size) != 0) return {};
-  char text[INET6_ADDRSTRLEN] = {};
-  const void* address = nullptr;
-  if (peer.ss_family == AF_INET) address = &reinterpret_cast<sockaddr_in*>(&peer)->sin_addr;
-  if (peer.ss_family == AF_INET6) address = &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr;
-  if (address == nullptr || inet_ntop(peer.ss_family, address, text, sizeof(text)) == nullptr) {
-    return {};
-  }
-  return text;
-}
-
-void Shard::PeerAddress(Connection& conn, std::function<void(std::string)> done) {
-  if (!config_.direct_descriptors) return done(PeerAddressOf(conn.fd_));
-  // IORING_OP_FIXED_FD_INSTALL (Linux 6.8); liburing 2.3 predates it, hence the raw opcode.
-  constexpr uint8_t kFixedFdInstall = 54;
-  uint64_t tag = Tag(Op::kInstallFd, conn.slot_, conn.generation_);
-  io_uring_sqe* sqe = ring_.GetSqe();
-  io_uring_prep_rw(kFixedFdInstall, sqe, conn.fd_, nullptr, 0, 0);
-  sqe->flags |= IOSQE_FIXED_FILE;
-  sqe->rw_flags = 0;  // install_fd_flags: the new fd is O_CLOEXEC.
-  io_uring_sqe_set_data64(sqe, tag);
-  peer_queries_[tag] = PeerQuery{conn.id(), std::move(done)};
-}
-
 void Shard::Dispatch(io_uring_cqe* cqe) {
   uint64_t tag = cqe->user_data;
   auto op = static_cast<Op>(tag >> 56);
@@ -305,24 +331,13 @@ void Shard::Dispatch(io_uring_cqe* cqe) {
   uint32_t generation = static_cast<uint32_t>(tag >> 32) & 0xFFFFFF;
   switch (op) {
     case Op::kAccept:
-      OnAccept(cqe->res, cqe->flags);
+      OnAccept(slot, cqe->res, cqe->flags);
       return;
     case Op::kDoorbell:  // DrainMail already ran this iteration.
       return;
-    case Op::kInstallFd: {
-      auto query = peer_queries_.extract(tag);
-      std::string address;
-      if (cqe->res >= 0) {
-        address = PeerAddressOf(cqe->res);
-        close(cqe->res);
-      } else if (WarnAllowed()) {
-        RC_LOG(kWarn, "shard %u: cannot learn a peer address (FIXED_FD_INSTALL: %s)", id_,
-               strerror(-cqe->res));
-      }
-      // Only if the connection is still the one that asked.
-      if (!query.empty() && Find(query.mapped().conn) != nullptr) query.mapped().done(address);
+    case Op::kInstallFd:
+      OnInstalledFd(tag, cqe->res);
       return;
-    }
     case Op::kIgnore:
       if (cqe->res < 0 && cqe->res != -ENOENT && cqe->res != -EALREADY) {
         RC_LOG(kDebug, "shard %u: auxiliary operation failed: %s", id_, strerror(-cqe->res));
@@ -366,7 +381,8 @@ void Shard::AdvanceTimers() {
   if (now == timers_.now()) return;
   timers_.Advance(now, [this](TimerEntry* entry) { OnTimer(*static_cast<Connection*>(entry)); });
   if (app_) app_->OnTick();
-  if (!accept_armed_ && !stopping_) ArmAccept();  // Retry after a failed accept.
+  // Retry after a failed accept.
+  if (accepts_armed_ < AcceptsWanted() && !stopping_ && listen_fd_ >= 0) ArmAccept();
   if (stopping_ && now >= stop_deadline_) {
     for (Connection* conn : slots_) {
       if (conn != nullptr && conn->state_ != Connection::State::kClosed) Abort(*conn);
@@ -381,9 +397,10 @@ void Shard::AdvanceTimers() {
 void Shard::BeginShutdown() {
   stopping_ = true;
   stop_deadline_ = NowTick() + SecondsToTicks(config_.shutdown_timeout_s);
-  if (accept_armed_) {
+  for (uint32_t index = 0; index < AcceptsWanted(); ++index) {
+    // Matched by user_data: the listening fd is closed below, before this is submitted.
     io_uring_sqe* sqe = ring_.GetSqe();
-    io_uring_prep_cancel64(sqe, Tag(Op::kAccept), 0);
+    io_uring_prep_cancel64(sqe, Tag(Op::kAccept, index), 0);
     io_uring_sqe_set_data64(sqe, Tag(Op::kIgnore));
   }
   // The armed accept holds its own reference; the socket stops listening once that ends.

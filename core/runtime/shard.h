@@ -13,6 +13,7 @@
 // have reacted to it is in place before that client's bytes are handled.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <atomic>
@@ -54,15 +55,20 @@ class Shard {
   void Run();
 
   // After every shard thread has exited, on the main thread: runs mail still addressed to this
-  // shard (in its inbound queues or in other shards' overflow).
+  // shard by other shards (in their queues or overflow). Its inbox for other threads was
+  // closed and drained by Run() itself.
   void DeliverLeftoverMail();
 
-  // Any thread: begin graceful shutdown (stop accepting, close 1001, bounded wait, exit Run).
-  void RequestStop();
+  // Any thread: begin graceful shutdown (stop accepting, close 1001, wait up to
+  // --shutdown-timeout, exit Run). `hurry`: skip what is left of that wait and close every
+  // connection now (a second SIGTERM).
+  void RequestStop(bool hurry = false);
   int ring_fd() const { return ring_.fd(); }
   // user_data for an IORING_OP_MSG_RING that only wakes this shard.
   static uint64_t WakeupTag() { return Tag(Op::kDoorbell); }
   const RingFeatures& features() const { return ring_.features(); }
+  // How PeerAddress() works here, for the start-up log.
+  const char* peer_source_name() const;
 
   // The shard running on the calling thread (null on other threads). Connections rely on it
   // instead of storing a back-pointer each: they are only ever touched on their own shard.
@@ -76,18 +82,23 @@ class Shard {
   size_t connection_count() const { return live_connections_; }
 
   // Runs mail.run on shard `target` (at this shard's next drain when it is this shard). FIFO per
-  // pair of shards.
-  void Post(uint32_t target, const Mail& mail);
+  // pair of shards. Never blocks: mail that finds the pair's queue full waits in this shard's
+  // overflow for `target`, which holds --max-mail-backlog mails at most. Past that the mail is
+  // refused (false, counted, logged): the caller still owns what it points to and frees it.
+  // Only a target that has stopped draining gets there (it is 4096 + backlog mails behind).
+  [[nodiscard]] bool Post(uint32_t target, const Mail& mail);
 
   // Answers a request deferred with HttpExchange::Defer. False (and nothing sent) when the
   // connection has gone meanwhile.
   bool AnswerDeferred(const DeferredHttp& deferred, int status, std::string_view content_type,
                       std::string_view body, std::string_view extra_headers = {});
 
-  // The peer's IP address ("" when unknown), as `done(address)` on this shard: at once for
-  // plain descriptors; for direct ones after an IORING_OP_FIXED_FD_INSTALL (Linux 6.8) lends a
-  // plain fd to ask getpeername. `done` is dropped if the connection closes first. Slow path
-  // (login rate limits), never per message.
+  // The peer's IP address of a connection still speaking HTTP ("" when unknown), as
+  // `done(address)` on this shard: at once for plain descriptors (getpeername) and for direct
+  // ones accepted with their address (kernels before 6.8, or --no-fixed-fd-install); else after
+  // an IORING_OP_FIXED_FD_INSTALL (Linux 6.8) lends a plain fd to ask getpeername. `done` is
+  // dropped if the connection closes first. Slow path (login rate limits), never per message.
+  // shard_peer.cc explains the choice.
   void PeerAddress(Connection& conn, std::function<void(std::string)> done);
 
   // Runs `work()` on a worker thread (it may block), then `done(shard, result)` back on this
@@ -116,16 +127,36 @@ class Shard {
   }
 
   WorkerPool& workers();
+
+  // Peer addresses (shard_peer.cc).
+  enum class PeerSource : uint8_t { kGetpeername, kFixedFdInstall, kRecordedAtAccept };
+  struct AddressedAccept {  // One single-shot accept that returns the peer's address.
+    sockaddr_storage address;
+    socklen_t size;
+    bool armed;
+  };
+  struct PeerRecord {  // An address kept from accept until the upgrade or the close.
+    uint32_t generation;
+    sa_family_t family;
+    uint8_t bytes[16];
+  };
   static std::string PeerAddressOf(int fd);
+  void ChoosePeerSource();
+  uint32_t AcceptsWanted() const;
+  void ArmAddressedAccept(uint32_t index);
+  void RecordPeer(Connection& conn, const AddressedAccept& accept);
+  void ForgetPeer(Connection& conn);
+  void OnInstalledFd(uint64_t tag, int32_t result);
 
   // Loop phases.
   void FlushOutgoing();
   void DrainMail();
+  void CloseInbox();  // As Run() ends: no more mail from other threads; run what was accepted.
   void Dispatch(io_uring_cqe* cqe);
   void AdvanceTimers();
 
   // Completions.
-  void OnAccept(int32_t result, uint32_t flags);
+  void OnAccept(uint32_t index, int32_t result, uint32_t flags);
   void OnRecv(Connection& conn, int32_t result, uint32_t flags);
   void OnSend(Connection& conn, int32_t result);
   void OnTimer(Connection& conn);
@@ -179,7 +210,7 @@ class Shard {
   Ring ring_;
   BufferRing buffers_;
   int listen_fd_ = -1;
-  bool accept_armed_ = false;
+  uint32_t accepts_armed_ = 0;  // Accept requests in flight (multishot: at most one).
   std::unique_ptr<Application> app_;
   TopicTable topics_;
   TimerWheel timers_;
@@ -200,8 +231,15 @@ class Shard {
     std::function<void(std::string)> done;
   };
   std::unordered_map<uint64_t, PeerQuery> peer_queries_;  // By tag.
+  PeerSource peer_source_ = PeerSource::kGetpeername;
+  std::vector<AddressedAccept> addressed_accepts_;       // Only with kRecordedAtAccept.
+  std::unordered_map<uint32_t, PeerRecord> http_peers_;  // By slot; HTTP connections only.
+
+  uint64_t refused_mail_ = 0;  // Post() calls refused for a full backlog.
+  bool mail_left_ = false;     // The last DrainMail stopped at a bound: poll, do not sleep.
 
   std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> hurry_requested_{false};
   bool in_request_ = false;  // Inside Application::OnRequest.
   uint64_t next_warning_tick_ = 0;
   bool stopping_ = false;

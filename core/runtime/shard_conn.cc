@@ -11,6 +11,12 @@
 namespace ringcast {
 
 void Shard::ArmAccept() {
+  if (!addressed_accepts_.empty()) {
+    for (uint32_t index = 0; index < addressed_accepts_.size(); ++index) {
+      if (!addressed_accepts_[index].armed) ArmAddressedAccept(index);
+    }
+    return;
+  }
   io_uring_sqe* sqe = ring_.GetSqe();
   if (config_.direct_descriptors) {
     // Multishot accept (5.19) into a kernel-chosen free slot of the fixed file table.
@@ -19,12 +25,16 @@ void Shard::ArmAccept() {
     io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
   }
   io_uring_sqe_set_data64(sqe, Tag(Op::kAccept));
-  accept_armed_ = true;
+  accepts_armed_ = 1;
 }
 
-void Shard::OnAccept(int32_t result, uint32_t flags) {
+void Shard::OnAccept(uint32_t index, int32_t result, uint32_t flags) {
   bool more = flags & IORING_CQE_F_MORE;
-  if (!more) accept_armed_ = false;
+  bool addressed = !addressed_accepts_.empty();
+  if (!more) {
+    --accepts_armed_;
+    if (addressed) addressed_accepts_[index].armed = false;
+  }
   if (result < 0) {
     // ENFILE: the fixed file table is full; AdvanceTimers re-arms on the next tick.
     if (result != -ECANCELED && WarnAllowed()) {
@@ -32,8 +42,11 @@ void Shard::OnAccept(int32_t result, uint32_t flags) {
     }
     return;
   }
-  if (!more && !stopping_) ArmAccept();
-  if (stopping_ || Open(result) == nullptr) {
+  Connection* conn = stopping_ ? nullptr : Open(result);
+  // Read the address before re-arming: the next accept on this entry overwrites it.
+  if (conn != nullptr && addressed) RecordPeer(*conn, addressed_accepts_[index]);
+  if (!more && !stopping_) addressed ? ArmAddressedAccept(index) : ArmAccept();
+  if (conn == nullptr) {
     io_uring_sqe* sqe = ring_.GetSqe();
     if (config_.direct_descriptors) {
       io_uring_prep_close_direct(sqe, result);

@@ -81,6 +81,7 @@ void Shard::AfterHttpAnswer(Connection& conn, bool close) {
 }
 
 void Shard::StartWebSocket(Connection& conn, std::span<uint8_t> early_frames) {
+  ForgetPeer(conn);  // Only HTTP requests (logins) ask for the address.
   ScheduleTimer(conn, timers_.now() + SecondsToTicks(config_.idle_timeout_s));
   // Frames the client sent right behind its handshake.
   if (!early_frames.empty()) HandleWebSocket(conn, early_frames);

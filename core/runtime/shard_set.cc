@@ -16,14 +16,27 @@
 namespace ringcast {
 namespace {
 constexpr size_t kMailboxCapacity = 4096;
-// Mailbox sources for non-shard threads beyond the workers (storage threads, later).
-constexpr uint32_t kSpareExternalSources = 8;
+
+sigset_t ShutdownSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  return signals;
+}
+
 }  // namespace
+
+void ShardSet::BlockShutdownSignals() {
+  sigset_t signals = ShutdownSignals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
 
 ShardSet::ShardSet(const Config& config, AppFactory factory)
     : config_(config),
       factory_(std::move(factory)),
-      mailboxes_(config.threads, config.workers + kSpareExternalSources, kMailboxCapacity) {
+      mailboxes_(config.threads, kMailboxCapacity, config.inbox_size) {
   for (uint32_t i = 0; i < config.threads; ++i) {
     shards_.push_back(std::make_unique<Shard>(*this, i, config, mailboxes_));
   }
@@ -32,13 +45,10 @@ ShardSet::ShardSet(const Config& config, AppFactory factory)
 ShardSet::~ShardSet() = default;
 
 int ShardSet::Run() {
-  // Signals are taken synchronously by this thread only; shard threads inherit the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Normally done by main() before any thread exists; repeated here for other embedders (it
+  // only covers threads started from now on).
+  BlockShutdownSignals();
+  const sigset_t signals = ShutdownSignals();
 
   // OpenSSL initialises itself on first use; do it now rather than in the first handshake.
   ws::ComputeAcceptKey("dGhlIHNhbXBsZSBub25jZQ==");
@@ -49,9 +59,10 @@ int ShardSet::Run() {
   std::latch ready(size() + 1);
   std::latch go(1);
   std::atomic<bool> setup_failed{false};
+  std::atomic<uint32_t> running{size()};
   std::vector<std::thread> threads;
   for (uint32_t i = 0; i < size(); ++i) {
-    threads.emplace_back([this, i, cpus, &ready, &go, &setup_failed] {
+    threads.emplace_back([this, i, cpus, &ready, &go, &setup_failed, &running] {
       Shard& shard = *shards_[i];
       int cpu = -1;
       if (config_.pin_threads && cpus > 0) {
@@ -66,14 +77,15 @@ int ShardSet::Run() {
       pthread_setname_np(pthread_self(), name);
       if (shard.Setup() == 0) {
         shard.SetApplication(factory_(shard));
-        RC_LOG(kInfo, "shard %u: cpu %d, listening on %s:%u, io_uring %s", i, cpu,
-               config_.host.c_str(), config_.port, shard.features().Describe().c_str());
+        RC_LOG(kInfo, "shard %u: cpu %d, listening on %s:%u", i, cpu, config_.host.c_str(),
+               config_.port);
       } else {
         setup_failed = true;
       }
       ready.arrive_and_wait();
       go.wait();
       if (!setup_failed) shard.Run();
+      running.fetch_sub(1, std::memory_order_release);
     });
   }
   ready.arrive_and_wait();
@@ -82,6 +94,9 @@ int ShardSet::Run() {
     for (std::thread& thread : threads) thread.join();
     return 1;
   }
+  // Every ring is made the same way on the same kernel: the probe is logged once.
+  RC_LOG(kInfo, "io_uring features %s; client addresses %s",
+         shards_[0]->features().Describe().c_str(), shards_[0]->peer_source_name());
   std::vector<int> ring_fds;
   for (auto& shard : shards_) ring_fds.push_back(shard->ring_fd());
   external_mail_ = std::make_unique<ExternalMail>(mailboxes_, std::move(ring_fds));
@@ -95,7 +110,30 @@ int ShardSet::Run() {
   sigwait(&signals, &signal_number);
   RC_LOG(kInfo, "received %s, shutting down (up to %u s)", strsignal(signal_number),
          config_.shutdown_timeout_s);
-  StopAll();
+  // Shutdown order: the shards stop accepting and close their connections (1001), waiting up
+  // to --shutdown-timeout; as each leaves its loop it closes its inbox (later mail from other
+  // threads is refused) and runs what the inbox had accepted. Then the workers stop, then the
+  // stopped hook (the chat drains its store: replies are refused, acked work is committed),
+  // then mail the shards left for one another runs here.
+  StopAll(/*hurry=*/false);
+  // Signals stay blocked and are taken here: a second one skips the rest of the graceful wait
+  // (connections are closed at once) and the process still exits cleanly; later ones are
+  // only logged.
+  bool hurried = false;
+  while (running.load(std::memory_order_acquire) > 0) {
+    timespec poll{0, 100 * 1000 * 1000};
+    signal_number = sigtimedwait(&signals, nullptr, &poll);
+    if (signal_number <= 0) continue;
+    if (hurried) {
+      RC_LOG(kWarn, "received %s again: already closing every connection",
+             strsignal(signal_number));
+      continue;
+    }
+    RC_LOG(kWarn, "received %s during shutdown: closing every connection now",
+           strsignal(signal_number));
+    hurried = true;
+    StopAll(/*hurry=*/true);
+  }
   for (std::thread& thread : threads) thread.join();
   workers_->Stop();
   if (stopped_hook_) stopped_hook_();
@@ -106,12 +144,12 @@ int ShardSet::Run() {
   return 0;
 }
 
-void ShardSet::StopAll() {
+void ShardSet::StopAll(bool hurry) {
   // A throwaway ring of our own lets this thread wake shards with MSG_RING like any shard does.
   io_uring ring;
   bool have_ring = io_uring_queue_init(8, &ring, 0) == 0;
   for (auto& shard : shards_) {
-    shard->RequestStop();
+    shard->RequestStop(hurry);
     if (!have_ring) continue;  // Shards also notice the flag at their next timer tick.
     io_uring_sqe* sqe = io_uring_get_sqe(&ring);
     io_uring_prep_msg_ring(sqe, shard->ring_fd(), 0, Shard::WakeupTag(), 0);

@@ -23,7 +23,15 @@ class ShardSet {
   ShardSet(const Config& config, AppFactory factory);
   ~ShardSet();
 
-  // Runs until SIGINT/SIGTERM and a graceful shutdown; returns the process exit status.
+  // Blocks SIGINT and SIGTERM in the calling thread (and every thread it starts afterwards)
+  // and ignores SIGPIPE. main() calls it first, before anything starts a thread (the store's),
+  // so that only Run() ever takes those signals: a thread with them unblocked would die of the
+  // default action on a second SIGTERM during a graceful shutdown.
+  static void BlockShutdownSignals();
+
+  // Runs until SIGINT/SIGTERM and a graceful shutdown; returns the process exit status. A
+  // second signal during the shutdown closes the remaining connections at once (logged); the
+  // shutdown then finishes as usual and the status is still 0.
   int Run();
 
   Shard& shard(uint32_t index) { return *shards_[index]; }
@@ -36,7 +44,7 @@ class ShardSet {
   void SetStoppedHook(std::function<void()> hook) { stopped_hook_ = std::move(hook); }
 
  private:
-  void StopAll();
+  void StopAll(bool hurry);
 
   const Config& config_;
   AppFactory factory_;

@@ -59,7 +59,10 @@ void WorkerPool::WorkerMain(uint32_t index) {
     }
     task->Run();
     uint32_t target = task->origin;
-    mail_.Post(target, Mail{&CompleteTask, task.release()});
+    // Refused only once that shard has stopped: nobody waits for the result any more.
+    if (mail_.Post(target, Mail{&CompleteTask, task.get()}) == PushResult::kQueued) {
+      (void)task.release();  // Now owned by the mail.
+    }
   }
 }
 

@@ -39,7 +39,8 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // Any shard thread. Takes ownership; the task is deleted after Complete() (or unrun at Stop).
+  // Any shard thread. Takes ownership; the task is deleted after Complete(), or without it when
+  // Stop() drops it unrun or its origin shard has stopped by the time it has run.
   void Submit(std::unique_ptr<Task> task);
 
   // Finishes the task each worker is running (its completion is still posted), drops tasks not

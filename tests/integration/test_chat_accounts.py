@@ -7,6 +7,7 @@ every shard, and the login rate limits (429 + Retry-After)."""
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import time
 
@@ -354,8 +355,24 @@ def test_login_rate_limit_per_user(server):
     assert api.login(victim_free).status == 200
 
 
-@pytest.mark.server_args(*chat_args(login_rate_user=1000, login_rate_ip=4))
-def test_login_rate_limit_per_ip(server):
+# How the server learns a client's address (docs/architecture.md, "Descriptors"): the default
+# on a kernel with FIXED_FD_INSTALL (6.8+), the path every older kernel takes (Debian 12's 6.1),
+# forced here with --no-fixed-fd-install, and plain descriptors. The limit must hold on each.
+PEER_PATHS = {
+    "fixed-fd-install": ((), "by FIXED_FD_INSTALL"),
+    "recorded-at-accept": (("--no-fixed-fd-install",), "recorded at accept"),
+    "plain-descriptors": (("--no-direct-descriptors",), "by getpeername"),
+}
+
+
+@pytest.mark.parametrize("path", list(PEER_PATHS))
+def test_login_rate_limit_per_ip(server_factory, path):
+    flags, log_says = PEER_PATHS[path]
+    server = server_factory(*chat_args(login_rate_user=1000, login_rate_ip=4), *flags)
+    text = server.stderr_text()
+    if path == "fixed-fd-install" and "recorded at accept" in text:
+        pytest.skip("this kernel has no IORING_OP_FIXED_FD_INSTALL (Linux 6.8+)")
+    assert f"client addresses {log_says}" in text, text[-2000:]
     api = Api(server.port)
     names = [unique_name("ip") for _ in range(6)]
     for n in names:
@@ -366,3 +383,15 @@ def test_login_rate_limit_per_ip(server):
     assert api.login(unique_name("nobody")).status == 401
     for n in names[3:]:
         assert_429(api.login(n), f"login {n} past the per-IP limit")
+    # The server tells addresses apart (rather than counting every client as one unknown
+    # address): the same account from 127.0.0.2 is not limited.
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT,
+                                      source_address=("127.0.0.2", 0))
+    try:
+        conn.request("POST", "/api/login", body=json.dumps(
+            {"username": names[3], "password": PASSWORD}).encode(),
+            headers={"Content-Type": "application/json"})
+        status = conn.getresponse().status
+    finally:
+        conn.close()
+    assert status == 200, f"a login from 127.0.0.2 got {status}"

@@ -45,8 +45,8 @@ TEST(SpscQueue, TwoThreadsTransferEverythingInOrder) {
   EXPECT_FALSE(queue.TryPop(&value));
 }
 
-TEST(MailboxMatrix, QueuesPerOrderedPairAndDoorbells) {
-  MailboxMatrix matrix(3, 1, 8);
+TEST(MailboxMatrix, QueuesPerOrderedPairInboxesAndDoorbells) {
+  MailboxMatrix matrix(3, 8, 16);
   EXPECT_NE(&matrix.Queue(0, 1), &matrix.Queue(1, 0));
   Mail mail;
   mail.a = 42;
@@ -58,10 +58,12 @@ TEST(MailboxMatrix, QueuesPerOrderedPairAndDoorbells) {
   EXPECT_FALSE(matrix.Doorbell(1).exchange(true));
   EXPECT_TRUE(matrix.Doorbell(1).exchange(true));
   EXPECT_FALSE(matrix.Doorbell(0).load());
-  // Source 3 is the worker: it has a queue to every shard.
-  EXPECT_EQ(matrix.sources(), 4u);
-  ASSERT_TRUE(matrix.Queue(3, 0).TryPush(Mail(mail)));
-  ASSERT_TRUE(matrix.Queue(3, 0).TryPop(&out));
+  // Every shard has its own inbox for other threads.
+  EXPECT_NE(&matrix.Inbox(0), &matrix.Inbox(1));
+  EXPECT_EQ(matrix.Inbox(2).capacity(), 16u);
+  ASSERT_EQ(matrix.Inbox(0).Push(mail), PushResult::kQueued);
+  EXPECT_EQ(matrix.Inbox(1).Drain([](Mail&) {}), 0u);
+  EXPECT_EQ(matrix.Inbox(0).Drain([](Mail& m) { EXPECT_EQ(m.a, 42u); }), 1u);
 }
 
 }  // namespace

@@ -125,6 +125,46 @@ TEST_F(BatchExecutorLifecycleTest, StopDrainsEverythingAcceptedThenRefuses) {
   EXPECT_EQ(*(*db)->QueryInt64("SELECT count(*) FROM kv WHERE k >= 0"), kJobs);
 }
 
+TEST_F(BatchExecutorLifecycleTest, StopWithADrainLimitFailsWhatIsStillQueuedInOrder) {
+  // A deep queue behind a stalled writer: Stop(limit) does not commit it all; the jobs not
+  // started by the limit are answered kStopped (each exactly once, in submission order) and
+  // leave nothing in the database.
+  StartExecutor();
+  Gate entered;
+  Gate release;
+  Counter blocker_done;
+  BlockWriter(entered, release, /*k=*/1000, &blocker_done);
+  constexpr int kJobs = 300;
+  std::vector<int> answered;  // Job index per `done`, in call order (one thread calls them).
+  std::atomic<int> stopped{0};
+  for (int k = 0; k < kJobs; ++k) {
+    ASSERT_EQ(executor_->Submit([k](SqliteDb& db) { return Insert(db, k); },
+                                [&, k](Status s) {
+                                  answered.push_back(k);
+                                  if (s.errc() == Errc::kStopped) stopped.fetch_add(1);
+                                }),
+              Admission::kQueued);
+  }
+  std::thread stopper([this] { executor_->Stop(milliseconds(0)); });
+  // Once Stop() has begun (it refuses), the limit has passed before the writer looks again.
+  auto until = steady_clock::now() + std::chrono::seconds(20);
+  while (executor_->Submit([](SqliteDb&) { return Status(); }, nullptr) == Admission::kQueued &&
+         steady_clock::now() < until) {
+    std::this_thread::yield();
+  }
+  release.Open();
+  stopper.join();
+  EXPECT_EQ(blocker_done.count(), 1);  // The job in progress still commits.
+  ASSERT_EQ(int(answered.size()), kJobs);
+  for (int k = 0; k < kJobs; ++k) ASSERT_EQ(answered[k], k);
+  EXPECT_EQ(stopped.load(), kJobs);
+  DbOptions reopen;
+  reopen.path = options_.db.path;
+  Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(reopen);
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(*(*db)->QueryInt64("SELECT count(*) FROM kv"), 1);
+}
+
 TEST_F(BatchExecutorLifecycleTest, StopDoesNotWaitOutTheBatchDelay) {
   options_.batch_delay_us = 60'000'000;
   options_.batch_max = 1000;

@@ -1,0 +1,186 @@
+// MpscInbox<T>: a bounded multi-producer single-consumer queue whose producers wait (futex, no
+// spinning) while it is full, and which can be closed: the inbox of one shard for mail from
+// threads that are not shards (workers, storage threads, anything a library calls back on).
+//
+// Owner: the consumer (the shard) pops and closes; any number of threads push, none of them
+// registered beforehand. Cells hold a sequence number each (D. Vyukov's bounded MPMC array
+// queue, used with one consumer): a producer claims a position with one CAS and publishes it
+// with a release store, so pushing is lock-free and allocates nothing.
+//
+// Ordering: one producer's items are popped in the order it pushed them (per-producer FIFO):
+// its later push claims a later position, and the consumer pops positions in order. Nothing is
+// promised between two producers. The chat relies on this: a store's replies for one
+// conversation are posted by one thread (the store's writer or syncer) in commit order and
+// reach the owner shard in that order.
+//
+// Back-pressure: Push() on a full, open inbox blocks the producer until the consumer frees a
+// cell (the consumer wakes waiters after each Drain()). A full inbox means the consumer has
+// fallen capacity() items behind, so the producer slowing down is the wanted outcome. Callers
+// that must never block (shards) do not use this type: they post through their own bounded
+// SPSC queues (mailbox.h).
+//
+// Closing: Close() (the consumer, once, when it stops for good) refuses every later push
+// (PushResult::kClosed: the item is left with the caller, who frees it), wakes producers blocked
+// on a full inbox (they get kClosed too), and returns only once no producer is between
+// admission and publication. So after Close() the consumer's Drain() sees every item that was
+// ever accepted, and nothing is accepted afterwards: nothing is stranded, nothing is lost
+// without its producer knowing.
+#pragma once
+
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <utility>
+
+namespace ringcast {
+
+enum class PushResult : uint8_t {
+  kQueued,  // The consumer will pop it.
+  kClosed,  // Refused: the consumer has stopped. The item was not moved from.
+};
+
+template <typename T>
+class MpscInbox {
+ public:
+  // `capacity` is rounded up to a power of two (at least 2).
+  explicit MpscInbox(size_t capacity)
+      : mask_(std::bit_ceil(capacity < 2 ? 2 : capacity) - 1),
+        cells_(std::make_unique<Cell[]>(mask_ + 1)) {
+    for (size_t i = 0; i <= mask_; ++i) cells_[i].sequence.store(i, std::memory_order_relaxed);
+  }
+  MpscInbox(const MpscInbox&) = delete;
+  MpscInbox& operator=(const MpscInbox&) = delete;
+
+  size_t capacity() const { return mask_ + 1; }
+
+  // Any thread. Blocks while the inbox is full and open. On kQueued, `on_queued()` runs after
+  // the item is visible to the consumer and before Close() can return (the place to ring the
+  // consumer's doorbell: nothing touches a closed consumer's wakeup mechanism).
+  template <typename OnQueued>
+  PushResult Push(T& item, OnQueued&& on_queued) {
+    if (state_.fetch_add(kProducer, std::memory_order_seq_cst) & kClosedBit) {
+      Leave();
+      return PushResult::kClosed;
+    }
+    for (;;) {
+      if (TryEnqueue(item)) break;
+      // Full. Register as a waiter before the last look, so the consumer either sees us (and
+      // bumps the epoch) or we see the cell it freed (the seq_cst RMW orders the two).
+      uint32_t epoch = space_epoch_.load(std::memory_order_acquire);
+      waiters_.fetch_add(1, std::memory_order_seq_cst);
+      bool queued = TryEnqueue(item);
+      bool closed = !queued && (state_.load(std::memory_order_seq_cst) & kClosedBit);
+      if (!queued && !closed) space_epoch_.wait(epoch, std::memory_order_acquire);
+      waiters_.fetch_sub(1, std::memory_order_relaxed);
+      if (queued) break;
+      if (closed) {
+        Leave();
+        return PushResult::kClosed;
+      }
+    }
+    on_queued();
+    Leave();
+    return PushResult::kQueued;
+  }
+  PushResult Push(T& item) {
+    return Push(item, [] {});
+  }
+
+  // Consumer only. Pops and runs `run(item)` for what is published, up to `limit` items (a
+  // producer that claimed a cell but has not yet published stops the drain there; it publishes
+  // and wakes the consumer afterwards), then wakes producers waiting for room. Returns the
+  // count; `limit` items means there may be more.
+  template <typename Run>
+  size_t Drain(Run&& run, size_t limit = SIZE_MAX) {
+    size_t count = 0;
+    T item;
+    while (count < limit && TryDequeue(&item)) {
+      ++count;
+      run(item);
+    }
+    if (count > 0) {
+      // Pairs with the producers' seq_cst registration: see Push().
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (waiters_.load(std::memory_order_relaxed) > 0) WakeWaiters();
+    }
+    return count;
+  }
+
+  // Consumer only, once. See the header comment. Drain() afterwards to take what was accepted.
+  void Close() {
+    state_.fetch_or(kClosedBit, std::memory_order_seq_cst);
+    WakeWaiters();
+    for (uint32_t state = state_.load(std::memory_order_acquire); state != kClosedBit;
+         state = state_.load(std::memory_order_acquire)) {
+      state_.wait(state, std::memory_order_acquire);
+    }
+  }
+
+  bool closed() const { return state_.load(std::memory_order_acquire) & kClosedBit; }
+  // Producers blocked on a full inbox right now (a hint, for tests and metrics).
+  uint32_t waiting_producers() const { return waiters_.load(std::memory_order_acquire); }
+
+ private:
+  static constexpr uint32_t kClosedBit = 1;
+  static constexpr uint32_t kProducer = 2;  // state_ counts producers inside Push() in steps of 2.
+  static constexpr size_t kLine = 64;
+
+  struct Cell {
+    std::atomic<size_t> sequence;
+    T item;
+  };
+
+  bool TryEnqueue(T& item) {
+    size_t position = enqueue_position_.load(std::memory_order_relaxed);
+    for (;;) {
+      Cell& cell = cells_[position & mask_];
+      size_t sequence = cell.sequence.load(std::memory_order_acquire);
+      auto lag = static_cast<intptr_t>(sequence) - static_cast<intptr_t>(position);
+      if (lag == 0) {
+        if (enqueue_position_.compare_exchange_weak(position, position + 1,
+                                                    std::memory_order_relaxed)) {
+          cell.item = std::move(item);
+          cell.sequence.store(position + 1, std::memory_order_release);
+          return true;
+        }
+      } else if (lag < 0) {
+        return false;  // The cell still holds the item from one lap ago: full.
+      } else {
+        position = enqueue_position_.load(std::memory_order_relaxed);
+      }
+    }
+  }
+
+  bool TryDequeue(T* out) {
+    Cell& cell = cells_[dequeue_position_ & mask_];
+    if (cell.sequence.load(std::memory_order_acquire) != dequeue_position_ + 1) return false;
+    *out = std::move(cell.item);
+    cell.sequence.store(dequeue_position_ + mask_ + 1, std::memory_order_release);
+    ++dequeue_position_;
+    return true;
+  }
+
+  void WakeWaiters() {
+    space_epoch_.fetch_add(1, std::memory_order_release);
+    space_epoch_.notify_all();
+  }
+
+  void Leave() {
+    // The last producer out of a closed inbox lets Close() return.
+    if (state_.fetch_sub(kProducer, std::memory_order_acq_rel) == (kClosedBit | kProducer)) {
+      state_.notify_all();
+    }
+  }
+
+  const size_t mask_;
+  std::unique_ptr<Cell[]> cells_;
+  alignas(kLine) std::atomic<size_t> enqueue_position_{0};
+  alignas(kLine) std::atomic<uint32_t> state_{0};  // kClosedBit | producers inside × kProducer.
+  std::atomic<uint32_t> waiters_{0};               // Producers blocked on a full inbox.
+  std::atomic<uint32_t> space_epoch_{0};           // Bumped when room appears or on Close().
+  alignas(kLine) size_t dequeue_position_ = 0;     // Consumer only.
+};
+
+}  // namespace ringcast

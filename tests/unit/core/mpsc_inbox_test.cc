@@ -1,0 +1,142 @@
+#include "core/runtime/mpsc_inbox.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+namespace ringcast {
+namespace {
+
+// Producer id in the high half, its sequence number in the low half.
+uint64_t Item(uint64_t producer, uint64_t seq) { return producer << 32 | seq; }
+
+// Bounded waits for a condition another thread makes true (not a timing assertion).
+template <typename Pred>
+bool Eventually(Pred pred) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+TEST(MpscInbox, ManyProducersEachKeepTheirOrder) {
+  // A small inbox, so producers also spend time blocked on it.
+  MpscInbox<uint64_t> inbox(64);
+  constexpr uint64_t kProducers = 8;
+  constexpr uint64_t kEach = 20000;
+  std::vector<std::thread> producers;
+  for (uint64_t p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&inbox, p] {
+      for (uint64_t i = 1; i <= kEach; ++i) {
+        uint64_t item = Item(p, i);
+        ASSERT_EQ(inbox.Push(item), PushResult::kQueued);
+      }
+    });
+  }
+  std::vector<uint64_t> last(kProducers, 0);
+  uint64_t total = 0;
+  bool ordered = true;
+  ASSERT_TRUE(Eventually([&] {
+    inbox.Drain([&](uint64_t& item) {
+      uint64_t p = item >> 32, seq = item & 0xFFFFFFFF;
+      ordered &= seq == last[p] + 1;
+      last[p] = seq;
+      ++total;
+    });
+    return total == kProducers * kEach;
+  }));
+  for (std::thread& t : producers) t.join();
+  EXPECT_TRUE(ordered);
+  EXPECT_EQ(inbox.Drain([](uint64_t&) {}), 0u);
+}
+
+TEST(MpscInbox, AFullInboxBlocksTheProducerUntilTheConsumerDrains) {
+  MpscInbox<uint64_t> inbox(4);
+  ASSERT_EQ(inbox.capacity(), 4u);
+  for (uint64_t i = 0; i < 4; ++i) {
+    uint64_t item = i;
+    ASSERT_EQ(inbox.Push(item), PushResult::kQueued);
+  }
+  std::atomic<bool> pushed{false};
+  std::thread producer([&] {
+    uint64_t item = 4;
+    EXPECT_EQ(inbox.Push(item), PushResult::kQueued);
+    pushed = true;
+  });
+  ASSERT_TRUE(Eventually([&] { return inbox.waiting_producers() == 1; }));
+  EXPECT_FALSE(pushed.load());  // Waiting, not dropped and not over the bound.
+  std::vector<uint64_t> seen;
+  EXPECT_EQ(inbox.Drain([&](uint64_t& item) { seen.push_back(item); }, 2), 2u);  // Bounded.
+  producer.join();
+  EXPECT_TRUE(pushed.load());
+  inbox.Drain([&](uint64_t& item) { seen.push_back(item); });
+  EXPECT_EQ(seen, (std::vector<uint64_t>{0, 1, 2, 3, 4}));
+}
+
+TEST(MpscInbox, CloseRefusesLaterPushesAndReleasesBlockedProducers) {
+  MpscInbox<uint64_t> inbox(2);
+  uint64_t a = 1, b = 2;
+  ASSERT_EQ(inbox.Push(a), PushResult::kQueued);
+  ASSERT_EQ(inbox.Push(b), PushResult::kQueued);
+  std::atomic<int> refused{0};
+  std::vector<std::thread> blocked;
+  for (int i = 0; i < 3; ++i) {
+    blocked.emplace_back([&] {
+      uint64_t item = 99;
+      if (inbox.Push(item) == PushResult::kClosed) {
+        EXPECT_EQ(item, 99u);  // Left with the caller, untouched.
+        ++refused;
+      }
+    });
+  }
+  ASSERT_TRUE(Eventually([&] { return inbox.waiting_producers() == 3; }));
+  inbox.Close();  // Returns only once no producer is inside Push().
+  EXPECT_TRUE(inbox.closed());
+  for (std::thread& t : blocked) t.join();
+  EXPECT_EQ(refused.load(), 3);
+  uint64_t late = 7;
+  bool rang = false;
+  EXPECT_EQ(inbox.Push(late, [&] { rang = true; }), PushResult::kClosed);
+  EXPECT_FALSE(rang);  // No doorbell for a consumer that has stopped.
+  std::vector<uint64_t> seen;
+  inbox.Drain([&](uint64_t& item) { seen.push_back(item); });
+  EXPECT_EQ(seen, (std::vector<uint64_t>{1, 2}));  // What was accepted is still delivered.
+}
+
+TEST(MpscInbox, EveryAcceptedItemIsDrainedAfterACloseRacingProducers) {
+  // Producers push flat out while the consumer drains and then closes at some point: each
+  // item is either refused to its producer or delivered, never lost and never both.
+  for (int round = 0; round < 20; ++round) {
+    MpscInbox<uint64_t> inbox(32);
+    constexpr int kProducers = 6;
+    std::atomic<uint64_t> accepted{0};
+    std::vector<std::thread> producers;
+    for (int p = 0; p < kProducers; ++p) {
+      producers.emplace_back([&] {
+        for (;;) {
+          uint64_t item = 1;
+          if (inbox.Push(item) == PushResult::kClosed) return;
+          accepted.fetch_add(1, std::memory_order_relaxed);
+        }
+      });
+    }
+    uint64_t delivered = 0;
+    ASSERT_TRUE(Eventually([&] {
+      delivered += inbox.Drain([](uint64_t&) {});
+      return delivered >= uint64_t(500 + round * 200);
+    }));
+    inbox.Close();
+    delivered += inbox.Drain([](uint64_t&) {});
+    for (std::thread& t : producers) t.join();
+    EXPECT_EQ(delivered, accepted.load()) << "round " << round;
+  }
+}
+
+}  // namespace
+}  // namespace ringcast
