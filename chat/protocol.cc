@@ -232,7 +232,10 @@ std::optional<std::string> ParseNewConversation(std::string_view body, NewConver
           return ParseIdArray(value, &out->members, "members");
         }
         if (key == "name") {
-          if (value.is_null()) return std::nullopt;
+          // is_null() yields an error, not false, for a bad atom such as `nul`: converted to bool
+          // it would throw simdjson_error, uncaught on a shard thread (a fuzzer finding).
+          bool is_null = false;
+          if (value.is_null().get(is_null) == simdjson::SUCCESS && is_null) return std::nullopt;
           std::string name;
           if (!GetString(value, &name)) return "name must be a string";
           out->name = std::move(name);

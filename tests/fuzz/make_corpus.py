@@ -82,6 +82,8 @@ CORPUS = {
         "typing": b'{"type":"typing","conv":3,"state":"start"}',
         "credentials": b'{"username":"alice","password":"correct horse"}',
         "new_conversation": b'{"members":[2,3],"name":"team","group":true}',
+        # Found by this harness: threw simdjson_error out of ParseNewConversation.
+        "regress_name_bad_atom": b'{"members":[2],"name":nv}',
     },
     # mode byte (0: token; 1: claims, signed; 2: header, signed), then the text.
     "jwt_verify": {
