@@ -341,27 +341,34 @@ std::optional<std::string> ParseCredentials(std::string_view body, Credentials* 
 std::optional<std::string> ParseNewConversation(std::string_view body, NewConversation* out) {
   static constexpr std::string_view kFields[] = {"members", "name", "group"};
   bool has_members = false, has_group = false;
-  auto error = ForEachField(body, kFields,
-                            [&](int index, ondemand::value value) -> std::optional<std::string> {
-                              switch (index) {
-                                case 0:
-                                  has_members = true;
-                                  return ParseIdArray(value, &out->members, "members");
-                                case 1: {
-                                  if (value.is_null()) return std::nullopt;
-                                  std::string name;
-                                  if (auto fault = ReadString(value, "name", &name)) return fault;
-                                  out->name = std::move(name);
-                                  return std::nullopt;
-                                }
-                                default:
-                                  if (value.get_bool().get(out->group) != simdjson::SUCCESS) {
-                                    return FieldError("group", "must be a boolean");
-                                  }
-                                  has_group = true;
-                                  return std::nullopt;
-                              }
-                            });
+  auto error = ForEachField(
+      body, kFields, [&](int index, ondemand::value value) -> std::optional<std::string> {
+        switch (index) {
+          case 0:
+            has_members = true;
+            return ParseIdArray(value, &out->members, "members");
+          case 1: {
+            // is_null() yields an error, not false, for a bad atom
+            // such as `nul`: converted to bool it would throw
+            // simdjson_error, uncaught on a shard thread (a fuzzer
+            // finding).
+            bool is_null = false;
+            if (value.is_null().get(is_null) == simdjson::SUCCESS && is_null) {
+              return std::nullopt;
+            }
+            std::string name;
+            if (auto fault = ReadString(value, "name", &name)) return fault;
+            out->name = std::move(name);
+            return std::nullopt;
+          }
+          default:
+            if (value.get_bool().get(out->group) != simdjson::SUCCESS) {
+              return FieldError("group", "must be a boolean");
+            }
+            has_group = true;
+            return std::nullopt;
+        }
+      });
   if (error) return error;
   if (!has_members) return "missing field \"members\"";
   if (!has_group) out->group = out->members.size() > 1 || out->name.has_value();

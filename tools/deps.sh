@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages ringcast needs to build, test and benchmark. Idempotent and
 # silent when everything is already there. Usage: tools/deps.sh [build|test|bench]
-# (bench: the suite in bench/run — matplotlib for its plots, Node and npm for the ws peer).
+# (test: also clang for the fuzz harnesses; bench: the suite in bench/run — matplotlib for its
+# plots, Node and npm for the ws peer).
 set -euo pipefail
 
 build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-dev libmimalloc-dev
                 libssl-dev libcli11-dev libgtest-dev libbenchmark-dev libsqlite3-dev)
-test_packages=(python3 python3-pytest python3-websockets curl faketime)
+# clang and libclang-rt-14-dev (libFuzzer, the sanitizer runtimes; only recommended by clang, and
+# we install without recommends): the fuzz preset that tools/test runs through tools/fuzz.
+# faketime: the wall-clock step test (tests/integration/test_chat_clock.py).
+test_packages=(python3 python3-pytest python3-websockets curl faketime clang libclang-rt-14-dev)
 bench_packages=(python3 python3-matplotlib nodejs)
 
 wanted=("${build_packages[@]}")

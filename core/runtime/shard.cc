@@ -20,7 +20,9 @@ namespace {
 
 constexpr unsigned kRingEntries = 4096;
 constexpr uint16_t kBufferGroup = 0;
-constexpr uint64_t kShutdownGraceTicks = 20;  // After the shutdown deadline, for cancellations.
+// After the shutdown deadline, for the cancellations of aborted connections to complete (they
+// normally do within an iteration; this bounds a kernel that is slow to).
+constexpr uint64_t kShutdownGraceTicks = 10;
 // Mails run per source (each other shard, the inbox) per loop iteration at most, so that
 // producers that keep up with the drain cannot keep the loop from its I/O, timers and shutdown.
 constexpr size_t kMailBudget = 1024;

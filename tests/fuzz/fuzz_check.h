@@ -1,0 +1,79 @@
+// Helpers shared by the libFuzzer harnesses (see README.md): an invariant check that turns a
+// broken invariant into a crash libFuzzer records, a reference UTF-8 validator, and split points
+// derived from the fuzz input.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <span>
+#include <vector>
+
+// Always on (harnesses build with NDEBUG): prints the broken invariant and aborts, which libFuzzer
+// reports as a crash and saves the input for.
+#define FUZZ_CHECK(cond)                                                                \
+  do {                                                                                  \
+    if (!(cond)) {                                                                      \
+      std::fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond); \
+      std::abort();                                                                     \
+    }                                                                                   \
+  } while (false)
+
+namespace ringcast::fuzz {
+
+// Byte-at-a-time RFC 3629 validation (Table 3-7 of Unicode 15 §3.9): slow and obviously
+// right, to check the SIMD validator the code under test uses.
+inline bool ReferenceUtf8(std::span<const uint8_t> s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const uint8_t b = s[i];
+    if (b < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n;
+    uint8_t lo = 0x80, hi = 0xBF;  // Allowed range of the second byte.
+    if (b >= 0xC2 && b <= 0xDF) {
+      n = 1;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      n = 2;
+      if (b == 0xE0) lo = 0xA0;  // Overlong.
+      if (b == 0xED) hi = 0x9F;  // Surrogates.
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      n = 3;
+      if (b == 0xF0) lo = 0x90;  // Overlong.
+      if (b == 0xF4) hi = 0x8F;  // Above U+10FFFF.
+    } else {
+      return false;
+    }
+    if (s.size() - i <= n) return false;  // Truncated sequence.
+    if (s[i + 1] < lo || s[i + 1] > hi) return false;
+    for (size_t k = 2; k <= n; ++k) {
+      if (s[i + k] < 0x80 || s[i + k] > 0xBF) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+// Up to `max_points` increasing cut positions in (0, size), from a seed: a small xorshift, so
+// the fuzzer can vary the cuts by mutating the seed alone, and every input replays the same way.
+inline std::vector<size_t> SplitPoints(size_t size, uint32_t seed, size_t max_points) {
+  std::vector<size_t> points;
+  if (size < 2) return points;
+  uint32_t x = seed * 2654435761u + 1;
+  const size_t count = 1 + x % max_points;
+  for (size_t i = 0; i < count; ++i) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    points.push_back(1 + x % (size - 1));
+  }
+  std::sort(points.begin(), points.end());
+  points.erase(std::unique(points.begin(), points.end()), points.end());
+  return points;
+}
+
+}  // namespace ringcast::fuzz

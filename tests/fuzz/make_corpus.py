@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Writes the committed seed corpus (tests/fuzz/corpus/<harness>/) from readable definitions.
+
+The corpus is committed; run this only to change it. Each harness's input layout is in the
+comment at the top of its *_fuzzer.cc and in README.md.
+"""
+import base64
+import hashlib
+import hmac
+import os
+import struct
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+MASK = b"\x37\xfa\x21\x3d"
+
+
+def frame(opcode, payload, fin=True, mask=MASK):
+    head = bytes([(0x80 if fin else 0) | opcode])
+    bit = 0x80 if mask else 0
+    n = len(payload)
+    if n < 126:
+        head += bytes([bit | n])
+    elif n <= 0xFFFF:
+        head += bytes([bit | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([bit | 127]) + struct.pack("!Q", n)
+    if not mask:
+        return head + payload
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+# The harness's secret (jwt_verify_fuzzer.cc): the text, zero-padded to 32 bytes.
+SECRET = b"ringcast-fuzz-secret".ljust(32, b"\0")
+HEADER = b'{"alg":"HS256","typ":"JWT"}'
+CLAIMS = b'{"sub":"42","iat":1700000000,"exp":1800000000,"jti":"AAAAAAAAAAAAAAAAAAAAAA"}'
+
+
+def token(header, claims, secret=SECRET):
+    signing_input = b64(header) + b"." + b64(claims)
+    return signing_input + b"." + b64(hmac.new(secret, signing_input, hashlib.sha256).digest())
+
+
+CORPUS = {
+    "http_parser": {
+        "ws_upgrade": b"GET /ws?token=abc HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n",
+        "post_login": b"POST /api/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 44\r\n\r\n{\"username\":\"alice\",\"password\":\"correct h\"}",
+        "get_http10": b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        "bearer_query": b"GET /api/conversations/7/messages?before=20&limit=5 HTTP/1.1\r\n"
+        b"Host: a\r\nAuthorization: Bearer eyJ.x.y\r\nAccept: */*\r\n\r\n",
+        "pipelined": b"GET /health HTTP/1.1\r\nHost: a\r\n\r\nGET /health HTTP/1.1\r\nHost: a\r\n"
+        b"Connection: close\r\n\r\n",
+        "bare_lf": b"\r\nDELETE /api/sessions HTTP/1.1\nHost: a\nX-Empty:\n\n",
+        "chunked": b"POST /api/register HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+    },
+    # settings byte (bit 0: client role; bits 1-2: message limit), split seed, stream.
+    "ws_reader": {
+        "text": b"\x04\x01" + frame(0x1, b"hello"),
+        "fragmented_utf8": b"\x04\x07" + frame(0x1, b"h\xc3", fin=False) + frame(0x9, b"p")
+        + frame(0x0, b"\xa9llo", fin=False) + frame(0x0, b"!"),
+        "binary_16bit": b"\x04\x33" + frame(0x2, bytes(range(200))),
+        "close": b"\x04\x02" + frame(0x8, struct.pack("!H", 1000) + b"bye"),
+        "client_role": b"\x05\x11" + frame(0x1, b"{\"type\":\"ack\"}", mask=None)
+        + frame(0xA, b"", mask=None),
+        "chat_send": b"\x06\x05" + frame(0x1, b'{"type":"send","conv":7,"cid":"c1","body":"hi"}')
+        + frame(0x9, b"") + frame(0x8, b""),
+        "too_big": b"\x00\x09" + frame(0x2, b"x" * 70),
+        "bad_utf8": b"\x04\x21" + frame(0x1, b"ok\xed\xa0\x80"),
+    },
+    "chat_request": {
+        "send": b'{"type":"send","conv":7,"cid":"c-1","kind":"text","body":"h\\u00e9 \\ud83d\\ude00"}',
+        "sync": b'{"type":"sync","convs":{"7":12,"9":0}}',
+        "sync_all": b'{"type":"sync"}',
+        "history": b'{"type":"history","conv":3,"before":40,"limit":20}',
+        "read": b'{"type":"read","conv":3,"seq":17}',
+        "typing": b'{"type":"typing","conv":3,"state":"start"}',
+        "credentials": b'{"username":"alice","password":"correct horse"}',
+        "new_conversation": b'{"members":[2,3],"name":"team","group":true}',
+        # Found by this harness: threw simdjson_error out of ParseNewConversation.
+        "regress_name_bad_atom": b'{"members":[2],"name":nv}',
+    },
+    # mode byte (0: token; 1: claims, signed; 2: header, signed), then the text.
+    "jwt_verify": {
+        "valid_token": b"\x00" + token(HEADER, CLAIMS),
+        "alg_none": b"\x00" + b64(b'{"alg":"none","typ":"JWT"}') + b"." + b64(CLAIMS) + b".",
+        "wrong_secret": b"\x00" + token(HEADER, CLAIMS, secret=b"x" * 32),
+        "claims": b"\x01" + CLAIMS,
+        "claims_extra": b'\x01{"jti":"q","exp":1760000000,"sub":"9","iat":0,"name":"x\\u0000"}',
+        "header": b"\x02" + HEADER,
+        "header_hs512": b'\x02{"alg":"HS512","typ":"JWT"}',
+    },
+}
+
+
+def main():
+    for harness, files in CORPUS.items():
+        folder = os.path.join(ROOT, harness)
+        os.makedirs(folder, exist_ok=True)
+        for name, data in files.items():
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(data)
+
+
+if __name__ == "__main__":
+    main()
