@@ -138,7 +138,8 @@ enum RequestField : int {
 
 // Reads "cid" into request->cid, and into error->cid_json what an error should echo: the
 // string (even one too long or empty, which the send checks refuse later), or a number's text
-// as the client wrote it. Other types (and a string that does not unescape) echo nothing.
+// as the client wrote it (an integer only within 64 bits). Other types (and a string that does
+// not unescape) echo nothing.
 std::optional<std::string> ReadCid(ondemand::value value, ClientRequest* request,
                                    RequestError* error) {
   ondemand::json_type type;
@@ -150,7 +151,14 @@ std::optional<std::string> ReadCid(ondemand::value value, ClientRequest* request
                                 token.back() == '\n' || token.back() == '\r')) {
         token.remove_suffix(1);
       }
-      error->cid_json.assign(token);
+      // An integer past 64 bits is valid JSON that many parsers (simdjson's DOM among them)
+      // refuse; the error is for the client to read, so such a cid is not echoed.
+      bool integer = token.find_first_of(".eE") == std::string_view::npos;
+      int64_t as_int;
+      if (!integer ||
+          std::from_chars(token.data(), token.data() + token.size(), as_int).ec == std::errc()) {
+        error->cid_json.assign(token);
+      }
     }
     return FieldError("cid", "must be a string");
   }

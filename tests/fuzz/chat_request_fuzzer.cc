@@ -7,9 +7,12 @@
 // - an accepted request obeys the limits the rest of the service relies on (ids positive, cid
 //   1-64 bytes, kind 1-32, body within max_body, history limit 1-200, at most 1000 sync
 //   entries), and every string it carries is valid UTF-8 (it is echoed into JSON text frames);
-// - a refusal has a message, and echoes a cid of at most 64 bytes;
+// - a refusal has a message, echoes no more cid than the input held, and its error event is
+//   valid UTF-8 and valid JSON (the cid it echoes comes from untrusted input);
 // - the reused parser gives the same answer twice (its buffer and simdjson state carry over);
 // - an accepted send, written back with JsonWriter and parsed again, gives the same fields.
+#include <simdjson.h>
+
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -102,7 +105,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CheckAccepted(request, limits);
   } else {
     FUZZ_CHECK(!error.message.empty());
-    FUZZ_CHECK(error.cid.size() <= RequestLimits::kMaxCid);
+    FUZZ_CHECK(error.cid.size() <= text.size());
+    const std::string event = ringcast::chat::EncodeRequestError(error);
+    FUZZ_CHECK(Utf8(event));
+    simdjson::dom::parser json;
+    FUZZ_CHECK(json.parse(event).error() == simdjson::SUCCESS);
   }
   ClientRequest again;
   RequestError again_error;

@@ -84,6 +84,9 @@ CORPUS = {
         "new_conversation": b'{"members":[2,3],"name":"team","group":true}',
         # Found by this harness: threw simdjson_error out of ParseNewConversation.
         "regress_name_bad_atom": b'{"members":[2],"name":nv}',
+        # Found by this harness: a cid past 64-bit integers was echoed into an error event that
+        # JSON parsers refuse.
+        "regress_cid_bigint": b'{"type":"send","conv":7,"cid":44444444444444444444444444,"body":""}',
     },
     # mode byte (0: token; 1: claims, signed; 2: header, signed), then the text.
     "jwt_verify": {

@@ -81,6 +81,15 @@ TEST_F(RequestParserTest, ErrorsEchoTheCidAsSent) {
   EXPECT_EQ(EncodeRequestError(error_), R"({"type":"error","code":"bad_request","message":)"
                                         R"("field \"cid\" must be a string","cid":-7.5e1})");
 
+  // An integer past 64 bits is not echoed: many JSON parsers refuse it (a fuzzer finding).
+  EXPECT_FALSE(Parse(R"({"type":"send","conv":1,"body":"x","cid":44444444444444444444444})"));
+  EXPECT_EQ(EncodeRequestError(error_), R"({"type":"error","code":"bad_request","message":)"
+                                        R"("field \"cid\" must be a string"})");
+  EXPECT_FALSE(Parse(R"({"type":"send","conv":1,"body":"x","cid":-9223372036854775808})"));
+  EXPECT_EQ(EncodeRequestError(error_), R"({"type":"error","code":"bad_request","message":)"
+                                        R"("field \"cid\" must be a string",)"
+                                        R"("cid":-9223372036854775808})");
+
   // A fault before the cid still answers with it.
   EXPECT_FALSE(Parse(R"({"type":"send","conv":"x","cid":"q\"1","body":"x"})"));
   EXPECT_EQ(error_.message, "field \"conv\" must be a positive integer");
