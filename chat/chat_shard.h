@@ -47,7 +47,7 @@ struct Session {
   int64_t last_heartbeat_ms = 0;  // Monotonic.
   TokenBucket bucket;             // --msg-rate.
   uint32_t refused_in_a_row = 0;
-  PendingRequests pending;  // Not yet their turn (pending_requests.h).
+  PendingRequests pending;          // Not yet their turn (pending_requests.h).
   bool answer_outstanding = false;  // A sync or history answer is on its way.
   std::unordered_map<int64_t, ConvView> convs;
   std::unordered_map<int64_t, uint32_t> contacts;  // User → conversations shared.

@@ -232,13 +232,12 @@ void ChatShard::HandleLogin(HttpExchange& exchange) {
             return self.ContinueLogin(deferred, std::move(credentials), retry_after);
           }
           // An unknown address (never expected on TCP) shares one bucket: fail closed.
-          self.CountLoginAttempt("ip:" + (address.empty() ? "?" : address),
-                                 self.config_.login_rate_ip,
-                                 [deferred, credentials = std::move(credentials)](
-                                     ChatShard& self, int64_t retry_after) mutable {
-                                   self.ContinueLogin(deferred, std::move(credentials),
-                                                      retry_after);
-                                 });
+          self.CountLoginAttempt(
+              "ip:" + (address.empty() ? "?" : address), self.config_.login_rate_ip,
+              [deferred, credentials = std::move(credentials)](ChatShard& self,
+                                                               int64_t retry_after) mutable {
+                self.ContinueLogin(deferred, std::move(credentials), retry_after);
+              });
         });
   });
 }
