@@ -74,7 +74,6 @@ class Connection : private TimerEntry {
   Shard& shard() const;
   State state() const { return state_; }
   bool is_open_websocket() const { return state_ == State::kWebSocket; }
-  uint64_t queued_bytes() const { return send_queue_.bytes(); }  // Not yet sent.
   // At least half the outbound cap is unsent: a producer of long answers should wait for
   // OnDrain (NotifyWhenUncongested) before queueing more.
   bool congested() const;
