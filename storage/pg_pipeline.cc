@@ -15,7 +15,7 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr milliseconds kFirstBackoff{100};
-constexpr milliseconds kMaxBackoff{5000};
+constexpr milliseconds kMaxBackoff{2000};
 constexpr uint32_t kMaxAttempts = 4;  // Sends of one job after serialization failures.
 
 std::string FirstLine(const char* text) {
@@ -161,11 +161,18 @@ Status SetUpBlocking(PGconn* pg, std::span<const PgStatement> statements,
   return Status();
 }
 
+// The server's notices (a WARNING as it shuts down, a NOTICE of a no-op): libpq would print
+// them on stderr; the loop logs the outage itself, once.
+void IgnoreNotice(void*, const char*) {}
+
 PGconn* ConnectStart(const std::string& conninfo, bool blocking) {
   // A URL's own application_name wins: expand_dbname lets later values override earlier ones.
   const char* keys[] = {"application_name", "dbname", nullptr};
   const char* values[] = {"ringcast", conninfo.c_str(), nullptr};
-  return blocking ? PQconnectdbParams(keys, values, 1) : PQconnectStartParams(keys, values, 1);
+  PGconn* conn =
+      blocking ? PQconnectdbParams(keys, values, 1) : PQconnectStartParams(keys, values, 1);
+  if (conn != nullptr) PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
+  return conn;
 }
 
 }  // namespace
