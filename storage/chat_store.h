@@ -9,6 +9,12 @@
 //
 // Domain refusals (not a member, no such conversation, a taken username) are outcomes, not
 // Status errors: a Status error always means "the store failed, retry later".
+//
+// Ordering contract: the replies to writes for one conversation (Append, AddMembers,
+// RemoveMember, UpdateWatermarks) are called in the order those writes were submitted, so the
+// conversation's owner receives its appends' replies in seq order and can publish without
+// holes. SQLite has one writer; PostgreSQL sends a conversation's writes to one connection
+// (storage/README.md). A backend with several connections must keep this, or reorder.
 #pragma once
 
 #include <chrono>
