@@ -272,12 +272,12 @@ Status ConsumeAppendRows(std::span<AppendJob* const> jobs, PgResults results) {
     return Unexpected("append rows");
   }
   for (AppendJob* job : jobs) job->out = AppendOutcome{};
-  Status status;
-  ForEachRow(rows, [&](const Row& row) {
-    const int64_t ord = row.Int(0);
-    if (ord < 1 || ord > static_cast<int64_t>(jobs.size())) {
-      status = Unexpected("append ord");
-      return;
+  std::vector<std::pair<size_t, size_t>> repeats;  // (row's job, its first's job).
+  for (int r = 0; r < PQntuples(rows); ++r) {
+    const Row row{rows, r};
+    const int64_t ord = row.Int(0), first = row.Int(8);
+    if (ord < 1 || ord > static_cast<int64_t>(jobs.size()) || first < 1 || first > ord) {
+      return Unexpected("append ord");
     }
     AppendJob& job = *jobs[static_cast<size_t>(ord - 1)];
     const NewMessage& in = job.message;
@@ -292,21 +292,6 @@ Status ConsumeAppendRows(std::span<AppendJob* const> jobs, PgResults results) {
                               .body = in.body,
                               .ts = in.ts};
         break;
-      case 'b': {  // The same cid earlier in this batch: that row is the original.
-        const int64_t first = row.Int(8);
-        const NewMessage& original = first >= 1 && first <= static_cast<int64_t>(jobs.size())
-                                         ? jobs[static_cast<size_t>(first - 1)]->message
-                                         : in;
-        out.duplicate = true;
-        out.message = Message{.id = row.Int(2),
-                              .conv = original.conv,
-                              .seq = row.Int(3),
-                              .from = original.sender,
-                              .kind = original.kind,
-                              .body = original.body,
-                              .ts = original.ts};
-        break;
-      }
       case 'd':
         out.duplicate = true;
         out.message = Message{.id = row.Int(2),
@@ -317,12 +302,21 @@ Status ConsumeAppendRows(std::span<AppendJob* const> jobs, PgResults results) {
                               .body = row.Text(6),
                               .ts = row.Int(7)};
         break;
+      case 'b':
+        repeats.emplace_back(static_cast<size_t>(ord - 1), static_cast<size_t>(first - 1));
+        break;
       default:
         out.denial = Denial::kForbidden;
         break;
     }
-  });
-  return status;
+  }
+  // The same cid again in this batch: whatever became of the first, this is its repeat.
+  for (auto [repeat, first] : repeats) {
+    AppendOutcome& out = jobs[repeat]->out;
+    out = jobs[first]->out;
+    out.duplicate = out.denial == Denial::kNone;
+  }
+  return Status();
 }
 
 void AppendJob::BuildQueries(std::vector<PgQuery>& queries) {

@@ -285,54 +285,53 @@ constexpr PgStatement kStatements[] = {
     // connections, other nodes) never wait for each other in a cycle.
     {"lock_conversations",
      "SELECT id FROM conversations WHERE id = ANY ($1::int8[]) ORDER BY id FOR UPDATE"},
-    // The append batch: one statement for every message of a batch. Per input row (in order):
-    // 'i' stored now, 'b' the same sender and cid as an earlier row of this batch, 'd' stored
-    // before (a resend), 'f' refused (not a member, or no such conversation). seq is assigned
-    // gap-free from the conversation's last_seq (locked by lock_conversations) in input order;
-    // each sender's read and delivered watermarks move to its newest message (schema v2 on
-    // SQLite). Outputs: ord, outcome, id, seq, then the original's conv, kind, body, sent_at
-    // for 'd', and the first row's ord for 'b'.
+    // The append batch: one statement for every message of a batch. One row per input row:
+    // 'i' stored now (with its new id and seq), 'd' stored before (a resend: the original's id,
+    // seq, conv, kind, body, sent_at), 'b' the same sender and cid as the earlier input row
+    // `first` (which decides its fate), 'f' refused (not a member, or no such conversation);
+    // in no particular order (the caller places rows by ord). seq is numbered gap-free from
+    // the conversation's last_seq, current because lock_conversations holds its row lock, in
+    // input order; last_seq advances; each sender's read and delivered watermarks move to its
+    // newest message (schema v2 on SQLite). Written without joins between the batch's own
+    // CTEs: their row estimates are guesses, and a nested loop over two CTEs of a 1,000-row
+    // batch is a million comparisons. Every lookup is an index probe per input row.
     {"append_batch",
      "WITH input AS ("
-     "  SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], "
-     "    $6::int8[]) WITH ORDINALITY AS t(conv, sender, cid, kind, body, ts, ord)"
-     "), firsts AS ("
-     "  SELECT DISTINCT ON (sender, cid) * FROM input ORDER BY sender, cid, ord"
-     "), fresh AS ("
-     "  SELECT f.* FROM firsts f WHERE EXISTS (SELECT 1 FROM users_conversations uc "
-     "    WHERE uc.conversation_id = f.conv AND uc.user_id = f.sender) "
-     "  AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.sender_id = f.sender "
-     "    AND m.client_msg_id = f.cid)"
+     "  SELECT t.*, min(t.ord) OVER (PARTITION BY t.sender, t.cid) AS first FROM unnest("
+     "    $1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[]) "
+     "    WITH ORDINALITY AS t(conv, sender, cid, kind, body, ts, ord)"
+     "), checked AS ("
+     "  SELECT i.*, old.id AS old_id, old.seq AS old_seq, old.conversation_id AS old_conv, "
+     "    old.kind AS old_kind, old.body AS old_body, old.sent_at AS old_ts, "
+     "    old.id IS NULL AND i.ord = i.first AND EXISTS (SELECT 1 FROM users_conversations uc "
+     "      WHERE uc.conversation_id = i.conv AND uc.user_id = i.sender) AS fresh "
+     "  FROM input i LEFT JOIN messages old "
+     "    ON old.sender_id = i.sender AND old.client_msg_id = i.cid"
      "), numbered AS ("
-     "  SELECT fresh.*, row_number() OVER (PARTITION BY conv ORDER BY ord) AS pos, "
-     "    count(*) OVER (PARTITION BY conv) AS n FROM fresh"
+     "  SELECT c.ord, c.first, c.conv, c.sender, c.cid, c.kind, c.body, c.ts, "
+     "    nextval('messages_id_seq') AS id, "
+     "    (SELECT last_seq FROM conversations WHERE id = c.conv) "
+     "      + row_number() OVER (PARTITION BY c.conv ORDER BY c.ord) AS seq "
+     "  FROM checked c WHERE c.fresh"
      "), bumped AS ("
-     "  UPDATE conversations c SET last_seq = c.last_seq + b.n "
-     "  FROM (SELECT DISTINCT conv, n FROM numbered) b WHERE c.id = b.conv "
-     "  RETURNING c.id, c.last_seq - b.n AS base"
-     "), placed AS ("
-     "  SELECT numbered.*, bumped.base + numbered.pos AS seq FROM numbered "
-     "  JOIN bumped ON bumped.id = numbered.conv"
+     "  UPDATE conversations SET last_seq = b.top "
+     "  FROM (SELECT conv, max(seq) AS top FROM numbered GROUP BY conv) b "
+     "  WHERE conversations.id = b.conv"
      "), inserted AS ("
-     "  INSERT INTO messages (conversation_id, seq, sender_id, kind, body, sent_at, "
+     "  INSERT INTO messages (id, conversation_id, seq, sender_id, kind, body, sent_at, "
      "    client_msg_id) "
-     "  SELECT conv, seq, sender, kind, body, ts, cid FROM placed "
-     "  RETURNING id, seq, sender_id, client_msg_id"
+     "  SELECT id, conv, seq, sender, kind, body, ts, cid FROM numbered"
      "), own_read AS ("
      "  UPDATE users_conversations uc SET read_seq = greatest(uc.read_seq, o.top), "
      "    delivered_seq = greatest(uc.delivered_seq, o.top) "
-     "  FROM (SELECT conv, sender, max(seq) AS top FROM placed GROUP BY conv, sender) o "
+     "  FROM (SELECT conv, sender, max(seq) AS top FROM numbered GROUP BY conv, sender) o "
      "  WHERE uc.conversation_id = o.conv AND uc.user_id = o.sender AND uc.read_seq < o.top"
      ") "
-     "SELECT i.ord, CASE WHEN ins.id IS NOT NULL AND f.ord = i.ord THEN 'i' "
-     "  WHEN ins.id IS NOT NULL THEN 'b' WHEN old.id IS NOT NULL THEN 'd' ELSE 'f' END, "
-     "  coalesce(ins.id, old.id), coalesce(ins.seq, old.seq), old.conversation_id, old.kind, "
-     "  old.body, old.sent_at, f.ord "
-     "FROM input i JOIN firsts f ON f.sender = i.sender AND f.cid = i.cid "
-     "LEFT JOIN inserted ins ON ins.sender_id = i.sender AND ins.client_msg_id = i.cid "
-     "LEFT JOIN messages old ON ins.id IS NULL AND old.sender_id = i.sender "
-     "  AND old.client_msg_id = i.cid "
-     "ORDER BY i.ord"},
+     "SELECT ord, 'i', id, seq, NULL::int8, NULL, NULL, NULL::int8, first FROM numbered "
+     "UNION ALL "
+     "SELECT ord, CASE WHEN old_id IS NOT NULL THEN 'd' WHEN ord <> first THEN 'b' ELSE 'f' END, "
+     "  old_id, old_seq, old_conv, old_kind, old_body, old_ts, first FROM checked "
+     "WHERE NOT fresh"},
 };
 
 #undef RC_MESSAGE_COLUMNS

@@ -24,7 +24,10 @@ namespace {
 // Blocking helper connection for setup and assertions.
 class Admin {
  public:
-  explicit Admin(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str())) {}
+  explicit Admin(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str())) {
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
+  }
   ~Admin() { PQfinish(conn_); }
   bool ok() const { return PQstatus(conn_) == CONNECTION_OK; }
   std::string error() const { return PQerrorMessage(conn_); }
