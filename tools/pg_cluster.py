@@ -123,13 +123,35 @@ def psql_url(url: str, sql: str, *, bindir: pathlib.Path | None = None,
     """Runs `sql` (one or more statements, each in its own transaction) through psql against
     `url`; returns what it printed (unaligned, tuples only, `|` between columns). Raises
     ClusterError with psql's message on any error."""
-    psql = str((bindir or find_bindir()) / "psql")
-    proc = subprocess.run([psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url],
-                          input=sql, capture_output=True, text=True, timeout=timeout,
-                          env=_client_env())
-    if proc.returncode != 0:
-        raise ClusterError(f"psql failed ({proc.returncode}): {proc.stderr.strip()}")
-    return proc.stdout
+    return PsqlJob(url, sql, bindir=bindir).result(timeout)
+
+
+class PsqlJob:
+    """psql running `sql` against `url` in the background; result() waits for its output."""
+
+    def __init__(self, url: str, sql: str, *, bindir: pathlib.Path | None = None):
+        psql = str((bindir or find_bindir()) / "psql")
+        self.proc = subprocess.Popen(
+            [psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=_client_env())
+        # Written at once (it fits in the pipe) so psql runs without waiting for result().
+        assert len(sql.encode()) < 32768, "the SQL of one psql job must fit in a pipe"
+        self.proc.stdin.write(sql)
+        self.proc.stdin.close()
+        self.proc.stdin = None  # So that communicate() does not flush it.
+        self._sql = sql
+
+    def result(self, timeout: float = 60.0) -> str:
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise ClusterError(f"psql still running after {timeout} s: {self._sql[:200]}")
+        if self.proc.returncode != 0:
+            raise ClusterError(f"psql failed ({self.proc.returncode}): {err.strip()}")
+        return out
 
 
 def _client_env() -> dict[str, str]:
