@@ -37,7 +37,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 
 ROLE = "ringcast"
