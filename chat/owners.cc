@@ -147,15 +147,22 @@ void ChatShard::OwnerHistory(ConnId origin, int64_t conv, int64_t user, int64_t 
 void ChatShard::OwnerCommitted(ConnId origin, std::string cid,
                                storage::Result<storage::AppendOutcome> result) {
   if (!result.ok()) {
-    RC_LOG(kWarn, "shard %u: message not stored: %s", shard_.id(),
-           result.status().ToString().c_str());
+    // An unreachable database is logged once by the store, not once per message.
+    if (result.status().errc() != storage::Errc::kUnavailable) {
+      RC_LOG(kWarn, "shard %u: message not stored: %s", shard_.id(),
+             result.status().ToString().c_str());
+    }
     return SendTo(origin, EncodeError("unavailable", "storage unavailable, retry", cid));
   }
   if (result->denial != storage::Denial::kNone) {
     return SendTo(origin, EncodeError("forbidden", "not a member of this conversation", cid));
   }
   const storage::Message& message = result->message;
-  if (!result->duplicate) {
+  // A resend of a message never published is published now: its first attempt was committed
+  // but answered unavailable (the database connection broke before the commit's answer).
+  // (-1: the owner has published nothing since it started, so it cannot tell; sync finds it.)
+  const int64_t published = UseOwnedConv(message.conv).last_published;
+  if (!result->duplicate || (published >= 0 && message.seq > published)) {
     OwnedConv& owned = UseOwnedConv(message.conv);
     owned.last_published = std::max(owned.last_published, message.seq);
     if (owned.shard_mask != 0) {
@@ -383,14 +390,18 @@ void ChatShard::OwnerDetach(int64_t user, ConnId conn) {
 
 void ChatShard::OwnerSweepPresence() {
   for (const PresenceOwner::Change& change : presence_owner_.Sweep()) {
+    // Told once last_online is committed, so that a session starting after the event reads
+    // the same last_online from the store. Skipped if the user came back meanwhile: its
+    // online event has gone out already, and this one would contradict it.
     service_.store().SetLastOnline(
-        change.user, *change.last_online, [user = change.user](storage::Result<bool> r) {
-          if (!r.ok()) {
-            RC_LOG(kWarn, "last_online of user %lld not stored: %s", static_cast<long long>(user),
-                   r.status().ToString().c_str());
+        change.user, *change.last_online,
+        service_.ReplyOn<bool>(shard_.id(), [change](ChatShard& self, storage::Result<bool> r) {
+          if (!r.ok() && r.status().errc() != storage::Errc::kUnavailable) {
+            RC_LOG(kWarn, "last_online of user %lld not stored: %s",
+                   static_cast<long long>(change.user), r.status().ToString().c_str());
           }
-        });
-    BroadcastPresence(change);
+          if (!self.presence_owner_.online(change.user)) self.BroadcastPresence(change);
+        }));
   }
 }
 

@@ -46,6 +46,11 @@ std::optional<std::string> ReadString(ondemand::value value, std::string_view na
   std::string_view text;
   const simdjson::error_code error = value.get_string().get(text);
   if (error == simdjson::SUCCESS) {
+    // PostgreSQL's text cannot hold U+0000, and no client means to send it: refused for every
+    // store alike, so a message one store keeps is never one another would refuse.
+    if (text.find('\0') != std::string_view::npos) {
+      return FieldError(name, "must not contain U+0000 (\\u0000)");
+    }
     out->assign(text);
     return std::nullopt;
   }

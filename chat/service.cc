@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/runtime/shard.h"
 #include "core/runtime/shard_set.h"
+#include "storage/pg_chat_store.h"
 #include "storage/sqlite_chat_store.h"
 
 namespace ringcast::chat {
@@ -65,6 +66,58 @@ std::optional<auth::JwtSecret> LoadOrCreateSecret(const Config& config) {
   return secret;
 }
 
+// The PostgreSQL store when --database-url names one, else SQLite in the data dir; nullptr
+// (with a one-line reason on stderr) when it cannot be opened.
+std::unique_ptr<storage::ChatStore> OpenStore(const Config& config) {
+  if (!config.database_url.empty()) {
+    storage::PgStoreOptions options{.conninfo = config.database_url,
+                                    .writers = config.db_writers,
+                                    .readers = config.db_readers,
+                                    .batch_max = config.batch_max,
+                                    .batch_delay_us = config.batch_delay_us,
+                                    .timeout = std::chrono::milliseconds(config.db_timeout_ms),
+                                    .synchronous_commit = config.pg_synchronous_commit,
+                                    .log = [](bool warning, const std::string& line) {
+                                      if (warning) {
+                                        RC_LOG(kWarn, "%s", line.c_str());
+                                      } else {
+                                        RC_LOG(kInfo, "%s", line.c_str());
+                                      }
+                                    }};
+    auto store = storage::PgChatStore::Open(options);
+    if (!store.ok()) {
+      std::fprintf(stderr, "ringcast: cannot open the chat store: %s\n",
+                   store.status().message().c_str());
+      return nullptr;
+    }
+    RC_LOG(kInfo,
+           "chat store: PostgreSQL at %s (%u writers, %u readers, synchronous_commit=%s, batch up "
+           "to %u, delay %u us)",
+           storage::RedactConninfo(config.database_url).c_str(), config.db_writers,
+           config.db_readers, config.pg_synchronous_commit.c_str(), config.batch_max,
+           config.batch_delay_us);
+    return std::move(*store);
+  }
+  storage::ExecutorOptions options;
+  options.db.path = (std::filesystem::path(config.data_dir) / kDatabaseFile).string();
+  options.db.cache_kib = config.store_cache_mib * 1024;
+  options.db.synchronous =
+      config.synchronous == "normal" ? storage::Synchronous::kNormal : storage::Synchronous::kFull;
+  options.batch_max = config.batch_max;
+  options.batch_delay_us = config.batch_delay_us;
+  options.readers = 2;
+  auto store = storage::SqliteChatStore::Open(options);
+  if (!store.ok()) {
+    std::fprintf(stderr, "ringcast: cannot open the chat store %s: %s\n", options.db.path.c_str(),
+                 store.status().ToString().c_str());
+    return nullptr;
+  }
+  RC_LOG(kInfo, "chat store %s open (synchronous=%s, batch up to %u, delay %u us)",
+         options.db.path.c_str(), config.synchronous.c_str(), config.batch_max,
+         config.batch_delay_us);
+  return std::move(*store);
+}
+
 }  // namespace
 
 int64_t NowMs() { return SystemClock().WallMs(); }
@@ -81,21 +134,9 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
   if (!secret) return nullptr;
   std::unique_ptr<ChatService> service(new ChatService(config, *secret));
 
-  storage::ExecutorOptions options;
-  options.db.path = (std::filesystem::path(config.data_dir) / kDatabaseFile).string();
-  options.db.cache_kib = config.store_cache_mib * 1024;
-  options.db.synchronous =
-      config.synchronous == "normal" ? storage::Synchronous::kNormal : storage::Synchronous::kFull;
-  options.batch_max = config.batch_max;
-  options.batch_delay_us = config.batch_delay_us;
-  options.readers = 2;
-  auto store = storage::SqliteChatStore::Open(options);
-  if (!store.ok()) {
-    std::fprintf(stderr, "ringcast: cannot open the chat store %s: %s\n", options.db.path.c_str(),
-                 store.status().ToString().c_str());
-    return nullptr;
-  }
-  service->store_ = std::move(*store);
+  std::unique_ptr<storage::ChatStore> store = OpenStore(config);
+  if (!store) return nullptr;
+  service->store_ = std::move(store);
 
   // Before any shard runs, so the revocation sets start complete. The only blocking wait on
   // the store, and it is on the main thread.
@@ -112,9 +153,6 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
     return nullptr;
   }
   service->initially_revoked_ = std::move(*result);
-  RC_LOG(kInfo, "chat store %s open (synchronous=%s, batch up to %u, delay %u us)",
-         options.db.path.c_str(), config.synchronous.c_str(), config.batch_max,
-         config.batch_delay_us);
   return service;
 }
 

@@ -116,6 +116,23 @@ int ParseConfig(int argc, char** argv, Config* config) {
   add("--synchronous", &config->synchronous, "RINGCAST_SYNCHRONOUS",
       "SQLite synchronous mode: full (an ack survives power loss) or normal (survives a crash)")
       ->check(CLI::IsMember({"full", "normal"}));
+  add("--database-url", &config->database_url, "RINGCAST_DATABASE_URL",
+      "PostgreSQL connection string or URL (postgres://user:pass@host:port/db); empty: the "
+      "embedded SQLite store in --data-dir");
+  add("--db-writers", &config->db_writers, "RINGCAST_DB_WRITERS",
+      "PostgreSQL writer connections (conversations are spread over them)")
+      ->check(CLI::Range(1, 64));
+  add("--db-readers", &config->db_readers, "RINGCAST_DB_READERS",
+      "PostgreSQL reader connections (history, sync, lists, logins)")
+      ->check(CLI::Range(1, 64));
+  add("--db-timeout-ms", &config->db_timeout_ms, "RINGCAST_DB_TIMEOUT_MS",
+      "PostgreSQL: an operation not answered within this many milliseconds (the database down "
+      "or stalled) fails as unavailable")
+      ->check(CLI::Range(100, 600000));
+  add("--pg-synchronous-commit", &config->pg_synchronous_commit, "RINGCAST_PG_SYNCHRONOUS_COMMIT",
+      "PostgreSQL synchronous_commit of the writers: on (an ack survives a database crash) or "
+      "off, local, remote_write, remote_apply (storage/README.md)")
+      ->check(CLI::IsMember({"on", "off", "local", "remote_write", "remote_apply"}));
   add("--msg-rate", &config->msg_rate, "RINGCAST_MSG_RATE",
       "Chat requests per second per connection (bursts of twice that)")
       ->check(CLI::Range(1, 100000000));

@@ -44,6 +44,11 @@ struct Config {
   uint32_t batch_delay_us = 0;
   std::string synchronous = "full";
   uint32_t store_cache_mib = 32;  // SQLite page cache per store connection.
+  std::string database_url;       // PostgreSQL; empty: SQLite in data_dir.
+  uint32_t db_writers = 2;
+  uint32_t db_readers = 2;
+  uint32_t db_timeout_ms = 5000;
+  std::string pg_synchronous_commit = "on";
   uint32_t msg_rate = 100;        // Requests per second per connection; burst twice that.
   uint64_t max_chat_body = 65536;
   uint32_t sync_limit = 500;

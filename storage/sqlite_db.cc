@@ -74,6 +74,8 @@ const char* ErrcName(Errc errc) {
       return "kMisuse";
     case Errc::kStopped:
       return "kStopped";
+    case Errc::kUnavailable:
+      return "kUnavailable";
     case Errc::kQueueFull:
       return "kQueueFull";
     case Errc::kJobFailed:

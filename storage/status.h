@@ -27,6 +27,8 @@ enum class Errc : uint8_t {
   kStopped,        // The executor is stopping or stopped; the job did not run.
   kQueueFull,      // Back-pressure: too many writes queued; the job did not run.
   kJobFailed,      // A job reported its own (non-SQL) failure, or threw.
+  kUnavailable,    // The database server cannot be reached (or dropped the connection): the
+                   // operation did not run, or for a write in flight its outcome is unknown.
   kInternal,       // Anything else.
 };
 

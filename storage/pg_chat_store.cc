@@ -1,0 +1,704 @@
+#include "storage/pg_chat_store.h"
+
+#include <arpa/inet.h>
+#include <endian.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <limits>
+
+#include "storage/pg_schema.h"
+
+namespace ringcast::storage {
+
+namespace pg {
+namespace {
+
+void PutU32(std::string& out, uint32_t value) {
+  value = htonl(value);
+  out.append(reinterpret_cast<const char*>(&value), sizeof value);
+}
+
+constexpr uint32_t kInt8Oid = 20;
+constexpr uint32_t kTextOid = 25;
+
+// PostgreSQL's binary array: ndim, has-null flag, element type, then (size, lower bound) per
+// dimension, then each element as a length and its bytes.
+void PutArrayHeader(std::string& out, uint32_t oid, size_t count) {
+  PutU32(out, count == 0 ? 0 : 1);
+  PutU32(out, 0);
+  PutU32(out, oid);
+  if (count == 0) return;
+  PutU32(out, static_cast<uint32_t>(count));
+  PutU32(out, 1);
+}
+
+}  // namespace
+
+std::string Int8ArrayBinary(std::span<const int64_t> values) {
+  std::string out;
+  out.reserve(20 + values.size() * 12);
+  PutArrayHeader(out, kInt8Oid, values.size());
+  for (int64_t value : values) {
+    PutU32(out, 8);
+    const uint64_t big = htobe64(static_cast<uint64_t>(value));
+    out.append(reinterpret_cast<const char*>(&big), sizeof big);
+  }
+  return out;
+}
+
+std::string TextArrayBinary(std::span<const std::string* const> values) {
+  size_t bytes = 20;
+  for (const std::string* value : values) bytes += 4 + value->size();
+  std::string out;
+  out.reserve(bytes);
+  PutArrayHeader(out, kTextOid, values.size());
+  for (const std::string* value : values) {
+    PutU32(out, static_cast<uint32_t>(value->size()));
+    out.append(*value);
+  }
+  return out;
+}
+
+bool ParseInt8Array(std::string_view text, std::vector<int64_t>& out) {
+  out.clear();
+  if (text.size() < 2 || text.front() != '{' || text.back() != '}') return false;
+  text = text.substr(1, text.size() - 2);
+  while (!text.empty()) {
+    int64_t value = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc()) return false;
+    out.push_back(value);
+    text.remove_prefix(static_cast<size_t>(end - text.data()));
+    if (text.empty()) break;
+    if (text.front() != ',') return false;
+    text.remove_prefix(1);
+  }
+  return true;
+}
+
+}  // namespace pg
+
+namespace {
+
+// Denial's numbers are part of the SQL functions' contract (pg_schema.cc).
+static_assert(static_cast<int>(Denial::kNotFound) == 1 &&
+              static_cast<int>(Denial::kForbidden) == 2 &&
+              static_cast<int>(Denial::kNotGroup) == 3 &&
+              static_cast<int>(Denial::kUnknownUser) == 4 &&
+              static_cast<int>(Denial::kTooLarge) == 6);
+
+// Reading a row (text format).
+struct Row {
+  const PGresult* result;
+  int row;
+  bool Null(int column) const { return PQgetisnull(result, row, column) != 0; }
+  std::string_view View(int column) const {
+    return {PQgetvalue(result, row, column), static_cast<size_t>(PQgetlength(result, row, column))};
+  }
+  std::string Text(int column) const { return std::string(View(column)); }
+  int64_t Int(int column) const {
+    int64_t value = 0;
+    std::string_view text = View(column);
+    std::from_chars(text.data(), text.data() + text.size(), value);
+    return value;
+  }
+  bool Bool(int column) const { return View(column) == "t"; }
+  std::vector<int64_t> Ints(int column) const {
+    std::vector<int64_t> values;
+    if (!Null(column)) pg::ParseInt8Array(View(column), values);
+    return values;
+  }
+  // id, conversation_id, seq, sender_id, kind, body, sent_at from `first` on.
+  Message ReadMessage(int first) const {
+    return Message{.id = Int(first),
+                   .conv = Int(first + 1),
+                   .seq = Int(first + 2),
+                   .from = Int(first + 3),
+                   .kind = Text(first + 4),
+                   .body = Text(first + 5),
+                   .ts = Int(first + 6)};
+  }
+};
+
+template <typename Each>
+void ForEachRow(const PGresult* result, Each each) {
+  const int rows = PQntuples(result);
+  for (int row = 0; row < rows; ++row) each(Row{result, row});
+}
+
+std::string Int(int64_t value) { return std::to_string(value); }
+
+int64_t Clamp(uint64_t value) {
+  return static_cast<int64_t>(std::min<uint64_t>(value, std::numeric_limits<int64_t>::max()));
+}
+
+PgQuery Query(const char* statement, std::vector<std::string> values) {
+  return PgQuery{.statement = statement, .values = std::move(values)};
+}
+
+// Conversation state columns from `first`: name, is_group, last_seq, members, delivered, reads
+// (all NULL when there is no such conversation).
+void ReadState(const Row& row, int first, int64_t conv, ConversationState& state) {
+  state = ConversationState{};
+  state.id = conv;
+  if (row.Null(first + 2)) {
+    state.denial = Denial::kNotFound;
+    return;
+  }
+  if (!row.Null(first)) state.name = row.Text(first);
+  state.group = row.Bool(first + 1);
+  state.last_seq = row.Int(first + 2);
+  const std::vector<int64_t> members = row.Ints(first + 3);
+  const std::vector<int64_t> delivered = row.Ints(first + 4);
+  const std::vector<int64_t> reads = row.Ints(first + 5);
+  for (size_t i = 0; i < members.size() && i < delivered.size() && i < reads.size(); ++i) {
+    state.members.push_back({members[i], delivered[i], reads[i]});
+  }
+}
+
+Status Unexpected(const char* what) {
+  return Status(Errc::kInternal, std::string("unexpected result shape: ") + what);
+}
+
+enum class Kind : uint8_t {
+  kRead,            // Retry-safe; several statements read one snapshot.
+  kWrite,           // Not retried after a connection loss: its outcome would be unknown.
+  kIdempotentWrite  // Retried: running it twice leaves what running it once does.
+};
+
+template <typename T>
+class Op final : public PgJob {
+ public:
+  using Consumer = UniqueFunction<Status(PgResults, T&)>;
+  Op(Kind kind, std::vector<PgQuery> queries, Consumer consume, Reply<T> reply)
+      : kind_(kind),
+        queries_(std::move(queries)),
+        consume_(std::move(consume)),
+        reply_(std::move(reply)) {}
+
+  void BuildQueries(std::vector<PgQuery>& queries) override { queries = queries_; }
+  bool transaction() const override { return queries_.size() > 1; }
+  bool read_only() const override { return kind_ == Kind::kRead; }
+  bool retry_safe() const override { return kind_ != Kind::kWrite; }
+  Status Consume(PgResults results) override {
+    if (results.size() != queries_.size()) return Unexpected("result count");
+    out_ = T{};
+    return consume_(results, out_);
+  }
+  void Finish(Status status) override {
+    if (status.ok()) {
+      reply_(Result<T>(std::move(out_)));
+    } else {
+      reply_(Result<T>(std::move(status)));
+    }
+  }
+
+ private:
+  const Kind kind_;
+  std::vector<PgQuery> queries_;
+  Consumer consume_;
+  Reply<T> reply_;
+  T out_{};
+};
+
+template <typename T, typename Consume>
+void Submit(PgPipeline& pipeline, uint32_t lane, Kind kind, std::vector<PgQuery> queries,
+            Consume consume, Reply<T> reply) {
+  pipeline.Submit(lane, std::make_unique<Op<T>>(kind, std::move(queries),
+                                                typename Op<T>::Consumer(std::move(consume)),
+                                                std::move(reply)));
+}
+
+uint32_t LaneOf(int64_t id) { return static_cast<uint32_t>(static_cast<uint64_t>(id) % 65521); }
+
+// ---- Message appends: batched into one statement per transaction on their lane.
+
+class AppendJob final : public PgJob {
+ public:
+  AppendJob(NewMessage message, Reply<AppendOutcome> reply)
+      : message(std::move(message)), reply(std::move(reply)) {
+    batchable = true;
+  }
+  void BuildQueries(std::vector<PgQuery>& queries) override;
+  bool transaction() const override { return true; }
+  // Idempotent by (sender, cid): a retry of a batch that committed finds its messages stored.
+  bool retry_safe() const override { return true; }
+  Status Consume(PgResults results) override;
+  void Finish(Status status) override {
+    if (status.ok()) {
+      reply(Result<AppendOutcome>(std::move(out)));
+    } else {
+      reply(Result<AppendOutcome>(std::move(status)));
+    }
+  }
+
+  NewMessage message;
+  Reply<AppendOutcome> reply;
+  AppendOutcome out;
+};
+
+void BuildAppendQueries(std::span<AppendJob* const> jobs, std::vector<PgQuery>& queries) {
+  std::vector<int64_t> convs, senders, times;
+  std::vector<const std::string*> cids, kinds, bodies;
+  for (const AppendJob* job : jobs) {
+    convs.push_back(job->message.conv);
+    senders.push_back(job->message.sender);
+    times.push_back(job->message.ts);
+    cids.push_back(&job->message.cid);
+    kinds.push_back(&job->message.kind);
+    bodies.push_back(&job->message.body);
+  }
+  std::vector<int64_t> locked = convs;
+  std::sort(locked.begin(), locked.end());
+  locked.erase(std::unique(locked.begin(), locked.end()), locked.end());
+  queries.clear();
+  queries.push_back(PgQuery{.statement = "lock_conversations",
+                            .values = {pg::Int8ArrayBinary(locked)},
+                            .binary = {true}});
+  queries.push_back(PgQuery{.statement = "append_batch",
+                            .values = {pg::Int8ArrayBinary(convs), pg::Int8ArrayBinary(senders),
+                                       pg::TextArrayBinary(cids), pg::TextArrayBinary(kinds),
+                                       pg::TextArrayBinary(bodies), pg::Int8ArrayBinary(times)},
+                            .binary = std::vector<bool>(6, true)});
+}
+
+Status ConsumeAppendRows(std::span<AppendJob* const> jobs, PgResults results) {
+  if (results.size() != 2) return Unexpected("append result count");
+  const PGresult* rows = results[1];
+  if (PQntuples(rows) != static_cast<int>(jobs.size()) || PQnfields(rows) != 9) {
+    return Unexpected("append rows");
+  }
+  for (AppendJob* job : jobs) job->out = AppendOutcome{};
+  Status status;
+  ForEachRow(rows, [&](const Row& row) {
+    const int64_t ord = row.Int(0);
+    if (ord < 1 || ord > static_cast<int64_t>(jobs.size())) {
+      status = Unexpected("append ord");
+      return;
+    }
+    AppendJob& job = *jobs[static_cast<size_t>(ord - 1)];
+    const NewMessage& in = job.message;
+    AppendOutcome& out = job.out;
+    switch (row.View(1).empty() ? 'f' : row.View(1)[0]) {
+      case 'i':
+        out.message = Message{.id = row.Int(2),
+                              .conv = in.conv,
+                              .seq = row.Int(3),
+                              .from = in.sender,
+                              .kind = in.kind,
+                              .body = in.body,
+                              .ts = in.ts};
+        break;
+      case 'b': {  // The same cid earlier in this batch: that row is the original.
+        const int64_t first = row.Int(8);
+        const NewMessage& original = first >= 1 && first <= static_cast<int64_t>(jobs.size())
+                                         ? jobs[static_cast<size_t>(first - 1)]->message
+                                         : in;
+        out.duplicate = true;
+        out.message = Message{.id = row.Int(2),
+                              .conv = original.conv,
+                              .seq = row.Int(3),
+                              .from = original.sender,
+                              .kind = original.kind,
+                              .body = original.body,
+                              .ts = original.ts};
+        break;
+      }
+      case 'd':
+        out.duplicate = true;
+        out.message = Message{.id = row.Int(2),
+                              .conv = row.Int(4),
+                              .seq = row.Int(3),
+                              .from = in.sender,
+                              .kind = row.Text(5),
+                              .body = row.Text(6),
+                              .ts = row.Int(7)};
+        break;
+      default:
+        out.denial = Denial::kForbidden;
+        break;
+    }
+  });
+  return status;
+}
+
+void AppendJob::BuildQueries(std::vector<PgQuery>& queries) {
+  AppendJob* self = this;
+  BuildAppendQueries({&self, 1}, queries);
+}
+
+Status AppendJob::Consume(PgResults results) {
+  AppendJob* self = this;
+  return ConsumeAppendRows({&self, 1}, results);
+}
+
+class AppendBatch final : public PgJob {
+ public:
+  explicit AppendBatch(std::vector<std::unique_ptr<PgJob>> jobs) {
+    members_.reserve(jobs.size());
+    for (auto& job : jobs) members_.push_back(static_cast<AppendJob*>(job.release()));
+    deadline = members_.front()->deadline;
+  }
+  ~AppendBatch() override {
+    for (AppendJob* job : members_) delete job;
+  }
+  void BuildQueries(std::vector<PgQuery>& queries) override {
+    BuildAppendQueries(members_, queries);
+  }
+  bool transaction() const override { return true; }
+  bool retry_safe() const override { return true; }
+  Status Consume(PgResults results) override { return ConsumeAppendRows(members_, results); }
+  void Finish(Status status) override {
+    for (AppendJob* job : members_) job->Finish(status);
+  }
+  std::vector<std::unique_ptr<PgJob>> Split() override {
+    std::vector<std::unique_ptr<PgJob>> jobs;
+    if (members_.size() < 2) return jobs;
+    for (AppendJob* job : members_) jobs.emplace_back(job);
+    members_.clear();
+    return jobs;
+  }
+
+ private:
+  std::vector<AppendJob*> members_;  // Owned (raw, to be a span of AppendJob*).
+};
+
+std::unique_ptr<PgJob> MakeAppendBatch(std::vector<std::unique_ptr<PgJob>> jobs) {
+  return std::make_unique<AppendBatch>(std::move(jobs));
+}
+
+// The password in a connection string, to keep it out of every message we print.
+std::string PasswordOf(const std::string& conninfo) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
+  if (error) PQfreemem(error);
+  std::string password;
+  for (PQconninfoOption* option = options; option && option->keyword; ++option) {
+    if (std::strcmp(option->keyword, "password") == 0 && option->val) password = option->val;
+  }
+  if (options) PQconninfoFree(options);
+  return password;
+}
+
+std::string Scrub(std::string text, const std::string& password) {
+  if (password.empty()) return text;
+  for (size_t at = text.find(password); at != std::string::npos; at = text.find(password, at)) {
+    text.replace(at, password.size(), "***");
+  }
+  return text;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PgChatStore>> PgChatStore::Open(const PgStoreOptions& options) {
+  const std::string password = PasswordOf(options.conninfo);
+  const std::string where = RedactConninfo(options.conninfo);
+  auto fail = [&](Errc errc, const std::string& what) {
+    return Status(errc, Scrub("PostgreSQL at " + where + ": " + what, password));
+  };
+  const char* keys[] = {"application_name", "dbname", nullptr};
+  const char* values[] = {"ringcast", options.conninfo.c_str(), nullptr};
+  PGconn* conn = PQconnectdbParams(keys, values, 1);
+  struct Closer {
+    PGconn* conn;
+    ~Closer() { PQfinish(conn); }
+  } closer{conn};
+  if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
+    std::string why = conn ? PQerrorMessage(conn) : "out of memory";
+    if (auto end = why.find('\n'); end != std::string::npos) why.resize(end);
+    return fail(Errc::kUnavailable, "cannot connect: " + why);
+  }
+  if (Status s = MigratePg(conn); !s.ok()) return fail(s.errc(), s.message());
+  PGresult* check = PQexec(
+      conn,
+      "SELECT bool_and(has_table_privilege(t, 'SELECT, INSERT, UPDATE, DELETE')) "
+      "AND (SELECT bool_and(has_sequence_privilege(pg_get_serial_sequence(s, 'id'), 'USAGE')) "
+      "     FROM unnest(ARRAY['users', 'conversations', 'messages']) s) "
+      "FROM unnest(ARRAY['users', 'conversations', 'users_conversations', 'messages', "
+      "'revoked_tokens']) t");
+  const bool granted = PQresultStatus(check) == PGRES_TUPLES_OK && PQntuples(check) == 1 &&
+                       PQgetvalue(check, 0, 0)[0] == 't';
+  PQclear(check);
+  if (!granted) {
+    return fail(Errc::kReadOnly,
+                "the role lacks SELECT, INSERT, UPDATE, DELETE on ringcast's tables or USAGE on "
+                "their sequences (README: PostgreSQL)");
+  }
+
+  PgPipelineOptions pipeline_options{.conninfo = options.conninfo,
+                                     .writers = options.writers,
+                                     .readers = options.readers,
+                                     .batch_max = options.batch_max,
+                                     .batch_delay_us = options.batch_delay_us,
+                                     .timeout = options.timeout,
+                                     .max_queued = options.max_queued,
+                                     .synchronous_commit = options.synchronous_commit,
+                                     .batcher = &MakeAppendBatch,
+                                     .log = options.log};
+  auto pipeline = PgPipeline::Start(std::move(pipeline_options), PgPreparedStatements());
+  if (!pipeline.ok()) return fail(pipeline.status().errc(), pipeline.status().message());
+  return std::unique_ptr<PgChatStore>(new PgChatStore(std::move(*pipeline)));
+}
+
+PgChatStore::~PgChatStore() { pipeline_->Stop(std::chrono::milliseconds::max()); }
+
+void PgChatStore::CreateUser(std::string username, std::string password_hash, int64_t now,
+                             Reply<std::pair<Denial, int64_t>> reply) {
+  Submit(
+      *pipeline_, 0, Kind::kWrite,
+      {Query("create_user", {std::move(username), std::move(password_hash), Int(now)})},
+      [](PgResults results, std::pair<Denial, int64_t>& out) {
+        out = {Denial::kTaken, 0};
+        ForEachRow(results[0], [&](const Row& row) { out = {Denial::kNone, row.Int(0)}; });
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::FindLogin(std::string username, Reply<std::optional<UserLogin>> reply) {
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead, {Query("find_login", {std::move(username)})},
+      [](PgResults results, std::optional<UserLogin>& out) {
+        ForEachRow(results[0], [&](const Row& row) { out = UserLogin{row.Int(0), row.Text(1)}; });
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::RevokeToken(std::string jti, int64_t expires_at_ms, Reply<bool> reply) {
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  Submit(
+      *pipeline_, 0, Kind::kIdempotentWrite,
+      {Query("revoke_token", {std::move(jti), Int(expires_at_ms), Int(now)})},
+      [](PgResults, bool& out) {
+        out = true;
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::LoadRevoked(int64_t now, Reply<std::vector<RevokedToken>> reply) {
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead, {Query("load_revoked", {Int(now)})},
+      [](PgResults results, std::vector<RevokedToken>& out) {
+        ForEachRow(results[0], [&](const Row& row) {
+          out.push_back(RevokedToken{row.Text(0), row.Int(1)});
+        });
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply) {
+  Submit(
+      *pipeline_, LaneOf(user), Kind::kIdempotentWrite,
+      {Query("set_last_online", {Int(user), Int(ts)})},
+      [](PgResults, bool& out) {
+        out = true;
+        return Status();
+      },
+      std::move(reply));
+}
+
+namespace {
+
+// denial, changed-or-created, conversation id, then the state's columns.
+template <typename Outcome>
+Status ReadMembershipRow(PgResults results, Outcome& out, bool& flag) {
+  if (PQntuples(results[0]) != 1 || PQnfields(results[0]) != 9) return Unexpected("membership");
+  const Row row{results[0], 0};
+  out.denial = static_cast<Denial>(row.Int(0));
+  flag = row.Bool(1);
+  ReadState(row, 3, row.Int(2), out.conversation);
+  return Status();
+}
+
+std::string Int8Array(const std::vector<int64_t>& values) { return pg::Int8ArrayBinary(values); }
+
+}  // namespace
+
+void PgChatStore::CreateConversation(int64_t creator, std::vector<int64_t> members,
+                                     std::optional<std::string> name, bool group, int64_t now,
+                                     Reply<CreateConversationOutcome> reply) {
+  PgQuery query{
+      .statement = "create_conversation",
+      .values = {Int(creator), Int8Array(members), name.value_or(""), group ? "t" : "f", Int(now)},
+      .nulls = {false, false, !name.has_value(), false, false},
+      .binary = {false, true, false, false, false}};
+  Submit(
+      *pipeline_, LaneOf(creator), Kind::kWrite, {std::move(query)},
+      [](PgResults results, CreateConversationOutcome& out) {
+        return ReadMembershipRow(results, out, out.created);
+      },
+      std::move(reply));
+}
+
+void PgChatStore::AddMembers(int64_t conv, int64_t caller, std::vector<int64_t> users,
+                             uint32_t max_members, int64_t now, Reply<MembershipOutcome> reply) {
+  PgQuery query{.statement = "add_members",
+                .values = {Int(conv), Int(caller), Int8Array(users), Int(max_members), Int(now)},
+                .binary = {false, false, true, false, false}};
+  Submit(
+      *pipeline_, LaneOf(conv), Kind::kWrite, {std::move(query)},
+      [](PgResults results, MembershipOutcome& out) {
+        return ReadMembershipRow(results, out, out.changed);
+      },
+      std::move(reply));
+}
+
+void PgChatStore::RemoveMember(int64_t conv, int64_t caller, int64_t user,
+                               Reply<MembershipOutcome> reply) {
+  Submit(
+      *pipeline_, LaneOf(conv), Kind::kWrite,
+      {Query("remove_member", {Int(conv), Int(caller), Int(user)})},
+      [](PgResults results, MembershipOutcome& out) {
+        return ReadMembershipRow(results, out, out.changed);
+      },
+      std::move(reply));
+}
+
+void PgChatStore::ListConversations(int64_t user, Reply<std::vector<ConversationSummary>> reply) {
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead, {Query("list_conversations", {Int(user)})},
+      [](PgResults results, std::vector<ConversationSummary>& out) {
+        ForEachRow(results[0], [&](const Row& row) {
+          ConversationSummary summary;
+          summary.id = row.Int(0);
+          if (!row.Null(1)) summary.name = row.Text(1);
+          summary.group = row.Bool(2);
+          summary.last_seq = row.Int(3);
+          summary.read_seq = row.Int(4);
+          summary.members = row.Ints(5);
+          if (!row.Null(6)) summary.last_message = row.ReadMessage(6);
+          out.push_back(std::move(summary));
+        });
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::StartSession(int64_t user, Reply<SessionStart> reply) {
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+      {Query("session_conversations", {Int(user)}), Query("session_contacts", {Int(user)})},
+      [](PgResults results, SessionStart& out) {
+        ForEachRow(results[0], [&](const Row& row) {
+          out.conversations.push_back({row.Int(0), row.Int(1), row.Ints(2)});
+        });
+        ForEachRow(results[1], [&](const Row& row) {
+          Contact contact{row.Int(0), std::nullopt};
+          if (!row.Null(1)) contact.last_online = row.Int(1);
+          out.contacts.push_back(contact);
+        });
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
+  const uint32_t lane = LaneOf(message.conv);
+  pipeline_->Submit(lane, std::make_unique<AppendJob>(std::move(message), std::move(reply)));
+}
+
+void PgChatStore::History(int64_t conv, int64_t user, int64_t before, PageLimit limit,
+                          Reply<Page> reply) {
+  const int64_t below = before > 0 ? before : std::numeric_limits<int64_t>::max();
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+      {Query("membership", {Int(conv), Int(user)}),
+       Query("history",
+             {Int(conv), Int(user), Int(below), Int(limit.count), Int(Clamp(limit.bytes))})},
+      [](PgResults results, Page& out) {
+        if (PQntuples(results[0]) == 0) {
+          out.denial = Denial::kNotFound;
+          return Status();
+        }
+        if (!Row{results[0], 0}.Bool(3)) {
+          out.denial = Denial::kForbidden;
+          return Status();
+        }
+        ForEachRow(results[1], [&](const Row& row) { out.messages.push_back(row.ReadMessage(0)); });
+        // seq is gap-free from 1: older messages exist exactly when the oldest here is not 1.
+        out.more = !out.messages.empty() && out.messages.back().seq > 1;
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit limit,
+                       Reply<std::vector<SyncConversation>> reply) {
+  std::vector<int64_t> convs, afters;
+  for (const SyncAsk& ask : asks) {
+    convs.push_back(ask.conv);
+    afters.push_back(ask.after);
+  }
+  PgQuery conversations{.statement = "sync_conversations",
+                        .values = {Int(user), Int8Array(convs), Int8Array(afters)},
+                        .binary = {false, true, true}};
+  PgQuery messages{.statement = "sync_messages",
+                   .values = {Int(user), Int8Array(convs), Int8Array(afters), Int(limit.count),
+                              Int(Clamp(limit.bytes))},
+                   .binary = {false, true, true, false, false}};
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+      {std::move(conversations), std::move(messages)},
+      [](PgResults results, std::vector<SyncConversation>& out) {
+        std::vector<int64_t> ords, afters;
+        ForEachRow(results[0], [&](const Row& row) {
+          SyncConversation conv;
+          ords.push_back(row.Int(0));
+          conv.conv = row.Int(1);
+          afters.push_back(row.Int(2));
+          conv.last_seq = row.Int(3);
+          conv.read_seq = row.Int(4);
+          const std::vector<int64_t> members = row.Ints(5);
+          const std::vector<int64_t> delivered = row.Ints(6);
+          const std::vector<int64_t> reads = row.Ints(7);
+          for (size_t i = 0; i < members.size() && i < delivered.size() && i < reads.size(); ++i) {
+            conv.members.push_back({members[i], delivered[i], reads[i]});
+          }
+          out.push_back(std::move(conv));
+        });
+        // Both results are ordered by ord: merge.
+        size_t at = 0;
+        ForEachRow(results[1], [&](const Row& row) {
+          const int64_t ord = row.Int(0);
+          while (at < ords.size() && ords[at] < ord) ++at;
+          if (at < ords.size() && ords[at] == ord) out[at].messages.push_back(row.ReadMessage(1));
+        });
+        for (size_t i = 0; i < out.size(); ++i) {
+          const int64_t newest = out[i].messages.empty() ? afters[i] : out[i].messages.back().seq;
+          out[i].more = out[i].last_seq > newest;
+        }
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered, int64_t read,
+                                   Reply<WatermarkOutcome> reply) {
+  Submit(
+      *pipeline_, LaneOf(conv), Kind::kWrite,
+      {Query("update_watermarks", {Int(conv), Int(user), Int(delivered), Int(read)})},
+      [](PgResults results, WatermarkOutcome& out) {
+        if (PQntuples(results[0]) != 1) return Unexpected("watermarks");
+        const Row row{results[0], 0};
+        if (!row.Bool(0)) {
+          out.denial = Denial::kForbidden;
+          return Status();
+        }
+        out.delivered = row.Int(1);
+        out.read = row.Int(2);
+        out.delivered_moved = row.Bool(3);
+        out.read_moved = row.Bool(4);
+        return Status();
+      },
+      std::move(reply));
+}
+
+}  // namespace ringcast::storage

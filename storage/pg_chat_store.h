@@ -1,0 +1,81 @@
+// PgChatStore: ChatStore on PostgreSQL, through a PgPipeline (writes on writer connections, one
+// lane per connection chosen by conversation id; message appends of a lane batched into one
+// statement per transaction; reads on a reader pool).
+//
+// seq is assigned in the database: a batch locks its conversations in id order, then one
+// statement numbers its messages from each conversation's last_seq and advances it
+// (storage/README.md says why this and not a sequencer per conversation). Replies for one
+// conversation come back in seq order because one conversation's writes always use the same
+// writer connection, whose units complete in order.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "storage/chat_store.h"
+#include "storage/pg_pipeline.h"
+
+namespace ringcast::storage {
+
+struct PgStoreOptions {
+  std::string conninfo;
+  uint32_t writers = 2;
+  uint32_t readers = 2;
+  uint32_t batch_max = 256;
+  uint32_t batch_delay_us = 0;
+  std::chrono::milliseconds timeout{5000};
+  uint32_t max_queued = 1 << 20;
+  std::string synchronous_commit = "on";
+  void (*log)(bool warning, const std::string& line) = nullptr;
+};
+
+class PgChatStore final : public ChatStore {
+ public:
+  // Connects, checks privileges, migrates the schema (under an advisory lock) and opens the
+  // pool; blocking, for the main thread at start. Errors carry a one-line reason without the
+  // password.
+  static Result<std::unique_ptr<PgChatStore>> Open(const PgStoreOptions& options);
+  ~PgChatStore() override;
+
+  void Stop(std::chrono::milliseconds drain_limit) override { pipeline_->Stop(drain_limit); }
+  PgPipelineStats stats() const { return pipeline_->stats(); }
+
+  void CreateUser(std::string username, std::string password_hash, int64_t now,
+                  Reply<std::pair<Denial, int64_t>> reply) override;
+  void FindLogin(std::string username, Reply<std::optional<UserLogin>> reply) override;
+  void RevokeToken(std::string jti, int64_t expires_at_ms, Reply<bool> reply) override;
+  void LoadRevoked(int64_t now, Reply<std::vector<RevokedToken>> reply) override;
+  void SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply) override;
+  void CreateConversation(int64_t creator, std::vector<int64_t> members,
+                          std::optional<std::string> name, bool group, int64_t now,
+                          Reply<CreateConversationOutcome> reply) override;
+  void AddMembers(int64_t conv, int64_t caller, std::vector<int64_t> users, uint32_t max_members,
+                  int64_t now, Reply<MembershipOutcome> reply) override;
+  void RemoveMember(int64_t conv, int64_t caller, int64_t user,
+                    Reply<MembershipOutcome> reply) override;
+  void ListConversations(int64_t user, Reply<std::vector<ConversationSummary>> reply) override;
+  void StartSession(int64_t user, Reply<SessionStart> reply) override;
+  void Append(NewMessage message, Reply<AppendOutcome> reply) override;
+  void History(int64_t conv, int64_t user, int64_t before, PageLimit limit,
+               Reply<Page> reply) override;
+  void Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit limit,
+            Reply<std::vector<SyncConversation>> reply) override;
+  void UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered, int64_t read,
+                        Reply<WatermarkOutcome> reply) override;
+
+ private:
+  explicit PgChatStore(std::unique_ptr<PgPipeline> pipeline) : pipeline_(std::move(pipeline)) {}
+
+  std::unique_ptr<PgPipeline> pipeline_;
+};
+
+// Parameter encoders and row decoders, shared with the unit tests.
+namespace pg {
+std::string Int8ArrayBinary(std::span<const int64_t> values);
+std::string TextArrayBinary(std::span<const std::string* const> values);
+// "{1,2,3}" (PostgreSQL's text output of an int8[]); false on anything else.
+bool ParseInt8Array(std::string_view text, std::vector<int64_t>& out);
+}  // namespace pg
+
+}  // namespace ringcast::storage

@@ -1,0 +1,698 @@
+#include "storage/pg_pipeline.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+namespace ringcast::storage {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kFirstBackoff{100};
+constexpr milliseconds kMaxBackoff{5000};
+constexpr uint32_t kMaxAttempts = 4;  // Sends of one job after serialization failures.
+
+std::string FirstLine(const char* text) {
+  std::string line = text ? text : "";
+  if (auto end = line.find('\n'); end != std::string::npos) line.resize(end);
+  return line;
+}
+
+Errc ErrcOfSqlstate(const char* sqlstate) {
+  if (sqlstate == nullptr || std::strlen(sqlstate) != 5) return Errc::kInternal;
+  const std::string_view code(sqlstate, 5);
+  const std::string_view klass = code.substr(0, 2);
+  if (klass == "08" || code == "57P01" || code == "57P02" || code == "57P03") {
+    return Errc::kUnavailable;  // Connection exceptions; the server shutting down or starting.
+  }
+  if (klass == "23" || klass == "22") return Errc::kConstraint;
+  if (klass == "40" || code == "55P03") return Errc::kBusy;  // Serialization, deadlock, lock.
+  if (code == "25006") return Errc::kReadOnly;               // A standby, or read-only mode.
+  if (klass == "53" || klass == "58") return Errc::kIo;      // Disk full, out of memory, I/O.
+  if (klass == "XX") return Errc::kCorrupt;
+  if (klass == "42" || klass == "26" || klass == "34") return Errc::kMisuse;
+  return Errc::kInternal;
+}
+
+int SqlstateAsInt(const char* sqlstate) {
+  // Base 36, as PostgreSQL's MAKE_SQLSTATE does, so backend_code() identifies it in logs.
+  int value = 0;
+  for (int i = 0; sqlstate && i < 5 && sqlstate[i]; ++i) {
+    const char c = sqlstate[i];
+    value = value * 36 + (c >= 'A' ? c - 'A' + 10 : c - '0');
+  }
+  return value;
+}
+
+bool ResultOk(const PGresult* result) {
+  const ExecStatusType status = PQresultStatus(result);
+  return status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
+}
+
+}  // namespace
+
+std::string RedactConninfo(const std::string& conninfo) {
+  std::string out = conninfo;
+  // URL form: scheme://user:password@host...
+  if (auto scheme = out.find("://"); scheme != std::string::npos) {
+    const size_t authority = scheme + 3;
+    const size_t at = out.find('@', authority);
+    const size_t colon = out.find(':', authority);
+    if (at != std::string::npos && colon != std::string::npos && colon < at) {
+      out.replace(colon + 1, at - colon - 1, "***");
+    }
+  }
+  // Keyword form, and ?password= in a URL.
+  for (const char* key : {"password=", "password ="}) {
+    for (size_t pos = out.find(key); pos != std::string::npos; pos = out.find(key, pos + 1)) {
+      const size_t start = pos + std::strlen(key);
+      size_t end = start;
+      if (end < out.size() && out[end] == '\'') {
+        end = out.find('\'', end + 1);
+        end = end == std::string::npos ? out.size() : end + 1;
+      } else {
+        while (end < out.size() && out[end] != ' ' && out[end] != '&') ++end;
+      }
+      out.replace(start, end - start, "***");
+    }
+  }
+  return out;
+}
+
+Status PgStatus(const PGresult* result, PGconn* conn) {
+  if (result == nullptr) {
+    return Status(Errc::kUnavailable, FirstLine(conn ? PQerrorMessage(conn) : "no connection"));
+  }
+  if (PQresultStatus(result) == PGRES_PIPELINE_ABORTED) {
+    return Status(Errc::kInternal, "statement skipped: an earlier one in its pipeline failed");
+  }
+  const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+  const char* message = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+  if (sqlstate == nullptr) {
+    // libpq's own failure (the connection broke mid-result): no SQLSTATE from a server.
+    return Status(Errc::kUnavailable, FirstLine(PQresultErrorMessage(result)));
+  }
+  return Status(ErrcOfSqlstate(sqlstate), SqlstateAsInt(sqlstate),
+                std::string(sqlstate) + " " + FirstLine(message));
+}
+
+struct PgPipeline::Conn {
+  enum class State : uint8_t { kDown, kConnecting, kSetup, kReady, kBusy };
+
+  explicit Conn(uint32_t lane_index, bool is_writer) : lane(lane_index), writer(is_writer) {}
+  ~Conn() { Close(); }
+  void Close() {
+    ClearResults();
+    if (pg != nullptr) PQfinish(pg);
+    pg = nullptr;
+    state = State::kDown;
+    want_write = false;
+  }
+  void ClearResults() {
+    for (PGresult* result : results) PQclear(result);
+    results.clear();
+  }
+
+  const uint32_t lane;  // Writer lane index; unused for readers.
+  const bool writer;
+  PGconn* pg = nullptr;
+  State state = State::kDown;
+  PostgresPollingStatusType connect_wait = PGRES_POLLING_WRITING;
+  bool want_write = false;  // PQflush left output queued.
+  std::unique_ptr<PgJob> unit;
+  size_t leading = 0;              // Results before the job's own (ROLLBACK, BEGIN).
+  size_t trailing = 0;             // Results after them (COMMIT).
+  size_t expected = 0;             // All results of the unit.
+  std::vector<PGresult*> results;  // Owned; cleared when the unit ends.
+  Clock::time_point since;         // Connect or send time, for the timeout.
+  Clock::time_point retry_at;
+  milliseconds backoff{0};
+};
+
+PgPipeline::PgPipeline(PgPipelineOptions options, std::span<const PgStatement> statements)
+    : options_(std::move(options)), statements_(statements.begin(), statements.end()) {}
+
+namespace {
+
+// Prepares every statement and sets the session up, on a blocking connection.
+Status SetUpBlocking(PGconn* pg, std::span<const PgStatement> statements,
+                     const std::string& synchronous_commit) {
+  const std::string set = "SELECT set_config('synchronous_commit', $1, false)";
+  const char* value = synchronous_commit.c_str();
+  PGresult* result = PQexecParams(pg, set.c_str(), 1, nullptr, &value, nullptr, nullptr, 0);
+  Status status = ResultOk(result) ? Status() : PgStatus(result, pg);
+  PQclear(result);
+  if (!status.ok()) return status;
+  for (const PgStatement& statement : statements) {
+    result = PQprepare(pg, statement.name, statement.sql, 0, nullptr);
+    status = ResultOk(result) ? Status() : PgStatus(result, pg);
+    PQclear(result);
+    if (!status.ok()) {
+      return Status(status.errc(), status.backend_code(),
+                    std::string("preparing ") + statement.name + ": " + status.message());
+    }
+  }
+  return Status();
+}
+
+PGconn* ConnectStart(const std::string& conninfo, bool blocking) {
+  // A URL's own application_name wins: expand_dbname lets later values override earlier ones.
+  const char* keys[] = {"application_name", "dbname", nullptr};
+  const char* values[] = {"ringcast", conninfo.c_str(), nullptr};
+  return blocking ? PQconnectdbParams(keys, values, 1) : PQconnectStartParams(keys, values, 1);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PgPipeline>> PgPipeline::Start(PgPipelineOptions options,
+                                                      std::span<const PgStatement> statements) {
+  if (options.writers == 0 || options.readers == 0 || options.batch_max == 0) {
+    return Status(Errc::kMisuse, "the PostgreSQL store needs at least one writer and one reader");
+  }
+  std::unique_ptr<PgPipeline> pipeline(new PgPipeline(std::move(options), statements));
+  PgPipeline& self = *pipeline;
+  self.writer_lanes_.resize(self.options_.writers);
+  for (uint32_t i = 0; i < self.options_.writers + self.options_.readers; ++i) {
+    const bool writer = i < self.options_.writers;
+    auto conn = std::make_unique<Conn>(writer ? i : 0, writer);
+    conn->pg = ConnectStart(self.options_.conninfo, /*blocking=*/true);
+    if (conn->pg == nullptr || PQstatus(conn->pg) != CONNECTION_OK) {
+      return Status(Errc::kUnavailable,
+                    "cannot connect to PostgreSQL: " +
+                        FirstLine(conn->pg ? PQerrorMessage(conn->pg) : "out of memory"));
+    }
+    if (Status s = SetUpBlocking(conn->pg, self.statements_, self.options_.synchronous_commit);
+        !s.ok()) {
+      return s;
+    }
+    if (PQsetnonblocking(conn->pg, 1) != 0 || PQenterPipelineMode(conn->pg) != 1) {
+      return Status(Errc::kInternal,
+                    "cannot enter pipeline mode: " + FirstLine(PQerrorMessage(conn->pg)));
+    }
+    conn->state = Conn::State::kReady;
+    self.conns_.push_back(std::move(conn));
+  }
+  self.wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (self.wake_fd_ < 0) return Status(Errc::kInternal, "eventfd failed");
+  self.thread_ = std::thread([&self] { self.Loop(); });
+  return pipeline;
+}
+
+PgPipeline::~PgPipeline() {
+  Stop(milliseconds(0));
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+void PgPipeline::Submit(uint32_t lane, std::unique_ptr<PgJob> job) {
+  job->deadline = Clock::now() + options_.timeout;
+  Status refusal;
+  bool wake = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      refusal = Status(Errc::kStopped, "the store is stopping");
+    } else if (options_.max_queued != 0 &&
+               queued_.load(std::memory_order_relaxed) >= options_.max_queued) {
+      refusal = Status(Errc::kQueueFull, "too many database operations queued");
+    } else {
+      incoming_.emplace_back(lane, std::move(job));
+      queued_.fetch_add(1, std::memory_order_relaxed);
+      wake = sleeping_;
+      sleeping_ = false;
+    }
+  }
+  if (!refusal.ok()) {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    job->Finish(std::move(refusal));
+    return;
+  }
+  if (wake) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+  }
+}
+
+void PgPipeline::Stop(milliseconds drain_limit) {
+  std::call_once(stop_once_, [&] {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      drain_deadline_ = drain_limit == milliseconds::max() ? Clock::time_point::max()
+                                                           : Clock::now() + drain_limit;
+    }
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+    if (thread_.joinable()) thread_.join();
+    conns_.clear();
+  });
+}
+
+PgPipelineStats PgPipeline::stats() const {
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  return PgPipelineStats{.batches = batches_.load(kRelaxed),
+                         .batched_jobs = batched_jobs_.load(kRelaxed),
+                         .max_batch = max_batch_.load(kRelaxed),
+                         .jobs = jobs_.load(kRelaxed),
+                         .failed_jobs = failed_jobs_.load(kRelaxed),
+                         .retries = retries_.load(kRelaxed),
+                         .reconnects = reconnects_.load(kRelaxed),
+                         .rejected = rejected_.load(kRelaxed),
+                         .queued = queued_.load(kRelaxed),
+                         .outage = outage_.load(kRelaxed)};
+}
+
+PgPipeline::Lane& PgPipeline::LaneOf(const Conn& conn) {
+  return conn.writer ? writer_lanes_[conn.lane] : reader_lane_;
+}
+
+void PgPipeline::TakeIncoming() {
+  std::vector<std::pair<uint32_t, std::unique_ptr<PgJob>>> taken;
+  {
+    std::lock_guard lock(mutex_);
+    taken.swap(incoming_);
+  }
+  for (auto& [lane, job] : taken) {
+    Lane& target = lane == kReaders ? reader_lane_ : writer_lanes_[lane % writer_lanes_.size()];
+    target.jobs.push_back(std::move(job));
+  }
+}
+
+void PgPipeline::FinishJob(std::unique_ptr<PgJob> job, Status status) {
+  jobs_.fetch_add(1, std::memory_order_relaxed);
+  if (!status.ok()) failed_jobs_.fetch_add(1, std::memory_order_relaxed);
+  job->Finish(std::move(status));
+}
+
+void PgPipeline::ExpireQueued(Clock::time_point now, bool stopping_hard) {
+  auto expire = [&](Lane& lane) {
+    while (!lane.jobs.empty() && (stopping_hard || lane.jobs.front()->deadline <= now)) {
+      std::unique_ptr<PgJob> job = std::move(lane.jobs.front());
+      lane.jobs.pop_front();
+      queued_.fetch_sub(1, std::memory_order_relaxed);
+      FinishJob(std::move(job),
+                stopping_hard ? Status(Errc::kStopped, "the store stopped before this ran")
+                : in_outage_  ? Status(Errc::kUnavailable, "the database is unreachable")
+                              : Status(Errc::kUnavailable, "the database did not answer in time"));
+    }
+  };
+  for (Lane& lane : writer_lanes_) expire(lane);
+  expire(reader_lane_);
+}
+
+void PgPipeline::NoteOutage(const std::string& why) {
+  if (in_outage_) return;
+  in_outage_ = true;
+  outage_.store(true, std::memory_order_relaxed);
+  outage_since_ = Clock::now();
+  if (options_.log) {
+    options_.log(true, "PostgreSQL unreachable (" + why +
+                           "): reconnecting with backoff; operations waiting longer than " +
+                           std::to_string(options_.timeout.count()) + " ms fail as unavailable");
+  }
+}
+
+void PgPipeline::NoteRecovered() {
+  if (!in_outage_) return;
+  for (const auto& conn : conns_) {
+    if (conn->state != Conn::State::kReady && conn->state != Conn::State::kBusy) return;
+  }
+  in_outage_ = false;
+  outage_.store(false, std::memory_order_relaxed);
+  if (options_.log) {
+    const double seconds = std::chrono::duration<double>(Clock::now() - outage_since_).count();
+    char line[96];
+    std::snprintf(line, sizeof line, "PostgreSQL reachable again after %.1f s", seconds);
+    options_.log(false, line);
+  }
+}
+
+void PgPipeline::Fail(Conn& conn, const std::string& why) {
+  if (conn.unit) {
+    std::unique_ptr<PgJob> job = std::move(conn.unit);
+    if (job->retry_safe()) {
+      retries_.fetch_add(1, std::memory_order_relaxed);
+      queued_.fetch_add(1, std::memory_order_relaxed);
+      LaneOf(conn).jobs.push_front(std::move(job));
+    } else {
+      FinishJob(std::move(job), Status(Errc::kUnavailable,
+                                       "the database connection broke with this write in flight (" +
+                                           why + "): it may or may not have been committed"));
+    }
+  }
+  conn.Close();
+  conn.backoff =
+      conn.backoff.count() == 0 ? kFirstBackoff : std::min(conn.backoff * 2, kMaxBackoff);
+  // Full jitter, so that a pool (or a fleet) does not reconnect in lock step.
+  static thread_local std::minstd_rand random(std::random_device{}());
+  conn.retry_at = Clock::now() + milliseconds(random() % (conn.backoff.count() + 1));
+  NoteOutage(why);
+}
+
+void PgPipeline::StartConnect(Conn& conn) {
+  reconnects_.fetch_add(1, std::memory_order_relaxed);
+  conn.pg = ConnectStart(options_.conninfo, /*blocking=*/false);
+  if (conn.pg == nullptr || PQstatus(conn.pg) == CONNECTION_BAD) {
+    return Fail(conn, FirstLine(conn.pg ? PQerrorMessage(conn.pg) : "out of memory"));
+  }
+  conn.state = Conn::State::kConnecting;
+  conn.connect_wait = PGRES_POLLING_WRITING;
+  conn.since = Clock::now();
+}
+
+void PgPipeline::Continue(Conn& conn) {
+  conn.connect_wait = PQconnectPoll(conn.pg);
+  if (conn.connect_wait == PGRES_POLLING_FAILED) {
+    return Fail(conn, FirstLine(PQerrorMessage(conn.pg)));
+  }
+  if (conn.connect_wait != PGRES_POLLING_OK) return;
+  // Connected: set the session up in the pipeline; Ready once its sync comes back.
+  if (PQsetnonblocking(conn.pg, 1) != 0 || PQenterPipelineMode(conn.pg) != 1) {
+    return Fail(conn, "cannot enter pipeline mode");
+  }
+  const char* value = options_.synchronous_commit.c_str();
+  bool sent = PQsendQueryParams(conn.pg, "SELECT set_config('synchronous_commit', $1, false)", 1,
+                                nullptr, &value, nullptr, nullptr, 0) == 1;
+  for (const PgStatement& statement : statements_) {
+    sent = sent && PQsendPrepare(conn.pg, statement.name, statement.sql, 0, nullptr) == 1;
+  }
+  if (!sent || PQpipelineSync(conn.pg) != 1) return Fail(conn, FirstLine(PQerrorMessage(conn.pg)));
+  conn.state = Conn::State::kSetup;
+  conn.since = Clock::now();
+  OnWritable(conn);
+}
+
+void PgPipeline::SendUnit(Conn& conn, std::unique_ptr<PgJob> job) {
+  std::vector<PgQuery> queries;
+  job->BuildQueries(queries);
+  ++job->attempts;
+  PGconn* pg = conn.pg;
+  bool sent = true;
+  conn.leading = 0;
+  conn.trailing = 0;
+  auto send_plain = [&](const char* sql) {
+    sent = sent && PQsendQueryParams(pg, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+  };
+  // A transaction that failed in an earlier unit is still open (a pipeline sync does not end
+  // an explicit block): end it first.
+  const PGTransactionStatusType transaction = PQtransactionStatus(pg);
+  if (transaction == PQTRANS_INERROR || transaction == PQTRANS_INTRANS) {
+    send_plain("ROLLBACK");
+    ++conn.leading;
+  }
+  if (job->transaction()) {
+    send_plain(job->read_only() ? "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY" : "BEGIN");
+    ++conn.leading;
+  }
+  std::vector<const char*> values;
+  std::vector<int> lengths, formats;
+  for (const PgQuery& query : queries) {
+    const size_t n = query.values.size();
+    values.assign(n, nullptr);
+    lengths.assign(n, 0);
+    formats.assign(n, 0);
+    for (size_t i = 0; i < n; ++i) {
+      const bool null = !query.nulls.empty() && query.nulls[i];
+      values[i] = null ? nullptr : query.values[i].data();
+      lengths[i] = static_cast<int>(query.values[i].size());
+      formats[i] = !query.binary.empty() && query.binary[i] ? 1 : 0;
+    }
+    sent = sent && PQsendQueryPrepared(pg, query.statement, static_cast<int>(n), values.data(),
+                                       lengths.data(), formats.data(), 0) == 1;
+  }
+  if (job->transaction()) {
+    send_plain("COMMIT");
+    ++conn.trailing;
+  }
+  conn.expected = conn.leading + queries.size() + conn.trailing;
+  sent = sent && PQpipelineSync(pg) == 1;
+  conn.unit = std::move(job);
+  conn.state = Conn::State::kBusy;
+  conn.since = Clock::now();
+  if (!sent) return Fail(conn, FirstLine(PQerrorMessage(pg)));
+  OnWritable(conn);
+}
+
+void PgPipeline::OnWritable(Conn& conn) {
+  const int flushed = PQflush(conn.pg);
+  if (flushed < 0) return Fail(conn, FirstLine(PQerrorMessage(conn.pg)));
+  conn.want_write = flushed == 1;
+}
+
+void PgPipeline::OnReadable(Conn& conn) {
+  if (PQconsumeInput(conn.pg) != 1) return Fail(conn, FirstLine(PQerrorMessage(conn.pg)));
+  bool previous_null = false;
+  while (conn.pg != nullptr && PQisBusy(conn.pg) == 0) {
+    PGresult* result = PQgetResult(conn.pg);
+    if (result == nullptr) {
+      if (previous_null) break;  // Nothing pending at all.
+      previous_null = true;      // The end of one statement's results.
+      continue;
+    }
+    previous_null = false;
+    if (PQresultStatus(result) != PGRES_PIPELINE_SYNC) {
+      conn.results.push_back(result);
+      continue;
+    }
+    PQclear(result);
+    if (conn.state == Conn::State::kSetup) {
+      const bool ok = std::all_of(conn.results.begin(), conn.results.end(), ResultOk);
+      std::string why =
+          ok ? ""
+             : PgStatus(*std::find_if_not(conn.results.begin(), conn.results.end(), ResultOk),
+                        conn.pg)
+                   .message();
+      conn.ClearResults();
+      if (!ok) return Fail(conn, "setting up the session: " + why);
+      conn.state = Conn::State::kReady;
+      conn.backoff = milliseconds(0);
+      NoteRecovered();
+    } else if (conn.state == Conn::State::kBusy) {
+      FinishUnit(conn);
+    }
+    break;  // One unit at a time: nothing else is pending.
+  }
+  // A result that broke the connection shows as CONNECTION_BAD.
+  if (conn.pg != nullptr && PQstatus(conn.pg) == CONNECTION_BAD) {
+    Fail(conn, FirstLine(PQerrorMessage(conn.pg)));
+  }
+}
+
+void PgPipeline::FinishUnit(Conn& conn) {
+  std::unique_ptr<PgJob> job = std::move(conn.unit);
+  std::vector<PGresult*> results;
+  results.swap(conn.results);
+  conn.state = Conn::State::kReady;
+  struct Clear {
+    std::vector<PGresult*>& results;
+    ~Clear() {
+      for (PGresult* result : results) PQclear(result);
+    }
+  } clear{results};
+
+  const PGresult* failed = nullptr;
+  for (const PGresult* result : results) {
+    if (!ResultOk(result)) {
+      failed = result;
+      break;
+    }
+  }
+  if (failed == nullptr && results.size() == conn.expected) {
+    const PgResults own(results.data() + conn.leading,
+                        results.size() - conn.leading - conn.trailing);
+    Status status = job->Consume(own);
+    return FinishJob(std::move(job), std::move(status));
+  }
+  Status status = failed ? PgStatus(failed, conn.pg)
+                         : Status(Errc::kInternal, "a statement returned no result");
+  if (status.errc() == Errc::kUnavailable) {
+    // The server is going away (shutdown, crash recovery): as a broken connection.
+    conn.unit = std::move(job);
+    return Fail(conn, status.message());
+  }
+  const bool race = status.errc() == Errc::kBusy ||
+                    (job->batchable && status.backend_code() == SqlstateAsInt("23505"));
+  if (race && job->retry_safe() && job->attempts < kMaxAttempts) {
+    // Another writer got there first (a deadlock, a serialization failure, the same cid from
+    // another node): run again, now seeing what it committed.
+    retries_.fetch_add(1, std::memory_order_relaxed);
+    queued_.fetch_add(1, std::memory_order_relaxed);
+    LaneOf(conn).jobs.push_front(std::move(job));
+    return;
+  }
+  if (std::vector<std::unique_ptr<PgJob>> members = job->Split(); !members.empty()) {
+    // One member's data failed the batch statement: run each alone so only it fails.
+    Lane& lane = LaneOf(conn);
+    for (auto it = members.rbegin(); it != members.rend(); ++it) {
+      (*it)->alone = true;
+      (*it)->attempts = 0;
+      queued_.fetch_add(1, std::memory_order_relaxed);
+      lane.jobs.push_front(std::move(*it));
+    }
+    return;
+  }
+  FinishJob(std::move(job), std::move(status));
+}
+
+void PgPipeline::Dispatch(Conn& conn, Clock::time_point now) {
+  if (conn.state != Conn::State::kReady) return;
+  Lane& lane = LaneOf(conn);
+  if (lane.jobs.empty()) return;
+  std::unique_ptr<PgJob> next;
+  PgJob& front = *lane.jobs.front();
+  if (conn.writer && front.batchable && !front.alone && options_.batcher != nullptr) {
+    size_t run = 0;
+    while (run < lane.jobs.size() && run < options_.batch_max && lane.jobs[run]->batchable &&
+           !lane.jobs[run]->alone) {
+      ++run;
+    }
+    if (run < options_.batch_max && options_.batch_delay_us > 0) {
+      const Clock::time_point submitted = front.deadline - options_.timeout;
+      const Clock::time_point ready =
+          submitted + std::chrono::microseconds(options_.batch_delay_us);
+      if (now < ready) {
+        batch_wait_until_ =
+            batch_wait_until_ == Clock::time_point{} ? ready : std::min(batch_wait_until_, ready);
+        return;
+      }
+    }
+    std::vector<std::unique_ptr<PgJob>> members;
+    members.reserve(run);
+    for (size_t i = 0; i < run; ++i) {
+      members.push_back(std::move(lane.jobs.front()));
+      lane.jobs.pop_front();
+    }
+    queued_.fetch_sub(run, std::memory_order_relaxed);
+    batches_.fetch_add(1, std::memory_order_relaxed);
+    batched_jobs_.fetch_add(run, std::memory_order_relaxed);
+    uint64_t max = max_batch_.load(std::memory_order_relaxed);
+    while (run > max && !max_batch_.compare_exchange_weak(max, run, std::memory_order_relaxed)) {
+    }
+    next = options_.batcher(std::move(members));
+  } else {
+    next = std::move(lane.jobs.front());
+    lane.jobs.pop_front();
+    queued_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  SendUnit(conn, std::move(next));
+}
+
+int PgPipeline::PollTimeoutMs(Clock::time_point now) const {
+  Clock::time_point wake = now + milliseconds(1000);
+  for (const auto& conn : conns_) {
+    if (conn->state == Conn::State::kDown) wake = std::min(wake, conn->retry_at);
+    if (conn->state != Conn::State::kDown && conn->state != Conn::State::kReady) {
+      wake = std::min(wake, conn->since + options_.timeout);
+    }
+  }
+  for (const Lane& lane : writer_lanes_) {
+    if (!lane.jobs.empty()) wake = std::min(wake, lane.jobs.front()->deadline);
+  }
+  if (!reader_lane_.jobs.empty()) wake = std::min(wake, reader_lane_.jobs.front()->deadline);
+  if (batch_wait_until_ != Clock::time_point{}) wake = std::min(wake, batch_wait_until_);
+  if (wake <= now) return 0;
+  // Round up, so that a wake-up is never early (which would spin).
+  return static_cast<int>(std::chrono::ceil<milliseconds>(wake - now).count());
+}
+
+void PgPipeline::Loop() {
+  std::vector<pollfd> fds;
+  std::vector<Conn*> polled;
+  for (;;) {
+    const Clock::time_point now = Clock::now();
+    TakeIncoming();
+    bool stopping;
+    Clock::time_point drain_deadline;
+    {
+      std::lock_guard lock(mutex_);
+      stopping = stopping_;
+      drain_deadline = drain_deadline_;
+    }
+    const bool hard_stop = stopping && now >= drain_deadline;
+    if (hard_stop) {
+      for (const auto& conn : conns_) {
+        if (conn->unit) {
+          FinishJob(std::move(conn->unit), Status(Errc::kStopped,
+                                                  "the store stopped with this operation in "
+                                                  "flight: it may or may not have been committed"));
+        }
+        conn->Close();
+      }
+      ExpireQueued(now, /*stopping_hard=*/true);
+      return;
+    }
+    ExpireQueued(now, false);
+    if (stopping) {
+      bool idle = reader_lane_.jobs.empty();
+      for (const Lane& lane : writer_lanes_) idle = idle && lane.jobs.empty();
+      for (const auto& conn : conns_) idle = idle && !conn->unit;
+      if (idle) {
+        for (const auto& conn : conns_) conn->Close();
+        return;
+      }
+    }
+    batch_wait_until_ = {};
+    for (const auto& conn : conns_) {
+      Conn& c = *conn;
+      if (c.state == Conn::State::kDown && now >= c.retry_at) StartConnect(c);
+      if (c.state != Conn::State::kDown && c.state != Conn::State::kReady &&
+          now - c.since > options_.timeout) {
+        Fail(c, c.state == Conn::State::kBusy ? "no answer within the timeout"
+                                              : "connecting took longer than the timeout");
+      }
+      Dispatch(c, now);
+    }
+
+    fds.clear();
+    polled.clear();
+    fds.push_back({wake_fd_, POLLIN, 0});
+    for (const auto& conn : conns_) {
+      Conn& c = *conn;
+      if (c.state == Conn::State::kDown || c.pg == nullptr) continue;
+      const int fd = PQsocket(c.pg);  // May change while connecting (another address).
+      if (fd < 0) continue;
+      short events = POLLIN;
+      if (c.state == Conn::State::kConnecting) {
+        events = c.connect_wait == PGRES_POLLING_WRITING ? POLLOUT : POLLIN;
+      } else if (c.want_write) {
+        events |= POLLOUT;
+      }
+      fds.push_back({fd, events, 0});
+      polled.push_back(&c);
+    }
+    int timeout = PollTimeoutMs(Clock::now());
+    {
+      std::lock_guard lock(mutex_);
+      if (!incoming_.empty() || stopping_ != stopping) timeout = 0;
+      sleeping_ = timeout != 0;
+    }
+    const int ready = poll(fds.data(), fds.size(), timeout);
+    {
+      std::lock_guard lock(mutex_);
+      sleeping_ = false;
+    }
+    if (ready <= 0) continue;
+    if (fds[0].revents & POLLIN) {
+      uint64_t count;
+      [[maybe_unused]] ssize_t n = read(wake_fd_, &count, sizeof count);
+    }
+    for (size_t i = 0; i < polled.size(); ++i) {
+      Conn& c = *polled[i];
+      const short revents = fds[i + 1].revents;
+      if (revents == 0 || c.pg == nullptr) continue;
+      if (c.state == Conn::State::kConnecting) {
+        Continue(c);
+        continue;
+      }
+      if ((revents & POLLOUT) && c.want_write) OnWritable(c);
+      if (c.pg != nullptr && (revents & (POLLIN | POLLERR | POLLHUP))) OnReadable(c);
+    }
+  }
+}
+
+}  // namespace ringcast::storage

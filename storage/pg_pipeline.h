@@ -1,0 +1,190 @@
+// PgPipeline: PostgreSQL connections driven by one event-loop thread, in libpq's pipeline mode.
+//
+// Threads and ownership:
+//   - Submit() may be called from any thread (shards included): it takes a mutex for a vector
+//     push and writes an eventfd only when the loop sleeps. It never waits for the database.
+//   - The loop thread owns every PGconn (writers and readers), polls their sockets and the
+//     eventfd with poll(2), sends queued jobs, reads their results and calls PgJob::Finish.
+//   - Finish() runs on the loop thread: it must be cheap (post a Mail) and never block.
+//
+// Lanes: each writer connection has a lane of its own (the caller picks it: the chat store uses
+// the conversation id, so one conversation's writes are committed, and answered, in the order
+// they were submitted); the readers share one lane and any idle reader takes the next job.
+// A connection runs one unit at a time: a unit is one job, or on a writer lane the run of
+// consecutive batchable jobs at the lane's front (up to batch_max), which the lane's
+// PgBatcher turns into one job — so while a batch commits, the next one gathers.
+//
+// Faults: a connection that fails (socket closed, server restart, a unit in flight past
+// `timeout`) is closed and reconnected with capped exponential backoff; its unit goes back to
+// the front of its lane when retry-safe (reads; idempotent appends), otherwise fails with
+// kUnavailable (its outcome is unknown). A job still queued `timeout` after Submit fails with
+// kUnavailable, so nothing waits unboundedly for a database that is down. The outage is logged
+// once when it begins and once when every connection is back.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/pg_schema.h"
+#include "storage/status.h"
+
+namespace ringcast::storage {
+
+// One statement of a job: a prepared statement's name and its parameters (binary when
+// `binary` says so, else text; a null value is SQL NULL).
+struct PgQuery {
+  const char* statement = nullptr;
+  std::vector<std::string> values;
+  std::vector<bool> nulls;   // Empty: none is NULL.
+  std::vector<bool> binary;  // Empty: all text.
+};
+
+// What a job's results look like to it: one PGresult per query it sent, in order.
+using PgResults = std::span<PGresult* const>;
+
+class PgJob {
+ public:
+  virtual ~PgJob() = default;
+  // Its statements, sent back to back in one pipeline with one sync.
+  virtual void BuildQueries(std::vector<PgQuery>& queries) = 0;
+  // Wraps the statements in BEGIN … COMMIT (several statements that must commit together, or
+  // read one snapshot: `read_only` makes it REPEATABLE READ, READ ONLY).
+  virtual bool transaction() const { return false; }
+  virtual bool read_only() const { return false; }
+  // May run again after a connection loss (reads; writes that are idempotent by design).
+  virtual bool retry_safe() const = 0;
+  // Every query succeeded (and committed): turn the rows into outcomes. An error Status here
+  // fails the job (a result it cannot read).
+  virtual Status Consume(PgResults results) = 0;
+  // Exactly once: ok after Consume, or the Status that stopped the job.
+  virtual void Finish(Status status) = 0;
+  // A batch whose statement failed on one member's data: its members, to be retried alone so
+  // that only the culprit fails. Empty for a job that is not a batch.
+  virtual std::vector<std::unique_ptr<PgJob>> Split() { return {}; }
+
+  std::chrono::steady_clock::time_point deadline;  // Set by Submit.
+  uint32_t attempts = 0;                           // Times sent.
+  bool batchable = false;                          // May join its lane's PgBatcher batch.
+  bool alone = false;  // Set on the members of a split batch: never batched again.
+};
+
+// Turns a run of batchable jobs (1..batch_max, in submission order) into one job.
+using PgBatcher = std::unique_ptr<PgJob> (*)(std::vector<std::unique_ptr<PgJob>> jobs);
+
+struct PgPipelineOptions {
+  std::string conninfo;  // A libpq connection string or URL.
+  uint32_t writers = 2;
+  uint32_t readers = 2;
+  uint32_t batch_max = 256;
+  uint32_t batch_delay_us = 0;  // Wait this long for a partial batch to fill.
+  std::chrono::milliseconds timeout{5000};
+  uint32_t max_queued = 1 << 20;          // Jobs waiting in all lanes: past it, kQueueFull.
+  std::string synchronous_commit = "on";  // SET on every writer connection.
+  PgBatcher batcher = nullptr;
+  // Where the outage and recovery lines go (storage/ has no logger of its own).
+  void (*log)(bool warning, const std::string& line) = nullptr;
+};
+
+struct PgPipelineStats {
+  uint64_t batches = 0;
+  uint64_t batched_jobs = 0;
+  uint64_t max_batch = 0;
+  uint64_t jobs = 0;
+  uint64_t failed_jobs = 0;
+  uint64_t retries = 0;
+  uint64_t reconnects = 0;
+  uint64_t rejected = 0;
+  uint64_t queued = 0;
+  bool outage = false;
+};
+
+class PgPipeline {
+ public:
+  // Connects every connection (blocking, on the calling thread: at start, before any shard
+  // runs) and prepares `statements` on each; then starts the loop thread. Fails with the first
+  // connection's error and leaves nothing running.
+  static Result<std::unique_ptr<PgPipeline>> Start(PgPipelineOptions options,
+                                                   std::span<const PgStatement> statements);
+  PgPipeline(const PgPipeline&) = delete;
+  PgPipeline& operator=(const PgPipeline&) = delete;
+  ~PgPipeline();
+
+  static constexpr uint32_t kReaders = UINT32_MAX;
+  // Queues `job` on writer lane `lane % writers`, or on the readers (kReaders). On refusal
+  // (queue full, stopping) the job is finished here, on the calling thread.
+  void Submit(uint32_t lane, std::unique_ptr<PgJob> job);
+
+  // Refuses new jobs, runs what is queued for up to `drain_limit` (jobs left then, or waiting
+  // for a database that is down, finish with kStopped), closes the connections and joins the
+  // loop. Idempotent; not from a Finish callback.
+  void Stop(std::chrono::milliseconds drain_limit);
+
+  PgPipelineStats stats() const;
+
+ private:
+  struct Conn;
+  struct Lane {
+    std::deque<std::unique_ptr<PgJob>> jobs;
+  };
+
+  explicit PgPipeline(PgPipelineOptions options, std::span<const PgStatement> statements);
+  void Loop();
+  void TakeIncoming();
+  void ExpireQueued(std::chrono::steady_clock::time_point now, bool stopping_hard);
+  void Dispatch(Conn& conn, std::chrono::steady_clock::time_point now);
+  void OnReadable(Conn& conn);
+  void OnWritable(Conn& conn);
+  void Continue(Conn& conn);  // Drive a connecting connection.
+  void StartConnect(Conn& conn);
+  void Fail(Conn& conn, const std::string& why);
+  void SendUnit(Conn& conn, std::unique_ptr<PgJob> job);
+  void FinishUnit(Conn& conn);
+  void FinishJob(std::unique_ptr<PgJob> job, Status status);
+  void NoteOutage(const std::string& why);
+  void NoteRecovered();
+  Lane& LaneOf(const Conn& conn);
+  int PollTimeoutMs(std::chrono::steady_clock::time_point now) const;
+
+  const PgPipelineOptions options_;
+  const std::vector<PgStatement> statements_;
+  std::vector<std::unique_ptr<Conn>> conns_;  // Writers first, then readers.
+  std::deque<Lane> writer_lanes_;             // A deque: Lane is not nothrow-movable.
+  Lane reader_lane_;
+  int wake_fd_ = -1;
+
+  std::mutex mutex_;
+  std::vector<std::pair<uint32_t, std::unique_ptr<PgJob>>> incoming_;  // Guarded by mutex_.
+  bool sleeping_ = false;                                              // Guarded by mutex_.
+  bool stopping_ = false;                                              // Guarded by mutex_.
+  std::chrono::steady_clock::time_point drain_deadline_;               // Guarded by mutex_.
+  std::once_flag stop_once_;
+  std::thread thread_;
+
+  // Loop thread only.
+  std::chrono::steady_clock::time_point outage_since_{};
+  bool in_outage_ = false;
+  std::chrono::steady_clock::time_point batch_wait_until_{};
+
+  std::atomic<uint64_t> batches_{0}, batched_jobs_{0}, max_batch_{0}, jobs_{0}, failed_jobs_{0},
+      retries_{0}, reconnects_{0}, rejected_{0}, queued_{0};
+  std::atomic<bool> outage_{false};
+};
+
+// The connection string with any password replaced by "***", for logs and error messages.
+std::string RedactConninfo(const std::string& conninfo);
+
+// A Status for a failed PGresult (or connection, when `result` is null): SQLSTATE mapped onto
+// Errc, the server's message (first line) for logs.
+Status PgStatus(const PGresult* result, PGconn* conn);
+
+}  // namespace ringcast::storage

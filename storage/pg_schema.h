@@ -1,0 +1,41 @@
+// The PostgreSQL schema: its migrations, and the prepared statements the store runs on it.
+//
+// Migrations run once at start, on a blocking connection of the main thread (no shard runs
+// yet), inside one transaction that first takes a transaction-scoped advisory lock: two nodes
+// starting at once against an empty database serialize there, and the second finds the schema
+// already at the newest version. The version lives in `schema_version` (one row per applied
+// migration), written in the same transaction as the migration itself. Rules for new versions
+// are those of migrations.h: append, never edit a shipped one. The schema is documented in
+// storage/SCHEMA.md.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <cstdint>
+#include <span>
+
+#include "storage/status.h"
+
+namespace ringcast::storage {
+
+struct PgMigration {
+  int32_t version;          // 1, 2, 3, ... with no gaps.
+  const char* description;  // One line, for logs and the schema_version table.
+  const char* sql;          // One or more statements, no transaction control.
+};
+
+std::span<const PgMigration> PgSchemaMigrations();
+
+// Brings the database behind `conn` (blocking, autocommit) up to the newest version. Errors:
+// kSchemaTooNew (written by a newer ringcast; untouched), kSchemaForeign (the schema holds a
+// `users` table but no schema_version: not ours), or the failing statement's Status (rolled back).
+Status MigratePg(PGconn* conn);
+
+// A statement every store connection prepares once after connecting.
+struct PgStatement {
+  const char* name;
+  const char* sql;
+};
+std::span<const PgStatement> PgPreparedStatements();
+
+}  // namespace ringcast::storage
