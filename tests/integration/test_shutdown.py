@@ -6,8 +6,8 @@ closes what is left at once and still exits 0), never by the default action.
 The storm is written with raw sockets, pipelined frames from one thread per connection, so it
 offers more than the server commits and the store's queue is full of work when the signal
 comes: the state in which a mail path that spins or a store that drains for ever would show.
-RINGCAST_STORM_ROUNDS (default 8) sets how many times the storm test repeats; raise it locally
-to hunt a rare hang."""
+RINGCAST_STORM_ROUNDS (default 8) sets how many times the storm test repeats (half as many with
+PostgreSQL, whose run is the second of the suite); raise it locally to hunt a rare hang."""
 
 from __future__ import annotations
 
@@ -23,8 +23,12 @@ import urllib.parse
 
 import pytest
 
+import pg_store
 from chat_client import JWT_SECRET, Api, chat_args
 from wsraw import OP_CLOSE, OP_TEXT, RawConn, close_payload, encode_frame, open_ws
+
+# Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
+pytestmark = pytest.mark.both_stores
 
 SHUTDOWN_TIMEOUT = 1
 ROUNDS = int(os.environ.get("RINGCAST_STORM_ROUNDS", "8"))
@@ -104,14 +108,20 @@ class StormConn:
         self.conn.close()
 
 
-def stored_messages(data_dir) -> dict[str, tuple[int, int]]:
-    """cid → (conversation, seq) of every stored message, read straight from the SQLite file
-    (read-only; the server has exited, so the WAL has been checkpointed away)."""
-    db = sqlite3.connect(f"file:{data_dir}/chat.db?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT client_msg_id, conversation_id, seq FROM messages").fetchall()
-    finally:
-        db.close()
+def stored_messages(srv) -> dict[str, tuple[int, int]]:
+    """cid → (conversation, seq) of every stored message, read straight from the store: the
+    PostgreSQL database, or the SQLite file (read-only; the server has exited, so the WAL has
+    been checkpointed away)."""
+    sql = "SELECT client_msg_id, conversation_id, seq FROM messages"
+    if srv.database_url:
+        rows = [(cid, int(conv), int(seq)) for cid, conv, seq in pg_store.query(srv.database_url,
+                                                                                sql)]
+    else:
+        db = sqlite3.connect(f"file:{srv.data_dir}/chat.db?mode=ro", uri=True)
+        try:
+            rows = db.execute(sql).fetchall()
+        finally:
+            db.close()
     out = {}
     for cid, conv, seq in rows:
         assert cid not in out, f"cid {cid} stored twice"
@@ -131,7 +141,8 @@ def test_sigterm_during_send_storm_exits_in_time_and_keeps_every_ack(server_fact
     budget = SHUTDOWN_TIMEOUT + 5
     exit_times = []
     acked_total = 0
-    for r in range(ROUNDS):
+    rounds = max(1, ROUNDS // 2) if srv.database_url else ROUNDS
+    for r in range(rounds):
         if r > 0:
             srv.spawn()
             srv.wait_ready(15)
@@ -161,7 +172,7 @@ def test_sigterm_during_send_storm_exits_in_time_and_keeps_every_ack(server_fact
         assert took <= budget, f"round {r}: exited {took:.1f} s after SIGTERM (budget {budget} s)"
         exit_times.append(took)
 
-        stored = stored_messages(srv.data_dir)
+        stored = stored_messages(srv)
         for c in conns:
             assert not c.errors or all(e.get("code") == "unavailable" for e in c.errors), \
                 c.errors[:3]
@@ -173,7 +184,7 @@ def test_sigterm_during_send_storm_exits_in_time_and_keeps_every_ack(server_fact
         for conv in convs:
             seqs = sorted(seq for cv, seq in stored.values() if cv == conv)
             assert seqs == list(range(1, len(seqs) + 1)), f"conv {conv}: seqs not gap-free"
-    print(f"{ROUNDS} rounds, {acked_total} acks, exit after SIGTERM: "
+    print(f"{rounds} rounds, {acked_total} acks, exit after SIGTERM: "
           f"max {max(exit_times):.2f} s, mean {sum(exit_times) / len(exit_times):.2f} s")
 
 
