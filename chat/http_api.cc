@@ -157,7 +157,10 @@ void ChatShard::AnswerError(const DeferredHttp& deferred, int status, std::strin
 }
 
 void ChatShard::AnswerStoreFailure(const DeferredHttp& deferred, const storage::Status& status) {
-  RC_LOG(kWarn, "shard %u: store failed: %s", shard_.id(), status.ToString().c_str());
+  // An unreachable database is logged by the store when the outage begins, not per request.
+  if (status.errc() != storage::Errc::kUnavailable) {
+    RC_LOG(kWarn, "shard %u: store failed: %s", shard_.id(), status.ToString().c_str());
+  }
   AnswerError(deferred, 503, "storage unavailable, retry later", "Retry-After: 1\r\n");
 }
 

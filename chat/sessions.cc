@@ -77,8 +77,10 @@ void ChatShard::OnSessionStart(ConnId id, storage::Result<storage::SessionStart>
   Session* session = FindSession(id);
   if (session == nullptr) return;
   if (!result.ok()) {
-    RC_LOG(kWarn, "shard %u: cannot start a chat session: %s", shard_.id(),
-           result.status().ToString().c_str());
+    if (result.status().errc() != storage::Errc::kUnavailable) {  // Else logged by the store.
+      RC_LOG(kWarn, "shard %u: cannot start a chat session: %s", shard_.id(),
+             result.status().ToString().c_str());
+    }
     return CloseSession(*session, 1011, "storage unavailable");
   }
   for (const storage::Contact& contact : result->contacts) {

@@ -45,6 +45,7 @@ Result<std::unique_ptr<BatchExecutor>> BatchExecutor::Start(const ExecutorOption
   if (!writer.ok()) return writer.status();
   if (Status s = Migrate(**writer); !s.ok()) return s;
   if (Status s = (*writer)->Exec("PRAGMA wal_autocheckpoint = 0"); !s.ok()) return s;
+  executor->wal_wake_at_ = fixed.checkpoint_pages;
   sqlite3_wal_hook((*writer)->raw(), &BatchExecutor::OnWalCommit, executor.get());
   executor->writer_db_ = std::move(writer).value();
   if (syncer) {
@@ -208,7 +209,17 @@ ExecutorStats BatchExecutor::stats() const {
 // Called by SQLite on the writer thread after each commit, with the WAL's size in frames.
 int BatchExecutor::OnWalCommit(void* self, sqlite3*, const char*, int pages) {
   auto* executor = static_cast<BatchExecutor*>(self);
-  if (pages < 0 || uint32_t(pages) < executor->options_.checkpoint_pages) return SQLITE_OK;
+  if (pages < 0) return SQLITE_OK;
+  const uint32_t frames = static_cast<uint32_t>(pages);
+  // The WAL starts over only once a checkpoint has caught up with it and no reader still
+  // needs it; until then it stays past the threshold, and waking the checkpointer on every
+  // commit ran an incremental checkpoint, with its fsyncs, after nearly every batch (1,624 of
+  // them in 5 s at 10,000 msgs/s). Next wake-up: a quarter of the threshold further on.
+  if (frames < executor->wal_frames_seen_)
+    executor->wal_wake_at_ = executor->options_.checkpoint_pages;
+  executor->wal_frames_seen_ = frames;
+  if (frames < executor->wal_wake_at_) return SQLITE_OK;
+  executor->wal_wake_at_ = frames + std::max<uint32_t>(1, executor->options_.checkpoint_pages / 4);
   bool wake = false;
   {
     std::lock_guard lock(executor->checkpoint_mutex_);

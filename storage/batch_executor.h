@@ -174,6 +174,10 @@ class BatchExecutor {
   bool readers_stopping_ = false;  // Guarded by read_mutex_: SubmitRead refuses, readers drain.
   std::chrono::steady_clock::time_point read_drain_deadline_ = kNever;  // Guarded by read_mutex_.
 
+  // The writer thread's (OnWalCommit): the WAL's size after the last commit, and the size at
+  // which the checkpointer is woken next.
+  uint32_t wal_frames_seen_ = 0;
+  uint32_t wal_wake_at_ = 0;
   std::unique_ptr<SqliteDb> checkpoint_db_;
   std::mutex checkpoint_mutex_;
   std::condition_variable checkpoint_cv_;

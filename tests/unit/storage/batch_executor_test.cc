@@ -308,5 +308,29 @@ TEST_F(BatchExecutorTest, NormalDurabilityHasNoSyncer) {
   EXPECT_EQ(executor_->stats().syncs, 0u);
 }
 
+// A reader that keeps an old snapshot stops the WAL from starting over, so it stays past the
+// checkpoint threshold: the checkpointer must then be woken every quarter threshold, not after
+// every commit (which ran a checkpoint, with its fsyncs, after nearly every batch).
+TEST_F(BatchExecutorTest, APinnedWalWakesTheCheckpointerEveryQuarterThresholdNotEveryCommit) {
+  options_.checkpoint_pages = 40;
+  StartExecutor();
+  DbOptions reader_options = options_.db;
+  reader_options.read_only = true;
+  Result<std::unique_ptr<SqliteDb>> reader = SqliteDb::Open(reader_options);
+  ASSERT_TRUE(reader.ok());
+  ASSERT_TRUE((*reader)->Exec("BEGIN").ok());
+  ASSERT_TRUE((*reader)->QueryInt64("SELECT count(*) FROM kv").ok());  // Holds the snapshot.
+  constexpr int kCommits = 300;
+  for (int k = 0; k < kCommits; ++k) {
+    ASSERT_TRUE(RunWrite([k](SqliteDb& db) { return Insert(db, k); }).ok());
+  }
+  const uint64_t checkpoints = executor_->stats().checkpoints - baseline_.checkpoints;
+  // Every commit here writes at least one frame: past the first 40, at most one wake-up per
+  // 10 frames (and the checkpointer may merge wake-ups), against ~260 before.
+  EXPECT_GE(checkpoints, 1u);
+  EXPECT_LE(checkpoints, uint64_t{kCommits} / 10 + 2);
+  ASSERT_TRUE((*reader)->Exec("COMMIT").ok());
+}
+
 }  // namespace
 }  // namespace ringcast::storage

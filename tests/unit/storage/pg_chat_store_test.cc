@@ -1,6 +1,6 @@
 // PgChatStore and its SQL against a real PostgreSQL: RINGCAST_TEST_DATABASE_URL names a role
 // that may CREATE DATABASE (tools/pgtmp run -- … starts a throwaway server and sets it; ctest's
-// `pg_unit` does). Each test gets a database of its own.
+// `unit_pg` does). Each test gets a database of its own.
 #include "storage/pg_chat_store.h"
 
 #include <gtest/gtest.h>
@@ -96,7 +96,7 @@ class PgStoreTest : public ::testing::Test {
   void SetUp() override {
     const char* url = std::getenv("RINGCAST_TEST_DATABASE_URL");
     ASSERT_NE(url, nullptr) << "RINGCAST_TEST_DATABASE_URL is not set: run these tests through "
-                               "`tools/pgtmp run -- …` (ctest's pg_unit does)";
+                               "`tools/pgtmp run -- …` (ctest's unit_pg does)";
     base_ = url;
     static std::atomic<int> counter{0};
     dbname_ = "rc_unit_" + std::to_string(getpid()) + "_" + std::to_string(counter++);
