@@ -1,6 +1,7 @@
 #include "storage/pg_pipeline.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -469,6 +470,13 @@ void PgPipeline::OnReadable(Conn& conn) {
       continue;
     }
     previous_null = false;
+    if (conn.state == Conn::State::kReady) {
+      // Nothing was asked: the server is telling why it drops the connection (57P01 on a
+      // shutdown). Treat it as the failure it announces.
+      const std::string why = PgStatus(result, conn.pg).message();
+      PQclear(result);
+      return Fail(conn, why);
+    }
     if (PQresultStatus(result) != PGRES_PIPELINE_SYNC) {
       conn.results.push_back(result);
       continue;
@@ -615,6 +623,7 @@ int PgPipeline::PollTimeoutMs(Clock::time_point now) const {
 }
 
 void PgPipeline::Loop() {
+  pthread_setname_np(pthread_self(), "store-pg");  // 15 characters at most.
   std::vector<pollfd> fds;
   std::vector<Conn*> polled;
   for (;;) {
