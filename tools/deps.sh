@@ -10,7 +10,10 @@ build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-de
 # clang and libclang-rt-14-dev (libFuzzer, the sanitizer runtimes; only recommended by clang, and
 # we install without recommends): the fuzz preset that tools/test runs through tools/fuzz.
 # faketime: the wall-clock step test (tests/integration/test_chat_clock.py).
-test_packages=(python3 python3-pytest python3-websockets curl faketime clang libclang-rt-14-dev)
+# postgresql (server and psql): the needs_pg tests, each run against a throwaway cluster
+# (tools/pgtmp); the cluster Debian's package may create and start is not used.
+test_packages=(python3 python3-pytest python3-websockets curl faketime clang libclang-rt-14-dev
+               postgresql)
 bench_packages=(python3 python3-matplotlib nodejs)
 
 wanted=("${build_packages[@]}")

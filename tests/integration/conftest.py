@@ -12,6 +12,21 @@ to skip that check) without sanitizer reports on stderr. A failing test shows th
 every server it used.
 
 Every test runs under a SIGALRM watchdog (60 s, or @pytest.mark.timeout(N)) so nothing hangs.
+
+Two stores
+A module marked `pytest.mark.both_stores` (the chat suites) runs each of its server tests twice:
+`[sqlite]`, the default store in the server's --data-dir, and `[pg]`, marked `needs_pg`, where
+every server gets `--database-url` naming a FRESH database (CREATE DATABASE … TEMPLATE
+template0, dropped after the test; a module's shared server gets one for the module). Servers of
+one test that must share a store are given the same URL: `server_factory(...,
+database_url=old.database_url)` (see test_chat_restart.py). `@pytest.mark.sqlite_only(reason)`
+keeps one test of such a module on SQLite (it reads the SQLite file, or tests the engine alone).
+`server_factory.store` / `srv.database_url` tell a test which store it has.
+
+The PostgreSQL server is the one named by $RINGCAST_TEST_DATABASE_URL (set by
+`tools/pgtmp run -- …`, which ctest uses), else a throwaway cluster (tools/pg_cluster.py)
+started on first use and removed at the end of the session; `-m "not needs_pg"` never starts
+one. The database password must never appear in a server's output (checked at teardown).
 """
 
 from __future__ import annotations
@@ -22,6 +37,7 @@ import signal
 
 import pytest
 
+import pg_store
 import support
 
 
@@ -45,6 +61,27 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes several seconds (timeouts, bulk traffic)")
     config.addinivalue_line("markers", "soak: minutes of load on the real binary; run only with "
                                        "--soak")
+    config.addinivalue_line("markers", "needs_pg: runs ringcast on PostgreSQL (ctest's "
+                                       "`integration_pg`)")
+    config.addinivalue_line("markers", "both_stores: run each server test of the module with "
+                                       "SQLite and with PostgreSQL")
+    config.addinivalue_line("markers", "sqlite_only(reason): in a both_stores module, run this "
+                                       "test with SQLite only")
+
+
+def pytest_generate_tests(metafunc):
+    if "chat_store" not in metafunc.fixturenames:
+        return
+    if not metafunc.definition.get_closest_marker("both_stores"):
+        return
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        return
+    # Module scope: a module's shared server is started once per store, and pytest runs all of
+    # a module's SQLite tests before its PostgreSQL ones.
+    metafunc.parametrize("chat_store", [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("pg", id="pg", marks=pytest.mark.needs_pg),
+    ], indirect=True, scope="module")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -63,6 +100,44 @@ def ringcast_bin(pytestconfig) -> pathlib.Path:
         pytest.fail(f"ringcast binary not found or not executable: {path} "
                     f"(build it, or pass --ringcast=PATH / set RINGCAST_BIN)", pytrace=False)
     return path
+
+
+@pytest.fixture(scope="module")
+def chat_store(request) -> str:
+    """The store of this test's servers: "sqlite" unless parametrized (both_stores)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """The session's PostgreSQL server (see the module docstring)."""
+    try:
+        pg = pg_store.PgServer.start()
+    except pg_store.pg_cluster.ClusterError as exc:
+        pytest.fail(f"no PostgreSQL for the needs_pg tests: {exc}", pytrace=False)
+    yield pg
+    pg.close()
+
+
+class _Databases:
+    """The databases a fixture made; dropped once its servers have stopped."""
+
+    def __init__(self, request, chat_store: str):
+        self.pg = request.getfixturevalue("pg_server") if chat_store == "pg" else None
+        self.urls: list[str] = []
+
+    def attach(self, srv: support.RingcastServer, database_url: str | None) -> None:
+        if database_url is None and self.pg is not None and srv.base_args:
+            database_url = self.pg.create_database()
+            self.urls.append(database_url)
+        srv.database_url = database_url
+        password = pg_store.pg_cluster.url_password(database_url) if database_url else None
+        if password:
+            srv.secrets.append(password)
+
+    def drop_all(self) -> None:
+        for url in self.urls:
+            self.pg.drop_database(url)
 
 
 class _WatchdogTimeout(Exception):
@@ -91,20 +166,29 @@ def _finish_all(servers):
 
 
 @pytest.fixture
-def server_factory(ringcast_bin, tmp_path):
+def server_factory(ringcast_bin, tmp_path, chat_store, request):
     servers = []
+    databases = _Databases(request, chat_store)
 
-    def make(*args, env=None, base_args=True, threads=2, start=True, name=None):
+    def make(*args, env=None, base_args=True, threads=2, start=True, name=None,
+             database_url=None):
+        """database_url: the store of an earlier server (a restart); default: SQLite in the
+        server's own --data-dir, or with PostgreSQL a fresh database."""
         srv = support.RingcastServer(ringcast_bin, args, env=env, log_dir=tmp_path,
                                      name=name or f"server{len(servers)}",
                                      base_args=base_args, threads=threads)
+        databases.attach(srv, database_url)
         servers.append(srv)
         if start:
             srv.start()
         return srv
 
+    make.store = chat_store
     yield make
-    _finish_all(servers)
+    try:
+        _finish_all(servers)
+    finally:
+        databases.drop_all()
 
 
 @pytest.fixture
@@ -116,14 +200,23 @@ def server(server_factory, request):
 
 
 @pytest.fixture(scope="module")
-def shared_server(ringcast_bin, tmp_path_factory, request):
+def shared_server(ringcast_bin, tmp_path_factory, chat_store, request):
     args = getattr(request.module, "SERVER_ARGS", ())
     name = request.module.__name__.rsplit(".", 1)[-1]
     srv = support.RingcastServer(ringcast_bin, args, log_dir=tmp_path_factory.mktemp(name),
-                                 name=f"shared-{name}")
-    srv.start()
+                                 name=f"shared-{name}-{chat_store}")
+    databases = _Databases(request, chat_store)
+    databases.attach(srv, None)
+    try:
+        srv.start()
+    except BaseException:
+        databases.drop_all()
+        raise
     yield srv
-    _finish_all([srv])
+    try:
+        _finish_all([srv])
+    finally:
+        databases.drop_all()
 
 
 @pytest.hookimpl(tryfirst=True)

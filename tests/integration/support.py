@@ -76,7 +76,7 @@ def http_get_status(port: int, path: str = "/health", timeout: float = 2.0) -> i
 class RingcastServer:
     def __init__(self, binary: pathlib.Path, args=(), *, env: dict[str, str] | None = None,
                  log_dir: pathlib.Path, name: str = "ringcast", base_args: bool = True,
-                 threads: int = 2, port: int | None = None):
+                 threads: int = 2, port: int | None = None, database_url: str | None = None):
         self.binary = pathlib.Path(binary)
         self.extra_args = [str(a) for a in args]
         self.env_extra = dict(env or {})
@@ -93,6 +93,11 @@ class RingcastServer:
         self.stdout_path = self.log_dir / f"{name}.stdout"
         # The chat store; kept across restarts of this object (kill -9 then start again).
         self.data_dir = self.log_dir / f"{name}.data"
+        # The PostgreSQL store (--database-url) instead of SQLite in data_dir; the JWT secret
+        # stays in data_dir either way.
+        self.database_url = database_url
+        # Strings that must never appear in the server's output (the database password).
+        self.secrets: list[str] = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -101,6 +106,8 @@ class RingcastServer:
         if self.base_args:
             argv += ["--host", "127.0.0.1", "--port", str(self.port),
                      "--threads", str(self.threads), "--data-dir", str(self.data_dir)]
+            if self.database_url:
+                argv += ["--database-url", self.database_url]
         return argv + self.extra_args
 
     def env(self) -> dict[str, str]:
@@ -193,6 +200,10 @@ class RingcastServer:
         for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer"):
             if marker in text:
                 problems.append(f"stderr contains {marker!r}")
+        output = text + self.stdout_text()
+        for secret in self.secrets:
+            if secret in output:
+                problems.append("the database password appears in its output")
         if not problems:
             return None
         return f"{self.describe()}: " + "; ".join(problems) + "\n" + self.logs_tail()
@@ -207,7 +218,10 @@ class RingcastServer:
         return f"ws://127.0.0.1:{self.port}{path}"
 
     def describe(self) -> str:
-        return f"ringcast[{self.name} port={self.port}] ({' '.join(self.argv()[1:])})"
+        args = " ".join(self.argv()[1:])
+        for secret in self.secrets:
+            args = args.replace(secret, "***")
+        return f"ringcast[{self.name} port={self.port}] ({args})"
 
     def stderr_text(self) -> str:
         try:

@@ -17,6 +17,9 @@ from chat_client import (PASSWORD, TIMEOUT, Api, ChatConn, b64url, b64url_decode
                          jwt_claims, make_jwt, now_ms, unique_name, ws_upgrade_status)
 from support import run_async
 
+# Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
+pytestmark = pytest.mark.both_stores
+
 SERVER_ARGS = chat_args(token_ttl=3600)
 
 

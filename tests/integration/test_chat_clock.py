@@ -30,6 +30,8 @@ def faketime_env(offset_file: pathlib.Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.sqlite_only("the engine's timers, which no store takes part in; libfaketime moves "
+                         "only the server's clock, not a database server's")
 @pytest.mark.slow
 @pytest.mark.timeout(90)
 @pytest.mark.skipif(not LIBFAKETIME.exists(), reason="libfaketime not installed (tools/deps.sh test)")

@@ -12,6 +12,9 @@ import pytest
 from chat_client import Api, ChatConn, aio, chat_args, message_fields_ok, strip_type
 from support import run_async
 
+# Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
+pytestmark = pytest.mark.both_stores
+
 SERVER_ARGS = chat_args(max_group_size=8)
 
 

@@ -13,6 +13,9 @@ import pytest
 from chat_client import Api, ChatConn, chat_args, close_all, connect_all
 from support import run_async
 
+# Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
+pytestmark = pytest.mark.both_stores
+
 SERVER_ARGS = chat_args(max_chat_body=100)
 
 

@@ -9,6 +9,9 @@ import pytest
 from chat_client import FAST_ARGS, Api, aio, close_all, connect_all
 from support import run_async
 
+# Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
+pytestmark = pytest.mark.both_stores
+
 SERVER_ARGS = FAST_ARGS
 
 

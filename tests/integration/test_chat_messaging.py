@@ -16,6 +16,9 @@ from chat_client import (FAST_ARGS, TIMEOUT, Api, ChatConn, aio, close_all, conn
                          message_fields_ok, now_ms, strip_type)
 from support import run_async
 
+# Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
+pytestmark = pytest.mark.both_stores
+
 SERVER_ARGS = FAST_ARGS
 
 

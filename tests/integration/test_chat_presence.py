@@ -12,6 +12,9 @@ import pytest
 from chat_client import Api, ChatConn, chat_args, close_all, connect_all, now_ms
 from support import run_async
 
+# Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
+pytestmark = pytest.mark.both_stores
+
 
 def presence_of(conn: ChatConn, user, start: int = 0) -> list[dict]:
     return conn.typed("presence", start, user=user.id)

@@ -1,5 +1,6 @@
 """Durability across restarts (PROTOCOL.md "send": an ack means committed; cid dedup "before or
-after a restart"): kill -9 during a send storm, start again on the same --data-dir, and every
+after a restart"): kill -9 during a send storm, start again on the same --data-dir (or
+--database-url), and every
 acked message is there exactly once with its seq, seqs are gap-free, resending any cid never
 duplicates, and new sends continue at last_seq + 1. A clean restart keeps accounts,
 conversations, watermarks, last_online and revoked tokens."""
@@ -14,13 +15,16 @@ import pytest
 from chat_client import JWT_SECRET, TIMEOUT, Api, ChatConn, chat_args, close_all, connect_all
 from support import run_async
 
+# Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
+pytestmark = pytest.mark.both_stores
+
 ARGS = chat_args(jwt_secret=JWT_SECRET, presence_grace=0)
 
 
 def restart_on_same_data(server_factory, old, name: str):
-    """A new server object (so the old one's logs stay readable) on the old one's data dir and
-    port."""
-    srv = server_factory(*old.extra_args, start=False, name=name)
+    """A new server object (so the old one's logs stay readable) on the old one's store (data
+    dir, and database with PostgreSQL) and port."""
+    srv = server_factory(*old.extra_args, start=False, name=name, database_url=old.database_url)
     srv.data_dir = old.data_dir
     srv.port = old.port
     srv.start()

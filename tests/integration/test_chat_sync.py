@@ -13,6 +13,9 @@ from chat_client import (FAST_ARGS, Api, ChatConn, chat_args, close_all, connect
                          message_fields_ok, strip_type)
 from support import run_async
 
+# Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
+pytestmark = pytest.mark.both_stores
+
 SERVER_ARGS = FAST_ARGS
 
 

@@ -14,6 +14,9 @@ from chat_client import Api, ChatConn, aio, chat_args, close_all
 from support import run_async, ws_connect
 from wsraw import OP_TEXT, encode_frame, open_ws
 
+# Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
+pytestmark = pytest.mark.both_stores
+
 BIG = 64 * 1024 - 16  # Bodies just under --max-chat-body, so each message is ~64 KiB on the wire.
 ANSWER_BYTES = 1 << 20
 ONE_MESSAGE = BIG + 200  # A message event's JSON around such a body.
@@ -44,6 +47,7 @@ def sync_entry(event: dict, conv: int) -> dict:
     return entries[0]
 
 
+@pytest.mark.sqlite_only("engine only: /echo, no chat traffic")
 @pytest.mark.server_args("--max-message-size", "16777216")
 def test_echo_of_one_message_larger_than_the_outbound_cap(server):
     """4 MiB echoed with the default 4 MiB cap: nothing else is queued, so it goes out."""

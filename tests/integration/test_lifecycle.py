@@ -279,6 +279,8 @@ def test_handshake_timeout_does_not_apply_after_upgrade(server):
         echo_ok(conn, b"upgraded connections are not on the handshake clock")
 
 
+@pytest.mark.sqlite_only("the SQLite --data-dir; PostgreSQL's start-up errors are in "
+                         "test_pg_faults.py")
 @pytest.mark.parametrize("flags, reason", [
     (["--data-dir", "/proc/ringcast-cannot-be-here"], "--data-dir"),
     (["--jwt-secret", "too-short"], "--jwt-secret"),

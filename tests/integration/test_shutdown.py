@@ -23,8 +23,12 @@ import urllib.parse
 
 import pytest
 
+import pg_store
 from chat_client import JWT_SECRET, Api, chat_args
 from wsraw import OP_CLOSE, OP_TEXT, RawConn, close_payload, encode_frame, open_ws
+
+# Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
+pytestmark = pytest.mark.both_stores
 
 SHUTDOWN_TIMEOUT = 1
 ROUNDS = int(os.environ.get("RINGCAST_STORM_ROUNDS", "8"))
@@ -104,14 +108,20 @@ class StormConn:
         self.conn.close()
 
 
-def stored_messages(data_dir) -> dict[str, tuple[int, int]]:
-    """cid → (conversation, seq) of every stored message, read straight from the SQLite file
-    (read-only; the server has exited, so the WAL has been checkpointed away)."""
-    db = sqlite3.connect(f"file:{data_dir}/chat.db?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT client_msg_id, conversation_id, seq FROM messages").fetchall()
-    finally:
-        db.close()
+def stored_messages(srv) -> dict[str, tuple[int, int]]:
+    """cid → (conversation, seq) of every stored message, read straight from the store: the
+    PostgreSQL database, or the SQLite file (read-only; the server has exited, so the WAL has
+    been checkpointed away)."""
+    sql = "SELECT client_msg_id, conversation_id, seq FROM messages"
+    if srv.database_url:
+        rows = [(cid, int(conv), int(seq)) for cid, conv, seq in pg_store.query(srv.database_url,
+                                                                                sql)]
+    else:
+        db = sqlite3.connect(f"file:{srv.data_dir}/chat.db?mode=ro", uri=True)
+        try:
+            rows = db.execute(sql).fetchall()
+        finally:
+            db.close()
     out = {}
     for cid, conv, seq in rows:
         assert cid not in out, f"cid {cid} stored twice"
@@ -161,7 +171,7 @@ def test_sigterm_during_send_storm_exits_in_time_and_keeps_every_ack(server_fact
         assert took <= budget, f"round {r}: exited {took:.1f} s after SIGTERM (budget {budget} s)"
         exit_times.append(took)
 
-        stored = stored_messages(srv.data_dir)
+        stored = stored_messages(srv)
         for c in conns:
             assert not c.errors or all(e.get("code") == "unavailable" for e in c.errors), \
                 c.errors[:3]

@@ -42,7 +42,9 @@ WARMUP_USERS = USERS // 10
 MARGIN_KIB = 8 * 1024
 IDLE_TTL_S = 2
 
-pytestmark = [pytest.mark.soak, pytest.mark.slow]
+# SQLite only: it seeds chat.db directly (conftest.py, "Two stores").
+pytestmark = [pytest.mark.soak, pytest.mark.slow,
+              pytest.mark.sqlite_only("seeds the SQLite file directly")]
 
 
 def members_of(conv_index: int) -> tuple[int, int]:

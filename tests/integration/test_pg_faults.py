@@ -1,0 +1,315 @@
+"""PostgreSQL faults (issue 9): the database going away under a send storm, and start-up errors.
+
+- Outage: `pg_ctl stop -m immediate` (a crash, as far as clients can tell) during a send storm
+  from several connections (several users, several conversations; each client sends with unique
+  cids and resends what was not acked), started again 10 s later. Every attempt is answered, an
+  ack or {"type":"error","code":"unavailable"}, within --db-timeout-ms + slack; HTTP reads answer
+  503 meanwhile; the server reconnects by itself; every message is then stored exactly once with
+  its ack's conversation, seq and id, seqs are gap-free per conversation (read straight from the
+  database, and through the server), and the server logs the outage a bounded number of times,
+  not once per request.
+- Start-up: a malformed URL, a refused connection, a wrong password, a missing database and a
+  role that may not create the schema each end in exit status 1 with a short reason.
+- Everywhere: the password of the URL never appears in the server's output.
+
+kill -9 of ringcast under load on PostgreSQL, restarted on the same database (every acked message
+exactly once, seqs gap-free, the next send at last_seq + 1): test_chat_restart.py[pg].
+
+These tests stop PostgreSQL, so they use a cluster of their own (tools/pg_cluster.py), not the
+session's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+
+import pytest
+
+import pg_store
+from chat_client import JWT_SECRET, Api, ChatConn, aio, chat_args, close_all, connect_all
+from pg_store import pg_cluster
+from support import free_port, run_async, run_binary
+
+pytestmark = pytest.mark.needs_pg
+
+DB_TIMEOUT_MS = 2000
+# How late past --db-timeout-ms an answer may come: the server's timer granularity, a debug
+# build on a loaded 2-core machine, and our own event loop.
+SLACK_S = 1.5
+OUTAGE_S = 10
+DB_CONNECTIONS = 2 + 2  # The defaults of --db-writers and --db-readers.
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = pg_cluster.Cluster.create()
+    c.watch_owner()
+    yield c
+    c.destroy()
+
+
+_db_numbers = iter(range(1, 1_000_000))
+
+
+def fresh_database(cluster: pg_cluster.Cluster) -> tuple[str, str]:
+    """(name, URL for the ringcast role) of a new database the ringcast role owns."""
+    name = f"fault_{next(_db_numbers)}"
+    cluster.psql(f"CREATE DATABASE {name} OWNER {pg_cluster.ROLE} TEMPLATE template0")
+    return name, cluster.url(name)
+
+
+# --------------------------------------------------------------------------------------------
+# The outage
+
+
+class TimedEvents(list):
+    """A ChatConn's event list that also records when each event arrived (monotonic)."""
+
+    def __init__(self, events):
+        super().__init__(events)
+        now = time.monotonic()
+        self.times = [now] * len(events)
+
+    def append(self, ev) -> None:
+        self.times.append(time.monotonic())
+        super().append(ev)
+
+
+class StormClient:
+    """Sends to its conversations in turn with unique cids, at most `window` unanswered; an
+    `unavailable` error schedules a resend of the same cid (same conversation and body) after a
+    short pause, as a client would. Records every attempt's answer time."""
+
+    def __init__(self, conn: ChatConn, tag: str, convs: list[int], window: int = 4):
+        self.conn, self.tag, self.convs, self.window = conn, tag, convs, window
+        conn.events = TimedEvents(conn.events)
+        self.sent: dict[str, tuple[int, str]] = {}  # cid → (conv, body)
+        self.in_flight: dict[str, float] = {}  # cid → when the current attempt was sent
+        self.retry_at: dict[str, float] = {}  # cid → when to resend
+        self.acks: dict[str, dict] = {}
+        self.unavailable = 0
+        self.latencies: list[float] = []  # Of every answered attempt, seconds.
+        self.late: list[str] = []  # Attempts answered (or still unanswered) too late.
+        self.other_errors: list[dict] = []
+        self.next_k = 0
+        self.seen = 0
+
+    async def _attempt(self, cid: str) -> None:
+        conv, body = self.sent[cid]
+        self.in_flight[cid] = time.monotonic()
+        await self.conn.send_json(self.conn.send_request(conv, body, cid=cid))
+
+    def _take_answers(self) -> None:
+        events = self.conn.events
+        limit = DB_TIMEOUT_MS / 1000 + SLACK_S
+        while self.seen < len(events):
+            ev, at = events[self.seen], events.times[self.seen]
+            self.seen += 1
+            cid = ev.get("cid")
+            if ev.get("type") not in ("ack", "error") or cid not in self.in_flight:
+                continue
+            took = at - self.in_flight.pop(cid)
+            self.latencies.append(took)
+            if took > limit:
+                self.late.append(f"{cid}: {ev.get('type')} after {took:.2f} s")
+            if ev["type"] == "ack":
+                assert cid not in self.acks, f"two acks for {cid}: {self.acks[cid]} and {ev}"
+                self.acks[cid] = ev
+            elif ev.get("code") == "unavailable":
+                self.unavailable += 1
+                self.retry_at[cid] = time.monotonic() + 0.2
+            else:
+                self.other_errors.append(ev)
+        now = time.monotonic()
+        for cid, since in self.in_flight.items():
+            if now - since > limit + 5:
+                raise AssertionError(f"{self.tag}: no answer to {cid} for {now - since:.1f} s "
+                                     f"(--db-timeout-ms {DB_TIMEOUT_MS}); "
+                                     f"{self.conn.describe()}")
+
+    async def run(self, stop_new: asyncio.Event) -> None:
+        while True:
+            self._take_answers()
+            now = time.monotonic()
+            for cid in [c for c, t in self.retry_at.items() if t <= now]:
+                del self.retry_at[cid]
+                await self._attempt(cid)
+            if not stop_new.is_set() and len(self.in_flight) + len(self.retry_at) < self.window:
+                cid = f"{self.tag}-{self.next_k}"
+                self.sent[cid] = (self.convs[self.next_k % len(self.convs)], f"storm {cid}")
+                self.next_k += 1
+                await self._attempt(cid)
+                continue
+            if stop_new.is_set() and not self.in_flight and not self.retry_at:
+                return
+            if self.conn.closed is not None:
+                raise AssertionError(f"{self.tag}: connection closed {self.conn.closed}")
+            await asyncio.sleep(0.01)
+
+
+def stderr_lines(srv) -> list[str]:
+    return srv.stderr_text().splitlines()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_outage_answers_unavailable_in_time_and_loses_nothing(cluster, server_factory):
+    _, url = fresh_database(cluster)
+    srv = server_factory(*chat_args(jwt_secret=JWT_SECRET, presence_grace=0, msg_rate=100000),
+                         "--db-timeout-ms", DB_TIMEOUT_MS, database_url=url, name="outage")
+    api = Api(srv.port)
+    users = api.new_users(6, "outage")
+    group = api.group(users[0], users[1:], "everyone")
+    dm01, dm23, dm45 = (api.direct(users[i], users[i + 1]) for i in (0, 2, 4))
+    convs_of = [[group, dm01], [group, dm01], [group, dm23], [group, dm23], [dm45, group],
+                [dm45]]
+    timeline: dict[str, float] = {}
+    read_status: dict[str, object] = {}
+    log_window: list[str] = []
+
+    async def storm():
+        conns = await connect_all(srv.port, users)
+        clients = [StormClient(c, f"c{i}", convs_of[i]) for i, c in enumerate(conns)]
+        stop_new = asyncio.Event()
+        tasks = [asyncio.ensure_future(c.run(stop_new)) for c in clients]
+
+        def acked() -> int:
+            return sum(len(c.acks) for c in clients)
+
+        async def outage():
+            deadline = time.monotonic() + 20
+            while acked() < 300:
+                assert time.monotonic() < deadline, "the storm does not get going"
+                await asyncio.sleep(0.05)
+            lines_before = len(stderr_lines(srv))
+            timeline["down"] = time.monotonic()
+            await aio(cluster.stop, "immediate")
+            # A read while the database is away: 503 within the timeout.
+            await asyncio.sleep(1)
+            started = time.monotonic()
+            r = await aio(api.request, "GET", "/api/conversations", token=users[0].token)
+            read_status.update(status=r.status, took=time.monotonic() - started)
+            await asyncio.sleep(OUTAGE_S - (time.monotonic() - timeline["down"]))
+            acked_at_restart = acked()
+            timeline["up"] = time.monotonic()
+            await aio(cluster.start)
+            # Recovered once acks flow again for every client that sends.
+            deadline = time.monotonic() + 60
+            while acked() < acked_at_restart + 300 or \
+                    any(len(c.acks) == 0 for c in clients):
+                assert time.monotonic() < deadline, "sends do not succeed again after recovery"
+                await asyncio.sleep(0.05)
+            timeline["recovered"] = time.monotonic()
+            await asyncio.sleep(1)
+            log_window.extend(stderr_lines(srv)[lines_before:])
+            stop_new.set()
+
+        try:
+            await asyncio.gather(outage(), *tasks)
+        finally:
+            stop_new.set()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await close_all(conns)
+        return clients
+
+    clients = run_async(storm(), 120)
+
+    # Every attempt was answered in time, with an ack or `unavailable` only.
+    late = [x for c in clients for x in c.late]
+    assert not late, f"{len(late)} answers later than {DB_TIMEOUT_MS} ms + {SLACK_S} s: {late[:10]}"
+    others = [e for c in clients for e in c.other_errors]
+    assert not others, f"errors other than unavailable: {others[:5]}"
+    unavailable = sum(c.unavailable for c in clients)
+    assert unavailable >= 6, f"only {unavailable} unavailable answers during a {OUTAGE_S} s outage"
+    assert read_status.get("status") == 503, read_status
+    assert read_status["took"] <= DB_TIMEOUT_MS / 1000 + SLACK_S, read_status
+
+    # The outage is logged, but not once per failed request.
+    bound = 2 * DB_CONNECTIONS + 2
+    assert log_window, "nothing logged about the outage"
+    assert len(log_window) <= bound, \
+        f"{len(log_window)} log lines during the outage ({unavailable} unavailable answers); " \
+        f"expected at most {bound}:\n" + "\n".join(log_window[:40])
+
+    # Every message stored exactly once, as acked; every send eventually acked.
+    sent = {cid: v for c in clients for cid, v in c.sent.items()}
+    acks = {cid: a for c in clients for cid, a in c.acks.items()}
+    assert set(acks) == set(sent), f"unacked at the end: {sorted(set(sent) - set(acks))[:10]}"
+    rows = pg_store.query(url, "SELECT client_msg_id, conversation_id, seq, id FROM messages "
+                               "ORDER BY conversation_id, seq")
+    stored: dict[str, tuple[int, int, int]] = {}
+    for cid, conv, seq, mid in rows:
+        assert cid not in stored, f"{cid} stored twice"
+        stored[cid] = (int(conv), int(seq), int(mid))
+    assert set(stored) == set(sent), \
+        (f"stored but never sent: {sorted(set(stored) - set(sent))[:5]}; "
+         f"sent but not stored: {sorted(set(sent) - set(stored))[:5]}")
+    wrong = [(cid, stored[cid], a) for cid, a in acks.items()
+             if stored[cid] != (a["conv"], a["seq"], a["id"]) or sent[cid][0] != a["conv"]]
+    assert not wrong, f"acks that disagree with the database: {wrong[:5]}"
+    for conv in {group, dm01, dm23, dm45}:
+        seqs = sorted(seq for cv, seq, _ in stored.values() if cv == conv)
+        assert seqs == list(range(1, len(seqs) + 1)), f"conv {conv}: seqs not gap-free"
+    # The same through the server (its history reads go through the recovered readers).
+    hist = api.all_messages(users[0], group)
+    assert [(m["seq"], m["id"]) for m in hist] == \
+        sorted((seq, mid) for cv, seq, mid in stored.values() if cv == group)
+
+    assert pg_cluster.url_password(url) not in srv.stderr_text() + srv.stdout_text()
+    worst = max(x for c in clients for x in c.latencies)
+    print(f"{len(sent)} messages, {unavailable} unavailable answers, slowest answer "
+          f"{worst:.2f} s, recovered {timeline['recovered'] - timeline['up']:.1f} s after "
+          f"PostgreSQL came back; logged during the outage:\n" + "\n".join(log_window))
+
+
+# --------------------------------------------------------------------------------------------
+# Start-up errors
+
+
+def startup(ringcast_bin, tmp_path, database_url: str):
+    argv = ["--host", "127.0.0.1", "--port", str(free_port()), "--data-dir", str(tmp_path),
+            "--database-url", database_url, "--db-timeout-ms", str(DB_TIMEOUT_MS),
+            *chat_args(jwt_secret=JWT_SECRET)]
+    return run_binary(ringcast_bin, argv, timeout=30)
+
+
+def assert_exit_1_with_reason(res, words: tuple[str, ...], hidden: list[str]) -> None:
+    out = res.stderr + res.stdout
+    assert res.returncode == 1, (res.returncode, out[-2000:])
+    for secret in hidden:
+        assert secret not in out, f"the password appears in the output:\n{out[-2000:]}"
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    reasons = [line for line in lines if any(w in line.lower() for w in words)]
+    assert reasons, f"no line names the reason (one of {words}):\n{res.stderr[-2000:]}"
+    # A reason, not a retry loop or a dump.
+    assert len(lines) <= 8, f"{len(lines)} lines on stderr:\n{res.stderr[-2000:]}"
+
+
+@pytest.mark.parametrize("make_url, words", [
+    (lambda c, pw: f"postgres://ringcast:{pw}@127.0.0.1:notaport/postgres", ("port", "invalid")),
+    (lambda c, pw: f"host=127.0.0.1 no_such_option=1 password={pw}", ("no_such_option", "invalid")),
+    (lambda c, pw: f"postgres://ringcast:{pw}@127.0.0.1:{free_port()}/postgres",
+     ("refused", "connect")),
+    (lambda c, pw: c.url("postgres", password=pw), ("password", "authentication")),
+    (lambda c, pw: c.url("no_such_database"), ("no_such_database", "does not exist")),
+], ids=["malformed-url", "unknown-option", "refused", "wrong-password", "no-database"])
+def test_startup_errors_exit_1_with_a_reason(ringcast_bin, tmp_path, cluster, make_url, words):
+    wrong = "wrong-" + secrets.token_hex(8)
+    url = make_url(cluster, wrong)
+    res = startup(ringcast_bin, tmp_path, url)
+    assert_exit_1_with_reason(res, words, [wrong, cluster.password])
+
+
+def test_role_without_privileges_exits_1_with_a_reason(ringcast_bin, tmp_path, cluster):
+    name, _ = fresh_database(cluster)
+    password = secrets.token_hex(12)
+    role = f"noprivs_{name}"
+    # May log in and connect (PUBLIC's default), but not create the schema: since PostgreSQL 15
+    # only the database owner may create in `public`.
+    cluster.psql(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    res = startup(ringcast_bin, tmp_path, cluster.url(name, user=role, password=password))
+    assert_exit_1_with_reason(res, ("permission", "privilege"), [password])

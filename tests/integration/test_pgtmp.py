@@ -1,0 +1,70 @@
+"""tools/pgtmp, which ctest's PostgreSQL entries run under: the command gets a working URL whose
+role may create databases, its exit status comes back, and the cluster is gone afterwards, also
+when the command is ended by a SIGTERM sent to pgtmp."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from support import REPO_ROOT
+
+pytestmark = pytest.mark.needs_pg
+
+PGTMP = REPO_ROOT / "tools" / "pgtmp"
+# Prints the URL and the cluster's directory, checks that the role can create a database, then
+# exits with status 7.
+SCRIPT = """
+import os, subprocess, sys
+url = os.environ["RINGCAST_TEST_DATABASE_URL"]
+run = lambda sql: subprocess.run(["psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url,
+                                  "-c", sql], capture_output=True, text=True, check=True).stdout
+print(url)
+print(os.environ["PGTMP_DIR"])
+run("CREATE DATABASE pgtmp_check TEMPLATE template0")
+print(run("SELECT current_user || ' ' || current_setting('fsync')").strip(), flush=True)
+if len(sys.argv) > 1:
+    import time; time.sleep(60)
+sys.exit(7)
+"""
+
+
+def env_without_url() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "RINGCAST_TEST_DATABASE_URL"}
+
+
+def test_run_passes_the_url_and_the_exit_status_and_removes_the_cluster():
+    res = subprocess.run([str(PGTMP), "run", "--", sys.executable, "-c", SCRIPT],
+                         capture_output=True, text=True, timeout=60, env=env_without_url())
+    assert res.returncode == 7, (res.returncode, res.stderr)
+    url, directory, who = res.stdout.splitlines()
+    assert url.startswith("postgres://ringcast:") and "@127.0.0.1:" in url, url
+    assert who == "ringcast on", who
+    assert not pathlib.Path(directory).exists(), f"{directory} left behind"
+
+
+def test_sigterm_reaches_the_command_and_the_cluster_is_removed():
+    proc = subprocess.Popen([str(PGTMP), "run", "--", sys.executable, "-c", SCRIPT, "wait"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env_without_url())
+    try:
+        url = proc.stdout.readline().strip()
+        directory = proc.stdout.readline().strip()
+        assert proc.stdout.readline().strip() == "ringcast on"
+        assert pathlib.Path(directory).exists()
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert rc == 128 + signal.SIGTERM, (rc, proc.stderr.read())
+    assert time.monotonic() - started < 15
+    assert url and not pathlib.Path(directory).exists(), f"{directory} left behind"
