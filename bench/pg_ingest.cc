@@ -25,6 +25,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 #include <string>
@@ -72,6 +74,9 @@ struct Conversation {
 // Session settings for every measuring connection (--set), e.g. plan_cache_mode, to try what
 // the store's connections could set.
 std::vector<std::pair<std::string, std::string>> session_settings;
+// --append-sql: another text for append_batch (same parameters and result), to measure a
+// candidate statement against the store's own.
+std::string append_sql_override;
 
 PGconn* Connect(const std::string& url) {
   PGconn* conn = PQconnectdb(url.c_str());
@@ -146,6 +151,14 @@ struct Worker {
   std::string error;
 };
 
+void Prepare(PGconn* conn, const char* name, const char* sql) {
+  PGresult* result = PQprepare(conn, name, sql, 0, nullptr);
+  if (PQresultStatus(result) != PGRES_COMMAND_OK) {
+    Die(std::string("preparing ") + name + ": " + PQresultErrorMessage(result));
+  }
+  PQclear(result);
+}
+
 // A measuring connection: opened once and used by every point, as the store keeps its writer
 // connections. A fresh backend pays a page fault for each page of shared memory it touches
 // first (shared_buffers is mapped lazily per process; about 35 us a fault on this VM, 20 ms for
@@ -155,9 +168,10 @@ PGconn* OpenMeasuring(const std::string& url) {
   for (const auto& statement : ringcast::storage::PgPreparedStatements()) {
     const std::string_view name = statement.name;
     if (name != "lock_conversations" && name != "append_batch") continue;
-    PQclear(PQprepare(conn, statement.name, statement.sql, 0, nullptr));
+    const bool replaced = name == "append_batch" && !append_sql_override.empty();
+    Prepare(conn, statement.name, replaced ? append_sql_override.c_str() : statement.sql);
   }
-  PQclear(PQprepare(conn, "plain_insert", kPlainInsert, 0, nullptr));
+  Prepare(conn, "plain_insert", kPlainInsert);
   return conn;
 }
 
@@ -310,7 +324,16 @@ int main(int argc, char** argv) {
                  "seconds of unreported store batches of 256 on every connection first");
   app.add_flag("!--no-setup", setup, "the database is already migrated and has the fixture");
   app.add_option("--set", settings, "NAME=VALUE: a session setting of the measuring connections");
+  std::string append_sql_file;
+  app.add_option("--append-sql", append_sql_file,
+                 "a file with another append_batch statement to measure instead of the store's")
+      ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
+  if (!append_sql_file.empty()) {
+    std::ifstream in(append_sql_file);
+    append_sql_override.assign(std::istreambuf_iterator<char>(in),
+                               std::istreambuf_iterator<char>());
+  }
   for (const std::string& setting : settings) {
     const size_t eq = setting.find('=');
     if (eq == std::string::npos) Die("--set wants NAME=VALUE");
