@@ -5,6 +5,8 @@ Builds the release preset, then for every case of the plan (bench/lib/plan.py) a
 runs ringcast-bench pinned to CPU 1 with --json and --server-pid, and keeps the tool's report.
 Writes bench/results/<date>-<host>[-quick][-<peers>][-<only cases>].json with every figure, every tool report
 and the machine, PNG plots beside it, and prints the table: scenario, ours, peer, ratio.
+chat-1k-pg runs on a throwaway PostgreSQL cluster (bench/lib/pg.py) started once per suite run,
+with PostgreSQL's own ingest ceiling (ringcast-pg-ingest) measured after each of its runs.
 """
 
 from __future__ import annotations
