@@ -8,11 +8,13 @@ WITH input AS (
   FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[])
     WITH ORDINALITY AS t(conv, sender, cid, kind, body, ts, ord)
 ), checked AS MATERIALIZED (
-  SELECT i.*, CASE WHEN i.ord <> i.first_ord THEN NULL
-    WHEN EXISTS (SELECT 1 FROM messages m WHERE m.sender_id = i.sender AND m.client_msg_id = i.cid) THEN 'd'
-    WHEN EXISTS (SELECT 1 FROM users_conversations uc WHERE uc.conversation_id = i.conv AND uc.user_id = i.sender) THEN 'i'
+  SELECT i.*, CASE WHEN i.ord <> i.first_ord THEN NULL WHEN seen.hit THEN 'd' WHEN member.hit THEN 'i'
     ELSE 'f' END AS outcome
   FROM input i
+  LEFT JOIN LATERAL (SELECT true AS hit FROM messages m WHERE i.ord = i.first_ord
+    AND m.sender_id = i.sender AND m.client_msg_id = i.cid LIMIT 1) seen ON true
+  LEFT JOIN LATERAL (SELECT true AS hit FROM users_conversations uc WHERE i.ord = i.first_ord
+    AND uc.conversation_id = i.conv AND uc.user_id = i.sender LIMIT 1) member ON true
 ), numbered AS (
   SELECT c.*, CASE WHEN c.outcome = 'i' THEN
       (SELECT cv.last_seq FROM conversations cv WHERE cv.id = c.conv)
