@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages ringcast needs to build, test and benchmark. Idempotent and
 # silent when everything is already there. Usage: tools/deps.sh [build|test|bench]
 # (test: also clang for the fuzz harnesses; bench: the suite in bench/run — matplotlib for its
-# plots, Node and npm for the ws peer).
+# plots, Node and npm for the ws peer, PostgreSQL for chat-1k-pg's throwaway cluster).
 set -euo pipefail
 
 build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-dev libmimalloc-dev
@@ -14,7 +14,7 @@ build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-de
 # (tools/pgtmp); the cluster Debian's package may create and start is not used.
 test_packages=(python3 python3-pytest python3-websockets curl faketime clang libclang-rt-14-dev
                postgresql)
-bench_packages=(python3 python3-matplotlib nodejs)
+bench_packages=(python3 python3-matplotlib nodejs postgresql)
 
 wanted=("${build_packages[@]}")
 case "${1:-build}" in

@@ -5,6 +5,8 @@ Builds the release preset, then for every case of the plan (bench/lib/plan.py) a
 runs ringcast-bench pinned to CPU 1 with --json and --server-pid, and keeps the tool's report.
 Writes bench/results/<date>-<host>[-quick][-<peers>][-<only cases>].json with every figure, every tool report
 and the machine, PNG plots beside it, and prints the table: scenario, ours, peer, ratio.
+chat-1k-pg runs on a throwaway PostgreSQL cluster (bench/lib/pg.py) started once per suite run,
+with PostgreSQL's own ingest ceiling (ringcast-pg-ingest) measured after each of its runs.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import threading
 import time
 
 import machine
+import pg
 import plan
 from servers import Server, Target
 
@@ -33,6 +36,7 @@ BUILD = REPO / "build" / "release"
 SERVER_BIN = BUILD / "core" / "ringcast"
 TOOL_BIN = BUILD / "tools" / "ringcast-bench"
 MICRO_BIN = BUILD / "bench" / "ringcast_micro"
+PG_INGEST_BIN = BUILD / "bench" / "ringcast-pg-ingest"
 NODE_PEER = REPO / "bench" / "peers" / "node-ws"
 SERVER_CPU = "0"
 TOOL_CPU = "1"
@@ -127,28 +131,41 @@ def split_sources(processes: int) -> list[str]:
 
 
 def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
-             tool_bin: pathlib.Path) -> dict:
+             tool_bin: pathlib.Path, pgsvc: pg.PgService) -> dict:
     stem = f"{case.name}.{target.name}.{repeat}"
     data_dir = logs / f"{stem}.data" if case.server_args else None
-    extra = [a.replace("{data_dir}", str(data_dir)) for a in case.server_args]
+    database = None
+    if any("{database_url}" in a for a in case.server_args):
+        database = pgsvc.fresh_database(stem)
+    extra = [a.replace("{data_dir}", str(data_dir))
+             .replace("{database_url}", database[1] if database else "") for a in case.server_args]
     server = Server(target, logs / f"{stem}.server.log", extra)
     record: dict = {"case": case.name, "scenario": case.scenario, "target": target.name,
                     "repeat": repeat, "ok": False}
     started = time.monotonic()
+
+    def clean_up() -> None:
+        if data_dir is not None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        if database is not None:
+            pgsvc.drop_database(database[0])
+
     try:
         server.start()
     except RuntimeError as exc:
         record["error"] = str(exc)
-        if data_dir is not None:
-            shutil.rmtree(data_dir, ignore_errors=True)
+        clean_up()
         return record
-    record["server_command"] = server.command_line()
+    # The database URL carries the cluster's password: the results show it without.
+    record["server_command"] = (server.command_line().replace(database[1], "URL") if database
+                                else server.command_line())
     record["loadavg_at_start"] = pathlib.Path("/proc/loadavg").read_text().split()[:3]
     cpu_before = machine.cpu_times()
     sampler = RssSampler(server)
     baseline = server.rss_bytes() or 0
     sampler.start()
     procs = []
+    cpu_sampler = None
     try:
         sources = split_sources(case.processes) if case.processes > 1 else [None]
         for i, src in enumerate(sources):
@@ -161,6 +178,9 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
             out = open(logs / f"{stem}.tool{i}.log", "wb")
             procs.append((subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                            stderr=subprocess.STDOUT), argv, json_path, out))
+        if case.needs_pg():  # Where the time goes: ringcast's threads, PostgreSQL, the tool.
+            cpu_sampler = pg.CpuSampler(server.pid, pgsvc, [p.pid for p, *_ in procs])
+            cpu_sampler.start()
         reports, rcs = [], []
         for proc, argv, json_path, out in procs:
             try:
@@ -177,17 +197,20 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
                 reports.append({})
             record.setdefault("tool_commands", []).append(shlex.join(argv))
         peak = sampler.stop()
+        if cpu_sampler is not None:
+            record["cpu_breakdown"] = cpu_sampler.stop()
         alive = server.alive()
     finally:
         if sampler.is_alive():
             sampler.stop()
+        if cpu_sampler is not None and cpu_sampler.is_alive():
+            cpu_sampler.stop()
         for proc, *_ in procs:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
         server.stop()
-        if data_dir is not None:
-            shutil.rmtree(data_dir, ignore_errors=True)
+        clean_up()
     record["seconds"] = round(time.monotonic() - started, 1)
     record["machine_cpu"] = machine.cpu_usage_between(cpu_before, machine.cpu_times())
     record["tool_rc"] = rcs
@@ -258,6 +281,8 @@ def fmt(value, unit: str) -> str:
         return "-"
     if unit == "ms":
         return f"{value:.2f} ms"
+    if unit == "x":
+        return f"{value:.2f}x"
     if unit == "B":
         return f"{value:,.0f} B"
     if unit == "msgs/s" and value < 1000:
@@ -340,6 +365,65 @@ def print_table(rows: list, targets: list[Target]) -> str:
     return out
 
 
+# -- PostgreSQL ------------------------------------------------------------------------------
+
+def describe_ceiling(record: dict) -> str:
+    if not record["ok"]:
+        return f"FAILED ({(record.get('error') or '').strip().splitlines()[-1:]})"
+    best = max((p for p in record["points"] if p["mode"] == "store"),
+               key=lambda p: p["rows_per_s"], default=None)
+    parts = [f"{p['mode']} {p['batch']}x{p['connections']}: {p['rows_per_s']:,.0f}/s"
+             for p in record["points"]]
+    head = f"best store {best['rows_per_s']:,.0f} rows/s; " if best else ""
+    return f"{head}{', '.join(parts)} [ok, {record['seconds_total']:.0f} s]"
+
+
+def ceiling_rows(records: list[dict]) -> list[dict]:
+    """Medians over the repeats of each ceiling point."""
+    by_point: dict[tuple, list[dict]] = {}
+    for rec in records:
+        for p in rec.get("points", []) if rec["ok"] else []:
+            by_point.setdefault((p["mode"], p["batch"], p["connections"]), []).append(p)
+    rows = []
+    for (mode, batch, conns), points in by_point.items():
+        rows.append({"mode": mode, "batch": batch, "connections": conns,
+                     "label": pg.point_label(points[0]),
+                     "rows_per_s": statistics.median(p["rows_per_s"] for p in points),
+                     "samples": [p["rows_per_s"] for p in points],
+                     "batch_ms_p99": statistics.median(p["batch_ms_p99"] for p in points)})
+    return rows
+
+
+def add_ceiling_ratio(rows: list, ceiling: list[dict]) -> None:
+    """chat-1k-pg's persisted msgs/s as a share of PostgreSQL's best rate for the store's
+    statements measured in the same run, as a row of the main table."""
+    store = [c for c in ceiling if c["mode"] == "store"]
+    if not store:
+        return
+    best = max(store, key=lambda c: c["rows_per_s"])
+    for i, row in enumerate(rows):
+        if row["case"] == "chat-1k-pg" and row["metric"] == "persisted msgs/s (best step)":
+            ours = row["values"].get("ours")
+            rows.insert(i + 1, {
+                "case": row["case"], "unit": "x", "higher_is_better": True,
+                "metric": f"persisted / PG ceiling ({best['rows_per_s']:,.0f} rows/s: batch "
+                          f"{best['batch']}, {best['connections']} conn)",
+                "values": {"ours": ours / best["rows_per_s"] if ours else None},
+                "ok": dict(row["ok"]), "ratios": {}, "samples": {}})
+            return
+
+
+def print_ceiling(ceiling: list[dict]) -> str:
+    lines = ["PostgreSQL ingest ceiling (ringcast-pg-ingest, no ringcast; fsync on; rows/s, "
+             "medians):"]
+    for c in ceiling:
+        lines.append(f"  {c['label']:<44} {c['rows_per_s']:>10,.0f} rows/s   "
+                     f"commit p99 {c['batch_ms_p99']:.1f} ms")
+    out = "\n".join(lines)
+    print(out, flush=True)
+    return out
+
+
 # -- micro-benchmarks ------------------------------------------------------------------------
 
 def run_micro(logs: pathlib.Path, micro_bin: pathlib.Path) -> dict:
@@ -372,11 +456,12 @@ def dump_json(value, indent: str = "") -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def build(with_micro: bool) -> None:
+def build(with_micro: bool, with_pg: bool) -> None:
     log("== build (release)")
     subprocess.run(["cmake", "--preset", "release", "-DRINGCAST_BUILD_BENCH=ON"], cwd=REPO,
                    check=True, stdout=subprocess.DEVNULL)
-    targets = ["ringcast", "ringcast-bench"] + (["ringcast_micro"] if with_micro else [])
+    targets = ["ringcast", "ringcast-bench"] + (["ringcast_micro"] if with_micro else []) + (
+        ["ringcast-pg-ingest"] if with_pg else [])
     subprocess.run(["cmake", "--build", "--preset", "release", "--target", *targets], cwd=REPO,
                    check=True)
 
@@ -402,7 +487,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     shards.add_argument("--no-shards2", dest="shards2", action="store_false",
                         help="skip ours with 2 shards (default with --quick)")
     p.add_argument("--only", default="", metavar="LIST",
-                   help="comma-separated case names or prefixes (e.g. echo,idle-10k)")
+                   help="comma-separated case names or prefixes (e.g. echo,idle10k): a name "
+                        "picks that case only (chat-1k, not chat-1k-pg), a prefix every case "
+                        "it starts")
     p.add_argument("--repeat", type=int, default=1,
                    help="runs per case and target; the table shows the median")
     p.add_argument("--no-build", action="store_true", help="use the existing build/release")
@@ -421,7 +508,9 @@ def main(argv: list[str]) -> int:
     cases = plan.build(args.quick)
     if args.only:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-        cases = [c for c in cases if any(c.name.startswith(w) for w in wanted)]
+        names = {c.name for c in cases}
+        cases = [c for c in cases if any(c.name == w or (w not in names and c.name.startswith(w))
+                                         for w in wanted)]
     peers = peer_targets(args.peer, args.peer_url_base)
     targets = our_targets(args.shards2) + peers
     if args.list:
@@ -431,10 +520,16 @@ def main(argv: list[str]) -> int:
                 f"{'':<18} {c.about}")
             if c.server_args:
                 log(f"{'':<18} server flags: {' '.join(c.server_args)}")
+            if c.pg_ceiling:
+                log(f"{'':<18} then ringcast-pg-ingest (PostgreSQL alone), points "
+                    f"{','.join(c.pg_ceiling)}, {c.pg_ceiling_timing[0]:g} s each")
         return 0
+    with_pg = any(c.needs_pg() for c in cases)
     if not args.no_build:
-        build(args.micro)
-    for binary in (SERVER_BIN, TOOL_BIN) + ((MICRO_BIN,) if args.micro else ()):
+        build(args.micro, with_pg)
+    binaries = ((SERVER_BIN, TOOL_BIN) + ((MICRO_BIN,) if args.micro else ())
+                + ((PG_INGEST_BIN,) if with_pg else ()))
+    for binary in binaries:
         if not binary.is_file():
             sys.exit(f"bench/run: {binary} is missing (build the release preset)")
     if any(str(NODE_PEER) in t.command for t in targets):
@@ -449,7 +544,7 @@ def main(argv: list[str]) -> int:
     # The whole run uses copies of the binaries: build/release may be rebuilt meanwhile.
     bins = logs / "bin"
     bins.mkdir()
-    for binary in (SERVER_BIN, TOOL_BIN) + ((MICRO_BIN,) if args.micro else ()):
+    for binary in binaries:
         shutil.copy2(binary, bins / binary.name)
     info["binaries"] = {b.name: {"sha256": hashlib.sha256(b.read_bytes()).hexdigest()[:16],
                                  "built": datetime.datetime.fromtimestamp(
@@ -471,6 +566,13 @@ def main(argv: list[str]) -> int:
         log(f"   {t.name}: {t.note}")
     cpu_before = machine.cpu_times()
     records: list[dict] = []
+    ceiling_records: list[dict] = []
+    pgsvc = pg.PgService(log)
+
+    def terminated(signum, frame):  # SIGTERM ends the run as Ctrl-C does: the cluster goes too.
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminated)
     try:
         for case in cases:
             log(f"-- {case.name}: {case.about}")
@@ -480,7 +582,7 @@ def main(argv: list[str]) -> int:
                 for target in targets:
                     if not plan.applies(case, target.name, target.kind):
                         continue
-                    rec = run_case(case, target, logs, rep, bins / TOOL_BIN.name)
+                    rec = run_case(case, target, logs, rep, bins / TOOL_BIN.name, pgsvc)
                     if rep > 0:
                         strip_buckets(rec)  # The first run's histograms are kept whole.
                     records.append(rec)
@@ -490,12 +592,32 @@ def main(argv: list[str]) -> int:
                         tail = rec.get("server_log_tail", "").strip().splitlines()[-8:]
                         for line in tail:
                             log(f"      | {line}")
+                if case.pg_ceiling:
+                    seconds, warmup = case.pg_ceiling_timing
+                    rec = pg.run_ceiling(bins / PG_INGEST_BIN.name, pgsvc, case.pg_ceiling,
+                                         seconds, warmup, TOOL_CPU,
+                                         logs / f"{case.name}.pg-ceiling.{rep}.log",
+                                         f"ceiling_{rep}")
+                    rec |= {"case": case.name, "repeat": rep,
+                            "loadavg_end": pathlib.Path("/proc/loadavg").read_text().split()[:3]}
+                    ceiling_records.append(rec)
+                    elapsed = time.monotonic() - suite_start
+                    log(f"   [{elapsed:5.0f}s] {'PostgreSQL':<14} {describe_ceiling(rec)}")
     except KeyboardInterrupt:
         log("interrupted: writing what was measured")
+    finally:
+        try:
+            info["postgresql"] = pgsvc.describe()
+        except (pg.pg_cluster.ClusterError, ValueError) as exc:
+            info["postgresql"] = {"error": str(exc)}
+        finally:
+            pgsvc.close()
     micro = run_micro(logs, bins / MICRO_BIN.name) if args.micro else None
     cpu_after = machine.cpu_times()
 
     rows = collect_figures(records, cases, targets)
+    ceiling = ceiling_rows(ceiling_records)
+    add_ceiling_ratio(rows, ceiling)
     info["loadavg_end"] = pathlib.Path("/proc/loadavg").read_text().split()[:3]
     info["cpu_during_run"] = machine.cpu_usage_between(cpu_before, cpu_after)
     tool_version = next((r["tool"].get("version") for r in records
@@ -518,6 +640,7 @@ def main(argv: list[str]) -> int:
                     for row in rows],
         "runs": records,
         "micro": micro,
+        "pg_ceiling": {"figures": ceiling, "runs": ceiling_records} if ceiling_records else None,
         "plots": [],
     }
     if any(str(NODE_PEER) in t.command for t in targets):
@@ -532,8 +655,12 @@ def main(argv: list[str]) -> int:
         f"'ours vs peer' > 1 means ours is better: ours/peer for rates, peer/ours for bytes "
         f"and latency)")
     table = print_table(rows, targets)
+    if ceiling:
+        table += "\n\n" + print_ceiling(ceiling)
     result["table"] = table
     failed = [r for r in records if not r["ok"]]
+    failed += [r | {"target": "postgresql", "case": "pg-ceiling"} for r in ceiling_records
+               if not r["ok"]]
     if failed:
         log(f"!! {len(failed)} run(s) failed their checks: "
             + ", ".join(f"{r['case']}/{r['target']}" for r in failed))

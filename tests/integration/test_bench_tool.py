@@ -174,7 +174,25 @@ def test_bench_suite_lists_its_plan():
     proc = subprocess.run([str(REPO_ROOT / "bench" / "run"), "--list", "--peer", "node"],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
-    for case in ("echo-100c-32B", "broadcast-500c", "fanout-10k", "chat-1k", "idle19k",
-                 "idle38k"):
+    for case in ("echo-100c-32B", "broadcast-500c", "fanout-10k", "chat-1k", "chat-1k-pg",
+                 "idle19k", "idle38k"):
         assert case in proc.stdout, proc.stdout
     assert "node-ws" in proc.stdout
+
+
+def test_bench_suite_only_takes_a_case_name_whole():
+    """--only chat-1k is the SQLite case alone; chat-1k-pg brings PostgreSQL's ceiling along."""
+    def listed(*args):
+        proc = subprocess.run([str(REPO_ROOT / "bench" / "run"), "--list", *args],
+                              capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 0, proc.stderr
+        return [line.split()[0] for line in proc.stdout.splitlines()
+                if line and not line[0].isspace()], proc.stdout
+
+    cases, _ = listed("--only", "chat-1k")
+    assert cases == ["chat-1k"]
+    cases, text = listed("--quick", "--only", "chat-1k-pg")
+    assert cases == ["chat-1k-pg"]
+    assert "--database-url {database_url}" in text and "ringcast-pg-ingest" in text
+    cases, _ = listed("--only", "echo")  # Not a case name: a prefix.
+    assert cases and all(c.startswith("echo-") for c in cases)
