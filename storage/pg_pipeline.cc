@@ -144,10 +144,13 @@ namespace {
 // Every session: the writers' durability ($1), and plans made once per statement. Our
 // statements are built for index probes per input row whatever the batch size, so a generic
 // plan is as good as a custom one, and planning append_batch (about 10 ms) per batch would cost
-// as much as running it.
+// as much as running it. No sequential scans: every statement has an index path, and a plan
+// made on a fresh database (where a scan of the empty tables is the cheapest) would otherwise
+// scan them whole on every batch as they grow, until an ANALYZE replaced it.
 constexpr const char* kSessionSetup =
     "SELECT set_config('synchronous_commit', $1, false), "
-    "set_config('plan_cache_mode', 'force_generic_plan', false)";
+    "set_config('plan_cache_mode', 'force_generic_plan', false), "
+    "set_config('enable_seqscan', 'off', false)";
 
 // Prepares every statement and sets the session up, on a blocking connection.
 Status SetUpBlocking(PGconn* pg, std::span<const PgStatement> statements,

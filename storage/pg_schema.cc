@@ -294,7 +294,9 @@ constexpr PgStatement kStatements[] = {
     // input order; last_seq advances; each sender's read and delivered watermarks move to its
     // newest message (schema v2 on SQLite). Written without joins between the batch's own
     // CTEs: their row estimates are guesses, and a nested loop over two CTEs of a 1,000-row
-    // batch is a million comparisons. Every lookup is an index probe per input row.
+    // batch is a million comparisons. Every lookup is an index probe per input row, written as
+    // LATERAL … LIMIT 1 so that the planner cannot turn it into a hashed subplan (a scan of
+    // the whole table per batch, which a plan made while the tables were small would keep).
     {"append_batch",
      "WITH input AS ("
      "  SELECT t.*, min(t.ord) OVER (PARTITION BY t.sender, t.cid) AS first FROM unnest("
@@ -303,10 +305,12 @@ constexpr PgStatement kStatements[] = {
      "), checked AS ("
      "  SELECT i.*, old.id AS old_id, old.seq AS old_seq, old.conversation_id AS old_conv, "
      "    old.kind AS old_kind, old.body AS old_body, old.sent_at AS old_ts, "
-     "    old.id IS NULL AND i.ord = i.first AND EXISTS (SELECT 1 FROM users_conversations uc "
-     "      WHERE uc.conversation_id = i.conv AND uc.user_id = i.sender) AS fresh "
-     "  FROM input i LEFT JOIN messages old "
-     "    ON old.sender_id = i.sender AND old.client_msg_id = i.cid"
+     "    old.id IS NULL AND member.hit IS NOT NULL AS fresh "
+     "  FROM input i "
+     "  LEFT JOIN LATERAL (SELECT * FROM messages m WHERE m.sender_id = i.sender "
+     "    AND m.client_msg_id = i.cid LIMIT 1) old ON true "
+     "  LEFT JOIN LATERAL (SELECT true AS hit FROM users_conversations uc WHERE i.ord = i.first "
+     "    AND uc.conversation_id = i.conv AND uc.user_id = i.sender LIMIT 1) member ON true"
      "), numbered AS ("
      "  SELECT c.ord, c.first, c.conv, c.sender, c.cid, c.kind, c.body, c.ts, "
      "    nextval('messages_id_seq') AS id, "
