@@ -45,7 +45,7 @@ struct Config {
   std::string synchronous = "full";
   uint32_t store_cache_mib = 32;  // SQLite page cache per store connection.
   std::string database_url;       // PostgreSQL; empty: SQLite in data_dir.
-  uint32_t db_writers = 2;
+  uint32_t db_writers = 4;
   uint32_t db_readers = 2;
   uint32_t db_timeout_ms = 5000;
   std::string pg_synchronous_commit = "on";

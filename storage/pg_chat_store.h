@@ -20,7 +20,7 @@ namespace ringcast::storage {
 
 struct PgStoreOptions {
   std::string conninfo;
-  uint32_t writers = 2;
+  uint32_t writers = 4;
   uint32_t readers = 2;
   uint32_t batch_max = 256;
   uint32_t batch_delay_us = 0;

@@ -83,7 +83,7 @@ using PgBatcher = std::unique_ptr<PgJob> (*)(std::vector<std::unique_ptr<PgJob>>
 
 struct PgPipelineOptions {
   std::string conninfo;  // A libpq connection string or URL.
-  uint32_t writers = 2;
+  uint32_t writers = 4;
   uint32_t readers = 2;
   uint32_t batch_max = 256;
   uint32_t batch_delay_us = 0;  // Wait this long for a partial batch to fill.

@@ -42,7 +42,7 @@ import urllib.parse
 ROLE = "ringcast"
 SUPERUSER = "postgres"
 STATE_FILE = "pgtmp.json"
-# Every server of a test session keeps `--db-writers` + `--db-readers` connections open (4 by
+# Every server of a test session keeps `--db-writers` + `--db-readers` connections open (6 by
 # default) and a test has up to a few servers alive at once; the fault tests add their own.
 DEFAULT_MAX_CONNECTIONS = 200
 # A unix socket path is at most 107 bytes (sun_path); the socket is DIR/.s.PGSQL.NNNNN.
