@@ -49,7 +49,7 @@ struct Config {
   uint32_t db_readers = 2;
   uint32_t db_timeout_ms = 5000;
   std::string pg_synchronous_commit = "on";
-  uint32_t msg_rate = 100;        // Requests per second per connection; burst twice that.
+  uint32_t msg_rate = 100;  // Requests per second per connection; burst twice that.
   uint64_t max_chat_body = 65536;
   uint32_t sync_limit = 500;
   uint64_t max_answer_bytes = 1 << 20;  // Messages in one sync/history answer, bytes.

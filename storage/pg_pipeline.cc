@@ -540,8 +540,7 @@ void PgPipeline::FinishUnit(Conn& conn) {
     conn.unit = std::move(job);
     return Fail(conn, status.message());
   }
-  const bool race =
-      status.errc() == Errc::kBusy || status.backend_code() == SqlstateAsInt("23505");
+  const bool race = status.errc() == Errc::kBusy || status.backend_code() == SqlstateAsInt("23505");
   if (race && job->retry_safe() && job->attempts < kMaxAttempts) {
     // Another writer got there first (a deadlock, a serialization failure, the same cid from
     // another node): run again, now seeing what it committed.
