@@ -393,9 +393,7 @@ Result<std::unique_ptr<PgChatStore>> PgChatStore::Open(const PgStoreOptions& opt
   auto fail = [&](Errc errc, const std::string& what) {
     return Status(errc, Scrub("PostgreSQL at " + where + ": " + what, password));
   };
-  const char* keys[] = {"application_name", "dbname", nullptr};
-  const char* values[] = {"ringcast", options.conninfo.c_str(), nullptr};
-  PGconn* conn = PQconnectdbParams(keys, values, 1);
+  PGconn* conn = PgConnect(options.conninfo, /*blocking=*/true);
   struct Closer {
     PGconn* conn;
     ~Closer() { PQfinish(conn); }

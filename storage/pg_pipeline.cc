@@ -103,6 +103,22 @@ Status PgStatus(const PGresult* result, PGconn* conn) {
                 std::string(sqlstate) + " " + FirstLine(message));
 }
 
+namespace {
+// The server's notices (a WARNING as it shuts down, a NOTICE of a no-op): libpq would print
+// them on stderr; the loop logs the outage itself, once.
+void IgnoreNotice(void*, const char*) {}
+}  // namespace
+
+PGconn* PgConnect(const std::string& conninfo, bool blocking) {
+  // A URL's own application_name wins: expand_dbname lets later values override earlier ones.
+  const char* keys[] = {"application_name", "dbname", nullptr};
+  const char* values[] = {"ringcast", conninfo.c_str(), nullptr};
+  PGconn* conn =
+      blocking ? PQconnectdbParams(keys, values, 1) : PQconnectStartParams(keys, values, 1);
+  if (conn != nullptr) PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
+  return conn;
+}
+
 struct PgPipeline::Conn {
   enum class State : uint8_t { kDown, kConnecting, kSetup, kReady, kBusy };
 
@@ -172,20 +188,6 @@ Status SetUpBlocking(PGconn* pg, std::span<const PgStatement> statements,
   return Status();
 }
 
-// The server's notices (a WARNING as it shuts down, a NOTICE of a no-op): libpq would print
-// them on stderr; the loop logs the outage itself, once.
-void IgnoreNotice(void*, const char*) {}
-
-PGconn* ConnectStart(const std::string& conninfo, bool blocking) {
-  // A URL's own application_name wins: expand_dbname lets later values override earlier ones.
-  const char* keys[] = {"application_name", "dbname", nullptr};
-  const char* values[] = {"ringcast", conninfo.c_str(), nullptr};
-  PGconn* conn =
-      blocking ? PQconnectdbParams(keys, values, 1) : PQconnectStartParams(keys, values, 1);
-  if (conn != nullptr) PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
-  return conn;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<PgPipeline>> PgPipeline::Start(PgPipelineOptions options,
@@ -199,7 +201,7 @@ Result<std::unique_ptr<PgPipeline>> PgPipeline::Start(PgPipelineOptions options,
   for (uint32_t i = 0; i < self.options_.writers + self.options_.readers; ++i) {
     const bool writer = i < self.options_.writers;
     auto conn = std::make_unique<Conn>(writer ? i : 0, writer);
-    conn->pg = ConnectStart(self.options_.conninfo, /*blocking=*/true);
+    conn->pg = PgConnect(self.options_.conninfo, /*blocking=*/true);
     if (conn->pg == nullptr || PQstatus(conn->pg) != CONNECTION_OK) {
       return Status(Errc::kUnavailable,
                     "cannot connect to PostgreSQL: " +
@@ -374,7 +376,7 @@ void PgPipeline::Fail(Conn& conn, const std::string& why) {
 
 void PgPipeline::StartConnect(Conn& conn) {
   reconnects_.fetch_add(1, std::memory_order_relaxed);
-  conn.pg = ConnectStart(options_.conninfo, /*blocking=*/false);
+  conn.pg = PgConnect(options_.conninfo, /*blocking=*/false);
   if (conn.pg == nullptr || PQstatus(conn.pg) == CONNECTION_BAD) {
     return Fail(conn, FirstLine(conn.pg ? PQerrorMessage(conn.pg) : "out of memory"));
   }

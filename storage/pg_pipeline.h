@@ -180,6 +180,10 @@ class PgPipeline {
   std::atomic<bool> outage_{false};
 };
 
+// Opens a connection as every store connection does (application_name ringcast, notices not
+// printed): blocking (PQconnectdbParams) or started for PQconnectPoll.
+PGconn* PgConnect(const std::string& conninfo, bool blocking);
+
 // The connection string with any password replaced by "***", for logs and error messages.
 std::string RedactConninfo(const std::string& conninfo);
 
