@@ -6,15 +6,17 @@
 set -euo pipefail
 
 build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-dev libmimalloc-dev
-                libssl-dev libcli11-dev libgtest-dev libbenchmark-dev libsqlite3-dev libpq-dev)
+                libssl-dev libcli11-dev libgtest-dev libbenchmark-dev libsqlite3-dev libpq-dev libhiredis-dev)
 # clang and libclang-rt-14-dev (libFuzzer, the sanitizer runtimes; only recommended by clang, and
 # we install without recommends): the fuzz preset that tools/test runs through tools/fuzz.
 # faketime: the wall-clock step test (tests/integration/test_chat_clock.py).
 # postgresql (server and psql): the needs_pg tests, each run against a throwaway cluster
 # (tools/pgtmp); the cluster Debian's package may create and start is not used.
+# redis-server: the needs_redis tests (cluster mode), each against a throwaway redis-server
+# (tools/redistmp); the instance Debian's package starts is not used.
 test_packages=(python3 python3-pytest python3-websockets curl faketime clang libclang-rt-14-dev
-               postgresql)
-bench_packages=(python3 python3-matplotlib nodejs postgresql)
+               postgresql redis-server)
+bench_packages=(python3 python3-matplotlib nodejs postgresql redis-server)
 
 wanted=("${build_packages[@]}")
 case "${1:-build}" in
