@@ -73,11 +73,12 @@ class ChatService {
   const std::vector<storage::RevokedToken>& initially_revoked() const { return initially_revoked_; }
   uint32_t shard_count() const { return config_.threads; }
 
-  // Owners: each conversation and each user belongs to one shard.
-  uint32_t ConversationOwner(int64_t conv) const {
+  // Owners: each conversation and each user belongs to one shard (its ConversationOwner,
+  // UserOwner).
+  uint32_t ConversationOwnerShard(int64_t conv) const {
     return uint32_t(uint64_t(conv) % shard_count());
   }
-  uint32_t UserOwner(int64_t user) const { return uint32_t(uint64_t(user) % shard_count()); }
+  uint32_t UserOwnerShard(int64_t user) const { return uint32_t(uint64_t(user) % shard_count()); }
 
  private:
   ChatService(const Config& config, auth::JwtSecret secret) : config_(config), secret_(secret) {}
