@@ -2,8 +2,9 @@
 //
 // ChatService is process-wide and immutable once the shards run (config, signing secret, the
 // store); ChatShard is the per-shard half, the Application each shard runs, which owns all of
-// the mutable chat state of its shard. Shards reach each other's ChatShard only by mail
-// (ChatService::Post). See chat/README.md for which shard owns what.
+// the mutable chat state of its shard through one object per role (chat_shard.h). Shards reach
+// each other's ChatShard only by mail (ChatService::Post). See chat/README.md for which shard
+// owns what.
 #pragma once
 
 #include <atomic>
