@@ -21,10 +21,11 @@ void ChatShard::OnRequest(HttpExchange& exchange) {
 }
 
 void ChatShard::OnTick() {
-  // Once a second: heartbeats, presence grace periods, the login window, idle records, expired
-  // revocations. Every duration is on the monotonic clock: a wall-clock step must not close
-  // every session.
+  // Every tick: cluster gap fills and checks. Once a second: heartbeats, presence grace
+  // periods, the login window, idle records, expired revocations. Every duration is on the
+  // monotonic clock: a wall-clock step must not close every session.
   const int64_t now = clock_.MonotonicMs();
+  conversations_.OnTick(now);
   if (now < next_sweep_ms_) return;
   next_sweep_ms_ = now + 1000;
   sessions_.Sweep(now);

@@ -62,16 +62,15 @@ void ClusterLink::Unfollow(int64_t conv) { bus_.Unsubscribe(ConvChannel(conv)); 
 // "m id seq from ts kind_size\n" kind body
 std::string ClusterLink::EncodeMessage(const storage::Message& message) {
   std::string out = "m";
-  AppendInts(out, {message.id, message.seq, message.from, message.ts,
-                   int64_t(message.kind.size())});
+  AppendInts(out,
+             {message.id, message.seq, message.from, message.ts, int64_t(message.kind.size())});
   out += '\n';
   out += message.kind;
   out += message.body;
   return out;
 }
 
-std::optional<storage::Message> ClusterLink::DecodeMessage(int64_t conv,
-                                                           std::string_view payload) {
+std::optional<storage::Message> ClusterLink::DecodeMessage(int64_t conv, std::string_view payload) {
   if (!payload.starts_with('m')) return std::nullopt;
   Fields fields(payload.substr(1));
   storage::Message message;
@@ -79,8 +78,8 @@ std::optional<storage::Message> ClusterLink::DecodeMessage(int64_t conv,
   int64_t kind_size = 0;
   std::string_view rest;
   if (!fields.Int(&message.id) || !fields.Int(&message.seq) || !fields.Int(&message.from) ||
-      !fields.Int(&message.ts) || !fields.Int(&kind_size) || !fields.Rest(&rest) ||
-      kind_size < 0 || size_t(kind_size) > rest.size() || message.seq <= 0) {
+      !fields.Int(&message.ts) || !fields.Int(&kind_size) || !fields.Rest(&rest) || kind_size < 0 ||
+      size_t(kind_size) > rest.size() || message.seq <= 0) {
     return std::nullopt;
   }
   message.kind = std::string(rest.substr(0, size_t(kind_size)));

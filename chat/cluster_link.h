@@ -37,8 +37,7 @@ class ClusterLink final : public cluster::RedisBusListener {
   void PublishReceipt(int64_t conv, int64_t user, std::optional<int64_t> delivered,
                       std::optional<int64_t> read);
   void PublishTyping(int64_t conv, int64_t except_user, std::string_view json);
-  void PublishMembers(const storage::ConversationState& state,
-                      const std::vector<int64_t>& removed);
+  void PublishMembers(const storage::ConversationState& state, const std::vector<int64_t>& removed);
   void PublishRevoked(int64_t user, std::string_view jti, int64_t exp_ms);
 
   // Bus thread.

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "chat/chat_shard.h"
+#include "chat/cluster_link.h"
 #include "chat/frame_ref.h"
 #include "core/log.h"
 #include "core/runtime/shard.h"
@@ -18,11 +19,18 @@ constexpr size_t kRecentMessages = 64;
 // Idle conversation records forgotten per sweep (once a second) at most: a long pause on the
 // shard would cost more than the memory they hold for a few more seconds.
 constexpr size_t kForgetPerSweep = 20000;
+// Cluster mode: messages from other nodes buffered ahead of a gap per conversation at most;
+// past it they are dropped, and the gap fill reads them from the store.
+constexpr size_t kMaxEarly = 1024;
+// Messages one gap fill reads at most (a conversation far behind catches up over ticks).
+constexpr uint32_t kFillLimit = 500;
+// Conversations compared with the store per LastSeqs query at most.
+constexpr size_t kCheckBatch = 10000;
 
 }  // namespace
 
 ConversationOwner::ConversationOwner(Shard& shard, ChatService& service)
-    : shard_(shard), service_(service) {}
+    : shard_(shard), service_(service), cluster_(service.cluster()) {}
 
 ConversationOwner::OwnedConv& ConversationOwner::Use(int64_t conv) {
   OwnedConv& owned = owned_convs_[conv];
@@ -66,8 +74,16 @@ void ConversationOwner::ForgetIdle(int64_t now_ms) {
   }
 }
 
-void ConversationOwner::Join(int64_t conv, uint32_t shard, uint64_t token, int64_t /*start_seq*/) {
+void ConversationOwner::Join(int64_t conv, uint32_t shard, uint64_t token, int64_t start_seq) {
   OwnedConv& owned = Use(conv);
+  if (cluster_ != nullptr && owned.shard_mask == 0) {
+    // The first session here: follow the conversation's channel. What was committed up to the
+    // session's start is the session's sync's business; whatever was published between that
+    // and the subscription is found by the check its confirmation triggers (CheckHead).
+    cluster_->Follow(conv);
+    if (owned.last_published < 0) owned.last_published = start_seq;
+    owned.known_head = std::max(owned.known_head, owned.last_published);
+  }
   owned.shard_mask |= uint64_t{1} << shard;
   // Everything published after this answer reaches the shard, in order, behind it.
   service_.Post(shard, [conv, token, last = owned.last_published](ChatShard& self) {
@@ -83,6 +99,7 @@ void ConversationOwner::Leave(int64_t conv, uint32_t shard) {
   // Nobody online in it: its messages are not worth memory until someone comes back.
   if (it->second.shard_mask == 0) {
     std::deque<storage::Message>().swap(it->second.recent);
+    if (cluster_ != nullptr) Unfollow(conv, it->second);
     NoteIdle(conv, it->second);
   }
 }
@@ -138,9 +155,187 @@ void ConversationOwner::OnAppended(ConnId origin, std::string cid,
   if (result->denial != storage::Denial::kNone) {
     return SendTo(origin, EncodeError("forbidden", "not a member of this conversation", cid));
   }
+  if (cluster_ != nullptr) {
+    // Every node follows its own order (docs/cluster.md); a duplicate is published again in
+    // case its first publication never happened (a receiver drops what it has).
+    cluster_->PublishMessage(result->message);
+    return Accept(result->message, Ack{origin, std::move(cid)});
+  }
   OnCommitted(result->message, result->duplicate);
   // After the publication: on the sender's shard the message arrives before its ack.
   SendTo(origin, EncodeAck(cid, result->message));
+}
+
+// --- Cluster mode: the reorder buffer (docs/cluster.md) ----------------------------------------
+
+void ConversationOwner::Accept(const storage::Message& message, std::optional<Ack> ack) {
+  OwnedConv& owned = Use(message.conv);
+  // Nobody here to deliver to (or not followed yet): nothing to order. A local send's ack
+  // still goes out.
+  if (owned.shard_mask == 0 || owned.last_published < 0 || message.seq <= owned.last_published) {
+    if (ack) {
+      std::vector<Ack> acks{std::move(*ack)};
+      SendAcks(acks, message);
+    }
+    return;
+  }
+  owned.known_head = std::max(owned.known_head, message.seq);
+  if (message.seq == owned.last_published + 1) {
+    OnCommitted(message, /*duplicate=*/false);
+    if (ack) {
+      std::vector<Ack> acks{std::move(*ack)};
+      SendAcks(acks, message);
+    }
+    return Drain(message.conv, owned);
+  }
+  // Ahead of a gap: wait for the missing seq from Redis, or fill it from the store.
+  auto [it, added] = owned.early.try_emplace(message.seq);
+  if (!it->second.have_message && (ack || owned.early.size() <= kMaxEarly)) {
+    it->second.message = message;
+    it->second.have_message = true;
+  }
+  if (ack) it->second.acks.push_back(std::move(*ack));
+  if (!it->second.have_message && it->second.acks.empty()) owned.early.erase(it);
+  if (owned.gap_since_ms < 0) {
+    owned.gap_since_ms = service_.clock().MonotonicMs();
+    gaps_.insert(message.conv);
+  }
+}
+
+void ConversationOwner::Drain(int64_t conv, OwnedConv& owned) {
+  while (!owned.early.empty() && owned.early.begin()->first <= owned.last_published + 1) {
+    auto node = owned.early.extract(owned.early.begin());
+    Early& early = node.mapped();
+    if (node.key() == owned.last_published + 1) {
+      if (!early.have_message) {
+        // Its message was dropped (the buffer was full): only the store has it.
+        owned.early.insert(std::move(node));
+        break;
+      }
+      OnCommitted(early.message, /*duplicate=*/false);
+    }
+    SendAcks(early.acks, early.message);
+  }
+  if (owned.known_head <= owned.last_published && owned.early.empty()) {
+    owned.gap_since_ms = -1;
+    gaps_.erase(conv);
+  } else if (owned.gap_since_ms < 0) {
+    owned.gap_since_ms = service_.clock().MonotonicMs();
+    gaps_.insert(conv);
+  }
+}
+
+void ConversationOwner::SendAcks(std::vector<Ack>& acks, const storage::Message& message) {
+  for (Ack& ack : acks) SendTo(ack.origin, EncodeAck(ack.cid, message));
+  acks.clear();
+}
+
+void ConversationOwner::Unfollow(int64_t conv, OwnedConv& owned) {
+  cluster_->Unfollow(conv);
+  for (auto& [seq, early] : owned.early) SendAcks(early.acks, early.message);
+  owned.early.clear();
+  owned.last_published = -1;
+  owned.known_head = 0;
+  owned.gap_since_ms = -1;
+  gaps_.erase(conv);
+  to_check_.erase(conv);
+}
+
+void ConversationOwner::OnRemoteMessage(storage::Message message) { Accept(message, std::nullopt); }
+
+void ConversationOwner::OnRemoteReceipt(int64_t conv, int64_t user,
+                                        std::optional<int64_t> delivered,
+                                        std::optional<int64_t> read) {
+  Watermarks& known = Use(conv).watermarks[user];
+  if (delivered) known.delivered = std::max(known.delivered, *delivered);
+  if (read) known.read = std::max(known.read, *read);
+  Publish(conv, 0, EncodeReceipt(conv, user, delivered, read), 0, false);
+}
+
+void ConversationOwner::CheckHead(int64_t conv) {
+  auto it = owned_convs_.find(conv);
+  if (it == owned_convs_.end() || it->second.shard_mask == 0) return;
+  to_check_.insert(conv);
+}
+
+void ConversationOwner::OnTick(int64_t now_ms) {
+  if (cluster_ == nullptr) return;
+  const int64_t delay = service_.config().gap_fill_delay_ms;
+  for (int64_t conv : std::vector<int64_t>(gaps_.begin(), gaps_.end())) {
+    auto it = owned_convs_.find(conv);
+    if (it == owned_convs_.end()) {
+      gaps_.erase(conv);
+      continue;
+    }
+    OwnedConv& owned = it->second;
+    if (!owned.filling && owned.gap_since_ms >= 0 && now_ms - owned.gap_since_ms >= delay) {
+      Fill(conv, owned);
+    }
+  }
+  if (now_ms >= next_full_check_ms_) {
+    // The safety net: a last publication lost without any sign (docs/cluster.md).
+    next_full_check_ms_ = now_ms + int64_t{service_.config().cluster_check_interval_s} * 1000;
+    for (const auto& [conv, owned] : owned_convs_) {
+      if (owned.shard_mask != 0) to_check_.insert(conv);
+    }
+  }
+  RunChecks();
+}
+
+void ConversationOwner::Fill(int64_t conv, OwnedConv& owned) {
+  owned.filling = true;
+  service_.store().ReadRange(
+      conv, owned.last_published, kFillLimit,
+      service_.ReplyOn<std::vector<storage::Message>>(
+          shard_.id(), [conv](ChatShard& self, storage::Result<std::vector<storage::Message>> r) {
+            ConversationOwner& owner = self.conversations();
+            auto it = owner.owned_convs_.find(conv);
+            if (it == owner.owned_convs_.end()) return;
+            it->second.filling = false;
+            if (!r.ok()) {
+              // Tried again after another delay; an unreachable database is logged by the store.
+              it->second.gap_since_ms = owner.service_.clock().MonotonicMs();
+              return;
+            }
+            for (const storage::Message& message : *r) owner.Accept(message, std::nullopt);
+            // Accept may have forgotten the record (not followed any more): look it up again.
+            it = owner.owned_convs_.find(conv);
+            if (it != owner.owned_convs_.end() && it->second.shard_mask != 0) {
+              owner.Drain(conv, it->second);
+            }
+          }));
+}
+
+void ConversationOwner::RunChecks() {
+  if (checking_ || to_check_.empty()) return;
+  std::vector<int64_t> convs;
+  for (auto it = to_check_.begin(); it != to_check_.end() && convs.size() < kCheckBatch;) {
+    convs.push_back(*it);
+    it = to_check_.erase(it);
+  }
+  checking_ = true;
+  service_.store().LastSeqs(
+      std::move(convs),
+      service_.ReplyOn<std::vector<std::pair<int64_t, int64_t>>>(
+          shard_.id(),
+          [](ChatShard& self, storage::Result<std::vector<std::pair<int64_t, int64_t>>> r) {
+            ConversationOwner& owner = self.conversations();
+            owner.checking_ = false;
+            if (!r.ok()) return;  // The next periodic check asks again.
+            for (const auto& [conv, head] : *r) {
+              auto it = owner.owned_convs_.find(conv);
+              if (it == owner.owned_convs_.end()) continue;
+              OwnedConv& owned = it->second;
+              if (owned.shard_mask == 0 || owned.last_published < 0 ||
+                  head <= owned.last_published) {
+                continue;
+              }
+              owned.known_head = std::max(owned.known_head, head);
+              // Committed and never seen here: no reason to wait for Redis.
+              if (owned.gap_since_ms < 0) owner.gaps_.insert(conv);
+              owned.gap_since_ms = 0;
+            }
+          }));
 }
 
 void ConversationOwner::OnCommitted(const storage::Message& message, bool duplicate) {
@@ -193,18 +388,20 @@ void ConversationOwner::Watermark(ConnId origin, int64_t conv, int64_t user, boo
             known.delivered = std::max(known.delivered, result->delivered);
             known.read = std::max(known.read, result->read);
             if (!result->delivered_moved && !result->read_moved) return;
-            owner.Publish(
-                conv, 0,
-                EncodeReceipt(
-                    conv, user,
-                    result->delivered_moved ? std::optional(result->delivered) : std::nullopt,
-                    result->read_moved ? std::optional(result->read) : std::nullopt),
-                0, false);
+            const auto delivered =
+                result->delivered_moved ? std::optional(result->delivered) : std::nullopt;
+            const auto read = result->read_moved ? std::optional(result->read) : std::nullopt;
+            owner.Publish(conv, 0, EncodeReceipt(conv, user, delivered, read), 0, false);
+            if (owner.cluster_ != nullptr) {
+              owner.cluster_->PublishReceipt(conv, user, delivered, read);
+            }
           }));
 }
 
 void ConversationOwner::Typing(int64_t conv, int64_t user, bool start) {
-  Publish(conv, 0, EncodeTyping(conv, user, start), user, true);
+  const std::string json = EncodeTyping(conv, user, start);
+  Publish(conv, 0, json, user, true);
+  if (cluster_ != nullptr) cluster_->PublishTyping(conv, user, json);
 }
 
 void ConversationOwner::Publish(int64_t conv, int64_t seq, std::string_view json,

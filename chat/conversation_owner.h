@@ -20,10 +20,14 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include "core/net/connection.h"
 #include "storage/chat_store.h"
@@ -35,6 +39,7 @@ class Shard;
 namespace ringcast::chat {
 
 class ChatService;
+class ClusterLink;
 
 class ConversationOwner {
  public:
@@ -66,10 +71,32 @@ class ConversationOwner {
   // Forgets the owned conversations that nobody has joined or used for --idle-state-ttl.
   void ForgetIdle(int64_t now_ms);
 
+  // --- Cluster mode (docs/cluster.md) -----------------------------------------------------------
+  // A message another node committed (ClusterLink), or one read from the store to fill a gap.
+  void OnRemoteMessage(storage::Message message);
+  // Watermarks another node committed (-: not moved).
+  void OnRemoteReceipt(int64_t conv, int64_t user, std::optional<int64_t> delivered,
+                       std::optional<int64_t> read);
+  // Publications on `conv` may have been missed: compare with the store's newest seq.
+  void CheckHead(int64_t conv);
+  // Every tick (100 ms): fills gaps that waited --gap-fill-delay-ms, runs the checks.
+  void OnTick(int64_t now_ms);
+
  private:
   struct Watermarks {
     int64_t delivered = 0;
     int64_t read = 0;
+  };
+  struct Ack {
+    ConnId origin;
+    std::string cid;
+  };
+  // Cluster mode: a message ahead of last_published, and the acks of local sends waiting for
+  // it to go out.
+  struct Early {
+    storage::Message message;
+    bool have_message = false;
+    std::vector<Ack> acks;
   };
   // A conversation this shard owns.
   struct OwnedConv {
@@ -81,10 +108,26 @@ class ConversationOwner {
     std::deque<storage::Message> recent;
     int64_t last_used_ms = 0;  // Monotonic: the latest join, leave, commit or receipt.
     bool idle_listed = false;  // In idle_convs_.
+    // Cluster mode, while followed (some shard joined): the reorder buffer (docs/cluster.md).
+    std::map<int64_t, Early> early;
+    int64_t known_head = 0;     // The newest seq known to be committed.
+    int64_t gap_since_ms = -1;  // Monotonic: since when a seq is missing; -1: none.
+    bool filling = false;       // A ReadRange is on its way.
   };
 
   // The record of `conv`, created if need be, marked as used now.
   OwnedConv& Use(int64_t conv);
+  // Cluster mode: a committed message, from here, another node or the store, in any order;
+  // `ack` (a local send's) goes out once the message has.
+  void Accept(const storage::Message& message, std::optional<Ack> ack);
+  // Publishes what the buffer holds from last_published + 1 on, and settles the gap.
+  void Drain(int64_t conv, OwnedConv& owned);
+  void Fill(int64_t conv, OwnedConv& owned);
+  void RunChecks();
+  // Stops following `conv` (no shard has sessions in it): its seq state is forgotten, to be
+  // learnt again from the next joiner (docs/cluster.md).
+  void Unfollow(int64_t conv, OwnedConv& owned);
+  void SendAcks(std::vector<Ack>& acks, const storage::Message& message);
   // Lists `conv` for forgetting when no shard has sessions in it.
   void NoteIdle(int64_t conv, OwnedConv& owned);
   // A frame to one connection on any shard (SessionHost::SendText there).
@@ -98,6 +141,13 @@ class ConversationOwner {
   // Owned conversations that no shard has joined, with when they were listed (monotonic ms),
   // roughly oldest first.
   std::deque<std::pair<int64_t, int64_t>> idle_convs_;
+
+  // Cluster mode.
+  ClusterLink* const cluster_;
+  std::unordered_set<int64_t> gaps_;      // Followed conversations with a seq missing.
+  std::unordered_set<int64_t> to_check_;  // Followed conversations to compare with the store.
+  bool checking_ = false;                 // A LastSeqs is on its way.
+  int64_t next_full_check_ms_ = 0;        // Monotonic.
 };
 
 }  // namespace ringcast::chat

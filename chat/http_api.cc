@@ -8,6 +8,7 @@
 
 #include "chat/auth/password.h"
 #include "chat/chat_shard.h"
+#include "chat/cluster_link.h"
 #include "core/log.h"
 #include "core/runtime/shard.h"
 
@@ -324,6 +325,9 @@ void HttpApi::HandleLogout(HttpExchange& exchange) {
             shard.sessions().OnRevoked(user, jti, exp_ms);
           };
         });
+        if (ClusterLink* cluster = self.service_.cluster()) {
+          cluster->PublishRevoked(auth.user, auth.jti, auth.exp * 1000);
+        }
         self.Answer(deferred, 200, R"({"revoked":true})");
       }));
 }
@@ -539,6 +543,9 @@ void HttpApi::AnnounceMembers(const storage::ConversationState& state,
       self.sessions().OnMembersChanged(shared->first, shared->second);
     };
   });
+  // The other nodes' sessions of these members join or leave too.
+  if (ClusterLink* cluster = service_.cluster())
+    cluster->PublishMembers(shared->first, shared->second);
 }
 
 }  // namespace ringcast::chat
