@@ -189,6 +189,9 @@ def test_kill_9_of_a_node_during_a_storm(cluster_factory):
             figures = storm.verify()
             for d in on_victim:
                 assert d.failovers >= 1 and len(d.conns) >= 2, d.describe()
+                # The new connections carried the storm's tail live (on node 3 again for those
+                # that went back), not only through sync.
+                assert d.live_on_last() > 0, d.describe()
             assert figures["survivors"] == len(devices) - len(on_victim), figures
             return figures
         finally:
@@ -291,6 +294,11 @@ def test_a_fourth_node_joins_during_a_storm(cluster_factory):
             await storm.settle(SETTLE_S)
             figures = storm.verify()
             assert figures["moves"] == len(movers), figures
+            for d in movers:
+                assert d.node == 3 and d.live_on_last() > 0, d.describe()
+            # Sender 1 sent the storm's tail through node 4.
+            sender1 = next(d for d in movers if d.name == "u1")
+            assert sender1.conn.typed("ack"), sender1.describe()
             assert figures["survivors"] == len(devices) - len(movers), figures
             return figures
         finally:
