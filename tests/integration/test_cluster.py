@@ -449,12 +449,12 @@ def test_every_node_accepts_every_nodes_tokens_without_a_configured_secret(clust
 
 def test_redis_without_a_shared_database_is_refused(ringcast_bin, tmp_path):
     import subprocess
-    done = subprocess.run([str(ringcast_bin), "--port", "0", "--data-dir", str(tmp_path),
+    done = subprocess.run([str(ringcast_bin), "--port", "1", "--data-dir", str(tmp_path),
                            "--redis", "redis://127.0.0.1:6379"],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2, done
     assert "--redis (cluster mode) needs --database-url" in done.stderr, done.stderr
-    done = subprocess.run([str(ringcast_bin), "--port", "0", "--data-dir", str(tmp_path),
+    done = subprocess.run([str(ringcast_bin), "--port", "1", "--data-dir", str(tmp_path),
                            "--redis", "127.0.0.1:6379", "--database-url", "postgres://x@y/z"],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "redis://" in done.stderr, done.stderr
