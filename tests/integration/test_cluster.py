@@ -419,6 +419,13 @@ def test_direct_conversation_between_nodes(cluster_factory):
             await close_all(everyone)
 
     run_async(go(), 50)
+    # /health shows each node's link: connected, and its publications pipelined into writes.
+    for node in range(3):
+        health = cluster.api(node).request("GET", "/health").json
+        assert health["node"] == f"n{node + 1}", health
+        bus = health["redis"]
+        assert bus["connected"] is True and bus["dropped"] == 0, health
+        assert 1 <= bus["writes"] <= bus["published"], health
 
 
 # -- start-up --------------------------------------------------------------------------------
