@@ -31,13 +31,14 @@ import os
 import pathlib
 import pwd
 import secrets
-import select
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import urllib.parse
+
+import reaper  # noqa: E402 (tools/ is on sys.path wherever this module is)
 
 ROLE = "ringcast"
 SUPERUSER = "postgres"
@@ -353,31 +354,9 @@ class Cluster:
         """Starts a detached process that stops and removes this cluster once `owner_pid`
         (default: this process) has exited, if it is still there then. Detached (double fork,
         own session) so that killing the owner's process tree does not kill it too."""
-        owner_pid = owner_pid or os.getpid()
-        subprocess.run([sys.executable, __file__, "reap", str(owner_pid), str(self.directory)],
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=True, timeout=30)
-
-
-def _reap(owner_pid: int, directory: str) -> None:
-    try:
-        pidfd = os.pidfd_open(owner_pid)
-    except ProcessLookupError:
-        pidfd = None
-    if os.fork() != 0:
-        os._exit(0)  # The caller's child ends at once; the grandchild is re-parented.
-    os.setsid()
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    if pidfd is not None:
-        select.select([pidfd], [], [])  # Readable once the owner has exited.
-    if (pathlib.Path(directory) / STATE_FILE).exists():
-        try:
-            Cluster.attach(directory).stop(mode="immediate")
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
+        reaper.watch_owner(__file__, self.directory, owner_pid)
 
 
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "reap":
-    _reap(int(sys.argv[2]), sys.argv[3])
+    reaper.reap(int(sys.argv[2]), sys.argv[3], STATE_FILE,
+                lambda directory: Cluster.attach(directory).stop(mode="immediate"))

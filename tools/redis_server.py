@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import select
 import shutil
 import signal
 import socket
@@ -33,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import reaper  # noqa: E402 (tools/ is on sys.path wherever this module is)
 
 STATE_FILE = "redistmp.json"
 LOG_FILE = "redis.log"
@@ -287,33 +288,14 @@ class RedisServer:
         """Starts a detached process that, once `owner_pid` (default: this process) has exited,
         kills the server whose pid the state file names (restart() updates it) and removes the
         directory, if it is still there then."""
-        owner_pid = owner_pid or os.getpid()
-        subprocess.run([sys.executable, __file__, "reap", str(owner_pid), str(self.directory)],
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=True, timeout=30)
+        reaper.watch_owner(__file__, self.directory, owner_pid)
 
 
-def _reap(owner_pid: int, directory: str) -> None:
-    try:
-        pidfd = os.pidfd_open(owner_pid)
-    except ProcessLookupError:
-        pidfd = None
-    if os.fork() != 0:
-        os._exit(0)  # The caller's child ends at once; the grandchild is re-parented.
-    os.setsid()
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    if pidfd is not None:
-        select.select([pidfd], [], [])  # Readable once the owner has exited.
-    if (pathlib.Path(directory) / STATE_FILE).exists():
-        try:
-            server = RedisServer.attach(directory)
-            if server.pid is not None and _is_redis_process(server.pid):
-                os.kill(server.pid, signal.SIGKILL)
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
+def _kill_attached(directory: str) -> None:
+    server = RedisServer.attach(directory)
+    if server.pid is not None and _is_redis_process(server.pid):
+        os.kill(server.pid, signal.SIGKILL)
 
 
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "reap":
-    _reap(int(sys.argv[2]), sys.argv[3])
+    reaper.reap(int(sys.argv[2]), sys.argv[3], STATE_FILE, _kill_attached)

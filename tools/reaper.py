@@ -1,0 +1,46 @@
+"""Cleans up after a throwaway server (tools/pg_cluster.py, tools/redis_server.py) whose owner
+died without stopping it: a detached process waits for the owner to exit, then runs the
+module's cleanup and removes the server's directory."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import select
+import shutil
+import subprocess
+import sys
+from typing import Callable
+
+
+def watch_owner(module_file: str, directory: pathlib.Path, owner_pid: int | None = None) -> None:
+    """Starts `python3 module_file reap OWNER DIRECTORY` (the module calls reap() for it), which
+    detaches (double fork, own session: killing the owner's process tree does not kill it) and
+    waits for `owner_pid` (default: this process) to exit."""
+    owner_pid = owner_pid or os.getpid()
+    subprocess.run([sys.executable, module_file, "reap", str(owner_pid), str(directory)],
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=True, timeout=30)
+
+
+def reap(owner_pid: int, directory: str, state_file: str,
+         clean_up: Callable[[str], None]) -> None:
+    """The detached side: once the owner has exited, `clean_up(directory)` if the server's state
+    file is still there (nobody stopped it), then the directory goes."""
+    try:
+        pidfd = os.pidfd_open(owner_pid)
+    except ProcessLookupError:
+        pidfd = None
+    if os.fork() != 0:
+        os._exit(0)  # The caller's child ends at once; the grandchild is re-parented.
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    if pidfd is not None:
+        select.select([pidfd], [], [])  # Readable once the owner has exited.
+    if (pathlib.Path(directory) / state_file).exists():
+        try:
+            clean_up(directory)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
