@@ -298,11 +298,9 @@ void ConversationOwner::Fill(int64_t conv, OwnedConv& owned) {
               return;
             }
             for (const storage::Message& message : *r) owner.Accept(message, std::nullopt);
-            // Accept may have forgotten the record (not followed any more): look it up again.
-            it = owner.owned_convs_.find(conv);
-            if (it != owner.owned_convs_.end() && it->second.shard_mask != 0) {
-              owner.Drain(conv, it->second);
-            }
+            // Settles the gap also when the store had nothing new (Accept adds no record, so
+            // `it` is still valid).
+            if (it->second.shard_mask != 0) owner.Drain(conv, it->second);
           }));
 }
 
