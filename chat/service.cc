@@ -26,31 +26,43 @@ constexpr const char* kDatabaseFile = "chat.db";
 // At shutdown, writes still queued this long after the shards have stopped are not run.
 constexpr std::chrono::milliseconds kStoreDrainLimit{2000};
 
-// The signing secret: the flag, else the data dir's file, else a new one written there (0600,
-// atomically) so tokens survive restarts.
-std::optional<auth::JwtSecret> LoadOrCreateSecret(const Config& config) {
-  if (!config.jwt_secret.empty()) {
-    auto secret = auth::JwtSecret::FromBytes(
-        {reinterpret_cast<const uint8_t*>(config.jwt_secret.data()), config.jwt_secret.size()});
-    if (!secret) std::fprintf(stderr, "ringcast: --jwt-secret must be at least 32 bytes\n");
-    return secret;
-  }
-  std::filesystem::path path = std::filesystem::path(config.data_dir) / kSecretFile;
-  if (std::ifstream in(path); in) {
-    std::string hex;
-    std::getline(in, hex);
-    auto secret = auth::JwtSecret::FromHex(hex);
-    if (!secret) {
-      std::fprintf(stderr, "ringcast: %s does not hold a hex secret of at least 32 bytes\n",
-                   path.c_str());
-    }
-    return secret;
-  }
-  auto secret = auth::JwtSecret::Generate();
+// The data dir's secret file: nullopt and *present false when there is none.
+std::optional<auth::JwtSecret> ReadSecretFile(const std::filesystem::path& path, bool* present) {
+  std::ifstream in(path);
+  *present = bool(in);
+  if (!in) return std::nullopt;
+  std::string hex;
+  std::getline(in, hex);
+  auto secret = auth::JwtSecret::FromHex(hex);
   if (!secret) {
-    std::fprintf(stderr, "ringcast: cannot generate a signing secret (RNG failure)\n");
-    return std::nullopt;
+    std::fprintf(stderr, "ringcast: %s does not hold a hex secret of at least 32 bytes\n",
+                 path.c_str());
   }
+  return secret;
+}
+
+std::optional<auth::JwtSecret> GenerateSecret() {
+  auto secret = auth::JwtSecret::Generate();
+  if (!secret) std::fprintf(stderr, "ringcast: cannot generate a signing secret (RNG failure)\n");
+  return secret;
+}
+
+std::optional<auth::JwtSecret> SecretFromFlag(const Config& config) {
+  auto secret = auth::JwtSecret::FromBytes(
+      {reinterpret_cast<const uint8_t*>(config.jwt_secret.data()), config.jwt_secret.size()});
+  if (!secret) std::fprintf(stderr, "ringcast: --jwt-secret must be at least 32 bytes\n");
+  return secret;
+}
+
+// The signing secret on SQLite: the flag, else the data dir's file, else a new one written
+// there (0600, atomically) so tokens survive restarts.
+std::optional<auth::JwtSecret> LoadOrCreateSecret(const Config& config) {
+  if (!config.jwt_secret.empty()) return SecretFromFlag(config);
+  std::filesystem::path path = std::filesystem::path(config.data_dir) / kSecretFile;
+  bool present = false;
+  if (auto secret = ReadSecretFile(path, &present); present) return secret;
+  auto secret = GenerateSecret();
+  if (!secret) return std::nullopt;
   std::filesystem::path temp = path;
   temp += ".tmp";
   int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -66,10 +78,21 @@ std::optional<auth::JwtSecret> LoadOrCreateSecret(const Config& config) {
   return secret;
 }
 
-// The PostgreSQL store when --database-url names one, else SQLite in the data dir; nullptr
-// (with a one-line reason on stderr) when it cannot be opened.
-std::unique_ptr<storage::ChatStore> OpenStore(const Config& config) {
+// The PostgreSQL store when --database-url names one, else SQLite in the data dir, and the
+// token signing secret; nullptr (with a one-line reason on stderr) when either fails. On
+// PostgreSQL the secret is the database's unless --jwt-secret is given, so that every node of
+// a cluster accepts every node's tokens: the first node to start keeps its data dir's secret
+// there (a single node moving to PostgreSQL keeps its users logged in), or a new one.
+std::unique_ptr<storage::ChatStore> OpenStore(const Config& config,
+                                              std::optional<auth::JwtSecret>* secret) {
   if (!config.database_url.empty()) {
+    std::optional<auth::JwtSecret> candidate;
+    if (config.jwt_secret.empty()) {
+      bool present = false;
+      candidate = ReadSecretFile(std::filesystem::path(config.data_dir) / kSecretFile, &present);
+      if (!present) candidate = GenerateSecret();
+      if (!candidate) return nullptr;
+    }
     storage::PgStoreOptions options{.conninfo = config.database_url,
                                     .writers = config.db_writers,
                                     .readers = config.db_readers,
@@ -77,6 +100,7 @@ std::unique_ptr<storage::ChatStore> OpenStore(const Config& config) {
                                     .batch_delay_us = config.batch_delay_us,
                                     .timeout = std::chrono::milliseconds(config.db_timeout_ms),
                                     .synchronous_commit = config.pg_synchronous_commit,
+                                    .secret_candidate = candidate ? candidate->ToHex() : "",
                                     .log = [](bool warning, const std::string& line) {
                                       if (warning) {
                                         RC_LOG(kWarn, "%s", line.c_str());
@@ -88,6 +112,14 @@ std::unique_ptr<storage::ChatStore> OpenStore(const Config& config) {
     if (!store.ok()) {
       std::fprintf(stderr, "ringcast: cannot open the chat store: %s\n",
                    store.status().message().c_str());
+      return nullptr;
+    }
+    *secret =
+        candidate ? auth::JwtSecret::FromHex((*store)->shared_secret()) : SecretFromFlag(config);
+    if (!*secret) {
+      std::fprintf(stderr,
+                   "ringcast: the database's server_settings.jwt_secret is not a hex "
+                   "secret of at least 32 bytes\n");
       return nullptr;
     }
     RC_LOG(kInfo,
@@ -106,6 +138,8 @@ std::unique_ptr<storage::ChatStore> OpenStore(const Config& config) {
   options.batch_max = config.batch_max;
   options.batch_delay_us = config.batch_delay_us;
   options.readers = 2;
+  *secret = LoadOrCreateSecret(config);
+  if (!*secret) return nullptr;
   auto store = storage::SqliteChatStore::Open(options);
   if (!store.ok()) {
     std::fprintf(stderr, "ringcast: cannot open the chat store %s: %s\n", options.db.path.c_str(),
@@ -130,12 +164,10 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
                  config.data_dir.c_str(), error ? error.message().c_str() : std::strerror(errno));
     return nullptr;
   }
-  std::optional<auth::JwtSecret> secret = LoadOrCreateSecret(config);
-  if (!secret) return nullptr;
-  std::unique_ptr<ChatService> service(new ChatService(config, *secret));
-
-  std::unique_ptr<storage::ChatStore> store = OpenStore(config);
+  std::optional<auth::JwtSecret> secret;
+  std::unique_ptr<storage::ChatStore> store = OpenStore(config, &secret);
   if (!store) return nullptr;
+  std::unique_ptr<ChatService> service(new ChatService(config, *secret));
   service->store_ = std::move(store);
 
   // Before any shard runs, so the revocation sets start complete. The only blocking wait on

@@ -7,6 +7,8 @@ find_package(simdjson REQUIRED)
 find_package(mimalloc REQUIRED)
 find_package(CLI11 REQUIRED)
 pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing>=2.3)
+# Cluster mode's RESP codec (core/cluster/redis_bus.h); Debian 12 has 0.14.
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis>=0.14)
 
 if(RINGCAST_BUILD_TESTS)
   find_package(GTest REQUIRED)

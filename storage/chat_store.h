@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "storage/status.h"
@@ -213,6 +214,15 @@ class ChatStore {
   // Moves the caller's watermarks forward (never back, never past last_seq); read ≥ delivered.
   virtual void UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered, int64_t read,
                                 Reply<WatermarkOutcome> reply) = 0;
+
+  // For the server itself, not for a user (no membership check): what other nodes of a cluster
+  // committed, to fill a gap in what Redis delivered (docs/cluster.md).
+  // Messages of `conv` with seq > after, oldest first, at most `limit`.
+  virtual void ReadRange(int64_t conv, int64_t after, uint32_t limit,
+                         Reply<std::vector<Message>> reply) = 0;
+  // (conversation, last_seq) for each of `convs` that exists, in no particular order.
+  virtual void LastSeqs(std::vector<int64_t> convs,
+                        Reply<std::vector<std::pair<int64_t, int64_t>>> reply) = 0;
 };
 
 }  // namespace ringcast::storage

@@ -410,7 +410,7 @@ Result<std::unique_ptr<PgChatStore>> PgChatStore::Open(const PgStoreOptions& opt
       "AND (SELECT bool_and(has_sequence_privilege(pg_get_serial_sequence(s, 'id'), 'USAGE')) "
       "     FROM unnest(ARRAY['users', 'conversations', 'messages']) s) "
       "FROM unnest(ARRAY['users', 'conversations', 'users_conversations', 'messages', "
-      "'revoked_tokens']) t");
+      "'revoked_tokens', 'server_settings']) t");
   const bool granted = PQresultStatus(check) == PGRES_TUPLES_OK && PQntuples(check) == 1 &&
                        PQgetvalue(check, 0, 0)[0] == 't';
   PQclear(check);
@@ -418,6 +418,24 @@ Result<std::unique_ptr<PgChatStore>> PgChatStore::Open(const PgStoreOptions& opt
     return fail(Errc::kReadOnly,
                 "the role lacks SELECT, INSERT, UPDATE, DELETE on ringcast's tables or USAGE on "
                 "their sequences (README: PostgreSQL)");
+  }
+
+  std::string shared_secret;
+  if (!options.secret_candidate.empty()) {
+    // The first node to get here decides; every later one reads its choice.
+    const char* values[] = {options.secret_candidate.c_str()};
+    PGresult* kept = PQexecParams(
+        conn,
+        "WITH added AS (INSERT INTO server_settings (name, value) VALUES ('jwt_secret', $1) "
+        "ON CONFLICT (name) DO NOTHING RETURNING value) "
+        "SELECT value FROM added UNION ALL "
+        "SELECT value FROM server_settings WHERE name = 'jwt_secret'",
+        1, nullptr, values, nullptr, nullptr, 0);
+    const bool read = PQresultStatus(kept) == PGRES_TUPLES_OK && PQntuples(kept) >= 1;
+    if (read) shared_secret = PQgetvalue(kept, 0, 0);
+    std::string why = read ? "" : PQresultErrorMessage(kept);
+    PQclear(kept);
+    if (!read) return fail(Errc::kIo, "cannot keep the signing secret: " + FirstLine(why.c_str()));
   }
 
   PgPipelineOptions pipeline_options{.conninfo = options.conninfo,
@@ -432,7 +450,9 @@ Result<std::unique_ptr<PgChatStore>> PgChatStore::Open(const PgStoreOptions& opt
                                      .log = options.log};
   auto pipeline = PgPipeline::Start(std::move(pipeline_options), PgPreparedStatements());
   if (!pipeline.ok()) return fail(pipeline.status().errc(), pipeline.status().message());
-  return std::unique_ptr<PgChatStore>(new PgChatStore(std::move(*pipeline)));
+  auto store = std::unique_ptr<PgChatStore>(new PgChatStore(std::move(*pipeline)));
+  store->shared_secret_ = std::move(shared_secret);
+  return store;
 }
 
 PgChatStore::~PgChatStore() { pipeline_->Stop(std::chrono::milliseconds::max()); }
@@ -688,6 +708,30 @@ void PgChatStore::UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered
         out.read = row.Int(2);
         out.delivered_moved = row.Bool(3);
         out.read_moved = row.Bool(4);
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::ReadRange(int64_t conv, int64_t after, uint32_t limit,
+                            Reply<std::vector<Message>> reply) {
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+      {Query("read_range", {Int(conv), Int(after), Int(limit)})},
+      [](PgResults results, std::vector<Message>& out) {
+        ForEachRow(results[0], [&](const Row& row) { out.push_back(row.ReadMessage(0)); });
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::LastSeqs(std::vector<int64_t> convs,
+                           Reply<std::vector<std::pair<int64_t, int64_t>>> reply) {
+  PgQuery query{.statement = "last_seqs", .values = {Int8Array(convs)}, .binary = {true}};
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead, {std::move(query)},
+      [](PgResults results, std::vector<std::pair<int64_t, int64_t>>& out) {
+        ForEachRow(results[0], [&](const Row& row) { out.emplace_back(row.Int(0), row.Int(1)); });
         return Status();
       },
       std::move(reply));

@@ -27,6 +27,9 @@ struct PgStoreOptions {
   std::chrono::milliseconds timeout{5000};
   uint32_t max_queued = 1 << 20;
   std::string synchronous_commit = "on";
+  // The token signing secret (hex) to keep in the database if it holds none yet; empty: none
+  // is kept. PgChatStore::shared_secret() is then the one every node uses.
+  std::string secret_candidate;
   void (*log)(bool warning, const std::string& line) = nullptr;
 };
 
@@ -40,6 +43,8 @@ class PgChatStore final : public ChatStore {
 
   void Stop(std::chrono::milliseconds drain_limit) override { pipeline_->Stop(drain_limit); }
   PgPipelineStats stats() const { return pipeline_->stats(); }
+  // The signing secret the database holds (PgStoreOptions::secret_candidate), hex.
+  const std::string& shared_secret() const { return shared_secret_; }
 
   void CreateUser(std::string username, std::string password_hash, int64_t now,
                   Reply<std::pair<Denial, int64_t>> reply) override;
@@ -63,11 +68,16 @@ class PgChatStore final : public ChatStore {
             Reply<std::vector<SyncConversation>> reply) override;
   void UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered, int64_t read,
                         Reply<WatermarkOutcome> reply) override;
+  void ReadRange(int64_t conv, int64_t after, uint32_t limit,
+                 Reply<std::vector<Message>> reply) override;
+  void LastSeqs(std::vector<int64_t> convs,
+                Reply<std::vector<std::pair<int64_t, int64_t>>> reply) override;
 
  private:
   explicit PgChatStore(std::unique_ptr<PgPipeline> pipeline) : pipeline_(std::move(pipeline)) {}
 
   std::unique_ptr<PgPipeline> pipeline_;
+  std::string shared_secret_;
 };
 
 // Parameter encoders and row decoders, shared with the unit tests.

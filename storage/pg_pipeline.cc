@@ -19,12 +19,6 @@ constexpr milliseconds kFirstBackoff{100};
 constexpr milliseconds kMaxBackoff{2000};
 constexpr uint32_t kMaxAttempts = 4;  // Sends of one job after serialization failures.
 
-std::string FirstLine(const char* text) {
-  std::string line = text ? text : "";
-  if (auto end = line.find('\n'); end != std::string::npos) line.resize(end);
-  return line;
-}
-
 Errc ErrcOfSqlstate(const char* sqlstate) {
   if (sqlstate == nullptr || std::strlen(sqlstate) != 5) return Errc::kInternal;
   const std::string_view code(sqlstate, 5);
@@ -57,6 +51,12 @@ bool ResultOk(const PGresult* result) {
 }
 
 }  // namespace
+
+std::string FirstLine(const char* text) {
+  std::string line = text ? text : "";
+  if (auto end = line.find('\n'); end != std::string::npos) line.resize(end);
+  return line;
+}
 
 std::string RedactConninfo(const std::string& conninfo) {
   std::string out = conninfo;

@@ -187,6 +187,9 @@ PGconn* PgConnect(const std::string& conninfo, bool blocking);
 // The connection string with any password replaced by "***", for logs and error messages.
 std::string RedactConninfo(const std::string& conninfo);
 
+// libpq's messages end in a newline and may go on with DETAIL/HINT lines: the first, for logs.
+std::string FirstLine(const char* text);
+
 // A Status for a failed PGresult (or connection, when `result` is null): SQLSTATE mapped onto
 // Errc, the server's message (first line) for logs.
 Status PgStatus(const PGresult* result, PGconn* conn);

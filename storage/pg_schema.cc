@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "storage/pg_pipeline.h"
+
 namespace ringcast::storage {
 namespace {
 
@@ -188,8 +190,18 @@ BEGIN
 END $$;
 )sql";
 
+// Version 2: settings every node of a cluster must share; today the token signing secret
+// (chat/service.cc), so that a token from one node is accepted by all of them.
+constexpr const char* kPgSchemaV2 = R"sql(
+CREATE TABLE server_settings (
+  name  text PRIMARY KEY,
+  value text NOT NULL
+);
+)sql";
+
 constexpr PgMigration kPgMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kPgSchemaV1},
+    {2, "server settings shared by every node (the token signing secret)", kPgSchemaV2},
 };
 
 // A key of ringcast's own for pg_advisory_xact_lock ('RCST' 'MIGR').
@@ -234,6 +246,10 @@ constexpr PgStatement kStatements[] = {
      "SELECT r.denial, r.changed, $1::int8, s.* FROM rc_remove_member($1, $2, $3) r "
      "LEFT JOIN LATERAL rc_state($1) s ON true"},
     {"update_watermarks", "SELECT * FROM rc_update_watermarks($1, $2, $3, $4)"},
+    // Cluster gap fill (docs/cluster.md): no membership check, the server asks for itself.
+    {"read_range", "SELECT " RC_MESSAGE_COLUMNS " FROM messages m WHERE m.conversation_id = $1 "
+                   "AND m.seq > $2 ORDER BY m.seq LIMIT $3"},
+    {"last_seqs", "SELECT id, last_seq FROM conversations WHERE id = ANY ($1::int8[])"},
     {"list_conversations",
      "SELECT c.id, c.name, c.is_group, c.last_seq, uc.read_seq, "
      "(SELECT array_agg(user_id ORDER BY user_id) FROM users_conversations "
@@ -340,12 +356,6 @@ constexpr PgStatement kStatements[] = {
 
 #undef RC_MESSAGE_COLUMNS
 #undef RC_SYNC_ASKS
-
-std::string FirstLine(const char* text) {
-  std::string line = text ? text : "";
-  if (auto end = line.find('\n'); end != std::string::npos) line.resize(end);
-  return line;
-}
 
 Status Failed(PGconn* conn, PGresult* result, const std::string& what) {
   const char* sqlstate = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;

@@ -593,4 +593,36 @@ void SqliteChatStore::UpdateWatermarks(int64_t conv, int64_t user, int64_t deliv
       std::move(reply));
 }
 
+void SqliteChatStore::ReadRange(int64_t conv, int64_t after, uint32_t limit,
+                                Reply<std::vector<Message>> reply) {
+  Submit<std::vector<Message>>(
+      Kind::kRead,
+      [conv, after, limit](SqliteDb& db, std::vector<Message>& out) -> Status {
+        auto stmt = db.Prepare(std::string("SELECT ") + kMessageColumns +
+                               " FROM messages WHERE conversation_id = ?1 AND seq > ?2 "
+                               "ORDER BY seq LIMIT ?3");
+        stmt->BindInt64(1, conv).BindInt64(2, after).BindInt64(3, limit);
+        return ForEachRow(*stmt, [&](Statement& row) { out.push_back(ReadMessage(row)); });
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::LastSeqs(std::vector<int64_t> convs,
+                               Reply<std::vector<std::pair<int64_t, int64_t>>> reply) {
+  Submit<std::vector<std::pair<int64_t, int64_t>>>(
+      Kind::kRead,
+      [convs = std::move(convs)](SqliteDb& db,
+                                 std::vector<std::pair<int64_t, int64_t>>& out) -> Status {
+        for (int64_t conv : convs) {
+          auto stmt = db.Prepare("SELECT last_seq FROM conversations WHERE id = ?1");
+          stmt->BindInt64(1, conv);
+          Status s = ForEachRow(
+              *stmt, [&](Statement& row) { out.emplace_back(conv, row.ColumnInt64(0)); });
+          if (!s.ok()) return s;
+        }
+        return Status();
+      },
+      std::move(reply));
+}
+
 }  // namespace ringcast::storage

@@ -41,6 +41,10 @@ class SqliteChatStore final : public ChatStore {
             Reply<std::vector<SyncConversation>> reply) override;
   void UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered, int64_t read,
                         Reply<WatermarkOutcome> reply) override;
+  void ReadRange(int64_t conv, int64_t after, uint32_t limit,
+                 Reply<std::vector<Message>> reply) override;
+  void LastSeqs(std::vector<int64_t> convs,
+                Reply<std::vector<std::pair<int64_t, int64_t>>> reply) override;
 
  private:
   explicit SqliteChatStore(std::unique_ptr<BatchExecutor> executor)

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <future>
@@ -197,9 +198,9 @@ TEST_F(PgStoreTest, MigrationIsIdempotentAndSerializedAcrossConcurrentStarters) 
   EXPECT_EQ(failures.load(), 0);
   Admin admin(conninfo_);
   EXPECT_EQ(admin.Column("SELECT version FROM schema_version ORDER BY version"),
-            std::vector<std::string>{"1"});
+            (std::vector<std::string>{"1", "2"}));
   Open();  // And once more through the store.
-  EXPECT_EQ(admin.One("SELECT count(*) FROM schema_version"), "1");
+  EXPECT_EQ(admin.One("SELECT count(*) FROM schema_version"), "2");
 }
 
 TEST_F(PgStoreTest, RefusesANewerOrForeignSchema) {
@@ -525,6 +526,44 @@ TEST_F(PgStoreTest, MembershipAndWatermarks) {
   Wait<std::vector<RevokedToken>> revoked;
   store_->LoadRevoked(0, revoked.reply());
   EXPECT_EQ(revoked.get()->size(), 1u);
+}
+
+TEST_F(PgStoreTest, ReadRangeAndLastSeqsServeGapFill) {
+  Open();
+  const int64_t a = User("alice"), b = User("bob");
+  const int64_t conv = Conversation(a, {b});
+  const int64_t empty = Conversation(b, {a});
+  for (int i = 1; i <= 6; ++i)
+    ASSERT_TRUE(Send(conv, i % 2 ? a : b, "m" + std::to_string(i), "x").ok());
+  Wait<std::vector<Message>> range;
+  store_->ReadRange(conv, 2, 3, range.reply());
+  auto got = range.get();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ((*got)[i].seq, int64_t(i) + 3);
+  EXPECT_EQ((*got)[0].from, a);
+
+  Wait<std::vector<std::pair<int64_t, int64_t>>> heads;
+  store_->LastSeqs({conv, empty, 999999}, heads.reply());
+  auto seqs = heads.get();
+  ASSERT_TRUE(seqs.ok()) << seqs.status().ToString();
+  std::sort(seqs->begin(), seqs->end());
+  std::vector<std::pair<int64_t, int64_t>> expected = {{conv, 6}, {empty, 0}};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(*seqs, expected);
+}
+
+TEST_F(PgStoreTest, TheFirstSecretKeptIsTheOneEveryStoreGets) {
+  PgStoreOptions first{.conninfo = conninfo_, .secret_candidate = std::string(64, 'a')};
+  auto one = PgChatStore::Open(first);
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ((*one)->shared_secret(), std::string(64, 'a'));
+  PgStoreOptions second{.conninfo = conninfo_, .secret_candidate = std::string(64, 'b')};
+  auto two = PgChatStore::Open(second);
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  EXPECT_EQ((*two)->shared_secret(), std::string(64, 'a'));
+  (*one)->Stop(std::chrono::milliseconds::max());
+  (*two)->Stop(std::chrono::milliseconds::max());
 }
 
 }  // namespace

@@ -322,5 +322,30 @@ TEST_F(SqliteChatStoreTest, ConcurrentSendersGetDistinctGapFreeSeqs) {
   for (size_t i = 0; i < seqs.size(); ++i) ASSERT_EQ(seqs[i], int64_t(i) + 1);
 }
 
+TEST_F(SqliteChatStoreTest, ReadRangeAndLastSeqsServeGapFill) {
+  const int64_t conv = Create(alice_, {bob_}, true).conversation.id;
+  const int64_t empty = Create(alice_, {carol_}, true).conversation.id;
+  for (int i = 1; i <= 6; ++i) Append(conv, i % 2 ? alice_ : bob_, "m" + std::to_string(i));
+  auto range = Await<std::vector<Message>>(
+      [&](auto reply) { store_->ReadRange(conv, 2, 3, std::move(reply)); });
+  ASSERT_TRUE(range.ok()) << range.status().ToString();
+  ASSERT_EQ(range->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ((*range)[i].seq, int64_t(i) + 3);
+  EXPECT_EQ((*range)[0].from, alice_);
+  auto tail = Await<std::vector<Message>>(
+      [&](auto reply) { store_->ReadRange(conv, 6, 10, std::move(reply)); });
+  ASSERT_TRUE(tail.ok());
+  EXPECT_TRUE(tail->empty());
+
+  auto heads = Await<std::vector<std::pair<int64_t, int64_t>>>([&](auto reply) {
+    store_->LastSeqs({conv, empty, 999999}, std::move(reply));
+  });
+  ASSERT_TRUE(heads.ok());
+  std::sort(heads->begin(), heads->end());
+  std::vector<std::pair<int64_t, int64_t>> expected = {{conv, 6}, {empty, 0}};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(*heads, expected);
+}
+
 }  // namespace
 }  // namespace ringcast::storage

@@ -1,0 +1,749 @@
+#include "core/cluster/redis_bus.h"
+
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace ringcast::cluster {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr std::string_view kProbePrefix = "rc:probe:";
+// Where a publisher that lost publications says which channels (or "*": any).
+constexpr std::string_view kControlChannel = "rc:ctl";
+// Channels named in one "missed" notice at most; past that it says "*".
+constexpr size_t kMaxMissedNamed = 1024;
+// Channels per SUBSCRIBE/UNSUBSCRIBE command.
+constexpr size_t kChannelsPerCommand = 512;
+constexpr milliseconds kFirstBackoff{100};
+constexpr milliseconds kMaxBackoff{2000};
+constexpr milliseconds kTick{100};
+
+// Appends one RESP command (hiredis formats it).
+void AppendCommand(std::string& out, const std::vector<std::string_view>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  argv.reserve(args.size());
+  lengths.reserve(args.size());
+  for (std::string_view arg : args) {
+    argv.push_back(arg.data());
+    lengths.push_back(arg.size());
+  }
+  char* command = nullptr;
+  const int length =
+      redisFormatCommandArgv(&command, int(argv.size()), argv.data(), lengths.data());
+  if (length > 0) out.append(command, size_t(length));
+  redisFreeCommand(command);
+}
+
+std::string_view ReplyText(const redisReply* reply) {
+  if (reply == nullptr || reply->str == nullptr) return {};
+  return {reply->str, reply->len};
+}
+
+struct Command {
+  enum class Kind : uint8_t { kPublish, kSubscribe, kUnsubscribe };
+  Kind kind;
+  std::string channel;
+  std::string payload;  // Framed: "<node-id>\n<payload>".
+};
+
+}  // namespace
+
+bool ValidNodeId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
+std::optional<RedisAddress> RedisAddress::Parse(std::string_view url, std::string* error) {
+  constexpr std::string_view kScheme = "redis://";
+  if (!url.starts_with(kScheme)) {
+    *error = "a Redis URL starts with redis:// (redis://host:port[/db])";
+    return std::nullopt;
+  }
+  url.remove_prefix(kScheme.size());
+  RedisAddress address;
+  if (size_t at = url.rfind('@'); at != std::string_view::npos) {
+    std::string_view credentials = url.substr(0, at);
+    url.remove_prefix(at + 1);
+    size_t colon = credentials.find(':');
+    if (colon == std::string_view::npos) {
+      address.password = std::string(credentials);
+    } else {
+      address.user = std::string(credentials.substr(0, colon));
+      address.password = std::string(credentials.substr(colon + 1));
+    }
+  }
+  std::string_view db;
+  if (size_t slash = url.find('/'); slash != std::string_view::npos) {
+    db = url.substr(slash + 1);
+    url = url.substr(0, slash);
+  }
+  std::string_view port;
+  if (url.starts_with('[')) {  // [::1]:6379
+    size_t close = url.find(']');
+    if (close == std::string_view::npos) {
+      *error = "unterminated [ in the Redis host";
+      return std::nullopt;
+    }
+    address.host = std::string(url.substr(1, close - 1));
+    url.remove_prefix(close + 1);
+    if (url.starts_with(':')) port = url.substr(1);
+  } else {
+    size_t colon = url.rfind(':');
+    address.host = std::string(url.substr(0, colon));
+    if (colon != std::string_view::npos) port = url.substr(colon + 1);
+  }
+  if (address.host.empty()) {
+    *error = "the Redis URL names no host";
+    return std::nullopt;
+  }
+  if (!port.empty()) {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
+      *error = "bad port '" + std::string(port) + "' in the Redis URL";
+      return std::nullopt;
+    }
+    address.port = uint16_t(value);
+  }
+  if (!db.empty()) {
+    auto [end, ec] = std::from_chars(db.data(), db.data() + db.size(), address.db);
+    if (ec != std::errc() || end != db.data() + db.size() || address.db < 0) {
+      *error = "bad database number '" + std::string(db) + "' in the Redis URL";
+      return std::nullopt;
+    }
+  }
+  return address;
+}
+
+std::string RedisAddress::ToString() const {
+  std::string host_part = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  return host_part + ":" + std::to_string(port) + "/" + std::to_string(db);
+}
+
+// The bus thread and everything it owns.
+class RedisBus::Loop {
+ public:
+  Loop(RedisBusOptions options, RedisBusListener& listener)
+      : options_(std::move(options)),
+        listener_(listener),
+        probe_channel_(std::string(kProbePrefix) + options_.node_id),
+        wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+        random_(std::random_device{}()) {
+    publisher_.role = "publisher";
+    subscriber_.role = "subscriber";
+  }
+
+  ~Loop() {
+    Stop(milliseconds(0));
+    Close(publisher_);
+    Close(subscriber_);
+    if (wake_fd_ >= 0) close(wake_fd_);
+  }
+
+  bool Begin(std::string* error) {
+    if (wake_fd_ < 0) {
+      *error = std::string("eventfd: ") + std::strerror(errno);
+      return false;
+    }
+    thread_ = std::thread([this] { Run(); });
+    return true;
+  }
+
+  void Enqueue(Command command) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      if (command.kind == Command::Kind::kPublish) {
+        if (queued_publishes_ >= options_.max_queued) {
+          stats_dropped_.fetch_add(1, std::memory_order_relaxed);
+          dropped_channels_.push_back(std::move(command.channel));
+          return;
+        }
+        ++queued_publishes_;
+      }
+      commands_.push_back(std::move(command));
+    }
+    Wake();
+  }
+
+  void Stop(milliseconds flush_limit) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_ && !thread_.joinable()) return;
+      stopping_ = true;
+      flush_deadline_ = SteadyClock::now() + flush_limit;
+    }
+    Wake();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  RedisBusStats Stats() const {
+    RedisBusStats stats;
+    stats.published = stats_published_.load(std::memory_order_relaxed);
+    stats.writes = stats_writes_.load(std::memory_order_relaxed);
+    stats.received = stats_received_.load(std::memory_order_relaxed);
+    stats.dropped = stats_dropped_.load(std::memory_order_relaxed);
+    stats.reconnects = stats_reconnects_.load(std::memory_order_relaxed);
+    stats.subscribed = stats_subscribed_.load(std::memory_order_relaxed);
+    stats.connected = stats_connected_.load(std::memory_order_relaxed);
+    return stats;
+  }
+
+  const std::string& node_id() const { return options_.node_id; }
+
+ private:
+  struct Connection {
+    const char* role = "";
+    int fd = -1;
+    enum class State : uint8_t { kDown, kConnecting, kReady } state = State::kDown;
+    redisReader* reader = nullptr;
+    std::string out;
+    size_t out_sent = 0;
+    size_t handshake_replies = 0;  // AUTH/SELECT answers still to come.
+    uint64_t unanswered = 0;       // Publisher: PUBLISHes not answered yet.
+    SteadyClock::time_point retry_at{};
+    milliseconds backoff = kFirstBackoff;
+    bool ever_ready = false;
+    bool outage_logged = false;
+    size_t pending_out() const { return out.size() - out_sent; }
+  };
+
+  void Log(bool warning, const std::string& line) {
+    if (options_.log) options_.log(warning, line);
+  }
+
+  void Wake() {
+    if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
+    uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof one);
+  }
+
+  void Run() {
+    pthread_setname_np(pthread_self(), "redis-bus");
+    while (true) {
+      wake_pending_.store(false, std::memory_order_release);
+      bool stopping = false;
+      SteadyClock::time_point deadline;
+      std::vector<Command> commands;
+      std::vector<std::string> dropped;
+      {
+        std::lock_guard lock(mutex_);
+        commands.swap(commands_);
+        dropped.swap(dropped_channels_);
+        queued_publishes_ = 0;
+        stopping = stopping_;
+        deadline = flush_deadline_;
+      }
+      for (std::string& channel : dropped) NoteMissed(std::move(channel));
+      for (Command& command : commands) Apply(std::move(command));
+
+      const auto now = SteadyClock::now();
+      if (stopping && (publisher_.state != Connection::State::kReady ||
+                       publisher_.pending_out() == 0 || now >= deadline)) {
+        break;
+      }
+      Maintain(publisher_, now);
+      Maintain(subscriber_, now);
+      Probe(now);
+      Flush(publisher_, true);
+      Flush(subscriber_, false);
+      Wait(stopping ? std::min(deadline, now + kTick) : now + kTick);
+    }
+  }
+
+  // --- Commands from other threads ---------------------------------------------------------
+
+  void Apply(Command command) {
+    switch (command.kind) {
+      case Command::Kind::kPublish:
+        PublishNow(command.channel, command.payload);
+        break;
+      case Command::Kind::kSubscribe:
+        if (++subscriptions_[command.channel] == 1) {
+          stats_subscribed_.store(subscriptions_.size(), std::memory_order_relaxed);
+          // Left and wanted again within one turn: Redis never heard of the leaving.
+          if (subscriber_.state == Connection::State::kReady &&
+              to_unsubscribe_.erase(command.channel) == 0) {
+            to_subscribe_.push_back(std::move(command.channel));
+          }
+        }
+        break;
+      case Command::Kind::kUnsubscribe: {
+        auto it = subscriptions_.find(command.channel);
+        if (it == subscriptions_.end() || --it->second > 0) break;
+        subscriptions_.erase(it);
+        stats_subscribed_.store(subscriptions_.size(), std::memory_order_relaxed);
+        if (subscriber_.state != Connection::State::kReady) break;
+        // Wanted and left within one turn: Redis never hears of it.
+        if (auto wanted = std::find(to_subscribe_.begin(), to_subscribe_.end(), command.channel);
+            wanted != to_subscribe_.end()) {
+          to_subscribe_.erase(wanted);
+        } else {
+          to_unsubscribe_.insert(std::move(command.channel));
+        }
+        break;
+      }
+    }
+  }
+
+  void PublishNow(std::string_view channel, std::string_view framed) {
+    Connection& c = publisher_;
+    if (c.state != Connection::State::kReady) {
+      if (held_.size() >= options_.max_queued) return Drop(std::string(channel));
+      held_.push_back({Command::Kind::kPublish, std::string(channel), std::string(framed)});
+      return;
+    }
+    if (c.pending_out() > options_.max_output_bytes) return Drop(std::string(channel));
+    AppendCommand(c.out, {"PUBLISH", channel, framed});
+    ++c.unanswered;
+    ++publishes_unflushed_;
+    stats_published_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void Drop(std::string channel) {
+    stats_dropped_.fetch_add(1, std::memory_order_relaxed);
+    NoteMissed(std::move(channel));
+  }
+
+  void NoteMissed(std::string channel) {
+    if (missed_all_) return;
+    if (missed_.size() >= kMaxMissedNamed) {
+      missed_all_ = true;
+      missed_.clear();
+      return;
+    }
+    missed_.insert(std::move(channel));
+  }
+
+  // --- Connections -------------------------------------------------------------------------
+
+  void Maintain(Connection& c, SteadyClock::time_point now) {
+    if (c.state == Connection::State::kDown && now >= c.retry_at) Connect(c);
+  }
+
+  void Connect(Connection& c) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    const std::string port = std::to_string(options_.address.port);
+    // getaddrinfo blocks, but only this thread.
+    if (int rc = getaddrinfo(options_.address.host.c_str(), port.c_str(), &hints, &found);
+        rc != 0) {
+      return Fail(c,
+                  std::string("cannot resolve ") + options_.address.host + ": " + gai_strerror(rc));
+    }
+    int fd = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int rc = fd < 0 ? -1 : connect(fd, found->ai_addr, found->ai_addrlen);
+    const int connect_errno = errno;
+    freeaddrinfo(found);
+    if (fd < 0 || (rc != 0 && connect_errno != EINPROGRESS)) {
+      if (fd >= 0) close(fd);
+      return Fail(c, std::string("cannot connect: ") + std::strerror(connect_errno));
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    c.fd = fd;
+    c.state = Connection::State::kConnecting;
+    if (rc == 0) Connected(c);
+  }
+
+  // The TCP connection is up: everything the connection needs is pipelined behind the
+  // handshake, whose answers are checked as they come.
+  void Connected(Connection& c) {
+    c.state = Connection::State::kReady;
+    c.reader = redisReaderCreate();
+    c.out.clear();
+    c.out_sent = 0;
+    c.handshake_replies = 0;
+    c.unanswered = 0;
+    const RedisAddress& address = options_.address;
+    if (!address.password.empty()) {
+      if (address.user.empty()) {
+        AppendCommand(c.out, {"AUTH", address.password});
+      } else {
+        AppendCommand(c.out, {"AUTH", address.user, address.password});
+      }
+      ++c.handshake_replies;
+    }
+    if (address.db != 0) {
+      AppendCommand(c.out, {"SELECT", std::to_string(address.db)});
+      ++c.handshake_replies;
+    }
+    if (c.ever_ready) stats_reconnects_.fetch_add(1, std::memory_order_relaxed);
+    if (c.outage_logged || c.ever_ready) {
+      Log(false, std::string("redis: ") + c.role + " connected again to " + address.ToString());
+    }
+    c.ever_ready = true;
+    c.outage_logged = false;
+    c.backoff = kFirstBackoff;
+    if (&c == &publisher_) {
+      probe_outstanding_ = false;  // Probes sent before were lost with the old connection.
+      std::deque<Command> held;
+      held.swap(held_);
+      for (Command& command : held) PublishNow(command.channel, command.payload);
+      AnnounceMissed();
+    } else {
+      to_subscribe_.clear();
+      to_unsubscribe_.clear();
+      std::vector<std::string_view> channels = {probe_channel_, kControlChannel};
+      for (const auto& [channel, count] : subscriptions_) channels.push_back(channel);
+      Subscribe(channels);
+    }
+    UpdateConnected();
+  }
+
+  void Subscribe(const std::vector<std::string_view>& channels) {
+    for (size_t at = 0; at < channels.size(); at += kChannelsPerCommand) {
+      std::vector<std::string_view> args = {"SUBSCRIBE"};
+      const size_t end = std::min(channels.size(), at + kChannelsPerCommand);
+      args.insert(args.end(), channels.begin() + long(at), channels.begin() + long(end));
+      AppendCommand(subscriber_.out, args);
+    }
+  }
+
+  void AnnounceMissed() {
+    if (!missed_all_ && missed_.empty()) return;
+    std::string notice = options_.node_id + "\nmissed";
+    if (missed_all_) {
+      notice += "\n*";
+    } else {
+      for (const std::string& channel : missed_) notice += "\n" + channel;
+    }
+    missed_all_ = false;
+    missed_.clear();
+    AppendCommand(publisher_.out, {"PUBLISH", kControlChannel, notice});
+    ++publisher_.unanswered;
+  }
+
+  void Fail(Connection& c, const std::string& why) {
+    const bool was_ready = c.state == Connection::State::kReady;
+    Close(c);
+    if (&c == &publisher_ && was_ready && c.unanswered > 0) {
+      // Publications written but not answered may or may not have reached Redis.
+      missed_all_ = true;
+    }
+    if (!c.outage_logged) {
+      Log(true, std::string("redis at ") + options_.address.ToString() + " (" + c.role +
+                    "): " + why + "; retrying with backoff, cluster fan-out degraded");
+      c.outage_logged = true;
+    }
+    std::uniform_int_distribution<int64_t> jitter(0, c.backoff.count() / 2);
+    c.retry_at = SteadyClock::now() + c.backoff + milliseconds(jitter(random_));
+    c.backoff = std::min(kMaxBackoff, c.backoff * 2);
+    UpdateConnected();
+  }
+
+  void Close(Connection& c) {
+    if (c.fd >= 0) close(c.fd);
+    c.fd = -1;
+    if (c.reader != nullptr) redisReaderFree(c.reader);
+    c.reader = nullptr;
+    c.state = Connection::State::kDown;
+    c.out.clear();
+    c.out_sent = 0;
+  }
+
+  void UpdateConnected() {
+    stats_connected_.store(publisher_.state == Connection::State::kReady &&
+                               subscriber_.state == Connection::State::kReady,
+                           std::memory_order_relaxed);
+  }
+
+  // --- The probe ---------------------------------------------------------------------------
+
+  void Probe(SteadyClock::time_point now) {
+    if (publisher_.state != Connection::State::kReady ||
+        subscriber_.state != Connection::State::kReady) {
+      return;
+    }
+    if (probe_outstanding_ && now - probe_sent_at_ > options_.probe_timeout) {
+      probe_outstanding_ = false;
+      return Fail(subscriber_, "no probe came back for " +
+                                   std::to_string(options_.probe_timeout.count()) +
+                                   " ms (a silent subscription); reconnecting");
+    }
+    if (now < next_probe_at_) return;
+    next_probe_at_ = now + options_.probe_interval;
+    AppendCommand(publisher_.out, {"PUBLISH", probe_channel_, options_.node_id + "\nprobe"});
+    ++publisher_.unanswered;
+    if (!probe_outstanding_) {
+      probe_outstanding_ = true;
+      probe_sent_at_ = now;
+    }
+  }
+
+  // --- I/O ---------------------------------------------------------------------------------
+
+  void Flush(Connection& c, bool publisher) {
+    if (c.state != Connection::State::kReady) return;
+    if (!publisher) {
+      if (!to_unsubscribe_.empty()) {
+        std::vector<std::string_view> args = {"UNSUBSCRIBE"};
+        for (const std::string& channel : to_unsubscribe_) {
+          args.push_back(channel);
+          if (args.size() > kChannelsPerCommand) {
+            AppendCommand(c.out, args);
+            args.resize(1);
+          }
+        }
+        if (args.size() > 1) AppendCommand(c.out, args);
+        to_unsubscribe_.clear();
+      }
+      if (!to_subscribe_.empty()) {
+        std::vector<std::string_view> channels(to_subscribe_.begin(), to_subscribe_.end());
+        Subscribe(channels);
+        to_subscribe_.clear();
+      }
+    }
+    while (c.pending_out() > 0) {
+      ssize_t n = send(c.fd, c.out.data() + c.out_sent, c.pending_out(), MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) break;
+        return Fail(c, std::string("write: ") + std::strerror(errno));
+      }
+      if (publisher && publishes_unflushed_ > 0) {
+        stats_writes_.fetch_add(1, std::memory_order_relaxed);
+        publishes_unflushed_ = 0;
+      }
+      c.out_sent += size_t(n);
+    }
+    if (c.out_sent == c.out.size()) {
+      c.out.clear();
+      c.out_sent = 0;
+    } else if (c.out_sent > (1 << 20)) {
+      c.out.erase(0, c.out_sent);
+      c.out_sent = 0;
+    }
+  }
+
+  void Wait(SteadyClock::time_point until) {
+    pollfd fds[3] = {{wake_fd_, POLLIN, 0}, {-1, 0, 0}, {-1, 0, 0}};
+    Connection* connections[2] = {&publisher_, &subscriber_};
+    for (int i = 0; i < 2; ++i) {
+      Connection& c = *connections[i];
+      if (c.fd < 0) continue;
+      fds[i + 1].fd = c.fd;
+      fds[i + 1].events = POLLIN;
+      if (c.state == Connection::State::kConnecting || c.pending_out() > 0) {
+        fds[i + 1].events |= POLLOUT;
+      }
+    }
+    auto timeout = std::chrono::duration_cast<milliseconds>(until - SteadyClock::now()).count();
+    if (poll(fds, 3, int(std::clamp<int64_t>(timeout, 0, kTick.count()))) <= 0) return;
+    if (fds[0].revents & POLLIN) {
+      uint64_t count;
+      (void)!read(wake_fd_, &count, sizeof count);
+    }
+    for (int i = 0; i < 2; ++i) {
+      Connection& c = *connections[i];
+      if (fds[i + 1].fd < 0 || fds[i + 1].revents == 0 || c.fd != fds[i + 1].fd) continue;
+      if (c.state == Connection::State::kConnecting) {
+        int error = 0;
+        socklen_t length = sizeof error;
+        getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &length);
+        if (error != 0) {
+          Fail(c, std::string("cannot connect: ") + std::strerror(error));
+          continue;
+        }
+        Connected(c);
+        continue;
+      }
+      if (fds[i + 1].revents & (POLLIN | POLLERR | POLLHUP)) Read(c);
+    }
+  }
+
+  void Read(Connection& c) {
+    char buffer[64 * 1024];
+    while (c.state == Connection::State::kReady) {
+      ssize_t n = recv(c.fd, buffer, sizeof buffer, 0);
+      if (n == 0) return Fail(c, "connection closed by Redis");
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) return;
+        return Fail(c, std::string("read: ") + std::strerror(errno));
+      }
+      if (redisReaderFeed(c.reader, buffer, size_t(n)) != REDIS_OK) {
+        return Fail(c, "cannot feed the reply parser");
+      }
+      while (c.state == Connection::State::kReady) {
+        void* parsed = nullptr;
+        if (redisReaderGetReply(c.reader, &parsed) != REDIS_OK) {
+          return Fail(c, std::string("bad reply from Redis: ") + c.reader->errstr);
+        }
+        if (parsed == nullptr) break;
+        auto* reply = static_cast<redisReply*>(parsed);
+        OnReply(c, reply);
+        freeReplyObject(reply);
+      }
+      if (size_t(n) < sizeof buffer) return;
+    }
+  }
+
+  void OnReply(Connection& c, const redisReply* reply) {
+    if (c.handshake_replies > 0) {
+      --c.handshake_replies;
+      if (reply->type == REDIS_REPLY_ERROR) {
+        Fail(c, "refused the handshake: " + std::string(ReplyText(reply)));
+      }
+      return;
+    }
+    if (&c == &publisher_) {
+      if (c.unanswered > 0) --c.unanswered;
+      if (reply->type == REDIS_REPLY_ERROR && !publish_error_logged_) {
+        publish_error_logged_ = true;
+        Log(true, "redis: PUBLISH refused: " + std::string(ReplyText(reply)));
+      }
+      return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+      return Fail(c, "refused a subscription: " + std::string(ReplyText(reply)));
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) return;
+    const std::string_view kind = ReplyText(reply->element[0]);
+    const std::string_view channel = ReplyText(reply->element[1]);
+    if (kind == "message") return OnMessage(channel, ReplyText(reply->element[2]));
+    if (kind == "subscribe" && subscriptions_.contains(std::string(channel))) {
+      // Anything published before this moment never reached this node.
+      listener_.OnMaybeMissed(channel);
+    }
+  }
+
+  void OnMessage(std::string_view channel, std::string_view framed) {
+    const size_t newline = framed.find('\n');
+    if (newline == std::string_view::npos) return;
+    const std::string_view origin = framed.substr(0, newline);
+    const std::string_view payload = framed.substr(newline + 1);
+    if (channel == probe_channel_) {
+      probe_outstanding_ = false;
+      return;
+    }
+    if (origin == options_.node_id) return;
+    if (channel == kControlChannel) return OnControl(payload);
+    stats_received_.fetch_add(1, std::memory_order_relaxed);
+    listener_.OnPublication(channel, payload);
+  }
+
+  void OnControl(std::string_view notice) {
+    if (!notice.starts_with("missed")) return;
+    std::vector<std::string_view> named;
+    bool all = false;
+    size_t at = notice.find('\n');
+    while (at != std::string_view::npos) {
+      size_t end = notice.find('\n', at + 1);
+      std::string_view channel = notice.substr(
+          at + 1, end == std::string_view::npos ? std::string_view::npos : end - at - 1);
+      if (channel == "*") all = true;
+      named.push_back(channel);
+      at = end;
+    }
+    if (all) {
+      for (const auto& [channel, count] : subscriptions_) listener_.OnMaybeMissed(channel);
+      return;
+    }
+    for (std::string_view channel : named) {
+      if (subscriptions_.contains(std::string(channel))) listener_.OnMaybeMissed(channel);
+    }
+  }
+
+  const RedisBusOptions options_;
+  RedisBusListener& listener_;
+  const std::string probe_channel_;
+  const int wake_fd_;
+  std::thread thread_;
+  std::atomic<bool> wake_pending_{false};
+
+  // Shared with other threads, under mutex_.
+  std::mutex mutex_;
+  std::vector<Command> commands_;
+  std::vector<std::string> dropped_channels_;  // Publications refused by Enqueue.
+  size_t queued_publishes_ = 0;
+  bool stopping_ = false;
+  SteadyClock::time_point flush_deadline_{};
+
+  // The bus thread's own.
+  Connection publisher_;
+  Connection subscriber_;
+  std::deque<Command> held_;  // Publications waiting for the publisher to connect.
+  std::unordered_map<std::string, uint32_t> subscriptions_;  // Channel → Subscribe count.
+  std::vector<std::string> to_subscribe_;
+  std::unordered_set<std::string> to_unsubscribe_;
+  std::unordered_set<std::string> missed_;  // Channels whose publications were dropped.
+  bool missed_all_ = false;
+  uint64_t publishes_unflushed_ = 0;
+  bool publish_error_logged_ = false;
+  bool probe_outstanding_ = false;
+  SteadyClock::time_point probe_sent_at_{};
+  SteadyClock::time_point next_probe_at_{};
+  std::mt19937_64 random_;
+
+  std::atomic<uint64_t> stats_published_{0};
+  std::atomic<uint64_t> stats_writes_{0};
+  std::atomic<uint64_t> stats_received_{0};
+  std::atomic<uint64_t> stats_dropped_{0};
+  std::atomic<uint64_t> stats_reconnects_{0};
+  std::atomic<uint64_t> stats_subscribed_{0};
+  std::atomic<bool> stats_connected_{false};
+};
+
+std::unique_ptr<RedisBus> RedisBus::Start(RedisBusOptions options, RedisBusListener& listener,
+                                          std::string* error) {
+  if (!ValidNodeId(options.node_id)) {
+    *error = "a node id is 1-64 of [A-Za-z0-9._-]";
+    return nullptr;
+  }
+  auto loop = std::make_unique<Loop>(std::move(options), listener);
+  if (!loop->Begin(error)) return nullptr;
+  return std::unique_ptr<RedisBus>(new RedisBus(std::move(loop)));
+}
+
+RedisBus::RedisBus(std::unique_ptr<Loop> loop) : loop_(std::move(loop)) {}
+RedisBus::~RedisBus() { Stop(milliseconds(0)); }
+
+void RedisBus::Publish(std::string_view channel, std::string_view payload) {
+  std::string framed;
+  framed.reserve(loop_->node_id().size() + 1 + payload.size());
+  framed.append(loop_->node_id()).append(1, '\n').append(payload);
+  loop_->Enqueue({Command::Kind::kPublish, std::string(channel), std::move(framed)});
+}
+
+void RedisBus::Subscribe(std::string_view channel) {
+  loop_->Enqueue({Command::Kind::kSubscribe, std::string(channel), {}});
+}
+
+void RedisBus::Unsubscribe(std::string_view channel) {
+  loop_->Enqueue({Command::Kind::kUnsubscribe, std::string(channel), {}});
+}
+
+void RedisBus::Stop(std::chrono::milliseconds flush_limit) { loop_->Stop(flush_limit); }
+
+RedisBusStats RedisBus::stats() const { return loop_->Stats(); }
+
+const std::string& RedisBus::node_id() const { return loop_->node_id(); }
+
+}  // namespace ringcast::cluster

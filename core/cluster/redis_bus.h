@@ -1,0 +1,120 @@
+// RedisBus: this node's pub/sub link to the other nodes of a cluster, through one Redis.
+//
+// Owner: its own thread ("redis-bus"). Any thread may Publish, Subscribe and Unsubscribe; the
+// listener is called on the bus thread (it must not block for long: the chat posts mail).
+//
+// hiredis 0.14 (Debian 12) serves only as the RESP codec (redisFormatCommandArgv to encode,
+// redisReader to decode); the sockets are ours, non-blocking, driven by a poll(2) loop, because
+// its async API has no timers and blocks nobody only if something else drives it. Two
+// connections, as Redis requires: a subscribed connection (RESP2) may send nothing but
+// (UN)SUBSCRIBE and PING.
+//   - The publisher writes every command one loop turn gathered in one write (pipelining: at
+//     load, many PUBLISHes per write; stats() counts both).
+//   - The subscriber holds the channels somebody on this node wants (reference-counted: a
+//     channel is subscribed on its first Subscribe and left on its last Unsubscribe), batched
+//     into one SUBSCRIBE/UNSUBSCRIBE per turn.
+//
+// Redis pub/sub delivers at most once. The bus never hides that; it says when publications may
+// have been missed, so that the application can fetch them from its store
+// (RedisBusListener::OnMaybeMissed):
+//   - a subscription confirmed (new, or renewed after the subscriber reconnected: everything
+//     published while it was not subscribed is lost);
+//   - another node's publisher lost publications (its connection broke with publications
+//     unanswered, or it dropped some while Redis was unreachable): once reconnected it says so
+//     on the control channel, and every node checks the channels named (or all of them);
+//   - a subscription that went silent: the bus publishes a probe to itself every
+//     probe_interval; no probe back within probe_timeout while the publisher works means the
+//     subscriber's connection is dead in a way TCP has not noticed (or Redis dropped it), so it
+//     is reconnected, which renews every subscription.
+//
+// Publications carry the publishing node's id (framing: "<node-id>\n<payload>"); a node never
+// hears its own. Bounds: publications waiting for a connection (`max_queued`, the
+// --redis-max-queued flag) and bytes waiting in a connection's output (`max_output_bytes`);
+// past either, publications are dropped (counted, and announced as missed once reconnected).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ringcast::cluster {
+
+// redis://[[user]:password@]host[:port][/db]
+struct RedisAddress {
+  std::string host;
+  uint16_t port = 6379;
+  int db = 0;
+  std::string user;
+  std::string password;
+
+  static std::optional<RedisAddress> Parse(std::string_view url, std::string* error);
+  // host:port/db, never the password.
+  std::string ToString() const;
+};
+
+class RedisBusListener {
+ public:
+  virtual ~RedisBusListener() = default;
+  // A publication from another node.
+  virtual void OnPublication(std::string_view channel, std::string_view payload) = 0;
+  // Publications on `channel` may have been missed since the last call for it.
+  virtual void OnMaybeMissed(std::string_view channel) = 0;
+};
+
+struct RedisBusOptions {
+  RedisAddress address;
+  std::string node_id;  // [A-Za-z0-9._-], 1..64 bytes.
+  size_t max_queued = 65536;
+  size_t max_output_bytes = 64 << 20;
+  std::chrono::milliseconds probe_interval{1000};
+  std::chrono::milliseconds probe_timeout{3000};
+  std::function<void(bool warning, const std::string& line)> log;
+};
+
+struct RedisBusStats {
+  uint64_t published = 0;   // PUBLISH commands written.
+  uint64_t writes = 0;      // write(2) calls on the publisher that carried PUBLISHes.
+  uint64_t received = 0;    // Publications from other nodes handed to the listener.
+  uint64_t dropped = 0;     // Publications never written (bounds, or Redis unreachable).
+  uint64_t reconnects = 0;  // Connections (re)established after the first.
+  uint64_t subscribed = 0;  // Channels subscribed now.
+  bool connected = false;   // Both connections ready.
+};
+
+class RedisBus {
+ public:
+  // Starts the bus thread; it connects (and keeps reconnecting) by itself, so an unreachable
+  // Redis at start is not an error. Fails only on bad options.
+  static std::unique_ptr<RedisBus> Start(RedisBusOptions options, RedisBusListener& listener,
+                                         std::string* error);
+  ~RedisBus();
+  RedisBus(const RedisBus&) = delete;
+  RedisBus& operator=(const RedisBus&) = delete;
+
+  // Any thread. Publications from one thread reach Redis in the order published.
+  void Publish(std::string_view channel, std::string_view payload);
+  void Subscribe(std::string_view channel);
+  void Unsubscribe(std::string_view channel);
+
+  // Writes what is queued (for up to `flush_limit`) and stops the thread. Idempotent.
+  void Stop(std::chrono::milliseconds flush_limit = std::chrono::milliseconds(1000));
+
+  RedisBusStats stats() const;
+  const std::string& node_id() const;
+
+  class Loop;  // redis_bus.cc
+
+ private:
+  explicit RedisBus(std::unique_ptr<Loop> loop);
+  std::unique_ptr<Loop> loop_;
+};
+
+// Whether `id` may name a node.
+bool ValidNodeId(std::string_view id);
+
+}  // namespace ringcast::cluster

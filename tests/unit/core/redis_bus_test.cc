@@ -1,0 +1,295 @@
+// RedisBus against a real redis-server (Debian's), started by the test on a free loopback port.
+#include "core/cluster/redis_bus.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace ringcast::cluster {
+namespace {
+
+using namespace std::chrono_literals;
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t length = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A throwaway redis-server: no persistence, its own directory, killed by the destructor.
+class RedisProcess {
+ public:
+  RedisProcess() : port_(FreePort()) {
+    char pattern[] = "/tmp/ringcast-redis-XXXXXX";
+    dir_ = mkdtemp(pattern);
+    Start();
+  }
+  ~RedisProcess() {
+    Stop();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void Start() {
+    pid_ = fork();
+    if (pid_ == 0) {
+      const std::string port = std::to_string(port_);
+      // Its start-up banner and warnings go to its own log, not the test's output.
+      const std::string log = dir_ + "/redis.log";
+      execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no", "--dir", dir_.c_str(), "--loglevel", "warning",
+            "--logfile", log.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    // Ready when it accepts connections.
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(uint16_t(port_));
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      const bool up = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+      close(fd);
+      if (up) return;
+      std::this_thread::sleep_for(25ms);
+    }
+    ADD_FAILURE() << "redis-server did not start on port " << port_;
+  }
+
+  void Stop() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  // Runs redis-cli against it; returns its exit status.
+  int Cli(const std::string& args) {
+    return std::system(
+        ("redis-cli -p " + std::to_string(port_) + " " + args + " >/dev/null").c_str());
+  }
+
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int port_;
+  std::string dir_;
+  pid_t pid_ = -1;
+};
+
+// Records what the bus reports, for the test thread to wait on. Recursive: the accessors run
+// inside WaitFor's predicates too.
+class Recorder : public RedisBusListener {
+ public:
+  void OnPublication(std::string_view channel, std::string_view payload) override {
+    std::lock_guard lock(mutex_);
+    received_[std::string(channel)].emplace_back(payload);
+    changed_.notify_all();
+  }
+  void OnMaybeMissed(std::string_view channel) override {
+    std::lock_guard lock(mutex_);
+    ++missed_[std::string(channel)];
+    changed_.notify_all();
+  }
+
+  bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, limit, done);
+  }
+  size_t Received(const std::string& channel) {
+    std::lock_guard lock(mutex_);
+    return received_[channel].size();
+  }
+  std::vector<std::string> Messages(const std::string& channel) {
+    std::lock_guard lock(mutex_);
+    return received_[channel];
+  }
+  int Missed(const std::string& channel) {
+    std::lock_guard lock(mutex_);
+    return missed_[channel];
+  }
+
+ private:
+  std::recursive_mutex mutex_;
+  std::condition_variable_any changed_;
+  std::map<std::string, std::vector<std::string>> received_;
+  std::map<std::string, int> missed_;
+};
+
+std::unique_ptr<RedisBus> StartBus(const std::string& url, const std::string& node,
+                                   Recorder& recorder, RedisBusOptions options = {}) {
+  std::string error;
+  auto address = RedisAddress::Parse(url, &error);
+  EXPECT_TRUE(address) << error;
+  options.address = *address;
+  options.node_id = node;
+  auto bus = RedisBus::Start(std::move(options), recorder, &error);
+  EXPECT_TRUE(bus) << error;
+  return bus;
+}
+
+TEST(RedisAddressTest, ParsesUrls) {
+  std::string error;
+  auto a = RedisAddress::Parse("redis://127.0.0.1:6390/2", &error);
+  ASSERT_TRUE(a) << error;
+  EXPECT_EQ(a->host, "127.0.0.1");
+  EXPECT_EQ(a->port, 6390);
+  EXPECT_EQ(a->db, 2);
+  auto b = RedisAddress::Parse("redis://:secret@cache.internal", &error);
+  ASSERT_TRUE(b) << error;
+  EXPECT_EQ(b->host, "cache.internal");
+  EXPECT_EQ(b->port, 6379);
+  EXPECT_EQ(b->password, "secret");
+  EXPECT_EQ(b->ToString().find("secret"), std::string::npos);
+  auto c = RedisAddress::Parse("redis://user:pw@[::1]:7000", &error);
+  ASSERT_TRUE(c) << error;
+  EXPECT_EQ(c->host, "::1");
+  EXPECT_EQ(c->user, "user");
+  EXPECT_EQ(c->port, 7000);
+  for (const char* bad : {"http://x:1", "redis://", "redis://h:0", "redis://h:99999",
+                          "redis://h:1/x", "redis://h:port"}) {
+    EXPECT_FALSE(RedisAddress::Parse(bad, &error)) << bad;
+    EXPECT_FALSE(error.empty());
+  }
+}
+
+TEST(RedisAddressTest, NodeIds) {
+  EXPECT_TRUE(ValidNodeId("node-1.a_b"));
+  EXPECT_FALSE(ValidNodeId(""));
+  EXPECT_FALSE(ValidNodeId("a\nb"));
+  EXPECT_FALSE(ValidNodeId(std::string(65, 'a')));
+}
+
+TEST(RedisBusTest, DeliversInOrderToOtherNodesOnlyAndPipelines) {
+  RedisProcess redis;
+  Recorder at_a, at_b;
+  auto a = StartBus(redis.url(), "a", at_a);
+  auto b = StartBus(redis.url(), "b", at_b);
+  a->Subscribe("ch");
+  b->Subscribe("ch");
+  ASSERT_TRUE(at_a.WaitFor([&] { return at_a.Missed("ch") == 1; }));
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Missed("ch") == 1; }));
+
+  constexpr int kCount = 2000;
+  for (int i = 0; i < kCount; ++i) a->Publish("ch", "m" + std::to_string(i));
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Received("ch") == kCount; }));
+  std::vector<std::string> got = at_b.Messages("ch");
+  for (int i = 0; i < kCount; ++i) ASSERT_EQ(got[size_t(i)], "m" + std::to_string(i));
+  // A node never hears its own publications (b's last one proves a's have all arrived).
+  b->Publish("ch", "from-b");
+  ASSERT_TRUE(at_a.WaitFor([&] { return at_a.Received("ch") == 1; }));
+  EXPECT_EQ(at_a.Messages("ch")[0], "from-b");
+
+  RedisBusStats stats = a->stats();
+  EXPECT_EQ(stats.published, uint64_t{kCount});
+  EXPECT_EQ(stats.dropped, 0u);
+  EXPECT_TRUE(stats.connected);
+  // Many PUBLISHes per write: what one loop turn gathers goes out together.
+  EXPECT_LT(stats.writes, stats.published);
+}
+
+TEST(RedisBusTest, UnsubscribedChannelsStopAndResubscribingSaysMissed) {
+  RedisProcess redis;
+  Recorder at_a, at_b;
+  auto a = StartBus(redis.url(), "a", at_a);
+  auto b = StartBus(redis.url(), "b", at_b);
+  b->Subscribe("x");
+  b->Subscribe("x");  // Counted: one Unsubscribe leaves it subscribed.
+  b->Subscribe("y");
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Missed("x") == 1 && at_b.Missed("y") == 1; }));
+  b->Unsubscribe("x");
+  a->Publish("x", "1");
+  a->Publish("y", "1");
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Received("y") == 1; }));
+  EXPECT_EQ(at_b.Received("x"), 1u);
+
+  b->Unsubscribe("x");
+  // Redis keeps one subscriber's order across channels: y's second message arriving proves x's
+  // was not sent to b.
+  std::this_thread::sleep_for(200ms);  // Let the UNSUBSCRIBE reach Redis first.
+  a->Publish("x", "2");
+  a->Publish("y", "2");
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Received("y") == 2; }));
+  EXPECT_EQ(at_b.Received("x"), 1u);
+  EXPECT_EQ(b->stats().subscribed, 1u);
+}
+
+TEST(RedisBusTest, RecoversFromARedisRestartAndSaysWhatMayBeMissed) {
+  RedisProcess redis;
+  Recorder at_a, at_b;
+  RedisBusOptions options;
+  options.max_queued = 4;
+  auto a = StartBus(redis.url(), "a", at_a, options);
+  auto b = StartBus(redis.url(), "b", at_b);
+  b->Subscribe("ch");
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Missed("ch") == 1; }));
+
+  redis.Stop();
+  // While Redis is away, publications wait (up to max_queued) or are dropped, never block.
+  for (int i = 0; i < 10; ++i) a->Publish("ch", "during");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(a->stats().connected);
+  redis.Start();
+
+  // b's subscription is renewed, and b is told it may have missed publications.
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Missed("ch") >= 2; }, 15s));
+  ASSERT_TRUE(at_b.WaitFor([&] { return a->stats().connected && b->stats().connected; }, 15s));
+  a->Publish("ch", "after");
+  ASSERT_TRUE(at_b.WaitFor([&] {
+    for (const std::string& m : at_b.Messages("ch")) {
+      if (m == "after") return true;
+    }
+    return false;
+  }));
+  EXPECT_GE(a->stats().dropped, 6u);
+  EXPECT_GE(b->stats().reconnects, 1u);
+}
+
+TEST(RedisBusTest, ASilentSubscriptionIsDetectedByTheProbe) {
+  RedisProcess redis;
+  Recorder at_a;
+  RedisBusOptions options;
+  options.probe_interval = 100ms;
+  options.probe_timeout = 600ms;
+  auto a = StartBus(redis.url(), "a", at_a, options);
+  a->Subscribe("ch");
+  ASSERT_TRUE(at_a.WaitFor([&] { return at_a.Missed("ch") == 1; }));
+  // Redis keeps both connections open but stops answering clients for 2 s: publications (the
+  // probes) are not delivered, which is what a subscription lost without a closed socket
+  // looks like.
+  ASSERT_EQ(redis.Cli("CLIENT PAUSE 2000 ALL"), 0);
+  ASSERT_TRUE(at_a.WaitFor([&] { return at_a.Missed("ch") >= 2; }, 10s));
+  EXPECT_GE(a->stats().reconnects, 1u);
+}
+
+TEST(RedisBusTest, StopWithRedisUnreachableReturnsPromptly) {
+  Recorder recorder;
+  auto bus = StartBus("redis://127.0.0.1:" + std::to_string(FreePort()), "a", recorder);
+  bus->Subscribe("ch");
+  bus->Publish("ch", "x");
+  auto started = std::chrono::steady_clock::now();
+  bus->Stop(500ms);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  EXPECT_FALSE(bus->stats().connected);
+}
+
+}  // namespace
+}  // namespace ringcast::cluster
