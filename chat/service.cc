@@ -193,7 +193,6 @@ ChatService::~ChatService() { Stop(); }
 void ChatService::Attach(ShardSet& shards) {
   shards_ = &shards;
   apps_.assign(shards.size(), nullptr);
-  shards.SetStoppedHook([this] { Stop(); });
 }
 
 std::unique_ptr<Application> ChatService::MakeShardApp(Shard& shard) {

@@ -37,10 +37,12 @@ class ChatService {
   static std::unique_ptr<ChatService> Start(const Config& config);
   ~ChatService();
 
-  // Before ShardSet::Run: the factory for every shard's Application, and the hook that stops
-  // the store once the shards have stopped.
+  // Before ShardSet::Run: the factory for every shard's Application.
   void Attach(ShardSet& shards);
   std::unique_ptr<Application> MakeShardApp(Shard& shard);
+  // Once the shards have stopped (ShardSet's stopped hook): stops the store, committing what is
+  // queued for a short while (docs/architecture.md, "Closing"). Idempotent.
+  void Stop();
 
   // Runs `task` on shard `target`'s ChatShard, from any thread (shard, worker, storage). Tasks
   // from one thread to one shard run in the order posted. The task is dropped (destroyed unrun)
@@ -82,7 +84,6 @@ class ChatService {
  private:
   ChatService(const Config& config, auth::JwtSecret secret) : config_(config), secret_(secret) {}
   static void RunTask(Shard& shard, const Mail& mail);
-  void Stop();
 
   const Config& config_;
   auth::JwtSecret secret_;

@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "core/cluster/redis_bus.h"
+
 namespace ringcast {
 
 int ParseConfig(int argc, char** argv, Config* config) {
@@ -133,6 +135,25 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "PostgreSQL synchronous_commit of the writers: on (an ack survives a database crash) or "
       "off, local, remote_write, remote_apply (storage/README.md)")
       ->check(CLI::IsMember({"on", "off", "local", "remote_write", "remote_apply"}));
+  add("--redis", &config->redis_url, "RINGCAST_REDIS_URL",
+      "Cluster mode: redis://[:password@]host:port[/db] that every node shares for fan-out "
+      "(docs/cluster.md); needs --database-url. Empty: a single node");
+  add("--node-id", &config->node_id, "RINGCAST_NODE_ID",
+      "This node's name in the cluster, 1-64 of [A-Za-z0-9._-] (default: generated once, kept "
+      "in the data dir)");
+  add("--redis-max-queued", &config->redis_max_queued, "RINGCAST_REDIS_MAX_QUEUED",
+      "Publications waiting for Redis at most (while it is slow or away); more are dropped and "
+      "the other nodes read them from the store")
+      ->check(CLI::Range(16, 1 << 24));
+  add("--gap-fill-delay-ms", &config->gap_fill_delay_ms, "RINGCAST_GAP_FILL_DELAY_MS",
+      "Cluster mode: how long a conversation waits for a missing message to arrive through "
+      "Redis before reading it from the store")
+      ->check(CLI::Range(1, 60000));
+  add("--cluster-check-interval", &config->cluster_check_interval_s,
+      "RINGCAST_CLUSTER_CHECK_INTERVAL",
+      "Cluster mode: seconds between checks of every followed conversation's newest seq "
+      "against the store (catches a lost last publication)")
+      ->check(CLI::Range(1, 3600));
   add("--msg-rate", &config->msg_rate, "RINGCAST_MSG_RATE",
       "Chat requests per second per connection (bursts of twice that)")
       ->check(CLI::Range(1, 100000000));
@@ -172,6 +193,25 @@ int ParseConfig(int argc, char** argv, Config* config) {
   if ((config->recv_buffers & (config->recv_buffers - 1)) != 0) {
     std::fprintf(stderr, "ringcast: --recv-buffers must be a power of two, got %u\n",
                  config->recv_buffers);
+    return 2;
+  }
+  if (!config->redis_url.empty()) {
+    std::string error;
+    if (!cluster::RedisAddress::Parse(config->redis_url, &error)) {
+      std::fprintf(stderr, "ringcast: --redis: %s\n", error.c_str());
+      return 2;
+    }
+    if (config->database_url.empty()) {
+      std::fprintf(stderr,
+                   "ringcast: --redis (cluster mode) needs --database-url: every node of a "
+                   "cluster shares one PostgreSQL store, and the SQLite store in --data-dir "
+                   "belongs to one node\n");
+      return 2;
+    }
+  }
+  if (!config->node_id.empty() && !cluster::ValidNodeId(config->node_id)) {
+    std::fprintf(stderr, "ringcast: --node-id must be 1-64 of [A-Za-z0-9._-], got '%s'\n",
+                 config->node_id.c_str());
     return 2;
   }
   return -1;

@@ -49,6 +49,12 @@ struct Config {
   uint32_t db_readers = 2;
   uint32_t db_timeout_ms = 5000;
   std::string pg_synchronous_commit = "on";
+  // Cluster mode (docs/cluster.md).
+  std::string redis_url;  // Empty: a single node.
+  std::string node_id;    // Empty: <data_dir>/node-id, generated once.
+  uint32_t redis_max_queued = 65536;
+  uint32_t gap_fill_delay_ms = 100;
+  uint32_t cluster_check_interval_s = 5;
   uint32_t msg_rate = 100;  // Requests per second per connection; burst twice that.
   uint64_t max_chat_body = 65536;
   uint32_t sync_limit = 500;

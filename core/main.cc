@@ -1,5 +1,6 @@
 // ringcast: shard-per-core io_uring WebSocket server. See README.md and docs/architecture.md.
 #include "chat/service.h"
+#include "core/cluster/cluster_node.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/runtime/shard_set.h"
@@ -18,8 +19,21 @@ int main(int argc, char** argv) {
                                                       : LogLevel::kInfo);
   std::unique_ptr<ringcast::chat::ChatService> chat = ringcast::chat::ChatService::Start(config);
   if (!chat) return 1;
+  // Cluster mode (docs/cluster.md): the bus starts once the shards can take mail.
+  std::unique_ptr<ringcast::cluster::ClusterNode> cluster;
+  if (!config.redis_url.empty()) {
+    cluster = ringcast::cluster::ClusterNode::Create(config);
+    if (!cluster) return 1;
+  }
   ringcast::ShardSet shards(config,
                             [&chat](ringcast::Shard& shard) { return chat->MakeShardApp(shard); });
+  shards.SetCluster(cluster.get());
   chat->Attach(shards);
+  if (cluster) shards.SetStartedHook([&] { cluster->Start(shards); });
+  shards.SetStoppedHook([&] {
+    chat->Stop();
+    // After the store: the publications of its last commits are written first.
+    if (cluster) cluster->Stop();
+  });
   return shards.Run();
 }

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <new>
 
+#include "core/cluster/cluster_node.h"
 #include "core/log.h"
 #include "core/net/connection.h"
 #include "core/runtime/mailbox.h"
@@ -73,7 +74,12 @@ void TopicTable::Subscribe(std::string_view name, Connection* conn, uint64_t* to
   Topic* topic = FindOrCreate(name);
   *token = MakeToken(topic->id, static_cast<uint32_t>(topic->subscribers.size()));
   topic->subscribers.push_back({conn, token});
-  if (topic->subscribers.size() == 1) AnnounceInterest(topic->name, true);
+  if (topic->subscribers.size() == 1) {
+    AnnounceInterest(topic->name, true);
+    // Cluster mode: the node follows the topic while any shard has a subscriber (the bus
+    // counts the shards' follows).
+    if (cluster::ClusterNode* node = shard_.cluster()) node->FollowRaw(topic->name);
+  }
 }
 
 void TopicTable::Unsubscribe(uint64_t* token) {
@@ -89,6 +95,7 @@ void TopicTable::Unsubscribe(uint64_t* token) {
   subscribers.pop_back();
   if (subscribers.empty()) {
     AnnounceInterest(topic->name, false);
+    if (cluster::ClusterNode* node = shard_.cluster()) node->UnfollowRaw(topic->name);
     MaybeErase(topic);
   }
 }
@@ -118,10 +125,14 @@ void TopicTable::Publish(std::string_view name, SharedFrame* frame) {
   DeliverLocal(topic, frame);
 }
 
-void TopicTable::PublishToTopicOf(uint64_t token, SharedFrame* frame) {
+std::string_view TopicTable::TopicOf(uint64_t token) const {
   uint32_t id = static_cast<uint32_t>(token >> 32);
   CHECK(id < by_id_.size() && by_id_[id] != nullptr);
-  Publish(by_id_[id]->name, frame);
+  return by_id_[id]->name;
+}
+
+void TopicTable::PublishToTopicOf(uint64_t token, SharedFrame* frame) {
+  Publish(TopicOf(token), frame);
 }
 
 void TopicTable::DeliverLocal(Topic& topic, SharedFrame* frame) {

@@ -8,6 +8,10 @@
 //
 // Ordering: messages published by one connection reach each subscriber in publish order (local
 // delivery is immediate; mail between a pair of shards is FIFO).
+//
+// Cluster mode: while any shard has a subscriber of a topic, the node follows it on the Redis
+// bus (core/cluster/cluster_node.h), and publications from other nodes enter through
+// Publish() on one shard per topic.
 #pragma once
 
 #include <cstdint>
@@ -41,6 +45,8 @@ class TopicTable {
   void Publish(std::string_view topic, SharedFrame* frame);
   // The same, for the topic a local subscription `token` belongs to.
   void PublishToTopicOf(uint64_t token, SharedFrame* frame);
+  // The topic a local subscription `token` belongs to (valid while subscribed).
+  std::string_view TopicOf(uint64_t token) const;
 
   size_t local_subscribers(std::string_view topic) const;
 

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <string>
 
+#include "core/cluster/cluster_node.h"
 #include "core/net/connection.h"
 #include "core/runtime/shard.h"
 #include "proto/json_writer.h"
@@ -22,7 +23,9 @@ class EchoHandler final : public WebSocketHandler {
 };
 
 // /raw/{channel}: every data message is published verbatim to every subscriber of the channel,
-// the sender included, on every shard. conn.user_data holds the subscription token.
+// the sender included, on every shard and, in cluster mode, on every node (through Redis: at
+// most once, in each publisher's order; nothing is stored). conn.user_data holds the
+// subscription token.
 class RawChannelHandler final : public WebSocketHandler {
  public:
   explicit RawChannelHandler(TopicTable& topics) : topics_(topics) {}
@@ -31,6 +34,9 @@ class RawChannelHandler final : public WebSocketHandler {
     topics_.Subscribe(channel, &conn, &conn.user_data);
   }
   void OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload) override {
+    if (cluster::ClusterNode* node = Shard::Current()->cluster()) {
+      node->PublishRaw(topics_.TopicOf(conn.user_data), opcode, payload);
+    }
     topics_.PublishToTopicOf(conn.user_data, SharedFrame::EncodeMessage(opcode, payload));
   }
   void OnClose(Connection& conn) override { topics_.Unsubscribe(&conn.user_data); }

@@ -194,6 +194,8 @@ void Shard::Run() {
 
 // ---- Mail ----------------------------------------------------------------------------------
 
+cluster::ClusterNode* Shard::cluster() const { return set_.cluster(); }
+
 bool Shard::Post(uint32_t target, const Mail& mail) {
   Outbox& box = outboxes_[target];
   if (target != id_ && box.overflow.empty() && mailboxes_.Queue(id_, target).TryPush(Mail(mail))) {

@@ -38,6 +38,9 @@
 namespace ringcast {
 
 class ShardSet;
+namespace cluster {
+class ClusterNode;
+}
 
 class Shard {
  public:
@@ -78,6 +81,8 @@ class Shard {
   uint32_t shard_count() const { return mailboxes_.shards(); }
   const Config& config() const { return config_; }
   TopicTable& topics() { return topics_; }
+  // Cluster mode: the link to the other nodes; null on a single node.
+  cluster::ClusterNode* cluster() const;
   Connection* Find(ConnId id);
   size_t connection_count() const { return live_connections_; }
 

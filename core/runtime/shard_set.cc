@@ -101,6 +101,7 @@ int ShardSet::Run() {
   for (auto& shard : shards_) ring_fds.push_back(shard->ring_fd());
   external_mail_ = std::make_unique<ExternalMail>(mailboxes_, std::move(ring_fds));
   workers_ = std::make_unique<WorkerPool>(*external_mail_, config_.workers);
+  if (started_hook_) started_hook_();
   go.count_down();
   RC_LOG(kInfo, "ringcast ready: %u shards on %s:%u, %s descriptors, raw channels %s", size(),
          config_.host.c_str(), config_.port, config_.direct_descriptors ? "direct" : "plain",

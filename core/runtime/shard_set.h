@@ -16,6 +16,10 @@
 
 namespace ringcast {
 
+namespace cluster {
+class ClusterNode;
+}
+
 class ShardSet {
  public:
   using AppFactory = std::function<std::unique_ptr<Application>(Shard&)>;
@@ -42,6 +46,13 @@ class ShardSet {
   // Runs on the main thread once every shard has stopped and the workers are joined, before
   // mail still in the queues is delivered: the place to stop services that post to shards.
   void SetStoppedHook(std::function<void()> hook) { stopped_hook_ = std::move(hook); }
+  // Runs on the main thread once every shard is set up and mail can be posted to it, before
+  // any shard runs its loop: the place to start services that post to shards (the cluster
+  // bus).
+  void SetStartedHook(std::function<void()> hook) { started_hook_ = std::move(hook); }
+  // Cluster mode: this node's link to the others (null: a single node). Set before Run().
+  void SetCluster(cluster::ClusterNode* node) { cluster_ = node; }
+  cluster::ClusterNode* cluster() const { return cluster_; }
 
  private:
   void StopAll(bool hurry);
@@ -53,6 +64,8 @@ class ShardSet {
   std::unique_ptr<ExternalMail> external_mail_;  // Built once the shards' rings exist.
   std::unique_ptr<WorkerPool> workers_;
   std::function<void()> stopped_hook_;
+  std::function<void()> started_hook_;
+  cluster::ClusterNode* cluster_ = nullptr;
 };
 
 }  // namespace ringcast

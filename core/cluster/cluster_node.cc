@@ -1,0 +1,181 @@
+#include "core/cluster/cluster_node.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "core/log.h"
+#include "core/net/shared_frame.h"
+#include "core/runtime/shard.h"
+#include "core/runtime/shard_set.h"
+
+namespace ringcast::cluster {
+namespace {
+
+constexpr std::string_view kRawPrefix = "rc:raw:";
+constexpr const char* kNodeIdFile = "node-id";
+
+// --node-id, else the data dir's file, else a new id written there (so a restarted node keeps
+// its name; docs/cluster.md). Empty (with a reason on stderr) on failure.
+std::string ResolveNodeId(const Config& config) {
+  if (!config.node_id.empty()) return config.node_id;
+  const std::filesystem::path path = std::filesystem::path(config.data_dir) / kNodeIdFile;
+  if (std::ifstream in(path); in) {
+    std::string id;
+    std::getline(in, id);
+    if (ValidNodeId(id)) return id;
+    std::fprintf(stderr, "ringcast: %s does not hold a node id (1-64 of [A-Za-z0-9._-])\n",
+                 path.c_str());
+    return {};
+  }
+  std::random_device random;
+  char id[16];
+  std::snprintf(id, sizeof id, "n-%08x", unsigned(random()));
+  std::error_code error;
+  std::filesystem::create_directories(config.data_dir, error);
+  std::ofstream out(path);
+  out << id << "\n";
+  out.close();
+  if (!out) {
+    std::fprintf(stderr, "ringcast: cannot write %s: %s\n", path.c_str(), std::strerror(errno));
+    return {};
+  }
+  return id;
+}
+
+// A publication from another node, on its way to the shard that hashes its channel.
+struct RawArrival {
+  std::string channel;
+  SharedFrame* frame;
+};
+
+void DeliverRaw(Shard& shard, const Mail& mail) {
+  std::unique_ptr<RawArrival> arrival(static_cast<RawArrival*>(mail.ptr));
+  // The table fans it out to this shard's subscribers and to every interested shard; it never
+  // goes back to Redis (only a local client's message is published there).
+  shard.topics().Publish(arrival->channel, arrival->frame);
+}
+
+}  // namespace
+
+std::unique_ptr<ClusterNode> ClusterNode::Create(const Config& config) {
+  std::string error;
+  auto address = RedisAddress::Parse(config.redis_url, &error);
+  if (!address) {
+    std::fprintf(stderr, "ringcast: --redis: %s\n", error.c_str());
+    return nullptr;
+  }
+  std::string node_id = ResolveNodeId(config);
+  if (node_id.empty()) return nullptr;
+  return std::unique_ptr<ClusterNode>(new ClusterNode(config, std::move(node_id), *address));
+}
+
+ClusterNode::ClusterNode(const Config& config, std::string node_id, RedisAddress address)
+    : config_(config), node_id_(std::move(node_id)), address_(std::move(address)) {}
+
+ClusterNode::~ClusterNode() { Stop(); }
+
+void ClusterNode::Route(std::string prefix, RedisBusListener* listener) {
+  routes_.emplace_back(std::move(prefix), listener);
+}
+
+bool ClusterNode::Start(ShardSet& shards) {
+  shards_ = &shards;
+  RedisBusOptions options{.address = address_,
+                          .node_id = node_id_,
+                          .max_queued = config_.redis_max_queued,
+                          .log = [](bool warning, const std::string& line) {
+                            if (warning) {
+                              RC_LOG(kWarn, "%s", line.c_str());
+                            } else {
+                              RC_LOG(kInfo, "%s", line.c_str());
+                            }
+                          }};
+  std::string error;
+  bus_ = RedisBus::Start(std::move(options), *this, &error);
+  if (!bus_) {
+    RC_LOG(kError, "cluster: cannot start the Redis bus: %s", error.c_str());
+    return false;
+  }
+  RC_LOG(kInfo, "cluster mode: node %s, Redis at %s", node_id_.c_str(),
+         address_.ToString().c_str());
+  return true;
+}
+
+void ClusterNode::Stop() {
+  if (!bus_) return;
+  bus_->Stop();
+  RedisBusStats stats = bus_->stats();
+  RC_LOG(kInfo,
+         "redis bus: %llu publications in %llu writes, %llu received, %llu dropped, %llu "
+         "reconnects",
+         static_cast<unsigned long long>(stats.published),
+         static_cast<unsigned long long>(stats.writes),
+         static_cast<unsigned long long>(stats.received),
+         static_cast<unsigned long long>(stats.dropped),
+         static_cast<unsigned long long>(stats.reconnects));
+  bus_.reset();
+}
+
+RedisBusListener* ClusterNode::RouteOf(std::string_view channel) const {
+  for (const auto& [prefix, listener] : routes_) {
+    if (channel.starts_with(prefix)) return listener;
+  }
+  return nullptr;
+}
+
+void ClusterNode::OnPublication(std::string_view channel, std::string_view payload) {
+  if (!channel.starts_with(kRawPrefix)) {
+    if (RedisBusListener* listener = RouteOf(channel)) listener->OnPublication(channel, payload);
+    return;
+  }
+  // Raw: the first byte is the opcode, then the message as the client sent it.
+  if (payload.empty()) return;
+  const auto opcode = static_cast<ws::Opcode>(payload[0]);
+  if (opcode != ws::Opcode::kText && opcode != ws::Opcode::kBinary) return;
+  payload.remove_prefix(1);
+  const std::string_view name = channel.substr(kRawPrefix.size());
+  auto arrival = std::make_unique<RawArrival>(
+      RawArrival{std::string(name),
+                 SharedFrame::EncodeMessage(
+                     opcode, {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()})});
+  const uint32_t target = uint32_t(std::hash<std::string_view>{}(name) % shards_->size());
+  if (shards_->external_mail().Post(target, Mail{&DeliverRaw, arrival.get()}) ==
+      PushResult::kQueued) {
+    (void)arrival.release();
+  } else {
+    arrival->frame->Release();
+  }
+}
+
+void ClusterNode::OnMaybeMissed(std::string_view channel) {
+  // Raw channels promise nothing across a Redis outage (they are not stored): only routes
+  // with a store behind them can fill what was missed.
+  if (channel.starts_with(kRawPrefix)) return;
+  if (RedisBusListener* listener = RouteOf(channel)) listener->OnMaybeMissed(channel);
+}
+
+void ClusterNode::FollowRaw(std::string_view channel) {
+  bus_->Subscribe(std::string(kRawPrefix) + std::string(channel));
+}
+
+void ClusterNode::UnfollowRaw(std::string_view channel) {
+  bus_->Unsubscribe(std::string(kRawPrefix) + std::string(channel));
+}
+
+void ClusterNode::PublishRaw(std::string_view channel, ws::Opcode opcode,
+                             std::span<const uint8_t> payload) {
+  std::string framed;
+  framed.reserve(1 + payload.size());
+  framed.push_back(char(opcode));
+  framed.append(reinterpret_cast<const char*>(payload.data()), payload.size());
+  bus_->Publish(std::string(kRawPrefix) + std::string(channel), framed);
+}
+
+}  // namespace ringcast::cluster

@@ -1,0 +1,67 @@
+// ClusterNode: this process as one node of a cluster (--redis; docs/cluster.md).
+//
+// Owner: main() builds it before the shards and starts it once they exist; it is then shared,
+// read-only, by every thread. It owns the RedisBus and routes what arrives from other nodes by
+// channel prefix to whoever registered the prefix before Start (the chat: conversation and
+// membership channels). The engine's own use is /raw/{channel}: a shard whose first local
+// subscriber of a channel arrives follows "rc:raw:<channel>"; publications from other nodes
+// enter the shard that hashes the channel (so one publisher's messages stay in order) and fan
+// out from there as local ones do, through the TopicTable.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/cluster/redis_bus.h"
+#include "core/config.h"
+#include "proto/ws_frame.h"
+
+namespace ringcast {
+
+class ShardSet;
+
+namespace cluster {
+
+class ClusterNode final : private RedisBusListener {
+ public:
+  // Resolves the node id (--node-id, else <data_dir>/node-id, generated once) and checks the
+  // URL. nullptr with a one-line reason on stderr on failure. Nothing connects yet.
+  static std::unique_ptr<ClusterNode> Create(const Config& config);
+  ~ClusterNode() override;
+
+  // Before Start: publications on channels starting with `prefix` go to `listener` (on the
+  // bus thread).
+  void Route(std::string prefix, RedisBusListener* listener);
+  // Starts the bus: from now on publications from other nodes reach the shards. False (logged)
+  // on failure.
+  bool Start(ShardSet& shards);
+  // After the shards have stopped: writes what is queued (briefly) and stops the bus.
+  void Stop();
+
+  const std::string& node_id() const { return node_id_; }
+  RedisBus& bus() { return *bus_; }
+
+  // /raw/{channel} across nodes; any shard thread.
+  void FollowRaw(std::string_view channel);
+  void UnfollowRaw(std::string_view channel);
+  void PublishRaw(std::string_view channel, ws::Opcode opcode, std::span<const uint8_t> payload);
+
+ private:
+  ClusterNode(const Config& config, std::string node_id, RedisAddress address);
+  void OnPublication(std::string_view channel, std::string_view payload) override;
+  void OnMaybeMissed(std::string_view channel) override;
+  RedisBusListener* RouteOf(std::string_view channel) const;
+
+  const Config& config_;
+  const std::string node_id_;
+  const RedisAddress address_;
+  std::vector<std::pair<std::string, RedisBusListener*>> routes_;
+  ShardSet* shards_ = nullptr;
+  std::unique_ptr<RedisBus> bus_;
+};
+
+}  // namespace cluster
+}  // namespace ringcast
