@@ -73,23 +73,10 @@ std::unique_ptr<ClusterNode> ClusterNode::Create(const Config& config) {
   }
   std::string node_id = ResolveNodeId(config);
   if (node_id.empty()) return nullptr;
-  return std::unique_ptr<ClusterNode>(new ClusterNode(config, std::move(node_id), *address));
-}
-
-ClusterNode::ClusterNode(const Config& config, std::string node_id, RedisAddress address)
-    : config_(config), node_id_(std::move(node_id)), address_(std::move(address)) {}
-
-ClusterNode::~ClusterNode() { Stop(); }
-
-void ClusterNode::Route(std::string prefix, RedisBusListener* listener) {
-  routes_.emplace_back(std::move(prefix), listener);
-}
-
-bool ClusterNode::Start(ShardSet& shards) {
-  shards_ = &shards;
-  RedisBusOptions options{.address = address_,
-                          .node_id = node_id_,
-                          .max_queued = config_.redis_max_queued,
+  std::unique_ptr<ClusterNode> node(new ClusterNode(node_id));
+  RedisBusOptions options{.address = *address,
+                          .node_id = std::move(node_id),
+                          .max_queued = config.redis_max_queued,
                           .log = [](bool warning, const std::string& line) {
                             if (warning) {
                               RC_LOG(kWarn, "%s", line.c_str());
@@ -97,20 +84,33 @@ bool ClusterNode::Start(ShardSet& shards) {
                               RC_LOG(kInfo, "%s", line.c_str());
                             }
                           }};
-  std::string error;
-  bus_ = RedisBus::Start(std::move(options), *this, &error);
-  if (!bus_) {
-    RC_LOG(kError, "cluster: cannot start the Redis bus: %s", error.c_str());
-    return false;
+  node->bus_ = RedisBus::Start(std::move(options), *node, &error);
+  if (!node->bus_) {
+    std::fprintf(stderr, "ringcast: cannot start the Redis bus: %s\n", error.c_str());
+    return nullptr;
   }
-  RC_LOG(kInfo, "cluster mode: node %s, Redis at %s", node_id_.c_str(),
-         address_.ToString().c_str());
-  return true;
+  RC_LOG(kInfo, "cluster mode: node %s, Redis at %s", node->node_id_.c_str(),
+         address->ToString().c_str());
+  return node;
+}
+
+ClusterNode::ClusterNode(std::string node_id) : node_id_(std::move(node_id)) {}
+
+ClusterNode::~ClusterNode() { Stop(); }
+
+void ClusterNode::Route(std::string prefix, RedisBusListener* listener) {
+  routes_.emplace_back(std::move(prefix), listener);
+}
+
+void ClusterNode::Start(ShardSet& shards) {
+  shards_ = &shards;
+  started_.store(true, std::memory_order_release);
 }
 
 void ClusterNode::Stop() {
   if (!bus_) return;
   bus_->Stop();
+  started_.store(false, std::memory_order_release);
   RedisBusStats stats = bus_->stats();
   RC_LOG(kInfo,
          "redis bus: %llu publications in %llu writes, %llu received, %llu dropped, %llu "
@@ -131,6 +131,8 @@ RedisBusListener* ClusterNode::RouteOf(std::string_view channel) const {
 }
 
 void ClusterNode::OnPublication(std::string_view channel, std::string_view payload) {
+  // Before the shards can take mail nobody can be waiting for a publication.
+  if (!started_.load(std::memory_order_acquire)) return;
   if (!channel.starts_with(kRawPrefix)) {
     if (RedisBusListener* listener = RouteOf(channel)) listener->OnPublication(channel, payload);
     return;
@@ -155,6 +157,7 @@ void ClusterNode::OnPublication(std::string_view channel, std::string_view paylo
 }
 
 void ClusterNode::OnMaybeMissed(std::string_view channel) {
+  if (!started_.load(std::memory_order_acquire)) return;
   // Raw channels promise nothing across a Redis outage (they are not stored): only routes
   // with a store behind them can fill what was missed.
   if (channel.starts_with(kRawPrefix)) return;

@@ -9,7 +9,9 @@
 // out from there as local ones do, through the TopicTable.
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,17 +29,18 @@ namespace cluster {
 
 class ClusterNode final : private RedisBusListener {
  public:
-  // Resolves the node id (--node-id, else <data_dir>/node-id, generated once) and checks the
-  // URL. nullptr with a one-line reason on stderr on failure. Nothing connects yet.
+  // Resolves the node id (--node-id, else <data_dir>/node-id, generated once) and starts the
+  // bus, which connects (and reconnects) by itself. nullptr with a one-line reason on stderr on
+  // failure.
   static std::unique_ptr<ClusterNode> Create(const Config& config);
   ~ClusterNode() override;
 
   // Before Start: publications on channels starting with `prefix` go to `listener` (on the
   // bus thread).
   void Route(std::string prefix, RedisBusListener* listener);
-  // Starts the bus: from now on publications from other nodes reach the shards. False (logged)
-  // on failure.
-  bool Start(ShardSet& shards);
+  // Once the shards can take mail (ShardSet's started hook): publications from other nodes
+  // reach them from now on; before, they are dropped (nobody can be waiting for them).
+  void Start(ShardSet& shards);
   // After the shards have stopped: writes what is queued (briefly) and stops the bus.
   void Stop();
 
@@ -50,16 +53,15 @@ class ClusterNode final : private RedisBusListener {
   void PublishRaw(std::string_view channel, ws::Opcode opcode, std::span<const uint8_t> payload);
 
  private:
-  ClusterNode(const Config& config, std::string node_id, RedisAddress address);
+  explicit ClusterNode(std::string node_id);
   void OnPublication(std::string_view channel, std::string_view payload) override;
   void OnMaybeMissed(std::string_view channel) override;
   RedisBusListener* RouteOf(std::string_view channel) const;
 
-  const Config& config_;
   const std::string node_id_;
-  const RedisAddress address_;
   std::vector<std::pair<std::string, RedisBusListener*>> routes_;
   ShardSet* shards_ = nullptr;
+  std::atomic<bool> started_{false};
   std::unique_ptr<RedisBus> bus_;
 };
 
