@@ -1,11 +1,14 @@
 // The chat HTTP API (proto/PROTOCOL.md): accounts, tokens, conversations, history, and the
 // token check in front of the /ws upgrade.
+#include "chat/http_api.h"
+
 #include <algorithm>
 #include <charconv>
 #include <set>
 
 #include "chat/auth/password.h"
 #include "chat/chat_shard.h"
+#include "chat/cluster_link.h"
 #include "core/log.h"
 #include "core/runtime/shard.h"
 
@@ -18,6 +21,9 @@ constexpr size_t kMaxUsername = 32;
 constexpr size_t kMinPassword = 8;
 constexpr size_t kMaxPassword = 1024;
 constexpr size_t kMaxConversationName = 128;
+// Login attempts are counted per minute; each shard holds at most this many keys at once.
+constexpr int64_t kLoginWindowMs = 60 * 1000;
+constexpr size_t kMaxLoginKeys = 65536;
 
 bool ValidUsername(std::string_view name) {
   if (name.empty() || name.size() > kMaxUsername) return false;
@@ -73,7 +79,22 @@ std::string MembershipBody(const storage::ConversationState& state) {
 
 }  // namespace
 
-void ChatShard::OnRequest(HttpExchange& exchange) {
+HttpApi::HttpApi(Shard& shard, ChatService& service, WebSocketHandler& ws_handler,
+                 SessionHost& sessions)
+    : shard_(shard),
+      service_(service),
+      config_(service.config()),
+      ws_handler_(ws_handler),
+      sessions_(sessions),
+      login_limiter_(kLoginWindowMs, kMaxLoginKeys, service.clock().MonotonicMs()) {}
+
+bool HttpApi::Serves(std::string_view path) {
+  return path == "/ws" || path.starts_with(kApiPrefix);
+}
+
+void HttpApi::Sweep(int64_t now_ms) { login_limiter_.Expire(now_ms); }
+
+void HttpApi::OnRequest(HttpExchange& exchange) {
   std::string_view path = exchange.request().path;
   http::Method method = exchange.request().method;
   auto allow = [&](http::Method wanted, std::string_view allow_header) {
@@ -85,7 +106,6 @@ void ChatShard::OnRequest(HttpExchange& exchange) {
     if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleWebSocket(exchange);
     return;
   }
-  if (!path.starts_with(kApiPrefix)) return fallback_->OnRequest(exchange);
   std::string_view route = path.substr(kApiPrefix.size());
   if (route == "register") {
     if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleRegister(exchange);
@@ -100,9 +120,8 @@ void ChatShard::OnRequest(HttpExchange& exchange) {
   }
 }
 
-std::optional<ChatShard::Authenticated> ChatShard::Authenticate(const http::Request& request,
-                                                                bool allow_query,
-                                                                std::string* error) {
+std::optional<HttpApi::Authenticated> HttpApi::Authenticate(const http::Request& request,
+                                                            bool allow_query, std::string* error) {
   std::string_view token;
   std::string_view header = request.Find("Authorization");
   if (header.data() != nullptr) {
@@ -126,14 +145,14 @@ std::optional<ChatShard::Authenticated> ChatShard::Authenticate(const http::Requ
     *error = verified.error == auth::JwtError::kExpired ? "token expired" : "invalid token";
     return std::nullopt;
   }
-  if (revoked_.contains(verified.claims.jti)) {
+  if (sessions_.revoked(verified.claims.jti)) {
     *error = "token revoked";
     return std::nullopt;
   }
   return Authenticated{verified.claims.user_id, verified.claims.jti, verified.claims.exp};
 }
 
-bool ChatShard::RequireAuth(HttpExchange& exchange, Authenticated* auth) {
+bool HttpApi::RequireAuth(HttpExchange& exchange, Authenticated* auth) {
   std::string error;
   auto result = Authenticate(exchange.request(), false, &error);
   if (!result) {
@@ -144,19 +163,19 @@ bool ChatShard::RequireAuth(HttpExchange& exchange, Authenticated* auth) {
   return true;
 }
 
-void ChatShard::Answer(const DeferredHttp& deferred, int status, std::string_view body,
-                       std::string_view extra_headers) {
+void HttpApi::Answer(const DeferredHttp& deferred, int status, std::string_view body,
+                     std::string_view extra_headers) {
   shard_.AnswerDeferred(deferred, status, kJson, body, extra_headers);
 }
 
-void ChatShard::AnswerError(const DeferredHttp& deferred, int status, std::string_view reason,
-                            std::string_view extra_headers) {
+void HttpApi::AnswerError(const DeferredHttp& deferred, int status, std::string_view reason,
+                          std::string_view extra_headers) {
   JsonWriter writer;
   Answer(deferred, status, writer.BeginObject().Field("error", reason).EndObject().str(),
          extra_headers);
 }
 
-void ChatShard::AnswerStoreFailure(const DeferredHttp& deferred, const storage::Status& status) {
+void HttpApi::AnswerStoreFailure(const DeferredHttp& deferred, const storage::Status& status) {
   // An unreachable database is logged by the store when the outage begins, not per request.
   if (status.errc() != storage::Errc::kUnavailable) {
     RC_LOG(kWarn, "shard %u: store failed: %s", shard_.id(), status.ToString().c_str());
@@ -166,7 +185,7 @@ void ChatShard::AnswerStoreFailure(const DeferredHttp& deferred, const storage::
 
 // --- Accounts ------------------------------------------------------------------------------
 
-void ChatShard::HandleRegister(HttpExchange& exchange) {
+void HttpApi::HandleRegister(HttpExchange& exchange) {
   Credentials credentials;
   if (auto error = ParseCredentials(exchange.body(), &credentials)) {
     return exchange.RespondError(400, *error);
@@ -189,7 +208,8 @@ void ChatShard::HandleRegister(HttpExchange& exchange) {
         service_.store().CreateUser(
             username, std::move(hashed.encoded), NowMs(),
             service_.ReplyOn<std::pair<storage::Denial, int64_t>>(
-                shard_.id(), [deferred](ChatShard& self, auto result) {
+                shard_.id(), [deferred](ChatShard& chat, auto result) {
+                  HttpApi& self = chat.http_api();
                   if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
                   if (result->first == storage::Denial::kTaken) {
                     return self.AnswerError(deferred, 409, "username already taken");
@@ -202,20 +222,22 @@ void ChatShard::HandleRegister(HttpExchange& exchange) {
       });
 }
 
-void ChatShard::CountLoginAttempt(std::string key, uint32_t limit,
-                                  storage::UniqueFunction<void(ChatShard&, int64_t)> then) {
+void HttpApi::CountLoginAttempt(std::string key, uint32_t limit,
+                                storage::UniqueFunction<void(HttpApi&, int64_t)> then) {
   uint32_t owner = uint32_t(std::hash<std::string>{}(key) % service_.shard_count());
   uint32_t origin = shard_.id();
   service_.Post(owner, [key = std::move(key), limit, origin,
-                        then = std::move(then)](ChatShard& self) mutable {
-    int64_t retry_after = self.login_limiter_.Count(key, limit, self.clock_.MonotonicMs());
+                        then = std::move(then)](ChatShard& owner) mutable {
+    HttpApi& self = owner.http_api();
+    int64_t retry_after =
+        self.login_limiter_.Count(key, limit, self.service_.clock().MonotonicMs());
     self.service_.Post(origin, [then = std::move(then), retry_after](ChatShard& back) mutable {
-      then(back, retry_after);
+      then(back.http_api(), retry_after);
     });
   });
 }
 
-void ChatShard::HandleLogin(HttpExchange& exchange) {
+void HttpApi::HandleLogin(HttpExchange& exchange) {
   Credentials credentials;
   if (auto error = ParseCredentials(exchange.body(), &credentials)) {
     return exchange.RespondError(400, *error);
@@ -228,25 +250,24 @@ void ChatShard::HandleLogin(HttpExchange& exchange) {
   DeferredHttp deferred = exchange.Defer();
   // Both limits hold over the whole server: each key is counted on the shard its hash picks.
   shard_.PeerAddress(exchange.connection(), [this, deferred, credentials](std::string address) {
-    CountLoginAttempt(
-        "user:" + Lowercase(credentials.username), config_.login_rate_user,
-        [deferred, credentials, address](ChatShard& self, int64_t retry_after) mutable {
-          if (retry_after > 0) {
-            return self.ContinueLogin(deferred, std::move(credentials), retry_after);
-          }
-          // An unknown address (never expected on TCP) shares one bucket: fail closed.
-          self.CountLoginAttempt(
-              "ip:" + (address.empty() ? "?" : address), self.config_.login_rate_ip,
-              [deferred, credentials = std::move(credentials)](ChatShard& self,
-                                                               int64_t retry_after) mutable {
-                self.ContinueLogin(deferred, std::move(credentials), retry_after);
-              });
-        });
+    auto after_user = [deferred, credentials, address](HttpApi& self, int64_t retry_after) mutable {
+      if (retry_after > 0) {
+        return self.ContinueLogin(deferred, std::move(credentials), retry_after);
+      }
+      // An unknown address (never expected on TCP) shares one bucket: fail closed.
+      self.CountLoginAttempt("ip:" + (address.empty() ? "?" : address), self.config_.login_rate_ip,
+                             [deferred, credentials = std::move(credentials)](
+                                 HttpApi& self, int64_t retry_after) mutable {
+                               self.ContinueLogin(deferred, std::move(credentials), retry_after);
+                             });
+    };
+    CountLoginAttempt("user:" + Lowercase(credentials.username), config_.login_rate_user,
+                      std::move(after_user));
   });
 }
 
-void ChatShard::ContinueLogin(const DeferredHttp& deferred, Credentials credentials,
-                              int64_t retry_after) {
+void HttpApi::ContinueLogin(const DeferredHttp& deferred, Credentials credentials,
+                            int64_t retry_after) {
   if (retry_after > 0) {
     return AnswerError(deferred, 429, "too many login attempts, retry later",
                        "Retry-After: " + std::to_string(retry_after) + "\r\n");
@@ -255,8 +276,9 @@ void ChatShard::ContinueLogin(const DeferredHttp& deferred, Credentials credenti
   service_.store().FindLogin(
       std::move(username),
       service_.ReplyOn<std::optional<storage::UserLogin>>(
-          shard_.id(), [deferred, password = std::move(credentials.password)](ChatShard& self,
+          shard_.id(), [deferred, password = std::move(credentials.password)](ChatShard& chat,
                                                                               auto found) mutable {
+            HttpApi& self = chat.http_api();
             if (!found.ok()) return self.AnswerStoreFailure(deferred, found.status());
             std::optional<storage::UserLogin> login = std::move(*found);
             auth::ScryptParams params{.log2_n = self.config_.password_cost};
@@ -289,26 +311,30 @@ void ChatShard::ContinueLogin(const DeferredHttp& deferred, Credentials credenti
           }));
 }
 
-void ChatShard::HandleLogout(HttpExchange& exchange) {
+void HttpApi::HandleLogout(HttpExchange& exchange) {
   Authenticated auth;
   if (!RequireAuth(exchange, &auth)) return;
   DeferredHttp deferred = exchange.Defer();
   service_.store().RevokeToken(
       auth.jti, auth.exp * 1000,
-      service_.ReplyOn<bool>(shard_.id(), [deferred, auth](ChatShard& self, auto result) {
+      service_.ReplyOn<bool>(shard_.id(), [deferred, auth](ChatShard& chat, auto result) {
+        HttpApi& self = chat.http_api();
         if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
         self.service_.PostToEveryShard([&auth] {
           return [user = auth.user, jti = auth.jti, exp_ms = auth.exp * 1000](ChatShard& shard) {
-            shard.OnRevoked(user, jti, exp_ms);
+            shard.sessions().OnRevoked(user, jti, exp_ms);
           };
         });
+        if (ClusterLink* cluster = self.service_.cluster()) {
+          cluster->PublishRevoked(auth.user, auth.jti, auth.exp * 1000);
+        }
         self.Answer(deferred, 200, R"({"revoked":true})");
       }));
 }
 
 // --- Conversations ---------------------------------------------------------------------------
 
-void ChatShard::HandleConversations(HttpExchange& exchange, std::string_view rest) {
+void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest) {
   Authenticated auth;
   if (!RequireAuth(exchange, &auth)) return;
   const http::Request& request = exchange.request();
@@ -319,7 +345,8 @@ void ChatShard::HandleConversations(HttpExchange& exchange, std::string_view res
       DeferredHttp deferred = exchange.Defer();
       service_.store().ListConversations(
           caller, service_.ReplyOn<std::vector<storage::ConversationSummary>>(
-                      shard_.id(), [deferred](ChatShard& self, auto result) {
+                      shard_.id(), [deferred](ChatShard& chat, auto result) {
+                        HttpApi& self = chat.http_api();
                         if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
                         JsonWriter writer;
                         writer.BeginObject().Key("conversations").BeginArray();
@@ -370,7 +397,8 @@ void ChatShard::HandleConversations(HttpExchange& exchange, std::string_view res
         caller, std::vector<int64_t>(others.begin(), others.end()),
         spec.group ? std::move(spec.name) : std::nullopt, spec.group, NowMs(),
         service_.ReplyOn<storage::CreateConversationOutcome>(
-            shard_.id(), [deferred](ChatShard& self, auto result) {
+            shard_.id(), [deferred](ChatShard& chat, auto result) {
+              HttpApi& self = chat.http_api();
               if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
               if (result->denial == storage::Denial::kUnknownUser) {
                 return self.AnswerError(deferred, 404, "unknown user");
@@ -395,7 +423,7 @@ void ChatShard::HandleConversations(HttpExchange& exchange, std::string_view res
     return exchange.RespondError(400, "conversation id must be a positive integer");
   }
   std::string_view tail = slash == std::string_view::npos ? "" : rest.substr(slash);
-  auto denied = [](ChatShard& self, const DeferredHttp& deferred, storage::Denial denial) {
+  auto denied = [](HttpApi& self, const DeferredHttp& deferred, storage::Denial denial) {
     switch (denial) {
       case storage::Denial::kNone:
         return false;
@@ -435,7 +463,8 @@ void ChatShard::HandleConversations(HttpExchange& exchange, std::string_view res
     service_.store().History(
         conv, caller, before, {.count = uint32_t(limit), .bytes = max_bytes},
         service_.ReplyOn<storage::Page>(
-            shard_.id(), [deferred, denied, max_bytes](ChatShard& self, auto result) {
+            shard_.id(), [deferred, denied, max_bytes](ChatShard& chat, auto result) {
+              HttpApi& self = chat.http_api();
               if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
               if (denied(self, deferred, result->denial)) return;
               JsonWriter writer;
@@ -449,8 +478,9 @@ void ChatShard::HandleConversations(HttpExchange& exchange, std::string_view res
 
   auto after_membership = [denied](std::vector<int64_t> removed) {
     return [denied, removed = std::move(removed)](const DeferredHttp& deferred) {
-      return [deferred, denied, removed](ChatShard& self,
+      return [deferred, denied, removed](ChatShard& chat,
                                          storage::Result<storage::MembershipOutcome> result) {
+        HttpApi& self = chat.http_api();
         if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
         if (denied(self, deferred, result->denial)) return;
         // Adding only existing members changes nothing: no event (the call is idempotent).
@@ -495,11 +525,27 @@ void ChatShard::HandleConversations(HttpExchange& exchange, std::string_view res
 
 // --- WebSocket upgrade -----------------------------------------------------------------------
 
-void ChatShard::HandleWebSocket(HttpExchange& exchange) {
+void HttpApi::HandleWebSocket(HttpExchange& exchange) {
   std::string error;
   auto auth = Authenticate(exchange.request(), true, &error);
   if (!auth) return exchange.RespondError(401, error, "WWW-Authenticate: Bearer\r\n");
-  if (exchange.Upgrade(this)) OpenSession(exchange.connection(), std::move(*auth));
+  if (exchange.Upgrade(&ws_handler_)) {
+    sessions_.Open(exchange.connection(), auth->user, std::move(auth->jti));
+  }
+}
+
+void HttpApi::AnnounceMembers(const storage::ConversationState& state,
+                              std::vector<int64_t> removed) {
+  auto shared = std::make_shared<const std::pair<storage::ConversationState, std::vector<int64_t>>>(
+      state, std::move(removed));
+  service_.PostToEveryShard([&shared] {
+    return [shared](ChatShard& self) {
+      self.sessions().OnMembersChanged(shared->first, shared->second);
+    };
+  });
+  // The other nodes' sessions of these members join or leave too.
+  if (ClusterLink* cluster = service_.cluster())
+    cluster->PublishMembers(shared->first, shared->second);
 }
 
 }  // namespace ringcast::chat

@@ -1,8 +1,8 @@
-// PresenceOwner: the presence of the users one shard owns (UserOwner(id) == that shard): their
-// connections on every shard, online/offline with the reconnect grace (--presence-grace), and
-// the per-user connection limit (--max-conns-per-user).
+// PresenceOwner: the presence of the users one shard owns (UserOwnerShard(id) == that shard):
+// their connections on every shard, online/offline with the reconnect grace (--presence-grace),
+// and the per-user connection limit (--max-conns-per-user).
 //
-// Pure bookkeeping: the ChatShard does the mail, the store write and the broadcast from the
+// Pure bookkeeping: the UserOwner does the mail, the store write and the broadcast from the
 // changes it reports. The grace period is measured on the monotonic clock; `last_online` is a
 // wall-clock timestamp, shown to users.
 //

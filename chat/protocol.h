@@ -1,7 +1,7 @@
 // The chat wire protocol (proto/PROTOCOL.md, "The chat service"): client requests parsed with
 // simdjson On Demand, server events written with JsonWriter. Pure code: no shards, no store.
 //
-// Owner: a ChatShard keeps one RequestParser (it reuses its padded buffer and simdjson parser,
+// Owner: a SessionHost keeps one RequestParser (it reuses its padded buffer and simdjson parser,
 // so parsing a request allocates only for the strings it keeps).
 #pragma once
 

@@ -12,6 +12,7 @@
 #include <future>
 
 #include "chat/chat_shard.h"
+#include "chat/cluster_link.h"
 #include "core/log.h"
 #include "core/runtime/shard.h"
 #include "core/runtime/shard_set.h"
@@ -188,11 +189,17 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
   return service;
 }
 
+ChatService::ChatService(const Config& config, auth::JwtSecret secret)
+    : config_(config), secret_(secret) {}
+
 ChatService::~ChatService() { Stop(); }
 
 void ChatService::Attach(ShardSet& shards) {
   shards_ = &shards;
   apps_.assign(shards.size(), nullptr);
+  if (cluster::ClusterNode* node = shards.cluster()) {
+    cluster_ = std::make_unique<ClusterLink>(*this, *node);
+  }
 }
 
 std::unique_ptr<Application> ChatService::MakeShardApp(Shard& shard) {

@@ -2,8 +2,9 @@
 //
 // ChatService is process-wide and immutable once the shards run (config, signing secret, the
 // store); ChatShard is the per-shard half, the Application each shard runs, which owns all of
-// the mutable chat state of its shard. Shards reach each other's ChatShard only by mail
-// (ChatService::Post). See chat/README.md for which shard owns what.
+// the mutable chat state of its shard through one object per role (chat_shard.h). Shards reach
+// each other's ChatShard only by mail (ChatService::Post). See chat/README.md for which shard
+// owns what.
 #pragma once
 
 #include <atomic>
@@ -28,6 +29,7 @@ class Application;
 namespace ringcast::chat {
 
 class ChatShard;
+class ClusterLink;
 using ShardTask = storage::UniqueFunction<void(ChatShard&)>;
 
 class ChatService {
@@ -71,23 +73,27 @@ class ChatService {
   // Monotonic for every duration, wall only for timestamps (core/runtime/clock.h).
   const Clock& clock() const { return SystemClock(); }
   storage::ChatStore& store() { return *store_; }
+  // Cluster mode's link to the other nodes (docs/cluster.md); null on a single node.
+  ClusterLink* cluster() { return cluster_.get(); }
   const auth::JwtSecret& secret() const { return secret_; }
   const std::vector<storage::RevokedToken>& initially_revoked() const { return initially_revoked_; }
   uint32_t shard_count() const { return config_.threads; }
 
-  // Owners: each conversation and each user belongs to one shard.
-  uint32_t ConversationOwner(int64_t conv) const {
+  // Owners: each conversation and each user belongs to one shard (its ConversationOwner,
+  // UserOwner).
+  uint32_t ConversationOwnerShard(int64_t conv) const {
     return uint32_t(uint64_t(conv) % shard_count());
   }
-  uint32_t UserOwner(int64_t user) const { return uint32_t(uint64_t(user) % shard_count()); }
+  uint32_t UserOwnerShard(int64_t user) const { return uint32_t(uint64_t(user) % shard_count()); }
 
  private:
-  ChatService(const Config& config, auth::JwtSecret secret) : config_(config), secret_(secret) {}
+  ChatService(const Config& config, auth::JwtSecret secret);
   static void RunTask(Shard& shard, const Mail& mail);
 
   const Config& config_;
   auth::JwtSecret secret_;
   std::unique_ptr<storage::ChatStore> store_;
+  std::unique_ptr<ClusterLink> cluster_;
   std::vector<storage::RevokedToken> initially_revoked_;
   ShardSet* shards_ = nullptr;
   std::vector<ChatShard*> apps_;  // By shard id; each written and read by its own shard only.

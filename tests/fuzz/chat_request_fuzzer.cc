@@ -96,7 +96,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // A small body limit, so the fuzzer reaches that refusal with short inputs.
   const RequestLimits limits{.max_body = 64};
   // One per input, so every finding replays from its input alone; the second Parse below checks
-  // reuse, which a ChatShard relies on.
+  // reuse, which a SessionHost relies on.
   RequestParser parser(limits);
   ClientRequest request;
   RequestError error;

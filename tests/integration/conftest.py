@@ -27,6 +27,15 @@ The PostgreSQL server is the one named by $RINGCAST_TEST_DATABASE_URL (set by
 `tools/pgtmp run -- …`, which ctest uses), else a throwaway cluster (tools/pg_cluster.py)
 started on first use and removed at the end of the session; `-m "not needs_pg"` never starts
 one. The database password must never appear in a server's output (checked at teardown).
+
+Cluster mode (needs_redis)
+`cluster_factory(count=3, ...)` starts a cluster.Cluster: `count` ringcast nodes (n1..nN, 2/1/2
+shards) on one fresh PostgreSQL database and one Redis, stopped (exit 0 expected, except for
+nodes the test killed) and the database dropped after the test. The Redis is the one named by
+$RINGCAST_TEST_REDIS_URL (set by `tools/redistmp run -- …`, which ctest uses), else a throwaway
+redis-server (tools/redis_server.py) started on first use and stopped at the end of the session;
+`cluster_factory(own_redis=True)` gives the cluster a redis-server of its own (`cluster.redis`),
+which the test may shut down and restart. Tests that use it carry both needs_pg and needs_redis.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import signal
 
 import pytest
 
+import cluster as cluster_mod
 import pg_store
 import support
 
@@ -63,6 +73,8 @@ def pytest_configure(config):
                                        "--soak")
     config.addinivalue_line("markers", "needs_pg: runs ringcast on PostgreSQL (ctest's "
                                        "`integration_pg`)")
+    config.addinivalue_line("markers", "needs_redis: runs ringcast in cluster mode against "
+                                       "redis-server (ctest's `integration_cluster`)")
     config.addinivalue_line("markers", "both_stores: run each server test of the module with "
                                        "SQLite and with PostgreSQL")
     config.addinivalue_line("markers", "sqlite_only(reason): in a both_stores module, run this "
@@ -117,6 +129,60 @@ def pg_server():
         pytest.fail(f"no PostgreSQL for the needs_pg tests: {exc}", pytrace=False)
     yield pg
     pg.close()
+
+
+@pytest.fixture(scope="session")
+def session_redis():
+    """The session's Redis (see the module docstring)."""
+    try:
+        redis = cluster_mod.SessionRedis.start()
+    except cluster_mod.redis_server.RedisError as exc:
+        pytest.fail(f"no Redis for the needs_redis tests: {exc}", pytrace=False)
+    yield redis
+    redis.close()
+
+
+@pytest.fixture
+def cluster_factory(ringcast_bin, tmp_path, request):
+    """make(count=3, *, own_redis=False, redis=True, flags=None, args=(), threads=(2, 1, 2))
+    → a started cluster.Cluster. redis=False: no --redis (plain nodes sharing the database)."""
+    pg = request.getfixturevalue("pg_server")
+    clusters: list[cluster_mod.Cluster] = []
+    urls: list[str] = []
+    own: list[cluster_mod.redis_server.RedisServer] = []
+
+    def make(count: int = 3, *, own_redis: bool = False, redis: bool = True, flags=None,
+             args=(), threads=(2, 1, 2)) -> cluster_mod.Cluster:
+        database_url = pg.create_database()
+        urls.append(database_url)
+        server = None
+        if own_redis:
+            server = cluster_mod.redis_server.RedisServer.start(
+                tmp_path / f"redis{len(own)}")
+            own.append(server)
+            redis_url = server.url
+        elif redis:
+            redis_url = request.getfixturevalue("session_redis").url
+        else:
+            redis_url = None
+        password = pg_store.pg_cluster.url_password(database_url)
+        c = cluster_mod.Cluster(ringcast_bin, tmp_path / f"cluster{len(clusters)}",
+                                database_url=database_url, redis_url=redis_url, redis=server,
+                                flags=flags, args=args, threads=threads,
+                                secrets=[password] if password else [])
+        clusters.append(c)
+        return c.start(count)
+
+    yield make
+    try:
+        problems = [p for c in clusters for p in c.finish()]
+        if problems:
+            pytest.fail("\n\n".join(problems), pytrace=False)
+    finally:
+        for server in own:
+            server.stop()
+        for url in urls:
+            pg.drop_database(url)
 
 
 class _Databases:

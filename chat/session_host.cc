@@ -1,19 +1,21 @@
 // Chat sessions: one per /ws connection, on the shard that accepted it.
+#include "chat/session_host.h"
+
 #include <algorithm>
 
 #include "chat/chat_shard.h"
 #include "core/log.h"
-#include "core/routes/default_app.h"
+#include "core/net/shared_frame.h"
 #include "core/runtime/shard.h"
 
 namespace ringcast::chat {
 namespace {
 
-// Login attempts are counted per minute; each shard holds at most this many keys at once.
-constexpr int64_t kLoginWindowMs = 60 * 1000;
-constexpr size_t kMaxLoginKeys = 65536;
 // How often expired revocations are forgotten.
 constexpr int64_t kRevocationSweepMs = 60 * 1000;
+// Revoked token ids are kept this long past their token's exp (a wall-clock time): a wall clock
+// that steps back by less does not bring a revoked token back to life.
+constexpr int64_t kKeepRevokedPastExpiryMs = 3600 * 1000;
 
 template <typename T>
 void EraseOne(std::vector<T>& items, const T& item) {
@@ -25,36 +27,34 @@ void EraseOne(std::vector<T>& items, const T& item) {
 
 }  // namespace
 
-ChatShard::ChatShard(Shard& shard, ChatService& service)
+SessionHost::SessionHost(Shard& shard, ChatService& service)
     : shard_(shard),
       service_(service),
       config_(service.config()),
-      parser_(RequestLimits{.max_body = config_.max_chat_body}),
-      presence_owner_(service.clock(), config_.max_conns_per_user, config_.presence_grace_s),
-      login_limiter_(kLoginWindowMs, kMaxLoginKeys, service.clock().MonotonicMs()),
-      fallback_(MakeDefaultApp(shard)),
       clock_(service.clock()),
-      next_sweep_ms_(clock_.MonotonicMs()),
+      parser_(RequestLimits{.max_body = config_.max_chat_body}),
+      conversations_(service, shard.id()),
+      users_(service),
       next_revocation_sweep_ms_(clock_.MonotonicMs() + kRevocationSweepMs) {
   for (const storage::RevokedToken& token : service.initially_revoked()) {
     revoked_.emplace(token.jti, token.expires_at_ms);
   }
 }
 
-ChatShard::~ChatShard() = default;
+SessionHost::~SessionHost() = default;
 
-Session* ChatShard::FindSession(ConnId id) {
+Session* SessionHost::FindSession(ConnId id) {
   Connection* conn = shard_.Find(id);
   return conn == nullptr ? nullptr : reinterpret_cast<Session*>(conn->user_data);
 }
 
-void ChatShard::OpenSession(Connection& conn, Authenticated auth) {
+void SessionHost::Open(Connection& conn, int64_t user, std::string jti) {
   auto owned = std::make_unique<Session>();
   Session& session = *owned;
   session.conn = &conn;
   session.id = conn.id();
-  session.user = auth.user;
-  session.jti = std::move(auth.jti);
+  session.user = user;
+  session.jti = std::move(jti);
   session.last_heartbeat_ms = clock_.MonotonicMs();
   session.bucket = TokenBucket(config_.msg_rate, 2.0 * config_.msg_rate, clock_.MonotonicMs());
   session.index = sessions_.size();
@@ -63,17 +63,15 @@ void ChatShard::OpenSession(Connection& conn, Authenticated auth) {
   by_user_[session.user].push_back(&session);
 
   ConnId id = session.id;
-  int64_t user = session.user;
-  service_.Post(service_.UserOwner(user),
-                [user, id](ChatShard& owner) { owner.OwnerAttach(user, id); });
+  users_.Attach(user, id);
   service_.store().StartSession(
       user, service_.ReplyOn<storage::SessionStart>(
                 shard_.id(), [id](ChatShard& self, storage::Result<storage::SessionStart> r) {
-                  self.OnSessionStart(id, std::move(r));
+                  self.sessions().OnSessionStart(id, std::move(r));
                 }));
 }
 
-void ChatShard::OnSessionStart(ConnId id, storage::Result<storage::SessionStart> result) {
+void SessionHost::OnSessionStart(ConnId id, storage::Result<storage::SessionStart> result) {
   Session* session = FindSession(id);
   if (session == nullptr) return;
   if (!result.ok()) {
@@ -94,7 +92,7 @@ void ChatShard::OnSessionStart(ConnId id, storage::Result<storage::SessionStart>
   MaybeReady(*session);
 }
 
-void ChatShard::OnAttached(ConnId id, bool accepted) {
+void SessionHost::OnAttached(ConnId id, bool accepted) {
   Session* session = FindSession(id);
   if (session == nullptr) return;
   if (!accepted) return CloseSession(*session, 1008, "too many connections for this user");
@@ -104,7 +102,7 @@ void ChatShard::OnAttached(ConnId id, bool accepted) {
 
 // Ready once its conversations are loaded and joined and the user's owner has counted it; then
 // hello, then whatever the client sent meanwhile.
-void ChatShard::MaybeReady(Session& session) {
+void SessionHost::MaybeReady(Session& session) {
   if (session.phase != Session::Phase::kStarting || !session.loaded || !session.attached) return;
   for (auto& [conv, view] : session.convs) {
     if (!local_convs_[conv].joined) return;
@@ -132,7 +130,7 @@ void ChatShard::MaybeReady(Session& session) {
   RunPending(session);
 }
 
-void ChatShard::RunPending(Session& session) {
+void SessionHost::RunPending(Session& session) {
   while (!session.pending.empty() && session.phase == Session::Phase::kReady &&
          !session.answer_outstanding) {
     if (session.conn->congested()) return session.conn->NotifyWhenUncongested();
@@ -141,20 +139,20 @@ void ChatShard::RunPending(Session& session) {
   }
 }
 
-void ChatShard::OnDrain(Connection& conn) {
+void SessionHost::OnDrain(Connection& conn) {
   if (auto* session = reinterpret_cast<Session*>(conn.user_data)) RunPending(*session);
 }
 
 // From now on the session gets every message published to this shard after the last one seen.
-void ChatShard::GoLive(Session& session, int64_t conv, ConvView& view) {
+void SessionHost::GoLive(Session& session, int64_t conv, ConvView& view) {
   if (session.phase != Session::Phase::kReady || view.live()) return;
   LocalConv& local = local_convs_[conv];
   if (!local.joined) return;
   view.GoLive(local.last_seen);
 }
 
-void ChatShard::AddView(Session& session, int64_t conv, int64_t start_seq,
-                        const std::vector<int64_t>& members) {
+void SessionHost::AddView(Session& session, int64_t conv, int64_t start_seq,
+                          const std::vector<int64_t>& members) {
   auto [it, inserted] = session.convs.try_emplace(conv, start_seq);
   if (!inserted) return;
   LocalConv& local = local_convs_[conv];
@@ -165,16 +163,12 @@ void ChatShard::AddView(Session& session, int64_t conv, int64_t start_seq,
   }
   if (local.sessions.size() == 1 && !local.joined && local.join_token == 0) {
     local.join_token = ++next_join_token_;
-    uint32_t self = shard_.id();
-    service_.Post(service_.ConversationOwner(conv),
-                  [conv, self, token = local.join_token](ChatShard& owner) {
-                    owner.OwnerJoin(conv, self, token);
-                  });
+    conversations_.Join(conv, local.join_token, it->second.start_seq());
   }
   GoLive(session, conv, it->second);
 }
 
-void ChatShard::DropView(Session& session, int64_t conv) {
+void SessionHost::DropView(Session& session, int64_t conv) {
   if (session.convs.erase(conv) == 0) return;
   auto it = local_convs_.find(conv);
   if (it == local_convs_.end()) return;
@@ -184,17 +178,15 @@ void ChatShard::DropView(Session& session, int64_t conv) {
     if (member != session.user) Unwatch(session, member);
   }
   if (!local.sessions.empty()) return;
-  uint32_t self = shard_.id();
-  service_.Post(service_.ConversationOwner(conv),
-                [conv, self](ChatShard& owner) { owner.OwnerLeave(conv, self); });
+  conversations_.Leave(conv);
   local_convs_.erase(it);
 }
 
-void ChatShard::Watch(Session& session, int64_t user) {
+void SessionHost::Watch(Session& session, int64_t user) {
   if (++session.contacts[user] == 1) watchers_[user].push_back(&session);
 }
 
-void ChatShard::Unwatch(Session& session, int64_t user) {
+void SessionHost::Unwatch(Session& session, int64_t user) {
   auto it = session.contacts.find(user);
   if (it == session.contacts.end() || --it->second > 0) return;
   session.contacts.erase(it);
@@ -210,13 +202,13 @@ void ChatShard::Unwatch(Session& session, int64_t user) {
   }
 }
 
-void ChatShard::CloseSession(Session& session, uint16_t code, std::string_view reason) {
+void SessionHost::CloseSession(Session& session, uint16_t code, std::string_view reason) {
   if (session.phase == Session::Phase::kGone) return;
   session.phase = Session::Phase::kGone;
   session.conn->Close(code, reason);  // OnClose follows and cleans up.
 }
 
-void ChatShard::OnClose(Connection& conn) {
+void SessionHost::OnClose(Connection& conn) {
   auto* session = reinterpret_cast<Session*>(conn.user_data);
   if (session == nullptr) return;
   conn.user_data = 0;
@@ -227,45 +219,35 @@ void ChatShard::OnClose(Connection& conn) {
   auto user = by_user_.find(session->user);
   EraseOne(user->second, session);
   if (user->second.empty()) by_user_.erase(user);
-  service_.Post(
-      service_.UserOwner(session->user),
-      [user = session->user, id = session->id](ChatShard& owner) { owner.OwnerDetach(user, id); });
+  users_.Detach(session->user, session->id);
   size_t index = session->index;
   sessions_[index] = std::move(sessions_.back());
   sessions_[index]->index = index;
   sessions_.pop_back();  // Destroys the session (or the moved-from slot when it was last).
 }
 
-void ChatShard::OnHeartbeat(Connection& conn) {
+void SessionHost::OnHeartbeat(Connection& conn) {
   if (auto* session = reinterpret_cast<Session*>(conn.user_data)) {
     session->last_heartbeat_ms = clock_.MonotonicMs();
   }
 }
 
-void ChatShard::OnTick() {
-  // Once a second: heartbeats, presence grace periods, the login window, idle records. Every
-  // duration is on the monotonic clock: a wall-clock step must not close every session.
-  const int64_t now = clock_.MonotonicMs();
-  if (now < next_sweep_ms_) return;
-  next_sweep_ms_ = now + 1000;
+void SessionHost::Sweep(int64_t now_ms) {
   const int64_t timeout_ms = int64_t{config_.presence_timeout_s} * 1000;
   std::vector<Session*> silent;
   for (auto& session : sessions_) {
-    if (now - session->last_heartbeat_ms > timeout_ms) silent.push_back(session.get());
+    if (now_ms - session->last_heartbeat_ms > timeout_ms) silent.push_back(session.get());
   }
   for (Session* session : silent) CloseSession(*session, 1008, "presence timeout");
-  OwnerSweepPresence();
-  login_limiter_.Expire(now);
-  ForgetIdleConvs(now);
-  if (now >= next_revocation_sweep_ms_) {
-    next_revocation_sweep_ms_ = now + kRevocationSweepMs;
+  if (now_ms >= next_revocation_sweep_ms_) {
+    next_revocation_sweep_ms_ = now_ms + kRevocationSweepMs;
     ForgetExpiredRevocations();
   }
 }
 
 // --- Requests --------------------------------------------------------------------------------
 
-void ChatShard::OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload) {
+void SessionHost::OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload) {
   auto* session = reinterpret_cast<Session*>(conn.user_data);
   if (session == nullptr || session->phase == Session::Phase::kGone) return;
   session->last_heartbeat_ms = clock_.MonotonicMs();
@@ -290,7 +272,7 @@ void ChatShard::OnMessage(Connection& conn, ws::Opcode opcode, std::span<const u
 
 // Token bucket: msg_rate per second, bursts of twice that. A client that keeps going after
 // being refused a burst's worth in a row is closed.
-bool ChatShard::AdmitRequest(Session& session, std::string_view cid) {
+bool SessionHost::AdmitRequest(Session& session, std::string_view cid) {
   if (session.bucket.TryTake(clock_.MonotonicMs())) {
     session.refused_in_a_row = 0;
     return true;
@@ -303,12 +285,12 @@ bool ChatShard::AdmitRequest(Session& session, std::string_view cid) {
   return false;
 }
 
-void ChatShard::SendError(Session& session, std::string_view code, std::string_view message,
-                          std::string_view cid) {
+void SessionHost::SendError(Session& session, std::string_view code, std::string_view message,
+                            std::string_view cid) {
   session.conn->SendText(EncodeError(code, message, cid));
 }
 
-void ChatShard::HandleRequest(Session& session, std::string_view text) {
+void SessionHost::HandleRequest(Session& session, std::string_view text) {
   ClientRequest request;
   RequestError error;
   bool parsed = parser_.Parse(text, &request, &error);
@@ -335,40 +317,27 @@ void ChatShard::HandleRequest(Session& session, std::string_view text) {
   }
 }
 
-void ChatShard::HandleSend(Session& session, ClientRequest& request) {
+void SessionHost::HandleSend(Session& session, ClientRequest& request) {
   if (!session.convs.contains(request.conv)) {
     return SendError(session, "forbidden", "not a member of this conversation", request.cid);
   }
-  storage::NewMessage message{.conv = request.conv,
-                              .sender = session.user,
-                              .cid = request.cid,
-                              .kind = std::move(request.kind),
-                              .body = std::move(request.body),
-                              .ts = NowMs()};
-  // The commit's reply goes straight to the conversation's owner, which publishes in commit
-  // order (= seq order) and then acks the sender.
-  service_.store().Append(
-      std::move(message),
-      service_.ReplyOn<storage::AppendOutcome>(
-          service_.ConversationOwner(request.conv),
-          [origin = session.id, cid = std::move(request.cid)](
-              ChatShard& owner, storage::Result<storage::AppendOutcome> result) mutable {
-            owner.OwnerCommitted(origin, std::move(cid), std::move(result));
-          }));
+  conversations_.Send(session.id, storage::NewMessage{.conv = request.conv,
+                                                      .sender = session.user,
+                                                      .cid = std::move(request.cid),
+                                                      .kind = std::move(request.kind),
+                                                      .body = std::move(request.body),
+                                                      .ts = NowMs()});
 }
 
-void ChatShard::HandleWatermark(Session& session, const ClientRequest& request) {
+void SessionHost::HandleWatermark(Session& session, const ClientRequest& request) {
   if (!session.convs.contains(request.conv)) {
     return SendError(session, "forbidden", "not a member of this conversation");
   }
-  service_.Post(service_.ConversationOwner(request.conv),
-                [origin = session.id, conv = request.conv, user = session.user,
-                 read = request.type == RequestType::kRead, seq = request.seq](ChatShard& owner) {
-                  owner.OwnerWatermark(origin, conv, user, read, seq);
-                });
+  conversations_.Watermark(session.id, request.conv, session.user,
+                           request.type == RequestType::kRead, request.seq);
 }
 
-void ChatShard::HandleSync(Session& session, ClientRequest& request) {
+void SessionHost::HandleSync(Session& session, ClientRequest& request) {
   if (!request.sync_all && request.asks.empty()) {
     session.conn->SendText(R"({"type":"sync","convs":[]})");
     return;
@@ -378,20 +347,22 @@ void ChatShard::HandleSync(Session& session, ClientRequest& request) {
                         {.count = config_.sync_limit, .bytes = config_.max_answer_bytes},
                         service_.ReplyOn<std::vector<storage::SyncConversation>>(
                             shard_.id(), [id = session.id](ChatShard& self, auto result) {
-                              Session* session = self.FindSession(id);
+                              SessionHost& host = self.sessions();
+                              Session* session = host.FindSession(id);
                               if (session == nullptr) return;
                               if (!result.ok()) {
-                                return self.FinishAnswer(
+                                return host.FinishAnswer(
                                     id,
                                     EncodeError("unavailable", "storage unavailable, retry", {}));
                               }
-                              self.AnswerSync(*session, *result);
+                              host.AnswerSync(*session, *result);
                             }));
 }
 
 // Every conversation asked for is listed; its messages are what the client asked for minus what
 // this connection received live (ConvView), and stop once the answer holds --max-answer-bytes.
-void ChatShard::AnswerSync(Session& session, const std::vector<storage::SyncConversation>& convs) {
+void SessionHost::AnswerSync(Session& session,
+                             const std::vector<storage::SyncConversation>& convs) {
   JsonWriter writer;
   writer.BeginObject().Field("type", "sync").Key("convs").BeginArray();
   bool full = false;
@@ -432,19 +403,15 @@ void ChatShard::AnswerSync(Session& session, const std::vector<storage::SyncConv
   FinishAnswer(session.id, writer.EndArray().EndObject().str());
 }
 
-void ChatShard::HandleHistory(Session& session, const ClientRequest& request) {
+void SessionHost::HandleHistory(Session& session, const ClientRequest& request) {
   if (!session.convs.contains(request.conv)) {
     return SendError(session, "forbidden", "not a member of this conversation");
   }
   session.answer_outstanding = true;
-  service_.Post(service_.ConversationOwner(request.conv),
-                [origin = session.id, conv = request.conv, user = session.user,
-                 before = request.before, limit = request.limit](ChatShard& owner) {
-                  owner.OwnerHistory(origin, conv, user, before, limit);
-                });
+  conversations_.History(session.id, request.conv, session.user, request.before, request.limit);
 }
 
-void ChatShard::FinishAnswer(ConnId id, std::string_view json) {
+void SessionHost::FinishAnswer(ConnId id, std::string_view json) {
   Session* session = FindSession(id);
   if (session == nullptr) return;
   session->answer_outstanding = false;
@@ -453,15 +420,132 @@ void ChatShard::FinishAnswer(ConnId id, std::string_view json) {
   RunPending(*session);
 }
 
-void ChatShard::HandleTyping(Session& session, const ClientRequest& request) {
+void SessionHost::HandleTyping(Session& session, const ClientRequest& request) {
   if (!session.convs.contains(request.conv)) {
     return SendError(session, "forbidden", "not a member of this conversation");
   }
-  service_.Post(
-      service_.ConversationOwner(request.conv),
-      [conv = request.conv, user = session.user, start = request.typing](ChatShard& owner) {
-        owner.OwnerPublish(conv, 0, EncodeTyping(conv, user, start), user, true);
-      });
+  conversations_.Typing(request.conv, session.user, request.typing);
+}
+
+// --- Mail from the owners --------------------------------------------------------------------
+
+void SessionHost::SendText(ConnId id, std::string_view json) {
+  if (Session* session = FindSession(id)) session->conn->SendText(json);
+}
+
+void SessionHost::OnJoined(int64_t conv, uint64_t token, int64_t last_published) {
+  auto it = local_convs_.find(conv);
+  if (it == local_convs_.end() || it->second.join_token != token) return;  // Left meanwhile.
+  LocalConv& local = it->second;
+  local.joined = true;
+  local.last_seen = last_published;
+  std::vector<Session*> sessions = local.sessions;
+  for (Session* session : sessions) {
+    GoLive(*session, conv, session->convs[conv]);
+    MaybeReady(*session);
+  }
+}
+
+void SessionHost::DeliverLocal(int64_t conv, int64_t seq, SharedFrame* frame, int64_t except_user,
+                               bool droppable) {
+  auto it = local_convs_.find(conv);
+  if (it != local_convs_.end()) {
+    LocalConv& local = it->second;
+    if (seq > 0) local.last_seen = std::max(local.last_seen, seq);
+    for (Session* session : local.sessions) {
+      if (session->phase != Session::Phase::kReady || session->user == except_user) continue;
+      ConvView& view = session->convs[conv];
+      if (!view.live()) continue;
+      if (seq > 0 && !view.TakeLive(seq)) continue;  // Already sent by a sync.
+      frame->AddRefs(1);
+      session->conn->SendFrame(frame, droppable ? Delivery::kDroppable : Delivery::kReliable);
+    }
+  }
+  frame->Release();
+}
+
+void SessionHost::OnMembersChanged(const storage::ConversationState& state,
+                                   const std::vector<int64_t>& removed) {
+  const int64_t conv = state.id;
+  std::vector<int64_t> members;
+  for (const storage::MemberState& member : state.members) members.push_back(member.user);
+  std::string event = EncodeMembers(state);
+  std::vector<Session*> notify;
+
+  // Sessions already in the conversation watch the newcomers and stop watching who left.
+  if (auto it = local_convs_.find(conv); it != local_convs_.end()) {
+    LocalConv& local = it->second;
+    for (Session* session : local.sessions) {
+      for (int64_t user : members) {
+        if (user != session->user &&
+            !std::binary_search(local.members.begin(), local.members.end(), user)) {
+          Watch(*session, user);
+        }
+      }
+      for (int64_t user : local.members) {
+        if (user != session->user && !std::binary_search(members.begin(), members.end(), user)) {
+          Unwatch(*session, user);
+        }
+      }
+    }
+    local.members = members;
+  }
+  // Removed members' sessions leave it (and are told).
+  for (int64_t user : removed) {
+    auto sessions = by_user_.find(user);
+    if (sessions == by_user_.end()) continue;
+    for (Session* session : std::vector<Session*>(sessions->second)) {
+      DropView(*session, conv);
+      notify.push_back(session);
+    }
+  }
+  // Members' sessions join it (a no-op for those already in).
+  for (int64_t user : members) {
+    auto sessions = by_user_.find(user);
+    if (sessions == by_user_.end()) continue;
+    for (Session* session : sessions->second) {
+      if (session->phase == Session::Phase::kGone) continue;
+      AddView(*session, conv, state.last_seq, members);
+      notify.push_back(session);
+    }
+  }
+  for (Session* session : notify) {
+    if (session->phase == Session::Phase::kReady) session->conn->SendText(event);
+  }
+}
+
+void SessionHost::OnRevoked(int64_t user, const std::string& jti, int64_t exp_ms) {
+  revoked_.emplace(jti, exp_ms);
+  auto sessions = by_user_.find(user);
+  if (sessions == by_user_.end()) return;
+  for (Session* session : std::vector<Session*>(sessions->second)) {
+    if (session->jti == jti) CloseSession(*session, 1008, "token revoked");
+  }
+}
+
+void SessionHost::ForgetExpiredRevocations() {
+  const int64_t now = clock_.WallMs();
+  std::erase_if(revoked_,
+                [now](const auto& entry) { return now - entry.second > kKeepRevokedPastExpiryMs; });
+}
+
+void SessionHost::OnPresence(int64_t user, bool online, std::optional<int64_t> last_online,
+                             SharedFrame* frame) {
+  auto it = watchers_.find(user);
+  // An offline user that no session here watches needs no replica (see presence_).
+  if (online || it != watchers_.end()) {
+    presence_[user] = Presence{online, last_online};
+  } else {
+    presence_.erase(user);
+  }
+  if (it != watchers_.end()) {
+    for (Session* session : it->second) {
+      if (session->phase != Session::Phase::kReady) continue;
+      frame->AddRefs(1);
+      session->conn->SendFrame(frame);
+    }
+  }
+  frame->Release();
 }
 
 }  // namespace ringcast::chat

@@ -1,0 +1,47 @@
+#include "chat/chat_shard.h"
+
+#include "core/routes/default_app.h"
+
+namespace ringcast::chat {
+
+ChatShard::ChatShard(Shard& shard, ChatService& service)
+    : clock_(service.clock()),
+      fallback_(MakeDefaultApp(shard)),
+      sessions_(shard, service),
+      conversations_(shard, service),
+      users_(shard, service),
+      http_api_(shard, service, *this, sessions_),
+      next_sweep_ms_(clock_.MonotonicMs()) {}
+
+ChatShard::~ChatShard() = default;
+
+void ChatShard::OnRequest(HttpExchange& exchange) {
+  if (!HttpApi::Serves(exchange.request().path)) return fallback_->OnRequest(exchange);
+  http_api_.OnRequest(exchange);
+}
+
+void ChatShard::OnTick() {
+  // Every tick: cluster gap fills and checks. Once a second: heartbeats, presence grace
+  // periods, the login window, idle records, expired revocations. Every duration is on the
+  // monotonic clock: a wall-clock step must not close every session.
+  const int64_t now = clock_.MonotonicMs();
+  conversations_.OnTick(now);
+  if (now < next_sweep_ms_) return;
+  next_sweep_ms_ = now + 1000;
+  sessions_.Sweep(now);
+  users_.Sweep();
+  http_api_.Sweep(now);
+  conversations_.ForgetIdle(now);
+}
+
+void ChatShard::OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload) {
+  sessions_.OnMessage(conn, opcode, payload);
+}
+
+void ChatShard::OnHeartbeat(Connection& conn) { sessions_.OnHeartbeat(conn); }
+
+void ChatShard::OnDrain(Connection& conn) { sessions_.OnDrain(conn); }
+
+void ChatShard::OnClose(Connection& conn) { sessions_.OnClose(conn); }
+
+}  // namespace ringcast::chat

@@ -1,0 +1,254 @@
+#include "chat/cluster_link.h"
+
+#include <charconv>
+#include <memory>
+
+#include "chat/chat_shard.h"
+#include "chat/service.h"
+
+namespace ringcast::chat {
+namespace {
+
+constexpr std::string_view kConvPrefix = "rc:conv:";
+constexpr std::string_view kBroadcast = "rc:all";
+
+std::string ConvChannel(int64_t conv) { return std::string(kConvPrefix) + std::to_string(conv); }
+
+// Numbers separated by single spaces, then (after a newline) raw bytes.
+class Fields {
+ public:
+  explicit Fields(std::string_view text) : text_(text) {}
+
+  bool Int(int64_t* out) {
+    while (at_ < text_.size() && text_[at_] == ' ') ++at_;
+    auto [end, ec] = std::from_chars(text_.data() + at_, text_.data() + text_.size(), *out);
+    if (ec != std::errc()) return false;
+    at_ = size_t(end - text_.data());
+    return true;
+  }
+  // The rest after the header line's newline.
+  bool Rest(std::string_view* out) {
+    size_t newline = text_.find('\n', at_);
+    if (newline == std::string_view::npos) return false;
+    *out = text_.substr(newline + 1);
+    at_ = text_.size();
+    return true;
+  }
+
+ private:
+  std::string_view text_;
+  size_t at_ = 0;
+};
+
+void AppendInts(std::string& out, std::initializer_list<int64_t> values) {
+  for (int64_t value : values) {
+    out += ' ';
+    out += std::to_string(value);
+  }
+}
+
+}  // namespace
+
+ClusterLink::ClusterLink(ChatService& service, cluster::ClusterNode& node)
+    : service_(service), bus_(node.bus()) {
+  node.Route(std::string(kConvPrefix), this);
+  node.Route(std::string(kBroadcast), this);
+  bus_.Subscribe(kBroadcast);
+}
+
+void ClusterLink::Follow(int64_t conv) { bus_.Subscribe(ConvChannel(conv)); }
+void ClusterLink::Unfollow(int64_t conv) { bus_.Unsubscribe(ConvChannel(conv)); }
+
+// "m id seq from ts kind_size\n" kind body
+std::string ClusterLink::EncodeMessage(const storage::Message& message) {
+  std::string out = "m";
+  AppendInts(out,
+             {message.id, message.seq, message.from, message.ts, int64_t(message.kind.size())});
+  out += '\n';
+  out += message.kind;
+  out += message.body;
+  return out;
+}
+
+std::optional<storage::Message> ClusterLink::DecodeMessage(int64_t conv, std::string_view payload) {
+  if (!payload.starts_with('m')) return std::nullopt;
+  Fields fields(payload.substr(1));
+  storage::Message message;
+  message.conv = conv;
+  int64_t kind_size = 0;
+  std::string_view rest;
+  if (!fields.Int(&message.id) || !fields.Int(&message.seq) || !fields.Int(&message.from) ||
+      !fields.Int(&message.ts) || !fields.Int(&kind_size) || !fields.Rest(&rest) || kind_size < 0 ||
+      size_t(kind_size) > rest.size() || message.seq <= 0) {
+    return std::nullopt;
+  }
+  message.kind = std::string(rest.substr(0, size_t(kind_size)));
+  message.body = std::string(rest.substr(size_t(kind_size)));
+  return message;
+}
+
+void ClusterLink::PublishMessage(const storage::Message& message) {
+  bus_.Publish(ConvChannel(message.conv), EncodeMessage(message));
+}
+
+// "r user delivered read" (-1: not moved)
+void ClusterLink::PublishReceipt(int64_t conv, int64_t user, std::optional<int64_t> delivered,
+                                 std::optional<int64_t> read) {
+  std::string out = "r";
+  AppendInts(out, {user, delivered.value_or(-1), read.value_or(-1)});
+  bus_.Publish(ConvChannel(conv), out);
+}
+
+// "t except_user\n" json
+void ClusterLink::PublishTyping(int64_t conv, int64_t except_user, std::string_view json) {
+  std::string out = "t";
+  AppendInts(out, {except_user});
+  out += '\n';
+  out += json;
+  bus_.Publish(ConvChannel(conv), out);
+}
+
+// "M conv group last_seq name_size(-1: none) members removed\n" name
+//   then per member "user delivered read", then the removed users, space-separated.
+std::string ClusterLink::EncodeMembers(const storage::ConversationState& state,
+                                       const std::vector<int64_t>& removed) {
+  std::string out = "M";
+  AppendInts(out, {state.id, state.group ? 1 : 0, state.last_seq,
+                   state.name ? int64_t(state.name->size()) : -1, int64_t(state.members.size()),
+                   int64_t(removed.size())});
+  out += '\n';
+  if (state.name) out += *state.name;
+  for (const storage::MemberState& member : state.members) {
+    AppendInts(out, {member.user, member.delivered, member.read});
+  }
+  for (int64_t user : removed) AppendInts(out, {user});
+  return out;
+}
+
+bool ClusterLink::DecodeMembers(std::string_view payload, storage::ConversationState* state,
+                                std::vector<int64_t>* removed) {
+  if (!payload.starts_with('M')) return false;
+  Fields header(payload.substr(1));
+  int64_t group = 0, name_size = 0, members = 0, removed_count = 0;
+  std::string_view rest;
+  if (!header.Int(&state->id) || !header.Int(&group) || !header.Int(&state->last_seq) ||
+      !header.Int(&name_size) || !header.Int(&members) || !header.Int(&removed_count) ||
+      !header.Rest(&rest) || members < 0 || removed_count < 0 || name_size > int64_t(rest.size())) {
+    return false;
+  }
+  state->group = group != 0;
+  if (name_size >= 0) {
+    state->name = std::string(rest.substr(0, size_t(name_size)));
+    rest.remove_prefix(size_t(name_size));
+  }
+  Fields body(rest);
+  for (int64_t i = 0; i < members; ++i) {
+    storage::MemberState member;
+    if (!body.Int(&member.user) || !body.Int(&member.delivered) || !body.Int(&member.read)) {
+      return false;
+    }
+    state->members.push_back(member);
+  }
+  for (int64_t i = 0; i < removed_count; ++i) {
+    int64_t user = 0;
+    if (!body.Int(&user)) return false;
+    removed->push_back(user);
+  }
+  return true;
+}
+
+void ClusterLink::PublishMembers(const storage::ConversationState& state,
+                                 const std::vector<int64_t>& removed) {
+  bus_.Publish(kBroadcast, EncodeMembers(state, removed));
+}
+
+// "R user exp_ms\n" jti
+void ClusterLink::PublishRevoked(int64_t user, std::string_view jti, int64_t exp_ms) {
+  std::string out = "R";
+  AppendInts(out, {user, exp_ms});
+  out += '\n';
+  out += jti;
+  bus_.Publish(kBroadcast, out);
+}
+
+void ClusterLink::OnPublication(std::string_view channel, std::string_view payload) {
+  if (channel == kBroadcast) return OnBroadcast(payload);
+  int64_t conv = 0;
+  std::string_view id = channel.substr(kConvPrefix.size());
+  auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), conv);
+  if (ec != std::errc() || end != id.data() + id.size() || payload.empty()) return;
+  OnConversation(conv, payload);
+}
+
+void ClusterLink::OnConversation(int64_t conv, std::string_view payload) {
+  const uint32_t owner = service_.ConversationOwnerShard(conv);
+  switch (payload[0]) {
+    case 'm': {
+      auto message = DecodeMessage(conv, payload);
+      if (!message) return;
+      service_.Post(owner, [message = std::move(*message)](ChatShard& self) mutable {
+        self.conversations().OnRemoteMessage(std::move(message));
+      });
+      return;
+    }
+    case 'r': {
+      Fields fields(payload.substr(1));
+      int64_t user = 0, delivered = 0, read = 0;
+      if (!fields.Int(&user) || !fields.Int(&delivered) || !fields.Int(&read)) return;
+      service_.Post(owner, [conv, user, delivered, read](ChatShard& self) {
+        self.conversations().OnRemoteReceipt(
+            conv, user, delivered >= 0 ? std::optional(delivered) : std::nullopt,
+            read >= 0 ? std::optional(read) : std::nullopt);
+      });
+      return;
+    }
+    case 't': {
+      Fields fields(payload.substr(1));
+      int64_t except_user = 0;
+      std::string_view json;
+      if (!fields.Int(&except_user) || !fields.Rest(&json)) return;
+      service_.Post(owner, [conv, except_user, json = std::string(json)](ChatShard& self) {
+        self.conversations().Publish(conv, 0, json, except_user, /*droppable=*/true);
+      });
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void ClusterLink::OnBroadcast(std::string_view payload) {
+  if (payload.starts_with('M')) {
+    auto change = std::make_shared<std::pair<storage::ConversationState, std::vector<int64_t>>>();
+    if (!DecodeMembers(payload, &change->first, &change->second)) return;
+    service_.PostToEveryShard([&change] {
+      return [change](ChatShard& self) {
+        self.sessions().OnMembersChanged(change->first, change->second);
+      };
+    });
+    return;
+  }
+  if (payload.starts_with('R')) {
+    Fields fields(payload.substr(1));
+    int64_t user = 0, exp_ms = 0;
+    std::string_view jti;
+    if (!fields.Int(&user) || !fields.Int(&exp_ms) || !fields.Rest(&jti)) return;
+    service_.PostToEveryShard([&] {
+      return [user, exp_ms, jti = std::string(jti)](ChatShard& self) {
+        self.sessions().OnRevoked(user, jti, exp_ms);
+      };
+    });
+  }
+}
+
+void ClusterLink::OnMaybeMissed(std::string_view channel) {
+  if (!channel.starts_with(kConvPrefix)) return;
+  int64_t conv = 0;
+  std::string_view id = channel.substr(kConvPrefix.size());
+  auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), conv);
+  if (ec != std::errc() || end != id.data() + id.size()) return;
+  service_.Post(service_.ConversationOwnerShard(conv),
+                [conv](ChatShard& self) { self.conversations().CheckHead(conv); });
+}
+
+}  // namespace ringcast::chat

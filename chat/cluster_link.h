@@ -1,0 +1,63 @@
+// ClusterLink: the chat's side of cluster mode (docs/cluster.md).
+//
+// Owner: ChatService builds it before the shards run (when the node has a ClusterNode); then
+// any shard thread calls its Publish*/Follow methods, and the bus thread calls the listener
+// side, which only decodes and posts mail (ChatService::Post) to the shard concerned:
+//   - rc:conv:<id>  messages, receipts and typing of one conversation → its owner shard's
+//                   ConversationOwner (which reorders by seq and fills gaps from the store);
+//                   followed by a node while some session there is in the conversation;
+//   - rc:all        membership changes and token revocations → every shard's SessionHost;
+//                   followed by every node.
+// A publication is what the owner needs to take the local path (a message's fields, not its
+// JSON: each node encodes once for all its shards and connections).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/cluster/cluster_node.h"
+#include "storage/chat_store.h"
+
+namespace ringcast::chat {
+
+class ChatService;
+
+class ClusterLink final : public cluster::RedisBusListener {
+ public:
+  // Registers its channels with `node` (before node.Start).
+  ClusterLink(ChatService& service, cluster::ClusterNode& node);
+
+  // Any shard thread.
+  void Follow(int64_t conv);
+  void Unfollow(int64_t conv);
+  void PublishMessage(const storage::Message& message);
+  void PublishReceipt(int64_t conv, int64_t user, std::optional<int64_t> delivered,
+                      std::optional<int64_t> read);
+  void PublishTyping(int64_t conv, int64_t except_user, std::string_view json);
+  void PublishMembers(const storage::ConversationState& state, const std::vector<int64_t>& removed);
+  void PublishRevoked(int64_t user, std::string_view jti, int64_t exp_ms);
+
+  // Bus thread.
+  void OnPublication(std::string_view channel, std::string_view payload) override;
+  void OnMaybeMissed(std::string_view channel) override;
+
+  // The wire format, public for its unit test.
+  static std::string EncodeMessage(const storage::Message& message);
+  static std::optional<storage::Message> DecodeMessage(int64_t conv, std::string_view payload);
+  static std::string EncodeMembers(const storage::ConversationState& state,
+                                   const std::vector<int64_t>& removed);
+  static bool DecodeMembers(std::string_view payload, storage::ConversationState* state,
+                            std::vector<int64_t>* removed);
+
+ private:
+  void OnConversation(int64_t conv, std::string_view payload);
+  void OnBroadcast(std::string_view payload);
+
+  ChatService& service_;
+  cluster::RedisBus& bus_;
+};
+
+}  // namespace ringcast::chat

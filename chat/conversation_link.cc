@@ -1,0 +1,58 @@
+#include "chat/conversation_link.h"
+
+#include <utility>
+
+#include "chat/chat_shard.h"
+
+namespace ringcast::chat {
+
+uint32_t ConversationLink::Owner(int64_t conv) const {
+  return service_.ConversationOwnerShard(conv);
+}
+
+void ConversationLink::Join(int64_t conv, uint64_t token, int64_t start_seq) {
+  service_.Post(Owner(conv), [conv, shard = shard_, token, start_seq](ChatShard& owner) {
+    owner.conversations().Join(conv, shard, token, start_seq);
+  });
+}
+
+void ConversationLink::Leave(int64_t conv) {
+  service_.Post(Owner(conv), [conv, shard = shard_](ChatShard& owner) {
+    owner.conversations().Leave(conv, shard);
+  });
+}
+
+void ConversationLink::Send(ConnId origin, storage::NewMessage message) {
+  const uint32_t owner_shard = Owner(message.conv);
+  std::string cid = message.cid;
+  service_.store().Append(
+      std::move(message),
+      service_.ReplyOn<storage::AppendOutcome>(
+          owner_shard,
+          [origin, cid = std::move(cid)](ChatShard& owner,
+                                         storage::Result<storage::AppendOutcome> result) mutable {
+            owner.conversations().OnAppended(origin, std::move(cid), std::move(result));
+          }));
+}
+
+void ConversationLink::Watermark(ConnId origin, int64_t conv, int64_t user, bool read,
+                                 int64_t seq) {
+  service_.Post(Owner(conv), [origin, conv, user, read, seq](ChatShard& owner) {
+    owner.conversations().Watermark(origin, conv, user, read, seq);
+  });
+}
+
+void ConversationLink::History(ConnId origin, int64_t conv, int64_t user, int64_t before,
+                               uint32_t limit) {
+  service_.Post(Owner(conv), [origin, conv, user, before, limit](ChatShard& owner) {
+    owner.conversations().History(origin, conv, user, before, limit);
+  });
+}
+
+void ConversationLink::Typing(int64_t conv, int64_t user, bool start) {
+  service_.Post(Owner(conv), [conv, user, start](ChatShard& owner) {
+    owner.conversations().Typing(conv, user, start);
+  });
+}
+
+}  // namespace ringcast::chat

@@ -1,0 +1,437 @@
+// The conversation owner: fan-out in seq order, receipts, the recent-message cache.
+#include "chat/conversation_owner.h"
+
+#include <algorithm>
+#include <bit>
+#include <optional>
+
+#include "chat/chat_shard.h"
+#include "chat/cluster_link.h"
+#include "chat/frame_ref.h"
+#include "core/log.h"
+#include "core/runtime/shard.h"
+
+namespace ringcast::chat {
+namespace {
+
+// Messages an owner keeps per conversation with someone online: a history page or two.
+constexpr size_t kRecentMessages = 64;
+// Idle conversation records forgotten per sweep (once a second) at most: a long pause on the
+// shard would cost more than the memory they hold for a few more seconds.
+constexpr size_t kForgetPerSweep = 20000;
+// Cluster mode: messages from other nodes buffered ahead of a gap per conversation at most;
+// past it they are dropped, and the gap fill reads them from the store.
+constexpr size_t kMaxEarly = 1024;
+// Messages one gap fill reads at most (a conversation far behind catches up over ticks).
+constexpr uint32_t kFillLimit = 500;
+// Conversations compared with the store per LastSeqs query at most.
+constexpr size_t kCheckBatch = 10000;
+
+}  // namespace
+
+ConversationOwner::ConversationOwner(Shard& shard, ChatService& service)
+    : shard_(shard), service_(service), cluster_(service.cluster()) {}
+
+ConversationOwner::OwnedConv& ConversationOwner::Use(int64_t conv) {
+  OwnedConv& owned = owned_convs_[conv];
+  owned.last_used_ms = service_.clock().MonotonicMs();
+  NoteIdle(conv, owned);
+  return owned;
+}
+
+void ConversationOwner::NoteIdle(int64_t conv, OwnedConv& owned) {
+  if (owned.shard_mask != 0 || owned.idle_listed) return;
+  owned.idle_listed = true;
+  idle_convs_.emplace_back(conv, service_.clock().MonotonicMs());
+}
+
+// A record with no shard joined holds only caches (the last seq published, watermarks seen):
+// forgetting it costs at most a store write or a sync later, and keeps memory bounded by the
+// conversations in use rather than by every conversation that ever had traffic.
+void ConversationOwner::ForgetIdle(int64_t now_ms) {
+  const int64_t ttl_ms = int64_t{service_.config().idle_state_ttl_s} * 1000;
+  size_t forgotten = 0;
+  while (!idle_convs_.empty() && now_ms - idle_convs_.front().second >= ttl_ms &&
+         forgotten < kForgetPerSweep) {
+    int64_t conv = idle_convs_.front().first;
+    idle_convs_.pop_front();
+    auto it = owned_convs_.find(conv);
+    if (it == owned_convs_.end()) continue;
+    OwnedConv& owned = it->second;
+    owned.idle_listed = false;
+    if (owned.shard_mask != 0) continue;  // Joined again; listed again when left.
+    if (now_ms - owned.last_used_ms < ttl_ms) {
+      owned.idle_listed = true;  // Used since it was listed: look again a whole TTL later.
+      idle_convs_.emplace_back(conv, now_ms);
+      continue;
+    }
+    owned_convs_.erase(it);
+    ++forgotten;
+  }
+  // The bucket array does not shrink by itself after a wave of conversations went idle.
+  if (forgotten > 0 && owned_convs_.size() * 4 < owned_convs_.bucket_count()) {
+    owned_convs_.rehash(0);
+  }
+}
+
+void ConversationOwner::Join(int64_t conv, uint32_t shard, uint64_t token, int64_t start_seq) {
+  OwnedConv& owned = Use(conv);
+  if (cluster_ != nullptr && owned.shard_mask == 0) {
+    // The first session here: follow the conversation's channel. What was committed up to the
+    // session's start is the session's sync's business; whatever was published between that
+    // and the subscription is found by the check its confirmation triggers (CheckHead).
+    cluster_->Follow(conv);
+    if (owned.last_published < 0) owned.last_published = start_seq;
+    owned.known_head = std::max(owned.known_head, owned.last_published);
+  }
+  owned.shard_mask |= uint64_t{1} << shard;
+  // Everything published after this answer reaches the shard, in order, behind it.
+  service_.Post(shard, [conv, token, last = owned.last_published](ChatShard& self) {
+    self.sessions().OnJoined(conv, token, last);
+  });
+}
+
+void ConversationOwner::Leave(int64_t conv, uint32_t shard) {
+  auto it = owned_convs_.find(conv);
+  if (it == owned_convs_.end()) return;
+  it->second.shard_mask &= ~(uint64_t{1} << shard);
+  it->second.last_used_ms = service_.clock().MonotonicMs();
+  // Nobody online in it: its messages are not worth memory until someone comes back.
+  if (it->second.shard_mask == 0) {
+    std::deque<storage::Message>().swap(it->second.recent);
+    if (cluster_ != nullptr) Unfollow(conv, it->second);
+    NoteIdle(conv, it->second);
+  }
+}
+
+// Newest first, from the cache of recent messages when it holds the whole page, else from the
+// store (a reader thread). Either way the answer ends the origin session's wait (FinishAnswer).
+void ConversationOwner::History(ConnId origin, int64_t conv, int64_t user, int64_t before,
+                                uint32_t limit) {
+  const uint64_t max_bytes = service_.config().max_answer_bytes;
+  auto it = owned_convs_.find(conv);
+  if (it != owned_convs_.end() && !it->second.recent.empty() &&
+      it->second.recent.back().seq == it->second.last_published) {
+    const std::deque<storage::Message>& recent = it->second.recent;
+    int64_t newest = recent.back().seq;
+    int64_t high = before > 0 ? std::min(before - 1, newest) : newest;
+    int64_t low = std::max<int64_t>(1, high - int64_t{limit} + 1);
+    if (high < 1 || low >= recent.front().seq) {
+      storage::Page page;
+      for (int64_t seq = high; seq >= low; --seq) {
+        page.messages.push_back(recent[size_t(seq - recent.front().seq)]);
+      }
+      page.more = high >= 1 && low > 1;
+      return AnswerTo(origin, EncodeHistory(conv, page, max_bytes));
+    }
+  }
+  service_.store().History(
+      conv, user, before, {.count = limit, .bytes = max_bytes},
+      service_.ReplyOn<storage::Page>(
+          origin.shard, [origin, conv, max_bytes](ChatShard& self, auto result) {
+            SessionHost& sessions = self.sessions();
+            if (!result.ok()) {
+              return sessions.FinishAnswer(
+                  origin, EncodeError("unavailable", "storage unavailable, retry"));
+            }
+            if (result->denial != storage::Denial::kNone) {
+              return sessions.FinishAnswer(
+                  origin, EncodeError("forbidden", "not a member of this conversation"));
+            }
+            sessions.FinishAnswer(origin, EncodeHistory(conv, *result, max_bytes));
+          }));
+}
+
+void ConversationOwner::OnAppended(ConnId origin, std::string cid,
+                                   storage::Result<storage::AppendOutcome> result) {
+  if (!result.ok()) {
+    // An unreachable database is logged once by the store, not once per message.
+    if (result.status().errc() != storage::Errc::kUnavailable) {
+      RC_LOG(kWarn, "shard %u: message not stored: %s", shard_.id(),
+             result.status().ToString().c_str());
+    }
+    return SendTo(origin, EncodeError("unavailable", "storage unavailable, retry", cid));
+  }
+  if (result->denial != storage::Denial::kNone) {
+    return SendTo(origin, EncodeError("forbidden", "not a member of this conversation", cid));
+  }
+  if (cluster_ != nullptr) {
+    // Every node follows its own order (docs/cluster.md); a duplicate is published again in
+    // case its first publication never happened (a receiver drops what it has).
+    cluster_->PublishMessage(result->message);
+    return Accept(result->message, Ack{origin, std::move(cid)});
+  }
+  OnCommitted(result->message, result->duplicate);
+  // After the publication: on the sender's shard the message arrives before its ack.
+  SendTo(origin, EncodeAck(cid, result->message));
+}
+
+// --- Cluster mode: the reorder buffer (docs/cluster.md) ----------------------------------------
+
+void ConversationOwner::Accept(const storage::Message& message, std::optional<Ack> ack) {
+  OwnedConv& owned = Use(message.conv);
+  // Nobody here to deliver to (or not followed yet): nothing to order. A local send's ack
+  // still goes out.
+  if (owned.shard_mask == 0 || owned.last_published < 0 || message.seq <= owned.last_published) {
+    if (ack) {
+      std::vector<Ack> acks{std::move(*ack)};
+      SendAcks(acks, message);
+    }
+    return;
+  }
+  owned.known_head = std::max(owned.known_head, message.seq);
+  if (message.seq == owned.last_published + 1) {
+    OnCommitted(message, /*duplicate=*/false);
+    if (ack) {
+      std::vector<Ack> acks{std::move(*ack)};
+      SendAcks(acks, message);
+    }
+    return Drain(message.conv, owned);
+  }
+  // Ahead of a gap: wait for the missing seq from Redis, or fill it from the store.
+  auto [it, added] = owned.early.try_emplace(message.seq);
+  if (!it->second.have_message && (ack || owned.early.size() <= kMaxEarly)) {
+    it->second.message = message;
+    it->second.have_message = true;
+  }
+  if (ack) it->second.acks.push_back(std::move(*ack));
+  if (!it->second.have_message && it->second.acks.empty()) owned.early.erase(it);
+  if (owned.gap_since_ms < 0) {
+    owned.gap_since_ms = service_.clock().MonotonicMs();
+    gaps_.insert(message.conv);
+  }
+}
+
+void ConversationOwner::Drain(int64_t conv, OwnedConv& owned) {
+  while (!owned.early.empty() && owned.early.begin()->first <= owned.last_published + 1) {
+    auto node = owned.early.extract(owned.early.begin());
+    Early& early = node.mapped();
+    if (node.key() == owned.last_published + 1) {
+      if (!early.have_message) {
+        // Its message was dropped (the buffer was full): only the store has it.
+        owned.early.insert(std::move(node));
+        break;
+      }
+      OnCommitted(early.message, /*duplicate=*/false);
+    }
+    SendAcks(early.acks, early.message);
+  }
+  if (owned.known_head <= owned.last_published && owned.early.empty()) {
+    owned.gap_since_ms = -1;
+    gaps_.erase(conv);
+  } else if (owned.gap_since_ms < 0) {
+    owned.gap_since_ms = service_.clock().MonotonicMs();
+    gaps_.insert(conv);
+  }
+}
+
+void ConversationOwner::SendAcks(std::vector<Ack>& acks, const storage::Message& message) {
+  for (Ack& ack : acks) SendTo(ack.origin, EncodeAck(ack.cid, message));
+  acks.clear();
+}
+
+void ConversationOwner::Unfollow(int64_t conv, OwnedConv& owned) {
+  cluster_->Unfollow(conv);
+  for (auto& [seq, early] : owned.early) SendAcks(early.acks, early.message);
+  owned.early.clear();
+  owned.last_published = -1;
+  owned.known_head = 0;
+  owned.gap_since_ms = -1;
+  gaps_.erase(conv);
+  to_check_.erase(conv);
+}
+
+void ConversationOwner::OnRemoteMessage(storage::Message message) { Accept(message, std::nullopt); }
+
+void ConversationOwner::OnRemoteReceipt(int64_t conv, int64_t user,
+                                        std::optional<int64_t> delivered,
+                                        std::optional<int64_t> read) {
+  Watermarks& known = Use(conv).watermarks[user];
+  if (delivered) known.delivered = std::max(known.delivered, *delivered);
+  if (read) known.read = std::max(known.read, *read);
+  Publish(conv, 0, EncodeReceipt(conv, user, delivered, read), 0, false);
+}
+
+void ConversationOwner::CheckHead(int64_t conv) {
+  auto it = owned_convs_.find(conv);
+  if (it == owned_convs_.end() || it->second.shard_mask == 0) return;
+  to_check_.insert(conv);
+}
+
+void ConversationOwner::OnTick(int64_t now_ms) {
+  if (cluster_ == nullptr) return;
+  const int64_t delay = service_.config().gap_fill_delay_ms;
+  for (int64_t conv : std::vector<int64_t>(gaps_.begin(), gaps_.end())) {
+    auto it = owned_convs_.find(conv);
+    if (it == owned_convs_.end()) {
+      gaps_.erase(conv);
+      continue;
+    }
+    OwnedConv& owned = it->second;
+    if (!owned.filling && owned.gap_since_ms >= 0 && now_ms - owned.gap_since_ms >= delay) {
+      Fill(conv, owned);
+    }
+  }
+  if (now_ms >= next_full_check_ms_) {
+    // The safety net: a last publication lost without any sign (docs/cluster.md).
+    next_full_check_ms_ = now_ms + int64_t{service_.config().cluster_check_interval_s} * 1000;
+    for (const auto& [conv, owned] : owned_convs_) {
+      if (owned.shard_mask != 0) to_check_.insert(conv);
+    }
+  }
+  RunChecks();
+}
+
+void ConversationOwner::Fill(int64_t conv, OwnedConv& owned) {
+  owned.filling = true;
+  service_.store().ReadRange(
+      conv, owned.last_published, kFillLimit,
+      service_.ReplyOn<std::vector<storage::Message>>(
+          shard_.id(), [conv](ChatShard& self, storage::Result<std::vector<storage::Message>> r) {
+            ConversationOwner& owner = self.conversations();
+            auto it = owner.owned_convs_.find(conv);
+            if (it == owner.owned_convs_.end()) return;
+            it->second.filling = false;
+            if (!r.ok()) {
+              // Tried again after another delay; an unreachable database is logged by the store.
+              it->second.gap_since_ms = owner.service_.clock().MonotonicMs();
+              return;
+            }
+            for (const storage::Message& message : *r) owner.Accept(message, std::nullopt);
+            // Accept may have forgotten the record (not followed any more): look it up again.
+            it = owner.owned_convs_.find(conv);
+            if (it != owner.owned_convs_.end() && it->second.shard_mask != 0) {
+              owner.Drain(conv, it->second);
+            }
+          }));
+}
+
+void ConversationOwner::RunChecks() {
+  if (checking_ || to_check_.empty()) return;
+  std::vector<int64_t> convs;
+  for (auto it = to_check_.begin(); it != to_check_.end() && convs.size() < kCheckBatch;) {
+    convs.push_back(*it);
+    it = to_check_.erase(it);
+  }
+  checking_ = true;
+  service_.store().LastSeqs(
+      std::move(convs),
+      service_.ReplyOn<std::vector<std::pair<int64_t, int64_t>>>(
+          shard_.id(),
+          [](ChatShard& self, storage::Result<std::vector<std::pair<int64_t, int64_t>>> r) {
+            ConversationOwner& owner = self.conversations();
+            owner.checking_ = false;
+            if (!r.ok()) return;  // The next periodic check asks again.
+            for (const auto& [conv, head] : *r) {
+              auto it = owner.owned_convs_.find(conv);
+              if (it == owner.owned_convs_.end()) continue;
+              OwnedConv& owned = it->second;
+              if (owned.shard_mask == 0 || owned.last_published < 0 ||
+                  head <= owned.last_published) {
+                continue;
+              }
+              owned.known_head = std::max(owned.known_head, head);
+              // Committed and never seen here: no reason to wait for Redis.
+              if (owned.gap_since_ms < 0) owner.gaps_.insert(conv);
+              owned.gap_since_ms = 0;
+            }
+          }));
+}
+
+void ConversationOwner::OnCommitted(const storage::Message& message, bool duplicate) {
+  OwnedConv& owned = Use(message.conv);
+  // A resend of a message never published is published now: its first attempt was committed
+  // but answered unavailable (the database connection broke before the commit's answer).
+  // (-1: the owner has published nothing since it started, so it cannot tell; sync finds it.)
+  if (duplicate && (owned.last_published < 0 || message.seq <= owned.last_published)) return;
+  owned.last_published = std::max(owned.last_published, message.seq);
+  if (owned.shard_mask != 0) {
+    // Contiguous by construction (commits reach the owner in seq order); a hole would mean a
+    // lost reply, and then the cache starts over rather than answer with a gap.
+    if (!owned.recent.empty() && owned.recent.back().seq + 1 != message.seq) {
+      owned.recent.clear();
+    }
+    owned.recent.push_back(message);
+    if (owned.recent.size() > kRecentMessages) owned.recent.pop_front();
+  }
+  // The store moved the sender's read watermark with its message (schema v2); keep the cache
+  // in step so that a receipt at or below it costs no write. No receipt is published: the
+  // message event itself says its sender has read up to its seq (proto/PROTOCOL.md).
+  if (auto known = owned.watermarks.find(message.from); known != owned.watermarks.end()) {
+    known->second.read = std::max(known->second.read, message.seq);
+    known->second.delivered = std::max(known->second.delivered, message.seq);
+  }
+  Publish(message.conv, message.seq, EncodeMessageEvent(message), 0, false);
+}
+
+// Receipts go through the conversation's owner, which remembers the watermarks it has seen
+// committed: one that would not move them (a repeated or late "delivered", typically) costs no
+// write at all.
+void ConversationOwner::Watermark(ConnId origin, int64_t conv, int64_t user, bool read,
+                                  int64_t seq) {
+  Watermarks& known = Use(conv).watermarks[user];
+  if (seq <= (read ? known.read : known.delivered)) return;
+  service_.store().UpdateWatermarks(
+      conv, user, read ? 0 : seq, read ? seq : 0,
+      service_.ReplyOn<storage::WatermarkOutcome>(
+          shard_.id(),
+          [origin, conv, user](ChatShard& self, storage::Result<storage::WatermarkOutcome> result) {
+            ConversationOwner& owner = self.conversations();
+            if (!result.ok()) {
+              return owner.SendTo(origin, EncodeError("unavailable", "storage unavailable"));
+            }
+            if (result->denial != storage::Denial::kNone) {
+              return owner.SendTo(origin,
+                                  EncodeError("forbidden", "not a member of this conversation"));
+            }
+            Watermarks& known = owner.Use(conv).watermarks[user];
+            known.delivered = std::max(known.delivered, result->delivered);
+            known.read = std::max(known.read, result->read);
+            if (!result->delivered_moved && !result->read_moved) return;
+            const auto delivered =
+                result->delivered_moved ? std::optional(result->delivered) : std::nullopt;
+            const auto read = result->read_moved ? std::optional(result->read) : std::nullopt;
+            owner.Publish(conv, 0, EncodeReceipt(conv, user, delivered, read), 0, false);
+            if (owner.cluster_ != nullptr) {
+              owner.cluster_->PublishReceipt(conv, user, delivered, read);
+            }
+          }));
+}
+
+void ConversationOwner::Typing(int64_t conv, int64_t user, bool start) {
+  const std::string json = EncodeTyping(conv, user, start);
+  Publish(conv, 0, json, user, true);
+  if (cluster_ != nullptr) cluster_->PublishTyping(conv, user, json);
+}
+
+void ConversationOwner::Publish(int64_t conv, int64_t seq, std::string_view json,
+                                int64_t except_user, bool droppable) {
+  auto it = owned_convs_.find(conv);
+  uint64_t mask = it == owned_convs_.end() ? 0 : it->second.shard_mask;
+  if (mask == 0) return;
+  // Encoded once; every shard gets a reference to the same bytes.
+  SharedFrame* frame = EncodeText(json);
+  int shards = std::popcount(mask);
+  if (shards > 1) frame->AddRefs(uint32_t(shards - 1));
+  for (uint32_t target = 0; mask != 0; ++target, mask >>= 1) {
+    if ((mask & 1) == 0) continue;
+    service_.Post(target, [conv, seq, except_user, droppable,
+                           ref = FrameRef(frame)](ChatShard& self) mutable {
+      self.sessions().DeliverLocal(conv, seq, ref.Take(), except_user, droppable);
+    });
+  }
+}
+
+void ConversationOwner::SendTo(ConnId conn, std::string json) {
+  service_.Post(conn.shard, [conn, json = std::move(json)](ChatShard& self) {
+    self.sessions().SendText(conn, json);
+  });
+}
+
+void ConversationOwner::AnswerTo(ConnId conn, std::string json) {
+  service_.Post(conn.shard, [conn, json = std::move(json)](ChatShard& self) {
+    self.sessions().FinishAnswer(conn, json);
+  });
+}
+
+}  // namespace ringcast::chat

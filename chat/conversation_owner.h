@@ -1,0 +1,153 @@
+// ConversationOwner: the owner role for the conversations with
+// ChatService::ConversationOwnerShard(id) == this shard (chat/README.md, "Who owns what").
+//
+// It knows which shards have sessions in each of its conversations (joined through their
+// ConversationLink) and publishes every committed message, receipt and typing event to them,
+// encoded once, in commit (= seq) order. It also keeps caches that save work: the newest seq
+// published, the committed watermarks seen (a receipt that would not move them costs no
+// write), and the newest committed messages while some shard has sessions in the conversation
+// (a history page they cover is answered from memory).
+//
+// Two entry points carry everything that reaches the shards, so that events from elsewhere
+// (another node, in cluster mode) can take the same path as local ones:
+//   - OnCommitted: every committed message of a conversation, in seq order;
+//   - Publish: every event (message, receipt, typing) on its way to the shards.
+//
+// Owner: its shard's thread (one per ChatShard). Memory is bounded by the conversations in use
+// (chat/README.md, "Memory over a long uptime"): a record no shard has joined is forgotten after
+// --idle-state-ttl without use.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "core/net/connection.h"
+#include "storage/chat_store.h"
+
+namespace ringcast {
+class Shard;
+}
+
+namespace ringcast::chat {
+
+class ChatService;
+class ClusterLink;
+
+class ConversationOwner {
+ public:
+  ConversationOwner(Shard& shard, ChatService& service);
+
+  // --- From the shards' ConversationLinks -----------------------------------------------------
+  // `shard` has sessions in `conv` now: answered with OnJoined there, after which everything
+  // published reaches it. `start_seq`: see ConversationLink::Join (unused here yet).
+  void Join(int64_t conv, uint32_t shard, uint64_t token, int64_t start_seq);
+  void Leave(int64_t conv, uint32_t shard);
+  void History(ConnId origin, int64_t conv, int64_t user, int64_t before, uint32_t limit);
+  void Watermark(ConnId origin, int64_t conv, int64_t user, bool read, int64_t seq);
+  void Typing(int64_t conv, int64_t user, bool start);
+  // The store's reply to a send from `origin` (ConversationLink::Send): publishes the message
+  // (OnCommitted), then acks it.
+  void OnAppended(ConnId origin, std::string cid, storage::Result<storage::AppendOutcome> result);
+
+  // --- The two entry points -------------------------------------------------------------------
+  // A committed message of `message.conv`, reached here in seq order; `duplicate`: the store
+  // found it already committed (a resend of its cid). Updates the record (last published, the
+  // recent messages, the sender's watermarks) and publishes it unless it went out already.
+  void OnCommitted(const storage::Message& message, bool duplicate);
+  // Sends `json` to the sessions of `conv` on every shard that has some, encoded once. seq > 0:
+  // a message, delivered at most once per connection and in seq order; `except_user`'s sessions
+  // are skipped (0: none); `droppable` events are skipped for a connection far behind.
+  void Publish(int64_t conv, int64_t seq, std::string_view json, int64_t except_user,
+               bool droppable);
+
+  // Forgets the owned conversations that nobody has joined or used for --idle-state-ttl.
+  void ForgetIdle(int64_t now_ms);
+
+  // --- Cluster mode (docs/cluster.md) -----------------------------------------------------------
+  // A message another node committed (ClusterLink), or one read from the store to fill a gap.
+  void OnRemoteMessage(storage::Message message);
+  // Watermarks another node committed (-: not moved).
+  void OnRemoteReceipt(int64_t conv, int64_t user, std::optional<int64_t> delivered,
+                       std::optional<int64_t> read);
+  // Publications on `conv` may have been missed: compare with the store's newest seq.
+  void CheckHead(int64_t conv);
+  // Every tick (100 ms): fills gaps that waited --gap-fill-delay-ms, runs the checks.
+  void OnTick(int64_t now_ms);
+
+ private:
+  struct Watermarks {
+    int64_t delivered = 0;
+    int64_t read = 0;
+  };
+  struct Ack {
+    ConnId origin;
+    std::string cid;
+  };
+  // Cluster mode: a message ahead of last_published, and the acks of local sends waiting for
+  // it to go out.
+  struct Early {
+    storage::Message message;
+    bool have_message = false;
+    std::vector<Ack> acks;
+  };
+  // A conversation this shard owns.
+  struct OwnedConv {
+    uint64_t shard_mask = 0;      // Shards with sessions in it.
+    int64_t last_published = -1;  // -1: nothing published since start.
+    // Committed watermarks seen since start, per member (a lower bound of the stored ones).
+    std::unordered_map<int64_t, Watermarks> watermarks;
+    // The newest committed messages, contiguous, while some shard has sessions in it.
+    std::deque<storage::Message> recent;
+    int64_t last_used_ms = 0;  // Monotonic: the latest join, leave, commit or receipt.
+    bool idle_listed = false;  // In idle_convs_.
+    // Cluster mode, while followed (some shard joined): the reorder buffer (docs/cluster.md).
+    std::map<int64_t, Early> early;
+    int64_t known_head = 0;     // The newest seq known to be committed.
+    int64_t gap_since_ms = -1;  // Monotonic: since when a seq is missing; -1: none.
+    bool filling = false;       // A ReadRange is on its way.
+  };
+
+  // The record of `conv`, created if need be, marked as used now.
+  OwnedConv& Use(int64_t conv);
+  // Cluster mode: a committed message, from here, another node or the store, in any order;
+  // `ack` (a local send's) goes out once the message has.
+  void Accept(const storage::Message& message, std::optional<Ack> ack);
+  // Publishes what the buffer holds from last_published + 1 on, and settles the gap.
+  void Drain(int64_t conv, OwnedConv& owned);
+  void Fill(int64_t conv, OwnedConv& owned);
+  void RunChecks();
+  // Stops following `conv` (no shard has sessions in it): its seq state is forgotten, to be
+  // learnt again from the next joiner (docs/cluster.md).
+  void Unfollow(int64_t conv, OwnedConv& owned);
+  void SendAcks(std::vector<Ack>& acks, const storage::Message& message);
+  // Lists `conv` for forgetting when no shard has sessions in it.
+  void NoteIdle(int64_t conv, OwnedConv& owned);
+  // A frame to one connection on any shard (SessionHost::SendText there).
+  void SendTo(ConnId conn, std::string json);
+  // Like SendTo, for the answer to a history request (SessionHost::FinishAnswer there).
+  void AnswerTo(ConnId conn, std::string json);
+
+  Shard& shard_;
+  ChatService& service_;
+  std::unordered_map<int64_t, OwnedConv> owned_convs_;
+  // Owned conversations that no shard has joined, with when they were listed (monotonic ms),
+  // roughly oldest first.
+  std::deque<std::pair<int64_t, int64_t>> idle_convs_;
+
+  // Cluster mode.
+  ClusterLink* const cluster_;
+  std::unordered_set<int64_t> gaps_;      // Followed conversations with a seq missing.
+  std::unordered_set<int64_t> to_check_;  // Followed conversations to compare with the store.
+  bool checking_ = false;                 // A LastSeqs is on its way.
+  int64_t next_full_check_ms_ = 0;        // Monotonic.
+};
+
+}  // namespace ringcast::chat

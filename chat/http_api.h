@@ -1,0 +1,82 @@
+// HttpApi: the chat's HTTP routes on one shard (proto/PROTOCOL.md): register, login, logout,
+// conversations (create, list, members, history), and the token check in front of the /ws
+// upgrade, which hands the connection to the SessionHost.
+//
+// Owner: its shard's thread (one per ChatShard). Blocking work (password hashing) goes to the
+// worker pool and every store call to the store's threads; their results come back as mail.
+// It also owns this shard's LoginLimiter: login attempts are counted per key (username, client
+// address) on the shard that owns the key's hash, so the limits hold over the whole server.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chat/protocol.h"
+#include "chat/rate_limit.h"
+#include "core/config.h"
+#include "core/net/http_exchange.h"
+#include "storage/chat_store.h"
+#include "storage/unique_function.h"
+
+namespace ringcast {
+class Shard;
+class WebSocketHandler;
+}  // namespace ringcast
+
+namespace ringcast::chat {
+
+class ChatService;
+class SessionHost;
+
+class HttpApi {
+ public:
+  // `ws_handler` takes the /ws connections it upgrades (the ChatShard), and `sessions` their
+  // sessions; `sessions` also holds the revoked-token replica that every token check reads.
+  HttpApi(Shard& shard, ChatService& service, WebSocketHandler& ws_handler, SessionHost& sessions);
+
+  // Whether `path` is one of its routes (/ws, /api/...).
+  static bool Serves(std::string_view path);
+  // A request for one of its routes (Serves(path)).
+  void OnRequest(HttpExchange& exchange);
+  // Once a second: a new login window when the current one has ended.
+  void Sweep(int64_t now_ms);
+
+ private:
+  struct Authenticated {
+    int64_t user = 0;
+    std::string jti;
+    int64_t exp = 0;
+  };
+
+  std::optional<Authenticated> Authenticate(const http::Request& request, bool allow_query,
+                                            std::string* error);
+  bool RequireAuth(HttpExchange& exchange, Authenticated* auth);
+  void HandleRegister(HttpExchange& exchange);
+  void HandleLogin(HttpExchange& exchange);
+  void ContinueLogin(const DeferredHttp& deferred, Credentials credentials, int64_t retry_after);
+  void HandleLogout(HttpExchange& exchange);
+  void HandleConversations(HttpExchange& exchange, std::string_view rest);
+  void HandleWebSocket(HttpExchange& exchange);
+  void Answer(const DeferredHttp& deferred, int status, std::string_view body,
+              std::string_view extra_headers = {});
+  void AnswerError(const DeferredHttp& deferred, int status, std::string_view reason,
+                   std::string_view extra_headers = {});
+  void AnswerStoreFailure(const DeferredHttp& deferred, const storage::Status& status);
+  // Counts an attempt on the key's owner shard; `then(shard, retry_after_s)` back here, 0 = go.
+  void CountLoginAttempt(std::string key, uint32_t limit,
+                         storage::UniqueFunction<void(HttpApi&, int64_t)> then);
+  // Tells every shard (this one too) about a conversation's new membership.
+  void AnnounceMembers(const storage::ConversationState& state, std::vector<int64_t> removed);
+
+  Shard& shard_;
+  ChatService& service_;
+  const Config& config_;
+  WebSocketHandler& ws_handler_;
+  SessionHost& sessions_;
+  LoginLimiter login_limiter_;  // Login attempts per key (username, address) owned by hash.
+};
+
+}  // namespace ringcast::chat

@@ -1,0 +1,170 @@
+// SessionHost: the chat WebSocket connections (sessions) of one shard, and the receiving end of
+// the owners' mail for them (chat/README.md, "Who owns what").
+//
+// Owner: its shard's thread (one per ChatShard, which hands it the /ws events). It keeps the
+// local indexes fan-out needs: sessions by user (by_user_), by conversation (local_convs_), by
+// watched contact (watchers_); a replica of presence, and of the revoked token ids.
+//
+// It never knows where a conversation's sequencer or a user's owner runs: everything about a
+// conversation goes through its ConversationLink (join, leave, send, receipts, history,
+// typing) and attach/detach through its UserLink. The owners answer by mail to the public On*
+// calls below, and to SendText and FinishAnswer for one connection.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "chat/conv_view.h"
+#include "chat/conversation_link.h"
+#include "chat/pending_requests.h"
+#include "chat/protocol.h"
+#include "chat/rate_limit.h"
+#include "chat/user_link.h"
+#include "core/config.h"
+#include "core/net/connection.h"
+#include "core/runtime/clock.h"
+#include "storage/chat_store.h"
+
+namespace ringcast {
+class Shard;
+class SharedFrame;
+}  // namespace ringcast
+
+namespace ringcast::chat {
+
+class ChatService;
+
+// One chat WebSocket connection.
+struct Session {
+  enum class Phase : uint8_t { kStarting, kReady, kGone };
+
+  Connection* conn = nullptr;
+  ConnId id;
+  int64_t user = 0;
+  std::string jti;
+  Phase phase = Phase::kStarting;
+  bool attached = false;  // Counted by the user's owner shard.
+  bool loaded = false;
+  size_t index = 0;               // In SessionHost::sessions_.
+  int64_t last_heartbeat_ms = 0;  // Monotonic.
+  TokenBucket bucket;             // --msg-rate.
+  uint32_t refused_in_a_row = 0;
+  PendingRequests pending;          // Not yet their turn (pending_requests.h).
+  bool answer_outstanding = false;  // A sync or history answer is on its way.
+  std::unordered_map<int64_t, ConvView> convs;
+  std::unordered_map<int64_t, uint32_t> contacts;  // User → conversations shared.
+};
+
+class SessionHost {
+ public:
+  SessionHost(Shard& shard, ChatService& service);
+  ~SessionHost();
+
+  // An authenticated connection just upgraded to /ws: its session starts (the store loads its
+  // conversations and contacts, the user's owner counts it) and gets `hello` once ready.
+  void Open(Connection& conn, int64_t user, std::string jti);
+  // Whether the token id `jti` has been revoked (the replica: checking never leaves the shard).
+  bool revoked(const std::string& jti) const { return revoked_.contains(jti); }
+
+  // The /ws events of this shard's connections.
+  void OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload);
+  void OnHeartbeat(Connection& conn);
+  void OnDrain(Connection& conn);
+  void OnClose(Connection& conn);
+  // Once a second: closes the sessions silent for --presence-timeout; now and then forgets
+  // expired revocations.
+  void Sweep(int64_t now_ms);
+
+  // --- Mail from the owners ---------------------------------------------------------------------
+  // The user's owner has counted `id` (or refused it: too many connections).
+  void OnAttached(ConnId id, bool accepted);
+  // The conversation's owner answered our latest join (`token`): what it publishes from now on
+  // comes here; `last_published` is the newest seq it published before (-1: unknown).
+  void OnJoined(int64_t conv, uint64_t token, int64_t last_published);
+  // An event of `conv` for its local sessions (one reference to `frame`, released here).
+  void DeliverLocal(int64_t conv, int64_t seq, SharedFrame* frame, int64_t except_user,
+                    bool droppable);
+  // A conversation's new membership (every shard is told); `removed`'s sessions leave it.
+  void OnMembersChanged(const storage::ConversationState& state,
+                        const std::vector<int64_t>& removed);
+  // A user's new presence (every shard is told; one reference to `frame`, released here).
+  void OnPresence(int64_t user, bool online, std::optional<int64_t> last_online,
+                  SharedFrame* frame);
+  // A token was revoked (every shard is told): its sessions close.
+  void OnRevoked(int64_t user, const std::string& jti, int64_t exp_ms);
+  // `json` to one connection of this shard, if it is still open.
+  void SendText(ConnId id, std::string_view json);
+  // The answer to the session's outstanding sync or history request: sends it and lets the
+  // requests behind it go.
+  void FinishAnswer(ConnId id, std::string_view json);
+
+ private:
+  // This shard's view of a conversation some local session is in.
+  struct LocalConv {
+    std::vector<Session*> sessions;
+    std::vector<int64_t> members;  // Sorted.
+    uint64_t join_token = 0;       // Matches the owner's answer to our latest join.
+    bool joined = false;           // The owner has answered: events now come here.
+    int64_t last_seen = -1;        // Newest seq published to this shard; -1 unknown.
+  };
+  struct Presence {
+    bool online = false;
+    std::optional<int64_t> last_online;
+  };
+
+  void OnSessionStart(ConnId id, storage::Result<storage::SessionStart> result);
+  void MaybeReady(Session& session);
+  void GoLive(Session& session, int64_t conv, ConvView& view);
+  // Handles pending requests while the session can take them (ready, no answer outstanding,
+  // connection not congested).
+  void RunPending(Session& session);
+  void HandleRequest(Session& session, std::string_view text);
+  bool AdmitRequest(Session& session, std::string_view cid);
+  void HandleSend(Session& session, ClientRequest& request);
+  void HandleWatermark(Session& session, const ClientRequest& request);
+  void HandleSync(Session& session, ClientRequest& request);
+  void AnswerSync(Session& session, const std::vector<storage::SyncConversation>& convs);
+  void HandleHistory(Session& session, const ClientRequest& request);
+  void HandleTyping(Session& session, const ClientRequest& request);
+  void SendError(Session& session, std::string_view code, std::string_view message,
+                 std::string_view cid = {});
+  Session* FindSession(ConnId id);
+  void CloseSession(Session& session, uint16_t code, std::string_view reason);
+  void AddView(Session& session, int64_t conv, int64_t start_seq,
+               const std::vector<int64_t>& members);
+  void DropView(Session& session, int64_t conv);
+  void Watch(Session& session, int64_t user);
+  void Unwatch(Session& session, int64_t user);
+  // Forgets revocations of tokens that expired long enough ago.
+  void ForgetExpiredRevocations();
+
+  Shard& shard_;
+  ChatService& service_;
+  const Config& config_;
+  const Clock& clock_;  // Monotonic for every duration; wall for timestamps.
+  RequestParser parser_;
+  ConversationLink conversations_;
+  UserLink users_;
+
+  std::vector<std::unique_ptr<Session>> sessions_;
+  std::unordered_map<int64_t, std::vector<Session*>> by_user_;
+  std::unordered_map<int64_t, LocalConv> local_convs_;
+  std::unordered_map<int64_t, std::vector<Session*>> watchers_;  // Contact → sessions.
+  // Replicated from the users' owners: every online user, and the offline ones some local
+  // session watches (others are offline, with the last_online the store has).
+  std::unordered_map<int64_t, Presence> presence_;
+  // Revoked token ids → their token's exp (wall-clock ms), replicated to every shard, kept until
+  // the token has expired (it then fails its own check).
+  std::unordered_map<std::string, int64_t> revoked_;
+
+  uint64_t next_join_token_ = 0;
+  int64_t next_revocation_sweep_ms_;  // Monotonic.
+};
+
+}  // namespace ringcast::chat

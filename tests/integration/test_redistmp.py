@@ -1,0 +1,125 @@
+"""tools/redistmp and tools/redis_server.py, which the cluster tests run under: `run` passes a
+working URL and the command's exit status and removes the instance, also when the command is
+ended by a SIGTERM sent to redistmp; `start`/`url`/`stop` manage a detached instance; and
+RedisServer's outage (shutdown_nosave) and restart() on the same port, which
+test_cluster.py relies on."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cluster import redis_server
+from support import REPO_ROOT
+
+pytestmark = pytest.mark.needs_redis
+
+REDISTMP = REPO_ROOT / "tools" / "redistmp"
+# Prints the URL and the instance's directory, checks the server answers and persists nothing,
+# then exits with status 7 (or first waits to be killed).
+SCRIPT = """
+import os, subprocess, sys
+url = os.environ["RINGCAST_TEST_REDIS_URL"]
+cli = lambda *a: subprocess.run(["redis-cli", "-u", url, *a], capture_output=True, text=True,
+                                check=True).stdout.strip()
+print(url)
+print(os.environ["REDISTMP_DIR"])
+print(cli("ping"), cli("config", "get", "save").splitlines()[1:] or [""],
+      cli("config", "get", "appendonly").splitlines()[1], flush=True)
+if len(sys.argv) > 1:
+    import time; time.sleep(60)
+sys.exit(7)
+"""
+
+
+def env_without_url() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "RINGCAST_TEST_REDIS_URL"}
+
+
+def test_run_passes_the_url_and_the_exit_status_and_removes_the_instance():
+    res = subprocess.run([str(REDISTMP), "run", "--", sys.executable, "-c", SCRIPT],
+                         capture_output=True, text=True, timeout=60, env=env_without_url())
+    assert res.returncode == 7, (res.returncode, res.stderr)
+    url, directory, answers = res.stdout.splitlines()
+    assert url.startswith("redis://127.0.0.1:"), url
+    assert answers == "PONG [''] no", answers
+    assert not pathlib.Path(directory).exists(), f"{directory} left behind"
+
+
+def test_sigterm_reaches_the_command_and_the_instance_is_removed():
+    proc = subprocess.Popen([str(REDISTMP), "run", "--", sys.executable, "-c", SCRIPT, "wait"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env_without_url())
+    try:
+        url = proc.stdout.readline().strip()
+        directory = proc.stdout.readline().strip()
+        assert proc.stdout.readline().startswith("PONG")
+        assert pathlib.Path(directory).exists()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert rc == 128 + signal.SIGTERM, (rc, proc.stderr.read())
+    assert url and not pathlib.Path(directory).exists(), f"{directory} left behind"
+    assert not redis_server.ping(int(url.rsplit(":", 1)[1])), "a redis-server outlived redistmp"
+
+
+def test_start_url_stop(tmp_path):
+    directory = tmp_path / "r"
+    start = subprocess.run([str(REDISTMP), "start", str(directory)], capture_output=True,
+                           text=True, timeout=30)
+    try:
+        assert start.returncode == 0, start.stderr
+        url = start.stdout.strip()
+        got = subprocess.run([str(REDISTMP), "url", str(directory)], capture_output=True,
+                             text=True, timeout=30).stdout.strip()
+        assert got == url
+        assert redis_server.ping(int(url.rsplit(":", 1)[1]))
+    finally:
+        stop = subprocess.run([str(REDISTMP), "stop", str(directory)], capture_output=True,
+                              text=True, timeout=30)
+    assert stop.returncode == 0, stop.stderr
+    assert not directory.exists()
+    assert not redis_server.ping(int(url.rsplit(":", 1)[1]))
+
+
+def test_outage_and_restart_on_the_same_port(tmp_path):
+    with redis_server.RedisServer.start(tmp_path / "r") as server:
+        port, url = server.port, server.url
+        assert server.cli("set", "k", "v") == "OK"
+        server.shutdown_nosave()
+        assert not server.running() and not redis_server.ping(port)
+        server.restart()
+        assert (server.port, server.url) == (port, url)
+        assert server.cli("get", "k") == "", "nothing persists across a restart"
+        server.restart()  # Also from running.
+        assert server.cli("ping") == "PONG"
+        directory = server.directory
+    assert not directory.exists()
+    assert not redis_server.ping(port)
+
+
+def test_the_reaper_removes_an_instance_whose_owner_died():
+    code = ("import sys, time; sys.path.insert(0, %r); import redis_server; "
+            "s = redis_server.RedisServer.start(); print(s.directory, s.pid, flush=True); "
+            "time.sleep(60)" % str(REPO_ROOT / "tools"))
+    owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        directory, pid = owner.stdout.readline().split()
+    finally:
+        owner.kill()
+        owner.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (pathlib.Path(directory).exists()
+                                           or redis_server._is_redis_process(int(pid))):
+        time.sleep(0.05)
+    assert not pathlib.Path(directory).exists(), f"{directory} left behind"
+    assert not redis_server._is_redis_process(int(pid)), "redis-server left running"

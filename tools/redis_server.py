@@ -1,0 +1,319 @@
+"""Throwaway redis-server instances for the tests and the benchmarks (tools/redistmp is the
+command line; the integration tests import this module).
+
+An instance lives in one directory, removed as a whole when the instance is stopped:
+
+    DIR/redis.log       the server's log
+    DIR/redistmp.json   port and pid: how another process (`redistmp stop DIR`, the reaper)
+                        finds it
+
+The server is Debian's /usr/bin/redis-server (or $REDIS_SERVER), listening on 127.0.0.1 only, on
+a free port, without persistence (`--save '' --appendonly no`: a restart starts empty, as after
+`SHUTDOWN NOSAVE`) and in the foreground (`--daemonize no`) as a child of the process that
+started it. Readiness is a PING answered +PONG. Redis runs fine as root.
+
+`stop()` always cleans up (SIGTERM, SIGKILL after a bounded wait, then the directory);
+`shutdown_nosave()` ends the server the way `redis-cli shutdown nosave` does and keeps the
+directory, so that `restart()` can start it again on the same port (the URL clients were given
+stays valid: a Redis outage, as ringcast's cluster mode sees one). A detached reaper
+(`watch_owner()`, started by `start()`) kills the server and removes the directory if the
+process that owns it dies first (a ctest timeout), so no redis-server outlives a test run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+STATE_FILE = "redistmp.json"
+LOG_FILE = "redis.log"
+HOST = "127.0.0.1"
+
+
+class RedisError(Exception):
+    pass
+
+
+def find_redis_server() -> pathlib.Path:
+    """$REDIS_SERVER, else /usr/bin/redis-server, else redis-server on PATH."""
+    candidates = [os.environ.get("REDIS_SERVER"), "/usr/bin/redis-server",
+                  shutil.which("redis-server")]
+    for candidate in candidates:
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return pathlib.Path(candidate)
+    raise RedisError("redis-server not found: install Debian's `redis-server` "
+                     "(tools/deps.sh test) or set REDIS_SERVER")
+
+
+def find_redis_cli() -> pathlib.Path:
+    for candidate in ("/usr/bin/redis-cli", shutil.which("redis-cli")):
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return pathlib.Path(candidate)
+    raise RedisError("redis-cli not found: install Debian's `redis-tools` (a dependency of "
+                     "redis-server)")
+
+
+def free_port(host: str = HOST) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def ping(port: int, host: str = HOST, timeout: float = 1.0) -> bool:
+    """True when a server on `port` answers PING with +PONG (a loading or refusing server, or
+    none, gives False)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.sendall(b"PING\r\n")
+            reply = b""
+            while not reply.endswith(b"\r\n"):
+                chunk = s.recv(64)
+                if not chunk:
+                    return False
+                reply += chunk
+            return reply == b"+PONG\r\n"
+    except OSError:
+        return False
+
+
+def _is_redis_process(pid: int) -> bool:
+    """Guards kills by pid read from a state file: the pid may have been reused."""
+    try:
+        cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"redis-server" in cmdline.split(b"\0", 1)[0]
+
+
+class RedisServer:
+    """One throwaway redis-server in `directory` (see the module docstring). Create with
+    `RedisServer.start()`, find a running one with `RedisServer.attach(directory)`. As a context
+    manager it stops (and removes) the instance on exit."""
+
+    def __init__(self, directory: pathlib.Path, port: int, *, binary: pathlib.Path):
+        self.directory = pathlib.Path(directory)
+        self.port = port
+        self.host = HOST
+        self.binary = binary
+        self.proc: subprocess.Popen | None = None
+        self.pid: int | None = None  # Also known for an attached instance (from the state file).
+        self.detach = False  # Its own session (see start()).
+
+    # -- creation --------------------------------------------------------------------------
+
+    @classmethod
+    def start(cls, directory: str | os.PathLike | None = None, port: int | None = None, *,
+              watch: bool = True, detach: bool = False) -> "RedisServer":
+        """Starts a server in `directory` (created; must be absent or empty; default: a new
+        temporary directory) on `port` (default: a free one) and waits until it answers PING.
+        watch: start the reaper (see watch_owner). detach: its own session, so it outlives
+        this process (`redistmp start`). On any failure nothing is left behind."""
+        binary = find_redis_server()
+        if directory is None:
+            directory = tempfile.mkdtemp(prefix="redistmp-")
+        directory = pathlib.Path(directory).absolute()
+        directory.mkdir(parents=True, exist_ok=True)
+        if any(directory.iterdir()):
+            raise RedisError(f"{directory} is not empty")
+        server = cls(directory, port or 0, binary=binary)
+        server.detach = detach
+        try:
+            server._spawn_ready(fresh_port=port is None)
+            if watch:
+                server.watch_owner()
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    @classmethod
+    def attach(cls, directory: str | os.PathLike) -> "RedisServer":
+        directory = pathlib.Path(directory).absolute()
+        try:
+            state = json.loads((directory / STATE_FILE).read_text())
+        except FileNotFoundError:
+            raise RedisError(f"{directory}: no {STATE_FILE}; not a redistmp instance") from None
+        server = cls(directory, state["port"], binary=pathlib.Path(state["binary"]))
+        server.pid = state.get("pid")
+        return server
+
+    def __enter__(self) -> "RedisServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- paths and URLs --------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}"
+
+    @property
+    def log_path(self) -> pathlib.Path:
+        return self.directory / LOG_FILE
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def running(self) -> bool:
+        if self.proc is not None:
+            return self.proc.poll() is None
+        return self.pid is not None and _is_redis_process(self.pid)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def _argv(self) -> list[str]:
+        return [str(self.binary), "--bind", self.host, "--port", str(self.port),
+                "--dir", str(self.directory), "--logfile", str(self.log_path),
+                "--save", "", "--appendonly", "no", "--daemonize", "no",
+                # Loopback only, no password: protected mode would refuse nothing here anyway.
+                "--protected-mode", "no"]
+
+    def _save_state(self) -> None:
+        (self.directory / STATE_FILE).write_text(json.dumps({
+            "port": self.port, "pid": self.pid, "binary": str(self.binary),
+            "url": self.url}) + "\n")
+
+    def _spawn_ready(self, *, fresh_port: bool, attempts: int = 3,
+                     timeout: float = 15.0) -> None:
+        for attempt in range(attempts):
+            if fresh_port:
+                self.port = free_port()
+            log_size = self.log_path.stat().st_size if self.log_path.exists() else 0
+            self.proc = subprocess.Popen(self._argv(), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         cwd=self.directory,
+                                         start_new_session=self.detach)
+            self.pid = self.proc.pid
+            self._save_state()
+            deadline = time.monotonic() + timeout
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                if ping(self.port):
+                    return
+                time.sleep(0.02)
+            log = self.log_text()[log_size:]
+            if self.proc.poll() is None:
+                self._kill_and_wait()
+                raise RedisError(f"redis-server on port {self.port} did not answer PING within "
+                                 f"{timeout} s\n{log[-3000:]}")
+            if fresh_port and "Address already in use" in log and attempt + 1 < attempts:
+                continue  # Lost a race for the free port: take another one.
+            raise RedisError(f"redis-server exited with status {self.proc.returncode} on port "
+                             f"{self.port}\n{log[-3000:]}")
+
+    def _kill_and_wait(self, timeout: float = 10.0) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(10)
+            return
+        # Attached: not our child, so poll for its end.
+        if self.pid is None or not _is_redis_process(self.pid):
+            return
+        os.kill(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _is_redis_process(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if _is_redis_process(self.pid):
+            os.kill(self.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while _is_redis_process(self.pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+
+    def cli(self, *args: str, timeout: float = 10.0, check: bool = True) -> str:
+        """Runs `redis-cli -h HOST -p PORT ARGS...` and returns its output (stripped). Raises
+        RedisError when redis-cli fails or (check) prints an error reply."""
+        proc = subprocess.run([str(find_redis_cli()), "-h", self.host, "-p", str(self.port),
+                               *map(str, args)], capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+        out = proc.stdout.strip()
+        if proc.returncode != 0 or (check and out.startswith(("ERR", "(error)"))):
+            raise RedisError(f"redis-cli {' '.join(map(str, args))} failed "
+                             f"({proc.returncode}): {out} {proc.stderr.strip()}")
+        return out
+
+    def shutdown_nosave(self, timeout: float = 10.0) -> None:
+        """What `redis-cli shutdown nosave` does (the server ends at once, nothing saved; every
+        client's connection drops), then waits for the process to be gone. The directory and
+        the port stay ours for restart()."""
+        if not self.running():
+            return
+        # redis-cli reports the dropped connection of a successful SHUTDOWN as an error on some
+        # versions: the process ending is what counts.
+        self.cli("shutdown", "nosave", timeout=timeout, check=False)
+        deadline = time.monotonic() + timeout
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self.running():
+            raise RedisError(f"redis-server (pid {self.pid}) still running {timeout} s after "
+                             f"SHUTDOWN NOSAVE\n{self.log_text()[-2000:]}")
+        if self.proc is not None:
+            self.proc.wait()
+
+    def restart(self) -> None:
+        """Starts the server again on the same port (shutting it down first if it runs), empty,
+        and waits until it answers PING."""
+        self.shutdown_nosave()
+        self._spawn_ready(fresh_port=False)
+
+    def stop(self) -> None:
+        """Stops the server (if running) and removes the whole directory. Never raises for a
+        server that is already gone."""
+        try:
+            self._kill_and_wait()
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    # -- reaper ----------------------------------------------------------------------------
+
+    def watch_owner(self, owner_pid: int | None = None) -> None:
+        """Starts a detached process that, once `owner_pid` (default: this process) has exited,
+        kills the server whose pid the state file names (restart() updates it) and removes the
+        directory, if it is still there then."""
+        owner_pid = owner_pid or os.getpid()
+        subprocess.run([sys.executable, __file__, "reap", str(owner_pid), str(self.directory)],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=True, timeout=30)
+
+
+def _reap(owner_pid: int, directory: str) -> None:
+    try:
+        pidfd = os.pidfd_open(owner_pid)
+    except ProcessLookupError:
+        pidfd = None
+    if os.fork() != 0:
+        os._exit(0)  # The caller's child ends at once; the grandchild is re-parented.
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    if pidfd is not None:
+        select.select([pidfd], [], [])  # Readable once the owner has exited.
+    if (pathlib.Path(directory) / STATE_FILE).exists():
+        try:
+            server = RedisServer.attach(directory)
+            if server.pid is not None and _is_redis_process(server.pid):
+                os.kill(server.pid, signal.SIGKILL)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "reap":
+    _reap(int(sys.argv[2]), sys.argv[3])
