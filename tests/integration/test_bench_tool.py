@@ -224,7 +224,7 @@ def test_bench_suite_lists_its_plan():
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     for case in ("echo-100c-32B", "broadcast-500c", "fanout-10k", "chat-1k", "chat-1k-pg",
-                 "idle19k", "idle38k"):
+                 "chat-3node", "fanout-3node", "idle19k", "idle38k"):
         assert case in proc.stdout, proc.stdout
     assert "node-ws" in proc.stdout
 
