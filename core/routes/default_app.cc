@@ -85,8 +85,23 @@ class HealthCheck {
           .Field("status", ok ? "ok" : "shard not keeping up")
           .Field("shard", uint64_t{shard.id()})
           .Field("shards", uint64_t{shards_})
-          .Field("connections", connections_)
-          .EndObject();
+          .Field("connections", connections_);
+      if (cluster::ClusterNode* node = shard.cluster()) {
+        // Cluster mode: this node's link to the others (docs/cluster.md). Counters since start.
+        const cluster::RedisBusStats bus = node->bus().stats();
+        body.Field("node", node->node_id())
+            .Key("redis")
+            .BeginObject()
+            .Field("connected", bus.connected)
+            .Field("subscribed", bus.subscribed)
+            .Field("published", bus.published)
+            .Field("writes", bus.writes)
+            .Field("received", bus.received)
+            .Field("dropped", bus.dropped)
+            .Field("reconnects", bus.reconnects)
+            .EndObject();
+      }
+      body.EndObject();
       shard.AnswerDeferred(deferred_, ok ? 200 : 503, "application/json", body.str());
     }
     delete this;

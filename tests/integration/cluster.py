@@ -65,7 +65,7 @@ class SessionRedis:
 class Cluster:
     def __init__(self, binary: pathlib.Path, log_dir: pathlib.Path, *, database_url: str,
                  redis_url: str | None, redis: redis_server.RedisServer | None = None,
-                 jwt_secret: str = JWT_SECRET, flags: dict[str, object] | None = None,
+                 jwt_secret: str | None = JWT_SECRET, flags: dict[str, object] | None = None,
                  args=(), threads=(2, 1, 2), secrets=()):
         """flags: chat flags added to or replacing chat_client.BASE_FLAGS (`{"msg_rate": 5}`);
         args: further flags (`--raw-channels`). redis: the RedisServer behind redis_url when
@@ -89,7 +89,8 @@ class Cluster:
         """The flags of node index+1 after the --host/--port/--threads/--data-dir/
         --database-url that support.RingcastServer adds."""
         opts: dict[str, str] = dict(BASE_FLAGS)
-        opts["--jwt-secret"] = self.jwt_secret
+        if self.jwt_secret is not None:  # None: the database's secret (server_settings).
+            opts["--jwt-secret"] = self.jwt_secret
         if self.redis_url is not None:
             opts["--redis"] = self.redis_url
             opts["--node-id"] = self.node_id(index)

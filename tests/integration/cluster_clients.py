@@ -11,7 +11,8 @@ test disrupts the cluster, then checks the contract of issue 10.
   same cid; after a failover or a move, every unacked message is sent again on the new
   connection with the same cid (the server must answer with the original ack).
 - `Storm`: runs the senders, reconnects devices whose connection dropped, and offers
-  `wait_acked(n)` for a test's disruption to hook on progress. `verify()` then checks, for the
+  `wait_acked(n)` for a test's disruption to hook on progress; the last 30 % of every sender's
+  messages wait until the disruption is over, so that traffic follows it however long it took. `verify()` then checks, for the
   conversation's N = (number of cids) messages:
     - every cid acked, acks seq 1..N, ids distinct, a cid acked twice (a resend) identically;
     - every device holds seq 1..N exactly once over its connections (live + sync answers), and
@@ -78,6 +79,10 @@ class Device:
     def busy(self) -> bool:
         """Between connections: closed by the test, or resuming on a new one."""
         return self.leaving or (self.resuming is not None and not self.resuming.done())
+
+    def live_on_last(self) -> int:
+        """How many messages the current connection received live (not through sync)."""
+        return len(self.live(len(self.conns) - 1))
 
     def is_open(self) -> bool:
         return not self.busy and self.conn.closed is None
@@ -176,6 +181,9 @@ class Sender:
         self.unavailable = 0
         self.resent = 0
         self._scanned: list[int] = []  # Per connection of the device: events looked at.
+        # Messages from index gate_at on wait for `gate` (Storm.run: the end of the disruption).
+        self.gate: asyncio.Event | None = None
+        self.gate_at = len(self.cids)
         self._sent_on: ChatConn | None = None
         self._sent_here: set[str] = set()
         self._ever_sent: set[str] = set()
@@ -239,7 +247,9 @@ class Sender:
             self._ever_sent.add(cid)
 
     async def run(self, drain_timeout: float = 60.0) -> None:
-        for cid in self.cids:
+        for k, cid in enumerate(self.cids):
+            if self.gate is not None and k == self.gate_at:
+                await self.gate.wait()
             self.unacked[cid] = None
             await self.pump()
             while True:
@@ -270,6 +280,7 @@ class Storm:
         self.dead: set[int] = set()  # Nodes killed and not back: no failover goes there.
         self._failover_task: asyncio.Future | None = None
         self.running = False
+        self.acked_at_disruption_end: int | None = None
 
     @property
     def total(self) -> int:
@@ -307,14 +318,30 @@ class Storm:
                 d.resuming = asyncio.ensure_future(d.resume(self.ports(), candidates))
             await asyncio.sleep(0.02)
 
-    async def run(self, disruption=None) -> None:
-        """Runs the senders (and `await disruption(self)` beside them) to the last ack."""
+    async def run(self, disruption=None, hold_tail: float = 0.3) -> None:
+        """Runs the senders (and `await disruption(self)` beside them) to the last ack. The last
+        `hold_tail` of each sender's messages wait until the disruption is over, so that
+        traffic follows it whatever its duration (a node that starts slowly under load still
+        gets its share), while the disruption itself starts mid-storm: it must not wait for
+        more than 1 - hold_tail of the acks."""
         self.running = True
         self._failover_task = asyncio.ensure_future(self._failover())
         try:
             tasks = [asyncio.ensure_future(s.run()) for s in self.senders]
             if disruption is not None:
-                tasks.append(asyncio.ensure_future(disruption(self)))
+                gate = asyncio.Event()
+                for s in self.senders:
+                    s.gate = gate
+                    s.gate_at = int(len(s.cids) * (1 - hold_tail))
+
+                async def disrupt():
+                    try:
+                        await disruption(self)
+                    finally:
+                        self.acked_at_disruption_end = self.acked()
+                        gate.set()
+
+                tasks.append(asyncio.ensure_future(disrupt()))
             done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for t in pending:
                 t.cancel()
@@ -414,6 +441,7 @@ class Storm:
         if problems:
             raise AssertionError(f"{len(problems)} problems:\n  " + "\n  ".join(problems[:30]))
         return {"messages": total, "devices": len(self.devices), "survivors": survivors,
+                "acked when the disruption ended": self.acked_at_disruption_end,
                 "failovers": sum(d.failovers for d in self.devices),
                 "moves": sum(d.moves for d in self.devices),
                 "resent": sum(s.resent for s in self.senders),

@@ -189,6 +189,9 @@ def test_kill_9_of_a_node_during_a_storm(cluster_factory):
             figures = storm.verify()
             for d in on_victim:
                 assert d.failovers >= 1 and len(d.conns) >= 2, d.describe()
+                # The new connections carried the storm's tail live (on node 3 again for those
+                # that went back), not only through sync.
+                assert d.live_on_last() > 0, d.describe()
             assert figures["survivors"] == len(devices) - len(on_victim), figures
             return figures
         finally:
@@ -291,6 +294,11 @@ def test_a_fourth_node_joins_during_a_storm(cluster_factory):
             await storm.settle(SETTLE_S)
             figures = storm.verify()
             assert figures["moves"] == len(movers), figures
+            for d in movers:
+                assert d.node == 3 and d.live_on_last() > 0, d.describe()
+            # Sender 1 sent the storm's tail through node 4.
+            sender1 = next(d for d in movers if d.name == "u1")
+            assert sender1.conn.typed("ack"), sender1.describe()
             assert figures["survivors"] == len(devices) - len(movers), figures
             return figures
         finally:
@@ -419,3 +427,49 @@ def test_direct_conversation_between_nodes(cluster_factory):
             await close_all(everyone)
 
     run_async(go(), 50)
+    # /health shows each node's link: connected, and its publications pipelined into writes.
+    for node in range(3):
+        health = cluster.api(node).request("GET", "/health").json
+        assert health["node"] == f"n{node + 1}", health
+        bus = health["redis"]
+        assert bus["connected"] is True and bus["dropped"] == 0, health
+        assert 1 <= bus["writes"] <= bus["published"], health
+
+
+# -- start-up --------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_every_node_accepts_every_nodes_tokens_without_a_configured_secret(cluster_factory):
+    """Without --jwt-secret the nodes share the secret the database keeps (server_settings):
+    a token from node 1 works on node 2, and logging out on node 2 revokes it on node 1 too."""
+    cluster = cluster_factory(2, jwt_secret=None)
+    a, b = cluster.api(0).new_users(2, "sec")
+    conv = cluster.api(1).direct(a, b)
+    assert cluster.api(1).conversation(a, conv)["id"] == conv
+
+    async def go():
+        conn = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
+        try:
+            assert cluster.api(1).logout(a.token).status == 200
+            # The revocation crosses to node 1 (rc:all) and closes the token's session there.
+            await wait_until(lambda: conn.ws.close_code is not None, 10, conn.describe)
+            assert (conn.ws.close_code, conn.ws.close_reason) == (1008, "token revoked")
+        finally:
+            await close_all([conn])
+
+    run_async(go(), 30)
+    assert cluster.api(0).request("GET", "/api/conversations", token=a.token).status == 401
+
+
+def test_redis_without_a_shared_database_is_refused(ringcast_bin, tmp_path):
+    import subprocess
+    done = subprocess.run([str(ringcast_bin), "--port", "1", "--data-dir", str(tmp_path),
+                           "--redis", "redis://127.0.0.1:6379"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2, done
+    assert "--redis (cluster mode) needs --database-url" in done.stderr, done.stderr
+    done = subprocess.run([str(ringcast_bin), "--port", "1", "--data-dir", str(tmp_path),
+                           "--redis", "127.0.0.1:6379", "--database-url", "postgres://x@y/z"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "redis://" in done.stderr, done.stderr

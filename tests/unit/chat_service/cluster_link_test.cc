@@ -1,0 +1,78 @@
+// The chat's cluster wire format (chat/cluster_link.h): what one node publishes, another decodes
+// to the same fields, whatever bytes a body holds.
+#include "chat/cluster_link.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace ringcast::chat {
+namespace {
+
+TEST(ClusterLinkTest, MessagesRoundTripWithAnyBody) {
+  storage::Message message{.id = 981,
+                           .conv = 42,
+                           .seq = 7,
+                           .from = 3,
+                           .kind = "text",
+                           .body = std::string("line\none \0 two 12 34", 20),
+                           .ts = 1795355752123};
+  const std::string wire = ClusterLink::EncodeMessage(message);
+  auto decoded = ClusterLink::DecodeMessage(42, wire);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->id, message.id);
+  EXPECT_EQ(decoded->conv, 42);
+  EXPECT_EQ(decoded->seq, message.seq);
+  EXPECT_EQ(decoded->from, message.from);
+  EXPECT_EQ(decoded->ts, message.ts);
+  EXPECT_EQ(decoded->kind, message.kind);
+  EXPECT_EQ(decoded->body, message.body);
+  message.body.clear();
+  decoded = ClusterLink::DecodeMessage(42, ClusterLink::EncodeMessage(message));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->body, "");
+}
+
+TEST(ClusterLinkTest, MalformedMessagesAreRefused) {
+  for (std::string_view bad : {"", "m", "m 1 2 3", "m 1 2 3 4 5", "m 1 2 3 4 99\ntext",
+                               "m 1 0 3 4 4\ntext", "x 1 2 3 4 4\ntext", "m a 2 3 4 4\ntext"}) {
+    EXPECT_FALSE(ClusterLink::DecodeMessage(1, bad)) << bad;
+  }
+}
+
+TEST(ClusterLinkTest, MembershipChangesRoundTrip) {
+  storage::ConversationState state;
+  state.id = 5;
+  state.group = true;
+  state.name = "ops 1 2\nteam";
+  state.last_seq = 99;
+  state.members = {{1, 90, 80}, {4, 99, 99}, {7, 0, 0}};
+  const std::vector<int64_t> removed = {2, 3};
+  storage::ConversationState got;
+  std::vector<int64_t> got_removed;
+  ASSERT_TRUE(
+      ClusterLink::DecodeMembers(ClusterLink::EncodeMembers(state, removed), &got, &got_removed));
+  EXPECT_EQ(got.id, 5);
+  EXPECT_TRUE(got.group);
+  EXPECT_EQ(got.name, state.name);
+  EXPECT_EQ(got.last_seq, 99);
+  ASSERT_EQ(got.members.size(), 3u);
+  EXPECT_EQ(got.members[1].user, 4);
+  EXPECT_EQ(got.members[0].delivered, 90);
+  EXPECT_EQ(got.members[0].read, 80);
+  EXPECT_EQ(got_removed, removed);
+
+  state.name.reset();
+  state.group = false;
+  got = {};
+  got_removed.clear();
+  ASSERT_TRUE(
+      ClusterLink::DecodeMembers(ClusterLink::EncodeMembers(state, {}), &got, &got_removed));
+  EXPECT_FALSE(got.name);
+  EXPECT_FALSE(got.group);
+  EXPECT_TRUE(got_removed.empty());
+  EXPECT_FALSE(ClusterLink::DecodeMembers("M 5 1 99 -1 3 0\n 1 2", &got, &got_removed));
+}
+
+}  // namespace
+}  // namespace ringcast::chat
