@@ -19,10 +19,11 @@ fanout-3node has no ceiling phase: 1 node, 1 node with --redis and N nodes each 
 the same rates, and the p99 per rate compares them (raw channels cross nodes through Redis too).
 
 Every run gets a fresh database (pg.PgService) and, in cluster mode, a fresh redis-server
-(tools/redis_server.py: temporary directory, free port, no persistence). PUBLISHes per Redis
-read event comes from Redis itself (INFO: cmdstat_publish/spublish calls over
-total_reads_processed, before and after the tool run): the nodes pipeline their publishes, and
-one write of theirs is at least one read event of Redis's.
+(tools/redis_server.py: temporary directory, free port, no persistence). Publications per
+Redis write come from the nodes (GET /health in cluster mode: "redis": {"published", "writes"},
+summed over the nodes, before and after the tool run) and, as a check from the other side,
+PUBLISHes per read event from Redis (INFO: cmdstat_publish/spublish calls over
+total_reads_processed): one write of a node is at least one read event of Redis's.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 
 import machine
 import pg
@@ -70,6 +72,24 @@ def redis_counters(server) -> dict[str, int]:
         elif line.startswith("total_commands_processed:"):
             out["commands"] = int(line.split(":", 1)[1])
     return out
+
+
+def bus_counters(servers: list[Server]) -> dict[str, int] | None:
+    """The nodes' own Redis link counters (GET /health in cluster mode: "redis": {"published",
+    "writes", ...}), summed over the nodes; None when a node does not report them."""
+    total = {"published": 0, "writes": 0, "received": 0, "dropped": 0, "reconnects": 0}
+    for server in servers:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/health",
+                                        timeout=5) as answer:
+                bus = json.loads(answer.read()).get("redis")
+        except (OSError, ValueError):
+            return None
+        if not isinstance(bus, dict):
+            return None
+        for key in total:
+            total[key] += int(bus.get(key, 0))
+    return total
 
 
 def node_target(server_bin: pathlib.Path) -> Target:
@@ -117,6 +137,7 @@ def run_nodes(case, label: str, nodes: int, cluster_mode: bool, tool_args: list[
             argv += ["--server-pid", str(servers[0].pid)]
         record["tool_command"] = shlex.join(argv)
         redis_before = redis_counters(redis) if redis else None
+        bus_before = bus_counters(servers) if redis else None
         cpu_before = machine.cpu_times()
         with open(logs / f"{stem}.tool.log", "wb") as out:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
@@ -140,6 +161,12 @@ def run_nodes(case, label: str, nodes: int, cluster_mode: bool, tool_args: list[
             record["redis"] = delta | {
                 "publishes_per_read": delta["publishes"] / delta["reads"] if delta["reads"]
                 else None}
+            bus_after = bus_counters(servers)
+            if bus_before is not None and bus_after is not None:
+                bus = {k: bus_after[k] - bus_before[k] for k in bus_after}
+                record["nodes_bus"] = bus | {
+                    "published_per_write": bus["published"] / bus["writes"] if bus["writes"]
+                    else None}
         record["tool_rc"] = rc
         try:
             record["tool"] = json.loads(json_path.read_text())
@@ -222,6 +249,9 @@ def describe(record: dict) -> str:
             same = s.get("delivery_latency_same_server_ns")
             parts.append(f"same node p99 {(_ms(same, 'p99') or 0):.2f} ms, other node p99 "
                          f"{(_ms(cross, 'p99') or 0):.2f} ms")
+    if (record.get("nodes_bus") or {}).get("published_per_write"):
+        parts.append(f"{record['nodes_bus']['published_per_write']:.1f} publications per "
+                     f"Redis write")
     if record.get("redis") and record["redis"].get("publishes_per_read"):
         parts.append(f"{record['redis']['publishes_per_read']:.1f} publishes per Redis read")
     grouped = (record.get("cpu_breakdown") or {}).get("grouped") or {}
@@ -332,10 +362,19 @@ def figures(spec, one1, many, rate, single, single_redis, cluster) -> list[dict]
             out.append((f"delivery p50 at {rate0:g} msgs/s, {name}", _ms(d, "p50"), "ms", False))
             out.append((f"delivery p99 at {rate0:g} msgs/s, {name}", _ms(d, "p99"), "ms", False))
         out += _crossing(cn, f"at {rate0:g} msgs/s, {n} nodes")
-    if cluster and cluster.get("redis"):
-        out.append(("PUBLISHes per Redis read event, " + f"{n} nodes",
-                    cluster["redis"].get("publishes_per_read"), "x", True))
+    out += _redis_figures(cluster, n)
     return [{"metric": m, "value": v, "unit": u, "higher_is_better": h} for m, v, u, h in out]
+
+
+def _redis_figures(cluster: dict | None, n: int) -> list[tuple[str, float | None, str, bool]]:
+    """Publications per Redis write, as the nodes count them (/health), and PUBLISHes per read
+    event, as Redis counts them."""
+    if not cluster or not cluster.get("ok"):
+        return []
+    return [(f"publications per Redis write (nodes' /health), {n} nodes",
+             (cluster.get("nodes_bus") or {}).get("published_per_write"), "x", True),
+            (f"PUBLISHes per Redis read event (redis INFO), {n} nodes",
+             (cluster.get("redis") or {}).get("publishes_per_read"), "x", True)]
 
 
 def _crossing(step: dict | None, where: str) -> list[tuple[str, float | None, str, bool]]:
@@ -383,7 +422,5 @@ def step_figures(spec, single, single_redis, cluster) -> list[dict]:
         b = _ms(many["latency_ns"], "p99") if many else None
         out.append((f"added p99 at {rate:g} msgs/s, {n} nodes vs 1 node",
                     b - a if a and b else None, "ms", False))
-    if cluster and cluster.get("redis"):
-        out.append((f"PUBLISHes per Redis read event, {n} nodes",
-                    cluster["redis"].get("publishes_per_read"), "x", True))
+    out += _redis_figures(cluster, n)
     return [{"metric": m, "value": v, "unit": u, "higher_is_better": h} for m, v, u, h in out]
