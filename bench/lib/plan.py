@@ -188,7 +188,7 @@ def build(quick: bool) -> list[Case]:
     # PostgreSQL database and one Redis, users spread round-robin over the nodes, against 1
     # node on the same store in the same run. On 2 cores this shows what crossing nodes costs
     # (delivery latency at half the 1-node ceiling, persisted msgs/s), not scaling.
-    if not quick:  # About 4 minutes: the full plan only.
+    if not quick:  # About 3 minutes for both: the full plan only.
         cases.append(Case(
             "chat-3node", "chat", "",
             ["--users", "1000", "--groups", "100", "--group-size", "10", "--body-bytes", "100",
