@@ -130,21 +130,26 @@ def thread_cpu(pid: int) -> dict[str, float]:
 
 
 class CpuSampler(threading.Thread):
-    """Every `interval` s: CPU seconds of each ringcast thread, each PostgreSQL process and the
-    load tool. summary() gives percent of one CPU over the whole sampling, per key and grouped."""
+    """Every `interval` s: CPU seconds of each ringcast thread, each PostgreSQL process, the
+    load tool and any `others` (name -> pid: redis-server). summary() gives percent of one CPU
+    over the whole sampling, per key and grouped. `servers` is one ringcast pid, or name -> pid
+    for several (a cluster's nodes: keys and groups "ringcast-NAME ...")."""
 
-    def __init__(self, server_pid: int, pg: PgService, tool_pids: list[int],
-                 interval: float = 1.0):
+    def __init__(self, servers: int | dict[str, int], pg: PgService, tool_pids: list[int],
+                 interval: float = 1.0, others: dict[str, int] | None = None):
         super().__init__(daemon=True)
-        self.server_pid, self.pg, self.tool_pids = server_pid, pg, tool_pids
+        self.servers = ({"ringcast": servers} if isinstance(servers, int)
+                        else {f"ringcast-{name}": pid for name, pid in servers.items()})
+        self.pg, self.tool_pids, self.others = pg, tool_pids, others or {}
         self.interval = interval
         self.samples: list[tuple[float, dict[str, float]]] = []
         self.done = threading.Event()
 
     def sample(self) -> None:
         cpu: dict[str, float] = {}
-        for key, value in thread_cpu(self.server_pid).items():
-            cpu[f"ringcast {key}"] = value
+        for label, pid in self.servers.items():
+            for key, value in thread_cpu(pid).items():
+                cpu[f"{label} {key}"] = value
         for pid, role in self.pg.pids().items():
             value = _cpu_seconds(f"/proc/{pid}/stat")
             if value is not None:
@@ -153,6 +158,10 @@ class CpuSampler(threading.Thread):
             value = _cpu_seconds(f"/proc/{pid}/stat")
             if value is not None:
                 cpu[f"tool {pid}"] = value
+        for name, pid in self.others.items():
+            value = _cpu_seconds(f"/proc/{pid}/stat")
+            if value is not None:
+                cpu[f"{name} {pid}"] = value
         self.samples.append((time.monotonic(), cpu))
 
     def run(self) -> None:
@@ -171,8 +180,8 @@ class CpuSampler(threading.Thread):
         for key, pct in per_key.items():
             words = key.split()
             group = ("postgres " + " ".join(words[2:]) if words[0] == "postgres"
-                     else "ringcast " + " ".join(words[2:]) if words[0] == "ringcast"
-                     else "load tool")
+                     else words[0] + " " + " ".join(words[2:]) if words[0].startswith("ringcast")
+                     else "load tool" if words[0] == "tool" else words[0])
             groups[group] = round(groups.get(group, 0.0) + pct, 1)
         return groups
 

@@ -15,6 +15,20 @@ Figure = tuple[str, float | None, str, bool]  # metric, value, unit, higher is b
 
 
 @dataclasses.dataclass
+class ClusterSpec:
+    """A cluster case (bench/lib/cluster.py): the case's load against 1 node and `nodes` nodes
+    on one database and one Redis. With compare_timing (chat): `rates` stepped up for the
+    ceilings first, then latency at `share` of the 1-node ceiling (rounded to `round_to`).
+    Without (fanout): every variant steps through `rates` and the p99 per rate compares."""
+    nodes: int
+    rates: str                          # --rates for the stepped runs (with --keep-going)
+    step_timing: list[str]              # -d/-w per step of those
+    compare_timing: list[str] | None = None  # -d/-w of the fixed-rate comparison runs
+    share: float = 0.5
+    round_to: int = 500
+
+
+@dataclasses.dataclass
 class Case:
     name: str                 # "echo-100c-32B"
     scenario: str             # ringcast-bench subcommand
@@ -33,6 +47,8 @@ class Case:
     # case (interleaved with its repeats): mode:batch:connections points, seconds, warmup.
     pg_ceiling: list[str] = dataclasses.field(default_factory=list)
     pg_ceiling_timing: tuple[float, float] = (3.0, 0.5)
+    # A cluster case runs its own set of servers (targets="cluster"), see ClusterSpec.
+    cluster: ClusterSpec | None = None
 
     def needs_pg(self) -> bool:
         return bool(self.pg_ceiling) or any("{database_url}" in a for a in self.server_args)
@@ -168,6 +184,38 @@ def build(quick: bool) -> list[Case]:
         x={"connections": 1000}, server_args=CHAT_SERVER_ARGS + ["--database-url",
                                                                  "{database_url}"],
         pg_ceiling=ceiling, pg_ceiling_timing=(2.0, 0.5) if quick else (3.0, 0.5)))
+    # Cluster mode (issue 10): chat-1k against 3 nodes (each --threads 1, all on CPU 0) on one
+    # PostgreSQL database and one Redis, users spread round-robin over the nodes, against 1
+    # node on the same store in the same run. On 2 cores this shows what crossing nodes costs
+    # (delivery latency at half the 1-node ceiling, persisted msgs/s), not scaling.
+    if not quick:  # About 3 minutes for both: the full plan only.
+        cases.append(Case(
+            "chat-3node", "chat", "",
+            ["--users", "1000", "--groups", "100", "--group-size", "10", "--body-bytes", "100",
+             "--p99-limit-ms", "20"], lambda reports: [], targets="cluster",
+            about="chat-1k on PostgreSQL: 1 node vs 3 nodes (cluster mode: one database, one "
+                  "Redis, users round-robin over the nodes); ceilings, then delivery latency "
+                  "at half the 1-node ceiling",
+            x={"connections": 1000}, server_args=CHAT_SERVER_ARGS + ["--database-url",
+                                                                     "{database_url}"],
+            cluster=ClusterSpec(nodes=3, rates="5000,10000,20000,30000,40000",
+                                step_timing=["-d", "3", "-w", "1"],
+                                compare_timing=["-d", "10", "-w", "2"])))
+        # Raw channels across nodes: 1,000 subscribers over 10 channels (100 each) spread over
+        # the nodes, 10 publishers; cluster mode needs --database-url, though raw channels do
+        # not touch the database.
+        cases.append(Case(
+            "fanout-3node", "fanout", "",
+            ["-c", "1000", "-k", "10", "-s", "32", "--p99-limit-ms", "10"], lambda reports: [],
+            targets="cluster",
+            about="1,000 subscribers over 10 raw channels, 10 publishers: 1 node vs 3 nodes "
+                  "(cluster mode: one Redis, subscribers and publishers round-robin over the "
+                  "nodes) at the same rates",
+            x={"connections": 1000},
+            server_args=["--raw-channels", "--data-dir", "{data_dir}", "--database-url",
+                         "{database_url}"],
+            cluster=ClusterSpec(nodes=3, rates="100,250,500,1000,1500",
+                                step_timing=["-d", "3", "-w", "1"])))
     hold = "1" if quick else "5"
     for conns in ([10000] if quick else [10000, 19000]):
         cases.append(Case(
@@ -186,6 +234,8 @@ def build(quick: bool) -> list[Case]:
 
 
 def applies(case: Case, target_name: str, target_kind: str) -> bool:
+    if case.cluster is not None:  # Runs its own nodes (bench/lib/cluster.py), no target's.
+        return False
     if case.targets == "all":
         return True
     if case.targets == "ours-and-peers":  # Idle per-connection memory: 1-shard figures only.

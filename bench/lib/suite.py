@@ -7,6 +7,8 @@ Writes bench/results/<date>-<host>[-quick][-<peers>][-<only cases>].json with ev
 and the machine, PNG plots beside it, and prints the table: scenario, ours, peer, ratio.
 chat-1k-pg runs on a throwaway PostgreSQL cluster (bench/lib/pg.py) started once per suite run,
 with PostgreSQL's own ingest ceiling (ringcast-pg-ingest) measured after each of its runs.
+chat-3node runs its own nodes (bench/lib/cluster.py): 1 node against 3 in cluster mode on the
+same cluster, each run with a fresh redis-server.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import sys
 import threading
 import time
 
+import cluster
 import machine
 import pg
 import plan
@@ -516,10 +519,20 @@ def main(argv: list[str]) -> int:
     if args.list:
         for c in cases:
             names = [t.name for t in targets if plan.applies(c, t.name, t.kind)]
+            if c.cluster:
+                names = [f"1 node and {c.cluster.nodes} nodes, --threads 1 each, CPU 0"]
             log(f"{c.name:<18} {c.scenario} {' '.join(c.args)}  [{', '.join(names)}]\n"
                 f"{'':<18} {c.about}")
             if c.server_args:
                 log(f"{'':<18} server flags: {' '.join(c.server_args)}")
+            if c.cluster and c.cluster.compare_timing:
+                log(f"{'':<18} ceilings at --rates {c.cluster.rates} --keep-going "
+                    f"{' '.join(c.cluster.step_timing)}; then 1 node, 1 node with --redis "
+                    f"and {c.cluster.nodes} nodes at {c.cluster.share:g} x the 1-node ceiling, "
+                    f"{' '.join(c.cluster.compare_timing)}")
+            elif c.cluster:
+                log(f"{'':<18} 1 node, 1 node with --redis and {c.cluster.nodes} nodes, each "
+                    f"--rates {c.cluster.rates} --keep-going {' '.join(c.cluster.step_timing)}")
             if c.pg_ceiling:
                 log(f"{'':<18} then ringcast-pg-ingest (PostgreSQL alone), points "
                     f"{','.join(c.pg_ceiling)}, {c.pg_ceiling_timing[0]:g} s each")
@@ -551,6 +564,11 @@ def main(argv: list[str]) -> int:
                                      b.stat().st_mtime).isoformat(timespec="seconds")}
                         for b in sorted(bins.iterdir())}
     targets = our_targets(args.shards2, bins / SERVER_BIN.name) + peers
+    # A cluster case runs its own nodes and reports under "ours"; a target no case of the plan
+    # runs (ours-2shards for --only chat-3node) would only add an empty column.
+    targets = [t for t in targets
+               if any(plan.applies(c, t.name, t.kind) for c in cases)
+               or (t.name == "ours" and any(c.cluster for c in cases))]
     for old in sorted(logs.parent.iterdir())[:-5]:  # Keep the logs of the last five runs.
         shutil.rmtree(old, ignore_errors=True)
     # A partial run (--only) never overwrites a full run's results.
@@ -579,6 +597,18 @@ def main(argv: list[str]) -> int:
             # Repeats interleave the targets (ours, peer, ours, peer, ...) so a noisy spell
             # on the machine is less likely to land on one side only.
             for rep in range(args.repeat):
+                if case.cluster:
+                    rec = cluster.run_cluster_case(
+                        case, rep, logs, bins / SERVER_BIN.name, bins / TOOL_BIN.name, pgsvc,
+                        log, lambda: time.monotonic() - suite_start)
+                    if rep > 0:
+                        strip_buckets(rec)
+                    records.append(rec)
+                    log(f"   [{time.monotonic() - suite_start:5.0f}s] {case.name}: " + (
+                        "ok" if rec["ok"] else "FAILED (" + "; ".join(rec.get("errors", [])[:3])
+                        + ")"))
+                    for f in rec["figures"]:
+                        log(f"      {f['metric']:<58} {fmt(f['value'], f['unit'])}")
                 for target in targets:
                     if not plan.applies(case, target.name, target.kind):
                         continue

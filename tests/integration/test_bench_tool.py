@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import pathlib
 import subprocess
+import time
 
 import pytest
 
@@ -26,17 +27,25 @@ def bench_bin(ringcast_bin) -> pathlib.Path:
     return path
 
 
-def run_tool(bench_bin, tmp_path, scenario: str, url: str, *args, timeout: float = 30) -> dict:
+def run_tool(bench_bin, tmp_path, scenario: str, url: str | list[str], *args,
+             timeout: float = 30, expect_rc: int = 0) -> dict:
+    """url: one server, or a list of servers (the connections spread over them)."""
     report_path = tmp_path / f"{scenario}.json"
-    argv = [str(bench_bin), scenario, url, *map(str, args), "-q", "--json", str(report_path)]
+    urls = [url] if isinstance(url, str) else list(url)
+    argv = [str(bench_bin), scenario, *urls, *map(str, args), "-q", "--json", str(report_path)]
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=timeout)
     output = f"$ {' '.join(argv)}\n--- stdout ---\n{proc.stdout[-3000:]}\n" \
              f"--- stderr ---\n{proc.stderr[-3000:]}"
-    assert proc.returncode == 0, f"exit status {proc.returncode}\n{output}"
+    assert proc.returncode == expect_rc, f"exit status {proc.returncode}\n{output}"
     report = json.loads(report_path.read_text())
-    assert report["ok"] is True and report["errors"] == [], output
+    assert report["ok"] is (expect_rc == 0), output
+    if expect_rc == 0:
+        assert report["errors"] == [], output
     assert report["scenario"] == scenario
+    assert [t["url"].rstrip("/") for t in report["targets"]] == \
+        [u.rstrip("/") for u in urls], report["targets"]
+    report["stdout"] = proc.stdout
     return report
 
 
@@ -169,13 +178,53 @@ def test_chat_every_member_gets_every_message_once(server_factory, bench_bin, tm
     assert again["results"]["deliveries"] == again["results"]["messages_sent"] * 5 > 0
 
 
+@pytest.mark.timeout(60)
+def test_connections_spread_over_several_servers(server_factory, bench_bin, tmp_path):
+    """Several URLs: connection n opens to server n mod N, and the report counts each server's
+    share (echo's connections are independent, so separate servers add up)."""
+    servers = [server_factory("--raw-channels", threads=1) for _ in range(3)]
+    conns = 20
+    report = run_tool(bench_bin, tmp_path, "echo", [s.url("/echo") for s in servers],
+                      "-c", conns, "-p", 2, "-s", 32, "-d", 0.5, "-w", 0.2)
+    check_connections(report, conns)
+    assert [(t["connections"], t["opened"]) for t in report["targets"]] == \
+        [(7, 7), (7, 7), (6, 6)], report["targets"]
+    for s in servers:
+        assert f"on 127.0.0.1:{s.port}" in report["stdout"], report["stdout"]
+    assert report["totals"]["messages_sent"] == report["totals"]["messages_received"] > 0
+
+
+@pytest.mark.timeout(60)
+def test_fanout_over_servers_that_are_no_cluster_reports_what_is_missing(server_factory,
+                                                                          bench_bin, tmp_path):
+    """Separate servers do not pass raw-channel messages to each other: every channel's
+    subscribers are spread over both, so the deliveries that cross servers never come. The tool
+    must say so once the drain times out (not hang), and count the ones that did arrive."""
+    servers = [server_factory("--raw-channels", threads=1) for _ in range(2)]
+    subscribers, channels = 40, 4
+    started = time.monotonic()
+    report = run_tool(bench_bin, tmp_path, "fanout", [s.url("") for s in servers],
+                      "-c", subscribers, "-k", channels, "--rate", 100, "-d", 0.5, "-w", 0.2,
+                      "--drain-timeout", 1, expect_rc=1)
+    assert time.monotonic() - started < 20
+    check_connections(report, subscribers + channels)
+    assert [t["opened"] for t in report["targets"]] == [22, 22], report["targets"]
+    errors = " ".join(report["errors"])
+    assert "--drain-timeout" in errors and "on another server" in errors, errors
+    assert "0 of" in errors.split("deliveries missing (")[1], errors  # Same-server ones: none.
+    assert "nodes of one cluster" in errors, errors
+    step = report["results"]["steps"][0]
+    assert step["latency_same_server_ns"]["count"] > 0, step
+    assert step["latency_cross_server_ns"]["count"] == 0, step
+
+
 def test_bench_suite_lists_its_plan():
     """bench/run --list needs no build and no server: the suite's plan and flags still parse."""
     proc = subprocess.run([str(REPO_ROOT / "bench" / "run"), "--list", "--peer", "node"],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     for case in ("echo-100c-32B", "broadcast-500c", "fanout-10k", "chat-1k", "chat-1k-pg",
-                 "idle19k", "idle38k"):
+                 "chat-3node", "fanout-3node", "idle19k", "idle38k"):
         assert case in proc.stdout, proc.stdout
     assert "node-ws" in proc.stdout
 

@@ -104,6 +104,16 @@ struct FanoutMessage {
 void WriteFanout(uint8_t* payload, size_t size, const FanoutMessage& message);
 FanoutMessage ReadFanout(const uint8_t* payload);
 
+// The server of the index-th subscriber (or publisher) when C connections of that role are
+// spread over `channels` channels (channel = index % channels) and `servers` servers. Plain
+// index % servers would put a channel's whole audience on one server whenever the channel and
+// server counts share a factor (10 channels, 2 servers: channel 0 is subscribers 0, 10, 20 ...,
+// all even); staggering by the channel spreads every channel's subscribers round-robin over all
+// servers, starting at a different server per channel, and keeps the totals even.
+inline uint32_t FanoutServer(uint32_t index, uint32_t channels, uint32_t servers) {
+  return (index / channels + index % channels) % servers;
+}
+
 // The open-loop plan: message k (k = 0, 1, ...) is due at start + k / rate seconds and is sent
 // by publisher k mod publishers, whatever happened to earlier messages. Latency is measured
 // from this intended time, so a stalled sender cannot hide the stall (no coordinated omission).

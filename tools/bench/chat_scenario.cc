@@ -7,6 +7,11 @@
 // delivery to the other members. Counted: every message acked exactly once, and delivered to
 // every member connection (the sender's too) exactly once, in seq order without gaps. Steps
 // through --rates and reports the first rate whose ack p99 exceeds --p99-limit-ms.
+//
+// Several server URLs (a cluster's nodes): user u connects to server u mod N, so a group's
+// members (consecutive users) land on different servers, and the delivery latency is also
+// split by whether the member is on the sender's server or another one. The HTTP setup goes
+// to the first server (accounts and groups live in the cluster's shared database).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <deque>
@@ -114,6 +119,26 @@ class ChatScenario final : public Scenario {
     return acks == sent && receipts == sent * options_.group_size;
   }
 
+  std::string Outstanding() const override {
+    uint64_t sent = 0;
+    uint64_t expected_cross = 0;
+    for (uint32_t p = 0; p < layout_.publishers(); ++p) {
+      const uint64_t n = sent_[p].load(std::memory_order_relaxed);
+      sent += n;
+      expected_cross += n * (options_.group_size - same_server_members_[p]);
+    }
+    uint64_t acks = 0;
+    uint64_t receipts = 0;
+    uint64_t cross = 0;
+    for (const ThreadState& t : threads_) {
+      acks += t.acks.load(std::memory_order_relaxed);
+      receipts += t.receipts.load(std::memory_order_relaxed);
+      cross += t.cross_receipts.load(std::memory_order_relaxed);
+    }
+    return WithCommas(sent - std::min(sent, acks)) + " of " + WithCommas(sent) + " acks missing, " +
+           MissingDeliveries(sent * options_.group_size, receipts, expected_cross, cross, servers_);
+  }
+
   void BeginStep(const StepWindow& window) override {
     if (window.index == 0 && !quiet_) {
       fprintf(stderr, "           %u users, %u groups of %u, %u publishers (member, group)\n",
@@ -161,8 +186,11 @@ class ChatScenario final : public Scenario {
     uint64_t retried = 0;
     std::atomic<uint64_t> acks{0};            // All steps, for Drained() and progress lines.
     std::atomic<uint64_t> receipts{0};        // Deliveries to any member, all steps.
+    std::atomic<uint64_t> cross_receipts{0};  // Of those, on another server than the sender.
     std::vector<Histogram> ack_latency;       // Per step, measured messages.
     std::vector<Histogram> delivery_latency;  // Per step, measured, other members only.
+    std::vector<Histogram> same_server;       // The same, member on the sender's server,
+    std::vector<Histogram> cross_server;      // and on another server.
     std::vector<uint64_t> sent, acks_per_step, acks_in_window, deliveries, deliveries_in_window;
     ChatEventParser parser;
     ChatEvent event;
@@ -178,6 +206,8 @@ class ChatScenario final : public Scenario {
     double deliveries_per_s = 0;
     Histogram ack_latency;
     Histogram delivery_latency;
+    Histogram same_server;
+    Histogram cross_server;
   };
 
   void Publish(Worker& worker, int64_t now);
@@ -188,7 +218,8 @@ class ChatScenario final : public Scenario {
   void OnChatMessage(Worker& worker, uint32_t conn, const ChatEvent& e, int64_t now);
   std::string Who(uint32_t conn) const {
     return "chat: connection " + std::to_string(conn) + " (user " +
-           std::to_string(user_ids_[conn]) + ")";
+           std::to_string(user_ids_[conn]) +
+           (servers_ > 1 ? ", on " + server_names_[ServerFor(conn, servers_)] : "") + ")";
   }
   // A step this stamp may belong to: known, and not sealed by this worker yet.
   bool StepOpen(const ThreadState& t, uint16_t step) const {
@@ -199,8 +230,11 @@ class ChatScenario final : public Scenario {
   RunShared* run_ = nullptr;
   bool quiet_ = false;
   uint32_t threads_count_ = 1;
+  uint32_t servers_ = 1;
+  std::vector<std::string> server_names_;  // host:port per server, for failure messages.
   ChatLayout layout_;
-  std::string ws_target_;  // "/ws?token=" (plus the token per connection).
+  std::vector<uint32_t> same_server_members_;  // Per publisher: its group's members on its server.
+  std::string ws_target_;                      // "/ws?token=" (plus the token per connection).
   std::vector<uint64_t> user_ids_;
   std::vector<std::string> tokens_;
   std::vector<uint64_t> conv_ids_;                     // Per group.
@@ -245,8 +279,7 @@ bool ChatScenario::Setup(const CommonOptions& common, RunShared* run, std::strin
 
   ChatSetupPlan plan;
   if (!ResolveTarget(common.url, &plan.target, error)) return false;
-  plan.host_header = common.url.host;
-  if (common.url.port != 80) plan.host_header += ":" + std::to_string(common.url.port);
+  plan.host_header = common.url.HostHeader();  // The first server: setup goes there.
   plan.sources = common.sources;
   plan.prefix = options_.user_prefix;
   plan.password = options_.password;
@@ -280,6 +313,16 @@ bool ChatScenario::Setup(const CommonOptions& common, RunShared* run, std::strin
       return false;
     }
   }
+  servers_ = static_cast<uint32_t>(common.urls.size());
+  for (const WsUrl& url : common.urls) server_names_.push_back(url.HostHeader());
+  same_server_members_.assign(layout_.publishers(), 0);
+  for (uint32_t p = 0; p < layout_.publishers(); ++p) {
+    const uint32_t server = ServerFor(layout_.PublisherUser(p), servers_);
+    const uint32_t group = layout_.PublisherGroup(p);
+    for (uint32_t j = 0; j < options_.group_size; ++j) {
+      if (ServerFor(layout_.Member(group, j), servers_) == server) ++same_server_members_[p];
+    }
+  }
   conns_ = std::vector<ConnState>(options_.users);
   const auto groups_of = layout_.GroupsOfUsers();
   for (uint32_t u = 0; u < options_.users; ++u) {
@@ -292,6 +335,8 @@ bool ChatScenario::Setup(const CommonOptions& common, RunShared* run, std::strin
   for (ThreadState& t : threads_) {
     t.ack_latency.resize(steps);
     t.delivery_latency.resize(steps);
+    t.same_server.resize(steps);
+    t.cross_server.resize(steps);
     for (auto* v :
          {&t.sent, &t.acks_per_step, &t.acks_in_window, &t.deliveries, &t.deliveries_in_window}) {
       v->assign(steps, 0);
@@ -487,7 +532,10 @@ void ChatScenario::OnChatMessage(Worker& worker, uint32_t conn, const ChatEvent&
     worker.run().Fail(Who(conn) + ": conversation " + std::to_string(e.conv) + " delivered seq " +
                       std::to_string(e.seq) + " where " + std::to_string(slot->next_seq) +
                       " was due (" +
-                      (e.seq > slot->next_seq ? "lost or reordered" : "a duplicate") + ")");
+                      (e.seq > slot->next_seq ? "lost or reordered" : "a duplicate") + ")" +
+                      (servers_ > 1 && e.seq > slot->next_seq
+                           ? "; with several servers: are they nodes of one cluster (--redis)?"
+                           : ""));
     // Resynchronise so one loss is reported once, not on every later message.
     slot->next_seq = std::max(slot->next_seq, e.seq + 1);
     return;
@@ -505,14 +553,24 @@ void ChatScenario::OnChatMessage(Worker& worker, uint32_t conn, const ChatEvent&
     return;
   }
   t.receipts.store(t.receipts.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  const uint32_t sender = layout_.PublisherUser(s.publisher);
+  const bool cross = ServerFor(sender, servers_) != ServerFor(conn, servers_);
+  if (cross) {
+    t.cross_receipts.store(t.cross_receipts.load(std::memory_order_relaxed) + 1,
+                           std::memory_order_relaxed);
+  }
   ++t.deliveries[s.step];
   if (t.window.Measures(now) && s.step == t.window.index) ++t.deliveries_in_window[s.step];
-  if (s.measured && layout_.PublisherUser(s.publisher) != conn) {
+  if (s.measured && sender != conn) {
     if (now < s.intended_ns) {
       worker.run().Fail("chat: a message arrived before its intended send time");
       return;
     }
-    t.delivery_latency[s.step].Record(static_cast<uint64_t>(now - s.intended_ns));
+    // Sender and member are in this process: one monotonic clock times the whole path, across
+    // servers too.
+    const auto latency = static_cast<uint64_t>(now - s.intended_ns);
+    t.delivery_latency[s.step].Record(latency);
+    (cross ? t.cross_server : t.same_server)[s.step].Record(latency);
   }
 }
 
@@ -541,6 +599,8 @@ bool ChatScenario::EndStep(const StepWindow& window, bool drained) {
     }
     result.ack_latency.Merge(t.ack_latency[step]);
     result.delivery_latency.Merge(t.delivery_latency[step]);
+    result.same_server.Merge(t.same_server[step]);
+    result.cross_server.Merge(t.cross_server[step]);
     result.sent += t.sent[step];
     result.acks += t.acks_per_step[step];
     result.deliveries += t.deliveries[step];
@@ -626,6 +686,10 @@ void ChatScenario::MakeReport(Report* report) {
     step.Set("deliveries_per_s", r.deliveries_per_s);
     step.Set("ack_latency_ns", HistogramToJson(r.ack_latency));
     step.Set("delivery_latency_ns", HistogramToJson(r.delivery_latency));
+    if (servers_ > 1) {
+      step.Set("delivery_latency_same_server_ns", HistogramToJson(r.same_server));
+      step.Set("delivery_latency_cross_server_ns", HistogramToJson(r.cross_server));
+    }
     steps.Push(std::move(step));
     const bool over = options_.steps.Over(r.ack_latency.Percentile(99));
     best_acks_per_s = std::max(best_acks_per_s, r.acks_per_s);
@@ -637,6 +701,16 @@ void ChatScenario::MakeReport(Report* report) {
                     Duration(r.delivery_latency.Percentile(99)) + "  " +
                     WithCommas(uint64_t(r.deliveries_per_s)) + " deliveries/s" +
                     (over ? "  (ack p99 over limit)" : ""));
+    if (servers_ > 1) {
+      const auto pct = [](const Histogram& h, double q) {
+        return h.count() == 0 ? std::string("-") : Duration(h.Percentile(q));
+      };
+      report->Row("  delivery, same / other server",
+                  "p50 " + pct(r.same_server, 50) + " / " + pct(r.cross_server, 50) + "  p99 " +
+                      pct(r.same_server, 99) + " / " + pct(r.cross_server, 99) + "  (" +
+                      WithCommas(r.same_server.count()) + " / " +
+                      WithCommas(r.cross_server.count()) + " measured)");
+    }
   }
   report->results.Set("steps", std::move(steps));
   report->results.Set("max_acks_per_s", best_acks_per_s);
@@ -699,7 +773,8 @@ void AddChatCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenar
       "chat",
       "The chat service: U users in G groups of S, one WebSocket each, open-loop sends at R "
       "msgs/s → persisted msgs/s, ack and delivery latency from the intended send time. URL: "
-      "ws://host:port (WebSocket route /ws)");
+      "ws://host:port (WebSocket route /ws); several URLs (a cluster's nodes): user u connects "
+      "to URL u mod N, the HTTP setup goes to the first");
   AddCommonOptions(command, common);
   command->add_option("-u,--users", options->users, "Users (one connection each)")
       ->check(CLI::Range(2u, 1u << 22))

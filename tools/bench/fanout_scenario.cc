@@ -3,6 +3,10 @@
 // receive time − intended time, so a stalled sender or server shows up in the tail instead of
 // silently slowing the offered load (no coordinated omission). Steps through --rates and
 // reports the first rate whose p99 exceeds --p99-limit-ms.
+//
+// Several server URLs (a cluster's nodes): every channel's subscribers, and the publishers,
+// spread round-robin over the servers (FanoutServer), and the latency is also split by whether
+// the subscriber is on its publisher's server or another one (the cost of crossing nodes).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
@@ -48,6 +52,7 @@ class FanoutScenario final : public Scenario {
     prefix_ = common.url.target == "/" ? "/raw/ch-" : common.url.target;
     warmup_s_ = common.warmup_s;
     duration_s_ = common.duration_s;
+    servers_ = static_cast<uint32_t>(common.urls.size());
     const uint32_t k = options_.channels;
     slots_ = (options_.publishers + k - 1) / k;
     receivers_per_channel_.assign(k, 0);
@@ -55,11 +60,26 @@ class FanoutScenario final : public Scenario {
     for (uint32_t c = 0; c < options_.subscribers; ++c) ++subscribers_per_channel_[c % k];
     receivers_per_channel_ = subscribers_per_channel_;
     for (uint32_t p = 0; p < options_.publishers; ++p) ++receivers_per_channel_[p % k];
+    server_of_.resize(connection_count());
+    for (uint32_t c = 0; c < connection_count(); ++c) server_of_[c] = ServerFor(c, servers_);
+    // Per channel and server: its receivers there (subscribers and publishers, which hear their
+    // channel too), so each publisher's receivers on its own server are known for Outstanding().
+    std::vector<uint32_t> receivers_on(size_t{k} * servers_, 0);
+    for (uint32_t c = 0; c < connection_count(); ++c) {
+      ++receivers_on[size_t{ChannelOf(c)} * servers_ + server_of_[c]];
+    }
+    same_server_receivers_.resize(options_.publishers);
+    for (uint32_t p = 0; p < options_.publishers; ++p) {
+      same_server_receivers_[p] =
+          receivers_on[size_t{p % k} * servers_ + server_of_[PublisherConn(p)]];
+    }
     sequences_.Reset(connection_count(), slots_);
     published_ = std::vector<std::atomic<uint64_t>>(options_.publishers);
     threads_ = std::vector<ThreadState>(common.threads);
     for (uint32_t i = 0; i < common.threads; ++i) {
       threads_[i].histograms.resize(options_.steps.rates.size());
+      threads_[i].same_server.resize(options_.steps.rates.size());
+      threads_[i].cross_server.resize(options_.steps.rates.size());
       threads_[i].deliveries.assign(options_.steps.rates.size(), 0);
       threads_[i].in_window.assign(options_.steps.rates.size(), 0);
     }
@@ -71,6 +91,11 @@ class FanoutScenario final : public Scenario {
   uint32_t connection_count() const override { return options_.subscribers + options_.publishers; }
   std::string TargetFor(uint32_t conn) const override {
     return prefix_ + std::to_string(ChannelOf(conn));
+  }
+  uint32_t ServerFor(uint32_t conn, uint32_t servers) const override {
+    return conn < options_.subscribers
+               ? FanoutServer(conn, options_.channels, servers)
+               : FanoutServer(conn - options_.subscribers, options_.channels, servers);
   }
   int step_count() const override { return static_cast<int>(options_.steps.rates.size()); }
 
@@ -120,6 +145,11 @@ class FanoutScenario final : public Scenario {
       return;
     }
     t.receipts.store(t.receipts.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    const bool cross = server_of_[conn] != server_of_[PublisherConn(m.publisher)];
+    if (cross) {
+      t.cross_receipts.store(t.cross_receipts.load(std::memory_order_relaxed) + 1,
+                             std::memory_order_relaxed);
+    }
     if (conn >= options_.subscribers) return;  // A publisher hearing its channel.
     ++t.deliveries[m.step];
     t.subscriber_receipts.store(t.subscriber_receipts.load(std::memory_order_relaxed) + 1,
@@ -130,7 +160,9 @@ class FanoutScenario final : public Scenario {
         worker.run().Fail("fanout: a message arrived before its intended send time");
         return;
       }
-      t.histograms[m.step].Record(static_cast<uint64_t>(now - m.intended_ns));
+      const auto latency = static_cast<uint64_t>(now - m.intended_ns);
+      t.histograms[m.step].Record(latency);
+      (cross ? t.cross_server : t.same_server)[m.step].Record(latency);
     }
   }
 
@@ -149,6 +181,24 @@ class FanoutScenario final : public Scenario {
     uint64_t received = 0;
     for (const ThreadState& t : threads_) received += t.receipts.load(std::memory_order_relaxed);
     return received == expected;
+  }
+
+  std::string Outstanding() const override {
+    uint64_t expected = 0;
+    uint64_t expected_cross = 0;
+    for (uint32_t p = 0; p < options_.publishers; ++p) {
+      const uint64_t published = published_[p].load(std::memory_order_relaxed);
+      const uint32_t receivers = receivers_per_channel_[p % options_.channels];
+      expected += published * receivers;
+      expected_cross += published * (receivers - same_server_receivers_[p]);
+    }
+    uint64_t received = 0;
+    uint64_t received_cross = 0;
+    for (const ThreadState& t : threads_) {
+      received += t.receipts.load(std::memory_order_relaxed);
+      received_cross += t.cross_receipts.load(std::memory_order_relaxed);
+    }
+    return MissingDeliveries(expected, received, expected_cross, received_cross, servers_);
   }
 
   void BeginStep(const StepWindow& window) override {
@@ -178,8 +228,11 @@ class FanoutScenario final : public Scenario {
     std::vector<PublisherState> publishers;
     int64_t next_wake_ns = INT64_MAX;
     std::atomic<uint64_t> receipts{0};             // Every receiver, for Drained().
+    std::atomic<uint64_t> cross_receipts{0};       // Of those, on another server than the sender.
     std::atomic<uint64_t> subscriber_receipts{0};  // For progress lines.
     std::vector<Histogram> histograms;             // Per step, measured messages.
+    std::vector<Histogram> same_server;            // The same, subscriber on the sender's server,
+    std::vector<Histogram> cross_server;           // and on another server.
     std::vector<uint64_t> deliveries;              // Per step, subscriber receipts.
     std::vector<uint64_t> in_window;               // Per step, received inside the window.
   };
@@ -189,6 +242,8 @@ class FanoutScenario final : public Scenario {
     double deliveries_per_s = 0;
     uint64_t deliveries = 0;
     Histogram latency;
+    Histogram same_server;
+    Histogram cross_server;
   };
 
   uint32_t ChannelOf(uint32_t conn) const {
@@ -204,7 +259,10 @@ class FanoutScenario final : public Scenario {
   std::string prefix_;
   uint32_t slots_ = 1;
   std::vector<uint32_t> subscribers_per_channel_;
-  std::vector<uint32_t> receivers_per_channel_;   // Subscribers + publishers.
+  std::vector<uint32_t> receivers_per_channel_;  // Subscribers + publishers.
+  uint32_t servers_ = 1;
+  std::vector<uint32_t> server_of_;               // Per connection: its server (ServerFor).
+  std::vector<uint32_t> same_server_receivers_;   // Per publisher: its channel's receivers there.
   SequenceTracker sequences_;                     // Slot per connection, owned by its worker.
   std::vector<std::atomic<uint64_t>> published_;  // Per publisher, written by its worker.
   std::vector<ThreadState> threads_;
@@ -276,6 +334,8 @@ bool FanoutScenario::EndStep(const StepWindow& window, bool drained) {
       return false;
     }
     result.latency.Merge(t.histograms[step]);
+    result.same_server.Merge(t.same_server[step]);
+    result.cross_server.Merge(t.cross_server[step]);
     result.deliveries += t.deliveries[step];
     in_window += t.in_window[step];
   }
@@ -335,6 +395,10 @@ void FanoutScenario::MakeReport(Report* report) {
     step.Set("deliveries_per_s", r.deliveries_per_s);
     step.Set("deliveries", r.deliveries);
     step.Set("latency_ns", HistogramToJson(r.latency));
+    if (servers_ > 1) {
+      step.Set("latency_same_server_ns", HistogramToJson(r.same_server));
+      step.Set("latency_cross_server_ns", HistogramToJson(r.cross_server));
+    }
     steps.Push(std::move(step));
     const bool over = options_.steps.Over(r.latency.Percentile(99));
     report->Row("rate " + WithCommas(uint64_t(r.rate)) + " msg/s",
@@ -343,6 +407,16 @@ void FanoutScenario::MakeReport(Report* report) {
                     Duration(r.latency.Percentile(99.9)) + "  max " + Duration(r.latency.max()) +
                     "  " + WithCommas(uint64_t(r.deliveries_per_s)) + " deliveries/s" +
                     (over ? "  (p99 over limit)" : ""));
+    if (servers_ > 1) {
+      const auto pct = [](const Histogram& h, double q) {
+        return h.count() == 0 ? std::string("-") : Duration(h.Percentile(q));
+      };
+      report->Row("  same / other server",
+                  "p50 " + pct(r.same_server, 50) + " / " + pct(r.cross_server, 50) + "  p99 " +
+                      pct(r.same_server, 99) + " / " + pct(r.cross_server, 99) + "  (" +
+                      WithCommas(r.same_server.count()) + " / " +
+                      WithCommas(r.cross_server.count()) + " measured)");
+    }
   }
   report->results.Set("steps", std::move(steps));
   rate_steps_.MakeReport(report);
@@ -355,7 +429,9 @@ void AddFanoutCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scen
   CLI::App* command = app->add_subcommand(
       "fanout",
       "C subscribers over K channels, open-loop publishers at R msgs/s → delivery latency from "
-      "the intended send time. URL: ws://host:port (channels /raw/ch-N) or a channel prefix");
+      "the intended send time. URL: ws://host:port (channels /raw/ch-N) or a channel prefix; "
+      "several URLs (a cluster's nodes): every channel's subscribers and the publishers "
+      "round-robin over them");
   AddCommonOptions(command, common);
   command->add_option("-c,--connections,--subscribers", options->subscribers, "Subscribers")
       ->check(CLI::Range(1u, 1u << 22))

@@ -11,7 +11,12 @@
 namespace ringcast::bench {
 
 void AddCommonOptions(CLI::App* command, CommonOptions* options) {
-  command->add_option("url", options->url_text, "Target, ws://host:port/path")->required();
+  command
+      ->add_option("url", options->url_texts,
+                   "Target(s), ws://host:port/path; several servers (a cluster's nodes, same "
+                   "path) share the connections round-robin")
+      ->required()
+      ->expected(1, -1);
   command->add_option("-t,--threads", options->threads, "Client threads, each with its own ring")
       ->check(CLI::Range(1u, 64u))
       ->capture_default_str();
@@ -95,10 +100,11 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   std::string error;
-  if (!ParseWsUrl(options.url_text, &options.url, &error)) {
+  if (!ParseWsUrls(options.url_texts, &options.urls, &error)) {
     fprintf(stderr, "ringcast-bench: %s\n", error.c_str());
     return 2;
   }
+  options.url = options.urls.front();
   if (options.sources_text == "none") {
     options.sources.clear();  // Kept as "none" so the runner adds no loopback default.
   } else if (!ParseSourceList(options.sources_text, &options.sources, &error)) {

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "tools/bench/system_info.h"
 #include "tools/bench/worker.h"
@@ -58,6 +59,14 @@ Json SampleToJson(const ProcessSample& sample) {
   return out;
 }
 
+// "ws://a:1/x" for one server; "3 servers: ws://a:1/x, ws://a:2/x, ws://a:3/x" for several.
+std::string TargetsText(const std::vector<WsUrl>& urls) {
+  if (urls.size() == 1) return urls[0].ToString();
+  std::string out = std::to_string(urls.size()) + " servers: ";
+  for (size_t i = 0; i < urls.size(); ++i) out += (i > 0 ? ", " : "") + urls[i].ToString();
+  return out;
+}
+
 }  // namespace
 
 bool ResolveTarget(const WsUrl& url, sockaddr_in* out, std::string* error) {
@@ -85,12 +94,17 @@ int RunBenchmark(Scenario& scenario, CommonOptions options, const std::string& c
   const std::string started_at = UtcTimestamp();
   const uint64_t fd_limit = RaiseFdLimit();
   std::string error;
-  sockaddr_in target{};
-  if (!ResolveTarget(options.url, &target, &error)) {
-    fprintf(stderr, "ringcast-bench: %s\n", error.c_str());
-    return 2;
+  std::vector<sockaddr_in> servers(options.urls.size());
+  bool all_loopback = true;
+  for (size_t i = 0; i < options.urls.size(); ++i) {
+    if (!ResolveTarget(options.urls[i], &servers[i], &error)) {
+      fprintf(stderr, "ringcast-bench: %s\n", error.c_str());
+      return 2;
+    }
+    all_loopback = all_loopback && (ntohl(servers[i].sin_addr.s_addr) >> 24) == 127;
   }
-  if (options.sources_text.empty() && (ntohl(target.sin_addr.s_addr) >> 24) == 127) {
+  const auto server_count = static_cast<uint32_t>(servers.size());
+  if (options.sources_text.empty() && all_loopback) {
     // Loopback: spread over several source addresses so one address's ephemeral ports are
     // not the limit (each source address has its own 4-tuple space).
     ParseSourceList(kDefaultLoopbackSources, &options.sources, &error);
@@ -129,7 +143,7 @@ int RunBenchmark(Scenario& scenario, CommonOptions options, const std::string& c
   Progress progress(run_start_ns, options.quiet);
   std::vector<std::unique_ptr<Worker>> workers;
   for (uint32_t i = 0; i < options.threads; ++i) {
-    workers.push_back(std::make_unique<Worker>(i, options, scenario, run, target));
+    workers.push_back(std::make_unique<Worker>(i, options, scenario, run, servers));
     run.workers.push_back(workers.back().get());
   }
   auto stop_workers = [&] {
@@ -152,7 +166,7 @@ int RunBenchmark(Scenario& scenario, CommonOptions options, const std::string& c
   };
 
   // Connect phase.
-  progress.Print("connecting " + WithCommas(connections) + " to " + options.url.ToString() +
+  progress.Print("connecting " + WithCommas(connections) + " to " + TargetsText(options.urls) +
                  " from " + std::to_string(options.sources.size()) + " source address(es), " +
                  (options.connect_rate > 0 ? Fixed(options.connect_rate, 0) + "/s" : "unpaced"));
   int64_t next_progress = connect_start_ns + kSecondNs;
@@ -242,8 +256,10 @@ int RunBenchmark(Scenario& scenario, CommonOptions options, const std::string& c
       drained = scenario.Drained();
     }
     if (!drained && !run.failed()) {
+      const std::string missing = scenario.Outstanding();
       run.Fail(std::string(label) + "messages still outstanding " +
-               Fixed(options.drain_timeout_s, 1) + " s after the window ended (--drain-timeout)");
+               Fixed(options.drain_timeout_s, 1) + " s after the window ended (--drain-timeout)" +
+               (missing.empty() ? "" : ": " + missing));
     }
     if (!scenario.EndStep(window, drained)) break;
   }
@@ -259,6 +275,16 @@ int RunBenchmark(Scenario& scenario, CommonOptions options, const std::string& c
   errors.insert(errors.end(), report.errors.begin(), report.errors.end());
   Histogram connect_latency;
   for (auto& w : workers) connect_latency.Merge(w->connect_latency());
+  // Per server: connections planned (ServerFor) and opened, so an uneven spread or a node that
+  // refused its share shows.
+  std::vector<uint64_t> planned_per_server(server_count, 0);
+  std::vector<uint64_t> opened_per_server(server_count, 0);
+  for (uint32_t conn = 0; conn < connections; ++conn) {
+    ++planned_per_server[scenario.ServerFor(conn, server_count)];
+  }
+  for (auto& w : workers) {
+    for (uint32_t i = 0; i < server_count; ++i) opened_per_server[i] += w->opened_per_server()[i];
+  }
 
   Json root = Json::Object();
   root.Set("tool", "ringcast-bench");
@@ -274,7 +300,16 @@ int RunBenchmark(Scenario& scenario, CommonOptions options, const std::string& c
   root.Set("cpu_model", CpuModel());
   root.Set("online_cpus", static_cast<int64_t>(sysconf(_SC_NPROCESSORS_ONLN)));
   root.Set("scenario", scenario.name());
-  root.Set("target", options.url.ToString());
+  root.Set("target", options.url.ToString());  // The first server; all of them under "targets".
+  Json targets = Json::Array();
+  for (uint32_t i = 0; i < server_count; ++i) {
+    Json t = Json::Object();
+    t.Set("url", options.urls[i].ToString());
+    t.Set("connections", planned_per_server[i]);
+    t.Set("opened", opened_per_server[i]);
+    targets.Push(std::move(t));
+  }
+  root.Set("targets", std::move(targets));
   Json common = Json::Object();
   common.Set("threads", options.threads);
   common.Set("connect_rate", options.connect_rate);
@@ -311,11 +346,18 @@ int RunBenchmark(Scenario& scenario, CommonOptions options, const std::string& c
   root.Set("results", report.results);
 
   printf("\nringcast-bench %s %s: %u thread(s), %s connections\n", scenario.name(),
-         options.url.ToString().c_str(), options.threads, WithCommas(connections).c_str());
+         TargetsText(options.urls).c_str(), options.threads, WithCommas(connections).c_str());
   std::vector<std::pair<std::string, std::string>> rows;
   rows.emplace_back("connections opened",
                     WithCommas(opened) + " in " + Fixed(connect_seconds, 2) + " s (" +
                         Fixed(static_cast<double>(opened) / connect_seconds, 0) + "/s)");
+  if (server_count > 1) {
+    for (uint32_t i = 0; i < server_count; ++i) {
+      rows.emplace_back(
+          "  on " + options.urls[i].HostHeader(),
+          WithCommas(opened_per_server[i]) + " of " + WithCommas(planned_per_server[i]));
+    }
+  }
   rows.emplace_back("handshake p50 / p99", Duration(connect_latency.Percentile(50)) + " / " +
                                                Duration(connect_latency.Percentile(99)));
   rows.insert(rows.end(), report.rows.begin(), report.rows.end());

@@ -1,5 +1,6 @@
 #include "tools/bench/scenario.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace ringcast::bench {
@@ -61,6 +62,28 @@ std::string Duration(uint64_t ns) {
   if (ns < 1'000'000) return Fixed(static_cast<double>(ns) / 1e3, 1) + " us";
   if (ns < 1'000'000'000) return Fixed(static_cast<double>(ns) / 1e6, 2) + " ms";
   return Fixed(static_cast<double>(ns) / 1e9, 2) + " s";
+}
+
+std::string MissingDeliveries(uint64_t expected, uint64_t received, uint64_t expected_cross,
+                              uint64_t received_cross, uint32_t servers) {
+  // Received can exceed expected only through a duplicate, which the scenario reports itself.
+  const auto missing = [](uint64_t want, uint64_t got) { return want > got ? want - got : 0; };
+  std::string out = WithCommas(missing(expected, received)) + " of " + WithCommas(expected) +
+                    " deliveries missing";
+  if (servers <= 1) return out;
+  const uint64_t expected_same = expected - expected_cross;
+  const uint64_t received_same = received - std::min(received, received_cross);
+  const uint64_t missing_same = missing(expected_same, received_same);
+  const uint64_t missing_cross = missing(expected_cross, received_cross);
+  out += " (" + WithCommas(missing_same) + " of " + WithCommas(expected_same) +
+         " on the sender's server, " + WithCommas(missing_cross) + " of " +
+         WithCommas(expected_cross) + " on another server)";
+  if (missing_same == 0 && missing_cross > 0) {
+    out +=
+        "; only deliveries across servers are missing: are the servers nodes of one cluster "
+        "(--redis)?";
+  }
+  return out;
 }
 
 }  // namespace ringcast::bench

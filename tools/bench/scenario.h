@@ -33,8 +33,10 @@ namespace ringcast::bench {
 class Worker;
 
 struct CommonOptions {
-  std::string url_text;
-  WsUrl url;
+  std::vector<std::string> url_texts;
+  // The servers, as given. Connection n opens to urls[Scenario::ServerFor(n, urls.size())].
+  std::vector<WsUrl> urls;
+  WsUrl url;  // urls[0]: its path is every connection's; setup traffic (chat's HTTP) goes here.
   uint32_t threads = 1;
   double connect_rate = 5000;  // Connections started per second, all workers; 0: no limit.
   uint32_t max_pending = 512;  // Per worker: connects + handshakes in progress at once.
@@ -113,6 +115,9 @@ class Scenario {
   virtual bool Setup(const CommonOptions& options, RunShared* run, std::string* error) = 0;
   virtual uint32_t connection_count() const = 0;
   virtual std::string TargetFor(uint32_t conn) const = 0;  // HTTP request target.
+  // Which of `servers` URLs (0 .. servers - 1) connection `conn` opens to. Round-robin by id,
+  // so consecutive connections (a chat group's members) land on different servers.
+  virtual uint32_t ServerFor(uint32_t conn, uint32_t servers) const { return conn % servers; }
   virtual int step_count() const { return 1; }
   // Whether traffic may start once every connection is open (chat: every hello has arrived, so
   // each user is subscribed before anyone sends). Polled by the main thread while connecting.
@@ -134,6 +139,9 @@ class Scenario {
   // --- main thread, while running ---
   virtual void BeginStep(const StepWindow& /*window*/) {}
   virtual bool Drained() const { return true; }
+  // When the drain timed out: what is still missing, for the failure message ("" when the
+  // scenario cannot say more than that something is).
+  virtual std::string Outstanding() const { return ""; }
   // After the drain (or its timeout). Returns false to skip the remaining steps.
   virtual bool EndStep(const StepWindow& /*window*/, bool /*drained*/) { return true; }
   // What the progress lines call the measured part of a step.
@@ -154,5 +162,12 @@ class Scenario {
 std::string WithCommas(uint64_t value);
 std::string Fixed(double value, int decimals);
 std::string Duration(uint64_t ns);  // "812 us", "3.41 ms"
+
+// What a drain that timed out is missing, split by whether the receiver is on the sender's
+// server: "1,200 of 9,000 deliveries missing (0 of 3,000 on the sender's server, 1,200 of 6,000
+// on another)". When only deliveries that cross servers are missing, it says so: the servers
+// are then not passing messages to each other (not nodes of one cluster: no --redis?).
+std::string MissingDeliveries(uint64_t expected, uint64_t received, uint64_t expected_cross,
+                              uint64_t received_cross, uint32_t servers);
 
 }  // namespace ringcast::bench

@@ -6,6 +6,16 @@ namespace ringcast::bench {
 
 std::string WsUrl::ToString() const { return "ws://" + host + ":" + std::to_string(port) + target; }
 
+std::string WsUrl::HostHeader() const {
+  std::string out = host;
+  if (port != 80) {
+    // Two appends: `":" + std::to_string(...)` draws GCC 12's false -Wrestrict at -O3 (bug 105329).
+    out += ':';
+    out += std::to_string(port);
+  }
+  return out;
+}
+
 bool ParseWsUrl(std::string_view text, WsUrl* out, std::string* error) {
   constexpr std::string_view kScheme = "ws://";
   if (text.starts_with("wss://")) {
@@ -59,6 +69,25 @@ bool ParseWsUrl(std::string_view text, WsUrl* out, std::string* error) {
     return false;
   }
   *out = std::move(url);
+  return true;
+}
+
+bool ParseWsUrls(const std::vector<std::string>& texts, std::vector<WsUrl>* out,
+                 std::string* error) {
+  if (texts.empty()) {
+    *error = "no server URL given";
+    return false;
+  }
+  std::vector<WsUrl> urls(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (!ParseWsUrl(texts[i], &urls[i], error)) return false;
+    if (urls[i].target != urls[0].target) {
+      *error = "every server URL must have the same path (" + texts[0] + " has '" + urls[0].target +
+               "', " + texts[i] + " has '" + urls[i].target + "')";
+      return false;
+    }
+  }
+  *out = std::move(urls);
   return true;
 }
 

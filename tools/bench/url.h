@@ -16,10 +16,18 @@ struct WsUrl {
   std::string target = "/";  // Request target: path plus "?query" when present.
 
   std::string ToString() const;
+  std::string HostHeader() const;  // "host" on port 80, else "host:port".
 };
 
 // Returns false with *error set on anything that is not a ws:// URL with a valid port.
 bool ParseWsUrl(std::string_view text, WsUrl* out, std::string* error);
+
+// Several servers (the nodes of a cluster, or plain separate servers), one URL each. Every URL
+// must name the same request target: the scenarios build their paths from it once, and a
+// connection differs from its neighbour only in the server it lands on. An empty list, a bad
+// URL or a differing target gives false with *error.
+bool ParseWsUrls(const std::vector<std::string>& texts, std::vector<WsUrl>* out,
+                 std::string* error);
 
 // An IPv4 address in host byte order.
 bool ParseIpv4(std::string_view text, uint32_t* out);

@@ -44,25 +44,23 @@ void OutBuffer::Grow(size_t needed) {
 }
 
 Worker::Worker(uint32_t index, const CommonOptions& options, Scenario& scenario, RunShared& run,
-               const sockaddr_in& target)
+               const std::vector<sockaddr_in>& servers)
     : index_(index),
       threads_(options.threads),
       options_(options),
       scenario_(scenario),
       run_(run),
-      target_(target) {
-  host_header_ = options.url.host;
-  if (options.url.port != 80) {
-    // Two appends: `":" + std::to_string(...)` draws GCC 12's false -Wrestrict at -O3 (bug 105329).
-    host_header_ += ':';
-    host_header_ += std::to_string(options.url.port);
-  }
+      servers_(servers),
+      opened_per_server_(servers.size(), 0) {
+  for (const WsUrl& url : options.urls) host_headers_.push_back(url.HostHeader());
   ws::ReaderLimits limits;
   limits.max_message_size = options.max_message_size;
+  const auto server_count = static_cast<uint32_t>(servers.size());
   for (uint32_t id = index; id < scenario.connection_count(); id += threads_) {
     ids_.push_back(id);
     conns_.emplace_back(limits);
     conns_.back().id = id;
+    conns_.back().server = scenario.ServerFor(id, server_count);
     targets_.push_back(scenario.TargetFor(id));
   }
   rng_state_ = (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}() ^ index;
@@ -248,7 +246,8 @@ void Worker::OpenOne(Conn& c, int64_t now) {
   ++pending_;
   ++c.ops;
   io_uring_sqe* sqe = Sqe();
-  io_uring_prep_connect(sqe, c.fd, reinterpret_cast<const sockaddr*>(&target_), sizeof(target_));
+  const sockaddr_in& server = servers_[c.server];
+  io_uring_prep_connect(sqe, c.fd, reinterpret_cast<const sockaddr*>(&server), sizeof(server));
   io_uring_sqe_set_data64(sqe, UserData(Op::kConnect, c.id / threads_));
 }
 
@@ -289,8 +288,7 @@ void Worker::OnConnect(Conn& c, int res, int64_t /*now*/) {
   --c.ops;
   if (c.state != State::kConnecting) return;
   if (res < 0) {
-    Drop(c, "connect to " + options_.url.host + ":" + std::to_string(options_.url.port) + ": " +
-                ErrnoText(-res));
+    Drop(c, "connect to " + host_headers_[c.server] + ": " + ErrnoText(-res));
     return;
   }
   c.state = State::kHandshake;
@@ -301,7 +299,7 @@ void Worker::OnConnect(Conn& c, int res, int64_t /*now*/) {
   std::memcpy(nonce.data() + 8, &b, 8);
   c.key = EncodeKey(nonce);
   std::string& target = targets_[c.id / threads_];
-  const std::string request = BuildUpgradeRequest(host_header_, target, c.key);
+  const std::string request = BuildUpgradeRequest(host_headers_[c.server], target, c.key);
   std::string().swap(target);
   std::memcpy(c.out.Extend(request.size()), request.data(), request.size());
   MarkDirty(c);
@@ -389,7 +387,7 @@ void Worker::HandleData(Conn& c, uint8_t* data, size_t size, int64_t now) {
   UpgradeResult result = ParseUpgradeResponse(c.handshake, c.key);
   if (result.status == UpgradeStatus::kNeedMore) return;
   if (result.status == UpgradeStatus::kError) {
-    Drop(c, "handshake: " + result.error);
+    Drop(c, "handshake with " + host_headers_[c.server] + ": " + result.error);
     return;
   }
   --pending_;
@@ -399,6 +397,7 @@ void Worker::HandleData(Conn& c, uint8_t* data, size_t size, int64_t now) {
   std::string().swap(c.key);
   c.state = State::kOpen;
   ++local_.opened;
+  ++opened_per_server_[c.server];
   connect_latency_.Record(static_cast<uint64_t>(std::max<int64_t>(0, now - c.started_ns)));
   scenario_.OnOpen(*this, c.id, now);
   if (!rest.empty() && c.state == State::kOpen) {

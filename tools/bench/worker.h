@@ -83,8 +83,10 @@ struct alignas(64) WorkerCounters {
 
 class Worker {
  public:
+  // `servers`: one address per options.urls entry; each connection opens to the one
+  // scenario.ServerFor(id, servers.size()) names.
   Worker(uint32_t index, const CommonOptions& options, Scenario& scenario, RunShared& run,
-         const sockaddr_in& target);
+         const std::vector<sockaddr_in>& servers);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -95,6 +97,8 @@ class Worker {
   const std::string& error() const { return error_; }
   const WorkerCounters& counters() const { return counters_; }
   const Histogram& connect_latency() const { return connect_latency_; }  // After Join().
+  // Handshakes completed per server (index into options.urls). After Join().
+  const std::vector<uint64_t>& opened_per_server() const { return opened_per_server_; }
 
   // --- scenario API, worker thread ---
   uint32_t index() const { return index_; }
@@ -122,6 +126,7 @@ class Worker {
     std::string key;        // Sec-WebSocket-Key, until the 101 is checked.
     int64_t started_ns = 0;
     uint32_t id = 0;
+    uint32_t server = 0;  // Index into servers_ / options.urls.
     int fd = -1;
     uint8_t ops = 0;  // Requests in flight; the fd is closed only at zero.
     State state = State::kIdle;
@@ -167,8 +172,9 @@ class Worker {
   const CommonOptions& options_;
   Scenario& scenario_;
   RunShared& run_;
-  sockaddr_in target_;
-  std::string host_header_;
+  const std::vector<sockaddr_in> servers_;
+  std::vector<std::string> host_headers_;  // Per server: the Host header and for messages.
+  std::vector<uint64_t> opened_per_server_;
   std::thread thread_;
   std::string error_;
 

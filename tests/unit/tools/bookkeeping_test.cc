@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace ringcast::bench {
@@ -114,6 +116,35 @@ TEST(FanoutPayloadTest, RoundTrips) {
   EXPECT_EQ(r.step, m.step);
   EXPECT_EQ(r.flags, m.flags);
   EXPECT_EQ(buf.back(), 'f');
+}
+
+TEST(FanoutServerTest, EveryChannelsSubscribersSpreadOverEveryServer) {
+  // Channel and server counts that share a factor are the case plain index % servers gets
+  // wrong (10 channels on 2 servers); 3 servers is the bench suite's cluster.
+  for (const auto& [channels, servers] : {std::pair{10u, 2u}, {10u, 3u}, {100u, 3u}, {4u, 4u}}) {
+    const uint32_t subscribers = 10000;
+    std::vector<std::vector<uint32_t>> per(channels, std::vector<uint32_t>(servers, 0));
+    std::vector<uint32_t> totals(servers, 0);
+    for (uint32_t c = 0; c < subscribers; ++c) {
+      const uint32_t server = FanoutServer(c, channels, servers);
+      ASSERT_LT(server, servers);
+      ++per[c % channels][server];
+      ++totals[server];
+    }
+    for (uint32_t ch = 0; ch < channels; ++ch) {
+      const auto [lo, hi] = std::minmax_element(per[ch].begin(), per[ch].end());
+      EXPECT_LE(*hi - *lo, 1u) << channels << " channels, " << servers << " servers, channel "
+                               << ch;
+    }
+    const auto [lo, hi] = std::minmax_element(totals.begin(), totals.end());
+    EXPECT_LE(*hi - *lo, channels) << channels << " channels, " << servers << " servers";
+  }
+  // One publisher per channel: the publishers go round-robin too.
+  EXPECT_EQ(FanoutServer(0, 10, 3), 0u);
+  EXPECT_EQ(FanoutServer(1, 10, 3), 1u);
+  EXPECT_EQ(FanoutServer(2, 10, 3), 2u);
+  EXPECT_EQ(FanoutServer(3, 10, 3), 0u);
+  EXPECT_EQ(FanoutServer(7, 10, 1), 0u);
 }
 
 TEST(OpenLoopScheduleTest, IntendedTimesIgnoreWhatWasSent) {

@@ -69,5 +69,22 @@ TEST(FormatTest, Numbers) {
   EXPECT_EQ(Duration(2'500'000), "2.50 ms");
 }
 
+TEST(FormatTest, MissingDeliveriesSaySameServerFromAcross) {
+  EXPECT_EQ(MissingDeliveries(9000, 8000, 0, 0, 1), "1,000 of 9,000 deliveries missing");
+  // Only those crossing servers: the servers are not one cluster.
+  const std::string apart = MissingDeliveries(9000, 3000, 6000, 0, 3);
+  EXPECT_NE(apart.find("6,000 of 9,000 deliveries missing (0 of 3,000 on the sender's server, "
+                       "6,000 of 6,000 on another server)"),
+            std::string::npos)
+      << apart;
+  EXPECT_NE(apart.find("--redis"), std::string::npos) << apart;
+  // Some of each: a slow or broken server, not the missing cluster.
+  const std::string both = MissingDeliveries(9000, 8000, 6000, 5500, 3);
+  EXPECT_NE(both.find("(500 of 3,000 on the sender's server, 500 of 6,000 on another server)"),
+            std::string::npos)
+      << both;
+  EXPECT_EQ(both.find("--redis"), std::string::npos) << both;
+}
+
 }  // namespace
 }  // namespace ringcast::bench

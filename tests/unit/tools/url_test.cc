@@ -25,6 +25,25 @@ TEST(WsUrlTest, ParsesHostPortAndTarget) {
   EXPECT_EQ(url.target, "/?q");
 }
 
+TEST(WsUrlTest, SeveralServersShareOnePath) {
+  std::vector<WsUrl> urls;
+  std::string error;
+  ASSERT_TRUE(
+      ParseWsUrls({"ws://127.0.0.1:8001", "ws://127.0.0.1:8002", "ws://h:80"}, &urls, &error))
+      << error;
+  ASSERT_EQ(urls.size(), 3u);
+  EXPECT_EQ(urls[1].port, 8002);
+  EXPECT_EQ(urls[0].HostHeader(), "127.0.0.1:8001");
+  EXPECT_EQ(urls[2].HostHeader(), "h");  // Port 80 is left out of the Host header.
+  EXPECT_EQ(urls[2].target, "/");
+
+  EXPECT_FALSE(ParseWsUrls({}, &urls, &error));
+  EXPECT_FALSE(ParseWsUrls({"ws://a:1/raw/x", "ws://a:2/raw/y"}, &urls, &error));
+  EXPECT_NE(error.find("same path"), std::string::npos) << error;
+  EXPECT_FALSE(ParseWsUrls({"ws://a:1/", "wss://a:2/"}, &urls, &error));
+  EXPECT_NE(error.find("TLS"), std::string::npos) << error;
+}
+
 TEST(WsUrlTest, RejectsWhatItCannotUse) {
   WsUrl url;
   std::string error;
