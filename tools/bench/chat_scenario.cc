@@ -625,7 +625,7 @@ bool ChatScenario::EndStep(const StepWindow& window, bool drained) {
   }
   const double rate = result.rate;
   results_.push_back(std::move(result));
-  return rate_steps_.StepDone(rate, p99);
+  return rate_steps_.StepDone(rate, p99, results_.back().ack_latency.count());
 }
 
 std::string ChatScenario::Progress() {

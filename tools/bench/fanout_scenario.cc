@@ -354,7 +354,7 @@ bool FanoutScenario::EndStep(const StepWindow& window, bool drained) {
   }
   const double rate = result.rate;
   results_.push_back(std::move(result));
-  return rate_steps_.StepDone(rate, p99);
+  return rate_steps_.StepDone(rate, p99, results_.back().latency.count());
 }
 
 std::string FanoutScenario::Progress() {

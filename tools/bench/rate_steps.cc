@@ -25,8 +25,8 @@ void AddRateStepOptions(CLI::App* command, RateStepOptions* options, const char*
                     "Run every rate even after " + latency + " exceeds the limit");
 }
 
-bool RateSteps::StepDone(double rate, uint64_t p99_ns) {
-  if (!options_.Over(p99_ns)) {
+bool RateSteps::StepDone(double rate, uint64_t p99_ns, uint64_t samples) {
+  if (samples > 0 && !options_.Over(p99_ns)) {
     best_within_limit_ = std::max(best_within_limit_, rate);
     return true;
   }

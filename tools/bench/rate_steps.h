@@ -36,8 +36,10 @@ class RateSteps {
   RateSteps(const RateStepOptions& options, std::string latency)
       : options_(options), latency_(std::move(latency)) {}
 
-  // Step `rate` ended with this p99; false once it is over the limit (unless --keep-going).
-  bool StepDone(double rate, uint64_t p99_ns);
+  // Step `rate` ended with this p99 over `samples` measurements; false once it is over the
+  // limit (unless --keep-going). A step that measured nothing (no ack, no delivery: the server
+  // failed) is over it, not an empty histogram's p99 of 0.
+  bool StepDone(double rate, uint64_t p99_ns, uint64_t samples);
   // max_rate_within_limit and breakdown_rate into the results, and their two rows.
   void MakeReport(Report* report) const;
 
