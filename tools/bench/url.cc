@@ -57,13 +57,10 @@ bool ParseWsUrl(std::string_view text, WsUrl* out, std::string* error) {
     return false;
   }
   url.host = std::string(authority);
-  if (target.empty()) {
-    url.target = "/";
-  } else if (target.front() == '?') {
-    url.target = "/" + std::string(target);
-  } else {
-    url.target = std::string(target);
-  }
+  // Built by appending: GCC 12 at -O3 warns falsely (-Wrestrict) about "/" + std::string here.
+  url.target.reserve(target.size() + 1);
+  if (target.empty() || target.front() == '?') url.target.push_back('/');
+  url.target.append(target);
   if (url.target.find('#') != std::string::npos) {
     *error = "URL fragments are not allowed in a WebSocket URL (RFC 6455 §3)";
     return false;
