@@ -58,6 +58,7 @@ bool ParseWsUrl(std::string_view text, WsUrl* out, std::string* error) {
   }
   url.host = std::string(authority);
   // Built by appending: GCC 12 at -O3 warns falsely (-Wrestrict) about "/" + std::string here.
+  url.target.clear();
   url.target.reserve(target.size() + 1);
   if (target.empty() || target.front() == '?') url.target.push_back('/');
   url.target.append(target);
