@@ -32,13 +32,13 @@ import pathlib
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import urllib.parse
 
-import reaper  # noqa: E402 (tools/ is on sys.path wherever this module is)
+import throwaway  # noqa: E402 (tools/ is on sys.path wherever this module is)
+from throwaway import free_port  # noqa: E402,F401 (also this module's API)
 
 ROLE = "ringcast"
 SUPERUSER = "postgres"
@@ -90,12 +90,6 @@ def _run_as_prefix() -> tuple[list[str], int | None, int | None]:
                  "--"], pw.pw_uid, pw.pw_gid)
     raise ClusterError("running as root and neither runuser nor setpriv is installed "
                        "(util-linux) to run PostgreSQL as the postgres user")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def database_url(host: str, port: int, dbname: str, user: str = ROLE,
@@ -354,9 +348,9 @@ class Cluster:
         """Starts a detached process that stops and removes this cluster once `owner_pid`
         (default: this process) has exited, if it is still there then. Detached (double fork,
         own session) so that killing the owner's process tree does not kill it too."""
-        reaper.watch_owner(__file__, self.directory, owner_pid)
+        throwaway.watch_owner(__file__, self.directory, owner_pid)
 
 
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "reap":
-    reaper.reap(int(sys.argv[2]), sys.argv[3], STATE_FILE,
+    throwaway.reap(int(sys.argv[2]), sys.argv[3], STATE_FILE,
                 lambda directory: Cluster.attach(directory).stop(mode="immediate"))

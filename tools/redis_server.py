@@ -33,7 +33,8 @@ import sys
 import tempfile
 import time
 
-import reaper  # noqa: E402 (tools/ is on sys.path wherever this module is)
+import throwaway  # noqa: E402 (tools/ is on sys.path wherever this module is)
+from throwaway import free_port  # noqa: E402,F401 (also this module's API)
 
 STATE_FILE = "redistmp.json"
 LOG_FILE = "redis.log"
@@ -61,12 +62,6 @@ def find_redis_cli() -> pathlib.Path:
             return pathlib.Path(candidate)
     raise RedisError("redis-cli not found: install Debian's `redis-tools` (a dependency of "
                      "redis-server)")
-
-
-def free_port(host: str = HOST) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def ping(port: int, host: str = HOST, timeout: float = 1.0) -> bool:
@@ -288,7 +283,7 @@ class RedisServer:
         """Starts a detached process that, once `owner_pid` (default: this process) has exited,
         kills the server whose pid the state file names (restart() updates it) and removes the
         directory, if it is still there then."""
-        reaper.watch_owner(__file__, self.directory, owner_pid)
+        throwaway.watch_owner(__file__, self.directory, owner_pid)
 
 
 def _kill_attached(directory: str) -> None:
@@ -298,4 +293,4 @@ def _kill_attached(directory: str) -> None:
 
 
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "reap":
-    reaper.reap(int(sys.argv[2]), sys.argv[3], STATE_FILE, _kill_attached)
+    throwaway.reap(int(sys.argv[2]), sys.argv[3], STATE_FILE, _kill_attached)

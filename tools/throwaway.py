@@ -1,6 +1,7 @@
-"""Cleans up after a throwaway server (tools/pg_cluster.py, tools/redis_server.py) whose owner
-died without stopping it: a detached process waits for the owner to exit, then runs the
-module's cleanup and removes the server's directory."""
+"""What the throwaway servers of tests and benchmarks (tools/pg_cluster.py, tools/redis_server.py)
+share: a free loopback port, and the cleanup after an owner that died without stopping its
+server (a detached process waits for the owner to exit, then runs the module's cleanup and
+removes the server's directory)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ import os
 import pathlib
 import select
 import shutil
+import socket
 import subprocess
 import sys
 from typing import Callable
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 def watch_owner(module_file: str, directory: pathlib.Path, owner_pid: int | None = None) -> None:
