@@ -159,7 +159,7 @@ bool ClusterLink::DecodeMembers(std::string_view payload, storage::ConversationS
 
 void ClusterLink::PublishMembers(const storage::ConversationState& state,
                                  const std::vector<int64_t>& removed) {
-  bus_.Publish(kBroadcast, EncodeMembers(state, removed));
+  bus_.Publish(std::string(kBroadcast), EncodeMembers(state, removed));
 }
 
 // "R user exp_ms\n" jti
@@ -168,7 +168,7 @@ void ClusterLink::PublishRevoked(int64_t user, std::string_view jti, int64_t exp
   AppendInts(out, {user, exp_ms});
   out += '\n';
   out += jti;
-  bus_.Publish(kBroadcast, out);
+  bus_.Publish(std::string(kBroadcast), out);
 }
 
 void ClusterLink::OnPublication(std::string_view channel, std::string_view payload) {

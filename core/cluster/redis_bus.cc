@@ -725,11 +725,11 @@ std::unique_ptr<RedisBus> RedisBus::Start(RedisBusOptions options, RedisBusListe
 RedisBus::RedisBus(std::unique_ptr<Loop> loop) : loop_(std::move(loop)) {}
 RedisBus::~RedisBus() { Stop(milliseconds(0)); }
 
-void RedisBus::Publish(std::string_view channel, std::string_view payload) {
+void RedisBus::Publish(std::string channel, std::string_view payload) {
   std::string framed;
   framed.reserve(loop_->node_id().size() + 1 + payload.size());
   framed.append(loop_->node_id()).append(1, '\n').append(payload);
-  loop_->Enqueue({Command::Kind::kPublish, std::string(channel), std::move(framed)});
+  loop_->Enqueue({Command::Kind::kPublish, std::move(channel), std::move(framed)});
 }
 
 void RedisBus::Subscribe(std::string_view channel) {

@@ -97,7 +97,7 @@ class RedisBus {
   RedisBus& operator=(const RedisBus&) = delete;
 
   // Any thread. Publications from one thread reach Redis in the order published.
-  void Publish(std::string_view channel, std::string_view payload);
+  void Publish(std::string channel, std::string_view payload);
   void Subscribe(std::string_view channel);
   void Unsubscribe(std::string_view channel);
 
