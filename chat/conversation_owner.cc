@@ -173,19 +173,13 @@ void ConversationOwner::Accept(const storage::Message& message, std::optional<Ac
   // Nobody here to deliver to (or not followed yet): nothing to order. A local send's ack
   // still goes out.
   if (owned.shard_mask == 0 || owned.last_published < 0 || message.seq <= owned.last_published) {
-    if (ack) {
-      std::vector<Ack> acks{std::move(*ack)};
-      SendAcks(acks, message);
-    }
+    if (ack) SendTo(ack->origin, EncodeAck(ack->cid, message));
     return;
   }
   owned.known_head = std::max(owned.known_head, message.seq);
   if (message.seq == owned.last_published + 1) {
     OnCommitted(message, /*duplicate=*/false);
-    if (ack) {
-      std::vector<Ack> acks{std::move(*ack)};
-      SendAcks(acks, message);
-    }
+    if (ack) SendTo(ack->origin, EncodeAck(ack->cid, message));
     return Drain(message.conv, owned);
   }
   // Ahead of a gap: wait for the missing seq from Redis, or fill it from the store.
