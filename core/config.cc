@@ -154,6 +154,15 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "Cluster mode: seconds between checks of every followed conversation's newest seq "
       "against the store (catches a lost last publication)")
       ->check(CLI::Range(1, 3600));
+  add("--node-ttl", &config->node_ttl_s, "RINGCAST_NODE_TTL",
+      "Cluster mode: seconds a node stays in the registry without a heartbeat (one a second); "
+      "past it the node counts as dead and its users go offline after --presence-grace")
+      ->check(CLI::Range(2, 3600));
+  add("--advertise-address", &config->advertise_address, "RINGCAST_ADVERTISE_ADDRESS",
+      "Cluster mode: the host:port this node shows in the registry (default: --host:--port, "
+      "the host name when listening on every address)");
+  add("--admin-token", &config->admin_token, "RINGCAST_ADMIN_TOKEN",
+      "Bearer token for operator routes (GET /api/cluster); empty: those routes answer 403");
   add("--msg-rate", &config->msg_rate, "RINGCAST_MSG_RATE",
       "Chat requests per second per connection (bursts of twice that)")
       ->check(CLI::Range(1, 100000000));

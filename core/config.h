@@ -55,7 +55,10 @@ struct Config {
   uint32_t redis_max_queued = 65536;
   uint32_t gap_fill_delay_ms = 100;
   uint32_t cluster_check_interval_s = 5;
-  uint32_t msg_rate = 100;  // Requests per second per connection; burst twice that.
+  uint32_t node_ttl_s = 10;       // Registry entry without a heartbeat, then dead.
+  std::string advertise_address;  // Empty: host:port (the host name for 0.0.0.0 / ::).
+  std::string admin_token;        // Operator routes; empty: refused.
+  uint32_t msg_rate = 100;        // Requests per second per connection; burst twice that.
   uint64_t max_chat_body = 65536;
   uint32_t sync_limit = 500;
   uint64_t max_answer_bytes = 1 << 20;  // Messages in one sync/history answer, bytes.
