@@ -52,7 +52,12 @@ export DEBIAN_FRONTEND=noninteractive
 # do). One that is running already is left alone: the tests' own use other ports and files.
 policy=/usr/sbin/policy-rc.d
 if [[ " ${missing[*]} " == *" nginx "* && ! -e "$policy" ]]; then
-  printf '#!/bin/sh\n# tools/deps.sh: no system nginx during its installation.\n[ "$1" = nginx ] && exit 101\nexit 0\n' >"$policy"
+  cat >"$policy" <<'EOF'
+#!/bin/sh
+# tools/deps.sh: no system nginx during its installation (removed afterwards).
+[ "$1" = nginx ] && exit 101
+exit 0
+EOF
   chmod 755 "$policy"
   trap 'rm -f "$policy"' EXIT
 fi
