@@ -65,6 +65,17 @@ def upstreams_of(proxy, marker: str) -> list[str]:
             for line in proxy.access_lines() if marker in line]
 
 
+def wait_logged(proxy, marker: str, count: int, timeout: float = 10.0) -> list[str]:
+    """The upstreams of the access-log lines containing `marker`, once there are `count` of them
+    (nginx logs a WebSocket when it has closed both sides, a moment after the client's close)."""
+    deadline = time.monotonic() + timeout
+    while len(upstreams_of(proxy, marker)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    found = upstreams_of(proxy, marker)
+    assert len(found) == count, (marker, count, proxy.access_lines())
+    return found
+
+
 def test_chat_session_through_nginx(cluster_factory, nginx_factory):
     cluster = cluster_factory(2, flags={"trusted_proxies": NGINX_SOURCE})
     proxy = nginx_factory(cluster.ports)
@@ -98,9 +109,8 @@ def test_chat_session_through_nginx(cluster_factory, nginx_factory):
                                                                    "and back"]
     # least_conn: the second WebSocket went to the node without the first, so the message
     # crossed nodes through Redis. (nginx logs an upgraded request when it closes.)
-    ws = upstreams_of(proxy, '"GET /ws?token=')
-    assert len(ws) == 2 and set(ws) == {f"127.0.0.1:{p}" for p in cluster.ports}, \
-        proxy.access_lines()
+    ws = wait_logged(proxy, '"GET /ws?token=', 2)
+    assert set(ws) == {f"127.0.0.1:{p}" for p in cluster.ports}, proxy.access_lines()
 
 
 def test_stopped_node_new_connections_go_to_the_other(cluster_factory, nginx_factory):
@@ -114,9 +124,9 @@ def test_stopped_node_new_connections_go_to_the_other(cluster_factory, nginx_fac
 
     assert cluster.stop(1) == 0
     survivor = f"127.0.0.1:{cluster.port(0)}"
-    before = len(proxy.access_lines())
 
-    statuses = [api.request("GET", "/health").status for _ in range(30)]
+    # The query marks these requests in the access log.
+    statuses = [api.request("GET", f"/health?after-stop={i}").status for i in range(30)]
     assert statuses == [200] * 30, statuses
     assert api.login(users[0].name).status == 200
 
@@ -129,16 +139,13 @@ def test_stopped_node_new_connections_go_to_the_other(cluster_factory, nginx_fac
             await close_all(conns)
 
     run_async(go(), 60)
-    # Each was answered by the node left (a request that tried the stopped node first shows
-    # both: "stopped, survivor"). nginx logs a WebSocket once it has closed both sides.
-    expected = 30 + 1 + 12
-    deadline = time.monotonic() + 10
-    while len(proxy.access_lines()) - before < expected and time.monotonic() < deadline:
-        time.sleep(0.05)
-    answered = [line.split(" upstream=", 1)[1].split(" xff=", 1)[0]
-                for line in proxy.access_lines()[before:]]
-    assert len(answered) == expected, proxy.access_lines()[before:]
+    # Each was answered by the node left (one that tried the stopped node first logs both:
+    # "stopped, survivor").
+    answered = wait_logged(proxy, "/health?after-stop=", 30) + wait_logged(proxy, "/ws?token=", 12)
     assert all(a.split(", ")[-1] == survivor for a in answered), answered
+    # nginx did try the stopped node (both were in use before), and passed the request on.
+    stopped = f"127.0.0.1:{cluster.port(1)}"
+    assert f"{stopped}, {survivor}" in answered, answered
 
 
 def exhaust_via(port: int, username: str, source: str, attempts: int,
