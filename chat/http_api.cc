@@ -10,6 +10,7 @@
 #include "chat/chat_shard.h"
 #include "chat/cluster_link.h"
 #include "core/log.h"
+#include "core/net/client_address.h"
 #include "core/runtime/shard.h"
 
 namespace ringcast::chat {
@@ -286,7 +287,11 @@ void HttpApi::HandleLogin(HttpExchange& exchange) {
   }
   DeferredHttp deferred = exchange.Defer();
   // Both limits hold over the whole server: each key is counted on the shard its hash picks.
-  shard_.PeerAddress(exchange.connection(), [this, deferred, credentials](std::string address) {
+  // The address is the TCP peer's, or the one a trusted proxy names (core/net/client_address.h).
+  ForwardedHeaders forwarded = ForwardedHeaders::From(exchange.request(), config_.trusted_proxies);
+  shard_.PeerAddress(exchange.connection(), [this, deferred, credentials,
+                                             forwarded = std::move(forwarded)](std::string peer) {
+    std::string address = ClientAddress(peer, forwarded, config_.trusted_proxies);
     auto after_user = [deferred, credentials, address](HttpApi& self, int64_t retry_after) mutable {
       if (retry_after > 0) {
         return self.ContinueLogin(deferred, std::move(credentials), retry_after);

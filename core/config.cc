@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <utility>
 
 #include "core/cluster/redis_bus.h"
 
@@ -184,6 +185,12 @@ int ParseConfig(int argc, char** argv, Config* config) {
   add("--login-rate-ip", &config->login_rate_ip, "RINGCAST_LOGIN_RATE_IP",
       "Login attempts per minute per client address")
       ->check(CLI::Range(1, 1000000));
+  std::string trusted_proxies;
+  add("--trusted-proxies", &trusted_proxies, "RINGCAST_TRUSTED_PROXIES",
+      "Comma-separated addresses and networks (10.0.0.5, 10.1.0.0/16, fd00::/8) of reverse "
+      "proxies whose X-Forwarded-For or X-Real-IP names the client for the per-address login "
+      "limit; from any other peer those headers are ignored. Empty: trust nobody")
+      ->default_str("");
   add("--password-cost", &config->password_cost, "RINGCAST_PASSWORD_COST",
       "log2 of scrypt's N for new password hashes (14: ~50 ms; lower only for tests/benchmarks)")
       ->check(CLI::Range(10, 20));
@@ -218,6 +225,13 @@ int ParseConfig(int argc, char** argv, Config* config) {
       return 2;
     }
   }
+  std::string proxies_error;
+  auto proxies = TrustedProxies::Parse(trusted_proxies, &proxies_error);
+  if (!proxies) {
+    std::fprintf(stderr, "ringcast: --trusted-proxies: %s\n", proxies_error.c_str());
+    return 2;
+  }
+  config->trusted_proxies = std::move(*proxies);
   if (!config->node_id.empty() && !cluster::ValidNodeId(config->node_id)) {
     std::fprintf(stderr, "ringcast: --node-id must be 1-64 of [A-Za-z0-9._-], got '%s'\n",
                  config->node_id.c_str());

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/net/client_address.h"
+
 namespace ringcast {
 
 struct Config {
@@ -65,6 +67,9 @@ struct Config {
   uint32_t max_group_size = 1000;
   uint32_t login_rate_user = 10;  // Attempts per minute.
   uint32_t login_rate_ip = 60;
+  // Peers whose X-Forwarded-For / X-Real-IP name the client (core/net/client_address.h); empty:
+  // nobody's, the TCP peer is the client.
+  TrustedProxies trusted_proxies;
   uint32_t password_cost = 14;  // log2 of scrypt's N.
 };
 
