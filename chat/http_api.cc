@@ -286,7 +286,7 @@ void HttpApi::HandleLogin(HttpExchange& exchange) {
     return exchange.RespondError(401, "invalid username or password");
   }
   DeferredHttp deferred = exchange.Defer();
-  // Both limits hold over the whole server: each key is counted on the shard its hash picks.
+  // Both limits hold over the whole service (CountLoginAttempt: the cluster, or this server).
   // The address is the TCP peer's, or the one a trusted proxy names (core/net/client_address.h).
   ForwardedHeaders forwarded = ForwardedHeaders::From(exchange.request(), config_.trusted_proxies);
   shard_.PeerAddress(exchange.connection(), [this, deferred, credentials,
