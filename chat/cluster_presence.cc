@@ -1,5 +1,6 @@
 #include "chat/cluster_presence.h"
 
+#include <limits>
 #include <memory>
 
 #include "chat/chat_shard.h"
@@ -276,9 +277,9 @@ void ClusterPresence::Snapshot(
                    });
 }
 
-void ClusterPresence::Reap(std::string node, std::function<void()> done) {
-  node_.bus().Call({"EVAL", ReapScript(), "0", node, grace_ms_, std::to_string(kReapChunk)},
-                   [this, node, done = std::move(done)](RedisReply reply) mutable {
+void ClusterPresence::Reap(std::string node, size_t chunk, std::function<void()> done) {
+  node_.bus().Call({"EVAL", ReapScript(), "0", node, grace_ms_, std::to_string(chunk)},
+                   [this, node, chunk, done = std::move(done)](RedisReply reply) mutable {
                      if (reply.type != RedisReply::Type::kArray || reply.elements.size() < 2) {
                        LogRefusal(reply, "reap");
                        // The node's entries stay until a fresh registration of this node reaps
@@ -286,7 +287,7 @@ void ClusterPresence::Reap(std::string node, std::function<void()> done) {
                        return NoteStateLost();
                      }
                      Deliver(Transitions(reply, 2, /*online=*/false));
-                     if (IntAt(reply, 1) > 0) return Reap(std::move(node), std::move(done));
+                     if (IntAt(reply, 1) > 0) return Reap(std::move(node), chunk, std::move(done));
                      done();
                    });
 }
@@ -295,7 +296,7 @@ void ClusterPresence::OnRegistered(bool fresh) {
   if (!fresh) return;
   // Whatever Redis holds of this node is stale: reap it, then every owner re-asserts its
   // counts (their calls follow the reaping's in the bus's order).
-  Reap(node_id_, [this] {
+  Reap(node_id_, kReapChunk, [this] {
     service_.PostToEveryShard([] { return [](ChatShard& self) { self.users().Reassert(); }; });
   });
 }
@@ -305,7 +306,14 @@ void ClusterPresence::OnNodeDead(std::string_view node) {
          "cluster: node %.*s missed its heartbeats; its users go offline unless they "
          "reconnect within the grace period",
          int(node.size()), node.data());
-  Reap(std::string(node), [] {});
+  Reap(std::string(node), kReapChunk, [] {});
+}
+
+void ClusterPresence::OnStopping() {
+  // The sessions have closed, but their detaches may still be in mail that runs only after the
+  // bus has stopped: take every connection of this node out in one call (their users' grace
+  // periods start), the last thing the bus writes before leaving the registry.
+  Reap(node_id_, std::numeric_limits<uint32_t>::max(), [] {});
 }
 
 void ClusterPresence::Deliver(std::vector<Transition> transitions) {

@@ -74,10 +74,11 @@ class ClusterPresence final : public cluster::ClusterWatcher {
   // cluster::ClusterWatcher (the bus thread).
   void OnRegistered(bool fresh) override;
   void OnNodeDead(std::string_view node) override;
+  void OnStopping() override;
 
  private:
-  // Takes `node`'s connections out of Redis, a bounded chunk per call; `done` after the last.
-  void Reap(std::string node, std::function<void()> done);
+  // Takes `node`'s connections out of Redis, `chunk` users per call; `done` after the last.
+  void Reap(std::string node, size_t chunk, std::function<void()> done);
   // Hands `transitions` to their users' owner shards (UserOwner::OnTransition).
   void Deliver(std::vector<Transition> transitions);
 

@@ -21,6 +21,8 @@ namespace {
 
 constexpr std::string_view kRawPrefix = "rc:raw:";
 constexpr const char* kNodeIdFile = "node-id";
+// Channels subscribed before the shards run are the few every node follows (rc:all).
+constexpr size_t kMaxMissedBeforeStart = 64;
 
 // --node-id, else the data dir's file, else a new id written there (so a restarted node keeps
 // its name; docs/cluster.md). Empty (with a reason on stderr) on failure.
@@ -134,8 +136,16 @@ void ClusterNode::Route(std::string prefix, RedisBusListener* listener) {
 
 void ClusterNode::Start(ShardSet& shards) {
   shards_ = &shards;
-  started_.store(true, std::memory_order_release);
+  std::vector<std::string> missed;
+  {
+    std::lock_guard lock(missed_before_start_mutex_);
+    started_.store(true, std::memory_order_release);
+    missed.swap(missed_before_start_);
+  }
   registry_->SetWatcher(watcher_);
+  for (const std::string& channel : missed) {
+    if (RedisBusListener* listener = RouteOf(channel)) listener->OnMaybeMissed(channel);
+  }
 }
 
 bool ClusterNode::ready() const { return bus_->stats().connected && registry_->registered(); }
@@ -153,6 +163,7 @@ void ClusterNode::OnTick() {
 void ClusterNode::Stop() {
   if (!bus_) return;
   // Gone from the registry at once rather than after --node-ttl (written by the Stop below).
+  if (watcher_ != nullptr && started_.load(std::memory_order_acquire)) watcher_->OnStopping();
   registry_->Deregister();
   bus_->Stop();
   registry_ptr_.store(nullptr, std::memory_order_release);
@@ -203,7 +214,16 @@ void ClusterNode::OnPublication(std::string_view channel, std::string_view paylo
 }
 
 void ClusterNode::OnMaybeMissed(std::string_view channel) {
-  if (!started_.load(std::memory_order_acquire)) return;
+  if (!started_.load(std::memory_order_acquire)) {
+    // A subscription confirmed before the shards run (rc:all at start): told at Start.
+    std::lock_guard lock(missed_before_start_mutex_);
+    if (!started_.load(std::memory_order_acquire)) {
+      if (missed_before_start_.size() < kMaxMissedBeforeStart) {
+        missed_before_start_.emplace_back(channel);
+      }
+      return;
+    }
+  }
   // Raw channels promise nothing across a Redis outage (they are not stored): only routes
   // with a store behind them can fill what was missed.
   if (channel.starts_with(kRawPrefix)) return;

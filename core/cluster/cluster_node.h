@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -75,6 +76,8 @@ class ClusterNode final : private RedisBusListener {
   ShardSet* shards_ = nullptr;
   ClusterWatcher* watcher_ = nullptr;
   std::atomic<bool> started_{false};
+  std::mutex missed_before_start_mutex_;
+  std::vector<std::string> missed_before_start_;  // OnMaybeMissed before Start: replayed.
   std::unique_ptr<RedisBus> bus_;
   // Built right after the bus, whose thread may already call OnConnected/OnTick: null until
   // then (the first heartbeat goes at the next tick).

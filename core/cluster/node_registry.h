@@ -36,6 +36,9 @@ class ClusterWatcher {
   virtual void OnRegistered(bool fresh) = 0;
   // Bus thread: this node removed the entry of `node`, whose refreshes stopped.
   virtual void OnNodeDead(std::string_view node) = 0;
+  // The stopping thread, before the node leaves the registry (a clean stop): what the watcher
+  // keeps in Redis for this node goes, through calls queued now (written by the bus's Stop).
+  virtual void OnStopping() = 0;
 };
 
 struct NodeRegistryOptions {

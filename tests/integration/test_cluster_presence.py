@@ -148,6 +148,37 @@ def test_users_of_a_killed_node_go_offline_after_its_ttl(cluster_factory):
     run_async(go(), 80)
 
 
+@pytest.mark.timeout(90)
+def test_a_restarted_node_knows_who_is_online_and_a_stopped_one_lets_go(cluster_factory):
+    """n2 restarts while a is online on n1: b's hello on the new n2 lists a online. Then n1
+    stops cleanly with a on it: b hears a go offline after the grace period, not after the
+    node's TTL."""
+    cluster = cluster_factory(2, flags={**FLAGS, "node_ttl": 30}, threads=(2, 1))
+    api = cluster.api(0)
+    a, b = api.new_users(2, "rs")
+    api.direct(a, b)
+
+    async def go():
+        ca = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
+        conns = [ca]
+        try:
+            assert cluster.stop(1) == 0
+            cluster.restart(1)
+            cb = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
+            conns.append(cb)
+            assert hello_status(cb, a)["status"] == "online", cb.describe()
+            mark = cb.mark()
+            stopped_at = time.monotonic()
+            assert cluster.stop(0) == 0
+            off = await cb.wait_type("presence", start=mark, user=a.id, timeout=15)
+            assert off["status"] == "offline", off
+            assert time.monotonic() - stopped_at < 10, "offline only after the node's TTL"
+        finally:
+            await close_all(conns)
+
+    run_async(go(), 80)
+
+
 @pytest.mark.timeout(120)
 def test_a_redis_restart_makes_nobody_offline(cluster_factory):
     cluster = cluster_factory(2, own_redis=True, flags=FLAGS, threads=(1, 1))
