@@ -161,7 +161,9 @@ void Shard::Run() {
       --live_connections_;
     }
     release_list_.clear();
-    if (stopping_ && live_connections_ == 0) break;
+    // Connections gone is not enough: work the application started (a commit whose reply
+    // publishes it to the other nodes) must come back while every shard still runs.
+    if (stopping_ && live_connections_ == 0 && (!app_ || app_->Drained())) break;
 
     // Mail to ourselves rings no doorbell, nor does mail a bounded drain left behind: when
     // there is some, only submit, never sleep on it.
@@ -392,7 +394,11 @@ void Shard::AdvanceTimers() {
       if (conn != nullptr && conn->state_ != Connection::State::kClosed) Abort(*conn);
     }
     if (now >= stop_deadline_ + kShutdownGraceTicks) {
-      RC_LOG(kWarn, "shard %u: %zu connections still busy at shutdown", id_, live_connections_);
+      if (live_connections_ > 0) {
+        RC_LOG(kWarn, "shard %u: %zu connections still busy at shutdown", id_, live_connections_);
+      } else {
+        RC_LOG(kWarn, "shard %u: stopping with application work still in flight", id_);
+      }
       done_ = true;
     }
   }
@@ -411,6 +417,9 @@ void Shard::BeginShutdown() {
   close(listen_fd_);
   listen_fd_ = -1;
   RC_LOG(kInfo, "shard %u: shutting down, closing %zu connections", id_, live_connections_);
+  // The application first (the chat's sessions may close otherwise); Close() is a no-op on a
+  // connection already closing, so the loop below takes what it left open.
+  if (app_) app_->OnShutdown();
   for (Connection* conn : slots_) {
     if (conn == nullptr) continue;
     if (conn->state_ == Connection::State::kWebSocket) {

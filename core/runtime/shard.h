@@ -62,9 +62,10 @@ class Shard {
   // closed and drained by Run() itself.
   void DeliverLeftoverMail();
 
-  // Any thread: begin graceful shutdown (stop accepting, close 1001, wait up to
-  // --shutdown-timeout, exit Run). `hurry`: skip what is left of that wait and close every
-  // connection now (a second SIGTERM).
+  // Any thread: begin graceful shutdown (stop accepting, let the application close its
+  // connections (Application::OnShutdown), close the rest 1001, wait up to --shutdown-timeout
+  // for them and for the application's work in flight (Application::Drained), exit Run). `hurry`:
+  // skip what is left of that wait and close every connection now (a second SIGTERM).
   void RequestStop(bool hurry = false);
   int ring_fd() const { return ring_.fd(); }
   // user_data for an IORING_OP_MSG_RING that only wakes this shard.
