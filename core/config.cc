@@ -154,6 +154,10 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "Cluster mode: seconds between checks of every followed conversation's newest seq "
       "against the store (catches a lost last publication)")
       ->check(CLI::Range(1, 3600));
+  add("--reconnect-jitter-ms", &config->reconnect_jitter_ms, "RINGCAST_RECONNECT_JITTER_MS",
+      "Cluster mode: on SIGTERM each chat client is told to reconnect (to any node) after a "
+      "delay drawn uniformly from 0 to this many milliseconds, then closed 1012")
+      ->check(CLI::Range(0, 3600000));
   add("--msg-rate", &config->msg_rate, "RINGCAST_MSG_RATE",
       "Chat requests per second per connection (bursts of twice that)")
       ->check(CLI::Range(1, 100000000));

@@ -55,6 +55,8 @@ struct Config {
   uint32_t redis_max_queued = 65536;
   uint32_t gap_fill_delay_ms = 100;
   uint32_t cluster_check_interval_s = 5;
+  // A draining node's chat clients reconnect after a delay drawn from [0, this] each.
+  uint32_t reconnect_jitter_ms = 2000;
   uint32_t msg_rate = 100;  // Requests per second per connection; burst twice that.
   uint64_t max_chat_body = 65536;
   uint32_t sync_limit = 500;
