@@ -12,12 +12,15 @@ ChatShard::ChatShard(Shard& shard, ChatService& service)
       conversations_(shard, service),
       users_(shard, service),
       http_api_(shard, service, *this, sessions_),
+      ops_api_(shard, service),
       next_sweep_ms_(clock_.MonotonicMs()) {}
 
 ChatShard::~ChatShard() = default;
 
 void ChatShard::OnRequest(HttpExchange& exchange) {
-  if (!HttpApi::Serves(exchange.request().path)) return fallback_->OnRequest(exchange);
+  const std::string_view path = exchange.request().path;
+  if (OpsApi::Serves(path)) return ops_api_.OnRequest(exchange);
+  if (!HttpApi::Serves(path)) return fallback_->OnRequest(exchange);
   http_api_.OnRequest(exchange);
 }
 

@@ -4,6 +4,7 @@
 // Owner: its shard's thread; other shards reach it only through ChatService::Post. It owns one
 // object per role and dispatches to them:
 //   - HttpApi: the HTTP routes, the /ws upgrade, login attempt counting;
+//   - OpsApi: the operator routes (/ready, /api/cluster);
 //   - SessionHost: this shard's sessions (the chat WebSocket connections accepted here), with
 //     the local indexes fan-out needs, the presence and revoked-token replicas;
 //   - ConversationOwner: the conversations with ConversationOwnerShard(id) == this shard: it
@@ -23,6 +24,7 @@
 
 #include "chat/conversation_owner.h"
 #include "chat/http_api.h"
+#include "chat/ops_api.h"
 #include "chat/service.h"
 #include "chat/session_host.h"
 #include "chat/user_owner.h"
@@ -37,8 +39,8 @@ class ChatShard final : public Application, public WebSocketHandler {
   ChatShard(Shard& shard, ChatService& service);
   ~ChatShard() override;
 
-  // Application: the chat's routes to HttpApi, the rest (/health, /echo, /raw/) to the default
-  // application.
+  // Application: the chat's routes to HttpApi, the operator routes (/ready, /api/cluster) to
+  // OpsApi, the rest (/health, /echo, /raw/) to the default application.
   void OnRequest(HttpExchange& exchange) override;
   // Once a second, each role's sweep.
   void OnTick() override;
@@ -54,6 +56,7 @@ class ChatShard final : public Application, public WebSocketHandler {
 
   // The roles, for the mail that reaches this shard.
   HttpApi& http_api() { return http_api_; }
+  OpsApi& ops_api() { return ops_api_; }
   SessionHost& sessions() { return sessions_; }
   ConversationOwner& conversations() { return conversations_; }
   UserOwner& users() { return users_; }
@@ -66,6 +69,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   ConversationOwner conversations_;
   UserOwner users_;
   HttpApi http_api_;
+  OpsApi ops_api_;
   int64_t next_sweep_ms_;  // Monotonic: the next once-a-second sweep.
 };
 

@@ -1,10 +1,13 @@
 #include "chat/cluster_link.h"
 
+#include <algorithm>
 #include <charconv>
 #include <memory>
 
 #include "chat/chat_shard.h"
+#include "chat/cluster_presence.h"
 #include "chat/service.h"
+#include "chat/user_owner.h"
 
 namespace ringcast::chat {
 namespace {
@@ -171,6 +174,14 @@ void ClusterLink::PublishRevoked(int64_t user, std::string_view jti, int64_t exp
   bus_.Publish(std::string(kBroadcast), out);
 }
 
+// "P user online last_online(-1: none) seq"
+void ClusterLink::PublishPresence(const PresenceOwner::Change& change) {
+  std::string out = "P";
+  AppendInts(out, {change.user, change.online ? 1 : 0, change.last_online.value_or(-1),
+                   int64_t(change.seq)});
+  bus_.Publish(std::string(kBroadcast), out);
+}
+
 void ClusterLink::OnPublication(std::string_view channel, std::string_view payload) {
   if (channel == kBroadcast) return OnBroadcast(payload);
   int64_t conv = 0;
@@ -228,6 +239,19 @@ void ClusterLink::OnBroadcast(std::string_view payload) {
     });
     return;
   }
+  if (payload.starts_with('P')) {
+    Fields fields(payload.substr(1));
+    int64_t user = 0, online = 0, last_online = 0, seq = 0;
+    if (!fields.Int(&user) || !fields.Int(&online) || !fields.Int(&last_online) ||
+        !fields.Int(&seq)) {
+      return;
+    }
+    BroadcastPresenceChange(
+        service_, PresenceOwner::Change{
+                      user, online != 0,
+                      last_online >= 0 ? std::optional(last_online) : std::nullopt, uint64_t(seq)});
+    return;
+  }
   if (payload.starts_with('R')) {
     Fields fields(payload.substr(1));
     int64_t user = 0, exp_ms = 0;
@@ -242,6 +266,7 @@ void ClusterLink::OnBroadcast(std::string_view payload) {
 }
 
 void ClusterLink::OnMaybeMissed(std::string_view channel) {
+  if (channel == kBroadcast) return CatchUp();
   if (!channel.starts_with(kConvPrefix)) return;
   int64_t conv = 0;
   std::string_view id = channel.substr(kConvPrefix.size());
@@ -249,6 +274,29 @@ void ClusterLink::OnMaybeMissed(std::string_view channel) {
   if (ec != std::errc() || end != id.data() + id.size()) return;
   service_.Post(service_.ConversationOwnerShard(conv),
                 [conv](ChatShard& self) { self.conversations().CheckHead(conv); });
+}
+
+void ClusterLink::CatchUp() {
+  service_.cluster_presence()->Snapshot(
+      [this](std::optional<std::pair<uint64_t, std::vector<int64_t>>> snapshot) {
+        if (!snapshot) return;  // Redis is away again: the next subscription asks again.
+        std::sort(snapshot->second.begin(), snapshot->second.end());
+        auto shared =
+            std::make_shared<const std::pair<uint64_t, std::vector<int64_t>>>(std::move(*snapshot));
+        service_.PostToEveryShard([&shared] {
+          return [shared](ChatShard& self) {
+            self.sessions().OnPresenceSnapshot(shared->first, shared->second);
+          };
+        });
+      });
+  service_.store().LoadRevoked(
+      service_.clock().WallMs(), [this](storage::Result<std::vector<storage::RevokedToken>> r) {
+        if (!r.ok()) return;  // Logged by the store; a token past its revocation still expires.
+        auto shared = std::make_shared<const std::vector<storage::RevokedToken>>(std::move(*r));
+        service_.PostToEveryShard([&shared] {
+          return [shared](ChatShard& self) { self.sessions().OnRevokedList(*shared); };
+        });
+      });
 }
 
 }  // namespace ringcast::chat

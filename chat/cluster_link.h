@@ -6,8 +6,10 @@
 //   - rc:conv:<id>  messages, receipts and typing of one conversation → its owner shard's
 //                   ConversationOwner (which reorders by seq and fills gaps from the store);
 //                   followed by a node while some session there is in the conversation;
-//   - rc:all        membership changes and token revocations → every shard's SessionHost;
-//                   followed by every node.
+//   - rc:all        membership changes, token revocations and presence transitions → every
+//                   shard's SessionHost; followed by every node. When publications on it may
+//                   have been missed, the node reloads the revocations from the store and who
+//                   is online from Redis (ClusterPresence::Snapshot).
 // A publication is what the owner needs to take the local path (a message's fields, not its
 // JSON: each node encodes once for all its shards and connections).
 #pragma once
@@ -18,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "chat/presence.h"
 #include "core/cluster/cluster_node.h"
 #include "storage/chat_store.h"
 
@@ -39,6 +42,7 @@ class ClusterLink final : public cluster::RedisBusListener {
   void PublishTyping(int64_t conv, int64_t except_user, std::string_view json);
   void PublishMembers(const storage::ConversationState& state, const std::vector<int64_t>& removed);
   void PublishRevoked(int64_t user, std::string_view jti, int64_t exp_ms);
+  void PublishPresence(const PresenceOwner::Change& change);
 
   // Bus thread.
   void OnPublication(std::string_view channel, std::string_view payload) override;
@@ -55,6 +59,8 @@ class ClusterLink final : public cluster::RedisBusListener {
  private:
   void OnConversation(int64_t conv, std::string_view payload);
   void OnBroadcast(std::string_view payload);
+  // After rc:all may have missed publications.
+  void CatchUp();
 
   ChatService& service_;
   cluster::RedisBus& bus_;

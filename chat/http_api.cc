@@ -10,6 +10,7 @@
 #include "chat/chat_shard.h"
 #include "chat/cluster_link.h"
 #include "core/log.h"
+#include "core/net/client_address.h"
 #include "core/runtime/shard.h"
 
 namespace ringcast::chat {
@@ -222,8 +223,45 @@ void HttpApi::HandleRegister(HttpExchange& exchange) {
       });
 }
 
+// Cluster mode: one counter per key in Redis for all nodes, expiring with its window.
+// ARGV: key, limit, window_ms. Returns 0 within the limit, else the seconds left (at least 1).
+constexpr const char* kLoginCountScript = R"lua(
+local key = 'rc:login:' .. ARGV[1]
+local attempts = redis.call('INCR', key)
+if attempts == 1 then redis.call('PEXPIRE', key, ARGV[3]) end
+if attempts <= tonumber(ARGV[2]) then return 0 end
+local left = redis.call('PTTL', key)
+if left < 0 then
+  redis.call('PEXPIRE', key, ARGV[3])
+  left = tonumber(ARGV[3])
+end
+return math.max(1, math.ceil(left / 1000))
+)lua";
+
 void HttpApi::CountLoginAttempt(std::string key, uint32_t limit,
                                 storage::UniqueFunction<void(HttpApi&, int64_t)> then) {
+  if (cluster::ClusterNode* node = shard_.cluster()) {
+    // Over the whole cluster; without an answer from Redis, over this node (below).
+    auto pending =
+        std::make_shared<storage::UniqueFunction<void(HttpApi&, int64_t)>>(std::move(then));
+    node->bus().Call(
+        {"EVAL", kLoginCountScript, "0", key, std::to_string(limit),
+         std::to_string(kLoginWindowMs)},
+        [&service = service_, origin = shard_.id(), key, limit,
+         pending](cluster::RedisReply reply) {
+          std::optional<int64_t> retry_after = reply.AsInt();
+          service.Post(origin, [key, limit, pending, retry_after](ChatShard& back) mutable {
+            if (retry_after) return (*pending)(back.http_api(), *retry_after);
+            back.http_api().CountLoginAttemptHere(std::move(key), limit, std::move(*pending));
+          });
+        });
+    return;
+  }
+  CountLoginAttemptHere(std::move(key), limit, std::move(then));
+}
+
+void HttpApi::CountLoginAttemptHere(std::string key, uint32_t limit,
+                                    storage::UniqueFunction<void(HttpApi&, int64_t)> then) {
   uint32_t owner = uint32_t(std::hash<std::string>{}(key) % service_.shard_count());
   uint32_t origin = shard_.id();
   service_.Post(owner, [key = std::move(key), limit, origin,
@@ -249,7 +287,11 @@ void HttpApi::HandleLogin(HttpExchange& exchange) {
   }
   DeferredHttp deferred = exchange.Defer();
   // Both limits hold over the whole server: each key is counted on the shard its hash picks.
-  shard_.PeerAddress(exchange.connection(), [this, deferred, credentials](std::string address) {
+  // The address is the TCP peer's, or the one a trusted proxy names (core/net/client_address.h).
+  ForwardedHeaders forwarded = ForwardedHeaders::From(exchange.request(), config_.trusted_proxies);
+  shard_.PeerAddress(exchange.connection(), [this, deferred, credentials,
+                                             forwarded = std::move(forwarded)](std::string peer) {
+    std::string address = ClientAddress(peer, forwarded, config_.trusted_proxies);
     auto after_user = [deferred, credentials, address](HttpApi& self, int64_t retry_after) mutable {
       if (retry_after > 0) {
         return self.ContinueLogin(deferred, std::move(credentials), retry_after);

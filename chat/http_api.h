@@ -65,9 +65,12 @@ class HttpApi {
   void AnswerError(const DeferredHttp& deferred, int status, std::string_view reason,
                    std::string_view extra_headers = {});
   void AnswerStoreFailure(const DeferredHttp& deferred, const storage::Status& status);
-  // Counts an attempt on the key's owner shard; `then(shard, retry_after_s)` back here, 0 = go.
+  // Counts an attempt for the whole service: in Redis in cluster mode, else (or when Redis does
+  // not answer) on the key's owner shard; `then(shard, retry_after_s)` back here, 0 = go.
   void CountLoginAttempt(std::string key, uint32_t limit,
                          storage::UniqueFunction<void(HttpApi&, int64_t)> then);
+  void CountLoginAttemptHere(std::string key, uint32_t limit,
+                             storage::UniqueFunction<void(HttpApi&, int64_t)> then);
   // Tells every shard (this one too) about a conversation's new membership.
   void AnnounceMembers(const storage::ConversationState& state, std::vector<int64_t> removed);
 

@@ -27,18 +27,18 @@ bool PresenceOwner::Attach(int64_t user, ConnId conn, std::optional<Change>* cam
   return true;
 }
 
-void PresenceOwner::Detach(int64_t user, ConnId conn) {
+bool PresenceOwner::Detach(int64_t user, ConnId conn) {
   auto it = users_.find(user);
-  if (it == users_.end()) return;
+  if (it == users_.end()) return false;
   OwnedUser& owned = it->second;
   auto found = std::find(owned.connections.begin(), owned.connections.end(), conn);
-  if (found == owned.connections.end()) return;  // Refused at Attach: never counted.
+  if (found == owned.connections.end()) return false;  // Refused at Attach: never counted.
   *found = owned.connections.back();
   owned.connections.pop_back();
-  if (!owned.connections.empty()) return;
+  if (!owned.connections.empty()) return true;
   if (!owned.online) {
     users_.erase(it);
-    return;
+    return true;
   }
   owned.last_online = clock_.WallMs();
   owned.offline_at_ms = clock_.MonotonicMs() + grace_ms_;
@@ -46,6 +46,7 @@ void PresenceOwner::Detach(int64_t user, ConnId conn) {
     owned.grace_listed = true;
     grace_pending_.push_back(user);
   }
+  return true;
 }
 
 std::vector<PresenceOwner::Change> PresenceOwner::Sweep() {
@@ -68,6 +69,19 @@ std::vector<PresenceOwner::Change> PresenceOwner::Sweep() {
   }
   grace_pending_ = std::move(still_pending);
   return went_offline;
+}
+
+uint32_t PresenceOwner::connections(int64_t user) const {
+  auto it = users_.find(user);
+  return it == users_.end() ? 0 : uint32_t(it->second.connections.size());
+}
+
+std::vector<std::pair<int64_t, uint32_t>> PresenceOwner::Connected() const {
+  std::vector<std::pair<int64_t, uint32_t>> out;
+  for (const auto& [user, owned] : users_) {
+    if (!owned.connections.empty()) out.emplace_back(user, uint32_t(owned.connections.size()));
+  }
+  return out;
 }
 
 bool PresenceOwner::online(int64_t user) const {

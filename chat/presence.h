@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/net/connection.h"
@@ -29,6 +30,9 @@ class PresenceOwner {
     int64_t user = 0;
     bool online = false;
     std::optional<int64_t> last_online;  // Wall-clock ms.
+    // Cluster mode: the transition's number in Redis (rc:presence-seq), by which replicas
+    // order transitions made on different nodes; 0 on a single node (always applied).
+    uint64_t seq = 0;
   };
 
   PresenceOwner(const Clock& clock, uint32_t max_conns_per_user, uint32_t grace_s);
@@ -37,13 +41,18 @@ class PresenceOwner {
   // max_conns_per_user connections. Sets *came_online when the user goes online now (not when it
   // returns within its grace period: nobody saw it leave).
   bool Attach(int64_t user, ConnId conn, std::optional<Change>* came_online);
-  // Forgets `conn` (one refused at Attach was never counted). After the user's last connection
-  // its grace period starts: it goes offline at the first Sweep after it, unless one returns.
-  void Detach(int64_t user, ConnId conn);
+  // Forgets `conn`; false when it was not counted (refused at Attach). After the user's last
+  // connection its grace period starts: it goes offline at the first Sweep after it, unless one
+  // returns.
+  bool Detach(int64_t user, ConnId conn);
   // The users whose grace period has ended, now offline (and forgotten).
   std::vector<Change> Sweep();
 
   bool online(int64_t user) const;
+  // The user's connections counted here.
+  uint32_t connections(int64_t user) const;
+  // (user, connections) for every user with a connection.
+  std::vector<std::pair<int64_t, uint32_t>> Connected() const;
   size_t users() const { return users_.size(); }
 
  private:

@@ -13,6 +13,7 @@
 
 #include "chat/chat_shard.h"
 #include "chat/cluster_link.h"
+#include "chat/cluster_presence.h"
 #include "core/log.h"
 #include "core/runtime/shard.h"
 #include "core/runtime/shard_set.h"
@@ -199,6 +200,7 @@ void ChatService::Attach(ShardSet& shards) {
   apps_.assign(shards.size(), nullptr);
   if (cluster::ClusterNode* node = shards.cluster()) {
     cluster_ = std::make_unique<ClusterLink>(*this, *node);
+    cluster_presence_ = std::make_unique<ClusterPresence>(*this, *node);
   }
 }
 

@@ -30,6 +30,7 @@ namespace ringcast::chat {
 
 class ChatShard;
 class ClusterLink;
+class ClusterPresence;
 using ShardTask = storage::UniqueFunction<void(ChatShard&)>;
 
 // Counts one unit of work in `*count` for as long as it lives (moved along, never copied);
@@ -102,6 +103,8 @@ class ChatService {
   storage::ChatStore& store() { return *store_; }
   // Cluster mode's link to the other nodes (docs/cluster.md); null on a single node.
   ClusterLink* cluster() { return cluster_.get(); }
+  // Cluster mode: presence and the per-user connection limit over every node; null on one.
+  ClusterPresence* cluster_presence() { return cluster_presence_.get(); }
   const auth::JwtSecret& secret() const { return secret_; }
   const std::vector<storage::RevokedToken>& initially_revoked() const { return initially_revoked_; }
   uint32_t shard_count() const { return config_.threads; }
@@ -121,6 +124,7 @@ class ChatService {
   auth::JwtSecret secret_;
   std::unique_ptr<storage::ChatStore> store_;
   std::unique_ptr<ClusterLink> cluster_;
+  std::unique_ptr<ClusterPresence> cluster_presence_;
   std::vector<storage::RevokedToken> initially_revoked_;
   ShardSet* shards_ = nullptr;
   std::vector<ChatShard*> apps_;  // By shard id; each written and read by its own shard only.

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "chat/chat_shard.h"
+#include "chat/frame_ref.h"
 #include "core/log.h"
 #include "core/net/shared_frame.h"
 #include "core/runtime/shard.h"
@@ -546,12 +547,59 @@ void SessionHost::ForgetExpiredRevocations() {
                 [now](const auto& entry) { return now - entry.second > kKeepRevokedPastExpiryMs; });
 }
 
-void SessionHost::OnPresence(int64_t user, bool online, std::optional<int64_t> last_online,
-                             SharedFrame* frame) {
+void SessionHost::OnPresence(const PresenceOwner::Change& change, SharedFrame* frame) {
+  if (change.seq != 0) {
+    auto known = presence_.find(change.user);
+    if (known != presence_.end() && known->second.seq > change.seq) {
+      frame->Release();  // Overtaken by a later transition made on another node.
+      return;
+    }
+  }
+  SetPresence(change.user, Presence{change.online, change.last_online, change.seq}, frame);
+}
+
+void SessionHost::OnPresenceSnapshot(uint64_t seq, const std::vector<int64_t>& online_sorted) {
+  auto tell = [&](int64_t user, const Presence& presence) {
+    SetPresence(user, presence,
+                EncodeText(EncodePresence(user, presence.online, presence.last_online)));
+  };
+  for (int64_t user : online_sorted) {
+    auto known = presence_.find(user);
+    if (known == presence_.end() || (!known->second.online && known->second.seq < seq)) {
+      tell(user, Presence{true, known == presence_.end() ? std::nullopt : known->second.last_online,
+                          seq});
+    }
+  }
+  std::vector<std::pair<int64_t, Presence>> gone;
+  for (const auto& [user, presence] : presence_) {
+    if (presence.online && presence.seq < seq &&
+        !std::binary_search(online_sorted.begin(), online_sorted.end(), user)) {
+      gone.emplace_back(user, Presence{false, presence.last_online, seq});
+    }
+  }
+  for (const auto& [user, presence] : gone) tell(user, presence);
+}
+
+void SessionHost::OnRevokedList(const std::vector<storage::RevokedToken>& revoked) {
+  bool any_new = false;
+  for (const storage::RevokedToken& token : revoked) {
+    any_new |= revoked_.emplace(token.jti, token.expires_at_ms).second;
+  }
+  if (!any_new) return;
+  std::vector<Session*> closing;
+  for (const auto& session : sessions_) {
+    if (session->phase != Session::Phase::kGone && revoked_.contains(session->jti)) {
+      closing.push_back(session.get());
+    }
+  }
+  for (Session* session : closing) CloseSession(*session, 1008, "token revoked");
+}
+
+void SessionHost::SetPresence(int64_t user, const Presence& presence, SharedFrame* frame) {
   auto it = watchers_.find(user);
   // An offline user that no session here watches needs no replica (see presence_).
-  if (online || it != watchers_.end()) {
-    presence_[user] = Presence{online, last_online};
+  if (presence.online || it != watchers_.end()) {
+    presence_[user] = presence;
   } else {
     presence_.erase(user);
   }

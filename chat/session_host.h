@@ -24,6 +24,7 @@
 #include "chat/conv_view.h"
 #include "chat/conversation_link.h"
 #include "chat/pending_requests.h"
+#include "chat/presence.h"
 #include "chat/protocol.h"
 #include "chat/rate_limit.h"
 #include "chat/user_link.h"
@@ -100,9 +101,15 @@ class SessionHost {
   // A conversation's new membership (every shard is told); `removed`'s sessions leave it.
   void OnMembersChanged(const storage::ConversationState& state,
                         const std::vector<int64_t>& removed);
-  // A user's new presence (every shard is told; one reference to `frame`, released here).
-  void OnPresence(int64_t user, bool online, std::optional<int64_t> last_online,
-                  SharedFrame* frame);
+  // A user's new presence (every shard is told; one reference to `frame`, released here). In
+  // cluster mode a transition older (by seq) than the one the replica holds is ignored.
+  void OnPresence(const PresenceOwner::Change& change, SharedFrame* frame);
+  // Cluster mode: who is online on any node, as of transition `seq` (after this node may have
+  // missed transitions): the replica and the watchers catch up.
+  void OnPresenceSnapshot(uint64_t seq, const std::vector<int64_t>& online_sorted);
+  // Cluster mode: the revoked tokens, from the store (after this node may have missed
+  // revocations): sessions with one of them close.
+  void OnRevokedList(const std::vector<storage::RevokedToken>& revoked);
   // A token was revoked (every shard is told): its sessions close.
   void OnRevoked(int64_t user, const std::string& jti, int64_t exp_ms);
   // `json` to one connection of this shard, if it is still open.
@@ -123,6 +130,7 @@ class SessionHost {
   struct Presence {
     bool online = false;
     std::optional<int64_t> last_online;
+    uint64_t seq = 0;  // Cluster mode: the transition this is (PresenceOwner::Change::seq).
   };
 
   void OnSessionStart(ConnId id, storage::Result<storage::SessionStart> result);
@@ -148,6 +156,8 @@ class SessionHost {
   void DropView(Session& session, int64_t conv);
   void Watch(Session& session, int64_t user);
   void Unwatch(Session& session, int64_t user);
+  // Sets the replica's presence of `user` and tells the sessions watching it.
+  void SetPresence(int64_t user, const Presence& presence, SharedFrame* frame);
   // Forgets revocations of tokens that expired long enough ago.
   void ForgetExpiredRevocations();
 

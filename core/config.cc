@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <utility>
 
 #include "core/cluster/redis_bus.h"
 
@@ -154,6 +155,15 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "Cluster mode: seconds between checks of every followed conversation's newest seq "
       "against the store (catches a lost last publication)")
       ->check(CLI::Range(1, 3600));
+  add("--node-ttl", &config->node_ttl_s, "RINGCAST_NODE_TTL",
+      "Cluster mode: seconds a node stays in the registry without a heartbeat (one a second); "
+      "past it the node counts as dead and its users go offline after --presence-grace")
+      ->check(CLI::Range(2, 3600));
+  add("--advertise-address", &config->advertise_address, "RINGCAST_ADVERTISE_ADDRESS",
+      "Cluster mode: the host:port this node shows in the registry (default: --host:--port, "
+      "the host name when listening on every address)");
+  add("--admin-token", &config->admin_token, "RINGCAST_ADMIN_TOKEN",
+      "Bearer token for operator routes (GET /api/cluster); empty: those routes answer 403");
   add("--reconnect-jitter-ms", &config->reconnect_jitter_ms, "RINGCAST_RECONNECT_JITTER_MS",
       "Cluster mode: on SIGTERM each chat client is told to reconnect (to any node) after a "
       "delay drawn uniformly from 0 to this many milliseconds, then closed 1012")
@@ -179,6 +189,12 @@ int ParseConfig(int argc, char** argv, Config* config) {
   add("--login-rate-ip", &config->login_rate_ip, "RINGCAST_LOGIN_RATE_IP",
       "Login attempts per minute per client address")
       ->check(CLI::Range(1, 1000000));
+  std::string trusted_proxies;
+  add("--trusted-proxies", &trusted_proxies, "RINGCAST_TRUSTED_PROXIES",
+      "Comma-separated addresses and networks (10.0.0.5, 10.1.0.0/16, fd00::/8) of reverse "
+      "proxies whose X-Forwarded-For or X-Real-IP names the client for the per-address login "
+      "limit; from any other peer those headers are ignored. Empty: trust nobody")
+      ->default_str("");
   add("--password-cost", &config->password_cost, "RINGCAST_PASSWORD_COST",
       "log2 of scrypt's N for new password hashes (14: ~50 ms; lower only for tests/benchmarks)")
       ->check(CLI::Range(10, 20));
@@ -213,6 +229,13 @@ int ParseConfig(int argc, char** argv, Config* config) {
       return 2;
     }
   }
+  std::string proxies_error;
+  auto proxies = TrustedProxies::Parse(trusted_proxies, &proxies_error);
+  if (!proxies) {
+    std::fprintf(stderr, "ringcast: --trusted-proxies: %s\n", proxies_error.c_str());
+    return 2;
+  }
+  config->trusted_proxies = std::move(*proxies);
   if (!config->node_id.empty() && !cluster::ValidNodeId(config->node_id)) {
     std::fprintf(stderr, "ringcast: --node-id must be 1-64 of [A-Za-z0-9._-], got '%s'\n",
                  config->node_id.c_str());

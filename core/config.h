@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/net/client_address.h"
+
 namespace ringcast {
 
 struct Config {
@@ -55,15 +57,21 @@ struct Config {
   uint32_t redis_max_queued = 65536;
   uint32_t gap_fill_delay_ms = 100;
   uint32_t cluster_check_interval_s = 5;
+  uint32_t node_ttl_s = 10;       // Registry entry without a heartbeat, then dead.
+  std::string advertise_address;  // Empty: host:port (the host name for 0.0.0.0 / ::).
+  std::string admin_token;        // Operator routes; empty: refused.
   // A draining node's chat clients reconnect after a delay drawn from [0, this] each.
   uint32_t reconnect_jitter_ms = 2000;
-  uint32_t msg_rate = 100;  // Requests per second per connection; burst twice that.
+  uint32_t msg_rate = 100;        // Requests per second per connection; burst twice that.
   uint64_t max_chat_body = 65536;
   uint32_t sync_limit = 500;
   uint64_t max_answer_bytes = 1 << 20;  // Messages in one sync/history answer, bytes.
   uint32_t max_group_size = 1000;
   uint32_t login_rate_user = 10;  // Attempts per minute.
   uint32_t login_rate_ip = 60;
+  // Peers whose X-Forwarded-For / X-Real-IP name the client (core/net/client_address.h); empty:
+  // nobody's, the TCP peer is the client.
+  TrustedProxies trusted_proxies;
   uint32_t password_cost = 14;  // log2 of scrypt's N.
 };
 

@@ -180,6 +180,8 @@ class ChatStore {
   // Refuses new work and finishes what was accepted: every reply is called, with kStopped for
   // work still queued `drain_limit` after the call (not run). Idempotent.
   virtual void Stop(std::chrono::milliseconds drain_limit) = 0;
+  // Any thread, cheap: false while the store knows it cannot serve (the database unreachable).
+  virtual bool Healthy() const { return true; }
 
   // Accounts.
   virtual void CreateUser(std::string username, std::string password_hash, int64_t now,

@@ -43,6 +43,7 @@ class PgChatStore final : public ChatStore {
 
   void Stop(std::chrono::milliseconds drain_limit) override { pipeline_->Stop(drain_limit); }
   PgPipelineStats stats() const { return pipeline_->stats(); }
+  bool Healthy() const override { return !pipeline_->stats().outage; }
   // The signing secret the database holds (PgStoreOptions::secret_candidate), hex.
   const std::string& shared_secret() const { return shared_secret_; }
 

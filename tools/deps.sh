@@ -14,8 +14,10 @@ build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-de
 # (tools/pgtmp); the cluster Debian's package may create and start is not used.
 # redis-server: the needs_redis tests (cluster mode), each against a throwaway redis-server
 # (tools/redistmp); the instance Debian's package starts is not used.
+# nginx: the needs_nginx tests (tests/integration/test_nginx.py) and deploy/try-cluster, each
+# with a throwaway nginx of its own (tools/nginx_proxy.py); the system nginx is not used (below).
 test_packages=(python3 python3-pytest python3-websockets curl faketime clang libclang-rt-14-dev
-               postgresql redis-server)
+               postgresql redis-server nginx)
 bench_packages=(python3 python3-matplotlib nodejs postgresql redis-server)
 
 wanted=("${build_packages[@]}")
@@ -43,5 +45,21 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 echo "tools/deps.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Debian's nginx package starts the system nginx (port 80) when it is installed, and its
+# installation fails when that start does (an IPv6 listener on a host without IPv6, say). Nothing
+# here uses that nginx, so a policy-rc.d (invoke-rc.d's policy hook, man invoke-rc.d) forbids
+# starting it during this installation, unless the machine has such a hook already (containers
+# do). One that is running already is left alone: the tests' own use other ports and files.
+policy=/usr/sbin/policy-rc.d
+if [[ " ${missing[*]} " == *" nginx "* && ! -e "$policy" ]]; then
+  cat >"$policy" <<'EOF'
+#!/bin/sh
+# tools/deps.sh: no system nginx during its installation (removed afterwards).
+[ "$1" = nginx ] && exit 101
+exit 0
+EOF
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,6 +1,7 @@
 #include "core/cluster/cluster_node.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -49,6 +50,19 @@ std::string ResolveNodeId(const Config& config) {
   return id;
 }
 
+// --advertise-address, else where this node listens (its host name when on every address).
+std::string AdvertisedAddress(const Config& config) {
+  if (!config.advertise_address.empty()) return config.advertise_address;
+  std::string host = config.host;
+  if (host.empty() || host == "0.0.0.0" || host == "::") {
+    char name[HOST_NAME_MAX + 1] = {};
+    host = gethostname(name, sizeof name) == 0 ? name : "localhost";
+  }
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  host.append(":").append(std::to_string(config.port));
+  return host;
+}
+
 // A publication from another node, on its way to the shard that hashes its channel.
 struct RawArrival {
   std::string channel;
@@ -89,6 +103,22 @@ std::unique_ptr<ClusterNode> ClusterNode::Create(const Config& config) {
     std::fprintf(stderr, "ringcast: cannot start the Redis bus: %s\n", error.c_str());
     return nullptr;
   }
+  ClusterNode* self = node.get();
+  node->registry_ = std::make_unique<NodeRegistry>(
+      *node->bus_,
+      NodeRegistryOptions{.node_id = node->node_id_,
+                          .address = AdvertisedAddress(config),
+                          .shards = config.threads,
+                          .ttl = std::chrono::seconds(config.node_ttl_s)},
+      [self] {
+        uint64_t connections = 0;
+        if (!self->started_.load(std::memory_order_acquire)) return connections;
+        for (uint32_t i = 0; i < self->shards_->size(); ++i) {
+          connections += self->shards_->shard(i).recent_connection_count();
+        }
+        return connections;
+      });
+  node->registry_ptr_.store(node->registry_.get(), std::memory_order_release);
   RC_LOG(kInfo, "cluster mode: node %s, Redis at %s", node->node_id_.c_str(),
          address->ToString().c_str());
   return node;
@@ -105,11 +135,27 @@ void ClusterNode::Route(std::string prefix, RedisBusListener* listener) {
 void ClusterNode::Start(ShardSet& shards) {
   shards_ = &shards;
   started_.store(true, std::memory_order_release);
+  registry_->SetWatcher(watcher_);
+}
+
+bool ClusterNode::ready() const { return bus_->stats().connected && registry_->registered(); }
+
+void ClusterNode::OnConnected() {
+  if (NodeRegistry* registry = registry_ptr_.load(std::memory_order_acquire)) {
+    registry->OnConnected();
+  }
+}
+
+void ClusterNode::OnTick() {
+  if (NodeRegistry* registry = registry_ptr_.load(std::memory_order_acquire)) registry->OnTick();
 }
 
 void ClusterNode::Stop() {
   if (!bus_) return;
+  // Gone from the registry at once rather than after --node-ttl (written by the Stop below).
+  registry_->Deregister();
   bus_->Stop();
+  registry_ptr_.store(nullptr, std::memory_order_release);
   started_.store(false, std::memory_order_release);
   RedisBusStats stats = bus_->stats();
   RC_LOG(kInfo,

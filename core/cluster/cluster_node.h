@@ -7,6 +7,10 @@
 // subscriber of a channel arrives follows "rc:raw:<channel>"; publications from other nodes
 // enter the shard that hashes the channel (so one publisher's messages stay in order) and fan
 // out from there as local ones do, through the TopicTable.
+//
+// It also keeps this node in the registry (NodeRegistry: heartbeats with a TTL, the live nodes
+// for GET /api/cluster) and tells its watcher (the chat) when the node's state in Redis must be
+// re-asserted and when another node died.
 #pragma once
 
 #include <atomic>
@@ -17,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/cluster/node_registry.h"
 #include "core/cluster/redis_bus.h"
 #include "core/config.h"
 #include "proto/ws_frame.h"
@@ -38,6 +43,8 @@ class ClusterNode final : private RedisBusListener {
   // Before Start: publications on channels starting with `prefix` go to `listener` (on the
   // bus thread).
   void Route(std::string prefix, RedisBusListener* listener);
+  // Before Start: told of registrations and dead nodes (from the first heartbeat after Start).
+  void Watch(ClusterWatcher* watcher) { watcher_ = watcher; }
   // Once the shards can take mail (ShardSet's started hook): publications from other nodes
   // reach them from now on; before, they are dropped (nobody can be waiting for them).
   void Start(ShardSet& shards);
@@ -46,6 +53,9 @@ class ClusterNode final : private RedisBusListener {
 
   const std::string& node_id() const { return node_id_; }
   RedisBus& bus() { return *bus_; }
+  NodeRegistry& registry() { return *registry_; }
+  // Any thread: the bus is connected and the node's registration is current (GET /ready).
+  bool ready() const;
 
   // /raw/{channel} across nodes; any shard thread.
   void FollowRaw(std::string_view channel);
@@ -56,13 +66,20 @@ class ClusterNode final : private RedisBusListener {
   explicit ClusterNode(std::string node_id);
   void OnPublication(std::string_view channel, std::string_view payload) override;
   void OnMaybeMissed(std::string_view channel) override;
+  void OnConnected() override;
+  void OnTick() override;
   RedisBusListener* RouteOf(std::string_view channel) const;
 
   const std::string node_id_;
   std::vector<std::pair<std::string, RedisBusListener*>> routes_;
   ShardSet* shards_ = nullptr;
+  ClusterWatcher* watcher_ = nullptr;
   std::atomic<bool> started_{false};
   std::unique_ptr<RedisBus> bus_;
+  // Built right after the bus, whose thread may already call OnConnected/OnTick: null until
+  // then (the first heartbeat goes at the next tick).
+  std::atomic<NodeRegistry*> registry_ptr_{nullptr};
+  std::unique_ptr<NodeRegistry> registry_;
 };
 
 }  // namespace cluster

@@ -62,11 +62,61 @@ std::string_view ReplyText(const redisReply* reply) {
 }
 
 struct Command {
-  enum class Kind : uint8_t { kPublish, kSubscribe, kUnsubscribe };
+  enum class Kind : uint8_t { kPublish, kSubscribe, kUnsubscribe, kCall };
   Kind kind;
   std::string channel;
-  std::string payload;  // Framed: "<node-id>\n<payload>".
+  std::string payload;            // Framed: "<node-id>\n<payload>".
+  std::vector<std::string> args;  // kCall.
+  RedisCallback done;             // kCall.
 };
+
+RedisReply Copy(const redisReply* reply) {
+  RedisReply out;
+  switch (reply->type) {
+    case REDIS_REPLY_NIL:
+      out.type = RedisReply::Type::kNil;
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.type = RedisReply::Type::kInteger;
+      out.integer = reply->integer;
+      break;
+    case REDIS_REPLY_STRING:
+      out.type = RedisReply::Type::kString;
+      out.text = std::string(ReplyText(reply));
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = RedisReply::Type::kStatus;
+      out.text = std::string(ReplyText(reply));
+      break;
+    case REDIS_REPLY_ERROR:
+      out.type = RedisReply::Type::kError;
+      out.text = std::string(ReplyText(reply));
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.type = RedisReply::Type::kArray;
+      out.elements.reserve(reply->elements);
+      for (size_t i = 0; i < reply->elements; ++i) out.elements.push_back(Copy(reply->element[i]));
+      break;
+    default:
+      out.type = RedisReply::Type::kError;
+      out.text = "unexpected reply type " + std::to_string(reply->type);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<int64_t> RedisReply::AsInt() const {
+  if (type == Type::kInteger) return integer;
+  if (type != Type::kString && type != Type::kStatus) return std::nullopt;
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+namespace {
+// (The anonymous namespace goes on for the bus's own helpers.)
 
 }  // namespace
 
@@ -175,6 +225,7 @@ class RedisBus::Loop {
   }
 
   void Enqueue(Command command) {
+    if (command.kind == Command::Kind::kCall) return EnqueueCall(std::move(command));
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
@@ -187,6 +238,27 @@ class RedisBus::Loop {
         ++queued_publishes_;
       }
       commands_.push_back(std::move(command));
+    }
+    Wake();
+  }
+
+  void EnqueueCall(Command command) {
+    // From the bus thread itself (a listener's callback): straight into the connection's
+    // output, ahead of what other threads queued (OnConnected relies on it).
+    if (std::this_thread::get_id() == bus_thread_id_.load(std::memory_order_acquire)) {
+      return CallNow(std::move(command.args), std::move(command.done));
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (!stopping_ && queued_calls_ < options_.max_queued) {
+        ++queued_calls_;
+        commands_.push_back(std::move(command));
+        command.done = nullptr;
+      }
+    }
+    if (command.done) {
+      stats_calls_failed_.fetch_add(1, std::memory_order_relaxed);
+      return command.done(RedisReply{});
     }
     Wake();
   }
@@ -211,6 +283,8 @@ class RedisBus::Loop {
     stats.reconnects = stats_reconnects_.load(std::memory_order_relaxed);
     stats.subscribed = stats_subscribed_.load(std::memory_order_relaxed);
     stats.connected = stats_connected_.load(std::memory_order_relaxed);
+    stats.calls = stats_calls_.load(std::memory_order_relaxed);
+    stats.calls_failed = stats_calls_failed_.load(std::memory_order_relaxed);
     return stats;
   }
 
@@ -226,6 +300,8 @@ class RedisBus::Loop {
     size_t out_sent = 0;
     size_t handshake_replies = 0;  // AUTH/SELECT answers still to come.
     uint64_t unanswered = 0;       // Publisher: PUBLISHes not answered yet.
+    // Publisher: one entry per command awaiting its reply, in order (empty for a PUBLISH).
+    std::deque<RedisCallback> awaiting;
     SteadyClock::time_point retry_at{};
     milliseconds backoff = kFirstBackoff;
     bool ever_ready = false;
@@ -245,6 +321,7 @@ class RedisBus::Loop {
 
   void Run() {
     pthread_setname_np(pthread_self(), "redis-bus");
+    bus_thread_id_.store(std::this_thread::get_id(), std::memory_order_release);
     while (true) {
       wake_pending_.store(false, std::memory_order_release);
       bool stopping = false;
@@ -256,6 +333,7 @@ class RedisBus::Loop {
         commands.swap(commands_);
         dropped.swap(dropped_channels_);
         queued_publishes_ = 0;
+        queued_calls_ = 0;
         stopping = stopping_;
         deadline = flush_deadline_;
       }
@@ -269,6 +347,10 @@ class RedisBus::Loop {
       }
       Maintain(publisher_, now);
       Maintain(subscriber_, now);
+      if (!stopping && now >= next_tick_at_) {
+        next_tick_at_ = now + kTick;
+        listener_.OnTick();
+      }
       Probe(now);
       Flush(publisher_, true);
       Flush(subscriber_, false);
@@ -292,6 +374,9 @@ class RedisBus::Loop {
             to_subscribe_.push_back(std::move(command.channel));
           }
         }
+        break;
+      case Command::Kind::kCall:
+        CallNow(std::move(command.args), std::move(command.done));
         break;
       case Command::Kind::kUnsubscribe: {
         auto it = subscriptions_.find(command.channel);
@@ -320,9 +405,25 @@ class RedisBus::Loop {
     }
     if (c.pending_out() > options_.max_output_bytes) return Drop(std::string(channel));
     AppendCommand(c.out, {"PUBLISH", channel, framed});
-    ++c.unanswered;
+    ExpectPublishReply();
     ++publishes_unflushed_;
     stats_published_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void ExpectPublishReply() {
+    ++publisher_.unanswered;
+    publisher_.awaiting.emplace_back();
+  }
+
+  void CallNow(std::vector<std::string> args, RedisCallback done) {
+    Connection& c = publisher_;
+    if (c.state != Connection::State::kReady || c.pending_out() > options_.max_output_bytes) {
+      stats_calls_failed_.fetch_add(1, std::memory_order_relaxed);
+      return done(RedisReply{});
+    }
+    AppendCommand(c.out, std::vector<std::string_view>(args.begin(), args.end()));
+    c.awaiting.push_back(std::move(done));
+    stats_calls_.fetch_add(1, std::memory_order_relaxed);
   }
 
   void Drop(std::string channel) {
@@ -383,6 +484,7 @@ class RedisBus::Loop {
     c.out_sent = 0;
     c.handshake_replies = 0;
     c.unanswered = 0;
+    c.awaiting.clear();
     const RedisAddress& address = options_.address;
     if (!address.password.empty()) {
       if (address.user.empty()) {
@@ -405,6 +507,7 @@ class RedisBus::Loop {
     c.backoff = kFirstBackoff;
     if (&c == &publisher_) {
       probe_outstanding_ = false;  // Probes sent before were lost with the old connection.
+      listener_.OnConnected();
       std::deque<Command> held;
       held.swap(held_);
       for (Command& command : held) PublishNow(command.channel, command.payload);
@@ -439,16 +542,19 @@ class RedisBus::Loop {
     missed_all_ = false;
     missed_.clear();
     AppendCommand(publisher_.out, {"PUBLISH", kControlChannel, notice});
-    ++publisher_.unanswered;
+    ExpectPublishReply();
   }
 
   void Fail(Connection& c, const std::string& why) {
     const bool was_ready = c.state == Connection::State::kReady;
+    std::deque<RedisCallback> unanswered_calls;
+    unanswered_calls.swap(c.awaiting);
     Close(c);
     if (&c == &publisher_ && was_ready && c.unanswered > 0) {
       // Publications written but not answered may or may not have reached Redis.
       missed_all_ = true;
     }
+    c.unanswered = 0;
     if (!c.outage_logged) {
       Log(true, std::string("redis at ") + options_.address.ToString() + " (" + c.role +
                     "): " + why + "; retrying with backoff, cluster fan-out degraded");
@@ -458,6 +564,12 @@ class RedisBus::Loop {
     c.retry_at = SteadyClock::now() + c.backoff + milliseconds(jitter(random_));
     c.backoff = std::min(kMaxBackoff, c.backoff * 2);
     UpdateConnected();
+    // Last: a callback may call again (answered at once: the connection is down).
+    for (RedisCallback& done : unanswered_calls) {
+      if (!done) continue;
+      stats_calls_failed_.fetch_add(1, std::memory_order_relaxed);
+      done(RedisReply{});
+    }
   }
 
   void Close(Connection& c) {
@@ -492,7 +604,7 @@ class RedisBus::Loop {
     if (now < next_probe_at_) return;
     next_probe_at_ = now + options_.probe_interval;
     AppendCommand(publisher_.out, {"PUBLISH", probe_channel_, options_.node_id + "\nprobe"});
-    ++publisher_.unanswered;
+    ExpectPublishReply();
     if (!probe_outstanding_) {
       probe_outstanding_ = true;
       probe_sent_at_ = now;
@@ -614,6 +726,12 @@ class RedisBus::Loop {
       return;
     }
     if (&c == &publisher_) {
+      RedisCallback done;
+      if (!c.awaiting.empty()) {
+        done = std::move(c.awaiting.front());
+        c.awaiting.pop_front();
+      }
+      if (done) return done(Copy(reply));
       if (c.unanswered > 0) --c.unanswered;
       if (reply->type == REDIS_REPLY_ERROR && !publish_error_logged_) {
         publish_error_logged_ = true;
@@ -676,6 +794,7 @@ class RedisBus::Loop {
   const std::string probe_channel_;
   const int wake_fd_;
   std::thread thread_;
+  std::atomic<std::thread::id> bus_thread_id_{};
   std::atomic<bool> wake_pending_{false};
 
   // Shared with other threads, under mutex_.
@@ -683,6 +802,7 @@ class RedisBus::Loop {
   std::vector<Command> commands_;
   std::vector<std::string> dropped_channels_;  // Publications refused by Enqueue.
   size_t queued_publishes_ = 0;
+  size_t queued_calls_ = 0;
   bool stopping_ = false;
   SteadyClock::time_point flush_deadline_{};
 
@@ -700,6 +820,7 @@ class RedisBus::Loop {
   bool probe_outstanding_ = false;
   SteadyClock::time_point probe_sent_at_{};
   SteadyClock::time_point next_probe_at_{};
+  SteadyClock::time_point next_tick_at_{};
   std::mt19937_64 random_;
 
   std::atomic<uint64_t> stats_published_{0};
@@ -709,6 +830,8 @@ class RedisBus::Loop {
   std::atomic<uint64_t> stats_reconnects_{0};
   std::atomic<uint64_t> stats_subscribed_{0};
   std::atomic<bool> stats_connected_{false};
+  std::atomic<uint64_t> stats_calls_{0};
+  std::atomic<uint64_t> stats_calls_failed_{0};
 };
 
 std::unique_ptr<RedisBus> RedisBus::Start(RedisBusOptions options, RedisBusListener& listener,
@@ -738,6 +861,10 @@ void RedisBus::Subscribe(std::string_view channel) {
 
 void RedisBus::Unsubscribe(std::string_view channel) {
   loop_->Enqueue({Command::Kind::kUnsubscribe, std::string(channel), {}});
+}
+
+void RedisBus::Call(std::vector<std::string> args, RedisCallback done) {
+  loop_->Enqueue({Command::Kind::kCall, {}, {}, std::move(args), std::move(done)});
 }
 
 void RedisBus::Stop(std::chrono::milliseconds flush_limit) { loop_->Stop(flush_limit); }

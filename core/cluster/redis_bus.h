@@ -27,6 +27,11 @@
 //     subscriber's connection is dead in a way TCP has not noticed (or Redis dropped it), so it
 //     is reconnected, which renews every subscription.
 //
+// Commands with a reply (Call: scripts, counters, the node registry) share the publisher's
+// connection and its order. A call never waits for Redis: while the publisher is not connected
+// it is answered at once as unavailable, and one whose connection breaks before the reply is
+// answered so too; the caller decides what degraded service means.
+//
 // Publications carry the publishing node's id (framing: "<node-id>\n<payload>"); a node never
 // hears its own. Bounds: publications waiting for a connection (`max_queued`, the
 // --redis-max-queued flag) and bytes waiting in a connection's output (`max_output_bytes`);
@@ -41,6 +46,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ringcast::cluster {
 
@@ -57,6 +63,24 @@ struct RedisAddress {
   std::string ToString() const;
 };
 
+// A Redis reply, copied out of hiredis's. kUnavailable: no reply came (not connected, the
+// connection broke, or the queue was full).
+struct RedisReply {
+  enum class Type : uint8_t { kUnavailable, kNil, kInteger, kString, kStatus, kError, kArray };
+  Type type = Type::kUnavailable;
+  int64_t integer = 0;
+  std::string text;  // kString, kStatus, kError.
+  std::vector<RedisReply> elements;
+
+  bool ok() const { return type != Type::kUnavailable && type != Type::kError; }
+  // An integer reply, or a string holding one (Lua returns numbers as integers).
+  std::optional<int64_t> AsInt() const;
+};
+
+// Called on the bus thread, or at once on the caller's thread when the bus refuses the call
+// (its queue is full or it has stopped): keep it short and thread-agnostic (post mail).
+using RedisCallback = std::function<void(RedisReply)>;
+
 class RedisBusListener {
  public:
   virtual ~RedisBusListener() = default;
@@ -64,6 +88,11 @@ class RedisBusListener {
   virtual void OnPublication(std::string_view channel, std::string_view payload) = 0;
   // Publications on `channel` may have been missed since the last call for it.
   virtual void OnMaybeMissed(std::string_view channel) = 0;
+  // The publisher's connection is (again) up; on the bus thread, before anything queued is
+  // written: a Call made from here reaches Redis before every call made elsewhere since.
+  virtual void OnConnected() {}
+  // About every 100 ms on the bus thread.
+  virtual void OnTick() {}
 };
 
 struct RedisBusOptions {
@@ -77,13 +106,15 @@ struct RedisBusOptions {
 };
 
 struct RedisBusStats {
-  uint64_t published = 0;   // PUBLISH commands written.
-  uint64_t writes = 0;      // write(2) calls on the publisher that carried PUBLISHes.
-  uint64_t received = 0;    // Publications from other nodes handed to the listener.
-  uint64_t dropped = 0;     // Publications never written (bounds, or Redis unreachable).
-  uint64_t reconnects = 0;  // Connections (re)established after the first.
-  uint64_t subscribed = 0;  // Channels subscribed now.
-  bool connected = false;   // Both connections ready.
+  uint64_t published = 0;     // PUBLISH commands written.
+  uint64_t writes = 0;        // write(2) calls on the publisher that carried PUBLISHes.
+  uint64_t received = 0;      // Publications from other nodes handed to the listener.
+  uint64_t dropped = 0;       // Publications never written (bounds, or Redis unreachable).
+  uint64_t reconnects = 0;    // Connections (re)established after the first.
+  uint64_t subscribed = 0;    // Channels subscribed now.
+  bool connected = false;     // Both connections ready.
+  uint64_t calls = 0;         // Commands with a reply written (Call).
+  uint64_t calls_failed = 0;  // Calls answered unavailable.
 };
 
 class RedisBus {
@@ -100,6 +131,8 @@ class RedisBus {
   void Publish(std::string channel, std::string_view payload);
   void Subscribe(std::string_view channel);
   void Unsubscribe(std::string_view channel);
+  // Any thread: one command (e.g. {"EVAL", script, "0", args...}); `done` gets its reply.
+  void Call(std::vector<std::string> args, RedisCallback done);
 
   // Writes what is queued (for up to `flush_limit`) and stops the thread. Idempotent.
   void Stop(std::chrono::milliseconds flush_limit = std::chrono::milliseconds(1000));

@@ -386,6 +386,7 @@ void Shard::AdvanceTimers() {
   uint64_t now = NowTick();
   if (now == timers_.now()) return;
   timers_.Advance(now, [this](TimerEntry* entry) { OnTimer(*static_cast<Connection*>(entry)); });
+  recent_connections_.store(live_connections_, std::memory_order_relaxed);
   if (app_) app_->OnTick();
   // Retry after a failed accept.
   if (accepts_armed_ < AcceptsWanted() && !stopping_ && listen_fd_ >= 0) ArmAccept();

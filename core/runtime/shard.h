@@ -86,6 +86,10 @@ class Shard {
   cluster::ClusterNode* cluster() const;
   Connection* Find(ConnId id);
   size_t connection_count() const { return live_connections_; }
+  // Any thread: connection_count() as of the last timer tick (the node registry's figure).
+  size_t recent_connection_count() const {
+    return recent_connections_.load(std::memory_order_relaxed);
+  }
 
   // Runs mail.run on shard `target` (at this shard's next drain when it is this shard). FIFO per
   // pair of shards. Never blocks: mail that finds the pair's queue full waits in this shard's
@@ -226,6 +230,7 @@ class Shard {
   std::vector<uint32_t> generations_;
   std::vector<uint32_t> free_slots_;
   size_t live_connections_ = 0;
+  std::atomic<size_t> recent_connections_{0};  // Copied once per tick: off the hot path.
   std::vector<Connection*> flush_list_;
   std::vector<Connection*> release_list_;
   std::vector<Connection*> leave_list_;

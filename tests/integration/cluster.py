@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import pathlib
 import signal
+import subprocess
 import sys
 
 import support
@@ -117,6 +118,10 @@ class Cluster:
         return srv
 
     def start(self, count: int = 3) -> "Cluster":
+        if self.redis_url is not None:
+            # Keys (presence, the node registry, login counters) from an earlier cluster of
+            # the session would be this one's: user ids restart with every database.
+            self.redis_cli("FLUSHALL")
         for _ in range(count):
             self.add_node()
         return self
@@ -151,6 +156,13 @@ class Cluster:
     def stop(self, index: int) -> int:
         """SIGTERM to node index+1 (a clean stop); returns its exit status."""
         return self.nodes[index].stop()
+
+    def redis_cli(self, *args: str) -> str:
+        """A command to the cluster's Redis (redis-cli); its output."""
+        done = subprocess.run([str(redis_server.find_redis_cli()), "-u", self.redis_url,
+                               "--no-raw", *args], capture_output=True, text=True, timeout=10,
+                              check=True)
+        return done.stdout.strip()
 
     # -- clients ---------------------------------------------------------------------------
 

@@ -36,6 +36,13 @@ $RINGCAST_TEST_REDIS_URL (set by `tools/redistmp run -- …`, which ctest uses),
 redis-server (tools/redis_server.py) started on first use and stopped at the end of the session;
 `cluster_factory(own_redis=True)` gives the cluster a redis-server of its own (`cluster.redis`),
 which the test may shut down and restart. Tests that use it carry both needs_pg and needs_redis.
+
+nginx (needs_nginx)
+`nginx_factory(upstreams)` starts a throwaway nginx (tools/nginx_proxy.py: Debian's nginx, not
+as a daemon, on a free 127.0.0.1 port, in a temporary directory) running the shipped
+deploy/nginx/ringcast.conf in front of `upstreams` (ports on 127.0.0.1), stopped at teardown;
+a failing test shows its error and access logs. Its tests run behind a cluster_factory cluster,
+so they carry needs_pg and needs_redis too (ctest's `integration_cluster` runs them).
 """
 
 from __future__ import annotations
@@ -49,6 +56,11 @@ import pytest
 import cluster as cluster_mod
 import pg_store
 import support
+
+import nginx_proxy  # noqa: E402 (tools/, which cluster puts on sys.path)
+
+# The nginx instances of the running test, for its failure report.
+_PROXIES: list[nginx_proxy.NginxProxy] = []
 
 
 def pytest_addoption(parser):
@@ -75,6 +87,8 @@ def pytest_configure(config):
                                        "`integration_pg`)")
     config.addinivalue_line("markers", "needs_redis: runs ringcast in cluster mode against "
                                        "redis-server (ctest's `integration_cluster`)")
+    config.addinivalue_line("markers", "needs_nginx: runs Debian's nginx in front of ringcast "
+                                       "nodes (with needs_redis: ctest's `integration_cluster`)")
     config.addinivalue_line("markers", "both_stores: run each server test of the module with "
                                        "SQLite and with PostgreSQL")
     config.addinivalue_line("markers", "sqlite_only(reason): in a both_stores module, run this "
@@ -187,6 +201,27 @@ def cluster_factory(ringcast_bin, tmp_path, request):
             pg.drop_database(url)
 
 
+@pytest.fixture
+def nginx_factory():
+    """make(upstreams, **kw) → a started nginx_proxy.NginxProxy in front of `upstreams` (ports
+    on 127.0.0.1; keywords go to NginxProxy.start). Stopped (and its directory removed) at
+    teardown."""
+    proxies: list[nginx_proxy.NginxProxy] = []
+
+    def make(upstreams, **kw) -> nginx_proxy.NginxProxy:
+        try:
+            proxy = nginx_proxy.NginxProxy.start(list(upstreams), **kw)
+        except nginx_proxy.NginxError as exc:
+            pytest.fail(f"no nginx for the needs_nginx tests: {exc}", pytrace=False)
+        proxies.append(proxy)
+        _PROXIES.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()
+
+
 class _Databases:
     """The databases a fixture made; dropped once its servers have stopped."""
 
@@ -290,6 +325,7 @@ def shared_server(ringcast_bin, tmp_path_factory, chat_store, request):
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     support.TOUCHED[:] = list(support.LIVE)
+    _PROXIES.clear()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -299,3 +335,8 @@ def pytest_runtest_makereport(item, call):
     if report.failed:
         for srv in support.TOUCHED:
             report.sections.append((f"ringcast output: {srv.describe()}", srv.logs_tail(4000)))
+        for proxy in _PROXIES:
+            report.sections.append((f"{proxy.describe()}: error.log",
+                                    proxy.error_log()[-4000:]))
+            report.sections.append((f"{proxy.describe()}: access.log",
+                                    "\n".join(proxy.access_lines()[-40:])))

@@ -109,6 +109,15 @@ class Recorder : public RedisBusListener {
     ++missed_[std::string(channel)];
     changed_.notify_all();
   }
+  void OnConnected() override {
+    if (on_connected) on_connected();
+    std::lock_guard lock(mutex_);
+    ++connected_;
+    changed_.notify_all();
+  }
+
+  // Set before the bus starts; runs on the bus thread.
+  std::function<void()> on_connected;
 
   bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
     std::unique_lock lock(mutex_);
@@ -126,12 +135,42 @@ class Recorder : public RedisBusListener {
     std::lock_guard lock(mutex_);
     return missed_[channel];
   }
+  int Connected() {
+    std::lock_guard lock(mutex_);
+    return connected_;
+  }
 
  private:
   std::recursive_mutex mutex_;
   std::condition_variable_any changed_;
   std::map<std::string, std::vector<std::string>> received_;
   std::map<std::string, int> missed_;
+  int connected_ = 0;
+};
+
+// The replies of calls, in the order they came, for the test thread to wait on.
+class Replies {
+ public:
+  RedisCallback Expect() {
+    return [this](RedisReply reply) {
+      std::lock_guard lock(mutex_);
+      replies_.push_back(std::move(reply));
+      changed_.notify_all();
+    };
+  }
+  bool WaitFor(size_t count, std::chrono::milliseconds limit = 10s) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, limit, [&] { return replies_.size() >= count; });
+  }
+  RedisReply At(size_t i) {
+    std::lock_guard lock(mutex_);
+    return replies_.at(i);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<RedisReply> replies_;
 };
 
 std::unique_ptr<RedisBus> StartBus(const std::string& url, const std::string& node,
@@ -278,6 +317,101 @@ TEST(RedisBusTest, ASilentSubscriptionIsDetectedByTheProbe) {
   ASSERT_EQ(redis.Cli("CLIENT PAUSE 2000 ALL"), 0);
   ASSERT_TRUE(at_a.WaitFor([&] { return at_a.Missed("ch") >= 2; }, 10s));
   EXPECT_GE(a->stats().reconnects, 1u);
+}
+
+TEST(RedisBusTest, CallsAreAnsweredInOrderBetweenPublications) {
+  RedisProcess redis;
+  Recorder at_a, at_b;
+  auto a = StartBus(redis.url(), "a", at_a);
+  auto b = StartBus(redis.url(), "b", at_b);
+  b->Subscribe("ch");
+  ASSERT_TRUE(at_a.WaitFor([&] { return a->stats().connected; }));
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Missed("ch") == 1; }));
+  Replies replies;
+  a->Call({"SET", "k", "v"}, replies.Expect());
+  a->Publish("ch", "between");
+  a->Call({"GET", "k"}, replies.Expect());
+  a->Call({"EVAL", "return {1, 'two', redis.call('INCR', KEYS[1])}", "1", "n"}, replies.Expect());
+  a->Call({"HGET", "k", "f"}, replies.Expect());  // WRONGTYPE.
+  a->Call({"GET", "missing"}, replies.Expect());
+  ASSERT_TRUE(replies.WaitFor(5));
+  EXPECT_EQ(replies.At(0).type, RedisReply::Type::kStatus);
+  EXPECT_EQ(replies.At(1).text, "v");
+  RedisReply array = replies.At(2);
+  ASSERT_EQ(array.type, RedisReply::Type::kArray);
+  ASSERT_EQ(array.elements.size(), 3u);
+  EXPECT_EQ(array.elements[0].AsInt(), 1);
+  EXPECT_EQ(array.elements[1].text, "two");
+  EXPECT_EQ(array.elements[2].AsInt(), 1);
+  EXPECT_EQ(replies.At(3).type, RedisReply::Type::kError);
+  EXPECT_FALSE(replies.At(3).ok());
+  EXPECT_EQ(replies.At(4).type, RedisReply::Type::kNil);
+  // The publication between the calls took its own reply, not one of theirs.
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Received("ch") == 1; }));
+  EXPECT_EQ(a->stats().calls, 5u);
+  EXPECT_EQ(a->stats().calls_failed, 0u);
+}
+
+TEST(RedisBusTest, CallsWithoutRedisAreAnsweredUnavailableAtOnce) {
+  RedisProcess redis;
+  Recorder at_a;
+  auto a = StartBus(redis.url(), "a", at_a);
+  ASSERT_TRUE(at_a.WaitFor([&] { return a->stats().connected; }));
+  redis.Stop();
+  ASSERT_TRUE(at_a.WaitFor([&] { return !a->stats().connected; }));
+  Replies replies;
+  a->Call({"PING"}, replies.Expect());
+  ASSERT_TRUE(replies.WaitFor(1, 2s));
+  EXPECT_EQ(replies.At(0).type, RedisReply::Type::kUnavailable);
+  redis.Start();
+  ASSERT_TRUE(at_a.WaitFor([&] { return a->stats().connected; }, 15s));
+  a->Call({"PING"}, replies.Expect());
+  ASSERT_TRUE(replies.WaitFor(2));
+  EXPECT_EQ(replies.At(1).text, "PONG");
+}
+
+TEST(RedisBusTest, CallsInFlightWhenTheConnectionBreaksAreAnsweredUnavailable) {
+  RedisProcess redis;
+  Recorder at_a;
+  auto a = StartBus(redis.url(), "a", at_a);
+  ASSERT_TRUE(at_a.WaitFor([&] { return a->stats().connected; }));
+  Replies replies;
+  // Blocks the connection in Redis until Redis dies.
+  a->Call({"BLPOP", "never", "0"}, replies.Expect());
+  a->Call({"PING"}, replies.Expect());
+  std::this_thread::sleep_for(200ms);
+  redis.Stop();
+  ASSERT_TRUE(replies.WaitFor(2));
+  EXPECT_EQ(replies.At(0).type, RedisReply::Type::kUnavailable);
+  EXPECT_EQ(replies.At(1).type, RedisReply::Type::kUnavailable);
+  EXPECT_EQ(a->stats().calls_failed, 2u);
+}
+
+TEST(RedisBusTest, ACallMadeOnConnectGoesFirst) {
+  RedisProcess redis;
+  Recorder at_a;
+  RedisBus* bus = nullptr;
+  Replies replies;
+  // On every (re)connection, before anything else queued: the registry's heartbeat relies on
+  // it to clean up before any other call of the node reaches Redis.
+  at_a.on_connected = [&] { bus->Call({"SET", "order", "first"}, replies.Expect()); };
+  std::unique_ptr<RedisBus> a;
+  {
+    // The bus may connect before StartBus returns: `bus` must be set first.
+    std::string error;
+    RedisBusOptions options;
+    options.address = *RedisAddress::Parse(redis.url(), &error);
+    options.node_id = "a";
+    redis.Stop();
+    a = RedisBus::Start(std::move(options), at_a, &error);
+    bus = a.get();
+  }
+  redis.Start();
+  ASSERT_TRUE(at_a.WaitFor([&] { return at_a.Connected() == 1; }, 15s));
+  a->Call({"SET", "order", "second"}, replies.Expect());
+  a->Call({"GET", "order"}, replies.Expect());
+  ASSERT_TRUE(replies.WaitFor(3));
+  EXPECT_EQ(replies.At(2).text, "second");
 }
 
 TEST(RedisBusTest, StopWithRedisUnreachableReturnsPromptly) {

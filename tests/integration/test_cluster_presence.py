@@ -1,0 +1,279 @@
+"""Cluster mode, part two (issue 11; docs/cluster.md): presence, per-user limits and the node
+registry over every node.
+
+- Presence crosses nodes: a user connected to node 1 is online for a contact on node 2, and in
+  the `hello` of a contact connecting to node 3; moving to another node within --presence-grace
+  makes no offline/online flap anywhere; after the last connection anywhere closes, every
+  watcher hears one offline event, after the grace period, with the last_online the store keeps.
+- A node killed with SIGKILL does not leave its users online: they go offline within
+  --node-ttl + --presence-grace (plus a heartbeat), and come back online when they reconnect.
+- A Redis restart (an empty Redis) loses nothing a user sees: each node re-asserts its
+  connections, so nobody goes offline, and a new hello still lists them online.
+- --max-conns-per-user counts the connections on every node; the login limits count attempts
+  on every node (Redis counters).
+- GET /ready follows Redis; GET /api/cluster lists the live nodes (for --admin-token only) and
+  forgets a killed one after its TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from chat_client import Api, ChatConn, close_all, now_ms, unique_name
+from support import run_async, wait_until
+
+pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
+
+GRACE_S = 1
+NODE_TTL_S = 2
+FLAGS = {"presence_grace": GRACE_S, "node_ttl": NODE_TTL_S}
+ADMIN = "operator-token-for-tests"
+
+
+def poll_until(predicate, timeout: float, what) -> None:
+    """wait_until for the test's own thread (HTTP checks outside the event loop)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what() if callable(what) else what}")
+        time.sleep(0.05)
+
+
+def presence_of(conn: ChatConn, user, start: int = 0) -> list[dict]:
+    return conn.typed("presence", start, user=user.id)
+
+
+def hello_status(conn: ChatConn, user) -> dict:
+    listed = {p["user"]: p for p in conn.typed("hello")[0]["presence"]}
+    return listed[user.id]
+
+
+@pytest.mark.timeout(90)
+def test_presence_crosses_nodes_without_flapping(cluster_factory):
+    cluster = cluster_factory(3, flags=FLAGS)
+    api = cluster.api(0)
+    a, b, c = api.new_users(3, "pres")
+    api.direct(a, b)
+    api.direct(a, c)
+
+    async def go():
+        cb = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
+        conns = [cb]
+        try:
+            assert hello_status(cb, a)["status"] == "offline", cb.describe()
+            connected_at = now_ms()
+            ca = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
+            conns.append(ca)
+            on = await cb.wait_type("presence", user=a.id, status="online")
+            assert connected_at - 1000 <= on["last_online"] <= now_ms() + 1000, on
+            # hello on a third node knows a is online (on node 1).
+            cc = await ChatConn.connect(cluster.port(2), c.token, name="c@n3")
+            conns.append(cc)
+            assert hello_status(cc, a)["status"] == "online", cc.describe()
+
+            # a moves from node 1 to node 3 within the grace period, then adds a device on
+            # node 2 and closes it: nobody hears anything.
+            marks = {cb: cb.mark(), cc: cc.mark()}
+            await ca.close()
+            ca = await ChatConn.connect(cluster.port(2), a.token, name="a@n3")
+            conns.append(ca)
+            extra = await ChatConn.connect(cluster.port(1), a.token, name="a@n2")
+            await extra.close()
+            await asyncio.sleep(GRACE_S + 1.5)  # Past the grace period and a sweep.
+            for watcher, mark in marks.items():
+                assert not presence_of(watcher, a, mark), watcher.describe()
+
+            # The last connection anywhere closes: one offline event for every watcher,
+            # after the grace period, with the same last_online.
+            marks = {cb: cb.mark(), cc: cc.mark()}
+            closed_at = time.monotonic()
+            await ca.close()
+            offs = [await w.wait_type("presence", start=m, user=a.id, timeout=10)
+                    for w, m in marks.items()]
+            waited = time.monotonic() - closed_at
+            assert all(off["status"] == "offline" for off in offs), offs
+            assert offs[0] == offs[1], offs
+            assert waited >= GRACE_S - 0.2, f"offline after {waited:.2f} s"
+            await asyncio.sleep(1.5)
+            for watcher, mark in marks.items():
+                assert len(presence_of(watcher, a, mark)) == 1, watcher.describe()
+
+            # Stored once, by one node: a new session anywhere reads that last_online.
+            cb2 = await ChatConn.connect(cluster.port(0), b.token, name="b@n1")
+            conns.append(cb2)
+            listed = hello_status(cb2, a)
+            assert listed == {"user": a.id, "status": "offline",
+                              "last_online": offs[0]["last_online"]}, listed
+        finally:
+            await close_all(conns)
+
+    run_async(go(), 80)
+
+
+@pytest.mark.timeout(90)
+def test_users_of_a_killed_node_go_offline_after_its_ttl(cluster_factory):
+    cluster = cluster_factory(2, flags=FLAGS, threads=(2, 1))
+    api = cluster.api(1)
+    a, b = api.new_users(2, "kill")
+    api.direct(a, b)
+
+    async def go():
+        cb = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
+        ca = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
+        try:
+            await cb.wait_type("presence", user=a.id, status="online")
+            mark = cb.mark()
+            cluster.kill(0)
+            killed_at = time.monotonic()
+            off = await cb.wait_type("presence", start=mark, user=a.id, timeout=20)
+            waited = time.monotonic() - killed_at
+            assert off["status"] == "offline", off
+            # Dead after its TTL (seen at a heartbeat, once a second), then the grace period.
+            assert waited <= NODE_TTL_S + GRACE_S + 3, f"offline after {waited:.1f} s"
+            assert waited >= NODE_TTL_S - 1, f"offline after {waited:.1f} s: before the TTL"
+            # Back on the surviving node: online again.
+            mark = cb.mark()
+            ca2 = await ChatConn.connect(cluster.port(1), a.token, name="a@n2")
+            try:
+                await cb.wait_type("presence", start=mark, user=a.id, status="online")
+            finally:
+                await ca2.close()
+        finally:
+            ca.abort()
+            await close_all([cb])
+
+    run_async(go(), 80)
+
+
+@pytest.mark.timeout(120)
+def test_a_redis_restart_makes_nobody_offline(cluster_factory):
+    cluster = cluster_factory(2, own_redis=True, flags=FLAGS, threads=(1, 1))
+    api = cluster.api(0)
+    a, b, c = api.new_users(3, "rr")
+    api.direct(a, b)
+    api.direct(a, c)
+
+    async def go():
+        cb = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
+        ca = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
+        conns = [ca, cb]
+        try:
+            await cb.wait_type("presence", user=a.id, status="online")
+            mark = cb.mark()
+            cluster.redis.shutdown_nosave()  # Every key is gone with it.
+            await asyncio.sleep(0.5)
+            for node in range(2):
+                ready = cluster.api(node).request("GET", "/ready")
+                assert ready.status == 503 and ready.json["redis"] == "unreachable", ready
+            cluster.redis.restart()
+            for node in range(2):
+                await wait_until(
+                    lambda n=node: cluster.api(n).request("GET", "/ready").status == 200, 20,
+                    lambda: "a node never became ready again")
+            # The nodes re-asserted their connections: a is online in the new Redis.
+            await wait_until(lambda: "1" in cluster.redis_cli("SISMEMBER", "rc:online",
+                                                               str(a.id)), 10,
+                             lambda: "a was not re-asserted")
+            cc = await ChatConn.connect(cluster.port(1), c.token, name="c@n2")
+            conns.append(cc)
+            assert hello_status(cc, a)["status"] == "online", cc.describe()
+            await asyncio.sleep(GRACE_S + 1.5)
+            assert not presence_of(cb, a, mark), cb.describe()
+        finally:
+            await close_all(conns)
+
+    run_async(go(), 110)
+
+
+@pytest.mark.timeout(60)
+def test_max_conns_per_user_counts_every_node(cluster_factory):
+    cluster = cluster_factory(3, flags={**FLAGS, "max_conns_per_user": 2})
+    a = cluster.api(0).new_user("mc")
+
+    async def go():
+        first = [await ChatConn.connect(cluster.port(0), a.token, name="a@n1"),
+                 await ChatConn.connect(cluster.port(1), a.token, name="a@n2")]
+        try:
+            extra = await ChatConn.connect(cluster.port(2), a.token, name="a@n3", hello=False)
+            code, reason = await extra.wait_closed(15)
+            assert (code, reason) == (1008, "too many connections for this user"), \
+                extra.describe()
+            await first[0].close()
+            for attempt in range(50):  # The close reaches Redis through node 1's owner.
+                again = await ChatConn.connect(cluster.port(2), a.token, name="again",
+                                               hello=False)
+                first.append(again)
+                try:
+                    await again.wait_for(lambda e: e.get("type") == "hello", 10, "hello")
+                    break
+                except AssertionError:
+                    if attempt == 49:
+                        raise
+                    await asyncio.sleep(0.1)
+        finally:
+            await close_all(first)
+
+    run_async(go(), 50)
+
+
+@pytest.mark.timeout(60)
+def test_login_limits_count_attempts_on_every_node(cluster_factory):
+    cluster = cluster_factory(2, flags={"login_rate_user": 3})
+    name = unique_name("lim")
+    assert cluster.api(0).register(name).status == 201
+    assert cluster.api(0).login(name).status == 200
+    assert cluster.api(1).login(name, "wrong password").status == 401
+    assert cluster.api(0).login(name).status == 200
+    for node in (1, 0):
+        r = cluster.api(node).login(name)
+        assert r.status == 429, (node, r)
+        assert 1 <= int(r.header("Retry-After")) <= 60, r
+    other = unique_name("lim")
+    assert cluster.api(1).register(other).status == 201
+    assert cluster.api(1).login(other).status == 200
+
+
+@pytest.mark.timeout(60)
+def test_cluster_view_lists_live_nodes_for_an_operator(cluster_factory):
+    cluster = cluster_factory(3, flags={"node_ttl": NODE_TTL_S, "admin_token": ADMIN})
+    api = cluster.api(1)
+    assert api.request("GET", "/api/cluster").status == 401
+    assert api.request("GET", "/api/cluster", token="wrong").status == 401
+    assert api.request("POST", "/api/cluster", token=ADMIN).status == 405
+
+    def view(node: int = 1) -> dict:
+        r = cluster.api(node).request("GET", "/api/cluster", token=ADMIN)
+        assert r.status == 200, r
+        return r.json
+
+    poll_until(lambda: len(view()["nodes"]) == 3, 10, lambda: repr(view()))
+    seen = view()
+    assert seen["cluster"] is True and seen["node"] == "n2", seen
+    by_id = {n["id"]: n for n in seen["nodes"]}
+    assert set(by_id) == {"n1", "n2", "n3"}, seen
+    for index, node_id in enumerate(("n1", "n2", "n3")):
+        entry = by_id[node_id]
+        assert entry["address"].endswith(f":{cluster.port(index)}"), entry
+        assert entry["shards"] == cluster.nodes[index].threads, entry
+        assert entry["connections"] >= 0 and entry["version"], entry
+        assert 0 < entry["expires_in_ms"] <= NODE_TTL_S * 1000, entry
+        assert entry["started_ms"] <= now_ms(), entry
+    ready = cluster.api(0).request("GET", "/ready")
+    assert ready.status == 200, ready
+    assert ready.json == {"ready": True, "store": "ok", "node": "n1", "redis": "ok"}, ready.json
+
+    cluster.kill(2)
+    poll_until(lambda: {n["id"] for n in view(0)["nodes"]} == {"n1", "n2"}, NODE_TTL_S + 5,
+               lambda: repr(view(0)))
+    # A clean stop leaves at once.
+    assert cluster.stop(1) == 0
+    poll_until(lambda: {n["id"] for n in view(0)["nodes"]} == {"n1"}, 3, lambda: repr(view(0)))
+
+
+def test_operator_routes_without_an_admin_token(cluster_factory):
+    cluster = cluster_factory(1)
+    r = cluster.api(0).request("GET", "/api/cluster", token="anything")
+    assert r.status == 403 and "--admin-token" in r.json["error"], r
