@@ -194,6 +194,8 @@ class Shard {
   void MaybeRelease(Connection& conn);
   void ScheduleTimer(Connection& conn, uint64_t deadline);
   void BeginShutdown();
+  // While stopping: whether Run may leave its loop now (shard.cc says when).
+  bool ReadyToLeave();
   void RingDoorbell(uint32_t target);
   bool WarnAllowed();
   uint64_t NowTick() const;
@@ -254,6 +256,8 @@ class Shard {
   bool in_request_ = false;  // Inside Application::OnRequest.
   uint64_t next_warning_tick_ = 0;
   bool stopping_ = false;
+  bool quiet_ = false;      // Stopping, no connection left, the application drained.
+  bool last_pass_ = false;  // Every shard quiet: one more iteration to run their last mail.
   uint64_t stop_deadline_ = 0;
   bool done_ = false;
 };
