@@ -15,15 +15,21 @@ restarts"): three nodes (2, 1 and 2 shards) on one PostgreSQL database and one R
   resend unacked with the same cid): Storm.verify's contract holds.
 - Presence (its own test): users whose node drains and who reconnect to other nodes within
   --presence-grace cause no offline/online presence event for a contact connected to a node
-  that stays up, while a user who does not come back goes offline once. This needs presence
-  across nodes (the coordinator's part of issue 11).
+  that stays up, while a user who does not come back goes offline once (presence across
+  nodes).
+- The mail a draining node's shards post one another while closing their connections runs
+  before they leave: 16 sessions all on shard 1, half of their users owned by shard 0, which
+  has nothing of its own to close; every one of them goes offline for a watcher on node 2
+  (a lost detach would leave a user online in Redis for good).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
+import urllib.parse
 
 import pytest
 import websockets
@@ -31,6 +37,7 @@ import websockets
 from chat_client import ChatConn, close_all
 from cluster_clients import Device, Sender, Storm
 from support import run_async, ws_connect
+from wsraw import RawConn, get_request
 
 pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
 
@@ -296,3 +303,74 @@ def test_no_presence_flap_for_clients_that_reconnect_within_the_grace_period(clu
             await close_all(on_victim + watching + moved)
 
     run_async(go(), 80)
+
+
+def ws_on_shard(port: int, token: str, shard: int, attempts: int = 200) -> RawConn:
+    """A /ws connection accepted by `shard`: GET /health on a fresh connection says which shard
+    holds it (SO_REUSEPORT chose); the upgrade follows on the same connection once it is the
+    one wanted. Returns it after `hello`."""
+    for _ in range(attempts):
+        conn = RawConn.open(port, timeout=5)
+        conn.send(get_request("/health"))
+        if json.loads(conn.read_http_response(5).body)["shard"] != shard:
+            conn.close()
+            continue
+        conn.handshake("/ws?token=" + urllib.parse.quote(token, safe=""))
+        hello = json.loads(conn.recv_frame(5).payload)
+        assert hello["type"] == "hello", hello
+        return conn
+    raise AssertionError(f"no connection landed on shard {shard} in {attempts} tries")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_a_drained_node_runs_the_mail_its_shards_post_each_other_while_closing(cluster_factory):
+    """16 users, each with one connection, all on shard 1 of node 1 (2 shards; the stop reaches
+    shard 0 first): the half whose ids are even are owned by shard 0, which has no connection of
+    its own to close and so would be ready to leave at once, before shard 1 has closed its 16
+    sessions. Shard 0 must still run shard 1's detach of those users before it leaves (else
+    Redis keeps them online for good: a stopped node is out of the registry, nobody reaps it).
+    A watcher on node 2 sees all 16 go offline after the grace period."""
+    grace = 1
+    cluster = cluster_factory(2, flags={"presence_grace": grace,
+                                        "shutdown_timeout": SHUTDOWN_TIMEOUT}, threads=(2, 1))
+    api = cluster.api(1)
+    users = api.new_users(17, "mail")
+    watcher = users.pop()
+    assert {u.id % 2 for u in users} == {0, 1}
+    api.group(watcher, users, "mail")
+    conns = [ws_on_shard(cluster.port(0), u.token, 1) for u in users]
+
+    def answer_close(conn: RawConn) -> int | None:
+        _, close = conn.recv_until_close(SHUTDOWN_TIMEOUT)
+        conn.send_close(1000)
+        conn.expect_eof()
+        conn.close()  # The server reads until our EOF.
+        return close.close_code
+
+    async def go():
+        w = await ChatConn.connect(cluster.port(1), watcher.token, name="w@n2")
+        try:
+            status = {p["user"]: p["status"] for p in w.typed("hello")[0]["presence"]}
+            assert status == {u.id: "online" for u in users}, status
+            mark = w.mark()
+            closing = [asyncio.ensure_future(asyncio.to_thread(answer_close, c))
+                       for c in conns]
+            rc, took = await asyncio.to_thread(drain_node, cluster, 0)
+            assert rc == 0 and took < SHUTDOWN_TIMEOUT, (rc, took)
+            assert await asyncio.gather(*closing) == [1012] * len(conns)
+            try:
+                await w.wait_count(lambda e: e.get("type") == "presence", len(users),
+                                   grace + 5, "every user going offline", mark)
+            finally:
+                got = {e["user"]: e["status"] for e in w.typed("presence", mark)}
+                never = sorted(u.id for u in users if got.get(u.id) != "offline")
+                assert not never, f"users {never} never went offline: {got}"
+        finally:
+            await close_all([w])
+
+    try:
+        run_async(go(), 40)
+    finally:
+        for c in conns:
+            c.close()
