@@ -5,7 +5,8 @@
 namespace ringcast::chat {
 
 ChatShard::ChatShard(Shard& shard, ChatService& service)
-    : clock_(service.clock()),
+    : service_(service),
+      clock_(service.clock()),
       fallback_(MakeDefaultApp(shard)),
       sessions_(shard, service),
       conversations_(shard, service),
@@ -36,6 +37,10 @@ void ChatShard::OnTick() {
   http_api_.Sweep(now);
   conversations_.ForgetIdle(now);
 }
+
+void ChatShard::OnShutdown() { sessions_.Drain(); }
+
+bool ChatShard::Drained() const { return service_.replies_in_flight() == 0; }
 
 void ChatShard::OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload) {
   sessions_.OnMessage(conn, opcode, payload);

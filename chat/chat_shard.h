@@ -44,6 +44,10 @@ class ChatShard final : public Application, public WebSocketHandler {
   void OnRequest(HttpExchange& exchange) override;
   // Once a second, each role's sweep.
   void OnTick() override;
+  // SIGTERM: the SessionHost's drain (cluster mode: reconnect hint and 1012).
+  void OnShutdown() override;
+  // No store reply on its way to any shard (ChatService::replies_in_flight).
+  bool Drained() const override;
   // WebSocketHandler (the /ws route): to the SessionHost.
   void OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload) override;
   void OnHeartbeat(Connection& conn) override;
@@ -58,6 +62,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   UserOwner& users() { return users_; }
 
  private:
+  const ChatService& service_;
   const Clock& clock_;                     // Monotonic for every duration.
   std::unique_ptr<Application> fallback_;  // /health, /echo, /raw/.
   SessionHost sessions_;

@@ -476,6 +476,15 @@ std::string EncodeTyping(int64_t conv, int64_t user, bool start) {
       .Take();
 }
 
+std::string EncodeReconnect(uint32_t after_ms) {
+  JsonWriter writer;
+  return writer.BeginObject()
+      .Field("type", "reconnect")
+      .Field("after_ms", int64_t{after_ms})
+      .EndObject()
+      .Take();
+}
+
 std::string EncodePresence(int64_t user, bool online, std::optional<int64_t> last_online) {
   JsonWriter writer;
   writer.BeginObject()

@@ -91,6 +91,8 @@ std::string EncodeReceipt(int64_t conv, int64_t user, std::optional<int64_t> del
 std::string EncodeTyping(int64_t conv, int64_t user, bool start);
 std::string EncodePresence(int64_t user, bool online, std::optional<int64_t> last_online);
 std::string EncodeMembers(const storage::ConversationState& conversation);
+// {"type":"reconnect","after_ms":N}: this node is draining; reconnect to any node after N ms.
+std::string EncodeReconnect(uint32_t after_ms);
 // Appends `messages` while the writer holds less than `max_bytes` (the first always); false if
 // some were left out. How answers keep to --max-answer-bytes.
 bool AppendMessagesWithin(JsonWriter& writer, const std::vector<storage::Message>& messages,

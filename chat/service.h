@@ -33,6 +33,23 @@ class ClusterLink;
 class ClusterPresence;
 using ShardTask = storage::UniqueFunction<void(ChatShard&)>;
 
+// Counts one unit of work in `*count` for as long as it lives (moved along, never copied);
+// counts nothing with a null `count`.
+class InFlight {
+ public:
+  explicit InFlight(std::atomic<int64_t>* count) : count_(count) {
+    if (count_ != nullptr) count_->fetch_add(1, std::memory_order_relaxed);
+  }
+  InFlight(InFlight&& other) noexcept : count_(other.count_) { other.count_ = nullptr; }
+  InFlight& operator=(InFlight&&) = delete;
+  ~InFlight() {
+    if (count_ != nullptr) count_->fetch_sub(1, std::memory_order_release);
+  }
+
+ private:
+  std::atomic<int64_t>* count_;
+};
+
 class ChatService {
  public:
   // Opens the data dir and the store, loads or creates the signing secret, loads the revoked
@@ -60,15 +77,25 @@ class ChatService {
     for (uint32_t target = 0; target < shard_count(); ++target) Post(target, make());
   }
 
-  // A store reply that continues as `then(chat_shard, result)` on shard `origin`.
+  // A store reply that continues as `then(chat_shard, result)` on shard `origin`. In cluster
+  // mode it counts in replies_in_flight() from now until `then` has run, or the reply or its
+  // task was dropped.
   template <typename T, typename Then>
   storage::Reply<T> ReplyOn(uint32_t origin, Then then) {
-    return [this, origin, then = std::move(then)](storage::Result<T> result) mutable {
-      Post(origin, [then = std::move(then), result = std::move(result)](ChatShard& cs) mutable {
-        then(cs, std::move(result));
-      });
+    return [this, origin, then = std::move(then),
+            in_flight = InFlight(cluster_ ? &replies_in_flight_ : nullptr)](
+               storage::Result<T> result) mutable {
+      Post(origin,
+           [then = std::move(then), result = std::move(result), in_flight = std::move(in_flight)](
+               ChatShard& cs) mutable { then(cs, std::move(result)); });
     };
   }
+  // Cluster mode: store replies on their way to a shard. While there are any, the shards do
+  // not leave their loops at shutdown (ChatShard::Drained), so that a commit in flight when
+  // SIGTERM came is still published to the other nodes (docs/cluster.md, "Draining and
+  // rolling restarts"). A single node does not count them: nothing of theirs would leave the
+  // process, and its store commits what it holds as it stops.
+  int64_t replies_in_flight() const { return replies_in_flight_.load(std::memory_order_acquire); }
 
   const Config& config() const { return config_; }
   // Monotonic for every duration, wall only for timestamps (core/runtime/clock.h).
@@ -102,6 +129,9 @@ class ChatService {
   ShardSet* shards_ = nullptr;
   std::vector<ChatShard*> apps_;  // By shard id; each written and read by its own shard only.
   std::atomic<bool> stopped_{false};
+  // Written by shard and store threads for every reply (cluster mode): a cache line of its
+  // own, away from stopped_, which every Post reads.
+  alignas(64) std::atomic<int64_t> replies_in_flight_{0};
 };
 
 // Milliseconds since the Unix epoch: the wall clock, for timestamps only (never a duration).

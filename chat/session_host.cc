@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/net/shared_frame.h"
 #include "core/runtime/shard.h"
+#include "proto/ws_frame.h"
 
 namespace ringcast::chat {
 namespace {
@@ -36,6 +37,7 @@ SessionHost::SessionHost(Shard& shard, ChatService& service)
       parser_(RequestLimits{.max_body = config_.max_chat_body}),
       conversations_(service, shard.id()),
       users_(service),
+      reconnect_jitter_(std::random_device{}()),
       next_revocation_sweep_ms_(clock_.MonotonicMs() + kRevocationSweepMs) {
   for (const storage::RevokedToken& token : service.initially_revoked()) {
     revoked_.emplace(token.jti, token.expires_at_ms);
@@ -225,6 +227,21 @@ void SessionHost::OnClose(Connection& conn) {
   sessions_[index] = std::move(sessions_.back());
   sessions_[index]->index = index;
   sessions_.pop_back();  // Destroys the session (or the moved-from slot when it was last).
+}
+
+void SessionHost::Drain() {
+  // A single node: nothing else serves these clients meanwhile, and a stop is not always a
+  // restart, so 1001 "going away" (the engine's) is the honest close; 1012 "service restart"
+  // tells a client the service goes on, which in cluster mode it does, on the other nodes.
+  if (service_.cluster() == nullptr) return;
+  std::uniform_int_distribution<uint32_t> after_ms(0, config_.reconnect_jitter_ms);
+  // Closing defers each OnClose to the end of the loop iteration: sessions_ stays as it is.
+  for (const std::unique_ptr<Session>& session : sessions_) {
+    if (session->phase == Session::Phase::kGone) continue;
+    // Queued behind the frames already waiting for this connection, the close behind it.
+    session->conn->SendText(EncodeReconnect(after_ms(reconnect_jitter_)));
+    CloseSession(*session, uint16_t(ws::CloseCode::kServiceRestart), "service restart");
+  }
 }
 
 void SessionHost::OnHeartbeat(Connection& conn) {

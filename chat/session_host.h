@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <random>
 #include <span>
 #include <string>
 #include <string_view>
@@ -81,6 +82,12 @@ class SessionHost {
   // Once a second: closes the sessions silent for --presence-timeout; now and then forgets
   // expired revocations.
   void Sweep(int64_t now_ms);
+  // SIGTERM (ChatShard::OnShutdown). Cluster mode: each session gets
+  // {"type":"reconnect","after_ms":N}, N drawn uniformly from [0, --reconnect-jitter-ms] per
+  // session, and is closed 1012 "service restart" behind what is already queued for it. A
+  // single node leaves its sessions to the engine's 1001 "server shutting down"
+  // (docs/cluster.md, "Draining and rolling restarts", says why).
+  void Drain();
 
   // --- Mail from the owners ---------------------------------------------------------------------
   // The user's owner has counted `id` (or refused it: too many connections).
@@ -173,6 +180,7 @@ class SessionHost {
   // the token has expired (it then fails its own check).
   std::unordered_map<std::string, int64_t> revoked_;
 
+  std::minstd_rand reconnect_jitter_;  // Drain's delays; seeded apart per shard and process.
   uint64_t next_join_token_ = 0;
   int64_t next_revocation_sweep_ms_;  // Monotonic.
 };

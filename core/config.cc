@@ -164,6 +164,10 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "the host name when listening on every address)");
   add("--admin-token", &config->admin_token, "RINGCAST_ADMIN_TOKEN",
       "Bearer token for operator routes (GET /api/cluster); empty: those routes answer 403");
+  add("--reconnect-jitter-ms", &config->reconnect_jitter_ms, "RINGCAST_RECONNECT_JITTER_MS",
+      "Cluster mode: on SIGTERM each chat client is told to reconnect (to any node) after a "
+      "delay drawn uniformly from 0 to this many milliseconds, then closed 1012")
+      ->check(CLI::Range(0, 3600000));
   add("--msg-rate", &config->msg_rate, "RINGCAST_MSG_RATE",
       "Chat requests per second per connection (bursts of twice that)")
       ->check(CLI::Range(1, 100000000));

@@ -60,6 +60,8 @@ struct Config {
   uint32_t node_ttl_s = 10;       // Registry entry without a heartbeat, then dead.
   std::string advertise_address;  // Empty: host:port (the host name for 0.0.0.0 / ::).
   std::string admin_token;        // Operator routes; empty: refused.
+  // A draining node's chat clients reconnect after a delay drawn from [0, this] each.
+  uint32_t reconnect_jitter_ms = 2000;
   uint32_t msg_rate = 100;        // Requests per second per connection; burst twice that.
   uint64_t max_chat_body = 65536;
   uint32_t sync_limit = 500;

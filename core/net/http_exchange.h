@@ -71,6 +71,16 @@ class Application {
   virtual void OnRequest(HttpExchange& exchange) = 0;
   // Once per timer tick (Shard::kTickMs), after the connections' timers.
   virtual void OnTick() {}
+  // Once, when the shard begins its graceful shutdown (SIGINT/SIGTERM): it has stopped
+  // accepting, and every WebSocket the application leaves open is closed next with 1001
+  // "server shutting down". The place to close its own connections some other way first (the
+  // chat in cluster mode: a reconnect hint, then 1012; docs/cluster.md).
+  virtual void OnShutdown() {}
+  // While the shard is shutting down with no connection left: whether it may leave its loop.
+  // False while work the application started must still come back to some shard (the chat: a
+  // store reply whose commit is to be published); the shard asks again every iteration and
+  // leaves at --shutdown-timeout regardless.
+  virtual bool Drained() const { return true; }
 };
 
 }  // namespace ringcast

@@ -23,6 +23,8 @@ constexpr uint16_t kBufferGroup = 0;
 // After the shutdown deadline, for the cancellations of aborted connections to complete (they
 // normally do within an iteration; this bounds a kernel that is slow to).
 constexpr uint64_t kShutdownGraceTicks = 10;
+// How often a shard that has nothing left to close looks whether the others have finished too.
+constexpr uint32_t kQuietPollMs = 5;
 // Mails run per source (each other shard, the inbox) per loop iteration at most, so that
 // producers that keep up with the drain cannot keep the loop from its I/O, timers and shutdown.
 constexpr size_t kMailBudget = 1024;
@@ -161,12 +163,13 @@ void Shard::Run() {
       --live_connections_;
     }
     release_list_.clear();
-    if (stopping_ && live_connections_ == 0) break;
+    if (stopping_ && ReadyToLeave()) break;
 
     // Mail to ourselves rings no doorbell, nor does mail a bounded drain left behind: when
-    // there is some, only submit, never sleep on it.
-    bool own_mail = mail_left_ || !outboxes_[id_].overflow.empty();
-    __kernel_timespec timeout{0, own_mail ? 0 : kTickMs * 1000 * 1000};
+    // there is some, only submit, never sleep on it. A quiet shard waits for the others
+    // without a doorbell for it either: it polls.
+    bool own_mail = mail_left_ || !outboxes_[id_].overflow.empty() || last_pass_;
+    __kernel_timespec timeout{0, own_mail ? 0 : (quiet_ ? kQuietPollMs : kTickMs) * 1000 * 1000};
     io_uring_cqe* cqe = nullptr;
     int rc =
         io_uring_submit_and_wait_timeout(ring_.raw(), &cqe, own_mail ? 0 : 1, &timeout, nullptr);
@@ -393,10 +396,38 @@ void Shard::AdvanceTimers() {
       if (conn != nullptr && conn->state_ != Connection::State::kClosed) Abort(*conn);
     }
     if (now >= stop_deadline_ + kShutdownGraceTicks) {
-      RC_LOG(kWarn, "shard %u: %zu connections still busy at shutdown", id_, live_connections_);
+      if (live_connections_ > 0) {
+        RC_LOG(kWarn, "shard %u: %zu connections still busy at shutdown", id_, live_connections_);
+      } else {
+        RC_LOG(kWarn, "shard %u: stopping with application work still in flight", id_);
+      }
       done_ = true;
     }
   }
+}
+
+// Connections gone is not enough to leave. Work the application started must come back while
+// every shard still runs (the chat in cluster mode: a commit whose reply publishes it to the
+// other nodes). And what the other shards post while closing their own connections must still
+// run here (the chat: a user's detach, mailed to the user's owner shard, which tells Redis):
+// a connection's OnClose runs, and its mail is pushed to the target's queue, before the
+// connection is released, so once every shard is quiet, one more iteration that drains the
+// mail is all that is left. (What that last mail posts in turn runs on the main thread after
+// the stopped hook: DeliverLeftoverMail.)
+bool Shard::ReadyToLeave() {
+  if (!quiet_) {
+    if (live_connections_ > 0 || (app_ && !app_->Drained())) return false;
+    // Mail that found a queue full (or posted to ourselves) is still ours to deliver.
+    for (const Outbox& box : outboxes_) {
+      if (!box.overflow.empty()) return false;
+    }
+    quiet_ = true;
+    set_.MarkQuiet();
+  }
+  if (!set_.AllQuiet()) return false;
+  if (last_pass_ && !mail_left_) return true;  // Drained it all, past the per-iteration bound.
+  last_pass_ = true;
+  return false;
 }
 
 void Shard::BeginShutdown() {
@@ -412,6 +443,9 @@ void Shard::BeginShutdown() {
   close(listen_fd_);
   listen_fd_ = -1;
   RC_LOG(kInfo, "shard %u: shutting down, closing %zu connections", id_, live_connections_);
+  // The application first (the chat's sessions may close otherwise); Close() is a no-op on a
+  // connection already closing, so the loop below takes what it left open.
+  if (app_) app_->OnShutdown();
   for (Connection* conn : slots_) {
     if (conn == nullptr) continue;
     if (conn->state_ == Connection::State::kWebSocket) {

@@ -62,9 +62,10 @@ class Shard {
   // closed and drained by Run() itself.
   void DeliverLeftoverMail();
 
-  // Any thread: begin graceful shutdown (stop accepting, close 1001, wait up to
-  // --shutdown-timeout, exit Run). `hurry`: skip what is left of that wait and close every
-  // connection now (a second SIGTERM).
+  // Any thread: begin graceful shutdown (stop accepting, let the application close its
+  // connections (Application::OnShutdown), close the rest 1001, wait up to --shutdown-timeout
+  // for them and for the application's work in flight (Application::Drained), exit Run). `hurry`:
+  // skip what is left of that wait and close every connection now (a second SIGTERM).
   void RequestStop(bool hurry = false);
   int ring_fd() const { return ring_.fd(); }
   // user_data for an IORING_OP_MSG_RING that only wakes this shard.
@@ -193,6 +194,8 @@ class Shard {
   void MaybeRelease(Connection& conn);
   void ScheduleTimer(Connection& conn, uint64_t deadline);
   void BeginShutdown();
+  // While stopping: whether Run may leave its loop now (shard.cc says when).
+  bool ReadyToLeave();
   void RingDoorbell(uint32_t target);
   bool WarnAllowed();
   uint64_t NowTick() const;
@@ -253,6 +256,8 @@ class Shard {
   bool in_request_ = false;  // Inside Application::OnRequest.
   uint64_t next_warning_tick_ = 0;
   bool stopping_ = false;
+  bool quiet_ = false;      // Stopping, no connection left, the application drained.
+  bool last_pass_ = false;  // Every shard quiet: one more iteration to run their last mail.
   uint64_t stop_deadline_ = 0;
   bool done_ = false;
 };

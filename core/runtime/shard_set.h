@@ -5,6 +5,7 @@
 // before any starts its loop, so every ring fd is known before the first mail is posted.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -54,6 +55,13 @@ class ShardSet {
   void SetCluster(cluster::ClusterNode* node) { cluster_ = node; }
   cluster::ClusterNode* cluster() const { return cluster_; }
 
+  // Shutdown, from the shards (Shard::ReadyToLeave): a shard whose connections are gone and
+  // whose application has nothing in flight marks itself quiet, once; the shards leave their
+  // loops only when all are quiet, so that what one posts another while closing its
+  // connections still runs there.
+  void MarkQuiet() { quiet_shards_.fetch_add(1, std::memory_order_acq_rel); }
+  bool AllQuiet() const { return quiet_shards_.load(std::memory_order_acquire) == size(); }
+
  private:
   void StopAll(bool hurry);
 
@@ -66,6 +74,7 @@ class ShardSet {
   std::function<void()> stopped_hook_;
   std::function<void()> started_hook_;
   cluster::ClusterNode* cluster_ = nullptr;
+  std::atomic<uint32_t> quiet_shards_{0};
 };
 
 }  // namespace ringcast

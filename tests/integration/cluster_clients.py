@@ -3,9 +3,12 @@ resume with `sync`, senders that resend with the same cid, and a storm that runs
 test disrupts the cluster, then checks the contract of issue 10.
 
 - `Device`: one device of a member. Its connections, in order: the first to the node it was
-  placed on, then one per failover (its node was killed: `Storm` reconnects it to a live node)
-  or move (the test closes it and reconnects it elsewhere). Each new connection resumes the way
-  PROTOCOL.md tells a client to: `sync` from the last seq the device has, paging while `more`.
+  placed on, then one per failover (its node was killed, or drained: `Storm` reconnects it to a
+  live node) or move (the test closes it and reconnects it elsewhere). A node that drains
+  (SIGTERM in cluster mode) sends `{"type":"reconnect","after_ms":N}` before closing 1012: the
+  device then waits N ms before it reconnects, as PROTOCOL.md tells a client to. Each new
+  connection resumes the way PROTOCOL.md says: `sync` from the last seq the device has, paging
+  while `more`.
 - `Sender`: a device that sends `count` messages (cids `s<i>-<k>`) into the conversation at a
   pace, with at most `window` unacked. A message answered `unavailable` is sent again with the
   same cid; after a failover or a move, every unacked message is sent again on the new
@@ -46,6 +49,7 @@ class Device:
         self.resuming: asyncio.Future | None = None
         self.failovers = 0
         self.moves = 0
+        self.told_to_reconnect = 0  # Connections that ended with a `reconnect` event.
 
     # -- state -----------------------------------------------------------------------------
 
@@ -86,6 +90,11 @@ class Device:
 
     def is_open(self) -> bool:
         return not self.busy and self.conn.closed is None
+
+    def reconnect_hint(self) -> int | None:
+        """after_ms of the `reconnect` event the current connection received, if any."""
+        hints = self.conn.typed("reconnect")
+        return hints[-1]["after_ms"] if hints else None
 
     async def wait_open(self, timeout: float = 40.0) -> ChatConn:
         deadline = time.monotonic() + timeout
@@ -304,19 +313,29 @@ class Storm:
 
     async def _failover(self) -> None:
         """Reconnects every device whose connection dropped (not closed by the test) to a live
-        node: spread by device, never the node it was on."""
+        node: spread by device, never the node it was on; after the `reconnect` event's
+        after_ms when its node drained."""
         while self.running:
             for k, d in enumerate(self.devices):
                 if d.busy or d.conn.closed is None:
                     continue
                 if d.resuming is not None and d.resuming.exception() is not None:
                     continue  # Reported by wait_open / verify.
-                candidates = [n for n in self.live_nodes() if n != d.node] or self.live_nodes()
-                assert candidates, "every node is down"
-                candidates = candidates[k % len(candidates):] + candidates[:k % len(candidates)]
                 d.failovers += 1
-                d.resuming = asyncio.ensure_future(d.resume(self.ports(), candidates))
+                after_ms = d.reconnect_hint()
+                if after_ms is not None:
+                    d.told_to_reconnect += 1
+                d.resuming = asyncio.ensure_future(self._resume(d, k, (after_ms or 0) / 1000))
             await asyncio.sleep(0.02)
+
+    async def _resume(self, d: Device, k: int, delay: float) -> None:
+        """After `delay` seconds: resumes `d` on a node live by then."""
+        if delay > 0:
+            await asyncio.sleep(delay)
+        candidates = [n for n in self.live_nodes() if n != d.node] or self.live_nodes()
+        assert candidates, "every node is down"
+        candidates = candidates[k % len(candidates):] + candidates[:k % len(candidates)]
+        await d.resume(self.ports(), candidates)
 
     async def run(self, disruption=None, hold_tail: float = 0.3) -> None:
         """Runs the senders (and `await disruption(self)` beside them) to the last ack. The last
@@ -443,6 +462,7 @@ class Storm:
         return {"messages": total, "devices": len(self.devices), "survivors": survivors,
                 "acked when the disruption ended": self.acked_at_disruption_end,
                 "failovers": sum(d.failovers for d in self.devices),
+                "told to reconnect": sum(d.told_to_reconnect for d in self.devices),
                 "moves": sum(d.moves for d in self.devices),
                 "resent": sum(s.resent for s in self.senders),
                 "unavailable": sum(s.unavailable for s in self.senders)}

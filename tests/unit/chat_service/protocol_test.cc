@@ -243,6 +243,8 @@ TEST(EncodeTest, AckErrorReceiptTypingPresenceMembers) {
             R"({"type":"presence","user":9,"status":"offline","last_online":null})");
   EXPECT_EQ(EncodePresence(9, true, 100),
             R"({"type":"presence","user":9,"status":"online","last_online":100})");
+  EXPECT_EQ(EncodeReconnect(0), R"({"type":"reconnect","after_ms":0})");
+  EXPECT_EQ(EncodeReconnect(3600000), R"({"type":"reconnect","after_ms":3600000})");
   storage::ConversationState state{
       .id = 4, .name = "team", .group = true, .members = {{1, 0, 0}, {3, 0, 0}}};
   EXPECT_EQ(EncodeMembers(state),
