@@ -273,32 +273,12 @@ class NginxProxy:
             "port": self.port, "pid": self.pid, "binary": str(self.binary),
             "upstreams": self.upstreams, "url": self.url}) + "\n")
 
-    def _spawn_ready(self, *, fresh_port: bool, attempts: int = 3,
-                     timeout: float = 15.0) -> None:
-        for attempt in range(attempts):
-            if fresh_port:
-                self.port = free_port()
-            self._write_config()
-            log_size = len(self.error_log())
-            self.proc = subprocess.Popen(self._argv(), stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                                         cwd=self.directory, start_new_session=True)
-            self.pid = self.proc.pid
-            self._save_state()
-            deadline = time.monotonic() + timeout
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                if _accepts(self.port):
-                    return
-                time.sleep(0.02)
-            log = self.error_log()[log_size:]
-            if self.proc.poll() is None:
-                self._kill_and_wait()
-                raise NginxError(f"nginx on port {self.port} did not accept connections within "
-                                 f"{timeout} s\n{log[-3000:]}")
-            if fresh_port and "Address already in use" in log and attempt + 1 < attempts:
-                continue  # Lost a race for the free port: take another one.
-            raise NginxError(f"nginx exited with status {self.proc.returncode} on port "
-                             f"{self.port}\n{log[-3000:]}")
+    def _spawn_ready(self, *, fresh_port: bool) -> None:
+        # Its own process group: _kill_and_wait signals the workers with the master.
+        throwaway.spawn_until_ready(self, what="nginx", error=NginxError,
+                                    ready=lambda: _accepts(self.port), log=self.error_log,
+                                    fresh_port=fresh_port, new_session=True,
+                                    prepare=self._write_config, stderr=subprocess.STDOUT)
 
     def _kill_and_wait(self, timeout: float = 10.0) -> None:
         """SIGTERM to the master (fast shutdown: open connections, WebSockets included, are

@@ -183,32 +183,10 @@ class RedisServer:
             "port": self.port, "pid": self.pid, "binary": str(self.binary),
             "url": self.url}) + "\n")
 
-    def _spawn_ready(self, *, fresh_port: bool, attempts: int = 3,
-                     timeout: float = 15.0) -> None:
-        for attempt in range(attempts):
-            if fresh_port:
-                self.port = free_port()
-            log_size = self.log_path.stat().st_size if self.log_path.exists() else 0
-            self.proc = subprocess.Popen(self._argv(), stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                         cwd=self.directory,
-                                         start_new_session=self.detach)
-            self.pid = self.proc.pid
-            self._save_state()
-            deadline = time.monotonic() + timeout
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                if ping(self.port):
-                    return
-                time.sleep(0.02)
-            log = self.log_text()[log_size:]
-            if self.proc.poll() is None:
-                self._kill_and_wait()
-                raise RedisError(f"redis-server on port {self.port} did not answer PING within "
-                                 f"{timeout} s\n{log[-3000:]}")
-            if fresh_port and "Address already in use" in log and attempt + 1 < attempts:
-                continue  # Lost a race for the free port: take another one.
-            raise RedisError(f"redis-server exited with status {self.proc.returncode} on port "
-                             f"{self.port}\n{log[-3000:]}")
+    def _spawn_ready(self, *, fresh_port: bool) -> None:
+        throwaway.spawn_until_ready(self, what="redis-server", error=RedisError,
+                                    ready=lambda: ping(self.port), log=self.log_text,
+                                    fresh_port=fresh_port, new_session=self.detach)
 
     def _kill_and_wait(self, timeout: float = 10.0) -> None:
         if self.proc is not None:

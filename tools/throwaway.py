@@ -1,5 +1,5 @@
-"""What the throwaway servers of tests and benchmarks (tools/pg_cluster.py, tools/redis_server.py)
-share: a free loopback port, and the cleanup after an owner that died without stopping its
+"""What the throwaway servers of tests and benchmarks (tools/pg_cluster.py, tools/redis_server.py,
+tools/nginx_proxy.py) share: a free loopback port, starting until ready, and the cleanup after an owner that died without stopping its
 server (a detached process waits for the owner to exit, then runs the module's cleanup and
 removes the server's directory)."""
 
@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from typing import Callable
 
 
@@ -19,6 +20,41 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def spawn_until_ready(server, *, what: str, error: type[Exception], ready: Callable[[], bool],
+                      log: Callable[[], str], fresh_port: bool, new_session: bool,
+                      prepare: Callable[[], None] = lambda: None, stderr=subprocess.DEVNULL,
+                      attempts: int = 3, timeout: float = 15.0) -> None:
+    """Starts `server._argv()` in `server.directory` (after `prepare()`) and waits until
+    `ready()`; sets server.port (a new free one with fresh_port), .proc and .pid and saves its
+    state (server._save_state()). A start that lost the race for its free port ("Address
+    already in use" in what log() gained) is retried on another; any other failure raises
+    `error` with the log's end, after server._kill_and_wait() if the process still runs."""
+    for attempt in range(attempts):
+        if fresh_port:
+            server.port = free_port()
+        prepare()
+        log_size = len(log())
+        server.proc = subprocess.Popen(server._argv(), stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL, stderr=stderr,
+                                       cwd=server.directory, start_new_session=new_session)
+        server.pid = server.proc.pid
+        server._save_state()
+        deadline = time.monotonic() + timeout
+        while server.proc.poll() is None and time.monotonic() < deadline:
+            if ready():
+                return
+            time.sleep(0.02)
+        gained = log()[log_size:]
+        if server.proc.poll() is None:
+            server._kill_and_wait()
+            raise error(f"{what} on port {server.port} was not ready within {timeout} s\n"
+                        f"{gained[-3000:]}")
+        if fresh_port and "Address already in use" in gained and attempt + 1 < attempts:
+            continue  # Lost a race for the free port: take another one.
+        raise error(f"{what} exited with status {server.proc.returncode} on port "
+                    f"{server.port}\n{gained[-3000:]}")
 
 
 def watch_owner(module_file: str, directory: pathlib.Path, owner_pid: int | None = None) -> None:
