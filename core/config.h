@@ -62,7 +62,7 @@ struct Config {
   std::string admin_token;        // Operator routes; empty: refused.
   // A draining node's chat clients reconnect after a delay drawn from [0, this] each.
   uint32_t reconnect_jitter_ms = 2000;
-  uint32_t msg_rate = 100;        // Requests per second per connection; burst twice that.
+  uint32_t msg_rate = 100;  // Requests per second per connection; burst twice that.
   uint64_t max_chat_body = 65536;
   uint32_t sync_limit = 500;
   uint64_t max_answer_bytes = 1 << 20;  // Messages in one sync/history answer, bytes.
