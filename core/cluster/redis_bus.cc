@@ -300,8 +300,13 @@ class RedisBus::Loop {
     size_t out_sent = 0;
     size_t handshake_replies = 0;  // AUTH/SELECT answers still to come.
     uint64_t unanswered = 0;       // Publisher: PUBLISHes not answered yet.
-    // Publisher: one entry per command awaiting its reply, in order (empty for a PUBLISH).
-    std::deque<RedisCallback> awaiting;
+    // Publisher: one entry per command awaiting its reply, in order (no callback for a
+    // PUBLISH), with when it was written.
+    struct Awaiting {
+      RedisCallback done;
+      SteadyClock::time_point since;
+    };
+    std::deque<Awaiting> awaiting;
     SteadyClock::time_point retry_at{};
     milliseconds backoff = kFirstBackoff;
     bool ever_ready = false;
@@ -412,7 +417,7 @@ class RedisBus::Loop {
 
   void ExpectPublishReply() {
     ++publisher_.unanswered;
-    publisher_.awaiting.emplace_back();
+    publisher_.awaiting.push_back({nullptr, SteadyClock::now()});
   }
 
   void CallNow(std::vector<std::string> args, RedisCallback done) {
@@ -422,7 +427,7 @@ class RedisBus::Loop {
       return done(RedisReply{});
     }
     AppendCommand(c.out, std::vector<std::string_view>(args.begin(), args.end()));
-    c.awaiting.push_back(std::move(done));
+    c.awaiting.push_back({std::move(done), SteadyClock::now()});
     stats_calls_.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -547,7 +552,7 @@ class RedisBus::Loop {
 
   void Fail(Connection& c, const std::string& why) {
     const bool was_ready = c.state == Connection::State::kReady;
-    std::deque<RedisCallback> unanswered_calls;
+    std::deque<Connection::Awaiting> unanswered_calls;
     unanswered_calls.swap(c.awaiting);
     Close(c);
     if (&c == &publisher_ && was_ready && c.unanswered > 0) {
@@ -565,10 +570,10 @@ class RedisBus::Loop {
     c.backoff = std::min(kMaxBackoff, c.backoff * 2);
     UpdateConnected();
     // Last: a callback may call again (answered at once: the connection is down).
-    for (RedisCallback& done : unanswered_calls) {
-      if (!done) continue;
+    for (Connection::Awaiting& call : unanswered_calls) {
+      if (!call.done) continue;
       stats_calls_failed_.fetch_add(1, std::memory_order_relaxed);
-      done(RedisReply{});
+      call.done(RedisReply{});
     }
   }
 
@@ -591,6 +596,14 @@ class RedisBus::Loop {
   // --- The probe ---------------------------------------------------------------------------
 
   void Probe(SteadyClock::time_point now) {
+    // A publisher whose oldest command is unanswered for probe_timeout is stalled (Redis hung,
+    // or the connection died without TCP noticing): reconnecting answers every call waiting
+    // on it as unavailable instead of letting callers wait without bound.
+    if (publisher_.state == Connection::State::kReady && !publisher_.awaiting.empty() &&
+        now - publisher_.awaiting.front().since > options_.probe_timeout) {
+      return Fail(publisher_, "no reply for " + std::to_string(options_.probe_timeout.count()) +
+                                  " ms (Redis stalled); reconnecting");
+    }
     if (publisher_.state != Connection::State::kReady ||
         subscriber_.state != Connection::State::kReady) {
       return;
@@ -728,7 +741,7 @@ class RedisBus::Loop {
     if (&c == &publisher_) {
       RedisCallback done;
       if (!c.awaiting.empty()) {
-        done = std::move(c.awaiting.front());
+        done = std::move(c.awaiting.front().done);
         c.awaiting.pop_front();
       }
       if (done) return done(Copy(reply));

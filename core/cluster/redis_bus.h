@@ -30,7 +30,8 @@
 // Commands with a reply (Call: scripts, counters, the node registry) share the publisher's
 // connection and its order. A call never waits for Redis: while the publisher is not connected
 // it is answered at once as unavailable, and one whose connection breaks before the reply is
-// answered so too; the caller decides what degraded service means.
+// answered so too; a publisher with a command unanswered for probe_timeout is reconnected (so
+// no call waits longer). The caller decides what degraded service means.
 //
 // Publications carry the publishing node's id (framing: "<node-id>\n<payload>"); a node never
 // hears its own. Bounds: publications waiting for a connection (`max_queued`, the

@@ -387,6 +387,28 @@ TEST(RedisBusTest, CallsInFlightWhenTheConnectionBreaksAreAnsweredUnavailable) {
   EXPECT_EQ(a->stats().calls_failed, 2u);
 }
 
+TEST(RedisBusTest, CallsToAStalledRedisAreAnsweredUnavailableAfterTheProbeTimeout) {
+  RedisProcess redis;
+  Recorder at_a;
+  RedisBusOptions options;
+  options.probe_timeout = 500ms;
+  auto a = StartBus(redis.url(), "a", at_a, options);
+  ASSERT_TRUE(at_a.WaitFor([&] { return a->stats().connected; }));
+  Replies replies;
+  ASSERT_EQ(redis.Cli("CLIENT PAUSE 3000 ALL"), 0);
+  const auto called_at = std::chrono::steady_clock::now();
+  a->Call({"PING"}, replies.Expect());
+  ASSERT_TRUE(replies.WaitFor(1, 5s));
+  EXPECT_EQ(replies.At(0).type, RedisReply::Type::kUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - called_at, 2500ms);
+  // Once Redis answers again, so do calls.
+  ASSERT_TRUE(at_a.WaitFor([&] { return a->stats().reconnects >= 1; }, 15s));
+  std::this_thread::sleep_for(3s);
+  a->Call({"PING"}, replies.Expect());
+  ASSERT_TRUE(replies.WaitFor(2, 10s));
+  EXPECT_EQ(replies.At(1).text, "PONG");
+}
+
 TEST(RedisBusTest, ACallMadeOnConnectGoesFirst) {
   RedisProcess redis;
   Recorder at_a;
