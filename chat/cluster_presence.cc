@@ -25,6 +25,17 @@ constexpr size_t kReassertChunk = 1000;
 constexpr std::string_view kPrelude = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Never below Redis's time in microseconds, so that numbers keep growing across a restart of
+-- Redis that lost the counter (replicas ignore a transition older than the one they hold).
+local function next_seq()
+  local floor = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local seq = redis.call('INCR', 'rc:presence-seq')
+  if seq < floor then
+    redis.call('SET', 'rc:presence-seq', string.format('%.0f', floor))
+    seq = floor
+  end
+  return seq
+end
 local function last_gone(user, grace)
   if redis.call('EXISTS', 'rc:conns:' .. user) == 1 or
      redis.call('SISMEMBER', 'rc:online', user) == 0 then
@@ -34,7 +45,7 @@ local function last_gone(user, grace)
     redis.call('SREM', 'rc:online', user)
     redis.call('ZREM', 'rc:grace', user)
     redis.call('HDEL', 'rc:left', user)
-    return redis.call('INCR', 'rc:presence-seq')
+    return next_seq()
   end
   if not redis.call('ZSCORE', 'rc:grace', user) then
     redis.call('ZADD', 'rc:grace', now + grace, user)
@@ -49,7 +60,7 @@ local function came_back(user)
     return nil
   end
   if redis.call('SADD', 'rc:online', user) == 1 then
-    return redis.call('INCR', 'rc:presence-seq')
+    return next_seq()
   end
   return nil
 end
@@ -125,7 +136,7 @@ for _, user in ipairs(redis.call('ZRANGEBYSCORE', 'rc:grace', '-inf', now,
   redis.call('ZREM', 'rc:grace', user)
   out[#out + 1] = user
   out[#out + 1] = redis.call('HGET', 'rc:left', user) or now
-  out[#out + 1] = redis.call('INCR', 'rc:presence-seq')
+  out[#out + 1] = next_seq()
   redis.call('HDEL', 'rc:left', user)
   redis.call('SREM', 'rc:online', user)
 end

@@ -8,8 +8,9 @@
 //   rc:online             set   users online (including those within their grace period)
 //   rc:grace              zset  user → when its grace period ends (Redis ms)
 //   rc:left               hash  user → when its last connection closed (its last_online)
-//   rc:presence-seq       every online/offline transition takes the next number, so that
-//                         replicas apply transitions in the order Redis made them.
+//   rc:presence-seq       every online/offline transition takes the next number (at least
+//                         Redis's time in microseconds, so it grows across a Redis restart),
+//                         so that replicas apply transitions in the order Redis made them.
 // Counts are absolute (a node sets its count, never adds): a call repeated, or one made again
 // after Redis lost the node's state (Reassert), converges. Every script reads the time from
 // Redis (TIME): the nodes' clocks need not agree.

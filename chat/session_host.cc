@@ -550,8 +550,12 @@ void SessionHost::ForgetExpiredRevocations() {
 void SessionHost::OnPresence(const PresenceOwner::Change& change, SharedFrame* frame) {
   if (change.seq != 0) {
     auto known = presence_.find(change.user);
-    if (known != presence_.end() && known->second.seq > change.seq) {
-      frame->Release();  // Overtaken by a later transition made on another node.
+    if (known != presence_.end() &&
+        (known->second.seq > change.seq || known->second.online == change.online)) {
+      // Overtaken by a later transition made on another node, or no change to tell (the
+      // same transition announced again after a re-assertion, or a snapshot had it).
+      if (known->second.seq < change.seq) known->second.seq = change.seq;
+      frame->Release();
       return;
     }
   }

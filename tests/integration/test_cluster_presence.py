@@ -193,6 +193,14 @@ def test_a_redis_restart_makes_nobody_offline(cluster_factory):
         conns = [ca, cb]
         try:
             await cb.wait_type("presence", user=a.id, status="online")
+            # A few transitions first: the numbers Redis gave them must not outrank the ones a
+            # restarted Redis gives later ones.
+            for _ in range(2):
+                mark = cb.mark()
+                await ca.close()
+                await cb.wait_type("presence", start=mark, user=a.id, status="offline")
+                ca = conns[0] = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
+                await cb.wait_type("presence", start=mark, user=a.id, status="online")
             mark = cb.mark()
             cluster.redis.shutdown_nosave()  # Every key is gone with it.
             await asyncio.sleep(0.5)
@@ -213,6 +221,12 @@ def test_a_redis_restart_makes_nobody_offline(cluster_factory):
             assert hello_status(cc, a)["status"] == "online", cc.describe()
             await asyncio.sleep(GRACE_S + 1.5)
             assert not presence_of(cb, a, mark), cb.describe()
+            # Transitions after the restart still reach every watcher.
+            await ca.close()
+            for watcher in (cb, cc):
+                off = await watcher.wait_type("presence", start=mark if watcher is cb else 0,
+                                              user=a.id, timeout=10)
+                assert off["status"] == "offline", watcher.describe()
         finally:
             await close_all(conns)
 
