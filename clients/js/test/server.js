@@ -30,12 +30,13 @@ function freePort() {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class RingcastServer {
-  /** @param {{args?: string[]}} [options] extra flags */
+  /** @param {{args?: string[], threads?: number}} [options] extra flags; shards (default 2) */
   constructor(options = {}) {
     if (!existsSync(BINARY)) {
       throw new Error(`no ringcast binary at ${BINARY}: build it, or set RINGCAST_BIN`);
     }
     this.args = options.args ?? [];
+    this.threads = options.threads ?? 2;
     this.dir = mkdtempSync(path.join(tmpdir(), 'ringcast-sdk-'));
     this.dataDir = path.join(this.dir, 'data');
     this.stderrPath = path.join(this.dir, 'stderr');
@@ -74,7 +75,7 @@ export class RingcastServer {
         Object.entries(process.env).filter(([key]) => !key.startsWith('RINGCAST_')));
     const err = openSync(this.stderrPath, 'a');
     this.proc = spawn(BINARY, [
-      '--host', '127.0.0.1', '--port', String(this.port), '--threads', '2',
+      '--host', '127.0.0.1', '--port', String(this.port), '--threads', String(this.threads),
       '--data-dir', this.dataDir, '--password-cost', '10', '--login-rate-ip', '10000',
       ...this.args,
     ], {stdio: ['ignore', err, err], env});
