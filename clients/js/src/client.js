@@ -5,33 +5,36 @@
 //   call, a `/ws` refusal (seen as the HTTP 401 of the conversation list that precedes every
 //   connection) or a close 1008 `token revoked` raises `auth_expired` once per token and stops
 //   reconnecting until `login` gives a new one.
-// - one WebSocket, reopened after every loss (backoff.js decides when). Every connection starts
-//   with `GET /api/conversations` (discovers conversations created meanwhile, and checks the
-//   token with an answer a browser's WebSocket would hide), then `/ws`; after `hello` it
+// - one WebSocket (connection.js), reopened after every loss. Every attempt starts with
+//   `GET /api/conversations` (discovers conversations created meanwhile, and checks the token
+//   with an answer a browser's WebSocket would hide), then `/ws`; after `hello` the client
 //   resumes: `sync` from each conversation's cursor, paging while `more`, and resends the
 //   outbox.
-// - cursors (cursors.js): per conversation, the last seq handed to the app, so that `message`
-//   events come in seq order with no gap and no duplicate across reconnects. A conversation known
-//   at the first connection after login starts at its `last_seq` then (older messages are
-//   history); one that appears later (created, joined, or found at a reconnect) starts at 0.
+// - cursors (stream.js, cursors.js): per conversation, the last seq handed to the app, so that
+//   `message` events come in seq order with no gap and no duplicate across reconnects. A
+//   conversation known at the first connection after login starts at its `last_seq` then
+//   (older messages are history); one that appears later (created, joined, or found at a
+//   reconnect) starts at 0.
 // - outbox (outbox.js): sends until acked, persisted, resent with the same `cid` on every new
 //   connection, paced below the server's `--msg-rate`.
 //
-// Answers to `sync` and `history` carry no request id; the server answers them one at a time, in
-// request order (PROTOCOL.md, "Pacing"), so `_answers` is a FIFO that they are matched against.
+// The parts, each in its file: connection.js (the socket), backoff.js (when to reconnect),
+// stream.js (messages in order: live, sync, history; with cursors.js and answers.js),
+// outbox.js (unacked sends), watermarks.js (receipts asked for), typing.js, http.js.
 
 import {ReconnectPolicy} from './backoff.js';
-import {ConversationCursors} from './cursors.js';
+import {Connection} from './connection.js';
 import {Emitter} from './emitter.js';
 import {RingcastError} from './errors.js';
 import {HttpApi} from './http.js';
 import {Outbox} from './outbox.js';
 import {defaultStorage} from './storage.js';
+import {MessageStream} from './stream.js';
 import {RemoteTyping, TypingThrottle} from './typing.js';
+import {Watermarks} from './watermarks.js';
 
 /** @typedef {import('./types.js').Message} Message */
 /** @typedef {import('./types.js').Ack} Ack */
-/** @typedef {import('./types.js').Receipt} Receipt */
 /** @typedef {import('./types.js').Typing} Typing */
 /** @typedef {import('./types.js').Presence} Presence */
 /** @typedef {import('./types.js').Members} Members */
@@ -41,73 +44,11 @@ import {RemoteTyping, TypingThrottle} from './typing.js';
 /** @typedef {import('./types.js').Session} Session */
 /** @typedef {import('./types.js').OutboxEntry} OutboxEntry */
 /** @typedef {import('./types.js').ConnectionState} ConnectionState */
-/** @typedef {import('./types.js').StateChange} StateChange */
 /** @typedef {import('./types.js').ErrorInfo} ErrorInfo */
-/** @typedef {import('./storage.js').StorageLike} StorageLike */
-/** @typedef {import('./backoff.js').BackoffOptions} BackoffOptions */
-/** @typedef {import('./http.js').FetchLike} FetchLike */
-
-/**
- * @typedef {object} ClientOptions
- * @property {string} [baseUrl] the server's HTTP root, `https://chat.example.com` (in a browser,
- *   default: the page's origin)
- * @property {string} [wsUrl] default: `baseUrl` with `ws:`/`wss:` and the path `/ws`
- * @property {any} [WebSocket] a WebSocket class; default the global one, else (Node 18–21) the
- *   `ws` package, imported when first needed
- * @property {FetchLike} [fetch] default the global fetch
- * @property {StorageLike} [storage] where the session and the outbox survive a reload; default
- *   localStorage, else in memory
- * @property {string} [storagePrefix] prefix of the storage keys (default `ringcast:`)
- * @property {boolean} [persistSession] keep the token in the storage (default true)
- * @property {BackoffOptions} [reconnect] backoff and hint settings (backoff.js)
- * @property {number} [pingIntervalMs] a `ping` this often; also the presence heartbeat (25000)
- * @property {number} [pongTimeoutMs] no frame for a ping interval plus this: the connection is
- *   taken as dead and replaced (10000)
- * @property {number} [helloTimeoutMs] no `hello` this long after opening: replaced (10000)
- * @property {number} [requestTimeoutMs] HTTP requests and `history` answers (15000)
- * @property {number} [syncTimeoutMs] one `sync` answer (60000)
- * @property {{refreshMs?: number, idleMs?: number, expireMs?: number}} [typing] typing.js
- *   (3000, 5000, 8000)
- * @property {boolean} [autoDelivered] send `delivered` for others' messages handed to the app
- *   (default true)
- * @property {number} [maxOutbox] sends waiting for their ack at most; `send` throws
- *   `outbox_full` past it (1000)
- * @property {number} [sendsPerSecond] outbox pacing, half the server's default `--msg-rate`
- *   (50; bursts of as many)
- * @property {number} [maxBufferedPerConversation] messages held ahead of a gap (10000)
- */
-
-/**
- * @typedef {object} ClientEvents
- * @property {StateChange} state
- * @property {{user: number, presence: Presence[]}} hello
- * @property {Message} message
- * @property {Ack} ack
- * @property {Receipt} receipt
- * @property {Typing} typing
- * @property {Presence} presence
- * @property {Members} members
- * @property {{convs: SyncSummary[]}} sync
- * @property {{}} synced
- * @property {{conversations: Conversation[]}} conversations
- * @property {{change: 'added' | 'acked' | 'failed' | 'retried' | 'discarded', entry: OutboxEntry}} outbox
- * @property {{after_ms: number}} reconnect_hint
- * @property {{reason: string}} auth_expired
- * @property {ErrorInfo} error
- */
-
-/**
- * @typedef {object} PendingAnswer
- * @property {'sync' | 'history'} kind
- * @property {number[]} convs for sync: the conversations asked for; for history: the one
- * @property {(value: any) => void} resolve
- * @property {(error: RingcastError) => void} reject
- * @property {ReturnType<typeof setTimeout>} timer
- */
+/** @typedef {import('./types.js').ClientOptions} ClientOptions */
+/** @typedef {import('./types.js').ClientEvents} ClientEvents */
 
 /** @typedef {OutboxEntry & {acked: Promise<Ack>}} SendHandle */
-
-const textDecoder = new TextDecoder();
 
 /** @extends {Emitter<ClientEvents>} */
 export class RingcastClient extends Emitter {
@@ -120,18 +61,12 @@ export class RingcastClient extends Emitter {
     this.baseUrl = String(base).replace(/\/+$/, '');
     /** @type {string} */
     this.wsUrl = options.wsUrl ?? `${this.baseUrl.replace(/^http/, 'ws')}/ws`;
-    this._WebSocket = options.WebSocket ?? /** @type {any} */ (globalThis).WebSocket;
     this.storage = options.storage ?? defaultStorage();
     this._prefix = options.storagePrefix ?? 'ringcast:';
     this._persistSession = options.persistSession ?? true;
-    this._pingIntervalMs = options.pingIntervalMs ?? 25000;
-    this._pongTimeoutMs = options.pongTimeoutMs ?? 10000;
-    this._helloTimeoutMs = options.helloTimeoutMs ?? 10000;
     this._requestTimeoutMs = options.requestTimeoutMs ?? 15000;
-    this._syncTimeoutMs = options.syncTimeoutMs ?? 60000;
     this._autoDelivered = options.autoDelivered ?? true;
     this._maxOutbox = options.maxOutbox ?? 1000;
-    this._sendsPerSecond = options.sendsPerSecond ?? 50;
 
     this._http = new HttpApi({
       baseUrl: this.baseUrl,
@@ -142,16 +77,49 @@ export class RingcastClient extends Emitter {
         if (token === this.session?.token) this._authExpired(reason);
       },
     });
-    this._policy = new ReconnectPolicy(options.reconnect);
-    this._cursors = new ConversationCursors(options.maxBufferedPerConversation ?? 10000);
+    this._connection = new Connection({
+      WebSocket: options.WebSocket,
+      policy: new ReconnectPolicy(options.reconnect),
+      pingIntervalMs: options.pingIntervalMs ?? 25000,
+      pongTimeoutMs: options.pongTimeoutMs ?? 10000,
+      helloTimeoutMs: options.helloTimeoutMs ?? 10000,
+      prepare: () => this._prepareConnection(),
+      onState: (change) => this.emit('state', change),
+      onHello: (hello) => this._onHello(hello),
+      onEvent: (event) => this._onEvent(event),
+      onDown: () => this._onDown(),
+      onClose: (code, reason) => this._onClose(code, reason),
+      onHint: (afterMs) => this.emit('reconnect_hint', {after_ms: afterMs}),
+      onError: (code, message) => this._error(code, message),
+    });
     this._outbox = new Outbox({
       storage: this.storage,
+      sendsPerSecond: options.sendsPerSecond ?? 50,
       onStorageError: (error) => this._error('storage', `storage write failed: ${error}`),
     });
+    // Typing and watermarks go out only for conversations the user is known to be in: the
+    // server's `forbidden` for them carries no cid and would be taken for a history's.
     this._typingOut = new TypingThrottle({
       refreshMs: options.typing?.refreshMs ?? 3000,
       idleMs: options.typing?.idleMs ?? 5000,
-      send: (conv, state) => this._members.has(conv) && this._sendFrame({type: 'typing', conv, state}),
+      send: (conv, state) =>
+          this._members.has(conv) && this._connection.send({type: 'typing', conv, state}),
+    });
+    this._watermarks = new Watermarks({
+      batchMs: 50,
+      send: (conv, type, seq) =>
+          this._members.has(conv) && this._connection.send({type, conv, seq}),
+    });
+    this._stream = new MessageStream({
+      connection: this._connection,
+      maxBuffered: options.maxBufferedPerConversation ?? 10000,
+      syncTimeoutMs: options.syncTimeoutMs ?? 60000,
+      historyTimeoutMs: this._requestTimeoutMs,
+      isMember: (conv) => this._members.has(conv),
+      deliver: (message) => this._deliver(message),
+      onSync: (summaries, asked) => this._onSync(summaries, asked),
+      onSynced: () => this.emit('synced', {}),
+      onError: (code, message) => this._error(code, message),
     });
     this._typingIn = new RemoteTyping({
       expireMs: options.typing?.expireMs ?? 8000,
@@ -160,52 +128,25 @@ export class RingcastClient extends Emitter {
 
     /** @type {Session | null} */
     this.session = null;
-    /** @type {ConnectionState} */
-    this.state = 'stopped';
-    /** Counters, for tests and diagnostics. */
-    this.stats = {connections: 0, syncRequests: 0, resends: 0, gapRepairs: 0};
+    this._resends = 0;
     /** @type {Map<number, Presence>} the contacts' presence, from `hello` and `presence` */
     this.presence = new Map();
 
-    this._wantOpen = false; // connect() was called and close()/logout() not since
-    this._attemptId = 0; // bumped by every attempt and stop: a stale async step sees it moved
-    this._everConnected = false; // a hello came since login: new conversations start at 0
+    this._wantOpen = false;       // connect() was called and close()/logout() not since
+    this._everConnected = false;  // a hello came since login: new conversations start at 0
     /** @type {string | null} the token auth_expired was raised for */
     this._expiredToken = null;
-    /** @type {any} */
-    this._socket = null;
-    this._connNo = 0;
-    this._ready = false; // hello received, no reconnect hint since: requests may go out
-    this._resuming = false; // the sync after hello is not finished
-    this._lastFrameAt = 0;
-    /** @type {ReturnType<typeof setTimeout> | null} */
-    this._retryTimer = null;
-    /** @type {ReturnType<typeof setInterval> | null} */
-    this._pingTimer = null;
-    /** @type {ReturnType<typeof setTimeout> | null} */
-    this._helloTimer = null;
     /** @type {ReturnType<typeof setTimeout> | null} */
     this._flushTimer = null;
-    /** @type {ReturnType<typeof setTimeout> | null} after an `unavailable` sync */
-    this._syncRetryTimer = null;
-    /** @type {PendingAnswer[]} */
-    this._answers = [];
-    this._syncInFlight = false;
-    /** @type {Set<number>} conversations to sync once the answer in flight is in */
-    this._syncWanted = new Set();
     /** @type {Map<number, number[]>} member lists of the conversations the user is in */
     this._members = new Map();
-    /** @type {Map<number, {read: number, delivered: number, sentRead: number, sentDelivered: number}>} */
-    this._watermarks = new Map();
-    /** @type {Map<number, number>} highest seq to mark delivered, per conversation */
-    this._deliveredDue = new Map();
-    /** @type {ReturnType<typeof setTimeout> | null} */
-    this._deliveredTimer = null;
-    /** @type {Map<string, {resolve: (ack: Ack) => void, reject: (error: RingcastError) => void}>} */
+    /**
+     * @type {Map<string, {promise: Promise<Ack>, resolve: (ack: Ack) => void,
+     *                     reject: (error: RingcastError) => void}>}
+     */
     this._waiters = new Map();
-    this._bucket = {tokens: this._sendsPerSecond, at: 0};
     this._onOnline = () => {
-      if (this.state === 'waiting') this._attemptNow();
+      if (this.state === 'waiting') this._connection.reconnectNow();
     };
   }
 
@@ -223,8 +164,8 @@ export class RingcastClient extends Emitter {
    * @param {string} username @param {string} password @returns {Promise<Session>}
    */
   async login(username, password) {
-    const answer = await this._http.request('POST', '/api/login', {username, password},
-                                            {auth: false});
+    const answer =
+        await this._http.request('POST', '/api/login', {username, password}, {auth: false});
     /** @type {Session} */
     const session = {
       token: answer.token,
@@ -306,16 +247,16 @@ export class RingcastClient extends Emitter {
     if (!this.session) throw new RingcastError('not logged in', {code: 'not_logged_in'});
     if (this._wantOpen) return;
     this._wantOpen = true;
-    this._policy.reset();
     /** @type {any} */ (globalThis).addEventListener?.('online', this._onOnline);
-    this._attemptNow();
+    this._connection.start();
   }
 
   /** Closes the WebSocket and stops reconnecting; the session and the outbox stay. */
   close() {
     this._wantOpen = false;
     /** @type {any} */ (globalThis).removeEventListener?.('online', this._onOnline);
-    this._stopConnection('closed');
+    this._connection.stop('closed');
+    this._typingIn.clear();
   }
 
   /**
@@ -323,9 +264,7 @@ export class RingcastClient extends Emitter {
    * changed, say). Unacked sends go out again on it, with their cids.
    */
   reconnectNow() {
-    if (!this._wantOpen) return;
-    if (this._socket) this._teardownSocket(4001, 'client reconnecting');
-    this._attemptNow();
+    this._connection.reconnectNow();
   }
 
   /** The user id of the session, or null. */
@@ -335,7 +274,17 @@ export class RingcastClient extends Emitter {
 
   /** Whether requests go out now (the server's hello arrived). */
   get connected() {
-    return this._ready;
+    return this._connection.ready;
+  }
+
+  /** @returns {ConnectionState} */
+  get state() {
+    return this._connection.state;
+  }
+
+  /** Counters, for tests and diagnostics. */
+  get stats() {
+    return {connections: this._connection.number, resends: this._resends, ...this._stream.counters};
   }
 
   // ---------------------------------------------------------------------------------------
@@ -360,8 +309,8 @@ export class RingcastClient extends Emitter {
       throw new RingcastError('body must be a string', {code: 'bad_request'});
     }
     if (this._outbox.entries.length >= this._maxOutbox) {
-      throw new RingcastError(`outbox full (${this._maxOutbox} sends waiting)`,
-                              {code: 'outbox_full'});
+      throw new RingcastError(
+          `outbox full (${this._maxOutbox} sends waiting)`, {code: 'outbox_full'});
     }
     const cid = options.cid ?? newCid();
     if (this._outbox.get(cid)) throw new RingcastError('cid already queued', {code: 'bad_request'});
@@ -375,11 +324,41 @@ export class RingcastClient extends Emitter {
       state: 'pending',
     };
     this._outbox.add(entry);
-    const acked = this._waiterFor(cid);
+    const acked = this.acked(cid);
     this._typingOut.stop(conv);
     this.emit('outbox', {change: 'added', entry: {...entry}});
     this._outbox.save().then(() => this._flushOutbox());
     return {...entry, acked};
+  }
+
+  /**
+   * The ack of the queued send `cid`, one restored after a reload included: resolves with the
+   * ack; rejects when the server refuses the send for good, it is discarded, or the session
+   * ends; rejects at once for a cid not in the outbox.
+   * @param {string} cid @returns {Promise<Ack>}
+   */
+  acked(cid) {
+    const waiter = this._waiters.get(cid);
+    if (waiter) return waiter.promise;
+    /** @type {Promise<Ack>} */
+    let promise;
+    if (!this._outbox.get(cid)) {
+      promise = Promise.reject(
+          new RingcastError('no such send in the outbox', {code: 'unknown_cid', cid}));
+    } else {
+      /** @type {(ack: Ack) => void} */
+      let resolve = () => {};
+      /** @type {(error: RingcastError) => void} */
+      let reject = () => {};
+      promise = new Promise((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this._waiters.set(cid, {promise, resolve, reject});
+    }
+    // Nobody has to await it: an unawaited rejection must not end a Node process.
+    promise.catch(() => {});
+    return promise;
   }
 
   /** The sends not yet acked, oldest first (copies). @returns {OutboxEntry[]} */
@@ -387,16 +366,16 @@ export class RingcastClient extends Emitter {
     return this._outbox.entries.map((entry) => ({...entry}));
   }
 
-  /** Puts a `failed` send back in line. @param {string} cid */
+  /**
+   * Puts a `failed` send back in line, with its cid. @param {string} cid
+   * @returns {Promise<Ack> | undefined} its ack (undefined: `cid` is not a failed send)
+   */
   retry(cid) {
-    const entry = this._outbox.get(cid);
-    if (!entry || entry.state !== 'failed') return;
-    entry.state = 'pending';
-    delete entry.error;
-    const meta = this._outbox.meta.get(cid);
-    if (meta) Object.assign(meta, {sentOn: 0, retryAt: 0, retries: 0});
+    if (!this._outbox.revive(cid)) return undefined;
+    const entry = /** @type {OutboxEntry} */ (this._outbox.get(cid));
     this.emit('outbox', {change: 'retried', entry: {...entry}});
     this._outbox.save().then(() => this._flushOutbox());
+    return this.acked(cid);
   }
 
   /**
@@ -421,11 +400,8 @@ export class RingcastClient extends Emitter {
   async history(conv, options = {}) {
     const before = options.before ?? 0;
     const limit = options.limit ?? 50;
-    if (this._ready && this._members.has(conv)) {
-      /** @type {Record<string, unknown>} */
-      const request = {type: 'history', conv, limit};
-      if (before > 0) request.before = before;
-      return this._ask(request, 'history', [conv], this._requestTimeoutMs);
+    if (this._connection.ready && this._members.has(conv)) {
+      return this._stream.history(conv, before, limit);
     }
     const query = new URLSearchParams({limit: String(limit)});
     if (before > 0) query.set('before', String(before));
@@ -460,17 +436,17 @@ export class RingcastClient extends Emitter {
    * @param {number} conv @param {number} seq
    */
   markRead(conv, seq) {
-    this._moveWatermark(conv, 'read', seq);
+    this._watermarks.move(conv, 'read', seq);
   }
 
   /** Everything up to `seq` reached this device. @param {number} conv @param {number} seq */
   markDelivered(conv, seq) {
-    this._moveWatermark(conv, 'delivered', seq);
+    this._watermarks.move(conv, 'delivered', seq);
   }
 
   /** Call on every keystroke; see typing.js for what goes out. @param {number} conv */
   typing(conv) {
-    if (this._ready) this._typingOut.typing(conv, Date.now());
+    if (this._connection.ready) this._typingOut.typing(conv, Date.now());
   }
 
   /** The user stopped typing (cleared the field, left the conversation). @param {number} conv */
@@ -488,7 +464,7 @@ export class RingcastClient extends Emitter {
     const list = answer.conversations;
     for (const conv of list) {
       this._members.set(conv.id, conv.members);
-      this._cursors.follow(conv.id, this._everConnected ? 0 : conv.last_seq);
+      this._stream.follow(conv.id, this._everConnected ? 0 : conv.last_seq);
     }
     this.emit('conversations', {conversations: list});
     return list;
@@ -504,7 +480,7 @@ export class RingcastClient extends Emitter {
     if (!this._members.has(answer.id)) {
       this._members.set(answer.id, [...new Set([this.session?.user_id ?? 0, ...spec.members])]);
     }
-    this._cursors.follow(answer.id, 0);
+    this._stream.follow(answer.id, 0);
     return {id: answer.id, created: status === 201};
   }
 
@@ -518,9 +494,14 @@ export class RingcastClient extends Emitter {
     return (await this.createConversation({members, name, group: true})).id;
   }
 
-  /** @param {number} conv @param {number[]} members @returns {Promise<{id: number, members: number[]}>} */
+  /**
+   * Adds members to a group.
+   * @param {number} conv @param {number[]} members
+   * @returns {Promise<{id: number, members: number[]}>}
+   */
   async addMembers(conv, members) {
-    const answer = await this._http.request('POST', `/api/conversations/${conv}/members`, {members});
+    const answer =
+        await this._http.request('POST', `/api/conversations/${conv}/members`, {members});
     this._members.set(conv, answer.members);
     return answer;
   }
@@ -541,7 +522,7 @@ export class RingcastClient extends Emitter {
   async _adopt(session, store) {
     const sameUser = this.session?.user_id === session.user_id;
     if (!sameUser) {
-      this._stopConnection('user changed');
+      this._connection.stop('user changed');
       this._resetUserState();
       this.session = session;
       await this._outbox.open(`${this._prefix}outbox:${session.user_id}`);
@@ -551,20 +532,16 @@ export class RingcastClient extends Emitter {
     if (store && this._persistSession) {
       await this._storageSet(this._sessionKey(), JSON.stringify(session));
     }
-    if (this._wantOpen && !this._socket && this.state !== 'connecting') {
-      this._policy.reset();
-      this._attemptNow();
-    }
+    if (this._wantOpen) this._connection.start();  // no-op while it runs
   }
 
   _resetUserState() {
     for (const [cid] of this._waiters) {
       this._settle(cid, null, new RingcastError('session ended', {code: 'logged_out', cid}));
     }
-    this._cursors.clear();
+    this._stream.clear();
     this._members.clear();
     this._watermarks.clear();
-    this._deliveredDue.clear();
     this.presence.clear();
     this._typingIn.clear();
     this._everConnected = false;
@@ -575,193 +552,71 @@ export class RingcastClient extends Emitter {
     const token = this.session?.token;
     if (!token || this._expiredToken === token) return;
     this._expiredToken = token;
-    this._stopConnection('auth_expired');
+    this._connection.stop('auth_expired');
     this._storageRemove(this._sessionKey());
     this.emit('auth_expired', {reason});
   }
 
-  _attemptNow() {
-    if (this._retryTimer) clearTimeout(this._retryTimer);
-    this._retryTimer = null;
-    this._attempt();
-  }
-
-  async _attempt() {
-    const attempt = ++this._attemptId;
+  /**
+   * Before each connection attempt: the conversation list (new conversations, and the token's
+   * check); the URL to open, or null when the token is no good.
+   * @returns {Promise<string | null>}
+   */
+  async _prepareConnection() {
     const session = this.session;
-    if (!this._wantOpen || !session) return;
-    if (session.token === this._expiredToken) return this._setState('stopped', {reason: 'auth_expired'});
-    this._setState('connecting');
-    if (session.expires_at <= Date.now()) return this._authExpired('token expired');
+    if (!session || session.token === this._expiredToken) return null;
+    if (session.expires_at <= Date.now()) {
+      this._authExpired('token expired');
+      return null;
+    }
     try {
       await this.conversations();
     } catch (error) {
-      if (attempt !== this._attemptId) return;
-      if (/** @type {RingcastError} */ (error).status === 401) return; // auth_expired raised
-      return this._scheduleReconnect(undefined, String(/** @type {any} */ (error)?.message));
+      if (/** @type {RingcastError} */ (error).status === 401) return null;  // auth_expired raised
+      throw error;
     }
-    if (attempt !== this._attemptId) return;
-    let WebSocketClass;
-    try {
-      WebSocketClass = await this._webSocketClass();
-    } catch (error) {
-      this._error('no_websocket', String(/** @type {any} */ (error)?.message));
-      this._wantOpen = false;
-      return this._setState('stopped', {reason: 'no_websocket'});
-    }
-    if (attempt !== this._attemptId) return;
-    const url = `${this.wsUrl}?token=${encodeURIComponent(session.token)}`;
-    /** @type {any} */
-    let socket;
-    try {
-      socket = new WebSocketClass(url);
-    } catch (error) {
-      return this._scheduleReconnect(undefined, String(/** @type {any} */ (error)?.message));
-    }
-    this._socket = socket;
-    this._connNo += 1;
-    this.stats.connections += 1;
-    this._lastFrameAt = Date.now();
-    // An error is always followed by a close; the handler stays set for good, as the `ws`
-    // package throws an error event that nobody listens to.
-    socket.onerror = () => {};
-    socket.onmessage = (/** @type {{data: any}} */ event) => {
-      if (this._socket === socket) this._onFrame(event.data);
-    };
-    socket.onclose = (/** @type {{code: number, reason: string}} */ event) => {
-      if (this._socket === socket) this._onSocketGone(event.code, String(event.reason ?? ''));
-    };
-    this._helloTimer = setTimeout(() => this._replaceSocket('no hello from the server'),
-                                  this._helloTimeoutMs);
+    return `${this.wsUrl}?token=${encodeURIComponent(session.token)}`;
   }
 
-  async _webSocketClass() {
-    if (this._WebSocket) return this._WebSocket;
-    // Node before 22 has no global WebSocket: use the `ws` package if the app has it. The
-    // specifier is a variable so that browser bundlers do not try to resolve it.
-    const specifier = 'ws';
-    try {
-      const module = await import(specifier);
-      this._WebSocket = module.WebSocket ?? module.default;
-    } catch {
-      // Reported below.
-    }
-    if (!this._WebSocket) {
-      throw new RingcastError('no WebSocket class: pass options.WebSocket (in Node: the ws package)',
-                              {code: 'no_websocket'});
-    }
-    return this._WebSocket;
-  }
-
-  /** @param {number | undefined} code @param {string} [reason] */
-  _scheduleReconnect(code, reason) {
-    if (!this._wantOpen) return this._setState('stopped', {code, reason});
-    const {delayMs} = this._policy.next({code, nowMs: Date.now()});
-    this._setState('waiting', {retry_in_ms: delayMs, code, reason});
-    this._retryTimer = setTimeout(() => {
-      this._retryTimer = null;
-      this._attempt();
-    }, delayMs);
-  }
-
-  /** @param {number} code @param {string} reason */
-  _onSocketGone(code, reason) {
-    this._teardownSocket();
-    if (code === 1008 && reason === 'token revoked') return this._authExpired(reason);
-    if (code === 1008 && reason.startsWith('too many connections')) {
-      this._error('too_many_connections', reason);
-    }
-    this._scheduleReconnect(code, reason);
-  }
-
-  /** Gives up on a connection that looks dead and reconnects. @param {string} why */
-  _replaceSocket(why) {
-    if (!this._socket) return;
-    this._teardownSocket(4000, why);
-    this._scheduleReconnect(undefined, why);
-  }
-
-  /** @param {string} reason */
-  _stopConnection(reason) {
-    ++this._attemptId;
-    if (this._retryTimer) clearTimeout(this._retryTimer);
-    this._retryTimer = null;
-    this._teardownSocket(1000, 'client closed');
-    this._typingIn.clear();
-    this._setState('stopped', {reason});
-  }
-
-  /** Drops the socket (closing it when given a code) and everything tied to it. @param {number} [code] @param {string} [reason] */
-  _teardownSocket(code, reason) {
-    const socket = this._socket;
-    this._socket = null;
-    this._ready = false;
-    this._resuming = false;
-    for (const timer of [this._helloTimer, this._flushTimer, this._syncRetryTimer]) {
-      if (timer) clearTimeout(timer);
-    }
-    if (this._pingTimer) clearInterval(this._pingTimer);
-    this._helloTimer = this._flushTimer = this._syncRetryTimer = this._pingTimer = null;
-    if (socket && code !== undefined) {
-      socket.onmessage = null;
-      socket.onclose = null;
-      try {
-        if (socket.readyState < 2) socket.close(code, reason);
-      } catch {
-        // Closing a socket that is still connecting may throw in some implementations.
-      }
-    }
-    const answers = this._answers;
-    this._answers = [];
-    this._syncInFlight = false;
-    this._syncWanted.clear();
-    for (const answer of answers) {
-      clearTimeout(answer.timer);
-      answer.reject(new RingcastError('connection lost', {code: 'disconnected'}));
-    }
+  /** The connection in use is gone: what was tied to it goes too. */
+  _onDown() {
+    if (this._flushTimer) clearTimeout(this._flushTimer);
+    this._flushTimer = null;
+    this._stream.down();
     this._typingOut.reset();
   }
 
-  /** @param {ConnectionState} state @param {Partial<StateChange>} [details] */
-  _setState(state, details = {}) {
-    const previous = this.state;
-    if (previous === state && state !== 'waiting') return;
-    this.state = state;
-    this.emit('state', {...details, state, previous});
+  /**
+   * The server closed the connection: whether to reconnect.
+   * @param {number} code @param {string} reason @returns {boolean}
+   */
+  _onClose(code, reason) {
+    if (code === 1008 && reason === 'token revoked') {
+      this._authExpired(reason);
+      return false;
+    }
+    if (code === 1008 && reason.startsWith('too many connections')) {
+      this._error('too_many_connections', reason);
+    }
+    return true;
   }
 
   // ---------------------------------------------------------------------------------------
   // Internals: frames
 
-  /** @param {Record<string, unknown>} frame @returns {boolean} whether it went out */
-  _sendFrame(frame) {
-    const socket = this._socket;
-    if (!this._ready || !socket || socket.readyState !== 1) return false;
-    socket.send(JSON.stringify(frame));
-    return true;
-  }
-
-  /** @param {string | ArrayBuffer | Uint8Array} data */
-  _onFrame(data) {
-    this._lastFrameAt = Date.now();
-    const text = typeof data === 'string' ? data : textDecoder.decode(data);
-    /** @type {any} */
-    let event;
-    try {
-      event = JSON.parse(text);
-    } catch {
-      return this._error('protocol', 'a frame from the server is not JSON');
-    }
+  /** A frame from the server (not hello, reconnect or pong: connection.js's). @param {any} event */
+  _onEvent(event) {
     const {type, ...body} = event ?? {};
     switch (type) {
-      case 'hello':
-        return this._onHello(body);
       case 'message':
-        return this._accept(body, true);
+        // A conversation not heard of (its `members` event was missed): the user is in it, and
+        // it is delivered from its start.
+        if (!this._members.has(body.conv)) this._members.set(body.conv, []);
+        return this._stream.accept(body, true);
       case 'ack':
         return this._onAck(body);
       case 'receipt':
-        return this._onReceipt(body);
+        return this.emit('receipt', body);
       case 'typing':
         return this._typingIn.received(body);
       case 'presence':
@@ -770,268 +625,92 @@ export class RingcastClient extends Emitter {
       case 'members':
         return this._onMembers(body);
       case 'sync':
-        return this._onSyncAnswer(body.convs ?? []);
+        return this._stream.onSyncAnswer(body.convs ?? []);
       case 'history':
-        return this._onHistoryAnswer(body);
-      case 'reconnect':
-        // The node is draining: it handles nothing more here and closes with 1012 after what
-        // it queued. Requests wait for the next connection.
-        this._policy.hint(Number(body.after_ms) || 0, Date.now());
-        this._ready = false;
-        return this.emit('reconnect_hint', {after_ms: Number(body.after_ms) || 0});
+        return this._stream.onHistoryAnswer(body);
       case 'error':
         return this._onErrorFrame(body);
       default:
-        return undefined; // pong, or a type from a newer server
+        return undefined;  // a type from a newer server
     }
   }
 
   /** @param {{user: number, presence: Presence[]}} hello */
   _onHello(hello) {
-    if (this._helloTimer) clearTimeout(this._helloTimer);
-    this._helloTimer = null;
-    this._ready = true;
-    this._resuming = true;
     this._everConnected = true;
-    this._policy.connected(Date.now());
     this.presence = new Map((hello.presence ?? []).map((p) => [p.user, p]));
-    for (const w of this._watermarks.values()) w.sentRead = w.sentDelivered = 0;
-    this._pingTimer = setInterval(() => this._ping(), this._pingIntervalMs);
-    this._setState('connected');
+    this._watermarks.forgetSent();
     this.emit('hello', {user: hello.user, presence: [...this.presence.values()]});
-    this._requestSync(this._cursors.ids());
+    this._stream.resume();
     this._flushOutbox();
   }
 
-  _ping() {
-    if (Date.now() - this._lastFrameAt > this._pingIntervalMs + this._pongTimeoutMs) {
-      return this._replaceSocket('no answer to ping');
+  /** A message due to the app (in order, once). @param {Message} message */
+  _deliver(message) {
+    this._typingIn.messageFrom(message.conv, message.from);
+    this.emit('message', message);
+    if (this._autoDelivered && message.from !== this.session?.user_id) {
+      this._watermarks.deliveredSoon(message.conv, message.seq);
     }
-    this._sendFrame({type: 'ping'});
   }
 
   /**
-   * @param {Message} message
-   * @param {boolean} live from the live stream (else from a sync answer)
+   * A sync answer's conversations: counts and watermarks for the app; watermarks asked for
+   * earlier that the server lacks go out again.
+   * @param {SyncSummary[]} summaries @param {number[]} asked
    */
-  _accept(message, live) {
-    // A message of a conversation not heard of (its `members` event was missed): the user is
-    // in it, and it is delivered from its start.
-    if (!this._members.has(message.conv)) this._members.set(message.conv, []);
-    if (!this._cursors.has(message.conv)) this._cursors.follow(message.conv, 0);
-    const {due, gap, overflow} = this._cursors.accept(message);
+  _onSync(summaries, asked) {
     const me = this.session?.user_id;
-    for (const m of due) {
-      this._typingIn.messageFrom(m.conv, m.from);
-      this.emit('message', m);
-      if (this._autoDelivered && m.from !== me) this._dueDelivered(m.conv, m.seq);
-    }
-    if (overflow) {
-      this._error('gap', `too many messages held behind a gap in conversation ${message.conv}`);
-      return this._replaceSocket('gap did not close');
-    }
-    // A live message beyond the cursor with nothing on its way to fill the gap: a conversation
-    // this connection joined with history before it. Ask for what lies between.
-    if (live && gap && !this._syncCovers(message.conv)) {
-      this.stats.gapRepairs += 1;
-      this._requestSync([message.conv]);
-    }
-  }
-
-  /** @param {number} conv */
-  _syncCovers(conv) {
-    return this._syncWanted.has(conv) ||
-           this._answers.some((a) => a.kind === 'sync' && a.convs.includes(conv));
-  }
-
-  /** @param {number[]} convs */
-  _requestSync(convs) {
-    for (const conv of convs) this._syncWanted.add(conv);
-    this._pumpSync();
-  }
-
-  _pumpSync() {
-    if (!this._ready || this._syncInFlight) return;
-    /** @type {Record<string, number>} */
-    const asks = {};
-    const convs = [...this._syncWanted].filter((conv) => this._members.has(conv));
-    this._syncWanted.clear();
-    for (const conv of convs) asks[String(conv)] = this._cursors.cursor(conv);
-    if (convs.length === 0) {
-      if (this._resuming) {
-        this._resuming = false;
-        this.emit('synced', {});
-      }
-      return;
-    }
-    this._syncInFlight = true;
-    this.stats.syncRequests += 1;
-    this._ask({type: 'sync', convs: asks}, 'sync', convs, this._syncTimeoutMs).catch(() => {});
-  }
-
-  /**
-   * Sends a request answered by a `sync` or `history` frame, and waits for that answer.
-   * @param {Record<string, unknown>} request @param {'sync' | 'history'} kind
-   * @param {number[]} convs @param {number} timeoutMs
-   * @returns {Promise<any>}
-   */
-  _ask(request, kind, convs, timeoutMs) {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        // The answers are matched by order: one that never comes breaks the matching of every
-        // later one, so the connection is replaced rather than waited on.
-        reject(new RingcastError(`no ${kind} answer within ${timeoutMs} ms`, {code: 'timeout'}));
-        this._replaceSocket(`no ${kind} answer`);
-      }, timeoutMs);
-      this._answers.push({kind, convs, resolve, reject, timer});
-      if (!this._sendFrame(request)) {
-        this._answers.pop();
-        clearTimeout(timer);
-        reject(new RingcastError('not connected', {code: 'disconnected'}));
-      }
-    });
-  }
-
-  /** @param {'sync' | 'history'} kind @returns {PendingAnswer | undefined} */
-  _takeAnswer(kind) {
-    const head = this._answers[0];
-    if (!head || head.kind !== kind) {
-      this._error('protocol', `unexpected ${kind} answer`);
-      return undefined;
-    }
-    this._answers.shift();
-    clearTimeout(head.timer);
-    return head;
-  }
-
-  /** @param {Array<SyncSummary & {messages: Message[]}>} convs */
-  _onSyncAnswer(convs) {
-    const pending = this._takeAnswer('sync');
-    if (!pending) return;
-    this._syncInFlight = false;
     const listed = new Set();
-    /** @type {SyncSummary[]} */
-    const summaries = [];
-    const me = this.session?.user_id;
-    for (const {messages, ...summary} of convs) {
+    for (const summary of summaries) {
       listed.add(summary.conv);
-      for (const message of messages ?? []) this._accept(message, false);
-      if (summary.more) this._syncWanted.add(summary.conv);
-      summaries.push(summary);
-      // Watermarks asked for on an earlier connection that the server does not show yet.
       const mine = summary.members?.find((m) => m.user === me);
-      const w = this._watermarks.get(summary.conv);
-      if (mine && w) {
-        w.sentRead = mine.read;
-        w.sentDelivered = mine.delivered;
-        this._sendWatermarks(summary.conv);
-      }
+      if (mine) this._watermarks.confirm(summary.conv, mine);
     }
-    // Left out: the user is no longer a member.
-    for (const conv of pending.convs) if (!listed.has(conv)) this._members.delete(conv);
-    pending.resolve(summaries);
+    // Left out of the answer: the user is no longer a member.
+    for (const conv of asked)
+      if (!listed.has(conv)) this._members.delete(conv);
     this.emit('sync', {convs: summaries});
-    // The answer gave everything after each cursor that this connection had not received live,
-    // so a gap that remains in a conversation it covered cannot close on this connection.
-    for (const conv of this._cursors.gapped()) {
-      if (this._syncWanted.has(conv)) continue;
-      if (listed.has(conv)) {
-        this._error('gap', `conversation ${conv} has a gap after sync`);
-        return this._replaceSocket('gap after sync');
-      }
-      this._syncWanted.add(conv);
-    }
-    this._pumpSync();
-  }
-
-  /** @param {HistoryPage} page */
-  _onHistoryAnswer(page) {
-    const pending = this._takeAnswer('history');
-    if (pending) pending.resolve({conv: page.conv, messages: page.messages, more: page.more});
   }
 
   /** @param {{code: string, message: string, cid?: string}} error */
   _onErrorFrame(error) {
     const {code, message, cid} = error;
     if (cid !== undefined && this._outbox.get(String(cid))) return this._onSendError(error);
-    const head = this._answers[0];
-    // Errors carry no request id either; those of a sync or history take its place in the
-    // ordered answers. The SDK sends watermarks and typing only for conversations it knows the
-    // user is in, so a `forbidden` while a history answer is due is that history's.
-    if (head && (code === 'unavailable' || (code === 'forbidden' && head.kind === 'history'))) {
-      this._answers.shift();
-      clearTimeout(head.timer);
-      head.reject(new RingcastError(message, {code}));
-      if (head.kind === 'sync') {
-        this._syncInFlight = false;
-        for (const conv of head.convs) this._syncWanted.add(conv);
-        this._syncRetryTimer = setTimeout(() => this._pumpSync(), 1000);
-      }
-      return;
-    }
-    if (code === 'rate_limited' && head) {
-      // Some request without a cid was dropped; if it was a sync or history, its answer will
-      // never come: start over on a fresh connection.
-      this._error(code, message);
-      return this._replaceSocket('request dropped by the rate limit');
-    }
+    if (cid === undefined && this._stream.takeError(code, message)) return;
     this._error(code, message, cid === undefined ? undefined : String(cid));
   }
 
   // ---------------------------------------------------------------------------------------
   // Internals: outbox
 
-  /** @param {string} cid @returns {Promise<Ack>} */
-  _waiterFor(cid) {
-    const promise = new Promise((resolve, reject) => this._waiters.set(cid, {resolve, reject}));
-    // Nobody has to await it: an unawaited rejection must not crash a Node process.
-    promise.catch(() => {});
-    return /** @type {Promise<Ack>} */ (promise);
-  }
-
   /** @param {string} cid @param {Ack | null} ack @param {RingcastError} [error] */
   _settle(cid, ack, error) {
     const waiter = this._waiters.get(cid);
     if (!waiter) return;
     this._waiters.delete(cid);
-    if (ack) waiter.resolve(ack);
-    else if (error) waiter.reject(error);
+    if (ack)
+      waiter.resolve(ack);
+    else if (error)
+      waiter.reject(error);
   }
 
   _flushOutbox() {
-    if (!this._ready) return;
+    const connection = this._connection;
+    if (!connection.ready) return;
     if (this._flushTimer) clearTimeout(this._flushTimer);
     this._flushTimer = null;
-    const now = Date.now();
-    for (const entry of this._outbox.entries) {
-      const meta = this._outbox.meta.get(entry.cid);
-      if (entry.state !== 'pending' || !meta || meta.sentOn === this._connNo) continue;
-      // In creation order: an entry not yet written, or waiting out a retry, holds back the
-      // ones behind it, so a conversation's messages keep the order they were sent in.
-      if (!meta.stored) return;
-      const wait = Math.max(meta.retryAt - now, this._takeSendToken(now));
-      if (wait > 0) {
-        this._flushTimer = setTimeout(() => this._flushOutbox(), wait);
+    for (;;) {
+      const next = this._outbox.next(connection.number, Date.now());
+      if (!next) return;
+      if ('waitMs' in next) {
+        this._flushTimer = setTimeout(() => this._flushOutbox(), next.waitMs);
         return;
       }
-      this._bucket.tokens -= 1;
-      if (!this._sendFrame({type: 'send', conv: entry.conv, cid: entry.cid, kind: entry.kind,
-                            body: entry.body})) {
-        return;
-      }
-      if (meta.everSent) this.stats.resends += 1;
-      meta.sentOn = this._connNo;
-      meta.everSent = true;
+      const {cid, conv, kind, body} = next.entry;
+      if (!connection.send({type: 'send', conv, cid, kind, body})) return;
+      if (this._outbox.sent(cid, connection.number)) this._resends += 1;
     }
-  }
-
-  /** Refills the send bucket; returns 0 when a send may go now, else ms to wait. @param {number} now */
-  _takeSendToken(now) {
-    const rate = this._sendsPerSecond;
-    const bucket = this._bucket;
-    bucket.tokens = Math.min(rate, bucket.tokens + ((now - bucket.at) * rate) / 1000);
-    bucket.at = now;
-    return bucket.tokens >= 1 ? 0 : Math.ceil(((1 - bucket.tokens) * 1000) / rate);
   }
 
   /** @param {Ack} ack */
@@ -1049,14 +728,9 @@ export class RingcastClient extends Emitter {
   _onSendError(error) {
     const cid = String(error.cid);
     const entry = this._outbox.get(cid);
-    const meta = this._outbox.meta.get(cid);
-    if (!entry || !meta) return;
+    if (!entry) return;
     if (error.code === 'rate_limited' || error.code === 'unavailable') {
-      // Dropped or not stored: send again, same cid, after a pause (doubling while the store
-      // stays unavailable, up to 30 s).
-      meta.retries = error.code === 'unavailable' ? meta.retries + 1 : meta.retries;
-      meta.retryAt = Date.now() + Math.min(30000, 1000 * 2 ** Math.min(meta.retries, 5));
-      meta.sentOn = 0;
+      this._outbox.retryLater(cid, error.code, Date.now());
       this._flushOutbox();
       return;
     }
@@ -1068,48 +742,7 @@ export class RingcastClient extends Emitter {
   }
 
   // ---------------------------------------------------------------------------------------
-  // Internals: receipts, members
-
-  /** @param {number} conv @param {'read' | 'delivered'} kind @param {number} seq */
-  _moveWatermark(conv, kind, seq) {
-    if (!Number.isSafeInteger(seq) || seq <= 0) return;
-    let w = this._watermarks.get(conv);
-    if (!w) this._watermarks.set(conv, (w = {read: 0, delivered: 0, sentRead: 0, sentDelivered: 0}));
-    if (seq <= w[kind]) return;
-    w[kind] = seq;
-    if (kind === 'read') w.delivered = Math.max(w.delivered, seq);
-    this._sendWatermarks(conv);
-  }
-
-  /** Sends what the server lacks of the watermarks asked for. @param {number} conv */
-  _sendWatermarks(conv) {
-    const w = this._watermarks.get(conv);
-    if (!w || !this._ready || !this._members.has(conv)) return;
-    if (w.read > w.sentRead && this._sendFrame({type: 'read', conv, seq: w.read})) {
-      w.sentRead = w.read;
-      w.sentDelivered = Math.max(w.sentDelivered, w.read); // read moves delivered too
-    }
-    if (w.delivered > w.sentDelivered && this._sendFrame({type: 'delivered', conv, seq: w.delivered})) {
-      w.sentDelivered = w.delivered;
-    }
-  }
-
-  /** Batches the automatic `delivered` of a burst. @param {number} conv @param {number} seq */
-  _dueDelivered(conv, seq) {
-    this._deliveredDue.set(conv, Math.max(seq, this._deliveredDue.get(conv) ?? 0));
-    if (this._deliveredTimer) return;
-    this._deliveredTimer = setTimeout(() => {
-      this._deliveredTimer = null;
-      const due = [...this._deliveredDue];
-      this._deliveredDue.clear();
-      for (const [c, s] of due) this.markDelivered(c, s);
-    }, 50);
-  }
-
-  /** @param {Receipt} receipt */
-  _onReceipt(receipt) {
-    this.emit('receipt', receipt);
-  }
+  // Internals: members
 
   /** @param {Members} event */
   _onMembers(event) {
@@ -1117,8 +750,8 @@ export class RingcastClient extends Emitter {
     if (me !== undefined && event.members.includes(me)) {
       this._members.set(event.conv, event.members);
       // New to this client: delivered from its start (the first live message fills the rest).
-      this._cursors.follow(event.conv, 0);
-      this._sendWatermarks(event.conv);
+      this._stream.follow(event.conv, 0);
+      this._watermarks.flush(event.conv);
     } else {
       this._members.delete(event.conv);
     }

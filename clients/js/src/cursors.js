@@ -29,7 +29,10 @@ export class ConversationCursors {
     return this._convs.get(conv)?.cursor ?? 0;
   }
 
-  /** Starts following `conv` after `cursor`, unless it is followed already. @param {number} conv @param {number} cursor */
+  /**
+   * Starts following `conv` after `cursor`, unless it is followed already.
+   * @param {number} conv @param {number} cursor
+   */
   follow(conv, cursor) {
     if (!this._convs.has(conv)) this._convs.set(conv, {cursor, ahead: new Map()});
   }
@@ -42,7 +45,8 @@ export class ConversationCursors {
   /** Conversations holding messages beyond a gap. @returns {number[]} */
   gapped() {
     const out = [];
-    for (const [conv, state] of this._convs) if (state.ahead.size > 0) out.push(conv);
+    for (const [conv, state] of this._convs)
+      if (state.ahead.size > 0) out.push(conv);
     return out;
   }
 
@@ -67,7 +71,9 @@ export class ConversationCursors {
       return {due, gap: state.ahead.size > 0, overflow: false};
     }
     state.ahead.set(message.seq, message);
-    for (let next = state.ahead.get(state.cursor + 1); next; next = state.ahead.get(state.cursor + 1)) {
+    for (;;) {
+      const next = state.ahead.get(state.cursor + 1);
+      if (!next) break;
       state.ahead.delete(next.seq);
       state.cursor = next.seq;
       due.push(next);

@@ -3,8 +3,8 @@
 // guide; proto/PROTOCOL.md the wire contract it implements.
 
 export {ReconnectPolicy} from './backoff.js';
-export {RingcastClient, newCid} from './client.js';
+export {newCid, RingcastClient} from './client.js';
 export {ConversationCursors} from './cursors.js';
 export {Emitter} from './emitter.js';
 export {RingcastError} from './errors.js';
-export {MemoryStorage, defaultStorage} from './storage.js';
+export {defaultStorage, MemoryStorage} from './storage.js';

@@ -21,12 +21,38 @@
  * @property {number} retries consecutive `unavailable` answers, for the retry's backoff
  */
 
+/**
+ * A token bucket: `rate` sends per second, bursts of as many. The server drops requests past
+ * `--msg-rate` (`rate_limited`); an outbox resent whole after a reconnect would hit that.
+ */
+export class SendPacer {
+  /** @param {number} rate */
+  constructor(rate) {
+    this.rate = rate;
+    this._tokens = rate;
+    this._at = -Infinity;
+  }
+
+  /** 0 when a send may go now, else the ms until one may. @param {number} nowMs */
+  wait(nowMs) {
+    this._tokens = Math.min(this.rate, this._tokens + ((nowMs - this._at) * this.rate) / 1000);
+    this._at = nowMs;
+    return this._tokens >= 1 ? 0 : Math.ceil(((1 - this._tokens) * 1000) / this.rate);
+  }
+
+  take() {
+    this._tokens -= 1;
+  }
+}
+
 export class Outbox {
   /**
-   * @param {{storage: StorageLike, onStorageError: (error: unknown) => void}} options
+   * @param {{storage: StorageLike, sendsPerSecond: number,
+   *           onStorageError: (error: unknown) => void}} options
    */
   constructor(options) {
     this.storage = options.storage;
+    this._pacer = new SendPacer(options.sendsPerSecond);
     this._onStorageError = options.onStorageError;
     /** @type {string | null} */
     this.key = null;
@@ -53,14 +79,17 @@ export class Outbox {
     } catch (error) {
       this._onStorageError(error);
     }
-    if (this.key !== key) return; // switched again meanwhile
+    if (this.key !== key) return;  // switched again meanwhile
     for (const entry of parseEntries(raw)) {
       this.entries.push(entry);
       this.meta.set(entry.cid, {stored: true, sentOn: 0, everSent: true, retryAt: 0, retries: 0});
     }
   }
 
-  /** Forgets the entries in memory and, with `erase`, in the storage too. @param {{erase?: boolean}} [options] */
+  /**
+   * Forgets the entries in memory and, with `erase`, in the storage too.
+   * @param {{erase?: boolean}} [options]
+   */
   async close(options = {}) {
     const key = this.key;
     this.key = null;
@@ -94,6 +123,66 @@ export class Outbox {
   }
 
   /**
+   * What to send next on connection `connNo`: the oldest pending entry not sent on it yet, or
+   * how long to wait (a retry pause, the pacing), or null (nothing; or an entry not written
+   * yet, whose write completing calls for another look). In creation order: an entry that
+   * waits holds back the ones behind it, so a conversation's messages keep their order.
+   * @param {number} connNo @param {number} nowMs
+   * @returns {{entry: OutboxEntry} | {waitMs: number} | null}
+   */
+  next(connNo, nowMs) {
+    for (const entry of this.entries) {
+      const meta = this.meta.get(entry.cid);
+      if (entry.state !== 'pending' || !meta || meta.sentOn === connNo) continue;
+      if (!meta.stored) return null;
+      const waitMs = Math.max(meta.retryAt - nowMs, this._pacer.wait(nowMs));
+      return waitMs > 0 ? {waitMs} : {entry};
+    }
+    return null;
+  }
+
+  /**
+   * `cid` went out on connection `connNo`; returns whether it had gone out before (a resend).
+   * @param {string} cid @param {number} connNo
+   */
+  sent(cid, connNo) {
+    this._pacer.take();
+    const meta = this.meta.get(cid);
+    if (!meta) return false;
+    const resend = meta.everSent;
+    meta.sentOn = connNo;
+    meta.everSent = true;
+    return resend;
+  }
+
+  /**
+   * The server dropped (`rate_limited`) or could not store (`unavailable`) `cid`: send it
+   * again, same cid, after a pause (doubling while the store stays unavailable, up to 30 s).
+   * @param {string} cid @param {string} code @param {number} nowMs
+   */
+  retryLater(cid, code, nowMs) {
+    const meta = this.meta.get(cid);
+    if (!meta) return;
+    if (code === 'unavailable') meta.retries += 1;
+    meta.retryAt = nowMs + Math.min(30000, 1000 * 2 ** Math.min(meta.retries, 5));
+    meta.sentOn = 0;
+  }
+
+  /**
+   * Back to pending (a `failed` entry retried by the app); false if `cid` is not failed.
+   * @param {string} cid
+   */
+  revive(cid) {
+    const entry = this.get(cid);
+    const meta = this.meta.get(cid);
+    if (!entry || !meta || entry.state !== 'failed') return false;
+    entry.state = 'pending';
+    delete entry.error;
+    Object.assign(meta, {sentOn: 0, retryAt: 0, retries: 0});
+    return true;
+  }
+
+  /**
    * Writes the current entries; resolves once written (or once the failure was reported: the
    * entries are then still sent, they only would not survive a reload).
    * @returns {Promise<void>}
@@ -105,8 +194,10 @@ export class Outbox {
     const storage = this.storage;
     const write = async () => {
       try {
-        if (snapshot.length === 0) await storage.removeItem(key);
-        else await storage.setItem(key, JSON.stringify(snapshot));
+        if (snapshot.length === 0)
+          await storage.removeItem(key);
+        else
+          await storage.setItem(key, JSON.stringify(snapshot));
       } catch (error) {
         this._onStorageError(error);
       }

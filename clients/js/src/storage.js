@@ -7,9 +7,11 @@
 // Values are JSON strings written whole; the SDK serialises its writes, so an asynchronous
 // storage sees them in order.
 
+/** @template T @typedef {T | Promise<T>} MaybePromise */
+
 /**
  * @typedef {object} StorageLike
- * @property {(key: string) => string | null | undefined | Promise<string | null | undefined>} getItem
+ * @property {(key: string) => MaybePromise<string | null | undefined>} getItem
  * @property {(key: string, value: string) => void | Promise<void>} setItem
  * @property {(key: string) => void | Promise<void>} removeItem
  */

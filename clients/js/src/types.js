@@ -131,4 +131,63 @@
  * @property {string} [cid]
  */
 
+/** @typedef {import('./storage.js').StorageLike} StorageLike */
+/** @typedef {import('./backoff.js').BackoffOptions} BackoffOptions */
+/** @typedef {import('./http.js').FetchLike} FetchLike */
+
+/**
+ * @typedef {object} ClientOptions
+ * @property {string} [baseUrl] the server's HTTP root, `https://chat.example.com` (in a browser,
+ *   default: the page's origin)
+ * @property {string} [wsUrl] default: `baseUrl` with `ws:`/`wss:` and the path `/ws`
+ * @property {any} [WebSocket] a WebSocket class; default the global one, else (Node 18–21) the
+ *   `ws` package, imported when first needed
+ * @property {FetchLike} [fetch] default the global fetch
+ * @property {StorageLike} [storage] where the session and the outbox survive a reload; default
+ *   localStorage, else in memory
+ * @property {string} [storagePrefix] prefix of the storage keys (default `ringcast:`)
+ * @property {boolean} [persistSession] keep the token in the storage (default true)
+ * @property {BackoffOptions} [reconnect] backoff and hint settings (backoff.js)
+ * @property {number} [pingIntervalMs] a `ping` this often; also the presence heartbeat (25000)
+ * @property {number} [pongTimeoutMs] no frame for a ping interval plus this: the connection is
+ *   taken as dead and replaced (10000)
+ * @property {number} [helloTimeoutMs] no `hello` this long after opening: replaced (10000)
+ * @property {number} [requestTimeoutMs] HTTP requests and `history` answers (15000)
+ * @property {number} [syncTimeoutMs] one `sync` answer (60000)
+ * @property {{refreshMs?: number, idleMs?: number, expireMs?: number}} [typing] typing.js
+ *   (3000, 5000, 8000)
+ * @property {boolean} [autoDelivered] send `delivered` for others' messages handed to the app
+ *   (default true)
+ * @property {number} [maxOutbox] sends waiting for their ack at most; `send` throws
+ *   `outbox_full` past it (1000)
+ * @property {number} [sendsPerSecond] outbox pacing, half the server's default `--msg-rate`
+ *   (50; bursts of as many)
+ * @property {number} [maxBufferedPerConversation] messages held ahead of a gap (10000)
+ */
+
+/**
+ * @typedef {object} OutboxChange
+ * @property {'added' | 'acked' | 'failed' | 'retried' | 'discarded'} change
+ * @property {OutboxEntry} entry
+ */
+
+/**
+ * @typedef {object} ClientEvents
+ * @property {StateChange} state
+ * @property {{user: number, presence: Presence[]}} hello
+ * @property {Message} message
+ * @property {Ack} ack
+ * @property {Receipt} receipt
+ * @property {Typing} typing
+ * @property {Presence} presence
+ * @property {Members} members
+ * @property {{convs: SyncSummary[]}} sync
+ * @property {{}} synced
+ * @property {{conversations: Conversation[]}} conversations
+ * @property {OutboxChange} outbox
+ * @property {{after_ms: number}} reconnect_hint
+ * @property {{reason: string}} auth_expired
+ * @property {ErrorInfo} error
+ */
+
 export {};

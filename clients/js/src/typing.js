@@ -69,7 +69,8 @@ export class RemoteTyping {
     clearTimeout(this._timers.get(key));
     this._timers.delete(key);
     if (event.state === 'start') {
-      this._timers.set(key, setTimeout(() => this._end(key, event.conv, event.user), this.expireMs));
+      const end = () => this._end(key, event.conv, event.user);
+      this._timers.set(key, setTimeout(end, this.expireMs));
     }
     this._emit(event);
   }

@@ -17,7 +17,8 @@ function scripted(values) {
 describe('ReconnectPolicy', () => {
   test('full jitter under a doubling ceiling, capped', () => {
     // random() just under 1 shows each ceiling.
-    const policy = new ReconnectPolicy({baseDelayMs: 100, maxDelayMs: 1000, random: () => 0.999999});
+    const policy =
+        new ReconnectPolicy({baseDelayMs: 100, maxDelayMs: 1000, random: () => 0.999999});
     const delays = [];
     for (let i = 0; i < 7; i++) delays.push(policy.next({code: 1006, nowMs: 0}).delayMs);
     assert.deepEqual(delays, [99, 199, 399, 799, 999, 999, 999]);
@@ -27,14 +28,14 @@ describe('ReconnectPolicy', () => {
   });
 
   test('a stable connection resets the backoff; a short one does not', () => {
-    const policy = new ReconnectPolicy({baseDelayMs: 100, maxDelayMs: 10000, stableAfterMs: 5000,
-                                        random: () => 0.999999});
+    const policy = new ReconnectPolicy(
+        {baseDelayMs: 100, maxDelayMs: 10000, stableAfterMs: 5000, random: () => 0.999999});
     for (let i = 0; i < 4; i++) policy.next({nowMs: 0});
     assert.equal(policy.attempts, 4);
     policy.connected(1000);
-    assert.equal(policy.next({code: 1006, nowMs: 2000}).delayMs, 1599); // up 1 s: not stable
+    assert.equal(policy.next({code: 1006, nowMs: 2000}).delayMs, 1599);  // up 1 s: not stable
     policy.connected(10000);
-    assert.equal(policy.next({code: 1006, nowMs: 15000}).delayMs, 99); // up 5 s: reset
+    assert.equal(policy.next({code: 1006, nowMs: 15000}).delayMs, 99);  // up 5 s: reset
   });
 
   test('the reconnect hint: wait after_ms counted from the hint, not a failure', () => {
@@ -45,7 +46,7 @@ describe('ReconnectPolicy', () => {
     policy.hint(1500, 20000);
     // The close 1012 comes 300 ms after the hint: 1200 ms are left to wait.
     assert.deepEqual(policy.next({code: 1012, nowMs: 20300}), {delayMs: 1200, reason: 'hint'});
-    assert.equal(policy.attempts, 0); // the connection had been stable: reset, and the hint
+    assert.equal(policy.attempts, 0);  // the connection had been stable: reset, and the hint
     // The hint is used once; a close long after it waits nothing more.
     policy.hint(100, 0);
     assert.deepEqual(policy.next({code: 1012, nowMs: 5000}), {delayMs: 0, reason: 'hint'});
@@ -63,7 +64,7 @@ describe('ReconnectPolicy', () => {
 
 describe('ConversationCursors', () => {
   const message = (/** @type {number} */ conv, /** @type {number} */ seq) =>
-    ({id: seq, conv, seq, from: 1, kind: 'text', body: `${seq}`, ts: 0});
+      ({id: seq, conv, seq, from: 1, kind: 'text', body: `${seq}`, ts: 0});
 
   test('in seq order, without gaps or duplicates, whatever the arrival order', () => {
     const cursors = new ConversationCursors(100);
@@ -101,7 +102,7 @@ describe('TypingThrottle', () => {
     throttle.typing(5, 0);
     throttle.typing(5, 10);
     throttle.typing(5, 999);
-    throttle.typing(5, 1000); // a refresh
+    throttle.typing(5, 1000);  // a refresh
     throttle.typing(6, 1000);
     assert.deepEqual(sent, ['5:start', '5:start', '6:start']);
     throttle.stop(6);

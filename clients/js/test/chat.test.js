@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import {after, before, describe, test} from 'node:test';
 
 import {MemoryStorage} from '../src/index.js';
-import {newClient, recordMessages, signUp, sleep, until, waitFor} from './helpers.js';
+
+import {BOUNDED, newClient, recordMessages, signUp, sleep, until, waitFor} from './helpers.js';
 import {RingcastServer} from './server.js';
 
 /** @type {RingcastServer} */
@@ -44,7 +45,7 @@ async function pair(options = {}) {
 }
 
 describe('chat', () => {
-  test('login, send and receive between two clients, with acks and receipts', {timeout: 30000}, async () => {
+  test('two clients: send, receive, acks and receipts', BOUNDED, async () => {
     const {alice, bob, conv} = await pair();
     const bobSeen = recordMessages(bob);
     const aliceSeen = recordMessages(alice);
@@ -58,8 +59,9 @@ describe('chat', () => {
     assert.equal(alice.outbox().length, 0);
     await until(() => bobSeen.of(conv).length === 1, 'bob receives the message');
     const got = bobSeen.of(conv)[0];
-    assert.deepEqual({body: got.body, from: got.from, seq: got.seq, id: got.id, kind: got.kind},
-                     {body: 'hello bob', from: alice.userId, seq: 1, id: ack.id, kind: 'text'});
+    assert.deepEqual(
+        {body: got.body, from: got.from, seq: got.seq, id: got.id, kind: got.kind},
+        {body: 'hello bob', from: alice.userId, seq: 1, id: ack.id, kind: 'text'});
     // The sender gets its own message too, once.
     await until(() => aliceSeen.of(conv).length === 1, 'alice receives her own message');
 
@@ -75,7 +77,7 @@ describe('chat', () => {
     assert.deepEqual([...aliceSeen.violations, ...bobSeen.violations], []);
   });
 
-  test('conversations over HTTP: list, groups, members events', {timeout: 30000}, async () => {
+  test('conversations over HTTP: list, groups, members events', BOUNDED, async () => {
     const {alice, bob, conv} = await pair();
     const carol = client();
     const carolSession = await signUp(carol, 'carol');
@@ -83,8 +85,9 @@ describe('chat', () => {
     await waitFor(carol, 'synced');
 
     // The same 1:1 again: the existing one.
-    assert.deepEqual(await alice.createConversation({members: [bob.userId ?? 0], group: false}),
-                     {id: conv, created: false});
+    assert.deepEqual(
+        await alice.createConversation({members: [bob.userId ?? 0], group: false}),
+        {id: conv, created: false});
     const membersEvent = waitFor(carol, 'members', (e) => e.name === 'trio');
     const group = await alice.createGroup('trio', [bob.userId ?? 0, carolSession.user_id]);
     const event = await membersEvent;
@@ -102,12 +105,14 @@ describe('chat', () => {
     assert.equal(entry.name, 'trio');
     assert.equal(entry.last_seq, 1);
 
-    const removed = waitFor(carol, 'members', (e) => e.conv === group && !e.members.includes(carolSession.user_id));
+    const left = (/** @type {import('../src/types.js').Members} */ e) =>
+        e.conv === group && !e.members.includes(carolSession.user_id);
+    const removed = waitFor(carol, 'members', left);
     await carol.removeMember(group, carolSession.user_id);
     await removed;
   });
 
-  test('history pages backwards over the WebSocket and over HTTP', {timeout: 30000}, async () => {
+  test('history pages backwards over the WebSocket and over HTTP', BOUNDED, async () => {
     const {alice, bob, conv} = await pair();
     const acks = [];
     for (let i = 1; i <= 12; i++) acks.push(alice.send(conv, `m${i}`).acked);
@@ -116,8 +121,9 @@ describe('chat', () => {
     const pager = bob.historyPager(conv, {limit: 5});
     const pages = [];
     for (let page = await pager.next(); page; page = await pager.next()) pages.push(page);
-    assert.deepEqual(pages.map((p) => p.messages.map((m) => m.seq)),
-                     [[12, 11, 10, 9, 8], [7, 6, 5, 4, 3], [2, 1]]);
+    assert.deepEqual(
+        pages.map((p) => p.messages.map((m) => m.seq)),
+        [[12, 11, 10, 9, 8], [7, 6, 5, 4, 3], [2, 1]]);
     assert.deepEqual(pages.map((p) => p.more), [true, true, false]);
 
     // Disconnected: the same pages come over HTTP.
@@ -127,7 +133,7 @@ describe('chat', () => {
     assert.equal(page.more, true);
   });
 
-  test('typing: one start per refresh period, a stop after idling or on send', {timeout: 30000}, async () => {
+  test('typing: a start per refresh period, a stop on idle or send', BOUNDED, async () => {
     const {alice, bob, conv} = await pair({typing: {refreshMs: 400, idleMs: 250, expireMs: 2000}});
     /** @type {import('../src/types.js').Typing[]} */
     const seen = [];
@@ -139,8 +145,9 @@ describe('chat', () => {
     }
     await until(() => seen.length >= 1, 'a typing start');
     await until(() => seen.length >= 2, 'a typing stop after idling');
-    assert.deepEqual(seen.map((e) => [e.user, e.state, e.expired ?? false]),
-                     [[alice.userId, 'start', false], [alice.userId, 'stop', false]]);
+    assert.deepEqual(
+        seen.map((e) => [e.user, e.state, e.expired ?? false]),
+        [[alice.userId, 'start', false], [alice.userId, 'stop', false]]);
 
     // Typing for longer than the refresh period sends one more start, to keep it shown.
     seen.length = 0;
@@ -149,13 +156,13 @@ describe('chat', () => {
       alice.typing(conv);
       await sleep(50);
     }
-    alice.send(conv, 'done typing'); // a send ends the indicator at once
+    alice.send(conv, 'done typing');  // a send ends the indicator at once
     await until(() => seen.some((e) => e.state === 'stop'), 'the stop that a send brings');
     await sleep(100);
     assert.deepEqual(seen.map((e) => e.state), ['start', 'start', 'stop']);
   });
 
-  test('an expired token raises auth_expired; a new login resumes', {timeout: 30000}, async () => {
+  test('an expired token raises auth_expired; a new login resumes', BOUNDED, async () => {
     const shortLived = await new RingcastServer({args: ['--token-ttl', '2']}).start();
     const alice = newClient(shortLived);
     try {
@@ -188,7 +195,7 @@ describe('chat', () => {
     }
   });
 
-  test('a logout on another device with the same token closes this one: auth_expired', {timeout: 30000}, async () => {
+  test('a logout elsewhere with the same token: auth_expired here', BOUNDED, async () => {
     const storage = new MemoryStorage();
     const phone = client({storage});
     await signUp(phone, 'dana');

@@ -17,7 +17,7 @@ import {RingcastServer} from './server.js';
 const databaseUrl = process.env.RINGCAST_TEST_DATABASE_URL;
 const redisUrl = process.env.RINGCAST_TEST_REDIS_URL;
 const skip = !(databaseUrl && redisUrl) &&
-             'needs RINGCAST_TEST_DATABASE_URL and RINGCAST_TEST_REDIS_URL (tools/pgtmp, tools/redistmp)';
+    'needs RINGCAST_TEST_DATABASE_URL and RINGCAST_TEST_REDIS_URL (tools/pgtmp, redistmp)';
 
 /**
  * A TCP proxy that sends each connection to the first backend accepting it, as a load balancer
@@ -63,7 +63,7 @@ describe('cluster', {skip}, () => {
   /** @type {Array<import('../src/index.js').RingcastClient>} */
   const clients = [];
   const psql = (/** @type {string} */ sql) =>
-    execFileSync('psql', [String(databaseUrl), '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
+      execFileSync('psql', [String(databaseUrl), '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
 
   before(async () => {
     psql(`CREATE DATABASE ${database} TEMPLATE template0`);
@@ -73,12 +73,10 @@ describe('cluster', {skip}, () => {
     // with every database.
     execFileSync('redis-cli', ['-u', String(redisUrl), 'FLUSHALL']);
     for (const id of ['n1', 'n2']) {
-      nodes.push(await new RingcastServer({
-        threads: 1,
-        args: ['--database-url', nodeDatabaseUrl.href, '--redis', String(redisUrl), '--node-id', id,
-               '--jwt-secret', 'sdk-cluster-test-secret-0123456789abcdef',
-               '--reconnect-jitter-ms', '400'],
-      }).start());
+      const args = ['--database-url', nodeDatabaseUrl.href, '--redis', String(redisUrl)];
+      args.push('--node-id', id, '--jwt-secret', 'sdk-cluster-test-secret-0123456789abcdef');
+      args.push('--reconnect-jitter-ms', '400');
+      nodes.push(await new RingcastServer({threads: 1, args}).start());
     }
     proxy = await startProxy(nodes.map((node) => /** @type {number} */ (node.port)));
   });
@@ -90,57 +88,57 @@ describe('cluster', {skip}, () => {
     if (databaseUrl) psql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
   });
 
-  test('a drained node: the hint is waited out, then the other node takes over, nothing lost or doubled',
-       {timeout: 60000}, async () => {
-         const address = /** @type {import('node:net').AddressInfo} */ (proxy.address());
-         const balanced = {baseUrl: `http://127.0.0.1:${address.port}`};
-         const alice = newClient(balanced);
-         const bob = newClient(balanced);
-         clients.push(alice, bob);
-         await signUp(alice, 'alice');
-         const bobSession = await signUp(bob, 'bob');
-         const conv = await alice.openDirect(bobSession.user_id);
-         const synced = [waitFor(alice, 'synced'), waitFor(bob, 'synced')];
-         alice.connect();
-         bob.connect();
-         const bobSeen = recordMessages(bob);
-         await Promise.all(synced);
-         const bodies = Array.from({length: 13}, (_, i) => `m${i + 1}`);
-         await Promise.all(bodies.slice(0, 3).map((b) => alice.send(conv, b).acked));
+  test('a drained node: hint waited out, another node takes over', {timeout: 60000}, async () => {
+    const address = /** @type {import('node:net').AddressInfo} */ (proxy.address());
+    const balanced = {baseUrl: `http://127.0.0.1:${address.port}`};
+    const alice = newClient(balanced);
+    const bob = newClient(balanced);
+    clients.push(alice, bob);
+    await signUp(alice, 'alice');
+    const bobSession = await signUp(bob, 'bob');
+    const conv = await alice.openDirect(bobSession.user_id);
+    const synced = [waitFor(alice, 'synced'), waitFor(bob, 'synced')];
+    alice.connect();
+    bob.connect();
+    const bobSeen = recordMessages(bob);
+    await Promise.all(synced);
+    const bodies = Array.from({length: 13}, (_, i) => `m${i + 1}`);
+    await Promise.all(bodies.slice(0, 3).map((b) => alice.send(conv, b).acked));
 
-         // When each client got the hint, and when it next tried to connect.
-         /** @type {Array<{after_ms: number, at: number, next?: number}>} */
-         const hints = [];
-         for (const client of [alice, bob]) {
-           /** @type {{after_ms: number, at: number, next?: number} | undefined} */
-           let mine;
-           client.on('reconnect_hint', ({after_ms}) => {
-             mine = {after_ms, at: Date.now()};
-             hints.push(mine);
-           });
-           client.on('state', ({state}) => {
-             if (state === 'connecting' && mine && mine.next === undefined) mine.next = Date.now();
-           });
-         }
+    // When each client got the hint, and when it next tried to connect.
+    /** @type {Array<{after_ms: number, at: number, next?: number}>} */
+    const hints = [];
+    for (const client of [alice, bob]) {
+      /** @type {{after_ms: number, at: number, next?: number} | undefined} */
+      let mine;
+      client.on('reconnect_hint', ({after_ms}) => {
+        mine = {after_ms, at: Date.now()};
+        hints.push(mine);
+      });
+      client.on('state', ({state}) => {
+        if (state === 'connecting' && mine && mine.next === undefined) mine.next = Date.now();
+      });
+    }
 
-         const handles = bodies.slice(3).map((b) => alice.send(conv, b));
-         const drained = nodes[0].stop('SIGTERM');
-         const back = [waitFor(alice, 'synced', () => true, 20000),
-                       waitFor(bob, 'synced', () => true, 20000)];
-         assert.equal(await drained, 0);
-         await Promise.all(back);
-         await Promise.all(handles.map((h) => h.acked));
+    const handles = bodies.slice(3).map((b) => alice.send(conv, b));
+    const drained = nodes[0].stop('SIGTERM');
+    const back =
+        [waitFor(alice, 'synced', () => true, 20000), waitFor(bob, 'synced', () => true, 20000)];
+    assert.equal(await drained, 0);
+    await Promise.all(back);
+    await Promise.all(handles.map((h) => h.acked));
 
-         assert.equal(hints.length, 2);
-         for (const hint of hints) {
-           assert.ok(hint.after_ms >= 0 && hint.after_ms <= 400, `after_ms ${hint.after_ms}`);
-           assert.ok(hint.next !== undefined && hint.next - hint.at >= hint.after_ms - 5,
-                     `reconnected ${(hint.next ?? 0) - hint.at} ms after a hint of ${hint.after_ms} ms`);
-         }
-         await until(() => bobSeen.of(conv).length === 13, 'bob has the 13 messages');
-         assert.deepEqual(bobSeen.of(conv).map((m) => m.body), bodies);
-         assert.deepEqual(bobSeen.violations, []);
-         const stored = await storedHistory(balanced, alice, conv);
-         assert.deepEqual(stored.map((m) => m.body), bodies);
-       });
+    assert.equal(hints.length, 2);
+    for (const hint of hints) {
+      assert.ok(hint.after_ms >= 0 && hint.after_ms <= 400, `after_ms ${hint.after_ms}`);
+      assert.ok(
+          hint.next !== undefined && hint.next - hint.at >= hint.after_ms - 5,
+          `reconnected ${(hint.next ?? 0) - hint.at} ms after a hint of ${hint.after_ms} ms`);
+    }
+    await until(() => bobSeen.of(conv).length === 13, 'bob has the 13 messages');
+    assert.deepEqual(bobSeen.of(conv).map((m) => m.body), bodies);
+    assert.deepEqual(bobSeen.violations, []);
+    const stored = await storedHistory(balanced, alice, conv);
+    assert.deepEqual(stored.map((m) => m.body), bodies);
+  });
 });

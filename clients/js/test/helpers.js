@@ -6,12 +6,17 @@ import {WebSocket} from 'ws';
 import {MemoryStorage, RingcastClient} from '../src/index.js';
 
 export const PASSWORD = 'correct horse battery staple';
+/** Every server test is bounded: it fails, never hangs. */
+export const BOUNDED = {
+  timeout: 30000
+};
 let counter = 0;
 
 /** A fresh username (≤ 32 characters of the allowed set). @param {string} prefix */
 export function uniqueName(prefix) {
   counter += 1;
-  return `${prefix.slice(0, 10)}_${process.pid}_${counter}_${Math.random().toString(36).slice(2, 6)}`;
+  const random = Math.random().toString(36).slice(2, 6);
+  return `${prefix.slice(0, 10)}_${process.pid}_${counter}_${random}`;
 }
 
 /**
@@ -111,8 +116,9 @@ export async function storedHistory(server, client, conv) {
   let before = 0;
   for (;;) {
     const query = before > 0 ? `?limit=200&before=${before}` : '?limit=200';
-    const response = await fetch(`${server.baseUrl}/api/conversations/${conv}/messages${query}`,
-                                 {headers: {Authorization: `Bearer ${client.session?.token}`}});
+    const response = await fetch(
+        `${server.baseUrl}/api/conversations/${conv}/messages${query}`,
+        {headers: {Authorization: `Bearer ${client.session?.token}`}});
     if (response.status !== 200) throw new Error(`history: HTTP ${response.status}`);
     const page = await response.json();
     out.push(...page.messages);
@@ -122,4 +128,7 @@ export async function storedHistory(server, client, conv) {
   return out.reverse();
 }
 
-export const sleep = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** @param {number} ms */
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

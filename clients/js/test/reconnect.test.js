@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import {after, before, describe, test} from 'node:test';
 
-import {newClient, recordMessages, signUp, storedHistory, until, waitFor} from './helpers.js';
+import {BOUNDED, newClient, recordMessages, signUp, storedHistory, until, waitFor} from './helpers.js';
 import {RingcastServer} from './server.js';
 
 /** @type {RingcastServer} */
@@ -45,10 +45,10 @@ async function assertStored(client, conv, bodies) {
 }
 
 const bodies = (/** @type {number} */ from, /** @type {number} */ to) =>
-  Array.from({length: to - from + 1}, (_, i) => `m${from + i}`);
+    Array.from({length: to - from + 1}, (_, i) => `m${from + i}`);
 
 describe('reconnect', () => {
-  test('a server restart: sends in flight and sends queued while down go out once', {timeout: 30000}, async () => {
+  test('a server restart: sends in flight and queued go out once each', BOUNDED, async () => {
     const {alice, bob, conv} = await pair();
     const bobSeen = recordMessages(bob);
     await Promise.all(bodies(1, 3).map((b) => alice.send(conv, b).acked));
@@ -76,7 +76,7 @@ describe('reconnect', () => {
     await assertStored(alice, conv, bodies(1, 16));
   });
 
-  test('a send whose ack was lost with the connection is resent with its cid, stored once', {timeout: 30000}, async () => {
+  test('an ack lost with the connection: resent with its cid, stored once', BOUNDED, async () => {
     const {alice, bob, conv} = await pair();
     const bobSeen = recordMessages(bob);
     const handles = bodies(1, 5).map((b) => alice.send(conv, b));
@@ -94,7 +94,7 @@ describe('reconnect', () => {
     await assertStored(alice, conv, bodies(1, 5));
   });
 
-  test('resume: what was missed comes by sync, paged, in order, while live messages race it', {timeout: 30000}, async () => {
+  test('resume: missed messages come by sync, paged, racing live ones', BOUNDED, async () => {
     const {alice, bob, conv} = await pair();
     const bobSeen = recordMessages(bob);
     await alice.send(conv, 'm1').acked;
@@ -113,8 +113,9 @@ describe('reconnect', () => {
     assert.deepEqual(bobSeen.of(conv).map((m) => m.body), bodies(1, 34));
     assert.deepEqual(bobSeen.violations, []);
     // 23 missed messages in pages of 5: at least 5 sync requests.
-    assert.ok(bob.stats.syncRequests - syncsBefore >= 5,
-              `${bob.stats.syncRequests - syncsBefore} sync requests`);
+    assert.ok(
+        bob.stats.syncRequests - syncsBefore >= 5,
+        `${bob.stats.syncRequests - syncsBefore} sync requests`);
     await assertStored(bob, conv, bodies(1, 34));
   });
 });

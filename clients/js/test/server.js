@@ -5,15 +5,15 @@
 // clients' feet; stderr goes to a file that a failing test prints.
 
 import {spawn} from 'node:child_process';
-import {existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync} from 'node:fs';
+import {closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync} from 'node:fs';
 import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 
 const jsRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const BINARY = path.resolve(jsRoot,
-                                   process.env.RINGCAST_BIN ?? '../../build/debug/core/ringcast');
+export const BINARY =
+    path.resolve(jsRoot, process.env.RINGCAST_BIN ?? '../../build/debug/core/ringcast');
 
 /** A port nothing listens on right now (the kernel's pick). @returns {Promise<number>} */
 function freePort() {
@@ -54,7 +54,7 @@ export class RingcastServer {
 
   async start() {
     const fixedPort = this.port !== null;
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0;; attempt++) {
       if (!fixedPort) this.port = await freePort();
       this._spawn();
       try {
@@ -74,11 +74,24 @@ export class RingcastServer {
     const env = Object.fromEntries(
         Object.entries(process.env).filter(([key]) => !key.startsWith('RINGCAST_')));
     const err = openSync(this.stderrPath, 'a');
-    this.proc = spawn(BINARY, [
-      '--host', '127.0.0.1', '--port', String(this.port), '--threads', String(this.threads),
-      '--data-dir', this.dataDir, '--password-cost', '10', '--login-rate-ip', '10000',
-      ...this.args,
-    ], {stdio: ['ignore', err, err], env});
+    this.proc = spawn(
+        BINARY,
+        [
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(this.port),
+          '--threads',
+          String(this.threads),
+          '--data-dir',
+          this.dataDir,
+          '--password-cost',
+          '10',
+          '--login-rate-ip',
+          '10000',
+          ...this.args,
+        ],
+        {stdio: ['ignore', err, err], env});
     closeSync(err);
     const proc = this.proc;
     this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
