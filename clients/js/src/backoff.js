@@ -1,5 +1,5 @@
 // When to reconnect after a WebSocket closes. Pure logic (the clock and the random source are
-// passed in) so that it is unit-tested without a server (test/backoff.test.js).
+// passed in) so that it is unit-tested without a server (test/unit.test.js).
 //
 // - Failures: exponential backoff with full jitter (a delay drawn uniformly from
 //   [0, min(maxDelayMs, baseDelayMs * 2^attempt))), so that clients cut off together do not

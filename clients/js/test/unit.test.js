@@ -1,11 +1,12 @@
-// The reconnect policy (backoff with full jitter, reset after a stable connection, the server's
-// reconnect hint and close 1012), the reordering of messages per conversation, and the typing
-// throttle: pure logic, no server.
+// The SDK's logic without a server: the reconnect policy (backoff with full jitter, reset after
+// a stable connection, the server's reconnect hint and close 1012), the reordering of messages
+// per conversation, the typing throttle, and the outbox's order, pacing and stored form.
 
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
 
-import {ConversationCursors, ReconnectPolicy} from '../src/index.js';
+import {ConversationCursors, MemoryStorage, ReconnectPolicy} from '../src/index.js';
+import {Outbox} from '../src/outbox.js';
 import {TypingThrottle} from '../src/typing.js';
 
 /** A random source that returns the given values in turn. @param {number[]} values */
@@ -111,5 +112,66 @@ describe('TypingThrottle', () => {
     await new Promise((resolve) => setTimeout(resolve, 120));
     assert.deepEqual(sent.slice(4), ['5:stop']);
     throttle.reset();
+  });
+});
+
+describe('Outbox', () => {
+  const entry = (/** @type {string} */ cid) =>
+      /** @type {import('../src/types.js').OutboxEntry} */ (
+          {cid, conv: 1, kind: 'text', body: cid, created_ms: 0, state: 'pending'});
+
+  test('in creation order, each once per connection, none before it is stored', async () => {
+    const storage = new MemoryStorage();
+    const outbox = new Outbox({storage, sendsPerSecond: 1000, onStorageError: assert.fail});
+    await outbox.open('k');
+    outbox.add(entry('a'));
+    outbox.add(entry('b'));
+    assert.equal(outbox.next(1, 0), null);  // not written yet: holds the line
+    await outbox.save();
+    assert.deepEqual(JSON.parse(String(storage.getItem('k'))).map((e) => e.cid), ['a', 'b']);
+    /** @param {number} conn */
+    const drain = (conn) => {
+      const out = [];
+      for (let next = outbox.next(conn, 0); next && 'entry' in next; next = outbox.next(conn, 0)) {
+        out.push([next.entry.cid, outbox.sent(next.entry.cid, conn)]);
+      }
+      return out;
+    };
+    assert.deepEqual(drain(1), [['a', false], ['b', false]]);
+    assert.deepEqual(drain(1), []);
+    assert.deepEqual(drain(2), [['a', true], ['b', true]]);  // a new connection: resent
+    // A reload: entries read back count as sent before.
+    const reloaded = new Outbox({storage, sendsPerSecond: 1000, onStorageError: assert.fail});
+    await reloaded.open('k');
+    assert.deepEqual(reloaded.entries.map((e) => e.cid), ['a', 'b']);
+    const first = reloaded.next(1, 0);
+    assert.ok(first && 'entry' in first);
+    assert.equal(reloaded.sent(first.entry.cid, 1), true);
+  });
+
+  test('a retry pause holds back the entries behind it; pacing spaces the sends', async () => {
+    const outbox =
+        new Outbox({storage: new MemoryStorage(), sendsPerSecond: 2, onStorageError: assert.fail});
+    await outbox.open('k');
+    outbox.add(entry('a'));
+    outbox.add(entry('b'));
+    await outbox.save();
+    outbox.retryLater('a', 'unavailable', 0);
+    assert.deepEqual(outbox.next(1, 0), {waitMs: 2000});  // doubled: the first unavailable
+    const next = outbox.next(1, 2000);
+    assert.ok(next && 'entry' in next && next.entry.cid === 'a');
+    outbox.sent('a', 1);
+    outbox.sent('b', 1);  // the bucket (2 a second) is empty now
+    outbox.add(entry('c'));
+    await outbox.save();
+    assert.deepEqual(outbox.next(1, 2000), {waitMs: 500});
+  });
+
+  test('a stored outbox that is not one is ignored, not sent', async () => {
+    const storage = new MemoryStorage();
+    storage.setItem('k', '[{"cid": 5}, "x", {"cid": "ok", "conv": 2, "kind": "text", "body": ""}]');
+    const outbox = new Outbox({storage, sendsPerSecond: 10, onStorageError: assert.fail});
+    await outbox.open('k');
+    assert.deepEqual(outbox.entries.map((e) => e.cid), ['ok']);
   });
 });
