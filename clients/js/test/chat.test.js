@@ -134,7 +134,7 @@ describe('chat', () => {
   });
 
   test('typing: a start per refresh period, a stop on idle or send', BOUNDED, async () => {
-    const {alice, bob, conv} = await pair({typing: {refreshMs: 400, idleMs: 250, expireMs: 2000}});
+    const {alice, bob, conv} = await pair({typing: {refreshMs: 1000, idleMs: 600, expireMs: 3000}});
     /** @type {import('../src/types.js').Typing[]} */
     const seen = [];
     bob.on('typing', (event) => seen.push(event));
@@ -152,7 +152,7 @@ describe('chat', () => {
     // Typing for longer than the refresh period sends one more start, to keep it shown.
     seen.length = 0;
     const startedAt = Date.now();
-    while (Date.now() - startedAt < 600) {
+    while (Date.now() - startedAt < 1500) {
       alice.typing(conv);
       await sleep(50);
     }
