@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages ringcast needs to build, test and benchmark. Idempotent and
 # silent when everything is already there. Usage: tools/deps.sh [build|test|bench]
-# (test: also clang for the fuzz harnesses; bench: the suite in bench/run — matplotlib for its
-# plots, Node and npm for the ws peer, PostgreSQL for chat-1k-pg's throwaway cluster).
+# (test: also clang for the fuzz harnesses, and Node with the JavaScript SDK's npm packages;
+# bench: the suite in bench/run — matplotlib for its plots, Node and npm for the ws peer,
+# PostgreSQL for chat-1k-pg's throwaway cluster).
 set -euo pipefail
 
 build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-dev libmimalloc-dev
@@ -16,28 +17,49 @@ build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-de
 # (tools/redistmp); the instance Debian's package starts is not used.
 # nginx: the needs_nginx tests (tests/integration/test_nginx.py) and deploy/try-cluster, each
 # with a throwaway nginx of its own (tools/nginx_proxy.py); the system nginx is not used (below).
+# nodejs (and npm, below): the JavaScript SDK's tests (clients/js, ctest sdk_js), whose npm
+# packages (ws, typescript) `npm ci` installs from the committed package-lock.json at the end.
 test_packages=(python3 python3-pytest python3-websockets curl faketime clang libclang-rt-14-dev
-               postgresql redis-server nginx)
+               postgresql redis-server nginx nodejs)
 bench_packages=(python3 python3-matplotlib nodejs postgresql redis-server)
 
 wanted=("${build_packages[@]}")
 case "${1:-build}" in
   build) ;;
-  test) wanted+=("${test_packages[@]}") ;;
+  test)
+    wanted+=("${test_packages[@]}")
+    # Debian's nodejs ships npm separately; other nodejs builds bundle it (and conflict with it).
+    command -v npm >/dev/null 2>&1 || wanted+=(npm)
+    ;;
   bench)
     wanted+=("${bench_packages[@]}")
-    # Debian's nodejs ships npm separately; other nodejs builds bundle it (and conflict with it).
     command -v npm >/dev/null 2>&1 || wanted+=(npm)
     ;;
   *) echo "usage: tools/deps.sh [build|test|bench]" >&2; exit 2 ;;
 esac
+
+# The SDK's npm packages, exactly as locked: `npm ci` (from the npm registry), skipped while
+# node_modules was installed from the same lockfile (a copy of which marks the install).
+install_js_packages() {
+  local sdk
+  sdk="$(cd "$(dirname "$0")/.." && pwd)/clients/js"
+  if cmp -s "$sdk/package-lock.json" "$sdk/node_modules/.ringcast-installed-lock" 2>/dev/null; then
+    return 0
+  fi
+  echo "tools/deps.sh: npm ci in clients/js"
+  (cd "$sdk" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  cp "$sdk/package-lock.json" "$sdk/node_modules/.ringcast-installed-lock"
+}
 
 missing=()
 for package in "${wanted[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$package")
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+if [[ ${#missing[@]} -eq 0 ]]; then
+  [[ "${1:-build}" == test ]] && install_js_packages
+  exit 0
+fi
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "tools/deps.sh: missing packages (${missing[*]}); run as root or install them" >&2
@@ -63,3 +85,5 @@ EOF
 fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+[[ "${1:-build}" == test ]] && install_js_packages
+exit 0

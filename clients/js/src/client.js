@@ -1,0 +1,805 @@
+// RingcastClient: one chat session against a ringcast server (proto/PROTOCOL.md, "The chat
+// service"). What it keeps, and why:
+//
+// - session: the login token (persisted unless `persistSession` is false). A 401 on an HTTP
+//   call, a `/ws` refusal (seen as the HTTP 401 of the conversation list that precedes every
+//   connection) or a close 1008 `token revoked` raises `auth_expired` once per token and stops
+//   reconnecting until `login` gives a new one.
+// - one WebSocket (connection.js), reopened after every loss. Every attempt starts with
+//   `GET /api/conversations` (discovers conversations created meanwhile, and checks the token
+//   with an answer a browser's WebSocket would hide), then `/ws`; after `hello` the client
+//   resumes: `sync` from each conversation's cursor, paging while `more`, and resends the
+//   outbox.
+// - cursors (stream.js, cursors.js): per conversation, the last seq handed to the app, so that
+//   `message` events come in seq order with no gap and no duplicate across reconnects. A
+//   conversation known at the first connection after login starts at its `last_seq` then
+//   (older messages are history); one that appears later (created, joined, or found at a
+//   reconnect) starts at 0.
+// - outbox (outbox.js): sends until acked, persisted, resent with the same `cid` on every new
+//   connection, paced below the server's `--msg-rate`.
+//
+// The parts, each in its file: connection.js (the socket), backoff.js (when to reconnect),
+// stream.js (messages in order: live, sync, history; with cursors.js and answers.js),
+// outbox.js (unacked sends), watermarks.js (receipts asked for), typing.js, http.js.
+
+import {ReconnectPolicy} from './backoff.js';
+import {Connection} from './connection.js';
+import {Emitter} from './emitter.js';
+import {RingcastError} from './errors.js';
+import {HttpApi} from './http.js';
+import {Outbox} from './outbox.js';
+import {defaultStorage} from './storage.js';
+import {MessageStream} from './stream.js';
+import {RemoteTyping, TypingThrottle} from './typing.js';
+import {Watermarks} from './watermarks.js';
+
+/** @typedef {import('./types.js').Message} Message */
+/** @typedef {import('./types.js').Ack} Ack */
+/** @typedef {import('./types.js').Typing} Typing */
+/** @typedef {import('./types.js').Presence} Presence */
+/** @typedef {import('./types.js').Members} Members */
+/** @typedef {import('./types.js').Conversation} Conversation */
+/** @typedef {import('./types.js').SyncSummary} SyncSummary */
+/** @typedef {import('./types.js').HistoryPage} HistoryPage */
+/** @typedef {import('./types.js').Session} Session */
+/** @typedef {import('./types.js').OutboxEntry} OutboxEntry */
+/** @typedef {import('./types.js').ConnectionState} ConnectionState */
+/** @typedef {import('./types.js').ErrorInfo} ErrorInfo */
+/** @typedef {import('./types.js').ClientOptions} ClientOptions */
+/** @typedef {import('./types.js').ClientEvents} ClientEvents */
+
+/** @typedef {OutboxEntry & {acked: Promise<Ack>}} SendHandle */
+
+/** @extends {Emitter<ClientEvents>} */
+export class RingcastClient extends Emitter {
+  /** @param {ClientOptions} [options] */
+  constructor(options = {}) {
+    super();
+    const base = options.baseUrl ?? /** @type {any} */ (globalThis).location?.origin;
+    if (!base) throw new RingcastError('options.baseUrl is required', {code: 'bad_option'});
+    /** @type {string} */
+    this.baseUrl = String(base).replace(/\/+$/, '');
+    /** @type {string} */
+    this.wsUrl = options.wsUrl ?? `${this.baseUrl.replace(/^http/, 'ws')}/ws`;
+    this.storage = options.storage ?? defaultStorage();
+    this._prefix = options.storagePrefix ?? 'ringcast:';
+    this._persistSession = options.persistSession ?? true;
+    this._requestTimeoutMs = options.requestTimeoutMs ?? 15000;
+    this._autoDelivered = options.autoDelivered ?? true;
+    this._maxOutbox = options.maxOutbox ?? 1000;
+
+    this._http = new HttpApi({
+      baseUrl: this.baseUrl,
+      fetch: options.fetch ?? globalThis.fetch?.bind(globalThis),
+      timeoutMs: this._requestTimeoutMs,
+      token: () => this.session?.token ?? null,
+      onUnauthorized: (reason, token) => {
+        if (token === this.session?.token) this._authExpired(reason);
+      },
+    });
+    this._connection = new Connection({
+      WebSocket: options.WebSocket,
+      policy: new ReconnectPolicy(options.reconnect),
+      pingIntervalMs: options.pingIntervalMs ?? 25000,
+      pongTimeoutMs: options.pongTimeoutMs ?? 10000,
+      helloTimeoutMs: options.helloTimeoutMs ?? 10000,
+      prepare: () => this._prepareConnection(),
+      onState: (change) => this.emit('state', change),
+      onHello: (hello) => this._onHello(hello),
+      onEvent: (event) => this._onEvent(event),
+      onDown: () => this._onDown(),
+      onClose: (code, reason) => this._onClose(code, reason),
+      onHint: (afterMs) => this.emit('reconnect_hint', {after_ms: afterMs}),
+      onError: (code, message) => this._error(code, message),
+    });
+    this._outbox = new Outbox({
+      storage: this.storage,
+      sendsPerSecond: options.sendsPerSecond ?? 50,
+      onStorageError: (error) => this._error('storage', `storage write failed: ${error}`),
+    });
+    // Typing and watermarks go out only for conversations the user is known to be in: the
+    // server's `forbidden` for them carries no cid and would be taken for a history's.
+    this._typingOut = new TypingThrottle({
+      refreshMs: options.typing?.refreshMs ?? 3000,
+      idleMs: options.typing?.idleMs ?? 5000,
+      send: (conv, state) =>
+          this._members.has(conv) && this._connection.send({type: 'typing', conv, state}),
+    });
+    this._watermarks = new Watermarks({
+      batchMs: 50,
+      send: (conv, type, seq) =>
+          this._members.has(conv) && this._connection.send({type, conv, seq}),
+    });
+    this._stream = new MessageStream({
+      connection: this._connection,
+      maxBuffered: options.maxBufferedPerConversation ?? 10000,
+      syncTimeoutMs: options.syncTimeoutMs ?? 60000,
+      historyTimeoutMs: this._requestTimeoutMs,
+      isMember: (conv) => this._members.has(conv),
+      deliver: (message) => this._deliver(message),
+      onSync: (summaries, asked) => this._onSync(summaries, asked),
+      onSynced: () => this.emit('synced', {}),
+      onError: (code, message) => this._error(code, message),
+    });
+    this._typingIn = new RemoteTyping({
+      expireMs: options.typing?.expireMs ?? 8000,
+      emit: (event) => this.emit('typing', event),
+    });
+
+    /** @type {Session | null} */
+    this.session = null;
+    this._resends = 0;
+    /** @type {Map<number, Presence>} the contacts' presence, from `hello` and `presence` */
+    this.presence = new Map();
+
+    this._wantOpen = false;       // connect() was called and close()/logout() not since
+    this._everConnected = false;  // a hello came since login: new conversations start at 0
+    /** @type {string | null} the token auth_expired was raised for */
+    this._expiredToken = null;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this._flushTimer = null;
+    /** @type {Map<number, number[]>} member lists of the conversations the user is in */
+    this._members = new Map();
+    /**
+     * @type {Map<string, {promise: Promise<Ack>, resolve: (ack: Ack) => void,
+     *                     reject: (error: RingcastError) => void}>}
+     */
+    this._waiters = new Map();
+    this._onOnline = () => {
+      if (this.state === 'waiting') this._connection.reconnectNow();
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Accounts
+
+  /** @param {string} username @param {string} password @returns {Promise<{user_id: number}>} */
+  register(username, password) {
+    return this._http.request('POST', '/api/register', {username, password}, {auth: false});
+  }
+
+  /**
+   * Logs in; a different user than before starts from a clean state (their own outbox is
+   * loaded). If `connect()` was called, the connection (re)opens with the new token.
+   * @param {string} username @param {string} password @returns {Promise<Session>}
+   */
+  async login(username, password) {
+    const answer =
+        await this._http.request('POST', '/api/login', {username, password}, {auth: false});
+    /** @type {Session} */
+    const session = {
+      token: answer.token,
+      user_id: answer.user_id,
+      expires_at: answer.expires_at,
+      username,
+    };
+    await this._adopt(session, true);
+    return session;
+  }
+
+  /**
+   * Takes back the session a previous page (or process) stored; null when there is none or it
+   * has expired. Loads that user's outbox, whose sends go out at the next connection.
+   * @returns {Promise<Session | null>}
+   */
+  async restoreSession() {
+    let raw = null;
+    try {
+      raw = await this.storage.getItem(this._sessionKey());
+    } catch (error) {
+      this._error('storage', `storage read failed: ${error}`);
+    }
+    /** @type {any} */
+    let stored = null;
+    try {
+      stored = raw ? JSON.parse(raw) : null;
+    } catch {
+      // A corrupted entry is no session.
+    }
+    if (!stored || typeof stored.token !== 'string' || !Number.isSafeInteger(stored.user_id)) {
+      return null;
+    }
+    if (!(stored.expires_at > Date.now())) {
+      await this._storageRemove(this._sessionKey());
+      return null;
+    }
+    /** @type {Session} */
+    const session = {
+      token: stored.token,
+      user_id: stored.user_id,
+      expires_at: stored.expires_at,
+      username: typeof stored.username === 'string' ? stored.username : undefined,
+    };
+    await this._adopt(session, false);
+    return session;
+  }
+
+  /**
+   * Revokes the token on the server, closes the connection and forgets the session and the
+   * outbox, in memory and in the storage (a shared computer keeps nothing of the user).
+   * @returns {Promise<{revoked: boolean}>} `revoked` false when the server could not be told
+   */
+  async logout() {
+    const session = this.session;
+    this.close();
+    let revoked = false;
+    if (session && session.token !== this._expiredToken) {
+      try {
+        await this._http.request('POST', '/api/logout');
+        revoked = true;
+      } catch {
+        // Offline or already expired: the token dies at its expiry; nothing is kept here.
+      }
+    }
+    this._resetUserState();
+    this.session = null;
+    this._expiredToken = null;
+    await this._outbox.close({erase: true});
+    await this._storageRemove(this._sessionKey());
+    return {revoked};
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Connection
+
+  /** Opens the WebSocket and keeps it open (reconnecting) until `close()` or `logout()`. */
+  connect() {
+    if (!this.session) throw new RingcastError('not logged in', {code: 'not_logged_in'});
+    if (this._wantOpen) return;
+    this._wantOpen = true;
+    /** @type {any} */ (globalThis).addEventListener?.('online', this._onOnline);
+    this._connection.start();
+  }
+
+  /** Closes the WebSocket and stops reconnecting; the session and the outbox stay. */
+  close() {
+    this._wantOpen = false;
+    /** @type {any} */ (globalThis).removeEventListener?.('online', this._onOnline);
+    this._connection.stop('closed');
+    this._typingIn.clear();
+  }
+
+  /**
+   * Drops the current connection and opens a new one at once (the app learnt that the network
+   * changed, say). Unacked sends go out again on it, with their cids.
+   */
+  reconnectNow() {
+    this._connection.reconnectNow();
+  }
+
+  /** The user id of the session, or null. */
+  get userId() {
+    return this.session?.user_id ?? null;
+  }
+
+  /** Whether requests go out now (the server's hello arrived). */
+  get connected() {
+    return this._connection.ready;
+  }
+
+  /** @returns {ConnectionState} */
+  get state() {
+    return this._connection.state;
+  }
+
+  /** Counters, for tests and diagnostics. */
+  get stats() {
+    return {connections: this._connection.number, resends: this._resends, ...this._stream.counters};
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Messages
+
+  /**
+   * Queues a message: it goes out now if connected, else at the next connection, and again
+   * after every reconnect until acked (the same `cid` each time: the server stores it once).
+   * `acked` resolves with the ack, or rejects when the server refuses it for good (the entry
+   * then stays `failed` in the outbox) or it is discarded.
+   * @param {number} conv
+   * @param {string} body
+   * @param {{kind?: string, cid?: string}} [options]
+   * @returns {SendHandle}
+   */
+  send(conv, body, options = {}) {
+    if (!this.session) throw new RingcastError('not logged in', {code: 'not_logged_in'});
+    if (!Number.isSafeInteger(conv) || conv <= 0) {
+      throw new RingcastError('conv must be a positive integer', {code: 'bad_request'});
+    }
+    if (typeof body !== 'string') {
+      throw new RingcastError('body must be a string', {code: 'bad_request'});
+    }
+    if (this._outbox.entries.length >= this._maxOutbox) {
+      throw new RingcastError(
+          `outbox full (${this._maxOutbox} sends waiting)`, {code: 'outbox_full'});
+    }
+    const cid = options.cid ?? newCid();
+    if (this._outbox.get(cid)) throw new RingcastError('cid already queued', {code: 'bad_request'});
+    /** @type {OutboxEntry} */
+    const entry = {
+      cid,
+      conv,
+      kind: options.kind ?? 'text',
+      body,
+      created_ms: Date.now(),
+      state: 'pending',
+    };
+    this._outbox.add(entry);
+    const acked = this.acked(cid);
+    this._typingOut.stop(conv);
+    this.emit('outbox', {change: 'added', entry: {...entry}});
+    this._outbox.save().then(() => this._flushOutbox());
+    return {...entry, acked};
+  }
+
+  /**
+   * The ack of the queued send `cid`, one restored after a reload included: resolves with the
+   * ack; rejects when the server refuses the send for good, it is discarded, or the session
+   * ends; rejects at once for a cid not in the outbox.
+   * @param {string} cid @returns {Promise<Ack>}
+   */
+  acked(cid) {
+    const waiter = this._waiters.get(cid);
+    if (waiter) return waiter.promise;
+    /** @type {Promise<Ack>} */
+    let promise;
+    if (!this._outbox.get(cid)) {
+      promise = Promise.reject(
+          new RingcastError('no such send in the outbox', {code: 'unknown_cid', cid}));
+    } else {
+      /** @type {(ack: Ack) => void} */
+      let resolve = () => {};
+      /** @type {(error: RingcastError) => void} */
+      let reject = () => {};
+      promise = new Promise((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this._waiters.set(cid, {promise, resolve, reject});
+    }
+    // Nobody has to await it: an unawaited rejection must not end a Node process.
+    promise.catch(() => {});
+    return promise;
+  }
+
+  /** The sends not yet acked, oldest first (copies). @returns {OutboxEntry[]} */
+  outbox() {
+    return this._outbox.entries.map((entry) => ({...entry}));
+  }
+
+  /**
+   * Puts a `failed` send back in line, with its cid. @param {string} cid
+   * @returns {Promise<Ack> | undefined} its ack (undefined: `cid` is not a failed send)
+   */
+  retry(cid) {
+    if (!this._outbox.revive(cid)) return undefined;
+    const entry = /** @type {OutboxEntry} */ (this._outbox.get(cid));
+    this.emit('outbox', {change: 'retried', entry: {...entry}});
+    this._outbox.save().then(() => this._flushOutbox());
+    return this.acked(cid);
+  }
+
+  /**
+   * Drops a send from the outbox (a pending one may still have reached the server: its message
+   * then arrives like any other). @param {string} cid
+   */
+  discard(cid) {
+    const entry = this._outbox.remove(cid);
+    if (!entry) return;
+    this._settle(cid, null, new RingcastError('discarded', {code: 'discarded', cid}));
+    this.emit('outbox', {change: 'discarded', entry});
+    this._outbox.save();
+  }
+
+  /**
+   * A page of history, newest first: messages with seq < `before` (0: the newest). Over the
+   * WebSocket when connected, else over HTTP.
+   * @param {number} conv
+   * @param {{before?: number, limit?: number}} [options] `limit` 1–200 (default 50)
+   * @returns {Promise<HistoryPage>}
+   */
+  async history(conv, options = {}) {
+    const before = options.before ?? 0;
+    const limit = options.limit ?? 50;
+    if (this._connection.ready && this._members.has(conv)) {
+      return this._stream.history(conv, before, limit);
+    }
+    const query = new URLSearchParams({limit: String(limit)});
+    if (before > 0) query.set('before', String(before));
+    const page = await this._http.request('GET', `/api/conversations/${conv}/messages?${query}`);
+    return {conv, messages: page.messages, more: page.more};
+  }
+
+  /**
+   * Pages backwards through a conversation: each `next()` gives the next older page (newest
+   * first), `null` once the first message was given.
+   * @param {number} conv
+   * @param {{before?: number, limit?: number}} [options] start below `before` (0: the newest)
+   */
+  historyPager(conv, options = {}) {
+    let before = options.before ?? 0;
+    let done = false;
+    return {
+      /** @returns {Promise<HistoryPage | null>} */
+      next: async () => {
+        if (done) return null;
+        const page = await this.history(conv, {before, limit: options.limit});
+        if (page.messages.length > 0) before = page.messages[page.messages.length - 1].seq;
+        if (!page.more || page.messages.length === 0 || before <= 1) done = true;
+        return page;
+      },
+    };
+  }
+
+  /**
+   * Everything up to `seq` is read (on screen, page visible): `read` goes out now or at the next
+   * connection; it only ever moves forward. Also marks it delivered.
+   * @param {number} conv @param {number} seq
+   */
+  markRead(conv, seq) {
+    this._watermarks.move(conv, 'read', seq);
+  }
+
+  /** Everything up to `seq` reached this device. @param {number} conv @param {number} seq */
+  markDelivered(conv, seq) {
+    this._watermarks.move(conv, 'delivered', seq);
+  }
+
+  /** Call on every keystroke; see typing.js for what goes out. @param {number} conv */
+  typing(conv) {
+    if (this._connection.ready) this._typingOut.typing(conv, Date.now());
+  }
+
+  /** The user stopped typing (cleared the field, left the conversation). @param {number} conv */
+  stopTyping(conv) {
+    this._typingOut.stop(conv);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Conversations (HTTP)
+
+  /** `GET /api/conversations`, most recently active first. @returns {Promise<Conversation[]>} */
+  async conversations() {
+    const answer = await this._http.request('GET', '/api/conversations');
+    /** @type {Conversation[]} */
+    const list = answer.conversations;
+    for (const conv of list) {
+      this._members.set(conv.id, conv.members);
+      this._stream.follow(conv.id, this._everConnected ? 0 : conv.last_seq);
+    }
+    this.emit('conversations', {conversations: list});
+    return list;
+  }
+
+  /**
+   * `POST /api/conversations`. @param {{members: number[], name?: string, group?: boolean}} spec
+   * @returns {Promise<{id: number, created: boolean}>} `created` false: the 1:1 existed already
+   */
+  async createConversation(spec) {
+    const {status, body: answer} =
+        await this._http.requestWithStatus('POST', '/api/conversations', spec);
+    if (!this._members.has(answer.id)) {
+      this._members.set(answer.id, [...new Set([this.session?.user_id ?? 0, ...spec.members])]);
+    }
+    this._stream.follow(answer.id, 0);
+    return {id: answer.id, created: status === 201};
+  }
+
+  /** The 1:1 conversation with `user` (created if needed). @param {number} user */
+  async openDirect(user) {
+    return (await this.createConversation({members: [user], group: false})).id;
+  }
+
+  /** A new group. @param {string} name @param {number[]} members */
+  async createGroup(name, members) {
+    return (await this.createConversation({members, name, group: true})).id;
+  }
+
+  /**
+   * Adds members to a group.
+   * @param {number} conv @param {number[]} members
+   * @returns {Promise<{id: number, members: number[]}>}
+   */
+  async addMembers(conv, members) {
+    const answer =
+        await this._http.request('POST', `/api/conversations/${conv}/members`, {members});
+    this._members.set(conv, answer.members);
+    return answer;
+  }
+
+  /** Removes `user` (yourself: leave). @param {number} conv @param {number} user */
+  async removeMember(conv, user) {
+    return this._http.request('DELETE', `/api/conversations/${conv}/members/${user}`);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Internals: connection life
+
+  _sessionKey() {
+    return `${this._prefix}session`;
+  }
+
+  /** @param {Session} session @param {boolean} store */
+  async _adopt(session, store) {
+    const sameUser = this.session?.user_id === session.user_id;
+    if (!sameUser) {
+      this._connection.stop('user changed');
+      this._resetUserState();
+      this.session = session;
+      await this._outbox.open(`${this._prefix}outbox:${session.user_id}`);
+    }
+    this.session = session;
+    this._expiredToken = null;
+    if (store && this._persistSession) {
+      await this._storageSet(this._sessionKey(), JSON.stringify(session));
+    }
+    if (this._wantOpen) this._connection.start();  // no-op while it runs
+  }
+
+  _resetUserState() {
+    for (const [cid] of this._waiters) {
+      this._settle(cid, null, new RingcastError('session ended', {code: 'logged_out', cid}));
+    }
+    this._stream.clear();
+    this._members.clear();
+    this._watermarks.clear();
+    this.presence.clear();
+    this._typingIn.clear();
+    this._everConnected = false;
+  }
+
+  /** @param {string} reason */
+  _authExpired(reason) {
+    const token = this.session?.token;
+    if (!token || this._expiredToken === token) return;
+    this._expiredToken = token;
+    this._connection.stop('auth_expired');
+    this._storageRemove(this._sessionKey());
+    this.emit('auth_expired', {reason});
+  }
+
+  /**
+   * Before each connection attempt: the conversation list (new conversations, and the token's
+   * check); the URL to open, or null when the token is no good.
+   * @returns {Promise<string | null>}
+   */
+  async _prepareConnection() {
+    const session = this.session;
+    if (!session || session.token === this._expiredToken) return null;
+    if (session.expires_at <= Date.now()) {
+      this._authExpired('token expired');
+      return null;
+    }
+    try {
+      await this.conversations();
+    } catch (error) {
+      if (/** @type {RingcastError} */ (error).status === 401) return null;  // auth_expired raised
+      throw error;
+    }
+    return `${this.wsUrl}?token=${encodeURIComponent(session.token)}`;
+  }
+
+  /** The connection in use is gone: what was tied to it goes too. */
+  _onDown() {
+    if (this._flushTimer) clearTimeout(this._flushTimer);
+    this._flushTimer = null;
+    this._stream.down();
+    this._typingOut.reset();
+  }
+
+  /**
+   * The server closed the connection: whether to reconnect.
+   * @param {number} code @param {string} reason @returns {boolean}
+   */
+  _onClose(code, reason) {
+    if (code === 1008 && reason === 'token revoked') {
+      this._authExpired(reason);
+      return false;
+    }
+    if (code === 1008 && reason.startsWith('too many connections')) {
+      this._error('too_many_connections', reason);
+    }
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Internals: frames
+
+  /** A frame from the server (not hello, reconnect or pong: connection.js's). @param {any} event */
+  _onEvent(event) {
+    const {type, ...body} = event ?? {};
+    switch (type) {
+      case 'message':
+        // A conversation not heard of (its `members` event was missed): the user is in it, and
+        // it is delivered from its start.
+        if (!this._members.has(body.conv)) this._members.set(body.conv, []);
+        return this._stream.accept(body, true);
+      case 'ack':
+        return this._onAck(body);
+      case 'receipt':
+        return this.emit('receipt', body);
+      case 'typing':
+        return this._typingIn.received(body);
+      case 'presence':
+        this.presence.set(body.user, body);
+        return this.emit('presence', body);
+      case 'members':
+        return this._onMembers(body);
+      case 'sync':
+        return this._stream.onSyncAnswer(body.convs ?? []);
+      case 'history':
+        return this._stream.onHistoryAnswer(body);
+      case 'error':
+        return this._onErrorFrame(body);
+      default:
+        return undefined;  // a type from a newer server
+    }
+  }
+
+  /** @param {{user: number, presence: Presence[]}} hello */
+  _onHello(hello) {
+    this._everConnected = true;
+    this.presence = new Map((hello.presence ?? []).map((p) => [p.user, p]));
+    this._watermarks.forgetSent();
+    this.emit('hello', {user: hello.user, presence: [...this.presence.values()]});
+    this._stream.resume();
+    this._flushOutbox();
+  }
+
+  /** A message due to the app (in order, once). @param {Message} message */
+  _deliver(message) {
+    this._typingIn.messageFrom(message.conv, message.from);
+    this.emit('message', message);
+    if (this._autoDelivered && message.from !== this.session?.user_id) {
+      this._watermarks.deliveredSoon(message.conv, message.seq);
+    }
+  }
+
+  /**
+   * A sync answer's conversations: counts and watermarks for the app; watermarks asked for
+   * earlier that the server lacks go out again.
+   * @param {SyncSummary[]} summaries @param {number[]} asked
+   */
+  _onSync(summaries, asked) {
+    const me = this.session?.user_id;
+    const listed = new Set();
+    for (const summary of summaries) {
+      listed.add(summary.conv);
+      const mine = summary.members?.find((m) => m.user === me);
+      if (mine) this._watermarks.confirm(summary.conv, mine);
+    }
+    // Left out of the answer: the user is no longer a member.
+    for (const conv of asked)
+      if (!listed.has(conv)) this._members.delete(conv);
+    this.emit('sync', {convs: summaries});
+  }
+
+  /** @param {{code: string, message: string, cid?: string}} error */
+  _onErrorFrame(error) {
+    const {code, message, cid} = error;
+    if (cid !== undefined && this._outbox.get(String(cid))) return this._onSendError(error);
+    if (cid === undefined && this._stream.takeError(code, message)) return;
+    this._error(code, message, cid === undefined ? undefined : String(cid));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Internals: outbox
+
+  /** @param {string} cid @param {Ack | null} ack @param {RingcastError} [error] */
+  _settle(cid, ack, error) {
+    const waiter = this._waiters.get(cid);
+    if (!waiter) return;
+    this._waiters.delete(cid);
+    if (ack)
+      waiter.resolve(ack);
+    else if (error)
+      waiter.reject(error);
+  }
+
+  _flushOutbox() {
+    const connection = this._connection;
+    if (!connection.ready) return;
+    if (this._flushTimer) clearTimeout(this._flushTimer);
+    this._flushTimer = null;
+    for (;;) {
+      const next = this._outbox.next(connection.number, Date.now());
+      if (!next) return;
+      if ('waitMs' in next) {
+        this._flushTimer = setTimeout(() => this._flushOutbox(), next.waitMs);
+        return;
+      }
+      const {cid, conv, kind, body} = next.entry;
+      if (!connection.send({type: 'send', conv, cid, kind, body})) return;
+      if (this._outbox.sent(cid, connection.number)) this._resends += 1;
+    }
+  }
+
+  /** @param {Ack} ack */
+  _onAck(ack) {
+    const entry = this._outbox.remove(ack.cid);
+    if (entry) {
+      this._outbox.save();
+      this._settle(ack.cid, ack);
+      this.emit('outbox', {change: 'acked', entry});
+    }
+    this.emit('ack', ack);
+  }
+
+  /** @param {{code: string, message: string, cid?: string}} error */
+  _onSendError(error) {
+    const cid = String(error.cid);
+    const entry = this._outbox.get(cid);
+    if (!entry) return;
+    if (error.code === 'rate_limited' || error.code === 'unavailable') {
+      this._outbox.retryLater(cid, error.code, Date.now());
+      this._flushOutbox();
+      return;
+    }
+    entry.state = 'failed';
+    entry.error = {code: error.code, message: error.message};
+    this._outbox.save();
+    this._settle(cid, null, new RingcastError(error.message, {code: error.code, cid}));
+    this.emit('outbox', {change: 'failed', entry: {...entry}});
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Internals: members
+
+  /** @param {Members} event */
+  _onMembers(event) {
+    const me = this.session?.user_id;
+    if (me !== undefined && event.members.includes(me)) {
+      this._members.set(event.conv, event.members);
+      // New to this client: delivered from its start (the first live message fills the rest).
+      this._stream.follow(event.conv, 0);
+      this._watermarks.flush(event.conv);
+    } else {
+      this._members.delete(event.conv);
+    }
+    this.emit('members', event);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Internals: misc
+
+  /** @param {string} code @param {string} message @param {string} [cid] */
+  _error(code, message, cid) {
+    /** @type {ErrorInfo} */
+    const info = {code, message};
+    if (cid !== undefined) info.cid = cid;
+    this.emit('error', info);
+  }
+
+  /** @param {string} key @param {string} value */
+  async _storageSet(key, value) {
+    try {
+      await this.storage.setItem(key, value);
+    } catch (error) {
+      this._error('storage', `storage write failed: ${error}`);
+    }
+  }
+
+  /** @param {string} key */
+  async _storageRemove(key) {
+    try {
+      await this.storage.removeItem(key);
+    } catch (error) {
+      this._error('storage', `storage write failed: ${error}`);
+    }
+  }
+}
+
+/**
+ * A fresh client message id: 128 random bits in hex (Web Crypto where there is one; Node 18
+ * has none global, and uniqueness per sender is all a cid needs).
+ * @returns {string}
+ */
+export function newCid() {
+  const bytes = new Uint8Array(16);
+  const crypto = /** @type {any} */ (globalThis).crypto;
+  if (crypto?.getRandomValues) {
+    crypto.getRandomValues(bytes);
+  } else {
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  }
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}

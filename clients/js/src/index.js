@@ -1,0 +1,10 @@
+// ringcast-client: the JavaScript SDK of the ringcast chat server. No runtime dependencies; runs
+// in browsers and in Node 18+ (there with the `ws` package's WebSocket). README.md has the
+// guide; proto/PROTOCOL.md the wire contract it implements.
+
+export {ReconnectPolicy} from './backoff.js';
+export {newCid, RingcastClient} from './client.js';
+export {ConversationCursors} from './cursors.js';
+export {Emitter} from './emitter.js';
+export {RingcastError} from './errors.js';
+export {defaultStorage, MemoryStorage} from './storage.js';

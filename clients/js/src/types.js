@@ -1,0 +1,193 @@
+// The wire types of proto/PROTOCOL.md ("The chat service"), as JSDoc typedefs. Field names are
+// the protocol's own (snake_case): the SDK passes the server's objects through, minus `type`.
+
+/**
+ * A chat message, the same everywhere (HTTP, `message`, `sync`, `history`).
+ * @typedef {object} Message
+ * @property {number} id global id
+ * @property {number} conv conversation id
+ * @property {number} seq position in the conversation: 1, 2, 3, ... without gaps
+ * @property {number} from sender's user id
+ * @property {string} kind chosen by the sender (`"text"` by default)
+ * @property {string} body
+ * @property {number} ts when the server accepted it (ms since the epoch)
+ */
+
+/**
+ * The server's answer to a send, once the message is committed.
+ * @typedef {object} Ack
+ * @property {string} cid
+ * @property {number} conv
+ * @property {number} id
+ * @property {number} seq
+ * @property {number} ts
+ */
+
+/**
+ * A member's delivered/read watermark moved (cumulative: everything up to it).
+ * @typedef {object} Receipt
+ * @property {number} conv
+ * @property {number} user
+ * @property {number} [delivered]
+ * @property {number} [read]
+ */
+
+/**
+ * @typedef {object} Typing
+ * @property {number} conv
+ * @property {number} user
+ * @property {'start' | 'stop'} state
+ * @property {boolean} [expired] set on a `stop` the SDK made up because no `stop` (or refresh)
+ *   came in time, or because the user's message arrived
+ */
+
+/**
+ * @typedef {object} Presence
+ * @property {number} user
+ * @property {'online' | 'offline'} status
+ * @property {number | null} last_online
+ */
+
+/**
+ * @typedef {object} Members
+ * @property {number} conv
+ * @property {string | null} name
+ * @property {boolean} group
+ * @property {number[]} members
+ */
+
+/**
+ * An entry of `GET /api/conversations`.
+ * @typedef {object} Conversation
+ * @property {number} id
+ * @property {string | null} name
+ * @property {boolean} group
+ * @property {number[]} members
+ * @property {Message | null} last_message
+ * @property {number} last_seq
+ * @property {number} unread
+ * @property {number} read_seq
+ */
+
+/**
+ * A conversation of a `sync` answer, without its messages (those come as `message` events).
+ * @typedef {object} SyncSummary
+ * @property {number} conv
+ * @property {number} last_seq
+ * @property {number} unread
+ * @property {number} read_seq
+ * @property {{user: number, delivered: number, read: number}[]} members
+ * @property {boolean} more
+ */
+
+/**
+ * A page of history, newest first.
+ * @typedef {object} HistoryPage
+ * @property {number} conv
+ * @property {Message[]} messages
+ * @property {boolean} more older messages exist
+ */
+
+/**
+ * What the SDK keeps of a login (and persists, unless `persistSession` is false).
+ * @typedef {object} Session
+ * @property {string} token
+ * @property {number} user_id
+ * @property {number} expires_at ms since the epoch
+ * @property {string} [username]
+ */
+
+/**
+ * A send not yet acknowledged. `pending`: it goes out (again) whenever connected; `failed`: the
+ * server refused it for good (`error` says why) and it waits for `retry(cid)` or `discard(cid)`.
+ * @typedef {object} OutboxEntry
+ * @property {string} cid
+ * @property {number} conv
+ * @property {string} kind
+ * @property {string} body
+ * @property {number} created_ms
+ * @property {'pending' | 'failed'} state
+ * @property {{code: string, message: string}} [error]
+ */
+
+/**
+ * @typedef {'stopped' | 'connecting' | 'connected' | 'waiting'} ConnectionState
+ */
+
+/**
+ * @typedef {object} StateChange
+ * @property {ConnectionState} state
+ * @property {ConnectionState} previous
+ * @property {number} [retry_in_ms] with `waiting`: when the next attempt starts
+ * @property {number} [code] the close code that ended the connection, if any
+ * @property {string} [reason] why: the close reason, `auth_expired`, `closed`, ...
+ */
+
+/**
+ * @typedef {object} ErrorInfo
+ * @property {string} code a protocol code (`bad_request`, `forbidden`, `rate_limited`,
+ *   `unavailable`) or an SDK one (`storage`, `protocol`, `no_websocket`, `gap`, ...)
+ * @property {string} message
+ * @property {string} [cid]
+ */
+
+/** @typedef {import('./storage.js').StorageLike} StorageLike */
+/** @typedef {import('./backoff.js').BackoffOptions} BackoffOptions */
+/** @typedef {import('./http.js').FetchLike} FetchLike */
+
+/**
+ * @typedef {object} ClientOptions
+ * @property {string} [baseUrl] the server's HTTP root, `https://chat.example.com` (in a browser,
+ *   default: the page's origin)
+ * @property {string} [wsUrl] default: `baseUrl` with `ws:`/`wss:` and the path `/ws`
+ * @property {any} [WebSocket] a WebSocket class; default the global one, else (Node 18–21) the
+ *   `ws` package, imported when first needed
+ * @property {FetchLike} [fetch] default the global fetch
+ * @property {StorageLike} [storage] where the session and the outbox survive a reload; default
+ *   localStorage, else in memory
+ * @property {string} [storagePrefix] prefix of the storage keys (default `ringcast:`)
+ * @property {boolean} [persistSession] keep the token in the storage (default true)
+ * @property {BackoffOptions} [reconnect] backoff and hint settings (backoff.js)
+ * @property {number} [pingIntervalMs] a `ping` this often; also the presence heartbeat (25000)
+ * @property {number} [pongTimeoutMs] no frame for a ping interval plus this: the connection is
+ *   taken as dead and replaced (10000)
+ * @property {number} [helloTimeoutMs] no `hello` this long after opening: replaced (10000)
+ * @property {number} [requestTimeoutMs] HTTP requests and `history` answers (15000)
+ * @property {number} [syncTimeoutMs] one `sync` answer (60000)
+ * @property {{refreshMs?: number, idleMs?: number, expireMs?: number}} [typing] typing.js
+ *   (3000, 5000, 8000)
+ * @property {boolean} [autoDelivered] send `delivered` for others' messages handed to the app
+ *   (default true)
+ * @property {number} [maxOutbox] sends waiting for their ack at most; `send` throws
+ *   `outbox_full` past it (1000)
+ * @property {number} [sendsPerSecond] outbox pacing, half the server's default `--msg-rate`
+ *   (50; bursts of as many)
+ * @property {number} [maxBufferedPerConversation] messages held ahead of a gap (10000)
+ */
+
+/**
+ * @typedef {object} OutboxChange
+ * @property {'added' | 'acked' | 'failed' | 'retried' | 'discarded'} change
+ * @property {OutboxEntry} entry
+ */
+
+/**
+ * @typedef {object} ClientEvents
+ * @property {StateChange} state
+ * @property {{user: number, presence: Presence[]}} hello
+ * @property {Message} message
+ * @property {Ack} ack
+ * @property {Receipt} receipt
+ * @property {Typing} typing
+ * @property {Presence} presence
+ * @property {Members} members
+ * @property {{convs: SyncSummary[]}} sync
+ * @property {{}} synced
+ * @property {{conversations: Conversation[]}} conversations
+ * @property {OutboxChange} outbox
+ * @property {{after_ms: number}} reconnect_hint
+ * @property {{reason: string}} auth_expired
+ * @property {ErrorInfo} error
+ */
+
+export {};
