@@ -24,6 +24,8 @@ RUN apt-get update \
  && useradd --system --no-create-home ringcast \
  && install -d -o ringcast -g ringcast -m 0700 /var/lib/ringcast
 COPY --from=build /src/build/release/core/ringcast /usr/local/bin/ringcast
+# The static files (--web-root): found from the binary's place as <prefix>/share/ringcast/web.
+COPY --from=build /src/web /usr/local/share/ringcast/web
 USER ringcast
 ENV RINGCAST_DATA_DIR=/var/lib/ringcast
 VOLUME /var/lib/ringcast

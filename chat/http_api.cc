@@ -12,29 +12,19 @@
 #include "core/log.h"
 #include "core/net/client_address.h"
 #include "core/runtime/shard.h"
+#include "proto/url_path.h"
 
 namespace ringcast::chat {
 namespace {
 
 constexpr std::string_view kJson = "application/json";
 constexpr std::string_view kApiPrefix = "/api/";
-constexpr size_t kMaxUsername = 32;
 constexpr size_t kMinPassword = 8;
 constexpr size_t kMaxPassword = 1024;
 constexpr size_t kMaxConversationName = 128;
 // Login attempts are counted per minute; each shard holds at most this many keys at once.
 constexpr int64_t kLoginWindowMs = 60 * 1000;
 constexpr size_t kMaxLoginKeys = 65536;
-
-bool ValidUsername(std::string_view name) {
-  if (name.empty() || name.size() > kMaxUsername) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 std::string Lowercase(std::string_view text) {
   std::string out(text);
@@ -49,21 +39,6 @@ bool ParseInt(std::string_view text, int64_t min, int64_t* out) {
 }
 
 bool ParseId(std::string_view text, int64_t* out) { return ParseInt(text, 1, out); }
-
-// The value of `name` in a query string ("a=1&b=2"), undecoded; nullopt when absent.
-std::optional<std::string_view> QueryParam(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name) {
-      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return std::nullopt;
-}
 
 void WriteMemberIds(JsonWriter& writer, const storage::ConversationState& state) {
   writer.Key("members").BeginArray();
@@ -114,6 +89,8 @@ void HttpApi::OnRequest(HttpExchange& exchange) {
     if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleLogin(exchange);
   } else if (route == "logout") {
     if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleLogout(exchange);
+  } else if (route == "users") {
+    if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleUsers(exchange);
   } else if (route == "conversations" || route.starts_with("conversations/")) {
     HandleConversations(exchange, route.substr(std::string_view("conversations").size()));
   } else {
@@ -133,7 +110,7 @@ std::optional<HttpApi::Authenticated> HttpApi::Authenticate(const http::Request&
       return std::nullopt;
     }
     token = header.substr(kBearer.size());
-  } else if (auto param = allow_query ? QueryParam(request.query, "token") : std::nullopt) {
+  } else if (auto param = allow_query ? http::QueryParam(request.query, "token") : std::nullopt) {
     token = *param;
   }
   if (token.empty()) {
@@ -493,10 +470,11 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
     }
     int64_t before = 0, limit = 50;
     // before=0 means "the newest", as absent does (and as in the WebSocket history request).
-    if (auto value = QueryParam(request.query, "before"); value && !ParseInt(*value, 0, &before)) {
+    if (auto value = http::QueryParam(request.query, "before");
+        value && !ParseInt(*value, 0, &before)) {
       return exchange.RespondError(400, "before must be a non-negative integer");
     }
-    if (auto value = QueryParam(request.query, "limit");
+    if (auto value = http::QueryParam(request.query, "limit");
         value && (!ParseId(*value, &limit) || limit > RequestLimits::kMaxHistory)) {
       return exchange.RespondError(400, "limit must be 1 to 200");
     }

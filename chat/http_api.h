@@ -1,6 +1,6 @@
 // HttpApi: the chat's HTTP routes on one shard (proto/PROTOCOL.md): register, login, logout,
-// conversations (create, list, members, history), and the token check in front of the /ws
-// upgrade, which hands the connection to the SessionHost.
+// user search, conversations (create, list, members, history), and the token check in front of the
+// /ws upgrade, which hands the connection to the SessionHost.
 //
 // Owner: its shard's thread (one per ChatShard). Blocking work (password hashing) goes to the
 // worker pool and every store call to the store's threads; their results come back as mail.
@@ -59,6 +59,7 @@ class HttpApi {
   void ContinueLogin(const DeferredHttp& deferred, Credentials credentials, int64_t retry_after);
   void HandleLogout(HttpExchange& exchange);
   void HandleConversations(HttpExchange& exchange, std::string_view rest);
+  void HandleUsers(HttpExchange& exchange);  // http_api_users.cc
   void HandleWebSocket(HttpExchange& exchange);
   void Answer(const DeferredHttp& deferred, int status, std::string_view body,
               std::string_view extra_headers = {});

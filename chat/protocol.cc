@@ -337,6 +337,16 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
   return fail(type.empty() ? "missing field \"type\"" : "unknown type \"" + type + "\"");
 }
 
+bool ValidUsername(std::string_view name) {
+  if (name.empty() || name.size() > kMaxUsername) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 std::optional<std::string> ParseCredentials(std::string_view body, Credentials* out) {
   static constexpr std::string_view kFields[] = {"username", "password"};
   bool has[2] = {false, false};

@@ -64,6 +64,10 @@ class RequestParser {
   std::string buffer_;  // text + SIMDJSON_PADDING, reused.
 };
 
+// A username: 1 to kMaxUsername of A-Z a-z 0-9 _ . - (compared ignoring ASCII case).
+inline constexpr size_t kMaxUsername = 32;
+bool ValidUsername(std::string_view name);
+
 // HTTP bodies.
 struct Credentials {
   std::string username;

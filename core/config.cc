@@ -1,14 +1,44 @@
 #include "core/config.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <system_error>
 #include <utility>
 
 #include "core/cluster/redis_bus.h"
 
 namespace ringcast {
+namespace {
+
+bool IsDirectory(const std::string& path) {
+  struct stat info;
+  return stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
+}
+
+// The web/ folder shipped with this binary, found from the executable's own location (not the
+// working directory, which a service manager chooses): installed, <prefix>/bin/ringcast serves
+// <prefix>/share/ringcast/web (the Docker image's layout); in a build tree,
+// build/<preset>/core/ringcast serves the checkout's web/ (RINGCAST_WEB_FROM_BINARY, the
+// relative path CMake computed). "" when neither exists.
+std::string ShippedWebRoot() {
+  std::error_code error;
+  const std::filesystem::path binary = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (error) return "";
+  const std::filesystem::path dir = binary.parent_path();
+  for (const std::filesystem::path& candidate :
+       {dir / "../share/ringcast/web", dir / RINGCAST_WEB_FROM_BINARY}) {
+    std::string path = candidate.lexically_normal().string();
+    if (IsDirectory(path)) return path;
+  }
+  return "";
+}
+
+}  // namespace
 
 int ParseConfig(int argc, char** argv, Config* config) {
   CLI::App app{"ringcast: io_uring WebSocket fan-out and chat server"};
@@ -87,6 +117,23 @@ int ParseConfig(int argc, char** argv, Config* config) {
       ->default_str("on");
   add("--log-level", &config->log_level, "RINGCAST_LOG_LEVEL", "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  std::string web_root;
+  CLI::Option* web_root_option =
+      add("--web-root", &web_root, "RINGCAST_WEB_ROOT",
+          "Directory whose files are served at / (the web app); empty: none. Default: the web/ "
+          "folder shipped with the binary (<prefix>/share/ringcast/web, or the checkout's web/ "
+          "for a build tree)")
+          ->default_str("shipped web/");
+  add("--max-static-bytes", &config->max_static_bytes, "RINGCAST_MAX_STATIC_BYTES",
+      "Largest file served from --web-root, bytes (a bigger one is answered 500)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30));
+  add("--static-max-age", &config->static_max_age_s, "RINGCAST_STATIC_MAX_AGE",
+      "Seconds browsers may use a cached file from --web-root other than HTML without asking "
+      "again (HTML: always revalidated); 0: always revalidate")
+      ->check(CLI::Range(0, 366 * 86400));
+  add("--max-static-reads", &config->max_static_reads, "RINGCAST_MAX_STATIC_READS",
+      "File reads from --web-root queued or running on the workers per shard (more: 503)")
+      ->check(CLI::Range(1, 1 << 16));
 
   add("--data-dir", &config->data_dir, "RINGCAST_DATA_DIR",
       "Directory of the chat store (created if missing)");
@@ -228,6 +275,20 @@ int ParseConfig(int argc, char** argv, Config* config) {
                    "belongs to one node\n");
       return 2;
     }
+  }
+  // An empty RINGCAST_WEB_ROOT turns static files off too (CLI11 ignores an empty variable).
+  const char* web_root_env = std::getenv("RINGCAST_WEB_ROOT");
+  if (web_root_option->count() == 0 && web_root_env != nullptr) web_root = web_root_env;
+  if (web_root_option->count() == 0 && web_root_env == nullptr) {
+    config->web_root = ShippedWebRoot();
+  } else if (!web_root.empty()) {
+    if (!IsDirectory(web_root)) {
+      std::fprintf(stderr, "ringcast: --web-root: %s is not a directory\n", web_root.c_str());
+      return 2;
+    }
+    // Absolute, but not resolved: a root that is a symbolic link (switched at each deploy) is
+    // followed afresh by every request.
+    config->web_root = std::filesystem::absolute(web_root).lexically_normal().string();
   }
   std::string proxies_error;
   auto proxies = TrustedProxies::Parse(trusted_proxies, &proxies_error);

@@ -34,6 +34,13 @@ struct Config {
   bool pin_threads = true;
   std::string log_level = "info";
 
+  // Static files at / (core/routes/static_files.h). Empty web_root: none served. ParseConfig
+  // sets it to the shipped web/ folder when neither the flag nor its variable is given.
+  std::string web_root;
+  uint64_t max_static_bytes = 8 << 20;  // Largest file served (bigger: 500).
+  uint32_t static_max_age_s = 300;      // Cache-Control max-age of assets other than HTML.
+  uint32_t max_static_reads = 64;       // File reads queued or running per shard (more: 503).
+
   // The chat service (chat/README.md).
   std::string data_dir = "./ringcast-data";
   std::string jwt_secret;  // Empty: read or create <data_dir>/jwt-secret.

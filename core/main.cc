@@ -3,6 +3,7 @@
 #include "core/cluster/cluster_node.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/routes/static_files.h"
 #include "core/runtime/shard_set.h"
 
 int main(int argc, char** argv) {
@@ -17,6 +18,16 @@ int main(int argc, char** argv) {
                         : config.log_level == "warn"  ? LogLevel::kWarn
                         : config.log_level == "error" ? LogLevel::kError
                                                       : LogLevel::kInfo);
+  if (config.web_root.empty()) {
+    RC_LOG(kInfo, "static files: off (--web-root is empty, or no shipped web/ folder was found)");
+  } else {
+    std::string error;
+    if (!ringcast::CheckWebRoot(config.web_root, &error)) {
+      RC_LOG(kError, "static files: %s", error.c_str());
+      return 1;
+    }
+    RC_LOG(kInfo, "static files: %s at /", config.web_root.c_str());
+  }
   std::unique_ptr<ringcast::chat::ChatService> chat = ringcast::chat::ChatService::Start(config);
   if (!chat) return 1;
   // Cluster mode (docs/cluster.md): the bus starts once the shards can take mail.

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -144,6 +145,13 @@ struct UserLogin {
   std::string password_hash;
 };
 
+// A user found by SearchUsers: the username as registered (its case kept).
+struct UserMatch {
+  int64_t id = 0;
+  std::string username;
+  bool operator==(const UserMatch&) const = default;
+};
+
 struct Contact {
   int64_t user = 0;
   std::optional<int64_t> last_online;
@@ -174,6 +182,31 @@ struct SyncAsk {
   int64_t after = 0;
 };
 
+// The range of lowercased usernames that start with `prefix` (ignoring ASCII case):
+// [low, high), both lowercase, for an index in byte order (SQLite's NOCASE, PostgreSQL's
+// lower(username) COLLATE "C"). nullopt when nothing can match: usernames are printable ASCII
+// (the API's alphabet is narrower still), so a prefix with any other byte names nobody.
+struct UsernameRange {
+  std::string low, high;
+};
+inline std::optional<UsernameRange> UsernamePrefixRange(std::string_view prefix) {
+  UsernameRange range;
+  for (char c : prefix) {
+    if (c < 0x21 || c > 0x7E) return std::nullopt;
+    range.low.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+  }
+  // Every string that starts with `low` sorts below `low` with its last byte incremented, and
+  // none that does not start with it sorts between the two. An empty prefix: every username
+  // (all sort below DEL).
+  range.high = range.low;
+  if (range.high.empty()) {
+    range.high.push_back('\x7f');
+  } else {
+    range.high.back() = static_cast<char>(range.high.back() + 1);
+  }
+  return range;
+}
+
 class ChatStore {
  public:
   virtual ~ChatStore() = default;
@@ -191,6 +224,11 @@ class ChatStore {
   // Unexpired revoked tokens (for every shard's revocation set at start).
   virtual void LoadRevoked(int64_t now, Reply<std::vector<RevokedToken>> reply) = 0;
   virtual void SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply) = 0;
+  // Users whose username starts with `prefix`, ignoring ASCII case (as usernames are unique and
+  // logged in with), ordered by lowercased username, at most `limit`. Served by an index on
+  // both backends (storage/SCHEMA.md); a read.
+  virtual void SearchUsers(std::string prefix, uint32_t limit,
+                           Reply<std::vector<UserMatch>> reply) = 0;
 
   // Conversations.
   virtual void CreateConversation(int64_t creator, std::vector<int64_t> members,

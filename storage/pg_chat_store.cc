@@ -517,6 +517,22 @@ void PgChatStore::SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply) {
       std::move(reply));
 }
 
+void PgChatStore::SearchUsers(std::string prefix, uint32_t limit,
+                              Reply<std::vector<UserMatch>> reply) {
+  std::optional<UsernameRange> range = UsernamePrefixRange(prefix);
+  if (!range) range = UsernameRange{"\x7f", "\x7f"};  // An empty range: the same no-match reply.
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+      {Query("search_users", {std::move(range->low), std::move(range->high), Int(limit)})},
+      [](PgResults results, std::vector<UserMatch>& out) {
+        ForEachRow(results[0], [&](const Row& row) {
+          out.push_back(UserMatch{row.Int(0), row.Text(1)});
+        });
+        return Status();
+      },
+      std::move(reply));
+}
+
 namespace {
 
 // denial, changed-or-created, conversation id, then the state's columns.

@@ -53,6 +53,8 @@ class PgChatStore final : public ChatStore {
   void RevokeToken(std::string jti, int64_t expires_at_ms, Reply<bool> reply) override;
   void LoadRevoked(int64_t now, Reply<std::vector<RevokedToken>> reply) override;
   void SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply) override;
+  void SearchUsers(std::string prefix, uint32_t limit,
+                   Reply<std::vector<UserMatch>> reply) override;
   void CreateConversation(int64_t creator, std::vector<int64_t> members,
                           std::optional<std::string> name, bool group, int64_t now,
                           Reply<CreateConversationOutcome> reply) override;

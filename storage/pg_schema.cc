@@ -199,9 +199,18 @@ CREATE TABLE server_settings (
 );
 )sql";
 
+// Version 3: user search by username prefix (GET /api/users?q=). The unique index on
+// lower(username) is in the database's collation, whose order (en_US and the like: punctuation
+// ignored at first, letters before digits...) a prefix is no range of; in "C" (byte order) the
+// usernames that start with a prefix are one range, scanned in order for ORDER BY … LIMIT.
+constexpr const char* kPgSchemaV3 = R"sql(
+CREATE INDEX users_username_prefix ON users ((lower(username) COLLATE "C"));
+)sql";
+
 constexpr PgMigration kPgMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kPgSchemaV1},
     {2, "server settings shared by every node (the token signing secret)", kPgSchemaV2},
+    {3, "username prefix search", kPgSchemaV3},
 };
 
 // A key of ringcast's own for pg_advisory_xact_lock ('RCST' 'MIGR').
@@ -229,6 +238,10 @@ constexpr PgStatement kStatements[] = {
      "INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3) "
      "ON CONFLICT (lower(username)) DO NOTHING RETURNING id"},
     {"find_login", "SELECT id, password_hash FROM users WHERE lower(username) = lower($1)"},
+    // The bounds come from UsernamePrefixRange (chat_store.h); index users_username_prefix.
+    {"search_users",
+     "SELECT id, username FROM users WHERE lower(username) COLLATE \"C\" >= $1 "
+     "AND lower(username) COLLATE \"C\" < $2 ORDER BY lower(username) COLLATE \"C\" LIMIT $3"},
     {"revoke_token",
      // Expired entries can never matter again (the token fails its own expiry check).
      "WITH pruned AS (DELETE FROM revoked_tokens WHERE expires_at < $3) "

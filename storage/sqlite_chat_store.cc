@@ -270,6 +270,26 @@ void SqliteChatStore::SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply)
       std::move(reply));
 }
 
+void SqliteChatStore::SearchUsers(std::string prefix, uint32_t limit,
+                                  Reply<std::vector<UserMatch>> reply) {
+  Submit<std::vector<UserMatch>>(
+      Kind::kRead,
+      [prefix = std::move(prefix), limit](SqliteDb& db, std::vector<UserMatch>& out) {
+        const std::optional<UsernameRange> range = UsernamePrefixRange(prefix);
+        if (!range) return Status();
+        // The column is COLLATE NOCASE, so these comparisons and the order are NOCASE's, and
+        // its UNIQUE index serves them as one range scan in order (schema_test.cc).
+        auto stmt = db.Prepare(
+            "SELECT id, username FROM users WHERE username >= ?1 AND username < ?2 "
+            "ORDER BY username LIMIT ?3");
+        stmt->BindText(1, range->low).BindText(2, range->high).BindInt64(3, limit);
+        return ForEachRow(*stmt, [&](Statement& row) {
+          out.push_back(UserMatch{row.ColumnInt64(0), std::string(row.ColumnText(1))});
+        });
+      },
+      std::move(reply));
+}
+
 void SqliteChatStore::CreateConversation(int64_t creator, std::vector<int64_t> members,
                                          std::optional<std::string> name, bool group, int64_t now,
                                          Reply<CreateConversationOutcome> reply) {

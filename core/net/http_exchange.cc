@@ -9,32 +9,54 @@
 
 namespace ringcast {
 
+std::string HttpExchange::FormatHead(bool keep_alive, int status, std::string_view content_type,
+                                     uint64_t content_length, std::string_view extra_headers) {
+  std::string_view reason = http::ReasonPhrase(status);
+  char head[256];
+  int size = std::snprintf(
+      head, sizeof(head), "HTTP/1.1 %d %.*s\r\nContent-Type: %.*s\r\nContent-Length: %llu\r\n%s",
+      status, int(reason.size()), reason.data(), int(content_type.size()), content_type.data(),
+      static_cast<unsigned long long>(content_length), keep_alive ? "" : "Connection: close\r\n");
+  std::string out;
+  out.reserve(size + extra_headers.size() + 2);
+  out.append(head, size).append(extra_headers).append("\r\n");
+  return out;
+}
+
+namespace {
+std::string ErrorBody(std::string_view reason) {
+  JsonWriter body;
+  body.BeginObject().Field("error", reason).EndObject();
+  return body.Take();
+}
+}  // namespace
+
+std::string HttpExchange::FormatError(bool keep_alive, int status, std::string_view reason,
+                                      std::string_view extra_headers, bool head_only) {
+  std::string body = ErrorBody(reason);
+  std::string out = FormatHead(keep_alive, status, "application/json", body.size(), extra_headers);
+  if (!head_only) out.append(body);
+  return out;
+}
+
 bool HttpExchange::WriteResponse(Connection& conn, bool keep_alive, int status,
                                  std::string_view content_type, std::string_view body,
-                                 std::string_view extra_headers) {
+                                 std::string_view extra_headers, bool head_only) {
   // A request that reached a route was framed correctly (its head parsed, its body counted
   // out), so its error answer leaves the connection as usable as a success does. Framing errors
   // come through Shard::ReplyHttpError with keep_alive false: there the byte stream cannot be
   // trusted any more.
-  bool close = !keep_alive;
-  std::string_view reason = http::ReasonPhrase(status);
-  char head[256];
-  int size = std::snprintf(head, sizeof(head),
-                           "HTTP/1.1 %d %.*s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n%s",
-                           status, int(reason.size()), reason.data(), int(content_type.size()),
-                           content_type.data(), body.size(), close ? "Connection: close\r\n" : "");
-  std::string response;
-  response.reserve(size + extra_headers.size() + 2 + body.size());
-  response.append(head, size).append(extra_headers).append("\r\n").append(body);
+  std::string response = FormatHead(keep_alive, status, content_type, body.size(), extra_headers);
+  if (!head_only) response.append(body);
   conn.QueueBytes(SharedFrame::Copy(response));
-  return close;
+  return !keep_alive;
 }
 
 bool HttpExchange::WriteError(Connection& conn, bool keep_alive, int status,
-                              std::string_view reason, std::string_view extra_headers) {
-  JsonWriter body;
-  body.BeginObject().Field("error", reason).EndObject();
-  return WriteResponse(conn, keep_alive, status, "application/json", body.str(), extra_headers);
+                              std::string_view reason, std::string_view extra_headers,
+                              bool head_only) {
+  return WriteResponse(conn, keep_alive, status, "application/json", ErrorBody(reason),
+                       extra_headers, head_only);
 }
 
 void HttpExchange::WriteUpgrade(Connection& conn, std::string_view accept,
@@ -52,14 +74,16 @@ void HttpExchange::WriteUpgrade(Connection& conn, std::string_view accept,
 void HttpExchange::Respond(int status, std::string_view content_type, std::string_view body,
                            std::string_view extra_headers) {
   if (answered()) return;
-  bool close = WriteResponse(conn_, request_.keep_alive, status, content_type, body, extra_headers);
+  bool close = WriteResponse(conn_, request_.keep_alive, status, content_type, body, extra_headers,
+                             request_.method == http::Method::kHead);
   outcome_ = close ? Outcome::kClose : Outcome::kAnswered;
 }
 
 void HttpExchange::RespondError(int status, std::string_view reason,
                                 std::string_view extra_headers) {
   if (answered()) return;
-  bool close = WriteError(conn_, request_.keep_alive, status, reason, extra_headers);
+  bool close = WriteError(conn_, request_.keep_alive, status, reason, extra_headers,
+                          request_.method == http::Method::kHead);
   outcome_ = close ? Outcome::kClose : Outcome::kAnswered;
 }
 
@@ -85,7 +109,7 @@ bool HttpExchange::Upgrade(WebSocketHandler* handler) {
 
 DeferredHttp HttpExchange::Defer() {
   outcome_ = Outcome::kDeferred;
-  return {conn_.id(), request_.keep_alive};
+  return {conn_.id(), request_.keep_alive, request_.method == http::Method::kHead};
 }
 
 }  // namespace ringcast

@@ -21,6 +21,7 @@ namespace ringcast {
 struct DeferredHttp {
   ConnId conn;
   bool keep_alive = true;
+  bool head = false;  // A HEAD request: its answer carries the headers only (RFC 9110 §9.3.2).
 };
 
 class HttpExchange {
@@ -33,7 +34,8 @@ class HttpExchange {
   Connection& connection() { return conn_; }
   bool answered() const { return outcome_ != Outcome::kNone; }
 
-  // `extra_headers` are whole lines, each ending in "\r\n".
+  // `extra_headers` are whole lines, each ending in "\r\n". The answer to a HEAD request has
+  // the same head (Content-Length included) and no body.
   void Respond(int status, std::string_view content_type, std::string_view body,
                std::string_view extra_headers = {});
   // Answers a status with a small JSON error body {"error": reason}.
@@ -47,11 +49,20 @@ class HttpExchange {
   // The wire format, shared by immediate and deferred answers. Returns true when the connection
   // must close after the response: when `keep_alive` is false (the request did not ask to keep
   // it, or the caller is answering a framing error). A route's 4xx/5xx keeps the connection.
+  // `head_only`: the head as for `body`, without the body (the answer to a HEAD request).
   static bool WriteResponse(Connection& conn, bool keep_alive, int status,
                             std::string_view content_type, std::string_view body,
-                            std::string_view extra_headers);
+                            std::string_view extra_headers, bool head_only = false);
   static bool WriteError(Connection& conn, bool keep_alive, int status, std::string_view reason,
-                         std::string_view extra_headers = {});
+                         std::string_view extra_headers = {}, bool head_only = false);
+  // The bytes WriteResponse queues, for a response built off the shard (any thread):
+  // status line, Content-Type, Content-Length (`content_length`), Connection: close when not
+  // `keep_alive`, `extra_headers`, and the blank line.
+  static std::string FormatHead(bool keep_alive, int status, std::string_view content_type,
+                                uint64_t content_length, std::string_view extra_headers);
+  // A whole {"error": reason} answer (the head alone when `head_only`), for any thread.
+  static std::string FormatError(bool keep_alive, int status, std::string_view reason,
+                                 std::string_view extra_headers = {}, bool head_only = false);
   static void WriteUpgrade(Connection& conn, std::string_view accept, WebSocketHandler* handler);
 
  private:

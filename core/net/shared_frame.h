@@ -25,6 +25,16 @@ class SharedFrame {
   static SharedFrame* EncodeClose(uint16_t code, std::string_view reason);
   // Raw bytes (HTTP responses). Refcount 1.
   static SharedFrame* Copy(std::string_view bytes);
+  // Raw bytes written in place: `fill(out, capacity)` writes at most `capacity` bytes at `out`
+  // and returns how many (a response read straight from a file, without a copy). It must not
+  // throw. Refcount 1; any thread (nothing is shared yet).
+  template <typename Fill>
+  static SharedFrame* Build(size_t capacity, Fill&& fill) {
+    SharedFrame* frame = Allocate(capacity);
+    const size_t written = fill(frame->data_, capacity);
+    frame->size_ = static_cast<uint32_t>(written < capacity ? written : capacity);
+    return frame;
+  }
 
   // A cork buffer for one connection's unicast messages: empty, with room for `capacity` bytes,
   // filled by AppendMessage while its single owner (a SendQueue) has not shared it. Messages to

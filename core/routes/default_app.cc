@@ -5,6 +5,7 @@
 
 #include "core/cluster/cluster_node.h"
 #include "core/net/connection.h"
+#include "core/routes/static_files.h"
 #include "core/runtime/shard.h"
 #include "proto/json_writer.h"
 
@@ -117,7 +118,7 @@ class HealthCheck {
 
 class DefaultApp final : public Application {
  public:
-  explicit DefaultApp(Shard& shard) : shard_(shard), raw_(shard.topics()) {}
+  explicit DefaultApp(Shard& shard) : shard_(shard), raw_(shard.topics()), static_files_(shard) {}
 
   void OnRequest(HttpExchange& exchange) override {
     const http::Request& request = exchange.request();
@@ -141,7 +142,9 @@ class DefaultApp final : public Application {
       }
       return;
     }
-    exchange.RespondError(404, "no such route");
+    // Reserved for the route even while it is off: a file never answers there.
+    if (path.starts_with(kRawPrefix)) return exchange.RespondError(404, "no such route");
+    static_files_.OnRequest(exchange);
   }
 
  private:
@@ -154,6 +157,7 @@ class DefaultApp final : public Application {
   Shard& shard_;
   EchoHandler echo_;
   RawChannelHandler raw_;
+  StaticFiles static_files_;  // Everything no route above took (--web-root).
 };
 
 }  // namespace

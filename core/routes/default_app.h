@@ -1,5 +1,6 @@
 // DefaultApp: the routes every ringcast serves — /health, /echo and, when enabled,
-// /raw/{channel}. One instance per shard.
+// /raw/{channel} — and, for every other path, the static files of --web-root (static_files.h).
+// One instance per shard.
 #pragma once
 
 #include <memory>

@@ -102,6 +102,9 @@ class Shard {
   // connection has gone meanwhile.
   bool AnswerDeferred(const DeferredHttp& deferred, int status, std::string_view content_type,
                       std::string_view body, std::string_view extra_headers = {});
+  // The same with the whole response already formatted (HttpExchange::FormatHead), built off
+  // the shard (a file read on a worker): takes over the reference to `response`.
+  bool AnswerDeferredBytes(const DeferredHttp& deferred, SharedFrame* response);
 
   // The peer's IP address of a connection still speaking HTTP ("" when unknown), as
   // `done(address)` on this shard: at once for plain descriptors (getpeername) and for direct

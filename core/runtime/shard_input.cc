@@ -110,8 +110,21 @@ bool Shard::AnswerDeferred(const DeferredHttp& deferred, int status, std::string
                            std::string_view body, std::string_view extra_headers) {
   Connection* conn = TakeDeferred(deferred);
   if (conn == nullptr) return false;
-  AfterHttpAnswer(*conn, HttpExchange::WriteResponse(*conn, deferred.keep_alive, status,
-                                                     content_type, body, extra_headers));
+  AfterHttpAnswer(
+      *conn, HttpExchange::WriteResponse(*conn, deferred.keep_alive, status, content_type, body,
+                                         extra_headers, deferred.head));
+  ResumeHttp(*conn);
+  return true;
+}
+
+bool Shard::AnswerDeferredBytes(const DeferredHttp& deferred, SharedFrame* response) {
+  Connection* conn = TakeDeferred(deferred);
+  if (conn == nullptr) {
+    response->Release();
+    return false;
+  }
+  conn->QueueBytes(response);
+  AfterHttpAnswer(*conn, !deferred.keep_alive);
   ResumeHttp(*conn);
   return true;
 }

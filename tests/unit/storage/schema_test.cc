@@ -203,6 +203,13 @@ TEST_F(SchemaTest, HotQueriesUseTheirIndexes) {
   EXPECT_NE(
       Plan("DELETE FROM revoked_tokens WHERE expires_at < 5").find("revoked_tokens_by_expiry"),
       std::string::npos);
+  // User search (SqliteChatStore::SearchUsers): a range of the NOCASE unique index, in order.
+  const std::string search = Plan(
+      "SELECT id, username FROM users WHERE username >= 'al' AND username < 'am' "
+      "ORDER BY username LIMIT 20");
+  EXPECT_NE(search.find("sqlite_autoindex_users_1 (username>? AND username<?)"), std::string::npos)
+      << search;
+  EXPECT_EQ(search.find("TEMP B-TREE"), std::string::npos) << search;
 }
 
 }  // namespace

@@ -301,6 +301,34 @@ TEST_F(SqliteChatStoreTest, RevokedTokensAndLastOnline) {
   EXPECT_EQ(session->contacts[0].last_online, 500) << "never moves back";
 }
 
+// The same cases as PgStoreTest.SearchUsersByPrefixIgnoringCase.
+TEST_F(SqliteChatStoreTest, SearchUsersByPrefixIgnoringCase) {
+  const int64_t alfred = User("Alfred"), underscore = User("al_x"), dot = User("AL.b");
+  const int64_t al = User("al"), alz = User("alz");
+  const int64_t bal = User("bal");
+  auto search = [&](const std::string& prefix, uint32_t limit = 20) {
+    auto r = Await<std::vector<UserMatch>>(
+        [&](auto reply) { store_->SearchUsers(prefix, limit, std::move(reply)); });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : std::vector<UserMatch>{};
+  };
+  // Ordered by the lowercased name, in byte order ('.' < '_' < letters); names as registered.
+  const std::vector<UserMatch> all = {{al, "al"},         {dot, "AL.b"},     {underscore, "al_x"},
+                                      {alfred, "Alfred"}, {alice_, "alice"}, {alz, "alz"}};
+  EXPECT_EQ(search("al"), all);
+  EXPECT_EQ(search("AL"), all);
+  EXPECT_EQ(search("aL", 2), (std::vector<UserMatch>{all[0], all[1]}));
+  EXPECT_EQ(search("al_"), (std::vector<UserMatch>{all[2]}));  // '_' is no wildcard.
+  EXPECT_EQ(search("al."), (std::vector<UserMatch>{all[1]}));
+  EXPECT_EQ(search("ALFRED"), (std::vector<UserMatch>{all[3]}));
+  EXPECT_EQ(search("alz"), (std::vector<UserMatch>{all[5]}));
+  EXPECT_EQ(search("b"), (std::vector<UserMatch>{{bal, "bal"}, {bob_, "bob"}}));
+  EXPECT_TRUE(search("alfreda").empty());
+  EXPECT_TRUE(search("a%").empty());
+  EXPECT_TRUE(search("a b").empty());
+  EXPECT_TRUE(search("z").empty());
+}
+
 TEST_F(SqliteChatStoreTest, ConcurrentSendersGetDistinctGapFreeSeqs) {
   int64_t conv = Create(alice_, {bob_, carol_}, true).conversation.id;
   constexpr int kPerSender = 200;
