@@ -484,6 +484,17 @@ export class RingcastClient extends Emitter {
     return {id: answer.id, created: status === 201};
   }
 
+  /**
+   * `GET /api/users?q=`: users whose name starts with `prefix` (ASCII case ignored), by name.
+   * @param {string} prefix @param {number} [limit] 1..50 (the server's default: 20)
+   * @returns {Promise<import('./types.js').UserSummary[]>}
+   */
+  async searchUsers(prefix, limit) {
+    const query = new URLSearchParams({q: prefix});
+    if (limit !== undefined) query.set('limit', String(limit));
+    return (await this._http.request('GET', `/api/users?${query}`)).users;
+  }
+
   /** The 1:1 conversation with `user` (created if needed). @param {number} user */
   async openDirect(user) {
     return (await this.createConversation({members: [user], group: false})).id;

@@ -57,6 +57,13 @@
  */
 
 /**
+ * An entry of `GET /api/users?q=`.
+ * @typedef {object} UserSummary
+ * @property {number} id
+ * @property {string} username
+ */
+
+/**
  * An entry of `GET /api/conversations`.
  * @typedef {object} Conversation
  * @property {number} id

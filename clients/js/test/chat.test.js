@@ -99,6 +99,13 @@ describe('chat', () => {
     await alice.send(group, 'welcome').acked;
     await until(() => carolSeen.of(group).length === 1, 'carol receives the group message');
 
+    // Finding each other by name, as the app does before opening a conversation.
+    const carolName = carolSession.username ?? '';
+    const found = await alice.searchUsers(carolName.slice(0, -1).toUpperCase(), 50);
+    assert.ok(found.some((u) => u.id === carolSession.user_id && u.username === carolName),
+              JSON.stringify(found));
+    await assert.rejects(carol.searchUsers('no spaces'), (error) => error.status === 400);
+
     const list = await carol.conversations();
     const entry = list.find((c) => c.id === group);
     assert.ok(entry);
