@@ -6,7 +6,7 @@ import {after, before, describe, test} from 'node:test';
 
 import {MemoryStorage} from '../src/index.js';
 
-import {BOUNDED, newClient, recordMessages, signUp, sleep, until, waitFor} from './helpers.js';
+import {BOUNDED, connectedPair, newClient, recordMessages, signUp, sleep, until, waitFor} from './helpers.js';
 import {RingcastServer} from './server.js';
 
 /** @type {RingcastServer} */
@@ -31,17 +31,8 @@ function client(options) {
 }
 
 /** Two connected, synced users sharing a 1:1. */
-async function pair(options = {}) {
-  const alice = client(options);
-  const bob = client(options);
-  await signUp(alice, 'alice');
-  const bobSession = await signUp(bob, 'bob');
-  const conv = await alice.openDirect(bobSession.user_id);
-  const synced = [waitFor(alice, 'synced'), waitFor(bob, 'synced')];
-  alice.connect();
-  bob.connect();
-  await Promise.all(synced);
-  return {alice, bob, conv};
+function pair(options = {}) {
+  return connectedPair(() => client(options));
 }
 
 describe('chat', () => {

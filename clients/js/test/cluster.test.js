@@ -11,7 +11,7 @@ import {execFileSync} from 'node:child_process';
 import {connect, createServer} from 'node:net';
 import {after, before, describe, test} from 'node:test';
 
-import {newClient, recordMessages, signUp, storedHistory, until, waitFor} from './helpers.js';
+import {connectedPair, newClient, recordMessages, storedHistory, until, waitFor} from './helpers.js';
 import {RingcastServer} from './server.js';
 
 const databaseUrl = process.env.RINGCAST_TEST_DATABASE_URL;
@@ -91,17 +91,12 @@ describe('cluster', {skip}, () => {
   test('a drained node: hint waited out, another node takes over', {timeout: 60000}, async () => {
     const address = /** @type {import('node:net').AddressInfo} */ (proxy.address());
     const balanced = {baseUrl: `http://127.0.0.1:${address.port}`};
-    const alice = newClient(balanced);
-    const bob = newClient(balanced);
-    clients.push(alice, bob);
-    await signUp(alice, 'alice');
-    const bobSession = await signUp(bob, 'bob');
-    const conv = await alice.openDirect(bobSession.user_id);
-    const synced = [waitFor(alice, 'synced'), waitFor(bob, 'synced')];
-    alice.connect();
-    bob.connect();
+    const {alice, bob, conv} = await connectedPair(() => {
+      const c = newClient(balanced);
+      clients.push(c);
+      return c;
+    });
     const bobSeen = recordMessages(bob);
-    await Promise.all(synced);
     const bodies = Array.from({length: 13}, (_, i) => `m${i + 1}`);
     await Promise.all(bodies.slice(0, 3).map((b) => alice.send(conv, b).acked));
 

@@ -45,6 +45,24 @@ export async function signUp(client, prefix) {
 }
 
 /**
+ * Two fresh users, alice and bob, sharing a 1:1, both connected and synced.
+ * @param {() => RingcastClient} makeClient a new client (the caller closes it)
+ * @returns {Promise<{alice: RingcastClient, bob: RingcastClient, conv: number}>}
+ */
+export async function connectedPair(makeClient) {
+  const alice = makeClient();
+  const bob = makeClient();
+  await signUp(alice, 'alice');
+  const bobSession = await signUp(bob, 'bob');
+  const conv = await alice.openDirect(bobSession.user_id);
+  const synced = [waitFor(alice, 'synced'), waitFor(bob, 'synced')];
+  alice.connect();
+  bob.connect();
+  await Promise.all(synced);
+  return {alice, bob, conv};
+}
+
+/**
  * Resolves with the first `name` event that satisfies `predicate`.
  * @template {keyof import('../src/client.js').ClientEvents} K
  * @param {RingcastClient} client @param {K} name

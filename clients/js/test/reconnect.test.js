@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import {after, before, describe, test} from 'node:test';
 
-import {BOUNDED, newClient, recordMessages, signUp, storedHistory, until, waitFor} from './helpers.js';
+import {BOUNDED, connectedPair, newClient, recordMessages, signUp, storedHistory, until, waitFor} from './helpers.js';
 import {RingcastServer} from './server.js';
 
 /** @type {RingcastServer} */
@@ -23,18 +23,12 @@ after(async () => {
   await server?.dispose();
 });
 
-async function pair() {
-  const alice = newClient(server);
-  const bob = newClient(server);
-  clients.push(alice, bob);
-  await signUp(alice, 'alice');
-  const bobSession = await signUp(bob, 'bob');
-  const conv = await alice.openDirect(bobSession.user_id);
-  const synced = [waitFor(alice, 'synced'), waitFor(bob, 'synced')];
-  alice.connect();
-  bob.connect();
-  await Promise.all(synced);
-  return {alice, bob, conv};
+function pair() {
+  return connectedPair(() => {
+    const c = newClient(server);
+    clients.push(c);
+    return c;
+  });
 }
 
 /** Asserts that the stored history of `conv` is exactly `bodies`, in order. */
