@@ -277,18 +277,7 @@ void ClusterLink::OnMaybeMissed(std::string_view channel) {
 }
 
 void ClusterLink::CatchUp() {
-  service_.cluster_presence()->Snapshot(
-      [this](std::optional<std::pair<uint64_t, std::vector<int64_t>>> snapshot) {
-        if (!snapshot) return;  // Redis is away again: the next subscription asks again.
-        std::sort(snapshot->second.begin(), snapshot->second.end());
-        auto shared =
-            std::make_shared<const std::pair<uint64_t, std::vector<int64_t>>>(std::move(*snapshot));
-        service_.PostToEveryShard([&shared] {
-          return [shared](ChatShard& self) {
-            self.sessions().OnPresenceSnapshot(shared->first, shared->second);
-          };
-        });
-      });
+  service_.cluster_presence()->Resync();
   service_.store().LoadRevoked(
       service_.clock().WallMs(), [this](storage::Result<std::vector<storage::RevokedToken>> r) {
         if (!r.ok()) return;  // Logged by the store; a token past its revocation still expires.

@@ -9,7 +9,7 @@
 //   - rc:all        membership changes, token revocations and presence transitions → every
 //                   shard's SessionHost; followed by every node. When publications on it may
 //                   have been missed, the node reloads the revocations from the store and who
-//                   is online from Redis (ClusterPresence::Snapshot).
+//                   is online from Redis (ClusterPresence::Resync).
 // A publication is what the owner needs to take the local path (a message's fields, not its
 // JSON: each node encodes once for all its shards and connections).
 #pragma once

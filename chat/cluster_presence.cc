@@ -1,5 +1,6 @@
 #include "chat/cluster_presence.h"
 
+#include <algorithm>
 #include <limits>
 #include <memory>
 
@@ -259,7 +260,7 @@ void ClusterPresence::Reassert(std::vector<std::pair<int64_t, uint32_t>> users) 
   }
 }
 
-void ClusterPresence::Sweep() {
+void ClusterPresence::Sweep(int64_t now_ms) {
   node_.bus().Call({"EVAL", SweepScript(), "0", std::to_string(kSweepLimit)}, [this](RedisReply
                                                                                          reply) {
     if (reply.type != RedisReply::Type::kArray) return LogRefusal(reply, "sweep");
@@ -269,23 +270,39 @@ void ClusterPresence::Sweep() {
     }
     Deliver(std::move(out));
   });
+  int64_t due = confirm_due_ms_.load(std::memory_order_relaxed);
+  if (due != 0 && now_ms >= due &&
+      confirm_due_ms_.compare_exchange_strong(due, 0, std::memory_order_relaxed)) {
+    Snapshot(/*with_departures=*/true);
+  }
 }
 
-void ClusterPresence::Snapshot(
-    std::function<void(std::optional<std::pair<uint64_t, std::vector<int64_t>>>)> done) {
-  node_.bus().Call({"EVAL", std::string(kSnapshot), "0"},
-                   [done = std::move(done)](RedisReply reply) {
-                     if (reply.type != RedisReply::Type::kArray || reply.elements.empty()) {
-                       LogRefusal(reply, "snapshot");
-                       return done(std::nullopt);
-                     }
-                     std::vector<int64_t> online;
-                     online.reserve(reply.elements.size() - 1);
-                     for (size_t i = 1; i < reply.elements.size(); ++i) {
-                       online.push_back(IntAt(reply, i));
-                     }
-                     done(std::pair(uint64_t(IntAt(reply, 0)), std::move(online)));
-                   });
+void ClusterPresence::Resync() {
+  confirm_due_ms_.store(
+      service_.clock().MonotonicMs() + int64_t{service_.config().node_ttl_s} * 1000,
+      std::memory_order_relaxed);
+  Snapshot(/*with_departures=*/false);
+}
+
+void ClusterPresence::Snapshot(bool with_departures) {
+  node_.bus().Call(
+      {"EVAL", std::string(kSnapshot), "0"}, [this, with_departures](RedisReply reply) {
+        if (reply.type != RedisReply::Type::kArray || reply.elements.empty()) {
+          // Redis is away again: its next subscription resyncs.
+          return LogRefusal(reply, "snapshot");
+        }
+        auto online = std::make_shared<std::vector<int64_t>>();
+        online->reserve(reply.elements.size() - 1);
+        for (size_t i = 1; i < reply.elements.size(); ++i) online->push_back(IntAt(reply, i));
+        std::sort(online->begin(), online->end());
+        const auto seq = uint64_t(IntAt(reply, 0));
+        service_.PostToEveryShard([&] {
+          return [seq, with_departures,
+                  online = std::shared_ptr<const std::vector<int64_t>>(online)](ChatShard& self) {
+            self.sessions().OnPresenceSnapshot(seq, *online, with_departures);
+          };
+        });
+      });
 }
 
 void ClusterPresence::Reap(std::string node, size_t chunk, std::function<void()> done) {

@@ -27,6 +27,7 @@
 // on the bus thread (or at once when the bus refuses the call) and must only post mail.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -64,10 +65,14 @@ class ClusterPresence final : public cluster::ClusterWatcher {
   // Sets this node's counts for `users` (after its state in Redis was lost); users who were
   // not online anywhere come online.
   void Reassert(std::vector<std::pair<int64_t, uint32_t>> users);
-  // Ends the grace periods that are over: those users go offline.
-  void Sweep();
-  // Who is online now, and the rc:presence-seq this holds at: nullopt without an answer.
-  void Snapshot(std::function<void(std::optional<std::pair<uint64_t, std::vector<int64_t>>>)> done);
+  // Shard 0, once a second: ends the grace periods that are over (those users go offline), and
+  // takes the second look of a Resync when it is due.
+  void Sweep(int64_t now_ms);
+  // After rc:all may have missed transitions: every shard's replica takes who is online in
+  // Redis now, but takes departures only from a second look --node-ttl later. A user absent
+  // from the first may only be waiting for its node to re-assert it (Redis restarted empty);
+  // every live node has done so within its TTL.
+  void Resync();
   // Marks the node's state in Redis as possibly lost (a call went unanswered): the next
   // heartbeat re-asserts it.
   void NoteStateLost();
@@ -82,11 +87,15 @@ class ClusterPresence final : public cluster::ClusterWatcher {
   void Reap(std::string node, size_t chunk, std::function<void()> done);
   // Hands `transitions` to their users' owner shards (UserOwner::OnTransition).
   void Deliver(std::vector<Transition> transitions);
+  // Who is online in Redis, with the rc:presence-seq that holds at, to every shard's replica.
+  void Snapshot(bool with_departures);
 
   ChatService& service_;
   cluster::ClusterNode& node_;
   const std::string node_id_;
   const std::string grace_ms_;
+  // Monotonic ms at which a Resync's second look is due; 0 when none is.
+  std::atomic<int64_t> confirm_due_ms_{0};
 };
 
 }  // namespace ringcast::chat

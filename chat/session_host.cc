@@ -562,7 +562,8 @@ void SessionHost::OnPresence(const PresenceOwner::Change& change, SharedFrame* f
   SetPresence(change.user, Presence{change.online, change.last_online, change.seq}, frame);
 }
 
-void SessionHost::OnPresenceSnapshot(uint64_t seq, const std::vector<int64_t>& online_sorted) {
+void SessionHost::OnPresenceSnapshot(uint64_t seq, const std::vector<int64_t>& online_sorted,
+                                     bool with_departures) {
   auto tell = [&](int64_t user, const Presence& presence) {
     SetPresence(user, presence,
                 EncodeText(EncodePresence(user, presence.online, presence.last_online)));
@@ -574,6 +575,7 @@ void SessionHost::OnPresenceSnapshot(uint64_t seq, const std::vector<int64_t>& o
                           seq});
     }
   }
+  if (!with_departures) return;
   std::vector<std::pair<int64_t, Presence>> gone;
   for (const auto& [user, presence] : presence_) {
     if (presence.online && presence.seq < seq &&

@@ -105,8 +105,10 @@ class SessionHost {
   // cluster mode a transition older (by seq) than the one the replica holds is ignored.
   void OnPresence(const PresenceOwner::Change& change, SharedFrame* frame);
   // Cluster mode: who is online on any node, as of transition `seq` (after this node may have
-  // missed transitions): the replica and the watchers catch up.
-  void OnPresenceSnapshot(uint64_t seq, const std::vector<int64_t>& online_sorted);
+  // missed transitions): the replica and the watchers catch up, on users absent from
+  // `online_sorted` only `with_departures` (ClusterPresence::Resync says why).
+  void OnPresenceSnapshot(uint64_t seq, const std::vector<int64_t>& online_sorted,
+                          bool with_departures);
   // Cluster mode: the revoked tokens, from the store (after this node may have missed
   // revocations): sessions with one of them close.
   void OnRevokedList(const std::vector<storage::RevokedToken>& revoked);

@@ -78,7 +78,7 @@ void UserOwner::Sweep() {
   std::vector<PresenceOwner::Change> went_offline = presence_.Sweep();
   if (ClusterPresence* cluster = service_.cluster_presence()) {
     // Redis decides (the local records are only forgotten); one shard per node asks it.
-    if (shard_.id() == 0) cluster->Sweep();
+    if (shard_.id() == 0) cluster->Sweep(service_.clock().MonotonicMs());
     return;
   }
   for (const PresenceOwner::Change& change : went_offline) {

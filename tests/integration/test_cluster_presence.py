@@ -8,7 +8,8 @@ registry over every node.
 - A node killed with SIGKILL does not leave its users online: they go offline within
   --node-ttl + --presence-grace (plus a heartbeat), and come back online when they reconnect.
 - A Redis restart (an empty Redis) loses nothing a user sees: each node re-asserts its
-  connections, so nobody goes offline, and a new hello still lists them online.
+  connections, so nobody goes offline, and a new hello still lists them online; nor does a
+  node that reads who is online from Redis before another node has re-asserted its users.
 - --max-conns-per-user counts the connections on every node; the login limits count attempts
   on every node (Redis counters).
 - GET /ready follows Redis; GET /api/cluster lists the live nodes (for --admin-token only) and
@@ -18,6 +19,7 @@ registry over every node.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -231,6 +233,44 @@ def test_a_redis_restart_makes_nobody_offline(cluster_factory):
             await close_all(conns)
 
     run_async(go(), 110)
+
+
+@pytest.mark.timeout(90)
+def test_a_resync_before_the_other_node_reasserts_makes_nobody_offline(cluster_factory):
+    # Redis loses everything, another node's re-assertion takes a presence number, and both
+    # nodes' subscriptions drop: each reads who is online as soon as it resubscribes (within
+    # ~150 ms), typically before a's node re-asserts a at its next heartbeat (within 1 s).
+    # Absent from that first read, a must not go offline for b.
+    cluster = cluster_factory(2, own_redis=True, flags=FLAGS, threads=(1, 1))
+    api = cluster.api(0)
+    a, b = api.new_users(2, "rs")
+    api.direct(a, b)
+
+    async def go():
+        cb = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
+        ca = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
+        conns = [ca, cb]
+        try:
+            await cb.wait_type("presence", user=a.id, status="online")
+            mark = cb.mark()
+            cluster.redis_cli("FLUSHALL")
+            seconds, micros = re.findall(r'"(\d+)"', cluster.redis_cli("TIME"))
+            cluster.redis_cli("SET", "rc:presence-seq", seconds + micros.zfill(6))
+            cluster.redis_cli("CLIENT", "KILL", "TYPE", "pubsub")
+            await wait_until(lambda: "1" in cluster.redis_cli("SISMEMBER", "rc:online",
+                                                               str(a.id)), 10,
+                             lambda: "a was not re-asserted")
+            # Past the second look (--node-ttl after the resync) and a grace period.
+            await asyncio.sleep(NODE_TTL_S + GRACE_S + 1.5)
+            assert not presence_of(cb, a, mark), cb.describe()
+            assert cb.closed is None, cb.describe()
+            await ca.close()
+            off = await cb.wait_type("presence", start=mark, user=a.id, timeout=10)
+            assert off["status"] == "offline", cb.describe()
+        finally:
+            await close_all(conns)
+
+    run_async(go(), 80)
 
 
 @pytest.mark.timeout(60)
