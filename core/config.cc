@@ -117,6 +117,12 @@ int ParseConfig(int argc, char** argv, Config* config) {
       ->default_str("on");
   add("--log-level", &config->log_level, "RINGCAST_LOG_LEVEL", "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  add("--metrics-port", &config->metrics_port, "RINGCAST_METRICS_PORT",
+      "Serve GET /metrics (Prometheus) on this port, on a thread of its own, and not on the "
+      "main port; 0: on the main port")
+      ->check(CLI::Range(0, 65535));
+  add("--metrics-address", &config->metrics_address, "RINGCAST_METRICS_ADDRESS",
+      "Address of the --metrics-port listener (the default keeps it off the network)");
   std::string web_root;
   CLI::Option* web_root_option =
       add("--web-root", &web_root, "RINGCAST_WEB_ROOT",

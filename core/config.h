@@ -33,6 +33,10 @@ struct Config {
   uint32_t inbox_size = 16384;          // Mails from non-shard threads queued per shard.
   bool pin_threads = true;
   std::string log_level = "info";
+  // GET /metrics (docs/metrics.md): on a listener of its own when metrics_port is set (and
+  // then not on the main port), else on the main port.
+  uint16_t metrics_port = 0;
+  std::string metrics_address = "127.0.0.1";
 
   // Static files at / (core/routes/static_files.h). Empty web_root: none served. ParseConfig
   // sets it to the shipped web/ folder when neither the flag nor its variable is given.

@@ -3,6 +3,8 @@
 #include "core/cluster/cluster_node.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics/metric_set.h"
+#include "core/metrics/metrics_server.h"
 #include "core/routes/static_files.h"
 #include "core/runtime/shard_set.h"
 
@@ -36,12 +38,25 @@ int main(int argc, char** argv) {
     cluster = ringcast::cluster::ClusterNode::Create(config);
     if (!cluster) return 1;
   }
+  std::unique_ptr<ringcast::MetricsServer> metrics;
+  if (config.metrics_port != 0) {
+    metrics = ringcast::MetricsServer::Listen(config);
+    if (!metrics) return 1;
+  }
   ringcast::ShardSet shards(config,
                             [&chat](ringcast::Shard& shard) { return chat->MakeShardApp(shard); });
   shards.SetCluster(cluster.get());
   chat->Attach(shards);
-  if (cluster) shards.SetStartedHook([&] { cluster->Start(shards); });
+  if (cluster) {
+    shards.AddMetricsSource(
+        [node = cluster.get()](ringcast::MetricSet& out) { node->CollectMetrics(out); });
+  }
+  shards.SetStartedHook([&] {
+    if (cluster) cluster->Start(shards);
+    if (metrics) metrics->Start(shards);
+  });
   shards.SetStoppedHook([&] {
+    if (metrics) metrics->Stop();
     chat->Stop();
     // After the store: the publications of its last commits are written first.
     if (cluster) cluster->Stop();

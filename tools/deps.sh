@@ -19,8 +19,9 @@ build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-de
 # with a throwaway nginx of its own (tools/nginx_proxy.py); the system nginx is not used (below).
 # nodejs (and npm, below): the JavaScript SDK's tests (clients/js, ctest sdk_js), whose npm
 # packages (ws, typescript) `npm ci` installs from the committed package-lock.json at the end.
-test_packages=(python3 python3-pytest python3-websockets curl faketime clang libclang-rt-14-dev
-               postgresql redis-server nginx nodejs)
+# python3-prometheus-client: its reference parser reads GET /metrics in tests/integration/test_metrics.py.
+test_packages=(python3 python3-pytest python3-websockets python3-prometheus-client curl faketime
+               clang libclang-rt-14-dev postgresql redis-server nginx nodejs)
 bench_packages=(python3 python3-matplotlib nodejs postgresql redis-server)
 
 wanted=("${build_packages[@]}")

@@ -76,6 +76,7 @@ void HttpExchange::Respond(int status, std::string_view content_type, std::strin
   if (answered()) return;
   bool close = WriteResponse(conn_, request_.keep_alive, status, content_type, body, extra_headers,
                              request_.method == http::Method::kHead);
+  status_ = status;
   outcome_ = close ? Outcome::kClose : Outcome::kAnswered;
 }
 
@@ -84,6 +85,7 @@ void HttpExchange::RespondError(int status, std::string_view reason,
   if (answered()) return;
   bool close = WriteError(conn_, request_.keep_alive, status, reason, extra_headers,
                           request_.method == http::Method::kHead);
+  status_ = status;
   outcome_ = close ? Outcome::kClose : Outcome::kAnswered;
 }
 
@@ -103,13 +105,14 @@ bool HttpExchange::Upgrade(WebSocketHandler* handler) {
     return false;
   }
   WriteUpgrade(conn_, {handshake.accept.data(), handshake.accept.size()}, handler);
+  status_ = 101;
   outcome_ = Outcome::kUpgraded;
   return true;
 }
 
 DeferredHttp HttpExchange::Defer() {
   outcome_ = Outcome::kDeferred;
-  return {conn_.id(), request_.keep_alive, request_.method == http::Method::kHead};
+  return {conn_.id(), route_, request_.keep_alive, request_.method == http::Method::kHead};
 }
 
 }  // namespace ringcast

@@ -127,6 +127,14 @@ bool ReadWhole(int fd, uint8_t* out, size_t size) {
   return true;
 }
 
+// The status of a response ServeStaticFile formatted ("HTTP/1.1 200 OK..."), for the metrics.
+int StatusOf(const SharedFrame& response) {
+  constexpr size_t kAt = std::string_view("HTTP/1.1 ").size();
+  const std::span<const uint8_t> bytes = response.bytes();
+  if (bytes.size() < kAt + 3) return 0;
+  return (bytes[kAt] - '0') * 100 + (bytes[kAt + 1] - '0') * 10 + (bytes[kAt + 2] - '0');
+}
+
 }  // namespace
 
 std::string_view StaticContentType(std::string_view file_name) {
@@ -267,6 +275,7 @@ StaticFiles::StaticFiles(Shard& shard) : shard_(shard) {}
 void StaticFiles::OnRequest(HttpExchange& exchange) {
   const Config& config = shard_.config();
   const http::Request& request = exchange.request();
+  exchange.SetRoute("static");
   if (config.web_root.empty()) return exchange.RespondError(404, "no such route");
   if (request.method != http::Method::kGet && request.method != http::Method::kHead) {
     return exchange.RespondError(405, "method not allowed", "Allow: GET, HEAD\r\n");
@@ -305,7 +314,8 @@ void StaticFiles::OnRequest(HttpExchange& exchange) {
   shard_.RunBlocking([job = std::move(job)] { return ServeStaticFile(job); },
                      [this, deferred](Shard& shard, FramePtr response) {
                        --reads_in_flight_;
-                       shard.AnswerDeferredBytes(deferred, response.release());
+                       const int status = StatusOf(*response);
+                       shard.AnswerDeferredBytes(deferred, status, response.release());
                      });
 }
 

@@ -47,6 +47,9 @@ void Shard::HandleHttp(Connection& conn, std::span<uint8_t> data) {
     app_->OnRequest(exchange);
     in_request_ = false;
     if (!exchange.answered()) exchange.RespondError(500, "no handler answered");
+    if (exchange.outcome_ != HttpExchange::Outcome::kDeferred) {
+      stats_.CountRequest(exchange.route(), exchange.status());
+    }
     if (exchange.outcome_ == HttpExchange::Outcome::kDeferred) {
       conn.awaiting_answer_ = true;
       break;
@@ -81,6 +84,7 @@ void Shard::AfterHttpAnswer(Connection& conn, bool close) {
 }
 
 void Shard::StartWebSocket(Connection& conn, std::span<uint8_t> early_frames) {
+  conn.close_reason_ = CloseReason::kConnectionLost;  // Until a close frame says otherwise.
   ForgetPeer(conn);  // Only HTTP requests (logins) ask for the address.
   ScheduleTimer(conn, timers_.now() + SecondsToTicks(config_.idle_timeout_s));
   // Frames the client sent right behind its handshake.
@@ -110,6 +114,7 @@ bool Shard::AnswerDeferred(const DeferredHttp& deferred, int status, std::string
                            std::string_view body, std::string_view extra_headers) {
   Connection* conn = TakeDeferred(deferred);
   if (conn == nullptr) return false;
+  stats_.CountRequest(deferred.route, status);
   AfterHttpAnswer(
       *conn, HttpExchange::WriteResponse(*conn, deferred.keep_alive, status, content_type, body,
                                          extra_headers, deferred.head));
@@ -117,12 +122,13 @@ bool Shard::AnswerDeferred(const DeferredHttp& deferred, int status, std::string
   return true;
 }
 
-bool Shard::AnswerDeferredBytes(const DeferredHttp& deferred, SharedFrame* response) {
+bool Shard::AnswerDeferredBytes(const DeferredHttp& deferred, int status, SharedFrame* response) {
   Connection* conn = TakeDeferred(deferred);
   if (conn == nullptr) {
     response->Release();
     return false;
   }
+  stats_.CountRequest(deferred.route, status);
   conn->QueueBytes(response);
   AfterHttpAnswer(*conn, !deferred.keep_alive);
   ResumeHttp(*conn);
@@ -132,6 +138,7 @@ bool Shard::AnswerDeferredBytes(const DeferredHttp& deferred, SharedFrame* respo
 void Shard::ReplyHttpError(Connection& conn, int status, std::string_view reason) {
   RC_LOG(kDebug, "shard %u: bad request: %d %.*s", id_, status, int(reason.size()), reason.data());
   HttpExchange::WriteError(conn, false, status, reason);
+  stats_.CountRequest("invalid", status);
   FinishAfterFlush(conn);
 }
 
@@ -146,6 +153,8 @@ void Shard::HandleWebSocket(Connection& conn, std::span<uint8_t> data) {
       case ws::EventKind::kBinary:
         // After our close frame, data is read and dropped (RFC 6455 §7.1.4 closing state).
         if (conn.state_ == Connection::State::kWebSocket) {
+          ++stats_.messages_received;
+          stats_.message_bytes_received += event.payload.size();
           conn.handler_->OnMessage(
               conn, event.kind == ws::EventKind::kText ? ws::Opcode::kText : ws::Opcode::kBinary,
               event.payload);
@@ -165,6 +174,7 @@ void Shard::HandleWebSocket(Connection& conn, std::span<uint8_t> data) {
       case ws::EventKind::kClose: {
         conn.close_frame_received_ = true;
         if (conn.state_ == Connection::State::kWebSocket) {
+          conn.NoteClose(CloseReason::kPeerClosed, event.close_code);
           // §5.5.1: answer with a close frame echoing the status code; no code received means
           // none is sent back.
           LeaveWebSocket(conn);
@@ -182,7 +192,7 @@ void Shard::HandleWebSocket(Connection& conn, std::span<uint8_t> data) {
         // §7.1.7 "Fail the WebSocket Connection": send the close frame, then close.
         RC_LOG(kDebug, "shard %u: closing %u: %.*s", id_, event.close_code,
                int(event.error_reason.size()), event.error_reason.data());
-        conn.Close(event.close_code, event.error_reason);
+        conn.Close(event.close_code, event.error_reason, CloseReason::kProtocolError);
         FinishAfterFlush(conn);
         return;
     }
