@@ -56,14 +56,17 @@ export class ConversationList {
       return {text: rosterText(last, (u) => this._names.name(u), this._store.me), typing: false};
     }
     const who = last.from === this._store.me ? 'You: ' :
-        conv.group ? `${this._names.name(last.from)}: ` : '';
+        conv.group                           ? `${this._names.name(last.from)}: ` :
+                                               '';
     return {text: who + last.body, typing: false};
   }
 
   render() {
     const convs = this._store.sorted();
     this._empty.hidden = convs.length > 0;
-    reconcile(this._list, convs, (c) => String(c.id), (c) => this._create(c), (el, c) => this._update(el, c));
+    reconcile(
+        this._list, convs, (c) => String(c.id), (c) => this._create(c),
+        (el, c) => this._update(el, c));
   }
 
   /** @param {import('./store.js').Conv} conv */
@@ -106,8 +109,10 @@ export class ConversationList {
     button.classList.toggle('has-unread', unread > 0);
     const parts = [title, online ? 'online' : '', unread ? `${unread} unread` : '', preview.text];
     button.setAttribute('aria-label', parts.filter(Boolean).join(', '));
-    if (this.current === conv.id) button.setAttribute('aria-current', 'true');
-    else button.removeAttribute('aria-current');
+    if (this.current === conv.id)
+      button.setAttribute('aria-current', 'true');
+    else
+      button.removeAttribute('aria-current');
   }
 
   /** Focus on the button of `id` (back from a conversation by keyboard). @param {number} id */

@@ -7,7 +7,13 @@ import {clock, dayKey, dayLabel, joinNames, presenceText} from './format.js';
 import {ROSTER_KIND, rosterText} from './roster.js';
 
 const PAGE = 30;
-const TICKS = {pending: '◴', sent: '✓', delivered: '✓✓', seen: '✓✓', failed: '!'};
+const TICKS = {
+  pending: '◴',
+  sent: '✓',
+  delivered: '✓✓',
+  seen: '✓✓',
+  failed: '!'
+};
 const TICK_LABELS = {
   pending: 'sending',
   sent: 'sent',
@@ -60,7 +66,10 @@ export class ConversationView {
     this._seen = new IntersectionObserver((entries) => {
       for (const e of entries) {
         const seq = Number(/** @type {HTMLElement} */ (e.target).dataset.seq);
-        if (e.isIntersecting) this._onScreen.add(seq); else this._onScreen.delete(seq);
+        if (e.isIntersecting)
+          this._onScreen.add(seq);
+        else
+          this._onScreen.delete(seq);
       }
       this._markRead();
     }, {root: this._el.messages, threshold: 0.5});
@@ -136,15 +145,17 @@ export class ConversationView {
     this._el.name.dataset.openConv = String(id);
     setText(this._el.status, this._statusText(conv));
     const typing = [...conv.typing].map((u) => this._names.name(u));
-    setText(this._el.typing,
-            typing.length === 0 ? '' :
-                conv.group ? `${joinNames(typing)} ${typing.length > 1 ? 'are' : 'is'} typing…` :
-                             'typing…');
+    setText(
+        this._el.typing,
+        typing.length === 0 ? '' :
+            conv.group      ? `${joinNames(typing)} ${typing.length > 1 ? 'are' : 'is'     } typing…` :
+                              'typing…');
 
     const list = this._el.messages;
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
-    reconcile(list, this._rows(conv), (row) => row.key, (row) => this._create(row),
-              (el, row) => this._update(el, row, conv));
+    reconcile(
+        list, this._rows(conv), (row) => row.key, (row) => this._create(row),
+        (el, row) => this._update(el, row, conv));
     if (atBottom || this._stickToBottom) list.scrollTop = list.scrollHeight;
     this._stickToBottom = false;
     this._markRead();
@@ -208,7 +219,9 @@ export class ConversationView {
     const own = row.type === 'pending' || row.message.from === me;
     const body = row.type === 'pending' ? row.entry.body : row.message.body;
     const ts = row.type === 'pending' ? row.entry.created_ms : row.message.ts;
-    const state = row.type === 'pending' ? row.entry.state : own ? this._store.tick(conv, row.message.seq) : '';
+    const state = row.type === 'pending' ? row.entry.state :
+        own                              ? this._store.tick(conv, row.message.seq) :
+                                           '';
     li.className = `msg ${own ? 'own' : 'other'}`;
     li.dataset.state = state;
     if (row.type === 'pending') li.dataset.cid = row.entry.cid;
@@ -221,8 +234,10 @@ export class ConversationView {
     const tick = q('.tick');
     setText(tick, own ? TICKS[/** @type {keyof TICKS} */ (state)] ?? '' : '');
     tick.className = `tick ${state}`;
-    if (own) tick.setAttribute('aria-label', TICK_LABELS[/** @type {keyof TICKS} */ (state)]);
-    else tick.removeAttribute('aria-label');
+    if (own)
+      tick.setAttribute('aria-label', TICK_LABELS[/** @type {keyof TICKS} */ (state)]);
+    else
+      tick.removeAttribute('aria-label');
     const retry = li.querySelector('.retry');
     if (state === 'failed' && !retry) {
       const cid = row.entry.cid;
@@ -243,8 +258,9 @@ export class ConversationView {
     const peer = this._list.peer(conv);
     const presence = this._client.presence;
     if (peer !== null) return presenceText(presence.get(peer));
-    const online = conv.members.filter((u) => u !== this._store.me &&
-                                                presence.get(u)?.status === 'online').length;
+    const online =
+        conv.members.filter((u) => u !== this._store.me && presence.get(u)?.status === 'online')
+            .length;
     return `${conv.members.length} members${online ? `, ${online} online` : ''}`;
   }
 
@@ -269,8 +285,10 @@ export class ConversationView {
     });
     input.addEventListener('input', () => {
       if (this.current === null) return;
-      if (input.value === '') this._client.stopTyping(this.current);
-      else this._client.typing(this.current);
+      if (input.value === '')
+        this._client.stopTyping(this.current);
+      else
+        this._client.typing(this.current);
       input.style.height = 'auto';
       input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
     });

@@ -1,7 +1,8 @@
 // Dates and times as people read them: "14:05", "Today", "Yesterday", "3 Nov", "last seen ...".
 
 const timeFormat = new Intl.DateTimeFormat(undefined, {hour: '2-digit', minute: '2-digit'});
-const dayFormat = new Intl.DateTimeFormat(undefined, {weekday: 'long', day: 'numeric', month: 'long'});
+const dayFormat =
+    new Intl.DateTimeFormat(undefined, {weekday: 'long', day: 'numeric', month: 'long'});
 const dayWithYearFormat =
     new Intl.DateTimeFormat(undefined, {day: 'numeric', month: 'long', year: 'numeric'});
 const shortDayFormat = new Intl.DateTimeFormat(undefined, {day: 'numeric', month: 'short'});

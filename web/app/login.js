@@ -42,11 +42,15 @@ export function signIn(client, message = '') {
   });
 }
 
-/** @param {{status?: number, message: string, retryAfterS?: number}} error @param {boolean} registering */
+/**
+ * @param {{status?: number, message: string, retryAfterS?: number}} error @param {boolean}
+ *     registering
+ */
 function explain(error, registering) {
   if (error.status === 409) return 'That username is taken.';
   if (error.status === 401) return 'Wrong username or password.';
   if (error.status === 429) return `Too many attempts: try again in ${error.retryAfterS ?? 60} s.`;
-  if (error.status === 400) return registering ? `Cannot register: ${error.message}` : error.message;
+  if (error.status === 400)
+    return registering ? `Cannot register: ${error.message}` : error.message;
   return `Cannot reach the server (${error.message}).`;
 }

@@ -35,8 +35,10 @@ const notifier = new Notifier({
 
 /** Opens conversation `id` (through the URL, so that Back closes it). @param {number} id */
 function go(id) {
-  if (location.hash !== `#c${id}`) location.hash = `c${id}`;
-  else route();
+  if (location.hash !== `#c${id}`)
+    location.hash = `c${id}`;
+  else
+    route();
   view.focusComposer();
 }
 
@@ -82,7 +84,8 @@ const connection = byId('connection');
 client.on('state', ({state, retry_in_ms}) => {
   const text = state === 'connected' ? '' :
       state === 'waiting' ? `Offline: reconnecting in ${Math.ceil((retry_in_ms ?? 0) / 1000)} s…` :
-      state === 'connecting' ? 'Connecting…' : '';
+      state === 'connecting' ? 'Connecting…' :
+                               '';
   setText(connection, text);
   document.body.dataset.connection = state;
 });

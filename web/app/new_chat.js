@@ -74,23 +74,31 @@ export class NewChatDialog {
       return;
     }
     this._results.querySelector('.muted')?.remove();
-    reconcile(this._results, others, (u) => String(u.id), (u) => h('li', {}, [
-      h('button', {
-        type: 'button',
-        class: 'user-pick',
-        dataset: {user: String(u.id)},
-        on: {click: () => this._toggle(u.id, u.username)},
-      }),
-    ]), (li, u) => {
-      const button = /** @type {HTMLElement} */ (li.firstElementChild);
-      setText(button, `${this._chosen.has(u.id) ? '✓ ' : ''}${u.username}`);
-      button.setAttribute('aria-pressed', String(this._chosen.has(u.id)));
-    });
+    reconcile(
+        this._results, others, (u) => String(u.id),
+        (u) =>
+            h('li', {},
+              [
+                h('button', {
+                  type: 'button',
+                  class: 'user-pick',
+                  dataset: {user: String(u.id)},
+                  on: {click: () => this._toggle(u.id, u.username)},
+                }),
+              ]),
+        (li, u) => {
+          const button = /** @type {HTMLElement} */ (li.firstElementChild);
+          setText(button, `${this._chosen.has(u.id) ? '✓ ' : ''}${u.username}`);
+          button.setAttribute('aria-pressed', String(this._chosen.has(u.id)));
+        });
   }
 
   /** @param {number} id @param {string} username */
   _toggle(id, username) {
-    if (this._chosen.has(id)) this._chosen.delete(id); else this._chosen.set(id, username);
+    if (this._chosen.has(id))
+      this._chosen.delete(id);
+    else
+      this._chosen.set(id, username);
     for (const button of this._results.querySelectorAll('button.user-pick')) {
       const user = Number(/** @type {HTMLElement} */ (button).dataset.user);
       const name = this._names.name(user);

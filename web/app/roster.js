@@ -46,6 +46,5 @@ export function rosterText(message, nameOf, me) {
   const others = [...roster.names.keys()].filter((id) => id !== message.from);
   const list = others.map((id) => (id === me ? 'you' : nameOf(id))).join(', ');
   if (roster.event === 'added') return `${who} added ${list}`;
-  return others.length > 1 ? `${who} created the group with ${list}` :
-                             `${who} started the chat`;
+  return others.length > 1 ? `${who} created the group with ${list}` : `${who} started the chat`;
 }

@@ -7,7 +7,7 @@
 // watermark moves with the user's own messages, their `read`s on any device, and every list or
 // sync the server sends, so no event is counted twice.
 
-import {ROSTER_KIND, parseRoster} from './roster.js';
+import {parseRoster, ROSTER_KIND} from './roster.js';
 
 /**
  * @typedef {import('/sdk/types.js').Message} Message
@@ -30,7 +30,10 @@ import {ROSTER_KIND, parseRoster} from './roster.js';
  */
 
 export class Store {
-  /** @param {import('/sdk/index.js').RingcastClient} client @param {import('./names.js').Names} names */
+  /**
+   * @param {import('/sdk/index.js').RingcastClient} client @param {import('./names.js').Names}
+   *     names
+   */
   constructor(client, names) {
     this._client = client;
     this._names = names;
@@ -58,9 +61,19 @@ export class Store {
     let conv = this.convs.get(id);
     if (!conv) {
       conv = {
-        id, name: null, group: false, members: [], lastSeq: 0, myRead: 0, lastMessage: null,
-        messages: new Map(), pending: new Map(), shownAsMessage: new Set(),
-        claimedBy: new Set(), marks: new Map(), typing: new Set(),
+        id,
+        name: null,
+        group: false,
+        members: [],
+        lastSeq: 0,
+        myRead: 0,
+        lastMessage: null,
+        messages: new Map(),
+        pending: new Map(),
+        shownAsMessage: new Set(),
+        claimedBy: new Set(),
+        marks: new Map(),
+        typing: new Set(),
       };
       this.convs.set(id, conv);
     }
@@ -146,8 +159,8 @@ export class Store {
       if (!event.members.includes(this.me)) {
         this.convs.delete(event.conv);
       } else {
-        Object.assign(this.conv(event.conv),
-                      {name: event.name, group: event.group, members: event.members});
+        Object.assign(
+            this.conv(event.conv), {name: event.name, group: event.group, members: event.members});
       }
       this.onChange({list: true, conv: event.conv});
     });
@@ -178,7 +191,10 @@ export class Store {
     });
     client.on('typing', ({conv: id, user, state}) => {
       const conv = this.conv(id);
-      if (state === 'start') conv.typing.add(user); else conv.typing.delete(user);
+      if (state === 'start')
+        conv.typing.add(user);
+      else
+        conv.typing.delete(user);
       this.onChange({conv: id, list: true});
     });
     client.on('presence', () => this.onChange({presence: true}));
