@@ -126,6 +126,17 @@ test('two users find each other and chat: ticks, typing, unread badges', async (
     assert.deepEqual(
         await h.storedBodies(server, alice, conv),
         ['hello bob', 'hi alice', 'are you there?', 'alice?']);
+
+    // Presence: bob is online (a dot in the list, "online" in the header; a contact met since
+    // the page connected is known from the next connection on: hence the reload), then last
+    // seen once his page is gone. The open chat survives the reload (it is in the URL).
+    await alice.page.reload();
+    await alice.page.waitForSelector(`[data-conv="${conv}"] .dot:visible`);
+    await alice.page.waitForSelector('#conv-status:text-is("online")');
+    await h.waitForBubbles(alice.page, ['hello bob', 'hi alice', 'are you there?', 'alice?']);
+    await bob.context.close();
+    await alice.page.waitForSelector('#conv-status:text-matches("^last seen today at ")');
+    await alice.page.waitForSelector(`[data-conv="${conv}"] .dot`, {state: 'hidden'});
     assert.deepEqual([...alice.errors, ...bob.errors], []);
   } finally {
     await alice.context.close();
@@ -195,6 +206,57 @@ test('older messages load while scrolling up', async () => {
     await h.waitForBubbles(bob.page, all);
     assert.equal(await bob.page.$$eval('#messages .day', (els) => els.length), 1);
     assert.equal(await bob.page.isVisible('#messages .sentinel'), false);
+    assert.deepEqual([...alice.errors, ...bob.errors], []);
+  } finally {
+    await alice.context.close();
+    await bob.context.close();
+  }
+});
+
+test('a hidden page notifies, and reads only once visible again', async () => {
+  const alice = await h.newUser(browser, server, h.uniqueName('alice'));
+  const bob = await h.newUser(browser, server, h.uniqueName('bob'));
+  try {
+    const conv = await h.startChat(alice.page, [bob.username]);
+    await bob.context.grantPermissions(['notifications'], {origin: server.baseUrl});
+    // Headless Chromium cannot hide a tab: bob's page is told it is hidden (visibilityState and
+    // the event, as a browser does), and the notifications it shows are recorded on their way.
+    await bob.page.evaluate(() => {
+      window.hiddenForTest = false;
+      Object.defineProperty(
+          document, 'visibilityState', {get: () => (window.hiddenForTest ? 'hidden' : 'visible')});
+      window.shown = [];
+      const Real = window.Notification;
+      window.Notification = class extends Real {
+        constructor(title, options) {
+          super(title, options);
+          window.shown.push({title, body: options?.body});
+        }
+        static get permission() {
+          return Real.permission;
+        }
+      };
+    });
+    await bob.page.locator(`[data-conv="${conv}"]`).click();
+    await bob.page.waitForSelector('#composer:not([hidden])');
+    await bob.page.evaluate(() => {
+      window.hiddenForTest = true;
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    await h.send(alice.page, 'psst');
+    await bob.page.waitForFunction(() => window.shown.length === 1);
+    assert.deepEqual(
+        await bob.page.evaluate(() => window.shown), [{title: alice.username, body: 'psst'}]);
+    // On bob's screen but hidden: delivered, not seen...
+    await h.waitForTick(alice.page, 'psst', 'delivered');
+    await alice.page.waitForTimeout(300);
+    assert.equal(await h.tickOf(alice.page, 'psst'), 'delivered');
+    // ...until the page is visible again.
+    await bob.page.evaluate(() => {
+      window.hiddenForTest = false;
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    await h.waitForTick(alice.page, 'psst', 'seen');
     assert.deepEqual([...alice.errors, ...bob.errors], []);
   } finally {
     await alice.context.close();

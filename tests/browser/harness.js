@@ -20,7 +20,11 @@ export const WAIT_MS = 10000;
 
 export async function startServer() {
   const server = new RingcastServer({
-    args: ['--web-root', path.join(repo, 'web'), '--sdk-root', path.join(repo, 'clients/js/src')],
+    // A short presence grace: a closed page is offline (with its last seen) within a second.
+    args: [
+      '--web-root', path.join(repo, 'web'), '--sdk-root', path.join(repo, 'clients/js/src'),
+      '--presence-grace', '1'
+    ],
   });
   return server.start();
 }
