@@ -53,6 +53,15 @@ test('the sign-in screen', async () => {
     await page.fill('#login-username', 'alice');
     await page.fill('#login-password', '');
     await h.screenshot(page, 'login');
+    // Create an account (signed in at once), then sign out: the form again, no session kept.
+    await page.fill('#login-username', 'dave');
+    await page.fill('#login-password', h.PASSWORD);
+    await page.click('button[data-action=register]');
+    await h.connected(page);
+    await page.waitForSelector('#me:text-is("dave")');
+    await page.click('#logout-button');
+    await page.waitForSelector('#login-username:focus');
+    assert.equal(await page.evaluate(() => localStorage.getItem('ringcast:session')), null);
   } finally {
     await context.close();
   }

@@ -110,6 +110,9 @@ function enterChat() {
   setText(byId('me'), session.username ?? `user #${session.user_id}`);
   byId('login').hidden = true;
   byId('chat').hidden = false;
+  // Nothing of a previous session stays on screen (another user may have signed in).
+  store.clear();
+  view.open(null);
   store.loadOutbox();
   client.connect();
   route();
