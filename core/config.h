@@ -41,6 +41,9 @@ struct Config {
   // Static files at / (core/routes/static_files.h). Empty web_root: none served. ParseConfig
   // sets it to the shipped web/ folder when neither the flag nor its variable is given.
   std::string web_root;
+  // The JavaScript SDK's modules at /sdk/ (clients/js/src), for pages that import them; empty:
+  // none. ParseConfig sets it to the shipped SDK like web_root.
+  std::string sdk_root;
   uint64_t max_static_bytes = 8 << 20;  // Largest file served (bigger: 500).
   uint32_t static_max_age_s = 300;      // Cache-Control max-age of assets other than HTML.
   uint32_t max_static_reads = 64;       // File reads queued or running per shard (more: 503).

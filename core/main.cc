@@ -1,4 +1,7 @@
 // ringcast: shard-per-core io_uring WebSocket server. See README.md and docs/architecture.md.
+#include <string>
+#include <utility>
+
 #include "chat/service.h"
 #include "core/cluster/cluster_node.h"
 #include "core/config.h"
@@ -22,13 +25,18 @@ int main(int argc, char** argv) {
                                                       : LogLevel::kInfo);
   if (config.web_root.empty()) {
     RC_LOG(kInfo, "static files: off (--web-root is empty, or no shipped web/ folder was found)");
-  } else {
+  }
+  // Both mounts need openat2: what keeps their reads inside their roots.
+  const std::pair<const std::string*, const char*> mounts[] = {{&config.web_root, "/"},
+                                                               {&config.sdk_root, "/sdk/"}};
+  for (const auto& [root, mount] : mounts) {
+    if (root->empty()) continue;
     std::string error;
-    if (!ringcast::CheckWebRoot(config.web_root, &error)) {
+    if (!ringcast::CheckWebRoot(*root, &error)) {
       RC_LOG(kError, "static files: %s", error.c_str());
       return 1;
     }
-    RC_LOG(kInfo, "static files: %s at /", config.web_root.c_str());
+    RC_LOG(kInfo, "static files: %s at %s", root->c_str(), mount);
   }
   std::unique_ptr<ringcast::chat::ChatService> chat = ringcast::chat::ChatService::Start(config);
   if (!chat) return 1;
