@@ -14,33 +14,13 @@ from __future__ import annotations
 import urllib.request
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from chat_client import Api, ChatConn, chat_args, close_all
+from prometheus import scrape, value
 from support import free_port, run_async
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
 pytestmark = pytest.mark.both_stores
-
-
-def scrape(port: int) -> tuple[dict, str]:
-    """Families by name, and the Content-Type."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        assert response.status == 200
-        text = response.read().decode()
-        content_type = response.headers["Content-Type"]
-    return {family.name: family for family in text_string_to_metric_families(text)}, content_type
-
-
-def value(families: dict, family: str, sample: str | None = None, **labels) -> float:
-    """The sum of the samples of `family` named `sample` (default: the family's own) whose
-    labels include `labels`; 0 when there are none."""
-    if family not in families:
-        return 0.0
-    found = families[family]
-    name = sample or (found.name + "_total" if found.type == "counter" else found.name)
-    return sum(s.value for s in families[family].samples
-               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
 @pytest.mark.server_args(*chat_args())
