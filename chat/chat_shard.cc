@@ -52,4 +52,8 @@ void ChatShard::OnDrain(Connection& conn) { sessions_.OnDrain(conn); }
 
 void ChatShard::OnClose(Connection& conn) { sessions_.OnClose(conn); }
 
+std::string ChatShard::AccessLogUser(const Connection& conn) const {
+  return sessions_.UserOf(conn);
+}
+
 }  // namespace ringcast::chat

@@ -53,6 +53,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   void OnHeartbeat(Connection& conn) override;
   void OnDrain(Connection& conn) override;
   void OnClose(Connection& conn) override;
+  std::string AccessLogUser(const Connection& conn) const override;
 
   // The roles, for the mail that reaches this shard.
   HttpApi& http_api() { return http_api_; }

@@ -53,6 +53,12 @@ SendStatus Connection::SendFrame(SharedFrame* frame, Delivery delivery) {
     return status;
   }
   QueueBytes(frame);
+  if (AccessLog* log = shard().access_log()) {
+    const uint8_t opcode = frame->size() > 0 ? frame->data()[0] & 0x0F : 0;
+    if (opcode == uint8_t(ws::Opcode::kText) || opcode == uint8_t(ws::Opcode::kBinary)) {
+      log->OnMessageOut(slot_, generation_);
+    }
+  }
   return AfterQueue();
 }
 
@@ -61,6 +67,7 @@ SendStatus Connection::SendMessage(ws::Opcode opcode, std::span<const uint8_t> p
   if (status != SendStatus::kQueued) return status;
   send_queue_.PushMessage(opcode, payload);
   shard().MarkForFlush(*this);
+  if (AccessLog* log = shard().access_log()) log->OnMessageOut(slot_, generation_);
   return AfterQueue();
 }
 
@@ -71,6 +78,7 @@ void Connection::NotifyWhenUncongested() {
 
 void Connection::Close(uint16_t code, std::string_view reason) {
   if (state_ != State::kWebSocket) return;
+  if (AccessLog* log = shard().access_log()) log->OnClose(slot_, generation_, code, true);
   shard().LeaveWebSocket(*this);
   QueueBytes(SharedFrame::EncodeClose(code, reason));
   state_ = State::kClosing;

@@ -74,6 +74,7 @@ void HttpExchange::WriteUpgrade(Connection& conn, std::string_view accept,
 void HttpExchange::Respond(int status, std::string_view content_type, std::string_view body,
                            std::string_view extra_headers) {
   if (answered()) return;
+  status_ = status;
   bool close = WriteResponse(conn_, request_.keep_alive, status, content_type, body, extra_headers,
                              request_.method == http::Method::kHead);
   outcome_ = close ? Outcome::kClose : Outcome::kAnswered;
@@ -82,6 +83,7 @@ void HttpExchange::Respond(int status, std::string_view content_type, std::strin
 void HttpExchange::RespondError(int status, std::string_view reason,
                                 std::string_view extra_headers) {
   if (answered()) return;
+  status_ = status;
   bool close = WriteError(conn_, request_.keep_alive, status, reason, extra_headers,
                           request_.method == http::Method::kHead);
   outcome_ = close ? Outcome::kClose : Outcome::kAnswered;
@@ -104,6 +106,7 @@ bool HttpExchange::Upgrade(WebSocketHandler* handler) {
   }
   WriteUpgrade(conn_, {handshake.accept.data(), handshake.accept.size()}, handler);
   outcome_ = Outcome::kUpgraded;
+  status_ = 101;
   return true;
 }
 

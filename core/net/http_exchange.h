@@ -73,6 +73,7 @@ class HttpExchange {
   const http::Request& request_;
   std::string_view body_;
   Outcome outcome_ = Outcome::kNone;
+  int status_ = 0;  // Of the answer, for the access log.
 };
 
 // One instance per shard, created on the shard's thread; routes requests.

@@ -1,4 +1,5 @@
 // Shard: what arrives on a connection — HTTP requests until an upgrade, WebSocket frames after.
+#include <cstdlib>
 #include <string>
 
 #include "core/log.h"
@@ -43,10 +44,21 @@ void Shard::HandleHttp(Connection& conn, std::span<uint8_t> data) {
     if (view.size() < total) break;  // Body still arriving.
     offset += total;
     HttpExchange exchange(conn, request, view.substr(parsed.consumed, request.content_length));
+    const uint64_t queued_before = conn.send_queue_.bytes();
+    if (access_log_) {
+      access_log_->OnRequest(
+          conn.slot_, conn.generation_, request.method_text, request.target, total,
+          access_log_->NeedsAddress(conn.slot_, conn.generation_) ? ImmediatePeerAddress(conn)
+                                                                  : std::string());
+    }
     in_request_ = true;
     app_->OnRequest(exchange);
     in_request_ = false;
     if (!exchange.answered()) exchange.RespondError(500, "no handler answered");
+    if (access_log_ && exchange.outcome_ != HttpExchange::Outcome::kDeferred) {
+      access_log_->OnAnswer(conn.slot_, conn.generation_, exchange.status_,
+                            conn.send_queue_.bytes() - queued_before);
+    }
     if (exchange.outcome_ == HttpExchange::Outcome::kDeferred) {
       conn.awaiting_answer_ = true;
       break;
@@ -110,9 +122,14 @@ bool Shard::AnswerDeferred(const DeferredHttp& deferred, int status, std::string
                            std::string_view body, std::string_view extra_headers) {
   Connection* conn = TakeDeferred(deferred);
   if (conn == nullptr) return false;
-  AfterHttpAnswer(
-      *conn, HttpExchange::WriteResponse(*conn, deferred.keep_alive, status, content_type, body,
-                                         extra_headers, deferred.head));
+  const uint64_t queued_before = conn->send_queue_.bytes();
+  const bool close = HttpExchange::WriteResponse(*conn, deferred.keep_alive, status, content_type,
+                                                 body, extra_headers, deferred.head);
+  if (access_log_) {
+    access_log_->OnAnswer(conn->slot_, conn->generation_, status,
+                          conn->send_queue_.bytes() - queued_before);
+  }
+  AfterHttpAnswer(*conn, close);
   ResumeHttp(*conn);
   return true;
 }
@@ -123,6 +140,12 @@ bool Shard::AnswerDeferredBytes(const DeferredHttp& deferred, SharedFrame* respo
     response->Release();
     return false;
   }
+  if (access_log_) {
+    // The status line's code: "HTTP/1.1 200 OK".
+    std::string_view head(reinterpret_cast<const char*>(response->data()), response->size());
+    int status = head.size() > 12 ? std::atoi(std::string(head.substr(9, 3)).c_str()) : 0;
+    access_log_->OnAnswer(conn->slot_, conn->generation_, status, response->size());
+  }
   conn->QueueBytes(response);
   AfterHttpAnswer(*conn, !deferred.keep_alive);
   ResumeHttp(*conn);
@@ -131,7 +154,13 @@ bool Shard::AnswerDeferredBytes(const DeferredHttp& deferred, SharedFrame* respo
 
 void Shard::ReplyHttpError(Connection& conn, int status, std::string_view reason) {
   RC_LOG(kDebug, "shard %u: bad request: %d %.*s", id_, status, int(reason.size()), reason.data());
+  const uint64_t queued_before = conn.send_queue_.bytes();
   HttpExchange::WriteError(conn, false, status, reason);
+  if (access_log_) {
+    access_log_->OnFramingError(conn.slot_, conn.generation_, status,
+                                conn.send_queue_.bytes() - queued_before,
+                                ImmediatePeerAddress(conn));
+  }
   FinishAfterFlush(conn);
 }
 
@@ -146,6 +175,7 @@ void Shard::HandleWebSocket(Connection& conn, std::span<uint8_t> data) {
       case ws::EventKind::kBinary:
         // After our close frame, data is read and dropped (RFC 6455 §7.1.4 closing state).
         if (conn.state_ == Connection::State::kWebSocket) {
+          if (access_log_) access_log_->OnMessageIn(conn.slot_, conn.generation_);
           conn.handler_->OnMessage(
               conn, event.kind == ws::EventKind::kText ? ws::Opcode::kText : ws::Opcode::kBinary,
               event.payload);
@@ -164,6 +194,9 @@ void Shard::HandleWebSocket(Connection& conn, std::span<uint8_t> data) {
         break;
       case ws::EventKind::kClose: {
         conn.close_frame_received_ = true;
+        if (access_log_) {
+          access_log_->OnClose(conn.slot_, conn.generation_, event.close_code, false);
+        }
         if (conn.state_ == Connection::State::kWebSocket) {
           // §5.5.1: answer with a close frame echoing the status code; no code received means
           // none is sent back.
