@@ -178,7 +178,10 @@ void WriteStream(void* /*context*/, LogStream stream, std::string_view lines) {
 }
 
 void Wake(Logger& logger) {
-  if (logger.sleeping.exchange(0) == 1) {
+  // Pairs with the fence in RunLogger: either the logger sees the line just pushed, or this
+  // sees it asleep (a store-then-load on each side needs both fences).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (logger.sleeping.load(std::memory_order_relaxed) == 1 && logger.sleeping.exchange(0) == 1) {
     syscall(SYS_futex, &logger.sleeping, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
   }
 }
@@ -213,6 +216,7 @@ void RunLogger(Logger* logger) {
     // Sleep until a producer wakes us, or the next summary is due. Setting `sleeping` before
     // the last look at the buffer means a line pushed after that look finds it set and wakes us.
     logger->sleeping.store(1);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     LogStream stream;
     std::string line;
     if (logger->buffer.TryPop(&stream, &line)) {

@@ -5,6 +5,7 @@ access log (--access-log): a line per HTTP request and per WebSocket session at 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 
@@ -64,8 +65,7 @@ def test_json_log_and_access_log_on_stderr(ringcast_bin, tmp_path):
     listening = [r for r in records if "listening on" in r.get("msg", "")]
     assert sorted(r["shard"] for r in listening) == [0, 1]
     assert all("shard" not in r for r in records if r["event"] == "chat.service")
-    assert all(r["src"].endswith(tuple(f".cc:{n}" for n in range(1, 10000)))
-               for r in records if "msg" in r)
+    assert all(re.fullmatch(r"\w+\.cc:\d+", r["src"]) for r in records if "msg" in r)
     http = [r for r in records if r["event"] == "access.http"]
     # Ours, not the readiness probes: its query made it longer (the query is never logged).
     probe = get_request("/health?probe=1")

@@ -54,9 +54,10 @@ TEST_F(LogTest, JsonLineHasTimeLevelShardEventSourceAndMessage) {
   ASSERT_EQ(lines.size(), 1u);
   const std::string& line = lines[0];
   EXPECT_EQ(line.rfind("{\"time\":\"20", 0), 0u) << line;
-  EXPECT_NE(line.find("Z\",\"level\":\"info\",\"shard\":3,\"event\":\"runtime.shard_conn\","
-                      "\"src\":\"shard_conn.cc:41\",\"msg\":\"say \\\"hi\\\"\\n\\tback\\\\slash\"}"),
-            std::string::npos)
+  EXPECT_NE(
+      line.find("Z\",\"level\":\"info\",\"shard\":3,\"event\":\"runtime.shard_conn\","
+                "\"src\":\"shard_conn.cc:41\",\"msg\":\"say \\\"hi\\\"\\n\\tback\\\\slash\"}"),
+      std::string::npos)
       << line;
 }
 
@@ -118,7 +119,8 @@ TEST_F(LogTest, PumpReportsHeldBackLinesOnceTheirSecondIsOver) {
   SetLogShard(2);
   const int64_t t0 = 1000 * kSecond;
   EXPECT_TRUE(LogMessage(site, LogLevel::kWarn, t0, "x", &buffer_));
-  for (int i = 0; i < 5; ++i) EXPECT_FALSE(LogMessage(site, LogLevel::kWarn, t0 + i, "x", &buffer_));
+  for (int i = 0; i < 5; ++i)
+    EXPECT_FALSE(LogMessage(site, LogLevel::kWarn, t0 + i, "x", &buffer_));
   Captured captured;
   LogPump pump(buffer_, &Captured::Write, &captured);
   pump.ReportSuppressed(t0 + kSecond / 2);
