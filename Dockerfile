@@ -31,6 +31,8 @@ RUN apt-get update \
 COPY --from=build /src/build/release/core/ringcast /usr/local/bin/ringcast
 # The static files (--web-root): found from the binary's place as <prefix>/share/ringcast/web.
 COPY --from=build /src/web /usr/local/share/ringcast/web
+# The JavaScript SDK's modules (--sdk-root, at /sdk/), which the web app imports.
+COPY --from=build /src/clients/js/src /usr/local/share/ringcast/sdk
 USER ringcast
 ENV RINGCAST_DATA_DIR=/var/lib/ringcast
 VOLUME /var/lib/ringcast

@@ -8,8 +8,8 @@ ChatShard::ChatShard(Shard& shard, ChatService& service)
     : service_(service),
       clock_(service.clock()),
       fallback_(MakeDefaultApp(shard)),
-      sessions_(shard, service),
-      conversations_(shard, service),
+      sessions_(shard, service, metrics_),
+      conversations_(shard, service, metrics_),
       users_(shard, service),
       http_api_(shard, service, *this, sessions_),
       ops_api_(shard, service),
@@ -54,6 +54,10 @@ void ChatShard::OnClose(Connection& conn) { sessions_.OnClose(conn); }
 
 std::string ChatShard::AccessLogUser(const Connection& conn) const {
   return sessions_.UserOf(conn);
+}
+
+void ChatShard::CollectMetrics(MetricSet& out) const {
+  metrics_.Collect(out, sessions_.session_count(), users_.online_count());
 }
 
 }  // namespace ringcast::chat

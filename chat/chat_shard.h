@@ -22,6 +22,7 @@
 #include <memory>
 #include <span>
 
+#include "chat/chat_metrics.h"
 #include "chat/conversation_owner.h"
 #include "chat/http_api.h"
 #include "chat/ops_api.h"
@@ -54,6 +55,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   void OnDrain(Connection& conn) override;
   void OnClose(Connection& conn) override;
   std::string AccessLogUser(const Connection& conn) const override;
+  void CollectMetrics(MetricSet& out) const override;
 
   // The roles, for the mail that reaches this shard.
   HttpApi& http_api() { return http_api_; }
@@ -66,6 +68,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   const ChatService& service_;
   const Clock& clock_;                     // Monotonic for every duration.
   std::unique_ptr<Application> fallback_;  // /health, /echo, /raw/.
+  ChatMetrics metrics_;                    // Counted by the roles below.
   SessionHost sessions_;
   ConversationOwner conversations_;
   UserOwner users_;

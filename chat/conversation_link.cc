@@ -25,13 +25,15 @@ void ConversationLink::Leave(int64_t conv) {
 void ConversationLink::Send(ConnId origin, storage::NewMessage message) {
   const uint32_t owner_shard = Owner(message.conv);
   std::string cid = message.cid;
+  const int64_t received_us = service_.clock().MonotonicUs();
   service_.store().Append(
       std::move(message),
       service_.ReplyOn<storage::AppendOutcome>(
           owner_shard,
-          [origin, cid = std::move(cid)](ChatShard& owner,
-                                         storage::Result<storage::AppendOutcome> result) mutable {
-            owner.conversations().OnAppended(origin, std::move(cid), std::move(result));
+          [origin, cid = std::move(cid), received_us](
+              ChatShard& owner, storage::Result<storage::AppendOutcome> result) mutable {
+            owner.conversations().OnAppended(origin, std::move(cid), received_us,
+                                             std::move(result));
           }));
 }
 

@@ -29,8 +29,8 @@ constexpr size_t kCheckBatch = 10000;
 
 }  // namespace
 
-ConversationOwner::ConversationOwner(Shard& shard, ChatService& service)
-    : shard_(shard), service_(service), cluster_(service.cluster()) {}
+ConversationOwner::ConversationOwner(Shard& shard, ChatService& service, ChatMetrics& metrics)
+    : shard_(shard), service_(service), metrics_(metrics), cluster_(service.cluster()) {}
 
 ConversationOwner::OwnedConv& ConversationOwner::Use(int64_t conv) {
   OwnedConv& owned = owned_convs_[conv];
@@ -127,22 +127,20 @@ void ConversationOwner::History(ConnId origin, int64_t conv, int64_t user, int64
   }
   service_.store().History(
       conv, user, before, {.count = limit, .bytes = max_bytes},
-      service_.ReplyOn<storage::Page>(
-          origin.shard, [origin, conv, max_bytes](ChatShard& self, auto result) {
-            SessionHost& sessions = self.sessions();
-            if (!result.ok()) {
-              return sessions.FinishAnswer(
-                  origin, EncodeError("unavailable", "storage unavailable, retry"));
-            }
-            if (result->denial != storage::Denial::kNone) {
-              return sessions.FinishAnswer(
-                  origin, EncodeError("forbidden", "not a member of this conversation"));
-            }
-            sessions.FinishAnswer(origin, EncodeHistory(conv, *result, max_bytes));
-          }));
+      service_.ReplyOn<storage::Page>(origin.shard, [origin, conv, max_bytes](ChatShard& self,
+                                                                              auto result) {
+        SessionHost& sessions = self.sessions();
+        if (!result.ok()) {
+          return sessions.FinishWithError(origin, "unavailable", "storage unavailable, retry");
+        }
+        if (result->denial != storage::Denial::kNone) {
+          return sessions.FinishWithError(origin, "forbidden", "not a member of this conversation");
+        }
+        sessions.FinishAnswer(origin, EncodeHistory(conv, *result, max_bytes));
+      }));
 }
 
-void ConversationOwner::OnAppended(ConnId origin, std::string cid,
+void ConversationOwner::OnAppended(ConnId origin, std::string cid, int64_t received_us,
                                    storage::Result<storage::AppendOutcome> result) {
   if (!result.ok()) {
     // An unreachable database is logged once by the store, not once per message.
@@ -150,20 +148,21 @@ void ConversationOwner::OnAppended(ConnId origin, std::string cid,
       RC_LOG(kWarn, "shard %u: message not stored: %s", shard_.id(),
              result.status().ToString().c_str());
     }
-    return SendTo(origin, EncodeError("unavailable", "storage unavailable, retry", cid));
+    return SendError(origin, "unavailable", "storage unavailable, retry", cid);
   }
   if (result->denial != storage::Denial::kNone) {
-    return SendTo(origin, EncodeError("forbidden", "not a member of this conversation", cid));
+    return SendError(origin, "forbidden", "not a member of this conversation", cid);
   }
+  Ack ack{origin, std::move(cid), received_us};
   if (cluster_ != nullptr) {
     // Every node follows its own order (docs/cluster.md); a duplicate is published again in
     // case its first publication never happened (a receiver drops what it has).
     cluster_->PublishMessage(result->message);
-    return Accept(result->message, Ack{origin, std::move(cid)});
+    return Accept(result->message, std::move(ack));
   }
   OnCommitted(result->message, result->duplicate);
   // After the publication: on the sender's shard the message arrives before its ack.
-  SendTo(origin, EncodeAck(cid, result->message));
+  SendAck(ack, result->message);
 }
 
 // --- Cluster mode: the reorder buffer (docs/cluster.md) ----------------------------------------
@@ -173,13 +172,13 @@ void ConversationOwner::Accept(const storage::Message& message, std::optional<Ac
   // Nobody here to deliver to (or not followed yet): nothing to order. A local send's ack
   // still goes out.
   if (owned.shard_mask == 0 || owned.last_published < 0 || message.seq <= owned.last_published) {
-    if (ack) SendTo(ack->origin, EncodeAck(ack->cid, message));
+    if (ack) SendAck(*ack, message);
     return;
   }
   owned.known_head = std::max(owned.known_head, message.seq);
   if (message.seq == owned.last_published + 1) {
     OnCommitted(message, /*duplicate=*/false);
-    if (ack) SendTo(ack->origin, EncodeAck(ack->cid, message));
+    if (ack) SendAck(*ack, message);
     return Drain(message.conv, owned);
   }
   // Ahead of a gap: wait for the missing seq from Redis, or fill it from the store.
@@ -219,9 +218,21 @@ void ConversationOwner::Drain(int64_t conv, OwnedConv& owned) {
   }
 }
 
+void ConversationOwner::SendAck(const Ack& ack, const storage::Message& message) {
+  ++metrics_.acks;
+  metrics_.ack_latency.Observe(double(service_.clock().MonotonicUs() - ack.received_us) / 1e6);
+  SendTo(ack.origin, EncodeAck(ack.cid, message));
+}
+
 void ConversationOwner::SendAcks(std::vector<Ack>& acks, const storage::Message& message) {
-  for (Ack& ack : acks) SendTo(ack.origin, EncodeAck(ack.cid, message));
+  for (const Ack& ack : acks) SendAck(ack, message);
   acks.clear();
+}
+
+void ConversationOwner::SendError(ConnId conn, std::string_view code, std::string_view message,
+                                  std::string_view cid) {
+  metrics_.CountError(code);
+  SendTo(conn, EncodeError(code, message, cid));
 }
 
 void ConversationOwner::Unfollow(int64_t conv, OwnedConv& owned) {
@@ -278,6 +289,7 @@ void ConversationOwner::OnTick(int64_t now_ms) {
 
 void ConversationOwner::Fill(int64_t conv, OwnedConv& owned) {
   owned.filling = true;
+  ++metrics_.gap_fills;
   service_.store().ReadRange(
       conv, owned.last_published, kFillLimit,
       service_.ReplyOn<std::vector<storage::Message>>(
@@ -370,11 +382,10 @@ void ConversationOwner::Watermark(ConnId origin, int64_t conv, int64_t user, boo
           [origin, conv, user](ChatShard& self, storage::Result<storage::WatermarkOutcome> result) {
             ConversationOwner& owner = self.conversations();
             if (!result.ok()) {
-              return owner.SendTo(origin, EncodeError("unavailable", "storage unavailable"));
+              return owner.SendError(origin, "unavailable", "storage unavailable");
             }
             if (result->denial != storage::Denial::kNone) {
-              return owner.SendTo(origin,
-                                  EncodeError("forbidden", "not a member of this conversation"));
+              return owner.SendError(origin, "forbidden", "not a member of this conversation");
             }
             Watermarks& known = owner.Use(conv).watermarks[user];
             known.delivered = std::max(known.delivered, result->delivered);
@@ -405,11 +416,12 @@ void ConversationOwner::Publish(int64_t conv, int64_t seq, std::string_view json
   SharedFrame* frame = EncodeText(json);
   int shards = std::popcount(mask);
   if (shards > 1) frame->AddRefs(uint32_t(shards - 1));
+  const int64_t published_us = seq > 0 ? service_.clock().MonotonicUs() : 0;
   for (uint32_t target = 0; mask != 0; ++target, mask >>= 1) {
     if ((mask & 1) == 0) continue;
-    service_.Post(target, [conv, seq, except_user, droppable,
+    service_.Post(target, [conv, seq, except_user, droppable, published_us,
                            ref = FrameRef(frame)](ChatShard& self) mutable {
-      self.sessions().DeliverLocal(conv, seq, ref.Take(), except_user, droppable);
+      self.sessions().DeliverLocal(conv, seq, ref.Take(), except_user, droppable, published_us);
     });
   }
 }

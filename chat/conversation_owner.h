@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "chat/chat_metrics.h"
 #include "core/net/connection.h"
 #include "storage/chat_store.h"
 
@@ -43,7 +44,7 @@ class ClusterLink;
 
 class ConversationOwner {
  public:
-  ConversationOwner(Shard& shard, ChatService& service);
+  ConversationOwner(Shard& shard, ChatService& service, ChatMetrics& metrics);
 
   // --- From the shards' ConversationLinks -----------------------------------------------------
   // `shard` has sessions in `conv` now: answered with OnJoined there, after which everything
@@ -55,7 +56,9 @@ class ConversationOwner {
   void Typing(int64_t conv, int64_t user, bool start);
   // The store's reply to a send from `origin` (ConversationLink::Send): publishes the message
   // (OnCommitted), then acks it.
-  void OnAppended(ConnId origin, std::string cid, storage::Result<storage::AppendOutcome> result);
+  // `received_us`: when the send reached its shard (monotonic µs), for the ack latency.
+  void OnAppended(ConnId origin, std::string cid, int64_t received_us,
+                  storage::Result<storage::AppendOutcome> result);
 
   // --- The two entry points -------------------------------------------------------------------
   // A committed message of `message.conv`, reached here in seq order; `duplicate`: the store
@@ -90,6 +93,7 @@ class ConversationOwner {
   struct Ack {
     ConnId origin;
     std::string cid;
+    int64_t received_us = 0;  // Monotonic: when the send reached its shard.
   };
   // Cluster mode: a message ahead of last_published, and the acks of local sends waiting for
   // it to go out.
@@ -127,7 +131,11 @@ class ConversationOwner {
   // Stops following `conv` (no shard has sessions in it): its seq state is forgotten, to be
   // learnt again from the next joiner (docs/cluster.md).
   void Unfollow(int64_t conv, OwnedConv& owned);
+  void SendAck(const Ack& ack, const storage::Message& message);
   void SendAcks(std::vector<Ack>& acks, const storage::Message& message);
+  // An error event to one connection (SendTo), counted in the metrics.
+  void SendError(ConnId conn, std::string_view code, std::string_view message,
+                 std::string_view cid = {});
   // Lists `conv` for forgetting when no shard has sessions in it.
   void NoteIdle(int64_t conv, OwnedConv& owned);
   // A frame to one connection on any shard (SessionHost::SendText there).
@@ -137,6 +145,7 @@ class ConversationOwner {
 
   Shard& shard_;
   ChatService& service_;
+  ChatMetrics& metrics_;
   std::unordered_map<int64_t, OwnedConv> owned_convs_;
   // Owned conversations that no shard has joined, with when they were listed (monotonic ms),
   // roughly oldest first.

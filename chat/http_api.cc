@@ -53,6 +53,18 @@ std::string MembershipBody(const storage::ConversationState& state) {
   return writer.EndObject().Take();
 }
 
+// The metrics' label of a conversation route (HttpExchange::SetRoute): ids left out.
+std::string_view ConversationRoute(std::string_view rest) {
+  if (rest.empty()) return "/api/conversations";
+  const size_t slash = rest.find('/', 1);
+  if (slash == std::string_view::npos) return "/api/conversations/{id}";
+  const std::string_view tail = rest.substr(slash);
+  if (tail == "/messages") return "/api/conversations/{id}/messages";
+  if (tail == "/members") return "/api/conversations/{id}/members";
+  if (tail.starts_with("/members/")) return "/api/conversations/{id}/members/{user}";
+  return "/api/conversations/other";
+}
+
 }  // namespace
 
 HttpApi::HttpApi(Shard& shard, ChatService& service, WebSocketHandler& ws_handler,
@@ -79,21 +91,29 @@ void HttpApi::OnRequest(HttpExchange& exchange) {
     return false;
   };
   if (path == "/ws") {
+    exchange.SetRoute("/ws");
     if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleWebSocket(exchange);
     return;
   }
   std::string_view route = path.substr(kApiPrefix.size());
   if (route == "register") {
+    exchange.SetRoute("/api/register");
     if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleRegister(exchange);
   } else if (route == "login") {
+    exchange.SetRoute("/api/login");
     if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleLogin(exchange);
   } else if (route == "logout") {
+    exchange.SetRoute("/api/logout");
     if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleLogout(exchange);
   } else if (route == "users") {
+    exchange.SetRoute("/api/users");
     if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleUsers(exchange);
   } else if (route == "conversations" || route.starts_with("conversations/")) {
-    HandleConversations(exchange, route.substr(std::string_view("conversations").size()));
+    const std::string_view rest = route.substr(std::string_view("conversations").size());
+    exchange.SetRoute(ConversationRoute(rest));
+    HandleConversations(exchange, rest);
   } else {
+    exchange.SetRoute("/api/other");
     exchange.RespondError(404, "no such route");
   }
 }

@@ -44,6 +44,7 @@ OpsApi::OpsApi(Shard& shard, ChatService& service) : shard_(shard), service_(ser
 bool OpsApi::Serves(std::string_view path) { return path == kReady || path == kCluster; }
 
 void OpsApi::OnRequest(HttpExchange& exchange) {
+  exchange.SetRoute(exchange.request().path == kReady ? "/ready" : "/api/cluster");
   if (!AllowGet(exchange)) return;
   if (exchange.request().path == kReady) return HandleReady(exchange);
   HandleCluster(exchange);

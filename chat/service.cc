@@ -198,6 +198,7 @@ ChatService::~ChatService() { Stop(); }
 void ChatService::Attach(ShardSet& shards) {
   shards_ = &shards;
   apps_.assign(shards.size(), nullptr);
+  shards.AddMetricsSource([store = store_.get()](MetricSet& out) { store->CollectMetrics(out); });
   if (cluster::ClusterNode* node = shards.cluster()) {
     cluster_ = std::make_unique<ClusterLink>(*this, *node);
     cluster_presence_ = std::make_unique<ClusterPresence>(*this, *node);

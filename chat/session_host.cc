@@ -29,9 +29,10 @@ void EraseOne(std::vector<T>& items, const T& item) {
 
 }  // namespace
 
-SessionHost::SessionHost(Shard& shard, ChatService& service)
+SessionHost::SessionHost(Shard& shard, ChatService& service, ChatMetrics& metrics)
     : shard_(shard),
       service_(service),
+      metrics_(metrics),
       config_(service.config()),
       clock_(service.clock()),
       parser_(RequestLimits{.max_body = config_.max_chat_body}),
@@ -310,7 +311,13 @@ bool SessionHost::AdmitRequest(Session& session, std::string_view cid) {
 
 void SessionHost::SendError(Session& session, std::string_view code, std::string_view message,
                             std::string_view cid) {
+  metrics_.CountError(code);
   session.conn->SendText(EncodeError(code, message, cid));
+}
+
+void SessionHost::FinishWithError(ConnId id, std::string_view code, std::string_view message) {
+  metrics_.CountError(code);
+  FinishAnswer(id, EncodeError(code, message, {}));
 }
 
 void SessionHost::HandleRequest(Session& session, std::string_view text) {
@@ -344,6 +351,7 @@ void SessionHost::HandleSend(Session& session, ClientRequest& request) {
   if (!session.convs.contains(request.conv)) {
     return SendError(session, "forbidden", "not a member of this conversation", request.cid);
   }
+  ++metrics_.sends;
   conversations_.Send(session.id, storage::NewMessage{.conv = request.conv,
                                                       .sender = session.user,
                                                       .cid = std::move(request.cid),
@@ -374,9 +382,8 @@ void SessionHost::HandleSync(Session& session, ClientRequest& request) {
                               Session* session = host.FindSession(id);
                               if (session == nullptr) return;
                               if (!result.ok()) {
-                                return host.FinishAnswer(
-                                    id,
-                                    EncodeError("unavailable", "storage unavailable, retry", {}));
+                                return host.FinishWithError(id, "unavailable",
+                                                            "storage unavailable, retry");
                               }
                               host.AnswerSync(*session, *result);
                             }));
@@ -470,9 +477,12 @@ void SessionHost::OnJoined(int64_t conv, uint64_t token, int64_t last_published)
 }
 
 void SessionHost::DeliverLocal(int64_t conv, int64_t seq, SharedFrame* frame, int64_t except_user,
-                               bool droppable) {
+                               bool droppable, int64_t published_us) {
   auto it = local_convs_.find(conv);
   if (it != local_convs_.end()) {
+    if (seq > 0) {
+      metrics_.delivery_latency.Observe(double(clock_.MonotonicUs() - published_us) / 1e6);
+    }
     LocalConv& local = it->second;
     if (seq > 0) local.last_seen = std::max(local.last_seen, seq);
     for (Session* session : local.sessions) {

@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "chat/chat_metrics.h"
 #include "chat/conv_view.h"
 #include "chat/conversation_link.h"
 #include "chat/pending_requests.h"
@@ -65,7 +66,7 @@ struct Session {
 
 class SessionHost {
  public:
-  SessionHost(Shard& shard, ChatService& service);
+  SessionHost(Shard& shard, ChatService& service, ChatMetrics& metrics);
   ~SessionHost();
 
   // An authenticated connection just upgraded to /ws: its session starts (the store loads its
@@ -98,8 +99,9 @@ class SessionHost {
   // comes here; `last_published` is the newest seq it published before (-1: unknown).
   void OnJoined(int64_t conv, uint64_t token, int64_t last_published);
   // An event of `conv` for its local sessions (one reference to `frame`, released here).
+  // `published_us`: when the owner published it (monotonic µs), for the delivery latency.
   void DeliverLocal(int64_t conv, int64_t seq, SharedFrame* frame, int64_t except_user,
-                    bool droppable);
+                    bool droppable, int64_t published_us);
   // A conversation's new membership (every shard is told); `removed`'s sessions leave it.
   void OnMembersChanged(const storage::ConversationState& state,
                         const std::vector<int64_t>& removed);
@@ -121,6 +123,10 @@ class SessionHost {
   // The answer to the session's outstanding sync or history request: sends it and lets the
   // requests behind it go.
   void FinishAnswer(ConnId id, std::string_view json);
+  // FinishAnswer with an error event (counted in the metrics).
+  void FinishWithError(ConnId id, std::string_view code, std::string_view message);
+
+  size_t session_count() const { return sessions_.size(); }
 
  private:
   // This shard's view of a conversation some local session is in.
@@ -167,6 +173,7 @@ class SessionHost {
 
   Shard& shard_;
   ChatService& service_;
+  ChatMetrics& metrics_;
   const Config& config_;
   const Clock& clock_;  // Monotonic for every duration; wall for timestamps.
   RequestParser parser_;

@@ -46,6 +46,9 @@ class UserOwner {
   // there was lost).
   void Reassert();
 
+  // Users this shard owns with a connection on this node, or within their grace period.
+  size_t online_count() const { return presence_.users(); }
+
  private:
   void OnClusterAttached(int64_t user, ConnId conn, ClusterPresence::Verdict verdict,
                          std::optional<ClusterPresence::Transition> transition,

@@ -22,22 +22,47 @@ bool IsDirectory(const std::string& path) {
   return stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
 }
 
-// The web/ folder shipped with this binary, found from the executable's own location (not the
-// working directory, which a service manager chooses): installed, <prefix>/bin/ringcast serves
-// <prefix>/share/ringcast/web (the Docker image's layout); in a build tree,
-// build/<preset>/core/ringcast serves the checkout's web/ (RINGCAST_WEB_FROM_BINARY, the
-// relative path CMake computed). "" when neither exists.
-std::string ShippedWebRoot() {
+// A folder shipped with this binary, found from the executable's own location (not the working
+// directory, which a service manager chooses): installed, <prefix>/bin/ringcast serves
+// <prefix>/share/ringcast/<name> (the Docker image's layout); in a build tree,
+// build/<preset>/core/ringcast serves the checkout's folder (`from_binary`, the relative path
+// CMake computed). "" when neither exists.
+std::string ShippedFolder(const std::string& name, const std::string& from_binary) {
   std::error_code error;
   const std::filesystem::path binary = std::filesystem::read_symlink("/proc/self/exe", error);
   if (error) return "";
   const std::filesystem::path dir = binary.parent_path();
   for (const std::filesystem::path& candidate :
-       {dir / "../share/ringcast/web", dir / RINGCAST_WEB_FROM_BINARY}) {
+       {dir / "../share/ringcast" / name, dir / from_binary}) {
     std::string path = candidate.lexically_normal().string();
     if (IsDirectory(path)) return path;
   }
   return "";
+}
+
+// A served folder (--web-root, --sdk-root): the shipped one when neither the flag nor its
+// variable is given; an empty value (flag or variable: CLI11 ignores an empty variable, so it
+// is read here) serves none. Absolute, but not resolved: a root that is a symbolic link
+// (switched at each deploy) is followed afresh by every request. False when it is no directory.
+bool ResolveServedFolder(const CLI::Option& option, const char* env_name, std::string value,
+                         const std::string& shipped, std::string* out) {
+  const char* env = std::getenv(env_name);
+  if (option.count() == 0 && env == nullptr) {
+    *out = shipped;
+    return true;
+  }
+  if (option.count() == 0) value = env;
+  if (value.empty()) {
+    out->clear();
+    return true;
+  }
+  if (!IsDirectory(value)) {
+    std::fprintf(stderr, "ringcast: %s: %s is not a directory\n", option.get_name().c_str(),
+                 value.c_str());
+    return false;
+  }
+  *out = std::filesystem::absolute(value).lexically_normal().string();
+  return true;
 }
 
 }  // namespace
@@ -143,6 +168,12 @@ int ParseConfig(int argc, char** argv, Config* config) {
   add("--access-log", &config->access_log, "RINGCAST_ACCESS_LOG",
       "One line per HTTP request and per WebSocket session: '-' to stderr, or a file to append "
       "to; empty: off");
+  add("--metrics-port", &config->metrics_port, "RINGCAST_METRICS_PORT",
+      "Serve GET /metrics (Prometheus) on this port, on a thread of its own, and not on the "
+      "main port; 0: on the main port")
+      ->check(CLI::Range(0, 65535));
+  add("--metrics-address", &config->metrics_address, "RINGCAST_METRICS_ADDRESS",
+      "Address of the --metrics-port listener (the default keeps it off the network)");
   std::string web_root;
   CLI::Option* web_root_option =
       add("--web-root", &web_root, "RINGCAST_WEB_ROOT",
@@ -150,6 +181,13 @@ int ParseConfig(int argc, char** argv, Config* config) {
           "folder shipped with the binary (<prefix>/share/ringcast/web, or the checkout's web/ "
           "for a build tree)")
           ->default_str("shipped web/");
+  std::string sdk_root;
+  CLI::Option* sdk_root_option =
+      add("--sdk-root", &sdk_root, "RINGCAST_SDK_ROOT",
+          "Directory whose files are served at /sdk/ (the JavaScript SDK's modules, for pages "
+          "that import it); empty: none. Default: the SDK shipped with the binary "
+          "(<prefix>/share/ringcast/sdk, or the checkout's clients/js/src for a build tree)")
+          ->default_str("shipped SDK");
   add("--max-static-bytes", &config->max_static_bytes, "RINGCAST_MAX_STATIC_BYTES",
       "Largest file served from --web-root, bytes (a bigger one is answered 500)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30));
@@ -319,19 +357,11 @@ int ParseConfig(int argc, char** argv, Config* config) {
       return 2;
     }
   }
-  // An empty RINGCAST_WEB_ROOT turns static files off too (CLI11 ignores an empty variable).
-  const char* web_root_env = std::getenv("RINGCAST_WEB_ROOT");
-  if (web_root_option->count() == 0 && web_root_env != nullptr) web_root = web_root_env;
-  if (web_root_option->count() == 0 && web_root_env == nullptr) {
-    config->web_root = ShippedWebRoot();
-  } else if (!web_root.empty()) {
-    if (!IsDirectory(web_root)) {
-      std::fprintf(stderr, "ringcast: --web-root: %s is not a directory\n", web_root.c_str());
-      return 2;
-    }
-    // Absolute, but not resolved: a root that is a symbolic link (switched at each deploy) is
-    // followed afresh by every request.
-    config->web_root = std::filesystem::absolute(web_root).lexically_normal().string();
+  if (!ResolveServedFolder(*web_root_option, "RINGCAST_WEB_ROOT", web_root,
+                           ShippedFolder("web", RINGCAST_WEB_FROM_BINARY), &config->web_root) ||
+      !ResolveServedFolder(*sdk_root_option, "RINGCAST_SDK_ROOT", sdk_root,
+                           ShippedFolder("sdk", RINGCAST_SDK_FROM_BINARY), &config->sdk_root)) {
+    return 2;
   }
   std::string proxies_error;
   auto proxies = TrustedProxies::Parse(trusted_proxies, &proxies_error);
@@ -346,7 +376,9 @@ int ParseConfig(int argc, char** argv, Config* config) {
     return 2;
   }
   if (print_config) {
-    std::string text = layers.Print({{"web-root", [config] { return config->web_root; }}});
+    // Folders resolved after parsing: their effective path, not the help text's "shipped".
+    std::string text = layers.Print({{"web-root", [config] { return config->web_root; }},
+                                     {"sdk-root", [config] { return config->sdk_root; }}});
     std::fwrite(text.data(), 1, text.size(), stdout);
     return 0;
   }

@@ -36,10 +36,17 @@ struct Config {
   std::string log_format = "text";   // text or json (core/log.h).
   uint32_t log_buffer_lines = 4096;  // Lines waiting for the logger thread; past it: dropped.
   std::string access_log;            // "": off; "-": stderr; else a file path.
+  // GET /metrics (docs/metrics.md): on a listener of its own when metrics_port is set (and
+  // then not on the main port), else on the main port.
+  uint16_t metrics_port = 0;
+  std::string metrics_address = "127.0.0.1";
 
   // Static files at / (core/routes/static_files.h). Empty web_root: none served. ParseConfig
   // sets it to the shipped web/ folder when neither the flag nor its variable is given.
   std::string web_root;
+  // The JavaScript SDK's modules at /sdk/ (clients/js/src), for pages that import them; empty:
+  // none. ParseConfig sets it to the shipped SDK like web_root.
+  std::string sdk_root;
   uint64_t max_static_bytes = 8 << 20;  // Largest file served (bigger: 500).
   uint32_t static_max_age_s = 300;      // Cache-Control max-age of assets other than HTML.
   uint32_t max_static_reads = 64;       // File reads queued or running per shard (more: 503).

@@ -1,11 +1,14 @@
 // ringcast: shard-per-core io_uring WebSocket server. See README.md and docs/architecture.md.
 #include <cstdio>
 #include <string>
+#include <utility>
 
 #include "chat/service.h"
 #include "core/cluster/cluster_node.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics/metric_set.h"
+#include "core/metrics/metrics_server.h"
 #include "core/routes/static_files.h"
 #include "core/runtime/shard_set.h"
 
@@ -38,13 +41,18 @@ int main(int argc, char** argv) {
   } flush_logs;
   if (config.web_root.empty()) {
     RC_LOG(kInfo, "static files: off (--web-root is empty, or no shipped web/ folder was found)");
-  } else {
+  }
+  // Both mounts need openat2: what keeps their reads inside their roots.
+  const std::pair<const std::string*, const char*> mounts[] = {{&config.web_root, "/"},
+                                                               {&config.sdk_root, "/sdk/"}};
+  for (const auto& [root, mount] : mounts) {
+    if (root->empty()) continue;
     std::string error;
-    if (!ringcast::CheckWebRoot(config.web_root, &error)) {
+    if (!ringcast::CheckWebRoot(*root, &error)) {
       RC_LOG(kError, "static files: %s", error.c_str());
       return 1;
     }
-    RC_LOG(kInfo, "static files: %s at /", config.web_root.c_str());
+    RC_LOG(kInfo, "static files: %s at %s", root->c_str(), mount);
   }
   std::unique_ptr<ringcast::chat::ChatService> chat = ringcast::chat::ChatService::Start(config);
   if (!chat) return 1;
@@ -54,12 +62,25 @@ int main(int argc, char** argv) {
     cluster = ringcast::cluster::ClusterNode::Create(config);
     if (!cluster) return 1;
   }
+  std::unique_ptr<ringcast::MetricsServer> metrics;
+  if (config.metrics_port != 0) {
+    metrics = ringcast::MetricsServer::Listen(config);
+    if (!metrics) return 1;
+  }
   ringcast::ShardSet shards(config,
                             [&chat](ringcast::Shard& shard) { return chat->MakeShardApp(shard); });
   shards.SetCluster(cluster.get());
   chat->Attach(shards);
-  if (cluster) shards.SetStartedHook([&] { cluster->Start(shards); });
+  if (cluster) {
+    shards.AddMetricsSource(
+        [node = cluster.get()](ringcast::MetricSet& out) { node->CollectMetrics(out); });
+  }
+  shards.SetStartedHook([&] {
+    if (cluster) cluster->Start(shards);
+    if (metrics) metrics->Start(shards);
+  });
   shards.SetStoppedHook([&] {
+    if (metrics) metrics->Stop();
     chat->Stop();
     // After the store: the publications of its last commits are written first.
     if (cluster) cluster->Stop();

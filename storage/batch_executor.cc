@@ -360,6 +360,8 @@ void BatchExecutor::RunBatch(std::vector<Job>& batch) {
   SqliteDb& db = *writer_db_;
   batches_.fetch_add(1, std::memory_order_relaxed);
   UpdateMax(max_batch_, batch.size());
+  batch_sizes_.Observe(double(batch.size()));
+  const auto began = std::chrono::steady_clock::now();
 
   // Each pass either commits or marks at least one more job failed, so this ends.
   for (;;) {
@@ -426,6 +428,8 @@ void BatchExecutor::RunBatch(std::vector<Job>& batch) {
     break;
   }
 
+  commit_seconds_.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
   uint64_t failed = 0;
   for (const Job& job : batch) failed += job.status.ok() ? 0 : 1;
   write_jobs_.fetch_add(batch.size(), std::memory_order_relaxed);

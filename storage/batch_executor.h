@@ -48,6 +48,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/metrics/metric_set.h"
 #include "storage/sqlite_db.h"
 #include "storage/status.h"
 #include "storage/unique_function.h"
@@ -133,6 +134,9 @@ class BatchExecutor {
   void Stop(std::chrono::milliseconds drain_limit = kDrainEverything);
 
   ExecutorStats stats() const;
+  // Jobs per batch, and seconds from BEGIN to the end of COMMIT of each.
+  Histogram batch_sizes() const { return batch_sizes_.Snapshot(); }
+  Histogram commit_seconds() const { return commit_seconds_.Snapshot(); }
   const ExecutorOptions& options() const { return options_; }
 
  private:
@@ -204,6 +208,8 @@ class BatchExecutor {
   std::atomic<uint64_t> failed_write_jobs_{0};
   std::atomic<uint64_t> batch_retries_{0};
   std::atomic<uint64_t> commit_failures_{0};
+  SharedHistogram batch_sizes_{SizeBuckets()};
+  SharedHistogram commit_seconds_{LatencyBuckets()};
   std::atomic<uint64_t> max_batch_{0};
   std::atomic<uint64_t> read_jobs_{0};
   std::atomic<uint64_t> failed_read_jobs_{0};

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/metrics/metric_set.h"
 #include "storage/status.h"
 #include "storage/unique_function.h"
 
@@ -215,6 +216,8 @@ class ChatStore {
   virtual void Stop(std::chrono::milliseconds drain_limit) = 0;
   // Any thread, cheap: false while the store knows it cannot serve (the database unreachable).
   virtual bool Healthy() const { return true; }
+  // Any thread: the store's figures (docs/metrics.md).
+  virtual void CollectMetrics(MetricSet& /*out*/) const {}
 
   // Accounts.
   virtual void CreateUser(std::string username, std::string password_hash, int64_t now,

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "storage/pg_schema.h"
+#include "storage/store_metrics.h"
 
 namespace ringcast::storage {
 
@@ -751,6 +752,19 @@ void PgChatStore::LastSeqs(std::vector<int64_t> convs,
         return Status();
       },
       std::move(reply));
+}
+
+void PgChatStore::CollectMetrics(MetricSet& out) const {
+  const PgPipelineStats stats = pipeline_->stats();
+  CollectStoreMetrics({.backend = "postgresql",
+                       .up = !stats.outage,
+                       .batches = stats.batches,
+                       .jobs = stats.jobs,
+                       .failed_jobs = stats.failed_jobs,
+                       .rejected = stats.rejected,
+                       .queued_writes = stats.queued,
+                       .reconnects = stats.reconnects},
+                      pipeline_->batch_sizes(), pipeline_->commit_seconds(), out);
 }
 
 }  // namespace ringcast::storage

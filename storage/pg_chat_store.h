@@ -44,6 +44,7 @@ class PgChatStore final : public ChatStore {
   void Stop(std::chrono::milliseconds drain_limit) override { pipeline_->Stop(drain_limit); }
   PgPipelineStats stats() const { return pipeline_->stats(); }
   bool Healthy() const override { return !pipeline_->stats().outage; }
+  void CollectMetrics(MetricSet& out) const override;
   // The signing secret the database holds (PgStoreOptions::secret_candidate), hex.
   const std::string& shared_secret() const { return shared_secret_; }
 

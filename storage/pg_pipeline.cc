@@ -530,6 +530,9 @@ void PgPipeline::FinishUnit(Conn& conn) {
     }
   }
   if (failed == nullptr && results.size() == conn.expected) {
+    if (!job->read_only()) {
+      commit_seconds_.Observe(std::chrono::duration<double>(Clock::now() - conn.since).count());
+    }
     const PgResults own(results.data() + conn.leading,
                         results.size() - conn.leading - conn.trailing);
     Status status = job->Consume(own);
@@ -596,6 +599,7 @@ void PgPipeline::Dispatch(Conn& conn, Clock::time_point now) {
     queued_.fetch_sub(run, std::memory_order_relaxed);
     batches_.fetch_add(1, std::memory_order_relaxed);
     batched_jobs_.fetch_add(run, std::memory_order_relaxed);
+    batch_sizes_.Observe(double(run));
     uint64_t max = max_batch_.load(std::memory_order_relaxed);
     while (run > max && !max_batch_.compare_exchange_weak(max, run, std::memory_order_relaxed)) {
     }

@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/metrics/metric_set.h"
 #include "storage/pg_schema.h"
 #include "storage/status.h"
 
@@ -130,6 +131,9 @@ class PgPipeline {
   void Stop(std::chrono::milliseconds drain_limit);
 
   PgPipelineStats stats() const;
+  // Jobs per batch, and seconds from sending a write unit to its result (its commit).
+  Histogram batch_sizes() const { return batch_sizes_.Snapshot(); }
+  Histogram commit_seconds() const { return commit_seconds_.Snapshot(); }
 
  private:
   struct Conn;
@@ -175,6 +179,8 @@ class PgPipeline {
   bool in_outage_ = false;
   std::chrono::steady_clock::time_point batch_wait_until_{};
 
+  SharedHistogram batch_sizes_{SizeBuckets()};
+  SharedHistogram commit_seconds_{LatencyBuckets()};
   std::atomic<uint64_t> batches_{0}, batched_jobs_{0}, max_batch_{0}, jobs_{0}, failed_jobs_{0},
       retries_{0}, reconnects_{0}, rejected_{0}, queued_{0};
   std::atomic<bool> outage_{false};

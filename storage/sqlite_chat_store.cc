@@ -4,6 +4,8 @@
 #include <limits>
 #include <set>
 
+#include "storage/store_metrics.h"
+
 namespace ringcast::storage {
 namespace {
 
@@ -643,6 +645,19 @@ void SqliteChatStore::LastSeqs(std::vector<int64_t> convs,
         return Status();
       },
       std::move(reply));
+}
+
+void SqliteChatStore::CollectMetrics(MetricSet& out) const {
+  const ExecutorStats stats = executor_->stats();
+  CollectStoreMetrics({.backend = "sqlite",
+                       .up = Healthy(),
+                       .batches = stats.batches,
+                       .jobs = stats.write_jobs,
+                       .failed_jobs = stats.failed_write_jobs + stats.failed_read_jobs,
+                       .rejected = stats.rejected,
+                       .queued_writes = stats.queued_writes,
+                       .queued_reads = stats.queued_reads},
+                      executor_->batch_sizes(), executor_->commit_seconds(), out);
 }
 
 }  // namespace ringcast::storage

@@ -18,6 +18,7 @@ class SqliteChatStore final : public ChatStore {
   // Commits what is queued and joins the threads; every accepted operation gets its reply.
   void Stop(std::chrono::milliseconds drain_limit) override { executor_->Stop(drain_limit); }
   ExecutorStats stats() const { return executor_->stats(); }
+  void CollectMetrics(MetricSet& out) const override;
 
   void CreateUser(std::string username, std::string password_hash, int64_t now,
                   Reply<std::pair<Denial, int64_t>> reply) override;

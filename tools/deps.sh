@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages ringcast needs to build, test and benchmark. Idempotent and
 # silent when everything is already there. Usage: tools/deps.sh [build|test|bench]
-# (test: also clang for the fuzz harnesses, and Node with the JavaScript SDK's npm packages;
+# (test: also clang for the fuzz harnesses, Node with the JavaScript SDK's npm packages, and
+# Chromium with the browser tests' npm packages;
 # bench: the suite in bench/run — matplotlib for its plots, Node and npm for the ws peer,
 # PostgreSQL for chat-1k-pg's throwaway cluster).
 set -euo pipefail
@@ -23,8 +24,12 @@ build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-de
 # deploy/docker/seccomp-io-uring.json with libseccomp (Docker itself is not in the tests).
 # nodejs (and npm, below): the JavaScript SDK's tests (clients/js, ctest sdk_js), whose npm
 # packages (ws, typescript) `npm ci` installs from the committed package-lock.json at the end.
-test_packages=(python3 python3-pytest python3-websockets curl faketime clang libclang-rt-14-dev
-               postgresql redis-server nginx nodejs systemd python3-yaml python3-seccomp)
+# chromium: the web app's browser tests (tests/browser, ctest browser), headless, driven by the
+# npm package playwright-core (installed like the SDK's, below), which downloads no browser.
+# python3-prometheus-client: its reference parser reads GET /metrics (tests/integration/test_metrics.py).
+test_packages=(python3 python3-pytest python3-websockets python3-prometheus-client curl faketime
+               clang libclang-rt-14-dev postgresql redis-server nginx nodejs chromium systemd
+               python3-yaml python3-seccomp)
 bench_packages=(python3 python3-matplotlib nodejs postgresql redis-server)
 
 wanted=("${build_packages[@]}")
@@ -42,17 +47,21 @@ case "${1:-build}" in
   *) echo "usage: tools/deps.sh [build|test|bench]" >&2; exit 2 ;;
 esac
 
-# The SDK's npm packages, exactly as locked: `npm ci` (from the npm registry), skipped while
-# node_modules was installed from the same lockfile (a copy of which marks the install).
+# The npm packages of the SDK (clients/js) and of the browser tests (tests/browser), exactly as
+# locked: `npm ci` (from the npm registry), skipped while node_modules was installed from the
+# same lockfile (a copy of which marks the install). playwright-core has no install script;
+# PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD makes sure that no browser is ever fetched.
 install_js_packages() {
-  local sdk
-  sdk="$(cd "$(dirname "$0")/.." && pwd)/clients/js"
-  if cmp -s "$sdk/package-lock.json" "$sdk/node_modules/.ringcast-installed-lock" 2>/dev/null; then
-    return 0
-  fi
-  echo "tools/deps.sh: npm ci in clients/js"
-  (cd "$sdk" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-  cp "$sdk/package-lock.json" "$sdk/node_modules/.ringcast-installed-lock"
+  local root dir
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  for dir in "$root/clients/js" "$root/tests/browser"; do
+    if cmp -s "$dir/package-lock.json" "$dir/node_modules/.ringcast-installed-lock" 2>/dev/null; then
+      continue
+    fi
+    echo "tools/deps.sh: npm ci in ${dir#"$root"/}"
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    cp "$dir/package-lock.json" "$dir/node_modules/.ringcast-installed-lock"
+  done
 }
 
 missing=()

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "core/log.h"
+#include "core/metrics/metric_set.h"
 #include "core/net/shared_frame.h"
 #include "core/runtime/shard.h"
 #include "core/runtime/shard_set.h"
@@ -154,6 +155,31 @@ void ClusterNode::OnConnected() {
   if (NodeRegistry* registry = registry_ptr_.load(std::memory_order_acquire)) {
     registry->OnConnected();
   }
+}
+
+void ClusterNode::CollectMetrics(MetricSet& out) const {
+  const RedisBusStats bus = bus_->stats();
+  out.Gauge("ringcast_redis_connected",
+            "1 while both Redis connections (publish, subscribe) are up", bus.connected ? 1 : 0);
+  out.Gauge("ringcast_cluster_registered",
+            "1 while this node's registry entry is current (its last heartbeat was answered)",
+            ready() ? 1 : 0);
+  out.Counter("ringcast_redis_publishes_total", "PUBLISH commands written to Redis",
+              double(bus.published));
+  out.Counter("ringcast_redis_writes_total", "write(2) calls that carried PUBLISHes (pipelining)",
+              double(bus.writes));
+  out.Counter("ringcast_redis_received_total", "Publications from other nodes received",
+              double(bus.received));
+  out.Counter("ringcast_redis_dropped_total",
+              "Publications never written (queue bound, or Redis unreachable)",
+              double(bus.dropped));
+  out.Counter("ringcast_redis_reconnects_total", "Redis connections re-established",
+              double(bus.reconnects));
+  out.Gauge("ringcast_redis_subscriptions", "Channels subscribed now", double(bus.subscribed));
+  out.Counter("ringcast_redis_calls_total", "Redis commands with a reply (scripts, counters)",
+              double(bus.calls));
+  out.Counter("ringcast_redis_calls_failed_total", "Redis commands answered unavailable",
+              double(bus.calls_failed));
 }
 
 void ClusterNode::OnTick() {

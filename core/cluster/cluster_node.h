@@ -29,6 +29,7 @@
 
 namespace ringcast {
 
+class MetricSet;
 class ShardSet;
 
 namespace cluster {
@@ -57,6 +58,8 @@ class ClusterNode final : private RedisBusListener {
   NodeRegistry& registry() { return *registry_; }
   // Any thread: the bus is connected and the node's registration is current (GET /ready).
   bool ready() const;
+  // Any thread: the bus's and the registration's figures (docs/metrics.md).
+  void CollectMetrics(MetricSet& out) const;
 
   // /raw/{channel} across nodes; any shard thread.
   void FollowRaw(std::string_view channel);

@@ -10,6 +10,13 @@ namespace ringcast {
 // Idle connections pay for this object alone (see connection.h).
 static_assert(sizeof(Connection) <= 256, "Connection grew: check the idle-memory budget");
 
+std::string_view CloseReasonName(CloseReason reason) {
+  static constexpr std::string_view kNames[kCloseReasons] = {
+      "http",          "connection_lost", "peer_closed", "server_closed",
+      "slow_consumer", "idle_timeout",    "shutdown",    "protocol_error"};
+  return kNames[size_t(reason)];
+}
+
 Shard& Connection::shard() const { return *Shard::Current(); }
 
 ConnId Connection::id() const { return {shard().id(), slot_, generation_}; }
@@ -30,13 +37,18 @@ bool Connection::congested() const {
 SendStatus Connection::Admit(Delivery delivery) {
   if (state_ != State::kWebSocket) return SendStatus::kNotOpen;
   uint64_t queued = send_queue_.bytes();
-  if (delivery == Delivery::kDroppable && queued > kDroppableBacklog) return SendStatus::kDropped;
+  if (delivery == Delivery::kDroppable && queued > kDroppableBacklog) {
+    ++shard().stats_.frames_dropped;
+    return SendStatus::kDropped;
+  }
   if (queued <= shard().config().max_outbound_bytes) return SendStatus::kQueued;
   // Slow-consumer policy: drop what this reader has not started to receive, tell it why with
   // 1008, and stop queueing for it. Memory stays bounded by the cap plus the one frame that
   // took the queue past it; others are unaffected.
   send_queue_.DropUnstarted();
-  Close(uint16_t(ws::CloseCode::kPolicyViolation), "slow consumer: outbound queue limit exceeded");
+  ++shard().stats_.slow_consumers;
+  Close(uint16_t(ws::CloseCode::kPolicyViolation), "slow consumer: outbound queue limit exceeded",
+        CloseReason::kSlowConsumer);
   shard().FinishAfterFlush(*this);
   return SendStatus::kCutOff;
 }
@@ -59,6 +71,7 @@ SendStatus Connection::SendFrame(SharedFrame* frame, Delivery delivery) {
       log->OnMessageOut(slot_, generation_);
     }
   }
+  ++shard().stats_.fanout_deliveries;
   return AfterQueue();
 }
 
@@ -68,6 +81,7 @@ SendStatus Connection::SendMessage(ws::Opcode opcode, std::span<const uint8_t> p
   send_queue_.PushMessage(opcode, payload);
   shard().MarkForFlush(*this);
   if (AccessLog* log = shard().access_log()) log->OnMessageOut(slot_, generation_);
+  ++shard().stats_.messages_sent;
   return AfterQueue();
 }
 
@@ -76,9 +90,16 @@ void Connection::NotifyWhenUncongested() {
   drain_wanted_ = true;
 }
 
-void Connection::Close(uint16_t code, std::string_view reason) {
+void Connection::NoteClose(CloseReason why, uint16_t code) {
+  if (close_reason_ != CloseReason::kConnectionLost) return;
+  close_reason_ = why;
+  close_code_ = code;
+}
+
+void Connection::Close(uint16_t code, std::string_view reason, CloseReason why) {
   if (state_ != State::kWebSocket) return;
   if (AccessLog* log = shard().access_log()) log->OnClose(slot_, generation_, code, true);
+  NoteClose(why, code);
   shard().LeaveWebSocket(*this);
   QueueBytes(SharedFrame::EncodeClose(code, reason));
   state_ = State::kClosing;

@@ -37,6 +37,20 @@ enum class SendStatus : uint8_t {
   kNotOpen,       // Not an open WebSocket (closing, closed, or still HTTP): not queued.
 };
 
+// Why a connection ended, for the metrics (docs/metrics.md): the first reason decided wins.
+enum class CloseReason : uint8_t {
+  kHttp,            // Never upgraded: an HTTP connection closed, by either side.
+  kConnectionLost,  // A WebSocket whose TCP connection ended without a closing handshake.
+  kPeerClosed,      // The peer sent the first close frame.
+  kServerClosed,    // The application closed it (token revoked, drain, presence timeout, ...).
+  kSlowConsumer,    // Past the outbound cap.
+  kIdleTimeout,     // Silent past --idle-timeout and its ping.
+  kShutdown,        // The server is stopping.
+  kProtocolError,   // The peer broke RFC 6455 (or sent a message too big).
+};
+inline constexpr size_t kCloseReasons = 8;
+std::string_view CloseReasonName(CloseReason reason);
+
 enum class Delivery : uint8_t {
   kReliable,   // Must reach the peer in order: a connection that cannot take it is cut off.
   kDroppable,  // Worth nothing late (typing): skipped for a connection that is behind.
@@ -99,13 +113,15 @@ class Connection : private TimerEntry {
   static constexpr uint64_t kDroppableBacklog = 64 * 1024;
   // Start the closing handshake (RFC 6455 §7.1.2): queue a close frame, stop delivering messages,
   // and drop the connection if the peer does not answer within the close timeout.
-  void Close(uint16_t code, std::string_view reason);
+  void Close(uint16_t code, std::string_view reason, CloseReason why = CloseReason::kServerClosed);
 
  private:
   friend class Shard;
   friend class HttpExchange;
 
   void QueueBytes(SharedFrame* frame);  // Any state that still writes; no cap check.
+  // The first close decided (by either side) wins; see CloseReason.
+  void NoteClose(CloseReason why, uint16_t code);
   // Whether the next frame may be queued; kCutOff and kDropped say why not (and a connection
   // past the cap has been cut off), kQueued that it may.
   SendStatus Admit(Delivery delivery);
@@ -120,6 +136,8 @@ class Connection : private TimerEntry {
   int fd_;  // Direct descriptor index or plain fd, per the shard's mode.
   uint32_t last_receive_tick_ = 0;
   State state_ = State::kHttp;
+  CloseReason close_reason_ = CloseReason::kHttp;
+  uint16_t close_code_ = 0;  // Of the first close frame, either side's; 0: none.
   bool recv_armed_ : 1 = false;
   bool send_in_flight_ : 1 = false;
   bool flush_queued_ : 1 = false;       // On the shard's flush list.

@@ -74,18 +74,18 @@ void HttpExchange::WriteUpgrade(Connection& conn, std::string_view accept,
 void HttpExchange::Respond(int status, std::string_view content_type, std::string_view body,
                            std::string_view extra_headers) {
   if (answered()) return;
-  status_ = status;
   bool close = WriteResponse(conn_, request_.keep_alive, status, content_type, body, extra_headers,
                              request_.method == http::Method::kHead);
+  status_ = status;
   outcome_ = close ? Outcome::kClose : Outcome::kAnswered;
 }
 
 void HttpExchange::RespondError(int status, std::string_view reason,
                                 std::string_view extra_headers) {
   if (answered()) return;
-  status_ = status;
   bool close = WriteError(conn_, request_.keep_alive, status, reason, extra_headers,
                           request_.method == http::Method::kHead);
+  status_ = status;
   outcome_ = close ? Outcome::kClose : Outcome::kAnswered;
 }
 
@@ -105,14 +105,14 @@ bool HttpExchange::Upgrade(WebSocketHandler* handler) {
     return false;
   }
   WriteUpgrade(conn_, {handshake.accept.data(), handshake.accept.size()}, handler);
-  outcome_ = Outcome::kUpgraded;
   status_ = 101;
+  outcome_ = Outcome::kUpgraded;
   return true;
 }
 
 DeferredHttp HttpExchange::Defer() {
   outcome_ = Outcome::kDeferred;
-  return {conn_.id(), request_.keep_alive, request_.method == http::Method::kHead};
+  return {conn_.id(), route_, request_.keep_alive, request_.method == http::Method::kHead};
 }
 
 }  // namespace ringcast

@@ -16,10 +16,13 @@
 
 namespace ringcast {
 
+class MetricSet;
+
 // A request whose answer comes later, through Shard::AnswerDeferred on the same shard.
 // Copyable; stale once the connection is gone (the answer is then dropped).
 struct DeferredHttp {
   ConnId conn;
+  std::string_view route;  // HttpExchange::SetRoute's label.
   bool keep_alive = true;
   bool head = false;  // A HEAD request: its answer carries the headers only (RFC 9110 §9.3.2).
 };
@@ -33,6 +36,13 @@ class HttpExchange {
   std::string_view body() const { return body_; }
   Connection& connection() { return conn_; }
   bool answered() const { return outcome_ != Outcome::kNone; }
+
+  // Names the route for the metrics (ringcast_http_requests_total{route}): a string with static
+  // storage (a literal), never the request's path, so the label's values stay few. Unnamed:
+  // "other".
+  void SetRoute(std::string_view route) { route_ = route; }
+  std::string_view route() const { return route_; }
+  int status() const { return status_; }  // Of the answer, once answered (101: upgraded).
 
   // `extra_headers` are whole lines, each ending in "\r\n". The answer to a HEAD request has
   // the same head (Content-Length included) and no body.
@@ -72,8 +82,9 @@ class HttpExchange {
   Connection& conn_;
   const http::Request& request_;
   std::string_view body_;
+  std::string_view route_ = "other";
+  int status_ = 0;
   Outcome outcome_ = Outcome::kNone;
-  int status_ = 0;  // Of the answer, for the access log.
 };
 
 // One instance per shard, created on the shard's thread; routes requests.
@@ -93,6 +104,8 @@ class Application {
   // store reply whose commit is to be published); the shard asks again every iteration and
   // leaves at --shutdown-timeout regardless.
   virtual bool Drained() const { return true; }
+  // Adds the application's figures of this shard to a scrape (on the shard's thread).
+  virtual void CollectMetrics(MetricSet& /*out*/) const {}
 };
 
 }  // namespace ringcast

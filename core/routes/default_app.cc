@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/cluster/cluster_node.h"
+#include "core/metrics/metrics_scrape.h"
 #include "core/net/connection.h"
 #include "core/routes/static_files.h"
 #include "core/runtime/shard.h"
@@ -124,13 +125,21 @@ class DefaultApp final : public Application {
     const http::Request& request = exchange.request();
     std::string_view path = request.path;
     if (path == "/health") {
+      exchange.SetRoute("/health");
       if (AllowGet(exchange)) HealthCheck::Start(shard_, exchange.Defer());
       return;
     }
+    if (path == "/metrics" && shard_.config().metrics_port == 0) {
+      exchange.SetRoute("/metrics");
+      if (AllowGet(exchange)) AnswerMetrics(shard_, exchange.Defer());
+      return;
+    }
     if (path == "/echo") {
+      exchange.SetRoute("/echo");
       if (AllowGet(exchange)) exchange.Upgrade(&echo_);
       return;
     }
+    if (path.starts_with(kRawPrefix)) exchange.SetRoute("/raw/{channel}");
     if (path.starts_with(kRawPrefix) && shard_.config().raw_channels) {
       std::string_view channel = path.substr(kRawPrefix.size());
       if (channel.empty() || channel.size() > kMaxChannelName) {

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -20,6 +21,13 @@ namespace ringcast {
 namespace {
 
 constexpr std::string_view kIndex = "index.html";
+constexpr std::string_view kSdkMount = "sdk";  // --sdk-root's path segment (/sdk/...).
+
+// Whether a checked relative path is the SDK's mount or below it ("sdk", "sdk/index.js").
+bool InSdkMount(std::string_view relative) {
+  return relative.starts_with(kSdkMount) &&
+         (relative.size() == kSdkMount.size() || relative[kSdkMount.size()] == '/');
+}
 
 class Fd {
  public:
@@ -89,7 +97,8 @@ bool IsUnreserved(unsigned char c) {
 // "/docs" → "/docs/": built from the checked path (re-encoded), never from the request's bytes,
 // so "//evil.example" cannot become a redirect to another host.
 std::string DirectoryLocation(const StaticFileRequest& request) {
-  std::string location = "/";
+  std::string location = request.mount;
+  location.push_back('/');
   for (char c : request.relative) {
     const auto byte = static_cast<unsigned char>(c);
     if (IsUnreserved(byte)) {
@@ -125,6 +134,14 @@ bool ReadWhole(int fd, uint8_t* out, size_t size) {
     done += static_cast<size_t>(n);
   }
   return true;
+}
+
+// The status of a response ServeStaticFile formatted ("HTTP/1.1 200 OK..."), for the metrics.
+int StatusOf(const SharedFrame& response) {
+  constexpr size_t kAt = std::string_view("HTTP/1.1 ").size();
+  const std::span<const uint8_t> bytes = response.bytes();
+  if (bytes.size() < kAt + 3) return 0;
+  return (bytes[kAt] - '0') * 100 + (bytes[kAt + 1] - '0') * 10 + (bytes[kAt + 2] - '0');
 }
 
 }  // namespace
@@ -222,6 +239,9 @@ FramePtr ServeStaticFile(const StaticFileRequest& request) {
     headers.append("public, max-age=").append(std::to_string(request.max_age_s));
   }
   headers.append("\r\nX-Content-Type-Options: nosniff\r\n");
+  // Module scripts of another origin's page are fetched in CORS mode: without this header the
+  // browser refuses them. Safe for public files that are fetched without credentials.
+  if (request.any_origin) headers.append("Access-Control-Allow-Origin: *\r\n");
   if (!request.if_none_match.empty() && EtagMatches(request.if_none_match, etag)) {
     // RFC 9110 §15.4.5: the validators and caching headers of the 200, no content (and no
     // Content-Length, which would have to be the 200's).
@@ -267,7 +287,10 @@ StaticFiles::StaticFiles(Shard& shard) : shard_(shard) {}
 void StaticFiles::OnRequest(HttpExchange& exchange) {
   const Config& config = shard_.config();
   const http::Request& request = exchange.request();
-  if (config.web_root.empty()) return exchange.RespondError(404, "no such route");
+  exchange.SetRoute("static");
+  if (config.web_root.empty() && config.sdk_root.empty()) {
+    return exchange.RespondError(404, "no such route");
+  }
   if (request.method != http::Method::kGet && request.method != http::Method::kHead) {
     return exchange.RespondError(405, "method not allowed", "Allow: GET, HEAD\r\n");
   }
@@ -281,6 +304,17 @@ void StaticFiles::OnRequest(HttpExchange& exchange) {
     case http::PathCheck::kForbidden:
       return exchange.RespondError(400, "bad path");
   }
+  // "sdk" and "sdk/..." are the SDK's mount; "sdk" alone (no trailing '/') is its root
+  // directory, which has no index.html: 404 like any such directory.
+  std::string_view root = config.web_root;
+  std::string_view mount;
+  if (!config.sdk_root.empty() && InSdkMount(path.relative)) {
+    exchange.SetRoute("/sdk/");
+    root = config.sdk_root;
+    mount = "/sdk";
+    path.relative.erase(0, std::min(path.relative.size(), kSdkMount.size() + 1));
+  }
+  if (root.empty()) return exchange.RespondError(404, "no such route");
   // An HTTP connection has no slow-consumer cut-off of its own: a client that pipelines
   // requests for files without reading the answers is refused new ones instead.
   if (exchange.connection().congested()) {
@@ -291,7 +325,9 @@ void StaticFiles::OnRequest(HttpExchange& exchange) {
                                  "Retry-After: 1\r\n");
   }
   std::string_view if_none_match = request.Find("If-None-Match");
-  StaticFileRequest job{.root = config.web_root,
+  StaticFileRequest job{.root = std::string(root),
+                        .mount = std::string(mount),
+                        .any_origin = !mount.empty(),
                         .relative = std::move(path.relative),
                         .query = std::string(request.query),
                         .trailing_slash = path.trailing_slash,
@@ -305,7 +341,8 @@ void StaticFiles::OnRequest(HttpExchange& exchange) {
   shard_.RunBlocking([job = std::move(job)] { return ServeStaticFile(job); },
                      [this, deferred](Shard& shard, FramePtr response) {
                        --reads_in_flight_;
-                       shard.AnswerDeferredBytes(deferred, response.release());
+                       const int status = StatusOf(*response);
+                       shard.AnswerDeferredBytes(deferred, status, response.release());
                      });
 }
 

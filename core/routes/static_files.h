@@ -1,5 +1,9 @@
-// StaticFiles: the files under --web-root, served at / (the web app, web/). The last route: the
-// chat API (/api/..., /ws), /health, /ready, /echo and /raw/ are matched before it.
+// StaticFiles: the files under --web-root, served at / (the web app, web/), and those under
+// --sdk-root at /sdk/ (the JavaScript SDK's modules, clients/js/src: a page imports the SDK
+// from there, with no build step and no copy in web/). The last route: the chat API (/api/...,
+// /ws), /health, /ready, /echo and /raw/ are matched before it; /sdk/ is matched before the
+// web root, whose own sdk/ folder, if any, it hides while --sdk-root is set. Both mounts follow
+// the rules below.
 //
 // Owner: its shard's thread (one per shard, in the DefaultApp). The shard only checks the path
 // (proto/url_path.h), counts reads in flight and queues the answer; every file system call
@@ -41,9 +45,11 @@ class Shard;
 
 // One file request as the worker needs it (copied off the shard: nothing points into buffers).
 struct StaticFileRequest {
-  std::string root;      // --web-root.
-  std::string relative;  // http::CheckStaticPath's: below the root, "" for the root itself.
-  std::string query;     // Kept on a redirect.
+  std::string root;         // --web-root or --sdk-root.
+  std::string mount;        // Where the root is in the URL space: "" (/) or "/sdk" (redirects).
+  bool any_origin = false;  // Access-Control-Allow-Origin: * (the SDK, imported cross-origin).
+  std::string relative;     // http::CheckStaticPath's: below the root, "" for the root itself.
+  std::string query;        // Kept on a redirect.
   bool trailing_slash = false;
   std::string if_none_match;
   bool head = false;
@@ -75,7 +81,7 @@ class StaticFiles {
  public:
   explicit StaticFiles(Shard& shard);
 
-  // A request that no other route took: the file, or 404 when no --web-root is configured.
+  // A request that no other route took: the file, or 404 when no root serves its path.
   void OnRequest(HttpExchange& exchange);
 
  private:

@@ -14,6 +14,11 @@ int64_t ReadMs(clockid_t id) {
 class SystemClockImpl final : public Clock {
  public:
   int64_t MonotonicMs() const override { return ReadMs(CLOCK_MONOTONIC); }
+  int64_t MonotonicUs() const override {
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return int64_t{now.tv_sec} * 1000000 + now.tv_nsec / 1000;
+  }
   int64_t WallMs() const override { return ReadMs(CLOCK_REALTIME); }
 };
 

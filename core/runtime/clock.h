@@ -22,6 +22,8 @@ class Clock {
   virtual ~Clock() = default;
   // Milliseconds since an arbitrary origin; never goes backwards and never jumps.
   virtual int64_t MonotonicMs() const = 0;
+  // The same clock in microseconds, for latencies in the metrics.
+  virtual int64_t MonotonicUs() const { return MonotonicMs() * 1000; }
   // Milliseconds since the Unix epoch (UTC); may step either way at any time.
   virtual int64_t WallMs() const = 0;
 };

@@ -157,6 +157,7 @@ void Shard::Run() {
     FlushOutgoing();
     for (Connection* conn : release_list_) {
       CHECK(conn->state_ == Connection::State::kClosed);
+      stats_.CountClosed(conn->close_reason_, conn->close_code_);
       uint32_t slot = conn->slot_;
       if (access_log_) access_log_->OnRelease(slot, conn->generation_);
       delete conn;
@@ -201,6 +202,15 @@ void Shard::Run() {
 // ---- Mail ----------------------------------------------------------------------------------
 
 cluster::ClusterNode* Shard::cluster() const { return set_.cluster(); }
+
+void Shard::CollectMetrics(MetricSet& out) const {
+  uint64_t mailbox = 0;
+  for (uint32_t from = 0; from < shard_count(); ++from) {
+    if (from != id_) mailbox += mailboxes_.Queue(from, id_).SizeHint();  // No queue to itself.
+  }
+  stats_.Collect(out, live_connections_, id_, mailbox);
+  if (app_) app_->CollectMetrics(out);
+}
 
 bool Shard::Post(uint32_t target, const Mail& mail) {
   Outbox& box = outboxes_[target];
@@ -452,7 +462,8 @@ void Shard::BeginShutdown() {
   for (Connection* conn : slots_) {
     if (conn == nullptr) continue;
     if (conn->state_ == Connection::State::kWebSocket) {
-      conn->Close(uint16_t(ws::CloseCode::kGoingAway), "server shutting down");
+      conn->Close(uint16_t(ws::CloseCode::kGoingAway), "server shutting down",
+                  CloseReason::kShutdown);
     } else if (conn->state_ == Connection::State::kHttp) {
       Abort(*conn);
     }

@@ -28,6 +28,7 @@
 #include "core/config.h"
 #include "core/io/buffer_ring.h"
 #include "core/io/ring.h"
+#include "core/metrics/shard_stats.h"
 #include "core/net/connection.h"
 #include "core/net/http_exchange.h"
 #include "core/pubsub/topic_table.h"
@@ -85,6 +86,7 @@ class Shard {
   TopicTable& topics() { return topics_; }
   // Cluster mode: the link to the other nodes; null on a single node.
   cluster::ClusterNode* cluster() const;
+  ShardSet& set() const { return set_; }
   Connection* Find(ConnId id);
   // The access log's per-connection records; null when --access-log is off.
   AccessLog* access_log() { return access_log_.get(); }
@@ -107,7 +109,10 @@ class Shard {
                       std::string_view body, std::string_view extra_headers = {});
   // The same with the whole response already formatted (HttpExchange::FormatHead), built off
   // the shard (a file read on a worker): takes over the reference to `response`.
-  bool AnswerDeferredBytes(const DeferredHttp& deferred, SharedFrame* response);
+  bool AnswerDeferredBytes(const DeferredHttp& deferred, int status, SharedFrame* response);
+
+  // Adds this shard's metrics (the engine's and the application's) to `out`.
+  void CollectMetrics(MetricSet& out) const;
 
   // The peer's IP address of a connection still speaking HTTP ("" when unknown), as
   // `done(address)` on this shard: at once for plain descriptors (getpeername) and for direct
@@ -257,6 +262,7 @@ class Shard {
   std::vector<AddressedAccept> addressed_accepts_;       // Only with kRecordedAtAccept.
   std::unordered_map<uint32_t, PeerRecord> http_peers_;  // By slot; HTTP connections only.
 
+  ShardStats stats_;
   uint64_t refused_mail_ = 0;  // Post() calls refused for a full backlog.
   bool mail_left_ = false;     // The last DrainMail stopped at a bound: poll, do not sleep.
 

@@ -78,6 +78,7 @@ Connection* Shard::Open(int fd) {
   auto* conn = new Connection(slot, generation, fd, config_.max_message_size);
   slots_[slot] = conn;
   ++live_connections_;
+  ++stats_.accepted;
   conn->last_receive_tick_ = static_cast<uint32_t>(timers_.now());
   ScheduleTimer(*conn, timers_.now() + SecondsToTicks(config_.handshake_timeout_s));
   ArmRecv(*conn);
@@ -106,6 +107,7 @@ void Shard::OnRecv(Connection& conn, int32_t result, uint32_t flags) {
   if (!(flags & IORING_CQE_F_MORE)) conn.recv_armed_ = false;
   if (result > 0) {
     if (access_log_) access_log_->OnBytes(conn.slot_, conn.generation_, result, 0);
+    stats_.bytes_received += uint64_t(result);
     uint16_t buffer_id = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
     std::span<uint8_t> data(buffers_.Buffer(buffer_id), static_cast<size_t>(result));
     conn.ping_outstanding_ = false;
@@ -199,6 +201,7 @@ void Shard::OnSend(Connection& conn, int32_t result) {
     return;
   }
   if (access_log_) access_log_->OnBytes(conn.slot_, conn.generation_, 0, result);
+  stats_.bytes_sent += uint64_t(result);
   if (conn.state_ == Connection::State::kClosed) return;
   conn.send_queue_.Consume(static_cast<uint64_t>(result));  // A short write leaves the rest.
   if (!conn.send_queue_.empty() || conn.close_after_flush_) MarkForFlush(conn);
@@ -317,7 +320,7 @@ void Shard::OnTimer(Connection& conn) {
         conn.last_receive_tick_ = static_cast<uint32_t>(now);
         return ScheduleTimer(conn, now + idle);
       }
-      conn.Close(uint16_t(ws::CloseCode::kGoingAway), "idle timeout");
+      conn.Close(uint16_t(ws::CloseCode::kGoingAway), "idle timeout", CloseReason::kIdleTimeout);
       FinishAfterFlush(conn);
       break;
     }

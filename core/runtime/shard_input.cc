@@ -55,9 +55,12 @@ void Shard::HandleHttp(Connection& conn, std::span<uint8_t> data) {
     app_->OnRequest(exchange);
     in_request_ = false;
     if (!exchange.answered()) exchange.RespondError(500, "no handler answered");
-    if (access_log_ && exchange.outcome_ != HttpExchange::Outcome::kDeferred) {
-      access_log_->OnAnswer(conn.slot_, conn.generation_, exchange.status_,
-                            conn.send_queue_.bytes() - queued_before);
+    if (exchange.outcome_ != HttpExchange::Outcome::kDeferred) {
+      stats_.CountRequest(exchange.route(), exchange.status());
+      if (access_log_) {
+        access_log_->OnAnswer(conn.slot_, conn.generation_, exchange.status(),
+                              conn.send_queue_.bytes() - queued_before);
+      }
     }
     if (exchange.outcome_ == HttpExchange::Outcome::kDeferred) {
       conn.awaiting_answer_ = true;
@@ -93,6 +96,7 @@ void Shard::AfterHttpAnswer(Connection& conn, bool close) {
 }
 
 void Shard::StartWebSocket(Connection& conn, std::span<uint8_t> early_frames) {
+  conn.close_reason_ = CloseReason::kConnectionLost;  // Until a close frame says otherwise.
   ForgetPeer(conn);  // Only HTTP requests (logins) ask for the address.
   ScheduleTimer(conn, timers_.now() + SecondsToTicks(config_.idle_timeout_s));
   // Frames the client sent right behind its handshake.
@@ -122,6 +126,7 @@ bool Shard::AnswerDeferred(const DeferredHttp& deferred, int status, std::string
                            std::string_view body, std::string_view extra_headers) {
   Connection* conn = TakeDeferred(deferred);
   if (conn == nullptr) return false;
+  stats_.CountRequest(deferred.route, status);
   const uint64_t queued_before = conn->send_queue_.bytes();
   const bool close = HttpExchange::WriteResponse(*conn, deferred.keep_alive, status, content_type,
                                                  body, extra_headers, deferred.head);
@@ -134,18 +139,14 @@ bool Shard::AnswerDeferred(const DeferredHttp& deferred, int status, std::string
   return true;
 }
 
-bool Shard::AnswerDeferredBytes(const DeferredHttp& deferred, SharedFrame* response) {
+bool Shard::AnswerDeferredBytes(const DeferredHttp& deferred, int status, SharedFrame* response) {
   Connection* conn = TakeDeferred(deferred);
   if (conn == nullptr) {
     response->Release();
     return false;
   }
-  if (access_log_) {
-    // The status line's code: "HTTP/1.1 200 OK".
-    std::string_view head(reinterpret_cast<const char*>(response->data()), response->size());
-    int status = head.size() > 12 ? std::atoi(std::string(head.substr(9, 3)).c_str()) : 0;
-    access_log_->OnAnswer(conn->slot_, conn->generation_, status, response->size());
-  }
+  stats_.CountRequest(deferred.route, status);
+  if (access_log_) access_log_->OnAnswer(conn->slot_, conn->generation_, status, response->size());
   conn->QueueBytes(response);
   AfterHttpAnswer(*conn, !deferred.keep_alive);
   ResumeHttp(*conn);
@@ -161,6 +162,7 @@ void Shard::ReplyHttpError(Connection& conn, int status, std::string_view reason
                                 conn.send_queue_.bytes() - queued_before,
                                 ImmediatePeerAddress(conn));
   }
+  stats_.CountRequest("invalid", status);
   FinishAfterFlush(conn);
 }
 
@@ -176,6 +178,8 @@ void Shard::HandleWebSocket(Connection& conn, std::span<uint8_t> data) {
         // After our close frame, data is read and dropped (RFC 6455 §7.1.4 closing state).
         if (conn.state_ == Connection::State::kWebSocket) {
           if (access_log_) access_log_->OnMessageIn(conn.slot_, conn.generation_);
+          ++stats_.messages_received;
+          stats_.message_bytes_received += event.payload.size();
           conn.handler_->OnMessage(
               conn, event.kind == ws::EventKind::kText ? ws::Opcode::kText : ws::Opcode::kBinary,
               event.payload);
@@ -198,6 +202,7 @@ void Shard::HandleWebSocket(Connection& conn, std::span<uint8_t> data) {
           access_log_->OnClose(conn.slot_, conn.generation_, event.close_code, false);
         }
         if (conn.state_ == Connection::State::kWebSocket) {
+          conn.NoteClose(CloseReason::kPeerClosed, event.close_code);
           // §5.5.1: answer with a close frame echoing the status code; no code received means
           // none is sent back.
           LeaveWebSocket(conn);
@@ -215,7 +220,7 @@ void Shard::HandleWebSocket(Connection& conn, std::span<uint8_t> data) {
         // §7.1.7 "Fail the WebSocket Connection": send the close frame, then close.
         RC_LOG(kDebug, "shard %u: closing %u: %.*s", id_, event.close_code,
                int(event.error_reason.size()), event.error_reason.data());
-        conn.Close(event.close_code, event.error_reason);
+        conn.Close(event.close_code, event.error_reason, CloseReason::kProtocolError);
         FinishAfterFlush(conn);
         return;
     }

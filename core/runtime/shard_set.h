@@ -51,6 +51,15 @@ class ShardSet {
   // any shard runs its loop: the place to start services that post to shards (the cluster
   // bus).
   void SetStartedHook(std::function<void()> hook) { started_hook_ = std::move(hook); }
+  // Before Run: figures of the whole node (the store's, the Redis bus's) that every scrape adds
+  // (metrics_scrape.h). `source` runs on whichever thread renders a scrape: it must only read
+  // what is safe to read from any thread.
+  void AddMetricsSource(std::function<void(MetricSet&)> source) {
+    metrics_sources_.push_back(std::move(source));
+  }
+  const std::vector<std::function<void(MetricSet&)>>& metrics_sources() const {
+    return metrics_sources_;
+  }
   // Cluster mode: this node's link to the others (null: a single node). Set before Run().
   void SetCluster(cluster::ClusterNode* node) { cluster_ = node; }
   cluster::ClusterNode* cluster() const { return cluster_; }
@@ -74,6 +83,7 @@ class ShardSet {
   std::function<void()> stopped_hook_;
   std::function<void()> started_hook_;
   cluster::ClusterNode* cluster_ = nullptr;
+  std::vector<std::function<void(MetricSet&)>> metrics_sources_;
   std::atomic<uint32_t> quiet_shards_{0};
 };
 

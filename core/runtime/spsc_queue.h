@@ -57,6 +57,11 @@ class SpscQueue {
     return consumer_.head.load(std::memory_order_relaxed) ==
            producer_.tail.load(std::memory_order_acquire);
   }
+  // Consumer only; a hint, as Empty().
+  size_t SizeHint() const {
+    return producer_.tail.load(std::memory_order_acquire) -
+           consumer_.head.load(std::memory_order_relaxed);
+  }
 
  private:
   static constexpr size_t kLine = 64;

@@ -31,6 +31,7 @@ import pytest
 
 from chat_client import Api, ChatConn, aio, close_all, strip_type
 from cluster_clients import Device, Sender, Storm
+from prometheus import dashboard_metrics, sample_names, scrape, value
 from support import (connect_subscribers, data_message, message_origin, run_async, sync_barrier,
                      wait_until)
 
@@ -434,6 +435,18 @@ def test_direct_conversation_between_nodes(cluster_factory):
         bus = health["redis"]
         assert bus["connected"] is True and bus["dropped"] == 0, health
         assert 1 <= bus["writes"] <= bus["published"], health
+    # So do the metrics (docs/metrics.md), and the Grafana dashboard queries only metrics that
+    # a cluster node serves.
+    for node in range(3):
+        families, _ = scrape(cluster.port(node))
+        assert value(families, "ringcast_redis_connected") == 1, node
+        assert value(families, "ringcast_cluster_registered") == 1, node
+        assert value(families, "ringcast_redis_publishes") >= \
+            value(families, "ringcast_redis_writes") >= 1, node
+        assert value(families, "ringcast_redis_received") >= 1, node
+        assert value(families, "ringcast_redis_dropped") == 0, node
+    missing = dashboard_metrics() - sample_names(families)
+    assert not missing, f"deploy/grafana/ringcast.json queries metrics no node serves: {missing}"
 
 
 # -- start-up --------------------------------------------------------------------------------

@@ -1,0 +1,33 @@
+#include "chat/chat_metrics.h"
+
+namespace ringcast::chat {
+
+void ChatMetrics::Collect(MetricSet& out, uint64_t sessions, uint64_t online_users) const {
+  out.Gauge("ringcast_chat_sessions", "Chat WebSocket sessions open on this node",
+            double(sessions));
+  out.Gauge("ringcast_presence_online_users",
+            "Users with a chat connection to this node (or within their grace period)",
+            double(online_users));
+  out.Counter("ringcast_chat_sends_total", "Chat messages sent to the store by clients",
+              double(sends));
+  out.Counter("ringcast_chat_acks_total", "Acks of chat messages (after their commit)",
+              double(acks));
+  constexpr std::string_view kErrorsHelp = "Chat error events sent to clients, by code";
+  // Present at 0, so that a rate() over it exists before the first error.
+  out.Counter("ringcast_chat_errors_total", kErrorsHelp, 0, {{"code", "bad_request"}});
+  for (const auto& [code, count] : errors) {
+    out.Counter("ringcast_chat_errors_total", kErrorsHelp, double(count), {{"code", code}});
+  }
+  out.Counter("ringcast_cluster_gap_fills_total",
+              "Cluster mode: gaps in a conversation's seq filled from the store",
+              double(gap_fills));
+  out.Observations("ringcast_chat_ack_latency_seconds",
+                   "From a send reaching the server to its ack (store commit included)",
+                   ack_latency);
+  out.Observations("ringcast_chat_delivery_latency_seconds",
+                   "From a message's commit (or its arrival from another node) to its queueing "
+                   "for the recipients on a shard",
+                   delivery_latency);
+}
+
+}  // namespace ringcast::chat

@@ -1,0 +1,33 @@
+// ChatMetrics: the chat service's counters of one shard (docs/metrics.md).
+//
+// Owner: its ChatShard; plain fields, touched only on that shard's thread (the roles count, a
+// scrape reads them by mail: core/metrics/metrics_scrape.h).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string_view>
+
+#include "core/metrics/metric_set.h"
+
+namespace ringcast::chat {
+
+struct ChatMetrics {
+  uint64_t sends = 0;      // send requests accepted for the store (past the checks).
+  uint64_t acks = 0;       // Their acks (duplicates' included).
+  uint64_t gap_fills = 0;  // Cluster mode: store reads that filled a gap in a conversation.
+  // Error events sent, by code (a literal: "forbidden", "rate_limited", ...).
+  std::map<std::string_view, uint64_t> errors;
+  // Seconds from a send reaching its shard to its ack leaving the owner (store commit
+  // included), on the conversation's owner shard.
+  Histogram ack_latency{LatencyBuckets()};
+  // Seconds from the commit being known on its owner shard (or, for a message from another
+  // node, its arrival) to the message being queued to the recipients of a shard.
+  Histogram delivery_latency{LatencyBuckets()};
+
+  void CountError(std::string_view code) { ++errors[code]; }
+  // Adds these figures; `sessions` and `online_users` are the shard's gauges.
+  void Collect(MetricSet& out, uint64_t sessions, uint64_t online_users) const;
+};
+
+}  // namespace ringcast::chat

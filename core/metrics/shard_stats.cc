@@ -1,0 +1,52 @@
+#include "core/metrics/shard_stats.h"
+
+#include <string>
+
+namespace ringcast {
+
+void ShardStats::Collect(MetricSet& out, uint64_t open, uint32_t shard, uint64_t mailbox) const {
+  out.Gauge("ringcast_connections_open", "Connections open now (HTTP and WebSocket)", double(open));
+  out.Counter("ringcast_connections_accepted_total", "Connections accepted", double(accepted));
+  for (size_t reason = 0; reason < closed.size(); ++reason) {
+    for (const auto& [code, count] : closed[reason]) {
+      const std::string code_label = code == 0      ? "none"
+                                     : code >= 3000 ? std::to_string(code / 1000) + "xxx"
+                                                    : std::to_string(code);
+      out.Counter("ringcast_connections_closed_total",
+                  "Connections ended, by reason and WebSocket close code (the first close "
+                  "frame's, either side's; none: no closing handshake)",
+                  double(count),
+                  {{"reason", CloseReasonName(CloseReason(reason))}, {"code", code_label}});
+    }
+  }
+  for (const auto& [key, count] : http_requests) {
+    const std::string status = std::to_string(key.second);
+    out.Counter("ringcast_http_requests_total", "HTTP requests answered, by route and status",
+                double(count), {{"route", key.first}, {"code", status}});
+  }
+  out.Counter("ringcast_network_received_bytes_total", "Bytes read from client sockets",
+              double(bytes_received));
+  out.Counter("ringcast_network_sent_bytes_total", "Bytes written to client sockets",
+              double(bytes_sent));
+  out.Counter("ringcast_websocket_messages_received_total", "WebSocket data messages received",
+              double(messages_received));
+  out.Counter("ringcast_websocket_received_bytes_total",
+              "Payload bytes of the WebSocket data messages received",
+              double(message_bytes_received));
+  out.Counter("ringcast_websocket_frames_sent_total",
+              "WebSocket frames queued to clients (fan-out deliveries included)",
+              double(messages_sent + fanout_deliveries));
+  out.Counter("ringcast_fanout_deliveries_total",
+              "Frames encoded once and queued to each recipient (one per recipient)",
+              double(fanout_deliveries));
+  out.Counter("ringcast_frames_dropped_total",
+              "Droppable frames (typing) skipped for a connection behind on its queue",
+              double(frames_dropped));
+  out.Counter("ringcast_slow_consumers_total",
+              "Connections closed 1008 for exceeding --max-outbound-bytes", double(slow_consumers));
+  const std::string shard_label = std::to_string(shard);
+  out.Gauge("ringcast_mailbox_depth", "Mail waiting for a shard (queued to it, not yet run)",
+            double(mailbox), {{"shard", shard_label}});
+}
+
+}  // namespace ringcast

@@ -1,0 +1,43 @@
+// ShardStats: the engine's counters of one shard (docs/metrics.md).
+//
+// Owner: its shard; plain fields, written and read only on that thread (a scrape reads them
+// there, by mail: metrics_scrape.h).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string_view>
+#include <utility>
+
+#include "core/metrics/metric_set.h"
+#include "core/net/connection.h"
+
+namespace ringcast {
+
+struct ShardStats {
+  uint64_t accepted = 0;
+  uint64_t bytes_received = 0;  // Socket bytes, HTTP and WebSocket.
+  uint64_t bytes_sent = 0;
+  uint64_t messages_received = 0;       // WebSocket data messages.
+  uint64_t message_bytes_received = 0;  // Their payloads.
+  uint64_t messages_sent = 0;           // Frames for one connection (SendMessage).
+  uint64_t fanout_deliveries = 0;       // Shared frames queued (SendFrame): one per recipient.
+  uint64_t frames_dropped = 0;          // Droppable frames skipped for a connection behind.
+  uint64_t slow_consumers = 0;          // Connections cut off past the outbound cap.
+  // Ended connections by reason and close code (0: no close frame).
+  std::array<std::map<uint16_t, uint64_t>, kCloseReasons> closed;
+  // Answered requests by route (a static label the application gave) and status.
+  std::map<std::pair<std::string_view, int>, uint64_t> http_requests;
+
+  // Codes a client may choose (3000-4999: libraries, applications) count as 3000 or 4000, so
+  // the label stays within a few dozen values.
+  void CountClosed(CloseReason reason, uint16_t code) {
+    ++closed[size_t(reason)][code >= 3000 ? uint16_t(code / 1000 * 1000) : code];
+  }
+  void CountRequest(std::string_view route, int status) { ++http_requests[{route, status}]; }
+  // Adds this shard's figures to `out`; `open` and `mailbox` are the shard's gauges.
+  void Collect(MetricSet& out, uint64_t open, uint32_t shard, uint64_t mailbox) const;
+};
+
+}  // namespace ringcast

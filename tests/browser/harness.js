@@ -1,0 +1,185 @@
+// The browser tests' harness: the real ringcast binary (clients/js/test/server.js: a free port,
+// a temporary --data-dir, restartable on the same port and data) serving this checkout's web/
+// and SDK, and headless Chromium from Debian (/usr/bin/chromium, or $CHROMIUM) driven by
+// playwright-core. Each user is a browser context of its own (its own storage and network).
+// Screenshots go to $RINGCAST_SCREENSHOTS (default: build/browser-screenshots/).
+
+import {mkdirSync} from 'node:fs';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {chromium} from 'playwright-core';
+
+import {RingcastServer} from '../../clients/js/test/server.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const SCREENSHOTS =
+    path.resolve(process.env.RINGCAST_SCREENSHOTS ?? path.join(repo, 'build/browser-screenshots'));
+export const PASSWORD = 'correct horse battery staple';
+/** Bound of every wait: a test fails with what it waited for, never hangs. */
+export const WAIT_MS = 10000;
+
+export async function startServer() {
+  const server = new RingcastServer({
+    // A short presence grace: a closed page is offline (with its last seen) within a second.
+    args: [
+      '--web-root', path.join(repo, 'web'), '--sdk-root', path.join(repo, 'clients/js/src'),
+      '--presence-grace', '1'
+    ],
+  });
+  return server.start();
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    // Root (CI containers) cannot use Chromium's sandbox. Playwright gives each launch a
+    // temporary profile directory of its own and removes it at close().
+    args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
+    timeout: 30000,
+  });
+}
+
+let counter = 0;
+/** A fresh username that sorts by its prefix. @param {string} prefix */
+export function uniqueName(prefix) {
+  counter += 1;
+  return `${prefix}${process.pid % 10000}${counter}${Math.random().toString(36).slice(2, 5)}`;
+}
+
+/**
+ * A user in a browser context of their own, registered through the app's form.
+ * @param {import('playwright-core').Browser} browser @param {RingcastServer} server
+ * @param {string} username @param {{width: number, height: number}} [viewport]
+ */
+export async function newUser(browser, server, username, viewport = {
+  width: 1100,
+  height: 720
+}) {
+  const context = await browser.newContext({viewport, baseURL: server.baseUrl});
+  const link = await routeChat(context);
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  page.setDefaultTimeout(WAIT_MS);
+  await page.goto('/');
+  await page.fill('#login-username', username);
+  await page.fill('#login-password', PASSWORD);
+  await page.click('button[data-action=register]');
+  await connected(page);
+  const userId =
+      await page.evaluate(() => JSON.parse(localStorage.getItem('ringcast:session')).user_id);
+  return {context, page, username, userId, errors, link, token: () => token(page)};
+}
+
+/**
+ * Every chat WebSocket of `context` goes through the test, which can make it fail the ways a
+ * network does: `link.mode` 'pass' forwards both ways; 'deaf' forwards what the page sends
+ * but drops what the server sends (the connection died after the request left: a lost ack);
+ * 'down' refuses new connections, and `link.cut()` closes the open ones.
+ * @param {import('playwright-core').BrowserContext} context
+ */
+async function routeChat(context) {
+  const open = new Set();
+  const link = {
+    mode: 'pass',
+    cut() {
+      for (const ws of open) ws.close({code: 4000, reason: 'test: network down'});
+      open.clear();
+    },
+  };
+  await context.routeWebSocket(/\/ws(\?|$)/, (ws) => {
+    if (link.mode === 'down') {
+      ws.close({code: 4000, reason: 'test: network down'});
+      return;
+    }
+    open.add(ws);
+    const server = ws.connectToServer();
+    ws.onMessage((message) => server.send(message));
+    server.onMessage((message) => {
+      if (link.mode === 'pass') ws.send(message);
+    });
+  });
+  return link;
+}
+
+/** The session's token, for checks against the server's HTTP API. */
+async function token(page) {
+  return page.evaluate(() => JSON.parse(localStorage.getItem('ringcast:session')).token);
+}
+
+/** @param {import('playwright-core').Page} page */
+export async function connected(page) {
+  await page.waitForFunction(() => document.body.dataset.connection === 'connected');
+}
+
+/**
+ * Starts a chat from the "New chat" dialog: finds each name by its first letters and picks it.
+ * @param {import('playwright-core').Page} page @param {string[]} usernames @param {string}
+ *     [groupName]
+ * @param {(page: import('playwright-core').Page) => Promise<void>} [beforeStart] (a screenshot)
+ */
+export async function startChat(page, usernames, groupName, beforeStart = async () => {}) {
+  await page.click('#new-chat-button');
+  for (const name of usernames) {
+    await page.fill('#user-search', name.slice(0, name.length - 2));
+    await page.click(`#user-results button:text-is("${name}")`);
+  }
+  if (groupName) await page.fill('#group-name', groupName);
+  await beforeStart(page);
+  await page.click('#new-chat-start');
+  await page.waitForSelector('#new-chat', {state: 'hidden'});
+  await page.waitForSelector('#composer:not([hidden])');
+  return Number(await page.getAttribute('#conv-name', 'data-open-conv'));
+}
+
+/** Types and sends with Enter. @param {import('playwright-core').Page} page @param {string} text */
+export async function send(page, text) {
+  await page.fill('#composer-input', text);
+  await page.press('#composer-input', 'Enter');
+}
+
+/** The texts of the conversation's message bubbles (not system lines), in order. */
+export async function bubbles(page) {
+  return page.$$eval('#messages .msg:not(.system) .body', (els) => els.map((el) => el.textContent));
+}
+
+/** Waits until the bubbles are exactly `texts`. */
+export async function waitForBubbles(page, texts) {
+  await page
+      .waitForFunction(
+          (want) => {
+            const got = [...document.querySelectorAll('#messages .msg:not(.system) .body')].map(
+                (el) => el.textContent);
+            return JSON.stringify(got) === JSON.stringify(want);
+          },
+          texts)
+      .catch(async (error) => {
+        throw new Error(`bubbles ${JSON.stringify(await bubbles(page))}, wanted ${
+            JSON.stringify(texts)}: ${error.message}`);
+      });
+}
+
+/** The tick state of one's own message `text`. */
+export async function tickOf(page, text) {
+  return page.$eval(`#messages .msg.own:has(.body:text-is("${text}"))`, (el) => el.dataset.state);
+}
+
+export async function waitForTick(page, text, state) {
+  await page.waitForSelector(
+      `#messages .msg.own[data-state="${state}"]:has(.body:text-is("${text}"))`);
+}
+
+/** The conversation's stored messages, from the server's HTTP history (newest last). */
+export async function storedBodies(server, user, conv) {
+  const response = await fetch(
+      `${server.baseUrl}/api/conversations/${conv}/messages?limit=200`,
+      {headers: {Authorization: `Bearer ${await user.token()}`}});
+  const {messages} = await response.json();
+  return messages.filter((m) => m.kind === 'text').map((m) => m.body).reverse();
+}
+
+/** @param {import('playwright-core').Page} page @param {string} name */
+export async function screenshot(page, name) {
+  mkdirSync(SCREENSHOTS, {recursive: true});
+  await page.screenshot({path: path.join(SCREENSHOTS, `${name}.png`)});
+}

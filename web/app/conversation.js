@@ -1,0 +1,309 @@
+// The open conversation: header (name, presence or members), messages with day separators and
+// ticks, older pages loaded while scrolling up (the SDK's historyPager), "typing…", and the
+// composer. Marks messages read once they are on screen while the page is visible.
+
+import {byId, h, reconcile, setText} from './dom.js';
+import {clock, dayKey, dayLabel, joinNames, presenceText} from './format.js';
+import {ROSTER_KIND, rosterText} from './roster.js';
+
+const PAGE = 30;
+const TICKS = {
+  pending: '◴',
+  sent: '✓',
+  delivered: '✓✓',
+  seen: '✓✓',
+  failed: '!'
+};
+const TICK_LABELS = {
+  pending: 'sending',
+  sent: 'sent',
+  delivered: 'delivered',
+  seen: 'seen',
+  failed: 'not sent',
+};
+
+/**
+ * @typedef {import('./store.js').Conv} Conv
+ * @typedef {{type: 'day', key: string, ts: number}
+ *   | {type: 'message', key: string, message: import('/sdk/types.js').Message}
+ *   | {type: 'pending', key: string, entry: import('/sdk/types.js').OutboxEntry}} Row
+ */
+
+export class ConversationView {
+  /**
+   * @param {{client: import('/sdk/index.js').RingcastClient, store: import('./store.js').Store,
+   *          names: import('./names.js').Names, list: import('./conv_list.js').ConversationList,
+   *          onBack: () => void}} parts
+   */
+  constructor({client, store, names, list, onBack}) {
+    this._client = client;
+    this._store = store;
+    this._names = names;
+    this._list = list;
+    this._onBack = onBack;
+    /** @type {number | null} */
+    this.current = null;
+    this._el = {
+      name: byId('conv-name'),
+      status: byId('conv-status'),
+      placeholder: byId('conv-placeholder'),
+      messages: byId('messages'),
+      typing: byId('typing'),
+      composer: byId('composer'),
+      input: /** @type {HTMLTextAreaElement} */ (byId('composer-input')),
+    };
+    /** @type {{next: () => Promise<any>} | null} */
+    this._pager = null;
+    this._loading = false;
+    this._historyDone = false;
+    this._sentinel = h('li', {class: 'sentinel', 'aria-hidden': 'true', text: 'Loading…'});
+    this._sentinel.dataset.key = 'sentinel';
+    /** @type {Set<number>} seqs of messages on screen now */
+    this._onScreen = new Set();
+    this._older = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) this.loadOlder();
+    }, {root: this._el.messages, rootMargin: '200px 0px 0px 0px'});
+    this._seen = new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        const seq = Number(/** @type {HTMLElement} */ (e.target).dataset.seq);
+        if (e.isIntersecting)
+          this._onScreen.add(seq);
+        else
+          this._onScreen.delete(seq);
+      }
+      this._markRead();
+    }, {root: this._el.messages, threshold: 0.5});
+    this._wireComposer();
+    document.addEventListener('visibilitychange', () => this._markRead());
+  }
+
+  /** Shows conversation `id` (null: none). @param {number | null} id */
+  open(id) {
+    if (id === this.current) return;
+    if (this.current !== null) this._client.stopTyping(this.current);
+    this.current = id;
+    this._pager = null;
+    this._historyDone = false;
+    this._onScreen.clear();
+    this._seen.disconnect();
+    this._el.messages.replaceChildren();
+    this._el.input.value = '';
+    this._stickToBottom = true;
+    const open = id !== null;
+    this._el.placeholder.hidden = open;
+    this._el.messages.hidden = !open;
+    this._el.composer.hidden = !open;
+    if (!open) {
+      setText(this._el.name, '');
+      setText(this._el.status, '');
+      setText(this._el.typing, '');
+      return;
+    }
+    this._pager = this._client.historyPager(id, {limit: PAGE});
+    this.render();
+    this.loadOlder();
+  }
+
+  focusComposer() {
+    this._el.input.focus();
+  }
+
+  /** Loads the next older page, keeping what is on screen in place. */
+  async loadOlder() {
+    const id = this.current;
+    const pager = this._pager;
+    if (id === null || !pager || this._loading || this._historyDone) return;
+    this._loading = true;
+    try {
+      const page = await pager.next();
+      if (this.current !== id || this._pager !== pager) return;
+      if (!page || !page.more) this._historyDone = true;
+      if (page) this._store.addHistory(page.messages);
+      const list = this._el.messages;
+      const fromBottom = list.scrollHeight - list.scrollTop;
+      this.render();
+      if (!this._stickToBottom) list.scrollTop = list.scrollHeight - fromBottom;
+    } catch {
+      // Offline and no WebSocket: tried again when the sentinel shows again or the view opens.
+    } finally {
+      this._loading = false;
+    }
+    // The first pages may not fill the view: the sentinel is still visible, so go on.
+    if (this.current === id && !this._historyDone && this._sentinelVisible()) this.loadOlder();
+  }
+
+  _sentinelVisible() {
+    const list = this._el.messages;
+    return this._sentinel.isConnected && list.scrollTop < 200;
+  }
+
+  render() {
+    const id = this.current;
+    if (id === null) return;
+    const conv = this._store.conv(id);
+    setText(this._el.name, this._list.title(conv));
+    this._el.name.dataset.openConv = String(id);
+    setText(this._el.status, this._statusText(conv));
+    const typing = [...conv.typing].map((u) => this._names.name(u));
+    setText(
+        this._el.typing,
+        typing.length === 0 ? '' :
+            conv.group      ? `${joinNames(typing)} ${typing.length > 1 ? 'are' : 'is'     } typing…` :
+                              'typing…');
+
+    const list = this._el.messages;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
+    reconcile(
+        list, this._rows(conv), (row) => row.key, (row) => this._create(row),
+        (el, row) => this._update(el, row, conv));
+    if (atBottom || this._stickToBottom) list.scrollTop = list.scrollHeight;
+    this._stickToBottom = false;
+    this._markRead();
+  }
+
+  /** @param {Conv} conv @returns {(Row | {type: 'sentinel', key: string})[]} */
+  _rows(conv) {
+    /** @type {any[]} */
+    const rows = [];
+    if (!this._historyDone) rows.push({type: 'sentinel', key: 'sentinel'});
+    let day = '';
+    const addDay = (/** @type {number} */ ts) => {
+      const key = dayKey(ts);
+      if (key !== day) rows.push({type: 'day', key: `day-${key}`, ts});
+      day = key;
+    };
+    for (const seq of [...conv.messages.keys()].sort((a, b) => a - b)) {
+      const message = /** @type {any} */ (conv.messages.get(seq));
+      addDay(message.ts);
+      rows.push({type: 'message', key: `m${seq}`, message});
+    }
+    for (const entry of conv.pending.values()) {
+      if (conv.shownAsMessage.has(entry.cid)) continue;
+      addDay(entry.created_ms);
+      rows.push({type: 'pending', key: `p${entry.cid}`, entry});
+    }
+    return rows;
+  }
+
+  /** @param {any} row */
+  _create(row) {
+    if (row.type === 'sentinel') {
+      this._older.observe(this._sentinel);
+      return this._sentinel;
+    }
+    if (row.type === 'day') {
+      return h('li', {class: 'day', role: 'separator'}, [h('span', {text: dayLabel(row.ts)})]);
+    }
+    const li = h('li', {class: 'msg'}, [
+      h('span', {class: 'sender'}),
+      h('span', {class: 'body'}),
+      h('span', {class: 'meta'}, [h('time', {class: 'time'}), h('span', {class: 'tick'})]),
+    ]);
+    if (row.type === 'message') {
+      li.dataset.seq = String(row.message.seq);
+      this._seen.observe(li);
+    }
+    return li;
+  }
+
+  /** @param {HTMLElement} li @param {any} row @param {Conv} conv */
+  _update(li, row, conv) {
+    if (row.type === 'sentinel' || row.type === 'day') return;
+    const me = this._store.me;
+    const q = (/** @type {string} */ s) => /** @type {HTMLElement} */ (li.querySelector(s));
+    if (row.type === 'message' && row.message.kind === ROSTER_KIND) {
+      li.className = 'msg system';
+      setText(q('.body'), rosterText(row.message, (u) => this._names.name(u), me));
+      return;
+    }
+    const own = row.type === 'pending' || row.message.from === me;
+    const body = row.type === 'pending' ? row.entry.body : row.message.body;
+    const ts = row.type === 'pending' ? row.entry.created_ms : row.message.ts;
+    const state = row.type === 'pending' ? row.entry.state :
+        own                              ? this._store.tick(conv, row.message.seq) :
+                                           '';
+    li.className = `msg ${own ? 'own' : 'other'}`;
+    li.dataset.state = state;
+    if (row.type === 'pending') li.dataset.cid = row.entry.cid;
+    const sender = !own && conv.group ? this._names.name(row.message.from) : '';
+    setText(q('.sender'), sender);
+    q('.sender').hidden = !sender;
+    setText(q('.body'), body);
+    setText(q('.time'), clock(ts));
+    q('.time').setAttribute('datetime', new Date(ts).toISOString());
+    const tick = q('.tick');
+    setText(tick, own ? TICKS[/** @type {keyof TICKS} */ (state)] ?? '' : '');
+    tick.className = `tick ${state}`;
+    if (own)
+      tick.setAttribute('aria-label', TICK_LABELS[/** @type {keyof TICKS} */ (state)]);
+    else
+      tick.removeAttribute('aria-label');
+    const retry = li.querySelector('.retry');
+    if (state === 'failed' && !retry) {
+      const cid = row.entry.cid;
+      q('.meta').append(h('button', {
+        type: 'button',
+        class: 'retry',
+        text: 'Retry',
+        'aria-label': 'Retry sending this message',
+        on: {click: () => this._client.retry(cid)},
+      }));
+    } else if (state !== 'failed' && retry) {
+      retry.remove();
+    }
+  }
+
+  /** @param {Conv} conv */
+  _statusText(conv) {
+    const peer = this._list.peer(conv);
+    const presence = this._client.presence;
+    if (peer !== null) return presenceText(presence.get(peer));
+    const online =
+        conv.members.filter((u) => u !== this._store.me && presence.get(u)?.status === 'online')
+            .length;
+    return `${conv.members.length} members${online ? `, ${online} online` : ''}`;
+  }
+
+  /** Everything on screen is read, while the page is visible. */
+  _markRead() {
+    if (this.current === null || document.visibilityState !== 'visible') return;
+    if (this._onScreen.size === 0) return;
+    this._store.markRead(this.current, Math.max(...this._onScreen));
+  }
+
+  _wireComposer() {
+    const input = this._el.input;
+    this._el.composer.addEventListener('submit', (event) => {
+      event.preventDefault();
+      this._send();
+    });
+    input.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this._send();
+      }
+    });
+    input.addEventListener('input', () => {
+      if (this.current === null) return;
+      if (input.value === '')
+        this._client.stopTyping(this.current);
+      else
+        this._client.typing(this.current);
+      input.style.height = 'auto';
+      input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
+    });
+    byId('conversation').addEventListener('keydown', (/** @type {KeyboardEvent} */ event) => {
+      if (event.key === 'Escape' && !event.defaultPrevented) this._onBack();
+    });
+  }
+
+  _send() {
+    const text = this._el.input.value.trim();
+    if (this.current === null || text === '') return;
+    this._client.send(this.current, text);
+    this._el.input.value = '';
+    this._el.input.style.height = 'auto';
+    this._stickToBottom = true;
+    this.render();
+  }
+}

@@ -1,0 +1,55 @@
+// Dates and times as people read them: "14:05", "Today", "Yesterday", "3 Nov", "last seen ...".
+
+const timeFormat = new Intl.DateTimeFormat(undefined, {hour: '2-digit', minute: '2-digit'});
+const dayFormat =
+    new Intl.DateTimeFormat(undefined, {weekday: 'long', day: 'numeric', month: 'long'});
+const dayWithYearFormat =
+    new Intl.DateTimeFormat(undefined, {day: 'numeric', month: 'long', year: 'numeric'});
+const shortDayFormat = new Intl.DateTimeFormat(undefined, {day: 'numeric', month: 'short'});
+
+/** @param {number} ms @returns {string} "14:05" */
+export function clock(ms) {
+  return timeFormat.format(ms);
+}
+
+/** The local calendar day of `ms`, as a key ("2026-11-22"). @param {number} ms */
+export function dayKey(ms) {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-` +
+      String(d.getDate()).padStart(2, '0');
+}
+
+/** @param {number} ms @param {number} [now] @returns {string} "Today", "Yesterday", a date */
+export function dayLabel(ms, now = Date.now()) {
+  if (dayKey(ms) === dayKey(now)) return 'Today';
+  if (dayKey(ms) === dayKey(now - 86400000)) return 'Yesterday';
+  if (new Date(ms).getFullYear() === new Date(now).getFullYear()) return dayFormat.format(ms);
+  return dayWithYearFormat.format(ms);
+}
+
+/** A conversation list's time: the clock today, else the day. @param {number} ms */
+export function listTime(ms, now = Date.now()) {
+  if (dayKey(ms) === dayKey(now)) return clock(ms);
+  if (dayKey(ms) === dayKey(now - 86400000)) return 'Yesterday';
+  return shortDayFormat.format(ms);
+}
+
+/**
+ * @param {{status: string, last_online: number | null} | undefined} presence
+ * @returns {string} "online", "last seen today at 14:05", "offline"
+ */
+export function presenceText(presence, now = Date.now()) {
+  if (!presence) return '';
+  if (presence.status === 'online') return 'online';
+  const last = presence.last_online;
+  if (!last) return 'offline';
+  const day = dayLabel(last, now);
+  const when = day === 'Today' || day === 'Yesterday' ? day.toLowerCase() : `on ${day}`;
+  return `last seen ${when} at ${clock(last)}`;
+}
+
+/** "alice", "alice and bob", "alice, bob and carol" @param {string[]} names */
+export function joinNames(names) {
+  if (names.length <= 1) return names.join('');
+  return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}

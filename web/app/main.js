@@ -1,0 +1,132 @@
+// The web app's entry point: the SDK client (imported from the server's /sdk/ mount), the
+// views, and the routing between them: the open conversation is in the URL (#c42), so a reload
+// comes back to it and the browser's Back leaves it.
+
+import {RingcastClient} from '/sdk/index.js';
+
+import {ConversationList} from './conv_list.js';
+import {ConversationView} from './conversation.js';
+import {byId, setText} from './dom.js';
+import {signIn} from './login.js';
+import {Names} from './names.js';
+import {NewChatDialog} from './new_chat.js';
+import {Notifier} from './notify.js';
+import {ROSTER_KIND, rosterText} from './roster.js';
+import {Store} from './store.js';
+
+const client = new RingcastClient();
+const names = new Names(client);
+const store = new Store(client, names);
+const list = new ConversationList({
+  list: byId('conv-list'),
+  empty: byId('conv-empty'),
+  store,
+  names,
+  presence: () => client.presence,
+  onOpen: (id) => go(id),
+});
+const view = new ConversationView({client, store, names, list, onBack: () => back()});
+const dialog = new NewChatDialog({client, names, onStarted: (id) => go(id)});
+const notifier = new Notifier({
+  title: (conv) => list.title(store.conv(conv)),
+  sender: (user) => names.name(user),
+  onOpen: (conv) => go(conv),
+});
+
+/** Opens conversation `id` (through the URL, so that Back closes it). @param {number} id */
+function go(id) {
+  if (location.hash !== `#c${id}`)
+    location.hash = `c${id}`;
+  else
+    route();
+  view.focusComposer();
+}
+
+function back() {
+  const id = view.current;
+  if (location.hash) history.pushState(null, '', location.pathname + location.search);
+  route();
+  if (id !== null) list.focus(id);
+}
+
+function route() {
+  const match = /^#c(\d+)$/.exec(location.hash);
+  const id = match ? Number(match[1]) : null;
+  list.current = id;
+  view.open(id);
+  document.body.classList.toggle('conv-open', id !== null);
+  list.render();
+}
+
+let rendering = false;
+/** One render per frame, whatever the number of events. */
+function renderSoon() {
+  if (rendering) return;
+  rendering = true;
+  requestAnimationFrame(() => {
+    rendering = false;
+    list.render();
+    view.render();
+  });
+}
+
+store.onChange = renderSoon;
+names.onChange = renderSoon;
+store.onIncoming = (message) => {
+  if (message.kind === ROSTER_KIND) {
+    notifier.notify({...message, body: rosterText(message, (u) => names.name(u), store.me)});
+  } else {
+    notifier.notify(message);
+  }
+};
+
+const connection = byId('connection');
+client.on('state', ({state, retry_in_ms}) => {
+  const text = state === 'connected' ? '' :
+      state === 'waiting' ? `Offline: reconnecting in ${Math.ceil((retry_in_ms ?? 0) / 1000)} s…` :
+      state === 'connecting' ? 'Connecting…' :
+                               '';
+  setText(connection, text);
+  document.body.dataset.connection = state;
+});
+client.on('auth_expired', () => {
+  client.close();
+  startSignedOut('Your session has ended: sign in again.');
+});
+
+byId('new-chat-button').addEventListener('click', () => dialog.open());
+byId('back-button').addEventListener('click', () => back());
+byId('logout-button').addEventListener('click', async () => {
+  await client.logout();
+  store.clear();
+  history.replaceState(null, '', location.pathname);
+  startSignedOut();
+});
+window.addEventListener('hashchange', route);
+
+function enterChat() {
+  const session = /** @type {import('/sdk/types.js').Session} */ (client.session);
+  names.reset(session.user_id, session.username);
+  setText(byId('me'), session.username ?? `user #${session.user_id}`);
+  byId('login').hidden = true;
+  byId('chat').hidden = false;
+  // Nothing of a previous session stays on screen (another user may have signed in).
+  store.clear();
+  view.open(null);
+  store.loadOutbox();
+  client.connect();
+  route();
+}
+
+/** @param {string} [message] */
+async function startSignedOut(message) {
+  byId('chat').hidden = true;
+  await signIn(client, message);
+  enterChat();
+}
+
+if (await client.restoreSession()) {
+  enterChat();
+} else {
+  startSignedOut();
+}

@@ -1,0 +1,141 @@
+// The "New chat" dialog: find people by the start of their username (GET /api/users?q=), pick
+// one for a 1:1 or several for a group (with a name), and start it. The app that creates a
+// conversation sends its roster (roster.js), so that the others learn the members' names.
+
+import {byId, h, reconcile, setText} from './dom.js';
+import {joinNames} from './format.js';
+import {ROSTER_KIND, rosterBody} from './roster.js';
+
+export class NewChatDialog {
+  /**
+   * @param {{client: import('/sdk/index.js').RingcastClient, names: import('./names.js').Names,
+   *          onStarted: (conv: number) => void}} parts
+   */
+  constructor({client, names, onStarted}) {
+    this._client = client;
+    this._names = names;
+    this._onStarted = onStarted;
+    this._dialog = /** @type {HTMLDialogElement} */ (byId('new-chat'));
+    this._search = /** @type {HTMLInputElement} */ (byId('user-search'));
+    this._results = byId('user-results');
+    this._picked = byId('picked');
+    this._groupRow = byId('group-name-row');
+    this._groupName = /** @type {HTMLInputElement} */ (byId('group-name'));
+    this._error = byId('new-chat-error');
+    this._start = /** @type {HTMLButtonElement} */ (byId('new-chat-start'));
+    /** @type {Map<number, string>} */
+    this._chosen = new Map();
+    this._searchTimer = 0;
+    this._query = '';
+    this._search.addEventListener('input', () => {
+      clearTimeout(this._searchTimer);
+      this._searchTimer = setTimeout(() => this._find(), 150);
+    });
+    byId('new-chat-form').addEventListener('submit', (/** @type {SubmitEvent} */ event) => {
+      const submitter = /** @type {HTMLButtonElement | null} */ (event.submitter);
+      if (submitter?.value !== 'start') return;  // Cancel: the dialog closes itself.
+      event.preventDefault();
+      this._startChat();
+    });
+  }
+
+  open() {
+    this._chosen.clear();
+    this._search.value = '';
+    this._groupName.value = '';
+    this._query = '';
+    this._results.replaceChildren();
+    setText(this._error, '');
+    this._renderChosen();
+    this._dialog.showModal();
+    this._search.focus();
+  }
+
+  async _find() {
+    const query = this._search.value.trim();
+    this._query = query;
+    if (query === '') {
+      this._results.replaceChildren();
+      return;
+    }
+    let users = [];
+    try {
+      users = await this._client.searchUsers(query, 10);
+    } catch (error) {
+      setText(this._error, `Search failed: ${/** @type {Error} */ (error).message}`);
+      return;
+    }
+    if (this._query !== query) return;  // A newer search is on its way.
+    setText(this._error, '');
+    for (const user of users) this._names.learn(user.id, user.username);
+    const others = users.filter((u) => u.id !== this._client.userId);
+    if (others.length === 0) {
+      this._results.replaceChildren(h('li', {class: 'muted', text: 'Nobody by that name'}));
+      return;
+    }
+    this._results.querySelector('.muted')?.remove();
+    reconcile(
+        this._results, others, (u) => String(u.id),
+        (u) =>
+            h('li', {},
+              [
+                h('button', {
+                  type: 'button',
+                  class: 'user-pick',
+                  dataset: {user: String(u.id)},
+                  on: {click: () => this._toggle(u.id, u.username)},
+                }),
+              ]),
+        (li, u) => {
+          const button = /** @type {HTMLElement} */ (li.firstElementChild);
+          setText(button, `${this._chosen.has(u.id) ? '✓ ' : ''}${u.username}`);
+          button.setAttribute('aria-pressed', String(this._chosen.has(u.id)));
+        });
+  }
+
+  /** @param {number} id @param {string} username */
+  _toggle(id, username) {
+    if (this._chosen.has(id))
+      this._chosen.delete(id);
+    else
+      this._chosen.set(id, username);
+    for (const button of this._results.querySelectorAll('button.user-pick')) {
+      const user = Number(/** @type {HTMLElement} */ (button).dataset.user);
+      const name = this._names.name(user);
+      button.textContent = `${this._chosen.has(user) ? '✓ ' : ''}${name}`;
+      button.setAttribute('aria-pressed', String(this._chosen.has(user)));
+    }
+    this._renderChosen();
+  }
+
+  _renderChosen() {
+    const names = [...this._chosen.values()];
+    setText(this._picked, names.length ? joinNames(names) : 'nobody yet');
+    this._groupRow.hidden = names.length < 2;
+    this._start.disabled = names.length === 0;
+    setText(this._start, names.length > 1 ? 'Create group' : 'Start chat');
+  }
+
+  async _startChat() {
+    const members = [...this._chosen.keys()];
+    if (members.length === 0) return;
+    const group = members.length > 1;
+    const name = this._groupName.value.trim();
+    this._start.disabled = true;
+    try {
+      const spec = group ? {members, group, name: name || undefined} : {members, group};
+      const {id, created} = await this._client.createConversation(spec);
+      if (created) {
+        const me = /** @type {number} */ (this._client.userId);
+        const roster = new Map([[me, this._names.name(me)], ...this._chosen]);
+        this._client.send(id, rosterBody('created', roster), {kind: ROSTER_KIND});
+      }
+      this._dialog.close();
+      this._onStarted(id);
+    } catch (error) {
+      setText(this._error, `Could not start the chat: ${/** @type {Error} */ (error).message}`);
+    } finally {
+      this._start.disabled = this._chosen.size === 0;
+    }
+  }
+}

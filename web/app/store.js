@@ -1,0 +1,282 @@
+// Store: what the app knows of the user's conversations, kept from the SDK's events, and told
+// to the views through one `onChange` callback. The SDK delivers each conversation's messages
+// once and in order; the store keeps them by seq, so history pages and live messages merge
+// without duplicates.
+//
+// Unread counts follow the protocol's definition, last_seq − the user's read watermark: the
+// watermark moves with the user's own messages, their `read`s on any device, and every list or
+// sync the server sends, so no event is counted twice.
+
+import {parseRoster, ROSTER_KIND} from './roster.js';
+
+/**
+ * @typedef {import('/sdk/types.js').Message} Message
+ * @typedef {import('/sdk/types.js').OutboxEntry} OutboxEntry
+ *
+ * @typedef {object} Conv
+ * @property {number} id
+ * @property {string | null} name
+ * @property {boolean} group
+ * @property {number[]} members
+ * @property {number} lastSeq
+ * @property {number} myRead the user's read watermark
+ * @property {Message | null} lastMessage
+ * @property {Map<number, Message>} messages by seq (what was seen live or paged in)
+ * @property {Map<string, OutboxEntry>} pending own sends not acked yet, by cid
+ * @property {Set<string>} shownAsMessage cids whose message is on screen before their ack
+ * @property {Set<number>} claimedBy ids of own messages that stand for a pending send
+ * @property {Map<number, {delivered: number, read: number}>} marks other members' watermarks
+ * @property {Set<number>} typing members typing now
+ */
+
+export class Store {
+  /**
+   * @param {import('/sdk/index.js').RingcastClient} client @param {import('./names.js').Names}
+   *     names
+   */
+  constructor(client, names) {
+    this._client = client;
+    this._names = names;
+    /** @type {Map<number, Conv>} */
+    this.convs = new Map();
+    /** @type {(what: {list?: boolean, conv?: number, presence?: boolean}) => void} */
+    this.onChange = () => {};
+    /** @type {(message: Message) => void} a message from someone else arrived */
+    this.onIncoming = () => {};
+    this._refreshTimer = 0;
+    this._wire();
+  }
+
+  get me() {
+    return this._client.userId ?? 0;
+  }
+
+  clear() {
+    this.convs.clear();
+    this.onChange({list: true});
+  }
+
+  /** @param {number} id @returns {Conv} */
+  conv(id) {
+    let conv = this.convs.get(id);
+    if (!conv) {
+      conv = {
+        id,
+        name: null,
+        group: false,
+        members: [],
+        lastSeq: 0,
+        myRead: 0,
+        lastMessage: null,
+        messages: new Map(),
+        pending: new Map(),
+        shownAsMessage: new Set(),
+        claimedBy: new Set(),
+        marks: new Map(),
+        typing: new Set(),
+      };
+      this.convs.set(id, conv);
+    }
+    return conv;
+  }
+
+  /** @param {Conv} conv */
+  unread(conv) {
+    return Math.max(0, conv.lastSeq - conv.myRead);
+  }
+
+  /** Conversations, most recently active first. @returns {Conv[]} */
+  sorted() {
+    const when = (/** @type {Conv} */ c) => {
+      let ts = c.lastMessage?.ts ?? 0;
+      for (const entry of c.pending.values()) ts = Math.max(ts, entry.created_ms);
+      return ts;
+    };
+    return [...this.convs.values()].sort((a, b) => when(b) - when(a) || b.id - a.id);
+  }
+
+  /** Everything up to `seq` of `conv` is on screen and the page visible. */
+  markRead(/** @type {number} */ id, /** @type {number} */ seq) {
+    const conv = this.conv(id);
+    if (seq <= conv.myRead) return;
+    conv.myRead = seq;
+    this._client.markRead(id, seq);
+    this.onChange({list: true});
+  }
+
+  /**
+   * The state of the user's own message `seq`: 'seen' once every other member read it,
+   * 'delivered' once it reached all of them, else 'sent'.
+   * @param {Conv} conv @param {number} seq
+   */
+  tick(conv, seq) {
+    const others = conv.members.filter((user) => user !== this.me);
+    if (others.length === 0) return 'sent';
+    const marks = others.map((user) => conv.marks.get(user) ?? {delivered: 0, read: 0});
+    if (marks.every((m) => m.read >= seq)) return 'seen';
+    if (marks.every((m) => m.delivered >= seq)) return 'delivered';
+    return 'sent';
+  }
+
+  /** @param {Message} message @returns {boolean} a message of the store that is an own one */
+  mine(message) {
+    return message.from === this.me;
+  }
+
+  _wire() {
+    const client = this._client;
+    client.on('conversations', ({conversations}) => {
+      const listed = new Set();
+      for (const c of conversations) {
+        listed.add(c.id);
+        const conv = this.conv(c.id);
+        Object.assign(conv, {name: c.name, group: c.group, members: c.members});
+        conv.lastSeq = Math.max(conv.lastSeq, c.last_seq);
+        conv.myRead = Math.max(conv.myRead, c.read_seq);
+        if (c.last_message && (conv.lastMessage?.seq ?? 0) < c.last_message.seq) {
+          conv.lastMessage = c.last_message;
+          this._learnFrom(c.last_message);
+        }
+      }
+      for (const id of [...this.convs.keys()]) {
+        if (!listed.has(id) && this.convs.get(id)?.pending.size === 0) this.convs.delete(id);
+      }
+      this.onChange({list: true});
+    });
+    client.on('sync', ({convs}) => {
+      for (const s of convs) {
+        const conv = this.conv(s.conv);
+        conv.lastSeq = Math.max(conv.lastSeq, s.last_seq);
+        conv.myRead = Math.max(conv.myRead, s.read_seq);
+        for (const m of s.members ?? []) {
+          if (m.user !== this.me) this._mark(conv, m.user, m.delivered, m.read);
+        }
+        this.onChange({conv: conv.id});
+      }
+      this.onChange({list: true});
+    });
+    client.on('members', (event) => {
+      if (!event.members.includes(this.me)) {
+        this.convs.delete(event.conv);
+      } else {
+        Object.assign(
+            this.conv(event.conv), {name: event.name, group: event.group, members: event.members});
+      }
+      this.onChange({list: true, conv: event.conv});
+    });
+    client.on('message', (message) => this._onMessage(message));
+    client.on('ack', (ack) => {
+      const conv = this.conv(ack.conv);
+      conv.pending.delete(ack.cid);
+      conv.shownAsMessage.delete(ack.cid);
+      this.onChange({conv: ack.conv, list: true});
+    });
+    client.on('outbox', ({change, entry}) => {
+      const conv = this.conv(entry.conv);
+      if (change === 'acked' || change === 'discarded') {
+        conv.pending.delete(entry.cid);
+      } else {
+        conv.pending.set(entry.cid, entry);
+      }
+      this.onChange({conv: entry.conv, list: true});
+    });
+    client.on('receipt', ({conv: id, user, delivered, read}) => {
+      const conv = this.conv(id);
+      if (user === this.me) {
+        conv.myRead = Math.max(conv.myRead, read ?? 0);
+      } else {
+        this._mark(conv, user, delivered ?? 0, read ?? 0);
+      }
+      this.onChange({conv: id, list: true});
+    });
+    client.on('typing', ({conv: id, user, state}) => {
+      const conv = this.conv(id);
+      if (state === 'start')
+        conv.typing.add(user);
+      else
+        conv.typing.delete(user);
+      this.onChange({conv: id, list: true});
+    });
+    client.on('presence', () => this.onChange({presence: true}));
+    client.on('hello', () => this.onChange({presence: true}));
+  }
+
+  /** After a reload: the outbox's sends are pending bubbles again. */
+  loadOutbox() {
+    for (const entry of this._client.outbox()) this.conv(entry.conv).pending.set(entry.cid, entry);
+    this.onChange({list: true});
+  }
+
+  /** @param {Conv} conv @param {number} user @param {number} delivered @param {number} read */
+  _mark(conv, user, delivered, read) {
+    const mark = conv.marks.get(user) ?? {delivered: 0, read: 0};
+    mark.read = Math.max(mark.read, read);
+    mark.delivered = Math.max(mark.delivered, delivered, mark.read);
+    conv.marks.set(user, mark);
+  }
+
+  /** @param {Message} message */
+  _onMessage(message) {
+    const conv = this.conv(message.conv);
+    conv.messages.set(message.seq, message);
+    conv.lastSeq = Math.max(conv.lastSeq, message.seq);
+    if ((conv.lastMessage?.seq ?? 0) <= message.seq) conv.lastMessage = message;
+    conv.typing.delete(message.from);
+    this._learnFrom(message);
+    if (this.mine(message)) {
+      conv.myRead = Math.max(conv.myRead, message.seq);
+      this._claimPending(conv, message);
+    } else {
+      this.onIncoming(message);
+    }
+    if (conv.members.length === 0) this._refreshSoon();  // A conversation not listed yet.
+    this.onChange({conv: conv.id, list: true});
+  }
+
+  /** History pages: older messages, merged by seq. @param {Message[]} messages */
+  addHistory(messages) {
+    for (const message of [...messages].sort((a, b) => a.seq - b.seq)) {
+      const conv = this.conv(message.conv);
+      if (conv.messages.has(message.seq)) continue;
+      conv.messages.set(message.seq, message);
+      this._learnFrom(message);
+      if (this.mine(message)) this._claimPending(conv, message);
+    }
+  }
+
+  /**
+   * An own message can be on screen before its send is acked: it arrives before its ack, or
+   * the ack was lost (a reload) and the resend's ack is still to come. Messages carry no cid,
+   * so the pending bubble it stands for is found by content: the oldest unclaimed one with the
+   * same kind and body, created before the server's timestamp (sends go out in order; 5 s for
+   * clocks that disagree). That bubble is hidden now and removed at the ack.
+   * @param {Conv} conv @param {Message} message
+   */
+  _claimPending(conv, message) {
+    if (conv.claimedBy.has(message.id)) return;
+    for (const entry of conv.pending.values()) {
+      if (conv.shownAsMessage.has(entry.cid) || entry.body !== message.body ||
+          entry.kind !== message.kind || entry.created_ms > message.ts + 5000) {
+        continue;
+      }
+      conv.shownAsMessage.add(entry.cid);
+      conv.claimedBy.add(message.id);
+      return;
+    }
+  }
+
+  /** Names claimed by roster messages, confirmed before use. @param {Message} message */
+  _learnFrom(message) {
+    if (message.kind !== ROSTER_KIND) return;
+    const roster = parseRoster(message.body);
+    for (const [id, name] of roster?.names ?? []) this._names.confirm(id, name);
+  }
+
+  _refreshSoon() {
+    if (this._refreshTimer) return;
+    this._refreshTimer = setTimeout(() => {
+      this._refreshTimer = 0;
+      this._client.conversations().catch(() => {});
+    }, 200);
+  }
+}
