@@ -52,6 +52,10 @@ void ChatShard::OnDrain(Connection& conn) { sessions_.OnDrain(conn); }
 
 void ChatShard::OnClose(Connection& conn) { sessions_.OnClose(conn); }
 
+std::string ChatShard::AccessLogUser(const Connection& conn) const {
+  return sessions_.UserOf(conn);
+}
+
 void ChatShard::CollectMetrics(MetricSet& out) const {
   metrics_.Collect(out, sessions_.session_count(), users_.online_count());
 }

@@ -54,6 +54,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   void OnHeartbeat(Connection& conn) override;
   void OnDrain(Connection& conn) override;
   void OnClose(Connection& conn) override;
+  std::string AccessLogUser(const Connection& conn) const override;
   void CollectMetrics(MetricSet& out) const override;
 
   // The roles, for the mail that reaches this shard.

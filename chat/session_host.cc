@@ -212,6 +212,11 @@ void SessionHost::CloseSession(Session& session, uint16_t code, std::string_view
   session.conn->Close(code, reason);  // OnClose follows and cleans up.
 }
 
+std::string SessionHost::UserOf(const Connection& conn) const {
+  const auto* session = reinterpret_cast<const Session*>(conn.user_data);
+  return session == nullptr || session->user == 0 ? std::string() : std::to_string(session->user);
+}
+
 void SessionHost::OnClose(Connection& conn) {
   auto* session = reinterpret_cast<Session*>(conn.user_data);
   if (session == nullptr) return;

@@ -80,6 +80,8 @@ class SessionHost {
   void OnHeartbeat(Connection& conn);
   void OnDrain(Connection& conn);
   void OnClose(Connection& conn);
+  // The user id of a connection's session, as text ("" when it has none), for the access log.
+  std::string UserOf(const Connection& conn) const;
   // Once a second: closes the sessions silent for --presence-timeout; now and then forgets
   // expired revocations.
   void Sweep(int64_t now_ms);

@@ -11,6 +11,8 @@
 #include <utility>
 
 #include "core/cluster/redis_bus.h"
+#include "core/config_file.h"
+#include "core/version.h"
 
 namespace ringcast {
 namespace {
@@ -68,6 +70,20 @@ bool ResolveServedFolder(const CLI::Option& option, const char* env_name, std::s
 int ParseConfig(int argc, char** argv, Config* config) {
   CLI::App app{"ringcast: io_uring WebSocket fan-out and chat server"};
   app.option_defaults()->always_capture_default();
+  ConfigLayers layers(app, argc, argv);
+  std::string config_file;
+  app.add_option("--config", config_file,
+                 "A TOML or INI file of settings (key = flag name without the dashes); the "
+                 "command line and RINGCAST_* variables override it")
+      ->envname("RINGCAST_CONFIG");
+  bool print_config = false;
+  app.add_flag("--print-config", print_config,
+               "Print the effective configuration (secrets redacted) in the --config format, "
+               "and exit");
+  bool print_version = false;
+  app.add_flag("--version", print_version,
+               "Print the version, the commit and the io_uring features this kernel grants, and "
+               "exit");
   auto add = [&app](const char* flag, auto* value, const char* env, const char* help) {
     return app.add_option(flag, *value, help)->envname(env);
   };
@@ -142,6 +158,16 @@ int ParseConfig(int argc, char** argv, Config* config) {
       ->default_str("on");
   add("--log-level", &config->log_level, "RINGCAST_LOG_LEVEL", "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  add("--log-format", &config->log_format, "RINGCAST_LOG_FORMAT",
+      "Log lines (stderr) and access log lines as text or json (one JSON object a line)")
+      ->check(CLI::IsMember({"text", "json"}));
+  add("--log-buffer-lines", &config->log_buffer_lines, "RINGCAST_LOG_BUFFER_LINES",
+      "Log lines waiting for the logger thread at most (rounded up to a power of two, 1 KiB "
+      "each); past it lines are dropped and counted, never waited for")
+      ->check(CLI::Range(64, 1 << 20));
+  add("--access-log", &config->access_log, "RINGCAST_ACCESS_LOG",
+      "One line per HTTP request and per WebSocket session: '-' to stderr, or a file to append "
+      "to; empty: off");
   add("--metrics-port", &config->metrics_port, "RINGCAST_METRICS_PORT",
       "Serve GET /metrics (Prometheus) on this port, on a thread of its own, and not on the "
       "main port; 0: on the main port")
@@ -284,6 +310,13 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "log2 of scrypt's N for new password hashes (14: ~50 ms; lower only for tests/benchmarks)")
       ->check(CLI::Range(10, 20));
 
+  layers.AddSecretFiles({
+      {"jwt-secret", "--jwt-secret-file", "RINGCAST_JWT_SECRET_FILE"},
+      {"database-url", "--database-url-file", "RINGCAST_DATABASE_URL_FILE"},
+      {"redis", "--redis-url-file", "RINGCAST_REDIS_URL_FILE"},
+      {"admin-token", "--admin-token-file", "RINGCAST_ADMIN_TOKEN_FILE"},
+  });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -293,6 +326,16 @@ int ParseConfig(int argc, char** argv, Config* config) {
     std::string what = error.what();
     for (char& c : what) c = c == '\n' ? ' ' : c;
     std::fprintf(stderr, "ringcast: %s (see --help)\n", what.c_str());
+    return 2;
+  }
+  if (print_version) {
+    PrintVersion(stdout);
+    return 0;
+  }
+  std::string layer_error;
+  if ((!config_file.empty() && !layers.ApplyFile(config_file, &layer_error)) ||
+      !layers.ReadSecretFiles(&layer_error)) {
+    std::fprintf(stderr, "ringcast: %s\n", layer_error.c_str());
     return 2;
   }
   if ((config->recv_buffers & (config->recv_buffers - 1)) != 0) {
@@ -331,6 +374,13 @@ int ParseConfig(int argc, char** argv, Config* config) {
     std::fprintf(stderr, "ringcast: --node-id must be 1-64 of [A-Za-z0-9._-], got '%s'\n",
                  config->node_id.c_str());
     return 2;
+  }
+  if (print_config) {
+    // Folders resolved after parsing: their effective path, not the help text's "shipped".
+    std::string text = layers.Print({{"web-root", [config] { return config->web_root; }},
+                                     {"sdk-root", [config] { return config->sdk_root; }}});
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return 0;
   }
   return -1;
 }

@@ -33,6 +33,9 @@ struct Config {
   uint32_t inbox_size = 16384;          // Mails from non-shard threads queued per shard.
   bool pin_threads = true;
   std::string log_level = "info";
+  std::string log_format = "text";   // text or json (core/log.h).
+  uint32_t log_buffer_lines = 4096;  // Lines waiting for the logger thread; past it: dropped.
+  std::string access_log;            // "": off; "-": stderr; else a file path.
   // GET /metrics (docs/metrics.md): on a listener of its own when metrics_port is set (and
   // then not on the main port), else on the main port.
   uint16_t metrics_port = 0;
@@ -89,8 +92,10 @@ struct Config {
   uint32_t password_cost = 14;  // log2 of scrypt's N.
 };
 
-// Parses argv and RINGCAST_* environment variables into *config. Returns -1 to continue, or an
-// exit status: 0 after --help, 2 after a bad flag (a one-line reason is printed to stderr).
+// Parses argv, RINGCAST_* environment variables and the --config file into *config (that
+// precedence: core/config_file.h). Returns -1 to continue, or an exit status: 0 after --help,
+// --print-config or --version, 2 after a bad flag, variable or file entry, or an unreadable
+// file (a one-line reason is printed to stderr).
 int ParseConfig(int argc, char** argv, Config* config);
 
 }  // namespace ringcast

@@ -1,4 +1,5 @@
 // ringcast: shard-per-core io_uring WebSocket server. See README.md and docs/architecture.md.
+#include <cstdio>
 #include <string>
 #include <utility>
 
@@ -23,6 +24,21 @@ int main(int argc, char** argv) {
                         : config.log_level == "warn"  ? LogLevel::kWarn
                         : config.log_level == "error" ? LogLevel::kError
                                                       : LogLevel::kInfo);
+  ringcast::LogOptions log_options;
+  log_options.format =
+      config.log_format == "json" ? ringcast::LogFormat::kJson : ringcast::LogFormat::kText;
+  log_options.buffer_lines = config.log_buffer_lines;
+  log_options.access_log = config.access_log;
+  std::string log_error;
+  if (!ringcast::StartLogging(log_options, &log_error)) {
+    std::fprintf(stderr, "ringcast: %s\n", log_error.c_str());
+    return 2;
+  }
+  // Every line still buffered is written on each way out, a failed start included (and at
+  // exit(): StartLogging registers it).
+  struct FlushLogs {
+    ~FlushLogs() { ringcast::StopLogging(); }
+  } flush_logs;
   if (config.web_root.empty()) {
     RC_LOG(kInfo, "static files: off (--web-root is empty, or no shipped web/ folder was found)");
   }

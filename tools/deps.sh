@@ -18,13 +18,18 @@ build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-de
 # (tools/redistmp); the instance Debian's package starts is not used.
 # nginx: the needs_nginx tests (tests/integration/test_nginx.py) and deploy/try-cluster, each
 # with a throwaway nginx of its own (tools/nginx_proxy.py); the system nginx is not used (below).
+# systemd: `systemd-analyze verify` of deploy/systemd/ringcast.service (tests/integration/
+# test_deploy.py; the package is installed, never started). python3-yaml: the same test reads
+# deploy/docker-compose.yml; python3-seccomp: the same test runs ringcast under
+# deploy/docker/seccomp-io-uring.json with libseccomp (Docker itself is not in the tests).
 # nodejs (and npm, below): the JavaScript SDK's tests (clients/js, ctest sdk_js), whose npm
 # packages (ws, typescript) `npm ci` installs from the committed package-lock.json at the end.
 # chromium: the web app's browser tests (tests/browser, ctest browser), headless, driven by the
 # npm package playwright-core (installed like the SDK's, below), which downloads no browser.
 # python3-prometheus-client: its reference parser reads GET /metrics (tests/integration/test_metrics.py).
 test_packages=(python3 python3-pytest python3-websockets python3-prometheus-client curl faketime
-               clang libclang-rt-14-dev postgresql redis-server nginx nodejs chromium)
+               clang libclang-rt-14-dev postgresql redis-server nginx nodejs chromium systemd
+               python3-yaml python3-seccomp)
 bench_packages=(python3 python3-matplotlib nodejs postgresql redis-server)
 
 wanted=("${build_packages[@]}")

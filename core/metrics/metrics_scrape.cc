@@ -15,13 +15,7 @@
 #include "core/metrics/metric_set.h"
 #include "core/runtime/shard.h"
 #include "core/runtime/shard_set.h"
-
-#ifndef RINGCAST_VERSION
-#define RINGCAST_VERSION "unknown"
-#endif
-#ifndef RINGCAST_COMMIT
-#define RINGCAST_COMMIT "unknown"
-#endif
+#include "core/version.h"
 
 namespace ringcast {
 namespace {
@@ -68,7 +62,7 @@ void AddProcessMetrics(MetricSet& out) {
   out.Gauge("ringcast_uptime_seconds", "Seconds since the process started (monotonic clock)",
             std::chrono::duration<double>(std::chrono::steady_clock::now() - kStartedAt).count());
   out.Gauge("ringcast_build_info", "Always 1; the labels name the build", 1,
-            {{"version", RINGCAST_VERSION}, {"commit", RINGCAST_COMMIT}});
+            {{"version", kVersion}, {"commit", kCommit}});
 }
 
 // One scrape in flight. References: one per shard asked (its Collect mail), one for whoever

@@ -65,6 +65,12 @@ SendStatus Connection::SendFrame(SharedFrame* frame, Delivery delivery) {
     return status;
   }
   QueueBytes(frame);
+  if (AccessLog* log = shard().access_log()) {
+    const uint8_t opcode = frame->size() > 0 ? frame->data()[0] & 0x0F : 0;
+    if (opcode == uint8_t(ws::Opcode::kText) || opcode == uint8_t(ws::Opcode::kBinary)) {
+      log->OnMessageOut(slot_, generation_);
+    }
+  }
   ++shard().stats_.fanout_deliveries;
   return AfterQueue();
 }
@@ -74,6 +80,7 @@ SendStatus Connection::SendMessage(ws::Opcode opcode, std::span<const uint8_t> p
   if (status != SendStatus::kQueued) return status;
   send_queue_.PushMessage(opcode, payload);
   shard().MarkForFlush(*this);
+  if (AccessLog* log = shard().access_log()) log->OnMessageOut(slot_, generation_);
   ++shard().stats_.messages_sent;
   return AfterQueue();
 }
@@ -91,6 +98,7 @@ void Connection::NoteClose(CloseReason why, uint16_t code) {
 
 void Connection::Close(uint16_t code, std::string_view reason, CloseReason why) {
   if (state_ != State::kWebSocket) return;
+  if (AccessLog* log = shard().access_log()) log->OnClose(slot_, generation_, code, true);
   NoteClose(why, code);
   shard().LeaveWebSocket(*this);
   QueueBytes(SharedFrame::EncodeClose(code, reason));

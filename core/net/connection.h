@@ -166,6 +166,9 @@ class WebSocketHandler {
   // The connection stops being an open WebSocket (closing handshake started, error, or drop).
   // Called once; no frames are delivered to it afterwards.
   virtual void OnClose(Connection& /*conn*/) {}
+  // Who is on the connection, for the access log ("": nobody known). Asked once, as the
+  // connection stops being an open WebSocket, before OnClose.
+  virtual std::string AccessLogUser(const Connection& /*conn*/) const { return {}; }
 };
 
 }  // namespace ringcast

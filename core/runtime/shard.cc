@@ -97,6 +97,8 @@ uint64_t Shard::NowTick() const {
 
 int Shard::Setup() {
   current_ = this;
+  SetLogShard(static_cast<int>(id_));
+  if (!config_.access_log.empty()) access_log_ = std::make_unique<AccessLog>();
   int rc = ring_.Init(kRingEntries);
   if (rc < 0) {
     RC_LOG(kError,
@@ -157,6 +159,7 @@ void Shard::Run() {
       CHECK(conn->state_ == Connection::State::kClosed);
       stats_.CountClosed(conn->close_reason_, conn->close_code_);
       uint32_t slot = conn->slot_;
+      if (access_log_) access_log_->OnRelease(slot, conn->generation_);
       delete conn;
       if (!http_peers_.empty()) http_peers_.erase(slot);
       slots_[slot] = nullptr;

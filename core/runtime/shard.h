@@ -32,6 +32,7 @@
 #include "core/net/connection.h"
 #include "core/net/http_exchange.h"
 #include "core/pubsub/topic_table.h"
+#include "core/runtime/access_log.h"
 #include "core/runtime/mailbox.h"
 #include "core/runtime/timer_wheel.h"
 #include "core/runtime/worker_pool.h"
@@ -87,6 +88,8 @@ class Shard {
   cluster::ClusterNode* cluster() const;
   ShardSet& set() const { return set_; }
   Connection* Find(ConnId id);
+  // The access log's per-connection records; null when --access-log is off.
+  AccessLog* access_log() { return access_log_.get(); }
   size_t connection_count() const { return live_connections_; }
   // Any thread: connection_count() as of the last timer tick (the node registry's figure).
   size_t recent_connection_count() const {
@@ -165,6 +168,8 @@ class Shard {
   void RecordPeer(Connection& conn, const AddressedAccept& accept);
   void ForgetPeer(Connection& conn);
   void OnInstalledFd(uint64_t tag, int32_t result);
+  // The peer's address when it can be had at once (not by FIXED_FD_INSTALL), for the access log.
+  std::string ImmediatePeerAddress(Connection& conn);
 
   // Loop phases.
   void FlushOutgoing();
@@ -232,6 +237,7 @@ class Shard {
   int listen_fd_ = -1;
   uint32_t accepts_armed_ = 0;  // Accept requests in flight (multishot: at most one).
   std::unique_ptr<Application> app_;
+  std::unique_ptr<AccessLog> access_log_;
   TopicTable topics_;
   TimerWheel timers_;
   http::Limits http_limits_;

@@ -106,6 +106,7 @@ void Shard::ArmRecv(Connection& conn) {
 void Shard::OnRecv(Connection& conn, int32_t result, uint32_t flags) {
   if (!(flags & IORING_CQE_F_MORE)) conn.recv_armed_ = false;
   if (result > 0) {
+    if (access_log_) access_log_->OnBytes(conn.slot_, conn.generation_, result, 0);
     stats_.bytes_received += uint64_t(result);
     uint16_t buffer_id = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
     std::span<uint8_t> data(buffers_.Buffer(buffer_id), static_cast<size_t>(result));
@@ -199,6 +200,7 @@ void Shard::OnSend(Connection& conn, int32_t result) {
     Abort(conn);
     return;
   }
+  if (access_log_) access_log_->OnBytes(conn.slot_, conn.generation_, 0, result);
   stats_.bytes_sent += uint64_t(result);
   if (conn.state_ == Connection::State::kClosed) return;
   conn.send_queue_.Consume(static_cast<uint64_t>(result));  // A short write leaves the rest.
@@ -213,6 +215,9 @@ void Shard::LeaveWebSocket(Connection& conn) {
   // Deferred to the end of the iteration: the handler's OnClose may unsubscribe, and this can
   // run in the middle of a fan-out loop over the very subscriber list it would change.
   if (conn.handler_ == nullptr || conn.leave_queued_) return;
+  if (access_log_) {  // While the handler still knows the connection (its OnClose forgets it).
+    access_log_->OnUser(conn.slot_, conn.generation_, conn.handler_->AccessLogUser(conn));
+  }
   conn.leave_queued_ = true;
   leave_list_.push_back(&conn);
 }

@@ -1,4 +1,5 @@
 // Shard: what arrives on a connection — HTTP requests until an upgrade, WebSocket frames after.
+#include <cstdlib>
 #include <string>
 
 #include "core/log.h"
@@ -43,12 +44,23 @@ void Shard::HandleHttp(Connection& conn, std::span<uint8_t> data) {
     if (view.size() < total) break;  // Body still arriving.
     offset += total;
     HttpExchange exchange(conn, request, view.substr(parsed.consumed, request.content_length));
+    const uint64_t queued_before = conn.send_queue_.bytes();
+    if (access_log_) {
+      access_log_->OnRequest(
+          conn.slot_, conn.generation_, request.method_text, request.target, total,
+          access_log_->NeedsAddress(conn.slot_, conn.generation_) ? ImmediatePeerAddress(conn)
+                                                                  : std::string());
+    }
     in_request_ = true;
     app_->OnRequest(exchange);
     in_request_ = false;
     if (!exchange.answered()) exchange.RespondError(500, "no handler answered");
     if (exchange.outcome_ != HttpExchange::Outcome::kDeferred) {
       stats_.CountRequest(exchange.route(), exchange.status());
+      if (access_log_) {
+        access_log_->OnAnswer(conn.slot_, conn.generation_, exchange.status(),
+                              conn.send_queue_.bytes() - queued_before);
+      }
     }
     if (exchange.outcome_ == HttpExchange::Outcome::kDeferred) {
       conn.awaiting_answer_ = true;
@@ -115,9 +127,14 @@ bool Shard::AnswerDeferred(const DeferredHttp& deferred, int status, std::string
   Connection* conn = TakeDeferred(deferred);
   if (conn == nullptr) return false;
   stats_.CountRequest(deferred.route, status);
-  AfterHttpAnswer(
-      *conn, HttpExchange::WriteResponse(*conn, deferred.keep_alive, status, content_type, body,
-                                         extra_headers, deferred.head));
+  const uint64_t queued_before = conn->send_queue_.bytes();
+  const bool close = HttpExchange::WriteResponse(*conn, deferred.keep_alive, status, content_type,
+                                                 body, extra_headers, deferred.head);
+  if (access_log_) {
+    access_log_->OnAnswer(conn->slot_, conn->generation_, status,
+                          conn->send_queue_.bytes() - queued_before);
+  }
+  AfterHttpAnswer(*conn, close);
   ResumeHttp(*conn);
   return true;
 }
@@ -129,6 +146,7 @@ bool Shard::AnswerDeferredBytes(const DeferredHttp& deferred, int status, Shared
     return false;
   }
   stats_.CountRequest(deferred.route, status);
+  if (access_log_) access_log_->OnAnswer(conn->slot_, conn->generation_, status, response->size());
   conn->QueueBytes(response);
   AfterHttpAnswer(*conn, !deferred.keep_alive);
   ResumeHttp(*conn);
@@ -137,7 +155,13 @@ bool Shard::AnswerDeferredBytes(const DeferredHttp& deferred, int status, Shared
 
 void Shard::ReplyHttpError(Connection& conn, int status, std::string_view reason) {
   RC_LOG(kDebug, "shard %u: bad request: %d %.*s", id_, status, int(reason.size()), reason.data());
+  const uint64_t queued_before = conn.send_queue_.bytes();
   HttpExchange::WriteError(conn, false, status, reason);
+  if (access_log_) {
+    access_log_->OnFramingError(conn.slot_, conn.generation_, status,
+                                conn.send_queue_.bytes() - queued_before,
+                                ImmediatePeerAddress(conn));
+  }
   stats_.CountRequest("invalid", status);
   FinishAfterFlush(conn);
 }
@@ -153,6 +177,7 @@ void Shard::HandleWebSocket(Connection& conn, std::span<uint8_t> data) {
       case ws::EventKind::kBinary:
         // After our close frame, data is read and dropped (RFC 6455 §7.1.4 closing state).
         if (conn.state_ == Connection::State::kWebSocket) {
+          if (access_log_) access_log_->OnMessageIn(conn.slot_, conn.generation_);
           ++stats_.messages_received;
           stats_.message_bytes_received += event.payload.size();
           conn.handler_->OnMessage(
@@ -173,6 +198,9 @@ void Shard::HandleWebSocket(Connection& conn, std::span<uint8_t> data) {
         break;
       case ws::EventKind::kClose: {
         conn.close_frame_received_ = true;
+        if (access_log_) {
+          access_log_->OnClose(conn.slot_, conn.generation_, event.close_code, false);
+        }
         if (conn.state_ == Connection::State::kWebSocket) {
           conn.NoteClose(CloseReason::kPeerClosed, event.close_code);
           // §5.5.1: answer with a close frame echoing the status code; no code received means

@@ -55,7 +55,9 @@ std::string Shard::PeerAddressOf(int fd) {
 void Shard::ChoosePeerSource() {
   if (!config_.direct_descriptors) {
     peer_source_ = PeerSource::kGetpeername;
-  } else if (config_.fixed_fd_install && ring_.features().fixed_fd_install) {
+  } else if (config_.fixed_fd_install && ring_.features().fixed_fd_install &&
+             config_.access_log.empty()) {
+    // The access log wants every client's address at once, which recording at accept gives.
     peer_source_ = PeerSource::kFixedFdInstall;
   } else {
     peer_source_ = PeerSource::kRecordedAtAccept;
@@ -111,6 +113,14 @@ void Shard::RecordPeer(Connection& conn, const AddressedAccept& accept) {
 
 void Shard::ForgetPeer(Connection& conn) {
   if (!http_peers_.empty()) http_peers_.erase(conn.slot_);
+}
+
+std::string Shard::ImmediatePeerAddress(Connection& conn) {
+  std::string address;
+  if (peer_source_ != PeerSource::kFixedFdInstall) {
+    PeerAddress(conn, [&address](std::string found) { address = std::move(found); });
+  }
+  return address;
 }
 
 void Shard::PeerAddress(Connection& conn, std::function<void(std::string)> done) {
