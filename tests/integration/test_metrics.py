@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import time
 import urllib.request
 
 import pytest
@@ -53,7 +54,16 @@ def test_metrics_parse_and_move_with_load(server):
             await close_all([ca, cb])
 
     run_async(go(), 60)
-    after, _ = scrape(server.port)
+    # A closed connection is counted once its socket is released, just after the closing
+    # handshake the client saw.
+    deadline = time.monotonic() + 10
+    while True:
+        after, _ = scrape(server.port)
+        closed = value(after, "ringcast_connections_closed", reason="peer_closed", code="1000")
+        if closed - value(before, "ringcast_connections_closed", reason="peer_closed",
+                          code="1000") >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
 
     def delta(family, sample=None, **labels):
         return value(after, family, sample, **labels) - value(before, family, sample, **labels)
