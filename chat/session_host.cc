@@ -156,14 +156,17 @@ void SessionHost::GoLive(Session& session, int64_t conv, ConvView& view) {
 }
 
 void SessionHost::AddView(Session& session, int64_t conv, int64_t start_seq,
-                          const std::vector<int64_t>& members) {
+                          const std::vector<int64_t>& members,
+                          std::vector<Introduction>* introductions) {
   auto [it, inserted] = session.convs.try_emplace(conv, start_seq);
   if (!inserted) return;
   LocalConv& local = local_convs_[conv];
   if (local.sessions.empty() && local.members.empty()) local.members = members;
   local.sessions.push_back(&session);
   for (int64_t member : local.members) {
-    if (member != session.user) Watch(session, member);
+    if (member != session.user && Watch(session, member) && introductions != nullptr) {
+      introductions->emplace_back(&session, member);
+    }
   }
   if (local.sessions.size() == 1 && !local.joined && local.join_token == 0) {
     local.join_token = ++next_join_token_;
@@ -186,8 +189,20 @@ void SessionHost::DropView(Session& session, int64_t conv) {
   local_convs_.erase(it);
 }
 
-void SessionHost::Watch(Session& session, int64_t user) {
-  if (++session.contacts[user] == 1) watchers_[user].push_back(&session);
+bool SessionHost::Watch(Session& session, int64_t user) {
+  if (++session.contacts[user] > 1) return false;
+  watchers_[user].push_back(&session);
+  return true;
+}
+
+void SessionHost::Introduce(Session& session, int64_t user) {
+  // Still a contact (not removed again meanwhile), and ready (else hello lists it).
+  if (session.phase != Session::Phase::kReady || !session.contacts.contains(user)) return;
+  // Not in the replica: offline, and its last_online is only in the store (it would cost a
+  // read per new contact; the next hello has it).
+  auto known = presence_.find(user);
+  const Presence status = known == presence_.end() ? Presence{} : known->second;
+  session.conn->SendText(EncodePresence(user, status.online, status.last_online));
 }
 
 void SessionHost::Unwatch(Session& session, int64_t user) {
@@ -504,6 +519,7 @@ void SessionHost::OnMembersChanged(const storage::ConversationState& state,
   for (const storage::MemberState& member : state.members) members.push_back(member.user);
   std::string event = EncodeMembers(state);
   std::vector<Session*> notify;
+  std::vector<Introduction> introductions;  // Told after the event that explains them.
 
   // Sessions already in the conversation watch the newcomers and stop watching who left.
   if (auto it = local_convs_.find(conv); it != local_convs_.end()) {
@@ -511,8 +527,9 @@ void SessionHost::OnMembersChanged(const storage::ConversationState& state,
     for (Session* session : local.sessions) {
       for (int64_t user : members) {
         if (user != session->user &&
-            !std::binary_search(local.members.begin(), local.members.end(), user)) {
-          Watch(*session, user);
+            !std::binary_search(local.members.begin(), local.members.end(), user) &&
+            Watch(*session, user)) {
+          introductions.emplace_back(session, user);
         }
       }
       for (int64_t user : local.members) {
@@ -538,13 +555,14 @@ void SessionHost::OnMembersChanged(const storage::ConversationState& state,
     if (sessions == by_user_.end()) continue;
     for (Session* session : sessions->second) {
       if (session->phase == Session::Phase::kGone) continue;
-      AddView(*session, conv, state.last_seq, members);
+      AddView(*session, conv, state.last_seq, members, &introductions);
       notify.push_back(session);
     }
   }
   for (Session* session : notify) {
     if (session->phase == Session::Phase::kReady) session->conn->SendText(event);
   }
+  for (const auto& [session, user] : introductions) Introduce(*session, user);
 }
 
 void SessionHost::OnRevoked(int64_t user, const std::string& jti, int64_t exp_ms) {

@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "chat/chat_metrics.h"
@@ -161,10 +162,18 @@ class SessionHost {
                  std::string_view cid = {});
   Session* FindSession(ConnId id);
   void CloseSession(Session& session, uint16_t code, std::string_view reason);
+  // A (session, user) pair: `user` just became the session's contact.
+  using Introduction = std::pair<Session*, int64_t>;
+  // `introductions`, when given, gets the members the session did not watch before.
   void AddView(Session& session, int64_t conv, int64_t start_seq,
-               const std::vector<int64_t>& members);
+               const std::vector<int64_t>& members,
+               std::vector<Introduction>* introductions = nullptr);
   void DropView(Session& session, int64_t conv);
-  void Watch(Session& session, int64_t user);
+  // Whether `user` is a new contact of the session (it shared no conversation with it before).
+  bool Watch(Session& session, int64_t user);
+  // A ready session learns a new contact's current presence (from the replica) at once: hello
+  // listed only the contacts it had then.
+  void Introduce(Session& session, int64_t user);
   void Unwatch(Session& session, int64_t user);
   // Sets the replica's presence of `user` and tells the sessions watching it.
   void SetPresence(int64_t user, const Presence& presence, SharedFrame* frame);

@@ -146,7 +146,7 @@ struct UserLogin {
   std::string password_hash;
 };
 
-// A user found by SearchUsers: the username as registered (its case kept).
+// A user found by SearchUsers or FindUsers: the username as registered (its case kept).
 struct UserMatch {
   int64_t id = 0;
   std::string username;
@@ -232,6 +232,9 @@ class ChatStore {
   // both backends (storage/SCHEMA.md); a read.
   virtual void SearchUsers(std::string prefix, uint32_t limit,
                            Reply<std::vector<UserMatch>> reply) = 0;
+  // The users among `ids` that exist, ordered by id (how a client names a member or a sender it
+  // knows only by id); unknown ids are absent. The caller bounds the count; a read.
+  virtual void FindUsers(std::vector<int64_t> ids, Reply<std::vector<UserMatch>> reply) = 0;
 
   // Conversations.
   virtual void CreateConversation(int64_t creator, std::vector<int64_t> members,

@@ -536,6 +536,25 @@ void PgChatStore::SearchUsers(std::string prefix, uint32_t limit,
 
 namespace {
 
+std::string Int8Array(const std::vector<int64_t>& values) { return pg::Int8ArrayBinary(values); }
+
+}  // namespace
+
+void PgChatStore::FindUsers(std::vector<int64_t> ids, Reply<std::vector<UserMatch>> reply) {
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+      {PgQuery{.statement = "find_users", .values = {Int8Array(ids)}, .binary = {true}}},
+      [](PgResults results, std::vector<UserMatch>& out) {
+        ForEachRow(results[0], [&](const Row& row) {
+          out.push_back(UserMatch{row.Int(0), row.Text(1)});
+        });
+        return Status();
+      },
+      std::move(reply));
+}
+
+namespace {
+
 // denial, changed-or-created, conversation id, then the state's columns.
 template <typename Outcome>
 Status ReadMembershipRow(PgResults results, Outcome& out, bool& flag) {
@@ -546,8 +565,6 @@ Status ReadMembershipRow(PgResults results, Outcome& out, bool& flag) {
   ReadState(row, 3, row.Int(2), out.conversation);
   return Status();
 }
-
-std::string Int8Array(const std::vector<int64_t>& values) { return pg::Int8ArrayBinary(values); }
 
 }  // namespace
 

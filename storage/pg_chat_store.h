@@ -56,6 +56,7 @@ class PgChatStore final : public ChatStore {
   void SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply) override;
   void SearchUsers(std::string prefix, uint32_t limit,
                    Reply<std::vector<UserMatch>> reply) override;
+  void FindUsers(std::vector<int64_t> ids, Reply<std::vector<UserMatch>> reply) override;
   void CreateConversation(int64_t creator, std::vector<int64_t> members,
                           std::optional<std::string> name, bool group, int64_t now,
                           Reply<CreateConversationOutcome> reply) override;

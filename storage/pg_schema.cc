@@ -242,6 +242,7 @@ constexpr PgStatement kStatements[] = {
     {"search_users",
      "SELECT id, username FROM users WHERE lower(username) COLLATE \"C\" >= $1 "
      "AND lower(username) COLLATE \"C\" < $2 ORDER BY lower(username) COLLATE \"C\" LIMIT $3"},
+    {"find_users", "SELECT id, username FROM users WHERE id = ANY ($1::int8[]) ORDER BY id"},
     {"revoke_token",
      // Expired entries can never matter again (the token fails its own expiry check).
      "WITH pruned AS (DELETE FROM revoked_tokens WHERE expires_at < $3) "

@@ -292,6 +292,26 @@ void SqliteChatStore::SearchUsers(std::string prefix, uint32_t limit,
       std::move(reply));
 }
 
+void SqliteChatStore::FindUsers(std::vector<int64_t> ids, Reply<std::vector<UserMatch>> reply) {
+  Submit<std::vector<UserMatch>>(
+      Kind::kRead,
+      [ids = std::move(ids)](SqliteDb& db, std::vector<UserMatch>& out) {
+        std::set<int64_t> wanted(ids.begin(), ids.end());  // Ordered and without repeats.
+        // One primary-key lookup per id (a prepared statement is cached by its text).
+        auto stmt = db.Prepare("SELECT username FROM users WHERE id = ?1");
+        for (int64_t id : wanted) {
+          stmt->Reset();
+          stmt->BindInt64(1, id);
+          Status s = ForEachRow(*stmt, [&](Statement& row) {
+            out.push_back(UserMatch{id, std::string(row.ColumnText(0))});
+          });
+          if (!s.ok()) return s;
+        }
+        return Status();
+      },
+      std::move(reply));
+}
+
 void SqliteChatStore::CreateConversation(int64_t creator, std::vector<int64_t> members,
                                          std::optional<std::string> name, bool group, int64_t now,
                                          Reply<CreateConversationOutcome> reply) {

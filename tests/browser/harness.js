@@ -138,9 +138,9 @@ export async function send(page, text) {
   await page.press('#composer-input', 'Enter');
 }
 
-/** The texts of the conversation's message bubbles (not system lines), in order. */
+/** The texts of the conversation's message bubbles, in order. */
 export async function bubbles(page) {
-  return page.$$eval('#messages .msg:not(.system) .body', (els) => els.map((el) => el.textContent));
+  return page.$$eval('#messages .msg .body', (els) => els.map((el) => el.textContent));
 }
 
 /** Waits until the bubbles are exactly `texts`. */
@@ -148,7 +148,7 @@ export async function waitForBubbles(page, texts) {
   await page
       .waitForFunction(
           (want) => {
-            const got = [...document.querySelectorAll('#messages .msg:not(.system) .body')].map(
+            const got = [...document.querySelectorAll('#messages .msg .body')].map(
                 (el) => el.textContent);
             return JSON.stringify(got) === JSON.stringify(want);
           },
@@ -175,7 +175,7 @@ export async function storedBodies(server, user, conv) {
       `${server.baseUrl}/api/conversations/${conv}/messages?limit=200`,
       {headers: {Authorization: `Bearer ${await user.token()}`}});
   const {messages} = await response.json();
-  return messages.filter((m) => m.kind === 'text').map((m) => m.body).reverse();
+  return messages.map((m) => m.body).reverse();
 }
 
 /** @param {import('playwright-core').Page} page @param {string} name */

@@ -1,7 +1,9 @@
 """Presence (PROTOCOL.md "presence"): hello's presence list, online on the first connection,
 offline only after --presence-grace once the last connection closes (no offline/online pair for
-a quick reconnect), several devices, `last_online` persisted, and the heartbeat timeout
-(--presence-timeout) closing a silent connection with 1008 while any frame keeps one alive."""
+a quick reconnect), several devices, `last_online` persisted, new contacts' presence told at
+once (a conversation created or members added while both are connected), and the heartbeat
+timeout (--presence-timeout) closing a silent connection with 1008 while any frame keeps one
+alive."""
 
 from __future__ import annotations
 
@@ -46,6 +48,46 @@ def test_hello_lists_the_presence_of_contacts(server):
                 await ca.close()
         finally:
             await close_all([cb, cs])
+
+    run_async(go(), 30)
+
+
+def test_new_contacts_learn_each_others_presence_at_once(shared_server):
+    api = Api(shared_server.port)
+    a, b, c, d = api.new_users(4, "meet")
+
+    async def go():
+        ca, cb, cc = conns = await connect_all(shared_server.port, [a, b, c])
+        try:
+            # A 1:1 created while both are connected: each hears the other is online, after the
+            # conversation's own event.
+            api.direct(a, b)
+            for conn, other in ((ca, b), (cb, a)):
+                members = await conn.wait_type("members")
+                p = await conn.wait_type("presence", user=other.id)
+                assert p["status"] == "online", conn.describe()
+                assert conn.events.index(members) < conn.events.index(p), conn.describe()
+
+            # Members added: the newcomer learns everyone's presence (d never connected), the
+            # others the newcomer's; nobody hears again of a contact it already had.
+            marks = {conn: conn.mark() for conn in conns}
+            conv = api.group(a, [b, d], "meet")
+            await cb.wait_type("members", start=marks[cb], conv=conv)
+            r = api.add_members(a, conv, [c])
+            assert r.status == 200, r
+            for conn, other in ((ca, c), (cb, c), (cc, a), (cc, b)):
+                p = await conn.wait_type("presence", start=marks[conn], user=other.id)
+                assert p["status"] == "online", conn.describe()
+            p = await cc.wait_type("presence", start=marks[cc], user=d.id)
+            assert p == {"type": "presence", "user": d.id, "status": "offline",
+                         "last_online": None}, p
+            await asyncio.sleep(0.3)
+            for conn, other in ((ca, b), (cb, a), (ca, d), (cb, d)):
+                assert len(presence_of(conn, other, marks[conn])) == \
+                    (1 if other is d else 0), conn.describe()
+            assert len(presence_of(cc, a, marks[cc])) == 1, cc.describe()
+        finally:
+            await close_all(conns)
 
     run_async(go(), 30)
 

@@ -10,6 +10,8 @@ registry over every node.
 - A Redis restart (an empty Redis) loses nothing a user sees: each node re-asserts its
   connections, so nobody goes offline, and a new hello still lists them online; nor does a
   node that reads who is online from Redis before another node has re-asserted its users.
+- Two users on different nodes who first share a conversation while connected each hear the
+  other's presence at once.
 - --max-conns-per-user counts the connections on every node; the login limits count attempts
   on every node (Redis counters).
 - GET /ready follows Redis; GET /api/cluster lists the live nodes (for --admin-token only) and
@@ -113,6 +115,26 @@ def test_presence_crosses_nodes_without_flapping(cluster_factory):
             await close_all(conns)
 
     run_async(go(), 80)
+
+
+@pytest.mark.timeout(60)
+def test_new_contacts_on_other_nodes_learn_each_others_presence(cluster_factory):
+    cluster = cluster_factory(2, flags=FLAGS)
+    api = cluster.api(0)
+    a, b = api.new_users(2, "meet")
+
+    async def go():
+        ca = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
+        cb = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
+        try:
+            api.direct(a, b)
+            for conn, other in ((ca, b), (cb, a)):
+                p = await conn.wait_type("presence", user=other.id)
+                assert p["status"] == "online", conn.describe()
+        finally:
+            await close_all([ca, cb])
+
+    run_async(go(), 40)
 
 
 @pytest.mark.timeout(90)

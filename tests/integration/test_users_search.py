@@ -1,6 +1,7 @@
 """User search, GET /api/users?q=PREFIX[&limit=N] (PROTOCOL.md, "HTTP API"): prefix matches
 ignoring case, ordered by the lowercased username, names as registered; the limit (default 20,
-at most 50); q checked against the username alphabet; a token required."""
+at most 50); q checked against the username alphabet; a token required. Lookup by id,
+GET /api/users?ids=1,2,3: the known ones ordered by id, at most 100 positive ids."""
 
 from __future__ import annotations
 
@@ -86,6 +87,43 @@ def test_q_must_be_a_username_prefix(shared_server):
         assert r.status == 400, (q, r)
         assert r.json["error"] == "q must be 1 to 32 of A-Z a-z 0-9 _ . -", (q, r)
     assert search(api, me.token, "q=" + "x" * 32).json == {"users": []}
+
+
+def test_lookup_by_ids_answers_the_known_ones_ordered_by_id(shared_server):
+    api = Api(shared_server.port)
+    me = api.new_user("namer")
+    s = stem()
+    ids = register_all(api, [f"{s}Zed", f"{s}amy", f"{s}Bo"])
+    by_id = sorted((i, n) for n, i in ids.items())
+    expected = [{"id": i, "username": n} for i, n in by_id]
+    unknown = max(ids.values()) + 1_000_000
+    asked = ",".join(str(i) for i in [by_id[2][0], unknown, by_id[0][0], by_id[1][0],
+                                       by_id[0][0]])
+    r = search(api, me.token, f"ids={asked}")
+    assert r.status == 200 and r.header("Content-Type") == "application/json", r
+    assert r.json == {"users": expected}, r
+    assert search(api, me.token, f"ids={me.id}").json == {"users": [{"id": me.id,
+                                                                     "username": me.name}]}
+    assert search(api, me.token, f"ids={unknown}").json == {"users": []}
+    # Escaped commas (URLSearchParams escapes them).
+    assert search(api, me.token, f"ids={by_id[1][0]}%2C{by_id[0][0]}").json == \
+        {"users": expected[:2]}
+    assert search(api, me.token, "ids=" + ",".join([str(me.id)] * 100)).status == 200
+
+
+def test_lookup_ids_must_be_1_to_100_positive_integers(shared_server):
+    api = Api(shared_server.port)
+    me = api.new_user("idcheck")
+    for ids in ("", "0", "-1", "1,", ",1", "1,,2", "a", "1.5", "1%202", "1%2C", "+1", "%",
+                "9223372036854775808", ",".join(["1"] * 101)):
+        r = search(api, me.token, f"ids={ids}")
+        assert r.status == 400, (ids, r)
+        assert r.json["error"] == "ids must be 1 to 100 positive integers, comma-separated", \
+            (ids, r)
+    r = search(api, me.token, f"ids={me.id}&q=a")  # One or the other.
+    assert r.status == 400, r
+    for token in (None, "not-a-token"):
+        assert search(api, token, f"ids={me.id}").status == 401
 
 
 def test_search_needs_a_valid_token_and_get(shared_server):

@@ -3,7 +3,6 @@
 
 import {h, reconcile, setText} from './dom.js';
 import {listTime} from './format.js';
-import {ROSTER_KIND, rosterText} from './roster.js';
 
 export class ConversationList {
   /**
@@ -52,9 +51,6 @@ export class ConversationList {
       return {text: `You: ${pending.body}`, typing: false};
     }
     if (!last) return {text: 'No messages yet', typing: false};
-    if (last.kind === ROSTER_KIND) {
-      return {text: rosterText(last, (u) => this._names.name(u), this._store.me), typing: false};
-    }
     const who = last.from === this._store.me ? 'You: ' :
         conv.group                           ? `${this._names.name(last.from)}: ` :
                                                '';

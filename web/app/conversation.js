@@ -4,7 +4,6 @@
 
 import {byId, h, reconcile, setText} from './dom.js';
 import {clock, dayKey, dayLabel, joinNames, presenceText} from './format.js';
-import {ROSTER_KIND, rosterText} from './roster.js';
 
 const PAGE = 30;
 const TICKS = {
@@ -211,11 +210,6 @@ export class ConversationView {
     if (row.type === 'sentinel' || row.type === 'day') return;
     const me = this._store.me;
     const q = (/** @type {string} */ s) => /** @type {HTMLElement} */ (li.querySelector(s));
-    if (row.type === 'message' && row.message.kind === ROSTER_KIND) {
-      li.className = 'msg system';
-      setText(q('.body'), rosterText(row.message, (u) => this._names.name(u), me));
-      return;
-    }
     const own = row.type === 'pending' || row.message.from === me;
     const body = row.type === 'pending' ? row.entry.body : row.message.body;
     const ts = row.type === 'pending' ? row.entry.created_ms : row.message.ts;

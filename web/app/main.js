@@ -11,7 +11,6 @@ import {signIn} from './login.js';
 import {Names} from './names.js';
 import {NewChatDialog} from './new_chat.js';
 import {Notifier} from './notify.js';
-import {ROSTER_KIND, rosterText} from './roster.js';
 import {Store} from './store.js';
 
 const client = new RingcastClient();
@@ -72,12 +71,9 @@ function renderSoon() {
 
 store.onChange = renderSoon;
 names.onChange = renderSoon;
+// The sender is named first (a notification is not redrawn when the name arrives).
 store.onIncoming = (message) => {
-  if (message.kind === ROSTER_KIND) {
-    notifier.notify({...message, body: rosterText(message, (u) => names.name(u), store.me)});
-  } else {
-    notifier.notify(message);
-  }
+  names.resolve([message.from]).then(() => notifier.notify(message));
 };
 
 const connection = byId('connection');

@@ -1,8 +1,8 @@
-// Names: user id → username. The chat API gives ids (members, senders) and only one way to a
-// name: the user search (GET /api/users?q=). So names are learnt from search results, from the
-// session, and from roster messages (roster.js) — which any member could forge, so a claimed
-// name is shown only once the search confirms it (the name's exact match has that id).
-// Confirmed names are kept in localStorage, per signed-in user.
+// Names: user id → username. The chat API gives ids (members, senders); the names come from the
+// server's lookup by id (GET /api/users?ids=, the SDK's users()), asked once per id and in
+// batches: every id asked for during one turn of the event loop goes out in one request. Names
+// also come from the session and from search results. Kept in localStorage, per signed-in
+// user, so a reload shows them at once (a username never changes).
 
 const storageKey = (me) => `ringcast-app:names:${me}`;
 
@@ -12,8 +12,14 @@ export class Names {
     this._client = client;
     /** @type {Map<number, string>} */
     this._names = new Map();
-    /** @type {Set<string>} claims being checked or found false ("id:name") */
-    this._checked = new Set();
+    /** @type {Set<number>} ids to ask for at the next flush */
+    this._wanted = new Set();
+    /** @type {Map<number, Promise<void>>} ids asked for and not answered yet */
+    this._asking = new Map();
+    /** @type {Set<number>} ids the server does not know (never asked again) */
+    this._unknown = new Set();
+    /** @type {Promise<void> | null} the flush the wanted ids wait for */
+    this._flush = null;
     /** @type {() => void} */
     this.onChange = () => {};
     this._me = 0;
@@ -23,14 +29,16 @@ export class Names {
   reset(me, username) {
     this._me = me;
     this._names.clear();
-    this._checked.clear();
+    this._wanted.clear();
+    this._asking.clear();
+    this._unknown.clear();
     try {
       const stored = JSON.parse(localStorage.getItem(storageKey(me)) ?? '{}');
       for (const [id, name] of Object.entries(stored)) {
         if (typeof name === 'string') this._names.set(Number(id), name);
       }
     } catch {
-      // A corrupted entry: names are learnt again.
+      // A corrupted entry: names are asked for again.
     }
     if (username) this.learn(me, username);
   }
@@ -47,9 +55,15 @@ export class Names {
     this.onChange();
   }
 
-  /** @param {number} id @returns {string} the username, or "user #id" while unknown */
+  /**
+   * @param {number} id @returns {string} the username, or "user #id" while it is being asked
+   *     for (onChange follows the answer)
+   */
   name(id) {
-    return this._names.get(id) ?? `user #${id}`;
+    const name = this._names.get(id);
+    if (name !== undefined) return name;
+    this.resolve([id]);
+    return `user #${id}`;
   }
 
   /** @param {number} id */
@@ -58,21 +72,57 @@ export class Names {
   }
 
   /**
-   * A roster's claim that user `id` is called `name`: checked with the user search (the exact
-   * name sorts first among the names it starts), then learnt. Each claim is checked once.
-   * @param {number} id @param {string} name
+   * Asks for the names of `ids` not known yet; resolves once they are known (or found unknown,
+   * or the request failed: a later name() asks again).
+   * @param {Iterable<number>} ids @returns {Promise<void>}
    */
-  async confirm(id, name) {
-    const claim = `${id}:${name}`;
-    if (this._names.has(id) || this._checked.has(claim)) return;
-    this._checked.add(claim);
+  resolve(ids) {
+    /** @type {Promise<void>[]} */
+    const waits = [];
+    for (const id of ids) {
+      if (this._names.has(id) || this._unknown.has(id) || !Number.isSafeInteger(id) || id < 1) {
+        continue;
+      }
+      const asking = this._asking.get(id);
+      if (asking) {
+        waits.push(asking);
+        continue;
+      }
+      this._wanted.add(id);
+      waits.push(this._scheduleFlush());
+    }
+    return Promise.all(waits).then(() => {});
+  }
+
+  /** @returns {Promise<void>} */
+  _scheduleFlush() {
+    if (this._flush) return this._flush;
+    const me = this._me;
+    this._flush = Promise.resolve().then(async () => {
+      this._flush = null;
+      const ids = [...this._wanted];
+      this._wanted.clear();
+      const answered = this._ask(me, ids);
+      for (const id of ids) this._asking.set(id, answered);
+      await answered;
+    });
+    return this._flush;
+  }
+
+  /** @param {number} me the user signed in when asked @param {number[]} ids */
+  async _ask(me, ids) {
     try {
-      const [first] = await this._client.searchUsers(name, 1);
-      if (first && first.id === id && first.username.toLowerCase() === name.toLowerCase()) {
-        this.learn(id, first.username);
+      const users = await this._client.users(ids);
+      if (me !== this._me) return;  // Signed out meanwhile: another user's names.
+      for (const id of ids) this._unknown.add(id);
+      for (const user of users) {
+        this._unknown.delete(user.id);
+        this.learn(user.id, user.username);
       }
     } catch {
-      this._checked.delete(claim);  // Offline: tried again at the next roster seen.
+      // Offline or signed out: the next name() asks again.
+    } finally {
+      if (me === this._me) for (const id of ids) this._asking.delete(id);
     }
   }
 }

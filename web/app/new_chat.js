@@ -1,10 +1,9 @@
 // The "New chat" dialog: find people by the start of their username (GET /api/users?q=), pick
-// one for a 1:1 or several for a group (with a name), and start it. The app that creates a
-// conversation sends its roster (roster.js), so that the others learn the members' names.
+// one for a 1:1 or several for a group (with a name), and start it. The others learn the members'
+// names from the server (names.js), so starting a conversation sends nothing into it.
 
 import {byId, h, reconcile, setText} from './dom.js';
 import {joinNames} from './format.js';
-import {ROSTER_KIND, rosterBody} from './roster.js';
 
 export class NewChatDialog {
   /**
@@ -124,12 +123,7 @@ export class NewChatDialog {
     this._start.disabled = true;
     try {
       const spec = group ? {members, group, name: name || undefined} : {members, group};
-      const {id, created} = await this._client.createConversation(spec);
-      if (created) {
-        const me = /** @type {number} */ (this._client.userId);
-        const roster = new Map([[me, this._names.name(me)], ...this._chosen]);
-        this._client.send(id, rosterBody('created', roster), {kind: ROSTER_KIND});
-      }
+      const {id} = await this._client.createConversation(spec);
       this._dialog.close();
       this._onStarted(id);
     } catch (error) {

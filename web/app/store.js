@@ -6,8 +6,9 @@
 // Unread counts follow the protocol's definition, last_seq − the user's read watermark: the
 // watermark moves with the user's own messages, their `read`s on any device, and every list or
 // sync the server sends, so no event is counted twice.
-
-import {parseRoster, ROSTER_KIND} from './roster.js';
+//
+// Every member and sender it hears of is named at once (names.js asks the server in batches),
+// so the list, the conversation and a notification show names rather than ids.
 
 /**
  * @typedef {import('/sdk/types.js').Message} Message
@@ -131,11 +132,11 @@ export class Store {
         listed.add(c.id);
         const conv = this.conv(c.id);
         Object.assign(conv, {name: c.name, group: c.group, members: c.members});
+        this._names.resolve(c.members);
         conv.lastSeq = Math.max(conv.lastSeq, c.last_seq);
         conv.myRead = Math.max(conv.myRead, c.read_seq);
         if (c.last_message && (conv.lastMessage?.seq ?? 0) < c.last_message.seq) {
           conv.lastMessage = c.last_message;
-          this._learnFrom(c.last_message);
         }
       }
       for (const id of [...this.convs.keys()]) {
@@ -161,6 +162,7 @@ export class Store {
       } else {
         Object.assign(
             this.conv(event.conv), {name: event.name, group: event.group, members: event.members});
+        this._names.resolve(event.members);
       }
       this.onChange({list: true, conv: event.conv});
     });
@@ -222,7 +224,7 @@ export class Store {
     conv.lastSeq = Math.max(conv.lastSeq, message.seq);
     if ((conv.lastMessage?.seq ?? 0) <= message.seq) conv.lastMessage = message;
     conv.typing.delete(message.from);
-    this._learnFrom(message);
+    this._names.resolve([message.from]);
     if (this.mine(message)) {
       conv.myRead = Math.max(conv.myRead, message.seq);
       this._claimPending(conv, message);
@@ -239,7 +241,7 @@ export class Store {
       const conv = this.conv(message.conv);
       if (conv.messages.has(message.seq)) continue;
       conv.messages.set(message.seq, message);
-      this._learnFrom(message);
+      this._names.resolve([message.from]);
       if (this.mine(message)) this._claimPending(conv, message);
     }
   }
@@ -263,13 +265,6 @@ export class Store {
       conv.claimedBy.add(message.id);
       return;
     }
-  }
-
-  /** Names claimed by roster messages, confirmed before use. @param {Message} message */
-  _learnFrom(message) {
-    if (message.kind !== ROSTER_KIND) return;
-    const roster = parseRoster(message.body);
-    for (const [id, name] of roster?.names ?? []) this._names.confirm(id, name);
   }
 
   _refreshSoon() {

@@ -33,6 +33,9 @@ import {MessageStream} from './stream.js';
 import {RemoteTyping, TypingThrottle} from './typing.js';
 import {Watermarks} from './watermarks.js';
 
+// The ids one GET /api/users?ids= may ask for (proto/PROTOCOL.md).
+const MAX_USER_LOOKUP = 100;
+
 /** @typedef {import('./types.js').Message} Message */
 /** @typedef {import('./types.js').Ack} Ack */
 /** @typedef {import('./types.js').Typing} Typing */
@@ -493,6 +496,23 @@ export class RingcastClient extends Emitter {
     const query = new URLSearchParams({q: prefix});
     if (limit !== undefined) query.set('limit', String(limit));
     return (await this._http.request('GET', `/api/users?${query}`)).users;
+  }
+
+  /**
+   * `GET /api/users?ids=`: the names of users known by id (members, senders), ordered by id;
+   * unknown ids are absent. Any number of ids: asked 100 at a time (the server's limit), each
+   * id once.
+   * @param {number[]} ids positive integers
+   * @returns {Promise<import('./types.js').UserSummary[]>}
+   */
+  async users(ids) {
+    const unique = [...new Set(ids)].sort((a, b) => a - b);
+    const pages = [];
+    for (let i = 0; i < unique.length; i += MAX_USER_LOOKUP) {
+      const query = new URLSearchParams({ids: unique.slice(i, i + MAX_USER_LOOKUP).join(',')});
+      pages.push(this._http.request('GET', `/api/users?${query}`));
+    }
+    return (await Promise.all(pages)).flatMap((page) => page.users);
   }
 
   /** The 1:1 conversation with `user` (created if needed). @param {number} user */

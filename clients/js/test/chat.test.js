@@ -97,6 +97,20 @@ describe('chat', () => {
               JSON.stringify(found));
     await assert.rejects(carol.searchUsers('no spaces'), (error) => error.status === 400);
 
+    // Naming members known only by id, as the app does for a conversation's members.
+    const aliceId = alice.session?.user_id ?? 0;
+    const named = await carol.users([carolSession.user_id, aliceId, carolSession.user_id, 1e12]);
+    assert.deepEqual(named, [{id: aliceId, username: alice.session?.username},
+                             {id: carolSession.user_id, username: carolName}]
+                                .sort((a, b) => a.id - b.id));
+    assert.deepEqual(await carol.users([]), []);
+    // Past the server's 100 ids per request: asked in pages, answered as one list.
+    const many = Array.from({length: 150}, (_, i) => i + 1);
+    const everyone = await carol.users(many);
+    assert.ok(everyone.some((u) => u.id === aliceId), JSON.stringify(everyone));
+    assert.deepEqual(everyone.map((u) => u.id), [...everyone.map((u) => u.id)].sort((a, b) => a - b));
+    await assert.rejects(carol.users([0]), (error) => error.status === 400);
+
     const list = await carol.conversations();
     const entry = list.find((c) => c.id === group);
     assert.ok(entry);

@@ -444,6 +444,23 @@ TEST_F(PgStoreTest, HistoryAndSyncPageByCountAndBytes) {
   EXPECT_TRUE((*all)[1].more);
 }
 
+// The same cases as SqliteChatStoreTest.FindUsersById.
+TEST_F(PgStoreTest, FindUsersById) {
+  Open();
+  const int64_t alice = User("alice"), bob = User("bob"), zed = User("Zed");
+  auto find = [&](std::vector<int64_t> ids) {
+    Wait<std::vector<UserMatch>> wait;
+    store_->FindUsers(std::move(ids), wait.reply());
+    auto r = wait.get();
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : std::vector<UserMatch>{};
+  };
+  EXPECT_EQ(find({zed, 999999, bob, alice, zed}),
+            (std::vector<UserMatch>{{alice, "alice"}, {bob, "bob"}, {zed, "Zed"}}));
+  EXPECT_TRUE(find({999999}).empty());
+  EXPECT_TRUE(find({}).empty());
+}
+
 // The same cases as SqliteChatStoreTest.SearchUsersByPrefixIgnoringCase, and the index.
 TEST_F(PgStoreTest, SearchUsersByPrefixIgnoringCase) {
   Open();

@@ -329,6 +329,22 @@ TEST_F(SqliteChatStoreTest, SearchUsersByPrefixIgnoringCase) {
   EXPECT_TRUE(search("z").empty());
 }
 
+// The same cases as PgStoreTest.FindUsersById.
+TEST_F(SqliteChatStoreTest, FindUsersById) {
+  const int64_t zed = User("Zed");
+  auto find = [&](std::vector<int64_t> ids) {
+    auto r = Await<std::vector<UserMatch>>(
+        [&](auto reply) { store_->FindUsers(std::move(ids), std::move(reply)); });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : std::vector<UserMatch>{};
+  };
+  // Ordered by id, each once, unknown ones absent.
+  EXPECT_EQ(find({zed, 999999, bob_, alice_, zed}),
+            (std::vector<UserMatch>{{alice_, "alice"}, {bob_, "bob"}, {zed, "Zed"}}));
+  EXPECT_TRUE(find({999999}).empty());
+  EXPECT_TRUE(find({}).empty());
+}
+
 TEST_F(SqliteChatStoreTest, ConcurrentSendersGetDistinctGapFreeSeqs) {
   int64_t conv = Create(alice_, {bob_, carol_}, true).conversation.id;
   constexpr int kPerSender = 200;
