@@ -1,6 +1,5 @@
 #include "core/metrics/metrics_server.h"
 
-#include <netdb.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -13,6 +12,7 @@
 #include "core/log.h"
 #include "core/metrics/metrics_scrape.h"
 #include "core/net/http_exchange.h"
+#include "core/net/listener.h"
 #include "proto/http_parser.h"
 
 namespace ringcast {
@@ -21,40 +21,6 @@ namespace {
 constexpr size_t kMaxRequestBytes = 8192;
 constexpr int kReadTimeoutMs = 5000;
 constexpr auto kScrapeTimeout = std::chrono::seconds(5);
-
-int ListenOn(const std::string& host, uint16_t port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* result = nullptr;
-  const std::string service = std::to_string(port);
-  if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &result); rc != 0) {
-    RC_LOG(kError, "metrics: cannot resolve --metrics-address %s: %s", host.c_str(),
-           gai_strerror(rc));
-    return -1;
-  }
-  int fd = -1;
-  int error = 0;
-  for (addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) {
-      error = errno;
-      continue;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0) break;
-    error = errno;
-    close(fd);
-    fd = -1;
-  }
-  freeaddrinfo(result);
-  if (fd < 0) {
-    RC_LOG(kError, "metrics: cannot listen on %s:%u: %s", host.c_str(), port, strerror(error));
-  }
-  return fd;
-}
 
 void WriteAll(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
@@ -68,7 +34,8 @@ void WriteAll(int fd, std::string_view bytes) {
 }  // namespace
 
 std::unique_ptr<MetricsServer> MetricsServer::Listen(const Config& config) {
-  const int listen_fd = ListenOn(config.metrics_address, config.metrics_port);
+  const int listen_fd = OpenListener(config.metrics_address, config.metrics_port,
+                                     {.backlog = 64, .what = "--metrics-address"});
   if (listen_fd < 0) return nullptr;
   const int stop_fd = eventfd(0, EFD_CLOEXEC);
   if (stop_fd < 0) {

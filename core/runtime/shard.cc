@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "core/net/listener.h"
 #include "core/runtime/shard_set.h"
 
 namespace ringcast {
@@ -28,44 +29,6 @@ constexpr uint32_t kQuietPollMs = 5;
 // Mails run per source (each other shard, the inbox) per loop iteration at most, so that
 // producers that keep up with the drain cannot keep the loop from its I/O, timers and shutdown.
 constexpr size_t kMailBudget = 1024;
-
-int OpenListener(const Config& config) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* result = nullptr;
-  std::string port = std::to_string(config.port);
-  int rc = getaddrinfo(config.host.c_str(), port.c_str(), &hints, &result);
-  if (rc != 0) {
-    RC_LOG(kError, "cannot resolve --host %s: %s", config.host.c_str(), gai_strerror(rc));
-    return -EINVAL;
-  }
-  int fd = -1;
-  int error = 0;
-  for (addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) {
-      error = errno;
-      continue;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    // Accepted sockets inherit TCP_NODELAY on Linux; we cork in user space instead of Nagle.
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0) break;
-    error = errno;
-    close(fd);
-    fd = -1;
-  }
-  freeaddrinfo(result);
-  if (fd < 0) {
-    RC_LOG(kError, "cannot listen on %s:%u: %s", config.host.c_str(), config.port, strerror(error));
-    return -error;
-  }
-  return fd;
-}
 
 }  // namespace
 
@@ -135,7 +98,9 @@ int Shard::Setup() {
     }
   }
   ChoosePeerSource();
-  listen_fd_ = OpenListener(config_);
+  listen_fd_ =
+      OpenListener(config_.host, config_.port,
+                   {.reuse_port = true, .no_delay = true, .backlog = SOMAXCONN, .what = "--host"});
   if (listen_fd_ < 0) return listen_fd_;
   // Address space only: pages are touched as slots are used, and the tables never move.
   slots_.reserve(config_.max_connections);
