@@ -161,6 +161,9 @@ struct Logger {
   int access_fd = -1;
 };
 std::atomic<Logger*> g_logger{nullptr};
+// A stopped logger, kept (never freed, see StartLogging) and reachable, so that leak checkers
+// see it as the deliberate static it is.
+Logger* g_stopped_logger = nullptr;
 int g_access_fd = -1;  // While logging runs; read by the writer only.
 
 void WriteAll(int fd, std::string_view bytes) {
@@ -281,6 +284,7 @@ void StopLogging() {
   logger->thread.join();
   // Lines pushed by threads that took the pointer before the exchange above.
   LogPump(logger->buffer, WriteStream, nullptr).Drain();
+  g_stopped_logger = logger;
 }
 
 bool AccessLogEnabled() {
