@@ -215,6 +215,9 @@ class Cluster:
             cluster._initdb(max_connections, settings or {})
             cluster.start()
             cluster.psql(f"CREATE ROLE {ROLE} LOGIN CREATEDB PASSWORD '{cluster.password}'")
+            # DROP DATABASE ... WITH (FORCE) ends every connection to the database, an
+            # autovacuum worker's too, which only a member of pg_signal_backend may end.
+            cluster.psql(f"GRANT pg_signal_backend TO {ROLE}")
         except BaseException:
             cluster.destroy()
             raise

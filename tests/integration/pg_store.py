@@ -83,12 +83,12 @@ class PgServer:
     def drop_database(self, url: str) -> None:
         """Drops it (in the background), even if a killed server left a connection behind."""
         name = urllib.parse.urlsplit(url).path.lstrip("/")
-        running = []
+        finished: list[pg_cluster.PsqlJob] = []
+        running: list[pg_cluster.PsqlJob] = []
         for job in self._drops:
-            if job.proc.poll() is None:
-                running.append(job)
-            else:
-                job.result()  # Raises if that drop failed.
-        self._drops = running
-        self._drops.append(pg_cluster.PsqlJob(
+            (running if job.proc.poll() is None else finished).append(job)
+        running.append(pg_cluster.PsqlJob(
             self.admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        self._drops = running
+        for job in finished:
+            job.result()  # Raises if that drop failed (once: it is off the list now).
