@@ -142,6 +142,11 @@ void ConversationOwner::History(ConnId origin, int64_t conv, int64_t user, int64
 
 void ConversationOwner::OnAppended(ConnId origin, std::string cid, int64_t received_us,
                                    storage::Result<storage::AppendOutcome> result) {
+  Settle(origin, std::move(cid), received_us, std::move(result), /*publish=*/true);
+}
+
+void ConversationOwner::Settle(ConnId origin, std::string cid, int64_t received_us,
+                               storage::Result<storage::AppendOutcome> result, bool publish) {
   if (!result.ok()) {
     // An unreachable database is logged once by the store, not once per message.
     if (result.status().errc() != storage::Errc::kUnavailable) {
@@ -157,7 +162,7 @@ void ConversationOwner::OnAppended(ConnId origin, std::string cid, int64_t recei
   if (cluster_ != nullptr) {
     // Every node follows its own order (docs/cluster.md); a duplicate is published again in
     // case its first publication never happened (a receiver drops what it has).
-    cluster_->PublishMessage(result->message);
+    if (publish) cluster_->PublishMessage(result->message);
     return Accept(result->message, std::move(ack));
   }
   OnCommitted(result->message, result->duplicate);
@@ -265,6 +270,7 @@ void ConversationOwner::CheckHead(int64_t conv) {
 
 void ConversationOwner::OnTick(int64_t now_ms) {
   if (cluster_ == nullptr) return;
+  ExpireForwards(now_ms);
   const int64_t delay = service_.config().gap_fill_delay_ms;
   for (int64_t conv : std::vector<int64_t>(gaps_.begin(), gaps_.end())) {
     auto it = owned_convs_.find(conv);
