@@ -9,6 +9,9 @@ find_package(CLI11 REQUIRED)
 pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing>=2.3)
 # Cluster mode's RESP codec (core/cluster/redis_bus.h); Debian 12 has 0.14.
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis>=0.14)
+# Thumbnails of uploaded images (core/media/thumbnail.h): libjpeg-turbo and libpng.
+pkg_check_modules(JPEG REQUIRED IMPORTED_TARGET libjpeg)
+pkg_check_modules(PNG REQUIRED IMPORTED_TARGET libpng)
 
 if(RINGCAST_BUILD_TESTS)
   find_package(GTest REQUIRED)

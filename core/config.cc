@@ -203,6 +203,15 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "Directory of the chat store (created if missing)");
   add("--jwt-secret", &config->jwt_secret, "RINGCAST_JWT_SECRET",
       "Token signing secret, at least 32 bytes (default: generated once, kept in the data dir)");
+  add("--max-upload-bytes", &config->max_upload_bytes, "RINGCAST_MAX_UPLOAD_BYTES",
+      "Largest file POST /api/uploads takes, bytes (a bigger one: 413)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  add("--upload-quota-bytes", &config->upload_quota_bytes, "RINGCAST_UPLOAD_QUOTA_BYTES",
+      "Bytes of uploads each user may hold in all (past it: 507)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 50));
+  add("--file-url-ttl", &config->file_url_ttl_s, "RINGCAST_FILE_URL_TTL",
+      "Seconds a signed file URL (/files/{id}?exp=&sig=, for a CDN) stays valid")
+      ->check(CLI::Range(1, 7 * 86400));
   add("--token-ttl", &config->token_ttl_s, "RINGCAST_TOKEN_TTL", "Seconds a login token is valid")
       ->check(CLI::Range(1, 366 * 86400));
   add("--presence-timeout", &config->presence_timeout_s, "RINGCAST_PRESENCE_TIMEOUT",

@@ -58,6 +58,10 @@ struct Config {
   uint32_t presence_timeout_s = 120;
   uint32_t presence_grace_s = 5;
   uint32_t idle_state_ttl_s = 60;  // An owned conversation nobody uses is forgotten after it.
+  // Uploads and files (chat/README.md, "Files"): POST /api/uploads, GET /files/{id}.
+  uint64_t max_upload_bytes = 100 << 20;     // Largest file (bigger: 413).
+  uint64_t upload_quota_bytes = 1ull << 30;  // Per user, over all their uploads (past it: 507).
+  uint32_t file_url_ttl_s = 3600;            // Lifetime of a signed file URL (?exp=&sig=).
   uint32_t max_conns_per_user = 16;
   uint32_t batch_max = 256;
   uint32_t batch_delay_us = 0;

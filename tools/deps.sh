@@ -7,8 +7,10 @@
 # PostgreSQL for chat-1k-pg's throwaway cluster).
 set -euo pipefail
 
+# libjpeg-dev, libpng-dev: thumbnails of uploaded images (core/media/thumbnail.h).
 build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-dev libmimalloc-dev
-                libssl-dev libcli11-dev libgtest-dev libbenchmark-dev libsqlite3-dev libpq-dev libhiredis-dev)
+                libssl-dev libcli11-dev libgtest-dev libbenchmark-dev libsqlite3-dev libpq-dev libhiredis-dev
+                libjpeg-dev libpng-dev)
 # clang and libclang-rt-14-dev (libFuzzer, the sanitizer runtimes; only recommended by clang, and
 # we install without recommends): the fuzz preset that tools/test runs through tools/fuzz.
 # faketime: the wall-clock step test (tests/integration/test_chat_clock.py).

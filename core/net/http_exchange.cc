@@ -74,7 +74,7 @@ void HttpExchange::WriteUpgrade(Connection& conn, std::string_view accept,
 void HttpExchange::Respond(int status, std::string_view content_type, std::string_view body,
                            std::string_view extra_headers) {
   if (answered()) return;
-  bool close = WriteResponse(conn_, request_.keep_alive, status, content_type, body, extra_headers,
+  bool close = WriteResponse(conn_, keep_alive(), status, content_type, body, extra_headers,
                              request_.method == http::Method::kHead);
   status_ = status;
   outcome_ = close ? Outcome::kClose : Outcome::kAnswered;
@@ -83,7 +83,7 @@ void HttpExchange::Respond(int status, std::string_view content_type, std::strin
 void HttpExchange::RespondError(int status, std::string_view reason,
                                 std::string_view extra_headers) {
   if (answered()) return;
-  bool close = WriteError(conn_, request_.keep_alive, status, reason, extra_headers,
+  bool close = WriteError(conn_, keep_alive(), status, reason, extra_headers,
                           request_.method == http::Method::kHead);
   status_ = status;
   outcome_ = close ? Outcome::kClose : Outcome::kAnswered;
@@ -113,6 +113,11 @@ bool HttpExchange::Upgrade(WebSocketHandler* handler) {
 DeferredHttp HttpExchange::Defer() {
   outcome_ = Outcome::kDeferred;
   return {conn_.id(), route_, request_.keep_alive, request_.method == http::Method::kHead};
+}
+
+DeferredHttp HttpExchange::StreamBody(BodySink* sink) {
+  sink_ = sink;
+  return Defer();
 }
 
 }  // namespace ringcast

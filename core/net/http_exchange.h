@@ -11,6 +11,7 @@
 #include <span>
 #include <string_view>
 
+#include "core/net/body_stream.h"
 #include "core/net/connection.h"
 #include "proto/http_parser.h"
 
@@ -55,6 +56,10 @@ class HttpExchange {
   bool Upgrade(WebSocketHandler* handler);
 
   DeferredHttp Defer();
+  // For a request its route streams (Application::StreamsBody): the body goes to `sink` as it
+  // arrives (core/net/body_stream.h), and the answer is deferred to the sink. Without it, an
+  // answer given at once closes the connection when the body has not all arrived.
+  DeferredHttp StreamBody(BodySink* sink);
 
   // The wire format, shared by immediate and deferred answers. Returns true when the connection
   // must close after the response: when `keep_alive` is false (the request did not ask to keep
@@ -79,9 +84,13 @@ class HttpExchange {
   friend class Shard;
   enum class Outcome : uint8_t { kNone, kAnswered, kClose, kUpgraded, kDeferred };
 
+  bool keep_alive() const { return request_.keep_alive && !body_pending_; }
+
   Connection& conn_;
   const http::Request& request_;
   std::string_view body_;
+  BodySink* sink_ = nullptr;   // StreamBody's.
+  bool body_pending_ = false;  // A streamed request whose body has not all arrived.
   std::string_view route_ = "other";
   int status_ = 0;
   Outcome outcome_ = Outcome::kNone;
@@ -92,6 +101,10 @@ class Application {
  public:
   virtual ~Application() = default;
   virtual void OnRequest(HttpExchange& exchange) = 0;
+  // Whether this request's body streams to a BodySink (HttpExchange::StreamBody) instead of
+  // being received whole first: OnRequest is then called as soon as the head has arrived, and
+  // --max-body-bytes does not apply (the route bounds the body itself). Asked per request head.
+  virtual bool StreamsBody(const http::Request& /*request*/) const { return false; }
   // Once per timer tick (Shard::kTickMs), after the connections' timers.
   virtual void OnTick() {}
   // Once, when the shard begins its graceful shutdown (SIGINT/SIGTERM): it has stopped

@@ -43,7 +43,9 @@ Shard::Shard(ShardSet& set, uint32_t id, const Config& config, MailboxMatrix& ma
       timers_(4096, 0),
       outboxes_(mailboxes.shards()) {
   http_limits_.max_header_bytes = config.max_header_bytes;
-  http_limits_.max_body_bytes = config.max_body_bytes;
+  // Checked per request once the route is known (HandleHttp): a streamed body has its route's
+  // own bound instead.
+  http_limits_.max_body_bytes = UINT64_MAX;
 }
 
 Shard::~Shard() {
@@ -277,7 +279,7 @@ void Shard::FlushOutgoing() {
     Connection& conn = *flush_list_[i];
     conn.flush_queued_ = false;
     if (conn.state_ == Connection::State::kClosed) continue;
-    if (conn.recv_rearm_ && !conn.recv_armed_) ArmRecv(conn);
+    if (conn.recv_rearm_ && !conn.recv_armed_ && !conn.body_paused_) ArmRecv(conn);
     conn.recv_rearm_ = false;
     if (conn.send_in_flight_) continue;
     if (!conn.send_queue_.empty()) {
@@ -323,6 +325,11 @@ void Shard::Dispatch(io_uring_cqe* cqe) {
     case Op::kInstallFd:
       OnInstalledFd(tag, cqe->res);
       return;
+    case Op::kIoTarget: {
+      auto target = io_targets_.find(slot);
+      if (target != io_targets_.end()) target->second->OnIoComplete(generation, cqe->res);
+      return;
+    }
     case Op::kIgnore:
       if (cqe->res < 0 && cqe->res != -ENOENT && cqe->res != -EALREADY) {
         RC_LOG(kDebug, "shard %u: auxiliary operation failed: %s", id_, strerror(-cqe->res));

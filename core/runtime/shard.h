@@ -29,6 +29,7 @@
 #include "core/io/buffer_ring.h"
 #include "core/io/ring.h"
 #include "core/metrics/shard_stats.h"
+#include "core/net/body_stream.h"
 #include "core/net/connection.h"
 #include "core/net/http_exchange.h"
 #include "core/pubsub/topic_table.h"
@@ -111,6 +112,43 @@ class Shard {
   // the shard (a file read on a worker): takes over the reference to `response`.
   bool AnswerDeferredBytes(const DeferredHttp& deferred, int status, SharedFrame* response);
 
+  // --- Streamed bodies (core/net/body_stream.h; shard_stream.cc) ------------------------------
+  // A request body streams into the BodySink its route gives HttpExchange::StreamBody (routes
+  // say which requests stream: Application::StreamsBody). The sink paces the client: PauseBody
+  // cancels the connection's receive (the kernel's socket buffer then fills and TCP stops the
+  // client), ResumeBody arms it again. While the body streams the connection's request timer
+  // (--handshake-timeout) counts from the last bytes received, and stands still while paused.
+  void PauseBody(ConnId conn);
+  void ResumeBody(ConnId conn);
+  // Ends a streamed body early with an error answer; the connection closes after it (the rest of
+  // the body is never read). The sink gets no further call. False when the connection is gone.
+  bool RejectBody(ConnId conn, int status, std::string_view reason);
+  // Answers a deferred request with `head` (FormatHead's bytes; the reference is taken over)
+  // and a body that `source` produces as the client reads it (BodySource::OnWritable), until
+  // EndStream. Pipelined requests wait until then. False (nothing sent) when the connection
+  // is gone: `source` is then not called.
+  bool StreamAnswer(const DeferredHttp& deferred, int status, SharedFrame* head,
+                    BodySource* source);
+  // The next body bytes of a streamed answer (the reference is taken over). False when the
+  // connection has gone (the source then gets OnGone, or has had it).
+  bool StreamBytes(ConnId conn, SharedFrame* bytes);
+  // Whether the connection has half its --max-outbound-bytes or more unsent.
+  bool StreamCongested(ConnId conn);
+  // One OnWritable once the queue drains under half the cap (at once when it already is, at the
+  // next iteration).
+  void NotifyWhenWritable(ConnId conn);
+  // The answer's last bytes are queued (`complete`), or it cannot be finished (the connection
+  // closes after what was queued: a client sees a short body, never a wrong one).
+  void EndStream(ConnId conn, bool complete);
+  // File operations on this shard's ring: take an SQE (NewIoSqe), prepare it, and tag it with
+  // IoTag(id, cookie) (io_uring_sqe_set_data64): target `id`'s IoTarget::OnIoComplete gets its
+  // completion. Plain descriptors, never fixed ones. A target is removed only once none of its
+  // operations is in flight. `cookie`: 24 bits.
+  uint32_t AddIoTarget(IoTarget* target);
+  void RemoveIoTarget(uint32_t id);
+  io_uring_sqe* NewIoSqe() { return ring_.GetSqe(); }
+  static uint64_t IoTag(uint32_t id, uint32_t cookie) { return Tag(Op::kIoTarget, id, cookie); }
+
   // Adds this shard's metrics (the engine's and the application's) to `out`.
   void CollectMetrics(MetricSet& out) const;
 
@@ -141,6 +179,7 @@ class Shard {
     kIgnore,
     kDoorbell,
     kInstallFd,  // PeerAddress on a direct descriptor.
+    kIoTarget,   // A file operation: slot = IoTarget id, generation = its cookie.
   };
   static uint64_t Tag(Op op, uint32_t slot = 0, uint32_t generation = 0) {
     return (uint64_t{static_cast<uint8_t>(op)} << 56) | (uint64_t{generation & 0xFFFFFF} << 32) |
@@ -192,6 +231,18 @@ class Shard {
   void ResumeHttp(Connection& conn);
   void HandleWebSocket(Connection& conn, std::span<uint8_t> data);
   void ReplyHttpError(Connection& conn, int status, std::string_view reason);
+  // Streamed bodies (shard_stream.cc).
+  struct HttpStream {
+    BodySink* sink = nullptr;  // A request body still arriving.
+    uint64_t body_left = 0;
+    BodySource* source = nullptr;  // An answer still being produced.
+    DeferredHttp deferred;         // The source's request.
+  };
+  // Gives the sink what `data` holds of the body; returns what follows it (the next request).
+  std::span<uint8_t> FeedBody(Connection& conn, std::span<uint8_t> data);
+  void StartBodyStream(Connection& conn, BodySink* sink, uint64_t length);
+  void AbortStreams(Connection& conn);  // The connection is closing: tell its sink or source.
+  void OnWritableAgain(Connection& conn);
 
   // Connection lifecycle.
   Connection* Open(int fd);
@@ -261,6 +312,9 @@ class Shard {
   PeerSource peer_source_ = PeerSource::kGetpeername;
   std::vector<AddressedAccept> addressed_accepts_;       // Only with kRecordedAtAccept.
   std::unordered_map<uint32_t, PeerRecord> http_peers_;  // By slot; HTTP connections only.
+  std::unordered_map<uint32_t, HttpStream> http_streams_;  // By slot; only while streaming.
+  std::unordered_map<uint32_t, IoTarget*> io_targets_;     // By id; AddIoTarget.
+  uint32_t next_io_target_ = 0;
 
   ShardStats stats_;
   uint64_t refused_mail_ = 0;  // Post() calls refused for a full backlog.

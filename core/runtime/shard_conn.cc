@@ -138,7 +138,15 @@ void Shard::OnRecv(Connection& conn, int32_t result, uint32_t flags) {
     }
     return;
   }
-  if (result == -ECANCELED || conn.state_ == Connection::State::kClosed) return;
+  if (conn.state_ == Connection::State::kClosed) return;
+  if (result == -ECANCELED) {
+    // PauseBody's cancel; re-armed here when the body was resumed before it completed.
+    if (!conn.recv_armed_ && !conn.body_paused_) {
+      conn.recv_rearm_ = true;
+      MarkForFlush(conn);
+    }
+    return;
+  }
   // EOF or a socket error: the peer is gone (or has finished the close handshake).
   if (result < 0 && result != -ECONNRESET) {
     RC_LOG(kDebug, "shard %u: recv failed: %s", id_, strerror(-result));
@@ -205,7 +213,10 @@ void Shard::OnSend(Connection& conn, int32_t result) {
   if (conn.state_ == Connection::State::kClosed) return;
   conn.send_queue_.Consume(static_cast<uint64_t>(result));  // A short write leaves the rest.
   if (!conn.send_queue_.empty() || conn.close_after_flush_) MarkForFlush(conn);
-  if (conn.drain_wanted_ && !conn.congested() && conn.state_ == Connection::State::kWebSocket) {
+  if (conn.drain_wanted_ && conn.answer_streaming_ && !conn.congested()) {
+    OnWritableAgain(conn);  // A streamed answer's source produces its next bytes.
+  } else if (conn.drain_wanted_ && !conn.congested() &&
+             conn.state_ == Connection::State::kWebSocket) {
     conn.drain_wanted_ = false;
     conn.handler_->OnDrain(conn);  // May queue more: the flush above or this marks it.
   }
@@ -246,6 +257,7 @@ void Shard::FinishAfterFlush(Connection& conn) {
 
 void Shard::Abort(Connection& conn) {
   if (conn.state_ == Connection::State::kClosed) return;
+  AbortStreams(conn);
   LeaveWebSocket(conn);
   conn.state_ = Connection::State::kClosed;
   timers_.Cancel(&conn);
@@ -295,6 +307,9 @@ void Shard::OnTimer(Connection& conn) {
       // A request (the first, or the next on a keep-alive connection) must arrive complete
       // within the handshake timeout of the previous answer.
       uint64_t due = conn.last_receive_tick_ + SecondsToTicks(config_.handshake_timeout_s);
+      // A body paused by its sink (the disk behind) is not the client's delay; nor is a
+      // streamed answer, paced by the client's reads and its own --max-outbound-bytes.
+      if (conn.body_paused_ || conn.answer_streaming_) due = now + SecondsToTicks(1);
       if (now < due) return ScheduleTimer(conn, due);
       RC_LOG(kDebug, "shard %u: HTTP request timed out", id_);
       // Part of a request arrived but not all of it: say so (RFC 9110 §15.5.9) before closing.

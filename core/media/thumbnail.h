@@ -1,0 +1,36 @@
+// MakeThumbnail: a small JPEG of a PNG or JPEG image (kLongSide px on its long side), for
+// chat previews (chat/upload_api.h).
+//
+// Owner: none (a pure function of a file); it blocks on the disk and the CPU, so it runs on the
+// worker pool, never on a shard thread. Memory is bounded: an image of more than kMaxPixels is
+// not decoded (its size is still reported); a JPEG is decoded at the smallest DCT scale that is
+// still at least kLongSide (libjpeg's scale_denom: 1/2, 1/4, 1/8), so a 24 MP photo costs a
+// 3 MP decode.
+//
+// libjpeg-turbo and libpng rather than libvips (core/media/README.md says why): both are
+// already on every build machine, and a thumbnail needs a decode, a box filter and an encode.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace ringcast {
+
+struct Thumbnail {
+  bool ok = false;     // A thumbnail was made (`jpeg` holds it).
+  uint32_t width = 0;  // The image's, whenever its header could be read.
+  uint32_t height = 0;
+  uint32_t thumb_width = 0;
+  uint32_t thumb_height = 0;
+  std::string jpeg;
+  std::string error;  // Why not, for the log.
+};
+
+inline constexpr uint32_t kThumbnailLongSide = 320;
+inline constexpr uint64_t kThumbnailMaxPixels = 50'000'000;
+
+// `type`: "image/png" or "image/jpeg" (anything else: not ok, nothing read).
+Thumbnail MakeThumbnail(const std::string& path, std::string_view type);
+
+}  // namespace ringcast
