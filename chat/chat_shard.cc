@@ -12,6 +12,7 @@ ChatShard::ChatShard(Shard& shard, ChatService& service)
       conversations_(shard, service, metrics_),
       users_(shard, service),
       http_api_(shard, service, *this, sessions_),
+      uploads_(shard, service, http_api_),
       ops_api_(shard, service),
       next_sweep_ms_(clock_.MonotonicMs()) {}
 
@@ -20,8 +21,13 @@ ChatShard::~ChatShard() = default;
 void ChatShard::OnRequest(HttpExchange& exchange) {
   const std::string_view path = exchange.request().path;
   if (OpsApi::Serves(path)) return ops_api_.OnRequest(exchange);
+  if (UploadApi::Serves(path)) return uploads_.OnRequest(exchange);
   if (!HttpApi::Serves(path)) return fallback_->OnRequest(exchange);
   http_api_.OnRequest(exchange);
+}
+
+bool ChatShard::StreamsBody(const http::Request& request) const {
+  return UploadApi::StreamsBody(request);
 }
 
 void ChatShard::OnTick() {

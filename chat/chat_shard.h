@@ -28,6 +28,7 @@
 #include "chat/ops_api.h"
 #include "chat/service.h"
 #include "chat/session_host.h"
+#include "chat/upload_api.h"
 #include "chat/user_owner.h"
 #include "core/net/connection.h"
 #include "core/net/http_exchange.h"
@@ -43,6 +44,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   // Application: the chat's routes to HttpApi, the operator routes (/ready, /api/cluster) to
   // OpsApi, the rest (/health, /echo, /raw/) to the default application.
   void OnRequest(HttpExchange& exchange) override;
+  bool StreamsBody(const http::Request& request) const override;
   // Once a second, each role's sweep.
   void OnTick() override;
   // SIGTERM: the SessionHost's drain (cluster mode: reconnect hint and 1012).
@@ -59,6 +61,7 @@ class ChatShard final : public Application, public WebSocketHandler {
 
   // The roles, for the mail that reaches this shard.
   HttpApi& http_api() { return http_api_; }
+  UploadApi& uploads() { return uploads_; }
   OpsApi& ops_api() { return ops_api_; }
   SessionHost& sessions() { return sessions_; }
   ConversationOwner& conversations() { return conversations_; }
@@ -73,6 +76,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   ConversationOwner conversations_;
   UserOwner users_;
   HttpApi http_api_;
+  UploadApi uploads_;
   OpsApi ops_api_;
   int64_t next_sweep_ms_;  // Monotonic: the next once-a-second sweep.
 };

@@ -71,61 +71,85 @@ ClusterLink::ClusterLink(ChatService& service, cluster::ClusterNode& node)
 void ClusterLink::Follow(int64_t conv) { bus_.Subscribe(ConvChannel(conv)); }
 void ClusterLink::Unfollow(int64_t conv) { bus_.Unsubscribe(ConvChannel(conv)); }
 
-// "m id seq from ts kind_size\n" kind body
+// "m id seq from ts kind_size\n" kind body; a message with files (issue 15):
+// "x id seq from ts kind_size attachments_size\n" kind attachments body. A node that knows no
+// 'x' skips it and fills the gap from the store, which has the files too.
 std::string ClusterLink::EncodeMessage(const storage::Message& message) {
-  std::string out = "m";
+  const bool files = !message.attachments.empty();
+  std::string out = files ? "x" : "m";
   AppendInts(out,
              {message.id, message.seq, message.from, message.ts, int64_t(message.kind.size())});
+  if (files) AppendInts(out, {int64_t(message.attachments.size())});
   out += '\n';
   out += message.kind;
+  out += message.attachments;
   out += message.body;
   return out;
 }
 
 std::optional<storage::Message> ClusterLink::DecodeMessage(int64_t conv, std::string_view payload) {
-  if (!payload.starts_with('m')) return std::nullopt;
+  const bool files = payload.starts_with('x');
+  if (!payload.starts_with('m') && !files) return std::nullopt;
   Fields fields(payload.substr(1));
   storage::Message message;
   message.conv = conv;
-  int64_t kind_size = 0;
+  int64_t kind_size = 0, files_size = 0;
   std::string_view rest;
   if (!fields.Int(&message.id) || !fields.Int(&message.seq) || !fields.Int(&message.from) ||
-      !fields.Int(&message.ts) || !fields.Int(&kind_size) || !fields.Rest(&rest) || kind_size < 0 ||
-      size_t(kind_size) > rest.size() || message.seq <= 0) {
+      !fields.Int(&message.ts) || !fields.Int(&kind_size) || (files && !fields.Int(&files_size)) ||
+      !fields.Rest(&rest) || kind_size < 0 || files_size < 0 ||
+      uint64_t(kind_size) + uint64_t(files_size) > rest.size() || message.seq <= 0) {
     return std::nullopt;
   }
   message.kind = std::string(rest.substr(0, size_t(kind_size)));
-  message.body = std::string(rest.substr(size_t(kind_size)));
+  rest.remove_prefix(size_t(kind_size));
+  message.attachments = std::string(rest.substr(0, size_t(files_size)));
+  message.body = std::string(rest.substr(size_t(files_size)));
   return message;
 }
 
 // "f forward_id conv sender ts from_size cid_size kind_size\n" from cid kind body
+// A send with files (issue 15) is "g", with two more sizes: the attachments' JSON and their ids
+// (comma-separated), between the kind and the body. A writer that knows no 'g' leaves the
+// send unanswered: the forwarding node commits it itself after --forward-timeout-ms.
 std::string ClusterLink::EncodeForward(std::string_view from_node, uint64_t forward_id,
                                        const storage::NewMessage& message) {
-  std::string out = "f";
+  const bool files = !message.attachment_ids.empty();
+  std::string ids;
+  for (const std::string& id : message.attachment_ids) {
+    if (!ids.empty()) ids += ',';
+    ids += id;
+  }
+  std::string out = files ? "g" : "f";
   AppendInts(
       out, {int64_t(forward_id), message.conv, message.sender, message.ts,
             int64_t(from_node.size()), int64_t(message.cid.size()), int64_t(message.kind.size())});
+  if (files) AppendInts(out, {int64_t(message.attachments.size()), int64_t(ids.size())});
   out += '\n';
   out += from_node;
   out += message.cid;
   out += message.kind;
+  if (files) out.append(message.attachments).append(ids);
   out += message.body;
   return out;
 }
 
 std::optional<ClusterLink::ForwardedSend> ClusterLink::DecodeForward(std::string_view payload) {
-  if (!payload.starts_with('f')) return std::nullopt;
+  const bool files = payload.starts_with('g');
+  if (!payload.starts_with('f') && !files) return std::nullopt;
   Fields fields(payload.substr(1));
   ForwardedSend send;
   storage::NewMessage& message = send.message;
-  int64_t id = 0, from_size = 0, cid_size = 0, kind_size = 0;
+  int64_t id = 0, from_size = 0, cid_size = 0, kind_size = 0, files_size = 0, ids_size = 0;
   std::string_view rest;
   if (!fields.Int(&id) || !fields.Int(&message.conv) || !fields.Int(&message.sender) ||
       !fields.Int(&message.ts) || !fields.Int(&from_size) || !fields.Int(&cid_size) ||
-      !fields.Int(&kind_size) || !fields.Rest(&rest) || from_size <= 0 || cid_size < 0 ||
-      kind_size < 0 ||
-      uint64_t(from_size) + uint64_t(cid_size) + uint64_t(kind_size) > rest.size()) {
+      !fields.Int(&kind_size) || (files && (!fields.Int(&files_size) || !fields.Int(&ids_size))) ||
+      !fields.Rest(&rest) || from_size <= 0 || cid_size < 0 || kind_size < 0 || files_size < 0 ||
+      ids_size < 0 ||
+      uint64_t(from_size) + uint64_t(cid_size) + uint64_t(kind_size) + uint64_t(files_size) +
+              uint64_t(ids_size) >
+          rest.size()) {
     return std::nullopt;
   }
   send.forward_id = uint64_t(id);
@@ -134,7 +158,17 @@ std::optional<ClusterLink::ForwardedSend> ClusterLink::DecodeForward(std::string
   message.cid = std::string(rest.substr(0, size_t(cid_size)));
   rest.remove_prefix(size_t(cid_size));
   message.kind = std::string(rest.substr(0, size_t(kind_size)));
-  message.body = std::string(rest.substr(size_t(kind_size)));
+  rest.remove_prefix(size_t(kind_size));
+  message.attachments = std::string(rest.substr(0, size_t(files_size)));
+  rest.remove_prefix(size_t(files_size));
+  std::string_view ids = rest.substr(0, size_t(ids_size));
+  while (!ids.empty()) {
+    const size_t comma = ids.find(',');
+    message.attachment_ids.emplace_back(ids.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    ids.remove_prefix(comma + 1);
+  }
+  message.body = std::string(rest.substr(size_t(ids_size)));
   return send;
 }
 
@@ -172,7 +206,7 @@ std::optional<ClusterLink::ForwardAnswer> ClusterLink::DecodeForwardAnswer(
   }
   int64_t duplicate = 0;
   if (outcome != 0 || !fields.Int(&duplicate)) return std::nullopt;
-  const size_t message_at = payload.find('m');
+  const size_t message_at = payload.find_first_of("mx");
   if (message_at == std::string_view::npos) return std::nullopt;
   auto message = DecodeMessage(answer.conv, payload.substr(message_at));
   if (!message) return std::nullopt;
@@ -305,7 +339,8 @@ void ClusterLink::OnPublication(std::string_view channel, std::string_view paylo
 void ClusterLink::OnConversation(int64_t conv, std::string_view payload) {
   const uint32_t owner = service_.ConversationOwnerShard(conv);
   switch (payload[0]) {
-    case 'm': {
+    case 'm':
+    case 'x': {
       auto message = DecodeMessage(conv, payload);
       if (!message) return;
       service_.Post(owner, [message = std::move(*message)](ChatShard& self) mutable {

@@ -44,7 +44,8 @@ class HttpApi {
   // Once a second: a new login window when the current one has ended.
   void Sweep(int64_t now_ms);
 
- private:
+  // The token check of every authenticated route (also the file routes', chat/upload_api.h):
+  // Authorization: Bearer, or ?token= where `allow_query`.
   struct Authenticated {
     int64_t user = 0;
     std::string jti;
@@ -53,6 +54,9 @@ class HttpApi {
 
   std::optional<Authenticated> Authenticate(const http::Request& request, bool allow_query,
                                             std::string* error);
+  void AnswerStoreFailure(const DeferredHttp& deferred, const storage::Status& status);
+
+ private:
   bool RequireAuth(HttpExchange& exchange, Authenticated* auth);
   void HandleRegister(HttpExchange& exchange);
   void HandleLogin(HttpExchange& exchange);
@@ -65,7 +69,6 @@ class HttpApi {
               std::string_view extra_headers = {});
   void AnswerError(const DeferredHttp& deferred, int status, std::string_view reason,
                    std::string_view extra_headers = {});
-  void AnswerStoreFailure(const DeferredHttp& deferred, const storage::Status& status);
   // Counts an attempt for the whole service: in Redis in cluster mode, else (or when Redis does
   // not answer) on the key's owner shard; `then(shard, retry_after_s)` back here, 0 = go.
   void CountLoginAttempt(std::string key, uint32_t limit,

@@ -126,8 +126,9 @@ std::optional<std::string> ForEachField(std::string_view body, const std::string
 }
 
 // The fields of a client request, by index (a bit each in the duplicate check).
-constexpr std::string_view kRequestFields[] = {"type", "conv",   "cid",   "kind",  "body",
-                                               "seq",  "before", "limit", "state", "convs"};
+constexpr std::string_view kRequestFields[] = {"type",  "conv",  "cid",        "kind",
+                                               "body",  "seq",   "before",     "limit",
+                                               "state", "convs", "attachments"};
 enum RequestField : int {
   kFieldType,
   kFieldConv,
@@ -139,6 +140,7 @@ enum RequestField : int {
   kFieldLimit,
   kFieldState,
   kFieldConvs,
+  kFieldAttachments,
 };
 
 // Reads "cid" into request->cid, and into error->cid_json what an error should echo: the
@@ -171,6 +173,33 @@ std::optional<std::string> ReadCid(ondemand::value value, ClientRequest* request
   error->cid = request->cid;
   JsonWriter quoted;
   error->cid_json = quoted.String(request->cid).Take();
+  return std::nullopt;
+}
+
+// Reads "attachments" of a send: distinct upload ids (22 base64url characters each).
+std::optional<std::string> ReadAttachments(ondemand::value value, ClientRequest* request) {
+  const std::string kShape = "must be an array of at most " +
+                             std::to_string(RequestLimits::kMaxAttachments) +
+                             " distinct upload ids";
+  ondemand::array ids;
+  if (value.get_array().get(ids) != simdjson::SUCCESS) return FieldError("attachments", kShape);
+  for (auto element : ids) {
+    std::string_view id;
+    if (element.get_string().get(id) != simdjson::SUCCESS || id.size() != 22 ||
+        request->attachments.size() == RequestLimits::kMaxAttachments) {
+      return FieldError("attachments", kShape);
+    }
+    for (char c : id) {
+      if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_')) {
+        return FieldError("attachments", kShape);
+      }
+    }
+    for (const std::string& seen : request->attachments) {
+      if (seen == id) return FieldError("attachments", kShape);
+    }
+    request->attachments.emplace_back(id);
+  }
   return std::nullopt;
 }
 
@@ -279,6 +308,9 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
           break;
         case kFieldConvs:
           bad = ReadSyncAsks(value, request);
+          break;
+        case kFieldAttachments:
+          bad = ReadAttachments(value, request);
           break;
       }
     }
@@ -420,8 +452,34 @@ void AppendMessageFields(JsonWriter& writer, const storage::Message& message) {
       .Field("kind", message.kind)
       .Field("body", message.body)
       .Field("ts", message.ts);
+  if (!message.attachments.empty()) writer.Key("attachments").Raw(message.attachments);
 }
 }  // namespace
+
+std::string EncodeAttachments(const std::vector<std::string>& ids,
+                              const std::vector<storage::UploadRecord>& uploads) {
+  JsonWriter writer;
+  writer.BeginArray();
+  for (const std::string& id : ids) {
+    for (const storage::UploadRecord& upload : uploads) {
+      if (upload.id != id) continue;
+      writer.BeginObject()
+          .Field("id", upload.id)
+          .Field("name", upload.name)
+          .Field("size", upload.size)
+          .Field("type", upload.type)
+          .Field("sha256", upload.sha256)
+          .Field("url", std::string("/files/").append(upload.id));
+      if (!upload.thumb_sha256.empty()) {
+        writer.Field("thumb_url", std::string("/files/").append(upload.id).append("/thumb"));
+      }
+      if (upload.width > 0) writer.Field("width", upload.width).Field("height", upload.height);
+      writer.EndObject();
+      break;
+    }
+  }
+  return writer.EndArray().Take();
+}
 
 void AppendMessage(JsonWriter& writer, const storage::Message& message) {
   writer.BeginObject();

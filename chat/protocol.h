@@ -32,6 +32,7 @@ struct ClientRequest {
   int64_t before = 0;                  // history; 0: newest
   uint32_t limit = 50;                 // history
   bool typing = false;                 // typing: start (true) or stop
+  std::vector<std::string> attachments;  // send: upload ids (proto/PROTOCOL.md, "Files")
 };
 
 struct RequestLimits {
@@ -40,6 +41,8 @@ struct RequestLimits {
   static constexpr size_t kMaxKind = 32;
   static constexpr uint32_t kMaxHistory = 200;
   static constexpr size_t kMaxSyncConvs = 1000;
+  // Files one message may carry (proto/PROTOCOL.md, "Files").
+  static constexpr size_t kMaxAttachments = 10;
 };
 
 // A refused request: `message` names the fault for the client; the request's cid is echoed
@@ -103,6 +106,10 @@ bool AppendMessagesWithin(JsonWriter& writer, const std::vector<storage::Message
                           uint64_t max_bytes);
 // {"type":"history",...}, within max_bytes as AppendMessagesWithin says (more when cut).
 std::string EncodeHistory(int64_t conv, const storage::Page& page, uint64_t max_bytes);
+// The JSON array a message keeps of its files, in `ids`' order (each of them in `uploads`):
+// [{"id","name","size","type","sha256","url"[,"thumb_url","width","height"]}].
+std::string EncodeAttachments(const std::vector<std::string>& ids,
+                              const std::vector<storage::UploadRecord>& uploads);
 // A message object, the same everywhere (HTTP, message, sync, history).
 void AppendMessage(JsonWriter& writer, const storage::Message& message);
 

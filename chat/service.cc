@@ -15,6 +15,7 @@
 #include "chat/cluster_link.h"
 #include "chat/cluster_presence.h"
 #include "core/log.h"
+#include "core/net/file_upload.h"
 #include "core/runtime/shard.h"
 #include "core/runtime/shard_set.h"
 #include "storage/pg_chat_store.h"
@@ -164,6 +165,11 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
   if (error || access(config.data_dir.c_str(), W_OK | X_OK) != 0) {
     std::fprintf(stderr, "ringcast: --data-dir %s is not a writable directory: %s\n",
                  config.data_dir.c_str(), error ? error.message().c_str() : std::strerror(errno));
+    return nullptr;
+  }
+  // Uploaded files (chat/upload_api.h); what a crash left half-written is removed here.
+  if (std::string problem = PrepareFileStore(config.data_dir + "/files"); !problem.empty()) {
+    std::fprintf(stderr, "ringcast: cannot prepare the file store: %s\n", problem.c_str());
     return nullptr;
   }
   std::optional<auth::JwtSecret> secret;

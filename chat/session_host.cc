@@ -367,12 +367,36 @@ void SessionHost::HandleSend(Session& session, ClientRequest& request) {
     return SendError(session, "forbidden", "not a member of this conversation", request.cid);
   }
   ++metrics_.sends;
-  conversations_.Send(session.id, storage::NewMessage{.conv = request.conv,
-                                                      .sender = session.user,
-                                                      .cid = std::move(request.cid),
-                                                      .kind = std::move(request.kind),
-                                                      .body = std::move(request.body),
-                                                      .ts = NowMs()});
+  storage::NewMessage message{.conv = request.conv,
+                              .sender = session.user,
+                              .cid = std::move(request.cid),
+                              .kind = std::move(request.kind),
+                              .body = std::move(request.body),
+                              .ts = NowMs()};
+  if (request.attachments.empty()) return conversations_.Send(session.id, std::move(message));
+  // Files: only the sender's own uploads (a store read first; such a send may be acked after
+  // a later one without files: clients match acks by cid). Their metadata goes with the message.
+  message.attachment_ids = std::move(request.attachments);
+  std::vector<std::string> ids = message.attachment_ids;
+  service_.store().FindOwnedUploads(
+      session.user, std::move(ids),
+      service_.ReplyOn<std::vector<storage::UploadRecord>>(
+          shard_.id(),
+          [id = session.id, message = std::move(message)](ChatShard& self, auto result) mutable {
+            SessionHost& host = self.sessions();
+            Session* session = host.FindSession(id);
+            if (session == nullptr) return;
+            if (!result.ok()) {
+              return host.SendError(*session, "unavailable", "storage unavailable, retry",
+                                    message.cid);
+            }
+            if (result->size() != message.attachment_ids.size()) {
+              return host.SendError(*session, "bad_request", "attachments must be your own uploads",
+                                    message.cid);
+            }
+            message.attachments = EncodeAttachments(message.attachment_ids, *result);
+            host.conversations_.Send(id, std::move(message));
+          }));
 }
 
 void SessionHost::HandleWatermark(Session& session, const ClientRequest& request) {

@@ -42,6 +42,10 @@ struct Message {
   std::string kind;
   std::string body;
   int64_t ts = 0;  // ms
+  // The files it carries (issue 15): a JSON array of their metadata as the send wrote it
+  // (proto/PROTOCOL.md, "Files"), "" when none. Uploads never change, so it is stored with
+  // the message and sent as is.
+  std::string attachments;
 };
 
 // A token that logout revoked, until its own expiry.
@@ -58,6 +62,8 @@ struct NewMessage {
   std::string kind;
   std::string body;
   int64_t ts = 0;
+  std::string attachments;                  // Message::attachments.
+  std::vector<std::string> attachment_ids;  // The same uploads' ids, in order.
 };
 
 enum class Denial : uint8_t {
@@ -208,6 +214,28 @@ inline std::optional<UsernameRange> UsernamePrefixRange(std::string_view prefix)
   return range;
 }
 
+// --- Uploads (issue 15: POST /api/uploads, GET /files/{id}) ---------------------------------
+
+// One uploaded file: its record; the bytes are stored once per sha256 under the data dir.
+struct UploadRecord {
+  std::string id;  // 128 random bits, base64url: unguessable.
+  int64_t owner = 0;
+  std::string name;
+  int64_t size = 0;
+  std::string type;     // The declared type, or application/octet-stream (sniffing refused it).
+  std::string sha256;   // Lowercase hex.
+  int64_t created = 0;  // ms
+  int64_t width = 0;    // An image's (0: not known).
+  int64_t height = 0;
+  std::string thumb_sha256;  // Its thumbnail's bytes (a JPEG; "" when none).
+  int64_t thumb_size = 0;
+};
+
+struct UploadOutcome {
+  bool over_quota = false;  // Not stored: the owner's uploads would pass the quota.
+  int64_t used_bytes = 0;   // The owner's total, with this one when stored.
+};
+
 class ChatStore {
  public:
   virtual ~ChatStore() = default;
@@ -269,6 +297,20 @@ class ChatStore {
   // (conversation, last_seq) for each of `convs` that exists, in no particular order.
   virtual void LastSeqs(std::vector<int64_t> convs,
                         Reply<std::vector<std::pair<int64_t, int64_t>>> reply) = 0;
+
+  // --- Uploads (issue 15; storage/SCHEMA.md "uploads") -------------------------------------
+  // Stores the record unless the owner's uploads (this one included) would pass `quota_bytes`.
+  virtual void CreateUpload(UploadRecord record, uint64_t quota_bytes,
+                            Reply<UploadOutcome> reply) = 0;
+  // The record of `id` when `user` may read it: its owner, or a member of a conversation where
+  // a message carries it; `user` 0: no check (a signed URL was). nullopt otherwise (unknown and
+  // refused look the same); a read.
+  virtual void FindUpload(std::string id, int64_t user,
+                          Reply<std::optional<UploadRecord>> reply) = 0;
+  // The records among `ids` that `owner` uploaded, in no particular order (a send checks that
+  // its attachments are the sender's own); a read.
+  virtual void FindOwnedUploads(int64_t owner, std::vector<std::string> ids,
+                                Reply<std::vector<UploadRecord>> reply) = 0;
 };
 
 }  // namespace ringcast::storage

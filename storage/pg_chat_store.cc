@@ -120,7 +120,8 @@ struct Row {
                    .from = Int(first + 3),
                    .kind = Text(first + 4),
                    .body = Text(first + 5),
-                   .ts = Int(first + 6)};
+                   .ts = Int(first + 6),
+                   .attachments = Text(first + 7)};
   }
 };
 
@@ -243,7 +244,10 @@ class AppendJob final : public PgJob {
 
 void BuildAppendQueries(std::span<AppendJob* const> jobs, std::vector<PgQuery>& queries) {
   std::vector<int64_t> convs, senders, times;
-  std::vector<const std::string*> cids, kinds, bodies;
+  std::vector<const std::string*> cids, kinds, bodies, attachments;
+  // The attachment rows (sender, cid, position, upload), for append_attachments.
+  std::vector<int64_t> attach_senders, attach_positions;
+  std::vector<const std::string*> attach_cids, attach_uploads;
   for (const AppendJob* job : jobs) {
     convs.push_back(job->message.conv);
     senders.push_back(job->message.sender);
@@ -251,6 +255,13 @@ void BuildAppendQueries(std::span<AppendJob* const> jobs, std::vector<PgQuery>& 
     cids.push_back(&job->message.cid);
     kinds.push_back(&job->message.kind);
     bodies.push_back(&job->message.body);
+    attachments.push_back(&job->message.attachments);
+    for (size_t i = 0; i < job->message.attachment_ids.size(); ++i) {
+      attach_senders.push_back(job->message.sender);
+      attach_cids.push_back(&job->message.cid);
+      attach_positions.push_back(static_cast<int64_t>(i));
+      attach_uploads.push_back(&job->message.attachment_ids[i]);
+    }
   }
   std::vector<int64_t> locked = convs;
   std::sort(locked.begin(), locked.end());
@@ -259,17 +270,25 @@ void BuildAppendQueries(std::span<AppendJob* const> jobs, std::vector<PgQuery>& 
   queries.push_back(PgQuery{.statement = "lock_conversations",
                             .values = {pg::Int8ArrayBinary(locked)},
                             .binary = {true}});
-  queries.push_back(PgQuery{.statement = "append_batch",
-                            .values = {pg::Int8ArrayBinary(convs), pg::Int8ArrayBinary(senders),
-                                       pg::TextArrayBinary(cids), pg::TextArrayBinary(kinds),
-                                       pg::TextArrayBinary(bodies), pg::Int8ArrayBinary(times)},
-                            .binary = std::vector<bool>(6, true)});
+  queries.push_back(PgQuery{
+      .statement = "append_batch",
+      .values = {pg::Int8ArrayBinary(convs), pg::Int8ArrayBinary(senders),
+                 pg::TextArrayBinary(cids), pg::TextArrayBinary(kinds), pg::TextArrayBinary(bodies),
+                 pg::Int8ArrayBinary(times), pg::TextArrayBinary(attachments)},
+      .binary = std::vector<bool>(7, true)});
+  if (attach_senders.empty()) return;
+  queries.push_back(PgQuery{
+      .statement = "append_attachments",
+      .values = {pg::Int8ArrayBinary(attach_senders), pg::TextArrayBinary(attach_cids),
+                 pg::Int8ArrayBinary(attach_positions), pg::TextArrayBinary(attach_uploads)},
+      .binary = std::vector<bool>(4, true)});
 }
 
 Status ConsumeAppendRows(std::span<AppendJob* const> jobs, PgResults results) {
-  if (results.size() != 2) return Unexpected("append result count");
+  // A third result: append_attachments' (no rows).
+  if (results.size() != 2 && results.size() != 3) return Unexpected("append result count");
   const PGresult* rows = results[1];
-  if (PQntuples(rows) != static_cast<int>(jobs.size()) || PQnfields(rows) != 9) {
+  if (PQntuples(rows) != static_cast<int>(jobs.size()) || PQnfields(rows) != 10) {
     return Unexpected("append rows");
   }
   for (AppendJob* job : jobs) job->out = AppendOutcome{};
@@ -291,7 +310,8 @@ Status ConsumeAppendRows(std::span<AppendJob* const> jobs, PgResults results) {
                               .from = in.sender,
                               .kind = in.kind,
                               .body = in.body,
-                              .ts = in.ts};
+                              .ts = in.ts,
+                              .attachments = in.attachments};
         break;
       case 'd':
         out.duplicate = true;
@@ -301,7 +321,8 @@ Status ConsumeAppendRows(std::span<AppendJob* const> jobs, PgResults results) {
                               .from = in.sender,
                               .kind = row.Text(5),
                               .body = row.Text(6),
-                              .ts = row.Int(7)};
+                              .ts = row.Int(7),
+                              .attachments = row.Text(9)};
         break;
       case 'b':
         repeats.emplace_back(static_cast<size_t>(ord - 1), static_cast<size_t>(first - 1));
@@ -782,6 +803,70 @@ void PgChatStore::CollectMetrics(MetricSet& out) const {
                        .queued_writes = stats.queued,
                        .reconnects = stats.reconnects},
                       pipeline_->batch_sizes(), pipeline_->commit_seconds(), out);
+}
+
+// --- Uploads (issue 15) -------------------------------------------------------------------
+
+namespace {
+UploadRecord ReadUpload(const Row& row) {
+  return UploadRecord{.id = row.Text(0),
+                      .owner = row.Int(1),
+                      .name = row.Text(2),
+                      .size = row.Int(3),
+                      .type = row.Text(4),
+                      .sha256 = row.Text(5),
+                      .created = row.Int(6),
+                      .width = row.Int(7),
+                      .height = row.Int(8),
+                      .thumb_sha256 = row.Text(9),
+                      .thumb_size = row.Int(10)};
+}
+}  // namespace
+
+void PgChatStore::CreateUpload(UploadRecord r, uint64_t quota_bytes, Reply<UploadOutcome> reply) {
+  const int64_t quota = static_cast<int64_t>(std::min<uint64_t>(quota_bytes, INT64_MAX));
+  Submit(
+      *pipeline_, LaneOf(r.owner), Kind::kWrite,
+      {Query("create_upload",
+             {std::move(r.id), Int(r.owner), std::move(r.name), Int(r.size), std::move(r.type),
+              std::move(r.sha256), Int(r.created), Int(r.width), Int(r.height),
+              std::move(r.thumb_sha256), Int(quota), Int(r.thumb_size)})},
+      [](PgResults results, UploadOutcome& out) {
+        ForEachRow(results[0], [&](const Row& row) {
+          out.over_quota = row.Bool(0);
+          out.used_bytes = row.Int(1);
+        });
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::FindOwnedUploads(int64_t owner, std::vector<std::string> ids,
+                                   Reply<std::vector<UploadRecord>> reply) {
+  std::vector<const std::string*> pointers;
+  for (const std::string& id : ids) pointers.push_back(&id);
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+      {PgQuery{.statement = "find_owned_uploads",
+               .values = {Int(owner), pg::TextArrayBinary(pointers)},
+               .binary = {false, true}}},
+      [](PgResults results, std::vector<UploadRecord>& out) {
+        ForEachRow(results[0], [&](const Row& row) { out.push_back(ReadUpload(row)); });
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::FindUpload(std::string id, int64_t user,
+                             Reply<std::optional<UploadRecord>> reply) {
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+      {Query("find_upload", {std::move(id), Int(user)})},
+      [](PgResults results, std::optional<UploadRecord>& out) {
+        ForEachRow(results[0], [&](const Row& row) { out = ReadUpload(row); });
+        return Status();
+      },
+      std::move(reply));
 }
 
 }  // namespace ringcast::storage

@@ -207,17 +207,50 @@ constexpr const char* kPgSchemaV3 = R"sql(
 CREATE INDEX users_username_prefix ON users ((lower(username) COLLATE "C"));
 )sql";
 
+// Version 6 (issue 15): uploaded files and the messages that carry them (storage/SCHEMA.md).
+constexpr const char* kPgSchemaV6 = R"sql(
+CREATE TABLE uploads (
+  id           text PRIMARY KEY,
+  owner_id     bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  name         text NOT NULL,
+  size         bigint NOT NULL CHECK (size >= 0),
+  type         text NOT NULL,
+  sha256       text NOT NULL,
+  created_at   bigint NOT NULL,
+  width        bigint NOT NULL DEFAULT 0,
+  height       bigint NOT NULL DEFAULT 0,
+  thumb_sha256 text NOT NULL DEFAULT '',
+  thumb_size   bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX uploads_owner ON uploads (owner_id);
+
+-- message_id has no foreign key, as messages has none (its key is (conversation_id, seq), and
+-- the append path is kept free of per-row checks); the append writes both in one transaction.
+CREATE TABLE message_attachments (
+  message_id      bigint NOT NULL,
+  position        int NOT NULL,
+  upload_id       text NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+  conversation_id bigint NOT NULL,
+  PRIMARY KEY (message_id, position)
+);
+CREATE INDEX message_attachments_upload ON message_attachments (upload_id, conversation_id);
+
+ALTER TABLE messages ADD COLUMN attachments text NOT NULL DEFAULT '';
+)sql";
+
 constexpr PgMigration kPgMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kPgSchemaV1},
     {2, "server settings shared by every node (the token signing secret)", kPgSchemaV2},
     {3, "username prefix search", kPgSchemaV3},
+    {6, "uploads and message attachments", kPgSchemaV6},
 };
 
 // A key of ringcast's own for pg_advisory_xact_lock ('RCST' 'MIGR').
 constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(5927159034712967506)";
 
 // Columns of a message row, in the order ReadPgMessage expects.
-#define RC_MESSAGE_COLUMNS "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, m.body, m.sent_at"
+#define RC_MESSAGE_COLUMNS \
+  "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, m.body, m.sent_at, m.attachments"
 
 // The conversations a sync covers: those asked for ($2 ids, $3 afters; in the order asked), or
 // every conversation of the user ($1) from the start when nothing was asked for.
@@ -248,6 +281,26 @@ constexpr PgStatement kStatements[] = {
      "WITH pruned AS (DELETE FROM revoked_tokens WHERE expires_at < $3) "
      "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING"},
     {"load_revoked", "SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > $1"},
+    // Uploads (issue 15). The quota check and the insert are one statement: two concurrent
+    // uploads of one owner may both pass it (READ COMMITTED), by at most one file each.
+    {"create_upload",
+     "WITH used AS (SELECT coalesce(sum(size), 0)::int8 AS bytes FROM uploads "
+     "WHERE owner_id = $2::int8), "
+     "ins AS (INSERT INTO uploads (id, owner_id, name, size, type, sha256, created_at, width, "
+     "height, thumb_sha256, thumb_size) SELECT $1, $2::int8, $3, $4::int8, $5, $6, $7::int8, "
+     "$8::int8, $9::int8, $10, $12::int8 FROM used WHERE used.bytes + $4::int8 <= $11::int8 "
+     "RETURNING size) "
+     "SELECT (SELECT count(*) FROM ins) = 0, (SELECT bytes FROM used) + "
+     "coalesce((SELECT size FROM ins), 0)"},
+    {"find_owned_uploads",
+     "SELECT id, owner_id, name, size, type, sha256, created_at, width, height, thumb_sha256, "
+     "thumb_size FROM uploads WHERE owner_id = $1::int8 AND id = ANY ($2::text[])"},
+    {"find_upload",
+     "SELECT u.id, u.owner_id, u.name, u.size, u.type, u.sha256, u.created_at, u.width, "
+     "u.height, u.thumb_sha256, u.thumb_size FROM uploads u WHERE u.id = $1 AND ($2::int8 = 0 OR "
+     "u.owner_id = $2::int8 OR EXISTS (SELECT 1 FROM message_attachments a JOIN "
+     "users_conversations uc ON uc.conversation_id = a.conversation_id AND uc.user_id = $2::int8 "
+     "WHERE a.upload_id = u.id))"},
     {"set_last_online",
      "UPDATE users SET last_online = greatest(coalesce(last_online, 0), $2) WHERE id = $1"},
     {"create_conversation",
@@ -309,7 +362,8 @@ constexpr PgStatement kStatements[] = {
      "    AND seq > mine.after ORDER BY seq LIMIT $4) m"
      "), costed AS (SELECT page.*, sum(cost) OVER (ORDER BY ord, seq ROWS UNBOUNDED PRECEDING) "
      "  - cost AS spent FROM page) "
-     "SELECT ord, id, conversation_id, seq, sender_id, kind, body, sent_at FROM costed "
+     "SELECT ord, id, conversation_id, seq, sender_id, kind, body, sent_at, attachments "
+     "FROM costed "
      "WHERE spent < $5 ORDER BY ord, seq"},
     // Locks the batch's conversations in id order, so that concurrent batches (other writer
     // connections, other nodes) never wait for each other in a cycle.
@@ -330,11 +384,12 @@ constexpr PgStatement kStatements[] = {
     {"append_batch",
      "WITH input AS ("
      "  SELECT t.*, min(t.ord) OVER (PARTITION BY t.sender, t.cid) AS first FROM unnest("
-     "    $1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[]) "
-     "    WITH ORDINALITY AS t(conv, sender, cid, kind, body, ts, ord)"
+     "    $1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[]) "
+     "    WITH ORDINALITY AS t(conv, sender, cid, kind, body, ts, att, ord)"
      "), checked AS ("
      "  SELECT i.*, old.id AS old_id, old.seq AS old_seq, old.conversation_id AS old_conv, "
      "    old.kind AS old_kind, old.body AS old_body, old.sent_at AS old_ts, "
+     "    old.attachments AS old_att, "
      "    old.id IS NULL AND member.hit IS NOT NULL AS fresh "
      "  FROM input i "
      "  LEFT JOIN LATERAL (SELECT * FROM messages m WHERE m.sender_id = i.sender "
@@ -342,7 +397,7 @@ constexpr PgStatement kStatements[] = {
      "  LEFT JOIN LATERAL (SELECT true AS hit FROM users_conversations uc WHERE i.ord = i.first "
      "    AND uc.conversation_id = i.conv AND uc.user_id = i.sender LIMIT 1) member ON true"
      "), numbered AS ("
-     "  SELECT c.ord, c.first, c.conv, c.sender, c.cid, c.kind, c.body, c.ts, "
+     "  SELECT c.ord, c.first, c.conv, c.sender, c.cid, c.kind, c.body, c.ts, c.att, "
      "    nextval('messages_id_seq') AS id, "
      "    (SELECT last_seq FROM conversations WHERE id = c.conv) "
      "      + row_number() OVER (PARTITION BY c.conv ORDER BY c.ord) AS seq "
@@ -353,19 +408,26 @@ constexpr PgStatement kStatements[] = {
      "  WHERE conversations.id = b.conv"
      "), inserted AS ("
      "  INSERT INTO messages (id, conversation_id, seq, sender_id, kind, body, sent_at, "
-     "    client_msg_id) "
-     "  SELECT id, conv, seq, sender, kind, body, ts, cid FROM numbered"
+     "    client_msg_id, attachments) "
+     "  SELECT id, conv, seq, sender, kind, body, ts, cid, att FROM numbered"
      "), own_read AS ("
      "  UPDATE users_conversations uc SET read_seq = greatest(uc.read_seq, o.top), "
      "    delivered_seq = greatest(uc.delivered_seq, o.top) "
      "  FROM (SELECT conv, sender, max(seq) AS top FROM numbered GROUP BY conv, sender) o "
      "  WHERE uc.conversation_id = o.conv AND uc.user_id = o.sender AND uc.read_seq < o.top"
      ") "
-     "SELECT ord, 'i', id, seq, NULL::int8, NULL, NULL, NULL::int8, first FROM numbered "
+     "SELECT ord, 'i', id, seq, NULL::int8, NULL, NULL, NULL::int8, first, NULL FROM numbered "
      "UNION ALL "
      "SELECT ord, CASE WHEN old_id IS NOT NULL THEN 'd' WHEN ord <> first THEN 'b' ELSE 'f' END, "
-     "  old_id, old_seq, old_conv, old_kind, old_body, old_ts, first FROM checked "
+     "  old_id, old_seq, old_conv, old_kind, old_body, old_ts, first, old_att FROM checked "
      "WHERE NOT fresh"},
+    // After append_batch, in its transaction: the rows that let a conversation's members read
+    // the files its messages carry (issue 15), found by (sender, cid) as the batch stored them.
+    {"append_attachments",
+     "INSERT INTO message_attachments (message_id, position, upload_id, conversation_id) "
+     "SELECT m.id, a.pos::int, a.upload, m.conversation_id FROM unnest($1::int8[], $2::text[], "
+     "$3::int8[], $4::text[]) AS a(sender, cid, pos, upload) JOIN messages m "
+     "ON m.sender_id = a.sender AND m.client_msg_id = a.cid ON CONFLICT DO NOTHING"},
 };
 
 #undef RC_MESSAGE_COLUMNS

@@ -26,7 +26,8 @@ Status ForEachRow(Statement& stmt, RowFn row) {
   }
 }
 
-constexpr const char* kMessageColumns = "id, conversation_id, seq, sender_id, kind, body, sent_at";
+constexpr const char* kMessageColumns =
+    "id, conversation_id, seq, sender_id, kind, body, sent_at, attachments";
 
 Message ReadMessage(Statement& stmt, int first = 0) {
   return Message{.id = stmt.ColumnInt64(first),
@@ -35,7 +36,8 @@ Message ReadMessage(Statement& stmt, int first = 0) {
                  .from = stmt.ColumnInt64(first + 3),
                  .kind = std::string(stmt.ColumnText(first + 4)),
                  .body = std::string(stmt.ColumnText(first + 5)),
-                 .ts = stmt.ColumnInt64(first + 6)};
+                 .ts = stmt.ColumnInt64(first + 6),
+                 .attachments = std::string(stmt.ColumnText(first + 7))};
 }
 
 // Members with their watermarks, by user id.
@@ -436,7 +438,7 @@ void SqliteChatStore::ListConversations(int64_t user,
       [user](SqliteDb& db, std::vector<ConversationSummary>& out) -> Status {
         auto stmt = db.Prepare(
             "SELECT c.id, c.name, c.is_group, c.last_seq, uc.read_seq, m.id, m.conversation_id, "
-            "m.seq, m.sender_id, m.kind, m.body, m.sent_at "
+            "m.seq, m.sender_id, m.kind, m.body, m.sent_at, m.attachments "
             "FROM users_conversations uc JOIN conversations c ON c.id = uc.conversation_id "
             "LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq "
             "WHERE uc.user_id = ?1 ORDER BY coalesce(m.sent_at, c.created_at) DESC, c.id DESC");
@@ -491,16 +493,18 @@ void SqliteChatStore::StartSession(int64_t user, Reply<SessionStart> reply) {
 }
 
 void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
-  // One INSERT (or none, for a duplicate or an outsider): no savepoint needed.
+  // One INSERT (or none, for a duplicate or an outsider): no savepoint needed, unless the
+  // message carries files (their rows too).
+  const Kind kind = message.attachment_ids.empty() ? Kind::kSingleWrite : Kind::kWrite;
   Submit<AppendOutcome>(
-      Kind::kSingleWrite,
+      kind,
       [message = std::move(message)](SqliteDb& db, AppendOutcome& out) -> Status {
         // seq is assigned here, at the writer, in the order the owner shard submitted: a
         // refused or duplicate send never takes a number, so seq stays gap-free.
         auto insert = db.Prepare(
             "INSERT INTO messages(conversation_id, seq, sender_id, kind, body, sent_at, "
-            "client_msg_id) "
-            "SELECT c.id, c.last_seq + 1, ?2, ?3, ?4, ?5, ?6 FROM conversations c "
+            "client_msg_id, attachments) "
+            "SELECT c.id, c.last_seq + 1, ?2, ?3, ?4, ?5, ?6, ?7 FROM conversations c "
             "JOIN users_conversations uc ON uc.conversation_id = c.id AND uc.user_id = ?2 "
             "WHERE c.id = ?1 "
             "ON CONFLICT(sender_id, client_msg_id) DO NOTHING RETURNING id, seq");
@@ -509,7 +513,8 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
             .BindText(3, message.kind)
             .BindText(4, message.body)
             .BindInt64(5, message.ts)
-            .BindText(6, message.cid);
+            .BindText(6, message.cid)
+            .BindText(7, message.attachments);
         bool inserted = false;
         Status s = ForEachRow(*insert, [&](Statement& row) {
           inserted = true;
@@ -519,9 +524,25 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
                                 .from = message.sender,
                                 .kind = message.kind,
                                 .body = message.body,
-                                .ts = message.ts};
+                                .ts = message.ts,
+                                .attachments = message.attachments};
         });
-        if (!s.ok() || inserted) return s;
+        if (!s.ok()) return s;
+        if (inserted) {
+          // The rows that let the conversation's members read the files (FindUpload).
+          auto attach = db.Prepare(
+              "INSERT INTO message_attachments(message_id, position, upload_id, conversation_id) "
+              "VALUES (?1, ?2, ?3, ?4)");
+          for (size_t i = 0; i < message.attachment_ids.size(); ++i) {
+            attach->Reset();
+            attach->BindInt64(1, out.message.id)
+                .BindInt64(2, static_cast<int64_t>(i))
+                .BindText(3, message.attachment_ids[i])
+                .BindInt64(4, message.conv);
+            if (Status a = attach->Exec(); !a.ok()) return a;
+          }
+          return s;
+        }
         auto original = db.Prepare(std::string("SELECT ") + kMessageColumns +
                                    " FROM messages WHERE sender_id = ?1 AND client_msg_id = ?2");
         original->BindInt64(1, message.sender).BindText(2, message.cid);
@@ -678,6 +699,97 @@ void SqliteChatStore::CollectMetrics(MetricSet& out) const {
                        .queued_writes = stats.queued_writes,
                        .queued_reads = stats.queued_reads},
                       executor_->batch_sizes(), executor_->commit_seconds(), out);
+}
+
+// --- Uploads (issue 15) -------------------------------------------------------------------
+
+void SqliteChatStore::CreateUpload(UploadRecord r, uint64_t quota_bytes,
+                                   Reply<UploadOutcome> reply) {
+  const int64_t quota = static_cast<int64_t>(std::min<uint64_t>(quota_bytes, INT64_MAX));
+  Submit<UploadOutcome>(
+      Kind::kWrite,
+      [r = std::move(r), quota](SqliteDb& db, UploadOutcome& out) -> Status {
+        // One writer: the check and the insert cannot interleave with another upload's.
+        auto used = db.Prepare("SELECT coalesce(sum(size), 0) FROM uploads WHERE owner_id = ?1");
+        used->BindInt64(1, r.owner);
+        Status s = ForEachRow(*used, [&](Statement& row) { out.used_bytes = row.ColumnInt64(0); });
+        if (!s.ok()) return s;
+        if (out.used_bytes > quota - r.size) {
+          out.over_quota = true;
+          return Status();
+        }
+        auto insert = db.Prepare(
+            "INSERT INTO uploads(id, owner_id, name, size, type, sha256, created_at, width, "
+            "height, thumb_sha256, thumb_size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+            "?11)");
+        insert->BindText(1, r.id).BindInt64(2, r.owner).BindText(3, r.name).BindInt64(4, r.size);
+        insert->BindText(5, r.type).BindText(6, r.sha256).BindInt64(7, r.created);
+        insert->BindInt64(8, r.width).BindInt64(9, r.height).BindText(10, r.thumb_sha256);
+        insert->BindInt64(11, r.thumb_size);
+        out.used_bytes += r.size;
+        return insert->Exec();
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::FindOwnedUploads(int64_t owner, std::vector<std::string> ids,
+                                       Reply<std::vector<UploadRecord>> reply) {
+  Submit<std::vector<UploadRecord>>(
+      Kind::kRead,
+      [owner, ids = std::move(ids)](SqliteDb& db, std::vector<UploadRecord>& out) {
+        auto stmt = db.Prepare(
+            "SELECT id, owner_id, name, size, type, sha256, created_at, width, height, "
+            "thumb_sha256, thumb_size FROM uploads WHERE id = ?1 AND owner_id = ?2");
+        for (const std::string& id : ids) {
+          stmt->Reset();
+          stmt->BindText(1, id).BindInt64(2, owner);
+          Status s = ForEachRow(*stmt, [&](Statement& row) {
+            out.push_back(UploadRecord{.id = std::string(row.ColumnText(0)),
+                                       .owner = row.ColumnInt64(1),
+                                       .name = std::string(row.ColumnText(2)),
+                                       .size = row.ColumnInt64(3),
+                                       .type = std::string(row.ColumnText(4)),
+                                       .sha256 = std::string(row.ColumnText(5)),
+                                       .created = row.ColumnInt64(6),
+                                       .width = row.ColumnInt64(7),
+                                       .height = row.ColumnInt64(8),
+                                       .thumb_sha256 = std::string(row.ColumnText(9)),
+                                       .thumb_size = row.ColumnInt64(10)});
+          });
+          if (!s.ok()) return s;
+        }
+        return Status();
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::FindUpload(std::string id, int64_t user,
+                                 Reply<std::optional<UploadRecord>> reply) {
+  Submit<std::optional<UploadRecord>>(
+      Kind::kRead,
+      [id = std::move(id), user](SqliteDb& db, std::optional<UploadRecord>& out) {
+        auto stmt = db.Prepare(
+            "SELECT u.id, u.owner_id, u.name, u.size, u.type, u.sha256, u.created_at, u.width, "
+            "u.height, u.thumb_sha256, u.thumb_size FROM uploads u WHERE u.id = ?1 AND (?2 = 0 OR "
+            "u.owner_id = ?2 OR EXISTS (SELECT 1 FROM message_attachments a JOIN "
+            "users_conversations uc ON uc.conversation_id = a.conversation_id AND "
+            "uc.user_id = ?2 WHERE a.upload_id = u.id))");
+        stmt->BindText(1, id).BindInt64(2, user);
+        return ForEachRow(*stmt, [&](Statement& row) {
+          out = UploadRecord{.id = std::string(row.ColumnText(0)),
+                             .owner = row.ColumnInt64(1),
+                             .name = std::string(row.ColumnText(2)),
+                             .size = row.ColumnInt64(3),
+                             .type = std::string(row.ColumnText(4)),
+                             .sha256 = std::string(row.ColumnText(5)),
+                             .created = row.ColumnInt64(6),
+                             .width = row.ColumnInt64(7),
+                             .height = row.ColumnInt64(8),
+                             .thumb_sha256 = std::string(row.ColumnText(9)),
+                             .thumb_size = row.ColumnInt64(10)};
+        });
+      },
+      std::move(reply));
 }
 
 }  // namespace ringcast::storage

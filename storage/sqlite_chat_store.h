@@ -49,6 +49,11 @@ class SqliteChatStore final : public ChatStore {
                  Reply<std::vector<Message>> reply) override;
   void LastSeqs(std::vector<int64_t> convs,
                 Reply<std::vector<std::pair<int64_t, int64_t>>> reply) override;
+  // Uploads (issue 15).
+  void CreateUpload(UploadRecord record, uint64_t quota_bytes, Reply<UploadOutcome> reply) override;
+  void FindUpload(std::string id, int64_t user, Reply<std::optional<UploadRecord>> reply) override;
+  void FindOwnedUploads(int64_t owner, std::vector<std::string> ids,
+                        Reply<std::vector<UploadRecord>> reply) override;
 
  private:
   explicit SqliteChatStore(std::unique_ptr<BatchExecutor> executor)

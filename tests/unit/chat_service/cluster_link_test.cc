@@ -129,5 +129,57 @@ TEST(ClusterLinkTest, ForwardAnswersCarryTheOutcome) {
   }
 }
 
+// Files (issue 15): messages and forwarded sends that carry attachments take their own tags
+// ("x", "g"), so that a node without them skips them rather than misread them.
+TEST(ClusterLinkTest, AttachmentsCrossNodes) {
+  storage::Message message{.id = 5,
+                           .conv = 42,
+                           .seq = 9,
+                           .from = 7,
+                           .kind = "text",
+                           .body = "see\nfile",
+                           .ts = 3,
+                           .attachments = R"([{"id":"AAAAAAAAAAAAAAAAAAAAAA","name":"a b\n"}])"};
+  const std::string wire = ClusterLink::EncodeMessage(message);
+  EXPECT_TRUE(wire.starts_with('x'));
+  auto decoded = ClusterLink::DecodeMessage(42, wire);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->attachments, message.attachments);
+  EXPECT_EQ(decoded->body, message.body);
+  EXPECT_EQ(decoded->kind, "text");
+  message.attachments.clear();
+  EXPECT_TRUE(ClusterLink::EncodeMessage(message).starts_with('m'));
+
+  storage::NewMessage send{.conv = 42,
+                           .sender = 7,
+                           .cid = "c1",
+                           .kind = "text",
+                           .body = "b",
+                           .ts = 1,
+                           .attachments = R"([{"id":"x"},{"id":"y"}])",
+                           .attachment_ids = {"AAAAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBBBB"}};
+  auto forwarded = ClusterLink::DecodeForward(ClusterLink::EncodeForward("n1", 4, send));
+  ASSERT_TRUE(forwarded);
+  EXPECT_EQ(forwarded->message.attachments, send.attachments);
+  EXPECT_EQ(forwarded->message.attachment_ids, send.attachment_ids);
+  EXPECT_EQ(forwarded->message.body, "b");
+  EXPECT_EQ(forwarded->message.cid, "c1");
+
+  storage::AppendOutcome outcome;
+  outcome.message = {.id = 5,
+                     .conv = 42,
+                     .seq = 9,
+                     .from = 7,
+                     .kind = "text",
+                     .body = "m",
+                     .ts = 3,
+                     .attachments = "[1]"};
+  auto answer = ClusterLink::DecodeForwardAnswer(
+      ClusterLink::EncodeForwardAnswer(1, 42, storage::Result<storage::AppendOutcome>(outcome)));
+  ASSERT_TRUE(answer && answer->result.ok());
+  EXPECT_EQ(answer->result->message.attachments, "[1]");
+  EXPECT_FALSE(ClusterLink::DecodeMessage(42, "x 1 2 3 4 4 99\ntext[]"));
+}
+
 }  // namespace
 }  // namespace ringcast::chat

@@ -27,6 +27,64 @@ TEST_F(RequestParserTest, SendWithEveryFieldInAnyOrder) {
   EXPECT_EQ(request_.body, "h\xc3\xa9\n");  // Unescaped.
 }
 
+TEST_F(RequestParserTest, SendWithAttachments) {
+  ASSERT_TRUE(Parse(R"({"type":"send","conv":1,"cid":"x","body":"",)"
+                    R"("attachments":["AAAAAAAAAAAAAAAAAAAAAA","abc-_0123456789abcdefg"]})"))
+      << error_.message;
+  ASSERT_EQ(request_.attachments.size(), 2u);
+  EXPECT_EQ(request_.attachments[1], "abc-_0123456789abcdefg");
+  for (
+      const char* bad : {
+          R"({"type":"send","conv":1,"cid":"x","body":"","attachments":"AAAAAAAAAAAAAAAAAAAAAA"})",
+          R"({"type":"send","conv":1,"cid":"x","body":"","attachments":["short"]})",
+          R"({"type":"send","conv":1,"cid":"x","body":"","attachments":[1]})",
+          R"({"type":"send","conv":1,"cid":"x","body":"","attachments":["AAAAAAAAAAAAAAAAAAAAA="]})",
+          R"({"type":"send","conv":1,"cid":"x","body":"","attachments":["AAAAAAAAAAAAAAAAAAAAAA","AAAAAAAAAAAAAAAAAAAAAA"]})",
+      }) {
+    EXPECT_FALSE(Parse(bad)) << bad;
+    EXPECT_NE(error_.message.find("attachments"), std::string::npos) << error_.message;
+    EXPECT_EQ(error_.cid, "x");
+  }
+  std::string eleven = R"({"type":"send","conv":1,"cid":"x","body":"","attachments":[)";
+  for (int i = 0; i < 11; ++i) {
+    eleven.append(i ? "," : "")
+        .append("\"")
+        .append(std::string(21, 'A'))
+        .append(1, char('a' + i))
+        .append("\"");
+  }
+  EXPECT_FALSE(Parse(eleven + "]}"));
+}
+
+TEST_F(RequestParserTest, EncodeAttachmentsKeepsTheSendsOrder) {
+  std::vector<storage::UploadRecord> uploads = {
+      {.id = "B",
+       .name = "b.png",
+       .size = 2,
+       .type = "image/png",
+       .sha256 = "bb",
+       .width = 4,
+       .height = 3,
+       .thumb_sha256 = "tt"},
+      {.id = "A", .name = "a\"", .size = 1, .type = "text/plain", .sha256 = "aa"}};
+  EXPECT_EQ(
+      EncodeAttachments({"A", "B"}, uploads),
+      R"([{"id":"A","name":"a\"","size":1,"type":"text/plain","sha256":"aa","url":"/files/A"},)"
+      R"({"id":"B","name":"b.png","size":2,"type":"image/png","sha256":"bb","url":"/files/B",)"
+      R"("thumb_url":"/files/B/thumb","width":4,"height":3}])");
+  storage::Message message{.id = 1,
+                           .conv = 2,
+                           .seq = 3,
+                           .from = 4,
+                           .kind = "text",
+                           .body = "",
+                           .ts = 5,
+                           .attachments = "[]"};
+  EXPECT_NE(EncodeMessageEvent(message).find(R"("attachments":[])"), std::string::npos);
+  message.attachments.clear();
+  EXPECT_EQ(EncodeMessageEvent(message).find("attachments"), std::string::npos);
+}
+
 TEST_F(RequestParserTest, SendDefaultsKindToText) {
   ASSERT_TRUE(Parse(R"({"type":"send","conv":1,"cid":"x","body":""})")) << error_.message;
   EXPECT_EQ(request_.kind, "text");

@@ -164,7 +164,7 @@ TEST_F(MigrationsTest, Version2MarksOwnMessagesRead) {
   )sql")
                   .ok());
   EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 1"), 0);
-  Status s = Migrate(*db);
+  Status s = Migrate(*db, SchemaMigrations().first(2));
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 2);
   EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 1"), 3);
@@ -176,6 +176,24 @@ TEST_F(MigrationsTest, Version2MarksOwnMessagesRead) {
                   .ok());
   EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 1"), 5);
   EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 2"), 4);
+}
+
+// Version 5 on a database written at version 4: the upload tables appear, empty, and take a
+// record and its attachment row.
+TEST_F(MigrationsTest, Version5AddsUploads) {
+  auto db = OpenDb();
+  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(4)).ok());
+  ASSERT_TRUE(db->Exec("INSERT INTO users(id, username, password_hash, created_at) "
+                       "VALUES (1, 'a', 'h', 1)")
+                  .ok());
+  Status s = Migrate(*db);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_GE(*db->QueryInt64("PRAGMA user_version"), 5);
+  ASSERT_TRUE(db->Exec("INSERT INTO uploads(id, owner_id, name, size, type, sha256, created_at) "
+                       "VALUES ('AAAAAAAAAAAAAAAAAAAAAA', 1, 'f', 3, 'text/plain', 'ab', 1)")
+                  .ok());
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM uploads WHERE width = 0 AND thumb_sha256 = ''"), 1);
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM message_attachments"), 0);
 }
 
 TEST_F(MigrationsTest, BuiltInListIsConsecutiveFromOne) {

@@ -1,0 +1,74 @@
+// UploadApi: the chat's files (proto/PROTOCOL.md, "Files"): POST /api/uploads takes a file as
+// it streams in (core/net/file_upload.h), GET /api/uploads/{id} gives its record and a signed
+// URL, GET /files/{id} serves it (core/net/file_download.h) to whoever may read it.
+//
+// Owner: its shard's thread (one per ChatShard). Blocking work (fsync, rename) runs on the
+// worker pool, store calls on the store's threads; their results come back as mail.
+//
+// Who may read a file: its uploader, a member of a conversation where a message carries it,
+// with a token (Authorization: Bearer, or ?token= for an <img src>), or anyone holding a signed
+// URL (?exp=&sig=: HMAC-SHA256 with the server secret over "<id>.<exp>", until exp, seconds
+// since the epoch; --file-url-ttl), which a CDN can cache without a token. Everyone else gets
+// 404, as for a file that does not exist.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/config.h"
+#include "core/net/file_upload.h"
+#include "core/net/http_exchange.h"
+#include "storage/chat_store.h"
+
+namespace ringcast {
+class Shard;
+}
+
+namespace ringcast::chat {
+
+class ChatService;
+class HttpApi;
+struct PreparedUpload;  // An upload between its body's end and its record (the .cc file).
+
+class UploadApi {
+ public:
+  UploadApi(Shard& shard, ChatService& service, HttpApi& http_api);
+
+  static bool Serves(std::string_view path);
+  // POST /api/uploads streams its body (Application::StreamsBody).
+  static bool StreamsBody(const http::Request& request);
+  void OnRequest(HttpExchange& exchange);
+
+  // The signed URL of a file, valid until `exp` (seconds since the epoch).
+  std::string SignedPath(std::string_view id, int64_t exp) const;
+  // Whether `sig` signs (id, exp) and exp has not passed.
+  bool SignatureValid(std::string_view id, std::string_view exp, std::string_view sig) const;
+
+ private:
+  void HandleUpload(HttpExchange& exchange);
+  void HandleRecord(HttpExchange& exchange, std::string_view id);
+  void HandleFile(HttpExchange& exchange, std::string_view rest);
+  // After the body has arrived (on this shard): record, then commit the bytes, then answer.
+  void OnUploaded(const DeferredHttp& deferred, int64_t owner, std::string name,
+                  std::string declared_type, UploadedFile file);
+  // After the worker made the thumbnail: the record (quota), then the bytes into place.
+  void StoreUpload(const DeferredHttp& deferred, storage::UploadRecord record,
+                   std::shared_ptr<PreparedUpload> prepared);
+
+  Shard& shard_;
+  ChatService& service_;
+  HttpApi& http_api_;
+  const Config& config_;
+  std::string files_dir_;
+};
+
+// "image/png; charset=x" → "image/png": lowercase, parameters dropped; "" when not a valid
+// type/subtype.
+std::string NormalizeMediaType(std::string_view type);
+// The type to store: the declared one, unless it claims an image the bytes are not (then
+// application/octet-stream), or is absent.
+std::string StoredType(std::string_view declared, std::string_view head);
+
+}  // namespace ringcast::chat

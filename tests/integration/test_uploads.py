@@ -1,0 +1,460 @@
+"""Uploads and files (PROTOCOL.md "Files"): POST /api/uploads streamed to disk (raw and
+multipart), GET /files/{id} with ETag/304, Range/206/416, safe headers, access for the uploader
+only (non-member → 404), signed URLs until they expire, the size limit and the quota (no partial
+file left), kill -9 mid-upload (no visible partial file, temp files removed at restart), and a
+chat send acked on the same shard while a large upload is in flight.
+
+The chat-and-store cases run on both stores (conftest.py, "Two stores"); the rest, which test
+the engine and the file store, on SQLite only."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import http.client
+import json
+import os
+import signal
+import socket
+import threading
+import time
+import struct
+import urllib.parse
+import zlib
+
+import pytest
+
+from chat_client import FAST_ARGS, TIMEOUT, Api, ChatConn, chat_args
+from support import run_async
+
+pytestmark = pytest.mark.both_stores
+
+MiB = 1 << 20
+BOUNDARY = "----ringcastTestBoundary7MA4YWxk"
+
+SQLITE_ONLY = pytest.mark.sqlite_only("the file store and the engine, not the chat store")
+
+
+def _pattern(size: int, seed: int = 0) -> bytes:
+    """Deterministic bytes that are not all alike (a hash mismatch shows a shifted chunk)."""
+    block = hashlib.sha256(str(seed).encode()).digest() * 2048  # 64 KiB
+    return (block * (size // len(block) + 1))[:size]
+
+
+def upload_raw(port: int, token: str, data, size: int, *, name: str = "f.bin",
+               content_type: str = "application/octet-stream", timeout: float = 60.0):
+    """POST /api/uploads with the file as the body (bytes, or an iterable of chunks)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.putrequest("POST", "/api/uploads?name=" + urllib.parse.quote(name))
+        conn.putheader("Authorization", f"Bearer {token}")
+        conn.putheader("Content-Type", content_type)
+        conn.putheader("Content-Length", str(size))
+        conn.endheaders()
+        for chunk in ([data] if isinstance(data, (bytes, bytearray)) else data):
+            conn.send(chunk)
+        r = conn.getresponse()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
+    finally:
+        conn.close()
+
+
+def multipart_parts(file: bytes, name: str, file_type: str) -> tuple[bytes, bytes]:
+    head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
+            f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"{name}\"\r\nContent-Type: {file_type}\r\n\r\n").encode()
+    tail = f"\r\n--{BOUNDARY}--\r\n".encode()
+    return head, tail
+
+
+def upload_multipart(port: int, token: str, file: bytes, *, name: str = "m.bin",
+                     file_type: str = "application/octet-stream"):
+    head, tail = multipart_parts(file, name, file_type)
+    chunks = [head] + [file[i:i + MiB] for i in range(0, len(file), MiB)] + [tail]
+    return upload_raw(port, token, chunks, len(head) + len(file) + len(tail), name="",
+                      content_type=f"multipart/form-data; boundary={BOUNDARY}")
+
+
+def download(port: int, path: str, token: str | None = None, headers=None,
+             method: str = "GET"):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        hdrs = dict(headers or {})
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
+        conn.request(method, path, headers=hdrs)
+        r = conn.getresponse()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
+    finally:
+        conn.close()
+
+
+def make_png(width: int, height: int) -> bytes:
+    """A real RGB PNG (a gradient), without an imaging library."""
+    row = lambda y: b"\x00" + bytes(v for x in range(width) for v in (x % 256, y % 256, 90))
+    raw = b"".join(row(y) for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a JPEG's SOF marker."""
+    i = 2
+    while i < len(data):
+        marker, length = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
+        if 0xC0 <= marker <= 0xC3:
+            height, width = struct.unpack(">HH", data[i + 5:i + 9])
+            return width, height
+        i += 2 + length
+    raise AssertionError("no SOF marker")
+
+
+def stored_files(data_dir) -> tuple[list[str], list[str]]:
+    """(files under <data-dir>/files/ab/..., files in <data-dir>/files/tmp)."""
+    root = os.path.join(str(data_dir), "files")
+    stored, temp = [], []
+    for dirpath, _, names in os.walk(root):
+        for n in names:
+            (temp if dirpath.endswith("tmp") else stored).append(os.path.join(dirpath, n))
+    return stored, temp
+
+
+@pytest.fixture
+def api(shared_server):
+    return Api(shared_server.port)
+
+
+SERVER_ARGS = chat_args(max_upload_bytes=60 * MiB)
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(240)
+def test_raw_and_multipart_roundtrip_with_checksums(shared_server, api):
+    port = shared_server.port
+    user = api.new_user("up")
+    for size in (0, 1, 8 * 1024, 50 * MiB):
+        data = _pattern(size, size)
+        digest = hashlib.sha256(data).hexdigest()
+        for how in ("raw", "multipart"):
+            if how == "raw":
+                status, _, body = upload_raw(port, user.token, data, size, name=f"r{size}.bin")
+            else:
+                status, _, body = upload_multipart(port, user.token, data, name=f"m{size}.bin")
+            assert status == 201, (how, size, body[:200])
+            rec = json.loads(body)
+            assert set(rec) >= {"id", "name", "size", "type", "sha256", "url"}
+            assert rec["size"] == size and rec["sha256"] == digest, (how, size, rec)
+            assert rec["name"] == (f"r{size}.bin" if how == "raw" else f"m{size}.bin")
+            assert rec["url"] == "/files/" + rec["id"] and len(rec["id"]) == 22
+            status, headers, got = download(port, rec["url"], user.token)
+            assert status == 200 and hashlib.sha256(got).hexdigest() == digest, (how, size)
+            assert headers["etag"] == f'"{digest}"'
+            assert headers["x-content-type-options"] == "nosniff"
+            assert "immutable" in headers["cache-control"]
+            assert headers["cache-control"].startswith("private")
+            assert headers["content-disposition"].startswith("attachment;")
+    # The same bytes are stored once (content-addressed): 4 sizes, raw and multipart alike.
+    stored, temp = stored_files(shared_server.data_dir)
+    assert len(stored) == 4 and temp == [], (stored, temp)
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(120)
+def test_concurrent_uploads_from_several_clients(shared_server, api):
+    port = shared_server.port
+    users = api.new_users(4, "cc")
+    results: dict[int, tuple] = {}
+
+    def one(i):
+        data = _pattern(3 * MiB + i, 100 + i)
+        chunks = (data[j:j + 64 * 1024] for j in range(0, len(data), 64 * 1024))
+        results[i] = (upload_raw(port, users[i].token, chunks, len(data)),
+                      hashlib.sha256(data).hexdigest())
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(100)
+    assert len(results) == 4
+    for i, ((status, _, body), digest) in results.items():
+        assert status == 201, body
+        rec = json.loads(body)
+        assert rec["sha256"] == digest
+        status, _, got = download(port, rec["url"], users[i].token)
+        assert status == 200 and hashlib.sha256(got).hexdigest() == digest
+
+
+@SQLITE_ONLY
+def test_range_resume_304_and_416(shared_server, api):
+    port = shared_server.port
+    user = api.new_user("rg")
+    data = _pattern(1 * MiB + 123, 7)
+    status, _, body = upload_raw(port, user.token, data, len(data))
+    rec = json.loads(body)
+    url = rec["url"]
+    half = len(data) // 2
+    status, headers, first = download(port, url, user.token, {"Range": f"bytes=0-{half - 1}"})
+    assert status == 206 and first == data[:half]
+    assert headers["content-range"] == f"bytes 0-{half - 1}/{len(data)}"
+    status, headers, rest = download(port, url, user.token, {"Range": f"bytes={half}-"})
+    assert status == 206 and first + rest == data  # A resumed download.
+    status, _, tail = download(port, url, user.token, {"Range": "bytes=-10"})
+    assert status == 206 and tail == data[-10:]
+    status, headers, _ = download(port, url, user.token, {"Range": f"bytes={len(data)}-"})
+    assert status == 416 and headers["content-range"] == f"bytes */{len(data)}"
+    status, headers, got = download(port, url, user.token, {"If-None-Match": f'"{rec["sha256"]}"'})
+    assert status == 304 and got == b"" and headers["etag"] == f'"{rec["sha256"]}"'
+    status, headers, got = download(port, url, user.token, method="HEAD")
+    assert status == 200 and got == b"" and headers["content-length"] == str(len(data))
+
+
+@SQLITE_ONLY
+def test_expect_100_continue(shared_server, api):
+    """A client that sends `Expect: 100-continue` gets the interim answer before the body, and
+    none when the upload is refused at once."""
+    user = api.new_user("ec")
+    with socket.create_connection(("127.0.0.1", shared_server.port), timeout=10) as sock:
+        head = (f"POST /api/uploads?name=e.txt HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                f"Authorization: Bearer {user.token}\r\nExpect: 100-continue\r\n"
+                f"Content-Length: 5\r\n\r\n")
+        sock.sendall(head.encode())
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"hello")
+        reply = sock.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 201 "), reply
+    with socket.create_connection(("127.0.0.1", shared_server.port), timeout=10) as sock:
+        sock.sendall((f"POST /api/uploads HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                      f"Content-Length: {100 * MiB}\r\nAuthorization: Bearer {user.token}\r\n\r\n"
+                      ).encode())
+        reply = sock.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 413 "), reply
+
+
+@SQLITE_ONLY
+def test_html_uploaded_as_png_is_never_inline(shared_server, api):
+    port = shared_server.port
+    user = api.new_user("xs")
+    html = b"<html><body><script>alert(1)</script></body></html>"
+    status, _, body = upload_raw(port, user.token, html, len(html), name="evil.png",
+                                 content_type="image/png")
+    rec = json.loads(body)
+    assert status == 201 and rec["type"] == "application/octet-stream", rec
+    status, headers, got = download(port, rec["url"], user.token)
+    assert status == 200 and got == html
+    assert headers["content-type"] == "application/octet-stream"
+    assert headers["content-disposition"].startswith("attachment;")
+    assert headers["x-content-type-options"] == "nosniff"
+    # A real PNG signature is accepted as image/png and shown inline, with its name encoded.
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
+    status, _, body = upload_raw(port, user.token, png, len(png), name="caf\u00e9 \"1\".png",
+                                 content_type="image/png")
+    rec = json.loads(body)
+    assert rec["type"] == "image/png"
+    status, headers, _ = download(port, rec["url"], user.token)
+    assert headers["content-type"] == "image/png"
+    assert headers["content-disposition"] == (
+        "inline; filename=\"caf__ _1_.png\"; filename*=UTF-8''caf%C3%A9%20%221%22.png")
+
+
+@SQLITE_ONLY
+def test_image_thumbnail(shared_server, api):
+    port = shared_server.port
+    user = api.new_user("th")
+    png = make_png(640, 400)
+    status, _, body = upload_multipart(port, user.token, png, name="pic.png", file_type="image/png")
+    rec = json.loads(body)
+    assert status == 201 and rec["type"] == "image/png", rec
+    assert (rec["width"], rec["height"]) == (640, 400)
+    assert rec["thumb_url"] == rec["url"] + "/thumb"
+    status, headers, thumb = download(port, rec["thumb_url"], user.token)
+    assert status == 200 and headers["content-type"] == "image/jpeg"
+    assert headers["content-disposition"].startswith("inline;")
+    assert thumb[:3] == b"\xff\xd8\xff" and jpeg_size(thumb) == (320, 200)
+    # Not an image, or a small one: no thumbnail route / a thumbnail no bigger than the image.
+    status, _, body = upload_raw(port, user.token, b"plain", 5, content_type="text/plain")
+    rec = json.loads(body)
+    assert "thumb_url" not in rec and "width" not in rec
+    assert download(port, rec["url"] + "/thumb", user.token)[0] == 404
+    status, _, body = upload_raw(port, user.token, make_png(40, 90), len(make_png(40, 90)),
+                                 content_type="image/png")
+    rec = json.loads(body)
+    assert jpeg_size(download(port, rec["thumb_url"], user.token)[2]) == (40, 90)
+
+
+def test_attachments_in_messages_grant_members_access(shared_server, api):
+    """Both stores: `send` with attachments (only the sender's own uploads), the message event
+    and history carry their metadata, and membership of the conversation grants access."""
+    port = shared_server.port
+    a, b, c = api.new_users(3, "at")
+    conv = api.direct(a, b)
+    png = make_png(64, 48)
+    status, _, body = upload_raw(port, a.token, png, len(png), name="p.png", content_type="image/png")
+    rec = json.loads(body)
+    status, _, body = upload_raw(port, c.token, b"not yours", 9)
+    foreign = json.loads(body)
+    assert download(port, rec["url"], b.token)[0] == 404  # Not yet attached anywhere.
+
+    async def go():
+        wa = await ChatConn.connect(port, a.token, name="a")
+        wb = await ChatConn.connect(port, b.token, name="b")
+        try:
+            await wa.send_json({"type": "send", "conv": conv, "cid": "bad", "body": "x",
+                                "attachments": [foreign["id"]]})
+            refused = await wa.wait_for(lambda e: e.get("cid") == "bad", TIMEOUT, "bad's answer")
+            start = wb.mark()
+            await wa.send_json({"type": "send", "conv": conv, "cid": "ok", "body": "look",
+                                "attachments": [rec["id"]]})
+            ack = await wa.wait_for(lambda e: e.get("cid") == "ok", TIMEOUT, "ok's ack")
+            msg = await wb.wait_type("message", start=start, conv=conv)
+            return refused, ack, msg
+        finally:
+            await wa.ws.close()
+            await wb.ws.close()
+
+    refused, ack, msg = run_async(go(), 60)
+    assert refused["type"] == "error" and "own uploads" in refused["message"], refused
+    assert ack["type"] == "ack", ack
+    [att] = msg["attachments"]
+    assert att["id"] == rec["id"] and att["url"] == rec["url"] and att["sha256"] == rec["sha256"]
+    assert att["type"] == "image/png" and (att["width"], att["height"]) == (64, 48)
+    assert att["thumb_url"] == rec["url"] + "/thumb" and att["name"] == "p.png"
+    # A member of the conversation may read it now; an outsider still gets 404.
+    status, _, got = download(port, rec["url"], b.token)
+    assert status == 200 and got == png
+    assert download(port, rec["thumb_url"], b.token)[0] == 200
+    assert download(port, rec["url"], c.token)[0] == 404
+    history = api.messages(b, conv).json["messages"]
+    assert history[0]["attachments"] == msg["attachments"]
+
+
+def test_access_non_member_404_and_signed_urls(server_factory):
+    srv = server_factory(*chat_args(file_url_ttl=2))
+    api = Api(srv.port)
+    owner, other = api.new_users(2, "ac")
+    data = b"secret bytes"
+    status, _, body = upload_raw(srv.port, owner.token, data, len(data))
+    rec = json.loads(body)
+    assert download(srv.port, rec["url"], owner.token)[0] == 200
+    assert download(srv.port, rec["url"] + "?token=" + owner.token)[0] == 200  # For <img src>.
+    assert download(srv.port, rec["url"], other.token)[0] == 404  # Not 403: nothing revealed.
+    assert download(srv.port, "/files/AAAAAAAAAAAAAAAAAAAAAA", owner.token)[0] == 404
+    assert download(srv.port, rec["url"])[0] == 401
+    assert api.request("GET", "/api/uploads/" + rec["id"], token=other.token).status == 404
+    # The signed URL: no token needed, public caching bounded by its expiry, until it expires.
+    signed = rec["signed_url"]
+    status, headers, got = download(srv.port, signed)
+    assert status == 200 and got == data
+    assert headers["cache-control"].startswith("public, max-age=")
+    tampered = signed[:-1] + ("A" if signed[-1] != "A" else "B")
+    assert download(srv.port, tampered)[0] == 404
+    time.sleep(3.1)
+    assert download(srv.port, signed)[0] == 404
+    fresh = api.ok("GET", "/api/uploads/" + rec["id"], token=owner.token)["signed_url"]
+    assert download(srv.port, fresh)[0] == 200
+
+
+def test_oversize_413_and_quota_leave_no_file(server_factory):
+    srv = server_factory(*chat_args(max_upload_bytes=MiB, upload_quota_bytes=MiB + MiB // 2))
+    api = Api(srv.port)
+    user = api.new_user("qt")
+    # By Content-Length, before any byte of the body.
+    status, _, body = upload_raw(srv.port, user.token, b"", MiB + 1)
+    assert status == 413, body
+    # While streaming: a multipart body within the framing allowance whose file is too big.
+    status, headers, body = upload_multipart(srv.port, user.token, _pattern(MiB + 1000))
+    assert status == 413 and b"--max-upload-bytes" in body, body
+    assert headers.get("connection") == "close"
+    # The quota: one file fits, the next does not (507, a JSON error naming the flag).
+    status, _, body = upload_raw(srv.port, user.token, _pattern(MiB), MiB)
+    assert status == 201, body
+    status, _, body = upload_raw(srv.port, user.token, _pattern(MiB, 2), MiB)
+    assert status == 507, body
+    err = json.loads(body)
+    assert "quota" in err["error"] and err["used_bytes"] == MiB
+    deadline = time.monotonic() + 5  # Temporary files are removed on a worker, just after.
+    while time.monotonic() < deadline:
+        stored, temp = stored_files(srv.data_dir)
+        if temp == [] and len(stored) == 1:
+            break
+        time.sleep(0.05)
+    assert temp == [] and len(stored) == 1, (stored, temp)
+
+
+@SQLITE_ONLY
+def test_kill9_mid_upload_leaves_no_visible_file(server_factory):
+    srv = server_factory(*FAST_ARGS)
+    api = Api(srv.port)
+    user = api.new_user("k9")
+    sock = socket.create_connection(("127.0.0.1", srv.port))
+    size = 8 * MiB
+    sock.sendall((f"POST /api/uploads?name=big HTTP/1.1\r\nHost: x\r\n"
+                  f"Authorization: Bearer {user.token}\r\nContent-Length: {size}\r\n\r\n").encode())
+    sock.sendall(_pattern(3 * MiB))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # Until the temporary file has some of it.
+        _, temp = stored_files(srv.data_dir)
+        if temp and os.path.getsize(temp[0]) > 0:
+            break
+        time.sleep(0.05)
+    assert temp, "no temporary file while the upload streams"
+    srv.expect_rc = None
+    srv.send_signal(signal.SIGKILL)
+    srv.wait(10)
+    sock.close()
+    stored, temp = stored_files(srv.data_dir)
+    assert stored == [] and all(t.endswith(".part") for t in temp), (stored, temp)
+    srv.start()  # The same data dir: the restart removes what the crash left.
+    stored, temp = stored_files(srv.data_dir)
+    assert stored == [] and temp == [], (stored, temp)
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(120)
+def test_chat_send_acked_while_upload_streams_on_the_same_shard(server_factory):
+    """--threads 1: the upload and the chat share the only shard. The client sends the upload
+    slowly; a send made in the middle of it is acked before the upload's answer comes."""
+    srv = server_factory(*FAST_ARGS, threads=1)
+    api = Api(srv.port)
+    a, b = api.new_users(2, "sh")
+    conv = api.direct(a, b)
+    size = 24 * MiB
+    events: list[tuple[str, float]] = []
+    halfway = threading.Event()
+
+    def upload():
+        def chunks():
+            data = _pattern(size, 5)
+            for i in range(0, size, MiB):
+                yield data[i:i + MiB]
+                if i == 12 * MiB:
+                    halfway.set()
+                time.sleep(0.05)  # Throttled by the client: ~1.2 s in all.
+        status, _, body = upload_raw(srv.port, a.token, chunks(), size)
+        events.append(("upload", time.monotonic()))
+        assert status == 201, body
+
+    async def go():
+        ws = await ChatConn.connect(srv.port, a.token)
+        try:
+            t = threading.Thread(target=upload)
+            t.start()
+            await asyncio.get_running_loop().run_in_executor(None, halfway.wait, 30)
+            sent = time.monotonic()
+            await ws.send(conv, "during the upload")
+            events.append(("ack", time.monotonic()))
+            await asyncio.get_running_loop().run_in_executor(None, t.join, 60)
+            return sent
+        finally:
+            await ws.ws.close()
+
+    sent = run_async(go(), 90)
+    order = [name for name, _ in events]
+    assert order == ["ack", "upload"], events
+    ack_latency = events[0][1] - sent
+    assert ack_latency < 5.0, ack_latency  # Generous: a bound, not a benchmark (bench/ has one).
