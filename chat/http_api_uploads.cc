@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cinttypes>
 #include <cstdio>
+#include <filesystem>
 
 #include "chat/chat_shard.h"
 #include "chat/http_api.h"
@@ -122,6 +123,24 @@ void UploadJson(JsonWriter& writer, const storage::UploadRecord& record,
 
 }  // namespace
 
+std::string UploadFilesDir(const Config& config) {
+  return config.files_dir.empty() ? config.data_dir + "/files" : config.files_dir;
+}
+
+std::string UploadTempDir(const Config& config) {
+  std::error_code error;
+  const std::string data_dir = std::filesystem::absolute(config.data_dir, error).string();
+  uint8_t digest[32];
+  unsigned size = 0;
+  EVP_Digest(data_dir.data(), data_dir.size(), digest, &size, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string dir = UploadFilesDir(config);
+  dir.append("/tmp/");
+  for (unsigned i = 0; i < 8; ++i)
+    dir.append(1, kHex[digest[i] >> 4]).append(1, kHex[digest[i] & 15]);
+  return dir;
+}
+
 std::string NormalizeMediaType(std::string_view type) {
   type = type.substr(0, type.find(';'));
   while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
@@ -161,7 +180,8 @@ UploadApi::UploadApi(Shard& shard, ChatService& service, HttpApi& http_api)
       service_(service),
       http_api_(http_api),
       config_(service.config()),
-      files_dir_(service.config().data_dir + "/files") {}
+      files_dir_(UploadFilesDir(service.config())),
+      temp_dir_(UploadTempDir(service.config())) {}
 
 bool UploadApi::Serves(std::string_view path) {
   return path == kUploadsPath || path.starts_with("/api/uploads/") ||
@@ -240,7 +260,7 @@ void UploadApi::HandleUpload(HttpExchange& exchange) {
     name = std::move(decoded);
   }
   FileUpload::Options options{
-      .temp_dir = files_dir_ + "/tmp", .max_bytes = config_.max_upload_bytes, .boundary = boundary};
+      .temp_dir = temp_dir_, .max_bytes = config_.max_upload_bytes, .boundary = boundary};
   // The sink's `done` is called on this shard; the DeferredHttp is known only after StreamBody.
   auto deferred_slot = std::make_shared<DeferredHttp>();
   const int64_t owner = auth->user;
@@ -340,7 +360,7 @@ void UploadApi::OnUploaded(const DeferredHttp& deferred, int64_t owner, std::str
   auto prepared = std::make_shared<PreparedUpload>();
   prepared->file = std::move(file);
   shard_.RunBlocking(
-      [prepared, type = record.type, temp_dir = files_dir_ + "/tmp"] {
+      [prepared, type = record.type, temp_dir = temp_dir_] {
         PrepareThumbnail(*prepared, type, temp_dir);
         return 0;
       },

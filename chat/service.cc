@@ -14,6 +14,7 @@
 #include "chat/chat_shard.h"
 #include "chat/cluster_link.h"
 #include "chat/cluster_presence.h"
+#include "chat/upload_api.h"
 #include "core/log.h"
 #include "core/net/file_upload.h"
 #include "core/runtime/shard.h"
@@ -168,7 +169,8 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
     return nullptr;
   }
   // Uploaded files (chat/upload_api.h); what a crash left half-written is removed here.
-  if (std::string problem = PrepareFileStore(config.data_dir + "/files"); !problem.empty()) {
+  if (std::string problem = PrepareFileStore(UploadFilesDir(config), UploadTempDir(config));
+      !problem.empty()) {
     std::fprintf(stderr, "ringcast: cannot prepare the file store: %s\n", problem.c_str());
     return nullptr;
   }

@@ -62,7 +62,14 @@ class UploadApi {
   HttpApi& http_api_;
   const Config& config_;
   std::string files_dir_;
+  std::string temp_dir_;
 };
+
+// Where uploads are stored: --files-dir, or <data-dir>/files. And this process's temporary
+// files: <files>/tmp/<16 hex digits of the data dir's absolute path's SHA-256>, so that nodes
+// sharing --files-dir (each with its own data dir) keep theirs apart.
+std::string UploadFilesDir(const Config& config);
+std::string UploadTempDir(const Config& config);
 
 // "image/png; charset=x" → "image/png": lowercase, parameters dropped; "" when not a valid
 // type/subtype.

@@ -209,6 +209,9 @@ int ParseConfig(int argc, char** argv, Config* config) {
   add("--upload-quota-bytes", &config->upload_quota_bytes, "RINGCAST_UPLOAD_QUOTA_BYTES",
       "Bytes of uploads each user may hold in all (past it: 507)")
       ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 50));
+  add("--files-dir", &config->files_dir, "RINGCAST_FILES_DIR",
+      "Directory of uploaded files (default: <data-dir>/files); in cluster mode one every node "
+      "mounts (a shared volume), since any node may serve any file");
   add("--file-url-ttl", &config->file_url_ttl_s, "RINGCAST_FILE_URL_TTL",
       "Seconds a signed file URL (/files/{id}?exp=&sig=, for a CDN) stays valid")
       ->check(CLI::Range(1, 7 * 86400));

@@ -310,13 +310,13 @@ std::string CommitStoredFile(const std::string& files_dir, int fd, const std::st
   return {};
 }
 
-std::string PrepareFileStore(const std::string& files_dir) {
-  for (const std::string& dir : {files_dir, files_dir + "/tmp"}) {
+std::string PrepareFileStore(const std::string& files_dir, const std::string& temp_dir) {
+  for (const std::string& dir : {files_dir, files_dir + "/tmp", temp_dir}) {
     if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
       return std::string("mkdir ").append(dir).append(": ").append(std::strerror(errno));
     }
   }
-  const std::string tmp = files_dir + "/tmp";
+  const std::string& tmp = temp_dir;
   DIR* listing = opendir(tmp.c_str());
   if (listing == nullptr) {
     return std::string("opendir ").append(tmp).append(": ").append(std::strerror(errno));

@@ -131,9 +131,10 @@ std::string CommitStoredFile(const std::string& files_dir, int fd, const std::st
                              const std::string& sha256);
 // The path of stored bytes.
 std::string StoredFilePath(const std::string& files_dir, const std::string& sha256);
-// At start (main thread): creates <files_dir> and <files_dir>/tmp, and removes what a crash left
-// in tmp (partial uploads never become visible: they are only renamed once complete). Empty on
-// success, else why.
-std::string PrepareFileStore(const std::string& files_dir);
+// At start (main thread): creates <files_dir> and `temp_dir` (this process's own, below
+// <files_dir>/tmp: nodes sharing <files_dir> never touch each other's), and removes what a crash
+// left in `temp_dir` (partial uploads never become visible: they are only renamed once complete).
+// Empty on success, else why.
+std::string PrepareFileStore(const std::string& files_dir, const std::string& temp_dir);
 
 }  // namespace ringcast

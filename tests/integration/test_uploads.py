@@ -115,12 +115,13 @@ def jpeg_size(data: bytes) -> tuple[int, int]:
 
 
 def stored_files(data_dir) -> tuple[list[str], list[str]]:
-    """(files under <data-dir>/files/ab/..., files in <data-dir>/files/tmp)."""
+    """(files under <data-dir>/files/ab/..., files in <data-dir>/files/tmp/<this server's>/)."""
     root = os.path.join(str(data_dir), "files")
     stored, temp = [], []
     for dirpath, _, names in os.walk(root):
         for n in names:
-            (temp if dirpath.endswith("tmp") else stored).append(os.path.join(dirpath, n))
+            temporary = os.sep + "tmp" in dirpath[len(root):]
+            (temp if temporary else stored).append(os.path.join(dirpath, n))
     return stored, temp
 
 
@@ -458,3 +459,40 @@ def test_chat_send_acked_while_upload_streams_on_the_same_shard(server_factory):
     assert order == ["ack", "upload"], events
     ack_latency = events[0][1] - sent
     assert ack_latency < 5.0, ack_latency  # Generous: a bound, not a benchmark (bench/ has one).
+
+
+@pytest.mark.needs_pg
+@pytest.mark.needs_redis
+@pytest.mark.timeout(120)
+def test_attachments_cross_nodes_with_a_shared_files_dir(cluster_factory, tmp_path):
+    """Cluster mode: a file uploaded on node 1 and sent to a user on node 2 arrives there with
+    the message (the `x` record), and node 2 serves it from the shared --files-dir."""
+    shared = tmp_path / "files"
+    cluster = cluster_factory(2, flags={"files_dir": shared})
+    a, b = cluster.api(0).new_users(2, "cx")
+    conv = cluster.api(1).direct(a, b)
+    data = b"bytes uploaded on node 1"
+    status, _, body = upload_raw(cluster.port(0), a.token, data, len(data), name="n1.txt",
+                                 content_type="text/plain")
+    rec = json.loads(body)
+    assert status == 201, body
+
+    async def go():
+        cb = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
+        ca = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
+        try:
+            start = cb.mark()
+            await ca.send_json({"type": "send", "conv": conv, "cid": "x1", "body": "from n1",
+                                "attachments": [rec["id"]]})
+            ack = await ca.wait_for(lambda e: e.get("cid") == "x1", TIMEOUT, "x1's ack")
+            msg = await cb.wait_type("message", start=start, conv=conv)
+            return ack, msg
+        finally:
+            await ca.ws.close()
+            await cb.ws.close()
+
+    ack, msg = run_async(go(), 60)
+    assert ack["type"] == "ack", ack
+    assert [a["id"] for a in msg["attachments"]] == [rec["id"]], msg
+    status, _, got = download(cluster.port(1), rec["url"], b.token)
+    assert status == 200 and got == data
