@@ -125,6 +125,8 @@ def send_and_leave(port: int, user, conv: int, bodies, *, mentions=None) -> list
 def metric(text: str, name: str, **labels) -> float | None:
     """The value of the sample of `name` with exactly these labels, in the text format."""
     for line in text.splitlines():
+        if not labels and line.startswith(name + " "):
+            return float(line.split()[1])
         if not line.startswith(name + "{"):
             continue
         inside, value = line[len(name) + 1:].rsplit("} ", 1)
