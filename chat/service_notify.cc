@@ -115,7 +115,9 @@ void ChatService::StartNotifications() {
            notifier_lease_ ? ", one node at a time (Redis lease rc:notifier)" : "");
     // A member within their grace period counts as online (notify/README.md): with a shorter
     // delay, a member who left just before a message may be taken for one who received it.
-    if (int64_t{config_.notify_delay_ms} < int64_t{config_.presence_grace_s} * 1000 + 1000) {
+    // (With no grace a member goes offline at once: nothing to wait for.)
+    if (config_.presence_grace_s > 0 &&
+        int64_t{config_.notify_delay_ms} < int64_t{config_.presence_grace_s} * 1000 + 1000) {
       RC_LOG(kWarn,
              "notifier: --notify-delay %u ms is shorter than --presence-grace + 1 s: a member "
              "who left less than that before a message may not be notified of it",
