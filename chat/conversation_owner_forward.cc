@@ -25,7 +25,10 @@ constexpr size_t kMaxForwarded = 65536;
 
 void ConversationOwner::Send(ConnId origin, storage::NewMessage message, int64_t received_us) {
   std::string writer;
-  if (service_.config().forward_sends && forwarded_.size() < kMaxForwarded) {
+  // Explicit mentions are not in the forward's wire format (cluster_link.h): such a send is
+  // committed here, which forwarding always allows.
+  if (service_.config().forward_sends && forwarded_.size() < kMaxForwarded &&
+      message.mentions.empty()) {
     writer = cluster_->Writer(message.conv);
   }
   const int64_t now_ms = service_.clock().MonotonicMs();
@@ -74,6 +77,7 @@ void ConversationOwner::OnForwardedSend(std::string from_node, uint64_t forward_
             if (r.ok() && r->denial == storage::Denial::kNone) {
               owner.cluster_->PublishMessage(r->message);
               owner.Accept(r->message, std::nullopt);
+              if (!r->duplicate) owner.service_.AfterCommit(r->message);
             }
             owner.cluster_->AnswerForward(from_node, forward_id, conv, r);
           }));

@@ -19,6 +19,8 @@
 #include "core/net/file_upload.h"
 #include "core/runtime/shard.h"
 #include "core/runtime/shard_set.h"
+#include "notify/amqp_publisher.h"
+#include "notify/notifier.h"
 #include "storage/pg_chat_store.h"
 #include "storage/sqlite_chat_store.h"
 
@@ -195,6 +197,7 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
     return nullptr;
   }
   service->initially_revoked_ = std::move(*result);
+  if (!service->SetUpNotifications()) return nullptr;
   return service;
 }
 
@@ -211,6 +214,7 @@ void ChatService::Attach(ShardSet& shards) {
     cluster_ = std::make_unique<ClusterLink>(*this, *node);
     cluster_presence_ = std::make_unique<ClusterPresence>(*this, *node);
   }
+  AttachNotifications(shards);
 }
 
 std::unique_ptr<Application> ChatService::MakeShardApp(Shard& shard) {
@@ -222,6 +226,7 @@ std::unique_ptr<Application> ChatService::MakeShardApp(Shard& shard) {
 void ChatService::Stop() {
   // Replies still to come (the store drains what it accepted) find no shard to run on.
   if (stopped_.exchange(true, std::memory_order_acq_rel) || !store_) return;
+  StopNotifications();
   // Nobody is waiting for these replies any more, so committing what is queued is a courtesy
   // (a client resends unacked messages; cids make that safe) bounded by kStoreDrainLimit: an
   // overloaded store's queue could otherwise hold the exit for as long as it takes to commit.

@@ -110,6 +110,32 @@ INSERT INTO meta(key, value)
 VALUES ('schema_v2_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )sql";
 
+// Version 3: mentions, mute and notifications (issue 14; notify/README.md). notified_seq is
+// the Notifier's watermark (a notification covering up to it was delivered, or was not due),
+// muted_until the member's mute (NULL: not muted); existing memberships start notified up to
+// now, so that an upgrade does not notify the whole history. mentions holds one row per
+// mentioned member of a message, found by user for GET /api/mentions (newest message id first)
+// and by conversation for the unread counts.
+constexpr const char* kSchemaV3 = R"sql(
+ALTER TABLE users_conversations ADD COLUMN notified_seq INTEGER NOT NULL DEFAULT 0
+  CHECK (notified_seq >= 0);
+ALTER TABLE users_conversations ADD COLUMN muted_until INTEGER;
+UPDATE users_conversations
+SET notified_seq = (SELECT last_seq FROM conversations WHERE id = conversation_id);
+
+CREATE TABLE mentions (
+  user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  message_id      INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+  conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+  seq             INTEGER NOT NULL,
+  PRIMARY KEY (user_id, message_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX mentions_by_conversation ON mentions(conversation_id, user_id, seq);
+
+INSERT INTO meta(key, value)
+VALUES ('schema_v3_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+)sql";
+
 // Version 5 (issue 15): uploaded files and the messages that carry them (storage/SCHEMA.md).
 constexpr const char* kSchemaV5 = R"sql(
 CREATE TABLE uploads (
@@ -145,10 +171,9 @@ VALUES ('schema_v5_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 A
 constexpr Migration kMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kSchemaV1},
     {2, "a sender has read its own messages", kSchemaV2},
-    // Versions 3 and 4 belong to the notifications and push branches (issue 14), merged before
-    // this one; these stand-ins keep the list consecutive until then and are replaced by them.
-    {3, "reserved (issue 14: notifications)",
-     "INSERT INTO meta(key, value) VALUES ('schema_v3_applied_at', 0);"},
+    {3, "mentions, mute and notified watermarks", kSchemaV3},
+    // Version 4 belongs to the push branch (issue 14), merged before this one; this stand-in
+    // keeps the list consecutive until then and is replaced by it.
     {4, "reserved (issue 14: push)",
      "INSERT INTO meta(key, value) VALUES ('schema_v4_applied_at', 0);"},
     {5, "uploads and message attachments", kSchemaV5},

@@ -83,6 +83,15 @@ class PgChatStore final : public ChatStore {
   void FindOwnedUploads(int64_t owner, std::vector<std::string> ids,
                         Reply<std::vector<UploadRecord>> reply) override;
 
+  // Mentions, mute and notifications (pg_notify_store.cc).
+  void ListMentions(int64_t user, int64_t before_id, uint32_t limit,
+                    Reply<MentionPage> reply) override;
+  void SetMute(int64_t conv, int64_t user, std::optional<int64_t> until,
+               Reply<Denial> reply) override;
+  void DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_t limit,
+                        Reply<std::vector<DueNotification>> reply) override;
+  void MarkNotified(int64_t conv, int64_t user, int64_t seq, Reply<bool> reply) override;
+
  private:
   explicit PgChatStore(std::unique_ptr<PgPipeline> pipeline) : pipeline_(std::move(pipeline)) {}
 
