@@ -99,13 +99,15 @@ std::optional<storage::Message> ClusterLink::DecodeMessage(int64_t conv, std::st
   return message;
 }
 
-// "f forward_id conv sender ts from_size cid_size kind_size\n" from cid kind body
+// "f forward_id conv sender ts from_size cid_size kind_size mention_count mentions...\n"
+//   from cid kind body
 std::string ClusterLink::EncodeForward(std::string_view from_node, uint64_t forward_id,
                                        const storage::NewMessage& message) {
   std::string out = "f";
-  AppendInts(
-      out, {int64_t(forward_id), message.conv, message.sender, message.ts,
-            int64_t(from_node.size()), int64_t(message.cid.size()), int64_t(message.kind.size())});
+  AppendInts(out, {int64_t(forward_id), message.conv, message.sender, message.ts,
+                   int64_t(from_node.size()), int64_t(message.cid.size()),
+                   int64_t(message.kind.size()), int64_t(message.mentions.size())});
+  for (int64_t user : message.mentions) AppendInts(out, {user});
   out += '\n';
   out += from_node;
   out += message.cid;
@@ -119,12 +121,19 @@ std::optional<ClusterLink::ForwardedSend> ClusterLink::DecodeForward(std::string
   Fields fields(payload.substr(1));
   ForwardedSend send;
   storage::NewMessage& message = send.message;
-  int64_t id = 0, from_size = 0, cid_size = 0, kind_size = 0;
-  std::string_view rest;
+  int64_t id = 0, from_size = 0, cid_size = 0, kind_size = 0, mentions = 0;
   if (!fields.Int(&id) || !fields.Int(&message.conv) || !fields.Int(&message.sender) ||
       !fields.Int(&message.ts) || !fields.Int(&from_size) || !fields.Int(&cid_size) ||
-      !fields.Int(&kind_size) || !fields.Rest(&rest) || from_size <= 0 || cid_size < 0 ||
-      kind_size < 0 ||
+      !fields.Int(&kind_size) || !fields.Int(&mentions) || mentions < 0 ||
+      mentions > int64_t(payload.size())) {
+    return std::nullopt;
+  }
+  message.mentions.resize(size_t(mentions));
+  for (int64_t& user : message.mentions) {
+    if (!fields.Int(&user)) return std::nullopt;
+  }
+  std::string_view rest;
+  if (!fields.Rest(&rest) || from_size <= 0 || cid_size < 0 || kind_size < 0 ||
       uint64_t(from_size) + uint64_t(cid_size) + uint64_t(kind_size) > rest.size()) {
     return std::nullopt;
   }
