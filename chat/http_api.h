@@ -60,6 +60,8 @@ class HttpApi {
   void HandleLogout(HttpExchange& exchange);
   void HandleConversations(HttpExchange& exchange, std::string_view rest);
   void HandleUsers(HttpExchange& exchange);  // http_api_users.cc
+  void HandlePush(HttpExchange& exchange, std::string_view route);  // http_api_push.cc
+  void HandleMe(HttpExchange& exchange);                            // http_api_push.cc
   void HandleWebSocket(HttpExchange& exchange);
   void Answer(const DeferredHttp& deferred, int status, std::string_view body,
               std::string_view extra_headers = {});

@@ -50,6 +50,18 @@ class SqliteChatStore final : public ChatStore {
   void LastSeqs(std::vector<int64_t> convs,
                 Reply<std::vector<std::pair<int64_t, int64_t>>> reply) override;
 
+  // Web Push subscriptions, account email, email digests: sqlite_push_store.cc.
+  void AddPushSubscription(PushSubscription subscription, uint32_t max_per_user,
+                           Reply<bool> reply) override;
+  void RemovePushSubscription(int64_t user, std::string endpoint, Reply<bool> reply) override;
+  void ListPushSubscriptions(int64_t user, Reply<std::vector<PushSubscription>> reply) override;
+  void SetEmail(int64_t user, std::optional<std::string> email, Reply<bool> reply) override;
+  void FindAccount(int64_t user, Reply<std::optional<Account>> reply) override;
+  void DueDigests(int64_t cutoff_ms, int64_t after_user, uint32_t max_users,
+                  Reply<std::vector<Digest>> reply) override;
+  void MarkDigested(int64_t user, std::vector<std::pair<int64_t, int64_t>> conv_seqs,
+                    Reply<bool> reply) override;
+
  private:
   explicit SqliteChatStore(std::unique_ptr<BatchExecutor> executor)
       : executor_(std::move(executor)) {}
