@@ -158,11 +158,14 @@ void ConversationOwner::OnAppended(ConnId origin, std::string cid, int64_t recei
     // Every node follows its own order (docs/cluster.md); a duplicate is published again in
     // case its first publication never happened (a receiver drops what it has).
     cluster_->PublishMessage(result->message);
-    return Accept(result->message, std::move(ack));
+    Accept(result->message, std::move(ack));
+  } else {
+    OnCommitted(result->message, result->duplicate);
+    // After the publication: on the sender's shard the message arrives before its ack.
+    SendAck(ack, result->message);
   }
-  OnCommitted(result->message, result->duplicate);
-  // After the publication: on the sender's shard the message arrives before its ack.
-  SendAck(ack, result->message);
+  // Mention events and jobs, once, on the node that committed it (notify/README.md).
+  if (!result->duplicate) service_.AfterCommit(result->message);
 }
 
 // --- Cluster mode: the reorder buffer (docs/cluster.md) ----------------------------------------

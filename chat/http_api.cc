@@ -61,6 +61,7 @@ std::string_view ConversationRoute(std::string_view rest) {
   const std::string_view tail = rest.substr(slash);
   if (tail == "/messages") return "/api/conversations/{id}/messages";
   if (tail == "/members") return "/api/conversations/{id}/members";
+  if (tail == "/mute") return "/api/conversations/{id}/mute";
   if (tail.starts_with("/members/")) return "/api/conversations/{id}/members/{user}";
   return "/api/conversations/other";
 }
@@ -115,7 +116,11 @@ void HttpApi::OnRequest(HttpExchange& exchange) {
   } else if (route == "conversations" || route.starts_with("conversations/")) {
     const std::string_view rest = route.substr(std::string_view("conversations").size());
     exchange.SetRoute(ConversationRoute(rest));
+    if (rest.ends_with("/mute")) return HandleMute(exchange, rest);  // http_api_notify.cc
     HandleConversations(exchange, rest);
+  } else if (route == "mentions") {
+    exchange.SetRoute("/api/mentions");
+    if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleMentions(exchange);
   } else {
     exchange.SetRoute("/api/other");
     exchange.RespondError(404, "no such route");
@@ -403,8 +408,9 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
                                          : void(writer.Null());
                           writer.Field("last_seq", c.last_seq)
                               .Field("unread", c.last_seq - c.read_seq)
-                              .Field("read_seq", c.read_seq)
-                              .EndObject();
+                              .Field("read_seq", c.read_seq);
+                          AppendNotifyState(writer, c, NowMs());  // http_api_notify.cc
+                          writer.EndObject();
                         }
                         self.Answer(deferred, 200, writer.EndArray().EndObject().str());
                       }));

@@ -31,6 +31,11 @@ namespace ringcast::chat {
 class ChatService;
 class SessionHost;
 
+// "muted_until" (null, or wall ms; "forever" for kMutedForever) and "unread_mentions" of a
+// conversation in GET /api/conversations. http_api_notify.cc.
+void AppendNotifyState(JsonWriter& writer, const storage::ConversationSummary& summary,
+                       int64_t now_ms);
+
 class HttpApi {
  public:
   // `ws_handler` takes the /ws connections it upgrades (the ChatShard), and `sessions` their
@@ -60,6 +65,9 @@ class HttpApi {
   void HandleLogout(HttpExchange& exchange);
   void HandleConversations(HttpExchange& exchange, std::string_view rest);
   void HandleUsers(HttpExchange& exchange);  // http_api_users.cc
+  // http_api_notify.cc: POST/DELETE /api/conversations/{id}/mute, GET /api/mentions.
+  void HandleMute(HttpExchange& exchange, std::string_view rest);
+  void HandleMentions(HttpExchange& exchange);
   void HandlePush(HttpExchange& exchange, std::string_view route);  // http_api_push.cc
   void HandleMe(HttpExchange& exchange);                            // http_api_push.cc
   void HandleWebSocket(HttpExchange& exchange);

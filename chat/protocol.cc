@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "storage/mentions.h"
+
 namespace ringcast::chat {
 namespace ondemand = simdjson::ondemand;
 
@@ -126,8 +128,8 @@ std::optional<std::string> ForEachField(std::string_view body, const std::string
 }
 
 // The fields of a client request, by index (a bit each in the duplicate check).
-constexpr std::string_view kRequestFields[] = {"type", "conv",   "cid",   "kind",  "body",
-                                               "seq",  "before", "limit", "state", "convs"};
+constexpr std::string_view kRequestFields[] = {
+    "type", "conv", "cid", "kind", "body", "seq", "before", "limit", "state", "convs", "mentions"};
 enum RequestField : int {
   kFieldType,
   kFieldConv,
@@ -139,6 +141,7 @@ enum RequestField : int {
   kFieldLimit,
   kFieldState,
   kFieldConvs,
+  kFieldMentions,
 };
 
 // Reads "cid" into request->cid, and into error->cid_json what an error should echo: the
@@ -280,6 +283,15 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
         case kFieldConvs:
           bad = ReadSyncAsks(value, request);
           break;
+        case kFieldMentions:
+          bad = ParseIdArray(value, &request->mentions, "mentions");
+          if (!bad && request->mentions.size() > storage::kMaxExplicitMentions) {
+            std::string reason = "has more than ";
+            reason += std::to_string(storage::kMaxExplicitMentions);
+            reason += " user ids";
+            bad = FieldError(key, reason);
+          }
+          break;
       }
     }
     if (bad && !fault) fault = std::move(bad);
@@ -411,6 +423,22 @@ std::optional<std::string> ParseMemberList(std::string_view body, std::vector<in
   return std::nullopt;
 }
 
+std::optional<std::string> ParseMute(std::string_view body, std::optional<int64_t>* until) {
+  *until = std::nullopt;
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return std::nullopt;
+  static constexpr std::string_view kFields[] = {"until"};
+  return ForEachField(body, kFields, [&](int, ondemand::value value) -> std::optional<std::string> {
+    int64_t ms;
+    if (!GetPositiveId(value, &ms)) {
+      return FieldError("until",
+                        "must be a positive integer (ms since the "
+                        "Unix epoch)");
+    }
+    *until = ms;
+    return std::nullopt;
+  });
+}
+
 namespace {
 void AppendMessageFields(JsonWriter& writer, const storage::Message& message) {
   writer.Field("id", message.id)
@@ -420,6 +448,11 @@ void AppendMessageFields(JsonWriter& writer, const storage::Message& message) {
       .Field("kind", message.kind)
       .Field("body", message.body)
       .Field("ts", message.ts);
+  if (!message.mentions.empty()) {
+    writer.Key("mentions").BeginArray();
+    for (int64_t user : message.mentions) writer.Int(user);
+    writer.EndArray();
+  }
 }
 }  // namespace
 
@@ -433,6 +466,13 @@ std::string EncodeMessageEvent(const storage::Message& message) {
   JsonWriter writer(96 + message.body.size());
   writer.BeginObject().Field("type", "message");
   AppendMessageFields(writer, message);
+  return writer.EndObject().Take();
+}
+
+std::string EncodeMention(const storage::Message& message) {
+  JsonWriter writer(96 + message.body.size());
+  writer.BeginObject().Field("type", "mention").Key("message");
+  AppendMessage(writer, message);
   return writer.EndObject().Take();
 }
 

@@ -32,6 +32,7 @@ struct ClientRequest {
   int64_t before = 0;                  // history; 0: newest
   uint32_t limit = 50;                 // history
   bool typing = false;                 // typing: start (true) or stop
+  std::vector<int64_t> mentions;       // send: explicit mentions (user ids)
 };
 
 struct RequestLimits {
@@ -83,10 +84,14 @@ struct NewConversation {
 std::optional<std::string> ParseCredentials(std::string_view body, Credentials* out);
 std::optional<std::string> ParseNewConversation(std::string_view body, NewConversation* out);
 std::optional<std::string> ParseMemberList(std::string_view body, std::vector<int64_t>* out);
+// POST /api/conversations/{id}/mute: {"until": ms} or an empty body / {} (no end: *until unset).
+std::optional<std::string> ParseMute(std::string_view body, std::optional<int64_t>* until);
 
 // Server events. Each returns the JSON text of one frame.
 std::string EncodeMessageEvent(const storage::Message& message);
 std::string EncodeAck(std::string_view cid, const storage::Message& message);
+// {"type":"mention","message":{...}}: to the mentioned member's own sessions.
+std::string EncodeMention(const storage::Message& message);
 std::string EncodeError(std::string_view code, std::string_view message, std::string_view cid = {});
 // The bad_request error for a request the parser refused, with the request's cid echoed.
 std::string EncodeRequestError(const RequestError& error);

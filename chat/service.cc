@@ -17,6 +17,8 @@
 #include "core/log.h"
 #include "core/runtime/shard.h"
 #include "core/runtime/shard_set.h"
+#include "notify/amqp_publisher.h"
+#include "notify/notifier.h"
 #include "notify/email/digest_mailer.h"
 #include "notify/push/vapid_key.h"
 #include "storage/pg_chat_store.h"
@@ -217,12 +219,14 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
     return nullptr;
   }
   service->initially_revoked_ = std::move(*result);
+  if (!service->SetUpNotifications()) return nullptr;
   if (!config.smtp_url.empty()) {
     notify::DigestOptions options{.smtp = {.url = config.smtp_url, .from = config.email_from},
                                   .after = std::chrono::seconds(config.email_digest_after_s),
                                   .batch = config.email_digest_batch};
     service->digest_mailer_ =
-        std::make_unique<notify::DigestMailer>(*service->store_, std::move(options), nullptr);
+        std::make_unique<notify::DigestMailer>(*service->store_, std::move(options),
+                                               service->jobs());
     service->digest_mailer_->Start();
     RC_LOG(kInfo, "email digests after %u s of unread, from %s", config.email_digest_after_s,
            config.email_from.c_str());
@@ -243,6 +247,7 @@ void ChatService::Attach(ShardSet& shards) {
     cluster_ = std::make_unique<ClusterLink>(*this, *node);
     cluster_presence_ = std::make_unique<ClusterPresence>(*this, *node);
   }
+  AttachNotifications(shards);
 }
 
 std::unique_ptr<Application> ChatService::MakeShardApp(Shard& shard) {
@@ -254,7 +259,8 @@ std::unique_ptr<Application> ChatService::MakeShardApp(Shard& shard) {
 void ChatService::Stop() {
   // Replies still to come (the store drains what it accepted) find no shard to run on.
   if (stopped_.exchange(true, std::memory_order_acq_rel) || !store_) return;
-  if (digest_mailer_) digest_mailer_->Stop();  // It uses the store.
+  if (digest_mailer_) digest_mailer_->Stop();  // It uses the store and the publisher.
+  StopNotifications();
   // Nobody is waiting for these replies any more, so committing what is queued is a courtesy
   // (a client resends unacked messages; cids make that safe) bounded by kStoreDrainLimit: an
   // overloaded store's queue could otherwise hold the exit for as long as it takes to commit.

@@ -29,6 +29,11 @@ class Application;
 }  // namespace ringcast
 
 namespace ringcast::notify {
+class Notifier;
+class AmqpPublisher;
+class PresenceProbe;
+class NotifierLease;
+class JobPublisher;
 class DigestMailer;
 }  // namespace ringcast::notify
 
@@ -124,7 +129,24 @@ class ChatService {
   }
   uint32_t UserOwnerShard(int64_t user) const { return uint32_t(uint64_t(user) % shard_count()); }
 
+  // Notifications and background jobs (service_notify.cc, notify/README.md).
+  // Once the shards run (ShardSet's started hook): the notifier's and the AMQP thread.
+  void StartNotifications();
+  // On the owner shard, once per message committed by this node: the mention events to the
+  // mentioned members' sessions, and the message.committed and mention jobs.
+  void AfterCommit(const storage::Message& message);
+  // --amqp's publisher, for other jobs (routing keys in notify/README.md); null without it.
+  notify::JobPublisher* jobs();
+
  private:
+  // From Start: builds the sinks and the publisher the flags ask for; false (with a message on
+  // stderr) when a flag is unusable.
+  bool SetUpNotifications();
+  // From Stop, before the store stops: joins the notifier, then flushes the publisher.
+  void StopNotifications();
+  // From Attach: the metrics source, and the cluster lease in cluster mode.
+  void AttachNotifications(ShardSet& shards);
+
   ChatService(const Config& config, auth::JwtSecret secret);
   static void RunTask(Shard& shard, const Mail& mail);
 
@@ -136,6 +158,10 @@ class ChatService {
   std::unique_ptr<ClusterLink> cluster_;
   std::unique_ptr<ClusterPresence> cluster_presence_;
   std::vector<storage::RevokedToken> initially_revoked_;
+  std::unique_ptr<notify::AmqpPublisher> amqp_;
+  std::unique_ptr<notify::PresenceProbe> presence_probe_;
+  std::unique_ptr<notify::NotifierLease> notifier_lease_;
+  std::unique_ptr<notify::Notifier> notifier_;  // Null when nothing is configured to notify.
   ShardSet* shards_ = nullptr;
   std::vector<ChatShard*> apps_;  // By shard id; each written and read by its own shard only.
   std::atomic<bool> stopped_{false};

@@ -372,7 +372,8 @@ void SessionHost::HandleSend(Session& session, ClientRequest& request) {
                                                       .cid = std::move(request.cid),
                                                       .kind = std::move(request.kind),
                                                       .body = std::move(request.body),
-                                                      .ts = NowMs()});
+                                                      .ts = NowMs(),
+                                                      .mentions = std::move(request.mentions)});
 }
 
 void SessionHost::HandleWatermark(Session& session, const ClientRequest& request) {
@@ -417,6 +418,7 @@ void SessionHost::AnswerSync(Session& session,
         .Field("conv", conv.conv)
         .Field("last_seq", conv.last_seq)
         .Field("unread", conv.last_seq - conv.read_seq)
+        .Field("unread_mentions", conv.unread_mentions)
         .Field("read_seq", conv.read_seq)
         .Key("members")
         .BeginArray();

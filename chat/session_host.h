@@ -101,6 +101,12 @@ class SessionHost {
   void OnJoined(int64_t conv, uint64_t token, int64_t last_published);
   // An event of `conv` for its local sessions (one reference to `frame`, released here).
   // `published_us`: when the owner published it (monotonic µs), for the delivery latency.
+  // Notifications (session_host_notify.cc): `json` to every ready session of `user` here (a
+  // mention event); which of `users` the presence replica has online (anywhere, in cluster
+  // mode), for the Notifier.
+  void SendToUser(int64_t user, std::string_view json);
+  std::vector<int64_t> OnlineAmong(const std::vector<int64_t>& users) const;
+
   void DeliverLocal(int64_t conv, int64_t seq, SharedFrame* frame, int64_t except_user,
                     bool droppable, int64_t published_us);
   // A conversation's new membership (every shard is told); `removed`'s sessions leave it.

@@ -355,11 +355,50 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "log2 of scrypt's N for new password hashes (14: ~50 ms; lower only for tests/benchmarks)")
       ->check(CLI::Range(10, 20));
 
+  add("--notify-delay", &config->notify_delay_ms, "RINGCAST_NOTIFY_DELAY",
+      "Milliseconds after a message is committed before a member who has neither read it nor "
+      "had it delivered (offline everywhere) is notified; messages within this window of the "
+      "first collapse into one notification (notify/README.md)")
+      ->check(CLI::Range(1, 86400000));
+  add("--notify-poll-ms", &config->notify_poll_ms, "RINGCAST_NOTIFY_POLL_MS",
+      "How often the notifier looks for due notifications; 0: a quarter of --notify-delay "
+      "(50 ms to 1 s)")
+      ->check(CLI::Range(0, 60000));
+  add("--notify-batch", &config->notify_batch, "RINGCAST_NOTIFY_BATCH",
+      "Due notifications the notifier reads and handles per poll at most")
+      ->check(CLI::Range(1, 100000));
+  add("--notify-max-attempts", &config->notify_max_attempts, "RINGCAST_NOTIFY_MAX_ATTEMPTS",
+      "Attempts per sink before a notification is dead-lettered (logged, counted, never retried)")
+      ->check(CLI::Range(1, 1000));
+  add("--notify-backoff-ms", &config->notify_backoff_ms, "RINGCAST_NOTIFY_BACKOFF_MS",
+      "Delay before a failed notification's first retry; it doubles per attempt, up to 60 s")
+      ->check(CLI::Range(1, 600000));
+  add("--notify-webhook", &config->notify_webhook, "RINGCAST_NOTIFY_WEBHOOK",
+      "http:// or https:// URL that every due notification is POSTed to as signed JSON "
+      "(notify/README.md); empty: no webhook");
+  add("--notify-webhook-secret", &config->notify_webhook_secret, "RINGCAST_NOTIFY_WEBHOOK_SECRET",
+      "HMAC-SHA256 key of the webhook's Ringcast-Signature header (needed with --notify-webhook)");
+  add("--notify-webhook-timeout-ms", &config->notify_webhook_timeout_ms,
+      "RINGCAST_NOTIFY_WEBHOOK_TIMEOUT_MS",
+      "A webhook call not answered within this many milliseconds is retried")
+      ->check(CLI::Range(100, 600000));
+  add("--amqp", &config->amqp_url, "RINGCAST_AMQP_URL",
+      "amqp://user:pass@host:port/vhost: every background job is also published to this "
+      "RabbitMQ (notify/README.md); empty: none");
+  add("--amqp-exchange", &config->amqp_exchange, "RINGCAST_AMQP_EXCHANGE",
+      "The topic exchange jobs are published to (declared durable)");
+  add("--amqp-max-queued", &config->amqp_max_queued, "RINGCAST_AMQP_MAX_QUEUED",
+      "Jobs waiting for the broker at most; more are dropped (and counted)")
+      ->check(CLI::Range(1, 10000000));
+
   layers.AddSecretFiles({
       {"jwt-secret", "--jwt-secret-file", "RINGCAST_JWT_SECRET_FILE"},
       {"database-url", "--database-url-file", "RINGCAST_DATABASE_URL_FILE"},
       {"redis", "--redis-url-file", "RINGCAST_REDIS_URL_FILE"},
       {"admin-token", "--admin-token-file", "RINGCAST_ADMIN_TOKEN_FILE"},
+      {"notify-webhook-secret", "--notify-webhook-secret-file",
+       "RINGCAST_NOTIFY_WEBHOOK_SECRET_FILE"},
+      {"amqp", "--amqp-url-file", "RINGCAST_AMQP_URL_FILE"},
       {"smtp", "--smtp-url-file", "RINGCAST_SMTP_URL_FILE"},
   });
 

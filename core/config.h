@@ -101,6 +101,19 @@ struct Config {
   // nobody's, the TCP peer is the client.
   TrustedProxies trusted_proxies;
   uint32_t password_cost = 14;  // log2 of scrypt's N.
+
+  // Notifications and background jobs (notify/README.md).
+  uint32_t notify_delay_ms = 5000;   // After commit, still unread and undelivered: notify.
+  uint32_t notify_poll_ms = 0;       // 0: a quarter of the delay (at least 50 ms, at most 1 s).
+  uint32_t notify_batch = 256;       // Due notifications read per poll.
+  uint32_t notify_max_attempts = 8;  // Per sink, then dead-lettered.
+  uint32_t notify_backoff_ms = 500;  // First retry after this; doubles, up to 60 s.
+  std::string notify_webhook;        // http(s) URL; empty: no webhook.
+  std::string notify_webhook_secret;
+  uint32_t notify_webhook_timeout_ms = 5000;
+  std::string amqp_url;  // amqp://user:pass@host:port/vhost; empty: no AMQP.
+  std::string amqp_exchange = "ringcast";
+  uint32_t amqp_max_queued = 10000;  // Jobs waiting for the broker; past it: dropped (counted).
 };
 
 // Parses argv, RINGCAST_* environment variables and the --config file into *config (that

@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
   shards.SetStartedHook([&] {
     if (cluster) cluster->Start(shards);
     if (metrics) metrics->Start(shards);
+    chat->StartNotifications();
   });
   shards.SetStoppedHook([&] {
     if (metrics) metrics->Stop();

@@ -42,6 +42,9 @@ struct Message {
   std::string kind;
   std::string body;
   int64_t ts = 0;  // ms
+  // The members it mentions (issue 14): filled by Append only (the message event carries them);
+  // empty from every read.
+  std::vector<int64_t> mentions;
 };
 
 // A token that logout revoked, until its own expiry.
@@ -58,6 +61,9 @@ struct NewMessage {
   std::string kind;
   std::string body;
   int64_t ts = 0;
+  // Explicit mentions (`mentions` on send): kept only for members other than the sender;
+  // `@username` in a text body adds the members so named (storage/mentions.h).
+  std::vector<int64_t> mentions;
 };
 
 enum class Denial : uint8_t {
@@ -112,6 +118,8 @@ struct ConversationSummary {
   std::optional<Message> last_message;
   int64_t last_seq = 0;
   int64_t read_seq = 0;
+  int64_t unread_mentions = 0;         // Mentions of the caller above read_seq.
+  std::optional<int64_t> muted_until;  // Wall ms; kMutedForever: until unmuted. Absent: not muted.
 };
 
 // How much one history page or sync answer may hold: at most `count` messages (per conversation,
@@ -176,6 +184,7 @@ struct SyncConversation {
   std::vector<MemberState> members;
   std::vector<Message> messages;  // Oldest first.
   bool more = false;
+  int64_t unread_mentions = 0;  // Mentions of the caller above read_seq.
 };
 
 struct SyncAsk {
@@ -207,6 +216,35 @@ inline std::optional<UsernameRange> UsernamePrefixRange(std::string_view prefix)
   }
   return range;
 }
+
+// ---- Mentions, mute and notifications (issue 14; notify/README.md).
+
+// muted_until for a conversation muted with no end.
+inline constexpr int64_t kMutedForever = INT64_MAX;
+
+struct MentionPage {
+  std::vector<Message> messages;  // The mentioning messages, newest (highest id) first.
+  bool more = false;
+};
+
+// One member's unread messages of one conversation that a notification is due for: the
+// messages above the member's watermark (max of read, delivered and notified) committed within
+// `delay` of the oldest of them, once that window has closed. The same durable state always
+// gives the same `covered_seq`, so a restart recomputes the same notification (and key).
+struct DueNotification {
+  int64_t user = 0;
+  std::string username;
+  int64_t conv = 0;
+  std::optional<std::string> conv_name;
+  bool group = false;
+  int64_t watermark = 0;    // Everything up to here is read, delivered or notified.
+  int64_t covered_seq = 0;  // The newest message this notification covers.
+  int64_t count = 0;        // Messages in (watermark, covered_seq] (none is the user's own).
+  int64_t mentions = 0;     // Of them, those that mention the user.
+  bool muted = false;       // Muted now: only mentions are notified.
+  Message latest;           // The message at covered_seq.
+  std::string latest_sender_name;
+};
 
 // --- Web Push subscriptions, account email, email digests (notify/push, notify/email) --------
 
@@ -309,6 +347,22 @@ class ChatStore {
   // (conversation, last_seq) for each of `convs` that exists, in no particular order.
   virtual void LastSeqs(std::vector<int64_t> convs,
                         Reply<std::vector<std::pair<int64_t, int64_t>>> reply) = 0;
+
+  // ---- Mentions, mute and notifications (issue 14; notify/README.md).
+  // The messages that mention `user`, newest first, with id < before_id (0: no bound), at
+  // most `limit`; only from conversations the user is still a member of. A read.
+  virtual void ListMentions(int64_t user, int64_t before_id, uint32_t limit,
+                            Reply<MentionPage> reply) = 0;
+  // Mutes `conv` for `user` until `until` (wall ms; kMutedForever), or unmutes (nullopt).
+  // kNotFound: no such conversation; kForbidden: not a member.
+  virtual void SetMute(int64_t conv, int64_t user, std::optional<int64_t> until,
+                       Reply<Denial> reply) = 0;
+  // For the Notifier (no user asks): at most `limit` notifications due at `now_ms` (wall) with
+  // the collapse window `delay_ms`, oldest window first. A read.
+  virtual void DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_t limit,
+                                Reply<std::vector<DueNotification>> reply) = 0;
+  // Moves `user`'s notified watermark in `conv` up to `seq` (never back). A write.
+  virtual void MarkNotified(int64_t conv, int64_t user, int64_t seq, Reply<bool> reply) = 0;
 
   // --- Web Push subscriptions, account email, email digests (notify/push, notify/email;
   // storage/SCHEMA.md: push_subscriptions, users.email, email_digests) ---

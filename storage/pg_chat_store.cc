@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "storage/pg_schema.h"
+#include "storage/pg_store_internal.h"
 #include "storage/store_metrics.h"
 
 namespace ringcast::storage {
@@ -84,136 +85,7 @@ bool ParseInt8Array(std::string_view text, std::vector<int64_t>& out) {
 
 namespace {
 
-// Denial's numbers are part of the SQL functions' contract (pg_schema.cc).
-static_assert(static_cast<int>(Denial::kNotFound) == 1 &&
-              static_cast<int>(Denial::kForbidden) == 2 &&
-              static_cast<int>(Denial::kNotGroup) == 3 &&
-              static_cast<int>(Denial::kUnknownUser) == 4 &&
-              static_cast<int>(Denial::kTooLarge) == 6);
-
-// Reading a row (text format).
-struct Row {
-  const PGresult* result;
-  int row;
-  bool Null(int column) const { return PQgetisnull(result, row, column) != 0; }
-  std::string_view View(int column) const {
-    return {PQgetvalue(result, row, column), static_cast<size_t>(PQgetlength(result, row, column))};
-  }
-  std::string Text(int column) const { return std::string(View(column)); }
-  int64_t Int(int column) const {
-    int64_t value = 0;
-    std::string_view text = View(column);
-    std::from_chars(text.data(), text.data() + text.size(), value);
-    return value;
-  }
-  bool Bool(int column) const { return View(column) == "t"; }
-  std::vector<int64_t> Ints(int column) const {
-    std::vector<int64_t> values;
-    if (!Null(column)) pg::ParseInt8Array(View(column), values);
-    return values;
-  }
-  // id, conversation_id, seq, sender_id, kind, body, sent_at from `first` on.
-  Message ReadMessage(int first) const {
-    return Message{.id = Int(first),
-                   .conv = Int(first + 1),
-                   .seq = Int(first + 2),
-                   .from = Int(first + 3),
-                   .kind = Text(first + 4),
-                   .body = Text(first + 5),
-                   .ts = Int(first + 6)};
-  }
-};
-
-template <typename Each>
-void ForEachRow(const PGresult* result, Each each) {
-  const int rows = PQntuples(result);
-  for (int row = 0; row < rows; ++row) each(Row{result, row});
-}
-
-std::string Int(int64_t value) { return std::to_string(value); }
-
-int64_t Clamp(uint64_t value) {
-  return static_cast<int64_t>(std::min<uint64_t>(value, std::numeric_limits<int64_t>::max()));
-}
-
-PgQuery Query(const char* statement, std::vector<std::string> values) {
-  return PgQuery{.statement = statement, .values = std::move(values)};
-}
-
-// Conversation state columns from `first`: name, is_group, last_seq, members, delivered, reads
-// (all NULL when there is no such conversation).
-void ReadState(const Row& row, int first, int64_t conv, ConversationState& state) {
-  state = ConversationState{};
-  state.id = conv;
-  if (row.Null(first + 2)) {
-    state.denial = Denial::kNotFound;
-    return;
-  }
-  if (!row.Null(first)) state.name = row.Text(first);
-  state.group = row.Bool(first + 1);
-  state.last_seq = row.Int(first + 2);
-  const std::vector<int64_t> members = row.Ints(first + 3);
-  const std::vector<int64_t> delivered = row.Ints(first + 4);
-  const std::vector<int64_t> reads = row.Ints(first + 5);
-  for (size_t i = 0; i < members.size() && i < delivered.size() && i < reads.size(); ++i) {
-    state.members.push_back({members[i], delivered[i], reads[i]});
-  }
-}
-
-Status Unexpected(const char* what) {
-  return Status(Errc::kInternal, std::string("unexpected result shape: ") + what);
-}
-
-enum class Kind : uint8_t {
-  kRead,            // Retry-safe; several statements read one snapshot.
-  kWrite,           // Not retried after a connection loss: its outcome would be unknown.
-  kIdempotentWrite  // Retried: running it twice leaves what running it once does.
-};
-
-template <typename T>
-class Op final : public PgJob {
- public:
-  using Consumer = UniqueFunction<Status(PgResults, T&)>;
-  Op(Kind kind, std::vector<PgQuery> queries, Consumer consume, Reply<T> reply)
-      : kind_(kind),
-        queries_(std::move(queries)),
-        consume_(std::move(consume)),
-        reply_(std::move(reply)) {}
-
-  void BuildQueries(std::vector<PgQuery>& queries) override { queries = queries_; }
-  bool transaction() const override { return queries_.size() > 1; }
-  bool read_only() const override { return kind_ == Kind::kRead; }
-  bool retry_safe() const override { return kind_ != Kind::kWrite; }
-  Status Consume(PgResults results) override {
-    if (results.size() != queries_.size()) return Unexpected("result count");
-    out_ = T{};
-    return consume_(results, out_);
-  }
-  void Finish(Status status) override {
-    if (status.ok()) {
-      reply_(Result<T>(std::move(out_)));
-    } else {
-      reply_(Result<T>(std::move(status)));
-    }
-  }
-
- private:
-  const Kind kind_;
-  std::vector<PgQuery> queries_;
-  Consumer consume_;
-  Reply<T> reply_;
-  T out_{};
-};
-
-template <typename T, typename Consume>
-void Submit(PgPipeline& pipeline, uint32_t lane, Kind kind, std::vector<PgQuery> queries,
-            Consume consume, Reply<T> reply) {
-  pipeline.Submit(lane, std::make_unique<Op<T>>(kind, std::move(queries),
-                                                typename Op<T>::Consumer(std::move(consume)),
-                                                std::move(reply)));
-}
-
-uint32_t LaneOf(int64_t id) { return static_cast<uint32_t>(static_cast<uint64_t>(id) % 65521); }
+using namespace pg_internal;  // NOLINT: the backend's shared helpers (pg_store_internal.h).
 
 // ---- Message appends: batched into one statement per transaction on their lane.
 
@@ -264,10 +136,14 @@ void BuildAppendQueries(std::span<AppendJob* const> jobs, std::vector<PgQuery>& 
                                        pg::TextArrayBinary(cids), pg::TextArrayBinary(kinds),
                                        pg::TextArrayBinary(bodies), pg::Int8ArrayBinary(times)},
                             .binary = std::vector<bool>(6, true)});
+  if (std::optional<PgQuery> mentions =
+          AppendMentionsQuery(jobs, [](const AppendJob* job) { return &job->message; })) {
+    queries.push_back(std::move(*mentions));
+  }
 }
 
 Status ConsumeAppendRows(std::span<AppendJob* const> jobs, PgResults results) {
-  if (results.size() != 2) return Unexpected("append result count");
+  if (results.size() != 2 && results.size() != 3) return Unexpected("append result count");
   const PGresult* rows = results[1];
   if (PQntuples(rows) != static_cast<int>(jobs.size()) || PQnfields(rows) != 9) {
     return Unexpected("append rows");
@@ -310,6 +186,9 @@ Status ConsumeAppendRows(std::span<AppendJob* const> jobs, PgResults results) {
         out.denial = Denial::kForbidden;
         break;
     }
+  }
+  if (results.size() == 3) {
+    ReadAppendedMentions(results[2], jobs, [](AppendJob* job) { return &job->out.message; });
   }
   // The same cid again in this batch: whatever became of the first, this is its repeat.
   for (auto [repeat, first] : repeats) {
@@ -628,6 +507,8 @@ void PgChatStore::ListConversations(int64_t user, Reply<std::vector<Conversation
           summary.read_seq = row.Int(4);
           summary.members = row.Ints(5);
           if (!row.Null(6)) summary.last_message = row.ReadMessage(6);
+          if (!row.Null(13)) summary.muted_until = row.Int(13);
+          summary.unread_mentions = row.Int(14);
           out.push_back(std::move(summary));
         });
         return Status();
@@ -715,6 +596,7 @@ void PgChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit limit,
           for (size_t i = 0; i < members.size() && i < delivered.size() && i < reads.size(); ++i) {
             conv.members.push_back({members[i], delivered[i], reads[i]});
           }
+          conv.unread_mentions = row.Int(8);
           out.push_back(std::move(conv));
         });
         // Both results are ordered by ord: merge.

@@ -82,6 +82,14 @@ class PgChatStore final : public ChatStore {
   void LastSeqs(std::vector<int64_t> convs,
                 Reply<std::vector<std::pair<int64_t, int64_t>>> reply) override;
 
+  // Mentions, mute and notifications (pg_notify_store.cc).
+  void ListMentions(int64_t user, int64_t before_id, uint32_t limit,
+                    Reply<MentionPage> reply) override;
+  void SetMute(int64_t conv, int64_t user, std::optional<int64_t> until,
+               Reply<Denial> reply) override;
+  void DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_t limit,
+                        Reply<std::vector<DueNotification>> reply) override;
+  void MarkNotified(int64_t conv, int64_t user, int64_t seq, Reply<bool> reply) override;
   // Web Push subscriptions, account email, email digests: pg_push_store.cc.
   void AddPushSubscription(PushSubscription subscription, uint32_t max_per_user,
                            Reply<bool> reply) override;

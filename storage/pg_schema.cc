@@ -1,5 +1,6 @@
 #include "storage/pg_schema.h"
 
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -208,6 +209,25 @@ constexpr const char* kPgSchemaV3 = R"sql(
 CREATE INDEX users_username_prefix ON users ((lower(username) COLLATE "C"));
 )sql";
 
+// Version 4: mentions, mute and notifications (issue 14; SQLite's version 3, storage/SCHEMA.md).
+// Existing memberships start notified up to now: an upgrade does not notify the history.
+constexpr const char* kPgSchemaV4 = R"sql(
+ALTER TABLE users_conversations
+  ADD COLUMN notified_seq bigint NOT NULL DEFAULT 0 CHECK (notified_seq >= 0),
+  ADD COLUMN muted_until bigint;
+UPDATE users_conversations uc SET notified_seq = c.last_seq
+FROM conversations c WHERE c.id = uc.conversation_id;
+
+CREATE TABLE mentions (
+  user_id         bigint NOT NULL,
+  message_id      bigint NOT NULL,
+  conversation_id bigint NOT NULL,
+  seq             bigint NOT NULL,
+  PRIMARY KEY (user_id, message_id)
+);
+CREATE INDEX mentions_by_conversation ON mentions (conversation_id, user_id, seq);
+)sql";
+
 // Version 5: Web Push subscriptions, an optional email per account, and the unread digest's
 // watermark per member: SQLite's version 4 (storage/SCHEMA.md). Statements: pg_push_store.cc.
 constexpr const char* kPgSchemaV5 = R"sql(
@@ -237,8 +257,7 @@ constexpr PgMigration kPgMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kPgSchemaV1},
     {2, "server settings shared by every node (the token signing secret)", kPgSchemaV2},
     {3, "username prefix search", kPgSchemaV3},
-    // TEMPORARY placeholder until branch notify (which owns version 4) is merged: never ship.
-    {4, "reserved (notify)", "SELECT 1"},
+    {4, "mentions, mute and notified watermarks", kPgSchemaV4},
     {5, "web push subscriptions, account email, email digests", kPgSchemaV5},
 };
 
@@ -297,6 +316,8 @@ constexpr PgStatement kStatements[] = {
      "SELECT c.id, c.name, c.is_group, c.last_seq, uc.read_seq, "
      "(SELECT array_agg(user_id ORDER BY user_id) FROM users_conversations "
      " WHERE conversation_id = c.id), " RC_MESSAGE_COLUMNS
+     ", uc.muted_until, (SELECT count(*) FROM mentions mn WHERE mn.conversation_id = c.id "
+     " AND mn.user_id = $1 AND mn.seq > uc.read_seq)"
      " FROM users_conversations uc JOIN conversations c ON c.id = uc.conversation_id "
      "LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq "
      "WHERE uc.user_id = $1 ORDER BY coalesce(m.sent_at, c.created_at) DESC, c.id DESC"},
@@ -326,7 +347,8 @@ constexpr PgStatement kStatements[] = {
                 "ORDER BY m.seq DESC LIMIT $4) page WHERE spent < $5 ORDER BY seq DESC"},
     {"sync_conversations", RC_SYNC_ASKS
      "SELECT mine.ord, mine.conv, mine.after, c.last_seq, uc.read_seq, s.members, s.delivered, "
-     "s.reads "
+     "s.reads, (SELECT count(*) FROM mentions mn WHERE mn.conversation_id = mine.conv "
+     " AND mn.user_id = $1 AND mn.seq > uc.read_seq) "
      "FROM mine JOIN conversations c ON c.id = mine.conv "
      "JOIN users_conversations uc ON uc.conversation_id = mine.conv AND uc.user_id = $1 "
      "CROSS JOIN LATERAL rc_state(mine.conv) s ORDER BY mine.ord"},
@@ -397,6 +419,62 @@ constexpr PgStatement kStatements[] = {
      "WHERE NOT fresh"},
 };
 
+// Mentions, mute and notifications (issue 14; pg_notify_store.cc).
+constexpr PgStatement kNotifyStatements[] = {
+    // After append_batch, in its transaction: the batch's mentions. One input row per candidate
+    // ($1 sender, $2 cid: the message; $3 a user id, or 0 and $4 a lowercased username); kept
+    // for members other than the sender.
+    {"append_mentions",
+     "INSERT INTO mentions (user_id, message_id, conversation_id, seq) "
+     "SELECT DISTINCT uc.user_id, m.id, m.conversation_id, m.seq "
+     "FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[]) AS x(sender, cid, target, name) "
+     "JOIN messages m ON m.sender_id = x.sender AND m.client_msg_id = x.cid "
+     "CROSS JOIN LATERAL (SELECT x.target AS id WHERE x.target <> 0 UNION ALL "
+     "  SELECT u.id FROM users u WHERE x.target = 0 AND lower(u.username) = x.name) who "
+     "JOIN users_conversations uc ON uc.conversation_id = m.conversation_id "
+     "  AND uc.user_id = who.id "
+     "WHERE uc.user_id <> x.sender ON CONFLICT DO NOTHING RETURNING user_id, message_id"},
+    {"list_mentions",
+     "SELECT " RC_MESSAGE_COLUMNS
+     " FROM mentions mn JOIN messages m ON m.conversation_id = mn.conversation_id "
+     "AND m.seq = mn.seq JOIN users_conversations uc ON uc.conversation_id = mn.conversation_id "
+     "AND uc.user_id = mn.user_id WHERE mn.user_id = $1 AND mn.message_id < $2 "
+     "ORDER BY mn.message_id DESC LIMIT $3"},
+    // $3 0: unmute. Rows changed, and whether the conversation exists.
+    {"set_mute",
+     "WITH changed AS (UPDATE users_conversations SET muted_until = nullif($3::int8, 0) "
+     "  WHERE conversation_id = $1 AND user_id = $2 RETURNING 1) "
+     "SELECT (SELECT count(*) FROM changed), EXISTS (SELECT 1 FROM conversations WHERE id = $1)"},
+    {"mark_notified",
+     "UPDATE users_conversations SET notified_seq = $3 "
+     "WHERE conversation_id = $1 AND user_id = $2 AND notified_seq < $3"},
+    // DueNotification (chat_store.h): $1 now, $2 the window, $3 the limit.
+    {"due_notifications",
+     "WITH pending AS ("
+     "  SELECT uc.conversation_id AS conv, uc.user_id AS usr, "
+     "    greatest(uc.read_seq, uc.delivered_seq, uc.notified_seq) AS mark, uc.muted_until, "
+     "    c.name, c.is_group FROM users_conversations uc "
+     "  JOIN conversations c ON c.id = uc.conversation_id "
+     "  WHERE c.last_seq > uc.read_seq AND c.last_seq > uc.delivered_seq "
+     "    AND c.last_seq > uc.notified_seq"
+     "), windows AS ("
+     "  SELECT p.*, f.sent_at AS first_ts FROM pending p JOIN messages f "
+     "    ON f.conversation_id = p.conv AND f.seq = p.mark + 1 "
+     "    WHERE f.sent_at <= $1::int8 - $2::int8 "
+     "  ORDER BY f.sent_at LIMIT $3::int8"
+     "), covered AS ("
+     "  SELECT w.*, (SELECT max(m.seq) FROM messages m WHERE m.conversation_id = w.conv "
+     "    AND m.seq > w.mark AND m.sent_at <= w.first_ts + $2::int8) AS top "
+     "    FROM windows w"
+     ") "
+     "SELECT cv.conv, cv.usr, cv.mark, cv.muted_until, cv.name, cv.is_group, cv.top, u.username, "
+     "  (SELECT count(*) FROM mentions mn WHERE mn.conversation_id = cv.conv "
+     "   AND mn.user_id = cv.usr AND mn.seq > cv.mark AND mn.seq <= cv.top), " RC_MESSAGE_COLUMNS
+     ", s.username FROM covered cv JOIN users u ON u.id = cv.usr "
+     "JOIN messages m ON m.conversation_id = cv.conv AND m.seq = cv.top "
+     "JOIN users s ON s.id = m.sender_id ORDER BY cv.first_ts"},
+};
+
 #undef RC_MESSAGE_COLUMNS
 #undef RC_SYNC_ASKS
 
@@ -428,9 +506,9 @@ Status Exec(PGconn* conn, const char* sql, const std::string& what, PGresult** r
 
 std::span<const PgMigration> PgSchemaMigrations() { return kPgMigrations; }
 std::span<const PgStatement> PgPreparedStatements() {
-  // The chat's statements, then those of the files beside pg_chat_store.cc.
   static const std::vector<PgStatement> all = [] {
     std::vector<PgStatement> statements(std::begin(kStatements), std::end(kStatements));
+    statements.insert(statements.end(), std::begin(kNotifyStatements), std::end(kNotifyStatements));
     for (const PgStatement& push : PgPushStatements()) statements.push_back(push);
     return statements;
   }();

@@ -4,6 +4,8 @@
 #include <limits>
 #include <set>
 
+#include "storage/mentions.h"
+#include "storage/sqlite_chat_store_submit.h"
 #include "storage/store_metrics.h"
 
 namespace ringcast::storage {
@@ -165,37 +167,6 @@ Result<std::unique_ptr<SqliteChatStore>> SqliteChatStore::Open(const ExecutorOpt
 }
 
 SqliteChatStore::~SqliteChatStore() { executor_->Stop(); }
-
-template <typename T, typename Run>
-void SqliteChatStore::Submit(Kind kind, Run run, Reply<T> reply) {
-  // Shared by the job, its completion, and this frame (which answers a refused job itself).
-  struct State {
-    T out;
-    Reply<T> reply;
-  };
-  auto state = std::make_shared<State>();
-  state->reply = std::move(reply);
-  JobFn job = [state, run = std::move(run)](SqliteDb& db) mutable -> Status {
-    state->out = T{};  // A job may run again after a failed batch: start from nothing.
-    return run(db, state->out);
-  };
-  DoneFn done = [state](Status status) {
-    if (status.ok()) {
-      state->reply(Result<T>(std::move(state->out)));
-    } else {
-      state->reply(Result<T>(std::move(status)));
-    }
-  };
-  Admission admission = kind == Kind::kRead
-                            ? executor_->SubmitRead(std::move(job), std::move(done))
-                            : executor_->Submit(std::move(job), std::move(done),
-                                                kind == Kind::kSingleWrite ? Isolation::kSingleWrite
-                                                                           : Isolation::kSavepoint);
-  if (admission == Admission::kQueued) return;
-  state->reply(
-      Result<T>(Status(admission == Admission::kQueueFull ? Errc::kQueueFull : Errc::kStopped,
-                       "the store is not accepting work")));
-}
 
 void SqliteChatStore::CreateUser(std::string username, std::string password_hash, int64_t now,
                                  Reply<std::pair<Denial, int64_t>> reply) {
@@ -436,7 +407,9 @@ void SqliteChatStore::ListConversations(int64_t user,
       [user](SqliteDb& db, std::vector<ConversationSummary>& out) -> Status {
         auto stmt = db.Prepare(
             "SELECT c.id, c.name, c.is_group, c.last_seq, uc.read_seq, m.id, m.conversation_id, "
-            "m.seq, m.sender_id, m.kind, m.body, m.sent_at "
+            "m.seq, m.sender_id, m.kind, m.body, m.sent_at, uc.muted_until, "
+            "(SELECT count(*) FROM mentions mn WHERE mn.conversation_id = c.id "
+            " AND mn.user_id = ?1 AND mn.seq > uc.read_seq) "
             "FROM users_conversations uc JOIN conversations c ON c.id = uc.conversation_id "
             "LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq "
             "WHERE uc.user_id = ?1 ORDER BY coalesce(m.sent_at, c.created_at) DESC, c.id DESC");
@@ -449,6 +422,8 @@ void SqliteChatStore::ListConversations(int64_t user,
           summary.last_seq = row.ColumnInt64(3);
           summary.read_seq = row.ColumnInt64(4);
           if (!row.ColumnIsNull(5)) summary.last_message = ReadMessage(row, 5);
+          if (!row.ColumnIsNull(12)) summary.muted_until = row.ColumnInt64(12);
+          summary.unread_mentions = row.ColumnInt64(13);
           out.push_back(std::move(summary));
         });
         if (!s.ok()) return s;
@@ -491,10 +466,12 @@ void SqliteChatStore::StartSession(int64_t user, Reply<SessionStart> reply) {
 }
 
 void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
-  // One INSERT (or none, for a duplicate or an outsider): no savepoint needed.
+  // One INSERT (or none, for a duplicate or an outsider): no savepoint needed, unless the
+  // message may mention someone (then the mentions are stored in the same transaction).
+  const bool may_mention = MayMention(message);
   Submit<AppendOutcome>(
-      Kind::kSingleWrite,
-      [message = std::move(message)](SqliteDb& db, AppendOutcome& out) -> Status {
+      may_mention ? Kind::kWrite : Kind::kSingleWrite,
+      [message = std::move(message), may_mention](SqliteDb& db, AppendOutcome& out) -> Status {
         // seq is assigned here, at the writer, in the order the owner shard submitted: a
         // refused or duplicate send never takes a number, so seq stays gap-free.
         auto insert = db.Prepare(
@@ -521,6 +498,7 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
                                 .body = message.body,
                                 .ts = message.ts};
         });
+        if (s.ok() && inserted && may_mention) s = StoreMentions(db, message, out.message);
         if (!s.ok() || inserted) return s;
         auto original = db.Prepare(std::string("SELECT ") + kMessageColumns +
                                    " FROM messages WHERE sender_id = ?1 AND client_msg_id = ?2");
@@ -588,6 +566,9 @@ void SqliteChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit li
           conv.read_seq = (*membership)->read;
           Status s = LoadMembers(db, ask.conv, conv.members);
           if (!s.ok()) return s;
+          Result<int64_t> mentions = UnreadMentions(db, ask.conv, user, conv.read_seq);
+          if (!mentions.ok()) return mentions.status();
+          conv.unread_mentions = *mentions;
           auto messages = db.Prepare(std::string("SELECT ") + kMessageColumns +
                                      " FROM messages WHERE conversation_id = ?1 AND seq > ?2 "
                                      "ORDER BY seq LIMIT ?3");

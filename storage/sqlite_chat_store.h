@@ -9,6 +9,12 @@
 
 namespace ringcast::storage {
 
+// Inside an append's transaction, after `stored` was inserted: stores its mentions (members
+// only, never the sender) and lists them in stored.mentions. sqlite_notify_store.cc.
+Status StoreMentions(SqliteDb& db, const NewMessage& message, Message& stored);
+// Mentions of `user` in `conv` above `read_seq`.
+Result<int64_t> UnreadMentions(SqliteDb& db, int64_t conv, int64_t user, int64_t read_seq);
+
 class SqliteChatStore final : public ChatStore {
  public:
   // Opens (creating and migrating) the database at options.db.path.
@@ -50,6 +56,14 @@ class SqliteChatStore final : public ChatStore {
   void LastSeqs(std::vector<int64_t> convs,
                 Reply<std::vector<std::pair<int64_t, int64_t>>> reply) override;
 
+  // Mentions, mute and notifications (sqlite_notify_store.cc).
+  void ListMentions(int64_t user, int64_t before_id, uint32_t limit,
+                    Reply<MentionPage> reply) override;
+  void SetMute(int64_t conv, int64_t user, std::optional<int64_t> until,
+               Reply<Denial> reply) override;
+  void DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_t limit,
+                        Reply<std::vector<DueNotification>> reply) override;
+  void MarkNotified(int64_t conv, int64_t user, int64_t seq, Reply<bool> reply) override;
   // Web Push subscriptions, account email, email digests: sqlite_push_store.cc.
   void AddPushSubscription(PushSubscription subscription, uint32_t max_per_user,
                            Reply<bool> reply) override;

@@ -7,8 +7,11 @@
 # PostgreSQL for chat-1k-pg's throwaway cluster).
 set -euo pipefail
 
+# libcurl4-openssl-dev: the notifier's webhook sink (notify/webhook_sink.cc).
+# librabbitmq-dev: --amqp, the background job publisher (notify/amqp_publisher.cc).
 build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-dev libmimalloc-dev
-                libssl-dev libcli11-dev libgtest-dev libbenchmark-dev libsqlite3-dev libpq-dev libhiredis-dev)
+                libssl-dev libcli11-dev libgtest-dev libbenchmark-dev libsqlite3-dev libpq-dev libhiredis-dev
+                libcurl4-openssl-dev librabbitmq-dev)
 # clang and libclang-rt-14-dev (libFuzzer, the sanitizer runtimes; only recommended by clang, and
 # we install without recommends): the fuzz preset that tools/test runs through tools/fuzz.
 # faketime: the wall-clock step test (tests/integration/test_chat_clock.py).
@@ -30,9 +33,13 @@ build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-de
 # python3-cryptography: the Web Push test's push service checks the VAPID JWT and decrypts
 # RFC 8291 payloads (tests/integration/webpush_service.py). python3-aiosmtpd: the email digest
 # test's SMTP sink (tests/integration/test_email_digest.py).
+# rabbitmq-server and python3-pika: the needs_amqp test (tests/integration/test_notify_amqp.py)
+# starts a throwaway broker of its own and consumes with pika; the instance Debian's package
+# starts is not used.
 test_packages=(python3 python3-pytest python3-websockets python3-prometheus-client curl faketime
                clang libclang-rt-14-dev postgresql redis-server nginx nodejs chromium systemd
-               python3-yaml python3-seccomp python3-cryptography python3-aiosmtpd)
+               python3-yaml python3-seccomp rabbitmq-server python3-pika
+               python3-cryptography python3-aiosmtpd)
 bench_packages=(python3 python3-matplotlib nodejs postgresql redis-server)
 
 wanted=("${build_packages[@]}")

@@ -89,6 +89,8 @@ def pytest_configure(config):
                                        "redis-server (ctest's `integration_cluster`)")
     config.addinivalue_line("markers", "needs_nginx: runs Debian's nginx in front of ringcast "
                                        "nodes (with needs_redis: ctest's `integration_cluster`)")
+    config.addinivalue_line("markers", "needs_amqp: starts a throwaway rabbitmq-server (ctest's "
+                                       "`integration_amqp`)")
     config.addinivalue_line("markers", "both_stores: run each server test of the module with "
                                        "SQLite and with PostgreSQL")
     config.addinivalue_line("markers", "sqlite_only(reason): in a both_stores module, run this "

@@ -542,6 +542,39 @@ export class RingcastClient extends Emitter {
     return this._http.request('DELETE', `/api/conversations/${conv}/members/${user}`);
   }
 
+  /**
+   * Mutes `conv` for this user: no offline notification of its messages except those that
+   * mention the user (`POST /api/conversations/{id}/mute`).
+   * @param {number} conv @param {number} [untilMs] the end, ms since the epoch; none: until
+   * unmute
+   * @returns {Promise<{muted_until: number | 'forever'}>}
+   */
+  async mute(conv, untilMs) {
+    const body = untilMs === undefined ? {} : {until: untilMs};
+    return this._http.request('POST', `/api/conversations/${conv}/mute`, body);
+  }
+
+  /** Ends a mute (`DELETE /api/conversations/{id}/mute`). @param {number} conv */
+  async unmute(conv) {
+    return this._http.request('DELETE', `/api/conversations/${conv}/mute`);
+  }
+
+  /**
+   * `GET /api/mentions`: the messages that mention this user, newest first.
+   * @param {{before?: number, limit?: number}} [options] `before`: a message id (the previous
+   * page's `next_before`); `limit` 1..200 (the server's default: 50)
+   * @returns {Promise<{mentions: import('./types.js').Message[], more: boolean,
+   *     next_before?: number}>}
+   */
+  async mentions(options = {}) {
+    const query = new URLSearchParams();
+    if (options.before !== undefined) query.set('before', String(options.before));
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    const text = query.toString();
+    const suffix = text ? `?${text}` : '';
+    return this._http.request('GET', `/api/mentions${suffix}`);
+  }
+
   // ---------------------------------------------------------------------------------------
   // Internals: connection life
 

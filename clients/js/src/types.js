@@ -11,6 +11,7 @@
  * @property {string} kind chosen by the sender (`"text"` by default)
  * @property {string} body
  * @property {number} ts when the server accepted it (ms since the epoch)
+ * @property {number[]} [mentions] the members it mentions (only on a live `message` event)
  */
 
 /**
@@ -74,6 +75,8 @@
  * @property {number} last_seq
  * @property {number} unread
  * @property {number} read_seq
+ * @property {number} unread_mentions messages above `read_seq` that mention this user
+ * @property {number | 'forever' | null} muted_until while muted: the end (ms) or `'forever'`
  */
 
 /**

@@ -68,6 +68,26 @@ describe('chat', () => {
     assert.deepEqual([...aliceSeen.violations, ...bobSeen.violations], []);
   });
 
+  test('mentions and mute over HTTP', BOUNDED, async () => {
+    const {alice, bob, conv} = await pair();
+    const [me] = await bob.users([bob.userId ?? 0]);
+    const ack = await alice.send(conv, `look @${me.username}`).acked;
+    await alice.send(conv, 'no mention').acked;
+    const page = await bob.mentions({limit: 5});
+    assert.deepEqual(page.mentions.map((m) => m.id), [ack.id]);
+    assert.equal(page.more, false);
+    assert.equal((await alice.mentions()).mentions.length, 0);
+    const listed = async () => (await bob.conversations()).find((c) => c.id === conv);
+    assert.equal((await listed())?.unread_mentions, 1);
+
+    assert.deepEqual(await bob.mute(conv), {muted_until: 'forever'});
+    assert.equal((await listed())?.muted_until, 'forever');
+    const until = Date.now() + 3600_000;
+    assert.deepEqual(await bob.mute(conv, until), {muted_until: until});
+    await bob.unmute(conv);
+    assert.equal((await listed())?.muted_until, null);
+  });
+
   test('conversations over HTTP: list, groups, members events', BOUNDED, async () => {
     const {alice, bob, conv} = await pair();
     const carol = client();

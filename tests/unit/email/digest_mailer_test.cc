@@ -56,6 +56,15 @@ TEST(DigestMailer, CutsLongListsAndBodies) {
   EXPECT_NE(mail.find("* conversation 0 (1 unread)"), std::string::npos);
 }
 
+TEST(DigestMailer, JobNamesTheUserAndWhatTheDigestCovered) {
+  storage::Digest digest{.user = 7, .username = "bob", .email = "bob@example.org"};
+  digest.conversations.push_back(Conversation(3, std::nullopt, {"alice"}, 2, "hi"));
+  digest.conversations[0].latest.seq = 13;
+  EXPECT_EQ(DigestJob(digest),
+            R"({"user":7,"username":"bob","email":"bob@example.org","conversations":)"
+            R"([{"conv":3,"unread":2,"last_seq":13,"latest_seq":13}]})");
+}
+
 TEST(DigestMailer, PlausibleEmail) {
   EXPECT_TRUE(PlausibleEmail("bob@example.org"));
   EXPECT_TRUE(PlausibleEmail("b.o+b@sub.example.org"));

@@ -1,0 +1,152 @@
+// ChatService's notifications and background jobs (notify/README.md): which sinks the flags
+// ask for, the Notifier's presence probe (a shard's presence replica, asked by mail), the
+// cluster lease, and the jobs and mention events of each committed message.
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+
+#include "chat/chat_shard.h"
+#include "chat/protocol.h"
+#include "chat/service.h"
+#include "core/cluster/cluster_node.h"
+#include "core/log.h"
+#include "core/runtime/shard_set.h"
+#include "notify/amqp_publisher.h"
+#include "notify/notification_json.h"
+#include "notify/notifier.h"
+#include "notify/push/webpush_sink.h"
+#include "notify/redis_lease.h"
+#include "notify/webhook_sink.h"
+
+namespace ringcast::chat {
+namespace {
+
+// Asks shard 0's presence replica (every shard has every online user: SessionHost::presence_,
+// cluster-wide in cluster mode) and waits for the answer on the notifier's thread.
+class ShardPresenceProbe final : public notify::PresenceProbe {
+ public:
+  explicit ShardPresenceProbe(ChatService& service) : service_(service) {}
+
+  std::optional<std::vector<int64_t>> Online(const std::vector<int64_t>& users) override {
+    if (users.empty()) return std::vector<int64_t>{};
+    struct Answer {
+      std::mutex mutex;
+      std::condition_variable ready;
+      std::optional<std::vector<int64_t>> online;
+    };
+    auto answer = std::make_shared<Answer>();
+    service_.Post(0, [answer, users](ChatShard& shard) {
+      std::vector<int64_t> online = shard.sessions().OnlineAmong(users);
+      std::lock_guard lock(answer->mutex);
+      answer->online = std::move(online);
+      answer->ready.notify_all();
+    });
+    std::unique_lock lock(answer->mutex);
+    answer->ready.wait_for(lock, std::chrono::seconds(2),
+                           [&] { return answer->online.has_value(); });
+    return std::move(answer->online);
+  }
+
+ private:
+  ChatService& service_;
+};
+
+int64_t PollMs(const Config& config) {
+  if (config.notify_poll_ms != 0) return config.notify_poll_ms;
+  return std::clamp<int64_t>(config.notify_delay_ms / 4, 50, 1000);
+}
+
+}  // namespace
+
+bool ChatService::SetUpNotifications() {
+  std::vector<std::unique_ptr<notify::NotificationSink>> sinks;
+  std::string error;
+  if (!config_.notify_webhook.empty()) {
+    auto webhook =
+        notify::WebhookSink::Create(config_.notify_webhook, config_.notify_webhook_secret,
+                                    config_.notify_webhook_timeout_ms, &error);
+    if (!webhook) {
+      std::fprintf(stderr, "ringcast: %s\n", error.c_str());
+      return false;
+    }
+    sinks.push_back(std::move(webhook));
+  }
+  if (!config_.amqp_url.empty()) {
+    amqp_ = notify::AmqpPublisher::Create(config_.amqp_url, config_.amqp_exchange,
+                                          config_.amqp_max_queued, &error);
+    if (!amqp_) {
+      std::fprintf(stderr, "ringcast: %s\n", error.c_str());
+      return false;
+    }
+  }
+  if (config_.web_push) {
+    sinks.push_back(std::make_unique<notify::WebPushSink>(
+        *store_, *vapid_key_,
+        notify::WebPushOptions{.subject = config_.vapid_subject,
+                               .ttl_s = config_.push_ttl_s,
+                               .timeout = std::chrono::milliseconds(config_.push_timeout_ms)}));
+  }
+  // The email digest is no sink of the notifier's: a thread of its own (notify/email, Start).
+  if (sinks.empty() && !amqp_) return true;  // Nobody to tell: no notifier at all.
+  presence_probe_ = std::make_unique<ShardPresenceProbe>(*this);
+  notifier_ = std::make_unique<notify::Notifier>(
+      notify::NotifierOptions{.delay_ms = config_.notify_delay_ms,
+                              .poll_ms = PollMs(config_),
+                              .batch = config_.notify_batch,
+                              .max_attempts = config_.notify_max_attempts,
+                              .backoff_ms = config_.notify_backoff_ms},
+      *store_, *presence_probe_, nullptr, clock());
+  for (auto& sink : sinks) notifier_->AddSink(std::move(sink));
+  notifier_->SetJobPublisher(amqp_.get());
+  return true;
+}
+
+void ChatService::AttachNotifications(ShardSet& shards) {
+  if (amqp_) {
+    shards.AddMetricsSource([amqp = amqp_.get()](MetricSet& out) { amqp->CollectMetrics(out); });
+  }
+  if (!notifier_) return;
+  shards.AddMetricsSource(
+      [notifier = notifier_.get()](MetricSet& out) { notifier->CollectMetrics(out); });
+  if (cluster::ClusterNode* node = shards.cluster()) {
+    notifier_lease_ = std::make_unique<notify::RedisLease>(node->bus(), node->node_id());
+    notifier_->SetLease(notifier_lease_.get());
+  }
+}
+
+void ChatService::StartNotifications() {
+  if (amqp_) amqp_->Start();
+  if (notifier_) {
+    RC_LOG(kInfo, "notifier: on (delay %u ms, poll %lld ms%s)", config_.notify_delay_ms,
+           static_cast<long long>(PollMs(config_)),
+           notifier_lease_ ? ", one node at a time (Redis lease rc:notifier)" : "");
+    notifier_->Start();
+  }
+}
+
+void ChatService::StopNotifications() {
+  if (notifier_) notifier_->Stop();
+  if (amqp_) amqp_->Stop();
+}
+
+notify::JobPublisher* ChatService::jobs() { return amqp_.get(); }
+
+void ChatService::AfterCommit(const storage::Message& message) {
+  if (!message.mentions.empty()) {
+    const std::string event = EncodeMention(message);
+    PostToEveryShard([&event, &message]() {
+      return [event, users = message.mentions](ChatShard& shard) {
+        for (int64_t user : users) shard.sessions().SendToUser(user, event);
+      };
+    });
+  }
+  if (amqp_) {
+    amqp_->Publish("message.committed", notify::MessageJobJson(message));
+    for (int64_t user : message.mentions) {
+      amqp_->Publish("mention", notify::MentionJobJson(user, message));
+    }
+  }
+}
+
+}  // namespace ringcast::chat

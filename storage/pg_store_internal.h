@@ -1,0 +1,203 @@
+// Helpers shared by the files that implement PgChatStore's operations (pg_chat_store.cc,
+// pg_notify_store.cc): reading rows, one-shot operations (Op) and lanes. Internal to the
+// PostgreSQL backend.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "storage/mentions.h"
+#include "storage/pg_chat_store.h"
+
+namespace ringcast::storage::pg_internal {
+
+// Denial's numbers are part of the SQL functions' contract (pg_schema.cc).
+static_assert(static_cast<int>(Denial::kNotFound) == 1 &&
+              static_cast<int>(Denial::kForbidden) == 2 &&
+              static_cast<int>(Denial::kNotGroup) == 3 &&
+              static_cast<int>(Denial::kUnknownUser) == 4 &&
+              static_cast<int>(Denial::kTooLarge) == 6);
+
+// Reading a row (text format).
+struct Row {
+  const PGresult* result;
+  int row;
+  bool Null(int column) const { return PQgetisnull(result, row, column) != 0; }
+  std::string_view View(int column) const {
+    return {PQgetvalue(result, row, column), static_cast<size_t>(PQgetlength(result, row, column))};
+  }
+  std::string Text(int column) const { return std::string(View(column)); }
+  int64_t Int(int column) const {
+    int64_t value = 0;
+    std::string_view text = View(column);
+    std::from_chars(text.data(), text.data() + text.size(), value);
+    return value;
+  }
+  bool Bool(int column) const { return View(column) == "t"; }
+  std::vector<int64_t> Ints(int column) const {
+    std::vector<int64_t> values;
+    if (!Null(column)) pg::ParseInt8Array(View(column), values);
+    return values;
+  }
+  // id, conversation_id, seq, sender_id, kind, body, sent_at from `first` on.
+  Message ReadMessage(int first) const {
+    return Message{.id = Int(first),
+                   .conv = Int(first + 1),
+                   .seq = Int(first + 2),
+                   .from = Int(first + 3),
+                   .kind = Text(first + 4),
+                   .body = Text(first + 5),
+                   .ts = Int(first + 6)};
+  }
+};
+
+template <typename Each>
+void ForEachRow(const PGresult* result, Each each) {
+  const int rows = PQntuples(result);
+  for (int row = 0; row < rows; ++row) each(Row{result, row});
+}
+
+inline std::string Int(int64_t value) { return std::to_string(value); }
+
+inline int64_t Clamp(uint64_t value) {
+  return static_cast<int64_t>(std::min<uint64_t>(value, std::numeric_limits<int64_t>::max()));
+}
+
+inline PgQuery Query(const char* statement, std::vector<std::string> values) {
+  return PgQuery{.statement = statement, .values = std::move(values)};
+}
+
+// Conversation state columns from `first`: name, is_group, last_seq, members, delivered, reads
+// (all NULL when there is no such conversation).
+inline void ReadState(const Row& row, int first, int64_t conv, ConversationState& state) {
+  state = ConversationState{};
+  state.id = conv;
+  if (row.Null(first + 2)) {
+    state.denial = Denial::kNotFound;
+    return;
+  }
+  if (!row.Null(first)) state.name = row.Text(first);
+  state.group = row.Bool(first + 1);
+  state.last_seq = row.Int(first + 2);
+  const std::vector<int64_t> members = row.Ints(first + 3);
+  const std::vector<int64_t> delivered = row.Ints(first + 4);
+  const std::vector<int64_t> reads = row.Ints(first + 5);
+  for (size_t i = 0; i < members.size() && i < delivered.size() && i < reads.size(); ++i) {
+    state.members.push_back({members[i], delivered[i], reads[i]});
+  }
+}
+
+inline Status Unexpected(const char* what) {
+  return Status(Errc::kInternal, std::string("unexpected result shape: ") + what);
+}
+
+enum class Kind : uint8_t {
+  kRead,            // Retry-safe; several statements read one snapshot.
+  kWrite,           // Not retried after a connection loss: its outcome would be unknown.
+  kIdempotentWrite  // Retried: running it twice leaves what running it once does.
+};
+
+template <typename T>
+class Op final : public PgJob {
+ public:
+  using Consumer = UniqueFunction<Status(PgResults, T&)>;
+  Op(Kind kind, std::vector<PgQuery> queries, Consumer consume, Reply<T> reply)
+      : kind_(kind),
+        queries_(std::move(queries)),
+        consume_(std::move(consume)),
+        reply_(std::move(reply)) {}
+
+  void BuildQueries(std::vector<PgQuery>& queries) override { queries = queries_; }
+  bool transaction() const override { return queries_.size() > 1; }
+  bool read_only() const override { return kind_ == Kind::kRead; }
+  bool retry_safe() const override { return kind_ != Kind::kWrite; }
+  Status Consume(PgResults results) override {
+    if (results.size() != queries_.size()) return Unexpected("result count");
+    out_ = T{};
+    return consume_(results, out_);
+  }
+  void Finish(Status status) override {
+    if (status.ok()) {
+      reply_(Result<T>(std::move(out_)));
+    } else {
+      reply_(Result<T>(std::move(status)));
+    }
+  }
+
+ private:
+  const Kind kind_;
+  std::vector<PgQuery> queries_;
+  Consumer consume_;
+  Reply<T> reply_;
+  T out_{};
+};
+
+template <typename T, typename Consume>
+void Submit(PgPipeline& pipeline, uint32_t lane, Kind kind, std::vector<PgQuery> queries,
+            Consume consume, Reply<T> reply) {
+  pipeline.Submit(lane, std::make_unique<Op<T>>(kind, std::move(queries),
+                                                typename Op<T>::Consumer(std::move(consume)),
+                                                std::move(reply)));
+}
+
+inline uint32_t LaneOf(int64_t id) {
+  return static_cast<uint32_t>(static_cast<uint64_t>(id) % 65521);
+}
+
+// The append_mentions query (pg_schema.cc) for the jobs of an append batch, or nullopt when no
+// message of the batch may mention anyone. `message_of(job)` is the job's NewMessage.
+template <typename Job, typename MessageOf>
+std::optional<PgQuery> AppendMentionsQuery(std::span<Job* const> jobs, MessageOf message_of) {
+  std::vector<int64_t> senders, targets;
+  std::vector<std::string> cids, names;
+  for (Job* job : jobs) {
+    const NewMessage& message = *message_of(job);
+    if (!MayMention(message)) continue;
+    for (int64_t user : message.mentions) {
+      senders.push_back(message.sender);
+      cids.push_back(message.cid);
+      targets.push_back(user);
+      names.emplace_back();
+    }
+    if (message.kind != "text") continue;
+    for (std::string& name : MentionedNames(message.body)) {
+      senders.push_back(message.sender);
+      cids.push_back(message.cid);
+      targets.push_back(0);
+      names.push_back(std::move(name));
+    }
+  }
+  if (senders.empty()) return std::nullopt;
+  std::vector<const std::string*> cid_refs, name_refs;
+  for (const std::string& cid : cids) cid_refs.push_back(&cid);
+  for (const std::string& name : names) name_refs.push_back(&name);
+  return PgQuery{.statement = "append_mentions",
+                 .values = {pg::Int8ArrayBinary(senders), pg::TextArrayBinary(cid_refs),
+                            pg::Int8ArrayBinary(targets), pg::TextArrayBinary(name_refs)},
+                 .binary = std::vector<bool>(4, true)};
+}
+
+// append_mentions' rows (user_id, message_id) into the stored messages' `mentions` (sorted).
+template <typename Job, typename StoredOf>
+void ReadAppendedMentions(const PGresult* rows, std::span<Job* const> jobs, StoredOf stored_of) {
+  for (Job* job : jobs) {
+    Message& stored = *stored_of(job);
+    if (stored.id == 0) continue;
+    for (int r = 0; r < PQntuples(rows); ++r) {
+      const Row row{rows, r};
+      if (row.Int(1) == stored.id) stored.mentions.push_back(row.Int(0));
+    }
+    std::sort(stored.mentions.begin(), stored.mentions.end());
+  }
+}
+
+}  // namespace ringcast::storage::pg_internal

@@ -1,0 +1,227 @@
+// SqliteChatStore's mentions, mute and notification operations (issue 14; notify/README.md),
+// apart from sqlite_chat_store.cc to keep each file to one job. Schema v3 (migrations.cc).
+#include <algorithm>
+#include <limits>
+#include <set>
+
+#include "storage/mentions.h"
+#include "storage/sqlite_chat_store_submit.h"
+
+namespace ringcast::storage {
+namespace {
+
+template <typename RowFn>
+Status EachRow(Statement& stmt, RowFn row) {
+  for (;;) {
+    switch (stmt.Step()) {
+      case StepResult::kRow:
+        row(stmt);
+        break;
+      case StepResult::kDone:
+      case StepResult::kError:
+        return stmt.status();
+    }
+  }
+}
+
+constexpr const char* kColumns =
+    "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, m.body, m.sent_at";
+
+Message ReadRow(Statement& stmt, int first) {
+  return Message{.id = stmt.ColumnInt64(first),
+                 .conv = stmt.ColumnInt64(first + 1),
+                 .seq = stmt.ColumnInt64(first + 2),
+                 .from = stmt.ColumnInt64(first + 3),
+                 .kind = std::string(stmt.ColumnText(first + 4)),
+                 .body = std::string(stmt.ColumnText(first + 5)),
+                 .ts = stmt.ColumnInt64(first + 6)};
+}
+
+}  // namespace
+
+Status StoreMentions(SqliteDb& db, const NewMessage& message, Message& stored) {
+  std::set<int64_t> mentioned;
+  // Explicit ids: kept for members only (others are ignored, as documented in PROTOCOL.md).
+  auto member =
+      db.Prepare("SELECT 1 FROM users_conversations WHERE conversation_id = ?1 AND user_id = ?2");
+  for (int64_t user : message.mentions) {
+    if (user == message.sender || mentioned.contains(user)) continue;
+    member->Reset();
+    member->BindInt64(1, message.conv).BindInt64(2, user);
+    bool found = false;
+    if (Status s = EachRow(*member, [&](Statement&) { found = true; }); !s.ok()) return s;
+    if (found) mentioned.insert(user);
+  }
+  if (message.kind == "text") {
+    // users.username is COLLATE NOCASE: its unique index finds the name ignoring case.
+    auto named = db.Prepare(
+        "SELECT u.id FROM users u JOIN users_conversations uc ON uc.user_id = u.id "
+        "AND uc.conversation_id = ?1 WHERE u.username = ?2");
+    for (const std::string& name : MentionedNames(message.body)) {
+      named->Reset();
+      named->BindInt64(1, message.conv).BindText(2, name);
+      Status s = EachRow(*named, [&](Statement& row) {
+        const int64_t user = row.ColumnInt64(0);
+        if (user != message.sender) mentioned.insert(user);
+      });
+      if (!s.ok()) return s;
+    }
+  }
+  auto insert = db.Prepare(
+      "INSERT INTO mentions(user_id, message_id, conversation_id, seq) VALUES (?1, ?2, ?3, ?4) "
+      "ON CONFLICT DO NOTHING");
+  for (int64_t user : mentioned) {
+    insert->BindInt64(1, user)
+        .BindInt64(2, stored.id)
+        .BindInt64(3, stored.conv)
+        .BindInt64(4, stored.seq);
+    if (Status s = insert->Exec(); !s.ok()) return s;
+  }
+  stored.mentions.assign(mentioned.begin(), mentioned.end());
+  return Status();
+}
+
+Result<int64_t> UnreadMentions(SqliteDb& db, int64_t conv, int64_t user, int64_t read_seq) {
+  auto stmt = db.Prepare(
+      "SELECT count(*) FROM mentions WHERE conversation_id = ?1 AND user_id = ?2 AND seq > ?3");
+  stmt->BindInt64(1, conv).BindInt64(2, user).BindInt64(3, read_seq);
+  int64_t count = 0;
+  if (Status s = EachRow(*stmt, [&](Statement& row) { count = row.ColumnInt64(0); }); !s.ok()) {
+    return s;
+  }
+  return count;
+}
+
+void SqliteChatStore::ListMentions(int64_t user, int64_t before_id, uint32_t limit,
+                                   Reply<MentionPage> reply) {
+  Submit<MentionPage>(
+      Kind::kRead,
+      [user, before_id, limit](SqliteDb& db, MentionPage& out) -> Status {
+        // The primary key (user_id, message_id) serves the order and the cursor.
+        auto stmt = db.Prepare(std::string("SELECT ") + kColumns +
+                               " FROM mentions mn JOIN messages m ON m.id = mn.message_id "
+                               "JOIN users_conversations uc ON uc.conversation_id = "
+                               "mn.conversation_id AND uc.user_id = mn.user_id "
+                               "WHERE mn.user_id = ?1 AND mn.message_id < ?2 "
+                               "ORDER BY mn.message_id DESC LIMIT ?3");
+        stmt->BindInt64(1, user)
+            .BindInt64(2, before_id > 0 ? before_id : std::numeric_limits<int64_t>::max())
+            .BindInt64(3, int64_t{limit} + 1);
+        Status s = EachRow(*stmt, [&](Statement& row) { out.messages.push_back(ReadRow(row, 0)); });
+        if (out.messages.size() > limit) {
+          out.messages.pop_back();
+          out.more = true;
+        }
+        return s;
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::SetMute(int64_t conv, int64_t user, std::optional<int64_t> until,
+                              Reply<Denial> reply) {
+  Submit<Denial>(
+      Kind::kWrite,
+      [conv, user, until](SqliteDb& db, Denial& out) -> Status {
+        auto stmt = db.Prepare(
+            "UPDATE users_conversations SET muted_until = ?3 "
+            "WHERE conversation_id = ?1 AND user_id = ?2");
+        stmt->BindInt64(1, conv).BindInt64(2, user);
+        if (until) {
+          stmt->BindInt64(3, *until);
+        } else {
+          stmt->BindNull(3);
+        }
+        if (Status s = stmt->Exec(); !s.ok()) return s;
+        if (db.Changes() > 0) return Status();
+        auto exists = db.Prepare("SELECT 1 FROM conversations WHERE id = ?1");
+        exists->BindInt64(1, conv);
+        bool found = false;
+        Status s = EachRow(*exists, [&](Statement&) { found = true; });
+        out = found ? Denial::kForbidden : Denial::kNotFound;
+        return s;
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_t limit,
+                                       Reply<std::vector<DueNotification>> reply) {
+  Submit<std::vector<DueNotification>>(
+      Kind::kRead,
+      [now_ms, delay_ms, limit](SqliteDb& db, std::vector<DueNotification>& out) -> Status {
+        // Every membership with a message above all three watermarks whose first such message
+        // was committed at least delay_ms ago; the window covers what was committed within
+        // delay_ms of that first one (DueNotification says why it is computed so).
+        auto due = db.Prepare(
+            "WITH pending AS ("
+            "  SELECT uc.conversation_id AS conv, uc.user_id AS user, "
+            "    max(uc.read_seq, uc.delivered_seq, uc.notified_seq) AS mark, uc.muted_until, "
+            "    c.name, c.is_group FROM users_conversations uc "
+            "  JOIN conversations c ON c.id = uc.conversation_id "
+            "  WHERE c.last_seq > uc.read_seq AND c.last_seq > uc.delivered_seq "
+            "    AND c.last_seq > uc.notified_seq"
+            "), windows AS ("
+            "  SELECT p.*, f.sent_at AS first_ts FROM pending p JOIN messages f "
+            "    ON f.conversation_id = p.conv AND f.seq = p.mark + 1 WHERE f.sent_at <= ?1 - ?2"
+            ") "
+            "SELECT w.conv, w.user, w.mark, w.muted_until, w.name, w.is_group, "
+            "  (SELECT max(m.seq) FROM messages m WHERE m.conversation_id = w.conv "
+            "   AND m.seq > w.mark AND m.sent_at <= w.first_ts + ?2), u.username "
+            "FROM windows w JOIN users u ON u.id = w.user ORDER BY w.first_ts LIMIT ?3");
+        due->BindInt64(1, now_ms).BindInt64(2, delay_ms).BindInt64(3, limit);
+        Status s = EachRow(*due, [&](Statement& row) {
+          DueNotification item;
+          item.conv = row.ColumnInt64(0);
+          item.user = row.ColumnInt64(1);
+          item.watermark = row.ColumnInt64(2);
+          item.muted = !row.ColumnIsNull(3) && row.ColumnInt64(3) > now_ms;
+          if (!row.ColumnIsNull(4)) item.conv_name = std::string(row.ColumnText(4));
+          item.group = row.ColumnInt64(5) != 0;
+          item.covered_seq = row.ColumnInt64(6);
+          item.username = std::string(row.ColumnText(7));
+          item.count = item.covered_seq - item.watermark;
+          out.push_back(std::move(item));
+        });
+        if (!s.ok()) return s;
+        auto mentions = db.Prepare(
+            "SELECT count(*) FROM mentions WHERE conversation_id = ?1 AND user_id = ?2 "
+            "AND seq > ?3 AND seq <= ?4");
+        auto latest = db.Prepare(std::string("SELECT ") + kColumns +
+                                 ", u.username FROM messages m JOIN users u ON u.id = m.sender_id "
+                                 "WHERE m.conversation_id = ?1 AND m.seq = ?2");
+        for (DueNotification& item : out) {
+          mentions->Reset();
+          mentions->BindInt64(1, item.conv)
+              .BindInt64(2, item.user)
+              .BindInt64(3, item.watermark)
+              .BindInt64(4, item.covered_seq);
+          s = EachRow(*mentions, [&](Statement& row) { item.mentions = row.ColumnInt64(0); });
+          if (!s.ok()) return s;
+          latest->Reset();
+          latest->BindInt64(1, item.conv).BindInt64(2, item.covered_seq);
+          s = EachRow(*latest, [&](Statement& row) {
+            item.latest = ReadRow(row, 0);
+            item.latest_sender_name = std::string(row.ColumnText(7));
+          });
+          if (!s.ok()) return s;
+        }
+        return Status();
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::MarkNotified(int64_t conv, int64_t user, int64_t seq, Reply<bool> reply) {
+  Submit<bool>(
+      Kind::kSingleWrite,
+      [conv, user, seq](SqliteDb& db, bool& out) -> Status {
+        auto stmt = db.Prepare(
+            "UPDATE users_conversations SET notified_seq = ?3 "
+            "WHERE conversation_id = ?1 AND user_id = ?2 AND notified_seq < ?3");
+        stmt->BindInt64(1, conv).BindInt64(2, user).BindInt64(3, seq);
+        if (Status s = stmt->Exec(); !s.ok()) return s;
+        out = db.Changes() > 0;
+        return Status();
+      },
+      std::move(reply));
+}
+
+}  // namespace ringcast::storage

@@ -1,0 +1,123 @@
+"""Background jobs over AMQP (issue 14; notify/README.md, "AMQP jobs"): a throwaway
+rabbitmq-server (Debian's, started here on free ports with its own epmd, data dir and cookie),
+ringcast with --amqp, and a python3-pika consumer bound to the exchange with "#": each job
+arrives once, persistent, with its documented routing key. Skipped when rabbitmq-server or pika
+is not installed (tools/deps.sh test installs both)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from chat_client import JWT_SECRET, Api, chat_args
+from test_notify import metric, send_and_leave
+
+RABBITMQ = pathlib.Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+
+pytestmark = [
+    pytest.mark.needs_amqp,
+    pytest.mark.skipif(not RABBITMQ.exists() or shutil.which("epmd") is None,
+                       reason="rabbitmq-server is not installed (tools/deps.sh test)"),
+]
+pika = pytest.importorskip("pika", reason="python3-pika is not installed (tools/deps.sh test)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def rabbit(tmp_path_factory):
+    base = tmp_path_factory.mktemp("rabbitmq")
+    (base / "enabled_plugins").write_text("[].\n")
+    port, dist, epmd = free_port(), free_port(), free_port()
+    env = dict(os.environ, HOME=str(base), RABBITMQ_NODENAME=f"rctest{port}@localhost",
+               RABBITMQ_MNESIA_BASE=str(base / "mnesia"), RABBITMQ_LOG_BASE=str(base / "log"),
+               RABBITMQ_NODE_PORT=str(port), RABBITMQ_DIST_PORT=str(dist),
+               ERL_EPMD_PORT=str(epmd), RABBITMQ_ENABLED_PLUGINS_FILE=str(base / "enabled_plugins"),
+               RABBITMQ_CONFIG_FILES=str(base / "conf.d"), RABBITMQ_PID_FILE=str(base / "pid"),
+               RABBITMQ_LOGS="-")
+    log = open(base / "server.log", "wb")
+    proc = subprocess.Popen([str(RABBITMQ)], cwd=base, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port)).close()
+                break
+            except pika.exceptions.AMQPError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("rabbitmq-server did not start:\n" +
+                                (base / "server.log").read_text()[-3000:], pytrace=False)
+                time.sleep(0.5)
+        yield port
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        # epmd daemonizes out of the server's process group: stop it by its port.
+        subprocess.run(["epmd", "-kill"], env=env, capture_output=True, timeout=10)
+        log.close()
+
+
+@pytest.mark.timeout(120)
+def test_each_job_published_once_with_its_routing_key(rabbit, server_factory):
+    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", rabbit))
+    channel = conn.channel()
+    channel.exchange_declare("ringcast", exchange_type="topic", durable=True)
+    queue = channel.queue_declare("", exclusive=True).method.queue
+    channel.queue_bind(queue, "ringcast", routing_key="#")
+
+    srv = server_factory(*chat_args(jwt_secret=JWT_SECRET, presence_grace=0, notify_delay=300,
+                                    amqp=f"amqp://guest:guest@127.0.0.1:{rabbit}"))
+    api = Api(srv.port)
+    alice, bob = api.new_users(2, "amqp")
+    conv = api.direct(alice, bob)
+    acks = send_and_leave(srv.port, alice, conv, [f"hello @{bob.name}", "second"])
+
+    jobs: list[tuple[str, dict, int]] = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(jobs) < 4:
+        method, props, body = channel.basic_get(queue, auto_ack=True)
+        if method is None:
+            time.sleep(0.05)
+            continue
+        jobs.append((method.routing_key, json.loads(body), props.delivery_mode))
+    time.sleep(1.5)  # Anything sent twice would be here by now.
+    while True:
+        method, props, body = channel.basic_get(queue, auto_ack=True)
+        if method is None:
+            break
+        jobs.append((method.routing_key, json.loads(body), props.delivery_mode))
+    conn.close()
+
+    assert all(mode == 2 for _, _, mode in jobs), jobs
+    by_key: dict[str, list[dict]] = {}
+    for key, doc, _ in jobs:
+        by_key.setdefault(key, []).append(doc)
+    assert sorted(by_key) == ["mention", "message.committed", "notification.due"], jobs
+    committed = by_key["message.committed"]
+    assert [m["message"]["seq"] for m in committed] == [a["seq"] for a in acks], committed
+    assert committed[0]["message"]["mentions"] == [bob.id]
+    assert by_key["mention"] == [{"type": "mention", "user": bob.id,
+                                  "message": committed[0]["message"]}]
+    due = by_key["notification.due"]
+    assert len(due) == 1 and due[0]["recipient"]["id"] == bob.id and due[0]["count"] == 2, due
+    assert due[0]["mention"] is True
+    assert due[0]["idempotency_key"] == f"rcn1-{bob.id}-{conv}-{acks[-1]['seq']}"
+    metrics = api.request("GET", "/metrics").body.decode()
+    assert metric(metrics, "ringcast_jobs_total", outcome="confirmed") == 4, metrics
