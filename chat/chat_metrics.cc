@@ -21,6 +21,16 @@ void ChatMetrics::Collect(MetricSet& out, uint64_t sessions, uint64_t online_use
   out.Counter("ringcast_cluster_gap_fills_total",
               "Cluster mode: gaps in a conversation's seq filled from the store",
               double(gap_fills));
+  out.Counter("ringcast_cluster_forwarded_sends_total",
+              "Cluster mode: sends forwarded to the node that writes their conversation",
+              double(forwarded_sends));
+  out.Counter("ringcast_cluster_forwarded_appends_total",
+              "Cluster mode: sends other nodes forwarded here to commit",
+              double(forwarded_appends));
+  out.Counter("ringcast_cluster_forward_timeouts_total",
+              "Cluster mode: forwarded sends committed here after --forward-timeout-ms without "
+              "the writer's answer",
+              double(forward_timeouts));
   out.Observations("ringcast_chat_ack_latency_seconds",
                    "From a send reaching the server to its ack (store commit included)",
                    ack_latency);

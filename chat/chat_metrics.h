@@ -16,6 +16,11 @@ struct ChatMetrics {
   uint64_t sends = 0;      // send requests accepted for the store (past the checks).
   uint64_t acks = 0;       // Their acks (duplicates' included).
   uint64_t gap_fills = 0;  // Cluster mode: store reads that filled a gap in a conversation.
+  // Cluster mode (docs/cluster.md, "Writers"): sends forwarded to their conversation's writer,
+  // sends other nodes forwarded here, and forwards committed here after the writer's silence.
+  uint64_t forwarded_sends = 0;
+  uint64_t forwarded_appends = 0;
+  uint64_t forward_timeouts = 0;
   // Error events sent, by code (a literal: "forbidden", "rate_limited", ...).
   std::map<std::string_view, uint64_t> errors;
   // Seconds from a send reaching its shard to its ack leaving the owner (store commit

@@ -8,14 +8,21 @@
 #include "chat/cluster_presence.h"
 #include "chat/service.h"
 #include "chat/user_owner.h"
+#include "core/cluster/rendezvous.h"
 
 namespace ringcast::chat {
 namespace {
 
 constexpr std::string_view kConvPrefix = "rc:conv:";
 constexpr std::string_view kBroadcast = "rc:all";
+constexpr std::string_view kNodePrefix = "rc:node:";
 
 std::string ConvChannel(int64_t conv) { return std::string(kConvPrefix) + std::to_string(conv); }
+std::string NodeChannel(std::string_view node) {
+  std::string channel(kNodePrefix);
+  channel += node;
+  return channel;
+}
 
 // Numbers separated by single spaces, then (after a newline) raw bytes.
 class Fields {
@@ -53,10 +60,12 @@ void AppendInts(std::string& out, std::initializer_list<int64_t> values) {
 }  // namespace
 
 ClusterLink::ClusterLink(ChatService& service, cluster::ClusterNode& node)
-    : service_(service), bus_(node.bus()) {
+    : service_(service), node_(node), bus_(node.bus()) {
   node.Route(std::string(kConvPrefix), this);
   node.Route(std::string(kBroadcast), this);
+  node.Route(std::string(kNodePrefix), this);
   bus_.Subscribe(kBroadcast);
+  bus_.Subscribe(NodeChannel(node.node_id()));
 }
 
 void ClusterLink::Follow(int64_t conv) { bus_.Subscribe(ConvChannel(conv)); }
@@ -88,6 +97,107 @@ std::optional<storage::Message> ClusterLink::DecodeMessage(int64_t conv, std::st
   message.kind = std::string(rest.substr(0, size_t(kind_size)));
   message.body = std::string(rest.substr(size_t(kind_size)));
   return message;
+}
+
+// "f forward_id conv sender ts from_size cid_size kind_size\n" from cid kind body
+std::string ClusterLink::EncodeForward(std::string_view from_node, uint64_t forward_id,
+                                       const storage::NewMessage& message) {
+  std::string out = "f";
+  AppendInts(
+      out, {int64_t(forward_id), message.conv, message.sender, message.ts,
+            int64_t(from_node.size()), int64_t(message.cid.size()), int64_t(message.kind.size())});
+  out += '\n';
+  out += from_node;
+  out += message.cid;
+  out += message.kind;
+  out += message.body;
+  return out;
+}
+
+std::optional<ClusterLink::ForwardedSend> ClusterLink::DecodeForward(std::string_view payload) {
+  if (!payload.starts_with('f')) return std::nullopt;
+  Fields fields(payload.substr(1));
+  ForwardedSend send;
+  storage::NewMessage& message = send.message;
+  int64_t id = 0, from_size = 0, cid_size = 0, kind_size = 0;
+  std::string_view rest;
+  if (!fields.Int(&id) || !fields.Int(&message.conv) || !fields.Int(&message.sender) ||
+      !fields.Int(&message.ts) || !fields.Int(&from_size) || !fields.Int(&cid_size) ||
+      !fields.Int(&kind_size) || !fields.Rest(&rest) || from_size <= 0 || cid_size < 0 ||
+      kind_size < 0 ||
+      uint64_t(from_size) + uint64_t(cid_size) + uint64_t(kind_size) > rest.size()) {
+    return std::nullopt;
+  }
+  send.forward_id = uint64_t(id);
+  send.from_node = std::string(rest.substr(0, size_t(from_size)));
+  rest.remove_prefix(size_t(from_size));
+  message.cid = std::string(rest.substr(0, size_t(cid_size)));
+  rest.remove_prefix(size_t(cid_size));
+  message.kind = std::string(rest.substr(0, size_t(kind_size)));
+  message.body = std::string(rest.substr(size_t(kind_size)));
+  return send;
+}
+
+// "a forward_id conv outcome" (0 committed, 1 unavailable, 2 forbidden), then for outcome 0
+// " duplicate" and the message as EncodeMessage writes it.
+std::string ClusterLink::EncodeForwardAnswer(
+    uint64_t forward_id, int64_t conv, const storage::Result<storage::AppendOutcome>& result) {
+  std::string out = "a";
+  const int64_t outcome = !result.ok() ? 1 : result->denial != storage::Denial::kNone ? 2 : 0;
+  AppendInts(out, {int64_t(forward_id), conv, outcome});
+  if (outcome != 0) return out;
+  AppendInts(out, {result->duplicate ? 1 : 0});
+  out += ' ';
+  out += EncodeMessage(result->message);
+  return out;
+}
+
+std::optional<ClusterLink::ForwardAnswer> ClusterLink::DecodeForwardAnswer(
+    std::string_view payload) {
+  if (!payload.starts_with('a')) return std::nullopt;
+  Fields fields(payload.substr(1));
+  ForwardAnswer answer;
+  int64_t id = 0, outcome = 0;
+  if (!fields.Int(&id) || !fields.Int(&answer.conv) || !fields.Int(&outcome)) return std::nullopt;
+  answer.forward_id = uint64_t(id);
+  if (outcome == 1) {
+    answer.result = storage::Status(storage::Errc::kUnavailable, "the writing node's store");
+    return answer;
+  }
+  storage::AppendOutcome appended;
+  if (outcome == 2) {
+    appended.denial = storage::Denial::kForbidden;
+    answer.result = std::move(appended);
+    return answer;
+  }
+  int64_t duplicate = 0;
+  if (outcome != 0 || !fields.Int(&duplicate)) return std::nullopt;
+  const size_t message_at = payload.find('m');
+  if (message_at == std::string_view::npos) return std::nullopt;
+  auto message = DecodeMessage(answer.conv, payload.substr(message_at));
+  if (!message) return std::nullopt;
+  appended.duplicate = duplicate != 0;
+  appended.message = std::move(*message);
+  answer.result = std::move(appended);
+  return answer;
+}
+
+std::string ClusterLink::Writer(int64_t conv) const {
+  if (!bus_.stats().connected) return {};
+  auto live = node_.registry().LiveNodes();
+  std::string_view writer = cluster::RendezvousOwner(uint64_t(conv), *live);
+  if (writer.empty() || writer == node_.node_id()) return {};
+  return std::string(writer);
+}
+
+void ClusterLink::ForwardSend(const std::string& writer, uint64_t forward_id,
+                              const storage::NewMessage& message) {
+  bus_.Publish(NodeChannel(writer), EncodeForward(node_.node_id(), forward_id, message));
+}
+
+void ClusterLink::AnswerForward(const std::string& node, uint64_t forward_id, int64_t conv,
+                                const storage::Result<storage::AppendOutcome>& result) {
+  bus_.Publish(NodeChannel(node), EncodeForwardAnswer(forward_id, conv, result));
 }
 
 void ClusterLink::PublishMessage(const storage::Message& message) {
@@ -184,6 +294,7 @@ void ClusterLink::PublishPresence(const PresenceOwner::Change& change) {
 
 void ClusterLink::OnPublication(std::string_view channel, std::string_view payload) {
   if (channel == kBroadcast) return OnBroadcast(payload);
+  if (channel.starts_with(kNodePrefix)) return OnNodeMail(payload);
   int64_t conv = 0;
   std::string_view id = channel.substr(kConvPrefix.size());
   auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), conv);
@@ -228,6 +339,23 @@ void ClusterLink::OnConversation(int64_t conv, std::string_view payload) {
   }
 }
 
+void ClusterLink::OnNodeMail(std::string_view payload) {
+  if (auto send = DecodeForward(payload)) {
+    const uint32_t owner = service_.ConversationOwnerShard(send->message.conv);
+    service_.Post(owner, [send = std::move(*send)](ChatShard& self) mutable {
+      self.conversations().OnForwardedSend(std::move(send.from_node), send.forward_id,
+                                           std::move(send.message));
+    });
+    return;
+  }
+  if (auto answer = DecodeForwardAnswer(payload)) {
+    const uint32_t owner = service_.ConversationOwnerShard(answer->conv);
+    service_.Post(owner, [answer = std::move(*answer)](ChatShard& self) mutable {
+      self.conversations().OnForwardAnswer(answer.forward_id, std::move(answer.result));
+    });
+  }
+}
+
 void ClusterLink::OnBroadcast(std::string_view payload) {
   if (payload.starts_with('M')) {
     auto change = std::make_shared<std::pair<storage::ConversationState, std::vector<int64_t>>>();
@@ -267,6 +395,7 @@ void ClusterLink::OnBroadcast(std::string_view payload) {
 
 void ClusterLink::OnMaybeMissed(std::string_view channel) {
   if (channel == kBroadcast) return CatchUp();
+  // A forwarded send or its answer lost here is settled by the forwarding node's timeout.
   if (!channel.starts_with(kConvPrefix)) return;
   int64_t conv = 0;
   std::string_view id = channel.substr(kConvPrefix.size());

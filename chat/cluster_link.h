@@ -6,6 +6,9 @@
 //   - rc:conv:<id>  messages, receipts and typing of one conversation → its owner shard's
 //                   ConversationOwner (which reorders by seq and fills gaps from the store);
 //                   followed by a node while some session there is in the conversation;
+//   - rc:node:<id>  sends forwarded to the node that writes their conversation, and the
+//                   answers back to the forwarding node → the conversation's owner shard
+//                   (docs/cluster.md, "Writers"); each node follows its own;
 //   - rc:all        membership changes, token revocations and presence transitions → every
 //                   shard's SessionHost; followed by every node. When publications on it may
 //                   have been missed, the node reloads the revocations from the store and who
@@ -44,6 +47,17 @@ class ClusterLink final : public cluster::RedisBusListener {
   void PublishRevoked(int64_t user, std::string_view jti, int64_t exp_ms);
   void PublishPresence(const PresenceOwner::Change& change);
 
+  // Sends (docs/cluster.md, "Writers"). Any thread: the node that writes `conv`'s messages by
+  // rendezvous hashing over the live nodes, or empty when that is this node or nobody can tell
+  // (Redis away, no registry answer yet): then this node writes.
+  std::string Writer(int64_t conv) const;
+  // Any shard thread: a send for `writer` to commit, answered on this node's channel.
+  void ForwardSend(const std::string& writer, uint64_t forward_id,
+                   const storage::NewMessage& message);
+  // Any shard thread: what the store answered to a forwarded send, to the node that forwarded it.
+  void AnswerForward(const std::string& node, uint64_t forward_id, int64_t conv,
+                     const storage::Result<storage::AppendOutcome>& result);
+
   // Bus thread.
   void OnPublication(std::string_view channel, std::string_view payload) override;
   void OnMaybeMissed(std::string_view channel) override;
@@ -55,14 +69,32 @@ class ClusterLink final : public cluster::RedisBusListener {
                                    const std::vector<int64_t>& removed);
   static bool DecodeMembers(std::string_view payload, storage::ConversationState* state,
                             std::vector<int64_t>* removed);
+  struct ForwardedSend {
+    std::string from_node;
+    uint64_t forward_id = 0;
+    storage::NewMessage message;
+  };
+  static std::string EncodeForward(std::string_view from_node, uint64_t forward_id,
+                                   const storage::NewMessage& message);
+  static std::optional<ForwardedSend> DecodeForward(std::string_view payload);
+  struct ForwardAnswer {
+    uint64_t forward_id = 0;
+    int64_t conv = 0;
+    storage::Result<storage::AppendOutcome> result{storage::AppendOutcome{}};
+  };
+  static std::string EncodeForwardAnswer(uint64_t forward_id, int64_t conv,
+                                         const storage::Result<storage::AppendOutcome>& result);
+  static std::optional<ForwardAnswer> DecodeForwardAnswer(std::string_view payload);
 
  private:
   void OnConversation(int64_t conv, std::string_view payload);
   void OnBroadcast(std::string_view payload);
+  void OnNodeMail(std::string_view payload);
   // After rc:all may have missed publications.
   void CatchUp();
 
   ChatService& service_;
+  cluster::ClusterNode& node_;
   cluster::RedisBus& bus_;
 };
 

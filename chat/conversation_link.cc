@@ -24,8 +24,15 @@ void ConversationLink::Leave(int64_t conv) {
 
 void ConversationLink::Send(ConnId origin, storage::NewMessage message) {
   const uint32_t owner_shard = Owner(message.conv);
-  std::string cid = message.cid;
   const int64_t received_us = service_.clock().MonotonicUs();
+  if (service_.cluster() != nullptr) {
+    // The owner decides which node commits it (docs/cluster.md, "Writers").
+    return service_.Post(
+        owner_shard, [origin, message = std::move(message), received_us](ChatShard& owner) mutable {
+          owner.conversations().Send(origin, std::move(message), received_us);
+        });
+  }
+  std::string cid = message.cid;
   service_.store().Append(
       std::move(message),
       service_.ReplyOn<storage::AppendOutcome>(

@@ -142,6 +142,11 @@ void ConversationOwner::History(ConnId origin, int64_t conv, int64_t user, int64
 
 void ConversationOwner::OnAppended(ConnId origin, std::string cid, int64_t received_us,
                                    storage::Result<storage::AppendOutcome> result) {
+  Settle(origin, std::move(cid), received_us, std::move(result), /*publish=*/true);
+}
+
+void ConversationOwner::Settle(ConnId origin, std::string cid, int64_t received_us,
+                               storage::Result<storage::AppendOutcome> result, bool publish) {
   if (!result.ok()) {
     // An unreachable database is logged once by the store, not once per message.
     if (result.status().errc() != storage::Errc::kUnavailable) {
@@ -157,15 +162,16 @@ void ConversationOwner::OnAppended(ConnId origin, std::string cid, int64_t recei
   if (cluster_ != nullptr) {
     // Every node follows its own order (docs/cluster.md); a duplicate is published again in
     // case its first publication never happened (a receiver drops what it has).
-    cluster_->PublishMessage(result->message);
+    if (publish) cluster_->PublishMessage(result->message);
     Accept(result->message, std::move(ack));
   } else {
     OnCommitted(result->message, result->duplicate);
     // After the publication: on the sender's shard the message arrives before its ack.
     SendAck(ack, result->message);
   }
-  // Mention events and jobs, once, on the node that committed it (notify/README.md).
-  if (!result->duplicate) service_.AfterCommit(result->message);
+  // Mention events and jobs, once, on the node that committed it (notify/README.md): here,
+  // unless a writer node committed it (publish false), which did them there.
+  if (publish && !result->duplicate) service_.AfterCommit(result->message);
 }
 
 // --- Cluster mode: the reorder buffer (docs/cluster.md) ----------------------------------------
@@ -268,6 +274,7 @@ void ConversationOwner::CheckHead(int64_t conv) {
 
 void ConversationOwner::OnTick(int64_t now_ms) {
   if (cluster_ == nullptr) return;
+  ExpireForwards(now_ms);
   const int64_t delay = service_.config().gap_fill_delay_ms;
   for (int64_t conv : std::vector<int64_t>(gaps_.begin(), gaps_.end())) {
     auto it = owned_convs_.find(conv);

@@ -75,6 +75,13 @@ class ConversationOwner {
   void ForgetIdle(int64_t now_ms);
 
   // --- Cluster mode (docs/cluster.md) -----------------------------------------------------------
+  // A send from `origin` (ConversationLink::Send): committed here, or forwarded to the node
+  // that writes the conversation and acked when its answer comes back ("Writers").
+  void Send(ConnId origin, storage::NewMessage message, int64_t received_us);
+  // A send another node forwarded here to commit; answered to `from_node`.
+  void OnForwardedSend(std::string from_node, uint64_t forward_id, storage::NewMessage message);
+  // The writing node's answer to a send forwarded from here.
+  void OnForwardAnswer(uint64_t forward_id, storage::Result<storage::AppendOutcome> result);
   // A message another node committed (ClusterLink), or one read from the store to fill a gap.
   void OnRemoteMessage(storage::Message message);
   // Watermarks another node committed (-: not moved).
@@ -121,6 +128,22 @@ class ConversationOwner {
 
   // The record of `conv`, created if need be, marked as used now.
   OwnedConv& Use(int64_t conv);
+  // A send that waits for the writing node's answer; past its deadline it is committed here.
+  struct Forwarded {
+    ConnId origin;
+    int64_t received_us = 0;
+    std::string writer;
+    storage::NewMessage message;
+  };
+
+  // Commits a send through this node's store (the local path, and a forward's fallback).
+  void AppendHere(ConnId origin, storage::NewMessage message, int64_t received_us);
+  // The acks and errors of a committed (or refused) send; `publish`: tell the other nodes
+  // (false when the writing node did).
+  void Settle(ConnId origin, std::string cid, int64_t received_us,
+              storage::Result<storage::AppendOutcome> result, bool publish);
+  // Forwards whose writer did not answer in time are committed here instead.
+  void ExpireForwards(int64_t now_ms);
   // Cluster mode: a committed message, from here, another node or the store, in any order;
   // `ack` (a local send's) goes out once the message has.
   void Accept(const storage::Message& message, std::optional<Ack> ack);
@@ -156,7 +179,14 @@ class ConversationOwner {
   std::unordered_set<int64_t> gaps_;      // Followed conversations with a seq missing.
   std::unordered_set<int64_t> to_check_;  // Followed conversations to compare with the store.
   bool checking_ = false;                 // A LastSeqs is on its way.
-  int64_t next_full_check_ms_ = 0;        // Monotonic.
+  std::unordered_map<uint64_t, Forwarded> forwarded_;  // By forward id.
+  // (deadline, forward id), monotonic ms, oldest first; answered ones are skipped when due.
+  std::deque<std::pair<int64_t, uint64_t>> forward_deadlines_;
+  uint64_t next_forward_id_ = 1;
+  // Writers that let a forward time out, with until when (monotonic ms) this node writes
+  // their conversations itself.
+  std::unordered_map<std::string, int64_t> unresponsive_writers_;
+  int64_t next_full_check_ms_ = 0;  // Monotonic.
 };
 
 }  // namespace ringcast::chat

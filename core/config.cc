@@ -315,6 +315,17 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "Cluster mode: seconds a node stays in the registry without a heartbeat (one a second); "
       "past it the node counts as dead and its users go offline after --presence-grace")
       ->check(CLI::Range(2, 3600));
+  app.add_flag("--forward-sends,!--no-forward-sends", config->forward_sends,
+               "Cluster mode: commit each conversation's messages on one node (chosen by "
+               "rendezvous hashing over the live nodes), forwarding sends to it through Redis "
+               "(docs/cluster.md, \"Writers\")")
+      ->envname("RINGCAST_FORWARD_SENDS")
+      ->default_str("on");
+  add("--forward-timeout-ms", &config->forward_timeout_ms, "RINGCAST_FORWARD_TIMEOUT_MS",
+      "Cluster mode: a forwarded send whose writer has not answered within this many "
+      "milliseconds is committed by this node (safe: the cid makes it a duplicate if the "
+      "writer did commit it), and that writer is skipped for --node-ttl")
+      ->check(CLI::Range(10, 60000));
   add("--advertise-address", &config->advertise_address, "RINGCAST_ADVERTISE_ADDRESS",
       "Cluster mode: the host:port this node shows in the registry (default: --host:--port, "
       "the host name when listening on every address)");

@@ -85,7 +85,9 @@ struct Config {
   uint32_t redis_max_queued = 65536;
   uint32_t gap_fill_delay_ms = 100;
   uint32_t cluster_check_interval_s = 5;
-  uint32_t node_ttl_s = 10;       // Registry entry without a heartbeat, then dead.
+  uint32_t node_ttl_s = 10;   // Registry entry without a heartbeat, then dead.
+  bool forward_sends = true;  // A conversation's messages committed by one node.
+  uint32_t forward_timeout_ms = 1000;
   std::string advertise_address;  // Empty: host:port (the host name for 0.0.0.0 / ::).
   std::string admin_token;        // Operator routes; empty: refused.
   // A draining node's chat clients reconnect after a delay drawn from [0, this] each.

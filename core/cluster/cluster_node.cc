@@ -164,6 +164,9 @@ void ClusterNode::CollectMetrics(MetricSet& out) const {
   out.Gauge("ringcast_cluster_registered",
             "1 while this node's registry entry is current (its last heartbeat was answered)",
             ready() ? 1 : 0);
+  out.Gauge("ringcast_cluster_live_nodes",
+            "Live nodes in the registry (this one included) at this node's last heartbeat",
+            double(registry_->LiveNodes()->size()));
   out.Counter("ringcast_redis_publishes_total", "PUBLISH commands written to Redis",
               double(bus.published));
   out.Counter("ringcast_redis_writes_total", "write(2) calls that carried PUBLISHes (pipelining)",

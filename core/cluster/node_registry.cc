@@ -1,5 +1,6 @@
 #include "core/cluster/node_registry.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "proto/json_writer.h"
@@ -14,21 +15,28 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 // rc:nodes (sorted set: node → expiry, Redis ms) and rc:node-info (hash: node → its entry).
-// ARGV: node, entry, ttl_ms, "1" when the node's state may be lost. Returns {fresh, dead...}.
+// ARGV: node, entry, ttl_ms, "1" when the node's state may be lost.
+// Returns {fresh, number of dead, dead..., live...} (the live ones this node included).
 constexpr const char* kHeartbeatScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local node = ARGV[1]
 local expiry = redis.call('ZSCORE', 'rc:nodes', node)
 local fresh = ARGV[4] == '1' or not expiry or tonumber(expiry) < now
-local out = {fresh and 1 or 0}
+local out = {fresh and 1 or 0, 0}
 for _, dead in ipairs(redis.call('ZRANGEBYSCORE', 'rc:nodes', '-inf', '(' .. now)) do
   redis.call('ZREM', 'rc:nodes', dead)
   redis.call('HDEL', 'rc:node-info', dead)
-  if dead ~= node then out[#out + 1] = dead end
+  if dead ~= node then
+    out[#out + 1] = dead
+    out[2] = out[2] + 1
+  end
 end
 redis.call('ZADD', 'rc:nodes', now + tonumber(ARGV[3]), node)
 redis.call('HSET', 'rc:node-info', node, ARGV[2])
+for _, live in ipairs(redis.call('ZRANGEBYSCORE', 'rc:nodes', now, '+inf')) do
+  out[#out + 1] = live
+end
 return out
 )lua";
 
@@ -100,7 +108,7 @@ void NodeRegistry::Heartbeat() {
              std::to_string(options_.ttl.count()), lost ? "1" : "0"},
             [this, lost](RedisReply reply) {
               heartbeat_outstanding_ = false;
-              if (reply.type != RedisReply::Type::kArray || reply.elements.empty()) {
+              if (reply.type != RedisReply::Type::kArray || reply.elements.size() < 2) {
                 if (lost) NoteStateLost();  // Still to be reported.
                 return;
               }
@@ -108,6 +116,18 @@ void NodeRegistry::Heartbeat() {
                   (SteadyClock::now() + options_.ttl).time_since_epoch().count(),
                   std::memory_order_relaxed);
               const bool fresh = reply.elements[0].AsInt().value_or(1) != 0;
+              const size_t live_from =
+                  std::min(reply.elements.size(),
+                           2 + size_t(std::max<int64_t>(0, reply.elements[1].AsInt().value_or(0))));
+              auto live = std::make_shared<std::vector<std::string>>();
+              for (size_t i = live_from; i < reply.elements.size(); ++i) {
+                live->push_back(std::move(reply.elements[i].text));
+              }
+              std::sort(live->begin(), live->end());
+              {
+                std::lock_guard lock(live_mutex_);
+                live_ = std::move(live);
+              }
               ClusterWatcher* watcher = watcher_.load(std::memory_order_acquire);
               if (watcher == nullptr) {
                 // Nobody to re-assert the node's state yet; a dead node is reaped by a
@@ -116,7 +136,7 @@ void NodeRegistry::Heartbeat() {
                 return;
               }
               watcher->OnRegistered(fresh);
-              for (size_t i = 1; i < reply.elements.size(); ++i) {
+              for (size_t i = 2; i < live_from; ++i) {
                 watcher->OnNodeDead(reply.elements[i].text);
               }
             });
@@ -141,6 +161,11 @@ void NodeRegistry::List(std::function<void(std::optional<std::vector<std::string
 
 void NodeRegistry::Deregister() {
   bus_.Call({"EVAL", kDeregisterScript, "0", options_.node_id}, [](RedisReply) {});
+}
+
+std::shared_ptr<const std::vector<std::string>> NodeRegistry::LiveNodes() const {
+  std::lock_guard lock(live_mutex_);
+  return live_;
 }
 
 bool NodeRegistry::registered() const {

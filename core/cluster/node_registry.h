@@ -20,6 +20,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,6 +72,9 @@ class NodeRegistry {
   void Deregister();
   // Any thread: the last heartbeat was answered, within the TTL.
   bool registered() const;
+  // Any thread, cheap: the ids of the live nodes (this one included), sorted, as the last
+  // answered heartbeat saw them; empty before the first one.
+  std::shared_ptr<const std::vector<std::string>> LiveNodes() const;
 
  private:
   void Heartbeat();
@@ -86,6 +91,9 @@ class NodeRegistry {
   // Any thread.
   std::atomic<bool> state_lost_{false};
   std::atomic<int64_t> registered_until_ns_{0};  // steady_clock; 0: never answered.
+  mutable std::mutex live_mutex_;
+  std::shared_ptr<const std::vector<std::string>> live_ =
+      std::make_shared<const std::vector<std::string>>();
 };
 
 }  // namespace ringcast::cluster

@@ -146,12 +146,75 @@ def test_group_storm_across_nodes_exactly_once_in_order(cluster_factory):
 
     figures = run_async(go(), 140)
     print(f"storm across 3 nodes: {figures}")
+    # One node committed the conversation's messages; the others forwarded theirs to it
+    # (docs/cluster.md, "Writers").
+    forwarded = [forward_counts(cluster, node) for node in range(3)]
+    writers = [node for node in range(3) if forwarded[node]["appends"] > 0]
+    assert len(writers) == 1, forwarded
+    assert forwarded[writers[0]]["sends"] == 0, forwarded
+    assert sum(f["sends"] for f in forwarded) == forwarded[writers[0]]["appends"] > 0, forwarded
+    assert sum(f["timeouts"] for f in forwarded) == 0, forwarded
     api = cluster.api(2)
     entry = api.conversation(users[-1], conv)
     assert entry["last_seq"] == SENDERS * PER_SENDER, entry
     assert [m["seq"] for m in api.all_messages(users[-1], conv)] == \
         list(range(1, SENDERS * PER_SENDER + 1))
 
+
+def forward_counts(cluster, node: int) -> dict[str, float]:
+    families, _ = scrape(cluster.port(node))
+    return {"sends": value(families, "ringcast_cluster_forwarded_sends"),
+            "appends": value(families, "ringcast_cluster_forwarded_appends"),
+            "timeouts": value(families, "ringcast_cluster_forward_timeouts")}
+
+
+# -- the storm with faults --------------------------------------------------------------------
+
+
+@pytest.mark.timeout(90)
+def test_sends_go_on_when_the_writer_of_their_conversation_dies(cluster_factory):
+    """Three members, one per node. The node that writes the group (the one the others
+    forward to) is killed: the next send from a survivor is committed by the survivor after
+    --forward-timeout-ms, later ones at once; every ack is delivered once, in seq order."""
+    cluster = cluster_factory(3, flags={"forward_timeout_ms": 300})
+    users = cluster.api(0).new_users(3, "wdie")
+    conv = cluster.api(0).group(users[0], users[1:], "writer dies")
+    # Every node has seen the three in the registry: they agree on the writer.
+    deadline = time.monotonic() + 10
+    while not all(value(scrape(cluster.port(n))[0], "ringcast_cluster_live_nodes") == 3
+                  for n in range(3)):
+        assert time.monotonic() < deadline, "the nodes never saw each other in the registry"
+        time.sleep(0.1)
+
+    async def go():
+        conns = [await ChatConn.connect(cluster.port(n), users[n].token, name=f"u{n}@n{n + 1}")
+                 for n in range(3)]
+        try:
+            for n in range(3):
+                await conns[n].send(conv, f"hello from node {n + 1}")
+            counts = [forward_counts(cluster, n) for n in range(3)]
+            writer = next(n for n in range(3) if counts[n]["appends"] > 0)
+            assert sum(c["sends"] for c in counts) == 2, counts
+            await asyncio.to_thread(cluster.kill, writer)
+            survivors = [n for n in range(3) if n != writer]
+            seq = 3
+            for round_ in range(3):
+                for n in survivors:
+                    seq += 1
+                    ack = await conns[n].send(conv, f"round {round_} from node {n + 1}")
+                    assert ack["seq"] == seq, ack
+            for n in survivors:
+                await conns[n].wait_message(conv, lambda m: m["seq"] == seq)
+                assert [m["seq"] for m in conns[n].messages(conv)] == list(range(1, seq + 1)), \
+                    conns[n].describe()
+            after = [forward_counts(cluster, n) for n in survivors]
+            # Each survivor waited out the timeout once at most: then it wrote itself, until
+            # the registry dropped the dead writer and a survivor became the writer.
+            assert 1 <= sum(c["timeouts"] for c in after) <= 2, after
+        finally:
+            await close_all([c for n, c in enumerate(conns)])
+
+    run_async(go(), 80)
 
 # -- the storm with faults --------------------------------------------------------------------
 

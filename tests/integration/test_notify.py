@@ -125,6 +125,8 @@ def send_and_leave(port: int, user, conv: int, bodies, *, mentions=None) -> list
 def metric(text: str, name: str, **labels) -> float | None:
     """The value of the sample of `name` with exactly these labels, in the text format."""
     for line in text.splitlines():
+        if not labels and line.startswith(name + " "):
+            return float(line.split()[1])
         if not line.startswith(name + "{"):
             continue
         inside, value = line[len(name) + 1:].rsplit("} ", 1)
@@ -218,6 +220,29 @@ def test_webhook_failing_three_times_then_delivered_once(server_factory, receive
     assert metric(metrics, "ringcast_notifications_total", sink="webhook", outcome="retry") == 3
     assert metric(metrics, "ringcast_notifications_total", sink="webhook",
                   outcome="delivered") == 1
+
+
+def test_dead_letter_after_max_attempts_then_never_again(server_factory, receiver):
+    receiver.fail_next = 10**6
+    srv = server_factory(*notify_args(receiver), "--notify-max-attempts", "3")
+    api = Api(srv.port)
+    alice, bob = api.new_users(2, "dead")
+    conv = api.direct(alice, bob)
+    send_and_leave(srv.port, alice, conv, ["nobody hears this"])
+
+    def attempts() -> int:
+        with receiver.lock:
+            return sum(1 for a in receiver.attempts if a["recipient"]["id"] == bob.id)
+    deadline = time.monotonic() + TIMEOUT
+    while attempts() < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    quiet(2)
+    assert attempts() == 3 and receiver.for_user(bob.id) == []
+    metrics = api.request("GET", "/metrics").body.decode()
+    assert metric(metrics, "ringcast_notifications_total", sink="webhook",
+                  outcome="dead_letter") == 1
+    assert metric(metrics, "ringcast_notifications_total", sink="webhook", outcome="retry") == 2
+    assert "dead-lettered" in srv.logs_tail()
 
 
 def test_restart_while_due_delivers_once_after(server_factory, receiver):

@@ -74,5 +74,60 @@ TEST(ClusterLinkTest, MembershipChangesRoundTrip) {
   EXPECT_FALSE(ClusterLink::DecodeMembers("M 5 1 99 -1 3 0\n 1 2", &got, &got_removed));
 }
 
+TEST(ClusterLinkTest, ForwardedSendsRoundTripWithAnyBytes) {
+  storage::NewMessage message{.conv = 42,
+                              .sender = 7,
+                              .cid = "c 1\n2",
+                              .kind = "text",
+                              .body = std::string("a\0b 3 4\nz", 10),
+                              .ts = 1795355752123};
+  auto decoded = ClusterLink::DecodeForward(ClusterLink::EncodeForward("node-1", 99, message));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->from_node, "node-1");
+  EXPECT_EQ(decoded->forward_id, 99u);
+  EXPECT_EQ(decoded->message.conv, 42);
+  EXPECT_EQ(decoded->message.sender, 7);
+  EXPECT_EQ(decoded->message.cid, message.cid);
+  EXPECT_EQ(decoded->message.kind, "text");
+  EXPECT_EQ(decoded->message.body, message.body);
+  EXPECT_EQ(decoded->message.ts, message.ts);
+  for (std::string_view bad : {"", "f 1 2 3 4", "f 1 2 3 4 0 1 4\nxtext", "f 1 2 3 4 9 1 4\nn1",
+                               "a 1 2 0 0 m 1 2 3 4 4\ntext"}) {
+    EXPECT_FALSE(ClusterLink::DecodeForward(bad)) << bad;
+  }
+}
+
+TEST(ClusterLinkTest, ForwardAnswersCarryTheOutcome) {
+  storage::AppendOutcome outcome;
+  outcome.duplicate = true;
+  outcome.message = {
+      .id = 5, .conv = 42, .seq = 9, .from = 7, .kind = "text", .body = "hi m", .ts = 3};
+  auto committed = ClusterLink::DecodeForwardAnswer(
+      ClusterLink::EncodeForwardAnswer(11, 42, storage::Result<storage::AppendOutcome>(outcome)));
+  ASSERT_TRUE(committed && committed->result.ok());
+  EXPECT_EQ(committed->forward_id, 11u);
+  EXPECT_EQ(committed->conv, 42);
+  EXPECT_TRUE(committed->result->duplicate);
+  EXPECT_EQ(committed->result->message.seq, 9);
+  EXPECT_EQ(committed->result->message.body, "hi m");
+
+  auto unavailable = ClusterLink::DecodeForwardAnswer(ClusterLink::EncodeForwardAnswer(
+      12, 42, storage::Status(storage::Errc::kUnavailable, "down")));
+  ASSERT_TRUE(unavailable);
+  EXPECT_FALSE(unavailable->result.ok());
+  EXPECT_EQ(unavailable->result.status().errc(), storage::Errc::kUnavailable);
+
+  storage::AppendOutcome refused;
+  refused.denial = storage::Denial::kForbidden;
+  auto forbidden = ClusterLink::DecodeForwardAnswer(
+      ClusterLink::EncodeForwardAnswer(13, 42, storage::Result<storage::AppendOutcome>(refused)));
+  ASSERT_TRUE(forbidden && forbidden->result.ok());
+  EXPECT_EQ(forbidden->result->denial, storage::Denial::kForbidden);
+
+  for (std::string_view bad : {"", "a 1 2", "a 1 2 0", "a 1 2 0 1", "a 1 2 0 1 m 1 2"}) {
+    EXPECT_FALSE(ClusterLink::DecodeForwardAnswer(bad)) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace ringcast::chat

@@ -166,7 +166,7 @@ TEST_F(MigrationsTest, Version2MarksOwnMessagesRead) {
   EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 1"), 0);
   Status s = Migrate(*db, SchemaMigrations().first(2));
   ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 2);
+  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), LatestSchemaVersion());
   EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 1"), 3);
   EXPECT_EQ(Count(*db, "SELECT delivered_seq FROM users_conversations WHERE user_id = 1"), 3);
   EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 2"), 4)
@@ -176,6 +176,30 @@ TEST_F(MigrationsTest, Version2MarksOwnMessagesRead) {
                   .ok());
   EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 1"), 5);
   EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 2"), 4);
+}
+
+// An upgraded database notifies nothing old: every member starts notified up to last_seq.
+TEST_F(MigrationsTest, Version3StartsNotifiedAtTheNewestMessage) {
+  auto db = OpenDb();
+  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(2)).ok());
+  ASSERT_TRUE(db->Exec(R"sql(
+    INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1), (2, 'b', 'h', 1);
+    INSERT INTO conversations(id, name, is_group, created_at, direct_key) VALUES (7, NULL, 0, 1, '1:2');
+    INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (7, 1, 1), (7, 2, 1);
+    INSERT INTO messages(conversation_id, seq, sender_id, body, sent_at) VALUES
+      (7, 1, 1, 'x', 1), (7, 2, 1, 'x', 1);
+  )sql")
+                  .ok());
+  Status s = Migrate(*db, SchemaMigrations().first(3));
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 3);
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM users_conversations WHERE notified_seq = 2"), 2);
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM users_conversations WHERE muted_until IS NULL"), 2);
+  EXPECT_TRUE(HasTable(*db, "mentions"));
+  // A mention of a message that does not exist is refused (foreign keys).
+  EXPECT_FALSE(db->Exec("INSERT INTO mentions(user_id, message_id, conversation_id, seq) "
+                        "VALUES (2, 999, 7, 1)")
+                   .ok());
 }
 
 // Version 4 on a database written at version 3: existing accounts have no email, and the
