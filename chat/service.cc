@@ -224,12 +224,8 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
     notify::DigestOptions options{.smtp = {.url = config.smtp_url, .from = config.email_from},
                                   .after = std::chrono::seconds(config.email_digest_after_s),
                                   .batch = config.email_digest_batch};
-    service->digest_mailer_ =
-        std::make_unique<notify::DigestMailer>(*service->store_, std::move(options),
-                                               service->jobs());
-    service->digest_mailer_->Start();
-    RC_LOG(kInfo, "email digests after %u s of unread, from %s", config.email_digest_after_s,
-           config.email_from.c_str());
+    service->digest_mailer_ = std::make_unique<notify::DigestMailer>(
+        *service->store_, std::move(options), service->jobs());
   }
   return service;
 }

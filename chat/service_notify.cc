@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/runtime/shard_set.h"
 #include "notify/amqp_publisher.h"
+#include "notify/email/digest_mailer.h"
 #include "notify/notification_json.h"
 #include "notify/notifier.h"
 #include "notify/push/webpush_sink.h"
@@ -106,13 +107,16 @@ void ChatService::AttachNotifications(ShardSet& shards) {
   if (amqp_) {
     shards.AddMetricsSource([amqp = amqp_.get()](MetricSet& out) { amqp->CollectMetrics(out); });
   }
+  // One lease for the notifier and the digest mailer: one node notifies and mails at a time.
+  cluster::ClusterNode* node = shards.cluster();
+  if (node != nullptr && (notifier_ || digest_mailer_)) {
+    notifier_lease_ = std::make_unique<notify::RedisLease>(node->bus(), node->node_id());
+  }
+  if (digest_mailer_) digest_mailer_->SetLease(notifier_lease_.get());
   if (!notifier_) return;
   shards.AddMetricsSource(
       [notifier = notifier_.get()](MetricSet& out) { notifier->CollectMetrics(out); });
-  if (cluster::ClusterNode* node = shards.cluster()) {
-    notifier_lease_ = std::make_unique<notify::RedisLease>(node->bus(), node->node_id());
-    notifier_->SetLease(notifier_lease_.get());
-  }
+  if (notifier_lease_) notifier_->SetLease(notifier_lease_.get());
 }
 
 void ChatService::StartNotifications() {
@@ -122,6 +126,12 @@ void ChatService::StartNotifications() {
            static_cast<long long>(PollMs(config_)),
            notifier_lease_ ? ", one node at a time (Redis lease rc:notifier)" : "");
     notifier_->Start();
+  }
+  if (digest_mailer_) {
+    RC_LOG(kInfo, "email digests: after %u s unread, from %s%s", config_.email_digest_after_s,
+           config_.email_from.c_str(),
+           notifier_lease_ ? ", one node at a time (Redis lease rc:notifier)" : "");
+    digest_mailer_->Start();
   }
 }
 

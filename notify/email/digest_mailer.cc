@@ -5,6 +5,7 @@
 #include <future>
 
 #include "core/log.h"
+#include "notify/push/http_post.h"
 #include "proto/json_writer.h"
 
 namespace ringcast::notify {
@@ -127,7 +128,9 @@ std::string DigestJob(const storage::Digest& digest) {
 }
 
 DigestMailer::DigestMailer(storage::ChatStore& store, DigestOptions options, JobPublisher* jobs)
-    : store_(store), options_(std::move(options)), jobs_(jobs) {}
+    : store_(store), options_(std::move(options)), jobs_(jobs) {
+  InitCurl();  // Here, on the main thread at start: curl_global_init is not thread-safe.
+}
 
 DigestMailer::~DigestMailer() { Stop(); }
 
@@ -162,6 +165,7 @@ bool DigestMailer::Pass() {
   const int64_t cutoff =
       WallMs() - std::chrono::duration_cast<std::chrono::milliseconds>(options_.after).count();
   int64_t after_user = 0;
+  if (lease_ != nullptr && !lease_->Hold()) return true;  // Another node mails.
   for (;;) {
     std::promise<storage::Result<std::vector<storage::Digest>>> asked;
     auto answer = asked.get_future();
@@ -179,6 +183,8 @@ bool DigestMailer::Pass() {
         std::lock_guard lock(mutex_);
         if (stopping_) return false;
       }
+      // Refreshed before every email: a pass may outlast the lease's TTL.
+      if (lease_ != nullptr && !lease_->Hold()) return true;
       after_user = digest.user;
       const std::string message = ComposeDigest(digest, options_, WallMs());
       if (std::string why = SendMail(options_.smtp, digest.email, message); !why.empty()) {

@@ -8,7 +8,9 @@
 //
 // Owns one thread of its own (never a shard): every interval (a quarter of the delay, 1 s to
 // 60 s) it asks the store for due users, --email-digest-batch at a time, and mails them one by
-// one. With a JobPublisher (AMQP) each digest sent is also published as `email.digest`.
+// one. With a JobPublisher (AMQP) each digest sent is also published as `email.digest`. In
+// cluster mode it mails only while this node holds the notifier's lease (rc:notifier,
+// notify/redis_lease.h), asked before every email: one node mails at a time.
 #pragma once
 
 #include <atomic>
@@ -20,6 +22,7 @@
 #include <thread>
 
 #include "notify/email/smtp.h"
+#include "notify/notifier.h"
 #include "notify/sink.h"
 #include "storage/chat_store.h"
 
@@ -45,6 +48,8 @@ class DigestMailer {
   DigestMailer(storage::ChatStore& store, DigestOptions options, JobPublisher* jobs);
   ~DigestMailer();  // Stops.
 
+  // Cluster mode, before Start: mail only while holding `lease` (the notifier's).
+  void SetLease(NotifierLease* lease) { lease_ = lease; }
   void Start();
   // Waits for the email being sent, if any (at most the SMTP timeout). Idempotent.
   void Stop();
@@ -60,6 +65,7 @@ class DigestMailer {
   storage::ChatStore& store_;
   const DigestOptions options_;
   JobPublisher* jobs_;
+  NotifierLease* lease_ = nullptr;
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -7,6 +7,7 @@ read in time, and one without an address, get none. Also the account's `email` f
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import threading
@@ -26,11 +27,14 @@ DELAY_S = 2
 class Sink:
     """aiosmtpd handler: keeps every message it is given."""
 
-    def __init__(self):
+    def __init__(self, delay: float = 0.0):
         self.lock = threading.Lock()
         self.messages: list[tuple[str, list[str], email.message.EmailMessage]] = []
+        self.delay = delay  # Seconds before answering 250: a slow server.
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), parsed))
