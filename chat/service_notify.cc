@@ -125,6 +125,16 @@ void ChatService::StartNotifications() {
     RC_LOG(kInfo, "notifier: on (delay %u ms, poll %lld ms%s)", config_.notify_delay_ms,
            static_cast<long long>(PollMs(config_)),
            notifier_lease_ ? ", one node at a time (Redis lease rc:notifier)" : "");
+    // A member within their grace period counts as online (notify/README.md): with a shorter
+    // delay, a member who left just before a message may be taken for one who received it.
+    // (With no grace a member goes offline at once: nothing to wait for.)
+    if (config_.presence_grace_s > 0 &&
+        int64_t{config_.notify_delay_ms} < int64_t{config_.presence_grace_s} * 1000 + 1000) {
+      RC_LOG(kWarn,
+             "notifier: --notify-delay %u ms is shorter than --presence-grace + 1 s: a member "
+             "who left less than that before a message may not be notified of it",
+             config_.notify_delay_ms);
+    }
     notifier_->Start();
   }
   if (digest_mailer_) {

@@ -346,3 +346,21 @@ def test_mute_notifies_only_mentions(server_factory, receiver):
     assert api.request("POST", "/api/conversations/999999/mute", token=bob.token).status == 404
     assert api.request("POST", f"/api/conversations/{conv}/mute", {"until": "x"},
                        token=bob.token).status == 400
+
+
+@pytest.mark.parametrize("flags, reason", [
+    (["--notify-webhook", "ftp://127.0.0.1/x", "--notify-webhook-secret", "s"],
+     "--notify-webhook must be an http:// or https:// URL"),
+    (["--notify-webhook", "http://127.0.0.1/x"], "--notify-webhook needs --notify-webhook-secret"),
+    (["--amqp", "http://127.0.0.1"], "--amqp must be amqp://"),
+])
+def test_unusable_notify_flags_refuse_to_start(ringcast_bin, tmp_path, flags, reason):
+    import socket
+    import subprocess
+    with socket.socket() as s:  # A free port, should it get that far (it must not).
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    done = subprocess.run([str(ringcast_bin), "--host", "127.0.0.1", "--port", port, "--data-dir",
+                           str(tmp_path), *flags],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1 and reason in done.stderr, (done.returncode, done.stderr)
