@@ -35,6 +35,7 @@ class PresenceProbe;
 class NotifierLease;
 class JobPublisher;
 class DigestMailer;
+class WebPushSink;
 }  // namespace ringcast::notify
 
 namespace ringcast::chat {
@@ -155,6 +156,7 @@ class ChatService {
   std::unique_ptr<storage::ChatStore> store_;
   std::optional<notify::EcKey> vapid_key_;
   std::unique_ptr<notify::DigestMailer> digest_mailer_;  // With --smtp; uses store_.
+  notify::WebPushSink* web_push_sink_ = nullptr;         // With --web-push; notifier_ owns it.
   std::unique_ptr<ClusterLink> cluster_;
   std::unique_ptr<ClusterPresence> cluster_presence_;
   std::vector<storage::RevokedToken> initially_revoked_;

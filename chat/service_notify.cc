@@ -82,11 +82,13 @@ bool ChatService::SetUpNotifications() {
     }
   }
   if (config_.web_push) {
-    sinks.push_back(std::make_unique<notify::WebPushSink>(
+    auto web_push = std::make_unique<notify::WebPushSink>(
         *store_, *vapid_key_,
         notify::WebPushOptions{.subject = config_.vapid_subject,
                                .ttl_s = config_.push_ttl_s,
-                               .timeout = std::chrono::milliseconds(config_.push_timeout_ms)}));
+                               .timeout = std::chrono::milliseconds(config_.push_timeout_ms)});
+    web_push_sink_ = web_push.get();
+    sinks.push_back(std::move(web_push));
   }
   // The email digest is no sink of the notifier's: a thread of its own (notify/email, Start).
   if (sinks.empty() && !amqp_) return true;  // Nobody to tell: no notifier at all.
@@ -112,7 +114,14 @@ void ChatService::AttachNotifications(ShardSet& shards) {
   if (node != nullptr && (notifier_ || digest_mailer_)) {
     notifier_lease_ = std::make_unique<notify::RedisLease>(node->bus(), node->node_id());
   }
-  if (digest_mailer_) digest_mailer_->SetLease(notifier_lease_.get());
+  if (digest_mailer_) {
+    digest_mailer_->SetLease(notifier_lease_.get());
+    shards.AddMetricsSource(
+        [mailer = digest_mailer_.get()](MetricSet& out) { mailer->CollectMetrics(out); });
+  }
+  if (web_push_sink_) {
+    shards.AddMetricsSource([sink = web_push_sink_](MetricSet& out) { sink->CollectMetrics(out); });
+  }
   if (!notifier_) return;
   shards.AddMetricsSource(
       [notifier = notifier_.get()](MetricSet& out) { notifier->CollectMetrics(out); });

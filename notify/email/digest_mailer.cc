@@ -134,6 +134,15 @@ DigestMailer::DigestMailer(storage::ChatStore& store, DigestOptions options, Job
 
 DigestMailer::~DigestMailer() { Stop(); }
 
+void DigestMailer::CollectMetrics(MetricSet& out) const {
+  constexpr std::string_view kHelp =
+      "Unread digests emailed (sent: the SMTP server accepted it) or not (failed: tried again)";
+  out.Counter("ringcast_email_digests_total", kHelp, double(sent_.load(std::memory_order_relaxed)),
+              {{"outcome", "sent"}});
+  out.Counter("ringcast_email_digests_total", kHelp,
+              double(failed_.load(std::memory_order_relaxed)), {{"outcome", "failed"}});
+}
+
 void DigestMailer::Start() {
   thread_ = std::thread([this] { Run(); });
 }

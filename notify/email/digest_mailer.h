@@ -21,6 +21,7 @@
 #include <string>
 #include <thread>
 
+#include "core/metrics/metric_set.h"
 #include "notify/email/smtp.h"
 #include "notify/notifier.h"
 #include "notify/sink.h"
@@ -54,8 +55,8 @@ class DigestMailer {
   // Waits for the email being sent, if any (at most the SMTP timeout). Idempotent.
   void Stop();
 
-  uint64_t sent() const { return sent_.load(std::memory_order_relaxed); }
-  uint64_t failed() const { return failed_.load(std::memory_order_relaxed); }
+  // Any thread: digests sent and failed (docs/metrics.md).
+  void CollectMetrics(MetricSet& out) const;
 
  private:
   void Run();

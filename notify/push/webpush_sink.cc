@@ -59,9 +59,16 @@ WebPushSink::WebPushSink(storage::ChatStore& store, const EcKey& vapid_key, WebP
   InitCurl();
 }
 
-WebPushSink::Stats WebPushSink::stats() const {
-  return Stats{sent_.load(std::memory_order_relaxed), failed_.load(std::memory_order_relaxed),
-               removed_.load(std::memory_order_relaxed)};
+void WebPushSink::CollectMetrics(MetricSet& out) const {
+  constexpr std::string_view kHelp =
+      "Web Push requests to push services: accepted (2xx), or failed (any other answer, or none)";
+  out.Counter("ringcast_webpush_requests_total", kHelp,
+              double(sent_.load(std::memory_order_relaxed)), {{"outcome", "accepted"}});
+  out.Counter("ringcast_webpush_requests_total", kHelp,
+              double(failed_.load(std::memory_order_relaxed)), {{"outcome", "failed"}});
+  out.Counter("ringcast_webpush_subscriptions_removed_total",
+              "Web Push subscriptions deleted after their push service answered 404 or 410",
+              double(removed_.load(std::memory_order_relaxed)));
 }
 
 Delivery WebPushSink::Deliver(const Notification& notification) {

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/metrics/metric_set.h"
 #include "notify/push/webpush_crypto.h"
 #include "notify/sink.h"
 #include "storage/chat_store.h"
@@ -44,13 +45,8 @@ class WebPushSink final : public NotificationSink {
   std::string_view name() const override { return "webpush"; }
   Delivery Deliver(const Notification& notification) override;
 
-  // Counters since start, for metrics and tests.
-  struct Stats {
-    uint64_t sent = 0;     // Requests a push service accepted (2xx).
-    uint64_t failed = 0;   // Requests that failed (transient or not).
-    uint64_t removed = 0;  // Subscriptions deleted after 404/410.
-  };
-  Stats stats() const;
+  // Any thread: requests by outcome, subscriptions deleted (docs/metrics.md).
+  void CollectMetrics(MetricSet& out) const;
 
  private:
   enum class Outcome : uint8_t { kSent, kGone, kTransient, kRefused };

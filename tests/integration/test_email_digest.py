@@ -18,6 +18,7 @@ from aiosmtpd.controller import Controller
 
 from chat_client import Api, ChatConn, aio, chat_args
 from support import free_port, run_async
+from test_notify import metric
 
 pytestmark = pytest.mark.both_stores
 
@@ -126,6 +127,8 @@ def test_one_digest_per_unread_messages_across_a_restart(server_factory, smtp):
     assert "* Trip to Lisbon (1 unread)" in text, text
     assert f"{alice.name}: tickets booked" in text, text
     assert "first of two" not in text  # Only the latest message of each conversation.
+    metrics = api.request("GET", "/metrics").body.decode()
+    assert metric(metrics, "ringcast_email_digests_total", outcome="sent") == 1, metrics
 
     # The watermark is durable: a restart sends nothing again.
     assert srv.stop() == 0

@@ -15,6 +15,7 @@ import pytest
 
 from chat_client import Api, ChatConn, chat_args
 from support import run_async
+from test_notify import metric
 from webpush_service import PushService
 
 SUBJECT = "mailto:push-test@example.org"
@@ -162,6 +163,10 @@ def test_offline_member_gets_one_encrypted_push_and_410_removes_the_subscription
     r = api.request("DELETE", "/api/push/subscriptions", {"endpoint": laptop.endpoint},
                     token=bob.token)
     assert r.status == 404, r
+    metrics = api.request("GET", "/metrics").body.decode()
+    assert metric(metrics, "ringcast_webpush_requests_total", outcome="accepted") == 4, metrics
+    assert metric(metrics, "ringcast_webpush_requests_total", outcome="failed") == 1, metrics
+    assert metric(metrics, "ringcast_webpush_subscriptions_removed_total") == 1, metrics
 
 
 @pytest.mark.needs_pg
