@@ -9,6 +9,8 @@ find_package(CLI11 REQUIRED)
 pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing>=2.3)
 # Cluster mode's RESP codec (core/cluster/redis_bus.h); Debian 12 has 0.14.
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis>=0.14)
+# Web Push requests and SMTP (notify/push, notify/email): libcurl4-openssl-dev.
+find_package(CURL REQUIRED)
 
 if(RINGCAST_BUILD_TESTS)
   find_package(GTest REQUIRED)
