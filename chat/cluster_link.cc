@@ -108,10 +108,12 @@ std::optional<storage::Message> ClusterLink::DecodeMessage(int64_t conv, std::st
   return message;
 }
 
-// "f forward_id conv sender ts from_size cid_size kind_size\n" from cid kind body
-// A send with files (issue 15) is "g", with two more sizes: the attachments' JSON and their ids
-// (comma-separated), between the kind and the body. A writer that knows no 'g' leaves the
-// send unanswered: the forwarding node commits it itself after --forward-timeout-ms.
+// "f forward_id conv sender ts from_size cid_size kind_size mention_count mentions...\n"
+//   from cid kind body
+// A send with files (issue 15) is "g", with two more sizes after the mentions: the
+// attachments' JSON and their ids (comma-separated), which go between the kind and the body. A
+// writer that knows no 'g' leaves the send unanswered: the forwarding node commits it itself
+// after --forward-timeout-ms.
 std::string ClusterLink::EncodeForward(std::string_view from_node, uint64_t forward_id,
                                        const storage::NewMessage& message) {
   const bool files = !message.attachment_ids.empty();
@@ -121,9 +123,10 @@ std::string ClusterLink::EncodeForward(std::string_view from_node, uint64_t forw
     ids += id;
   }
   std::string out = files ? "g" : "f";
-  AppendInts(
-      out, {int64_t(forward_id), message.conv, message.sender, message.ts,
-            int64_t(from_node.size()), int64_t(message.cid.size()), int64_t(message.kind.size())});
+  AppendInts(out, {int64_t(forward_id), message.conv, message.sender, message.ts,
+                   int64_t(from_node.size()), int64_t(message.cid.size()),
+                   int64_t(message.kind.size()), int64_t(message.mentions.size())});
+  for (int64_t user : message.mentions) AppendInts(out, {user});
   if (files) AppendInts(out, {int64_t(message.attachments.size()), int64_t(ids.size())});
   out += '\n';
   out += from_node;
@@ -140,12 +143,21 @@ std::optional<ClusterLink::ForwardedSend> ClusterLink::DecodeForward(std::string
   Fields fields(payload.substr(1));
   ForwardedSend send;
   storage::NewMessage& message = send.message;
-  int64_t id = 0, from_size = 0, cid_size = 0, kind_size = 0, files_size = 0, ids_size = 0;
-  std::string_view rest;
+  int64_t id = 0, from_size = 0, cid_size = 0, kind_size = 0, mentions = 0;
+  int64_t files_size = 0, ids_size = 0;
   if (!fields.Int(&id) || !fields.Int(&message.conv) || !fields.Int(&message.sender) ||
       !fields.Int(&message.ts) || !fields.Int(&from_size) || !fields.Int(&cid_size) ||
-      !fields.Int(&kind_size) || (files && (!fields.Int(&files_size) || !fields.Int(&ids_size))) ||
-      !fields.Rest(&rest) || from_size <= 0 || cid_size < 0 || kind_size < 0 || files_size < 0 ||
+      !fields.Int(&kind_size) || !fields.Int(&mentions) || mentions < 0 ||
+      mentions > int64_t(payload.size())) {
+    return std::nullopt;
+  }
+  message.mentions.resize(size_t(mentions));
+  for (int64_t& user : message.mentions) {
+    if (!fields.Int(&user)) return std::nullopt;
+  }
+  if (files && (!fields.Int(&files_size) || !fields.Int(&ids_size))) return std::nullopt;
+  std::string_view rest;
+  if (!fields.Rest(&rest) || from_size <= 0 || cid_size < 0 || kind_size < 0 || files_size < 0 ||
       ids_size < 0 ||
       uint64_t(from_size) + uint64_t(cid_size) + uint64_t(kind_size) + uint64_t(files_size) +
               uint64_t(ids_size) >

@@ -25,10 +25,7 @@ constexpr size_t kMaxForwarded = 65536;
 
 void ConversationOwner::Send(ConnId origin, storage::NewMessage message, int64_t received_us) {
   std::string writer;
-  // Explicit mentions are not in the forward's wire format (cluster_link.h): such a send is
-  // committed here, which forwarding always allows.
-  if (service_.config().forward_sends && forwarded_.size() < kMaxForwarded &&
-      message.mentions.empty()) {
+  if (service_.config().forward_sends && forwarded_.size() < kMaxForwarded) {
     writer = cluster_->Writer(message.conv);
   }
   const int64_t now_ms = service_.clock().MonotonicMs();

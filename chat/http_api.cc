@@ -109,6 +109,10 @@ void HttpApi::OnRequest(HttpExchange& exchange) {
   } else if (route == "users") {
     exchange.SetRoute("/api/users");
     if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleUsers(exchange);
+  } else if (route == "me") {
+    HandleMe(exchange);
+  } else if (route.starts_with("push/")) {
+    HandlePush(exchange, route);
   } else if (route == "conversations" || route.starts_with("conversations/")) {
     const std::string_view rest = route.substr(std::string_view("conversations").size());
     exchange.SetRoute(ConversationRoute(rest));

@@ -72,6 +72,8 @@ class HttpApi {
   // http_api_notify.cc: POST/DELETE /api/conversations/{id}/mute, GET /api/mentions.
   void HandleMute(HttpExchange& exchange, std::string_view rest);
   void HandleMentions(HttpExchange& exchange);
+  void HandlePush(HttpExchange& exchange, std::string_view route);  // http_api_push.cc
+  void HandleMe(HttpExchange& exchange);                            // http_api_push.cc
   void HandleWebSocket(HttpExchange& exchange);
   void Answer(const DeferredHttp& deferred, int status, std::string_view body,
               std::string_view extra_headers = {});

@@ -20,7 +20,9 @@
 #include "core/runtime/shard.h"
 #include "core/runtime/shard_set.h"
 #include "notify/amqp_publisher.h"
+#include "notify/email/digest_mailer.h"
 #include "notify/notifier.h"
+#include "notify/push/vapid_key.h"
 #include "storage/pg_chat_store.h"
 #include "storage/sqlite_chat_store.h"
 
@@ -89,8 +91,11 @@ std::optional<auth::JwtSecret> LoadOrCreateSecret(const Config& config) {
 // PostgreSQL the secret is the database's unless --jwt-secret is given, so that every node of
 // a cluster accepts every node's tokens: the first node to start keeps its data dir's secret
 // there (a single node moving to PostgreSQL keeps its users logged in), or a new one.
+// The VAPID key (Web Push) is shared the same way: notify/push/vapid_key.h; its PEM in
+// *vapid_pem.
 std::unique_ptr<storage::ChatStore> OpenStore(const Config& config,
-                                              std::optional<auth::JwtSecret>* secret) {
+                                              std::optional<auth::JwtSecret>* secret,
+                                              std::string* vapid_pem) {
   if (!config.database_url.empty()) {
     std::optional<auth::JwtSecret> candidate;
     if (config.jwt_secret.empty()) {
@@ -98,6 +103,13 @@ std::unique_ptr<storage::ChatStore> OpenStore(const Config& config,
       candidate = ReadSecretFile(std::filesystem::path(config.data_dir) / kSecretFile, &present);
       if (!present) candidate = GenerateSecret();
       if (!candidate) return nullptr;
+    }
+    std::string vapid_error;
+    std::optional<std::string> vapid_candidate =
+        notify::VapidKeyCandidate(config.data_dir, &vapid_error);
+    if (!vapid_candidate) {
+      std::fprintf(stderr, "ringcast: %s\n", vapid_error.c_str());
+      return nullptr;
     }
     storage::PgStoreOptions options{.conninfo = config.database_url,
                                     .writers = config.db_writers,
@@ -107,6 +119,7 @@ std::unique_ptr<storage::ChatStore> OpenStore(const Config& config,
                                     .timeout = std::chrono::milliseconds(config.db_timeout_ms),
                                     .synchronous_commit = config.pg_synchronous_commit,
                                     .secret_candidate = candidate ? candidate->ToHex() : "",
+                                    .vapid_key_candidate = *vapid_candidate,
                                     .log = [](bool warning, const std::string& line) {
                                       if (warning) {
                                         RC_LOG(kWarn, "%s", line.c_str());
@@ -122,6 +135,7 @@ std::unique_ptr<storage::ChatStore> OpenStore(const Config& config,
     }
     *secret =
         candidate ? auth::JwtSecret::FromHex((*store)->shared_secret()) : SecretFromFlag(config);
+    *vapid_pem = (*store)->shared_vapid_key();
     if (!*secret) {
       std::fprintf(stderr,
                    "ringcast: the database's server_settings.jwt_secret is not a hex "
@@ -146,6 +160,14 @@ std::unique_ptr<storage::ChatStore> OpenStore(const Config& config,
   options.readers = 2;
   *secret = LoadOrCreateSecret(config);
   if (!*secret) return nullptr;
+  std::string vapid_error;
+  std::optional<notify::EcKey> vapid_key =
+      notify::LoadOrCreateVapidKey(config.data_dir, &vapid_error);
+  if (!vapid_key) {
+    std::fprintf(stderr, "ringcast: %s\n", vapid_error.c_str());
+    return nullptr;
+  }
+  *vapid_pem = vapid_key->PrivatePem();
   auto store = storage::SqliteChatStore::Open(options);
   if (!store.ok()) {
     std::fprintf(stderr, "ringcast: cannot open the chat store %s: %s\n", options.db.path.c_str(),
@@ -177,10 +199,18 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
     return nullptr;
   }
   std::optional<auth::JwtSecret> secret;
-  std::unique_ptr<storage::ChatStore> store = OpenStore(config, &secret);
+  std::string vapid_pem;
+  std::unique_ptr<storage::ChatStore> store = OpenStore(config, &secret, &vapid_pem);
   if (!store) return nullptr;
   std::unique_ptr<ChatService> service(new ChatService(config, *secret));
   service->store_ = std::move(store);
+  service->vapid_key_ = notify::EcKey::FromPrivatePem(vapid_pem);
+  if (!service->vapid_key_) {
+    std::fprintf(stderr,
+                 "ringcast: the database's server_settings.vapid_key is not a P-256 "
+                 "private key (PEM)\n");
+    return nullptr;
+  }
 
   // Before any shard runs, so the revocation sets start complete. The only blocking wait on
   // the store, and it is on the main thread.
@@ -198,6 +228,13 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
   }
   service->initially_revoked_ = std::move(*result);
   if (!service->SetUpNotifications()) return nullptr;
+  if (!config.smtp_url.empty()) {
+    notify::DigestOptions options{.smtp = {.url = config.smtp_url, .from = config.email_from},
+                                  .after = std::chrono::seconds(config.email_digest_after_s),
+                                  .batch = config.email_digest_batch};
+    service->digest_mailer_ = std::make_unique<notify::DigestMailer>(
+        *service->store_, std::move(options), service->jobs());
+  }
   return service;
 }
 
@@ -226,6 +263,7 @@ std::unique_ptr<Application> ChatService::MakeShardApp(Shard& shard) {
 void ChatService::Stop() {
   // Replies still to come (the store drains what it accepted) find no shard to run on.
   if (stopped_.exchange(true, std::memory_order_acq_rel) || !store_) return;
+  if (digest_mailer_) digest_mailer_->Stop();  // It uses the store and the publisher.
   StopNotifications();
   // Nobody is waiting for these replies any more, so committing what is queued is a courtesy
   // (a client resends unacked messages; cids make that safe) bounded by kStoreDrainLimit: an

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "core/config.h"
 #include "core/runtime/clock.h"
 #include "core/runtime/mailbox.h"
+#include "notify/push/webpush_crypto.h"
 #include "storage/chat_store.h"
 #include "storage/unique_function.h"
 
@@ -32,6 +34,8 @@ class AmqpPublisher;
 class PresenceProbe;
 class NotifierLease;
 class JobPublisher;
+class DigestMailer;
+class WebPushSink;
 }  // namespace ringcast::notify
 
 namespace ringcast::chat {
@@ -114,6 +118,8 @@ class ChatService {
   // Cluster mode: presence and the per-user connection limit over every node; null on one.
   ClusterPresence* cluster_presence() { return cluster_presence_.get(); }
   const auth::JwtSecret& secret() const { return secret_; }
+  // Web Push's VAPID key pair (notify/push/vapid_key.h): its public half is served to browsers.
+  const notify::EcKey& vapid_key() const { return *vapid_key_; }
   const std::vector<storage::RevokedToken>& initially_revoked() const { return initially_revoked_; }
   uint32_t shard_count() const { return config_.threads; }
 
@@ -148,6 +154,9 @@ class ChatService {
   const Config& config_;
   auth::JwtSecret secret_;
   std::unique_ptr<storage::ChatStore> store_;
+  std::optional<notify::EcKey> vapid_key_;
+  std::unique_ptr<notify::DigestMailer> digest_mailer_;  // With --smtp; uses store_.
+  notify::WebPushSink* web_push_sink_ = nullptr;         // With --web-push; notifier_ owns it.
   std::unique_ptr<ClusterLink> cluster_;
   std::unique_ptr<ClusterPresence> cluster_presence_;
   std::vector<storage::RevokedToken> initially_revoked_;

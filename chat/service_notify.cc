@@ -13,8 +13,10 @@
 #include "core/log.h"
 #include "core/runtime/shard_set.h"
 #include "notify/amqp_publisher.h"
+#include "notify/email/digest_mailer.h"
 #include "notify/notification_json.h"
 #include "notify/notifier.h"
+#include "notify/push/webpush_sink.h"
 #include "notify/redis_lease.h"
 #include "notify/webhook_sink.h"
 
@@ -79,7 +81,16 @@ bool ChatService::SetUpNotifications() {
       return false;
     }
   }
-  // Web Push and the email digest add their sinks here (the push branch).
+  if (config_.web_push) {
+    auto web_push = std::make_unique<notify::WebPushSink>(
+        *store_, *vapid_key_,
+        notify::WebPushOptions{.subject = config_.vapid_subject,
+                               .ttl_s = config_.push_ttl_s,
+                               .timeout = std::chrono::milliseconds(config_.push_timeout_ms)});
+    web_push_sink_ = web_push.get();
+    sinks.push_back(std::move(web_push));
+  }
+  // The email digest is no sink of the notifier's: a thread of its own (notify/email, Start).
   if (sinks.empty() && !amqp_) return true;  // Nobody to tell: no notifier at all.
   presence_probe_ = std::make_unique<ShardPresenceProbe>(*this);
   notifier_ = std::make_unique<notify::Notifier>(
@@ -98,13 +109,23 @@ void ChatService::AttachNotifications(ShardSet& shards) {
   if (amqp_) {
     shards.AddMetricsSource([amqp = amqp_.get()](MetricSet& out) { amqp->CollectMetrics(out); });
   }
+  // One lease for the notifier and the digest mailer: one node notifies and mails at a time.
+  cluster::ClusterNode* node = shards.cluster();
+  if (node != nullptr && (notifier_ || digest_mailer_)) {
+    notifier_lease_ = std::make_unique<notify::RedisLease>(node->bus(), node->node_id());
+  }
+  if (digest_mailer_) {
+    digest_mailer_->SetLease(notifier_lease_.get());
+    shards.AddMetricsSource(
+        [mailer = digest_mailer_.get()](MetricSet& out) { mailer->CollectMetrics(out); });
+  }
+  if (web_push_sink_) {
+    shards.AddMetricsSource([sink = web_push_sink_](MetricSet& out) { sink->CollectMetrics(out); });
+  }
   if (!notifier_) return;
   shards.AddMetricsSource(
       [notifier = notifier_.get()](MetricSet& out) { notifier->CollectMetrics(out); });
-  if (cluster::ClusterNode* node = shards.cluster()) {
-    notifier_lease_ = std::make_unique<notify::RedisLease>(node->bus(), node->node_id());
-    notifier_->SetLease(notifier_lease_.get());
-  }
+  if (notifier_lease_) notifier_->SetLease(notifier_lease_.get());
 }
 
 void ChatService::StartNotifications() {
@@ -124,6 +145,12 @@ void ChatService::StartNotifications() {
              config_.notify_delay_ms);
     }
     notifier_->Start();
+  }
+  if (digest_mailer_) {
+    RC_LOG(kInfo, "email digests: after %u s unread, from %s%s", config_.email_digest_after_s,
+           config_.email_from.c_str(),
+           notifier_lease_ ? ", one node at a time (Redis lease rc:notifier)" : "");
+    digest_mailer_->Start();
   }
 }
 

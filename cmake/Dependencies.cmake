@@ -9,6 +9,8 @@ find_package(CLI11 REQUIRED)
 pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing>=2.3)
 # Cluster mode's RESP codec (core/cluster/redis_bus.h); Debian 12 has 0.14.
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis>=0.14)
+# Web Push requests and SMTP (notify/push, notify/email): libcurl4-openssl-dev.
+find_package(CURL REQUIRED)
 # Thumbnails of uploaded images (core/media/thumbnail.h): libjpeg-turbo and libpng.
 pkg_check_modules(JPEG REQUIRED IMPORTED_TARGET libjpeg)
 pkg_check_modules(PNG REQUIRED IMPORTED_TARGET libpng)

@@ -259,6 +259,51 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "PostgreSQL synchronous_commit of the writers: on (an ack survives a database crash) or "
       "off, local, remote_write, remote_apply (storage/README.md)")
       ->check(CLI::IsMember({"on", "off", "local", "remote_write", "remote_apply"}));
+  app.add_flag("--web-push,!--no-web-push", config->web_push,
+               "Send offline notifications to the browsers users subscribed (Web Push, "
+               "POST /api/push/subscriptions); the subscription routes work either way")
+      ->envname("RINGCAST_WEB_PUSH")
+      ->default_str("off");
+  add("--vapid-subject", &config->vapid_subject, "RINGCAST_VAPID_SUBJECT",
+      "Web Push: the contact that VAPID tokens name (sub, RFC 8292): a mailto: or https: URL "
+      "where push services can reach this server's operator")
+      ->check([](const std::string& value) {
+        return value.starts_with("mailto:") || value.starts_with("https:")
+                   ? std::string()
+                   : std::string("must start with mailto: or https:");
+      });
+  add("--push-max-subscriptions", &config->push_max_subscriptions,
+      "RINGCAST_PUSH_MAX_SUBSCRIPTIONS",
+      "Web Push subscriptions (browsers) kept per user; a new one past it replaces the oldest")
+      ->check(CLI::Range(1, 1000));
+  add("--push-ttl", &config->push_ttl_s, "RINGCAST_PUSH_TTL",
+      "Web Push: seconds a push service keeps a notification for an offline browser (TTL)")
+      ->check(CLI::Range(0, 28 * 86400));
+  add("--push-timeout-ms", &config->push_timeout_ms, "RINGCAST_PUSH_TIMEOUT_MS",
+      "Web Push: milliseconds one request to a push service may take")
+      ->check(CLI::Range(100, 600000));
+  app.add_flag("--push-allow-http,!--no-push-allow-http", config->push_allow_http,
+               "Web Push: accept subscription endpoints over plain http (tests, push services "
+               "on a private network); off: https only")
+      ->envname("RINGCAST_PUSH_ALLOW_HTTP")
+      ->default_str("off");
+  add("--smtp", &config->smtp_url, "RINGCAST_SMTP",
+      "Email digests: smtp://[user:pass@]host[:port] (STARTTLS when offered) or smtps://; "
+      "empty: no emails")
+      ->check([](const std::string& value) {
+        return value.empty() || value.starts_with("smtp://") || value.starts_with("smtps://")
+                   ? std::string()
+                   : std::string("must be smtp://... or smtps://...");
+      });
+  add("--email-from", &config->email_from, "RINGCAST_EMAIL_FROM",
+      "Email digests: the sender address (envelope and From)");
+  add("--email-digest-after", &config->email_digest_after_s, "RINGCAST_EMAIL_DIGEST_AFTER",
+      "Email digests: seconds a message stays unread and undelivered before its recipient is "
+      "mailed a digest")
+      ->check(CLI::Range(1, 30 * 86400));
+  add("--email-digest-batch", &config->email_digest_batch, "RINGCAST_EMAIL_DIGEST_BATCH",
+      "Email digests: users read from the store per query")
+      ->check(CLI::Range(1, 100000));
   add("--redis", &config->redis_url, "RINGCAST_REDIS_URL",
       "Cluster mode: redis://[:password@]host:port[/db] that every node shares for fan-out "
       "(docs/cluster.md); needs --database-url. Empty: a single node");
@@ -377,6 +422,7 @@ int ParseConfig(int argc, char** argv, Config* config) {
       {"notify-webhook-secret", "--notify-webhook-secret-file",
        "RINGCAST_NOTIFY_WEBHOOK_SECRET_FILE"},
       {"amqp", "--amqp-url-file", "RINGCAST_AMQP_URL_FILE"},
+      {"smtp", "--smtp-url-file", "RINGCAST_SMTP_URL_FILE"},
   });
 
   try {

@@ -73,6 +73,17 @@ struct Config {
   uint32_t db_readers = 2;
   uint32_t db_timeout_ms = 5000;
   std::string pg_synchronous_commit = "on";
+  // Web Push and the email digest (notify/README.md).
+  bool web_push = false;  // A WebPushSink among the notifier's sinks.
+  std::string vapid_subject = "mailto:ringcast@localhost";  // VAPID's sub (RFC 8292 §2.1).
+  uint32_t push_max_subscriptions = 10;                     // Per user; the oldest go first.
+  uint32_t push_ttl_s = 86400;                              // TTL header.
+  uint32_t push_timeout_ms = 10000;                         // Per request to a push service.
+  bool push_allow_http = false;  // Endpoints over plain http (tests, private push services).
+  std::string smtp_url;          // Empty: no email digests.
+  std::string email_from = "ringcast@localhost";
+  uint32_t email_digest_after_s = 900;
+  uint32_t email_digest_batch = 100;  // Users per store query of the digest mailer.
   // Cluster mode (docs/cluster.md).
   std::string redis_url;  // Empty: a single node.
   std::string node_id;    // Empty: <data_dir>/node-id, generated once.

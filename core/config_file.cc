@@ -337,7 +337,8 @@ std::string ConfigLayers::Print(
         out.append("# ").append(name).append(": read from ").append(secret->flag + 2).append("\n");
         continue;
       }
-      const bool url = name == "database-url" || name == "redis" || name == "amqp";
+      const bool url =
+          name == "database-url" || name == "redis" || name == "amqp" || name == "smtp";
       std::string redacted = url ? RedactPassword(value) : kRedacted;
       if (redacted != value) {
         out.append("# ").append(name).append(" = ").append(Quoted(redacted, false));

@@ -252,6 +252,46 @@ struct DueNotification {
   std::string latest_sender_name;
 };
 
+// --- Web Push subscriptions, account email, email digests (notify/push, notify/email) --------
+
+// A browser's PushSubscription (the Push API's JSON: endpoint, keys.p256dh, keys.auth), decoded.
+struct PushSubscription {
+  int64_t user = 0;
+  std::string endpoint;  // The push service's URL for this browser (RFC 8030 §5).
+  // As the browser gave them (base64url, checked by the API): the user agent's P-256 public key
+  // (65 bytes) and its authentication secret (16 bytes), RFC 8291 §3.2.
+  std::string p256dh;
+  std::string auth;
+  int64_t created_at = 0;
+  bool operator==(const PushSubscription&) const = default;
+};
+
+// GET /api/me: who a token belongs to.
+struct Account {
+  int64_t id = 0;
+  std::string username;
+  std::optional<std::string> email;
+};
+
+// One conversation of an unread digest: what the email lists.
+struct DigestConversation {
+  int64_t conv = 0;
+  std::optional<std::string> name;  // Groups with a name.
+  std::vector<std::string> others;  // The other members' usernames (a few), for unnamed ones.
+  int64_t unread = 0;               // last_seq - read_seq.
+  int64_t last_seq = 0;             // What the digest covers; the watermark moves to it.
+  Message latest;
+  std::string latest_sender;
+};
+
+// A user due an unread digest (ChatStore::DueDigests).
+struct Digest {
+  int64_t user = 0;
+  std::string username;
+  std::string email;
+  std::vector<DigestConversation> conversations;
+};
+
 // --- Uploads (issue 15: POST /api/uploads, GET /files/{id}) ---------------------------------
 
 // One uploaded file: its record; the bytes are stored once per sha256 under the data dir.
@@ -351,6 +391,29 @@ class ChatStore {
                                 Reply<std::vector<DueNotification>> reply) = 0;
   // Moves `user`'s notified watermark in `conv` up to `seq` (never back). A write.
   virtual void MarkNotified(int64_t conv, int64_t user, int64_t seq, Reply<bool> reply) = 0;
+
+  // --- Web Push subscriptions, account email, email digests (notify/push, notify/email;
+  // storage/SCHEMA.md: push_subscriptions, users.email, email_digests) ---
+  // Stores `subscription` (an endpoint already stored moves to this user, with these keys);
+  // then deletes the user's oldest beyond `max_per_user`. Replies true.
+  virtual void AddPushSubscription(PushSubscription subscription, uint32_t max_per_user,
+                                   Reply<bool> reply) = 0;
+  // Deletes `user`'s subscription at `endpoint`; replies whether there was one.
+  virtual void RemovePushSubscription(int64_t user, std::string endpoint, Reply<bool> reply) = 0;
+  // `user`'s subscriptions, oldest first (a read).
+  virtual void ListPushSubscriptions(int64_t user, Reply<std::vector<PushSubscription>> reply) = 0;
+  // Sets (nullopt: clears) `user`'s email address; replies false when there is no such user.
+  virtual void SetEmail(int64_t user, std::optional<std::string> email, Reply<bool> reply) = 0;
+  virtual void FindAccount(int64_t user, Reply<std::optional<Account>> reply) = 0;
+  // Users with an email address who have a message from someone else that they have neither
+  // read nor had delivered, sent at or before `cutoff_ms`, and not covered by an earlier digest
+  // (email_digests): those with an id above `after_user`, at most `max_users`, by id, each with
+  // every unread conversation that has something past its digest watermark, newest first.
+  virtual void DueDigests(int64_t cutoff_ms, int64_t after_user, uint32_t max_users,
+                          Reply<std::vector<Digest>> reply) = 0;
+  // Moves `user`'s digest watermark of each (conversation, seq) forward to seq (never back).
+  virtual void MarkDigested(int64_t user, std::vector<std::pair<int64_t, int64_t>> conv_seqs,
+                            Reply<bool> reply) = 0;
   // --- Uploads (issue 15; storage/SCHEMA.md "uploads") -------------------------------------
   // Stores the record unless the owner's uploads (this one included) would pass `quota_bytes`.
   virtual void CreateUpload(UploadRecord record, uint64_t quota_bytes,

@@ -136,6 +136,35 @@ INSERT INTO meta(key, value)
 VALUES ('schema_v3_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )sql";
 
+// Version 4: Web Push subscriptions, an optional email per account, and the unread digest's
+// watermark per member (notify/push, notify/email; storage/SCHEMA.md). Subscription keys are
+// kept as the browser wrote them (base64url text).
+constexpr const char* kSchemaV4 = R"sql(
+CREATE TABLE push_subscriptions (
+  endpoint   TEXT PRIMARY KEY NOT NULL,
+  user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  p256dh     TEXT NOT NULL,
+  auth       TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX push_subscriptions_by_user ON push_subscriptions(user_id, created_at);
+
+ALTER TABLE users ADD COLUMN email TEXT;
+CREATE INDEX users_with_email ON users(id) WHERE email IS NOT NULL;
+
+CREATE TABLE email_digests (
+  conversation_id INTEGER NOT NULL,
+  user_id         INTEGER NOT NULL,
+  emailed_seq     INTEGER NOT NULL CHECK (emailed_seq >= 0),
+  PRIMARY KEY (conversation_id, user_id),
+  FOREIGN KEY (conversation_id, user_id)
+    REFERENCES users_conversations(conversation_id, user_id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO meta(key, value)
+VALUES ('schema_v4_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+)sql";
+
 // Version 5 (issue 15): uploaded files and the messages that carry them (storage/SCHEMA.md).
 constexpr const char* kSchemaV5 = R"sql(
 CREATE TABLE uploads (
@@ -172,10 +201,7 @@ constexpr Migration kMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kSchemaV1},
     {2, "a sender has read its own messages", kSchemaV2},
     {3, "mentions, mute and notified watermarks", kSchemaV3},
-    // Version 4 belongs to the push branch (issue 14), merged before this one; this stand-in
-    // keeps the list consecutive until then and is replaced by it.
-    {4, "reserved (issue 14: push)",
-     "INSERT INTO meta(key, value) VALUES ('schema_v4_applied_at', 0);"},
+    {4, "web push subscriptions, account email, email digests", kSchemaV4},
     {5, "uploads and message attachments", kSchemaV5},
 };
 

@@ -343,6 +343,12 @@ Result<std::unique_ptr<PgChatStore>> PgChatStore::Open(const PgStoreOptions& opt
     if (!read) return fail(Errc::kIo, "cannot keep the signing secret: " + FirstLine(why.c_str()));
   }
 
+  std::string shared_vapid_key;
+  if (!options.vapid_key_candidate.empty()) {
+    Status s = KeepSharedSetting(conn, "vapid_key", options.vapid_key_candidate, &shared_vapid_key);
+    if (!s.ok()) return fail(s.errc(), s.message());
+  }
+
   PgPipelineOptions pipeline_options{.conninfo = options.conninfo,
                                      .writers = options.writers,
                                      .readers = options.readers,
@@ -357,6 +363,7 @@ Result<std::unique_ptr<PgChatStore>> PgChatStore::Open(const PgStoreOptions& opt
   if (!pipeline.ok()) return fail(pipeline.status().errc(), pipeline.status().message());
   auto store = std::unique_ptr<PgChatStore>(new PgChatStore(std::move(*pipeline)));
   store->shared_secret_ = std::move(shared_secret);
+  store->shared_vapid_key_ = std::move(shared_vapid_key);
   return store;
 }
 

@@ -30,6 +30,8 @@ struct PgStoreOptions {
   // The token signing secret (hex) to keep in the database if it holds none yet; empty: none
   // is kept. PgChatStore::shared_secret() is then the one every node uses.
   std::string secret_candidate;
+  // The same for the VAPID key (Web Push, notify/push/vapid_key.h), PEM: shared_vapid_key().
+  std::string vapid_key_candidate;
   void (*log)(bool warning, const std::string& line) = nullptr;
 };
 
@@ -47,6 +49,8 @@ class PgChatStore final : public ChatStore {
   void CollectMetrics(MetricSet& out) const override;
   // The signing secret the database holds (PgStoreOptions::secret_candidate), hex.
   const std::string& shared_secret() const { return shared_secret_; }
+  // The VAPID key the database holds (PgStoreOptions::vapid_key_candidate), PEM.
+  const std::string& shared_vapid_key() const { return shared_vapid_key_; }
 
   void CreateUser(std::string username, std::string password_hash, int64_t now,
                   Reply<std::pair<Denial, int64_t>> reply) override;
@@ -91,13 +95,30 @@ class PgChatStore final : public ChatStore {
   void DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_t limit,
                         Reply<std::vector<DueNotification>> reply) override;
   void MarkNotified(int64_t conv, int64_t user, int64_t seq, Reply<bool> reply) override;
+  // Web Push subscriptions, account email, email digests: pg_push_store.cc.
+  void AddPushSubscription(PushSubscription subscription, uint32_t max_per_user,
+                           Reply<bool> reply) override;
+  void RemovePushSubscription(int64_t user, std::string endpoint, Reply<bool> reply) override;
+  void ListPushSubscriptions(int64_t user, Reply<std::vector<PushSubscription>> reply) override;
+  void SetEmail(int64_t user, std::optional<std::string> email, Reply<bool> reply) override;
+  void FindAccount(int64_t user, Reply<std::optional<Account>> reply) override;
+  void DueDigests(int64_t cutoff_ms, int64_t after_user, uint32_t max_users,
+                  Reply<std::vector<Digest>> reply) override;
+  void MarkDigested(int64_t user, std::vector<std::pair<int64_t, int64_t>> conv_seqs,
+                    Reply<bool> reply) override;
 
  private:
   explicit PgChatStore(std::unique_ptr<PgPipeline> pipeline) : pipeline_(std::move(pipeline)) {}
 
   std::unique_ptr<PgPipeline> pipeline_;
   std::string shared_secret_;
+  std::string shared_vapid_key_;
 };
+
+// Keeps `candidate` as server_settings' `name` unless the database holds one already, and reads
+// back the one it holds into *kept (blocking, at start; pg_push_store.cc).
+Status KeepSharedSetting(PGconn* conn, const char* name, const std::string& candidate,
+                         std::string* kept);
 
 // Parameter encoders and row decoders, shared with the unit tests.
 namespace pg {

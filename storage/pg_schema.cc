@@ -228,6 +228,31 @@ CREATE TABLE mentions (
 CREATE INDEX mentions_by_conversation ON mentions (conversation_id, user_id, seq);
 )sql";
 
+// Version 5: Web Push subscriptions, an optional email per account, and the unread digest's
+// watermark per member: SQLite's version 4 (storage/SCHEMA.md). Statements: pg_push_store.cc.
+constexpr const char* kPgSchemaV5 = R"sql(
+CREATE TABLE push_subscriptions (
+  endpoint   text PRIMARY KEY,
+  user_id    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  p256dh     text NOT NULL,
+  auth       text NOT NULL,
+  created_at bigint NOT NULL
+);
+CREATE INDEX push_subscriptions_by_user ON push_subscriptions (user_id, created_at);
+
+ALTER TABLE users ADD COLUMN email text;
+CREATE INDEX users_with_email ON users (id) WHERE email IS NOT NULL;
+
+CREATE TABLE email_digests (
+  conversation_id bigint NOT NULL,
+  user_id         bigint NOT NULL,
+  emailed_seq     bigint NOT NULL CHECK (emailed_seq >= 0),
+  PRIMARY KEY (conversation_id, user_id),
+  FOREIGN KEY (conversation_id, user_id)
+    REFERENCES users_conversations (conversation_id, user_id) ON DELETE CASCADE
+);
+)sql";
+
 // Version 6 (issue 15): uploaded files and the messages that carry them (storage/SCHEMA.md).
 constexpr const char* kPgSchemaV6 = R"sql(
 CREATE TABLE uploads (
@@ -264,6 +289,7 @@ constexpr PgMigration kPgMigrations[] = {
     {2, "server settings shared by every node (the token signing secret)", kPgSchemaV2},
     {3, "username prefix search", kPgSchemaV3},
     {4, "mentions, mute and notified watermarks", kPgSchemaV4},
+    {5, "web push subscriptions, account email, email digests", kPgSchemaV5},
     {6, "uploads and message attachments", kPgSchemaV6},
 };
 
@@ -545,6 +571,7 @@ std::span<const PgStatement> PgPreparedStatements() {
   static const std::vector<PgStatement> all = [] {
     std::vector<PgStatement> statements(std::begin(kStatements), std::end(kStatements));
     statements.insert(statements.end(), std::begin(kNotifyStatements), std::end(kNotifyStatements));
+    for (const PgStatement& push : PgPushStatements()) statements.push_back(push);
     return statements;
   }();
   return all;

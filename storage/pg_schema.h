@@ -37,5 +37,7 @@ struct PgStatement {
   const char* sql;
 };
 std::span<const PgStatement> PgPreparedStatements();
+// Web Push subscriptions, account email, email digests (pg_push_store.cc); part of the above.
+std::span<const PgStatement> PgPushStatements();
 
 }  // namespace ringcast::storage

@@ -69,6 +69,17 @@ class SqliteChatStore final : public ChatStore {
   void DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_t limit,
                         Reply<std::vector<DueNotification>> reply) override;
   void MarkNotified(int64_t conv, int64_t user, int64_t seq, Reply<bool> reply) override;
+  // Web Push subscriptions, account email, email digests: sqlite_push_store.cc.
+  void AddPushSubscription(PushSubscription subscription, uint32_t max_per_user,
+                           Reply<bool> reply) override;
+  void RemovePushSubscription(int64_t user, std::string endpoint, Reply<bool> reply) override;
+  void ListPushSubscriptions(int64_t user, Reply<std::vector<PushSubscription>> reply) override;
+  void SetEmail(int64_t user, std::optional<std::string> email, Reply<bool> reply) override;
+  void FindAccount(int64_t user, Reply<std::optional<Account>> reply) override;
+  void DueDigests(int64_t cutoff_ms, int64_t after_user, uint32_t max_users,
+                  Reply<std::vector<Digest>> reply) override;
+  void MarkDigested(int64_t user, std::vector<std::pair<int64_t, int64_t>> conv_seqs,
+                    Reply<bool> reply) override;
 
  private:
   explicit SqliteChatStore(std::unique_ptr<BatchExecutor> executor)

@@ -31,12 +31,16 @@ build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-de
 # chromium: the web app's browser tests (tests/browser, ctest browser), headless, driven by the
 # npm package playwright-core (installed like the SDK's, below), which downloads no browser.
 # python3-prometheus-client: its reference parser reads GET /metrics (tests/integration/test_metrics.py).
+# python3-cryptography: the Web Push test's push service checks the VAPID JWT and decrypts
+# RFC 8291 payloads (tests/integration/webpush_service.py). python3-aiosmtpd: the email digest
+# test's SMTP sink (tests/integration/test_email_digest.py).
 # rabbitmq-server and python3-pika: the needs_amqp test (tests/integration/test_notify_amqp.py)
 # starts a throwaway broker of its own and consumes with pika; the instance Debian's package
 # starts is not used.
 test_packages=(python3 python3-pytest python3-websockets python3-prometheus-client curl faketime
                clang libclang-rt-14-dev postgresql redis-server nginx nodejs chromium systemd
-               python3-yaml python3-seccomp rabbitmq-server python3-pika)
+               python3-yaml python3-seccomp rabbitmq-server python3-pika
+               python3-cryptography python3-aiosmtpd)
 bench_packages=(python3 python3-matplotlib nodejs postgresql redis-server)
 
 wanted=("${build_packages[@]}")

@@ -121,3 +121,46 @@ def test_each_job_published_once_with_its_routing_key(rabbit, server_factory):
     assert due[0]["idempotency_key"] == f"rcn1-{bob.id}-{conv}-{acks[-1]['seq']}"
     metrics = api.request("GET", "/metrics").body.decode()
     assert metric(metrics, "ringcast_jobs_total", outcome="confirmed") == 4, metrics
+
+
+@pytest.mark.timeout(90)
+def test_email_digest_is_published_as_a_job(rabbit, server_factory):
+    """notify/email/README.md: each digest the SMTP server accepted is also `email.digest`."""
+    from test_email_digest import Sink, wait_until
+    from aiosmtpd.controller import Controller
+    from support import free_port as free_tcp_port
+
+    sink = Sink()
+    smtp = Controller(sink, hostname="127.0.0.1", port=free_tcp_port())
+    smtp.start()
+    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", rabbit))
+    try:
+        channel = conn.channel()
+        channel.exchange_declare("ringcast", exchange_type="topic", durable=True)
+        queue = channel.queue_declare("", exclusive=True).method.queue
+        channel.queue_bind(queue, "ringcast", routing_key="email.#")
+        srv = server_factory(*chat_args(presence_grace=0, email_digest_after=1,
+                                        smtp=f"smtp://127.0.0.1:{smtp.port}",
+                                        amqp=f"amqp://guest:guest@127.0.0.1:{rabbit}"))
+        api = Api(srv.port)
+        alice, bob = api.new_users(2, "digest")
+        assert api.request("PATCH", "/api/me", {"email": "bob@example.org"},
+                           token=bob.token).status == 200
+        conv = api.direct(alice, bob)
+        acks = send_and_leave(srv.port, alice, conv, ["hello"])
+        wait_until(lambda: sink.to("bob@example.org"), 20, "the digest")
+        jobs = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not jobs:
+            method, props, body = channel.basic_get(queue, auto_ack=True)
+            if method is None:
+                time.sleep(0.05)
+                continue
+            jobs.append((method.routing_key, json.loads(body), props.delivery_mode))
+        assert jobs == [("email.digest", {
+            "user": bob.id, "username": bob.name, "email": "bob@example.org",
+            "conversations": [{"conv": conv, "unread": 1, "last_seq": acks[0]["seq"],
+                               "latest_seq": acks[0]["seq"]}]}, 2)], jobs
+    finally:
+        conn.close()
+        smtp.stop()

@@ -60,3 +60,32 @@ async def asyncio_to_thread(fn, *args):
 async def asyncio_sleep(seconds: float):
     import asyncio
     await asyncio.sleep(seconds)
+
+
+@pytest.mark.timeout(120)
+def test_two_nodes_mail_one_digest(cluster_factory):
+    """notify/email/README.md: every node has --smtp, one mails (the same lease). The SMTP
+    server answers slowly, so that a second mailer's pass would find the digest still due."""
+    from aiosmtpd.controller import Controller
+
+    from support import free_port
+    from test_email_digest import Sink, wait_until
+
+    sink = Sink(delay=2.5)
+    smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    try:
+        cluster = cluster_factory(2, own_redis=True, threads=(2, 1),
+                                  flags={"presence_grace": 0, "email_digest_after": 1,
+                                         "smtp": f"smtp://127.0.0.1:{smtp.port}"})
+        api = cluster.api(0)
+        alice, bob = api.new_users(2, "cmail")
+        assert api.request("PATCH", "/api/me", {"email": "bob@example.org"},
+                           token=bob.token).status == 200
+        conv = api.direct(alice, bob)
+        send_and_leave(cluster.port(1), alice, conv, ["one", "two"])
+        wait_until(lambda: sink.to("bob@example.org"), 20, "the digest")
+        quiet(3.0)  # Three passes of each node's mailer.
+        assert len(sink.messages) == 1, [m.get_content() for _, _, m in sink.messages]
+    finally:
+        smtp.stop()

@@ -80,7 +80,8 @@ TEST(ClusterLinkTest, ForwardedSendsRoundTripWithAnyBytes) {
                               .cid = "c 1\n2",
                               .kind = "text",
                               .body = std::string("a\0b 3 4\nz", 10),
-                              .ts = 1795355752123};
+                              .ts = 1795355752123,
+                              .mentions = {3, 12}};
   auto decoded = ClusterLink::DecodeForward(ClusterLink::EncodeForward("node-1", 99, message));
   ASSERT_TRUE(decoded);
   EXPECT_EQ(decoded->from_node, "node-1");
@@ -91,8 +92,10 @@ TEST(ClusterLinkTest, ForwardedSendsRoundTripWithAnyBytes) {
   EXPECT_EQ(decoded->message.kind, "text");
   EXPECT_EQ(decoded->message.body, message.body);
   EXPECT_EQ(decoded->message.ts, message.ts);
-  for (std::string_view bad : {"", "f 1 2 3 4", "f 1 2 3 4 0 1 4\nxtext", "f 1 2 3 4 9 1 4\nn1",
-                               "a 1 2 0 0 m 1 2 3 4 4\ntext"}) {
+  EXPECT_EQ(decoded->message.mentions, message.mentions);
+  for (std::string_view bad :
+       {"", "f 1 2 3 4", "f 1 2 3 4 2 1 4 2 5\nn1ctext", "f 1 2 3 4 0 1 4 0\nxtext",
+        "f 1 2 3 4 9 1 4 0\nn1", "a 1 2 0 0 m 1 2 3 4 4\ntext"}) {
     EXPECT_FALSE(ClusterLink::DecodeForward(bad)) << bad;
   }
 }
@@ -156,12 +159,14 @@ TEST(ClusterLinkTest, AttachmentsCrossNodes) {
                            .kind = "text",
                            .body = "b",
                            .ts = 1,
+                           .mentions = {3, 4},
                            .attachments = R"([{"id":"x"},{"id":"y"}])",
                            .attachment_ids = {"AAAAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBBBB"}};
   auto forwarded = ClusterLink::DecodeForward(ClusterLink::EncodeForward("n1", 4, send));
   ASSERT_TRUE(forwarded);
   EXPECT_EQ(forwarded->message.attachments, send.attachments);
   EXPECT_EQ(forwarded->message.attachment_ids, send.attachment_ids);
+  EXPECT_EQ(forwarded->message.mentions, send.mentions);
   EXPECT_EQ(forwarded->message.body, "b");
   EXPECT_EQ(forwarded->message.cid, "c1");
 

@@ -202,6 +202,31 @@ TEST_F(MigrationsTest, Version3StartsNotifiedAtTheNewestMessage) {
                    .ok());
 }
 
+// Version 4 on a database written at version 3: existing accounts have no email, and the
+// digest watermarks and push subscriptions go with their membership and user.
+TEST_F(MigrationsTest, Version4AddsPushSubscriptionsEmailAndDigests) {
+  auto db = OpenDb();
+  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(3)).ok());
+  ASSERT_TRUE(db->Exec(R"sql(
+    INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1), (2, 'b', 'h', 1);
+    INSERT INTO conversations(id, name, is_group, created_at, direct_key) VALUES (7, NULL, 0, 1, '1:2');
+    INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (7, 1, 1), (7, 2, 1);
+  )sql")
+                  .ok());
+  Status s = Migrate(*db, SchemaMigrations().first(4));
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 4);
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM users WHERE email IS NULL"), 2);
+  ASSERT_TRUE(db->Exec("INSERT INTO email_digests VALUES (7, 2, 3); "
+                       "INSERT INTO push_subscriptions VALUES ('https://p/1', 2, 'k', 'a', 1);")
+                  .ok());
+  EXPECT_FALSE(db->Exec("INSERT INTO email_digests VALUES (8, 2, 1)").ok()) << "not a member";
+  ASSERT_TRUE(db->Exec("DELETE FROM users_conversations WHERE user_id = 2").ok());
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM email_digests"), 0);
+  ASSERT_TRUE(db->Exec("DELETE FROM users WHERE id = 2").ok());
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM push_subscriptions"), 0);
+}
+
 // Version 5 on a database written at version 4: the upload tables appear, empty, and take a
 // record and its attachment row.
 TEST_F(MigrationsTest, Version5AddsUploads) {

@@ -1,0 +1,301 @@
+// PgChatStore's Web Push subscriptions, account email and email digests (schema v5,
+// storage/SCHEMA.md), and the settings every node shares (the VAPID key), kept out of
+// pg_chat_store.cc so that file stays the chat's. The same SQL as sqlite_push_store.cc, in
+// PostgreSQL's dialect.
+#include <charconv>
+#include <cstring>
+
+#include "storage/pg_chat_store.h"
+#include "storage/pg_schema.h"
+
+namespace ringcast::storage {
+namespace {
+
+#define RC_DIGEST_MARK "greatest(uc.delivered_seq, coalesce(d.emailed_seq, 0))"
+
+constexpr PgStatement kPushStatements[] = {
+    {"push_add",
+     "INSERT INTO push_subscriptions (endpoint, user_id, p256dh, auth, created_at) "
+     "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (endpoint) DO UPDATE SET "
+     "user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth, "
+     "created_at = excluded.created_at"},
+    {"push_trim",
+     "DELETE FROM push_subscriptions WHERE user_id = $1 AND endpoint NOT IN ("
+     "SELECT endpoint FROM push_subscriptions WHERE user_id = $1 "
+     "ORDER BY created_at DESC, endpoint LIMIT $2)"},
+    {"push_remove",
+     "DELETE FROM push_subscriptions WHERE endpoint = $1 AND user_id = $2 RETURNING endpoint"},
+    {"push_list",
+     "SELECT endpoint, p256dh, auth, created_at FROM push_subscriptions WHERE user_id = $1 "
+     "ORDER BY created_at, endpoint"},
+    {"set_email", "UPDATE users SET email = $2 WHERE id = $1 RETURNING id"},
+    {"find_account", "SELECT username, email FROM users WHERE id = $1"},
+    // ChatStore::DueDigests; the plan and the reasons are sqlite_push_store.cc's.
+    {"due_digests",
+     "WITH due AS ("
+     "  SELECT u.id, u.username, u.email FROM users u"
+     "  WHERE u.email IS NOT NULL AND u.id > $2 AND EXISTS ("
+     "    SELECT 1 FROM users_conversations uc"
+     "    JOIN conversations c ON c.id = uc.conversation_id"
+     "    LEFT JOIN email_digests d"
+     "      ON d.conversation_id = uc.conversation_id AND d.user_id = uc.user_id"
+     "    JOIN messages m ON m.conversation_id = uc.conversation_id"
+     "      AND m.seq = " RC_DIGEST_MARK " + 1"
+     "    WHERE uc.user_id = u.id AND c.last_seq > " RC_DIGEST_MARK " AND m.sent_at <= $1)"
+     "  ORDER BY u.id LIMIT $3"
+     ") "
+     "SELECT due.id, due.username, due.email, c.id, c.name, c.last_seq - uc.read_seq, "
+     "  c.last_seq, m.id, m.seq, m.sender_id, m.kind, m.body, m.sent_at, s.username,"
+     "  (SELECT string_agg(o.username, ',') FROM (SELECT ou.username FROM users_conversations x"
+     "     JOIN users ou ON ou.id = x.user_id WHERE x.conversation_id = c.id"
+     "     AND x.user_id <> due.id ORDER BY ou.id LIMIT 3) o)"
+     " FROM due JOIN users_conversations uc ON uc.user_id = due.id"
+     " JOIN conversations c ON c.id = uc.conversation_id"
+     " LEFT JOIN email_digests d ON d.conversation_id = uc.conversation_id"
+     "   AND d.user_id = due.id"
+     " JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq"
+     " JOIN users s ON s.id = m.sender_id"
+     " WHERE c.last_seq > greatest(uc.read_seq, coalesce(d.emailed_seq, 0))"
+     " ORDER BY due.id, m.sent_at DESC, c.id DESC"},
+    // Through users_conversations: a member removed since the digest was read is skipped.
+    {"mark_digested",
+     "INSERT INTO email_digests (conversation_id, user_id, emailed_seq) "
+     "SELECT uc.conversation_id, uc.user_id, x.seq FROM unnest($2::int8[], $3::int8[]) "
+     "AS x(conv, seq) JOIN users_conversations uc ON uc.conversation_id = x.conv "
+     "AND uc.user_id = $1 ON CONFLICT (conversation_id, user_id) DO UPDATE SET "
+     "emailed_seq = greatest(email_digests.emailed_seq, excluded.emailed_seq)"},
+};
+#undef RC_DIGEST_MARK
+
+int64_t IntAt(const PGresult* result, int row, int column) {
+  int64_t value = 0;
+  const char* text = PQgetvalue(result, row, column);
+  std::from_chars(text, text + std::strlen(text), value);
+  return value;
+}
+
+std::string TextAt(const PGresult* result, int row, int column) {
+  return std::string(PQgetvalue(result, row, column),
+                     static_cast<size_t>(PQgetlength(result, row, column)));
+}
+
+// One operation: its statements (in one transaction when several), then `consume` of their
+// results into a T, then the reply. pg_chat_store.cc's Op, for this file's operations.
+template <typename T>
+class PushOp final : public PgJob {
+ public:
+  using Consumer = UniqueFunction<Status(PgResults, T&)>;
+  PushOp(bool read, bool retry_safe, std::vector<PgQuery> queries, Consumer consume, Reply<T> reply)
+      : read_(read),
+        retry_safe_(retry_safe),
+        queries_(std::move(queries)),
+        consume_(std::move(consume)),
+        reply_(std::move(reply)) {}
+
+  void BuildQueries(std::vector<PgQuery>& queries) override { queries = queries_; }
+  bool transaction() const override { return queries_.size() > 1; }
+  bool read_only() const override { return read_; }
+  bool retry_safe() const override { return retry_safe_; }
+  Status Consume(PgResults results) override {
+    if (results.size() != queries_.size()) {
+      return Status(Errc::kInternal, "unexpected result shape: result count");
+    }
+    out_ = T{};
+    return consume_(results, out_);
+  }
+  void Finish(Status status) override {
+    if (status.ok()) {
+      reply_(Result<T>(std::move(out_)));
+    } else {
+      reply_(Result<T>(std::move(status)));
+    }
+  }
+
+ private:
+  const bool read_;
+  const bool retry_safe_;
+  std::vector<PgQuery> queries_;
+  Consumer consume_;
+  Reply<T> reply_;
+  T out_{};
+};
+
+// Every write here is idempotent (an upsert, a delete, a forward-only watermark): retried
+// after a lost connection. Writes of one user go to one lane, so they apply in order.
+template <typename T, typename Consume>
+void SubmitWrite(PgPipeline& pipeline, int64_t user, std::vector<PgQuery> queries, Consume consume,
+                 Reply<T> reply) {
+  pipeline.Submit(static_cast<uint32_t>(static_cast<uint64_t>(user) % 65521),
+                  std::make_unique<PushOp<T>>(false, true, std::move(queries),
+                                              typename PushOp<T>::Consumer(std::move(consume)),
+                                              std::move(reply)));
+}
+
+template <typename T, typename Consume>
+void SubmitRead(PgPipeline& pipeline, std::vector<PgQuery> queries, Consume consume,
+                Reply<T> reply) {
+  pipeline.Submit(PgPipeline::kReaders,
+                  std::make_unique<PushOp<T>>(true, true, std::move(queries),
+                                              typename PushOp<T>::Consumer(std::move(consume)),
+                                              std::move(reply)));
+}
+
+std::vector<std::string> SplitNames(std::string_view text) {
+  std::vector<std::string> names;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    names.emplace_back(text.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return names;
+}
+
+}  // namespace
+
+std::span<const PgStatement> PgPushStatements() { return kPushStatements; }
+
+Status KeepSharedSetting(PGconn* conn, const char* name, const std::string& candidate,
+                         std::string* kept) {
+  // The first node to get here decides; every later one reads its choice.
+  const char* values[] = {name, candidate.c_str()};
+  PGresult* result = PQexecParams(
+      conn,
+      "WITH added AS (INSERT INTO server_settings (name, value) VALUES ($1, $2) "
+      "ON CONFLICT (name) DO NOTHING RETURNING value) "
+      "SELECT value FROM added UNION ALL SELECT value FROM server_settings WHERE name = $1",
+      2, nullptr, values, nullptr, nullptr, 0);
+  const bool read = PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) >= 1;
+  if (read) *kept = PQgetvalue(result, 0, 0);
+  std::string why = read ? "" : FirstLine(PQresultErrorMessage(result));
+  PQclear(result);
+  if (!read) return Status(Errc::kIo, std::string("cannot keep ") + name + ": " + why);
+  return Status();
+}
+
+void PgChatStore::AddPushSubscription(PushSubscription subscription, uint32_t max_per_user,
+                                      Reply<bool> reply) {
+  const int64_t user = subscription.user;
+  const std::string id = std::to_string(user);
+  SubmitWrite(
+      *pipeline_, user,
+      {PgQuery{.statement = "push_add",
+               .values = {std::move(subscription.endpoint), id, std::move(subscription.p256dh),
+                          std::move(subscription.auth), std::to_string(subscription.created_at)}},
+       PgQuery{.statement = "push_trim", .values = {id, std::to_string(max_per_user)}}},
+      [](PgResults, bool& out) {
+        out = true;
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::RemovePushSubscription(int64_t user, std::string endpoint, Reply<bool> reply) {
+  SubmitWrite(
+      *pipeline_, user,
+      {PgQuery{.statement = "push_remove", .values = {std::move(endpoint), std::to_string(user)}}},
+      [](PgResults results, bool& out) {
+        out = PQntuples(results[0]) > 0;
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::ListPushSubscriptions(int64_t user, Reply<std::vector<PushSubscription>> reply) {
+  SubmitRead(
+      *pipeline_, {PgQuery{.statement = "push_list", .values = {std::to_string(user)}}},
+      [user](PgResults results, std::vector<PushSubscription>& out) {
+        for (int row = 0; row < PQntuples(results[0]); ++row) {
+          out.push_back(PushSubscription{.user = user,
+                                         .endpoint = TextAt(results[0], row, 0),
+                                         .p256dh = TextAt(results[0], row, 1),
+                                         .auth = TextAt(results[0], row, 2),
+                                         .created_at = IntAt(results[0], row, 3)});
+        }
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::SetEmail(int64_t user, std::optional<std::string> email, Reply<bool> reply) {
+  const bool clear = !email;
+  SubmitWrite(
+      *pipeline_, user,
+      {PgQuery{.statement = "set_email",
+               .values = {std::to_string(user), email.value_or("")},
+               .nulls = {false, clear}}},
+      [](PgResults results, bool& out) {
+        out = PQntuples(results[0]) > 0;
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::FindAccount(int64_t user, Reply<std::optional<Account>> reply) {
+  SubmitRead(
+      *pipeline_, {PgQuery{.statement = "find_account", .values = {std::to_string(user)}}},
+      [user](PgResults results, std::optional<Account>& out) {
+        if (PQntuples(results[0]) == 0) return Status();
+        out = Account{.id = user, .username = TextAt(results[0], 0, 0)};
+        if (!PQgetisnull(results[0], 0, 1)) out->email = TextAt(results[0], 0, 1);
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::DueDigests(int64_t cutoff_ms, int64_t after_user, uint32_t max_users,
+                             Reply<std::vector<Digest>> reply) {
+  SubmitRead(
+      *pipeline_,
+      {PgQuery{.statement = "due_digests",
+               .values = {std::to_string(cutoff_ms), std::to_string(after_user),
+                          std::to_string(max_users)}}},
+      [](PgResults results, std::vector<Digest>& out) {
+        const PGresult* rows = results[0];
+        for (int row = 0; row < PQntuples(rows); ++row) {
+          const int64_t user = IntAt(rows, row, 0);
+          if (out.empty() || out.back().user != user) {
+            out.push_back(Digest{
+                .user = user, .username = TextAt(rows, row, 1), .email = TextAt(rows, row, 2)});
+          }
+          DigestConversation conversation{.conv = IntAt(rows, row, 3),
+                                          .others = SplitNames(TextAt(rows, row, 14)),
+                                          .unread = IntAt(rows, row, 5),
+                                          .last_seq = IntAt(rows, row, 6),
+                                          .latest = Message{.id = IntAt(rows, row, 7),
+                                                            .conv = IntAt(rows, row, 3),
+                                                            .seq = IntAt(rows, row, 8),
+                                                            .from = IntAt(rows, row, 9),
+                                                            .kind = TextAt(rows, row, 10),
+                                                            .body = TextAt(rows, row, 11),
+                                                            .ts = IntAt(rows, row, 12)},
+                                          .latest_sender = TextAt(rows, row, 13)};
+          if (!PQgetisnull(rows, row, 4)) conversation.name = TextAt(rows, row, 4);
+          out.back().conversations.push_back(std::move(conversation));
+        }
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::MarkDigested(int64_t user, std::vector<std::pair<int64_t, int64_t>> conv_seqs,
+                               Reply<bool> reply) {
+  std::vector<int64_t> convs, seqs;
+  for (const auto& [conv, seq] : conv_seqs) {
+    convs.push_back(conv);
+    seqs.push_back(seq);
+  }
+  SubmitWrite(
+      *pipeline_, user,
+      {PgQuery{
+          .statement = "mark_digested",
+          .values = {std::to_string(user), pg::Int8ArrayBinary(convs), pg::Int8ArrayBinary(seqs)},
+          .binary = {false, true, true}}},
+      [](PgResults, bool& out) {
+        out = true;
+        return Status();
+      },
+      std::move(reply));
+}
+
+}  // namespace ringcast::storage

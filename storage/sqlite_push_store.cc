@@ -1,0 +1,208 @@
+// SqliteChatStore's Web Push subscriptions, account email and email digests (schema v4,
+// storage/SCHEMA.md), kept out of sqlite_chat_store.cc so that file stays the chat's.
+#include <string>
+
+#include "storage/sqlite_chat_store.h"
+#include "storage/sqlite_job.h"
+
+namespace ringcast::storage {
+namespace {
+
+// A member's digest-pending point: past what was delivered to any of their connections (read
+// implies delivered) and past what an earlier digest covered.
+#define RC_DIGEST_MARK "max(uc.delivered_seq, coalesce(d.emailed_seq, 0))"
+
+// Users due a digest (ChatStore::DueDigests), with one row per unread conversation of theirs
+// that has anything past its digest watermark. ?1 cutoff (ms), ?2 after user id, ?3 max users.
+// The first pending message's time decides (an index probe on messages' primary key); the
+// partial index users_with_email keeps the scan to users who have an address.
+constexpr const char* kDueDigests =
+    "WITH due AS ("
+    "  SELECT u.id, u.username, u.email FROM users u"
+    "  WHERE u.email IS NOT NULL AND u.id > ?2 AND EXISTS ("
+    "    SELECT 1 FROM users_conversations uc"
+    "    JOIN conversations c ON c.id = uc.conversation_id"
+    "    LEFT JOIN email_digests d"
+    "      ON d.conversation_id = uc.conversation_id AND d.user_id = uc.user_id"
+    "    JOIN messages m ON m.conversation_id = uc.conversation_id"
+    "      AND m.seq = " RC_DIGEST_MARK
+    " + 1"
+    "    WHERE uc.user_id = u.id AND c.last_seq > " RC_DIGEST_MARK
+    " AND m.sent_at <= ?1)"
+    "  ORDER BY u.id LIMIT ?3"
+    ") "
+    "SELECT due.id, due.username, due.email, c.id, c.name, c.last_seq - uc.read_seq, c.last_seq,"
+    "  m.id, m.seq, m.sender_id, m.kind, m.body, m.sent_at, s.username,"
+    "  (SELECT group_concat(username, ',') FROM (SELECT ou.username FROM users_conversations o"
+    "     JOIN users ou ON ou.id = o.user_id WHERE o.conversation_id = c.id"
+    "     AND o.user_id <> due.id ORDER BY ou.id LIMIT 3))"
+    " FROM due JOIN users_conversations uc ON uc.user_id = due.id"
+    " JOIN conversations c ON c.id = uc.conversation_id"
+    " LEFT JOIN email_digests d ON d.conversation_id = uc.conversation_id AND d.user_id = due.id"
+    " JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq"
+    " JOIN users s ON s.id = m.sender_id"
+    " WHERE c.last_seq > max(uc.read_seq, coalesce(d.emailed_seq, 0))"
+    " ORDER BY due.id, m.sent_at DESC, c.id DESC";
+#undef RC_DIGEST_MARK
+
+std::vector<std::string> SplitNames(std::string_view text) {
+  std::vector<std::string> names;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    names.emplace_back(text.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return names;
+}
+
+}  // namespace
+
+void SqliteChatStore::AddPushSubscription(PushSubscription subscription, uint32_t max_per_user,
+                                          Reply<bool> reply) {
+  SubmitSqliteJob<bool>(
+      *executor_, SqliteJobKind::kWrite,
+      [subscription = std::move(subscription), max_per_user](SqliteDb& db, bool& out) {
+        auto upsert = db.Prepare(
+            "INSERT INTO push_subscriptions(endpoint, user_id, p256dh, auth, created_at) "
+            "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(endpoint) DO UPDATE SET "
+            "user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth, "
+            "created_at = excluded.created_at");
+        upsert->BindText(1, subscription.endpoint)
+            .BindInt64(2, subscription.user)
+            .BindText(3, subscription.p256dh)
+            .BindText(4, subscription.auth)
+            .BindInt64(5, subscription.created_at);
+        if (Status s = upsert->Exec(); !s.ok()) return s;
+        auto trim = db.Prepare(
+            "DELETE FROM push_subscriptions WHERE user_id = ?1 AND endpoint NOT IN ("
+            "SELECT endpoint FROM push_subscriptions WHERE user_id = ?1 "
+            "ORDER BY created_at DESC, endpoint LIMIT ?2)");
+        trim->BindInt64(1, subscription.user).BindInt64(2, max_per_user);
+        out = true;
+        return trim->Exec();
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::RemovePushSubscription(int64_t user, std::string endpoint,
+                                             Reply<bool> reply) {
+  SubmitSqliteJob<bool>(
+      *executor_, SqliteJobKind::kWrite,
+      [user, endpoint = std::move(endpoint)](SqliteDb& db, bool& out) {
+        auto stmt = db.Prepare(
+            "DELETE FROM push_subscriptions WHERE endpoint = ?1 AND user_id = ?2 "
+            "RETURNING endpoint");
+        stmt->BindText(1, endpoint).BindInt64(2, user);
+        return ForEachSqliteRow(*stmt, [&](Statement&) { out = true; });
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::ListPushSubscriptions(int64_t user,
+                                            Reply<std::vector<PushSubscription>> reply) {
+  SubmitSqliteJob<std::vector<PushSubscription>>(
+      *executor_, SqliteJobKind::kRead,
+      [user](SqliteDb& db, std::vector<PushSubscription>& out) {
+        auto stmt = db.Prepare(
+            "SELECT endpoint, p256dh, auth, created_at FROM push_subscriptions "
+            "WHERE user_id = ?1 ORDER BY created_at, endpoint");
+        stmt->BindInt64(1, user);
+        return ForEachSqliteRow(*stmt, [&](Statement& row) {
+          out.push_back(PushSubscription{.user = user,
+                                         .endpoint = std::string(row.ColumnText(0)),
+                                         .p256dh = std::string(row.ColumnText(1)),
+                                         .auth = std::string(row.ColumnText(2)),
+                                         .created_at = row.ColumnInt64(3)});
+        });
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::SetEmail(int64_t user, std::optional<std::string> email, Reply<bool> reply) {
+  SubmitSqliteJob<bool>(
+      *executor_, SqliteJobKind::kWrite,
+      [user, email = std::move(email)](SqliteDb& db, bool& out) {
+        auto stmt = db.Prepare("UPDATE users SET email = ?2 WHERE id = ?1 RETURNING id");
+        stmt->BindInt64(1, user);
+        if (email) {
+          stmt->BindText(2, *email);
+        } else {
+          stmt->BindNull(2);
+        }
+        return ForEachSqliteRow(*stmt, [&](Statement&) { out = true; });
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::FindAccount(int64_t user, Reply<std::optional<Account>> reply) {
+  SubmitSqliteJob<std::optional<Account>>(
+      *executor_, SqliteJobKind::kRead,
+      [user](SqliteDb& db, std::optional<Account>& out) {
+        auto stmt = db.Prepare("SELECT username, email FROM users WHERE id = ?1");
+        stmt->BindInt64(1, user);
+        return ForEachSqliteRow(*stmt, [&](Statement& row) {
+          out = Account{.id = user, .username = std::string(row.ColumnText(0))};
+          if (!row.ColumnIsNull(1)) out->email = std::string(row.ColumnText(1));
+        });
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::DueDigests(int64_t cutoff_ms, int64_t after_user, uint32_t max_users,
+                                 Reply<std::vector<Digest>> reply) {
+  SubmitSqliteJob<std::vector<Digest>>(
+      *executor_, SqliteJobKind::kRead,
+      [cutoff_ms, after_user, max_users](SqliteDb& db, std::vector<Digest>& out) {
+        auto stmt = db.Prepare(kDueDigests);
+        stmt->BindInt64(1, cutoff_ms).BindInt64(2, after_user).BindInt64(3, max_users);
+        return ForEachSqliteRow(*stmt, [&](Statement& row) {
+          const int64_t user = row.ColumnInt64(0);
+          if (out.empty() || out.back().user != user) {
+            out.push_back(Digest{.user = user,
+                                 .username = std::string(row.ColumnText(1)),
+                                 .email = std::string(row.ColumnText(2))});
+          }
+          DigestConversation conversation{.conv = row.ColumnInt64(3),
+                                          .others = SplitNames(row.ColumnText(14)),
+                                          .unread = row.ColumnInt64(5),
+                                          .last_seq = row.ColumnInt64(6),
+                                          .latest = Message{.id = row.ColumnInt64(7),
+                                                            .conv = row.ColumnInt64(3),
+                                                            .seq = row.ColumnInt64(8),
+                                                            .from = row.ColumnInt64(9),
+                                                            .kind = std::string(row.ColumnText(10)),
+                                                            .body = std::string(row.ColumnText(11)),
+                                                            .ts = row.ColumnInt64(12)},
+                                          .latest_sender = std::string(row.ColumnText(13))};
+          if (!row.ColumnIsNull(4)) conversation.name = std::string(row.ColumnText(4));
+          out.back().conversations.push_back(std::move(conversation));
+        });
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::MarkDigested(int64_t user, std::vector<std::pair<int64_t, int64_t>> conv_seqs,
+                                   Reply<bool> reply) {
+  SubmitSqliteJob<bool>(
+      *executor_, SqliteJobKind::kWrite,
+      [user, conv_seqs = std::move(conv_seqs)](SqliteDb& db, bool& out) {
+        // Through users_conversations: a member removed since the digest was read is skipped
+        // rather than failing the foreign key.
+        auto stmt = db.Prepare(
+            "INSERT INTO email_digests(conversation_id, user_id, emailed_seq) "
+            "SELECT conversation_id, user_id, ?3 FROM users_conversations "
+            "WHERE conversation_id = ?1 AND user_id = ?2 "
+            "ON CONFLICT DO UPDATE SET emailed_seq = max(emailed_seq, excluded.emailed_seq)");
+        for (const auto& [conv, seq] : conv_seqs) {
+          stmt->Reset();
+          stmt->BindInt64(1, conv).BindInt64(2, user).BindInt64(3, seq);
+          if (Status s = stmt->Exec(); !s.ok()) return s;
+        }
+        out = true;
+        return Status();
+      },
+      std::move(reply));
+}
+
+}  // namespace ringcast::storage
