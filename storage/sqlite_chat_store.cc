@@ -5,28 +5,10 @@
 #include <set>
 
 #include "storage/mentions.h"
-#include "storage/sqlite_chat_store_submit.h"
 #include "storage/store_metrics.h"
 
 namespace ringcast::storage {
 namespace {
-
-// Runs a statement expected to produce rows, calling `row(stmt)` for each; returns the step
-// error, if any.
-template <typename RowFn>
-Status ForEachRow(Statement& stmt, RowFn row) {
-  for (;;) {
-    switch (stmt.Step()) {
-      case StepResult::kRow:
-        row(stmt);
-        break;
-      case StepResult::kDone:
-        return stmt.status();
-      case StepResult::kError:
-        return stmt.status();
-    }
-  }
-}
 
 constexpr const char* kMessageColumns =
     "id, conversation_id, seq, sender_id, kind, body, sent_at, attachments";
@@ -48,7 +30,7 @@ Status LoadMembers(SqliteDb& db, int64_t conv, std::vector<MemberState>& members
       "SELECT user_id, delivered_seq, read_seq FROM users_conversations "
       "WHERE conversation_id = ?1 ORDER BY user_id");
   stmt->BindInt64(1, conv);
-  return ForEachRow(*stmt, [&](Statement& row) {
+  return ForEachSqliteRow(*stmt, [&](Statement& row) {
     members.push_back({row.ColumnInt64(0), row.ColumnInt64(1), row.ColumnInt64(2)});
   });
 }
@@ -61,7 +43,7 @@ Status LoadState(SqliteDb& db, int64_t conv, ConversationState& state) {
   {
     auto stmt = db.Prepare("SELECT name, is_group, last_seq FROM conversations WHERE id = ?1");
     stmt->BindInt64(1, conv);
-    Status s = ForEachRow(*stmt, [&](Statement& row) {
+    Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
       found = true;
       if (!row.ColumnIsNull(0)) state.name = std::string(row.ColumnText(0));
       state.group = row.ColumnInt64(1) != 0;
@@ -99,7 +81,7 @@ Result<bool> UserExists(SqliteDb& db, int64_t user) {
   auto stmt = db.Prepare("SELECT 1 FROM users WHERE id = ?1");
   stmt->BindInt64(1, user);
   bool found = false;
-  if (Status s = ForEachRow(*stmt, [&](Statement&) { found = true; }); !s.ok()) return s;
+  if (Status s = ForEachSqliteRow(*stmt, [&](Statement&) { found = true; }); !s.ok()) return s;
   return found;
 }
 
@@ -138,7 +120,7 @@ Result<std::optional<Membership>> FindMembership(SqliteDb& db, int64_t conv, int
       "WHERE c.id = ?1");
   stmt->BindInt64(1, conv).BindInt64(2, user);
   std::optional<Membership> found;
-  Status s = ForEachRow(*stmt, [&](Statement& row) {
+  Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
     found = Membership{row.ColumnInt64(0), row.ColumnInt64(1), row.ColumnInt64(2)};
   });
   if (!s.ok()) return s;
@@ -149,7 +131,7 @@ Result<bool> ConversationExists(SqliteDb& db, int64_t conv) {
   auto stmt = db.Prepare("SELECT 1 FROM conversations WHERE id = ?1");
   stmt->BindInt64(1, conv);
   bool found = false;
-  if (Status s = ForEachRow(*stmt, [&](Statement&) { found = true; }); !s.ok()) return s;
+  if (Status s = ForEachSqliteRow(*stmt, [&](Statement&) { found = true; }); !s.ok()) return s;
   return found;
 }
 
@@ -157,7 +139,7 @@ Status LoadMemberIds(SqliteDb& db, int64_t conv, std::vector<int64_t>& members) 
   auto stmt = db.Prepare(
       "SELECT user_id FROM users_conversations WHERE conversation_id = ?1 ORDER BY user_id");
   stmt->BindInt64(1, conv);
-  return ForEachRow(*stmt, [&](Statement& row) { members.push_back(row.ColumnInt64(0)); });
+  return ForEachSqliteRow(*stmt, [&](Statement& row) { members.push_back(row.ColumnInt64(0)); });
 }
 
 }  // namespace
@@ -181,7 +163,7 @@ void SqliteChatStore::CreateUser(std::string username, std::string password_hash
             "ON CONFLICT(username) DO NOTHING RETURNING id");
         stmt->BindText(1, username).BindText(2, password_hash).BindInt64(3, now);
         out = {Denial::kTaken, 0};
-        return ForEachRow(*stmt, [&](Statement& row) {
+        return ForEachSqliteRow(*stmt, [&](Statement& row) {
           out = {Denial::kNone, row.ColumnInt64(0)};
         });
       },
@@ -194,7 +176,7 @@ void SqliteChatStore::FindLogin(std::string username, Reply<std::optional<UserLo
       [username = std::move(username)](SqliteDb& db, std::optional<UserLogin>& out) {
         auto stmt = db.Prepare("SELECT id, password_hash FROM users WHERE username = ?1");
         stmt->BindText(1, username);
-        return ForEachRow(*stmt, [&](Statement& row) {
+        return ForEachSqliteRow(*stmt, [&](Statement& row) {
           out = UserLogin{row.ColumnInt64(0), std::string(row.ColumnText(1))};
         });
       },
@@ -225,7 +207,7 @@ void SqliteChatStore::LoadRevoked(int64_t now, Reply<std::vector<RevokedToken>> 
       [now](SqliteDb& db, std::vector<RevokedToken>& out) {
         auto stmt = db.Prepare("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > ?1");
         stmt->BindInt64(1, now);
-        return ForEachRow(*stmt, [&](Statement& row) {
+        return ForEachSqliteRow(*stmt, [&](Statement& row) {
           out.push_back(RevokedToken{std::string(row.ColumnText(0)), row.ColumnInt64(1)});
         });
       },
@@ -258,7 +240,7 @@ void SqliteChatStore::SearchUsers(std::string prefix, uint32_t limit,
             "SELECT id, username FROM users WHERE username >= ?1 AND username < ?2 "
             "ORDER BY username LIMIT ?3");
         stmt->BindText(1, range->low).BindText(2, range->high).BindInt64(3, limit);
-        return ForEachRow(*stmt, [&](Statement& row) {
+        return ForEachSqliteRow(*stmt, [&](Statement& row) {
           out.push_back(UserMatch{row.ColumnInt64(0), std::string(row.ColumnText(1))});
         });
       },
@@ -275,7 +257,7 @@ void SqliteChatStore::FindUsers(std::vector<int64_t> ids, Reply<std::vector<User
         for (int64_t id : wanted) {
           stmt->Reset();
           stmt->BindInt64(1, id);
-          Status s = ForEachRow(*stmt, [&](Statement& row) {
+          Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
             out.push_back(UserMatch{id, std::string(row.ColumnText(0))});
           });
           if (!s.ok()) return s;
@@ -308,7 +290,8 @@ void SqliteChatStore::CreateConversation(int64_t creator, std::vector<int64_t> m
           auto find = db.Prepare("SELECT id FROM conversations WHERE direct_key = ?1");
           find->BindText(1, *direct_key);
           int64_t existing = 0;
-          Status s = ForEachRow(*find, [&](Statement& row) { existing = row.ColumnInt64(0); });
+          Status s =
+              ForEachSqliteRow(*find, [&](Statement& row) { existing = row.ColumnInt64(0); });
           if (!s.ok()) return s;
           if (existing != 0) return LoadState(db, existing, out.conversation);
         }
@@ -327,7 +310,7 @@ void SqliteChatStore::CreateConversation(int64_t creator, std::vector<int64_t> m
           insert->BindNull(4);
         }
         int64_t id = 0;
-        Status s = ForEachRow(*insert, [&](Statement& row) { id = row.ColumnInt64(0); });
+        Status s = ForEachSqliteRow(*insert, [&](Statement& row) { id = row.ColumnInt64(0); });
         if (!s.ok()) return s;
         auto member = db.Prepare(
             "INSERT INTO users_conversations(conversation_id, user_id, joined_at) "
@@ -416,7 +399,7 @@ void SqliteChatStore::ListConversations(int64_t user,
             "LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq "
             "WHERE uc.user_id = ?1 ORDER BY coalesce(m.sent_at, c.created_at) DESC, c.id DESC");
         stmt->BindInt64(1, user);
-        Status s = ForEachRow(*stmt, [&](Statement& row) {
+        Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
           ConversationSummary summary;
           summary.id = row.ColumnInt64(0);
           if (!row.ColumnIsNull(1)) summary.name = std::string(row.ColumnText(1));
@@ -445,7 +428,7 @@ void SqliteChatStore::StartSession(int64_t user, Reply<SessionStart> reply) {
             "SELECT c.id, c.last_seq FROM users_conversations uc "
             "JOIN conversations c ON c.id = uc.conversation_id WHERE uc.user_id = ?1");
         stmt->BindInt64(1, user);
-        Status s = ForEachRow(*stmt, [&](Statement& row) {
+        Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
           out.conversations.push_back({row.ColumnInt64(0), row.ColumnInt64(1), {}});
         });
         if (!s.ok()) return s;
@@ -458,7 +441,7 @@ void SqliteChatStore::StartSession(int64_t user, Reply<SessionStart> reply) {
             "JOIN users u ON u.id = theirs.user_id "
             "WHERE mine.user_id = ?1 AND theirs.user_id <> ?1 ORDER BY u.id");
         contacts->BindInt64(1, user);
-        return ForEachRow(*contacts, [&](Statement& row) {
+        return ForEachSqliteRow(*contacts, [&](Statement& row) {
           Contact contact{row.ColumnInt64(0), std::nullopt};
           if (!row.ColumnIsNull(1)) contact.last_online = row.ColumnInt64(1);
           out.contacts.push_back(contact);
@@ -493,7 +476,7 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
             .BindText(6, message.cid)
             .BindText(7, message.attachments);
         bool inserted = false;
-        Status s = ForEachRow(*insert, [&](Statement& row) {
+        Status s = ForEachSqliteRow(*insert, [&](Statement& row) {
           inserted = true;
           out.message = Message{.id = row.ColumnInt64(0),
                                 .conv = message.conv,
@@ -524,7 +507,7 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
         auto original = db.Prepare(std::string("SELECT ") + kMessageColumns +
                                    " FROM messages WHERE sender_id = ?1 AND client_msg_id = ?2");
         original->BindInt64(1, message.sender).BindText(2, message.cid);
-        s = ForEachRow(*original, [&](Statement& row) {
+        s = ForEachSqliteRow(*original, [&](Statement& row) {
           out.duplicate = true;
           out.message = ReadMessage(row);
         });
@@ -572,7 +555,7 @@ void SqliteChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit li
               "SELECT conversation_id FROM users_conversations WHERE user_id = ?1 "
               "ORDER BY conversation_id");
           all->BindInt64(1, user);
-          Status s = ForEachRow(*all, [&](Statement& row) {
+          Status s = ForEachSqliteRow(*all, [&](Statement& row) {
             wanted.push_back({row.ColumnInt64(0), 0});
           });
           if (!s.ok()) return s;
@@ -646,7 +629,7 @@ void SqliteChatStore::ReadRange(int64_t conv, int64_t after, uint32_t limit,
                                " FROM messages WHERE conversation_id = ?1 AND seq > ?2 "
                                "ORDER BY seq LIMIT ?3");
         stmt->BindInt64(1, conv).BindInt64(2, after).BindInt64(3, limit);
-        return ForEachRow(*stmt, [&](Statement& row) { out.push_back(ReadMessage(row)); });
+        return ForEachSqliteRow(*stmt, [&](Statement& row) { out.push_back(ReadMessage(row)); });
       },
       std::move(reply));
 }
@@ -660,7 +643,7 @@ void SqliteChatStore::LastSeqs(std::vector<int64_t> convs,
         for (int64_t conv : convs) {
           auto stmt = db.Prepare("SELECT last_seq FROM conversations WHERE id = ?1");
           stmt->BindInt64(1, conv);
-          Status s = ForEachRow(
+          Status s = ForEachSqliteRow(
               *stmt, [&](Statement& row) { out.emplace_back(conv, row.ColumnInt64(0)); });
           if (!s.ok()) return s;
         }
@@ -693,7 +676,8 @@ void SqliteChatStore::CreateUpload(UploadRecord r, uint64_t quota_bytes,
         // One writer: the check and the insert cannot interleave with another upload's.
         auto used = db.Prepare("SELECT coalesce(sum(size), 0) FROM uploads WHERE owner_id = ?1");
         used->BindInt64(1, r.owner);
-        Status s = ForEachRow(*used, [&](Statement& row) { out.used_bytes = row.ColumnInt64(0); });
+        Status s =
+            ForEachSqliteRow(*used, [&](Statement& row) { out.used_bytes = row.ColumnInt64(0); });
         if (!s.ok()) return s;
         if (out.used_bytes > quota - r.size) {
           out.over_quota = true;
@@ -724,7 +708,7 @@ void SqliteChatStore::FindOwnedUploads(int64_t owner, std::vector<std::string> i
         for (const std::string& id : ids) {
           stmt->Reset();
           stmt->BindText(1, id).BindInt64(2, owner);
-          Status s = ForEachRow(*stmt, [&](Statement& row) {
+          Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
             out.push_back(UploadRecord{.id = std::string(row.ColumnText(0)),
                                        .owner = row.ColumnInt64(1),
                                        .name = std::string(row.ColumnText(2)),
@@ -756,7 +740,7 @@ void SqliteChatStore::FindUpload(std::string id, int64_t user,
             "users_conversations uc ON uc.conversation_id = a.conversation_id AND "
             "uc.user_id = ?2 WHERE a.upload_id = u.id))");
         stmt->BindText(1, id).BindInt64(2, user);
-        return ForEachRow(*stmt, [&](Statement& row) {
+        return ForEachSqliteRow(*stmt, [&](Statement& row) {
           out = UploadRecord{.id = std::string(row.ColumnText(0)),
                              .owner = row.ColumnInt64(1),
                              .name = std::string(row.ColumnText(2)),

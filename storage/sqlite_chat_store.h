@@ -6,6 +6,7 @@
 
 #include "storage/batch_executor.h"
 #include "storage/chat_store.h"
+#include "storage/sqlite_job.h"
 
 namespace ringcast::storage {
 
@@ -87,9 +88,11 @@ class SqliteChatStore final : public ChatStore {
 
   // Runs `run(db, out)` as a write (group-committed) or a read job and replies with `out`,
   // or with the Status that stopped it.
-  enum class Kind : uint8_t { kRead, kWrite, kSingleWrite };
+  using Kind = SqliteJobKind;
   template <typename T, typename Run>
-  void Submit(Kind kind, Run run, Reply<T> reply);
+  void Submit(Kind kind, Run run, Reply<T> reply) {
+    SubmitSqliteJob<T>(*executor_, kind, std::move(run), std::move(reply));
+  }
 
   std::unique_ptr<BatchExecutor> executor_;
 };

@@ -1,6 +1,6 @@
-// Running one ChatStore operation as a BatchExecutor job, for the store's files beyond
-// sqlite_chat_store.cc (sqlite_push_store.cc): the job fills a T, its completion replies with
-// it or with the Status that stopped it. The same contract as SqliteChatStore's own Submit.
+// Running one ChatStore operation as a BatchExecutor job, for every file of the SQLite backend
+// (SqliteChatStore::Submit is this): the job fills a T, its completion replies with it or with
+// the Status that stopped it.
 #pragma once
 
 #include <memory>
@@ -11,7 +11,8 @@
 
 namespace ringcast::storage {
 
-enum class SqliteJobKind : uint8_t { kRead, kWrite };
+// kWrite: group-committed, in a savepoint of the batch; kSingleWrite: a transaction of its own.
+enum class SqliteJobKind : uint8_t { kRead, kWrite, kSingleWrite };
 
 template <typename T, typename Run>
 void SubmitSqliteJob(BatchExecutor& executor, SqliteJobKind kind, Run run, Reply<T> reply) {
@@ -35,7 +36,9 @@ void SubmitSqliteJob(BatchExecutor& executor, SqliteJobKind kind, Run run, Reply
   Admission admission =
       kind == SqliteJobKind::kRead
           ? executor.SubmitRead(std::move(job), std::move(done))
-          : executor.Submit(std::move(job), std::move(done), Isolation::kSavepoint);
+          : executor.Submit(std::move(job), std::move(done),
+                            kind == SqliteJobKind::kSingleWrite ? Isolation::kSingleWrite
+                                                                : Isolation::kSavepoint);
   if (admission == Admission::kQueued) return;
   state->reply(
       Result<T>(Status(admission == Admission::kQueueFull ? Errc::kQueueFull : Errc::kStopped,

@@ -5,24 +5,10 @@
 #include <set>
 
 #include "storage/mentions.h"
-#include "storage/sqlite_chat_store_submit.h"
+#include "storage/sqlite_chat_store.h"
 
 namespace ringcast::storage {
 namespace {
-
-template <typename RowFn>
-Status EachRow(Statement& stmt, RowFn row) {
-  for (;;) {
-    switch (stmt.Step()) {
-      case StepResult::kRow:
-        row(stmt);
-        break;
-      case StepResult::kDone:
-      case StepResult::kError:
-        return stmt.status();
-    }
-  }
-}
 
 constexpr const char* kColumns =
     "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, m.body, m.sent_at";
@@ -49,7 +35,7 @@ Status StoreMentions(SqliteDb& db, const NewMessage& message, Message& stored) {
     member->Reset();
     member->BindInt64(1, message.conv).BindInt64(2, user);
     bool found = false;
-    if (Status s = EachRow(*member, [&](Statement&) { found = true; }); !s.ok()) return s;
+    if (Status s = ForEachSqliteRow(*member, [&](Statement&) { found = true; }); !s.ok()) return s;
     if (found) mentioned.insert(user);
   }
   if (message.kind == "text") {
@@ -60,7 +46,7 @@ Status StoreMentions(SqliteDb& db, const NewMessage& message, Message& stored) {
     for (const std::string& name : MentionedNames(message.body)) {
       named->Reset();
       named->BindInt64(1, message.conv).BindText(2, name);
-      Status s = EachRow(*named, [&](Statement& row) {
+      Status s = ForEachSqliteRow(*named, [&](Statement& row) {
         const int64_t user = row.ColumnInt64(0);
         if (user != message.sender) mentioned.insert(user);
       });
@@ -86,7 +72,8 @@ Result<int64_t> UnreadMentions(SqliteDb& db, int64_t conv, int64_t user, int64_t
       "SELECT count(*) FROM mentions WHERE conversation_id = ?1 AND user_id = ?2 AND seq > ?3");
   stmt->BindInt64(1, conv).BindInt64(2, user).BindInt64(3, read_seq);
   int64_t count = 0;
-  if (Status s = EachRow(*stmt, [&](Statement& row) { count = row.ColumnInt64(0); }); !s.ok()) {
+  if (Status s = ForEachSqliteRow(*stmt, [&](Statement& row) { count = row.ColumnInt64(0); });
+      !s.ok()) {
     return s;
   }
   return count;
@@ -107,7 +94,8 @@ void SqliteChatStore::ListMentions(int64_t user, int64_t before_id, uint32_t lim
         stmt->BindInt64(1, user)
             .BindInt64(2, before_id > 0 ? before_id : std::numeric_limits<int64_t>::max())
             .BindInt64(3, int64_t{limit} + 1);
-        Status s = EachRow(*stmt, [&](Statement& row) { out.messages.push_back(ReadRow(row, 0)); });
+        Status s = ForEachSqliteRow(
+            *stmt, [&](Statement& row) { out.messages.push_back(ReadRow(row, 0)); });
         if (out.messages.size() > limit) {
           out.messages.pop_back();
           out.more = true;
@@ -136,7 +124,7 @@ void SqliteChatStore::SetMute(int64_t conv, int64_t user, std::optional<int64_t>
         auto exists = db.Prepare("SELECT 1 FROM conversations WHERE id = ?1");
         exists->BindInt64(1, conv);
         bool found = false;
-        Status s = EachRow(*exists, [&](Statement&) { found = true; });
+        Status s = ForEachSqliteRow(*exists, [&](Statement&) { found = true; });
         out = found ? Denial::kForbidden : Denial::kNotFound;
         return s;
       },
@@ -168,7 +156,7 @@ void SqliteChatStore::DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_
             "   AND m.seq > w.mark AND m.sent_at <= w.first_ts + ?2), u.username "
             "FROM windows w JOIN users u ON u.id = w.user ORDER BY w.first_ts LIMIT ?3");
         due->BindInt64(1, now_ms).BindInt64(2, delay_ms).BindInt64(3, limit);
-        Status s = EachRow(*due, [&](Statement& row) {
+        Status s = ForEachSqliteRow(*due, [&](Statement& row) {
           DueNotification item;
           item.conv = row.ColumnInt64(0);
           item.user = row.ColumnInt64(1);
@@ -194,11 +182,12 @@ void SqliteChatStore::DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_
               .BindInt64(2, item.user)
               .BindInt64(3, item.watermark)
               .BindInt64(4, item.covered_seq);
-          s = EachRow(*mentions, [&](Statement& row) { item.mentions = row.ColumnInt64(0); });
+          s = ForEachSqliteRow(*mentions,
+                               [&](Statement& row) { item.mentions = row.ColumnInt64(0); });
           if (!s.ok()) return s;
           latest->Reset();
           latest->BindInt64(1, item.conv).BindInt64(2, item.covered_seq);
-          s = EachRow(*latest, [&](Statement& row) {
+          s = ForEachSqliteRow(*latest, [&](Statement& row) {
             item.latest = ReadRow(row, 0);
             item.latest_sender_name = std::string(row.ColumnText(7));
           });
