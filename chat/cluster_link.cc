@@ -73,13 +73,19 @@ void ClusterLink::Unfollow(int64_t conv) { bus_.Unsubscribe(ConvChannel(conv)); 
 
 // "m id seq from ts kind_size\n" kind body; a message with files (issue 15):
 // "x id seq from ts kind_size attachments_size\n" kind attachments body. A node that knows no
-// 'x' skips it and fills the gap from the store, which has the files too.
+// 'x' skips it and fills the gap from the store, which has the files too. Either header may
+// end with " mention_count mentioned_user..." (issue 14), which a node that knows no mentions
+// reads past.
 std::string ClusterLink::EncodeMessage(const storage::Message& message) {
   const bool files = !message.attachments.empty();
   std::string out = files ? "x" : "m";
   AppendInts(out,
              {message.id, message.seq, message.from, message.ts, int64_t(message.kind.size())});
   if (files) AppendInts(out, {int64_t(message.attachments.size())});
+  if (!message.mentions.empty()) {
+    AppendInts(out, {int64_t(message.mentions.size())});
+    for (int64_t user : message.mentions) AppendInts(out, {user});
+  }
   out += '\n';
   out += message.kind;
   out += message.attachments;
@@ -93,11 +99,20 @@ std::optional<storage::Message> ClusterLink::DecodeMessage(int64_t conv, std::st
   Fields fields(payload.substr(1));
   storage::Message message;
   message.conv = conv;
-  int64_t kind_size = 0, files_size = 0;
-  std::string_view rest;
+  int64_t kind_size = 0, files_size = 0, mentions = 0;
   if (!fields.Int(&message.id) || !fields.Int(&message.seq) || !fields.Int(&message.from) ||
-      !fields.Int(&message.ts) || !fields.Int(&kind_size) || (files && !fields.Int(&files_size)) ||
-      !fields.Rest(&rest) || kind_size < 0 || files_size < 0 ||
+      !fields.Int(&message.ts) || !fields.Int(&kind_size) || (files && !fields.Int(&files_size))) {
+    return std::nullopt;
+  }
+  if (fields.Int(&mentions)) {  // Absent: none.
+    if (mentions < 0 || mentions > int64_t(payload.size())) return std::nullopt;
+    message.mentions.resize(size_t(mentions));
+    for (int64_t& user : message.mentions) {
+      if (!fields.Int(&user)) return std::nullopt;
+    }
+  }
+  std::string_view rest;
+  if (!fields.Rest(&rest) || kind_size < 0 || files_size < 0 ||
       uint64_t(kind_size) + uint64_t(files_size) > rest.size() || message.seq <= 0) {
     return std::nullopt;
   }

@@ -376,6 +376,17 @@ void ConversationOwner::OnCommitted(const storage::Message& message, bool duplic
     known->second.delivered = std::max(known->second.delivered, message.seq);
   }
   Publish(message.conv, message.seq, EncodeMessageEvent(message), 0, false);
+  // Every node tells its own sessions of the members mentioned (a mentioned member with a
+  // session here has it in this conversation, so its shard is in the mask).
+  if (!message.mentions.empty() && owned.shard_mask != 0) {
+    const std::string event = EncodeMention(message);
+    for (uint64_t mask = owned.shard_mask, target = 0; mask != 0; ++target, mask >>= 1) {
+      if ((mask & 1) == 0) continue;
+      service_.Post(uint32_t(target), [event, users = message.mentions](ChatShard& self) {
+        for (int64_t user : users) self.sessions().SendToUser(user, event);
+      });
+    }
+  }
 }
 
 // Receipts go through the conversation's owner, which remembers the watermarks it has seen

@@ -133,8 +133,8 @@ class ChatService {
   // Notifications and background jobs (service_notify.cc, notify/README.md).
   // Once the shards run (ShardSet's started hook): the notifier's and the AMQP thread.
   void StartNotifications();
-  // On the owner shard, once per message committed by this node: the mention events to the
-  // mentioned members' sessions, and the message.committed and mention jobs.
+  // On the owner shard, once per message committed by this node: the message.committed and
+  // mention jobs (the mention events go from every node's ConversationOwner::OnCommitted).
   void AfterCommit(const storage::Message& message);
   // --amqp's publisher, for other jobs (routing keys in notify/README.md); null without it.
   notify::JobPublisher* jobs();

@@ -162,14 +162,6 @@ void ChatService::StopNotifications() {
 notify::JobPublisher* ChatService::jobs() { return amqp_.get(); }
 
 void ChatService::AfterCommit(const storage::Message& message) {
-  if (!message.mentions.empty()) {
-    const std::string event = EncodeMention(message);
-    PostToEveryShard([&event, &message]() {
-      return [event, users = message.mentions](ChatShard& shard) {
-        for (int64_t user : users) shard.sessions().SendToUser(user, event);
-      };
-    });
-  }
   if (amqp_) {
     amqp_->Publish("message.committed", notify::MessageJobJson(message));
     for (int64_t user : message.mentions) {

@@ -487,6 +487,22 @@ def test_direct_conversation_between_nodes(cluster_factory):
             for c in everyone:
                 assert [m["seq"] for m in c.messages(conv)] == [1, 2, 3, 4], c.describe()
                 assert len(c.typed("receipt", conv=conv)) == 3, c.describe()
+
+            # Mentions cross nodes with the message, whichever node committed it: b (node 2)
+            # is told of a's mention from node 1, a's devices (nodes 1 and 3) of b's.
+            for sender, mentioned, devices in [(ca, b, [cb]), (cb, a, [ca, ca2])]:
+                marks = {c: c.mark() for c in everyone}
+                ack = await sender.send(conv, f"hey @{mentioned.name}, look")
+                for c in everyone:
+                    m = await c.wait_message(conv, lambda m, seq=ack["seq"]: m["seq"] == seq)
+                    assert m.get("mentions") == [mentioned.id], (c.name, m)
+                for c in devices:
+                    ev = await c.wait_type("mention", start=marks[c])
+                    assert ev["message"]["seq"] == ack["seq"], (c.name, ev)
+            await asyncio.gather(*(c.ping() for c in everyone))
+            # Once each, and never for one's own message.
+            for c, seqs in [(cb, [5]), (ca, [6]), (ca2, [6])]:
+                assert [e["message"]["seq"] for e in c.typed("mention")] == seqs, c.describe()
         finally:
             await close_all(everyone)
 

@@ -33,6 +33,28 @@ TEST(ClusterLinkTest, MessagesRoundTripWithAnyBody) {
   EXPECT_EQ(decoded->body, "");
 }
 
+TEST(ClusterLinkTest, MessagesCarryTheirMentions) {
+  storage::Message message{.id = 1,
+                           .conv = 4,
+                           .seq = 2,
+                           .from = 3,
+                           .kind = "text",
+                           .body = "@bo 5 6",
+                           .ts = 7,
+                           .mentions = {5, 9}};
+  auto decoded = ClusterLink::DecodeMessage(4, ClusterLink::EncodeMessage(message));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->mentions, message.mentions);
+  EXPECT_EQ(decoded->body, message.body);
+  message.attachments = R"([{"id":"x"}])";
+  decoded = ClusterLink::DecodeMessage(4, ClusterLink::EncodeMessage(message));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->mentions, message.mentions);
+  EXPECT_EQ(decoded->attachments, message.attachments);
+  EXPECT_EQ(decoded->body, message.body);
+  EXPECT_FALSE(ClusterLink::DecodeMessage(4, "m 1 2 3 7 4 2 5\ntext"));  // One mention short.
+}
+
 TEST(ClusterLinkTest, MalformedMessagesAreRefused) {
   for (std::string_view bad : {"", "m", "m 1 2 3", "m 1 2 3 4 5", "m 1 2 3 4 99\ntext",
                                "m 1 0 3 4 4\ntext", "x 1 2 3 4 4\ntext", "m a 2 3 4 4\ntext"}) {
