@@ -23,16 +23,16 @@ enum class RequestType : uint8_t { kSend, kDelivered, kRead, kSync, kHistory, kT
 struct ClientRequest {
   RequestType type = RequestType::kPing;
   int64_t conv = 0;
-  std::string cid;                     // send
-  std::string kind;                    // send; "text" when absent
-  std::string body;                    // send
-  int64_t seq = 0;                     // delivered, read
-  std::vector<storage::SyncAsk> asks;  // sync with "convs"
-  bool sync_all = false;               // sync without "convs": every conversation
-  int64_t before = 0;                  // history; 0: newest
-  uint32_t limit = 50;                 // history
-  bool typing = false;                 // typing: start (true) or stop
-  std::vector<int64_t> mentions;       // send: explicit mentions (user ids)
+  std::string cid;                       // send
+  std::string kind;                      // send; "text" when absent
+  std::string body;                      // send
+  int64_t seq = 0;                       // delivered, read
+  std::vector<storage::SyncAsk> asks;    // sync with "convs"
+  bool sync_all = false;                 // sync without "convs": every conversation
+  int64_t before = 0;                    // history; 0: newest
+  uint32_t limit = 50;                   // history
+  bool typing = false;                   // typing: start (true) or stop
+  std::vector<int64_t> mentions;         // send: explicit mentions (user ids)
   std::vector<std::string> attachments;  // send: upload ids (proto/PROTOCOL.md, "Files")
 };
 

@@ -149,7 +149,7 @@ class Connection : private TimerEntry {
   bool leave_queued_ : 1 = false;     // Handler's OnClose pending at the end of the iteration.
   bool awaiting_answer_ : 1 = false;  // A deferred HTTP answer is outstanding.
   bool shutdown_in_flight_ : 1 = false;
-  bool drain_wanted_ : 1 = false;  // OnDrain once no longer congested.
+  bool drain_wanted_ : 1 = false;      // OnDrain once no longer congested.
   bool body_streaming_ : 1 = false;    // A request body is going to a BodySink.
   bool body_paused_ : 1 = false;       // ... and its sink asked to stop receiving for now.
   bool answer_streaming_ : 1 = false;  // An answer's body is coming from a BodySource.

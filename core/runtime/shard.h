@@ -310,8 +310,8 @@ class Shard {
   };
   std::unordered_map<uint64_t, PeerQuery> peer_queries_;  // By tag.
   PeerSource peer_source_ = PeerSource::kGetpeername;
-  std::vector<AddressedAccept> addressed_accepts_;       // Only with kRecordedAtAccept.
-  std::unordered_map<uint32_t, PeerRecord> http_peers_;  // By slot; HTTP connections only.
+  std::vector<AddressedAccept> addressed_accepts_;         // Only with kRecordedAtAccept.
+  std::unordered_map<uint32_t, PeerRecord> http_peers_;    // By slot; HTTP connections only.
   std::unordered_map<uint32_t, HttpStream> http_streams_;  // By slot; only while streaming.
   std::unordered_map<uint32_t, IoTarget*> io_targets_;     // By id; AddIoTarget.
   uint32_t next_io_target_ = 0;
