@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "storage/mentions.h"
+#include "storage/message_json.h"
 
 namespace ringcast::chat {
 namespace ondemand = simdjson::ondemand;
@@ -471,24 +472,6 @@ std::optional<std::string> ParseMute(std::string_view body, std::optional<int64_
   });
 }
 
-namespace {
-void AppendMessageFields(JsonWriter& writer, const storage::Message& message) {
-  writer.Field("id", message.id)
-      .Field("conv", message.conv)
-      .Field("seq", message.seq)
-      .Field("from", message.from)
-      .Field("kind", message.kind)
-      .Field("body", message.body)
-      .Field("ts", message.ts);
-  if (!message.mentions.empty()) {
-    writer.Key("mentions").BeginArray();
-    for (int64_t user : message.mentions) writer.Int(user);
-    writer.EndArray();
-  }
-  if (!message.attachments.empty()) writer.Key("attachments").Raw(message.attachments);
-}
-}  // namespace
-
 std::string EncodeAttachments(const std::vector<std::string>& ids,
                               const std::vector<storage::UploadRecord>& uploads) {
   JsonWriter writer;
@@ -516,14 +499,14 @@ std::string EncodeAttachments(const std::vector<std::string>& ids,
 
 void AppendMessage(JsonWriter& writer, const storage::Message& message) {
   writer.BeginObject();
-  AppendMessageFields(writer, message);
+  storage::AppendMessageFields(writer, message);
   writer.EndObject();
 }
 
 std::string EncodeMessageEvent(const storage::Message& message) {
   JsonWriter writer(96 + message.body.size());
   writer.BeginObject().Field("type", "message");
-  AppendMessageFields(writer, message);
+  storage::AppendMessageFields(writer, message);
   return writer.EndObject().Take();
 }
 

@@ -1,24 +1,14 @@
 #include "notify/notification_json.h"
 
 #include "proto/json_writer.h"
+#include "storage/message_json.h"
 
 namespace ringcast::notify {
 namespace {
 
 void AppendMessage(JsonWriter& writer, const storage::Message& message) {
-  writer.BeginObject()
-      .Field("id", message.id)
-      .Field("conv", message.conv)
-      .Field("seq", message.seq)
-      .Field("from", message.from)
-      .Field("kind", message.kind)
-      .Field("body", message.body)
-      .Field("ts", message.ts);
-  if (!message.mentions.empty()) {
-    writer.Key("mentions").BeginArray();
-    for (int64_t user : message.mentions) writer.Int(user);
-    writer.EndArray();
-  }
+  writer.BeginObject();
+  storage::AppendMessageFields(writer, message);
   writer.EndObject();
 }
 

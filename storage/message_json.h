@@ -1,0 +1,30 @@
+// A stored message's fields as JSON, the one encoding of a message that clients (chat/protocol.cc:
+// events, history, sync) and operators' workers (notify/notification_json.cc: AMQP jobs) read
+// (proto/PROTOCOL.md). Header-only: its users link proto's JsonWriter already; storage does not.
+#pragma once
+
+#include <cstdint>
+
+#include "proto/json_writer.h"
+#include "storage/chat_store.h"
+
+namespace ringcast::storage {
+
+// The fields only, inside an object the caller opened.
+inline void AppendMessageFields(JsonWriter& writer, const Message& message) {
+  writer.Field("id", message.id)
+      .Field("conv", message.conv)
+      .Field("seq", message.seq)
+      .Field("from", message.from)
+      .Field("kind", message.kind)
+      .Field("body", message.body)
+      .Field("ts", message.ts);
+  if (!message.mentions.empty()) {
+    writer.Key("mentions").BeginArray();
+    for (int64_t user : message.mentions) writer.Int(user);
+    writer.EndArray();
+  }
+  if (!message.attachments.empty()) writer.Key("attachments").Raw(message.attachments);
+}
+
+}  // namespace ringcast::storage
