@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import http.client
+import io
 import json
 import os
 import signal
@@ -286,6 +287,50 @@ def test_image_thumbnail(shared_server, api):
                                  content_type="image/png")
     rec = json.loads(body)
     assert jpeg_size(download(port, rec["thumb_url"], user.token)[2]) == (40, 90)
+
+
+def pil_image(fmt: str, width: int, height: int, **save) -> bytes:
+    """An image in `fmt` (GIF, WEBP) made with Pillow (python3-pil, tools/deps.sh)."""
+    from PIL import Image  # Only these cases need it.
+
+    image = Image.new("RGB", (width, height), (30, 160, 90))
+    for x in range(0, width, 7):  # Some detail, so that no encoder shortcut applies.
+        image.putpixel((x, (x * 3) % height), (250, 20, 20))
+    out = io.BytesIO()
+    image.save(out, fmt, **save)
+    return out.getvalue()
+
+
+@SQLITE_ONLY
+def test_gif_and_webp_thumbnails(shared_server, api):
+    """GIF (the first frame) and WebP uploads get a JPEG thumbnail too; a GIF that claims a
+    huge logical screen (a decompression bomb) is stored with its size but no thumbnail."""
+    port = shared_server.port
+    user = api.new_user("gw")
+    cases = [("a.gif", "image/gif", pil_image("GIF", 500, 250), (320, 160)),
+             ("b.webp", "image/webp", pil_image("WEBP", 300, 600, quality=80), (160, 320)),
+             ("c.webp", "image/webp", pil_image("WEBP", 90, 60, lossless=True), (90, 60))]
+    for name, kind, data, thumb_size in cases:
+        status, _, body = upload_raw(port, user.token, data, len(data), name=name,
+                                     content_type=kind)
+        rec = json.loads(body)
+        assert status == 201 and rec["type"] == kind, rec
+        assert rec["thumb_url"] == rec["url"] + "/thumb", rec
+        status, headers, thumb = download(port, rec["thumb_url"], user.token)
+        assert status == 200 and headers["content-type"] == "image/jpeg", (name, status)
+        assert thumb[:3] == b"\xff\xd8\xff" and jpeg_size(thumb) == thumb_size, name
+    # A GIF declared as WebP is not a WebP: stored as bytes, no thumbnail.
+    gif = cases[0][2]
+    status, _, body = upload_raw(port, user.token, gif, len(gif), content_type="image/webp")
+    rec = json.loads(body)
+    assert rec["type"] == "application/octet-stream" and "thumb_url" not in rec, rec
+    # The bomb: 65535 x 65535 declared in a file of a few hundred bytes.
+    bomb = bytearray(pil_image("GIF", 4, 4))
+    bomb[6:10] = struct.pack("<HH", 65535, 65535)
+    status, _, body = upload_raw(port, user.token, bytes(bomb), len(bomb), content_type="image/gif")
+    rec = json.loads(body)
+    assert status == 201 and rec["type"] == "image/gif", rec
+    assert (rec["width"], rec["height"]) == (65535, 65535) and "thumb_url" not in rec, rec
 
 
 def test_attachments_in_messages_grant_members_access(shared_server, api):
