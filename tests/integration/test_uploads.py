@@ -432,6 +432,66 @@ def test_oversize_413_and_quota_leave_no_file(server_factory):
     assert temp == [] and len(stored) == 1, (stored, temp)
 
 
+def test_orphan_uploads_are_swept(server_factory):
+    """Both stores, --upload-orphan-ttl 1: an upload no message carries is deleted (record,
+    file, thumbnail; its bytes leave the quota) ~2-3 s later; an attached one stays, and so does
+    the file an attached and an orphan upload share (the same bytes)."""
+    shared = _pattern(1000, 41)
+    png = make_png(64, 48)
+    other = _pattern(1000, 42)
+    quota = 2 * len(shared) + len(png) + len(other)
+    srv = server_factory(*chat_args(upload_orphan_ttl=1, upload_quota_bytes=quota))
+    api = Api(srv.port)
+    a, b = api.new_users(2, "gc")
+    conv = api.direct(a, b)
+
+    def up(data, kind="application/octet-stream"):
+        status, _, body = upload_raw(srv.port, a.token, data, len(data), content_type=kind)
+        assert status == 201, body
+        return json.loads(body)
+
+    async def attach_fresh_upload():
+        ws = await ChatConn.connect(srv.port, a.token)
+        try:
+            rec = up(shared)  # Attached at once, well within the ttl.
+            await ws.send_json({"type": "send", "conv": conv, "cid": "k", "body": "kept",
+                                "attachments": [rec["id"]]})
+            ack = await ws.wait_for(lambda e: e.get("cid") == "k", TIMEOUT, "the ack")
+            assert ack["type"] == "ack", ack
+            return rec
+        finally:
+            await ws.ws.close()
+
+    kept = run_async(attach_fresh_upload(), 30)
+    twin = up(shared)  # The same bytes: one file with `kept`.
+    image = up(png, "image/png")
+    alone = up(other)
+    assert "thumb_url" in image
+    assert len(stored_files(srv.data_dir)[0]) == 4  # shared, png, its thumbnail, other.
+    status, _, body = upload_raw(srv.port, a.token, b"x", 1)
+    assert status == 507, body  # The quota is full.
+    sha = kept["sha256"]
+    kept_file = os.path.join(str(srv.data_dir), "files", sha[:2], sha[2:])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # Records first, then files.
+        if (api.request("GET", "/api/uploads/" + alone["id"], token=a.token).status == 404
+                and stored_files(srv.data_dir)[0] == [kept_file]):
+            break
+        time.sleep(0.2)
+    for orphan in (twin, image, alone):
+        assert api.request("GET", "/api/uploads/" + orphan["id"], token=a.token).status == 404
+        assert download(srv.port, orphan["url"], a.token)[0] == 404
+    assert download(srv.port, image["url"] + "/thumb", a.token)[0] == 404
+    # The attached upload, and the file it shares with `twin`, stay; the others are gone.
+    status, _, got = download(srv.port, kept["url"], b.token)
+    assert status == 200 and got == shared
+    stored, _ = stored_files(srv.data_dir)
+    assert stored == [kept_file], stored
+    # The orphans' bytes left the quota.
+    status, _, body = upload_raw(srv.port, a.token, other, len(other))
+    assert status == 201, body
+
+
 @SQLITE_ONLY
 def test_kill9_mid_upload_leaves_no_visible_file(server_factory):
     srv = server_factory(*FAST_ARGS)
