@@ -111,7 +111,8 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "Queued unsent bytes per connection before it is cut off (close 1008)")
       ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 40));
   add("--idle-timeout", &config->idle_timeout_s, "RINGCAST_IDLE_TIMEOUT",
-      "Seconds without input before a ping; as long again without input closes (1001)")
+      "Seconds without input before a ping; as long again without input closes (1001). A "
+      "streamed answer (a file download) whose client takes nothing this long is closed")
       ->check(CLI::Range(1, 86400));
   add("--handshake-timeout", &config->handshake_timeout_s, "RINGCAST_HANDSHAKE_TIMEOUT",
       "Seconds to receive a complete HTTP request")

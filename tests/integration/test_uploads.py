@@ -493,6 +493,37 @@ def test_orphan_uploads_are_swept(server_factory):
 
 
 @SQLITE_ONLY
+def test_download_to_a_client_that_stops_reading_is_closed(server_factory):
+    """A client that asks for a file and then reads nothing is disconnected after
+    --idle-timeout (2 s here) rather than holding the file and its buffers for ever."""
+    srv = server_factory(*chat_args(idle_timeout=2))
+    api = Api(srv.port)
+    user = api.new_user("sr")
+    size = 32 * MiB  # Far more than the socket buffers on both sides hold.
+    status, _, body = upload_raw(srv.port, user.token, _pattern(size, 9), size)
+    rec = json.loads(body)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sock.connect(("127.0.0.1", srv.port))
+    sock.sendall((f"GET {rec['url']} HTTP/1.1\r\nHost: x\r\n"
+                  f"Authorization: Bearer {user.token}\r\n\r\n").encode())
+    time.sleep(4.5)  # Reads nothing: past --idle-timeout and the next 1 s timer tick.
+    got = 0
+    sock.settimeout(5)
+    try:
+        while chunk := sock.recv(1 << 20):
+            got += len(chunk)
+    except ConnectionResetError:
+        pass  # Aborted: what was queued may be dropped.
+    finally:
+        sock.close()
+    assert got < size, got  # The answer ended early: the server closed the connection.
+    # A client that reads gets the whole file.
+    status, _, data = download(srv.port, rec["url"], user.token)
+    assert status == 200 and len(data) == size
+
+
+@SQLITE_ONLY
 def test_kill9_mid_upload_leaves_no_visible_file(server_factory):
     srv = server_factory(*FAST_ARGS)
     api = Api(srv.port)
