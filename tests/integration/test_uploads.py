@@ -435,11 +435,12 @@ def test_oversize_413_and_quota_leave_no_file(server_factory):
 def test_orphan_uploads_are_swept(server_factory):
     """Both stores, --upload-orphan-ttl 1: an upload no message carries is deleted (record,
     file, thumbnail; its bytes leave the quota) ~2-3 s later; an attached one stays, and so does
-    the file an attached and an orphan upload share (the same bytes)."""
+    the file an attached and an orphan upload share (the same bytes); a send with an upload
+    older than the ttl is refused."""
     shared = _pattern(1000, 41)
     png = make_png(64, 48)
     other = _pattern(1000, 42)
-    quota = 2 * len(shared) + len(png) + len(other)
+    quota = 2 * len(shared) + len(png) + 2 * len(other)
     srv = server_factory(*chat_args(upload_orphan_ttl=1, upload_quota_bytes=quota))
     api = Api(srv.port)
     a, b = api.new_users(2, "gc")
@@ -450,7 +451,9 @@ def test_orphan_uploads_are_swept(server_factory):
         assert status == 201, body
         return json.loads(body)
 
-    async def attach_fresh_upload():
+    async def attach_fresh_and_stale_uploads():
+        stale = up(other)
+        uploaded = time.monotonic()
         ws = await ChatConn.connect(srv.port, a.token)
         try:
             rec = up(shared)  # Attached at once, well within the ttl.
@@ -458,11 +461,17 @@ def test_orphan_uploads_are_swept(server_factory):
                                 "attachments": [rec["id"]]})
             ack = await ws.wait_for(lambda e: e.get("cid") == "k", TIMEOUT, "the ack")
             assert ack["type"] == "ack", ack
+            # Past the ttl (1 s) but before the sweep may take it (ttl + margin = 2 s): refused.
+            await asyncio.sleep(max(0.0, 1.3 - (time.monotonic() - uploaded)))
+            await ws.send_json({"type": "send", "conv": conv, "cid": "s", "body": "late",
+                                "attachments": [stale["id"]]})
+            refused = await ws.wait_for(lambda e: e.get("cid") == "s", TIMEOUT, "the refusal")
+            assert refused["type"] == "error" and "expired" in refused["message"], refused
             return rec
         finally:
             await ws.ws.close()
 
-    kept = run_async(attach_fresh_upload(), 30)
+    kept = run_async(attach_fresh_and_stale_uploads(), 30)
     twin = up(shared)  # The same bytes: one file with `kept`.
     image = up(png, "image/png")
     alone = up(other)
