@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -32,8 +33,9 @@ namespace {
 
 constexpr const char* kSecretFile = "jwt-secret";
 constexpr const char* kDatabaseFile = "chat.db";
-// At shutdown, writes still queued this long after the shards have stopped are not run.
-constexpr std::chrono::milliseconds kStoreDrainLimit{2000};
+// At shutdown the store commits what is queued at least this long, whatever is left of
+// --shutdown-timeout; what is still queued then is not run.
+constexpr std::chrono::milliseconds kMinStoreDrain{500};
 
 // The data dir's secret file: nullopt and *present false when there is none.
 std::optional<auth::JwtSecret> ReadSecretFile(const std::filesystem::path& path, bool* present) {
@@ -118,6 +120,7 @@ std::unique_ptr<storage::ChatStore> OpenStore(const Config& config,
                                     .batch_max = config.batch_max,
                                     .batch_delay_us = config.batch_delay_us,
                                     .timeout = std::chrono::milliseconds(config.db_timeout_ms),
+                                    .max_queued = config.max_store_queue,
                                     .synchronous_commit = config.pg_synchronous_commit,
                                     .secret_candidate = candidate ? candidate->ToHex() : "",
                                     .vapid_key_candidate = *vapid_candidate,
@@ -158,6 +161,7 @@ std::unique_ptr<storage::ChatStore> OpenStore(const Config& config,
       config.synchronous == "normal" ? storage::Synchronous::kNormal : storage::Synchronous::kFull;
   options.batch_max = config.batch_max;
   options.batch_delay_us = config.batch_delay_us;
+  options.max_queued_writes = options.max_queued_reads = config.max_store_queue;
   options.readers = 2;
   *secret = LoadOrCreateSecret(config);
   if (!*secret) return nullptr;
@@ -269,17 +273,19 @@ std::unique_ptr<Application> ChatService::MakeShardApp(Shard& shard) {
   return app;
 }
 
-void ChatService::Stop() {
+void ChatService::Stop(std::chrono::steady_clock::time_point deadline) {
   // Replies still to come (the store drains what it accepted) find no shard to run on.
   if (stopped_.exchange(true, std::memory_order_acq_rel) || !store_) return;
   if (digest_mailer_) digest_mailer_->Stop();  // It uses the store and the publisher.
   if (upload_sweeper_) upload_sweeper_->Stop();  // It uses the store.
   StopNotifications();
   // Nobody is waiting for these replies any more, so committing what is queued is a courtesy
-  // (a client resends unacked messages; cids make that safe) bounded by kStoreDrainLimit: an
-  // overloaded store's queue could otherwise hold the exit for as long as it takes to commit.
+  // (a client resends unacked messages; cids make that safe) bounded by what is left of the
+  // shutdown's time: an overloaded store's queue could otherwise hold the exit for as long as
+  // it takes to commit.
   auto started = std::chrono::steady_clock::now();
-  store_->Stop(kStoreDrainLimit);
+  store_->Stop(std::max(kMinStoreDrain,
+                        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - started)));
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
   RC_LOG(kInfo, "chat store stopped in %lld ms", static_cast<long long>(took.count()));

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -74,8 +75,9 @@ class ChatService {
   void Attach(ShardSet& shards);
   std::unique_ptr<Application> MakeShardApp(Shard& shard);
   // Once the shards have stopped (ShardSet's stopped hook): stops the store, committing what is
-  // queued for a short while (docs/architecture.md, "Closing"). Idempotent.
-  void Stop();
+  // queued until `deadline`, or for kMinStoreDrain when that is sooner (docs/architecture.md,
+  // "Closing"). Idempotent.
+  void Stop(std::chrono::steady_clock::time_point deadline = {});
 
   // Runs `task` on shard `target`'s ChatShard, from any thread (shard, worker, storage). Tasks
   // from one thread to one shard run in the order posted. The task is dropped (destroyed unrun)

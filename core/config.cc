@@ -242,6 +242,10 @@ int ParseConfig(int argc, char** argv, Config* config) {
   add("--batch-max", &config->batch_max, "RINGCAST_BATCH_MAX",
       "Writes committed in one transaction at most")
       ->check(CLI::Range(1, 100000));
+  add("--max-store-queue", &config->max_store_queue, "RINGCAST_MAX_STORE_QUEUE",
+      "Store jobs waiting to run at most (SQLite: writes and reads each; PostgreSQL: all); "
+      "past it a request is answered unavailable at once")
+      ->check(CLI::Range(64, 16777216));
   add("--batch-delay-us", &config->batch_delay_us, "RINGCAST_BATCH_DELAY_US",
       "Microseconds to wait for a partial batch to fill (0: commit what is there)")
       ->check(CLI::Range(0, 1000000));

@@ -67,6 +67,9 @@ struct Config {
   std::string files_dir;  // Uploaded files; empty: <data_dir>/files. Shared by a cluster's nodes.
   uint32_t max_conns_per_user = 16;
   uint32_t batch_max = 256;
+  // Store jobs waiting to run (SQLite: writes and reads each; PostgreSQL: all lanes together);
+  // past it a request is answered `unavailable` at once instead of waiting behind seconds of work.
+  uint32_t max_store_queue = 65536;
   uint32_t batch_delay_us = 0;
   std::string synchronous = "full";
   uint32_t store_cache_mib = 32;  // SQLite page cache per store connection.

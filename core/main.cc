@@ -80,9 +80,9 @@ int main(int argc, char** argv) {
     if (metrics) metrics->Start(shards);
     chat->StartNotifications();
   });
-  shards.SetStoppedHook([&] {
+  shards.SetStoppedHook([&](std::chrono::steady_clock::time_point deadline) {
     if (metrics) metrics->Stop();
-    chat->Stop();
+    chat->Stop(deadline);
     // After the store: the publications of its last commits are written first.
     if (cluster) cluster->Stop();
   });

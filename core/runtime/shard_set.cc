@@ -111,6 +111,8 @@ int ShardSet::Run() {
   sigwait(&signals, &signal_number);
   RC_LOG(kInfo, "received %s, shutting down (up to %u s)", strsignal(signal_number),
          config_.shutdown_timeout_s);
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(config_.shutdown_timeout_s);
   // Shutdown order: the shards stop accepting and close their connections (1001), waiting up
   // to --shutdown-timeout; as each leaves its loop it closes its inbox (later mail from other
   // threads is refused) and runs what the inbox had accepted. Then the workers stop, then the
@@ -133,11 +135,12 @@ int ShardSet::Run() {
     RC_LOG(kWarn, "received %s during shutdown: closing every connection now",
            strsignal(signal_number));
     hurried = true;
+    deadline = std::chrono::steady_clock::now();
     StopAll(/*hurry=*/true);
   }
   for (std::thread& thread : threads) thread.join();
   workers_->Stop();
-  if (stopped_hook_) stopped_hook_();
+  if (stopped_hook_) stopped_hook_(deadline);
   // A shard may have posted to one that had already left its loop; that mail owns frames and
   // names. Deliver it now, single-threaded, so nothing leaks (targets have no connections left).
   for (auto& shard : shards_) shard->DeliverLeftoverMail();

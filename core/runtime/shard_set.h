@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -46,7 +47,10 @@ class ShardSet {
   uint32_t size() const { return static_cast<uint32_t>(shards_.size()); }
   // Runs on the main thread once every shard has stopped and the workers are joined, before
   // mail still in the queues is delivered: the place to stop services that post to shards.
-  void SetStoppedHook(std::function<void()> hook) { stopped_hook_ = std::move(hook); }
+  // `deadline` is when --shutdown-timeout, counted from the signal, runs out (now, after a
+  // second signal): what the services still have to finish should fit in what is left of it.
+  using StoppedHook = std::function<void(std::chrono::steady_clock::time_point deadline)>;
+  void SetStoppedHook(StoppedHook hook) { stopped_hook_ = std::move(hook); }
   // Runs on the main thread once every shard is set up and mail can be posted to it, before
   // any shard runs its loop: the place to start services that post to shards (the cluster
   // bus).
@@ -80,7 +84,7 @@ class ShardSet {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<ExternalMail> external_mail_;  // Built once the shards' rings exist.
   std::unique_ptr<WorkerPool> workers_;
-  std::function<void()> stopped_hook_;
+  StoppedHook stopped_hook_;
   std::function<void()> started_hook_;
   cluster::ClusterNode* cluster_ = nullptr;
   std::vector<std::function<void(MetricSet&)>> metrics_sources_;

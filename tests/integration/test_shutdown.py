@@ -219,3 +219,28 @@ def test_two_quick_sigterms_with_a_client_connected(server_factory):
         srv.send_signal(signal.SIGTERM)
         rc = srv.wait(15)
     assert rc == 0, f"exit status {rc}\n{srv.logs_tail()}"
+
+
+@pytest.mark.timeout(60)
+def test_a_store_queue_past_its_bound_answers_unavailable_and_loses_no_ack(server_factory):
+    # --max-store-queue bounds the work (and the message bodies) waiting for the store: a storm
+    # past it is answered `unavailable` at once, per send, while what was acked stays committed.
+    srv = server_factory(*ARGS, "--max-store-queue", "64", name="bounded")
+    api = Api(srv.port)
+    a, b = api.new_users(2, "bound")
+    conv = api.direct(a, b)
+    storm = StormConn(srv.port, a.token, conv, "bq")
+    storm.start()
+    deadline = time.monotonic() + 20
+    while (len(storm.acks) < 200 or len(storm.errors) < 200) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    srv.send_signal(signal.SIGTERM)
+    assert srv.wait(30) == 0, srv.logs_tail()
+    storm.join(10)
+    assert len(storm.acks) >= 200, (len(storm.acks), storm.errors[:3])
+    assert len(storm.errors) >= 200, f"{len(storm.acks)} acks and no refusal past 64 queued"
+    assert {e.get("code") for e in storm.errors} == {"unavailable"}, storm.errors[:3]
+    stored = stored_messages(srv)
+    assert not [cid for cid in storm.acks if cid not in stored], "acked messages not stored"
+    refused = {e["cid"] for e in storm.errors}
+    assert not refused & set(stored), "a refused send was stored"
