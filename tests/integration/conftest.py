@@ -81,6 +81,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "timeout(seconds): watchdog bound for one test "
                                        "(default 60)")
     config.addinivalue_line("markers", "slow: takes several seconds (timeouts, bulk traffic)")
+    config.addinivalue_line("markers", "no_asan: checks a tool, configuration or files rather "
+                            "than the server's memory handling; CI's split run "
+                            "(RINGCAST_SPLIT_INTEGRATION) leaves it to the debug build")
     config.addinivalue_line("markers", "soak: minutes of load on the real binary; run only with "
                                        "--soak")
     config.addinivalue_line("markers", "needs_pg: runs ringcast on PostgreSQL (ctest's "

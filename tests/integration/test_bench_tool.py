@@ -15,7 +15,7 @@ import pytest
 
 from support import REPO_ROOT
 
-pytestmark = pytest.mark.server_args("--raw-channels")
+pytestmark = [pytest.mark.server_args("--raw-channels"), pytest.mark.no_asan]
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,9 @@ import pytest
 from chat_client import Api, FAST_ARGS, b64url, unique_name
 from support import RingcastServer, free_port, http_get_status, run_binary
 
+# A configuration / files check, not the server's memory handling (conftest.py).
+pytestmark = pytest.mark.no_asan
+
 
 def effective(ringcast_bin, *args, env=None) -> dict[str, str]:
     """key → value (as printed) of --print-config."""

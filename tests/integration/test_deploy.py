@@ -18,6 +18,9 @@ import pytest
 from support import REPO_ROOT, clean_env, free_port, http_get_status
 from wsraw import OP_TEXT, open_ws
 
+# A configuration / files check, not the server's memory handling (conftest.py).
+pytestmark = pytest.mark.no_asan
+
 DEPLOY = REPO_ROOT / "deploy"
 UNIT = DEPLOY / "systemd" / "ringcast.service"
 PROFILE = DEPLOY / "docker" / "seccomp-io-uring.json"

@@ -87,6 +87,7 @@ def test_account_email_is_settable_and_checked(server_factory, smtp):
     assert r.status == 200 and r.json["email"] is None, r
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_one_digest_per_unread_messages_across_a_restart(server_factory, smtp):
     sink, smtp_port = smtp

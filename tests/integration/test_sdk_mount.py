@@ -13,6 +13,9 @@ import pytest
 import support
 from wsraw import RawConn, get_request
 
+# A configuration / files check, not the server's memory handling (conftest.py).
+pytestmark = pytest.mark.no_asan
+
 SECRET = b"the secret outside the sdk root"
 
 
