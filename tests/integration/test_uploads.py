@@ -432,6 +432,7 @@ def test_oversize_413_and_quota_leave_no_file(server_factory):
     assert temp == [] and len(stored) == 1, (stored, temp)
 
 
+@pytest.mark.slow  # Waits of seconds on a 1 s ttl: debug build only (tests/README.md).
 def test_orphan_uploads_are_swept(server_factory):
     """Both stores, --upload-orphan-ttl 1: an upload no message carries is deleted (record,
     file, thumbnail; its bytes leave the quota) ~2-3 s later; an attached one stays, and so does
@@ -502,6 +503,7 @@ def test_orphan_uploads_are_swept(server_factory):
 
 
 @SQLITE_ONLY
+@pytest.mark.slow  # Waits past a 2 s --idle-timeout: debug build only.
 def test_download_to_a_client_that_stops_reading_is_closed(server_factory):
     """A client that asks for a file and then reads nothing is disconnected after
     --idle-timeout (2 s here) rather than holding the file and its buffers for ever."""
