@@ -16,7 +16,9 @@
 //   then the store is asked again; a hash named meanwhile (an upload of the same bytes whose
 //   record was written before its file is committed, chat/http_api_uploads.cc) is linked
 //   back, otherwise the renamed file is removed. Between the two a download of that new upload
-//   may find no file (404) for the time of one store read.
+//   may find no file (404) for the time of one store read. A crash in between leaves
+//   <temp>/<sha256>.swept, which the next start does not remove (unlike *.part: it may be the
+//   only copy of bytes named again); an operator may link it back or delete it.
 #pragma once
 
 #include <chrono>
