@@ -16,6 +16,7 @@
 #include "chat/cluster_link.h"
 #include "chat/cluster_presence.h"
 #include "chat/upload_api.h"
+#include "chat/upload_sweeper.h"
 #include "core/log.h"
 #include "core/net/file_upload.h"
 #include "core/runtime/shard.h"
@@ -239,6 +240,14 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
     service->digest_mailer_ = std::make_unique<notify::DigestMailer>(
         *service->store_, std::move(options), service->jobs());
   }
+  if (config.upload_orphan_ttl_s > 0) {
+    service->upload_sweeper_ = std::make_unique<UploadSweeper>(
+        *service->store_,
+        UploadSweepOptions{.ttl = std::chrono::seconds(config.upload_orphan_ttl_s),
+                           .files_dir = UploadFilesDir(config),
+                           .temp_dir = UploadTempDir(config)});
+    service->upload_sweeper_->Start();
+  }
   return service;
 }
 
@@ -268,6 +277,7 @@ void ChatService::Stop(std::chrono::steady_clock::time_point deadline) {
   // Replies still to come (the store drains what it accepted) find no shard to run on.
   if (stopped_.exchange(true, std::memory_order_acq_rel) || !store_) return;
   if (digest_mailer_) digest_mailer_->Stop();  // It uses the store and the publisher.
+  if (upload_sweeper_) upload_sweeper_->Stop();  // It uses the store.
   StopNotifications();
   // Nobody is waiting for these replies any more, so committing what is queued is a courtesy
   // (a client resends unacked messages; cids make that safe) bounded by what is left of the

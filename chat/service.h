@@ -44,6 +44,7 @@ namespace ringcast::chat {
 class ChatShard;
 class ClusterLink;
 class ClusterPresence;
+class UploadSweeper;
 using ShardTask = storage::UniqueFunction<void(ChatShard&)>;
 
 // Counts one unit of work in `*count` for as long as it lives (moved along, never copied);
@@ -158,6 +159,7 @@ class ChatService {
   std::unique_ptr<storage::ChatStore> store_;
   std::optional<notify::EcKey> vapid_key_;
   std::unique_ptr<notify::DigestMailer> digest_mailer_;  // With --smtp; uses store_.
+  std::unique_ptr<UploadSweeper> upload_sweeper_;        // With --upload-orphan-ttl > 0.
   notify::WebPushSink* web_push_sink_ = nullptr;         // With --web-push; notifier_ owns it.
   std::unique_ptr<ClusterLink> cluster_;
   std::unique_ptr<ClusterPresence> cluster_presence_;

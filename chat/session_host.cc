@@ -386,6 +386,16 @@ void SessionHost::HandleSend(Session& session, ClientRequest& request) {
               return host.SendError(*session, "bad_request", "attachments must be your own uploads",
                                     message.cid);
             }
+            // An upload is attached within --upload-orphan-ttl or never: past it the sweep may
+            // delete it (chat/upload_sweeper.h).
+            const int64_t ttl_ms = int64_t{host.config_.upload_orphan_ttl_s} * 1000;
+            for (const storage::UploadRecord& record : *result) {
+              if (ttl_ms > 0 && record.created < NowMs() - ttl_ms) {
+                return host.SendError(*session, "bad_request",
+                                      "attachment expired (--upload-orphan-ttl): upload it again",
+                                      message.cid);
+              }
+            }
             message.attachments = EncodeAttachments(message.attachment_ids, *result);
             host.conversations_.Send(id, std::move(message));
           }));

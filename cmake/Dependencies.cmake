@@ -11,9 +11,12 @@ pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing>=2.3)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis>=0.14)
 # Web Push requests and SMTP (notify/push, notify/email): libcurl4-openssl-dev.
 find_package(CURL REQUIRED)
-# Thumbnails of uploaded images (core/media/thumbnail.h): libjpeg-turbo and libpng.
+# Thumbnails of uploaded images (core/media/thumbnail.h): libjpeg-turbo, libpng, giflib and
+# libwebp (its decoder; the unit tests use its encoder).
 pkg_check_modules(JPEG REQUIRED IMPORTED_TARGET libjpeg)
 pkg_check_modules(PNG REQUIRED IMPORTED_TARGET libpng)
+pkg_check_modules(GIF REQUIRED IMPORTED_TARGET libgif)
+pkg_check_modules(WEBP REQUIRED IMPORTED_TARGET libwebp)
 
 if(RINGCAST_BUILD_TESTS)
   find_package(GTest REQUIRED)

@@ -111,7 +111,8 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "Queued unsent bytes per connection before it is cut off (close 1008)")
       ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 40));
   add("--idle-timeout", &config->idle_timeout_s, "RINGCAST_IDLE_TIMEOUT",
-      "Seconds without input before a ping; as long again without input closes (1001)")
+      "Seconds without input before a ping; as long again without input closes (1001). A "
+      "streamed answer (a file download) whose client takes nothing this long is closed")
       ->check(CLI::Range(1, 86400));
   add("--handshake-timeout", &config->handshake_timeout_s, "RINGCAST_HANDSHAKE_TIMEOUT",
       "Seconds to receive a complete HTTP request")
@@ -215,6 +216,11 @@ int ParseConfig(int argc, char** argv, Config* config) {
   add("--file-url-ttl", &config->file_url_ttl_s, "RINGCAST_FILE_URL_TTL",
       "Seconds a signed file URL (/files/{id}?exp=&sig=, for a CDN) stays valid")
       ->check(CLI::Range(1, 7 * 86400));
+  add("--upload-orphan-ttl", &config->upload_orphan_ttl_s, "RINGCAST_UPLOAD_ORPHAN_TTL",
+      "Seconds an upload may wait to be attached to a message; one no message carries is then "
+      "deleted (its file too when no other upload has the same bytes) and its bytes leave the "
+      "quota; 0: uploads are kept forever")
+      ->check(CLI::Range(0, 366 * 86400));
   add("--token-ttl", &config->token_ttl_s, "RINGCAST_TOKEN_TTL", "Seconds a login token is valid")
       ->check(CLI::Range(1, 366 * 86400));
   add("--presence-timeout", &config->presence_timeout_s, "RINGCAST_PRESENCE_TIMEOUT",

@@ -62,6 +62,8 @@ struct Config {
   uint64_t max_upload_bytes = 100 << 20;     // Largest file (bigger: 413).
   uint64_t upload_quota_bytes = 1ull << 30;  // Per user, over all their uploads (past it: 507).
   uint32_t file_url_ttl_s = 3600;            // Lifetime of a signed file URL (?exp=&sig=).
+  // An upload no message carries this long after its upload is deleted (0: kept forever).
+  uint32_t upload_orphan_ttl_s = 86400;
   std::string files_dir;  // Uploaded files; empty: <data_dir>/files. Shared by a cluster's nodes.
   uint32_t max_conns_per_user = 16;
   uint32_t batch_max = 256;

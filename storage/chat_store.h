@@ -427,6 +427,19 @@ class ChatStore {
   // its attachments are the sender's own); a read.
   virtual void FindOwnedUploads(int64_t owner, std::vector<std::string> ids,
                                 Reply<std::vector<UploadRecord>> reply) = 0;
+  // --- Orphan uploads (--upload-orphan-ttl; storage/SCHEMA.md "Orphan uploads") -----------
+  // Deletes up to `limit` uploads created in [created_from, created_before) that no message
+  // carries, oldest first, and replies with their records (the caller then removes the files
+  // that no row names any more: UnreferencedFiles). The check and the delete are one
+  // statement, so an upload a committed message carries is never deleted; on PostgreSQL rows
+  // another transaction holds (a concurrent sweep on another node, an append's foreign-key
+  // check) are skipped, so nodes may sweep at once.
+  virtual void DeleteOrphanUploads(int64_t created_from, int64_t created_before, uint32_t limit,
+                                   Reply<std::vector<UploadRecord>> reply) = 0;
+  // Those of `hashes` (lowercase hex SHA-256) that no upload names as its file or its
+  // thumbnail; a read.
+  virtual void UnreferencedFiles(std::vector<std::string> hashes,
+                                 Reply<std::vector<std::string>> reply) = 0;
 };
 
 }  // namespace ringcast::storage

@@ -197,12 +197,24 @@ INSERT INTO meta(key, value)
 VALUES ('schema_v5_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )sql";
 
+// Version 6: what the sweep of orphan uploads looks up (storage/SCHEMA.md, "Orphan uploads"):
+// uploads by age, and whether any upload still names a file (as its bytes or its thumbnail).
+constexpr const char* kSchemaV6 = R"sql(
+CREATE INDEX uploads_created ON uploads(created_at);
+CREATE INDEX uploads_sha256 ON uploads(sha256);
+CREATE INDEX uploads_thumb_sha256 ON uploads(thumb_sha256);
+
+INSERT INTO meta(key, value)
+VALUES ('schema_v6_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kSchemaV1},
     {2, "a sender has read its own messages", kSchemaV2},
     {3, "mentions, mute and notified watermarks", kSchemaV3},
     {4, "web push subscriptions, account email, email digests", kSchemaV4},
     {5, "uploads and message attachments", kSchemaV5},
+    {6, "indexes for the sweep of orphan uploads", kSchemaV6},
 };
 
 Status Fail(SqliteDb& db, Status status) {

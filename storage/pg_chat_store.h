@@ -86,6 +86,11 @@ class PgChatStore final : public ChatStore {
   void FindUpload(std::string id, int64_t user, Reply<std::optional<UploadRecord>> reply) override;
   void FindOwnedUploads(int64_t owner, std::vector<std::string> ids,
                         Reply<std::vector<UploadRecord>> reply) override;
+  // Orphan uploads (sqlite_upload_store.cc / pg_upload_store.cc).
+  void DeleteOrphanUploads(int64_t created_from, int64_t created_before, uint32_t limit,
+                           Reply<std::vector<UploadRecord>> reply) override;
+  void UnreferencedFiles(std::vector<std::string> hashes,
+                         Reply<std::vector<std::string>> reply) override;
 
   // Mentions, mute and notifications (pg_notify_store.cc).
   void ListMentions(int64_t user, int64_t before_id, uint32_t limit,

@@ -284,6 +284,13 @@ CREATE INDEX message_attachments_upload ON message_attachments (upload_id, conve
 ALTER TABLE messages ADD COLUMN attachments text NOT NULL DEFAULT '';
 )sql";
 
+// Version 7: what the sweep of orphan uploads looks up (storage/SCHEMA.md, "Orphan uploads").
+constexpr const char* kPgSchemaV7 = R"sql(
+CREATE INDEX uploads_created ON uploads (created_at);
+CREATE INDEX uploads_sha256 ON uploads (sha256);
+CREATE INDEX uploads_thumb_sha256 ON uploads (thumb_sha256);
+)sql";
+
 constexpr PgMigration kPgMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kPgSchemaV1},
     {2, "server settings shared by every node (the token signing secret)", kPgSchemaV2},
@@ -291,6 +298,7 @@ constexpr PgMigration kPgMigrations[] = {
     {4, "mentions, mute and notified watermarks", kPgSchemaV4},
     {5, "web push subscriptions, account email, email digests", kPgSchemaV5},
     {6, "uploads and message attachments", kPgSchemaV6},
+    {7, "indexes for the sweep of orphan uploads", kPgSchemaV7},
 };
 
 // A key of ringcast's own for pg_advisory_xact_lock ('RCST' 'MIGR').
@@ -572,6 +580,7 @@ std::span<const PgStatement> PgPreparedStatements() {
     std::vector<PgStatement> statements(std::begin(kStatements), std::end(kStatements));
     statements.insert(statements.end(), std::begin(kNotifyStatements), std::end(kNotifyStatements));
     for (const PgStatement& push : PgPushStatements()) statements.push_back(push);
+    for (const PgStatement& upload : PgUploadStatements()) statements.push_back(upload);
     return statements;
   }();
   return all;

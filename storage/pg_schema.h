@@ -39,5 +39,7 @@ struct PgStatement {
 std::span<const PgStatement> PgPreparedStatements();
 // Web Push subscriptions, account email, email digests (pg_push_store.cc); part of the above.
 std::span<const PgStatement> PgPushStatements();
+// The sweep of orphan uploads (pg_upload_store.cc); part of the above.
+std::span<const PgStatement> PgUploadStatements();
 
 }  // namespace ringcast::storage

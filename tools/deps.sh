@@ -10,9 +10,11 @@ set -euo pipefail
 # libcurl4-openssl-dev: the notifier's webhook sink (notify/webhook_sink.cc).
 # librabbitmq-dev: --amqp, the background job publisher (notify/amqp_publisher.cc).
 # libjpeg-dev, libpng-dev: thumbnails of uploaded images (core/media/thumbnail.h).
+# libgif-dev, libwebp-dev: thumbnails of GIF and WebP uploads (core/media/decoders.h; the unit
+# tests make their GIF and WebP fixtures with the same libraries' encoders).
 build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-dev libmimalloc-dev
                 libssl-dev libcli11-dev libgtest-dev libbenchmark-dev libsqlite3-dev libpq-dev libhiredis-dev
-                libcurl4-openssl-dev librabbitmq-dev libjpeg-dev libpng-dev)
+                libcurl4-openssl-dev librabbitmq-dev libjpeg-dev libpng-dev libgif-dev libwebp-dev)
 # clang and libclang-rt-14-dev (libFuzzer, the sanitizer runtimes; only recommended by clang, and
 # we install without recommends): the fuzz preset that tools/test runs through tools/fuzz.
 # faketime: the wall-clock step test (tests/integration/test_chat_clock.py).
@@ -31,6 +33,8 @@ build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-de
 # chromium: the web app's browser tests (tests/browser, ctest browser), headless, driven by the
 # npm package playwright-core (installed like the SDK's, below), which downloads no browser.
 # python3-prometheus-client: its reference parser reads GET /metrics (tests/integration/test_metrics.py).
+# python3-pil: the uploads test makes its GIF and WebP images with Pillow
+# (tests/integration/test_uploads.py).
 # python3-cryptography: the Web Push test's push service checks the VAPID JWT and decrypts
 # RFC 8291 payloads (tests/integration/webpush_service.py). python3-aiosmtpd: the email digest
 # test's SMTP sink (tests/integration/test_email_digest.py).
@@ -40,7 +44,7 @@ build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-de
 test_packages=(python3 python3-pytest python3-websockets python3-prometheus-client curl faketime
                clang libclang-rt-14-dev postgresql redis-server nginx nodejs chromium systemd
                python3-yaml python3-seccomp rabbitmq-server python3-pika
-               python3-cryptography python3-aiosmtpd)
+               python3-cryptography python3-aiosmtpd python3-pil)
 bench_packages=(python3 python3-matplotlib nodejs postgresql redis-server)
 
 wanted=("${build_packages[@]}")

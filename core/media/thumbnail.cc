@@ -13,14 +13,22 @@
 #include <png.h>
 // clang-format on
 
+#include "core/media/decoders.h"
+
 namespace ringcast {
+namespace media {
+
+bool PixelsAllowed(uint64_t width, uint64_t height, Thumbnail* out) {
+  if (width * height <= kThumbnailMaxPixels) return true;
+  out->error = "too many pixels";
+  return false;
+}
+
+}  // namespace media
+
 namespace {
 
-struct RgbImage {
-  uint32_t width = 0;
-  uint32_t height = 0;
-  std::vector<uint8_t> pixels;  // RGB, 3 bytes a pixel, rows packed.
-};
+using media::RgbImage;
 
 struct FileCloser {
   void operator()(FILE* file) const { std::fclose(file); }
@@ -56,9 +64,8 @@ bool DecodeJpeg(const std::string& path, Thumbnail* out, RgbImage* image) {
   jpeg_read_header(&info, TRUE);
   out->width = info.image_width;
   out->height = info.image_height;
-  if (uint64_t{info.image_width} * info.image_height > kThumbnailMaxPixels) {
+  if (!media::PixelsAllowed(info.image_width, info.image_height, out)) {
     jpeg_destroy_decompress(&info);
-    out->error = "too many pixels";
     return false;
   }
   const uint32_t long_side = std::max(info.image_width, info.image_height);
@@ -90,9 +97,8 @@ bool DecodePng(const std::string& path, Thumbnail* out, RgbImage* image) {
   }
   out->width = png.width;
   out->height = png.height;
-  if (uint64_t{png.width} * png.height > kThumbnailMaxPixels) {
+  if (!media::PixelsAllowed(png.width, png.height, out)) {
     png_image_free(&png);
-    out->error = "too many pixels";
     return false;
   }
   png.format = PNG_FORMAT_RGB;  // Transparency composited onto white (below).
@@ -180,6 +186,10 @@ Thumbnail MakeThumbnail(const std::string& path, std::string_view type) {
     decoded = DecodeJpeg(path, &out, &image);
   } else if (type == "image/png") {
     decoded = DecodePng(path, &out, &image);
+  } else if (type == "image/gif") {
+    decoded = media::DecodeGif(path, &out, &image);
+  } else if (type == "image/webp") {
+    decoded = media::DecodeWebp(path, &out, &image);
   } else {
     out.error = "no thumbnails of this type";
   }

@@ -1,14 +1,15 @@
-// MakeThumbnail: a small JPEG of a PNG or JPEG image (kLongSide px on its long side), for
-// chat previews (chat/upload_api.h).
+// MakeThumbnail: a small JPEG of a PNG, JPEG, GIF (its first frame) or still WebP image
+// (kThumbnailLongSide px on its long side), for chat previews (chat/upload_api.h).
 //
 // Owner: none (a pure function of a file); it blocks on the disk and the CPU, so it runs on the
-// worker pool, never on a shard thread. Memory is bounded: an image of more than kMaxPixels is
-// not decoded (its size is still reported); a JPEG is decoded at the smallest DCT scale that is
-// still at least kLongSide (libjpeg's scale_denom: 1/2, 1/4, 1/8), so a 24 MP photo costs a
-// 3 MP decode.
+// worker pool, never on a shard thread. Memory is bounded: an image that declares more than
+// kThumbnailMaxPixels is not decoded, whatever its format (its size is still reported): a
+// decompression bomb costs a header read (core/media/decoders.h). A JPEG is decoded at the smallest
+// DCT scale that is still at least kLongSide (libjpeg's scale_denom: 1/2, 1/4, 1/8), so a 24 MP
+// photo costs a 3 MP decode.
 //
-// libjpeg-turbo and libpng rather than libvips (core/media/README.md says why): both are
-// already on every build machine, and a thumbnail needs a decode, a box filter and an encode.
+// libjpeg-turbo, libpng, giflib and libwebp rather than libvips (core/media/README.md says
+// why): a thumbnail needs a decode, a box filter and an encode.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +31,8 @@ struct Thumbnail {
 inline constexpr uint32_t kThumbnailLongSide = 320;
 inline constexpr uint64_t kThumbnailMaxPixels = 50'000'000;
 
-// `type`: "image/png" or "image/jpeg" (anything else: not ok, nothing read).
+// `type`: "image/png", "image/jpeg", "image/gif" or "image/webp" (anything else: not ok,
+// nothing read). The type is the stored one, which the file's magic bytes were checked against.
 Thumbnail MakeThumbnail(const std::string& path, std::string_view type);
 
 }  // namespace ringcast

@@ -135,6 +135,7 @@ class Connection : private TimerEntry {
   uint32_t generation_;
   int fd_;  // Direct descriptor index or plain fd, per the shard's mode.
   uint32_t last_receive_tick_ = 0;
+  uint32_t last_send_tick_ = 0;  // A streamed answer's start or its last bytes sent.
   State state_ = State::kHttp;
   CloseReason close_reason_ = CloseReason::kHttp;
   uint16_t close_code_ = 0;  // Of the first close frame, either side's; 0: none.

@@ -210,6 +210,7 @@ void Shard::OnSend(Connection& conn, int32_t result) {
   }
   if (access_log_) access_log_->OnBytes(conn.slot_, conn.generation_, 0, result);
   stats_.bytes_sent += uint64_t(result);
+  if (result > 0) conn.last_send_tick_ = static_cast<uint32_t>(timers_.now());
   if (conn.state_ == Connection::State::kClosed) return;
   conn.send_queue_.Consume(static_cast<uint64_t>(result));  // A short write leaves the rest.
   if (!conn.send_queue_.empty() || conn.close_after_flush_) MarkForFlush(conn);
@@ -310,6 +311,15 @@ void Shard::OnTimer(Connection& conn) {
       // A body paused by its sink (the disk behind) is not the client's delay; nor is a
       // streamed answer, paced by the client's reads and its own --max-outbound-bytes.
       if (conn.body_paused_ || conn.answer_streaming_) due = now + SecondsToTicks(1);
+      // But a client that takes no byte of a streamed answer (a download) for --idle-timeout
+      // would hold its file, its queued pieces and its slot for as long as it keeps the
+      // socket open: closed.
+      if (conn.answer_streaming_ &&
+          now >= uint64_t{conn.last_send_tick_} + SecondsToTicks(config_.idle_timeout_s)) {
+        RC_LOG(kDebug, "shard %u: a streamed answer's client read nothing for --idle-timeout", id_);
+        Abort(conn);
+        break;
+      }
       if (now < due) return ScheduleTimer(conn, due);
       RC_LOG(kDebug, "shard %u: HTTP request timed out", id_);
       // Part of a request arrived but not all of it: say so (RFC 9110 §15.5.9) before closing.

@@ -97,6 +97,10 @@ bool Shard::StreamAnswer(const DeferredHttp& deferred, int status, SharedFrame* 
   stream.source = source;
   stream.deferred = deferred;
   conn->answer_streaming_ = true;
+  conn->last_send_tick_ = static_cast<uint32_t>(timers_.now());
+  // Checked once a second from now on (OnTimer): a client that stops reading is closed after
+  // --idle-timeout, not after the request's own timeout first.
+  ScheduleTimer(*conn, timers_.now() + SecondsToTicks(1));
   source->OnWritable();
   return true;
 }

@@ -1,4 +1,5 @@
-"""Deployment files: deploy/systemd/ringcast.service passes `systemd-analyze verify`; the Docker
+"""Deployment files: the Dockerfile installs every library the binary links (and tools/deps.sh builds
+with); deploy/systemd/ringcast.service passes `systemd-analyze verify`; the Docker
 seccomp profile parses, allows io_uring and is enough for ringcast (run under that very filter
 with libseccomp; Docker itself is not available to the tests); deploy/docker-compose.yml parses
 and names files that exist."""
@@ -179,3 +180,58 @@ def test_compose_file_parses_and_names_existing_files():
     for server in re.findall(r"server (127\.0\.0\.1:\d+) ", script):
         assert f"server {server} " in text, server
     assert "listen [::]:80;" in text
+
+
+def dockerfile_stages() -> list[set[str]]:
+    """The packages each stage of the Dockerfile installs with apt-get, in stage order."""
+    stages = []
+    for stage in re.split(r"^FROM ", (REPO_ROOT / "Dockerfile").read_text(), flags=re.M)[1:]:
+        packages = set()
+        for command in re.findall(r"apt-get install ([^&]*)", stage):
+            packages |= {w for w in command.replace("\\", " ").split() if not w.startswith("-")}
+        stages.append(packages)
+    return stages
+
+
+def packages_of(paths: list[str]) -> set[str]:
+    # Debian 12 merged /lib into /usr/lib; dpkg knows a file by the path its package ships, so
+    # ask for every spelling at once (one dpkg run) and take what it finds.
+    spellings = {}
+    for path in paths:
+        real = str(pathlib.Path(path).resolve())
+        for candidate in (path, real, "/usr" + path, "/usr" + real):
+            spellings[candidate] = path
+    found = subprocess.run(["dpkg", "-S", *spellings], capture_output=True, text=True).stdout
+    packages, shipped = set(), set()
+    for line in found.splitlines():
+        package, _, file = line.partition(": ")
+        if file in spellings:
+            packages.add(package.split(":")[0])
+            shipped.add(spellings[file])
+    assert shipped == set(paths), f"no package ships {sorted(set(paths) - shipped)}"
+    return packages
+
+
+@pytest.mark.skipif(shutil.which("dpkg") is None or shutil.which("readelf") is None,
+                    reason="needs dpkg and readelf (binutils)")
+def test_dockerfile_installs_every_library_the_binary_needs(ringcast_bin):
+    # The image is not built here (no Docker), so check its package lists against what the
+    # binary links and what tools/deps.sh builds with: a library added to one and not the other
+    # breaks the image's build or its start.
+    build_stage, runtime_stage = dockerfile_stages()
+    dynamic = subprocess.run(["readelf", "-d", str(ringcast_bin)], capture_output=True,
+                             text=True, check=True).stdout
+    needed = set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dynamic))
+    resolved = dict(re.findall(r"^\s*(\S+) => (/\S+)",
+                               subprocess.run(["ldd", str(ringcast_bin)], capture_output=True,
+                                              text=True, check=True).stdout, flags=re.M))
+    in_every_debian = {"libc6", "libstdc++6", "libgcc-s1"}
+    runtime = packages_of([resolved[soname] for soname in needed]) - in_every_debian
+    # Sanitizer builds link their runtimes (libasan8, libubsan1): not part of a user's image.
+    runtime = {p for p in runtime if not re.match(r"lib(asan|ubsan|lsan|tsan)\d", p)}
+    assert runtime <= runtime_stage, f"runtime stage lacks {sorted(runtime - runtime_stage)}"
+    deps = (REPO_ROOT / "tools" / "deps.sh").read_text()
+    declared = re.search(r"^build_packages=\(([^)]*)\)", deps, flags=re.M).group(1).split()
+    for_tests_only = {"git", "libgtest-dev", "libbenchmark-dev"}
+    missing = set(declared) - for_tests_only - build_stage
+    assert not missing, f"build stage lacks {sorted(missing)} (tools/deps.sh build_packages)"

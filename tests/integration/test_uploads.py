@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import http.client
+import io
 import json
 import os
 import signal
@@ -288,6 +289,50 @@ def test_image_thumbnail(shared_server, api):
     assert jpeg_size(download(port, rec["thumb_url"], user.token)[2]) == (40, 90)
 
 
+def pil_image(fmt: str, width: int, height: int, **save) -> bytes:
+    """An image in `fmt` (GIF, WEBP) made with Pillow (python3-pil, tools/deps.sh)."""
+    from PIL import Image  # Only these cases need it.
+
+    image = Image.new("RGB", (width, height), (30, 160, 90))
+    for x in range(0, width, 7):  # Some detail, so that no encoder shortcut applies.
+        image.putpixel((x, (x * 3) % height), (250, 20, 20))
+    out = io.BytesIO()
+    image.save(out, fmt, **save)
+    return out.getvalue()
+
+
+@SQLITE_ONLY
+def test_gif_and_webp_thumbnails(shared_server, api):
+    """GIF (the first frame) and WebP uploads get a JPEG thumbnail too; a GIF that claims a
+    huge logical screen (a decompression bomb) is stored with its size but no thumbnail."""
+    port = shared_server.port
+    user = api.new_user("gw")
+    cases = [("a.gif", "image/gif", pil_image("GIF", 500, 250), (320, 160)),
+             ("b.webp", "image/webp", pil_image("WEBP", 300, 600, quality=80), (160, 320)),
+             ("c.webp", "image/webp", pil_image("WEBP", 90, 60, lossless=True), (90, 60))]
+    for name, kind, data, thumb_size in cases:
+        status, _, body = upload_raw(port, user.token, data, len(data), name=name,
+                                     content_type=kind)
+        rec = json.loads(body)
+        assert status == 201 and rec["type"] == kind, rec
+        assert rec["thumb_url"] == rec["url"] + "/thumb", rec
+        status, headers, thumb = download(port, rec["thumb_url"], user.token)
+        assert status == 200 and headers["content-type"] == "image/jpeg", (name, status)
+        assert thumb[:3] == b"\xff\xd8\xff" and jpeg_size(thumb) == thumb_size, name
+    # A GIF declared as WebP is not a WebP: stored as bytes, no thumbnail.
+    gif = cases[0][2]
+    status, _, body = upload_raw(port, user.token, gif, len(gif), content_type="image/webp")
+    rec = json.loads(body)
+    assert rec["type"] == "application/octet-stream" and "thumb_url" not in rec, rec
+    # The bomb: 65535 x 65535 declared in a file of a few hundred bytes.
+    bomb = bytearray(pil_image("GIF", 4, 4))
+    bomb[6:10] = struct.pack("<HH", 65535, 65535)
+    status, _, body = upload_raw(port, user.token, bytes(bomb), len(bomb), content_type="image/gif")
+    rec = json.loads(body)
+    assert status == 201 and rec["type"] == "image/gif", rec
+    assert (rec["width"], rec["height"]) == (65535, 65535) and "thumb_url" not in rec, rec
+
+
 def test_attachments_in_messages_grant_members_access(shared_server, api):
     """Both stores: `send` with attachments (only the sender's own uploads), the message event
     and history carry their metadata, and membership of the conversation grants access."""
@@ -385,6 +430,108 @@ def test_oversize_413_and_quota_leave_no_file(server_factory):
             break
         time.sleep(0.05)
     assert temp == [] and len(stored) == 1, (stored, temp)
+
+
+@pytest.mark.slow  # Waits of seconds on a 1 s ttl: debug build only (tests/README.md).
+def test_orphan_uploads_are_swept(server_factory):
+    """Both stores, --upload-orphan-ttl 1: an upload no message carries is deleted (record,
+    file, thumbnail; its bytes leave the quota) ~2-3 s later; an attached one stays, and so does
+    the file an attached and an orphan upload share (the same bytes); a send with an upload
+    older than the ttl is refused."""
+    shared = _pattern(1000, 41)
+    png = make_png(64, 48)
+    other = _pattern(1000, 42)
+    quota = 2 * len(shared) + len(png) + 2 * len(other)
+    srv = server_factory(*chat_args(upload_orphan_ttl=1, upload_quota_bytes=quota))
+    api = Api(srv.port)
+    a, b = api.new_users(2, "gc")
+    conv = api.direct(a, b)
+
+    def up(data, kind="application/octet-stream"):
+        status, _, body = upload_raw(srv.port, a.token, data, len(data), content_type=kind)
+        assert status == 201, body
+        return json.loads(body)
+
+    async def attach_fresh_and_stale_uploads():
+        stale = up(other)
+        uploaded = time.monotonic()
+        ws = await ChatConn.connect(srv.port, a.token)
+        try:
+            rec = up(shared)  # Attached at once, well within the ttl.
+            await ws.send_json({"type": "send", "conv": conv, "cid": "k", "body": "kept",
+                                "attachments": [rec["id"]]})
+            ack = await ws.wait_for(lambda e: e.get("cid") == "k", TIMEOUT, "the ack")
+            assert ack["type"] == "ack", ack
+            # Past the ttl (1 s) but before the sweep may take it (ttl + margin = 2 s): refused.
+            await asyncio.sleep(max(0.0, 1.3 - (time.monotonic() - uploaded)))
+            await ws.send_json({"type": "send", "conv": conv, "cid": "s", "body": "late",
+                                "attachments": [stale["id"]]})
+            refused = await ws.wait_for(lambda e: e.get("cid") == "s", TIMEOUT, "the refusal")
+            assert refused["type"] == "error" and "expired" in refused["message"], refused
+            return rec
+        finally:
+            await ws.ws.close()
+
+    kept = run_async(attach_fresh_and_stale_uploads(), 30)
+    twin = up(shared)  # The same bytes: one file with `kept`.
+    image = up(png, "image/png")
+    alone = up(other)
+    assert "thumb_url" in image
+    assert len(stored_files(srv.data_dir)[0]) == 4  # shared, png, its thumbnail, other.
+    status, _, body = upload_raw(srv.port, a.token, b"x", 1)
+    assert status == 507, body  # The quota is full.
+    sha = kept["sha256"]
+    kept_file = os.path.join(str(srv.data_dir), "files", sha[:2], sha[2:])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # Records first, then files.
+        if (api.request("GET", "/api/uploads/" + alone["id"], token=a.token).status == 404
+                and stored_files(srv.data_dir)[0] == [kept_file]):
+            break
+        time.sleep(0.2)
+    for orphan in (twin, image, alone):
+        assert api.request("GET", "/api/uploads/" + orphan["id"], token=a.token).status == 404
+        assert download(srv.port, orphan["url"], a.token)[0] == 404
+    assert download(srv.port, image["url"] + "/thumb", a.token)[0] == 404
+    # The attached upload, and the file it shares with `twin`, stay; the others are gone.
+    status, _, got = download(srv.port, kept["url"], b.token)
+    assert status == 200 and got == shared
+    stored, _ = stored_files(srv.data_dir)
+    assert stored == [kept_file], stored
+    # The orphans' bytes left the quota.
+    status, _, body = upload_raw(srv.port, a.token, other, len(other))
+    assert status == 201, body
+
+
+@SQLITE_ONLY
+@pytest.mark.slow  # Waits past a 2 s --idle-timeout: debug build only.
+def test_download_to_a_client_that_stops_reading_is_closed(server_factory):
+    """A client that asks for a file and then reads nothing is disconnected after
+    --idle-timeout (2 s here) rather than holding the file and its buffers for ever."""
+    srv = server_factory(*chat_args(idle_timeout=2))
+    api = Api(srv.port)
+    user = api.new_user("sr")
+    size = 32 * MiB  # Far more than the socket buffers on both sides hold.
+    status, _, body = upload_raw(srv.port, user.token, _pattern(size, 9), size)
+    rec = json.loads(body)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sock.connect(("127.0.0.1", srv.port))
+    sock.sendall((f"GET {rec['url']} HTTP/1.1\r\nHost: x\r\n"
+                  f"Authorization: Bearer {user.token}\r\n\r\n").encode())
+    time.sleep(4.5)  # Reads nothing: past --idle-timeout and the next 1 s timer tick.
+    got = 0
+    sock.settimeout(5)
+    try:
+        while chunk := sock.recv(1 << 20):
+            got += len(chunk)
+    except ConnectionResetError:
+        pass  # Aborted: what was queued may be dropped.
+    finally:
+        sock.close()
+    assert got < size, got  # The answer ended early: the server closed the connection.
+    # A client that reads gets the whole file.
+    status, _, data = download(srv.port, rec["url"], user.token)
+    assert status == 200 and len(data) == size
 
 
 @SQLITE_ONLY

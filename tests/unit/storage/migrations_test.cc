@@ -245,6 +245,26 @@ TEST_F(MigrationsTest, Version5AddsUploads) {
   EXPECT_EQ(Count(*db, "SELECT count(*) FROM message_attachments"), 0);
 }
 
+// Version 6 on a database written at version 5: the sweep's indexes appear, the uploads stay.
+TEST_F(MigrationsTest, Version6IndexesUploadsForTheSweep) {
+  auto db = OpenDb();
+  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(5)).ok());
+  ASSERT_TRUE(db->Exec("INSERT INTO users(id, username, password_hash, created_at) "
+                       "VALUES (1, 'a', 'h', 1)")
+                  .ok());
+  ASSERT_TRUE(db->Exec("INSERT INTO uploads(id, owner_id, name, size, type, sha256, created_at) "
+                       "VALUES ('AAAAAAAAAAAAAAAAAAAAAA', 1, 'f', 3, 'text/plain', 'ab', 1)")
+                  .ok());
+  Status s = Migrate(*db);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_GE(*db->QueryInt64("PRAGMA user_version"), 6);
+  EXPECT_EQ(Count(*db,
+                  "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
+                  "('uploads_created', 'uploads_sha256', 'uploads_thumb_sha256')"),
+            3);
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM uploads WHERE sha256 = 'ab'"), 1);
+}
+
 TEST_F(MigrationsTest, BuiltInListIsConsecutiveFromOne) {
   auto list = SchemaMigrations();
   ASSERT_FALSE(list.empty());

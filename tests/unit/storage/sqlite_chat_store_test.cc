@@ -391,5 +391,61 @@ TEST_F(SqliteChatStoreTest, ReadRangeAndLastSeqsServeGapFill) {
   EXPECT_EQ(*heads, expected);
 }
 
+// The sweep of orphan uploads (sqlite_upload_store.cc): only unattached uploads in the time
+// range go, oldest first, at most `limit`; a hash stays referenced while any row names it.
+TEST_F(SqliteChatStoreTest, OrphanUploadsAreDeletedAndTheirFilesToldApart) {
+  const int64_t conv = Create(alice_, {bob_}, false).conversation.id;
+  auto upload = [&](const std::string& id, const std::string& sha, int64_t created,
+                    const std::string& thumb = "") {
+    auto r = Await<UploadOutcome>([&](auto reply) {
+      store_->CreateUpload({.id = id,
+                            .owner = alice_,
+                            .name = "f",
+                            .size = 10,
+                            .type = "text/plain",
+                            .sha256 = sha,
+                            .created = created,
+                            .thumb_sha256 = thumb},
+                           1000, std::move(reply));
+    });
+    ASSERT_TRUE(r.ok() && !r->over_quota);
+  };
+  upload("attached", "aa", 100);
+  upload("twin", "aa", 110);         // The same bytes as `attached`.
+  upload("image", "bb", 120, "cc");  // With a thumbnail.
+  upload("late", "dd", 500);         // After the cutoff.
+  auto sent = Await<AppendOutcome>([&](auto reply) {
+    store_->Append({.conv = conv,
+                    .sender = alice_,
+                    .cid = "c1",
+                    .kind = "text",
+                    .body = "x",
+                    .ts = 10,
+                    .attachment_ids = {"attached"}},
+                   std::move(reply));
+  });
+  ASSERT_TRUE(sent.ok()) << sent.status().ToString();
+  auto first = Await<std::vector<UploadRecord>>(
+      [&](auto reply) { store_->DeleteOrphanUploads(0, 400, 1, std::move(reply)); });
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].id, "twin");  // Oldest first; `attached` is carried by a message.
+  auto rest = Await<std::vector<UploadRecord>>(
+      [&](auto reply) { store_->DeleteOrphanUploads(0, 400, 10, std::move(reply)); });
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ((*rest)[0].id, "image");
+  EXPECT_EQ((*rest)[0].thumb_sha256, "cc");
+  EXPECT_EQ((*rest)[0].owner, alice_);
+  auto files = Await<std::vector<std::string>>([&](auto reply) {
+    store_->UnreferencedFiles({"aa", "bb", "cc", "dd"}, std::move(reply));
+  });
+  ASSERT_TRUE(files.ok());
+  EXPECT_EQ(*files, (std::vector<std::string>{"bb", "cc"}));  // `aa`: attached's; `dd`: late's.
+  auto found = Await<std::optional<UploadRecord>>(
+      [&](auto reply) { store_->FindUpload("attached", alice_, std::move(reply)); });
+  ASSERT_TRUE(found.ok() && found->has_value());
+}
+
 }  // namespace
 }  // namespace ringcast::storage

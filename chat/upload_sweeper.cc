@@ -1,0 +1,142 @@
+#include "chat/upload_sweeper.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <future>
+#include <set>
+
+#include "core/log.h"
+#include "core/net/file_upload.h"
+
+namespace ringcast::chat {
+namespace {
+
+constexpr int64_t kRescanMs = 60'000;
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Waits on this thread for a store reply.
+template <typename T, typename Call>
+storage::Result<T> Ask(Call call) {
+  std::promise<storage::Result<T>> asked;
+  auto answer = asked.get_future();
+  call([&asked](storage::Result<T> result) { asked.set_value(std::move(result)); });
+  return answer.get();
+}
+
+}  // namespace
+
+UploadSweeper::UploadSweeper(storage::ChatStore& store, UploadSweepOptions options)
+    : store_(store), options_(std::move(options)) {}
+
+UploadSweeper::~UploadSweeper() { Stop(); }
+
+void UploadSweeper::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void UploadSweeper::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool UploadSweeper::Stopping() {
+  std::lock_guard lock(mutex_);
+  return stopping_;
+}
+
+void UploadSweeper::Run() {
+  const auto interval = std::clamp<std::chrono::milliseconds>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(options_.ttl) / 4,
+      std::chrono::seconds(1), std::chrono::seconds(60));
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      // condition_variable::wait_for measures on the steady clock.
+      if (wake_.wait_for(lock, interval, [this] { return stopping_; })) return;
+    }
+    if (!Pass()) return;
+  }
+}
+
+bool UploadSweeper::Pass() {
+  const int64_t ttl_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(options_.ttl).count();
+  // Upload times are wall-clock (they are compared with other nodes' and kept across restarts).
+  const int64_t cutoff = WallMs() - ttl_ms - std::min<int64_t>(ttl_ms, 60'000);
+  size_t swept = 0;
+  for (;;) {
+    if (Stopping()) return false;
+    auto deleted = Ask<std::vector<storage::UploadRecord>>([&](auto reply) {
+      store_.DeleteOrphanUploads(scanned_to_, cutoff, kBatch, std::move(reply));
+    });
+    if (!deleted.ok()) {
+      RC_LOG(kWarn, "uploads: the sweep's store call failed: %s",
+             deleted.status().ToString().c_str());
+      return true;  // The next pass asks again, from the same point.
+    }
+    swept += deleted->size();
+    if (!deleted->empty()) RemoveFiles(*deleted);
+    if (deleted->size() < kBatch) break;
+  }
+  scanned_to_ = std::max<int64_t>(scanned_to_, cutoff - kRescanMs);
+  if (swept > 0) RC_LOG(kInfo, "uploads: deleted %zu uploads no message carries", swept);
+  return true;
+}
+
+void UploadSweeper::RemoveFiles(const std::vector<storage::UploadRecord>& deleted) {
+  std::set<std::string> named;
+  for (const storage::UploadRecord& record : deleted) {
+    named.insert(record.sha256);
+    if (!record.thumb_sha256.empty()) named.insert(record.thumb_sha256);
+  }
+  auto unreferenced = Ask<std::vector<std::string>>([&](auto reply) {
+    store_.UnreferencedFiles(std::vector<std::string>(named.begin(), named.end()),
+                             std::move(reply));
+  });
+  if (!unreferenced.ok()) return;  // Files kept: a leak of bytes, never a loss.
+  std::vector<std::string> moved;
+  for (const std::string& hash : *unreferenced) {
+    const std::string path = StoredFilePath(options_.files_dir, hash);
+    const std::string aside = options_.temp_dir + "/" + hash + ".swept";
+    if (rename(path.c_str(), aside.c_str()) == 0) {
+      moved.push_back(hash);
+    } else if (errno != ENOENT) {  // ENOENT: another node's sweep took it first.
+      RC_LOG(kWarn, "uploads: cannot remove %s: %s", path.c_str(), std::strerror(errno));
+    }
+  }
+  if (moved.empty()) return;
+  // Asked again now that the files are out of sight: an upload of the same bytes may have
+  // written its record since (its file is committed after its record).
+  auto still = Ask<std::vector<std::string>>(
+      [&](auto reply) { store_.UnreferencedFiles(moved, std::move(reply)); });
+  const std::set<std::string> gone =
+      still.ok() ? std::set<std::string>(still->begin(), still->end()) : std::set<std::string>();
+  for (const std::string& hash : moved) {
+    const std::string aside = options_.temp_dir + "/" + hash + ".swept";
+    if (!gone.contains(hash)) {
+      // Named again (or the store could not say): back in place. EEXIST: that upload has
+      // committed its own copy of the same bytes meanwhile.
+      const std::string path = StoredFilePath(options_.files_dir, hash);
+      if (link(aside.c_str(), path.c_str()) != 0 && errno != EEXIST) {
+        RC_LOG(kWarn, "uploads: cannot put back %s: %s", path.c_str(), std::strerror(errno));
+        continue;  // Left in the temporary folder rather than lost.
+      }
+    }
+    unlink(aside.c_str());
+  }
+}
+
+}  // namespace ringcast::chat

@@ -1,0 +1,70 @@
+// PgChatStore's sweep of orphan uploads (--upload-orphan-ttl; storage/SCHEMA.md, "Orphan
+// uploads"), apart from pg_chat_store.cc to keep that file the chat's. The same statements as
+// sqlite_upload_store.cc, safe for several nodes sweeping at once.
+#include "storage/pg_schema.h"
+#include "storage/pg_store_internal.h"
+
+namespace ringcast::storage {
+
+using namespace pg_internal;  // NOLINT: the backend's shared helpers.
+
+namespace {
+
+constexpr PgStatement kUploadStatements[] = {
+    // FOR UPDATE SKIP LOCKED: a row another transaction holds is left for the next pass, so
+    // two nodes never wait on (or delete) the same rows, and an upload whose row an append's
+    // foreign-key check has just locked (FOR KEY SHARE) is not deleted under that append.
+    // NOT EXISTS is read in the statement's snapshot: an attachment committed before it keeps
+    // the upload.
+    {"delete_orphan_uploads",
+     "DELETE FROM uploads u WHERE u.id IN (SELECT o.id FROM uploads o "
+     "WHERE o.created_at >= $1::int8 AND o.created_at < $2::int8 AND NOT EXISTS ("
+     "SELECT 1 FROM message_attachments a WHERE a.upload_id = o.id) "
+     "ORDER BY o.created_at LIMIT $3::int8 FOR UPDATE SKIP LOCKED) "
+     "RETURNING u.id, u.owner_id, u.size, u.sha256, u.thumb_sha256, u.created_at"},
+    {"unreferenced_files",
+     "SELECT h FROM unnest($1::text[]) h WHERE "
+     "NOT EXISTS (SELECT 1 FROM uploads WHERE sha256 = h) AND "
+     "NOT EXISTS (SELECT 1 FROM uploads WHERE thumb_sha256 = h)"},
+};
+
+}  // namespace
+
+std::span<const PgStatement> PgUploadStatements() { return kUploadStatements; }
+
+void PgChatStore::DeleteOrphanUploads(int64_t created_from, int64_t created_before, uint32_t limit,
+                                      Reply<std::vector<UploadRecord>> reply) {
+  Submit(
+      *pipeline_, LaneOf(0), Kind::kWrite,
+      {Query("delete_orphan_uploads", {Int(created_from), Int(created_before), Int(limit)})},
+      [](PgResults results, std::vector<UploadRecord>& out) {
+        ForEachRow(results[0], [&](const Row& row) {
+          out.push_back(UploadRecord{.id = row.Text(0),
+                                     .owner = row.Int(1),
+                                     .size = row.Int(2),
+                                     .sha256 = row.Text(3),
+                                     .created = row.Int(5),
+                                     .thumb_sha256 = row.Text(4)});
+        });
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::UnreferencedFiles(std::vector<std::string> hashes,
+                                    Reply<std::vector<std::string>> reply) {
+  std::vector<const std::string*> pointers;
+  for (const std::string& hash : hashes) pointers.push_back(&hash);
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+      {PgQuery{.statement = "unreferenced_files",
+               .values = {pg::TextArrayBinary(pointers)},
+               .binary = {true}}},
+      [](PgResults results, std::vector<std::string>& out) {
+        ForEachRow(results[0], [&](const Row& row) { out.push_back(row.Text(0)); });
+        return Status();
+      },
+      std::move(reply));
+}
+
+}  // namespace ringcast::storage
