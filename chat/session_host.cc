@@ -13,12 +13,6 @@
 namespace ringcast::chat {
 namespace {
 
-// How often expired revocations are forgotten.
-constexpr int64_t kRevocationSweepMs = 60 * 1000;
-// Revoked token ids are kept this long past their token's exp (a wall-clock time): a wall clock
-// that steps back by less does not bring a revoked token back to life.
-constexpr int64_t kKeepRevokedPastExpiryMs = 3600 * 1000;
-
 template <typename T>
 void EraseOne(std::vector<T>& items, const T& item) {
   auto it = std::find(items.begin(), items.end(), item);
@@ -38,10 +32,10 @@ SessionHost::SessionHost(Shard& shard, ChatService& service, ChatMetrics& metric
       parser_(RequestLimits{.max_body = config_.max_chat_body}),
       conversations_(service, shard.id()),
       users_(service),
-      reconnect_jitter_(std::random_device{}()),
-      next_revocation_sweep_ms_(clock_.MonotonicMs() + kRevocationSweepMs) {
+      revoked_(clock_),
+      reconnect_jitter_(std::random_device{}()) {
   for (const storage::RevokedToken& token : service.initially_revoked()) {
-    revoked_.emplace(token.jti, token.expires_at_ms);
+    revoked_.Add(token.jti, token.expires_at_ms);
   }
 }
 
@@ -278,10 +272,7 @@ void SessionHost::Sweep(int64_t now_ms) {
     if (now_ms - session->last_heartbeat_ms > timeout_ms) silent.push_back(session.get());
   }
   for (Session* session : silent) CloseSession(*session, 1008, "presence timeout");
-  if (now_ms >= next_revocation_sweep_ms_) {
-    next_revocation_sweep_ms_ = now_ms + kRevocationSweepMs;
-    ForgetExpiredRevocations();
-  }
+  revoked_.Sweep();
 }
 
 // --- Requests --------------------------------------------------------------------------------
@@ -602,18 +593,12 @@ void SessionHost::OnMembersChanged(const storage::ConversationState& state,
 }
 
 void SessionHost::OnRevoked(int64_t user, const std::string& jti, int64_t exp_ms) {
-  revoked_.emplace(jti, exp_ms);
+  revoked_.Add(jti, exp_ms);
   auto sessions = by_user_.find(user);
   if (sessions == by_user_.end()) return;
   for (Session* session : std::vector<Session*>(sessions->second)) {
     if (session->jti == jti) CloseSession(*session, 1008, "token revoked");
   }
-}
-
-void SessionHost::ForgetExpiredRevocations() {
-  const int64_t now = clock_.WallMs();
-  std::erase_if(revoked_,
-                [now](const auto& entry) { return now - entry.second > kKeepRevokedPastExpiryMs; });
 }
 
 void SessionHost::OnPresence(const PresenceOwner::Change& change, SharedFrame* frame) {
@@ -658,12 +643,12 @@ void SessionHost::OnPresenceSnapshot(uint64_t seq, const std::vector<int64_t>& o
 void SessionHost::OnRevokedList(const std::vector<storage::RevokedToken>& revoked) {
   bool any_new = false;
   for (const storage::RevokedToken& token : revoked) {
-    any_new |= revoked_.emplace(token.jti, token.expires_at_ms).second;
+    any_new |= revoked_.Add(token.jti, token.expires_at_ms);
   }
   if (!any_new) return;
   std::vector<Session*> closing;
   for (const auto& session : sessions_) {
-    if (session->phase != Session::Phase::kGone && revoked_.contains(session->jti)) {
+    if (session->phase != Session::Phase::kGone && revoked_.Contains(session->jti)) {
       closing.push_back(session.get());
     }
   }

@@ -29,6 +29,7 @@
 #include "chat/presence.h"
 #include "chat/protocol.h"
 #include "chat/rate_limit.h"
+#include "chat/revoked_tokens.h"
 #include "chat/user_link.h"
 #include "core/config.h"
 #include "core/net/connection.h"
@@ -74,7 +75,7 @@ class SessionHost {
   // conversations and contacts, the user's owner counts it) and gets `hello` once ready.
   void Open(Connection& conn, int64_t user, std::string jti);
   // Whether the token id `jti` has been revoked (the replica: checking never leaves the shard).
-  bool revoked(const std::string& jti) const { return revoked_.contains(jti); }
+  bool revoked(const std::string& jti) const { return revoked_.Contains(jti); }
 
   // The /ws events of this shard's connections.
   void OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload);
@@ -183,8 +184,6 @@ class SessionHost {
   void Unwatch(Session& session, int64_t user);
   // Sets the replica's presence of `user` and tells the sessions watching it.
   void SetPresence(int64_t user, const Presence& presence, SharedFrame* frame);
-  // Forgets revocations of tokens that expired long enough ago.
-  void ForgetExpiredRevocations();
 
   Shard& shard_;
   ChatService& service_;
@@ -202,13 +201,10 @@ class SessionHost {
   // Replicated from the users' owners: every online user, and the offline ones some local
   // session watches (others are offline, with the last_online the store has).
   std::unordered_map<int64_t, Presence> presence_;
-  // Revoked token ids → their token's exp (wall-clock ms), replicated to every shard, kept until
-  // the token has expired (it then fails its own check).
-  std::unordered_map<std::string, int64_t> revoked_;
+  RevokedTokens revoked_;  // Replicated to every shard.
 
   std::minstd_rand reconnect_jitter_;  // Drain's delays; seeded apart per shard and process.
   uint64_t next_join_token_ = 0;
-  int64_t next_revocation_sweep_ms_;  // Monotonic.
 };
 
 }  // namespace ringcast::chat

@@ -297,6 +297,8 @@ class ChatConn:
         self.sizes: list[int] = []  # Of each event's frame, bytes.
         self.not_type_first: list[str] = []  # Frames whose first key is not "type".
         self.closed: tuple[int | None, str] | None = None
+        self.opened_at = time.monotonic()  # Upgraded (before hello).
+        self.closed_at: float | None = None  # time.monotonic() when the reader saw the close.
         self._new = asyncio.Event()
         self.task = asyncio.ensure_future(self._run())
 
@@ -337,6 +339,7 @@ class ChatConn:
             pass
         finally:
             self.closed = (self.ws.close_code, self.ws.close_reason)
+            self.closed_at = time.monotonic()
             self._new.set()
 
     # -- waiting -------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ PostgreSQL database and one Redis behave as one chat service.
 - /raw/{channel} publications reach subscribers on every node once, in publisher order.
 - A 1:1 conversation between users on different nodes (created through a third): messages,
   receipts and typing both ways.
+- A logout through one node closes that token's sockets on the two others (1008 "token
+  revoked") within a second of its answer; another token of the same user stays open.
 
 Storms are a few hundred messages so that the module stays within a few minutes on two cores.
 """
@@ -552,6 +554,47 @@ def test_every_node_accepts_every_nodes_tokens_without_a_configured_secret(clust
 
     run_async(go(), 30)
     assert cluster.api(0).request("GET", "/api/conversations", token=a.token).status == 401
+
+
+# docs/cluster.md: a logout closes that token's sessions on every node within a second. The
+# bound asserted leaves half a second for scheduling on a loaded 2-core CI machine.
+LOGOUT_REACH_S = 1.5
+
+
+@pytest.mark.timeout(60)
+def test_logout_closes_the_tokens_sockets_on_every_node_within_a_second(cluster_factory):
+    """A's token has sockets on nodes 2 and 3 and logs out through node 1: each socket closes
+    with 1008 "token revoked" within LOGOUT_REACH_S of the logout's answer. A second token of
+    A, also on node 3, stays open."""
+    cluster = cluster_factory(3)
+    api = cluster.api(0)
+    a = api.new_user("out")
+    other_token = api.login_user(a.name, a.id).token
+
+    async def go():
+        doomed = [await ChatConn.connect(cluster.port(node), a.token, name=f"a@n{node + 1}")
+                  for node in (1, 2)]
+        kept = await ChatConn.connect(cluster.port(2), other_token, name="a2@n3")
+        try:
+            def logout() -> tuple[int, float]:
+                status = api.logout(a.token).status
+                return status, time.monotonic()  # Taken in the thread, as the answer arrives.
+
+            status, answered_at = await aio(logout)
+            assert status == 200
+            for conn in doomed:
+                await wait_until(lambda: conn.closed is not None, 10, conn.describe)
+                assert conn.closed == (1008, "token revoked"), conn.describe()
+                took = conn.closed_at - answered_at
+                assert took <= LOGOUT_REACH_S, \
+                    f"{conn.name} closed {took:.3f} s after the logout's answer"
+            await kept.ping()
+            assert kept.closed is None, kept.describe()
+            return [round(c.closed_at - answered_at, 3) for c in doomed]
+        finally:
+            await close_all(doomed + [kept])
+
+    print(f"closed after the logout's answer (s, nodes 2 and 3): {run_async(go(), 30)}")
 
 
 def test_redis_without_a_shared_database_is_refused(ringcast_bin, tmp_path):

@@ -12,7 +12,9 @@ restarts"): three nodes (2, 1 and 2 shards) on one PostgreSQL database and one R
 - A rolling restart of the three nodes, one after another (SIGTERM, exit 0, start again with
   the same node id and data dir, serving), under a steady send load from clients that
   reconnect as told (cluster_clients.Storm: wait after_ms, reconnect to a live node, sync,
-  resend unacked with the same cid): Storm.verify's contract holds.
+  resend unacked with the same cid): Storm.verify's contract holds, and a watcher (a member
+  with a connection open at every moment, on node 3 until it restarts and on node 1 once it
+  is back) gets no presence event for any member that came back within --presence-grace.
 - Presence (its own test): users whose node drains and who reconnect to other nodes within
   --presence-grace cause no offline/online presence event for a contact connected to a node
   that stays up, while a user who does not come back goes offline once (presence across
@@ -36,7 +38,7 @@ import websockets
 
 from chat_client import ChatConn, close_all
 from cluster_clients import Device, Sender, Storm
-from support import run_async, ws_connect
+from support import run_async, wait_until, ws_connect
 from wsraw import RawConn, get_request
 
 pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
@@ -178,18 +180,55 @@ def test_sigterm_drains_chat_clients_with_jittered_reconnect_then_1012(cluster_f
 
 GROUP = 24
 PER_SENDER = 90
+ROLLING_GRACE_S = 3
+# A user counts as back within the grace period when its longest time without an open
+# connection, seen from the client, was this much shorter than --presence-grace: the server saw
+# the close a little earlier and the new connection a little later than the client did.
+GAP_SLACK_S = 1.0
+
+
+def offline_gaps(devices: list[Device], until: float) -> dict[int, float]:
+    """User id → the longest time (s) none of its devices had an open connection, from the
+    first connection to `until` (ChatConn.opened_at / closed_at, monotonic)."""
+    spans: dict[int, list[tuple[float, float]]] = {}
+    for d in devices:
+        for c in d.conns:
+            spans.setdefault(d.user.id, []).append(
+                (c.opened_at, c.closed_at if c.closed_at is not None else until))
+    gaps = {}
+    for user, intervals in spans.items():
+        intervals.sort()
+        longest, covered = 0.0, intervals[0][1]
+        for opened, closed in intervals[1:]:
+            longest = max(longest, opened - covered)
+            covered = max(covered, closed)
+        gaps[user] = max(longest, until - covered)
+    return gaps
+
+
+def presence_now(conn: ChatConn) -> dict[int, str]:
+    """User → status as `conn` knows it: its hello, then the presence events since."""
+    status = {p["user"]: p["status"] for p in conn.typed("hello")[0]["presence"]}
+    status.update({e["user"]: e["status"] for e in conn.typed("presence")})
+    return status
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_rolling_restart_under_load_loses_nothing(cluster_factory):
     """24 members (8 per node, 6 with a second device on the next node), senders on each node;
-    nodes 1, 2, 3 restart in turn while they send. Clients follow the reconnect hint."""
+    nodes 1, 2, 3 restart in turn while they send. Clients follow the reconnect hint.
+    A 25th member watches presence from node 3 (restarted last) and from node 1 (restarted
+    first; the watcher comes back to it once it serves): between them, a watcher connection is
+    open at every moment of the restarts. No member who came back within --presence-grace
+    causes a presence event on either."""
     jitter_ms = 1000
     cluster = cluster_factory(3, flags={"reconnect_jitter_ms": jitter_ms,
-                                        "shutdown_timeout": SHUTDOWN_TIMEOUT})
-    users = cluster.api(0).new_users(GROUP, "roll")
-    conv = cluster.api(1).group(users[0], users[1:], "roll")
+                                        "shutdown_timeout": SHUTDOWN_TIMEOUT,
+                                        "presence_grace": ROLLING_GRACE_S})
+    users = cluster.api(0).new_users(GROUP + 1, "roll")
+    users, watcher = users[:GROUP], users[GROUP]
+    conv = cluster.api(1).group(users[0], users[1:] + [watcher], "roll")
     restarts: list[dict] = []
 
     async def go():
@@ -201,9 +240,23 @@ def test_rolling_restart_under_load_loses_nothing(cluster_factory):
         await asyncio.gather(*(d.connect(cluster.port(node), node) for d, node in plan))
         devices = [d for d, _ in plan]
         by_name = {d.name: d for d in devices}
+        ids = {u.id for u in users}
+        # (connection, index of its first event that counts): from when it knew all online.
+        watching: list[tuple[ChatConn, int]] = []
+
+        async def watch(node: int, name: str) -> None:
+            w = await ChatConn.connect(cluster.port(node), watcher.token, name=name)
+            watching.append((w, 0))
+            await wait_until(lambda: all(presence_now(w).get(u) == "online" for u in ids), 10,
+                             w.describe)
+            watching[-1] = (w, w.mark())
+
+        await watch(2, "w@n3")
+        await watch(0, "w@n1")
         # Senders on nodes 1, 2, 3, 1: a pace that keeps them sending through the restarts.
         senders = [Sender(by_name[f"u{i}"], i, PER_SENDER, interval=0.06) for i in range(4)]
         storm = Storm(lambda: cluster.ports, conv, devices, senders)
+        last_drained: list[float] = []
 
         async def disruption(storm: Storm):
             for victim in range(3):
@@ -213,9 +266,12 @@ def test_rolling_restart_under_load_loses_nothing(cluster_factory):
                 rc, took = await asyncio.to_thread(drain_node, cluster, victim)
                 assert rc == 0, f"node {victim + 1}: exit status {rc} after SIGTERM"
                 assert took < SHUTDOWN_TIMEOUT, f"node {victim + 1} exited after {took:.2f} s"
+                last_drained[:] = [time.monotonic()]
                 started = time.monotonic()
                 await asyncio.to_thread(cluster.restart, victim)
                 storm.dead.discard(victim)
+                if victim == 0:
+                    await watch(0, "w@n1#1")
                 restarts.append({"node": victim + 1, "exit s": round(took, 2),
                                  "start s": round(time.monotonic() - started, 2),
                                  "acked": storm.acked()})
@@ -228,9 +284,27 @@ def test_rolling_restart_under_load_loses_nothing(cluster_factory):
             for d in devices:
                 assert d.told_to_reconnect >= 1 and len(d.conns) >= 2, d.describe()
             assert figures["survivors"] == 0, figures
+
+            # Presence: an offline event comes --presence-grace after a close at the latest.
+            await asyncio.sleep(max(0.0, last_drained[0] + ROLLING_GRACE_S + 1.5 -
+                                    time.monotonic()))
+            gaps = offline_gaps(devices, time.monotonic())
+            back = {u for u, gap in gaps.items() if gap < ROLLING_GRACE_S - GAP_SLACK_S}
+            # The clients reconnect within jitter_ms: nearly all of them are back in time.
+            assert len(back) >= GROUP // 2, f"offline gaps (s): {gaps}"
+            (w_last, _), (w_first, _), (w_back, _) = watching
+            assert w_last.closed == (1012, "service restart") and w_first.closed is not None
+            assert w_back.closed is None, w_back.describe()
+            # A watcher connection was open at every moment since the first one knew all online.
+            assert w_back.opened_at < w_last.closed_at, (w_back.opened_at, w_last.closed_at)
+            flaps = {w.name: [e for e in w.typed("presence", start) if e["user"] in back]
+                     for w, start in watching}
+            assert not any(flaps.values()), \
+                f"presence events for users back within the grace period: {flaps}; gaps {gaps}"
+            figures["longest offline gap s"] = round(max(gaps.values()), 2)
             return figures
         finally:
-            await close_all([c for d in devices for c in d.conns])
+            await close_all([c for d in devices for c in d.conns] + [w for w, _ in watching])
 
     figures = run_async(go(), 110)
     print(f"rolling restart: {figures}; {restarts}")

@@ -12,8 +12,8 @@ registry over every node.
   node that reads who is online from Redis before another node has re-asserted its users.
 - Two users on different nodes who first share a conversation while connected each hear the
   other's presence at once.
-- --max-conns-per-user counts the connections on every node; the login limits count attempts
-  on every node (Redis counters).
+- --max-conns-per-user counts the connections on every node; the login limits, per username
+  and per client address, count attempts on every node (Redis counters).
 - GET /ready follows Redis; GET /api/cluster lists the live nodes (for --admin-token only) and
   forgets a killed one after its TTL.
 """
@@ -341,6 +341,24 @@ def test_login_limits_count_attempts_on_every_node(cluster_factory):
     other = unique_name("lim")
     assert cluster.api(1).register(other).status == 201
     assert cluster.api(1).login(other).status == 200
+
+
+def test_login_limit_per_address_counts_attempts_on_every_node(cluster_factory):
+    """--login-rate-ip 4 over 2 nodes: 4 attempts from 127.0.0.1 alternating between the nodes
+    (2 each, so a per-node count would allow 2 more on each) exhaust it for the whole cluster."""
+    limit = 4
+    cluster = cluster_factory(2, flags={"login_rate_ip": limit})
+    name = unique_name("ip")
+    assert cluster.api(0).register(name).status == 201
+    # Distinct usernames (one of them real): only the address's count can add up.
+    outcomes = [cluster.api(k % 2).login(name if k == 0 else unique_name("nobody")).status
+                for k in range(limit)]
+    assert outcomes == [200, 401, 401, 401], outcomes
+    assert cluster.redis_cli("GET", "rc:login:ip:127.0.0.1") == f'"{limit}"'
+    for node in (0, 1):
+        r = cluster.api(node).login(name)
+        assert r.status == 429, (node, r)
+        assert 1 <= int(r.header("Retry-After")) <= 60, r
 
 
 @pytest.mark.timeout(60)

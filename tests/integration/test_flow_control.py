@@ -1,7 +1,8 @@
 """Flow control (docs/architecture.md "Slow consumers", PROTOCOL.md "sync"/"history"): the outbound
 cap judges what is already queued, so one large frame always gets out; long answers are bounded
 by --max-answer-bytes and paged with `more`; requests behind a long answer wait for the client
-to read it instead of piling answers up; only a client that stops reading is cut off."""
+to read it instead of piling answers up; only a client that stops reading is cut off, and one
+that is merely behind loses typing events, not its connection."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import json
 import pytest
 
 from chat_client import Api, ChatConn, aio, chat_args, close_all
+from prometheus import scrape, value
 from support import run_async, ws_connect
-from wsraw import OP_TEXT, encode_frame, open_ws
+from wsraw import OP_PING, OP_TEXT, encode_frame, open_ws
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
 pytestmark = pytest.mark.both_stores
@@ -225,6 +227,80 @@ def test_asking_again_from_zero_gets_the_same_messages(server):
             finally:
                 await cb.close()
         finally:
+            await ca.close()
+
+    run_async(go(), 60)
+
+
+@pytest.mark.sqlite_only("typing is never stored")
+# The cap well above what the test queues: the kernel takes up to tcp_wmem's 4 MiB of a stalled
+# reader's stream (loopback's send buffer grows with the congestion window, not with the
+# reader's tiny window), so 8 MiB sent leaves megabytes queued in the server, never past 32.
+@pytest.mark.server_args(*chat_args(max_chat_body=65536, max_outbound_bytes=32 << 20))
+def test_typing_is_dropped_for_a_reader_behind_and_the_connection_kept(server):
+    """PROTOCOL.md ("typing ... is the first thing dropped for a connection that is slow to
+    read"), docs/architecture.md "Slow consumers": a reader that stopped reading with megabytes
+    unsent (more than the 64 KiB past which droppable frames are skipped, under the cap) gets no
+    typing event while behind: ringcast_frames_dropped_total counts each skipped one, the
+    connection stays open, and once the client reads it gets every message and the typing
+    events that were not dropped, and typing again after it caught up."""
+    api = Api(server.port)
+    a, b = api.new_users(2, "behind")
+    conv = api.direct(a, b)
+    messages = 128  # Of ~64 KiB: 8 MiB.
+
+    def dropped() -> float:
+        return value(scrape(server.port)[0], "ringcast_frames_dropped")
+
+    def read_events(conn, until) -> list[dict]:
+        """Events of the raw connection up to and including the first for which until() holds."""
+        events = []
+        while not events or not until(events[-1]):
+            frame = conn.recv_frame(timeout=20)
+            if frame.opcode == OP_PING:
+                continue
+            assert frame.opcode == OP_TEXT, f"{frame!r} after {len(events)} events"
+            events.append(json.loads(frame.payload))
+        return events
+
+    async def go():
+        ca = await ChatConn.connect(server.port, a.token, name="a")
+        # b: a raw socket with a small receive buffer that stops reading after hello.
+        behind = open_ws(server.port, f"/ws?token={b.token}", rcvbuf=8192)
+        try:
+            assert read_events(behind, lambda e: True)[0]["type"] == "hello"
+            dropped_before = await aio(dropped)
+            await send_pipelined(ca, conv, ["d" * BIG for _ in range(messages)])
+            # The messages reach b's queue soon after a's acks: a typing event sent before then
+            # goes out (and is counted below), the first one after is dropped.
+            typings = 0
+            for _ in range(50):
+                await ca.send_json({"type": "typing", "conv": conv, "state": "start"})
+                typings += 1
+                await ca.ping()
+                if await aio(dropped) > dropped_before:
+                    break
+                await asyncio.sleep(0.1)
+            skipped = await aio(dropped) - dropped_before
+            assert skipped >= 1, f"no typing event dropped after {typings}"
+
+            # b reads again: every message, the typing events not dropped, no close.
+            behind.send_text(json.dumps({"type": "ping"}))
+            events = await aio(read_events, behind, lambda e: e["type"] == "pong")
+            seqs = [e["seq"] for e in events if e["type"] == "message"]
+            assert seqs == list(range(1, messages + 1)), seqs
+            got = [e for e in events if e["type"] == "typing"]
+            assert len(got) == typings - skipped, (typings, skipped, got)
+            assert {e["type"] for e in events} <= {"message", "typing", "pong"}, events
+
+            # Caught up: typing reaches b again.
+            await ca.send_json({"type": "typing", "conv": conv, "state": "stop"})
+            ev = (await aio(read_events, behind, lambda e: e["type"] == "typing"))[-1]
+            assert ev == {"type": "typing", "conv": conv, "user": a.id, "state": "stop"}, ev
+            assert await aio(dropped) - dropped_before == skipped
+            print(f"{typings} typing events sent while behind, {skipped:.0f} dropped")
+        finally:
+            behind.close()
             await ca.close()
 
     run_async(go(), 60)

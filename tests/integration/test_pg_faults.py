@@ -4,10 +4,13 @@
   from several connections (several users, several conversations; each client sends with unique
   cids and resends what was not acked), started again 10 s later. Every attempt is answered, an
   ack or {"type":"error","code":"unavailable"}, within --db-timeout-ms + slack; HTTP reads answer
-  503 meanwhile; the server reconnects by itself; every message is then stored exactly once with
+  503 meanwhile, and so does GET /ready (`{"ready":false,"store":"unreachable"}`, 200 again
+  once the database is back); the server reconnects by itself; every message is then stored exactly once with
   its ack's conversation, seq and id, seqs are gap-free per conversation (read straight from the
   database, and through the server), and the server logs the outage a bounded number of times,
   not once per request.
+- /ready without traffic: 503 within --db-timeout-ms of PostgreSQL stopping, 200 again once it
+  is back, with no request needed to notice either.
 - Start-up: a malformed URL, a refused connection, a wrong password, a missing database and a
   role that may not create the schema each end in exit status 1 with a short reason.
 - Everywhere: the password of the URL never appears in the server's output.
@@ -173,6 +176,7 @@ def test_outage_answers_unavailable_in_time_and_loses_nothing(cluster, server_fa
         return status, time.monotonic() - started
     reads: list[tuple[int, float]] = []  # (status, seconds) of each HTTP read in the outage
     log_window: list[str] = []
+    readiness: list = []  # GET /ready in the outage, then once sends succeed again.
 
     async def storm():
         conns = await connect_all(srv.port, users)
@@ -194,6 +198,7 @@ def test_outage_answers_unavailable_in_time_and_loses_nothing(cluster, server_fa
             # Reads while the database is away, all at once: 503 within the timeout each.
             await asyncio.sleep(1)
             reads.extend(await asyncio.gather(*(aio(timed_read, u) for u in users * 2)))
+            readiness.append(await aio(api.request, "GET", "/ready"))
             await asyncio.sleep(OUTAGE_S - (time.monotonic() - timeline["down"]))
             acked_at_restart = acked()
             timeline["up"] = time.monotonic()
@@ -205,6 +210,12 @@ def test_outage_answers_unavailable_in_time_and_loses_nothing(cluster, server_fa
                 assert time.monotonic() < deadline, "sends do not succeed again after recovery"
                 await asyncio.sleep(0.05)
             timeline["recovered"] = time.monotonic()
+            # Ready again once every database connection is back (readers may trail writers).
+            deadline = time.monotonic() + 10
+            while (ready := await aio(api.request, "GET", "/ready")).status != 200 and \
+                    time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            readiness.append(ready)
             await asyncio.sleep(1)
             log_window.extend(stderr_lines(srv)[lines_before:])
             stop_new.set()
@@ -230,6 +241,11 @@ def test_outage_answers_unavailable_in_time_and_loses_nothing(cluster, server_fa
     assert unavailable >= 6, f"only {unavailable} unavailable answers during a {OUTAGE_S} s outage"
     assert reads and all(status == 503 for status, _ in reads), reads
     assert max(took for _, took in reads) <= DB_TIMEOUT_MS / 1000 + SLACK_S, reads
+    # /ready (proto/PROTOCOL.md, docs/cluster.md) takes the node out while the store is away and
+    # back once it serves again.
+    down, up = readiness
+    assert (down.status, down.json) == (503, {"ready": False, "store": "unreachable"}), down
+    assert (up.status, up.json) == (200, {"ready": True, "store": "ok"}), up
 
     # The outage is logged, but not once per failed request (there were len(reads) failed
     # reads and `unavailable` failed sends): at most a line per database connection as it
@@ -269,6 +285,37 @@ def test_outage_answers_unavailable_in_time_and_loses_nothing(cluster, server_fa
     print(f"{len(sent)} messages, {unavailable} unavailable answers, slowest answer "
           f"{worst:.2f} s, recovered {timeline['recovered'] - timeline['up']:.1f} s after "
           f"PostgreSQL came back; logged during the outage:\n" + "\n".join(log_window))
+
+
+@pytest.mark.timeout(90)
+def test_ready_follows_the_database_without_traffic(cluster, server_factory):
+    """GET /ready with nothing else going on: 503 `{"ready":false,"store":"unreachable"}` within
+    --db-timeout-ms + slack of PostgreSQL going away (its idle connections see it close), 200
+    `{"ready":true,"store":"ok"}` again once it is back, with no request needed to notice."""
+    _, url = fresh_database(cluster)
+    srv = server_factory(*chat_args(jwt_secret=JWT_SECRET), "--db-timeout-ms", DB_TIMEOUT_MS,
+                         database_url=url, name="ready")
+    api = Api(srv.port)
+
+    def ready_becomes(status: int, body: dict, within: float) -> float:
+        started = time.monotonic()
+        while True:
+            r = api.request("GET", "/ready")
+            if r.status == status:
+                assert r.json == body, r
+                return time.monotonic() - started
+            assert time.monotonic() - started < within, f"/ready still {r!r} after {within} s"
+            time.sleep(0.05)
+
+    ready_becomes(200, {"ready": True, "store": "ok"}, 5)
+    try:
+        cluster.stop("immediate")
+        down = ready_becomes(503, {"ready": False, "store": "unreachable"},
+                             DB_TIMEOUT_MS / 1000 + SLACK_S)
+    finally:
+        cluster.start()
+    up = ready_becomes(200, {"ready": True, "store": "ok"}, 15)
+    print(f"/ready: 503 {down:.2f} s after the stop, 200 {up:.2f} s after the start")
 
 
 # --------------------------------------------------------------------------------------------
