@@ -40,36 +40,13 @@ UploadSweeper::UploadSweeper(storage::ChatStore& store, UploadSweepOptions optio
 UploadSweeper::~UploadSweeper() { Stop(); }
 
 void UploadSweeper::Start() {
-  thread_ = std::thread([this] { Run(); });
-}
-
-void UploadSweeper::Stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-bool UploadSweeper::Stopping() {
-  std::lock_guard lock(mutex_);
-  return stopping_;
-}
-
-void UploadSweeper::Run() {
   const auto interval = std::clamp<std::chrono::milliseconds>(
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.ttl) / 4,
       std::chrono::seconds(1), std::chrono::seconds(60));
-  for (;;) {
-    {
-      std::unique_lock lock(mutex_);
-      // condition_variable::wait_for measures on the steady clock.
-      if (wake_.wait_for(lock, interval, [this] { return stopping_; })) return;
-    }
-    if (!Pass()) return;
-  }
+  thread_.Start("upload-sweeper", interval, [this] { return Pass(); });
 }
+
+void UploadSweeper::Stop() { thread_.Stop(); }
 
 bool UploadSweeper::Pass() {
   const int64_t ttl_ms =
@@ -78,7 +55,7 @@ bool UploadSweeper::Pass() {
   const int64_t cutoff = WallMs() - ttl_ms - std::min<int64_t>(ttl_ms, 60'000);
   size_t swept = 0;
   for (;;) {
-    if (Stopping()) return false;
+    if (thread_.stopping()) return false;
     auto deleted = Ask<std::vector<storage::UploadRecord>>([&](auto reply) {
       store_.DeleteOrphanUploads(scanned_to_, cutoff, kBatch, std::move(reply));
     });

@@ -22,13 +22,11 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "core/runtime/periodic_thread.h"
 #include "storage/chat_store.h"
 
 namespace ringcast::chat {
@@ -52,21 +50,16 @@ class UploadSweeper {
   void Stop();
 
  private:
-  void Run();
   bool Pass();  // false: stopping.
   // Removes the files of `deleted` that no upload names any more.
   void RemoveFiles(const std::vector<storage::UploadRecord>& deleted);
-  bool Stopping();
 
   storage::ChatStore& store_;
   const UploadSweepOptions options_;
   // Uploads created before this (ms) were looked at by an earlier pass: each pass looks from
   // a minute before its predecessor's cutoff (rows written late, clocks a little apart).
   int64_t scanned_to_ = 0;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;
+  PeriodicThread thread_;
 };
 
 }  // namespace ringcast::chat

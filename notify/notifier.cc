@@ -80,39 +80,21 @@ void Notifier::AddSink(std::unique_ptr<NotificationSink> sink) {
 }
 
 void Notifier::Start() {
-  thread_ = std::thread([this] { Run(); });
-}
-
-void Notifier::Stop() {
-  {
-    std::lock_guard lock(wake_mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void Notifier::Run() {
-  pthread_setname_np(pthread_self(), "notifier");
-  for (;;) {
-    {
-      std::unique_lock lock(wake_mutex_);
-      if (wake_.wait_for(lock, std::chrono::milliseconds(options_.poll_ms),
-                         [this] { return stopping_; })) {
-        return;
-      }
-    }
+  thread_.Start("notifier", std::chrono::milliseconds(options_.poll_ms), [this] {
     const bool leader = lease_ == nullptr || lease_->Hold();
     if (leader_.exchange(leader ? 1 : 0) != (leader ? 1 : 0)) {
       RC_LOG(kInfo, "notifier: %s", leader ? "this node notifies now" : "another node notifies");
     }
-    if (!leader) {
+    if (leader) {
+      Poll();
+    } else {
       pending_.clear();  // Whoever holds the lease now has its own schedule.
-      continue;
     }
-    Poll();
-  }
+    return true;
+  });
 }
+
+void Notifier::Stop() { thread_.Stop(); }
 
 void Notifier::Poll() {
   polls_.fetch_add(1, std::memory_order_relaxed);
@@ -146,10 +128,7 @@ void Notifier::Poll() {
   }
   std::sort(online->begin(), online->end());
   for (const storage::DueNotification& item : items) {
-    {
-      std::lock_guard lock(wake_mutex_);
-      if (stopping_) break;
-    }
+    if (thread_.stopping()) break;
     Handle(item, std::binary_search(online->begin(), online->end(), item.user));
   }
   pending_count_.store(static_cast<int64_t>(pending_.size()), std::memory_order_relaxed);

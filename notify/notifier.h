@@ -15,19 +15,18 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "core/metrics/metric_set.h"
 #include "core/runtime/clock.h"
+#include "core/runtime/periodic_thread.h"
 #include "notify/sink.h"
 #include "storage/chat_store.h"
 
@@ -88,7 +87,6 @@ class Notifier {
     int64_t next_attempt_ms = 0;     // Monotonic.
   };
 
-  void Run();
   void Poll();
   // Handles one due notification; false while it waits for a retry.
   bool Handle(const storage::DueNotification& due, bool online);
@@ -105,10 +103,7 @@ class Notifier {
   JobPublisher* jobs_ = nullptr;
   std::unordered_map<std::string, Pending> pending_;  // By idempotency key; the notifier thread.
 
-  std::mutex wake_mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;  // Under wake_mutex_.
-  std::thread thread_;
+  PeriodicThread thread_;
 
   mutable std::mutex metrics_mutex_;
   std::map<std::pair<std::string, std::string>, uint64_t> outcomes_;  // (sink, outcome).

@@ -144,31 +144,13 @@ void DigestMailer::CollectMetrics(MetricSet& out) const {
 }
 
 void DigestMailer::Start() {
-  thread_ = std::thread([this] { Run(); });
-}
-
-void DigestMailer::Stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void DigestMailer::Run() {
   const auto interval = std::clamp<std::chrono::milliseconds>(
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.after) / 4,
       std::chrono::seconds(1), std::chrono::seconds(60));
-  for (;;) {
-    {
-      std::unique_lock lock(mutex_);
-      // condition_variable::wait_for measures on the steady clock.
-      if (wake_.wait_for(lock, interval, [this] { return stopping_; })) return;
-    }
-    if (!Pass()) return;
-  }
+  thread_.Start("email-digest", interval, [this] { return Pass(); });
 }
+
+void DigestMailer::Stop() { thread_.Stop(); }
 
 bool DigestMailer::Pass() {
   const int64_t cutoff =
@@ -188,10 +170,7 @@ bool DigestMailer::Pass() {
       return true;  // The next pass asks again.
     }
     for (const storage::Digest& digest : *due) {
-      {
-        std::lock_guard lock(mutex_);
-        if (stopping_) return false;
-      }
+      if (thread_.stopping()) return false;
       // Refreshed before every email: a pass may outlast the lease's TTL.
       if (lease_ != nullptr && !lease_->Hold()) return true;
       after_user = digest.user;

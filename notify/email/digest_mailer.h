@@ -15,13 +15,11 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "core/metrics/metric_set.h"
+#include "core/runtime/periodic_thread.h"
 #include "notify/email/smtp.h"
 #include "notify/notifier.h"
 #include "notify/sink.h"
@@ -59,7 +57,6 @@ class DigestMailer {
   void CollectMetrics(MetricSet& out) const;
 
  private:
-  void Run();
   // One pass over every due user; false when stopping.
   bool Pass();
 
@@ -67,10 +64,7 @@ class DigestMailer {
   const DigestOptions options_;
   JobPublisher* jobs_;
   NotifierLease* lease_ = nullptr;
-  std::thread thread_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;  // Under mutex_.
+  PeriodicThread thread_;
   std::atomic<uint64_t> sent_{0}, failed_{0};
 };
 
