@@ -10,7 +10,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <future>
 
 #include "chat/chat_shard.h"
 #include "chat/cluster_link.h"
@@ -25,6 +24,7 @@
 #include "notify/email/digest_mailer.h"
 #include "notify/notifier.h"
 #include "notify/push/vapid_key.h"
+#include "storage/await_reply.h"
 #include "storage/pg_chat_store.h"
 #include "storage/sqlite_chat_store.h"
 
@@ -219,13 +219,8 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
 
   // Before any shard runs, so the revocation sets start complete. The only blocking wait on
   // the store, and it is on the main thread.
-  std::promise<storage::Result<std::vector<storage::RevokedToken>>> revoked;
-  auto loaded = revoked.get_future();
-  service->store_->LoadRevoked(NowMs(),
-                               [&revoked](storage::Result<std::vector<storage::RevokedToken>> r) {
-                                 revoked.set_value(std::move(r));
-                               });
-  auto result = loaded.get();
+  auto result = storage::AwaitReply<std::vector<storage::RevokedToken>>(
+      [&](auto reply) { service->store_->LoadRevoked(NowMs(), std::move(reply)); });
   if (!result.ok()) {
     std::fprintf(stderr, "ringcast: cannot read revoked tokens: %s\n",
                  result.status().ToString().c_str());
@@ -276,7 +271,7 @@ std::unique_ptr<Application> ChatService::MakeShardApp(Shard& shard) {
 void ChatService::Stop(std::chrono::steady_clock::time_point deadline) {
   // Replies still to come (the store drains what it accepted) find no shard to run on.
   if (stopped_.exchange(true, std::memory_order_acq_rel) || !store_) return;
-  if (digest_mailer_) digest_mailer_->Stop();  // It uses the store and the publisher.
+  if (digest_mailer_) digest_mailer_->Stop();    // It uses the store and the publisher.
   if (upload_sweeper_) upload_sweeper_->Stop();  // It uses the store.
   StopNotifications();
   // Nobody is waiting for these replies any more, so committing what is queued is a courtesy

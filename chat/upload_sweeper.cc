@@ -6,11 +6,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <future>
 #include <set>
 
 #include "core/log.h"
 #include "core/net/file_upload.h"
+#include "storage/await_reply.h"
 
 namespace ringcast::chat {
 namespace {
@@ -21,15 +21,6 @@ int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// Waits on this thread for a store reply.
-template <typename T, typename Call>
-storage::Result<T> Ask(Call call) {
-  std::promise<storage::Result<T>> asked;
-  auto answer = asked.get_future();
-  call([&asked](storage::Result<T> result) { asked.set_value(std::move(result)); });
-  return answer.get();
 }
 
 }  // namespace
@@ -56,7 +47,7 @@ bool UploadSweeper::Pass() {
   size_t swept = 0;
   for (;;) {
     if (thread_.stopping()) return false;
-    auto deleted = Ask<std::vector<storage::UploadRecord>>([&](auto reply) {
+    auto deleted = storage::AwaitReply<std::vector<storage::UploadRecord>>([&](auto reply) {
       store_.DeleteOrphanUploads(scanned_to_, cutoff, kBatch, std::move(reply));
     });
     if (!deleted.ok()) {
@@ -79,7 +70,7 @@ void UploadSweeper::RemoveFiles(const std::vector<storage::UploadRecord>& delete
     named.insert(record.sha256);
     if (!record.thumb_sha256.empty()) named.insert(record.thumb_sha256);
   }
-  auto unreferenced = Ask<std::vector<std::string>>([&](auto reply) {
+  auto unreferenced = storage::AwaitReply<std::vector<std::string>>([&](auto reply) {
     store_.UnreferencedFiles(std::vector<std::string>(named.begin(), named.end()),
                              std::move(reply));
   });
@@ -97,7 +88,7 @@ void UploadSweeper::RemoveFiles(const std::vector<storage::UploadRecord>& delete
   if (moved.empty()) return;
   // Asked again now that the files are out of sight: an upload of the same bytes may have
   // written its record since (its file is committed after its record).
-  auto still = Ask<std::vector<std::string>>(
+  auto still = storage::AwaitReply<std::vector<std::string>>(
       [&](auto reply) { store_.UnreferencedFiles(moved, std::move(reply)); });
   const std::set<std::string> gone =
       still.ok() ? std::set<std::string>(still->begin(), still->end()) : std::set<std::string>();

@@ -5,38 +5,10 @@
 
 #include "core/log.h"
 #include "notify/notification_json.h"
+#include "storage/await_reply.h"
 
 namespace ringcast::notify {
 namespace {
-
-// A store call answered on a store thread, waited for on the notifier's thread.
-template <typename T>
-class Awaited {
- public:
-  storage::Reply<T> Reply() {
-    return [state = state_](storage::Result<T> result) {
-      std::lock_guard lock(state->mutex);
-      state->result.emplace(std::move(result));
-      state->ready.notify_all();
-    };
-  }
-  // nullopt when no answer came within `timeout` (a stopping store answers every call).
-  std::optional<storage::Result<T>> Wait(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(state_->mutex);
-    if (!state_->ready.wait_for(lock, timeout, [&] { return state_->result.has_value(); })) {
-      return std::nullopt;
-    }
-    return std::move(state_->result);
-  }
-
- private:
-  struct State {
-    std::mutex mutex;
-    std::condition_variable ready;
-    std::optional<storage::Result<T>> result;
-  };
-  std::shared_ptr<State> state_ = std::make_shared<State>();
-};
 
 constexpr std::chrono::milliseconds kStoreWait{30000};
 
@@ -98,9 +70,12 @@ void Notifier::Stop() { thread_.Stop(); }
 
 void Notifier::Poll() {
   polls_.fetch_add(1, std::memory_order_relaxed);
-  Awaited<std::vector<storage::DueNotification>> due;
-  store_.DueNotifications(clock_.WallMs(), options_.delay_ms, options_.batch, due.Reply());
-  auto answer = due.Wait(kStoreWait);
+  auto answer = storage::AwaitReply<std::vector<storage::DueNotification>>(
+      [&](auto reply) {
+        store_.DueNotifications(clock_.WallMs(), options_.delay_ms, options_.batch,
+                                std::move(reply));
+      },
+      kStoreWait);
   if (!answer || !answer->ok()) {
     poll_failures_.fetch_add(1, std::memory_order_relaxed);
     RC_LOG(kWarn, "notifier: cannot read due notifications: %s",
@@ -199,9 +174,11 @@ bool Notifier::Handle(const storage::DueNotification& due, bool online) {
 }
 
 bool Notifier::MarkNotified(const storage::DueNotification& due) {
-  Awaited<bool> marked;
-  store_.MarkNotified(due.conv, due.user, due.covered_seq, marked.Reply());
-  auto answer = marked.Wait(kStoreWait);
+  auto answer = storage::AwaitReply<bool>(
+      [&](auto reply) {
+        store_.MarkNotified(due.conv, due.user, due.covered_seq, std::move(reply));
+      },
+      kStoreWait);
   if (answer && answer->ok()) return true;
   RC_LOG(kWarn, "notifier: cannot advance the notified watermark of user %lld in %lld: %s",
          static_cast<long long>(due.user), static_cast<long long>(due.conv),

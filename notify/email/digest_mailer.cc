@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <ctime>
-#include <future>
 
 #include "core/log.h"
 #include "notify/push/http_post.h"
 #include "proto/json_writer.h"
+#include "storage/await_reply.h"
 
 namespace ringcast::notify {
 namespace {
@@ -158,13 +158,10 @@ bool DigestMailer::Pass() {
   int64_t after_user = 0;
   if (lease_ != nullptr && !lease_->Hold()) return true;  // Another node mails.
   for (;;) {
-    std::promise<storage::Result<std::vector<storage::Digest>>> asked;
-    auto answer = asked.get_future();
-    store_.DueDigests(cutoff, after_user, options_.batch,
-                      [&asked](storage::Result<std::vector<storage::Digest>> result) {
-                        asked.set_value(std::move(result));
-                      });
-    storage::Result<std::vector<storage::Digest>> due = answer.get();
+    storage::Result<std::vector<storage::Digest>> due =
+        storage::AwaitReply<std::vector<storage::Digest>>([&](auto reply) {
+          store_.DueDigests(cutoff, after_user, options_.batch, std::move(reply));
+        });
     if (!due.ok()) {
       RC_LOG(kWarn, "email digest: the store failed: %s", due.status().ToString().c_str());
       return true;  // The next pass asks again.
@@ -186,17 +183,13 @@ bool DigestMailer::Pass() {
       for (const auto& conversation : digest.conversations) {
         covered.emplace_back(conversation.conv, conversation.last_seq);
       }
-      std::promise<void> marked;
-      store_.MarkDigested(
-          digest.user, std::move(covered),
-          [&marked, user = digest.user](storage::Result<bool> result) {
-            if (!result.ok()) {
-              RC_LOG(kWarn, "email digest: user %lld's watermark not kept (%s): sent again later",
-                     static_cast<long long>(user), result.status().ToString().c_str());
-            }
-            marked.set_value();
-          });
-      marked.get_future().wait();
+      storage::Result<bool> marked = storage::AwaitReply<bool>([&](auto reply) {
+        store_.MarkDigested(digest.user, std::move(covered), std::move(reply));
+      });
+      if (!marked.ok()) {
+        RC_LOG(kWarn, "email digest: user %lld's watermark not kept (%s): sent again later",
+               static_cast<long long>(digest.user), marked.status().ToString().c_str());
+      }
       sent_.fetch_add(1, std::memory_order_relaxed);
       if (jobs_ != nullptr) jobs_->Publish("email.digest", DigestJob(digest));
     }

@@ -1,10 +1,9 @@
 #include "notify/push/webpush_sink.h"
 
-#include <future>
-
 #include "core/log.h"
 #include "notify/push/http_post.h"
 #include "proto/json_writer.h"
+#include "storage/await_reply.h"
 
 namespace ringcast::notify {
 namespace {
@@ -72,14 +71,10 @@ void WebPushSink::CollectMetrics(MetricSet& out) const {
 }
 
 Delivery WebPushSink::Deliver(const Notification& notification) {
-  std::promise<storage::Result<std::vector<storage::PushSubscription>>> listed;
-  auto future = listed.get_future();
-  store_.ListPushSubscriptions(
-      notification.recipient,
-      [&listed](storage::Result<std::vector<storage::PushSubscription>> result) {
-        listed.set_value(std::move(result));
+  storage::Result<std::vector<storage::PushSubscription>> subscriptions =
+      storage::AwaitReply<std::vector<storage::PushSubscription>>([&](auto reply) {
+        store_.ListPushSubscriptions(notification.recipient, std::move(reply));
       });
-  storage::Result<std::vector<storage::PushSubscription>> subscriptions = future.get();
   if (!subscriptions.ok()) return Delivery::kRetry;
   if (subscriptions->empty()) return Delivery::kDelivered;
 
@@ -94,10 +89,9 @@ Delivery WebPushSink::Deliver(const Notification& notification) {
         transient = true;
         break;
       case Outcome::kGone: {
-        std::promise<void> removed;
-        store_.RemovePushSubscription(subscription.user, subscription.endpoint,
-                                      [&removed](storage::Result<bool>) { removed.set_value(); });
-        removed.get_future().wait();
+        (void)storage::AwaitReply<bool>([&](auto reply) {
+          store_.RemovePushSubscription(subscription.user, subscription.endpoint, std::move(reply));
+        });
         removed_.fetch_add(1, std::memory_order_relaxed);
         break;
       }
