@@ -26,7 +26,7 @@ FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends liburing2 libsimdjson14 libmimalloc2.0 libssl3 \
       libsqlite3-0 libpq5 libhiredis0.14 libcurl4 librabbitmq4 libjpeg62-turbo libpng16-16 \
-      libgif7 libwebp7 \
+      libgif7 libwebp7 libwebpdemux2 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home ringcast \
  && install -d -o ringcast -g ringcast -m 0700 /var/lib/ringcast

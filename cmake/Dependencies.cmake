@@ -16,7 +16,7 @@ find_package(CURL REQUIRED)
 pkg_check_modules(JPEG REQUIRED IMPORTED_TARGET libjpeg)
 pkg_check_modules(PNG REQUIRED IMPORTED_TARGET libpng)
 pkg_check_modules(GIF REQUIRED IMPORTED_TARGET libgif)
-pkg_check_modules(WEBP REQUIRED IMPORTED_TARGET libwebp)
+pkg_check_modules(WEBP REQUIRED IMPORTED_TARGET libwebp libwebpdemux)
 
 if(RINGCAST_BUILD_TESTS)
   find_package(GTest REQUIRED)

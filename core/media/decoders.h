@@ -27,8 +27,8 @@ bool PixelsAllowed(uint64_t width, uint64_t height, Thumbnail* out);
 
 // The first frame of a GIF (giflib), on a canvas of the logical screen's size.
 bool DecodeGif(const std::string& path, Thumbnail* out, RgbImage* image);
-// A still WebP, lossy or lossless (libwebp's incremental decoder, fed 64 KiB at a time);
-// an animated one is refused (WebPDecode decodes no animation; clients show the original).
+// A WebP, lossy or lossless: a still one through libwebp's incremental decoder, fed 64 KiB at
+// a time; an animated one's first frame (libwebpdemux: the file whole, up to 32 MiB).
 bool DecodeWebp(const std::string& path, Thumbnail* out, RgbImage* image);
 
 }  // namespace ringcast::media

@@ -1,4 +1,4 @@
-// MakeThumbnail: a small JPEG of a PNG, JPEG, GIF (its first frame) or still WebP image
+// MakeThumbnail: a small JPEG of a PNG, JPEG, GIF or WebP image (an animation's first frame)
 // (kThumbnailLongSide px on its long side), for chat previews (chat/upload_api.h).
 //
 // Owner: none (a pure function of a file); it blocks on the disk and the CPU, so it runs on the

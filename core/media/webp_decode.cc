@@ -1,8 +1,11 @@
 // A still WebP through libwebp's incremental decoder into a buffer of ours, sized from the
 // header once its pixel count is allowed: the file is read 64 KiB at a time rather than whole
 // (a lossy decode keeps only what it still needs of the input; a lossless one keeps it all,
-// at most the file's size, which --max-upload-bytes bounds).
+// at most the file's size, which --max-upload-bytes bounds). An animated one's first frame
+// through libwebpdemux, which needs the file whole in memory: up to kMaxAnimatedBytes.
+#include <sys/stat.h>
 #include <webp/decode.h>
+#include <webp/demux.h>
 
 #include <cstdio>
 #include <memory>
@@ -13,6 +16,9 @@ namespace ringcast::media {
 namespace {
 
 constexpr size_t kChunkBytes = 64 * 1024;
+// Animations are short loops in practice (stickers, reactions); a longer one gets no thumbnail
+// rather than that much memory on a worker.
+constexpr size_t kMaxAnimatedBytes = 32 << 20;
 
 struct FileCloser {
   void operator()(FILE* file) const { std::fclose(file); }
@@ -20,6 +26,10 @@ struct FileCloser {
 
 struct DecoderDeleter {
   void operator()(WebPIDecoder* decoder) const { WebPIDelete(decoder); }
+};
+
+struct DemuxDeleter {
+  void operator()(WebPDemuxer* demuxer) const { WebPDemuxDelete(demuxer); }
 };
 
 // RGBA rows → RGB in place, transparency composited onto white (as PNG's are).
@@ -33,6 +43,57 @@ void FlattenOntoWhite(RgbImage* image) {
     }
   }
   image->pixels.resize(pixels * 3);
+}
+
+// Decodes one WebP bitstream held in memory (a still image, or an animation's frame).
+bool DecodeInMemory(const uint8_t* data, size_t size, Thumbnail* out, RgbImage* image) {
+  WebPBitstreamFeatures features;
+  if (WebPGetFeatures(data, size, &features) != VP8_STATUS_OK) {
+    out->error = "not a readable WebP frame";
+    return false;
+  }
+  if (!PixelsAllowed(uint32_t(features.width), uint32_t(features.height), out)) return false;
+  image->width = static_cast<uint32_t>(features.width);
+  image->height = static_cast<uint32_t>(features.height);
+  const int channels = features.has_alpha ? 4 : 3;
+  const int stride = static_cast<int>(image->width) * channels;
+  image->pixels.resize(size_t{image->width} * image->height * channels);
+  const uint8_t* decoded =
+      features.has_alpha
+          ? WebPDecodeRGBAInto(data, size, image->pixels.data(), image->pixels.size(), stride)
+          : WebPDecodeRGBInto(data, size, image->pixels.data(), image->pixels.size(), stride);
+  if (decoded == nullptr) {
+    out->error = "not a readable WebP frame";
+    return false;
+  }
+  if (features.has_alpha) FlattenOntoWhite(image);
+  return true;
+}
+
+// The first frame of an animation, at its own size (a first frame normally covers the canvas;
+// one that does not is shown as it is, not composited).
+bool DecodeFirstFrame(FILE* file, Thumbnail* out, RgbImage* image) {
+  struct stat info;
+  if (fstat(fileno(file), &info) != 0 || size_t(info.st_size) > kMaxAnimatedBytes) {
+    out->error = "an animated WebP over 32 MiB";
+    return false;
+  }
+  std::vector<uint8_t> bytes(size_t(info.st_size));
+  if (std::fseek(file, 0, SEEK_SET) != 0 ||
+      std::fread(bytes.data(), 1, bytes.size(), file) != bytes.size()) {
+    out->error = "cannot read the file";
+    return false;
+  }
+  const WebPData whole{bytes.data(), bytes.size()};
+  std::unique_ptr<WebPDemuxer, DemuxDeleter> demuxer(WebPDemux(&whole));
+  WebPIterator frame;
+  if (!demuxer || !WebPDemuxGetFrame(demuxer.get(), 1, &frame)) {
+    out->error = "not a readable animated WebP";
+    return false;
+  }
+  const bool decoded = DecodeInMemory(frame.fragment.bytes, frame.fragment.size, out, image);
+  WebPDemuxReleaseIterator(&frame);
+  return decoded;
 }
 
 }  // namespace
@@ -53,10 +114,7 @@ bool DecodeWebp(const std::string& path, Thumbnail* out, RgbImage* image) {
   out->width = static_cast<uint32_t>(features.width);
   out->height = static_cast<uint32_t>(features.height);
   if (!PixelsAllowed(out->width, out->height, out)) return false;
-  if (features.has_animation) {
-    out->error = "an animated WebP";
-    return false;
-  }
+  if (features.has_animation) return DecodeFirstFrame(file.get(), out, image);
   const int channels = features.has_alpha ? 4 : 3;
   image->width = out->width;
   image->height = out->height;

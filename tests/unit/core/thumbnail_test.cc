@@ -248,6 +248,56 @@ TEST_F(ThumbnailTest, WebpLossyLosslessAndAlpha) {
   EXPECT_FALSE(MakeThumbnail(cut, "image/webp").ok);
 }
 
+// An animated WebP put together chunk by chunk (RIFF: VP8X with the animation flag, ANIM, then
+// one ANMF per frame wrapping a still image's VP8 chunk), as libwebpmux would write it: the
+// thumbnail is its first frame's.
+std::string Le24(uint32_t v) { return {char(v & 0xff), char((v >> 8) & 0xff), char(v >> 16)}; }
+std::string Le32(uint32_t v) { return Le24(v) + char(v >> 24); }
+std::string Chunk(const char* tag, const std::string& payload) {
+  std::string chunk = std::string(tag, 4) + Le32(uint32_t(payload.size())) + payload;
+  if (payload.size() % 2 == 1) chunk += '\0';
+  return chunk;
+}
+
+TEST_F(ThumbnailTest, AnimatedWebpGetsItsFirstFramesThumbnail) {
+  const uint32_t width = 400, height = 200;
+  std::string frames;
+  for (uint8_t green : {200, 40}) {
+    std::vector<uint8_t> rgb(size_t{width} * height * 3);
+    for (size_t i = 0; i < size_t{width} * height; ++i) {
+      rgb[i * 3] = 10;
+      rgb[i * 3 + 1] = green;
+      rgb[i * 3 + 2] = 10;
+    }
+    uint8_t* encoded = nullptr;
+    const size_t size = WebPEncodeRGB(rgb.data(), width, height, width * 3, 90, &encoded);
+    ASSERT_GT(size, 12u);
+    // The still file's chunks, past "RIFF" <size> "WEBP": its VP8 chunk.
+    const std::string still(reinterpret_cast<const char*>(encoded) + 12, size - 12);
+    WebPFree(encoded);
+    const std::string header = Le24(0) + Le24(0) + Le24(width - 1) + Le24(height - 1) + Le24(100) +
+                               char(0);  // At 0,0 for 100 ms, no blending.
+    frames += Chunk("ANMF", header + still);
+  }
+  const std::string vp8x = Chunk("VP8X", std::string(1, char(0x02)) + std::string(3, '\0') +
+                                             Le24(width - 1) + Le24(height - 1));
+  const std::string anim = Chunk("ANIM", Le32(0xffffffff) + std::string(2, '\0'));
+  const std::string body = "WEBP" + vp8x + anim + frames;
+  const std::string path = Path("animated.webp");
+  WriteAll(path, "RIFF" + Le32(uint32_t(body.size())) + body);
+
+  Thumbnail out;
+  RgbImage image;
+  ASSERT_TRUE(media::DecodeWebp(path, &out, &image)) << out.error;
+  EXPECT_EQ(out.width, width);
+  EXPECT_EQ(out.height, height);
+  EXPECT_NEAR(PixelAt(image, 50, 50)[1], 200, 8);  // The first frame's green, not the second's.
+  Thumbnail thumb = MakeThumbnail(path, "image/webp");
+  ASSERT_TRUE(thumb.ok) << thumb.error;
+  EXPECT_EQ(thumb.thumb_width, 320u);
+  EXPECT_EQ(thumb.thumb_height, 160u);
+}
+
 // A few dozen bytes that declare a huge image, in each format: refused from the header, with
 // the declared size recorded, before any pixel memory is allocated (core/media/README.md).
 TEST_F(ThumbnailTest, DecompressionBombsAreRefusedFromTheHeader) {
