@@ -191,7 +191,8 @@ void RunWorker(PGconn* conn, const Point& point, int index, std::string_view run
   uint64_t counter = 0;
   std::vector<int64_t> convs, senders, seqs, times;
   std::vector<std::string> cids, bodies;
-  std::vector<const std::string*> cid_refs, kind_refs, body_refs;
+  std::vector<const std::string*> cid_refs, kind_refs, body_refs, attachment_refs;
+  const std::string no_attachments;  // As the store sends a message without files.
   while (out.error.empty()) {
     const Clock::time_point begin = Clock::now();
     if (begin >= end) break;
@@ -211,24 +212,27 @@ void RunWorker(PGconn* conn, const Point& point, int index, std::string_view run
       body.resize(kBodyBytes, 'x');
       bodies.push_back(std::move(body));
     }
-    cid_refs.clear(), kind_refs.clear(), body_refs.clear();
+    cid_refs.clear(), kind_refs.clear(), body_refs.clear(), attachment_refs.clear();
     for (int i = 0; i < point.batch; ++i) {
       cid_refs.push_back(&cids[i]);
       kind_refs.push_back(&kind);
       body_refs.push_back(&bodies[i]);
+      attachment_refs.push_back(&no_attachments);
     }
     if (store) {
       std::vector<int64_t> locked = convs;
       std::sort(locked.begin(), locked.end());
       locked.erase(std::unique(locked.begin(), locked.end()), locked.end());
       const std::string lock_array = pg::Int8ArrayBinary(locked);
-      const std::string params[6] = {pg::Int8ArrayBinary(convs),     pg::Int8ArrayBinary(senders),
-                                     pg::TextArrayBinary(cid_refs),  pg::TextArrayBinary(kind_refs),
-                                     pg::TextArrayBinary(body_refs), pg::Int8ArrayBinary(times)};
-      const char* values[6];
-      int lengths[6];
-      const int formats[6] = {1, 1, 1, 1, 1, 1};
-      for (int i = 0; i < 6; ++i) {
+      const std::string params[7] = {
+          pg::Int8ArrayBinary(convs),          pg::Int8ArrayBinary(senders),
+          pg::TextArrayBinary(cid_refs),       pg::TextArrayBinary(kind_refs),
+          pg::TextArrayBinary(body_refs),      pg::Int8ArrayBinary(times),
+          pg::TextArrayBinary(attachment_refs)};
+      const char* values[7];
+      int lengths[7];
+      const int formats[7] = {1, 1, 1, 1, 1, 1, 1};
+      for (int i = 0; i < 7; ++i) {
         values[i] = params[i].data();
         lengths[i] = static_cast<int>(params[i].size());
       }
@@ -237,7 +241,7 @@ void RunWorker(PGconn* conn, const Point& point, int index, std::string_view run
       bool sent = PQsendQueryParams(conn, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) &&
                   PQsendQueryPrepared(conn, "lock_conversations", 1, &lock_value, &lock_length,
                                       formats, 0) &&
-                  PQsendQueryPrepared(conn, "append_batch", 6, values, lengths, formats, 0) &&
+                  PQsendQueryPrepared(conn, "append_batch", 7, values, lengths, formats, 0) &&
                   PQsendQueryParams(conn, "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 0) &&
                   PQpipelineSync(conn);
       if (!sent) Die("send", conn);
@@ -256,7 +260,9 @@ void RunWorker(PGconn* conn, const Point& point, int index, std::string_view run
           break;
         }
         if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-          out.error = PQresultErrorMessage(result);
+          if (out.error.empty()) {  // The first failure; the rest of the pipeline is skipped.
+            out.error = std::string(PQresStatus(status)) + " " + PQresultErrorMessage(result);
+          }
         } else if (++seen == 3) {  // append_batch: every row must be stored now ('i').
           if (PQntuples(result) != point.batch) out.error = "append_batch: wrong row count";
           for (int r = 0; r < PQntuples(result) && out.error.empty(); ++r) {

@@ -245,3 +245,22 @@ def test_bench_suite_only_takes_a_case_name_whole():
     assert "--database-url {database_url}" in text and "ringcast-pg-ingest" in text
     cases, _ = listed("--only", "echo")  # Not a case name: a prefix.
     assert cases and all(c.startswith("echo-") for c in cases)
+
+
+@pytest.mark.needs_pg
+def test_pg_ingest_runs_the_stores_statements_against_the_real_database(ringcast_bin, pg_server):
+    """bench/run's PostgreSQL ceiling: both modes store every row of every batch. The tool once
+    sent append_batch fewer parameters than the statement takes, and every point failed."""
+    tool = ringcast_bin.parents[1] / "bench" / "ringcast-pg-ingest"
+    if not tool.is_file():
+        pytest.fail(f"ringcast-pg-ingest not found beside the server: {tool}", pytrace=False)
+    url = pg_server.create_database()
+    proc = subprocess.run(
+        [str(tool), url, "--points", "store:16:2,insert:16:1", "--seconds", "0.3", "--warmup",
+         "0.1", "--prewarm", "0.2"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    points = json.loads(proc.stdout.splitlines()[-1])["points"]
+    assert [(p["mode"], p["batch"], p["connections"]) for p in points] == \
+        [("store", 16, 2), ("insert", 16, 1)]
+    for point in points:
+        assert point["rows"] > 0 and point["rows"] == point["batches"] * 16, point
