@@ -13,6 +13,7 @@
 #include <string>
 #include <utility>
 
+#include "core/runtime/deferred_wakes.h"
 #include "storage/migrations.h"
 
 namespace ringcast::storage {
@@ -114,7 +115,11 @@ Admission BatchExecutor::Submit(JobFn run, DoneFn done, Isolation isolation) {
       wake = true;
     }
   }
-  if (wake) write_cv_.notify_one();
+  if (wake) {
+    DeferredWakes::WakeSoon(
+        [](void* executor) { static_cast<BatchExecutor*>(executor)->write_cv_.notify_one(); },
+        this);
+  }
   return Admission::kQueued;
 }
 

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <random>
 
+#include "core/runtime/deferred_wakes.h"
+
 namespace ringcast::storage {
 namespace {
 
@@ -252,10 +254,13 @@ void PgPipeline::Submit(uint32_t lane, std::unique_ptr<PgJob> job) {
     job->Finish(std::move(refusal));
     return;
   }
-  if (wake) {
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
-  }
+  if (wake) DeferredWakes::WakeSoon(&PgPipeline::WakeLoop, this);
+}
+
+void PgPipeline::WakeLoop(void* pipeline) {
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n =
+      write(static_cast<PgPipeline*>(pipeline)->wake_fd_, &one, sizeof one);
 }
 
 void PgPipeline::Stop(milliseconds drain_limit) {
@@ -266,8 +271,7 @@ void PgPipeline::Stop(milliseconds drain_limit) {
       drain_deadline_ = drain_limit == milliseconds::max() ? Clock::time_point::max()
                                                            : Clock::now() + drain_limit;
     }
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+    WakeLoop(this);
     if (thread_.joinable()) thread_.join();
     conns_.clear();
   });

@@ -2,7 +2,8 @@
 //
 // Threads and ownership:
 //   - Submit() may be called from any thread (shards included): it takes a mutex for a vector
-//     push and writes an eventfd only when the loop sleeps. It never waits for the database.
+//     push and writes an eventfd only when the loop sleeps, on a shard once per loop turn
+//     (core/runtime/deferred_wakes.h). It never waits for the database.
 //   - The loop thread owns every PGconn (writers and readers), polls their sockets and the
 //     eventfd with poll(2), sends queued jobs, reads their results and calls PgJob::Finish.
 //   - Finish() runs on the loop thread: it must be cheap (post a Mail) and never block.
@@ -143,6 +144,8 @@ class PgPipeline {
 
   explicit PgPipeline(PgPipelineOptions options, std::span<const PgStatement> statements);
   void Loop();
+  // Writes the eventfd the loop polls; given by Submit through DeferredWakes.
+  static void WakeLoop(void* pipeline);
   void TakeIncoming();
   void ExpireQueued(std::chrono::steady_clock::time_point now, bool stopping_hard);
   void Dispatch(Conn& conn, std::chrono::steady_clock::time_point now);

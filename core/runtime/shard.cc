@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "core/net/listener.h"
+#include "core/runtime/deferred_wakes.h"
 #include "core/runtime/shard_set.h"
 
 namespace ringcast {
@@ -120,6 +121,7 @@ void Shard::RequestStop(bool hurry) {
 }
 
 void Shard::Run() {
+  DeferredWakes wakes;  // The store's wake-ups for this turn's submissions, given before waiting.
   while (!done_) {
     FlushOutgoing();
     for (Connection* conn : release_list_) {
@@ -142,6 +144,7 @@ void Shard::Run() {
     bool own_mail = mail_left_ || !outboxes_[id_].overflow.empty() || last_pass_;
     __kernel_timespec timeout{0, own_mail ? 0 : (quiet_ ? kQuietPollMs : kTickMs) * 1000 * 1000};
     io_uring_cqe* cqe = nullptr;
+    wakes.Flush();
     int rc =
         io_uring_submit_and_wait_timeout(ring_.raw(), &cqe, own_mail ? 0 : 1, &timeout, nullptr);
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
