@@ -42,8 +42,8 @@ struct Message {
   std::string kind;
   std::string body;
   int64_t ts = 0;  // ms
-  // The members it mentions (issue 14): filled by Append, and carried to other nodes with the
-  // message (the message event shows them); empty from every read.
+  // The members it mentions (issue 14), sorted: filled by Append and by every read, and carried
+  // to other nodes with the message (the message event shows them).
   std::vector<int64_t> mentions;
   // The files it carries (issue 15): a JSON array of their metadata as the send wrote it
   // (proto/PROTOCOL.md, "Files"), "" when none. Uploads never change, so it is stored with

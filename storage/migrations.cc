@@ -208,6 +208,15 @@ INSERT INTO meta(key, value)
 VALUES ('schema_v6_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )sql";
 
+// Version 7: a message's mentions, read with the message (history, sync, the conversation list,
+// the mentions list): the mentions table by message.
+constexpr const char* kSchemaV7 = R"sql(
+CREATE INDEX mentions_by_message ON mentions(message_id);
+
+INSERT INTO meta(key, value)
+VALUES ('schema_v7_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kSchemaV1},
     {2, "a sender has read its own messages", kSchemaV2},
@@ -215,6 +224,7 @@ constexpr Migration kMigrations[] = {
     {4, "web push subscriptions, account email, email digests", kSchemaV4},
     {5, "uploads and message attachments", kSchemaV5},
     {6, "indexes for the sweep of orphan uploads", kSchemaV6},
+    {7, "mentions by message", kSchemaV7},
 };
 
 Status Fail(SqliteDb& db, Status status) {

@@ -532,8 +532,9 @@ void PgChatStore::ListConversations(int64_t user, Reply<std::vector<Conversation
           summary.read_seq = row.Int(4);
           summary.members = row.Ints(5);
           if (!row.Null(6)) summary.last_message = row.ReadMessage(6);
-          if (!row.Null(14)) summary.muted_until = row.Int(14);
-          summary.unread_mentions = row.Int(15);
+          constexpr int kAfter = 6 + kPgMessageColumnCount;
+          if (!row.Null(kAfter)) summary.muted_until = row.Int(kAfter);
+          summary.unread_mentions = row.Int(kAfter + 1);
           out.push_back(std::move(summary));
         });
         return Status();

@@ -291,6 +291,11 @@ CREATE INDEX uploads_sha256 ON uploads (sha256);
 CREATE INDEX uploads_thumb_sha256 ON uploads (thumb_sha256);
 )sql";
 
+// Version 8: a message's mentions, read with the message (SQLite's version 7).
+constexpr const char* kPgSchemaV8 = R"sql(
+CREATE INDEX mentions_by_message ON mentions (message_id);
+)sql";
+
 constexpr PgMigration kPgMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kPgSchemaV1},
     {2, "server settings shared by every node (the token signing secret)", kPgSchemaV2},
@@ -299,14 +304,18 @@ constexpr PgMigration kPgMigrations[] = {
     {5, "web push subscriptions, account email, email digests", kPgSchemaV5},
     {6, "uploads and message attachments", kPgSchemaV6},
     {7, "indexes for the sweep of orphan uploads", kPgSchemaV7},
+    {8, "mentions by message", kPgSchemaV8},
 };
 
 // A key of ringcast's own for pg_advisory_xact_lock ('RCST' 'MIGR').
 constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(5927159034712967506)";
 
-// Columns of a message row, in the order ReadPgMessage expects.
-#define RC_MESSAGE_COLUMNS \
-  "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, m.body, m.sent_at, m.attachments"
+// Columns of a message row (kPgMessageColumnCount), in the order Row::ReadMessage expects; the
+// mentioned members through the mentions table's index by message (schema v8).
+#define RC_MESSAGE_COLUMNS                                                                  \
+  "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, m.body, m.sent_at, m.attachments, " \
+  "(SELECT array_agg(mt.user_id ORDER BY mt.user_id) FROM mentions mt "                     \
+  "WHERE mt.message_id = m.id) AS mentioned"
 
 // The conversations a sync covers: those asked for ($2 ids, $3 afters; in the order asked), or
 // every conversation of the user ($1) from the start when nothing was asked for.
@@ -421,8 +430,8 @@ constexpr PgStatement kStatements[] = {
      "    AND seq > mine.after ORDER BY seq LIMIT $4) m"
      "), costed AS (SELECT page.*, sum(cost) OVER (ORDER BY ord, seq ROWS UNBOUNDED PRECEDING) "
      "  - cost AS spent FROM page) "
-     "SELECT ord, id, conversation_id, seq, sender_id, kind, body, sent_at, attachments "
-     "FROM costed "
+     "SELECT ord, id, conversation_id, seq, sender_id, kind, body, sent_at, attachments, "
+     "mentioned FROM costed "
      "WHERE spent < $5 ORDER BY ord, seq"},
     // Locks the batch's conversations in id order, so that concurrent batches (other writer
     // connections, other nodes) never wait for each other in a cycle.

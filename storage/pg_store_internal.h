@@ -27,6 +27,8 @@ static_assert(static_cast<int>(Denial::kNotFound) == 1 &&
               static_cast<int>(Denial::kUnknownUser) == 4 &&
               static_cast<int>(Denial::kTooLarge) == 6);
 
+inline constexpr int kPgMessageColumnCount = 9;
+
 // Reading a row (text format).
 struct Row {
   const PGresult* result;
@@ -48,7 +50,7 @@ struct Row {
     if (!Null(column)) pg::ParseInt8Array(View(column), values);
     return values;
   }
-  // id, conversation_id, seq, sender_id, kind, body, sent_at from `first` on.
+  // The kPgMessageColumnCount columns of RC_MESSAGE_COLUMNS (pg_schema.cc) from `first` on.
   Message ReadMessage(int first) const {
     return Message{.id = Int(first),
                    .conv = Int(first + 1),
@@ -57,6 +59,7 @@ struct Row {
                    .kind = Text(first + 4),
                    .body = Text(first + 5),
                    .ts = Int(first + 6),
+                   .mentions = Ints(first + 8),
                    .attachments = Text(first + 7)};
   }
 };

@@ -5,24 +5,11 @@
 #include <set>
 
 #include "storage/mentions.h"
+#include "storage/sqlite_message_row.h"
 #include "storage/store_metrics.h"
 
 namespace ringcast::storage {
 namespace {
-
-constexpr const char* kMessageColumns =
-    "id, conversation_id, seq, sender_id, kind, body, sent_at, attachments";
-
-Message ReadMessage(Statement& stmt, int first = 0) {
-  return Message{.id = stmt.ColumnInt64(first),
-                 .conv = stmt.ColumnInt64(first + 1),
-                 .seq = stmt.ColumnInt64(first + 2),
-                 .from = stmt.ColumnInt64(first + 3),
-                 .kind = std::string(stmt.ColumnText(first + 4)),
-                 .body = std::string(stmt.ColumnText(first + 5)),
-                 .ts = stmt.ColumnInt64(first + 6),
-                 .attachments = std::string(stmt.ColumnText(first + 7))};
-}
 
 // Members with their watermarks, by user id.
 Status LoadMembers(SqliteDb& db, int64_t conv, std::vector<MemberState>& members) {
@@ -99,7 +86,7 @@ Status ReadPage(Statement& stmt, uint32_t count, uint64_t& bytes_left,
           more = true;
           return Status();
         }
-        messages.push_back(ReadMessage(stmt));
+        messages.push_back(ReadSqliteMessage(stmt, 0));
         bytes_left -= std::min(bytes_left, PageBytes(messages.back()));
         break;
       case StepResult::kDone:
@@ -391,8 +378,9 @@ void SqliteChatStore::ListConversations(int64_t user,
       Kind::kRead,
       [user](SqliteDb& db, std::vector<ConversationSummary>& out) -> Status {
         auto stmt = db.Prepare(
-            "SELECT c.id, c.name, c.is_group, c.last_seq, uc.read_seq, m.id, m.conversation_id, "
-            "m.seq, m.sender_id, m.kind, m.body, m.sent_at, m.attachments, uc.muted_until, "
+            std::string("SELECT c.id, c.name, c.is_group, c.last_seq, uc.read_seq, ") +
+            kSqliteMessageColumns +
+            ", uc.muted_until, "
             "(SELECT count(*) FROM mentions mn WHERE mn.conversation_id = c.id "
             " AND mn.user_id = ?1 AND mn.seq > uc.read_seq) "
             "FROM users_conversations uc JOIN conversations c ON c.id = uc.conversation_id "
@@ -406,9 +394,10 @@ void SqliteChatStore::ListConversations(int64_t user,
           summary.group = row.ColumnInt64(2) != 0;
           summary.last_seq = row.ColumnInt64(3);
           summary.read_seq = row.ColumnInt64(4);
-          if (!row.ColumnIsNull(5)) summary.last_message = ReadMessage(row, 5);
-          if (!row.ColumnIsNull(13)) summary.muted_until = row.ColumnInt64(13);
-          summary.unread_mentions = row.ColumnInt64(14);
+          if (!row.ColumnIsNull(5)) summary.last_message = ReadSqliteMessage(row, 5);
+          constexpr int kAfter = 5 + kSqliteMessageColumnCount;
+          if (!row.ColumnIsNull(kAfter)) summary.muted_until = row.ColumnInt64(kAfter);
+          summary.unread_mentions = row.ColumnInt64(kAfter + 1);
           out.push_back(std::move(summary));
         });
         if (!s.ok()) return s;
@@ -504,12 +493,12 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
           }
           return s;
         }
-        auto original = db.Prepare(std::string("SELECT ") + kMessageColumns +
-                                   " FROM messages WHERE sender_id = ?1 AND client_msg_id = ?2");
+        auto original = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
+                                   " FROM messages m WHERE sender_id = ?1 AND client_msg_id = ?2");
         original->BindInt64(1, message.sender).BindText(2, message.cid);
         s = ForEachSqliteRow(*original, [&](Statement& row) {
           out.duplicate = true;
-          out.message = ReadMessage(row);
+          out.message = ReadSqliteMessage(row, 0);
         });
         if (s.ok() && !out.duplicate) out.denial = Denial::kForbidden;
         return s;
@@ -530,8 +519,8 @@ void SqliteChatStore::History(int64_t conv, int64_t user, int64_t before, PageLi
           out.denial = *exists ? Denial::kForbidden : Denial::kNotFound;
           return Status();
         }
-        auto stmt = db.Prepare(std::string("SELECT ") + kMessageColumns +
-                               " FROM messages WHERE conversation_id = ?1 AND seq < ?2 "
+        auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
+                               " FROM messages m WHERE conversation_id = ?1 AND seq < ?2 "
                                "ORDER BY seq DESC LIMIT ?3");
         stmt->BindInt64(1, conv)
             .BindInt64(2, before > 0 ? before : std::numeric_limits<int64_t>::max())
@@ -573,8 +562,8 @@ void SqliteChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit li
           Result<int64_t> mentions = UnreadMentions(db, ask.conv, user, conv.read_seq);
           if (!mentions.ok()) return mentions.status();
           conv.unread_mentions = *mentions;
-          auto messages = db.Prepare(std::string("SELECT ") + kMessageColumns +
-                                     " FROM messages WHERE conversation_id = ?1 AND seq > ?2 "
+          auto messages = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
+                                     " FROM messages m WHERE conversation_id = ?1 AND seq > ?2 "
                                      "ORDER BY seq LIMIT ?3");
           messages->BindInt64(1, ask.conv)
               .BindInt64(2, ask.after)
@@ -625,11 +614,12 @@ void SqliteChatStore::ReadRange(int64_t conv, int64_t after, uint32_t limit,
   Submit<std::vector<Message>>(
       Kind::kRead,
       [conv, after, limit](SqliteDb& db, std::vector<Message>& out) -> Status {
-        auto stmt = db.Prepare(std::string("SELECT ") + kMessageColumns +
-                               " FROM messages WHERE conversation_id = ?1 AND seq > ?2 "
+        auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
+                               " FROM messages m WHERE conversation_id = ?1 AND seq > ?2 "
                                "ORDER BY seq LIMIT ?3");
         stmt->BindInt64(1, conv).BindInt64(2, after).BindInt64(3, limit);
-        return ForEachSqliteRow(*stmt, [&](Statement& row) { out.push_back(ReadMessage(row)); });
+        return ForEachSqliteRow(*stmt,
+                                [&](Statement& row) { out.push_back(ReadSqliteMessage(row, 0)); });
       },
       std::move(reply));
 }

@@ -6,24 +6,9 @@
 
 #include "storage/mentions.h"
 #include "storage/sqlite_chat_store.h"
+#include "storage/sqlite_message_row.h"
 
 namespace ringcast::storage {
-namespace {
-
-constexpr const char* kColumns =
-    "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, m.body, m.sent_at";
-
-Message ReadRow(Statement& stmt, int first) {
-  return Message{.id = stmt.ColumnInt64(first),
-                 .conv = stmt.ColumnInt64(first + 1),
-                 .seq = stmt.ColumnInt64(first + 2),
-                 .from = stmt.ColumnInt64(first + 3),
-                 .kind = std::string(stmt.ColumnText(first + 4)),
-                 .body = std::string(stmt.ColumnText(first + 5)),
-                 .ts = stmt.ColumnInt64(first + 6)};
-}
-
-}  // namespace
 
 Status StoreMentions(SqliteDb& db, const NewMessage& message, Message& stored) {
   std::set<int64_t> mentioned;
@@ -85,7 +70,7 @@ void SqliteChatStore::ListMentions(int64_t user, int64_t before_id, uint32_t lim
       Kind::kRead,
       [user, before_id, limit](SqliteDb& db, MentionPage& out) -> Status {
         // The primary key (user_id, message_id) serves the order and the cursor.
-        auto stmt = db.Prepare(std::string("SELECT ") + kColumns +
+        auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
                                " FROM mentions mn JOIN messages m ON m.id = mn.message_id "
                                "JOIN users_conversations uc ON uc.conversation_id = "
                                "mn.conversation_id AND uc.user_id = mn.user_id "
@@ -95,7 +80,7 @@ void SqliteChatStore::ListMentions(int64_t user, int64_t before_id, uint32_t lim
             .BindInt64(2, before_id > 0 ? before_id : std::numeric_limits<int64_t>::max())
             .BindInt64(3, int64_t{limit} + 1);
         Status s = ForEachSqliteRow(
-            *stmt, [&](Statement& row) { out.messages.push_back(ReadRow(row, 0)); });
+            *stmt, [&](Statement& row) { out.messages.push_back(ReadSqliteMessage(row, 0)); });
         if (out.messages.size() > limit) {
           out.messages.pop_back();
           out.more = true;
@@ -173,7 +158,7 @@ void SqliteChatStore::DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_
         auto mentions = db.Prepare(
             "SELECT count(*) FROM mentions WHERE conversation_id = ?1 AND user_id = ?2 "
             "AND seq > ?3 AND seq <= ?4");
-        auto latest = db.Prepare(std::string("SELECT ") + kColumns +
+        auto latest = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
                                  ", u.username FROM messages m JOIN users u ON u.id = m.sender_id "
                                  "WHERE m.conversation_id = ?1 AND m.seq = ?2");
         for (DueNotification& item : out) {
@@ -188,8 +173,8 @@ void SqliteChatStore::DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_
           latest->Reset();
           latest->BindInt64(1, item.conv).BindInt64(2, item.covered_seq);
           s = ForEachSqliteRow(*latest, [&](Statement& row) {
-            item.latest = ReadRow(row, 0);
-            item.latest_sender_name = std::string(row.ColumnText(7));
+            item.latest = ReadSqliteMessage(row, 0);
+            item.latest_sender_name = std::string(row.ColumnText(kSqliteMessageColumnCount));
           });
           if (!s.ok()) return s;
         }

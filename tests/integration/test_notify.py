@@ -315,6 +315,47 @@ def test_mentions_events_counts_and_listing(server_factory, receiver):
     assert api.request("GET", "/api/mentions?limit=0", token=bob.token).status == 400
 
 
+def test_messages_read_back_carry_their_mentions(server_factory, receiver):
+    """History, sync, the conversation list and the mentions list show a message as its live
+    event did: `mentions` sorted, absent when none. Reads once carried none at all."""
+    srv = server_factory(*notify_args(receiver))
+    api = Api(srv.port)
+    alice, bob, carol = api.new_users(3, "back")
+    conv = api.group(alice, [bob, carol], "read back")
+
+    async def live():
+        b = await ChatConn.connect(srv.port, bob.token, name="bob")
+        await b.hello()
+        await asyncio_to_thread(functools.partial(
+            send_and_leave, srv.port, alice, conv, [f"@{carol.name} and @{bob.name}"]))
+        first = await b.wait_message(conv)
+        await asyncio_to_thread(functools.partial(
+            send_and_leave, srv.port, alice, conv, ["nobody named"]))
+        second = await b.wait_message(conv, lambda e: e["seq"] == first["seq"] + 1)
+        await b.close()
+        return first, second
+    first, second = run_async(live(), 30)
+    assert first["mentions"] == sorted([bob.id, carol.id]), first
+    assert "mentions" not in second, second
+
+    def shown(message: dict) -> dict:
+        return {k: message[k] for k in ("seq", "body", "mentions") if k in message}
+    expected = [shown(first), shown(second)]
+    assert [shown(m) for m in api.all_messages(bob, conv)] == expected
+    assert shown(api.conversation(bob, conv)["last_message"]) == expected[1]
+    listed = api.ok("GET", "/api/mentions", token=carol.token)["mentions"]
+    assert [shown(m) for m in listed] == expected[:1]
+
+    async def sync():
+        c = await ChatConn.connect(srv.port, carol.token, name="carol")
+        await c.hello()
+        ev = await c.call({"type": "sync", "convs": {str(conv): 0}}, "sync")
+        await c.close()
+        return ev
+    synced = run_async(sync(), 20)["convs"][0]["messages"]
+    assert [shown(m) for m in synced] == expected
+
+
 def test_mute_notifies_only_mentions(server_factory, receiver):
     srv = server_factory(*notify_args(receiver))
     api = Api(srv.port)

@@ -334,8 +334,9 @@ def test_gif_and_webp_thumbnails(shared_server, api):
 
 
 def test_attachments_in_messages_grant_members_access(shared_server, api):
-    """Both stores: `send` with attachments (only the sender's own uploads), the message event
-    and history carry their metadata, and membership of the conversation grants access."""
+    """Both stores: `send` with attachments (only the sender's own uploads), the message event,
+    history and the mentions list carry their metadata, and membership of the conversation
+    grants access."""
     port = shared_server.port
     a, b, c = api.new_users(3, "at")
     conv = api.direct(a, b)
@@ -355,7 +356,7 @@ def test_attachments_in_messages_grant_members_access(shared_server, api):
             refused = await wa.wait_for(lambda e: e.get("cid") == "bad", TIMEOUT, "bad's answer")
             start = wb.mark()
             await wa.send_json({"type": "send", "conv": conv, "cid": "ok", "body": "look",
-                                "attachments": [rec["id"]]})
+                                "mentions": [b.id], "attachments": [rec["id"]]})
             ack = await wa.wait_for(lambda e: e.get("cid") == "ok", TIMEOUT, "ok's ack")
             msg = await wb.wait_type("message", start=start, conv=conv)
             return refused, ack, msg
@@ -377,6 +378,9 @@ def test_attachments_in_messages_grant_members_access(shared_server, api):
     assert download(port, rec["url"], c.token)[0] == 404
     history = api.messages(b, conv).json["messages"]
     assert history[0]["attachments"] == msg["attachments"]
+    # The mentions list shows the message whole (on SQLite it once left the files out).
+    [mentioned] = api.ok("GET", "/api/mentions", token=b.token)["mentions"]
+    assert mentioned["attachments"] == msg["attachments"] and mentioned["mentions"] == [b.id]
 
 
 def test_access_non_member_404_and_signed_urls(server_factory):

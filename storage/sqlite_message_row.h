@@ -1,0 +1,48 @@
+// A message as every SQLite read selects it: the columns (the messages table aliased `m`) and
+// their reader, shared by the chat and the notify stores so that every read carries the same
+// fields (proto/PROTOCOL.md: a message read back is the message event as it was sent).
+#pragma once
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/chat_store.h"
+#include "storage/sqlite_db.h"
+
+namespace ringcast::storage {
+
+// The mentioned members come from the mentions table through its index by message (schema v7),
+// as "id,id,..." or NULL.
+inline constexpr const char* kSqliteMessageColumns =
+    "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, m.body, m.sent_at, m.attachments, "
+    "(SELECT group_concat(mt.user_id) FROM mentions mt WHERE mt.message_id = m.id)";
+inline constexpr int kSqliteMessageColumnCount = 9;
+
+inline Message ReadSqliteMessage(Statement& stmt, int first) {
+  Message message{.id = stmt.ColumnInt64(first),
+                  .conv = stmt.ColumnInt64(first + 1),
+                  .seq = stmt.ColumnInt64(first + 2),
+                  .from = stmt.ColumnInt64(first + 3),
+                  .kind = std::string(stmt.ColumnText(first + 4)),
+                  .body = std::string(stmt.ColumnText(first + 5)),
+                  .ts = stmt.ColumnInt64(first + 6),
+                  .attachments = std::string(stmt.ColumnText(first + 7))};
+  if (!stmt.ColumnIsNull(first + 8)) {
+    const std::string_view ids = stmt.ColumnText(first + 8);
+    for (size_t at = 0; at < ids.size();) {
+      int64_t id = 0;
+      const auto [end, error] = std::from_chars(ids.data() + at, ids.data() + ids.size(), id);
+      if (error != std::errc()) break;
+      message.mentions.push_back(id);
+      at = static_cast<size_t>(end - ids.data()) + 1;  // Past the comma.
+    }
+    std::sort(message.mentions.begin(), message.mentions.end());  // group_concat has no order.
+  }
+  return message;
+}
+
+}  // namespace ringcast::storage
