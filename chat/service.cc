@@ -198,7 +198,9 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
     return nullptr;
   }
   // Uploaded files (chat/upload_api.h); what a crash left half-written is removed here.
-  if (std::string problem = PrepareFileStore(UploadFilesDir(config), UploadTempDir(config));
+  std::vector<std::string> put_back;  // Files a sweep had moved aside (chat/upload_sweeper.h).
+  if (std::string problem =
+          PrepareFileStore(UploadFilesDir(config), UploadTempDir(config), &put_back);
       !problem.empty()) {
     std::fprintf(stderr, "ringcast: cannot prepare the file store: %s\n", problem.c_str());
     return nullptr;
@@ -240,7 +242,8 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
         *service->store_,
         UploadSweepOptions{.ttl = std::chrono::seconds(config.upload_orphan_ttl_s),
                            .files_dir = UploadFilesDir(config),
-                           .temp_dir = UploadTempDir(config)});
+                           .temp_dir = UploadTempDir(config),
+                           .recheck = std::move(put_back)});
     service->upload_sweeper_->Start();
   }
   return service;

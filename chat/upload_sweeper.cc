@@ -44,6 +44,10 @@ bool UploadSweeper::Pass() {
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.ttl).count();
   // Upload times are wall-clock (they are compared with other nodes' and kept across restarts).
   const int64_t cutoff = WallMs() - ttl_ms - std::min<int64_t>(ttl_ms, 60'000);
+  if (!rechecked_) {
+    rechecked_ = true;
+    if (!options_.recheck.empty()) RemoveUnnamed(options_.recheck);
+  }
   size_t swept = 0;
   for (;;) {
     if (thread_.stopping()) return false;
@@ -70,10 +74,12 @@ void UploadSweeper::RemoveFiles(const std::vector<storage::UploadRecord>& delete
     named.insert(record.sha256);
     if (!record.thumb_sha256.empty()) named.insert(record.thumb_sha256);
   }
-  auto unreferenced = storage::AwaitReply<std::vector<std::string>>([&](auto reply) {
-    store_.UnreferencedFiles(std::vector<std::string>(named.begin(), named.end()),
-                             std::move(reply));
-  });
+  RemoveUnnamed(std::vector<std::string>(named.begin(), named.end()));
+}
+
+void UploadSweeper::RemoveUnnamed(std::vector<std::string> hashes) {
+  auto unreferenced = storage::AwaitReply<std::vector<std::string>>(
+      [&](auto reply) { store_.UnreferencedFiles(std::move(hashes), std::move(reply)); });
   if (!unreferenced.ok()) return;  // Files kept: a leak of bytes, never a loss.
   std::vector<std::string> moved;
   for (const std::string& hash : *unreferenced) {

@@ -17,8 +17,9 @@
 //   record was written before its file is committed, chat/http_api_uploads.cc) is linked
 //   back, otherwise the renamed file is removed. Between the two a download of that new upload
 //   may find no file (404) for the time of one store read. A crash in between leaves
-//   <temp>/<sha256>.swept, which the next start does not remove (unlike *.part: it may be the
-//   only copy of bytes named again); an operator may link it back or delete it.
+//   <temp>/<sha256>.swept: the next start puts it back (PrepareFileStore; it may be the only
+//   copy of bytes named again), and that process's first pass asks the store about it as
+//   about any other file (`recheck`).
 #pragma once
 
 #include <chrono>
@@ -32,9 +33,10 @@
 namespace ringcast::chat {
 
 struct UploadSweepOptions {
-  std::chrono::seconds ttl{86400};  // --upload-orphan-ttl (> 0).
-  std::string files_dir;            // UploadFilesDir.
-  std::string temp_dir;             // UploadTempDir: same filesystem, this process's own.
+  std::chrono::seconds ttl{86400};   // --upload-orphan-ttl (> 0).
+  std::string files_dir;             // UploadFilesDir.
+  std::string temp_dir;              // UploadTempDir: same filesystem, this process's own.
+  std::vector<std::string> recheck;  // Hashes PrepareFileStore put back: the first pass decides.
 };
 
 class UploadSweeper {
@@ -53,12 +55,15 @@ class UploadSweeper {
   bool Pass();  // false: stopping.
   // Removes the files of `deleted` that no upload names any more.
   void RemoveFiles(const std::vector<storage::UploadRecord>& deleted);
+  // Removes the files of these hashes that no upload names.
+  void RemoveUnnamed(std::vector<std::string> hashes);
 
   storage::ChatStore& store_;
   const UploadSweepOptions options_;
   // Uploads created before this (ms) were looked at by an earlier pass: each pass looks from
   // a minute before its predecessor's cutoff (rows written late, clocks a little apart).
   int64_t scanned_to_ = 0;
+  bool rechecked_ = false;  // options_.recheck was looked at.
   PeriodicThread thread_;
 };
 

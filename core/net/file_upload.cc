@@ -310,25 +310,47 @@ std::string CommitStoredFile(const std::string& files_dir, int fd, const std::st
   return {};
 }
 
-std::string PrepareFileStore(const std::string& files_dir, const std::string& temp_dir) {
+std::string PrepareFileStore(const std::string& files_dir, const std::string& temp_dir,
+                             std::vector<std::string>* restored) {
   for (const std::string& dir : {files_dir, files_dir + "/tmp", temp_dir}) {
     if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
       return std::string("mkdir ").append(dir).append(": ").append(std::strerror(errno));
     }
   }
-  const std::string& tmp = temp_dir;
-  DIR* listing = opendir(tmp.c_str());
+  DIR* listing = opendir(temp_dir.c_str());
   if (listing == nullptr) {
-    return std::string("opendir ").append(tmp).append(": ").append(std::strerror(errno));
+    return std::string("opendir ").append(temp_dir).append(": ").append(std::strerror(errno));
   }
+  static constexpr std::string_view kSwept = ".swept";
   size_t removed = 0;
   while (dirent* entry = readdir(listing)) {
     const std::string_view name = entry->d_name;
-    if (!name.ends_with(".part")) continue;
-    if (unlinkat(dirfd(listing), entry->d_name, 0) == 0) ++removed;
+    if (name.ends_with(".part")) {
+      if (unlinkat(dirfd(listing), entry->d_name, 0) == 0) ++removed;
+      continue;
+    }
+    if (!name.ends_with(kSwept)) continue;
+    const std::string hash(name.substr(0, name.size() - kSwept.size()));
+    if (hash.size() != 64 || hash.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      continue;
+    }
+    // The only copy of bytes an upload may name again: back in place (EEXIST: stored anew).
+    const std::string path = StoredFilePath(files_dir, hash);
+    mkdir(path.substr(0, path.rfind('/')).c_str(), 0700);
+    if (linkat(dirfd(listing), entry->d_name, AT_FDCWD, path.c_str(), 0) != 0 && errno != EEXIST) {
+      RC_LOG(kWarn, "uploads: cannot put %s/%s back at %s: %s", temp_dir.c_str(), entry->d_name,
+             path.c_str(), std::strerror(errno));
+      continue;
+    }
+    unlinkat(dirfd(listing), entry->d_name, 0);
+    if (restored) restored->push_back(hash);
   }
   closedir(listing);
   if (removed > 0) RC_LOG(kInfo, "uploads: removed %zu partial uploads left by a crash", removed);
+  if (restored && !restored->empty()) {
+    RC_LOG(kInfo, "uploads: put back %zu files a sweep had moved aside when it stopped",
+           restored->size());
+  }
   return {};
 }
 

@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/net/body_stream.h"
 #include "core/net/http_exchange.h"
@@ -132,9 +133,12 @@ std::string CommitStoredFile(const std::string& files_dir, int fd, const std::st
 // The path of stored bytes.
 std::string StoredFilePath(const std::string& files_dir, const std::string& sha256);
 // At start (main thread): creates <files_dir> and `temp_dir` (this process's own, below
-// <files_dir>/tmp: nodes sharing <files_dir> never touch each other's), and removes what a crash
-// left in `temp_dir` (partial uploads never become visible: they are only renamed once complete).
+// <files_dir>/tmp: nodes sharing <files_dir> never touch each other's), and clears what a crash
+// left in `temp_dir`: partial uploads are removed (they never became visible: they are only
+// renamed once complete); files a sweep had moved aside (<sha256>.swept, chat/upload_sweeper.h)
+// are put back in place, their hashes appended to *restored, for the sweep to decide again.
 // Empty on success, else why.
-std::string PrepareFileStore(const std::string& files_dir, const std::string& temp_dir);
+std::string PrepareFileStore(const std::string& files_dir, const std::string& temp_dir,
+                             std::vector<std::string>* restored);
 
 }  // namespace ringcast

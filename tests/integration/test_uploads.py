@@ -10,6 +10,7 @@ the engine and the file store, on SQLite only."""
 from __future__ import annotations
 
 import asyncio
+import glob
 import hashlib
 import http.client
 import io
@@ -507,6 +508,55 @@ def test_orphan_uploads_are_swept(server_factory):
 
 
 @SQLITE_ONLY
+@pytest.mark.slow  # Waits for the first sweep (1 s after start): debug build only.
+def test_files_a_sweep_had_moved_aside_are_put_back_at_restart(server_factory):
+    """A sweep moves a file aside, asks the store again, then removes it or puts it back; a
+    process that dies in between leaves <temp>/<sha256>.swept. The next start puts it back (it
+    may be the only copy of bytes an upload names), and its first sweep removes it when no
+    upload names it. Before, such a file stayed aside and its upload answered 404 for good."""
+    srv = server_factory(*chat_args(upload_orphan_ttl=1))
+    api = Api(srv.port)
+    a, b = api.new_users(2, "aside")
+    conv = api.direct(a, b)
+    kept = _pattern(3000, 51)
+    status, _, body = upload_raw(srv.port, a.token, kept, len(kept))
+    assert status == 201, body
+    rec = json.loads(body)
+
+    async def attach():
+        ws = await ChatConn.connect(srv.port, a.token)
+        try:
+            await ws.send_json({"type": "send", "conv": conv, "cid": "c", "body": "file",
+                                "attachments": [rec["id"]]})
+            ack = await ws.wait_for(lambda e: e.get("cid") == "c", TIMEOUT, "the ack")
+            assert ack["type"] == "ack", ack
+        finally:
+            await ws.ws.close()
+    run_async(attach(), 30)
+    srv.stop()
+
+    files = os.path.join(str(srv.data_dir), "files")
+    [temp_dir] = [d for d in glob.glob(os.path.join(files, "tmp", "*")) if os.path.isdir(d)]
+    kept_hash = hashlib.sha256(kept).hexdigest()
+    kept_path = os.path.join(files, kept_hash[:2], kept_hash[2:])
+    os.rename(kept_path, os.path.join(temp_dir, kept_hash + ".swept"))
+    unnamed = _pattern(2000, 52)
+    unnamed_hash = hashlib.sha256(unnamed).hexdigest()
+    with open(os.path.join(temp_dir, unnamed_hash + ".swept"), "wb") as f:
+        f.write(unnamed)
+
+    srv.start()
+    assert not glob.glob(os.path.join(temp_dir, "*.swept"))
+    status, _, got = download(srv.port, rec["url"], b.token)
+    assert status == 200 and got == kept
+    unnamed_path = os.path.join(files, unnamed_hash[:2], unnamed_hash[2:])
+    deadline = time.monotonic() + 10
+    while os.path.exists(unnamed_path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(unnamed_path), "the first sweep kept a file no upload names"
+    assert os.path.exists(kept_path) and download(srv.port, rec["url"], b.token)[0] == 200
+
+
 @pytest.mark.slow  # Waits past a 2 s --idle-timeout: debug build only.
 def test_download_to_a_client_that_stops_reading_is_closed(server_factory):
     """A client that asks for a file and then reads nothing is disconnected after
