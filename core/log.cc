@@ -159,6 +159,7 @@ struct Logger {
   std::atomic<uint32_t> sleeping{0};  // 1 while the logger waits: a producer wakes it.
   std::atomic<bool> stop{false};
   int access_fd = -1;
+  std::string access_path;  // When the access log is a file: reopened by ReopenAccessLog.
 };
 std::atomic<Logger*> g_logger{nullptr};
 // A stopped logger, kept (never freed, see StartLogging) and reachable, so that leak checkers
@@ -267,6 +268,7 @@ bool StartLogging(const LogOptions& options, std::string* error) {
   // Never freed: a thread that read the pointer just before StopLogging may still push.
   auto* logger = new Logger(options.buffer_lines);
   logger->access_fd = access_fd;
+  if (access_fd != STDERR_FILENO) logger->access_path = options.access_log;
   g_access_fd = access_fd;
   logger->thread = std::thread(RunLogger, logger);
   g_logger.store(logger, std::memory_order_release);
@@ -285,6 +287,23 @@ void StopLogging() {
   // Lines pushed by threads that took the pointer before the exchange above.
   LogPump(logger->buffer, WriteStream, nullptr).Drain();
   g_stopped_logger = logger;
+}
+
+bool ReopenAccessLog(std::string* error) {
+  Logger* logger = g_logger.load(std::memory_order_acquire);
+  if (logger == nullptr || logger->access_fd < 0 || logger->access_path.empty()) return true;
+  const int fresh =
+      ::open(logger->access_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fresh < 0) {
+    *error = "cannot open " + logger->access_path + ": " + strerror(errno);
+    return false;
+  }
+  // The writer keeps its descriptor number: dup2 swaps the file behind it in one step, so a
+  // line goes whole to the old file or whole to the new one.
+  const bool swapped = ::dup2(fresh, logger->access_fd) >= 0;
+  if (!swapped) *error = "dup2: " + std::string(strerror(errno));
+  ::close(fresh);
+  return swapped;
 }
 
 bool AccessLogEnabled() {

@@ -46,6 +46,10 @@ bool StartLogging(const LogOptions& options, std::string* error);
 // exit() too.
 void StopLogging();
 bool AccessLogEnabled();
+// SIGHUP (core/runtime/shard_set.cc): the access log file is opened again by its name, so that
+// rotation may rename it and a new one starts; nothing when it is off or stderr. False (with
+// *error) when it cannot be opened: the old file is kept.
+bool ReopenAccessLog(std::string* error);
 
 // One RC_LOG call site: where it is, and its rate limit for each shard (index shard + 1; 0 for
 // threads that are not shards). Constant-initialized, so a function-local static costs no guard.

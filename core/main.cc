@@ -14,8 +14,8 @@
 
 int main(int argc, char** argv) {
   // First, before the store starts its threads: they inherit the mask, so only the main thread
-  // (ShardSet::Run) ever takes SIGINT/SIGTERM.
-  ringcast::ShardSet::BlockShutdownSignals();
+  // (ShardSet::Run) ever takes SIGINT/SIGTERM/SIGHUP.
+  ringcast::ShardSet::BlockHandledSignals();
   ringcast::Config config;
   int status = ringcast::ParseConfig(argc, argv, &config);
   if (status >= 0) return status;

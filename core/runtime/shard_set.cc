@@ -17,18 +17,33 @@ namespace ringcast {
 namespace {
 constexpr size_t kMailboxCapacity = 4096;
 
-sigset_t ShutdownSignals() {
+// Taken by the main thread with sigwait: SIGINT and SIGTERM stop the server, SIGHUP reopens the
+// access log (log rotation).
+sigset_t HandledSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   return signals;
+}
+
+// SIGHUP: true when `signal_number` was one (and has been handled).
+bool HandledReopen(int signal_number) {
+  if (signal_number != SIGHUP) return false;
+  std::string error;
+  if (ReopenAccessLog(&error)) {
+    if (AccessLogEnabled()) RC_LOG(kInfo, "received SIGHUP: access log reopened");
+  } else {
+    RC_LOG(kError, "received SIGHUP: the access log stays where it was: %s", error.c_str());
+  }
+  return true;
 }
 
 }  // namespace
 
-void ShardSet::BlockShutdownSignals() {
-  sigset_t signals = ShutdownSignals();
+void ShardSet::BlockHandledSignals() {
+  sigset_t signals = HandledSignals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 }
@@ -47,8 +62,8 @@ ShardSet::~ShardSet() = default;
 int ShardSet::Run() {
   // Normally done by main() before any thread exists; repeated here for other embedders (it
   // only covers threads started from now on).
-  BlockShutdownSignals();
-  const sigset_t signals = ShutdownSignals();
+  BlockHandledSignals();
+  const sigset_t signals = HandledSignals();
 
   // OpenSSL initialises itself on first use; do it now rather than in the first handshake.
   ws::ComputeAcceptKey("dGhlIHNhbXBsZSBub25jZQ==");
@@ -108,7 +123,9 @@ int ShardSet::Run() {
          config_.raw_channels ? "on" : "off");
 
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  do {
+    sigwait(&signals, &signal_number);
+  } while (HandledReopen(signal_number));
   RC_LOG(kInfo, "received %s, shutting down (up to %u s)", strsignal(signal_number),
          config_.shutdown_timeout_s);
   auto deadline =
@@ -126,7 +143,7 @@ int ShardSet::Run() {
   while (running.load(std::memory_order_acquire) > 0) {
     timespec poll{0, 100 * 1000 * 1000};
     signal_number = sigtimedwait(&signals, nullptr, &poll);
-    if (signal_number <= 0) continue;
+    if (signal_number <= 0 || HandledReopen(signal_number)) continue;
     if (hurried) {
       RC_LOG(kWarn, "received %s again: already closing every connection",
              strsignal(signal_number));

@@ -29,11 +29,11 @@ class ShardSet {
   ShardSet(const Config& config, AppFactory factory);
   ~ShardSet();
 
-  // Blocks SIGINT and SIGTERM in the calling thread (and every thread it starts afterwards)
-  // and ignores SIGPIPE. main() calls it first, before anything starts a thread (the store's),
-  // so that only Run() ever takes those signals: a thread with them unblocked would die of the
-  // default action on a second SIGTERM during a graceful shutdown.
-  static void BlockShutdownSignals();
+  // Blocks SIGINT, SIGTERM and SIGHUP in the calling thread (and every thread it starts
+  // afterwards) and ignores SIGPIPE. main() calls it first, before anything starts a thread (the
+  // store's), so that only Run() ever takes those signals: a thread with them unblocked would
+  // die of the default action on a second SIGTERM during a graceful shutdown, or on a SIGHUP.
+  static void BlockHandledSignals();
 
   // Runs until SIGINT/SIGTERM and a graceful shutdown; returns the process exit status. A
   // second signal during the shutdown closes the remaining connections at once (logged); the

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import time
 
@@ -112,6 +113,29 @@ def test_access_log_file_text_with_chat_user(ringcast_bin, tmp_path):
     fields = dict(f.split("=", 1) for f in ws_line.split()[3:])
     assert (fields["path"], fields["user"]) == ("/ws", str(user))
     assert int(fields["messages_in"]) >= 1 and int(fields["messages_out"]) >= 1
+
+
+def test_sighup_reopens_the_access_log_for_rotation(ringcast_bin, tmp_path):
+    """Rotation by rename: after SIGHUP the server writes to a new file of the same name, the
+    renamed one keeps what came before, and the server serves on. Before, SIGHUP killed it."""
+    access = tmp_path / "access.log"
+    srv = RingcastServer(ringcast_bin, [*FAST_ARGS, "--access-log", access],
+                         log_dir=tmp_path).start()
+    try:
+        api = Api(srv.port)
+        assert api.request("GET", "/health").status == 200
+        wait_for(lambda: "path=/health" in access.read_text())
+        rotated = tmp_path / "access.log.1"
+        access.rename(rotated)
+        srv.send_signal(signal.SIGHUP)
+        wait_for(lambda: access.exists() and "access log reopened" in srv.stderr_text())
+        assert api.request("GET", "/after-rotation").status == 404
+        wait_for(lambda: "path=/after-rotation" in access.read_text())
+    finally:
+        assert srv.finish() is None
+    assert "path=/health" not in access.read_text()
+    assert "path=/health" in rotated.read_text()
+    assert "path=/after-rotation" not in rotated.read_text()
 
 
 def test_failed_start_is_logged_in_json(ringcast_bin, tmp_path):
