@@ -127,8 +127,9 @@ void HttpApi::OnRequest(HttpExchange& exchange) {
   }
 }
 
-std::optional<HttpApi::Authenticated> HttpApi::Authenticate(const http::Request& request,
+std::optional<HttpApi::Authenticated> HttpApi::Authenticate(HttpExchange& exchange,
                                                             bool allow_query, std::string* error) {
+  const http::Request& request = exchange.request();
   std::string_view token;
   std::string_view header = request.Find("Authorization");
   if (header.data() != nullptr) {
@@ -156,12 +157,13 @@ std::optional<HttpApi::Authenticated> HttpApi::Authenticate(const http::Request&
     *error = "token revoked";
     return std::nullopt;
   }
+  exchange.SetAccessLogUser(std::to_string(verified.claims.user_id));
   return Authenticated{verified.claims.user_id, verified.claims.jti, verified.claims.exp};
 }
 
 bool HttpApi::RequireAuth(HttpExchange& exchange, Authenticated* auth) {
   std::string error;
-  auto result = Authenticate(exchange.request(), false, &error);
+  auto result = Authenticate(exchange, false, &error);
   if (!result) {
     exchange.RespondError(401, error, "WWW-Authenticate: Bearer\r\n");
     return false;
@@ -577,7 +579,7 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
 
 void HttpApi::HandleWebSocket(HttpExchange& exchange) {
   std::string error;
-  auto auth = Authenticate(exchange.request(), true, &error);
+  auto auth = Authenticate(exchange, true, &error);
   if (!auth) return exchange.RespondError(401, error, "WWW-Authenticate: Bearer\r\n");
   if (exchange.Upgrade(&ws_handler_)) {
     sessions_.Open(exchange.connection(), auth->user, std::move(auth->jti));

@@ -57,7 +57,9 @@ class HttpApi {
     int64_t exp = 0;
   };
 
-  std::optional<Authenticated> Authenticate(const http::Request& request, bool allow_query,
+  // The request's bearer token (or ?token= when `allow_query`), verified and not revoked; the
+  // user goes to the access log's line of this exchange.
+  std::optional<Authenticated> Authenticate(HttpExchange& exchange, bool allow_query,
                                             std::string* error);
   void AnswerStoreFailure(const DeferredHttp& deferred, const storage::Status& status);
 

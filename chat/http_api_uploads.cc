@@ -241,7 +241,7 @@ bool UploadApi::SignatureValid(std::string_view id, std::string_view exp_text,
 void UploadApi::HandleUpload(HttpExchange& exchange) {
   const http::Request& request = exchange.request();
   std::string error;
-  auto auth = http_api_.Authenticate(request, false, &error);
+  auto auth = http_api_.Authenticate(exchange, false, &error);
   if (!auth) return exchange.RespondError(401, error, "WWW-Authenticate: Bearer\r\n");
   const std::string_view content_type = request.Find("Content-Type");
   std::optional<std::string> boundary;
@@ -437,7 +437,7 @@ void UploadApi::StoreUpload(const DeferredHttp& deferred, storage::UploadRecord 
 
 void UploadApi::HandleRecord(HttpExchange& exchange, std::string_view id) {
   std::string error;
-  auto auth = http_api_.Authenticate(exchange.request(), false, &error);
+  auto auth = http_api_.Authenticate(exchange, false, &error);
   if (!auth) return exchange.RespondError(401, error, "WWW-Authenticate: Bearer\r\n");
   if (!ValidId(id)) return exchange.RespondError(404, "not found");
   const DeferredHttp deferred = exchange.Defer();
@@ -482,7 +482,7 @@ void UploadApi::HandleFile(HttpExchange& exchange, std::string_view rest) {
     ParseInt64(*exp, &ask.signed_exp);
   } else {
     std::string error;
-    auto auth = http_api_.Authenticate(request, true, &error);
+    auto auth = http_api_.Authenticate(exchange, true, &error);
     if (!auth) return exchange.RespondError(401, error, "WWW-Authenticate: Bearer\r\n");
     user = auth->user;
   }

@@ -43,6 +43,9 @@ class HttpExchange {
   // "other".
   void SetRoute(std::string_view route) { route_ = route; }
   std::string_view route() const { return route_; }
+  // Who made the request, as the access log's `user` shows it (the chat's user id, once its
+  // token is verified).
+  void SetAccessLogUser(std::string user) { access_log_user_ = std::move(user); }
   int status() const { return status_; }  // Of the answer, once answered (101: upgraded).
 
   // `extra_headers` are whole lines, each ending in "\r\n". The answer to a HEAD request has
@@ -92,6 +95,7 @@ class HttpExchange {
   BodySink* sink_ = nullptr;   // StreamBody's.
   bool body_pending_ = false;  // A streamed request whose body has not all arrived.
   std::string_view route_ = "other";
+  std::string access_log_user_;
   int status_ = 0;
   Outcome outcome_ = Outcome::kNone;
 };

@@ -70,6 +70,7 @@ void AccessLog::OnAnswer(uint32_t slot, uint32_t generation, int status, uint64_
       .Add("client", OrDash(entry->address))
       .Add("method", entry->method)
       .Add("path", entry->path)
+      .Add("user", OrDash(entry->user))
       .Add("status", static_cast<uint64_t>(status))
       .AddMillis("duration_ms", MonotonicNs() - entry->start_ns)
       .Add("bytes_in", entry->request_bytes)

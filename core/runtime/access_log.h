@@ -7,11 +7,12 @@
 // whose generation moved on (a late event of a closed connection) is ignored.
 //
 // HTTP line (event "access.http"): client, method, path (never the query: it may carry a token),
-// status, duration_ms (request complete → answer queued), bytes_in (head + body), bytes_out
-// (the answer). WebSocket line (event "access.ws"): client, path, user (when the route knows
-// it: the chat's user id), duration_ms (upgrade request → connection released), messages_in /
-// messages_out (data messages), bytes_in / bytes_out (on the socket during the session),
-// close_code (the first close frame's, either side's; 1006 when none was exchanged), closed_by.
+// user (HttpExchange::SetAccessLogUser: the chat's user id once its token is verified), status,
+// duration_ms (request complete → answer queued), bytes_in (head + body), bytes_out (the answer).
+// WebSocket line (event "access.ws"): client, path, user (when the route knows it: the chat's user
+// id), duration_ms (upgrade request → connection released), messages_in / messages_out (data
+// messages), bytes_in / bytes_out (on the socket during the session), close_code (the first close
+// frame's, either side's; 1006 when none was exchanged), closed_by.
 #pragma once
 
 #include <cstdint>

@@ -73,6 +73,9 @@ void Shard::HandleHttp(Connection& conn, std::span<uint8_t> data) {
     app_->OnRequest(exchange);
     in_request_ = false;
     if (!exchange.answered()) exchange.RespondError(500, "no handler answered");
+    if (access_log_ && !exchange.access_log_user_.empty()) {  // Deferred answers use it too.
+      access_log_->OnUser(conn.slot_, conn.generation_, std::move(exchange.access_log_user_));
+    }
     if (exchange.outcome_ != HttpExchange::Outcome::kDeferred) {
       stats_.CountRequest(exchange.route(), exchange.status());
       if (access_log_) {

@@ -99,7 +99,9 @@ def test_access_log_file_text_with_chat_user(ringcast_bin, tmp_path):
                 await ws.send(json.dumps({"type": "ping", "id": 1}))
                 await ws.recv()
         asyncio.run(asyncio.wait_for(session(), 15))
-        text = wait_for(lambda: "access.ws" in access.read_text() and access.read_text())
+        assert api.request("GET", "/api/conversations", token=token).status == 200
+        text = wait_for(lambda: "access.ws" in access.read_text()
+                        and "path=/api/conversations" in access.read_text() and access.read_text())
     finally:
         assert srv.finish() is None
     assert token not in text and token not in srv.stderr_text()
@@ -109,6 +111,10 @@ def test_access_log_file_text_with_chat_user(ringcast_bin, tmp_path):
     fields = dict(f.split("=", 1) for f in login_line.split()[3:])
     assert login_line.split()[1:3] == ["info", "access.http"]
     assert (fields["method"], fields["status"], fields["client"]) == ("POST", "200", "127.0.0.1")
+    assert fields["user"] == "-"  # No token yet.
+    api_line = next(line for line in lines if "path=/api/conversations" in line)
+    fields = dict(f.split("=", 1) for f in api_line.split()[3:])
+    assert (fields["user"], fields["status"]) == (str(user), "200")
     ws_line = next(line for line in lines if "access.ws" in line)
     fields = dict(f.split("=", 1) for f in ws_line.split()[3:])
     assert (fields["path"], fields["user"]) == ("/ws", str(user))
