@@ -20,12 +20,6 @@ constexpr std::string_view kReady = "/ready";
 constexpr std::string_view kCluster = "/api/cluster";
 constexpr std::string_view kJson = "application/json";
 
-bool AllowGet(HttpExchange& exchange) {
-  if (exchange.request().method == http::Method::kGet) return true;
-  exchange.RespondError(405, "method not allowed", "Allow: GET\r\n");
-  return false;
-}
-
 // Whether the request bears `token` (compared in constant time: it guards operator data).
 bool BearsToken(const http::Request& request, const std::string& token) {
   constexpr std::string_view kBearer = "Bearer ";
@@ -45,7 +39,7 @@ bool OpsApi::Serves(std::string_view path) { return path == kReady || path == kC
 
 void OpsApi::OnRequest(HttpExchange& exchange) {
   exchange.SetRoute(exchange.request().path == kReady ? "/ready" : "/api/cluster");
-  if (!AllowGet(exchange)) return;
+  if (!exchange.AllowGetOrHead()) return;
   if (exchange.request().path == kReady) return HandleReady(exchange);
   HandleCluster(exchange);
 }

@@ -110,6 +110,12 @@ bool HttpExchange::Upgrade(WebSocketHandler* handler) {
   return true;
 }
 
+bool HttpExchange::AllowGetOrHead() {
+  if (request_.method == http::Method::kGet || request_.method == http::Method::kHead) return true;
+  RespondError(405, "method not allowed", "Allow: GET, HEAD\r\n");
+  return false;
+}
+
 DeferredHttp HttpExchange::Defer() {
   outcome_ = Outcome::kDeferred;
   return {conn_.id(), route_, request_.keep_alive, request_.method == http::Method::kHead};

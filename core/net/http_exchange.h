@@ -54,6 +54,9 @@ class HttpExchange {
                std::string_view extra_headers = {});
   // Answers a status with a small JSON error body {"error": reason}.
   void RespondError(int status, std::string_view reason, std::string_view extra_headers = {});
+  // For a resource read with GET: true for GET and HEAD (which every GET resource takes, RFC
+  // 9110 §9.1: load balancers probe with it); otherwise answers 405 and returns false.
+  bool AllowGetOrHead();
   // Validates the WebSocket handshake (RFC 6455 §4.2.1). Valid: answers 101, installs `handler`
   // and returns true. Invalid: answers the handshake's error status and returns false.
   bool Upgrade(WebSocketHandler* handler);

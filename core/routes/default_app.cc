@@ -126,12 +126,12 @@ class DefaultApp final : public Application {
     std::string_view path = request.path;
     if (path == "/health") {
       exchange.SetRoute("/health");
-      if (AllowGet(exchange)) HealthCheck::Start(shard_, exchange.Defer());
+      if (exchange.AllowGetOrHead()) HealthCheck::Start(shard_, exchange.Defer());
       return;
     }
     if (path == "/metrics" && shard_.config().metrics_port == 0) {
       exchange.SetRoute("/metrics");
-      if (AllowGet(exchange)) AnswerMetrics(shard_, exchange.Defer());
+      if (exchange.AllowGetOrHead()) AnswerMetrics(shard_, exchange.Defer());
       return;
     }
     if (path == "/echo") {
@@ -157,6 +157,7 @@ class DefaultApp final : public Application {
   }
 
  private:
+  // A WebSocket handshake is a GET (RFC 6455 §4.1).
   static bool AllowGet(HttpExchange& exchange) {
     if (exchange.request().method == http::Method::kGet) return true;
     exchange.RespondError(405, "method not allowed", "Allow: GET\r\n");

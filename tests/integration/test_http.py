@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 
 import pytest
@@ -96,6 +97,25 @@ def test_unknown_path_is_404(shared_server):
 def test_non_get_is_405(shared_server, method, path):
     request = get_request(path, method=method, extra=[("Content-Length", "0")])
     assert_error_keeps_alive(shared_server.port, request, 405)
+
+
+def test_head_of_health_and_metrics_has_the_headers_and_no_body(shared_server):
+    """HEAD is answered wherever GET is (RFC 9110 §9.1; load balancers probe with it), with
+    GET's head and no body: pipelined behind the HEADs, a closing GET would show body bytes
+    between the heads. They were 405 before."""
+    with RawConn.open(shared_server.port) as conn:
+        conn.send(get_request("/health", method="HEAD") + get_request("/metrics", method="HEAD")
+                  + get_request("/health", extra=[("Connection", "close")]))
+        data = b""
+        while chunk := conn.sock.recv(65536):
+            data += chunk
+    health_head, metrics_head, last = data.split(b"\r\n\r\n", 2)
+    assert health_head.startswith(b"HTTP/1.1 200 OK\r\n"), health_head
+    assert metrics_head.startswith(b"HTTP/1.1 200 OK\r\n"), metrics_head
+    assert b"Content-Type: text/plain; version=0.0.4" in metrics_head, metrics_head
+    assert last.startswith(b"HTTP/1.1 200 OK\r\n") and b'"status":"ok"' in last, last
+    for head in (health_head, metrics_head):  # GET's length, of a body not sent.
+        assert int(re.search(rb"\r\nContent-Length: (\d+)", head).group(1)) > 0, head
 
 
 def test_echo_without_upgrade_is_426(shared_server):
