@@ -34,7 +34,7 @@ class DeferredWakes {
     wakes->pending_.push_back(Pending{wake, target});  // As many as there are distinct targets.
   }
 
-  // One per thread at a time: this thread's wake-ups wait for Flush() from now on.
+  // This thread's wake-ups wait for Flush() from now on (for the innermost one, if nested).
   DeferredWakes() : outer_(current_) { current_ = this; }
   ~DeferredWakes() {
     Flush();
