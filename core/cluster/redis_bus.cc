@@ -22,6 +22,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/runtime/deferred_wakes.h"
+
 namespace ringcast::cluster {
 namespace {
 
@@ -270,7 +272,7 @@ class RedisBus::Loop {
       stopping_ = true;
       flush_deadline_ = SteadyClock::now() + flush_limit;
     }
-    Wake();
+    WakeNow();  // It joins next: nothing may wait for the end of a loop turn.
     if (thread_.joinable()) thread_.join();
   }
 
@@ -318,7 +320,13 @@ class RedisBus::Loop {
     if (options_.log) options_.log(warning, line);
   }
 
+  // On a shard, once per loop turn (core/runtime/deferred_wakes.h): the bus thread then takes
+  // every command of the turn at once, and their PUBLISHes leave in one write.
   void Wake() {
+    DeferredWakes::WakeSoon([](void* loop) { static_cast<Loop*>(loop)->WakeNow(); }, this);
+  }
+
+  void WakeNow() {
     if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
     uint64_t one = 1;
     (void)!write(wake_fd_, &one, sizeof one);

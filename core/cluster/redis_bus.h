@@ -9,7 +9,9 @@
 // connections, as Redis requires: a subscribed connection (RESP2) may send nothing but
 // (UN)SUBSCRIBE and PING.
 //   - The publisher writes every command one loop turn gathered in one write (pipelining: at
-//     load, many PUBLISHes per write; stats() counts both).
+//     load, many PUBLISHes per write; stats() counts both). A shard wakes the bus thread once
+//     per its own loop turn (core/runtime/deferred_wakes.h), so a turn's publishes arrive
+//     together.
 //   - The subscriber holds the channels somebody on this node wants (reference-counted: a
 //     channel is subscribed on its first Subscribe and left on its last Unsubscribe), batched
 //     into one SUBSCRIBE/UNSUBSCRIBE per turn.
