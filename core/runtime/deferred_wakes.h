@@ -6,7 +6,9 @@
 // with both on CPU 0: 8% of all samples under the shard's eventfd writes). A thread that holds
 // a DeferredWakes collects the wake-ups asked for meanwhile, each target once, and gives them
 // when it calls Flush(): a shard does just before it waits for I/O, so a job waits at most for
-// the rest of the turn that submitted it. On any other thread a wake-up is given at once.
+// the rest of the turn that submitted it. On any other thread a wake-up is given at once. Users:
+// the PostgreSQL pipeline, the SQLite executor's writer, the Redis bus (whose publisher then
+// writes a turn's PUBLISHes at once).
 //
 // Header-only and free of the engine's types, so that storage/ (which knows nothing of shards)
 // can use it.
