@@ -175,6 +175,22 @@ PGconn* OpenMeasuring(const std::string& url) {
   return conn;
 }
 
+// A statement's parameters, all binary, as libpq takes them (pointers into `data`).
+struct BinaryParams {
+  explicit BinaryParams(std::vector<std::string> params) : data(std::move(params)) {
+    for (const std::string& value : data) {
+      values.push_back(value.data());
+      lengths.push_back(static_cast<int>(value.size()));
+      formats.push_back(1);
+    }
+  }
+  int count() const { return static_cast<int>(data.size()); }
+
+  std::vector<std::string> data;
+  std::vector<const char*> values;
+  std::vector<int> lengths, formats;
+};
+
 // One connection writing batches of its conversations until `end`; counts rows whose batch
 // committed between `window_start` and `end`.
 void RunWorker(PGconn* conn, const Point& point, int index, std::string_view run_tag,
@@ -223,25 +239,16 @@ void RunWorker(PGconn* conn, const Point& point, int index, std::string_view run
       std::vector<int64_t> locked = convs;
       std::sort(locked.begin(), locked.end());
       locked.erase(std::unique(locked.begin(), locked.end()), locked.end());
-      const std::string lock_array = pg::Int8ArrayBinary(locked);
-      const std::string params[7] = {
-          pg::Int8ArrayBinary(convs),          pg::Int8ArrayBinary(senders),
-          pg::TextArrayBinary(cid_refs),       pg::TextArrayBinary(kind_refs),
-          pg::TextArrayBinary(body_refs),      pg::Int8ArrayBinary(times),
-          pg::TextArrayBinary(attachment_refs)};
-      const char* values[7];
-      int lengths[7];
-      const int formats[7] = {1, 1, 1, 1, 1, 1, 1};
-      for (int i = 0; i < 7; ++i) {
-        values[i] = params[i].data();
-        lengths[i] = static_cast<int>(params[i].size());
-      }
-      const char* lock_value = lock_array.data();
-      const int lock_length = static_cast<int>(lock_array.size());
+      const BinaryParams lock({pg::Int8ArrayBinary(locked)});
+      const BinaryParams append({pg::Int8ArrayBinary(convs), pg::Int8ArrayBinary(senders),
+                                 pg::TextArrayBinary(cid_refs), pg::TextArrayBinary(kind_refs),
+                                 pg::TextArrayBinary(body_refs), pg::Int8ArrayBinary(times),
+                                 pg::TextArrayBinary(attachment_refs)});
       bool sent = PQsendQueryParams(conn, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) &&
-                  PQsendQueryPrepared(conn, "lock_conversations", 1, &lock_value, &lock_length,
-                                      formats, 0) &&
-                  PQsendQueryPrepared(conn, "append_batch", 7, values, lengths, formats, 0) &&
+                  PQsendQueryPrepared(conn, "lock_conversations", lock.count(), lock.values.data(),
+                                      lock.lengths.data(), lock.formats.data(), 0) &&
+                  PQsendQueryPrepared(conn, "append_batch", append.count(), append.values.data(),
+                                      append.lengths.data(), append.formats.data(), 0) &&
                   PQsendQueryParams(conn, "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 0) &&
                   PQpipelineSync(conn);
       if (!sent) Die("send", conn);
@@ -272,18 +279,12 @@ void RunWorker(PGconn* conn, const Point& point, int index, std::string_view run
         PQclear(result);
       }
     } else {
-      const std::string params[7] = {pg::Int8ArrayBinary(convs),     pg::Int8ArrayBinary(seqs),
-                                     pg::Int8ArrayBinary(senders),   pg::TextArrayBinary(kind_refs),
-                                     pg::TextArrayBinary(body_refs), pg::Int8ArrayBinary(times),
-                                     pg::TextArrayBinary(cid_refs)};
-      const char* values[7];
-      int lengths[7];
-      const int formats[7] = {1, 1, 1, 1, 1, 1, 1};
-      for (int i = 0; i < 7; ++i) {
-        values[i] = params[i].data();
-        lengths[i] = static_cast<int>(params[i].size());
-      }
-      PGresult* result = PQexecPrepared(conn, "plain_insert", 7, values, lengths, formats, 0);
+      const BinaryParams insert({pg::Int8ArrayBinary(convs), pg::Int8ArrayBinary(seqs),
+                                 pg::Int8ArrayBinary(senders), pg::TextArrayBinary(kind_refs),
+                                 pg::TextArrayBinary(body_refs), pg::Int8ArrayBinary(times),
+                                 pg::TextArrayBinary(cid_refs)});
+      PGresult* result = PQexecPrepared(conn, "plain_insert", insert.count(), insert.values.data(),
+                                        insert.lengths.data(), insert.formats.data(), 0);
       if (PQresultStatus(result) != PGRES_COMMAND_OK) out.error = PQresultErrorMessage(result);
       PQclear(result);
     }
