@@ -33,13 +33,14 @@ void ConversationLink::Send(ConnId origin, storage::NewMessage message) {
         });
   }
   std::string cid = message.cid;
+  const int64_t conv = message.conv;
   service_.store().Append(
       std::move(message),
       service_.ReplyOn<storage::AppendOutcome>(
           owner_shard,
-          [origin, cid = std::move(cid), received_us](
+          [origin, conv, cid = std::move(cid), received_us](
               ChatShard& owner, storage::Result<storage::AppendOutcome> result) mutable {
-            owner.conversations().OnAppended(origin, std::move(cid), received_us,
+            owner.conversations().OnAppended(origin, conv, std::move(cid), received_us,
                                              std::move(result));
           }));
 }

@@ -26,6 +26,8 @@ constexpr size_t kMaxEarly = 1024;
 constexpr uint32_t kFillLimit = 500;
 // Conversations compared with the store per LastSeqs query at most.
 constexpr size_t kCheckBatch = 10000;
+// After a failed LastSeqs, the next one waits this long (monotonic ms).
+constexpr int64_t kCheckRetryMs = 1000;
 
 }  // namespace
 
@@ -76,11 +78,13 @@ void ConversationOwner::ForgetIdle(int64_t now_ms) {
 
 void ConversationOwner::Join(int64_t conv, uint32_t shard, uint64_t token, int64_t start_seq) {
   OwnedConv& owned = Use(conv);
-  if (cluster_ != nullptr && owned.shard_mask == 0) {
-    // The first session here: follow the conversation's channel. What was committed up to the
-    // session's start is the session's sync's business; whatever was published between that
-    // and the subscription is found by the check its confirmation triggers (CheckHead).
-    cluster_->Follow(conv);
+  if (owned.shard_mask == 0) {
+    // The first session here: from its start on, this owner publishes every seq in order.
+    // What was committed up to that start is the session's sync's business; a commit that
+    // reaches the owner beyond last_published + 1 opens a gap that the store fills. In
+    // cluster mode, whatever was published between that start and the subscription is found
+    // by the check its confirmation triggers (CheckHead).
+    if (cluster_ != nullptr) cluster_->Follow(conv);
     if (owned.last_published < 0) owned.last_published = start_seq;
     owned.known_head = std::max(owned.known_head, owned.last_published);
   }
@@ -99,7 +103,7 @@ void ConversationOwner::Leave(int64_t conv, uint32_t shard) {
   // Nobody online in it: its messages are not worth memory until someone comes back.
   if (it->second.shard_mask == 0) {
     std::deque<storage::Message>().swap(it->second.recent);
-    if (cluster_ != nullptr) Unfollow(conv, it->second);
+    StopOrdering(conv, it->second);
     NoteIdle(conv, it->second);
   }
 }
@@ -140,12 +144,13 @@ void ConversationOwner::History(ConnId origin, int64_t conv, int64_t user, int64
       }));
 }
 
-void ConversationOwner::OnAppended(ConnId origin, std::string cid, int64_t received_us,
+void ConversationOwner::OnAppended(ConnId origin, int64_t conv, std::string cid,
+                                   int64_t received_us,
                                    storage::Result<storage::AppendOutcome> result) {
-  Settle(origin, std::move(cid), received_us, std::move(result), /*publish=*/true);
+  Settle(origin, conv, std::move(cid), received_us, std::move(result), /*publish=*/true);
 }
 
-void ConversationOwner::Settle(ConnId origin, std::string cid, int64_t received_us,
+void ConversationOwner::Settle(ConnId origin, int64_t conv, std::string cid, int64_t received_us,
                                storage::Result<storage::AppendOutcome> result, bool publish) {
   if (!result.ok()) {
     // An unreachable database is logged once by the store, not once per message.
@@ -153,40 +158,38 @@ void ConversationOwner::Settle(ConnId origin, std::string cid, int64_t received_
       RC_LOG(kWarn, "shard %u: message not stored: %s", shard_.id(),
              result.status().ToString().c_str());
     }
+    // It may have been committed all the same (a timeout, a connection lost before the
+    // commit's answer). If no later message shows the gap, the check does.
+    CheckHead(conv);
     return SendError(origin, "unavailable", "storage unavailable, retry", cid);
   }
   if (result->denial != storage::Denial::kNone) {
     return SendError(origin, "forbidden", "not a member of this conversation", cid);
   }
-  Ack ack{origin, std::move(cid), received_us};
-  if (cluster_ != nullptr) {
-    // Every node follows its own order (docs/cluster.md); a duplicate is published again in
-    // case its first publication never happened (a receiver drops what it has).
-    if (publish) cluster_->PublishMessage(result->message);
-    Accept(result->message, std::move(ack));
-  } else {
-    OnCommitted(result->message, result->duplicate);
-    // After the publication: on the sender's shard the message arrives before its ack.
-    SendAck(ack, result->message);
-  }
+  // Every node follows its own order (docs/cluster.md); a duplicate is published again in
+  // case its first publication never happened (a receiver drops what it has).
+  if (cluster_ != nullptr && publish) cluster_->PublishMessage(result->message);
+  Accept(result->message, Ack{origin, std::move(cid), received_us});
   // Mention events and jobs, once, on the node that committed it (notify/README.md): here,
   // unless a writer node committed it (publish false), which did them there.
   if (publish && !result->duplicate) service_.AfterCommit(result->message);
 }
 
-// --- Cluster mode: the reorder buffer (docs/cluster.md) ----------------------------------------
+// --- The reorder buffer (chat/README.md, "Publishing in seq order"; docs/cluster.md) -----------
 
 void ConversationOwner::Accept(const storage::Message& message, std::optional<Ack> ack) {
   OwnedConv& owned = Use(message.conv);
-  // Nobody here to deliver to (or not followed yet): nothing to order. A local send's ack
-  // still goes out.
+  // Nobody here to deliver to (or not followed yet): nothing to order. Published already (a
+  // duplicate, or a gap fill that came first): nothing to publish. A local send's ack still
+  // goes out.
   if (owned.shard_mask == 0 || owned.last_published < 0 || message.seq <= owned.last_published) {
     if (ack) SendAck(*ack, message);
     return;
   }
   owned.known_head = std::max(owned.known_head, message.seq);
   if (message.seq == owned.last_published + 1) {
-    OnCommitted(message, /*duplicate=*/false);
+    OnCommitted(message);
+    // After the publication: on the sender's shard the message arrives before its ack.
     if (ack) SendAck(*ack, message);
     return Drain(message.conv, owned);
   }
@@ -214,7 +217,7 @@ void ConversationOwner::Drain(int64_t conv, OwnedConv& owned) {
         owned.early.insert(std::move(node));
         break;
       }
-      OnCommitted(early.message, /*duplicate=*/false);
+      OnCommitted(early.message);
     }
     SendAcks(early.acks, early.message);
   }
@@ -244,8 +247,8 @@ void ConversationOwner::SendError(ConnId conn, std::string_view code, std::strin
   SendTo(conn, EncodeError(code, message, cid));
 }
 
-void ConversationOwner::Unfollow(int64_t conv, OwnedConv& owned) {
-  cluster_->Unfollow(conv);
+void ConversationOwner::StopOrdering(int64_t conv, OwnedConv& owned) {
+  if (cluster_ != nullptr) cluster_->Unfollow(conv);
   for (auto& [seq, early] : owned.early) SendAcks(early.acks, early.message);
   owned.early.clear();
   owned.last_published = -1;
@@ -273,8 +276,7 @@ void ConversationOwner::CheckHead(int64_t conv) {
 }
 
 void ConversationOwner::OnTick(int64_t now_ms) {
-  if (cluster_ == nullptr) return;
-  ExpireForwards(now_ms);
+  if (cluster_ != nullptr) ExpireForwards(now_ms);
   const int64_t delay = service_.config().gap_fill_delay_ms;
   for (int64_t conv : std::vector<int64_t>(gaps_.begin(), gaps_.end())) {
     auto it = owned_convs_.find(conv);
@@ -287,14 +289,14 @@ void ConversationOwner::OnTick(int64_t now_ms) {
       Fill(conv, owned);
     }
   }
-  if (now_ms >= next_full_check_ms_) {
+  if (cluster_ != nullptr && now_ms >= next_full_check_ms_) {
     // The safety net: a last publication lost without any sign (docs/cluster.md).
     next_full_check_ms_ = now_ms + int64_t{service_.config().cluster_check_interval_s} * 1000;
     for (const auto& [conv, owned] : owned_convs_) {
       if (owned.shard_mask != 0) to_check_.insert(conv);
     }
   }
-  RunChecks();
+  RunChecks(now_ms);
 }
 
 void ConversationOwner::Fill(int64_t conv, OwnedConv& owned) {
@@ -320,8 +322,8 @@ void ConversationOwner::Fill(int64_t conv, OwnedConv& owned) {
           }));
 }
 
-void ConversationOwner::RunChecks() {
-  if (checking_ || to_check_.empty()) return;
+void ConversationOwner::RunChecks(int64_t now_ms) {
+  if (checking_ || to_check_.empty() || now_ms < next_check_ms_) return;
   std::vector<int64_t> convs;
   for (auto it = to_check_.begin(); it != to_check_.end() && convs.size() < kCheckBatch;) {
     convs.push_back(*it);
@@ -329,45 +331,42 @@ void ConversationOwner::RunChecks() {
   }
   checking_ = true;
   service_.store().LastSeqs(
-      std::move(convs),
-      service_.ReplyOn<std::vector<std::pair<int64_t, int64_t>>>(
-          shard_.id(),
-          [](ChatShard& self, storage::Result<std::vector<std::pair<int64_t, int64_t>>> r) {
-            ConversationOwner& owner = self.conversations();
-            owner.checking_ = false;
-            if (!r.ok()) return;  // The next periodic check asks again.
-            for (const auto& [conv, head] : *r) {
-              auto it = owner.owned_convs_.find(conv);
-              if (it == owner.owned_convs_.end()) continue;
-              OwnedConv& owned = it->second;
-              if (owned.shard_mask == 0 || owned.last_published < 0 ||
-                  head <= owned.last_published) {
-                continue;
-              }
-              owned.known_head = std::max(owned.known_head, head);
-              // Committed and never seen here: no reason to wait for Redis.
-              if (owned.gap_since_ms < 0) owner.gaps_.insert(conv);
-              owned.gap_since_ms = 0;
-            }
-          }));
+      convs, service_.ReplyOn<std::vector<std::pair<int64_t, int64_t>>>(
+                 shard_.id(), [convs](ChatShard& self,
+                                      storage::Result<std::vector<std::pair<int64_t, int64_t>>> r) {
+                   ConversationOwner& owner = self.conversations();
+                   owner.checking_ = false;
+                   if (!r.ok()) {
+                     // Asked again a second later: a store that is away answers every query with
+                     // `unavailable` after --db-timeout-ms anyway, and some of these conversations
+                     // may hold a commit whose answer was lost (nothing else would find it on one
+                     // node).
+                     owner.next_check_ms_ = owner.service_.clock().MonotonicMs() + kCheckRetryMs;
+                     for (int64_t conv : convs) owner.CheckHead(conv);
+                     return;
+                   }
+                   for (const auto& [conv, head] : *r) {
+                     auto it = owner.owned_convs_.find(conv);
+                     if (it == owner.owned_convs_.end()) continue;
+                     OwnedConv& owned = it->second;
+                     if (owned.shard_mask == 0 || owned.last_published < 0 ||
+                         head <= owned.last_published) {
+                       continue;
+                     }
+                     owned.known_head = std::max(owned.known_head, head);
+                     // Committed and never seen here: no reason to wait for Redis.
+                     if (owned.gap_since_ms < 0) owner.gaps_.insert(conv);
+                     owned.gap_since_ms = 0;
+                   }
+                 }));
 }
 
-void ConversationOwner::OnCommitted(const storage::Message& message, bool duplicate) {
+void ConversationOwner::OnCommitted(const storage::Message& message) {
   OwnedConv& owned = Use(message.conv);
-  // A resend of a message never published is published now: its first attempt was committed
-  // but answered unavailable (the database connection broke before the commit's answer).
-  // (-1: the owner has published nothing since it started, so it cannot tell; sync finds it.)
-  if (duplicate && (owned.last_published < 0 || message.seq <= owned.last_published)) return;
-  owned.last_published = std::max(owned.last_published, message.seq);
-  if (owned.shard_mask != 0) {
-    // Contiguous by construction (commits reach the owner in seq order); a hole would mean a
-    // lost reply, and then the cache starts over rather than answer with a gap.
-    if (!owned.recent.empty() && owned.recent.back().seq + 1 != message.seq) {
-      owned.recent.clear();
-    }
-    owned.recent.push_back(message);
-    if (owned.recent.size() > kRecentMessages) owned.recent.pop_front();
-  }
+  owned.last_published = message.seq;
+  // Contiguous: Accept publishes seq by seq, and a Leave that stops the ordering empties it.
+  owned.recent.push_back(message);
+  if (owned.recent.size() > kRecentMessages) owned.recent.pop_front();
   // The store moved the sender's read watermark with its message (schema v2); keep the cache
   // in step so that a receipt at or below it costs no write. No receipt is published: the
   // message event itself says its sender has read up to its seq (proto/PROTOCOL.md).
@@ -378,7 +377,7 @@ void ConversationOwner::OnCommitted(const storage::Message& message, bool duplic
   Publish(message.conv, message.seq, EncodeMessageEvent(message), 0, false);
   // Every node tells its own sessions of the members mentioned (a mentioned member with a
   // session here has it in this conversation, so its shard is in the mask).
-  if (!message.mentions.empty() && owned.shard_mask != 0) {
+  if (!message.mentions.empty()) {
     const std::string event = EncodeMention(message);
     for (uint64_t mask = owned.shard_mask, target = 0; mask != 0; ++target, mask >>= 1) {
       if ((mask & 1) == 0) continue;

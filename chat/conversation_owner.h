@@ -8,9 +8,13 @@
 // write), and the newest committed messages while some shard has sessions in the conversation
 // (a history page they cover is answered from memory).
 //
-// Two entry points carry everything that reaches the shards, so that events from elsewhere
-// (another node, in cluster mode) can take the same path as local ones:
-//   - OnCommitted: every committed message of a conversation, in seq order;
+// Every committed message goes through one reorder buffer (Accept), whoever reports it: the
+// store's answer to a send, a duplicate of a send whose answer was lost, another node (cluster
+// mode) or the store itself when it fills a gap. Only Accept publishes a message, as seq
+// last_published + 1; a later one waits while the store is read for the missing seqs
+// (chat/README.md, "Publishing in seq order"). Two entry points carry everything that reaches
+// the shards:
+//   - OnCommitted: every committed message of a conversation, in seq order, without a hole;
 //   - Publish: every event (message, receipt, typing) on its way to the shards.
 //
 // Owner: its shard's thread (one per ChatShard). Memory is bounded by the conversations in use
@@ -54,17 +58,17 @@ class ConversationOwner {
   void History(ConnId origin, int64_t conv, int64_t user, int64_t before, uint32_t limit);
   void Watermark(ConnId origin, int64_t conv, int64_t user, bool read, int64_t seq);
   void Typing(int64_t conv, int64_t user, bool start);
-  // The store's reply to a send from `origin` (ConversationLink::Send): publishes the message
-  // (OnCommitted), then acks it.
+  // The store's reply to a send from `origin` in `conv` (ConversationLink::Send): publishes
+  // the message (Accept), then acks it.
   // `received_us`: when the send reached its shard (monotonic µs), for the ack latency.
-  void OnAppended(ConnId origin, std::string cid, int64_t received_us,
+  void OnAppended(ConnId origin, int64_t conv, std::string cid, int64_t received_us,
                   storage::Result<storage::AppendOutcome> result);
 
   // --- The two entry points -------------------------------------------------------------------
-  // A committed message of `message.conv`, reached here in seq order; `duplicate`: the store
-  // found it already committed (a resend of its cid). Updates the record (last published, the
-  // recent messages, the sender's watermarks) and publishes it unless it went out already.
-  void OnCommitted(const storage::Message& message, bool duplicate);
+  // The committed message last_published + 1 of `message.conv` (from Accept, which orders
+  // them): updates the record (last published, the recent messages, the sender's watermarks)
+  // and publishes it.
+  void OnCommitted(const storage::Message& message);
   // Sends `json` to the sessions of `conv` on every shard that has some, encoded once. seq > 0:
   // a message, delivered at most once per connection and in seq order; `except_user`'s sessions
   // are skipped (0: none); `droppable` events are skipped for a connection far behind.
@@ -87,7 +91,8 @@ class ConversationOwner {
   // Watermarks another node committed (-: not moved).
   void OnRemoteReceipt(int64_t conv, int64_t user, std::optional<int64_t> delivered,
                        std::optional<int64_t> read);
-  // Publications on `conv` may have been missed: compare with the store's newest seq.
+  // Publications on `conv` may have been missed (cluster mode), or a commit whose answer was
+  // lost: compare with the store's newest seq.
   void CheckHead(int64_t conv);
   // Every tick (100 ms): fills gaps that waited --gap-fill-delay-ms, runs the checks.
   void OnTick(int64_t now_ms);
@@ -102,8 +107,7 @@ class ConversationOwner {
     std::string cid;
     int64_t received_us = 0;  // Monotonic: when the send reached its shard.
   };
-  // Cluster mode: a message ahead of last_published, and the acks of local sends waiting for
-  // it to go out.
+  // A message ahead of last_published, and the acks of local sends waiting for it to go out.
   struct Early {
     storage::Message message;
     bool have_message = false;
@@ -119,7 +123,7 @@ class ConversationOwner {
     std::deque<storage::Message> recent;
     int64_t last_used_ms = 0;  // Monotonic: the latest join, leave, commit or receipt.
     bool idle_listed = false;  // In idle_convs_.
-    // Cluster mode, while followed (some shard joined): the reorder buffer (docs/cluster.md).
+    // While some shard has joined: the reorder buffer (chat/README.md, docs/cluster.md).
     std::map<int64_t, Early> early;
     int64_t known_head = 0;     // The newest seq known to be committed.
     int64_t gap_since_ms = -1;  // Monotonic: since when a seq is missing; -1: none.
@@ -138,22 +142,22 @@ class ConversationOwner {
 
   // Commits a send through this node's store (the local path, and a forward's fallback).
   void AppendHere(ConnId origin, storage::NewMessage message, int64_t received_us);
-  // The acks and errors of a committed (or refused) send; `publish`: tell the other nodes
-  // (false when the writing node did).
-  void Settle(ConnId origin, std::string cid, int64_t received_us,
+  // The acks and errors of a committed (or refused) send in `conv`; `publish`: tell the other
+  // nodes (false when the writing node did).
+  void Settle(ConnId origin, int64_t conv, std::string cid, int64_t received_us,
               storage::Result<storage::AppendOutcome> result, bool publish);
   // Forwards whose writer did not answer in time are committed here instead.
   void ExpireForwards(int64_t now_ms);
-  // Cluster mode: a committed message, from here, another node or the store, in any order;
-  // `ack` (a local send's) goes out once the message has.
+  // A committed message, from the store's answer, another node or a gap fill, in any order and
+  // possibly again; `ack` (a local send's) goes out once the message has.
   void Accept(const storage::Message& message, std::optional<Ack> ack);
   // Publishes what the buffer holds from last_published + 1 on, and settles the gap.
   void Drain(int64_t conv, OwnedConv& owned);
   void Fill(int64_t conv, OwnedConv& owned);
-  void RunChecks();
-  // Stops following `conv` (no shard has sessions in it): its seq state is forgotten, to be
-  // learnt again from the next joiner (docs/cluster.md).
-  void Unfollow(int64_t conv, OwnedConv& owned);
+  void RunChecks(int64_t now_ms);
+  // No shard has sessions in `conv` any more: its seq state is forgotten, to be learnt again
+  // from the next joiner, and in cluster mode its channel is no longer followed.
+  void StopOrdering(int64_t conv, OwnedConv& owned);
   void SendAck(const Ack& ack, const storage::Message& message);
   void SendAcks(std::vector<Ack>& acks, const storage::Message& message);
   // An error event to one connection (SendTo), counted in the metrics.
@@ -174,11 +178,13 @@ class ConversationOwner {
   // roughly oldest first.
   std::deque<std::pair<int64_t, int64_t>> idle_convs_;
 
+  std::unordered_set<int64_t> gaps_;      // Joined conversations with a seq missing.
+  std::unordered_set<int64_t> to_check_;  // Joined conversations to compare with the store.
+  bool checking_ = false;                 // A LastSeqs is on its way.
+  int64_t next_check_ms_ = 0;             // Monotonic: no LastSeqs before (after a failed one).
+
   // Cluster mode.
   ClusterLink* const cluster_;
-  std::unordered_set<int64_t> gaps_;      // Followed conversations with a seq missing.
-  std::unordered_set<int64_t> to_check_;  // Followed conversations to compare with the store.
-  bool checking_ = false;                 // A LastSeqs is on its way.
   std::unordered_map<uint64_t, Forwarded> forwarded_;  // By forward id.
   // (deadline, forward id), monotonic ms, oldest first; answered ones are skipped when due.
   std::deque<std::pair<int64_t, uint64_t>> forward_deadlines_;

@@ -50,12 +50,14 @@ void ConversationOwner::Send(ConnId origin, storage::NewMessage message, int64_t
 void ConversationOwner::AppendHere(ConnId origin, storage::NewMessage message,
                                    int64_t received_us) {
   std::string cid = message.cid;
+  const int64_t conv = message.conv;
   service_.store().Append(
       std::move(message),
       service_.ReplyOn<storage::AppendOutcome>(
-          shard_.id(), [origin, cid = std::move(cid), received_us](
+          shard_.id(), [origin, conv, cid = std::move(cid), received_us](
                            ChatShard& self, storage::Result<storage::AppendOutcome> r) mutable {
-            self.conversations().OnAppended(origin, std::move(cid), received_us, std::move(r));
+            self.conversations().OnAppended(origin, conv, std::move(cid), received_us,
+                                            std::move(r));
           }));
 }
 
@@ -86,8 +88,8 @@ void ConversationOwner::OnForwardAnswer(uint64_t forward_id,
   if (it == forwarded_.end()) return;  // Timed out: committed here meanwhile (or being).
   Forwarded forwarded = std::move(it->second);
   forwarded_.erase(it);
-  Settle(forwarded.origin, std::move(forwarded.message.cid), forwarded.received_us,
-         std::move(result), /*publish=*/false);
+  Settle(forwarded.origin, forwarded.message.conv, std::move(forwarded.message.cid),
+         forwarded.received_us, std::move(result), /*publish=*/false);
 }
 
 void ConversationOwner::ExpireForwards(int64_t now_ms) {

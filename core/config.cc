@@ -325,8 +325,8 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "the other nodes read them from the store")
       ->check(CLI::Range(16, 1 << 24));
   add("--gap-fill-delay-ms", &config->gap_fill_delay_ms, "RINGCAST_GAP_FILL_DELAY_MS",
-      "Cluster mode: how long a conversation waits for a missing message to arrive through "
-      "Redis before reading it from the store")
+      "How long a conversation waits for a missing message (from Redis in cluster mode, or a "
+      "commit whose answer was lost) before reading it from the store")
       ->check(CLI::Range(1, 60000));
   add("--cluster-check-interval", &config->cluster_check_interval_s,
       "RINGCAST_CLUSTER_CHECK_INTERVAL",
