@@ -394,8 +394,9 @@ int ParseConfig(int argc, char** argv, Config* config) {
   std::string trusted_proxies;
   add("--trusted-proxies", &trusted_proxies, "RINGCAST_TRUSTED_PROXIES",
       "Comma-separated addresses and networks (10.0.0.5, 10.1.0.0/16, fd00::/8) of reverse "
-      "proxies whose X-Forwarded-For or X-Real-IP names the client for the per-address login "
-      "limit; from any other peer those headers are ignored. Empty: trust nobody")
+      "proxies whose X-Forwarded-For or X-Real-IP names the client for the per-address limits "
+      "(logins, registrations, connections); from any other peer those headers are ignored. "
+      "Empty: trust nobody")
       ->default_str("");
   add("--password-cost", &config->password_cost, "RINGCAST_PASSWORD_COST",
       "log2 of scrypt's N for new password hashes (14: ~50 ms; lower only for tests/benchmarks)")
