@@ -265,6 +265,9 @@ class Shard {
   void RunDeferredLeaves();
   void FinishAfterFlush(Connection& conn);  // Shut the write side once queued bytes are out.
   void Abort(Connection& conn);             // Close the socket now.
+  // Asks the kernel to give up the connection's send in flight (its completion still comes,
+  // with what it sent, or -ECANCELED having sent nothing of it).
+  void CancelSend(Connection& conn);
   void CloseDescriptor(Connection& conn);
   void MaybeRelease(Connection& conn);
   void ScheduleTimer(Connection& conn, uint64_t deadline);
