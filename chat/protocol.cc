@@ -182,7 +182,9 @@ std::string JsonBodyFault(std::string_view body) {
     } else if (c == '{' || c == '[') {
       open.push_back(c);
     } else if (c == '}' || c == ']') {
-      if (open.empty() || open.back() != (c == '}' ? '{' : '[')) break;
+      if (open.empty() || open.back() != (c == '}' ? '{' : '[')) {
+        return "the body is not valid JSON";  // A bracket closed that is not open.
+      }
       open.pop_back();
       if (open.empty()) return "the body is not valid JSON";  // Complete, yet refused.
     }
