@@ -86,6 +86,7 @@ class HttpApi {
   void HandleMe(HttpExchange& exchange);                            // http_api_push.cc
   // The upgrade waits for the client address's owner shard to count the connection
   // (--max-conns-per-ip), then FinishUpgrade answers 101 (and opens the session) or 429.
+  // http_api_ws.cc.
   void HandleWebSocket(HttpExchange& exchange);
   void FinishUpgrade(const DeferredHttp& deferred, std::string_view accept, Authenticated auth,
                      std::string address, bool admitted);
