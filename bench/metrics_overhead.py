@@ -34,7 +34,7 @@ from throwaway import free_port  # noqa: E402
 SERVER = ROOT / "build/release/core/ringcast"
 TOOL = ROOT / "build/release/tools/ringcast-bench"
 SERVER_ARGS = ["--password-cost", "10", "--login-rate-ip", "1000000", "--login-rate-user",
-               "1000", "--msg-rate", "1000000", "--threads", "1"]
+               "1000", "--register-rate-ip", "1000000", "--msg-rate", "1000000", "--threads", "1"]
 
 
 class Scraper(threading.Thread):

@@ -137,7 +137,8 @@ def main():
         server = subprocess.Popen(
             [args.binary, "--host", "127.0.0.1", "--port", str(port), "--threads", "1",
              "--data-dir", str(pathlib.Path(tmp) / "data"), "--password-cost", "10",
-             "--msg-rate", "1000000", "--login-rate-ip", "100000", "--web-root", str(web),
+             "--msg-rate", "1000000", "--login-rate-ip", "100000",
+             "--register-rate-ip", "100000", "--web-root", str(web),
              "--max-static-bytes", str(args.download_mib * MiB + 1),
              "--max-upload-bytes", str(max(args.upload_mib, args.download_mib) * MiB),
              "--upload-quota-bytes", str(1 << 40), "--log-level", "warn"],

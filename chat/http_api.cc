@@ -22,9 +22,10 @@ constexpr std::string_view kApiPrefix = "/api/";
 constexpr size_t kMinPassword = 8;
 constexpr size_t kMaxPassword = 1024;
 constexpr size_t kMaxConversationName = 128;
-// Login attempts are counted per minute; each shard holds at most this many keys at once.
-constexpr int64_t kLoginWindowMs = 60 * 1000;
-constexpr size_t kMaxLoginKeys = 65536;
+// Login attempts and registrations are counted per minute; each shard holds at most this many
+// keys (of both together) at once.
+constexpr int64_t kAttemptWindowMs = 60 * 1000;
+constexpr size_t kMaxAttemptKeys = 65536;
 
 std::string Lowercase(std::string_view text) {
   std::string out(text);
@@ -75,13 +76,13 @@ HttpApi::HttpApi(Shard& shard, ChatService& service, WebSocketHandler& ws_handle
       config_(service.config()),
       ws_handler_(ws_handler),
       sessions_(sessions),
-      login_limiter_(kLoginWindowMs, kMaxLoginKeys, service.clock().MonotonicMs()) {}
+      attempt_limiter_(kAttemptWindowMs, kMaxAttemptKeys, service.clock().MonotonicMs()) {}
 
 bool HttpApi::Serves(std::string_view path) {
   return path == "/ws" || path.starts_with(kApiPrefix);
 }
 
-void HttpApi::Sweep(int64_t now_ms) { login_limiter_.Expire(now_ms); }
+void HttpApi::Sweep(int64_t now_ms) { attempt_limiter_.Expire(now_ms); }
 
 void HttpApi::OnRequest(HttpExchange& exchange) {
   std::string_view path = exchange.request().path;
@@ -206,8 +207,29 @@ void HttpApi::HandleRegister(HttpExchange& exchange) {
     return exchange.RespondError(400, "password must be 8 to 1024 bytes");
   }
   DeferredHttp deferred = exchange.Defer();
+  // Counted per client address over the whole service, as logins are (HandleLogin): only
+  // requests that would cost a password hash count.
+  ForwardedHeaders forwarded = ForwardedHeaders::From(exchange.request(), config_.trusted_proxies);
+  shard_.PeerAddress(exchange.connection(), [this, deferred, credentials,
+                                             forwarded = std::move(forwarded)](std::string peer) {
+    std::string address = ClientAddress(peer, forwarded, config_.trusted_proxies);
+    CountAttempt("register:ip:" + (address.empty() ? "?" : address), config_.register_rate_ip,
+                 [deferred, credentials = std::move(credentials)](HttpApi& self,
+                                                                  int64_t retry_after) mutable {
+                   self.ContinueRegister(deferred, std::move(credentials), retry_after);
+                 });
+  });
+}
+
+void HttpApi::ContinueRegister(const DeferredHttp& deferred, Credentials credentials,
+                               int64_t retry_after) {
+  if (retry_after > 0) {
+    return AnswerError(deferred, 429, "too many registrations from this address, retry later",
+                       "Retry-After: " + std::to_string(retry_after) + "\r\n");
+  }
   auth::ScryptParams params{.log2_n = config_.password_cost};
-  shard_.RunBlocking(
+  const bool queued = shard_.TryRunBlocking(
+      WorkClass::kRegistration,
       [password = std::move(credentials.password), params] {
         return auth::HashPassword(password, params);
       },
@@ -229,12 +251,19 @@ void HttpApi::HandleRegister(HttpExchange& exchange) {
                       writer.BeginObject().Field("user_id", result->second).EndObject().str());
                 }));
       });
+  if (!queued) {
+    AnswerError(deferred, 503,
+                "too many registrations in progress (--max-pending-registrations), retry later",
+                "Retry-After: 1\r\n");
+  }
 }
 
 // Cluster mode: one counter per key in Redis for all nodes, expiring with its window.
-// ARGV: key, limit, window_ms. Returns 0 within the limit, else the seconds left (at least 1).
-constexpr const char* kLoginCountScript = R"lua(
-local key = 'rc:login:' .. ARGV[1]
+// ARGV: key (without the rc: prefix), limit, window_ms. Returns 0 within the limit, else the
+// seconds left (at least 1). Login keys are rc:login:user:NAME and rc:login:ip:ADDRESS, as
+// before registrations were counted too, so nodes of two versions share them while they mix.
+constexpr const char* kAttemptCountScript = R"lua(
+local key = 'rc:' .. ARGV[1]
 local attempts = redis.call('INCR', key)
 if attempts == 1 then redis.call('PEXPIRE', key, ARGV[3]) end
 if attempts <= tonumber(ARGV[2]) then return 0 end
@@ -246,37 +275,37 @@ end
 return math.max(1, math.ceil(left / 1000))
 )lua";
 
-void HttpApi::CountLoginAttempt(std::string key, uint32_t limit,
-                                storage::UniqueFunction<void(HttpApi&, int64_t)> then) {
+void HttpApi::CountAttempt(std::string key, uint32_t limit,
+                           storage::UniqueFunction<void(HttpApi&, int64_t)> then) {
   if (cluster::ClusterNode* node = shard_.cluster()) {
     // Over the whole cluster; without an answer from Redis, over this node (below).
     auto pending =
         std::make_shared<storage::UniqueFunction<void(HttpApi&, int64_t)>>(std::move(then));
     node->bus().Call(
-        {"EVAL", kLoginCountScript, "0", key, std::to_string(limit),
-         std::to_string(kLoginWindowMs)},
+        {"EVAL", kAttemptCountScript, "0", key, std::to_string(limit),
+         std::to_string(kAttemptWindowMs)},
         [&service = service_, origin = shard_.id(), key, limit,
          pending](cluster::RedisReply reply) {
           std::optional<int64_t> retry_after = reply.AsInt();
           service.Post(origin, [key, limit, pending, retry_after](ChatShard& back) mutable {
             if (retry_after) return (*pending)(back.http_api(), *retry_after);
-            back.http_api().CountLoginAttemptHere(std::move(key), limit, std::move(*pending));
+            back.http_api().CountAttemptHere(std::move(key), limit, std::move(*pending));
           });
         });
     return;
   }
-  CountLoginAttemptHere(std::move(key), limit, std::move(then));
+  CountAttemptHere(std::move(key), limit, std::move(then));
 }
 
-void HttpApi::CountLoginAttemptHere(std::string key, uint32_t limit,
-                                    storage::UniqueFunction<void(HttpApi&, int64_t)> then) {
+void HttpApi::CountAttemptHere(std::string key, uint32_t limit,
+                               storage::UniqueFunction<void(HttpApi&, int64_t)> then) {
   uint32_t owner = uint32_t(std::hash<std::string>{}(key) % service_.shard_count());
   uint32_t origin = shard_.id();
   service_.Post(owner, [key = std::move(key), limit, origin,
                         then = std::move(then)](ChatShard& owner) mutable {
     HttpApi& self = owner.http_api();
     int64_t retry_after =
-        self.login_limiter_.Count(key, limit, self.service_.clock().MonotonicMs());
+        self.attempt_limiter_.Count(key, limit, self.service_.clock().MonotonicMs());
     self.service_.Post(origin, [then = std::move(then), retry_after](ChatShard& back) mutable {
       then(back.http_api(), retry_after);
     });
@@ -294,7 +323,7 @@ void HttpApi::HandleLogin(HttpExchange& exchange) {
     return exchange.RespondError(401, "invalid username or password");
   }
   DeferredHttp deferred = exchange.Defer();
-  // Both limits hold over the whole service (CountLoginAttempt: the cluster, or this server).
+  // Both limits hold over the whole service (CountAttempt: the cluster, or this server).
   // The address is the TCP peer's, or the one a trusted proxy names (core/net/client_address.h).
   ForwardedHeaders forwarded = ForwardedHeaders::From(exchange.request(), config_.trusted_proxies);
   shard_.PeerAddress(exchange.connection(), [this, deferred, credentials,
@@ -305,14 +334,14 @@ void HttpApi::HandleLogin(HttpExchange& exchange) {
         return self.ContinueLogin(deferred, std::move(credentials), retry_after);
       }
       // An unknown address (never expected on TCP) shares one bucket: fail closed.
-      self.CountLoginAttempt("ip:" + (address.empty() ? "?" : address), self.config_.login_rate_ip,
-                             [deferred, credentials = std::move(credentials)](
-                                 HttpApi& self, int64_t retry_after) mutable {
-                               self.ContinueLogin(deferred, std::move(credentials), retry_after);
-                             });
+      self.CountAttempt("login:ip:" + (address.empty() ? "?" : address), self.config_.login_rate_ip,
+                        [deferred, credentials = std::move(credentials)](
+                            HttpApi& self, int64_t retry_after) mutable {
+                          self.ContinueLogin(deferred, std::move(credentials), retry_after);
+                        });
     };
-    CountLoginAttempt("user:" + Lowercase(credentials.username), config_.login_rate_user,
-                      std::move(after_user));
+    CountAttempt("login:user:" + Lowercase(credentials.username), config_.login_rate_user,
+                 std::move(after_user));
   });
 }
 
@@ -573,17 +602,6 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
     return;
   }
   exchange.RespondError(404, "no such route");
-}
-
-// --- WebSocket upgrade -----------------------------------------------------------------------
-
-void HttpApi::HandleWebSocket(HttpExchange& exchange) {
-  std::string error;
-  auto auth = Authenticate(exchange, true, &error);
-  if (!auth) return exchange.RespondError(401, error, "WWW-Authenticate: Bearer\r\n");
-  if (exchange.Upgrade(&ws_handler_)) {
-    sessions_.Open(exchange.connection(), auth->user, std::move(auth->jti));
-  }
 }
 
 void HttpApi::AnnounceMembers(const storage::ConversationState& state,

@@ -4,8 +4,10 @@
 //
 // Owner: its shard's thread (one per ChatShard). Blocking work (password hashing) goes to the
 // worker pool and every store call to the store's threads; their results come back as mail.
-// It also owns this shard's LoginLimiter: login attempts are counted per key (username, client
-// address) on the shard that owns the key's hash, so the limits hold over the whole server.
+// It also owns this shard's LoginLimiter: login attempts (per username and per client address)
+// and registrations (per client address) are counted per key on the shard that owns the key's
+// hash, so the limits hold over the whole server (and in Redis over a cluster); and the count of
+// open chat connections (--max-conns-per-ip) of the client addresses whose hash it owns.
 #pragma once
 
 #include <cstdint>
@@ -62,12 +64,18 @@ class HttpApi {
   std::optional<Authenticated> Authenticate(HttpExchange& exchange, bool allow_query,
                                             std::string* error);
   void AnswerStoreFailure(const DeferredHttp& deferred, const storage::Status& status);
+  // A chat connection admitted under --max-conns-per-ip (its session's address) has closed: the
+  // address's owner shard counts one fewer. Any shard; "" (never counted) does nothing.
+  static void ConnectionClosed(ChatService& service, std::string address);
 
  private:
   bool RequireAuth(HttpExchange& exchange, Authenticated* auth);
   void HandleRegister(HttpExchange& exchange);
   void HandleLogin(HttpExchange& exchange);
   void ContinueLogin(const DeferredHttp& deferred, Credentials credentials, int64_t retry_after);
+  // After the per-address count: 429, or the password hash (a kRegistration worker task, 503
+  // past --max-pending-registrations), then the store.
+  void ContinueRegister(const DeferredHttp& deferred, Credentials credentials, int64_t retry_after);
   void HandleLogout(HttpExchange& exchange);
   void HandleConversations(HttpExchange& exchange, std::string_view rest);
   void HandleUsers(HttpExchange& exchange);  // http_api_users.cc
@@ -76,17 +84,24 @@ class HttpApi {
   void HandleMentions(HttpExchange& exchange);
   void HandlePush(HttpExchange& exchange, std::string_view route);  // http_api_push.cc
   void HandleMe(HttpExchange& exchange);                            // http_api_push.cc
+  // The upgrade waits for the client address's owner shard to count the connection
+  // (--max-conns-per-ip), then FinishUpgrade answers 101 (and opens the session) or 429.
+  // http_api_ws.cc.
   void HandleWebSocket(HttpExchange& exchange);
+  void FinishUpgrade(const DeferredHttp& deferred, std::string_view accept, Authenticated auth,
+                     std::string address, bool admitted);
+  static uint32_t AddressOwner(const ChatService& service, const std::string& address);
   void Answer(const DeferredHttp& deferred, int status, std::string_view body,
               std::string_view extra_headers = {});
   void AnswerError(const DeferredHttp& deferred, int status, std::string_view reason,
                    std::string_view extra_headers = {});
-  // Counts an attempt for the whole service: in Redis in cluster mode, else (or when Redis does
-  // not answer) on the key's owner shard; `then(shard, retry_after_s)` back here, 0 = go.
-  void CountLoginAttempt(std::string key, uint32_t limit,
-                         storage::UniqueFunction<void(HttpApi&, int64_t)> then);
-  void CountLoginAttemptHere(std::string key, uint32_t limit,
-                             storage::UniqueFunction<void(HttpApi&, int64_t)> then);
+  // Counts an attempt (a login or a registration: "login:user:NAME", "login:ip:ADDRESS",
+  // "register:ip:ADDRESS") for the whole service: in Redis in cluster mode, else (or when Redis
+  // does not answer) on the key's owner shard; `then(shard, retry_after_s)` back here, 0 = go.
+  void CountAttempt(std::string key, uint32_t limit,
+                    storage::UniqueFunction<void(HttpApi&, int64_t)> then);
+  void CountAttemptHere(std::string key, uint32_t limit,
+                        storage::UniqueFunction<void(HttpApi&, int64_t)> then);
   // Tells every shard (this one too) about a conversation's new membership.
   void AnnounceMembers(const storage::ConversationState& state, std::vector<int64_t> removed);
 
@@ -95,7 +110,8 @@ class HttpApi {
   const Config& config_;
   WebSocketHandler& ws_handler_;
   SessionHost& sessions_;
-  LoginLimiter login_limiter_;  // Login attempts per key (username, address) owned by hash.
+  LoginLimiter attempt_limiter_;  // Logins and registrations per key, for the keys it owns.
+  ConnectionsPerAddress conns_per_address_;  // Chat connections, for the addresses it owns.
 };
 
 }  // namespace ringcast::chat

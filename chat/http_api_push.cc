@@ -48,14 +48,14 @@ std::optional<std::string> ParseBody(std::string_view body, BodyFields* out) {
   ondemand::object object;
   if (parser.iterate(padded).get(doc) != simdjson::SUCCESS ||
       doc.get_object().get(object) != simdjson::SUCCESS) {
-    return "body must be a JSON object";
+    return JsonBodyFault(body);
   }
   for (auto field : object) {
     std::string_view key;
     ondemand::value value;
     if (field.unescaped_key().get(key) != simdjson::SUCCESS ||
         field.value().get(value) != simdjson::SUCCESS) {
-      return "body must be a JSON object";
+      return JsonBodyFault(body);
     }
     std::optional<std::string> fault;
     if (key == "endpoint") {

@@ -97,6 +97,107 @@ std::string DuplicateField(std::string_view key) {
   return "duplicate field \"" + std::string(key) + "\"";
 }
 
+// The offset of the first byte that breaks UTF-8 (RFC 3629 §4: no overlong forms, no surrogates,
+// nothing past U+10FFFF; a sequence cut off by the end counts from its first byte), or npos.
+size_t FirstInvalidUtf8(std::string_view text) {
+  const auto* bytes = reinterpret_cast<const uint8_t*>(text.data());
+  size_t i = 0;
+  while (i < text.size()) {
+    const uint8_t lead = bytes[i];
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t continuations;
+    uint8_t second_min = 0x80, second_max = 0xBF;
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      continuations = 1;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      continuations = 2;
+      if (lead == 0xE0) second_min = 0xA0;  // Overlong.
+      if (lead == 0xED) second_max = 0x9F;  // Surrogates.
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      continuations = 3;
+      if (lead == 0xF0) second_min = 0x90;  // Overlong.
+      if (lead == 0xF4) second_max = 0x8F;  // Past U+10FFFF.
+    } else {
+      return i;
+    }
+    if (text.size() - i <= continuations) return i;
+    if (bytes[i + 1] < second_min || bytes[i + 1] > second_max) return i;
+    for (size_t k = 2; k <= continuations; ++k) {
+      if ((bytes[i + k] & 0xC0) != 0x80) return i;
+    }
+    i += continuations + 1;
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+std::string JsonBodyFault(std::string_view body) {
+  if (body.starts_with("\xEF\xBB\xBF")) {
+    return "the body starts with a byte order mark (U+FEFF), which JSON text must not "
+           "(RFC 8259 §8.1): send the JSON object alone";
+  }
+  const size_t start = body.find_first_not_of(" \t\r\n");
+  if (start == std::string_view::npos) return "the body is empty: expected a JSON object";
+  if (const size_t bad = FirstInvalidUtf8(body); bad != std::string_view::npos) {
+    return "the body is not valid UTF-8 (byte " + std::to_string(bad) + ")";
+  }
+  switch (body[start]) {
+    case '{':
+      break;
+    case '[':
+      return "the body must be a JSON object, not an array";
+    case '"':
+      return "the body must be a JSON object, not a string";
+    default:
+      if (body.substr(start).starts_with("true") || body.substr(start).starts_with("false")) {
+        return "the body must be a JSON object, not a boolean";
+      }
+      if (body.substr(start).starts_with("null")) return "the body must be a JSON object, not null";
+      if (body[start] == '-' || (body[start] >= '0' && body[start] <= '9')) {
+        return "the body must be a JSON object, not a number";
+      }
+      return "the body is not valid JSON";
+  }
+  // An object: whether the body ends while a string or a bracket is still open.
+  std::string open;  // The brackets not yet closed, innermost last.
+  bool in_string = false, escaped = false;
+  for (size_t i = start; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      open.push_back(c);
+    } else if (c == '}' || c == ']') {
+      if (open.empty() || open.back() != (c == '}' ? '{' : '[')) {
+        return "the body is not valid JSON";  // A bracket closed that is not open.
+      }
+      open.pop_back();
+      if (open.empty()) return "the body is not valid JSON";  // Complete, yet refused.
+    }
+  }
+  if (in_string || !open.empty()) {
+    return "the body is truncated: it ends (after " + std::to_string(body.size()) +
+           " bytes) before its JSON object does";
+  }
+  return "the body is not valid JSON";
+}
+
+namespace {
+
 // Walks the fields of a JSON object body; `on_field(index, value)` is called for the fields
 // named in `names` (by index) and returns an error or nullopt.
 template <size_t N, typename OnField>
@@ -108,7 +209,7 @@ std::optional<std::string> ForEachField(std::string_view body, const std::string
   ondemand::object object;
   if (Iterate(parser, buffer, body, doc) != simdjson::SUCCESS ||
       doc.get_object().get(object) != simdjson::SUCCESS) {
-    return "the body must be a JSON object";
+    return JsonBodyFault(body);
   }
   uint32_t seen = 0;
   for (auto field : object) {
@@ -116,7 +217,7 @@ std::optional<std::string> ForEachField(std::string_view body, const std::string
     ondemand::value value;
     if (field.unescaped_key().get(key) != simdjson::SUCCESS ||
         field.value().get(value) != simdjson::SUCCESS) {
-      return "the body is not valid JSON";
+      return JsonBodyFault(body);
     }
     const int index = FieldIndex(names, key);
     if (index < 0) continue;
@@ -124,7 +225,7 @@ std::optional<std::string> ForEachField(std::string_view body, const std::string
     seen |= uint32_t{1} << index;
     if (auto error = on_field(index, value)) return error;
   }
-  if (!AtEnd(doc)) return "the body is not valid JSON";
+  if (!AtEnd(doc)) return "the body is not valid JSON: more follows its object";
   return std::nullopt;
 }
 

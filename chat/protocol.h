@@ -83,7 +83,13 @@ struct NewConversation {
   bool group = true;
 };
 // Each returns an error message, or nullopt with *out filled. A known field given twice is an
-// error ("duplicate field"); unknown fields are ignored.
+// error ("duplicate field"); unknown fields are ignored. A body that is not a JSON object is
+// refused with JsonBodyFault's reason.
+// Why `body`, refused by a JSON parser, is not a JSON object, in words a client can act on:
+// empty, a byte order mark (RFC 8259 §8.1 forbids one), not UTF-8 (with the byte offset), cut
+// off before its last value ends, valid JSON of another type, or else "not valid JSON". Error
+// path only: it rescans the body.
+std::string JsonBodyFault(std::string_view body);
 std::optional<std::string> ParseCredentials(std::string_view body, Credentials* out);
 std::optional<std::string> ParseNewConversation(std::string_view body, NewConversation* out);
 std::optional<std::string> ParseMemberList(std::string_view body, std::vector<int64_t>* out);

@@ -43,4 +43,20 @@ int64_t LoginLimiter::Count(std::string_view key, uint32_t limit, int64_t now_ms
   return SecondsLeft(now_ms);
 }
 
+bool ConnectionsPerAddress::TryAdd(const std::string& address, uint32_t limit) {
+  uint32_t& count = counts_[address];
+  if (count >= limit) {
+    if (count == 0) counts_.erase(address);  // limit 0: keep no empty entry.
+    return false;
+  }
+  ++count;
+  return true;
+}
+
+void ConnectionsPerAddress::Remove(const std::string& address) {
+  auto it = counts_.find(address);
+  if (it == counts_.end()) return;
+  if (--it->second == 0) counts_.erase(it);
+}
+
 }  // namespace ringcast::chat

@@ -2,7 +2,8 @@
 // (core/runtime/clock.h), so a wall-clock step changes nothing and tests can drive them.
 //
 // TokenBucket: one per chat session (--msg-rate). LoginLimiter: one per shard, for the login
-// keys (username, client address) that hash to that shard (chat/README.md, "Login attempts").
+// keys (username, client address) and registration keys (client address) that hash to that
+// shard (chat/README.md, "Login attempts").
 // Owner: the shard that holds them.
 #pragma once
 
@@ -55,6 +56,21 @@ class LoginLimiter {
   const size_t max_keys_;
   int64_t window_start_ms_;
   std::unordered_map<std::string, uint32_t> attempts_;
+};
+
+// Open chat connections per client address (--max-conns-per-ip), for the addresses that hash to
+// this shard, so the count holds over the whole node. Only addresses with a connection have an
+// entry: the map is bounded by the node's connections (--max-connections per shard).
+class ConnectionsPerAddress {
+ public:
+  // Counts one more connection for `address`: false (nothing counted) when it has `limit`.
+  bool TryAdd(const std::string& address, uint32_t limit);
+  // One of `address`'s connections has closed.
+  void Remove(const std::string& address);
+  size_t addresses() const { return counts_.size(); }
+
+ private:
+  std::unordered_map<std::string, uint32_t> counts_;
 };
 
 }  // namespace ringcast::chat

@@ -46,13 +46,14 @@ Session* SessionHost::FindSession(ConnId id) {
   return conn == nullptr ? nullptr : reinterpret_cast<Session*>(conn->user_data);
 }
 
-void SessionHost::Open(Connection& conn, int64_t user, std::string jti) {
+void SessionHost::Open(Connection& conn, int64_t user, std::string jti, std::string address) {
   auto owned = std::make_unique<Session>();
   Session& session = *owned;
   session.conn = &conn;
   session.id = conn.id();
   session.user = user;
   session.jti = std::move(jti);
+  session.address = std::move(address);
   session.last_heartbeat_ms = clock_.MonotonicMs();
   session.bucket = TokenBucket(config_.msg_rate, 2.0 * config_.msg_rate, clock_.MonotonicMs());
   session.index = sessions_.size();
@@ -238,6 +239,7 @@ void SessionHost::OnClose(Connection& conn) {
   EraseOne(user->second, session);
   if (user->second.empty()) by_user_.erase(user);
   users_.Detach(session->user, session->id);
+  HttpApi::ConnectionClosed(service_, std::move(session->address));
   size_t index = session->index;
   sessions_[index] = std::move(sessions_.back());
   sessions_[index]->index = index;

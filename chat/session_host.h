@@ -53,6 +53,7 @@ struct Session {
   ConnId id;
   int64_t user = 0;
   std::string jti;
+  std::string address;  // Counted by its owner shard's HttpApi (--max-conns-per-ip).
   Phase phase = Phase::kStarting;
   bool attached = false;  // Counted by the user's owner shard.
   bool loaded = false;
@@ -73,7 +74,8 @@ class SessionHost {
 
   // An authenticated connection just upgraded to /ws: its session starts (the store loads its
   // conversations and contacts, the user's owner counts it) and gets `hello` once ready.
-  void Open(Connection& conn, int64_t user, std::string jti);
+  // `address`: the client address counted under --max-conns-per-ip, released at the close.
+  void Open(Connection& conn, int64_t user, std::string jti, std::string address);
   // Whether the token id `jti` has been revoked (the replica: checking never leaves the shard).
   bool revoked(const std::string& jti) const { return revoked_.Contains(jti); }
 

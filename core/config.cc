@@ -239,6 +239,10 @@ int ParseConfig(int argc, char** argv, Config* config) {
   add("--max-conns-per-user", &config->max_conns_per_user, "RINGCAST_MAX_CONNS_PER_USER",
       "Chat connections one user may hold at once, over all shards")
       ->check(CLI::Range(1, 100000));
+  add("--max-conns-per-ip", &config->max_conns_per_ip, "RINGCAST_MAX_CONNS_PER_IP",
+      "Chat WebSocket connections one client address may hold at once on this node (the "
+      "address a --trusted-proxies proxy forwards); past it the upgrade is answered 429")
+      ->check(CLI::Range(1, 1 << 24));
   add("--batch-max", &config->batch_max, "RINGCAST_BATCH_MAX",
       "Writes committed in one transaction at most")
       ->check(CLI::Range(1, 100000));
@@ -378,11 +382,21 @@ int ParseConfig(int argc, char** argv, Config* config) {
   add("--login-rate-ip", &config->login_rate_ip, "RINGCAST_LOGIN_RATE_IP",
       "Login attempts per minute per client address")
       ->check(CLI::Range(1, 1000000));
+  add("--register-rate-ip", &config->register_rate_ip, "RINGCAST_REGISTER_RATE_IP",
+      "Registrations (POST /api/register) per minute per client address, over the whole cluster "
+      "(429 past it)")
+      ->check(CLI::Range(1, 1000000));
+  add("--max-pending-registrations", &config->max_pending_registrations,
+      "RINGCAST_MAX_PENDING_REGISTRATIONS",
+      "New accounts' password hashes queued or running on this node (503 past it); they run on "
+      "at most half the --workers, so logins are never queued behind them")
+      ->check(CLI::Range(1, 1000000));
   std::string trusted_proxies;
   add("--trusted-proxies", &trusted_proxies, "RINGCAST_TRUSTED_PROXIES",
       "Comma-separated addresses and networks (10.0.0.5, 10.1.0.0/16, fd00::/8) of reverse "
-      "proxies whose X-Forwarded-For or X-Real-IP names the client for the per-address login "
-      "limit; from any other peer those headers are ignored. Empty: trust nobody")
+      "proxies whose X-Forwarded-For or X-Real-IP names the client for the per-address limits "
+      "(logins, registrations, connections); from any other peer those headers are ignored. "
+      "Empty: trust nobody")
       ->default_str("");
   add("--password-cost", &config->password_cost, "RINGCAST_PASSWORD_COST",
       "log2 of scrypt's N for new password hashes (14: ~50 ms; lower only for tests/benchmarks)")

@@ -66,6 +66,7 @@ struct Config {
   uint32_t upload_orphan_ttl_s = 86400;
   std::string files_dir;  // Uploaded files; empty: <data_dir>/files. Shared by a cluster's nodes.
   uint32_t max_conns_per_user = 16;
+  uint32_t max_conns_per_ip = 1024;  // Chat WebSocket connections per client address, per node.
   uint32_t batch_max = 256;
   // Store jobs waiting to run (SQLite: writes and reads each; PostgreSQL: all lanes together);
   // past it a request is answered `unavailable` at once instead of waiting behind seconds of work.
@@ -109,6 +110,9 @@ struct Config {
   uint32_t max_group_size = 1000;
   uint32_t login_rate_user = 10;  // Attempts per minute.
   uint32_t login_rate_ip = 60;
+  uint32_t register_rate_ip = 10;  // Registrations per minute per client address.
+  // New accounts' password hashes queued or running on this node (worker_pool.h); past it: 503.
+  uint32_t max_pending_registrations = 64;
   // Peers whose X-Forwarded-For / X-Real-IP name the client (core/net/client_address.h); empty:
   // nobody's, the TCP peer is the client.
   TrustedProxies trusted_proxies;

@@ -99,7 +99,8 @@ def _chat_figures(reports: list[dict]) -> list[Figure]:
 # The chat server for the chat case: cheap password hashes (setup registers 1,000 users), no
 # login or message rate limit in the way of the load, and its own store.
 CHAT_SERVER_ARGS = ["--data-dir", "{data_dir}", "--password-cost", "10", "--login-rate-ip",
-                    "1000000", "--login-rate-user", "1000", "--msg-rate", "1000000"]
+                    "1000000", "--login-rate-user", "1000", "--register-rate-ip", "1000000",
+                    "--msg-rate", "1000000"]
 
 
 def _idle_figures(reports: list[dict]) -> list[Figure]:

@@ -9,8 +9,8 @@
 // trusted proxy saw it; everything to its left came from that client and may be forged.
 //
 // Pure code, no I/O. The list is parsed once at start (ParseConfig: a bad entry exits 2) and is
-// immutable afterwards, read by every shard without synchronisation. Its only user today is the
-// per-address login limit (chat/http_api.cc, HandleLogin).
+// immutable afterwards, read by every shard without synchronisation. Its users are the chat's
+// per-address limits (chat/http_api.cc): logins, registrations and WebSocket connections.
 #pragma once
 
 #include <array>

@@ -42,15 +42,32 @@ SendStatus Connection::Admit(Delivery delivery) {
     return SendStatus::kDropped;
   }
   if (queued <= shard().config().max_outbound_bytes) return SendStatus::kQueued;
+  CutOff();
+  return SendStatus::kCutOff;
+}
+
+void Connection::CutOff() {
   // Slow-consumer policy: drop what this reader has not started to receive, tell it why with
   // 1008, and stop queueing for it. Memory stays bounded by the cap plus the one frame that
   // took the queue past it; others are unaffected.
+  //
+  // The close frame must follow the last byte the kernel took, not the frames a send in flight
+  // still holds: a reader this far behind has the kernel's buffer full, and the send may never
+  // take them (up to 64 frames). A connection aborted with them unsent would end mid-frame, and
+  // its reader would never learn why. So a send in flight is cancelled, and the close frame is
+  // queued when its completion says where the byte stream stands (Shard::OnSend): behind the
+  // rest of the one frame the kernel has part of, if any.
   send_queue_.DropUnstarted();
   ++shard().stats_.slow_consumers;
-  Close(uint16_t(ws::CloseCode::kPolicyViolation), "slow consumer: outbound queue limit exceeded",
-        CloseReason::kSlowConsumer);
+  const auto code = uint16_t(ws::CloseCode::kPolicyViolation);
+  if (send_in_flight_) {
+    BeginClose(code, CloseReason::kSlowConsumer);
+    close_frame_pending_ = true;
+    shard().CancelSend(*this);
+  } else {
+    Close(code, kSlowConsumerReason, CloseReason::kSlowConsumer);
+  }
   shard().FinishAfterFlush(*this);
-  return SendStatus::kCutOff;
 }
 
 SendStatus Connection::AfterQueue() const {
@@ -98,11 +115,17 @@ void Connection::NoteClose(CloseReason why, uint16_t code) {
 
 void Connection::Close(uint16_t code, std::string_view reason, CloseReason why) {
   if (state_ != State::kWebSocket) return;
+  QueueBytes(SharedFrame::EncodeClose(code, reason));
+  BeginClose(code, why);
+}
+
+void Connection::BeginClose(uint16_t code, CloseReason why) {
   if (AccessLog* log = shard().access_log()) log->OnClose(slot_, generation_, code, true);
   NoteClose(why, code);
   shard().LeaveWebSocket(*this);
-  QueueBytes(SharedFrame::EncodeClose(code, reason));
   state_ = State::kClosing;
+  // A cut-off reader's progress is measured from here (Shard::OnTimer).
+  last_send_tick_ = static_cast<uint32_t>(shard().timers_.now());
   shard().ScheduleTimer(
       *this, shard().timers_.now() + shard().SecondsToTicks(shard().config().close_timeout_s));
   if (close_frame_received_) shard().FinishAfterFlush(*this);

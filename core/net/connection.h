@@ -115,6 +115,9 @@ class Connection : private TimerEntry {
   // and drop the connection if the peer does not answer within the close timeout.
   void Close(uint16_t code, std::string_view reason, CloseReason why = CloseReason::kServerClosed);
 
+  static constexpr std::string_view kSlowConsumerReason =
+      "slow consumer: outbound queue limit exceeded";
+
  private:
   friend class Shard;
   friend class HttpExchange;
@@ -126,6 +129,10 @@ class Connection : private TimerEntry {
   // past the cap has been cut off), kQueued that it may.
   SendStatus Admit(Delivery delivery);
   SendStatus AfterQueue() const;  // kQueued or kBackpressure.
+  // Close() without queueing the close frame (the caller queues it).
+  void BeginClose(uint16_t code, CloseReason why);
+  // Past the outbound cap (docs/architecture.md, "Slow consumers").
+  void CutOff();
 
   SendQueue send_queue_;
   ws::MessageReader reader_;
@@ -135,7 +142,9 @@ class Connection : private TimerEntry {
   uint32_t generation_;
   int fd_;  // Direct descriptor index or plain fd, per the shard's mode.
   uint32_t last_receive_tick_ = 0;
-  uint32_t last_send_tick_ = 0;  // A streamed answer's start or its last bytes sent.
+  // A streamed answer's start or its last bytes sent; on a closing WebSocket, the close or the
+  // last bytes sent since.
+  uint32_t last_send_tick_ = 0;
   State state_ = State::kHttp;
   CloseReason close_reason_ = CloseReason::kHttp;
   uint16_t close_code_ = 0;  // Of the first close frame, either side's; 0: none.
@@ -154,6 +163,9 @@ class Connection : private TimerEntry {
   bool body_streaming_ : 1 = false;    // A request body is going to a BodySink.
   bool body_paused_ : 1 = false;       // ... and its sink asked to stop receiving for now.
   bool answer_streaming_ : 1 = false;  // An answer's body is coming from a BodySource.
+  // Cut off as a slow consumer while a send was in flight: that send is being cancelled, and the
+  // close frame is queued once its completion says how much of it the kernel took.
+  bool close_frame_pending_ : 1 = false;
 };
 
 // What a route installs on an upgraded connection. Called on the connection's shard.

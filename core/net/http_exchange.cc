@@ -110,6 +110,17 @@ bool HttpExchange::Upgrade(WebSocketHandler* handler) {
   return true;
 }
 
+std::optional<DeferredHttp> HttpExchange::DeferUpgrade(std::string* accept) {
+  if (answered()) return std::nullopt;
+  ws::HandshakeResult handshake = ws::ValidateUpgrade(request_);
+  if (handshake.error_status != 0) {
+    RejectHandshake(*this, handshake);
+    return std::nullopt;
+  }
+  accept->assign(handshake.accept.data(), handshake.accept.size());
+  return Defer();
+}
+
 bool HttpExchange::AllowGetOrHead() {
   if (request_.method == http::Method::kGet || request_.method == http::Method::kHead) return true;
   RespondError(405, "method not allowed", "Allow: GET, HEAD\r\n");

@@ -8,7 +8,9 @@
 // request (pipelined bytes wait), and the answer must come within --handshake-timeout.
 #pragma once
 
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "core/net/body_stream.h"
@@ -62,6 +64,10 @@ class HttpExchange {
   bool Upgrade(WebSocketHandler* handler);
 
   DeferredHttp Defer();
+  // Validates the handshake as Upgrade does, but leaves the answer to Shard::UpgradeDeferred (or
+  // AnswerDeferred, to refuse it) once the route has decided: the deferred request and its
+  // Sec-WebSocket-Accept in *accept. Invalid: answers as Upgrade does and returns nullopt.
+  std::optional<DeferredHttp> DeferUpgrade(std::string* accept);
   // For a request its route streams (Application::StreamsBody): the body goes to `sink` as it
   // arrives (core/net/body_stream.h), and the answer is deferred to the sink. Without it, an
   // answer given at once closes the connection when the body has not all arrived.

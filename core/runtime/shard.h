@@ -111,6 +111,11 @@ class Shard {
   // The same with the whole response already formatted (HttpExchange::FormatHead), built off
   // the shard (a file read on a worker): takes over the reference to `response`.
   bool AnswerDeferredBytes(const DeferredHttp& deferred, int status, SharedFrame* response);
+  // Completes an upgrade deferred with HttpExchange::DeferUpgrade: answers 101 with `accept`,
+  // installs `handler`, and hands it the frames the client sent behind its handshake. The
+  // connection, or nullptr (nothing sent) when it has gone meanwhile.
+  Connection* UpgradeDeferred(const DeferredHttp& deferred, std::string_view accept,
+                              WebSocketHandler* handler);
 
   // --- Streamed bodies (core/net/body_stream.h; shard_stream.cc) ------------------------------
   // A request body streams into the BodySink its route gives HttpExchange::StreamBody (routes
@@ -165,6 +170,12 @@ class Shard {
   template <typename Work, typename Done>
   void RunBlocking(Work work, Done done) {
     workers().Run(id_, std::move(work), std::move(done));
+  }
+  // The same for work of a class with a budget (worker_pool.h): false when the class has its
+  // budget's pending tasks already (`done` is then never called; the caller answers "busy").
+  template <typename Work, typename Done>
+  bool TryRunBlocking(WorkClass work_class, Work work, Done done) {
+    return workers().TryRun(work_class, id_, std::move(work), std::move(done));
   }
 
  private:
@@ -254,6 +265,9 @@ class Shard {
   void RunDeferredLeaves();
   void FinishAfterFlush(Connection& conn);  // Shut the write side once queued bytes are out.
   void Abort(Connection& conn);             // Close the socket now.
+  // Asks the kernel to give up the connection's send in flight (its completion still comes,
+  // with what it sent, or -ECANCELED having sent nothing of it).
+  void CancelSend(Connection& conn);
   void CloseDescriptor(Connection& conn);
   void MaybeRelease(Connection& conn);
   void ScheduleTimer(Connection& conn, uint64_t deadline);

@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -201,6 +202,9 @@ void Shard::OnSend(Connection& conn, int32_t result) {
     spare_batches_.emplace_back(batches_[conn.slot_]);
     batches_[conn.slot_] = nullptr;
   }
+  // The send Connection::CutOff cancelled: without MSG_WAITALL a send completes as soon as it
+  // has written anything, so a cancelled one wrote nothing.
+  if (conn.close_frame_pending_ && result == -ECANCELED) result = 0;
   if (result < 0) {
     if (result != -ECANCELED && result != -EPIPE && result != -ECONNRESET) {
       RC_LOG(kDebug, "shard %u: send failed: %s", id_, strerror(-result));
@@ -213,6 +217,14 @@ void Shard::OnSend(Connection& conn, int32_t result) {
   if (result > 0) conn.last_send_tick_ = static_cast<uint32_t>(timers_.now());
   if (conn.state_ == Connection::State::kClosed) return;
   conn.send_queue_.Consume(static_cast<uint64_t>(result));  // A short write leaves the rest.
+  if (conn.close_frame_pending_) {
+    // Cut off as a slow consumer: now that the kernel's part is known, drop every frame it has
+    // none of, and end the stream with the rest of the one it has part of and the close frame.
+    conn.close_frame_pending_ = false;
+    conn.send_queue_.DropUnstarted();
+    conn.QueueBytes(SharedFrame::EncodeClose(uint16_t(ws::CloseCode::kPolicyViolation),
+                                             Connection::kSlowConsumerReason));
+  }
   if (!conn.send_queue_.empty() || conn.close_after_flush_) MarkForFlush(conn);
   if (conn.drain_wanted_ && conn.answer_streaming_ && !conn.congested()) {
     OnWritableAgain(conn);  // A streamed answer's source produces its next bytes.
@@ -275,6 +287,14 @@ void Shard::Abort(Connection& conn) {
     return;
   }
   CloseDescriptor(conn);
+}
+
+void Shard::CancelSend(Connection& conn) {
+  if (!conn.send_in_flight_) return;
+  io_uring_sqe* sqe = ring_.GetSqe();
+  io_uring_prep_cancel64(sqe, Tag(Op::kSend, conn.slot_, conn.generation_), 0);  // 5.19.
+  io_uring_sqe_set_data64(sqe, Tag(Op::kIgnore));  // -ENOENT when the send completed first.
+  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 
 void Shard::CloseDescriptor(Connection& conn) {
@@ -349,7 +369,21 @@ void Shard::OnTimer(Connection& conn) {
       FinishAfterFlush(conn);
       break;
     }
-    case Connection::State::kClosing:
+    case Connection::State::kClosing: {
+      // A slow consumer's close frame waits behind the rest of the frame the kernel has part of
+      // (Connection::CutOff). Aborting now would end its byte stream mid-frame, so it is kept
+      // while it reads on, until --idle-timeout passes without it taking a byte.
+      if (conn.close_reason_ == CloseReason::kSlowConsumer && !conn.send_queue_.empty()) {
+        const uint64_t due =
+            uint64_t{conn.last_send_tick_} + SecondsToTicks(config_.idle_timeout_s);
+        // Checked again within --close-timeout, which a drain that begins meanwhile then gets.
+        if (now < due) {
+          return ScheduleTimer(conn, std::min(due, now + SecondsToTicks(config_.close_timeout_s)));
+        }
+      }
+      Abort(conn);  // The peer did not finish the close handshake in time.
+      break;
+    }
     case Connection::State::kDraining:
       Abort(conn);  // The peer did not finish the close handshake in time.
       break;

@@ -192,6 +192,26 @@ bool Shard::AnswerDeferredBytes(const DeferredHttp& deferred, int status, Shared
   return true;
 }
 
+Connection* Shard::UpgradeDeferred(const DeferredHttp& deferred, std::string_view accept,
+                                   WebSocketHandler* handler) {
+  Connection* conn = TakeDeferred(deferred);
+  if (conn == nullptr) return nullptr;
+  stats_.CountRequest(deferred.route, 101);
+  const uint64_t queued_before = conn->send_queue_.bytes();
+  HttpExchange::WriteUpgrade(*conn, accept, handler);
+  if (access_log_) {
+    access_log_->OnAnswer(conn->slot_, conn->generation_, 101,
+                          conn->send_queue_.bytes() - queued_before);
+  }
+  // What arrived behind the handshake while it waited is WebSocket frames, not HTTP.
+  std::unique_ptr<std::string> early = std::move(conn->http_pending_);
+  StartWebSocket(
+      *conn, early == nullptr
+                 ? std::span<uint8_t>()
+                 : std::span<uint8_t>(reinterpret_cast<uint8_t*>(early->data()), early->size()));
+  return conn;
+}
+
 void Shard::ReplyHttpError(Connection& conn, int status, std::string_view reason) {
   RC_LOG(kDebug, "shard %u: bad request: %d %.*s", id_, status, int(reason.size()), reason.data());
   const uint64_t queued_before = conn.send_queue_.bytes();

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <latch>
@@ -115,7 +116,11 @@ int ShardSet::Run() {
   std::vector<int> ring_fds;
   for (auto& shard : shards_) ring_fds.push_back(shard->ring_fd());
   external_mail_ = std::make_unique<ExternalMail>(mailboxes_, std::move(ring_fds));
-  workers_ = std::make_unique<WorkerPool>(*external_mail_, config_.workers);
+  // New accounts' password hashes run on at most half the workers (at least one), so logins
+  // always find a worker free of them (worker_pool.h, "Work classes").
+  const WorkBudget registration{.max_running = std::max<uint32_t>(1, config_.workers / 2),
+                                .max_pending = config_.max_pending_registrations};
+  workers_ = std::make_unique<WorkerPool>(*external_mail_, config_.workers, registration);
   if (started_hook_) started_hook_();
   go.count_down();
   RC_LOG(kInfo, "ringcast ready: %u shards on %s:%u, %s descriptors, raw channels %s", size(),

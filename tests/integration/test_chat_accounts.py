@@ -148,6 +148,35 @@ def test_register_body_not_an_object_is_400(shared_server, raw):
     assert isinstance(r.json.get("error"), str), r
 
 
+# Bodies that are not a JSON object each get their own reason (issue 29, item 5): all of them
+# used to answer "the body must be a JSON object", which sends a client looking in the wrong place.
+@pytest.mark.parametrize("path", ["/api/register", "/api/login"])
+@pytest.mark.parametrize("raw, reason", [
+    (b"", "the body is empty"),
+    (b"  \r\n", "the body is empty"),
+    (b'\xef\xbb\xbf{"username":"abc","password":"12345678"}', "the body starts with a byte order mark"),
+    (b'{"username":"ab\xffc","password":"12345678"}', "the body is not valid UTF-8 (byte 15)"),
+    (b'{"username":"\xc0\xafc","password":"12345678"}', "the body is not valid UTF-8 (byte 13)"),
+    (b'{"username":"abc","password":"1234', "the body is truncated"),
+    (b'{"username":"abc","password":', "the body is truncated"),
+    (b'{"username":"abc"', "the body is truncated"),
+    (b"{", "the body is truncated"),
+    (b"[1,2]", "the body must be a JSON object, not an array"),
+    (b'"text"', "the body must be a JSON object, not a string"),
+    (b"42", "the body must be a JSON object, not a number"),
+    (b"null", "the body must be a JSON object, not null"),
+    (b"not json", "the body is not valid JSON"),
+    (b'{"username" "abc"}', "the body is not valid JSON"),
+    (b'{"username":"abc","password":"12345678"} {}', "the body is not valid JSON"),
+], ids=["empty", "blank", "bom", "bad-byte", "overlong", "cut-in-string", "cut-after-colon",
+        "cut-after-value", "open-brace", "array", "string", "number", "null", "garbage",
+        "missing-colon", "trailing"])
+def test_body_faults_are_named(shared_server, path, raw, reason):
+    r = Api(shared_server.port).request("POST", path, raw=raw)
+    assert r.status == 400, (raw, r)
+    assert r.json["error"].startswith(reason), (raw, r)
+
+
 def test_register_ignores_unknown_fields(shared_server):
     api = Api(shared_server.port)
     name = unique_name("extra")
@@ -398,3 +427,81 @@ def test_login_rate_limit_per_ip(server_factory, path):
     finally:
         conn.close()
     assert status == 200, f"a login from 127.0.0.2 got {status}"
+
+
+# -- registration limits (issue 29, item 2) ---------------------------------------------------
+
+
+def post_from(port: int, source: str, path: str, body: dict) -> tuple[int, str | None]:
+    """POST from the local address `source` (127.0.0.x): (status, Retry-After)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT,
+                                      source_address=(source, 0))
+    try:
+        conn.request("POST", path, body=json.dumps(body).encode(),
+                     headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        return r.status, r.getheader("Retry-After")
+    finally:
+        conn.close()
+
+
+@pytest.mark.server_args(*chat_args(register_rate_ip=3))
+def test_register_rate_limit_per_ip(server):
+    api = Api(server.port)
+    # Refused before any hashing, so not counted: a bad body, a bad name.
+    assert api.request("POST", "/api/register", raw=b"{").status == 400
+    assert api.register("bad name").status == 400
+    first = unique_name("rr")
+    assert api.register(first).status == 201
+    assert api.register(first).status == 409  # Taken, but it cost a hash: counted.
+    assert api.register(unique_name("rr")).status == 201
+    for _ in range(3):
+        r = api.register(unique_name("rr"))
+        assert_429(r, "a registration past --register-rate-ip")
+        assert "registrations" in r.json["error"], r
+    # Per address: another one is not limited, and logins are not affected.
+    assert post_from(server.port, "127.0.0.2", "/api/register",
+                     {"username": unique_name("rr"), "password": PASSWORD})[0] == 201
+    assert api.login(first).status == 200
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+@pytest.mark.sqlite_only("the worker pool's scheduling; the store plays no part")
+@pytest.mark.server_args(*chat_args(password_cost=14, workers=2, max_pending_registrations=12))
+def test_logins_are_not_starved_by_registrations(server):
+    """A burst of registrations (each an expensive hash) used to fill both workers' queue, and a
+    login waited behind all of them. Registrations now run on at most half the workers, so a
+    login's hash starts at once; and no more than --max-pending-registrations wait (503)."""
+    import threading
+
+    api = Api(server.port)
+    name = unique_name("starve")
+    assert api.register(name).status == 201
+    finished: list[tuple[float, int]] = []
+    lock = threading.Lock()
+
+    def register():
+        r = api.request("POST", "/api/register", {"username": unique_name("burst"),
+                                                   "password": PASSWORD}, timeout=60)
+        with lock:
+            finished.append((time.monotonic(), r.status, r.header("Retry-After")))
+
+    # 20 at once: past --max-pending-registrations (12) the rest are refused at once.
+    burst = [threading.Thread(target=register) for _ in range(20)]
+    for t in burst:
+        t.start()
+    time.sleep(0.3)  # Every registration has reached the server and waits for a worker.
+    r = api.login(name)
+    login_done = time.monotonic()
+    assert r.status == 200, r
+    for t in burst:
+        t.join()
+    created = [done for done, status, _ in finished if status == 201]
+    refused = [(status, retry) for _, status, retry in finished if status != 201]
+    assert len(created) >= 8 and refused, finished
+    assert all(x == (503, "1") for x in refused), refused
+    # Before the fix the login finished after (nearly) all of them; now after a few at most.
+    before_login = sum(1 for done in created if done < login_done)
+    assert before_login <= 4, f"{before_login} of {len(created)} registrations finished first"

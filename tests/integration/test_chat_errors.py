@@ -1,17 +1,19 @@
 """Bad input on /ws (PROTOCOL.md "Errors"): every malformed request is answered with an `error`
 of code `bad_request` (carrying the cid of a `send` that has one) and the connection stays
 usable; `rate_limited` past --msg-rate and then close 1008; the per-user connection limit (one
-more is accepted and closed 1008)."""
+more is accepted and closed 1008); the per-address connection limit (429 at the upgrade)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 
-from chat_client import Api, ChatConn, chat_args, close_all, connect_all
+from chat_client import TIMEOUT, Api, ChatConn, chat_args, close_all, connect_all
 from support import run_async
+from wsraw import RawConn, upgrade_request
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
 pytestmark = pytest.mark.both_stores
@@ -300,3 +302,54 @@ def test_too_many_connections_for_one_user(server):
             await close_all(first)
 
     run_async(go(), 40)
+
+
+@pytest.mark.sqlite_only("a per-node count at the upgrade; the store plays no part")
+@pytest.mark.server_args(*chat_args(max_conns_per_ip=3, trusted_proxies="127.0.0.1"))
+def test_too_many_connections_from_one_address(server):
+    """--max-conns-per-ip (issue 29, item 3): past it the upgrade is answered 429, counted per
+    client address over the node's shards, the address a trusted proxy forwards included."""
+    user = Api(server.port).new_user("perip")
+    held: list[RawConn] = []
+
+    def upgrade(source: str = "127.0.0.1", forwarded: str | None = None):
+        conn = RawConn.open(server.port, timeout=TIMEOUT, source=source)
+        extra = [("X-Forwarded-For", forwarded)] if forwarded else None
+        conn.send(upgrade_request("/ws?token=" + user.token, extra=extra))
+        r = conn.read_http_response(TIMEOUT)
+        if r.status == 101:
+            held.append(conn)
+        else:
+            conn.close()
+        return r
+
+    try:
+        # Several connections, so both shards take some: the count is the node's.
+        for i in range(3):
+            assert upgrade().status == 101, i
+        for _ in range(2):
+            r = upgrade()
+            assert r.status == 429, r
+            assert json.loads(r.body)["error"] == \
+                "too many connections from this address (--max-conns-per-ip)", r
+        # Behind the trusted proxy (127.0.0.1), the forwarded client is its own address; from
+        # an untrusted peer the header is ignored and the peer is the client.
+        for i in range(3):
+            assert upgrade(forwarded="10.9.8.7").status == 101, i
+        assert upgrade(forwarded="10.9.8.7").status == 429
+        assert upgrade(source="127.0.0.2", forwarded="10.9.8.7").status == 101
+        # Plain HTTP is not counted (PROTOCOL.md says why).
+        assert Api(server.port).request("GET", "/health").status == 200
+        # A closed connection frees its place.
+        held.pop(0).close()
+        for _ in range(50):
+            r = upgrade()
+            if r.status == 101:
+                break
+            assert r.status == 429, r
+            time.sleep(0.1)  # The close may not have reached the count yet.
+        else:
+            raise AssertionError("no connection got through after one closed")
+    finally:
+        for conn in held:
+            conn.close()

@@ -361,6 +361,20 @@ def test_login_limit_per_address_counts_attempts_on_every_node(cluster_factory):
         assert 1 <= int(r.header("Retry-After")) <= 60, r
 
 
+def test_register_limit_per_address_counts_on_every_node(cluster_factory):
+    """--register-rate-ip 3 over 2 nodes (issue 29, item 2): registrations from 127.0.0.1
+    alternating between the nodes exhaust it for the whole cluster, in Redis as logins do."""
+    limit = 3
+    cluster = cluster_factory(2, flags={"register_rate_ip": limit})
+    outcomes = [cluster.api(k % 2).register(unique_name("reg")).status for k in range(limit)]
+    assert outcomes == [201] * limit, outcomes
+    assert cluster.redis_cli("GET", "rc:register:ip:127.0.0.1") == f'"{limit}"'
+    for node in (0, 1):
+        r = cluster.api(node).register(unique_name("reg"))
+        assert r.status == 429, (node, r)
+        assert 1 <= int(r.header("Retry-After")) <= 60, r
+
+
 @pytest.mark.timeout(60)
 def test_cluster_view_lists_live_nodes_for_an_operator(cluster_factory):
     cluster = cluster_factory(3, flags={"node_ttl": NODE_TTL_S, "admin_token": ADMIN})

@@ -5,6 +5,7 @@ the server does not hold the backlog in memory."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -100,4 +101,62 @@ def test_slow_consumer_is_cut_off_with_1008(server):
             f"close reason should say why: {reason!r}"
         slow.expect_eof(timeout=10)
     finally:
+        slow.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_a_reader_back_after_the_close_timeout_still_gets_1008(server_factory):
+    """Issue 29, item 4: a subscriber that reads nothing while 60 KB messages flow fills the
+    kernel's buffers, and the send in flight when it is cut off holds whole frames the kernel
+    never takes. The close frame used to wait behind them, and after --close-timeout the
+    connection was closed with the stream ending mid-frame and no 1008. Now the close frame
+    follows the frame the kernel has part of, and the connection waits (--idle-timeout) for the
+    reader to take it: read back later, the stream is whole frames, 1008, EOF."""
+    import threading
+
+    # One shard: the publisher's frames reach `slow` as fast as the kernel fills (on another
+    # shard they come in bursts of mail, and the cut can come while the kernel still has room).
+    # The publisher reads its own copies from a Python thread that can lag a few frames: the cap
+    # is 2 MiB so that only `slow`, which reads nothing, is cut off.
+    server = server_factory("--raw-channels", "--max-outbound-bytes", str(2 << 20),
+                            "--close-timeout", "1", threads=1)
+    slow = open_ws(server.port, "/raw/late", rcvbuf=8192)
+    publisher = open_ws(server.port, "/raw/late")
+    stop = threading.Event()
+
+    def drain_own_copies():  # The publisher is a subscriber too, and a fast one.
+        while not stop.is_set():
+            try:
+                publisher.recv_frame(timeout=0.2)
+            except Exception:
+                pass
+
+    drainer = threading.Thread(target=drain_own_copies, daemon=True)
+    drainer.start()
+    message = b"m" * 60000
+    count = 200  # 12 MB: far past what the kernel holds for `slow` (~3 MB) plus the cap.
+    try:
+        for _ in range(count):
+            publisher.send_binary(message)
+            # A steady flow, as chat traffic is: the kernel grows its send buffer for `slow` to
+            # megabytes and fills it, so the send in flight at the cut can take nothing more.
+            # (A burst cuts `slow` off while the buffer is small and still has room.)
+            time.sleep(0.003)
+        time.sleep(2.5)  # Past --close-timeout: the server has given up on a quick close.
+        frames = 0
+        while True:
+            frame = slow.recv_frame(timeout=15)  # PeerClosed if the stream ends mid-frame.
+            if frame.opcode == OP_CLOSE:
+                break
+            assert frame.opcode == OP_BINARY and frame.fin and frame.payload == message, frame
+            frames += 1
+        assert 0 < frames < count, frames
+        assert frame.close_code == 1008, (frame.close_code, frame.close_reason)
+        assert b"slow consumer" in frame.close_reason, frame.close_reason
+        slow.expect_eof(timeout=10)
+    finally:
+        stop.set()
+        drainer.join()
+        publisher.close()
         slow.close()

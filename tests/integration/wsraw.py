@@ -188,9 +188,12 @@ class RawConn:
 
     @classmethod
     def open(cls, port: int, host: str = "127.0.0.1", timeout: float = 5.0,
-             rcvbuf: int | None = None) -> "RawConn":
+             rcvbuf: int | None = None, source: str | None = None) -> "RawConn":
+        """`source`: the local address to connect from (127.0.0.x: another client)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
+            if source is not None:
+                sock.bind((source, 0))
             if rcvbuf is not None:  # Must precede connect() to bound the advertised window.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -144,8 +144,9 @@ std::string Describe(std::string_view what, const HttpAnswer& answer) {
   if (answer.status == 404) out += "; does the server serve the chat API?";
   if (answer.status == 429) {
     out +=
-        "; the server limits logins per client address and per username: start it with "
-        "--login-rate-ip (and --login-rate-user) high for a benchmark";
+        "; the server limits registrations and logins per client address and logins per "
+        "username: start it with --register-rate-ip, --login-rate-ip (and --login-rate-user) "
+        "high for a benchmark";
   }
   return out;
 }

@@ -89,6 +89,8 @@ export class RingcastServer {
           '10',
           '--login-rate-ip',
           '10000',
+          '--register-rate-ip',
+          '10000',
           ...this.args,
         ],
         {stdio: ['ignore', err, err], env});

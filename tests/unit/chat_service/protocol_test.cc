@@ -202,6 +202,26 @@ TEST_F(RequestParserTest, NotJsonOrNotAnObjectOrTrailingGarbage) {
   EXPECT_TRUE(Parse(" {\"type\":\"ping\"} \n"));
 }
 
+TEST(JsonBodyFaultTest, NamesWhatIsWrong) {
+  EXPECT_EQ(JsonBodyFault(""), "the body is empty: expected a JSON object");
+  EXPECT_EQ(JsonBodyFault(" \r\n"), "the body is empty: expected a JSON object");
+  EXPECT_TRUE(
+      JsonBodyFault("\xEF\xBB\xBF{}").starts_with("the body starts with a byte order mark"));
+  EXPECT_EQ(JsonBodyFault("{\"a\":\"\xC3\"}"), "the body is not valid UTF-8 (byte 6)");
+  EXPECT_EQ(JsonBodyFault("{\"a\":\"\xED\xA0\x80\"}"), "the body is not valid UTF-8 (byte 6)");
+  EXPECT_EQ(JsonBodyFault("{\"a\":\"\xF4\x90\x80\x80\"}"), "the body is not valid UTF-8 (byte 6)");
+  EXPECT_EQ(JsonBodyFault("{\"a\":\"\xC3"), "the body is not valid UTF-8 (byte 6)");
+  EXPECT_TRUE(JsonBodyFault("{\"a\":\"caf\xC3\xA9").starts_with("the body is truncated"));
+  EXPECT_TRUE(JsonBodyFault("{\"a\":[1,{\"b\":2}").starts_with("the body is truncated"));
+  EXPECT_TRUE(JsonBodyFault("{\"a\":\"x\\\"").starts_with("the body is truncated"));
+  EXPECT_EQ(JsonBodyFault("[1]"), "the body must be a JSON object, not an array");
+  EXPECT_EQ(JsonBodyFault(" -1"), "the body must be a JSON object, not a number");
+  EXPECT_EQ(JsonBodyFault("false"), "the body must be a JSON object, not a boolean");
+  EXPECT_EQ(JsonBodyFault("nul"), "the body is not valid JSON");
+  EXPECT_EQ(JsonBodyFault("{\"a\" 1}"), "the body is not valid JSON");
+  EXPECT_EQ(JsonBodyFault("{\"a\":1]"), "the body is not valid JSON");
+}
+
 TEST_F(RequestParserTest, UnknownOrMissingType) {
   EXPECT_FALSE(Parse(R"({"type":"dance"})"));
   EXPECT_NE(error_.message.find("unknown type"), std::string::npos);

@@ -88,5 +88,19 @@ TEST(LoginLimiterTest, KeysAreBoundedAndForgottenWithTheirWindow) {
   EXPECT_EQ(limiter.Count("user:new", 10, clock.MonotonicMs()), 0);
 }
 
+TEST(ConnectionsPerAddressTest, CountsUpToTheLimitAndForgetsEmptyAddresses) {
+  ConnectionsPerAddress conns;
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(conns.TryAdd("10.0.0.1", 3)) << i;
+  EXPECT_FALSE(conns.TryAdd("10.0.0.1", 3));
+  EXPECT_TRUE(conns.TryAdd("10.0.0.2", 3));  // Per address.
+  conns.Remove("10.0.0.1");
+  EXPECT_TRUE(conns.TryAdd("10.0.0.1", 3));  // A closed connection frees its place.
+  EXPECT_EQ(conns.addresses(), 2u);
+  conns.Remove("10.0.0.2");
+  EXPECT_EQ(conns.addresses(), 1u);  // No entry is kept for an address with no connection.
+  conns.Remove("10.0.0.9");          // Never counted: nothing happens.
+  EXPECT_EQ(conns.addresses(), 1u);
+}
+
 }  // namespace
 }  // namespace ringcast::chat

@@ -13,6 +13,8 @@
 namespace ringcast {
 namespace {
 
+constexpr WorkBudget kRegistrationBudget{.max_running = 1, .max_pending = 64};
+
 // The test thread plays shard 0: it owns a ring the workers ring with MSG_RING, and drains its
 // inbox into mail.run like Shard::DrainMail does.
 class WorkerPoolTest : public ::testing::Test {
@@ -45,7 +47,7 @@ TEST_F(WorkerPoolTest, ResultsComeBackToTheOriginShardThread) {
   ShardSet set(config_, nullptr);  // Only for a Shard object to hand to completions.
   MailboxMatrix mailboxes(1, 64, 64);
   ExternalMail mail(mailboxes, {ring_.ring_fd});
-  WorkerPool pool(mail, 2);
+  WorkerPool pool(mail, 2, kRegistrationBudget);
   const auto test_thread = std::this_thread::get_id();
   constexpr int kTasks = 200;
   std::atomic<int> ran_off_thread{0};
@@ -78,7 +80,7 @@ TEST_F(WorkerPoolTest, StopDropsQueuedTasksAndRejectsNewOnes) {
   ShardSet set(config_, nullptr);
   MailboxMatrix mailboxes(1, 64, 64);
   ExternalMail mail(mailboxes, {ring_.ring_fd});
-  WorkerPool pool(mail, 2);
+  WorkerPool pool(mail, 2, kRegistrationBudget);
   pool.Stop();
   bool ran = false;
   pool.Run(
@@ -86,6 +88,50 @@ TEST_F(WorkerPoolTest, StopDropsQueuedTasksAndRejectsNewOnes) {
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_FALSE(ran);
   pool.Stop();  // Idempotent.
+}
+
+TEST_F(WorkerPoolTest, RegistrationsKeepToTheirBudget) {
+  // Two workers, registrations on at most one at once and four pending at most: a login (a
+  // general task) submitted behind a queue of registrations runs on the other worker at once
+  // (issue 29: registrations saturated the workers and logins waited seconds behind them).
+  ShardSet set(config_, nullptr);
+  MailboxMatrix mailboxes(1, 64, 64);
+  ExternalMail mail(mailboxes, {ring_.ring_fd});
+  WorkerPool pool(mail, 2, WorkBudget{.max_running = 1, .max_pending = 4});
+  std::atomic<bool> release{false};
+  std::atomic<int> running{0}, most_running{0};
+  auto registration = [&] {
+    int now = ++running;
+    for (int seen = most_running; now > seen && !most_running.compare_exchange_weak(seen, now);) {
+    }
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    --running;
+    return 1;
+  };
+  int completed = 0;
+  auto count = [&completed](Shard&, int) { ++completed; };
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_TRUE(pool.TryRun(WorkClass::kRegistration, 0, registration, count)) << i;
+  }
+  // The budget's max_pending counts queued and running tasks: the fifth is refused.
+  EXPECT_FALSE(pool.TryRun(WorkClass::kRegistration, 0, registration, count));
+  std::atomic<bool> login_ran{false};
+  pool.Run(
+      0, [&login_ran] { return int(login_ran = true); }, count);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!login_ran && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_TRUE(login_ran) << "a general task waited behind registrations";
+  release = true;
+  while (completed < 5 && std::chrono::steady_clock::now() < deadline) {
+    WaitAndDrain(mailboxes, set.shard(0));
+  }
+  EXPECT_EQ(completed, 5);
+  EXPECT_EQ(most_running.load(), 1);
+  // Room again once they have run.
+  EXPECT_TRUE(pool.TryRun(
+      WorkClass::kRegistration, 0, [] { return 0; }, count));
 }
 
 TEST_F(WorkerPoolTest, AnyNumberOfThreadsPostInTheirOwnOrder) {
