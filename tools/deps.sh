@@ -100,10 +100,15 @@ install_js_packages() {
   done
 }
 
+# One dpkg-query for all (a second run is quick): it lists those it knows, whatever their state.
+declare -A installed=()
+while read -r package; do
+  installed[$package]=1
+done < <(dpkg-query -W -f='${Status} ${Package}\n' "${wanted[@]}" 2>/dev/null |
+         sed -n 's/^install ok installed //p')
 missing=()
 for package in "${wanted[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
-  [[ "$status" == "install ok installed" ]] || missing+=("$package")
+  [[ -n ${installed[$package]:-} ]] || missing+=("$package")
 done
 if [[ ${#missing[@]} -gt 0 ]]; then
   if [[ $(id -u) -ne 0 ]]; then
