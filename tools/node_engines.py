@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 
@@ -124,6 +125,7 @@ def main(argv: list[str]) -> int:
     args = args[1:]
     if args[:1] == ["--node"]:
         version, args = args[1], args[2:]
+        which = version
     else:
         try:
             version = subprocess.run(["node", "--version"], capture_output=True, text=True,
@@ -131,6 +133,7 @@ def main(argv: list[str]) -> int:
         except (OSError, subprocess.CalledProcessError):
             print("tools/node_engines.py: no working `node` on PATH", file=sys.stderr)
             return 1
+        which = f"{version} ({shutil.which('node')})"
     failures = []
     for directory in args:
         for who, range_text in node_ranges(pathlib.Path(directory)):
@@ -139,7 +142,7 @@ def main(argv: list[str]) -> int:
             elif not satisfies(version, range_text):
                 failures.append(f"{who} needs Node {range_text}")
     for failure in failures:
-        print(f"tools/node_engines.py: Node {version} is outside the supported range: {failure}",
+        print(f"tools/node_engines.py: Node {which} is outside the supported range: {failure}",
               file=sys.stderr)
     return 1 if failures else 0
 
