@@ -1,34 +1,44 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages ringcast needs to build, test and benchmark. Idempotent and
 # silent when everything is already there. Usage: tools/deps.sh [build|test|bench]
-# (test: also clang for the fuzz harnesses, Node with the JavaScript SDK's npm packages, and
-# Chromium with the browser tests' npm packages;
-# bench: the suite in bench/run — matplotlib for its plots, Node and npm for the ws peer,
-# PostgreSQL for chat-1k-pg's throwaway cluster).
+# (build: what `tools/run-server`, the presets (`cmake --preset release`, README "Building and
+# testing by hand") and the plain build (`cmake -S . -B build -DCMAKE_BUILD_TYPE=Release`)
+# need; test: also what `tools/test` runs, below; bench: the suite in `bench/run`).
+# Installing starts no system service and leaves none enabled for boot (tools/hold-services):
+# every test starts throwaway servers of its own.
 set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
 
+# g++, cmake, pkg-config, git and the -dev libraries: every build (`tools/run-server`, the
+# presets, the plain build). ninja-build: the presets (`cmake --preset ...`, tools/run-server,
+# tools/test). make: the plain build (`cmake -S . -B build -DCMAKE_BUILD_TYPE=Release`, which
+# tools/test runs too), whose default generator is Unix Makefiles; minbase Debian has no make.
 # libcurl4-openssl-dev: the notifier's webhook sink (notify/webhook_sink.cc).
 # librabbitmq-dev: --amqp, the background job publisher (notify/amqp_publisher.cc).
 # libjpeg-dev, libpng-dev: thumbnails of uploaded images (core/media/thumbnail.h).
 # libgif-dev, libwebp-dev: thumbnails of GIF and WebP uploads (core/media/decoders.h; the unit
 # tests make their GIF and WebP fixtures with the same libraries' encoders).
-build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-dev libmimalloc-dev
-                libssl-dev libcli11-dev libgtest-dev libbenchmark-dev libsqlite3-dev libpq-dev libhiredis-dev
-                libcurl4-openssl-dev librabbitmq-dev libjpeg-dev libpng-dev libgif-dev libwebp-dev)
+build_packages=(g++ cmake ninja-build make pkg-config git liburing-dev libsimdjson-dev
+                libmimalloc-dev libssl-dev libcli11-dev libgtest-dev libbenchmark-dev
+                libsqlite3-dev libpq-dev libhiredis-dev libcurl4-openssl-dev librabbitmq-dev
+                libjpeg-dev libpng-dev libgif-dev libwebp-dev)
+# Everything below is for `tools/test` (and `ctest` after it), unless it says otherwise.
+# python3, python3-pytest, python3-websockets, curl: the integration tests (ctest integration).
 # clang and libclang-rt-14-dev (libFuzzer, the sanitizer runtimes; only recommended by clang, and
 # we install without recommends): the fuzz preset that tools/test runs through tools/fuzz.
 # faketime: the wall-clock step test (tests/integration/test_chat_clock.py).
 # postgresql (server and psql): the needs_pg tests, each run against a throwaway cluster
-# (tools/pgtmp); the cluster Debian's package may create and start is not used.
+# (tools/pgtmp); the cluster Debian's package creates is never started (tools/hold-services).
 # redis-server: the needs_redis tests (cluster mode), each against a throwaway redis-server
-# (tools/redistmp); the instance Debian's package starts is not used.
+# (tools/redistmp); the system instance is never started.
 # nginx: the needs_nginx tests (tests/integration/test_nginx.py) and deploy/try-cluster, each
-# with a throwaway nginx of its own (tools/nginx_proxy.py); the system nginx is not used (below).
+# with a throwaway nginx of its own (tools/nginx_proxy.py); the system nginx is never started.
 # systemd: `systemd-analyze verify` of deploy/systemd/ringcast.service (tests/integration/
 # test_deploy.py; the package is installed, never started). python3-yaml: the same test reads
 # deploy/docker-compose.yml; python3-seccomp: the same test runs ringcast under
 # deploy/docker/seccomp-io-uring.json with libseccomp (Docker itself is not in the tests).
-# nodejs (and npm, below): the JavaScript SDK's tests (clients/js, ctest sdk_js), whose npm
+# nodejs (and npm, below; a version in the engines.node range of both package.json files,
+# which Debian 12's 18.20.4 is, check_node below): the JavaScript SDK's tests (clients/js, ctest sdk_js), whose npm
 # packages (ws, typescript) `npm ci` installs from the committed package-lock.json at the end.
 # chromium: the web app's browser tests (tests/browser, ctest browser), headless, driven by the
 # npm package playwright-core (installed like the SDK's, below), which downloads no browser.
@@ -39,12 +49,14 @@ build_packages=(g++ cmake ninja-build pkg-config git liburing-dev libsimdjson-de
 # RFC 8291 payloads (tests/integration/webpush_service.py). python3-aiosmtpd: the email digest
 # test's SMTP sink (tests/integration/test_email_digest.py).
 # rabbitmq-server and python3-pika: the needs_amqp test (tests/integration/test_notify_amqp.py)
-# starts a throwaway broker of its own and consumes with pika; the instance Debian's package
-# starts is not used.
+# starts a throwaway broker of its own and consumes with pika; the system broker (and Erlang's
+# epmd) is never started.
 test_packages=(python3 python3-pytest python3-websockets python3-prometheus-client curl faketime
                clang libclang-rt-14-dev postgresql redis-server nginx nodejs chromium systemd
                python3-yaml python3-seccomp rabbitmq-server python3-pika
                python3-cryptography python3-aiosmtpd python3-pil)
+# `bench/run`: python3-matplotlib for its plots, nodejs and npm for the ws peer, PostgreSQL for
+# chat-1k-pg's throwaway cluster, redis-server for the chat-3node scenarios (bench/lib/cluster.py).
 bench_packages=(python3 python3-matplotlib nodejs postgresql redis-server)
 
 wanted=("${build_packages[@]}")
@@ -62,13 +74,22 @@ case "${1:-build}" in
   *) echo "usage: tools/deps.sh [build|test|bench]" >&2; exit 2 ;;
 esac
 
+# The Node that the SDK's and the browser tests' package.json files accept (engines.node; the
+# range Debian 12's nodejs 18.20.4 is in): said plainly here, instead of as a failure deep in
+# `npm ci` or in a test.
+check_node() {
+  if ! (cd "$root" && python3 tools/node_engines.py check clients/js tests/browser); then
+    echo "tools/deps.sh: install a Node in that range (Debian 12's nodejs is) first on PATH" >&2
+    exit 1
+  fi
+}
+
 # The npm packages of the SDK (clients/js) and of the browser tests (tests/browser), exactly as
 # locked: `npm ci` (from the npm registry), skipped while node_modules was installed from the
 # same lockfile (a copy of which marks the install). playwright-core has no install script;
 # PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD makes sure that no browser is ever fetched.
 install_js_packages() {
-  local root dir
-  root="$(cd "$(dirname "$0")/.." && pwd)"
+  local dir
   for dir in "$root/clients/js" "$root/tests/browser"; do
     if cmp -s "$dir/package-lock.json" "$dir/node_modules/.ringcast-installed-lock" 2>/dev/null; then
       continue
@@ -79,39 +100,34 @@ install_js_packages() {
   done
 }
 
+# One dpkg-query for all (a second run is quick): it lists those it knows, whatever their state.
+declare -A installed=()
+while read -r package; do
+  installed[$package]=1
+done < <(dpkg-query -W -f='${Status} ${Package}\n' "${wanted[@]}" 2>/dev/null |
+         sed -n 's/^install ok installed //p')
 missing=()
 for package in "${wanted[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
-  [[ "$status" == "install ok installed" ]] || missing+=("$package")
+  [[ -n ${installed[$package]:-} ]] || missing+=("$package")
 done
-if [[ ${#missing[@]} -eq 0 ]]; then
-  [[ "${1:-build}" == test ]] && install_js_packages
-  exit 0
+if [[ ${#missing[@]} -gt 0 ]]; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "tools/deps.sh: missing packages (${missing[*]}); run as root or install them" >&2
+    exit 1
+  fi
+  echo "tools/deps.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # Debian's postgresql, redis-server, rabbitmq-server, nginx and dbus packages start their
+  # system daemons and enable them for boot; none is used here, and a start that fails (a chroot,
+  # port 5672 or 80 taken, no IPv6) fails the whole installation. tools/hold-services forbids
+  # every start (policy-rc.d) and disables what the installation enabled; services already
+  # running are left alone.
+  "$root/tools/hold-services" \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-
-if [[ $(id -u) -ne 0 ]]; then
-  echo "tools/deps.sh: missing packages (${missing[*]}); run as root or install them" >&2
-  exit 1
+if [[ "${1:-build}" == test ]]; then
+  check_node
+  install_js_packages
 fi
-echo "tools/deps.sh: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-# Debian's nginx package starts the system nginx (port 80) when it is installed, and its
-# installation fails when that start does (an IPv6 listener on a host without IPv6, say). Nothing
-# here uses that nginx, so a policy-rc.d (invoke-rc.d's policy hook, man invoke-rc.d) forbids
-# starting it during this installation, unless the machine has such a hook already (containers
-# do). One that is running already is left alone: the tests' own use other ports and files.
-policy=/usr/sbin/policy-rc.d
-if [[ " ${missing[*]} " == *" nginx "* && ! -e "$policy" ]]; then
-  cat >"$policy" <<'EOF'
-#!/bin/sh
-# tools/deps.sh: no system nginx during its installation (removed afterwards).
-[ "$1" = nginx ] && exit 101
-exit 0
-EOF
-  chmod 755 "$policy"
-  trap 'rm -f "$policy"' EXIT
-fi
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-[[ "${1:-build}" == test ]] && install_js_packages
 exit 0

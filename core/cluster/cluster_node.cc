@@ -176,6 +176,9 @@ void ClusterNode::CollectMetrics(MetricSet& out) const {
   out.Counter("ringcast_redis_dropped_total",
               "Publications never written (queue bound, or Redis unreachable)",
               double(bus.dropped));
+  out.Counter("ringcast_redis_unconfirmed_total",
+              "PUBLISHes written to a connection that broke before Redis answered (maybe lost)",
+              double(bus.unconfirmed));
   out.Counter("ringcast_redis_reconnects_total", "Redis connections re-established",
               double(bus.reconnects));
   out.Gauge("ringcast_redis_subscriptions", "Channels subscribed now", double(bus.subscribed));
@@ -200,11 +203,12 @@ void ClusterNode::Stop() {
   RedisBusStats stats = bus_->stats();
   RC_LOG(kInfo,
          "redis bus: %llu publications in %llu writes, %llu received, %llu dropped, %llu "
-         "reconnects",
+         "unconfirmed, %llu reconnects",
          static_cast<unsigned long long>(stats.published),
          static_cast<unsigned long long>(stats.writes),
          static_cast<unsigned long long>(stats.received),
          static_cast<unsigned long long>(stats.dropped),
+         static_cast<unsigned long long>(stats.unconfirmed),
          static_cast<unsigned long long>(stats.reconnects));
   bus_.reset();
 }

@@ -282,6 +282,7 @@ class RedisBus::Loop {
     stats.writes = stats_writes_.load(std::memory_order_relaxed);
     stats.received = stats_received_.load(std::memory_order_relaxed);
     stats.dropped = stats_dropped_.load(std::memory_order_relaxed);
+    stats.unconfirmed = stats_unconfirmed_.load(std::memory_order_relaxed);
     stats.reconnects = stats_reconnects_.load(std::memory_order_relaxed);
     stats.subscribed = stats_subscribed_.load(std::memory_order_relaxed);
     stats.connected = stats_connected_.load(std::memory_order_relaxed);
@@ -565,6 +566,7 @@ class RedisBus::Loop {
     Close(c);
     if (&c == &publisher_ && was_ready && c.unanswered > 0) {
       // Publications written but not answered may or may not have reached Redis.
+      stats_unconfirmed_.fetch_add(c.unanswered, std::memory_order_relaxed);
       missed_all_ = true;
     }
     c.unanswered = 0;
@@ -848,6 +850,7 @@ class RedisBus::Loop {
   std::atomic<uint64_t> stats_writes_{0};
   std::atomic<uint64_t> stats_received_{0};
   std::atomic<uint64_t> stats_dropped_{0};
+  std::atomic<uint64_t> stats_unconfirmed_{0};
   std::atomic<uint64_t> stats_reconnects_{0};
   std::atomic<uint64_t> stats_subscribed_{0};
   std::atomic<bool> stats_connected_{false};

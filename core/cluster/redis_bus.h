@@ -39,6 +39,14 @@
 // hears its own. Bounds: publications waiting for a connection (`max_queued`, the
 // --redis-max-queued flag) and bytes waiting in a connection's output (`max_output_bytes`);
 // past either, publications are dropped (counted, and announced as missed once reconnected).
+//
+// Every publication ends in exactly one of two counters (stats()): `dropped` (never written) or
+// `published` (written to the publisher's connection). A write succeeds as soon as the kernel
+// has the bytes, so the bus may go on writing to a connection whose Redis has already died
+// until it reads the end of that connection; only Redis's reply proves delivery. When a
+// connection breaks with PUBLISHes unanswered, those are counted `unconfirmed` too (they may or
+// may not have reached the subscribers; never retried, which could deliver them twice), and
+// once reconnected the node announces every channel as missed, as it does for drops.
 #pragma once
 
 #include <atomic>
@@ -113,6 +121,8 @@ struct RedisBusStats {
   uint64_t writes = 0;        // write(2) calls on the publisher that carried PUBLISHes.
   uint64_t received = 0;      // Publications from other nodes handed to the listener.
   uint64_t dropped = 0;       // Publications never written (bounds, or Redis unreachable).
+  uint64_t unconfirmed = 0;   // Of `published`: written to a connection that broke before Redis
+                              // answered (the bus's own probes and notices included): maybe lost.
   uint64_t reconnects = 0;    // Connections (re)established after the first.
   uint64_t subscribed = 0;    // Channels subscribed now.
   bool connected = false;     // Both connections ready.

@@ -100,6 +100,7 @@ class HealthCheck {
             .Field("writes", bus.writes)
             .Field("received", bus.received)
             .Field("dropped", bus.dropped)
+            .Field("unconfirmed", bus.unconfirmed)
             .Field("reconnects", bus.reconnects)
             .EndObject();
       }
