@@ -157,6 +157,7 @@ std::unique_ptr<storage::ChatStore> OpenStore(const Config& config,
   storage::ExecutorOptions options;
   options.db.path = (std::filesystem::path(config.data_dir) / kDatabaseFile).string();
   options.db.cache_kib = config.store_cache_mib * 1024;
+  options.db.page_size = config.sqlite_page_size;
   options.db.synchronous =
       config.synchronous == "normal" ? storage::Synchronous::kNormal : storage::Synchronous::kFull;
   options.batch_max = config.batch_max;

@@ -251,6 +251,10 @@ int ParseConfig(int argc, char** argv, Config* config) {
   add("--wal-restart-wait-ms", &config->wal_restart_wait_ms, "RINGCAST_WAL_RESTART_WAIT_MS",
       "SQLite: how long a checkpoint that starts the WAL over waits for readers, writes held")
       ->check(CLI::Range(1, 60000));
+  add("--sqlite-page-size", &config->sqlite_page_size, "RINGCAST_SQLITE_PAGE_SIZE",
+      "SQLite: page size in bytes of a database file the server creates (an existing file "
+      "keeps its own)")
+      ->check(CLI::IsMember({512, 1024, 2048, 4096, 8192, 16384, 32768, 65536}));
   add("--max-conns-per-user", &config->max_conns_per_user, "RINGCAST_MAX_CONNS_PER_USER",
       "Chat connections one user may hold at once, over all shards")
       ->check(CLI::Range(1, 100000));
