@@ -59,7 +59,7 @@ Result<std::unique_ptr<BatchExecutor>> BatchExecutor::Start(const ExecutorOption
     // PASSIVE checkpoints well before the restart, so that little is left to copy while the
     // writer is held.
     executor->passive_frames_ = static_cast<uint32_t>(std::min<uint64_t>(
-        executor->passive_frames_, std::max<uint64_t>(1, executor->restart_frames_ / 2)));
+        executor->passive_frames_, std::max<uint64_t>(1, executor->restart_frames_ / 4)));
   }
   executor->wal_wake_at_ = executor->passive_frames_;
   if (fixed.wal_bound_bytes != 0) {
@@ -362,13 +362,17 @@ bool BatchExecutor::Checkpoint(CheckpointMode mode) {
     result = CheckpointResult::kBusy;
   } else if (rc != SQLITE_OK) {
     result = CheckpointResult::kError;
+  } else if (mode == CheckpointMode::kPassive && copied < wal_frames) {
+    result = CheckpointResult::kBusy;  // A reader's snapshot kept frames from being copied.
+  }
+  // Once per kind of failure, not once per try: on a full disk every idle TRUNCATE fails.
+  if (result == CheckpointResult::kError && rc != last_checkpoint_error_) {
     char line[256];
     std::snprintf(line, sizeof line, "storage: %s checkpoint of %s failed: %s",
                   CheckpointModeName(mode), options_.db.path.c_str(), sqlite3_errstr(rc));
     Log(true, line);
-  } else if (mode == CheckpointMode::kPassive && copied < wal_frames) {
-    result = CheckpointResult::kBusy;  // A reader's snapshot kept frames from being copied.
   }
+  if (result != CheckpointResult::kBusy) last_checkpoint_error_ = rc;
   if (copied >= 0) wal_backfilled_.store(static_cast<uint64_t>(copied), std::memory_order_relaxed);
   checkpoints_.fetch_add(1, std::memory_order_relaxed);
   checkpoint_results_[static_cast<int>(mode)][static_cast<int>(result)].fetch_add(
@@ -377,11 +381,14 @@ bool BatchExecutor::Checkpoint(CheckpointMode mode) {
 }
 
 bool BatchExecutor::StartOver(CheckpointMode mode) {
-  // Most of the WAL first, while the writer goes on: what is left for the held writer is what
-  // it committed meanwhile. Not when the WAL is already close to its bound: the writer would
-  // go on past it while the copy (and its fsync of the database) runs.
-  if (bound_frames_ == 0 ||
-      wal_frames_.load(std::memory_order_relaxed) < bound_frames_ - bound_frames_ / 4) {
+  // When the PASSIVE checkpoints have fallen behind, most of the WAL first, while the writer
+  // goes on: what is left for the held writer is what it committed meanwhile. Not when the WAL
+  // is already close to its bound: the writer would go on past it while the copy (and its
+  // fsync of the database) runs.
+  const uint64_t frames = wal_frames_.load(std::memory_order_relaxed);
+  const uint64_t pending = frames - std::min(frames, wal_backfilled_.load());
+  if (pending > passive_frames_ &&
+      (bound_frames_ == 0 || frames < bound_frames_ - bound_frames_ / 4)) {
     Checkpoint(CheckpointMode::kPassive);
   }
   const auto held_at = std::chrono::steady_clock::now();

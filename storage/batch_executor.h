@@ -246,7 +246,8 @@ class BatchExecutor {
   uint64_t hard_cap_frames_ = 0;
   // Set by the checkpointer when the WAL will start over at the next commit.
   std::atomic<bool> wal_reset_{false};
-  int wal_size_fd_ = -1;  // The -wal file, for its size: the checkpointer's.
+  int wal_size_fd_ = -1;           // The -wal file, for its size: the checkpointer's.
+  int last_checkpoint_error_ = 0;  // SQLITE_OK, or the error last logged (checkpointer thread).
   std::atomic<uint64_t> wal_frames_{0};
   std::atomic<uint64_t> wal_backfilled_{0};
   std::atomic<uint64_t> wal_file_bytes_{0};

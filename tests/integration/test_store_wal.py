@@ -70,16 +70,18 @@ def bench_tool(ringcast_bin) -> pathlib.Path:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(120)
 def test_wal_stays_under_its_bound_under_steady_writes_and_empties_after(server_factory,
                                                                           ringcast_bin, tmp_path):
-    bound = 8
+    bound = 4
     srv = server_factory(*chat_args(msg_rate=1000000), "--wal-bound-mib", bound,
                          "--wal-idle-checkpoint-ms", 500, threads=1)
     sampler = WalSampler(srv)
-    # 1,500 msgs/s for 10 s, 100 users in 10 groups: well within a debug build's capacity.
+    # 300 msgs/s for 20 s, 100 users in 10 groups: well within a debug build's capacity on a
+    # loaded machine. About 0.5 MB of WAL a second: the WAL starts over every 4 s or so, and
+    # the checkpointer has seconds to do it before the bound, however busy the machine.
     argv = [str(bench_tool(ringcast_bin)), "chat", srv.url(""), "--users", "100", "--groups",
-            "10", "--group-size", "10", "--rate", "1500", "-d", "10", "-w", "0.5", "-q",
+            "10", "--group-size", "10", "--rate", "300", "-d", "20", "-w", "0.5", "-q",
             "--json", str(tmp_path / "chat.json")]
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=60)
@@ -90,19 +92,22 @@ def test_wal_stays_under_its_bound_under_steady_writes_and_empties_after(server_
     written = value(families, "ringcast_store_wal_written_bytes")
     restarts = value(families, "ringcast_store_wal_restarts")
     # The load wrote the bound several times over, so the WAL must have started over.
-    assert written > 3 * bound * MIB, f"only {written / MIB:.1f} MiB of WAL written"
+    assert written > 2 * bound * MIB, f"only {written / MIB:.1f} MiB of WAL written"
     assert restarts >= 2, restarts
     assert value(families, "ringcast_store_checkpoints", mode="restart", result="ok") >= 1
     assert 0 < during < bound * MIB, \
         f"the WAL reached {during / MIB:.1f} MiB under load (bound {bound} MiB)"
-    # Writes paused: the tail is copied back and the WAL truncated within seconds.
-    while wal_size(srv) > 0 and time.monotonic() - ended < 5:
-        time.sleep(0.05)
+    # Writes paused: the tail is copied back and the WAL truncated within seconds (the gauge
+    # is refreshed after the checkpoint is counted).
+    while time.monotonic() - ended < 5:
+        families, _ = scrape(srv.port)
+        if wal_size(srv) == 0 and value(families, "ringcast_store_wal_bytes") == 0:
+            break
+        time.sleep(0.1)
     sampler.stop()
     assert wal_size(srv) == 0, f"{wal_size(srv)} bytes of WAL 5 s after the load ended"
-    families, _ = scrape(srv.port)
-    assert value(families, "ringcast_store_checkpoints", mode="truncate", result="ok") >= 1
     assert value(families, "ringcast_store_wal_bytes") == 0
+    assert value(families, "ringcast_store_checkpoints", mode="truncate", result="ok") >= 1
     assert value(families, "ringcast_store_wal_over_bound") == 0
     assert "past its bound" not in srv.stderr_text()
     # The dashboard's WAL panels query only what a SQLite node serves.
@@ -110,17 +115,20 @@ def test_wal_stays_under_its_bound_under_steady_writes_and_empties_after(server_
     assert wanted and not wanted - sample_names(families), wanted - sample_names(families)
 
 
-async def send_until(conn: ChatConn, conv: int, pred, limit: int, acked: dict, timeout: float):
+async def send_until(conn: ChatConn, conv: int, pred, limit: int, acked: dict, timeout: float,
+                     body_bytes: int = 900):
     """Sends one message at a time until an answer satisfies `pred`; acked: id -> seq."""
     deadline = time.monotonic() + timeout
     for i in range(limit):
         cid = uuid.uuid4().hex
-        ev = await conn.send_raw(conv, f"m{i} " + "x" * 900, cid)
+        ev = await conn.send_raw(conv, f"m{i} " + "x" * body_bytes, cid)
         if ev["type"] == "ack":
             acked[ev["id"]] = ev["seq"]
         if pred(ev):
             return ev
         assert time.monotonic() < deadline, f"no such answer within {timeout} s: last {ev}"
+        if ev["type"] == "error":
+            await asyncio.sleep(0.02)  # Refused: no need to hurry the next try.
     raise AssertionError(f"no such answer in {limit} sends")
 
 
@@ -153,7 +161,7 @@ def test_pinned_reader_makes_writes_unavailable_past_the_hard_cap(server_factory
         assert reader.execute("SELECT count(*) FROM messages").fetchone()[0] >= 1
         try:
             refused = await send_until(conn, conv, lambda e: e["type"] == "error", 20000,
-                                       acked, timeout=60)
+                                       acked, timeout=60, body_bytes=16000)
             assert refused["code"] == "unavailable", refused
             assert wal_size(srv) < 4 * MIB + MIB, f"WAL at {wal_size(srv) / MIB:.1f} MiB"
             # Reads are still served.
@@ -164,7 +172,15 @@ def test_pinned_reader_makes_writes_unavailable_past_the_hard_cap(server_factory
             reader.execute("ROLLBACK")
             reader.close()
         # Let go: the checkpointer starts the WAL over and writes resume by themselves.
-        await send_until(conn, conv, lambda e: e["type"] == "ack", 400, acked, timeout=15)
+        try:
+            await send_until(conn, conv, lambda e: e["type"] == "ack", 100000, acked, timeout=15)
+        except AssertionError:
+            families, _ = scrape(srv.port)
+            raise AssertionError({k: value(families, "ringcast_store_checkpoints", mode=k[0],
+                                           result=k[1])
+                                  for k in [("restart", "ok"), ("restart", "busy"),
+                                            ("restart", "error"), ("passive", "ok"),
+                                            ("passive", "busy")]})
         await conn.close()
 
     run_async(scenario(), 120)
@@ -237,7 +253,7 @@ def test_full_disk_answers_unavailable_keeps_acked_messages_and_recovers(server_
         # Reads go on: history, and the connection itself.
         assert api.messages(alice, conv, limit=10).status == 200
         await conn.ping()
-        for _ in range(3):
+        for _ in range(8):  # Idle checkpoints fail meanwhile (no room to copy pages back).
             ev = await conn.send_raw(conv, "disk still full")
             assert ev["type"] == "error" and ev["code"] == "unavailable", ev
             await asyncio.sleep(0.2)
@@ -252,6 +268,8 @@ def test_full_disk_answers_unavailable_keeps_acked_messages_and_recovers(server_
 
     run_async(scenario(), 150)
     check_history(api, alice, conv, acked)
+    # A failing checkpoint is logged once, not once per try.
+    assert srv.stderr_text().count("checkpoint of") <= 2, srv.stderr_text()[-3000:]
     # And after a restart on the same files, every acked message is still there.
     srv.stop()
     assert srv.returncode == 0, srv.stderr_text()[-3000:]
