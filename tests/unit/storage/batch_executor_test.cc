@@ -350,14 +350,16 @@ Status InsertWide(SqliteDb& db, int64_t k) {
 // started over and grew for as long as the writes went on (and stayed so). Now it is started
 // over at half the bound, and truncated once the writes pause.
 TEST_F(BatchExecutorTest, SteadyWritesKeepTheWalUnderItsBoundAndAPauseEmptiesIt) {
-  options_.wal_bound_bytes = 1 << 20;
+  options_.wal_bound_bytes = 2 << 20;
   options_.wal_idle_checkpoint_ms = 200;
   StartExecutor();
   const std::string wal = options_.db.path + "-wal";
   uint64_t largest = 0;
   int64_t k = 1000000;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
-  while (std::chrono::steady_clock::now() < until) {
+  // Until the WAL was written 5 times over (a second or two; longer under sanitizers).
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (executor_->stats().wal_written_bytes < 5 * options_.wal_bound_bytes &&
+         std::chrono::steady_clock::now() < until) {
     Counter done;
     for (int i = 0; i < 16; ++i, ++k) {
       ASSERT_EQ(executor_->Submit([k](SqliteDb& db) { return InsertWide(db, k); },
