@@ -157,12 +157,24 @@ std::unique_ptr<storage::ChatStore> OpenStore(const Config& config,
   storage::ExecutorOptions options;
   options.db.path = (std::filesystem::path(config.data_dir) / kDatabaseFile).string();
   options.db.cache_kib = config.store_cache_mib * 1024;
+  options.db.page_size = config.sqlite_page_size;
   options.db.synchronous =
       config.synchronous == "normal" ? storage::Synchronous::kNormal : storage::Synchronous::kFull;
   options.batch_max = config.batch_max;
   options.batch_delay_us = config.batch_delay_us;
   options.max_queued_writes = options.max_queued_reads = config.max_store_queue;
   options.readers = 2;
+  options.wal_bound_bytes = uint64_t{config.wal_bound_mib} << 20;
+  options.wal_hard_cap_bytes = uint64_t{config.wal_hard_cap_mib} << 20;
+  options.wal_idle_checkpoint_ms = config.wal_idle_checkpoint_ms;
+  options.wal_restart_wait_ms = config.wal_restart_wait_ms;
+  options.log = [](bool warning, const std::string& line) {
+    if (warning) {
+      RC_LOG(kWarn, "%s", line.c_str());
+    } else {
+      RC_LOG(kInfo, "%s", line.c_str());
+    }
+  };
   *secret = LoadOrCreateSecret(config);
   if (!*secret) return nullptr;
   std::string vapid_error;

@@ -236,6 +236,25 @@ int ParseConfig(int argc, char** argv, Config* config) {
   add("--store-cache-mib", &config->store_cache_mib, "RINGCAST_STORE_CACHE_MIB",
       "SQLite page cache of each store connection (writer, readers), in MiB")
       ->check(CLI::Range(1, 65536));
+  add("--wal-bound-mib", &config->wal_bound_mib, "RINGCAST_WAL_BOUND_MIB",
+      "SQLite: the WAL is kept below this many MiB (started over, writes held briefly, at half "
+      "of it; a warning past it); 0: unbounded")
+      ->check(CLI::Range(0, 1 << 20));
+  add("--wal-hard-cap-mib", &config->wal_hard_cap_mib, "RINGCAST_WAL_HARD_CAP_MIB",
+      "SQLite: past this many MiB of WAL, writes are answered unavailable until a checkpoint "
+      "starts it over; 0: never refuse")
+      ->check(CLI::Range(0, 1 << 20));
+  add("--wal-idle-checkpoint-ms", &config->wal_idle_checkpoint_ms,
+      "RINGCAST_WAL_IDLE_CHECKPOINT_MS",
+      "SQLite: after this many ms without a write the WAL is copied back and truncated; 0: never")
+      ->check(CLI::Range(0, 3600000));
+  add("--wal-restart-wait-ms", &config->wal_restart_wait_ms, "RINGCAST_WAL_RESTART_WAIT_MS",
+      "SQLite: how long a checkpoint that starts the WAL over waits for readers, writes held")
+      ->check(CLI::Range(1, 60000));
+  add("--sqlite-page-size", &config->sqlite_page_size, "RINGCAST_SQLITE_PAGE_SIZE",
+      "SQLite: page size in bytes of a database file the server creates (an existing file "
+      "keeps its own)")
+      ->check(CLI::IsMember({512, 1024, 2048, 4096, 8192, 16384, 32768, 65536}));
   add("--max-conns-per-user", &config->max_conns_per_user, "RINGCAST_MAX_CONNS_PER_USER",
       "Chat connections one user may hold at once, over all shards")
       ->check(CLI::Range(1, 100000));

@@ -74,7 +74,16 @@ struct Config {
   uint32_t batch_delay_us = 0;
   std::string synchronous = "full";
   uint32_t store_cache_mib = 32;  // SQLite page cache per store connection.
-  std::string database_url;       // PostgreSQL; empty: SQLite in data_dir.
+  // SQLite's WAL (storage/README.md, "Keeping the WAL small"): started over (writes held for a
+  // RESTART checkpoint) at half the bound, a warning past it; writes refused past the hard cap
+  // (0: never); after this long without a write the WAL is truncated (0: never); how long a
+  // RESTART waits for readers.
+  uint32_t wal_bound_mib = 256;
+  uint32_t wal_hard_cap_mib = 1024;
+  uint32_t wal_idle_checkpoint_ms = 1000;
+  uint32_t wal_restart_wait_ms = 100;
+  uint32_t sqlite_page_size = 1024;  // Of a database file ringcast creates.
+  std::string database_url;          // PostgreSQL; empty: SQLite in data_dir.
   uint32_t db_writers = 4;
   uint32_t db_readers = 2;
   uint32_t db_timeout_ms = 5000;

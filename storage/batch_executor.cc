@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -46,7 +47,30 @@ Result<std::unique_ptr<BatchExecutor>> BatchExecutor::Start(const ExecutorOption
   if (!writer.ok()) return writer.status();
   if (Status s = Migrate(**writer); !s.ok()) return s;
   if (Status s = (*writer)->Exec("PRAGMA wal_autocheckpoint = 0"); !s.ok()) return s;
-  executor->wal_wake_at_ = fixed.checkpoint_pages;
+  Result<int64_t> page_size = (*writer)->QueryInt64("PRAGMA page_size");
+  if (!page_size.ok()) return page_size.status();
+  executor->frame_bytes_ = static_cast<uint64_t>(*page_size) + 24;  // SQLite's frame header.
+  // Half the bound: the WAL goes on growing while the RESTART waits for its turn.
+  executor->restart_frames_ = fixed.wal_bound_bytes / 2 / executor->frame_bytes_;
+  executor->bound_frames_ = fixed.wal_bound_bytes / executor->frame_bytes_;
+  executor->hard_cap_frames_ = fixed.wal_hard_cap_bytes / executor->frame_bytes_;
+  executor->passive_frames_ = std::max<uint32_t>(1, fixed.checkpoint_pages);
+  if (executor->restart_frames_ != 0) {
+    // PASSIVE checkpoints well before the restart, so that little is left to copy while the
+    // writer is held.
+    executor->passive_frames_ = static_cast<uint32_t>(std::min<uint64_t>(
+        executor->passive_frames_, std::max<uint64_t>(1, executor->restart_frames_ / 4)));
+  }
+  executor->wal_wake_at_ = executor->passive_frames_;
+  if (fixed.wal_bound_bytes != 0) {
+    // The commit that starts the WAL over truncates the file to this: half the bound at most
+    // (SqliteDb sets 64 MiB), so one overshoot does not keep the file past the bound for good.
+    const uint64_t limit = std::min<uint64_t>(uint64_t{64} << 20, fixed.wal_bound_bytes / 2);
+    if (Status s = (*writer)->Exec("PRAGMA journal_size_limit = " + std::to_string(limit));
+        !s.ok()) {
+      return s;
+    }
+  }
   sqlite3_wal_hook((*writer)->raw(), &BatchExecutor::OnWalCommit, executor.get());
   executor->writer_db_ = std::move(writer).value();
   if (syncer) {
@@ -55,6 +79,13 @@ Result<std::unique_ptr<BatchExecutor>> BatchExecutor::Start(const ExecutorOption
     std::string wal = fixed.db.path + "-wal";
     executor->wal_fd_ = open(wal.c_str(), O_RDONLY | O_CLOEXEC);
     if (executor->wal_fd_ < 0) {
+      return Status(Errc::kIo, "cannot open " + wal + ": " + std::strerror(errno));
+    }
+  }
+  {
+    std::string wal = fixed.db.path + "-wal";
+    executor->wal_size_fd_ = open(wal.c_str(), O_RDONLY | O_CLOEXEC);
+    if (executor->wal_size_fd_ < 0) {
       return Status(Errc::kIo, "cannot open " + wal + ": " + std::strerror(errno));
     }
   }
@@ -159,6 +190,7 @@ void BatchExecutor::Stop(std::chrono::milliseconds drain_limit) {
       write_drain_deadline_ = deadline;
     }
     write_cv_.notify_all();
+    hold_cv_.notify_all();
     {
       std::lock_guard lock(read_mutex_);
       readers_stopping_ = true;
@@ -182,6 +214,8 @@ void BatchExecutor::Stop(std::chrono::milliseconds drain_limit) {
     checkpoint_cv_.notify_all();
     if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
     checkpoint_db_.reset();
+    if (wal_size_fd_ >= 0) close(wal_size_fd_);
+    wal_size_fd_ = -1;
 
     // The threads are gone, so this thread may use their connections now.
     reader_dbs_.clear();
@@ -208,6 +242,19 @@ ExecutorStats BatchExecutor::stats() const {
   out.queued_reads = queued_reads_.load(std::memory_order_relaxed);
   out.checkpoints = checkpoints_.load(std::memory_order_relaxed);
   out.syncs = syncs_.load(std::memory_order_relaxed);
+  out.wal_frames = wal_frames_.load(std::memory_order_relaxed);
+  out.wal_backfilled = std::min(out.wal_frames, wal_backfilled_.load(std::memory_order_relaxed));
+  out.wal_file_bytes = wal_file_bytes_.load(std::memory_order_relaxed);
+  out.wal_written_bytes = wal_written_bytes_.load(std::memory_order_relaxed);
+  out.wal_restarts = wal_restarts_.load(std::memory_order_relaxed);
+  out.wal_over_bound = wal_over_bound_count_.load(std::memory_order_relaxed);
+  out.wal_refused_writes = wal_refused_writes_.load(std::memory_order_relaxed);
+  out.page_size = frame_bytes_ > 24 ? frame_bytes_ - 24 : 0;
+  for (int m = 0; m < 3; ++m) {
+    for (int r = 0; r < 3; ++r) {
+      out.checkpoint_results[m][r] = checkpoint_results_[m][r].load(std::memory_order_relaxed);
+    }
+  }
   return out;
 }
 
@@ -216,15 +263,44 @@ int BatchExecutor::OnWalCommit(void* self, sqlite3*, const char*, int pages) {
   auto* executor = static_cast<BatchExecutor*>(self);
   if (pages < 0) return SQLITE_OK;
   const uint32_t frames = static_cast<uint32_t>(pages);
+  // The WAL started over if it shrank, or if the checkpointer made sure it would (after an
+  // idle TRUNCATE the first commit may well write more frames than were there).
+  const bool restarted =
+      frames < executor->wal_frames_seen_ || executor->wal_reset_.exchange(false);
+  const uint64_t written = restarted ? frames : frames - executor->wal_frames_seen_;
+  executor->wal_written_bytes_.fetch_add(written * executor->frame_bytes_,
+                                         std::memory_order_relaxed);
+  if (restarted) {
+    executor->wal_restarts_.fetch_add(1, std::memory_order_relaxed);
+    executor->wal_backfilled_.store(0, std::memory_order_relaxed);
+    executor->wal_wake_at_ = executor->passive_frames_;
+    executor->wal_over_bound_ = false;
+  }
+  executor->wal_frames_seen_ = frames;
+  executor->wal_frames_.store(frames, std::memory_order_relaxed);
+  executor->commits_.fetch_add(1, std::memory_order_relaxed);
+  if (executor->bound_frames_ != 0 && frames > executor->bound_frames_ &&
+      !executor->wal_over_bound_) {
+    executor->wal_over_bound_ = true;
+    executor->wal_over_bound_count_.fetch_add(1, std::memory_order_relaxed);
+    char line[320];
+    std::snprintf(line, sizeof line,
+                  "storage: the WAL of %s holds %.1f MiB, past its bound of %.1f MiB "
+                  "(--wal-bound-mib): checkpoints are not keeping up (a reader holding an old "
+                  "snapshot, or a slow disk)",
+                  executor->options_.db.path.c_str(),
+                  double(frames) * double(executor->frame_bytes_) / 1048576.0,
+                  double(executor->options_.wal_bound_bytes) / 1048576.0);
+    executor->Log(true, line);
+  }
   // The WAL starts over only once a checkpoint has caught up with it and no reader still
   // needs it; until then it stays past the threshold, and waking the checkpointer on every
   // commit ran an incremental checkpoint, with its fsyncs, after nearly every batch (1,624 of
-  // them in 5 s at 10,000 msgs/s). Next wake-up: a quarter of the threshold further on.
-  if (frames < executor->wal_frames_seen_)
-    executor->wal_wake_at_ = executor->options_.checkpoint_pages;
-  executor->wal_frames_seen_ = frames;
-  if (frames < executor->wal_wake_at_) return SQLITE_OK;
-  executor->wal_wake_at_ = frames + std::max<uint32_t>(1, executor->options_.checkpoint_pages / 4);
+  // them in 5 s at 10,000 msgs/s). Next wake-up: a quarter of the threshold further on. Past
+  // the restart point every commit wakes it (it then holds the writer, so there are few).
+  const bool restart_due = executor->restart_frames_ != 0 && frames >= executor->restart_frames_;
+  if (frames < executor->wal_wake_at_ && !restart_due) return SQLITE_OK;
+  executor->wal_wake_at_ = frames + std::max<uint32_t>(1, executor->passive_frames_ / 4);
   bool wake = false;
   {
     std::lock_guard lock(executor->checkpoint_mutex_);
@@ -235,25 +311,155 @@ int BatchExecutor::OnWalCommit(void* self, sqlite3*, const char*, int pages) {
   return SQLITE_OK;
 }
 
-// PASSIVE: copies what no reader still needs and never blocks the writer or the readers; the
-// writer starts the WAL over once a checkpoint has caught up with it.
+const char* CheckpointModeName(CheckpointMode mode) {
+  switch (mode) {
+    case CheckpointMode::kPassive:
+      return "passive";
+    case CheckpointMode::kRestart:
+      return "restart";
+    case CheckpointMode::kTruncate:
+      return "truncate";
+  }
+  return "?";
+}
+
+const char* CheckpointResultName(CheckpointResult result) {
+  switch (result) {
+    case CheckpointResult::kOk:
+      return "ok";
+    case CheckpointResult::kBusy:
+      return "busy";
+    case CheckpointResult::kError:
+      return "error";
+  }
+  return "?";
+}
+
+void BatchExecutor::Log(bool warning, const std::string& line) const {
+  if (options_.log != nullptr) {
+    options_.log(warning, line);
+  } else {
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+}
+
+void BatchExecutor::RefreshWalFileSize() {
+  struct stat st {};
+  if (wal_size_fd_ >= 0 && fstat(wal_size_fd_, &st) == 0) {
+    wal_file_bytes_.store(static_cast<uint64_t>(st.st_size), std::memory_order_relaxed);
+  }
+}
+
+bool BatchExecutor::Checkpoint(CheckpointMode mode) {
+  int sqlite_mode = SQLITE_CHECKPOINT_PASSIVE;
+  if (mode == CheckpointMode::kRestart) sqlite_mode = SQLITE_CHECKPOINT_RESTART;
+  if (mode == CheckpointMode::kTruncate) sqlite_mode = SQLITE_CHECKPOINT_TRUNCATE;
+  int wal_frames = 0, copied = 0;
+  const int rc =
+      sqlite3_wal_checkpoint_v2(checkpoint_db_->raw(), nullptr, sqlite_mode, &wal_frames, &copied);
+  CheckpointResult result = CheckpointResult::kOk;
+  if (rc == SQLITE_BUSY) {
+    result = CheckpointResult::kBusy;
+  } else if (rc != SQLITE_OK) {
+    result = CheckpointResult::kError;
+  } else if (mode == CheckpointMode::kPassive && copied < wal_frames) {
+    result = CheckpointResult::kBusy;  // A reader's snapshot kept frames from being copied.
+  }
+  // Once per kind of failure, not once per try: on a full disk every idle TRUNCATE fails.
+  if (result == CheckpointResult::kError && rc != last_checkpoint_error_) {
+    char line[256];
+    std::snprintf(line, sizeof line, "storage: %s checkpoint of %s failed: %s",
+                  CheckpointModeName(mode), options_.db.path.c_str(), sqlite3_errstr(rc));
+    Log(true, line);
+  }
+  if (result != CheckpointResult::kBusy) last_checkpoint_error_ = rc;
+  if (copied >= 0) wal_backfilled_.store(static_cast<uint64_t>(copied), std::memory_order_relaxed);
+  checkpoints_.fetch_add(1, std::memory_order_relaxed);
+  checkpoint_results_[static_cast<int>(mode)][static_cast<int>(result)].fetch_add(
+      1, std::memory_order_relaxed);
+  return result == CheckpointResult::kOk;
+}
+
+bool BatchExecutor::StartOver(CheckpointMode mode) {
+  // When the PASSIVE checkpoints have fallen behind, most of the WAL first, while the writer
+  // goes on: what is left for the held writer is what it committed meanwhile. Not when the WAL
+  // is already close to its bound: the writer would go on past it while the copy (and its
+  // fsync of the database) runs.
+  const uint64_t frames = wal_frames_.load(std::memory_order_relaxed);
+  const uint64_t pending = frames - std::min(frames, wal_backfilled_.load());
+  if (pending > passive_frames_ &&
+      (bound_frames_ == 0 || frames < bound_frames_ - bound_frames_ / 4)) {
+    Checkpoint(CheckpointMode::kPassive);
+  }
+  const auto held_at = std::chrono::steady_clock::now();
+  {
+    std::unique_lock lock(write_mutex_);
+    hold_writes_ = true;
+    hold_cv_.wait(lock, [this] { return !writer_busy_ || stopping_; });
+  }
+  // Readers only: the writer is out of the way, so this bounds the wait for a reader's
+  // snapshot, which then fails the checkpoint with SQLITE_BUSY rather than holding the writer.
+  sqlite3_busy_timeout(checkpoint_db_->raw(), static_cast<int>(options_.wal_restart_wait_ms));
+  const bool ok = Checkpoint(mode);
+  sqlite3_busy_timeout(checkpoint_db_->raw(), options_.db.busy_timeout_ms);
+  if (ok) {
+    wal_reset_.store(true);
+    wal_frames_.store(0, std::memory_order_relaxed);
+    wal_backfilled_.store(0, std::memory_order_relaxed);
+  }
+  {
+    std::lock_guard lock(write_mutex_);
+    hold_writes_ = false;
+  }
+  write_cv_.notify_all();
+  writer_held_seconds_.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - held_at).count());
+  return ok;
+}
+
+// PASSIVE checkpoints copy what no reader still needs and never block the writer or the
+// readers. Under steady writes they never catch up, so past the restart point the WAL is
+// started over with the writer held (StartOver), and after wal_idle_checkpoint_ms without a
+// commit the tail is copied back and the WAL truncated.
 void BatchExecutor::CheckpointLoop() {
   pthread_setname_np(pthread_self(), "store-ckpt");  // 15 characters at most.
+  using std::chrono::milliseconds;
+  // The gauge of the file's size is refreshed at least this often.
+  const milliseconds tick(options_.wal_idle_checkpoint_ms != 0 ? options_.wal_idle_checkpoint_ms
+                                                               : 1000);
+  milliseconds retry(0);  // Backoff while a RESTART keeps failing (a reader pinning the WAL).
+  uint64_t commits_seen = commits_.load(std::memory_order_relaxed);
+  bool tail_pending = true;  // Commits since the last TRUNCATE (the migration's, at start).
   for (;;) {
+    bool due = false;
+    bool timed_out = false;
     {
       std::unique_lock lock(checkpoint_mutex_);
-      checkpoint_cv_.wait(lock, [this] { return checkpoint_due_ || checkpointer_stopping_; });
+      const milliseconds wait = retry.count() != 0 ? retry : tick;
+      timed_out = !checkpoint_cv_.wait_for(
+          lock, wait, [this] { return checkpoint_due_ || checkpointer_stopping_; });
       if (checkpointer_stopping_) return;
+      due = checkpoint_due_;
       checkpoint_due_ = false;
     }
-    int wal_frames = 0, copied = 0;
-    int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                       &wal_frames, &copied);
-    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-      std::fprintf(stderr, "storage: checkpoint of %s failed: %s\n", options_.db.path.c_str(),
-                   sqlite3_errstr(rc));
+    const uint64_t commits = commits_.load(std::memory_order_relaxed);
+    const bool active = commits != commits_seen;
+    commits_seen = commits;
+    if (active) tail_pending = true;
+    if (restart_frames_ != 0 && wal_frames_.load(std::memory_order_relaxed) >= restart_frames_) {
+      const bool ok = StartOver(CheckpointMode::kRestart);
+      retry = ok ? milliseconds(0)
+                 : std::min(milliseconds(1000), std::max(2 * retry, milliseconds(50)));
+      if (ok) tail_pending = false;
+    } else {
+      retry = milliseconds(0);
+      if (due) {
+        Checkpoint(CheckpointMode::kPassive);
+      } else if (timed_out && !active && tail_pending && options_.wal_idle_checkpoint_ms != 0) {
+        if (StartOver(CheckpointMode::kTruncate)) tail_pending = false;
+      }
     }
-    checkpoints_.fetch_add(1, std::memory_order_relaxed);
+    RefreshWalFileSize();
   }
 }
 
@@ -263,8 +469,13 @@ void BatchExecutor::WriterLoop() {
   batch.reserve(options_.batch_max);
   std::unique_lock lock(write_mutex_);
   for (;;) {
-    while (writes_.empty() && !stopping_) {
-      writer_idle_ = true;
+    if (writer_busy_) {
+      writer_busy_ = false;
+      if (hold_writes_) hold_cv_.notify_all();
+    }
+    while ((writes_.empty() || hold_writes_) && !stopping_) {
+      // Held (StartOver): Submit need not wake the writer, the checkpointer will.
+      writer_idle_ = !hold_writes_;
       write_cv_.wait(lock);
     }
     writer_idle_ = false;
@@ -275,7 +486,9 @@ void BatchExecutor::WriterLoop() {
       write_cv_.wait_for(lock, std::chrono::microseconds(options_.batch_delay_us),
                          [this] { return stopping_ || writes_.size() >= options_.batch_max; });
       writer_filling_ = false;
+      if (hold_writes_ && !stopping_) continue;  // The hold began meanwhile.
     }
+    writer_busy_ = true;
 
     // Past the drain deadline everything left fails at once, still in order behind the
     // batches already committed.
@@ -290,12 +503,41 @@ void BatchExecutor::WriterLoop() {
     queued_writes_.store(writes_.size(), std::memory_order_relaxed);
     lock.unlock();
 
+    const bool over_cap =
+        hard_cap_frames_ != 0 && wal_frames_.load(std::memory_order_relaxed) >= hard_cap_frames_;
+    if (over_cap != refusing_writes_) {
+      refusing_writes_ = over_cap;
+      char line[320];
+      if (over_cap) {
+        std::snprintf(
+            line, sizeof line,
+            "storage: refusing writes: the WAL of %s holds %.1f MiB, past its hard cap "
+            "of %.1f MiB (--wal-hard-cap-mib), and checkpoints cannot start it over (a "
+            "reader holding an old snapshot, or a disk too slow); writes resume once "
+            "one does",
+            options_.db.path.c_str(),
+            double(wal_frames_.load(std::memory_order_relaxed)) * double(frame_bytes_) / 1048576.0,
+            double(options_.wal_hard_cap_bytes) / 1048576.0);
+      } else {
+        std::snprintf(line, sizeof line,
+                      "storage: the WAL of %s started over: writes accepted again",
+                      options_.db.path.c_str());
+      }
+      Log(over_cap, line);
+    }
     if (abandon) {
       for (Job& job : batch) job.status = Status(Errc::kStopped, "not run: the store stopped");
       write_jobs_.fetch_add(batch.size(), std::memory_order_relaxed);
       failed_write_jobs_.fetch_add(batch.size(), std::memory_order_relaxed);
       std::fprintf(stderr, "storage: stopping: %zu queued writes not run (drain limit)\n",
                    batch.size());
+    } else if (over_cap) {
+      for (Job& job : batch) {
+        job.status = Status(Errc::kUnavailable, "not run: the WAL is past --wal-hard-cap-mib");
+      }
+      write_jobs_.fetch_add(batch.size(), std::memory_order_relaxed);
+      failed_write_jobs_.fetch_add(batch.size(), std::memory_order_relaxed);
+      wal_refused_writes_.fetch_add(batch.size(), std::memory_order_relaxed);
     } else {
       RunBatch(batch);
     }

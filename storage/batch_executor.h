@@ -45,6 +45,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -77,6 +78,26 @@ struct ExecutorOptions {
   // NORMAL) and a syncer thread fdatasyncs the WAL, then calls the batch's `done`s; meanwhile
   // the writer already runs the next batch. A `done` still means "committed and on disk".
   bool sync_off_writer = true;
+
+  // The WAL's bound (storage/README.md, "Keeping the WAL small"). Under steady writes PASSIVE
+  // checkpoints never catch up with the writer, so SQLite never starts the WAL over and it
+  // grows for good (checkpoint starvation). Once the WAL holds half of wal_bound_bytes, the
+  // checkpointer holds the writer between two batches and runs a RESTART checkpoint, after
+  // which the next commit writes from the start of the file (and truncates it to SQLite's
+  // journal_size_limit). Passing wal_bound_bytes itself logs a warning. 0 = no bound.
+  uint64_t wal_bound_bytes = 256ull << 20;
+  // Past this the writer refuses writes (kUnavailable) until a checkpoint gets the WAL started
+  // over: a reader pinning an old snapshot, or a disk too slow for the checkpoints, must not
+  // fill the disk. 0 = never refuse.
+  uint64_t wal_hard_cap_bytes = 1ull << 30;
+  // After this long without a commit the checkpointer copies the WAL's tail back and truncates
+  // the WAL to 0 bytes (TRUNCATE), so the WAL of a server whose writes paused is empty. 0 = off.
+  uint32_t wal_idle_checkpoint_ms = 1000;
+  // How long a RESTART or TRUNCATE checkpoint waits for readers to leave the WAL, with the
+  // writer held, before it gives up until its next try.
+  uint32_t wal_restart_wait_ms = 100;
+  // Where the WAL's warnings go (storage/ has no logger of its own); null: stderr.
+  void (*log)(bool warning, const std::string& line) = nullptr;
 };
 
 // Counters for metrics. Monotonic except queued_* (current depth) and max_batch (a maximum).
@@ -94,7 +115,25 @@ struct ExecutorStats {
   uint64_t queued_reads = 0;
   uint64_t checkpoints = 0;
   uint64_t syncs = 0;  // fdatasync calls by the syncer.
+  // The WAL (SQLite's frames: a page plus a 24-byte header each).
+  uint64_t wal_frames = 0;         // Frames in the WAL after the last commit (0 once started over).
+  uint64_t wal_backfilled = 0;     // Of those, copied back into the database by a checkpoint.
+  uint64_t wal_file_bytes = 0;     // Size of the -wal file (refreshed by the checkpointer).
+  uint64_t wal_written_bytes = 0;  // Bytes of frames written by commits, in total.
+  uint64_t wal_restarts = 0;       // Times the WAL was started over from its beginning.
+  uint64_t wal_over_bound = 0;     // Times the WAL passed wal_bound_bytes.
+  uint64_t wal_refused_writes = 0;  // Write jobs refused past wal_hard_cap_bytes.
+  uint64_t page_size = 0;
+  // Checkpoints by mode and result: [passive, restart, truncate] x [ok, busy, error]. "ok" is
+  // a checkpoint that did all it was asked (RESTART/TRUNCATE: the WAL starts over); "busy" one
+  // that a reader or the writer cut short.
+  uint64_t checkpoint_results[3][3] = {};
 };
+
+enum class CheckpointMode : uint8_t { kPassive, kRestart, kTruncate };
+enum class CheckpointResult : uint8_t { kOk, kBusy, kError };
+const char* CheckpointModeName(CheckpointMode mode);
+const char* CheckpointResultName(CheckpointResult result);
 
 enum class Admission : uint8_t { kQueued, kQueueFull, kStopped };
 
@@ -137,6 +176,8 @@ class BatchExecutor {
   // Jobs per batch, and seconds from BEGIN to the end of COMMIT of each.
   Histogram batch_sizes() const { return batch_sizes_.Snapshot(); }
   Histogram commit_seconds() const { return commit_seconds_.Snapshot(); }
+  // Seconds the writer was held for each RESTART/TRUNCATE checkpoint (what it costs acks).
+  Histogram writer_held_seconds() const { return writer_held_seconds_.Snapshot(); }
   const ExecutorOptions& options() const { return options_; }
 
  private:
@@ -151,6 +192,13 @@ class BatchExecutor {
   void WriterLoop();
   void ReaderLoop(SqliteDb* db);
   void CheckpointLoop();
+  // Checkpointer thread: one checkpoint in `mode`, counted; true if it did all it was asked.
+  bool Checkpoint(CheckpointMode mode);
+  // Checkpointer thread: copies the WAL back, then holds the writer between two batches for a
+  // RESTART or TRUNCATE checkpoint. True if the WAL starts over at the next commit.
+  bool StartOver(CheckpointMode mode);
+  void RefreshWalFileSize();
+  void Log(bool warning, const std::string& line) const;
   void SyncerLoop();
   void Complete(std::vector<Job>& jobs);  // Calls the `done`s, in order.
   static int OnWalCommit(void* self, sqlite3* db, const char* name, int pages);
@@ -169,6 +217,12 @@ class BatchExecutor {
   bool writer_idle_ = false;     // Waiting for the first job: any Submit wakes it.
   bool writer_filling_ = false;  // Waiting out batch_delay_us: wake only on a full batch.
   bool stopping_ = false;        // Guarded by write_mutex_: Submit refuses, the writer drains.
+  // The checkpointer's hold on the writer (StartOver), guarded by write_mutex_: while
+  // hold_writes_ the writer starts no batch; writer_busy_ is true while it runs one, and the
+  // checkpointer waits on hold_cv_ for it to finish.
+  bool hold_writes_ = false;
+  bool writer_busy_ = false;
+  std::condition_variable hold_cv_;
   // Once stopping: writes not started by then fail with kStopped. Guarded by write_mutex_.
   std::chrono::steady_clock::time_point write_drain_deadline_ = kNever;
 
@@ -182,6 +236,28 @@ class BatchExecutor {
   // which the checkpointer is woken next.
   uint32_t wal_frames_seen_ = 0;
   uint32_t wal_wake_at_ = 0;
+  bool wal_over_bound_ = false;   // Warned about this episode already (writer thread).
+  bool refusing_writes_ = false;  // Past the hard cap (writer thread).
+  // Frame counts from the byte limits (fixed at Start; 0 = none).
+  uint64_t frame_bytes_ = 0;
+  uint32_t passive_frames_ = 1;  // checkpoint_pages, or less under a small bound.
+  uint64_t restart_frames_ = 0;
+  uint64_t bound_frames_ = 0;
+  uint64_t hard_cap_frames_ = 0;
+  // Set by the checkpointer when the WAL will start over at the next commit.
+  std::atomic<bool> wal_reset_{false};
+  int wal_size_fd_ = -1;           // The -wal file, for its size: the checkpointer's.
+  int last_checkpoint_error_ = 0;  // SQLITE_OK, or the error last logged (checkpointer thread).
+  std::atomic<uint64_t> wal_frames_{0};
+  std::atomic<uint64_t> wal_backfilled_{0};
+  std::atomic<uint64_t> wal_file_bytes_{0};
+  std::atomic<uint64_t> wal_written_bytes_{0};
+  std::atomic<uint64_t> wal_restarts_{0};
+  std::atomic<uint64_t> wal_over_bound_count_{0};
+  std::atomic<uint64_t> wal_refused_writes_{0};
+  std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> checkpoint_results_[3][3] = {};
+  SharedHistogram writer_held_seconds_{LatencyBuckets()};
   std::unique_ptr<SqliteDb> checkpoint_db_;
   std::mutex checkpoint_mutex_;
   std::condition_variable checkpoint_cv_;

@@ -1,6 +1,7 @@
 #include "storage/sqlite_chat_store.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <set>
 
@@ -653,6 +654,18 @@ void SqliteChatStore::CollectMetrics(MetricSet& out) const {
                        .queued_writes = stats.queued_writes,
                        .queued_reads = stats.queued_reads},
                       executor_->batch_sizes(), executor_->commit_seconds(), out);
+  WalFigures wal{.file_bytes = stats.wal_file_bytes,
+                 .frames = stats.wal_frames,
+                 .pending = stats.wal_frames - stats.wal_backfilled,
+                 .frame_bytes = stats.page_size + 24,
+                 .written_bytes = stats.wal_written_bytes,
+                 .restarts = stats.wal_restarts,
+                 .over_bound = stats.wal_over_bound,
+                 .refused_writes = stats.wal_refused_writes,
+                 .bound_bytes = executor_->options().wal_bound_bytes,
+                 .hard_cap_bytes = executor_->options().wal_hard_cap_bytes};
+  std::memcpy(wal.checkpoints, stats.checkpoint_results, sizeof wal.checkpoints);
+  CollectWalMetrics(wal, executor_->writer_held_seconds(), out);
 }
 
 // --- Uploads (issue 15) -------------------------------------------------------------------

@@ -277,6 +277,12 @@ Status SqliteDb::Configure() {
     return s;
   }
   if (options_.read_only) return Status();
+  if (options_.page_size != 0) {
+    // Only takes effect while the file is still empty: before the WAL switch writes page 1.
+    if (Status s = Exec("PRAGMA page_size = " + std::to_string(options_.page_size)); !s.ok()) {
+      return s;
+    }
+  }
 
   // A persistent setting of the file; readers inherit it. Reading it back catches file systems
   // where WAL is impossible (SQLite then silently stays in rollback mode).

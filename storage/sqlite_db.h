@@ -57,6 +57,11 @@ struct DbOptions {
   size_t statement_cache_capacity = 256;
   // SQLite's page cache for this connection, KiB.
   uint32_t cache_kib = 32 * 1024;
+  // Page size of a database this connection creates (an existing file keeps its own); 0:
+  // SQLite's default (4096). Every commit writes each page it dirtied to the WAL whole, and a
+  // chat append dirties a few scattered index leaves, so small pages write less per message
+  // (storage/README.md, "WAL bytes per message").
+  uint32_t page_size = 0;
 };
 
 enum class StepResult : uint8_t { kRow, kDone, kError };

@@ -1,5 +1,7 @@
 #include "storage/store_metrics.h"
 
+#include "storage/batch_executor.h"
+
 namespace ringcast::storage {
 
 void CollectStoreMetrics(const StoreFigures& figures, const Histogram& batch_sizes,
@@ -23,6 +25,52 @@ void CollectStoreMetrics(const StoreFigures& figures, const Histogram& batch_siz
   out.Observations("ringcast_store_batch_size", "Write jobs per batch (group commit)", batch_sizes);
   out.Observations("ringcast_store_commit_seconds",
                    "Seconds a write batch takes, from its start to its commit", commit_seconds);
+}
+
+void CollectWalMetrics(const WalFigures& wal, const Histogram& writer_held_seconds,
+                       MetricSet& out) {
+  out.Gauge("ringcast_store_wal_bytes", "Size of SQLite's -wal file, in bytes",
+            double(wal.file_bytes));
+  out.Gauge("ringcast_store_wal_content_bytes",
+            "Bytes of frames the WAL holds (since it last started over)",
+            double(wal.frames * wal.frame_bytes));
+  out.Gauge("ringcast_store_wal_pending_frames",
+            "WAL frames not yet copied back into the database by a checkpoint",
+            double(wal.pending));
+  out.Gauge("ringcast_store_wal_pending_bytes",
+            "Bytes of WAL frames not yet copied back into the database by a checkpoint",
+            double(wal.pending * wal.frame_bytes));
+  out.Gauge("ringcast_store_wal_bound_bytes",
+            "--wal-bound-mib in bytes: the WAL is started over at half of it (0: unbounded)",
+            double(wal.bound_bytes));
+  out.Gauge("ringcast_store_wal_hard_cap_bytes",
+            "--wal-hard-cap-mib in bytes: past it writes are refused (0: never)",
+            double(wal.hard_cap_bytes));
+  out.Counter("ringcast_store_wal_written_bytes_total", "Bytes of WAL frames written by commits",
+              double(wal.written_bytes));
+  out.Counter("ringcast_store_wal_restarts_total", "Times the WAL started over from its beginning",
+              double(wal.restarts));
+  out.Counter("ringcast_store_wal_over_bound_total",
+              "Times the WAL passed --wal-bound-mib (each logged as a warning)",
+              double(wal.over_bound));
+  out.Counter("ringcast_store_wal_refused_writes_total",
+              "Writes refused (unavailable) because the WAL was past --wal-hard-cap-mib",
+              double(wal.refused_writes));
+  static constexpr CheckpointMode kModes[] = {CheckpointMode::kPassive, CheckpointMode::kRestart,
+                                              CheckpointMode::kTruncate};
+  static constexpr CheckpointResult kResults[] = {CheckpointResult::kOk, CheckpointResult::kBusy,
+                                                  CheckpointResult::kError};
+  for (CheckpointMode mode : kModes) {
+    for (CheckpointResult result : kResults) {
+      out.Counter("ringcast_store_checkpoints_total",
+                  "SQLite checkpoints by mode and result (busy: cut short by a reader or writer)",
+                  double(wal.checkpoints[int(mode)][int(result)]),
+                  {{"mode", CheckpointModeName(mode)}, {"result", CheckpointResultName(result)}});
+    }
+  }
+  out.Observations("ringcast_store_wal_writer_held_seconds",
+                   "Seconds the writer was held for each checkpoint that starts the WAL over",
+                   writer_held_seconds);
 }
 
 }  // namespace ringcast::storage

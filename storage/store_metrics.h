@@ -19,6 +19,24 @@ struct StoreFigures {
   uint64_t reconnects = 0;  // PostgreSQL connections re-established.
 };
 
+// SQLite's WAL (storage/README.md, "Keeping the WAL small").
+struct WalFigures {
+  uint64_t file_bytes = 0;     // Size of the -wal file.
+  uint64_t frames = 0;         // Frames in the WAL.
+  uint64_t pending = 0;        // Of those, not yet copied back into the database.
+  uint64_t frame_bytes = 0;    // Page size + 24.
+  uint64_t written_bytes = 0;  // Frames written by commits, total bytes.
+  uint64_t restarts = 0;
+  uint64_t over_bound = 0;
+  uint64_t refused_writes = 0;
+  uint64_t bound_bytes = 0;
+  uint64_t hard_cap_bytes = 0;
+  // [passive, restart, truncate] x [ok, busy, error].
+  uint64_t checkpoints[3][3] = {};
+};
+
+void CollectWalMetrics(const WalFigures& wal, const Histogram& writer_held_seconds, MetricSet& out);
+
 void CollectStoreMetrics(const StoreFigures& figures, const Histogram& batch_sizes,
                          const Histogram& commit_seconds, MetricSet& out);
 

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import cluster
 import machine
@@ -169,6 +170,7 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
     sampler.start()
     procs = []
     cpu_sampler = None
+    wal_before = pg_wal_lsn(pgsvc) if database is not None else None
     try:
         sources = split_sources(case.processes) if case.processes > 1 else [None]
         for i, src in enumerate(sources):
@@ -203,6 +205,9 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
         if cpu_sampler is not None:
             record["cpu_breakdown"] = cpu_sampler.stop()
         alive = server.alive()
+        if case.scenario == "chat" and target.kind == "ours" and alive:
+            record["wal"] = wal_written(server, pgsvc if database is not None else None,
+                                        wal_before)
     finally:
         if sampler.is_alive():
             sampler.stop()
@@ -236,6 +241,10 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
         if opened:
             figures = [("server RSS per connection", (peak - baseline) / opened, "B", False),
                        ("connections held", float(opened), "conns", True)]
+    wal = record.get("wal") or {}
+    if wal.get("bytes_per_message"):
+        figures = list(figures) + [("WAL bytes per stored message", wal["bytes_per_message"],
+                                    "B", False)]
     record["figures"] = [{"metric": m, "value": v, "unit": u, "higher_is_better": h}
                          for m, v, u, h in figures]
     if not record["ok"]:
@@ -244,6 +253,34 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
             (logs / f"{stem}.tool{i}.log").read_text(errors="replace")[-2000:]
             for i in range(len(procs)))
     return record
+
+
+def scrape_sum(port: int, name: str) -> float:
+    """The sum of the samples of `name` on the server's /metrics (0 if it has none)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(float(m.group(1)) for m in
+               re.finditer(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+
+
+def pg_wal_lsn(pgsvc: pg.PgService) -> int:
+    return int(float(pgsvc.ensure().psql("SELECT pg_current_wal_lsn() - '0/0'").strip()))
+
+
+def wal_written(server: Server, pgsvc: pg.PgService | None, lsn_before: int | None) -> dict:
+    """WAL bytes per stored (acked) message over the whole run: SQLite's frames written by
+    commits (ringcast_store_wal_written_bytes_total), or PostgreSQL's WAL position moved
+    (pg_current_wal_lsn; the cluster serves nothing else meanwhile)."""
+    try:
+        acks = scrape_sum(server.port, "ringcast_chat_acks_total")
+        if pgsvc is not None and lsn_before is not None:
+            written = float(pg_wal_lsn(pgsvc) - lsn_before)
+        else:
+            written = scrape_sum(server.port, "ringcast_store_wal_written_bytes_total")
+    except (OSError, ValueError) as exc:
+        return {"error": str(exc)}
+    return {"bytes": written, "acked_messages": acks,
+            "bytes_per_message": written / acks if acks and written else None}
 
 
 def strip_buckets(value) -> None:

@@ -40,5 +40,10 @@ def dashboard_metrics() -> set[str]:
     return {name for expr in exprs for name in re.findall(r"\b(?:ringcast|process)_\w+", expr)}
 
 
+# What only the SQLite store serves (its WAL and checkpoints): a PostgreSQL node has none of it,
+# so the cluster test leaves these to test_store_wal.py.
+SQLITE_ONLY = re.compile(r"^ringcast_store_(wal|checkpoints)_")
+
+
 def sample_names(families: dict) -> set[str]:
     return {s.name for family in families.values() for s in family.samples}

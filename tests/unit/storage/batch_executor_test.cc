@@ -1,8 +1,10 @@
 #include "storage/batch_executor.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -330,6 +332,114 @@ TEST_F(BatchExecutorTest, APinnedWalWakesTheCheckpointerEveryQuarterThresholdNot
   EXPECT_GE(checkpoints, 1u);
   EXPECT_LE(checkpoints, uint64_t{kCommits} / 10 + 2);
   ASSERT_TRUE((*reader)->Exec("COMMIT").ok());
+}
+
+uint64_t FileSize(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+// Rows of ~2 KB, so that a few hundred commits write megabytes of WAL.
+Status InsertWide(SqliteDb& db, int64_t k) {
+  return db.Prepare("INSERT INTO kv(k, v) VALUES (?1, printf('%.2000c', 'w'))")
+      ->BindInt64(1, k)
+      .Exec();
+}
+
+// Issue 32: under steady writes PASSIVE checkpoints never caught up, so the WAL was never
+// started over and grew for as long as the writes went on (and stayed so). Now it is started
+// over at half the bound, and truncated once the writes pause.
+TEST_F(BatchExecutorTest, SteadyWritesKeepTheWalUnderItsBoundAndAPauseEmptiesIt) {
+  options_.wal_bound_bytes = 2 << 20;
+  options_.wal_idle_checkpoint_ms = 200;
+  StartExecutor();
+  const std::string wal = options_.db.path + "-wal";
+  uint64_t largest = 0;
+  int64_t k = 1000000;
+  // Until the WAL was written 5 times over (a second or two; longer under sanitizers).
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (executor_->stats().wal_written_bytes < 5 * options_.wal_bound_bytes &&
+         std::chrono::steady_clock::now() < until) {
+    Counter done;
+    for (int i = 0; i < 16; ++i, ++k) {
+      ASSERT_EQ(executor_->Submit([k](SqliteDb& db) { return InsertWide(db, k); },
+                                  [&done](Status s) {
+                                    EXPECT_TRUE(s.ok()) << s.ToString();
+                                    done.Add();
+                                  }),
+                Admission::kQueued);
+    }
+    ASSERT_TRUE(done.WaitFor(16));
+    largest = std::max(largest, FileSize(wal));
+  }
+  ExecutorStats stats = executor_->stats();
+  EXPECT_GT(stats.wal_written_bytes, 4u * options_.wal_bound_bytes) << "not enough load";
+  EXPECT_GE(stats.wal_restarts, 3u);
+  EXPECT_GE(stats.checkpoint_results[int(CheckpointMode::kRestart)][int(CheckpointResult::kOk)],
+            1u);
+  EXPECT_EQ(stats.wal_over_bound, 0u);
+  EXPECT_LT(largest, options_.wal_bound_bytes);
+  EXPECT_GT(executor_->writer_held_seconds().count(), 0u);
+  RecordProperty("largest_wal", std::to_string(largest));
+  const Histogram held = executor_->writer_held_seconds();
+  RecordProperty("writer_held_mean_ms", std::to_string(held.sum() / held.count() * 1000));
+
+  // The file is truncated inside the checkpoint call, a moment before it is counted.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  auto truncated = [&] {
+    return executor_->stats()
+               .checkpoint_results[int(CheckpointMode::kTruncate)][int(CheckpointResult::kOk)] >= 1;
+  };
+  while ((FileSize(wal) != 0 || !truncated()) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(FileSize(wal), 0u);
+  stats = executor_->stats();
+  EXPECT_GE(stats.checkpoint_results[int(CheckpointMode::kTruncate)][int(CheckpointResult::kOk)],
+            1u);
+  EXPECT_EQ(stats.wal_frames, 0u);
+  // And writes after the truncation still work and are counted from the new start.
+  ASSERT_TRUE(RunWrite([](SqliteDb& db) { return Insert(db, -5); }).ok());
+  EXPECT_GT(executor_->stats().wal_frames, 0u);
+}
+
+// A reader holding an old snapshot keeps every checkpoint from starting the WAL over: past the
+// hard cap the writer refuses writes (kUnavailable) instead of filling the disk, and takes them
+// again once the reader lets go.
+TEST_F(BatchExecutorTest, APinnedWalPastTheHardCapRefusesWritesUntilReleased) {
+  options_.wal_bound_bytes = 256 << 10;
+  options_.wal_hard_cap_bytes = 512 << 10;
+  options_.wal_restart_wait_ms = 20;
+  StartExecutor();
+  DbOptions reader_options = options_.db;
+  reader_options.read_only = true;
+  Result<std::unique_ptr<SqliteDb>> reader = SqliteDb::Open(reader_options);
+  ASSERT_TRUE(reader.ok());
+  ASSERT_TRUE((*reader)->Exec("BEGIN").ok());
+  ASSERT_TRUE((*reader)->QueryInt64("SELECT count(*) FROM kv").ok());  // Holds the snapshot.
+  Status refused;
+  int64_t k = 2000000;
+  for (int i = 0; i < 2000 && refused.ok(); ++i, ++k) {
+    refused = RunWrite([k](SqliteDb& db) { return InsertWide(db, k); });
+  }
+  EXPECT_EQ(refused.errc(), Errc::kUnavailable) << refused.ToString();
+  const std::string wal = options_.db.path + "-wal";
+  EXPECT_LT(FileSize(wal), options_.wal_hard_cap_bytes + (64 << 10));
+  EXPECT_EQ(RunWrite([](SqliteDb& db) { return Insert(db, -1); }).errc(), Errc::kUnavailable);
+  ExecutorStats stats = executor_->stats();
+  EXPECT_GE(stats.wal_refused_writes, 2u);
+  EXPECT_GE(stats.wal_over_bound, 1u);
+  EXPECT_GE(stats.checkpoint_results[int(CheckpointMode::kRestart)][int(CheckpointResult::kBusy)],
+            1u);
+
+  ASSERT_TRUE((*reader)->Exec("COMMIT").ok());
+  Status accepted(Errc::kUnavailable, "");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!accepted.ok() && std::chrono::steady_clock::now() < deadline) {
+    accepted = RunWrite([](SqliteDb& db) { return Insert(db, -2); });
+    if (!accepted.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(accepted.ok()) << accepted.ToString();
 }
 
 }  // namespace
