@@ -93,8 +93,10 @@ def test_wal_stays_under_its_bound_under_steady_writes_and_empties_after(server_
     restarts = value(families, "ringcast_store_wal_restarts")
     # The load wrote the bound several times over, so the WAL must have started over.
     assert written > 2 * bound * MIB, f"only {written / MIB:.1f} MiB of WAL written"
+    # Started over, by whichever checkpoint got there first: on an idle machine the PASSIVE
+    # ones keep up and no RESTART is needed (the unit test BatchExecutorTest.SteadyWrites...
+    # drives the RESTART path itself).
     assert restarts >= 2, restarts
-    assert value(families, "ringcast_store_checkpoints", mode="restart", result="ok") >= 1
     assert 0 < during < bound * MIB, \
         f"the WAL reached {during / MIB:.1f} MiB under load (bound {bound} MiB)"
     # Writes paused: the tail is copied back and the WAL truncated within seconds (the gauge
