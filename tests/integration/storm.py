@@ -97,3 +97,28 @@ class StormClient:
             if self.conn.closed is not None:
                 raise AssertionError(f"{self.tag}: connection closed {self.conn.closed}")
             await asyncio.sleep(0.01)
+
+
+class Storm:
+    """A StormClient on each of `conns` (client i sends to convs_of[i]), running from creation
+    until `stop()`; `run(driver)` runs `driver` beside them and then lets them finish what is in
+    flight (a client that fails fails the run)."""
+
+    def __init__(self, conns: list[ChatConn], convs_of: list[list[int]], *,
+                 answer_limit_s: float):
+        self.clients = [StormClient(c, f"c{i}", convs_of[i], answer_limit_s=answer_limit_s)
+                        for i, c in enumerate(conns)]
+        self.stop_new = asyncio.Event()
+        self.tasks = [asyncio.ensure_future(c.run(self.stop_new)) for c in self.clients]
+
+    def acked(self) -> int:
+        return sum(len(c.acks) for c in self.clients)
+
+    async def run(self, driver) -> None:
+        try:
+            await asyncio.gather(driver, *self.tasks)
+        finally:
+            self.stop_new.set()
+            for t in self.tasks:
+                t.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)

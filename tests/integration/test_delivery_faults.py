@@ -25,7 +25,6 @@ import asyncio
 import os
 import signal
 import sqlite3
-import threading
 import time
 
 import pytest
@@ -34,7 +33,7 @@ import cluster as cluster_mod
 import pg_store
 from chat_client import JWT_SECRET, Api, aio, chat_args, close_all, connect_all
 from pg_store import pg_cluster
-from storm import StormClient
+from storm import Storm
 from support import run_async
 
 DB_TIMEOUT_MS = 1500
@@ -136,13 +135,8 @@ def run_storm(ports: list[int], api: Api, fault) -> dict:
         for i, u in enumerate(users):
             senders += await connect_all(ports[i % len(ports)], [u])
             listeners += await connect_all(ports[(i + 1) % len(ports)], [u])
-        clients = [StormClient(c, f"c{i}", convs_of[i], answer_limit_s=limit_s)
-                   for i, c in enumerate(senders)]
-        stop_new = asyncio.Event()
-        tasks = [asyncio.ensure_future(c.run(stop_new)) for c in clients]
-
-        def acked() -> int:
-            return sum(len(c.acks) for c in clients)
+        storm = Storm(senders, convs_of, answer_limit_s=limit_s)
+        acked = storm.acked
 
         async def drive():
             deadline = time.monotonic() + 30
@@ -155,12 +149,12 @@ def run_storm(ports: list[int], api: Api, fault) -> dict:
             while acked() < after + ACKS_AFTER:
                 assert time.monotonic() < deadline, "sends do not succeed after the fault"
                 await asyncio.sleep(0.05)
-            stop_new.set()
+            storm.stop_new.set()
 
         try:
-            await asyncio.gather(drive(), *tasks)
+            await storm.run(drive())
             heads = {}
-            for c in clients:
+            for c in storm.clients:
                 for a in c.acks.values():
                     heads[a["conv"]] = max(heads.get(a["conv"], 0), a["seq"])
             # Everything acked reaches every member's connections (a few seconds at most: a
@@ -179,12 +173,8 @@ def run_storm(ports: list[int], api: Api, fault) -> dict:
                     except AssertionError:
                         pass  # Reported with the whole stream below.
             received = {(i, id(c)): c for i, c in conns}
-            return clients, received, heads
+            return storm.clients, received, heads
         finally:
-            stop_new.set()
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             await close_all(senders + listeners)
 
     clients, received, heads = run_async(storm(), 150)

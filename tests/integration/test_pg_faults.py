@@ -33,7 +33,7 @@ import pytest
 import pg_store
 from chat_client import JWT_SECRET, Api, aio, chat_args, close_all, connect_all
 from pg_store import pg_cluster
-from storm import StormClient
+from storm import Storm
 from support import free_port, run_async, run_binary
 
 pytestmark = pytest.mark.needs_pg
@@ -96,14 +96,8 @@ def test_outage_answers_unavailable_in_time_and_loses_nothing(cluster, server_fa
 
     async def storm():
         conns = await connect_all(srv.port, users)
-        limit_s = DB_TIMEOUT_MS / 1000 + SLACK_S
-        clients = [StormClient(c, f"c{i}", convs_of[i], answer_limit_s=limit_s)
-                   for i, c in enumerate(conns)]
-        stop_new = asyncio.Event()
-        tasks = [asyncio.ensure_future(c.run(stop_new)) for c in clients]
-
-        def acked() -> int:
-            return sum(len(c.acks) for c in clients)
+        storm = Storm(conns, convs_of, answer_limit_s=DB_TIMEOUT_MS / 1000 + SLACK_S)
+        acked = storm.acked
 
         async def outage():
             deadline = time.monotonic() + 20
@@ -124,7 +118,7 @@ def test_outage_answers_unavailable_in_time_and_loses_nothing(cluster, server_fa
             # Recovered once acks flow again for every client that sends.
             deadline = time.monotonic() + 60
             while acked() < acked_at_restart + 300 or \
-                    any(len(c.acks) == 0 for c in clients):
+                    any(len(c.acks) == 0 for c in storm.clients):
                 assert time.monotonic() < deadline, "sends do not succeed again after recovery"
                 await asyncio.sleep(0.05)
             timeline["recovered"] = time.monotonic()
@@ -136,17 +130,13 @@ def test_outage_answers_unavailable_in_time_and_loses_nothing(cluster, server_fa
             readiness.append(ready)
             await asyncio.sleep(1)
             log_window.extend(stderr_lines(srv)[lines_before:])
-            stop_new.set()
+            storm.stop_new.set()
 
         try:
-            await asyncio.gather(outage(), *tasks)
+            await storm.run(outage())
         finally:
-            stop_new.set()
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             await close_all(conns)
-        return clients
+        return storm.clients
 
     clients = run_async(storm(), 120)
 
