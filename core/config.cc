@@ -494,6 +494,13 @@ int ParseConfig(int argc, char** argv, Config* config) {
                  config->recv_buffers);
     return 2;
   }
+  if (config->wal_hard_cap_mib != 0 && config->wal_hard_cap_mib < config->wal_bound_mib) {
+    // Writes would be refused before the bound's checkpoint had a chance to start it over.
+    std::fprintf(stderr,
+                 "ringcast: --wal-hard-cap-mib (%u) must be at least --wal-bound-mib (%u), or 0\n",
+                 unsigned(config->wal_hard_cap_mib), unsigned(config->wal_bound_mib));
+    return 2;
+  }
   if (!config->redis_url.empty()) {
     std::string error;
     if (!cluster::RedisAddress::Parse(config->redis_url, &error)) {

@@ -94,6 +94,7 @@ def test_help_lists_every_flag_with_default(ringcast_bin):
     ["--trusted-proxies", "10.0.0.1,nginx.local"],
     ["--trusted-proxies", "10.0.0.0/33"],
     ["--trusted-proxies", "10.0.0.1,,::1"],
+    ["--wal-bound-mib", "256", "--wal-hard-cap-mib", "128"],
 ], ids=lambda a: " ".join(a))
 def test_bad_flag_exits_2_with_one_line(ringcast_bin, args):
     base = {"--host": "127.0.0.1", "--port": str(free_port()), "--threads": "2"}
