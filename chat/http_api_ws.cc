@@ -24,7 +24,9 @@ void HttpApi::HandleWebSocket(HttpExchange& exchange) {
                                              auth = std::move(*auth),
                                              forwarded = std::move(forwarded)](std::string peer) {
     std::string address = ClientAddress(peer, forwarded, config_.trusted_proxies);
-    if (address.empty()) address = "?";  // Unknown (never expected on TCP): one shared count.
+    // Unknown (never expected on TCP): one shared count. (push_back, not = "?": GCC 12's
+    // -Wrestrict misreads the inlined literal assignment in a Release build.)
+    if (address.empty()) address.push_back('?');
     const uint32_t owner = AddressOwner(service_, address);
     service_.Post(owner, [address, deferred, accept, auth,
                           origin = shard_.id()](ChatShard& owner_shard) mutable {
