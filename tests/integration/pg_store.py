@@ -92,3 +92,15 @@ class PgServer:
         self._drops = running
         for job in finished:
             job.result()  # Raises if that drop failed (once: it is off the list now).
+
+
+_own_database_numbers = itertools.count(1)
+
+
+def own_database(cluster: pg_cluster.Cluster, prefix: str) -> tuple[str, str]:
+    """(name, URL for the ringcast role) of a new database the ringcast role owns, on a cluster
+    a test module made for itself (one it stops or crashes: test_pg_faults.py,
+    test_delivery_faults.py)."""
+    name = f"{prefix}_{next(_own_database_numbers)}"
+    cluster.psql(f"CREATE DATABASE {name} OWNER {pg_cluster.ROLE} TEMPLATE template0")
+    return name, cluster.url(name)

@@ -54,15 +54,6 @@ def pg():
     c.destroy()
 
 
-_db_numbers = iter(range(1, 1_000_000))
-
-
-def fresh_database(pg: pg_cluster.Cluster) -> str:
-    name = f"delivery_{next(_db_numbers)}"
-    pg.psql(f"CREATE DATABASE {name} OWNER {pg_cluster.ROLE} TEMPLATE template0")
-    return pg.url(name)
-
-
 # --------------------------------------------------------------------------------------------
 # Faults: each runs in a thread and returns once the store serves again.
 
@@ -237,7 +228,7 @@ def single_node(server_factory, pg, url=None):
 @pytest.mark.timeout(200)
 def test_one_node_on_postgres_delivers_every_committed_seq_live(pg, server_factory, fault,
                                                                  round_):
-    url = fresh_database(pg)
+    _, url = pg_store.own_database(pg, "delivery")
     srv = single_node(server_factory, pg, url)
     action = {"stall": lambda: stall_postgres(pg), "crash": lambda: crash_postgres(pg)}[fault]
     result = run_storm([srv.port], Api(srv.port), action)
@@ -268,7 +259,7 @@ def test_one_node_on_sqlite_delivers_every_committed_seq_after_a_stall(server_fa
 @pytest.mark.timeout(240)
 def test_two_nodes_deliver_every_committed_seq_live(pg, ringcast_bin, tmp_path, request, fault,
                                                     round_):
-    url = fresh_database(pg)
+    _, url = pg_store.own_database(pg, "delivery")
     redis_url = request.getfixturevalue("session_redis").url
     nodes = cluster_mod.Cluster(ringcast_bin, tmp_path / "cluster", database_url=url,
                                 redis_url=redis_url, threads=(2, 1),

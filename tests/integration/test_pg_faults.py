@@ -54,16 +54,6 @@ def cluster():
     c.destroy()
 
 
-_db_numbers = iter(range(1, 1_000_000))
-
-
-def fresh_database(cluster: pg_cluster.Cluster) -> tuple[str, str]:
-    """(name, URL for the ringcast role) of a new database the ringcast role owns."""
-    name = f"fault_{next(_db_numbers)}"
-    cluster.psql(f"CREATE DATABASE {name} OWNER {pg_cluster.ROLE} TEMPLATE template0")
-    return name, cluster.url(name)
-
-
 # --------------------------------------------------------------------------------------------
 # The outage
 
@@ -75,7 +65,7 @@ def stderr_lines(srv) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_outage_answers_unavailable_in_time_and_loses_nothing(cluster, server_factory):
-    _, url = fresh_database(cluster)
+    _, url = pg_store.own_database(cluster, "fault")
     srv = server_factory(*chat_args(jwt_secret=JWT_SECRET, presence_grace=0, msg_rate=100000),
                          "--db-timeout-ms", DB_TIMEOUT_MS, database_url=url, name="outage")
     api = Api(srv.port)
@@ -200,7 +190,7 @@ def test_ready_follows_the_database_without_traffic(cluster, server_factory):
     """GET /ready with nothing else going on: 503 `{"ready":false,"store":"unreachable"}` within
     --db-timeout-ms + slack of PostgreSQL going away (its idle connections see it close), 200
     `{"ready":true,"store":"ok"}` again once it is back, with no request needed to notice."""
-    _, url = fresh_database(cluster)
+    _, url = pg_store.own_database(cluster, "fault")
     srv = server_factory(*chat_args(jwt_secret=JWT_SECRET), "--db-timeout-ms", DB_TIMEOUT_MS,
                          database_url=url, name="ready")
     api = Api(srv.port)
@@ -265,7 +255,7 @@ def test_startup_errors_exit_1_with_a_reason(ringcast_bin, tmp_path, cluster, ma
 
 
 def test_role_without_privileges_exits_1_with_a_reason(ringcast_bin, tmp_path, cluster):
-    name, _ = fresh_database(cluster)
+    name, _ = pg_store.own_database(cluster, "fault")
     password = secrets.token_hex(12)
     role = f"noprivs_{name}"
     # May log in and connect (PUBLIC's default), but not create the schema: since PostgreSQL 15
