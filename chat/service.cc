@@ -185,7 +185,7 @@ std::unique_ptr<storage::ChatStore> OpenStore(const Config& config,
     return nullptr;
   }
   *vapid_pem = vapid_key->PrivatePem();
-  auto store = storage::SqliteChatStore::Open(options);
+  auto store = storage::SqliteChatStore::Open(options, config.sqlite_recent_cids);
   if (!store.ok()) {
     std::fprintf(stderr, "ringcast: cannot open the chat store %s: %s\n", options.db.path.c_str(),
                  store.status().ToString().c_str());

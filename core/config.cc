@@ -255,6 +255,10 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "SQLite: page size in bytes of a database file the server creates (an existing file "
       "keeps its own)")
       ->check(CLI::IsMember({512, 1024, 2048, 4096, 8192, 16384, 32768, 65536}));
+  add("--sqlite-recent-cids", &config->sqlite_recent_cids, "RINGCAST_SQLITE_RECENT_CIDS",
+      "SQLite: cids of the newest messages held in memory before they are merged into the "
+      "de-duplication index in bulk (about 100 bytes each; appends are refused at twice this)")
+      ->check(CLI::Range(1024, 1 << 22));
   add("--max-conns-per-user", &config->max_conns_per_user, "RINGCAST_MAX_CONNS_PER_USER",
       "Chat connections one user may hold at once, over all shards")
       ->check(CLI::Range(1, 100000));

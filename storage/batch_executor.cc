@@ -124,6 +124,15 @@ Result<std::unique_ptr<BatchExecutor>> BatchExecutor::Start(const ExecutorOption
 BatchExecutor::~BatchExecutor() { Stop(); }
 
 Admission BatchExecutor::Submit(JobFn run, DoneFn done, Isolation isolation) {
+  return Enqueue(Job{std::move(run), std::move(done), Status(), isolation}, /*upkeep=*/false);
+}
+
+Admission BatchExecutor::SubmitUpkeep(JobFn run, DoneFn done) {
+  return Enqueue(Job{std::move(run), std::move(done), Status(), Isolation::kSavepoint},
+                 /*upkeep=*/true);
+}
+
+Admission BatchExecutor::Enqueue(Job job, bool upkeep) {
   bool wake = false;
   {
     std::lock_guard lock(write_mutex_);
@@ -131,11 +140,16 @@ Admission BatchExecutor::Submit(JobFn run, DoneFn done, Isolation isolation) {
       rejected_.fetch_add(1, std::memory_order_relaxed);
       return Admission::kStopped;
     }
-    if (options_.max_queued_writes != 0 && writes_.size() >= options_.max_queued_writes) {
+    if (!upkeep && options_.max_queued_writes != 0 &&
+        writes_.size() >= options_.max_queued_writes) {
       rejected_.fetch_add(1, std::memory_order_relaxed);
       return Admission::kQueueFull;
     }
-    writes_.push_back(Job{std::move(run), std::move(done), Status(), isolation});
+    if (upkeep) {
+      writes_.push_front(std::move(job));
+    } else {
+      writes_.push_back(std::move(job));
+    }
     queued_writes_.store(writes_.size(), std::memory_order_relaxed);
     // One notify per wait: the flags are cleared here so later submits skip the syscall.
     if (writer_idle_) {

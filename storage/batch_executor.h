@@ -159,6 +159,11 @@ class BatchExecutor {
   // callable runs (they are destroyed here) and the caller answers the client itself.
   [[nodiscard]] Admission Submit(JobFn run, DoneFn done,
                                  Isolation isolation = Isolation::kSavepoint);
+  // Queues a write job of the store's own upkeep (SqliteChatStore's cid merges) ahead of
+  // everything queued, so that it runs in the next batch however deep the queue is, and past
+  // max_queued_writes (the caller keeps at most one queued). It has no ordering duty towards
+  // the jobs it overtakes. Same contract otherwise.
+  [[nodiscard]] Admission SubmitUpkeep(JobFn run, DoneFn done);
   // Queues a read job for the reader pool; same contract. `run` gets a read-only connection.
   [[nodiscard]] Admission SubmitRead(JobFn run, DoneFn done);
 
@@ -189,6 +194,7 @@ class BatchExecutor {
   };
 
   explicit BatchExecutor(const ExecutorOptions& options) : options_(options) {}
+  Admission Enqueue(Job job, bool upkeep);
   void WriterLoop();
   void ReaderLoop(SqliteDb* db);
   void CheckpointLoop();

@@ -217,6 +217,74 @@ INSERT INTO meta(key, value)
 VALUES ('schema_v7_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )sql";
 
+// Version 8 (issue 32): the cid de-duplication index leaves `messages`. Kept there, every append
+// wrote a leaf of its own (entries are clustered by sender, so each active sender has a hot
+// leaf) and that index alone was half of the WAL written per message. message_cids holds the
+// same (sender, cid) → message pairs, but SqliteChatStore adds them in bulk, sorted, from the
+// newest messages it keeps in memory (RecentCids, storage/README.md "WAL bytes per message");
+// every message below meta 'cids_merged_below' is in it. SQLite cannot drop a UNIQUE constraint,
+// so the table is rebuilt (the procedure of SQLite's "ALTER TABLE" page: Migrate runs with
+// foreign keys off and checks them before it commits), and its triggers come back with it.
+constexpr const char* kSchemaV8 = R"sql(
+CREATE TABLE messages_v8 (
+  id              INTEGER PRIMARY KEY,
+  conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+  seq             INTEGER NOT NULL CHECK (seq > 0),
+  sender_id       INTEGER NOT NULL REFERENCES users(id),
+  kind            TEXT NOT NULL DEFAULT 'text',
+  body            TEXT NOT NULL,
+  sent_at         INTEGER NOT NULL,
+  delivered_at    INTEGER,
+  seen_at         INTEGER,
+  client_msg_id   TEXT,
+  attachments     TEXT NOT NULL DEFAULT '',
+  UNIQUE (conversation_id, seq)
+) STRICT;
+INSERT INTO messages_v8(id, conversation_id, seq, sender_id, kind, body, sent_at, delivered_at,
+                        seen_at, client_msg_id, attachments)
+SELECT id, conversation_id, seq, sender_id, kind, body, sent_at, delivered_at, seen_at,
+       client_msg_id, attachments FROM messages;
+DROP TABLE messages;
+ALTER TABLE messages_v8 RENAME TO messages;
+
+CREATE TRIGGER messages_seq_gap_free BEFORE INSERT ON messages
+WHEN NEW.seq <> (SELECT last_seq + 1 FROM conversations WHERE id = NEW.conversation_id)
+BEGIN
+  SELECT RAISE(ABORT, 'messages.seq must be conversations.last_seq + 1');
+END;
+
+CREATE TRIGGER messages_advance_last_seq AFTER INSERT ON messages
+BEGIN
+  UPDATE conversations SET last_seq = NEW.seq WHERE id = NEW.conversation_id;
+END;
+
+CREATE TRIGGER messages_position_immutable BEFORE UPDATE OF conversation_id, seq ON messages
+BEGIN
+  SELECT RAISE(ABORT, 'messages.conversation_id and messages.seq never change');
+END;
+
+CREATE TRIGGER messages_sender_has_read AFTER INSERT ON messages
+BEGIN
+  UPDATE users_conversations
+  SET read_seq = max(read_seq, NEW.seq), delivered_seq = max(delivered_seq, NEW.seq)
+  WHERE conversation_id = NEW.conversation_id AND user_id = NEW.sender_id AND read_seq < NEW.seq;
+END;
+
+CREATE TABLE message_cids (
+  sender_id     INTEGER NOT NULL,
+  client_msg_id TEXT NOT NULL,
+  message_id    INTEGER NOT NULL,
+  PRIMARY KEY (sender_id, client_msg_id)
+) STRICT, WITHOUT ROWID;
+INSERT INTO message_cids(sender_id, client_msg_id, message_id)
+SELECT sender_id, client_msg_id, id FROM messages WHERE client_msg_id IS NOT NULL
+ORDER BY sender_id, client_msg_id;
+
+INSERT INTO meta(key, value)
+VALUES ('cids_merged_below', (SELECT coalesce(max(id), 0) + 1 FROM messages)),
+       ('schema_v8_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kSchemaV1},
     {2, "a sender has read its own messages", kSchemaV2},
@@ -225,6 +293,7 @@ constexpr Migration kMigrations[] = {
     {5, "uploads and message attachments", kSchemaV5},
     {6, "indexes for the sweep of orphan uploads", kSchemaV6},
     {7, "mentions by message", kSchemaV7},
+    {8, "the cid index leaves messages for message_cids, filled in bulk", kSchemaV8},
 };
 
 Status Fail(SqliteDb& db, Status status) {
@@ -240,7 +309,9 @@ int64_t LatestSchemaVersion() { return kMigrations[std::size(kMigrations) - 1].v
 
 Status Migrate(SqliteDb& db) { return Migrate(db, SchemaMigrations()); }
 
-Status Migrate(SqliteDb& db, std::span<const Migration> migrations) {
+namespace {
+
+Status MigrateInTransaction(SqliteDb& db, std::span<const Migration> migrations) {
   for (size_t i = 0; i < migrations.size(); ++i) {
     if (migrations[i].version != static_cast<int64_t>(i) + 1) {
       return Status(Errc::kMisuse, "migration list out of order at index " + std::to_string(i));
@@ -299,8 +370,26 @@ Status Migrate(SqliteDb& db, std::span<const Migration> migrations) {
       return Fail(db, s);
     }
   }
+  Result<int64_t> broken_keys = db.QueryInt64("SELECT count(*) FROM pragma_foreign_key_check");
+  if (!broken_keys.ok()) return Fail(db, broken_keys.status());
+  if (*broken_keys > 0) {
+    return Fail(db, Status(Errc::kConstraint, "migration left " + std::to_string(*broken_keys) +
+                                                  " rows whose foreign key names no row"));
+  }
   if (Status s = db.Commit(); !s.ok()) return Fail(db, s);
   return Status();
+}
+
+}  // namespace
+
+Status Migrate(SqliteDb& db, std::span<const Migration> migrations) {
+  // A migration may rebuild a table (version 8): with foreign keys on, dropping the old table
+  // would delete its children. SQLite ignores this pragma inside a transaction, so it is set
+  // around ours; MigrateInTransaction checks every key before it commits.
+  if (Status s = db.Exec("PRAGMA foreign_keys = OFF"); !s.ok()) return s;
+  Status migrated = MigrateInTransaction(db, migrations);
+  Status restored = db.Exec("PRAGMA foreign_keys = ON");
+  return migrated.ok() ? restored : migrated;
 }
 
 }  // namespace ringcast::storage

@@ -5,6 +5,7 @@
 #include <limits>
 #include <set>
 
+#include "storage/await_reply.h"
 #include "storage/mentions.h"
 #include "storage/sqlite_message_row.h"
 #include "storage/store_metrics.h"
@@ -132,10 +133,102 @@ Status LoadMemberIds(SqliteDb& db, int64_t conv, std::vector<int64_t>& members) 
 
 }  // namespace
 
-Result<std::unique_ptr<SqliteChatStore>> SqliteChatStore::Open(const ExecutorOptions& options) {
+Result<std::unique_ptr<SqliteChatStore>> SqliteChatStore::Open(const ExecutorOptions& options,
+                                                               uint32_t recent_cids) {
   Result<std::unique_ptr<BatchExecutor>> executor = BatchExecutor::Start(options);
   if (!executor.ok()) return executor.status();
-  return std::unique_ptr<SqliteChatStore>(new SqliteChatStore(std::move(*executor)));
+  std::unique_ptr<SqliteChatStore> store(
+      new SqliteChatStore(std::move(*executor), std::max<uint32_t>(recent_cids, kCidMergeChunk)));
+  if (Status s = store->LoadRecentCids(); !s.ok()) return s;
+  return store;
+}
+
+Status SqliteChatStore::LoadRecentCids() {
+  // On the writer (no append runs before it), waited for: the main thread at start.
+  Result<bool> loaded = AwaitReply<bool>([this](Reply<bool> reply) {
+    Submit<bool>(
+        Kind::kWrite,
+        [this](SqliteDb& db, bool&) -> Status {
+          auto stmt = db.Prepare(
+              "SELECT m.sender_id, m.client_msg_id, m.id FROM messages m "
+              "WHERE m.id >= (SELECT value FROM meta WHERE key = 'cids_merged_below') "
+              "AND m.client_msg_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM message_cids c "
+              "WHERE c.sender_id = m.sender_id AND c.client_msg_id = m.client_msg_id)");
+          return ForEachSqliteRow(*stmt, [&](Statement& row) {
+            recent_cids_.Add(row.ColumnInt64(0), std::string(row.ColumnText(1)),
+                             row.ColumnInt64(2));
+          });
+        },
+        std::move(reply));
+  });
+  return loaded.ok() ? Status() : loaded.status();
+}
+
+Status SqliteChatStore::FindResend(SqliteDb& db, const NewMessage& message, AppendOutcome& out) {
+  auto read = [&](Statement& stmt) {
+    return ForEachSqliteRow(stmt, [&](Statement& row) {
+      out.duplicate = true;
+      out.message = ReadSqliteMessage(row, 0);
+    });
+  };
+  if (std::optional<int64_t> id = recent_cids_.Find(message.sender, message.cid)) {
+    auto recent = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
+                             " FROM messages m WHERE m.id = ?1 AND m.sender_id = ?2 "
+                             "AND m.client_msg_id = ?3");
+    recent->BindInt64(1, *id).BindInt64(2, message.sender).BindText(3, message.cid);
+    if (Status s = read(*recent); !s.ok() || out.duplicate) return s;
+    recent_cids_.Forget(message.sender, message.cid, *id);  // Its append was rolled back.
+  }
+  auto merged = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
+                           " FROM message_cids c JOIN messages m ON m.id = c.message_id "
+                           "WHERE c.sender_id = ?1 AND c.client_msg_id = ?2");
+  merged->BindInt64(1, message.sender).BindText(2, message.cid);
+  return read(*merged);
+}
+
+void SqliteChatStore::MergeRecentCidsIfDue() {
+  if (recent_cids_.size() < recent_cids_max_ || merge_queued_.exchange(true)) return;
+  struct Merge {
+    bool chosen = false;
+    std::vector<RecentCids::Entry> chunk;
+  };
+  auto merge = std::make_shared<Merge>();
+  JobFn run = [this, merge](SqliteDb& db) -> Status {
+    if (!merge->chosen) {  // A job may run again after a failed batch: the same chunk.
+      merge->chosen = true;
+      // Behind (appends queued ahead of the merge ran in its batch): catch up in one go.
+      const size_t held = recent_cids_.size();
+      merge->chunk = recent_cids_.NextChunk(
+          std::max(kCidMergeChunk, held > recent_cids_max_ ? held - recent_cids_max_ : 0));
+    }
+    // Checked against the row: an entry whose append was rolled back names nothing.
+    auto insert = db.Prepare(
+        "INSERT OR IGNORE INTO message_cids(sender_id, client_msg_id, message_id) "
+        "SELECT sender_id, client_msg_id, id FROM messages "
+        "WHERE id = ?3 AND sender_id = ?1 AND client_msg_id = ?2");
+    for (const RecentCids::Entry& entry : merge->chunk) {
+      insert->Reset();
+      insert->BindInt64(1, entry.sender).BindText(2, entry.cid).BindInt64(3, entry.id);
+      if (Status s = insert->Exec(); !s.ok()) return s;
+    }
+    auto mark = db.Prepare(
+        "UPDATE meta SET value = coalesce(?1, (SELECT coalesce(max(id), 0) + 1 FROM messages)) "
+        "WHERE key = 'cids_merged_below'");
+    if (std::optional<int64_t> lowest = recent_cids_.LowestIdBesides(merge->chunk)) {
+      mark->BindInt64(1, *lowest);
+    }
+    return mark->Exec();
+  };
+  DoneFn done = [this, merge](Status status) {
+    if (status.ok()) {
+      recent_cids_.Merged(merge->chunk);
+      cids_merged_.fetch_add(merge->chunk.size(), std::memory_order_relaxed);
+    }
+    merge_queued_.store(false, std::memory_order_release);
+  };
+  if (executor_->SubmitUpkeep(std::move(run), std::move(done)) != Admission::kQueued) {
+    merge_queued_.store(false, std::memory_order_release);  // The next append asks again.
+  }
 }
 
 SqliteChatStore::~SqliteChatStore() { executor_->Stop(); }
@@ -448,7 +541,14 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
   const bool several = may_mention || !message.attachment_ids.empty();
   Submit<AppendOutcome>(
       several ? Kind::kWrite : Kind::kSingleWrite,
-      [message = std::move(message), may_mention](SqliteDb& db, AppendOutcome& out) -> Status {
+      [this, message = std::move(message), may_mention](SqliteDb& db,
+                                                        AppendOutcome& out) -> Status {
+        if (recent_cids_.size() >= 2 * size_t{recent_cids_max_}) {
+          // Merges keep failing (the disk, the WAL's cap): what is held stays bounded.
+          return Status(Errc::kUnavailable,
+                        "not run: the cids of recent messages wait to be merged");
+        }
+        if (Status s = FindResend(db, message, out); !s.ok() || out.duplicate) return s;
         // seq is assigned here, at the writer, in the order the owner shard submitted: a
         // refused or duplicate send never takes a number, so seq stays gap-free.
         auto insert = db.Prepare(
@@ -456,8 +556,7 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
             "client_msg_id, attachments) "
             "SELECT c.id, c.last_seq + 1, ?2, ?3, ?4, ?5, ?6, ?7 FROM conversations c "
             "JOIN users_conversations uc ON uc.conversation_id = c.id AND uc.user_id = ?2 "
-            "WHERE c.id = ?1 "
-            "ON CONFLICT(sender_id, client_msg_id) DO NOTHING RETURNING id, seq");
+            "WHERE c.id = ?1 RETURNING id, seq");
         insert->BindInt64(1, message.conv)
             .BindInt64(2, message.sender)
             .BindText(3, message.kind)
@@ -479,30 +578,26 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
         });
         if (s.ok() && inserted && may_mention) s = StoreMentions(db, message, out.message);
         if (!s.ok()) return s;
-        if (inserted) {
-          // The rows that let the conversation's members read the files (FindUpload).
-          auto attach = db.Prepare(
-              "INSERT INTO message_attachments(message_id, position, upload_id, conversation_id) "
-              "VALUES (?1, ?2, ?3, ?4)");
-          for (size_t i = 0; i < message.attachment_ids.size(); ++i) {
-            attach->Reset();
-            attach->BindInt64(1, out.message.id)
-                .BindInt64(2, static_cast<int64_t>(i))
-                .BindText(3, message.attachment_ids[i])
-                .BindInt64(4, message.conv);
-            if (Status a = attach->Exec(); !a.ok()) return a;
-          }
-          return s;
+        if (!inserted) {
+          out.denial = Denial::kForbidden;  // Not a member (or no such conversation).
+          return Status();
         }
-        auto original = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
-                                   " FROM messages m WHERE sender_id = ?1 AND client_msg_id = ?2");
-        original->BindInt64(1, message.sender).BindText(2, message.cid);
-        s = ForEachSqliteRow(*original, [&](Statement& row) {
-          out.duplicate = true;
-          out.message = ReadSqliteMessage(row, 0);
-        });
-        if (s.ok() && !out.duplicate) out.denial = Denial::kForbidden;
-        return s;
+        recent_cids_.Add(message.sender, message.cid, out.message.id);
+        MergeRecentCidsIfDue();
+        if (message.attachment_ids.empty()) return Status();
+        // The rows that let the conversation's members read the files (FindUpload).
+        auto attach = db.Prepare(
+            "INSERT INTO message_attachments(message_id, position, upload_id, conversation_id) "
+            "VALUES (?1, ?2, ?3, ?4)");
+        for (size_t i = 0; i < message.attachment_ids.size(); ++i) {
+          attach->Reset();
+          attach->BindInt64(1, out.message.id)
+              .BindInt64(2, static_cast<int64_t>(i))
+              .BindText(3, message.attachment_ids[i])
+              .BindInt64(4, message.conv);
+          if (Status a = attach->Exec(); !a.ok()) return a;
+        }
+        return Status();
       },
       std::move(reply));
 }
@@ -666,6 +761,11 @@ void SqliteChatStore::CollectMetrics(MetricSet& out) const {
                  .hard_cap_bytes = executor_->options().wal_hard_cap_bytes};
   std::memcpy(wal.checkpoints, stats.checkpoint_results, sizeof wal.checkpoints);
   CollectWalMetrics(wal, executor_->writer_held_seconds(), out);
+  out.Gauge("ringcast_store_recent_cids",
+            "Cids of the newest messages held in memory, not yet merged into message_cids",
+            double(recent_cids_.size()));
+  out.Counter("ringcast_store_cids_merged_total", "Cids merged into message_cids in bulk",
+              double(cids_merged_.load(std::memory_order_relaxed)));
 }
 
 // --- Uploads (issue 15) -------------------------------------------------------------------

@@ -2,10 +2,12 @@
 // group-committed on its writer thread, reads on its reader pool).
 #pragma once
 
+#include <atomic>
 #include <memory>
 
 #include "storage/batch_executor.h"
 #include "storage/chat_store.h"
+#include "storage/recent_cids.h"
 #include "storage/sqlite_job.h"
 
 namespace ringcast::storage {
@@ -18,8 +20,16 @@ Result<int64_t> UnreadMentions(SqliteDb& db, int64_t conv, int64_t user, int64_t
 
 class SqliteChatStore final : public ChatStore {
  public:
-  // Opens (creating and migrating) the database at options.db.path.
-  static Result<std::unique_ptr<SqliteChatStore>> Open(const ExecutorOptions& options);
+  // The cids of the newest messages held in memory (RecentCids) before a chunk of them is
+  // merged into message_cids; --sqlite-recent-cids.
+  static constexpr uint32_t kDefaultRecentCids = 32768;
+  // Entries merged by one job: a few milliseconds of the writer's time.
+  static constexpr size_t kCidMergeChunk = 1024;
+
+  // Opens (creating and migrating) the database at options.db.path, and reads back the cids
+  // that message_cids does not hold yet.
+  static Result<std::unique_ptr<SqliteChatStore>> Open(const ExecutorOptions& options,
+                                                       uint32_t recent_cids = kDefaultRecentCids);
   ~SqliteChatStore() override;
 
   // Commits what is queued and joins the threads; every accepted operation gets its reply.
@@ -88,8 +98,14 @@ class SqliteChatStore final : public ChatStore {
                     Reply<bool> reply) override;
 
  private:
-  explicit SqliteChatStore(std::unique_ptr<BatchExecutor> executor)
-      : executor_(std::move(executor)) {}
+  SqliteChatStore(std::unique_ptr<BatchExecutor> executor, uint32_t recent_cids_max)
+      : executor_(std::move(executor)), recent_cids_max_(recent_cids_max) {}
+
+  Status LoadRecentCids();
+  // Writer thread, inside an append: the original of a resend (out.duplicate), or nothing.
+  Status FindResend(SqliteDb& db, const NewMessage& message, AppendOutcome& out);
+  // Writer thread: queues a merge of the next chunk of recent_cids_ unless one is queued.
+  void MergeRecentCidsIfDue();
 
   // Runs `run(db, out)` as a write (group-committed) or a read job and replies with `out`,
   // or with the Status that stopped it.
@@ -100,6 +116,10 @@ class SqliteChatStore final : public ChatStore {
   }
 
   std::unique_ptr<BatchExecutor> executor_;
+  const uint32_t recent_cids_max_;
+  RecentCids recent_cids_;
+  std::atomic<bool> merge_queued_{false};
+  std::atomic<uint64_t> cids_merged_{0};
 };
 
 }  // namespace ringcast::storage

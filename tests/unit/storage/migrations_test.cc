@@ -69,8 +69,55 @@ TEST_F(MigrationsTest, ReopeningIsIdempotentAndKeepsData) {
     EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), LatestSchemaVersion());
     EXPECT_EQ(Count(*db, "SELECT count(*) FROM users WHERE username = 'alice'"), 1);
     // One row per version applied: none ran again.
-    EXPECT_EQ(Count(*db, "SELECT count(*) FROM meta"), LatestSchemaVersion());
+    EXPECT_EQ(Count(*db, "SELECT count(*) FROM meta WHERE key LIKE 'schema_v%_applied_at'"),
+              LatestSchemaVersion());
   }
+}
+
+// Version 8 rebuilds messages (to drop its cid index): the rows that name a message (mentions,
+// attachments) must survive the old table's DROP, which with foreign keys on would cascade.
+TEST_F(MigrationsTest, Version8KeepsMessagesAndWhatNamesThemAndIndexesTheirCids) {
+  auto db = OpenDb();
+  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(7)).ok());
+  ASSERT_TRUE(db->Exec(R"sql(
+INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1), (2, 'b', 'h', 1);
+INSERT INTO conversations(id, name, is_group, created_at) VALUES (1, 'g', 1, 1);
+INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (1, 1, 1), (1, 2, 1);
+INSERT INTO messages(conversation_id, seq, sender_id, body, sent_at, client_msg_id)
+VALUES (1, 1, 1, 'hi @b', 2, 'c1'), (1, 2, 2, 'yo', 3, 'c1'), (1, 3, 1, 'no cid', 4, NULL);
+INSERT INTO mentions(user_id, message_id, conversation_id, seq) VALUES (2, 1, 1, 1);
+INSERT INTO uploads(id, owner_id, name, size, type, sha256, created_at)
+VALUES ('u1', 1, 'f.txt', 1, 'text/plain', 'x', 1);
+INSERT INTO message_attachments(message_id, position, upload_id, conversation_id)
+VALUES (2, 0, 'u1', 1);
+)sql")
+                  .ok());
+  Status s = Migrate(*db);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM messages"), 3);
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM mentions"), 1);
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM message_attachments"), 1);
+  EXPECT_EQ(Count(*db,
+                  "SELECT message_id FROM message_cids WHERE sender_id = 2 AND "
+                  "client_msg_id = 'c1'"),
+            2);
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM message_cids"), 2);  // NULL cids are not indexed.
+  EXPECT_EQ(Count(*db, "SELECT value FROM meta WHERE key = 'cids_merged_below'"), 4);
+  EXPECT_EQ(Count(*db,
+                  "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND "
+                  "tbl_name = 'messages'"),
+            4);
+  EXPECT_EQ(Count(*db, "PRAGMA foreign_keys"), 1);  // Back on after the migration.
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+  // The triggers came back: seq stays gap-free and the sender's read mark moves.
+  EXPECT_EQ(db->Exec("INSERT INTO messages(conversation_id, seq, sender_id, body, sent_at) "
+                     "VALUES (1, 5, 1, 'gap', 5)")
+                .errc(),
+            Errc::kConstraint);
+  ASSERT_TRUE(db->Exec("INSERT INTO messages(conversation_id, seq, sender_id, body, sent_at) "
+                       "VALUES (1, 4, 2, 'next', 5)")
+                  .ok());
+  EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 2"), 4);
 }
 
 TEST_F(MigrationsTest, RefusesADatabaseFromANewerBinaryAndLeavesItUntouched) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <future>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "tests/unit/storage/storage_test_util.h"
@@ -35,7 +36,7 @@ class SqliteChatStoreTest : public ::testing::Test {
     carol_ = User("carol");
   }
   void Open() {
-    auto store = SqliteChatStore::Open(options_);
+    auto store = SqliteChatStore::Open(options_, recent_cids_);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(*store);
   }
@@ -67,6 +68,7 @@ class SqliteChatStoreTest : public ::testing::Test {
 
   testing::TempDir dir_;
   ExecutorOptions options_;
+  uint32_t recent_cids_ = SqliteChatStore::kDefaultRecentCids;
   std::unique_ptr<SqliteChatStore> store_;
   int64_t alice_ = 0, bob_ = 0, carol_ = 0;
 };
@@ -107,6 +109,83 @@ TEST_F(SqliteChatStoreTest, SeqIsGapFreeAndDuplicatesAndOutsidersTakeNoNumber) {
   Open();
   EXPECT_EQ(Append(conv, alice_, "a2").message.seq, 3);
   EXPECT_EQ(Append(conv, alice_, "a3").message.seq, 4);
+}
+
+// The cids of the newest messages are held in memory and merged into message_cids a sorted chunk
+// at a time (storage/README.md, "WAL bytes per message"): a resend is found wherever its cid is,
+// also after a restart, and the merge leaves nothing out.
+TEST_F(SqliteChatStoreTest, ResendsAreFoundBeforeAndAfterTheirCidsAreMerged) {
+  recent_cids_ = SqliteChatStore::kCidMergeChunk;  // The smallest: merges start at once.
+  store_.reset();
+  Open();
+  const int64_t conv = Create(alice_, {bob_, carol_}, true).conversation.id;
+  const int64_t senders[] = {alice_, bob_, carol_};
+  constexpr int kMessages = 3000;
+  auto send_all = [&](const std::string& body) {
+    // Owned by the replies too: the last one may still be inside it when send_all returns.
+    struct Sent {
+      std::mutex mutex;
+      std::vector<AppendOutcome> out = std::vector<AppendOutcome>(kMessages);
+      int left = kMessages;
+      std::promise<void> all_done;
+    };
+    auto sent = std::make_shared<Sent>();
+    auto all_done = sent->all_done.get_future();
+    for (int i = 0; i < kMessages; ++i) {
+      store_->Append({.conv = conv,
+                      .sender = senders[i % 3],
+                      .cid = "cid-" + std::to_string(i * 7919 % kMessages),
+                      .kind = "text",
+                      .body = body,
+                      .ts = 10},
+                     Reply<AppendOutcome>([sent, i](Result<AppendOutcome> r) {
+                       EXPECT_TRUE(r.ok()) << r.status().ToString();
+                       std::lock_guard lock(sent->mutex);
+                       if (r.ok()) sent->out[i] = *r;
+                       if (--sent->left == 0) sent->all_done.set_value();
+                     }));
+    }
+    all_done.wait();
+    std::lock_guard lock(sent->mutex);
+    return sent->out;
+  };
+  const std::vector<AppendOutcome> first = send_all("first");
+  std::set<int64_t> seqs;
+  for (const AppendOutcome& a : first) {
+    EXPECT_FALSE(a.duplicate);
+    seqs.insert(a.message.seq);
+  }
+  EXPECT_EQ(seqs.size(), size_t{kMessages});
+  EXPECT_EQ(*seqs.rbegin(), kMessages);
+
+  auto expect_all_duplicates = [&](const char* when) {
+    const std::vector<AppendOutcome> again = send_all("again");
+    for (int i = 0; i < kMessages; ++i) {
+      ASSERT_TRUE(again[i].duplicate) << when << ": cid of message " << i;
+      EXPECT_EQ(again[i].message.id, first[i].message.id) << when;
+      EXPECT_EQ(again[i].message.body, "first") << when;
+    }
+  };
+  expect_all_duplicates("resent while held or merged");
+  store_.reset();  // What is still held is read back from the messages on open.
+  Open();
+  expect_all_duplicates("resent after a restart");
+  EXPECT_EQ(Append(conv, alice_, "new").message.seq, kMessages + 1);
+  store_.reset();
+
+  DbOptions read_only{.path = options_.db.path, .read_only = true};
+  auto db = SqliteDb::Open(read_only);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  Result<int64_t> merged = (*db)->QueryInt64("SELECT count(*) FROM message_cids");
+  ASSERT_TRUE(merged.ok());
+  EXPECT_GE(*merged, kMessages - 2 * int64_t{SqliteChatStore::kCidMergeChunk}) << "merges ran";
+  // Every message below the mark is in message_cids, and each pair names its own message.
+  Result<int64_t> missing = (*db)->QueryInt64(
+      "SELECT count(*) FROM messages m WHERE m.id < (SELECT value FROM meta WHERE key = "
+      "'cids_merged_below') AND NOT EXISTS (SELECT 1 FROM message_cids c WHERE c.message_id = "
+      "m.id AND c.sender_id = m.sender_id AND c.client_msg_id = m.client_msg_id)");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(*missing, 0);
 }
 
 TEST_F(SqliteChatStoreTest, WatermarksOnlyMoveForwardAndNeverPastLastSeq) {
