@@ -4,6 +4,8 @@ address) in front of a cluster of two nodes on one PostgreSQL database and one R
 
 - A chat session through nginx: register, login, two WebSockets on /ws through nginx (least_conn
   puts them on different nodes), a message each way, acked after commit and delivered.
+- Uploads: a file over 1 MiB through nginx (its own location, sized by --max-upload-bytes and
+  streamed), while any other body keeps the 1 MiB limit of --max-body-bytes.
 - A node stopped (SIGTERM): every new connection through nginx afterwards succeeds (HTTP API,
   a login, WebSockets), answered by the node left.
 - The per-address login limit (--login-rate-ip) keys on the real client: with 127.0.0.1 (nginx's
@@ -19,6 +21,7 @@ Each test starts its own two nodes and nginx (a few seconds each).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import http.client
 import json
 import time
@@ -33,6 +36,7 @@ pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis, pytest.mark.needs_n
 # The address nginx connects to the nodes from (its default source address on loopback).
 NGINX_SOURCE = "127.0.0.1"
 LOGIN_RATE_IP = 3
+MiB = 1 << 20
 
 
 def login_from(port: int, username: str, source: str, headers: dict[str, str] | None = None,
@@ -217,3 +221,56 @@ def test_websocket_upgrade_is_proxied_verbatim(cluster_factory, nginx_factory):
                 assert await asyncio.wait_for(ws.recv(), TIMEOUT) == payload
 
     run_async(go(), 30)
+
+
+def upload(port: int, token: str, data: bytes) -> tuple[int, str, bytes]:
+    """POST /api/uploads of `data` (streamed in 1 MiB pieces): status, content type, body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.putrequest("POST", "/api/uploads?name=big.bin")
+        conn.putheader("Authorization", f"Bearer {token}")
+        conn.putheader("Content-Type", "application/octet-stream")
+        conn.putheader("Content-Length", str(len(data)))
+        conn.endheaders()
+        for i in range(0, len(data), MiB):
+            conn.send(data[i:i + MiB])
+        r = conn.getresponse()
+        return r.status, r.getheader("Content-Type", ""), r.read()
+    finally:
+        conn.close()
+
+
+def fetch(port: int, path: str, token: str) -> tuple[int, str, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        r = conn.getresponse()
+        return r.status, r.getheader("Content-Type", ""), r.read()
+    finally:
+        conn.close()
+
+
+def big_file(size: int) -> bytes:
+    """Bytes that are not all alike (a shifted piece changes the hash)."""
+    block = hashlib.sha256(b"nginx").digest() * 2048  # 64 KiB
+    return (block * (size // len(block) + 1))[:size]
+
+
+@pytest.mark.timeout(120)
+def test_uploads_pass_nginx_and_other_bodies_keep_its_1mib_limit(cluster_factory, nginx_factory):
+    """deploy/nginx/ringcast.conf's /api/uploads location: bigger than the 1 MiB of the rest
+    (which gave every upload over 1 MiB nginx's HTML 413)."""
+    cluster = cluster_factory(1)
+    proxy = nginx_factory(cluster.ports)
+    api = Api(proxy.port)
+    user = api.new_user("up")
+    data = big_file(3 * MiB)
+    status, ctype, body = upload(proxy.port, user.token, data)
+    assert status == 201 and ctype.startswith("application/json"), (status, body[:300])
+    rec = json.loads(body)
+    status, _, got = fetch(proxy.port, rec["url"], user.token)
+    assert status == 200 and got == data
+    # Any other body: nginx still refuses more than --max-body-bytes (1 MiB) itself.
+    big_login = json.dumps({"username": user.name, "password": "x" * (2 * MiB)})
+    r = api.request("POST", "/api/login", big_login)
+    assert r.status == 413, r
