@@ -1,5 +1,6 @@
 #include "core/config.h"
 
+#include <netdb.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 #include "core/cluster/redis_bus.h"
@@ -65,6 +67,31 @@ bool ResolveServedFolder(const CLI::Option& option, const char* env_name, std::s
   return true;
 }
 
+// A validator for the number flags: empty when `text` reads as a number (its range is checked
+// next), else the message.
+std::string NumberCheck(std::string& text) {
+  long double number = 0;
+  if (CLI::detail::lexical_cast(text, number)) return "";
+  return "'" + text + "' is not a number";
+}
+
+// The listening address must resolve before anything starts (the store, the shards): each shard
+// would otherwise find out on its own, after the store had opened. Numeric or a name.
+bool CheckListenHost(const char* flag, const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* result = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), nullptr, &hints, &result); rc != 0) {
+    std::fprintf(stderr, "ringcast: %s: cannot resolve '%s': %s\n", flag, host.c_str(),
+                 gai_strerror(rc));
+    return false;
+  }
+  freeaddrinfo(result);
+  return true;
+}
+
 }  // namespace
 
 int ParseConfig(int argc, char** argv, Config* config) {
@@ -85,7 +112,13 @@ int ParseConfig(int argc, char** argv, Config* config) {
                "Print the version, the commit and the io_uring features this kernel grants, and "
                "exit");
   auto add = [&app](const char* flag, auto* value, const char* env, const char* help) {
-    return app.add_option(flag, *value, help)->envname(env);
+    CLI::Option* option = app.add_option(flag, *value, help)->envname(env);
+    // First, before any range check: CLI11's own message for "abc" would be "Value abc not in
+    // range 1 to 65535", which reads as if abc were a number that is too big.
+    if constexpr (std::is_arithmetic_v<std::remove_pointer_t<decltype(value)>>) {
+      option->check(CLI::Validator(NumberCheck, "NUMBER"));
+    }
+    return option;
   };
   add("--host", &config->host, "RINGCAST_HOST", "Address to listen on");
   add("--port", &config->port, "RINGCAST_PORT", "TCP port to listen on")
@@ -499,6 +532,17 @@ int ParseConfig(int argc, char** argv, Config* config) {
     std::fprintf(stderr,
                  "ringcast: --wal-hard-cap-mib (%u) must be at least --wal-bound-mib (%u), or 0\n",
                  unsigned(config->wal_hard_cap_mib), unsigned(config->wal_bound_mib));
+    return 2;
+  }
+  if (!CheckListenHost("--host", config->host) ||
+      (config->metrics_port != 0 &&
+       !CheckListenHost("--metrics-address", config->metrics_address))) {
+    return 2;
+  }
+  if (!config->notify_webhook.empty() && config->notify_webhook_secret.empty()) {
+    std::fprintf(stderr,
+                 "ringcast: --notify-webhook needs --notify-webhook-secret (or "
+                 "--notify-webhook-secret-file): the receiver checks each call's signature\n");
     return 2;
   }
   if (!config->redis_url.empty()) {

@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "chat/auth/jwt.h"
 #include "chat/service.h"
 #include "core/cluster/cluster_node.h"
 #include "core/config.h"
@@ -19,6 +20,13 @@ int main(int argc, char** argv) {
   ringcast::Config config;
   int status = ringcast::ParseConfig(argc, argv, &config);
   if (status >= 0) return status;
+  // Here rather than in ParseConfig, which cannot see chat's constant: a bad value, so exit 2
+  // before anything starts, as for every other flag.
+  if (!config.jwt_secret.empty() && config.jwt_secret.size() < ringcast::auth::kMinJwtSecretBytes) {
+    std::fprintf(stderr, "ringcast: --jwt-secret must be at least %zu bytes, got %zu\n",
+                 ringcast::auth::kMinJwtSecretBytes, config.jwt_secret.size());
+    return 2;
+  }
   using ringcast::LogLevel;
   ringcast::SetLogLevel(config.log_level == "debug"   ? LogLevel::kDebug
                         : config.log_level == "warn"  ? LogLevel::kWarn
