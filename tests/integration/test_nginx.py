@@ -4,8 +4,10 @@ address) in front of a cluster of two nodes on one PostgreSQL database and one R
 
 - A chat session through nginx: register, login, two WebSockets on /ws through nginx (least_conn
   puts them on different nodes), a message each way, acked after commit and delivered.
-- Uploads: a file over 1 MiB through nginx (its own location, sized by --max-upload-bytes and
-  streamed), while any other body keeps the 1 MiB limit of --max-body-bytes.
+- Uploads: a 20 MiB file through nginx (its own location, sized by --max-upload-bytes and
+  streamed), while any other body keeps the 1 MiB limit of --max-body-bytes; with one shared
+  --files-dir every node serves it, and a node with a directory of its own answers 503 (JSON)
+  for the recorded file it lacks, logging it once.
 - A node stopped (SIGTERM): every new connection through nginx afterwards succeeds (HTTP API,
   a login, WebSockets), answered by the node left.
 - The per-address login limit (--login-rate-ip) keys on the real client: with 127.0.0.1 (nginx's
@@ -274,3 +276,37 @@ def test_uploads_pass_nginx_and_other_bodies_keep_its_1mib_limit(cluster_factory
     big_login = json.dumps({"username": user.name, "password": "x" * (2 * MiB)})
     r = api.request("POST", "/api/login", big_login)
     assert r.status == 413, r
+
+
+@pytest.mark.timeout(180)
+def test_shared_files_dir_serves_every_node_and_a_node_without_it_answers_503(
+        cluster_factory, nginx_factory, tmp_path):
+    """docs/cluster.md: --files-dir must be storage every node shares. A 20 MiB upload through
+    nginx is then served by every node (directly, and through nginx whichever node it picks); a
+    node given a directory of its own has the record (the database) but not the bytes: 503
+    with a JSON error, logged once however often it is asked."""
+    cluster = cluster_factory(2, flags={"files_dir": tmp_path / "shared-files"})
+    proxy = nginx_factory(cluster.ports)
+    user = Api(proxy.port).new_user("big")
+    data = big_file(20 * MiB)
+    status, _, body = upload(proxy.port, user.token, data)
+    assert status == 201, (status, body[:300])
+    rec = json.loads(body)
+    for port in cluster.ports:
+        status, _, got = fetch(port, rec["url"], user.token)
+        assert status == 200 and got == data, (port, status, len(got))
+    for _ in range(4):  # least_conn alternates between the two idle nodes.
+        status, _, got = fetch(proxy.port, rec["url"], user.token)
+        assert status == 200 and got == data, (status, len(got))
+
+    cluster.flags["files_dir"] = tmp_path / "own-files"
+    lone = cluster.add_node(threads=1)  # One shard: its one limiter sees every request.
+    for _ in range(3):
+        status, ctype, body = fetch(lone.port, rec["url"], user.token)
+        assert status == 503 and ctype.startswith("application/json"), (status, body)
+        assert json.loads(body) == {"error": "file unavailable on this node"}, body
+    deadline = time.monotonic() + 5
+    while "files: cannot open" not in lone.stderr_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lone.stderr_text().count("files: cannot open") == 1, lone.logs_tail()
+
