@@ -203,11 +203,16 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "One line per HTTP request and per WebSocket session: '-' to stderr, or a file to append "
       "to; empty: off");
   add("--metrics-port", &config->metrics_port, "RINGCAST_METRICS_PORT",
-      "Serve GET /metrics (Prometheus) on this port, on a thread of its own, and not on the "
-      "main port; 0: on the main port")
+      "Serve GET /metrics (Prometheus) on this port of --metrics-address, on a thread of its "
+      "own; 0: no such listener")
       ->check(CLI::Range(0, 65535));
   add("--metrics-address", &config->metrics_address, "RINGCAST_METRICS_ADDRESS",
       "Address of the --metrics-port listener (the default keeps it off the network)");
+  app.add_flag("--metrics-on-main-port,!--no-metrics-on-main-port", config->metrics_on_main_port,
+               "Also serve GET /metrics on the main (public) port: only where nothing untrusted "
+               "reaches it, or behind a proxy that refuses /metrics")
+      ->envname("RINGCAST_METRICS_ON_MAIN_PORT")
+      ->default_str("off");
   std::string web_root;
   CLI::Option* web_root_option =
       add("--web-root", &web_root, "RINGCAST_WEB_ROOT",

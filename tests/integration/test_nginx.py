@@ -310,3 +310,13 @@ def test_shared_files_dir_serves_every_node_and_a_node_without_it_answers_503(
         time.sleep(0.05)
     assert lone.stderr_text().count("files: cannot open") == 1, lone.logs_tail()
 
+
+def test_metrics_are_refused_by_nginx(cluster_factory, nginx_factory):
+    """The nodes serve /metrics on their main port here (the harness's --metrics-on-main-port),
+    and nginx still refuses it: the shipped config denies /metrics whatever the nodes' flags."""
+    cluster = cluster_factory(1)
+    proxy = nginx_factory(cluster.ports)
+    assert cluster.api(0).request("GET", "/metrics").status == 200
+    for path in ("/metrics", "/metrics?x=1", "/%6detrics"):
+        assert Api(proxy.port).request("GET", path).status == 403, path
+    assert Api(proxy.port).request("GET", "/health").status == 200
