@@ -115,7 +115,8 @@ int ParseConfig(int argc, char** argv, Config* config) {
     CLI::Option* option = app.add_option(flag, *value, help)->envname(env);
     // First, before any range check: CLI11's own message for "abc" would be "Value abc not in
     // range 1 to 65535", which reads as if abc were a number that is too big.
-    if constexpr (std::is_arithmetic_v<std::remove_pointer_t<decltype(value)>>) {
+    using Value = std::remove_pointer_t<decltype(value)>;
+    if constexpr (std::is_arithmetic_v<Value> && !std::is_same_v<Value, bool>) {
       option->check(CLI::Validator(NumberCheck, "NUMBER"));
     }
     return option;
