@@ -47,10 +47,11 @@ std::string ShippedFolder(const std::string& name, const std::string& from_binar
 // is read here) serves none. Absolute, but not resolved: a root that is a symbolic link
 // (switched at each deploy) is followed afresh by every request. False when it is no directory.
 bool ResolveServedFolder(const CLI::Option& option, const char* env_name, std::string value,
-                         const std::string& shipped, std::string* out) {
+                         const std::string& shipped, std::string* out, bool* not_found) {
   const char* env = std::getenv(env_name);
   if (option.count() == 0 && env == nullptr) {
     *out = shipped;
+    *not_found = shipped.empty();
     return true;
   }
   if (option.count() == 0) value = env;
@@ -566,9 +567,11 @@ int ParseConfig(int argc, char** argv, Config* config) {
     }
   }
   if (!ResolveServedFolder(*web_root_option, "RINGCAST_WEB_ROOT", web_root,
-                           ShippedFolder("web", RINGCAST_WEB_FROM_BINARY), &config->web_root) ||
+                           ShippedFolder("web", RINGCAST_WEB_FROM_BINARY), &config->web_root,
+                           &config->web_root_not_found) ||
       !ResolveServedFolder(*sdk_root_option, "RINGCAST_SDK_ROOT", sdk_root,
-                           ShippedFolder("sdk", RINGCAST_SDK_FROM_BINARY), &config->sdk_root)) {
+                           ShippedFolder("sdk", RINGCAST_SDK_FROM_BINARY), &config->sdk_root,
+                           &config->sdk_root_not_found)) {
     return 2;
   }
   std::string proxies_error;

@@ -49,6 +49,11 @@ struct Config {
   // The JavaScript SDK's modules at /sdk/ (clients/js/src), for pages that import them; empty:
   // none. ParseConfig sets it to the shipped SDK like web_root.
   std::string sdk_root;
+  // Neither flag nor variable named a root and no shipped folder was found next to the binary
+  // (an installation without its share/ringcast): main logs it as a warning, since the web app
+  // is then missing by accident, not by choice.
+  bool web_root_not_found = false;
+  bool sdk_root_not_found = false;
   uint64_t max_static_bytes = 8 << 20;  // Largest file served (bigger: 500).
   uint32_t static_max_age_s = 300;      // Cache-Control max-age of assets other than HTML.
   uint32_t max_static_reads = 64;       // File reads queued or running per shard (more: 503).

@@ -47,8 +47,17 @@ int main(int argc, char** argv) {
   struct FlushLogs {
     ~FlushLogs() { ringcast::StopLogging(); }
   } flush_logs;
-  if (config.web_root.empty()) {
-    RC_LOG(kInfo, "static files: off (--web-root is empty, or no shipped web/ folder was found)");
+  if (config.web_root_not_found) {
+    RC_LOG(kWarn,
+           "static files: no web app: no share/ringcast/web next to this binary (an installation "
+           "without its files?) and no --web-root");
+  } else if (config.web_root.empty()) {
+    RC_LOG(kInfo, "static files: off (--web-root is empty)");
+  }
+  if (config.sdk_root_not_found) {
+    RC_LOG(kWarn,
+           "static files: no SDK at /sdk/: no share/ringcast/sdk next to this binary and "
+           "no --sdk-root");
   }
   // Both mounts need openat2: what keeps their reads inside their roots.
   const std::pair<const std::string*, const char*> mounts[] = {{&config.web_root, "/"},
