@@ -315,7 +315,7 @@ def test_handshake_timeout_does_not_apply_after_upgrade(server):
                          "test_pg_faults.py")
 @pytest.mark.parametrize("flags, reason", [
     (["--data-dir", "/proc/ringcast-cannot-be-here"], "--data-dir"),
-    (["--jwt-secret", "too-short"], "--jwt-secret"),
+    # A short --jwt-secret is a bad value: exit 2 (test_bad_values_exit_2_...).
 ])
 def test_chat_store_problems_exit_1_with_a_reason(ringcast_bin, tmp_path, flags, reason):
     argv = ["--host", "127.0.0.1", "--port", str(free_port())]
