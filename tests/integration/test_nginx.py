@@ -8,6 +8,7 @@ address) in front of a cluster of two nodes on one PostgreSQL database and one R
   streamed), while any other body keeps the 1 MiB limit of --max-body-bytes; with one shared
   --files-dir every node serves it, and a node with a directory of its own answers 503 (JSON)
   for the recorded file it lacks, logging it once.
+- /metrics is refused by nginx (403) even when a node serves it on its main port.
 - A node stopped (SIGTERM): every new connection through nginx afterwards succeeds (HTTP API,
   a login, WebSockets), answered by the node left.
 - The per-address login limit (--login-rate-ip) keys on the real client: with 127.0.0.1 (nginx's
@@ -17,7 +18,7 @@ address) in front of a cluster of two nodes on one PostgreSQL database and one R
   ignored. Without --trusted-proxies every client behind nginx shares nginx's address (and a
   direct client's forged headers are ignored too).
 
-Each test starts its own two nodes and nginx (a few seconds each).
+Each test starts its own nodes (one to three) and nginx (a few seconds each).
 """
 
 from __future__ import annotations
