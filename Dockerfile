@@ -2,7 +2,9 @@
 #   docker build -t ringcast .
 #   docker run --rm -p 8080:8080 --security-opt seccomp=deploy/docker/seccomp-io-uring.json \
 #     --ulimit memlock=-1 --ulimit nofile=20000:20000 -v ringcast-data:/var/lib/ringcast ringcast
-# The chat store and the generated token secret live in /var/lib/ringcast (a volume).
+# The chat store and the generated token secret live in /var/lib/ringcast (a volume);
+# /var/lib/ringcast-files, owned by the service's user, is where a cluster's nodes mount the
+# volume of uploaded files they share (--files-dir: deploy/docker-compose.yml).
 # Docker >= 25 blocks io_uring in its default seccomp profile, hence the seccomp option: the
 # profile in deploy/docker/ allows io_uring_setup, io_uring_enter and io_uring_register.
 # `ringcast --version` names the commit when the build is given it (.git is not copied in):
@@ -29,7 +31,7 @@ RUN apt-get update \
       libgif7 libwebp7 libwebpdemux2 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home ringcast \
- && install -d -o ringcast -g ringcast -m 0700 /var/lib/ringcast
+ && install -d -o ringcast -g ringcast -m 0700 /var/lib/ringcast /var/lib/ringcast-files
 COPY --from=build /src/build/release/core/ringcast /usr/local/bin/ringcast
 # The static files (--web-root): found from the binary's place as <prefix>/share/ringcast/web.
 COPY --from=build /src/web /usr/local/share/ringcast/web

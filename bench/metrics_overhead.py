@@ -59,7 +59,7 @@ class Scraper(threading.Thread):
 def one_run(rate: int, scrape_interval: float | None, seconds: float, own_port: bool) -> dict:
     port = free_port()
     metrics_port = free_port() if own_port else port
-    extra = ["--metrics-port", str(metrics_port)] if own_port else []
+    extra = ["--metrics-port", str(metrics_port)] if own_port else ["--metrics-on-main-port"]
     with tempfile.TemporaryDirectory(prefix="rc-metrics-bench-") as data_dir:
         server = subprocess.Popen([str(SERVER), "--host", "127.0.0.1", "--port", str(port),
                                    "--data-dir", data_dir, *SERVER_ARGS, *extra],

@@ -1,5 +1,6 @@
 #include "core/config.h"
 
+#include <netdb.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 #include "core/cluster/redis_bus.h"
@@ -45,10 +47,11 @@ std::string ShippedFolder(const std::string& name, const std::string& from_binar
 // is read here) serves none. Absolute, but not resolved: a root that is a symbolic link
 // (switched at each deploy) is followed afresh by every request. False when it is no directory.
 bool ResolveServedFolder(const CLI::Option& option, const char* env_name, std::string value,
-                         const std::string& shipped, std::string* out) {
+                         const std::string& shipped, std::string* out, bool* not_found) {
   const char* env = std::getenv(env_name);
   if (option.count() == 0 && env == nullptr) {
     *out = shipped;
+    *not_found = shipped.empty();
     return true;
   }
   if (option.count() == 0) value = env;
@@ -62,6 +65,31 @@ bool ResolveServedFolder(const CLI::Option& option, const char* env_name, std::s
     return false;
   }
   *out = std::filesystem::absolute(value).lexically_normal().string();
+  return true;
+}
+
+// A validator for the number flags: empty when `text` reads as a number (its range is checked
+// next), else the message.
+std::string NumberCheck(std::string& text) {
+  long double number = 0;
+  if (CLI::detail::lexical_cast(text, number)) return "";
+  return "'" + text + "' is not a number";
+}
+
+// The listening address must resolve before anything starts (the store, the shards): each shard
+// would otherwise find out on its own, after the store had opened. Numeric or a name.
+bool CheckListenHost(const char* flag, const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* result = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), nullptr, &hints, &result); rc != 0) {
+    std::fprintf(stderr, "ringcast: %s: cannot resolve '%s': %s\n", flag, host.c_str(),
+                 gai_strerror(rc));
+    return false;
+  }
+  freeaddrinfo(result);
   return true;
 }
 
@@ -85,7 +113,14 @@ int ParseConfig(int argc, char** argv, Config* config) {
                "Print the version, the commit and the io_uring features this kernel grants, and "
                "exit");
   auto add = [&app](const char* flag, auto* value, const char* env, const char* help) {
-    return app.add_option(flag, *value, help)->envname(env);
+    CLI::Option* option = app.add_option(flag, *value, help)->envname(env);
+    // First, before any range check: CLI11's own message for "abc" would be "Value abc not in
+    // range 1 to 65535", which reads as if abc were a number that is too big.
+    using Value = std::remove_pointer_t<decltype(value)>;
+    if constexpr (std::is_arithmetic_v<Value> && !std::is_same_v<Value, bool>) {
+      option->check(CLI::Validator(NumberCheck, "NUMBER"));
+    }
+    return option;
   };
   add("--host", &config->host, "RINGCAST_HOST", "Address to listen on");
   add("--port", &config->port, "RINGCAST_PORT", "TCP port to listen on")
@@ -170,11 +205,16 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "One line per HTTP request and per WebSocket session: '-' to stderr, or a file to append "
       "to; empty: off");
   add("--metrics-port", &config->metrics_port, "RINGCAST_METRICS_PORT",
-      "Serve GET /metrics (Prometheus) on this port, on a thread of its own, and not on the "
-      "main port; 0: on the main port")
+      "Serve GET /metrics (Prometheus) on this port of --metrics-address, on a thread of its "
+      "own; 0: no such listener")
       ->check(CLI::Range(0, 65535));
   add("--metrics-address", &config->metrics_address, "RINGCAST_METRICS_ADDRESS",
       "Address of the --metrics-port listener (the default keeps it off the network)");
+  app.add_flag("--metrics-on-main-port,!--no-metrics-on-main-port", config->metrics_on_main_port,
+               "Also serve GET /metrics on the main (public) port: only where nothing untrusted "
+               "reaches it, or behind a proxy that refuses /metrics")
+      ->envname("RINGCAST_METRICS_ON_MAIN_PORT")
+      ->default_str("off");
   std::string web_root;
   CLI::Option* web_root_option =
       add("--web-root", &web_root, "RINGCAST_WEB_ROOT",
@@ -505,6 +545,17 @@ int ParseConfig(int argc, char** argv, Config* config) {
                  unsigned(config->wal_hard_cap_mib), unsigned(config->wal_bound_mib));
     return 2;
   }
+  if (!CheckListenHost("--host", config->host) ||
+      (config->metrics_port != 0 &&
+       !CheckListenHost("--metrics-address", config->metrics_address))) {
+    return 2;
+  }
+  if (!config->notify_webhook.empty() && config->notify_webhook_secret.empty()) {
+    std::fprintf(stderr,
+                 "ringcast: --notify-webhook needs --notify-webhook-secret (or "
+                 "--notify-webhook-secret-file): the receiver checks each call's signature\n");
+    return 2;
+  }
   if (!config->redis_url.empty()) {
     std::string error;
     if (!cluster::RedisAddress::Parse(config->redis_url, &error)) {
@@ -520,9 +571,11 @@ int ParseConfig(int argc, char** argv, Config* config) {
     }
   }
   if (!ResolveServedFolder(*web_root_option, "RINGCAST_WEB_ROOT", web_root,
-                           ShippedFolder("web", RINGCAST_WEB_FROM_BINARY), &config->web_root) ||
+                           ShippedFolder("web", RINGCAST_WEB_FROM_BINARY), &config->web_root,
+                           &config->web_root_not_found) ||
       !ResolveServedFolder(*sdk_root_option, "RINGCAST_SDK_ROOT", sdk_root,
-                           ShippedFolder("sdk", RINGCAST_SDK_FROM_BINARY), &config->sdk_root)) {
+                           ShippedFolder("sdk", RINGCAST_SDK_FROM_BINARY), &config->sdk_root,
+                           &config->sdk_root_not_found)) {
     return 2;
   }
   std::string proxies_error;

@@ -36,10 +36,12 @@ struct Config {
   std::string log_format = "text";   // text or json (core/log.h).
   uint32_t log_buffer_lines = 4096;  // Lines waiting for the logger thread; past it: dropped.
   std::string access_log;            // "": off; "-": stderr; else a file path.
-  // GET /metrics (docs/metrics.md): on a listener of its own when metrics_port is set (and
-  // then not on the main port), else on the main port.
+  // GET /metrics (docs/metrics.md): on a listener of its own when metrics_port is set (on
+  // metrics_address, loopback by default), on the public port only when metrics_on_main_port
+  // says so; by default nowhere, so that a node's figures are never public by accident.
   uint16_t metrics_port = 0;
   std::string metrics_address = "127.0.0.1";
+  bool metrics_on_main_port = false;
 
   // Static files at / (core/routes/static_files.h). Empty web_root: none served. ParseConfig
   // sets it to the shipped web/ folder when neither the flag nor its variable is given.
@@ -47,6 +49,11 @@ struct Config {
   // The JavaScript SDK's modules at /sdk/ (clients/js/src), for pages that import them; empty:
   // none. ParseConfig sets it to the shipped SDK like web_root.
   std::string sdk_root;
+  // Neither flag nor variable named a root and no shipped folder was found next to the binary
+  // (an installation without its share/ringcast): main logs it as a warning, since the web app
+  // is then missing by accident, not by choice.
+  bool web_root_not_found = false;
+  bool sdk_root_not_found = false;
   uint64_t max_static_bytes = 8 << 20;  // Largest file served (bigger: 500).
   uint32_t static_max_age_s = 300;      // Cache-Control max-age of assets other than HTML.
   uint32_t max_static_reads = 64;       // File reads queued or running per shard (more: 503).

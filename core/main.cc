@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "chat/auth/jwt.h"
 #include "chat/service.h"
 #include "core/cluster/cluster_node.h"
 #include "core/config.h"
@@ -19,6 +20,13 @@ int main(int argc, char** argv) {
   ringcast::Config config;
   int status = ringcast::ParseConfig(argc, argv, &config);
   if (status >= 0) return status;
+  // Here rather than in ParseConfig, which cannot see chat's constant: a bad value, so exit 2
+  // before anything starts, as for every other flag.
+  if (!config.jwt_secret.empty() && config.jwt_secret.size() < ringcast::auth::kMinJwtSecretBytes) {
+    std::fprintf(stderr, "ringcast: --jwt-secret must be at least %zu bytes, got %zu\n",
+                 ringcast::auth::kMinJwtSecretBytes, config.jwt_secret.size());
+    return 2;
+  }
   using ringcast::LogLevel;
   ringcast::SetLogLevel(config.log_level == "debug"   ? LogLevel::kDebug
                         : config.log_level == "warn"  ? LogLevel::kWarn
@@ -39,8 +47,17 @@ int main(int argc, char** argv) {
   struct FlushLogs {
     ~FlushLogs() { ringcast::StopLogging(); }
   } flush_logs;
-  if (config.web_root.empty()) {
-    RC_LOG(kInfo, "static files: off (--web-root is empty, or no shipped web/ folder was found)");
+  if (config.web_root_not_found) {
+    RC_LOG(kWarn,
+           "static files: no web app: no share/ringcast/web next to this binary (an installation "
+           "without its files?) and no --web-root");
+  } else if (config.web_root.empty()) {
+    RC_LOG(kInfo, "static files: off (--web-root is empty)");
+  }
+  if (config.sdk_root_not_found) {
+    RC_LOG(kWarn,
+           "static files: no SDK at /sdk/: no share/ringcast/sdk next to this binary and "
+           "no --sdk-root");
   }
   // Both mounts need openat2: what keeps their reads inside their roots.
   const std::pair<const std::string*, const char*> mounts[] = {{&config.web_root, "/"},

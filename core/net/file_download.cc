@@ -3,6 +3,7 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "core/log.h"
@@ -14,6 +15,31 @@ namespace {
 constexpr uint32_t kOpenCookie = 1;
 constexpr uint32_t kReadCookie = 2;
 constexpr uint32_t kCloseCookie = 3;
+
+// A file that has a record but cannot be opened is a storage fault (in a cluster: a --files-dir
+// that is not shared), and every request for it would log it again: one line at once, then at
+// most one a minute per shard with the count in between, so clients retrying cannot flood the
+// log.
+constexpr std::chrono::seconds kMissingLogInterval{60};
+
+void LogUnopenable(const std::string& path, int error) {
+  struct Limiter {
+    std::chrono::steady_clock::time_point next{};
+    uint64_t suppressed = 0;
+  };
+  thread_local Limiter limiter;  // Per shard thread: no sharing, no lock.
+  const auto now = std::chrono::steady_clock::now();
+  if (now < limiter.next) {
+    ++limiter.suppressed;
+    return;
+  }
+  RC_LOG(kWarn,
+         "files: cannot open %s: %s (answered 503; in a cluster --files-dir must be storage "
+         "every node shares; %llu more such failures since the last line)",
+         path.c_str(), strerror(error), static_cast<unsigned long long>(limiter.suppressed));
+  limiter.next = now + kMissingLogInterval;
+  limiter.suppressed = 0;
+}
 }  // namespace
 
 void FileDownload::Start(Shard& shard, const DeferredHttp& deferred, int status, std::string head,
@@ -52,9 +78,13 @@ void FileDownload::OnIoComplete(uint32_t cookie, int32_t result) {
   op_in_flight_ = false;
   if (cookie == kOpenCookie) {
     if (result < 0) {
-      RC_LOG(kWarn, "files: cannot open %s: %s", path_.c_str(), strerror(-result));
-      if (!done_)
-        shard_.AnswerDeferred(deferred_, 404, "application/json", R"({"error":"not found"})");
+      LogUnopenable(path_, -result);
+      // Not 404: the record says the file exists, so its bytes are missing here (the next node
+      // behind a balancer may have them), and a client or a proxy may try again.
+      if (!done_) {
+        shard_.AnswerDeferred(deferred_, 503, "application/json",
+                              R"({"error":"file unavailable on this node"})");
+      }
       done_ = true;
       return Finish(false);
     }

@@ -31,8 +31,9 @@ class FileDownload final : public BodySource, public IoTarget {
   static constexpr uint32_t kReadBytes = 256 * 1024;
 
   // Answers `deferred` with `head` (FormatHead's bytes, whose Content-Length is `length`) and
-  // `length` bytes of `path` from `offset`. A file that cannot be opened is answered 404 (the
-  // record names bytes that are gone).
+  // `length` bytes of `path` from `offset`. A file that cannot be opened is answered 503 (the
+  // record names bytes this node cannot reach: a --files-dir not shared in a cluster), logged at
+  // most once a minute per shard.
   static void Start(Shard& shard, const DeferredHttp& deferred, int status, std::string head,
                     std::string path, uint64_t offset, uint64_t length);
 

@@ -130,7 +130,7 @@ class DefaultApp final : public Application {
       if (exchange.AllowGetOrHead()) HealthCheck::Start(shard_, exchange.Defer());
       return;
     }
-    if (path == "/metrics" && shard_.config().metrics_port == 0) {
+    if (path == "/metrics" && shard_.config().metrics_on_main_port) {
       exchange.SetRoute("/metrics");
       if (exchange.AllowGetOrHead()) AnswerMetrics(shard_, exchange.Defer());
       return;

@@ -10,6 +10,9 @@ Fixtures
 Every server is stopped with SIGTERM at teardown and must exit 0 (set `srv.expect_rc = None`
 to skip that check) without sanitizer reports on stderr. A failing test shows the stderr of
 every server it used.
+Servers started with the base flags (--host/--port/...) also get --metrics-on-main-port
+(support.py), so that tests scrape /metrics on the port they already know, unless their own
+flags say where metrics go; test_metrics.py checks the default (none on the main port).
 
 Every test runs under a SIGALRM watchdog (60 s, or @pytest.mark.timeout(N)) so nothing hangs.
 

@@ -108,6 +108,10 @@ class RingcastServer:
                      "--threads", str(self.threads), "--data-dir", str(self.data_dir)]
             if self.database_url:
                 argv += ["--database-url", self.database_url]
+            # The tests scrape /metrics on the main port (off by default: docs/metrics.md),
+            # unless they choose where it is served.
+            if not any(a.startswith(("--metrics", "--no-metrics")) for a in self.extra_args):
+                argv.append("--metrics-on-main-port")
         return argv + self.extra_args
 
     def env(self) -> dict[str, str]:

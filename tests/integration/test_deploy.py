@@ -6,6 +6,8 @@ and names files that exist."""
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import json
 import pathlib
 import re
@@ -180,6 +182,32 @@ def test_compose_file_parses_and_names_existing_files():
     for server in re.findall(r"server (127\.0\.0\.1:\d+) ", script):
         assert f"server {server} " in text, server
     assert "listen [::]:80;" in text
+    # Uploaded files: one volume both nodes mount where RINGCAST_FILES_DIR points (docs/
+    # cluster.md), created in the image for its user; a directory per node answered downloads
+    # on one node only.
+    mounts = []
+    for name in ("ringcast1", "ringcast2"):
+        files_dir = services[name]["environment"]["RINGCAST_FILES_DIR"]
+        [volume] = [v.split(":")[0] for v in services[name]["volumes"]
+                    if v.split(":")[1] == files_dir]
+        mounts.append((volume, files_dir))
+    assert mounts[0] == mounts[1] and mounts[0][0] in compose["volumes"], mounts
+    assert f" {mounts[0][1]}\n" in (REPO_ROOT / "Dockerfile").read_text()
+
+
+def test_try_cluster_nodes_share_one_files_dir(tmp_path):
+    """deploy/try-cluster gives every node the same --files-dir (its own, in its temporary
+    directory): nginx may send a download to any node."""
+    loader = importlib.machinery.SourceFileLoader("try_cluster", str(DEPLOY / "try-cluster"))
+    spec = importlib.util.spec_from_loader("try_cluster", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    dirs = []
+    for index in range(3):
+        node = module.Node(index, pathlib.Path("ringcast"), tmp_path, threads=1,
+                           database_url="postgres://x", redis_url="redis://x", extra=[])
+        dirs.append(node.argv[node.argv.index("--files-dir") + 1])
+    assert len(set(dirs)) == 1 and dirs[0].startswith(str(tmp_path)), dirs
 
 
 def dockerfile_stages() -> list[set[str]]:

@@ -108,6 +108,34 @@ def test_bad_flag_exits_2_with_one_line(ringcast_bin, args):
     assert len(lines) == 1 and lines[0].strip(), f"{args}: want one stderr line: {res.stderr!r}"
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--jwt-secret", "short"], "ringcast: --jwt-secret must be at least 32 bytes, got 5"),
+    (["--host", "no-such-host.invalid"],
+     "ringcast: --host: cannot resolve 'no-such-host.invalid'"),
+    (["--host", "999.1.1.1"], "ringcast: --host: cannot resolve '999.1.1.1'"),
+    (["--port", "abc"], "ringcast: --port: 'abc' is not a number"),
+    (["--max-body-bytes", "1k"], "ringcast: --max-body-bytes: '1k' is not a number"),
+    (["--notify-webhook", "http://127.0.0.1:9/hook"],
+     "ringcast: --notify-webhook needs --notify-webhook-secret"),
+])
+def test_bad_values_exit_2_with_a_clear_line_before_anything_starts(ringcast_bin, tmp_path, args,
+                                                                   message):
+    """README: a bad value exits 2 with a one-line reason. Refused before the store opens (the
+    data dir stays empty: no chat.db, no generated secret) and before the shards start (each
+    of the two would have said it again)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    base = {"--data-dir": str(data), "--host": "127.0.0.1", "--port": str(free_port()),
+            "--threads": "2"}
+    for flag in args:  # Never pass a flag twice: that is an error of its own.
+        base.pop(flag, None)
+    r = run_binary(ringcast_bin, [x for kv in base.items() for x in kv] + args)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), r.stderr
+    assert list(data.iterdir()) == []
+
+
 def test_bad_env_value_exits_2(ringcast_bin):
     res = run_binary(ringcast_bin, [], env={"RINGCAST_HOST": "127.0.0.1",
                                             "RINGCAST_PORT": "abc"}, timeout=10)
@@ -287,7 +315,7 @@ def test_handshake_timeout_does_not_apply_after_upgrade(server):
                          "test_pg_faults.py")
 @pytest.mark.parametrize("flags, reason", [
     (["--data-dir", "/proc/ringcast-cannot-be-here"], "--data-dir"),
-    (["--jwt-secret", "too-short"], "--jwt-secret"),
+    # A short --jwt-secret is a bad value: exit 2 (test_bad_values_exit_2_...).
 ])
 def test_chat_store_problems_exit_1_with_a_reason(ringcast_bin, tmp_path, flags, reason):
     argv = ["--host", "127.0.0.1", "--port", str(free_port())]

@@ -6,7 +6,9 @@
 - 100 messages sent → sends and acks +100, ack latency observations +100; fan-out deliveries
   count each recipient connection; a refused send counts an error by code; a client's close
   counts by reason and code; HTTP requests count by route and status; the store counts batches.
-- --metrics-port moves /metrics to a listener of its own (not on the main port).
+- --metrics-port serves /metrics on a listener of its own (127.0.0.1 by default); without
+  --metrics-on-main-port the main (public) port has no /metrics, and by default it has none.
+  (The test harness passes --metrics-on-main-port to its servers: support.py.)
 """
 
 from __future__ import annotations
@@ -106,3 +108,15 @@ def test_metrics_port_is_a_listener_of_its_own(server_factory):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(other, timeout=10)
     assert refused.value.code == 404
+
+
+@pytest.mark.sqlite_only("the engine's routes, not the store")
+def test_no_metrics_on_the_public_port_by_default(server_factory, tmp_path):
+    """No metrics flag at all (not even the harness's --metrics-on-main-port): the public port
+    answers /metrics as any unknown path."""
+    server = server_factory(base_args=False, env={
+        "RINGCAST_HOST": "127.0.0.1", "RINGCAST_PORT": "{port}", "RINGCAST_THREADS": "1",
+        "RINGCAST_DATA_DIR": str(tmp_path / "data")})
+    assert "--metrics" not in " ".join(server.argv())
+    assert Api(server.port).request("GET", "/metrics").status == 404
+    assert Api(server.port).request("GET", "/health").status == 200

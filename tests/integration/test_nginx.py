@@ -4,6 +4,11 @@ address) in front of a cluster of two nodes on one PostgreSQL database and one R
 
 - A chat session through nginx: register, login, two WebSockets on /ws through nginx (least_conn
   puts them on different nodes), a message each way, acked after commit and delivered.
+- Uploads: a 20 MiB file through nginx (its own location, sized by --max-upload-bytes and
+  streamed), while any other body keeps the 1 MiB limit of --max-body-bytes; with one shared
+  --files-dir every node serves it, and a node with a directory of its own answers 503 (JSON)
+  for the recorded file it lacks, logging it once.
+- /metrics is refused by nginx (403) even when a node serves it on its main port.
 - A node stopped (SIGTERM): every new connection through nginx afterwards succeeds (HTTP API,
   a login, WebSockets), answered by the node left.
 - The per-address login limit (--login-rate-ip) keys on the real client: with 127.0.0.1 (nginx's
@@ -13,12 +18,13 @@ address) in front of a cluster of two nodes on one PostgreSQL database and one R
   ignored. Without --trusted-proxies every client behind nginx shares nginx's address (and a
   direct client's forged headers are ignored too).
 
-Each test starts its own two nodes and nginx (a few seconds each).
+Each test starts its own nodes (one to three) and nginx (a few seconds each).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import http.client
 import json
 import time
@@ -33,6 +39,7 @@ pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis, pytest.mark.needs_n
 # The address nginx connects to the nodes from (its default source address on loopback).
 NGINX_SOURCE = "127.0.0.1"
 LOGIN_RATE_IP = 3
+MiB = 1 << 20
 
 
 def login_from(port: int, username: str, source: str, headers: dict[str, str] | None = None,
@@ -217,3 +224,100 @@ def test_websocket_upgrade_is_proxied_verbatim(cluster_factory, nginx_factory):
                 assert await asyncio.wait_for(ws.recv(), TIMEOUT) == payload
 
     run_async(go(), 30)
+
+
+def upload(port: int, token: str, data: bytes) -> tuple[int, str, bytes]:
+    """POST /api/uploads of `data` (streamed in 1 MiB pieces): status, content type, body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.putrequest("POST", "/api/uploads?name=big.bin")
+        conn.putheader("Authorization", f"Bearer {token}")
+        conn.putheader("Content-Type", "application/octet-stream")
+        conn.putheader("Content-Length", str(len(data)))
+        conn.endheaders()
+        for i in range(0, len(data), MiB):
+            conn.send(data[i:i + MiB])
+        r = conn.getresponse()
+        return r.status, r.getheader("Content-Type", ""), r.read()
+    finally:
+        conn.close()
+
+
+def fetch(port: int, path: str, token: str) -> tuple[int, str, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        r = conn.getresponse()
+        return r.status, r.getheader("Content-Type", ""), r.read()
+    finally:
+        conn.close()
+
+
+def big_file(size: int) -> bytes:
+    """Bytes that are not all alike (a shifted piece changes the hash)."""
+    block = hashlib.sha256(b"nginx").digest() * 2048  # 64 KiB
+    return (block * (size // len(block) + 1))[:size]
+
+
+@pytest.mark.timeout(120)
+def test_uploads_pass_nginx_and_other_bodies_keep_its_1mib_limit(cluster_factory, nginx_factory):
+    """deploy/nginx/ringcast.conf's /api/uploads location: bigger than the 1 MiB of the rest
+    (which gave every upload over 1 MiB nginx's HTML 413)."""
+    cluster = cluster_factory(1)
+    proxy = nginx_factory(cluster.ports)
+    api = Api(proxy.port)
+    user = api.new_user("up")
+    data = big_file(3 * MiB)
+    status, ctype, body = upload(proxy.port, user.token, data)
+    assert status == 201 and ctype.startswith("application/json"), (status, body[:300])
+    rec = json.loads(body)
+    status, _, got = fetch(proxy.port, rec["url"], user.token)
+    assert status == 200 and got == data
+    # Any other body: nginx still refuses more than --max-body-bytes (1 MiB) itself.
+    big_login = json.dumps({"username": user.name, "password": "x" * (2 * MiB)})
+    r = api.request("POST", "/api/login", big_login)
+    assert r.status == 413, r
+
+
+@pytest.mark.timeout(180)
+def test_shared_files_dir_serves_every_node_and_a_node_without_it_answers_503(
+        cluster_factory, nginx_factory, tmp_path):
+    """docs/cluster.md: --files-dir must be storage every node shares. A 20 MiB upload through
+    nginx is then served by every node (directly, and through nginx whichever node it picks); a
+    node given a directory of its own has the record (the database) but not the bytes: 503
+    with a JSON error, logged once however often it is asked."""
+    cluster = cluster_factory(2, flags={"files_dir": tmp_path / "shared-files"})
+    proxy = nginx_factory(cluster.ports)
+    user = Api(proxy.port).new_user("big")
+    data = big_file(20 * MiB)
+    status, _, body = upload(proxy.port, user.token, data)
+    assert status == 201, (status, body[:300])
+    rec = json.loads(body)
+    for port in cluster.ports:
+        status, _, got = fetch(port, rec["url"], user.token)
+        assert status == 200 and got == data, (port, status, len(got))
+    for _ in range(4):  # least_conn alternates between the two idle nodes.
+        status, _, got = fetch(proxy.port, rec["url"], user.token)
+        assert status == 200 and got == data, (status, len(got))
+
+    cluster.flags["files_dir"] = tmp_path / "own-files"
+    lone = cluster.add_node(threads=1)  # One shard: its one limiter sees every request.
+    for _ in range(3):
+        status, ctype, body = fetch(lone.port, rec["url"], user.token)
+        assert status == 503 and ctype.startswith("application/json"), (status, body)
+        assert json.loads(body) == {"error": "file unavailable on this node"}, body
+    deadline = time.monotonic() + 5
+    while "files: cannot open" not in lone.stderr_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lone.stderr_text().count("files: cannot open") == 1, lone.logs_tail()
+
+
+def test_metrics_are_refused_by_nginx(cluster_factory, nginx_factory):
+    """The nodes serve /metrics on their main port here (the harness's --metrics-on-main-port),
+    and nginx still refuses it: the shipped config denies /metrics whatever the nodes' flags."""
+    cluster = cluster_factory(1)
+    proxy = nginx_factory(cluster.ports)
+    assert cluster.api(0).request("GET", "/metrics").status == 200
+    for path in ("/metrics", "/metrics?x=1", "/%6detrics"):
+        assert Api(proxy.port).request("GET", path).status == 403, path
+    assert Api(proxy.port).request("GET", "/health").status == 200
