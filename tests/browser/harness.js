@@ -18,12 +18,13 @@ export const PASSWORD = 'correct horse battery staple';
 /** Bound of every wait: a test fails with what it waited for, never hangs. */
 export const WAIT_MS = 10000;
 
-export async function startServer() {
+/** @param {string[]} [extraArgs] more of the server's flags (a smaller limit, say) */
+export async function startServer(extraArgs = []) {
   const server = new RingcastServer({
     // A short presence grace: a closed page is offline (with its last seen) within a second.
     args: [
       '--web-root', path.join(repo, 'web'), '--sdk-root', path.join(repo, 'clients/js/src'),
-      '--presence-grace', '1'
+      '--presence-grace', '1', ...extraArgs
     ],
   });
   return server.start();

@@ -6,6 +6,11 @@ import {byId, h, reconcile, setText} from './dom.js';
 import {clock, dayKey, dayLabel, joinNames, presenceText} from './format.js';
 
 const PAGE = 30;
+/** The server's --max-chat-body (UTF-8 bytes), as index.html's meta tag states it. */
+const MAX_BODY_BYTES =
+    Number(document.querySelector('meta[name="ringcast-max-chat-body"]')?.getAttribute('content')) ||
+    65536;
+const utf8 = new TextEncoder();
 const TICKS = {
   pending: '◴',
   sent: '✓',
@@ -50,6 +55,8 @@ export class ConversationView {
       typing: byId('typing'),
       composer: byId('composer'),
       input: /** @type {HTMLTextAreaElement} */ (byId('composer-input')),
+      sendButton: /** @type {HTMLButtonElement} */ (byId('send-button')),
+      count: byId('composer-count'),
     };
     /** @type {{next: () => Promise<any>} | null} */
     this._pager = null;
@@ -87,6 +94,7 @@ export class ConversationView {
     this._seen.disconnect();
     this._el.messages.replaceChildren();
     this._el.input.value = '';
+    this._checkLength();
     this._stickToBottom = true;
     const open = id !== null;
     this._el.placeholder.hidden = open;
@@ -232,19 +240,42 @@ export class ConversationView {
       tick.setAttribute('aria-label', TICK_LABELS[/** @type {keyof TICKS} */ (state)]);
     else
       tick.removeAttribute('aria-label');
-    const retry = li.querySelector('.retry');
-    if (state === 'failed' && !retry) {
-      const cid = row.entry.cid;
-      q('.meta').append(h('button', {
+    this._showFailure(li, state === 'failed' ? row.entry : null);
+  }
+
+  /**
+   * A send the server refused: its reason, Retry (the same cid) and Discard.
+   * @param {HTMLElement} li @param {import('/sdk/types.js').OutboxEntry | null} entry
+   */
+  _showFailure(li, entry) {
+    const shown = li.querySelector('.failure');
+    if (!entry) {
+      shown?.remove();
+      return;
+    }
+    const reason = `Not sent: ${entry.error?.message ?? 'refused by the server'}`;
+    if (shown) {
+      setText(/** @type {HTMLElement} */ (shown.firstElementChild), reason);
+      return;
+    }
+    const cid = entry.cid;
+    li.append(h('span', {class: 'failure'}, [
+      h('span', {class: 'send-error', text: reason}),
+      h('button', {
         type: 'button',
         class: 'retry',
         text: 'Retry',
         'aria-label': 'Retry sending this message',
         on: {click: () => this._client.retry(cid)},
-      }));
-    } else if (state !== 'failed' && retry) {
-      retry.remove();
-    }
+      }),
+      h('button', {
+        type: 'button',
+        class: 'discard',
+        text: 'Discard',
+        'aria-label': 'Discard this message',
+        on: {click: () => this._client.discard(cid)},
+      }),
+    ]));
   }
 
   /** @param {Conv} conv */
@@ -285,18 +316,33 @@ export class ConversationView {
         this._client.typing(this.current);
       input.style.height = 'auto';
       input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
+      this._checkLength();
     });
     byId('conversation').addEventListener('keydown', (/** @type {KeyboardEvent} */ event) => {
       if (event.key === 'Escape' && !event.defaultPrevented) this._onBack();
     });
   }
 
+  /**
+   * The server counts a body in UTF-8 bytes (an 'é' is two, an emoji four), not in the UTF-16
+   * units of a textarea's maxlength: over the limit, the count shows and Send is off.
+   * @returns {boolean} within the limit
+   */
+  _checkLength() {
+    const bytes = utf8.encode(this._el.input.value.trim()).length;
+    const over = bytes > MAX_BODY_BYTES;
+    setText(this._el.count, over ? `${bytes} / ${MAX_BODY_BYTES} bytes: too long` : '');
+    this._el.sendButton.disabled = over;
+    return !over;
+  }
+
   _send() {
     const text = this._el.input.value.trim();
-    if (this.current === null || text === '') return;
+    if (this.current === null || text === '' || !this._checkLength()) return;
     this._client.send(this.current, text);
     this._el.input.value = '';
     this._el.input.style.height = 'auto';
+    this._checkLength();
     this._stickToBottom = true;
     this.render();
   }
