@@ -86,7 +86,8 @@ test('a refused send shows the server\'s reason and can be retried or discarded'
     const long = 'x'.repeat(100);
     await h.send(alice.page, long);
     const bubble = `#messages .msg.own[data-state="failed"]:has(.body:text-is("${long}"))`;
-    await alice.page.waitForSelector(`${bubble} .send-error:text-is("Not sent: body longer than 64 bytes")`);
+    await alice.page.waitForSelector(
+        `${bubble} .send-error:text-is("Not sent: body longer than 64 bytes")`);
     await alice.page.waitForSelector(`${bubble} button.retry`);
     await alice.page.click(`${bubble} button.discard`);
     await alice.page.waitForSelector(bubble, {state: 'detached'});
