@@ -4,6 +4,13 @@
 import {h, reconcile, setText} from './dom.js';
 import {listTime} from './format.js';
 
+/** A message in one line: its text, or its files. @param {import('/sdk/types.js').Message} m */
+function summary(m) {
+  if (m.body !== '' || !m.attachments?.length) return m.body;
+  return `${m.attachments.length > 1 ? 'Files' : 'File'}: ${
+      m.attachments.map((a) => a.name).join(', ')}`;
+}
+
 export class ConversationList {
   /**
    * @param {{list: HTMLElement, empty: HTMLElement, store: import('./store.js').Store,
@@ -54,7 +61,7 @@ export class ConversationList {
     const who = last.from === this._store.me ? 'You: ' :
         conv.group                           ? `${this._names.name(last.from)}: ` :
                                                '';
-    return {text: who + last.body, typing: false};
+    return {text: who + summary(last), typing: false};
   }
 
   render() {

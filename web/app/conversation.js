@@ -2,13 +2,15 @@
 // ticks, older pages loaded while scrolling up (the SDK's historyPager), "typing…", and the
 // composer. Marks messages read once they are on screen while the page is visible.
 
+import {ImageViewer, renderAttachments, UploadTray} from './attachments.js';
 import {byId, h, reconcile, setText} from './dom.js';
 import {clock, dayKey, dayLabel, joinNames, presenceText} from './format.js';
 
 const PAGE = 30;
 /** The server's --max-chat-body (UTF-8 bytes), as index.html's meta tag states it. */
 const MAX_BODY_BYTES =
-    Number(document.querySelector('meta[name="ringcast-max-chat-body"]')?.getAttribute('content')) ||
+    Number(
+        document.querySelector('meta[name="ringcast-max-chat-body"]')?.getAttribute('content')) ||
     65536;
 const utf8 = new TextEncoder();
 const TICKS = {
@@ -25,6 +27,15 @@ const TICK_LABELS = {
   seen: 'seen',
   failed: 'not sent',
 };
+
+/**
+ * What stands for the files of a send not acked yet (their cards come with the message).
+ * @param {import('/sdk/types.js').OutboxEntry} entry
+ */
+function pendingFiles(entry) {
+  const n = entry.attachments?.length ?? 0;
+  return n === 0 ? null : h('span', {class: 'att-pending', text: `+ ${n} file${n > 1 ? 's' : ''}`});
+}
 
 /**
  * @typedef {import('./store.js').Conv} Conv
@@ -79,7 +90,17 @@ export class ConversationView {
       }
       this._markRead();
     }, {root: this._el.messages, threshold: 0.5});
+    this._tray = new UploadTray({
+      client,
+      list: byId('uploads'),
+      onChange: () => this._checkLength(),
+    });
+    this._viewer = new ImageViewer(client);
+    /** @type {number} a send waiting for its uploads (so that a second Enter does not double it) */
+    this._waitingSend = 0;
+    this._sendTicket = 0;
     this._wireComposer();
+    this._wireFiles();
     document.addEventListener('visibilitychange', () => this._markRead());
   }
 
@@ -94,6 +115,8 @@ export class ConversationView {
     this._seen.disconnect();
     this._el.messages.replaceChildren();
     this._el.input.value = '';
+    this._tray.clear({cancel: true});
+    this._waitingSend = 0;
     this._checkLength();
     this._stickToBottom = true;
     const open = id !== null;
@@ -201,8 +224,13 @@ export class ConversationView {
     if (row.type === 'day') {
       return h('li', {class: 'day', role: 'separator'}, [h('span', {text: dayLabel(row.ts)})]);
     }
+    const attachments = row.type === 'message' ? row.message.attachments : null;
     const li = h('li', {class: 'msg'}, [
       h('span', {class: 'sender'}),
+      attachments?.length ?
+          renderAttachments(this._client, attachments, (a) => this._viewer.open(a)) :
+          null,
+      row.type === 'pending' ? pendingFiles(row.entry) : null,
       h('span', {class: 'body'}),
       h('span', {class: 'meta'}, [h('time', {class: 'time'}), h('span', {class: 'tick'})]),
     ]);
@@ -331,15 +359,77 @@ export class ConversationView {
   _checkLength() {
     const bytes = utf8.encode(this._el.input.value.trim()).length;
     const over = bytes > MAX_BODY_BYTES;
-    setText(this._el.count, over ? `${bytes} / ${MAX_BODY_BYTES} bytes: too long` : '');
-    this._el.sendButton.disabled = over;
+    const waiting = this._waitingSend !== 0;
+    setText(
+        this._el.count,
+        over ? `${bytes} / ${MAX_BODY_BYTES} bytes: too long` :
+            waiting            ? 'Sending once the files are uploaded…' :
+            this._tray?.failed ? 'Remove the files that were not uploaded to send.' :
+                                 '');
+    this._el.sendButton.disabled = over || waiting || Boolean(this._tray?.failed);
     return !over;
   }
 
-  _send() {
+  /** @param {Iterable<File>} files */
+  addFiles(files) {
+    if (this.current === null) return;
+    this._tray.add(files);
+  }
+
+  _wireFiles() {
+    const input = /** @type {HTMLInputElement} */ (byId('file-input'));
+    byId('attach-button').addEventListener('click', () => input.click());
+    input.addEventListener('change', () => {
+      this.addFiles([...(input.files ?? [])]);
+      input.value = '';
+    });
+    const pane = byId('conversation');
+    const hasFiles = (/** @type {DragEvent} */ e) => e.dataTransfer?.types.includes('Files');
+    pane.addEventListener('dragover', (/** @type {DragEvent} */ e) => {
+      if (!hasFiles(e) || this.current === null) return;
+      e.preventDefault();
+      pane.classList.add('dropping');
+    });
+    pane.addEventListener('dragleave', () => pane.classList.remove('dropping'));
+    pane.addEventListener('drop', (/** @type {DragEvent} */ e) => {
+      pane.classList.remove('dropping');
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      this.addFiles([...(e.dataTransfer?.files ?? [])]);
+    });
+    this._el.input.addEventListener('paste', (/** @type {ClipboardEvent} */ e) => {
+      const images = [...(e.clipboardData?.files ?? [])].filter((f) => f.type.startsWith('image/'));
+      if (images.length === 0) return;
+      e.preventDefault();
+      this.addFiles(images);
+    });
+  }
+
+  /**
+   * Sends the composer's text with the tray's files; while files are still going up, the send
+   * waits for them (the text and the tray stay, Send is off).
+   */
+  async _send() {
     const text = this._el.input.value.trim();
-    if (this.current === null || text === '' || !this._checkLength()) return;
-    this._client.send(this.current, text);
+    const conv = this.current;
+    if (conv === null || this._waitingSend !== 0 || !this._checkLength()) return;
+    if (text === '' && this._tray.empty) return;
+    if (this._tray.busy) {
+      const waiting = ++this._sendTicket;
+      this._waitingSend = waiting;
+      this._checkLength();
+      await this._tray.settled();
+      if (this._waitingSend !== waiting) return;  // another conversation was opened meanwhile
+      this._waitingSend = 0;
+      if (this.current !== conv || this._tray.failed) {
+        this._checkLength();
+        return;
+      }
+    }
+    const attachments = this._tray.ids();
+    if (text === '' && attachments.length === 0) return;
+    this._client.send(conv, text, {attachments});
+    this._tray.clear();
     this._el.input.value = '';
     this._el.input.style.height = 'auto';
     this._checkLength();
