@@ -160,14 +160,24 @@ export async function waitForBubbles(page, texts) {
       });
 }
 
-/** The tick state of one's own message `text`. */
+/**
+ * The tick state of one's own message `text` (by its text content: a body with markup, a
+ * mention or a link, is matched by what it reads).
+ */
 export async function tickOf(page, text) {
-  return page.$eval(`#messages .msg.own:has(.body:text-is("${text}"))`, (el) => el.dataset.state);
+  return page.evaluate((want) => {
+    const body = [...document.querySelectorAll('#messages .msg.own .body')].find(
+        (el) => el.textContent === want);
+    return body?.closest('.msg').dataset.state;
+  }, text);
 }
 
 export async function waitForTick(page, text, state) {
-  await page.waitForSelector(
-      `#messages .msg.own[data-state="${state}"]:has(.body:text-is("${text}"))`);
+  await page.waitForFunction(([want, wantState]) => {
+    const body = [...document.querySelectorAll('#messages .msg.own .body')].find(
+        (el) => el.textContent === want);
+    return body?.closest('.msg').dataset.state === wantState;
+  }, [text, state]);
 }
 
 /** The conversation's stored messages, from the server's HTTP history (newest last). */

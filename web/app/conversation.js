@@ -2,9 +2,13 @@
 // ticks, older pages loaded while scrolling up (the SDK's historyPager), "typing…", and the
 // composer. Marks messages read once they are on screen while the page is visible.
 
+import {isMuted} from '/sdk/index.js';
+
 import {ImageViewer, renderAttachments, UploadTray} from './attachments.js';
 import {byId, h, reconcile, setText} from './dom.js';
 import {clock, dayKey, dayLabel, joinNames, presenceText} from './format.js';
+import {MentionPicker} from './mentions.js';
+import {renderBody} from './rich.js';
 
 const PAGE = 30;
 /** The server's --max-chat-body (UTF-8 bytes), as index.html's meta tag states it. */
@@ -99,6 +103,16 @@ export class ConversationView {
     /** @type {number} a send waiting for its uploads (so that a second Enter does not double it) */
     this._waitingSend = 0;
     this._sendTicket = 0;
+    this._picker = new MentionPicker({
+      input: this._el.input,
+      list: byId('mention-list'),
+      members: () => this.current === null ?
+          [] :
+          this._store.conv(this.current).members.filter((u) => u !== this._store.me),
+      names,
+    });
+    this._mute = byId('mute-button');
+    this._mute.addEventListener('click', () => this._toggleMute());
     this._wireComposer();
     this._wireFiles();
     document.addEventListener('visibilitychange', () => this._markRead());
@@ -123,6 +137,8 @@ export class ConversationView {
     this._el.placeholder.hidden = open;
     this._el.messages.hidden = !open;
     this._el.composer.hidden = !open;
+    this._mute.hidden = !open;
+    this._picker.close();
     if (!open) {
       setText(this._el.name, '');
       setText(this._el.status, '');
@@ -174,6 +190,9 @@ export class ConversationView {
     setText(this._el.name, this._list.title(conv));
     this._el.name.dataset.openConv = String(id);
     setText(this._el.status, this._statusText(conv));
+    const muted = isMuted(conv.mutedUntil);
+    this._mute.setAttribute('aria-pressed', String(muted));
+    this._mute.setAttribute('aria-label', muted ? 'Unmute notifications' : 'Mute notifications');
     const typing = [...conv.typing].map((u) => this._names.name(u));
     setText(
         this._el.typing,
@@ -258,7 +277,7 @@ export class ConversationView {
     const sender = !own && conv.group ? this._names.name(row.message.from) : '';
     setText(q('.sender'), sender);
     q('.sender').hidden = !sender;
-    setText(q('.body'), body);
+    this._renderBody(q('.body'), body, row.type === 'message' ? row.message.mentions : undefined);
     setText(q('.time'), clock(ts));
     q('.time').setAttribute('datetime', new Date(ts).toISOString());
     const tick = q('.tick');
@@ -304,6 +323,37 @@ export class ConversationView {
         on: {click: () => this._client.discard(cid)},
       }),
     ]));
+  }
+
+  /**
+   * Renders `body` (rich.js) once per body and set of mentioned names.
+   * @param {HTMLElement} el @param {string} body @param {number[] | undefined} mentions
+   */
+  _renderBody(el, body, mentions) {
+    const mentioned = (mentions ?? []).map((u) => this._names.name(u).toLowerCase());
+    const key = `${mentioned.join(',')}\n${body}`;
+    if (el.dataset.rendered === key) return;
+    el.dataset.rendered = key;
+    el.replaceChildren(renderBody(body, {
+      mentioned: new Set(mentioned),
+      me: this._names.name(this._store.me).toLowerCase(),
+    }));
+  }
+
+  async _toggleMute() {
+    const id = this.current;
+    if (id === null) return;
+    const mute = !isMuted(this._store.conv(id).mutedUntil);
+    this._mute.disabled = true;
+    try {
+      await this._store.setMuted(id, mute);
+    } catch (error) {
+      setText(
+          this._el.status,
+          `Could not ${mute ? 'mute' : 'unmute'}: ${/** @type {Error} */ (error).message}`);
+    } finally {
+      this._mute.disabled = false;
+    }
   }
 
   /** @param {Conv} conv */

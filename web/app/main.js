@@ -2,12 +2,13 @@
 // views, and the routing between them: the open conversation is in the URL (#c42), so a reload
 // comes back to it and the browser's Back leaves it.
 
-import {RingcastClient} from '/sdk/index.js';
+import {isMuted, RingcastClient} from '/sdk/index.js';
 
 import {ConversationList} from './conv_list.js';
 import {ConversationView} from './conversation.js';
 import {byId, setText} from './dom.js';
 import {signIn} from './login.js';
+import {MentionsView} from './mentions.js';
 import {Names} from './names.js';
 import {NewChatDialog} from './new_chat.js';
 import {Notifier} from './notify.js';
@@ -26,6 +27,12 @@ const list = new ConversationList({
 });
 const view = new ConversationView({client, store, names, list, onBack: () => back()});
 const dialog = new NewChatDialog({client, names, onStarted: (id) => go(id)});
+const mentionsView = new MentionsView({
+  client,
+  names,
+  title: (conv) => list.title(store.conv(conv)),
+  onOpen: (id) => go(id),
+});
 const notifier = new Notifier({
   title: (conv) => list.title(store.conv(conv)),
   sender: (user) => names.name(user),
@@ -72,7 +79,11 @@ function renderSoon() {
 store.onChange = renderSoon;
 names.onChange = renderSoon;
 // The sender is named first (a notification is not redrawn when the name arrives).
+// A muted conversation notifies only of the messages that mention the user (as the server's
+// offline notifications do).
 store.onIncoming = (message) => {
+  const conv = store.conv(message.conv);
+  if (isMuted(conv.mutedUntil) && !message.mentions?.includes(store.me)) return;
   names.resolve([message.from]).then(() => notifier.notify(message));
 };
 
@@ -91,6 +102,7 @@ client.on('auth_expired', () => {
 });
 
 byId('new-chat-button').addEventListener('click', () => dialog.open());
+byId('mentions-button').addEventListener('click', () => mentionsView.open());
 byId('back-button').addEventListener('click', () => back());
 byId('logout-button').addEventListener('click', async () => {
   await client.logout();
