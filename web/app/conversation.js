@@ -72,7 +72,16 @@ export class ConversationView {
       input: /** @type {HTMLTextAreaElement} */ (byId('composer-input')),
       sendButton: /** @type {HTMLButtonElement} */ (byId('send-button')),
       count: byId('composer-count'),
+      jump: byId('jump-button'),
     };
+    /** @type {number | null} the read watermark when the conversation was opened (the divider) */
+    this._unreadFrom = null;
+    this._scrollToDivider = false;
+    this._el.jump.addEventListener('click', () => {
+      this._el.messages.scrollTop = this._el.messages.scrollHeight;
+      this.focusComposer();
+    });
+    this._el.messages.addEventListener('scroll', () => this._showJump(), {passive: true});
     /** @type {{next: () => Promise<any>} | null} */
     this._pager = null;
     this._loading = false;
@@ -138,7 +147,11 @@ export class ConversationView {
     this._el.messages.hidden = !open;
     this._el.composer.hidden = !open;
     this._mute.hidden = !open;
+    this._el.jump.hidden = true;
     this._picker.close();
+    const conv = open ? this._store.conv(id) : null;
+    this._unreadFrom = conv && this._store.unread(conv) > 0 ? conv.myRead : null;
+    this._scrollToDivider = this._unreadFrom !== null;
     if (!open) {
       setText(this._el.name, '');
       setText(this._el.status, '');
@@ -205,8 +218,16 @@ export class ConversationView {
     reconcile(
         list, this._rows(conv), (row) => row.key, (row) => this._create(row),
         (el, row) => this._update(el, row, conv));
-    if (atBottom || this._stickToBottom) list.scrollTop = list.scrollHeight;
+    const divider = this._scrollToDivider ? list.querySelector('.unread-divider') : null;
+    if (divider) {
+      // Opened with unread messages: start at the first of them, not past them all.
+      divider.scrollIntoView({block: 'start'});
+      this._scrollToDivider = false;
+    } else if (atBottom || this._stickToBottom) {
+      list.scrollTop = list.scrollHeight;
+    }
     this._stickToBottom = false;
+    this._showJump();
     this._markRead();
   }
 
@@ -221,9 +242,15 @@ export class ConversationView {
       if (key !== day) rows.push({type: 'day', key: `day-${key}`, ts});
       day = key;
     };
+    let divided = this._unreadFrom === null;
     for (const seq of [...conv.messages.keys()].sort((a, b) => a - b)) {
       const message = /** @type {any} */ (conv.messages.get(seq));
       addDay(message.ts);
+      if (!divided && seq > /** @type {number} */ (this._unreadFrom) &&
+          message.from !== this._store.me) {
+        rows.push({type: 'unread', key: 'unread'});
+        divided = true;
+      }
       rows.push({type: 'message', key: `m${seq}`, message});
     }
     for (const entry of conv.pending.values()) {
@@ -242,6 +269,9 @@ export class ConversationView {
     }
     if (row.type === 'day') {
       return h('li', {class: 'day', role: 'separator'}, [h('span', {text: dayLabel(row.ts)})]);
+    }
+    if (row.type === 'unread') {
+      return h('li', {class: 'unread-divider', role: 'separator', text: 'Unread messages'});
     }
     const attachments = row.type === 'message' ? row.message.attachments : null;
     const li = h('li', {class: 'msg'}, [
@@ -262,7 +292,7 @@ export class ConversationView {
 
   /** @param {HTMLElement} li @param {any} row @param {Conv} conv */
   _update(li, row, conv) {
-    if (row.type === 'sentinel' || row.type === 'day') return;
+    if (row.type === 'sentinel' || row.type === 'day' || row.type === 'unread') return;
     const me = this._store.me;
     const q = (/** @type {string} */ s) => /** @type {HTMLElement} */ (li.querySelector(s));
     const own = row.type === 'pending' || row.message.from === me;
@@ -365,6 +395,13 @@ export class ConversationView {
         conv.members.filter((u) => u !== this._store.me && presence.get(u)?.status === 'online')
             .length;
     return `${conv.members.length} members${online ? `, ${online} online` : ''}`;
+  }
+
+  /** The jump button shows once the newest message is more than a screen below. */
+  _showJump() {
+    const list = this._el.messages;
+    this._el.jump.hidden = this.current === null ||
+        list.scrollHeight - list.scrollTop - list.clientHeight < list.clientHeight;
   }
 
   /** Everything on screen is read, while the page is visible. */

@@ -73,7 +73,16 @@ function renderSoon() {
     rendering = false;
     list.render();
     view.render();
+    showUnreadInTitle();
   });
+}
+
+/** "(3) ringcast": the unread messages of every conversation, seen from another tab. */
+function showUnreadInTitle() {
+  let unread = 0;
+  for (const conv of store.convs.values()) unread += store.unread(conv);
+  const title = unread > 0 ? `(${unread}) ringcast` : 'ringcast';
+  if (document.title !== title) document.title = title;
 }
 
 store.onChange = renderSoon;
