@@ -34,6 +34,7 @@ const mentionsView = new MentionsView({
   onOpen: (id) => go(id),
 });
 const notifier = new Notifier({
+  client,
   title: (conv) => list.title(store.conv(conv)),
   sender: (user) => names.name(user),
   onOpen: (conv) => go(conv),
@@ -85,7 +86,10 @@ function showUnreadInTitle() {
   if (document.title !== title) document.title = title;
 }
 
-store.onChange = renderSoon;
+store.onChange = () => {
+  renderSoon();
+  saveSnapshotSoon();
+};
 names.onChange = renderSoon;
 // The sender is named first (a notification is not redrawn when the name arrives).
 // A muted conversation notifies only of the messages that mention the user (as the server's
@@ -114,6 +118,8 @@ byId('new-chat-button').addEventListener('click', () => dialog.open());
 byId('mentions-button').addEventListener('click', () => mentionsView.open());
 byId('back-button').addEventListener('click', () => back());
 byId('logout-button').addEventListener('click', async () => {
+  await notifier.unsubscribe();
+  localStorage.removeItem(snapshotKey());
   await client.logout();
   store.clear();
   history.replaceState(null, '', location.pathname);
@@ -130,10 +136,56 @@ function enterChat() {
   // Nothing of a previous session stays on screen (another user may have signed in).
   store.clear();
   view.open(null);
+  store.restore(localStorage.getItem(snapshotKey()));
   store.loadOutbox();
   client.connect();
   route();
+  notifier.subscribe();
 }
+
+// The conversations as last seen, per user, for a reload while the server is down (the
+// offline shell): written at most every 2 s while things change, and when the page goes.
+const snapshotKey = () => `ringcast:app:convs:${client.userId}`;
+let snapshotTimer = 0;
+function saveSnapshot() {
+  clearTimeout(snapshotTimer);
+  snapshotTimer = 0;
+  if (!client.session) return;
+  try {
+    localStorage.setItem(snapshotKey(), store.snapshot());
+  } catch {
+    // Storage full or refused: the next reload without the server shows less.
+  }
+}
+function saveSnapshotSoon() {
+  if (!snapshotTimer) snapshotTimer = setTimeout(saveSnapshot, 2000);
+}
+window.addEventListener('pagehide', saveSnapshot);
+
+/**
+ * The offline shell (web/sw.js): the worker is registered, and once it is active every file of
+ * the app this page loaded goes into its cache, so a reload without the server has them all.
+ */
+async function installShell() {
+  if (!('serviceWorker' in navigator)) return;
+  try {
+    await navigator.serviceWorker.register('/sw.js');
+    await navigator.serviceWorker.ready;
+    const shell = new Set(['/']);
+    for (const entry of performance.getEntriesByType('resource')) {
+      const url = new URL(entry.name);
+      if (url.origin === location.origin && /\.(?:js|css|png|webmanifest)$/.test(url.pathname)) {
+        shell.add(url.pathname);
+      }
+    }
+    const cache = await caches.open('ringcast-shell-v1');
+    await cache.addAll([...shell]);
+    document.body.dataset.shell = 'ready';
+  } catch (error) {
+    document.body.dataset.shell = `failed: ${/** @type {Error} */ (error).message}`;
+  }
+}
+installShell();
 
 /** @param {string} [message] */
 async function startSignedOut(message) {

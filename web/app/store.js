@@ -227,6 +227,59 @@ export class Store {
     client.on('hello', () => this.onChange({presence: true}));
   }
 
+  /**
+   * What a reload without the server shows (the offline shell, web/sw.js): each conversation's
+   * summary and its newest messages, as JSON. @param {number} perConv messages kept per
+   * conversation
+   */
+  snapshot(perConv = 50) {
+    const convs = this.sorted().map(
+        (c) => ({
+          id: c.id,
+          name: c.name,
+          group: c.group,
+          members: c.members,
+          lastSeq: c.lastSeq,
+          myRead: c.myRead,
+          lastMessage: c.lastMessage,
+          unreadMentions: c.unreadMentions,
+          mutedUntil: c.mutedUntil,
+          messages: [...c.messages.values()].sort((a, b) => a.seq - b.seq).slice(-perConv),
+        }));
+    return JSON.stringify({version: 1, convs});
+  }
+
+  /**
+   * Takes back a snapshot (before connecting: the server's answers then move it forward).
+   * A snapshot that does not parse is ignored. @param {string | null} json
+   */
+  restore(json) {
+    /** @type {any} */
+    let data = null;
+    try {
+      data = json ? JSON.parse(json) : null;
+    } catch {
+      return;
+    }
+    if (data?.version !== 1 || !Array.isArray(data.convs)) return;
+    for (const c of data.convs) {
+      const conv = this.conv(c.id);
+      Object.assign(conv, {
+        name: c.name,
+        group: c.group,
+        members: c.members,
+        lastSeq: c.lastSeq,
+        myRead: c.myRead,
+        lastMessage: c.lastMessage,
+        unreadMentions: c.unreadMentions ?? 0,
+        mutedUntil: c.mutedUntil ?? null,
+      });
+      for (const m of c.messages ?? []) conv.messages.set(m.seq, m);
+      this._names.resolve(c.members);
+    }
+    this.onChange({list: true});
+  }
+
   /** After a reload: the outbox's sends are pending bubbles again. */
   loadOutbox() {
     for (const entry of this._client.outbox()) this.conv(entry.conv).pending.set(entry.cid, entry);
