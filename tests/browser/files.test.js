@@ -14,7 +14,7 @@ let server;
 let browser;
 
 before(async () => {
-  server = await h.startServer(['--upload-quota-bytes', '12000000']);
+  server = await h.startServer(['--upload-quota-bytes', '6000000']);
   browser = await h.launchBrowser();
 });
 
@@ -90,13 +90,36 @@ test('an image and a PDF: progress, cancel, thumbnail and file card', async () =
   }
 });
 
-test('an upload past the quota shows the server\'s reason and holds the send', async () => {
+test('a pasted image and a dropped file; an upload past the quota refused', async () => {
   const alice = await h.newUser(browser, server, h.uniqueName('alice'));
   const bob = await h.newUser(browser, server, h.uniqueName('bob'));
   try {
     const conv = await h.startChat(alice.page, [bob.username]);
+    await bob.page.locator(`[data-conv="${conv}"]`).click();
+    // As the browser does for a paste and a drop: events that carry the files.
+    const png = [...makePng(64, 48)];
+    await alice.page.evaluate((bytes) => {
+      const files = (file) => {
+        const transfer = new DataTransfer();
+        transfer.items.add(file);
+        return transfer;
+      };
+      const clip = new File([new Uint8Array(bytes)], 'clip.png', {type: 'image/png'});
+      document.querySelector('#composer-input')
+          .dispatchEvent(new ClipboardEvent('paste', {clipboardData: files(clip), bubbles: true}));
+      const note = new File(['remember the milk'], 'note.txt', {type: 'text/plain'});
+      document.querySelector('#messages')
+          .dispatchEvent(
+              new DragEvent('drop', {dataTransfer: files(note), bubbles: true, cancelable: true}));
+    }, png);
+    await alice.page.waitForSelector('#uploads .upload[data-state="done"] >> nth=1');
+    await h.send(alice.page, 'pasted and dropped');
+    await h.waitForBubbles(bob.page, ['pasted and dropped']);
+    await bob.page.waitForSelector('#messages .att-image img[alt="clip.png"]');
+    await bob.page.waitForSelector('#messages .att-file .att-name:text-is("note.txt")');
+
     const file = (name) =>
-        ({name, mimeType: 'application/octet-stream', buffer: Buffer.alloc(7_000_000)});
+        ({name, mimeType: 'application/octet-stream', buffer: Buffer.alloc(3_500_000)});
     await alice.page.setInputFiles('#file-input', [file('one.bin')]);
     await alice.page.waitForSelector('#uploads .upload[data-state="done"]');
     await alice.page.setInputFiles('#file-input', [file('two.bin')]);
