@@ -52,6 +52,7 @@ test('a reload while the server is down shows the app and its conversations', as
     await row.locator(`.conv-name:text-is("${bob.username}")`).waitFor();
     await row.locator('.conv-preview:text-is("You: see you at eight")').waitFor();
     await h.waitForBubbles(alice.page, ['see you at eight']);
+    assert.equal(await h.tickOf(alice.page, 'see you at eight'), 'delivered');
     await alice.page.waitForSelector('#connection:text-matches("^Offline|^Connecting")');
     await h.screenshot(alice.page, 'offline-shell');
 

@@ -122,8 +122,7 @@ export class Names {
     } catch {
       // Offline or signed out: the next name() asks again.
     } finally {
-      if (me === this._me)
-        for (const id of ids) this._asking.delete(id);
+      if (me === this._me) for (const id of ids) this._asking.delete(id);
     }
   }
 }

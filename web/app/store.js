@@ -229,8 +229,8 @@ export class Store {
 
   /**
    * What a reload without the server shows (the offline shell, web/sw.js): each conversation's
-   * summary and its newest messages, as JSON. @param {number} perConv messages kept per
-   * conversation
+   * summary, the other members' watermarks (ticks) and its newest messages, as JSON.
+   * @param {number} perConv messages kept per conversation
    */
   snapshot(perConv = 50) {
     const convs = this.sorted().map(
@@ -244,6 +244,7 @@ export class Store {
           lastMessage: c.lastMessage,
           unreadMentions: c.unreadMentions,
           mutedUntil: c.mutedUntil,
+          marks: [...c.marks],
           messages: [...c.messages.values()].sort((a, b) => a.seq - b.seq).slice(-perConv),
         }));
     return JSON.stringify({version: 1, convs});
@@ -274,6 +275,7 @@ export class Store {
         unreadMentions: c.unreadMentions ?? 0,
         mutedUntil: c.mutedUntil ?? null,
       });
+      for (const [user, mark] of c.marks ?? []) this._mark(conv, user, mark.delivered, mark.read);
       for (const m of c.messages ?? []) conv.messages.set(m.seq, m);
       this._names.resolve(c.members);
     }

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import {createECDH, randomBytes} from 'node:crypto';
 import {after, before, describe, test} from 'node:test';
 
-import {attachmentUrl, completeMention, deletePushSubscription, formatSize, isImage, isMuted, mentionAt, mentions, mentionSpans, savePushSubscription, upload, vapidPublicKey} from '../src/index.js';
+import {attachmentUrl, completeMention, deletePushSubscription, formatSize, isImage, isMuted, MemoryStorage, mentionAt, mentions, mentionSpans, savePushSubscription, upload, vapidPublicKey} from '../src/index.js';
 
-import {BOUNDED, connectedPair, newClient, waitFor} from './helpers.js';
+import {BOUNDED, connectedPair, newClient, signUp, sleep, waitFor} from './helpers.js';
 import {makePng} from './png.js';
 import {RingcastServer} from './server.js';
 
@@ -80,6 +80,21 @@ describe('uploads', () => {
             upload(alice, new Uint8Array(2_000_000), {name: 'b.bin'}).done,
             {status: 507, message: 'upload quota exceeded (--upload-quota-bytes)'});
       });
+
+  test('a queued send keeps its files and mentions across a reload', BOUNDED, async () => {
+    const storage = new MemoryStorage();
+    const first = newClient(server, {storage});
+    clients.push(first);
+    await signUp(first, 'reload');
+    first.send(1, 'with a file', {attachments: ['an-upload-id'], mentions: [7]});
+    await sleep(50);  // the outbox's write
+    const second = newClient(server, {storage});
+    clients.push(second);
+    await second.restoreSession();
+    const [entry] = second.outbox();
+    assert.deepEqual(entry.attachments, ['an-upload-id']);
+    assert.deepEqual(entry.mentions, [7]);
+  });
 
   test('formatSize', () => {
     assert.equal(formatSize(12), '12 B');
