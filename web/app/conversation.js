@@ -458,7 +458,7 @@ export class ConversationView {
   }
 
   /** @param {Iterable<File>} files */
-  addFiles(files) {
+  _addFiles(files) {
     if (this.current === null) return;
     this._tray.add(files);
   }
@@ -467,7 +467,7 @@ export class ConversationView {
     const input = /** @type {HTMLInputElement} */ (byId('file-input'));
     byId('attach-button').addEventListener('click', () => input.click());
     input.addEventListener('change', () => {
-      this.addFiles([...(input.files ?? [])]);
+      this._addFiles([...(input.files ?? [])]);
       input.value = '';
     });
     const pane = byId('conversation');
@@ -482,13 +482,13 @@ export class ConversationView {
       pane.classList.remove('dropping');
       if (!hasFiles(e)) return;
       e.preventDefault();
-      this.addFiles([...(e.dataTransfer?.files ?? [])]);
+      this._addFiles([...(e.dataTransfer?.files ?? [])]);
     });
     this._el.input.addEventListener('paste', (/** @type {ClipboardEvent} */ e) => {
       const images = [...(e.clipboardData?.files ?? [])].filter((f) => f.type.startsWith('image/'));
       if (images.length === 0) return;
       e.preventDefault();
-      this.addFiles(images);
+      this._addFiles(images);
     });
   }
 
@@ -497,10 +497,9 @@ export class ConversationView {
    * waits for them (the text and the tray stay, Send is off).
    */
   async _send() {
-    const text = this._el.input.value.trim();
     const conv = this.current;
-    if (conv === null || this._waitingSend !== 0 || !this._checkLength()) return;
-    if (text === '' && this._tray.empty) return;
+    if (conv === null || this._waitingSend !== 0 || this._tray.failed) return;
+    if (!this._checkLength() || (this._el.input.value.trim() === '' && this._tray.empty)) return;
     if (this._tray.busy) {
       const waiting = ++this._sendTicket;
       this._waitingSend = waiting;
@@ -513,8 +512,10 @@ export class ConversationView {
         return;
       }
     }
+    // The text as it is now: it stayed editable while the files went up.
+    const text = this._el.input.value.trim();
     const attachments = this._tray.ids();
-    if (text === '' && attachments.length === 0) return;
+    if (!this._checkLength() || (text === '' && attachments.length === 0)) return;
     this._client.send(conv, text, {attachments});
     this._tray.clear();
     this._el.input.value = '';

@@ -15,6 +15,8 @@ import {Notifier} from './notify.js';
 import {Store} from './store.js';
 
 const client = new RingcastClient();
+/** The service worker (web/sw.js) once active: the offline shell, Web Push. Null: none. */
+const worker = registerWorker();
 const names = new Names(client);
 const store = new Store(client, names);
 const list = new ConversationList({
@@ -35,6 +37,7 @@ const mentionsView = new MentionsView({
 });
 const notifier = new Notifier({
   client,
+  worker,
   title: (conv) => list.title(store.conv(conv)),
   sender: (user) => names.name(user),
   onOpen: (conv) => go(conv),
@@ -143,6 +146,41 @@ function enterChat() {
   notifier.subscribe();
 }
 
+/** @returns {Promise<ServiceWorkerRegistration | null>} */
+async function registerWorker() {
+  if (!('serviceWorker' in navigator)) return null;
+  const failed = (/** @type {any} */ error) => {
+    document.body.dataset.shell = `failed: ${error?.message ?? error}`;
+  };
+  try {
+    await navigator.serviceWorker.register('/sw.js');
+    const registration = await navigator.serviceWorker.ready;
+    fillShell().catch(failed);  // offline now: filled at the next load
+    return registration;
+  } catch (error) {
+    failed(error);
+    return null;
+  }
+}
+
+/**
+ * The offline shell: once the worker is active, every file of the app this page loaded goes
+ * into the cache it answers from when the server is down (its name is web/sw.js's CACHE), so
+ * no list of files is kept anywhere.
+ */
+async function fillShell() {
+  const shell = new Set(['/']);
+  for (const entry of performance.getEntriesByType('resource')) {
+    const url = new URL(entry.name);
+    if (url.origin === location.origin && /\.(?:js|css|png|webmanifest)$/.test(url.pathname)) {
+      shell.add(url.pathname);
+    }
+  }
+  const cache = await caches.open('ringcast-shell-v1');
+  await cache.addAll([...shell]);
+  document.body.dataset.shell = 'ready';
+}
+
 // The conversations as last seen, per user, for a reload while the server is down (the
 // offline shell): written at most every 2 s while things change, and when the page goes.
 const snapshotKey = () => `ringcast:app:convs:${client.userId}`;
@@ -162,30 +200,6 @@ function saveSnapshotSoon() {
 }
 window.addEventListener('pagehide', saveSnapshot);
 
-/**
- * The offline shell (web/sw.js): the worker is registered, and once it is active every file of
- * the app this page loaded goes into its cache, so a reload without the server has them all.
- */
-async function installShell() {
-  if (!('serviceWorker' in navigator)) return;
-  try {
-    await navigator.serviceWorker.register('/sw.js');
-    await navigator.serviceWorker.ready;
-    const shell = new Set(['/']);
-    for (const entry of performance.getEntriesByType('resource')) {
-      const url = new URL(entry.name);
-      if (url.origin === location.origin && /\.(?:js|css|png|webmanifest)$/.test(url.pathname)) {
-        shell.add(url.pathname);
-      }
-    }
-    const cache = await caches.open('ringcast-shell-v1');
-    await cache.addAll([...shell]);
-    document.body.dataset.shell = 'ready';
-  } catch (error) {
-    document.body.dataset.shell = `failed: ${/** @type {Error} */ (error).message}`;
-  }
-}
-installShell();
 
 /** @param {string} [message] */
 async function startSignedOut(message) {

@@ -10,11 +10,13 @@ import {byId} from './dom.js';
 export class Notifier {
   /**
    * @param {{client: import('/sdk/index.js').RingcastClient,
+   *          worker: Promise<ServiceWorkerRegistration | null>,
    *          title: (conv: number) => string, sender: (user: number) => string,
    *          onOpen: (conv: number) => void}} parts
    */
-  constructor({client, title, sender, onOpen}) {
+  constructor({client, worker, title, sender, onOpen}) {
     this._client = client;
+    this._worker = worker;
     this._title = title;
     this._sender = sender;
     this._onOpen = onOpen;
@@ -29,8 +31,8 @@ export class Notifier {
 
   /** The service worker's registration, where push is supported. */
   async _registration() {
-    if (!('serviceWorker' in navigator) || typeof PushManager === 'undefined') return null;
-    return navigator.serviceWorker.ready;
+    if (typeof PushManager === 'undefined') return null;
+    return this._worker;
   }
 
   /**
