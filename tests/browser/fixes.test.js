@@ -22,7 +22,7 @@ after(async () => {
   await server?.dispose();
 });
 
-test('a long last message is cut with an ellipsis: time and badge stay in the row', async () => {
+test('a long last message is cut with an ellipsis; a phone shows the offline banner', async () => {
   const alice = await h.newUser(browser, server, h.uniqueName('alice'));
   const bob = await h.newUser(browser, server, h.uniqueName('bob'), {width: 390, height: 760});
   try {
@@ -45,6 +45,18 @@ test('a long last message is cut with an ellipsis: time and badge stay in the ro
     assert.ok(box.time <= box.row, `time ends at ${box.time}, the row at ${box.row}`);
     assert.ok(box.cut);
     assert.equal(box.overflow, 'ellipsis');
+
+    // With the conversation open (the list hidden), the connection's banner still shows.
+    await bob.page.click(row);
+    await bob.page.waitForSelector('#composer:not([hidden])');
+    assert.equal(await bob.page.isVisible('.sidebar'), false);
+    bob.link.mode = 'down';
+    bob.link.cut();
+    await bob.page.waitForSelector('#connection:text-matches("^Offline|^Connecting")');
+    assert.equal(await bob.page.isVisible('#connection'), true);
+    bob.link.mode = 'pass';
+    await h.connected(bob.page);
+    await bob.page.waitForSelector('#connection', {state: 'hidden'});
     assert.deepEqual([...alice.errors, ...bob.errors], []);
   } finally {
     await alice.context.close();
@@ -104,26 +116,6 @@ test('a refused send shows the server\'s reason and can be retried or discarded'
     await alice.context.close();
     await bob.context.close();
     await strict.dispose();
-  }
-});
-
-test('a phone shows the offline banner with a conversation open', async () => {
-  const alice = await h.newUser(browser, server, h.uniqueName('alice'), {width: 390, height: 760});
-  const bob = await h.newUser(browser, server, h.uniqueName('bob'));
-  try {
-    await h.startChat(alice.page, [bob.username]);
-    assert.equal(await alice.page.isVisible('.sidebar'), false);
-    alice.link.mode = 'down';
-    alice.link.cut();
-    await alice.page.waitForSelector('#connection:text-matches("^Offline|^Connecting")');
-    assert.equal(await alice.page.isVisible('#connection'), true);
-    alice.link.mode = 'pass';
-    await h.connected(alice.page);
-    await alice.page.waitForSelector('#connection', {state: 'hidden'});
-    assert.deepEqual([...alice.errors, ...bob.errors], []);
-  } finally {
-    await alice.context.close();
-    await bob.context.close();
   }
 });
 
