@@ -9,7 +9,6 @@ import {byId, h, setText} from './dom.js';
 
 /**
  * @typedef {object} Item one file of the tray
- * @property {File} file
  * @property {HTMLElement} el
  * @property {'uploading' | 'done' | 'failed'} state
  * @property {string} [id] the upload's id once done
@@ -52,7 +51,7 @@ export class UploadTray {
       },
     });
     /** @type {Item} */
-    const item = {file, el, state: 'uploading', settled: Promise.resolve(), cancel: () => {}};
+    const item = {el, state: 'uploading', settled: Promise.resolve(), cancel: () => {}};
     const remove = () => {
       handle.cancel();
       this._items = this._items.filter((i) => i !== item);
