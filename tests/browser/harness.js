@@ -4,6 +4,7 @@
 // playwright-core. Each user is a browser context of its own (its own storage and network).
 // Screenshots go to $RINGCAST_SCREENSHOTS (default: build/browser-screenshots/).
 
+import {execFileSync} from 'node:child_process';
 import {mkdirSync} from 'node:fs';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -18,14 +19,38 @@ export const PASSWORD = 'correct horse battery staple';
 /** Bound of every wait: a test fails with what it waited for, never hangs. */
 export const WAIT_MS = 10000;
 
-export async function startServer() {
+// With RINGCAST_BROWSER_PG=1 and RINGCAST_TEST_DATABASE_URL (tools/pgtmp run), each server
+// stores in a PostgreSQL database of its own, created here and dropped at dispose().
+const pgUrl = process.env.RINGCAST_BROWSER_PG === '1' ? process.env.RINGCAST_TEST_DATABASE_URL : '';
+let databases = 0;
+
+/** @param {string[]} [extraArgs] more of the server's flags (a smaller limit, say) */
+export async function startServer(extraArgs = []) {
+  const store = [];
+  let dropDatabase = () => {};
+  if (pgUrl) {
+    databases += 1;
+    const name = `rc_browser_${process.pid}_${databases}`;
+    const psql = (sql) =>
+        execFileSync('psql', [pgUrl, '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql], {stdio: 'pipe'});
+    psql(`CREATE DATABASE ${name} TEMPLATE template0`);
+    const url = new URL(pgUrl);
+    url.pathname = `/${name}`;
+    store.push('--database-url', url.href);
+    dropDatabase = () => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  }
   const server = new RingcastServer({
     // A short presence grace: a closed page is offline (with its last seen) within a second.
     args: [
       '--web-root', path.join(repo, 'web'), '--sdk-root', path.join(repo, 'clients/js/src'),
-      '--presence-grace', '1'
+      '--presence-grace', '1', ...store, ...extraArgs
     ],
   });
+  const dispose = server.dispose.bind(server);
+  server.dispose = async () => {
+    await dispose();
+    dropDatabase();
+  };
   return server.start();
 }
 
@@ -148,8 +173,8 @@ export async function waitForBubbles(page, texts) {
   await page
       .waitForFunction(
           (want) => {
-            const got = [...document.querySelectorAll('#messages .msg .body')].map(
-                (el) => el.textContent);
+            const got =
+                [...document.querySelectorAll('#messages .msg .body')].map((el) => el.textContent);
             return JSON.stringify(got) === JSON.stringify(want);
           },
           texts)
@@ -159,14 +184,24 @@ export async function waitForBubbles(page, texts) {
       });
 }
 
-/** The tick state of one's own message `text`. */
+/**
+ * The tick state of one's own message `text` (by its text content: a body with markup, a
+ * mention or a link, is matched by what it reads).
+ */
 export async function tickOf(page, text) {
-  return page.$eval(`#messages .msg.own:has(.body:text-is("${text}"))`, (el) => el.dataset.state);
+  return page.evaluate((want) => {
+    const body = [...document.querySelectorAll('#messages .msg.own .body')].find(
+        (el) => el.textContent === want);
+    return body?.closest('.msg').dataset.state;
+  }, text);
 }
 
 export async function waitForTick(page, text, state) {
-  await page.waitForSelector(
-      `#messages .msg.own[data-state="${state}"]:has(.body:text-is("${text}"))`);
+  await page.waitForFunction(([want, wantState]) => {
+    const body = [...document.querySelectorAll('#messages .msg.own .body')].find(
+        (el) => el.textContent === want);
+    return body?.closest('.msg').dataset.state === wantState;
+  }, [text, state]);
 }
 
 /** The conversation's stored messages, from the server's HTTP history (newest last). */

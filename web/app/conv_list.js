@@ -1,8 +1,17 @@
 // The conversation list: one button per conversation, most recently active first, with its
 // name, last message (or who is typing), time, unread badge and, for a 1:1, an online dot.
 
+import {isMuted} from '/sdk/index.js';
+
 import {h, reconcile, setText} from './dom.js';
 import {listTime} from './format.js';
+
+/** A message in one line: its text, or its files. @param {import('/sdk/types.js').Message} m */
+function summary(m) {
+  if (m.body !== '' || !m.attachments?.length) return m.body;
+  return `${m.attachments.length > 1 ? 'Files' : 'File'}: ${
+      m.attachments.map((a) => a.name).join(', ')}`;
+}
 
 export class ConversationList {
   /**
@@ -54,7 +63,7 @@ export class ConversationList {
     const who = last.from === this._store.me ? 'You: ' :
         conv.group                           ? `${this._names.name(last.from)}: ` :
                                                '';
-    return {text: who + last.body, typing: false};
+    return {text: who + summary(last), typing: false};
   }
 
   render() {
@@ -77,7 +86,12 @@ export class ConversationList {
         [h('span', {class: 'initial'}), h('span', {class: 'dot'})]),
       h('span', {class: 'conv-main'}, [
         h('span', {class: 'conv-top'}, [h('span', {class: 'conv-name'}), h('time', {class: 'conv-time'})]),
-        h('span', {class: 'conv-bottom'}, [h('span', {class: 'conv-preview'}), h('span', {class: 'badge'})]),
+        h('span', {class: 'conv-bottom'}, [
+          h('span', {class: 'conv-preview'}),
+          h('span', {class: 'muted-icon', text: 'muted'}),
+          h('span', {class: 'mention-badge', text: '@', title: 'You were mentioned'}),
+          h('span', {class: 'badge'}),
+        ]),
       ]),
     ]);
     return h('li', {}, [button]);
@@ -101,9 +115,18 @@ export class ConversationList {
     q('.conv-preview').classList.toggle('is-typing', preview.typing);
     setText(q('.badge'), unread > 0 ? String(unread) : '');
     q('.badge').hidden = unread === 0;
+    const muted = isMuted(conv.mutedUntil);
+    const mentioned = unread > 0 && conv.unreadMentions > 0;
+    q('.muted-icon').hidden = !muted;
+    q('.mention-badge').hidden = !mentioned;
+    button.classList.toggle('is-muted', muted);
     button.dataset.unread = String(unread);
+    button.dataset.mentions = String(mentioned ? conv.unreadMentions : 0);
     button.classList.toggle('has-unread', unread > 0);
-    const parts = [title, online ? 'online' : '', unread ? `${unread} unread` : '', preview.text];
+    const parts = [
+      title, online ? 'online' : '', muted ? 'muted' : '', unread ? `${unread} unread` : '',
+      mentioned ? 'mentions you' : '', preview.text
+    ];
     button.setAttribute('aria-label', parts.filter(Boolean).join(', '));
     if (this.current === conv.id)
       button.setAttribute('aria-current', 'true');

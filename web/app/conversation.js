@@ -2,10 +2,21 @@
 // ticks, older pages loaded while scrolling up (the SDK's historyPager), "typing…", and the
 // composer. Marks messages read once they are on screen while the page is visible.
 
+import {isMuted} from '/sdk/index.js';
+
+import {ImageViewer, renderAttachments, UploadTray} from './attachments.js';
 import {byId, h, reconcile, setText} from './dom.js';
 import {clock, dayKey, dayLabel, joinNames, presenceText} from './format.js';
+import {MentionPicker} from './mentions.js';
+import {renderBody} from './rich.js';
 
 const PAGE = 30;
+/** The server's --max-chat-body (UTF-8 bytes), as index.html's meta tag states it. */
+const MAX_BODY_BYTES =
+    Number(
+        document.querySelector('meta[name="ringcast-max-chat-body"]')?.getAttribute('content')) ||
+    65536;
+const utf8 = new TextEncoder();
 const TICKS = {
   pending: '◴',
   sent: '✓',
@@ -20,6 +31,15 @@ const TICK_LABELS = {
   seen: 'seen',
   failed: 'not sent',
 };
+
+/**
+ * What stands for the files of a send not acked yet (their cards come with the message).
+ * @param {import('/sdk/types.js').OutboxEntry} entry
+ */
+function pendingFiles(entry) {
+  const n = entry.attachments?.length ?? 0;
+  return n === 0 ? null : h('span', {class: 'att-pending', text: `+ ${n} file${n > 1 ? 's' : ''}`});
+}
 
 /**
  * @typedef {import('./store.js').Conv} Conv
@@ -50,7 +70,18 @@ export class ConversationView {
       typing: byId('typing'),
       composer: byId('composer'),
       input: /** @type {HTMLTextAreaElement} */ (byId('composer-input')),
+      sendButton: /** @type {HTMLButtonElement} */ (byId('send-button')),
+      count: byId('composer-count'),
+      jump: byId('jump-button'),
     };
+    /** @type {number | null} the read watermark when the conversation was opened (the divider) */
+    this._unreadFrom = null;
+    this._scrollToDivider = false;
+    this._el.jump.addEventListener('click', () => {
+      this._el.messages.scrollTop = this._el.messages.scrollHeight;
+      this.focusComposer();
+    });
+    this._el.messages.addEventListener('scroll', () => this._showJump(), {passive: true});
     /** @type {{next: () => Promise<any>} | null} */
     this._pager = null;
     this._loading = false;
@@ -72,7 +103,27 @@ export class ConversationView {
       }
       this._markRead();
     }, {root: this._el.messages, threshold: 0.5});
+    this._tray = new UploadTray({
+      client,
+      list: byId('uploads'),
+      onChange: () => this._checkLength(),
+    });
+    this._viewer = new ImageViewer(client);
+    /** @type {number} a send waiting for its uploads (so that a second Enter does not double it) */
+    this._waitingSend = 0;
+    this._sendTicket = 0;
+    this._picker = new MentionPicker({
+      input: this._el.input,
+      list: byId('mention-list'),
+      members: () => this.current === null ?
+          [] :
+          this._store.conv(this.current).members.filter((u) => u !== this._store.me),
+      names,
+    });
+    this._mute = byId('mute-button');
+    this._mute.addEventListener('click', () => this._toggleMute());
     this._wireComposer();
+    this._wireFiles();
     document.addEventListener('visibilitychange', () => this._markRead());
   }
 
@@ -87,11 +138,20 @@ export class ConversationView {
     this._seen.disconnect();
     this._el.messages.replaceChildren();
     this._el.input.value = '';
+    this._tray.clear({cancel: true});
+    this._waitingSend = 0;
+    this._checkLength();
     this._stickToBottom = true;
     const open = id !== null;
     this._el.placeholder.hidden = open;
     this._el.messages.hidden = !open;
     this._el.composer.hidden = !open;
+    this._mute.hidden = !open;
+    this._el.jump.hidden = true;
+    this._picker.close();
+    const conv = open ? this._store.conv(id) : null;
+    this._unreadFrom = conv && this._store.unread(conv) > 0 ? conv.myRead : null;
+    this._scrollToDivider = this._unreadFrom !== null;
     if (!open) {
       setText(this._el.name, '');
       setText(this._el.status, '');
@@ -143,6 +203,9 @@ export class ConversationView {
     setText(this._el.name, this._list.title(conv));
     this._el.name.dataset.openConv = String(id);
     setText(this._el.status, this._statusText(conv));
+    const muted = isMuted(conv.mutedUntil);
+    this._mute.setAttribute('aria-pressed', String(muted));
+    this._mute.setAttribute('aria-label', muted ? 'Unmute notifications' : 'Mute notifications');
     const typing = [...conv.typing].map((u) => this._names.name(u));
     setText(
         this._el.typing,
@@ -155,8 +218,16 @@ export class ConversationView {
     reconcile(
         list, this._rows(conv), (row) => row.key, (row) => this._create(row),
         (el, row) => this._update(el, row, conv));
-    if (atBottom || this._stickToBottom) list.scrollTop = list.scrollHeight;
+    const divider = this._scrollToDivider ? list.querySelector('.unread-divider') : null;
+    if (divider) {
+      // Opened with unread messages: start at the first of them, not past them all.
+      divider.scrollIntoView({block: 'start'});
+      this._scrollToDivider = false;
+    } else if (atBottom || this._stickToBottom) {
+      list.scrollTop = list.scrollHeight;
+    }
     this._stickToBottom = false;
+    this._showJump();
     this._markRead();
   }
 
@@ -171,9 +242,15 @@ export class ConversationView {
       if (key !== day) rows.push({type: 'day', key: `day-${key}`, ts});
       day = key;
     };
+    let divided = this._unreadFrom === null;
     for (const seq of [...conv.messages.keys()].sort((a, b) => a - b)) {
       const message = /** @type {any} */ (conv.messages.get(seq));
       addDay(message.ts);
+      if (!divided && seq > /** @type {number} */ (this._unreadFrom) &&
+          message.from !== this._store.me) {
+        rows.push({type: 'unread', key: 'unread'});
+        divided = true;
+      }
       rows.push({type: 'message', key: `m${seq}`, message});
     }
     for (const entry of conv.pending.values()) {
@@ -193,8 +270,16 @@ export class ConversationView {
     if (row.type === 'day') {
       return h('li', {class: 'day', role: 'separator'}, [h('span', {text: dayLabel(row.ts)})]);
     }
+    if (row.type === 'unread') {
+      return h('li', {class: 'unread-divider', role: 'separator', text: 'Unread messages'});
+    }
+    const attachments = row.type === 'message' ? row.message.attachments : null;
     const li = h('li', {class: 'msg'}, [
       h('span', {class: 'sender'}),
+      attachments?.length ?
+          renderAttachments(this._client, attachments, (a) => this._viewer.open(a)) :
+          null,
+      row.type === 'pending' ? pendingFiles(row.entry) : null,
       h('span', {class: 'body'}),
       h('span', {class: 'meta'}, [h('time', {class: 'time'}), h('span', {class: 'tick'})]),
     ]);
@@ -207,7 +292,7 @@ export class ConversationView {
 
   /** @param {HTMLElement} li @param {any} row @param {Conv} conv */
   _update(li, row, conv) {
-    if (row.type === 'sentinel' || row.type === 'day') return;
+    if (row.type === 'sentinel' || row.type === 'day' || row.type === 'unread') return;
     const me = this._store.me;
     const q = (/** @type {string} */ s) => /** @type {HTMLElement} */ (li.querySelector(s));
     const own = row.type === 'pending' || row.message.from === me;
@@ -222,7 +307,7 @@ export class ConversationView {
     const sender = !own && conv.group ? this._names.name(row.message.from) : '';
     setText(q('.sender'), sender);
     q('.sender').hidden = !sender;
-    setText(q('.body'), body);
+    this._renderBody(q('.body'), body, row.type === 'message' ? row.message.mentions : undefined);
     setText(q('.time'), clock(ts));
     q('.time').setAttribute('datetime', new Date(ts).toISOString());
     const tick = q('.tick');
@@ -232,18 +317,72 @@ export class ConversationView {
       tick.setAttribute('aria-label', TICK_LABELS[/** @type {keyof TICKS} */ (state)]);
     else
       tick.removeAttribute('aria-label');
-    const retry = li.querySelector('.retry');
-    if (state === 'failed' && !retry) {
-      const cid = row.entry.cid;
-      q('.meta').append(h('button', {
+    this._showFailure(li, state === 'failed' ? row.entry : null);
+  }
+
+  /**
+   * A send the server refused: its reason, Retry (the same cid) and Discard.
+   * @param {HTMLElement} li @param {import('/sdk/types.js').OutboxEntry | null} entry
+   */
+  _showFailure(li, entry) {
+    const shown = li.querySelector('.failure');
+    if (!entry) {
+      shown?.remove();
+      return;
+    }
+    const reason = `Not sent: ${entry.error?.message ?? 'refused by the server'}`;
+    if (shown) {
+      setText(/** @type {HTMLElement} */ (shown.firstElementChild), reason);
+      return;
+    }
+    const cid = entry.cid;
+    li.append(h('span', {class: 'failure'}, [
+      h('span', {class: 'send-error', text: reason}),
+      h('button', {
         type: 'button',
         class: 'retry',
         text: 'Retry',
         'aria-label': 'Retry sending this message',
         on: {click: () => this._client.retry(cid)},
-      }));
-    } else if (state !== 'failed' && retry) {
-      retry.remove();
+      }),
+      h('button', {
+        type: 'button',
+        class: 'discard',
+        text: 'Discard',
+        'aria-label': 'Discard this message',
+        on: {click: () => this._client.discard(cid)},
+      }),
+    ]));
+  }
+
+  /**
+   * Renders `body` (rich.js) once per body and set of mentioned names.
+   * @param {HTMLElement} el @param {string} body @param {number[] | undefined} mentions
+   */
+  _renderBody(el, body, mentions) {
+    const mentioned = (mentions ?? []).map((u) => this._names.name(u).toLowerCase());
+    const key = `${mentioned.join(',')}\n${body}`;
+    if (el.dataset.rendered === key) return;
+    el.dataset.rendered = key;
+    el.replaceChildren(renderBody(body, {
+      mentioned: new Set(mentioned),
+      me: this._names.name(this._store.me).toLowerCase(),
+    }));
+  }
+
+  async _toggleMute() {
+    const id = this.current;
+    if (id === null) return;
+    const mute = !isMuted(this._store.conv(id).mutedUntil);
+    this._mute.disabled = true;
+    try {
+      await this._store.setMuted(id, mute);
+    } catch (error) {
+      setText(
+          this._el.status,
+          `Could not ${mute ? 'mute' : 'unmute'}: ${/** @type {Error} */ (error).message}`);
+    } finally {
+      this._mute.disabled = false;
     }
   }
 
@@ -256,6 +395,13 @@ export class ConversationView {
         conv.members.filter((u) => u !== this._store.me && presence.get(u)?.status === 'online')
             .length;
     return `${conv.members.length} members${online ? `, ${online} online` : ''}`;
+  }
+
+  /** The jump button shows once the newest message is more than a screen below. */
+  _showJump() {
+    const list = this._el.messages;
+    this._el.jump.hidden = this.current === null ||
+        list.scrollHeight - list.scrollTop - list.clientHeight < list.clientHeight;
   }
 
   /** Everything on screen is read, while the page is visible. */
@@ -285,18 +431,96 @@ export class ConversationView {
         this._client.typing(this.current);
       input.style.height = 'auto';
       input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
+      this._checkLength();
     });
     byId('conversation').addEventListener('keydown', (/** @type {KeyboardEvent} */ event) => {
       if (event.key === 'Escape' && !event.defaultPrevented) this._onBack();
     });
   }
 
-  _send() {
+  /**
+   * The server counts a body in UTF-8 bytes (an 'é' is two, an emoji four), not in the UTF-16
+   * units of a textarea's maxlength: over the limit, the count shows and Send is off.
+   * @returns {boolean} within the limit
+   */
+  _checkLength() {
+    const bytes = utf8.encode(this._el.input.value.trim()).length;
+    const over = bytes > MAX_BODY_BYTES;
+    const waiting = this._waitingSend !== 0;
+    setText(
+        this._el.count,
+        over ? `${bytes} / ${MAX_BODY_BYTES} bytes: too long` :
+            waiting            ? 'Sending once the files are uploaded…' :
+            this._tray?.failed ? 'Remove the files that were not uploaded to send.' :
+                                 '');
+    this._el.sendButton.disabled = over || waiting || Boolean(this._tray?.failed);
+    return !over;
+  }
+
+  /** @param {Iterable<File>} files */
+  _addFiles(files) {
+    if (this.current === null) return;
+    this._tray.add(files);
+  }
+
+  _wireFiles() {
+    const input = /** @type {HTMLInputElement} */ (byId('file-input'));
+    byId('attach-button').addEventListener('click', () => input.click());
+    input.addEventListener('change', () => {
+      this._addFiles([...(input.files ?? [])]);
+      input.value = '';
+    });
+    const pane = byId('conversation');
+    const hasFiles = (/** @type {DragEvent} */ e) => e.dataTransfer?.types.includes('Files');
+    pane.addEventListener('dragover', (/** @type {DragEvent} */ e) => {
+      if (!hasFiles(e) || this.current === null) return;
+      e.preventDefault();
+      pane.classList.add('dropping');
+    });
+    pane.addEventListener('dragleave', () => pane.classList.remove('dropping'));
+    pane.addEventListener('drop', (/** @type {DragEvent} */ e) => {
+      pane.classList.remove('dropping');
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      this._addFiles([...(e.dataTransfer?.files ?? [])]);
+    });
+    this._el.input.addEventListener('paste', (/** @type {ClipboardEvent} */ e) => {
+      const images = [...(e.clipboardData?.files ?? [])].filter((f) => f.type.startsWith('image/'));
+      if (images.length === 0) return;
+      e.preventDefault();
+      this._addFiles(images);
+    });
+  }
+
+  /**
+   * Sends the composer's text with the tray's files; while files are still going up, the send
+   * waits for them (the text and the tray stay, Send is off).
+   */
+  async _send() {
+    const conv = this.current;
+    if (conv === null || this._waitingSend !== 0 || this._tray.failed) return;
+    if (!this._checkLength() || (this._el.input.value.trim() === '' && this._tray.empty)) return;
+    if (this._tray.busy) {
+      const waiting = ++this._sendTicket;
+      this._waitingSend = waiting;
+      this._checkLength();
+      await this._tray.settled();
+      if (this._waitingSend !== waiting) return;  // another conversation was opened meanwhile
+      this._waitingSend = 0;
+      if (this.current !== conv || this._tray.failed) {
+        this._checkLength();
+        return;
+      }
+    }
+    // The text as it is now: it stayed editable while the files went up.
     const text = this._el.input.value.trim();
-    if (this.current === null || text === '') return;
-    this._client.send(this.current, text);
+    const attachments = this._tray.ids();
+    if (!this._checkLength() || (text === '' && attachments.length === 0)) return;
+    this._client.send(conv, text, {attachments});
+    this._tray.clear();
     this._el.input.value = '';
     this._el.input.style.height = 'auto';
+    this._checkLength();
     this._stickToBottom = true;
     this.render();
   }

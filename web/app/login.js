@@ -17,6 +17,10 @@ export function signIn(client, message = '') {
   setText(error, message);
   screen.hidden = false;
   username.focus();
+  // An error speaks of the fields as they were: once they change it is stale.
+  const clearError = () => setText(error, '');
+  username.addEventListener('input', clearError);
+  password.addEventListener('input', clearError);
   return new Promise((resolve) => {
     const onSubmit = async (/** @type {SubmitEvent} */ event) => {
       event.preventDefault();
@@ -28,6 +32,8 @@ export function signIn(client, message = '') {
         if (action === 'register') await client.register(username.value, password.value);
         await client.login(username.value, password.value);
         form.removeEventListener('submit', onSubmit);
+        username.removeEventListener('input', clearError);
+        password.removeEventListener('input', clearError);
         password.value = '';
         screen.hidden = true;
         resolve();

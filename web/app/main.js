@@ -2,18 +2,21 @@
 // views, and the routing between them: the open conversation is in the URL (#c42), so a reload
 // comes back to it and the browser's Back leaves it.
 
-import {RingcastClient} from '/sdk/index.js';
+import {isMuted, RingcastClient} from '/sdk/index.js';
 
 import {ConversationList} from './conv_list.js';
 import {ConversationView} from './conversation.js';
 import {byId, setText} from './dom.js';
 import {signIn} from './login.js';
+import {MentionsView} from './mentions.js';
 import {Names} from './names.js';
 import {NewChatDialog} from './new_chat.js';
 import {Notifier} from './notify.js';
 import {Store} from './store.js';
 
 const client = new RingcastClient();
+/** The service worker (web/sw.js) once active: the offline shell, Web Push. Null: none. */
+const worker = registerWorker();
 const names = new Names(client);
 const store = new Store(client, names);
 const list = new ConversationList({
@@ -26,7 +29,15 @@ const list = new ConversationList({
 });
 const view = new ConversationView({client, store, names, list, onBack: () => back()});
 const dialog = new NewChatDialog({client, names, onStarted: (id) => go(id)});
+const mentionsView = new MentionsView({
+  client,
+  names,
+  title: (conv) => list.title(store.conv(conv)),
+  onOpen: (id) => go(id),
+});
 const notifier = new Notifier({
+  client,
+  worker,
   title: (conv) => list.title(store.conv(conv)),
   sender: (user) => names.name(user),
   onOpen: (conv) => go(conv),
@@ -66,13 +77,29 @@ function renderSoon() {
     rendering = false;
     list.render();
     view.render();
+    showUnreadInTitle();
   });
 }
 
-store.onChange = renderSoon;
+/** "(3) ringcast": the unread messages of every conversation, seen from another tab. */
+function showUnreadInTitle() {
+  let unread = 0;
+  for (const conv of store.convs.values()) unread += store.unread(conv);
+  const title = unread > 0 ? `(${unread}) ringcast` : 'ringcast';
+  if (document.title !== title) document.title = title;
+}
+
+store.onChange = () => {
+  renderSoon();
+  saveSnapshotSoon();
+};
 names.onChange = renderSoon;
 // The sender is named first (a notification is not redrawn when the name arrives).
+// A muted conversation notifies only of the messages that mention the user (as the server's
+// offline notifications do).
 store.onIncoming = (message) => {
+  const conv = store.conv(message.conv);
+  if (isMuted(conv.mutedUntil) && !message.mentions?.includes(store.me)) return;
   names.resolve([message.from]).then(() => notifier.notify(message));
 };
 
@@ -91,8 +118,11 @@ client.on('auth_expired', () => {
 });
 
 byId('new-chat-button').addEventListener('click', () => dialog.open());
+byId('mentions-button').addEventListener('click', () => mentionsView.open());
 byId('back-button').addEventListener('click', () => back());
 byId('logout-button').addEventListener('click', async () => {
+  await notifier.unsubscribe();
+  localStorage.removeItem(snapshotKey());
   await client.logout();
   store.clear();
   history.replaceState(null, '', location.pathname);
@@ -109,10 +139,67 @@ function enterChat() {
   // Nothing of a previous session stays on screen (another user may have signed in).
   store.clear();
   view.open(null);
+  store.restore(localStorage.getItem(snapshotKey()));
   store.loadOutbox();
   client.connect();
   route();
+  notifier.subscribe();
 }
+
+/** @returns {Promise<ServiceWorkerRegistration | null>} */
+async function registerWorker() {
+  if (!('serviceWorker' in navigator)) return null;
+  const failed = (/** @type {any} */ error) => {
+    document.body.dataset.shell = `failed: ${error?.message ?? error}`;
+  };
+  try {
+    await navigator.serviceWorker.register('/sw.js');
+    const registration = await navigator.serviceWorker.ready;
+    fillShell().catch(failed);  // offline now: filled at the next load
+    return registration;
+  } catch (error) {
+    failed(error);
+    return null;
+  }
+}
+
+/**
+ * The offline shell: once the worker is active, every file of the app this page loaded goes
+ * into the cache it answers from when the server is down (its name is web/sw.js's CACHE), so
+ * no list of files is kept anywhere.
+ */
+async function fillShell() {
+  const shell = new Set(['/']);
+  for (const entry of performance.getEntriesByType('resource')) {
+    const url = new URL(entry.name);
+    if (url.origin === location.origin && /\.(?:js|css|png|webmanifest)$/.test(url.pathname)) {
+      shell.add(url.pathname);
+    }
+  }
+  const cache = await caches.open('ringcast-shell-v1');
+  await cache.addAll([...shell]);
+  document.body.dataset.shell = 'ready';
+}
+
+// The conversations as last seen, per user, for a reload while the server is down (the
+// offline shell): written at most every 2 s while things change, and when the page goes.
+const snapshotKey = () => `ringcast:app:convs:${client.userId}`;
+let snapshotTimer = 0;
+function saveSnapshot() {
+  clearTimeout(snapshotTimer);
+  snapshotTimer = 0;
+  if (!client.session) return;
+  try {
+    localStorage.setItem(snapshotKey(), store.snapshot());
+  } catch {
+    // Storage full or refused: the next reload without the server shows less.
+  }
+}
+function saveSnapshotSoon() {
+  if (!snapshotTimer) snapshotTimer = setTimeout(saveSnapshot, 2000);
+}
+window.addEventListener('pagehide', saveSnapshot);
+
 
 /** @param {string} [message] */
 async function startSignedOut(message) {

@@ -28,6 +28,7 @@ export class NewChatDialog {
     this._query = '';
     this._search.addEventListener('input', () => {
       clearTimeout(this._searchTimer);
+      this._dropStale();
       this._searchTimer = setTimeout(() => this._find(), 150);
     });
     byId('new-chat-form').addEventListener('submit', (/** @type {SubmitEvent} */ event) => {
@@ -50,6 +51,21 @@ export class NewChatDialog {
     this._search.focus();
   }
 
+  /**
+   * Results that the query being typed no longer matches go at once, not when the server
+   * answers the new search (which may be slow, or fail).
+   */
+  _dropStale() {
+    const query = this._search.value.trim().toLowerCase();
+    for (const button of this._results.querySelectorAll('button.user-pick')) {
+      const user = Number(/** @type {HTMLElement} */ (button).dataset.user);
+      if (!this._names.name(user).toLowerCase().startsWith(query) || query === '') {
+        button.parentElement?.remove();
+      }
+    }
+    this._results.querySelector('.muted')?.remove();
+  }
+
   async _find() {
     const query = this._search.value.trim();
     this._query = query;
@@ -61,6 +77,8 @@ export class NewChatDialog {
     try {
       users = await this._client.searchUsers(query, 10);
     } catch (error) {
+      if (this._query !== query) return;
+      this._results.replaceChildren();
       setText(this._error, `Search failed: ${/** @type {Error} */ (error).message}`);
       return;
     }

@@ -28,6 +28,8 @@
  * @property {Set<number>} claimedBy ids of own messages that stand for a pending send
  * @property {Map<number, {delivered: number, read: number}>} marks other members' watermarks
  * @property {Set<number>} typing members typing now
+ * @property {number} unreadMentions unread messages that mention the user
+ * @property {number | 'forever' | null} mutedUntil
  */
 
 export class Store {
@@ -75,6 +77,8 @@ export class Store {
         claimedBy: new Set(),
         marks: new Map(),
         typing: new Set(),
+        unreadMentions: 0,
+        mutedUntil: null,
       };
       this.convs.set(id, conv);
     }
@@ -101,6 +105,8 @@ export class Store {
     const conv = this.conv(id);
     if (seq <= conv.myRead) return;
     conv.myRead = seq;
+    // The server counts the mentions above the watermark; read to the end, none are left.
+    if (seq >= conv.lastSeq) conv.unreadMentions = 0;
     this._client.markRead(id, seq);
     this.onChange({list: true});
   }
@@ -119,6 +125,16 @@ export class Store {
     return 'sent';
   }
 
+  /**
+   * Mutes `id` for the user (no notification but mentions), or unmutes it.
+   * @param {number} id @param {boolean} mute
+   */
+  async setMuted(id, mute) {
+    const answer = mute ? await this._client.mute(id) : await this._client.unmute(id);
+    this.conv(id).mutedUntil = answer.muted_until;
+    this.onChange({list: true, conv: id});
+  }
+
   /** @param {Message} message @returns {boolean} a message of the store that is an own one */
   mine(message) {
     return message.from === this.me;
@@ -135,6 +151,8 @@ export class Store {
         this._names.resolve(c.members);
         conv.lastSeq = Math.max(conv.lastSeq, c.last_seq);
         conv.myRead = Math.max(conv.myRead, c.read_seq);
+        conv.unreadMentions = c.unread_mentions ?? 0;
+        conv.mutedUntil = c.muted_until ?? null;
         if (c.last_message && (conv.lastMessage?.seq ?? 0) < c.last_message.seq) {
           conv.lastMessage = c.last_message;
         }
@@ -149,6 +167,7 @@ export class Store {
         const conv = this.conv(s.conv);
         conv.lastSeq = Math.max(conv.lastSeq, s.last_seq);
         conv.myRead = Math.max(conv.myRead, s.read_seq);
+        if (s.unread_mentions !== undefined) conv.unreadMentions = s.unread_mentions;
         for (const m of s.members ?? []) {
           if (m.user !== this.me) this._mark(conv, m.user, m.delivered, m.read);
         }
@@ -167,6 +186,11 @@ export class Store {
       this.onChange({list: true, conv: event.conv});
     });
     client.on('message', (message) => this._onMessage(message));
+    client.on('mention', (message) => {
+      const conv = this.conv(message.conv);
+      if (message.seq > conv.myRead) conv.unreadMentions += 1;
+      this.onChange({list: true});
+    });
     client.on('ack', (ack) => {
       const conv = this.conv(ack.conv);
       conv.pending.delete(ack.cid);
@@ -201,6 +225,61 @@ export class Store {
     });
     client.on('presence', () => this.onChange({presence: true}));
     client.on('hello', () => this.onChange({presence: true}));
+  }
+
+  /**
+   * What a reload without the server shows (the offline shell, web/sw.js): each conversation's
+   * summary, the other members' watermarks (ticks) and its newest messages, as JSON.
+   * @param {number} perConv messages kept per conversation
+   */
+  snapshot(perConv = 50) {
+    const convs = this.sorted().map(
+        (c) => ({
+          id: c.id,
+          name: c.name,
+          group: c.group,
+          members: c.members,
+          lastSeq: c.lastSeq,
+          myRead: c.myRead,
+          lastMessage: c.lastMessage,
+          unreadMentions: c.unreadMentions,
+          mutedUntil: c.mutedUntil,
+          marks: [...c.marks],
+          messages: [...c.messages.values()].sort((a, b) => a.seq - b.seq).slice(-perConv),
+        }));
+    return JSON.stringify({version: 1, convs});
+  }
+
+  /**
+   * Takes back a snapshot (before connecting: the server's answers then move it forward).
+   * A snapshot that does not parse is ignored. @param {string | null} json
+   */
+  restore(json) {
+    /** @type {any} */
+    let data = null;
+    try {
+      data = json ? JSON.parse(json) : null;
+    } catch {
+      return;
+    }
+    if (data?.version !== 1 || !Array.isArray(data.convs)) return;
+    for (const c of data.convs) {
+      const conv = this.conv(c.id);
+      Object.assign(conv, {
+        name: c.name,
+        group: c.group,
+        members: c.members,
+        lastSeq: c.lastSeq,
+        myRead: c.myRead,
+        lastMessage: c.lastMessage,
+        unreadMentions: c.unreadMentions ?? 0,
+        mutedUntil: c.mutedUntil ?? null,
+      });
+      for (const [user, mark] of c.marks ?? []) this._mark(conv, user, mark.delivered, mark.read);
+      for (const m of c.messages ?? []) conv.messages.set(m.seq, m);
+      this._names.resolve(c.members);
+    }
+    this.onChange({list: true});
   }
 
   /** After a reload: the outbox's sends are pending bubbles again. */

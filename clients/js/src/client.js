@@ -300,7 +300,9 @@ export class RingcastClient extends Emitter {
    * then stays `failed` in the outbox) or it is discarded.
    * @param {number} conv
    * @param {string} body
-   * @param {{kind?: string, cid?: string}} [options]
+   * @param {{kind?: string, cid?: string, attachments?: string[], mentions?: number[]}} [options]
+   *   `attachments`: ids of the user's uploads (uploads.js); `mentions`: member ids mentioned
+   *   besides the `@username`s of `body`
    * @returns {SendHandle}
    */
   send(conv, body, options = {}) {
@@ -326,6 +328,8 @@ export class RingcastClient extends Emitter {
       created_ms: Date.now(),
       state: 'pending',
     };
+    if (options.attachments?.length) entry.attachments = [...options.attachments];
+    if (options.mentions?.length) entry.mentions = [...options.mentions];
     this._outbox.add(entry);
     const acked = this.acked(cid);
     this._typingOut.stop(conv);
@@ -694,6 +698,8 @@ export class RingcastClient extends Emitter {
         return this._stream.onHistoryAnswer(body);
       case 'error':
         return this._onErrorFrame(body);
+      case 'mention':
+        return this.emit('mention', body.message);
       default:
         return undefined;  // a type from a newer server
     }
@@ -771,8 +777,8 @@ export class RingcastClient extends Emitter {
         this._flushTimer = setTimeout(() => this._flushOutbox(), next.waitMs);
         return;
       }
-      const {cid, conv, kind, body} = next.entry;
-      if (!connection.send({type: 'send', conv, cid, kind, body})) return;
+      const {cid, conv, kind, body, attachments, mentions} = next.entry;
+      if (!connection.send({type: 'send', conv, cid, kind, body, attachments, mentions})) return;
       if (this._outbox.sent(cid, connection.number)) this._resends += 1;
     }
   }

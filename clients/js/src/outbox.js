@@ -248,6 +248,14 @@ function parseEntries(raw) {
     if (entry.state === 'failed' && e.error && typeof e.error.code === 'string') {
       entry.error = {code: e.error.code, message: String(e.error.message ?? '')};
     }
+    // A send with files or mentions must go out with them after a reload too.
+    if (Array.isArray(e.attachments) &&
+        e.attachments.every((/** @type {unknown} */ id) => typeof id === 'string')) {
+      entry.attachments = e.attachments;
+    }
+    if (Array.isArray(e.mentions) && e.mentions.every(Number.isSafeInteger)) {
+      entry.mentions = e.mentions;
+    }
     out.push(entry);
   }
   return out;

@@ -11,7 +11,17 @@
  * @property {string} kind chosen by the sender (`"text"` by default)
  * @property {string} body
  * @property {number} ts when the server accepted it (ms since the epoch)
- * @property {number[]} [mentions] the members it mentions (only on a live `message` event)
+ * @property {number[]} [mentions] the members it mentions (sorted ids; absent when none)
+ * @property {Attachment[]} [attachments] the files it carries, in the sender's order
+ */
+
+/**
+ * A file a message carries (PROTOCOL.md, "Files"); `thumb_url`, `width` and `height` for the
+ * images the server made a thumbnail of. URLs need the token: uploads.js `attachmentUrl`.
+ * @typedef {object} Attachment
+ * @property {string} id @property {string} name @property {number} size
+ * @property {string} type @property {string} sha256 @property {string} url
+ * @property {string} [thumb_url] @property {number} [width] @property {number} [height]
  */
 
 /**
@@ -118,6 +128,8 @@
  * @property {number} created_ms
  * @property {'pending' | 'failed'} state
  * @property {{code: string, message: string}} [error]
+ * @property {string[]} [attachments] upload ids
+ * @property {number[]} [mentions] member ids
  */
 
 /**
@@ -191,6 +203,7 @@
  * @property {Typing} typing
  * @property {Presence} presence
  * @property {Members} members
+ * @property {Message} mention a message that mentions this user (after its `message`)
  * @property {{convs: SyncSummary[]}} sync
  * @property {{}} synced
  * @property {{conversations: Conversation[]}} conversations

@@ -1,0 +1,162 @@
+// Mentions in the app: the `@` completion of the composer (the conversation's members whose
+// name starts with what follows the `@`; arrows, Enter or Tab, Escape), and the "Mentions"
+// dialog: the messages that mention the user (GET /api/mentions), each opening its
+// conversation.
+
+import {completeMention, mentionAt} from '/sdk/index.js';
+
+import {byId, h, setText} from './dom.js';
+import {clock, dayLabel} from './format.js';
+
+const MAX_CHOICES = 6;
+
+export class MentionPicker {
+  /**
+   * @param {{input: HTMLTextAreaElement, list: HTMLElement, members: () => number[],
+   *          names: import('./names.js').Names}} parts `members`: of the open conversation,
+   *   without the user
+   */
+  constructor({input, list, members, names}) {
+    this._input = input;
+    this._list = list;
+    this._members = members;
+    this._names = names;
+    /** @type {string[]} */
+    this._choices = [];
+    this._active = 0;
+    input.addEventListener('input', () => this.update());
+    input.addEventListener('click', () => this.update());
+    input.addEventListener('blur', () => this.close());
+    // Before the composer's own keys: Enter picks a name here instead of sending.
+    input.addEventListener('keydown', (event) => this._key(event), {capture: true});
+  }
+
+  get open() {
+    return this._choices.length > 0;
+  }
+
+  update() {
+    const at = mentionAt(this._input.value, this._input.selectionStart ?? 0);
+    if (!at) return this.close();
+    const prefix = at.prefix.toLowerCase();
+    this._choices =
+        this._members()
+            .map((u) => this._names.name(u))
+            .filter((n) => !n.startsWith('user #') && n.toLowerCase().startsWith(prefix))
+            .sort()
+            .slice(0, MAX_CHOICES);
+    this._active = Math.min(this._active, Math.max(0, this._choices.length - 1));
+    this._render();
+  }
+
+  close() {
+    this._choices = [];
+    this._active = 0;
+    this._render();
+  }
+
+  /** @param {KeyboardEvent} event */
+  _key(event) {
+    if (!this.open) return;
+    if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+      const step = event.key === 'ArrowDown' ? 1 : -1;
+      this._active = (this._active + step + this._choices.length) % this._choices.length;
+      this._render();
+    } else if (event.key === 'Enter' || event.key === 'Tab') {
+      this._pick(this._choices[this._active]);
+    } else if (event.key === 'Escape') {
+      this.close();
+    } else {
+      return;
+    }
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }
+
+  /** @param {string} name */
+  _pick(name) {
+    const {text, caret} = completeMention(this._input.value, this._input.selectionStart ?? 0, name);
+    this._input.value = text;
+    this._input.setSelectionRange(caret, caret);
+    this.close();
+    this._input.dispatchEvent(new Event('input'));
+  }
+
+  _render() {
+    this._list.hidden = !this.open;
+    this._input.setAttribute('aria-expanded', String(this.open));
+    this._list.replaceChildren(...this._choices.map((name, i) => {
+      const li = h('li', {
+        role: 'option',
+        id: `mention-${i}`,
+        class: 'mention-choice',
+        'aria-selected': String(i === this._active),
+        text: `@${name}`,
+        // mousedown: before the textarea's blur closes the list.
+        on: {
+          mousedown: (/** @type {Event} */ e) => {
+            e.preventDefault();
+            this._pick(name);
+          }
+        },
+      });
+      return li;
+    }));
+    if (this.open)
+      this._input.setAttribute('aria-activedescendant', `mention-${this._active}`);
+    else
+      this._input.removeAttribute('aria-activedescendant');
+  }
+}
+
+export class MentionsView {
+  /**
+   * @param {{client: import('/sdk/index.js').RingcastClient,
+   *          names: import('./names.js').Names, title: (conv: number) => string,
+   *          onOpen: (conv: number) => void}} parts
+   */
+  constructor({client, names, title, onOpen}) {
+    this._client = client;
+    this._names = names;
+    this._title = title;
+    this._onOpen = onOpen;
+    this._dialog = /** @type {HTMLDialogElement} */ (byId('mentions'));
+    this._list = byId('mentions-list');
+    this._status = byId('mentions-status');
+    byId('mentions-close').addEventListener('click', () => this._dialog.close());
+  }
+
+  async open() {
+    this._list.replaceChildren();
+    setText(this._status, 'Loading…');
+    this._dialog.showModal();
+    try {
+      const {mentions} = await this._client.mentions({limit: 50});
+      await this._names.resolve(mentions.map((m) => m.from));
+      setText(this._status, mentions.length ? '' : 'Nobody has mentioned you yet.');
+      this._list.replaceChildren(...mentions.map(
+          (m) => h('li', {}, [h('button', {
+                     type: 'button',
+                     class: 'mention-item',
+                     dataset: {conv: String(m.conv), seq: String(m.seq)},
+                     on: {
+                       click: () => {
+                         this._dialog.close();
+                         this._onOpen(m.conv);
+                       }
+                     },
+                   },
+                                [
+                                  h('span', {
+                                    class: 'mention-where',
+                                    text: `${this._names.name(m.from)} in ${this._title(m.conv)}`
+                                  }),
+                                  h('time',
+                                    {class: 'conv-time', text: `${dayLabel(m.ts)} ${clock(m.ts)}`}),
+                                  h('span', {class: 'mention-body', text: m.body}),
+                                ])])));
+    } catch (error) {
+      setText(this._status, `Could not load the mentions: ${/** @type {Error} */ (error).message}`);
+    }
+  }
+}
