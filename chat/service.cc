@@ -162,6 +162,7 @@ std::unique_ptr<storage::ChatStore> OpenStore(const Config& config,
       config.synchronous == "normal" ? storage::Synchronous::kNormal : storage::Synchronous::kFull;
   options.batch_max = config.batch_max;
   options.batch_delay_us = config.batch_delay_us;
+  options.commit_interval_us = config.commit_interval_us;
   options.max_queued_writes = options.max_queued_reads = config.max_store_queue;
   options.readers = 2;
   options.wal_bound_bytes = uint64_t{config.wal_bound_mib} << 20;
@@ -191,9 +192,10 @@ std::unique_ptr<storage::ChatStore> OpenStore(const Config& config,
                  store.status().ToString().c_str());
     return nullptr;
   }
-  RC_LOG(kInfo, "chat store %s open (synchronous=%s, batch up to %u, delay %u us)",
+  RC_LOG(kInfo,
+         "chat store %s open (synchronous=%s, batch up to %u, delay %u us, commits paced %u us)",
          options.db.path.c_str(), config.synchronous.c_str(), config.batch_max,
-         config.batch_delay_us);
+         config.batch_delay_us, config.commit_interval_us);
   return std::move(*store);
 }
 

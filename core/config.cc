@@ -316,6 +316,10 @@ int ParseConfig(int argc, char** argv, Config* config) {
   add("--batch-delay-us", &config->batch_delay_us, "RINGCAST_BATCH_DELAY_US",
       "Microseconds to wait for a partial batch to fill (0: commit what is there)")
       ->check(CLI::Range(0, 1000000));
+  add("--commit-interval-us", &config->commit_interval_us, "RINGCAST_COMMIT_INTERVAL_US",
+      "SQLite: a commit begins at least this long after the previous one began, the writes "
+      "that arrive meanwhile joining it; after a pause a write commits at once (0: no pacing)")
+      ->check(CLI::Range(0, 100000));
   add("--synchronous", &config->synchronous, "RINGCAST_SYNCHRONOUS",
       "SQLite synchronous mode: full (an ack survives power loss) or normal (survives a crash)")
       ->check(CLI::IsMember({"full", "normal"}));

@@ -79,6 +79,7 @@ struct Config {
   // past it a request is answered `unavailable` at once instead of waiting behind seconds of work.
   uint32_t max_store_queue = 65536;
   uint32_t batch_delay_us = 0;
+  uint32_t commit_interval_us = 1000;  // SQLite: commit pacing under load.
   std::string synchronous = "full";
   uint32_t store_cache_mib = 32;  // SQLite page cache per store connection.
   // SQLite's WAL (storage/README.md, "Keeping the WAL small"): started over (writes held for a

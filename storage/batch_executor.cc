@@ -495,13 +495,24 @@ void BatchExecutor::WriterLoop() {
     writer_idle_ = false;
     if (writes_.empty()) break;  // Stopping, and everything accepted has been committed.
 
-    if (options_.batch_delay_us > 0 && !stopping_ && writes_.size() < options_.batch_max) {
+    const auto batch_full = [this] { return stopping_ || writes_.size() >= options_.batch_max; };
+    if (options_.batch_delay_us > 0 && !batch_full()) {
       writer_filling_ = true;
-      write_cv_.wait_for(lock, std::chrono::microseconds(options_.batch_delay_us),
-                         [this] { return stopping_ || writes_.size() >= options_.batch_max; });
+      write_cv_.wait_for(lock, std::chrono::microseconds(options_.batch_delay_us), batch_full);
       writer_filling_ = false;
       if (hold_writes_ && !stopping_) continue;  // The hold began meanwhile.
     }
+    // Under load, pace the commits: what arrives meanwhile joins this one. An isolated write
+    // (the last commit long ago) goes at once.
+    const auto commit_due = last_batch_began_ + std::chrono::microseconds(options_.commit_interval_us);
+    if (options_.commit_interval_us > 0 && !batch_full() &&
+        std::chrono::steady_clock::now() < commit_due) {
+      writer_filling_ = true;
+      write_cv_.wait_until(lock, commit_due, batch_full);
+      writer_filling_ = false;
+      if (hold_writes_ && !stopping_) continue;
+    }
+    last_batch_began_ = std::chrono::steady_clock::now();
     writer_busy_ = true;
 
     // Past the drain deadline everything left fails at once, still in order behind the

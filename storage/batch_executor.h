@@ -31,7 +31,8 @@
 //
 // With batch_delay_us = 0 batching still happens by itself under load: jobs queue up while the
 // writer is committing (fsync), and the next batch takes them all. A delay trades latency at low
-// load for fewer, bigger transactions at moderate load.
+// load for fewer, bigger transactions at moderate load; commit_interval_us does the same at
+// moderate load only (it waits only when the previous batch began less than that long ago).
 //
 // Read path. Each read job runs in its own deferred transaction (one consistent WAL snapshot for
 // all of its statements) on whichever reader is free. A read submitted after a write's `done`
@@ -65,6 +66,12 @@ struct ExecutorOptions {
   DbOptions db;                 // path, synchronous, busy timeout; read_only is ignored.
   uint32_t batch_max = 256;     // Jobs per write transaction at most.
   uint32_t batch_delay_us = 0;  // Wait this long for a partial batch to fill; 0 = never wait.
+  // A batch begins at least this long after the previous one began (waiting for more jobs,
+  // unless batch_max are queued); after a pause it begins at once. So under steady load the
+  // commits are paced and bigger, which writes less WAL per message (each commit writes every
+  // page it dirtied) and fsyncs less, while an isolated write waits for nothing. 0 = off (the
+  // server's default is --commit-interval-us).
+  uint32_t commit_interval_us = 0;
   uint32_t readers = 2;         // Reader threads, each with its own read-only connection (>= 1).
   // Back-pressure: Submit() refuses (kQueueFull) past this many queued writes, so a stalled
   // disk turns into errors the engine can answer with, not unbounded memory. 0 = no limit.
@@ -222,6 +229,7 @@ class BatchExecutor {
   std::deque<Job> writes_;       // Guarded by write_mutex_.
   bool writer_idle_ = false;     // Waiting for the first job: any Submit wakes it.
   bool writer_filling_ = false;  // Waiting out batch_delay_us: wake only on a full batch.
+  std::chrono::steady_clock::time_point last_batch_began_;  // Writer thread (commit pacing).
   bool stopping_ = false;        // Guarded by write_mutex_: Submit refuses, the writer drains.
   // The checkpointer's hold on the writer (StartOver), guarded by write_mutex_: while
   // hold_writes_ the writer starts no batch; writer_busy_ is true while it runs one, and the

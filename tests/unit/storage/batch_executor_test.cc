@@ -92,6 +92,34 @@ TEST_F(BatchExecutorTest, QueuedJobsAreCommittedInBatchesOfBatchMax) {
   executor_->Stop();
 }
 
+// Commit pacing (--commit-interval-us): a stream of writes arriving one by one, each of which
+// would otherwise be a commit of its own, joins a few paced commits; a write after a pause longer
+// than the interval is not held back.
+TEST_F(BatchExecutorTest, CommitPacingGathersAStreamAndHoldsNoIsolatedWrite) {
+  options_.commit_interval_us = 300'000;
+  StartExecutor();  // Its CREATE TABLE was a batch: the next may begin 0.3 s after it.
+  Counter done;
+  for (int k = 0; k < 20; ++k) {
+    ASSERT_EQ(executor_->Submit([k](SqliteDb& db) { return Insert(db, k); },
+                                [&done](Status s) {
+                                  EXPECT_TRUE(s.ok()) << s.ToString();
+                                  done.Add();
+                                }),
+              Admission::kQueued);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_TRUE(done.WaitFor(20));
+  EXPECT_LE(BatchesSinceStart(), 2u) << "one per write without pacing";
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // A pause past the interval.
+  const auto submitted = std::chrono::steady_clock::now();
+  ASSERT_TRUE(RunWrite([](SqliteDb& db) { return Insert(db, 100); }).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - submitted, std::chrono::milliseconds(250))
+      << "an isolated write waited for the pacing";
+  EXPECT_EQ(CountRows(), 21);
+  executor_->Stop();
+}
+
 TEST_F(BatchExecutorTest, AFailingJobFailsAloneAndItsNeighboursCommit) {
   StartExecutor();
   Gate entered;
