@@ -104,6 +104,9 @@ void HttpApi::OnRequest(HttpExchange& exchange) {
   } else if (route == "login") {
     exchange.SetRoute("/api/login");
     if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleLogin(exchange);
+  } else if (route == "token/refresh") {
+    exchange.SetRoute("/api/token/refresh");
+    if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleRefresh(exchange);
   } else if (route == "logout") {
     exchange.SetRoute("/api/logout");
     if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleLogout(exchange);
@@ -371,21 +374,12 @@ void HttpApi::ContinueLogin(const DeferredHttp& deferred, Credentials credential
                   return auth::VerifyPassword(password, login->password_hash) ==
                          auth::VerifyOutcome::kMatch;
                 },
-                [&self, deferred, user = login ? login->id : 0](Shard&, bool match) {
+                [&self, deferred, user = login ? login->id : 0,
+                 created = login ? login->created_at : 0](Shard&, bool match) {
                   if (!match) {
                     return self.AnswerError(deferred, 401, "invalid username or password");
                   }
-                  auto issued = auth::IssueJwt(user, NowMs() / 1000, self.config_.token_ttl_s,
-                                               self.service_.secret());
-                  if (!issued) return self.AnswerError(deferred, 500, "cannot issue a token");
-                  JsonWriter writer;
-                  self.Answer(deferred, 200,
-                              writer.BeginObject()
-                                  .Field("token", issued->token)
-                                  .Field("user_id", user)
-                                  .Field("expires_at", issued->claims.exp * 1000)
-                                  .EndObject()
-                                  .str());
+                  self.IssueTokens(deferred, user, created, {});  // http_api_tokens.cc
                 });
           }));
 }
@@ -407,7 +401,17 @@ void HttpApi::HandleLogout(HttpExchange& exchange) {
         if (ClusterLink* cluster = self.service_.cluster()) {
           cluster->PublishRevoked(auth.user, auth.jti, auth.exp * 1000);
         }
-        self.Answer(deferred, 200, R"({"revoked":true})");
+        // The refresh tokens of its login go too (http_api_tokens.cc); a token issued before
+        // refresh tokens has no family.
+        std::string family = FamilyOf(auth.jti);
+        if (family.empty()) return self.Answer(deferred, 200, R"({"revoked":true})");
+        self.service_.store().RevokeRefreshFamily(
+            std::move(family),
+            self.service_.ReplyOn<bool>(self.shard_.id(), [deferred](ChatShard& chat, auto done) {
+              HttpApi& self = chat.http_api();
+              if (!done.ok()) return self.AnswerStoreFailure(deferred, done.status());
+              self.Answer(deferred, 200, R"({"revoked":true})");
+            }));
       }));
 }
 

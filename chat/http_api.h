@@ -77,6 +77,15 @@ class HttpApi {
   // past --max-pending-registrations), then the store.
   void ContinueRegister(const DeferredHttp& deferred, Credentials credentials, int64_t retry_after);
   void HandleLogout(HttpExchange& exchange);
+  // http_api_tokens.cc: the answer to a login or a refresh (a new access token, and a refresh
+  // token of the login's family, stored first); POST /api/token/refresh; logout's revocation
+  // of the refresh family (named by the access token's jti, "<family>.<random>").
+  void IssueTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at,
+                   std::string family);
+  void AnswerTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at,
+                    const std::string& family, const std::string& refresh_token);
+  void HandleRefresh(HttpExchange& exchange);
+  static std::string FamilyOf(std::string_view jti);
   void HandleConversations(HttpExchange& exchange, std::string_view rest);
   void HandleUsers(HttpExchange& exchange);  // http_api_users.cc
   // http_api_notify.cc: POST/DELETE /api/conversations/{id}/mute, GET /api/mentions.
