@@ -77,7 +77,10 @@ export class RingcastClient extends Emitter {
       timeoutMs: this._requestTimeoutMs,
       token: () => this.session?.token ?? null,
       onUnauthorized: (reason, token) => {
-        if (token === this.session?.token) this._authExpired(reason);
+        if (token !== this.session?.token) return;
+        // An expired access token is renewed with the refresh token when there is one.
+        if (this.session?.refresh_token) this.refreshSession().catch(() => {});
+        else this._authExpired(reason);
       },
     });
     this._connection = new Connection({
@@ -137,6 +140,10 @@ export class RingcastClient extends Emitter {
 
     this._wantOpen = false;       // connect() was called and close()/logout() not since
     this._everConnected = false;  // a hello came since login: new conversations start at 0
+    /** @type {Promise<Session> | null} the refresh on its way (refreshSession) */
+    this._refreshing = null;
+    /** @type {ReturnType<typeof setTimeout> | null} the next automatic refresh */
+    this._refreshTimer = null;
     /** @type {string | null} the token auth_expired was raised for */
     this._expiredToken = null;
     /** @type {ReturnType<typeof setTimeout> | null} */
@@ -169,15 +176,43 @@ export class RingcastClient extends Emitter {
   async login(username, password) {
     const answer =
         await this._http.request('POST', '/api/login', {username, password}, {auth: false});
-    /** @type {Session} */
-    const session = {
-      token: answer.token,
-      user_id: answer.user_id,
-      expires_at: answer.expires_at,
-      username,
-    };
+    const session = sessionFrom(answer, username);
     await this._adopt(session, true);
     return session;
+  }
+
+  /**
+   * Trades the refresh token for a new pair (the server rotates it: each is taken once) and
+   * gives the open connection the new access token (`auth`), so it is not closed at the old
+   * one's expiry. Runs by itself before each expiry, on `token_expiring` and on a close 4001;
+   * concurrent calls share one request. A refusal (401) raises `auth_expired`.
+   * @returns {Promise<Session>}
+   */
+  refreshSession() {
+    if (this._refreshing) return this._refreshing;
+    const session = this.session;
+    if (!session?.refresh_token) {
+      return Promise.reject(new RingcastError('no refresh token', {code: 'auth_expired'}));
+    }
+    this._refreshing = (async () => {
+      try {
+        const answer = await this._http.request(
+            'POST', '/api/token/refresh', {refresh_token: session.refresh_token}, {auth: false});
+        if (this.session !== session) return /** @type {Session} */ (this.session);
+        const next = sessionFrom(answer, session.username);
+        await this._adopt(next, true);
+        this._connection.send({type: 'auth', token: next.token});  // when connected
+        return next;
+      } catch (error) {
+        if (/** @type {RingcastError} */ (error).status === 401 && this.session === session) {
+          this._authExpired(/** @type {RingcastError} */ (error).message);
+        }
+        throw error;
+      } finally {
+        this._refreshing = null;
+      }
+    })();
+    return this._refreshing;
   }
 
   /**
@@ -202,19 +237,21 @@ export class RingcastClient extends Emitter {
     if (!stored || typeof stored.token !== 'string' || !Number.isSafeInteger(stored.user_id)) {
       return null;
     }
-    if (!(stored.expires_at > Date.now())) {
+    const refreshable =
+        typeof stored.refresh_token === 'string' && stored.refresh_expires_at > Date.now();
+    if (!(stored.expires_at > Date.now()) && !refreshable) {
       await this._storageRemove(this._sessionKey());
       return null;
     }
-    /** @type {Session} */
-    const session = {
-      token: stored.token,
-      user_id: stored.user_id,
-      expires_at: stored.expires_at,
-      username: typeof stored.username === 'string' ? stored.username : undefined,
-    };
+    const session = sessionFrom(
+        stored, typeof stored.username === 'string' ? stored.username : undefined);
     await this._adopt(session, false);
-    return session;
+    if (session.expires_at > Date.now()) return session;
+    try {
+      return await this.refreshSession();
+    } catch {
+      return null;
+    }
   }
 
   /**
@@ -237,6 +274,7 @@ export class RingcastClient extends Emitter {
     this._resetUserState();
     this.session = null;
     this._expiredToken = null;
+    this._scheduleRefresh();
     await this._outbox.close({erase: true});
     await this._storageRemove(this._sessionKey());
     return {revoked};
@@ -584,19 +622,44 @@ export class RingcastClient extends Emitter {
 
   /** @param {Session} session @param {boolean} store */
   async _adopt(session, store) {
-    const sameUser = this.session?.user_id === session.user_id;
+    // The same user id on another database (a reset) is another account: a new start too.
+    const sameUser = this.session?.user_id === session.user_id &&
+        bindingOf(this.session) === bindingOf(session);
     if (!sameUser) {
       this._connection.stop('user changed');
       this._resetUserState();
       this.session = session;
-      await this._outbox.open(`${this._prefix}outbox:${session.user_id}`);
+      const rejected =
+          await this._outbox.open(`${this._prefix}outbox:${session.user_id}`, bindingOf(session));
+      if (rejected.length > 0) {
+        this.emit('outbox_rejected', {
+          entries: rejected,
+          reason: 'stored for another account or server database: not sent',
+        });
+      }
     }
     this.session = session;
     this._expiredToken = null;
+    this._scheduleRefresh();
     if (store && this._persistSession) {
       await this._storageSet(this._sessionKey(), JSON.stringify(session));
     }
     if (this._wantOpen) this._connection.start();  // no-op while it runs
+  }
+
+  /** Renews the tokens a while before the access token expires (a tenth of its life, <= 60 s). */
+  _scheduleRefresh() {
+    if (this._refreshTimer) clearTimeout(this._refreshTimer);
+    this._refreshTimer = null;
+    const session = this.session;
+    if (!session?.refresh_token) return;
+    const left = session.expires_at - Date.now();
+    const margin = Math.min(60000, Math.max(500, left / 2));
+    this._refreshTimer = setTimeout(() => {
+      this._refreshTimer = null;
+      if (this.session === session) this.refreshSession().catch(() => {});
+    }, Math.max(0, left - margin));
+    /** @type {any} */ (this._refreshTimer).unref?.();  // Node: no process kept alive for it
   }
 
   _resetUserState() {
@@ -629,6 +692,15 @@ export class RingcastClient extends Emitter {
   async _prepareConnection() {
     const session = this.session;
     if (!session || session.token === this._expiredToken) return null;
+    if (session.expires_at <= Date.now() + 1000 && session.refresh_token) {
+      try {
+        await this.refreshSession();
+      } catch (error) {
+        if (/** @type {RingcastError} */ (error).status === 401) return null;  // auth_expired
+        throw error;
+      }
+      return this._prepareConnection();
+    }
     if (session.expires_at <= Date.now()) {
       this._authExpired('token expired');
       return null;
@@ -659,6 +731,11 @@ export class RingcastClient extends Emitter {
       this._authExpired(reason);
       return false;
     }
+    if (code === 4001 && !this.session?.refresh_token) {
+      this._authExpired(reason);
+      return false;
+    }
+    // 4001 with a refresh token: the next attempt renews the tokens first (_prepareConnection).
     if (code === 1008 && reason.startsWith('too many connections')) {
       this._error('too_many_connections', reason);
     }
@@ -694,6 +771,11 @@ export class RingcastClient extends Emitter {
         return this._stream.onHistoryAnswer(body);
       case 'error':
         return this._onErrorFrame(body);
+      case 'token_expiring':
+        if (this.session?.refresh_token) this.refreshSession().catch(() => {});
+        return this.emit('token_expiring', body);
+      case 'auth_ok':
+        return undefined;
       default:
         return undefined;  // a type from a newer server
     }
@@ -701,6 +783,20 @@ export class RingcastClient extends Emitter {
 
   /** @param {{user: number, presence: Presence[]}} hello */
   _onHello(hello) {
+    const instance = this.session?.instance;
+    if (instance && hello.instance && hello.instance !== instance) {
+      // The token still verifies, but the database behind it is another (a reset with the
+      // same signing secret): its user id may be someone else. Nothing of ours goes out.
+      const rejected = this._outbox.entries.splice(0);
+      this._outbox.meta.clear();
+      this._outbox.save();
+      if (rejected.length > 0) {
+        this.emit('outbox_rejected',
+                  {entries: rejected, reason: 'the server database changed: not sent'});
+      }
+      this._authExpired('the server database changed');
+      return;
+    }
     this._everConnected = true;
     this.presence = new Map((hello.presence ?? []).map((p) => [p.user, p]));
     this._watermarks.forgetSent();
@@ -866,4 +962,37 @@ export function newCid() {
     for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
   }
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * The session a login or refresh answer (or a stored session) describes.
+ * @param {any} answer @param {string | undefined} username @returns {Session}
+ */
+function sessionFrom(answer, username) {
+  /** @type {Session} */
+  const session = {
+    token: answer.token,
+    user_id: answer.user_id,
+    expires_at: answer.expires_at,
+    username,
+  };
+  if (typeof answer.refresh_token === 'string') {
+    session.refresh_token = answer.refresh_token;
+    session.refresh_expires_at = answer.refresh_expires_at;
+  }
+  if (typeof answer.instance === 'string') {
+    session.instance = answer.instance;
+    session.user_created_at = answer.user_created_at;
+  }
+  return session;
+}
+
+/**
+ * What a stored outbox is bound to: the account, on one server database; null for a server
+ * that names no instance.
+ * @param {Session | null} session @returns {string | null}
+ */
+function bindingOf(session) {
+  if (!session?.instance) return null;
+  return `${session.instance}/${session.user_id}/${session.user_created_at}`;
 }

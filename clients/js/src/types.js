@@ -105,6 +105,11 @@
  * @property {number} user_id
  * @property {number} expires_at ms since the epoch
  * @property {string} [username]
+ * @property {string} [refresh_token] taken once by `POST /api/token/refresh` (rotated)
+ * @property {number} [refresh_expires_at] ms since the epoch
+ * @property {string} [instance] the server database's instance id
+ * @property {number} [user_created_at] the account's creation (ms): with `instance` and
+ *   `user_id`, what the stored outbox is bound to
  */
 
 /**

@@ -123,7 +123,7 @@ describe('Outbox', () => {
   test('in creation order, each once per connection, none before it is stored', async () => {
     const storage = new MemoryStorage();
     const outbox = new Outbox({storage, sendsPerSecond: 1000, onStorageError: assert.fail});
-    await outbox.open('k');
+    await outbox.open('k', 'b');
     outbox.add(entry('a'));
     outbox.add(entry('b'));
     assert.equal(outbox.next(1, 0), null);  // not written yet: holds the line
@@ -142,7 +142,7 @@ describe('Outbox', () => {
     assert.deepEqual(drain(2), [['a', true], ['b', true]]);  // a new connection: resent
     // A reload: entries read back count as sent before.
     const reloaded = new Outbox({storage, sendsPerSecond: 1000, onStorageError: assert.fail});
-    await reloaded.open('k');
+    await reloaded.open('k', 'b');
     assert.deepEqual(reloaded.entries.map((e) => e.cid), ['a', 'b']);
     const first = reloaded.next(1, 0);
     assert.ok(first && 'entry' in first);
@@ -152,7 +152,7 @@ describe('Outbox', () => {
   test('a retry pause holds back the entries behind it; pacing spaces the sends', async () => {
     const outbox =
         new Outbox({storage: new MemoryStorage(), sendsPerSecond: 2, onStorageError: assert.fail});
-    await outbox.open('k');
+    await outbox.open('k', 'b');
     outbox.add(entry('a'));
     outbox.add(entry('b'));
     await outbox.save();
@@ -171,7 +171,7 @@ describe('Outbox', () => {
     const storage = new MemoryStorage();
     storage.setItem('k', '[{"cid": 5}, "x", {"cid": "ok", "conv": 2, "kind": "text", "body": ""}]');
     const outbox = new Outbox({storage, sendsPerSecond: 10, onStorageError: assert.fail});
-    await outbox.open('k');
+    await outbox.open('k', 'b');
     assert.deepEqual(outbox.entries.map((e) => e.cid), ['ok']);
   });
 });
