@@ -37,7 +37,7 @@ from support import ws_connect
 # set their own.
 BASE_FLAGS = {"--password-cost": "10", "--login-rate-ip": "100000", "--login-rate-user": "1000",
               "--register-rate-ip": "100000", "--max-conns-per-ip": "100000",
-              "--msg-rate": "10000"}
+              "--msg-rate": "10000", "--login-backoff-after": "0"}
 
 
 def chat_args(**flags) -> tuple[str, ...]:
