@@ -781,7 +781,7 @@ export class RingcastClient extends Emitter {
     }
   }
 
-  /** @param {{user: number, presence: Presence[]}} hello */
+  /** @param {{user: number, presence: Presence[], instance?: string}} hello */
   _onHello(hello) {
     const instance = this.session?.instance;
     if (instance && hello.instance && hello.instance !== instance) {

@@ -190,6 +190,8 @@
  * @typedef {object} ClientEvents
  * @property {StateChange} state
  * @property {{user: number, presence: Presence[]}} hello
+ * @property {{expires_at: number}} token_expiring
+ * @property {{entries: OutboxEntry[], reason: string}} outbox_rejected
  * @property {Message} message
  * @property {Ack} ack
  * @property {Receipt} receipt

@@ -128,7 +128,8 @@ describe('Outbox', () => {
     outbox.add(entry('b'));
     assert.equal(outbox.next(1, 0), null);  // not written yet: holds the line
     await outbox.save();
-    assert.deepEqual(JSON.parse(String(storage.getItem('k'))).map((e) => e.cid), ['a', 'b']);
+    assert.deepEqual(
+        JSON.parse(String(storage.getItem('k'))).entries.map((e) => e.cid), ['a', 'b']);
     /** @param {number} conn */
     const drain = (conn) => {
       const out = [];
@@ -169,9 +170,25 @@ describe('Outbox', () => {
 
   test('a stored outbox that is not one is ignored, not sent', async () => {
     const storage = new MemoryStorage();
-    storage.setItem('k', '[{"cid": 5}, "x", {"cid": "ok", "conv": 2, "kind": "text", "body": ""}]');
+    storage.setItem('k', JSON.stringify({
+      binding: 'b',
+      entries: [{cid: 5}, 'x', {cid: 'ok', conv: 2, kind: 'text', body: ''}],
+    }));
     const outbox = new Outbox({storage, sendsPerSecond: 10, onStorageError: assert.fail});
     await outbox.open('k', 'b');
     assert.deepEqual(outbox.entries.map((e) => e.cid), ['ok']);
+  });
+
+  test('a stored outbox of another binding (or none) is handed back and erased', async () => {
+    const storage = new MemoryStorage();
+    const stored = [{cid: 'c1', conv: 2, kind: 'text', body: 'for the old account'}];
+    for (const value of [{binding: 'old-db/1/5', entries: stored}, stored]) {
+      storage.setItem('k', JSON.stringify(value));
+      const outbox = new Outbox({storage, sendsPerSecond: 10, onStorageError: assert.fail});
+      const rejected = await outbox.open('k', 'new-db/1/9');
+      assert.deepEqual(rejected.map((e) => e.cid), ['c1']);
+      assert.deepEqual(outbox.entries, []);
+      assert.equal(storage.getItem('k'), null);
+    }
   });
 });
