@@ -100,8 +100,11 @@ void HttpApi::HandleRefresh(HttpExchange& exchange) {
   if (!next) return exchange.RespondError(500, "cannot issue a token");
   DeferredHttp deferred = exchange.Defer();
   const int64_t now = NowMs();
+  // Hashed before the call: its arguments are evaluated in no set order, and the reply below
+  // takes `next` by move.
+  std::string next_hash = Sha256Hex(*next);
   service_.store().RotateRefreshToken(
-      Sha256Hex(refresh), Sha256Hex(*next), now + int64_t{config_.refresh_token_ttl_s} * 1000,
+      Sha256Hex(refresh), std::move(next_hash), now + int64_t{config_.refresh_token_ttl_s} * 1000,
       now,
       service_.ReplyOn<storage::RefreshRotation>(
           shard_.id(), [deferred, next = std::move(*next)](ChatShard& chat, auto result) {

@@ -217,9 +217,16 @@ INSERT INTO meta(key, value)
 VALUES ('schema_v7_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )sql";
 
-// Version 8: refresh tokens (POST /api/token/refresh, storage/SCHEMA.md) and the database's
+// Version 8 is main's message_cids (issue 32). Until this branch is merged with it, a stand-in
+// that changes nothing, so that version 9 follows an 8. When merging: keep main's version 8.
+constexpr const char* kSchemaV8StandIn = R"sql(
+INSERT INTO meta(key, value)
+VALUES ('schema_v8_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+)sql";
+
+// Version 9: refresh tokens (POST /api/token/refresh, storage/SCHEMA.md) and the database's
 // instance id, which a client binds what it keeps (its outbox) to: a new database, a new id.
-constexpr const char* kSchemaV8 = R"sql(
+constexpr const char* kSchemaV9 = R"sql(
 CREATE TABLE refresh_tokens (
   token_hash TEXT PRIMARY KEY,
   user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -232,7 +239,7 @@ CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens(expires_at);
 
 INSERT INTO meta(key, value) VALUES ('instance_id', lower(hex(randomblob(16))));
 INSERT INTO meta(key, value)
-VALUES ('schema_v8_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+VALUES ('schema_v9_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )sql";
 
 constexpr Migration kMigrations[] = {
@@ -243,7 +250,8 @@ constexpr Migration kMigrations[] = {
     {5, "uploads and message attachments", kSchemaV5},
     {6, "indexes for the sweep of orphan uploads", kSchemaV6},
     {7, "mentions by message", kSchemaV7},
-    {8, "refresh tokens and the instance id", kSchemaV8},
+    {8, "stand-in for main's message_cids (issue 32)", kSchemaV8StandIn},
+    {9, "refresh tokens and the instance id", kSchemaV9},
 };
 
 Status Fail(SqliteDb& db, Status status) {

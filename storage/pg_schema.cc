@@ -296,7 +296,7 @@ constexpr const char* kPgSchemaV8 = R"sql(
 CREATE INDEX mentions_by_message ON mentions (message_id);
 )sql";
 
-// Version 9: refresh tokens (POST /api/token/refresh; SQLite's version 8) and the database's
+// Version 9: refresh tokens (POST /api/token/refresh; SQLite's version 9) and the database's
 // instance id, which a client binds what it keeps (its outbox) to: a new database, a new id.
 // gen_random_uuid() is built in since PostgreSQL 13.
 constexpr const char* kPgSchemaV9 = R"sql(

@@ -1,4 +1,4 @@
-// SqliteChatStore's refresh tokens and instance id (schema v8, storage/SCHEMA.md), apart from
+// SqliteChatStore's refresh tokens and instance id (schema v9, storage/SCHEMA.md), apart from
 // sqlite_chat_store.cc to keep each file to one job. The same SQL as pg_token_store.cc.
 #include "storage/sqlite_chat_store.h"
 

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from chat_client import PASSWORD, TIMEOUT, Api, ChatConn, chat_args, unique_name
+from chat_client import PASSWORD, TIMEOUT, Api, ChatConn, aio, chat_args, unique_name
 from support import run_async
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
@@ -40,7 +40,7 @@ def test_idle_connection_gets_notice_then_close_4001(server):
         code, reason = await conn.wait_closed(timeout=5)
         assert (code, reason) == (4001, "token expired"), (code, reason)
         assert time.time() * 1000 >= user.expires_at - 100
-    run_async(go())
+    run_async(go(), 30)
 
 
 @pytest.mark.server_args(*SHORT)
@@ -57,12 +57,12 @@ def test_refreshing_connection_stays_open_and_sends(server):
 
     async def go():
         conn = await ChatConn.connect(server.port, login["token"])
-        hello = conn.events[-1]
+        hello = conn.events[0]
         assert hello["instance"] == login["instance"], hello
         refresh_token = login["refresh_token"]
         await conn.wait_type("token_expiring", timeout=5)  # What tells a client to refresh.
         for _ in range(5):  # 5 x ~1.2 s: past three ttls of 2 s.
-            r = refresh(api, refresh_token)
+            r = await aio(refresh, api, refresh_token)
             assert r.status == 200, r
             refresh_token = r.json["refresh_token"]
             await conn.send_json({"type": "auth", "token": r.json["token"]})
@@ -74,7 +74,7 @@ def test_refreshing_connection_stays_open_and_sends(server):
                               "ack")
         assert ack["cid"] == "after-ttls", ack
         await conn.close()
-    run_async(go())
+    run_async(go(), 30)
 
 
 @pytest.mark.server_args(*SHORT)
