@@ -83,8 +83,8 @@ void HttpApi::CheckAttempts(std::vector<LoginKey> keys, size_t next,
                                    std::to_string(key.rule.limit),
                                    std::to_string(key.rule.backoff_after),
                                    std::to_string(key.rule.backoff_max_s)};
-  auto pending = std::make_shared<std::pair<std::vector<LoginKey>,
-                                            storage::UniqueFunction<void(HttpApi&, int64_t)>>>(
+  auto pending = std::make_shared<
+      std::pair<std::vector<LoginKey>, storage::UniqueFunction<void(HttpApi&, int64_t)>>>(
       std::move(keys), std::move(then));
   node->bus().Call(std::move(command), [&service = service_, origin = shard_.id(), next,
                                         pending](cluster::RedisReply reply) {
@@ -124,14 +124,12 @@ void HttpApi::CountFailures(std::vector<LoginKey> keys) {
       CountFailureHere(key.key);
       continue;
     }
-    node->bus().Call({"EVAL", kLoginFailScript, "0", key.key, std::to_string(kAttemptWindowMs)},
-                     [&service = service_, origin = shard_.id(),
-                      key = key.key](cluster::RedisReply reply) {
-                       if (reply.AsInt()) return;
-                       service.Post(origin, [key](ChatShard& back) {
-                         back.http_api().CountFailureHere(key);
-                       });
-                     });
+    node->bus().Call(
+        {"EVAL", kLoginFailScript, "0", key.key, std::to_string(kAttemptWindowMs)},
+        [&service = service_, origin = shard_.id(), key = key.key](cluster::RedisReply reply) {
+          if (reply.AsInt()) return;
+          service.Post(origin, [key](ChatShard& back) { back.http_api().CountFailureHere(key); });
+        });
   }
 }
 

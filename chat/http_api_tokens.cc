@@ -57,13 +57,13 @@ void HttpApi::IssueTokens(const DeferredHttp& deferred, int64_t user, int64_t us
                                .expires_at_ms = now + int64_t{config_.refresh_token_ttl_s} * 1000};
   service_.store().StoreRefreshToken(
       std::move(stored), now,
-      service_.ReplyOn<bool>(shard_.id(), [deferred, user, user_created_at, family,
-                                           refresh = std::move(*refresh)](ChatShard& chat,
-                                                                          auto result) {
-        HttpApi& self = chat.http_api();
-        if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-        self.AnswerTokens(deferred, user, user_created_at, family, refresh);
-      }));
+      service_.ReplyOn<bool>(
+          shard_.id(), [deferred, user, user_created_at, family, refresh = std::move(*refresh)](
+                           ChatShard& chat, auto result) {
+            HttpApi& self = chat.http_api();
+            if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+            self.AnswerTokens(deferred, user, user_created_at, family, refresh);
+          }));
 }
 
 void HttpApi::AnswerTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at,

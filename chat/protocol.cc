@@ -231,9 +231,9 @@ std::optional<std::string> ForEachField(std::string_view body, const std::string
 }
 
 // The fields of a client request, by index (a bit each in the duplicate check).
-constexpr std::string_view kRequestFields[] = {
-    "type", "conv", "cid", "kind", "body", "seq", "before", "limit", "state", "convs", "mentions",
-    "attachments", "token"};
+constexpr std::string_view kRequestFields[] = {"type",     "conv",        "cid",   "kind",  "body",
+                                               "seq",      "before",      "limit", "state", "convs",
+                                               "mentions", "attachments", "token"};
 enum RequestField : int {
   kFieldType,
   kFieldConv,
@@ -520,8 +520,8 @@ std::optional<std::string> ParseCredentials(std::string_view body, Credentials* 
 std::optional<std::string> ParseRefreshToken(std::string_view body, std::string* out) {
   static constexpr std::string_view kFields[] = {"refresh_token"};
   bool has = false;
-  auto error = ForEachField(
-      body, kFields, [&](int, ondemand::value value) -> std::optional<std::string> {
+  auto error =
+      ForEachField(body, kFields, [&](int, ondemand::value value) -> std::optional<std::string> {
         has = true;
         return ReadString(value, kFields[0], out);
       });

@@ -43,10 +43,11 @@ struct AttemptRule {
 };
 
 // Attempts per key in fixed windows of `window_ms`: registrations count each attempt (Count),
-// logins only their failures (Check before, Fail after a wrong password). Holds at most `max_keys` keys between two
-// windows; a key past that counts as over its limit until the window ends (it fails closed: a
-// client spraying new keys cannot push out the counts of the keys it targets). Everything is
-// forgotten when a window ends, so memory is bounded by `max_keys` times the longest key.
+// logins only their failures (Check before, Fail after a wrong password). Holds at most `max_keys`
+// keys between two windows; a key past that counts as over its limit until the window ends (it
+// fails closed: a client spraying new keys cannot push out the counts of the keys it targets).
+// Everything is forgotten when a window ends, so memory is bounded by `max_keys` times the longest
+// key.
 class LoginLimiter {
  public:
   LoginLimiter(int64_t window_ms, size_t max_keys, int64_t now_ms);

@@ -53,10 +53,10 @@ struct Session {
   ConnId id;
   int64_t user = 0;
   std::string jti;
-  int64_t token_exp_ms = 0;      // Wall clock: the token's exp, as the client knows it.
-  int64_t token_ends_ms = 0;     // Monotonic: when the session closes 4001 "token expired".
-  bool expiry_noticed = false;   // token_expiring sent for the current token.
-  std::string address;  // Counted by its owner shard's HttpApi (--max-conns-per-ip).
+  int64_t token_exp_ms = 0;     // Wall clock: the token's exp, as the client knows it.
+  int64_t token_ends_ms = 0;    // Monotonic: when the session closes 4001 "token expired".
+  bool expiry_noticed = false;  // token_expiring sent for the current token.
+  std::string address;          // Counted by its owner shard's HttpApi (--max-conns-per-ip).
   Phase phase = Phase::kStarting;
   bool attached = false;  // Counted by the user's owner shard.
   bool loaded = false;

@@ -53,8 +53,8 @@ struct Config {
 
   // The chat service (chat/README.md).
   std::string data_dir = "./ringcast-data";
-  std::string jwt_secret;  // Empty: read or create <data_dir>/jwt-secret.
-  uint32_t token_ttl_s = 3600;                 // An access token; the WebSocket closes at its end.
+  std::string jwt_secret;                     // Empty: read or create <data_dir>/jwt-secret.
+  uint32_t token_ttl_s = 3600;                // An access token; the WebSocket closes at its end.
   uint32_t refresh_token_ttl_s = 30 * 86400;  // A refresh token (rotated at each use).
   uint32_t token_refresh_notice_s = 60;       // token_expiring this long before the close.
   uint32_t presence_timeout_s = 120;

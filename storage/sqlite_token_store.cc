@@ -40,8 +40,8 @@ void SqliteChatStore::RotateRefreshToken(std::string old_hash, std::string next_
                                          Reply<RefreshRotation> reply) {
   Submit<RefreshRotation>(
       Kind::kWrite,
-      [old_hash = std::move(old_hash), next_hash = std::move(next_hash), next_expires_at_ms,
-       now](SqliteDb& db, RefreshRotation& out) {
+      [old_hash = std::move(old_hash), next_hash = std::move(next_hash), next_expires_at_ms, now](
+          SqliteDb& db, RefreshRotation& out) {
         auto find = db.Prepare(
             "SELECT t.user_id, t.family, t.expires_at, t.used_at, u.created_at "
             "FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1");
