@@ -79,8 +79,11 @@ export class RingcastClient extends Emitter {
       onUnauthorized: (reason, token) => {
         if (token !== this.session?.token) return;
         // An expired access token is renewed with the refresh token when there is one.
-        if (this.session?.refresh_token) this.refreshSession().catch(() => {});
-        else this._authExpired(reason);
+        if (this.session?.refresh_token) {
+          this.refreshSession().catch(() => {});
+        } else {
+          this._authExpired(reason);
+        }
       },
     });
     this._connection = new Connection({
@@ -243,8 +246,8 @@ export class RingcastClient extends Emitter {
       await this._storageRemove(this._sessionKey());
       return null;
     }
-    const session = sessionFrom(
-        stored, typeof stored.username === 'string' ? stored.username : undefined);
+    const session =
+        sessionFrom(stored, typeof stored.username === 'string' ? stored.username : undefined);
     await this._adopt(session, false);
     if (session.expires_at > Date.now()) return session;
     try {
@@ -265,6 +268,11 @@ export class RingcastClient extends Emitter {
     let revoked = false;
     if (session && session.token !== this._expiredToken) {
       try {
+        // An expired access token cannot log out, and only a logout revokes the refresh token
+        // (its whole login): renew it first (a tab that slept through its refresh).
+        if (session.refresh_token && session.expires_at <= Date.now() + 1000) {
+          await this.refreshSession();
+        }
         await this._http.request('POST', '/api/logout');
         revoked = true;
       } catch {
@@ -623,8 +631,8 @@ export class RingcastClient extends Emitter {
   /** @param {Session} session @param {boolean} store */
   async _adopt(session, store) {
     // The same user id on another database (a reset) is another account: a new start too.
-    const sameUser = this.session?.user_id === session.user_id &&
-        bindingOf(this.session) === bindingOf(session);
+    const sameUser =
+        this.session?.user_id === session.user_id && bindingOf(this.session) === bindingOf(session);
     if (!sameUser) {
       this._connection.stop('user changed');
       this._resetUserState();
@@ -791,8 +799,9 @@ export class RingcastClient extends Emitter {
       this._outbox.meta.clear();
       this._outbox.save();
       if (rejected.length > 0) {
-        this.emit('outbox_rejected',
-                  {entries: rejected, reason: 'the server database changed: not sent'});
+        this.emit(
+            'outbox_rejected',
+            {entries: rejected, reason: 'the server database changed: not sent'});
       }
       this._authExpired('the server database changed');
       return;

@@ -11,7 +11,7 @@ import {after, before, describe, test} from 'node:test';
 
 import {FileStorage} from '../src/file_storage.js';
 
-import {BOUNDED, connectedPair, newClient, PASSWORD, signUp, sleep, storedHistory, until, uniqueName, waitFor} from './helpers.js';
+import {BOUNDED, connectedPair, newClient, PASSWORD, signUp, sleep, storedHistory, uniqueName, until, waitFor} from './helpers.js';
 import {RingcastServer} from './server.js';
 
 /** @type {string} */
@@ -68,6 +68,38 @@ describe('session', () => {
     await alice.send(conv, 'after two ttls').acked;
     await seen;
   });
+
+  test(
+      'a logout with an expired access token still revokes the refresh token', BOUNDED,
+      async () => {
+        const server = await startServer(['--token-ttl', '2']);
+        /** @type {string[]} every refresh token the server handed out */
+        const issued = [];
+        /** @type {typeof fetch} */
+        const recording = async (url, init) => {
+          const response = await fetch(url, init);
+          if (String(url).endsWith('/api/token/refresh') && response.status === 200) {
+            issued.push((await response.clone().json()).refresh_token);
+          }
+          return response;
+        };
+        const alice = client(server, {fetch: recording});
+        issued.push(/** @type {string} */ ((await signUp(alice, 'alice')).refresh_token));
+        // A tab that slept through its refresh: the timer never ran, the access token expired.
+        clearTimeout(/** @type {any} */ (alice)._refreshTimer);
+        await sleep(Math.max(0, (alice.session?.expires_at ?? 0) - Date.now()) + 200);
+        await alice.logout();
+        await sleep(300);  // whatever a refused call set off
+        // Newest first: trying a used one first would revoke the rest (a reuse), proving nothing.
+        for (const token of [...issued].reverse()) {
+          const response = await fetch(`${server.baseUrl}/api/token/refresh`, {
+            method: 'POST',
+            headers: {'Content-Type': 'application/json'},
+            body: JSON.stringify({refresh_token: token}),
+          });
+          assert.equal(response.status, 401, `refresh token #${issued.indexOf(token)} still works`);
+        }
+      });
 
   test('a stored outbox is not sent to the same user id on a reset database', BOUNDED, async () => {
     // One signing secret for both databases: the old token still verifies after the reset,
