@@ -119,7 +119,9 @@ test('a reload with unacked sends in the outbox sends each once', async () => {
 async function outboxLength(page) {
   return page.evaluate(() => {
     const me = JSON.parse(localStorage.getItem('ringcast:session')).user_id;
-    return JSON.parse(localStorage.getItem(`ringcast:outbox:${me}`) ?? '[]').length;
+    // {binding, entries}: bound to the server database and the account (clients/js/README.md).
+    return JSON.parse(localStorage.getItem(`ringcast:outbox:${me}`) ?? '{"entries":[]}')
+        .entries.length;
   });
 }
 
