@@ -18,12 +18,13 @@ export const PASSWORD = 'correct horse battery staple';
 /** Bound of every wait: a test fails with what it waited for, never hangs. */
 export const WAIT_MS = 10000;
 
-export async function startServer() {
+/** @param {string[]} [extraArgs] more server flags (`--token-ttl 2`) */
+export async function startServer(extraArgs = []) {
   const server = new RingcastServer({
     // A short presence grace: a closed page is offline (with its last seen) within a second.
     args: [
       '--web-root', path.join(repo, 'web'), '--sdk-root', path.join(repo, 'clients/js/src'),
-      '--presence-grace', '1'
+      '--presence-grace', '1', ...extraArgs
     ],
   });
   return server.start();
@@ -148,8 +149,8 @@ export async function waitForBubbles(page, texts) {
   await page
       .waitForFunction(
           (want) => {
-            const got = [...document.querySelectorAll('#messages .msg .body')].map(
-                (el) => el.textContent);
+            const got =
+                [...document.querySelectorAll('#messages .msg .body')].map((el) => el.textContent);
             return JSON.stringify(got) === JSON.stringify(want);
           },
           texts)
