@@ -69,20 +69,14 @@ void HttpApi::IssueTokens(const DeferredHttp& deferred, int64_t user, int64_t us
 void HttpApi::AnswerTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at,
                            const std::string& family, const std::string& refresh_token) {
   const int64_t now_s = NowMs() / 1000;
-  std::optional<std::string> random = RandomText(16);
-  if (!random) return AnswerError(deferred, 500, "cannot issue a token");
-  auth::JwtClaims claims{.user_id = user,
-                         .jti = family + "." + *random,
-                         .iat = now_s,
-                         .exp = now_s + config_.token_ttl_s};
-  std::string token = auth::SignJwt(claims, service_.secret());
-  if (token.empty()) return AnswerError(deferred, 500, "cannot issue a token");
+  auto issued = auth::IssueJwt(user, now_s, config_.token_ttl_s, service_.secret(), family);
+  if (!issued) return AnswerError(deferred, 500, "cannot issue a token");
   JsonWriter writer;
   Answer(deferred, 200,
          writer.BeginObject()
-             .Field("token", token)
+             .Field("token", issued->token)
              .Field("user_id", user)
-             .Field("expires_at", claims.exp * 1000)
+             .Field("expires_at", issued->claims.exp * 1000)
              .Field("refresh_token", refresh_token)
              .Field("refresh_expires_at", (now_s + config_.refresh_token_ttl_s) * 1000)
              .Field("instance", service_.instance_id())
