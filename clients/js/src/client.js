@@ -199,13 +199,19 @@ export class RingcastClient extends Emitter {
     }
     this._refreshing = (async () => {
       try {
-        const answer = await this._http.request(
-            'POST', '/api/token/refresh', {refresh_token: session.refresh_token}, {auth: false});
-        if (this.session !== session) return /** @type {Session} */ (this.session);
-        const next = sessionFrom(answer, session.username);
-        await this._adopt(next, true);
-        this._connection.send({type: 'auth', token: next.token});  // when connected
-        return next;
+        // Tabs sharing the stored session take turns, and one that comes second adopts what
+        // the first stored: a refresh token used twice would end the login for both.
+        return await withRefreshLock(this.storage, `${this._prefix}refresh`, async () => {
+          const next = (await this._renewedElsewhere(session)) ??
+              sessionFrom(await this._http.request(
+                              'POST', '/api/token/refresh', {refresh_token: session.refresh_token},
+                              {auth: false}),
+                          session.username);
+          if (this.session !== session) return /** @type {Session} */ (this.session);
+          await this._adopt(next, true);
+          this._connection.send({type: 'auth', token: next.token});  // when connected
+          return next;
+        });
       } catch (error) {
         if (/** @type {RingcastError} */ (error).status === 401 && this.session === session) {
           this._authExpired(/** @type {RingcastError} */ (error).message);
@@ -655,6 +661,27 @@ export class RingcastClient extends Emitter {
     if (this._wantOpen) this._connection.start();  // no-op while it runs
   }
 
+  /**
+   * The stored session, when another client on the same storage (another tab) has renewed
+   * `session`'s tokens since; else null.
+   * @param {Session} session @returns {Promise<Session | null>}
+   */
+  async _renewedElsewhere(session) {
+    if (!this._persistSession) return null;
+    let stored = null;
+    try {
+      stored = JSON.parse((await this.storage.getItem(this._sessionKey())) ?? 'null');
+    } catch {
+      return null;
+    }
+    if (stored?.user_id !== session.user_id || typeof stored.refresh_token !== 'string' ||
+        stored.refresh_token === session.refresh_token || !(stored.expires_at > Date.now())) {
+      return null;
+    }
+    const renewed = sessionFrom(stored, session.username);
+    return bindingOf(renewed) === bindingOf(session) ? renewed : null;
+  }
+
   /** Renews the tokens a while before the access token expires (a tenth of its life, <= 60 s). */
   _scheduleRefresh() {
     if (this._refreshTimer) clearTimeout(this._refreshTimer);
@@ -971,6 +998,24 @@ export function newCid() {
     for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
   }
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** @type {WeakMap<object, Promise<unknown>>} the refreshes under way, per storage */
+const refreshChains = new WeakMap();
+
+/**
+ * Runs `fn` alone among the clients of one storage: across tabs with the Web Locks API where
+ * there is one (browsers), else among the clients of this process on the same storage object.
+ * @template T @param {object} storage @param {string} name @param {() => Promise<T>} fn
+ * @returns {Promise<T>}
+ */
+function withRefreshLock(storage, name, fn) {
+  const locks = /** @type {any} */ (globalThis.navigator)?.locks;
+  if (locks?.request) return locks.request(name, fn);
+  const previous = refreshChains.get(storage) ?? Promise.resolve();
+  const run = previous.then(fn, fn);
+  refreshChains.set(storage, run.catch(() => {}));
+  return run;
 }
 
 /**

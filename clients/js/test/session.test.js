@@ -10,6 +10,7 @@ import path from 'node:path';
 import {after, before, describe, test} from 'node:test';
 
 import {FileStorage} from '../src/file_storage.js';
+import {MemoryStorage} from '../src/index.js';
 
 import {BOUNDED, connectedPair, newClient, PASSWORD, signUp, sleep, storedHistory, uniqueName, until, waitFor} from './helpers.js';
 import {RingcastServer} from './server.js';
@@ -67,6 +68,28 @@ describe('session', () => {
     const seen = waitFor(bob, 'message', (m) => m.body === 'after two ttls');
     await alice.send(conv, 'after two ttls').acked;
     await seen;
+  });
+
+  test('two tabs on one stored session renew it in turn, neither logged out', BOUNDED, async () => {
+    const server = await startServer(['--token-ttl', '2', '--token-refresh-notice', '1']);
+    const storage = new MemoryStorage();
+    const tab1 = client(server, {storage});
+    await signUp(tab1, 'tabs');
+    const tab2 = client(server, {storage});
+    assert.ok(await tab2.restoreSession());
+    /** @type {unknown[]} */
+    const trouble = [];
+    for (const tab of [tab1, tab2]) {
+      tab.on('auth_expired', (event) => trouble.push(event));
+      tab.connect();
+      await waitFor(tab, 'synced');
+    }
+    const firstToken = tab1.session?.token;
+    await sleep(5000);  // both refresh at the same moments: same expiry, same token_expiring
+    assert.deepEqual(trouble, []);
+    assert.deepEqual([tab1.state, tab2.state], ['connected', 'connected']);
+    assert.notEqual(tab1.session?.token, firstToken);
+    await tab2.conversations();  // its token still works
   });
 
   test(
