@@ -95,11 +95,11 @@ class HttpApi {
   // past --max-pending-registrations), then the store.
   void ContinueRegister(const DeferredHttp& deferred, Credentials credentials, int64_t retry_after);
   void HandleLogout(HttpExchange& exchange);
-  // http_api_tokens.cc: the answer to a login or a refresh (a new access token, and a refresh
-  // token of the login's family, stored first); POST /api/token/refresh; logout's revocation
-  // of the refresh family (named by the access token's jti, "<family>.<random>").
-  void IssueTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at,
-                   std::string family);
+  // http_api_tokens.cc: a login's tokens (a new family: its refresh token stored first, then
+  // the answer); the answer to a login or a refresh (a new access token of the family, and its
+  // refresh token); POST /api/token/refresh; the family named by an access token's jti
+  // ("<family>.<random>"), which logout revokes.
+  void IssueTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at);
   void AnswerTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at,
                     const std::string& family, const std::string& refresh_token);
   void HandleRefresh(HttpExchange& exchange);

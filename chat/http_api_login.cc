@@ -198,7 +198,7 @@ void HttpApi::ContinueLogin(const DeferredHttp& deferred, Credentials credential
                     self.CountFailures(std::move(keys));
                     return self.AnswerError(deferred, 401, "invalid username or password");
                   }
-                  self.IssueTokens(deferred, user, created, {});  // http_api_tokens.cc
+                  self.IssueTokens(deferred, user, created);  // http_api_tokens.cc
                 });
           }));
 }

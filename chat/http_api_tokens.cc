@@ -26,16 +26,10 @@ std::optional<std::string> RandomText(size_t bytes) {
 }
 
 std::string Sha256Hex(std::string_view text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
+  uint8_t digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < size; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 15]);
-  }
-  return hex;
+  return auth::HexEncode(std::span<const uint8_t>(digest, size));
 }
 
 }  // namespace
@@ -45,25 +39,25 @@ std::string HttpApi::FamilyOf(std::string_view jti) {
   return dot == std::string_view::npos ? std::string() : std::string(jti.substr(0, dot));
 }
 
-void HttpApi::IssueTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at,
-                          std::string family) {
+void HttpApi::IssueTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at) {
   std::optional<std::string> refresh = RandomText(32);
-  if (family.empty()) family = RandomText(16).value_or("");
-  if (!refresh || family.empty()) return AnswerError(deferred, 500, "cannot issue a token");
+  std::optional<std::string> family = RandomText(16);
+  if (!refresh || !family) return AnswerError(deferred, 500, "cannot issue a token");
   const int64_t now = NowMs();
   storage::RefreshToken stored{.hash = Sha256Hex(*refresh),
                                .user = user,
-                               .family = family,
+                               .family = *family,
                                .expires_at_ms = now + int64_t{config_.refresh_token_ttl_s} * 1000};
   service_.store().StoreRefreshToken(
       std::move(stored), now,
-      service_.ReplyOn<bool>(
-          shard_.id(), [deferred, user, user_created_at, family, refresh = std::move(*refresh)](
-                           ChatShard& chat, auto result) {
-            HttpApi& self = chat.http_api();
-            if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-            self.AnswerTokens(deferred, user, user_created_at, family, refresh);
-          }));
+      service_.ReplyOn<bool>(shard_.id(),
+                             [deferred, user, user_created_at, family = *family,
+                              refresh = std::move(*refresh)](ChatShard& chat, auto result) {
+                               HttpApi& self = chat.http_api();
+                               if (!result.ok())
+                                 return self.AnswerStoreFailure(deferred, result.status());
+                               self.AnswerTokens(deferred, user, user_created_at, family, refresh);
+                             }));
 }
 
 void HttpApi::AnswerTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at,
