@@ -809,10 +809,8 @@ export class RingcastClient extends Emitter {
       case 'token_expiring':
         if (this.session?.refresh_token) this.refreshSession().catch(() => {});
         return this.emit('token_expiring', body);
-      case 'auth_ok':
+      default:  // auth_ok (refreshSession has the new token already), or a newer server's type
         return undefined;
-      default:
-        return undefined;  // a type from a newer server
     }
   }
 
