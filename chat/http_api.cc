@@ -24,14 +24,7 @@ constexpr size_t kMaxPassword = 1024;
 constexpr size_t kMaxConversationName = 128;
 // Login attempts and registrations are counted per minute; each shard holds at most this many
 // keys (of both together) at once.
-constexpr int64_t kAttemptWindowMs = 60 * 1000;
 constexpr size_t kMaxAttemptKeys = 65536;
-
-std::string Lowercase(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
-  return out;
-}
 
 // A decimal int64 of at least `min`; false for anything else (sign, spaces, overflow).
 bool ParseInt(std::string_view text, int64_t min, int64_t* out) {
@@ -104,6 +97,9 @@ void HttpApi::OnRequest(HttpExchange& exchange) {
   } else if (route == "login") {
     exchange.SetRoute("/api/login");
     if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleLogin(exchange);
+  } else if (route == "token/refresh") {
+    exchange.SetRoute("/api/token/refresh");
+    if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleRefresh(exchange);
   } else if (route == "logout") {
     exchange.SetRoute("/api/logout");
     if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleLogout(exchange);
@@ -312,84 +308,6 @@ void HttpApi::CountAttemptHere(std::string key, uint32_t limit,
   });
 }
 
-void HttpApi::HandleLogin(HttpExchange& exchange) {
-  Credentials credentials;
-  if (auto error = ParseCredentials(exchange.body(), &credentials)) {
-    return exchange.RespondError(400, *error);
-  }
-  // No account has a name outside the rules, so such a login cannot succeed: it is refused
-  // without a key built from arbitrary client bytes (and without the password hash's cost).
-  if (!ValidUsername(credentials.username)) {
-    return exchange.RespondError(401, "invalid username or password");
-  }
-  DeferredHttp deferred = exchange.Defer();
-  // Both limits hold over the whole service (CountAttempt: the cluster, or this server).
-  // The address is the TCP peer's, or the one a trusted proxy names (core/net/client_address.h).
-  ForwardedHeaders forwarded = ForwardedHeaders::From(exchange.request(), config_.trusted_proxies);
-  shard_.PeerAddress(exchange.connection(), [this, deferred, credentials,
-                                             forwarded = std::move(forwarded)](std::string peer) {
-    std::string address = ClientAddress(peer, forwarded, config_.trusted_proxies);
-    auto after_user = [deferred, credentials, address](HttpApi& self, int64_t retry_after) mutable {
-      if (retry_after > 0) {
-        return self.ContinueLogin(deferred, std::move(credentials), retry_after);
-      }
-      // An unknown address (never expected on TCP) shares one bucket: fail closed.
-      self.CountAttempt("login:ip:" + (address.empty() ? "?" : address), self.config_.login_rate_ip,
-                        [deferred, credentials = std::move(credentials)](
-                            HttpApi& self, int64_t retry_after) mutable {
-                          self.ContinueLogin(deferred, std::move(credentials), retry_after);
-                        });
-    };
-    CountAttempt("login:user:" + Lowercase(credentials.username), config_.login_rate_user,
-                 std::move(after_user));
-  });
-}
-
-void HttpApi::ContinueLogin(const DeferredHttp& deferred, Credentials credentials,
-                            int64_t retry_after) {
-  if (retry_after > 0) {
-    return AnswerError(deferred, 429, "too many login attempts, retry later",
-                       "Retry-After: " + std::to_string(retry_after) + "\r\n");
-  }
-  std::string username = credentials.username;
-  service_.store().FindLogin(
-      std::move(username),
-      service_.ReplyOn<std::optional<storage::UserLogin>>(
-          shard_.id(), [deferred, password = std::move(credentials.password)](ChatShard& chat,
-                                                                              auto found) mutable {
-            HttpApi& self = chat.http_api();
-            if (!found.ok()) return self.AnswerStoreFailure(deferred, found.status());
-            std::optional<storage::UserLogin> login = std::move(*found);
-            auth::ScryptParams params{.log2_n = self.config_.password_cost};
-            self.shard_.RunBlocking(
-                [password = std::move(password), login, params] {
-                  if (!login) {
-                    // The same work as a real check: timing tells nothing.
-                    auth::SimulateVerify(password, params);
-                    return false;
-                  }
-                  return auth::VerifyPassword(password, login->password_hash) ==
-                         auth::VerifyOutcome::kMatch;
-                },
-                [&self, deferred, user = login ? login->id : 0](Shard&, bool match) {
-                  if (!match) {
-                    return self.AnswerError(deferred, 401, "invalid username or password");
-                  }
-                  auto issued = auth::IssueJwt(user, NowMs() / 1000, self.config_.token_ttl_s,
-                                               self.service_.secret());
-                  if (!issued) return self.AnswerError(deferred, 500, "cannot issue a token");
-                  JsonWriter writer;
-                  self.Answer(deferred, 200,
-                              writer.BeginObject()
-                                  .Field("token", issued->token)
-                                  .Field("user_id", user)
-                                  .Field("expires_at", issued->claims.exp * 1000)
-                                  .EndObject()
-                                  .str());
-                });
-          }));
-}
-
 void HttpApi::HandleLogout(HttpExchange& exchange) {
   Authenticated auth;
   if (!RequireAuth(exchange, &auth)) return;
@@ -407,7 +325,17 @@ void HttpApi::HandleLogout(HttpExchange& exchange) {
         if (ClusterLink* cluster = self.service_.cluster()) {
           cluster->PublishRevoked(auth.user, auth.jti, auth.exp * 1000);
         }
-        self.Answer(deferred, 200, R"({"revoked":true})");
+        // The refresh tokens of its login go too (http_api_tokens.cc); a token issued before
+        // refresh tokens has no family.
+        std::string family = FamilyOf(auth.jti);
+        if (family.empty()) return self.Answer(deferred, 200, R"({"revoked":true})");
+        self.service_.store().RevokeRefreshFamily(
+            std::move(family),
+            self.service_.ReplyOn<bool>(self.shard_.id(), [deferred](ChatShard& chat, auto done) {
+              HttpApi& self = chat.http_api();
+              if (!done.ok()) return self.AnswerStoreFailure(deferred, done.status());
+              self.Answer(deferred, 200, R"({"revoked":true})");
+            }));
       }));
 }
 

@@ -71,12 +71,39 @@ class HttpApi {
  private:
   bool RequireAuth(HttpExchange& exchange, Authenticated* auth);
   void HandleRegister(HttpExchange& exchange);
+  // http_api_login.cc: a login is heard when none of its keys (the address, the username from
+  // that address, the username) is over its rule; a wrong password counts a failure on each.
   void HandleLogin(HttpExchange& exchange);
-  void ContinueLogin(const DeferredHttp& deferred, Credentials credentials, int64_t retry_after);
+  void ContinueLogin(const DeferredHttp& deferred, Credentials credentials, std::string address,
+                     int64_t retry_after);
+  struct LoginKey {
+    std::string key;
+    AttemptRule rule;
+  };
+  std::vector<LoginKey> LoginKeys(const std::string& username, const std::string& address) const;
+  // Checks `keys` (one after the other, stopping at the first refusal) for the whole service:
+  // in Redis in cluster mode, else (or when Redis does not answer) on each key's owner shard;
+  // `then(shard, retry_after_s)` back here, 0 = go.
+  void CheckAttempts(std::vector<LoginKey> keys, size_t next,
+                     storage::UniqueFunction<void(HttpApi&, int64_t)> then);
+  void CheckAttemptHere(std::vector<LoginKey> keys, size_t next,
+                        storage::UniqueFunction<void(HttpApi&, int64_t)> then);
+  // Counts a failure of each of `keys` (in Redis in cluster mode, and here when it fails).
+  void CountFailures(std::vector<LoginKey> keys);
+  void CountFailureHere(const std::string& key);
   // After the per-address count: 429, or the password hash (a kRegistration worker task, 503
   // past --max-pending-registrations), then the store.
   void ContinueRegister(const DeferredHttp& deferred, Credentials credentials, int64_t retry_after);
   void HandleLogout(HttpExchange& exchange);
+  // http_api_tokens.cc: a login's tokens (a new family: its refresh token stored first, then
+  // the answer); the answer to a login or a refresh (a new access token of the family, and its
+  // refresh token); POST /api/token/refresh; the family named by an access token's jti
+  // ("<family>.<random>"), which logout revokes.
+  void IssueTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at);
+  void AnswerTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at,
+                    const std::string& family, const std::string& refresh_token);
+  void HandleRefresh(HttpExchange& exchange);
+  static std::string FamilyOf(std::string_view jti);
   void HandleConversations(HttpExchange& exchange, std::string_view rest);
   void HandleUsers(HttpExchange& exchange);  // http_api_users.cc
   // http_api_notify.cc: POST/DELETE /api/conversations/{id}/mute, GET /api/mentions.
@@ -104,6 +131,9 @@ class HttpApi {
                         storage::UniqueFunction<void(HttpApi&, int64_t)> then);
   // Tells every shard (this one too) about a conversation's new membership.
   void AnnounceMembers(const storage::ConversationState& state, std::vector<int64_t> removed);
+
+  // Login attempts and registrations are counted per minute (LoginLimiter, and in Redis).
+  static constexpr int64_t kAttemptWindowMs = 60 * 1000;
 
   Shard& shard_;
   ChatService& service_;

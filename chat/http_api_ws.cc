@@ -56,7 +56,7 @@ void HttpApi::FinishUpgrade(const DeferredHttp& deferred, std::string_view accep
   }
   Connection* conn = shard_.UpgradeDeferred(deferred, accept, &ws_handler_);
   if (conn == nullptr) return ConnectionClosed(service_, std::move(address));  // Gone meanwhile.
-  sessions_.Open(*conn, auth.user, std::move(auth.jti), std::move(address));
+  sessions_.Open(*conn, auth.user, std::move(auth.jti), auth.exp, std::move(address));
 }
 
 uint32_t HttpApi::AddressOwner(const ChatService& service, const std::string& address) {

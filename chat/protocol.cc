@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "chat/auth/jwt.h"
 #include "storage/mentions.h"
 #include "storage/message_json.h"
 
@@ -230,9 +231,9 @@ std::optional<std::string> ForEachField(std::string_view body, const std::string
 }
 
 // The fields of a client request, by index (a bit each in the duplicate check).
-constexpr std::string_view kRequestFields[] = {"type",  "conv",  "cid",      "kind",
-                                               "body",  "seq",   "before",   "limit",
-                                               "state", "convs", "mentions", "attachments"};
+constexpr std::string_view kRequestFields[] = {"type",     "conv",        "cid",   "kind",  "body",
+                                               "seq",      "before",      "limit", "state", "convs",
+                                               "mentions", "attachments", "token"};
 enum RequestField : int {
   kFieldType,
   kFieldConv,
@@ -246,6 +247,7 @@ enum RequestField : int {
   kFieldConvs,
   kFieldMentions,
   kFieldAttachments,
+  kFieldToken,
 };
 
 // Reads "cid" into request->cid, and into error->cid_json what an error should echo: the
@@ -426,6 +428,9 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
         case kFieldAttachments:
           bad = ReadAttachments(value, request);
           break;
+        case kFieldToken:
+          bad = ReadString(value, key, &request->token);
+          break;
       }
     }
     if (bad && !fault) fault = std::move(bad);
@@ -480,6 +485,11 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
     request->type = RequestType::kPing;
     return true;
   }
+  if (type == "auth") {
+    request->type = RequestType::kAuth;
+    if (request->token.empty()) return fail("missing field \"token\"");
+    return request->token.size() <= auth::kMaxTokenBytes ? true : fail("token too long");
+  }
   return fail(type.empty() ? "missing field \"type\"" : "unknown type \"" + type + "\"");
 }
 
@@ -504,6 +514,19 @@ std::optional<std::string> ParseCredentials(std::string_view body, Credentials* 
   if (error) return error;
   if (!has[0]) return "missing field \"username\"";
   if (!has[1]) return "missing field \"password\"";
+  return std::nullopt;
+}
+
+std::optional<std::string> ParseRefreshToken(std::string_view body, std::string* out) {
+  static constexpr std::string_view kFields[] = {"refresh_token"};
+  bool has = false;
+  auto error =
+      ForEachField(body, kFields, [&](int, ondemand::value value) -> std::optional<std::string> {
+        has = true;
+        return ReadString(value, kFields[0], out);
+      });
+  if (error) return error;
+  if (!has || out->empty()) return "missing field \"refresh_token\"";
   return std::nullopt;
 }
 

@@ -18,7 +18,16 @@
 
 namespace ringcast::chat {
 
-enum class RequestType : uint8_t { kSend, kDelivered, kRead, kSync, kHistory, kTyping, kPing };
+enum class RequestType : uint8_t {
+  kSend,
+  kDelivered,
+  kRead,
+  kSync,
+  kHistory,
+  kTyping,
+  kPing,
+  kAuth,
+};
 
 struct ClientRequest {
   RequestType type = RequestType::kPing;
@@ -34,6 +43,7 @@ struct ClientRequest {
   bool typing = false;                   // typing: start (true) or stop
   std::vector<int64_t> mentions;         // send: explicit mentions (user ids)
   std::vector<std::string> attachments;  // send: upload ids (proto/PROTOCOL.md, "Files")
+  std::string token;                     // auth: a new access token for this connection
 };
 
 struct RequestLimits {
@@ -91,6 +101,8 @@ struct NewConversation {
 // path only: it rescans the body.
 std::string JsonBodyFault(std::string_view body);
 std::optional<std::string> ParseCredentials(std::string_view body, Credentials* out);
+// POST /api/token/refresh and POST /api/logout: {"refresh_token": "..."} (non-empty).
+std::optional<std::string> ParseRefreshToken(std::string_view body, std::string* out);
 std::optional<std::string> ParseNewConversation(std::string_view body, NewConversation* out);
 std::optional<std::string> ParseMemberList(std::string_view body, std::vector<int64_t>* out);
 // POST /api/conversations/{id}/mute: {"until": ms} or an empty body / {} (no end: *until unset).

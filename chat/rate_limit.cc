@@ -24,7 +24,7 @@ void LoginLimiter::Expire(int64_t now_ms) {
   if (now_ms - window_start_ms_ < window_ms_) return;
   window_start_ms_ = now_ms;
   // A fresh table: clear() would keep the bucket array a burst of keys grew.
-  std::unordered_map<std::string, uint32_t>().swap(attempts_);
+  std::unordered_map<std::string, Entry>().swap(attempts_);
 }
 
 int64_t LoginLimiter::SecondsLeft(int64_t now_ms) const {
@@ -37,10 +37,38 @@ int64_t LoginLimiter::Count(std::string_view key, uint32_t limit, int64_t now_ms
   auto it = attempts_.find(std::string(key));
   if (it == attempts_.end()) {
     if (attempts_.size() >= max_keys_) return SecondsLeft(now_ms);
-    it = attempts_.emplace(std::string(key), 0).first;
+    it = attempts_.emplace(std::string(key), Entry{}).first;
   }
-  if (++it->second <= limit) return 0;
+  it->second.last_ms = now_ms;
+  if (++it->second.count <= limit) return 0;
   return SecondsLeft(now_ms);
+}
+
+int64_t LoginLimiter::Check(std::string_view key, const AttemptRule& rule, int64_t now_ms) {
+  Expire(now_ms);
+  auto it = attempts_.find(std::string(key));
+  if (it == attempts_.end()) return attempts_.size() >= max_keys_ ? SecondsLeft(now_ms) : 0;
+  const Entry& entry = it->second;
+  if (entry.count >= rule.limit) return SecondsLeft(now_ms);
+  if (rule.backoff_after > 0 && entry.count >= rule.backoff_after) {
+    const uint32_t doublings = std::min<uint32_t>(entry.count - rule.backoff_after, 30);
+    const int64_t delay_ms =
+        std::min<int64_t>(int64_t{rule.backoff_max_s} * 1000, int64_t{1000} << doublings);
+    const int64_t wait_ms = entry.last_ms + delay_ms - now_ms;
+    if (wait_ms > 0) return (wait_ms + 999) / 1000;
+  }
+  return 0;
+}
+
+void LoginLimiter::Fail(std::string_view key, int64_t now_ms) {
+  Expire(now_ms);
+  auto it = attempts_.find(std::string(key));
+  if (it == attempts_.end()) {
+    if (attempts_.size() >= max_keys_) return;
+    it = attempts_.emplace(std::string(key), Entry{}).first;
+  }
+  ++it->second.count;
+  it->second.last_ms = now_ms;
 }
 
 bool ConnectionsPerAddress::TryAdd(const std::string& address, uint32_t limit) {

@@ -243,6 +243,14 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config) {
     return nullptr;
   }
   service->initially_revoked_ = std::move(*result);
+  auto instance = storage::AwaitReply<std::string>(
+      [&](auto reply) { service->store_->InstanceId(std::move(reply)); });
+  if (!instance.ok() || instance->empty()) {
+    std::fprintf(stderr, "ringcast: cannot read the store's instance id: %s\n",
+                 instance.ok() ? "none" : instance.status().ToString().c_str());
+    return nullptr;
+  }
+  service->instance_id_ = std::move(*instance);
   if (!service->SetUpNotifications()) return nullptr;
   if (!config.smtp_url.empty()) {
     notify::DigestOptions options{.smtp = {.url = config.smtp_url, .from = config.email_from},

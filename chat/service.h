@@ -124,6 +124,9 @@ class ChatService {
   // Web Push's VAPID key pair (notify/push/vapid_key.h): its public half is served to browsers.
   const notify::EcKey& vapid_key() const { return *vapid_key_; }
   const std::vector<storage::RevokedToken>& initially_revoked() const { return initially_revoked_; }
+  // The store's instance id (ChatStore::InstanceId): in login answers and hello, so that a
+  // client binds what it keeps to this database, not just to a user id.
+  const std::string& instance_id() const { return instance_id_; }
   uint32_t shard_count() const { return config_.threads; }
 
   // Owners: each conversation and each user belongs to one shard (its ConversationOwner,
@@ -164,6 +167,7 @@ class ChatService {
   std::unique_ptr<ClusterLink> cluster_;
   std::unique_ptr<ClusterPresence> cluster_presence_;
   std::vector<storage::RevokedToken> initially_revoked_;
+  std::string instance_id_;
   std::unique_ptr<notify::AmqpPublisher> amqp_;
   std::unique_ptr<notify::PresenceProbe> presence_probe_;
   std::unique_ptr<notify::NotifierLease> notifier_lease_;

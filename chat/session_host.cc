@@ -46,13 +46,14 @@ Session* SessionHost::FindSession(ConnId id) {
   return conn == nullptr ? nullptr : reinterpret_cast<Session*>(conn->user_data);
 }
 
-void SessionHost::Open(Connection& conn, int64_t user, std::string jti, std::string address) {
+void SessionHost::Open(Connection& conn, int64_t user, std::string jti, int64_t exp_s,
+                       std::string address) {
   auto owned = std::make_unique<Session>();
   Session& session = *owned;
   session.conn = &conn;
   session.id = conn.id();
   session.user = user;
-  session.jti = std::move(jti);
+  SetToken(session, std::move(jti), exp_s);
   session.address = std::move(address);
   session.last_heartbeat_ms = clock_.MonotonicMs();
   session.bucket = TokenBucket(config_.msg_rate, 2.0 * config_.msg_rate, clock_.MonotonicMs());
@@ -110,7 +111,12 @@ void SessionHost::MaybeReady(Session& session) {
   for (auto& [conv, view] : session.convs) GoLive(session, conv, view);
 
   JsonWriter hello;
-  hello.BeginObject().Field("type", "hello").Field("user", session.user).Key("presence");
+  hello.BeginObject()
+      .Field("type", "hello")
+      .Field("user", session.user)
+      .Field("instance", service_.instance_id())
+      .Field("expires_at", session.token_exp_ms)
+      .Key("presence");
   hello.BeginArray();
   std::vector<int64_t> contacts;
   for (const auto& [user, shared] : session.contacts) contacts.push_back(user);
@@ -274,6 +280,7 @@ void SessionHost::Sweep(int64_t now_ms) {
     if (now_ms - session->last_heartbeat_ms > timeout_ms) silent.push_back(session.get());
   }
   for (Session* session : silent) CloseSession(*session, 1008, "presence timeout");
+  SweepTokens(now_ms);
   revoked_.Sweep();
 }
 
@@ -352,6 +359,8 @@ void SessionHost::HandleRequest(Session& session, std::string_view text) {
     case RequestType::kPing:
       session.conn->SendText(R"({"type":"pong"})");
       return;
+    case RequestType::kAuth:
+      return HandleAuth(session, request);
   }
 }
 

@@ -53,7 +53,10 @@ struct Session {
   ConnId id;
   int64_t user = 0;
   std::string jti;
-  std::string address;  // Counted by its owner shard's HttpApi (--max-conns-per-ip).
+  int64_t token_exp_ms = 0;     // Wall clock: the token's exp, as the client knows it.
+  int64_t token_ends_ms = 0;    // Monotonic: when the session closes 4001 "token expired".
+  bool expiry_noticed = false;  // token_expiring sent for the current token.
+  std::string address;          // Counted by its owner shard's HttpApi (--max-conns-per-ip).
   Phase phase = Phase::kStarting;
   bool attached = false;  // Counted by the user's owner shard.
   bool loaded = false;
@@ -75,7 +78,9 @@ class SessionHost {
   // An authenticated connection just upgraded to /ws: its session starts (the store loads its
   // conversations and contacts, the user's owner counts it) and gets `hello` once ready.
   // `address`: the client address counted under --max-conns-per-ip, released at the close.
-  void Open(Connection& conn, int64_t user, std::string jti, std::string address);
+  // `exp_s`: the token's exp (wall clock, seconds): the session closes then (4001) unless an
+  // auth request gives it a newer token (session_host_tokens.cc).
+  void Open(Connection& conn, int64_t user, std::string jti, int64_t exp_s, std::string address);
   // Whether the token id `jti` has been revoked (the replica: checking never leaves the shard).
   bool revoked(const std::string& jti) const { return revoked_.Contains(jti); }
 
@@ -86,8 +91,9 @@ class SessionHost {
   void OnClose(Connection& conn);
   // The user id of a connection's session, as text ("" when it has none), for the access log.
   std::string UserOf(const Connection& conn) const;
-  // Once a second: closes the sessions silent for --presence-timeout; now and then forgets
-  // expired revocations.
+  // Once a second: closes the sessions silent for --presence-timeout and those whose token has
+  // expired (after token_expiring, --token-refresh-notice before); now and then forgets expired
+  // revocations.
   void Sweep(int64_t now_ms);
   // SIGTERM (ChatShard::OnShutdown). Cluster mode: each session gets
   // {"type":"reconnect","after_ms":N}, N drawn uniformly from [0, --reconnect-jitter-ms] per
@@ -167,6 +173,11 @@ class SessionHost {
   void AnswerSync(Session& session, const std::vector<storage::SyncConversation>& convs);
   void HandleHistory(Session& session, const ClientRequest& request);
   void HandleTyping(Session& session, const ClientRequest& request);
+  // session_host_tokens.cc: the session's token and its expiry on the monotonic clock, the
+  // auth request that replaces it, and the sweep's notice and close.
+  void SetToken(Session& session, std::string jti, int64_t exp_s);
+  void HandleAuth(Session& session, const ClientRequest& request);
+  void SweepTokens(int64_t now_ms);
   void SendError(Session& session, std::string_view code, std::string_view message,
                  std::string_view cid = {});
   Session* FindSession(ConnId id);

@@ -261,8 +261,16 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "deleted (its file too when no other upload has the same bytes) and its bytes leave the "
       "quota; 0: uploads are kept forever")
       ->check(CLI::Range(0, 366 * 86400));
-  add("--token-ttl", &config->token_ttl_s, "RINGCAST_TOKEN_TTL", "Seconds a login token is valid")
+  add("--token-ttl", &config->token_ttl_s, "RINGCAST_TOKEN_TTL",
+      "Seconds an access token is valid; a WebSocket opened with it is closed 4001 at its expiry "
+      "unless an auth message gave it a newer one")
       ->check(CLI::Range(1, 366 * 86400));
+  add("--refresh-token-ttl", &config->refresh_token_ttl_s, "RINGCAST_REFRESH_TOKEN_TTL",
+      "Seconds a refresh token (POST /api/token/refresh, rotated at each use) is valid")
+      ->check(CLI::Range(1, 366 * 86400));
+  add("--token-refresh-notice", &config->token_refresh_notice_s, "RINGCAST_TOKEN_REFRESH_NOTICE",
+      "Seconds before its token expires that a WebSocket gets {\"type\":\"token_expiring\"}")
+      ->check(CLI::Range(0, 86400));
   add("--presence-timeout", &config->presence_timeout_s, "RINGCAST_PRESENCE_TIMEOUT",
       "Seconds without a heartbeat before a chat connection is closed and counts as offline")
       ->check(CLI::Range(1, 86400));
@@ -444,11 +452,22 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "Members of one conversation at most")
       ->check(CLI::Range(2, 1000000));
   add("--login-rate-user", &config->login_rate_user, "RINGCAST_LOGIN_RATE_USER",
-      "Login attempts per minute per username")
+      "Failed logins per minute on one username from one client address (429 past it)")
       ->check(CLI::Range(1, 1000000));
   add("--login-rate-ip", &config->login_rate_ip, "RINGCAST_LOGIN_RATE_IP",
-      "Login attempts per minute per client address")
+      "Failed logins per minute per client address, on any usernames (429 past it)")
       ->check(CLI::Range(1, 1000000));
+  add("--login-rate-account", &config->login_rate_account, "RINGCAST_LOGIN_RATE_ACCOUNT",
+      "Failed logins per minute on one username from all addresses together (429 past it, for "
+      "every address: the cap on a guess spread over many addresses)")
+      ->check(CLI::Range(1, 1000000));
+  add("--login-backoff-after", &config->login_backoff_after, "RINGCAST_LOGIN_BACKOFF_AFTER",
+      "Failed logins per minute from one client address before it must wait 1 s, then 2, 4... "
+      "after each further failure (0: no backoff)")
+      ->check(CLI::Range(0, 1000000));
+  add("--login-backoff-max", &config->login_backoff_max_s, "RINGCAST_LOGIN_BACKOFF_MAX",
+      "Longest wait of the per-address login backoff, seconds")
+      ->check(CLI::Range(1, 3600));
   add("--register-rate-ip", &config->register_rate_ip, "RINGCAST_REGISTER_RATE_IP",
       "Registrations (POST /api/register) per minute per client address, over the whole cluster "
       "(429 past it)")

@@ -60,8 +60,10 @@ struct Config {
 
   // The chat service (chat/README.md).
   std::string data_dir = "./ringcast-data";
-  std::string jwt_secret;  // Empty: read or create <data_dir>/jwt-secret.
-  uint32_t token_ttl_s = 7 * 86400;
+  std::string jwt_secret;                     // Empty: read or create <data_dir>/jwt-secret.
+  uint32_t token_ttl_s = 3600;                // An access token; the WebSocket closes at its end.
+  uint32_t refresh_token_ttl_s = 30 * 86400;  // A refresh token (rotated at each use).
+  uint32_t token_refresh_notice_s = 60;       // token_expiring this long before the close.
   uint32_t presence_timeout_s = 120;
   uint32_t presence_grace_s = 5;
   uint32_t idle_state_ttl_s = 60;  // An owned conversation nobody uses is forgotten after it.
@@ -126,8 +128,13 @@ struct Config {
   uint32_t sync_limit = 500;
   uint64_t max_answer_bytes = 1 << 20;  // Messages in one sync/history answer, bytes.
   uint32_t max_group_size = 1000;
-  uint32_t login_rate_user = 10;  // Attempts per minute.
+  // Failed logins per minute (chat/README.md, "Login attempts"): per account and address, per
+  // address, per account over every address; an address backs off after login_backoff_after.
+  uint32_t login_rate_user = 10;
   uint32_t login_rate_ip = 60;
+  uint32_t login_rate_account = 1000;
+  uint32_t login_backoff_after = 5;
+  uint32_t login_backoff_max_s = 60;
   uint32_t register_rate_ip = 10;  // Registrations per minute per client address.
   // New accounts' password hashes queued or running on this node (worker_pool.h); past it: 503.
   uint32_t max_pending_registrations = 64;

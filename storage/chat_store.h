@@ -158,6 +158,30 @@ struct WatermarkOutcome {
 struct UserLogin {
   int64_t id = 0;
   std::string password_hash;
+  int64_t created_at = 0;  // ms: with the store's instance id, names the account for good.
+};
+
+// A refresh token (POST /api/token/refresh) as the store keeps it: only the SHA-256 of the
+// token, so a copy of the database lends no session. Every token a login issues and every token
+// its rotations issue share one `family`, which logout (or a reuse) deletes as a whole.
+struct RefreshToken {
+  std::string hash;  // Lowercase hex SHA-256 of the token.
+  int64_t user = 0;
+  std::string family;
+  int64_t expires_at_ms = 0;
+};
+
+enum class RefreshOutcome : uint8_t {
+  kRotated,  // The token was live and unused: it is used now, and the new one stored.
+  kUnknown,  // No such token, or expired, or its family revoked.
+  kReused,   // Used before: a copy is in someone else's hands; its whole family is deleted.
+};
+
+struct RefreshRotation {
+  RefreshOutcome outcome = RefreshOutcome::kUnknown;
+  int64_t user = 0;             // kRotated.
+  int64_t user_created_at = 0;  // kRotated: the account's created_at (ms).
+  std::string family;           // kRotated.
 };
 
 // A user found by SearchUsers or FindUsers: the username as registered (its case kept).
@@ -332,6 +356,17 @@ class ChatStore {
   virtual void RevokeToken(std::string jti, int64_t expires_at_ms, Reply<bool> reply) = 0;
   // Unexpired revoked tokens (for every shard's revocation set at start).
   virtual void LoadRevoked(int64_t now, Reply<std::vector<RevokedToken>> reply) = 0;
+  // The random id made when the database was created and kept in it (SQLite's meta, PostgreSQL's
+  // server_settings: "instance_id"): another database, even at the same address, has another.
+  virtual void InstanceId(Reply<std::string> reply) = 0;
+  // Refresh tokens (sqlite_token_store.cc, pg_token_store.cc). Store drops the expired ones.
+  virtual void StoreRefreshToken(RefreshToken token, int64_t now, Reply<bool> reply) = 0;
+  // Uses the token hashed `old_hash` once: when live and unused, marks it used and stores
+  // `next_hash` in its family until `next_expires_at_ms`, in one transaction.
+  virtual void RotateRefreshToken(std::string old_hash, std::string next_hash,
+                                  int64_t next_expires_at_ms, int64_t now,
+                                  Reply<RefreshRotation> reply) = 0;
+  virtual void RevokeRefreshFamily(std::string family, Reply<bool> reply) = 0;
   virtual void SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply) = 0;
   // Users whose username starts with `prefix`, ignoring ASCII case (as usernames are unique and
   // logged in with), ordered by lowercased username, at most `limit`. Served by an index on

@@ -285,6 +285,24 @@ VALUES ('cids_merged_below', (SELECT coalesce(max(id), 0) + 1 FROM messages)),
        ('schema_v8_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )sql";
 
+// Version 9: refresh tokens (POST /api/token/refresh, storage/SCHEMA.md) and the database's
+// instance id, which a client binds what it keeps (its outbox) to: a new database, a new id.
+constexpr const char* kSchemaV9 = R"sql(
+CREATE TABLE refresh_tokens (
+  token_hash TEXT PRIMARY KEY,
+  user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  family     TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at    INTEGER
+) STRICT, WITHOUT ROWID;
+CREATE INDEX refresh_tokens_by_family ON refresh_tokens(family);
+CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens(expires_at);
+
+INSERT INTO meta(key, value) VALUES ('instance_id', lower(hex(randomblob(16))));
+INSERT INTO meta(key, value)
+VALUES ('schema_v9_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kSchemaV1},
     {2, "a sender has read its own messages", kSchemaV2},
@@ -294,6 +312,7 @@ constexpr Migration kMigrations[] = {
     {6, "indexes for the sweep of orphan uploads", kSchemaV6},
     {7, "mentions by message", kSchemaV7},
     {8, "the cid index leaves messages for message_cids, filled in bulk", kSchemaV8},
+    {9, "refresh tokens and the instance id", kSchemaV9},
 };
 
 Status Fail(SqliteDb& db, Status status) {

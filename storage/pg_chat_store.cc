@@ -315,7 +315,7 @@ Result<std::unique_ptr<PgChatStore>> PgChatStore::Open(const PgStoreOptions& opt
       "AND (SELECT bool_and(has_sequence_privilege(pg_get_serial_sequence(s, 'id'), 'USAGE')) "
       "     FROM unnest(ARRAY['users', 'conversations', 'messages']) s) "
       "FROM unnest(ARRAY['users', 'conversations', 'users_conversations', 'messages', "
-      "'revoked_tokens', 'server_settings']) t");
+      "'revoked_tokens', 'server_settings', 'refresh_tokens']) t");
   const bool granted = PQresultStatus(check) == PGRES_TUPLES_OK && PQntuples(check) == 1 &&
                        PQgetvalue(check, 0, 0)[0] == 't';
   PQclear(check);
@@ -386,7 +386,9 @@ void PgChatStore::FindLogin(std::string username, Reply<std::optional<UserLogin>
   Submit(
       *pipeline_, PgPipeline::kReaders, Kind::kRead, {Query("find_login", {std::move(username)})},
       [](PgResults results, std::optional<UserLogin>& out) {
-        ForEachRow(results[0], [&](const Row& row) { out = UserLogin{row.Int(0), row.Text(1)}; });
+        ForEachRow(results[0], [&](const Row& row) {
+          out = UserLogin{row.Int(0), row.Text(1), row.Int(2)};
+        });
         return Status();
       },
       std::move(reply));

@@ -296,6 +296,24 @@ constexpr const char* kPgSchemaV8 = R"sql(
 CREATE INDEX mentions_by_message ON mentions (message_id);
 )sql";
 
+// Version 9: refresh tokens (POST /api/token/refresh; SQLite's version 9) and the database's
+// instance id, which a client binds what it keeps (its outbox) to: a new database, a new id.
+// gen_random_uuid() is built in since PostgreSQL 13.
+constexpr const char* kPgSchemaV9 = R"sql(
+CREATE TABLE refresh_tokens (
+  token_hash text PRIMARY KEY,
+  user_id    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  family     text NOT NULL,
+  expires_at bigint NOT NULL,
+  used_at    bigint
+);
+CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family);
+CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens (expires_at);
+INSERT INTO server_settings (name, value)
+VALUES ('instance_id', replace(gen_random_uuid()::text, '-', ''))
+ON CONFLICT (name) DO NOTHING;
+)sql";
+
 constexpr PgMigration kPgMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kPgSchemaV1},
     {2, "server settings shared by every node (the token signing secret)", kPgSchemaV2},
@@ -305,6 +323,7 @@ constexpr PgMigration kPgMigrations[] = {
     {6, "uploads and message attachments", kPgSchemaV6},
     {7, "indexes for the sweep of orphan uploads", kPgSchemaV7},
     {8, "mentions by message", kPgSchemaV8},
+    {9, "refresh tokens and the instance id", kPgSchemaV9},
 };
 
 // A key of ringcast's own for pg_advisory_xact_lock ('RCST' 'MIGR').
@@ -335,7 +354,8 @@ constexpr PgStatement kStatements[] = {
     {"create_user",
      "INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3) "
      "ON CONFLICT (lower(username)) DO NOTHING RETURNING id"},
-    {"find_login", "SELECT id, password_hash FROM users WHERE lower(username) = lower($1)"},
+    {"find_login",
+     "SELECT id, password_hash, created_at FROM users WHERE lower(username) = lower($1)"},
     // The bounds come from UsernamePrefixRange (chat_store.h); index users_username_prefix.
     {"search_users",
      "SELECT id, username FROM users WHERE lower(username) COLLATE \"C\" >= $1 "
@@ -590,6 +610,7 @@ std::span<const PgStatement> PgPreparedStatements() {
     statements.insert(statements.end(), std::begin(kNotifyStatements), std::end(kNotifyStatements));
     for (const PgStatement& push : PgPushStatements()) statements.push_back(push);
     for (const PgStatement& upload : PgUploadStatements()) statements.push_back(upload);
+    for (const PgStatement& token : PgTokenStatements()) statements.push_back(token);
     return statements;
   }();
   return all;

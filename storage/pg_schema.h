@@ -41,5 +41,7 @@ std::span<const PgStatement> PgPreparedStatements();
 std::span<const PgStatement> PgPushStatements();
 // The sweep of orphan uploads (pg_upload_store.cc); part of the above.
 std::span<const PgStatement> PgUploadStatements();
+// pg_token_store.cc: refresh tokens and the instance id.
+std::span<const PgStatement> PgTokenStatements();
 
 }  // namespace ringcast::storage

@@ -255,10 +255,11 @@ void SqliteChatStore::FindLogin(std::string username, Reply<std::optional<UserLo
   Submit<std::optional<UserLogin>>(
       Kind::kRead,
       [username = std::move(username)](SqliteDb& db, std::optional<UserLogin>& out) {
-        auto stmt = db.Prepare("SELECT id, password_hash FROM users WHERE username = ?1");
+        auto stmt =
+            db.Prepare("SELECT id, password_hash, created_at FROM users WHERE username = ?1");
         stmt->BindText(1, username);
         return ForEachSqliteRow(*stmt, [&](Statement& row) {
-          out = UserLogin{row.ColumnInt64(0), std::string(row.ColumnText(1))};
+          out = UserLogin{row.ColumnInt64(0), std::string(row.ColumnText(1)), row.ColumnInt64(2)};
         });
       },
       std::move(reply));

@@ -42,6 +42,11 @@ class SqliteChatStore final : public ChatStore {
   void FindLogin(std::string username, Reply<std::optional<UserLogin>> reply) override;
   void RevokeToken(std::string jti, int64_t expires_at_ms, Reply<bool> reply) override;
   void LoadRevoked(int64_t now, Reply<std::vector<RevokedToken>> reply) override;
+  void InstanceId(Reply<std::string> reply) override;
+  void StoreRefreshToken(RefreshToken token, int64_t now, Reply<bool> reply) override;
+  void RotateRefreshToken(std::string old_hash, std::string next_hash, int64_t next_expires_at_ms,
+                          int64_t now, Reply<RefreshRotation> reply) override;
+  void RevokeRefreshFamily(std::string family, Reply<bool> reply) override;
   void SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply) override;
   void SearchUsers(std::string prefix, uint32_t limit,
                    Reply<std::vector<UserMatch>> reply) override;

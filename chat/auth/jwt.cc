@@ -184,13 +184,15 @@ std::string SignJwt(const JwtClaims& claims, const JwtSecret& secret) {
 }
 
 std::optional<IssuedJwt> IssueJwt(int64_t user_id, int64_t now, int64_t ttl_seconds,
-                                  const JwtSecret& secret) {
+                                  const JwtSecret& secret, std::string_view jti_prefix) {
   int64_t exp = 0;
   if (ttl_seconds <= 0 || __builtin_add_overflow(now, ttl_seconds, &exp)) return std::nullopt;
   std::array<uint8_t, kJtiRandomBytes> jti;
   if (RAND_bytes(jti.data(), static_cast<int>(jti.size())) != 1) return std::nullopt;
   IssuedJwt issued;
-  issued.claims = {.user_id = user_id, .jti = Base64UrlEncode(jti), .iat = now, .exp = exp};
+  std::string id = jti_prefix.empty() ? std::string() : std::string(jti_prefix) + '.';
+  id += Base64UrlEncode(jti);
+  issued.claims = {.user_id = user_id, .jti = std::move(id), .iat = now, .exp = exp};
   issued.token = SignJwt(issued.claims, secret);
   if (issued.token.empty()) return std::nullopt;
   return issued;

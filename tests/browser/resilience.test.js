@@ -115,11 +115,44 @@ test('a reload with unacked sends in the outbox sends each once', async () => {
   }
 });
 
+test('the app stays connected across access-token expiry: the SDK refreshes', async () => {
+  const shortLived = await h.startServer(['--token-ttl', '2', '--token-refresh-notice', '1']);
+  const alice = await h.newUser(browser, shortLived, h.uniqueName('alice'));
+  const bob = await h.newUser(browser, shortLived, h.uniqueName('bob'));
+  try {
+    const conv = await h.startChat(alice.page, [bob.username]);
+    await bob.page.locator(`[data-conv="${conv}"]`).click();
+    const firstToken = await alice.token();
+    // Whatever the page's connection state is over 5 s (two and a half access tokens' lives),
+    // sampled every 50 ms: never anything but connected (a 4001 close would show).
+    const states = await alice.page.evaluate(async () => {
+      const seen = new Set();
+      for (const end = Date.now() + 5000; Date.now() < end;) {
+        seen.add(document.body.dataset.connection);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      return [...seen];
+    });
+    assert.deepEqual(states, ['connected']);
+    assert.notEqual(await alice.token(), firstToken);
+    assert.equal(await alice.page.isVisible('#login-username'), false);
+    await h.send(alice.page, 'after two ttls');
+    await h.waitForBubbles(bob.page, ['after two ttls']);
+    assert.deepEqual([...alice.errors, ...bob.errors], []);
+  } finally {
+    await alice.context.close();
+    await bob.context.close();
+    await shortLived.dispose();
+  }
+});
+
 /** The sends in the page's stored outbox (the SDK's localStorage entry). */
 async function outboxLength(page) {
   return page.evaluate(() => {
     const me = JSON.parse(localStorage.getItem('ringcast:session')).user_id;
-    return JSON.parse(localStorage.getItem(`ringcast:outbox:${me}`) ?? '[]').length;
+    // {binding, entries}: bound to the server database and the account (clients/js/README.md).
+    return JSON.parse(localStorage.getItem(`ringcast:outbox:${me}`) ?? '{"entries":[]}')
+        .entries.length;
   });
 }
 

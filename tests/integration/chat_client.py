@@ -33,11 +33,12 @@ from support import ws_connect
 # Registration hashes with scrypt; the default cost (~50 ms a hash, ~250 ms under ASan) would
 # dominate the suite. The per-address limits (logins, registrations, connections) are raised
 # because every test comes from 127.0.0.1 and one module's shared server sees hundreds of each,
-# and the message rate because the storms pipeline hundreds of sends; the tests of those limits
+# and the message rate because the storms pipeline hundreds of sends; the per-address login
+# backoff is off, since tests of wrong passwords would otherwise wait; the tests of those limits
 # set their own.
 BASE_FLAGS = {"--password-cost": "10", "--login-rate-ip": "100000", "--login-rate-user": "1000",
               "--register-rate-ip": "100000", "--max-conns-per-ip": "100000",
-              "--msg-rate": "10000"}
+              "--msg-rate": "10000", "--login-backoff-after": "0"}
 
 
 def chat_args(**flags) -> tuple[str, ...]:

@@ -375,11 +375,12 @@ def test_login_rate_limit_per_user(server):
     name, victim_free = unique_name("rl"), unique_name("rl2")
     assert api.register(name).status == 201
     assert api.register(victim_free).status == 201
-    # Three attempts a minute for this username: good or bad, each counts.
+    # Three failures a minute for this username from this address; successes do not count.
     assert api.login(name).status == 200
-    assert api.login(name, "wrong password").status == 401
-    assert api.login(name).status == 200
-    # Then refused, even with the right password, whichever shard the connection lands on.
+    for _ in range(3):
+        assert api.login(name, "wrong password").status == 401
+    # Then refused from this address, even with the right password, whichever shard the
+    # connection lands on.
     for i in range(4):
         assert_429(api.login(name), f"attempt {4 + i}")
     assert_429(api.login(name.upper(), "wrong password"), "other case, wrong password")
@@ -409,10 +410,13 @@ def test_login_rate_limit_per_ip(server_factory, path):
     names = [unique_name("ip") for _ in range(6)]
     for n in names:
         assert api.register(n).status == 201
+    # Four failures a minute from this address (successes do not count), on any usernames.
     assert api.login(names[0]).status == 200
     assert api.login(names[1], "wrong password").status == 401
     assert api.login(names[2]).status == 200
     assert api.login(unique_name("nobody")).status == 401
+    assert api.login(names[2], "wrong password").status == 401
+    assert api.login(names[0], "wrong password").status == 401
     for n in names[3:]:
         assert_429(api.login(n), f"login {n} past the per-IP limit")
     # The server tells addresses apart (rather than counting every client as one unknown

@@ -327,38 +327,60 @@ def test_max_conns_per_user_counts_every_node(cluster_factory):
 
 
 @pytest.mark.timeout(60)
-def test_login_limits_count_attempts_on_every_node(cluster_factory):
+def test_login_limits_count_failures_on_every_node(cluster_factory):
+    """--login-rate-user 3 (failures a minute on one username from one address) over 2 nodes:
+    successes never count; 3 wrong passwords alternating between the nodes exhaust it for the
+    whole cluster, and another username from the same address is not held back."""
     cluster = cluster_factory(2, flags={"login_rate_user": 3})
     name = unique_name("lim")
     assert cluster.api(0).register(name).status == 201
-    assert cluster.api(0).login(name).status == 200
-    assert cluster.api(1).login(name, "wrong password").status == 401
-    assert cluster.api(0).login(name).status == 200
+    for node in (0, 1, 0, 1):
+        assert cluster.api(node).login(name).status == 200
+    for node in (1, 0, 1):
+        assert cluster.api(node).login(name, "wrong password").status == 401
     for node in (1, 0):
         r = cluster.api(node).login(name)
         assert r.status == 429, (node, r)
         assert 1 <= int(r.header("Retry-After")) <= 60, r
+    assert cluster.redis_cli("HGET", f"rc:login:fail:pair:{name.lower()}|127.0.0.1", "n") == '"3"'
     other = unique_name("lim")
     assert cluster.api(1).register(other).status == 201
     assert cluster.api(1).login(other).status == 200
 
 
-def test_login_limit_per_address_counts_attempts_on_every_node(cluster_factory):
-    """--login-rate-ip 4 over 2 nodes: 4 attempts from 127.0.0.1 alternating between the nodes
-    (2 each, so a per-node count would allow 2 more on each) exhaust it for the whole cluster."""
+def test_login_limit_per_address_counts_failures_on_every_node(cluster_factory):
+    """--login-rate-ip 4 over 2 nodes: 4 failed logins from 127.0.0.1 alternating between the
+    nodes (2 each, so a per-node count would allow 2 more on each) exhaust it for the whole
+    cluster, for the right password too."""
     limit = 4
     cluster = cluster_factory(2, flags={"login_rate_ip": limit})
     name = unique_name("ip")
     assert cluster.api(0).register(name).status == 201
+    assert cluster.api(1).login(name).status == 200  # A success counts nothing.
     # Distinct usernames (one of them real): only the address's count can add up.
-    outcomes = [cluster.api(k % 2).login(name if k == 0 else unique_name("nobody")).status
-                for k in range(limit)]
-    assert outcomes == [200, 401, 401, 401], outcomes
-    assert cluster.redis_cli("GET", "rc:login:ip:127.0.0.1") == f'"{limit}"'
+    outcomes = [cluster.api(k % 2).login(name if k == 0 else unique_name("nobody"),
+                                         "wrong password").status for k in range(limit)]
+    assert outcomes == [401] * limit, outcomes
+    assert cluster.redis_cli("HGET", "rc:login:fail:ip:127.0.0.1", "n") == f'"{limit}"'
     for node in (0, 1):
         r = cluster.api(node).login(name)
         assert r.status == 429, (node, r)
         assert 1 <= int(r.header("Retry-After")) <= 60, r
+
+
+def test_login_backoff_is_shared_by_the_nodes(cluster_factory):
+    """--login-backoff-after 2: after two failures from one address (one on each node), the
+    next login waits 1 s on either node (the time of the latest failure is Redis's)."""
+    cluster = cluster_factory(2, flags={"login_backoff_after": 2, "login_backoff_max": 1})
+    name = unique_name("bk")
+    assert cluster.api(0).register(name).status == 201
+    assert cluster.api(0).login(name, "wrong password").status == 401
+    assert cluster.api(1).login(name, "wrong password").status == 401
+    for node in (0, 1):
+        r = cluster.api(node).login(name)
+        assert r.status == 429 and r.header("Retry-After") == "1", (node, r)
+    time.sleep(1.1)
+    assert cluster.api(1).login(name).status == 200
 
 
 def test_register_limit_per_address_counts_on_every_node(cluster_factory):

@@ -11,7 +11,7 @@ address) in front of a cluster of two nodes on one PostgreSQL database and one R
 - /metrics is refused by nginx (403) even when a node serves it on its main port.
 - A node stopped (SIGTERM): every new connection through nginx afterwards succeeds (HTTP API,
   a login, WebSockets), answered by the node left.
-- The per-address login limit (--login-rate-ip) keys on the real client: with 127.0.0.1 (nginx's
+- The per-address limit on failed logins (--login-rate-ip) keys on the real client: with 127.0.0.1 (nginx's
   address towards the nodes) in --trusted-proxies, clients connecting to nginx from 127.0.0.2 and
   127.0.0.3 (loopback is all of 127/8) are counted apart, a forged X-Forwarded-For sent through
   nginx gains nothing, and one sent straight to a node by a peer that is no trusted proxy is
@@ -157,13 +157,13 @@ def test_stopped_node_new_connections_go_to_the_other(cluster_factory, nginx_fac
 
 def exhaust_via(port: int, username: str, source: str, attempts: int,
                 forged: bool = False) -> list[int]:
-    """Login attempts from `source` until the first 429 (at most `attempts`); with `forged`, each
-    carries a different made-up X-Forwarded-For and X-Real-IP."""
+    """Failed logins (a wrong password) from `source` until the first 429 (at most `attempts`);
+    with `forged`, each carries a different made-up X-Forwarded-For and X-Real-IP."""
     statuses = []
     for i in range(attempts):
         headers = ({"X-Forwarded-For": f"198.51.100.{i + 1}", "X-Real-IP": f"203.0.113.{i + 1}"}
                    if forged else None)
-        statuses.append(login_from(port, username, source, headers))
+        statuses.append(login_from(port, username, source, headers, "wrong password"))
         if statuses[-1] == 429:
             break
     return statuses
@@ -177,20 +177,22 @@ def test_login_limit_sees_the_client_behind_a_trusted_nginx(cluster_factory, ngi
 
     # 127.0.0.2 through nginx, each attempt with a different forged X-Forwarded-For: nginx
     # appends 127.0.0.2 to it and the node takes that, so forging gains nothing. (Whether the
-    # nodes count together or each on its own, LOGIN_RATE_IP per node at most pass.)
+    # nodes count together or each on its own, LOGIN_RATE_IP per node at most are heard.)
     statuses = exhaust_via(proxy.port, name, "127.0.0.2", 2 * LOGIN_RATE_IP + 1, forged=True)
-    assert statuses[-1] == 429 and statuses.count(200) >= LOGIN_RATE_IP, statuses
+    assert statuses[-1] == 429 and statuses.count(401) >= LOGIN_RATE_IP, statuses
     xff = [line.split(' xff="', 1)[1] for line in proxy.access_lines() if "/api/login" in line]
     assert xff[0].startswith("198.51.100.1"), xff  # What the client sent, as nginx saw it.
 
-    # 127.0.0.3 through nginx is another client: its whole allowance, on whichever node.
+    # 127.0.0.3 through nginx is another client: the right password works, and it has its
+    # whole allowance of failures, on whichever node.
+    assert login_from(proxy.port, name, "127.0.0.3") == 200
     for _ in range(LOGIN_RATE_IP):
-        assert login_from(proxy.port, name, "127.0.0.3") == 200
+        assert login_from(proxy.port, name, "127.0.0.3", password="wrong password") == 401
 
     # Straight to a node from 127.0.0.4, which is no trusted proxy: its X-Forwarded-For and
     # X-Real-IP (different each time) are ignored, so the attempts are counted on 127.0.0.4.
     statuses = exhaust_via(cluster.port(0), name, "127.0.0.4", LOGIN_RATE_IP + 1, forged=True)
-    assert statuses == [200] * LOGIN_RATE_IP + [429], statuses
+    assert statuses == [401] * LOGIN_RATE_IP + [429], statuses
     # ... and charged nobody else: the addresses it claimed are not limited.
     assert login_from(proxy.port, name, "127.0.0.5") == 200
 
@@ -202,13 +204,13 @@ def test_without_trusted_proxies_nginx_is_the_client(cluster_factory, nginx_fact
     name = register(Api(proxy.port))
 
     statuses = exhaust_via(proxy.port, name, "127.0.0.2", LOGIN_RATE_IP + 1)
-    assert statuses == [200] * LOGIN_RATE_IP + [429], statuses
+    assert statuses == [401] * LOGIN_RATE_IP + [429], statuses
     # nginx's address is the key: 127.0.0.3 behind it is limited too.
     assert login_from(proxy.port, name, "127.0.0.3") == 429
 
     # A direct client's forged headers are ignored as well.
     statuses = exhaust_via(cluster.port(0), name, "127.0.0.4", LOGIN_RATE_IP + 1, forged=True)
-    assert statuses == [200] * LOGIN_RATE_IP + [429], statuses
+    assert statuses == [401] * LOGIN_RATE_IP + [429], statuses
 
 
 def test_websocket_upgrade_is_proxied_verbatim(cluster_factory, nginx_factory):

@@ -77,7 +77,13 @@ export class RingcastClient extends Emitter {
       timeoutMs: this._requestTimeoutMs,
       token: () => this.session?.token ?? null,
       onUnauthorized: (reason, token) => {
-        if (token === this.session?.token) this._authExpired(reason);
+        if (token !== this.session?.token) return;
+        // An expired access token is renewed with the refresh token when there is one.
+        if (this.session?.refresh_token) {
+          this.refreshSession().catch(() => {});
+        } else {
+          this._authExpired(reason);
+        }
       },
     });
     this._connection = new Connection({
@@ -137,6 +143,10 @@ export class RingcastClient extends Emitter {
 
     this._wantOpen = false;       // connect() was called and close()/logout() not since
     this._everConnected = false;  // a hello came since login: new conversations start at 0
+    /** @type {Promise<Session> | null} the refresh on its way (refreshSession) */
+    this._refreshing = null;
+    /** @type {ReturnType<typeof setTimeout> | null} the next automatic refresh */
+    this._refreshTimer = null;
     /** @type {string | null} the token auth_expired was raised for */
     this._expiredToken = null;
     /** @type {ReturnType<typeof setTimeout> | null} */
@@ -169,15 +179,49 @@ export class RingcastClient extends Emitter {
   async login(username, password) {
     const answer =
         await this._http.request('POST', '/api/login', {username, password}, {auth: false});
-    /** @type {Session} */
-    const session = {
-      token: answer.token,
-      user_id: answer.user_id,
-      expires_at: answer.expires_at,
-      username,
-    };
+    const session = sessionFrom(answer, username);
     await this._adopt(session, true);
     return session;
+  }
+
+  /**
+   * Trades the refresh token for a new pair (the server rotates it: each is taken once) and
+   * gives the open connection the new access token (`auth`), so it is not closed at the old
+   * one's expiry. Runs by itself before each expiry, on `token_expiring` and on a close 4001;
+   * concurrent calls share one request. A refusal (401) raises `auth_expired`.
+   * @returns {Promise<Session>}
+   */
+  refreshSession() {
+    if (this._refreshing) return this._refreshing;
+    const session = this.session;
+    if (!session?.refresh_token) {
+      return Promise.reject(new RingcastError('no refresh token', {code: 'auth_expired'}));
+    }
+    this._refreshing = (async () => {
+      try {
+        // Tabs sharing the stored session take turns, and one that comes second adopts what
+        // the first stored: a refresh token used twice would end the login for both.
+        return await withRefreshLock(this.storage, `${this._prefix}refresh`, async () => {
+          const next = (await this._renewedElsewhere(session)) ??
+              sessionFrom(await this._http.request(
+                              'POST', '/api/token/refresh', {refresh_token: session.refresh_token},
+                              {auth: false}),
+                          session.username);
+          if (this.session !== session) return /** @type {Session} */ (this.session);
+          await this._adopt(next, true);
+          this._connection.send({type: 'auth', token: next.token});  // when connected
+          return next;
+        });
+      } catch (error) {
+        if (/** @type {RingcastError} */ (error).status === 401 && this.session === session) {
+          this._authExpired(/** @type {RingcastError} */ (error).message);
+        }
+        throw error;
+      } finally {
+        this._refreshing = null;
+      }
+    })();
+    return this._refreshing;
   }
 
   /**
@@ -202,19 +246,21 @@ export class RingcastClient extends Emitter {
     if (!stored || typeof stored.token !== 'string' || !Number.isSafeInteger(stored.user_id)) {
       return null;
     }
-    if (!(stored.expires_at > Date.now())) {
+    const refreshable =
+        typeof stored.refresh_token === 'string' && stored.refresh_expires_at > Date.now();
+    if (!(stored.expires_at > Date.now()) && !refreshable) {
       await this._storageRemove(this._sessionKey());
       return null;
     }
-    /** @type {Session} */
-    const session = {
-      token: stored.token,
-      user_id: stored.user_id,
-      expires_at: stored.expires_at,
-      username: typeof stored.username === 'string' ? stored.username : undefined,
-    };
+    const session =
+        sessionFrom(stored, typeof stored.username === 'string' ? stored.username : undefined);
     await this._adopt(session, false);
-    return session;
+    if (session.expires_at > Date.now()) return session;
+    try {
+      return await this.refreshSession();
+    } catch {
+      return null;
+    }
   }
 
   /**
@@ -228,6 +274,11 @@ export class RingcastClient extends Emitter {
     let revoked = false;
     if (session && session.token !== this._expiredToken) {
       try {
+        // An expired access token cannot log out, and only a logout revokes the refresh token
+        // (its whole login): renew it first (a tab that slept through its refresh).
+        if (session.refresh_token && session.expires_at <= Date.now() + 1000) {
+          await this.refreshSession();
+        }
         await this._http.request('POST', '/api/logout');
         revoked = true;
       } catch {
@@ -237,6 +288,7 @@ export class RingcastClient extends Emitter {
     this._resetUserState();
     this.session = null;
     this._expiredToken = null;
+    this._scheduleRefresh();
     await this._outbox.close({erase: true});
     await this._storageRemove(this._sessionKey());
     return {revoked};
@@ -588,19 +640,65 @@ export class RingcastClient extends Emitter {
 
   /** @param {Session} session @param {boolean} store */
   async _adopt(session, store) {
-    const sameUser = this.session?.user_id === session.user_id;
+    // The same user id on another database (a reset) is another account: a new start too.
+    const sameUser =
+        this.session?.user_id === session.user_id && bindingOf(this.session) === bindingOf(session);
     if (!sameUser) {
       this._connection.stop('user changed');
       this._resetUserState();
       this.session = session;
-      await this._outbox.open(`${this._prefix}outbox:${session.user_id}`);
+      const rejected =
+          await this._outbox.open(`${this._prefix}outbox:${session.user_id}`, bindingOf(session));
+      if (rejected.length > 0) {
+        this.emit('outbox_rejected', {
+          entries: rejected,
+          reason: 'stored for another account or server database: not sent',
+        });
+      }
     }
     this.session = session;
     this._expiredToken = null;
+    this._scheduleRefresh();
     if (store && this._persistSession) {
       await this._storageSet(this._sessionKey(), JSON.stringify(session));
     }
     if (this._wantOpen) this._connection.start();  // no-op while it runs
+  }
+
+  /**
+   * The stored session, when another client on the same storage (another tab) has renewed
+   * `session`'s tokens since; else null.
+   * @param {Session} session @returns {Promise<Session | null>}
+   */
+  async _renewedElsewhere(session) {
+    if (!this._persistSession) return null;
+    let stored = null;
+    try {
+      stored = JSON.parse((await this.storage.getItem(this._sessionKey())) ?? 'null');
+    } catch {
+      return null;
+    }
+    if (stored?.user_id !== session.user_id || typeof stored.refresh_token !== 'string' ||
+        stored.refresh_token === session.refresh_token || !(stored.expires_at > Date.now())) {
+      return null;
+    }
+    const renewed = sessionFrom(stored, session.username);
+    return bindingOf(renewed) === bindingOf(session) ? renewed : null;
+  }
+
+  /** Renews the tokens a while before the access token expires (a tenth of its life, <= 60 s). */
+  _scheduleRefresh() {
+    if (this._refreshTimer) clearTimeout(this._refreshTimer);
+    this._refreshTimer = null;
+    const session = this.session;
+    if (!session?.refresh_token) return;
+    const left = session.expires_at - Date.now();
+    const margin = Math.min(60000, Math.max(500, left / 2));
+    this._refreshTimer = setTimeout(() => {
+      this._refreshTimer = null;
+      if (this.session === session) this.refreshSession().catch(() => {});
+    }, Math.max(0, left - margin));
+    /** @type {any} */ (this._refreshTimer).unref?.();  // Node: no process kept alive for it
   }
 
   _resetUserState() {
@@ -633,6 +731,15 @@ export class RingcastClient extends Emitter {
   async _prepareConnection() {
     const session = this.session;
     if (!session || session.token === this._expiredToken) return null;
+    if (session.expires_at <= Date.now() + 1000 && session.refresh_token) {
+      try {
+        await this.refreshSession();
+      } catch (error) {
+        if (/** @type {RingcastError} */ (error).status === 401) return null;  // auth_expired
+        throw error;
+      }
+      return this._prepareConnection();
+    }
     if (session.expires_at <= Date.now()) {
       this._authExpired('token expired');
       return null;
@@ -663,6 +770,11 @@ export class RingcastClient extends Emitter {
       this._authExpired(reason);
       return false;
     }
+    if (code === 4001 && !this.session?.refresh_token) {
+      this._authExpired(reason);
+      return false;
+    }
+    // 4001 with a refresh token: the next attempt renews the tokens first (_prepareConnection).
     if (code === 1008 && reason.startsWith('too many connections')) {
       this._error('too_many_connections', reason);
     }
@@ -700,13 +812,31 @@ export class RingcastClient extends Emitter {
         return this._onErrorFrame(body);
       case 'mention':
         return this.emit('mention', body.message);
-      default:
-        return undefined;  // a type from a newer server
+      case 'token_expiring':
+        if (this.session?.refresh_token) this.refreshSession().catch(() => {});
+        return this.emit('token_expiring', body);
+      default:  // auth_ok (refreshSession has the new token already), or a newer server's type
+        return undefined;
     }
   }
 
-  /** @param {{user: number, presence: Presence[]}} hello */
+  /** @param {{user: number, presence: Presence[], instance?: string}} hello */
   _onHello(hello) {
+    const instance = this.session?.instance;
+    if (instance && hello.instance && hello.instance !== instance) {
+      // The token still verifies, but the database behind it is another (a reset with the
+      // same signing secret): its user id may be someone else. Nothing of ours goes out.
+      const rejected = this._outbox.entries.splice(0);
+      this._outbox.meta.clear();
+      this._outbox.save();
+      if (rejected.length > 0) {
+        this.emit(
+            'outbox_rejected',
+            {entries: rejected, reason: 'the server database changed: not sent'});
+      }
+      this._authExpired('the server database changed');
+      return;
+    }
     this._everConnected = true;
     this.presence = new Map((hello.presence ?? []).map((p) => [p.user, p]));
     this._watermarks.forgetSent();
@@ -872,4 +1002,55 @@ export function newCid() {
     for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
   }
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** @type {WeakMap<object, Promise<unknown>>} the refreshes under way, per storage */
+const refreshChains = new WeakMap();
+
+/**
+ * Runs `fn` alone among the clients of one storage: across tabs with the Web Locks API where
+ * there is one (browsers), else among the clients of this process on the same storage object.
+ * @template T @param {object} storage @param {string} name @param {() => Promise<T>} fn
+ * @returns {Promise<T>}
+ */
+function withRefreshLock(storage, name, fn) {
+  const locks = /** @type {any} */ (globalThis.navigator)?.locks;
+  if (locks?.request) return locks.request(name, fn);
+  const previous = refreshChains.get(storage) ?? Promise.resolve();
+  const run = previous.then(fn, fn);
+  refreshChains.set(storage, run.catch(() => {}));
+  return run;
+}
+
+/**
+ * The session a login or refresh answer (or a stored session) describes.
+ * @param {any} answer @param {string | undefined} username @returns {Session}
+ */
+function sessionFrom(answer, username) {
+  /** @type {Session} */
+  const session = {
+    token: answer.token,
+    user_id: answer.user_id,
+    expires_at: answer.expires_at,
+    username,
+  };
+  if (typeof answer.refresh_token === 'string') {
+    session.refresh_token = answer.refresh_token;
+    session.refresh_expires_at = answer.refresh_expires_at;
+  }
+  if (typeof answer.instance === 'string') {
+    session.instance = answer.instance;
+    session.user_created_at = answer.user_created_at;
+  }
+  return session;
+}
+
+/**
+ * What a stored outbox is bound to: the account, on one server database; null for a server
+ * that names no instance.
+ * @param {Session | null} session @returns {string | null}
+ */
+function bindingOf(session) {
+  if (!session?.instance) return null;
+  return `${session.instance}/${session.user_id}/${session.user_created_at}`;
 }

@@ -1,5 +1,8 @@
 // The sends not yet acknowledged, in creation order, persisted per user in the storage
-// (storage.js) under `<prefix>outbox:<user_id>` so that they survive a page reload. Each entry
+// (storage.js) under `<prefix>outbox:<user_id>` so that they survive a page reload. The stored
+// outbox is bound to the account it was written for (the server's instance id, the user id and
+// the account's creation time): after a database reset the same user id may be someone else,
+// so an outbox whose binding differs is handed back by `open` (and erased), never sent. Each entry
 // keeps its `cid` for life: resending it after a reconnect or a reload is answered by the
 // server with the original ack, never stored twice (PROTOCOL.md, "send").
 //
@@ -56,6 +59,8 @@ export class Outbox {
     this._onStorageError = options.onStorageError;
     /** @type {string | null} */
     this.key = null;
+    /** @type {string | null} the account the entries are for (client.js, bindingOf) */
+    this.binding = null;
     /** @type {OutboxEntry[]} */
     this.entries = [];
     /** @type {Map<string, EntryMeta>} */
@@ -65,12 +70,16 @@ export class Outbox {
   }
 
   /**
-   * Switches to the outbox stored under `key` (a user's). Entries read back went out before
-   * the reload, as far as we know: they count as sent once.
-   * @param {string} key
+   * Switches to the outbox stored under `key` (a user's), for the account `binding`. Entries
+   * read back went out before the reload, as far as we know: they count as sent once. Returns
+   * the stored entries of another binding (or of a version that stored none): erased, not
+   * loaded.
+   * @param {string} key @param {string | null} binding
+   * @returns {Promise<OutboxEntry[]>}
    */
-  async open(key) {
+  async open(key, binding) {
     this.key = key;
+    this.binding = binding;
     this.entries = [];
     this.meta.clear();
     let raw = null;
@@ -79,11 +88,19 @@ export class Outbox {
     } catch (error) {
       this._onStorageError(error);
     }
-    if (this.key !== key) return;  // switched again meanwhile
-    for (const entry of parseEntries(raw)) {
+    if (this.key !== key) return [];  // switched again meanwhile
+    const stored = parseStored(raw);
+    if (stored.entries.length > 0 && (binding === null || stored.binding !== binding)) {
+      const storage = this.storage;
+      this._chain = this._chain.then(() => storage.removeItem(key)).catch(this._onStorageError);
+      await this._chain;
+      return stored.entries;
+    }
+    for (const entry of stored.entries) {
       this.entries.push(entry);
       this.meta.set(entry.cid, {stored: true, sentOn: 0, everSent: true, retryAt: 0, retries: 0});
     }
+    return [];
   }
 
   /**
@@ -190,6 +207,7 @@ export class Outbox {
   save() {
     const key = this.key;
     if (key === null) return this._chain;
+    const binding = this.binding;
     const snapshot = this.entries.map((entry) => ({...entry}));
     const storage = this.storage;
     const write = async () => {
@@ -197,7 +215,7 @@ export class Outbox {
         if (snapshot.length === 0)
           await storage.removeItem(key);
         else
-          await storage.setItem(key, JSON.stringify(snapshot));
+          await storage.setItem(key, JSON.stringify({binding, entries: snapshot}));
       } catch (error) {
         this._onStorageError(error);
       }
@@ -213,19 +231,31 @@ export class Outbox {
 }
 
 /**
+ * A stored outbox: `{binding, entries}`; a bare array (a version without bindings) has none.
+ * @param {string | null | undefined} raw
+ * @returns {{binding: string | null, entries: OutboxEntry[]}}
+ */
+function parseStored(raw) {
+  let parsed = null;
+  try {
+    parsed = raw ? JSON.parse(raw) : null;
+  } catch {
+    // A corrupted write holds nothing to send.
+  }
+  if (Array.isArray(parsed)) return {binding: null, entries: parseEntries(parsed)};
+  return {
+    binding: typeof parsed?.binding === 'string' ? parsed.binding : null,
+    entries: parseEntries(parsed?.entries),
+  };
+}
+
+/**
  * The valid entries of a stored outbox (anything else, from another version or a corrupted
  * write, is skipped rather than sent).
- * @param {string | null | undefined} raw
+ * @param {unknown} parsed
  * @returns {OutboxEntry[]}
  */
-function parseEntries(raw) {
-  if (!raw) return [];
-  let parsed;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    return [];
-  }
+function parseEntries(parsed) {
   if (!Array.isArray(parsed)) return [];
   /** @type {OutboxEntry[]} */
   const out = [];

@@ -115,6 +115,11 @@
  * @property {number} user_id
  * @property {number} expires_at ms since the epoch
  * @property {string} [username]
+ * @property {string} [refresh_token] taken once by `POST /api/token/refresh` (rotated)
+ * @property {number} [refresh_expires_at] ms since the epoch
+ * @property {string} [instance] the server database's instance id
+ * @property {number} [user_created_at] the account's creation (ms): with `instance` and
+ *   `user_id`, what the stored outbox is bound to
  */
 
 /**
@@ -197,6 +202,8 @@
  * @typedef {object} ClientEvents
  * @property {StateChange} state
  * @property {{user: number, presence: Presence[]}} hello
+ * @property {{expires_at: number}} token_expiring
+ * @property {{entries: OutboxEntry[], reason: string}} outbox_rejected
  * @property {Message} message
  * @property {Ack} ack
  * @property {Receipt} receipt

@@ -194,11 +194,17 @@ describe('chat', () => {
     assert.deepEqual(seen.map((e) => e.state), ['start', 'start', 'stop']);
   });
 
+  // Without a refresh token (a session stored by an older SDK): with one, the SDK renews the
+  // token by itself (session.test.js).
   test('an expired token raises auth_expired; a new login resumes', BOUNDED, async () => {
     const shortLived = await new RingcastServer({args: ['--token-ttl', '2']}).start();
     const alice = newClient(shortLived);
+    const forgetRefreshToken = () => {
+      delete alice.session?.refresh_token;
+    };
     try {
       await signUp(alice, 'alice');
+      forgetRefreshToken();
       const expired = waitFor(alice, 'auth_expired', () => true, 10000);
       await sleep(2100);
       await assert.rejects(alice.conversations(), (error) => error.status === 401);
@@ -208,6 +214,7 @@ describe('chat', () => {
       // which otherwise refuses to try) ends in auth_expired, not in endless reconnects.
       const username = alice.session?.username ?? '';
       await alice.login(username, 'correct horse battery staple');
+      forgetRefreshToken();
       const session = /** @type {import('../src/types.js').Session} */ (alice.session);
       await sleep(2100);
       session.expires_at = Date.now() + 60000;

@@ -42,7 +42,7 @@ function storedBodies(file, user) {
     return [];
   }
   const raw = content[`ringcast:outbox:${user}`];
-  return raw ? JSON.parse(raw).map((/** @type {{body: string}} */ e) => e.body) : [];
+  return raw ? JSON.parse(raw).entries.map((/** @type {{body: string}} */ e) => e.body) : [];
 }
 
 /** @param {import('../src/storage.js').StorageLike} storage */

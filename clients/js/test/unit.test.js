@@ -123,12 +123,13 @@ describe('Outbox', () => {
   test('in creation order, each once per connection, none before it is stored', async () => {
     const storage = new MemoryStorage();
     const outbox = new Outbox({storage, sendsPerSecond: 1000, onStorageError: assert.fail});
-    await outbox.open('k');
+    await outbox.open('k', 'b');
     outbox.add(entry('a'));
     outbox.add(entry('b'));
     assert.equal(outbox.next(1, 0), null);  // not written yet: holds the line
     await outbox.save();
-    assert.deepEqual(JSON.parse(String(storage.getItem('k'))).map((e) => e.cid), ['a', 'b']);
+    assert.deepEqual(
+        JSON.parse(String(storage.getItem('k'))).entries.map((e) => e.cid), ['a', 'b']);
     /** @param {number} conn */
     const drain = (conn) => {
       const out = [];
@@ -142,7 +143,7 @@ describe('Outbox', () => {
     assert.deepEqual(drain(2), [['a', true], ['b', true]]);  // a new connection: resent
     // A reload: entries read back count as sent before.
     const reloaded = new Outbox({storage, sendsPerSecond: 1000, onStorageError: assert.fail});
-    await reloaded.open('k');
+    await reloaded.open('k', 'b');
     assert.deepEqual(reloaded.entries.map((e) => e.cid), ['a', 'b']);
     const first = reloaded.next(1, 0);
     assert.ok(first && 'entry' in first);
@@ -152,7 +153,7 @@ describe('Outbox', () => {
   test('a retry pause holds back the entries behind it; pacing spaces the sends', async () => {
     const outbox =
         new Outbox({storage: new MemoryStorage(), sendsPerSecond: 2, onStorageError: assert.fail});
-    await outbox.open('k');
+    await outbox.open('k', 'b');
     outbox.add(entry('a'));
     outbox.add(entry('b'));
     await outbox.save();
@@ -169,9 +170,25 @@ describe('Outbox', () => {
 
   test('a stored outbox that is not one is ignored, not sent', async () => {
     const storage = new MemoryStorage();
-    storage.setItem('k', '[{"cid": 5}, "x", {"cid": "ok", "conv": 2, "kind": "text", "body": ""}]');
+    storage.setItem('k', JSON.stringify({
+      binding: 'b',
+      entries: [{cid: 5}, 'x', {cid: 'ok', conv: 2, kind: 'text', body: ''}],
+    }));
     const outbox = new Outbox({storage, sendsPerSecond: 10, onStorageError: assert.fail});
-    await outbox.open('k');
+    await outbox.open('k', 'b');
     assert.deepEqual(outbox.entries.map((e) => e.cid), ['ok']);
+  });
+
+  test('a stored outbox of another binding (or none) is handed back and erased', async () => {
+    const storage = new MemoryStorage();
+    const stored = [{cid: 'c1', conv: 2, kind: 'text', body: 'for the old account'}];
+    for (const value of [{binding: 'old-db/1/5', entries: stored}, stored]) {
+      storage.setItem('k', JSON.stringify(value));
+      const outbox = new Outbox({storage, sendsPerSecond: 10, onStorageError: assert.fail});
+      const rejected = await outbox.open('k', 'new-db/1/9');
+      assert.deepEqual(rejected.map((e) => e.cid), ['c1']);
+      assert.deepEqual(outbox.entries, []);
+      assert.equal(storage.getItem('k'), null);
+    }
   });
 });

@@ -75,6 +75,15 @@ TEST_F(JwtTest, KnownVector) {
   EXPECT_EQ(r.claims.exp, kExp);
 }
 
+// The access token of a login with refresh tokens names the login's family (logout revokes it).
+TEST_F(JwtTest, IssueWithAJtiPrefix) {
+  const std::optional<IssuedJwt> a = IssueJwt(7, kIat, 3600, secret_, "family");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->claims.jti.substr(0, 7), "family.");
+  EXPECT_EQ(a->claims.jti.size(), 7u + 22u);
+  EXPECT_EQ(Verify(a->token, kIat + 10).claims.jti, a->claims.jti);
+}
+
 TEST_F(JwtTest, IssueRoundTrip) {
   const std::optional<IssuedJwt> a = IssueJwt(7, kIat, 3600, secret_);
   const std::optional<IssuedJwt> b = IssueJwt(7, kIat, 3600, secret_);

@@ -60,6 +60,37 @@ TEST(LoginLimiterTest, CountsPerKeyUntilTheWindowEnds) {
   EXPECT_EQ(limiter.Count("user:a", 3, clock.MonotonicMs()), 0) << "a new window";
 }
 
+// Logins: Check counts nothing (a success never adds up); Fail counts. Past backoff_after
+// failures the key waits 1 s after its latest failure, then 2 s, ... up to backoff_max_s; past
+// the limit, until the window ends.
+TEST(LoginLimiterTest, FailuresBackOffThenCapUntilTheWindowEnds) {
+  FakeClock clock;
+  LoginLimiter limiter(60'000, 100, clock.MonotonicMs());
+  const AttemptRule rule{.limit = 6, .backoff_after = 2, .backoff_max_s = 2};
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(limiter.Check("ip:1", rule, clock.MonotonicMs()), 0);
+  limiter.Fail("ip:1", clock.MonotonicMs());
+  limiter.Fail("ip:1", clock.MonotonicMs());
+  EXPECT_EQ(limiter.Check("ip:1", rule, clock.MonotonicMs()), 1) << "1 s after the 2nd failure";
+  EXPECT_EQ(limiter.Check("ip:2", rule, clock.MonotonicMs()), 0) << "keys are independent";
+  clock.Advance(1'000);
+  EXPECT_EQ(limiter.Check("ip:1", rule, clock.MonotonicMs()), 0);
+  limiter.Fail("ip:1", clock.MonotonicMs());
+  clock.Advance(1'000);
+  EXPECT_EQ(limiter.Check("ip:1", rule, clock.MonotonicMs()), 1) << "then 2 s";
+  clock.Advance(1'000);
+  limiter.Fail("ip:1", clock.MonotonicMs());
+  clock.Advance(1'500);
+  EXPECT_EQ(limiter.Check("ip:1", rule, clock.MonotonicMs()), 1) << "at most backoff_max_s";
+  clock.Advance(500);
+  limiter.Fail("ip:1", clock.MonotonicMs());
+  clock.Advance(2'000);
+  limiter.Fail("ip:1", clock.MonotonicMs());  // The 6th: the limit.
+  clock.Advance(2'000);
+  EXPECT_EQ(limiter.Check("ip:1", rule, clock.MonotonicMs()), 51) << "until the window ends";
+  clock.Advance(51'000);
+  EXPECT_EQ(limiter.Check("ip:1", rule, clock.MonotonicMs()), 0) << "a new window";
+}
+
 TEST(LoginLimiterTest, WallClockStepsNeitherEndNorStretchTheWindow) {
   FakeClock clock;
   LoginLimiter limiter(60'000, 100, clock.MonotonicMs());

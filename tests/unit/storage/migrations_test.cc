@@ -312,6 +312,42 @@ TEST_F(MigrationsTest, Version6IndexesUploadsForTheSweep) {
   EXPECT_EQ(Count(*db, "SELECT count(*) FROM uploads WHERE sha256 = 'ab'"), 1);
 }
 
+// Version 9 on a database written at version 8: refresh_tokens appears, empty, and meta gets an
+// instance id of 32 hex digits; another database gets another.
+TEST_F(MigrationsTest, Version9AddsRefreshTokensAndAnInstanceId) {
+  auto db = OpenDb();
+  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(8)).ok());
+  ASSERT_TRUE(db->Exec("INSERT INTO users(id, username, password_hash, created_at) "
+                       "VALUES (1, 'a', 'h', 1)")
+                  .ok());
+  Status s = Migrate(*db);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_GE(*db->QueryInt64("PRAGMA user_version"), 9);
+  EXPECT_TRUE(HasTable(*db, "refresh_tokens"));
+  EXPECT_EQ(Count(*db,
+                  "SELECT count(*) FROM meta WHERE key = 'instance_id' AND length(value) = 32 "
+                  "AND value NOT GLOB '*[^0-9a-f]*'"),
+            1);
+  ASSERT_TRUE(db->Exec("INSERT INTO refresh_tokens(token_hash, user_id, family, expires_at) "
+                       "VALUES ('h1', 1, 'f', 10)")
+                  .ok());
+  ASSERT_TRUE(db->Exec("DELETE FROM users WHERE id = 1").ok());
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM refresh_tokens"), 0);  // ON DELETE CASCADE
+
+  DbOptions options;
+  options.path = dir_.File("other.db");
+  {
+    auto other = SqliteDb::Open(options);
+    ASSERT_TRUE(other.ok());
+    ASSERT_TRUE(Migrate(**other).ok());
+  }
+  ASSERT_TRUE(db->Exec("ATTACH DATABASE '" + options.path + "' AS other").ok());
+  EXPECT_EQ(Count(*db,
+                  "SELECT count(*) FROM main.meta a JOIN other.meta b ON a.key = b.key "
+                  "WHERE a.key = 'instance_id' AND a.value <> b.value"),
+            1);
+}
+
 TEST_F(MigrationsTest, BuiltInListIsConsecutiveFromOne) {
   auto list = SchemaMigrations();
   ASSERT_FALSE(list.empty());
