@@ -12,6 +12,10 @@ namespace {
 // Application close code (RFC 6455 §7.4.2, 4000-4999: private use): the connection's token
 // expired; refresh it and reconnect.
 constexpr uint16_t kTokenExpiredClose = 4001;
+// Tokens are swept once a second (ChatShard::OnTick): the notice goes out at the last sweep
+// that is sure to come before the notice time, or a sweep late by a moment would skip the whole
+// window and close a session that was never told.
+constexpr int64_t kSweepPeriodMs = 1000;
 
 }  // namespace
 
@@ -33,7 +37,7 @@ void SessionHost::SweepTokens(int64_t now_ms) {
     if (now_ms >= session.token_ends_ms) {
       expired.push_back(&session);
     } else if (!session.expiry_noticed && session.phase == Session::Phase::kReady &&
-               now_ms >= session.token_ends_ms - notice_ms) {
+               now_ms + kSweepPeriodMs >= session.token_ends_ms - notice_ms) {
       // Before hello the client could not act on it: it waits for the next sweep after hello.
       session.expiry_noticed = true;
       JsonWriter event;
