@@ -4,22 +4,12 @@
 // screens (harness.js, SCREENSHOTS).
 
 import assert from 'node:assert/strict';
-import {after, before, test} from 'node:test';
+import {test} from 'node:test';
 
 import * as h from './harness.js';
+import {browser, server} from './harness.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await h.startServer();
-  browser = await h.launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+h.serveThisFile();
 
 /** The unread badge of conversation `conv` in `page`'s list ('' when none). */
 async function badge(page, conv) {

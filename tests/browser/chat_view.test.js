@@ -3,22 +3,12 @@
 // as text (no element, no script, no javascript: link); the jump to the newest message.
 
 import assert from 'node:assert/strict';
-import {after, before, test} from 'node:test';
+import {test} from 'node:test';
 
 import * as h from './harness.js';
+import {browser, server} from './harness.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await h.startServer();
-  browser = await h.launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+h.serveThisFile();
 
 const HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script> ' +
     '**bold** and _it_ and `x<b>` [x](javascript:window.pwned=3) javascript:window.pwned=4 ' +

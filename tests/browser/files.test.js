@@ -4,24 +4,14 @@
 // refused with the server's reason.
 
 import assert from 'node:assert/strict';
-import {after, before, test} from 'node:test';
+import {test} from 'node:test';
 
 import {makePng} from '../../clients/js/test/png.js';
 
 import * as h from './harness.js';
+import {browser, server} from './harness.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await h.startServer(['--upload-quota-bytes', '6000000']);
-  browser = await h.launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+h.serveThisFile(['--upload-quota-bytes', '6000000']);
 
 test('an image and a PDF: progress, cancel, thumbnail and file card', async () => {
   const alice = await h.newUser(browser, server, h.uniqueName('alice'));

@@ -5,22 +5,12 @@
 // cause.
 
 import assert from 'node:assert/strict';
-import {after, before, test} from 'node:test';
+import {test} from 'node:test';
 
 import * as h from './harness.js';
+import {browser, server} from './harness.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await h.startServer();
-  browser = await h.launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+h.serveThisFile();
 
 test('a long last message is cut with an ellipsis; a phone shows the offline banner', async () => {
   const alice = await h.newUser(browser, server, h.uniqueName('alice'));

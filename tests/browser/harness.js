@@ -7,7 +7,9 @@
 import {execFileSync} from 'node:child_process';
 import {mkdirSync} from 'node:fs';
 import path from 'node:path';
+import {after, before} from 'node:test';
 import {fileURLToPath} from 'node:url';
+
 import {chromium} from 'playwright-core';
 
 import {RingcastServer} from '../../clients/js/test/server.js';
@@ -61,6 +63,26 @@ export async function launchBrowser() {
     // temporary profile directory of its own and removes it at close().
     args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
     timeout: 30000,
+  });
+}
+
+/** The test file's server and browser (live bindings: set by serveThisFile's before hook). */
+export let server;
+export let browser;
+
+/**
+ * Starts one server (with `extraArgs`) and one browser before the file's tests and stops them
+ * after (node:test hooks); the tests read them as `server` and `browser` from this module.
+ * @param {string[]} [extraArgs]
+ */
+export function serveThisFile(extraArgs = []) {
+  before(async () => {
+    server = await startServer(extraArgs);
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.dispose();
   });
 }
 

@@ -4,22 +4,12 @@
 // the server's conversation list.
 
 import assert from 'node:assert/strict';
-import {after, before, test} from 'node:test';
+import {test} from 'node:test';
 
 import * as h from './harness.js';
+import {browser, server} from './harness.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await h.startServer();
-  browser = await h.launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+h.serveThisFile();
 
 /** The server's `muted_until` of `conv` for `user`. */
 async function mutedUntil(user, conv) {

@@ -6,22 +6,12 @@
 
 import assert from 'node:assert/strict';
 import {createECDH, randomBytes} from 'node:crypto';
-import {after, before, test} from 'node:test';
+import {test} from 'node:test';
 
 import * as h from './harness.js';
+import {browser, server} from './harness.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await h.startServer();
-  browser = await h.launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+h.serveThisFile();
 
 test('the manifest names the app and its icons', async () => {
   const manifest = await (await fetch(`${server.baseUrl}/manifest.webmanifest`)).json();
