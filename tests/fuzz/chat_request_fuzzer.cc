@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "chat/auth/jwt.h"
 #include "chat/protocol.h"
 #include "proto/json_writer.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -43,11 +44,11 @@ bool SameRequest(const ClientRequest& a, const ClientRequest& b) {
   }
   return a.type == b.type && a.conv == b.conv && a.cid == b.cid && a.kind == b.kind &&
          a.body == b.body && a.seq == b.seq && a.sync_all == b.sync_all && a.before == b.before &&
-         a.limit == b.limit && a.typing == b.typing;
+         a.limit == b.limit && a.typing == b.typing && a.token == b.token;
 }
 
 void CheckAccepted(const ClientRequest& r, const RequestLimits& limits) {
-  FUZZ_CHECK(Utf8(r.cid) && Utf8(r.kind) && Utf8(r.body));
+  FUZZ_CHECK(Utf8(r.cid) && Utf8(r.kind) && Utf8(r.body) && Utf8(r.token));
   FUZZ_CHECK(r.seq >= 0 && r.before >= 0);
   FUZZ_CHECK(r.limit >= 1 && r.limit <= RequestLimits::kMaxHistory);
   FUZZ_CHECK(r.asks.size() <= RequestLimits::kMaxSyncConvs);
@@ -69,6 +70,9 @@ void CheckAccepted(const ClientRequest& r, const RequestLimits& limits) {
       FUZZ_CHECK(!r.sync_all || r.asks.empty());
       break;
     case RequestType::kPing:
+      break;
+    case RequestType::kAuth:
+      FUZZ_CHECK(!r.token.empty() && r.token.size() <= ringcast::auth::kMaxTokenBytes);
       break;
   }
 }
