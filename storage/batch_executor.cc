@@ -504,7 +504,8 @@ void BatchExecutor::WriterLoop() {
     }
     // Under load, pace the commits: what arrives meanwhile joins this one. An isolated write
     // (the last commit long ago) goes at once.
-    const auto commit_due = last_batch_began_ + std::chrono::microseconds(options_.commit_interval_us);
+    const auto commit_due =
+        last_batch_began_ + std::chrono::microseconds(options_.commit_interval_us);
     if (options_.commit_interval_us > 0 && !batch_full() &&
         std::chrono::steady_clock::now() < commit_due) {
       writer_filling_ = true;

@@ -72,7 +72,7 @@ struct ExecutorOptions {
   // page it dirtied) and fsyncs less, while an isolated write waits for nothing. 0 = off (the
   // server's default is --commit-interval-us).
   uint32_t commit_interval_us = 0;
-  uint32_t readers = 2;         // Reader threads, each with its own read-only connection (>= 1).
+  uint32_t readers = 2;  // Reader threads, each with its own read-only connection (>= 1).
   // Back-pressure: Submit() refuses (kQueueFull) past this many queued writes, so a stalled
   // disk turns into errors the engine can answer with, not unbounded memory. 0 = no limit.
   uint32_t max_queued_writes = 1 << 20;
@@ -230,7 +230,7 @@ class BatchExecutor {
   bool writer_idle_ = false;     // Waiting for the first job: any Submit wakes it.
   bool writer_filling_ = false;  // Waiting out batch_delay_us: wake only on a full batch.
   std::chrono::steady_clock::time_point last_batch_began_;  // Writer thread (commit pacing).
-  bool stopping_ = false;        // Guarded by write_mutex_: Submit refuses, the writer drains.
+  bool stopping_ = false;  // Guarded by write_mutex_: Submit refuses, the writer drains.
   // The checkpointer's hold on the writer (StartOver), guarded by write_mutex_: while
   // hold_writes_ the writer starts no batch; writer_busy_ is true while it runs one, and the
   // checkpointer waits on hold_cv_ for it to finish.

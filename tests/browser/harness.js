@@ -9,7 +9,6 @@ import {mkdirSync} from 'node:fs';
 import path from 'node:path';
 import {after, before} from 'node:test';
 import {fileURLToPath} from 'node:url';
-
 import {chromium} from 'playwright-core';
 
 import {RingcastServer} from '../../clients/js/test/server.js';
