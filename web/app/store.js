@@ -32,6 +32,11 @@
  * @property {number | 'forever' | null} mutedUntil
  */
 
+/** A conversation's fields that a snapshot keeps as they are (besides marks and messages). */
+const SNAPSHOT_FIELDS = [
+  'name', 'group', 'members', 'lastSeq', 'myRead', 'lastMessage', 'unreadMentions', 'mutedUntil',
+];
+
 export class Store {
   /**
    * @param {import('/sdk/index.js').RingcastClient} client @param {import('./names.js').Names}
@@ -236,14 +241,7 @@ export class Store {
     const convs = this.sorted().map(
         (c) => ({
           id: c.id,
-          name: c.name,
-          group: c.group,
-          members: c.members,
-          lastSeq: c.lastSeq,
-          myRead: c.myRead,
-          lastMessage: c.lastMessage,
-          unreadMentions: c.unreadMentions,
-          mutedUntil: c.mutedUntil,
+          ...Object.fromEntries(SNAPSHOT_FIELDS.map((field) => [field, c[field]])),
           marks: [...c.marks],
           messages: [...c.messages.values()].sort((a, b) => a.seq - b.seq).slice(-perConv),
         }));
@@ -265,16 +263,9 @@ export class Store {
     if (data?.version !== 1 || !Array.isArray(data.convs)) return;
     for (const c of data.convs) {
       const conv = this.conv(c.id);
-      Object.assign(conv, {
-        name: c.name,
-        group: c.group,
-        members: c.members,
-        lastSeq: c.lastSeq,
-        myRead: c.myRead,
-        lastMessage: c.lastMessage,
-        unreadMentions: c.unreadMentions ?? 0,
-        mutedUntil: c.mutedUntil ?? null,
-      });
+      for (const field of SNAPSHOT_FIELDS) conv[field] = c[field];
+      conv.unreadMentions ??= 0;  // A snapshot written before mentions were kept.
+      conv.mutedUntil ??= null;
       for (const [user, mark] of c.marks ?? []) this._mark(conv, user, mark.delivered, mark.read);
       for (const m of c.messages ?? []) conv.messages.set(m.seq, m);
       this._names.resolve(c.members);
