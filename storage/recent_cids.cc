@@ -1,5 +1,6 @@
 #include "storage/recent_cids.h"
 
+#include <algorithm>
 #include <unordered_set>
 
 namespace ringcast::storage {
@@ -37,9 +38,12 @@ size_t RecentCids::size() const {
 std::vector<RecentCids::Entry> RecentCids::NextChunk(size_t max) {
   std::lock_guard lock(mutex_);
   std::vector<Entry> chunk;
-  auto it = by_key_.upper_bound(sweep_from_);
-  if (it == by_key_.end()) it = by_key_.begin();
-  for (; it != by_key_.end() && chunk.size() < max; ++it) {
+  const size_t want = std::min(max, by_key_.size());
+  chunk.reserve(want);
+  // Past the top of the keys the chunk goes on from the lowest: stopping there would hand out a
+  // few entries while appends keep adding more.
+  for (auto it = by_key_.upper_bound(sweep_from_); chunk.size() < want; ++it) {
+    if (it == by_key_.end()) it = by_key_.begin();
     chunk.push_back({it->first.first, it->first.second, it->second});
   }
   if (!chunk.empty()) sweep_from_ = Key(chunk.back().sender, chunk.back().cid);

@@ -39,8 +39,8 @@ class RecentCids {
   void Forget(int64_t sender, std::string_view cid, int64_t id);
   size_t size() const;
 
-  // Up to `max` entries in key order, starting after where the last chunk ended and going round
-  // to the lowest key at the end, so every entry is merged within one sweep.
+  // `max` entries (or all held) in key order, starting after where the last chunk ended and
+  // going on from the lowest key past the highest, so every entry is merged within one sweep.
   std::vector<Entry> NextChunk(size_t max);
   // Drops the chunk's entries once their rows are in message_cids (an entry that was replaced
   // meanwhile stays).

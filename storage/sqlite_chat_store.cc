@@ -545,7 +545,9 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
       [this, message = std::move(message), may_mention](SqliteDb& db,
                                                         AppendOutcome& out) -> Status {
         if (recent_cids_.size() >= 2 * size_t{recent_cids_max_}) {
-          // Merges keep failing (the disk, the WAL's cap): what is held stays bounded.
+          // Merges keep failing (the disk, the WAL's cap): what is held stays bounded. Only an
+          // append asks for a merge, so a refused one still does, or nothing ever would again.
+          MergeRecentCidsIfDue();
           return Status(Errc::kUnavailable,
                         "not run: the cids of recent messages wait to be merged");
         }

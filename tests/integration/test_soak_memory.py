@@ -11,7 +11,10 @@ storage/SCHEMA.md) while the server is stopped, and tokens are signed here with 
 The baseline is taken after a warm-up round of the same work on a tenth of the users, so what
 any run keeps for good (the allocator's spare pages, the hash tables' bucket arrays at their
 working size) is in it. SQLite's page caches, bounded by --store-cache-mib per connection but
-filled as the database grows, are held at 1 MiB so they do not hide what is measured. Resident memory is read as Rss − LazyFree from
+filled as the database grows, are held at 1 MiB, and the store's table of recent client message
+ids (--sqlite-recent-cids, ~5 MiB at its default of 32,768 entries once 100,000 messages went by)
+at its smallest, 1,024, so these bounded caches do not hide what is measured. Resident memory is
+read as Rss − LazyFree from
 /proc/PID/smaps_rollup: pages the allocator has given back with MADV_FREE still count in Rss
 until the kernel needs them.
 
@@ -139,7 +142,8 @@ def settle(srv, seconds: float) -> int:
 @pytest.mark.timeout(600)
 def test_memory_returns_to_baseline_after_100k_conversations_go_idle(server_factory, tmp_path):
     args = (*chat_args(presence_grace=0, idle_state_ttl=IDLE_TTL_S, max_group_size=10),
-            "--jwt-secret", JWT_SECRET, "--synchronous", "normal", "--store-cache-mib", "1")
+            "--jwt-secret", JWT_SECRET, "--synchronous", "normal", "--store-cache-mib", "1",
+            "--sqlite-recent-cids", "1024")
     first = server_factory(*args, name="soak")
     first.stop()
     users, convs = seed(first.data_dir / "chat.db", now_ms())
