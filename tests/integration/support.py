@@ -49,6 +49,25 @@ def run_async(coro, timeout: float):
     return asyncio.run(bounded())
 
 
+def _read_text(path: pathlib.Path) -> str:
+    """A log's text so far; "" before the process has written it."""
+    try:
+        return path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+async def close_reader(ws, task: asyncio.Task) -> None:
+    """Closes `ws` (within 5 s, else the transport is aborted) and ends `task`, the coroutine
+    that was reading it."""
+    try:
+        await asyncio.wait_for(ws.close(), 5)
+    except (asyncio.TimeoutError, websockets.WebSocketException, OSError):
+        ws.transport.abort()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 def ws_connect(url: str, **kw):
     opts = dict(max_size=None, ping_interval=None, compression=None, open_timeout=10,
                 close_timeout=5, max_queue=None)
@@ -228,16 +247,10 @@ class RingcastServer:
         return f"ringcast[{self.name} port={self.port}] ({args})"
 
     def stderr_text(self) -> str:
-        try:
-            return self.stderr_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return _read_text(self.stderr_path)
 
     def stdout_text(self) -> str:
-        try:
-            return self.stdout_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return _read_text(self.stdout_path)
 
     def logs_tail(self, limit: int = 6000) -> str:
         err = self.stderr_text()
@@ -336,12 +349,7 @@ class Subscriber:
         return out
 
     async def close(self):
-        try:
-            await asyncio.wait_for(self.ws.close(), 5)
-        except (asyncio.TimeoutError, websockets.WebSocketException, OSError):
-            self.ws.transport.abort()
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
+        await close_reader(self.ws, self.task)
 
 
 async def connect_subscribers(url: str, count: int, batch: int = 50,
