@@ -372,6 +372,17 @@ async def wait_until(predicate, timeout: float, what, interval: float = 0.02) ->
         await asyncio.sleep(interval)
 
 
+async def publish_all(senders: dict[int, object], expected: dict[int, list]) -> None:
+    """Every sender (id → websocket) sends its `expected` messages in order, then "end:<id>";
+    the senders all at once."""
+    async def publish(sid):
+        for msg in expected[sid]:
+            await senders[sid].send(msg)
+        await senders[sid].send(f"end:{sid}")
+
+    await asyncio.gather(*(publish(sid) for sid in senders))
+
+
 async def sync_barrier(senders: dict[int, object], subs: list[Subscriber],
                        timeout: float = 15.0, extra_done=None) -> None:
     """Each sender (id → websocket) repeats "sync:<id>" until every subscriber has seen one.
