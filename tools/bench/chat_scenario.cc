@@ -720,35 +720,26 @@ void ChatScenario::MakeReport(Report* report) {
 
 void AddChatCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
   auto options = std::make_shared<ChatOptions>();
-  CLI::App* command = app->add_subcommand(
-      "chat",
+  CLI::App* command = AddScenarioCommand(
+      app, common, chosen, "chat",
       "The chat service: U users in G groups of S, one WebSocket each, open-loop sends at R "
       "msgs/s → persisted msgs/s, ack and delivery latency from the intended send time. URL: "
       "ws://host:port (WebSocket route /ws); several URLs (a cluster's nodes): user u connects "
-      "to URL u mod N, the HTTP setup goes to the first");
-  AddCommonOptions(command, common);
-  command->add_option("-u,--users", options->users, "Users (one connection each)")
-      ->check(CLI::Range(2u, 1u << 22))
-      ->capture_default_str();
-  command->add_option("-g,--groups", options->groups, "Group conversations")
-      ->check(CLI::Range(1u, 1u << 20))
-      ->capture_default_str();
-  command->add_option("-S,--group-size", options->group_size, "Members per group")
-      ->check(CLI::Range(2u, 1u << 16))
-      ->capture_default_str();
+      "to URL u mod N, the HTTP setup goes to the first",
+      [options] { return std::make_unique<ChatScenario>(*options); });
+  AddBoundedOption(command, "-u,--users", &options->users, "Users (one connection each)", 2,
+                   1u << 22);
+  AddBoundedOption(command, "-g,--groups", &options->groups, "Group conversations", 1, 1u << 20);
+  AddBoundedOption(command, "-S,--group-size", &options->group_size, "Members per group", 2,
+                   1u << 16);
   AddRateStepOptions(command, &options->steps,
                      "Total send rate(s), msgs/s over all senders; a list steps through them",
                      "ack p99");
-  command
-      ->add_option("-b,--body-bytes", options->body_bytes,
-                   "Message body bytes (the stamp, then filler)")
-      ->check(CLI::Range(uint32_t(kChatStampMax), 1u << 20))
-      ->capture_default_str();
-  command
-      ->add_option("--setup-threads", options->setup_threads,
-                   "Concurrent HTTP requests while registering users and creating groups")
-      ->check(CLI::Range(1u, 256u))
-      ->capture_default_str();
+  AddBoundedOption(command, "-b,--body-bytes", &options->body_bytes,
+                   "Message body bytes (the stamp, then filler)", uint32_t(kChatStampMax),
+                   1u << 20);
+  AddBoundedOption(command, "--setup-threads", &options->setup_threads,
+                   "Concurrent HTTP requests while registering users and creating groups", 1, 256);
   command->add_option("--user-prefix", options->user_prefix,
                       "Usernames are PREFIX0, PREFIX1, ... (default: random per run, so runs "
                       "against the same data directory do not collide)");
@@ -759,7 +750,6 @@ void AddChatCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenar
                    "Seconds of silence after which a connection sends a ping message")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  command->callback([options, chosen] { *chosen = std::make_unique<ChatScenario>(*options); });
 }
 
 }  // namespace ringcast::bench

@@ -374,27 +374,22 @@ void FanoutScenario::MakeReport(Report* report) {
 
 void AddFanoutCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
   auto options = std::make_shared<FanoutOptions>();
-  CLI::App* command = app->add_subcommand(
-      "fanout",
+  CLI::App* command = AddScenarioCommand(
+      app, common, chosen, "fanout",
       "C subscribers over K channels, open-loop publishers at R msgs/s → delivery latency from "
       "the intended send time. URL: ws://host:port (channels /raw/ch-N) or a channel prefix; "
       "several URLs (a cluster's nodes): every channel's subscribers and the publishers "
-      "round-robin over them");
-  AddCommonOptions(command, common);
-  command->add_option("-c,--connections,--subscribers", options->subscribers, "Subscribers")
-      ->check(CLI::Range(1u, 1u << 22))
-      ->capture_default_str();
-  command->add_option("-k,--channels", options->channels, "Channels")
-      ->check(CLI::Range(1u, 1u << 20))
-      ->capture_default_str();
+      "round-robin over them",
+      [options] { return std::make_unique<FanoutScenario>(*options); });
+  AddBoundedOption(command, "-c,--connections,--subscribers", &options->subscribers, "Subscribers",
+                   1, 1u << 22);
+  AddBoundedOption(command, "-k,--channels", &options->channels, "Channels", 1, 1u << 20);
   command->add_option("--publishers", options->publishers,
                       "Publisher connections (>= channels; default one per channel)");
   AddRateStepOptions(command, &options->steps,
                      "Total publish rate(s), msgs/s; a list steps through them", "p99");
-  command->add_option("-s,--size", options->size, "Payload bytes per message")
-      ->check(CLI::Range(uint32_t(kFanoutHeader), 1u << 20))
-      ->capture_default_str();
-  command->callback([options, chosen] { *chosen = std::make_unique<FanoutScenario>(*options); });
+  AddBoundedOption(command, "-s,--size", &options->size, "Payload bytes per message",
+                   uint32_t(kFanoutHeader), 1u << 20);
 }
 
 }  // namespace ringcast::bench
