@@ -63,12 +63,9 @@ class NginxError(Exception):
 
 def find_nginx() -> pathlib.Path:
     """$NGINX, else /usr/sbin/nginx, else nginx on PATH."""
-    found = throwaway.find_executable(os.environ.get("NGINX"), "/usr/sbin/nginx",
-                                      shutil.which("nginx"))
-    if found:
-        return found
-    raise NginxError("nginx not found: install Debian's `nginx` (tools/deps.sh test) or set "
-                     "NGINX")
+    return throwaway.find_executable(
+        os.environ.get("NGINX"), "/usr/sbin/nginx", shutil.which("nginx"), error=NginxError,
+        missing="nginx not found: install Debian's `nginx` (tools/deps.sh test) or set NGINX")
 
 
 # -- the configuration ----------------------------------------------------------------------
@@ -253,12 +250,7 @@ class NginxProxy(throwaway.Instance):
         it has not exited within `timeout`, and in any case to what is left of the group (a
         worker that outlived a killed master)."""
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    pass
+            self._terminate_child(timeout)
             _kill_group(self.proc.pid)
             if self.proc.poll() is None:
                 self.proc.wait(10)

@@ -46,20 +46,17 @@ class RedisError(Exception):
 
 def find_redis_server() -> pathlib.Path:
     """$REDIS_SERVER, else /usr/bin/redis-server, else redis-server on PATH."""
-    found = throwaway.find_executable(os.environ.get("REDIS_SERVER"), "/usr/bin/redis-server",
-                                      shutil.which("redis-server"))
-    if found:
-        return found
-    raise RedisError("redis-server not found: install Debian's `redis-server` "
-                     "(tools/deps.sh test) or set REDIS_SERVER")
+    return throwaway.find_executable(
+        os.environ.get("REDIS_SERVER"), "/usr/bin/redis-server", shutil.which("redis-server"),
+        error=RedisError, missing="redis-server not found: install Debian's `redis-server` "
+        "(tools/deps.sh test) or set REDIS_SERVER")
 
 
 def find_redis_cli() -> pathlib.Path:
-    found = throwaway.find_executable("/usr/bin/redis-cli", shutil.which("redis-cli"))
-    if found:
-        return found
-    raise RedisError("redis-cli not found: install Debian's `redis-tools` (a dependency of "
-                     "redis-server)")
+    return throwaway.find_executable(
+        "/usr/bin/redis-cli", shutil.which("redis-cli"), error=RedisError,
+        missing="redis-cli not found: install Debian's `redis-tools` (a dependency of "
+        "redis-server)")
 
 
 def ping(port: int, host: str = HOST, timeout: float = 1.0) -> bool:
@@ -159,13 +156,9 @@ class RedisServer(throwaway.Instance):
 
     def _kill_and_wait(self, timeout: float = 10.0) -> None:
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(10)
+            if not self._terminate_child(timeout):
+                self.proc.kill()
+                self.proc.wait(10)
             return
         if not self._terminate_attached(timeout):
             os.kill(self.pid, signal.SIGKILL)

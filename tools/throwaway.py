@@ -26,12 +26,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def find_executable(*candidates: str | None) -> pathlib.Path | None:
-    """The first candidate (None ones skipped) that is an executable file, or None."""
+def find_executable(*candidates: str | None, error: type[Exception],
+                    missing: str) -> pathlib.Path:
+    """The first candidate (None ones skipped) that is an executable file; `error(missing)`
+    when there is none."""
     for candidate in candidates:
         if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return pathlib.Path(candidate)
-    return None
+    raise error(missing)
 
 
 def new_directory(directory: str | os.PathLike | None, *, prefix: str,
@@ -116,6 +118,17 @@ class Instance:
         except BaseException:
             self.stop()
             raise
+
+    def _terminate_child(self, timeout: float) -> bool:
+        """Our child: SIGTERM (if it still runs), then up to `timeout` seconds for it to exit.
+        False when it still runs."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return False
+        return True
 
     def _terminate_attached(self, timeout: float) -> bool:
         """An attached instance (not our child, so its end is polled for): SIGTERM, then up to
