@@ -14,8 +14,10 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
+from typing import Callable
 
 import websockets
 
@@ -47,6 +49,40 @@ def run_async(coro, timeout: float):
     async def bounded():
         return await asyncio.wait_for(coro, timeout)
     return asyncio.run(bounded())
+
+
+def run_tmp_tool(tool: pathlib.Path, script: str, *args: str,
+                 url_variable: str) -> subprocess.CompletedProcess:
+    """`TOOL run -- python -c SCRIPT ARGS...` (tools/pgtmp, tools/redistmp) without
+    $URL_VARIABLE, so that the tool starts an instance of its own."""
+    return subprocess.run([str(tool), "run", "--", sys.executable, "-c", script, *args],
+                          capture_output=True, text=True, timeout=60,
+                          env={k: v for k, v in os.environ.items() if k != url_variable})
+
+
+def sigterm_tmp_tool(tool: pathlib.Path, script: str, *, url_variable: str,
+                     check_ready: Callable[[str], None]) -> tuple[int, str, str, float, str]:
+    """`TOOL run -- python -c SCRIPT wait` as run_tmp_tool, where SCRIPT prints the instance's
+    URL, its directory and a line that `check_ready` asserts on, then waits: once the three are
+    out (the directory must exist), TOOL gets a SIGTERM. Returns TOOL's exit status, the URL,
+    the directory, the seconds from the signal to the exit, and TOOL's stderr."""
+    proc = subprocess.Popen([str(tool), "run", "--", sys.executable, "-c", script, "wait"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={k: v for k, v in os.environ.items() if k != url_variable})
+    try:
+        url = proc.stdout.readline().strip()
+        directory = proc.stdout.readline().strip()
+        check_ready(proc.stdout.readline())
+        assert pathlib.Path(directory).exists()
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(30)
+        seconds = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return rc, url, directory, seconds, proc.stderr.read()
 
 
 def _read_text(path: pathlib.Path) -> str:
