@@ -53,6 +53,15 @@ def _title(result: dict, what: str) -> str:
     return f"{what} ({m.get('host')}, {result['date'][:10]}, {m.get('online_cpus')} CPUs, noisy)"
 
 
+def _save(fig, result: dict, what: str, path: pathlib.Path) -> pathlib.Path:
+    """Titles the figure (see _title), writes it to `path` and frees it."""
+    fig.suptitle(_title(result, what), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
 def fanout_cdf(result: dict, path: pathlib.Path) -> pathlib.Path | None:
     runs = _runs(result, "fanout")
     if not runs:
@@ -91,12 +100,7 @@ def fanout_cdf(result: dict, path: pathlib.Path) -> pathlib.Path | None:
             if row == len(cases) - 1:
                 ax.set_xlabel("delivery latency, ms")
         axes[row][0].set_ylabel("fraction of deliveries")
-    fig.suptitle(_title(result, "fanout to 10,000 subscribers: latency CDF per publish rate"),
-                 fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return _save(fig, result, "fanout to 10,000 subscribers: latency CDF per publish rate", path)
 
 
 def throughput(result: dict, path: pathlib.Path) -> pathlib.Path | None:
@@ -140,12 +144,7 @@ def throughput(result: dict, path: pathlib.Path) -> pathlib.Path | None:
         ax.set_title(title, fontsize=10)
         ax.grid(True, which="both", alpha=0.25)
         ax.legend(fontsize=7)
-    fig.suptitle(_title(result, "throughput vs connections, server on CPU 0, load on CPU 1"),
-                 fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return _save(fig, result, "throughput vs connections, server on CPU 0, load on CPU 1", path)
 
 
 def make_plots(result: dict, stem: pathlib.Path) -> list[pathlib.Path]:

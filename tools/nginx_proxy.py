@@ -42,8 +42,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import time
 
 import throwaway  # noqa: E402 (tools/ is on sys.path wherever this module is)
 from throwaway import free_port  # noqa: E402,F401 (also this module's API)
@@ -65,11 +63,9 @@ class NginxError(Exception):
 
 def find_nginx() -> pathlib.Path:
     """$NGINX, else /usr/sbin/nginx, else nginx on PATH."""
-    for candidate in (os.environ.get("NGINX"), "/usr/sbin/nginx", shutil.which("nginx")):
-        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return pathlib.Path(candidate)
-    raise NginxError("nginx not found: install Debian's `nginx` (tools/deps.sh test) or set "
-                     "NGINX")
+    return throwaway.find_executable(
+        os.environ.get("NGINX"), "/usr/sbin/nginx", shutil.which("nginx"), error=NginxError,
+        missing="nginx not found: install Debian's `nginx` (tools/deps.sh test) or set NGINX")
 
 
 # -- the configuration ----------------------------------------------------------------------
@@ -142,16 +138,6 @@ def main_config(directory: pathlib.Path, *, as_root: bool) -> str:
 # -- the process ----------------------------------------------------------------------------
 
 
-def _is_nginx_process(pid: int) -> bool:
-    """Guards kills by pid read from a state file: the pid may have been reused. (nginx rewrites
-    its command line to "nginx: master process …".)"""
-    try:
-        cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"nginx" in cmdline.split(b"\0", 1)[0]
-
-
 def _kill_group(pgid: int) -> None:
     try:
         os.killpg(pgid, signal.SIGKILL)
@@ -167,10 +153,13 @@ def _accepts(port: int, host: str = HOST, timeout: float = 0.5) -> bool:
         return False
 
 
-class NginxProxy:
+class NginxProxy(throwaway.Instance):
     """One throwaway nginx in `directory` (see the module docstring). Create with
     `NginxProxy.start(upstreams)`; as a context manager it stops (and removes) the instance on
     exit."""
+
+    PROGRAM = b"nginx"  # nginx rewrites its command line to "nginx: master process …".
+    MODULE_FILE = __file__
 
     def __init__(self, directory: pathlib.Path, port: int, *, binary: pathlib.Path,
                  upstreams: list[str], conf: pathlib.Path):
@@ -193,28 +182,11 @@ class NginxProxy:
         start the reaper (see watch_owner). On any failure nothing is left behind."""
         binary = find_nginx()
         addresses = [f"{HOST}:{u}" if isinstance(u, int) else str(u) for u in upstreams]
-        if directory is None:
-            directory = tempfile.mkdtemp(prefix="nginxtmp-")
-        directory = pathlib.Path(directory).absolute()
-        directory.mkdir(parents=True, exist_ok=True)
-        if any(directory.iterdir()):
-            raise NginxError(f"{directory} is not empty")
+        directory = throwaway.new_directory(directory, prefix="nginxtmp-", error=NginxError)
         proxy = cls(directory, port or 0, binary=binary, upstreams=addresses,
                     conf=pathlib.Path(conf))
-        try:
-            proxy._spawn_ready(fresh_port=port is None)
-            if watch:
-                proxy.watch_owner()
-        except BaseException:
-            proxy.stop()
-            raise
+        proxy._start_watched(fresh_port=port is None, watch=watch)
         return proxy
-
-    def __enter__(self) -> "NginxProxy":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # -- addresses and logs ------------------------------------------------------------------
 
@@ -236,18 +208,10 @@ class NginxProxy:
         return self.access_log().splitlines()
 
     def _read(self, name: str) -> str:
-        try:
-            return (self.directory / name).read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return throwaway.read_text(self.directory / name)
 
     def describe(self) -> str:
         return f"nginx {self.url} → {', '.join(self.upstreams)} (in {self.directory})"
-
-    def running(self) -> bool:
-        if self.proc is not None:
-            return self.proc.poll() is None
-        return self.pid is not None and _is_nginx_process(self.pid)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -286,48 +250,23 @@ class NginxProxy:
         it has not exited within `timeout`, and in any case to what is left of the group (a
         worker that outlived a killed master)."""
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    pass
+            self._terminate_child(timeout)
             _kill_group(self.proc.pid)
             if self.proc.poll() is None:
                 self.proc.wait(10)
             return
-        if self.pid is None or not _is_nginx_process(self.pid):
+        if self.pid is None or not self._is_ours(self.pid):
             return
-        # Attached (the reaper): not our child, so poll for its end.
-        os.kill(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _is_nginx_process(self.pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        # Attached (the reaper).
+        self._terminate_attached(timeout)
         _kill_group(self.pid)
 
-    def stop(self) -> None:
-        """Stops nginx (if running) and removes the whole directory. Never raises for an
-        instance that is already gone."""
-        try:
-            self._kill_and_wait()
-        finally:
-            shutil.rmtree(self.directory, ignore_errors=True)
-
-    # -- reaper ------------------------------------------------------------------------------
-
-    def watch_owner(self, owner_pid: int | None = None) -> None:
-        """Starts a detached process that, once `owner_pid` (default: this process) has exited,
-        stops the nginx whose pid the state file names and removes the directory, if it is
-        still there then."""
-        throwaway.watch_owner(__file__, self.directory, owner_pid)
+    # -- reaper (stop() and watch_owner() are throwaway.Instance's) ----------------------------
 
     @classmethod
     def attach(cls, directory: str | os.PathLike) -> "NginxProxy":
-        directory = pathlib.Path(directory).absolute()
-        try:
-            state = json.loads((directory / STATE_FILE).read_text())
-        except FileNotFoundError:
-            raise NginxError(f"{directory}: no {STATE_FILE}; not a throwaway nginx") from None
+        directory, state = throwaway.read_state(directory, STATE_FILE, error=NginxError,
+                                                what="a throwaway nginx")
         proxy = cls(directory, state["port"], binary=pathlib.Path(state["binary"]),
                     upstreams=state["upstreams"], conf=SHIPPED_CONF)
         proxy.pid = state.get("pid")
@@ -336,7 +275,7 @@ class NginxProxy:
 
 def _kill_attached(directory: str) -> None:
     proxy = NginxProxy.attach(directory)
-    if proxy.pid is not None and _is_nginx_process(proxy.pid):
+    if proxy.pid is not None and proxy._is_ours(proxy.pid):
         _kill_group(proxy.pid)
 
 

@@ -34,7 +34,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import urllib.parse
 
 import throwaway  # noqa: E402 (tools/ is on sys.path wherever this module is)
@@ -186,10 +185,7 @@ class Cluster:
         return database_url(self.host, self.port, dbname, user, password)
 
     def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return throwaway.read_text(self.log_path)
 
     # -- creation --------------------------------------------------------------------------
 
@@ -201,12 +197,7 @@ class Cluster:
         directory), start the server, create the ringcast role. On any failure nothing is left
         behind."""
         bindir = find_bindir()
-        if directory is None:
-            directory = tempfile.mkdtemp(prefix="pgtmp-")
-        directory = pathlib.Path(directory).absolute()
-        directory.mkdir(parents=True, exist_ok=True)
-        if any(directory.iterdir()):
-            raise ClusterError(f"{directory} is not empty")
+        directory = throwaway.new_directory(directory, prefix="pgtmp-", error=ClusterError)
         if len(str(directory)) > _MAX_SOCKET_DIR:
             raise ClusterError(f"{directory}: path too long for a unix socket "
                                f"(at most {_MAX_SOCKET_DIR} bytes)")
@@ -225,11 +216,8 @@ class Cluster:
 
     @classmethod
     def attach(cls, directory: str | os.PathLike) -> "Cluster":
-        directory = pathlib.Path(directory).absolute()
-        try:
-            state = json.loads((directory / STATE_FILE).read_text())
-        except FileNotFoundError:
-            raise ClusterError(f"{directory}: no {STATE_FILE}; not a pgtmp cluster") from None
+        directory, state = throwaway.read_state(directory, STATE_FILE, error=ClusterError,
+                                                what="a pgtmp cluster")
         return cls(directory, port=state["port"], password=state["password"],
                    bindir=pathlib.Path(state["bindir"]))
 

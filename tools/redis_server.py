@@ -30,7 +30,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 import throwaway  # noqa: E402 (tools/ is on sys.path wherever this module is)
@@ -47,21 +46,17 @@ class RedisError(Exception):
 
 def find_redis_server() -> pathlib.Path:
     """$REDIS_SERVER, else /usr/bin/redis-server, else redis-server on PATH."""
-    candidates = [os.environ.get("REDIS_SERVER"), "/usr/bin/redis-server",
-                  shutil.which("redis-server")]
-    for candidate in candidates:
-        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return pathlib.Path(candidate)
-    raise RedisError("redis-server not found: install Debian's `redis-server` "
-                     "(tools/deps.sh test) or set REDIS_SERVER")
+    return throwaway.find_executable(
+        os.environ.get("REDIS_SERVER"), "/usr/bin/redis-server", shutil.which("redis-server"),
+        error=RedisError, missing="redis-server not found: install Debian's `redis-server` "
+        "(tools/deps.sh test) or set REDIS_SERVER")
 
 
 def find_redis_cli() -> pathlib.Path:
-    for candidate in ("/usr/bin/redis-cli", shutil.which("redis-cli")):
-        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return pathlib.Path(candidate)
-    raise RedisError("redis-cli not found: install Debian's `redis-tools` (a dependency of "
-                     "redis-server)")
+    return throwaway.find_executable(
+        "/usr/bin/redis-cli", shutil.which("redis-cli"), error=RedisError,
+        missing="redis-cli not found: install Debian's `redis-tools` (a dependency of "
+        "redis-server)")
 
 
 def ping(port: int, host: str = HOST, timeout: float = 1.0) -> bool:
@@ -83,17 +78,16 @@ def ping(port: int, host: str = HOST, timeout: float = 1.0) -> bool:
 
 def _is_redis_process(pid: int) -> bool:
     """Guards kills by pid read from a state file: the pid may have been reused."""
-    try:
-        cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"redis-server" in cmdline.split(b"\0", 1)[0]
+    return throwaway.runs_program(pid, RedisServer.PROGRAM)
 
 
-class RedisServer:
+class RedisServer(throwaway.Instance):
     """One throwaway redis-server in `directory` (see the module docstring). Create with
     `RedisServer.start()`, find a running one with `RedisServer.attach(directory)`. As a context
     manager it stops (and removes) the instance on exit."""
+
+    PROGRAM = b"redis-server"
+    MODULE_FILE = __file__
 
     def __init__(self, directory: pathlib.Path, port: int, *, binary: pathlib.Path):
         self.directory = pathlib.Path(directory)
@@ -114,39 +108,19 @@ class RedisServer:
         watch: start the reaper (see watch_owner). detach: its own session, so it outlives
         this process (`redistmp start`). On any failure nothing is left behind."""
         binary = find_redis_server()
-        if directory is None:
-            directory = tempfile.mkdtemp(prefix="redistmp-")
-        directory = pathlib.Path(directory).absolute()
-        directory.mkdir(parents=True, exist_ok=True)
-        if any(directory.iterdir()):
-            raise RedisError(f"{directory} is not empty")
+        directory = throwaway.new_directory(directory, prefix="redistmp-", error=RedisError)
         server = cls(directory, port or 0, binary=binary)
         server.detach = detach
-        try:
-            server._spawn_ready(fresh_port=port is None)
-            if watch:
-                server.watch_owner()
-        except BaseException:
-            server.stop()
-            raise
+        server._start_watched(fresh_port=port is None, watch=watch)
         return server
 
     @classmethod
     def attach(cls, directory: str | os.PathLike) -> "RedisServer":
-        directory = pathlib.Path(directory).absolute()
-        try:
-            state = json.loads((directory / STATE_FILE).read_text())
-        except FileNotFoundError:
-            raise RedisError(f"{directory}: no {STATE_FILE}; not a redistmp instance") from None
+        directory, state = throwaway.read_state(directory, STATE_FILE, error=RedisError,
+                                                what="a redistmp instance")
         server = cls(directory, state["port"], binary=pathlib.Path(state["binary"]))
         server.pid = state.get("pid")
         return server
-
-    def __enter__(self) -> "RedisServer":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # -- paths and URLs --------------------------------------------------------------------
 
@@ -159,15 +133,7 @@ class RedisServer:
         return self.directory / LOG_FILE
 
     def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def running(self) -> bool:
-        if self.proc is not None:
-            return self.proc.poll() is None
-        return self.pid is not None and _is_redis_process(self.pid)
+        return throwaway.read_text(self.log_path)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -190,26 +156,13 @@ class RedisServer:
 
     def _kill_and_wait(self, timeout: float = 10.0) -> None:
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(10)
+            if not self._terminate_child(timeout):
+                self.proc.kill()
+                self.proc.wait(10)
             return
-        # Attached: not our child, so poll for its end.
-        if self.pid is None or not _is_redis_process(self.pid):
-            return
-        os.kill(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _is_redis_process(self.pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if _is_redis_process(self.pid):
+        if not self._terminate_attached(timeout):
             os.kill(self.pid, signal.SIGKILL)
-            deadline = time.monotonic() + 10
-            while _is_redis_process(self.pid) and time.monotonic() < deadline:
-                time.sleep(0.02)
+            throwaway.wait_until_gone(lambda: self._is_ours(self.pid), 10)
 
     def cli(self, *args: str, timeout: float = 10.0, check: bool = True) -> str:
         """Runs `redis-cli -h HOST -p PORT ARGS...` and returns its output (stripped). Raises
@@ -247,21 +200,8 @@ class RedisServer:
         self.shutdown_nosave()
         self._spawn_ready(fresh_port=False)
 
-    def stop(self) -> None:
-        """Stops the server (if running) and removes the whole directory. Never raises for a
-        server that is already gone."""
-        try:
-            self._kill_and_wait()
-        finally:
-            shutil.rmtree(self.directory, ignore_errors=True)
-
-    # -- reaper ----------------------------------------------------------------------------
-
-    def watch_owner(self, owner_pid: int | None = None) -> None:
-        """Starts a detached process that, once `owner_pid` (default: this process) has exited,
-        kills the server whose pid the state file names (restart() updates it) and removes the
-        directory, if it is still there then."""
-        throwaway.watch_owner(__file__, self.directory, owner_pid)
+    # stop() and watch_owner() (the reaper: it kills the pid the state file names, which
+    # restart() updates) are throwaway.Instance's.
 
 
 def _kill_attached(directory: str) -> None:

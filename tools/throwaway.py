@@ -1,17 +1,21 @@
 """What the throwaway servers of tests and benchmarks (tools/pg_cluster.py, tools/redis_server.py,
-tools/nginx_proxy.py) share: a free loopback port, starting until ready, and the cleanup after an owner that died without stopping its
-server (a detached process waits for the owner to exit, then runs the module's cleanup and
-removes the server's directory)."""
+tools/nginx_proxy.py) share: a free loopback port, the instance's directory and state file,
+starting until ready, the life of a server run as our child (Instance), and the cleanup after
+an owner that died without stopping its server (a detached process waits for the owner to
+exit, then runs the module's cleanup and removes the server's directory)."""
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import select
+import signal
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Callable
 
@@ -20,6 +24,134 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def find_executable(*candidates: str | None, error: type[Exception],
+                    missing: str) -> pathlib.Path:
+    """The first candidate (None ones skipped) that is an executable file; `error(missing)`
+    when there is none."""
+    for candidate in candidates:
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return pathlib.Path(candidate)
+    raise error(missing)
+
+
+def new_directory(directory: str | os.PathLike | None, *, prefix: str,
+                  error: type[Exception]) -> pathlib.Path:
+    """`directory` made absolute and created (None: a new temporary one named PREFIX...);
+    raises `error` unless it is empty: an instance owns its whole directory."""
+    if directory is None:
+        directory = tempfile.mkdtemp(prefix=prefix)
+    directory = pathlib.Path(directory).absolute()
+    directory.mkdir(parents=True, exist_ok=True)
+    if any(directory.iterdir()):
+        raise error(f"{directory} is not empty")
+    return directory
+
+
+def read_state(directory: str | os.PathLike, state_file: str, *, error: type[Exception],
+               what: str) -> tuple[pathlib.Path, dict]:
+    """The absolute directory and its state file's contents; `error` (saying the directory is
+    not `what`) when there is none."""
+    directory = pathlib.Path(directory).absolute()
+    try:
+        return directory, json.loads((directory / state_file).read_text())
+    except FileNotFoundError:
+        raise error(f"{directory}: no {state_file}; not {what}") from None
+
+
+def read_text(path: pathlib.Path) -> str:
+    """A log's text so far; "" before the server has written it."""
+    try:
+        return path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def runs_program(pid: int, name: bytes) -> bool:
+    """True when process `pid` exists and its argv[0] contains `name`. Guards kills by pid read
+    from a state file: the pid may have been reused."""
+    try:
+        cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return name in cmdline.split(b"\0", 1)[0]
+
+
+def wait_until_gone(running: Callable[[], bool], timeout: float) -> bool:
+    """Polls `running()` until it is false or `timeout` seconds have passed; True when gone."""
+    deadline = time.monotonic() + timeout
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not running()
+
+
+class Instance:
+    """The life of a throwaway server run as our child, for RedisServer and NginxProxy. A
+    subclass sets PROGRAM (the bytes argv[0] holds, see runs_program) and MODULE_FILE (its
+    module's __file__, run as the reaper), and provides directory, proc, pid, _spawn_ready and
+    _kill_and_wait. As a context manager it stops (and removes) the instance on exit."""
+
+    PROGRAM: bytes
+    MODULE_FILE: str
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _is_ours(self, pid: int) -> bool:
+        return runs_program(pid, self.PROGRAM)
+
+    def running(self) -> bool:
+        if self.proc is not None:
+            return self.proc.poll() is None
+        return self.pid is not None and self._is_ours(self.pid)
+
+    def _start_watched(self, *, fresh_port: bool, watch: bool) -> None:
+        """Spawns until ready and (watch) starts the reaper; on any failure nothing is left."""
+        try:
+            self._spawn_ready(fresh_port=fresh_port)
+            if watch:
+                self.watch_owner()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _terminate_child(self, timeout: float) -> bool:
+        """Our child: SIGTERM (if it still runs), then up to `timeout` seconds for it to exit.
+        False when it still runs."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return False
+        return True
+
+    def _terminate_attached(self, timeout: float) -> bool:
+        """An attached instance (not our child, so its end is polled for): SIGTERM, then up to
+        `timeout` seconds for it to go. False when it still runs; nothing is done when the
+        pid is not (or no longer) ours."""
+        if self.pid is None or not self._is_ours(self.pid):
+            return True
+        os.kill(self.pid, signal.SIGTERM)
+        return wait_until_gone(lambda: self._is_ours(self.pid), timeout)
+
+    def stop(self) -> None:
+        """Stops the server (if running) and removes the whole directory. Never raises for a
+        server that is already gone."""
+        try:
+            self._kill_and_wait()
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def watch_owner(self, owner_pid: int | None = None) -> None:
+        """Starts a detached process that, once `owner_pid` (default: this process) has exited,
+        kills the server whose pid the state file names and removes the directory, if it is
+        still there then."""
+        watch_owner(self.MODULE_FILE, self.directory, owner_pid)
 
 
 def spawn_until_ready(server, *, what: str, error: type[Exception], ready: Callable[[], bool],

@@ -40,7 +40,7 @@ import urllib.request
 
 import machine
 import pg
-from servers import Server, Target
+from servers import Server, Target, wait_tool
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
@@ -147,11 +147,7 @@ def run_nodes(case, label: str, nodes: int, cluster_mode: bool, tool_args: list[
                                     [proc.pid], others=others)
             sampler.start()
             try:
-                rc = proc.wait(TOOL_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                rc = proc.wait()
-                record["error"] = f"load tool still running after {TOOL_TIMEOUT_S} s; killed"
+                rc = wait_tool(proc, TOOL_TIMEOUT_S, record)
             finally:
                 record["cpu_breakdown"] = sampler.stop()
         record["machine_cpu"] = machine.cpu_usage_between(cpu_before, machine.cpu_times())

@@ -47,6 +47,17 @@ def accepts(port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def wait_tool(proc: subprocess.Popen, timeout_s: float, record: dict) -> int:
+    """The load tool's exit status; one still running after `timeout_s` is killed and the run's
+    `record` gets the error."""
+    try:
+        return proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        record["error"] = f"load tool still running after {timeout_s} s; killed"
+        return proc.wait()
+
+
 class Server:
     """One running server process (the pid is the server itself: the shell execs it)."""
 

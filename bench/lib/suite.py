@@ -33,7 +33,7 @@ import cluster
 import machine
 import pg
 import plan
-from servers import Server, Target
+from servers import Server, Target, wait_tool
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 BUILD = REPO / "build" / "release"
@@ -229,12 +229,7 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
             cpu_sampler.start()
         reports, rcs = [], []
         for proc, argv, json_path, out in procs:
-            try:
-                rc = proc.wait(TOOL_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                rc = proc.wait()
-                record["error"] = f"load tool still running after {TOOL_TIMEOUT_S} s; killed"
+            rc = wait_tool(proc, TOOL_TIMEOUT_S, record)
             out.close()
             rcs.append(rc)
             try:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import websockets
 
-from support import ws_connect
+from support import close_reader, ws_connect
 
 # Registration hashes with scrypt; the default cost (~50 ms a hash, ~250 ms under ASan) would
 # dominate the suite. The per-address limits (logins, registrations, connections) are raised
@@ -482,12 +482,7 @@ class ChatConn:
             and (pred is None or pred(e)), timeout, f"a message in conv {conv}", start)
 
     async def close(self) -> None:
-        try:
-            await asyncio.wait_for(self.ws.close(), 5)
-        except (asyncio.TimeoutError, websockets.WebSocketException, OSError):
-            self.ws.transport.abort()
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
+        await close_reader(self.ws, self.task)
 
     def abort(self) -> None:
         """Drops the TCP connection without a close handshake (a vanished client)."""

@@ -14,8 +14,10 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
+from typing import Callable
 
 import websockets
 
@@ -47,6 +49,59 @@ def run_async(coro, timeout: float):
     async def bounded():
         return await asyncio.wait_for(coro, timeout)
     return asyncio.run(bounded())
+
+
+def run_tmp_tool(tool: pathlib.Path, script: str, *args: str,
+                 url_variable: str) -> subprocess.CompletedProcess:
+    """`TOOL run -- python -c SCRIPT ARGS...` (tools/pgtmp, tools/redistmp) without
+    $URL_VARIABLE, so that the tool starts an instance of its own."""
+    return subprocess.run([str(tool), "run", "--", sys.executable, "-c", script, *args],
+                          capture_output=True, text=True, timeout=60,
+                          env={k: v for k, v in os.environ.items() if k != url_variable})
+
+
+def sigterm_tmp_tool(tool: pathlib.Path, script: str, *, url_variable: str,
+                     check_ready: Callable[[str], None]) -> tuple[int, str, str, float, str]:
+    """`TOOL run -- python -c SCRIPT wait` as run_tmp_tool, where SCRIPT prints the instance's
+    URL, its directory and a line that `check_ready` asserts on, then waits: once the three are
+    out (the directory must exist), TOOL gets a SIGTERM. Returns TOOL's exit status, the URL,
+    the directory, the seconds from the signal to the exit, and TOOL's stderr."""
+    proc = subprocess.Popen([str(tool), "run", "--", sys.executable, "-c", script, "wait"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={k: v for k, v in os.environ.items() if k != url_variable})
+    try:
+        url = proc.stdout.readline().strip()
+        directory = proc.stdout.readline().strip()
+        check_ready(proc.stdout.readline())
+        assert pathlib.Path(directory).exists()
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(30)
+        seconds = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return rc, url, directory, seconds, proc.stderr.read()
+
+
+def _read_text(path: pathlib.Path) -> str:
+    """A log's text so far; "" before the process has written it."""
+    try:
+        return path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+async def close_reader(ws, task: asyncio.Task) -> None:
+    """Closes `ws` (within 5 s, else the transport is aborted) and ends `task`, the coroutine
+    that was reading it."""
+    try:
+        await asyncio.wait_for(ws.close(), 5)
+    except (asyncio.TimeoutError, websockets.WebSocketException, OSError):
+        ws.transport.abort()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def ws_connect(url: str, **kw):
@@ -228,16 +283,10 @@ class RingcastServer:
         return f"ringcast[{self.name} port={self.port}] ({args})"
 
     def stderr_text(self) -> str:
-        try:
-            return self.stderr_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return _read_text(self.stderr_path)
 
     def stdout_text(self) -> str:
-        try:
-            return self.stdout_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return _read_text(self.stdout_path)
 
     def logs_tail(self, limit: int = 6000) -> str:
         err = self.stderr_text()
@@ -336,12 +385,7 @@ class Subscriber:
         return out
 
     async def close(self):
-        try:
-            await asyncio.wait_for(self.ws.close(), 5)
-        except (asyncio.TimeoutError, websockets.WebSocketException, OSError):
-            self.ws.transport.abort()
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
+        await close_reader(self.ws, self.task)
 
 
 async def connect_subscribers(url: str, count: int, batch: int = 50,
@@ -362,6 +406,17 @@ async def wait_until(predicate, timeout: float, what, interval: float = 0.02) ->
             detail = what() if callable(what) else what
             raise AssertionError(f"not within {timeout} s: {detail}")
         await asyncio.sleep(interval)
+
+
+async def publish_all(senders: dict[int, object], expected: dict[int, list]) -> None:
+    """Every sender (id → websocket) sends its `expected` messages in order, then "end:<id>";
+    the senders all at once."""
+    async def publish(sid):
+        for msg in expected[sid]:
+            await senders[sid].send(msg)
+        await senders[sid].send(f"end:{sid}")
+
+    await asyncio.gather(*(publish(sid) for sid in senders))
 
 
 async def sync_barrier(senders: dict[int, object], subs: list[Subscriber],

@@ -34,8 +34,8 @@ import pytest
 from chat_client import Api, ChatConn, aio, close_all, strip_type
 from cluster_clients import Device, Sender, Storm
 from prometheus import SQLITE_ONLY, dashboard_metrics, sample_names, scrape, value
-from support import (connect_subscribers, data_message, message_origin, run_async, sync_barrier,
-                     wait_until)
+from support import (connect_subscribers, data_message, message_origin, publish_all, run_async,
+                     sync_barrier, wait_until)
 
 pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
 
@@ -392,13 +392,7 @@ def test_raw_channel_fanout_across_nodes(cluster_factory):
             await sync_barrier(senders, subs, timeout=30)
             expected = {sid: [data_message(sid, seq, (seq * 37 + sid) % 700, binary=sid == 2)
                               for seq in range(per_sender)] for sid in senders}
-
-            async def publish(sid):
-                for msg in expected[sid]:
-                    await senders[sid].send(msg)
-                await senders[sid].send(f"end:{sid}")
-
-            await asyncio.gather(*(publish(sid) for sid in senders))
+            await publish_all(senders, expected)
             await wait_until(lambda: all(s.ends >= set(senders) or s.closed for s in subs), 30,
                              lambda: [(s.name, sorted(s.ends), len(s.received))
                                       for s in subs if not s.ends >= set(senders)][:6])

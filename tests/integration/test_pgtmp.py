@@ -4,16 +4,12 @@ when the command is ended by a SIGTERM sent to pgtmp."""
 
 from __future__ import annotations
 
-import os
 import pathlib
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
-from support import REPO_ROOT
+from support import REPO_ROOT, run_tmp_tool, sigterm_tmp_tool
 
 pytestmark = pytest.mark.needs_pg
 
@@ -35,13 +31,11 @@ sys.exit(7)
 """
 
 
-def env_without_url() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "RINGCAST_TEST_DATABASE_URL"}
+URL_VARIABLE = "RINGCAST_TEST_DATABASE_URL"
 
 
 def test_run_passes_the_url_and_the_exit_status_and_removes_the_cluster():
-    res = subprocess.run([str(PGTMP), "run", "--", sys.executable, "-c", SCRIPT],
-                         capture_output=True, text=True, timeout=60, env=env_without_url())
+    res = run_tmp_tool(PGTMP, SCRIPT, url_variable=URL_VARIABLE)
     assert res.returncode == 7, (res.returncode, res.stderr)
     url, directory, who = res.stdout.splitlines()
     assert url.startswith("postgres://ringcast:") and "@127.0.0.1:" in url, url
@@ -50,21 +44,11 @@ def test_run_passes_the_url_and_the_exit_status_and_removes_the_cluster():
 
 
 def test_sigterm_reaches_the_command_and_the_cluster_is_removed():
-    proc = subprocess.Popen([str(PGTMP), "run", "--", sys.executable, "-c", SCRIPT, "wait"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env_without_url())
-    try:
-        url = proc.stdout.readline().strip()
-        directory = proc.stdout.readline().strip()
-        assert proc.stdout.readline().strip() == "ringcast on"
-        assert pathlib.Path(directory).exists()
-        started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert rc == 128 + signal.SIGTERM, (rc, proc.stderr.read())
-    assert time.monotonic() - started < 15
+    def check_ready(line):
+        assert line.strip() == "ringcast on"
+
+    rc, url, directory, seconds, stderr = sigterm_tmp_tool(
+        PGTMP, SCRIPT, url_variable=URL_VARIABLE, check_ready=check_ready)
+    assert rc == 128 + signal.SIGTERM, (rc, stderr)
+    assert seconds < 15
     assert url and not pathlib.Path(directory).exists(), f"{directory} left behind"

@@ -9,8 +9,8 @@ import asyncio
 
 import pytest
 
-from support import (connect_subscribers, data_message, message_origin, run_async, sync_barrier,
-                     wait_until, ws_connect)
+from support import (connect_subscribers, data_message, message_origin, publish_all, run_async,
+                     sync_barrier, wait_until, ws_connect)
 from wsraw import OP_CONT, OP_TEXT, RawConn, open_ws, upgrade_request
 
 pytestmark = pytest.mark.server_args("--raw-channels")
@@ -77,13 +77,7 @@ def test_fanout_200_subscribers_many_senders(server):
             # Sender 3 publishes binary, the others text; sizes 0..~3000 bytes.
             expected = {sid: [data_message(sid, seq, (seq * 61 + sid) % 3000, binary=sid == 3)
                               for seq in range(per_sender)] for sid in senders}
-
-            async def publish(sid):
-                for msg in expected[sid]:
-                    await senders[sid].send(msg)
-                await senders[sid].send(f"end:{sid}")
-
-            await asyncio.gather(*(publish(sid) for sid in senders))
+            await publish_all(senders, expected)
             await wait_until(lambda: all_ended(subs, senders), 60,
                              lambda: not_ended(subs, senders))
             closed = [(s.name, repr(s.closed)) for s in subs if s.closed]

@@ -6,7 +6,6 @@ test_cluster.py relies on."""
 
 from __future__ import annotations
 
-import os
 import pathlib
 import signal
 import subprocess
@@ -16,7 +15,7 @@ import time
 import pytest
 
 from cluster import redis_server
-from support import REPO_ROOT
+from support import REPO_ROOT, run_tmp_tool, sigterm_tmp_tool
 
 pytestmark = pytest.mark.needs_redis
 
@@ -38,13 +37,11 @@ sys.exit(7)
 """
 
 
-def env_without_url() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "RINGCAST_TEST_REDIS_URL"}
+URL_VARIABLE = "RINGCAST_TEST_REDIS_URL"
 
 
 def test_run_passes_the_url_and_the_exit_status_and_removes_the_instance():
-    res = subprocess.run([str(REDISTMP), "run", "--", sys.executable, "-c", SCRIPT],
-                         capture_output=True, text=True, timeout=60, env=env_without_url())
+    res = run_tmp_tool(REDISTMP, SCRIPT, url_variable=URL_VARIABLE)
     assert res.returncode == 7, (res.returncode, res.stderr)
     url, directory, answers = res.stdout.splitlines()
     assert url.startswith("redis://127.0.0.1:"), url
@@ -53,21 +50,12 @@ def test_run_passes_the_url_and_the_exit_status_and_removes_the_instance():
 
 
 def test_sigterm_reaches_the_command_and_the_instance_is_removed():
-    proc = subprocess.Popen([str(REDISTMP), "run", "--", sys.executable, "-c", SCRIPT, "wait"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env_without_url())
-    try:
-        url = proc.stdout.readline().strip()
-        directory = proc.stdout.readline().strip()
-        assert proc.stdout.readline().startswith("PONG")
-        assert pathlib.Path(directory).exists()
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert rc == 128 + signal.SIGTERM, (rc, proc.stderr.read())
+    def check_ready(line):
+        assert line.startswith("PONG")
+
+    rc, url, directory, _, stderr = sigterm_tmp_tool(
+        REDISTMP, SCRIPT, url_variable=URL_VARIABLE, check_ready=check_ready)
+    assert rc == 128 + signal.SIGTERM, (rc, stderr)
     assert url and not pathlib.Path(directory).exists(), f"{directory} left behind"
     assert not redis_server.ping(int(url.rsplit(":", 1)[1])), "a redis-server outlived redistmp"
 

@@ -233,18 +233,14 @@ class BroadcastScenario final : public Scenario {
 
 void AddBroadcastCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
   auto options = std::make_shared<BroadcastOptions>();
-  CLI::App* command = app->add_subcommand(
-      "broadcast",
+  CLI::App* command = AddScenarioCommand(
+      app, common, chosen, "broadcast",
       "C clients on one channel URL; every iteration each sends one message and waits for all "
-      "C → deliveries/s");
-  AddCommonOptions(command, common);
-  command->add_option("-c,--connections", options->connections, "Clients")
-      ->check(CLI::Range(1u, 1u << 20))
-      ->capture_default_str();
-  command->add_option("-s,--size", options->size, "Binary payload bytes per message")
-      ->check(CLI::Range(uint32_t(kBroadcastHeader), 1u << 20))
-      ->capture_default_str();
-  command->callback([options, chosen] { *chosen = std::make_unique<BroadcastScenario>(*options); });
+      "C → deliveries/s",
+      [options] { return std::make_unique<BroadcastScenario>(*options); });
+  AddBoundedOption(command, "-c,--connections", &options->connections, "Clients", 1, 1u << 20);
+  AddBoundedOption(command, "-s,--size", &options->size, "Binary payload bytes per message",
+                   uint32_t(kBroadcastHeader), 1u << 20);
 }
 
 }  // namespace ringcast::bench

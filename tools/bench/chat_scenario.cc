@@ -24,6 +24,7 @@
 #include "tools/bench/rate_steps.h"
 #include "tools/bench/runner.h"
 #include "tools/bench/scenarios.h"
+#include "tools/bench/step_seal.h"
 #include "tools/bench/system_info.h"
 #include "tools/bench/worker.h"
 
@@ -76,14 +77,7 @@ class ChatScenario final : public Scenario {
 
   void OnTick(Worker& worker, int64_t now) override {
     ThreadState& t = threads_[worker.index()];
-    t.window = run_->Window();
-    const int sealed = sealed_step_.load(std::memory_order_acquire);
-    if (sealed > t.acked) {
-      t.acked = sealed;
-      t.acked_step.store(sealed, std::memory_order_release);
-    }
-    if (t.window.index != t.step && t.window.index > t.acked && now >= t.window.start_ns) {
-      t.step = t.window.index;
+    if (seal_.Tick(&t, *run_, now)) {
       t.schedule = OpenLoopSchedule(t.window.start_ns, options_.steps.rates[size_t(t.step)],
                                     layout_.publishers());
       t.next_k = 0;
@@ -103,11 +97,7 @@ class ChatScenario final : public Scenario {
                  int64_t now) override;
 
   bool Drained() const override {
-    // A worker running late may still owe messages intended before the window's end.
-    const int step = run_->Window().index;
-    for (const ThreadState& t : threads_) {
-      if (t.published_step.load(std::memory_order_acquire) < step) return false;
-    }
+    if (!StepSeal::AllPublished(threads_, run_->Window().index)) return false;
     uint64_t sent = 0;
     for (const auto& s : sent_) sent += s.load(std::memory_order_relaxed);
     uint64_t acks = 0;
@@ -171,26 +161,17 @@ class ChatScenario final : public Scenario {
     int64_t due_ns;
     ChatStamp stamp;
   };
-  struct alignas(64) ThreadState {
-    StepWindow window;
-    int step = -1;   // Step this worker is publishing for.
-    int acked = -1;  // Highest sealed step: its histograms are no longer written.
-    std::atomic<int> acked_step{-1};
-    std::atomic<int> published_step{-1};  // Highest step whose messages are all sent.
-    OpenLoopSchedule schedule;
+  // receipts counts deliveries to any member; same_server and cross_server split
+  // delivery_latency.
+  struct alignas(64) ThreadState : StepCursor {
     uint64_t next_k = 0;  // Next message of the schedule (every worker walks all of them).
-    int64_t next_wake_ns = INT64_MAX;
     int64_t next_heartbeat_ns = 0;
     uint64_t heartbeats = 0;
     std::deque<PendingRetry> retries;  // Due times ascending (each is now + a constant).
     uint64_t retried = 0;
     std::atomic<uint64_t> acks{0};            // All steps, for Drained() and progress lines.
-    std::atomic<uint64_t> receipts{0};        // Deliveries to any member, all steps.
-    std::atomic<uint64_t> cross_receipts{0};  // Of those, on another server than the sender.
     std::vector<Histogram> ack_latency;       // Per step, measured messages.
     std::vector<Histogram> delivery_latency;  // Per step, measured, other members only.
-    std::vector<Histogram> same_server;       // The same, member on the sender's server,
-    std::vector<Histogram> cross_server;      // and on another server.
     std::vector<uint64_t> sent, acks_per_step, acks_in_window, deliveries, deliveries_in_window;
     ChatEventParser parser;
     ChatEvent event;
@@ -245,7 +226,7 @@ class ChatScenario final : public Scenario {
   std::vector<std::atomic<uint64_t>> sent_;  // Per publisher, written by its worker.
   std::atomic<uint32_t> hellos_{0};
   std::vector<ThreadState> threads_;
-  std::atomic<int> sealed_step_{-1};
+  StepSeal seal_;
   std::vector<StepResult> results_;
   RateSteps rate_steps_{options_.steps, "ack p99"};
   int64_t last_ns_ = 0;
@@ -552,13 +533,9 @@ void ChatScenario::OnChatMessage(Worker& worker, uint32_t conn, const ChatEvent&
                       std::string(e.body.substr(0, 80)) + "'");
     return;
   }
-  t.receipts.store(t.receipts.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   const uint32_t sender = layout_.PublisherUser(s.publisher);
   const bool cross = ServerFor(sender, servers_) != ServerFor(conn, servers_);
-  if (cross) {
-    t.cross_receipts.store(t.cross_receipts.load(std::memory_order_relaxed) + 1,
-                           std::memory_order_relaxed);
-  }
+  t.CountReceipt(cross);
   ++t.deliveries[s.step];
   if (t.window.Measures(now) && s.step == t.window.index) ++t.deliveries_in_window[s.step];
   if (s.measured && sender != conn) {
@@ -575,28 +552,13 @@ void ChatScenario::OnChatMessage(Worker& worker, uint32_t conn, const ChatEvent&
 }
 
 bool ChatScenario::EndStep(const StepWindow& window, bool drained) {
-  // Seal the step: once every worker acknowledges, none writes its figures again.
-  sealed_step_.store(window.index, std::memory_order_release);
-  for (Worker* w : run_->workers) w->Wake();
-  const int64_t deadline = NowNs() + 2 * kSecondNs;
-  for (const ThreadState& t : threads_) {
-    while (t.acked_step.load(std::memory_order_acquire) < window.index && NowNs() < deadline) {
-      struct timespec ts {
-        0, 1'000'000
-      };
-      nanosleep(&ts, nullptr);
-    }
-  }
+  if (!seal_.Seal(run_, window.index, threads_, "chat")) return false;
   StepResult result;
   const auto step = static_cast<size_t>(window.index);
   result.rate = options_.steps.rates[step];
   uint64_t acks_in_window = 0;
   uint64_t deliveries_in_window = 0;
   for (const ThreadState& t : threads_) {
-    if (t.acked_step.load(std::memory_order_acquire) < window.index) {
-      run_->Fail("chat: a worker did not finish step " + std::to_string(window.index));
-      return false;
-    }
     result.ack_latency.Merge(t.ack_latency[step]);
     result.delivery_latency.Merge(t.delivery_latency[step]);
     result.same_server.Merge(t.same_server[step]);
@@ -647,9 +609,7 @@ std::string ChatScenario::Progress() {
   last_ns_ = now;
   last_acks_ = acks;
   last_receipts_ = receipts;
-  const StepWindow window = run_->Window();
-  return line + "offered rate " +
-         WithCommas(uint64_t(options_.steps.rates[size_t(std::max(0, window.index))])) + " msg/s";
+  return line + options_.steps.OfferedRate(*run_);
 }
 
 void ChatScenario::MakeReport(Report* report) {
@@ -662,9 +622,7 @@ void ChatScenario::MakeReport(Report* report) {
   report->config.Set("user_prefix", options_.user_prefix);
   report->config.Set("setup_threads", options_.setup_threads);
   report->config.Set("heartbeat_s", options_.heartbeat_s);
-  Json rates = Json::Array();
-  for (double r : options_.steps.rates) rates.Push(r);
-  report->config.Set("rates", std::move(rates));
+  report->config.Set("rates", options_.steps.RatesJson());
 
   Json setup = Json::Object();
   setup.Set("users_seconds", setup_.users_seconds);
@@ -702,14 +660,7 @@ void ChatScenario::MakeReport(Report* report) {
                     WithCommas(uint64_t(r.deliveries_per_s)) + " deliveries/s" +
                     (over ? "  (ack p99 over limit)" : ""));
     if (servers_ > 1) {
-      const auto pct = [](const Histogram& h, double q) {
-        return h.count() == 0 ? std::string("-") : Duration(h.Percentile(q));
-      };
-      report->Row("  delivery, same / other server",
-                  "p50 " + pct(r.same_server, 50) + " / " + pct(r.cross_server, 50) + "  p99 " +
-                      pct(r.same_server, 99) + " / " + pct(r.cross_server, 99) + "  (" +
-                      WithCommas(r.same_server.count()) + " / " +
-                      WithCommas(r.cross_server.count()) + " measured)");
+      report->Row("  delivery, same / other server", ServerSplit(r.same_server, r.cross_server));
     }
   }
   report->results.Set("steps", std::move(steps));
@@ -769,35 +720,26 @@ void ChatScenario::MakeReport(Report* report) {
 
 void AddChatCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
   auto options = std::make_shared<ChatOptions>();
-  CLI::App* command = app->add_subcommand(
-      "chat",
+  CLI::App* command = AddScenarioCommand(
+      app, common, chosen, "chat",
       "The chat service: U users in G groups of S, one WebSocket each, open-loop sends at R "
       "msgs/s → persisted msgs/s, ack and delivery latency from the intended send time. URL: "
       "ws://host:port (WebSocket route /ws); several URLs (a cluster's nodes): user u connects "
-      "to URL u mod N, the HTTP setup goes to the first");
-  AddCommonOptions(command, common);
-  command->add_option("-u,--users", options->users, "Users (one connection each)")
-      ->check(CLI::Range(2u, 1u << 22))
-      ->capture_default_str();
-  command->add_option("-g,--groups", options->groups, "Group conversations")
-      ->check(CLI::Range(1u, 1u << 20))
-      ->capture_default_str();
-  command->add_option("-S,--group-size", options->group_size, "Members per group")
-      ->check(CLI::Range(2u, 1u << 16))
-      ->capture_default_str();
+      "to URL u mod N, the HTTP setup goes to the first",
+      [options] { return std::make_unique<ChatScenario>(*options); });
+  AddBoundedOption(command, "-u,--users", &options->users, "Users (one connection each)", 2,
+                   1u << 22);
+  AddBoundedOption(command, "-g,--groups", &options->groups, "Group conversations", 1, 1u << 20);
+  AddBoundedOption(command, "-S,--group-size", &options->group_size, "Members per group", 2,
+                   1u << 16);
   AddRateStepOptions(command, &options->steps,
                      "Total send rate(s), msgs/s over all senders; a list steps through them",
                      "ack p99");
-  command
-      ->add_option("-b,--body-bytes", options->body_bytes,
-                   "Message body bytes (the stamp, then filler)")
-      ->check(CLI::Range(uint32_t(kChatStampMax), 1u << 20))
-      ->capture_default_str();
-  command
-      ->add_option("--setup-threads", options->setup_threads,
-                   "Concurrent HTTP requests while registering users and creating groups")
-      ->check(CLI::Range(1u, 256u))
-      ->capture_default_str();
+  AddBoundedOption(command, "-b,--body-bytes", &options->body_bytes,
+                   "Message body bytes (the stamp, then filler)", uint32_t(kChatStampMax),
+                   1u << 20);
+  AddBoundedOption(command, "--setup-threads", &options->setup_threads,
+                   "Concurrent HTTP requests while registering users and creating groups", 1, 256);
   command->add_option("--user-prefix", options->user_prefix,
                       "Usernames are PREFIX0, PREFIX1, ... (default: random per run, so runs "
                       "against the same data directory do not collide)");
@@ -808,7 +750,6 @@ void AddChatCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenar
                    "Seconds of silence after which a connection sends a ping message")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  command->callback([options, chosen] { *chosen = std::make_unique<ChatScenario>(*options); });
 }
 
 }  // namespace ringcast::bench

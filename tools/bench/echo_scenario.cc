@@ -164,22 +164,16 @@ class EchoScenario final : public Scenario {
 
 void AddEchoCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
   auto options = std::make_shared<EchoOptions>();
-  CLI::App* command = app->add_subcommand(
-      "echo", "C connections, each with P messages of S bytes in flight → msgs/s (closed loop)");
-  AddCommonOptions(command, common);
-  command->add_option("-c,--connections", options->connections, "Connections")
-      ->check(CLI::Range(1u, 1u << 22))
-      ->capture_default_str();
-  command->add_option("-p,--pipeline", options->pipeline, "Messages in flight per connection")
-      ->check(CLI::Range(1u, 1u << 16))
-      ->capture_default_str();
-  command
-      ->add_option("-s,--size", options->size,
-                   "Payload bytes per message (>= 16 carries a "
-                   "timestamp and sequence number)")
-      ->check(CLI::Range(1u, 1u << 24))
-      ->capture_default_str();
-  command->callback([options, chosen] { *chosen = std::make_unique<EchoScenario>(*options); });
+  CLI::App* command = AddScenarioCommand(
+      app, common, chosen, "echo",
+      "C connections, each with P messages of S bytes in flight → msgs/s (closed loop)",
+      [options] { return std::make_unique<EchoScenario>(*options); });
+  AddBoundedOption(command, "-c,--connections", &options->connections, "Connections", 1, 1u << 22);
+  AddBoundedOption(command, "-p,--pipeline", &options->pipeline,
+                   "Messages in flight per connection", 1, 1u << 16);
+  AddBoundedOption(command, "-s,--size", &options->size,
+                   "Payload bytes per message (>= 16 carries a timestamp and sequence number)", 1,
+                   1u << 24);
 }
 
 }  // namespace ringcast::bench

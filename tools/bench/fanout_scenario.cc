@@ -13,6 +13,7 @@
 #include "tools/bench/bookkeeping.h"
 #include "tools/bench/rate_steps.h"
 #include "tools/bench/scenarios.h"
+#include "tools/bench/step_seal.h"
 #include "tools/bench/system_info.h"
 #include "tools/bench/worker.h"
 
@@ -101,14 +102,7 @@ class FanoutScenario final : public Scenario {
 
   void OnTick(Worker& worker, int64_t now) override {
     ThreadState& t = threads_[worker.index()];
-    t.window = run_->Window();
-    const int sealed = sealed_step_.load(std::memory_order_acquire);
-    if (sealed > t.acked) {
-      t.acked = sealed;
-      t.acked_step.store(sealed, std::memory_order_release);
-    }
-    if (t.window.index != t.step && t.window.index > t.acked && now >= t.window.start_ns) {
-      t.step = t.window.index;
+    if (seal_.Tick(&t, *run_, now)) {
       t.schedule = OpenLoopSchedule(t.window.start_ns, options_.steps.rates[size_t(t.step)],
                                     options_.publishers);
       for (PublisherState& p : t.publishers) p.next = t.schedule.FirstFor(p.index);
@@ -144,12 +138,8 @@ class FanoutScenario final : public Scenario {
                                                                : " arrived twice or late"));
       return;
     }
-    t.receipts.store(t.receipts.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     const bool cross = server_of_[conn] != server_of_[PublisherConn(m.publisher)];
-    if (cross) {
-      t.cross_receipts.store(t.cross_receipts.load(std::memory_order_relaxed) + 1,
-                             std::memory_order_relaxed);
-    }
+    t.CountReceipt(cross);
     if (conn >= options_.subscribers) return;  // A publisher hearing its channel.
     ++t.deliveries[m.step];
     t.subscriber_receipts.store(t.subscriber_receipts.load(std::memory_order_relaxed) + 1,
@@ -167,12 +157,7 @@ class FanoutScenario final : public Scenario {
   }
 
   bool Drained() const override {
-    // A worker running late may still owe messages intended before the window's end; the step
-    // cannot be drained before every worker has sent its last one.
-    const int step = run_->Window().index;
-    for (const ThreadState& t : threads_) {
-      if (t.published_step.load(std::memory_order_acquire) < step) return false;
-    }
+    if (!StepSeal::AllPublished(threads_, run_->Window().index)) return false;
     uint64_t expected = 0;
     for (uint32_t p = 0; p < options_.publishers; ++p) {
       expected += published_[p].load(std::memory_order_relaxed) *
@@ -218,21 +203,11 @@ class FanoutScenario final : public Scenario {
     uint64_t next;      // Next message index of the schedule this publisher sends.
     uint64_t sequence;  // Messages sent so far, all steps.
   };
-  struct alignas(64) ThreadState {
-    StepWindow window;
-    int step = -1;   // Step this worker is publishing for.
-    int acked = -1;  // Highest sealed step: its histogram is no longer written.
-    std::atomic<int> acked_step{-1};
-    std::atomic<int> published_step{-1};  // Highest step whose messages are all sent.
-    OpenLoopSchedule schedule;
+  // receipts counts every receiver (publishers hear their channel too).
+  struct alignas(64) ThreadState : StepCursor {
     std::vector<PublisherState> publishers;
-    int64_t next_wake_ns = INT64_MAX;
-    std::atomic<uint64_t> receipts{0};             // Every receiver, for Drained().
-    std::atomic<uint64_t> cross_receipts{0};       // Of those, on another server than the sender.
     std::atomic<uint64_t> subscriber_receipts{0};  // For progress lines.
     std::vector<Histogram> histograms;             // Per step, measured messages.
-    std::vector<Histogram> same_server;            // The same, subscriber on the sender's server,
-    std::vector<Histogram> cross_server;           // and on another server.
     std::vector<uint64_t> deliveries;              // Per step, subscriber receipts.
     std::vector<uint64_t> in_window;               // Per step, received inside the window.
   };
@@ -266,7 +241,7 @@ class FanoutScenario final : public Scenario {
   SequenceTracker sequences_;                     // Slot per connection, owned by its worker.
   std::vector<std::atomic<uint64_t>> published_;  // Per publisher, written by its worker.
   std::vector<ThreadState> threads_;
-  std::atomic<int> sealed_step_{-1};
+  StepSeal seal_;
   std::vector<StepResult> results_;
   RateSteps rate_steps_{options_.steps, "p99"};
   int64_t last_ns_ = 0;
@@ -305,18 +280,7 @@ void FanoutScenario::Publish(Worker& worker, int64_t now) {
 }
 
 bool FanoutScenario::EndStep(const StepWindow& window, bool drained) {
-  // Seal the step: once every worker acknowledges, none writes its histograms again.
-  sealed_step_.store(window.index, std::memory_order_release);
-  for (Worker* w : run_->workers) w->Wake();
-  const int64_t deadline = NowNs() + 2'000'000'000;
-  for (const ThreadState& t : threads_) {
-    while (t.acked_step.load(std::memory_order_acquire) < window.index && NowNs() < deadline) {
-      struct timespec ts {
-        0, 1'000'000
-      };
-      nanosleep(&ts, nullptr);
-    }
-  }
+  if (!seal_.Seal(run_, window.index, threads_, "fanout")) return false;
   StepResult result;
   const auto step = static_cast<size_t>(window.index);
   result.rate = options_.steps.rates[step];
@@ -329,10 +293,6 @@ bool FanoutScenario::EndStep(const StepWindow& window, bool drained) {
   }
   uint64_t in_window = 0;
   for (const ThreadState& t : threads_) {
-    if (t.acked_step.load(std::memory_order_acquire) < window.index) {
-      run_->Fail("fanout: a worker did not finish step " + std::to_string(window.index));
-      return false;
-    }
     result.latency.Merge(t.histograms[step]);
     result.same_server.Merge(t.same_server[step]);
     result.cross_server.Merge(t.cross_server[step]);
@@ -371,9 +331,7 @@ std::string FanoutScenario::Progress() {
   }
   last_ns_ = now;
   last_receipts_ = receipts;
-  const StepWindow window = run_->Window();
-  return line + (line.empty() ? "" : ", ") + "offered rate " +
-         WithCommas(uint64_t(options_.steps.rates[size_t(std::max(0, window.index))])) + " msg/s";
+  return line + (line.empty() ? "" : ", ") + options_.steps.OfferedRate(*run_);
 }
 
 void FanoutScenario::MakeReport(Report* report) {
@@ -383,9 +341,7 @@ void FanoutScenario::MakeReport(Report* report) {
   report->config.Set("size", options_.size);
   report->config.Set("p99_limit_ms", options_.steps.p99_limit_ms);
   report->config.Set("channel_prefix", prefix_);
-  Json rates = Json::Array();
-  for (double r : options_.steps.rates) rates.Push(r);
-  report->config.Set("rates", std::move(rates));
+  report->config.Set("rates", options_.steps.RatesJson());
   Json steps = Json::Array();
   for (size_t i = 0; i < results_.size(); ++i) {
     const StepResult& r = results_[i];
@@ -407,16 +363,8 @@ void FanoutScenario::MakeReport(Report* report) {
                     Duration(r.latency.Percentile(99.9)) + "  max " + Duration(r.latency.max()) +
                     "  " + WithCommas(uint64_t(r.deliveries_per_s)) + " deliveries/s" +
                     (over ? "  (p99 over limit)" : ""));
-    if (servers_ > 1) {
-      const auto pct = [](const Histogram& h, double q) {
-        return h.count() == 0 ? std::string("-") : Duration(h.Percentile(q));
-      };
-      report->Row("  same / other server",
-                  "p50 " + pct(r.same_server, 50) + " / " + pct(r.cross_server, 50) + "  p99 " +
-                      pct(r.same_server, 99) + " / " + pct(r.cross_server, 99) + "  (" +
-                      WithCommas(r.same_server.count()) + " / " +
-                      WithCommas(r.cross_server.count()) + " measured)");
-    }
+    if (servers_ > 1)
+      report->Row("  same / other server", ServerSplit(r.same_server, r.cross_server));
   }
   report->results.Set("steps", std::move(steps));
   rate_steps_.MakeReport(report);
@@ -426,27 +374,22 @@ void FanoutScenario::MakeReport(Report* report) {
 
 void AddFanoutCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
   auto options = std::make_shared<FanoutOptions>();
-  CLI::App* command = app->add_subcommand(
-      "fanout",
+  CLI::App* command = AddScenarioCommand(
+      app, common, chosen, "fanout",
       "C subscribers over K channels, open-loop publishers at R msgs/s → delivery latency from "
       "the intended send time. URL: ws://host:port (channels /raw/ch-N) or a channel prefix; "
       "several URLs (a cluster's nodes): every channel's subscribers and the publishers "
-      "round-robin over them");
-  AddCommonOptions(command, common);
-  command->add_option("-c,--connections,--subscribers", options->subscribers, "Subscribers")
-      ->check(CLI::Range(1u, 1u << 22))
-      ->capture_default_str();
-  command->add_option("-k,--channels", options->channels, "Channels")
-      ->check(CLI::Range(1u, 1u << 20))
-      ->capture_default_str();
+      "round-robin over them",
+      [options] { return std::make_unique<FanoutScenario>(*options); });
+  AddBoundedOption(command, "-c,--connections,--subscribers", &options->subscribers, "Subscribers",
+                   1, 1u << 22);
+  AddBoundedOption(command, "-k,--channels", &options->channels, "Channels", 1, 1u << 20);
   command->add_option("--publishers", options->publishers,
                       "Publisher connections (>= channels; default one per channel)");
   AddRateStepOptions(command, &options->steps,
                      "Total publish rate(s), msgs/s; a list steps through them", "p99");
-  command->add_option("-s,--size", options->size, "Payload bytes per message")
-      ->check(CLI::Range(uint32_t(kFanoutHeader), 1u << 20))
-      ->capture_default_str();
-  command->callback([options, chosen] { *chosen = std::make_unique<FanoutScenario>(*options); });
+  AddBoundedOption(command, "-s,--size", &options->size, "Payload bytes per message",
+                   uint32_t(kFanoutHeader), 1u << 20);
 }
 
 }  // namespace ringcast::bench

@@ -82,18 +82,15 @@ class IdleScenario final : public Scenario {
 
 void AddIdleCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
   auto options = std::make_shared<IdleOptions>();
-  CLI::App* command = app->add_subcommand(
-      "idle",
+  CLI::App* command = AddScenarioCommand(
+      app, common, chosen, "idle",
       "Open C connections and hold them → connect rate and (--server-pid) server RSS per "
-      "connection");
-  AddCommonOptions(command, common);
-  command->add_option("-c,--connections", options->connections, "Connections")
-      ->check(CLI::Range(1u, 1u << 22))
-      ->capture_default_str();
+      "connection",
+      [options] { return std::make_unique<IdleScenario>(*options); });
+  AddBoundedOption(command, "-c,--connections", &options->connections, "Connections", 1, 1u << 22);
   command->add_option("--hold", options->hold_s, "Seconds to hold them once all are open")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  command->callback([options, chosen] { *chosen = std::make_unique<IdleScenario>(*options); });
 }
 
 }  // namespace ringcast::bench

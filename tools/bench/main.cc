@@ -17,19 +17,15 @@ void AddCommonOptions(CLI::App* command, CommonOptions* options) {
                    "path) share the connections round-robin")
       ->required()
       ->expected(1, -1);
-  command->add_option("-t,--threads", options->threads, "Client threads, each with its own ring")
-      ->check(CLI::Range(1u, 64u))
-      ->capture_default_str();
+  AddBoundedOption(command, "-t,--threads", &options->threads,
+                   "Client threads, each with its own ring", 1, 64);
   command
       ->add_option("--connect-rate", options->connect_rate,
                    "New connections per second, all threads together (0: unpaced)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  command
-      ->add_option("--max-pending", options->max_pending,
-                   "Connects + handshakes in progress at once, per thread")
-      ->check(CLI::Range(1u, 1u << 20))
-      ->capture_default_str();
+  AddBoundedOption(command, "--max-pending", &options->max_pending,
+                   "Connects + handshakes in progress at once, per thread", 1, 1u << 20);
   command->add_option("--sources", options->sources_text,
                       "Source addresses to bind, e.g. 127.0.0.1-127.0.0.16 (default for a "
                       "loopback target; 'none': let the kernel choose)");
@@ -52,15 +48,26 @@ void AddCommonOptions(CLI::App* command, CommonOptions* options) {
   command->add_option("--json", options->json_path, "Write every figure and histogram here");
   command->add_option("--server-pid", options->server_pid,
                       "Sample this process's RSS and CPU from /proc");
-  command
-      ->add_option("--recv-buffers", options->recv_buffers,
-                   "Provided receive buffers per thread (power of two <= 32768)")
-      ->check(CLI::Range(1u, 32768u))
-      ->capture_default_str();
-  command->add_option("--recv-buffer-size", options->recv_buffer_size, "Bytes per receive buffer")
-      ->check(CLI::Range(512u, 1u << 20))
-      ->capture_default_str();
+  AddBoundedOption(command, "--recv-buffers", &options->recv_buffers,
+                   "Provided receive buffers per thread (power of two <= 32768)", 1, 32768);
+  AddBoundedOption(command, "--recv-buffer-size", &options->recv_buffer_size,
+                   "Bytes per receive buffer", 512, 1u << 20);
   command->add_flag("-q,--quiet", options->quiet, "No progress lines");
+}
+
+CLI::App* AddScenarioCommand(CLI::App* app, CommonOptions* common,
+                             std::unique_ptr<Scenario>* chosen, const std::string& name,
+                             const std::string& help,
+                             std::function<std::unique_ptr<Scenario>()> make) {
+  CLI::App* command = app->add_subcommand(name, help);
+  AddCommonOptions(command, common);
+  command->callback([chosen, make = std::move(make)] { *chosen = make(); });
+  return command;
+}
+
+void AddBoundedOption(CLI::App* command, const std::string& names, uint32_t* value,
+                      const std::string& help, uint32_t min, uint32_t max) {
+  command->add_option(names, *value, help)->check(CLI::Range(min, max))->capture_default_str();
 }
 
 namespace {

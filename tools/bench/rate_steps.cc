@@ -13,6 +13,18 @@ std::optional<std::string> RateStepOptions::Check() const {
   return std::nullopt;
 }
 
+Json RateStepOptions::RatesJson() const {
+  Json out = Json::Array();
+  for (double r : rates) out.Push(r);
+  return out;
+}
+
+std::string RateStepOptions::OfferedRate(const RunShared& run) const {
+  const StepWindow window = run.Window();
+  return "offered rate " + WithCommas(uint64_t(rates[size_t(std::max(0, window.index))])) +
+         " msg/s";
+}
+
 void AddRateStepOptions(CLI::App* command, RateStepOptions* options, const char* rates_help,
                         const std::string& latency) {
   command->add_option("-r,--rates,--rate", options->rates, rates_help)
@@ -44,6 +56,15 @@ void RateSteps::MakeReport(Report* report) const {
   report->Row(
       "first rate with " + latency_ + " over it",
       breakdown_rate_ ? WithCommas(uint64_t(*breakdown_rate_)) + " msg/s" : "none of the rates");
+}
+
+std::string ServerSplit(const Histogram& same, const Histogram& cross) {
+  const auto pct = [](const Histogram& h, double q) {
+    return h.count() == 0 ? std::string("-") : Duration(h.Percentile(q));
+  };
+  return "p50 " + pct(same, 50) + " / " + pct(cross, 50) + "  p99 " + pct(same, 99) + " / " +
+         pct(cross, 99) + "  (" + WithCommas(same.count()) + " / " + WithCommas(cross.count()) +
+         " measured)";
 }
 
 }  // namespace ringcast::bench

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tools/bench/histogram.h"
 #include "tools/bench/scenario.h"
 
 namespace CLI {
@@ -24,6 +25,10 @@ struct RateStepOptions {
   bool Over(uint64_t p99_ns) const { return p99_ns > uint64_t(p99_limit_ms * 1e6); }
   // An error message, or nullopt when the rates are usable.
   std::optional<std::string> Check() const;
+  // The rates as a JSON array, for the report's config.
+  Json RatesJson() const;
+  // "offered rate R msg/s" for the step running now, for progress lines.
+  std::string OfferedRate(const RunShared& run) const;
 };
 
 // -r/--rates, --p99-limit-ms, --keep-going. `latency` names the measured latency ("p99",
@@ -49,5 +54,9 @@ class RateSteps {
   double best_within_limit_ = 0;
   std::optional<double> breakdown_rate_;
 };
+
+// "p50 A / B  p99 A / B  (N / M measured)": a latency split by whether the receiver is on the
+// sender's server (A) or another one (B), for runs against several servers.
+std::string ServerSplit(const Histogram& same, const Histogram& cross);
 
 }  // namespace ringcast::bench

@@ -3,7 +3,10 @@
 // file plus one line in main.cc.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "tools/bench/scenario.h"
 
@@ -15,6 +18,17 @@ namespace ringcast::bench {
 
 // Flags every subcommand shares (threads, pacing, durations, --json ...), bound to *options.
 void AddCommonOptions(CLI::App* command, CommonOptions* options);
+
+// The subcommand `name` with the common flags. When it is the one given, *chosen becomes
+// make(), called once the flags (those the caller binds to the returned command too) are parsed.
+CLI::App* AddScenarioCommand(CLI::App* app, CommonOptions* common,
+                             std::unique_ptr<Scenario>* chosen, const std::string& name,
+                             const std::string& help,
+                             std::function<std::unique_ptr<Scenario>()> make);
+
+// A count flag checked to [min, max], its default shown in --help.
+void AddBoundedOption(CLI::App* command, const std::string& names, uint32_t* value,
+                      const std::string& help, uint32_t min, uint32_t max);
 
 void AddEchoCommand(CLI::App* app, CommonOptions* options, std::unique_ptr<Scenario>* chosen);
 void AddBroadcastCommand(CLI::App* app, CommonOptions* options, std::unique_ptr<Scenario>* chosen);

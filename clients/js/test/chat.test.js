@@ -2,38 +2,14 @@
 // history paging, the typing throttle, token expiry and revocation.
 
 import assert from 'node:assert/strict';
-import {after, before, describe, test} from 'node:test';
+import {describe, test} from 'node:test';
 
 import {MemoryStorage} from '../src/index.js';
 
-import {BOUNDED, connectedPair, newClient, recordMessages, signUp, sleep, until, waitFor} from './helpers.js';
+import {BOUNDED, newClient, recordMessages, serverForFile, signUp, sleep, until, waitFor} from './helpers.js';
 import {RingcastServer} from './server.js';
 
-/** @type {RingcastServer} */
-let server;
-/** @type {Array<import('../src/index.js').RingcastClient>} */
-const clients = [];
-
-before(async () => {
-  server = await new RingcastServer().start();
-});
-
-after(async () => {
-  for (const client of clients) client.close();
-  await server?.dispose();
-});
-
-/** @param {import('../src/client.js').ClientOptions} [options] */
-function client(options) {
-  const c = newClient(server, options);
-  clients.push(c);
-  return c;
-}
-
-/** Two connected, synced users sharing a 1:1. */
-function pair(options = {}) {
-  return connectedPair(() => client(options));
-}
+const {client, pair} = serverForFile();
 
 describe('chat', () => {
   test('two clients: send, receive, acks and receipts', BOUNDED, async () => {

@@ -5,36 +5,15 @@
 
 import assert from 'node:assert/strict';
 import {createECDH, randomBytes} from 'node:crypto';
-import {after, before, describe, test} from 'node:test';
+import {describe, test} from 'node:test';
 
 import {attachmentUrl, completeMention, deletePushSubscription, formatSize, isImage, isMuted, MemoryStorage, mentionAt, mentions, mentionSpans, savePushSubscription, upload, vapidPublicKey} from '../src/index.js';
 
-import {BOUNDED, connectedPair, newClient, signUp, sleep, waitFor} from './helpers.js';
+import {BOUNDED, serverForFile, signUp, sleep, waitFor} from './helpers.js';
 import {makePng} from './png.js';
-import {RingcastServer} from './server.js';
 
-/** @type {RingcastServer} */
-let server;
-/** @type {Array<import('../src/index.js').RingcastClient>} */
-const clients = [];
-
-before(async () => {
-  // A small quota, so that going past it is quick.
-  server = await new RingcastServer({args: ['--upload-quota-bytes', '3000000']}).start();
-});
-
-after(async () => {
-  for (const client of clients) client.close();
-  await server?.dispose();
-});
-
-function pair() {
-  return connectedPair(() => {
-    const c = newClient(server);
-    clients.push(c);
-    return c;
-  });
-}
+// A small quota, so that going past it is quick.
+const {client, pair} = serverForFile({args: ['--upload-quota-bytes', '3000000']});
 
 describe('uploads', () => {
   test('an image and a file go up with progress and reach the other side', BOUNDED, async () => {
@@ -83,13 +62,11 @@ describe('uploads', () => {
 
   test('a queued send keeps its files and mentions across a reload', BOUNDED, async () => {
     const storage = new MemoryStorage();
-    const first = newClient(server, {storage});
-    clients.push(first);
+    const first = client({storage});
     await signUp(first, 'reload');
     first.send(1, 'with a file', {attachments: ['an-upload-id'], mentions: [7]});
     await sleep(50);  // the outbox's write
-    const second = newClient(server, {storage});
-    clients.push(second);
+    const second = client({storage});
     await second.restoreSession();
     const [entry] = second.outbox();
     assert.deepEqual(entry.attachments, ['an-upload-id']);

@@ -1,9 +1,12 @@
 // Helpers of the SDK's tests: clients wired to a test server, and bounded waits (a test fails
 // with what it was waiting for, never hangs).
 
+import {after, before} from 'node:test';
 import {WebSocket} from 'ws';
 
 import {MemoryStorage, RingcastClient} from '../src/index.js';
+
+import {RingcastServer} from './server.js';
 
 export const PASSWORD = 'correct horse battery staple';
 /** Every server test is bounded: it fails, never hangs. */
@@ -60,6 +63,42 @@ export async function connectedPair(makeClient) {
   bob.connect();
   await Promise.all(synced);
   return {alice, bob, conv};
+}
+
+/**
+ * One server for a test file, started before its tests and disposed after them, and the clients
+ * made on it (`client`, `pair`), closed after them. `server` is there once the tests run.
+ * @param {ConstructorParameters<typeof RingcastServer>[0]} [serverOptions]
+ */
+export function serverForFile(serverOptions) {
+  /** @type {RingcastServer | undefined} */
+  let server;
+  /** @type {RingcastClient[]} */
+  const clients = [];
+  before(async () => {
+    server = await new RingcastServer(serverOptions).start();
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    await server?.dispose();
+  });
+  /** @param {import('../src/client.js').ClientOptions} [options] */
+  const client = (options) => {
+    const c = newClient(/** @type {RingcastServer} */ (server), options);
+    clients.push(c);
+    return c;
+  };
+  return {
+    get server() {
+      return /** @type {RingcastServer} */ (server);
+    },
+    client,
+    /**
+     * Two connected, synced users sharing a 1:1, on clients made with `options`.
+     * @param {import('../src/client.js').ClientOptions} [options]
+     */
+    pair: (options = {}) => connectedPair(() => client(options)),
+  };
 }
 
 /**

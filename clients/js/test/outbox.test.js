@@ -9,24 +9,17 @@ import {after, before, describe, test} from 'node:test';
 
 import {FileStorage} from '../src/file_storage.js';
 
-import {BOUNDED, newClient, recordMessages, signUp, storedHistory, until, waitFor} from './helpers.js';
-import {RingcastServer} from './server.js';
+import {BOUNDED, recordMessages, serverForFile, signUp, storedHistory, until, waitFor} from './helpers.js';
 
-/** @type {RingcastServer} */
-let server;
+const fixture = serverForFile();
 /** @type {string} */
 let dir;
-/** @type {Array<import('../src/index.js').RingcastClient>} */
-const clients = [];
 
-before(async () => {
-  server = await new RingcastServer().start();
+before(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'ringcast-sdk-storage-'));
 });
 
-after(async () => {
-  for (const client of clients) client.close();
-  await server?.dispose();
+after(() => {
   rmSync(dir, {recursive: true, force: true});
 });
 
@@ -47,9 +40,7 @@ function storedBodies(file, user) {
 
 /** @param {import('../src/storage.js').StorageLike} storage */
 function client(storage) {
-  const c = newClient(server, {storage});
-  clients.push(c);
-  return c;
+  return fixture.client({storage});
 }
 
 describe('outbox', () => {
@@ -85,7 +76,8 @@ describe('outbox', () => {
     await until(() => storedBodies(file, page2.userId).length === 0, 'the outbox emptied on disk');
     await until(() => bobSeen.of(conv).length === 2, 'bob has both');
     assert.deepEqual(bobSeen.of(conv).map((m) => m.body), ['r1', 'r2']);
-    assert.deepEqual((await storedHistory(server, page2, conv)).map((m) => m.body), ['r1', 'r2']);
+    assert.deepEqual(
+        (await storedHistory(fixture.server, page2, conv)).map((m) => m.body), ['r1', 'r2']);
   });
 
   test('a reload that lost an ack: resent, the original ack, stored once', BOUNDED, async () => {
@@ -119,7 +111,7 @@ describe('outbox', () => {
     const resent = waitFor(page2, 'ack', (a) => a.cid === handle.cid);
     page2.connect();
     assert.deepEqual(await resent, ack);
-    const stored = await storedHistory(server, page2, conv);
+    const stored = await storedHistory(fixture.server, page2, conv);
     assert.deepEqual(stored.map((m) => [m.body, m.id]), [['once', ack.id]]);
   });
 

@@ -4,36 +4,16 @@
 // 3, ... exactly once.
 
 import assert from 'node:assert/strict';
-import {after, before, describe, test} from 'node:test';
+import {describe, test} from 'node:test';
 
-import {BOUNDED, connectedPair, newClient, recordMessages, signUp, storedHistory, until, waitFor} from './helpers.js';
-import {RingcastServer} from './server.js';
+import {BOUNDED, recordMessages, serverForFile, signUp, storedHistory, until, waitFor} from './helpers.js';
 
-/** @type {RingcastServer} */
-let server;
-/** @type {Array<import('../src/index.js').RingcastClient>} */
-const clients = [];
-
-before(async () => {
-  server = await new RingcastServer({args: ['--sync-limit', '5']}).start();
-});
-
-after(async () => {
-  for (const client of clients) client.close();
-  await server?.dispose();
-});
-
-function pair() {
-  return connectedPair(() => {
-    const c = newClient(server);
-    clients.push(c);
-    return c;
-  });
-}
+const fixture = serverForFile({args: ['--sync-limit', '5']});
+const {pair} = fixture;
 
 /** Asserts that the stored history of `conv` is exactly `bodies`, in order. */
 async function assertStored(client, conv, bodies) {
-  const stored = await storedHistory(server, client, conv);
+  const stored = await storedHistory(fixture.server, client, conv);
   assert.deepEqual(stored.map((m) => m.body), bodies);
   assert.deepEqual(stored.map((m) => m.seq), bodies.map((_, i) => i + 1));
 }
@@ -50,14 +30,14 @@ describe('reconnect', () => {
     // Sends racing the shutdown: some may be committed with their ack lost, some never read.
     const handles = bodies(4, 13).map((b) => alice.send(conv, b));
     const down = waitFor(alice, 'state', (s) => s.state === 'waiting');
-    assert.equal(await server.stop(), 0);
+    assert.equal(await fixture.server.stop(), 0);
     await down;
     // Queued while the server is away.
     handles.push(...bodies(14, 16).map((b) => alice.send(conv, b)));
     assert.ok(alice.outbox().length >= 3);
 
     const back = [waitFor(alice, 'synced'), waitFor(bob, 'synced')];
-    await server.start();
+    await fixture.server.start();
     await Promise.all(back);
     const acks = await Promise.all(handles.map((h) => h.acked));
     assert.deepEqual(acks.map((a) => a.seq), bodies(4, 16).map((_, i) => i + 4));
