@@ -1,11 +1,13 @@
 #include "chat/chat_shard.h"
 
 #include "core/routes/default_app.h"
+#include "core/runtime/shard.h"
 
 namespace ringcast::chat {
 
 ChatShard::ChatShard(Shard& shard, ChatService& service)
     : service_(service),
+      shard_(shard),
       clock_(service.clock()),
       fallback_(MakeDefaultApp(shard)),
       sessions_(shard, service, metrics_),
@@ -31,10 +33,12 @@ bool ChatShard::StreamsBody(const http::Request& request) const {
 }
 
 void ChatShard::OnTick() {
-  // Every tick: cluster gap fills and checks. Once a second: heartbeats, presence grace
-  // periods, the login window, idle records, expired revocations. Every duration is on the
-  // monotonic clock: a wall-clock step must not close every session.
+  // Every tick: mail refused earlier, gap fills, refills of lagging shards, cluster checks. Once a
+  // second: heartbeats, presence grace periods, the login window, idle records, expired
+  // revocations. Every duration is on the monotonic clock: a wall-clock step must not close every
+  // session.
   const int64_t now = clock_.MonotonicMs();
+  service_.RetryHeld(shard_.id());  // Before anything new is posted this tick.
   conversations_.OnTick(now);
   if (now < next_sweep_ms_) return;
   next_sweep_ms_ = now + 1000;

@@ -68,7 +68,8 @@ class ChatShard final : public Application, public WebSocketHandler {
   UserOwner& users() { return users_; }
 
  private:
-  const ChatService& service_;
+  ChatService& service_;
+  Shard& shard_;
   const Clock& clock_;                     // Monotonic for every duration.
   std::unique_ptr<Application> fallback_;  // /health, /echo, /raw/.
   ChatMetrics metrics_;                    // Counted by the roles below.

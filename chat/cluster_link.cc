@@ -370,7 +370,7 @@ void ClusterLink::OnConversation(int64_t conv, std::string_view payload) {
     case 'x': {
       auto message = DecodeMessage(conv, payload);
       if (!message) return;
-      service_.Post(owner, [message = std::move(*message)](ChatShard& self) mutable {
+      service_.PostOrHold(owner, [message = std::move(*message)](ChatShard& self) mutable {
         self.conversations().OnRemoteMessage(std::move(message));
       });
       return;
@@ -379,7 +379,7 @@ void ClusterLink::OnConversation(int64_t conv, std::string_view payload) {
       Fields fields(payload.substr(1));
       int64_t user = 0, delivered = 0, read = 0;
       if (!fields.Int(&user) || !fields.Int(&delivered) || !fields.Int(&read)) return;
-      service_.Post(owner, [conv, user, delivered, read](ChatShard& self) {
+      service_.PostOrHold(owner, [conv, user, delivered, read](ChatShard& self) {
         self.conversations().OnRemoteReceipt(
             conv, user, delivered >= 0 ? std::optional(delivered) : std::nullopt,
             read >= 0 ? std::optional(read) : std::nullopt);
@@ -391,7 +391,7 @@ void ClusterLink::OnConversation(int64_t conv, std::string_view payload) {
       int64_t except_user = 0;
       std::string_view json;
       if (!fields.Int(&except_user) || !fields.Rest(&json)) return;
-      service_.Post(owner, [conv, except_user, json = std::string(json)](ChatShard& self) {
+      service_.PostOrHold(owner, [conv, except_user, json = std::string(json)](ChatShard& self) {
         self.conversations().Publish(conv, 0, json, except_user, /*droppable=*/true);
       });
       return;
@@ -404,7 +404,7 @@ void ClusterLink::OnConversation(int64_t conv, std::string_view payload) {
 void ClusterLink::OnNodeMail(std::string_view payload) {
   if (auto send = DecodeForward(payload)) {
     const uint32_t owner = service_.ConversationOwnerShard(send->message.conv);
-    service_.Post(owner, [send = std::move(*send)](ChatShard& self) mutable {
+    service_.PostOrHold(owner, [send = std::move(*send)](ChatShard& self) mutable {
       self.conversations().OnForwardedSend(std::move(send.from_node), send.forward_id,
                                            std::move(send.message));
     });
@@ -412,7 +412,7 @@ void ClusterLink::OnNodeMail(std::string_view payload) {
   }
   if (auto answer = DecodeForwardAnswer(payload)) {
     const uint32_t owner = service_.ConversationOwnerShard(answer->conv);
-    service_.Post(owner, [answer = std::move(*answer)](ChatShard& self) mutable {
+    service_.PostOrHold(owner, [answer = std::move(*answer)](ChatShard& self) mutable {
       self.conversations().OnForwardAnswer(answer.forward_id, std::move(answer.result));
     });
   }
@@ -463,8 +463,8 @@ void ClusterLink::OnMaybeMissed(std::string_view channel) {
   std::string_view id = channel.substr(kConvPrefix.size());
   auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), conv);
   if (ec != std::errc() || end != id.data() + id.size()) return;
-  service_.Post(service_.ConversationOwnerShard(conv),
-                [conv](ChatShard& self) { self.conversations().CheckHead(conv); });
+  service_.PostOrHold(service_.ConversationOwnerShard(conv),
+                      [conv](ChatShard& self) { self.conversations().CheckHead(conv); });
 }
 
 void ClusterLink::CatchUp() {

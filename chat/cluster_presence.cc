@@ -346,8 +346,8 @@ void ClusterPresence::OnStopping() {
 
 void ClusterPresence::Deliver(std::vector<Transition> transitions) {
   for (const Transition& transition : transitions) {
-    service_.Post(service_.UserOwnerShard(transition.user),
-                  [transition](ChatShard& self) { self.users().OnTransition(transition); });
+    service_.PostOrHold(service_.UserOwnerShard(transition.user),
+                        [transition](ChatShard& self) { self.users().OnTransition(transition); });
   }
 }
 

@@ -7,6 +7,10 @@
 // Owner: the SessionHost of one shard, on its thread. Each call costs one mail to the owner
 // shard, or one store job whose reply goes straight there (Send). The owner answers the
 // SessionHost of the shard concerned by mail: OnJoined, DeliverLocal, SendText, FinishAnswer.
+// A refused mail (ChatService::Post: the owner shard is --max-mail-backlog mails behind): a
+// join or leave waits on this shard and goes later, in order (PostOrHold); a send, receipt or
+// history request returns false, for the caller to answer `unavailable` as for a store
+// failure; a typing event is dropped.
 #pragma once
 
 #include <cstdint>
@@ -32,12 +36,13 @@ class ConversationLink {
   void Leave(int64_t conv);
   // Appends `message` to the store. The commit's reply goes straight to the owner, which
   // publishes in commit order (= seq order) and then acks `origin` (SendText).
-  void Send(ConnId origin, storage::NewMessage message);
+  [[nodiscard]] bool Send(ConnId origin, storage::NewMessage message);
   // A delivered (read = false) or read receipt from `user` in `conv`: an error, if any, goes
   // back to `origin` (SendText); a moved watermark is published to the conversation.
-  void Watermark(ConnId origin, int64_t conv, int64_t user, bool read, int64_t seq);
+  [[nodiscard]] bool Watermark(ConnId origin, int64_t conv, int64_t user, bool read, int64_t seq);
   // A history page for `origin`'s outstanding answer (FinishAnswer).
-  void History(ConnId origin, int64_t conv, int64_t user, int64_t before, uint32_t limit);
+  [[nodiscard]] bool History(ConnId origin, int64_t conv, int64_t user, int64_t before,
+                             uint32_t limit);
   // `user` started or stopped typing in `conv`: published to the other members (droppable).
   void Typing(int64_t conv, int64_t user, bool start);
 

@@ -89,10 +89,17 @@ void ConversationOwner::Join(int64_t conv, uint32_t shard, uint64_t token, int64
     owned.known_head = std::max(owned.known_head, owned.last_published);
   }
   owned.shard_mask |= uint64_t{1} << shard;
-  // Everything published after this answer reaches the shard, in order, behind it.
-  service_.Post(shard, [conv, token, last = owned.last_published](ChatShard& self) {
-    self.sessions().OnJoined(conv, token, last);
-  });
+  // Everything published after this answer reaches the shard, in order, behind it; refused,
+  // the answer and what follows it wait for the refill.
+  if (!PostJoined(shard, conv, token, owned.last_published)) {
+    owned.lag.JoinRefused(shard, token, owned.last_published);
+    lagging_.insert(conv);
+  }
+}
+
+bool ConversationOwner::PostJoined(uint32_t shard, int64_t conv, uint64_t token, int64_t last) {
+  return service_.Post(
+      shard, [conv, token, last](ChatShard& self) { self.sessions().OnJoined(conv, token, last); });
 }
 
 void ConversationOwner::Leave(int64_t conv, uint32_t shard) {
@@ -100,6 +107,7 @@ void ConversationOwner::Leave(int64_t conv, uint32_t shard) {
   if (it == owned_convs_.end()) return;
   it->second.shard_mask &= ~(uint64_t{1} << shard);
   it->second.last_used_ms = service_.clock().MonotonicMs();
+  ReleaseAcks(it->second.lag.Erase(shard));
   // Nobody online in it: its messages are not worth memory until someone comes back.
   if (it->second.shard_mask == 0) {
     std::deque<storage::Message>().swap(it->second.recent);
@@ -188,9 +196,12 @@ void ConversationOwner::Accept(const storage::Message& message, std::optional<Ac
   }
   owned.known_head = std::max(owned.known_head, message.seq);
   if (message.seq == owned.last_published + 1) {
-    OnCommitted(message);
-    // After the publication: on the sender's shard the message arrives before its ack.
-    if (ack) SendAck(*ack, message);
+    // The ack rides with the delivery to its sender's shard, after the message; else it goes
+    // after the publication, so that on the sender's shard the message arrives first.
+    std::vector<Rider> riders;
+    if (ack) riders.push_back(MakeRider(*ack, message));
+    OnCommitted(message, &riders);
+    for (Rider& rider : riders) SendRider(rider, message);
     return Drain(message.conv, owned);
   }
   // Ahead of a gap: wait for the missing seq from Redis, or fill it from the store.
@@ -217,7 +228,11 @@ void ConversationOwner::Drain(int64_t conv, OwnedConv& owned) {
         owned.early.insert(std::move(node));
         break;
       }
-      OnCommitted(early.message);
+      std::vector<Rider> riders;
+      for (const Ack& ack : early.acks) riders.push_back(MakeRider(ack, early.message));
+      early.acks.clear();
+      OnCommitted(early.message, &riders);
+      for (Rider& rider : riders) SendRider(rider, early.message);
     }
     SendAcks(early.acks, early.message);
   }
@@ -231,9 +246,30 @@ void ConversationOwner::Drain(int64_t conv, OwnedConv& owned) {
 }
 
 void ConversationOwner::SendAck(const Ack& ack, const storage::Message& message) {
+  Rider rider = MakeRider(ack, message);
+  SendRider(rider, message);
+}
+
+ConversationOwner::Rider ConversationOwner::MakeRider(const Ack& ack,
+                                                      const storage::Message& message) {
   ++metrics_.acks;
   metrics_.ack_latency.Observe(double(service_.clock().MonotonicUs() - ack.received_us) / 1e6);
-  SendTo(ack.origin, EncodeAck(ack.cid, message));
+  return {ack.origin, EncodeAck(ack.cid, message)};
+}
+
+void ConversationOwner::SendRider(Rider& rider, const storage::Message& message) {
+  if (rider.json.empty()) return;  // Carried by a delivery.
+  auto it = owned_convs_.find(message.conv);
+  if (it == owned_convs_.end() || it->second.last_published < 0) {
+    return SendTo(rider.origin, std::move(rider.json));  // Not ordered here: nothing to wait for.
+  }
+  OwnedConv& owned = it->second;
+  // Behind its message: it waits while the sender's shard lags, or when it is refused itself.
+  if (owned.lag.lagging(rider.origin.shard) || !PostText(rider.origin, rider.json)) {
+    owned.lag.HoldAck(rider.origin.shard, message.seq, rider.origin, std::move(rider.json),
+                      owned.last_published);
+    lagging_.insert(message.conv);
+  }
 }
 
 void ConversationOwner::SendAcks(std::vector<Ack>& acks, const storage::Message& message) {
@@ -251,6 +287,9 @@ void ConversationOwner::StopOrdering(int64_t conv, OwnedConv& owned) {
   if (cluster_ != nullptr) cluster_->Unfollow(conv);
   for (auto& [seq, early] : owned.early) SendAcks(early.acks, early.message);
   owned.early.clear();
+  for (DeliveryLag::Entry& entry : owned.lag.entries()) ReleaseAcks(std::move(entry.acks));
+  owned.lag.Clear();
+  lagging_.erase(conv);
   owned.last_published = -1;
   owned.known_head = 0;
   owned.gap_since_ms = -1;
@@ -288,6 +327,14 @@ void ConversationOwner::OnTick(int64_t now_ms) {
     if (!owned.filling && owned.gap_since_ms >= 0 && now_ms - owned.gap_since_ms >= delay) {
       Fill(conv, owned);
     }
+  }
+  for (int64_t conv : std::vector<int64_t>(lagging_.begin(), lagging_.end())) {
+    auto it = owned_convs_.find(conv);
+    if (it == owned_convs_.end()) {
+      lagging_.erase(conv);
+      continue;
+    }
+    Refill(conv, it->second);
   }
   if (cluster_ != nullptr && now_ms >= next_full_check_ms_) {
     // The safety net: a last publication lost without any sign (docs/cluster.md).
@@ -361,7 +408,7 @@ void ConversationOwner::RunChecks(int64_t now_ms) {
                  }));
 }
 
-void ConversationOwner::OnCommitted(const storage::Message& message) {
+void ConversationOwner::OnCommitted(const storage::Message& message, std::vector<Rider>* riders) {
   OwnedConv& owned = Use(message.conv);
   owned.last_published = message.seq;
   // Contiguous: Accept publishes seq by seq, and a Leave that stops the ordering empties it.
@@ -374,14 +421,14 @@ void ConversationOwner::OnCommitted(const storage::Message& message) {
     known->second.read = std::max(known->second.read, message.seq);
     known->second.delivered = std::max(known->second.delivered, message.seq);
   }
-  Publish(message.conv, message.seq, EncodeMessageEvent(message), 0, false);
+  Publish(message.conv, message.seq, EncodeMessageEvent(message), 0, false, riders);
   // Every node tells its own sessions of the members mentioned (a mentioned member with a
   // session here has it in this conversation, so its shard is in the mask).
   if (!message.mentions.empty()) {
     const std::string event = EncodeMention(message);
     for (uint64_t mask = owned.shard_mask, target = 0; mask != 0; ++target, mask >>= 1) {
       if ((mask & 1) == 0) continue;
-      service_.Post(uint32_t(target), [event, users = message.mentions](ChatShard& self) {
+      service_.PostOrHold(uint32_t(target), [event, users = message.mentions](ChatShard& self) {
         for (int64_t user : users) self.sessions().SendToUser(user, event);
       });
     }
@@ -428,9 +475,12 @@ void ConversationOwner::Typing(int64_t conv, int64_t user, bool start) {
 }
 
 void ConversationOwner::Publish(int64_t conv, int64_t seq, std::string_view json,
-                                int64_t except_user, bool droppable) {
+                                int64_t except_user, bool droppable, std::vector<Rider>* riders) {
   auto it = owned_convs_.find(conv);
-  uint64_t mask = it == owned_convs_.end() ? 0 : it->second.shard_mask;
+  if (it == owned_convs_.end()) return;
+  // A lagging shard gets its messages from the refill, in order; it misses receipts and typing
+  // meanwhile (delivery_lag.h).
+  uint64_t mask = it->second.shard_mask & ~it->second.lag.mask();
   if (mask == 0) return;
   // Encoded once; every shard gets a reference to the same bytes.
   SharedFrame* frame = EncodeText(json);
@@ -439,21 +489,117 @@ void ConversationOwner::Publish(int64_t conv, int64_t seq, std::string_view json
   const int64_t published_us = seq > 0 ? service_.clock().MonotonicUs() : 0;
   for (uint32_t target = 0; mask != 0; ++target, mask >>= 1) {
     if ((mask & 1) == 0) continue;
-    service_.Post(target, [conv, seq, except_user, droppable, published_us,
-                           ref = FrameRef(frame)](ChatShard& self) mutable {
-      self.sessions().DeliverLocal(conv, seq, ref.Take(), except_user, droppable, published_us);
-    });
+    Rider* rider = nullptr;
+    for (size_t i = 0; riders != nullptr && i < riders->size() && rider == nullptr; ++i) {
+      if ((*riders)[i].origin.shard == target && !(*riders)[i].json.empty()) rider = &(*riders)[i];
+    }
+    const bool queued = service_.Post(
+        target, [conv, seq, except_user, droppable, published_us, ref = FrameRef(frame),
+                 ack_to = rider != nullptr ? rider->origin : ConnId{},
+                 ack = rider != nullptr ? rider->json : std::string()](ChatShard& self) mutable {
+          self.sessions().DeliverLocal(conv, seq, ref.Take(), except_user, droppable, published_us);
+          if (!ack.empty()) self.sessions().SendText(ack_to, ack);
+        });
+    if (queued && rider != nullptr) rider->json.clear();
+    // Refused (that shard is far behind; its reference went with the task): a message is
+    // refilled from the recent ones or the store; a receipt or typing event is not.
+    if (!queued && seq > 0) {
+      it->second.lag.DeliveryRefused(target, seq);
+      lagging_.insert(conv);
+    }
   }
 }
 
+bool ConversationOwner::PostDelivery(uint32_t shard, const storage::Message& message) {
+  const int64_t published_us = service_.clock().MonotonicUs();
+  return service_.Post(
+      shard, [conv = message.conv, seq = message.seq, published_us,
+              ref = FrameRef(EncodeText(EncodeMessageEvent(message)))](ChatShard& self) mutable {
+        self.sessions().DeliverLocal(conv, seq, ref.Take(), 0, false, published_us);
+      });
+}
+
+bool ConversationOwner::PostText(ConnId conn, const std::string& json) {
+  return service_.Post(conn.shard,
+                       [conn, json](ChatShard& self) { self.sessions().SendText(conn, json); });
+}
+
+// --- Refilling lagging shards (delivery_lag.h) ---------------------------------------------
+
+void ConversationOwner::Refill(int64_t conv, OwnedConv& owned) {
+  std::vector<uint32_t> done;
+  for (DeliveryLag::Entry& entry : owned.lag.entries()) {
+    if (RefillShard(conv, owned, entry)) done.push_back(entry.shard);
+  }
+  for (uint32_t shard : done) ReleaseAcks(owned.lag.Erase(shard));
+  if (owned.lag.empty()) lagging_.erase(conv);
+}
+
+bool ConversationOwner::RefillShard(int64_t conv, OwnedConv& owned, DeliveryLag::Entry& entry) {
+  if (entry.join_token != 0) {
+    if (!PostJoined(entry.shard, conv, entry.join_token, entry.join_last)) return false;
+    entry.join_token = 0;
+  }
+  for (;;) {
+    // An ack goes once its message has.
+    while (!entry.acks.empty() &&
+           (entry.acks.front().seq < entry.next_seq || entry.next_seq > owned.last_published)) {
+      if (!PostText(entry.acks.front().origin, entry.acks.front().json)) return false;
+      entry.acks.pop_front();
+    }
+    if (entry.next_seq > owned.last_published) return true;
+    const std::deque<storage::Message>& recent = owned.recent;
+    if (recent.empty() || entry.next_seq < recent.front().seq) {
+      ReadForRefill(conv, entry);
+      return false;
+    }
+    if (!PostDelivery(entry.shard, recent[size_t(entry.next_seq - recent.front().seq)])) {
+      return false;
+    }
+    ++entry.next_seq;
+  }
+}
+
+// Older than the recent messages: read from the store, sent as they come, and the refill goes
+// on at the next tick.
+void ConversationOwner::ReadForRefill(int64_t conv, DeliveryLag::Entry& entry) {
+  if (entry.reading) return;
+  entry.reading = true;
+  service_.store().ReadRange(
+      conv, entry.next_seq - 1, kFillLimit,
+      service_.ReplyOn<std::vector<storage::Message>>(
+          shard_.id(), [conv, shard = entry.shard](
+                           ChatShard& self, storage::Result<std::vector<storage::Message>> r) {
+            ConversationOwner& owner = self.conversations();
+            auto it = owner.owned_convs_.find(conv);
+            if (it == owner.owned_convs_.end()) return;
+            DeliveryLag::Entry* entry = it->second.lag.Find(shard);
+            if (entry == nullptr) return;  // Left meanwhile.
+            entry->reading = false;
+            if (!r.ok()) return;  // Read again at the next tick.
+            for (const storage::Message& message : *r) {
+              if (message.seq < entry->next_seq) continue;
+              if (message.seq > entry->next_seq || message.seq > it->second.last_published ||
+                  !owner.PostDelivery(shard, message)) {
+                break;
+              }
+              ++entry->next_seq;
+            }
+          }));
+}
+
+void ConversationOwner::ReleaseAcks(std::deque<DeliveryLag::HeldAck> acks) {
+  for (DeliveryLag::HeldAck& ack : acks) SendTo(ack.origin, std::move(ack.json));
+}
+
 void ConversationOwner::SendTo(ConnId conn, std::string json) {
-  service_.Post(conn.shard, [conn, json = std::move(json)](ChatShard& self) {
+  service_.PostOrHold(conn.shard, [conn, json = std::move(json)](ChatShard& self) {
     self.sessions().SendText(conn, json);
   });
 }
 
 void ConversationOwner::AnswerTo(ConnId conn, std::string json) {
-  service_.Post(conn.shard, [conn, json = std::move(json)](ChatShard& self) {
+  service_.PostOrHold(conn.shard, [conn, json = std::move(json)](ChatShard& self) {
     self.sessions().FinishAnswer(conn, json);
   });
 }

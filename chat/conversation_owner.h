@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "chat/chat_metrics.h"
+#include "chat/delivery_lag.h"
 #include "core/net/connection.h"
 #include "storage/chat_store.h"
 
@@ -48,6 +49,13 @@ class ClusterLink;
 
 class ConversationOwner {
  public:
+  // A local send's ack (encoded), carried by the delivery to its sender's shard when that
+  // shard is a recipient (one mail instead of two); `json` is emptied once carried.
+  struct Rider {
+    ConnId origin;
+    std::string json;
+  };
+
   ConversationOwner(Shard& shard, ChatService& service, ChatMetrics& metrics);
 
   // --- From the shards' ConversationLinks -----------------------------------------------------
@@ -67,13 +75,13 @@ class ConversationOwner {
   // --- The two entry points -------------------------------------------------------------------
   // The committed message last_published + 1 of `message.conv` (from Accept, which orders
   // them): updates the record (last published, the recent messages, the sender's watermarks)
-  // and publishes it.
-  void OnCommitted(const storage::Message& message);
+  // and publishes it, with the `riders` whose shard it goes to.
+  void OnCommitted(const storage::Message& message, std::vector<Rider>* riders = nullptr);
   // Sends `json` to the sessions of `conv` on every shard that has some, encoded once. seq > 0:
   // a message, delivered at most once per connection and in seq order; `except_user`'s sessions
   // are skipped (0: none); `droppable` events are skipped for a connection far behind.
   void Publish(int64_t conv, int64_t seq, std::string_view json, int64_t except_user,
-               bool droppable);
+               bool droppable, std::vector<Rider>* riders = nullptr);
 
   // Forgets the owned conversations that nobody has joined or used for --idle-state-ttl.
   void ForgetIdle(int64_t now_ms);
@@ -128,6 +136,8 @@ class ConversationOwner {
     int64_t known_head = 0;     // The newest seq known to be committed.
     int64_t gap_since_ms = -1;  // Monotonic: since when a seq is missing; -1: none.
     bool filling = false;       // A ReadRange is on its way.
+    // The shards a mail to was refused, and what each still needs (delivery_lag.h).
+    DeliveryLag lag;
   };
 
   // The record of `conv`, created if need be, marked as used now.
@@ -159,6 +169,21 @@ class ConversationOwner {
   // from the next joiner, and in cluster mode its channel is no longer followed.
   void StopOrdering(int64_t conv, OwnedConv& owned);
   void SendAck(const Ack& ack, const storage::Message& message);
+  // The ack, encoded and counted in the metrics.
+  Rider MakeRider(const Ack& ack, const storage::Message& message);
+  // An ack that no delivery carried, on its own (nothing when `rider` was carried).
+  void SendRider(Rider& rider, const storage::Message& message);
+  // Mail to one shard's SessionHost; false when refused (that shard is far behind).
+  [[nodiscard]] bool PostJoined(uint32_t shard, int64_t conv, uint64_t token, int64_t last);
+  [[nodiscard]] bool PostDelivery(uint32_t shard, const storage::Message& message);
+  [[nodiscard]] bool PostText(ConnId conn, const std::string& json);
+  // Sends the lagging shards of `conv` what they lack, in order (delivery_lag.h); `entry`'s
+  // part is done when RefillShard returns true.
+  void Refill(int64_t conv, OwnedConv& owned);
+  bool RefillShard(int64_t conv, OwnedConv& owned, DeliveryLag::Entry& entry);
+  void ReadForRefill(int64_t conv, DeliveryLag::Entry& entry);
+  // The held acks of a shard that stopped lagging or left: they go as they are.
+  void ReleaseAcks(std::deque<DeliveryLag::HeldAck> acks);
   void SendAcks(std::vector<Ack>& acks, const storage::Message& message);
   // An error event to one connection (SendTo), counted in the metrics.
   void SendError(ConnId conn, std::string_view code, std::string_view message,
@@ -180,6 +205,7 @@ class ConversationOwner {
 
   std::unordered_set<int64_t> gaps_;      // Joined conversations with a seq missing.
   std::unordered_set<int64_t> to_check_;  // Joined conversations to compare with the store.
+  std::unordered_set<int64_t> lagging_;   // Conversations with a lagging shard, refilled per tick.
   bool checking_ = false;                 // A LastSeqs is on its way.
   int64_t next_check_ms_ = 0;             // Monotonic: no LastSeqs before (after a failed one).
 

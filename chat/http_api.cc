@@ -283,7 +283,7 @@ void HttpApi::CountAttempt(std::string key, uint32_t limit,
         [&service = service_, origin = shard_.id(), key, limit,
          pending](cluster::RedisReply reply) {
           std::optional<int64_t> retry_after = reply.AsInt();
-          service.Post(origin, [key, limit, pending, retry_after](ChatShard& back) mutable {
+          service.PostOrHold(origin, [key, limit, pending, retry_after](ChatShard& back) mutable {
             if (retry_after) return (*pending)(back.http_api(), *retry_after);
             back.http_api().CountAttemptHere(std::move(key), limit, std::move(*pending));
           });
@@ -297,14 +297,15 @@ void HttpApi::CountAttemptHere(std::string key, uint32_t limit,
                                storage::UniqueFunction<void(HttpApi&, int64_t)> then) {
   uint32_t owner = uint32_t(std::hash<std::string>{}(key) % service_.shard_count());
   uint32_t origin = shard_.id();
-  service_.Post(owner, [key = std::move(key), limit, origin,
-                        then = std::move(then)](ChatShard& owner) mutable {
+  service_.PostOrHold(owner, [key = std::move(key), limit, origin,
+                              then = std::move(then)](ChatShard& owner) mutable {
     HttpApi& self = owner.http_api();
     int64_t retry_after =
         self.attempt_limiter_.Count(key, limit, self.service_.clock().MonotonicMs());
-    self.service_.Post(origin, [then = std::move(then), retry_after](ChatShard& back) mutable {
-      then(back.http_api(), retry_after);
-    });
+    self.service_.PostOrHold(origin,
+                             [then = std::move(then), retry_after](ChatShard& back) mutable {
+                               then(back.http_api(), retry_after);
+                             });
   });
 }
 

@@ -89,7 +89,7 @@ void HttpApi::CheckAttempts(std::vector<LoginKey> keys, size_t next,
   node->bus().Call(std::move(command), [&service = service_, origin = shard_.id(), next,
                                         pending](cluster::RedisReply reply) {
     std::optional<int64_t> retry_after = reply.AsInt();
-    service.Post(origin, [next, pending, retry_after](ChatShard& back) mutable {
+    service.PostOrHold(origin, [next, pending, retry_after](ChatShard& back) mutable {
       HttpApi& self = back.http_api();
       auto& [keys, then] = *pending;
       if (!retry_after) return self.CheckAttemptHere(std::move(keys), next, std::move(then));
@@ -103,13 +103,13 @@ void HttpApi::CheckAttemptHere(std::vector<LoginKey> keys, size_t next,
                                storage::UniqueFunction<void(HttpApi&, int64_t)> then) {
   const uint32_t owner =
       uint32_t(std::hash<std::string>{}(keys[next].key) % service_.shard_count());
-  service_.Post(owner, [keys = std::move(keys), next, origin = shard_.id(),
-                        then = std::move(then)](ChatShard& owner) mutable {
+  service_.PostOrHold(owner, [keys = std::move(keys), next, origin = shard_.id(),
+                              then = std::move(then)](ChatShard& owner) mutable {
     HttpApi& self = owner.http_api();
     const int64_t retry_after = self.attempt_limiter_.Check(keys[next].key, keys[next].rule,
                                                             self.service_.clock().MonotonicMs());
-    self.service_.Post(origin, [keys = std::move(keys), next, retry_after,
-                                then = std::move(then)](ChatShard& back) mutable {
+    self.service_.PostOrHold(origin, [keys = std::move(keys), next, retry_after,
+                                      then = std::move(then)](ChatShard& back) mutable {
       HttpApi& self = back.http_api();
       if (retry_after > 0) return then(self, retry_after);
       self.CheckAttempts(std::move(keys), next + 1, std::move(then));
@@ -128,14 +128,15 @@ void HttpApi::CountFailures(std::vector<LoginKey> keys) {
         {"EVAL", kLoginFailScript, "0", key.key, std::to_string(kAttemptWindowMs)},
         [&service = service_, origin = shard_.id(), key = key.key](cluster::RedisReply reply) {
           if (reply.AsInt()) return;
-          service.Post(origin, [key](ChatShard& back) { back.http_api().CountFailureHere(key); });
+          service.PostOrHold(origin,
+                             [key](ChatShard& back) { back.http_api().CountFailureHere(key); });
         });
   }
 }
 
 void HttpApi::CountFailureHere(const std::string& key) {
   const uint32_t owner = uint32_t(std::hash<std::string>{}(key) % service_.shard_count());
-  service_.Post(owner, [key](ChatShard& owner) {
+  service_.PostOrHold(owner, [key](ChatShard& owner) {
     HttpApi& self = owner.http_api();
     self.attempt_limiter_.Fail(key, self.service_.clock().MonotonicMs());
   });

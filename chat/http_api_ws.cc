@@ -28,17 +28,17 @@ void HttpApi::HandleWebSocket(HttpExchange& exchange) {
     // -Wrestrict misreads the inlined literal assignment in a Release build.)
     if (address.empty()) address.push_back('?');
     const uint32_t owner = AddressOwner(service_, address);
-    service_.Post(owner, [address, deferred, accept, auth,
-                          origin = shard_.id()](ChatShard& owner_shard) mutable {
+    service_.PostOrHold(owner, [address, deferred, accept, auth,
+                                origin = shard_.id()](ChatShard& owner_shard) mutable {
       HttpApi& owner_api = owner_shard.http_api();
       const bool admitted =
           owner_api.conns_per_address_.TryAdd(address, owner_api.config_.max_conns_per_ip);
-      owner_api.service_.Post(origin,
-                              [address = std::move(address), deferred, accept = std::move(accept),
-                               auth = std::move(auth), admitted](ChatShard& back) mutable {
-                                back.http_api().FinishUpgrade(deferred, accept, std::move(auth),
-                                                              std::move(address), admitted);
-                              });
+      owner_api.service_.PostOrHold(
+          origin, [address = std::move(address), deferred, accept = std::move(accept),
+                   auth = std::move(auth), admitted](ChatShard& back) mutable {
+            back.http_api().FinishUpgrade(deferred, accept, std::move(auth), std::move(address),
+                                          admitted);
+          });
     });
   });
 }
@@ -65,9 +65,10 @@ uint32_t HttpApi::AddressOwner(const ChatService& service, const std::string& ad
 
 void HttpApi::ConnectionClosed(ChatService& service, std::string address) {
   if (address.empty()) return;
-  service.Post(AddressOwner(service, address), [address = std::move(address)](ChatShard& owner) {
-    owner.http_api().conns_per_address_.Remove(address);
-  });
+  service.PostOrHold(AddressOwner(service, address),
+                     [address = std::move(address)](ChatShard& owner) {
+                       owner.http_api().conns_per_address_.Remove(address);
+                     });
 }
 
 }  // namespace ringcast::chat

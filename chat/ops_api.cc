@@ -94,7 +94,7 @@ void OpsApi::HandleCluster(HttpExchange& exchange) {
       answer->first = 200;
       answer->second = body.str();
     }
-    service.Post(origin, [deferred, answer](ChatShard& back) {
+    service.PostOrHold(origin, [deferred, answer](ChatShard& back) {
       back.ops_api().Answer(deferred, answer->first, answer->second);
     });
   });

@@ -279,6 +279,7 @@ ChatService::~ChatService() { Stop(); }
 void ChatService::Attach(ShardSet& shards) {
   shards_ = &shards;
   apps_.assign(shards.size(), nullptr);
+  held_.resize(shards.size());
   shards.AddMetricsSource([store = store_.get()](MetricSet& out) { store->CollectMetrics(out); });
   if (cluster::ClusterNode* node = shards.cluster()) {
     cluster_ = std::make_unique<ClusterLink>(*this, *node);
@@ -311,8 +312,10 @@ void ChatService::Stop(std::chrono::steady_clock::time_point deadline) {
   RC_LOG(kInfo, "chat store stopped in %lld ms", static_cast<long long>(took.count()));
 }
 
-void ChatService::Post(uint32_t target, ShardTask task) {
-  if (stopped_.load(std::memory_order_acquire)) return;
+bool ChatService::Post(uint32_t target, ShardTask task) { return TryPost(target, task); }
+
+bool ChatService::TryPost(uint32_t target, ShardTask& task) {
+  if (stopped_.load(std::memory_order_acquire)) return false;
   auto owned = std::make_unique<ShardTask>(std::move(task));
   Mail mail{&ChatService::RunTask, owned.get(), reinterpret_cast<uint64_t>(this)};
   bool queued = false;
@@ -320,10 +323,39 @@ void ChatService::Post(uint32_t target, ShardTask task) {
     queued = current->Post(target, mail);  // Refused: that shard is far behind (logged there).
   } else {
     // From a worker or storage thread: waits while the shard's inbox is full; refused once
-    // the shard has stopped, when nobody is left to tell.
+    // the shard has stopped.
     queued = shards_->external_mail().Post(target, mail) == PushResult::kQueued;
   }
-  if (queued) (void)owned.release();  // The mail owns it now; RunTask frees it.
+  if (!queued) {
+    task = std::move(*owned);  // Still the caller's (PostOrHold holds it).
+    return false;
+  }
+  (void)owned.release();  // The mail owns it now; RunTask frees it.
+  return true;
+}
+
+void ChatService::PostOrHold(uint32_t target, ShardTask task) {
+  Shard* current = Shard::Current();
+  if (current == nullptr) {
+    (void)Post(target, std::move(task));  // Refused only once the target has stopped.
+    return;
+  }
+  auto& held = held_[current->id()];
+  if (held.empty() && TryPost(target, task)) return;
+  if (stopped_.load(std::memory_order_acquire)) return;
+  if (held.size() >= kMaxHeldMail) {
+    RC_LOG(kWarn, "shard %u: %zu refused mails already held: dropping one for shard %u",
+           current->id(), held.size(), target);
+    return;
+  }
+  held.emplace_back(target, std::move(task));
+}
+
+void ChatService::RetryHeld(uint32_t shard) {
+  auto& held = held_[shard];
+  while (!held.empty() && TryPost(held.front().first, held.front().second)) {
+    held.pop_front();
+  }
 }
 
 void ChatService::RunTask(Shard& shard, const Mail& mail) {

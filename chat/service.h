@@ -10,9 +10,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "chat/auth/jwt.h"
@@ -80,16 +82,30 @@ class ChatService {
   void Stop(std::chrono::steady_clock::time_point deadline = {});
 
   // Runs `task` on shard `target`'s ChatShard, from any thread (shard, worker, storage). Tasks
-  // from one thread to one shard run in the order posted. The task is dropped (destroyed unrun)
-  // once that shard has stopped, or when a shard posts to one that is --max-mail-backlog mails
-  // behind (Shard::Post); from a worker or storage thread the call waits while the target's
-  // inbox is full (ExternalMail::Post).
-  void Post(uint32_t target, ShardTask task);
+  // from one thread to one shard run in the order posted. Returns false when the task was
+  // dropped (destroyed unrun): once that shard has stopped, or when a shard posts to one that
+  // is --max-mail-backlog mails behind (Shard::Post, which logs and counts it); from a worker
+  // or storage thread the call waits while the target's inbox is full (ExternalMail::Post).
+  // Every caller decides what a refusal means for its mail (chat/README.md, "Refused mail"):
+  // a delivery marks the conversation as lagging at its owner, which refills it; a send, a
+  // receipt or a history request is answered `unavailable`, as for a store failure.
+  [[nodiscard]] bool Post(uint32_t target, ShardTask task);
 
-  // Post(target, make()) for every shard, this one included: one task each.
+  // For mail that must arrive, in order, and has nobody to answer when it cannot: on a shard
+  // thread, a refused task (or any task while others are held) waits on the posting shard, in
+  // order, and is posted again every tick (RetryHeld), up to kMaxHeldMail per shard; past that
+  // it is dropped and logged. From any other thread it is Post (refused only once the target
+  // has stopped, when nobody is left to tell).
+  void PostOrHold(uint32_t target, ShardTask task);
+  // On shard `shard`'s thread (ChatShard::OnTick): posts what it holds, in order, until one is
+  // refused again.
+  void RetryHeld(uint32_t shard);
+  static constexpr size_t kMaxHeldMail = 65536;
+
+  // PostOrHold(target, make()) for every shard, this one included: one task each.
   template <typename Make>
   void PostToEveryShard(Make make) {
-    for (uint32_t target = 0; target < shard_count(); ++target) Post(target, make());
+    for (uint32_t target = 0; target < shard_count(); ++target) PostOrHold(target, make());
   }
 
   // A store reply that continues as `then(chat_shard, result)` on shard `origin`. In cluster
@@ -100,9 +116,12 @@ class ChatService {
     return [this, origin, then = std::move(then),
             in_flight = InFlight(cluster_ ? &replies_in_flight_ : nullptr)](
                storage::Result<T> result) mutable {
-      Post(origin,
-           [then = std::move(then), result = std::move(result), in_flight = std::move(in_flight)](
-               ChatShard& cs) mutable { then(cs, std::move(result)); });
+      // From a storage thread this waits while the inbox is full: refused only once the shard
+      // has stopped, when nobody waits for the reply.
+      PostOrHold(origin, [then = std::move(then), result = std::move(result),
+                          in_flight = std::move(in_flight)](ChatShard& cs) mutable {
+        then(cs, std::move(result));
+      });
     };
   }
   // Cluster mode: store replies on their way to a shard. While there are any, the shards do
@@ -156,6 +175,8 @@ class ChatService {
 
   ChatService(const Config& config, auth::JwtSecret secret);
   static void RunTask(Shard& shard, const Mail& mail);
+  // Post, leaving `task` with the caller when it is refused.
+  bool TryPost(uint32_t target, ShardTask& task);
 
   const Config& config_;
   auth::JwtSecret secret_;
@@ -174,6 +195,9 @@ class ChatService {
   std::unique_ptr<notify::Notifier> notifier_;  // Null when nothing is configured to notify.
   ShardSet* shards_ = nullptr;
   std::vector<ChatShard*> apps_;  // By shard id; each written and read by its own shard only.
+  // By shard id: the tasks each shard holds (PostOrHold), oldest first; each written and read
+  // by its own shard only.
+  std::vector<std::deque<std::pair<uint32_t, ShardTask>>> held_;
   std::atomic<bool> stopped_{false};
   // Written by shard and store threads for every reply (cluster mode): a cache line of its
   // own, away from stopped_, which every Post reads.

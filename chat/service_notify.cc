@@ -37,7 +37,7 @@ class ShardPresenceProbe final : public notify::PresenceProbe {
       std::optional<std::vector<int64_t>> online;
     };
     auto answer = std::make_shared<Answer>();
-    service_.Post(0, [answer, users](ChatShard& shard) {
+    service_.PostOrHold(0, [answer, users](ChatShard& shard) {
       std::vector<int64_t> online = shard.sessions().OnlineAmong(users);
       std::lock_guard lock(answer->mutex);
       answer->online = std::move(online);

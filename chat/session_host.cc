@@ -376,7 +376,7 @@ void SessionHost::HandleSend(Session& session, ClientRequest& request) {
                               .body = std::move(request.body),
                               .ts = NowMs(),
                               .mentions = std::move(request.mentions)};
-  if (request.attachments.empty()) return conversations_.Send(session.id, std::move(message));
+  if (request.attachments.empty()) return Send(session, std::move(message));
   // Files: only the sender's own uploads (a store read first; such a send may be acked after
   // a later one without files: clients match acks by cid). Their metadata goes with the message.
   message.attachment_ids = std::move(request.attachments);
@@ -408,16 +408,27 @@ void SessionHost::HandleSend(Session& session, ClientRequest& request) {
               }
             }
             message.attachments = EncodeAttachments(message.attachment_ids, *result);
-            host.conversations_.Send(id, std::move(message));
+            host.Send(*session, std::move(message));
           }));
+}
+
+void SessionHost::Send(Session& session, storage::NewMessage message) {
+  // The owner is --max-mail-backlog mails behind: answered as a store failure is, so that the
+  // client resends it (the cid makes that safe).
+  std::string cid = message.cid;
+  if (!conversations_.Send(session.id, std::move(message))) {
+    SendError(session, "unavailable", "server busy, retry", cid);
+  }
 }
 
 void SessionHost::HandleWatermark(Session& session, const ClientRequest& request) {
   if (!session.convs.contains(request.conv)) {
     return SendError(session, "forbidden", "not a member of this conversation");
   }
-  conversations_.Watermark(session.id, request.conv, session.user,
-                           request.type == RequestType::kRead, request.seq);
+  if (!conversations_.Watermark(session.id, request.conv, session.user,
+                                request.type == RequestType::kRead, request.seq)) {
+    SendError(session, "unavailable", "server busy, retry");
+  }
 }
 
 void SessionHost::HandleSync(Session& session, ClientRequest& request) {
@@ -490,8 +501,11 @@ void SessionHost::HandleHistory(Session& session, const ClientRequest& request) 
   if (!session.convs.contains(request.conv)) {
     return SendError(session, "forbidden", "not a member of this conversation");
   }
+  if (!conversations_.History(session.id, request.conv, session.user, request.before,
+                              request.limit)) {
+    return SendError(session, "unavailable", "server busy, retry");
+  }
   session.answer_outstanding = true;
-  conversations_.History(session.id, request.conv, session.user, request.before, request.limit);
 }
 
 void SessionHost::FinishAnswer(ConnId id, std::string_view json) {

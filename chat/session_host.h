@@ -173,6 +173,8 @@ class SessionHost {
   void AnswerSync(Session& session, const std::vector<storage::SyncConversation>& convs);
   void HandleHistory(Session& session, const ClientRequest& request);
   void HandleTyping(Session& session, const ClientRequest& request);
+  // To the conversation's owner through the link; a refusal is answered `unavailable`.
+  void Send(Session& session, storage::NewMessage message);
   // session_host_tokens.cc: the session's token and its expiry on the monotonic clock, the
   // auth request that replaces it, and the sweep's notice and close.
   void SetToken(Session& session, std::string jti, int64_t exp_s);

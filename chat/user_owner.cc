@@ -27,15 +27,16 @@ void UserOwner::Attach(int64_t user, ConnId conn) {
         [&service = service_, owner = shard_.id(), user, conn, here = came_online.has_value()](
             ClusterPresence::Verdict verdict,
             std::optional<ClusterPresence::Transition> transition) {
-          service.Post(owner, [=](ChatShard& self) {
+          service.PostOrHold(owner, [=](ChatShard& self) {
             self.users().OnClusterAttached(user, conn, verdict, transition, here);
           });
         });
     return;
   }
   if (came_online) BroadcastPresence(*came_online);
-  service_.Post(conn.shard,
-                [conn, accepted](ChatShard& self) { self.sessions().OnAttached(conn, accepted); });
+  service_.PostOrHold(conn.shard, [conn, accepted](ChatShard& self) {
+    self.sessions().OnAttached(conn, accepted);
+  });
 }
 
 void UserOwner::OnClusterAttached(int64_t user, ConnId conn, ClusterPresence::Verdict verdict,
@@ -61,8 +62,9 @@ void UserOwner::OnClusterAttached(int64_t user, ConnId conn, ClusterPresence::Ve
       }
       break;
   }
-  service_.Post(conn.shard,
-                [conn, accepted](ChatShard& self) { self.sessions().OnAttached(conn, accepted); });
+  service_.PostOrHold(conn.shard, [conn, accepted](ChatShard& self) {
+    self.sessions().OnAttached(conn, accepted);
+  });
 }
 
 void UserOwner::Detach(int64_t user, ConnId conn) {

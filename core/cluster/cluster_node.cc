@@ -66,7 +66,7 @@ std::string AdvertisedAddress(const Config& config) {
   return host;
 }
 
-// A publication from another node, on its way to the shard that hashes its channel.
+// A publication from another node, on its way to its channel's home shard.
 struct RawArrival {
   std::string channel;
   SharedFrame* frame;
@@ -237,7 +237,8 @@ void ClusterNode::OnPublication(std::string_view channel, std::string_view paylo
       RawArrival{std::string(name),
                  SharedFrame::EncodeMessage(
                      opcode, {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()})});
-  const uint32_t target = uint32_t(std::hash<std::string_view>{}(name) % shards_->size());
+  // The channel's home shard holds its interest and fans it out (core/pubsub/topic_table.h).
+  const uint32_t target = TopicTable::HomeOf(name, shards_->size());
   if (shards_->external_mail().Post(target, Mail{&DeliverRaw, arrival.get()}) ==
       PushResult::kQueued) {
     (void)arrival.release();

@@ -13,8 +13,8 @@
 
 namespace ringcast {
 
-// One publish on its way to other shards: the frame (one reference for all of them) and the
-// topic name, shared by every target shard; the last target to deliver frees it.
+// One publish on its way to the other interested shards: the frame (one reference for all of them)
+// and the topic name, shared by every target shard; the last target to deliver frees it.
 struct TopicTable::Publication {
   std::atomic<uint32_t> refs;
   SharedFrame* frame;
@@ -64,7 +64,9 @@ TopicTable::Topic* TopicTable::FindOrCreate(std::string_view name) {
 }
 
 void TopicTable::MaybeErase(Topic* topic) {
-  if (!topic->subscribers.empty() || topic->remote_interest != 0) return;
+  // Only the home keeps a record for the interest of other shards.
+  const bool home = HomeOf(topic->name, shard_.shard_count()) == shard_.id();
+  if (!topic->subscribers.empty() || (home && topic->interest != 0)) return;
   by_id_[topic->id] = nullptr;
   free_ids_.push_back(topic->id);
   topics_.erase(topic->name);
@@ -74,12 +76,7 @@ void TopicTable::Subscribe(std::string_view name, Connection* conn, uint64_t* to
   Topic* topic = FindOrCreate(name);
   *token = MakeToken(topic->id, static_cast<uint32_t>(topic->subscribers.size()));
   topic->subscribers.push_back({conn, token});
-  if (topic->subscribers.size() == 1) {
-    AnnounceInterest(topic->name, true);
-    // Cluster mode: the node follows the topic while any shard has a subscriber (the bus
-    // counts the shards' follows).
-    if (cluster::ClusterNode* node = shard_.cluster()) node->FollowRaw(topic->name);
-  }
+  if (topic->subscribers.size() == 1) AnnounceInterest(topic->name, true);
 }
 
 void TopicTable::Unsubscribe(uint64_t* token) {
@@ -94,9 +91,9 @@ void TopicTable::Unsubscribe(uint64_t* token) {
   *subscribers[index].token = MakeToken(id, index);
   subscribers.pop_back();
   if (subscribers.empty()) {
-    AnnounceInterest(topic->name, false);
-    if (cluster::ClusterNode* node = shard_.cluster()) node->UnfollowRaw(topic->name);
-    MaybeErase(topic);
+    std::string name = topic->name;
+    MaybeErase(topic);  // Unless this is the home, which keeps it for the others' interest.
+    AnnounceInterest(name, false);
   }
 }
 
@@ -112,7 +109,7 @@ void TopicTable::Publish(std::string_view name, SharedFrame* frame) {
     return;
   }
   Topic& topic = *it->second;
-  if (uint64_t interest = topic.remote_interest; interest != 0) {
+  if (uint64_t interest = topic.interest & ~(uint64_t{1} << shard_.id()); interest != 0) {
     frame->AddRefs(1);  // The publication's reference.
     auto* publication =
         Publication::Create(topic.name, frame, static_cast<uint32_t>(std::popcount(interest)));
@@ -149,29 +146,55 @@ void TopicTable::DeliverLocal(Topic& topic, SharedFrame* frame) {
 }
 
 void TopicTable::AnnounceInterest(const std::string& name, bool interested) {
-  for (uint32_t shard = 0; shard < shard_.shard_count(); ++shard) {
-    if (shard == shard_.id()) continue;
-    auto owned = std::make_unique<std::string>(name);
+  const uint32_t home = HomeOf(name, shard_.shard_count());
+  if (home == shard_.id()) return SetInterest(name, home, interested);
+  auto owned = std::make_unique<std::string>(name);
+  // Refused only when the home is far behind (logged); it then misses this change.
+  if (shard_.Post(home,
+                  Mail{&TopicTable::OnInterest, owned.get(), shard_.id(), interested ? 1u : 0u})) {
+    (void)owned.release();
+  }
+}
+
+void TopicTable::SetInterest(std::string_view name, uint32_t shard, bool interested) {
+  const uint64_t bit = uint64_t{1} << shard;
+  auto it = topics_.find(name);
+  if (!interested && (it == topics_.end() || (it->second->interest & bit) == 0)) return;
+  Topic* topic = interested ? FindOrCreate(name) : it->second.get();
+  const uint64_t before = topic->interest;
+  topic->interest = interested ? before | bit : before & ~bit;
+  if (topic->interest == before) return;
+  // Cluster mode: the node follows the topic while any shard has a subscriber.
+  if (cluster::ClusterNode* node = shard_.cluster()) {
+    if (before == 0) node->FollowRaw(topic->name);
+    if (topic->interest == 0) node->UnfollowRaw(topic->name);
+  }
+  // The interested shards publish straight to one another: each learns the new set.
+  uint64_t told = topic->interest & ~(uint64_t{1} << shard_.id());
+  for (uint32_t target = 0; told != 0; ++target, told >>= 1) {
+    if ((told & 1) == 0) continue;
+    auto owned = std::make_unique<std::string>(topic->name);
     // Refused only when that shard is far behind (logged); it then misses this change.
-    if (shard_.Post(
-            shard, Mail{&TopicTable::OnInterest, owned.get(), shard_.id(), interested ? 1u : 0u})) {
+    if (shard_.Post(target, Mail{&TopicTable::OnInterestTold, owned.get(), topic->interest})) {
       (void)owned.release();
     }
   }
+  MaybeErase(topic);
 }
 
 void TopicTable::OnInterest(Shard& shard, const Mail& mail) {
   std::unique_ptr<std::string> name(static_cast<std::string*>(mail.ptr));
+  shard.topics().SetInterest(*name, static_cast<uint32_t>(mail.a), mail.b != 0);
+}
+
+void TopicTable::OnInterestTold(Shard& shard, const Mail& mail) {
+  std::unique_ptr<std::string> name(static_cast<std::string*>(mail.ptr));
   TopicTable& table = shard.topics();
-  uint64_t bit = uint64_t{1} << mail.a;
-  if (mail.b != 0) {
-    table.FindOrCreate(*name)->remote_interest |= bit;
-    return;
-  }
   auto it = table.topics_.find(*name);
-  if (it == table.topics_.end()) return;
-  it->second->remote_interest &= ~bit;
-  table.MaybeErase(it->second.get());
+  // Told after its last subscriber left: nothing to keep. A later subscription's answer
+  // follows this one (the home's mail is FIFO).
+  if (it == table.topics_.end() || it->second->subscribers.empty()) return;
+  it->second->interest = mail.a;
 }
 
 void TopicTable::OnPublication(Shard& shard, const Mail& mail) {

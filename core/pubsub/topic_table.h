@@ -1,17 +1,24 @@
 // TopicTable: this shard's part of the publish/subscribe table.
 //
-// Owner: one shard. Each shard knows its own subscribers per topic and, for every topic, which
-// other shards have at least one subscriber (their "interest", replicated by mail whenever a
-// shard's local count for a topic goes 0→1 or 1→0). A publish therefore costs one local pass
-// over the subscribers here plus one mail per interested shard, never one per remote recipient,
-// and the frame is the same SharedFrame everywhere.
+// Owner: one shard. Each shard knows its own subscribers per topic. A topic's interest (which
+// shards have at least one subscriber) is held by its home shard, HomeOf(topic) (the topic's
+// hash modulo the shards): a shard whose local count goes 0→1 or 1→0 tells the home only (one
+// mail, none when it is the home), and the home tells the new interest to the interested
+// shards only, never to every shard. A publish is delivered to the local subscribers at once
+// and mailed to each other interested shard as this shard last heard from the home: one mail
+// per interested shard, never one per remote recipient, and the frame is the same SharedFrame
+// everywhere. docs/architecture.md, "Thread crossings", counts the hops.
 //
 // Ordering: messages published by one connection reach each subscriber in publish order (local
-// delivery is immediate; mail between a pair of shards is FIFO).
+// delivery is immediate; mail between a pair of shards is FIFO). A new subscriber's shard is
+// known to a publisher's shard once the home's word arrived there: before anything the new
+// subscriber's shard sends afterwards when either of them is the home (always so with two
+// shards: mail is drained before completions); with more shards, a publication within that
+// hop may miss it.
 //
-// Cluster mode: while any shard has a subscriber of a topic, the node follows it on the Redis
-// bus (core/cluster/cluster_node.h), and publications from other nodes enter through
-// Publish() on one shard per topic.
+// Cluster mode: while any shard has a subscriber of a topic, its home follows it on the Redis
+// bus (core/cluster/cluster_node.h), and publications from other nodes enter through Publish()
+// on the home, which fans them out as its own.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +50,10 @@ class TopicTable {
 
   // Queues `frame` on every subscriber of `topic` on every shard. Takes over one reference.
   void Publish(std::string_view topic, SharedFrame* frame);
+  // The shard that holds `topic`'s interest (where the cluster's publications enter).
+  static uint32_t HomeOf(std::string_view topic, uint32_t shards) {
+    return static_cast<uint32_t>(std::hash<std::string_view>{}(topic) % shards);
+  }
   // The same, for the topic a local subscription `token` belongs to.
   void PublishToTopicOf(uint64_t token, SharedFrame* frame);
   // The topic a local subscription `token` belongs to (valid while subscribed).
@@ -59,7 +70,9 @@ class TopicTable {
     std::string name;
     uint32_t id;
     std::vector<Subscriber> subscribers;
-    uint64_t remote_interest = 0;  // Bit per shard.
+    // Bit per shard with a subscriber, this one too: kept by the home, which tells the
+    // interested shards each change; elsewhere, as last told, while a local subscriber lasts.
+    uint64_t interest = 0;
   };
   struct Publication;
   struct Hash {
@@ -70,8 +83,12 @@ class TopicTable {
   Topic* FindOrCreate(std::string_view name);
   void MaybeErase(Topic* topic);
   void DeliverLocal(Topic& topic, SharedFrame* frame);  // Consumes one reference.
+  // This shard's first subscriber came or its last went: tells the home.
   void AnnounceInterest(const std::string& name, bool interested);
+  // On the home: `shard`'s interest in `name` changed; the interested shards are told.
+  void SetInterest(std::string_view name, uint32_t shard, bool interested);
   static void OnInterest(Shard& shard, const Mail& mail);
+  static void OnInterestTold(Shard& shard, const Mail& mail);
   static void OnPublication(Shard& shard, const Mail& mail);
 
   Shard& shard_;

@@ -190,3 +190,49 @@ def test_fragmented_publish_is_delivered_whole(server):
             await asyncio.gather(*(s.close() for s in subs))
 
     run_async(go(), 30)
+
+
+
+def test_four_shards_many_channels_join_and_leave(server_factory):
+    """Four shards, so that most channels' interest lives on a home shard that is neither the
+    publisher's nor every subscriber's (core/pubsub/topic_table.h): every subscriber still gets
+    every message, in order, before and after half of them leave."""
+    server = server_factory("--raw-channels", threads=4)
+    channels, per_channel, per_sender = 12, 16, 20
+
+    async def publish_and_check(groups, round_no):
+        for subs in groups.values():
+            await sync_barrier({ch_of(subs): subs[0].ws}, subs)
+            for sub in subs:
+                sub.received.clear()
+                sub.ends.clear()
+        expected = {ch: [data_message(ch, seq, 64 + seq, binary=seq % 3 == 0)
+                         for seq in range(per_sender)] for ch in groups}
+        for ch, subs in groups.items():
+            for msg in expected[ch]:
+                await subs[0].ws.send(msg)
+            await subs[0].ws.send(f"end:{ch}")
+        for ch, subs in groups.items():
+            await wait_until(lambda: all_ended(subs, [ch]), 20, lambda: not_ended(subs, [ch]))
+            for sub in subs:
+                assert not sub.closed, f"{sub.name} was disconnected: {sub.closed!r}"
+                assert sub.received == expected[ch], \
+                    f"{sub.name}: round {round_no}: got {len(sub.received)} of {per_sender}"
+
+    def ch_of(subs):
+        return int(subs[0].name.split("-")[0][4:])
+
+    async def go():
+        groups = {ch: await connect_subscribers(server.url(f"/raw/room{ch}"), per_channel,
+                                                prefix=f"room{ch}-") for ch in range(channels)}
+        try:
+            await publish_and_check(groups, 0)
+            # Half of each channel leaves (never its sender): the rest still gets everything.
+            for subs in groups.values():
+                await asyncio.gather(*(s.close() for s in subs[per_channel // 2:]))
+                del subs[per_channel // 2:]
+            await publish_and_check(groups, 1)
+        finally:
+            await asyncio.gather(*(s.close() for g in groups.values() for s in g))
+
+    run_async(go(), 90)
