@@ -33,8 +33,8 @@ int main(int argc, char** argv) {
     ringcast::server::RegisterServerFlags(flags, &config);
     if (int status = flags.Parse(argc, argv); status >= 0) return status;
   }
-  // After --print-config, which prints a short secret as given: a bad value, so exit 2 before
-  // anything starts, as for every other flag.
+  // A bad value, so exit 2 before anything starts, as for every other flag; checked after
+  // Parse, as it always was, so that --print-config still prints a configuration holding one.
   if (!config.jwt_secret.empty() && config.jwt_secret.size() < ringcast::auth::kMinJwtSecretBytes) {
     std::fprintf(stderr, "ringcast: --jwt-secret must be at least %zu bytes, got %zu\n",
                  ringcast::auth::kMinJwtSecretBytes, config.jwt_secret.size());
