@@ -16,17 +16,6 @@ std::string NumberCheck(std::string& text) {
   return "'" + text + "' is not a number";
 }
 
-template <typename Value>
-CLI::Option* AddOption(CLI::App& app, const char* flag, Value* value, const char* env,
-                       const std::string& help) {
-  CLI::Option* option = app.add_option(flag, *value, help)->envname(env);
-  // First, before any range check the module adds.
-  if constexpr (std::is_arithmetic_v<Value>) {
-    option->check(CLI::Validator(NumberCheck, "NUMBER"));
-  }
-  return option;
-}
-
 }  // namespace
 
 FlagRegistry::FlagRegistry(const std::string& description, std::function<void()> print_version)
@@ -46,22 +35,20 @@ FlagRegistry::FlagRegistry(const std::string& description, std::function<void()>
 
 FlagRegistry::~FlagRegistry() = default;
 
-CLI::Option* FlagRegistry::Add(const char* flag, std::string* value, const char* env,
+template <typename Value>
+CLI::Option* FlagRegistry::Add(const char* flag, Value* value, const char* env,
                                const std::string& help) {
-  return AddOption(*app_, flag, value, env, help);
+  CLI::Option* option = app_->add_option(flag, *value, help)->envname(env);
+  // First, before any range check the module adds.
+  if constexpr (std::is_arithmetic_v<Value>) {
+    option->check(CLI::Validator(NumberCheck, "NUMBER"));
+  }
+  return option;
 }
-CLI::Option* FlagRegistry::Add(const char* flag, uint16_t* value, const char* env,
-                               const std::string& help) {
-  return AddOption(*app_, flag, value, env, help);
-}
-CLI::Option* FlagRegistry::Add(const char* flag, uint32_t* value, const char* env,
-                               const std::string& help) {
-  return AddOption(*app_, flag, value, env, help);
-}
-CLI::Option* FlagRegistry::Add(const char* flag, uint64_t* value, const char* env,
-                               const std::string& help) {
-  return AddOption(*app_, flag, value, env, help);
-}
+template CLI::Option* FlagRegistry::Add(const char*, std::string*, const char*, const std::string&);
+template CLI::Option* FlagRegistry::Add(const char*, uint16_t*, const char*, const std::string&);
+template CLI::Option* FlagRegistry::Add(const char*, uint32_t*, const char*, const std::string&);
+template CLI::Option* FlagRegistry::Add(const char*, uint64_t*, const char*, const std::string&);
 
 CLI::Option* FlagRegistry::AddSwitch(const char* name, bool* value, const char* env,
                                      const std::string& help) {

@@ -33,10 +33,9 @@ class FlagRegistry {
   // `flag` ("--port") taking a value, also read from `env`; a number flag refuses text that is
   // no number before any range check (CLI11's range message would call "abc" too big). The
   // option's default, in --help and --print-config, is *value as it is now.
-  CLI::Option* Add(const char* flag, std::string* value, const char* env, const std::string& help);
-  CLI::Option* Add(const char* flag, uint16_t* value, const char* env, const std::string& help);
-  CLI::Option* Add(const char* flag, uint32_t* value, const char* env, const std::string& help);
-  CLI::Option* Add(const char* flag, uint64_t* value, const char* env, const std::string& help);
+  // Defined for std::string, uint16_t, uint32_t and uint64_t values.
+  template <typename Value>
+  CLI::Option* Add(const char* flag, Value* value, const char* env, const std::string& help);
   // An on/off switch: --name and --no-name, `env` true/false; the default is *value.
   CLI::Option* AddSwitch(const char* name, bool* value, const char* env, const std::string& help);
   // A string owned by the registry, for a flag whose text a check turns into the option's

@@ -11,7 +11,10 @@
 #include <fstream>
 #include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "tests/unit/support/parse_flags.h"
 
 namespace ringcast {
 namespace {
@@ -66,18 +69,9 @@ class FlagsTest : public ::testing::Test {
 
   // Parses `args` (after argv[0]); the status, with stderr in *err when given.
   int Parse(std::vector<std::string> args, TestOptions* options, std::string* err = nullptr) {
-    args.insert(args.begin(), "ringcast");
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
     FlagRegistry flags("test", [] {});
     RegisterTestFlags(flags, options);
-    ::testing::internal::CaptureStderr();
-    ::testing::internal::CaptureStdout();
-    int status = flags.Parse(int(argv.size()), argv.data());
-    std::string captured = ::testing::internal::GetCapturedStderr();
-    stdout_ = ::testing::internal::GetCapturedStdout();
-    if (err != nullptr) *err = captured;
-    return status;
+    return ringcast::testing::ParseFlags(flags, std::move(args), &stdout_, err);
   }
 
   std::filesystem::path dir_;

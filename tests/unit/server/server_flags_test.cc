@@ -6,22 +6,18 @@
 #include <stdlib.h>
 
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "tests/unit/support/parse_flags.h"
 
 namespace ringcast::server {
 namespace {
 
 int Parse(std::vector<std::string> args, chat::Config* config, std::string* err = nullptr) {
-  args.insert(args.begin(), "ringcast");
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
   FlagRegistry flags("test", [] {});
   RegisterServerFlags(flags, config);
-  ::testing::internal::CaptureStderr();
-  int status = flags.Parse(int(argv.size()), argv.data());
-  std::string captured = ::testing::internal::GetCapturedStderr();
-  if (err != nullptr) *err = captured;
-  return status;
+  return ringcast::testing::ParseFlags(flags, std::move(args), nullptr, err);
 }
 
 TEST(ServerFlagsTest, EachModuleGetsItsOwnFlags) {
