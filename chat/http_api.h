@@ -18,7 +18,7 @@
 
 #include "chat/protocol.h"
 #include "chat/rate_limit.h"
-#include "core/config.h"
+#include "chat/config.h"
 #include "core/net/http_exchange.h"
 #include "storage/chat_store.h"
 #include "storage/unique_function.h"

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "chat/auth/jwt.h"
-#include "core/config.h"
+#include "chat/config.h"
 #include "core/runtime/clock.h"
 #include "core/runtime/mailbox.h"
 #include "notify/push/webpush_crypto.h"
@@ -68,9 +68,12 @@ class InFlight {
 
 class ChatService {
  public:
-  // Opens the data dir and the store, loads or creates the signing secret, loads the revoked
-  // tokens. Returns null with a message on stderr when the server cannot start.
-  static std::unique_ptr<ChatService> Start(const Config& config);
+  // Takes the store and the secrets the composition root opened (server/store_setup.h),
+  // prepares the file store, loads the revoked tokens. Returns null with a message on stderr
+  // when the server cannot start.
+  static std::unique_ptr<ChatService> Start(const Config& config,
+                                            std::unique_ptr<storage::ChatStore> store,
+                                            auth::JwtSecret secret, const std::string& vapid_pem);
   ~ChatService();
 
   // Before ShardSet::Run: the factory for every shard's Application.

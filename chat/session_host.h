@@ -31,7 +31,7 @@
 #include "chat/rate_limit.h"
 #include "chat/revoked_tokens.h"
 #include "chat/user_link.h"
-#include "core/config.h"
+#include "chat/config.h"
 #include "core/net/connection.h"
 #include "core/runtime/clock.h"
 #include "storage/chat_store.h"

@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/config.h"
+#include "chat/config.h"
 #include "core/net/file_upload.h"
 #include "core/net/http_exchange.h"
 #include "storage/chat_store.h"

@@ -27,9 +27,9 @@ constexpr size_t kMaxMissedBeforeStart = 64;
 
 // --node-id, else the data dir's file, else a new id written there (so a restarted node keeps
 // its name; docs/cluster.md). Empty (with a reason on stderr) on failure.
-std::string ResolveNodeId(const Config& config) {
+std::string ResolveNodeId(const Config& config, const std::string& data_dir) {
   if (!config.node_id.empty()) return config.node_id;
-  const std::filesystem::path path = std::filesystem::path(config.data_dir) / kNodeIdFile;
+  const std::filesystem::path path = std::filesystem::path(data_dir) / kNodeIdFile;
   if (std::ifstream in(path); in) {
     std::string id;
     std::getline(in, id);
@@ -42,7 +42,7 @@ std::string ResolveNodeId(const Config& config) {
   char id[16];
   std::snprintf(id, sizeof id, "n-%08x", unsigned(random()));
   std::error_code error;
-  std::filesystem::create_directories(config.data_dir, error);
+  std::filesystem::create_directories(data_dir, error);
   std::ofstream out(path);
   out << id << "\n";
   out.close();
@@ -81,14 +81,15 @@ void DeliverRaw(Shard& shard, const Mail& mail) {
 
 }  // namespace
 
-std::unique_ptr<ClusterNode> ClusterNode::Create(const Config& config) {
+std::unique_ptr<ClusterNode> ClusterNode::Create(const Config& config,
+                                                 const std::string& data_dir) {
   std::string error;
   auto address = RedisAddress::Parse(config.redis_url, &error);
   if (!address) {
     std::fprintf(stderr, "ringcast: --redis: %s\n", error.c_str());
     return nullptr;
   }
-  std::string node_id = ResolveNodeId(config);
+  std::string node_id = ResolveNodeId(config, data_dir);
   if (node_id.empty()) return nullptr;
   std::unique_ptr<ClusterNode> node(new ClusterNode(node_id));
   RedisBusOptions options{.address = *address,

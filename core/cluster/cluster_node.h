@@ -36,10 +36,10 @@ namespace cluster {
 
 class ClusterNode final : private RedisBusListener {
  public:
-  // Resolves the node id (--node-id, else <data_dir>/node-id, generated once) and starts the
-  // bus, which connects (and reconnects) by itself. nullptr with a one-line reason on stderr on
-  // failure.
-  static std::unique_ptr<ClusterNode> Create(const Config& config);
+  // Resolves the node id (--node-id, else <data_dir>/node-id, generated once; --data-dir is the
+  // store's option) and starts the bus, which connects (and reconnects) by itself. nullptr with
+  // a one-line reason on stderr on failure.
+  static std::unique_ptr<ClusterNode> Create(const Config& config, const std::string& data_dir);
   ~ClusterNode() override;
 
   // Before Start: publications on channels starting with `prefix` go to `listener` (on the

@@ -1,27 +1,40 @@
 // ringcast: shard-per-core io_uring WebSocket server. See README.md and docs/architecture.md.
+//
+// The composition root: the one place that knows every module. It parses every module's flags
+// (server_flags.h), starts logging, opens the store with its secrets (store_setup.h), the chat
+// service, the cluster node and the metrics listener, and wires them into the shards.
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "chat/auth/jwt.h"
+#include "chat/config.h"
 #include "chat/service.h"
 #include "core/cluster/cluster_node.h"
-#include "core/config.h"
+#include "core/flags.h"
 #include "core/log.h"
 #include "core/metrics/metric_set.h"
 #include "core/metrics/metrics_server.h"
 #include "core/routes/static_files.h"
 #include "core/runtime/shard_set.h"
+#include "core/version.h"
+#include "server/server_flags.h"
+#include "server/store_setup.h"
 
 int main(int argc, char** argv) {
   // First, before the store starts its threads: they inherit the mask, so only the main thread
   // (ShardSet::Run) ever takes SIGINT/SIGTERM/SIGHUP.
   ringcast::ShardSet::BlockHandledSignals();
-  ringcast::Config config;
-  int status = ringcast::ParseConfig(argc, argv, &config);
-  if (status >= 0) return status;
-  // Here rather than in ParseConfig, which cannot see chat's constant: a bad value, so exit 2
-  // before anything starts, as for every other flag.
+  ringcast::chat::Config config;
+  {
+    ringcast::FlagRegistry flags("ringcast: io_uring WebSocket fan-out and chat server",
+                                 [] { ringcast::PrintVersion(stdout); });
+    ringcast::server::RegisterServerFlags(flags, &config);
+    if (int status = flags.Parse(argc, argv); status >= 0) return status;
+  }
+  // A bad value, so exit 2 before anything starts, as for every other flag; checked after
+  // Parse, as it always was, so that --print-config still prints a configuration holding one.
   if (!config.jwt_secret.empty() && config.jwt_secret.size() < ringcast::auth::kMinJwtSecretBytes) {
     std::fprintf(stderr, "ringcast: --jwt-secret must be at least %zu bytes, got %zu\n",
                  ringcast::auth::kMinJwtSecretBytes, config.jwt_secret.size());
@@ -71,12 +84,16 @@ int main(int argc, char** argv) {
     }
     RC_LOG(kInfo, "static files: %s at %s", root->c_str(), mount);
   }
-  std::unique_ptr<ringcast::chat::ChatService> chat = ringcast::chat::ChatService::Start(config);
+  std::optional<ringcast::server::OpenedStore> opened =
+      ringcast::server::OpenStoreWithSecrets(config);
+  if (!opened) return 1;
+  std::unique_ptr<ringcast::chat::ChatService> chat = ringcast::chat::ChatService::Start(
+      config, std::move(opened->store), opened->secret, opened->vapid_pem);
   if (!chat) return 1;
   // Cluster mode (docs/cluster.md): the bus starts once the shards can take mail.
   std::unique_ptr<ringcast::cluster::ClusterNode> cluster;
   if (!config.redis_url.empty()) {
-    cluster = ringcast::cluster::ClusterNode::Create(config);
+    cluster = ringcast::cluster::ClusterNode::Create(config, config.data_dir);
     if (!cluster) return 1;
   }
   std::unique_ptr<ringcast::MetricsServer> metrics;

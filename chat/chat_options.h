@@ -1,0 +1,52 @@
+// The chat service's own options (chat/README.md): tokens, presence, uploads, the per-user and
+// per-address limits; the flags that set them are in chat_flags.cc. What the chat service
+// reads of the other modules' options comes with them in chat::Config (chat/config.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace ringcast {
+class FlagRegistry;
+}  // namespace ringcast
+
+namespace ringcast::chat {
+
+struct ChatOptions {
+  std::string jwt_secret;                     // Empty: read or create <data_dir>/jwt-secret.
+  uint32_t token_ttl_s = 3600;                // An access token; the WebSocket closes at its end.
+  uint32_t refresh_token_ttl_s = 30 * 86400;  // A refresh token (rotated at each use).
+  uint32_t token_refresh_notice_s = 60;       // token_expiring this long before the close.
+  uint32_t presence_timeout_s = 120;
+  uint32_t presence_grace_s = 5;
+  uint32_t idle_state_ttl_s = 60;  // An owned conversation nobody uses is forgotten after it.
+  // Uploads and files (chat/README.md, "Files"): POST /api/uploads, GET /files/{id}.
+  uint64_t max_upload_bytes = 100 << 20;     // Largest file (bigger: 413).
+  uint64_t upload_quota_bytes = 1ull << 30;  // Per user, over all their uploads (past it: 507).
+  uint32_t file_url_ttl_s = 3600;            // Lifetime of a signed file URL (?exp=&sig=).
+  // An upload no message carries this long after its upload is deleted (0: kept forever).
+  uint32_t upload_orphan_ttl_s = 86400;
+  std::string files_dir;  // Uploaded files; empty: <data_dir>/files. Shared by a cluster's nodes.
+  uint32_t max_conns_per_user = 16;
+  uint32_t max_conns_per_ip = 1024;  // Chat WebSocket connections per client address, per node.
+  uint32_t gap_fill_delay_ms = 100;
+  std::string admin_token;  // Operator routes; empty: refused.
+  uint32_t msg_rate = 100;  // Requests per second per connection; burst twice that.
+  uint64_t max_chat_body = 65536;
+  uint32_t sync_limit = 500;
+  uint64_t max_answer_bytes = 1 << 20;  // Messages in one sync/history answer, bytes.
+  uint32_t max_group_size = 1000;
+  // Failed logins per minute (chat/README.md, "Login attempts"): per account and address, per
+  // address, per account over every address; an address backs off after login_backoff_after.
+  uint32_t login_rate_user = 10;
+  uint32_t login_rate_ip = 60;
+  uint32_t login_rate_account = 1000;
+  uint32_t login_backoff_after = 5;
+  uint32_t login_backoff_max_s = 60;
+  uint32_t register_rate_ip = 10;  // Registrations per minute per client address.
+  uint32_t password_cost = 14;     // log2 of scrypt's N.
+};
+
+void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options);
+
+}  // namespace ringcast::chat

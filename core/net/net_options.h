@@ -1,0 +1,43 @@
+// The listener's and the connections' options (--host, --port, the limits and timeouts of
+// every connection, the receive buffers) and the flags that set them (net_flags.cc).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/net/client_address.h"
+
+namespace ringcast {
+
+class FlagRegistry;
+
+struct NetOptions {
+  std::string host = "0.0.0.0";
+  uint16_t port = 8080;
+  uint64_t max_message_size = 1 << 20;
+  uint64_t max_outbound_bytes = 4 << 20;
+  uint32_t idle_timeout_s = 120;
+  uint32_t handshake_timeout_s = 10;
+  uint32_t close_timeout_s = 5;
+  uint32_t max_connections = 20000;  // Per shard.
+  uint32_t max_header_bytes = 8192;
+  uint64_t max_body_bytes = 1 << 20;
+  uint32_t recv_buffer_size = 8192;
+  uint32_t recv_buffers = 256;  // Per shard, power of two.
+  bool direct_descriptors = true;
+  // Ask a direct descriptor's peer address with IORING_OP_FIXED_FD_INSTALL when the kernel has it
+  // (6.8); off: accept one connection per request with its address, as on older kernels.
+  bool fixed_fd_install = true;
+  // Peers whose X-Forwarded-For / X-Real-IP name the client (core/net/client_address.h); empty:
+  // nobody's, the TCP peer is the client.
+  TrustedProxies trusted_proxies;
+};
+
+void RegisterNetFlags(FlagRegistry& flags, NetOptions* options);
+
+// A listening address must resolve before anything starts (the store, the shards): each shard
+// would otherwise find out on its own, after the store had opened. Numeric or a name. False
+// with the reason on stderr, naming `flag`.
+bool CheckListenHost(const char* flag, const std::string& host);
+
+}  // namespace ringcast

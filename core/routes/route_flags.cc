@@ -1,0 +1,111 @@
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <system_error>
+
+#include "core/flags.h"
+#include "core/routes/route_options.h"
+
+namespace ringcast {
+namespace {
+
+bool IsDirectory(const std::string& path) {
+  struct stat info;
+  return stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
+}
+
+// A folder shipped with this binary, found from the executable's own location (not the working
+// directory, which a service manager chooses): installed, <prefix>/bin/ringcast serves
+// <prefix>/share/ringcast/<name> (the Docker image's layout); in a build tree,
+// build/<preset>/core/ringcast serves the checkout's folder (`from_binary`, the relative path
+// CMake computed). "" when neither exists.
+std::string ShippedFolder(const std::string& name, const std::string& from_binary) {
+  std::error_code error;
+  const std::filesystem::path binary = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (error) return "";
+  const std::filesystem::path dir = binary.parent_path();
+  for (const std::filesystem::path& candidate :
+       {dir / "../share/ringcast" / name, dir / from_binary}) {
+    std::string path = candidate.lexically_normal().string();
+    if (IsDirectory(path)) return path;
+  }
+  return "";
+}
+
+// A served folder (--web-root, --sdk-root): the shipped one when neither the flag nor its
+// variable is given; an empty value (flag or variable: CLI11 ignores an empty variable, so it
+// is read here) serves none. Absolute, but not resolved: a root that is a symbolic link
+// (switched at each deploy) is followed afresh by every request. False when it is no directory.
+bool ResolveServedFolder(const CLI::Option& option, const char* env_name, std::string value,
+                         const std::string& shipped, std::string* out, bool* not_found) {
+  const char* env = std::getenv(env_name);
+  if (option.count() == 0 && env == nullptr) {
+    *out = shipped;
+    *not_found = shipped.empty();
+    return true;
+  }
+  if (option.count() == 0) value = env;
+  if (value.empty()) {
+    out->clear();
+    return true;
+  }
+  if (!IsDirectory(value)) {
+    std::fprintf(stderr, "ringcast: %s: %s is not a directory\n", option.get_name().c_str(),
+                 value.c_str());
+    return false;
+  }
+  *out = std::filesystem::absolute(value).lexically_normal().string();
+  return true;
+}
+
+}  // namespace
+
+void RegisterRouteFlags(FlagRegistry& flags, RouteOptions* options) {
+  flags.AddSwitch("raw-channels", &options->raw_channels, "RINGCAST_RAW_CHANNELS",
+                  "Enable the unauthenticated /raw/{channel} fan-out route");
+  std::string* web_root = flags.Scratch();
+  CLI::Option* web_root_option =
+      flags
+          .Add("--web-root", web_root, "RINGCAST_WEB_ROOT",
+               "Directory whose files are served at / (the web app); empty: none. Default: the "
+               "web/ folder shipped with the binary (<prefix>/share/ringcast/web, or the "
+               "checkout's web/ for a build tree)")
+          ->default_str("shipped web/");
+  std::string* sdk_root = flags.Scratch();
+  CLI::Option* sdk_root_option =
+      flags
+          .Add("--sdk-root", sdk_root, "RINGCAST_SDK_ROOT",
+               "Directory whose files are served at /sdk/ (the JavaScript SDK's modules, for "
+               "pages that import it); empty: none. Default: the SDK shipped with the binary "
+               "(<prefix>/share/ringcast/sdk, or the checkout's clients/js/src for a build tree)")
+          ->default_str("shipped SDK");
+  flags
+      .Add("--max-static-bytes", &options->max_static_bytes, "RINGCAST_MAX_STATIC_BYTES",
+           "Largest file served from --web-root, bytes (a bigger one is answered 500)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30));
+  flags
+      .Add("--static-max-age", &options->static_max_age_s, "RINGCAST_STATIC_MAX_AGE",
+           "Seconds browsers may use a cached file from --web-root other than HTML without "
+           "asking again (HTML: always revalidated); 0: always revalidate")
+      ->check(CLI::Range(0, 366 * 86400));
+  flags
+      .Add("--max-static-reads", &options->max_static_reads, "RINGCAST_MAX_STATIC_READS",
+           "File reads from --web-root queued or running on the workers per shard (more: 503)")
+      ->check(CLI::Range(1, 1 << 16));
+  flags.AddCheck([=] {
+    return ResolveServedFolder(*web_root_option, "RINGCAST_WEB_ROOT", *web_root,
+                               ShippedFolder("web", RINGCAST_WEB_FROM_BINARY), &options->web_root,
+                               &options->web_root_not_found) &&
+           ResolveServedFolder(*sdk_root_option, "RINGCAST_SDK_ROOT", *sdk_root,
+                               ShippedFolder("sdk", RINGCAST_SDK_FROM_BINARY), &options->sdk_root,
+                               &options->sdk_root_not_found);
+  });
+  // Resolved after parsing: their effective path, not the help text's "shipped".
+  flags.AddEffective("web-root", [options] { return options->web_root; });
+  flags.AddEffective("sdk-root", [options] { return options->sdk_root; });
+}
+
+}  // namespace ringcast

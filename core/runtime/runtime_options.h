@@ -1,0 +1,24 @@
+// The shards' and the worker pool's options (--threads, --workers, the mail queues) and the
+// flags that set them (runtime_flags.cc).
+#pragma once
+
+#include <cstdint>
+
+namespace ringcast {
+
+class FlagRegistry;
+
+struct RuntimeOptions {
+  uint32_t threads = 0;  // Shards; RegisterRuntimeFlags defaults it to the online CPUs.
+  uint32_t workers = 2;  // Threads for blocking work (worker_pool.h).
+  uint32_t shutdown_timeout_s = 5;
+  uint32_t max_mail_backlog = 1 << 20;  // Mails one shard holds for another past its queue.
+  uint32_t inbox_size = 16384;          // Mails from non-shard threads queued per shard.
+  bool pin_threads = true;
+  // New accounts' password hashes queued or running on this node (worker_pool.h); past it: 503.
+  uint32_t max_pending_registrations = 64;
+};
+
+void RegisterRuntimeFlags(FlagRegistry& flags, RuntimeOptions* options);
+
+}  // namespace ringcast
