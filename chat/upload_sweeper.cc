@@ -25,7 +25,7 @@ int64_t WallMs() {
 
 }  // namespace
 
-UploadSweeper::UploadSweeper(storage::ChatStore& store, UploadSweepOptions options)
+UploadSweeper::UploadSweeper(storage::UploadStore& store, UploadSweepOptions options)
     : store_(store), options_(std::move(options)) {}
 
 UploadSweeper::~UploadSweeper() { Stop(); }

@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "core/runtime/periodic_thread.h"
-#include "storage/chat_store.h"
+#include "storage/upload_store.h"
 
 namespace ringcast::chat {
 
@@ -44,7 +44,7 @@ class UploadSweeper {
   static constexpr uint32_t kBatch = 256;  // Uploads per DELETE.
 
   // `store` outlives the sweeper.
-  UploadSweeper(storage::ChatStore& store, UploadSweepOptions options);
+  UploadSweeper(storage::UploadStore& store, UploadSweepOptions options);
   ~UploadSweeper();  // Stops.
 
   void Start();
@@ -58,7 +58,7 @@ class UploadSweeper {
   // Removes the files of these hashes that no upload names.
   void RemoveUnnamed(std::vector<std::string> hashes);
 
-  storage::ChatStore& store_;
+  storage::UploadStore& store_;
   const UploadSweepOptions options_;
   // Uploads created before this (ms) were looked at by an earlier pass: each pass looks from
   // a minute before its predecessor's cutoff (rows written late, clocks a little apart).

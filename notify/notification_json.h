@@ -5,7 +5,7 @@
 #include <string>
 
 #include "notify/sink.h"
-#include "storage/chat_store.h"
+#include "storage/store_types.h"
 
 namespace ringcast::notify {
 

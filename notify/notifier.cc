@@ -41,8 +41,8 @@ Notification MakeNotification(const storage::DueNotification& due) {
                       .latest_ts = due.latest.ts};
 }
 
-Notifier::Notifier(NotifierOptions options, storage::ChatStore& store, PresenceProbe& presence,
-                   NotifierLease* lease, const Clock& clock)
+Notifier::Notifier(NotifierOptions options, storage::NotificationStore& store,
+                   PresenceProbe& presence, NotifierLease* lease, const Clock& clock)
     : options_(options), store_(store), presence_(presence), lease_(lease), clock_(clock) {}
 
 Notifier::~Notifier() { Stop(); }

@@ -1,7 +1,7 @@
-// Notifier: finds the notifications that are due (storage::ChatStore::DueNotifications, from
-// the members' watermarks) and hands each to every sink until it is delivered or dead-lettered,
-// then advances the member's notified watermark (notify/README.md: when, the guarantee, the
-// cluster lease).
+// Notifier: finds the notifications that are due (storage::NotificationStore::DueNotifications,
+// from the members' watermarks) and hands each to every sink until it is delivered or
+// dead-lettered, then advances the member's notified watermark (notify/README.md: when, the
+// guarantee, the cluster lease).
 //
 // Owner: its own thread ("notifier"), started by ChatService once the shards run and stopped
 // before the store. Nothing here runs on a shard: the store answers on its threads (the
@@ -28,7 +28,7 @@
 #include "core/runtime/clock.h"
 #include "core/runtime/periodic_thread.h"
 #include "notify/sink.h"
-#include "storage/chat_store.h"
+#include "storage/notification_store.h"
 
 namespace ringcast::notify {
 
@@ -64,7 +64,7 @@ Notification MakeNotification(const storage::DueNotification& due);
 
 class Notifier {
  public:
-  Notifier(NotifierOptions options, storage::ChatStore& store, PresenceProbe& presence,
+  Notifier(NotifierOptions options, storage::NotificationStore& store, PresenceProbe& presence,
            NotifierLease* lease, const Clock& clock);
   ~Notifier();
 
@@ -95,7 +95,7 @@ class Notifier {
   void Skip(const char* reason);
 
   const NotifierOptions options_;
-  storage::ChatStore& store_;
+  storage::NotificationStore& store_;
   PresenceProbe& presence_;
   NotifierLease* lease_;
   const Clock& clock_;

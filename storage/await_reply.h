@@ -11,7 +11,7 @@
 #include <optional>
 #include <utility>
 
-#include "storage/chat_store.h"
+#include "storage/store_types.h"
 
 namespace ringcast::storage {
 

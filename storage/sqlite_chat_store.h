@@ -37,70 +37,8 @@ class SqliteChatStore final : public ChatStore {
   ExecutorStats stats() const { return executor_->stats(); }
   void CollectMetrics(MetricSet& out) const override;
 
-  void CreateUser(std::string username, std::string password_hash, int64_t now,
-                  Reply<std::pair<Denial, int64_t>> reply) override;
-  void FindLogin(std::string username, Reply<std::optional<UserLogin>> reply) override;
-  void RevokeToken(std::string jti, int64_t expires_at_ms, Reply<bool> reply) override;
-  void LoadRevoked(int64_t now, Reply<std::vector<RevokedToken>> reply) override;
-  void InstanceId(Reply<std::string> reply) override;
-  void StoreRefreshToken(RefreshToken token, int64_t now, Reply<bool> reply) override;
-  void RotateRefreshToken(std::string old_hash, std::string next_hash, int64_t next_expires_at_ms,
-                          int64_t now, Reply<RefreshRotation> reply) override;
-  void RevokeRefreshFamily(std::string family, Reply<bool> reply) override;
-  void SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply) override;
-  void SearchUsers(std::string prefix, uint32_t limit,
-                   Reply<std::vector<UserMatch>> reply) override;
-  void FindUsers(std::vector<int64_t> ids, Reply<std::vector<UserMatch>> reply) override;
-  void CreateConversation(int64_t creator, std::vector<int64_t> members,
-                          std::optional<std::string> name, bool group, int64_t now,
-                          Reply<CreateConversationOutcome> reply) override;
-  void AddMembers(int64_t conv, int64_t caller, std::vector<int64_t> users, uint32_t max_members,
-                  int64_t now, Reply<MembershipOutcome> reply) override;
-  void RemoveMember(int64_t conv, int64_t caller, int64_t user,
-                    Reply<MembershipOutcome> reply) override;
-  void ListConversations(int64_t user, Reply<std::vector<ConversationSummary>> reply) override;
-  void StartSession(int64_t user, Reply<SessionStart> reply) override;
-  void Append(NewMessage message, Reply<AppendOutcome> reply) override;
-  void History(int64_t conv, int64_t user, int64_t before, PageLimit limit,
-               Reply<Page> reply) override;
-  void Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit limit,
-            Reply<std::vector<SyncConversation>> reply) override;
-  void UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered, int64_t read,
-                        Reply<WatermarkOutcome> reply) override;
-  void ReadRange(int64_t conv, int64_t after, uint32_t limit,
-                 Reply<std::vector<Message>> reply) override;
-  void LastSeqs(std::vector<int64_t> convs,
-                Reply<std::vector<std::pair<int64_t, int64_t>>> reply) override;
-  // Uploads (issue 15).
-  void CreateUpload(UploadRecord record, uint64_t quota_bytes, Reply<UploadOutcome> reply) override;
-  void FindUpload(std::string id, int64_t user, Reply<std::optional<UploadRecord>> reply) override;
-  void FindOwnedUploads(int64_t owner, std::vector<std::string> ids,
-                        Reply<std::vector<UploadRecord>> reply) override;
-  // Orphan uploads (sqlite_upload_store.cc / pg_upload_store.cc).
-  void DeleteOrphanUploads(int64_t created_from, int64_t created_before, uint32_t limit,
-                           Reply<std::vector<UploadRecord>> reply) override;
-  void UnreferencedFiles(std::vector<std::string> hashes,
-                         Reply<std::vector<std::string>> reply) override;
-
-  // Mentions, mute and notifications (sqlite_notify_store.cc).
-  void ListMentions(int64_t user, int64_t before_id, uint32_t limit,
-                    Reply<MentionPage> reply) override;
-  void SetMute(int64_t conv, int64_t user, std::optional<int64_t> until,
-               Reply<Denial> reply) override;
-  void DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_t limit,
-                        Reply<std::vector<DueNotification>> reply) override;
-  void MarkNotified(int64_t conv, int64_t user, int64_t seq, Reply<bool> reply) override;
-  // Web Push subscriptions, account email, email digests: sqlite_push_store.cc.
-  void AddPushSubscription(PushSubscription subscription, uint32_t max_per_user,
-                           Reply<bool> reply) override;
-  void RemovePushSubscription(int64_t user, std::string endpoint, Reply<bool> reply) override;
-  void ListPushSubscriptions(int64_t user, Reply<std::vector<PushSubscription>> reply) override;
-  void SetEmail(int64_t user, std::optional<std::string> email, Reply<bool> reply) override;
-  void FindAccount(int64_t user, Reply<std::optional<Account>> reply) override;
-  void DueDigests(int64_t cutoff_ms, int64_t after_user, uint32_t max_users,
-                  Reply<std::vector<Digest>> reply) override;
-  void MarkDigested(int64_t user, std::vector<std::pair<int64_t, int64_t>> conv_seqs,
-                    Reply<bool> reply) override;
+  // Every operation of the four store interfaces (chat_store.h).
+  RINGCAST_CHAT_STORE_OVERRIDES
 
  private:
   SqliteChatStore(std::unique_ptr<BatchExecutor> executor, uint32_t recent_cids_max)

@@ -127,7 +127,8 @@ std::string DigestJob(const storage::Digest& digest) {
   return writer.EndArray().EndObject().Take();
 }
 
-DigestMailer::DigestMailer(storage::ChatStore& store, DigestOptions options, JobPublisher* jobs)
+DigestMailer::DigestMailer(storage::NotificationStore& store, DigestOptions options,
+                           JobPublisher* jobs)
     : store_(store), options_(std::move(options)), jobs_(jobs) {
   InitCurl();  // Here, on the main thread at start: curl_global_init is not thread-safe.
 }

@@ -23,7 +23,7 @@
 #include "notify/email/smtp.h"
 #include "notify/notifier.h"
 #include "notify/sink.h"
-#include "storage/chat_store.h"
+#include "storage/notification_store.h"
 
 namespace ringcast::notify {
 
@@ -44,7 +44,7 @@ std::string DigestJob(const storage::Digest& digest);
 class DigestMailer {
  public:
   // `store` (and `jobs`, which may be null) outlive the mailer.
-  DigestMailer(storage::ChatStore& store, DigestOptions options, JobPublisher* jobs);
+  DigestMailer(storage::NotificationStore& store, DigestOptions options, JobPublisher* jobs);
   ~DigestMailer();  // Stops.
 
   // Cluster mode, before Start: mail only while holding `lease` (the notifier's).
@@ -60,7 +60,7 @@ class DigestMailer {
   // One pass over every due user; false when stopping.
   bool Pass();
 
-  storage::ChatStore& store_;
+  storage::NotificationStore& store_;
   const DigestOptions options_;
   JobPublisher* jobs_;
   NotifierLease* lease_ = nullptr;

@@ -53,7 +53,8 @@ std::string WebPushPayload(const Notification& notification, uint32_t max_previe
   return writer.Take();
 }
 
-WebPushSink::WebPushSink(storage::ChatStore& store, const EcKey& vapid_key, WebPushOptions options)
+WebPushSink::WebPushSink(storage::NotificationStore& store, const EcKey& vapid_key,
+                         WebPushOptions options)
     : store_(store), vapid_key_(vapid_key), options_(std::move(options)) {
   InitCurl();
 }

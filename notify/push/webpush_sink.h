@@ -23,7 +23,7 @@
 #include "core/metrics/metric_set.h"
 #include "notify/push/webpush_crypto.h"
 #include "notify/sink.h"
-#include "storage/chat_store.h"
+#include "storage/notification_store.h"
 
 namespace ringcast::notify {
 
@@ -40,7 +40,7 @@ std::string WebPushPayload(const Notification& notification, uint32_t max_previe
 class WebPushSink final : public NotificationSink {
  public:
   // `store` and `vapid_key` outlive the sink.
-  WebPushSink(storage::ChatStore& store, const EcKey& vapid_key, WebPushOptions options);
+  WebPushSink(storage::NotificationStore& store, const EcKey& vapid_key, WebPushOptions options);
 
   std::string_view name() const override { return "webpush"; }
   Delivery Deliver(const Notification& notification) override;
@@ -53,7 +53,7 @@ class WebPushSink final : public NotificationSink {
   Outcome Send(const storage::PushSubscription& subscription, std::string_view payload, bool urgent,
                int64_t conv);
 
-  storage::ChatStore& store_;
+  storage::NotificationStore& store_;
   const EcKey& vapid_key_;
   const WebPushOptions options_;
   std::atomic<uint64_t> sent_{0}, failed_{0}, removed_{0};

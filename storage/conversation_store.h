@@ -1,0 +1,177 @@
+// ConversationStore: conversations, their members, messages, watermarks, history and sync, and
+// what a cluster node reads to fill a gap. Replies as store_types.h says.
+//
+// Ordering contract: the replies to writes for one conversation (Append, AddMembers,
+// RemoveMember, UpdateWatermarks) are called in the order those writes were submitted, so the
+// conversation's owner receives its appends' replies in seq order and can publish without
+// holes. SQLite has one writer; PostgreSQL sends a conversation's writes to one connection
+// (storage/README.md). A backend with several connections must keep this, or reorder.
+//
+// Called from shards (conversation owners, sessions, the HTTP API). Backends: SqliteChatStore
+// (sqlite_chat_store.cc) and PgChatStore (pg_chat_store.cc).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "storage/store_types.h"
+
+namespace ringcast::storage {
+
+struct NewMessage {
+  int64_t conv = 0;
+  int64_t sender = 0;
+  std::string cid;  // Unique per sender.
+  std::string kind;
+  std::string body;
+  int64_t ts = 0;
+  // Explicit mentions (`mentions` on send): kept only for members other than the sender;
+  // `@username` in a text body adds the members so named (storage/mentions.h).
+  std::vector<int64_t> mentions;
+  std::string attachments;                  // Message::attachments.
+  std::vector<std::string> attachment_ids;  // The same uploads' ids, in order.
+};
+
+struct AppendOutcome {
+  Denial denial = Denial::kNone;  // kForbidden: the sender is not a member (or no such conv).
+  bool duplicate = false;         // The sender used this cid before: `message` is the original.
+  Message message;
+};
+
+struct MemberState {
+  int64_t user = 0;
+  int64_t delivered = 0;
+  int64_t read = 0;
+};
+
+// A conversation and its members, as a membership change leaves it.
+struct ConversationState {
+  Denial denial = Denial::kNone;  // kNotFound.
+  int64_t id = 0;
+  std::optional<std::string> name;
+  bool group = false;
+  int64_t last_seq = 0;
+  std::vector<MemberState> members;  // Sorted by user.
+};
+
+struct CreateConversationOutcome {
+  Denial denial = Denial::kNone;  // kUnknownUser.
+  bool created = false;           // False: the existing 1:1 between these two users.
+  ConversationState conversation;
+};
+
+struct MembershipOutcome {
+  Denial denial = Denial::kNone;  // kNotFound, kForbidden, kNotGroup, kUnknownUser, kTooLarge.
+  ConversationState conversation;
+  bool changed = false;  // False when every user added was a member already (nothing written).
+};
+
+struct ConversationSummary {
+  int64_t id = 0;
+  std::optional<std::string> name;
+  bool group = false;
+  std::vector<int64_t> members;
+  std::optional<Message> last_message;
+  int64_t last_seq = 0;
+  int64_t read_seq = 0;
+  int64_t unread_mentions = 0;  // Mentions of the caller above read_seq.
+  // Wall ms; kMutedForever (notification_store.h): until unmuted. Absent: not muted.
+  std::optional<int64_t> muted_until;
+};
+
+// How much one history page or sync answer may hold: at most `count` messages (per conversation,
+// for a sync) and, over the whole answer, `bytes` of PageBytes(): a message is taken while any
+// budget is left, so an answer always has at least one message and overshoots by at most one.
+struct PageLimit {
+  uint32_t count = 50;
+  uint64_t bytes = UINT64_MAX;
+};
+
+// What a message costs a PageLimit's byte budget: its text and about what its JSON fields add.
+inline uint64_t PageBytes(const Message& message) {
+  return message.body.size() + message.kind.size() + 96;
+}
+
+struct Page {
+  Denial denial = Denial::kNone;  // kNotFound, kForbidden.
+  std::vector<Message> messages;
+  bool more = false;
+};
+
+struct WatermarkOutcome {
+  Denial denial = Denial::kNone;  // kForbidden.
+  int64_t delivered = 0;          // After the update.
+  int64_t read = 0;
+  bool delivered_moved = false;
+  bool read_moved = false;
+};
+
+struct Contact {
+  int64_t user = 0;
+  std::optional<int64_t> last_online;
+};
+
+// What a new WebSocket session needs: the caller's conversations and everyone it shares one with.
+struct SessionStart {
+  struct Conversation {
+    int64_t id = 0;
+    int64_t last_seq = 0;
+    std::vector<int64_t> members;
+  };
+  std::vector<Conversation> conversations;
+  std::vector<Contact> contacts;  // Excluding the caller.
+};
+
+struct SyncConversation {
+  int64_t conv = 0;
+  int64_t last_seq = 0;
+  int64_t read_seq = 0;
+  std::vector<MemberState> members;
+  std::vector<Message> messages;  // Oldest first.
+  bool more = false;
+  int64_t unread_mentions = 0;  // Mentions of the caller above read_seq.
+};
+
+struct SyncAsk {
+  int64_t conv = 0;
+  int64_t after = 0;
+};
+
+#define RINGCAST_CONVERSATION_STORE_OPS(OP)                                                        \
+  OP(CreateConversation,                                                                           \
+     (int64_t creator, std::vector<int64_t> members, std::optional<std::string> name, bool group,  \
+      int64_t now, Reply<CreateConversationOutcome> reply))                                        \
+  /* Refused with kTooLarge if the conversation would then have more than max_members. */          \
+  OP(AddMembers, (int64_t conv, int64_t caller, std::vector<int64_t> users, uint32_t max_members,  \
+                  int64_t now, Reply<MembershipOutcome> reply))                                    \
+  OP(RemoveMember, (int64_t conv, int64_t caller, int64_t user, Reply<MembershipOutcome> reply))   \
+  OP(ListConversations, (int64_t user, Reply<std::vector<ConversationSummary>> reply))             \
+  OP(StartSession, (int64_t user, Reply<SessionStart> reply))                                      \
+  OP(Append, (NewMessage message, Reply<AppendOutcome> reply))                                     \
+  /* Newest first: seq < before (0: no bound), within `limit`. */                                  \
+  OP(History, (int64_t conv, int64_t user, int64_t before, PageLimit limit, Reply<Page> reply))    \
+  /* `asks` empty: every conversation of `user` from 0. Non-member conversations are left out.     \
+     Every conversation asked for is answered; messages stop where `limit` says (more: true). */   \
+  OP(Sync, (int64_t user, std::vector<SyncAsk> asks, PageLimit limit,                              \
+            Reply<std::vector<SyncConversation>> reply))                                           \
+  /* Moves the caller's watermarks forward (never back, never past last_seq);                      \
+     read >= delivered. */                                                                         \
+  OP(UpdateWatermarks,                                                                             \
+     (int64_t conv, int64_t user, int64_t delivered, int64_t read, Reply<WatermarkOutcome> reply)) \
+  /* For the server itself, not for a user (no membership check): what other nodes of a cluster    \
+     committed, to fill a gap in what Redis delivered (docs/cluster.md). Messages of `conv`        \
+     with seq > after, oldest first, at most `limit`. */                                           \
+  OP(ReadRange, (int64_t conv, int64_t after, uint32_t limit, Reply<std::vector<Message>> reply))  \
+  /* (conversation, last_seq) for each of `convs` that exists, in no particular order. */          \
+  OP(LastSeqs, (std::vector<int64_t> convs, Reply<std::vector<std::pair<int64_t, int64_t>>> reply))
+
+class ConversationStore {
+ public:
+  virtual ~ConversationStore() = default;
+  RINGCAST_CONVERSATION_STORE_OPS(RINGCAST_STORE_OP_PURE)
+};
+
+}  // namespace ringcast::storage

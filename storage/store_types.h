@@ -1,0 +1,63 @@
+// What every store interface shares: the reply callback, the domain refusal, the message, and
+// the two macros through which an interface's operation list is declared once and overridden
+// by each backend (storage/README.md, "Interfaces").
+//
+// Every operation of a store returns at once; its reply runs later on a storage thread, exactly
+// once, with either the outcome or a Status saying why the store could not answer (queue full,
+// stopping, I/O). A reply must be cheap and non-blocking: the engine's post a Mail to the shard
+// that asked. Writes are group-committed; a write's reply with an ok outcome means the write is
+// committed (durability: storage/README.md).
+//
+// Domain refusals (not a member, no such conversation, a taken username) are outcomes, not
+// Status errors: a Status error always means "the store failed, retry later".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "storage/status.h"
+#include "storage/unique_function.h"
+
+namespace ringcast::storage {
+
+template <typename T>
+using Reply = UniqueFunction<void(Result<T>)>;
+
+// Each interface (account_store.h, conversation_store.h, notification_store.h, upload_store.h)
+// lists its operations once, as OP(Name, (parameters)), in a macro that takes OP: the interface
+// expands it with RINGCAST_STORE_OP_PURE and each backend with RINGCAST_STORE_OP_OVERRIDE
+// (chat_store.h: RINGCAST_CHAT_STORE_OVERRIDES), so a new operation is one line in one list and
+// one definition per backend, and no backend keeps a copy of the list. Every operation returns
+// void and ends with its Reply.
+#define RINGCAST_STORE_OP_PURE(name, params) virtual void name params = 0;
+#define RINGCAST_STORE_OP_OVERRIDE(name, params) void name params override;
+
+struct Message {
+  int64_t id = 0;
+  int64_t conv = 0;
+  int64_t seq = 0;
+  int64_t from = 0;
+  std::string kind;
+  std::string body;
+  int64_t ts = 0;  // ms
+  // The members it mentions (issue 14), sorted: filled by Append and by every read, and carried
+  // to other nodes with the message (the message event shows them).
+  std::vector<int64_t> mentions;
+  // The files it carries (issue 15): a JSON array of their metadata as the send wrote it
+  // (proto/PROTOCOL.md, "Files"), "" when none. Uploads never change, so it is stored with
+  // the message and sent as is.
+  std::string attachments;
+};
+
+enum class Denial : uint8_t {
+  kNone,
+  kNotFound,     // No such conversation (or user, or membership, per operation).
+  kForbidden,    // The caller is not a member.
+  kNotGroup,     // Membership of a 1:1 conversation cannot change.
+  kUnknownUser,  // A user id in the request does not exist.
+  kTaken,        // Username already registered.
+  kTooLarge,     // The conversation would have more members than allowed.
+};
+
+}  // namespace ringcast::storage
