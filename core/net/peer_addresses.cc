@@ -60,15 +60,10 @@ void PeerAddresses::Choose(bool direct_descriptors, bool fixed_fd_install_allowe
 }
 
 const char* PeerAddresses::source_name() const {
-  switch (source_) {
-    case Source::kGetpeername:
-      return "by getpeername (plain descriptors)";
-    case Source::kFixedFdInstall:
-      return "by FIXED_FD_INSTALL";
-    case Source::kRecordedAtAccept:
-      return "recorded at accept (no FIXED_FD_INSTALL, or --no-fixed-fd-install)";
-  }
-  return "?";
+  static constexpr const char* kNames[] = {
+      "by getpeername (plain descriptors)", "by FIXED_FD_INSTALL",
+      "recorded at accept (no FIXED_FD_INSTALL, or --no-fixed-fd-install)"};
+  return kNames[static_cast<size_t>(source_)];
 }
 
 void PeerAddresses::Record(const Connection& conn, const AddressedAccept& accept) {

@@ -253,6 +253,16 @@ bool TakeFrame(Client& client, ServerFrame* frame) {
   return true;
 }
 
+// The opening handshake (RFC 6455 §4.1, with §1.3's sample key and its accept value).
+bool Upgrade(Client& client) {
+  client.Send(
+      "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  std::string handshake = client.ReadResponse();
+  return handshake.rfind("HTTP/1.1 101", 0) == 0 &&
+         handshake.find("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != std::string::npos;
+}
+
 class DriversTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -336,12 +346,7 @@ TEST_F(DriversTest, StreamedAnswer) {
 
 TEST_F(DriversTest, WebSocketFragmentedMessageAndCloseHandshake) {
   Client client(config_.port);
-  client.Send(
-      "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
-  std::string handshake = client.ReadResponse();
-  ASSERT_EQ(handshake.rfind("HTTP/1.1 101", 0), 0u) << handshake;
-  EXPECT_NE(handshake.find("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), std::string::npos);
+  ASSERT_TRUE(Upgrade(client));
 
   // One text message in three fragments with a ping between them (§5.4: control frames may be
   // injected), each fragment arriving a byte at a time.
@@ -372,10 +377,7 @@ TEST_F(DriversTest, WebSocketFragmentedMessageAndCloseHandshake) {
 
 TEST_F(DriversTest, ProtocolErrorClosesWith1002) {
   Client client(config_.port);
-  client.Send(
-      "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
-  ASSERT_EQ(client.ReadResponse().rfind("HTTP/1.1 101", 0), 0u);
+  ASSERT_TRUE(Upgrade(client));
   // A continuation with no message started (§5.4).
   client.Send(ClientFrame(ws::Opcode::kContinuation, true, "x"));
   ServerFrame frame;
