@@ -89,6 +89,8 @@ class Shard : private Reactor::Owner {
   Connection* Find(ConnId id) { return table_.Find(id); }
   // The access log's per-connection records; null when --access-log is off.
   AccessLog* access_log() { return access_log_.get(); }
+  // The engine's counters (the drivers and Connection count into them).
+  ShardStats& stats() { return stats_; }
   size_t connection_count() const { return table_.live(); }
   // Any thread: connection_count() as of the last timer tick (the node registry's figure).
   size_t recent_connection_count() const {
@@ -175,6 +177,12 @@ class Shard : private Reactor::Owner {
     table_.peers().Lookup(conn, std::move(done));
   }
 
+  // --- The parts, for the code that works with them (Connection, the drivers, tests) --------
+  Reactor& reactor() { return reactor_; }
+  ConnectionTable& connections() { return table_; }
+  HttpDriver& http() { return http_; }
+  WsDriver& ws() { return ws_; }
+
   // Runs `work()` on a worker thread (it may block), then `done(shard, result)` back on this
   // shard. The place for anything slow: password hashing, storage reads.
   template <typename Work, typename Done>
@@ -187,13 +195,6 @@ class Shard : private Reactor::Owner {
   bool TryRunBlocking(WorkClass work_class, Work work, Done done) {
     return workers().TryRun(work_class, id_, std::move(work), std::move(done));
   }
-
-  // --- The parts, for the code that works with them (Connection, the drivers, tests) --------
-  Reactor& reactor() { return reactor_; }
-  ConnectionTable& connections() { return table_; }
-  HttpDriver& http() { return http_; }
-  WsDriver& ws() { return ws_; }
-  ShardStats& stats() { return stats_; }
 
  private:
   WorkerPool& workers();
