@@ -63,8 +63,8 @@ struct ConnId {
   bool operator==(const ConnId&) const = default;
 };
 
-// A Connection is its own timer entry (TimerWheel hands back the TimerEntry*, and the shard
-// downcasts), which saves the back-pointer an embedded entry would need.
+// A Connection is its own timer entry (TimerWheel hands back the TimerEntry*, and
+// Connection::FromTimer downcasts), which saves the back-pointer an embedded entry would need.
 class Connection : private TimerEntry {
  public:
   enum class State : uint8_t {
