@@ -43,7 +43,7 @@ std::string_view FormatTime(char (&out)[32]) {
   return {out, static_cast<size_t>(std::clamp(n, 0, int(sizeof(out)) - 1))};
 }
 
-// "core/runtime/shard_conn.cc" → "runtime.shard_conn": the call site's folder and file.
+// "core/net/connection_io.cc" → "net.connection_io": the call site's folder and file.
 std::string_view EventOf(const char* file, char (&out)[64]) {
   std::string_view path(file);
   size_t last = path.rfind('/');

@@ -8,7 +8,7 @@
 // line a second, the rest counted). Not for the per-message hot path all the same.
 //
 // Every RC_LOG line has an event name taken from its call site's file, "<folder>.<file>"
-// ("runtime.shard_conn", "chat.service"), and in JSON its source line ("src"), so a line can be
+// ("net.connection_io", "chat.service"), and in JSON its source line ("src"), so a line can be
 // selected without parsing its message. The thread's shard (SetLogShard) goes in each line.
 #pragma once
 

@@ -3,6 +3,8 @@
 #include <string>
 
 #include "core/log.h"
+#include "core/net/connection_table.h"
+#include "core/net/ws_driver.h"
 #include "core/runtime/shard.h"
 
 namespace ringcast {
@@ -27,7 +29,7 @@ void Connection::QueueBytes(SharedFrame* frame) {
     return;
   }
   send_queue_.Push(frame);
-  shard().MarkForFlush(*this);
+  shard().connections().MarkForFlush(*this);
 }
 
 bool Connection::congested() const {
@@ -38,7 +40,7 @@ SendStatus Connection::Admit(Delivery delivery) {
   if (state_ != State::kWebSocket) return SendStatus::kNotOpen;
   uint64_t queued = send_queue_.bytes();
   if (delivery == Delivery::kDroppable && queued > kDroppableBacklog) {
-    ++shard().stats_.frames_dropped;
+    ++shard().stats().frames_dropped;
     return SendStatus::kDropped;
   }
   if (queued <= shard().config().max_outbound_bytes) return SendStatus::kQueued;
@@ -55,19 +57,19 @@ void Connection::CutOff() {
   // still holds: a reader this far behind has the kernel's buffer full, and the send may never
   // take them (up to 64 frames). A connection aborted with them unsent would end mid-frame, and
   // its reader would never learn why. So a send in flight is cancelled, and the close frame is
-  // queued when its completion says where the byte stream stands (Shard::OnSend): behind the
-  // rest of the one frame the kernel has part of, if any.
+  // queued when its completion says where the byte stream stands (ConnectionTable::OnSend): behind
+  // the rest of the one frame the kernel has part of, if any.
   send_queue_.DropUnstarted();
-  ++shard().stats_.slow_consumers;
+  ++shard().stats().slow_consumers;
   const auto code = uint16_t(ws::CloseCode::kPolicyViolation);
-  if (send_in_flight_) {
+  if (io_.send_in_flight) {
     BeginClose(code, CloseReason::kSlowConsumer);
-    close_frame_pending_ = true;
-    shard().CancelSend(*this);
+    io_.close_frame_pending = true;
+    shard().connections().CancelSend(*this);
   } else {
     Close(code, kSlowConsumerReason, CloseReason::kSlowConsumer);
   }
-  shard().FinishAfterFlush(*this);
+  shard().connections().FinishAfterFlush(*this);
 }
 
 SendStatus Connection::AfterQueue() const {
@@ -88,7 +90,7 @@ SendStatus Connection::SendFrame(SharedFrame* frame, Delivery delivery) {
       log->OnMessageOut(slot_, generation_);
     }
   }
-  ++shard().stats_.fanout_deliveries;
+  ++shard().stats().fanout_deliveries;
   return AfterQueue();
 }
 
@@ -96,15 +98,15 @@ SendStatus Connection::SendMessage(ws::Opcode opcode, std::span<const uint8_t> p
   SendStatus status = Admit(Delivery::kReliable);
   if (status != SendStatus::kQueued) return status;
   send_queue_.PushMessage(opcode, payload);
-  shard().MarkForFlush(*this);
+  shard().connections().MarkForFlush(*this);
   if (AccessLog* log = shard().access_log()) log->OnMessageOut(slot_, generation_);
-  ++shard().stats_.messages_sent;
+  ++shard().stats().messages_sent;
   return AfterQueue();
 }
 
 void Connection::NotifyWhenUncongested() {
   DCHECK(congested());
-  drain_wanted_ = true;
+  io_.drain_wanted = true;
 }
 
 void Connection::NoteClose(CloseReason why, uint16_t code) {
@@ -122,13 +124,15 @@ void Connection::Close(uint16_t code, std::string_view reason, CloseReason why) 
 void Connection::BeginClose(uint16_t code, CloseReason why) {
   if (AccessLog* log = shard().access_log()) log->OnClose(slot_, generation_, code, true);
   NoteClose(why, code);
-  shard().LeaveWebSocket(*this);
+  Shard& owner = shard();
+  owner.ws().Leave(*this);
   state_ = State::kClosing;
-  // A cut-off reader's progress is measured from here (Shard::OnTimer).
-  last_send_tick_ = static_cast<uint32_t>(shard().timers_.now());
-  shard().ScheduleTimer(
-      *this, shard().timers_.now() + shard().SecondsToTicks(shard().config().close_timeout_s));
-  if (close_frame_received_) shard().FinishAfterFlush(*this);
+  // A cut-off reader's progress is measured from here (WsDriver::OnTimer).
+  const uint64_t now = owner.reactor().now();
+  last_send_tick_ = static_cast<uint32_t>(now);
+  owner.connections().ScheduleTimer(*this,
+                                    now + Reactor::SecondsToTicks(owner.config().close_timeout_s));
+  if (io_.close_frame_received) owner.connections().FinishAfterFlush(*this);
 }
 
 }  // namespace ringcast

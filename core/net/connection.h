@@ -63,8 +63,8 @@ struct ConnId {
   bool operator==(const ConnId&) const = default;
 };
 
-// A Connection is its own timer entry (TimerWheel hands back the TimerEntry*, and the shard
-// downcasts), which saves the back-pointer an embedded entry would need.
+// A Connection is its own timer entry (TimerWheel hands back the TimerEntry*, and
+// Connection::FromTimer downcasts), which saves the back-pointer an embedded entry would need.
 class Connection : private TimerEntry {
  public:
   enum class State : uint8_t {
@@ -118,13 +118,56 @@ class Connection : private TimerEntry {
   static constexpr std::string_view kSlowConsumerReason =
       "slow consumer: outbound queue limit exceeded";
 
- private:
-  friend class Shard;
-  friend class HttpExchange;
-
-  void QueueBytes(SharedFrame* frame);  // Any state that still writes; no cap check.
+  // --- The engine's side (ConnectionTable and the protocol drivers; routes use the above) ----
+  // Bookkeeping of the connection's operations and protocol phase, read and written only by the
+  // ConnectionTable and the drivers (http_driver.h, ws_driver.h) on the owning shard.
+  struct Io {
+    bool recv_armed : 1 = false;
+    bool send_in_flight : 1 = false;
+    bool flush_queued : 1 = false;       // On the table's flush list.
+    bool close_after_flush : 1 = false;  // Shut the write side once the queue drains.
+    bool close_frame_received : 1 = false;
+    bool ping_outstanding : 1 = false;  // Idle ping sent, nothing received since.
+    bool recv_rearm : 1 = false;        // Multishot recv ended; re-arm at the next flush.
+    bool release_queued : 1 = false;
+    bool leave_queued : 1 = false;     // Handler's OnClose pending at the end of the iteration.
+    bool awaiting_answer : 1 = false;  // A deferred HTTP answer is outstanding.
+    bool shutdown_in_flight : 1 = false;
+    bool drain_wanted : 1 = false;      // OnDrain once no longer congested.
+    bool body_streaming : 1 = false;    // A request body is going to a BodySink.
+    bool body_paused : 1 = false;       // ... and its sink asked to stop receiving for now.
+    bool answer_streaming : 1 = false;  // An answer's body is coming from a BodySource.
+    // Cut off as a slow consumer while a send was in flight: that send is being cancelled, and
+    // the close frame is queued once its completion says how much of it the kernel took.
+    bool close_frame_pending : 1 = false;
+  };
+  Io& io() { return io_; }
+  const Io& io() const { return io_; }
+  uint32_t slot() const { return slot_; }
+  uint32_t generation() const { return generation_; }
+  int fd() const { return fd_; }  // Direct descriptor index or plain fd, per the shard's mode.
+  void set_state(State state) { state_ = state; }
+  SendQueue& send_queue() { return send_queue_; }
+  ws::MessageReader& reader() { return reader_; }
+  WebSocketHandler* handler() const { return handler_; }
+  void set_handler(WebSocketHandler* handler) { handler_ = handler; }
+  // A request spanning receive buffers, only then.
+  std::unique_ptr<std::string>& http_pending() { return http_pending_; }
+  uint32_t last_receive_tick() const { return last_receive_tick_; }
+  void set_last_receive_tick(uint64_t tick) { last_receive_tick_ = static_cast<uint32_t>(tick); }
+  uint32_t last_send_tick() const { return last_send_tick_; }
+  void set_last_send_tick(uint64_t tick) { last_send_tick_ = static_cast<uint32_t>(tick); }
+  CloseReason close_reason() const { return close_reason_; }
+  void set_close_reason(CloseReason why) { close_reason_ = why; }
+  uint16_t close_code() const { return close_code_; }
   // The first close decided (by either side) wins; see CloseReason.
   void NoteClose(CloseReason why, uint16_t code);
+  void QueueBytes(SharedFrame* frame);  // Any state that still writes; no cap check.
+  // The timer wheel's entry is the connection itself (no back-pointer to keep).
+  TimerEntry* timer() { return this; }
+  static Connection& FromTimer(TimerEntry* entry) { return *static_cast<Connection*>(entry); }
+
+ private:
   // Whether the next frame may be queued; kCutOff and kDropped say why not (and a connection
   // past the cap has been cut off), kQueued that it may.
   SendStatus Admit(Delivery delivery);
@@ -137,10 +180,10 @@ class Connection : private TimerEntry {
   SendQueue send_queue_;
   ws::MessageReader reader_;
   WebSocketHandler* handler_ = nullptr;
-  std::unique_ptr<std::string> http_pending_;  // A request spanning receive buffers, only then.
+  std::unique_ptr<std::string> http_pending_;
   uint32_t slot_;
   uint32_t generation_;
-  int fd_;  // Direct descriptor index or plain fd, per the shard's mode.
+  int fd_;
   uint32_t last_receive_tick_ = 0;
   // A streamed answer's start or its last bytes sent; on a closing WebSocket, the close or the
   // last bytes sent since.
@@ -148,24 +191,7 @@ class Connection : private TimerEntry {
   State state_ = State::kHttp;
   CloseReason close_reason_ = CloseReason::kHttp;
   uint16_t close_code_ = 0;  // Of the first close frame, either side's; 0: none.
-  bool recv_armed_ : 1 = false;
-  bool send_in_flight_ : 1 = false;
-  bool flush_queued_ : 1 = false;       // On the shard's flush list.
-  bool close_after_flush_ : 1 = false;  // Shut the write side once the queue drains.
-  bool close_frame_received_ : 1 = false;
-  bool ping_outstanding_ : 1 = false;  // Idle ping sent, nothing received since.
-  bool recv_rearm_ : 1 = false;        // Multishot recv ended; re-arm at the next flush.
-  bool release_queued_ : 1 = false;
-  bool leave_queued_ : 1 = false;     // Handler's OnClose pending at the end of the iteration.
-  bool awaiting_answer_ : 1 = false;  // A deferred HTTP answer is outstanding.
-  bool shutdown_in_flight_ : 1 = false;
-  bool drain_wanted_ : 1 = false;      // OnDrain once no longer congested.
-  bool body_streaming_ : 1 = false;    // A request body is going to a BodySink.
-  bool body_paused_ : 1 = false;       // ... and its sink asked to stop receiving for now.
-  bool answer_streaming_ : 1 = false;  // An answer's body is coming from a BodySource.
-  // Cut off as a slow consumer while a send was in flight: that send is being cancelled, and the
-  // close frame is queued once its completion says how much of it the kernel took.
-  bool close_frame_pending_ : 1 = false;
+  Io io_;
 };
 
 // What a route installs on an upgraded connection. Called on the connection's shard.

@@ -10,7 +10,7 @@
 // the socket work at once, until the connection's queue holds half of --max-outbound-bytes;
 // then it waits for the client to read (Shard::NotifyWhenWritable). A download thus holds at
 // most about --max-outbound-bytes / 2 + kReadBytes, and not for ever: a client that takes no
-// byte for --idle-timeout is disconnected (Shard::OnTimer). Reads that would block run on
+// byte for --idle-timeout is disconnected (HttpDriver::OnTimer). Reads that would block run on
 // io_uring's workers, never on the shard thread. (Measured against the worker pool's pread of the
 // whole file, the static files' way: docs/architecture.md, "Streamed bodies".)
 #pragma once

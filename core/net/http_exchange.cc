@@ -44,7 +44,7 @@ bool HttpExchange::WriteResponse(Connection& conn, bool keep_alive, int status,
                                  std::string_view extra_headers, bool head_only) {
   // A request that reached a route was framed correctly (its head parsed, its body counted
   // out), so its error answer leaves the connection as usable as a success does. Framing errors
-  // come through Shard::ReplyHttpError with keep_alive false: there the byte stream cannot be
+  // come through HttpDriver::ReplyError with keep_alive false: there the byte stream cannot be
   // trusted any more.
   std::string response = FormatHead(keep_alive, status, content_type, body.size(), extra_headers);
   if (!head_only) response.append(body);
@@ -66,8 +66,8 @@ void HttpExchange::WriteUpgrade(Connection& conn, std::string_view accept,
       "Sec-WebSocket-Accept: ";
   response.append(accept).append("\r\n\r\n");
   conn.QueueBytes(SharedFrame::Copy(response));
-  conn.state_ = Connection::State::kWebSocket;
-  conn.handler_ = handler;
+  conn.set_state(Connection::State::kWebSocket);
+  conn.set_handler(handler);
   handler->OnOpen(conn);
 }
 

@@ -32,8 +32,13 @@ struct DeferredHttp {
 
 class HttpExchange {
  public:
-  HttpExchange(Connection& conn, const http::Request& request, std::string_view body)
-      : conn_(conn), request_(request), body_(body) {}
+  enum class Outcome : uint8_t { kNone, kAnswered, kClose, kUpgraded, kDeferred };
+
+  // `body_pending`: a streamed request whose body has not all arrived (an answer given at once
+  // then closes the connection).
+  HttpExchange(Connection& conn, const http::Request& request, std::string_view body,
+               bool body_pending = false)
+      : conn_(conn), request_(request), body_(body), body_pending_(body_pending) {}
 
   const http::Request& request() const { return request_; }
   std::string_view body() const { return body_; }
@@ -92,10 +97,12 @@ class HttpExchange {
                                  std::string_view extra_headers = {}, bool head_only = false);
   static void WriteUpgrade(Connection& conn, std::string_view accept, WebSocketHandler* handler);
 
- private:
-  friend class Shard;
-  enum class Outcome : uint8_t { kNone, kAnswered, kClose, kUpgraded, kDeferred };
+  // For the HTTP driver, once OnRequest has returned.
+  Outcome outcome() const { return outcome_; }
+  BodySink* sink() const { return sink_; }
+  std::string TakeAccessLogUser() { return std::move(access_log_user_); }
 
+ private:
   bool keep_alive() const { return request_.keep_alive && !body_pending_; }
 
   Connection& conn_;

@@ -1,0 +1,221 @@
+// ConnectionTable: receive and send (connection_table.cc has slots, accept and close).
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "core/net/connection_table.h"
+#include "core/net/http_driver.h"
+#include "core/net/ws_driver.h"
+#include "core/runtime/access_log.h"
+
+namespace ringcast {
+
+void ConnectionTable::OnConnCqe(void* context, const io_uring_cqe& cqe) {
+  auto& self = *static_cast<ConnectionTable*>(context);
+  const OpTag tag = ParseTag(cqe.user_data);
+  Connection* conn = tag.slot < self.slots_.size() ? self.slots_[tag.slot] : nullptr;
+  if (conn == nullptr || (conn->generation() & 0xFFFFFF) != tag.generation) {
+    // Cannot happen while slots outlive their operations; recycle a buffer all the same.
+    if (cqe.flags & IORING_CQE_F_BUFFER) {
+      self.reactor_.buffers().Recycle(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+    }
+    RC_LOG(kWarn, "shard %u: completion for a released connection (op %d)", self.reactor_.id(),
+           int(tag.op));
+    return;
+  }
+  switch (tag.op) {
+    case Op::kRecv:
+      self.OnRecv(*conn, cqe.res, cqe.flags);
+      break;
+    case Op::kSend:
+      self.OnSend(*conn, cqe.res);
+      break;
+    default:
+      self.OnShutdownWrite(*conn, cqe.res);
+      break;
+  }
+  self.MaybeRelease(*conn);
+}
+
+void ConnectionTable::MarkForFlush(Connection& conn) {
+  if (conn.io().flush_queued) return;
+  conn.io().flush_queued = true;
+  flush_list_.push_back(&conn);
+}
+
+void ConnectionTable::RearmRecv(Connection& conn) {
+  if (conn.io().recv_armed) return;
+  conn.io().recv_rearm = true;
+  MarkForFlush(conn);
+}
+
+void ConnectionTable::Flush() {
+  for (size_t i = 0; i < flush_list_.size(); ++i) {
+    Connection& conn = *flush_list_[i];
+    Connection::Io& io = conn.io();
+    io.flush_queued = false;
+    if (conn.state() == Connection::State::kClosed) continue;
+    if (io.recv_rearm && !io.recv_armed && !io.body_paused) ArmRecv(conn);
+    io.recv_rearm = false;
+    if (io.send_in_flight) continue;
+    if (!conn.send_queue().empty()) {
+      StartSend(conn);
+    } else if (io.close_after_flush && conn.state() == Connection::State::kClosing) {
+      // Our last bytes are out: send FIN, then read until the peer's EOF so that closing never
+      // resets a connection whose peer has not yet read our close frame (RFC 6455 §7.1.1).
+      io_uring_sqe* sqe = reactor_.GetSqe();
+      io_uring_prep_shutdown(sqe, conn.fd(), SHUT_WR);  // IORING_OP_SHUTDOWN, 5.11.
+      if (config_.direct_descriptors) sqe->flags |= IOSQE_FIXED_FILE;
+      io_uring_sqe_set_data64(sqe, MakeTag(Op::kShutdownWrite, conn.slot(), conn.generation()));
+      // Tracked until it completes: io_uring runs shutdown on an io-wq worker, later, and looks
+      // the descriptor up then. Closing meanwhile would free the descriptor for the next accept,
+      // whose write side the late shutdown would then cut.
+      io.shutdown_in_flight = true;
+      conn.set_state(Connection::State::kDraining);
+    }
+  }
+  flush_list_.clear();
+}
+
+void ConnectionTable::OnShutdownWrite(Connection& conn, int32_t result) {
+  conn.io().shutdown_in_flight = false;
+  if (conn.state() == Connection::State::kClosed) {
+    CloseDescriptor(conn.fd());  // Abort waited for the shutdown.
+  } else if (result < 0) {
+    Abort(conn);
+  }
+}
+
+void ConnectionTable::ArmRecv(Connection& conn) {
+  io_uring_sqe* sqe = reactor_.GetSqe();
+  // Multishot recv (6.0) from the provided-buffer group: no buffer is tied to an idle socket.
+  io_uring_prep_recv_multishot(sqe, conn.fd(), nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  if (config_.direct_descriptors) sqe->flags |= IOSQE_FIXED_FILE;
+  sqe->buf_group = reactor_.buffers().group_id();
+  io_uring_sqe_set_data64(sqe, MakeTag(Op::kRecv, conn.slot(), conn.generation()));
+  conn.io().recv_armed = true;
+}
+
+void ConnectionTable::OnRecv(Connection& conn, int32_t result, uint32_t flags) {
+  Connection::Io& io = conn.io();
+  if (!(flags & IORING_CQE_F_MORE)) io.recv_armed = false;
+  if (result > 0) {
+    if (access_log_) access_log_->OnBytes(conn.slot(), conn.generation(), result, 0);
+    stats_.bytes_received += uint64_t(result);
+    uint16_t buffer_id = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+    std::span<uint8_t> data(reactor_.buffers().Buffer(buffer_id), static_cast<size_t>(result));
+    io.ping_outstanding = false;
+    switch (conn.state()) {
+      case Connection::State::kHttp:
+        http_->OnData(conn, data);
+        break;
+      case Connection::State::kWebSocket:
+      case Connection::State::kClosing:
+        conn.set_last_receive_tick(reactor_.now());
+        ws_->OnData(conn, data);
+        break;
+      case Connection::State::kDraining:
+      case Connection::State::kClosed:
+        break;  // Discarded: we are only waiting for EOF.
+    }
+    reactor_.buffers().Recycle(buffer_id);
+    if (!io.recv_armed && conn.state() != Connection::State::kClosed) {
+      io.recv_rearm = true;
+      MarkForFlush(conn);
+    }
+    return;
+  }
+  if (result == -ENOBUFS) {  // Every buffer is in use: re-arm once this iteration recycles some.
+    if (conn.state() != Connection::State::kClosed) {
+      io.recv_rearm = true;
+      MarkForFlush(conn);
+    }
+    return;
+  }
+  if (conn.state() == Connection::State::kClosed) return;
+  if (result == -ECANCELED) {
+    // CancelRecv's (a paused body); re-armed here when the body was resumed before it completed.
+    if (!io.recv_armed && !io.body_paused) {
+      io.recv_rearm = true;
+      MarkForFlush(conn);
+    }
+    return;
+  }
+  // EOF or a socket error: the peer is gone (or has finished the close handshake).
+  if (result < 0 && result != -ECONNRESET) {
+    RC_LOG(kDebug, "shard %u: recv failed: %s", reactor_.id(), strerror(-result));
+  }
+  Abort(conn);
+}
+
+void ConnectionTable::StartSend(Connection& conn) {
+  io_uring_sqe* sqe = reactor_.GetSqe();
+  SendQueue& queue = conn.send_queue();
+  // Everything queued since the last send goes out in one call ("corking").
+  if (queue.count() == 1) {
+    iovec one;
+    queue.BeginSend(&one, 1);
+    io_uring_prep_send(sqe, conn.fd(), one.iov_base, one.iov_len, MSG_NOSIGNAL);
+  } else {
+    SendBatch* batch;
+    if (spare_batches_.empty()) {
+      batch = new SendBatch;
+    } else {
+      batch = spare_batches_.back().release();
+      spare_batches_.pop_back();
+    }
+    std::memset(&batch->msg, 0, sizeof(batch->msg));
+    batch->msg.msg_iov = batch->iov;
+    batch->msg.msg_iovlen = queue.BeginSend(batch->iov, SendBatch::kMaxIov);
+    if (batches_.size() <= conn.slot()) batches_.resize(conn.slot() + 1, nullptr);
+    batches_[conn.slot()] = batch;
+    io_uring_prep_sendmsg(sqe, conn.fd(), &batch->msg, MSG_NOSIGNAL);
+  }
+  if (config_.direct_descriptors) sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64(sqe, MakeTag(Op::kSend, conn.slot(), conn.generation()));
+  conn.io().send_in_flight = true;
+}
+
+void ConnectionTable::OnSend(Connection& conn, int32_t result) {
+  Connection::Io& io = conn.io();
+  io.send_in_flight = false;
+  if (conn.slot() < batches_.size() && batches_[conn.slot()] != nullptr) {
+    spare_batches_.emplace_back(batches_[conn.slot()]);
+    batches_[conn.slot()] = nullptr;
+  }
+  // The send Connection::CutOff cancelled: without MSG_WAITALL a send completes as soon as it
+  // has written anything, so a cancelled one wrote nothing.
+  if (io.close_frame_pending && result == -ECANCELED) result = 0;
+  if (result < 0) {
+    if (result != -ECANCELED && result != -EPIPE && result != -ECONNRESET) {
+      RC_LOG(kDebug, "shard %u: send failed: %s", reactor_.id(), strerror(-result));
+    }
+    Abort(conn);
+    return;
+  }
+  if (access_log_) access_log_->OnBytes(conn.slot(), conn.generation(), 0, result);
+  stats_.bytes_sent += uint64_t(result);
+  if (result > 0) conn.set_last_send_tick(reactor_.now());
+  if (conn.state() == Connection::State::kClosed) return;
+  conn.send_queue().Consume(static_cast<uint64_t>(result));  // A short write leaves the rest.
+  if (io.close_frame_pending) {
+    // Cut off as a slow consumer: now that the kernel's part is known, drop every frame it has
+    // none of, and end the stream with the rest of the one it has part of and the close frame.
+    io.close_frame_pending = false;
+    conn.send_queue().DropUnstarted();
+    conn.QueueBytes(SharedFrame::EncodeClose(uint16_t(ws::CloseCode::kPolicyViolation),
+                                             Connection::kSlowConsumerReason));
+  }
+  if (!conn.send_queue().empty() || io.close_after_flush) MarkForFlush(conn);
+  if (!io.drain_wanted || conn.congested()) return;
+  if (io.answer_streaming) {
+    http_->OnWritable(conn);  // A streamed answer's source produces its next bytes.
+  } else if (conn.state() == Connection::State::kWebSocket) {
+    ws_->OnDrained(conn);  // May queue more: the flush above or this marks it.
+  }
+}
+
+}  // namespace ringcast

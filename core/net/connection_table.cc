@@ -1,0 +1,280 @@
+// ConnectionTable: slots, accept, close and release; connection_io.cc has receive and send.
+#include "core/net/connection_table.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "core/net/http_driver.h"
+#include "core/net/listener.h"
+#include "core/net/ws_driver.h"
+#include "core/runtime/access_log.h"
+
+namespace ringcast {
+
+ConnectionTable::ConnectionTable(Reactor& reactor, const Config& config, ShardStats& stats)
+    : reactor_(reactor), config_(config), stats_(stats), peers_(reactor, *this) {
+  reactor_.Register(Op::kAccept, &ConnectionTable::OnAcceptCqe, this);
+  for (Op op : {Op::kRecv, Op::kSend, Op::kShutdownWrite}) {
+    reactor_.Register(op, &ConnectionTable::OnConnCqe, this);
+  }
+}
+
+ConnectionTable::~ConnectionTable() {
+  for (Connection* conn : slots_) delete conn;
+  for (SendBatch* batch : batches_) delete batch;
+  if (listen_fd_ >= 0) close(listen_fd_);
+}
+
+int ConnectionTable::Setup(bool access_log) {
+  const uint32_t id = reactor_.id();
+  if (config_.direct_descriptors) {
+    // Each ring's fixed file table is independent of the process fd table (it is only capped by
+    // RLIMIT_NOFILE), so N shards can hold N times the process fd limit.
+    int rc = io_uring_register_files_sparse(reactor_.ring().raw(), config_.max_connections);
+    if (rc < 0) {
+      RC_LOG(kError,
+             "shard %u: cannot register a fixed file table of %u entries: %s (lower "
+             "--max-connections to the open-file limit, or --no-direct-descriptors)",
+             id, config_.max_connections, strerror(-rc));
+      return rc;
+    }
+  }
+  peers_.Choose(config_.direct_descriptors, config_.fixed_fd_install, reactor_.ring().features(),
+                access_log);
+  listen_fd_ =
+      OpenListener(config_.host, config_.port,
+                   {.reuse_port = true, .no_delay = true, .backlog = SOMAXCONN, .what = "--host"});
+  if (listen_fd_ < 0) return listen_fd_;
+  // Address space only: pages are touched as slots are used, and the tables never move.
+  slots_.reserve(config_.max_connections);
+  generations_.reserve(config_.max_connections);
+  ArmAccept();
+  return 0;
+}
+
+// ---- Accept ----------------------------------------------------------------------------------
+
+uint32_t ConnectionTable::AcceptsWanted() const {
+  const size_t addressed = peers_.addressed_accepts_count();
+  return addressed == 0 ? 1 : static_cast<uint32_t>(addressed);
+}
+
+void ConnectionTable::ArmAccept() {
+  auto& addressed = peers_.addressed_accepts();
+  if (!addressed.empty()) {
+    for (uint32_t index = 0; index < addressed.size(); ++index) {
+      if (!addressed[index].armed) ArmAddressedAccept(index);
+    }
+    return;
+  }
+  io_uring_sqe* sqe = reactor_.GetSqe();
+  if (config_.direct_descriptors) {
+    // Multishot accept (5.19) into a kernel-chosen free slot of the fixed file table.
+    io_uring_prep_multishot_accept_direct(sqe, listen_fd_, nullptr, nullptr, 0);
+  } else {
+    io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  }
+  io_uring_sqe_set_data64(sqe, MakeTag(Op::kAccept));
+  accepts_armed_ = 1;
+}
+
+void ConnectionTable::ArmAddressedAccept(uint32_t index) {
+  PeerAddresses::AddressedAccept& accept = peers_.addressed_accepts()[index];
+  accept.size = sizeof(accept.address);
+  io_uring_sqe* sqe = reactor_.GetSqe();
+  // Single-shot accept (5.5) into a kernel-chosen free slot of the fixed file table (5.19).
+  // liburing 2.3 stores file_index + 1 without special-casing IORING_FILE_INDEX_ALLOC (later
+  // versions do), so ALLOC - 1 is what makes the field IORING_FILE_INDEX_ALLOC.
+  io_uring_prep_accept_direct(sqe, listen_fd_, reinterpret_cast<sockaddr*>(&accept.address),
+                              &accept.size, 0, IORING_FILE_INDEX_ALLOC - 1);
+  io_uring_sqe_set_data64(sqe, MakeTag(Op::kAccept, index));
+  accept.armed = true;
+  ++accepts_armed_;
+}
+
+void ConnectionTable::OnAcceptCqe(void* self, const io_uring_cqe& cqe) {
+  static_cast<ConnectionTable*>(self)->OnAccept(ParseTag(cqe.user_data).slot, cqe.res, cqe.flags);
+}
+
+void ConnectionTable::OnAccept(uint32_t index, int32_t result, uint32_t flags) {
+  bool more = flags & IORING_CQE_F_MORE;
+  auto& addressed = peers_.addressed_accepts();
+  if (!more) {
+    --accepts_armed_;
+    if (!addressed.empty()) addressed[index].armed = false;
+  }
+  if (result < 0) {
+    // ENFILE: the fixed file table is full; OnTick re-arms on the next tick.
+    if (result != -ECANCELED && reactor_.WarnAllowed()) {
+      RC_LOG(kWarn, "shard %u: accept failed: %s", reactor_.id(), strerror(-result));
+    }
+    return;
+  }
+  const bool stopping = reactor_.stopping();
+  Connection* conn = stopping ? nullptr : Open(result);
+  // Read the address before re-arming: the next accept on this entry overwrites it.
+  if (conn != nullptr && !addressed.empty()) peers_.Record(*conn, addressed[index]);
+  if (!more && !stopping) addressed.empty() ? ArmAccept() : ArmAddressedAccept(index);
+  if (conn == nullptr) CloseDescriptor(result);
+}
+
+void ConnectionTable::OnTick() {
+  if (accepts_armed_ < AcceptsWanted() && !reactor_.stopping() && listen_fd_ >= 0) ArmAccept();
+}
+
+void ConnectionTable::StopAccepting() {
+  for (uint32_t index = 0; index < AcceptsWanted(); ++index) {
+    // Matched by user_data: the listening fd is closed below, before this is submitted.
+    io_uring_sqe* sqe = reactor_.GetSqe();
+    io_uring_prep_cancel64(sqe, MakeTag(Op::kAccept, index), 0);
+    io_uring_sqe_set_data64(sqe, MakeTag(Op::kIgnore));
+  }
+  // The armed accept holds its own reference; the socket stops listening once that ends.
+  close(listen_fd_);
+  listen_fd_ = -1;
+}
+
+// ---- Slots -----------------------------------------------------------------------------------
+
+Connection* ConnectionTable::Open(int fd) {
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else if (slots_.size() < config_.max_connections) {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.push_back(nullptr);
+    generations_.push_back(0);
+  } else {
+    if (reactor_.WarnAllowed()) {
+      RC_LOG(kWarn, "shard %u: connection limit (%u) reached, refusing", reactor_.id(),
+             config_.max_connections);
+    }
+    return nullptr;
+  }
+  uint32_t generation = ++generations_[slot] & 0xFFFFFF;
+  auto* conn = new Connection(slot, generation, fd, config_.max_message_size);
+  slots_[slot] = conn;
+  ++live_;
+  ++stats_.accepted;
+  conn->set_last_receive_tick(reactor_.now());
+  ScheduleTimer(*conn, reactor_.now() + Reactor::SecondsToTicks(config_.handshake_timeout_s));
+  ArmRecv(*conn);
+  return conn;
+}
+
+Connection* ConnectionTable::Find(ConnId id) {
+  if (id.shard != reactor_.id() || id.slot >= slots_.size()) return nullptr;
+  Connection* conn = slots_[id.slot];
+  if (conn == nullptr || conn->generation() != id.generation) return nullptr;
+  return conn->state() == Connection::State::kClosed ? nullptr : conn;
+}
+
+void ConnectionTable::Release() {
+  for (Connection* conn : release_list_) {
+    CHECK(conn->state() == Connection::State::kClosed);
+    stats_.CountClosed(conn->close_reason(), conn->close_code());
+    uint32_t slot = conn->slot();
+    if (access_log_) access_log_->OnRelease(slot, conn->generation());
+    peers_.Forget(*conn);
+    delete conn;
+    slots_[slot] = nullptr;
+    free_slots_.push_back(slot);
+    --live_;
+  }
+  release_list_.clear();
+}
+
+void ConnectionTable::MaybeRelease(Connection& conn) {
+  const Connection::Io& io = conn.io();
+  if (conn.state() != Connection::State::kClosed || io.recv_armed || io.send_in_flight ||
+      io.shutdown_in_flight || io.release_queued) {
+    return;
+  }
+  conn.io().release_queued = true;
+  release_list_.push_back(&conn);
+}
+
+// ---- Close -----------------------------------------------------------------------------------
+
+void ConnectionTable::FinishAfterFlush(Connection& conn) {
+  if (conn.state() == Connection::State::kDraining || conn.state() == Connection::State::kClosed) {
+    return;
+  }
+  if (conn.state() != Connection::State::kClosing) {
+    conn.set_state(Connection::State::kClosing);
+    ScheduleTimer(conn, reactor_.now() + Reactor::SecondsToTicks(config_.close_timeout_s));
+  }
+  conn.io().close_after_flush = true;
+  MarkForFlush(conn);
+}
+
+void ConnectionTable::Abort(Connection& conn) {
+  if (conn.state() == Connection::State::kClosed) return;
+  http_->OnAbort(conn);
+  ws_->Leave(conn);
+  conn.set_state(Connection::State::kClosed);
+  reactor_.timers().Cancel(conn.timer());
+  if (conn.io().recv_armed) Cancel(Op::kRecv, conn);
+  if (conn.io().send_in_flight) Cancel(Op::kSend, conn);
+  if (conn.io().shutdown_in_flight) {
+    Cancel(Op::kShutdownWrite, conn);  // Its completion closes the descriptor.
+    return;
+  }
+  CloseDescriptor(conn.fd());
+}
+
+void ConnectionTable::Cancel(Op op, const Connection& conn) {
+  io_uring_sqe* sqe = reactor_.GetSqe();
+  io_uring_prep_cancel64(sqe, MakeTag(op, conn.slot(), conn.generation()), 0);  // 5.19.
+  io_uring_sqe_set_data64(sqe, MakeTag(Op::kIgnore));  // -ENOENT when it completed first.
+  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+void ConnectionTable::CancelSend(Connection& conn) {
+  if (conn.io().send_in_flight) Cancel(Op::kSend, conn);
+}
+
+void ConnectionTable::CancelRecv(Connection& conn) {
+  // The multishot receive ends with -ECANCELED (OnRecv re-arms it then unless the body is still
+  // paused); what the kernel had already received still arrives first.
+  if (conn.io().recv_armed) Cancel(Op::kRecv, conn);
+}
+
+void ConnectionTable::CloseDescriptor(int fd) {
+  io_uring_sqe* sqe = reactor_.GetSqe();
+  if (config_.direct_descriptors) {
+    io_uring_prep_close_direct(sqe, fd);
+  } else {
+    io_uring_prep_close(sqe, fd);
+  }
+  io_uring_sqe_set_data64(sqe, MakeTag(Op::kIgnore));
+  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+// ---- Timers ----------------------------------------------------------------------------------
+
+void ConnectionTable::ScheduleTimer(Connection& conn, uint64_t deadline) {
+  reactor_.timers().Schedule(conn.timer(), deadline);
+}
+
+void ConnectionTable::OnTimer(TimerEntry* entry) {
+  Connection& conn = Connection::FromTimer(entry);
+  switch (conn.state()) {
+    case Connection::State::kHttp:
+      return http_->OnTimer(conn);
+    case Connection::State::kWebSocket:
+    case Connection::State::kClosing:
+      return ws_->OnTimer(conn);
+    case Connection::State::kDraining:
+      return Abort(conn);  // The peer did not finish the close handshake in time.
+    case Connection::State::kClosed:
+      return;
+  }
+}
+
+}  // namespace ringcast

@@ -1,0 +1,127 @@
+// ConnectionTable: a shard's connections — slots and generations, accept, receive, send, the
+// per-connection timers and close — and the hand-off of received bytes to the protocol drivers
+// (http_driver.h while a connection speaks HTTP, ws_driver.h once it has upgraded).
+//
+// Owner: the shard's thread. Connections are named across time by ConnId {shard, slot,
+// generation}: a completion or a mail that arrives after the connection closed carries a stale
+// generation and is dropped. A slot is freed only once none of its operations is in flight
+// (Release, from the reactor's loop), so a completion always finds its connection.
+//
+// The drivers are concrete classes called directly, not through an interface: a receive goes
+// to its driver with no indirect call, as the WebSocket echo path is the hot one.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/config.h"
+#include "core/metrics/shard_stats.h"
+#include "core/net/connection.h"
+#include "core/net/peer_addresses.h"
+#include "core/runtime/reactor.h"
+
+namespace ringcast {
+
+class AccessLog;
+class HttpDriver;
+class WsDriver;
+
+class ConnectionTable {
+ public:
+  // Registers the reactor's handlers for kAccept, kRecv, kSend and kShutdownWrite.
+  ConnectionTable(Reactor& reactor, const Config& config, ShardStats& stats);
+  ~ConnectionTable();
+  ConnectionTable(const ConnectionTable&) = delete;
+  ConnectionTable& operator=(const ConnectionTable&) = delete;
+
+  void SetDrivers(HttpDriver* http, WsDriver* ws) {
+    http_ = http;
+    ws_ = ws;
+  }
+  void SetAccessLog(AccessLog* log) { access_log_ = log; }
+  // The fixed file table, the peer-address source, the listener and the first accept. Returns
+  // 0 or -errno with a message already logged.
+  int Setup(bool access_log);
+
+  Connection* Find(ConnId id);
+  size_t live() const { return live_; }
+  PeerAddresses& peers() { return peers_; }
+  const PeerAddresses& peers() const { return peers_; }
+  template <typename F>
+  void ForEach(F&& f) {
+    for (Connection* conn : slots_) {
+      if (conn != nullptr) f(*conn);
+    }
+  }
+
+  // --- The loop (Reactor::Owner, through the shard) ------------------------------------------
+  // Starts sends for connections with queued bytes and nothing in flight, re-arms ended
+  // receives, and shuts the write side of connections whose last bytes are out.
+  void Flush();
+  void Release();  // Frees connections closed with no operation left in flight.
+  void OnTimer(TimerEntry* entry);
+  void OnTick();  // Retries a failed accept.
+  // Stop accepting: cancel the accepts in flight, close the listener.
+  void StopAccepting();
+
+  // --- For Connection and the drivers --------------------------------------------------------
+  void MarkForFlush(Connection& conn);
+  void RearmRecv(Connection& conn);  // At the next flush, unless the body is paused.
+  void CancelRecv(Connection& conn);
+  // Asks the kernel to give up the connection's send in flight (its completion still comes,
+  // with what it sent, or -ECANCELED having sent nothing of it).
+  void CancelSend(Connection& conn);
+  // Close once queued bytes are out: FIN, then read to the peer's EOF (RFC 6455 §7.1.1).
+  void FinishAfterFlush(Connection& conn);
+  void Abort(Connection& conn);  // Close the socket now.
+  void ScheduleTimer(Connection& conn, uint64_t deadline);
+
+ private:
+  // msghdr + iovecs for one in-flight sendmsg; pooled, one per sending connection.
+  struct SendBatch {
+    static constexpr uint32_t kMaxIov = 64;
+    msghdr msg;
+    iovec iov[kMaxIov];
+  };
+
+  static void OnAcceptCqe(void* self, const io_uring_cqe& cqe);
+  static void OnConnCqe(void* self, const io_uring_cqe& cqe);
+  void OnAccept(uint32_t index, int32_t result, uint32_t flags);
+  void OnRecv(Connection& conn, int32_t result, uint32_t flags);
+  void OnSend(Connection& conn, int32_t result);
+  void OnShutdownWrite(Connection& conn, int32_t result);
+  Connection* Open(int fd);
+  uint32_t AcceptsWanted() const;
+  void ArmAccept();
+  void ArmAddressedAccept(uint32_t index);
+  void ArmRecv(Connection& conn);
+  void StartSend(Connection& conn);
+  void CloseDescriptor(int fd);
+  void Cancel(Op op, const Connection& conn);
+  void MaybeRelease(Connection& conn);
+
+  Reactor& reactor_;
+  const Config& config_;
+  ShardStats& stats_;
+  AccessLog* access_log_ = nullptr;
+  HttpDriver* http_ = nullptr;
+  WsDriver* ws_ = nullptr;
+  PeerAddresses peers_;
+  int listen_fd_ = -1;
+  uint32_t accepts_armed_ = 0;  // Accept requests in flight (multishot: at most one).
+
+  std::vector<Connection*> slots_;
+  std::vector<uint32_t> generations_;
+  std::vector<uint32_t> free_slots_;
+  size_t live_ = 0;
+  std::vector<Connection*> flush_list_;
+  std::vector<Connection*> release_list_;
+  std::vector<SendBatch*> batches_;  // Indexed by slot while a sendmsg is in flight.
+  std::vector<std::unique_ptr<SendBatch>> spare_batches_;
+};
+
+}  // namespace ringcast
