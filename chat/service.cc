@@ -311,19 +311,23 @@ void ChatService::Stop(std::chrono::steady_clock::time_point deadline) {
   RC_LOG(kInfo, "chat store stopped in %lld ms", static_cast<long long>(took.count()));
 }
 
-void ChatService::Post(uint32_t target, ShardTask task) {
-  if (stopped_.load(std::memory_order_acquire)) return;
+bool ChatService::TryPost(uint32_t target, ShardTask task, bool must_arrive) {
+  if (stopped_.load(std::memory_order_acquire)) return false;
   auto owned = std::make_unique<ShardTask>(std::move(task));
   Mail mail{&ChatService::RunTask, owned.get(), reinterpret_cast<uint64_t>(this)};
   bool queued = false;
   if (Shard* current = Shard::Current()) {
     queued = current->Post(target, mail);  // Refused: that shard is far behind (logged there).
   } else {
-    // From a worker or storage thread: waits while the shard's inbox is full; refused once
-    // the shard has stopped, when nobody is left to tell.
-    queued = shards_->external_mail().Post(target, mail) == PushResult::kQueued;
+    // From a worker, storage or bus thread: never waits (ExternalMail::Post). Refused once
+    // the shard has stopped, when nobody is left to tell, or (may-fail) past the overflow.
+    queued = shards_->external_mail().Post(target, mail,
+                                           must_arrive ? ExternalMail::Delivery::kMustArrive
+                                                       : ExternalMail::Delivery::kMayFail) ==
+             PushResult::kQueued;
   }
   if (queued) (void)owned.release();  // The mail owns it now; RunTask frees it.
+  return queued;
 }
 
 void ChatService::RunTask(Shard& shard, const Mail& mail) {

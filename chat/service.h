@@ -82,9 +82,13 @@ class ChatService {
   // Runs `task` on shard `target`'s ChatShard, from any thread (shard, worker, storage). Tasks
   // from one thread to one shard run in the order posted. The task is dropped (destroyed unrun)
   // once that shard has stopped, or when a shard posts to one that is --max-mail-backlog mails
-  // behind (Shard::Post); from a worker or storage thread the call waits while the target's
-  // inbox is full (ExternalMail::Post).
-  void Post(uint32_t target, ShardTask task);
+  // behind (Shard::Post); from a worker or storage thread it never waits: past a full inbox
+  // the task waits in the inbox's overflow (ExternalMail::Post, kMustArrive).
+  void Post(uint32_t target, ShardTask task) { (void)TryPost(target, std::move(task), true); }
+  // As Post, but from a thread that is not a shard the task may be refused (false, the task
+  // dropped) once the target's inbox and its overflow are full: for deliveries the caller can
+  // recover by other means (the Redis bus: "maybe missed", then a refill from the store).
+  bool TryPost(uint32_t target, ShardTask task, bool must_arrive = false);
 
   // Post(target, make()) for every shard, this one included: one task each.
   template <typename Make>

@@ -190,6 +190,9 @@ void ClusterNode::CollectMetrics(MetricSet& out) const {
 
 void ClusterNode::OnTick() {
   if (NodeRegistry* registry = registry_ptr_.load(std::memory_order_acquire)) registry->OnTick();
+  if (!started_.load(std::memory_order_acquire)) return;
+  // The routes retry what a full shard inbox refused (ExternalMail's kMayFail).
+  for (const auto& [prefix, listener] : routes_) listener->OnTick();
 }
 
 void ClusterNode::Stop() {
