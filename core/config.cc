@@ -477,6 +477,15 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "New accounts' password hashes queued or running on this node (503 past it); they run on "
       "at most half the --workers, so logins are never queued behind them")
       ->check(CLI::Range(1, 1000000));
+  add("--workers-login-queue", &config->workers_login_queue, "RINGCAST_WORKERS_LOGIN_QUEUE",
+      "Logins' password checks queued or running on the workers (503 past it)")
+      ->check(CLI::Range(1, 1000000));
+  add("--workers-media-queue", &config->workers_media_queue, "RINGCAST_WORKERS_MEDIA_QUEUE",
+      "Uploaded images' thumbnails queued or running on the workers (503 past it)")
+      ->check(CLI::Range(1, 1000000));
+  add("--workers-file-queue", &config->workers_file_queue, "RINGCAST_WORKERS_FILE_QUEUE",
+      "Static file reads queued or running on the workers (503 past it)")
+      ->check(CLI::Range(1, 1000000));
   std::string trusted_proxies;
   add("--trusted-proxies", &trusted_proxies, "RINGCAST_TRUSTED_PROXIES",
       "Comma-separated addresses and networks (10.0.0.5, 10.1.0.0/16, fd00::/8) of reverse "

@@ -138,6 +138,10 @@ struct Config {
   uint32_t register_rate_ip = 10;  // Registrations per minute per client address.
   // New accounts' password hashes queued or running on this node (worker_pool.h); past it: 503.
   uint32_t max_pending_registrations = 64;
+  // Worker-pool tasks queued or running per class on this node (worker_pool.h); past it: 503.
+  uint32_t workers_login_queue = 256;
+  uint32_t workers_media_queue = 32;
+  uint32_t workers_file_queue = 1024;
   // Peers whose X-Forwarded-For / X-Real-IP name the client (core/net/client_address.h); empty:
   // nobody's, the TCP peer is the client.
   TrustedProxies trusted_proxies;
