@@ -186,7 +186,8 @@ int ParseConfig(int argc, char** argv, Config* config) {
       "Mails one shard holds for another beyond their 4096-mail queue; more are refused")
       ->check(CLI::Range(1024, 1 << 26));
   add("--inbox-size", &config->inbox_size, "RINGCAST_INBOX_SIZE",
-      "Mails from worker and storage threads queued per shard; posters wait when it is full")
+      "Mails from worker, storage and bus threads queued per shard; past it they overflow "
+      "(the bus's: at most as many again, then refused and refetched from the store)")
       ->check(CLI::Range(64, 1 << 24));
   app.add_flag("--pin-threads,!--no-pin-threads", config->pin_threads,
                "Pin each shard thread to its own CPU")

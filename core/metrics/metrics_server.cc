@@ -64,6 +64,8 @@ MetricsServer::~MetricsServer() {
 }
 
 void MetricsServer::Start(ShardSet& shards) {
+  // Accept() takes every waiting connection and must find none left without blocking.
+  fcntl(listen_fd_, F_SETFL, fcntl(listen_fd_, F_GETFL) | O_NONBLOCK);
   loop_->Watch(listen_fd_, POLLIN, [this, &shards](short) { Accept(shards); });
   loop_->Start({.finished = [this] {
     for (const auto& [fd, client] : clients_) close(fd);

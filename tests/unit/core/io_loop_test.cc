@@ -114,6 +114,8 @@ TEST(IoLoop, WakeUpsFromAThreadWithDeferredWakesWaitForItsFlush) {
   auto loop = MakeLoop();
   std::atomic<int> ran{0};
   loop->Start({});
+  // Asleep in poll by then (a loop that sees queued tasks before it sleeps runs them at once).
+  std::this_thread::sleep_for(100ms);
   {
     DeferredWakes wakes;  // As a shard holds one over its loop turn.
     for (int i = 0; i < 3; ++i)
