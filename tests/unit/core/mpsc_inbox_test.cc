@@ -25,6 +25,24 @@ bool Eventually(Pred pred) {
   return true;
 }
 
+// Drains until `producers` × `each` items have come, checking that each producer's arrive in
+// the order it pushed them.
+void DrainAllInOrder(MpscInbox<uint64_t>& inbox, uint64_t producers, uint64_t each) {
+  std::vector<uint64_t> last(producers, 0);
+  uint64_t total = 0;
+  bool ordered = true;
+  ASSERT_TRUE(Eventually([&] {
+    inbox.Drain([&](uint64_t& item) {
+      uint64_t p = item >> 32, seq = item & 0xFFFFFFFF;
+      ordered &= seq == last[p] + 1;
+      last[p] = seq;
+      ++total;
+    });
+    return total == producers * each;
+  }));
+  EXPECT_TRUE(ordered);
+}
+
 TEST(MpscInbox, ManyProducersEachKeepTheirOrder) {
   // A small inbox, so producers also spend time blocked on it.
   MpscInbox<uint64_t> inbox(64);
@@ -39,20 +57,8 @@ TEST(MpscInbox, ManyProducersEachKeepTheirOrder) {
       }
     });
   }
-  std::vector<uint64_t> last(kProducers, 0);
-  uint64_t total = 0;
-  bool ordered = true;
-  ASSERT_TRUE(Eventually([&] {
-    inbox.Drain([&](uint64_t& item) {
-      uint64_t p = item >> 32, seq = item & 0xFFFFFFFF;
-      ordered &= seq == last[p] + 1;
-      last[p] = seq;
-      ++total;
-    });
-    return total == kProducers * kEach;
-  }));
+  DrainAllInOrder(inbox, kProducers, kEach);
   for (std::thread& t : producers) t.join();
-  EXPECT_TRUE(ordered);
   EXPECT_EQ(inbox.Drain([](uint64_t&) {}), 0u);
 }
 
@@ -153,20 +159,8 @@ TEST(MpscInbox, TryPushOverflowsWithoutWaitingAndKeepsEachProducersOrder) {
       }
     });
   }
-  std::vector<uint64_t> last(kProducers, 0);
-  uint64_t total = 0;
-  bool ordered = true;
-  ASSERT_TRUE(Eventually([&] {
-    inbox.Drain([&](uint64_t& item) {
-      uint64_t p = item >> 32, seq = item & 0xFFFFFFFF;
-      ordered &= seq == last[p] + 1;
-      last[p] = seq;
-      ++total;
-    });
-    return total == kProducers * kEach;
-  }));
+  DrainAllInOrder(inbox, kProducers, kEach);
   for (std::thread& t : producers) t.join();
-  EXPECT_TRUE(ordered);
   EXPECT_EQ(inbox.waiting_producers(), 0u);
 }
 
