@@ -1,7 +1,6 @@
 #include "storage/pg_pipeline.h"
 
 #include <poll.h>
-#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
