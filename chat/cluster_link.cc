@@ -364,13 +364,12 @@ void ClusterLink::OnPublication(std::string_view channel, std::string_view paylo
 }
 
 void ClusterLink::OnConversation(int64_t conv, std::string_view payload) {
-  const uint32_t owner = service_.ConversationOwnerShard(conv);
   switch (payload[0]) {
     case 'm':
     case 'x': {
       auto message = DecodeMessage(conv, payload);
       if (!message) return;
-      service_.PostOrHold(owner, [message = std::move(*message)](ChatShard& self) mutable {
+      Deliver(conv, [message = std::move(*message)](ChatShard& self) mutable {
         self.conversations().OnRemoteMessage(std::move(message));
       });
       return;
@@ -379,7 +378,7 @@ void ClusterLink::OnConversation(int64_t conv, std::string_view payload) {
       Fields fields(payload.substr(1));
       int64_t user = 0, delivered = 0, read = 0;
       if (!fields.Int(&user) || !fields.Int(&delivered) || !fields.Int(&read)) return;
-      service_.PostOrHold(owner, [conv, user, delivered, read](ChatShard& self) {
+      Deliver(conv, [conv, user, delivered, read](ChatShard& self) {
         self.conversations().OnRemoteReceipt(
             conv, user, delivered >= 0 ? std::optional(delivered) : std::nullopt,
             read >= 0 ? std::optional(read) : std::nullopt);
@@ -391,7 +390,7 @@ void ClusterLink::OnConversation(int64_t conv, std::string_view payload) {
       int64_t except_user = 0;
       std::string_view json;
       if (!fields.Int(&except_user) || !fields.Rest(&json)) return;
-      service_.PostOrHold(owner, [conv, except_user, json = std::string(json)](ChatShard& self) {
+      Deliver(conv, [conv, except_user, json = std::string(json)](ChatShard& self) {
         self.conversations().Publish(conv, 0, json, except_user, /*droppable=*/true);
       });
       return;
@@ -404,7 +403,8 @@ void ClusterLink::OnConversation(int64_t conv, std::string_view payload) {
 void ClusterLink::OnNodeMail(std::string_view payload) {
   if (auto send = DecodeForward(payload)) {
     const uint32_t owner = service_.ConversationOwnerShard(send->message.conv);
-    service_.PostOrHold(owner, [send = std::move(*send)](ChatShard& self) mutable {
+    // Refused by a full inbox: the forwarding node's timeout settles it, as for a lost one.
+    (void)service_.TryPost(owner, [send = std::move(*send)](ChatShard& self) mutable {
       self.conversations().OnForwardedSend(std::move(send.from_node), send.forward_id,
                                            std::move(send.message));
     });
@@ -412,7 +412,7 @@ void ClusterLink::OnNodeMail(std::string_view payload) {
   }
   if (auto answer = DecodeForwardAnswer(payload)) {
     const uint32_t owner = service_.ConversationOwnerShard(answer->conv);
-    service_.PostOrHold(owner, [answer = std::move(*answer)](ChatShard& self) mutable {
+    (void)service_.TryPost(owner, [answer = std::move(*answer)](ChatShard& self) mutable {
       self.conversations().OnForwardAnswer(answer.forward_id, std::move(answer.result));
     });
   }
@@ -463,8 +463,31 @@ void ClusterLink::OnMaybeMissed(std::string_view channel) {
   std::string_view id = channel.substr(kConvPrefix.size());
   auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), conv);
   if (ec != std::errc() || end != id.data() + id.size()) return;
-  service_.PostOrHold(service_.ConversationOwnerShard(conv),
-                      [conv](ChatShard& self) { self.conversations().CheckHead(conv); });
+  CheckHead(conv);
+}
+
+void ClusterLink::Deliver(int64_t conv, ShardTask task) {
+  // Behind a refused delivery, a later one would leave a gap: check first.
+  if (unchecked_.contains(conv)) return;
+  if (!service_.TryPost(service_.ConversationOwnerShard(conv), std::move(task))) {
+    unchecked_.insert(conv);
+  }
+}
+
+void ClusterLink::CheckHead(int64_t conv) {
+  if (service_.TryPost(service_.ConversationOwnerShard(conv),
+                       [conv](ChatShard& self) { self.conversations().CheckHead(conv); })) {
+    unchecked_.erase(conv);
+  } else {
+    unchecked_.insert(conv);
+  }
+}
+
+void ClusterLink::OnTick() {
+  for (auto it = unchecked_.begin(); it != unchecked_.end();) {
+    const int64_t conv = *it++;  // CheckHead may erase it.
+    CheckHead(conv);
+  }
 }
 
 void ClusterLink::CatchUp() {

@@ -21,15 +21,18 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "chat/presence.h"
 #include "core/cluster/cluster_node.h"
 #include "storage/chat_store.h"
+#include "storage/unique_function.h"
 
 namespace ringcast::chat {
 
 class ChatService;
+class ChatShard;
 
 class ClusterLink final : public cluster::RedisBusListener {
  public:
@@ -61,6 +64,8 @@ class ClusterLink final : public cluster::RedisBusListener {
   // Bus thread.
   void OnPublication(std::string_view channel, std::string_view payload) override;
   void OnMaybeMissed(std::string_view channel) override;
+  // Retries the refill of what a full shard inbox refused (docs/cluster.md, "Back-pressure").
+  void OnTick() override;
 
   // The wire format, public for its unit test.
   static std::string EncodeMessage(const storage::Message& message);
@@ -92,10 +97,16 @@ class ClusterLink final : public cluster::RedisBusListener {
   void OnNodeMail(std::string_view payload);
   // After rc:all may have missed publications.
   void CatchUp();
+  // Bus thread: `task` to `conv`'s owner shard; refused (its inbox and overflow full), the
+  // conversation is owed a CheckHead, which fetches what it missed from the store.
+  void Deliver(int64_t conv, storage::UniqueFunction<void(ChatShard&)> task);
+  void CheckHead(int64_t conv);
 
   ChatService& service_;
   cluster::ClusterNode& node_;
   cluster::RedisBus& bus_;
+  // Bus thread only: conversations whose delivery a full inbox refused, still to be checked.
+  std::unordered_set<int64_t> unchecked_;
 };
 
 }  // namespace ringcast::chat

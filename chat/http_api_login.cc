@@ -182,7 +182,8 @@ void HttpApi::ContinueLogin(const DeferredHttp& deferred, Credentials credential
             if (!found.ok()) return self.AnswerStoreFailure(deferred, found.status());
             std::optional<storage::UserLogin> login = std::move(*found);
             auth::ScryptParams params{.log2_n = self.config_.password_cost};
-            self.shard_.RunBlocking(
+            const bool queued = self.shard_.TryRunBlocking(
+                WorkClass::kLogin,
                 [password = std::move(credentials.password), login, params] {
                   if (!login) {
                     // The same work as a real check: timing tells nothing.
@@ -201,6 +202,11 @@ void HttpApi::ContinueLogin(const DeferredHttp& deferred, Credentials credential
                   }
                   self.IssueTokens(deferred, user, created);  // http_api_tokens.cc
                 });
+            if (!queued) {
+              self.AnswerError(deferred, 503,
+                               "too many logins in progress (--workers-login-queue), retry later",
+                               "Retry-After: 1\r\n");
+            }
           }));
 }
 

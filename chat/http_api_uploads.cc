@@ -359,7 +359,8 @@ void UploadApi::OnUploaded(const DeferredHttp& deferred, int64_t owner, std::str
                                .created = NowMs()};
   auto prepared = std::make_shared<PreparedUpload>();
   prepared->file = std::move(file);
-  shard_.RunBlocking(
+  const bool queued = shard_.TryRunBlocking(
+      WorkClass::kMedia,
       [prepared, type = record.type, temp_dir = temp_dir_] {
         PrepareThumbnail(*prepared, type, temp_dir);
         return 0;
@@ -374,6 +375,18 @@ void UploadApi::OnUploaded(const DeferredHttp& deferred, int64_t owner, std::str
         prepared->thumb.jpeg.clear();
         StoreUpload(deferred, std::move(record), std::move(prepared));
       });
+  if (!queued) {
+    (void)shard_.TryRunBlocking(
+        WorkClass::kFileCommit,
+        [prepared] {
+          RemoveTemporaries(*prepared);
+          return 0;
+        },
+        [](Shard&, int) {});
+    shard_.AnswerDeferred(deferred, 503, "application/json",
+                          R"({"error":"too many uploads being processed (--workers-media-queue), )"
+                          R"(retry later"})");
+  }
 }
 
 void UploadApi::StoreUpload(const DeferredHttp& deferred, storage::UploadRecord record,
@@ -385,7 +398,8 @@ void UploadApi::StoreUpload(const DeferredHttp& deferred, storage::UploadRecord 
                                                                 ChatShard& chat, auto result) {
         UploadApi& self = chat.uploads();
         if (!result.ok() || result->over_quota) {  // The bytes are not kept.
-          self.shard_.RunBlocking(
+          (void)self.shard_.TryRunBlocking(
+              WorkClass::kFileCommit,
               [prepared] {
                 RemoveTemporaries(*prepared);
                 return 0;
@@ -406,7 +420,8 @@ void UploadApi::StoreUpload(const DeferredHttp& deferred, storage::UploadRecord 
           return;
         }
         // fsync, rename into place, fsync the directory: on a worker.
-        self.shard_.RunBlocking(
+        (void)self.shard_.TryRunBlocking(
+            WorkClass::kFileCommit,
             [files_dir = self.files_dir_, prepared] {
               std::string error = CommitStoredFile(files_dir, prepared->file.fd,
                                                    prepared->file.temp_path, prepared->file.sha256);

@@ -130,9 +130,15 @@ void ChatService::Stop(std::chrono::steady_clock::time_point deadline) {
   RC_LOG(kInfo, "chat store stopped in %lld ms", static_cast<long long>(took.count()));
 }
 
-bool ChatService::Post(uint32_t target, ShardTask task) { return TryPost(target, task); }
+bool ChatService::Post(uint32_t target, ShardTask task) {
+  return PostKeeping(target, task, /*must_arrive=*/true);
+}
 
-bool ChatService::TryPost(uint32_t target, ShardTask& task) {
+bool ChatService::TryPost(uint32_t target, ShardTask task) {
+  return PostKeeping(target, task, /*must_arrive=*/false);
+}
+
+bool ChatService::PostKeeping(uint32_t target, ShardTask& task, bool must_arrive) {
   if (stopped_.load(std::memory_order_acquire)) return false;
   auto owned = std::make_unique<ShardTask>(std::move(task));
   Mail mail{&ChatService::RunTask, owned.get(), reinterpret_cast<uint64_t>(this)};
@@ -140,9 +146,12 @@ bool ChatService::TryPost(uint32_t target, ShardTask& task) {
   if (Shard* current = Shard::Current()) {
     queued = current->Post(target, mail);  // Refused: that shard is far behind (logged there).
   } else {
-    // From a worker or storage thread: waits while the shard's inbox is full; refused once
-    // the shard has stopped.
-    queued = shards_->external_mail().Post(target, mail) == PushResult::kQueued;
+    // From a worker, storage or bus thread: never waits (ExternalMail::Post). Refused once
+    // the shard has stopped, when nobody is left to tell, or (may-fail) past the overflow.
+    queued = shards_->external_mail().Post(target, mail,
+                                           must_arrive ? ExternalMail::Delivery::kMustArrive
+                                                       : ExternalMail::Delivery::kMayFail) ==
+             PushResult::kQueued;
   }
   if (!queued) {
     task = std::move(*owned);  // Still the caller's (PostOrHold holds it).
@@ -159,7 +168,7 @@ void ChatService::PostOrHold(uint32_t target, ShardTask task) {
     return;
   }
   auto& held = held_[current->id()];
-  if (held.empty() && TryPost(target, task)) return;
+  if (held.empty() && PostKeeping(target, task, /*must_arrive=*/true)) return;
   if (stopped_.load(std::memory_order_acquire)) return;
   if (held.size() >= kMaxHeldMail) {
     RC_LOG(kWarn, "shard %u: %zu refused mails already held: dropping one for shard %u",
@@ -171,7 +180,8 @@ void ChatService::PostOrHold(uint32_t target, ShardTask task) {
 
 void ChatService::RetryHeld(uint32_t shard) {
   auto& held = held_[shard];
-  while (!held.empty() && TryPost(held.front().first, held.front().second)) {
+  while (!held.empty() &&
+         PostKeeping(held.front().first, held.front().second, /*must_arrive=*/true)) {
     held.pop_front();
   }
 }

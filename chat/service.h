@@ -87,12 +87,17 @@ class ChatService {
   // Runs `task` on shard `target`'s ChatShard, from any thread (shard, worker, storage). Tasks
   // from one thread to one shard run in the order posted. Returns false when the task was
   // dropped (destroyed unrun): once that shard has stopped, or when a shard posts to one that
-  // is --max-mail-backlog mails behind (Shard::Post, which logs and counts it); from a worker
-  // or storage thread the call waits while the target's inbox is full (ExternalMail::Post).
+  // is --max-mail-backlog mails behind (Shard::Post, which logs and counts it); from a worker,
+  // storage or bus thread it never waits: past a full inbox the task waits in the inbox's
+  // overflow (ExternalMail::Post, kMustArrive).
   // Every caller decides what a refusal means for its mail (chat/README.md, "Refused mail"):
   // a delivery marks the conversation as lagging at its owner, which refills it; a send, a
   // receipt or a history request is answered `unavailable`, as for a store failure.
   [[nodiscard]] bool Post(uint32_t target, ShardTask task);
+  // As Post, but from a thread that is not a shard the task may also be refused once the
+  // target's inbox and its overflow are full (kMayFail): for deliveries the caller can recover
+  // by other means (the Redis bus: "maybe missed", then a refill from the store).
+  [[nodiscard]] bool TryPost(uint32_t target, ShardTask task);
 
   // For mail that must arrive, in order, and has nobody to answer when it cannot: on a shard
   // thread, a refused task (or any task while others are held) waits on the posting shard, in
@@ -178,8 +183,8 @@ class ChatService {
 
   ChatService(const Config& config, auth::JwtSecret secret);
   static void RunTask(Shard& shard, const Mail& mail);
-  // Post, leaving `task` with the caller when it is refused.
-  bool TryPost(uint32_t target, ShardTask& task);
+  // Post (must_arrive) or TryPost, leaving `task` with the caller when it is refused.
+  bool PostKeeping(uint32_t target, ShardTask& task, bool must_arrive);
 
   const Config& config_;
   auth::JwtSecret secret_;

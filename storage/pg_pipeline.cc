@@ -1,15 +1,11 @@
 #include "storage/pg_pipeline.h"
 
 #include <poll.h>
-#include <pthread.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <random>
-
-#include "core/runtime/deferred_wakes.h"
 
 namespace ringcast::storage {
 namespace {
@@ -19,7 +15,8 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kFirstBackoff{100};
 constexpr milliseconds kMaxBackoff{2000};
-constexpr uint32_t kMaxAttempts = 4;  // Sends of one job after serialization failures.
+constexpr size_t kMaxIncoming = 65536;  // The loop's task queue, at most.
+constexpr uint32_t kMaxAttempts = 4;    // Sends of one job after serialization failures.
 
 Errc ErrcOfSqlstate(const char* sqlstate) {
   if (sqlstate == nullptr || std::strlen(sqlstate) != 5) return Errc::kInternal;
@@ -125,6 +122,7 @@ struct PgPipeline::Conn {
   enum class State : uint8_t { kDown, kConnecting, kSetup, kReady, kBusy };
 
   explicit Conn(uint32_t lane_index, bool is_writer) : lane(lane_index), writer(is_writer) {}
+  int watch = -1;  // Its socket's IoLoop watch.
   ~Conn() { Close(); }
   void Close() {
     ClearResults();
@@ -220,59 +218,74 @@ Result<std::unique_ptr<PgPipeline>> PgPipeline::Start(PgPipelineOptions options,
     conn->state = Conn::State::kReady;
     self.conns_.push_back(std::move(conn));
   }
-  self.wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (self.wake_fd_ < 0) return Status(Errc::kInternal, "eventfd failed");
-  self.thread_ = std::thread([&self] { self.Loop(); });
+  std::string error;
+  // The loop's queue holds what shards submitted since its last turn: at most max_queued jobs,
+  // and no more cells than a turn plausibly sees (each costs 32 bytes up front).
+  const size_t max_tasks = std::min<size_t>(
+      self.options_.max_queued == 0 ? kMaxIncoming : self.options_.max_queued, kMaxIncoming);
+  self.loop_ = IoLoop::Create({.thread_name = "store-pg", .max_tasks = max_tasks}, &error);
+  if (!self.loop_) return Status(Errc::kInternal, error);
+  for (const auto& conn : self.conns_) {
+    Conn* c = conn.get();
+    c->watch = self.loop_->Watch(-1, 0, [&self, c](short revents) { self.OnEvents(*c, revents); });
+  }
+  self.loop_->Start({.turn = [&self] { return self.Turn(); }});
   return pipeline;
 }
 
-PgPipeline::~PgPipeline() {
-  Stop(milliseconds(0));
-  if (wake_fd_ >= 0) close(wake_fd_);
-}
+PgPipeline::~PgPipeline() { Stop(milliseconds(0)); }
 
 void PgPipeline::Submit(uint32_t lane, std::unique_ptr<PgJob> job) {
   job->deadline = Clock::now() + options_.timeout;
   Status refusal;
-  bool wake = false;
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) {
-      refusal = Status(Errc::kStopped, "the store is stopping");
-    } else if (options_.max_queued != 0 &&
-               queued_.load(std::memory_order_relaxed) >= options_.max_queued) {
-      refusal = Status(Errc::kQueueFull, "too many database operations queued");
-    } else {
-      incoming_.emplace_back(lane, std::move(job));
-      queued_.fetch_add(1, std::memory_order_relaxed);
-      wake = sleeping_;
-      sleeping_ = false;
+  if (stopping_.load(std::memory_order_acquire)) {
+    refusal = Status(Errc::kStopped, "the store is stopping");
+  } else if (options_.max_queued != 0 &&
+             queued_.fetch_add(1, std::memory_order_relaxed) >= options_.max_queued) {
+    queued_.fetch_sub(1, std::memory_order_relaxed);
+    refusal = Status(Errc::kQueueFull, "too many database operations queued");
+  } else {
+    if (options_.max_queued == 0) queued_.fetch_add(1, std::memory_order_relaxed);
+    switch (loop_->Post(
+        IoTask{&PgPipeline::Accept, job.get(), lane, reinterpret_cast<uint64_t>(this)})) {
+      case PushResult::kQueued:
+        (void)job.release();  // The task owns it now.
+        return;
+      case PushResult::kFull:
+        refusal = Status(Errc::kQueueFull, "too many database operations queued");
+        break;
+      case PushResult::kClosed:
+        refusal = Status(Errc::kStopped, "the store is stopping");
+        break;
     }
+    queued_.fetch_sub(1, std::memory_order_relaxed);
   }
-  if (!refusal.ok()) {
-    rejected_.fetch_add(1, std::memory_order_relaxed);
-    job->Finish(std::move(refusal));
-    return;
-  }
-  if (wake) DeferredWakes::WakeSoon(&PgPipeline::WakeLoop, this);
+  rejected_.fetch_add(1, std::memory_order_relaxed);
+  job->Finish(std::move(refusal));
 }
 
-void PgPipeline::WakeLoop(void* pipeline) {
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t n =
-      write(static_cast<PgPipeline*>(pipeline)->wake_fd_, &one, sizeof one);
+void PgPipeline::Accept(const IoTask& task) {
+  auto* self = reinterpret_cast<PgPipeline*>(task.b);
+  std::unique_ptr<PgJob> job(static_cast<PgJob*>(task.ptr));
+  if (self->ended_) {  // Run after the loop's last turn: nothing will send it.
+    self->queued_.fetch_sub(1, std::memory_order_relaxed);
+    return self->FinishJob(std::move(job), Status(Errc::kStopped, "the store stopped"));
+  }
+  const auto lane = uint32_t(task.a);
+  Lane& target = lane == kReaders ? self->reader_lane_
+                                  : self->writer_lanes_[lane % self->writer_lanes_.size()];
+  target.jobs.push_back(std::move(job));
 }
 
 void PgPipeline::Stop(milliseconds drain_limit) {
   std::call_once(stop_once_, [&] {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-      drain_deadline_ = drain_limit == milliseconds::max() ? Clock::time_point::max()
-                                                           : Clock::now() + drain_limit;
+    drain_deadline_ =
+        drain_limit == milliseconds::max() ? Clock::time_point::max() : Clock::now() + drain_limit;
+    stopping_.store(true, std::memory_order_release);
+    if (loop_) {  // Null when Start failed before it.
+      loop_->WakeNow();
+      loop_->Join();
     }
-    WakeLoop(this);
-    if (thread_.joinable()) thread_.join();
     conns_.clear();
   });
 }
@@ -293,18 +306,6 @@ PgPipelineStats PgPipeline::stats() const {
 
 PgPipeline::Lane& PgPipeline::LaneOf(const Conn& conn) {
   return conn.writer ? writer_lanes_[conn.lane] : reader_lane_;
-}
-
-void PgPipeline::TakeIncoming() {
-  std::vector<std::pair<uint32_t, std::unique_ptr<PgJob>>> taken;
-  {
-    std::lock_guard lock(mutex_);
-    taken.swap(incoming_);
-  }
-  for (auto& [lane, job] : taken) {
-    Lane& target = lane == kReaders ? reader_lane_ : writer_lanes_[lane % writer_lanes_.size()];
-    target.jobs.push_back(std::move(job));
-  }
 }
 
 void PgPipeline::FinishJob(std::unique_ptr<PgJob> job, Status status) {
@@ -616,7 +617,7 @@ void PgPipeline::Dispatch(Conn& conn, Clock::time_point now) {
   SendUnit(conn, std::move(next));
 }
 
-int PgPipeline::PollTimeoutMs(Clock::time_point now) const {
+Clock::time_point PgPipeline::NextTurnBy(Clock::time_point now) const {
   Clock::time_point wake = now + milliseconds(1000);
   for (const auto& conn : conns_) {
     if (conn->state == Conn::State::kDown) wake = std::min(wake, conn->retry_at);
@@ -629,105 +630,73 @@ int PgPipeline::PollTimeoutMs(Clock::time_point now) const {
   }
   if (!reader_lane_.jobs.empty()) wake = std::min(wake, reader_lane_.jobs.front()->deadline);
   if (batch_wait_until_ != Clock::time_point{}) wake = std::min(wake, batch_wait_until_);
-  if (wake <= now) return 0;
-  // Round up, so that a wake-up is never early (which would spin).
-  return static_cast<int>(std::chrono::ceil<milliseconds>(wake - now).count());
+  return wake;
 }
 
-void PgPipeline::Loop() {
-  pthread_setname_np(pthread_self(), "store-pg");  // 15 characters at most.
-  std::vector<pollfd> fds;
-  std::vector<Conn*> polled;
-  for (;;) {
-    const Clock::time_point now = Clock::now();
-    TakeIncoming();
-    bool stopping;
-    Clock::time_point drain_deadline;
-    {
-      std::lock_guard lock(mutex_);
-      stopping = stopping_;
-      drain_deadline = drain_deadline_;
-    }
-    const bool hard_stop = stopping && now >= drain_deadline;
-    if (hard_stop) {
-      for (const auto& conn : conns_) {
-        if (conn->unit) {
-          FinishJob(std::move(conn->unit), Status(Errc::kStopped,
-                                                  "the store stopped with this operation in "
-                                                  "flight: it may or may not have been committed"));
-        }
-        conn->Close();
-      }
-      ExpireQueued(now, /*stopping_hard=*/true);
-      return;
-    }
-    ExpireQueued(now, false);
-    if (stopping) {
-      bool idle = reader_lane_.jobs.empty();
-      for (const Lane& lane : writer_lanes_) idle = idle && lane.jobs.empty();
-      for (const auto& conn : conns_) idle = idle && !conn->unit;
-      if (idle) {
-        for (const auto& conn : conns_) conn->Close();
-        return;
-      }
-    }
-    batch_wait_until_ = {};
-    for (const auto& conn : conns_) {
-      Conn& c = *conn;
-      if (c.state == Conn::State::kDown && now >= c.retry_at) StartConnect(c);
-      if (c.state != Conn::State::kDown && c.state != Conn::State::kReady &&
-          now - c.since > options_.timeout) {
-        Fail(c, c.state == Conn::State::kBusy ? "no answer within the timeout"
-                                              : "connecting took longer than the timeout");
-      }
-      Dispatch(c, now);
-    }
+void PgPipeline::End() {
+  ended_ = true;
+  for (const auto& conn : conns_) loop_->Update(conn->watch, -1, 0);
+  loop_->Quit();
+}
 
-    fds.clear();
-    polled.clear();
-    fds.push_back({wake_fd_, POLLIN, 0});
+Clock::time_point PgPipeline::Turn() {
+  const Clock::time_point now = Clock::now();
+  const bool stopping = stopping_.load(std::memory_order_acquire);
+  if (stopping && now >= drain_deadline_) {
     for (const auto& conn : conns_) {
-      Conn& c = *conn;
-      if (c.state == Conn::State::kDown || c.pg == nullptr) continue;
-      const int fd = PQsocket(c.pg);  // May change while connecting (another address).
-      if (fd < 0) continue;
-      short events = POLLIN;
-      if (c.state == Conn::State::kConnecting) {
-        events = c.connect_wait == PGRES_POLLING_WRITING ? POLLOUT : POLLIN;
-      } else if (c.want_write) {
-        events |= POLLOUT;
+      if (conn->unit) {
+        FinishJob(std::move(conn->unit), Status(Errc::kStopped,
+                                                "the store stopped with this operation in "
+                                                "flight: it may or may not have been committed"));
       }
-      fds.push_back({fd, events, 0});
-      polled.push_back(&c);
+      conn->Close();
     }
-    int timeout = PollTimeoutMs(Clock::now());
-    {
-      std::lock_guard lock(mutex_);
-      if (!incoming_.empty() || stopping_ != stopping) timeout = 0;
-      sleeping_ = timeout != 0;
-    }
-    const int ready = poll(fds.data(), fds.size(), timeout);
-    {
-      std::lock_guard lock(mutex_);
-      sleeping_ = false;
-    }
-    if (ready <= 0) continue;
-    if (fds[0].revents & POLLIN) {
-      uint64_t count;
-      [[maybe_unused]] ssize_t n = read(wake_fd_, &count, sizeof count);
-    }
-    for (size_t i = 0; i < polled.size(); ++i) {
-      Conn& c = *polled[i];
-      const short revents = fds[i + 1].revents;
-      if (revents == 0 || c.pg == nullptr) continue;
-      if (c.state == Conn::State::kConnecting) {
-        Continue(c);
-        continue;
-      }
-      if ((revents & POLLOUT) && c.want_write) OnWritable(c);
-      if (c.pg != nullptr && (revents & (POLLIN | POLLERR | POLLHUP))) OnReadable(c);
+    ExpireQueued(now, /*stopping_hard=*/true);
+    End();
+    return now;
+  }
+  ExpireQueued(now, false);
+  if (stopping) {
+    bool idle = reader_lane_.jobs.empty();
+    for (const Lane& lane : writer_lanes_) idle = idle && lane.jobs.empty();
+    for (const auto& conn : conns_) idle = idle && !conn->unit;
+    if (idle) {
+      for (const auto& conn : conns_) conn->Close();
+      End();
+      return now;
     }
   }
+  batch_wait_until_ = {};
+  for (const auto& conn : conns_) {
+    Conn& c = *conn;
+    if (c.state == Conn::State::kDown && now >= c.retry_at) StartConnect(c);
+    if (c.state != Conn::State::kDown && c.state != Conn::State::kReady &&
+        now - c.since > options_.timeout) {
+      Fail(c, c.state == Conn::State::kBusy ? "no answer within the timeout"
+                                            : "connecting took longer than the timeout");
+    }
+    Dispatch(c, now);
+  }
+  for (const auto& conn : conns_) {
+    Conn& c = *conn;
+    // The socket may change while connecting (another address).
+    const int fd = c.state == Conn::State::kDown || c.pg == nullptr ? -1 : PQsocket(c.pg);
+    short events = POLLIN;
+    if (c.state == Conn::State::kConnecting) {
+      events = c.connect_wait == PGRES_POLLING_WRITING ? POLLOUT : POLLIN;
+    } else if (c.want_write) {
+      events |= POLLOUT;
+    }
+    loop_->Update(c.watch, fd, events);
+  }
+  return NextTurnBy(Clock::now());
+}
+
+void PgPipeline::OnEvents(Conn& c, short revents) {
+  if (c.pg == nullptr) return;
+  if (c.state == Conn::State::kConnecting) return Continue(c);
+  if ((revents & POLLOUT) && c.want_write) OnWritable(c);
+  if (c.pg != nullptr && (revents & (POLLIN | POLLERR | POLLHUP))) OnReadable(c);
 }
 
 }  // namespace ringcast::storage

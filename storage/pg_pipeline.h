@@ -1,11 +1,11 @@
 // PgPipeline: PostgreSQL connections driven by one event-loop thread, in libpq's pipeline mode.
 //
 // Threads and ownership:
-//   - Submit() may be called from any thread (shards included): it takes a mutex for a vector
-//     push and writes an eventfd only when the loop sleeps, on a shard once per loop turn
-//     (core/runtime/deferred_wakes.h). It never waits for the database.
-//   - The loop thread owns every PGconn (writers and readers), polls their sockets and the
-//     eventfd with poll(2), sends queued jobs, reads their results and calls PgJob::Finish.
+//   - Submit() may be called from any thread (shards included): it posts the job to the loop's
+//     bounded task queue (core/io/io_loop.h: lock-free, the eventfd written at most once per
+//     loop turn, on a shard once per shard turn). It never waits for the database.
+//   - The loop thread (an IoLoop) owns every PGconn (writers and readers), watches their
+//     sockets, sends queued jobs, reads their results and calls PgJob::Finish.
 //   - Finish() runs on the loop thread: it must be cheap (post a Mail) and never block.
 //
 // Lanes: each writer connection has a lane of its own (the caller picks it: the chat store uses
@@ -33,9 +33,9 @@
 #include <mutex>
 #include <span>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "core/io/io_loop.h"
 #include "core/metrics/metric_set.h"
 #include "storage/pg_schema.h"
 #include "storage/status.h"
@@ -143,10 +143,12 @@ class PgPipeline {
   };
 
   explicit PgPipeline(PgPipelineOptions options, std::span<const PgStatement> statements);
-  void Loop();
-  // Writes the eventfd the loop polls; given by Submit through DeferredWakes.
-  static void WakeLoop(void* pipeline);
-  void TakeIncoming();
+  // On the loop thread: a submitted job (IoTask: ptr the job, a its lane, b the pipeline).
+  static void Accept(const IoTask& task);
+  // One turn of the loop: returns when the next must start at the latest.
+  std::chrono::steady_clock::time_point Turn();
+  void End();  // The last turn: what is posted later finishes with kStopped.
+  void OnEvents(Conn& conn, short revents);
   void ExpireQueued(std::chrono::steady_clock::time_point now, bool stopping_hard);
   void Dispatch(Conn& conn, std::chrono::steady_clock::time_point now);
   void OnReadable(Conn& conn);
@@ -160,26 +162,23 @@ class PgPipeline {
   void NoteOutage(const std::string& why);
   void NoteRecovered();
   Lane& LaneOf(const Conn& conn);
-  int PollTimeoutMs(std::chrono::steady_clock::time_point now) const;
+  std::chrono::steady_clock::time_point NextTurnBy(std::chrono::steady_clock::time_point now) const;
 
   const PgPipelineOptions options_;
   const std::vector<PgStatement> statements_;
   std::vector<std::unique_ptr<Conn>> conns_;  // Writers first, then readers.
   std::deque<Lane> writer_lanes_;             // A deque: Lane is not nothrow-movable.
   Lane reader_lane_;
-  int wake_fd_ = -1;
+  std::unique_ptr<IoLoop> loop_;
 
-  std::mutex mutex_;
-  std::vector<std::pair<uint32_t, std::unique_ptr<PgJob>>> incoming_;  // Guarded by mutex_.
-  bool sleeping_ = false;                                              // Guarded by mutex_.
-  bool stopping_ = false;                                              // Guarded by mutex_.
-  std::chrono::steady_clock::time_point drain_deadline_;               // Guarded by mutex_.
+  std::atomic<bool> stopping_{false};
+  std::chrono::steady_clock::time_point drain_deadline_;  // Written before stopping_ is set.
   std::once_flag stop_once_;
-  std::thread thread_;
 
   // Loop thread only.
   std::chrono::steady_clock::time_point outage_since_{};
   bool in_outage_ = false;
+  bool ended_ = false;
   std::chrono::steady_clock::time_point batch_wait_until_{};
 
   SharedHistogram batch_sizes_{SizeBuckets()};

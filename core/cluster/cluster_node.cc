@@ -191,6 +191,15 @@ void ClusterNode::CollectMetrics(MetricSet& out) const {
 
 void ClusterNode::OnTick() {
   if (NodeRegistry* registry = registry_ptr_.load(std::memory_order_acquire)) registry->OnTick();
+  if (!started_.load(std::memory_order_acquire)) return;
+  // The routes retry what a full shard inbox refused (ExternalMail's kMayFail): each listener
+  // once, however many prefixes it routes.
+  for (size_t i = 0; i < routes_.size(); ++i) {
+    RedisBusListener* listener = routes_[i].second;
+    bool seen = false;
+    for (size_t j = 0; j < i; ++j) seen = seen || routes_[j].second == listener;
+    if (!seen) listener->OnTick();
+  }
 }
 
 void ClusterNode::Stop() {

@@ -6,7 +6,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,7 +21,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "core/runtime/deferred_wakes.h"
+#include "core/io/io_loop.h"
 
 namespace ringcast::cluster {
 namespace {
@@ -204,7 +203,6 @@ class RedisBus::Loop {
       : options_(std::move(options)),
         listener_(listener),
         probe_channel_(std::string(kProbePrefix) + options_.node_id),
-        wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
         random_(std::random_device{}()) {
     publisher_.role = "publisher";
     subscriber_.role = "subscriber";
@@ -214,15 +212,19 @@ class RedisBus::Loop {
     Stop(milliseconds(0));
     Close(publisher_);
     Close(subscriber_);
-    if (wake_fd_ >= 0) close(wake_fd_);
   }
 
   bool Begin(std::string* error) {
-    if (wake_fd_ < 0) {
-      *error = std::string("eventfd: ") + std::strerror(errno);
-      return false;
+    io_ = IoLoop::Create({.thread_name = "redis-bus"}, error);
+    if (!io_) return false;
+    for (Connection* c : {&publisher_, &subscriber_}) {
+      c->watch = io_->Watch(-1, 0, [this, c](short revents) { OnEvents(*c, revents); });
     }
-    thread_ = std::thread([this] { Run(); });
+    io_->Start({.turn = [this] { return Turn(); },
+                .started =
+                    [this] {
+                      bus_thread_id_.store(std::this_thread::get_id(), std::memory_order_release);
+                    }});
     return true;
   }
 
@@ -268,12 +270,13 @@ class RedisBus::Loop {
   void Stop(milliseconds flush_limit) {
     {
       std::lock_guard lock(mutex_);
-      if (stopping_ && !thread_.joinable()) return;
+      if (stopping_) return;
       stopping_ = true;
       flush_deadline_ = SteadyClock::now() + flush_limit;
     }
-    WakeNow();  // It joins next: nothing may wait for the end of a loop turn.
-    if (thread_.joinable()) thread_.join();
+    if (!io_) return;
+    io_->WakeNow();  // It joins next: nothing may wait for the end of a loop turn.
+    io_->Join();
   }
 
   RedisBusStats Stats() const {
@@ -297,6 +300,7 @@ class RedisBus::Loop {
   struct Connection {
     const char* role = "";
     int fd = -1;
+    int watch = -1;  // Its IoLoop watch.
     enum class State : uint8_t { kDown, kConnecting, kReady } state = State::kDown;
     redisReader* reader = nullptr;
     std::string out;
@@ -323,21 +327,11 @@ class RedisBus::Loop {
 
   // On a shard, once per loop turn (core/runtime/deferred_wakes.h): the bus thread then takes
   // every command of the turn at once, and their PUBLISHes leave in one write.
-  void Wake() {
-    DeferredWakes::WakeSoon([](void* loop) { static_cast<Loop*>(loop)->WakeNow(); }, this);
-  }
+  void Wake() { io_->Wake(); }
 
-  void WakeNow() {
-    if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
-    uint64_t one = 1;
-    (void)!write(wake_fd_, &one, sizeof one);
-  }
-
-  void Run() {
-    pthread_setname_np(pthread_self(), "redis-bus");
-    bus_thread_id_.store(std::this_thread::get_id(), std::memory_order_release);
-    while (true) {
-      wake_pending_.store(false, std::memory_order_release);
+  // One turn of the bus's IoLoop: returns when the next must start at the latest.
+  SteadyClock::time_point Turn() {
+    {
       bool stopping = false;
       SteadyClock::time_point deadline;
       std::vector<Command> commands;
@@ -357,7 +351,8 @@ class RedisBus::Loop {
       const auto now = SteadyClock::now();
       if (stopping && (publisher_.state != Connection::State::kReady ||
                        publisher_.pending_out() == 0 || now >= deadline)) {
-        break;
+        io_->Quit();
+        return now;
       }
       Maintain(publisher_, now);
       Maintain(subscriber_, now);
@@ -368,7 +363,12 @@ class RedisBus::Loop {
       Probe(now);
       Flush(publisher_, true);
       Flush(subscriber_, false);
-      Wait(stopping ? std::min(deadline, now + kTick) : now + kTick);
+      for (Connection* c : {&publisher_, &subscriber_}) {
+        short events = POLLIN;
+        if (c->state == Connection::State::kConnecting || c->pending_out() > 0) events |= POLLOUT;
+        io_->Update(c->watch, c->fd, events);
+      }
+      return stopping ? std::min(deadline, now + kTick) : now + kTick;
     }
   }
 
@@ -678,40 +678,16 @@ class RedisBus::Loop {
     }
   }
 
-  void Wait(SteadyClock::time_point until) {
-    pollfd fds[3] = {{wake_fd_, POLLIN, 0}, {-1, 0, 0}, {-1, 0, 0}};
-    Connection* connections[2] = {&publisher_, &subscriber_};
-    for (int i = 0; i < 2; ++i) {
-      Connection& c = *connections[i];
-      if (c.fd < 0) continue;
-      fds[i + 1].fd = c.fd;
-      fds[i + 1].events = POLLIN;
-      if (c.state == Connection::State::kConnecting || c.pending_out() > 0) {
-        fds[i + 1].events |= POLLOUT;
-      }
+  void OnEvents(Connection& c, short revents) {
+    if (c.fd < 0) return;
+    if (c.state == Connection::State::kConnecting) {
+      int error = 0;
+      socklen_t length = sizeof error;
+      getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &length);
+      if (error != 0) return Fail(c, std::string("cannot connect: ") + std::strerror(error));
+      return Connected(c);
     }
-    auto timeout = std::chrono::duration_cast<milliseconds>(until - SteadyClock::now()).count();
-    if (poll(fds, 3, int(std::clamp<int64_t>(timeout, 0, kTick.count()))) <= 0) return;
-    if (fds[0].revents & POLLIN) {
-      uint64_t count;
-      (void)!read(wake_fd_, &count, sizeof count);
-    }
-    for (int i = 0; i < 2; ++i) {
-      Connection& c = *connections[i];
-      if (fds[i + 1].fd < 0 || fds[i + 1].revents == 0 || c.fd != fds[i + 1].fd) continue;
-      if (c.state == Connection::State::kConnecting) {
-        int error = 0;
-        socklen_t length = sizeof error;
-        getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &length);
-        if (error != 0) {
-          Fail(c, std::string("cannot connect: ") + std::strerror(error));
-          continue;
-        }
-        Connected(c);
-        continue;
-      }
-      if (fds[i + 1].revents & (POLLIN | POLLERR | POLLHUP)) Read(c);
-    }
+    if (revents & (POLLIN | POLLERR | POLLHUP)) Read(c);
   }
 
   void Read(Connection& c) {
@@ -815,10 +791,8 @@ class RedisBus::Loop {
   const RedisBusOptions options_;
   RedisBusListener& listener_;
   const std::string probe_channel_;
-  const int wake_fd_;
-  std::thread thread_;
+  std::unique_ptr<IoLoop> io_;
   std::atomic<std::thread::id> bus_thread_id_{};
-  std::atomic<bool> wake_pending_{false};
 
   // Shared with other threads, under mutex_.
   std::mutex mutex_;

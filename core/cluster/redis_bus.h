@@ -4,7 +4,8 @@
 // listener is called on the bus thread (it must not block for long: the chat posts mail).
 //
 // hiredis 0.14 (Debian 12) serves only as the RESP codec (redisFormatCommandArgv to encode,
-// redisReader to decode); the sockets are ours, non-blocking, driven by a poll(2) loop, because
+// redisReader to decode); the sockets are ours, non-blocking, watched by the bus's IoLoop
+// (core/io/io_loop.h: poll(2), an eventfd, the per-turn wake-ups every such thread shares), because
 // its async API has no timers and blocks nobody only if something else drives it. Two
 // connections, as Redis requires: a subscribed connection (RESP2) may send nothing but
 // (UN)SUBSCRIBE and PING.

@@ -33,7 +33,8 @@ std::string Hex(const uint8_t* bytes, size_t size) {
 
 // Removes a temporary file on a worker: unlink and close may wait on the disk.
 void RemoveLater(Shard& shard, int fd, std::string path) {
-  shard.RunBlocking(
+  (void)shard.TryRunBlocking(
+      WorkClass::kFileCommit,
       [fd, path = std::move(path)] {
         if (fd >= 0) close(fd);
         if (!path.empty()) unlink(path.c_str());

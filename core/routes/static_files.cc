@@ -338,12 +338,19 @@ void StaticFiles::OnRequest(HttpExchange& exchange) {
                         .max_age_s = config.static_max_age_s};
   ++reads_in_flight_;
   const DeferredHttp deferred = exchange.Defer();
-  shard_.RunBlocking([job = std::move(job)] { return ServeStaticFile(job); },
-                     [this, deferred](Shard& shard, FramePtr response) {
-                       --reads_in_flight_;
-                       const int status = StatusOf(*response);
-                       shard.AnswerDeferredBytes(deferred, status, response.release());
-                     });
+  const bool queued = shard_.TryRunBlocking(
+      WorkClass::kFileRead, [job = std::move(job)] { return ServeStaticFile(job); },
+      [this, deferred](Shard& shard, FramePtr response) {
+        --reads_in_flight_;
+        const int status = StatusOf(*response);
+        shard.AnswerDeferredBytes(deferred, status, response.release());
+      });
+  if (!queued) {
+    --reads_in_flight_;
+    shard_.AnswerDeferred(deferred, 503, "application/json",
+                          R"({"error":"too many file reads queued (--workers-file-queue), )"
+                          R"(retry later"})");
+  }
 }
 
 }  // namespace ringcast

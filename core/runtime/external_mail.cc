@@ -38,8 +38,10 @@ class DoorbellRing {
 ExternalMail::ExternalMail(MailboxMatrix& mailboxes, std::vector<int> ring_fds)
     : mailboxes_(mailboxes), ring_fds_(std::move(ring_fds)) {}
 
-PushResult ExternalMail::Post(uint32_t target, Mail mail) {
-  return mailboxes_.Inbox(target).Push(mail, [this, target] {
+PushResult ExternalMail::Post(uint32_t target, Mail mail, Delivery delivery) {
+  MpscInbox<Mail>& inbox = mailboxes_.Inbox(target);
+  const size_t overflow_limit = delivery == Delivery::kMustArrive ? SIZE_MAX : inbox.capacity();
+  return inbox.TryPush(mail, overflow_limit, [this, target] {
     // Inside the inbox's admission: the shard cannot finish closing (and its ring cannot go)
     // before this returns.
     if (mailboxes_.Doorbell(target).exchange(true, std::memory_order_seq_cst)) return;

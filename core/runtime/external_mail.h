@@ -9,12 +9,19 @@
 // Ordering: mail from one thread to one shard runs in the order it was posted (per-producer
 // FIFO); nothing is promised between threads, or between a thread's mail to different shards.
 //
-// Back-pressure and shutdown: Post() blocks (a futex wait, never a spin) while the target's
-// inbox is full and the shard still runs, so a thread that produces faster than a shard drains
-// is slowed to the shard's pace. Once the shard has left its loop its inbox is closed and
-// Post() returns kClosed at once, also to a thread that was waiting: the mail was not queued
-// and its poster still owns (and must free) what it points to. A stalled but running shard
-// therefore stalls its posters, not the process; a stopped one never does.
+// Back-pressure and shutdown: Post() never blocks. Past a full inbox (--inbox-size) mail goes
+// to the inbox's overflow (mpsc_inbox.h), which the shard drains once the inbox is empty:
+//   - kMustArrive (store completions, worker results): the overflow takes it whatever its
+//     size. What bounds it is the poster's own admission: a store holds at most its queue's
+//     limit of requests, a worker class its --workers-*-queue, so their completions cannot
+//     outgrow those limits.
+//   - kMayFail (the Redis bus's deliveries): at most --inbox-size more in the overflow; past
+//     it Post() answers kFull and the caller falls back on its own recovery (the bus marks the
+//     conversation "maybe missed", and the owner refills it from the store).
+// Once the shard has left its loop its inbox is closed and Post() returns kClosed. On kFull or
+// kClosed the mail was not queued and its poster still owns (and must free) what it points to.
+// So a stalled shard stalls none of its posters: the Redis bus and the store's threads go on
+// serving the other shards.
 #pragma once
 
 #include <cstdint>
@@ -31,9 +38,13 @@ class ExternalMail {
   ExternalMail(const ExternalMail&) = delete;
   ExternalMail& operator=(const ExternalMail&) = delete;
 
-  // Any non-shard thread. kQueued: `mail.run` will run on shard `target`. kClosed: refused
-  // (the shard has stopped); the caller frees what the mail points to.
-  [[nodiscard]] PushResult Post(uint32_t target, Mail mail);
+  enum class Delivery : uint8_t { kMustArrive, kMayFail };
+
+  // Any non-shard thread, never waiting. kQueued: `mail.run` will run on shard `target`.
+  // kClosed (the shard has stopped) or kFull (kMayFail only): refused; the caller frees what
+  // the mail points to.
+  [[nodiscard]] PushResult Post(uint32_t target, Mail mail,
+                                Delivery delivery = Delivery::kMustArrive);
 
  private:
   MailboxMatrix& mailboxes_;

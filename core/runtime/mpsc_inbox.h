@@ -14,10 +14,10 @@
 // reach the owner shard in that order.
 //
 // Back-pressure: Push() on a full, open inbox blocks the producer until the consumer frees a
-// cell (the consumer wakes waiters after each Drain()). A full inbox means the consumer has
-// fallen capacity() items behind, so the producer slowing down is the wanted outcome. Callers
-// that must never block (shards) do not use this type: they post through their own bounded
-// SPSC queues (mailbox.h).
+// cell (the consumer wakes waiters after each Drain()). TryPush() never waits: on a full inbox
+// it answers kFull and leaves the item with the caller, who decides (ExternalMail keeps it in a
+// bounded overflow; an IoLoop's poster refuses the work). Shards do not use this type at all:
+// they post through their own bounded SPSC queues (mailbox.h).
 //
 // Closing: Close() (the consumer, once, when it stops for good) refuses every later push
 // (PushResult::kClosed: the item is left with the caller, who frees it), wakes producers blocked
@@ -32,13 +32,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <utility>
+#include <vector>
 
 namespace ringcast {
 
 enum class PushResult : uint8_t {
   kQueued,  // The consumer will pop it.
   kClosed,  // Refused: the consumer has stopped. The item was not moved from.
+  kFull,    // TryPush only: refused, the inbox is full. The item was not moved from.
 };
 
 template <typename T>
@@ -88,6 +91,40 @@ class MpscInbox {
     return Push(item, [] {});
   }
 
+  // Any thread. As Push(), but never waits: on a full ring the item goes to the overflow, a
+  // mutex-guarded list the consumer drains once the ring is empty, while it holds fewer than
+  // `overflow_limit` items (SIZE_MAX: always); past it, kFull and the item stays the caller's.
+  // Once anything has overflowed, every later push joins the overflow until the consumer has
+  // taken it, so one producer's items still arrive in the order pushed.
+  template <typename OnQueued>
+  PushResult TryPush(T& item, size_t overflow_limit, OnQueued&& on_queued) {
+    if (state_.fetch_add(kProducer, std::memory_order_seq_cst) & kClosedBit) {
+      Leave();
+      return PushResult::kClosed;
+    }
+    bool queued = !overflowing_.load(std::memory_order_seq_cst) && TryEnqueue(item);
+    if (!queued) {
+      std::lock_guard lock(overflow_mutex_);
+      if (overflow_.size() < overflow_limit) {
+        overflow_.push_back(std::move(item));
+        overflowing_.store(true, std::memory_order_seq_cst);
+        queued = true;
+      }
+    }
+    if (queued) on_queued();
+    Leave();
+    return queued ? PushResult::kQueued : PushResult::kFull;
+  }
+  PushResult TryPush(T& item, size_t overflow_limit = 0) {
+    return TryPush(item, overflow_limit, [] {});
+  }
+
+  // Consumer only: no item is claimed or published that Drain() has not taken. A producer's
+  // claim counts before it publishes, so an item still being written keeps this false.
+  bool Empty() const {
+    return enqueue_position_.load(std::memory_order_seq_cst) == dequeue_position_;
+  }
+
   // Consumer only. Pops and runs `run(item)` for what is published, up to `limit` items (a
   // producer that claimed a cell but has not yet published stops the drain there; it publishes
   // and wakes the consumer afterwards), then wakes producers waiting for room. Returns the
@@ -100,6 +137,22 @@ class MpscInbox {
       ++count;
       run(item);
     }
+    // The overflow only once the ring holds nothing claimed: whatever a producer put in the ring
+    // before it overflowed has run by then.
+    if (count < limit && overflowing_.load(std::memory_order_seq_cst)) {
+      std::lock_guard lock(overflow_mutex_);
+      if (Empty()) {
+        overflow_taken_.swap(overflow_);
+        overflowing_.store(false, std::memory_order_seq_cst);
+      }
+    }
+    // Run outside the lock (a run may post here again); a producer that finds the flag clear
+    // now goes to the ring, behind everything taken here.
+    for (T& taken : overflow_taken_) {
+      ++count;
+      run(taken);
+    }
+    overflow_taken_.clear();
     if (count > 0) {
       // Pairs with the producers' seq_cst registration: see Push().
       std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -119,6 +172,11 @@ class MpscInbox {
   }
 
   bool closed() const { return state_.load(std::memory_order_acquire) & kClosedBit; }
+  // Items waiting in the overflow (a hint, for tests and metrics).
+  size_t overflowed() {
+    std::lock_guard lock(overflow_mutex_);
+    return overflow_.size();
+  }
   // Producers blocked on a full inbox right now (a hint, for tests and metrics).
   uint32_t waiting_producers() const { return waiters_.load(std::memory_order_acquire); }
 
@@ -181,6 +239,10 @@ class MpscInbox {
   std::atomic<uint32_t> waiters_{0};               // Producers blocked on a full inbox.
   std::atomic<uint32_t> space_epoch_{0};           // Bumped when room appears or on Close().
   alignas(kLine) size_t dequeue_position_ = 0;     // Consumer only.
+  std::vector<T> overflow_taken_;                  // Consumer only: kept to reuse its memory.
+  alignas(kLine) std::atomic<bool> overflowing_{false};  // overflow_ is not empty.
+  std::mutex overflow_mutex_;
+  std::vector<T> overflow_;  // Under overflow_mutex_.
 };
 
 }  // namespace ringcast

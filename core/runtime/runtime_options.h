@@ -17,6 +17,10 @@ struct RuntimeOptions {
   bool pin_threads = true;
   // New accounts' password hashes queued or running on this node (worker_pool.h); past it: 503.
   uint32_t max_pending_registrations = 64;
+  // Worker-pool tasks queued or running per class on this node (worker_pool.h); past it: 503.
+  uint32_t workers_login_queue = 256;
+  uint32_t workers_media_queue = 32;
+  uint32_t workers_file_queue = 1024;
 };
 
 void RegisterRuntimeFlags(FlagRegistry& flags, RuntimeOptions* options);

@@ -184,13 +184,9 @@ class Shard : private Reactor::Owner {
   WsDriver& ws() { return ws_; }
 
   // Runs `work()` on a worker thread (it may block), then `done(shard, result)` back on this
-  // shard. The place for anything slow: password hashing, storage reads.
-  template <typename Work, typename Done>
-  void RunBlocking(Work work, Done done) {
-    workers().Run(id_, std::move(work), std::move(done));
-  }
-  // The same for work of a class with a budget (worker_pool.h): false when the class has its
-  // budget's pending tasks already (`done` is then never called; the caller answers "busy").
+  // shard: the place for anything slow (password hashing, file reads). False when `work_class`
+  // has its budget's pending tasks already (worker_pool.h; `done` is then never called and the
+  // caller answers "busy").
   template <typename Work, typename Done>
   bool TryRunBlocking(WorkClass work_class, Work work, Done done) {
     return workers().TryRun(work_class, id_, std::move(work), std::move(done));

@@ -118,9 +118,14 @@ int ShardSet::Run() {
   external_mail_ = std::make_unique<ExternalMail>(mailboxes_, std::move(ring_fds));
   // New accounts' password hashes run on at most half the workers (at least one), so logins
   // always find a worker free of them (worker_pool.h, "Work classes").
-  const WorkBudget registration{.max_running = std::max<uint32_t>(1, config_.workers / 2),
-                                .max_pending = config_.max_pending_registrations};
-  workers_ = std::make_unique<WorkerPool>(*external_mail_, config_.workers, registration);
+  WorkBudgets budgets;
+  budgets[size_t(WorkClass::kLogin)].max_pending = config_.workers_login_queue;
+  budgets[size_t(WorkClass::kRegistration)] = {
+      .max_running = std::max<uint32_t>(1, config_.workers / 2),
+      .max_pending = config_.max_pending_registrations};
+  budgets[size_t(WorkClass::kMedia)].max_pending = config_.workers_media_queue;
+  budgets[size_t(WorkClass::kFileRead)].max_pending = config_.workers_file_queue;
+  workers_ = std::make_unique<WorkerPool>(*external_mail_, config_.workers, budgets);
   if (started_hook_) started_hook_();
   go.count_down();
   RC_LOG(kInfo, "ringcast ready: %u shards on %s:%u, %s descriptors, raw channels %s", size(),

@@ -17,8 +17,9 @@ void CompleteTask(Shard& shard, const Mail& mail) {
 
 }  // namespace
 
-WorkerPool::WorkerPool(ExternalMail& mail, uint32_t threads, WorkBudget registration)
-    : mail_(mail), registration_budget_(registration) {
+WorkerPool::WorkerPool(ExternalMail& mail, uint32_t threads, const WorkBudgets& budgets)
+    : mail_(mail) {
+  for (size_t i = 0; i < kWorkClasses; ++i) classes_[i].budget = budgets[i];
   for (uint32_t i = 0; i < threads; ++i) threads_.emplace_back([this, i] { WorkerMain(i); });
 }
 
@@ -28,21 +29,23 @@ bool WorkerPool::TrySubmit(WorkClass work_class, std::unique_ptr<Task> task) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return true;  // Shutting down: the task is dropped unrun, as documented.
-    if (work_class == WorkClass::kRegistration) {
-      if (registration_.size() + registration_running_ >= registration_budget_.max_pending) {
-        return false;
-      }
-      registration_.push_back({next_order_++, std::move(task)});
-    } else {
-      general_.push_back({next_order_++, std::move(task)});
-    }
+    ClassQueue& queue = classes_[size_t(work_class)];
+    if (queue.queued.size() + queue.running >= queue.budget.max_pending) return false;
+    queue.queued.push_back({next_order_++, std::move(task)});
   }
   wake_.notify_one();
   return true;
 }
 
-bool WorkerPool::RegistrationRunnable() const {
-  return !registration_.empty() && registration_running_ < registration_budget_.max_running;
+WorkerPool::ClassQueue* WorkerPool::Next() {
+  ClassQueue* next = nullptr;
+  for (ClassQueue& queue : classes_) {
+    if (queue.Runnable() &&
+        (next == nullptr || queue.queued.front().order < next->queued.front().order)) {
+      next = &queue;
+    }
+  }
+  return next;
 }
 
 void WorkerPool::Stop() {
@@ -50,8 +53,7 @@ void WorkerPool::Stop() {
     std::lock_guard lock(mutex_);
     if (stopping_ && threads_.empty()) return;
     stopping_ = true;
-    general_.clear();
-    registration_.clear();
+    for (ClassQueue& queue : classes_) queue.queued.clear();
   }
   wake_.notify_all();
   for (std::thread& thread : threads_) thread.join();
@@ -64,28 +66,23 @@ void WorkerPool::WorkerMain(uint32_t index) {
   pthread_setname_np(pthread_self(), name);
   while (true) {
     std::unique_ptr<Task> task;
-    bool registration = false;
+    ClassQueue* queue = nullptr;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || AnyRunnable(); });
+      wake_.wait(lock, [this, &queue] { return stopping_ || (queue = Next()) != nullptr; });
       if (stopping_) break;
-      registration = RegistrationRunnable() &&
-                     (general_.empty() || registration_.front().order < general_.front().order);
-      std::deque<Queued>& queue = registration ? registration_ : general_;
-      task = std::move(queue.front().task);
-      queue.pop_front();
-      if (registration) ++registration_running_;
+      task = std::move(queue->queued.front().task);
+      queue->queued.pop_front();
+      ++queue->running;
     }
     task->Run();
-    if (registration) {
-      {
-        std::lock_guard lock(mutex_);
-        --registration_running_;
-      }
-      // A registration waiting for a budget slot may run now: wake a worker for it (the one
-      // woken may be this one, on its next wait).
-      wake_.notify_one();
+    {
+      std::lock_guard lock(mutex_);
+      --queue->running;
     }
+    // A task waiting for its class's running budget may run now: wake a worker for it (the one
+    // woken may be this one, on its next wait).
+    wake_.notify_one();
     uint32_t target = task->origin;
     // Refused only once that shard has stopped: nobody waits for the result any more.
     if (mail_.Post(target, Mail{&CompleteTask, task.get()}) == PushResult::kQueued) {

@@ -6,14 +6,22 @@
 // completion back to the shard that asked as ordinary Mail (external_mail.h). So the result is
 // handled on the asking shard's thread, in order with the rest of its mail.
 //
-// Work classes (Seastar's scheduling groups, in small): kGeneral has no budget of its own. The
-// chat's new-account password hashes are kRegistration, which any client can ask for without an
-// account: at most `registration.max_running` of them run at once, so the other workers stay
-// free for logins and file reads however many registrations wait, and at most
-// `registration.max_pending` are queued or running (TrySubmit refuses more; the route answers
-// 503). Workers take the oldest task they may run, so neither class overtakes the other.
+// Work classes (Seastar's scheduling groups, in small): one queue per class, each with a budget
+// (WorkBudget): at most `max_pending` tasks queued or running (TrySubmit refuses more and the
+// route answers 503, so one kind of work cannot fill the pool's memory or starve the others)
+// and at most `max_running` on workers at once. The budgets are flags (README, "Workers"):
+//   kLogin         password checks of logins            --workers-login-queue
+//   kRegistration  password hashes of new accounts      --max-pending-registrations, and on at
+//                                                        most half the workers
+//   kMedia         thumbnails of uploaded images        --workers-media-queue
+//   kFileRead      static files read from disk          --workers-file-queue
+//   kFileCommit    fsync/rename/unlink of stored files  none: never refused, because each one
+//                  finishes work already admitted (an upload the store has recorded); they are
+//                  as many as the uploads the other bounds let through.
+// Workers take the oldest task they may run, so no class overtakes another.
 #pragma once
 
+#include <array>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -30,15 +38,15 @@
 
 namespace ringcast {
 
-enum class WorkClass : uint8_t {
-  kGeneral,       // Logins' password checks, file reads, thumbnails: no budget of their own.
-  kRegistration,  // Password hashes of new accounts: a budget (WorkBudget).
-};
+enum class WorkClass : uint8_t { kLogin, kRegistration, kMedia, kFileRead, kFileCommit };
+inline constexpr size_t kWorkClasses = 5;
 
 struct WorkBudget {
-  uint32_t max_running = 1;  // Tasks of the class on workers at once.
-  uint32_t max_pending = 1;  // Tasks of the class queued or running; past it TrySubmit refuses.
+  uint32_t max_running = UINT32_MAX;  // Tasks of the class on workers at once.
+  uint32_t max_pending = UINT32_MAX;  // Queued or running; past it TrySubmit refuses.
 };
+// Indexed by WorkClass.
+using WorkBudgets = std::array<WorkBudget, kWorkClasses>;
 
 class WorkerPool {
  public:
@@ -51,49 +59,45 @@ class WorkerPool {
     uint32_t origin = 0;
   };
 
-  WorkerPool(ExternalMail& mail, uint32_t threads, WorkBudget registration);
+  WorkerPool(ExternalMail& mail, uint32_t threads, const WorkBudgets& budgets);
   ~WorkerPool();  // Stop()s.
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   // Any shard thread. Takes ownership; the task is deleted after Complete(), or without it when
-  // Stop() drops it unrun or its origin shard has stopped by the time it has run.
-  void Submit(std::unique_ptr<Task> task) { (void)TrySubmit(WorkClass::kGeneral, std::move(task)); }
-  // As Submit, for a task of `work_class`: false (and the task dropped unrun) when its class
-  // already has its budget's max_pending tasks. kGeneral is never refused.
+  // Stop() drops it unrun or its origin shard has stopped by the time it has run. False (and
+  // the task dropped unrun) when its class already has its budget's max_pending tasks.
   bool TrySubmit(WorkClass work_class, std::unique_ptr<Task> task);
 
   // Finishes the task each worker is running (its completion is still posted), drops tasks not
   // yet started, and joins. Idempotent.
   void Stop();
 
-  // Convenience: runs `work()` on a worker, then `done(shard, result)` on shard `origin`.
-  // TryRun: the same for a task of `work_class`; false when its budget refused it (`done` is
-  // then never called).
-  template <typename Work, typename Done>
-  void Run(uint32_t origin, Work work, Done done) {
-    (void)TryRun(WorkClass::kGeneral, origin, std::move(work), std::move(done));
-  }
+  // Convenience: runs `work()` on a worker, then `done(shard, result)` on shard `origin`; false
+  // when the class's budget refused it (`done` is then never called).
   template <typename Work, typename Done>
   bool TryRun(WorkClass work_class, uint32_t origin, Work work, Done done);
 
  private:
   struct Queued {
-    uint64_t order;  // Submission order over both classes: the oldest runnable task goes first.
+    uint64_t order;  // Submission order over every class: the oldest runnable task goes first.
     std::unique_ptr<Task> task;
   };
+  struct ClassQueue {
+    WorkBudget budget;
+    std::deque<Queued> queued;
+    uint32_t running = 0;
+    bool Runnable() const { return !queued.empty() && running < budget.max_running; }
+  };
   void WorkerMain(uint32_t index);
-  // Under mutex_: the class whose head a free worker should take, if any may run now.
-  bool RegistrationRunnable() const;
-  bool AnyRunnable() const { return !general_.empty() || RegistrationRunnable(); }
+  // Under mutex_: the class whose head a free worker should take (the oldest runnable), or
+  // null when none may run now.
+  ClassQueue* Next();
 
   ExternalMail& mail_;
-  const WorkBudget registration_budget_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<Queued> general_;
-  std::deque<Queued> registration_;
-  uint32_t registration_running_ = 0;
+  std::array<ClassQueue, kWorkClasses> classes_;
   uint64_t next_order_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;

@@ -25,6 +25,24 @@ bool Eventually(Pred pred) {
   return true;
 }
 
+// Drains until `producers` × `each` items have come, checking that each producer's arrive in
+// the order it pushed them.
+void DrainAllInOrder(MpscInbox<uint64_t>& inbox, uint64_t producers, uint64_t each) {
+  std::vector<uint64_t> last(producers, 0);
+  uint64_t total = 0;
+  bool ordered = true;
+  ASSERT_TRUE(Eventually([&] {
+    inbox.Drain([&](uint64_t& item) {
+      uint64_t p = item >> 32, seq = item & 0xFFFFFFFF;
+      ordered &= seq == last[p] + 1;
+      last[p] = seq;
+      ++total;
+    });
+    return total == producers * each;
+  }));
+  EXPECT_TRUE(ordered);
+}
+
 TEST(MpscInbox, ManyProducersEachKeepTheirOrder) {
   // A small inbox, so producers also spend time blocked on it.
   MpscInbox<uint64_t> inbox(64);
@@ -39,20 +57,8 @@ TEST(MpscInbox, ManyProducersEachKeepTheirOrder) {
       }
     });
   }
-  std::vector<uint64_t> last(kProducers, 0);
-  uint64_t total = 0;
-  bool ordered = true;
-  ASSERT_TRUE(Eventually([&] {
-    inbox.Drain([&](uint64_t& item) {
-      uint64_t p = item >> 32, seq = item & 0xFFFFFFFF;
-      ordered &= seq == last[p] + 1;
-      last[p] = seq;
-      ++total;
-    });
-    return total == kProducers * kEach;
-  }));
+  DrainAllInOrder(inbox, kProducers, kEach);
   for (std::thread& t : producers) t.join();
-  EXPECT_TRUE(ordered);
   EXPECT_EQ(inbox.Drain([](uint64_t&) {}), 0u);
 }
 
@@ -136,6 +142,43 @@ TEST(MpscInbox, EveryAcceptedItemIsDrainedAfterACloseRacingProducers) {
     for (std::thread& t : producers) t.join();
     EXPECT_EQ(delivered, accepted.load()) << "round " << round;
   }
+}
+
+TEST(MpscInbox, TryPushOverflowsWithoutWaitingAndKeepsEachProducersOrder) {
+  // Producers that never wait, into an inbox far smaller than what they push: the overflow
+  // takes the rest, and per producer the consumer sees every item once, in order.
+  MpscInbox<uint64_t> inbox(8);
+  constexpr uint64_t kProducers = 4;
+  constexpr uint64_t kEach = 20000;
+  std::vector<std::thread> producers;
+  for (uint64_t p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&inbox, p] {
+      for (uint64_t i = 1; i <= kEach; ++i) {
+        uint64_t item = Item(p, i);
+        ASSERT_EQ(inbox.TryPush(item, SIZE_MAX), PushResult::kQueued);
+      }
+    });
+  }
+  DrainAllInOrder(inbox, kProducers, kEach);
+  for (std::thread& t : producers) t.join();
+  EXPECT_EQ(inbox.waiting_producers(), 0u);
+}
+
+TEST(MpscInbox, TryPushPastTheOverflowLimitIsRefusedAndTheItemKept) {
+  MpscInbox<uint64_t> inbox(2);
+  for (uint64_t i = 0; i < 4; ++i) {
+    uint64_t item = i;
+    ASSERT_EQ(inbox.TryPush(item, 2), PushResult::kQueued);  // 2 in the ring, 2 overflowed.
+  }
+  uint64_t refused = 4;
+  EXPECT_EQ(inbox.TryPush(refused, 2), PushResult::kFull);
+  EXPECT_EQ(refused, 4u);
+  EXPECT_EQ(inbox.overflowed(), 2u);
+  std::vector<uint64_t> seen;
+  inbox.Drain([&](uint64_t& item) { seen.push_back(item); });
+  EXPECT_EQ(seen, (std::vector<uint64_t>{0, 1, 2, 3}));
+  inbox.Close();
+  EXPECT_EQ(inbox.TryPush(refused, 2), PushResult::kClosed);
 }
 
 }  // namespace

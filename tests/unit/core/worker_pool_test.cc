@@ -13,7 +13,12 @@
 namespace ringcast {
 namespace {
 
-constexpr WorkBudget kRegistrationBudget{.max_running = 1, .max_pending = 64};
+// Registrations on one worker, 64 pending; every other class unbounded.
+WorkBudgets Budgets(WorkBudget registration = {.max_running = 1, .max_pending = 64}) {
+  WorkBudgets budgets;
+  budgets[size_t(WorkClass::kRegistration)] = registration;
+  return budgets;
+}
 
 // The test thread plays shard 0: it owns a ring the workers ring with MSG_RING, and drains its
 // inbox into mail.run like Shard::DrainMail does.
@@ -47,15 +52,15 @@ TEST_F(WorkerPoolTest, ResultsComeBackToTheOriginShardThread) {
   ShardSet set(config_, nullptr);  // Only for a Shard object to hand to completions.
   MailboxMatrix mailboxes(1, 64, 64);
   ExternalMail mail(mailboxes, {ring_.ring_fd});
-  WorkerPool pool(mail, 2, kRegistrationBudget);
+  WorkerPool pool(mail, 2, Budgets());
   const auto test_thread = std::this_thread::get_id();
   constexpr int kTasks = 200;
   std::atomic<int> ran_off_thread{0};
   int completed = 0;
   long sum = 0;
   for (int i = 0; i < kTasks; ++i) {
-    pool.Run(
-        0,
+    (void)pool.TryRun(
+        WorkClass::kLogin, 0,
         [i, test_thread, &ran_off_thread] {
           if (std::this_thread::get_id() != test_thread) ran_off_thread++;
           return i * 2;
@@ -80,24 +85,24 @@ TEST_F(WorkerPoolTest, StopDropsQueuedTasksAndRejectsNewOnes) {
   ShardSet set(config_, nullptr);
   MailboxMatrix mailboxes(1, 64, 64);
   ExternalMail mail(mailboxes, {ring_.ring_fd});
-  WorkerPool pool(mail, 2, kRegistrationBudget);
+  WorkerPool pool(mail, 2, Budgets());
   pool.Stop();
   bool ran = false;
-  pool.Run(
-      0, [&ran] { return ran = true; }, [](Shard&, bool) {});
+  (void)pool.TryRun(
+      WorkClass::kLogin, 0, [&ran] { return ran = true; }, [](Shard&, bool) {});
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_FALSE(ran);
   pool.Stop();  // Idempotent.
 }
 
 TEST_F(WorkerPoolTest, RegistrationsKeepToTheirBudget) {
-  // Two workers, registrations on at most one at once and four pending at most: a login (a
-  // general task) submitted behind a queue of registrations runs on the other worker at once
+  // Two workers, registrations on at most one at once and four pending at most: a login
+  // submitted behind a queue of registrations runs on the other worker at once
   // (issue 29: registrations saturated the workers and logins waited seconds behind them).
   ShardSet set(config_, nullptr);
   MailboxMatrix mailboxes(1, 64, 64);
   ExternalMail mail(mailboxes, {ring_.ring_fd});
-  WorkerPool pool(mail, 2, WorkBudget{.max_running = 1, .max_pending = 4});
+  WorkerPool pool(mail, 2, Budgets({.max_running = 1, .max_pending = 4}));
   std::atomic<bool> release{false};
   std::atomic<int> running{0}, most_running{0};
   auto registration = [&] {
@@ -116,13 +121,13 @@ TEST_F(WorkerPoolTest, RegistrationsKeepToTheirBudget) {
   // The budget's max_pending counts queued and running tasks: the fifth is refused.
   EXPECT_FALSE(pool.TryRun(WorkClass::kRegistration, 0, registration, count));
   std::atomic<bool> login_ran{false};
-  pool.Run(
-      0, [&login_ran] { return int(login_ran = true); }, count);
+  EXPECT_TRUE(pool.TryRun(
+      WorkClass::kLogin, 0, [&login_ran] { return int(login_ran = true); }, count));
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!login_ran && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  EXPECT_TRUE(login_ran) << "a general task waited behind registrations";
+  EXPECT_TRUE(login_ran) << "a login waited behind registrations";
   release = true;
   while (completed < 5 && std::chrono::steady_clock::now() < deadline) {
     WaitAndDrain(mailboxes, set.shard(0));
@@ -168,6 +173,52 @@ TEST_F(WorkerPoolTest, AnyNumberOfThreadsPostInTheirOwnOrder) {
   for (std::thread& thread : threads) thread.join();
   EXPECT_EQ(seen.count, int(kThreads) * 300);
   EXPECT_TRUE(seen.ordered);
+}
+
+TEST_F(WorkerPoolTest, AFullInboxNeverBlocksAForeignThreadAndMustArriveMailStillArrives) {
+  // The shard (this thread) does not drain while another thread posts five times its inbox:
+  // every post returns at once; may-fail mail is refused past the overflow's bound, mail that
+  // must arrive never is, and all of it runs, in order, once the shard drains.
+  ShardSet set(config_, nullptr);
+  constexpr size_t kInbox = 8;
+  MailboxMatrix mailboxes(1, 64, kInbox);
+  ExternalMail mail(mailboxes, {ring_.ring_fd});
+  struct Seen {
+    std::vector<uint64_t> order;
+  } seen;
+  auto record = [](Shard&, const Mail& m) { static_cast<Seen*>(m.ptr)->order.push_back(m.a); };
+  std::atomic<bool> posted{false};
+  std::vector<PushResult> may_fail;
+  std::thread poster([&] {
+    for (uint64_t i = 0; i < 5 * kInbox; ++i) {
+      EXPECT_EQ(mail.Post(0, Mail{record, &seen, i}), PushResult::kQueued);
+    }
+    for (uint64_t i = 0; i < 3 * kInbox; ++i) {
+      may_fail.push_back(
+          mail.Post(0, Mail{record, &seen, 1000 + i}, ExternalMail::Delivery::kMayFail));
+    }
+    posted = true;
+  });
+  // Bounded wait for the poster, which nothing drains for (not a timing assertion).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!posted && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(posted.load()) << "a foreign thread blocked on a full shard inbox";
+  poster.join();
+  EXPECT_EQ(mailboxes.Inbox(0).waiting_producers(), 0u);
+  for (PushResult result : may_fail) EXPECT_EQ(result, PushResult::kFull);
+  while (seen.order.size() < 5 * kInbox && std::chrono::steady_clock::now() < deadline) {
+    WaitAndDrain(mailboxes, set.shard(0));
+  }
+  std::vector<uint64_t> expected;
+  for (uint64_t i = 0; i < 5 * kInbox; ++i) expected.push_back(i);
+  EXPECT_EQ(seen.order, expected);
+  // Drained: may-fail mail fits again.
+  EXPECT_EQ(mail.Post(0, Mail{record, &seen, 7}, ExternalMail::Delivery::kMayFail),
+            PushResult::kQueued);
+  WaitAndDrain(mailboxes, set.shard(0));
+  EXPECT_EQ(seen.order.back(), 7u);
 }
 
 }  // namespace
