@@ -16,9 +16,9 @@
 #include <string_view>
 #include <vector>
 
+#include "chat/config.h"
 #include "chat/protocol.h"
 #include "chat/rate_limit.h"
-#include "chat/config.h"
 #include "core/net/http_exchange.h"
 #include "storage/chat_store.h"
 #include "storage/unique_function.h"

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "chat/chat_metrics.h"
+#include "chat/config.h"
 #include "chat/conv_view.h"
 #include "chat/conversation_link.h"
 #include "chat/pending_requests.h"
@@ -31,7 +32,6 @@
 #include "chat/rate_limit.h"
 #include "chat/revoked_tokens.h"
 #include "chat/user_link.h"
-#include "chat/config.h"
 #include "core/net/connection.h"
 #include "core/runtime/clock.h"
 #include "storage/chat_store.h"
