@@ -95,6 +95,11 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
            "Members of one conversation at most")
       ->check(CLI::Range(2, 1000000));
   flags
+      .Add("--max-held-mail", &options->max_held_mail, "RINGCAST_MAX_HELD_MAIL",
+           "Refused mails one shard holds to post again each tick (chat/README.md, \"Refused "
+           "mail\"); past it one is dropped and logged")
+      ->check(CLI::Range(1024, 1 << 24));
+  flags
       .Add("--login-rate-user", &options->login_rate_user, "RINGCAST_LOGIN_RATE_USER",
            "Failed logins per minute on one username from one client address (429 past it)")
       ->check(CLI::Range(1, 1000000));

@@ -36,6 +36,8 @@ struct ChatOptions {
   uint32_t sync_limit = 500;
   uint64_t max_answer_bytes = 1 << 20;  // Messages in one sync/history answer, bytes.
   uint32_t max_group_size = 1000;
+  // Refused mails a shard holds to post again (ChatService::PostOrHold); past it: dropped, logged.
+  uint32_t max_held_mail = 65536;
   // Failed logins per minute (chat/README.md, "Login attempts"): per account and address, per
   // address, per account over every address; an address backs off after login_backoff_after.
   uint32_t login_rate_user = 10;

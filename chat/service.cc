@@ -170,7 +170,7 @@ void ChatService::PostOrHold(uint32_t target, ShardTask task) {
   auto& held = held_[current->id()];
   if (held.empty() && PostKeeping(target, task, /*must_arrive=*/true)) return;
   if (stopped_.load(std::memory_order_acquire)) return;
-  if (held.size() >= kMaxHeldMail) {
+  if (held.size() >= config_.max_held_mail) {
     RC_LOG(kWarn, "shard %u: %zu refused mails already held: dropping one for shard %u",
            current->id(), held.size(), target);
     return;

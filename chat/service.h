@@ -101,14 +101,13 @@ class ChatService {
 
   // For mail that must arrive, in order, and has nobody to answer when it cannot: on a shard
   // thread, a refused task (or any task while others are held) waits on the posting shard, in
-  // order, and is posted again every tick (RetryHeld), up to kMaxHeldMail per shard; past that
+  // order, and is posted again every tick (RetryHeld), up to --max-held-mail per shard; past that
   // it is dropped and logged. From any other thread it is Post (refused only once the target
   // has stopped, when nobody is left to tell).
   void PostOrHold(uint32_t target, ShardTask task);
   // On shard `shard`'s thread (ChatShard::OnTick): posts what it holds, in order, until one is
   // refused again.
   void RetryHeld(uint32_t shard);
-  static constexpr size_t kMaxHeldMail = 65536;
 
   // PostOrHold(target, make()) for every shard, this one included: one task each.
   template <typename Make>
