@@ -81,13 +81,19 @@ def test_debian_service_starters_obey_it(tmp_path):
 
 def test_an_interrupted_install_still_removes_the_hook(tmp_path):
     hook = tmp_path / "usr" / "sbin" / "policy-rc.d"
+    started = tmp_path / "started"
     env = {**os.environ, "DPKG_ROOT": str(tmp_path)}
-    proc = subprocess.Popen([str(HOLD), "sleep", "60"], env=env, start_new_session=True)
+    # The signal is sent once the command runs, not once the hook exists: a signal landing
+    # between bash's fork and the child's exec is lost to the child (it still has bash's
+    # handler), so the script would rightly wait out the whole command (23 in 300 under load).
+    proc = subprocess.Popen([str(HOLD), "sh", "-c", 'touch "$1" && exec sleep 60', "sh",
+                             str(started)], env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 10
-        while not hook.exists():
-            assert time.monotonic() < deadline, "the hook was never installed"
+        while not started.exists():
+            assert time.monotonic() < deadline, "the command never started"
             time.sleep(0.02)
+        assert hook.exists()
         os.killpg(proc.pid, signal.SIGTERM)  # As a Ctrl-C reaches apt and the script alike.
         assert proc.wait(timeout=10) != 0
     finally:
