@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Uploads and downloads (chat/upload_api.h, docs/architecture.md "Streamed bodies"):
+"""Uploads and downloads (chat/api/upload_api.h, docs/architecture.md "Streamed bodies"):
 
 1. Chat send latency on the shard that receives an upload: one server with --threads 1, one
    WebSocket client sending a message and waiting for its ack, back to back, for --seconds;

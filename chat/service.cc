@@ -4,9 +4,9 @@
 #include <cstdio>
 
 #include "chat/chat_shard.h"
-#include "chat/cluster_link.h"
-#include "chat/cluster_presence.h"
-#include "chat/upload_api.h"
+#include "chat/cluster/cluster_link.h"
+#include "chat/cluster/cluster_presence.h"
+#include "chat/api/upload_api.h"
 #include "chat/upload_sweeper.h"
 #include "core/log.h"
 #include "core/net/file_upload.h"
@@ -33,7 +33,7 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config,
                                                 std::unique_ptr<storage::ChatStore> store,
                                                 auth::JwtSecret secret,
                                                 const std::string& vapid_pem) {
-  // Uploaded files (chat/upload_api.h); what a crash left half-written is removed here.
+  // Uploaded files (chat/api/upload_api.h); what a crash left half-written is removed here.
   std::vector<std::string> put_back;  // Files a sweep had moved aside (chat/upload_sweeper.h).
   if (std::string problem =
           PrepareFileStore(UploadFilesDir(config), UploadTempDir(config), &put_back);

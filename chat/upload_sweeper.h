@@ -6,7 +6,7 @@
 // Owns one thread of its own (never a shard): every clamp(ttl / 4, 1 s, 60 s) it asks the
 // store to delete, kBatch at a time, the uploads created before now - ttl - margin
 // (margin = min(ttl, 60 s)) that no message carries, then removes the files no row names any
-// more. A send refuses attachments older than ttl (chat/session_host.cc), so the margin is
+// more. A send refuses attachments older than ttl (chat/sessions/session_host.cc), so the margin is
 // what an accepted send has to reach the store before its upload could be swept.
 //
 // Safe to run on every node of a cluster at once, and beside uploads of the same bytes:
@@ -14,7 +14,7 @@
 //   so each row is deleted by one sweep, never one a committed message carries;
 // - files: a hash that no row names is first renamed into this process's temporary folder,
 //   then the store is asked again; a hash named meanwhile (an upload of the same bytes whose
-//   record was written before its file is committed, chat/http_api_uploads.cc) is linked
+//   record was written before its file is committed, chat/api/http_api_uploads.cc) is linked
 //   back, otherwise the renamed file is removed. Between the two a download of that new upload
 //   may find no file (404) for the time of one store read. A crash in between leaves
 //   <temp>/<sha256>.swept: the next start puts it back (PrepareFileStore; it may be the only

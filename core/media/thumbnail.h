@@ -1,5 +1,5 @@
 // MakeThumbnail: a small JPEG of a PNG, JPEG, GIF or WebP image (an animation's first frame)
-// (kThumbnailLongSide px on its long side), for chat previews (chat/upload_api.h).
+// (kThumbnailLongSide px on its long side), for chat previews (chat/api/upload_api.h).
 //
 // Owner: none (a pure function of a file); it blocks on the disk and the CPU, so it runs on the
 // worker pool, never on a shard thread. Memory is bounded: an image that declares more than

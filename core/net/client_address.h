@@ -10,7 +10,7 @@
 //
 // Pure code, no I/O. The list is parsed once at start (ParseConfig: a bad entry exits 2) and is
 // immutable afterwards, read by every shard without synchronisation. Its users are the chat's
-// per-address limits (chat/http_api.cc): logins, registrations and WebSocket connections.
+// per-address limits (chat/api/http_api.cc): logins, registrations and WebSocket connections.
 #pragma once
 
 #include <array>

@@ -1,0 +1,550 @@
+// The chat HTTP API (proto/PROTOCOL.md): accounts, tokens, conversations, history, and the
+// token check in front of the /ws upgrade.
+#include "chat/api/http_api.h"
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+
+#include "chat/auth/password.h"
+#include "chat/chat_shard.h"
+#include "chat/cluster/cluster_link.h"
+#include "core/log.h"
+#include "core/net/client_address.h"
+#include "core/runtime/shard.h"
+#include "proto/url_path.h"
+
+namespace ringcast::chat {
+namespace {
+
+constexpr std::string_view kJson = "application/json";
+constexpr std::string_view kApiPrefix = "/api/";
+constexpr size_t kMinPassword = 8;
+constexpr size_t kMaxPassword = 1024;
+constexpr size_t kMaxConversationName = 128;
+// Login attempts and registrations are counted per minute; each shard holds at most this many
+// keys (of both together) at once.
+constexpr size_t kMaxAttemptKeys = 65536;
+
+// A decimal int64 of at least `min`; false for anything else (sign, spaces, overflow).
+bool ParseInt(std::string_view text, int64_t min, int64_t* out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && end == text.data() + text.size() && *out >= min;
+}
+
+bool ParseId(std::string_view text, int64_t* out) { return ParseInt(text, 1, out); }
+
+void WriteMemberIds(JsonWriter& writer, const storage::ConversationState& state) {
+  writer.Key("members").BeginArray();
+  for (const storage::MemberState& member : state.members) writer.Int(member.user);
+  writer.EndArray();
+}
+
+std::string MembershipBody(const storage::ConversationState& state) {
+  JsonWriter writer;
+  writer.BeginObject().Field("id", state.id);
+  WriteMemberIds(writer, state);
+  return writer.EndObject().Take();
+}
+
+// The metrics' label of a conversation route (HttpExchange::SetRoute): ids left out.
+std::string_view ConversationRoute(std::string_view rest) {
+  if (rest.empty()) return "/api/conversations";
+  const size_t slash = rest.find('/', 1);
+  if (slash == std::string_view::npos) return "/api/conversations/{id}";
+  const std::string_view tail = rest.substr(slash);
+  if (tail == "/messages") return "/api/conversations/{id}/messages";
+  if (tail == "/members") return "/api/conversations/{id}/members";
+  if (tail == "/mute") return "/api/conversations/{id}/mute";
+  if (tail.starts_with("/members/")) return "/api/conversations/{id}/members/{user}";
+  return "/api/conversations/other";
+}
+
+}  // namespace
+
+HttpApi::HttpApi(Shard& shard, ChatService& service, WebSocketHandler& ws_handler,
+                 SessionHost& sessions)
+    : shard_(shard),
+      service_(service),
+      config_(service.config()),
+      ws_handler_(ws_handler),
+      sessions_(sessions),
+      attempt_limiter_(kAttemptWindowMs, kMaxAttemptKeys, service.clock().MonotonicMs()) {}
+
+bool HttpApi::Serves(std::string_view path) {
+  return path == "/ws" || path.starts_with(kApiPrefix);
+}
+
+void HttpApi::Sweep(int64_t now_ms) { attempt_limiter_.Expire(now_ms); }
+
+void HttpApi::OnRequest(HttpExchange& exchange) {
+  std::string_view path = exchange.request().path;
+  http::Method method = exchange.request().method;
+  auto allow = [&](http::Method wanted, std::string_view allow_header) {
+    if (method == wanted) return true;
+    exchange.RespondError(405, "method not allowed", allow_header);
+    return false;
+  };
+  if (path == "/ws") {
+    exchange.SetRoute("/ws");
+    if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleWebSocket(exchange);
+    return;
+  }
+  std::string_view route = path.substr(kApiPrefix.size());
+  if (route == "register") {
+    exchange.SetRoute("/api/register");
+    if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleRegister(exchange);
+  } else if (route == "login") {
+    exchange.SetRoute("/api/login");
+    if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleLogin(exchange);
+  } else if (route == "token/refresh") {
+    exchange.SetRoute("/api/token/refresh");
+    if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleRefresh(exchange);
+  } else if (route == "logout") {
+    exchange.SetRoute("/api/logout");
+    if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleLogout(exchange);
+  } else if (route == "users") {
+    exchange.SetRoute("/api/users");
+    if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleUsers(exchange);
+  } else if (route == "me") {
+    HandleMe(exchange);
+  } else if (route.starts_with("push/")) {
+    HandlePush(exchange, route);
+  } else if (route == "conversations" || route.starts_with("conversations/")) {
+    const std::string_view rest = route.substr(std::string_view("conversations").size());
+    exchange.SetRoute(ConversationRoute(rest));
+    if (rest.ends_with("/mute")) return HandleMute(exchange, rest);  // http_api_notify.cc
+    HandleConversations(exchange, rest);
+  } else if (route == "mentions") {
+    exchange.SetRoute("/api/mentions");
+    if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleMentions(exchange);
+  } else {
+    exchange.SetRoute("/api/other");
+    exchange.RespondError(404, "no such route");
+  }
+}
+
+std::optional<HttpApi::Authenticated> HttpApi::Authenticate(HttpExchange& exchange,
+                                                            bool allow_query, std::string* error) {
+  const http::Request& request = exchange.request();
+  std::string_view token;
+  std::string_view header = request.Find("Authorization");
+  if (header.data() != nullptr) {
+    constexpr std::string_view kBearer = "Bearer ";
+    if (header.size() <= kBearer.size() ||
+        !http::EqualsIgnoreCase(header.substr(0, kBearer.size()), kBearer)) {
+      *error = "Authorization must be \"Bearer <token>\"";
+      return std::nullopt;
+    }
+    token = header.substr(kBearer.size());
+  } else if (auto param = allow_query ? http::QueryParam(request.query, "token") : std::nullopt) {
+    token = *param;
+  }
+  if (token.empty()) {
+    *error = allow_query ? "missing token (Authorization: Bearer, or ?token=)"
+                         : "missing token (Authorization: Bearer)";
+    return std::nullopt;
+  }
+  auth::JwtVerifyResult verified = auth::VerifyJwt(token, service_.secret(), NowMs() / 1000);
+  if (!verified.ok()) {
+    *error = verified.error == auth::JwtError::kExpired ? "token expired" : "invalid token";
+    return std::nullopt;
+  }
+  if (sessions_.revoked(verified.claims.jti)) {
+    *error = "token revoked";
+    return std::nullopt;
+  }
+  exchange.SetAccessLogUser(std::to_string(verified.claims.user_id));
+  return Authenticated{verified.claims.user_id, verified.claims.jti, verified.claims.exp};
+}
+
+bool HttpApi::RequireAuth(HttpExchange& exchange, Authenticated* auth) {
+  std::string error;
+  auto result = Authenticate(exchange, false, &error);
+  if (!result) {
+    exchange.RespondError(401, error, "WWW-Authenticate: Bearer\r\n");
+    return false;
+  }
+  *auth = std::move(*result);
+  return true;
+}
+
+void HttpApi::Answer(const DeferredHttp& deferred, int status, std::string_view body,
+                     std::string_view extra_headers) {
+  shard_.AnswerDeferred(deferred, status, kJson, body, extra_headers);
+}
+
+void HttpApi::AnswerError(const DeferredHttp& deferred, int status, std::string_view reason,
+                          std::string_view extra_headers) {
+  JsonWriter writer;
+  Answer(deferred, status, writer.BeginObject().Field("error", reason).EndObject().str(),
+         extra_headers);
+}
+
+void HttpApi::AnswerStoreFailure(const DeferredHttp& deferred, const storage::Status& status) {
+  // An unreachable database is logged by the store when the outage begins, not per request.
+  if (status.errc() != storage::Errc::kUnavailable) {
+    RC_LOG(kWarn, "shard %u: store failed: %s", shard_.id(), status.ToString().c_str());
+  }
+  AnswerError(deferred, 503, "storage unavailable, retry later", "Retry-After: 1\r\n");
+}
+
+// --- Accounts ------------------------------------------------------------------------------
+
+void HttpApi::HandleRegister(HttpExchange& exchange) {
+  Credentials credentials;
+  if (auto error = ParseCredentials(exchange.body(), &credentials)) {
+    return exchange.RespondError(400, *error);
+  }
+  if (!ValidUsername(credentials.username)) {
+    return exchange.RespondError(400, "username must be 1 to 32 of A-Z a-z 0-9 _ . -");
+  }
+  if (credentials.password.size() < kMinPassword || credentials.password.size() > kMaxPassword) {
+    return exchange.RespondError(400, "password must be 8 to 1024 bytes");
+  }
+  DeferredHttp deferred = exchange.Defer();
+  // Counted per client address over the whole service, as logins are (HandleLogin): only
+  // requests that would cost a password hash count.
+  ForwardedHeaders forwarded = ForwardedHeaders::From(exchange.request(), config_.trusted_proxies);
+  shard_.PeerAddress(exchange.connection(), [this, deferred, credentials,
+                                             forwarded = std::move(forwarded)](std::string peer) {
+    std::string address = ClientAddress(peer, forwarded, config_.trusted_proxies);
+    CountAttempt("register:ip:" + (address.empty() ? "?" : address), config_.register_rate_ip,
+                 [deferred, credentials = std::move(credentials)](HttpApi& self,
+                                                                  int64_t retry_after) mutable {
+                   self.ContinueRegister(deferred, std::move(credentials), retry_after);
+                 });
+  });
+}
+
+void HttpApi::ContinueRegister(const DeferredHttp& deferred, Credentials credentials,
+                               int64_t retry_after) {
+  if (retry_after > 0) {
+    return AnswerError(deferred, 429, "too many registrations from this address, retry later",
+                       "Retry-After: " + std::to_string(retry_after) + "\r\n");
+  }
+  auth::ScryptParams params{.log2_n = config_.password_cost};
+  const bool queued = shard_.TryRunBlocking(
+      WorkClass::kRegistration,
+      [password = std::move(credentials.password), params] {
+        return auth::HashPassword(password, params);
+      },
+      [this, deferred, username = std::move(credentials.username)](Shard&,
+                                                                   auth::HashResult hashed) {
+        if (!hashed.ok()) return AnswerError(deferred, 400, hashed.reason);
+        service_.store().CreateUser(
+            username, std::move(hashed.encoded), NowMs(),
+            service_.ReplyOn<std::pair<storage::Denial, int64_t>>(
+                shard_.id(), [deferred](ChatShard& chat, auto result) {
+                  HttpApi& self = chat.http_api();
+                  if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+                  if (result->first == storage::Denial::kTaken) {
+                    return self.AnswerError(deferred, 409, "username already taken");
+                  }
+                  JsonWriter writer;
+                  self.Answer(
+                      deferred, 201,
+                      writer.BeginObject().Field("user_id", result->second).EndObject().str());
+                }));
+      });
+  if (!queued) {
+    AnswerError(deferred, 503,
+                "too many registrations in progress (--max-pending-registrations), retry later",
+                "Retry-After: 1\r\n");
+  }
+}
+
+// Cluster mode: one counter per key in Redis for all nodes, expiring with its window.
+// ARGV: key (without the rc: prefix), limit, window_ms. Returns 0 within the limit, else the
+// seconds left (at least 1). Login keys are rc:login:user:NAME and rc:login:ip:ADDRESS, as
+// before registrations were counted too, so nodes of two versions share them while they mix.
+constexpr const char* kAttemptCountScript = R"lua(
+local key = 'rc:' .. ARGV[1]
+local attempts = redis.call('INCR', key)
+if attempts == 1 then redis.call('PEXPIRE', key, ARGV[3]) end
+if attempts <= tonumber(ARGV[2]) then return 0 end
+local left = redis.call('PTTL', key)
+if left < 0 then
+  redis.call('PEXPIRE', key, ARGV[3])
+  left = tonumber(ARGV[3])
+end
+return math.max(1, math.ceil(left / 1000))
+)lua";
+
+void HttpApi::CountAttempt(std::string key, uint32_t limit,
+                           storage::UniqueFunction<void(HttpApi&, int64_t)> then) {
+  if (cluster::ClusterNode* node = shard_.cluster()) {
+    // Over the whole cluster; without an answer from Redis, over this node (below).
+    auto pending =
+        std::make_shared<storage::UniqueFunction<void(HttpApi&, int64_t)>>(std::move(then));
+    node->bus().Call(
+        {"EVAL", kAttemptCountScript, "0", key, std::to_string(limit),
+         std::to_string(kAttemptWindowMs)},
+        [&service = service_, origin = shard_.id(), key, limit,
+         pending](cluster::RedisReply reply) {
+          std::optional<int64_t> retry_after = reply.AsInt();
+          service.PostOrHold(origin, [key, limit, pending, retry_after](ChatShard& back) mutable {
+            if (retry_after) return (*pending)(back.http_api(), *retry_after);
+            back.http_api().CountAttemptHere(std::move(key), limit, std::move(*pending));
+          });
+        });
+    return;
+  }
+  CountAttemptHere(std::move(key), limit, std::move(then));
+}
+
+void HttpApi::CountAttemptHere(std::string key, uint32_t limit,
+                               storage::UniqueFunction<void(HttpApi&, int64_t)> then) {
+  uint32_t owner = uint32_t(std::hash<std::string>{}(key) % service_.shard_count());
+  uint32_t origin = shard_.id();
+  service_.PostOrHold(owner, [key = std::move(key), limit, origin,
+                              then = std::move(then)](ChatShard& owner) mutable {
+    HttpApi& self = owner.http_api();
+    int64_t retry_after =
+        self.attempt_limiter_.Count(key, limit, self.service_.clock().MonotonicMs());
+    self.service_.PostOrHold(origin,
+                             [then = std::move(then), retry_after](ChatShard& back) mutable {
+                               then(back.http_api(), retry_after);
+                             });
+  });
+}
+
+void HttpApi::HandleLogout(HttpExchange& exchange) {
+  Authenticated auth;
+  if (!RequireAuth(exchange, &auth)) return;
+  DeferredHttp deferred = exchange.Defer();
+  service_.store().RevokeToken(
+      auth.jti, auth.exp * 1000,
+      service_.ReplyOn<bool>(shard_.id(), [deferred, auth](ChatShard& chat, auto result) {
+        HttpApi& self = chat.http_api();
+        if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+        self.service_.PostToEveryShard([&auth] {
+          return [user = auth.user, jti = auth.jti, exp_ms = auth.exp * 1000](ChatShard& shard) {
+            shard.sessions().OnRevoked(user, jti, exp_ms);
+          };
+        });
+        if (ClusterLink* cluster = self.service_.cluster()) {
+          cluster->PublishRevoked(auth.user, auth.jti, auth.exp * 1000);
+        }
+        // The refresh tokens of its login go too (http_api_tokens.cc); a token issued before
+        // refresh tokens has no family.
+        std::string family = FamilyOf(auth.jti);
+        if (family.empty()) return self.Answer(deferred, 200, R"({"revoked":true})");
+        self.service_.store().RevokeRefreshFamily(
+            std::move(family),
+            self.service_.ReplyOn<bool>(self.shard_.id(), [deferred](ChatShard& chat, auto done) {
+              HttpApi& self = chat.http_api();
+              if (!done.ok()) return self.AnswerStoreFailure(deferred, done.status());
+              self.Answer(deferred, 200, R"({"revoked":true})");
+            }));
+      }));
+}
+
+// --- Conversations ---------------------------------------------------------------------------
+
+void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest) {
+  Authenticated auth;
+  if (!RequireAuth(exchange, &auth)) return;
+  const http::Request& request = exchange.request();
+  const int64_t caller = auth.user;
+
+  if (rest.empty()) {
+    if (request.method == http::Method::kGet) {
+      DeferredHttp deferred = exchange.Defer();
+      service_.store().ListConversations(
+          caller, service_.ReplyOn<std::vector<storage::ConversationSummary>>(
+                      shard_.id(), [deferred](ChatShard& chat, auto result) {
+                        HttpApi& self = chat.http_api();
+                        if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+                        JsonWriter writer;
+                        writer.BeginObject().Key("conversations").BeginArray();
+                        for (const storage::ConversationSummary& c : *result) {
+                          writer.BeginObject().Field("id", c.id).Key("name");
+                          c.name ? writer.String(*c.name) : writer.Null();
+                          writer.Field("group", c.group).Key("members").BeginArray();
+                          for (int64_t member : c.members) writer.Int(member);
+                          writer.EndArray().Key("last_message");
+                          c.last_message ? AppendMessage(writer, *c.last_message)
+                                         : void(writer.Null());
+                          writer.Field("last_seq", c.last_seq)
+                              .Field("unread", c.last_seq - c.read_seq)
+                              .Field("read_seq", c.read_seq);
+                          AppendNotifyState(writer, c, NowMs());  // http_api_notify.cc
+                          writer.EndObject();
+                        }
+                        self.Answer(deferred, 200, writer.EndArray().EndObject().str());
+                      }));
+      return;
+    }
+    if (request.method != http::Method::kPost) {
+      return exchange.RespondError(405, "method not allowed", "Allow: GET, POST\r\n");
+    }
+    NewConversation spec;
+    if (auto error = ParseNewConversation(exchange.body(), &spec)) {
+      return exchange.RespondError(400, *error);
+    }
+    std::set<int64_t> others(spec.members.begin(), spec.members.end());
+    others.erase(caller);
+    if (!spec.group && others.size() != 1) {
+      return exchange.RespondError(400, "a 1:1 conversation needs exactly one other member");
+    }
+    if (spec.group && others.empty()) {
+      return exchange.RespondError(400, "a group needs at least one other member");
+    }
+    // Rather than store a 1:1 without the name the client asked for.
+    if (!spec.group && spec.name) {
+      return exchange.RespondError(400, "a 1:1 conversation has no name");
+    }
+    if (spec.name && spec.name->size() > kMaxConversationName) {
+      return exchange.RespondError(400, "name longer than 128 bytes");
+    }
+    if (others.size() + 1 > config_.max_group_size) {
+      return exchange.RespondError(400, "more than --max-group-size members");
+    }
+    DeferredHttp deferred = exchange.Defer();
+    service_.store().CreateConversation(
+        caller, std::vector<int64_t>(others.begin(), others.end()),
+        spec.group ? std::move(spec.name) : std::nullopt, spec.group, NowMs(),
+        service_.ReplyOn<storage::CreateConversationOutcome>(
+            shard_.id(), [deferred](ChatShard& chat, auto result) {
+              HttpApi& self = chat.http_api();
+              if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+              if (result->denial == storage::Denial::kUnknownUser) {
+                return self.AnswerError(deferred, 404, "unknown user");
+              }
+              const storage::ConversationState& state = result->conversation;
+              if (result->created) self.AnnounceMembers(state, {});
+              JsonWriter writer;
+              self.Answer(deferred, result->created ? 201 : 200,
+                          writer.BeginObject().Field("id", state.id).EndObject().str());
+            }));
+    return;
+  }
+
+  // /api/conversations/{id}/...
+  rest.remove_prefix(1);
+  size_t slash = rest.find('/');
+  int64_t conv;
+  std::string_view conv_text = rest.substr(0, slash);
+  if (conv_text.empty()) return exchange.RespondError(404, "no such route");
+  // A malformed id is the client's mistake (400); a well-formed one may still name nothing (404).
+  if (!ParseId(conv_text, &conv)) {
+    return exchange.RespondError(400, "conversation id must be a positive integer");
+  }
+  std::string_view tail = slash == std::string_view::npos ? "" : rest.substr(slash);
+  auto denied = [](HttpApi& self, const DeferredHttp& deferred, storage::Denial denial) {
+    switch (denial) {
+      case storage::Denial::kNone:
+        return false;
+      case storage::Denial::kForbidden:
+        self.AnswerError(deferred, 403, "not a member of this conversation");
+        return true;
+      case storage::Denial::kNotGroup:
+        self.AnswerError(deferred, 400, "the members of a 1:1 conversation cannot change");
+        return true;
+      case storage::Denial::kUnknownUser:
+        self.AnswerError(deferred, 404, "unknown user");
+        return true;
+      case storage::Denial::kTooLarge:
+        self.AnswerError(deferred, 400, "more than --max-group-size members");
+        return true;
+      default:
+        self.AnswerError(deferred, 404, "no such conversation or member");
+        return true;
+    }
+  };
+
+  if (tail == "/messages") {
+    if (request.method != http::Method::kGet) {
+      return exchange.RespondError(405, "method not allowed", "Allow: GET\r\n");
+    }
+    int64_t before = 0, limit = 50;
+    // before=0 means "the newest", as absent does (and as in the WebSocket history request).
+    if (auto value = http::QueryParam(request.query, "before");
+        value && !ParseInt(*value, 0, &before)) {
+      return exchange.RespondError(400, "before must be a non-negative integer");
+    }
+    if (auto value = http::QueryParam(request.query, "limit");
+        value && (!ParseId(*value, &limit) || limit > RequestLimits::kMaxHistory)) {
+      return exchange.RespondError(400, "limit must be 1 to 200");
+    }
+    DeferredHttp deferred = exchange.Defer();
+    const uint64_t max_bytes = config_.max_answer_bytes;
+    service_.store().History(
+        conv, caller, before, {.count = uint32_t(limit), .bytes = max_bytes},
+        service_.ReplyOn<storage::Page>(
+            shard_.id(), [deferred, denied, max_bytes](ChatShard& chat, auto result) {
+              HttpApi& self = chat.http_api();
+              if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+              if (denied(self, deferred, result->denial)) return;
+              JsonWriter writer;
+              writer.BeginObject().Key("messages").BeginArray();
+              bool all = AppendMessagesWithin(writer, result->messages, max_bytes);
+              self.Answer(deferred, 200,
+                          writer.EndArray().Field("more", result->more || !all).EndObject().str());
+            }));
+    return;
+  }
+
+  auto after_membership = [denied](std::vector<int64_t> removed) {
+    return [denied, removed = std::move(removed)](const DeferredHttp& deferred) {
+      return [deferred, denied, removed](ChatShard& chat,
+                                         storage::Result<storage::MembershipOutcome> result) {
+        HttpApi& self = chat.http_api();
+        if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+        if (denied(self, deferred, result->denial)) return;
+        // Adding only existing members changes nothing: no event (the call is idempotent).
+        if (result->changed) self.AnnounceMembers(result->conversation, removed);
+        self.Answer(deferred, 200, MembershipBody(result->conversation));
+      };
+    };
+  };
+  if (tail == "/members") {
+    if (request.method != http::Method::kPost) {
+      return exchange.RespondError(405, "method not allowed", "Allow: POST\r\n");
+    }
+    std::vector<int64_t> users;
+    if (auto error = ParseMemberList(exchange.body(), &users)) {
+      return exchange.RespondError(400, *error);
+    }
+    if (users.size() > config_.max_group_size) {
+      return exchange.RespondError(400, "more than --max-group-size members");
+    }
+    DeferredHttp deferred = exchange.Defer();
+    service_.store().AddMembers(
+        conv, caller, std::move(users), config_.max_group_size, NowMs(),
+        service_.ReplyOn<storage::MembershipOutcome>(shard_.id(), after_membership({})(deferred)));
+    return;
+  }
+  if (tail.starts_with("/members/")) {
+    if (request.method != http::Method::kDelete) {
+      return exchange.RespondError(405, "method not allowed", "Allow: DELETE\r\n");
+    }
+    int64_t user;
+    if (!ParseId(tail.substr(std::string_view("/members/").size()), &user)) {
+      return exchange.RespondError(400, "user id must be a positive integer");
+    }
+    DeferredHttp deferred = exchange.Defer();
+    service_.store().RemoveMember(conv, caller, user,
+                                  service_.ReplyOn<storage::MembershipOutcome>(
+                                      shard_.id(), after_membership({user})(deferred)));
+    return;
+  }
+  exchange.RespondError(404, "no such route");
+}
+
+void HttpApi::AnnounceMembers(const storage::ConversationState& state,
+                              std::vector<int64_t> removed) {
+  auto shared = std::make_shared<const std::pair<storage::ConversationState, std::vector<int64_t>>>(
+      state, std::move(removed));
+  service_.PostToEveryShard([&shared] {
+    return [shared](ChatShard& self) {
+      self.sessions().OnMembersChanged(shared->first, shared->second);
+    };
+  });
+  // The other nodes' sessions of these members join or leave too.
+  if (ClusterLink* cluster = service_.cluster())
+    cluster->PublishMembers(shared->first, shared->second);
+}
+
+}  // namespace ringcast::chat

@@ -1,0 +1,147 @@
+// HttpApi: the chat's HTTP routes on one shard (proto/PROTOCOL.md): register, login, logout,
+// user search, conversations (create, list, members, history), and the token check in front of the
+// /ws upgrade, which hands the connection to the SessionHost.
+//
+// Owner: its shard's thread (one per ChatShard). Blocking work (password hashing) goes to the
+// worker pool and every store call to the store's threads; their results come back as mail.
+// It also owns this shard's LoginLimiter: login attempts (per username and per client address)
+// and registrations (per client address) are counted per key on the shard that owns the key's
+// hash, so the limits hold over the whole server (and in Redis over a cluster); and the count of
+// open chat connections (--max-conns-per-ip) of the client addresses whose hash it owns.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chat/config.h"
+#include "chat/protocol.h"
+#include "chat/sessions/rate_limit.h"
+#include "core/net/http_exchange.h"
+#include "storage/chat_store.h"
+#include "storage/unique_function.h"
+
+namespace ringcast {
+class Shard;
+class WebSocketHandler;
+}  // namespace ringcast
+
+namespace ringcast::chat {
+
+class ChatService;
+class SessionHost;
+
+// "muted_until" (null, or wall ms; "forever" for kMutedForever) and "unread_mentions" of a
+// conversation in GET /api/conversations. http_api_notify.cc.
+void AppendNotifyState(JsonWriter& writer, const storage::ConversationSummary& summary,
+                       int64_t now_ms);
+
+class HttpApi {
+ public:
+  // `ws_handler` takes the /ws connections it upgrades (the ChatShard), and `sessions` their
+  // sessions; `sessions` also holds the revoked-token replica that every token check reads.
+  HttpApi(Shard& shard, ChatService& service, WebSocketHandler& ws_handler, SessionHost& sessions);
+
+  // Whether `path` is one of its routes (/ws, /api/...).
+  static bool Serves(std::string_view path);
+  // A request for one of its routes (Serves(path)).
+  void OnRequest(HttpExchange& exchange);
+  // Once a second: a new login window when the current one has ended.
+  void Sweep(int64_t now_ms);
+
+  // The token check of every authenticated route (also the file routes', chat/api/upload_api.h):
+  // Authorization: Bearer, or ?token= where `allow_query`.
+  struct Authenticated {
+    int64_t user = 0;
+    std::string jti;
+    int64_t exp = 0;
+  };
+
+  // The request's bearer token (or ?token= when `allow_query`), verified and not revoked; the
+  // user goes to the access log's line of this exchange.
+  std::optional<Authenticated> Authenticate(HttpExchange& exchange, bool allow_query,
+                                            std::string* error);
+  void AnswerStoreFailure(const DeferredHttp& deferred, const storage::Status& status);
+  // A chat connection admitted under --max-conns-per-ip (its session's address) has closed: the
+  // address's owner shard counts one fewer. Any shard; "" (never counted) does nothing.
+  static void ConnectionClosed(ChatService& service, std::string address);
+
+ private:
+  bool RequireAuth(HttpExchange& exchange, Authenticated* auth);
+  void HandleRegister(HttpExchange& exchange);
+  // http_api_login.cc: a login is heard when none of its keys (the address, the username from
+  // that address, the username) is over its rule; a wrong password counts a failure on each.
+  void HandleLogin(HttpExchange& exchange);
+  void ContinueLogin(const DeferredHttp& deferred, Credentials credentials, std::string address,
+                     int64_t retry_after);
+  struct LoginKey {
+    std::string key;
+    AttemptRule rule;
+  };
+  std::vector<LoginKey> LoginKeys(const std::string& username, const std::string& address) const;
+  // Checks `keys` (one after the other, stopping at the first refusal) for the whole service:
+  // in Redis in cluster mode, else (or when Redis does not answer) on each key's owner shard;
+  // `then(shard, retry_after_s)` back here, 0 = go.
+  void CheckAttempts(std::vector<LoginKey> keys, size_t next,
+                     storage::UniqueFunction<void(HttpApi&, int64_t)> then);
+  void CheckAttemptHere(std::vector<LoginKey> keys, size_t next,
+                        storage::UniqueFunction<void(HttpApi&, int64_t)> then);
+  // Counts a failure of each of `keys` (in Redis in cluster mode, and here when it fails).
+  void CountFailures(std::vector<LoginKey> keys);
+  void CountFailureHere(const std::string& key);
+  // After the per-address count: 429, or the password hash (a kRegistration worker task, 503
+  // past --max-pending-registrations), then the store.
+  void ContinueRegister(const DeferredHttp& deferred, Credentials credentials, int64_t retry_after);
+  void HandleLogout(HttpExchange& exchange);
+  // http_api_tokens.cc: a login's tokens (a new family: its refresh token stored first, then
+  // the answer); the answer to a login or a refresh (a new access token of the family, and its
+  // refresh token); POST /api/token/refresh; the family named by an access token's jti
+  // ("<family>.<random>"), which logout revokes.
+  void IssueTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at);
+  void AnswerTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at,
+                    const std::string& family, const std::string& refresh_token);
+  void HandleRefresh(HttpExchange& exchange);
+  static std::string FamilyOf(std::string_view jti);
+  void HandleConversations(HttpExchange& exchange, std::string_view rest);
+  void HandleUsers(HttpExchange& exchange);  // http_api_users.cc
+  // http_api_notify.cc: POST/DELETE /api/conversations/{id}/mute, GET /api/mentions.
+  void HandleMute(HttpExchange& exchange, std::string_view rest);
+  void HandleMentions(HttpExchange& exchange);
+  void HandlePush(HttpExchange& exchange, std::string_view route);  // http_api_push.cc
+  void HandleMe(HttpExchange& exchange);                            // http_api_push.cc
+  // The upgrade waits for the client address's owner shard to count the connection
+  // (--max-conns-per-ip), then FinishUpgrade answers 101 (and opens the session) or 429.
+  // http_api_ws.cc.
+  void HandleWebSocket(HttpExchange& exchange);
+  void FinishUpgrade(const DeferredHttp& deferred, std::string_view accept, Authenticated auth,
+                     std::string address, bool admitted);
+  static uint32_t AddressOwner(const ChatService& service, const std::string& address);
+  void Answer(const DeferredHttp& deferred, int status, std::string_view body,
+              std::string_view extra_headers = {});
+  void AnswerError(const DeferredHttp& deferred, int status, std::string_view reason,
+                   std::string_view extra_headers = {});
+  // Counts an attempt (a login or a registration: "login:user:NAME", "login:ip:ADDRESS",
+  // "register:ip:ADDRESS") for the whole service: in Redis in cluster mode, else (or when Redis
+  // does not answer) on the key's owner shard; `then(shard, retry_after_s)` back here, 0 = go.
+  void CountAttempt(std::string key, uint32_t limit,
+                    storage::UniqueFunction<void(HttpApi&, int64_t)> then);
+  void CountAttemptHere(std::string key, uint32_t limit,
+                        storage::UniqueFunction<void(HttpApi&, int64_t)> then);
+  // Tells every shard (this one too) about a conversation's new membership.
+  void AnnounceMembers(const storage::ConversationState& state, std::vector<int64_t> removed);
+
+  // Login attempts and registrations are counted per minute (LoginLimiter, and in Redis).
+  static constexpr int64_t kAttemptWindowMs = 60 * 1000;
+
+  Shard& shard_;
+  ChatService& service_;
+  const Config& config_;
+  WebSocketHandler& ws_handler_;
+  SessionHost& sessions_;
+  LoginLimiter attempt_limiter_;  // Logins and registrations per key, for the keys it owns.
+  ConnectionsPerAddress conns_per_address_;  // Chat connections, for the addresses it owns.
+};
+
+}  // namespace ringcast::chat

@@ -1,0 +1,227 @@
+// HttpApi's Web Push and account routes (proto/PROTOCOL.md, "Web Push" and "Account"):
+//   GET    /api/push/vapid-public-key   the key a browser subscribes with (applicationServerKey)
+//   POST   /api/push/subscriptions      a browser's PushSubscription JSON, stored for the caller
+//   DELETE /api/push/subscriptions      {"endpoint":...}: the caller's subscription removed
+//   GET    /api/me                      {"id","username","email"}
+//   PATCH  /api/me                      {"email": "..." | null}
+#include <simdjson.h>
+
+#include "chat/chat_shard.h"
+#include "chat/api/http_api.h"
+#include "chat/service.h"
+#include "core/runtime/shard.h"
+#include "notify/email/smtp.h"
+#include "notify/push/webpush_crypto.h"
+#include "proto/json_writer.h"
+
+namespace ringcast::chat {
+namespace {
+
+namespace ondemand = simdjson::ondemand;
+
+// Push services' endpoints are a few hundred bytes; this bounds what a user can make us store.
+constexpr size_t kMaxEndpoint = 2048;
+
+// The fields of a JSON object body this file reads: strings (or null), one level deep, plus
+// "keys": {"p256dh", "auth"}. Unknown fields are ignored, as elsewhere in the API.
+struct BodyFields {
+  std::optional<std::string> endpoint, p256dh, auth, email;
+  bool email_given = false;  // "email" present (null clears it).
+};
+
+std::optional<std::string> ReadStringOrNull(ondemand::value value, std::string_view name,
+                                            std::optional<std::string>* out) {
+  bool is_null = false;
+  if (value.is_null().get(is_null) == simdjson::SUCCESS && is_null) return std::nullopt;
+  std::string_view text;
+  if (value.get_string().get(text) != simdjson::SUCCESS) {
+    return "field \"" + std::string(name) + "\" must be a string";
+  }
+  *out = std::string(text);
+  return std::nullopt;
+}
+
+std::optional<std::string> ParseBody(std::string_view body, BodyFields* out) {
+  simdjson::padded_string padded(body);
+  ondemand::parser parser;
+  ondemand::document doc;
+  ondemand::object object;
+  if (parser.iterate(padded).get(doc) != simdjson::SUCCESS ||
+      doc.get_object().get(object) != simdjson::SUCCESS) {
+    return JsonBodyFault(body);
+  }
+  for (auto field : object) {
+    std::string_view key;
+    ondemand::value value;
+    if (field.unescaped_key().get(key) != simdjson::SUCCESS ||
+        field.value().get(value) != simdjson::SUCCESS) {
+      return JsonBodyFault(body);
+    }
+    std::optional<std::string> fault;
+    if (key == "endpoint") {
+      fault = ReadStringOrNull(value, key, &out->endpoint);
+    } else if (key == "email") {
+      out->email_given = true;
+      fault = ReadStringOrNull(value, key, &out->email);
+    } else if (key == "keys") {
+      ondemand::object keys;
+      if (value.get_object().get(keys) != simdjson::SUCCESS) {
+        return "field \"keys\" must be an object";
+      }
+      for (auto entry : keys) {
+        std::string_view name;
+        ondemand::value inner;
+        if (entry.unescaped_key().get(name) != simdjson::SUCCESS ||
+            entry.value().get(inner) != simdjson::SUCCESS) {
+          return "field \"keys\" must be an object";
+        }
+        if (name == "p256dh") fault = ReadStringOrNull(inner, "keys.p256dh", &out->p256dh);
+        if (name == "auth") fault = ReadStringOrNull(inner, "keys.auth", &out->auth);
+        if (fault) return fault;
+      }
+    }
+    if (fault) return fault;
+  }
+  if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) return "body must be JSON";
+  return std::nullopt;
+}
+
+// An endpoint we will POST to: an absolute https URL (http too when allowed) with a host.
+bool ValidEndpoint(std::string_view endpoint, bool allow_http) {
+  if (endpoint.size() > kMaxEndpoint) return false;
+  for (char c : endpoint) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7F) return false;
+  }
+  if (!endpoint.starts_with("https://") && !(allow_http && endpoint.starts_with("http://"))) {
+    return false;
+  }
+  return notify::UrlOrigin(endpoint).has_value();
+}
+
+std::string AccountBody(const storage::Account& account) {
+  JsonWriter writer;
+  writer.BeginObject().Field("id", account.id).Field("username", account.username).Key("email");
+  if (account.email) {
+    writer.String(*account.email);
+  } else {
+    writer.Null();
+  }
+  return writer.EndObject().Take();
+}
+
+}  // namespace
+
+void HttpApi::HandlePush(HttpExchange& exchange, std::string_view route) {
+  const http::Method method = exchange.request().method;
+  if (route == "push/vapid-public-key") {
+    exchange.SetRoute("/api/push/vapid-public-key");
+    if (method != http::Method::kGet) {
+      return exchange.RespondError(405, "method not allowed", "Allow: GET\r\n");
+    }
+    JsonWriter writer;
+    writer.BeginObject()
+        .Field("public_key", notify::Base64UrlEncode(service_.vapid_key().PublicRaw()))
+        .EndObject();
+    return exchange.Respond(200, "application/json", writer.str());
+  }
+  if (route != "push/subscriptions") {
+    exchange.SetRoute("/api/other");
+    return exchange.RespondError(404, "no such route");
+  }
+  exchange.SetRoute("/api/push/subscriptions");
+  if (method != http::Method::kPost && method != http::Method::kDelete) {
+    return exchange.RespondError(405, "method not allowed", "Allow: POST, DELETE\r\n");
+  }
+  Authenticated auth;
+  if (!RequireAuth(exchange, &auth)) return;
+  BodyFields fields;
+  if (auto error = ParseBody(exchange.body(), &fields)) return exchange.RespondError(400, *error);
+  if (!fields.endpoint) return exchange.RespondError(400, "missing field \"endpoint\"");
+  if (method == http::Method::kDelete) {
+    DeferredHttp deferred = exchange.Defer();
+    service_.store().RemovePushSubscription(
+        auth.user, std::move(*fields.endpoint),
+        service_.ReplyOn<bool>(shard_.id(), [deferred](ChatShard& chat, auto result) {
+          HttpApi& self = chat.http_api();
+          if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+          if (!*result) return self.AnswerError(deferred, 404, "no such subscription");
+          self.shard_.AnswerDeferred(deferred, 204, "application/json", "");
+        }));
+    return;
+  }
+  if (!ValidEndpoint(*fields.endpoint, config_.push_allow_http)) {
+    return exchange.RespondError(400, config_.push_allow_http
+                                          ? "endpoint must be an http(s) URL of at most 2048 bytes"
+                                          : "endpoint must be an https URL of at most 2048 bytes");
+  }
+  // RFC 8291 §3.2: p256dh is an uncompressed P-256 point (on the curve), auth 16 bytes.
+  std::optional<std::string> p256dh =
+      fields.p256dh ? notify::Base64UrlDecode(*fields.p256dh) : std::nullopt;
+  if (!p256dh || !notify::EcKey::FromPublicRaw(*p256dh)) {
+    return exchange.RespondError(400, "keys.p256dh must be a base64url P-256 public key");
+  }
+  std::optional<std::string> secret =
+      fields.auth ? notify::Base64UrlDecode(*fields.auth) : std::nullopt;
+  if (!secret || secret->size() != notify::kPushAuthBytes) {
+    return exchange.RespondError(400, "keys.auth must be 16 bytes, base64url");
+  }
+  storage::PushSubscription subscription{.user = auth.user,
+                                         .endpoint = std::move(*fields.endpoint),
+                                         .p256dh = notify::Base64UrlEncode(*p256dh),
+                                         .auth = notify::Base64UrlEncode(*secret),
+                                         .created_at = NowMs()};
+  std::string answer =
+      JsonWriter().BeginObject().Field("endpoint", subscription.endpoint).EndObject().Take();
+  DeferredHttp deferred = exchange.Defer();
+  service_.store().AddPushSubscription(
+      std::move(subscription), config_.push_max_subscriptions,
+      service_.ReplyOn<bool>(shard_.id(),
+                             [deferred, answer = std::move(answer)](ChatShard& chat, auto result) {
+                               HttpApi& self = chat.http_api();
+                               if (!result.ok())
+                                 return self.AnswerStoreFailure(deferred, result.status());
+                               self.Answer(deferred, 201, answer);
+                             }));
+}
+
+void HttpApi::HandleMe(HttpExchange& exchange) {
+  exchange.SetRoute("/api/me");
+  const http::Method method = exchange.request().method;
+  if (method != http::Method::kGet && method != http::Method::kPatch) {
+    return exchange.RespondError(405, "method not allowed", "Allow: GET, PATCH\r\n");
+  }
+  Authenticated auth;
+  if (!RequireAuth(exchange, &auth)) return;
+  auto answer_account = [this, user = auth.user](DeferredHttp deferred) {
+    service_.store().FindAccount(user,
+                                 service_.ReplyOn<std::optional<storage::Account>>(
+                                     shard_.id(), [deferred](ChatShard& chat, auto result) {
+                                       HttpApi& self = chat.http_api();
+                                       if (!result.ok())
+                                         return self.AnswerStoreFailure(deferred, result.status());
+                                       if (!*result)
+                                         return self.AnswerError(deferred, 404, "no such user");
+                                       self.Answer(deferred, 200, AccountBody(**result));
+                                     }));
+  };
+  if (method == http::Method::kGet) return answer_account(exchange.Defer());
+  BodyFields fields;
+  if (auto error = ParseBody(exchange.body(), &fields)) return exchange.RespondError(400, *error);
+  if (!fields.email_given) return exchange.RespondError(400, "missing field \"email\"");
+  if (fields.email && !notify::PlausibleEmail(*fields.email)) {
+    return exchange.RespondError(400, "email must look like name@example.org (or null)");
+  }
+  DeferredHttp deferred = exchange.Defer();
+  service_.store().SetEmail(
+      auth.user, std::move(fields.email),
+      service_.ReplyOn<bool>(shard_.id(),
+                             [deferred, answer_account](ChatShard& chat, auto result) mutable {
+                               HttpApi& self = chat.http_api();
+                               if (!result.ok())
+                                 return self.AnswerStoreFailure(deferred, result.status());
+                               if (!*result) return self.AnswerError(deferred, 404, "no such user");
+                               answer_account(deferred);
+                             }));
+}
+
+}  // namespace ringcast::chat

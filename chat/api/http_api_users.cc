@@ -1,0 +1,96 @@
+// HttpApi's user search, GET /api/users?q=PREFIX[&limit=N], and lookup by id,
+// GET /api/users?ids=1,2,3 (proto/PROTOCOL.md): how a client finds someone to start a
+// conversation with, by the start of their username, and how it names the members and senders
+// it knows only by id.
+#include <charconv>
+
+#include "chat/chat_shard.h"
+#include "chat/api/http_api.h"
+#include "chat/service.h"
+#include "core/runtime/shard.h"
+#include "proto/url_path.h"
+
+namespace ringcast::chat {
+namespace {
+
+constexpr uint32_t kDefaultUserSearchLimit = 20;
+constexpr uint32_t kMaxUserSearchLimit = 50;
+// Ids per lookup: a page of members or senders; bounds the store's work and the answer.
+constexpr size_t kMaxUserLookupIds = 100;
+
+// "1,2,3": positive decimal ids, comma-separated, at most kMaxUserLookupIds (repeats allowed).
+bool ParseIds(std::string_view text, std::vector<int64_t>* ids) {
+  if (text.empty()) return false;
+  for (;;) {
+    const size_t comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    int64_t id = 0;
+    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), id);
+    if (item.empty() || ec != std::errc() || end != item.data() + item.size() || id < 1 ||
+        ids->size() == kMaxUserLookupIds) {
+      return false;
+    }
+    ids->push_back(id);
+    if (comma == std::string_view::npos) return true;
+    text.remove_prefix(comma + 1);
+  }
+}
+
+}  // namespace
+
+void HttpApi::HandleUsers(HttpExchange& exchange) {
+  Authenticated auth;
+  if (!RequireAuth(exchange, &auth)) return;
+  const std::string_view query = exchange.request().query;
+  // Both forms answer {"users":[{"id","username"}]}.
+  auto answer = [](ChatShard& chat, const DeferredHttp& deferred,
+                   const storage::Result<std::vector<storage::UserMatch>>& result) {
+    HttpApi& self = chat.http_api();
+    if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+    JsonWriter writer;
+    writer.BeginObject().Key("users").BeginArray();
+    for (const storage::UserMatch& user : *result) {
+      writer.BeginObject().Field("id", user.id).Field("username", user.username).EndObject();
+    }
+    self.Answer(deferred, 200, writer.EndArray().EndObject().str());
+  };
+  if (const std::optional<std::string_view> ids_param = http::QueryParam(query, "ids")) {
+    // Decoded: URL encoders (URLSearchParams among them) escape the commas.
+    std::string decoded;
+    std::vector<int64_t> ids;
+    if (http::QueryParam(query, "q") || !http::PercentDecode(*ids_param, &decoded) ||
+        !ParseIds(decoded, &ids)) {
+      return exchange.RespondError(400, "ids must be 1 to 100 positive integers, comma-separated");
+    }
+    DeferredHttp deferred = exchange.Defer();
+    service_.store().FindUsers(std::move(ids),
+                               service_.ReplyOn<std::vector<storage::UserMatch>>(
+                                   shard_.id(), [deferred, answer](ChatShard& chat, auto result) {
+                                     answer(chat, deferred, result);
+                                   }));
+    return;
+  }
+  const std::optional<std::string_view> q = http::QueryParam(query, "q");
+  if (!q) return exchange.RespondError(400, "missing q (the start of a username) or ids");
+  // Decoded, though a username needs no escape: a client's URL encoder may escape anyway.
+  std::string prefix;
+  if (!http::PercentDecode(*q, &prefix) || !ValidUsername(prefix)) {
+    return exchange.RespondError(400, "q must be 1 to 32 of A-Z a-z 0-9 _ . -");
+  }
+  uint32_t limit = kDefaultUserSearchLimit;
+  if (const std::optional<std::string_view> value = http::QueryParam(query, "limit")) {
+    auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), limit);
+    if (ec != std::errc() || end != value->data() + value->size() || limit < 1 ||
+        limit > kMaxUserSearchLimit) {
+      return exchange.RespondError(400, "limit must be 1 to 50");
+    }
+  }
+  DeferredHttp deferred = exchange.Defer();
+  service_.store().SearchUsers(std::move(prefix), limit,
+                               service_.ReplyOn<std::vector<storage::UserMatch>>(
+                                   shard_.id(), [deferred, answer](ChatShard& chat, auto result) {
+                                     answer(chat, deferred, result);
+                                   }));
+}
+
+}  // namespace ringcast::chat

@@ -1,0 +1,505 @@
+#include "chat/cluster/cluster_link.h"
+
+#include <algorithm>
+#include <charconv>
+#include <memory>
+
+#include "chat/chat_shard.h"
+#include "chat/cluster/cluster_presence.h"
+#include "chat/service.h"
+#include "chat/owners/user_owner.h"
+#include "core/cluster/rendezvous.h"
+
+namespace ringcast::chat {
+namespace {
+
+constexpr std::string_view kConvPrefix = "rc:conv:";
+constexpr std::string_view kBroadcast = "rc:all";
+constexpr std::string_view kNodePrefix = "rc:node:";
+
+std::string ConvChannel(int64_t conv) { return std::string(kConvPrefix) + std::to_string(conv); }
+std::string NodeChannel(std::string_view node) {
+  std::string channel(kNodePrefix);
+  channel += node;
+  return channel;
+}
+
+// Numbers separated by single spaces, then (after a newline) raw bytes.
+class Fields {
+ public:
+  explicit Fields(std::string_view text) : text_(text) {}
+
+  bool Int(int64_t* out) {
+    while (at_ < text_.size() && text_[at_] == ' ') ++at_;
+    auto [end, ec] = std::from_chars(text_.data() + at_, text_.data() + text_.size(), *out);
+    if (ec != std::errc()) return false;
+    at_ = size_t(end - text_.data());
+    return true;
+  }
+  // The rest after the header line's newline.
+  bool Rest(std::string_view* out) {
+    size_t newline = text_.find('\n', at_);
+    if (newline == std::string_view::npos) return false;
+    *out = text_.substr(newline + 1);
+    at_ = text_.size();
+    return true;
+  }
+
+ private:
+  std::string_view text_;
+  size_t at_ = 0;
+};
+
+void AppendInts(std::string& out, std::initializer_list<int64_t> values) {
+  for (int64_t value : values) {
+    out += ' ';
+    out += std::to_string(value);
+  }
+}
+
+}  // namespace
+
+ClusterLink::ClusterLink(ChatService& service, cluster::ClusterNode& node)
+    : service_(service), node_(node), bus_(node.bus()) {
+  node.Route(std::string(kConvPrefix), this);
+  node.Route(std::string(kBroadcast), this);
+  node.Route(std::string(kNodePrefix), this);
+  bus_.Subscribe(kBroadcast);
+  bus_.Subscribe(NodeChannel(node.node_id()));
+}
+
+void ClusterLink::Follow(int64_t conv) { bus_.Subscribe(ConvChannel(conv)); }
+void ClusterLink::Unfollow(int64_t conv) { bus_.Unsubscribe(ConvChannel(conv)); }
+
+// "m id seq from ts kind_size\n" kind body; a message with files (issue 15):
+// "x id seq from ts kind_size attachments_size\n" kind attachments body. A node that knows no
+// 'x' skips it and fills the gap from the store, which has the files too. Either header may
+// end with " mention_count mentioned_user..." (issue 14), which a node that knows no mentions
+// reads past.
+std::string ClusterLink::EncodeMessage(const storage::Message& message) {
+  const bool files = !message.attachments.empty();
+  std::string out = files ? "x" : "m";
+  AppendInts(out,
+             {message.id, message.seq, message.from, message.ts, int64_t(message.kind.size())});
+  if (files) AppendInts(out, {int64_t(message.attachments.size())});
+  if (!message.mentions.empty()) {
+    AppendInts(out, {int64_t(message.mentions.size())});
+    for (int64_t user : message.mentions) AppendInts(out, {user});
+  }
+  out += '\n';
+  out += message.kind;
+  out += message.attachments;
+  out += message.body;
+  return out;
+}
+
+std::optional<storage::Message> ClusterLink::DecodeMessage(int64_t conv, std::string_view payload) {
+  const bool files = payload.starts_with('x');
+  if (!payload.starts_with('m') && !files) return std::nullopt;
+  Fields fields(payload.substr(1));
+  storage::Message message;
+  message.conv = conv;
+  int64_t kind_size = 0, files_size = 0, mentions = 0;
+  if (!fields.Int(&message.id) || !fields.Int(&message.seq) || !fields.Int(&message.from) ||
+      !fields.Int(&message.ts) || !fields.Int(&kind_size) || (files && !fields.Int(&files_size))) {
+    return std::nullopt;
+  }
+  if (fields.Int(&mentions)) {  // Absent: none.
+    if (mentions < 0 || mentions > int64_t(payload.size())) return std::nullopt;
+    message.mentions.resize(size_t(mentions));
+    for (int64_t& user : message.mentions) {
+      if (!fields.Int(&user)) return std::nullopt;
+    }
+  }
+  std::string_view rest;
+  if (!fields.Rest(&rest) || kind_size < 0 || files_size < 0 ||
+      uint64_t(kind_size) + uint64_t(files_size) > rest.size() || message.seq <= 0) {
+    return std::nullopt;
+  }
+  message.kind = std::string(rest.substr(0, size_t(kind_size)));
+  rest.remove_prefix(size_t(kind_size));
+  message.attachments = std::string(rest.substr(0, size_t(files_size)));
+  message.body = std::string(rest.substr(size_t(files_size)));
+  return message;
+}
+
+// "f forward_id conv sender ts from_size cid_size kind_size mention_count mentions...\n"
+//   from cid kind body
+// A send with files (issue 15) is "g", with two more sizes after the mentions: the
+// attachments' JSON and their ids (comma-separated), which go between the kind and the body. A
+// writer that knows no 'g' leaves the send unanswered: the forwarding node commits it itself
+// after --forward-timeout-ms.
+std::string ClusterLink::EncodeForward(std::string_view from_node, uint64_t forward_id,
+                                       const storage::NewMessage& message) {
+  const bool files = !message.attachment_ids.empty();
+  std::string ids;
+  for (const std::string& id : message.attachment_ids) {
+    if (!ids.empty()) ids += ',';
+    ids += id;
+  }
+  std::string out = files ? "g" : "f";
+  AppendInts(out, {int64_t(forward_id), message.conv, message.sender, message.ts,
+                   int64_t(from_node.size()), int64_t(message.cid.size()),
+                   int64_t(message.kind.size()), int64_t(message.mentions.size())});
+  for (int64_t user : message.mentions) AppendInts(out, {user});
+  if (files) AppendInts(out, {int64_t(message.attachments.size()), int64_t(ids.size())});
+  out += '\n';
+  out += from_node;
+  out += message.cid;
+  out += message.kind;
+  if (files) out.append(message.attachments).append(ids);
+  out += message.body;
+  return out;
+}
+
+std::optional<ClusterLink::ForwardedSend> ClusterLink::DecodeForward(std::string_view payload) {
+  const bool files = payload.starts_with('g');
+  if (!payload.starts_with('f') && !files) return std::nullopt;
+  Fields fields(payload.substr(1));
+  ForwardedSend send;
+  storage::NewMessage& message = send.message;
+  int64_t id = 0, from_size = 0, cid_size = 0, kind_size = 0, mentions = 0;
+  int64_t files_size = 0, ids_size = 0;
+  if (!fields.Int(&id) || !fields.Int(&message.conv) || !fields.Int(&message.sender) ||
+      !fields.Int(&message.ts) || !fields.Int(&from_size) || !fields.Int(&cid_size) ||
+      !fields.Int(&kind_size) || !fields.Int(&mentions) || mentions < 0 ||
+      mentions > int64_t(payload.size())) {
+    return std::nullopt;
+  }
+  message.mentions.resize(size_t(mentions));
+  for (int64_t& user : message.mentions) {
+    if (!fields.Int(&user)) return std::nullopt;
+  }
+  if (files && (!fields.Int(&files_size) || !fields.Int(&ids_size))) return std::nullopt;
+  std::string_view rest;
+  if (!fields.Rest(&rest) || from_size <= 0 || cid_size < 0 || kind_size < 0 || files_size < 0 ||
+      ids_size < 0 ||
+      uint64_t(from_size) + uint64_t(cid_size) + uint64_t(kind_size) + uint64_t(files_size) +
+              uint64_t(ids_size) >
+          rest.size()) {
+    return std::nullopt;
+  }
+  send.forward_id = uint64_t(id);
+  send.from_node = std::string(rest.substr(0, size_t(from_size)));
+  rest.remove_prefix(size_t(from_size));
+  message.cid = std::string(rest.substr(0, size_t(cid_size)));
+  rest.remove_prefix(size_t(cid_size));
+  message.kind = std::string(rest.substr(0, size_t(kind_size)));
+  rest.remove_prefix(size_t(kind_size));
+  message.attachments = std::string(rest.substr(0, size_t(files_size)));
+  rest.remove_prefix(size_t(files_size));
+  std::string_view ids = rest.substr(0, size_t(ids_size));
+  while (!ids.empty()) {
+    const size_t comma = ids.find(',');
+    message.attachment_ids.emplace_back(ids.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    ids.remove_prefix(comma + 1);
+  }
+  message.body = std::string(rest.substr(size_t(ids_size)));
+  return send;
+}
+
+// "a forward_id conv outcome" (0 committed, 1 unavailable, 2 forbidden), then for outcome 0
+// " duplicate" and the message as EncodeMessage writes it.
+std::string ClusterLink::EncodeForwardAnswer(
+    uint64_t forward_id, int64_t conv, const storage::Result<storage::AppendOutcome>& result) {
+  std::string out = "a";
+  const int64_t outcome = !result.ok() ? 1 : result->denial != storage::Denial::kNone ? 2 : 0;
+  AppendInts(out, {int64_t(forward_id), conv, outcome});
+  if (outcome != 0) return out;
+  AppendInts(out, {result->duplicate ? 1 : 0});
+  out += ' ';
+  out += EncodeMessage(result->message);
+  return out;
+}
+
+std::optional<ClusterLink::ForwardAnswer> ClusterLink::DecodeForwardAnswer(
+    std::string_view payload) {
+  if (!payload.starts_with('a')) return std::nullopt;
+  Fields fields(payload.substr(1));
+  ForwardAnswer answer;
+  int64_t id = 0, outcome = 0;
+  if (!fields.Int(&id) || !fields.Int(&answer.conv) || !fields.Int(&outcome)) return std::nullopt;
+  answer.forward_id = uint64_t(id);
+  if (outcome == 1) {
+    answer.result = storage::Status(storage::Errc::kUnavailable, "the writing node's store");
+    return answer;
+  }
+  storage::AppendOutcome appended;
+  if (outcome == 2) {
+    appended.denial = storage::Denial::kForbidden;
+    answer.result = std::move(appended);
+    return answer;
+  }
+  int64_t duplicate = 0;
+  if (outcome != 0 || !fields.Int(&duplicate)) return std::nullopt;
+  const size_t message_at = payload.find_first_of("mx");
+  if (message_at == std::string_view::npos) return std::nullopt;
+  auto message = DecodeMessage(answer.conv, payload.substr(message_at));
+  if (!message) return std::nullopt;
+  appended.duplicate = duplicate != 0;
+  appended.message = std::move(*message);
+  answer.result = std::move(appended);
+  return answer;
+}
+
+std::string ClusterLink::Writer(int64_t conv) const {
+  if (!bus_.stats().connected) return {};
+  auto live = node_.registry().LiveNodes();
+  std::string_view writer = cluster::RendezvousOwner(uint64_t(conv), *live);
+  if (writer.empty() || writer == node_.node_id()) return {};
+  return std::string(writer);
+}
+
+void ClusterLink::ForwardSend(const std::string& writer, uint64_t forward_id,
+                              const storage::NewMessage& message) {
+  bus_.Publish(NodeChannel(writer), EncodeForward(node_.node_id(), forward_id, message));
+}
+
+void ClusterLink::AnswerForward(const std::string& node, uint64_t forward_id, int64_t conv,
+                                const storage::Result<storage::AppendOutcome>& result) {
+  bus_.Publish(NodeChannel(node), EncodeForwardAnswer(forward_id, conv, result));
+}
+
+void ClusterLink::PublishMessage(const storage::Message& message) {
+  bus_.Publish(ConvChannel(message.conv), EncodeMessage(message));
+}
+
+// "r user delivered read" (-1: not moved)
+void ClusterLink::PublishReceipt(int64_t conv, int64_t user, std::optional<int64_t> delivered,
+                                 std::optional<int64_t> read) {
+  std::string out = "r";
+  AppendInts(out, {user, delivered.value_or(-1), read.value_or(-1)});
+  bus_.Publish(ConvChannel(conv), out);
+}
+
+// "t except_user\n" json
+void ClusterLink::PublishTyping(int64_t conv, int64_t except_user, std::string_view json) {
+  std::string out = "t";
+  AppendInts(out, {except_user});
+  out += '\n';
+  out += json;
+  bus_.Publish(ConvChannel(conv), out);
+}
+
+// "M conv group last_seq name_size(-1: none) members removed\n" name
+//   then per member "user delivered read", then the removed users, space-separated.
+std::string ClusterLink::EncodeMembers(const storage::ConversationState& state,
+                                       const std::vector<int64_t>& removed) {
+  std::string out = "M";
+  AppendInts(out, {state.id, state.group ? 1 : 0, state.last_seq,
+                   state.name ? int64_t(state.name->size()) : -1, int64_t(state.members.size()),
+                   int64_t(removed.size())});
+  out += '\n';
+  if (state.name) out += *state.name;
+  for (const storage::MemberState& member : state.members) {
+    AppendInts(out, {member.user, member.delivered, member.read});
+  }
+  for (int64_t user : removed) AppendInts(out, {user});
+  return out;
+}
+
+bool ClusterLink::DecodeMembers(std::string_view payload, storage::ConversationState* state,
+                                std::vector<int64_t>* removed) {
+  if (!payload.starts_with('M')) return false;
+  Fields header(payload.substr(1));
+  int64_t group = 0, name_size = 0, members = 0, removed_count = 0;
+  std::string_view rest;
+  if (!header.Int(&state->id) || !header.Int(&group) || !header.Int(&state->last_seq) ||
+      !header.Int(&name_size) || !header.Int(&members) || !header.Int(&removed_count) ||
+      !header.Rest(&rest) || members < 0 || removed_count < 0 || name_size > int64_t(rest.size())) {
+    return false;
+  }
+  state->group = group != 0;
+  if (name_size >= 0) {
+    state->name = std::string(rest.substr(0, size_t(name_size)));
+    rest.remove_prefix(size_t(name_size));
+  }
+  Fields body(rest);
+  for (int64_t i = 0; i < members; ++i) {
+    storage::MemberState member;
+    if (!body.Int(&member.user) || !body.Int(&member.delivered) || !body.Int(&member.read)) {
+      return false;
+    }
+    state->members.push_back(member);
+  }
+  for (int64_t i = 0; i < removed_count; ++i) {
+    int64_t user = 0;
+    if (!body.Int(&user)) return false;
+    removed->push_back(user);
+  }
+  return true;
+}
+
+void ClusterLink::PublishMembers(const storage::ConversationState& state,
+                                 const std::vector<int64_t>& removed) {
+  bus_.Publish(std::string(kBroadcast), EncodeMembers(state, removed));
+}
+
+// "R user exp_ms\n" jti
+void ClusterLink::PublishRevoked(int64_t user, std::string_view jti, int64_t exp_ms) {
+  std::string out = "R";
+  AppendInts(out, {user, exp_ms});
+  out += '\n';
+  out += jti;
+  bus_.Publish(std::string(kBroadcast), out);
+}
+
+// "P user online last_online(-1: none) seq"
+void ClusterLink::PublishPresence(const PresenceOwner::Change& change) {
+  std::string out = "P";
+  AppendInts(out, {change.user, change.online ? 1 : 0, change.last_online.value_or(-1),
+                   int64_t(change.seq)});
+  bus_.Publish(std::string(kBroadcast), out);
+}
+
+void ClusterLink::OnPublication(std::string_view channel, std::string_view payload) {
+  if (channel == kBroadcast) return OnBroadcast(payload);
+  if (channel.starts_with(kNodePrefix)) return OnNodeMail(payload);
+  int64_t conv = 0;
+  std::string_view id = channel.substr(kConvPrefix.size());
+  auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), conv);
+  if (ec != std::errc() || end != id.data() + id.size() || payload.empty()) return;
+  OnConversation(conv, payload);
+}
+
+void ClusterLink::OnConversation(int64_t conv, std::string_view payload) {
+  switch (payload[0]) {
+    case 'm':
+    case 'x': {
+      auto message = DecodeMessage(conv, payload);
+      if (!message) return;
+      Deliver(conv, [message = std::move(*message)](ChatShard& self) mutable {
+        self.conversations().OnRemoteMessage(std::move(message));
+      });
+      return;
+    }
+    case 'r': {
+      Fields fields(payload.substr(1));
+      int64_t user = 0, delivered = 0, read = 0;
+      if (!fields.Int(&user) || !fields.Int(&delivered) || !fields.Int(&read)) return;
+      Deliver(conv, [conv, user, delivered, read](ChatShard& self) {
+        self.conversations().OnRemoteReceipt(
+            conv, user, delivered >= 0 ? std::optional(delivered) : std::nullopt,
+            read >= 0 ? std::optional(read) : std::nullopt);
+      });
+      return;
+    }
+    case 't': {
+      Fields fields(payload.substr(1));
+      int64_t except_user = 0;
+      std::string_view json;
+      if (!fields.Int(&except_user) || !fields.Rest(&json)) return;
+      Deliver(conv, [conv, except_user, json = std::string(json)](ChatShard& self) {
+        self.conversations().Publish(conv, 0, json, except_user, /*droppable=*/true);
+      });
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void ClusterLink::OnNodeMail(std::string_view payload) {
+  if (auto send = DecodeForward(payload)) {
+    const uint32_t owner = service_.ConversationOwnerShard(send->message.conv);
+    // Refused by a full inbox: the forwarding node's timeout settles it, as for a lost one.
+    (void)service_.TryPost(owner, [send = std::move(*send)](ChatShard& self) mutable {
+      self.conversations().OnForwardedSend(std::move(send.from_node), send.forward_id,
+                                           std::move(send.message));
+    });
+    return;
+  }
+  if (auto answer = DecodeForwardAnswer(payload)) {
+    const uint32_t owner = service_.ConversationOwnerShard(answer->conv);
+    (void)service_.TryPost(owner, [answer = std::move(*answer)](ChatShard& self) mutable {
+      self.conversations().OnForwardAnswer(answer.forward_id, std::move(answer.result));
+    });
+  }
+}
+
+void ClusterLink::OnBroadcast(std::string_view payload) {
+  if (payload.starts_with('M')) {
+    auto change = std::make_shared<std::pair<storage::ConversationState, std::vector<int64_t>>>();
+    if (!DecodeMembers(payload, &change->first, &change->second)) return;
+    service_.PostToEveryShard([&change] {
+      return [change](ChatShard& self) {
+        self.sessions().OnMembersChanged(change->first, change->second);
+      };
+    });
+    return;
+  }
+  if (payload.starts_with('P')) {
+    Fields fields(payload.substr(1));
+    int64_t user = 0, online = 0, last_online = 0, seq = 0;
+    if (!fields.Int(&user) || !fields.Int(&online) || !fields.Int(&last_online) ||
+        !fields.Int(&seq)) {
+      return;
+    }
+    BroadcastPresenceChange(
+        service_, PresenceOwner::Change{
+                      user, online != 0,
+                      last_online >= 0 ? std::optional(last_online) : std::nullopt, uint64_t(seq)});
+    return;
+  }
+  if (payload.starts_with('R')) {
+    Fields fields(payload.substr(1));
+    int64_t user = 0, exp_ms = 0;
+    std::string_view jti;
+    if (!fields.Int(&user) || !fields.Int(&exp_ms) || !fields.Rest(&jti)) return;
+    service_.PostToEveryShard([&] {
+      return [user, exp_ms, jti = std::string(jti)](ChatShard& self) {
+        self.sessions().OnRevoked(user, jti, exp_ms);
+      };
+    });
+  }
+}
+
+void ClusterLink::OnMaybeMissed(std::string_view channel) {
+  if (channel == kBroadcast) return CatchUp();
+  // A forwarded send or its answer lost here is settled by the forwarding node's timeout.
+  if (!channel.starts_with(kConvPrefix)) return;
+  int64_t conv = 0;
+  std::string_view id = channel.substr(kConvPrefix.size());
+  auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), conv);
+  if (ec != std::errc() || end != id.data() + id.size()) return;
+  CheckHead(conv);
+}
+
+void ClusterLink::Deliver(int64_t conv, ShardTask task) {
+  // Behind a refused delivery, a later one would leave a gap: check first.
+  if (unchecked_.contains(conv)) return;
+  if (!service_.TryPost(service_.ConversationOwnerShard(conv), std::move(task))) {
+    unchecked_.insert(conv);
+  }
+}
+
+void ClusterLink::CheckHead(int64_t conv) {
+  if (service_.TryPost(service_.ConversationOwnerShard(conv),
+                       [conv](ChatShard& self) { self.conversations().CheckHead(conv); })) {
+    unchecked_.erase(conv);
+  } else {
+    unchecked_.insert(conv);
+  }
+}
+
+void ClusterLink::OnTick() {
+  for (auto it = unchecked_.begin(); it != unchecked_.end();) {
+    const int64_t conv = *it++;  // CheckHead may erase it.
+    CheckHead(conv);
+  }
+}
+
+void ClusterLink::CatchUp() {
+  service_.cluster_presence()->Resync();
+  service_.store().LoadRevoked(
+      service_.clock().WallMs(), [this](storage::Result<std::vector<storage::RevokedToken>> r) {
+        if (!r.ok()) return;  // Logged by the store; a token past its revocation still expires.
+        auto shared = std::make_shared<const std::vector<storage::RevokedToken>>(std::move(*r));
+        service_.PostToEveryShard([&shared] {
+          return [shared](ChatShard& self) { self.sessions().OnRevokedList(*shared); };
+        });
+      });
+}
+
+}  // namespace ringcast::chat

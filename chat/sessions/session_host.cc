@@ -1,0 +1,701 @@
+// Chat sessions: one per /ws connection, on the shard that accepted it.
+#include "chat/sessions/session_host.h"
+
+#include <algorithm>
+
+#include "chat/chat_shard.h"
+#include "chat/frame_ref.h"
+#include "core/log.h"
+#include "core/net/shared_frame.h"
+#include "core/runtime/shard.h"
+#include "proto/ws_frame.h"
+
+namespace ringcast::chat {
+namespace {
+
+template <typename T>
+void EraseOne(std::vector<T>& items, const T& item) {
+  auto it = std::find(items.begin(), items.end(), item);
+  if (it == items.end()) return;
+  *it = items.back();
+  items.pop_back();
+}
+
+}  // namespace
+
+SessionHost::SessionHost(Shard& shard, ChatService& service, ChatMetrics& metrics)
+    : shard_(shard),
+      service_(service),
+      metrics_(metrics),
+      config_(service.config()),
+      clock_(service.clock()),
+      parser_(RequestLimits{.max_body = config_.max_chat_body}),
+      conversations_(service, shard.id()),
+      users_(service),
+      revoked_(clock_),
+      reconnect_jitter_(std::random_device{}()) {
+  for (const storage::RevokedToken& token : service.initially_revoked()) {
+    revoked_.Add(token.jti, token.expires_at_ms);
+  }
+}
+
+SessionHost::~SessionHost() = default;
+
+Session* SessionHost::FindSession(ConnId id) {
+  Connection* conn = shard_.Find(id);
+  return conn == nullptr ? nullptr : reinterpret_cast<Session*>(conn->user_data);
+}
+
+void SessionHost::Open(Connection& conn, int64_t user, std::string jti, int64_t exp_s,
+                       std::string address) {
+  auto owned = std::make_unique<Session>();
+  Session& session = *owned;
+  session.conn = &conn;
+  session.id = conn.id();
+  session.user = user;
+  SetToken(session, std::move(jti), exp_s);
+  session.address = std::move(address);
+  session.last_heartbeat_ms = clock_.MonotonicMs();
+  session.bucket = TokenBucket(config_.msg_rate, 2.0 * config_.msg_rate, clock_.MonotonicMs());
+  session.index = sessions_.size();
+  sessions_.push_back(std::move(owned));
+  conn.user_data = reinterpret_cast<uint64_t>(&session);
+  by_user_[session.user].push_back(&session);
+
+  ConnId id = session.id;
+  users_.Attach(user, id);
+  service_.store().StartSession(
+      user, service_.ReplyOn<storage::SessionStart>(
+                shard_.id(), [id](ChatShard& self, storage::Result<storage::SessionStart> r) {
+                  self.sessions().OnSessionStart(id, std::move(r));
+                }));
+}
+
+void SessionHost::OnSessionStart(ConnId id, storage::Result<storage::SessionStart> result) {
+  Session* session = FindSession(id);
+  if (session == nullptr) return;
+  if (!result.ok()) {
+    if (result.status().errc() != storage::Errc::kUnavailable) {  // Else logged by the store.
+      RC_LOG(kWarn, "shard %u: cannot start a chat session: %s", shard_.id(),
+             result.status().ToString().c_str());
+    }
+    return CloseSession(*session, 1011, "storage unavailable");
+  }
+  for (const storage::Contact& contact : result->contacts) {
+    // Only when this shard has heard nothing newer from the contact's owner.
+    presence_.try_emplace(contact.user, Presence{false, contact.last_online});
+  }
+  for (const storage::SessionStart::Conversation& conv : result->conversations) {
+    AddView(*session, conv.id, conv.last_seq, conv.members);
+  }
+  session->loaded = true;
+  MaybeReady(*session);
+}
+
+void SessionHost::OnAttached(ConnId id, bool accepted) {
+  Session* session = FindSession(id);
+  if (session == nullptr) return;
+  if (!accepted) return CloseSession(*session, 1008, "too many connections for this user");
+  session->attached = true;
+  MaybeReady(*session);
+}
+
+// Ready once its conversations are loaded and joined and the user's owner has counted it; then
+// hello, then whatever the client sent meanwhile.
+void SessionHost::MaybeReady(Session& session) {
+  if (session.phase != Session::Phase::kStarting || !session.loaded || !session.attached) return;
+  for (auto& [conv, view] : session.convs) {
+    if (!local_convs_[conv].joined) return;
+  }
+  session.phase = Session::Phase::kReady;
+  for (auto& [conv, view] : session.convs) GoLive(session, conv, view);
+
+  JsonWriter hello;
+  hello.BeginObject()
+      .Field("type", "hello")
+      .Field("user", session.user)
+      .Field("instance", service_.instance_id())
+      .Field("expires_at", session.token_exp_ms)
+      .Key("presence");
+  hello.BeginArray();
+  std::vector<int64_t> contacts;
+  for (const auto& [user, shared] : session.contacts) contacts.push_back(user);
+  std::sort(contacts.begin(), contacts.end());
+  for (int64_t user : contacts) {
+    auto known = presence_.find(user);
+    Presence status = known == presence_.end() ? Presence{} : known->second;
+    hello.BeginObject()
+        .Field("user", user)
+        .Field("status", status.online ? "online" : "offline")
+        .Key("last_online");
+    status.last_online ? hello.Int(*status.last_online) : hello.Null();
+    hello.EndObject();
+  }
+  session.conn->SendText(hello.EndArray().EndObject().str());
+  RunPending(session);
+}
+
+void SessionHost::RunPending(Session& session) {
+  while (!session.pending.empty() && session.phase == Session::Phase::kReady &&
+         !session.answer_outstanding) {
+    if (session.conn->congested()) return session.conn->NotifyWhenUncongested();
+    std::string text = session.pending.Pop();
+    HandleRequest(session, text);
+  }
+}
+
+void SessionHost::OnDrain(Connection& conn) {
+  if (auto* session = reinterpret_cast<Session*>(conn.user_data)) RunPending(*session);
+}
+
+// From now on the session gets every message published to this shard after the last one seen.
+void SessionHost::GoLive(Session& session, int64_t conv, ConvView& view) {
+  if (session.phase != Session::Phase::kReady || view.live()) return;
+  LocalConv& local = local_convs_[conv];
+  if (!local.joined) return;
+  view.GoLive(local.last_seen);
+}
+
+void SessionHost::AddView(Session& session, int64_t conv, int64_t start_seq,
+                          const std::vector<int64_t>& members,
+                          std::vector<Introduction>* introductions) {
+  auto [it, inserted] = session.convs.try_emplace(conv, start_seq);
+  if (!inserted) return;
+  LocalConv& local = local_convs_[conv];
+  if (local.sessions.empty() && local.members.empty()) local.members = members;
+  local.sessions.push_back(&session);
+  for (int64_t member : local.members) {
+    if (member != session.user && Watch(session, member) && introductions != nullptr) {
+      introductions->emplace_back(&session, member);
+    }
+  }
+  if (local.sessions.size() == 1 && !local.joined && local.join_token == 0) {
+    local.join_token = ++next_join_token_;
+    conversations_.Join(conv, local.join_token, it->second.start_seq());
+  }
+  GoLive(session, conv, it->second);
+}
+
+void SessionHost::DropView(Session& session, int64_t conv) {
+  if (session.convs.erase(conv) == 0) return;
+  auto it = local_convs_.find(conv);
+  if (it == local_convs_.end()) return;
+  LocalConv& local = it->second;
+  EraseOne(local.sessions, &session);
+  for (int64_t member : local.members) {
+    if (member != session.user) Unwatch(session, member);
+  }
+  if (!local.sessions.empty()) return;
+  conversations_.Leave(conv);
+  local_convs_.erase(it);
+}
+
+bool SessionHost::Watch(Session& session, int64_t user) {
+  if (++session.contacts[user] > 1) return false;
+  watchers_[user].push_back(&session);
+  return true;
+}
+
+void SessionHost::Introduce(Session& session, int64_t user) {
+  // Still a contact (not removed again meanwhile), and ready (else hello lists it).
+  if (session.phase != Session::Phase::kReady || !session.contacts.contains(user)) return;
+  // Not in the replica: offline, and its last_online is only in the store (it would cost a
+  // read per new contact; the next hello has it).
+  auto known = presence_.find(user);
+  const Presence status = known == presence_.end() ? Presence{} : known->second;
+  session.conn->SendText(EncodePresence(user, status.online, status.last_online));
+}
+
+void SessionHost::Unwatch(Session& session, int64_t user) {
+  auto it = session.contacts.find(user);
+  if (it == session.contacts.end() || --it->second > 0) return;
+  session.contacts.erase(it);
+  auto watchers = watchers_.find(user);
+  if (watchers == watchers_.end()) return;
+  EraseOne(watchers->second, &session);
+  if (!watchers->second.empty()) return;
+  watchers_.erase(watchers);
+  // Nobody here watches this user any more: an offline one needs no replica (the store has its
+  // last_online for the next session that lists it).
+  if (auto it = presence_.find(user); it != presence_.end() && !it->second.online) {
+    presence_.erase(it);
+  }
+}
+
+void SessionHost::CloseSession(Session& session, uint16_t code, std::string_view reason) {
+  if (session.phase == Session::Phase::kGone) return;
+  session.phase = Session::Phase::kGone;
+  session.conn->Close(code, reason);  // OnClose follows and cleans up.
+}
+
+std::string SessionHost::UserOf(const Connection& conn) const {
+  const auto* session = reinterpret_cast<const Session*>(conn.user_data);
+  return session == nullptr || session->user == 0 ? std::string() : std::to_string(session->user);
+}
+
+void SessionHost::OnClose(Connection& conn) {
+  auto* session = reinterpret_cast<Session*>(conn.user_data);
+  if (session == nullptr) return;
+  conn.user_data = 0;
+  session->phase = Session::Phase::kGone;
+  std::vector<int64_t> convs;
+  for (const auto& [conv, view] : session->convs) convs.push_back(conv);
+  for (int64_t conv : convs) DropView(*session, conv);
+  auto user = by_user_.find(session->user);
+  EraseOne(user->second, session);
+  if (user->second.empty()) by_user_.erase(user);
+  users_.Detach(session->user, session->id);
+  HttpApi::ConnectionClosed(service_, std::move(session->address));
+  size_t index = session->index;
+  sessions_[index] = std::move(sessions_.back());
+  sessions_[index]->index = index;
+  sessions_.pop_back();  // Destroys the session (or the moved-from slot when it was last).
+}
+
+void SessionHost::Drain() {
+  // A single node: nothing else serves these clients meanwhile, and a stop is not always a
+  // restart, so 1001 "going away" (the engine's) is the honest close; 1012 "service restart"
+  // tells a client the service goes on, which in cluster mode it does, on the other nodes.
+  if (service_.cluster() == nullptr) return;
+  std::uniform_int_distribution<uint32_t> after_ms(0, config_.reconnect_jitter_ms);
+  // Closing defers each OnClose to the end of the loop iteration: sessions_ stays as it is.
+  for (const std::unique_ptr<Session>& session : sessions_) {
+    if (session->phase == Session::Phase::kGone) continue;
+    // Queued behind the frames already waiting for this connection, the close behind it.
+    session->conn->SendText(EncodeReconnect(after_ms(reconnect_jitter_)));
+    CloseSession(*session, uint16_t(ws::CloseCode::kServiceRestart), "service restart");
+  }
+}
+
+void SessionHost::OnHeartbeat(Connection& conn) {
+  if (auto* session = reinterpret_cast<Session*>(conn.user_data)) {
+    session->last_heartbeat_ms = clock_.MonotonicMs();
+  }
+}
+
+void SessionHost::Sweep(int64_t now_ms) {
+  const int64_t timeout_ms = int64_t{config_.presence_timeout_s} * 1000;
+  std::vector<Session*> silent;
+  for (auto& session : sessions_) {
+    if (now_ms - session->last_heartbeat_ms > timeout_ms) silent.push_back(session.get());
+  }
+  for (Session* session : silent) CloseSession(*session, 1008, "presence timeout");
+  SweepTokens(now_ms);
+  revoked_.Sweep();
+}
+
+// --- Requests --------------------------------------------------------------------------------
+
+void SessionHost::OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload) {
+  auto* session = reinterpret_cast<Session*>(conn.user_data);
+  if (session == nullptr || session->phase == Session::Phase::kGone) return;
+  session->last_heartbeat_ms = clock_.MonotonicMs();
+  if (opcode != ws::Opcode::kText) {
+    if (!AdmitRequest(*session, {})) return;
+    return SendError(*session, "bad_request", "binary frames are not part of the chat protocol");
+  }
+  std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
+  if (session->phase == Session::Phase::kReady && session->pending.empty() &&
+      !session->answer_outstanding && !conn.congested()) {
+    return HandleRequest(*session, text);
+  }
+  // Its turn comes after hello, after the answer on its way, or once the client has read enough.
+  if (!session->pending.Push(text)) {
+    return CloseSession(*session, 1008,
+                        session->phase == Session::Phase::kStarting
+                            ? "too many requests before hello"
+                            : "too many requests waiting for answers");
+  }
+  RunPending(*session);  // Arms the drain notice when congestion is what holds it.
+}
+
+// Token bucket: msg_rate per second, bursts of twice that. A client that keeps going after
+// being refused a burst's worth in a row is closed.
+bool SessionHost::AdmitRequest(Session& session, std::string_view cid) {
+  if (session.bucket.TryTake(clock_.MonotonicMs())) {
+    session.refused_in_a_row = 0;
+    return true;
+  }
+  if (++session.refused_in_a_row > 2 * config_.msg_rate) {
+    CloseSession(session, 1008, "rate limit exceeded");
+  } else {
+    SendError(session, "rate_limited", "too many requests; slow down", cid);
+  }
+  return false;
+}
+
+void SessionHost::SendError(Session& session, std::string_view code, std::string_view message,
+                            std::string_view cid) {
+  metrics_.CountError(code);
+  session.conn->SendText(EncodeError(code, message, cid));
+}
+
+void SessionHost::FinishWithError(ConnId id, std::string_view code, std::string_view message) {
+  metrics_.CountError(code);
+  FinishAnswer(id, EncodeError(code, message, {}));
+}
+
+void SessionHost::HandleRequest(Session& session, std::string_view text) {
+  ClientRequest request;
+  RequestError error;
+  bool parsed = parser_.Parse(text, &request, &error);
+  if (!AdmitRequest(session, error.cid)) return;
+  if (!parsed) {
+    session.conn->SendText(EncodeRequestError(error));
+    return;
+  }
+  switch (request.type) {
+    case RequestType::kSend:
+      return HandleSend(session, request);
+    case RequestType::kDelivered:
+    case RequestType::kRead:
+      return HandleWatermark(session, request);
+    case RequestType::kSync:
+      return HandleSync(session, request);
+    case RequestType::kHistory:
+      return HandleHistory(session, request);
+    case RequestType::kTyping:
+      return HandleTyping(session, request);
+    case RequestType::kPing:
+      session.conn->SendText(R"({"type":"pong"})");
+      return;
+    case RequestType::kAuth:
+      return HandleAuth(session, request);
+  }
+}
+
+void SessionHost::HandleSend(Session& session, ClientRequest& request) {
+  if (!session.convs.contains(request.conv)) {
+    return SendError(session, "forbidden", "not a member of this conversation", request.cid);
+  }
+  ++metrics_.sends;
+  storage::NewMessage message{.conv = request.conv,
+                              .sender = session.user,
+                              .cid = std::move(request.cid),
+                              .kind = std::move(request.kind),
+                              .body = std::move(request.body),
+                              .ts = NowMs(),
+                              .mentions = std::move(request.mentions)};
+  if (request.attachments.empty()) return Send(session, std::move(message));
+  // Files: only the sender's own uploads (a store read first; such a send may be acked after
+  // a later one without files: clients match acks by cid). Their metadata goes with the message.
+  message.attachment_ids = std::move(request.attachments);
+  std::vector<std::string> ids = message.attachment_ids;
+  service_.store().FindOwnedUploads(
+      session.user, std::move(ids),
+      service_.ReplyOn<std::vector<storage::UploadRecord>>(
+          shard_.id(),
+          [id = session.id, message = std::move(message)](ChatShard& self, auto result) mutable {
+            SessionHost& host = self.sessions();
+            Session* session = host.FindSession(id);
+            if (session == nullptr) return;
+            if (!result.ok()) {
+              return host.SendError(*session, "unavailable", "storage unavailable, retry",
+                                    message.cid);
+            }
+            if (result->size() != message.attachment_ids.size()) {
+              return host.SendError(*session, "bad_request", "attachments must be your own uploads",
+                                    message.cid);
+            }
+            // An upload is attached within --upload-orphan-ttl or never: past it the sweep may
+            // delete it (chat/upload_sweeper.h).
+            const int64_t ttl_ms = int64_t{host.config_.upload_orphan_ttl_s} * 1000;
+            for (const storage::UploadRecord& record : *result) {
+              if (ttl_ms > 0 && record.created < NowMs() - ttl_ms) {
+                return host.SendError(*session, "bad_request",
+                                      "attachment expired (--upload-orphan-ttl): upload it again",
+                                      message.cid);
+              }
+            }
+            message.attachments = EncodeAttachments(message.attachment_ids, *result);
+            host.Send(*session, std::move(message));
+          }));
+}
+
+void SessionHost::Send(Session& session, storage::NewMessage message) {
+  // The owner is --max-mail-backlog mails behind: answered as a store failure is, so that the
+  // client resends it (the cid makes that safe).
+  std::string cid = message.cid;
+  if (!conversations_.Send(session.id, std::move(message))) {
+    SendError(session, "unavailable", "server busy, retry", cid);
+  }
+}
+
+void SessionHost::HandleWatermark(Session& session, const ClientRequest& request) {
+  if (!session.convs.contains(request.conv)) {
+    return SendError(session, "forbidden", "not a member of this conversation");
+  }
+  if (!conversations_.Watermark(session.id, request.conv, session.user,
+                                request.type == RequestType::kRead, request.seq)) {
+    SendError(session, "unavailable", "server busy, retry");
+  }
+}
+
+void SessionHost::HandleSync(Session& session, ClientRequest& request) {
+  if (!request.sync_all && request.asks.empty()) {
+    session.conn->SendText(R"({"type":"sync","convs":[]})");
+    return;
+  }
+  session.answer_outstanding = true;
+  service_.store().Sync(session.user, std::move(request.asks),
+                        {.count = config_.sync_limit, .bytes = config_.max_answer_bytes},
+                        service_.ReplyOn<std::vector<storage::SyncConversation>>(
+                            shard_.id(), [id = session.id](ChatShard& self, auto result) {
+                              SessionHost& host = self.sessions();
+                              Session* session = host.FindSession(id);
+                              if (session == nullptr) return;
+                              if (!result.ok()) {
+                                return host.FinishWithError(id, "unavailable",
+                                                            "storage unavailable, retry");
+                              }
+                              host.AnswerSync(*session, *result);
+                            }));
+}
+
+// Every conversation asked for is listed; its messages are what the client asked for minus what
+// this connection received live (ConvView), and stop once the answer holds --max-answer-bytes.
+void SessionHost::AnswerSync(Session& session,
+                             const std::vector<storage::SyncConversation>& convs) {
+  JsonWriter writer;
+  writer.BeginObject().Field("type", "sync").Key("convs").BeginArray();
+  bool full = false;
+  size_t taken = 0;  // An answer always has a message, so paging always moves on.
+  for (const storage::SyncConversation& conv : convs) {
+    writer.BeginObject()
+        .Field("conv", conv.conv)
+        .Field("last_seq", conv.last_seq)
+        .Field("unread", conv.last_seq - conv.read_seq)
+        .Field("unread_mentions", conv.unread_mentions)
+        .Field("read_seq", conv.read_seq)
+        .Key("members")
+        .BeginArray();
+    for (const storage::MemberState& member : conv.members) {
+      writer.BeginObject()
+          .Field("user", member.user)
+          .Field("delivered", member.delivered)
+          .Field("read", member.read)
+          .EndObject();
+    }
+    writer.EndArray().Key("messages").BeginArray();
+    auto view = session.convs.find(conv.conv);
+    ConvView* seen = view == session.convs.end() ? nullptr : &view->second;
+    bool more = conv.more;
+    int64_t last = -1;
+    for (const storage::Message& message : conv.messages) {
+      if (seen != nullptr && !seen->WantsInAnswer(message.seq)) continue;
+      if (full || (taken > 0 && writer.str().size() >= config_.max_answer_bytes)) {
+        full = more = true;
+        break;
+      }
+      AppendMessage(writer, message);
+      ++taken;
+      last = message.seq;
+    }
+    if (seen != nullptr && last >= 0) seen->RecordAnswered(last);
+    writer.EndArray().Field("more", more).EndObject();
+  }
+  FinishAnswer(session.id, writer.EndArray().EndObject().str());
+}
+
+void SessionHost::HandleHistory(Session& session, const ClientRequest& request) {
+  if (!session.convs.contains(request.conv)) {
+    return SendError(session, "forbidden", "not a member of this conversation");
+  }
+  if (!conversations_.History(session.id, request.conv, session.user, request.before,
+                              request.limit)) {
+    return SendError(session, "unavailable", "server busy, retry");
+  }
+  session.answer_outstanding = true;
+}
+
+void SessionHost::FinishAnswer(ConnId id, std::string_view json) {
+  Session* session = FindSession(id);
+  if (session == nullptr) return;
+  session->answer_outstanding = false;
+  if (session->phase != Session::Phase::kReady) return;
+  session->conn->SendText(json);
+  RunPending(*session);
+}
+
+void SessionHost::HandleTyping(Session& session, const ClientRequest& request) {
+  if (!session.convs.contains(request.conv)) {
+    return SendError(session, "forbidden", "not a member of this conversation");
+  }
+  conversations_.Typing(request.conv, session.user, request.typing);
+}
+
+// --- Mail from the owners --------------------------------------------------------------------
+
+void SessionHost::SendText(ConnId id, std::string_view json) {
+  if (Session* session = FindSession(id)) session->conn->SendText(json);
+}
+
+void SessionHost::OnJoined(int64_t conv, uint64_t token, int64_t last_published) {
+  auto it = local_convs_.find(conv);
+  if (it == local_convs_.end() || it->second.join_token != token) return;  // Left meanwhile.
+  LocalConv& local = it->second;
+  local.joined = true;
+  local.last_seen = last_published;
+  std::vector<Session*> sessions = local.sessions;
+  for (Session* session : sessions) {
+    GoLive(*session, conv, session->convs[conv]);
+    MaybeReady(*session);
+  }
+}
+
+void SessionHost::DeliverLocal(int64_t conv, int64_t seq, SharedFrame* frame, int64_t except_user,
+                               bool droppable, int64_t published_us) {
+  auto it = local_convs_.find(conv);
+  if (it != local_convs_.end()) {
+    if (seq > 0) {
+      metrics_.delivery_latency.Observe(double(clock_.MonotonicUs() - published_us) / 1e6);
+    }
+    LocalConv& local = it->second;
+    if (seq > 0) local.last_seen = std::max(local.last_seen, seq);
+    for (Session* session : local.sessions) {
+      if (session->phase != Session::Phase::kReady || session->user == except_user) continue;
+      ConvView& view = session->convs[conv];
+      if (!view.live()) continue;
+      if (seq > 0 && !view.TakeLive(seq)) continue;  // Already sent by a sync.
+      frame->AddRefs(1);
+      session->conn->SendFrame(frame, droppable ? Delivery::kDroppable : Delivery::kReliable);
+    }
+  }
+  frame->Release();
+}
+
+void SessionHost::OnMembersChanged(const storage::ConversationState& state,
+                                   const std::vector<int64_t>& removed) {
+  const int64_t conv = state.id;
+  std::vector<int64_t> members;
+  for (const storage::MemberState& member : state.members) members.push_back(member.user);
+  std::string event = EncodeMembers(state);
+  std::vector<Session*> notify;
+  std::vector<Introduction> introductions;  // Told after the event that explains them.
+
+  // Sessions already in the conversation watch the newcomers and stop watching who left.
+  if (auto it = local_convs_.find(conv); it != local_convs_.end()) {
+    LocalConv& local = it->second;
+    for (Session* session : local.sessions) {
+      for (int64_t user : members) {
+        if (user != session->user &&
+            !std::binary_search(local.members.begin(), local.members.end(), user) &&
+            Watch(*session, user)) {
+          introductions.emplace_back(session, user);
+        }
+      }
+      for (int64_t user : local.members) {
+        if (user != session->user && !std::binary_search(members.begin(), members.end(), user)) {
+          Unwatch(*session, user);
+        }
+      }
+    }
+    local.members = members;
+  }
+  // Removed members' sessions leave it (and are told).
+  for (int64_t user : removed) {
+    auto sessions = by_user_.find(user);
+    if (sessions == by_user_.end()) continue;
+    for (Session* session : std::vector<Session*>(sessions->second)) {
+      DropView(*session, conv);
+      notify.push_back(session);
+    }
+  }
+  // Members' sessions join it (a no-op for those already in).
+  for (int64_t user : members) {
+    auto sessions = by_user_.find(user);
+    if (sessions == by_user_.end()) continue;
+    for (Session* session : sessions->second) {
+      if (session->phase == Session::Phase::kGone) continue;
+      AddView(*session, conv, state.last_seq, members, &introductions);
+      notify.push_back(session);
+    }
+  }
+  for (Session* session : notify) {
+    if (session->phase == Session::Phase::kReady) session->conn->SendText(event);
+  }
+  for (const auto& [session, user] : introductions) Introduce(*session, user);
+}
+
+void SessionHost::OnRevoked(int64_t user, const std::string& jti, int64_t exp_ms) {
+  revoked_.Add(jti, exp_ms);
+  auto sessions = by_user_.find(user);
+  if (sessions == by_user_.end()) return;
+  for (Session* session : std::vector<Session*>(sessions->second)) {
+    if (session->jti == jti) CloseSession(*session, 1008, "token revoked");
+  }
+}
+
+void SessionHost::OnPresence(const PresenceOwner::Change& change, SharedFrame* frame) {
+  if (change.seq != 0) {
+    auto known = presence_.find(change.user);
+    if (known != presence_.end() &&
+        (known->second.seq > change.seq || known->second.online == change.online)) {
+      // Overtaken by a later transition made on another node, or no change to tell (the
+      // same transition announced again after a re-assertion, or a snapshot had it).
+      if (known->second.seq < change.seq) known->second.seq = change.seq;
+      frame->Release();
+      return;
+    }
+  }
+  SetPresence(change.user, Presence{change.online, change.last_online, change.seq}, frame);
+}
+
+void SessionHost::OnPresenceSnapshot(uint64_t seq, const std::vector<int64_t>& online_sorted,
+                                     bool with_departures) {
+  auto tell = [&](int64_t user, const Presence& presence) {
+    SetPresence(user, presence,
+                EncodeText(EncodePresence(user, presence.online, presence.last_online)));
+  };
+  for (int64_t user : online_sorted) {
+    auto known = presence_.find(user);
+    if (known == presence_.end() || (!known->second.online && known->second.seq < seq)) {
+      tell(user, Presence{true, known == presence_.end() ? std::nullopt : known->second.last_online,
+                          seq});
+    }
+  }
+  if (!with_departures) return;
+  std::vector<std::pair<int64_t, Presence>> gone;
+  for (const auto& [user, presence] : presence_) {
+    if (presence.online && presence.seq < seq &&
+        !std::binary_search(online_sorted.begin(), online_sorted.end(), user)) {
+      gone.emplace_back(user, Presence{false, presence.last_online, seq});
+    }
+  }
+  for (const auto& [user, presence] : gone) tell(user, presence);
+}
+
+void SessionHost::OnRevokedList(const std::vector<storage::RevokedToken>& revoked) {
+  bool any_new = false;
+  for (const storage::RevokedToken& token : revoked) {
+    any_new |= revoked_.Add(token.jti, token.expires_at_ms);
+  }
+  if (!any_new) return;
+  std::vector<Session*> closing;
+  for (const auto& session : sessions_) {
+    if (session->phase != Session::Phase::kGone && revoked_.Contains(session->jti)) {
+      closing.push_back(session.get());
+    }
+  }
+  for (Session* session : closing) CloseSession(*session, 1008, "token revoked");
+}
+
+void SessionHost::SetPresence(int64_t user, const Presence& presence, SharedFrame* frame) {
+  auto it = watchers_.find(user);
+  // An offline user that no session here watches needs no replica (see presence_).
+  if (presence.online || it != watchers_.end()) {
+    presence_[user] = presence;
+  } else {
+    presence_.erase(user);
+  }
+  if (it != watchers_.end()) {
+    for (Session* session : it->second) {
+      if (session->phase != Session::Phase::kReady) continue;
+      frame->AddRefs(1);
+      session->conn->SendFrame(frame);
+    }
+  }
+  frame->Release();
+}
+
+}  // namespace ringcast::chat

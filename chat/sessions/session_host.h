@@ -1,0 +1,225 @@
+// SessionHost: the chat WebSocket connections (sessions) of one shard, and the receiving end of
+// the owners' mail for them (chat/README.md, "Who owns what").
+//
+// Owner: its shard's thread (one per ChatShard, which hands it the /ws events). It keeps the
+// local indexes fan-out needs: sessions by user (by_user_), by conversation (local_convs_), by
+// watched contact (watchers_); a replica of presence, and of the revoked token ids.
+//
+// It never knows where a conversation's sequencer or a user's owner runs: everything about a
+// conversation goes through its ConversationLink (join, leave, send, receipts, history,
+// typing) and attach/detach through its UserLink. The owners answer by mail to the public On*
+// calls below, and to SendText and FinishAnswer for one connection.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "chat/chat_metrics.h"
+#include "chat/config.h"
+#include "chat/sessions/conv_view.h"
+#include "chat/sessions/conversation_link.h"
+#include "chat/sessions/pending_requests.h"
+#include "chat/owners/presence.h"
+#include "chat/protocol.h"
+#include "chat/sessions/rate_limit.h"
+#include "chat/sessions/revoked_tokens.h"
+#include "chat/sessions/user_link.h"
+#include "core/net/connection.h"
+#include "core/runtime/clock.h"
+#include "storage/chat_store.h"
+
+namespace ringcast {
+class Shard;
+class SharedFrame;
+}  // namespace ringcast
+
+namespace ringcast::chat {
+
+class ChatService;
+
+// One chat WebSocket connection.
+struct Session {
+  enum class Phase : uint8_t { kStarting, kReady, kGone };
+
+  Connection* conn = nullptr;
+  ConnId id;
+  int64_t user = 0;
+  std::string jti;
+  int64_t token_exp_ms = 0;     // Wall clock: the token's exp, as the client knows it.
+  int64_t token_ends_ms = 0;    // Monotonic: when the session closes 4001 "token expired".
+  bool expiry_noticed = false;  // token_expiring sent for the current token.
+  std::string address;          // Counted by its owner shard's HttpApi (--max-conns-per-ip).
+  Phase phase = Phase::kStarting;
+  bool attached = false;  // Counted by the user's owner shard.
+  bool loaded = false;
+  size_t index = 0;               // In SessionHost::sessions_.
+  int64_t last_heartbeat_ms = 0;  // Monotonic.
+  TokenBucket bucket;             // --msg-rate.
+  uint32_t refused_in_a_row = 0;
+  PendingRequests pending;          // Not yet their turn (pending_requests.h).
+  bool answer_outstanding = false;  // A sync or history answer is on its way.
+  std::unordered_map<int64_t, ConvView> convs;
+  std::unordered_map<int64_t, uint32_t> contacts;  // User → conversations shared.
+};
+
+class SessionHost {
+ public:
+  SessionHost(Shard& shard, ChatService& service, ChatMetrics& metrics);
+  ~SessionHost();
+
+  // An authenticated connection just upgraded to /ws: its session starts (the store loads its
+  // conversations and contacts, the user's owner counts it) and gets `hello` once ready.
+  // `address`: the client address counted under --max-conns-per-ip, released at the close.
+  // `exp_s`: the token's exp (wall clock, seconds): the session closes then (4001) unless an
+  // auth request gives it a newer token (session_host_tokens.cc).
+  void Open(Connection& conn, int64_t user, std::string jti, int64_t exp_s, std::string address);
+  // Whether the token id `jti` has been revoked (the replica: checking never leaves the shard).
+  bool revoked(const std::string& jti) const { return revoked_.Contains(jti); }
+
+  // The /ws events of this shard's connections.
+  void OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload);
+  void OnHeartbeat(Connection& conn);
+  void OnDrain(Connection& conn);
+  void OnClose(Connection& conn);
+  // The user id of a connection's session, as text ("" when it has none), for the access log.
+  std::string UserOf(const Connection& conn) const;
+  // Once a second: closes the sessions silent for --presence-timeout and those whose token has
+  // expired (after token_expiring, --token-refresh-notice before); now and then forgets expired
+  // revocations.
+  void Sweep(int64_t now_ms);
+  // SIGTERM (ChatShard::OnShutdown). Cluster mode: each session gets
+  // {"type":"reconnect","after_ms":N}, N drawn uniformly from [0, --reconnect-jitter-ms] per
+  // session, and is closed 1012 "service restart" behind what is already queued for it. A
+  // single node leaves its sessions to the engine's 1001 "server shutting down"
+  // (docs/cluster.md, "Draining and rolling restarts", says why).
+  void Drain();
+
+  // --- Mail from the owners ---------------------------------------------------------------------
+  // The user's owner has counted `id` (or refused it: too many connections).
+  void OnAttached(ConnId id, bool accepted);
+  // The conversation's owner answered our latest join (`token`): what it publishes from now on
+  // comes here; `last_published` is the newest seq it published before (-1: unknown).
+  void OnJoined(int64_t conv, uint64_t token, int64_t last_published);
+  // An event of `conv` for its local sessions (one reference to `frame`, released here).
+  // `published_us`: when the owner published it (monotonic µs), for the delivery latency.
+  // Notifications (session_host_notify.cc): `json` to every ready session of `user` here (a
+  // mention event); which of `users` the presence replica has online (anywhere, in cluster
+  // mode), for the Notifier.
+  void SendToUser(int64_t user, std::string_view json);
+  std::vector<int64_t> OnlineAmong(const std::vector<int64_t>& users) const;
+
+  void DeliverLocal(int64_t conv, int64_t seq, SharedFrame* frame, int64_t except_user,
+                    bool droppable, int64_t published_us);
+  // A conversation's new membership (every shard is told); `removed`'s sessions leave it.
+  void OnMembersChanged(const storage::ConversationState& state,
+                        const std::vector<int64_t>& removed);
+  // A user's new presence (every shard is told; one reference to `frame`, released here). In
+  // cluster mode a transition older (by seq) than the one the replica holds is ignored.
+  void OnPresence(const PresenceOwner::Change& change, SharedFrame* frame);
+  // Cluster mode: who is online on any node, as of transition `seq` (after this node may have
+  // missed transitions): the replica and the watchers catch up, on users absent from
+  // `online_sorted` only `with_departures` (ClusterPresence::Resync says why).
+  void OnPresenceSnapshot(uint64_t seq, const std::vector<int64_t>& online_sorted,
+                          bool with_departures);
+  // Cluster mode: the revoked tokens, from the store (after this node may have missed
+  // revocations): sessions with one of them close.
+  void OnRevokedList(const std::vector<storage::RevokedToken>& revoked);
+  // A token was revoked (every shard is told): its sessions close.
+  void OnRevoked(int64_t user, const std::string& jti, int64_t exp_ms);
+  // `json` to one connection of this shard, if it is still open.
+  void SendText(ConnId id, std::string_view json);
+  // The answer to the session's outstanding sync or history request: sends it and lets the
+  // requests behind it go.
+  void FinishAnswer(ConnId id, std::string_view json);
+  // FinishAnswer with an error event (counted in the metrics).
+  void FinishWithError(ConnId id, std::string_view code, std::string_view message);
+
+  size_t session_count() const { return sessions_.size(); }
+
+ private:
+  // This shard's view of a conversation some local session is in.
+  struct LocalConv {
+    std::vector<Session*> sessions;
+    std::vector<int64_t> members;  // Sorted.
+    uint64_t join_token = 0;       // Matches the owner's answer to our latest join.
+    bool joined = false;           // The owner has answered: events now come here.
+    int64_t last_seen = -1;        // Newest seq published to this shard; -1 unknown.
+  };
+  struct Presence {
+    bool online = false;
+    std::optional<int64_t> last_online;
+    uint64_t seq = 0;  // Cluster mode: the transition this is (PresenceOwner::Change::seq).
+  };
+
+  void OnSessionStart(ConnId id, storage::Result<storage::SessionStart> result);
+  void MaybeReady(Session& session);
+  void GoLive(Session& session, int64_t conv, ConvView& view);
+  // Handles pending requests while the session can take them (ready, no answer outstanding,
+  // connection not congested).
+  void RunPending(Session& session);
+  void HandleRequest(Session& session, std::string_view text);
+  bool AdmitRequest(Session& session, std::string_view cid);
+  void HandleSend(Session& session, ClientRequest& request);
+  void HandleWatermark(Session& session, const ClientRequest& request);
+  void HandleSync(Session& session, ClientRequest& request);
+  void AnswerSync(Session& session, const std::vector<storage::SyncConversation>& convs);
+  void HandleHistory(Session& session, const ClientRequest& request);
+  void HandleTyping(Session& session, const ClientRequest& request);
+  // To the conversation's owner through the link; a refusal is answered `unavailable`.
+  void Send(Session& session, storage::NewMessage message);
+  // session_host_tokens.cc: the session's token and its expiry on the monotonic clock, the
+  // auth request that replaces it, and the sweep's notice and close.
+  void SetToken(Session& session, std::string jti, int64_t exp_s);
+  void HandleAuth(Session& session, const ClientRequest& request);
+  void SweepTokens(int64_t now_ms);
+  void SendError(Session& session, std::string_view code, std::string_view message,
+                 std::string_view cid = {});
+  Session* FindSession(ConnId id);
+  void CloseSession(Session& session, uint16_t code, std::string_view reason);
+  // A (session, user) pair: `user` just became the session's contact.
+  using Introduction = std::pair<Session*, int64_t>;
+  // `introductions`, when given, gets the members the session did not watch before.
+  void AddView(Session& session, int64_t conv, int64_t start_seq,
+               const std::vector<int64_t>& members,
+               std::vector<Introduction>* introductions = nullptr);
+  void DropView(Session& session, int64_t conv);
+  // Whether `user` is a new contact of the session (it shared no conversation with it before).
+  bool Watch(Session& session, int64_t user);
+  // A ready session learns a new contact's current presence (from the replica) at once: hello
+  // listed only the contacts it had then.
+  void Introduce(Session& session, int64_t user);
+  void Unwatch(Session& session, int64_t user);
+  // Sets the replica's presence of `user` and tells the sessions watching it.
+  void SetPresence(int64_t user, const Presence& presence, SharedFrame* frame);
+
+  Shard& shard_;
+  ChatService& service_;
+  ChatMetrics& metrics_;
+  const Config& config_;
+  const Clock& clock_;  // Monotonic for every duration; wall for timestamps.
+  RequestParser parser_;
+  ConversationLink conversations_;
+  UserLink users_;
+
+  std::vector<std::unique_ptr<Session>> sessions_;
+  std::unordered_map<int64_t, std::vector<Session*>> by_user_;
+  std::unordered_map<int64_t, LocalConv> local_convs_;
+  std::unordered_map<int64_t, std::vector<Session*>> watchers_;  // Contact → sessions.
+  // Replicated from the users' owners: every online user, and the offline ones some local
+  // session watches (others are offline, with the last_online the store has).
+  std::unordered_map<int64_t, Presence> presence_;
+  RevokedTokens revoked_;  // Replicated to every shard.
+
+  std::minstd_rand reconnect_jitter_;  // Drain's delays; seeded apart per shard and process.
+  uint64_t next_join_token_ = 0;
+};
+
+}  // namespace ringcast::chat

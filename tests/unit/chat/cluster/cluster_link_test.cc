@@ -1,0 +1,212 @@
+// The chat's cluster wire format (chat/cluster/cluster_link.h): what one node publishes, another decodes
+// to the same fields, whatever bytes a body holds.
+#include "chat/cluster/cluster_link.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace ringcast::chat {
+namespace {
+
+TEST(ClusterLinkTest, MessagesRoundTripWithAnyBody) {
+  storage::Message message{.id = 981,
+                           .conv = 42,
+                           .seq = 7,
+                           .from = 3,
+                           .kind = "text",
+                           .body = std::string("line\none \0 two 12 34", 20),
+                           .ts = 1795355752123};
+  const std::string wire = ClusterLink::EncodeMessage(message);
+  auto decoded = ClusterLink::DecodeMessage(42, wire);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->id, message.id);
+  EXPECT_EQ(decoded->conv, 42);
+  EXPECT_EQ(decoded->seq, message.seq);
+  EXPECT_EQ(decoded->from, message.from);
+  EXPECT_EQ(decoded->ts, message.ts);
+  EXPECT_EQ(decoded->kind, message.kind);
+  EXPECT_EQ(decoded->body, message.body);
+  message.body.clear();
+  decoded = ClusterLink::DecodeMessage(42, ClusterLink::EncodeMessage(message));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->body, "");
+}
+
+TEST(ClusterLinkTest, MessagesCarryTheirMentions) {
+  storage::Message message{.id = 1,
+                           .conv = 4,
+                           .seq = 2,
+                           .from = 3,
+                           .kind = "text",
+                           .body = "@bo 5 6",
+                           .ts = 7,
+                           .mentions = {5, 9}};
+  auto decoded = ClusterLink::DecodeMessage(4, ClusterLink::EncodeMessage(message));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->mentions, message.mentions);
+  EXPECT_EQ(decoded->body, message.body);
+  message.attachments = R"([{"id":"x"}])";
+  decoded = ClusterLink::DecodeMessage(4, ClusterLink::EncodeMessage(message));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->mentions, message.mentions);
+  EXPECT_EQ(decoded->attachments, message.attachments);
+  EXPECT_EQ(decoded->body, message.body);
+  EXPECT_FALSE(ClusterLink::DecodeMessage(4, "m 1 2 3 7 4 2 5\ntext"));  // One mention short.
+}
+
+TEST(ClusterLinkTest, MalformedMessagesAreRefused) {
+  for (std::string_view bad : {"", "m", "m 1 2 3", "m 1 2 3 4 5", "m 1 2 3 4 99\ntext",
+                               "m 1 0 3 4 4\ntext", "x 1 2 3 4 4\ntext", "m a 2 3 4 4\ntext"}) {
+    EXPECT_FALSE(ClusterLink::DecodeMessage(1, bad)) << bad;
+  }
+}
+
+TEST(ClusterLinkTest, MembershipChangesRoundTrip) {
+  storage::ConversationState state;
+  state.id = 5;
+  state.group = true;
+  state.name = "ops 1 2\nteam";
+  state.last_seq = 99;
+  state.members = {{1, 90, 80}, {4, 99, 99}, {7, 0, 0}};
+  const std::vector<int64_t> removed = {2, 3};
+  storage::ConversationState got;
+  std::vector<int64_t> got_removed;
+  ASSERT_TRUE(
+      ClusterLink::DecodeMembers(ClusterLink::EncodeMembers(state, removed), &got, &got_removed));
+  EXPECT_EQ(got.id, 5);
+  EXPECT_TRUE(got.group);
+  EXPECT_EQ(got.name, state.name);
+  EXPECT_EQ(got.last_seq, 99);
+  ASSERT_EQ(got.members.size(), 3u);
+  EXPECT_EQ(got.members[1].user, 4);
+  EXPECT_EQ(got.members[0].delivered, 90);
+  EXPECT_EQ(got.members[0].read, 80);
+  EXPECT_EQ(got_removed, removed);
+
+  state.name.reset();
+  state.group = false;
+  got = {};
+  got_removed.clear();
+  ASSERT_TRUE(
+      ClusterLink::DecodeMembers(ClusterLink::EncodeMembers(state, {}), &got, &got_removed));
+  EXPECT_FALSE(got.name);
+  EXPECT_FALSE(got.group);
+  EXPECT_TRUE(got_removed.empty());
+  EXPECT_FALSE(ClusterLink::DecodeMembers("M 5 1 99 -1 3 0\n 1 2", &got, &got_removed));
+}
+
+TEST(ClusterLinkTest, ForwardedSendsRoundTripWithAnyBytes) {
+  storage::NewMessage message{.conv = 42,
+                              .sender = 7,
+                              .cid = "c 1\n2",
+                              .kind = "text",
+                              .body = std::string("a\0b 3 4\nz", 10),
+                              .ts = 1795355752123,
+                              .mentions = {3, 12}};
+  auto decoded = ClusterLink::DecodeForward(ClusterLink::EncodeForward("node-1", 99, message));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->from_node, "node-1");
+  EXPECT_EQ(decoded->forward_id, 99u);
+  EXPECT_EQ(decoded->message.conv, 42);
+  EXPECT_EQ(decoded->message.sender, 7);
+  EXPECT_EQ(decoded->message.cid, message.cid);
+  EXPECT_EQ(decoded->message.kind, "text");
+  EXPECT_EQ(decoded->message.body, message.body);
+  EXPECT_EQ(decoded->message.ts, message.ts);
+  EXPECT_EQ(decoded->message.mentions, message.mentions);
+  for (std::string_view bad :
+       {"", "f 1 2 3 4", "f 1 2 3 4 2 1 4 2 5\nn1ctext", "f 1 2 3 4 0 1 4 0\nxtext",
+        "f 1 2 3 4 9 1 4 0\nn1", "a 1 2 0 0 m 1 2 3 4 4\ntext"}) {
+    EXPECT_FALSE(ClusterLink::DecodeForward(bad)) << bad;
+  }
+}
+
+TEST(ClusterLinkTest, ForwardAnswersCarryTheOutcome) {
+  storage::AppendOutcome outcome;
+  outcome.duplicate = true;
+  outcome.message = {
+      .id = 5, .conv = 42, .seq = 9, .from = 7, .kind = "text", .body = "hi m", .ts = 3};
+  auto committed = ClusterLink::DecodeForwardAnswer(
+      ClusterLink::EncodeForwardAnswer(11, 42, storage::Result<storage::AppendOutcome>(outcome)));
+  ASSERT_TRUE(committed && committed->result.ok());
+  EXPECT_EQ(committed->forward_id, 11u);
+  EXPECT_EQ(committed->conv, 42);
+  EXPECT_TRUE(committed->result->duplicate);
+  EXPECT_EQ(committed->result->message.seq, 9);
+  EXPECT_EQ(committed->result->message.body, "hi m");
+
+  auto unavailable = ClusterLink::DecodeForwardAnswer(ClusterLink::EncodeForwardAnswer(
+      12, 42, storage::Status(storage::Errc::kUnavailable, "down")));
+  ASSERT_TRUE(unavailable);
+  EXPECT_FALSE(unavailable->result.ok());
+  EXPECT_EQ(unavailable->result.status().errc(), storage::Errc::kUnavailable);
+
+  storage::AppendOutcome refused;
+  refused.denial = storage::Denial::kForbidden;
+  auto forbidden = ClusterLink::DecodeForwardAnswer(
+      ClusterLink::EncodeForwardAnswer(13, 42, storage::Result<storage::AppendOutcome>(refused)));
+  ASSERT_TRUE(forbidden && forbidden->result.ok());
+  EXPECT_EQ(forbidden->result->denial, storage::Denial::kForbidden);
+
+  for (std::string_view bad : {"", "a 1 2", "a 1 2 0", "a 1 2 0 1", "a 1 2 0 1 m 1 2"}) {
+    EXPECT_FALSE(ClusterLink::DecodeForwardAnswer(bad)) << bad;
+  }
+}
+
+// Files (issue 15): messages and forwarded sends that carry attachments take their own tags
+// ("x", "g"), so that a node without them skips them rather than misread them.
+TEST(ClusterLinkTest, AttachmentsCrossNodes) {
+  storage::Message message{.id = 5,
+                           .conv = 42,
+                           .seq = 9,
+                           .from = 7,
+                           .kind = "text",
+                           .body = "see\nfile",
+                           .ts = 3,
+                           .attachments = R"([{"id":"AAAAAAAAAAAAAAAAAAAAAA","name":"a b\n"}])"};
+  const std::string wire = ClusterLink::EncodeMessage(message);
+  EXPECT_TRUE(wire.starts_with('x'));
+  auto decoded = ClusterLink::DecodeMessage(42, wire);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->attachments, message.attachments);
+  EXPECT_EQ(decoded->body, message.body);
+  EXPECT_EQ(decoded->kind, "text");
+  message.attachments.clear();
+  EXPECT_TRUE(ClusterLink::EncodeMessage(message).starts_with('m'));
+
+  storage::NewMessage send{.conv = 42,
+                           .sender = 7,
+                           .cid = "c1",
+                           .kind = "text",
+                           .body = "b",
+                           .ts = 1,
+                           .mentions = {3, 4},
+                           .attachments = R"([{"id":"x"},{"id":"y"}])",
+                           .attachment_ids = {"AAAAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBBBB"}};
+  auto forwarded = ClusterLink::DecodeForward(ClusterLink::EncodeForward("n1", 4, send));
+  ASSERT_TRUE(forwarded);
+  EXPECT_EQ(forwarded->message.attachments, send.attachments);
+  EXPECT_EQ(forwarded->message.attachment_ids, send.attachment_ids);
+  EXPECT_EQ(forwarded->message.mentions, send.mentions);
+  EXPECT_EQ(forwarded->message.body, "b");
+  EXPECT_EQ(forwarded->message.cid, "c1");
+
+  storage::AppendOutcome outcome;
+  outcome.message = {.id = 5,
+                     .conv = 42,
+                     .seq = 9,
+                     .from = 7,
+                     .kind = "text",
+                     .body = "m",
+                     .ts = 3,
+                     .attachments = "[1]"};
+  auto answer = ClusterLink::DecodeForwardAnswer(
+      ClusterLink::EncodeForwardAnswer(1, 42, storage::Result<storage::AppendOutcome>(outcome)));
+  ASSERT_TRUE(answer && answer->result.ok());
+  EXPECT_EQ(answer->result->message.attachments, "[1]");
+  EXPECT_FALSE(ClusterLink::DecodeMessage(42, "x 1 2 3 4 4 99\ntext[]"));
+}
+
+}  // namespace
+}  // namespace ringcast::chat
