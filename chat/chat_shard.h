@@ -22,14 +22,14 @@
 #include <memory>
 #include <span>
 
-#include "chat/chat_metrics.h"
-#include "chat/owners/conversation_owner.h"
 #include "chat/api/http_api.h"
 #include "chat/api/ops_api.h"
+#include "chat/api/upload_api.h"
+#include "chat/chat_metrics.h"
+#include "chat/owners/conversation_owner.h"
+#include "chat/owners/user_owner.h"
 #include "chat/service.h"
 #include "chat/sessions/session_host.h"
-#include "chat/api/upload_api.h"
-#include "chat/owners/user_owner.h"
 #include "core/net/connection.h"
 #include "core/net/http_exchange.h"
 #include "core/runtime/clock.h"

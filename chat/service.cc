@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "chat/api/upload_api.h"
 #include "chat/chat_shard.h"
 #include "chat/cluster/cluster_link.h"
 #include "chat/cluster/cluster_presence.h"
-#include "chat/api/upload_api.h"
 #include "chat/upload_sweeper.h"
 #include "core/log.h"
 #include "core/net/file_upload.h"

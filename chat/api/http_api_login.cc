@@ -3,9 +3,9 @@
 // address slow that address (a backoff, then a cap) and that address's guesses at one username,
 // never the right password from another address; the cap per username over every address
 // (--login-rate-account) is the last resort against a guess spread over many addresses.
+#include "chat/api/http_api.h"
 #include "chat/auth/password.h"
 #include "chat/chat_shard.h"
-#include "chat/api/http_api.h"
 #include "core/cluster/cluster_node.h"
 #include "core/net/client_address.h"
 #include "core/runtime/shard.h"

@@ -3,8 +3,8 @@
 // that mention the caller (GET /api/mentions), newest first, paged by message id.
 #include <charconv>
 
-#include "chat/chat_shard.h"
 #include "chat/api/http_api.h"
+#include "chat/chat_shard.h"
 #include "chat/service.h"
 #include "core/runtime/shard.h"
 #include "proto/url_path.h"

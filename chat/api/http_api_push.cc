@@ -6,8 +6,8 @@
 //   PATCH  /api/me                      {"email": "..." | null}
 #include <simdjson.h>
 
-#include "chat/chat_shard.h"
 #include "chat/api/http_api.h"
+#include "chat/chat_shard.h"
 #include "chat/service.h"
 #include "core/runtime/shard.h"
 #include "notify/email/smtp.h"

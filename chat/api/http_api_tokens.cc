@@ -9,10 +9,10 @@
 
 #include <array>
 
+#include "chat/api/http_api.h"
 #include "chat/auth/encoding.h"
 #include "chat/auth/jwt.h"
 #include "chat/chat_shard.h"
-#include "chat/api/http_api.h"
 #include "core/runtime/shard.h"
 
 namespace ringcast::chat {

@@ -12,10 +12,10 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "chat/chat_shard.h"
 #include "chat/api/http_api.h"
-#include "chat/service.h"
 #include "chat/api/upload_api.h"
+#include "chat/chat_shard.h"
+#include "chat/service.h"
 #include "core/log.h"
 #include "core/media/thumbnail.h"
 #include "core/net/file_download.h"

@@ -4,8 +4,8 @@
 // it knows only by id.
 #include <charconv>
 
-#include "chat/chat_shard.h"
 #include "chat/api/http_api.h"
+#include "chat/chat_shard.h"
 #include "chat/service.h"
 #include "core/runtime/shard.h"
 #include "proto/url_path.h"

@@ -4,8 +4,8 @@
 #include <optional>
 #include <string>
 
-#include "chat/chat_shard.h"
 #include "chat/api/http_api.h"
+#include "chat/chat_shard.h"
 #include "core/net/client_address.h"
 #include "core/runtime/shard.h"
 

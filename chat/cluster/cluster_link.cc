@@ -6,8 +6,8 @@
 
 #include "chat/chat_shard.h"
 #include "chat/cluster/cluster_presence.h"
-#include "chat/service.h"
 #include "chat/owners/user_owner.h"
+#include "chat/service.h"
 #include "core/cluster/rendezvous.h"
 
 namespace ringcast::chat {

@@ -24,11 +24,11 @@
 
 #include "chat/chat_metrics.h"
 #include "chat/config.h"
+#include "chat/owners/presence.h"
+#include "chat/protocol.h"
 #include "chat/sessions/conv_view.h"
 #include "chat/sessions/conversation_link.h"
 #include "chat/sessions/pending_requests.h"
-#include "chat/owners/presence.h"
-#include "chat/protocol.h"
 #include "chat/sessions/rate_limit.h"
 #include "chat/sessions/revoked_tokens.h"
 #include "chat/sessions/user_link.h"

@@ -1,5 +1,5 @@
-// The chat's cluster wire format (chat/cluster/cluster_link.h): what one node publishes, another decodes
-// to the same fields, whatever bytes a body holds.
+// The chat's cluster wire format (chat/cluster/cluster_link.h): what one node publishes, another
+// decodes to the same fields, whatever bytes a body holds.
 #include "chat/cluster/cluster_link.h"
 
 #include <gtest/gtest.h>
