@@ -106,9 +106,25 @@ void ChatService::Attach(ShardSet& shards) {
   AttachNotifications(shards);
 }
 
+namespace {
+// The ChatShard of this shard thread (set by MakeShardApp, which ShardSet calls there) and its
+// service, for hot mails, whose words carry no service pointer.
+thread_local ChatShard* tls_app = nullptr;
+thread_local const ChatService* tls_service = nullptr;
+}  // namespace
+
+ChatShard* ChatService::AppOnThisThread() {
+  if (tls_service == nullptr || tls_service->stopped_.load(std::memory_order_acquire)) {
+    return nullptr;
+  }
+  return tls_app;
+}
+
 std::unique_ptr<Application> ChatService::MakeShardApp(Shard& shard) {
   auto app = std::make_unique<ChatShard>(shard, *this);
   apps_[shard.id()] = app.get();
+  tls_app = app.get();
+  tls_service = this;
   return app;
 }
 
@@ -141,7 +157,22 @@ bool ChatService::TryPost(uint32_t target, ShardTask task) {
 bool ChatService::PostKeeping(uint32_t target, ShardTask& task, bool must_arrive) {
   if (stopped_.load(std::memory_order_acquire)) return false;
   auto owned = std::make_unique<ShardTask>(std::move(task));
-  Mail mail{&ChatService::RunTask, owned.get(), reinterpret_cast<uint64_t>(this)};
+  if (!PostMailAs(target,
+                  Mail{&ChatService::RunTask, owned.get(), reinterpret_cast<uint64_t>(this)},
+                  must_arrive)) {
+    task = std::move(*owned);  // Still the caller's (PostOrHold holds it).
+    return false;
+  }
+  (void)owned.release();  // The mail owns it now; RunTask frees it.
+  return true;
+}
+
+bool ChatService::PostMail(uint32_t target, const Mail& mail) {
+  if (stopped_.load(std::memory_order_acquire)) return false;
+  return PostMailAs(target, mail, /*must_arrive=*/true);
+}
+
+bool ChatService::PostMailAs(uint32_t target, const Mail& mail, bool must_arrive) {
   bool queued = false;
   if (Shard* current = Shard::Current()) {
     queued = current->Post(target, mail);  // Refused: that shard is far behind (logged there).
@@ -153,12 +184,7 @@ bool ChatService::PostKeeping(uint32_t target, ShardTask& task, bool must_arrive
                                                        : ExternalMail::Delivery::kMayFail) ==
              PushResult::kQueued;
   }
-  if (!queued) {
-    task = std::move(*owned);  // Still the caller's (PostOrHold holds it).
-    return false;
-  }
-  (void)owned.release();  // The mail owns it now; RunTask frees it.
-  return true;
+  return queued;
 }
 
 void ChatService::PostOrHold(uint32_t target, ShardTask task) {

@@ -94,6 +94,14 @@ class ChatService {
   // a delivery marks the conversation as lagging at its owner, which refills it; a send, a
   // receipt or a history request is answered `unavailable`, as for a store failure.
   [[nodiscard]] bool Post(uint32_t target, ShardTask task);
+  // As Post, for a hot mail that carries its payload in its own words (chat/owners/
+  // delivery_mail.h): nothing is allocated to post it. Refused: false, and what the mail owns
+  // is still the caller's. Its run function finds the target's ChatShard with AppOnThisThread.
+  [[nodiscard]] bool PostMail(uint32_t target, const Mail& mail);
+  // On a shard thread: its ChatShard, or null once the service has stopped (the mail left at
+  // shutdown, which runs on the main thread, also finds none): a hot mail is then released
+  // unrun, as Post's tasks are.
+  static ChatShard* AppOnThisThread();
   // As Post, but from a thread that is not a shard the task may also be refused once the
   // target's inbox and its overflow are full (kMayFail): for deliveries the caller can recover
   // by other means (the Redis bus: "maybe missed", then a refill from the store).
@@ -184,6 +192,8 @@ class ChatService {
   static void RunTask(Shard& shard, const Mail& mail);
   // Post (must_arrive) or TryPost, leaving `task` with the caller when it is refused.
   bool PostKeeping(uint32_t target, ShardTask& task, bool must_arrive);
+  // Queues `mail` on the target's queue (from a shard) or inbox (from any other thread).
+  bool PostMailAs(uint32_t target, const Mail& mail, bool must_arrive);
 
   const Config& config_;
   auth::JwtSecret secret_;

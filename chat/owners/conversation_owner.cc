@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <bit>
 #include <optional>
+#include <utility>
 
 #include "chat/chat_shard.h"
 #include "chat/cluster/cluster_link.h"
 #include "chat/frame_ref.h"
+#include "chat/owners/delivery_mail.h"
 #include "core/log.h"
 #include "core/runtime/shard.h"
 
@@ -493,16 +495,26 @@ void ConversationOwner::Publish(int64_t conv, int64_t seq, std::string_view json
     for (size_t i = 0; riders != nullptr && i < riders->size() && rider == nullptr; ++i) {
       if ((*riders)[i].origin.shard == target && !(*riders)[i].json.empty()) rider = &(*riders)[i];
     }
-    const bool queued = service_.Post(
-        target, [conv, seq, except_user, droppable, published_us, ref = FrameRef(frame),
-                 ack_to = rider != nullptr ? rider->origin : ConnId{},
-                 ack = rider != nullptr ? rider->json : std::string()](ChatShard& self) mutable {
-          self.sessions().DeliverLocal(conv, seq, ref.Take(), except_user, droppable, published_us);
-          if (!ack.empty()) self.sessions().SendText(ack_to, ack);
-        });
-    if (queued && rider != nullptr) rider->json.clear();
-    // Refused (that shard is far behind; its reference went with the task): a message is
-    // refilled from the recent ones or the store; a receipt or typing event is not.
+    Delivery delivery{.conv = conv,
+                      .seq = seq,
+                      .except_user = except_user,
+                      .droppable = droppable,
+                      .frame = frame,
+                      .published_us = published_us};
+    if (rider != nullptr) {
+      delivery.ack_to = rider->origin;
+      delivery.ack = std::exchange(rider->json, std::string());  // Empty: carried.
+    }
+    const Mail mail = DeliveryMail::Pack(delivery);
+    const bool queued = service_.PostMail(target, mail);
+    if (!queued) {
+      // Refused (that shard is far behind): the frame's reference is released, and the ack
+      // goes back to its rider, for SendRider to hold. A message is refilled from the recent
+      // ones or the store; a receipt or typing event is not.
+      Delivery back = DeliveryMail::Unpack(mail, 0);
+      back.frame->Release();
+      if (rider != nullptr) rider->json = std::move(back.ack);
+    }
     if (!queued && seq > 0) {
       it->second.lag.DeliveryRefused(target, seq);
       lagging_.insert(conv);
@@ -511,12 +523,14 @@ void ConversationOwner::Publish(int64_t conv, int64_t seq, std::string_view json
 }
 
 bool ConversationOwner::PostDelivery(uint32_t shard, const storage::Message& message) {
-  const int64_t published_us = service_.clock().MonotonicUs();
-  return service_.Post(
-      shard, [conv = message.conv, seq = message.seq, published_us,
-              ref = FrameRef(EncodeText(EncodeMessageEvent(message)))](ChatShard& self) mutable {
-        self.sessions().DeliverLocal(conv, seq, ref.Take(), 0, false, published_us);
-      });
+  Delivery delivery{.conv = message.conv,
+                    .seq = message.seq,
+                    .frame = EncodeText(EncodeMessageEvent(message)),
+                    .published_us = service_.clock().MonotonicUs()};
+  const Mail mail = DeliveryMail::Pack(delivery);
+  if (service_.PostMail(shard, mail)) return true;
+  DeliveryMail::Release(mail);
+  return false;
 }
 
 bool ConversationOwner::PostText(ConnId conn, const std::string& json) {

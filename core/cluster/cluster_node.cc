@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/metrics/metric_set.h"
 #include "core/net/shared_frame.h"
+#include "core/pubsub/topic_table.h"
 #include "core/runtime/shard.h"
 #include "core/runtime/shard_set.h"
 
@@ -66,19 +67,6 @@ std::string AdvertisedAddress(const Config& config) {
   return host;
 }
 
-// A publication from another node, on its way to its channel's home shard.
-struct RawArrival {
-  std::string channel;
-  SharedFrame* frame;
-};
-
-void DeliverRaw(Shard& shard, const Mail& mail) {
-  std::unique_ptr<RawArrival> arrival(static_cast<RawArrival*>(mail.ptr));
-  // The table fans it out to this shard's subscribers and to every interested shard; it never
-  // goes back to Redis (only a local client's message is published there).
-  shard.topics().Publish(arrival->channel, arrival->frame);
-}
-
 }  // namespace
 
 std::unique_ptr<ClusterNode> ClusterNode::Create(const Config& config,
@@ -92,6 +80,7 @@ std::unique_ptr<ClusterNode> ClusterNode::Create(const Config& config,
   std::string node_id = ResolveNodeId(config, data_dir);
   if (node_id.empty()) return nullptr;
   std::unique_ptr<ClusterNode> node(new ClusterNode(node_id));
+  node->raw_interest_ = std::make_unique<TopicInterest>(config.threads);
   RedisBusOptions options{.address = *address,
                           .node_id = std::move(node_id),
                           .max_queued = config.redis_max_queued,
@@ -243,18 +232,13 @@ void ClusterNode::OnPublication(std::string_view channel, std::string_view paylo
   if (opcode != ws::Opcode::kText && opcode != ws::Opcode::kBinary) return;
   payload.remove_prefix(1);
   const std::string_view name = channel.substr(kRawPrefix.size());
-  auto arrival = std::make_unique<RawArrival>(
-      RawArrival{std::string(name),
-                 SharedFrame::EncodeMessage(
-                     opcode, {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()})});
-  // The channel's home shard holds its interest and fans it out (core/pubsub/topic_table.h).
-  const uint32_t target = TopicTable::HomeOf(name, shards_->size());
-  if (shards_->external_mail().Post(target, Mail{&DeliverRaw, arrival.get()}) ==
-      PushResult::kQueued) {
-    (void)arrival.release();
-  } else {
-    arrival->frame->Release();
-  }
+  // Straight to the shards with subscribers (a home's snapshot; core/pubsub/topic_interest.h),
+  // which deliver it to theirs; it never goes back to Redis (only a local client's message is
+  // published there).
+  TopicTable::PublishFromBus(
+      *raw_interest_, shards_->external_mail(), shards_->size(), name,
+      SharedFrame::EncodeMessage(
+          opcode, {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()}));
 }
 
 void ClusterNode::OnMaybeMissed(std::string_view channel) {

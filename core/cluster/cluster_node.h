@@ -4,9 +4,9 @@
 // read-only, by every thread. It owns the RedisBus and routes what arrives from other nodes by
 // channel prefix to whoever registered the prefix before Start (the chat: conversation and
 // membership channels). The engine's own use is /raw/{channel}: a shard whose first local
-// subscriber of a channel arrives follows "rc:raw:<channel>"; publications from other nodes
-// enter the shard that hashes the channel (so one publisher's messages stay in order) and fan
-// out from there as local ones do, through the TopicTable.
+// subscriber of a channel arrives follows "rc:raw:<channel>"; the bus posts publications from
+// other nodes straight to the shards the channel's home says may have subscribers
+// (raw_interest(), core/pubsub/topic_interest.h), in the order they arrive.
 //
 // It also keeps this node in the registry (NodeRegistry: heartbeats with a TTL, the live nodes
 // for GET /api/cluster) and tells its watcher (the chat) when the node's state in Redis must be
@@ -25,6 +25,7 @@
 #include "core/cluster/node_registry.h"
 #include "core/cluster/redis_bus.h"
 #include "core/config.h"
+#include "core/pubsub/topic_interest.h"
 #include "proto/ws_frame.h"
 
 namespace ringcast {
@@ -65,6 +66,8 @@ class ClusterNode final : private RedisBusListener {
   void FollowRaw(std::string_view channel);
   void UnfollowRaw(std::string_view channel);
   void PublishRaw(std::string_view channel, ws::Opcode opcode, std::span<const uint8_t> payload);
+  // The /raw interest snapshot: written by each channel's home shard, read by the bus thread.
+  TopicInterest& raw_interest() { return *raw_interest_; }
 
  private:
   explicit ClusterNode(std::string node_id);
@@ -81,6 +84,7 @@ class ClusterNode final : private RedisBusListener {
   std::atomic<bool> started_{false};
   std::mutex missed_before_start_mutex_;
   std::vector<std::string> missed_before_start_;  // OnMaybeMissed before Start: replayed.
+  std::unique_ptr<TopicInterest> raw_interest_;   // Before the bus: its thread reads it.
   std::unique_ptr<RedisBus> bus_;
   // Built right after the bus, whose thread may already call OnConnected/OnTick: null until
   // then (the first heartbeat goes at the next tick).

@@ -49,6 +49,12 @@ class SharedFrame {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) Free(this);
   }
 
+  // A word the producer may set before sharing the frame, read by whoever a mail hands the frame
+  // to; the engine never reads it. The chat stores the low 32 bits of the owner's publish time
+  // in µs, so that its delivery mail needs no more words (chat/owners/delivery_mail.h).
+  void set_stamp(uint32_t stamp) { stamp_ = stamp; }
+  uint32_t stamp() const { return stamp_; }
+
   const uint8_t* data() const { return data_; }
   uint32_t size() const { return size_; }
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
@@ -61,6 +67,7 @@ class SharedFrame {
   std::atomic<uint32_t> refs_{1};
   uint32_t size_ = 0;
   uint32_t capacity_ = 0;  // Non-zero only for a cork, which may still grow up to it.
+  uint32_t stamp_ = 0;     // With it the header is 16 bytes: the bytes stay 16-byte aligned.
   uint8_t data_[];         // NOLINT: flexible array member, sized at allocation.
 };
 

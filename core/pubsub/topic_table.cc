@@ -1,6 +1,7 @@
 #include "core/pubsub/topic_table.h"
 
 #include <atomic>
+#include <bit>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -8,6 +9,8 @@
 #include "core/cluster/cluster_node.h"
 #include "core/log.h"
 #include "core/net/connection.h"
+#include "core/pubsub/topic_interest.h"
+#include "core/runtime/external_mail.h"
 #include "core/runtime/mailbox.h"
 #include "core/runtime/shard.h"
 
@@ -164,8 +167,15 @@ void TopicTable::SetInterest(std::string_view name, uint32_t shard, bool interes
   const uint64_t before = topic->interest;
   topic->interest = interested ? before | bit : before & ~bit;
   if (topic->interest == before) return;
-  // Cluster mode: the node follows the topic while any shard has a subscriber.
+  // Cluster mode: the bus's snapshot first (topic_interest.h says why), then the node follows
+  // the topic while any shard has a subscriber.
   if (cluster::ClusterNode* node = shard_.cluster()) {
+    const uint32_t slot = TopicInterest::SlotOf(topic->name, shard_.shard_count());
+    if (interested) {
+      node->raw_interest().Add(shard_.id(), slot, shard);
+    } else {
+      node->raw_interest().Remove(shard_.id(), slot, shard);
+    }
     if (before == 0) node->FollowRaw(topic->name);
     if (topic->interest == 0) node->UnfollowRaw(topic->name);
   }
@@ -195,6 +205,22 @@ void TopicTable::OnInterestTold(Shard& shard, const Mail& mail) {
   // follows this one (the home's mail is FIFO).
   if (it == table.topics_.end() || it->second->subscribers.empty()) return;
   it->second->interest = mail.a;
+}
+
+void TopicTable::PublishFromBus(const TopicInterest& interest, ExternalMail& mail, uint32_t shards,
+                                std::string_view topic, SharedFrame* frame) {
+  uint64_t mask = interest.Read(HomeOf(topic, shards), TopicInterest::SlotOf(topic, shards));
+  if (mask == 0) {
+    frame->Release();
+    return;
+  }
+  auto* publication = Publication::Create(topic, frame, static_cast<uint32_t>(std::popcount(mask)));
+  for (uint32_t shard = 0; mask != 0; ++shard, mask >>= 1) {
+    if ((mask & 1) &&
+        mail.Post(shard, Mail{&TopicTable::OnPublication, publication}) != PushResult::kQueued) {
+      publication->Release();  // That shard has stopped.
+    }
+  }
 }
 
 void TopicTable::OnPublication(Shard& shard, const Mail& mail) {

@@ -17,8 +17,10 @@
 // hop may miss it.
 //
 // Cluster mode: while any shard has a subscriber of a topic, its home follows it on the Redis
-// bus (core/cluster/cluster_node.h), and publications from other nodes enter through Publish()
-// on the home, which fans them out as its own.
+// bus (core/cluster/cluster_node.h) and keeps the interest snapshot the bus reads
+// (core/pubsub/topic_interest.h): a publication from another node goes from the bus straight
+// to each shard that may have a subscriber (PublishFromBus), one mail each, none through the
+// home.
 #pragma once
 
 #include <cstdint>
@@ -33,7 +35,9 @@
 namespace ringcast {
 
 class Connection;
+class ExternalMail;
 class Shard;
+class TopicInterest;
 struct Mail;
 
 class TopicTable {
@@ -50,7 +54,13 @@ class TopicTable {
 
   // Queues `frame` on every subscriber of `topic` on every shard. Takes over one reference.
   void Publish(std::string_view topic, SharedFrame* frame);
-  // The shard that holds `topic`'s interest (where the cluster's publications enter).
+  // Any thread that is not a shard (the Redis bus): `frame` to the subscribers of `topic` on
+  // every shard `interest` says may have one, one mail each through `mail`. Takes over one
+  // reference. Mail to one shard runs in the order posted, so one node's publications reach
+  // each subscriber in order.
+  static void PublishFromBus(const TopicInterest& interest, ExternalMail& mail, uint32_t shards,
+                             std::string_view topic, SharedFrame* frame);
+  // The shard that holds `topic`'s interest.
   static uint32_t HomeOf(std::string_view topic, uint32_t shards) {
     return static_cast<uint32_t>(std::hash<std::string_view>{}(topic) % shards);
   }
