@@ -84,9 +84,10 @@ size_t EncodeHeader(uint8_t* out, Opcode opcode, bool fin, uint64_t payload_size
   return n;
 }
 
-void ApplyMask(uint8_t* data, size_t size, const uint8_t key[4], size_t key_offset) {
+void CopyMasked(uint8_t* out, const uint8_t* in, size_t size, const uint8_t key[4],
+                size_t key_offset) {
   // §5.3: octet i is XORed with key[i mod 4]. Starting mid-key at `key_offset`, rotate the key so
-  // that byte 0 of `data` pairs with key[key_offset], and replicate it into a 64-bit word. Eight
+  // that byte 0 of `in` pairs with key[key_offset], and replicate it into a 64-bit word. Eight
   // is a multiple of four, so the same pattern lines up for every word that follows; memcpy keeps
   // the unaligned loads and stores legal and compiles to plain moves.
   uint32_t k;
@@ -102,23 +103,23 @@ void ApplyMask(uint8_t* data, size_t size, const uint8_t key[4], size_t key_offs
   // vectorize at -O2 with GCC 12's very-cheap cost model).
   for (; i + 32 <= size; i += 32) {
     uint64_t w[4];
-    std::memcpy(w, data + i, 32);
+    std::memcpy(w, in + i, 32);
     w[0] ^= pattern;
     w[1] ^= pattern;
     w[2] ^= pattern;
     w[3] ^= pattern;
-    std::memcpy(data + i, w, 32);
+    std::memcpy(out + i, w, 32);
   }
   for (; i + 8 <= size; i += 8) {
     uint64_t w;
-    std::memcpy(&w, data + i, 8);
+    std::memcpy(&w, in + i, 8);
     w ^= pattern;
-    std::memcpy(data + i, &w, 8);
+    std::memcpy(out + i, &w, 8);
   }
   // Tail: i is a multiple of 8 here, so byte i pairs with byte (i mod 8) of the pattern.
   uint8_t rotated[8];
   std::memcpy(rotated, &pattern, 8);
-  for (; i < size; ++i) data[i] ^= rotated[i & 7];
+  for (; i < size; ++i) out[i] = in[i] ^ rotated[i & 7];
 }
 
 size_t EncodeClosePayload(uint8_t* out, uint16_t code, std::string_view reason) {

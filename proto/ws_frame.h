@@ -80,9 +80,21 @@ constexpr size_t HeaderSize(uint64_t payload_size, bool masked) {
 size_t EncodeHeader(uint8_t* out, Opcode opcode, bool fin, uint64_t payload_size,
                     const uint8_t* mask_key = nullptr);
 
-// XORs `data` with the 4-byte mask key, starting at position `key_offset` (mod 4) of the key,
-// so a payload can be unmasked in pieces. Word-at-a-time; the same call masks and unmasks.
-void ApplyMask(uint8_t* data, size_t size, const uint8_t key[4], size_t key_offset = 0);
+// Writes `size` bytes of `in` XORed with the 4-byte mask key to `out`, starting at position
+// `key_offset` (mod 4) of the key, so a payload can be unmasked in pieces. Word-at-a-time; the
+// same call masks and unmasks. `out` is `in` (in place) or does not overlap it: unmasking
+// straight into an outgoing buffer is one pass over the bytes instead of two.
+void CopyMasked(uint8_t* out, const uint8_t* in, size_t size, const uint8_t key[4],
+                size_t key_offset = 0);
+inline void ApplyMask(uint8_t* data, size_t size, const uint8_t key[4], size_t key_offset = 0) {
+  CopyMasked(data, data, size, key, key_offset);
+}
+
+// A payload still masked as it arrived (§5.3), with its key.
+struct MaskedPayload {
+  std::span<const uint8_t> bytes;
+  uint8_t key[4] = {};
+};
 
 // Writes a close payload (2-byte big-endian code + reason, reason truncated so the payload fits
 // in 125 bytes at a UTF-8 boundary) into `out` (at least 125 bytes); returns its size.

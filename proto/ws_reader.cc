@@ -166,6 +166,12 @@ Event MessageReader::BeginFrame(const FrameHeader& header, std::span<uint8_t>* i
     frame_remaining_ = 0;
     const bool unfragmented = header.fin && op != Opcode::kContinuation;
     if (control || unfragmented) {
+      if (op == Opcode::kBinary && header.masked && keep_binary_masked_) {
+        Event e = MakeEvent(EventKind::kBinary, {payload, size});
+        e.masked = true;
+        std::memcpy(e.mask, mask_, 4);
+        return e;
+      }
       // Zero-copy: unmask in place and hand out a view of the caller's buffer.
       if (header.masked) ApplyMask(payload, size, mask_);
       const std::span<const uint8_t> view(payload, size);

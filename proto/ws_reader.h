@@ -52,6 +52,9 @@ struct Event {
   std::span<const uint8_t> payload;
   uint16_t close_code = 0;        // kClose: code received; kError: code to send.
   std::string_view error_reason;  // kError: static string for the close frame and logs.
+  // kBinary with set_keep_binary_masked: the payload is still masked with this key.
+  bool masked = false;
+  uint8_t mask[4] = {};
 };
 
 class MessageReader {
@@ -72,6 +75,12 @@ class MessageReader {
 
   // True while a fragmented or partially received message is buffered.
   bool InMessage() const;
+
+  // A whole unfragmented binary frame inside the input is then handed out still masked
+  // (Event::masked, Event::mask), for a caller that copies the payload anyway and unmasks in
+  // that copy (ws::CopyMasked). Text (its UTF-8 is checked here), control frames and messages
+  // assembled from pieces always come unmasked.
+  void set_keep_binary_masked(bool keep) { keep_binary_masked_ = keep; }
 
  private:
   // Private state is the implementer's choice, under one constraint: the reader lives in every
@@ -111,6 +120,7 @@ class MessageReader {
   // kText or kBinary while a message is being assembled in message_; kContinuation when none.
   Opcode message_opcode_ = Opcode::kContinuation;
   uint8_t control_size_ = 0;  // Payload size of a control frame staged in message_.
+  bool keep_binary_masked_ = false;
 };
 
 }  // namespace ringcast::ws

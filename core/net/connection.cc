@@ -95,9 +95,18 @@ SendStatus Connection::SendFrame(SharedFrame* frame, Delivery delivery) {
 }
 
 SendStatus Connection::SendMessage(ws::Opcode opcode, std::span<const uint8_t> payload) {
+  return PushMessage(opcode, payload, nullptr);
+}
+
+SendStatus Connection::SendMessage(ws::Opcode opcode, const ws::MaskedPayload& payload) {
+  return PushMessage(opcode, payload.bytes, payload.key);
+}
+
+SendStatus Connection::PushMessage(ws::Opcode opcode, std::span<const uint8_t> payload,
+                                   const uint8_t* unmask_key) {
   SendStatus status = Admit(Delivery::kReliable);
   if (status != SendStatus::kQueued) return status;
-  send_queue_.PushMessage(opcode, payload);
+  send_queue_.PushMessage(opcode, payload, unmask_key);
   shard().connections().MarkForFlush(*this);
   if (AccessLog* log = shard().access_log()) log->OnMessageOut(slot_, generation_);
   ++shard().stats().messages_sent;
@@ -133,6 +142,10 @@ void Connection::BeginClose(uint16_t code, CloseReason why) {
   owner.connections().ScheduleTimer(*this,
                                     now + Reactor::SecondsToTicks(owner.config().close_timeout_s));
   if (io_.close_frame_received) owner.connections().FinishAfterFlush(*this);
+}
+
+void WebSocketHandler::OnMaskedBinary(Connection& /*conn*/, const ws::MaskedPayload& /*payload*/) {
+  CHECK(!"TakesMaskedBinary() without OnMaskedBinary");
 }
 
 }  // namespace ringcast

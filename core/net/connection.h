@@ -102,6 +102,9 @@ class Connection : private TimerEntry {
   SendStatus SendFrame(SharedFrame* frame, Delivery delivery = Delivery::kReliable);
   // A message for this connection alone: encoded straight into its send queue's cork buffer.
   SendStatus SendMessage(ws::Opcode opcode, std::span<const uint8_t> payload);
+  // The same for a payload still masked as the peer sent it (WebSocketHandler::OnMaskedBinary):
+  // unmasked straight into the cork, one pass over the bytes.
+  SendStatus SendMessage(ws::Opcode opcode, const ws::MaskedPayload& payload);
   SendStatus SendText(std::string_view text) {
     return SendMessage(ws::Opcode::kText,
                        {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
@@ -172,6 +175,8 @@ class Connection : private TimerEntry {
   // past the cap has been cut off), kQueued that it may.
   SendStatus Admit(Delivery delivery);
   SendStatus AfterQueue() const;  // kQueued or kBackpressure.
+  SendStatus PushMessage(ws::Opcode opcode, std::span<const uint8_t> payload,
+                         const uint8_t* unmask_key);
   // Close() without queueing the close frame (the caller queues it).
   void BeginClose(uint16_t code, CloseReason why);
   // Past the outbound cap (docs/architecture.md, "Slow consumers").
@@ -201,6 +206,13 @@ class WebSocketHandler {
   virtual void OnOpen(Connection& /*conn*/) {}
   // `payload` is valid only during the call (it may point into the receive buffer).
   virtual void OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload) = 0;
+  // A handler that only copies a binary message on (an echo) can take it still masked, when it
+  // arrived whole in one frame, and unmask it in its copy (Connection::SendMessage with a
+  // MaskedPayload): one pass over the bytes instead of unmasking in place and copying. Asked
+  // once, when the connection upgrades; such a handler gets those messages at OnMaskedBinary
+  // instead of OnMessage (text, fragmented and spanning messages still go to OnMessage).
+  virtual bool TakesMaskedBinary() const { return false; }
+  virtual void OnMaskedBinary(Connection& /*conn*/, const ws::MaskedPayload& /*payload*/);
   // A ping or pong frame arrived: the peer is alive (data messages go to OnMessage).
   virtual void OnHeartbeat(Connection& /*conn*/) {}
   // After NotifyWhenUncongested: the queue has drained below half the cap. Called once.

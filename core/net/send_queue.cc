@@ -14,18 +14,19 @@ void SendQueue::Push(SharedFrame* frame) {
   block_->bytes += frame->size();
 }
 
-void SendQueue::PushMessage(ws::Opcode opcode, std::span<const uint8_t> payload) {
+void SendQueue::PushMessage(ws::Opcode opcode, std::span<const uint8_t> payload,
+                            const uint8_t* unmask_key) {
   size_t need = ws::HeaderSize(payload.size(), false) + payload.size();
   if (block_ != nullptr && block_->count > block_->in_flight) {
     // The tail is ours alone and no send has taken it yet.
     SharedFrame* tail = block_->At(block_->count - 1);
-    if (tail->is_cork() && tail->AppendMessage(opcode, payload)) {
+    if (tail->is_cork() && tail->AppendMessage(opcode, payload, unmask_key)) {
       block_->bytes += need;
       return;
     }
   }
   SharedFrame* cork = SharedFrame::AllocateCork(need > kCorkBytes ? need : kCorkBytes);
-  cork->AppendMessage(opcode, payload);
+  cork->AppendMessage(opcode, payload, unmask_key);
   Push(cork);
 }
 

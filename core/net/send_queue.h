@@ -29,8 +29,10 @@ class SendQueue {
   void Push(SharedFrame* frame);
 
   // Encodes a message for this connection alone into the cork at the tail (a new cork of at
-  // least kCorkBytes when the tail is shared, in flight or full).
-  void PushMessage(ws::Opcode opcode, std::span<const uint8_t> payload);
+  // least kCorkBytes when the tail is shared, in flight or full). With `unmask_key` the payload
+  // is still masked and is unmasked as it is copied (SharedFrame::AppendMessage).
+  void PushMessage(ws::Opcode opcode, std::span<const uint8_t> payload,
+                   const uint8_t* unmask_key = nullptr);
   static constexpr size_t kCorkBytes = 16 * 1024;
 
   // Fills up to `max` iovecs with the unsent bytes, in order, and returns how many. Those frames

@@ -42,12 +42,17 @@ SharedFrame* SharedFrame::AllocateCork(size_t capacity) {
   return frame;
 }
 
-bool SharedFrame::AppendMessage(ws::Opcode opcode, std::span<const uint8_t> payload) {
+bool SharedFrame::AppendMessage(ws::Opcode opcode, std::span<const uint8_t> payload,
+                                const uint8_t* unmask_key) {
   size_t need = ws::HeaderSize(payload.size(), false) + payload.size();
   if (need > capacity_ - size_) return false;
   uint8_t* out = data_ + size_;
   size_t header = ws::EncodeHeader(out, opcode, true, payload.size());
-  if (!payload.empty()) std::memcpy(out + header, payload.data(), payload.size());
+  if (unmask_key != nullptr) {
+    ws::CopyMasked(out + header, payload.data(), payload.size(), unmask_key);
+  } else if (!payload.empty()) {
+    std::memcpy(out + header, payload.data(), payload.size());
+  }
   size_ += static_cast<uint32_t>(need);
   return true;
 }

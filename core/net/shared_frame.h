@@ -41,8 +41,10 @@ class SharedFrame {
   // one recipient then cost no allocation each and go out as one contiguous send.
   static SharedFrame* AllocateCork(size_t capacity);
   bool is_cork() const { return capacity_ != 0; }
-  // Appends an encoded message; false (nothing written) when it does not fit.
-  bool AppendMessage(ws::Opcode opcode, std::span<const uint8_t> payload);
+  // Appends an encoded message; false (nothing written) when it does not fit. With `unmask_key`
+  // the payload is still masked with that key and is unmasked as it is copied.
+  bool AppendMessage(ws::Opcode opcode, std::span<const uint8_t> payload,
+                     const uint8_t* unmask_key = nullptr);
 
   void AddRefs(uint32_t n) { refs_.fetch_add(n, std::memory_order_relaxed); }
   void Release() {

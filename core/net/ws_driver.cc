@@ -1,6 +1,7 @@
 #include "core/net/ws_driver.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/log.h"
 #include "core/net/connection_table.h"
@@ -13,6 +14,7 @@ namespace ringcast {
 void WsDriver::Start(Connection& conn, std::span<uint8_t> early_frames) {
   conn.set_close_reason(CloseReason::kConnectionLost);  // Until a close frame says otherwise.
   table_.ScheduleTimer(conn, reactor_.now() + Reactor::SecondsToTicks(config_.idle_timeout_s));
+  conn.reader().set_keep_binary_masked(conn.handler()->TakesMaskedBinary());
   if (!early_frames.empty()) OnData(conn, early_frames);
 }
 
@@ -30,6 +32,12 @@ void WsDriver::OnData(Connection& conn, std::span<uint8_t> data) {
           if (access_log_) access_log_->OnMessageIn(conn.slot(), conn.generation());
           ++stats_.messages_received;
           stats_.message_bytes_received += event.payload.size();
+          if (event.masked) {
+            ws::MaskedPayload masked{event.payload, {}};
+            std::memcpy(masked.key, event.mask, 4);
+            conn.handler()->OnMaskedBinary(conn, masked);
+            break;
+          }
           conn.handler()->OnMessage(
               conn, event.kind == ws::EventKind::kText ? ws::Opcode::kText : ws::Opcode::kBinary,
               event.payload);

@@ -4,7 +4,8 @@
 //
 // Owner: the shard's thread. Hot path: a receive goes ConnectionTable::OnRecv → OnData →
 // WebSocketHandler::OnMessage (the one virtual call per message) with the payload still in the
-// receive buffer (unmasked in place by ws::MessageReader); nothing here allocates per frame.
+// receive buffer (unmasked in place by ws::MessageReader, or left masked for a handler that
+// TakesMaskedBinary); nothing here allocates per frame.
 #pragma once
 
 #include <cstdint>

@@ -16,11 +16,16 @@ namespace {
 constexpr std::string_view kRawPrefix = "/raw/";
 constexpr size_t kMaxChannelName = 256;
 
-// /echo: every data message comes back with the same opcode and payload.
+// /echo: every data message comes back with the same opcode and payload. A binary message that
+// arrived in one frame is unmasked straight into the reply (one pass over its bytes).
 class EchoHandler final : public WebSocketHandler {
  public:
   void OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload) override {
     conn.SendMessage(opcode, payload);
+  }
+  bool TakesMaskedBinary() const override { return true; }
+  void OnMaskedBinary(Connection& conn, const ws::MaskedPayload& payload) override {
+    conn.SendMessage(ws::Opcode::kBinary, payload);
   }
 };
 

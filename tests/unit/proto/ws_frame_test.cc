@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <numeric>
 #include <string>
@@ -127,6 +128,30 @@ TEST(WsFrameTest, ApplyMaskMatchesReferenceAtEveryOffsetAndLength) {
       }
     }
   }
+}
+
+TEST(WsFrameTest, CopyMaskedMatchesReferenceAtEveryOffsetAndLength) {
+  // Source and destination misaligned independently; the source and the destination's guard
+  // bytes must not change.
+  std::vector<uint8_t> source(128 + 16);
+  std::iota(source.begin(), source.end(), uint8_t{7});
+  const std::vector<uint8_t> source_before = source;
+  for (size_t in_align = 0; in_align < 8; ++in_align) {
+    for (size_t out_align = 0; out_align < 8; out_align += 3) {
+      for (size_t length = 0; length <= 100; ++length) {
+        for (size_t key_offset = 0; key_offset < 4; ++key_offset) {
+          std::vector<uint8_t> out(128 + 16, 0xEE);
+          std::vector<uint8_t> expected = out;
+          std::copy_n(source.begin() + in_align, length, expected.begin() + out_align);
+          ReferenceMask(expected.data() + out_align, length, kKey, key_offset);
+          CopyMasked(out.data() + out_align, source.data() + in_align, length, kKey, key_offset);
+          ASSERT_EQ(out, expected) << "in " << in_align << " out " << out_align << " length "
+                                   << length << " offset " << key_offset;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(source, source_before);
 }
 
 TEST(WsFrameTest, ApplyMaskInPiecesEqualsWhole) {

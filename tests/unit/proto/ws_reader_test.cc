@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <ostream>
@@ -92,9 +93,9 @@ std::vector<Ev> Feed(MessageReader& reader, const std::vector<uint8_t>& wire,
         EXPECT_TRUE(input.empty());
         break;
       }
-      events.push_back(
-          Ev{e.kind, std::string(reinterpret_cast<const char*>(e.payload.data()), e.payload.size()),
-             e.close_code});
+      std::string payload(reinterpret_cast<const char*>(e.payload.data()), e.payload.size());
+      if (e.masked) ApplyMask(reinterpret_cast<uint8_t*>(payload.data()), payload.size(), e.mask);
+      events.push_back(Ev{e.kind, std::move(payload), e.close_code});
       if (e.kind == EventKind::kError) {
         EXPECT_FALSE(e.error_reason.empty());
         return events;
@@ -217,6 +218,52 @@ TEST(MessageReaderTest, ZeroCopyForWholeUnfragmentedFrames) {
   EXPECT_FALSE(reader.InMessage());
   // The payload was unmasked in place.
   EXPECT_EQ(std::string_view(reinterpret_cast<const char*>(begin) + 6, 17), "zero-copy payload");
+}
+
+TEST(MessageReaderTest, KeepBinaryMaskedHandsOutWholeBinaryFramesStillMasked) {
+  Wire w;
+  w.Frame(Opcode::kBinary, "still masked").Frame(Opcode::kText, "text is checked, so unmasked");
+  std::vector<uint8_t> buffer = w.bytes();
+  const std::vector<uint8_t> original = buffer;
+  std::span<uint8_t> input(buffer);
+  MessageReader reader(Role::kServer, {});
+  reader.set_keep_binary_masked(true);
+  Event e = reader.Next(&input);
+  ASSERT_EQ(e.kind, EventKind::kBinary);
+  ASSERT_TRUE(e.masked);
+  // A view of the input, left as it arrived; its key unmasks it.
+  EXPECT_EQ(e.payload.data(), buffer.data() + 6);
+  EXPECT_TRUE(std::equal(buffer.begin(), buffer.begin() + 18, original.begin()));
+  std::string plain(12, '\0');
+  CopyMasked(reinterpret_cast<uint8_t*>(plain.data()), e.payload.data(), 12, e.mask);
+  EXPECT_EQ(plain, "still masked");
+  e = reader.Next(&input);
+  ASSERT_EQ(e.kind, EventKind::kText);
+  EXPECT_FALSE(e.masked);
+  EXPECT_EQ(std::string_view(reinterpret_cast<const char*>(e.payload.data()), e.payload.size()),
+            "text is checked, so unmasked");
+}
+
+TEST(MessageReaderTest, KeepBinaryMaskedAtEverySplit) {
+  // Whatever the cuts, the events are those of a plain reader once a masked payload is unmasked
+  // with its key (Feed does): frames that span inputs or come in fragments arrive unmasked.
+  Wire w;
+  w.Frame(Opcode::kBinary, std::string(300, 'b'))
+      .Frame(Opcode::kBinary, "frag", false)
+      .Frame(Opcode::kPing, "p")
+      .Frame(Opcode::kContinuation, "ment")
+      .Frame(Opcode::kText, "txt")
+      .Frame(Opcode::kBinary, "");
+  const std::vector<Ev> expected = RunFresh(w.bytes());
+  auto run = [&](std::vector<size_t> cuts) {
+    MessageReader reader(Role::kServer, {});
+    reader.set_keep_binary_masked(true);
+    return Feed(reader, w.bytes(), std::move(cuts));
+  };
+  ASSERT_EQ(run({}), expected);
+  for (size_t cut = 0; cut <= w.bytes().size(); ++cut) {
+    ASSERT_EQ(run({cut}), expected) << "cut at " << cut;
+  }
 }
 
 TEST(MessageReaderTest, SplitAndFragmentedPayloadsAreCopied) {
