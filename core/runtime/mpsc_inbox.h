@@ -1,5 +1,5 @@
-// MpscInbox<T>: a bounded multi-producer single-consumer queue whose producers wait (futex, no
-// spinning) while it is full, and which can be closed: the inbox of one shard for mail from
+// MpscInbox<T>: a bounded multi-producer single-consumer queue whose producers never wait (past
+// the ring, a bounded overflow), and which can be closed: the inbox of one shard for mail from
 // threads that are not shards (workers, storage threads, anything a library calls back on).
 //
 // Owner: the consumer (the shard) pops and closes; any number of threads push, none of them
@@ -13,18 +13,18 @@
 // conversation are posted by one thread (the store's writer or syncer) in commit order and
 // reach the owner shard in that order.
 //
-// Back-pressure: Push() on a full, open inbox blocks the producer until the consumer frees a
-// cell (the consumer wakes waiters after each Drain()). TryPush() never waits: on a full inbox
-// it answers kFull and leaves the item with the caller, who decides (ExternalMail keeps it in a
-// bounded overflow; an IoLoop's poster refuses the work). Shards do not use this type at all:
-// they post through their own bounded SPSC queues (mailbox.h).
+// Back-pressure: TryPush() never waits, so a stalled consumer cannot hold up a producer (and
+// through it every other consumer that producer serves). On a full ring the item goes to the
+// overflow while that holds fewer than the caller's limit; past it the answer is kFull and the
+// item stays with the caller, who decides (ExternalMail's must-arrive mail passes no limit, its
+// may-fail mail falls back on a refill; an IoLoop's poster refuses the work). Shards do not use
+// this type at all: they post through their own bounded SPSC queues (mailbox.h).
 //
 // Closing: Close() (the consumer, once, when it stops for good) refuses every later push
-// (PushResult::kClosed: the item is left with the caller, who frees it), wakes producers blocked
-// on a full inbox (they get kClosed too), and returns only once no producer is between
-// admission and publication. So after Close() the consumer's Drain() sees every item that was
-// ever accepted, and nothing is accepted afterwards: nothing is stranded, nothing is lost
-// without its producer knowing.
+// (PushResult::kClosed: the item is left with the caller, who frees it) and returns only once
+// no producer is between admission and publication. So after Close() the consumer's Drain() sees
+// every item that was ever accepted, and nothing is accepted afterwards: nothing is stranded,
+// nothing is lost without its producer knowing.
 #pragma once
 
 #include <atomic>
@@ -41,7 +41,7 @@ namespace ringcast {
 enum class PushResult : uint8_t {
   kQueued,  // The consumer will pop it.
   kClosed,  // Refused: the consumer has stopped. The item was not moved from.
-  kFull,    // TryPush only: refused, the inbox is full. The item was not moved from.
+  kFull,    // Refused: the ring and the overflow are full. The item was not moved from.
 };
 
 template <typename T>
@@ -58,44 +58,13 @@ class MpscInbox {
 
   size_t capacity() const { return mask_ + 1; }
 
-  // Any thread. Blocks while the inbox is full and open. On kQueued, `on_queued()` runs after
-  // the item is visible to the consumer and before Close() can return (the place to ring the
+  // Any thread, never waits. On a full ring the item goes to the overflow, a mutex-guarded list
+  // the consumer drains once the ring is empty, while it holds fewer than `overflow_limit` items
+  // (SIZE_MAX: always); past it, kFull and the item stays the caller's. Once anything has
+  // overflowed, every later push joins the overflow until the consumer has taken it, so one
+  // producer's items still arrive in the order pushed. On kQueued, `on_queued()` runs after the
+  // item is visible to the consumer and before Close() can return (the place to ring the
   // consumer's doorbell: nothing touches a closed consumer's wakeup mechanism).
-  template <typename OnQueued>
-  PushResult Push(T& item, OnQueued&& on_queued) {
-    if (state_.fetch_add(kProducer, std::memory_order_seq_cst) & kClosedBit) {
-      Leave();
-      return PushResult::kClosed;
-    }
-    for (;;) {
-      if (TryEnqueue(item)) break;
-      // Full. Register as a waiter before the last look, so the consumer either sees us (and
-      // bumps the epoch) or we see the cell it freed (the seq_cst RMW orders the two).
-      uint32_t epoch = space_epoch_.load(std::memory_order_acquire);
-      waiters_.fetch_add(1, std::memory_order_seq_cst);
-      bool queued = TryEnqueue(item);
-      bool closed = !queued && (state_.load(std::memory_order_seq_cst) & kClosedBit);
-      if (!queued && !closed) space_epoch_.wait(epoch, std::memory_order_acquire);
-      waiters_.fetch_sub(1, std::memory_order_relaxed);
-      if (queued) break;
-      if (closed) {
-        Leave();
-        return PushResult::kClosed;
-      }
-    }
-    on_queued();
-    Leave();
-    return PushResult::kQueued;
-  }
-  PushResult Push(T& item) {
-    return Push(item, [] {});
-  }
-
-  // Any thread. As Push(), but never waits: on a full ring the item goes to the overflow, a
-  // mutex-guarded list the consumer drains once the ring is empty, while it holds fewer than
-  // `overflow_limit` items (SIZE_MAX: always); past it, kFull and the item stays the caller's.
-  // Once anything has overflowed, every later push joins the overflow until the consumer has
-  // taken it, so one producer's items still arrive in the order pushed.
   template <typename OnQueued>
   PushResult TryPush(T& item, size_t overflow_limit, OnQueued&& on_queued) {
     if (state_.fetch_add(kProducer, std::memory_order_seq_cst) & kClosedBit) {
@@ -127,7 +96,7 @@ class MpscInbox {
 
   // Consumer only. Pops and runs `run(item)` for what is published, up to `limit` items (a
   // producer that claimed a cell but has not yet published stops the drain there; it publishes
-  // and wakes the consumer afterwards), then wakes producers waiting for room. Returns the
+  // and wakes the consumer afterwards), then the overflow once the ring is empty. Returns the
   // count; `limit` items means there may be more.
   template <typename Run>
   size_t Drain(Run&& run, size_t limit = SIZE_MAX) {
@@ -153,18 +122,12 @@ class MpscInbox {
       run(taken);
     }
     overflow_taken_.clear();
-    if (count > 0) {
-      // Pairs with the producers' seq_cst registration: see Push().
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      if (waiters_.load(std::memory_order_relaxed) > 0) WakeWaiters();
-    }
     return count;
   }
 
   // Consumer only, once. See the header comment. Drain() afterwards to take what was accepted.
   void Close() {
     state_.fetch_or(kClosedBit, std::memory_order_seq_cst);
-    WakeWaiters();
     for (uint32_t state = state_.load(std::memory_order_acquire); state != kClosedBit;
          state = state_.load(std::memory_order_acquire)) {
       state_.wait(state, std::memory_order_acquire);
@@ -177,12 +140,11 @@ class MpscInbox {
     std::lock_guard lock(overflow_mutex_);
     return overflow_.size();
   }
-  // Producers blocked on a full inbox right now (a hint, for tests and metrics).
-  uint32_t waiting_producers() const { return waiters_.load(std::memory_order_acquire); }
 
  private:
   static constexpr uint32_t kClosedBit = 1;
-  static constexpr uint32_t kProducer = 2;  // state_ counts producers inside Push() in steps of 2.
+  static constexpr uint32_t kProducer =
+      2;  // state_ counts producers inside TryPush() in steps of 2.
   static constexpr size_t kLine = 64;
 
   struct Cell {
@@ -220,11 +182,6 @@ class MpscInbox {
     return true;
   }
 
-  void WakeWaiters() {
-    space_epoch_.fetch_add(1, std::memory_order_release);
-    space_epoch_.notify_all();
-  }
-
   void Leave() {
     // The last producer out of a closed inbox lets Close() return.
     if (state_.fetch_sub(kProducer, std::memory_order_acq_rel) == (kClosedBit | kProducer)) {
@@ -236,8 +193,6 @@ class MpscInbox {
   std::unique_ptr<Cell[]> cells_;
   alignas(kLine) std::atomic<size_t> enqueue_position_{0};
   alignas(kLine) std::atomic<uint32_t> state_{0};  // kClosedBit | producers inside × kProducer.
-  std::atomic<uint32_t> waiters_{0};               // Producers blocked on a full inbox.
-  std::atomic<uint32_t> space_epoch_{0};           // Bumped when room appears or on Close().
   alignas(kLine) size_t dequeue_position_ = 0;     // Consumer only.
   std::vector<T> overflow_taken_;                  // Consumer only: kept to reuse its memory.
   alignas(kLine) std::atomic<bool> overflowing_{false};  // overflow_ is not empty.

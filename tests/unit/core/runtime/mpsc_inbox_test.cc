@@ -43,81 +43,68 @@ void DrainAllInOrder(MpscInbox<uint64_t>& inbox, uint64_t producers, uint64_t ea
   EXPECT_TRUE(ordered);
 }
 
-TEST(MpscInbox, ManyProducersEachKeepTheirOrder) {
-  // A small inbox, so producers also spend time blocked on it.
-  MpscInbox<uint64_t> inbox(64);
+TEST(MpscInbox, ManyProducersEachKeepTheirOrderThroughTheRing) {
+  // A ring large enough for everything: no overflow, only the ring's own ordering.
   constexpr uint64_t kProducers = 8;
-  constexpr uint64_t kEach = 20000;
+  constexpr uint64_t kEach = 2000;
+  MpscInbox<uint64_t> inbox(kProducers * kEach);
   std::vector<std::thread> producers;
   for (uint64_t p = 0; p < kProducers; ++p) {
     producers.emplace_back([&inbox, p] {
       for (uint64_t i = 1; i <= kEach; ++i) {
         uint64_t item = Item(p, i);
-        ASSERT_EQ(inbox.Push(item), PushResult::kQueued);
+        ASSERT_EQ(inbox.TryPush(item), PushResult::kQueued);
       }
     });
   }
   DrainAllInOrder(inbox, kProducers, kEach);
   for (std::thread& t : producers) t.join();
+  EXPECT_EQ(inbox.overflowed(), 0u);
   EXPECT_EQ(inbox.Drain([](uint64_t&) {}), 0u);
 }
 
-TEST(MpscInbox, AFullInboxBlocksTheProducerUntilTheConsumerDrains) {
+TEST(MpscInbox, AFullRingWithoutOverflowRefusesAndTheDrainIsBounded) {
   MpscInbox<uint64_t> inbox(4);
   ASSERT_EQ(inbox.capacity(), 4u);
   for (uint64_t i = 0; i < 4; ++i) {
     uint64_t item = i;
-    ASSERT_EQ(inbox.Push(item), PushResult::kQueued);
+    ASSERT_EQ(inbox.TryPush(item), PushResult::kQueued);
   }
-  std::atomic<bool> pushed{false};
-  std::thread producer([&] {
-    uint64_t item = 4;
-    EXPECT_EQ(inbox.Push(item), PushResult::kQueued);
-    pushed = true;
-  });
-  ASSERT_TRUE(Eventually([&] { return inbox.waiting_producers() == 1; }));
-  EXPECT_FALSE(pushed.load());  // Waiting, not dropped and not over the bound.
+  uint64_t extra = 4;
+  bool rang = false;
+  EXPECT_EQ(inbox.TryPush(extra, 0, [&] { rang = true; }), PushResult::kFull);
+  EXPECT_EQ(extra, 4u);  // Left with the caller, untouched.
+  EXPECT_FALSE(rang);
   std::vector<uint64_t> seen;
-  EXPECT_EQ(inbox.Drain([&](uint64_t& item) { seen.push_back(item); }, 2), 2u);  // Bounded.
-  producer.join();
-  EXPECT_TRUE(pushed.load());
+  EXPECT_EQ(inbox.Drain([&](uint64_t& item) { seen.push_back(item); }, 2), 2u);   // Bounded.
+  EXPECT_EQ(inbox.TryPush(extra, 0, [&] { rang = true; }), PushResult::kQueued);  // Room again.
+  EXPECT_TRUE(rang);
   inbox.Drain([&](uint64_t& item) { seen.push_back(item); });
   EXPECT_EQ(seen, (std::vector<uint64_t>{0, 1, 2, 3, 4}));
 }
 
-TEST(MpscInbox, CloseRefusesLaterPushesAndReleasesBlockedProducers) {
+TEST(MpscInbox, CloseRefusesLaterPushesAndKeepsWhatWasAccepted) {
   MpscInbox<uint64_t> inbox(2);
-  uint64_t a = 1, b = 2;
-  ASSERT_EQ(inbox.Push(a), PushResult::kQueued);
-  ASSERT_EQ(inbox.Push(b), PushResult::kQueued);
-  std::atomic<int> refused{0};
-  std::vector<std::thread> blocked;
-  for (int i = 0; i < 3; ++i) {
-    blocked.emplace_back([&] {
-      uint64_t item = 99;
-      if (inbox.Push(item) == PushResult::kClosed) {
-        EXPECT_EQ(item, 99u);  // Left with the caller, untouched.
-        ++refused;
-      }
-    });
-  }
-  ASSERT_TRUE(Eventually([&] { return inbox.waiting_producers() == 3; }));
-  inbox.Close();  // Returns only once no producer is inside Push().
+  uint64_t a = 1, b = 2, c = 3;
+  ASSERT_EQ(inbox.TryPush(a), PushResult::kQueued);
+  ASSERT_EQ(inbox.TryPush(b), PushResult::kQueued);
+  ASSERT_EQ(inbox.TryPush(c, SIZE_MAX), PushResult::kQueued);  // Overflowed.
+  inbox.Close();
   EXPECT_TRUE(inbox.closed());
-  for (std::thread& t : blocked) t.join();
-  EXPECT_EQ(refused.load(), 3);
   uint64_t late = 7;
   bool rang = false;
-  EXPECT_EQ(inbox.Push(late, [&] { rang = true; }), PushResult::kClosed);
-  EXPECT_FALSE(rang);  // No doorbell for a consumer that has stopped.
+  EXPECT_EQ(inbox.TryPush(late, SIZE_MAX, [&] { rang = true; }), PushResult::kClosed);
+  EXPECT_EQ(late, 7u);  // Left with the caller, untouched.
+  EXPECT_FALSE(rang);   // No doorbell for a consumer that has stopped.
   std::vector<uint64_t> seen;
   inbox.Drain([&](uint64_t& item) { seen.push_back(item); });
-  EXPECT_EQ(seen, (std::vector<uint64_t>{1, 2}));  // What was accepted is still delivered.
+  EXPECT_EQ(seen, (std::vector<uint64_t>{1, 2, 3}));  // What was accepted is still delivered.
 }
 
 TEST(MpscInbox, EveryAcceptedItemIsDrainedAfterACloseRacingProducers) {
-  // Producers push flat out while the consumer drains and then closes at some point: each
-  // item is either refused to its producer or delivered, never lost and never both.
+  // Producers push flat out (ring and a bounded overflow) while the consumer drains and then
+  // closes at some point: each item is either refused to its producer or delivered, never lost
+  // and never both.
   for (int round = 0; round < 20; ++round) {
     MpscInbox<uint64_t> inbox(32);
     constexpr int kProducers = 6;
@@ -127,8 +114,9 @@ TEST(MpscInbox, EveryAcceptedItemIsDrainedAfterACloseRacingProducers) {
       producers.emplace_back([&] {
         for (;;) {
           uint64_t item = 1;
-          if (inbox.Push(item) == PushResult::kClosed) return;
-          accepted.fetch_add(1, std::memory_order_relaxed);
+          PushResult result = inbox.TryPush(item, 64);
+          if (result == PushResult::kClosed) return;
+          if (result == PushResult::kQueued) accepted.fetch_add(1, std::memory_order_relaxed);
         }
       });
     }
@@ -161,7 +149,7 @@ TEST(MpscInbox, TryPushOverflowsWithoutWaitingAndKeepsEachProducersOrder) {
   }
   DrainAllInOrder(inbox, kProducers, kEach);
   for (std::thread& t : producers) t.join();
-  EXPECT_EQ(inbox.waiting_producers(), 0u);
+  EXPECT_EQ(inbox.overflowed(), 0u);  // All taken.
 }
 
 TEST(MpscInbox, TryPushPastTheOverflowLimitIsRefusedAndTheItemKept) {

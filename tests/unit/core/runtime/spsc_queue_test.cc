@@ -61,7 +61,7 @@ TEST(MailboxMatrix, QueuesPerOrderedPairInboxesAndDoorbells) {
   // Every shard has its own inbox for other threads.
   EXPECT_NE(&matrix.Inbox(0), &matrix.Inbox(1));
   EXPECT_EQ(matrix.Inbox(2).capacity(), 16u);
-  ASSERT_EQ(matrix.Inbox(0).Push(mail), PushResult::kQueued);
+  ASSERT_EQ(matrix.Inbox(0).TryPush(mail), PushResult::kQueued);
   EXPECT_EQ(matrix.Inbox(1).Drain([](Mail&) {}), 0u);
   EXPECT_EQ(matrix.Inbox(0).Drain([](Mail& m) { EXPECT_EQ(m.a, 42u); }), 1u);
 }
