@@ -45,7 +45,9 @@ CLI::Option* FlagRegistry::Add(const Flag& flag) {
   if (flag.env != nullptr) {
     env = flag.env;
   } else {
-    for (const char* c = flag.name; *c != 0; ++c) env += *c == '-' ? '_' : std::toupper(*c);
+    for (const char* c = flag.name; *c != 0; ++c) {
+      env += *c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*c)));
+    }
   }
   CLI::Option* option = std::visit(
       [&](auto* value) {
