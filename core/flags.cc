@@ -1,6 +1,7 @@
 #include "core/flags.h"
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <cstdio>
 #include <type_traits>
 #include <utility>
@@ -35,25 +36,38 @@ FlagRegistry::FlagRegistry(const std::string& description, std::function<void()>
 
 FlagRegistry::~FlagRegistry() = default;
 
-template <typename Value>
-CLI::Option* FlagRegistry::Add(const char* flag, Value* value, const char* env,
-                               const std::string& help) {
-  CLI::Option* option = app_->add_option(flag, *value, help)->envname(env);
-  // First, before any range check the module adds.
-  if constexpr (std::is_arithmetic_v<Value>) {
-    option->check(CLI::Validator(NumberCheck, "NUMBER"));
-  }
-  return option;
+void FlagRegistry::Add(std::initializer_list<Flag> flags) {
+  for (const Flag& flag : flags) Add(flag);
 }
-template CLI::Option* FlagRegistry::Add(const char*, std::string*, const char*, const std::string&);
-template CLI::Option* FlagRegistry::Add(const char*, uint16_t*, const char*, const std::string&);
-template CLI::Option* FlagRegistry::Add(const char*, uint32_t*, const char*, const std::string&);
-template CLI::Option* FlagRegistry::Add(const char*, uint64_t*, const char*, const std::string&);
 
-CLI::Option* FlagRegistry::AddSwitch(const char* name, bool* value, const char* env,
-                                     const std::string& help) {
-  const std::string names = std::string("--") + name + ",!--no-" + name;
-  return app_->add_flag(names, *value, help)->envname(env)->default_str(*value ? "on" : "off");
+CLI::Option* FlagRegistry::Add(const Flag& flag) {
+  std::string env = "RINGCAST_";
+  if (flag.env != nullptr) {
+    env = flag.env;
+  } else {
+    for (const char* c = flag.name; *c != 0; ++c) {
+      env += *c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*c)));
+    }
+  }
+  CLI::Option* option = std::visit(
+      [&](auto* value) {
+        using Value = std::remove_pointer_t<decltype(value)>;
+        if constexpr (std::is_same_v<Value, bool>) {
+          const std::string names = std::string("--") + flag.name + ",!--no-" + flag.name;
+          return app_->add_flag(names, *value, flag.help)->default_str(*value ? "on" : "off");
+        } else {
+          CLI::Option* added = app_->add_option(std::string("--") + flag.name, *value, flag.help);
+          // First, before the range check.
+          if constexpr (std::is_arithmetic_v<Value>) {
+            added->check(CLI::Validator(NumberCheck, "NUMBER"));
+          }
+          return added;
+        }
+      },
+      flag.value);
+  option->envname(env);
+  if (flag.check) option->check(*flag.check);
+  return option;
 }
 
 std::string* FlagRegistry::Scratch() { return &scratch_.emplace_back(); }

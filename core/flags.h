@@ -2,20 +2,26 @@
 // --config file are read (that precedence: core/config_file.h). Each module declares its
 // options struct and a Register…Flags(FlagRegistry&, …Options*) beside it that adds its flags,
 // its secret files and its checks; the composition root (server/) calls them all, then Parse.
+// A module's flags are one table of Flag rows, so that what every flag shares (its variable's
+// name, the number check, the switch's --no- form) is written here once.
 //
-// Module code sees CLI11 only to narrow a flag (->check(CLI::Range(...))): the parsing, the
+// Module code sees CLI11 only to narrow a flag (a row's check: CLI::Range(...)): the parsing, the
 // layers, --help, --print-config and the exit statuses are this class's.
 //
 // Main thread only, once, before anything starts. The registry must outlive Parse only: the
 // options structs hold the values afterwards.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "core/config_file.h"
@@ -30,14 +36,22 @@ class FlagRegistry {
   FlagRegistry(const FlagRegistry&) = delete;
   FlagRegistry& operator=(const FlagRegistry&) = delete;
 
-  // `flag` ("--port") taking a value, also read from `env`; a number flag refuses text that is
-  // no number before any range check (CLI11's range message would call "abc" too big). The
-  // option's default, in --help and --print-config, is *value as it is now.
-  // Defined for std::string, uint16_t, uint32_t and uint64_t values.
-  template <typename Value>
-  CLI::Option* Add(const char* flag, Value* value, const char* env, const std::string& help);
-  // An on/off switch: --name and --no-name, `env` true/false; the default is *value.
-  CLI::Option* AddSwitch(const char* name, bool* value, const char* env, const std::string& help);
+  // One flag of a module's table. It is read from RINGCAST_<NAME> (upper case, '-' as '_')
+  // unless `env` names another variable (README.md, "Flags": --redis is RINGCAST_REDIS_URL). A
+  // bool is an on/off switch, --name and --no-name, true/false in its variable; any other value
+  // takes an argument, and a number refuses text that is no number before `check` runs
+  // (CLI11's range message would call "abc" too big). The default shown by --help and
+  // --print-config is the value as it is when the flag is added.
+  struct Flag {
+    const char* name;  // Without the dashes: "max-upload-bytes".
+    std::variant<std::string*, uint16_t*, uint32_t*, uint64_t*, bool*> value;
+    std::string help;
+    std::optional<CLI::Validator> check = std::nullopt;
+    const char* env = nullptr;
+  };
+  // In the order given, which is --help's and --print-config's.
+  void Add(std::initializer_list<Flag> flags);
+  CLI::Option* Add(const Flag& flag);
   // A string owned by the registry, for a flag whose text a check turns into the option's
   // value (--trusted-proxies, --web-root); stable for the registry's life.
   std::string* Scratch();

@@ -8,47 +8,44 @@
 namespace ringcast::cluster {
 
 void RegisterClusterFlags(FlagRegistry& flags, ClusterOptions* options) {
-  flags.Add("--redis", &options->redis_url, "RINGCAST_REDIS_URL",
-            "Cluster mode: redis://[:password@]host:port[/db] that every node shares for fan-out "
-            "(docs/cluster.md); needs --database-url. Empty: a single node");
-  flags.Add("--node-id", &options->node_id, "RINGCAST_NODE_ID",
-            "This node's name in the cluster, 1-64 of [A-Za-z0-9._-] (default: generated once, "
-            "kept in the data dir)");
-  flags
-      .Add("--redis-max-queued", &options->redis_max_queued, "RINGCAST_REDIS_MAX_QUEUED",
-           "Publications waiting for Redis at most (while it is slow or away); more are dropped "
-           "and the other nodes read them from the store")
-      ->check(CLI::Range(16, 1 << 24));
-  flags
-      .Add("--cluster-check-interval", &options->cluster_check_interval_s,
-           "RINGCAST_CLUSTER_CHECK_INTERVAL",
-           "Cluster mode: seconds between checks of every followed conversation's newest seq "
-           "against the store (catches a lost last publication)")
-      ->check(CLI::Range(1, 3600));
-  flags
-      .Add("--node-ttl", &options->node_ttl_s, "RINGCAST_NODE_TTL",
-           "Cluster mode: seconds a node stays in the registry without a heartbeat (one a "
-           "second); past it the node counts as dead and its users go offline after "
-           "--presence-grace")
-      ->check(CLI::Range(2, 3600));
-  flags.AddSwitch("forward-sends", &options->forward_sends, "RINGCAST_FORWARD_SENDS",
-                  "Cluster mode: commit each conversation's messages on one node (chosen by "
-                  "rendezvous hashing over the live nodes), forwarding sends to it through Redis "
-                  "(docs/cluster.md, \"Writers\")");
-  flags
-      .Add("--forward-timeout-ms", &options->forward_timeout_ms, "RINGCAST_FORWARD_TIMEOUT_MS",
-           "Cluster mode: a forwarded send whose writer has not answered within this many "
-           "milliseconds is committed by this node (safe: the cid makes it a duplicate if the "
-           "writer did commit it), and that writer is skipped for --node-ttl")
-      ->check(CLI::Range(10, 60000));
-  flags.Add("--advertise-address", &options->advertise_address, "RINGCAST_ADVERTISE_ADDRESS",
-            "Cluster mode: the host:port this node shows in the registry (default: "
-            "--host:--port, the host name when listening on every address)");
-  flags
-      .Add("--reconnect-jitter-ms", &options->reconnect_jitter_ms, "RINGCAST_RECONNECT_JITTER_MS",
-           "Cluster mode: on SIGTERM each chat client is told to reconnect (to any node) after a "
-           "delay drawn uniformly from 0 to this many milliseconds, then closed 1012")
-      ->check(CLI::Range(0, 3600000));
+  flags.Add({
+      {"redis", &options->redis_url,
+       "Cluster mode: redis://[:password@]host:port[/db] that every node shares for fan-out "
+       "(docs/cluster.md); needs --database-url. Empty: a single node",
+       std::nullopt, "RINGCAST_REDIS_URL"},
+      {"node-id", &options->node_id,
+       "This node's name in the cluster, 1-64 of [A-Za-z0-9._-] (default: generated once, "
+       "kept in the data dir)"},
+      {"redis-max-queued", &options->redis_max_queued,
+       "Publications waiting for Redis at most (while it is slow or away); more are dropped "
+       "and the other nodes read them from the store",
+       CLI::Range(16, 1 << 24)},
+      {"cluster-check-interval", &options->cluster_check_interval_s,
+       "Cluster mode: seconds between checks of every followed conversation's newest seq "
+       "against the store (catches a lost last publication)",
+       CLI::Range(1, 3600)},
+      {"node-ttl", &options->node_ttl_s,
+       "Cluster mode: seconds a node stays in the registry without a heartbeat (one a "
+       "second); past it the node counts as dead and its users go offline after "
+       "--presence-grace",
+       CLI::Range(2, 3600)},
+      {"forward-sends", &options->forward_sends,
+       "Cluster mode: commit each conversation's messages on one node (chosen by "
+       "rendezvous hashing over the live nodes), forwarding sends to it through Redis "
+       "(docs/cluster.md, \"Writers\")"},
+      {"forward-timeout-ms", &options->forward_timeout_ms,
+       "Cluster mode: a forwarded send whose writer has not answered within this many "
+       "milliseconds is committed by this node (safe: the cid makes it a duplicate if the "
+       "writer did commit it), and that writer is skipped for --node-ttl",
+       CLI::Range(10, 60000)},
+      {"advertise-address", &options->advertise_address,
+       "Cluster mode: the host:port this node shows in the registry (default: "
+       "--host:--port, the host name when listening on every address)"},
+      {"reconnect-jitter-ms", &options->reconnect_jitter_ms,
+       "Cluster mode: on SIGTERM each chat client is told to reconnect (to any node) after a "
+       "delay drawn uniformly from 0 to this many milliseconds, then closed 1012",
+       CLI::Range(0, 3600000)},
+  });
   flags.AddSecretFile({"redis", "--redis-url-file", "RINGCAST_REDIS_URL_FILE"});
   flags.AddCheck([options] {
     std::string error;

@@ -7,17 +7,17 @@
 namespace ringcast {
 
 void RegisterMetricsFlags(FlagRegistry& flags, MetricsOptions* options) {
-  flags
-      .Add("--metrics-port", &options->metrics_port, "RINGCAST_METRICS_PORT",
-           "Serve GET /metrics (Prometheus) on this port of --metrics-address, on a thread of "
-           "its own; 0: no such listener")
-      ->check(CLI::Range(0, 65535));
-  flags.Add("--metrics-address", &options->metrics_address, "RINGCAST_METRICS_ADDRESS",
-            "Address of the --metrics-port listener (the default keeps it off the network)");
-  flags.AddSwitch("metrics-on-main-port", &options->metrics_on_main_port,
-                  "RINGCAST_METRICS_ON_MAIN_PORT",
-                  "Also serve GET /metrics on the main (public) port: only where nothing "
-                  "untrusted reaches it, or behind a proxy that refuses /metrics");
+  flags.Add({
+      {"metrics-port", &options->metrics_port,
+       "Serve GET /metrics (Prometheus) on this port of --metrics-address, on a thread of "
+       "its own; 0: no such listener",
+       CLI::Range(0, 65535)},
+      {"metrics-address", &options->metrics_address,
+       "Address of the --metrics-port listener (the default keeps it off the network)"},
+      {"metrics-on-main-port", &options->metrics_on_main_port,
+       "Also serve GET /metrics on the main (public) port: only where nothing "
+       "untrusted reaches it, or behind a proxy that refuses /metrics"},
+  });
   flags.AddCheck([options] {
     return options->metrics_port == 0 ||
            CheckListenHost("--metrics-address", options->metrics_address);

@@ -64,37 +64,36 @@ bool ResolveServedFolder(const CLI::Option& option, const char* env_name, std::s
 }  // namespace
 
 void RegisterRouteFlags(FlagRegistry& flags, RouteOptions* options) {
-  flags.AddSwitch("raw-channels", &options->raw_channels, "RINGCAST_RAW_CHANNELS",
-                  "Enable the unauthenticated /raw/{channel} fan-out route");
+  flags.Add({"raw-channels", &options->raw_channels,
+             "Enable the unauthenticated /raw/{channel} fan-out route"});
   std::string* web_root = flags.Scratch();
   CLI::Option* web_root_option =
       flags
-          .Add("--web-root", web_root, "RINGCAST_WEB_ROOT",
-               "Directory whose files are served at / (the web app); empty: none. Default: the "
-               "web/ folder shipped with the binary (<prefix>/share/ringcast/web, or the "
-               "checkout's web/ for a build tree)")
+          .Add({"web-root", web_root,
+                "Directory whose files are served at / (the web app); empty: none. Default: the "
+                "web/ folder shipped with the binary (<prefix>/share/ringcast/web, or the "
+                "checkout's web/ for a build tree)"})
           ->default_str("shipped web/");
   std::string* sdk_root = flags.Scratch();
   CLI::Option* sdk_root_option =
       flags
-          .Add("--sdk-root", sdk_root, "RINGCAST_SDK_ROOT",
-               "Directory whose files are served at /sdk/ (the JavaScript SDK's modules, for "
-               "pages that import it); empty: none. Default: the SDK shipped with the binary "
-               "(<prefix>/share/ringcast/sdk, or the checkout's clients/js/src for a build tree)")
+          .Add({"sdk-root", sdk_root,
+                "Directory whose files are served at /sdk/ (the JavaScript SDK's modules, for "
+                "pages that import it); empty: none. Default: the SDK shipped with the binary "
+                "(<prefix>/share/ringcast/sdk, or the checkout's clients/js/src for a build tree)"})
           ->default_str("shipped SDK");
-  flags
-      .Add("--max-static-bytes", &options->max_static_bytes, "RINGCAST_MAX_STATIC_BYTES",
-           "Largest file served from --web-root, bytes (a bigger one is answered 500)")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30));
-  flags
-      .Add("--static-max-age", &options->static_max_age_s, "RINGCAST_STATIC_MAX_AGE",
-           "Seconds browsers may use a cached file from --web-root other than HTML without "
-           "asking again (HTML: always revalidated); 0: always revalidate")
-      ->check(CLI::Range(0, 366 * 86400));
-  flags
-      .Add("--max-static-reads", &options->max_static_reads, "RINGCAST_MAX_STATIC_READS",
-           "File reads from --web-root queued or running on the workers per shard (more: 503)")
-      ->check(CLI::Range(1, 1 << 16));
+  flags.Add({
+      {"max-static-bytes", &options->max_static_bytes,
+       "Largest file served from --web-root, bytes (a bigger one is answered 500)",
+       CLI::Range(uint64_t{1}, uint64_t{1} << 30)},
+      {"static-max-age", &options->static_max_age_s,
+       "Seconds browsers may use a cached file from --web-root other than HTML without "
+       "asking again (HTML: always revalidated); 0: always revalidate",
+       CLI::Range(0, 366 * 86400)},
+      {"max-static-reads", &options->max_static_reads,
+       "File reads from --web-root queued or running on the workers per shard (more: 503)",
+       CLI::Range(1, 1 << 16)},
+  });
   flags.AddCheck([=] {
     return ResolveServedFolder(*web_root_option, "RINGCAST_WEB_ROOT", *web_root,
                                ShippedFolder("web", RINGCAST_WEB_FROM_BINARY), &options->web_root,

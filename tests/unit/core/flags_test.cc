@@ -29,12 +29,15 @@ struct TestOptions {
 };
 
 void RegisterTestFlags(FlagRegistry& flags, TestOptions* options) {
-  flags.Add("--port", &options->port, "RINGCAST_TEST_PORT", "A port")->check(CLI::Range(1, 65535));
-  flags.Add("--name", &options->name, "RINGCAST_TEST_NAME", "A name");
-  flags.AddSwitch("feature", &options->feature, "RINGCAST_TEST_FEATURE", "A switch");
-  flags.Add("--token", &options->token, "RINGCAST_TEST_TOKEN", "A secret");
-  flags.Add("--low", &options->low, "RINGCAST_TEST_LOW", "At most --high");
-  flags.Add("--high", &options->high, "RINGCAST_TEST_HIGH", "At least --low");
+  // The variables are named here (RINGCAST_TEST_*) so that no real one can reach the test.
+  flags.Add({
+      {"port", &options->port, "A port", CLI::Range(1, 65535), "RINGCAST_TEST_PORT"},
+      {"name", &options->name, "A name", std::nullopt, "RINGCAST_TEST_NAME"},
+      {"feature", &options->feature, "A switch", std::nullopt, "RINGCAST_TEST_FEATURE"},
+      {"token", &options->token, "A secret", std::nullopt, "RINGCAST_TEST_TOKEN"},
+      {"low", &options->low, "At most --high", std::nullopt, "RINGCAST_TEST_LOW"},
+      {"high", &options->high, "At least --low", std::nullopt, "RINGCAST_TEST_HIGH"},
+  });
   flags.AddSecretFile({"token", "--token-file", "RINGCAST_TEST_TOKEN_FILE"});
   flags.AddCheck([options] {
     if (options->low > options->high) {
@@ -161,6 +164,31 @@ TEST_F(FlagsTest, SecretFilesAndPrintConfig) {
   EXPECT_NE(stdout_.find("\nport = 1234\n"), std::string::npos) << stdout_;
   EXPECT_NE(stdout_.find("\n# token: read from token-file\n"), std::string::npos) << stdout_;
   EXPECT_EQ(stdout_.find("s3cret"), std::string::npos) << stdout_;
+}
+
+TEST_F(FlagsTest, VariableNameComesFromTheFlagUnlessGiven) {
+  uint32_t derived = 1;
+  bool derived_switch = false;
+  std::string named;
+  FlagRegistry flags("test", [] {});
+  flags.Add({
+      {"test-derived-count", &derived, "A number"},
+      {"test-derived-switch", &derived_switch, "A switch"},
+      {"test-named", &named, "A string", std::nullopt, "RINGCAST_TEST_OTHER_NAME"},
+  });
+  setenv("RINGCAST_TEST_DERIVED_COUNT", "7", 1);
+  setenv("RINGCAST_TEST_DERIVED_SWITCH", "true", 1);
+  setenv("RINGCAST_TEST_NAMED", "ignored", 1);
+  setenv("RINGCAST_TEST_OTHER_NAME", "read", 1);
+  const int status = ringcast::testing::ParseFlags(flags, {}, nullptr, nullptr);
+  for (const char* name : {"RINGCAST_TEST_DERIVED_COUNT", "RINGCAST_TEST_DERIVED_SWITCH",
+                           "RINGCAST_TEST_NAMED", "RINGCAST_TEST_OTHER_NAME"}) {
+    unsetenv(name);
+  }
+  EXPECT_EQ(status, -1);
+  EXPECT_EQ(derived, 7u);
+  EXPECT_TRUE(derived_switch);
+  EXPECT_EQ(named, "read");
 }
 
 TEST_F(FlagsTest, HelpListsEveryFlagAndExitsZero) {
