@@ -64,7 +64,8 @@ class ClusterLink final : public cluster::RedisBusListener {
   // Bus thread.
   void OnPublication(std::string_view channel, std::string_view payload) override;
   void OnMaybeMissed(std::string_view channel) override;
-  // Retries the refill of what a full shard inbox refused (docs/cluster.md, "Back-pressure").
+  // Retries the check of what a full shard inbox refused (docs/cluster.md, "When publications
+  // may have been missed").
   void OnTick() override;
 
   // The wire format, public for its unit test.
@@ -106,6 +107,8 @@ class ClusterLink final : public cluster::RedisBusListener {
   cluster::ClusterNode& node_;
   cluster::RedisBus& bus_;
   // Bus thread only: conversations whose delivery a full inbox refused, still to be checked.
+  // Only "ask the owner to compare with the store" is owed, never the refused publication
+  // itself (the store has it): a set of ids, not a DeliveryLag (chat/README.md, "Refused mail").
   std::unordered_set<int64_t> unchecked_;
 };
 

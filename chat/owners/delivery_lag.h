@@ -12,6 +12,12 @@
 //
 // Owner: one OwnedConv of a ConversationOwner, on the owner shard's thread. Pure bookkeeping,
 // no I/O (tests/unit/chat/owners/delivery_lag_test.cc).
+//
+// Not the same record as ClusterLink's unchecked conversations, though both say "behind on C":
+// there the owner itself missed another node's publication and only a CheckHead is owed, which
+// the store answers; here a shard of this node is behind its owner, and what it lacks (a join
+// answer, acks, in order with the messages) is known only here and is not all in the store
+// (chat/README.md, "Refused mail").
 #pragma once
 
 #include <algorithm>

@@ -5,14 +5,13 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <ctime>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "core/metrics/metric_set.h"
+#include "core/runtime/external_mail.h"
 #include "core/runtime/shard.h"
 #include "core/runtime/shard_set.h"
 #include "core/version.h"
@@ -65,16 +64,24 @@ void AddProcessMetrics(MetricSet& out) {
             {{"version", kVersion}, {"commit", kCommit}});
 }
 
-// One scrape in flight. References: one per shard asked (its Collect mail), one for whoever
-// takes the result (the answer mail, or the waiting thread).
+// One scrape in flight. References: one per shard asked (its Collect mail; the last part's
+// goes on to the answer), one for whoever answers on time (the origin shard's answer mail, or
+// on a loop the deadline timer, which drops it when fired or cancelled).
 class Scrape {
  public:
-  static constexpr uint32_t kNoShard = UINT32_MAX;
-
+  // Asked from shard `origin`: answered there by mail.
   Scrape(ShardSet& set, uint32_t origin, DeferredHttp deferred)
       : set_(set),
         origin_(origin),
         deferred_(deferred),
+        parts_(set.size()),
+        pending_(set.size()),
+        refs_(set.size() + 1) {}
+  // Asked from `loop`: answered there by `done`.
+  Scrape(ShardSet& set, IoLoop& loop, ScrapeDone done)
+      : set_(set),
+        loop_(&loop),
+        done_(std::move(done)),
         parts_(set.size()),
         pending_(set.size()),
         refs_(set.size() + 1) {}
@@ -88,18 +95,27 @@ class Scrape {
   // A shard's part is over, collected or refused (`current`: the shard running this, if any).
   void PartDone(Shard* current, bool collected) {
     if (!collected) incomplete_.store(true, std::memory_order_relaxed);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) Finish(current);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) != 1) return Release();
+    if (loop_ != nullptr) {
+      // Rendered on the loop, not on this shard; this part's reference rides with the task. A
+      // loop that refuses it is stopping or swamped: the deadline answers.
+      if (loop_->Post(IoTask{&Scrape::Gathered, this}) != PushResult::kQueued) Release();
+      return;
+    }
+    text_ = Render();
+    // Answered by mail even on the origin itself: never from inside the request's OnRequest.
+    if (current == nullptr || !current->Post(origin_, Mail{&Scrape::Answer, this})) Release();
     Release();
   }
 
-  // The waiting thread's side (origin kNoShard).
-  std::optional<std::string> Wait(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mutex_);
-    std::optional<std::string> result;
-    if (done_.wait_for(lock, timeout, [this] { return finished_; })) result = std::move(text_);
-    lock.unlock();
-    Release();
-    return result;
+  // On the loop's thread.
+  void StartDeadline(IoLoop::Clock::time_point deadline) {
+    std::shared_ptr<Scrape> hold(this, [](Scrape* scrape) { scrape->Release(); });
+    timer_ = loop_->At(deadline, [hold] {
+      if (hold->answered_) return;
+      hold->answered_ = true;
+      hold->done_(std::nullopt);
+    });
   }
 
   void Release() {
@@ -107,7 +123,7 @@ class Scrape {
   }
 
  private:
-  void Finish(Shard* current) {
+  std::string Render() {
     MetricSet total;
     for (const MetricSet& part : parts_) total.Merge(part);
     AddProcessMetrics(total);
@@ -116,17 +132,7 @@ class Scrape {
     total.Gauge("ringcast_scrape_incomplete",
                 "1 when some shard did not answer this scrape: its figures are missing",
                 incomplete_.load(std::memory_order_relaxed) ? 1 : 0);
-    std::string text = total.Render();
-    if (origin_ == kNoShard) {
-      std::lock_guard lock(mutex_);
-      text_ = std::move(text);
-      finished_ = true;
-      done_.notify_one();
-      return;
-    }
-    text_ = std::move(text);
-    // Answered by mail even on the origin itself: never from inside the request's OnRequest.
-    if (current == nullptr || !current->Post(origin_, Mail{&Scrape::Answer, this})) Release();
+    return total.Render();
   }
 
   static void Answer(Shard& shard, const Mail& mail) {
@@ -135,17 +141,30 @@ class Scrape {
     scrape->Release();
   }
 
+  // On the loop's thread, once every part is in.
+  static void Gathered(const IoTask& task) {
+    auto* scrape = static_cast<Scrape*>(task.ptr);
+    if (!scrape->answered_) {
+      scrape->answered_ = true;
+      scrape->loop_->Cancel(scrape->timer_);  // Drops the timer's reference; the task's remains.
+      scrape->done_(scrape->Render());
+    }
+    scrape->Release();
+  }
+
   ShardSet& set_;
-  const uint32_t origin_;
-  const DeferredHttp deferred_;
+  const uint32_t origin_ = 0;
+  const DeferredHttp deferred_{};
+  IoLoop* const loop_ = nullptr;
+  const ScrapeDone done_;
   std::vector<MetricSet> parts_;  // parts_[i]: written by shard i only.
   std::atomic<uint32_t> pending_;
   std::atomic<uint32_t> refs_;
   std::atomic<bool> incomplete_{false};
-  std::mutex mutex_;
-  std::condition_variable done_;
-  bool finished_ = false;
-  std::string text_;
+  std::string text_;  // For Answer: written by the last part, read on the origin after.
+  // The loop's thread only.
+  bool answered_ = false;
+  uint64_t timer_ = 0;
 };
 
 }  // namespace
@@ -159,15 +178,15 @@ void AnswerMetrics(Shard& origin, const DeferredHttp& deferred) {
   }
 }
 
-std::optional<std::string> CollectMetrics(ShardSet& shards, std::chrono::milliseconds timeout) {
-  auto* scrape = new Scrape(shards, Scrape::kNoShard, {});
+void CollectMetrics(ShardSet& shards, ExternalMail& mail, IoLoop& loop,
+                    IoLoop::Clock::time_point deadline, ScrapeDone done) {
+  auto* scrape = new Scrape(shards, loop, std::move(done));
+  scrape->StartDeadline(deadline);
   for (uint32_t target = 0; target < shards.size(); ++target) {
-    if (shards.external_mail().Post(target, Mail{&Scrape::Collect, scrape}) !=
-        PushResult::kQueued) {
+    if (mail.Post(target, Mail{&Scrape::Collect, scrape}) != PushResult::kQueued) {
       scrape->PartDone(nullptr, /*collected=*/false);
     }
   }
-  return scrape->Wait(timeout);
 }
 
 }  // namespace ringcast

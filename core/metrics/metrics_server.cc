@@ -13,32 +13,18 @@
 #include "core/metrics/metrics_scrape.h"
 #include "core/net/http_exchange.h"
 #include "core/net/listener.h"
+#include "core/runtime/shard_set.h"
 #include "proto/http_parser.h"
 
 namespace ringcast {
 namespace {
 
 constexpr size_t kMaxRequestBytes = 8192;
-constexpr size_t kMaxClients = 16;  // Connections reading a request at once; more wait in backlog.
+constexpr size_t kMaxClients = 16;  // Connections served at once; more wait in backlog.
 constexpr auto kReadTimeout = std::chrono::seconds(5);
 constexpr auto kScrapeTimeout = std::chrono::seconds(5);
-
-// The answer (a scrape: some hundreds of KiB at most) is written blocking, each send bounded
-// by a timeout, rather than cut short when the socket's buffer fills.
-void WriteAll(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    bytes.remove_prefix(size_t(n));
-  }
-}
-
-void BlockWithTimeout(int fd) {
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  const timeval timeout{.tv_sec = 5, .tv_usec = 0};
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-}
+// An answer (a scrape: some hundreds of KiB at most) left unread this long is given up.
+constexpr auto kWriteTimeout = std::chrono::seconds(5);
 
 }  // namespace
 
@@ -80,7 +66,7 @@ void MetricsServer::Accept(ShardSet& shards) {
     const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) return;  // None waiting, the client gave up already, or descriptors ran out.
     Client& client = clients_[fd];
-    client.watch = loop_->Watch(fd, POLLIN, [this, &shards, fd](short) { OnReadable(shards, fd); });
+    client.watch = loop_->Watch(fd, POLLIN, [this, &shards, fd](short) { OnReady(shards, fd); });
     client.timer = loop_->At(IoLoop::Clock::now() + kReadTimeout, [this, fd] {
       clients_[fd].timer = 0;
       Drop(fd);
@@ -97,45 +83,77 @@ void MetricsServer::Drop(int fd) {
   close(fd);
 }
 
-void MetricsServer::OnReadable(ShardSet& shards, int fd) {
+void MetricsServer::OnReady(ShardSet& shards, int fd) {
   Client& client = clients_[fd];
+  if (!client.output.empty()) return Write(fd);
   char buffer[2048];
   const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
   if (n <= 0) return Drop(fd);
   client.input.append(buffer, size_t(n));
-  if (Serve(shards, fd, client.input)) Drop(fd);
-}
-
-bool MetricsServer::Serve(ShardSet& shards, int fd, std::string_view input) {
   http::Limits limits;
   limits.max_header_bytes = kMaxRequestBytes;
   limits.max_body_bytes = 0;
   http::Request request;
-  const http::ParseResult parsed = http::ParseRequest(input, limits, &request);
-  if (parsed.status == http::Status::kNeedMore && input.size() < kMaxRequestBytes) return false;
-  BlockWithTimeout(fd);
+  const http::ParseResult parsed = http::ParseRequest(client.input, limits, &request);
+  if (parsed.status == http::Status::kNeedMore && client.input.size() < kMaxRequestBytes) return;
+  // Whatever follows the request is not read: the answer closes the connection.
+  loop_->Update(client.watch, fd, 0);
   if (parsed.status != http::Status::kOk) {
-    WriteAll(fd, HttpExchange::FormatError(false, 400, "bad request"));
-    return true;
+    return Reply(fd, HttpExchange::FormatError(false, 400, "bad request"));
   }
+  Serve(shards, fd, client, request);
+}
+
+void MetricsServer::Serve(ShardSet& shards, int fd, Client& client, const http::Request& request) {
   if (request.path != "/metrics") {
-    WriteAll(fd, HttpExchange::FormatError(false, 404, "not found"));
-    return true;
+    return Reply(fd, HttpExchange::FormatError(false, 404, "not found"));
   }
   if (request.method != http::Method::kGet && request.method != http::Method::kHead) {
-    WriteAll(fd,
-             HttpExchange::FormatError(false, 405, "method not allowed", "Allow: GET, HEAD\r\n"));
-    return true;
+    return Reply(
+        fd, HttpExchange::FormatError(false, 405, "method not allowed", "Allow: GET, HEAD\r\n"));
   }
-  std::optional<std::string> text = CollectMetrics(shards, kScrapeTimeout);
-  if (!text) {
-    WriteAll(fd, HttpExchange::FormatError(false, 503, "shards did not answer in time"));
-    return true;
+  loop_->Cancel(client.timer);
+  client.timer = 0;
+  const bool head = request.method == http::Method::kHead;
+  // Runs on this loop, and only while the loop runs: the client is still here (neither a watch
+  // nor a timer of its own can drop it: it watches no event), so `fd` has not been reused.
+  CollectMetrics(
+      shards, shards.external_mail(), *loop_, IoLoop::Clock::now() + kScrapeTimeout,
+      [this, fd, head](std::optional<std::string> text) {
+        if (!text) {
+          return Reply(fd, HttpExchange::FormatError(false, 503, "shards did not answer in time"));
+        }
+        std::string answer =
+            HttpExchange::FormatHead(false, 200, kMetricsContentType, text->size(), "");
+        if (!head) answer += *text;
+        Reply(fd, std::move(answer));
+      });
+}
+
+void MetricsServer::Reply(int fd, std::string answer) {
+  Client& client = clients_[fd];
+  client.output = std::move(answer);
+  client.written = 0;
+  if (client.timer != 0) loop_->Cancel(client.timer);
+  client.timer = loop_->At(IoLoop::Clock::now() + kWriteTimeout, [this, fd] {
+    clients_[fd].timer = 0;
+    Drop(fd);
+  });
+  Write(fd);
+}
+
+void MetricsServer::Write(int fd) {
+  Client& client = clients_[fd];
+  while (client.written < client.output.size()) {
+    const ssize_t n = send(fd, client.output.data() + client.written,
+                           client.output.size() - client.written, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return loop_->Update(client.watch, fd, POLLOUT);
+    if (n <= 0) return Drop(fd);
+    client.written += size_t(n);
   }
-  WriteAll(fd, HttpExchange::FormatHead(false, 200, kMetricsContentType, text->size(), ""));
-  if (request.method == http::Method::kGet) WriteAll(fd, *text);
-  return true;
+  Drop(fd);
 }
 
 }  // namespace ringcast

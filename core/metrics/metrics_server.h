@@ -1,11 +1,13 @@
 // MetricsServer: GET /metrics on --metrics-address:--metrics-port, off the shards and off the
 // public port (docs/metrics.md).
 //
-// Owner: main(). One IoLoop thread of its own (core/io/io_loop.h): it accepts connections,
-// reads each one's request without blocking (at most kMaxClients at once, each within a few
-// seconds), answers it with a scrape (CollectMetrics: mail to every shard, waited for on this
-// thread, at most kScrapeTimeout: a Prometheus server scrapes every few seconds, not thousands
-// of times a second) and closes. Nothing it does can hold a shard up.
+// Owner: main(). One IoLoop thread of its own (core/io/io_loop.h), which never blocks: it
+// accepts connections, reads each one's request (at most kMaxClients at once, each within a few
+// seconds), answers it with a scrape (CollectMetrics: mail to every shard, whose parts come back
+// as tasks on this loop; 503 if they are not all in by kScrapeTimeout), writes the answer as
+// the socket takes it (within kWriteTimeout) and closes. A Prometheus server scrapes every few
+// seconds, not thousands of times a second. Nothing it does can hold a shard up, and no client
+// or shard holds up the other clients.
 #pragma once
 
 #include <memory>
@@ -14,6 +16,7 @@
 
 #include "core/config.h"
 #include "core/io/io_loop.h"
+#include "proto/http_parser.h"
 
 namespace ringcast {
 
@@ -31,18 +34,25 @@ class MetricsServer {
   void Stop();
 
  private:
+  // A connection goes through reading its request, waiting for its scrape (not watched, no
+  // timer of its own: the scrape's deadline bounds it), then writing `output`.
   struct Client {
     int watch = -1;
     uint64_t timer = 0;
     std::string input;
+    std::string output;
+    size_t written = 0;
   };
 
   MetricsServer(int listen_fd, std::unique_ptr<IoLoop> loop)
       : listen_fd_(listen_fd), loop_(std::move(loop)) {}
   void Accept(ShardSet& shards);
-  void OnReadable(ShardSet& shards, int fd);
-  // Answers (once the request is complete) and closes; returns whether it is done with `fd`.
-  bool Serve(ShardSet& shards, int fd, std::string_view input);
+  void OnReady(ShardSet& shards, int fd);
+  // Once the request is complete: answers it, at once or when its scrape is done.
+  void Serve(ShardSet& shards, int fd, Client& client, const http::Request& request);
+  // Writes `answer`, then closes.
+  void Reply(int fd, std::string answer);
+  void Write(int fd);
   void Drop(int fd);
 
   const int listen_fd_;
