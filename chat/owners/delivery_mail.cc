@@ -18,7 +18,10 @@ struct DeliveryMail::AckRide {
 
 Mail DeliveryMail::Pack(Delivery& delivery) {
   SharedFrame* frame = std::exchange(delivery.frame, nullptr);
-  if (delivery.seq > 0) frame->set_stamp(static_cast<uint32_t>(delivery.published_us));
+  // Written by the first mail of a publish only, before any is posted: the later ones find the
+  // same stamp, and a write then would race with the shards already reading it.
+  const auto stamp = static_cast<uint32_t>(delivery.published_us);
+  if (delivery.seq > 0 && frame->stamp() != stamp) frame->set_stamp(stamp);
   if (!delivery.ack.empty()) {
     auto* ride = new AckRide{frame, delivery.ack_to, std::move(delivery.ack)};
     return Mail{&DeliveryMail::RunAcked, ride, uint64_t(delivery.conv), uint64_t(delivery.seq)};

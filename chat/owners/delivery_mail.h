@@ -42,7 +42,8 @@ struct Delivery {
 class DeliveryMail {
  public:
   // Takes the frame's reference and moves the ack out of `delivery`. A message's publish time
-  // is written to the frame's stamp: every mail of one publish carries the same.
+  // is written to the frame's stamp: every mail of one publish carries the same, so only the
+  // first Pack of a frame writes it.
   static Mail Pack(Delivery& delivery);
   // On the target shard: what Pack took (the frame's reference and the ack go to the caller).
   // `now_us` (monotonic) rebuilds the publish time from the stamp.
