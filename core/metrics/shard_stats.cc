@@ -4,8 +4,9 @@
 
 namespace ringcast {
 
-void ShardStats::Collect(MetricSet& out, uint64_t open, uint32_t shard, uint64_t mailbox) const {
-  out.Gauge("ringcast_connections_open", "Connections open now (HTTP and WebSocket)", double(open));
+void ShardStats::Collect(MetricSet& out, uint32_t shard, const LoopFigures& loop) const {
+  out.Gauge("ringcast_connections_open", "Connections open now (HTTP and WebSocket)",
+            double(loop.open));
   out.Counter("ringcast_connections_accepted_total", "Connections accepted", double(accepted));
   for (size_t reason = 0; reason < closed.size(); ++reason) {
     for (const auto& [code, count] : closed[reason]) {
@@ -44,9 +45,17 @@ void ShardStats::Collect(MetricSet& out, uint64_t open, uint32_t shard, uint64_t
               double(frames_dropped));
   out.Counter("ringcast_slow_consumers_total",
               "Connections closed 1008 for exceeding --max-outbound-bytes", double(slow_consumers));
+  out.Counter("ringcast_socket_sends_total",
+              "send and sendmsg calls to client sockets (one carries every frame corked since "
+              "the last)",
+              double(socket_sends));
   const std::string shard_label = std::to_string(shard);
   out.Gauge("ringcast_mailbox_depth", "Mail waiting for a shard (queued to it, not yet run)",
-            double(mailbox), {{"shard", shard_label}});
+            double(loop.mailbox), {{"shard", shard_label}});
+  out.Counter("ringcast_loop_turns_total", "Turns of a shard's event loop (one wait each)",
+              double(loop.turns), {{"shard", shard_label}});
+  out.Counter("ringcast_loop_completions_total", "io_uring completions a shard's loop handled",
+              double(loop.completions), {{"shard", shard_label}});
 }
 
 }  // namespace ringcast

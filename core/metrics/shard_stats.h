@@ -25,6 +25,7 @@ struct ShardStats {
   uint64_t fanout_deliveries = 0;       // Shared frames queued (SendFrame): one per recipient.
   uint64_t frames_dropped = 0;          // Droppable frames skipped for a connection behind.
   uint64_t slow_consumers = 0;          // Connections cut off past the outbound cap.
+  uint64_t socket_sends = 0;            // send/sendmsg submitted to client sockets.
   // Ended connections by reason and close code (0: no close frame).
   std::array<std::map<uint16_t, uint64_t>, kCloseReasons> closed;
   // Answered requests by route (a static label the application gave) and status.
@@ -36,8 +37,15 @@ struct ShardStats {
     ++closed[size_t(reason)][code >= 3000 ? uint16_t(code / 1000 * 1000) : code];
   }
   void CountRequest(std::string_view route, int status) { ++http_requests[{route, status}]; }
-  // Adds this shard's figures to `out`; `open` and `mailbox` are the shard's gauges.
-  void Collect(MetricSet& out, uint64_t open, uint32_t shard, uint64_t mailbox) const;
+  // The figures the shard's loop keeps itself, not the connections.
+  struct LoopFigures {
+    uint64_t open = 0;     // Connections open now.
+    uint64_t mailbox = 0;  // Mail queued for the shard.
+    uint64_t turns = 0;
+    uint64_t completions = 0;
+  };
+  // Adds this shard's figures to `out`.
+  void Collect(MetricSet& out, uint32_t shard, const LoopFigures& loop) const;
 };
 
 }  // namespace ringcast

@@ -177,6 +177,7 @@ void ConnectionTable::StartSend(Connection& conn) {
   if (config_.direct_descriptors) sqe->flags |= IOSQE_FIXED_FILE;
   io_uring_sqe_set_data64(sqe, MakeTag(Op::kSend, conn.slot(), conn.generation()));
   conn.io().send_in_flight = true;
+  ++stats_.socket_sends;
 }
 
 void ConnectionTable::OnSend(Connection& conn, int32_t result) {

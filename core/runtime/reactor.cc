@@ -113,6 +113,8 @@ void Reactor::Run(Owner& owner) {
       ++seen;
     }
     io_uring_cq_advance(ring_.raw(), seen);
+    ++loop_counts_.turns;
+    loop_counts_.completions += seen;
     if (stop_requested_.load(std::memory_order_acquire) && !stopping_) {
       stopping_ = true;
       stop_deadline_ = NowTick() + SecondsToTicks(shutdown_timeout_s_);

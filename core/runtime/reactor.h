@@ -123,6 +123,14 @@ class Reactor {
   std::deque<Mail>& overflow_for(uint32_t target) { return outboxes_[target].overflow; }
   uint64_t mailbox_depth() const;  // Mails queued for this shard by the others (a hint).
 
+  // How the loop runs: completions per turn say whether a turn batches its I/O (a loop that
+  // wakes for each completion pays a syscall and a corked send per message).
+  struct LoopCounts {
+    uint64_t turns = 0;
+    uint64_t completions = 0;
+  };
+  const LoopCounts& loop_counts() const { return loop_counts_; }
+
   // --- Stop ----------------------------------------------------------------------------------
   void RequestStop(bool hurry);
   void set_shutdown_timeout(uint32_t seconds) { shutdown_timeout_s_ = seconds; }
@@ -180,6 +188,7 @@ class Reactor {
   bool last_pass_ = false;  // Every shard quiet: one more iteration to run their last mail.
   uint64_t stop_deadline_ = 0;
   bool done_ = false;
+  LoopCounts loop_counts_;
 };
 
 }  // namespace ringcast

@@ -60,7 +60,12 @@ void Shard::DeliverLeftoverMail() {
 cluster::ClusterNode* Shard::cluster() const { return set_.cluster(); }
 
 void Shard::CollectMetrics(MetricSet& out) const {
-  stats_.Collect(out, table_.live(), id_, reactor_.mailbox_depth());
+  const Reactor::LoopCounts& loop = reactor_.loop_counts();
+  stats_.Collect(out, id_,
+                 {.open = table_.live(),
+                  .mailbox = reactor_.mailbox_depth(),
+                  .turns = loop.turns,
+                  .completions = loop.completions});
   if (app_) app_->CollectMetrics(out);
 }
 

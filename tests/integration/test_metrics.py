@@ -5,7 +5,8 @@
   +Inf with _count equal to it.
 - 100 messages sent → sends and acks +100, ack latency observations +100; fan-out deliveries
   count each recipient connection; a refused send counts an error by code; a client's close
-  counts by reason and code; HTTP requests count by route and status; the store counts batches.
+  counts by reason and code; HTTP requests count by route and status; the store counts batches;
+  the loops count their turns, completions and socket sends.
 - --metrics-port serves /metrics on a listener of its own (127.0.0.1 by default); without
   --metrics-on-main-port the main (public) port has no /metrics, and by default it has none.
   (The test harness passes --metrics-on-main-port to its servers: support.py.)
@@ -84,6 +85,12 @@ def test_metrics_parse_and_move_with_load(server):
     assert delta("ringcast_http_requests", route="/api/register", code="201") == 2
     assert delta("ringcast_http_requests", route="/ws", code="101") == 2
     assert delta("ringcast_store_batches") >= 1
+    # The loop's own figures: every delivery left in some send, each turn reaped completions.
+    sends = delta("ringcast_socket_sends")
+    assert 1 <= sends <= delta("ringcast_websocket_frames_sent")
+    turns = sum(delta("ringcast_loop_turns", shard=str(i)) for i in range(2))
+    assert turns >= 1
+    assert sum(delta("ringcast_loop_completions", shard=str(i)) for i in range(2)) >= sends
     assert delta("ringcast_store_write_jobs") >= 100
     assert value(after, "ringcast_store_up") == 1
     # Histograms: cumulative buckets, the last (+Inf) equal to _count.
