@@ -3,18 +3,12 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "chat/api/upload_api.h"
 #include "chat/chat_shard.h"
 #include "chat/cluster/cluster_link.h"
 #include "chat/cluster/cluster_presence.h"
-#include "chat/upload_sweeper.h"
 #include "core/log.h"
-#include "core/net/file_upload.h"
 #include "core/runtime/shard.h"
 #include "core/runtime/shard_set.h"
-#include "notify/amqp_publisher.h"
-#include "notify/email/digest_mailer.h"
-#include "notify/notifier.h"
 #include "notify/push/vapid_key.h"
 #include "storage/await_reply.h"
 
@@ -33,14 +27,6 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config,
                                                 std::unique_ptr<storage::ChatStore> store,
                                                 auth::JwtSecret secret,
                                                 const std::string& vapid_pem) {
-  // Uploaded files (chat/api/upload_api.h); what a crash left half-written is removed here.
-  std::vector<std::string> put_back;  // Files a sweep had moved aside (chat/upload_sweeper.h).
-  if (std::string problem =
-          PrepareFileStore(UploadFilesDir(config), UploadTempDir(config), &put_back);
-      !problem.empty()) {
-    std::fprintf(stderr, "ringcast: cannot prepare the file store: %s\n", problem.c_str());
-    return nullptr;
-  }
   std::unique_ptr<ChatService> service(new ChatService(config, secret));
   service->store_ = std::move(store);
   service->vapid_key_ = notify::EcKey::FromPrivatePem(vapid_pem);
@@ -69,23 +55,6 @@ std::unique_ptr<ChatService> ChatService::Start(const Config& config,
     return nullptr;
   }
   service->instance_id_ = std::move(*instance);
-  if (!service->SetUpNotifications()) return nullptr;
-  if (!config.smtp_url.empty()) {
-    notify::DigestOptions options{.smtp = {.url = config.smtp_url, .from = config.email_from},
-                                  .after = std::chrono::seconds(config.email_digest_after_s),
-                                  .batch = config.email_digest_batch};
-    service->digest_mailer_ = std::make_unique<notify::DigestMailer>(
-        *service->store_, std::move(options), service->jobs());
-  }
-  if (config.upload_orphan_ttl_s > 0) {
-    service->upload_sweeper_ = std::make_unique<UploadSweeper>(
-        *service->store_,
-        UploadSweepOptions{.ttl = std::chrono::seconds(config.upload_orphan_ttl_s),
-                           .files_dir = UploadFilesDir(config),
-                           .temp_dir = UploadTempDir(config),
-                           .recheck = std::move(put_back)});
-    service->upload_sweeper_->Start();
-  }
   return service;
 }
 
@@ -103,7 +72,6 @@ void ChatService::Attach(ShardSet& shards) {
     cluster_ = std::make_unique<ClusterLink>(*this, *node);
     cluster_presence_ = std::make_unique<ClusterPresence>(*this, *node);
   }
-  AttachNotifications(shards);
 }
 
 namespace {
@@ -131,9 +99,6 @@ std::unique_ptr<Application> ChatService::MakeShardApp(Shard& shard) {
 void ChatService::Stop(std::chrono::steady_clock::time_point deadline) {
   // Replies still to come (the store drains what it accepted) find no shard to run on.
   if (stopped_.exchange(true, std::memory_order_acq_rel) || !store_) return;
-  if (digest_mailer_) digest_mailer_->Stop();    // It uses the store and the publisher.
-  if (upload_sweeper_) upload_sweeper_->Stop();  // It uses the store.
-  StopNotifications();
   // Nobody is waiting for these replies any more, so committing what is queued is a courtesy
   // (a client resends unacked messages; cids make that safe) bounded by what is left of the
   // shutdown's time: an overloaded store's queue could otherwise hold the exit for as long as

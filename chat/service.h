@@ -32,13 +32,8 @@ class Application;
 }  // namespace ringcast
 
 namespace ringcast::notify {
-class Notifier;
-class AmqpPublisher;
 class PresenceProbe;
-class NotifierLease;
 class JobPublisher;
-class DigestMailer;
-class WebPushSink;
 }  // namespace ringcast::notify
 
 namespace ringcast::chat {
@@ -46,7 +41,6 @@ namespace ringcast::chat {
 class ChatShard;
 class ClusterLink;
 class ClusterPresence;
-class UploadSweeper;
 using ShardTask = storage::UniqueFunction<void(ChatShard&)>;
 
 // Counts one unit of work in `*count` for as long as it lives (moved along, never copied);
@@ -170,24 +164,16 @@ class ChatService {
   }
   uint32_t UserOwnerShard(int64_t user) const { return uint32_t(uint64_t(user) % shard_count()); }
 
-  // Notifications and background jobs (service_notify.cc, notify/README.md).
-  // Once the shards run (ShardSet's started hook): the notifier's and the AMQP thread.
-  void StartNotifications();
+  // Notifications and background jobs (service_notify.cc; server/background.h builds them).
+  // The notifier's view of presence: asks a shard's presence replica.
+  std::unique_ptr<notify::PresenceProbe> MakePresenceProbe();
+  // --amqp's publisher (null without it), set before the shards run: AfterCommit publishes to it.
+  void SetJobPublisher(notify::JobPublisher* jobs) { jobs_ = jobs; }
   // On the owner shard, once per message committed by this node: the message.committed and
   // mention jobs (the mention events go from every node's ConversationOwner::OnCommitted).
   void AfterCommit(const storage::Message& message);
-  // --amqp's publisher, for other jobs (routing keys in notify/README.md); null without it.
-  notify::JobPublisher* jobs();
 
  private:
-  // From Start: builds the sinks and the publisher the flags ask for; false (with a message on
-  // stderr) when a flag is unusable.
-  bool SetUpNotifications();
-  // From Stop, before the store stops: joins the notifier, then flushes the publisher.
-  void StopNotifications();
-  // From Attach: the metrics source, and the cluster lease in cluster mode.
-  void AttachNotifications(ShardSet& shards);
-
   ChatService(const Config& config, auth::JwtSecret secret);
   static void RunTask(Shard& shard, const Mail& mail);
   // Post (must_arrive) or TryPost, leaving `task` with the caller when it is refused.
@@ -199,17 +185,11 @@ class ChatService {
   auth::JwtSecret secret_;
   std::unique_ptr<storage::ChatStore> store_;
   std::optional<notify::EcKey> vapid_key_;
-  std::unique_ptr<notify::DigestMailer> digest_mailer_;  // With --smtp; uses store_.
-  std::unique_ptr<UploadSweeper> upload_sweeper_;        // With --upload-orphan-ttl > 0.
-  notify::WebPushSink* web_push_sink_ = nullptr;         // With --web-push; notifier_ owns it.
   std::unique_ptr<ClusterLink> cluster_;
   std::unique_ptr<ClusterPresence> cluster_presence_;
   std::vector<storage::RevokedToken> initially_revoked_;
   std::string instance_id_;
-  std::unique_ptr<notify::AmqpPublisher> amqp_;
-  std::unique_ptr<notify::PresenceProbe> presence_probe_;
-  std::unique_ptr<notify::NotifierLease> notifier_lease_;
-  std::unique_ptr<notify::Notifier> notifier_;  // Null when nothing is configured to notify.
+  notify::JobPublisher* jobs_ = nullptr;
   ShardSet* shards_ = nullptr;
   std::vector<ChatShard*> apps_;  // By shard id; each written and read by its own shard only.
   // By shard id: the tasks each shard holds (PostOrHold), oldest first; each written and read

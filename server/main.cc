@@ -1,13 +1,17 @@
 // ringcast: shard-per-core io_uring WebSocket server. See README.md and docs/architecture.md.
 //
 // The composition root: the one place that knows every module. It parses every module's flags
-// (server_flags.h), starts logging, opens the store with its secrets (store_setup.h), the chat
-// service, the cluster node and the metrics listener, and wires them into the shards.
+// (server_flags.h), starts logging, prepares the file store, opens the store with its secrets
+// (store_setup.h), the chat service, its background work (notifications, email digests, the
+// upload sweeper: background.h), the cluster node and the metrics listener, and wires them into
+// the shards.
 #include <cstdio>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "chat/api/upload_api.h"
 #include "chat/auth/jwt.h"
 #include "chat/config.h"
 #include "chat/service.h"
@@ -16,9 +20,11 @@
 #include "core/log.h"
 #include "core/metrics/metric_set.h"
 #include "core/metrics/metrics_server.h"
+#include "core/net/file_upload.h"
 #include "core/routes/static_files.h"
 #include "core/runtime/shard_set.h"
 #include "core/version.h"
+#include "server/background.h"
 #include "server/server_flags.h"
 #include "server/store_setup.h"
 
@@ -87,9 +93,23 @@ int main(int argc, char** argv) {
   std::optional<ringcast::server::OpenedStore> opened =
       ringcast::server::OpenStoreWithSecrets(config);
   if (!opened) return 1;
+  // Uploaded files (chat/api/upload_api.h); what a crash left half-written is removed here (the
+  // store made --data-dir).
+  std::vector<std::string> swept_files;  // Files a sweep had moved aside (chat/upload_sweeper.h).
+  if (std::string problem =
+          ringcast::PrepareFileStore(ringcast::chat::UploadFilesDir(config),
+                                     ringcast::chat::UploadTempDir(config), &swept_files);
+      !problem.empty()) {
+    std::fprintf(stderr, "ringcast: cannot prepare the file store: %s\n", problem.c_str());
+    return 1;
+  }
   std::unique_ptr<ringcast::chat::ChatService> chat = ringcast::chat::ChatService::Start(
       config, std::move(opened->store), opened->secret, opened->vapid_pem);
   if (!chat) return 1;
+  // Declared after the chat service, so destroyed (and stopped) before the store it reads.
+  std::unique_ptr<ringcast::server::Background> background =
+      ringcast::server::Background::Create(config, *chat, std::move(swept_files));
+  if (!background) return 1;
   // Cluster mode (docs/cluster.md): the bus starts once the shards can take mail.
   std::unique_ptr<ringcast::cluster::ClusterNode> cluster;
   if (!config.redis_url.empty()) {
@@ -105,6 +125,7 @@ int main(int argc, char** argv) {
                             [&chat](ringcast::Shard& shard) { return chat->MakeShardApp(shard); });
   shards.SetCluster(cluster.get());
   chat->Attach(shards);
+  background->Attach(shards);
   if (cluster) {
     shards.AddMetricsSource(
         [node = cluster.get()](ringcast::MetricSet& out) { node->CollectMetrics(out); });
@@ -112,10 +133,11 @@ int main(int argc, char** argv) {
   shards.SetStartedHook([&] {
     if (cluster) cluster->Start(shards);
     if (metrics) metrics->Start(shards);
-    chat->StartNotifications();
+    background->Start();
   });
   shards.SetStoppedHook([&](std::chrono::steady_clock::time_point deadline) {
     if (metrics) metrics->Stop();
+    background->Stop();  // Its threads use the store, which the chat service stops.
     chat->Stop(deadline);
     // After the store: the publications of its last commits are written first.
     if (cluster) cluster->Stop();
