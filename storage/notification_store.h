@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -66,6 +67,18 @@ struct DigestConversation {
   int64_t last_seq = 0;             // What the digest covers; the watermark moves to it.
   Message latest;
   std::string latest_sender;
+
+  // Both stores read `others` as one comma-joined column (usernames hold no commas).
+  static std::vector<std::string> SplitOthers(std::string_view joined) {
+    std::vector<std::string> names;
+    while (!joined.empty()) {
+      const size_t comma = joined.find(',');
+      names.emplace_back(joined.substr(0, comma));
+      if (comma == std::string_view::npos) break;
+      joined.remove_prefix(comma + 1);
+    }
+    return names;
+  }
 };
 
 // A user due an unread digest (NotificationStore::DueDigests).

@@ -2,11 +2,10 @@
 // storage/SCHEMA.md), and the settings every node shares (the VAPID key), kept out of
 // pg_chat_store.cc so that file stays the chat's. The same SQL as sqlite_push_store.cc, in
 // PostgreSQL's dialect.
-#include <charconv>
-#include <cstring>
 
 #include "storage/pg_chat_store.h"
 #include "storage/pg_schema.h"
+#include "storage/pg_store_internal.h"
 
 namespace ringcast::storage {
 namespace {
@@ -67,88 +66,20 @@ constexpr PgStatement kPushStatements[] = {
 };
 #undef RC_DIGEST_MARK
 
-int64_t IntAt(const PGresult* result, int row, int column) {
-  int64_t value = 0;
-  const char* text = PQgetvalue(result, row, column);
-  std::from_chars(text, text + std::strlen(text), value);
-  return value;
-}
-
-std::string TextAt(const PGresult* result, int row, int column) {
-  return std::string(PQgetvalue(result, row, column),
-                     static_cast<size_t>(PQgetlength(result, row, column)));
-}
-
-// One operation: its statements (in one transaction when several), then `consume` of their
-// results into a T, then the reply. pg_chat_store.cc's Op, for this file's operations.
-template <typename T>
-class PushOp final : public PgJob {
- public:
-  using Consumer = UniqueFunction<Status(PgResults, T&)>;
-  PushOp(bool read, bool retry_safe, std::vector<PgQuery> queries, Consumer consume, Reply<T> reply)
-      : read_(read),
-        retry_safe_(retry_safe),
-        queries_(std::move(queries)),
-        consume_(std::move(consume)),
-        reply_(std::move(reply)) {}
-
-  void BuildQueries(std::vector<PgQuery>& queries) override { queries = queries_; }
-  bool transaction() const override { return queries_.size() > 1; }
-  bool read_only() const override { return read_; }
-  bool retry_safe() const override { return retry_safe_; }
-  Status Consume(PgResults results) override {
-    if (results.size() != queries_.size()) {
-      return Status(Errc::kInternal, "unexpected result shape: result count");
-    }
-    out_ = T{};
-    return consume_(results, out_);
-  }
-  void Finish(Status status) override {
-    if (status.ok()) {
-      reply_(Result<T>(std::move(out_)));
-    } else {
-      reply_(Result<T>(std::move(status)));
-    }
-  }
-
- private:
-  const bool read_;
-  const bool retry_safe_;
-  std::vector<PgQuery> queries_;
-  Consumer consume_;
-  Reply<T> reply_;
-  T out_{};
-};
-
 // Every write here is idempotent (an upsert, a delete, a forward-only watermark): retried
 // after a lost connection. Writes of one user go to one lane, so they apply in order.
 template <typename T, typename Consume>
 void SubmitWrite(PgPipeline& pipeline, int64_t user, std::vector<PgQuery> queries, Consume consume,
                  Reply<T> reply) {
-  pipeline.Submit(static_cast<uint32_t>(static_cast<uint64_t>(user) % 65521),
-                  std::make_unique<PushOp<T>>(false, true, std::move(queries),
-                                              typename PushOp<T>::Consumer(std::move(consume)),
-                                              std::move(reply)));
+  pg_internal::Submit(pipeline, pg_internal::LaneOf(user), pg_internal::Kind::kIdempotentWrite,
+                      std::move(queries), std::move(consume), std::move(reply));
 }
 
 template <typename T, typename Consume>
 void SubmitRead(PgPipeline& pipeline, std::vector<PgQuery> queries, Consume consume,
                 Reply<T> reply) {
-  pipeline.Submit(PgPipeline::kReaders,
-                  std::make_unique<PushOp<T>>(true, true, std::move(queries),
-                                              typename PushOp<T>::Consumer(std::move(consume)),
-                                              std::move(reply)));
-}
-
-std::vector<std::string> SplitNames(std::string_view text) {
-  std::vector<std::string> names;
-  while (!text.empty()) {
-    const size_t comma = text.find(',');
-    names.emplace_back(text.substr(0, comma));
-    if (comma == std::string_view::npos) break;
-    text.remove_prefix(comma + 1);
-  }
-  return names;
+  pg_internal::Submit(pipeline, PgPipeline::kReaders, pg_internal::Kind::kRead, std::move(queries),
+                      std::move(consume), std::move(reply));
 }
 
 }  // namespace
@@ -205,13 +136,13 @@ void PgChatStore::ListPushSubscriptions(int64_t user, Reply<std::vector<PushSubs
   SubmitRead(
       *pipeline_, {PgQuery{.statement = "push_list", .values = {std::to_string(user)}}},
       [user](PgResults results, std::vector<PushSubscription>& out) {
-        for (int row = 0; row < PQntuples(results[0]); ++row) {
+        pg_internal::ForEachRow(results[0], [&](const pg_internal::Row& row) {
           out.push_back(PushSubscription{.user = user,
-                                         .endpoint = TextAt(results[0], row, 0),
-                                         .p256dh = TextAt(results[0], row, 1),
-                                         .auth = TextAt(results[0], row, 2),
-                                         .created_at = IntAt(results[0], row, 3)});
-        }
+                                         .endpoint = row.Text(0),
+                                         .p256dh = row.Text(1),
+                                         .auth = row.Text(2),
+                                         .created_at = row.Int(3)});
+        });
         return Status();
       },
       std::move(reply));
@@ -236,8 +167,9 @@ void PgChatStore::FindAccount(int64_t user, Reply<std::optional<Account>> reply)
       *pipeline_, {PgQuery{.statement = "find_account", .values = {std::to_string(user)}}},
       [user](PgResults results, std::optional<Account>& out) {
         if (PQntuples(results[0]) == 0) return Status();
-        out = Account{.id = user, .username = TextAt(results[0], 0, 0)};
-        if (!PQgetisnull(results[0], 0, 1)) out->email = TextAt(results[0], 0, 1);
+        const pg_internal::Row row{results[0], 0};
+        out = Account{.id = user, .username = row.Text(0)};
+        if (!row.Null(1)) out->email = row.Text(1);
         return Status();
       },
       std::move(reply));
@@ -251,28 +183,26 @@ void PgChatStore::DueDigests(int64_t cutoff_ms, int64_t after_user, uint32_t max
                .values = {std::to_string(cutoff_ms), std::to_string(after_user),
                           std::to_string(max_users)}}},
       [](PgResults results, std::vector<Digest>& out) {
-        const PGresult* rows = results[0];
-        for (int row = 0; row < PQntuples(rows); ++row) {
-          const int64_t user = IntAt(rows, row, 0);
+        pg_internal::ForEachRow(results[0], [&](const pg_internal::Row& row) {
+          const int64_t user = row.Int(0);
           if (out.empty() || out.back().user != user) {
-            out.push_back(Digest{
-                .user = user, .username = TextAt(rows, row, 1), .email = TextAt(rows, row, 2)});
+            out.push_back(Digest{.user = user, .username = row.Text(1), .email = row.Text(2)});
           }
-          DigestConversation conversation{.conv = IntAt(rows, row, 3),
-                                          .others = SplitNames(TextAt(rows, row, 14)),
-                                          .unread = IntAt(rows, row, 5),
-                                          .last_seq = IntAt(rows, row, 6),
-                                          .latest = Message{.id = IntAt(rows, row, 7),
-                                                            .conv = IntAt(rows, row, 3),
-                                                            .seq = IntAt(rows, row, 8),
-                                                            .from = IntAt(rows, row, 9),
-                                                            .kind = TextAt(rows, row, 10),
-                                                            .body = TextAt(rows, row, 11),
-                                                            .ts = IntAt(rows, row, 12)},
-                                          .latest_sender = TextAt(rows, row, 13)};
-          if (!PQgetisnull(rows, row, 4)) conversation.name = TextAt(rows, row, 4);
+          DigestConversation conversation{.conv = row.Int(3),
+                                          .others = DigestConversation::SplitOthers(row.View(14)),
+                                          .unread = row.Int(5),
+                                          .last_seq = row.Int(6),
+                                          .latest = Message{.id = row.Int(7),
+                                                            .conv = row.Int(3),
+                                                            .seq = row.Int(8),
+                                                            .from = row.Int(9),
+                                                            .kind = row.Text(10),
+                                                            .body = row.Text(11),
+                                                            .ts = row.Int(12)},
+                                          .latest_sender = row.Text(13)};
+          if (!row.Null(4)) conversation.name = row.Text(4);
           out.back().conversations.push_back(std::move(conversation));
-        }
+        });
         return Status();
       },
       std::move(reply));

@@ -1,6 +1,6 @@
 // Helpers shared by the files that implement PgChatStore's operations (pg_chat_store.cc,
-// pg_notify_store.cc): reading rows, one-shot operations (Op) and lanes. Internal to the
-// PostgreSQL backend.
+// pg_notify_store.cc, pg_push_store.cc): reading rows, one-shot operations (Op) and lanes. Internal
+// to the PostgreSQL backend.
 #pragma once
 
 #include <libpq-fe.h>

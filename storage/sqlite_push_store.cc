@@ -45,17 +45,6 @@ constexpr const char* kDueDigests =
     " ORDER BY due.id, m.sent_at DESC, c.id DESC";
 #undef RC_DIGEST_MARK
 
-std::vector<std::string> SplitNames(std::string_view text) {
-  std::vector<std::string> names;
-  while (!text.empty()) {
-    const size_t comma = text.find(',');
-    names.emplace_back(text.substr(0, comma));
-    if (comma == std::string_view::npos) break;
-    text.remove_prefix(comma + 1);
-  }
-  return names;
-}
-
 }  // namespace
 
 void SqliteChatStore::AddPushSubscription(PushSubscription subscription, uint32_t max_per_user,
@@ -163,18 +152,19 @@ void SqliteChatStore::DueDigests(int64_t cutoff_ms, int64_t after_user, uint32_t
                                  .username = std::string(row.ColumnText(1)),
                                  .email = std::string(row.ColumnText(2))});
           }
-          DigestConversation conversation{.conv = row.ColumnInt64(3),
-                                          .others = SplitNames(row.ColumnText(14)),
-                                          .unread = row.ColumnInt64(5),
-                                          .last_seq = row.ColumnInt64(6),
-                                          .latest = Message{.id = row.ColumnInt64(7),
-                                                            .conv = row.ColumnInt64(3),
-                                                            .seq = row.ColumnInt64(8),
-                                                            .from = row.ColumnInt64(9),
-                                                            .kind = std::string(row.ColumnText(10)),
-                                                            .body = std::string(row.ColumnText(11)),
-                                                            .ts = row.ColumnInt64(12)},
-                                          .latest_sender = std::string(row.ColumnText(13))};
+          DigestConversation conversation{
+              .conv = row.ColumnInt64(3),
+              .others = DigestConversation::SplitOthers(row.ColumnText(14)),
+              .unread = row.ColumnInt64(5),
+              .last_seq = row.ColumnInt64(6),
+              .latest = Message{.id = row.ColumnInt64(7),
+                                .conv = row.ColumnInt64(3),
+                                .seq = row.ColumnInt64(8),
+                                .from = row.ColumnInt64(9),
+                                .kind = std::string(row.ColumnText(10)),
+                                .body = std::string(row.ColumnText(11)),
+                                .ts = row.ColumnInt64(12)},
+              .latest_sender = std::string(row.ColumnText(13))};
           if (!row.ColumnIsNull(4)) conversation.name = std::string(row.ColumnText(4));
           out.back().conversations.push_back(std::move(conversation));
         });
