@@ -4,14 +4,10 @@
 #include <cstdio>
 #include <cstring>
 
+#include "proto/http_parser.h"
+
 namespace ringcast::http {
 namespace {
-
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
 
 bool ParseDecimal(std::string_view text, uint64_t* out) {
   if (text.empty()) return false;
@@ -28,7 +24,7 @@ bool StartsWith(std::span<const uint8_t> head, std::string_view prefix, size_t a
 
 ByteRange ParseByteRange(std::string_view header, uint64_t size) {
   ByteRange whole;
-  header = Trim(header);
+  header = TrimOws(header);
   constexpr std::string_view kUnit = "bytes=";
   if (header.size() <= kUnit.size()) return whole;
   for (size_t i = 0; i < kUnit.size(); ++i) {  // The unit is case-insensitive (§14.1).
@@ -36,12 +32,12 @@ ByteRange ParseByteRange(std::string_view header, uint64_t size) {
     if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
     if (c != kUnit[i]) return whole;
   }
-  const std::string_view spec = Trim(header.substr(kUnit.size()));
+  const std::string_view spec = TrimOws(header.substr(kUnit.size()));
   if (spec.find(',') != std::string_view::npos) return whole;
   const size_t dash = spec.find('-');
   if (dash == std::string_view::npos) return whole;
-  const std::string_view first_text = Trim(spec.substr(0, dash));
-  const std::string_view last_text = Trim(spec.substr(dash + 1));
+  const std::string_view first_text = TrimOws(spec.substr(0, dash));
+  const std::string_view last_text = TrimOws(spec.substr(dash + 1));
   ByteRange range;
   range.kind = ByteRange::Kind::kPartial;
   if (first_text.empty()) {  // A suffix range: the last N bytes (§14.1.2).

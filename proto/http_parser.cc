@@ -68,12 +68,6 @@ bool IsToken(std::string_view s) {
 
 constexpr bool IsOws(char c) { return c == ' ' || c == '\t'; }
 
-inline std::string_view TrimOws(std::string_view s) {
-  while (!s.empty() && IsOws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsOws(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 constexpr char ToLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
 Method ParseMethod(std::string_view m) {

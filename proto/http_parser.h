@@ -24,6 +24,14 @@ struct Header {
 
 inline constexpr size_t kMaxHeaders = 64;
 
+// `text` without the optional whitespace (RFC 9110 §5.6.3: spaces and tabs) around it, as in
+// the elements of a header's list value.
+inline std::string_view TrimOws(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
 struct Request {
   Method method = Method::kOther;
   std::string_view method_text;

@@ -9,12 +9,6 @@
 namespace ringcast::http {
 namespace {
 
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
 // RFC 2046 §5.1.1 bchars.
 bool IsBoundaryChar(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -23,7 +17,7 @@ bool IsBoundaryChar(char c) {
 
 // A parameter value: a quoted-string (RFC 9110 §5.6.4, quoted-pairs unescaped) or a token.
 std::string Unquote(std::string_view value) {
-  value = Trim(value);
+  value = TrimOws(value);
   if (value.size() < 2 || value.front() != '"' || value.back() != '"') return std::string(value);
   std::string out;
   value = value.substr(1, value.size() - 2);
@@ -44,10 +38,10 @@ void ForEachParam(std::string_view header, Each each) {
     const bool end = i == header.size();
     if (!end && header[i] == '"' && (i == 0 || header[i - 1] != '\\')) quoted = !quoted;
     if (!end && (quoted || header[i] != ';')) continue;
-    const std::string_view item = Trim(header.substr(start, i - start));
+    const std::string_view item = TrimOws(header.substr(start, i - start));
     const size_t equals = item.find('=');
     if (equals != std::string_view::npos) {
-      each(Trim(item.substr(0, equals)), item.substr(equals + 1));
+      each(TrimOws(item.substr(0, equals)), item.substr(equals + 1));
     }
     start = i + 1;
   }
@@ -57,7 +51,7 @@ void ForEachParam(std::string_view header, Each each) {
 
 std::optional<std::string> MultipartBoundary(std::string_view content_type) {
   const size_t semicolon = content_type.find(';');
-  if (!EqualsIgnoreCase(Trim(content_type.substr(0, semicolon)), "multipart/form-data")) {
+  if (!EqualsIgnoreCase(TrimOws(content_type.substr(0, semicolon)), "multipart/form-data")) {
     return std::nullopt;
   }
   if (semicolon == std::string_view::npos) return std::nullopt;
@@ -204,11 +198,11 @@ bool MultipartReader::StartPart(std::string_view headers, Sink& sink) {
       return false;
     }
     const std::string_view name = line.substr(0, colon);
-    const std::string_view value = Trim(line.substr(colon + 1));
+    const std::string_view value = TrimOws(line.substr(colon + 1));
     if (EqualsIgnoreCase(name, "Content-Type")) {
       content_type = value;
     } else if (EqualsIgnoreCase(name, "Content-Disposition")) {
-      form_data = EqualsIgnoreCase(Trim(value.substr(0, value.find(';'))), "form-data");
+      form_data = EqualsIgnoreCase(TrimOws(value.substr(0, value.find(';'))), "form-data");
       bool extended = false;  // filename* (RFC 6266 §4.3) wins over filename.
       ForEachParam(value, [&](std::string_view param, std::string_view v) {
         if (EqualsIgnoreCase(param, "filename") && !extended) {
