@@ -431,20 +431,25 @@ void PgChatStore::SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply) {
       std::move(reply));
 }
 
+namespace {
+
+// search_users and find_users answer the same columns: id, username.
+Status ReadUserMatches(PgResults results, std::vector<UserMatch>& out) {
+  ForEachRow(results[0], [&](const Row& row) {
+    out.push_back(UserMatch{row.Int(0), row.Text(1)});
+  });
+  return Status();
+}
+
+}  // namespace
+
 void PgChatStore::SearchUsers(std::string prefix, uint32_t limit,
                               Reply<std::vector<UserMatch>> reply) {
   std::optional<UsernameRange> range = UsernamePrefixRange(prefix);
   if (!range) range = UsernameRange{"\x7f", "\x7f"};  // An empty range: the same no-match reply.
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead,
-      {Query("search_users", {std::move(range->low), std::move(range->high), Int(limit)})},
-      [](PgResults results, std::vector<UserMatch>& out) {
-        ForEachRow(results[0], [&](const Row& row) {
-          out.push_back(UserMatch{row.Int(0), row.Text(1)});
-        });
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead,
+         {Query("search_users", {std::move(range->low), std::move(range->high), Int(limit)})},
+         ReadUserMatches, std::move(reply));
 }
 
 namespace {
@@ -454,16 +459,9 @@ std::string Int8Array(const std::vector<int64_t>& values) { return pg::Int8Array
 }  // namespace
 
 void PgChatStore::FindUsers(std::vector<int64_t> ids, Reply<std::vector<UserMatch>> reply) {
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead,
-      {PgQuery{.statement = "find_users", .values = {Int8Array(ids)}, .binary = {true}}},
-      [](PgResults results, std::vector<UserMatch>& out) {
-        ForEachRow(results[0], [&](const Row& row) {
-          out.push_back(UserMatch{row.Int(0), row.Text(1)});
-        });
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead,
+         {PgQuery{.statement = "find_users", .values = {Int8Array(ids)}, .binary = {true}}},
+         ReadUserMatches, std::move(reply));
 }
 
 namespace {

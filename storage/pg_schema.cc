@@ -314,6 +314,39 @@ VALUES ('instance_id', replace(gen_random_uuid()::text, '-', ''))
 ON CONFLICT (name) DO NOTHING;
 )sql";
 
+// Version 10 (issue 25; SQLite's version 10, storage/SCHEMA.md "Profiles, logins and blocks"):
+// profiles, the words of display names for user search, a row per login, blocks.
+constexpr const char* kPgSchemaV10 = R"sql(
+ALTER TABLE users ADD COLUMN display_name text;
+ALTER TABLE users ADD COLUMN avatar_upload text REFERENCES uploads(id) ON DELETE SET NULL;
+ALTER TABLE users ADD COLUMN status_text text;
+ALTER TABLE users ADD COLUMN deleted_at bigint;
+CREATE INDEX users_by_avatar ON users (avatar_upload) WHERE avatar_upload IS NOT NULL;
+CREATE TABLE user_name_words (
+  word    text NOT NULL COLLATE "C",
+  user_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  PRIMARY KEY (word, user_id)
+);
+CREATE INDEX user_name_words_by_user ON user_name_words (user_id);
+CREATE TABLE logins (
+  family       text PRIMARY KEY,
+  user_id      bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  created_at   bigint NOT NULL,
+  last_used_at bigint NOT NULL,
+  user_agent   text NOT NULL,
+  address      text NOT NULL
+);
+CREATE INDEX logins_by_user ON logins (user_id);
+CREATE TABLE blocks (
+  blocker    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  blocked    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  created_at bigint NOT NULL,
+  PRIMARY KEY (blocker, blocked)
+);
+CREATE INDEX blocks_by_blocked ON blocks (blocked, blocker);
+CREATE INDEX refresh_tokens_by_user ON refresh_tokens (user_id);
+)sql";
+
 constexpr PgMigration kPgMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kPgSchemaV1},
     {2, "server settings shared by every node (the token signing secret)", kPgSchemaV2},
@@ -324,6 +357,7 @@ constexpr PgMigration kPgMigrations[] = {
     {7, "indexes for the sweep of orphan uploads", kPgSchemaV7},
     {8, "mentions by message", kPgSchemaV8},
     {9, "refresh tokens and the instance id", kPgSchemaV9},
+    {10, "profiles, logins (sessions) and blocks", kPgSchemaV10},
 };
 
 // A key of ringcast's own for pg_advisory_xact_lock ('RCST' 'MIGR').
@@ -385,7 +419,7 @@ constexpr PgStatement kStatements[] = {
      "u.height, u.thumb_sha256, u.thumb_size FROM uploads u WHERE u.id = $1 AND ($2::int8 = 0 OR "
      "u.owner_id = $2::int8 OR EXISTS (SELECT 1 FROM message_attachments a JOIN "
      "users_conversations uc ON uc.conversation_id = a.conversation_id AND uc.user_id = $2::int8 "
-     "WHERE a.upload_id = u.id))"},
+     "WHERE a.upload_id = u.id) OR EXISTS (SELECT 1 FROM users p WHERE p.avatar_upload = u.id))"},
     {"set_last_online",
      "UPDATE users SET last_online = greatest(coalesce(last_online, 0), $2) WHERE id = $1"},
     {"create_conversation",
@@ -483,7 +517,13 @@ constexpr PgStatement kStatements[] = {
      "  LEFT JOIN LATERAL (SELECT * FROM messages m WHERE m.sender_id = i.sender "
      "    AND m.client_msg_id = i.cid LIMIT 1) old ON true "
      "  LEFT JOIN LATERAL (SELECT true AS hit FROM users_conversations uc WHERE i.ord = i.first "
-     "    AND uc.conversation_id = i.conv AND uc.user_id = i.sender LIMIT 1) member ON true"
+     "    AND uc.conversation_id = i.conv AND uc.user_id = i.sender "
+     "    AND NOT EXISTS (SELECT 1 FROM conversations dc JOIN users_conversations o "
+     "      ON o.conversation_id = dc.id AND o.user_id <> i.sender "
+     "      WHERE dc.id = i.conv AND NOT dc.is_group AND ("
+     "      EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = i.sender AND b.blocked = o.user_id) "
+     "      OR EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = o.user_id "
+     "        AND b.blocked = i.sender))) LIMIT 1) member ON true"
      "), numbered AS ("
      "  SELECT c.ord, c.first, c.conv, c.sender, c.cid, c.kind, c.body, c.ts, c.att, "
      "    nextval('messages_id_seq') AS id, "
@@ -611,6 +651,7 @@ std::span<const PgStatement> PgPreparedStatements() {
     for (const PgStatement& push : PgPushStatements()) statements.push_back(push);
     for (const PgStatement& upload : PgUploadStatements()) statements.push_back(upload);
     for (const PgStatement& token : PgTokenStatements()) statements.push_back(token);
+    for (const PgStatement& profile : PgProfileStatements()) statements.push_back(profile);
     return statements;
   }();
   return all;

@@ -43,5 +43,7 @@ std::span<const PgStatement> PgPushStatements();
 std::span<const PgStatement> PgUploadStatements();
 // pg_token_store.cc: refresh tokens and the instance id.
 std::span<const PgStatement> PgTokenStatements();
+// Profiles, logins and blocks (pg_profile_store.cc).
+std::span<const PgStatement> PgProfileStatements();
 
 }  // namespace ringcast::storage

@@ -20,6 +20,7 @@ constexpr PgStatement kUploadStatements[] = {
      "DELETE FROM uploads u WHERE u.id IN (SELECT o.id FROM uploads o "
      "WHERE o.created_at >= $1::int8 AND o.created_at < $2::int8 AND NOT EXISTS ("
      "SELECT 1 FROM message_attachments a WHERE a.upload_id = o.id) "
+     "AND NOT EXISTS (SELECT 1 FROM users p WHERE p.avatar_upload = o.id) "
      "ORDER BY o.created_at LIMIT $3::int8 FOR UPDATE SKIP LOCKED) "
      "RETURNING u.id, u.owner_id, u.size, u.sha256, u.thumb_sha256, u.created_at"},
     {"unreferenced_files",

@@ -553,13 +553,19 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
         }
         if (Status s = FindResend(db, message, out); !s.ok() || out.duplicate) return s;
         // seq is assigned here, at the writer, in the order the owner shard submitted: a
-        // refused or duplicate send never takes a number, so seq stays gap-free.
+        // refused or duplicate send never takes a number, so seq stays gap-free. A 1:1 where
+        // either member blocks the other refuses it as a non-member's (schema v10, "blocks":
+        // two primary-key probes, and none for a group).
         auto insert = db.Prepare(
             "INSERT INTO messages(conversation_id, seq, sender_id, kind, body, sent_at, "
             "client_msg_id, attachments) "
             "SELECT c.id, c.last_seq + 1, ?2, ?3, ?4, ?5, ?6, ?7 FROM conversations c "
             "JOIN users_conversations uc ON uc.conversation_id = c.id AND uc.user_id = ?2 "
-            "WHERE c.id = ?1 RETURNING id, seq");
+            "WHERE c.id = ?1 AND (c.is_group = 1 OR NOT EXISTS (SELECT 1 FROM "
+            "users_conversations o WHERE o.conversation_id = c.id AND o.user_id <> ?2 AND ("
+            "EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = ?2 AND b.blocked = o.user_id) OR "
+            "EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = o.user_id AND b.blocked = ?2)))) "
+            "RETURNING id, seq");
         insert->BindInt64(1, message.conv)
             .BindInt64(2, message.sender)
             .BindText(3, message.kind)
@@ -844,7 +850,8 @@ void SqliteChatStore::FindUpload(std::string id, int64_t user,
             "u.height, u.thumb_sha256, u.thumb_size FROM uploads u WHERE u.id = ?1 AND (?2 = 0 OR "
             "u.owner_id = ?2 OR EXISTS (SELECT 1 FROM message_attachments a JOIN "
             "users_conversations uc ON uc.conversation_id = a.conversation_id AND "
-            "uc.user_id = ?2 WHERE a.upload_id = u.id))");
+            "uc.user_id = ?2 WHERE a.upload_id = u.id) OR "
+            "EXISTS (SELECT 1 FROM users p WHERE p.avatar_upload = u.id))");
         stmt->BindText(1, id).BindInt64(2, user);
         return ForEachSqliteRow(*stmt, [&](Statement& row) {
           out = UploadRecord{.id = std::string(row.ColumnText(0)),

@@ -20,6 +20,7 @@ void SqliteChatStore::DeleteOrphanUploads(int64_t created_from, int64_t created_
             "DELETE FROM uploads WHERE id IN (SELECT u.id FROM uploads u "
             "WHERE u.created_at >= ?1 AND u.created_at < ?2 AND NOT EXISTS ("
             "SELECT 1 FROM message_attachments a WHERE a.upload_id = u.id) "
+            "AND NOT EXISTS (SELECT 1 FROM users p WHERE p.avatar_upload = u.id) "
             "ORDER BY u.created_at LIMIT ?3) "
             "RETURNING id, owner_id, size, sha256, thumb_sha256, created_at");
         stmt->BindInt64(1, created_from).BindInt64(2, created_before).BindInt64(3, limit);

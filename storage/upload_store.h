@@ -36,28 +36,28 @@ struct UploadOutcome {
   int64_t used_bytes = 0;   // The owner's total, with this one when stored.
 };
 
-#define RINGCAST_UPLOAD_STORE_OPS(OP)                                                            \
-  /* Stores the record unless the owner's uploads (this one included) would pass                 \
-     `quota_bytes`. */                                                                           \
-  OP(CreateUpload, (UploadRecord record, uint64_t quota_bytes, Reply<UploadOutcome> reply))      \
-  /* The record of `id` when `user` may read it: its owner, or a member of a conversation where  \
-     a message carries it; `user` 0: no check (a signed URL was). nullopt otherwise (unknown and \
-     refused look the same); a read. */                                                          \
-  OP(FindUpload, (std::string id, int64_t user, Reply<std::optional<UploadRecord>> reply))       \
-  /* The records among `ids` that `owner` uploaded, in no particular order (a send checks that   \
-     its attachments are the sender's own); a read. */                                           \
-  OP(FindOwnedUploads,                                                                           \
-     (int64_t owner, std::vector<std::string> ids, Reply<std::vector<UploadRecord>> reply))      \
-  /* Deletes up to `limit` uploads created in [created_from, created_before) that no message     \
-     carries, oldest first, and replies with their records (the caller then removes the files    \
-     that no row names any more: UnreferencedFiles). The check and the delete are one            \
-     statement, so an upload a committed message carries is never deleted; on PostgreSQL rows    \
-     another transaction holds (a concurrent sweep on another node, an append's foreign-key      \
-     check) are skipped, so nodes may sweep at once. */                                          \
-  OP(DeleteOrphanUploads, (int64_t created_from, int64_t created_before, uint32_t limit,         \
-                           Reply<std::vector<UploadRecord>> reply))                              \
-  /* Those of `hashes` (lowercase hex SHA-256) that no upload names as its file or its           \
-     thumbnail; a read. */                                                                       \
+#define RINGCAST_UPLOAD_STORE_OPS(OP)                                                              \
+  /* Stores the record unless the owner's uploads (this one included) would pass                   \
+     `quota_bytes`. */                                                                             \
+  OP(CreateUpload, (UploadRecord record, uint64_t quota_bytes, Reply<UploadOutcome> reply))        \
+  /* The record of `id` when `user` may read it: its owner, or a member of a conversation where    \
+     a message carries it, anyone when it is a user's avatar (profile_store.h); `user` 0: no check \
+     (a signed URL was). nullopt otherwise (unknown and refused look the same); a read. */                                                                \
+  OP(FindUpload, (std::string id, int64_t user, Reply<std::optional<UploadRecord>> reply))         \
+  /* The records among `ids` that `owner` uploaded, in no particular order (a send checks that     \
+     its attachments are the sender's own); a read. */                                             \
+  OP(FindOwnedUploads,                                                                             \
+     (int64_t owner, std::vector<std::string> ids, Reply<std::vector<UploadRecord>> reply))        \
+  /* Deletes up to `limit` uploads created in [created_from, created_before) that no message       \
+     carries, oldest first, and replies with their records (the caller then removes the files      \
+     that no row names any more: UnreferencedFiles). The check and the delete are one              \
+     statement, so an upload a committed message carries is never deleted; on PostgreSQL rows      \
+     another transaction holds (a concurrent sweep on another node, an append's foreign-key        \
+     check) are skipped, so nodes may sweep at once. */                                            \
+  OP(DeleteOrphanUploads, (int64_t created_from, int64_t created_before, uint32_t limit,           \
+                           Reply<std::vector<UploadRecord>> reply))                                \
+  /* Those of `hashes` (lowercase hex SHA-256) that no upload names as its file or its             \
+     thumbnail; a read. */                                                                         \
   OP(UnreferencedFiles, (std::vector<std::string> hashes, Reply<std::vector<std::string>> reply))
 
 class UploadStore {

@@ -19,8 +19,6 @@ namespace {
 
 constexpr std::string_view kJson = "application/json";
 constexpr std::string_view kApiPrefix = "/api/";
-constexpr size_t kMinPassword = 8;
-constexpr size_t kMaxPassword = 1024;
 constexpr size_t kMaxConversationName = 128;
 // Login attempts and registrations are counted per minute; each shard holds at most this many
 // keys (of both together) at once.
@@ -107,7 +105,14 @@ void HttpApi::OnRequest(HttpExchange& exchange) {
     exchange.SetRoute("/api/users");
     if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleUsers(exchange);
   } else if (route == "me") {
-    HandleMe(exchange);
+    HandleMe(exchange);  // http_api_profiles.cc
+  } else if (route == "me/password") {
+    exchange.SetRoute("/api/me/password");
+    if (allow(http::Method::kPost, "Allow: POST\r\n")) HandlePassword(exchange);
+  } else if (route == "me/sessions" || route.starts_with("me/sessions/")) {
+    HandleSessions(exchange, route.substr(std::string_view("me/sessions").size()));
+  } else if (route == "blocks" || route.starts_with("blocks/")) {
+    HandleBlocks(exchange, route.substr(std::string_view("blocks").size()));
   } else if (route.starts_with("push/")) {
     HandlePush(exchange, route);
   } else if (route == "conversations" || route.starts_with("conversations/")) {
@@ -402,22 +407,40 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
       return exchange.RespondError(400, "more than --max-group-size members");
     }
     DeferredHttp deferred = exchange.Defer();
-    service_.store().CreateConversation(
-        caller, std::vector<int64_t>(others.begin(), others.end()),
-        spec.group ? std::move(spec.name) : std::nullopt, spec.group, NowMs(),
-        service_.ReplyOn<storage::CreateConversationOutcome>(
-            shard_.id(), [deferred](ChatShard& chat, auto result) {
-              HttpApi& self = chat.http_api();
-              if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-              if (result->denial == storage::Denial::kUnknownUser) {
-                return self.AnswerError(deferred, 404, "unknown user");
-              }
-              const storage::ConversationState& state = result->conversation;
-              if (result->created) self.AnnounceMembers(state, {});
-              JsonWriter writer;
-              self.Answer(deferred, result->created ? 201 : 200,
-                          writer.BeginObject().Field("id", state.id).EndObject().str());
-            }));
+    auto create = [deferred, caller, others = std::vector<int64_t>(others.begin(), others.end()),
+                   name = spec.group ? std::move(spec.name) : std::nullopt,
+                   group = spec.group](HttpApi& self) mutable {
+      self.service_.store().CreateConversation(
+          caller, std::move(others), std::move(name), group, NowMs(),
+          self.service_.ReplyOn<storage::CreateConversationOutcome>(
+              self.shard_.id(), [deferred](ChatShard& chat, auto result) {
+                HttpApi& self = chat.http_api();
+                if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+                if (result->denial == storage::Denial::kUnknownUser) {
+                  return self.AnswerError(deferred, 404, "unknown user");
+                }
+                const storage::ConversationState& state = result->conversation;
+                if (result->created) self.AnnounceMembers(state, {});
+                JsonWriter writer;
+                self.Answer(deferred, result->created ? 201 : 200,
+                            writer.BeginObject().Field("id", state.id).EndObject().str());
+              }));
+    };
+    if (spec.group) return create(*this);
+    // A 1:1 with a user who blocks the caller, or whom the caller blocks, is refused (proto/
+    // PROTOCOL.md, "Blocks"); the reason does not say which of the two blocks.
+    service_.store().EitherBlocks(
+        caller, *others.begin(),
+        service_.ReplyOn<bool>(shard_.id(), [deferred, create = std::move(create)](
+                                                ChatShard& chat, auto blocked) mutable {
+          HttpApi& self = chat.http_api();
+          if (!blocked.ok()) return self.AnswerStoreFailure(deferred, blocked.status());
+          if (*blocked) {
+            return self.AnswerError(deferred, 403,
+                                    "you cannot start a conversation with this user");
+          }
+          create(self);
+        }));
     return;
   }
 

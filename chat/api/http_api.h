@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,6 +38,17 @@ class SessionHost;
 // conversation in GET /api/conversations. http_api_notify.cc.
 void AppendNotifyState(JsonWriter& writer, const storage::ConversationSummary& summary,
                        int64_t now_ms);
+
+// The fields of a JSON object body that are strings or null (http_api_profiles.cc): each of
+// `names` present is set (an inner nullopt for null); other fields are ignored, as elsewhere in
+// the API. A reason when the body is not such an object.
+using StringFields = std::vector<std::pair<std::string, std::optional<std::string>>>;
+std::optional<std::string> ParseStringFields(std::string_view body,
+                                             std::initializer_list<std::string_view> names,
+                                             StringFields* out);
+// A user as every listing shows them (proto/PROTOCOL.md, "Profiles"): id, username,
+// display_name, avatar and avatar_thumb (URLs), status, and deleted for a deleted account.
+void WriteProfile(JsonWriter& writer, const storage::Profile& profile);
 
 class HttpApi {
  public:
@@ -75,7 +87,7 @@ class HttpApi {
   // that address, the username) is over its rule; a wrong password counts a failure on each.
   void HandleLogin(HttpExchange& exchange);
   void ContinueLogin(const DeferredHttp& deferred, Credentials credentials, std::string address,
-                     int64_t retry_after);
+                     std::string user_agent, int64_t retry_after);
   struct LoginKey {
     std::string key;
     AttemptRule rule;
@@ -99,7 +111,9 @@ class HttpApi {
   // the answer); the answer to a login or a refresh (a new access token of the family, and its
   // refresh token); POST /api/token/refresh; the family named by an access token's jti
   // ("<family>.<random>"), which logout revokes.
-  void IssueTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at);
+  // The login's User-Agent and address are kept for the sessions list (GET /api/me/sessions).
+  void IssueTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at,
+                   std::string user_agent, std::string address);
   void AnswerTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at,
                     const std::string& family, const std::string& refresh_token);
   void HandleRefresh(HttpExchange& exchange);
@@ -110,7 +124,27 @@ class HttpApi {
   void HandleMute(HttpExchange& exchange, std::string_view rest);
   void HandleMentions(HttpExchange& exchange);
   void HandlePush(HttpExchange& exchange, std::string_view route);  // http_api_push.cc
-  void HandleMe(HttpExchange& exchange);                            // http_api_push.cc
+  // http_api_profiles.cc: GET, PATCH and DELETE /api/me; the account and profile answer; the
+  // profile event to every shard and node.
+  void HandleMe(HttpExchange& exchange);
+  void AnswerMe(const DeferredHttp& deferred, int64_t user);
+  void PublishProfile(const storage::Profile& profile);
+  // http_api_account.cc: POST /api/me/password, GET and DELETE /api/me/sessions[/{id}],
+  // POST, GET and DELETE /api/blocks[/{user}], and the account deletion of DELETE /api/me.
+  void HandlePassword(HttpExchange& exchange);
+  void HandleSessions(HttpExchange& exchange, std::string_view rest);
+  void HandleBlocks(HttpExchange& exchange, std::string_view rest);
+  void HandleDeleteAccount(HttpExchange& exchange, const Authenticated& auth);
+  // Checks `password` against `user`'s, counted as a login attempt (its failures slow further
+  // tries as wrong logins do); `then(self, match)` back here once it is known. Answers 429 or a
+  // store failure itself.
+  void CheckPassword(const DeferredHttp& deferred, int64_t user, std::string address,
+                     std::string password, storage::UniqueFunction<void(HttpApi&)> then);
+  // Ends logins (storage::ProfileStore::EndLogins) and revokes their access tokens live, on
+  // every shard and node, as logout does; `then(self, families)` once the store has committed.
+  void EndLogins(const DeferredHttp& deferred, int64_t user, storage::LoginSelection which,
+                 storage::UniqueFunction<void(HttpApi&, std::vector<std::string>)> then);
+  void RevokeFamiliesLive(int64_t user, const std::vector<std::string>& families);
   // The upgrade waits for the client address's owner shard to count the connection
   // (--max-conns-per-ip), then FinishUpgrade answers 101 (and opens the session) or 429.
   // http_api_ws.cc.
@@ -132,6 +166,9 @@ class HttpApi {
   // Tells every shard (this one too) about a conversation's new membership.
   void AnnounceMembers(const storage::ConversationState& state, std::vector<int64_t> removed);
 
+  // The password rules of register, and of a password change.
+  static constexpr size_t kMinPassword = 8;
+  static constexpr size_t kMaxPassword = 1024;
   // Login attempts and registrations are counted per minute (LoginLimiter, and in Redis).
   static constexpr int64_t kAttemptWindowMs = 60 * 1000;
 

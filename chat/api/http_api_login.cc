@@ -152,22 +152,26 @@ void HttpApi::HandleLogin(HttpExchange& exchange) {
   if (!ValidUsername(credentials.username)) {
     return exchange.RespondError(401, "invalid username or password");
   }
+  // Kept with the login for the sessions list; bounded, as a client writes it.
+  constexpr size_t kMaxUserAgent = 256;
+  std::string user_agent(exchange.request().Find("User-Agent").substr(0, kMaxUserAgent));
   DeferredHttp deferred = exchange.Defer();
   // The address is the TCP peer's, or the one a trusted proxy names (core/net/client_address.h).
   ForwardedHeaders forwarded = ForwardedHeaders::From(exchange.request(), config_.trusted_proxies);
-  shard_.PeerAddress(exchange.connection(), [this, deferred, credentials,
+  shard_.PeerAddress(exchange.connection(), [this, deferred, credentials, user_agent,
                                              forwarded = std::move(forwarded)](std::string peer) {
     std::string address = ClientAddress(peer, forwarded, config_.trusted_proxies);
-    CheckAttempts(LoginKeys(credentials.username, address), 0,
-                  [deferred, credentials, address](HttpApi& self, int64_t retry_after) mutable {
-                    self.ContinueLogin(deferred, std::move(credentials), std::move(address),
-                                       retry_after);
-                  });
+    CheckAttempts(
+        LoginKeys(credentials.username, address), 0,
+        [deferred, credentials, address, user_agent](HttpApi& self, int64_t retry_after) mutable {
+          self.ContinueLogin(deferred, std::move(credentials), std::move(address),
+                             std::move(user_agent), retry_after);
+        });
   });
 }
 
 void HttpApi::ContinueLogin(const DeferredHttp& deferred, Credentials credentials,
-                            std::string address, int64_t retry_after) {
+                            std::string address, std::string user_agent, int64_t retry_after) {
   if (retry_after > 0) {
     return AnswerError(deferred, 429, "too many failed logins, retry later",
                        "Retry-After: " + std::to_string(retry_after) + "\r\n");
@@ -176,8 +180,9 @@ void HttpApi::ContinueLogin(const DeferredHttp& deferred, Credentials credential
   service_.store().FindLogin(
       std::move(username),
       service_.ReplyOn<std::optional<storage::UserLogin>>(
-          shard_.id(), [deferred, credentials = std::move(credentials),
-                        address = std::move(address)](ChatShard& chat, auto found) mutable {
+          shard_.id(),
+          [deferred, credentials = std::move(credentials), address = std::move(address),
+           user_agent = std::move(user_agent)](ChatShard& chat, auto found) mutable {
             HttpApi& self = chat.http_api();
             if (!found.ok()) return self.AnswerStoreFailure(deferred, found.status());
             std::optional<storage::UserLogin> login = std::move(*found);
@@ -193,14 +198,15 @@ void HttpApi::ContinueLogin(const DeferredHttp& deferred, Credentials credential
                   return auth::VerifyPassword(password, login->password_hash) ==
                          auth::VerifyOutcome::kMatch;
                 },
-                [&self, deferred, keys = self.LoginKeys(credentials.username, address),
-                 user = login ? login->id : 0,
+                [&self, deferred, keys = self.LoginKeys(credentials.username, address), address,
+                 user_agent = std::move(user_agent), user = login ? login->id : 0,
                  created = login ? login->created_at : 0](Shard&, bool match) mutable {
                   if (!match) {
                     self.CountFailures(std::move(keys));
                     return self.AnswerError(deferred, 401, "invalid username or password");
                   }
-                  self.IssueTokens(deferred, user, created);  // http_api_tokens.cc
+                  self.IssueTokens(deferred, user, created, std::move(user_agent),
+                                   std::move(address));  // http_api_tokens.cc
                 });
             if (!queued) {
               self.AnswerError(deferred, 503,

@@ -1,16 +1,13 @@
-// HttpApi's Web Push and account routes (proto/PROTOCOL.md, "Web Push" and "Account"):
+// HttpApi's Web Push routes (proto/PROTOCOL.md, "Web Push"; /api/me: http_api_profiles.cc):
 //   GET    /api/push/vapid-public-key   the key a browser subscribes with (applicationServerKey)
 //   POST   /api/push/subscriptions      a browser's PushSubscription JSON, stored for the caller
 //   DELETE /api/push/subscriptions      {"endpoint":...}: the caller's subscription removed
-//   GET    /api/me                      {"id","username","email"}
-//   PATCH  /api/me                      {"email": "..." | null}
 #include <simdjson.h>
 
 #include "chat/api/http_api.h"
 #include "chat/chat_shard.h"
 #include "chat/service.h"
 #include "core/runtime/shard.h"
-#include "notify/email/smtp.h"
 #include "notify/push/webpush_crypto.h"
 #include "proto/json_writer.h"
 
@@ -25,8 +22,7 @@ constexpr size_t kMaxEndpoint = 2048;
 // The fields of a JSON object body this file reads: strings (or null), one level deep, plus
 // "keys": {"p256dh", "auth"}. Unknown fields are ignored, as elsewhere in the API.
 struct BodyFields {
-  std::optional<std::string> endpoint, p256dh, auth, email;
-  bool email_given = false;  // "email" present (null clears it).
+  std::optional<std::string> endpoint, p256dh, auth;
 };
 
 std::optional<std::string> ReadStringOrNull(ondemand::value value, std::string_view name,
@@ -60,9 +56,6 @@ std::optional<std::string> ParseBody(std::string_view body, BodyFields* out) {
     std::optional<std::string> fault;
     if (key == "endpoint") {
       fault = ReadStringOrNull(value, key, &out->endpoint);
-    } else if (key == "email") {
-      out->email_given = true;
-      fault = ReadStringOrNull(value, key, &out->email);
     } else if (key == "keys") {
       ondemand::object keys;
       if (value.get_object().get(keys) != simdjson::SUCCESS) {
@@ -96,17 +89,6 @@ bool ValidEndpoint(std::string_view endpoint, bool allow_http) {
     return false;
   }
   return notify::UrlOrigin(endpoint).has_value();
-}
-
-std::string AccountBody(const storage::Account& account) {
-  JsonWriter writer;
-  writer.BeginObject().Field("id", account.id).Field("username", account.username).Key("email");
-  if (account.email) {
-    writer.String(*account.email);
-  } else {
-    writer.Null();
-  }
-  return writer.EndObject().Take();
 }
 
 }  // namespace
@@ -181,46 +163,6 @@ void HttpApi::HandlePush(HttpExchange& exchange, std::string_view route) {
                                if (!result.ok())
                                  return self.AnswerStoreFailure(deferred, result.status());
                                self.Answer(deferred, 201, answer);
-                             }));
-}
-
-void HttpApi::HandleMe(HttpExchange& exchange) {
-  exchange.SetRoute("/api/me");
-  const http::Method method = exchange.request().method;
-  if (method != http::Method::kGet && method != http::Method::kPatch) {
-    return exchange.RespondError(405, "method not allowed", "Allow: GET, PATCH\r\n");
-  }
-  Authenticated auth;
-  if (!RequireAuth(exchange, &auth)) return;
-  auto answer_account = [this, user = auth.user](DeferredHttp deferred) {
-    service_.store().FindAccount(user,
-                                 service_.ReplyOn<std::optional<storage::Account>>(
-                                     shard_.id(), [deferred](ChatShard& chat, auto result) {
-                                       HttpApi& self = chat.http_api();
-                                       if (!result.ok())
-                                         return self.AnswerStoreFailure(deferred, result.status());
-                                       if (!*result)
-                                         return self.AnswerError(deferred, 404, "no such user");
-                                       self.Answer(deferred, 200, AccountBody(**result));
-                                     }));
-  };
-  if (method == http::Method::kGet) return answer_account(exchange.Defer());
-  BodyFields fields;
-  if (auto error = ParseBody(exchange.body(), &fields)) return exchange.RespondError(400, *error);
-  if (!fields.email_given) return exchange.RespondError(400, "missing field \"email\"");
-  if (fields.email && !notify::PlausibleEmail(*fields.email)) {
-    return exchange.RespondError(400, "email must look like name@example.org (or null)");
-  }
-  DeferredHttp deferred = exchange.Defer();
-  service_.store().SetEmail(
-      auth.user, std::move(fields.email),
-      service_.ReplyOn<bool>(shard_.id(),
-                             [deferred, answer_account](ChatShard& chat, auto result) mutable {
-                               HttpApi& self = chat.http_api();
-                               if (!result.ok())
-                                 return self.AnswerStoreFailure(deferred, result.status());
-                               if (!*result) return self.AnswerError(deferred, 404, "no such user");
-                               answer_account(deferred);
                              }));
 }
 

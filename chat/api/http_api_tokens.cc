@@ -39,7 +39,8 @@ std::string HttpApi::FamilyOf(std::string_view jti) {
   return dot == std::string_view::npos ? std::string() : std::string(jti.substr(0, dot));
 }
 
-void HttpApi::IssueTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at) {
+void HttpApi::IssueTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at,
+                          std::string user_agent, std::string address) {
   std::optional<std::string> refresh = RandomText(32);
   std::optional<std::string> family = RandomText(16);
   if (!refresh || !family) return AnswerError(deferred, 500, "cannot issue a token");
@@ -48,16 +49,30 @@ void HttpApi::IssueTokens(const DeferredHttp& deferred, int64_t user, int64_t us
                                .user = user,
                                .family = *family,
                                .expires_at_ms = now + int64_t{config_.refresh_token_ttl_s} * 1000};
+  // The login's row (the sessions list) once its first token is stored: a login is listed only
+  // while a refresh token of its family lives.
+  storage::LoginRecord login{.family = *family,
+                             .user = user,
+                             .created_at = now,
+                             .last_used_at = now,
+                             .user_agent = std::move(user_agent),
+                             .address = std::move(address)};
   service_.store().StoreRefreshToken(
       std::move(stored), now,
-      service_.ReplyOn<bool>(shard_.id(),
-                             [deferred, user, user_created_at, family = *family,
-                              refresh = std::move(*refresh)](ChatShard& chat, auto result) {
-                               HttpApi& self = chat.http_api();
-                               if (!result.ok())
-                                 return self.AnswerStoreFailure(deferred, result.status());
-                               self.AnswerTokens(deferred, user, user_created_at, family, refresh);
-                             }));
+      service_.ReplyOn<bool>(shard_.id(), [deferred, user, user_created_at, family = *family,
+                                           refresh = std::move(*refresh), login = std::move(login)](
+                                              ChatShard& chat, auto result) mutable {
+        HttpApi& self = chat.http_api();
+        if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+        self.service_.store().StoreLogin(
+            std::move(login),
+            self.service_.ReplyOn<bool>(self.shard_.id(), [deferred, user, user_created_at, family,
+                                                           refresh](ChatShard& chat, auto stored) {
+              HttpApi& self = chat.http_api();
+              if (!stored.ok()) return self.AnswerStoreFailure(deferred, stored.status());
+              self.AnswerTokens(deferred, user, user_created_at, family, refresh);
+            }));
+      }));
 }
 
 void HttpApi::AnswerTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at,
@@ -94,23 +109,25 @@ void HttpApi::HandleRefresh(HttpExchange& exchange) {
   service_.store().RotateRefreshToken(
       Sha256Hex(refresh), std::move(next_hash), now + int64_t{config_.refresh_token_ttl_s} * 1000,
       now,
-      service_.ReplyOn<storage::RefreshRotation>(
-          shard_.id(), [deferred, next = std::move(*next)](ChatShard& chat, auto result) {
-            HttpApi& self = chat.http_api();
-            if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-            switch (result->outcome) {
-              case storage::RefreshOutcome::kRotated:
-                return self.AnswerTokens(deferred, result->user, result->user_created_at,
-                                         result->family, next);
-              case storage::RefreshOutcome::kReused:
-                return self.AnswerError(deferred, 401,
-                                        "refresh token already used: every token of its login "
-                                        "is revoked, log in again");
-              case storage::RefreshOutcome::kUnknown:
-                break;
-            }
-            self.AnswerError(deferred, 401, "invalid or expired refresh token");
-          }));
+      service_.ReplyOn<storage::RefreshRotation>(shard_.id(), [deferred, next = std::move(*next)](
+                                                                  ChatShard& chat, auto result) {
+        HttpApi& self = chat.http_api();
+        if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+        switch (result->outcome) {
+          case storage::RefreshOutcome::kRotated:
+            // The sessions list's "last used"; the answer does not wait for it.
+            self.service_.store().TouchLogin(result->family, NowMs(), [](storage::Result<bool>) {});
+            return self.AnswerTokens(deferred, result->user, result->user_created_at,
+                                     result->family, next);
+          case storage::RefreshOutcome::kReused:
+            return self.AnswerError(deferred, 401,
+                                    "refresh token already used: every token of its login "
+                                    "is revoked, log in again");
+          case storage::RefreshOutcome::kUnknown:
+            break;
+        }
+        self.AnswerError(deferred, 401, "invalid or expired refresh token");
+      }));
 }
 
 }  // namespace ringcast::chat

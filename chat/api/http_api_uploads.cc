@@ -450,6 +450,20 @@ void UploadApi::StoreUpload(const DeferredHttp& deferred, storage::UploadRecord 
 
 // --- Records and files -------------------------------------------------------------------
 
+bool UploadApi::Found(ChatShard& chat, const DeferredHttp& deferred,
+                      const storage::Result<std::optional<storage::UploadRecord>>& result) {
+  if (!result.ok()) {
+    chat.http_api().AnswerStoreFailure(deferred, result.status());
+    return false;
+  }
+  if (!*result) {
+    chat.uploads().shard_.AnswerDeferred(deferred, 404, "application/json",
+                                         R"({"error":"not found"})");
+    return false;
+  }
+  return true;
+}
+
 void UploadApi::HandleRecord(HttpExchange& exchange, std::string_view id) {
   std::string error;
   auto auth = http_api_.Authenticate(exchange, false, &error);
@@ -460,13 +474,8 @@ void UploadApi::HandleRecord(HttpExchange& exchange, std::string_view id) {
       std::string(id), auth->user,
       service_.ReplyOn<std::optional<storage::UploadRecord>>(
           shard_.id(), [deferred](ChatShard& chat, auto result) {
+            if (!Found(chat, deferred, result)) return;
             UploadApi& self = chat.uploads();
-            if (!result.ok()) return chat.http_api().AnswerStoreFailure(deferred, result.status());
-            if (!*result) {
-              self.shard_.AnswerDeferred(deferred, 404, "application/json",
-                                         R"({"error":"not found"})");
-              return;
-            }
             const int64_t exp = NowMs() / 1000 + self.config_.file_url_ttl_s;
             JsonWriter writer;
             UploadJson(writer, **result, self.SignedPath((*result)->id, exp));
@@ -506,13 +515,8 @@ void UploadApi::HandleFile(HttpExchange& exchange, std::string_view rest) {
       std::string(id), user,
       service_.ReplyOn<std::optional<storage::UploadRecord>>(
           shard_.id(), [deferred, ask = std::move(ask)](ChatShard& chat, auto result) {
+            if (!Found(chat, deferred, result)) return;
             UploadApi& self = chat.uploads();
-            if (!result.ok()) return chat.http_api().AnswerStoreFailure(deferred, result.status());
-            if (!*result) {
-              self.shard_.AnswerDeferred(deferred, 404, "application/json",
-                                         R"({"error":"not found"})");
-              return;
-            }
             storage::UploadRecord record = std::move(**result);
             if (ask.thumb) {  // The thumbnail: its own bytes, a JPEG, named after the file.
               if (record.thumb_sha256.empty()) {

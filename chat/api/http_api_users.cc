@@ -1,7 +1,9 @@
 // HttpApi's user search, GET /api/users?q=PREFIX[&limit=N], and lookup by id,
 // GET /api/users?ids=1,2,3 (proto/PROTOCOL.md): how a client finds someone to start a
-// conversation with, by the start of their username, and how it names the members and senders
-// it knows only by id.
+// conversation with, by the start of their username or of a word of their display name, and how
+// it names the members and senders it knows only by id. Both answer profiles (WriteProfile).
+#include <simdjson.h>
+
 #include <charconv>
 
 #include "chat/api/http_api.h"
@@ -17,6 +19,18 @@ constexpr uint32_t kDefaultUserSearchLimit = 20;
 constexpr uint32_t kMaxUserSearchLimit = 50;
 // Ids per lookup: a page of members or senders; bounds the store's work and the answer.
 constexpr size_t kMaxUserLookupIds = 100;
+
+// A search prefix: a username's or a display name's word, never longer than either.
+constexpr size_t kMaxQueryBytes = 64;
+
+// UTF-8 (a percent-decoded query is not checked yet) without control characters.
+bool ValidQuery(std::string_view text) {
+  if (!simdjson::validate_utf8(text.data(), text.size())) return false;
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) return false;
+  }
+  return true;
+}
 
 // "1,2,3": positive decimal ids, comma-separated, at most kMaxUserLookupIds (repeats allowed).
 bool ParseIds(std::string_view text, std::vector<int64_t>* ids) {
@@ -42,15 +56,17 @@ void HttpApi::HandleUsers(HttpExchange& exchange) {
   Authenticated auth;
   if (!RequireAuth(exchange, &auth)) return;
   const std::string_view query = exchange.request().query;
-  // Both forms answer {"users":[{"id","username"}]}.
+  // Both forms answer {"users":[profile]}.
   auto answer = [](ChatShard& chat, const DeferredHttp& deferred,
-                   const storage::Result<std::vector<storage::UserMatch>>& result) {
+                   const storage::Result<std::vector<storage::Profile>>& result) {
     HttpApi& self = chat.http_api();
     if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
     JsonWriter writer;
     writer.BeginObject().Key("users").BeginArray();
-    for (const storage::UserMatch& user : *result) {
-      writer.BeginObject().Field("id", user.id).Field("username", user.username).EndObject();
+    for (const storage::Profile& user : *result) {
+      writer.BeginObject();
+      WriteProfile(writer, user);
+      writer.EndObject();
     }
     self.Answer(deferred, 200, writer.EndArray().EndObject().str());
   };
@@ -63,19 +79,25 @@ void HttpApi::HandleUsers(HttpExchange& exchange) {
       return exchange.RespondError(400, "ids must be 1 to 100 positive integers, comma-separated");
     }
     DeferredHttp deferred = exchange.Defer();
-    service_.store().FindUsers(std::move(ids),
-                               service_.ReplyOn<std::vector<storage::UserMatch>>(
-                                   shard_.id(), [deferred, answer](ChatShard& chat, auto result) {
-                                     answer(chat, deferred, result);
-                                   }));
+    service_.store().FindProfiles(
+        std::move(ids), service_.ReplyOn<std::vector<storage::Profile>>(
+                            shard_.id(), [deferred, answer](ChatShard& chat, auto result) {
+                              answer(chat, deferred, result);
+                            }));
     return;
   }
   const std::optional<std::string_view> q = http::QueryParam(query, "q");
-  if (!q) return exchange.RespondError(400, "missing q (the start of a username) or ids");
-  // Decoded, though a username needs no escape: a client's URL encoder may escape anyway.
+  if (!q) {
+    return exchange.RespondError(
+        400, "missing q (the start of a username or of a display name's word) or ids");
+  }
+  // Decoded: a display name's word may be any UTF-8 (the store's lookups bound what it matches:
+  // storage/profile_name.h).
   std::string prefix;
-  if (!http::PercentDecode(*q, &prefix) || !ValidUsername(prefix)) {
-    return exchange.RespondError(400, "q must be 1 to 32 of A-Z a-z 0-9 _ . -");
+  if (!http::PercentDecode(*q, &prefix) || prefix.empty() || prefix.size() > kMaxQueryBytes ||
+      !ValidQuery(prefix)) {
+    return exchange.RespondError(400,
+                                 "q must be 1 to 64 bytes of UTF-8 text, no control characters");
   }
   uint32_t limit = kDefaultUserSearchLimit;
   if (const std::optional<std::string_view> value = http::QueryParam(query, "limit")) {
@@ -86,11 +108,11 @@ void HttpApi::HandleUsers(HttpExchange& exchange) {
     }
   }
   DeferredHttp deferred = exchange.Defer();
-  service_.store().SearchUsers(std::move(prefix), limit,
-                               service_.ReplyOn<std::vector<storage::UserMatch>>(
-                                   shard_.id(), [deferred, answer](ChatShard& chat, auto result) {
-                                     answer(chat, deferred, result);
-                                   }));
+  service_.store().SearchProfiles(
+      std::move(prefix), limit,
+      service_.ReplyOn<std::vector<storage::Profile>>(
+          shard_.id(),
+          [deferred, answer](ChatShard& chat, auto result) { answer(chat, deferred, result); }));
 }
 
 }  // namespace ringcast::chat

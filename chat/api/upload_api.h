@@ -29,6 +29,7 @@ class Shard;
 namespace ringcast::chat {
 
 class ChatService;
+class ChatShard;
 class HttpApi;
 struct PreparedUpload;  // An upload between its body's end and its record (the .cc file).
 
@@ -47,6 +48,10 @@ class UploadApi {
   bool SignatureValid(std::string_view id, std::string_view exp, std::string_view sig) const;
 
  private:
+  // A FindUpload answer that failed or found nothing is answered here (the store's failure, or
+  // 404); true when there is a record to go on with.
+  static bool Found(ChatShard& chat, const DeferredHttp& deferred,
+                    const storage::Result<std::optional<storage::UploadRecord>>& result);
   void HandleUpload(HttpExchange& exchange);
   void HandleRecord(HttpExchange& exchange, std::string_view id);
   void HandleFile(HttpExchange& exchange, std::string_view rest);

@@ -353,6 +353,15 @@ void ClusterLink::PublishPresence(const PresenceOwner::Change& change) {
   bus_.Publish(std::string(kBroadcast), out);
 }
 
+// "U user\n" json
+void ClusterLink::PublishProfile(int64_t user, std::string_view json) {
+  std::string out = "U";
+  AppendInts(out, {user});
+  out += '\n';
+  out += json;
+  bus_.Publish(std::string(kBroadcast), out);
+}
+
 void ClusterLink::OnPublication(std::string_view channel, std::string_view payload) {
   if (channel == kBroadcast) return OnBroadcast(payload);
   if (channel.starts_with(kNodePrefix)) return OnNodeMail(payload);
@@ -451,6 +460,17 @@ void ClusterLink::OnBroadcast(std::string_view payload) {
       return [user, exp_ms, jti = std::string(jti)](ChatShard& self) {
         self.sessions().OnRevoked(user, jti, exp_ms);
       };
+    });
+    return;
+  }
+  if (payload.starts_with('U')) {
+    Fields fields(payload.substr(1));
+    int64_t user = 0;
+    std::string_view json;
+    if (!fields.Int(&user) || !fields.Rest(&json)) return;
+    auto shared = std::make_shared<const std::string>(json);
+    service_.PostToEveryShard([&] {
+      return [user, shared](ChatShard& self) { self.sessions().OnProfile(user, *shared); };
     });
   }
 }

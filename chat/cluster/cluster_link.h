@@ -49,6 +49,8 @@ class ClusterLink final : public cluster::RedisBusListener {
   void PublishMembers(const storage::ConversationState& state, const std::vector<int64_t>& removed);
   void PublishRevoked(int64_t user, std::string_view jti, int64_t exp_ms);
   void PublishPresence(const PresenceOwner::Change& change);
+  // A profile event (SessionHost::OnProfile) for every node's sessions.
+  void PublishProfile(int64_t user, std::string_view json);
 
   // Sends (docs/cluster.md, "Writers"). Any thread: the node that writes `conv`'s messages by
   // rendezvous hashing over the live nodes, or empty when that is this node or nobody can tell

@@ -1,4 +1,5 @@
-// The revoked token ids one shard knows (logouts, replicated to every shard), forgotten once their
+// The revoked token ids one shard knows (logouts, and the family ids of ended logins; replicated
+// to every shard), forgotten once their
 // token has been expired long enough to fail its own check: the set is bounded by the tokens
 // revoked within --token-ttl plus an hour, not by every logout since the start.
 #pragma once
@@ -24,7 +25,18 @@ class RevokedTokens {
 
   // `exp_ms`: the token's exp (wall clock). True when the id was not known yet.
   bool Add(const std::string& jti, int64_t exp_ms) { return by_jti_.emplace(jti, exp_ms).second; }
-  bool Contains(const std::string& jti) const { return by_jti_.contains(jti); }
+  // Whether `jti` is refused: itself revoked, or its login (the family, "<family>.<random>":
+  // chat/api/http_api_tokens.cc) ended by a password change, a revoked session or a deleted
+  // account, which revoke the family id itself.
+  bool Contains(const std::string& jti) const {
+    if (by_jti_.contains(jti)) return true;
+    const size_t dot = jti.find('.');
+    return dot != std::string::npos && by_jti_.contains(jti.substr(0, dot));
+  }
+  // Whether revoking `id` (a token id or a family id) refuses `jti`.
+  static bool Covers(const std::string& id, const std::string& jti) {
+    return jti == id || (jti.size() > id.size() && jti[id.size()] == '.' && jti.starts_with(id));
+  }
   size_t size() const { return by_jti_.size(); }
 
   // Called often (the shard's sweep): once per kSweepEveryMs, forgets the ids whose token

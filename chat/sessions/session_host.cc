@@ -622,7 +622,7 @@ void SessionHost::OnRevoked(int64_t user, const std::string& jti, int64_t exp_ms
   auto sessions = by_user_.find(user);
   if (sessions == by_user_.end()) return;
   for (Session* session : std::vector<Session*>(sessions->second)) {
-    if (session->jti == jti) CloseSession(*session, 1008, "token revoked");
+    if (RevokedTokens::Covers(jti, session->jti)) CloseSession(*session, 1008, "token revoked");
   }
 }
 

@@ -134,6 +134,10 @@ class SessionHost {
   void OnRevokedList(const std::vector<storage::RevokedToken>& revoked);
   // A token was revoked (every shard is told): its sessions close.
   void OnRevoked(int64_t user, const std::string& jti, int64_t exp_ms);
+  // A profile changed (every shard is told, every node in cluster mode): `json`, the profile
+  // event, goes to the user's own sessions and to those that have the user as a contact (share
+  // a conversation with them). session_host_profiles.cc.
+  void OnProfile(int64_t user, const std::string& json);
   // `json` to one connection of this shard, if it is still open.
   void SendText(ConnId id, std::string_view json);
   // The answer to the session's outstanding sync or history request: sends it and lets the

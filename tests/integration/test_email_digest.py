@@ -74,7 +74,9 @@ def test_account_email_is_settable_and_checked(server_factory, smtp):
     api = Api(srv.port)
     bob = api.new_user("bob")
     me = api.request("GET", "/api/me", token=bob.token)
-    assert me.status == 200 and me.json == {"id": bob.id, "username": bob.name, "email": None}, me
+    assert me.status == 200 and me.json == {
+        "id": bob.id, "username": bob.name, "email": None, "display_name": None, "avatar": None,
+        "avatar_thumb": None, "status": None}, me
     r = api.request("PATCH", "/api/me", {"email": "bob@example.org"}, token=bob.token)
     assert r.status == 200 and r.json["email"] == "bob@example.org", r
     assert api.request("GET", "/api/me", token=bob.token).json["email"] == "bob@example.org"

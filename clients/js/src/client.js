@@ -544,7 +544,8 @@ export class RingcastClient extends Emitter {
   }
 
   /**
-   * `GET /api/users?q=`: users whose name starts with `prefix` (ASCII case ignored), by name.
+   * `GET /api/users?q=`: users whose username starts with `prefix` (ASCII case ignored), then
+   * those with a display name's word that starts with it; each once.
    * @param {string} prefix @param {number} [limit] 1..50 (the server's default: 20)
    * @returns {Promise<import('./types.js').UserSummary[]>}
    */

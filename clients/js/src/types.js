@@ -69,9 +69,16 @@
 
 /**
  * An entry of `GET /api/users?q=`.
+ * A user's profile, as `GET /api/users` and `GET /api/blocks` answer it and the `profile` event
+ * carries it (proto/PROTOCOL.md "Profiles").
  * @typedef {object} UserSummary
  * @property {number} id
  * @property {string} username
+ * @property {string|null} display_name shown where the username would be; null: show the username
+ * @property {string|null} avatar the avatar's URL (`/files/{id}`), null without one
+ * @property {string|null} avatar_thumb its thumbnail's URL
+ * @property {string|null} status
+ * @property {boolean} [deleted] a deleted account (username "")
  */
 
 /**

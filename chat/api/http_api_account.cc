@@ -1,0 +1,362 @@
+// HttpApi's account control (proto/PROTOCOL.md, "Account control"):
+//   POST   /api/me/password        {"current_password","new_password"}: every other login ends
+//   GET    /api/me/sessions        the caller's logins (one per refresh-token family)
+//   DELETE /api/me/sessions/{id}   one login ended, as logout ends the caller's
+//   DELETE /api/me                 {"password"}: the account deleted (storage/SCHEMA.md says what
+//                                  goes and what stays)
+//   POST   /api/blocks {"user"}, GET /api/blocks, DELETE /api/blocks/{user}
+// A login that ends loses its refresh tokens and its access tokens at once, on every shard and
+// node, through logout's revocation path: the family id is revoked, which refuses every token
+// id "<family>.*" (chat/sessions/revoked_tokens.h), and the connections holding one close.
+// Password checks count as login attempts: a wrong password slows the next tries as a wrong
+// login does (http_api_login.cc).
+#include <simdjson.h>
+
+#include "chat/api/http_api.h"
+#include "chat/auth/password.h"
+#include "chat/chat_shard.h"
+#include "chat/cluster/cluster_link.h"
+#include "chat/service.h"
+#include "core/net/client_address.h"
+#include "core/runtime/shard.h"
+#include "proto/json_writer.h"
+
+namespace ringcast::chat {
+namespace {
+
+// "1234": a positive decimal id and nothing else.
+bool ParseUserId(std::string_view text, int64_t* out) {
+  if (text.empty() || text.size() > 18) return false;
+  int64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + (c - '0');
+  }
+  *out = value;
+  return value > 0;
+}
+
+// {"user": 1234}
+std::optional<std::string> ParseBlockBody(std::string_view body, int64_t* user) {
+  simdjson::padded_string padded(body);
+  simdjson::ondemand::parser parser;
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object object;
+  if (parser.iterate(padded).get(doc) != simdjson::SUCCESS ||
+      doc.get_object().get(object) != simdjson::SUCCESS) {
+    return JsonBodyFault(body);
+  }
+  int64_t value = 0;
+  if (object["user"].get_int64().get(value) != simdjson::SUCCESS || value < 1) {
+    return "field \"user\" must be a positive integer (a user id)";
+  }
+  *user = value;
+  return std::nullopt;
+}
+
+}  // namespace
+
+void HttpApi::CheckPassword(const DeferredHttp& deferred, int64_t user, std::string address,
+                            std::string password, storage::UniqueFunction<void(HttpApi&)> then) {
+  service_.store().FindAccount(
+      user,
+      service_.ReplyOn<std::optional<storage::Account>>(
+          shard_.id(), [deferred, address = std::move(address), password = std::move(password),
+                        then = std::move(then)](ChatShard& chat, auto account) mutable {
+            HttpApi& self = chat.http_api();
+            if (!account.ok()) return self.AnswerStoreFailure(deferred, account.status());
+            if (!*account) return self.AnswerError(deferred, 404, "no such user");
+            std::vector<LoginKey> keys = self.LoginKeys((*account)->username, address);
+            self.CheckAttempts(
+                keys, 0,
+                [deferred, keys, username = (*account)->username, password = std::move(password),
+                 then = std::move(then)](HttpApi& self, int64_t retry_after) mutable {
+                  if (retry_after > 0) {
+                    return self.AnswerError(deferred, 429, "too many wrong passwords, retry later",
+                                            "Retry-After: " + std::to_string(retry_after) + "\r\n");
+                  }
+                  self.service_.store().FindLogin(
+                      username,
+                      self.service_.ReplyOn<std::optional<storage::UserLogin>>(
+                          self.shard_.id(),
+                          [deferred, keys = std::move(keys), password = std::move(password),
+                           then = std::move(then)](ChatShard& chat, auto login) mutable {
+                            HttpApi& self = chat.http_api();
+                            if (!login.ok())
+                              return self.AnswerStoreFailure(deferred, login.status());
+                            if (!*login) return self.AnswerError(deferred, 404, "no such user");
+                            std::string hash = std::move((*login)->password_hash);
+                            const bool queued = self.shard_.TryRunBlocking(
+                                WorkClass::kLogin,
+                                [password = std::move(password), hash = std::move(hash)] {
+                                  return auth::VerifyPassword(password, hash) ==
+                                         auth::VerifyOutcome::kMatch;
+                                },
+                                [&self, deferred, keys = std::move(keys), then = std::move(then)](
+                                    Shard&, bool match) mutable {
+                                  if (!match) {
+                                    self.CountFailures(std::move(keys));
+                                    return self.AnswerError(deferred, 403, "wrong password");
+                                  }
+                                  then(self);
+                                });
+                            if (!queued) {
+                              self.AnswerError(deferred, 503,
+                                               "too many password checks in progress "
+                                               "(--workers-login-queue), retry later",
+                                               "Retry-After: 1\r\n");
+                            }
+                          }));
+                });
+          }));
+}
+
+void HttpApi::RevokeFamiliesLive(int64_t user, const std::vector<std::string>& families) {
+  const int64_t until_ms = NowMs() + int64_t{config_.token_ttl_s} * 1000;
+  for (const std::string& family : families) {
+    service_.PostToEveryShard([&] {
+      return [user, family, until_ms](ChatShard& shard) {
+        shard.sessions().OnRevoked(user, family, until_ms);
+      };
+    });
+    if (ClusterLink* cluster = service_.cluster()) {
+      cluster->PublishRevoked(user, family, until_ms);
+    }
+  }
+}
+
+void HttpApi::EndLogins(const DeferredHttp& deferred, int64_t user, storage::LoginSelection which,
+                        storage::UniqueFunction<void(HttpApi&, std::vector<std::string>)> then) {
+  const int64_t now = NowMs();
+  // Every access token of these families expires within --token-ttl: revoked until then.
+  service_.store().EndLogins(user, std::move(which), now + int64_t{config_.token_ttl_s} * 1000, now,
+                             service_.ReplyOn<std::vector<std::string>>(
+                                 shard_.id(), [deferred, user, then = std::move(then)](
+                                                  ChatShard& chat, auto families) mutable {
+                                   HttpApi& self = chat.http_api();
+                                   if (!families.ok())
+                                     return self.AnswerStoreFailure(deferred, families.status());
+                                   self.RevokeFamiliesLive(user, *families);
+                                   then(self, std::move(*families));
+                                 }));
+}
+
+void HttpApi::HandlePassword(HttpExchange& exchange) {
+  Authenticated auth;
+  if (!RequireAuth(exchange, &auth)) return;
+  StringFields fields;
+  if (auto error =
+          ParseStringFields(exchange.body(), {"current_password", "new_password"}, &fields)) {
+    return exchange.RespondError(400, *error);
+  }
+  std::optional<std::string> current, next;
+  for (auto& [key, value] : fields) (key == "current_password" ? current : next) = std::move(value);
+  if (!current || !next) {
+    return exchange.RespondError(400, "give \"current_password\" and \"new_password\"");
+  }
+  if (next->size() < kMinPassword || next->size() > kMaxPassword) {
+    return exchange.RespondError(400, "new_password must be 8 to 1024 bytes");
+  }
+  DeferredHttp deferred = exchange.Defer();
+  ForwardedHeaders forwarded = ForwardedHeaders::From(exchange.request(), config_.trusted_proxies);
+  shard_.PeerAddress(exchange.connection(), [this, deferred, auth, current = std::move(*current),
+                                             next = std::move(*next),
+                                             forwarded = std::move(forwarded)](std::string peer) {
+    CheckPassword(
+        deferred, auth.user, ClientAddress(peer, forwarded, config_.trusted_proxies), current,
+        [deferred, auth, next](HttpApi& self) {
+          auth::ScryptParams params{.log2_n = self.config_.password_cost};
+          const bool queued = self.shard_.TryRunBlocking(
+              WorkClass::kLogin, [next, params] { return auth::HashPassword(next, params); },
+              [&self, deferred, auth](Shard&, auth::HashResult hashed) {
+                if (!hashed.ok()) return self.AnswerError(deferred, 400, hashed.reason);
+                self.service_.store().SetPasswordHash(
+                    auth.user, std::move(hashed.encoded),
+                    self.service_.ReplyOn<bool>(self.shard_.id(), [deferred, auth](ChatShard& chat,
+                                                                                   auto set) {
+                      HttpApi& self = chat.http_api();
+                      if (!set.ok()) return self.AnswerStoreFailure(deferred, set.status());
+                      if (!*set) return self.AnswerError(deferred, 404, "no such user");
+                      // The caller's login stays; a token from before refresh tokens has no
+                      // family, and then every login ends but the caller's token.
+                      storage::LoginSelection others;
+                      if (std::string family = FamilyOf(auth.jti); !family.empty()) {
+                        others.keep = std::move(family);
+                      }
+                      self.EndLogins(deferred, auth.user, std::move(others),
+                                     [deferred](HttpApi& self, std::vector<std::string> ended) {
+                                       JsonWriter writer;
+                                       self.Answer(deferred, 200,
+                                                   writer.BeginObject()
+                                                       .Field("changed", true)
+                                                       .Field("sessions_ended",
+                                                              static_cast<int64_t>(ended.size()))
+                                                       .EndObject()
+                                                       .str());
+                                     });
+                    }));
+              });
+          if (!queued) {
+            self.AnswerError(deferred, 503,
+                             "too many password checks in progress (--workers-login-queue), "
+                             "retry later",
+                             "Retry-After: 1\r\n");
+          }
+        });
+  });
+}
+
+void HttpApi::HandleSessions(HttpExchange& exchange, std::string_view rest) {
+  const http::Method method = exchange.request().method;
+  if (rest.empty()) {
+    exchange.SetRoute("/api/me/sessions");
+    if (method != http::Method::kGet) {
+      return exchange.RespondError(405, "method not allowed", "Allow: GET\r\n");
+    }
+  } else {
+    exchange.SetRoute("/api/me/sessions/{id}");
+    if (method != http::Method::kDelete) {
+      return exchange.RespondError(405, "method not allowed", "Allow: DELETE\r\n");
+    }
+  }
+  Authenticated auth;
+  if (!RequireAuth(exchange, &auth)) return;
+  DeferredHttp deferred = exchange.Defer();
+  if (rest.empty()) {
+    service_.store().ListLogins(
+        auth.user, NowMs(),
+        service_.ReplyOn<std::vector<storage::LoginRecord>>(
+            shard_.id(), [deferred, current = FamilyOf(auth.jti)](ChatShard& chat, auto logins) {
+              HttpApi& self = chat.http_api();
+              if (!logins.ok()) return self.AnswerStoreFailure(deferred, logins.status());
+              JsonWriter writer;
+              writer.BeginObject().Key("sessions").BeginArray();
+              for (const storage::LoginRecord& login : *logins) {
+                writer.BeginObject()
+                    .Field("id", login.family)
+                    .Field("created_at", login.created_at)
+                    .Field("last_used_at", login.last_used_at)
+                    .Field("user_agent", login.user_agent)
+                    .Field("address", login.address)
+                    .Field("current", login.family == current)
+                    .EndObject();
+              }
+              self.Answer(deferred, 200, writer.EndArray().EndObject().str());
+            }));
+    return;
+  }
+  storage::LoginSelection one;
+  one.only = std::string(rest.substr(1));
+  EndLogins(deferred, auth.user, std::move(one),
+            [deferred](HttpApi& self, std::vector<std::string> ended) {
+              if (ended.empty()) return self.AnswerError(deferred, 404, "no such session");
+              self.Answer(deferred, 200, R"({"revoked":true})");
+            });
+}
+
+void HttpApi::HandleDeleteAccount(HttpExchange& exchange, const Authenticated& auth) {
+  StringFields fields;
+  if (auto error = ParseStringFields(exchange.body(), {"password"}, &fields)) {
+    return exchange.RespondError(400, *error);
+  }
+  if (fields.empty() || !fields[0].second) {
+    return exchange.RespondError(400, "give \"password\" to delete the account");
+  }
+  DeferredHttp deferred = exchange.Defer();
+  ForwardedHeaders forwarded = ForwardedHeaders::From(exchange.request(), config_.trusted_proxies);
+  shard_.PeerAddress(exchange.connection(), [this, deferred, user = auth.user,
+                                             password = std::move(*fields[0].second),
+                                             forwarded = std::move(forwarded)](std::string peer) {
+    CheckPassword(
+        deferred, user, ClientAddress(peer, forwarded, config_.trusted_proxies), password,
+        [deferred, user](HttpApi& self) {
+          const int64_t now = NowMs();
+          self.service_.store().DeleteAccount(
+              user, now + int64_t{self.config_.token_ttl_s} * 1000, now,
+              self.service_.ReplyOn<storage::DeletedAccount>(
+                  self.shard_.id(), [deferred, user](ChatShard& chat, auto deleted) {
+                    HttpApi& self = chat.http_api();
+                    if (!deleted.ok()) return self.AnswerStoreFailure(deferred, deleted.status());
+                    if (!deleted->found) return self.AnswerError(deferred, 404, "no such user");
+                    self.RevokeFamiliesLive(user, deleted->families);
+                    // Each group loses the member as a leave does: its members are told.
+                    for (int64_t conv : deleted->groups) {
+                      self.service_.store().RemoveMember(
+                          conv, user, user,
+                          self.service_.ReplyOn<storage::MembershipOutcome>(
+                              self.shard_.id(), [user](ChatShard& chat, auto removed) {
+                                if (!removed.ok() || removed->denial != storage::Denial::kNone ||
+                                    !removed->changed) {
+                                  return;
+                                }
+                                chat.http_api().AnnounceMembers(removed->conversation, {user});
+                              }));
+                    }
+                    self.Answer(deferred, 200, R"({"deleted":true})");
+                  }));
+        });
+  });
+}
+
+void HttpApi::HandleBlocks(HttpExchange& exchange, std::string_view rest) {
+  const http::Method method = exchange.request().method;
+  if (rest.empty()) {
+    exchange.SetRoute("/api/blocks");
+    if (method != http::Method::kGet && method != http::Method::kPost) {
+      return exchange.RespondError(405, "method not allowed", "Allow: GET, POST\r\n");
+    }
+  } else {
+    exchange.SetRoute("/api/blocks/{user}");
+    if (method != http::Method::kDelete) {
+      return exchange.RespondError(405, "method not allowed", "Allow: DELETE\r\n");
+    }
+  }
+  Authenticated auth;
+  if (!RequireAuth(exchange, &auth)) return;
+  if (method == http::Method::kGet) {
+    DeferredHttp deferred = exchange.Defer();
+    service_.store().ListBlocks(
+        auth.user, service_.ReplyOn<std::vector<storage::Profile>>(
+                       shard_.id(), [deferred](ChatShard& chat, auto blocked) {
+                         HttpApi& self = chat.http_api();
+                         if (!blocked.ok())
+                           return self.AnswerStoreFailure(deferred, blocked.status());
+                         JsonWriter writer;
+                         writer.BeginObject().Key("blocks").BeginArray();
+                         for (const storage::Profile& profile : *blocked) {
+                           writer.BeginObject();
+                           WriteProfile(writer, profile);
+                           writer.EndObject();
+                         }
+                         self.Answer(deferred, 200, writer.EndArray().EndObject().str());
+                       }));
+    return;
+  }
+  int64_t other = 0;
+  const bool on = method == http::Method::kPost;
+  if (on) {
+    if (auto error = ParseBlockBody(exchange.body(), &other)) {
+      return exchange.RespondError(400, *error);
+    }
+  } else if (!ParseUserId(rest.substr(1), &other)) {
+    return exchange.RespondError(400, "user id must be a positive integer");
+  }
+  if (other == auth.user) return exchange.RespondError(400, "you cannot block yourself");
+  DeferredHttp deferred = exchange.Defer();
+  service_.store().SetBlock(
+      auth.user, other, on, NowMs(),
+      service_.ReplyOn<storage::Denial>(
+          shard_.id(), [deferred, other, on](ChatShard& chat, auto denial) {
+            HttpApi& self = chat.http_api();
+            if (!denial.ok()) return self.AnswerStoreFailure(deferred, denial.status());
+            if (*denial != storage::Denial::kNone) {
+              return self.AnswerError(deferred, 404, "no such user");
+            }
+            JsonWriter writer;
+            self.Answer(
+                deferred, on ? 201 : 200,
+                writer.BeginObject().Field(on ? "blocked" : "unblocked", other).EndObject().str());
+          }));
+}
+
+}  // namespace ringcast::chat

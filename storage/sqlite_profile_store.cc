@@ -1,0 +1,370 @@
+// SqliteChatStore's profiles, logins, account deletion and blocks (profile_store.h; schema v10,
+// storage/SCHEMA.md "Profiles, logins and blocks"). The same rules as pg_profile_store.cc.
+#include <set>
+
+#include "storage/account_store.h"
+#include "storage/profile_name.h"
+#include "storage/sqlite_chat_store.h"
+
+namespace ringcast::storage {
+namespace {
+
+constexpr const char* kProfileColumns =
+    "id, username, display_name, avatar_upload, status_text, deleted_at IS NOT NULL";
+
+std::optional<std::string> OptionalText(Statement& row, int column) {
+  if (row.ColumnIsNull(column)) return std::nullopt;
+  return std::string(row.ColumnText(column));
+}
+
+Profile ReadProfile(Statement& row) {
+  Profile profile{.id = row.ColumnInt64(0), .deleted = row.ColumnInt64(5) != 0};
+  if (profile.deleted) return profile;
+  profile.username = std::string(row.ColumnText(1));
+  profile.display_name = OptionalText(row, 2);
+  profile.avatar = OptionalText(row, 3);
+  profile.status = OptionalText(row, 4);
+  return profile;
+}
+
+void BindOptional(Statement& stmt, int index, const std::optional<std::string>& value) {
+  if (value) {
+    stmt.BindText(index, *value);
+  } else {
+    stmt.BindNull(index);
+  }
+}
+
+Status ReadProfiles(Statement& stmt, std::vector<Profile>& out) {
+  return ForEachSqliteRow(stmt, [&](Statement& row) { out.push_back(ReadProfile(row)); });
+}
+
+// The user's families (logins, and refresh tokens from before schema v10) that `which` picks.
+Result<std::vector<std::string>> SelectFamilies(SqliteDb& db, int64_t user,
+                                                const LoginSelection& which) {
+  auto stmt = db.Prepare(
+      "SELECT family FROM logins WHERE user_id = ?1 UNION "
+      "SELECT family FROM refresh_tokens WHERE user_id = ?1");
+  stmt->BindInt64(1, user);
+  std::vector<std::string> families;
+  Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
+    std::string family(row.ColumnText(0));
+    if (which.only && family != *which.only) return;
+    if (which.keep && family == *which.keep) return;
+    families.push_back(std::move(family));
+  });
+  if (!s.ok()) return s;
+  return families;
+}
+
+// Deletes the families' refresh tokens and login rows and revokes their access tokens (a
+// family id in revoked_tokens refuses every jti "<family>.*").
+Status EndFamilies(SqliteDb& db, const std::vector<std::string>& families,
+                   int64_t revoked_until_ms) {
+  auto tokens = db.Prepare("DELETE FROM refresh_tokens WHERE family = ?1");
+  auto logins = db.Prepare("DELETE FROM logins WHERE family = ?1");
+  auto revoke = db.Prepare(
+      "INSERT INTO revoked_tokens(jti, expires_at) VALUES (?1, ?2) ON CONFLICT(jti) "
+      "DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)");
+  for (const std::string& family : families) {
+    tokens->Reset();
+    tokens->BindText(1, family);
+    if (Status s = tokens->Exec(); !s.ok()) return s;
+    logins->Reset();
+    logins->BindText(1, family);
+    if (Status s = logins->Exec(); !s.ok()) return s;
+    revoke->Reset();
+    revoke->BindText(1, family).BindInt64(2, revoked_until_ms);
+    if (Status s = revoke->Exec(); !s.ok()) return s;
+  }
+  return Status();
+}
+
+}  // namespace
+
+void SqliteChatStore::FindProfiles(std::vector<int64_t> ids, Reply<std::vector<Profile>> reply) {
+  Submit<std::vector<Profile>>(
+      Kind::kRead,
+      [ids = std::move(ids)](SqliteDb& db, std::vector<Profile>& out) {
+        const std::set<int64_t> wanted(ids.begin(), ids.end());  // Ordered, no repeats.
+        auto stmt =
+            db.Prepare(std::string("SELECT ") + kProfileColumns + " FROM users WHERE id = ?1");
+        for (int64_t id : wanted) {
+          stmt->Reset();
+          stmt->BindInt64(1, id);
+          if (Status s = ReadProfiles(*stmt, out); !s.ok()) return s;
+        }
+        return Status();
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::SearchProfiles(std::string prefix, uint32_t limit,
+                                     Reply<std::vector<Profile>> reply) {
+  Submit<std::vector<Profile>>(
+      Kind::kRead,
+      [prefix = std::move(prefix), limit](SqliteDb& db, std::vector<Profile>& out) {
+        std::set<int64_t> seen;
+        // Usernames first (the NOCASE unique index, one range in order), then display-name
+        // words (user_name_words' primary key, one range): each branch bounded by `limit`.
+        if (std::optional<UsernameRange> range = UsernamePrefixRange(prefix)) {
+          auto stmt = db.Prepare(std::string("SELECT ") + kProfileColumns +
+                                 " FROM users WHERE username >= ?1 AND username < ?2 AND "
+                                 "deleted_at IS NULL ORDER BY username LIMIT ?3");
+          stmt->BindText(1, range->low).BindText(2, range->high).BindInt64(3, limit);
+          Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
+            seen.insert(row.ColumnInt64(0));
+            out.push_back(ReadProfile(row));
+          });
+          if (!s.ok()) return s;
+        }
+        const std::optional<NameWordRange> words = NameWordPrefixRange(prefix);
+        if (!words || out.size() >= limit) return Status();
+        auto stmt = db.Prepare(std::string("SELECT DISTINCT ") + kProfileColumns +
+                               " FROM users WHERE id IN (SELECT user_id FROM user_name_words "
+                               "WHERE word >= ?1 AND word < ?2 ORDER BY word LIMIT ?3) "
+                               "AND deleted_at IS NULL ORDER BY username");
+        stmt->BindText(1, words->low).BindText(2, words->high).BindInt64(3, limit * 2);
+        return ForEachSqliteRow(*stmt, [&](Statement& row) {
+          if (out.size() >= limit || !seen.insert(row.ColumnInt64(0)).second) return;
+          out.push_back(ReadProfile(row));
+        });
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::UpdateProfile(int64_t user, ProfileChange change,
+                                    Reply<ProfileOutcome> reply) {
+  Submit<ProfileOutcome>(
+      Kind::kWrite,
+      [user, change = std::move(change)](SqliteDb& db, ProfileOutcome& out) {
+        if (change.avatar && *change.avatar) {
+          // An image of the user's own with a thumbnail (core/media made one).
+          auto own = db.Prepare(
+              "SELECT 1 FROM uploads WHERE id = ?1 AND owner_id = ?2 AND type LIKE 'image/%' "
+              "AND thumb_sha256 <> ''");
+          own->BindText(1, **change.avatar).BindInt64(2, user);
+          bool found = false;
+          if (Status s = ForEachSqliteRow(*own, [&](Statement&) { found = true; }); !s.ok()) {
+            return s;
+          }
+          if (!found) {
+            out.denial = Denial::kForbidden;
+            return Status();
+          }
+        }
+        // ?N IS NULL-style flags: a field not given keeps its value.
+        auto update = db.Prepare(
+            "UPDATE users SET "
+            "display_name = CASE WHEN ?2 THEN ?3 ELSE display_name END, "
+            "avatar_upload = CASE WHEN ?4 THEN ?5 ELSE avatar_upload END, "
+            "status_text = CASE WHEN ?6 THEN ?7 ELSE status_text END "
+            "WHERE id = ?1 AND deleted_at IS NULL RETURNING " +
+            std::string(kProfileColumns));
+        update->BindInt64(1, user)
+            .BindInt64(2, change.display_name.has_value())
+            .BindInt64(4, change.avatar.has_value())
+            .BindInt64(6, change.status.has_value());
+        BindOptional(*update, 3, change.display_name.value_or(std::nullopt));
+        BindOptional(*update, 5, change.avatar.value_or(std::nullopt));
+        BindOptional(*update, 7, change.status.value_or(std::nullopt));
+        bool found = false;
+        Status s = ForEachSqliteRow(*update, [&](Statement& row) {
+          found = true;
+          out.profile = ReadProfile(row);
+        });
+        if (!s.ok()) return s;
+        if (!found) {
+          out.denial = Denial::kNotFound;
+          return Status();
+        }
+        if (!change.display_name) return Status();
+        auto clear = db.Prepare("DELETE FROM user_name_words WHERE user_id = ?1");
+        clear->BindInt64(1, user);
+        if (Status s = clear->Exec(); !s.ok()) return s;
+        auto add =
+            db.Prepare("INSERT OR IGNORE INTO user_name_words(word, user_id) VALUES (?1, ?2)");
+        for (const std::string& word : change.name_words) {
+          add->Reset();
+          add->BindText(1, word).BindInt64(2, user);
+          if (Status s = add->Exec(); !s.ok()) return s;
+        }
+        return Status();
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::SetPasswordHash(int64_t user, std::string password_hash, Reply<bool> reply) {
+  Submit<bool>(
+      Kind::kWrite,
+      [user, password_hash = std::move(password_hash)](SqliteDb& db, bool& out) {
+        auto stmt = db.Prepare(
+            "UPDATE users SET password_hash = ?2 WHERE id = ?1 AND deleted_at IS NULL "
+            "RETURNING id");
+        stmt->BindInt64(1, user).BindText(2, password_hash);
+        return ForEachSqliteRow(*stmt, [&](Statement&) { out = true; });
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::StoreLogin(LoginRecord login, Reply<bool> reply) {
+  Submit<bool>(
+      Kind::kWrite,
+      [login = std::move(login)](SqliteDb& db, bool& out) {
+        // Rows of logins whose every refresh token has expired go with each new login.
+        auto prune = db.Prepare(
+            "DELETE FROM logins WHERE user_id = ?1 AND NOT EXISTS (SELECT 1 FROM "
+            "refresh_tokens t WHERE t.family = logins.family)");
+        prune->BindInt64(1, login.user);
+        if (Status s = prune->Exec(); !s.ok()) return s;
+        auto stmt = db.Prepare(
+            "INSERT INTO logins(family, user_id, created_at, last_used_at, user_agent, address) "
+            "VALUES (?1, ?2, ?3, ?3, ?4, ?5)");
+        stmt->BindText(1, login.family)
+            .BindInt64(2, login.user)
+            .BindInt64(3, login.created_at)
+            .BindText(4, login.user_agent)
+            .BindText(5, login.address);
+        out = true;
+        return stmt->Exec();
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::TouchLogin(std::string family, int64_t now, Reply<bool> reply) {
+  Submit<bool>(
+      Kind::kWrite,
+      [family = std::move(family), now](SqliteDb& db, bool& out) {
+        auto stmt = db.Prepare("UPDATE logins SET last_used_at = ?2 WHERE family = ?1");
+        stmt->BindText(1, family).BindInt64(2, now);
+        out = true;
+        return stmt->Exec();
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::ListLogins(int64_t user, int64_t now, Reply<std::vector<LoginRecord>> reply) {
+  Submit<std::vector<LoginRecord>>(
+      Kind::kRead,
+      [user, now](SqliteDb& db, std::vector<LoginRecord>& out) {
+        auto stmt = db.Prepare(
+            "SELECT family, created_at, last_used_at, user_agent, address FROM logins l "
+            "WHERE user_id = ?1 AND EXISTS (SELECT 1 FROM refresh_tokens t WHERE "
+            "t.family = l.family AND t.expires_at > ?2) ORDER BY created_at DESC, family");
+        stmt->BindInt64(1, user).BindInt64(2, now);
+        return ForEachSqliteRow(*stmt, [&](Statement& row) {
+          out.push_back(LoginRecord{.family = std::string(row.ColumnText(0)),
+                                    .user = user,
+                                    .created_at = row.ColumnInt64(1),
+                                    .last_used_at = row.ColumnInt64(2),
+                                    .user_agent = std::string(row.ColumnText(3)),
+                                    .address = std::string(row.ColumnText(4))});
+        });
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::EndLogins(int64_t user, LoginSelection which, int64_t revoked_until_ms,
+                                int64_t /*now*/, Reply<std::vector<std::string>> reply) {
+  Submit<std::vector<std::string>>(
+      Kind::kWrite,
+      [user, which = std::move(which), revoked_until_ms](SqliteDb& db,
+                                                         std::vector<std::string>& out) {
+        Result<std::vector<std::string>> families = SelectFamilies(db, user, which);
+        if (!families.ok()) return families.status();
+        out = std::move(*families);
+        return EndFamilies(db, out, revoked_until_ms);
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::DeleteAccount(int64_t user, int64_t revoked_until_ms, int64_t now,
+                                    Reply<DeletedAccount> reply) {
+  Submit<DeletedAccount>(
+      Kind::kWrite,
+      [user, revoked_until_ms, now](SqliteDb& db, DeletedAccount& out) {
+        // The username is released: a name no registration can take ('~' is outside the
+        // username alphabet) keeps the column unique; the empty hash matches no password.
+        auto mark = db.Prepare(
+            "UPDATE users SET username = '~deleted~' || id, password_hash = '', email = NULL, "
+            "display_name = NULL, avatar_upload = NULL, status_text = NULL, deleted_at = ?2 "
+            "WHERE id = ?1 AND deleted_at IS NULL RETURNING id");
+        mark->BindInt64(1, user).BindInt64(2, now);
+        if (Status s = ForEachSqliteRow(*mark, [&](Statement&) { out.found = true; }); !s.ok()) {
+          return s;
+        }
+        if (!out.found) return Status();
+        Result<std::vector<std::string>> families = SelectFamilies(db, user, {});
+        if (!families.ok()) return families.status();
+        out.families = std::move(*families);
+        if (Status s = EndFamilies(db, out.families, revoked_until_ms); !s.ok()) return s;
+        for (const char* sql : {"DELETE FROM user_name_words WHERE user_id = ?1",
+                                "DELETE FROM push_subscriptions WHERE user_id = ?1",
+                                "DELETE FROM blocks WHERE blocker = ?1 OR blocked = ?1"}) {
+          auto stmt = db.Prepare(sql);
+          stmt->BindInt64(1, user);
+          if (Status s = stmt->Exec(); !s.ok()) return s;
+        }
+        // The caller removes the user from these through RemoveMember, which tells the members.
+        auto groups = db.Prepare(
+            "SELECT uc.conversation_id FROM users_conversations uc JOIN conversations c ON "
+            "c.id = uc.conversation_id WHERE uc.user_id = ?1 AND c.is_group = 1 "
+            "ORDER BY uc.conversation_id");
+        groups->BindInt64(1, user);
+        return ForEachSqliteRow(*groups,
+                                [&](Statement& row) { out.groups.push_back(row.ColumnInt64(0)); });
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::SetBlock(int64_t blocker, int64_t blocked, bool on, int64_t now,
+                               Reply<Denial> reply) {
+  Submit<Denial>(
+      Kind::kWrite,
+      [blocker, blocked, on, now](SqliteDb& db, Denial& out) {
+        if (!on) {
+          auto stmt = db.Prepare("DELETE FROM blocks WHERE blocker = ?1 AND blocked = ?2");
+          stmt->BindInt64(1, blocker).BindInt64(2, blocked);
+          out = Denial::kNone;
+          return stmt->Exec();
+        }
+        auto stmt = db.Prepare(
+            "INSERT INTO blocks(blocker, blocked, created_at) SELECT ?1, id, ?3 FROM users "
+            "WHERE id = ?2 AND deleted_at IS NULL ON CONFLICT DO NOTHING");
+        stmt->BindInt64(1, blocker).BindInt64(2, blocked).BindInt64(3, now);
+        if (Status s = stmt->Exec(); !s.ok()) return s;
+        auto exists = db.Prepare("SELECT 1 FROM blocks WHERE blocker = ?1 AND blocked = ?2");
+        exists->BindInt64(1, blocker).BindInt64(2, blocked);
+        out = Denial::kUnknownUser;
+        return ForEachSqliteRow(*exists, [&](Statement&) { out = Denial::kNone; });
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::ListBlocks(int64_t user, Reply<std::vector<Profile>> reply) {
+  Submit<std::vector<Profile>>(
+      Kind::kRead,
+      [user](SqliteDb& db, std::vector<Profile>& out) {
+        auto stmt = db.Prepare(std::string("SELECT ") + kProfileColumns +
+                               " FROM users WHERE id IN (SELECT blocked FROM blocks WHERE "
+                               "blocker = ?1) ORDER BY id");
+        stmt->BindInt64(1, user);
+        return ReadProfiles(*stmt, out);
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::EitherBlocks(int64_t a, int64_t b, Reply<bool> reply) {
+  Submit<bool>(
+      Kind::kRead,
+      [a, b](SqliteDb& db, bool& out) {
+        auto stmt = db.Prepare(
+            "SELECT 1 FROM blocks WHERE (blocker = ?1 AND blocked = ?2) OR "
+            "(blocker = ?2 AND blocked = ?1)");
+        stmt->BindInt64(1, a).BindInt64(2, b);
+        return ForEachSqliteRow(*stmt, [&](Statement&) { out = true; });
+      },
+      std::move(reply));
+}
+
+}  // namespace ringcast::storage
