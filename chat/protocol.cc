@@ -5,6 +5,7 @@
 #include "chat/auth/jwt.h"
 #include "storage/mentions.h"
 #include "storage/message_json.h"
+#include "storage/message_kinds.h"
 
 namespace ringcast::chat {
 namespace ondemand = simdjson::ondemand;
@@ -455,6 +456,9 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
     if (!has(kFieldKind)) request->kind = "text";
     if (request->kind.empty() || request->kind.size() > RequestLimits::kMaxKind) {
       return fail("kind must be 1 to 32 bytes");
+    }
+    if (storage::IsServerKind(request->kind)) {
+      return fail("kind \"" + request->kind + "\" is written by the server only");
     }
     return true;
   }
