@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "chat/auth/jwt.h"
+#include "chat/json_body.h"
 #include "storage/mentions.h"
 #include "storage/message_json.h"
 #include "storage/message_kinds.h"
@@ -11,19 +12,6 @@ namespace ringcast::chat {
 namespace ondemand = simdjson::ondemand;
 
 namespace {
-
-// Parses `text` into `doc` using `buffer` for the padding simdjson reads past the end.
-simdjson::error_code Iterate(ondemand::parser& parser, std::string& buffer, std::string_view text,
-                             ondemand::document& doc) {
-  buffer.assign(text);
-  buffer.resize(text.size() + simdjson::SIMDJSON_PADDING);
-  return parser.iterate(buffer.data(), text.size(), buffer.size()).get(doc);
-}
-
-// Nothing but whitespace after the value (On Demand stops reading where the caller stops).
-bool AtEnd(ondemand::document& doc) {
-  return doc.current_location().error() == simdjson::OUT_OF_BOUNDS;
-}
 
 bool GetPositiveId(ondemand::value value, int64_t* out) {
   int64_t id;
@@ -37,32 +25,6 @@ bool GetNonNegative(ondemand::value value, int64_t* out) {
   if (value.get_int64().get(n) != simdjson::SUCCESS || n < 0) return false;
   *out = n;
   return true;
-}
-
-std::string FieldError(std::string_view name, std::string_view fault) {
-  return "field \"" + std::string(name) + "\" " + std::string(fault);
-}
-
-// Reads a string field, or says why it cannot: a value of another type, or a string simdjson
-// will not unescape (a malformed escape, or a \u escape of a lone surrogate, which names no
-// Unicode character) — two different faults a client needs told apart.
-std::optional<std::string> ReadString(ondemand::value value, std::string_view name,
-                                      std::string* out) {
-  std::string_view text;
-  const simdjson::error_code error = value.get_string().get(text);
-  if (error == simdjson::SUCCESS) {
-    // PostgreSQL's text cannot hold U+0000, and no client means to send it: refused for every
-    // store alike, so a message one store keeps is never one another would refuse.
-    if (text.find('\0') != std::string_view::npos) {
-      return FieldError(name, "must not contain U+0000 (\\u0000)");
-    }
-    out->assign(text);
-    return std::nullopt;
-  }
-  if (error == simdjson::INCORRECT_TYPE) return FieldError(name, "must be a string");
-  return FieldError(name,
-                    "is not a valid string: a malformed escape, or a \\u escape of a lone "
-                    "surrogate (not a Unicode character)");
 }
 
 std::optional<std::string> ParseIdArray(ondemand::value value, std::vector<int64_t>* out,
@@ -80,23 +42,6 @@ std::optional<std::string> ParseIdArray(ondemand::value value, std::vector<int64
     out->push_back(id);
   }
   return std::nullopt;
-}
-
-// Index of `key` among `names`, or -1 for a field this parser ignores.
-template <size_t N>
-int FieldIndex(const std::string_view (&names)[N], std::string_view key) {
-  static_assert(N <= 32, "one bit per known field");
-  for (size_t i = 0; i < N; ++i) {
-    if (names[i] == key) return static_cast<int>(i);
-  }
-  return -1;
-}
-
-// A known field given twice is refused. RFC 8259 §4 leaves duplicate names' meaning to each
-// parser, so "the last one wins" would let two readers of the same text (a proxy, a log, us)
-// disagree, and it hides client bugs. Unknown fields are ignored, duplicates included.
-std::string DuplicateField(std::string_view key) {
-  return "duplicate field \"" + std::string(key) + "\"";
 }
 
 // The offset of the first byte that breaks UTF-8 (RFC 3629 §4: no overlong forms, no surrogates,
@@ -199,37 +144,6 @@ std::string JsonBodyFault(std::string_view body) {
 }
 
 namespace {
-
-// Walks the fields of a JSON object body; `on_field(index, value)` is called for the fields
-// named in `names` (by index) and returns an error or nullopt.
-template <size_t N, typename OnField>
-std::optional<std::string> ForEachField(std::string_view body, const std::string_view (&names)[N],
-                                        OnField on_field) {
-  ondemand::parser parser;
-  std::string buffer;
-  ondemand::document doc;
-  ondemand::object object;
-  if (Iterate(parser, buffer, body, doc) != simdjson::SUCCESS ||
-      doc.get_object().get(object) != simdjson::SUCCESS) {
-    return JsonBodyFault(body);
-  }
-  uint32_t seen = 0;
-  for (auto field : object) {
-    std::string_view key;
-    ondemand::value value;
-    if (field.unescaped_key().get(key) != simdjson::SUCCESS ||
-        field.value().get(value) != simdjson::SUCCESS) {
-      return JsonBodyFault(body);
-    }
-    const int index = FieldIndex(names, key);
-    if (index < 0) continue;
-    if (seen & (uint32_t{1} << index)) return DuplicateField(key);
-    seen |= uint32_t{1} << index;
-    if (auto error = on_field(index, value)) return error;
-  }
-  if (!AtEnd(doc)) return "the body is not valid JSON: more follows its object";
-  return std::nullopt;
-}
 
 // The fields of a client request, by index (a bit each in the duplicate check).
 constexpr std::string_view kRequestFields[] = {"type",     "conv",        "cid",   "kind",  "body",
@@ -350,7 +264,7 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
   };
   ondemand::document doc;
   ondemand::object object;
-  if (Iterate(parser_, buffer_, text, doc) != simdjson::SUCCESS) return fail("not JSON");
+  if (IterateJson(parser_, buffer_, text, doc) != simdjson::SUCCESS) return fail("not JSON");
   if (doc.get_object().get(object) != simdjson::SUCCESS) return fail("not a JSON object");
 
   std::string type;

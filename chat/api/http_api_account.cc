@@ -10,12 +10,11 @@
 // id "<family>.*" (chat/sessions/revoked_tokens.h), and the connections holding one close.
 // Password checks count as login attempts: a wrong password slows the next tries as a wrong
 // login does (http_api_login.cc).
-#include <simdjson.h>
-
 #include "chat/api/http_api.h"
 #include "chat/auth/password.h"
 #include "chat/chat_shard.h"
 #include "chat/cluster/cluster_link.h"
+#include "chat/json_body.h"
 #include "chat/service.h"
 #include "core/net/client_address.h"
 #include "core/runtime/shard.h"
@@ -38,19 +37,17 @@ bool ParseUserId(std::string_view text, int64_t* out) {
 
 // {"user": 1234}
 std::optional<std::string> ParseBlockBody(std::string_view body, int64_t* user) {
-  simdjson::padded_string padded(body);
-  simdjson::ondemand::parser parser;
-  simdjson::ondemand::document doc;
-  simdjson::ondemand::object object;
-  if (parser.iterate(padded).get(doc) != simdjson::SUCCESS ||
-      doc.get_object().get(object) != simdjson::SUCCESS) {
-    return JsonBodyFault(body);
-  }
-  int64_t value = 0;
-  if (object["user"].get_int64().get(value) != simdjson::SUCCESS || value < 1) {
-    return "field \"user\" must be a positive integer (a user id)";
-  }
-  *user = value;
+  static constexpr std::string_view kFields[] = {"user"};
+  *user = 0;
+  auto error = ForEachField(body, kFields, [&](int, simdjson::ondemand::value value) {
+    if (value.get_int64().get(*user) != simdjson::SUCCESS || *user < 1) {
+      return std::optional<std::string>(
+          FieldError("user", "must be a positive integer (a user id)"));
+    }
+    return std::optional<std::string>();
+  });
+  if (error) return error;
+  if (*user < 1) return "missing field \"user\"";
   return std::nullopt;
 }
 

@@ -5,11 +5,10 @@
 //   DELETE /api/me   {"password"}: the account deleted (http_api_account.cc)
 // A profile change goes to every shard (and node) as the profile event, for the sessions of the
 // user and of their contacts (SessionHost::OnProfile).
-#include <simdjson.h>
-
 #include "chat/api/http_api.h"
 #include "chat/chat_shard.h"
 #include "chat/cluster/cluster_link.h"
+#include "chat/json_body.h"
 #include "chat/service.h"
 #include "core/runtime/shard.h"
 #include "notify/email/smtp.h"
@@ -88,40 +87,13 @@ std::string AccountBody(const storage::Account& account, const storage::Profile&
 std::optional<std::string> ParseStringFields(std::string_view body,
                                              std::initializer_list<std::string_view> names,
                                              StringFields* out) {
-  simdjson::padded_string padded(body);
-  ondemand::parser parser;
-  ondemand::document doc;
-  ondemand::object object;
-  if (parser.iterate(padded).get(doc) != simdjson::SUCCESS ||
-      doc.get_object().get(object) != simdjson::SUCCESS) {
-    return JsonBodyFault(body);
-  }
-  for (auto field : object) {
-    std::string_view key;
-    ondemand::value value;
-    if (field.unescaped_key().get(key) != simdjson::SUCCESS ||
-        field.value().get(value) != simdjson::SUCCESS) {
-      return JsonBodyFault(body);
-    }
-    if (std::find(names.begin(), names.end(), key) == names.end()) continue;
-    if (std::find_if(out->begin(), out->end(), [&](const auto& entry) {
-          return entry.first == key;
-        }) != out->end()) {
-      return "duplicate field \"" + std::string(key) + "\"";
-    }
-    bool is_null = false;
+  const std::span<const std::string_view> known(names.begin(), names.size());
+  return ForEachField(body, known, [&](int index, ondemand::value value) {
     std::optional<std::string> text;
-    if (value.is_null().get(is_null) != simdjson::SUCCESS || !is_null) {
-      std::string_view view;
-      if (value.get_string().get(view) != simdjson::SUCCESS) {
-        return "field \"" + std::string(key) + "\" must be a string or null";
-      }
-      text = std::string(view);
-    }
-    out->emplace_back(std::string(key), std::move(text));
-  }
-  if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) return "body must be JSON";
-  return std::nullopt;
+    auto fault = ReadStringOrNull(value, known[index], &text);
+    if (!fault) out->emplace_back(std::string(known[index]), std::move(text));
+    return fault;
+  });
 }
 
 void WriteProfile(JsonWriter& writer, const storage::Profile& profile) {

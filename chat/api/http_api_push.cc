@@ -2,10 +2,9 @@
 //   GET    /api/push/vapid-public-key   the key a browser subscribes with (applicationServerKey)
 //   POST   /api/push/subscriptions      a browser's PushSubscription JSON, stored for the caller
 //   DELETE /api/push/subscriptions      {"endpoint":...}: the caller's subscription removed
-#include <simdjson.h>
-
 #include "chat/api/http_api.h"
 #include "chat/chat_shard.h"
+#include "chat/json_body.h"
 #include "chat/service.h"
 #include "core/runtime/shard.h"
 #include "notify/push/webpush_crypto.h"
@@ -25,58 +24,31 @@ struct BodyFields {
   std::optional<std::string> endpoint, p256dh, auth;
 };
 
-std::optional<std::string> ReadStringOrNull(ondemand::value value, std::string_view name,
-                                            std::optional<std::string>* out) {
-  bool is_null = false;
-  if (value.is_null().get(is_null) == simdjson::SUCCESS && is_null) return std::nullopt;
-  std::string_view text;
-  if (value.get_string().get(text) != simdjson::SUCCESS) {
-    return "field \"" + std::string(name) + "\" must be a string";
-  }
-  *out = std::string(text);
-  return std::nullopt;
-}
-
 std::optional<std::string> ParseBody(std::string_view body, BodyFields* out) {
-  simdjson::padded_string padded(body);
-  ondemand::parser parser;
-  ondemand::document doc;
-  ondemand::object object;
-  if (parser.iterate(padded).get(doc) != simdjson::SUCCESS ||
-      doc.get_object().get(object) != simdjson::SUCCESS) {
-    return JsonBodyFault(body);
-  }
-  for (auto field : object) {
-    std::string_view key;
-    ondemand::value value;
-    if (field.unescaped_key().get(key) != simdjson::SUCCESS ||
-        field.value().get(value) != simdjson::SUCCESS) {
-      return JsonBodyFault(body);
+  static constexpr std::string_view kFields[] = {"endpoint", "keys"};
+  static constexpr std::string_view kKeys[] = {"p256dh", "auth"};
+  return ForEachField(body, kFields, [&](int index, ondemand::value value) {
+    if (index == 0) return ReadStringOrNull(value, "endpoint", &out->endpoint);
+    ondemand::object keys;
+    if (value.get_object().get(keys) != simdjson::SUCCESS) {
+      return std::optional<std::string>("field \"keys\" must be an object");
     }
-    std::optional<std::string> fault;
-    if (key == "endpoint") {
-      fault = ReadStringOrNull(value, key, &out->endpoint);
-    } else if (key == "keys") {
-      ondemand::object keys;
-      if (value.get_object().get(keys) != simdjson::SUCCESS) {
-        return "field \"keys\" must be an object";
+    for (auto entry : keys) {
+      std::string_view name;
+      ondemand::value inner;
+      if (entry.unescaped_key().get(name) != simdjson::SUCCESS ||
+          entry.value().get(inner) != simdjson::SUCCESS) {
+        return std::optional<std::string>("field \"keys\" must be an object");
       }
-      for (auto entry : keys) {
-        std::string_view name;
-        ondemand::value inner;
-        if (entry.unescaped_key().get(name) != simdjson::SUCCESS ||
-            entry.value().get(inner) != simdjson::SUCCESS) {
-          return "field \"keys\" must be an object";
-        }
-        if (name == "p256dh") fault = ReadStringOrNull(inner, "keys.p256dh", &out->p256dh);
-        if (name == "auth") fault = ReadStringOrNull(inner, "keys.auth", &out->auth);
-        if (fault) return fault;
+      const int key = FieldIndex(kKeys, name);
+      if (key < 0) continue;
+      const std::string field = "keys." + std::string(name);
+      if (auto fault = ReadStringOrNull(inner, field, key == 0 ? &out->p256dh : &out->auth)) {
+        return fault;
       }
     }
-    if (fault) return fault;
-  }
-  if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) return "body must be JSON";
-  return std::nullopt;
+    return std::optional<std::string>();
+  });
 }
 
 // An endpoint we will POST to: an absolute https URL (http too when allowed) with a host.

@@ -473,7 +473,10 @@ def test_register_rate_limit_per_ip(server):
 @pytest.mark.slow
 @pytest.mark.timeout(90)
 @pytest.mark.sqlite_only("the worker pool's scheduling; the store plays no part")
-@pytest.mark.server_args(*chat_args(password_cost=14, workers=2, max_pending_registrations=12))
+# Cost 17 (~0.3 s a hash on a 2024 core, more on slower ones): each registration must outlast
+# the 0.3 s the burst is given to arrive. At cost 14 (~30 ms here) the whole burst finished
+# before the login was even sent, and the test measured nothing.
+@pytest.mark.server_args(*chat_args(password_cost=17, workers=2, max_pending_registrations=12))
 def test_logins_are_not_starved_by_registrations(server):
     """A burst of registrations (each an expensive hash) used to fill both workers' queue, and a
     login waited behind all of them. Registrations now run on at most half the workers, so a
