@@ -1,14 +1,47 @@
 #include "storage/migrations.h"
 
+#include <algorithm>
+#include <array>
 #include <string>
 
 namespace ringcast::storage {
 namespace {
 
+// SQL text joined at compile time, for a statement that more than one version runs.
+template <size_t... N>
+constexpr std::array<char, (N + ...) - sizeof...(N) + 1> Concat(const char (&... parts)[N]) {
+  std::array<char, (N + ...) - sizeof...(N) + 1> out{};
+  size_t at = 0;
+  ((std::copy_n(parts, N - 1, out.begin() + at), at += N - 1), ...);
+  return out;
+}
+
+// seq is gap-free per conversation: a message must take exactly last_seq + 1, and inserting
+// it advances last_seq in the same statement. A NULL comparison (unknown conversation) does not
+// fire, so the foreign key reports that case instead. Created with the messages table (version
+// 1), and again when a migration rebuilds it (version 8).
+constexpr char kMessagesOrderTriggers[] = R"sql(
+CREATE TRIGGER messages_seq_gap_free BEFORE INSERT ON messages
+WHEN NEW.seq <> (SELECT last_seq + 1 FROM conversations WHERE id = NEW.conversation_id)
+BEGIN
+  SELECT RAISE(ABORT, 'messages.seq must be conversations.last_seq + 1');
+END;
+
+CREATE TRIGGER messages_advance_last_seq AFTER INSERT ON messages
+BEGIN
+  UPDATE conversations SET last_seq = NEW.seq WHERE id = NEW.conversation_id;
+END;
+
+CREATE TRIGGER messages_position_immutable BEFORE UPDATE OF conversation_id, seq ON messages
+BEGIN
+  SELECT RAISE(ABORT, 'messages.conversation_id and messages.seq never change');
+END;
+)sql";
+
 // Version 1: the chat service (issue #4). Every table is STRICT so a value of the wrong type is
 // an error rather than silently stored; all times are INTEGER milliseconds since the Unix
 // epoch (UTC). The reasons behind each column and index are in storage/SCHEMA.md.
-constexpr const char* kSchemaV1 = R"sql(
+constexpr char kSchemaV1Tables[] = R"sql(
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY NOT NULL,
   value ANY NOT NULL
@@ -57,24 +90,8 @@ CREATE TABLE messages (
   UNIQUE (sender_id, client_msg_id)
 ) STRICT;
 
--- seq is gap-free per conversation: a message must take exactly last_seq + 1, and inserting
--- it advances last_seq in the same statement. A NULL comparison (unknown conversation) does not
--- fire, so the foreign key reports that case instead.
-CREATE TRIGGER messages_seq_gap_free BEFORE INSERT ON messages
-WHEN NEW.seq <> (SELECT last_seq + 1 FROM conversations WHERE id = NEW.conversation_id)
-BEGIN
-  SELECT RAISE(ABORT, 'messages.seq must be conversations.last_seq + 1');
-END;
-
-CREATE TRIGGER messages_advance_last_seq AFTER INSERT ON messages
-BEGIN
-  UPDATE conversations SET last_seq = NEW.seq WHERE id = NEW.conversation_id;
-END;
-
-CREATE TRIGGER messages_position_immutable BEFORE UPDATE OF conversation_id, seq ON messages
-BEGIN
-  SELECT RAISE(ABORT, 'messages.conversation_id and messages.seq never change');
-END;
+)sql";
+constexpr char kSchemaV1Rest[] = R"sql(
 
 CREATE TABLE revoked_tokens (
   jti        TEXT PRIMARY KEY NOT NULL,
@@ -85,6 +102,7 @@ CREATE INDEX revoked_tokens_by_expiry ON revoked_tokens(expires_at);
 INSERT INTO meta(key, value)
 VALUES ('schema_v1_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )sql";
+constexpr auto kSchemaV1 = Concat(kSchemaV1Tables, kMessagesOrderTriggers, kSchemaV1Rest);
 
 // Version 2: a sender has read its own messages (issue #8). Sending moves the sender's read
 // (and delivered) watermark to the new message, inside the INSERT statement itself (a trigger
@@ -225,7 +243,7 @@ VALUES ('schema_v7_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 A
 // every message below meta 'cids_merged_below' is in it. SQLite cannot drop a UNIQUE constraint,
 // so the table is rebuilt (the procedure of SQLite's "ALTER TABLE" page: Migrate runs with
 // foreign keys off and checks them before it commits), and its triggers come back with it.
-constexpr const char* kSchemaV8 = R"sql(
+constexpr char kSchemaV8Rebuild[] = R"sql(
 CREATE TABLE messages_v8 (
   id              INTEGER PRIMARY KEY,
   conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
@@ -246,23 +264,8 @@ SELECT id, conversation_id, seq, sender_id, kind, body, sent_at, delivered_at, s
        client_msg_id, attachments FROM messages;
 DROP TABLE messages;
 ALTER TABLE messages_v8 RENAME TO messages;
-
-CREATE TRIGGER messages_seq_gap_free BEFORE INSERT ON messages
-WHEN NEW.seq <> (SELECT last_seq + 1 FROM conversations WHERE id = NEW.conversation_id)
-BEGIN
-  SELECT RAISE(ABORT, 'messages.seq must be conversations.last_seq + 1');
-END;
-
-CREATE TRIGGER messages_advance_last_seq AFTER INSERT ON messages
-BEGIN
-  UPDATE conversations SET last_seq = NEW.seq WHERE id = NEW.conversation_id;
-END;
-
-CREATE TRIGGER messages_position_immutable BEFORE UPDATE OF conversation_id, seq ON messages
-BEGIN
-  SELECT RAISE(ABORT, 'messages.conversation_id and messages.seq never change');
-END;
-
+)sql";
+constexpr char kSchemaV8Rest[] = R"sql(
 CREATE TRIGGER messages_sender_has_read AFTER INSERT ON messages
 BEGIN
   UPDATE users_conversations
@@ -284,6 +287,7 @@ INSERT INTO meta(key, value)
 VALUES ('cids_merged_below', (SELECT coalesce(max(id), 0) + 1 FROM messages)),
        ('schema_v8_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )sql";
+constexpr auto kSchemaV8 = Concat(kSchemaV8Rebuild, kMessagesOrderTriggers, kSchemaV8Rest);
 
 // Version 9: refresh tokens (POST /api/token/refresh, storage/SCHEMA.md) and the database's
 // instance id, which a client binds what it keeps (its outbox) to: a new database, a new id.
@@ -345,14 +349,14 @@ VALUES ('schema_v10_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 
 )sql";
 
 constexpr Migration kMigrations[] = {
-    {1, "chat service: users, conversations, members, messages, revoked tokens", kSchemaV1},
+    {1, "chat service: users, conversations, members, messages, revoked tokens", kSchemaV1.data()},
     {2, "a sender has read its own messages", kSchemaV2},
     {3, "mentions, mute and notified watermarks", kSchemaV3},
     {4, "web push subscriptions, account email, email digests", kSchemaV4},
     {5, "uploads and message attachments", kSchemaV5},
     {6, "indexes for the sweep of orphan uploads", kSchemaV6},
     {7, "mentions by message", kSchemaV7},
-    {8, "the cid index leaves messages for message_cids, filled in bulk", kSchemaV8},
+    {8, "the cid index leaves messages for message_cids, filled in bulk", kSchemaV8.data()},
     {9, "refresh tokens and the instance id", kSchemaV9},
     {10, "profiles, logins (sessions) and blocks", kSchemaV10},
 };
