@@ -514,6 +514,19 @@ std::optional<std::string> ParseMute(std::string_view body, std::optional<int64_
   });
 }
 
+void WriteUploadFields(JsonWriter& writer, const storage::UploadRecord& upload) {
+  writer.Field("id", upload.id)
+      .Field("name", upload.name)
+      .Field("size", upload.size)
+      .Field("type", upload.type)
+      .Field("sha256", upload.sha256)
+      .Field("url", std::string("/files/").append(upload.id));
+  if (!upload.thumb_sha256.empty()) {
+    writer.Field("thumb_url", std::string("/files/").append(upload.id).append("/thumb"));
+  }
+  if (upload.width > 0) writer.Field("width", upload.width).Field("height", upload.height);
+}
+
 std::string EncodeAttachments(const std::vector<std::string>& ids,
                               const std::vector<storage::UploadRecord>& uploads) {
   JsonWriter writer;
@@ -521,17 +534,8 @@ std::string EncodeAttachments(const std::vector<std::string>& ids,
   for (const std::string& id : ids) {
     for (const storage::UploadRecord& upload : uploads) {
       if (upload.id != id) continue;
-      writer.BeginObject()
-          .Field("id", upload.id)
-          .Field("name", upload.name)
-          .Field("size", upload.size)
-          .Field("type", upload.type)
-          .Field("sha256", upload.sha256)
-          .Field("url", std::string("/files/").append(upload.id));
-      if (!upload.thumb_sha256.empty()) {
-        writer.Field("thumb_url", std::string("/files/").append(upload.id).append("/thumb"));
-      }
-      if (upload.width > 0) writer.Field("width", upload.width).Field("height", upload.height);
+      writer.BeginObject();
+      WriteUploadFields(writer, upload);
       writer.EndObject();
       break;
     }

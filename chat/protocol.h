@@ -133,6 +133,9 @@ std::string EncodeHistory(int64_t conv, const storage::Page& page, uint64_t max_
 // [{"id","name","size","type","sha256","url"[,"thumb_url","width","height"]}].
 std::string EncodeAttachments(const std::vector<std::string>& ids,
                               const std::vector<storage::UploadRecord>& uploads);
+// The fields every description of an upload carries, an attachment's and the upload routes':
+// "id","name","size","type","sha256","url"[,"thumb_url"][,"width","height"].
+void WriteUploadFields(JsonWriter& writer, const storage::UploadRecord& upload);
 // A message object, the same everywhere (HTTP, message, sync, history).
 void AppendMessage(JsonWriter& writer, const storage::Message& message);
 

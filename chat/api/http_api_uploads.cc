@@ -105,20 +105,9 @@ struct FileAsk {
 
 void UploadJson(JsonWriter& writer, const storage::UploadRecord& record,
                 const std::string& signed_url) {
-  writer.BeginObject()
-      .Field("id", record.id)
-      .Field("name", record.name)
-      .Field("size", record.size)
-      .Field("type", record.type)
-      .Field("sha256", record.sha256)
-      .Field("url", std::string(kFilesPrefix) + record.id)
-      .Field("signed_url", signed_url)
-      .Field("created", record.created);
-  if (record.width > 0) writer.Field("width", record.width).Field("height", record.height);
-  if (!record.thumb_sha256.empty()) {
-    writer.Field("thumb_url", std::string(kFilesPrefix) + record.id + "/thumb");
-  }
-  writer.EndObject();
+  writer.BeginObject();
+  WriteUploadFields(writer, record);
+  writer.Field("signed_url", signed_url).Field("created", record.created).EndObject();
 }
 
 }  // namespace
