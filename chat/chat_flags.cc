@@ -27,6 +27,10 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
        "then deleted (its file too when no other upload has the same bytes) and its bytes "
        "leave the quota; 0: uploads are kept forever",
        CLI::Range(0, 366 * 86400)},
+      {"edit-window", &options->edit_window_s,
+       "Seconds after its send that its author may still edit a message (later: the "
+       "edit_window error); 0: any time",
+       CLI::Range(0, 366 * 86400 * 10)},
       {"token-ttl", &options->token_ttl_s,
        "Seconds an access token is valid; a WebSocket opened with it is closed 4001 at its "
        "expiry unless an auth message gave it a newer one",

@@ -26,6 +26,9 @@ struct ChatOptions {
   uint32_t file_url_ttl_s = 3600;            // Lifetime of a signed file URL (?exp=&sig=).
   // An upload no message carries this long after its upload is deleted (0: kept forever).
   uint32_t upload_orphan_ttl_s = 86400;
+  // Seconds after its send that a message may still be edited (0: any time; proto/PROTOCOL.md,
+  // "Changes to messages").
+  uint32_t edit_window_s = 0;
   std::string files_dir;  // Uploaded files; empty: <data_dir>/files. Shared by a cluster's nodes.
   uint32_t max_conns_per_user = 16;
   uint32_t max_conns_per_ip = 1024;  // Chat WebSocket connections per client address, per node.

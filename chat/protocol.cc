@@ -355,18 +355,41 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
   auto has = [&](RequestField field) { return (seen & (uint32_t{1} << field)) != 0; };
 
   auto need_conv = [&]() { return has(kFieldConv) ? true : fail("missing field \"conv\""); };
-  if (type == "send") {
-    request->type = RequestType::kSend;
-    if (!need_conv()) return false;
+  auto need_cid = [&]() {
     if (!has(kFieldCid)) return fail("missing field \"cid\"");
     if (request->cid.empty() || request->cid.size() > RequestLimits::kMaxCid) {
       return fail(
           FieldError("cid", "must be 1 to " + std::to_string(RequestLimits::kMaxCid) + " bytes"));
     }
+    return true;
+  };
+  auto need_body = [&]() {
     if (!has(kFieldBody)) return fail("missing field \"body\"");
     if (request->body.size() > limits_.max_body) {
       return fail("body longer than " + std::to_string(limits_.max_body) + " bytes");
     }
+    return true;
+  };
+  if (type == "edit" || type == "delete") {
+    // A change to the message at `seq`: sent, acked and delivered as a message of the server's
+    // kind (proto/PROTOCOL.md, "Changes to messages").
+    request->type = RequestType::kSend;
+    if (!need_conv() || !need_cid()) return false;
+    if (!has(kFieldSeq)) return fail("missing field \"seq\"");
+    if (request->seq <= 0) return fail(FieldError("seq", "must be a positive integer"));
+    if (type == "edit" && !need_body()) return false;
+    if (type == "delete") {
+      request->body.clear();
+      request->mentions.clear();
+    }
+    request->attachments.clear();  // A message's files are not edited.
+    request->kind = type;
+    request->target = request->seq;
+    return true;
+  }
+  if (type == "send") {
+    request->type = RequestType::kSend;
+    if (!need_conv() || !need_cid() || !need_body()) return false;
     if (!has(kFieldKind)) request->kind = "text";
     if (request->kind.empty() || request->kind.size() > RequestLimits::kMaxKind) {
       return fail("kind must be 1 to 32 bytes");

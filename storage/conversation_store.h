@@ -33,11 +33,18 @@ struct NewMessage {
   std::vector<int64_t> mentions;
   std::string attachments;                  // Message::attachments.
   std::vector<std::string> attachment_ids;  // The same uploads' ids, in order.
+  // A change (kind edit or delete, storage/message_changes.h): the seq of the message it
+  // changes in `conv`; 0 for an ordinary message.
+  int64_t target = 0;
+  int64_t edit_window_ms = 0;  // --edit-window: an edit later than this after the message is
+                               // refused (kTooLate); 0: no limit.
 };
 
 struct AppendOutcome {
-  Denial denial = Denial::kNone;  // kForbidden: the sender is not a member (or no such conv).
-  bool duplicate = false;         // The sender used this cid before: `message` is the original.
+  // kForbidden: the sender is not a member (or no such conv); for a change (target set) also
+  // kNotFound, kNotAuthor, kTooLate, kGone.
+  Denial denial = Denial::kNone;
+  bool duplicate = false;  // The sender used this cid before: `message` is the original.
   Message message;
 };
 
@@ -77,6 +84,7 @@ struct ConversationSummary {
   std::optional<Message> last_message;
   int64_t last_seq = 0;
   int64_t read_seq = 0;
+  int64_t unread = 0;           // Ordinary messages above read_seq (message_kinds.h).
   int64_t unread_mentions = 0;  // Mentions of the caller above read_seq.
   // Wall ms; kMutedForever (notification_store.h): until unmuted. Absent: not muted.
   std::optional<int64_t> muted_until;
@@ -132,6 +140,7 @@ struct SyncConversation {
   std::vector<MemberState> members;
   std::vector<Message> messages;  // Oldest first.
   bool more = false;
+  int64_t unread = 0;           // Ordinary messages above read_seq (message_kinds.h).
   int64_t unread_mentions = 0;  // Mentions of the caller above read_seq.
 };
 

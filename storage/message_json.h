@@ -11,14 +11,24 @@
 namespace ringcast::storage {
 
 // The fields only, inside an object the caller opened.
+// A deleted message is its tombstone: who deleted it and when, no body, attachments or mentions
+// (proto/PROTOCOL.md, "Changes to messages").
 inline void AppendMessageFields(JsonWriter& writer, const Message& message) {
   writer.Field("id", message.id)
       .Field("conv", message.conv)
       .Field("seq", message.seq)
       .Field("from", message.from)
-      .Field("kind", message.kind)
-      .Field("body", message.body)
-      .Field("ts", message.ts);
+      .Field("kind", message.kind);
+  if (message.deleted_at != 0) {
+    writer.Field("ts", message.ts)
+        .Field("deleted", true)
+        .Field("deleted_by", message.deleted_by)
+        .Field("deleted_at", message.deleted_at);
+    return;
+  }
+  writer.Field("body", message.body).Field("ts", message.ts);
+  if (message.target != 0) writer.Field("target", message.target);
+  if (message.edited_at != 0) writer.Field("edited_at", message.edited_at);
   if (!message.mentions.empty()) {
     writer.Key("mentions").BeginArray();
     for (int64_t user : message.mentions) writer.Int(user);

@@ -26,8 +26,20 @@ inline bool IsServerKind(std::string_view kind) {
 }
 
 // The same test in SQL, for counting what is unread in the store: `kind NOT IN (...)`, valid in
-// SQLite and PostgreSQL alike.
-inline constexpr std::string_view kOrdinaryKindSql =
-    "kind NOT IN ('edit','delete','reaction','pin','unpin','system')";
+// SQLite and PostgreSQL alike. The macro is for statements written as one literal (pg_schema.cc).
+#define RINGCAST_ORDINARY_KIND_SQL "kind NOT IN ('edit','delete','reaction','pin','unpin','system')"
+inline constexpr std::string_view kOrdinaryKindSql = RINGCAST_ORDINARY_KIND_SQL;
+
+// What a conversation's list shows (schema v11), in both stores' SQL: its newest ordinary message
+// (a changed one shows its current state), and the caller's unread count of those. `c` is the
+// conversations row, `uc` the caller's users_conversations row.
+#define RC_LAST_ORDINARY_SEQ                                                                       \
+  "(SELECT o.seq FROM messages o WHERE o.conversation_id = c.id AND o." RINGCAST_ORDINARY_KIND_SQL \
+  " ORDER BY o.seq DESC LIMIT 1)"
+#define RC_UNREAD_ORDINARY                                           \
+  "(SELECT count(*) FROM messages o WHERE o.conversation_id = c.id " \
+  "AND o.seq > uc.read_seq AND o." RINGCAST_ORDINARY_KIND_SQL ")"
+inline constexpr std::string_view kLastOrdinarySeqSql = RC_LAST_ORDINARY_SEQ;
+inline constexpr std::string_view kUnreadOrdinarySql = RC_UNREAD_ORDINARY;
 
 }  // namespace ringcast::storage

@@ -348,6 +348,21 @@ INSERT INTO meta(key, value)
 VALUES ('schema_v10_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )sql";
 
+// Version 11 (issue 25, changes to messages; storage/SCHEMA.md, "Changes to messages"): a change
+// (edit, delete, reaction, pin, unpin) is a row of its own in the conversation's stream that
+// names the message it changes by seq (`target`); the changed message keeps its current state
+// in its own row (`edited_at`; a deletion empties it and leaves `deleted_at`, `deleted_by`).
+constexpr const char* kSchemaV11 = R"sql(
+ALTER TABLE messages ADD COLUMN target INTEGER;
+ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+ALTER TABLE messages ADD COLUMN deleted_at INTEGER;
+ALTER TABLE messages ADD COLUMN deleted_by INTEGER;
+CREATE INDEX messages_by_target ON messages(conversation_id, target) WHERE target IS NOT NULL;
+
+INSERT INTO meta(key, value)
+VALUES ('schema_v11_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kSchemaV1.data()},
     {2, "a sender has read its own messages", kSchemaV2},
@@ -359,6 +374,7 @@ constexpr Migration kMigrations[] = {
     {8, "the cid index leaves messages for message_cids, filled in bulk", kSchemaV8.data()},
     {9, "refresh tokens and the instance id", kSchemaV9},
     {10, "profiles, logins (sessions) and blocks", kSchemaV10},
+    {11, "changes to messages: edits and deletions", kSchemaV11},
 };
 
 Status Fail(SqliteDb& db, Status status) {

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/message_kinds.h"
 #include "storage/pg_pipeline.h"
 
 namespace ringcast::storage {
@@ -347,6 +348,103 @@ CREATE INDEX blocks_by_blocked ON blocks (blocked, blocker);
 CREATE INDEX refresh_tokens_by_user ON refresh_tokens (user_id);
 )sql";
 
+// Version 11 (issue 25; SQLite's version 11, storage/SCHEMA.md "Changes to messages"): a change
+// is a row of its own naming its target by seq; the target keeps its current state. The
+// change's whole write is one function (rc_change_message: the checks need the target's row
+// before anything is written); rc_may_delete is the rule of message_changes.h's MayDelete.
+constexpr const char* kPgSchemaV11 = R"sql(
+ALTER TABLE messages ADD COLUMN target bigint;
+ALTER TABLE messages ADD COLUMN edited_at bigint;
+ALTER TABLE messages ADD COLUMN deleted_at bigint;
+ALTER TABLE messages ADD COLUMN deleted_by bigint;
+CREATE INDEX messages_by_target ON messages (conversation_id, target) WHERE target IS NOT NULL;
+
+CREATE FUNCTION rc_may_delete(p_conv bigint, p_author bigint, p_actor bigint) RETURNS boolean
+LANGUAGE sql STABLE AS 'SELECT p_author = p_actor';
+
+-- outcome: 'i' stored, 'd' stored before (a resend of the cid: the original's row), 'f' not a
+-- member, 'n' no such message, 'g' deleted, 'a' not the caller's to change, 'w' past the window.
+-- For an edit, p_ids and p_names (lowercased) are the new body's mentions, resolved here as an
+-- append resolves them; `mentioned` lists the members the edit mentions for the first time.
+CREATE FUNCTION rc_change_message(p_conv bigint, p_sender bigint, p_cid text, p_kind text,
+  p_body text, p_ts bigint, p_target bigint, p_window_ms bigint, p_ids bigint[], p_names text[])
+RETURNS TABLE (outcome text, id bigint, seq bigint, kind text, body text, sent_at bigint,
+  mentioned bigint[])
+LANGUAGE plpgsql AS $$
+DECLARE
+  old messages%ROWTYPE;
+  t messages%ROWTYPE;
+  next_seq bigint;
+  new_id bigint;
+  before_ids bigint[];
+BEGIN
+  SELECT * INTO old FROM messages m WHERE m.sender_id = p_sender AND m.client_msg_id = p_cid;
+  IF FOUND THEN
+    RETURN QUERY SELECT 'd'::text, old.id, old.seq, old.kind, old.body, old.sent_at,
+      ARRAY(SELECT mt.user_id FROM mentions mt WHERE mt.message_id = old.id ORDER BY 1);
+    RETURN;
+  END IF;
+  PERFORM 1 FROM conversations c WHERE c.id = p_conv FOR UPDATE;
+  IF NOT EXISTS (SELECT 1 FROM users_conversations uc
+                 WHERE uc.conversation_id = p_conv AND uc.user_id = p_sender) THEN
+    RETURN QUERY SELECT 'f'::text, 0::bigint, 0::bigint, ''::text, ''::text, 0::bigint,
+      '{}'::bigint[];
+    RETURN;
+  END IF;
+  SELECT * INTO t FROM messages m
+  WHERE m.conversation_id = p_conv AND m.seq = p_target AND m.target IS NULL;
+  outcome := CASE
+    WHEN NOT FOUND THEN 'n'
+    WHEN t.deleted_at IS NOT NULL THEN 'g'
+    WHEN p_kind = 'edit' AND t.sender_id <> p_sender THEN 'a'
+    WHEN p_kind = 'delete' AND NOT rc_may_delete(p_conv, t.sender_id, p_sender) THEN 'a'
+    WHEN p_kind = 'edit' AND p_window_ms > 0 AND p_ts - t.sent_at > p_window_ms THEN 'w'
+    ELSE 'i' END;
+  IF outcome <> 'i' THEN
+    RETURN QUERY SELECT outcome, 0::bigint, 0::bigint, ''::text, ''::text, 0::bigint,
+      '{}'::bigint[];
+    RETURN;
+  END IF;
+  UPDATE conversations c SET last_seq = c.last_seq + 1 WHERE c.id = p_conv
+  RETURNING c.last_seq INTO next_seq;
+  INSERT INTO messages (conversation_id, seq, sender_id, kind, body, sent_at, client_msg_id,
+    attachments, target)
+  VALUES (p_conv, next_seq, p_sender, p_kind, p_body, p_ts, p_cid, '', p_target)
+  RETURNING messages.id INTO new_id;
+  UPDATE users_conversations uc SET read_seq = greatest(uc.read_seq, next_seq),
+    delivered_seq = greatest(uc.delivered_seq, next_seq)
+  WHERE uc.conversation_id = p_conv AND uc.user_id = p_sender;
+  IF p_kind = 'edit' THEN
+    before_ids := ARRAY(SELECT mt.user_id FROM mentions mt WHERE mt.message_id = t.id);
+    UPDATE messages m SET body = p_body, edited_at = p_ts WHERE m.id = t.id;
+    DELETE FROM mentions mt WHERE mt.message_id = t.id;
+    INSERT INTO mentions (user_id, message_id, conversation_id, seq)
+    SELECT uc.user_id, t.id, p_conv, t.seq FROM users_conversations uc
+    WHERE uc.conversation_id = p_conv AND uc.user_id <> p_sender
+      AND (uc.user_id = ANY (p_ids) OR (t.kind = 'text' AND uc.user_id IN
+        (SELECT u.id FROM users u WHERE lower(u.username) = ANY (p_names))));
+    INSERT INTO mentions (user_id, message_id, conversation_id, seq)
+    SELECT mt.user_id, new_id, p_conv, next_seq FROM mentions mt
+    WHERE mt.message_id = t.id AND mt.user_id <> ALL (before_ids);
+  ELSE
+    UPDATE messages m SET body = '', attachments = '', deleted_at = p_ts, deleted_by = p_sender
+    WHERE m.id = t.id;
+    UPDATE messages m SET body = '' WHERE m.conversation_id = p_conv AND m.target = p_target
+      AND m.kind = 'edit';
+    DELETE FROM mentions mt WHERE mt.message_id = t.id OR mt.message_id IN
+      (SELECT e.id FROM messages e WHERE e.conversation_id = p_conv AND e.target = p_target);
+    WITH gone AS (DELETE FROM message_attachments a WHERE a.message_id = t.id
+                  RETURNING a.upload_id)
+    DELETE FROM uploads u USING gone WHERE u.id = gone.upload_id
+      AND NOT EXISTS (SELECT 1 FROM message_attachments a WHERE a.upload_id = u.id
+                      AND a.message_id <> t.id)
+      AND NOT EXISTS (SELECT 1 FROM users p WHERE p.avatar_upload = u.id);
+  END IF;
+  RETURN QUERY SELECT 'i'::text, new_id, next_seq, p_kind, p_body, p_ts,
+    ARRAY(SELECT mt.user_id FROM mentions mt WHERE mt.message_id = new_id ORDER BY 1);
+END $$;
+)sql";
+
 constexpr PgMigration kPgMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kPgSchemaV1},
     {2, "server settings shared by every node (the token signing secret)", kPgSchemaV2},
@@ -358,6 +456,7 @@ constexpr PgMigration kPgMigrations[] = {
     {8, "mentions by message", kPgSchemaV8},
     {9, "refresh tokens and the instance id", kPgSchemaV9},
     {10, "profiles, logins (sessions) and blocks", kPgSchemaV10},
+    {11, "changes to messages: edits and deletions", kPgSchemaV11},
 };
 
 // A key of ringcast's own for pg_advisory_xact_lock ('RCST' 'MIGR').
@@ -368,7 +467,7 @@ constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(59271590347
 #define RC_MESSAGE_COLUMNS                                                                  \
   "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, m.body, m.sent_at, m.attachments, " \
   "(SELECT array_agg(mt.user_id ORDER BY mt.user_id) FROM mentions mt "                     \
-  "WHERE mt.message_id = m.id) AS mentioned"
+  "WHERE mt.message_id = m.id) AS mentioned, m.target, m.edited_at, m.deleted_at, m.deleted_by"
 
 // The conversations a sync covers: those asked for ($2 ids, $3 afters; in the order asked), or
 // every conversation of the user ($1) from the start when nothing was asked for.
@@ -435,15 +534,18 @@ constexpr PgStatement kStatements[] = {
     // Cluster gap fill (docs/cluster.md): no membership check, the server asks for itself.
     {"read_range", "SELECT " RC_MESSAGE_COLUMNS " FROM messages m WHERE m.conversation_id = $1 "
                    "AND m.seq > $2 ORDER BY m.seq LIMIT $3"},
+    {"change_message",
+     "SELECT * FROM rc_change_message($1, $2, $3, $4, $5, $6, $7, $8, "
+     "$9::int8[], $10::text[])"},
     {"last_seqs", "SELECT id, last_seq FROM conversations WHERE id = ANY ($1::int8[])"},
     {"list_conversations",
      "SELECT c.id, c.name, c.is_group, c.last_seq, uc.read_seq, "
      "(SELECT array_agg(user_id ORDER BY user_id) FROM users_conversations "
      " WHERE conversation_id = c.id), " RC_MESSAGE_COLUMNS
      ", uc.muted_until, (SELECT count(*) FROM mentions mn WHERE mn.conversation_id = c.id "
-     " AND mn.user_id = $1 AND mn.seq > uc.read_seq)"
+     " AND mn.user_id = $1 AND mn.seq > uc.read_seq), " RC_UNREAD_ORDINARY
      " FROM users_conversations uc JOIN conversations c ON c.id = uc.conversation_id "
-     "LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq "
+     "LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = " RC_LAST_ORDINARY_SEQ " "
      "WHERE uc.user_id = $1 ORDER BY coalesce(m.sent_at, c.created_at) DESC, c.id DESC"},
     {"session_conversations",
      "SELECT c.id, c.last_seq, (SELECT array_agg(user_id ORDER BY user_id) "
@@ -472,8 +574,8 @@ constexpr PgStatement kStatements[] = {
     {"sync_conversations", RC_SYNC_ASKS
      "SELECT mine.ord, mine.conv, mine.after, c.last_seq, uc.read_seq, s.members, s.delivered, "
      "s.reads, (SELECT count(*) FROM mentions mn WHERE mn.conversation_id = mine.conv "
-     " AND mn.user_id = $1 AND mn.seq > uc.read_seq) "
-     "FROM mine JOIN conversations c ON c.id = mine.conv "
+     " AND mn.user_id = $1 AND mn.seq > uc.read_seq), " RC_UNREAD_ORDINARY
+     " FROM mine JOIN conversations c ON c.id = mine.conv "
      "JOIN users_conversations uc ON uc.conversation_id = mine.conv AND uc.user_id = $1 "
      "CROSS JOIN LATERAL rc_state(mine.conv) s ORDER BY mine.ord"},
     // $4 messages per conversation at most, $5 bytes over the whole answer.
@@ -485,7 +587,7 @@ constexpr PgStatement kStatements[] = {
      "), costed AS (SELECT page.*, sum(cost) OVER (ORDER BY ord, seq ROWS UNBOUNDED PRECEDING) "
      "  - cost AS spent FROM page) "
      "SELECT ord, id, conversation_id, seq, sender_id, kind, body, sent_at, attachments, "
-     "mentioned FROM costed "
+     "mentioned, target, edited_at, deleted_at, deleted_by FROM costed "
      "WHERE spent < $5 ORDER BY ord, seq"},
     // Locks the batch's conversations in id order, so that concurrent batches (other writer
     // connections, other nodes) never wait for each other in a cycle.

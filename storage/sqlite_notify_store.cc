@@ -10,45 +10,59 @@
 
 namespace ringcast::storage {
 
-Status StoreMentions(SqliteDb& db, const NewMessage& message, Message& stored) {
+Result<std::set<int64_t>> FindMentioned(SqliteDb& db, int64_t conv, int64_t sender,
+                                        const std::vector<int64_t>& ids, std::string_view body,
+                                        bool text) {
   std::set<int64_t> mentioned;
   // Explicit ids: kept for members only (others are ignored, as documented in PROTOCOL.md).
   auto member =
       db.Prepare("SELECT 1 FROM users_conversations WHERE conversation_id = ?1 AND user_id = ?2");
-  for (int64_t user : message.mentions) {
-    if (user == message.sender || mentioned.contains(user)) continue;
+  for (int64_t user : ids) {
+    if (user == sender || mentioned.contains(user)) continue;
     member->Reset();
-    member->BindInt64(1, message.conv).BindInt64(2, user);
+    member->BindInt64(1, conv).BindInt64(2, user);
     bool found = false;
     if (Status s = ForEachSqliteRow(*member, [&](Statement&) { found = true; }); !s.ok()) return s;
     if (found) mentioned.insert(user);
   }
-  if (message.kind == "text") {
+  if (text) {
     // users.username is COLLATE NOCASE: its unique index finds the name ignoring case.
     auto named = db.Prepare(
         "SELECT u.id FROM users u JOIN users_conversations uc ON uc.user_id = u.id "
         "AND uc.conversation_id = ?1 WHERE u.username = ?2");
-    for (const std::string& name : MentionedNames(message.body)) {
+    for (const std::string& name : MentionedNames(body)) {
       named->Reset();
-      named->BindInt64(1, message.conv).BindText(2, name);
+      named->BindInt64(1, conv).BindText(2, name);
       Status s = ForEachSqliteRow(*named, [&](Statement& row) {
         const int64_t user = row.ColumnInt64(0);
-        if (user != message.sender) mentioned.insert(user);
+        if (user != sender) mentioned.insert(user);
       });
       if (!s.ok()) return s;
     }
   }
+  return mentioned;
+}
+
+Status InsertMentions(SqliteDb& db, const std::set<int64_t>& users, const Message& message) {
   auto insert = db.Prepare(
       "INSERT INTO mentions(user_id, message_id, conversation_id, seq) VALUES (?1, ?2, ?3, ?4) "
       "ON CONFLICT DO NOTHING");
-  for (int64_t user : mentioned) {
+  for (int64_t user : users) {
     insert->BindInt64(1, user)
-        .BindInt64(2, stored.id)
-        .BindInt64(3, stored.conv)
-        .BindInt64(4, stored.seq);
+        .BindInt64(2, message.id)
+        .BindInt64(3, message.conv)
+        .BindInt64(4, message.seq);
     if (Status s = insert->Exec(); !s.ok()) return s;
   }
-  stored.mentions.assign(mentioned.begin(), mentioned.end());
+  return Status();
+}
+
+Status StoreMentions(SqliteDb& db, const NewMessage& message, Message& stored) {
+  Result<std::set<int64_t>> mentioned = FindMentioned(
+      db, message.conv, message.sender, message.mentions, message.body, message.kind == "text");
+  if (!mentioned.ok()) return mentioned.status();
+  if (Status s = InsertMentions(db, *mentioned, stored); !s.ok()) return s;
+  stored.mentions.assign(mentioned->begin(), mentioned->end());
   return Status();
 }
 

@@ -48,6 +48,15 @@ struct Message {
   // (proto/PROTOCOL.md, "Files"), "" when none. Uploads never change, so it is stored with
   // the message and sent as is.
   std::string attachments;
+  // A change (the server kinds of message_kinds.h but "system"): the seq of the message it
+  // changes, in the same conversation; 0 for any other message.
+  int64_t target = 0;
+  // The message's current state (proto/PROTOCOL.md, "Changes to messages"): when its body was
+  // last edited, and when and by whom it was deleted (0: never). A deleted message keeps no
+  // body, attachments or mentions.
+  int64_t edited_at = 0;
+  int64_t deleted_at = 0;
+  int64_t deleted_by = 0;
 };
 
 enum class Denial : uint8_t {
@@ -58,6 +67,10 @@ enum class Denial : uint8_t {
   kUnknownUser,  // A user id in the request does not exist.
   kTaken,        // Username already registered.
   kTooLarge,     // The conversation would have more members than allowed.
+  // A change to a message (message_changes.h): kNotFound no such message to change;
+  kNotAuthor,  // the caller may not change this message (MayEdit, MayDelete);
+  kTooLate,    // an edit past --edit-window;
+  kGone,       // the message is deleted.
 };
 
 }  // namespace ringcast::storage

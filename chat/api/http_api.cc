@@ -372,7 +372,7 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
                           c.last_message ? AppendMessage(writer, *c.last_message)
                                          : void(writer.Null());
                           writer.Field("last_seq", c.last_seq)
-                              .Field("unread", c.last_seq - c.read_seq)
+                              .Field("unread", c.unread)
                               .Field("read_seq", c.read_seq);
                           AppendNotifyState(writer, c, NowMs());  // http_api_notify.cc
                           writer.EndObject();

@@ -1,0 +1,132 @@
+// SqliteChatStore's changes to messages (schema v11; storage/SCHEMA.md, "Changes to messages"):
+// the checks and the target's new state, inside the transaction of the Append that stores the
+// change's own row.
+#include <set>
+
+#include "storage/message_changes.h"
+#include "storage/sqlite_chat_store.h"
+
+namespace ringcast::storage {
+
+Status CheckChange(SqliteDb& db, const NewMessage& message, AppendOutcome& out,
+                   ChangeTarget& target) {
+  // A non-member learns nothing about the messages: refused as a send would be.
+  auto member =
+      db.Prepare("SELECT 1 FROM users_conversations WHERE conversation_id = ?1 AND user_id = ?2");
+  member->BindInt64(1, message.conv).BindInt64(2, message.sender);
+  bool is_member = false;
+  if (Status s = ForEachSqliteRow(*member, [&](Statement&) { is_member = true; }); !s.ok()) {
+    return s;
+  }
+  if (!is_member) {
+    out.denial = Denial::kForbidden;
+    return Status();
+  }
+  auto find = db.Prepare(
+      "SELECT id, sender_id, sent_at, kind, deleted_at IS NOT NULL FROM messages "
+      "WHERE conversation_id = ?1 AND seq = ?2 AND target IS NULL");
+  find->BindInt64(1, message.conv).BindInt64(2, message.target);
+  bool found = false, deleted = false;
+  Status s = ForEachSqliteRow(*find, [&](Statement& row) {
+    found = true;
+    target = ChangeTarget{.id = row.ColumnInt64(0),
+                          .author = row.ColumnInt64(1),
+                          .sent_at = row.ColumnInt64(2),
+                          .text = row.ColumnText(3) == "text"};
+    deleted = row.ColumnInt64(4) != 0;
+  });
+  if (!s.ok()) return s;
+  const bool edit = message.kind == kEditKind;
+  if (!found) {
+    out.denial = Denial::kNotFound;
+  } else if (deleted) {
+    out.denial = Denial::kGone;
+  } else if (edit ? !MayEdit(target.author, message.sender)
+                  : !MayDelete(message.conv, target.author, message.sender)) {
+    out.denial = Denial::kNotAuthor;
+  } else if (edit && message.edit_window_ms > 0 &&
+             message.ts - target.sent_at > message.edit_window_ms) {
+    out.denial = Denial::kTooLate;
+  }
+  return Status();
+}
+
+namespace {
+
+Status ApplyEdit(SqliteDb& db, const NewMessage& message, const ChangeTarget& target,
+                 Message& stored) {
+  auto update = db.Prepare("UPDATE messages SET body = ?2, edited_at = ?3 WHERE id = ?1");
+  update->BindInt64(1, target.id).BindText(2, message.body).BindInt64(3, message.ts);
+  if (Status s = update->Exec(); !s.ok()) return s;
+  // The target's mentions become those of its new body; the members it names for the first
+  // time are also mentioned by the edit's own row, above their read_seq, so that they count and
+  // are notified (a mention an edit removes is not notified again when it comes back: it is
+  // still new to nobody).
+  std::set<int64_t> before;
+  auto old = db.Prepare("SELECT user_id FROM mentions WHERE message_id = ?1");
+  old->BindInt64(1, target.id);
+  Status s = ForEachSqliteRow(*old, [&](Statement& row) { before.insert(row.ColumnInt64(0)); });
+  if (!s.ok()) return s;
+  Result<std::set<int64_t>> after =
+      FindMentioned(db, message.conv, message.sender, message.mentions, message.body, target.text);
+  if (!after.ok()) return after.status();
+  auto clear = db.Prepare("DELETE FROM mentions WHERE message_id = ?1");
+  clear->BindInt64(1, target.id);
+  if (Status c = clear->Exec(); !c.ok()) return c;
+  const Message changed{.id = target.id, .conv = message.conv, .seq = message.target};
+  if (Status i = InsertMentions(db, *after, changed); !i.ok()) return i;
+  std::set<int64_t> added;
+  for (int64_t user : *after) {
+    if (!before.contains(user)) added.insert(user);
+  }
+  if (Status i = InsertMentions(db, added, stored); !i.ok()) return i;
+  stored.mentions.assign(added.begin(), added.end());
+  return Status();
+}
+
+Status ApplyDelete(SqliteDb& db, const NewMessage& message, const ChangeTarget& target) {
+  // Nothing of what it said stays: its body, files and mentions, and the bodies of its edits.
+  auto tombstone = db.Prepare(
+      "UPDATE messages SET body = '', attachments = '', deleted_at = ?2, deleted_by = ?3 "
+      "WHERE id = ?1");
+  tombstone->BindInt64(1, target.id).BindInt64(2, message.ts).BindInt64(3, message.sender);
+  if (Status s = tombstone->Exec(); !s.ok()) return s;
+  auto edits = db.Prepare(
+      "UPDATE messages SET body = '' WHERE conversation_id = ?1 AND target = ?2 AND kind = 'edit'");
+  edits->BindInt64(1, message.conv).BindInt64(2, message.target);
+  if (Status s = edits->Exec(); !s.ok()) return s;
+  auto mentions = db.Prepare(
+      "DELETE FROM mentions WHERE message_id = ?1 OR message_id IN (SELECT id FROM messages "
+      "WHERE conversation_id = ?2 AND target = ?3)");
+  mentions->BindInt64(1, target.id).BindInt64(2, message.conv).BindInt64(3, message.target);
+  if (Status s = mentions->Exec(); !s.ok()) return s;
+  // Its files: the members' access goes with the rows; an upload no other message carries (and
+  // that is nobody's avatar) goes too, which frees its uploader's quota.
+  auto files =
+      db.Prepare("DELETE FROM message_attachments WHERE message_id = ?1 RETURNING upload_id");
+  files->BindInt64(1, target.id);
+  std::set<std::string> uploads;
+  Status s = ForEachSqliteRow(
+      *files, [&](Statement& row) { uploads.insert(std::string(row.ColumnText(0))); });
+  if (!s.ok()) return s;
+  auto release = db.Prepare(
+      "DELETE FROM uploads WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM message_attachments a "
+      "WHERE a.upload_id = ?1) AND NOT EXISTS (SELECT 1 FROM users p WHERE p.avatar_upload = ?1)");
+  for (const std::string& upload : uploads) {
+    release->Reset();
+    release->BindText(1, upload);
+    if (Status r = release->Exec(); !r.ok()) return r;
+  }
+  return Status();
+}
+
+}  // namespace
+
+Status ApplyChange(SqliteDb& db, const NewMessage& message, const ChangeTarget& target,
+                   Message& stored) {
+  stored.target = message.target;
+  if (message.kind == kEditKind) return ApplyEdit(db, message, target, stored);
+  return ApplyDelete(db, message, target);
+}
+
+}  // namespace ringcast::storage
