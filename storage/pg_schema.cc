@@ -423,9 +423,17 @@ BEGIN
     WHERE uc.conversation_id = p_conv AND uc.user_id <> p_sender
       AND (uc.user_id = ANY (p_ids) OR (t.kind = 'text' AND uc.user_id IN
         (SELECT u.id FROM users u WHERE lower(u.username) = ANY (p_names))));
+    -- The members named for the first time who have read past the target: the edit's own row
+    -- makes the mention unread for them once (sqlite_message_changes.cc says why).
     INSERT INTO mentions (user_id, message_id, conversation_id, seq)
     SELECT mt.user_id, new_id, p_conv, next_seq FROM mentions mt
+    JOIN users_conversations uc ON uc.conversation_id = p_conv AND uc.user_id = mt.user_id
+      AND uc.read_seq >= t.seq
     WHERE mt.message_id = t.id AND mt.user_id <> ALL (before_ids);
+    RETURN QUERY SELECT 'i'::text, new_id, next_seq, p_kind, p_body, p_ts,
+      ARRAY(SELECT mt.user_id FROM mentions mt WHERE mt.message_id = t.id
+            AND mt.user_id <> ALL (before_ids) ORDER BY 1);
+    RETURN;
   ELSE
     UPDATE messages m SET body = '', attachments = '', deleted_at = p_ts, deleted_by = p_sender
     WHERE m.id = t.id;
@@ -680,7 +688,7 @@ constexpr PgStatement kNotifyStatements[] = {
      " FROM mentions mn JOIN messages m ON m.conversation_id = mn.conversation_id "
      "AND m.seq = mn.seq JOIN users_conversations uc ON uc.conversation_id = mn.conversation_id "
      "AND uc.user_id = mn.user_id WHERE mn.user_id = $1 AND mn.message_id < $2 "
-     "ORDER BY mn.message_id DESC LIMIT $3"},
+     "AND m.target IS NULL ORDER BY mn.message_id DESC LIMIT $3"},
     // $3 0: unmute. Rows changed, and whether the conversation exists.
     {"set_mute",
      "WITH changed AS (UPDATE users_conversations SET muted_until = nullif($3::int8, 0) "

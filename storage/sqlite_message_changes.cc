@@ -58,10 +58,10 @@ Status ApplyEdit(SqliteDb& db, const NewMessage& message, const ChangeTarget& ta
   auto update = db.Prepare("UPDATE messages SET body = ?2, edited_at = ?3 WHERE id = ?1");
   update->BindInt64(1, target.id).BindText(2, message.body).BindInt64(3, message.ts);
   if (Status s = update->Exec(); !s.ok()) return s;
-  // The target's mentions become those of its new body; the members it names for the first
-  // time are also mentioned by the edit's own row, above their read_seq, so that they count and
-  // are notified (a mention an edit removes is not notified again when it comes back: it is
-  // still new to nobody).
+  // The target's mentions become those of its new body. The members it names for the first time
+  // get the `mention` event (stored.mentions); those who have read past the target are also
+  // mentioned by the edit's own row, so that the mention counts as unread for them once (for
+  // the others the target's row does).
   std::set<int64_t> before;
   auto old = db.Prepare("SELECT user_id FROM mentions WHERE message_id = ?1");
   old->BindInt64(1, target.id);
@@ -75,11 +75,19 @@ Status ApplyEdit(SqliteDb& db, const NewMessage& message, const ChangeTarget& ta
   if (Status c = clear->Exec(); !c.ok()) return c;
   const Message changed{.id = target.id, .conv = message.conv, .seq = message.target};
   if (Status i = InsertMentions(db, *after, changed); !i.ok()) return i;
-  std::set<int64_t> added;
+  std::set<int64_t> added, read_past;
+  auto read = db.Prepare(
+      "SELECT 1 FROM users_conversations WHERE conversation_id = ?1 AND user_id = ?2 "
+      "AND read_seq >= ?3");
   for (int64_t user : *after) {
-    if (!before.contains(user)) added.insert(user);
+    if (before.contains(user)) continue;
+    added.insert(user);
+    read->Reset();
+    read->BindInt64(1, message.conv).BindInt64(2, user).BindInt64(3, message.target);
+    s = ForEachSqliteRow(*read, [&](Statement&) { read_past.insert(user); });
+    if (!s.ok()) return s;
   }
-  if (Status i = InsertMentions(db, added, stored); !i.ok()) return i;
+  if (Status i = InsertMentions(db, read_past, stored); !i.ok()) return i;
   stored.mentions.assign(added.begin(), added.end());
   return Status();
 }

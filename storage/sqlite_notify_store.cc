@@ -89,7 +89,7 @@ void SqliteChatStore::ListMentions(int64_t user, int64_t before_id, uint32_t lim
                                "JOIN users_conversations uc ON uc.conversation_id = "
                                "mn.conversation_id AND uc.user_id = mn.user_id "
                                "WHERE mn.user_id = ?1 AND mn.message_id < ?2 "
-                               "ORDER BY mn.message_id DESC LIMIT ?3");
+                               "AND m.target IS NULL ORDER BY mn.message_id DESC LIMIT ?3");
         stmt->BindInt64(1, user)
             .BindInt64(2, before_id > 0 ? before_id : std::numeric_limits<int64_t>::max())
             .BindInt64(3, int64_t{limit} + 1);
