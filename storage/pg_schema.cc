@@ -715,12 +715,20 @@ constexpr PgStatement kNotifyStatements[] = {
      "  SELECT w.*, (SELECT max(m.seq) FROM messages m WHERE m.conversation_id = w.conv "
      "    AND m.seq > w.mark AND m.sent_at <= w.first_ts + $2::int8) AS top "
      "    FROM windows w"
+     // Changes to messages (schema v11) are covered, never counted nor shown: the latest is
+     // the newest ordinary message of the window when it has one.
+     "), shown AS ("
+     "  SELECT cv.*, (SELECT max(o.seq) FROM messages o WHERE o.conversation_id = cv.conv "
+     "    AND o.seq > cv.mark AND o.seq <= cv.top AND o." RINGCAST_ORDINARY_KIND_SQL
+     ") AS latest FROM covered cv"
      ") "
      "SELECT cv.conv, cv.usr, cv.mark, cv.muted_until, cv.name, cv.is_group, cv.top, u.username, "
      "  (SELECT count(*) FROM mentions mn WHERE mn.conversation_id = cv.conv "
      "   AND mn.user_id = cv.usr AND mn.seq > cv.mark AND mn.seq <= cv.top), " RC_MESSAGE_COLUMNS
-     ", s.username FROM covered cv JOIN users u ON u.id = cv.usr "
-     "JOIN messages m ON m.conversation_id = cv.conv AND m.seq = cv.top "
+     ", s.username, (SELECT count(*) FROM messages o WHERE o.conversation_id = cv.conv "
+     "  AND o.seq > cv.mark AND o.seq <= cv.top AND o." RINGCAST_ORDINARY_KIND_SQL ") "
+     "FROM shown cv JOIN users u ON u.id = cv.usr "
+     "JOIN messages m ON m.conversation_id = cv.conv AND m.seq = coalesce(cv.latest, cv.top) "
      "JOIN users s ON s.id = m.sender_id ORDER BY cv.first_ts"},
 };
 

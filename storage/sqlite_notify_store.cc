@@ -5,6 +5,7 @@
 #include <set>
 
 #include "storage/mentions.h"
+#include "storage/message_kinds.h"
 #include "storage/sqlite_chat_store.h"
 #include "storage/sqlite_message_row.h"
 
@@ -165,16 +166,23 @@ void SqliteChatStore::DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_
           item.group = row.ColumnInt64(5) != 0;
           item.covered_seq = row.ColumnInt64(6);
           item.username = std::string(row.ColumnText(7));
-          item.count = item.covered_seq - item.watermark;
           out.push_back(std::move(item));
         });
         if (!s.ok()) return s;
         auto mentions = db.Prepare(
             "SELECT count(*) FROM mentions WHERE conversation_id = ?1 AND user_id = ?2 "
             "AND seq > ?3 AND seq <= ?4");
+        // Changes to messages (schema v11) are covered, never counted nor shown: the latest is
+        // the newest ordinary message of the window when it has one.
+        const std::string ordinary_in_window =
+            " FROM messages o WHERE o.conversation_id = ?1 AND o.seq > ?3 AND o.seq <= ?2 AND o." +
+            std::string(kOrdinaryKindSql);
+        auto count = db.Prepare("SELECT count(*)" + ordinary_in_window);
         auto latest = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
                                  ", u.username FROM messages m JOIN users u ON u.id = m.sender_id "
-                                 "WHERE m.conversation_id = ?1 AND m.seq = ?2");
+                                 "WHERE m.conversation_id = ?1 AND m.seq = coalesce((SELECT "
+                                 "max(o.seq)" +
+                                 ordinary_in_window + "), ?2)");
         for (DueNotification& item : out) {
           mentions->Reset();
           mentions->BindInt64(1, item.conv)
@@ -184,8 +192,16 @@ void SqliteChatStore::DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_
           s = ForEachSqliteRow(*mentions,
                                [&](Statement& row) { item.mentions = row.ColumnInt64(0); });
           if (!s.ok()) return s;
+          count->Reset();
+          count->BindInt64(1, item.conv)
+              .BindInt64(2, item.covered_seq)
+              .BindInt64(3, item.watermark);
+          s = ForEachSqliteRow(*count, [&](Statement& row) { item.count = row.ColumnInt64(0); });
+          if (!s.ok()) return s;
           latest->Reset();
-          latest->BindInt64(1, item.conv).BindInt64(2, item.covered_seq);
+          latest->BindInt64(1, item.conv)
+              .BindInt64(2, item.covered_seq)
+              .BindInt64(3, item.watermark);
           s = ForEachSqliteRow(*latest, [&](Statement& row) {
             item.latest = ReadSqliteMessage(row, 0);
             item.latest_sender_name = std::string(row.ColumnText(kSqliteMessageColumnCount));
