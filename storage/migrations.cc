@@ -358,6 +358,8 @@ ALTER TABLE messages ADD COLUMN edited_at INTEGER;
 ALTER TABLE messages ADD COLUMN deleted_at INTEGER;
 ALTER TABLE messages ADD COLUMN deleted_by INTEGER;
 CREATE INDEX messages_by_target ON messages(conversation_id, target) WHERE target IS NOT NULL;
+-- The files (hashes) of uploads a deletion released, for the upload sweeper to remove.
+CREATE TABLE released_files (sha256 TEXT PRIMARY KEY NOT NULL) STRICT, WITHOUT ROWID;
 
 INSERT INTO meta(key, value)
 VALUES ('schema_v11_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));

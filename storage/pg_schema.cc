@@ -358,6 +358,7 @@ ALTER TABLE messages ADD COLUMN edited_at bigint;
 ALTER TABLE messages ADD COLUMN deleted_at bigint;
 ALTER TABLE messages ADD COLUMN deleted_by bigint;
 CREATE INDEX messages_by_target ON messages (conversation_id, target) WHERE target IS NOT NULL;
+CREATE TABLE released_files (sha256 text PRIMARY KEY);
 
 CREATE FUNCTION rc_may_delete(p_conv bigint, p_author bigint, p_actor bigint) RETURNS boolean
 LANGUAGE sql STABLE AS 'SELECT p_author = p_actor';
@@ -442,11 +443,15 @@ BEGIN
     DELETE FROM mentions mt WHERE mt.message_id = t.id OR mt.message_id IN
       (SELECT e.id FROM messages e WHERE e.conversation_id = p_conv AND e.target = p_target);
     WITH gone AS (DELETE FROM message_attachments a WHERE a.message_id = t.id
-                  RETURNING a.upload_id)
-    DELETE FROM uploads u USING gone WHERE u.id = gone.upload_id
+                  RETURNING a.upload_id),
+    freed AS (DELETE FROM uploads u USING gone WHERE u.id = gone.upload_id
       AND NOT EXISTS (SELECT 1 FROM message_attachments a WHERE a.upload_id = u.id
                       AND a.message_id <> t.id)
-      AND NOT EXISTS (SELECT 1 FROM users p WHERE p.avatar_upload = u.id);
+      AND NOT EXISTS (SELECT 1 FROM users p WHERE p.avatar_upload = u.id)
+      RETURNING u.sha256, u.thumb_sha256)
+    INSERT INTO released_files (sha256)
+    SELECT DISTINCT h FROM freed CROSS JOIN LATERAL (VALUES (freed.sha256), (freed.thumb_sha256)) v(h)
+    WHERE coalesce(h, '') <> '' ON CONFLICT DO NOTHING;
   END IF;
   RETURN QUERY SELECT 'i'::text, new_id, next_seq, p_kind, p_body, p_ts,
     ARRAY(SELECT mt.user_id FROM mentions mt WHERE mt.message_id = new_id ORDER BY 1);

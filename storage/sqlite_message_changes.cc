@@ -119,11 +119,26 @@ Status ApplyDelete(SqliteDb& db, const NewMessage& message, const ChangeTarget& 
   if (!s.ok()) return s;
   auto release = db.Prepare(
       "DELETE FROM uploads WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM message_attachments a "
-      "WHERE a.upload_id = ?1) AND NOT EXISTS (SELECT 1 FROM users p WHERE p.avatar_upload = ?1)");
+      "WHERE a.upload_id = ?1) AND NOT EXISTS (SELECT 1 FROM users p WHERE p.avatar_upload = ?1) "
+      "RETURNING sha256, thumb_sha256");
+  std::set<std::string> hashes;
   for (const std::string& upload : uploads) {
     release->Reset();
     release->BindText(1, upload);
-    if (Status r = release->Exec(); !r.ok()) return r;
+    Status r = ForEachSqliteRow(*release, [&](Statement& row) {
+      for (int column : {0, 1}) {
+        if (!row.ColumnText(column).empty()) hashes.insert(std::string(row.ColumnText(column)));
+      }
+    });
+    if (!r.ok()) return r;
+  }
+  // Their files go with the upload sweeper's next pass (chat/upload_sweeper.h), which removes
+  // those no other upload names.
+  auto queue = db.Prepare("INSERT OR IGNORE INTO released_files(sha256) VALUES (?1)");
+  for (const std::string& hash : hashes) {
+    queue->Reset();
+    queue->BindText(1, hash);
+    if (Status q = queue->Exec(); !q.ok()) return q;
   }
   return Status();
 }

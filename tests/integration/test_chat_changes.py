@@ -14,8 +14,8 @@ import json
 import pytest
 
 from chat_client import FAST_ARGS, TIMEOUT, Api, ChatConn, chat_args, close_all
-from support import run_async
-from test_uploads import download, upload_raw
+from support import run_async, wait_until
+from test_uploads import download, stored_files, upload_raw
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
 pytestmark = pytest.mark.both_stores
@@ -228,3 +228,41 @@ def test_edit_window(server_factory):
     assert in_time["type"] == "ack", in_time
     assert late["code"] == "edit_window", late
     assert removed["type"] == "ack", removed
+
+
+def test_a_deleted_messages_file_leaves_the_disk(server_factory):
+    """The upload sweeper removes the bytes a deletion released (--upload-orphan-ttl 1: a pass a
+    second), unless another upload has the same bytes."""
+    srv = server_factory(*chat_args(upload_orphan_ttl=1))
+    api = Api(srv.port)
+    a, b = api.new_users(2, "disk")
+    conv = api.direct(a, b)
+    alone = json.loads(upload_raw(srv.port, a.token, b"only here", 9)[2])
+    shared = json.loads(upload_raw(srv.port, a.token, b"twice here", 10)[2])
+    twin = json.loads(upload_raw(srv.port, b.token, b"twice here", 10)[2])
+
+    async def go():
+        wa = await ChatConn.connect(srv.port, a.token, name="a")
+        wb = await ChatConn.connect(srv.port, b.token, name="b")
+        try:
+            start = wa.mark()
+            await wa.send_json({"type": "send", "conv": conv, "cid": "f1", "body": "files",
+                                "attachments": [alone["id"], shared["id"]]})
+            sent = await wa.wait_type("ack", start=start, cid="f1")
+            start = wb.mark()
+            await wb.send_json({"type": "send", "conv": conv, "cid": "f2", "body": "mine",
+                                "attachments": [twin["id"]]})
+            await wb.wait_type("ack", start=start, cid="f2")
+            assert (await change(wa, "delete", conv, sent["seq"], "f3"))["type"] == "ack"
+        finally:
+            await close_all([wa, wb])
+
+    run_async(go(), 30)
+
+    def names():
+        return {path.rsplit("/", 2)[-2] + path.rsplit("/", 1)[-1]
+                for path in stored_files(srv.data_dir)[0]}
+
+    run_async(wait_until(lambda: alone["sha256"] not in names(), 10, lambda: sorted(names())), 15)
+    assert shared["sha256"] in names()  # The other upload of the same bytes keeps them.
+    assert download(srv.port, twin["url"], b.token)[0] == 200
