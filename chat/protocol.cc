@@ -4,6 +4,7 @@
 
 #include "chat/auth/jwt.h"
 #include "chat/json_body.h"
+#include "chat/reactions.h"
 #include "storage/mentions.h"
 #include "storage/message_json.h"
 #include "storage/message_kinds.h"
@@ -148,7 +149,7 @@ namespace {
 // The fields of a client request, by index (a bit each in the duplicate check).
 constexpr std::string_view kRequestFields[] = {"type",     "conv",        "cid",   "kind",  "body",
                                                "seq",      "before",      "limit", "state", "convs",
-                                               "mentions", "attachments", "token"};
+                                               "mentions", "attachments", "token", "emoji", "on"};
 enum RequestField : int {
   kFieldType,
   kFieldConv,
@@ -163,6 +164,8 @@ enum RequestField : int {
   kFieldMentions,
   kFieldAttachments,
   kFieldToken,
+  kFieldEmoji,
+  kFieldOn,
 };
 
 // Reads "cid" into request->cid, and into error->cid_json what an error should echo: the
@@ -346,6 +349,14 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
         case kFieldToken:
           bad = ReadString(value, key, &request->token);
           break;
+        case kFieldEmoji:
+          bad = ReadString(value, key, &request->body);
+          break;
+        case kFieldOn:
+          if (value.get_bool().get(request->reaction_on) != simdjson::SUCCESS) {
+            bad = FieldError(key, "must be true or false");
+          }
+          break;
       }
     }
     if (bad && !fault) fault = std::move(bad);
@@ -365,11 +376,30 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
   };
   auto need_body = [&]() {
     if (!has(kFieldBody)) return fail("missing field \"body\"");
+    if (has(kFieldEmoji)) return fail(FieldError("emoji", "belongs to a react request"));
     if (request->body.size() > limits_.max_body) {
       return fail("body longer than " + std::to_string(limits_.max_body) + " bytes");
     }
     return true;
   };
+  if (type == "react") {
+    // A reaction to the message at `seq`: a change of the server's kind, its emoji as the body.
+    request->type = RequestType::kSend;
+    if (!need_conv() || !need_cid()) return false;
+    if (!has(kFieldSeq)) return fail("missing field \"seq\"");
+    if (request->seq <= 0) return fail(FieldError("seq", "must be a positive integer"));
+    if (!has(kFieldEmoji)) return fail("missing field \"emoji\"");
+    if (has(kFieldBody)) return fail(FieldError("body", "belongs to a send or an edit"));
+    if (!IsOneGrapheme(request->body)) {
+      return fail(FieldError("emoji", "must be one character (one grapheme cluster) of at most " +
+                                          std::to_string(kMaxReactionBytes) + " bytes"));
+    }
+    request->kind = storage::kReactionKind;
+    request->target = request->seq;
+    request->mentions.clear();
+    request->attachments.clear();
+    return true;
+  }
   if (type == "edit" || type == "delete") {
     // A change to the message at `seq`: sent, acked and delivered as a message of the server's
     // kind (proto/PROTOCOL.md, "Changes to messages").

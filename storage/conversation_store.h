@@ -38,11 +38,15 @@ struct NewMessage {
   int64_t target = 0;
   int64_t edit_window_ms = 0;  // --edit-window: an edit later than this after the message is
                                // refused (kTooLate); 0: no limit.
+  // A reaction (kind reaction, the emoji as its body): adds it (true) or takes it away.
+  bool reaction_on = true;
+  // --max-reactions: distinct emoji one message may carry (a new one past it: kTooMany).
+  uint32_t max_reactions = 0;
 };
 
 struct AppendOutcome {
   // kForbidden: the sender is not a member (or no such conv); for a change (target set) also
-  // kNotFound, kNotAuthor, kTooLate, kGone.
+  // kNotFound, kNotAuthor, kTooLate, kGone, kTooMany.
   Denial denial = Denial::kNone;
   bool duplicate = false;  // The sender used this cid before: `message` is the original.
   Message message;

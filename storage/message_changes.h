@@ -11,7 +11,9 @@
 
 namespace ringcast::storage {
 
-inline bool IsChangeKind(std::string_view kind) { return kind == kEditKind || kind == kDeleteKind; }
+inline bool IsChangeKind(std::string_view kind) {
+  return kind == kEditKind || kind == kDeleteKind || kind == kReactionKind;
+}
 
 // Only a message's author edits it.
 inline bool MayEdit(int64_t author, int64_t actor) { return author == actor; }

@@ -28,6 +28,7 @@ inline void AppendMessageFields(JsonWriter& writer, const Message& message) {
   }
   writer.Field("body", message.body).Field("ts", message.ts);
   if (message.target != 0) writer.Field("target", message.target);
+  if (message.reaction_on >= 0) writer.Field("on", message.reaction_on == 1);
   if (message.edited_at != 0) writer.Field("edited_at", message.edited_at);
   if (!message.mentions.empty()) {
     writer.Key("mentions").BeginArray();
@@ -35,6 +36,18 @@ inline void AppendMessageFields(JsonWriter& writer, const Message& message) {
     writer.EndArray();
   }
   if (!message.attachments.empty()) writer.Key("attachments").Raw(message.attachments);
+  if (!message.reactions.empty()) {
+    writer.Key("reactions").BeginArray();
+    for (const Reaction& reaction : message.reactions) {
+      writer.BeginObject()
+          .Field("emoji", reaction.emoji)
+          .Field("count", static_cast<int64_t>(reaction.users.size()));
+      writer.Key("users").BeginArray();
+      for (int64_t user : reaction.users) writer.Int(user);
+      writer.EndArray().EndObject();
+    }
+    writer.EndArray();
+  }
 }
 
 }  // namespace ringcast::storage

@@ -358,6 +358,17 @@ ALTER TABLE messages ADD COLUMN edited_at INTEGER;
 ALTER TABLE messages ADD COLUMN deleted_at INTEGER;
 ALTER TABLE messages ADD COLUMN deleted_by INTEGER;
 CREATE INDEX messages_by_target ON messages(conversation_id, target) WHERE target IS NOT NULL;
+-- A reaction change adds (1) or takes away (0) its emoji; NULL on every other row.
+ALTER TABLE messages ADD COLUMN reaction_on INTEGER;
+-- Who reacted to which message with what (one extended grapheme cluster, chat/reactions.h).
+CREATE TABLE reactions (
+  conversation_id INTEGER NOT NULL,
+  seq             INTEGER NOT NULL,
+  emoji           TEXT NOT NULL,
+  user_id         INTEGER NOT NULL,
+  created_at      INTEGER NOT NULL,
+  PRIMARY KEY (conversation_id, seq, emoji, user_id)
+) STRICT, WITHOUT ROWID;
 -- The files (hashes) of uploads a deletion released, for the upload sweeper to remove.
 CREATE TABLE released_files (sha256 TEXT PRIMARY KEY NOT NULL) STRICT, WITHOUT ROWID;
 
@@ -376,7 +387,7 @@ constexpr Migration kMigrations[] = {
     {8, "the cid index leaves messages for message_cids, filled in bulk", kSchemaV8.data()},
     {9, "refresh tokens and the instance id", kSchemaV9},
     {10, "profiles, logins (sessions) and blocks", kSchemaV10},
-    {11, "changes to messages: edits and deletions", kSchemaV11},
+    {11, "changes to messages: edits, deletions and reactions", kSchemaV11},
 };
 
 Status Fail(SqliteDb& db, Status status) {

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "storage/mentions.h"
+#include "storage/message_kinds.h"
 #include "storage/pg_schema.h"
 #include "storage/pg_store_internal.h"
 #include "storage/store_metrics.h"
@@ -575,8 +576,9 @@ void AppendChange(PgPipeline& pipeline, uint32_t lane, NewMessage message,
       .statement = "change_message",
       .values = {Int(message.conv), Int(message.sender), message.cid, message.kind, message.body,
                  Int(message.ts), Int(message.target), Int(message.edit_window_ms),
-                 pg::Int8ArrayBinary(message.mentions), pg::TextArrayBinary(name_refs)},
-      .binary = {false, false, false, false, false, false, false, false, true, true}};
+                 pg::Int8ArrayBinary(message.mentions), pg::TextArrayBinary(name_refs),
+                 message.reaction_on ? "true" : "false", Int(message.max_reactions)},
+      .binary = {false, false, false, false, false, false, false, false, true, true, false, false}};
   Submit(
       pipeline, lane, Kind::kIdempotentWrite, {std::move(change)},
       [message = std::move(message)](PgResults results, AppendOutcome& out) {
@@ -596,6 +598,7 @@ void AppendChange(PgPipeline& pipeline, uint32_t lane, NewMessage message,
                                   .ts = row.Int(5),
                                   .mentions = row.Ints(6),
                                   .target = message.target};
+            if (out.message.kind == kReactionKind) out.message.reaction_on = message.reaction_on;
             return Status();
           case 'n':
             out.denial = Denial::kNotFound;
@@ -608,6 +611,9 @@ void AppendChange(PgPipeline& pipeline, uint32_t lane, NewMessage message,
             return Status();
           case 'w':
             out.denial = Denial::kTooLate;
+            return Status();
+          case 'r':
+            out.denial = Denial::kTooMany;
             return Status();
           default:
             out.denial = Denial::kForbidden;

@@ -359,16 +359,27 @@ ALTER TABLE messages ADD COLUMN deleted_at bigint;
 ALTER TABLE messages ADD COLUMN deleted_by bigint;
 CREATE INDEX messages_by_target ON messages (conversation_id, target) WHERE target IS NOT NULL;
 CREATE TABLE released_files (sha256 text PRIMARY KEY);
+ALTER TABLE messages ADD COLUMN reaction_on boolean;
+CREATE TABLE reactions (
+  conversation_id bigint NOT NULL,
+  seq             bigint NOT NULL,
+  emoji           text NOT NULL COLLATE "C",
+  user_id         bigint NOT NULL,
+  created_at      bigint NOT NULL,
+  PRIMARY KEY (conversation_id, seq, emoji, user_id)
+);
 
 CREATE FUNCTION rc_may_delete(p_conv bigint, p_author bigint, p_actor bigint) RETURNS boolean
 LANGUAGE sql STABLE AS 'SELECT p_author = p_actor';
 
 -- outcome: 'i' stored, 'd' stored before (a resend of the cid: the original's row), 'f' not a
--- member, 'n' no such message, 'g' deleted, 'a' not the caller's to change, 'w' past the window.
+-- member, 'n' no such message, 'g' deleted, 'a' not the caller's to change, 'w' past the window,
+-- 'r' a reaction past p_max_reactions distinct emoji on the message.
 -- For an edit, p_ids and p_names (lowercased) are the new body's mentions, resolved here as an
 -- append resolves them; `mentioned` lists the members the edit mentions for the first time.
 CREATE FUNCTION rc_change_message(p_conv bigint, p_sender bigint, p_cid text, p_kind text,
-  p_body text, p_ts bigint, p_target bigint, p_window_ms bigint, p_ids bigint[], p_names text[])
+  p_body text, p_ts bigint, p_target bigint, p_window_ms bigint, p_ids bigint[], p_names text[],
+  p_on boolean, p_max_reactions bigint)
 RETURNS TABLE (outcome text, id bigint, seq bigint, kind text, body text, sent_at bigint,
   mentioned bigint[])
 LANGUAGE plpgsql AS $$
@@ -400,6 +411,10 @@ BEGIN
     WHEN p_kind = 'edit' AND t.sender_id <> p_sender THEN 'a'
     WHEN p_kind = 'delete' AND NOT rc_may_delete(p_conv, t.sender_id, p_sender) THEN 'a'
     WHEN p_kind = 'edit' AND p_window_ms > 0 AND p_ts - t.sent_at > p_window_ms THEN 'w'
+    WHEN p_kind = 'reaction' AND p_on AND NOT EXISTS (SELECT 1 FROM reactions r
+        WHERE r.conversation_id = p_conv AND r.seq = p_target AND r.emoji = p_body)
+      AND (SELECT count(DISTINCT r.emoji) FROM reactions r
+           WHERE r.conversation_id = p_conv AND r.seq = p_target) >= p_max_reactions THEN 'r'
     ELSE 'i' END;
   IF outcome <> 'i' THEN
     RETURN QUERY SELECT outcome, 0::bigint, 0::bigint, ''::text, ''::text, 0::bigint,
@@ -409,8 +424,9 @@ BEGIN
   UPDATE conversations c SET last_seq = c.last_seq + 1 WHERE c.id = p_conv
   RETURNING c.last_seq INTO next_seq;
   INSERT INTO messages (conversation_id, seq, sender_id, kind, body, sent_at, client_msg_id,
-    attachments, target)
-  VALUES (p_conv, next_seq, p_sender, p_kind, p_body, p_ts, p_cid, '', p_target)
+    attachments, target, reaction_on)
+  VALUES (p_conv, next_seq, p_sender, p_kind, p_body, p_ts, p_cid, '', p_target,
+    CASE WHEN p_kind = 'reaction' THEN p_on END)
   RETURNING messages.id INTO new_id;
   UPDATE users_conversations uc SET read_seq = greatest(uc.read_seq, next_seq),
     delivered_seq = greatest(uc.delivered_seq, next_seq)
@@ -435,7 +451,14 @@ BEGIN
       ARRAY(SELECT mt.user_id FROM mentions mt WHERE mt.message_id = t.id
             AND mt.user_id <> ALL (before_ids) ORDER BY 1);
     RETURN;
+  ELSIF p_kind = 'reaction' AND p_on THEN
+    INSERT INTO reactions (conversation_id, seq, emoji, user_id, created_at)
+    VALUES (p_conv, p_target, p_body, p_sender, p_ts) ON CONFLICT DO NOTHING;
+  ELSIF p_kind = 'reaction' THEN
+    DELETE FROM reactions r WHERE r.conversation_id = p_conv AND r.seq = p_target
+      AND r.emoji = p_body AND r.user_id = p_sender;
   ELSE
+    DELETE FROM reactions r WHERE r.conversation_id = p_conv AND r.seq = p_target;
     UPDATE messages m SET body = '', attachments = '', deleted_at = p_ts, deleted_by = p_sender
     WHERE m.id = t.id;
     UPDATE messages m SET body = '' WHERE m.conversation_id = p_conv AND m.target = p_target
@@ -469,7 +492,7 @@ constexpr PgMigration kPgMigrations[] = {
     {8, "mentions by message", kPgSchemaV8},
     {9, "refresh tokens and the instance id", kPgSchemaV9},
     {10, "profiles, logins (sessions) and blocks", kPgSchemaV10},
-    {11, "changes to messages: edits and deletions", kPgSchemaV11},
+    {11, "changes to messages: edits, deletions and reactions", kPgSchemaV11},
 };
 
 // A key of ringcast's own for pg_advisory_xact_lock ('RCST' 'MIGR').
@@ -477,10 +500,13 @@ constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(59271590347
 
 // Columns of a message row (kPgMessageColumnCount), in the order Row::ReadMessage expects; the
 // mentioned members through the mentions table's index by message (schema v8).
-#define RC_MESSAGE_COLUMNS                                                                  \
-  "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, m.body, m.sent_at, m.attachments, " \
-  "(SELECT array_agg(mt.user_id ORDER BY mt.user_id) FROM mentions mt "                     \
-  "WHERE mt.message_id = m.id) AS mentioned, m.target, m.edited_at, m.deleted_at, m.deleted_by"
+#define RC_MESSAGE_COLUMNS                                                                        \
+  "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, m.body, m.sent_at, m.attachments, "       \
+  "(SELECT array_agg(mt.user_id ORDER BY mt.user_id) FROM mentions mt "                           \
+  "WHERE mt.message_id = m.id) AS mentioned, m.target, m.edited_at, m.deleted_at, m.deleted_by, " \
+  "m.reaction_on, (SELECT string_agg(r.emoji || chr(31) || r.user_id, chr(30) "                   \
+  "ORDER BY r.emoji, r.user_id) FROM reactions r WHERE r.conversation_id = m.conversation_id "    \
+  "AND r.seq = m.seq) AS reacted"
 
 // The conversations a sync covers: those asked for ($2 ids, $3 afters; in the order asked), or
 // every conversation of the user ($1) from the start when nothing was asked for.
@@ -549,7 +575,7 @@ constexpr PgStatement kStatements[] = {
                    "AND m.seq > $2 ORDER BY m.seq LIMIT $3"},
     {"change_message",
      "SELECT * FROM rc_change_message($1, $2, $3, $4, $5, $6, $7, $8, "
-     "$9::int8[], $10::text[])"},
+     "$9::int8[], $10::text[], $11::boolean, $12)"},
     {"last_seqs", "SELECT id, last_seq FROM conversations WHERE id = ANY ($1::int8[])"},
     {"list_conversations",
      "SELECT c.id, c.name, c.is_group, c.last_seq, uc.read_seq, "
@@ -600,7 +626,7 @@ constexpr PgStatement kStatements[] = {
      "), costed AS (SELECT page.*, sum(cost) OVER (ORDER BY ord, seq ROWS UNBOUNDED PRECEDING) "
      "  - cost AS spent FROM page) "
      "SELECT ord, id, conversation_id, seq, sender_id, kind, body, sent_at, attachments, "
-     "mentioned, target, edited_at, deleted_at, deleted_by FROM costed "
+     "mentioned, target, edited_at, deleted_at, deleted_by, reaction_on, reacted FROM costed "
      "WHERE spent < $5 ORDER BY ord, seq"},
     // Locks the batch's conversations in id order, so that concurrent batches (other writer
     // connections, other nodes) never wait for each other in a cycle.

@@ -27,7 +27,7 @@ static_assert(static_cast<int>(Denial::kNotFound) == 1 &&
               static_cast<int>(Denial::kUnknownUser) == 4 &&
               static_cast<int>(Denial::kTooLarge) == 6);
 
-inline constexpr int kPgMessageColumnCount = 13;
+inline constexpr int kPgMessageColumnCount = 15;
 
 // Reading a row (text format).
 struct Row {
@@ -65,7 +65,11 @@ struct Row {
                    .target = Int(first + 9),
                    .edited_at = Int(first + 10),
                    .deleted_at = Int(first + 11),
-                   .deleted_by = Int(first + 12)};
+                   .deleted_by = Int(first + 12),
+                   .reaction_on = Null(first + 13)   ? -1
+                                  : Bool(first + 13) ? 1
+                                                     : 0,
+                   .reactions = ParseReactions(View(first + 14))};
   }
 };
 

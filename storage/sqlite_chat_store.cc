@@ -568,8 +568,8 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
         // two primary-key probes, and none for a group).
         auto insert = db.Prepare(
             "INSERT INTO messages(conversation_id, seq, sender_id, kind, body, sent_at, "
-            "client_msg_id, attachments, target) "
-            "SELECT c.id, c.last_seq + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM conversations c "
+            "client_msg_id, attachments, target, reaction_on) "
+            "SELECT c.id, c.last_seq + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 FROM conversations c "
             "JOIN users_conversations uc ON uc.conversation_id = c.id AND uc.user_id = ?2 "
             "WHERE c.id = ?1 AND (c.is_group = 1 OR NOT EXISTS (SELECT 1 FROM "
             "users_conversations o WHERE o.conversation_id = c.id AND o.user_id <> ?2 AND ("
@@ -587,6 +587,11 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
           insert->BindInt64(8, message.target);
         } else {
           insert->BindNull(8);
+        }
+        if (message.kind == kReactionKind) {
+          insert->BindInt64(9, message.reaction_on ? 1 : 0);
+        } else {
+          insert->BindNull(9);
         }
         bool inserted = false;
         Status s = ForEachSqliteRow(*insert, [&](Statement& row) {

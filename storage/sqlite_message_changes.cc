@@ -41,6 +41,19 @@ Status CheckChange(SqliteDb& db, const NewMessage& message, AppendOutcome& out,
     out.denial = Denial::kNotFound;
   } else if (deleted) {
     out.denial = Denial::kGone;
+  } else if (message.kind == kReactionKind) {
+    // Any member reacts; a new emoji only while the message has fewer than the limit.
+    if (!message.reaction_on) return Status();
+    auto count = db.Prepare(
+        "SELECT count(DISTINCT emoji), coalesce(sum(emoji = ?3), 0) FROM reactions "
+        "WHERE conversation_id = ?1 AND seq = ?2");
+    count->BindInt64(1, message.conv).BindInt64(2, message.target).BindText(3, message.body);
+    Status c = ForEachSqliteRow(*count, [&](Statement& row) {
+      if (row.ColumnInt64(1) == 0 && row.ColumnInt64(0) >= int64_t{message.max_reactions}) {
+        out.denial = Denial::kTooMany;
+      }
+    });
+    if (!c.ok()) return c;
   } else if (edit ? !MayEdit(target.author, message.sender)
                   : !MayDelete(message.conv, target.author, message.sender)) {
     out.denial = Denial::kNotAuthor;
@@ -92,8 +105,28 @@ Status ApplyEdit(SqliteDb& db, const NewMessage& message, const ChangeTarget& ta
   return Status();
 }
 
+// Idempotent: adding a reaction twice leaves one, taking away one that is not there is no error.
+Status ApplyReaction(SqliteDb& db, const NewMessage& message, Message& stored) {
+  stored.reaction_on = message.reaction_on ? 1 : 0;
+  auto stmt = db.Prepare(message.reaction_on
+                             ? "INSERT OR IGNORE INTO reactions(conversation_id, seq, emoji, "
+                               "user_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+                             : "DELETE FROM reactions WHERE conversation_id = ?1 AND seq = ?2 "
+                               "AND emoji = ?3 AND user_id = ?4 AND ?5 IS NOT NULL");
+  stmt->BindInt64(1, message.conv)
+      .BindInt64(2, message.target)
+      .BindText(3, message.body)
+      .BindInt64(4, message.sender)
+      .BindInt64(5, message.ts);
+  return stmt->Exec();
+}
+
 Status ApplyDelete(SqliteDb& db, const NewMessage& message, const ChangeTarget& target) {
-  // Nothing of what it said stays: its body, files and mentions, and the bodies of its edits.
+  // Nothing of what it said stays: its body, files, mentions and reactions, and the bodies of
+  // its edits.
+  auto reactions = db.Prepare("DELETE FROM reactions WHERE conversation_id = ?1 AND seq = ?2");
+  reactions->BindInt64(1, message.conv).BindInt64(2, message.target);
+  if (Status s = reactions->Exec(); !s.ok()) return s;
   auto tombstone = db.Prepare(
       "UPDATE messages SET body = '', attachments = '', deleted_at = ?2, deleted_by = ?3 "
       "WHERE id = ?1");
@@ -149,6 +182,7 @@ Status ApplyChange(SqliteDb& db, const NewMessage& message, const ChangeTarget& 
                    Message& stored) {
   stored.target = message.target;
   if (message.kind == kEditKind) return ApplyEdit(db, message, target, stored);
+  if (message.kind == kReactionKind) return ApplyReaction(db, message, stored);
   return ApplyDelete(db, message, target);
 }
 

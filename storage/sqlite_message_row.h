@@ -20,8 +20,11 @@ namespace ringcast::storage {
 inline constexpr const char* kSqliteMessageColumns =
     "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, m.body, m.sent_at, m.attachments, "
     "(SELECT group_concat(mt.user_id) FROM mentions mt WHERE mt.message_id = m.id), "
-    "m.target, m.edited_at, m.deleted_at, m.deleted_by";
-inline constexpr int kSqliteMessageColumnCount = 13;
+    "m.target, m.edited_at, m.deleted_at, m.deleted_by, m.reaction_on, "
+    "(SELECT group_concat(r.emoji || char(31) || r.user_id, char(30)) FROM (SELECT emoji, user_id "
+    "FROM reactions rr WHERE rr.conversation_id = m.conversation_id AND rr.seq = m.seq "
+    "ORDER BY emoji, user_id) r)";
+inline constexpr int kSqliteMessageColumnCount = 15;
 
 inline Message ReadSqliteMessage(Statement& stmt, int first) {
   Message message{.id = stmt.ColumnInt64(first),
@@ -36,7 +39,11 @@ inline Message ReadSqliteMessage(Statement& stmt, int first) {
                   .target = stmt.ColumnInt64(first + 9),
                   .edited_at = stmt.ColumnInt64(first + 10),
                   .deleted_at = stmt.ColumnInt64(first + 11),
-                  .deleted_by = stmt.ColumnInt64(first + 12)};
+                  .deleted_by = stmt.ColumnInt64(first + 12),
+                  .reaction_on = stmt.ColumnIsNull(first + 13)  ? -1
+                                 : stmt.ColumnInt64(first + 13) ? 1
+                                                                : 0,
+                  .reactions = ParseReactions(stmt.ColumnText(first + 14))};
   if (!stmt.ColumnIsNull(first + 8)) {
     const std::string_view ids = stmt.ColumnText(first + 8);
     for (size_t at = 0; at < ids.size();) {

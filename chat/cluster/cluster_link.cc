@@ -76,8 +76,23 @@ void ClusterLink::Unfollow(int64_t conv) { bus_.Unsubscribe(ConvChannel(conv)); 
 // 'x' skips it and fills the gap from the store, which has the files too. Either header may
 // end with " mention_count mentioned_user..." (issue 14), which a node that knows no mentions
 // reads past. A change to an earlier message (issue 25: edit, delete) is
-// "c id seq from ts kind_size target\n" kind body (never with files), which a node that knows
-// no 'c' skips and fills from the store.
+// "c id seq from ts kind_size target on\n" kind body (never with files; `on` a reaction's
+// reaction_on, -1 for other changes), which a node that knows no 'c' skips and fills from the
+// store.
+namespace {
+
+bool DecodeChange(Fields& fields, storage::Message& message) {
+  int64_t on = 0;
+  if (!fields.Int(&message.target) || !fields.Int(&on) || message.target <= 0 || on < -1 ||
+      on > 1) {
+    return false;
+  }
+  message.reaction_on = int(on);
+  return true;
+}
+
+}  // namespace
+
 std::string ClusterLink::EncodeMessage(const storage::Message& message) {
   const bool files = !message.attachments.empty();
   const bool change = message.target != 0;
@@ -85,7 +100,7 @@ std::string ClusterLink::EncodeMessage(const storage::Message& message) {
   AppendInts(out,
              {message.id, message.seq, message.from, message.ts, int64_t(message.kind.size())});
   if (change) {
-    AppendInts(out, {message.target});
+    AppendInts(out, {message.target, message.reaction_on});
   } else if (files) {
     AppendInts(out, {int64_t(message.attachments.size())});
   }
@@ -110,7 +125,7 @@ std::optional<storage::Message> ClusterLink::DecodeMessage(int64_t conv, std::st
   int64_t kind_size = 0, files_size = 0, mentions = 0;
   if (!fields.Int(&message.id) || !fields.Int(&message.seq) || !fields.Int(&message.from) ||
       !fields.Int(&message.ts) || !fields.Int(&kind_size) || (files && !fields.Int(&files_size)) ||
-      (change && (!fields.Int(&message.target) || message.target <= 0))) {
+      (change && !DecodeChange(fields, message))) {
     return std::nullopt;
   }
   if (fields.Int(&mentions)) {  // Absent: none.
@@ -137,9 +152,9 @@ std::optional<storage::Message> ClusterLink::DecodeMessage(int64_t conv, std::st
 // A send with files (issue 15) is "g", with two more sizes after the mentions: the
 // attachments' JSON and their ids (comma-separated), which go between the kind and the body. A
 // writer that knows no 'g' leaves the send unanswered: the forwarding node commits it itself
-// after --forward-timeout-ms. A change (issue 25) is "e", with the target's seq and the edit
-// window after the mentions (never with files), left unanswered the same way by a writer that
-// knows no 'e'.
+// after --forward-timeout-ms. A change (issue 25) is "e", with the target's seq, the edit
+// window, the reaction's on (1/0) and --max-reactions after the mentions (never with files), left
+// unanswered the same way by a writer that knows no 'e'.
 std::string ClusterLink::EncodeForward(std::string_view from_node, uint64_t forward_id,
                                        const storage::NewMessage& message) {
   const bool files = !message.attachment_ids.empty();
@@ -155,7 +170,8 @@ std::string ClusterLink::EncodeForward(std::string_view from_node, uint64_t forw
                    int64_t(message.kind.size()), int64_t(message.mentions.size())});
   for (int64_t user : message.mentions) AppendInts(out, {user});
   if (change) {
-    AppendInts(out, {message.target, message.edit_window_ms});
+    AppendInts(out, {message.target, message.edit_window_ms, message.reaction_on ? 1 : 0,
+                     int64_t{message.max_reactions}});
   } else if (files)
     AppendInts(out, {int64_t(message.attachments.size()), int64_t(ids.size())});
   out += '\n';
@@ -187,10 +203,14 @@ std::optional<ClusterLink::ForwardedSend> ClusterLink::DecodeForward(std::string
     if (!fields.Int(&user)) return std::nullopt;
   }
   if (files && (!fields.Int(&files_size) || !fields.Int(&ids_size))) return std::nullopt;
+  int64_t on = 0, max_reactions = 0;
   if (change && (!fields.Int(&message.target) || !fields.Int(&message.edit_window_ms) ||
-                 message.target <= 0)) {
+                 !fields.Int(&on) || !fields.Int(&max_reactions) || message.target <= 0 ||
+                 max_reactions < 0 || max_reactions > UINT32_MAX)) {
     return std::nullopt;
   }
+  message.reaction_on = on != 0;
+  message.max_reactions = uint32_t(max_reactions);
   std::string_view rest;
   if (!fields.Rest(&rest) || from_size <= 0 || cid_size < 0 || kind_size < 0 || files_size < 0 ||
       ids_size < 0 ||
@@ -250,9 +270,10 @@ std::optional<ClusterLink::ForwardAnswer> ClusterLink::DecodeForwardAnswer(
   storage::AppendOutcome appended;
   if (outcome == 2) {
     int64_t denial = 0;
-    appended.denial = fields.Int(&denial) && denial > 0 && denial <= int64_t(storage::Denial::kGone)
-                          ? storage::Denial(denial)
-                          : storage::Denial::kForbidden;
+    appended.denial =
+        fields.Int(&denial) && denial > 0 && denial <= int64_t(storage::Denial::kTooMany)
+            ? storage::Denial(denial)
+            : storage::Denial::kForbidden;
     answer.result = std::move(appended);
     return answer;
   }

@@ -266,3 +266,68 @@ def test_a_deleted_messages_file_leaves_the_disk(server_factory):
     run_async(wait_until(lambda: alone["sha256"] not in names(), 10, lambda: sorted(names())), 15)
     assert shared["sha256"] in names()  # The other upload of the same bytes keeps them.
     assert download(srv.port, twin["url"], b.token)[0] == 200
+
+
+def test_reactions_toggle_aggregate_and_are_bounded(server_factory):
+    """Any member reacts with one emoji (one grapheme cluster); adding twice is once, taking
+    away is idempotent; reads aggregate them (emoji, count, users); --max-reactions bounds the
+    distinct emoji; a deleted message keeps none."""
+    srv = server_factory(*chat_args(max_reactions=2))
+    api = Api(srv.port)
+    a, b, outsider = api.new_users(3, "rx")
+    conv = api.group(a, [b])
+    thumbs, heart, party = "\U0001F44D", "\u2764\ufe0f", "\U0001F389"
+
+    async def go():
+        wa, wb, wo = [await ChatConn.connect(srv.port, u.token, name=u.name)
+                      for u in (a, b, outsider)]
+        try:
+            sent = await wa.send(conv, "react to me")
+            seq = sent["seq"]
+            start = wa.mark()
+            acks = [await change(wb, "react", conv, seq, "r1", emoji=thumbs),
+                    await change(wb, "react", conv, seq, "r2", emoji=thumbs),  # Twice: once.
+                    await change(wa, "react", conv, seq, "r3", emoji=thumbs),
+                    await change(wa, "react", conv, seq, "r4", emoji=heart),
+                    await change(wb, "react", conv, seq, "r5", emoji=heart, on=False),  # None.
+                    await change(wa, "react", conv, seq, "r6", emoji=heart, on=False)]
+            live = await wa.wait_message(conv, lambda m: m["seq"] == acks[-1]["seq"],
+                                         start=start)
+            refused = {
+                "third emoji": await change(wa, "react", conv, seq, "x0", emoji=heart),
+                "two": await change(wb, "react", conv, seq, "x1", emoji=thumbs + thumbs),
+                "outsider": await change(wo, "react", conv, seq, "x2", emoji=thumbs),
+                "no emoji": await change(wb, "react", conv, seq, "x3"),
+            }
+            # The heart was taken away: a new emoji fits again, then the limit holds.
+            refused["limit"] = await change(wb, "react", conv, seq, "x4", emoji=party)
+            return sent, acks, live, refused
+        finally:
+            await close_all([wa, wb, wo])
+
+    sent, acks, live, refused = run_async(go(), 60)
+    assert all(ack["type"] == "ack" for ack in acks), acks
+    assert refused["third emoji"]["type"] == "ack", refused  # heart again: 2 distinct.
+    assert (live["kind"], live["target"], live["body"], live["on"]) == (
+        "reaction", sent["seq"], heart, False), live
+    assert refused["limit"]["code"] == "too_many_reactions", refused
+    assert refused["two"]["code"] == "bad_request" and "emoji" in refused["two"]["message"]
+    assert refused["outsider"]["code"] == "forbidden", refused
+    assert refused["no emoji"]["message"] == 'missing field "emoji"', refused
+    [message] = [m for m in api.messages(b, conv).json["messages"] if m["seq"] == sent["seq"]]
+    assert message["reactions"] == [  # In the emoji's byte order.
+        {"emoji": heart, "count": 1, "users": [a.id]},
+        {"emoji": thumbs, "count": 2, "users": sorted([a.id, b.id])}], message
+    [summary] = [c for c in api.conversations(b) if c["id"] == conv]
+    assert summary["last_message"]["seq"] == sent["seq"] and summary["unread"] == 0, summary
+
+    async def delete():
+        wa = await ChatConn.connect(srv.port, a.token, name="a")
+        try:
+            return await change(wa, "delete", conv, sent["seq"], "d1")
+        finally:
+            await wa.close()
+
+    assert run_async(delete(), 30)["type"] == "ack"
+    [tomb] = [m for m in api.messages(b, conv).json["messages"] if m["seq"] == sent["seq"]]
+    assert "reactions" not in tomb and tomb["deleted"] is True, tomb
