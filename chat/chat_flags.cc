@@ -31,6 +31,9 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
        "Seconds after its send that its author may still edit a message (later: the "
        "edit_window error); 0: any time",
        CLI::Range(0, 366 * 86400 * 10)},
+      {"max-pins", &options->max_pins,
+       "Pinned messages one conversation may hold (a pin past it: the too_many_pins error)",
+       CLI::Range(1, 1000)},
       {"max-reactions", &options->max_reactions,
        "Distinct emoji one message may carry as reactions (a new one past it: the "
        "too_many_reactions error)",

@@ -400,6 +400,18 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
     request->attachments.clear();
     return true;
   }
+  if (type == "pin" || type == "unpin") {
+    request->type = RequestType::kSend;
+    if (!need_conv() || !need_cid()) return false;
+    if (!has(kFieldSeq)) return fail("missing field \"seq\"");
+    if (request->seq <= 0) return fail(FieldError("seq", "must be a positive integer"));
+    request->kind = type;
+    request->target = request->seq;
+    request->body.clear();
+    request->mentions.clear();
+    request->attachments.clear();
+    return true;
+  }
   if (type == "edit" || type == "delete") {
     // A change to the message at `seq`: sent, acked and delivered as a message of the server's
     // kind (proto/PROTOCOL.md, "Changes to messages").

@@ -42,6 +42,8 @@ struct NewMessage {
   bool reaction_on = true;
   // --max-reactions: distinct emoji one message may carry (a new one past it: kTooMany).
   uint32_t max_reactions = 0;
+  // --max-pins: pinned messages one conversation may hold (a pin past it: kTooManyPins).
+  uint32_t max_pins = 0;
 };
 
 struct AppendOutcome {
@@ -179,7 +181,11 @@ struct SyncAsk {
      with seq > after, oldest first, at most `limit`. */                                           \
   OP(ReadRange, (int64_t conv, int64_t after, uint32_t limit, Reply<std::vector<Message>> reply))  \
   /* (conversation, last_seq) for each of `convs` that exists, in no particular order. */          \
-  OP(LastSeqs, (std::vector<int64_t> convs, Reply<std::vector<std::pair<int64_t, int64_t>>> reply))
+  OP(LastSeqs,                                                                                     \
+     (std::vector<int64_t> convs, Reply<std::vector<std::pair<int64_t, int64_t>>> reply))          \
+  /* The pinned messages of `conv` for a member `user`, newest pin first (kNotFound, kForbidden).  \
+   */                                                                                              \
+  OP(ListPins, (int64_t conv, int64_t user, Reply<Page> reply))
 
 class ConversationStore {
  public:

@@ -12,7 +12,8 @@
 namespace ringcast::storage {
 
 inline bool IsChangeKind(std::string_view kind) {
-  return kind == kEditKind || kind == kDeleteKind || kind == kReactionKind;
+  return kind == kEditKind || kind == kDeleteKind || kind == kReactionKind || kind == kPinKind ||
+         kind == kUnpinKind;
 }
 
 // Only a message's author edits it.

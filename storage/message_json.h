@@ -30,6 +30,9 @@ inline void AppendMessageFields(JsonWriter& writer, const Message& message) {
   if (message.target != 0) writer.Field("target", message.target);
   if (message.reaction_on >= 0) writer.Field("on", message.reaction_on == 1);
   if (message.edited_at != 0) writer.Field("edited_at", message.edited_at);
+  if (message.pinned_at != 0) {
+    writer.Field("pinned_at", message.pinned_at).Field("pinned_by", message.pinned_by);
+  }
   if (!message.mentions.empty()) {
     writer.Key("mentions").BeginArray();
     for (int64_t user : message.mentions) writer.Int(user);

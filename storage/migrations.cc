@@ -358,6 +358,10 @@ ALTER TABLE messages ADD COLUMN edited_at INTEGER;
 ALTER TABLE messages ADD COLUMN deleted_at INTEGER;
 ALTER TABLE messages ADD COLUMN deleted_by INTEGER;
 CREATE INDEX messages_by_target ON messages(conversation_id, target) WHERE target IS NOT NULL;
+-- A pinned message: when and by whom (pins per conversation, listed newest first).
+ALTER TABLE messages ADD COLUMN pinned_at INTEGER;
+ALTER TABLE messages ADD COLUMN pinned_by INTEGER;
+CREATE INDEX messages_pinned ON messages(conversation_id, pinned_at) WHERE pinned_at IS NOT NULL;
 -- A reaction change adds (1) or takes away (0) its emoji; NULL on every other row.
 ALTER TABLE messages ADD COLUMN reaction_on INTEGER;
 -- Who reacted to which message with what (one extended grapheme cluster, chat/reactions.h).
@@ -387,7 +391,7 @@ constexpr Migration kMigrations[] = {
     {8, "the cid index leaves messages for message_cids, filled in bulk", kSchemaV8.data()},
     {9, "refresh tokens and the instance id", kSchemaV9},
     {10, "profiles, logins (sessions) and blocks", kSchemaV10},
-    {11, "changes to messages: edits, deletions and reactions", kSchemaV11},
+    {11, "changes to messages: edits, deletions, reactions and pins", kSchemaV11},
 };
 
 Status Fail(SqliteDb& db, Status status) {

@@ -572,13 +572,14 @@ void AppendChange(PgPipeline& pipeline, uint32_t lane, NewMessage message,
   std::vector<std::string> names = MentionedNames(message.body);
   std::vector<const std::string*> name_refs;
   for (const std::string& name : names) name_refs.push_back(&name);
-  PgQuery change{
-      .statement = "change_message",
-      .values = {Int(message.conv), Int(message.sender), message.cid, message.kind, message.body,
-                 Int(message.ts), Int(message.target), Int(message.edit_window_ms),
-                 pg::Int8ArrayBinary(message.mentions), pg::TextArrayBinary(name_refs),
-                 message.reaction_on ? "true" : "false", Int(message.max_reactions)},
-      .binary = {false, false, false, false, false, false, false, false, true, true, false, false}};
+  PgQuery change{.statement = "change_message",
+                 .values = {Int(message.conv), Int(message.sender), message.cid, message.kind,
+                            message.body, Int(message.ts), Int(message.target),
+                            Int(message.edit_window_ms), pg::Int8ArrayBinary(message.mentions),
+                            pg::TextArrayBinary(name_refs), message.reaction_on ? "true" : "false",
+                            Int(message.max_reactions), Int(message.max_pins)},
+                 .binary = {false, false, false, false, false, false, false, false, true, true,
+                            false, false, false}};
   Submit(
       pipeline, lane, Kind::kIdempotentWrite, {std::move(change)},
       [message = std::move(message)](PgResults results, AppendOutcome& out) {
@@ -615,6 +616,9 @@ void AppendChange(PgPipeline& pipeline, uint32_t lane, NewMessage message,
           case 'r':
             out.denial = Denial::kTooMany;
             return Status();
+          case 'p':
+            out.denial = Denial::kTooManyPins;
+            return Status();
           default:
             out.denial = Denial::kForbidden;
             return Status();
@@ -630,6 +634,24 @@ void PgChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
   if (message.target != 0)
     return AppendChange(*pipeline_, lane, std::move(message), std::move(reply));
   pipeline_->Submit(lane, std::make_unique<AppendJob>(std::move(message), std::move(reply)));
+}
+
+void PgChatStore::ListPins(int64_t conv, int64_t user, Reply<Page> reply) {
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+      {Query("membership", {Int(conv), Int(user)}), Query("list_pins", {Int(conv), Int(user)})},
+      [](PgResults results, Page& out) {
+        if (PQntuples(results[0]) == 0) {
+          out.denial = Denial::kNotFound;
+        } else if (!Row{results[0], 0}.Bool(3)) {
+          out.denial = Denial::kForbidden;
+        } else {
+          ForEachRow(results[1],
+                     [&](const Row& row) { out.messages.push_back(row.ReadMessage(0)); });
+        }
+        return Status();
+      },
+      std::move(reply));
 }
 
 void PgChatStore::History(int64_t conv, int64_t user, int64_t before, PageLimit limit,

@@ -360,6 +360,9 @@ ALTER TABLE messages ADD COLUMN deleted_by bigint;
 CREATE INDEX messages_by_target ON messages (conversation_id, target) WHERE target IS NOT NULL;
 CREATE TABLE released_files (sha256 text PRIMARY KEY);
 ALTER TABLE messages ADD COLUMN reaction_on boolean;
+ALTER TABLE messages ADD COLUMN pinned_at bigint;
+ALTER TABLE messages ADD COLUMN pinned_by bigint;
+CREATE INDEX messages_pinned ON messages (conversation_id, pinned_at) WHERE pinned_at IS NOT NULL;
 CREATE TABLE reactions (
   conversation_id bigint NOT NULL,
   seq             bigint NOT NULL,
@@ -374,12 +377,13 @@ LANGUAGE sql STABLE AS 'SELECT p_author = p_actor';
 
 -- outcome: 'i' stored, 'd' stored before (a resend of the cid: the original's row), 'f' not a
 -- member, 'n' no such message, 'g' deleted, 'a' not the caller's to change, 'w' past the window,
--- 'r' a reaction past p_max_reactions distinct emoji on the message.
+-- 'r' a reaction past p_max_reactions distinct emoji on the message, 'p' a pin past p_max_pins
+-- pinned messages in the conversation.
 -- For an edit, p_ids and p_names (lowercased) are the new body's mentions, resolved here as an
 -- append resolves them; `mentioned` lists the members the edit mentions for the first time.
 CREATE FUNCTION rc_change_message(p_conv bigint, p_sender bigint, p_cid text, p_kind text,
   p_body text, p_ts bigint, p_target bigint, p_window_ms bigint, p_ids bigint[], p_names text[],
-  p_on boolean, p_max_reactions bigint)
+  p_on boolean, p_max_reactions bigint, p_max_pins bigint)
 RETURNS TABLE (outcome text, id bigint, seq bigint, kind text, body text, sent_at bigint,
   mentioned bigint[])
 LANGUAGE plpgsql AS $$
@@ -415,6 +419,8 @@ BEGIN
         WHERE r.conversation_id = p_conv AND r.seq = p_target AND r.emoji = p_body)
       AND (SELECT count(DISTINCT r.emoji) FROM reactions r
            WHERE r.conversation_id = p_conv AND r.seq = p_target) >= p_max_reactions THEN 'r'
+    WHEN p_kind = 'pin' AND t.pinned_at IS NULL AND (SELECT count(*) FROM messages pm
+        WHERE pm.conversation_id = p_conv AND pm.pinned_at IS NOT NULL) >= p_max_pins THEN 'p'
     ELSE 'i' END;
   IF outcome <> 'i' THEN
     RETURN QUERY SELECT outcome, 0::bigint, 0::bigint, ''::text, ''::text, 0::bigint,
@@ -451,6 +457,11 @@ BEGIN
       ARRAY(SELECT mt.user_id FROM mentions mt WHERE mt.message_id = t.id
             AND mt.user_id <> ALL (before_ids) ORDER BY 1);
     RETURN;
+  ELSIF p_kind = 'pin' THEN
+    UPDATE messages m SET pinned_at = p_ts, pinned_by = p_sender
+    WHERE m.id = t.id AND m.pinned_at IS NULL;
+  ELSIF p_kind = 'unpin' THEN
+    UPDATE messages m SET pinned_at = NULL, pinned_by = NULL WHERE m.id = t.id;
   ELSIF p_kind = 'reaction' AND p_on THEN
     INSERT INTO reactions (conversation_id, seq, emoji, user_id, created_at)
     VALUES (p_conv, p_target, p_body, p_sender, p_ts) ON CONFLICT DO NOTHING;
@@ -459,7 +470,8 @@ BEGIN
       AND r.emoji = p_body AND r.user_id = p_sender;
   ELSE
     DELETE FROM reactions r WHERE r.conversation_id = p_conv AND r.seq = p_target;
-    UPDATE messages m SET body = '', attachments = '', deleted_at = p_ts, deleted_by = p_sender
+    UPDATE messages m SET body = '', attachments = '', deleted_at = p_ts, deleted_by = p_sender,
+      pinned_at = NULL, pinned_by = NULL
     WHERE m.id = t.id;
     UPDATE messages m SET body = '' WHERE m.conversation_id = p_conv AND m.target = p_target
       AND m.kind = 'edit';
@@ -492,7 +504,7 @@ constexpr PgMigration kPgMigrations[] = {
     {8, "mentions by message", kPgSchemaV8},
     {9, "refresh tokens and the instance id", kPgSchemaV9},
     {10, "profiles, logins (sessions) and blocks", kPgSchemaV10},
-    {11, "changes to messages: edits, deletions and reactions", kPgSchemaV11},
+    {11, "changes to messages: edits, deletions, reactions and pins", kPgSchemaV11},
 };
 
 // A key of ringcast's own for pg_advisory_xact_lock ('RCST' 'MIGR').
@@ -506,7 +518,7 @@ constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(59271590347
   "WHERE mt.message_id = m.id) AS mentioned, m.target, m.edited_at, m.deleted_at, m.deleted_by, " \
   "m.reaction_on, (SELECT string_agg(r.emoji || chr(31) || r.user_id, chr(30) "                   \
   "ORDER BY r.emoji, r.user_id) FROM reactions r WHERE r.conversation_id = m.conversation_id "    \
-  "AND r.seq = m.seq) AS reacted"
+  "AND r.seq = m.seq) AS reacted, m.pinned_at, m.pinned_by"
 
 // The conversations a sync covers: those asked for ($2 ids, $3 afters; in the order asked), or
 // every conversation of the user ($1) from the start when nothing was asked for.
@@ -575,7 +587,12 @@ constexpr PgStatement kStatements[] = {
                    "AND m.seq > $2 ORDER BY m.seq LIMIT $3"},
     {"change_message",
      "SELECT * FROM rc_change_message($1, $2, $3, $4, $5, $6, $7, $8, "
-     "$9::int8[], $10::text[], $11::boolean, $12)"},
+     "$9::int8[], $10::text[], $11::boolean, $12, $13)"},
+    // Pinned messages of $1 for a member $2, newest pin first (the flag bounds them).
+    {"list_pins", "SELECT " RC_MESSAGE_COLUMNS " FROM messages m WHERE m.conversation_id = $1 "
+                  "AND m.pinned_at IS NOT NULL AND EXISTS (SELECT 1 FROM users_conversations "
+                  "WHERE conversation_id = $1 AND user_id = $2) "
+                  "ORDER BY m.pinned_at DESC, m.seq DESC LIMIT 1000"},
     {"last_seqs", "SELECT id, last_seq FROM conversations WHERE id = ANY ($1::int8[])"},
     {"list_conversations",
      "SELECT c.id, c.name, c.is_group, c.last_seq, uc.read_seq, "
@@ -626,7 +643,8 @@ constexpr PgStatement kStatements[] = {
      "), costed AS (SELECT page.*, sum(cost) OVER (ORDER BY ord, seq ROWS UNBOUNDED PRECEDING) "
      "  - cost AS spent FROM page) "
      "SELECT ord, id, conversation_id, seq, sender_id, kind, body, sent_at, attachments, "
-     "mentioned, target, edited_at, deleted_at, deleted_by, reaction_on, reacted FROM costed "
+     "mentioned, target, edited_at, deleted_at, deleted_by, reaction_on, reacted, pinned_at, "
+     "pinned_by FROM costed "
      "WHERE spent < $5 ORDER BY ord, seq"},
     // Locks the batch's conversations in id order, so that concurrent batches (other writer
     // connections, other nodes) never wait for each other in a cycle.

@@ -27,7 +27,7 @@ static_assert(static_cast<int>(Denial::kNotFound) == 1 &&
               static_cast<int>(Denial::kUnknownUser) == 4 &&
               static_cast<int>(Denial::kTooLarge) == 6);
 
-inline constexpr int kPgMessageColumnCount = 15;
+inline constexpr int kPgMessageColumnCount = 17;
 
 // Reading a row (text format).
 struct Row {
@@ -69,7 +69,9 @@ struct Row {
                    .reaction_on = Null(first + 13)   ? -1
                                   : Bool(first + 13) ? 1
                                                      : 0,
-                   .reactions = ParseReactions(View(first + 14))};
+                   .reactions = ParseReactions(View(first + 14)),
+                   .pinned_at = Int(first + 15),
+                   .pinned_by = Int(first + 16)};
   }
 };
 

@@ -635,6 +635,28 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
       std::move(reply));
 }
 
+void SqliteChatStore::ListPins(int64_t conv, int64_t user, Reply<Page> reply) {
+  Submit<Page>(
+      Kind::kRead,
+      [conv, user](SqliteDb& db, Page& out) -> Status {
+        Result<std::optional<Membership>> membership = FindMembership(db, conv, user);
+        if (!membership.ok()) return membership.status();
+        if (!*membership) {
+          Result<bool> exists = ConversationExists(db, conv);
+          if (!exists.ok()) return exists.status();
+          out.denial = *exists ? Denial::kForbidden : Denial::kNotFound;
+          return Status();
+        }
+        auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
+                               " FROM messages m WHERE conversation_id = ?1 AND pinned_at IS NOT "
+                               "NULL ORDER BY pinned_at DESC, seq DESC LIMIT 1000");
+        stmt->BindInt64(1, conv);
+        return ForEachSqliteRow(
+            *stmt, [&](Statement& row) { out.messages.push_back(ReadSqliteMessage(row, 0)); });
+      },
+      std::move(reply));
+}
+
 void SqliteChatStore::History(int64_t conv, int64_t user, int64_t before, PageLimit limit,
                               Reply<Page> reply) {
   Submit<Page>(

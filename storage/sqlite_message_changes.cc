@@ -41,6 +41,20 @@ Status CheckChange(SqliteDb& db, const NewMessage& message, AppendOutcome& out,
     out.denial = Denial::kNotFound;
   } else if (deleted) {
     out.denial = Denial::kGone;
+  } else if (message.kind == kPinKind) {
+    // Any member pins; a new pin only while the conversation has fewer than the limit.
+    auto count = db.Prepare(
+        "SELECT count(*), coalesce(sum(seq = ?2), 0) FROM messages "
+        "WHERE conversation_id = ?1 AND pinned_at IS NOT NULL");
+    count->BindInt64(1, message.conv).BindInt64(2, message.target);
+    Status c = ForEachSqliteRow(*count, [&](Statement& row) {
+      if (row.ColumnInt64(1) == 0 && row.ColumnInt64(0) >= int64_t{message.max_pins}) {
+        out.denial = Denial::kTooManyPins;
+      }
+    });
+    if (!c.ok()) return c;
+  } else if (message.kind == kUnpinKind) {
+    return Status();  // Any member; unpinning what is not pinned changes nothing.
   } else if (message.kind == kReactionKind) {
     // Any member reacts; a new emoji only while the message has fewer than the limit.
     if (!message.reaction_on) return Status();
@@ -121,6 +135,17 @@ Status ApplyReaction(SqliteDb& db, const NewMessage& message, Message& stored) {
   return stmt->Exec();
 }
 
+// Idempotent both ways: pinning a pinned message keeps its first pin.
+Status ApplyPin(SqliteDb& db, const NewMessage& message, const ChangeTarget& target) {
+  auto stmt = db.Prepare(message.kind == kPinKind
+                             ? "UPDATE messages SET pinned_at = ?2, pinned_by = ?3 "
+                               "WHERE id = ?1 AND pinned_at IS NULL"
+                             : "UPDATE messages SET pinned_at = NULL, pinned_by = NULL "
+                               "WHERE id = ?1 AND ?2 IS NOT NULL AND ?3 IS NOT NULL");
+  stmt->BindInt64(1, target.id).BindInt64(2, message.ts).BindInt64(3, message.sender);
+  return stmt->Exec();
+}
+
 Status ApplyDelete(SqliteDb& db, const NewMessage& message, const ChangeTarget& target) {
   // Nothing of what it said stays: its body, files, mentions and reactions, and the bodies of
   // its edits.
@@ -128,8 +153,8 @@ Status ApplyDelete(SqliteDb& db, const NewMessage& message, const ChangeTarget& 
   reactions->BindInt64(1, message.conv).BindInt64(2, message.target);
   if (Status s = reactions->Exec(); !s.ok()) return s;
   auto tombstone = db.Prepare(
-      "UPDATE messages SET body = '', attachments = '', deleted_at = ?2, deleted_by = ?3 "
-      "WHERE id = ?1");
+      "UPDATE messages SET body = '', attachments = '', deleted_at = ?2, deleted_by = ?3, "
+      "pinned_at = NULL, pinned_by = NULL WHERE id = ?1");
   tombstone->BindInt64(1, target.id).BindInt64(2, message.ts).BindInt64(3, message.sender);
   if (Status s = tombstone->Exec(); !s.ok()) return s;
   auto edits = db.Prepare(
@@ -183,6 +208,7 @@ Status ApplyChange(SqliteDb& db, const NewMessage& message, const ChangeTarget& 
   stored.target = message.target;
   if (message.kind == kEditKind) return ApplyEdit(db, message, target, stored);
   if (message.kind == kReactionKind) return ApplyReaction(db, message, stored);
+  if (message.kind == kPinKind || message.kind == kUnpinKind) return ApplyPin(db, message, target);
   return ApplyDelete(db, message, target);
 }
 

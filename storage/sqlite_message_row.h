@@ -23,8 +23,8 @@ inline constexpr const char* kSqliteMessageColumns =
     "m.target, m.edited_at, m.deleted_at, m.deleted_by, m.reaction_on, "
     "(SELECT group_concat(r.emoji || char(31) || r.user_id, char(30)) FROM (SELECT emoji, user_id "
     "FROM reactions rr WHERE rr.conversation_id = m.conversation_id AND rr.seq = m.seq "
-    "ORDER BY emoji, user_id) r)";
-inline constexpr int kSqliteMessageColumnCount = 15;
+    "ORDER BY emoji, user_id) r), m.pinned_at, m.pinned_by";
+inline constexpr int kSqliteMessageColumnCount = 17;
 
 inline Message ReadSqliteMessage(Statement& stmt, int first) {
   Message message{.id = stmt.ColumnInt64(first),
@@ -43,7 +43,9 @@ inline Message ReadSqliteMessage(Statement& stmt, int first) {
                   .reaction_on = stmt.ColumnIsNull(first + 13)  ? -1
                                  : stmt.ColumnInt64(first + 13) ? 1
                                                                 : 0,
-                  .reactions = ParseReactions(stmt.ColumnText(first + 14))};
+                  .reactions = ParseReactions(stmt.ColumnText(first + 14)),
+                  .pinned_at = stmt.ColumnInt64(first + 15),
+                  .pinned_by = stmt.ColumnInt64(first + 16)};
   if (!stmt.ColumnIsNull(first + 8)) {
     const std::string_view ids = stmt.ColumnText(first + 8);
     for (size_t at = 0; at < ids.size();) {

@@ -93,6 +93,9 @@ struct Message {
   int reaction_on = -1;
   // The reactions to this message now: each emoji once, in byte order, with who reacted.
   std::vector<Reaction> reactions;
+  // Pinned in its conversation: when and by whom (0: not pinned).
+  int64_t pinned_at = 0;
+  int64_t pinned_by = 0;
 };
 
 enum class Denial : uint8_t {
@@ -104,10 +107,11 @@ enum class Denial : uint8_t {
   kTaken,        // Username already registered.
   kTooLarge,     // The conversation would have more members than allowed.
   // A change to a message (message_changes.h): kNotFound no such message to change;
-  kNotAuthor,  // the caller may not change this message (MayEdit, MayDelete);
-  kTooLate,    // an edit past --edit-window;
-  kGone,       // the message is deleted;
-  kTooMany,    // a reaction past --max-reactions distinct emoji on the message.
+  kNotAuthor,    // the caller may not change this message (MayEdit, MayDelete);
+  kTooLate,      // an edit past --edit-window;
+  kGone,         // the message is deleted;
+  kTooMany,      // a reaction past --max-reactions distinct emoji on the message;
+  kTooManyPins,  // a pin past --max-pins pinned messages in the conversation.
 };
 
 }  // namespace ringcast::storage

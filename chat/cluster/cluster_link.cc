@@ -153,8 +153,8 @@ std::optional<storage::Message> ClusterLink::DecodeMessage(int64_t conv, std::st
 // attachments' JSON and their ids (comma-separated), which go between the kind and the body. A
 // writer that knows no 'g' leaves the send unanswered: the forwarding node commits it itself
 // after --forward-timeout-ms. A change (issue 25) is "e", with the target's seq, the edit
-// window, the reaction's on (1/0) and --max-reactions after the mentions (never with files), left
-// unanswered the same way by a writer that knows no 'e'.
+// window, the reaction's on (1/0), --max-reactions and --max-pins after the mentions (never with
+// files), left unanswered the same way by a writer that knows no 'e'.
 std::string ClusterLink::EncodeForward(std::string_view from_node, uint64_t forward_id,
                                        const storage::NewMessage& message) {
   const bool files = !message.attachment_ids.empty();
@@ -171,7 +171,7 @@ std::string ClusterLink::EncodeForward(std::string_view from_node, uint64_t forw
   for (int64_t user : message.mentions) AppendInts(out, {user});
   if (change) {
     AppendInts(out, {message.target, message.edit_window_ms, message.reaction_on ? 1 : 0,
-                     int64_t{message.max_reactions}});
+                     int64_t{message.max_reactions}, int64_t{message.max_pins}});
   } else if (files)
     AppendInts(out, {int64_t(message.attachments.size()), int64_t(ids.size())});
   out += '\n';
@@ -203,14 +203,16 @@ std::optional<ClusterLink::ForwardedSend> ClusterLink::DecodeForward(std::string
     if (!fields.Int(&user)) return std::nullopt;
   }
   if (files && (!fields.Int(&files_size) || !fields.Int(&ids_size))) return std::nullopt;
-  int64_t on = 0, max_reactions = 0;
-  if (change && (!fields.Int(&message.target) || !fields.Int(&message.edit_window_ms) ||
-                 !fields.Int(&on) || !fields.Int(&max_reactions) || message.target <= 0 ||
-                 max_reactions < 0 || max_reactions > UINT32_MAX)) {
+  int64_t on = 0, max_reactions = 0, max_pins = 0;
+  if (change &&
+      (!fields.Int(&message.target) || !fields.Int(&message.edit_window_ms) || !fields.Int(&on) ||
+       !fields.Int(&max_reactions) || !fields.Int(&max_pins) || message.target <= 0 ||
+       max_reactions < 0 || max_reactions > UINT32_MAX || max_pins < 0 || max_pins > UINT32_MAX)) {
     return std::nullopt;
   }
   message.reaction_on = on != 0;
   message.max_reactions = uint32_t(max_reactions);
+  message.max_pins = uint32_t(max_pins);
   std::string_view rest;
   if (!fields.Rest(&rest) || from_size <= 0 || cid_size < 0 || kind_size < 0 || files_size < 0 ||
       ids_size < 0 ||
@@ -271,7 +273,7 @@ std::optional<ClusterLink::ForwardAnswer> ClusterLink::DecodeForwardAnswer(
   if (outcome == 2) {
     int64_t denial = 0;
     appended.denial =
-        fields.Int(&denial) && denial > 0 && denial <= int64_t(storage::Denial::kTooMany)
+        fields.Int(&denial) && denial > 0 && denial <= int64_t(storage::Denial::kTooManyPins)
             ? storage::Denial(denial)
             : storage::Denial::kForbidden;
     answer.result = std::move(appended);

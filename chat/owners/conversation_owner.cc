@@ -291,6 +291,8 @@ std::pair<std::string_view, std::string_view> ConversationOwner::RefusalOf(stora
       return {"edit_window", "the message is older than --edit-window allows to edit"};
     case storage::Denial::kGone:
       return {"gone", "the message is deleted"};
+    case storage::Denial::kTooManyPins:
+      return {"too_many_pins", "the conversation has --max-pins pinned messages already"};
     case storage::Denial::kTooMany:
       return {"too_many_reactions", "the message has --max-reactions different reactions already"};
     default:

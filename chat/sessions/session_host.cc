@@ -379,7 +379,8 @@ void SessionHost::HandleSend(Session& session, ClientRequest& request) {
                               .target = request.target,
                               .edit_window_ms = int64_t{config_.edit_window_s} * 1000,
                               .reaction_on = request.reaction_on,
-                              .max_reactions = config_.max_reactions};
+                              .max_reactions = config_.max_reactions,
+                              .max_pins = config_.max_pins};
   if (request.attachments.empty()) return Send(session, std::move(message));
   // Files: only the sender's own uploads (a store read first; such a send may be acked after
   // a later one without files: clients match acks by cid). Their metadata goes with the message.

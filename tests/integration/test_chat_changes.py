@@ -331,3 +331,44 @@ def test_reactions_toggle_aggregate_and_are_bounded(server_factory):
     assert run_async(delete(), 30)["type"] == "ack"
     [tomb] = [m for m in api.messages(b, conv).json["messages"] if m["seq"] == sent["seq"]]
     assert "reactions" not in tomb and tomb["deleted"] is True, tomb
+
+
+def test_pins_are_listed_newest_first_and_bounded(server_factory):
+    """Any member pins and unpins (idempotent both ways); GET /api/conversations/{id}/pins lists
+    the pinned messages, newest pin first, to members only; --max-pins bounds them; a deleted
+    message is unpinned."""
+    srv = server_factory(*chat_args(max_pins=2))
+    api = Api(srv.port)
+    a, b, outsider = api.new_users(3, "pin")
+    conv = api.group(a, [b])
+
+    async def go():
+        wa, wb = [await ChatConn.connect(srv.port, u.token, name=u.name) for u in (a, b)]
+        try:
+            first, second, third = [await wa.send(conv, f"m{i}") for i in range(3)]
+            start = wa.mark()
+            acks = [await change(wb, "pin", conv, first["seq"], "p1"),
+                    await change(wa, "pin", conv, second["seq"], "p2"),
+                    await change(wa, "pin", conv, first["seq"], "p3")]  # Pinned: no change.
+            live = await wa.wait_message(conv, lambda m: m["seq"] == acks[0]["seq"], start=start)
+            too_many = await change(wa, "pin", conv, third["seq"], "p4")
+            listed = api.ok("GET", f"/api/conversations/{conv}/pins", token=b.token)["pins"]
+            unpinned = await change(wb, "unpin", conv, second["seq"], "p5")
+            again = await change(wb, "unpin", conv, second["seq"], "p6")  # Not pinned: fine.
+            fits = await change(wa, "pin", conv, third["seq"], "p7")
+            deleted = await change(wa, "delete", conv, third["seq"], "p8")
+            return first, second, acks, live, too_many, listed, [unpinned, again, fits, deleted]
+        finally:
+            await close_all([wa, wb])
+
+    first, second, acks, live, too_many, listed, later = run_async(go(), 60)
+    assert all(ack["type"] == "ack" for ack in acks + later), (acks, later)
+    assert (live["kind"], live["target"], live["from"]) == ("pin", first["seq"], b.id), live
+    assert too_many["code"] == "too_many_pins", too_many
+    assert [m["seq"] for m in listed] == [second["seq"], first["seq"]], listed
+    assert listed[1]["pinned_by"] == b.id and listed[1]["pinned_at"] == acks[0]["ts"], listed
+    pins = api.ok("GET", f"/api/conversations/{conv}/pins", token=a.token)["pins"]
+    assert [m["seq"] for m in pins] == [first["seq"]], pins  # The deleted one went too.
+    assert api.request("GET", f"/api/conversations/{conv}/pins",
+                       token=outsider.token).status == 403
+    assert api.request("GET", "/api/conversations/999999/pins", token=a.token).status == 404

@@ -116,6 +116,36 @@ TEST_F(RequestParserTest, EditAndDeleteAreChangesOfTheMessageAtSeq) {
   }
 }
 
+TEST_F(RequestParserTest, ReactPinAndUnpinAreChangesToo) {
+  ASSERT_TRUE(Parse(R"({"type":"react","conv":3,"seq":5,"cid":"r","emoji":"\u2764\ufe0f"})"))
+      << error_.message;
+  EXPECT_EQ(request_.kind, "reaction");
+  EXPECT_EQ(request_.target, 5);
+  EXPECT_EQ(request_.body, "\xE2\x9D\xA4\xEF\xB8\x8F");
+  EXPECT_TRUE(request_.reaction_on);
+  ASSERT_TRUE(Parse(R"({"type":"react","conv":3,"seq":5,"cid":"r","emoji":"+","on":false})"));
+  EXPECT_FALSE(request_.reaction_on);
+  ASSERT_TRUE(Parse(R"({"type":"pin","conv":3,"seq":5,"cid":"p"})")) << error_.message;
+  EXPECT_EQ(request_.kind, "pin");
+  ASSERT_TRUE(Parse(R"({"type":"unpin","conv":3,"seq":5,"cid":"u"})")) << error_.message;
+  EXPECT_EQ(request_.kind, "unpin");
+  EXPECT_EQ(request_.target, 5);
+  const std::pair<std::string_view, std::string_view> refused[] = {
+      {R"({"type":"react","conv":3,"seq":5,"cid":"r"})", "missing field \"emoji\""},
+      {R"({"type":"react","conv":3,"seq":5,"cid":"r","emoji":"ab"})",
+       "field \"emoji\" must be one character (one grapheme cluster) of at most 64 bytes"},
+      {R"({"type":"react","conv":3,"seq":5,"cid":"r","emoji":"+","on":1})",
+       "field \"on\" must be true or false"},
+      {R"({"type":"react","conv":3,"seq":5,"cid":"r","emoji":"+","body":"x"})",
+       "field \"body\" belongs to a send or an edit"},
+      {R"({"type":"pin","conv":3,"cid":"p"})", "missing field \"seq\""},
+  };
+  for (const auto& [text, message] : refused) {
+    EXPECT_FALSE(Parse(text)) << text;
+    EXPECT_EQ(error_.message, message) << text;
+  }
+}
+
 TEST_F(RequestParserTest, SendDefaultsKindToText) {
   ASSERT_TRUE(Parse(R"({"type":"send","conv":1,"cid":"x","body":""})")) << error_.message;
   EXPECT_EQ(request_.kind, "text");

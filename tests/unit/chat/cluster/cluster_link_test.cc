@@ -174,7 +174,16 @@ TEST(ClusterLinkTest, ChangesCrossNodesWithTheirTarget) {
   EXPECT_EQ(decoded->kind, "edit");
   EXPECT_EQ(decoded->body, edit.body);
   EXPECT_EQ(decoded->mentions, edit.mentions);
-  EXPECT_FALSE(ClusterLink::DecodeMessage(42, "c 8 12 3 9 4 0\nedit"));  // No target 0.
+  EXPECT_EQ(decoded->reaction_on, -1);
+  edit.kind = "reaction";
+  edit.body = "\xF0\x9F\x91\x8D";
+  edit.reaction_on = 0;
+  decoded = ClusterLink::DecodeMessage(42, ClusterLink::EncodeMessage(edit));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->reaction_on, 0);
+  EXPECT_EQ(decoded->body, edit.body);
+  EXPECT_FALSE(ClusterLink::DecodeMessage(42, "c 8 12 3 9 4 0 -1\nedit"));  // No target 0.
+  EXPECT_FALSE(ClusterLink::DecodeMessage(42, "c 8 12 3 9 4 10\nedit"));    // No on.
 
   storage::NewMessage change{.conv = 42,
                              .sender = 3,
@@ -182,18 +191,25 @@ TEST(ClusterLinkTest, ChangesCrossNodesWithTheirTarget) {
                              .kind = "delete",
                              .ts = 9,
                              .target = 10,
-                             .edit_window_ms = 60000};
+                             .edit_window_ms = 60000,
+                             .reaction_on = false,
+                             .max_reactions = 7,
+                             .max_pins = 9};
   const std::string forward = ClusterLink::EncodeForward("n1", 5, change);
   EXPECT_EQ(forward[0], 'e');
   auto forwarded = ClusterLink::DecodeForward(forward);
   ASSERT_TRUE(forwarded);
   EXPECT_EQ(forwarded->message.target, 10);
   EXPECT_EQ(forwarded->message.edit_window_ms, 60000);
+  EXPECT_FALSE(forwarded->message.reaction_on);
+  EXPECT_EQ(forwarded->message.max_reactions, 7u);
+  EXPECT_EQ(forwarded->message.max_pins, 9u);
   EXPECT_EQ(forwarded->message.kind, "delete");
   EXPECT_EQ(forwarded->message.cid, "c-1");
 
-  for (storage::Denial denial : {storage::Denial::kNotFound, storage::Denial::kNotAuthor,
-                                 storage::Denial::kTooLate, storage::Denial::kGone}) {
+  for (storage::Denial denial :
+       {storage::Denial::kNotFound, storage::Denial::kNotAuthor, storage::Denial::kTooLate,
+        storage::Denial::kGone, storage::Denial::kTooMany, storage::Denial::kTooManyPins}) {
     storage::AppendOutcome refused;
     refused.denial = denial;
     auto answer = ClusterLink::DecodeForwardAnswer(
