@@ -382,53 +382,33 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
     }
     return true;
   };
-  if (type == "react") {
-    // A reaction to the message at `seq`: a change of the server's kind, its emoji as the body.
+  // A change to the message at `seq` (proto/PROTOCOL.md, "Changes to messages"): sent, acked
+  // and delivered as a message of the server's kind `kind`. Only an edit keeps a body and
+  // mentions (a reaction's body is its emoji); no change carries files.
+  auto change = [&](std::string_view kind) {
     request->type = RequestType::kSend;
     if (!need_conv() || !need_cid()) return false;
     if (!has(kFieldSeq)) return fail("missing field \"seq\"");
     if (request->seq <= 0) return fail(FieldError("seq", "must be a positive integer"));
+    request->kind = kind;
+    request->target = request->seq;
+    if (kind != storage::kEditKind) request->mentions.clear();
+    if (kind != storage::kEditKind && kind != storage::kReactionKind) request->body.clear();
+    request->attachments.clear();
+    return true;
+  };
+  if (type == "react") {
+    if (!change(storage::kReactionKind)) return false;
     if (!has(kFieldEmoji)) return fail("missing field \"emoji\"");
     if (has(kFieldBody)) return fail(FieldError("body", "belongs to a send or an edit"));
     if (!IsOneGrapheme(request->body)) {
       return fail(FieldError("emoji", "must be one character (one grapheme cluster) of at most " +
                                           std::to_string(kMaxReactionBytes) + " bytes"));
     }
-    request->kind = storage::kReactionKind;
-    request->target = request->seq;
-    request->mentions.clear();
-    request->attachments.clear();
     return true;
   }
-  if (type == "pin" || type == "unpin") {
-    request->type = RequestType::kSend;
-    if (!need_conv() || !need_cid()) return false;
-    if (!has(kFieldSeq)) return fail("missing field \"seq\"");
-    if (request->seq <= 0) return fail(FieldError("seq", "must be a positive integer"));
-    request->kind = type;
-    request->target = request->seq;
-    request->body.clear();
-    request->mentions.clear();
-    request->attachments.clear();
-    return true;
-  }
-  if (type == "edit" || type == "delete") {
-    // A change to the message at `seq`: sent, acked and delivered as a message of the server's
-    // kind (proto/PROTOCOL.md, "Changes to messages").
-    request->type = RequestType::kSend;
-    if (!need_conv() || !need_cid()) return false;
-    if (!has(kFieldSeq)) return fail("missing field \"seq\"");
-    if (request->seq <= 0) return fail(FieldError("seq", "must be a positive integer"));
-    if (type == "edit" && !need_body()) return false;
-    if (type == "delete") {
-      request->body.clear();
-      request->mentions.clear();
-    }
-    request->attachments.clear();  // A message's files are not edited.
-    request->kind = type;
-    request->target = request->seq;
-    return true;
-  }
+  if (type == "edit") return change(storage::kEditKind) && need_body();
+  if (type == "delete" || type == "pin" || type == "unpin") return change(type);
   if (type == "send") {
     request->type = RequestType::kSend;
     if (!need_conv() || !need_cid() || !need_body()) return false;

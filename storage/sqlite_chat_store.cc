@@ -125,6 +125,18 @@ Result<bool> ConversationExists(SqliteDb& db, int64_t conv) {
   return found;
 }
 
+// A member's read (history, pins) refused to anyone else: `denial` kForbidden, or kNotFound
+// when there is no such conversation.
+Status DenyOutsider(SqliteDb& db, int64_t conv, int64_t user, Denial& denial) {
+  Result<std::optional<Membership>> membership = FindMembership(db, conv, user);
+  if (!membership.ok()) return membership.status();
+  if (*membership) return Status();
+  Result<bool> exists = ConversationExists(db, conv);
+  if (!exists.ok()) return exists.status();
+  denial = *exists ? Denial::kForbidden : Denial::kNotFound;
+  return Status();
+}
+
 Status LoadMemberIds(SqliteDb& db, int64_t conv, std::vector<int64_t>& members) {
   auto stmt = db.Prepare(
       "SELECT user_id FROM users_conversations WHERE conversation_id = ?1 ORDER BY user_id");
@@ -639,13 +651,9 @@ void SqliteChatStore::ListPins(int64_t conv, int64_t user, Reply<Page> reply) {
   Submit<Page>(
       Kind::kRead,
       [conv, user](SqliteDb& db, Page& out) -> Status {
-        Result<std::optional<Membership>> membership = FindMembership(db, conv, user);
-        if (!membership.ok()) return membership.status();
-        if (!*membership) {
-          Result<bool> exists = ConversationExists(db, conv);
-          if (!exists.ok()) return exists.status();
-          out.denial = *exists ? Denial::kForbidden : Denial::kNotFound;
-          return Status();
+        if (Status s = DenyOutsider(db, conv, user, out.denial);
+            !s.ok() || out.denial != Denial::kNone) {
+          return s;
         }
         auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
                                " FROM messages m WHERE conversation_id = ?1 AND pinned_at IS NOT "
@@ -662,13 +670,9 @@ void SqliteChatStore::History(int64_t conv, int64_t user, int64_t before, PageLi
   Submit<Page>(
       Kind::kRead,
       [conv, user, before, limit](SqliteDb& db, Page& out) -> Status {
-        Result<std::optional<Membership>> membership = FindMembership(db, conv, user);
-        if (!membership.ok()) return membership.status();
-        if (!*membership) {
-          Result<bool> exists = ConversationExists(db, conv);
-          if (!exists.ok()) return exists.status();
-          out.denial = *exists ? Denial::kForbidden : Denial::kNotFound;
-          return Status();
+        if (Status s = DenyOutsider(db, conv, user, out.denial);
+            !s.ok() || out.denial != Denial::kNone) {
+          return s;
         }
         auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
                                " FROM messages m WHERE conversation_id = ?1 AND seq < ?2 "
