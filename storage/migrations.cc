@@ -358,6 +358,10 @@ ALTER TABLE messages ADD COLUMN edited_at INTEGER;
 ALTER TABLE messages ADD COLUMN deleted_at INTEGER;
 ALTER TABLE messages ADD COLUMN deleted_by INTEGER;
 CREATE INDEX messages_by_target ON messages(conversation_id, target) WHERE target IS NOT NULL;
+-- The server's rows (storage/message_kinds.h, RINGCAST_SERVER_KIND_SQL): unread counts subtract
+-- them from last_seq - read_seq.
+CREATE INDEX messages_server_kinds ON messages(conversation_id, seq)
+WHERE kind IN ('edit','delete','reaction','pin','unpin','system');
 -- A pinned message: when and by whom (pins per conversation, listed newest first).
 ALTER TABLE messages ADD COLUMN pinned_at INTEGER;
 ALTER TABLE messages ADD COLUMN pinned_by INTEGER;

@@ -358,6 +358,8 @@ ALTER TABLE messages ADD COLUMN edited_at bigint;
 ALTER TABLE messages ADD COLUMN deleted_at bigint;
 ALTER TABLE messages ADD COLUMN deleted_by bigint;
 CREATE INDEX messages_by_target ON messages (conversation_id, target) WHERE target IS NOT NULL;
+CREATE INDEX messages_server_kinds ON messages (conversation_id, seq)
+WHERE kind IN ('edit','delete','reaction','pin','unpin','system');
 CREATE TABLE released_files (sha256 text PRIMARY KEY);
 ALTER TABLE messages ADD COLUMN reaction_on boolean;
 ALTER TABLE messages ADD COLUMN pinned_at bigint;

@@ -717,11 +717,13 @@ void SqliteChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit li
           Result<int64_t> mentions = UnreadMentions(db, ask.conv, user, conv.read_seq);
           if (!mentions.ok()) return mentions.status();
           conv.unread_mentions = *mentions;
-          auto unread = db.Prepare(
-              "SELECT count(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2 AND " +
-              std::string(kOrdinaryKindSql));
-          unread->BindInt64(1, ask.conv).BindInt64(2, conv.read_seq);
-          s = ForEachSqliteRow(*unread, [&](Statement& row) { conv.unread = row.ColumnInt64(0); });
+          auto changes = db.Prepare(
+              "SELECT count(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2 "
+              "AND " RINGCAST_SERVER_KIND_SQL);
+          changes->BindInt64(1, ask.conv).BindInt64(2, conv.read_seq);
+          s = ForEachSqliteRow(*changes, [&](Statement& row) {
+            conv.unread = conv.last_seq - conv.read_seq - row.ColumnInt64(0);
+          });
           if (!s.ok()) return s;
           auto messages = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
                                      " FROM messages m WHERE conversation_id = ?1 AND seq > ?2 "
