@@ -372,7 +372,17 @@ export class RingcastClient extends Emitter {
    *   password` (the session stays)
    */
   async deleteAccount(password) {
-    const answer = await this._http.request('DELETE', '/api/me', {password});
+    // The server closes this user's connections (1008 token revoked) maybe before its answer
+    // arrives: that is the deletion, not an `auth_expired` to report.
+    const expired = this._expiredToken;
+    this._expiredToken = this.session?.token ?? null;
+    let answer;
+    try {
+      answer = await this._http.request('DELETE', '/api/me', {password});
+    } catch (error) {
+      this._expiredToken = expired;
+      throw error;
+    }
     this.close();
     await this._forgetSession();
     return answer;
@@ -684,19 +694,24 @@ export class RingcastClient extends Emitter {
     return this._profiles.get(user);
   }
 
+  /** Every cached profile, least recently read first (to store them: `seedProfiles`). */
+  cachedProfiles() {
+    return this._profiles.values();
+  }
+
   /**
    * The profiles of `ids`: those cached at once, the others asked for (`users(ids)`; an id
    * already asked for is not asked again while its answer is on the way). Unknown ids are
-   * absent.
+   * absent; rejects when the lookup fails (offline), and a later call asks again.
    * @param {number[]} ids @returns {Promise<UserSummary[]>}
    */
   async loadProfiles(ids) {
     const unique = [...new Set(ids)].filter((id) => Number.isSafeInteger(id) && id > 0);
     const missing = unique.filter((id) => !this._profiles.get(id) && !this._profilesAsked.has(id));
     if (missing.length > 0) {
-      const asked = this.users(missing).then(() => {}, () => {});
+      const asked = this.users(missing).then(() => {});
       for (const id of missing) this._profilesAsked.set(id, asked);
-      asked.then(() => {
+      asked.catch(() => {}).then(() => {
         for (const id of missing) {
           if (this._profilesAsked.get(id) === asked) this._profilesAsked.delete(id);
         }

@@ -60,6 +60,11 @@ export class ProfileCache {
     return [...this._byId.keys()];
   }
 
+  /** The profiles kept, least recently used first (not a use). @returns {UserSummary[]} */
+  values() {
+    return [...this._byId.values()];
+  }
+
   get size() {
     return this._byId.size;
   }

@@ -145,6 +145,8 @@ describe('account control', () => {
     const {alice, bob} = await pair();
     const aliceId = /** @type {number} */ (alice.userId);
     const username = /** @type {string} */ (alice.session?.username);
+    let expired = 0;
+    alice.on('auth_expired', () => (expired += 1));
     await assert.rejects(alice.deleteAccount('not my password'), {status: 403});
     assert.ok(alice.session);
     assert.deepEqual(await alice.deleteAccount(PASSWORD), {deleted: true});
@@ -154,6 +156,7 @@ describe('account control', () => {
     const [gone] = await bob.users([aliceId]);
     assert.equal(gone.deleted, true);
     assert.equal(displayName(gone), 'Deleted user');
+    assert.equal(expired, 0);  // the deletion is no expiry to report
   });
 
   test('block, blocks, unblock: no 1:1 while blocked', BOUNDED, async () => {
