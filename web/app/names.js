@@ -71,10 +71,12 @@ export class Names {
   /** Profiles were learnt or changed (an event, a search): shown and stored. */
   changed() {
     this.onChange();
-    if (!this._saveTimer) this._saveTimer = setTimeout(() => this._save(), 500);
+    if (!this._saveTimer) this._saveTimer = setTimeout(() => this.save(), 500);
   }
 
-  _save() {
+  /** Stores the profiles now (due, or the page goes). */
+  save() {
+    clearTimeout(this._saveTimer);
     this._saveTimer = 0;
     if (!this._client.session) return;
     try {
@@ -167,19 +169,14 @@ export class Names {
 
 /**
  * A person's round picture (decorative: the name is beside it): the avatar's thumbnail, or
- * the name's initial drawn by CSS from `data-initial` (no text node in the DOM).
+ * the name's initial drawn by CSS from `data-initial` (no text node in the DOM). The `<img>`
+ * exists only while there is a picture.
  * @param {HTMLElement} [dot] the online dot of a conversation list entry
  */
 export function avatarElement(dot) {
-  const img = document.createElement('img');
-  img.className = 'avatar-img';
-  img.alt = '';
-  img.referrerPolicy = 'no-referrer';
-  img.hidden = true;
   const span = document.createElement('span');
   span.className = 'avatar';
   span.setAttribute('aria-hidden', 'true');
-  span.append(img);
   if (dot) span.append(dot);
   return span;
 }
@@ -201,13 +198,17 @@ export function showAvatar(el, name, url, options = {}) {
     else
       delete el.dataset.initial;
   }
-  const img = /** @type {HTMLImageElement} */ (el.querySelector('img.avatar-img'));
-  el.classList.toggle('has-image', Boolean(url));
-  if (url) {
-    if (img.getAttribute('src') !== url) img.src = url;
-    img.hidden = false;
-  } else {
-    img.hidden = true;
-    img.removeAttribute('src');
+  let img = /** @type {HTMLImageElement | null} */ (el.querySelector('img.avatar-img'));
+  if (!url) {
+    img?.remove();
+    return;
   }
+  if (!img) {
+    img = document.createElement('img');
+    img.className = 'avatar-img';
+    img.alt = '';
+    img.referrerPolicy = 'no-referrer';
+    el.prepend(img);
+  }
+  if (img.getAttribute('src') !== url) img.src = url;
 }
