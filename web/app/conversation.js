@@ -385,15 +385,22 @@ export class ConversationView {
     const id = this.current;
     if (id === null) return;
     const mute = !isMuted(this._store.conv(id).mutedUntil);
-    this._mute.disabled = true;
+    await this._headerAction(
+        this._mute, mute ? 'mute' : 'unmute', () => this._store.setMuted(id, mute));
+  }
+
+  /**
+   * A header button's request, the button off meanwhile; a refusal shows in the status line.
+   * @param {HTMLButtonElement} button @param {string} what @param {() => Promise<unknown>} action
+   */
+  async _headerAction(button, what, action) {
+    button.disabled = true;
     try {
-      await this._store.setMuted(id, mute);
+      await action();
     } catch (error) {
-      setText(
-          this._el.status,
-          `Could not ${mute ? 'mute' : 'unmute'}: ${/** @type {Error} */ (error).message}`);
+      setText(this._el.status, `Could not ${what}: ${/** @type {Error} */ (error).message}`);
     } finally {
-      this._mute.disabled = false;
+      button.disabled = false;
     }
   }
 
@@ -418,16 +425,8 @@ export class ConversationView {
     const peer = id === null ? null : this._list.peer(this._store.conv(id));
     if (peer === null) return;
     const block = !this._blocks.has(peer);
-    this._block.disabled = true;
-    try {
-      await this._blocks.set(peer, block);
-    } catch (error) {
-      setText(
-          this._el.status,
-          `Could not ${block ? 'block' : 'unblock'}: ${/** @type {Error} */ (error).message}`);
-    } finally {
-      this._block.disabled = false;
-    }
+    await this._headerAction(
+        this._block, block ? 'block' : 'unblock', () => this._blocks.set(peer, block));
   }
 
   /** @param {Conv} conv */
