@@ -1,9 +1,9 @@
 // Profiles and account control in the web app (proto/PROTOCOL.md "Profiles", "Account
 // control"): a display name, status and avatar set in the settings panel and seen live on
-// another user's screen (list, header, search by a display-name word); the signed-in devices,
-// one signed out from another; a password change signing the other device out; block and
-// unblock from a 1:1's header and the blocked list; account deletion. One server and one pair
-// of users for the file, the steps in order.
+// another user's screen (list, header, search by a display-name word, a group's sender and
+// members dialog); the signed-in devices, one signed out from another; a password change
+// signing the other device out; block and unblock from a 1:1's header and the blocked list;
+// account deletion. One server and one pair of users for the file, the steps in order.
 
 import assert from 'node:assert/strict';
 import {before, describe, test} from 'node:test';
@@ -83,6 +83,34 @@ describe('profiles and account control', () => {
     await h.screenshot(bob.page, 'search-display-name');
     await bob.page.click('#new-chat-form button[value=cancel]');
     await bob.page.waitForSelector('#new-chat', {state: 'hidden'});
+
+    // A group: the sender's name and avatar on her message, and the members dialog.
+    const response = await fetch(`${server.baseUrl}/api/conversations`, {
+      method: 'POST',
+      headers: {Authorization: `Bearer ${await alice.token()}`},
+      body: JSON.stringify({members: [bob.userId], name: 'Tea', group: true}),
+    });
+    const group = (await response.json()).id;
+    await alice.page.click(`[data-conv="${group}"]`);
+    await h.send(alice.page, 'tea?');
+    await bob.page.click(`[data-conv="${group}"]`);
+    await h.waitForBubbles(bob.page, ['tea?']);
+    const sender = bob.page.locator('#messages .msg.other .sender');
+    await sender.locator('.sender-name:text-is("Alice Liddell")').waitFor();
+    await sender.locator('img.avatar-img').waitFor();
+    await bob.page.click('#members-button');
+    const member = bob.page.locator(`#members-list [data-user="${alice.userId}"]`);
+    await member.locator('.person-name:text-is("Alice Liddell")').waitFor();
+    await member
+        .locator(`.person-about:text-is("@${alice.username} · online · Down the rabbit hole")`)
+        .waitFor();
+    await member.locator('img.avatar-img').waitFor();
+    await bob.page.waitForSelector(
+        `#members-list [data-user="${bob.userId}"] .person-name:text-is("${bob.username} (you)")`);
+    await h.screenshot(bob.page, 'group-members');
+    await bob.page.click('#members-close');
+    await Promise.all([alice, bob].map((u) => u.page.click(`[data-conv="${conv}"]`)));
+
     const me = await api(alice, '/api/me');
     assert.equal(me.display_name, 'Alice Liddell');
     assert.match(me.avatar_thumb, /^\/files\/.+\/thumb$/);

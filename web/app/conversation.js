@@ -1,7 +1,7 @@
-// The open conversation: header (name, presence or members; Block for a 1:1), messages with
-// day separators and ticks, older pages loaded while scrolling up (the SDK's historyPager),
-// "typing…", and the composer. Marks messages read once they are on screen while the page is
-// visible.
+// The open conversation: header (name, presence or members; Block for a 1:1, the members of a
+// group with their avatars, display names and status), messages with day separators and ticks,
+// older pages loaded while scrolling up (the SDK's historyPager), "typing…", and the composer.
+// Marks messages read once they are on screen while the page is visible.
 
 import {isMuted} from '/sdk/index.js';
 
@@ -127,6 +127,13 @@ export class ConversationView {
     this._mute.addEventListener('click', () => this._toggleMute());
     this._block = /** @type {HTMLButtonElement} */ (byId('block-button'));
     this._block.addEventListener('click', () => this._toggleBlock());
+    this._membersButton = byId('members-button');
+    this._membersDialog = /** @type {HTMLDialogElement} */ (byId('members'));
+    this._membersButton.addEventListener('click', () => {
+      this._membersDialog.showModal();
+      this.render();
+    });
+    byId('members-close').addEventListener('click', () => this._membersDialog.close());
     this._wireComposer();
     this._wireFiles();
     document.addEventListener('visibilitychange', () => this._markRead());
@@ -153,6 +160,8 @@ export class ConversationView {
     this._el.composer.hidden = !open;
     this._mute.hidden = !open;
     this._block.hidden = true;
+    this._membersButton.hidden = true;
+    if (this._membersDialog.open) this._membersDialog.close();
     this._el.jump.hidden = true;
     this._picker.close();
     const conv = open ? this._store.conv(id) : null;
@@ -210,6 +219,8 @@ export class ConversationView {
     this._el.name.dataset.openConv = String(id);
     setText(this._el.status, this._statusText(conv));
     this._showBlock(conv);
+    this._membersButton.hidden = !conv.group;
+    if (this._membersDialog.open) this._showMembers(conv);
     const muted = isMuted(conv.mutedUntil);
     this._mute.setAttribute('aria-pressed', String(muted));
     this._mute.setAttribute('aria-label', muted ? 'Unmute notifications' : 'Mute notifications');
@@ -418,6 +429,36 @@ export class ConversationView {
     this._block.setAttribute('aria-label', `${blocked ? 'Unblock' : 'Block'} ${name}`);
     this._el.input.disabled = blocked;
     this._el.input.placeholder = blocked ? `You blocked ${name}: unblock to write` : 'Message';
+  }
+
+  /**
+   * The members dialog: each with avatar, display name, `@username` and status or presence.
+   * @param {Conv} conv
+   */
+  _showMembers(conv) {
+    const me = this._store.me;
+    reconcile(
+        byId('members-list'), conv.members, String,
+        (user) =>
+            h('li', {class: 'person-row', dataset: {user: String(user)}},
+              [
+                avatarElement(),
+                h('span', {class: 'person-name'}),
+                h('span', {class: 'person-about'}),
+              ]),
+        (li, user) => {
+          const q = (/** @type {string} */ s) => /** @type {HTMLElement} */ (li.querySelector(s));
+          const name = this._names.name(user);
+          const profile = this._names.profile(user);
+          showAvatar(q('.avatar'), name, this._names.avatar(user));
+          setText(q('.person-name'), user === me ? `${name} (you)` : name);
+          const about = [
+            profile?.username ? `@${profile.username}` : '',
+            user === me ? '' : presenceText(this._client.presence.get(user)),
+            profile?.status ?? '',
+          ];
+          setText(q('.person-about'), about.filter(Boolean).join(' · '));
+        });
   }
 
   async _toggleBlock() {
