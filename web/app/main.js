@@ -240,6 +240,9 @@ window.addEventListener('pagehide', () => {
 
 /** @param {string} [message] */
 async function startSignedOut(message) {
+  // A dialog left open (settings, say, when another device ended this session) would cover the
+  // sign-in form.
+  for (const open of document.querySelectorAll('dialog[open]')) open.close();
   byId('chat').hidden = true;
   await signIn(client, message);
   enterChat();
