@@ -94,6 +94,11 @@ describe('profiles', () => {
     await counting.loadProfiles([me.user_id]);
     assert.equal(counting.cachedProfile(others[0]), undefined);
     assert.ok(counting.cachedProfile(others[1]));
+    assert.deepEqual(counting.cachedProfiles().map((p) => p.id), [me.user_id, others[1]]);
+    // What an app stored comes back without a request.
+    const reloaded = client({maxProfiles: 2});
+    reloaded.seedProfiles(counting.cachedProfiles());
+    assert.equal(reloaded.cachedProfile(me.user_id)?.username, me.username);
 
     const cache = new ProfileCache(3);
     for (let id = 1; id <= 10; id++) cache.put({id, username: `u${id}`} /** @type {any} */);
