@@ -126,14 +126,16 @@ test('a sign-in error goes once the fields change; old search results go at once
     const alice = await h.newUser(browser, server, h.uniqueName('alice'));
     await alice.page.click('#new-chat-button');
     await alice.page.fill('#user-search', bob.username);
-    await alice.page.waitForSelector(`#user-results button:text-is("${bob.username}")`);
+    await alice.page.waitForSelector(
+        `#user-results button .person-name:text-is("${bob.username}")`);
     await alice.context.route(/\/api\/users\?q=zz/, async (route) => {
       await new Promise((resolve) => setTimeout(resolve, 2000));
       await route.continue().catch(() => {});
     });
     await alice.page.fill('#user-search', 'zz');
     await alice.page.waitForSelector(
-        `#user-results button:text-is("${bob.username}")`, {state: 'detached', timeout: 1000});
+        `#user-results button .person-name:text-is("${bob.username}")`,
+        {state: 'detached', timeout: 1000});
     await alice.page.waitForSelector('#user-results li:text-is("Nobody by that name")');
     await alice.context.close();
     assert.deepEqual(bob.errors, []);

@@ -168,7 +168,7 @@ export async function startChat(page, usernames, groupName, beforeStart = async 
   await page.click('#new-chat-button');
   for (const name of usernames) {
     await page.fill('#user-search', name.slice(0, name.length - 2));
-    await page.click(`#user-results button:text-is("${name}")`);
+    await page.click(`#user-results button .person-name:text-is("${name}")`);
   }
   if (groupName) await page.fill('#group-name', groupName);
   await beforeStart(page);

@@ -5,6 +5,7 @@ import {isMuted} from '/sdk/index.js';
 
 import {h, reconcile, setText} from './dom.js';
 import {listTime} from './format.js';
+import {avatarElement, showAvatar} from './names.js';
 
 /** A message in one line: its text, or its files. @param {import('/sdk/types.js').Message} m */
 function summary(m) {
@@ -82,8 +83,7 @@ export class ConversationList {
       dataset: {conv: String(conv.id)},
       on: {click: () => this._onOpen(conv.id)},
     }, [
-      h('span', {class: 'avatar', 'aria-hidden': 'true'},
-        [h('span', {class: 'initial'}), h('span', {class: 'dot'})]),
+      avatarElement(h('span', {class: 'dot'})),
       h('span', {class: 'conv-main'}, [
         h('span', {class: 'conv-top'}, [h('span', {class: 'conv-name'}), h('time', {class: 'conv-time'})]),
         h('span', {class: 'conv-bottom'}, [
@@ -106,7 +106,7 @@ export class ConversationList {
     const peer = this.peer(conv);
     const online = peer !== null && this._presence().get(peer)?.status === 'online';
     const preview = this.preview(conv);
-    setText(q('.initial'), title.slice(0, 1).toUpperCase());
+    showAvatar(q('.avatar'), title, peer === null ? undefined : this._names.avatar(peer));
     q('.dot').hidden = !online;
     setText(q('.conv-name'), title);
     const ts = conv.lastMessage?.ts;

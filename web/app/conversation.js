@@ -1,6 +1,7 @@
-// The open conversation: header (name, presence or members), messages with day separators and
-// ticks, older pages loaded while scrolling up (the SDK's historyPager), "typing…", and the
-// composer. Marks messages read once they are on screen while the page is visible.
+// The open conversation: header (name, presence or members; Block for a 1:1, the members of a
+// group with their avatars, display names and status), messages with day separators and ticks,
+// older pages loaded while scrolling up (the SDK's historyPager), "typing…", and the composer.
+// Marks messages read once they are on screen while the page is visible.
 
 import {isMuted} from '/sdk/index.js';
 
@@ -8,6 +9,7 @@ import {ImageViewer, renderAttachments, UploadTray} from './attachments.js';
 import {byId, h, reconcile, setText} from './dom.js';
 import {clock, dayKey, dayLabel, joinNames, presenceText} from './format.js';
 import {MentionPicker} from './mentions.js';
+import {avatarElement, showAvatar} from './names.js';
 import {renderBody} from './rich.js';
 
 const PAGE = 30;
@@ -52,9 +54,10 @@ export class ConversationView {
   /**
    * @param {{client: import('/sdk/index.js').RingcastClient, store: import('./store.js').Store,
    *          names: import('./names.js').Names, list: import('./conv_list.js').ConversationList,
-   *          onBack: () => void}} parts
+   *          blocks: import('./settings.js').Blocks, onBack: () => void}} parts
    */
-  constructor({client, store, names, list, onBack}) {
+  constructor({client, store, names, list, blocks, onBack}) {
+    this._blocks = blocks;
     this._client = client;
     this._store = store;
     this._names = names;
@@ -124,6 +127,15 @@ export class ConversationView {
     });
     this._mute = byId('mute-button');
     this._mute.addEventListener('click', () => this._toggleMute());
+    this._block = /** @type {HTMLButtonElement} */ (byId('block-button'));
+    this._block.addEventListener('click', () => this._toggleBlock());
+    this._membersButton = byId('members-button');
+    this._membersDialog = /** @type {HTMLDialogElement} */ (byId('members'));
+    this._membersButton.addEventListener('click', () => {
+      this._membersDialog.showModal();
+      this.render();
+    });
+    byId('members-close').addEventListener('click', () => this._membersDialog.close());
     this._wireComposer();
     this._wireFiles();
     document.addEventListener('visibilitychange', () => this._markRead());
@@ -151,6 +163,9 @@ export class ConversationView {
     this._el.messages.hidden = !open;
     this._el.composer.hidden = !open;
     this._mute.hidden = !open;
+    this._block.hidden = true;
+    this._membersButton.hidden = true;
+    if (this._membersDialog.open) this._membersDialog.close();
     this._el.jump.hidden = true;
     this._picker.close();
     const conv = open ? this._store.conv(id) : null;
@@ -207,6 +222,9 @@ export class ConversationView {
     setText(this._el.name, this._list.title(conv));
     this._el.name.dataset.openConv = String(id);
     setText(this._el.status, this._statusText(conv));
+    this._showBlock(conv);
+    this._membersButton.hidden = !conv.group;
+    if (this._membersDialog.open) this._showMembers(conv);
     const muted = isMuted(conv.mutedUntil);
     this._mute.setAttribute('aria-pressed', String(muted));
     this._mute.setAttribute('aria-label', muted ? 'Unmute notifications' : 'Mute notifications');
@@ -279,7 +297,7 @@ export class ConversationView {
     }
     const attachments = row.type === 'message' ? row.message.attachments : null;
     const li = h('li', {class: 'msg'}, [
-      h('span', {class: 'sender'}),
+      h('span', {class: 'sender'}, [avatarElement(), h('span', {class: 'sender-name'})]),
       attachments?.length ?
           renderAttachments(this._client, attachments, (a) => this._viewer.open(a)) :
           null,
@@ -336,8 +354,11 @@ export class ConversationView {
     q('.edited').hidden = row.type === 'pending' || deleted || !row.message.edited_at;
     li.dataset.state = state;
     if (row.type === 'pending') li.dataset.cid = row.entry.cid;
-    const sender = !own && conv.group ? this._names.name(row.message.from) : '';
-    setText(q('.sender'), sender);
+    const from = row.type === 'message' ? row.message.from : me;
+    const sender = !own && conv.group ? this._names.name(from) : '';
+    setText(q('.sender-name'), sender);
+    if (sender)
+      showAvatar(q('.sender .avatar'), sender, this._names.avatar(from), {initial: false});
     q('.sender').hidden = !sender;
     this._renderBody(q('.body'), body, row.type === 'message' ? row.message.mentions : undefined);
     setText(q('.time'), clock(ts));
@@ -392,13 +413,14 @@ export class ConversationView {
    * @param {HTMLElement} el @param {string} body @param {number[] | undefined} mentions
    */
   _renderBody(el, body, mentions) {
-    const mentioned = (mentions ?? []).map((u) => this._names.name(u).toLowerCase());
+    // A mention is written with the username, whatever the display name.
+    const mentioned = (mentions ?? []).map((u) => (this._names.username(u) ?? '').toLowerCase());
     const key = `${mentioned.join(',')}\n${body}`;
     if (el.dataset.rendered === key) return;
     el.dataset.rendered = key;
     el.replaceChildren(renderBody(body, {
       mentioned: new Set(mentioned),
-      me: this._names.name(this._store.me).toLowerCase(),
+      me: (this._names.username(this._store.me) ?? '').toLowerCase(),
     }));
   }
 
@@ -406,23 +428,90 @@ export class ConversationView {
     const id = this.current;
     if (id === null) return;
     const mute = !isMuted(this._store.conv(id).mutedUntil);
-    this._mute.disabled = true;
+    await this._headerAction(
+        this._mute, mute ? 'mute' : 'unmute', () => this._store.setMuted(id, mute));
+  }
+
+  /**
+   * A header button's request, the button off meanwhile; a refusal shows in the status line.
+   * @param {HTMLButtonElement} button @param {string} what @param {() => Promise<unknown>} action
+   */
+  async _headerAction(button, what, action) {
+    button.disabled = true;
     try {
-      await this._store.setMuted(id, mute);
+      await action();
     } catch (error) {
-      setText(
-          this._el.status,
-          `Could not ${mute ? 'mute' : 'unmute'}: ${/** @type {Error} */ (error).message}`);
+      setText(this._el.status, `Could not ${what}: ${/** @type {Error} */ (error).message}`);
     } finally {
-      this._mute.disabled = false;
+      button.disabled = false;
     }
+  }
+
+  /**
+   * A 1:1's Block button; while the other is blocked the composer is off (the server would
+   * refuse the send: PROTOCOL.md "Blocks"). @param {Conv} conv
+   */
+  _showBlock(conv) {
+    const peer = this._list.peer(conv);
+    this._block.hidden = peer === null;
+    const blocked = peer !== null && this._blocks.has(peer);
+    const name = peer === null ? '' : this._names.name(peer);
+    setText(this._block, blocked ? 'Unblock' : 'Block');
+    this._block.setAttribute('aria-pressed', String(blocked));
+    this._block.setAttribute('aria-label', `${blocked ? 'Unblock' : 'Block'} ${name}`);
+    this._el.input.disabled = blocked;
+    this._el.input.placeholder = blocked ? `You blocked ${name}: unblock to write` : 'Message';
+  }
+
+  /**
+   * The members dialog: each with avatar, display name, `@username` and status or presence.
+   * @param {Conv} conv
+   */
+  _showMembers(conv) {
+    const me = this._store.me;
+    reconcile(
+        byId('members-list'), conv.members, String,
+        (user) =>
+            h('li', {class: 'person-row', dataset: {user: String(user)}},
+              [
+                avatarElement(),
+                h('span', {class: 'person-name'}),
+                h('span', {class: 'person-about'}),
+              ]),
+        (li, user) => {
+          const q = (/** @type {string} */ s) => /** @type {HTMLElement} */ (li.querySelector(s));
+          const name = this._names.name(user);
+          const profile = this._names.profile(user);
+          showAvatar(q('.avatar'), name, this._names.avatar(user));
+          setText(q('.person-name'), user === me ? `${name} (you)` : name);
+          const about = [
+            profile?.username ? `@${profile.username}` : '',
+            user === me ? '' : presenceText(this._client.presence.get(user)),
+            profile?.status ?? '',
+          ];
+          setText(q('.person-about'), about.filter(Boolean).join(' · '));
+        });
+  }
+
+  async _toggleBlock() {
+    const id = this.current;
+    const peer = id === null ? null : this._list.peer(this._store.conv(id));
+    if (peer === null) return;
+    const block = !this._blocks.has(peer);
+    await this._headerAction(
+        this._block, block ? 'block' : 'unblock', () => this._blocks.set(peer, block));
   }
 
   /** @param {Conv} conv */
   _statusText(conv) {
     const peer = this._list.peer(conv);
     const presence = this._client.presence;
-    if (peer !== null) return presenceText(presence.get(peer));
+    if (peer !== null) {
+      if (this._blocks.has(peer)) return 'Blocked';
+      const status = this._names.profile(peer)?.status;
+      const seen = presenceText(presence.get(peer));
+      return status ? `${seen ? `${seen} · ` : ''}${status}` : seen;
+    }
     const online =
         conv.members.filter((u) => u !== this._store.me && presence.get(u)?.status === 'online')
             .length;

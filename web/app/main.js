@@ -9,15 +9,17 @@ import {ConversationView} from './conversation.js';
 import {byId, setText} from './dom.js';
 import {signIn} from './login.js';
 import {MentionsView} from './mentions.js';
-import {Names} from './names.js';
+import {Names, showAvatar} from './names.js';
 import {NewChatDialog} from './new_chat.js';
 import {Notifier} from './notify.js';
+import {Blocks, SettingsDialog} from './settings.js';
 import {Store} from './store.js';
 
 const client = new RingcastClient();
 /** The service worker (web/sw.js) once active: the offline shell, Web Push. Null: none. */
 const worker = registerWorker();
 const names = new Names(client);
+const blocks = new Blocks(client);
 const store = new Store(client, names);
 const list = new ConversationList({
   list: byId('conv-list'),
@@ -27,13 +29,24 @@ const list = new ConversationList({
   presence: () => client.presence,
   onOpen: (id) => go(id),
 });
-const view = new ConversationView({client, store, names, list, onBack: () => back()});
+const view = new ConversationView({client, store, names, list, blocks, onBack: () => back()});
 const dialog = new NewChatDialog({client, names, onStarted: (id) => go(id)});
 const mentionsView = new MentionsView({
   client,
   names,
   title: (conv) => list.title(store.conv(conv)),
   onOpen: (id) => go(id),
+});
+const settings = new SettingsDialog({
+  client,
+  names,
+  blocks,
+  onDeleted: (user) => {
+    localStorage.removeItem(`ringcast:app:convs:${user}`);
+    names.forget(user);
+    forgetUser();
+    startSignedOut('Your account was deleted.');
+  },
 });
 const notifier = new Notifier({
   client,
@@ -45,10 +58,9 @@ const notifier = new Notifier({
 
 /** Opens conversation `id` (through the URL, so that Back closes it). @param {number} id */
 function go(id) {
-  if (location.hash !== `#c${id}`)
-    location.hash = `c${id}`;
-  else
-    route();
+  if (location.hash !== `#c${id}`) location.hash = `c${id}`;
+  // Now, not at the hashchange (a later task): the click shows the conversation at once.
+  route();
   view.focusComposer();
 }
 
@@ -77,6 +89,8 @@ function renderSoon() {
     rendering = false;
     list.render();
     view.render();
+    settings.render();
+    showMe();
     showUnreadInTitle();
   });
 }
@@ -94,6 +108,16 @@ store.onChange = () => {
   saveSnapshotSoon();
 };
 names.onChange = renderSoon;
+blocks.onChange = renderSoon;
+
+/** The signed-in user's display name (else username) and avatar, atop the list. */
+function showMe() {
+  const me = client.userId;
+  if (me === null) return;
+  const name = names.name(me);
+  setText(byId('me'), name);
+  showAvatar(byId('me-avatar'), name, names.avatar(me));
+}
 // The sender is named first (a notification is not redrawn when the name arrives).
 // A muted conversation notifies only of the messages that mention the user (as the server's
 // offline notifications do).
@@ -119,21 +143,28 @@ client.on('auth_expired', () => {
 
 byId('new-chat-button').addEventListener('click', () => dialog.open());
 byId('mentions-button').addEventListener('click', () => mentionsView.open());
+byId('settings-button').addEventListener('click', () => settings.open());
 byId('back-button').addEventListener('click', () => back());
 byId('logout-button').addEventListener('click', async () => {
   await notifier.unsubscribe();
   localStorage.removeItem(snapshotKey());
   await client.logout();
-  store.clear();
-  history.replaceState(null, '', location.pathname);
+  forgetUser();
   startSignedOut();
 });
+
+/** Signed out (or the account deleted): nothing of the user stays on screen. */
+function forgetUser() {
+  store.clear();
+  blocks.clear();
+  history.replaceState(null, '', location.pathname);
+}
 window.addEventListener('hashchange', route);
 
 function enterChat() {
   const session = /** @type {import('/sdk/types.js').Session} */ (client.session);
   names.reset(session.user_id, session.username);
-  setText(byId('me'), session.username ?? `user #${session.user_id}`);
+  showMe();
   byId('login').hidden = true;
   byId('chat').hidden = false;
   // Nothing of a previous session stays on screen (another user may have signed in).
@@ -144,6 +175,9 @@ function enterChat() {
   client.connect();
   route();
   notifier.subscribe();
+  // The own profile as the server has it (display name, avatar), and whom the user blocks.
+  client.me().then(() => names.changed(), () => {});
+  blocks.load();
 }
 
 /** @returns {Promise<ServiceWorkerRegistration | null>} */
@@ -198,11 +232,17 @@ function saveSnapshot() {
 function saveSnapshotSoon() {
   if (!snapshotTimer) snapshotTimer = setTimeout(saveSnapshot, 2000);
 }
-window.addEventListener('pagehide', saveSnapshot);
+window.addEventListener('pagehide', () => {
+  saveSnapshot();
+  names.save();
+});
 
 
 /** @param {string} [message] */
 async function startSignedOut(message) {
+  // A dialog left open (settings, say, when another device ended this session) would cover the
+  // sign-in form.
+  for (const open of document.querySelectorAll('dialog[open]')) open.close();
   byId('chat').hidden = true;
   await signIn(client, message);
   enterChat();

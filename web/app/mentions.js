@@ -1,12 +1,14 @@
 // Mentions in the app: the `@` completion of the composer (the conversation's members whose
-// name starts with what follows the `@`; arrows, Enter or Tab, Escape), and the "Mentions"
-// dialog: the messages that mention the user (GET /api/mentions), each opening its
-// conversation.
+// username, or a word of whose display name, starts with what follows the `@`; shown with
+// their display name and avatar, completed with the username the server reads; arrows, Enter
+// or Tab, Escape), and the "Mentions" dialog: the messages that mention the user (GET
+// /api/mentions), each opening its conversation.
 
 import {completeMention, mentionAt} from '/sdk/index.js';
 
 import {byId, h, setText} from './dom.js';
 import {clock, dayLabel} from './format.js';
+import {avatarElement, matchesQuery, showAvatar} from './names.js';
 
 const MAX_CHOICES = 6;
 
@@ -21,7 +23,7 @@ export class MentionPicker {
     this._list = list;
     this._members = members;
     this._names = names;
-    /** @type {string[]} */
+    /** @type {import('/sdk/types.js').UserSummary[]} */
     this._choices = [];
     this._active = 0;
     input.addEventListener('input', () => this.update());
@@ -41,9 +43,10 @@ export class MentionPicker {
     const prefix = at.prefix.toLowerCase();
     this._choices =
         this._members()
-            .map((u) => this._names.name(u))
-            .filter((n) => !n.startsWith('user #') && n.toLowerCase().startsWith(prefix))
-            .sort()
+            .map((u) => this._names.profile(u))
+            .filter(
+                (p) => p !== undefined && !p.deleted && (prefix === '' || matchesQuery(p, prefix)))
+            .sort((a, b) => Number(a.username > b.username) - Number(a.username < b.username))
             .slice(0, MAX_CHOICES);
     this._active = Math.min(this._active, Math.max(0, this._choices.length - 1));
     this._render();
@@ -63,7 +66,7 @@ export class MentionPicker {
       this._active = (this._active + step + this._choices.length) % this._choices.length;
       this._render();
     } else if (event.key === 'Enter' || event.key === 'Tab') {
-      this._pick(this._choices[this._active]);
+      this._pick(this._choices[this._active].username);
     } else if (event.key === 'Escape') {
       this.close();
     } else {
@@ -73,7 +76,7 @@ export class MentionPicker {
     event.stopImmediatePropagation();
   }
 
-  /** @param {string} name */
+  /** @param {string} name the username */
   _pick(name) {
     const {text, caret} = completeMention(this._input.value, this._input.selectionStart ?? 0, name);
     this._input.value = text;
@@ -85,21 +88,30 @@ export class MentionPicker {
   _render() {
     this._list.hidden = !this.open;
     this._input.setAttribute('aria-expanded', String(this.open));
-    this._list.replaceChildren(...this._choices.map((name, i) => {
-      const li = h('li', {
-        role: 'option',
-        id: `mention-${i}`,
-        class: 'mention-choice',
-        'aria-selected': String(i === this._active),
-        text: `@${name}`,
-        // mousedown: before the textarea's blur closes the list.
-        on: {
-          mousedown: (/** @type {Event} */ e) => {
-            e.preventDefault();
-            this._pick(name);
-          }
-        },
-      });
+    this._list.replaceChildren(...this._choices.map((profile, i) => {
+      const picture = avatarElement();
+      showAvatar(
+          picture, this._names.name(profile.id), this._names.avatar(profile.id), {initial: false});
+      const li =
+          h('li', {
+            role: 'option',
+            id: `mention-${i}`,
+            class: 'mention-choice',
+            'aria-selected': String(i === this._active),
+            // mousedown: before the textarea's blur closes the list.
+            on: {
+              mousedown: (/** @type {Event} */ e) => {
+                e.preventDefault();
+                this._pick(profile.username);
+              }
+            },
+          },
+            [
+              picture,
+              profile.display_name ? h('span', {class: 'person-name', text: profile.display_name}) :
+                                     null,
+              h('span', {class: 'person-username', text: `@${profile.username}`}),
+            ]);
       return li;
     }));
     if (this.open)

@@ -1,9 +1,11 @@
-// The "New chat" dialog: find people by the start of their username (GET /api/users?q=), pick
+// The "New chat" dialog: find people by the start of their username or of a word of their
+// display name (GET /api/users?q=; each shown with display name, username and avatar), pick
 // one for a 1:1 or several for a group (with a name), and start it. The others learn the members'
 // names from the server (names.js), so starting a conversation sends nothing into it.
 
 import {byId, h, reconcile, setText} from './dom.js';
 import {joinNames} from './format.js';
+import {avatarElement, matchesQuery, showAvatar} from './names.js';
 
 export class NewChatDialog {
   /**
@@ -59,7 +61,7 @@ export class NewChatDialog {
     const query = this._search.value.trim().toLowerCase();
     for (const button of this._results.querySelectorAll('button.user-pick')) {
       const user = Number(/** @type {HTMLElement} */ (button).dataset.user);
-      if (!this._names.name(user).toLowerCase().startsWith(query) || query === '') {
+      if (!matchesQuery(this._client.cachedProfile(user), query)) {
         button.parentElement?.remove();
       }
     }
@@ -84,7 +86,7 @@ export class NewChatDialog {
     }
     if (this._query !== query) return;  // A newer search is on its way.
     setText(this._error, '');
-    for (const user of users) this._names.learn(user.id, user.username);
+    this._names.changed();  // the SDK's cache has the profiles found: stored for a reload
     const others = users.filter((u) => u.id !== this._client.userId);
     if (others.length === 0) {
       this._results.replaceChildren(h('li', {class: 'muted', text: 'Nobody by that name'}));
@@ -100,27 +102,46 @@ export class NewChatDialog {
                   type: 'button',
                   class: 'user-pick',
                   dataset: {user: String(u.id)},
-                  on: {click: () => this._toggle(u.id, u.username)},
-                }),
+                  on: {click: () => this._toggle(u.id)},
+                },
+                  [
+                    h('span', {class: 'check', 'aria-hidden': 'true'}),
+                    avatarElement(),
+                    h('span', {class: 'person-name'}),
+                    h('span', {class: 'person-username'}),
+                  ]),
               ]),
-        (li, u) => {
-          const button = /** @type {HTMLElement} */ (li.firstElementChild);
-          setText(button, `${this._chosen.has(u.id) ? '✓ ' : ''}${u.username}`);
-          button.setAttribute('aria-pressed', String(this._chosen.has(u.id)));
-        });
+        (li, u) => this._showPick(/** @type {HTMLElement} */ (li.firstElementChild), u.id));
   }
 
-  /** @param {number} id @param {string} username */
-  _toggle(id, username) {
+  /**
+   * A result: the display name (else the username), the username beside a display name, and
+   * whether it is picked. @param {HTMLElement} button @param {number} id
+   */
+  _showPick(button, id) {
+    const q = (/** @type {string} */ s) => /** @type {HTMLElement} */ (button.querySelector(s));
+    const profile = this._names.profile(id);
+    const name = this._names.name(id);
+    const picked = this._chosen.has(id);
+    setText(q('.check'), picked ? '✓ ' : '');
+    showAvatar(q('.avatar'), name, this._names.avatar(id), {initial: false});
+    setText(q('.person-name'), name);
+    const username = profile?.display_name ? `@${profile.username}` : '';
+    setText(q('.person-username'), username);
+    q('.person-username').hidden = !username;
+    button.setAttribute('aria-pressed', String(picked));
+  }
+
+  /** @param {number} id */
+  _toggle(id) {
     if (this._chosen.has(id))
       this._chosen.delete(id);
     else
-      this._chosen.set(id, username);
+      this._chosen.set(id, this._names.name(id));
     for (const button of this._results.querySelectorAll('button.user-pick')) {
-      const user = Number(/** @type {HTMLElement} */ (button).dataset.user);
-      const name = this._names.name(user);
-      button.textContent = `${this._chosen.has(user) ? '✓ ' : ''}${name}`;
-      button.setAttribute('aria-pressed', String(this._chosen.has(user)));
+      this._showPick(
+          /** @type {HTMLElement} */ (button),
+          Number(/** @type {HTMLElement} */ (button).dataset.user));
     }
     this._renderChosen();
   }

@@ -28,9 +28,11 @@ import {Emitter} from './emitter.js';
 import {RingcastError} from './errors.js';
 import {HttpApi} from './http.js';
 import {Outbox} from './outbox.js';
+import {ProfileCache} from './profiles.js';
 import {defaultStorage} from './storage.js';
 import {MessageStream} from './stream.js';
 import {RemoteTyping, TypingThrottle} from './typing.js';
+import {upload} from './uploads.js';
 import {Watermarks} from './watermarks.js';
 
 // The ids one GET /api/users?ids= may ask for (proto/PROTOCOL.md).
@@ -50,6 +52,9 @@ const MAX_USER_LOOKUP = 100;
 /** @typedef {import('./types.js').ErrorInfo} ErrorInfo */
 /** @typedef {import('./types.js').ClientOptions} ClientOptions */
 /** @typedef {import('./types.js').ClientEvents} ClientEvents */
+/** @typedef {import('./types.js').UserSummary} UserSummary */
+/** @typedef {import('./types.js').Me} Me */
+/** @typedef {import('./types.js').LoginSession} LoginSession */
 
 /** @typedef {OutboxEntry & {acked: Promise<Ack>}} SendHandle */
 
@@ -140,6 +145,9 @@ export class RingcastClient extends Emitter {
     this._resends = 0;
     /** @type {Map<number, Presence>} the contacts' presence, from `hello` and `presence` */
     this.presence = new Map();
+    this._profiles = new ProfileCache(options.maxProfiles ?? 2000);
+    /** @type {Map<number, Promise<void>>} profiles asked for by loadProfiles, not answered yet */
+    this._profilesAsked = new Map();
 
     this._wantOpen = false;       // connect() was called and close()/logout() not since
     this._everConnected = false;  // a hello came since login: new conversations start at 0
@@ -285,13 +293,117 @@ export class RingcastClient extends Emitter {
         // Offline or already expired: the token dies at its expiry; nothing is kept here.
       }
     }
+    await this._forgetSession();
+    return {revoked};
+  }
+
+  /** The local half of logout: nothing of the user stays in memory or storage. */
+  async _forgetSession() {
     this._resetUserState();
     this.session = null;
     this._expiredToken = null;
     this._scheduleRefresh();
     await this._outbox.close({erase: true});
     await this._storageRemove(this._sessionKey());
-    return {revoked};
+  }
+
+  /** `GET /api/me`: the caller's profile, and email. @returns {Promise<Me>} */
+  async me() {
+    return this._keepProfile(await this._http.request('GET', '/api/me'));
+  }
+
+  /**
+   * Changes the caller's profile (`PATCH /api/me`): each field given is set, `null` clears it,
+   * one not given stays. The server sends the `profile` event to the user's contacts.
+   * @param {{display_name?: string | null, status?: string | null, avatar?: string | null,
+   *     email?: string | null}} fields `avatar`: the id of an image the user uploaded
+   * @returns {Promise<Me>} the profile after the change
+   */
+  async updateProfile(fields) {
+    return this._keepProfile(await this._http.request('PATCH', '/api/me', fields));
+  }
+
+  /**
+   * Uploads `file` (an image: PNG, JPEG, GIF, WebP) and makes it the caller's avatar.
+   * @param {Blob | Uint8Array} file
+   * @param {{name?: string, type?: string,
+   *     onProgress?: (p: import('./uploads.js').UploadProgress) => void}} [options]
+   * @returns {{done: Promise<Me>, cancel: () => void}} `done` rejects as `upload` does, or
+   *   with 400 `avatar must be an image you uploaded (with a thumbnail)`
+   */
+  uploadAvatar(file, options = {}) {
+    const handle = upload(this, file, options);
+    const done = handle.done.then((stored) => this.updateProfile({avatar: stored.id}));
+    done.catch(() => {});
+    return {done, cancel: handle.cancel};
+  }
+
+  /**
+   * `POST /api/me/password`: every other login of the user ends; this one stays.
+   * @param {string} currentPassword @param {string} newPassword
+   * @returns {Promise<{changed: boolean, sessions_ended: number}>} rejects 403 `wrong password`
+   *   (counted as a failed login: 429 with `retryAfterS` past the limits)
+   */
+  async changePassword(currentPassword, newPassword) {
+    return this._http.request(
+        'POST', '/api/me/password', {current_password: currentPassword, new_password: newPassword});
+  }
+
+  /**
+   * The user's logins, newest first (`GET /api/me/sessions`). @returns {Promise<LoginSession[]>}
+   */
+  async sessions() {
+    return (await this._http.request('GET', '/api/me/sessions')).sessions;
+  }
+
+  /**
+   * Ends one login (`DELETE /api/me/sessions/{id}`): its tokens are refused and its connections
+   * closed at once. Ending the current one is a logout on the server; call `logout()` for that.
+   * @param {string} id a `sessions()` entry's id @returns {Promise<{revoked: boolean}>}
+   */
+  async endSession(id) {
+    return this._http.request('DELETE', `/api/me/sessions/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * Deletes the account (`DELETE /api/me`, with the password), then forgets the session and the
+   * outbox as `logout()` does.
+   * @param {string} password @returns {Promise<{deleted: boolean}>} rejects 403 `wrong
+   *   password` (the session stays)
+   */
+  async deleteAccount(password) {
+    // The server closes this user's connections (1008 token revoked) maybe before its answer
+    // arrives: that is the deletion, not an `auth_expired` to report.
+    const expired = this._expiredToken;
+    this._expiredToken = this.session?.token ?? null;
+    let answer;
+    try {
+      answer = await this._http.request('DELETE', '/api/me', {password});
+    } catch (error) {
+      this._expiredToken = expired;
+      throw error;
+    }
+    this.close();
+    await this._forgetSession();
+    return answer;
+  }
+
+  /**
+   * Blocks `user` (`POST /api/blocks`): neither can open a 1:1 with the other or send into it.
+   * @param {number} user @returns {Promise<{blocked: number}>}
+   */
+  async block(user) {
+    return this._http.request('POST', '/api/blocks', {user});
+  }
+
+  /** `DELETE /api/blocks/{user}`. @param {number} user @returns {Promise<{unblocked: number}>} */
+  async unblock(user) {
+    return this._http.request('DELETE', `/api/blocks/${user}`);
+  }
+
+  /** The users the caller blocks, by id (`GET /api/blocks`). @returns {Promise<UserSummary[]>} */
+  async blocks() {
+    return this._keepProfiles((await this._http.request('GET', '/api/blocks')).blocks);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -624,7 +736,7 @@ export class RingcastClient extends Emitter {
   async searchUsers(prefix, limit) {
     const query = new URLSearchParams({q: prefix});
     if (limit !== undefined) query.set('limit', String(limit));
-    return (await this._http.request('GET', `/api/users?${query}`)).users;
+    return this._keepProfiles((await this._http.request('GET', `/api/users?${query}`)).users);
   }
 
   /**
@@ -641,7 +753,55 @@ export class RingcastClient extends Emitter {
       const query = new URLSearchParams({ids: unique.slice(i, i + MAX_USER_LOOKUP).join(',')});
       pages.push(this._http.request('GET', `/api/users?${query}`));
     }
-    return (await Promise.all(pages)).flatMap((page) => page.users);
+    return this._keepProfiles((await Promise.all(pages)).flatMap((page) => page.users));
+  }
+
+  /**
+   * The cached profile of `user` (undefined: not known yet; `loadProfiles` asks for it). The
+   * cache is filled by every answer that carries profiles and kept fresh by the `profile`
+   * event; at most `maxProfiles` users, the least recently read dropped first.
+   * @param {number} user @returns {UserSummary | undefined}
+   */
+  cachedProfile(user) {
+    return this._profiles.get(user);
+  }
+
+  /** Every cached profile, least recently read first (to store them: `seedProfiles`). */
+  cachedProfiles() {
+    return this._profiles.values();
+  }
+
+  /**
+   * The profiles of `ids`: those cached at once, the others asked for (`users(ids)`; an id
+   * already asked for is not asked again while its answer is on the way). Unknown ids are
+   * absent; rejects when the lookup fails (offline), and a later call asks again.
+   * @param {number[]} ids @returns {Promise<UserSummary[]>}
+   */
+  async loadProfiles(ids) {
+    const unique = [...new Set(ids)].filter((id) => Number.isSafeInteger(id) && id > 0);
+    const missing = unique.filter((id) => !this._profiles.get(id) && !this._profilesAsked.has(id));
+    if (missing.length > 0) {
+      const asked = this.users(missing).then(() => {});
+      for (const id of missing) this._profilesAsked.set(id, asked);
+      asked.catch(() => {}).then(() => {
+        for (const id of missing) {
+          if (this._profilesAsked.get(id) === asked) this._profilesAsked.delete(id);
+        }
+      });
+    }
+    await Promise.all(unique.map((id) => this._profilesAsked.get(id)));
+    return /** @type {UserSummary[]} */ (
+        unique.map((id) => this._profiles.get(id)).filter(Boolean));
+  }
+
+  /**
+   * Puts profiles the app stored (a reload without the server) into the cache; no event.
+   * @param {UserSummary[]} profiles
+   */
+  seedProfiles(profiles) {
+    for (const profile of profiles) {
+      if (Number.isSafeInteger(profile?.id)) this._profiles.put(profile);
+    }
   }
 
   /** The 1:1 conversation with `user` (created if needed). @param {number} user */
@@ -782,6 +942,8 @@ export class RingcastClient extends Emitter {
     this._members.clear();
     this._watermarks.clear();
     this.presence.clear();
+    this._profiles.clear();
+    this._profilesAsked.clear();
     this._typingIn.clear();
     this._everConnected = false;
   }
@@ -885,6 +1047,9 @@ export class RingcastClient extends Emitter {
         return this._onErrorFrame(body);
       case 'mention':
         return this.emit('mention', body.message);
+      case 'profile':
+        this._profiles.put(body.user);
+        return this.emit('profile', /** @type {UserSummary} */ (this._profiles.get(body.user.id)));
       case 'token_expiring':
         if (this.session?.refresh_token) this.refreshSession().catch(() => {});
         return this.emit('token_expiring', body);
@@ -910,6 +1075,9 @@ export class RingcastClient extends Emitter {
       this._authExpired('the server database changed');
       return;
     }
+    // The `profile` event is not replayed: changes made while this client was away are read
+    // afresh (PROTOCOL.md, "Profiles").
+    if (this._everConnected) this._refreshProfiles();
     this._everConnected = true;
     this.presence = new Map((hello.presence ?? []).map((p) => [p.user, p]));
     this._watermarks.forgetSent();
@@ -1029,6 +1197,34 @@ export class RingcastClient extends Emitter {
       this._members.delete(event.conv);
     }
     this.emit('members', event);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Internals: profiles
+
+  /**
+   * Caches `profile`; a change of one cached already (seen in a listing, or after a reconnect)
+   * is told as the `profile` event is.
+   * @template {UserSummary} T @param {T} profile @returns {T}
+   */
+  _keepProfile(profile) {
+    const known = this._profiles.has(profile.id);
+    if (this._profiles.put(profile) && known) {
+      this.emit('profile', /** @type {UserSummary} */ (this._profiles.get(profile.id)));
+    }
+    return profile;
+  }
+
+  /** @param {UserSummary[]} profiles @returns {UserSummary[]} */
+  _keepProfiles(profiles) {
+    for (const profile of profiles) this._keepProfile(profile);
+    return profiles;
+  }
+
+  /** Reads the cached profiles again; those that changed come as `profile` events. */
+  _refreshProfiles() {
+    const ids = this._profiles.ids();
+    if (ids.length > 0) this.users(ids).catch(() => {});
   }
 
   // ---------------------------------------------------------------------------------------

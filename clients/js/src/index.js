@@ -8,6 +8,7 @@ export {ConversationCursors} from './cursors.js';
 export {Emitter} from './emitter.js';
 export {RingcastError} from './errors.js';
 export {completeMention, isMuted, mentionAt, mentions, mentionSpans} from './mentions.js';
+export {avatarUrl, displayName, ProfileCache} from './profiles.js';
 export {decodeBase64Url, deletePushSubscription, savePushSubscription, subscribePush, unsubscribePush, vapidPublicKey} from './push.js';
 export {defaultStorage, MemoryStorage} from './storage.js';
 export {attachmentUrl, formatSize, isImage, upload} from './uploads.js';

@@ -76,7 +76,6 @@
  */
 
 /**
- * An entry of `GET /api/users?q=`.
  * A user's profile, as `GET /api/users` and `GET /api/blocks` answer it and the `profile` event
  * carries it (proto/PROTOCOL.md "Profiles").
  * @typedef {object} UserSummary
@@ -87,6 +86,22 @@
  * @property {string|null} avatar_thumb its thumbnail's URL
  * @property {string|null} status
  * @property {boolean} [deleted] a deleted account (username "")
+ */
+
+/**
+ * The caller's own profile and email (`GET /api/me`, `PATCH /api/me`).
+ * @typedef {UserSummary & {email: string | null}} Me
+ */
+
+/**
+ * One login of the user (`GET /api/me/sessions`; PROTOCOL.md "Account control").
+ * @typedef {object} LoginSession
+ * @property {string} id
+ * @property {number} created_at the login (ms)
+ * @property {number} last_used_at its last token refresh (ms)
+ * @property {string} user_agent the login request's `User-Agent` ("" when none)
+ * @property {string} address the client address the login came from
+ * @property {boolean} current this client's own login
  */
 
 /**
@@ -210,6 +225,7 @@
  * @property {number} [sendsPerSecond] outbox pacing, half the server's default `--msg-rate`
  *   (50; bursts of as many)
  * @property {number} [maxBufferedPerConversation] messages held ahead of a gap (10000)
+ * @property {number} [maxProfiles] users' profiles cached at most (`cachedProfile`; 2000)
  */
 
 /**
@@ -229,6 +245,8 @@
  * @property {Receipt} receipt
  * @property {Typing} typing
  * @property {Presence} presence
+ * @property {UserSummary} profile a cached user's profile changed (the server's `profile`
+ *   event, or a newer one read after a reconnect)
  * @property {Members} members
  * @property {Message} mention a message that mentions this user (after its `message`)
  * @property {{convs: SyncSummary[]}} sync
