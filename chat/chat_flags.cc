@@ -27,6 +27,17 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
        "then deleted (its file too when no other upload has the same bytes) and its bytes "
        "leave the quota; 0: uploads are kept forever",
        CLI::Range(0, 366 * 86400)},
+      {"edit-window", &options->edit_window_s,
+       "Seconds after its send that its author may still edit a message (later: the "
+       "edit_window error); 0: any time",
+       CLI::Range(0, 366 * 86400 * 10)},
+      {"max-pins", &options->max_pins,
+       "Pinned messages one conversation may hold (a pin past it: the too_many_pins error)",
+       CLI::Range(1, 1000)},
+      {"max-reactions", &options->max_reactions,
+       "Distinct emoji one message may carry as reactions (a new one past it: the "
+       "too_many_reactions error)",
+       CLI::Range(1, 1000)},
       {"token-ttl", &options->token_ttl_s,
        "Seconds an access token is valid; a WebSocket opened with it is closed 4001 at its "
        "expiry unless an auth message gave it a newer one",

@@ -26,6 +26,12 @@ struct ChatOptions {
   uint32_t file_url_ttl_s = 3600;            // Lifetime of a signed file URL (?exp=&sig=).
   // An upload no message carries this long after its upload is deleted (0: kept forever).
   uint32_t upload_orphan_ttl_s = 86400;
+  // Seconds after its send that a message may still be edited (0: any time; proto/PROTOCOL.md,
+  // "Changes to messages").
+  uint32_t edit_window_s = 0;
+  uint32_t max_pins = 50;  // Pinned messages one conversation may hold.
+  // Distinct emoji one message may carry as reactions (a new one past it: refused).
+  uint32_t max_reactions = 20;
   std::string files_dir;  // Uploaded files; empty: <data_dir>/files. Shared by a cluster's nodes.
   uint32_t max_conns_per_user = 16;
   uint32_t max_conns_per_ip = 1024;  // Chat WebSocket connections per client address, per node.

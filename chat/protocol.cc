@@ -4,6 +4,7 @@
 
 #include "chat/auth/jwt.h"
 #include "chat/json_body.h"
+#include "chat/reactions.h"
 #include "storage/mentions.h"
 #include "storage/message_json.h"
 #include "storage/message_kinds.h"
@@ -148,7 +149,7 @@ namespace {
 // The fields of a client request, by index (a bit each in the duplicate check).
 constexpr std::string_view kRequestFields[] = {"type",     "conv",        "cid",   "kind",  "body",
                                                "seq",      "before",      "limit", "state", "convs",
-                                               "mentions", "attachments", "token"};
+                                               "mentions", "attachments", "token", "emoji", "on"};
 enum RequestField : int {
   kFieldType,
   kFieldConv,
@@ -163,6 +164,8 @@ enum RequestField : int {
   kFieldMentions,
   kFieldAttachments,
   kFieldToken,
+  kFieldEmoji,
+  kFieldOn,
 };
 
 // Reads "cid" into request->cid, and into error->cid_json what an error should echo: the
@@ -346,6 +349,14 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
         case kFieldToken:
           bad = ReadString(value, key, &request->token);
           break;
+        case kFieldEmoji:
+          bad = ReadString(value, key, &request->body);
+          break;
+        case kFieldOn:
+          if (value.get_bool().get(request->reaction_on) != simdjson::SUCCESS) {
+            bad = FieldError(key, "must be true or false");
+          }
+          break;
       }
     }
     if (bad && !fault) fault = std::move(bad);
@@ -355,18 +366,52 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
   auto has = [&](RequestField field) { return (seen & (uint32_t{1} << field)) != 0; };
 
   auto need_conv = [&]() { return has(kFieldConv) ? true : fail("missing field \"conv\""); };
-  if (type == "send") {
-    request->type = RequestType::kSend;
-    if (!need_conv()) return false;
+  auto need_cid = [&]() {
     if (!has(kFieldCid)) return fail("missing field \"cid\"");
     if (request->cid.empty() || request->cid.size() > RequestLimits::kMaxCid) {
       return fail(
           FieldError("cid", "must be 1 to " + std::to_string(RequestLimits::kMaxCid) + " bytes"));
     }
+    return true;
+  };
+  auto need_body = [&]() {
     if (!has(kFieldBody)) return fail("missing field \"body\"");
+    if (has(kFieldEmoji)) return fail(FieldError("emoji", "belongs to a react request"));
     if (request->body.size() > limits_.max_body) {
       return fail("body longer than " + std::to_string(limits_.max_body) + " bytes");
     }
+    return true;
+  };
+  // A change to the message at `seq` (proto/PROTOCOL.md, "Changes to messages"): sent, acked
+  // and delivered as a message of the server's kind `kind`. Only an edit keeps a body and
+  // mentions (a reaction's body is its emoji); no change carries files.
+  auto change = [&](std::string_view kind) {
+    request->type = RequestType::kSend;
+    if (!need_conv() || !need_cid()) return false;
+    if (!has(kFieldSeq)) return fail("missing field \"seq\"");
+    if (request->seq <= 0) return fail(FieldError("seq", "must be a positive integer"));
+    request->kind = kind;
+    request->target = request->seq;
+    if (kind != storage::kEditKind) request->mentions.clear();
+    if (kind != storage::kEditKind && kind != storage::kReactionKind) request->body.clear();
+    request->attachments.clear();
+    return true;
+  };
+  if (type == "react") {
+    if (!change(storage::kReactionKind)) return false;
+    if (!has(kFieldEmoji)) return fail("missing field \"emoji\"");
+    if (has(kFieldBody)) return fail(FieldError("body", "belongs to a send or an edit"));
+    if (!IsOneGrapheme(request->body)) {
+      return fail(FieldError("emoji", "must be one character (one grapheme cluster) of at most " +
+                                          std::to_string(kMaxReactionBytes) + " bytes"));
+    }
+    return true;
+  }
+  if (type == "edit") return change(storage::kEditKind) && need_body();
+  if (type == "delete" || type == "pin" || type == "unpin") return change(type);
+  if (type == "send") {
+    request->type = RequestType::kSend;
+    if (!need_conv() || !need_cid() || !need_body()) return false;
     if (!has(kFieldKind)) request->kind = "text";
     if (request->kind.empty() || request->kind.size() > RequestLimits::kMaxKind) {
       return fail("kind must be 1 to 32 bytes");

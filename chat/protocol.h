@@ -35,7 +35,9 @@ struct ClientRequest {
   std::string cid;                       // send
   std::string kind;                      // send; "text" when absent
   std::string body;                      // send
-  int64_t seq = 0;                       // delivered, read
+  int64_t seq = 0;                       // delivered, read, edit, delete
+  int64_t target = 0;                    // edit, delete, react: the seq of the message changed
+  bool reaction_on = true;               // react: add (true) or take away the emoji (in body)
   std::vector<storage::SyncAsk> asks;    // sync with "convs"
   bool sync_all = false;                 // sync without "convs": every conversation
   int64_t before = 0;                    // history; 0: newest

@@ -64,6 +64,16 @@ bool UploadSweeper::Pass() {
     if (deleted->size() < kBatch) break;
   }
   scanned_to_ = std::max<int64_t>(scanned_to_, cutoff - kRescanMs);
+  // The files of uploads that message deletions released (their records are gone already).
+  for (;;) {
+    if (thread_.stopping()) return false;
+    auto released = storage::AwaitReply<std::vector<std::string>>(
+        [&](auto reply) { store_.TakeReleasedFiles(kBatch, std::move(reply)); });
+    if (!released.ok() || released->empty()) break;
+    const size_t taken = released->size();
+    RemoveUnnamed(std::move(*released));
+    if (taken < kBatch) break;
+  }
   if (swept > 0) RC_LOG(kInfo, "uploads: deleted %zu uploads no message carries", swept);
   return true;
 }

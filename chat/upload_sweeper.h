@@ -3,6 +3,11 @@
 // frees the uploader's quota, a sum over their records), their thumbnails and their files,
 // where no other upload names the same bytes.
 //
+// Each pass also takes the files of uploads that message deletions released (proto/PROTOCOL.md,
+// "Changes to messages": their records went with the deletion) and removes those no upload
+// names; a crash between the take and the removal leaves those bytes on disk (a leak, never a
+// loss).
+//
 // Owns one thread of its own (never a shard): every clamp(ttl / 4, 1 s, 60 s) it asks the
 // store to delete, kBatch at a time, the uploads created before now - ttl - margin
 // (margin = min(ttl, 60 s)) that no message carries, then removes the files no row names any

@@ -110,6 +110,11 @@ void Notifier::Poll() {
 }
 
 bool Notifier::Handle(const storage::DueNotification& due, bool online) {
+  if (due.count == 0 && due.mentions == 0) {
+    // Only changes to earlier messages (edits, deletions): nothing new to tell.
+    Skip("changes");
+    return MarkNotified(due);
+  }
   if (due.muted && due.mentions == 0) {
     Skip("muted");
     return MarkNotified(due);

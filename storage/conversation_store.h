@@ -33,11 +33,24 @@ struct NewMessage {
   std::vector<int64_t> mentions;
   std::string attachments;                  // Message::attachments.
   std::vector<std::string> attachment_ids;  // The same uploads' ids, in order.
+  // A change (kind edit or delete, storage/message_changes.h): the seq of the message it
+  // changes in `conv`; 0 for an ordinary message.
+  int64_t target = 0;
+  int64_t edit_window_ms = 0;  // --edit-window: an edit later than this after the message is
+                               // refused (kTooLate); 0: no limit.
+  // A reaction (kind reaction, the emoji as its body): adds it (true) or takes it away.
+  bool reaction_on = true;
+  // --max-reactions: distinct emoji one message may carry (a new one past it: kTooMany).
+  uint32_t max_reactions = 0;
+  // --max-pins: pinned messages one conversation may hold (a pin past it: kTooManyPins).
+  uint32_t max_pins = 0;
 };
 
 struct AppendOutcome {
-  Denial denial = Denial::kNone;  // kForbidden: the sender is not a member (or no such conv).
-  bool duplicate = false;         // The sender used this cid before: `message` is the original.
+  // kForbidden: the sender is not a member (or no such conv); for a change (target set) also
+  // kNotFound, kNotAuthor, kTooLate, kGone, kTooMany.
+  Denial denial = Denial::kNone;
+  bool duplicate = false;  // The sender used this cid before: `message` is the original.
   Message message;
 };
 
@@ -77,6 +90,7 @@ struct ConversationSummary {
   std::optional<Message> last_message;
   int64_t last_seq = 0;
   int64_t read_seq = 0;
+  int64_t unread = 0;           // Ordinary messages above read_seq (message_kinds.h).
   int64_t unread_mentions = 0;  // Mentions of the caller above read_seq.
   // Wall ms; kMutedForever (notification_store.h): until unmuted. Absent: not muted.
   std::optional<int64_t> muted_until;
@@ -132,6 +146,7 @@ struct SyncConversation {
   std::vector<MemberState> members;
   std::vector<Message> messages;  // Oldest first.
   bool more = false;
+  int64_t unread = 0;           // Ordinary messages above read_seq (message_kinds.h).
   int64_t unread_mentions = 0;  // Mentions of the caller above read_seq.
 };
 
@@ -166,7 +181,11 @@ struct SyncAsk {
      with seq > after, oldest first, at most `limit`. */                                           \
   OP(ReadRange, (int64_t conv, int64_t after, uint32_t limit, Reply<std::vector<Message>> reply))  \
   /* (conversation, last_seq) for each of `convs` that exists, in no particular order. */          \
-  OP(LastSeqs, (std::vector<int64_t> convs, Reply<std::vector<std::pair<int64_t, int64_t>>> reply))
+  OP(LastSeqs,                                                                                     \
+     (std::vector<int64_t> convs, Reply<std::vector<std::pair<int64_t, int64_t>>> reply))          \
+  /* The pinned messages of `conv` for a member `user`, newest pin first (kNotFound, kForbidden).  \
+   */                                                                                              \
+  OP(ListPins, (int64_t conv, int64_t user, Reply<Page> reply))
 
 class ConversationStore {
  public:

@@ -11,20 +11,46 @@
 namespace ringcast::storage {
 
 // The fields only, inside an object the caller opened.
+// A deleted message is its tombstone: who deleted it and when, no body, attachments or mentions
+// (proto/PROTOCOL.md, "Changes to messages").
 inline void AppendMessageFields(JsonWriter& writer, const Message& message) {
   writer.Field("id", message.id)
       .Field("conv", message.conv)
       .Field("seq", message.seq)
       .Field("from", message.from)
-      .Field("kind", message.kind)
-      .Field("body", message.body)
-      .Field("ts", message.ts);
+      .Field("kind", message.kind);
+  if (message.deleted_at != 0) {
+    writer.Field("ts", message.ts)
+        .Field("deleted", true)
+        .Field("deleted_by", message.deleted_by)
+        .Field("deleted_at", message.deleted_at);
+    return;
+  }
+  writer.Field("body", message.body).Field("ts", message.ts);
+  if (message.target != 0) writer.Field("target", message.target);
+  if (message.reaction_on >= 0) writer.Field("on", message.reaction_on == 1);
+  if (message.edited_at != 0) writer.Field("edited_at", message.edited_at);
+  if (message.pinned_at != 0) {
+    writer.Field("pinned_at", message.pinned_at).Field("pinned_by", message.pinned_by);
+  }
   if (!message.mentions.empty()) {
     writer.Key("mentions").BeginArray();
     for (int64_t user : message.mentions) writer.Int(user);
     writer.EndArray();
   }
   if (!message.attachments.empty()) writer.Key("attachments").Raw(message.attachments);
+  if (!message.reactions.empty()) {
+    writer.Key("reactions").BeginArray();
+    for (const Reaction& reaction : message.reactions) {
+      writer.BeginObject()
+          .Field("emoji", reaction.emoji)
+          .Field("count", static_cast<int64_t>(reaction.users.size()));
+      writer.Key("users").BeginArray();
+      for (int64_t user : reaction.users) writer.Int(user);
+      writer.EndArray().EndObject();
+    }
+    writer.EndArray();
+  }
 }
 
 }  // namespace ringcast::storage

@@ -26,8 +26,26 @@ inline bool IsServerKind(std::string_view kind) {
 }
 
 // The same test in SQL, for counting what is unread in the store: `kind NOT IN (...)`, valid in
-// SQLite and PostgreSQL alike.
-inline constexpr std::string_view kOrdinaryKindSql =
-    "kind NOT IN ('edit','delete','reaction','pin','unpin','system')";
+// SQLite and PostgreSQL alike. The macro is for statements written as one literal (pg_schema.cc).
+#define RINGCAST_ORDINARY_KIND_SQL "kind NOT IN ('edit','delete','reaction','pin','unpin','system')"
+inline constexpr std::string_view kOrdinaryKindSql = RINGCAST_ORDINARY_KIND_SQL;
+// Its converse: the predicate of both stores' partial index messages_server_kinds (schema v11,
+// written out the same in migrations.cc and pg_schema.cc), which counts the server's rows above
+// a watermark without reading the ordinary ones.
+#define RINGCAST_SERVER_KIND_SQL "kind IN ('edit','delete','reaction','pin','unpin','system')"
+
+// What a conversation's list shows (schema v11), in both stores' SQL: its newest ordinary message
+// (a changed one shows its current state), and the caller's unread count of those: all above the
+// watermark less the server's (through messages_server_kinds, so its cost is the changes above
+// the watermark, not the messages). `c` is the conversations row, `uc` the caller's
+// users_conversations row.
+#define RC_LAST_ORDINARY_SEQ                                                                       \
+  "(SELECT o.seq FROM messages o WHERE o.conversation_id = c.id AND o." RINGCAST_ORDINARY_KIND_SQL \
+  " ORDER BY o.seq DESC LIMIT 1)"
+#define RC_UNREAD_ORDINARY                                                                       \
+  "(c.last_seq - uc.read_seq - (SELECT count(*) FROM messages o WHERE o.conversation_id = c.id " \
+  "AND o.seq > uc.read_seq AND o." RINGCAST_SERVER_KIND_SQL "))"
+inline constexpr std::string_view kLastOrdinarySeqSql = RC_LAST_ORDINARY_SEQ;
+inline constexpr std::string_view kUnreadOrdinarySql = RC_UNREAD_ORDINARY;
 
 }  // namespace ringcast::storage

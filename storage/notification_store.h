@@ -39,10 +39,12 @@ struct DueNotification {
   bool group = false;
   int64_t watermark = 0;    // Everything up to here is read, delivered or notified.
   int64_t covered_seq = 0;  // The newest message this notification covers.
-  int64_t count = 0;        // Messages in (watermark, covered_seq] (none is the user's own).
-  int64_t mentions = 0;     // Of them, those that mention the user.
-  bool muted = false;       // Muted now: only mentions are notified.
-  Message latest;           // The message at covered_seq.
+  // Messages in (watermark, covered_seq] (none is the user's own), changes to messages left out
+  // (message_kinds.h): 0 when the window holds only those.
+  int64_t count = 0;
+  int64_t mentions = 0;  // Of them, those that mention the user.
+  bool muted = false;    // Muted now: only mentions are notified.
+  Message latest;  // The newest ordinary message of the window (none: the one at covered_seq).
   std::string latest_sender_name;
 };
 

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <limits>
 
+#include "storage/mentions.h"
+#include "storage/message_kinds.h"
 #include "storage/pg_schema.h"
 #include "storage/pg_store_internal.h"
 #include "storage/store_metrics.h"
@@ -535,6 +537,7 @@ void PgChatStore::ListConversations(int64_t user, Reply<std::vector<Conversation
           constexpr int kAfter = 6 + kPgMessageColumnCount;
           if (!row.Null(kAfter)) summary.muted_until = row.Int(kAfter);
           summary.unread_mentions = row.Int(kAfter + 1);
+          summary.unread = row.Int(kAfter + 2);
           out.push_back(std::move(summary));
         });
         return Status();
@@ -560,9 +563,95 @@ void PgChatStore::StartSession(int64_t user, Reply<SessionStart> reply) {
       std::move(reply));
 }
 
+namespace {
+
+// A change (edit, delete) is one call of rc_change_message (pg_schema.cc, version 11), on the
+// conversation's lane as its appends are, so that the replies keep the submission order.
+void AppendChange(PgPipeline& pipeline, uint32_t lane, NewMessage message,
+                  Reply<AppendOutcome> reply) {
+  std::vector<std::string> names = MentionedNames(message.body);
+  std::vector<const std::string*> name_refs;
+  for (const std::string& name : names) name_refs.push_back(&name);
+  PgQuery change{.statement = "change_message",
+                 .values = {Int(message.conv), Int(message.sender), message.cid, message.kind,
+                            message.body, Int(message.ts), Int(message.target),
+                            Int(message.edit_window_ms), pg::Int8ArrayBinary(message.mentions),
+                            pg::TextArrayBinary(name_refs), message.reaction_on ? "true" : "false",
+                            Int(message.max_reactions), Int(message.max_pins)},
+                 .binary = {false, false, false, false, false, false, false, false, true, true,
+                            false, false, false}};
+  Submit(
+      pipeline, lane, Kind::kIdempotentWrite, {std::move(change)},
+      [message = std::move(message)](PgResults results, AppendOutcome& out) {
+        if (PQntuples(results[0]) != 1) return Unexpected("change rows");
+        const Row row{results[0], 0};
+        const char outcome = row.View(0).empty() ? 'f' : row.View(0)[0];
+        switch (outcome) {
+          case 'i':
+          case 'd':
+            out.duplicate = outcome == 'd';
+            out.message = Message{.id = row.Int(1),
+                                  .conv = message.conv,
+                                  .seq = row.Int(2),
+                                  .from = message.sender,
+                                  .kind = row.Text(3),
+                                  .body = row.Text(4),
+                                  .ts = row.Int(5),
+                                  .mentions = row.Ints(6),
+                                  .target = message.target};
+            if (out.message.kind == kReactionKind) out.message.reaction_on = message.reaction_on;
+            return Status();
+          case 'n':
+            out.denial = Denial::kNotFound;
+            return Status();
+          case 'g':
+            out.denial = Denial::kGone;
+            return Status();
+          case 'a':
+            out.denial = Denial::kNotAuthor;
+            return Status();
+          case 'w':
+            out.denial = Denial::kTooLate;
+            return Status();
+          case 'r':
+            out.denial = Denial::kTooMany;
+            return Status();
+          case 'p':
+            out.denial = Denial::kTooManyPins;
+            return Status();
+          default:
+            out.denial = Denial::kForbidden;
+            return Status();
+        }
+      },
+      std::move(reply));
+}
+
+}  // namespace
+
 void PgChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
   const uint32_t lane = LaneOf(message.conv);
+  if (message.target != 0)
+    return AppendChange(*pipeline_, lane, std::move(message), std::move(reply));
   pipeline_->Submit(lane, std::make_unique<AppendJob>(std::move(message), std::move(reply)));
+}
+
+void PgChatStore::ListPins(int64_t conv, int64_t user, Reply<Page> reply) {
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+      {Query("membership", {Int(conv), Int(user)}), Query("list_pins", {Int(conv), Int(user)})},
+      [](PgResults results, Page& out) {
+        if (PQntuples(results[0]) == 0) {
+          out.denial = Denial::kNotFound;
+        } else if (!Row{results[0], 0}.Bool(3)) {
+          out.denial = Denial::kForbidden;
+        } else {
+          ForEachRow(results[1],
+                     [&](const Row& row) { out.messages.push_back(row.ReadMessage(0)); });
+        }
+        return Status();
+      },
+      std::move(reply));
 }
 
 void PgChatStore::History(int64_t conv, int64_t user, int64_t before, PageLimit limit,
@@ -623,6 +712,7 @@ void PgChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit limit,
             conv.members.push_back({members[i], delivered[i], reads[i]});
           }
           conv.unread_mentions = row.Int(8);
+          conv.unread = row.Int(9);
           out.push_back(std::move(conv));
         });
         // Both results are ordered by ord: merge.

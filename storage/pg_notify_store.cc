@@ -60,7 +60,7 @@ void PgChatStore::DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_t li
           item.mentions = row.Int(8);
           item.latest = row.ReadMessage(9);
           item.latest_sender_name = row.Text(9 + kPgMessageColumnCount);
-          item.count = item.covered_seq - item.watermark;
+          item.count = row.Int(10 + kPgMessageColumnCount);
           out.push_back(std::move(item));
         });
         return Status();

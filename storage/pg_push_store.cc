@@ -3,6 +3,7 @@
 // pg_chat_store.cc so that file stays the chat's. The same SQL as sqlite_push_store.cc, in
 // PostgreSQL's dialect.
 
+#include "storage/message_kinds.h"
 #include "storage/pg_chat_store.h"
 #include "storage/pg_schema.h"
 #include "storage/pg_store_internal.h"
@@ -43,7 +44,8 @@ constexpr PgStatement kPushStatements[] = {
      "    WHERE uc.user_id = u.id AND c.last_seq > " RC_DIGEST_MARK " AND m.sent_at <= $1)"
      "  ORDER BY u.id LIMIT $3"
      ") "
-     "SELECT due.id, due.username, due.email, c.id, c.name, c.last_seq - uc.read_seq, "
+     // Changes to messages (schema v11) are neither counted nor shown (message_kinds.h).
+     "SELECT due.id, due.username, due.email, c.id, c.name, " RC_UNREAD_ORDINARY ", "
      "  c.last_seq, m.id, m.seq, m.sender_id, m.kind, m.body, m.sent_at, s.username,"
      "  (SELECT string_agg(o.username, ',') FROM (SELECT ou.username FROM users_conversations x"
      "     JOIN users ou ON ou.id = x.user_id WHERE x.conversation_id = c.id"
@@ -52,9 +54,10 @@ constexpr PgStatement kPushStatements[] = {
      " JOIN conversations c ON c.id = uc.conversation_id"
      " LEFT JOIN email_digests d ON d.conversation_id = uc.conversation_id"
      "   AND d.user_id = due.id"
-     " JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq"
+     " JOIN messages m ON m.conversation_id = c.id AND m.seq = " RC_LAST_ORDINARY_SEQ
      " JOIN users s ON s.id = m.sender_id"
      " WHERE c.last_seq > greatest(uc.read_seq, coalesce(d.emailed_seq, 0))"
+     "   AND " RC_UNREAD_ORDINARY " > 0"
      " ORDER BY due.id, m.sent_at DESC, c.id DESC"},
     // Through users_conversations: a member removed since the digest was read is skipped.
     {"mark_digested",

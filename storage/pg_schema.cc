@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/message_kinds.h"
 #include "storage/pg_pipeline.h"
 
 namespace ringcast::storage {
@@ -347,6 +348,153 @@ CREATE INDEX blocks_by_blocked ON blocks (blocked, blocker);
 CREATE INDEX refresh_tokens_by_user ON refresh_tokens (user_id);
 )sql";
 
+// Version 11 (issue 25; SQLite's version 11, storage/SCHEMA.md "Changes to messages"): a change
+// is a row of its own naming its target by seq; the target keeps its current state. The
+// change's whole write is one function (rc_change_message: the checks need the target's row
+// before anything is written); rc_may_delete is the rule of message_changes.h's MayDelete.
+constexpr const char* kPgSchemaV11 = R"sql(
+ALTER TABLE messages ADD COLUMN target bigint;
+ALTER TABLE messages ADD COLUMN edited_at bigint;
+ALTER TABLE messages ADD COLUMN deleted_at bigint;
+ALTER TABLE messages ADD COLUMN deleted_by bigint;
+CREATE INDEX messages_by_target ON messages (conversation_id, target) WHERE target IS NOT NULL;
+CREATE INDEX messages_server_kinds ON messages (conversation_id, seq)
+WHERE kind IN ('edit','delete','reaction','pin','unpin','system');
+CREATE TABLE released_files (sha256 text PRIMARY KEY);
+ALTER TABLE messages ADD COLUMN reaction_on boolean;
+ALTER TABLE messages ADD COLUMN pinned_at bigint;
+ALTER TABLE messages ADD COLUMN pinned_by bigint;
+CREATE INDEX messages_pinned ON messages (conversation_id, pinned_at) WHERE pinned_at IS NOT NULL;
+CREATE TABLE reactions (
+  conversation_id bigint NOT NULL,
+  seq             bigint NOT NULL,
+  emoji           text NOT NULL COLLATE "C",
+  user_id         bigint NOT NULL,
+  created_at      bigint NOT NULL,
+  PRIMARY KEY (conversation_id, seq, emoji, user_id)
+);
+
+CREATE FUNCTION rc_may_delete(p_conv bigint, p_author bigint, p_actor bigint) RETURNS boolean
+LANGUAGE sql STABLE AS 'SELECT p_author = p_actor';
+
+-- outcome: 'i' stored, 'd' stored before (a resend of the cid: the original's row), 'f' not a
+-- member, 'n' no such message, 'g' deleted, 'a' not the caller's to change, 'w' past the window,
+-- 'r' a reaction past p_max_reactions distinct emoji on the message, 'p' a pin past p_max_pins
+-- pinned messages in the conversation.
+-- For an edit, p_ids and p_names (lowercased) are the new body's mentions, resolved here as an
+-- append resolves them; `mentioned` lists the members the edit mentions for the first time.
+CREATE FUNCTION rc_change_message(p_conv bigint, p_sender bigint, p_cid text, p_kind text,
+  p_body text, p_ts bigint, p_target bigint, p_window_ms bigint, p_ids bigint[], p_names text[],
+  p_on boolean, p_max_reactions bigint, p_max_pins bigint)
+RETURNS TABLE (outcome text, id bigint, seq bigint, kind text, body text, sent_at bigint,
+  mentioned bigint[])
+LANGUAGE plpgsql AS $$
+DECLARE
+  old messages%ROWTYPE;
+  t messages%ROWTYPE;
+  next_seq bigint;
+  new_id bigint;
+  before_ids bigint[];
+BEGIN
+  SELECT * INTO old FROM messages m WHERE m.sender_id = p_sender AND m.client_msg_id = p_cid;
+  IF FOUND THEN
+    RETURN QUERY SELECT 'd'::text, old.id, old.seq, old.kind, old.body, old.sent_at,
+      ARRAY(SELECT mt.user_id FROM mentions mt WHERE mt.message_id = old.id ORDER BY 1);
+    RETURN;
+  END IF;
+  PERFORM 1 FROM conversations c WHERE c.id = p_conv FOR UPDATE;
+  IF NOT EXISTS (SELECT 1 FROM users_conversations uc
+                 WHERE uc.conversation_id = p_conv AND uc.user_id = p_sender) THEN
+    RETURN QUERY SELECT 'f'::text, 0::bigint, 0::bigint, ''::text, ''::text, 0::bigint,
+      '{}'::bigint[];
+    RETURN;
+  END IF;
+  SELECT * INTO t FROM messages m
+  WHERE m.conversation_id = p_conv AND m.seq = p_target AND m.target IS NULL;
+  outcome := CASE
+    WHEN NOT FOUND THEN 'n'
+    WHEN t.deleted_at IS NOT NULL THEN 'g'
+    WHEN p_kind = 'edit' AND t.sender_id <> p_sender THEN 'a'
+    WHEN p_kind = 'delete' AND NOT rc_may_delete(p_conv, t.sender_id, p_sender) THEN 'a'
+    WHEN p_kind = 'edit' AND p_window_ms > 0 AND p_ts - t.sent_at > p_window_ms THEN 'w'
+    WHEN p_kind = 'reaction' AND p_on AND NOT EXISTS (SELECT 1 FROM reactions r
+        WHERE r.conversation_id = p_conv AND r.seq = p_target AND r.emoji = p_body)
+      AND (SELECT count(DISTINCT r.emoji) FROM reactions r
+           WHERE r.conversation_id = p_conv AND r.seq = p_target) >= p_max_reactions THEN 'r'
+    WHEN p_kind = 'pin' AND t.pinned_at IS NULL AND (SELECT count(*) FROM messages pm
+        WHERE pm.conversation_id = p_conv AND pm.pinned_at IS NOT NULL) >= p_max_pins THEN 'p'
+    ELSE 'i' END;
+  IF outcome <> 'i' THEN
+    RETURN QUERY SELECT outcome, 0::bigint, 0::bigint, ''::text, ''::text, 0::bigint,
+      '{}'::bigint[];
+    RETURN;
+  END IF;
+  UPDATE conversations c SET last_seq = c.last_seq + 1 WHERE c.id = p_conv
+  RETURNING c.last_seq INTO next_seq;
+  INSERT INTO messages (conversation_id, seq, sender_id, kind, body, sent_at, client_msg_id,
+    attachments, target, reaction_on)
+  VALUES (p_conv, next_seq, p_sender, p_kind, p_body, p_ts, p_cid, '', p_target,
+    CASE WHEN p_kind = 'reaction' THEN p_on END)
+  RETURNING messages.id INTO new_id;
+  UPDATE users_conversations uc SET read_seq = greatest(uc.read_seq, next_seq),
+    delivered_seq = greatest(uc.delivered_seq, next_seq)
+  WHERE uc.conversation_id = p_conv AND uc.user_id = p_sender;
+  IF p_kind = 'edit' THEN
+    before_ids := ARRAY(SELECT mt.user_id FROM mentions mt WHERE mt.message_id = t.id);
+    UPDATE messages m SET body = p_body, edited_at = p_ts WHERE m.id = t.id;
+    DELETE FROM mentions mt WHERE mt.message_id = t.id;
+    INSERT INTO mentions (user_id, message_id, conversation_id, seq)
+    SELECT uc.user_id, t.id, p_conv, t.seq FROM users_conversations uc
+    WHERE uc.conversation_id = p_conv AND uc.user_id <> p_sender
+      AND (uc.user_id = ANY (p_ids) OR (t.kind = 'text' AND uc.user_id IN
+        (SELECT u.id FROM users u WHERE lower(u.username) = ANY (p_names))));
+    -- The members named for the first time who have read past the target: the edit's own row
+    -- makes the mention unread for them once (sqlite_message_changes.cc says why).
+    INSERT INTO mentions (user_id, message_id, conversation_id, seq)
+    SELECT mt.user_id, new_id, p_conv, next_seq FROM mentions mt
+    JOIN users_conversations uc ON uc.conversation_id = p_conv AND uc.user_id = mt.user_id
+      AND uc.read_seq >= t.seq
+    WHERE mt.message_id = t.id AND mt.user_id <> ALL (before_ids);
+    RETURN QUERY SELECT 'i'::text, new_id, next_seq, p_kind, p_body, p_ts,
+      ARRAY(SELECT mt.user_id FROM mentions mt WHERE mt.message_id = t.id
+            AND mt.user_id <> ALL (before_ids) ORDER BY 1);
+    RETURN;
+  ELSIF p_kind = 'pin' THEN
+    UPDATE messages m SET pinned_at = p_ts, pinned_by = p_sender
+    WHERE m.id = t.id AND m.pinned_at IS NULL;
+  ELSIF p_kind = 'unpin' THEN
+    UPDATE messages m SET pinned_at = NULL, pinned_by = NULL WHERE m.id = t.id;
+  ELSIF p_kind = 'reaction' AND p_on THEN
+    INSERT INTO reactions (conversation_id, seq, emoji, user_id, created_at)
+    VALUES (p_conv, p_target, p_body, p_sender, p_ts) ON CONFLICT DO NOTHING;
+  ELSIF p_kind = 'reaction' THEN
+    DELETE FROM reactions r WHERE r.conversation_id = p_conv AND r.seq = p_target
+      AND r.emoji = p_body AND r.user_id = p_sender;
+  ELSE
+    DELETE FROM reactions r WHERE r.conversation_id = p_conv AND r.seq = p_target;
+    UPDATE messages m SET body = '', attachments = '', deleted_at = p_ts, deleted_by = p_sender,
+      pinned_at = NULL, pinned_by = NULL
+    WHERE m.id = t.id;
+    UPDATE messages m SET body = '' WHERE m.conversation_id = p_conv AND m.target = p_target
+      AND m.kind = 'edit';
+    DELETE FROM mentions mt WHERE mt.message_id = t.id OR mt.message_id IN
+      (SELECT e.id FROM messages e WHERE e.conversation_id = p_conv AND e.target = p_target);
+    WITH gone AS (DELETE FROM message_attachments a WHERE a.message_id = t.id
+                  RETURNING a.upload_id),
+    freed AS (DELETE FROM uploads u USING gone WHERE u.id = gone.upload_id
+      AND NOT EXISTS (SELECT 1 FROM message_attachments a WHERE a.upload_id = u.id
+                      AND a.message_id <> t.id)
+      AND NOT EXISTS (SELECT 1 FROM users p WHERE p.avatar_upload = u.id)
+      RETURNING u.sha256, u.thumb_sha256)
+    INSERT INTO released_files (sha256)
+    SELECT DISTINCT h FROM freed CROSS JOIN LATERAL (VALUES (freed.sha256), (freed.thumb_sha256)) v(h)
+    WHERE coalesce(h, '') <> '' ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN QUERY SELECT 'i'::text, new_id, next_seq, p_kind, p_body, p_ts,
+    ARRAY(SELECT mt.user_id FROM mentions mt WHERE mt.message_id = new_id ORDER BY 1);
+END $$;
+)sql";
+
 constexpr PgMigration kPgMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kPgSchemaV1},
     {2, "server settings shared by every node (the token signing secret)", kPgSchemaV2},
@@ -358,6 +506,7 @@ constexpr PgMigration kPgMigrations[] = {
     {8, "mentions by message", kPgSchemaV8},
     {9, "refresh tokens and the instance id", kPgSchemaV9},
     {10, "profiles, logins (sessions) and blocks", kPgSchemaV10},
+    {11, "changes to messages: edits, deletions, reactions and pins", kPgSchemaV11},
 };
 
 // A key of ringcast's own for pg_advisory_xact_lock ('RCST' 'MIGR').
@@ -365,10 +514,13 @@ constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(59271590347
 
 // Columns of a message row (kPgMessageColumnCount), in the order Row::ReadMessage expects; the
 // mentioned members through the mentions table's index by message (schema v8).
-#define RC_MESSAGE_COLUMNS                                                                  \
-  "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, m.body, m.sent_at, m.attachments, " \
-  "(SELECT array_agg(mt.user_id ORDER BY mt.user_id) FROM mentions mt "                     \
-  "WHERE mt.message_id = m.id) AS mentioned"
+#define RC_MESSAGE_COLUMNS                                                                        \
+  "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, m.body, m.sent_at, m.attachments, "       \
+  "(SELECT array_agg(mt.user_id ORDER BY mt.user_id) FROM mentions mt "                           \
+  "WHERE mt.message_id = m.id) AS mentioned, m.target, m.edited_at, m.deleted_at, m.deleted_by, " \
+  "m.reaction_on, (SELECT string_agg(r.emoji || chr(31) || r.user_id, chr(30) "                   \
+  "ORDER BY r.emoji, r.user_id) FROM reactions r WHERE r.conversation_id = m.conversation_id "    \
+  "AND r.seq = m.seq) AS reacted, m.pinned_at, m.pinned_by"
 
 // The conversations a sync covers: those asked for ($2 ids, $3 afters; in the order asked), or
 // every conversation of the user ($1) from the start when nothing was asked for.
@@ -435,15 +587,23 @@ constexpr PgStatement kStatements[] = {
     // Cluster gap fill (docs/cluster.md): no membership check, the server asks for itself.
     {"read_range", "SELECT " RC_MESSAGE_COLUMNS " FROM messages m WHERE m.conversation_id = $1 "
                    "AND m.seq > $2 ORDER BY m.seq LIMIT $3"},
+    {"change_message",
+     "SELECT * FROM rc_change_message($1, $2, $3, $4, $5, $6, $7, $8, "
+     "$9::int8[], $10::text[], $11::boolean, $12, $13)"},
+    // Pinned messages of $1 for a member $2, newest pin first (the flag bounds them).
+    {"list_pins", "SELECT " RC_MESSAGE_COLUMNS " FROM messages m WHERE m.conversation_id = $1 "
+                  "AND m.pinned_at IS NOT NULL AND EXISTS (SELECT 1 FROM users_conversations "
+                  "WHERE conversation_id = $1 AND user_id = $2) "
+                  "ORDER BY m.pinned_at DESC, m.seq DESC LIMIT 1000"},
     {"last_seqs", "SELECT id, last_seq FROM conversations WHERE id = ANY ($1::int8[])"},
     {"list_conversations",
      "SELECT c.id, c.name, c.is_group, c.last_seq, uc.read_seq, "
      "(SELECT array_agg(user_id ORDER BY user_id) FROM users_conversations "
      " WHERE conversation_id = c.id), " RC_MESSAGE_COLUMNS
      ", uc.muted_until, (SELECT count(*) FROM mentions mn WHERE mn.conversation_id = c.id "
-     " AND mn.user_id = $1 AND mn.seq > uc.read_seq)"
+     " AND mn.user_id = $1 AND mn.seq > uc.read_seq), " RC_UNREAD_ORDINARY
      " FROM users_conversations uc JOIN conversations c ON c.id = uc.conversation_id "
-     "LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq "
+     "LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = " RC_LAST_ORDINARY_SEQ " "
      "WHERE uc.user_id = $1 ORDER BY coalesce(m.sent_at, c.created_at) DESC, c.id DESC"},
     {"session_conversations",
      "SELECT c.id, c.last_seq, (SELECT array_agg(user_id ORDER BY user_id) "
@@ -472,8 +632,8 @@ constexpr PgStatement kStatements[] = {
     {"sync_conversations", RC_SYNC_ASKS
      "SELECT mine.ord, mine.conv, mine.after, c.last_seq, uc.read_seq, s.members, s.delivered, "
      "s.reads, (SELECT count(*) FROM mentions mn WHERE mn.conversation_id = mine.conv "
-     " AND mn.user_id = $1 AND mn.seq > uc.read_seq) "
-     "FROM mine JOIN conversations c ON c.id = mine.conv "
+     " AND mn.user_id = $1 AND mn.seq > uc.read_seq), " RC_UNREAD_ORDINARY
+     " FROM mine JOIN conversations c ON c.id = mine.conv "
      "JOIN users_conversations uc ON uc.conversation_id = mine.conv AND uc.user_id = $1 "
      "CROSS JOIN LATERAL rc_state(mine.conv) s ORDER BY mine.ord"},
     // $4 messages per conversation at most, $5 bytes over the whole answer.
@@ -485,7 +645,8 @@ constexpr PgStatement kStatements[] = {
      "), costed AS (SELECT page.*, sum(cost) OVER (ORDER BY ord, seq ROWS UNBOUNDED PRECEDING) "
      "  - cost AS spent FROM page) "
      "SELECT ord, id, conversation_id, seq, sender_id, kind, body, sent_at, attachments, "
-     "mentioned FROM costed "
+     "mentioned, target, edited_at, deleted_at, deleted_by, reaction_on, reacted, pinned_at, "
+     "pinned_by FROM costed "
      "WHERE spent < $5 ORDER BY ord, seq"},
     // Locks the batch's conversations in id order, so that concurrent batches (other writer
     // connections, other nodes) never wait for each other in a cycle.
@@ -578,7 +739,7 @@ constexpr PgStatement kNotifyStatements[] = {
      " FROM mentions mn JOIN messages m ON m.conversation_id = mn.conversation_id "
      "AND m.seq = mn.seq JOIN users_conversations uc ON uc.conversation_id = mn.conversation_id "
      "AND uc.user_id = mn.user_id WHERE mn.user_id = $1 AND mn.message_id < $2 "
-     "ORDER BY mn.message_id DESC LIMIT $3"},
+     "AND m.target IS NULL ORDER BY mn.message_id DESC LIMIT $3"},
     // $3 0: unmute. Rows changed, and whether the conversation exists.
     {"set_mute",
      "WITH changed AS (UPDATE users_conversations SET muted_until = nullif($3::int8, 0) "
@@ -605,12 +766,20 @@ constexpr PgStatement kNotifyStatements[] = {
      "  SELECT w.*, (SELECT max(m.seq) FROM messages m WHERE m.conversation_id = w.conv "
      "    AND m.seq > w.mark AND m.sent_at <= w.first_ts + $2::int8) AS top "
      "    FROM windows w"
+     // Changes to messages (schema v11) are covered, never counted nor shown: the latest is
+     // the newest ordinary message of the window when it has one.
+     "), shown AS ("
+     "  SELECT cv.*, (SELECT max(o.seq) FROM messages o WHERE o.conversation_id = cv.conv "
+     "    AND o.seq > cv.mark AND o.seq <= cv.top AND o." RINGCAST_ORDINARY_KIND_SQL
+     ") AS latest FROM covered cv"
      ") "
      "SELECT cv.conv, cv.usr, cv.mark, cv.muted_until, cv.name, cv.is_group, cv.top, u.username, "
      "  (SELECT count(*) FROM mentions mn WHERE mn.conversation_id = cv.conv "
      "   AND mn.user_id = cv.usr AND mn.seq > cv.mark AND mn.seq <= cv.top), " RC_MESSAGE_COLUMNS
-     ", s.username FROM covered cv JOIN users u ON u.id = cv.usr "
-     "JOIN messages m ON m.conversation_id = cv.conv AND m.seq = cv.top "
+     ", s.username, (SELECT count(*) FROM messages o WHERE o.conversation_id = cv.conv "
+     "  AND o.seq > cv.mark AND o.seq <= cv.top AND o." RINGCAST_ORDINARY_KIND_SQL ") "
+     "FROM shown cv JOIN users u ON u.id = cv.usr "
+     "JOIN messages m ON m.conversation_id = cv.conv AND m.seq = coalesce(cv.latest, cv.top) "
      "JOIN users s ON s.id = m.sender_id ORDER BY cv.first_ts"},
 };
 

@@ -27,7 +27,7 @@ static_assert(static_cast<int>(Denial::kNotFound) == 1 &&
               static_cast<int>(Denial::kUnknownUser) == 4 &&
               static_cast<int>(Denial::kTooLarge) == 6);
 
-inline constexpr int kPgMessageColumnCount = 9;
+inline constexpr int kPgMessageColumnCount = 17;
 
 // Reading a row (text format).
 struct Row {
@@ -60,7 +60,18 @@ struct Row {
                    .body = Text(first + 5),
                    .ts = Int(first + 6),
                    .mentions = Ints(first + 8),
-                   .attachments = Text(first + 7)};
+                   .attachments = Text(first + 7),
+                   // NULL reads as 0: not a change, never edited, not deleted.
+                   .target = Int(first + 9),
+                   .edited_at = Int(first + 10),
+                   .deleted_at = Int(first + 11),
+                   .deleted_by = Int(first + 12),
+                   .reaction_on = Null(first + 13)   ? -1
+                                  : Bool(first + 13) ? 1
+                                                     : 0,
+                   .reactions = ParseReactions(View(first + 14)),
+                   .pinned_at = Int(first + 15),
+                   .pinned_by = Int(first + 16)};
   }
 };
 

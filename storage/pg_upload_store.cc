@@ -23,6 +23,9 @@ constexpr PgStatement kUploadStatements[] = {
      "AND NOT EXISTS (SELECT 1 FROM users p WHERE p.avatar_upload = o.id) "
      "ORDER BY o.created_at LIMIT $3::int8 FOR UPDATE SKIP LOCKED) "
      "RETURNING u.id, u.owner_id, u.size, u.sha256, u.thumb_sha256, u.created_at"},
+    {"take_released_files",
+     "DELETE FROM released_files WHERE sha256 IN (SELECT sha256 FROM released_files "
+     "LIMIT $1::int8 FOR UPDATE SKIP LOCKED) RETURNING sha256"},
     {"unreferenced_files",
      "SELECT h FROM unnest($1::text[]) h WHERE "
      "NOT EXISTS (SELECT 1 FROM uploads WHERE sha256 = h) AND "
@@ -61,6 +64,16 @@ void PgChatStore::UnreferencedFiles(std::vector<std::string> hashes,
       {PgQuery{.statement = "unreferenced_files",
                .values = {pg::TextArrayBinary(pointers)},
                .binary = {true}}},
+      [](PgResults results, std::vector<std::string>& out) {
+        ForEachRow(results[0], [&](const Row& row) { out.push_back(row.Text(0)); });
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::TakeReleasedFiles(uint32_t limit, Reply<std::vector<std::string>> reply) {
+  Submit(
+      *pipeline_, LaneOf(0), Kind::kWrite, {Query("take_released_files", {Int(limit)})},
       [](PgResults results, std::vector<std::string>& out) {
         ForEachRow(results[0], [&](const Row& row) { out.push_back(row.Text(0)); });
         return Status();

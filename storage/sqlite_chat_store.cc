@@ -7,6 +7,7 @@
 
 #include "storage/await_reply.h"
 #include "storage/mentions.h"
+#include "storage/message_kinds.h"
 #include "storage/sqlite_message_row.h"
 #include "storage/store_metrics.h"
 
@@ -122,6 +123,18 @@ Result<bool> ConversationExists(SqliteDb& db, int64_t conv) {
   bool found = false;
   if (Status s = ForEachSqliteRow(*stmt, [&](Statement&) { found = true; }); !s.ok()) return s;
   return found;
+}
+
+// A member's read (history, pins) refused to anyone else: `denial` kForbidden, or kNotFound
+// when there is no such conversation.
+Status DenyOutsider(SqliteDb& db, int64_t conv, int64_t user, Denial& denial) {
+  Result<std::optional<Membership>> membership = FindMembership(db, conv, user);
+  if (!membership.ok()) return membership.status();
+  if (*membership) return Status();
+  Result<bool> exists = ConversationExists(db, conv);
+  if (!exists.ok()) return exists.status();
+  denial = *exists ? Denial::kForbidden : Denial::kNotFound;
+  return Status();
 }
 
 Status LoadMemberIds(SqliteDb& db, int64_t conv, std::vector<int64_t>& members) {
@@ -477,9 +490,12 @@ void SqliteChatStore::ListConversations(int64_t user,
             kSqliteMessageColumns +
             ", uc.muted_until, "
             "(SELECT count(*) FROM mentions mn WHERE mn.conversation_id = c.id "
-            " AND mn.user_id = ?1 AND mn.seq > uc.read_seq) "
-            "FROM users_conversations uc JOIN conversations c ON c.id = uc.conversation_id "
-            "LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq "
+            " AND mn.user_id = ?1 AND mn.seq > uc.read_seq), " +
+            std::string(kUnreadOrdinarySql) +
+            " FROM users_conversations uc JOIN conversations c ON c.id = uc.conversation_id "
+            "LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = " +
+            std::string(kLastOrdinarySeqSql) +
+            " "
             "WHERE uc.user_id = ?1 ORDER BY coalesce(m.sent_at, c.created_at) DESC, c.id DESC");
         stmt->BindInt64(1, user);
         Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
@@ -493,6 +509,7 @@ void SqliteChatStore::ListConversations(int64_t user,
           constexpr int kAfter = 5 + kSqliteMessageColumnCount;
           if (!row.ColumnIsNull(kAfter)) summary.muted_until = row.ColumnInt64(kAfter);
           summary.unread_mentions = row.ColumnInt64(kAfter + 1);
+          summary.unread = row.ColumnInt64(kAfter + 2);
           out.push_back(std::move(summary));
         });
         if (!s.ok()) return s;
@@ -539,7 +556,7 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
   // message may mention someone (then the mentions are stored in the same transaction), or
   // carries files (their rows too).
   const bool may_mention = MayMention(message);
-  const bool several = may_mention || !message.attachment_ids.empty();
+  const bool several = may_mention || !message.attachment_ids.empty() || message.target != 0;
   Submit<AppendOutcome>(
       several ? Kind::kWrite : Kind::kSingleWrite,
       [this, message = std::move(message), may_mention](SqliteDb& db,
@@ -552,14 +569,19 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
                         "not run: the cids of recent messages wait to be merged");
         }
         if (Status s = FindResend(db, message, out); !s.ok() || out.duplicate) return s;
+        ChangeTarget target;
+        if (message.target != 0) {
+          Status s = CheckChange(db, message, out, target);
+          if (!s.ok() || out.denial != Denial::kNone) return s;
+        }
         // seq is assigned here, at the writer, in the order the owner shard submitted: a
         // refused or duplicate send never takes a number, so seq stays gap-free. A 1:1 where
         // either member blocks the other refuses it as a non-member's (schema v10, "blocks":
         // two primary-key probes, and none for a group).
         auto insert = db.Prepare(
             "INSERT INTO messages(conversation_id, seq, sender_id, kind, body, sent_at, "
-            "client_msg_id, attachments) "
-            "SELECT c.id, c.last_seq + 1, ?2, ?3, ?4, ?5, ?6, ?7 FROM conversations c "
+            "client_msg_id, attachments, target, reaction_on) "
+            "SELECT c.id, c.last_seq + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 FROM conversations c "
             "JOIN users_conversations uc ON uc.conversation_id = c.id AND uc.user_id = ?2 "
             "WHERE c.id = ?1 AND (c.is_group = 1 OR NOT EXISTS (SELECT 1 FROM "
             "users_conversations o WHERE o.conversation_id = c.id AND o.user_id <> ?2 AND ("
@@ -573,6 +595,16 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
             .BindInt64(5, message.ts)
             .BindText(6, message.cid)
             .BindText(7, message.attachments);
+        if (message.target != 0) {
+          insert->BindInt64(8, message.target);
+        } else {
+          insert->BindNull(8);
+        }
+        if (message.kind == kReactionKind) {
+          insert->BindInt64(9, message.reaction_on ? 1 : 0);
+        } else {
+          insert->BindNull(9);
+        }
         bool inserted = false;
         Status s = ForEachSqliteRow(*insert, [&](Statement& row) {
           inserted = true;
@@ -585,7 +617,11 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
                                 .ts = message.ts,
                                 .attachments = message.attachments};
         });
-        if (s.ok() && inserted && may_mention) s = StoreMentions(db, message, out.message);
+        if (s.ok() && inserted && message.target != 0) {
+          s = ApplyChange(db, message, target, out.message);
+        } else if (s.ok() && inserted && may_mention) {
+          s = StoreMentions(db, message, out.message);
+        }
         if (!s.ok()) return s;
         if (!inserted) {
           out.denial = Denial::kForbidden;  // Not a member (or no such conversation).
@@ -611,18 +647,32 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
       std::move(reply));
 }
 
+void SqliteChatStore::ListPins(int64_t conv, int64_t user, Reply<Page> reply) {
+  Submit<Page>(
+      Kind::kRead,
+      [conv, user](SqliteDb& db, Page& out) -> Status {
+        if (Status s = DenyOutsider(db, conv, user, out.denial);
+            !s.ok() || out.denial != Denial::kNone) {
+          return s;
+        }
+        auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
+                               " FROM messages m WHERE conversation_id = ?1 AND pinned_at IS NOT "
+                               "NULL ORDER BY pinned_at DESC, seq DESC LIMIT 1000");
+        stmt->BindInt64(1, conv);
+        return ForEachSqliteRow(
+            *stmt, [&](Statement& row) { out.messages.push_back(ReadSqliteMessage(row, 0)); });
+      },
+      std::move(reply));
+}
+
 void SqliteChatStore::History(int64_t conv, int64_t user, int64_t before, PageLimit limit,
                               Reply<Page> reply) {
   Submit<Page>(
       Kind::kRead,
       [conv, user, before, limit](SqliteDb& db, Page& out) -> Status {
-        Result<std::optional<Membership>> membership = FindMembership(db, conv, user);
-        if (!membership.ok()) return membership.status();
-        if (!*membership) {
-          Result<bool> exists = ConversationExists(db, conv);
-          if (!exists.ok()) return exists.status();
-          out.denial = *exists ? Denial::kForbidden : Denial::kNotFound;
-          return Status();
+        if (Status s = DenyOutsider(db, conv, user, out.denial);
+            !s.ok() || out.denial != Denial::kNone) {
+          return s;
         }
         auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
                                " FROM messages m WHERE conversation_id = ?1 AND seq < ?2 "
@@ -667,6 +717,14 @@ void SqliteChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit li
           Result<int64_t> mentions = UnreadMentions(db, ask.conv, user, conv.read_seq);
           if (!mentions.ok()) return mentions.status();
           conv.unread_mentions = *mentions;
+          auto changes = db.Prepare(
+              "SELECT count(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2 "
+              "AND " RINGCAST_SERVER_KIND_SQL);
+          changes->BindInt64(1, ask.conv).BindInt64(2, conv.read_seq);
+          s = ForEachSqliteRow(*changes, [&](Statement& row) {
+            conv.unread = conv.last_seq - conv.read_seq - row.ColumnInt64(0);
+          });
+          if (!s.ok()) return s;
           auto messages = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
                                      " FROM messages m WHERE conversation_id = ?1 AND seq > ?2 "
                                      "ORDER BY seq LIMIT ?3");

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <memory>
+#include <set>
+#include <string_view>
 
 #include "storage/batch_executor.h"
 #include "storage/chat_store.h"
@@ -15,6 +17,24 @@ namespace ringcast::storage {
 // Inside an append's transaction, after `stored` was inserted: stores its mentions (members
 // only, never the sender) and lists them in stored.mentions. sqlite_notify_store.cc.
 Status StoreMentions(SqliteDb& db, const NewMessage& message, Message& stored);
+// The members other than `sender` that `ids` and, for a text message, the @names of `body` name.
+Result<std::set<int64_t>> FindMentioned(SqliteDb& db, int64_t conv, int64_t sender,
+                                        const std::vector<int64_t>& ids, std::string_view body,
+                                        bool text);
+Status InsertMentions(SqliteDb& db, const std::set<int64_t>& users, const Message& message);
+// Append's parts for a change (message.target set; sqlite_message_changes.cc): before the
+// change's row is inserted, whether it may be made (out.denial when not) and the target's row;
+// after, the target's new state.
+struct ChangeTarget {
+  int64_t id = 0;
+  int64_t author = 0;
+  int64_t sent_at = 0;
+  bool text = false;
+};
+Status CheckChange(SqliteDb& db, const NewMessage& message, AppendOutcome& out,
+                   ChangeTarget& target);
+Status ApplyChange(SqliteDb& db, const NewMessage& message, const ChangeTarget& target,
+                   Message& stored);
 // Mentions of `user` in `conv` above `read_seq`.
 Result<int64_t> UnreadMentions(SqliteDb& db, int64_t conv, int64_t user, int64_t read_seq);
 

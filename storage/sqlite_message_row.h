@@ -19,8 +19,12 @@ namespace ringcast::storage {
 // as "id,id,..." or NULL.
 inline constexpr const char* kSqliteMessageColumns =
     "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, m.body, m.sent_at, m.attachments, "
-    "(SELECT group_concat(mt.user_id) FROM mentions mt WHERE mt.message_id = m.id)";
-inline constexpr int kSqliteMessageColumnCount = 9;
+    "(SELECT group_concat(mt.user_id) FROM mentions mt WHERE mt.message_id = m.id), "
+    "m.target, m.edited_at, m.deleted_at, m.deleted_by, m.reaction_on, "
+    "(SELECT group_concat(r.emoji || char(31) || r.user_id, char(30)) FROM (SELECT emoji, user_id "
+    "FROM reactions rr WHERE rr.conversation_id = m.conversation_id AND rr.seq = m.seq "
+    "ORDER BY emoji, user_id) r), m.pinned_at, m.pinned_by";
+inline constexpr int kSqliteMessageColumnCount = 17;
 
 inline Message ReadSqliteMessage(Statement& stmt, int first) {
   Message message{.id = stmt.ColumnInt64(first),
@@ -30,7 +34,18 @@ inline Message ReadSqliteMessage(Statement& stmt, int first) {
                   .kind = std::string(stmt.ColumnText(first + 4)),
                   .body = std::string(stmt.ColumnText(first + 5)),
                   .ts = stmt.ColumnInt64(first + 6),
-                  .attachments = std::string(stmt.ColumnText(first + 7))};
+                  .attachments = std::string(stmt.ColumnText(first + 7)),
+                  // NULL reads as 0: not a change, never edited, not deleted.
+                  .target = stmt.ColumnInt64(first + 9),
+                  .edited_at = stmt.ColumnInt64(first + 10),
+                  .deleted_at = stmt.ColumnInt64(first + 11),
+                  .deleted_by = stmt.ColumnInt64(first + 12),
+                  .reaction_on = stmt.ColumnIsNull(first + 13)  ? -1
+                                 : stmt.ColumnInt64(first + 13) ? 1
+                                                                : 0,
+                  .reactions = ParseReactions(stmt.ColumnText(first + 14)),
+                  .pinned_at = stmt.ColumnInt64(first + 15),
+                  .pinned_by = stmt.ColumnInt64(first + 16)};
   if (!stmt.ColumnIsNull(first + 8)) {
     const std::string_view ids = stmt.ColumnText(first + 8);
     for (size_t at = 0; at < ids.size();) {

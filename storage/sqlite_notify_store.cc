@@ -5,50 +5,65 @@
 #include <set>
 
 #include "storage/mentions.h"
+#include "storage/message_kinds.h"
 #include "storage/sqlite_chat_store.h"
 #include "storage/sqlite_message_row.h"
 
 namespace ringcast::storage {
 
-Status StoreMentions(SqliteDb& db, const NewMessage& message, Message& stored) {
+Result<std::set<int64_t>> FindMentioned(SqliteDb& db, int64_t conv, int64_t sender,
+                                        const std::vector<int64_t>& ids, std::string_view body,
+                                        bool text) {
   std::set<int64_t> mentioned;
   // Explicit ids: kept for members only (others are ignored, as documented in PROTOCOL.md).
   auto member =
       db.Prepare("SELECT 1 FROM users_conversations WHERE conversation_id = ?1 AND user_id = ?2");
-  for (int64_t user : message.mentions) {
-    if (user == message.sender || mentioned.contains(user)) continue;
+  for (int64_t user : ids) {
+    if (user == sender || mentioned.contains(user)) continue;
     member->Reset();
-    member->BindInt64(1, message.conv).BindInt64(2, user);
+    member->BindInt64(1, conv).BindInt64(2, user);
     bool found = false;
     if (Status s = ForEachSqliteRow(*member, [&](Statement&) { found = true; }); !s.ok()) return s;
     if (found) mentioned.insert(user);
   }
-  if (message.kind == "text") {
+  if (text) {
     // users.username is COLLATE NOCASE: its unique index finds the name ignoring case.
     auto named = db.Prepare(
         "SELECT u.id FROM users u JOIN users_conversations uc ON uc.user_id = u.id "
         "AND uc.conversation_id = ?1 WHERE u.username = ?2");
-    for (const std::string& name : MentionedNames(message.body)) {
+    for (const std::string& name : MentionedNames(body)) {
       named->Reset();
-      named->BindInt64(1, message.conv).BindText(2, name);
+      named->BindInt64(1, conv).BindText(2, name);
       Status s = ForEachSqliteRow(*named, [&](Statement& row) {
         const int64_t user = row.ColumnInt64(0);
-        if (user != message.sender) mentioned.insert(user);
+        if (user != sender) mentioned.insert(user);
       });
       if (!s.ok()) return s;
     }
   }
+  return mentioned;
+}
+
+Status InsertMentions(SqliteDb& db, const std::set<int64_t>& users, const Message& message) {
   auto insert = db.Prepare(
       "INSERT INTO mentions(user_id, message_id, conversation_id, seq) VALUES (?1, ?2, ?3, ?4) "
       "ON CONFLICT DO NOTHING");
-  for (int64_t user : mentioned) {
+  for (int64_t user : users) {
     insert->BindInt64(1, user)
-        .BindInt64(2, stored.id)
-        .BindInt64(3, stored.conv)
-        .BindInt64(4, stored.seq);
+        .BindInt64(2, message.id)
+        .BindInt64(3, message.conv)
+        .BindInt64(4, message.seq);
     if (Status s = insert->Exec(); !s.ok()) return s;
   }
-  stored.mentions.assign(mentioned.begin(), mentioned.end());
+  return Status();
+}
+
+Status StoreMentions(SqliteDb& db, const NewMessage& message, Message& stored) {
+  Result<std::set<int64_t>> mentioned = FindMentioned(
+      db, message.conv, message.sender, message.mentions, message.body, message.kind == "text");
+  if (!mentioned.ok()) return mentioned.status();
+  if (Status s = InsertMentions(db, *mentioned, stored); !s.ok()) return s;
+  stored.mentions.assign(mentioned->begin(), mentioned->end());
   return Status();
 }
 
@@ -75,7 +90,7 @@ void SqliteChatStore::ListMentions(int64_t user, int64_t before_id, uint32_t lim
                                "JOIN users_conversations uc ON uc.conversation_id = "
                                "mn.conversation_id AND uc.user_id = mn.user_id "
                                "WHERE mn.user_id = ?1 AND mn.message_id < ?2 "
-                               "ORDER BY mn.message_id DESC LIMIT ?3");
+                               "AND m.target IS NULL ORDER BY mn.message_id DESC LIMIT ?3");
         stmt->BindInt64(1, user)
             .BindInt64(2, before_id > 0 ? before_id : std::numeric_limits<int64_t>::max())
             .BindInt64(3, int64_t{limit} + 1);
@@ -151,16 +166,23 @@ void SqliteChatStore::DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_
           item.group = row.ColumnInt64(5) != 0;
           item.covered_seq = row.ColumnInt64(6);
           item.username = std::string(row.ColumnText(7));
-          item.count = item.covered_seq - item.watermark;
           out.push_back(std::move(item));
         });
         if (!s.ok()) return s;
         auto mentions = db.Prepare(
             "SELECT count(*) FROM mentions WHERE conversation_id = ?1 AND user_id = ?2 "
             "AND seq > ?3 AND seq <= ?4");
+        // Changes to messages (schema v11) are covered, never counted nor shown: the latest is
+        // the newest ordinary message of the window when it has one.
+        const std::string ordinary_in_window =
+            " FROM messages o WHERE o.conversation_id = ?1 AND o.seq > ?3 AND o.seq <= ?2 AND o." +
+            std::string(kOrdinaryKindSql);
+        auto count = db.Prepare("SELECT count(*)" + ordinary_in_window);
         auto latest = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
                                  ", u.username FROM messages m JOIN users u ON u.id = m.sender_id "
-                                 "WHERE m.conversation_id = ?1 AND m.seq = ?2");
+                                 "WHERE m.conversation_id = ?1 AND m.seq = coalesce((SELECT "
+                                 "max(o.seq)" +
+                                 ordinary_in_window + "), ?2)");
         for (DueNotification& item : out) {
           mentions->Reset();
           mentions->BindInt64(1, item.conv)
@@ -170,8 +192,16 @@ void SqliteChatStore::DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_
           s = ForEachSqliteRow(*mentions,
                                [&](Statement& row) { item.mentions = row.ColumnInt64(0); });
           if (!s.ok()) return s;
+          count->Reset();
+          count->BindInt64(1, item.conv)
+              .BindInt64(2, item.covered_seq)
+              .BindInt64(3, item.watermark);
+          s = ForEachSqliteRow(*count, [&](Statement& row) { item.count = row.ColumnInt64(0); });
+          if (!s.ok()) return s;
           latest->Reset();
-          latest->BindInt64(1, item.conv).BindInt64(2, item.covered_seq);
+          latest->BindInt64(1, item.conv)
+              .BindInt64(2, item.covered_seq)
+              .BindInt64(3, item.watermark);
           s = ForEachSqliteRow(*latest, [&](Statement& row) {
             item.latest = ReadSqliteMessage(row, 0);
             item.latest_sender_name = std::string(row.ColumnText(kSqliteMessageColumnCount));

@@ -2,6 +2,7 @@
 // storage/SCHEMA.md), kept out of sqlite_chat_store.cc so that file stays the chat's.
 #include <string>
 
+#include "storage/message_kinds.h"
 #include "storage/sqlite_chat_store.h"
 #include "storage/sqlite_job.h"
 
@@ -31,7 +32,9 @@ constexpr const char* kDueDigests =
     " AND m.sent_at <= ?1)"
     "  ORDER BY u.id LIMIT ?3"
     ") "
-    "SELECT due.id, due.username, due.email, c.id, c.name, c.last_seq - uc.read_seq, c.last_seq,"
+    // Changes to messages (schema v11) are neither counted nor shown (message_kinds.h).
+    "SELECT due.id, due.username, due.email, c.id, c.name, " RC_UNREAD_ORDINARY
+    ", c.last_seq,"
     "  m.id, m.seq, m.sender_id, m.kind, m.body, m.sent_at, s.username,"
     "  (SELECT group_concat(username, ',') FROM (SELECT ou.username FROM users_conversations o"
     "     JOIN users ou ON ou.id = o.user_id WHERE o.conversation_id = c.id"
@@ -39,9 +42,11 @@ constexpr const char* kDueDigests =
     " FROM due JOIN users_conversations uc ON uc.user_id = due.id"
     " JOIN conversations c ON c.id = uc.conversation_id"
     " LEFT JOIN email_digests d ON d.conversation_id = uc.conversation_id AND d.user_id = due.id"
-    " JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq"
+    " JOIN messages m ON m.conversation_id = c.id AND m.seq = " RC_LAST_ORDINARY_SEQ
     " JOIN users s ON s.id = m.sender_id"
     " WHERE c.last_seq > max(uc.read_seq, coalesce(d.emailed_seq, 0))"
+    "   AND " RC_UNREAD_ORDINARY
+    " > 0"
     " ORDER BY due.id, m.sent_at DESC, c.id DESC";
 #undef RC_DIGEST_MARK
 

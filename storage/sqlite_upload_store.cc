@@ -59,4 +59,18 @@ void SqliteChatStore::UnreferencedFiles(std::vector<std::string> hashes,
       std::move(reply));
 }
 
+void SqliteChatStore::TakeReleasedFiles(uint32_t limit, Reply<std::vector<std::string>> reply) {
+  Submit<std::vector<std::string>>(
+      Kind::kWrite,
+      [limit](SqliteDb& db, std::vector<std::string>& out) {
+        auto stmt = db.Prepare(
+            "DELETE FROM released_files WHERE sha256 IN (SELECT sha256 FROM released_files "
+            "LIMIT ?1) RETURNING sha256");
+        stmt->BindInt64(1, limit);
+        return ForEachSqliteRow(
+            *stmt, [&](Statement& row) { out.push_back(std::string(row.ColumnText(0))); });
+      },
+      std::move(reply));
+}
+
 }  // namespace ringcast::storage

@@ -12,8 +12,12 @@
 // Status errors: a Status error always means "the store failed, retry later".
 #pragma once
 
+#include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "storage/status.h"
@@ -33,6 +37,34 @@ using Reply = UniqueFunction<void(Result<T>)>;
 #define RINGCAST_STORE_OP_PURE(name, params) virtual void name params = 0;
 #define RINGCAST_STORE_OP_OVERRIDE(name, params) void name params override;
 
+struct Reaction {
+  std::string emoji;
+  std::vector<int64_t> users;  // Sorted.
+  bool operator==(const Reaction&) const = default;
+};
+
+// Reactions as both stores' reads aggregate them: "emoji\x1fuser" entries joined by '\x1e',
+// ordered by emoji then user (an emoji never holds a control character: chat/reactions.h).
+inline std::vector<Reaction> ParseReactions(std::string_view text) {
+  std::vector<Reaction> out;
+  while (!text.empty()) {
+    const size_t end = std::min(text.find('\x1e'), text.size());
+    const std::string_view entry = text.substr(0, end);
+    text.remove_prefix(std::min(end + 1, text.size()));
+    const size_t split = entry.find('\x1f');
+    if (split == std::string_view::npos) continue;
+    int64_t user = 0;
+    const std::string_view digits = entry.substr(split + 1);
+    if (std::from_chars(digits.data(), digits.data() + digits.size(), user).ec != std::errc()) {
+      continue;
+    }
+    const std::string_view emoji = entry.substr(0, split);
+    if (out.empty() || out.back().emoji != emoji) out.push_back({std::string(emoji), {}});
+    out.back().users.push_back(user);
+  }
+  return out;
+}
+
 struct Message {
   int64_t id = 0;
   int64_t conv = 0;
@@ -48,6 +80,22 @@ struct Message {
   // (proto/PROTOCOL.md, "Files"), "" when none. Uploads never change, so it is stored with
   // the message and sent as is.
   std::string attachments;
+  // A change (the server kinds of message_kinds.h but "system"): the seq of the message it
+  // changes, in the same conversation; 0 for any other message.
+  int64_t target = 0;
+  // The message's current state (proto/PROTOCOL.md, "Changes to messages"): when its body was
+  // last edited, and when and by whom it was deleted (0: never). A deleted message keeps no
+  // body, attachments or mentions.
+  int64_t edited_at = 0;
+  int64_t deleted_at = 0;
+  int64_t deleted_by = 0;
+  // A reaction change: 1 adds its emoji (the body), 0 takes it away; -1 on any other message.
+  int reaction_on = -1;
+  // The reactions to this message now: each emoji once, in byte order, with who reacted.
+  std::vector<Reaction> reactions;
+  // Pinned in its conversation: when and by whom (0: not pinned).
+  int64_t pinned_at = 0;
+  int64_t pinned_by = 0;
 };
 
 enum class Denial : uint8_t {
@@ -58,6 +106,12 @@ enum class Denial : uint8_t {
   kUnknownUser,  // A user id in the request does not exist.
   kTaken,        // Username already registered.
   kTooLarge,     // The conversation would have more members than allowed.
+  // A change to a message (message_changes.h): kNotFound no such message to change;
+  kNotAuthor,    // the caller may not change this message (MayEdit, MayDelete);
+  kTooLate,      // an edit past --edit-window;
+  kGone,         // the message is deleted;
+  kTooMany,      // a reaction past --max-reactions distinct emoji on the message;
+  kTooManyPins,  // a pin past --max-pins pinned messages in the conversation.
 };
 
 }  // namespace ringcast::storage

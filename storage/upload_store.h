@@ -42,7 +42,7 @@ struct UploadOutcome {
   OP(CreateUpload, (UploadRecord record, uint64_t quota_bytes, Reply<UploadOutcome> reply))        \
   /* The record of `id` when `user` may read it: its owner, or a member of a conversation where    \
      a message carries it, anyone when it is a user's avatar (profile_store.h); `user` 0: no check \
-     (a signed URL was). nullopt otherwise (unknown and refused look the same); a read. */                                                                \
+     (a signed URL was). nullopt otherwise (unknown and refused look the same); a read. */         \
   OP(FindUpload, (std::string id, int64_t user, Reply<std::optional<UploadRecord>> reply))         \
   /* The records among `ids` that `owner` uploaded, in no particular order (a send checks that     \
      its attachments are the sender's own); a read. */                                             \
@@ -58,7 +58,11 @@ struct UploadOutcome {
                            Reply<std::vector<UploadRecord>> reply))                                \
   /* Those of `hashes` (lowercase hex SHA-256) that no upload names as its file or its             \
      thumbnail; a read. */                                                                         \
-  OP(UnreferencedFiles, (std::vector<std::string> hashes, Reply<std::vector<std::string>> reply))
+  OP(UnreferencedFiles, (std::vector<std::string> hashes, Reply<std::vector<std::string>> reply))  \
+  /* Takes (deletes and replies with) up to `limit` of the files message deletions released        \
+     (schema v11, released_files): the caller removes those no upload names (UnreferencedFiles).   \
+     On PostgreSQL rows another node is taking are skipped. */                                     \
+  OP(TakeReleasedFiles, (uint32_t limit, Reply<std::vector<std::string>> reply))
 
 class UploadStore {
  public:

@@ -52,6 +52,7 @@ std::string_view ConversationRoute(std::string_view rest) {
   if (slash == std::string_view::npos) return "/api/conversations/{id}";
   const std::string_view tail = rest.substr(slash);
   if (tail == "/messages") return "/api/conversations/{id}/messages";
+  if (tail == "/pins") return "/api/conversations/{id}/pins";
   if (tail == "/members") return "/api/conversations/{id}/members";
   if (tail == "/mute") return "/api/conversations/{id}/mute";
   if (tail.starts_with("/members/")) return "/api/conversations/{id}/members/{user}";
@@ -372,7 +373,7 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
                           c.last_message ? AppendMessage(writer, *c.last_message)
                                          : void(writer.Null());
                           writer.Field("last_seq", c.last_seq)
-                              .Field("unread", c.last_seq - c.read_seq)
+                              .Field("unread", c.unread)
                               .Field("read_seq", c.read_seq);
                           AppendNotifyState(writer, c, NowMs());  // http_api_notify.cc
                           writer.EndObject();
@@ -506,6 +507,26 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
               self.Answer(deferred, 200,
                           writer.EndArray().Field("more", result->more || !all).EndObject().str());
             }));
+    return;
+  }
+
+  if (tail == "/pins") {
+    if (request.method != http::Method::kGet) {
+      return exchange.RespondError(405, "method not allowed", "Allow: GET\r\n");
+    }
+    DeferredHttp deferred = exchange.Defer();
+    service_.store().ListPins(conv, caller,
+                              service_.ReplyOn<storage::Page>(
+                                  shard_.id(), [deferred, denied](ChatShard& chat, auto result) {
+                                    HttpApi& self = chat.http_api();
+                                    if (!result.ok())
+                                      return self.AnswerStoreFailure(deferred, result.status());
+                                    if (denied(self, deferred, result->denial)) return;
+                                    JsonWriter writer;
+                                    writer.BeginObject().Key("pins").BeginArray();
+                                    AppendMessagesWithin(writer, result->messages, UINT64_MAX);
+                                    self.Answer(deferred, 200, writer.EndArray().EndObject().str());
+                                  }));
     return;
   }
 

@@ -75,13 +75,35 @@ void ClusterLink::Unfollow(int64_t conv) { bus_.Unsubscribe(ConvChannel(conv)); 
 // "x id seq from ts kind_size attachments_size\n" kind attachments body. A node that knows no
 // 'x' skips it and fills the gap from the store, which has the files too. Either header may
 // end with " mention_count mentioned_user..." (issue 14), which a node that knows no mentions
-// reads past.
+// reads past. A change to an earlier message (issue 25: edit, delete) is
+// "c id seq from ts kind_size target on\n" kind body (never with files; `on` a reaction's
+// reaction_on, -1 for other changes), which a node that knows no 'c' skips and fills from the
+// store.
+namespace {
+
+bool DecodeChange(Fields& fields, storage::Message& message) {
+  int64_t on = 0;
+  if (!fields.Int(&message.target) || !fields.Int(&on) || message.target <= 0 || on < -1 ||
+      on > 1) {
+    return false;
+  }
+  message.reaction_on = int(on);
+  return true;
+}
+
+}  // namespace
+
 std::string ClusterLink::EncodeMessage(const storage::Message& message) {
   const bool files = !message.attachments.empty();
-  std::string out = files ? "x" : "m";
+  const bool change = message.target != 0;
+  std::string out = change ? "c" : files ? "x" : "m";
   AppendInts(out,
              {message.id, message.seq, message.from, message.ts, int64_t(message.kind.size())});
-  if (files) AppendInts(out, {int64_t(message.attachments.size())});
+  if (change) {
+    AppendInts(out, {message.target, message.reaction_on});
+  } else if (files) {
+    AppendInts(out, {int64_t(message.attachments.size())});
+  }
   if (!message.mentions.empty()) {
     AppendInts(out, {int64_t(message.mentions.size())});
     for (int64_t user : message.mentions) AppendInts(out, {user});
@@ -95,13 +117,15 @@ std::string ClusterLink::EncodeMessage(const storage::Message& message) {
 
 std::optional<storage::Message> ClusterLink::DecodeMessage(int64_t conv, std::string_view payload) {
   const bool files = payload.starts_with('x');
-  if (!payload.starts_with('m') && !files) return std::nullopt;
+  const bool change = payload.starts_with('c');
+  if (!payload.starts_with('m') && !files && !change) return std::nullopt;
   Fields fields(payload.substr(1));
   storage::Message message;
   message.conv = conv;
   int64_t kind_size = 0, files_size = 0, mentions = 0;
   if (!fields.Int(&message.id) || !fields.Int(&message.seq) || !fields.Int(&message.from) ||
-      !fields.Int(&message.ts) || !fields.Int(&kind_size) || (files && !fields.Int(&files_size))) {
+      !fields.Int(&message.ts) || !fields.Int(&kind_size) || (files && !fields.Int(&files_size)) ||
+      (change && !DecodeChange(fields, message))) {
     return std::nullopt;
   }
   if (fields.Int(&mentions)) {  // Absent: none.
@@ -128,21 +152,28 @@ std::optional<storage::Message> ClusterLink::DecodeMessage(int64_t conv, std::st
 // A send with files (issue 15) is "g", with two more sizes after the mentions: the
 // attachments' JSON and their ids (comma-separated), which go between the kind and the body. A
 // writer that knows no 'g' leaves the send unanswered: the forwarding node commits it itself
-// after --forward-timeout-ms.
+// after --forward-timeout-ms. A change (issue 25) is "e", with the target's seq, the edit
+// window, the reaction's on (1/0), --max-reactions and --max-pins after the mentions (never with
+// files), left unanswered the same way by a writer that knows no 'e'.
 std::string ClusterLink::EncodeForward(std::string_view from_node, uint64_t forward_id,
                                        const storage::NewMessage& message) {
   const bool files = !message.attachment_ids.empty();
+  const bool change = message.target != 0;
   std::string ids;
   for (const std::string& id : message.attachment_ids) {
     if (!ids.empty()) ids += ',';
     ids += id;
   }
-  std::string out = files ? "g" : "f";
+  std::string out = change ? "e" : files ? "g" : "f";
   AppendInts(out, {int64_t(forward_id), message.conv, message.sender, message.ts,
                    int64_t(from_node.size()), int64_t(message.cid.size()),
                    int64_t(message.kind.size()), int64_t(message.mentions.size())});
   for (int64_t user : message.mentions) AppendInts(out, {user});
-  if (files) AppendInts(out, {int64_t(message.attachments.size()), int64_t(ids.size())});
+  if (change) {
+    AppendInts(out, {message.target, message.edit_window_ms, message.reaction_on ? 1 : 0,
+                     int64_t{message.max_reactions}, int64_t{message.max_pins}});
+  } else if (files)
+    AppendInts(out, {int64_t(message.attachments.size()), int64_t(ids.size())});
   out += '\n';
   out += from_node;
   out += message.cid;
@@ -154,7 +185,8 @@ std::string ClusterLink::EncodeForward(std::string_view from_node, uint64_t forw
 
 std::optional<ClusterLink::ForwardedSend> ClusterLink::DecodeForward(std::string_view payload) {
   const bool files = payload.starts_with('g');
-  if (!payload.starts_with('f') && !files) return std::nullopt;
+  const bool change = payload.starts_with('e');
+  if (!payload.starts_with('f') && !files && !change) return std::nullopt;
   Fields fields(payload.substr(1));
   ForwardedSend send;
   storage::NewMessage& message = send.message;
@@ -171,6 +203,16 @@ std::optional<ClusterLink::ForwardedSend> ClusterLink::DecodeForward(std::string
     if (!fields.Int(&user)) return std::nullopt;
   }
   if (files && (!fields.Int(&files_size) || !fields.Int(&ids_size))) return std::nullopt;
+  int64_t on = 0, max_reactions = 0, max_pins = 0;
+  if (change &&
+      (!fields.Int(&message.target) || !fields.Int(&message.edit_window_ms) || !fields.Int(&on) ||
+       !fields.Int(&max_reactions) || !fields.Int(&max_pins) || message.target <= 0 ||
+       max_reactions < 0 || max_reactions > UINT32_MAX || max_pins < 0 || max_pins > UINT32_MAX)) {
+    return std::nullopt;
+  }
+  message.reaction_on = on != 0;
+  message.max_reactions = uint32_t(max_reactions);
+  message.max_pins = uint32_t(max_pins);
   std::string_view rest;
   if (!fields.Rest(&rest) || from_size <= 0 || cid_size < 0 || kind_size < 0 || files_size < 0 ||
       ids_size < 0 ||
@@ -199,13 +241,15 @@ std::optional<ClusterLink::ForwardedSend> ClusterLink::DecodeForward(std::string
   return send;
 }
 
-// "a forward_id conv outcome" (0 committed, 1 unavailable, 2 forbidden), then for outcome 0
+// "a forward_id conv outcome" (0 committed, 1 unavailable, 2 refused, followed by the
+// storage::Denial's number: an answer without one is kForbidden), then for outcome 0
 // " duplicate" and the message as EncodeMessage writes it.
 std::string ClusterLink::EncodeForwardAnswer(
     uint64_t forward_id, int64_t conv, const storage::Result<storage::AppendOutcome>& result) {
   std::string out = "a";
   const int64_t outcome = !result.ok() ? 1 : result->denial != storage::Denial::kNone ? 2 : 0;
   AppendInts(out, {int64_t(forward_id), conv, outcome});
+  if (outcome == 2) AppendInts(out, {int64_t(result->denial)});
   if (outcome != 0) return out;
   AppendInts(out, {result->duplicate ? 1 : 0});
   out += ' ';
@@ -227,13 +271,17 @@ std::optional<ClusterLink::ForwardAnswer> ClusterLink::DecodeForwardAnswer(
   }
   storage::AppendOutcome appended;
   if (outcome == 2) {
-    appended.denial = storage::Denial::kForbidden;
+    int64_t denial = 0;
+    appended.denial =
+        fields.Int(&denial) && denial > 0 && denial <= int64_t(storage::Denial::kTooManyPins)
+            ? storage::Denial(denial)
+            : storage::Denial::kForbidden;
     answer.result = std::move(appended);
     return answer;
   }
   int64_t duplicate = 0;
   if (outcome != 0 || !fields.Int(&duplicate)) return std::nullopt;
-  const size_t message_at = payload.find_first_of("mx");
+  const size_t message_at = payload.find_first_of("mxc");
   if (message_at == std::string_view::npos) return std::nullopt;
   auto message = DecodeMessage(answer.conv, payload.substr(message_at));
   if (!message) return std::nullopt;

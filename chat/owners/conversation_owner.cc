@@ -174,7 +174,8 @@ void ConversationOwner::Settle(ConnId origin, int64_t conv, std::string cid, int
     return SendError(origin, "unavailable", "storage unavailable, retry", cid);
   }
   if (result->denial != storage::Denial::kNone) {
-    return SendError(origin, "forbidden", "not a member of this conversation", cid);
+    const auto [code, why] = RefusalOf(result->denial);
+    return SendError(origin, code, why, cid);
   }
   // Every node follows its own order (docs/cluster.md); a duplicate is published again in
   // case its first publication never happened (a receiver drops what it has).
@@ -277,6 +278,26 @@ void ConversationOwner::SendRider(Rider& rider, const storage::Message& message)
 void ConversationOwner::SendAcks(std::vector<Ack>& acks, const storage::Message& message) {
   for (const Ack& ack : acks) SendAck(ack, message);
   acks.clear();
+}
+
+// What a refused send or change (proto/PROTOCOL.md, "Changes to messages") answers.
+std::pair<std::string_view, std::string_view> ConversationOwner::RefusalOf(storage::Denial denial) {
+  switch (denial) {
+    case storage::Denial::kNotFound:
+      return {"not_found", "no such message in this conversation (or it is itself a change)"};
+    case storage::Denial::kNotAuthor:
+      return {"forbidden", "only its author may edit or delete a message"};
+    case storage::Denial::kTooLate:
+      return {"edit_window", "the message is older than --edit-window allows to edit"};
+    case storage::Denial::kGone:
+      return {"gone", "the message is deleted"};
+    case storage::Denial::kTooManyPins:
+      return {"too_many_pins", "the conversation has --max-pins pinned messages already"};
+    case storage::Denial::kTooMany:
+      return {"too_many_reactions", "the message has --max-reactions different reactions already"};
+    default:
+      return {"forbidden", "not a member of this conversation"};
+  }
 }
 
 void ConversationOwner::SendError(ConnId conn, std::string_view code, std::string_view message,
@@ -414,6 +435,13 @@ void ConversationOwner::OnCommitted(const storage::Message& message, std::vector
   OwnedConv& owned = Use(message.conv);
   owned.last_published = message.seq;
   // Contiguous: Accept publishes seq by seq, and a Leave that stops the ordering empties it.
+  // A change (edit, delete) makes the cached copy of its target stale: the cache gives up
+  // everything from its front to the target, so that it stays contiguous and the store answers
+  // for the changed message in its current state.
+  while (message.target != 0 && !owned.recent.empty() &&
+         owned.recent.front().seq <= message.target) {
+    owned.recent.pop_front();
+  }
   owned.recent.push_back(message);
   if (owned.recent.size() > kRecentMessages) owned.recent.pop_front();
   // The store moved the sender's read watermark with its message (schema v2); keep the cache

@@ -186,6 +186,7 @@ class ConversationOwner {
   void ReleaseAcks(std::deque<DeliveryLag::HeldAck> acks);
   void SendAcks(std::vector<Ack>& acks, const storage::Message& message);
   // An error event to one connection (SendTo), counted in the metrics.
+  static std::pair<std::string_view, std::string_view> RefusalOf(storage::Denial denial);
   void SendError(ConnId conn, std::string_view code, std::string_view message,
                  std::string_view cid = {});
   // Lists `conv` for forgetting when no shard has sessions in it.

@@ -375,7 +375,12 @@ void SessionHost::HandleSend(Session& session, ClientRequest& request) {
                               .kind = std::move(request.kind),
                               .body = std::move(request.body),
                               .ts = NowMs(),
-                              .mentions = std::move(request.mentions)};
+                              .mentions = std::move(request.mentions),
+                              .target = request.target,
+                              .edit_window_ms = int64_t{config_.edit_window_s} * 1000,
+                              .reaction_on = request.reaction_on,
+                              .max_reactions = config_.max_reactions,
+                              .max_pins = config_.max_pins};
   if (request.attachments.empty()) return Send(session, std::move(message));
   // Files: only the sender's own uploads (a store read first; such a send may be acked after
   // a later one without files: clients match acks by cid). Their metadata goes with the message.
@@ -464,7 +469,7 @@ void SessionHost::AnswerSync(Session& session,
     writer.BeginObject()
         .Field("conv", conv.conv)
         .Field("last_seq", conv.last_seq)
-        .Field("unread", conv.last_seq - conv.read_seq)
+        .Field("unread", conv.unread)
         .Field("unread_mentions", conv.unread_mentions)
         .Field("read_seq", conv.read_seq)
         .Key("members")

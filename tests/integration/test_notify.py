@@ -173,6 +173,47 @@ def test_member_who_reads_within_the_delay_gets_none(server_factory, receiver):
     assert receiver.for_user(bob.id) == []
 
 
+def test_changes_to_messages_are_never_notified_nor_shown(server_factory, receiver):
+    """Issue 25: a notification counts and shows only ordinary messages (a deleted one's body
+    never), and a window that holds only changes to earlier messages notifies nobody."""
+    srv = server_factory(*notify_args(receiver, delay_ms=1500))
+    api = Api(srv.port)
+    alice, bob = api.new_users(2, "chg")
+    conv = api.direct(alice, bob)
+
+    async def change_all(requests):
+        c = await ChatConn.connect(srv.port, alice.token, name="alice")
+        try:
+            for request in requests:
+                start = c.mark()
+                await c.send_json(request)
+                ev = await c.wait_for(lambda e: e.get("cid") == request["cid"], TIMEOUT, "ack",
+                                      start)
+                assert ev["type"] == "ack", ev
+        finally:
+            await c.close()
+
+    run_async(change_all([
+        {"type": "send", "conv": conv, "cid": "s1", "body": "secret"},
+        {"type": "send", "conv": conv, "cid": "s2", "body": "hello"},
+        {"type": "delete", "conv": conv, "seq": 1, "cid": "d1"},
+        {"type": "edit", "conv": conv, "seq": 2, "cid": "e1", "body": "hello!"}]), 30)
+    receiver.wait_for(bob.id)
+    quiet()
+    [n] = receiver.for_user(bob.id)
+    assert n["count"] == 2 and n["latest"]["seq"] == 2, n
+    assert n["latest"]["body"] == "hello!" and "secret" not in json.dumps(n), n
+    run_async(change_all([{"type": "edit", "conv": conv, "seq": 2, "cid": "e2",
+                           "body": "hello again"}]), 30)
+    # The notifier saw the window (only the edit) and skipped it: nothing more was sent.
+    deadline = time.monotonic() + TIMEOUT
+    while (metric(api.request("GET", "/metrics").body.decode(),
+                  "ringcast_notifications_skipped_total", reason="changes") or 0) < 1:
+        assert time.monotonic() < deadline, "the edit-only window was never skipped"
+        time.sleep(0.05)
+    assert len(receiver.for_user(bob.id)) == 1, receiver.for_user(bob.id)
+
+
 def test_online_member_gets_none(server_factory, receiver):
     srv = server_factory(*notify_args(receiver))
     api = Api(srv.port)

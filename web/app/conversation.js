@@ -112,6 +112,8 @@ export class ConversationView {
       onChange: () => this._checkLength(),
     });
     this._viewer = new ImageViewer(client);
+    /** @type {{conv: number, seq: number} | null} the own message the composer edits now */
+    this._editing = null;
     /** @type {number} a send waiting for its uploads (so that a second Enter does not double it) */
     this._waitingSend = 0;
     this._sendTicket = 0;
@@ -150,6 +152,8 @@ export class ConversationView {
     this._seen.disconnect();
     this._el.messages.replaceChildren();
     this._el.input.value = '';
+    this._editing = null;
+    this._el.composer.classList.remove('editing');
     this._tray.clear({cancel: true});
     this._waitingSend = 0;
     this._checkLength();
@@ -299,9 +303,31 @@ export class ConversationView {
           null,
       row.type === 'pending' ? pendingFiles(row.entry) : null,
       h('span', {class: 'body'}),
-      h('span', {class: 'meta'}, [h('time', {class: 'time'}), h('span', {class: 'tick'})]),
+      h('span', {class: 'meta'}, [
+        h('span', {class: 'edited', text: 'edited'}),
+        h('time', {class: 'time'}),
+        h('span', {class: 'tick'}),
+      ]),
     ]);
     if (row.type === 'message') {
+      // The message menu of an own message: shown on hover or focus (style.css).
+      const seq = row.message.seq;
+      li.append(h('span', {class: 'msg-actions'}, [
+        h('button', {
+          type: 'button',
+          class: 'edit-message',
+          text: 'Edit',
+          'aria-label': 'Edit this message',
+          on: {click: () => this._startEdit(seq)},
+        }),
+        h('button', {
+          type: 'button',
+          class: 'delete-message',
+          text: 'Delete',
+          'aria-label': 'Delete this message for everyone',
+          on: {click: () => this._delete(seq)},
+        }),
+      ]));
       li.dataset.seq = String(row.message.seq);
       this._seen.observe(li);
     }
@@ -314,12 +340,18 @@ export class ConversationView {
     const me = this._store.me;
     const q = (/** @type {string} */ s) => /** @type {HTMLElement} */ (li.querySelector(s));
     const own = row.type === 'pending' || row.message.from === me;
-    const body = row.type === 'pending' ? row.entry.body : row.message.body;
+    const deleted = row.type === 'message' && row.message.deleted === true;
+    const body = row.type === 'pending' ? row.entry.body :
+        deleted                         ? 'This message was deleted' :
+                                          row.message.body;
     const ts = row.type === 'pending' ? row.entry.created_ms : row.message.ts;
     const state = row.type === 'pending' ? row.entry.state :
         own                              ? this._store.tick(conv, row.message.seq) :
                                            '';
-    li.className = `msg ${own ? 'own' : 'other'}`;
+    li.className = `msg ${own ? 'own' : 'other'}${deleted ? ' deleted' : ''}`;
+    const actions = /** @type {HTMLElement | null} */ (li.querySelector('.msg-actions'));
+    if (actions) actions.hidden = !own || deleted;
+    q('.edited').hidden = row.type === 'pending' || deleted || !row.message.edited_at;
     li.dataset.state = state;
     if (row.type === 'pending') li.dataset.cid = row.entry.cid;
     const from = row.type === 'message' ? row.message.from : me;
@@ -510,6 +542,19 @@ export class ConversationView {
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         this._send();
+      } else if (event.key === 'ArrowUp' && input.value === '' && this.current !== null) {
+        // ↑ in an empty composer edits the user's last message, as in Slack and Telegram.
+        const conv = this._store.conv(this.current);
+        const last = [...conv.messages.values()]
+                         .filter((m) => this._store.mine(m) && !m.deleted)
+                         .sort((a, b) => b.seq - a.seq)[0];
+        if (last) {
+          event.preventDefault();
+          this._startEdit(last.seq);
+        }
+      } else if (event.key === 'Escape' && this._editing) {
+        event.preventDefault();  // Cancels the edit; the conversation stays open.
+        this._stopEdit();
       }
     });
     input.addEventListener('input', () => {
@@ -541,6 +586,7 @@ export class ConversationView {
         over ? `${bytes} / ${MAX_BODY_BYTES} bytes: too long` :
             waiting            ? 'Sending once the files are uploaded…' :
             this._tray?.failed ? 'Remove the files that were not uploaded to send.' :
+            this._editing      ? 'Editing your message: Enter saves, Escape cancels' :
                                  '');
     this._el.sendButton.disabled = over || waiting || Boolean(this._tray?.failed);
     return !over;
@@ -585,8 +631,42 @@ export class ConversationView {
    * Sends the composer's text with the tray's files; while files are still going up, the send
    * waits for them (the text and the tray stay, Send is off).
    */
+  /** Puts the user's message `seq` into the composer, to be saved by Enter. @param {number} seq */
+  _startEdit(seq) {
+    if (this.current === null) return;
+    const message = this._store.conv(this.current).messages.get(seq);
+    if (!message || !this._store.mine(message) || message.deleted) return;
+    this._editing = {conv: this.current, seq};
+    this._el.input.value = message.body;
+    this._el.composer.classList.add('editing');
+    this._checkLength();
+    this._el.input.focus();
+  }
+
+  _stopEdit() {
+    this._editing = null;
+    this._el.input.value = '';
+    this._el.composer.classList.remove('editing');
+    this._checkLength();
+  }
+
+  /** Deletes the user's message `seq` for everyone, once confirmed. @param {number} seq */
+  _delete(seq) {
+    if (this.current === null) return;
+    if (!window.confirm('Delete this message for everyone?')) return;
+    this._client.deleteMessage(this.current, seq);
+  }
+
   async _send() {
     const conv = this.current;
+    const editing = this._editing;
+    if (editing && editing.conv === conv) {
+      const text = this._el.input.value.trim();
+      if (text === '' || !this._checkLength()) return;
+      this._client.edit(conv, editing.seq, text);
+      this._stopEdit();
+      return;
+    }
     if (conv === null || this._waitingSend !== 0 || this._tray.failed) return;
     if (!this._checkLength() || (this._el.input.value.trim() === '' && this._tray.empty)) return;
     if (this._tray.busy) {

@@ -3,9 +3,11 @@
 // once and in order; the store keeps them by seq, so history pages and live messages merge
 // without duplicates.
 //
-// Unread counts follow the protocol's definition, last_seq − the user's read watermark: the
-// watermark moves with the user's own messages, their `read`s on any device, and every list or
-// sync the server sends, so no event is counted twice.
+// Unread counts follow the protocol's definition, the messages above the user's read watermark
+// that are no changes to others (PROTOCOL.md, "Changes to messages"): last_seq − the watermark,
+// less the change entries above it (those seen live, and those the server's list counted out).
+// The watermark moves with the user's own messages, their `read`s on any device, and every list
+// or sync the server sends, so no event is counted twice.
 //
 // Every member and sender it hears of is named at once (names.js asks the server in batches),
 // so the list, the conversation and a notification show names rather than ids.
@@ -30,6 +32,9 @@
  * @property {Set<number>} typing members typing now
  * @property {number} unreadMentions unread messages that mention the user
  * @property {number | 'forever' | null} mutedUntil
+ * @property {Set<number>} changeSeqs seqs of change entries seen above the read watermark
+ * @property {{readSeq: number, lastSeq: number, count: number} | null} listedChanges the change
+ *     entries the server's list counted out of `unread`, in (readSeq, lastSeq]
  */
 
 /** A conversation's fields that a snapshot keeps as they are (besides marks and messages). */
@@ -84,6 +89,8 @@ export class Store {
         typing: new Set(),
         unreadMentions: 0,
         mutedUntil: null,
+        changeSeqs: new Set(),
+        listedChanges: null,
       };
       this.convs.set(id, conv);
     }
@@ -92,7 +99,12 @@ export class Store {
 
   /** @param {Conv} conv */
   unread(conv) {
-    return Math.max(0, conv.lastSeq - conv.myRead);
+    const listed = conv.listedChanges?.readSeq === conv.myRead ? conv.listedChanges : null;
+    let changes = listed?.count ?? 0;
+    for (const seq of conv.changeSeqs) {
+      if (seq > conv.myRead && seq > (listed?.lastSeq ?? 0)) changes += 1;
+    }
+    return Math.max(0, conv.lastSeq - conv.myRead - changes);
   }
 
   /** Conversations, most recently active first. @returns {Conv[]} */
@@ -110,6 +122,9 @@ export class Store {
     const conv = this.conv(id);
     if (seq <= conv.myRead) return;
     conv.myRead = seq;
+    for (const change of conv.changeSeqs) {
+      if (change <= seq) conv.changeSeqs.delete(change);
+    }
     // The server counts the mentions above the watermark; read to the end, none are left.
     if (seq >= conv.lastSeq) conv.unreadMentions = 0;
     this._client.markRead(id, seq);
@@ -157,6 +172,11 @@ export class Store {
         conv.lastSeq = Math.max(conv.lastSeq, c.last_seq);
         conv.myRead = Math.max(conv.myRead, c.read_seq);
         conv.unreadMentions = c.unread_mentions ?? 0;
+        conv.listedChanges = {
+          readSeq: c.read_seq,
+          lastSeq: c.last_seq,
+          count: Math.max(0, c.last_seq - c.read_seq - c.unread),
+        };
         conv.mutedUntil = c.muted_until ?? null;
         if (c.last_message && (conv.lastMessage?.seq ?? 0) < c.last_message.seq) {
           conv.lastMessage = c.last_message;
@@ -203,6 +223,7 @@ export class Store {
       this.onChange({conv: ack.conv, list: true});
     });
     client.on('outbox', ({change, entry}) => {
+      if (entry.change) return;  // A change to a message is no bubble of its own.
       const conv = this.conv(entry.conv);
       if (change === 'acked' || change === 'discarded') {
         conv.pending.delete(entry.cid);
@@ -275,7 +296,9 @@ export class Store {
 
   /** After a reload: the outbox's sends are pending bubbles again. */
   loadOutbox() {
-    for (const entry of this._client.outbox()) this.conv(entry.conv).pending.set(entry.cid, entry);
+    for (const entry of this._client.outbox()) {
+      if (!entry.change) this.conv(entry.conv).pending.set(entry.cid, entry);
+    }
     this.onChange({list: true});
   }
 
@@ -290,6 +313,16 @@ export class Store {
   /** @param {Message} message */
   _onMessage(message) {
     const conv = this.conv(message.conv);
+    if (message.target) {
+      // A change to an earlier message (PROTOCOL.md, "Changes to messages"): applied to it,
+      // never shown as a message of its own.
+      conv.lastSeq = Math.max(conv.lastSeq, message.seq);
+      if (this.mine(message)) conv.myRead = Math.max(conv.myRead, message.seq);
+      if (message.seq > conv.myRead) conv.changeSeqs.add(message.seq);
+      this._applyChange(conv, message);
+      this.onChange({conv: conv.id, list: true});
+      return;
+    }
     conv.messages.set(message.seq, message);
     conv.lastSeq = Math.max(conv.lastSeq, message.seq);
     if ((conv.lastMessage?.seq ?? 0) <= message.seq) conv.lastMessage = message;
@@ -305,10 +338,69 @@ export class Store {
     this.onChange({conv: conv.id, list: true});
   }
 
+  /**
+   * Applies change `change` to the message it names, where the store has it (a history page
+   * loaded later has it in its current state already).
+   * @param {Conv} conv @param {Message} change
+   */
+  _applyChange(conv, change) {
+    const seq = /** @type {number} */ (change.target);
+    const target = conv.messages.get(seq) ??
+        (conv.lastMessage?.seq === seq ? conv.lastMessage : undefined);
+    if (!target) return;
+    /** @type {Message} */
+    let next = {...target};
+    switch (change.kind) {
+      case 'edit':
+        next = {...target, body: change.body, edited_at: change.ts};
+        if (change.mentions) next.mentions = change.mentions;
+        break;
+      case 'delete':
+        next = {
+          id: target.id,
+          conv: target.conv,
+          seq: target.seq,
+          from: target.from,
+          kind: target.kind,
+          body: '',
+          ts: target.ts,
+          deleted: true,
+          deleted_by: change.from,
+          deleted_at: change.ts,
+        };
+        break;
+      case 'reaction': {
+        const reactions = (target.reactions ?? []).map((r) => ({...r, users: [...r.users]}));
+        let entry = reactions.find((r) => r.emoji === change.body);
+        if (!entry) {
+          entry = {emoji: change.body, count: 0, users: []};
+          reactions.push(entry);
+        }
+        entry.users = entry.users.filter((u) => u !== change.from);
+        if (change.on) entry.users.push(change.from);
+        entry.count = entry.users.length;
+        next.reactions = reactions.filter((r) => r.count > 0);
+        break;
+      }
+      case 'pin':
+        if (!next.pinned_at) Object.assign(next, {pinned_at: change.ts, pinned_by: change.from});
+        break;
+      case 'unpin':
+        delete next.pinned_at;
+        delete next.pinned_by;
+        break;
+      default:
+        return;
+    }
+    if (conv.messages.has(seq)) conv.messages.set(seq, next);
+    if (conv.lastMessage?.seq === seq) conv.lastMessage = next;
+  }
+
   /** History pages: older messages, merged by seq. @param {Message[]} messages */
   addHistory(messages) {
     for (const message of [...messages].sort((a, b) => a.seq - b.seq)) {
       const conv = this.conv(message.conv);
+      if (message.target) continue;  // A change: the page has its target as it is now.
       if (conv.messages.has(message.seq)) continue;
       conv.messages.set(message.seq, message);
       this._names.resolve([message.from]);

@@ -470,12 +470,79 @@ export class RingcastClient extends Emitter {
    * @returns {SendHandle}
    */
   send(conv, body, options = {}) {
+    return this._queue(conv, body, options, {});
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Changes to messages (PROTOCOL.md, "Changes to messages"): each goes through the outbox as
+  // a send does (resent with its cid until acked) and comes back to every member as a
+  // `message` of the server's kind naming its `target`.
+
+  /**
+   * Replaces the body of this user's message `seq` (within the server's `--edit-window`).
+   * @param {number} conv @param {number} seq @param {string} body
+   * @param {{cid?: string, mentions?: number[]}} [options]
+   * @returns {SendHandle}
+   */
+  edit(conv, seq, body, options = {}) {
+    return this._queue(conv, body, options, {change: 'edit', kind: 'edit', target: seq});
+  }
+
+  /**
+   * Deletes this user's message `seq`: it becomes a tombstone for everyone.
+   * @param {number} conv @param {number} seq @param {{cid?: string}} [options]
+   * @returns {SendHandle}
+   */
+  deleteMessage(conv, seq, options = {}) {
+    return this._queue(conv, '', options, {change: 'delete', kind: 'delete', target: seq});
+  }
+
+  /**
+   * Adds (`on` true) or takes away this user's reaction `emoji` (one character) to message
+   * `seq`; doing either twice is doing it once.
+   * @param {number} conv @param {number} seq @param {string} emoji
+   * @param {{on?: boolean, cid?: string}} [options]
+   * @returns {SendHandle}
+   */
+  react(conv, seq, emoji, options = {}) {
+    const on = options.on ?? true;
+    return this._queue(conv, emoji, options, {change: 'react', kind: 'reaction', target: seq, on});
+  }
+
+  /**
+   * Pins (or with `on` false unpins) message `seq` in its conversation.
+   * @param {number} conv @param {number} seq @param {{on?: boolean, cid?: string}} [options]
+   * @returns {SendHandle}
+   */
+  pin(conv, seq, options = {}) {
+    const change = options.on === false ? 'unpin' : 'pin';
+    return this._queue(conv, '', options, {change, kind: change, target: seq});
+  }
+
+  /**
+   * The pinned messages of `conv`, newest pin first.
+   * @param {number} conv @returns {Promise<Message[]>}
+   */
+  async pins(conv) {
+    return (await this._http.request('GET', `/api/conversations/${conv}/pins`)).pins;
+  }
+
+  /**
+   * @param {number} conv @param {string} body
+   * @param {{kind?: string, cid?: string, attachments?: string[], mentions?: number[]}} options
+   * @param {{change?: OutboxEntry['change'], kind?: string, target?: number, on?: boolean}} change
+   * @returns {SendHandle}
+   */
+  _queue(conv, body, options, change) {
     if (!this.session) throw new RingcastError('not logged in', {code: 'not_logged_in'});
     if (!Number.isSafeInteger(conv) || conv <= 0) {
       throw new RingcastError('conv must be a positive integer', {code: 'bad_request'});
     }
     if (typeof body !== 'string') {
       throw new RingcastError('body must be a string', {code: 'bad_request'});
+    }
+    if (change.change && (!Number.isSafeInteger(change.target) || (change.target ?? 0) <= 0)) {
+      throw new RingcastError('seq must be a positive integer', {code: 'bad_request'});
     }
     if (this._outbox.entries.length >= this._maxOutbox) {
       throw new RingcastError(
@@ -487,11 +554,16 @@ export class RingcastClient extends Emitter {
     const entry = {
       cid,
       conv,
-      kind: options.kind ?? 'text',
+      kind: change.kind ?? options.kind ?? 'text',
       body,
       created_ms: Date.now(),
       state: 'pending',
     };
+    if (change.change) {
+      entry.change = change.change;
+      entry.target = change.target;
+      if (change.on !== undefined) entry.on = change.on;
+    }
     if (options.attachments?.length) entry.attachments = [...options.attachments];
     if (options.mentions?.length) entry.mentions = [...options.mentions];
     this._outbox.add(entry);
@@ -1076,8 +1148,8 @@ export class RingcastClient extends Emitter {
         this._flushTimer = setTimeout(() => this._flushOutbox(), next.waitMs);
         return;
       }
-      const {cid, conv, kind, body, attachments, mentions} = next.entry;
-      if (!connection.send({type: 'send', conv, cid, kind, body, attachments, mentions})) return;
+      if (!connection.send(requestOf(next.entry))) return;
+      const {cid} = next.entry;
       if (this._outbox.sent(cid, connection.number)) this._resends += 1;
     }
   }
@@ -1250,4 +1322,24 @@ function sessionFrom(answer, username) {
 function bindingOf(session) {
   if (!session?.instance) return null;
   return `${session.instance}/${session.user_id}/${session.user_created_at}`;
+}
+
+/**
+ * The WebSocket request of an outbox entry: a send, or a change to message `target`.
+ * @param {OutboxEntry} entry
+ */
+function requestOf(entry) {
+  const {cid, conv, kind, body, attachments, mentions, change, target: seq} = entry;
+  switch (change) {
+    case 'edit':
+      return {type: 'edit', conv, cid, seq, body, mentions};
+    case 'react':
+      return {type: 'react', conv, cid, seq, emoji: body, on: entry.on ?? true};
+    case 'delete':
+    case 'pin':
+    case 'unpin':
+      return {type: change, conv, cid, seq};
+    default:
+      return {type: 'send', conv, cid, kind, body, attachments, mentions};
+  }
 }

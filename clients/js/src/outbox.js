@@ -286,6 +286,13 @@ function parseEntries(parsed) {
     if (Array.isArray(e.mentions) && e.mentions.every(Number.isSafeInteger)) {
       entry.mentions = e.mentions;
     }
+    // A change to a message goes out as the same change after a reload.
+    if (['edit', 'delete', 'react', 'pin', 'unpin'].includes(e.change) &&
+        Number.isSafeInteger(e.target)) {
+      entry.change = e.change;
+      entry.target = e.target;
+      if (typeof e.on === 'boolean') entry.on = e.on;
+    }
     out.push(entry);
   }
   return out;

@@ -13,6 +13,14 @@
  * @property {number} ts when the server accepted it (ms since the epoch)
  * @property {number[]} [mentions] the members it mentions (sorted ids; absent when none)
  * @property {Attachment[]} [attachments] the files it carries, in the sender's order
+ * @property {number} [target] a change (kind `edit`, `delete`, `reaction`, `pin`, `unpin`):
+ *   the seq of the message it changes (PROTOCOL.md, "Changes to messages")
+ * @property {boolean} [on] a `reaction` change: added (true) or taken away
+ * @property {number} [edited_at] when it was last edited
+ * @property {true} [deleted] a deleted message (its tombstone: no body, files or mentions)
+ * @property {number} [deleted_by] @property {number} [deleted_at]
+ * @property {{emoji: string, count: number, users: number[]}[]} [reactions] its reactions now
+ * @property {number} [pinned_at] @property {number} [pinned_by] while pinned
  */
 
 /**
@@ -157,6 +165,11 @@
  * @property {{code: string, message: string}} [error]
  * @property {string[]} [attachments] upload ids
  * @property {number[]} [mentions] member ids
+ * @property {'edit' | 'delete' | 'react' | 'pin' | 'unpin'} [change] a change to message
+ *   `target` (PROTOCOL.md, "Changes to messages"): `kind` is the server's, `body` the new body
+ *   (edit) or the emoji (react)
+ * @property {number} [target] the seq of the message changed
+ * @property {boolean} [on] react: add (true) or take away the emoji
  */
 
 /**

@@ -85,6 +85,67 @@ TEST_F(RequestParserTest, EncodeAttachmentsKeepsTheSendsOrder) {
   EXPECT_EQ(EncodeMessageEvent(message).find("attachments"), std::string::npos);
 }
 
+// Changes to messages (issue 25): edit and delete are sends of the server's kinds naming the
+// changed message's seq.
+TEST_F(RequestParserTest, EditAndDeleteAreChangesOfTheMessageAtSeq) {
+  ASSERT_TRUE(Parse(R"({"type":"edit","conv":3,"seq":5,"cid":"e","body":"new","mentions":[4]})"))
+      << error_.message;
+  EXPECT_EQ(request_.type, RequestType::kSend);
+  EXPECT_EQ(request_.kind, "edit");
+  EXPECT_EQ(request_.target, 5);
+  EXPECT_EQ(request_.body, "new");
+  EXPECT_EQ(request_.mentions, std::vector<int64_t>{4});
+  ASSERT_TRUE(Parse(R"({"type":"delete","conv":3,"seq":5,"cid":"d","body":"ignored"})"))
+      << error_.message;
+  EXPECT_EQ(request_.kind, "delete");
+  EXPECT_EQ(request_.target, 5);
+  EXPECT_EQ(request_.body, "");
+  const std::pair<std::string_view, std::string_view> refused[] = {
+      {R"({"type":"edit","conv":3,"cid":"e","body":"x"})", "missing field \"seq\""},
+      {R"({"type":"edit","conv":3,"seq":0,"cid":"e","body":"x"})",
+       "field \"seq\" must be a positive integer"},
+      {R"({"type":"edit","conv":3,"seq":1,"cid":"e"})", "missing field \"body\""},
+      {R"({"type":"delete","conv":3,"seq":1})", "missing field \"cid\""},
+      {R"({"type":"delete","seq":1,"cid":"d"})", "missing field \"conv\""},
+      {R"({"type":"edit","conv":3,"seq":1,"cid":"e","body":"0123456789abcdefg"})",
+       "body longer than 16 bytes"},
+  };
+  for (const auto& [text, message] : refused) {
+    EXPECT_FALSE(Parse(text)) << text;
+    EXPECT_EQ(error_.message, message) << text;
+  }
+}
+
+TEST_F(RequestParserTest, ReactPinAndUnpinAreChangesToo) {
+  ASSERT_TRUE(Parse(R"({"type":"react","conv":3,"seq":5,"cid":"r","emoji":"\u2764\ufe0f"})"))
+      << error_.message;
+  EXPECT_EQ(request_.kind, "reaction");
+  EXPECT_EQ(request_.target, 5);
+  EXPECT_EQ(request_.body, "\xE2\x9D\xA4\xEF\xB8\x8F");
+  EXPECT_TRUE(request_.reaction_on);
+  ASSERT_TRUE(Parse(R"({"type":"react","conv":3,"seq":5,"cid":"r","emoji":"+","on":false})"));
+  EXPECT_FALSE(request_.reaction_on);
+  ASSERT_TRUE(Parse(R"({"type":"pin","conv":3,"seq":5,"cid":"p"})")) << error_.message;
+  EXPECT_EQ(request_.kind, "pin");
+  ASSERT_TRUE(Parse(R"({"type":"unpin","conv":3,"seq":5,"cid":"u"})")) << error_.message;
+  EXPECT_EQ(request_.kind, "unpin");
+  EXPECT_EQ(request_.target, 5);
+  const std::pair<std::string_view, std::string_view> refused[] = {
+      {R"({"type":"react","conv":3,"seq":5,"cid":"r"})", "missing field \"emoji\""},
+      {R"({"type":"react","conv":3,"seq":5,"cid":"r","emoji":"ab"})",
+       "field \"emoji\" must be one character (one grapheme cluster) of at most 64 bytes"},
+      {R"({"type":"react","conv":3,"seq":5,"cid":"r","emoji":"+","on":1})",
+       "field \"on\" must be true or false"},
+      {R"({"type":"react","conv":3,"seq":5,"cid":"r","emoji":"+","body":"x"})",
+       "field \"body\" belongs to a send or an edit"},
+      {R"({"type":"pin","conv":3,"cid":"p"})", "missing field \"seq\""},
+  };
+  for (const auto& [text, message] : refused) {
+    EXPECT_FALSE(Parse(text)) << text;
+    EXPECT_EQ(error_.message, message) << text;
+  }
+}
+
 TEST_F(RequestParserTest, SendDefaultsKindToText) {
   ASSERT_TRUE(Parse(R"({"type":"send","conv":1,"cid":"x","body":""})")) << error_.message;
   EXPECT_EQ(request_.kind, "text");

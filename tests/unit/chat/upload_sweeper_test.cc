@@ -58,6 +58,9 @@ class ScriptedUploadStore final : public storage::UploadStore {
     changed.notify_all();
     reply(std::move(out));
   }
+  void TakeReleasedFiles(uint32_t, Reply<std::vector<std::string>> reply) override {
+    reply(std::vector<std::string>{});
+  }
   // The rest is not the sweeper's: a call fails the test.
   void CreateUpload(UploadRecord, uint64_t, Reply<storage::UploadOutcome> reply) override {
     ADD_FAILURE() << "CreateUpload";

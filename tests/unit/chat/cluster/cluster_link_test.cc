@@ -154,6 +154,75 @@ TEST(ClusterLinkTest, ForwardAnswersCarryTheOutcome) {
   }
 }
 
+// Changes to messages (issue 25): a change and a forwarded change carry their target (and the
+// edit window) under tags of their own ("c", "e"); a refused change's answer says why.
+TEST(ClusterLinkTest, ChangesCrossNodesWithTheirTarget) {
+  storage::Message edit{.id = 8,
+                        .conv = 42,
+                        .seq = 12,
+                        .from = 3,
+                        .kind = "edit",
+                        .body = "fixed 1 2\n",
+                        .ts = 9,
+                        .mentions = {4},
+                        .target = 10};
+  const std::string wire = ClusterLink::EncodeMessage(edit);
+  EXPECT_EQ(wire[0], 'c');
+  auto decoded = ClusterLink::DecodeMessage(42, wire);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->target, 10);
+  EXPECT_EQ(decoded->kind, "edit");
+  EXPECT_EQ(decoded->body, edit.body);
+  EXPECT_EQ(decoded->mentions, edit.mentions);
+  EXPECT_EQ(decoded->reaction_on, -1);
+  edit.kind = "reaction";
+  edit.body = "\xF0\x9F\x91\x8D";
+  edit.reaction_on = 0;
+  decoded = ClusterLink::DecodeMessage(42, ClusterLink::EncodeMessage(edit));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->reaction_on, 0);
+  EXPECT_EQ(decoded->body, edit.body);
+  EXPECT_FALSE(ClusterLink::DecodeMessage(42, "c 8 12 3 9 4 0 -1\nedit"));  // No target 0.
+  EXPECT_FALSE(ClusterLink::DecodeMessage(42, "c 8 12 3 9 4 10\nedit"));    // No on.
+
+  storage::NewMessage change{.conv = 42,
+                             .sender = 3,
+                             .cid = "c-1",
+                             .kind = "delete",
+                             .ts = 9,
+                             .target = 10,
+                             .edit_window_ms = 60000,
+                             .reaction_on = false,
+                             .max_reactions = 7,
+                             .max_pins = 9};
+  const std::string forward = ClusterLink::EncodeForward("n1", 5, change);
+  EXPECT_EQ(forward[0], 'e');
+  auto forwarded = ClusterLink::DecodeForward(forward);
+  ASSERT_TRUE(forwarded);
+  EXPECT_EQ(forwarded->message.target, 10);
+  EXPECT_EQ(forwarded->message.edit_window_ms, 60000);
+  EXPECT_FALSE(forwarded->message.reaction_on);
+  EXPECT_EQ(forwarded->message.max_reactions, 7u);
+  EXPECT_EQ(forwarded->message.max_pins, 9u);
+  EXPECT_EQ(forwarded->message.kind, "delete");
+  EXPECT_EQ(forwarded->message.cid, "c-1");
+
+  for (storage::Denial denial :
+       {storage::Denial::kNotFound, storage::Denial::kNotAuthor, storage::Denial::kTooLate,
+        storage::Denial::kGone, storage::Denial::kTooMany, storage::Denial::kTooManyPins}) {
+    storage::AppendOutcome refused;
+    refused.denial = denial;
+    auto answer = ClusterLink::DecodeForwardAnswer(
+        ClusterLink::EncodeForwardAnswer(1, 42, storage::Result<storage::AppendOutcome>(refused)));
+    ASSERT_TRUE(answer && answer->result.ok());
+    EXPECT_EQ(answer->result->denial, denial);
+  }
+  // An answer from a node that sends no reason is the refusal it always meant.
+  auto old = ClusterLink::DecodeForwardAnswer("a 1 42 2");
+  ASSERT_TRUE(old && old->result.ok());
+  EXPECT_EQ(old->result->denial, storage::Denial::kForbidden);
+}
+
 // Files (issue 15): messages and forwarded sends that carry attachments take their own tags
 // ("x", "g"), so that a node without them skips them rather than misread them.
 TEST(ClusterLinkTest, AttachmentsCrossNodes) {

@@ -1,0 +1,215 @@
+// SqliteChatStore's changes to messages (schema v11; storage/SCHEMA.md, "Changes to messages"):
+// the checks and the target's new state, inside the transaction of the Append that stores the
+// change's own row.
+#include <set>
+
+#include "storage/message_changes.h"
+#include "storage/sqlite_chat_store.h"
+
+namespace ringcast::storage {
+
+Status CheckChange(SqliteDb& db, const NewMessage& message, AppendOutcome& out,
+                   ChangeTarget& target) {
+  // A non-member learns nothing about the messages: refused as a send would be.
+  auto member =
+      db.Prepare("SELECT 1 FROM users_conversations WHERE conversation_id = ?1 AND user_id = ?2");
+  member->BindInt64(1, message.conv).BindInt64(2, message.sender);
+  bool is_member = false;
+  if (Status s = ForEachSqliteRow(*member, [&](Statement&) { is_member = true; }); !s.ok()) {
+    return s;
+  }
+  if (!is_member) {
+    out.denial = Denial::kForbidden;
+    return Status();
+  }
+  auto find = db.Prepare(
+      "SELECT id, sender_id, sent_at, kind, deleted_at IS NOT NULL FROM messages "
+      "WHERE conversation_id = ?1 AND seq = ?2 AND target IS NULL");
+  find->BindInt64(1, message.conv).BindInt64(2, message.target);
+  bool found = false, deleted = false;
+  Status s = ForEachSqliteRow(*find, [&](Statement& row) {
+    found = true;
+    target = ChangeTarget{.id = row.ColumnInt64(0),
+                          .author = row.ColumnInt64(1),
+                          .sent_at = row.ColumnInt64(2),
+                          .text = row.ColumnText(3) == "text"};
+    deleted = row.ColumnInt64(4) != 0;
+  });
+  if (!s.ok()) return s;
+  const bool edit = message.kind == kEditKind;
+  if (!found) {
+    out.denial = Denial::kNotFound;
+  } else if (deleted) {
+    out.denial = Denial::kGone;
+  } else if (message.kind == kPinKind) {
+    // Any member pins; a new pin only while the conversation has fewer than the limit.
+    auto count = db.Prepare(
+        "SELECT count(*), coalesce(sum(seq = ?2), 0) FROM messages "
+        "WHERE conversation_id = ?1 AND pinned_at IS NOT NULL");
+    count->BindInt64(1, message.conv).BindInt64(2, message.target);
+    Status c = ForEachSqliteRow(*count, [&](Statement& row) {
+      if (row.ColumnInt64(1) == 0 && row.ColumnInt64(0) >= int64_t{message.max_pins}) {
+        out.denial = Denial::kTooManyPins;
+      }
+    });
+    if (!c.ok()) return c;
+  } else if (message.kind == kUnpinKind) {
+    return Status();  // Any member; unpinning what is not pinned changes nothing.
+  } else if (message.kind == kReactionKind) {
+    // Any member reacts; a new emoji only while the message has fewer than the limit.
+    if (!message.reaction_on) return Status();
+    auto count = db.Prepare(
+        "SELECT count(DISTINCT emoji), coalesce(sum(emoji = ?3), 0) FROM reactions "
+        "WHERE conversation_id = ?1 AND seq = ?2");
+    count->BindInt64(1, message.conv).BindInt64(2, message.target).BindText(3, message.body);
+    Status c = ForEachSqliteRow(*count, [&](Statement& row) {
+      if (row.ColumnInt64(1) == 0 && row.ColumnInt64(0) >= int64_t{message.max_reactions}) {
+        out.denial = Denial::kTooMany;
+      }
+    });
+    if (!c.ok()) return c;
+  } else if (edit ? !MayEdit(target.author, message.sender)
+                  : !MayDelete(message.conv, target.author, message.sender)) {
+    out.denial = Denial::kNotAuthor;
+  } else if (edit && message.edit_window_ms > 0 &&
+             message.ts - target.sent_at > message.edit_window_ms) {
+    out.denial = Denial::kTooLate;
+  }
+  return Status();
+}
+
+namespace {
+
+Status ApplyEdit(SqliteDb& db, const NewMessage& message, const ChangeTarget& target,
+                 Message& stored) {
+  auto update = db.Prepare("UPDATE messages SET body = ?2, edited_at = ?3 WHERE id = ?1");
+  update->BindInt64(1, target.id).BindText(2, message.body).BindInt64(3, message.ts);
+  if (Status s = update->Exec(); !s.ok()) return s;
+  // The target's mentions become those of its new body. The members it names for the first time
+  // get the `mention` event (stored.mentions); those who have read past the target are also
+  // mentioned by the edit's own row, so that the mention counts as unread for them once (for
+  // the others the target's row does).
+  std::set<int64_t> before;
+  auto old = db.Prepare("SELECT user_id FROM mentions WHERE message_id = ?1");
+  old->BindInt64(1, target.id);
+  Status s = ForEachSqliteRow(*old, [&](Statement& row) { before.insert(row.ColumnInt64(0)); });
+  if (!s.ok()) return s;
+  Result<std::set<int64_t>> after =
+      FindMentioned(db, message.conv, message.sender, message.mentions, message.body, target.text);
+  if (!after.ok()) return after.status();
+  auto clear = db.Prepare("DELETE FROM mentions WHERE message_id = ?1");
+  clear->BindInt64(1, target.id);
+  if (Status c = clear->Exec(); !c.ok()) return c;
+  const Message changed{.id = target.id, .conv = message.conv, .seq = message.target};
+  if (Status i = InsertMentions(db, *after, changed); !i.ok()) return i;
+  std::set<int64_t> added, read_past;
+  auto read = db.Prepare(
+      "SELECT 1 FROM users_conversations WHERE conversation_id = ?1 AND user_id = ?2 "
+      "AND read_seq >= ?3");
+  for (int64_t user : *after) {
+    if (before.contains(user)) continue;
+    added.insert(user);
+    read->Reset();
+    read->BindInt64(1, message.conv).BindInt64(2, user).BindInt64(3, message.target);
+    s = ForEachSqliteRow(*read, [&](Statement&) { read_past.insert(user); });
+    if (!s.ok()) return s;
+  }
+  if (Status i = InsertMentions(db, read_past, stored); !i.ok()) return i;
+  stored.mentions.assign(added.begin(), added.end());
+  return Status();
+}
+
+// Idempotent: adding a reaction twice leaves one, taking away one that is not there is no error.
+Status ApplyReaction(SqliteDb& db, const NewMessage& message, Message& stored) {
+  stored.reaction_on = message.reaction_on ? 1 : 0;
+  auto stmt = db.Prepare(message.reaction_on
+                             ? "INSERT OR IGNORE INTO reactions(conversation_id, seq, emoji, "
+                               "user_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+                             : "DELETE FROM reactions WHERE conversation_id = ?1 AND seq = ?2 "
+                               "AND emoji = ?3 AND user_id = ?4 AND ?5 IS NOT NULL");
+  stmt->BindInt64(1, message.conv)
+      .BindInt64(2, message.target)
+      .BindText(3, message.body)
+      .BindInt64(4, message.sender)
+      .BindInt64(5, message.ts);
+  return stmt->Exec();
+}
+
+// Idempotent both ways: pinning a pinned message keeps its first pin.
+Status ApplyPin(SqliteDb& db, const NewMessage& message, const ChangeTarget& target) {
+  auto stmt = db.Prepare(message.kind == kPinKind
+                             ? "UPDATE messages SET pinned_at = ?2, pinned_by = ?3 "
+                               "WHERE id = ?1 AND pinned_at IS NULL"
+                             : "UPDATE messages SET pinned_at = NULL, pinned_by = NULL "
+                               "WHERE id = ?1 AND ?2 IS NOT NULL AND ?3 IS NOT NULL");
+  stmt->BindInt64(1, target.id).BindInt64(2, message.ts).BindInt64(3, message.sender);
+  return stmt->Exec();
+}
+
+Status ApplyDelete(SqliteDb& db, const NewMessage& message, const ChangeTarget& target) {
+  // Nothing of what it said stays: its body, files, mentions and reactions, and the bodies of
+  // its edits.
+  auto reactions = db.Prepare("DELETE FROM reactions WHERE conversation_id = ?1 AND seq = ?2");
+  reactions->BindInt64(1, message.conv).BindInt64(2, message.target);
+  if (Status s = reactions->Exec(); !s.ok()) return s;
+  auto tombstone = db.Prepare(
+      "UPDATE messages SET body = '', attachments = '', deleted_at = ?2, deleted_by = ?3, "
+      "pinned_at = NULL, pinned_by = NULL WHERE id = ?1");
+  tombstone->BindInt64(1, target.id).BindInt64(2, message.ts).BindInt64(3, message.sender);
+  if (Status s = tombstone->Exec(); !s.ok()) return s;
+  auto edits = db.Prepare(
+      "UPDATE messages SET body = '' WHERE conversation_id = ?1 AND target = ?2 AND kind = 'edit'");
+  edits->BindInt64(1, message.conv).BindInt64(2, message.target);
+  if (Status s = edits->Exec(); !s.ok()) return s;
+  auto mentions = db.Prepare(
+      "DELETE FROM mentions WHERE message_id = ?1 OR message_id IN (SELECT id FROM messages "
+      "WHERE conversation_id = ?2 AND target = ?3)");
+  mentions->BindInt64(1, target.id).BindInt64(2, message.conv).BindInt64(3, message.target);
+  if (Status s = mentions->Exec(); !s.ok()) return s;
+  // Its files: the members' access goes with the rows; an upload no other message carries (and
+  // that is nobody's avatar) goes too, which frees its uploader's quota.
+  auto files =
+      db.Prepare("DELETE FROM message_attachments WHERE message_id = ?1 RETURNING upload_id");
+  files->BindInt64(1, target.id);
+  std::set<std::string> uploads;
+  Status s = ForEachSqliteRow(
+      *files, [&](Statement& row) { uploads.insert(std::string(row.ColumnText(0))); });
+  if (!s.ok()) return s;
+  auto release = db.Prepare(
+      "DELETE FROM uploads WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM message_attachments a "
+      "WHERE a.upload_id = ?1) AND NOT EXISTS (SELECT 1 FROM users p WHERE p.avatar_upload = ?1) "
+      "RETURNING sha256, thumb_sha256");
+  std::set<std::string> hashes;
+  for (const std::string& upload : uploads) {
+    release->Reset();
+    release->BindText(1, upload);
+    Status r = ForEachSqliteRow(*release, [&](Statement& row) {
+      for (int column : {0, 1}) {
+        if (!row.ColumnText(column).empty()) hashes.insert(std::string(row.ColumnText(column)));
+      }
+    });
+    if (!r.ok()) return r;
+  }
+  // Their files go with the upload sweeper's next pass (chat/upload_sweeper.h), which removes
+  // those no other upload names.
+  auto queue = db.Prepare("INSERT OR IGNORE INTO released_files(sha256) VALUES (?1)");
+  for (const std::string& hash : hashes) {
+    queue->Reset();
+    queue->BindText(1, hash);
+    if (Status q = queue->Exec(); !q.ok()) return q;
+  }
+  return Status();
+}
+
+}  // namespace
+
+Status ApplyChange(SqliteDb& db, const NewMessage& message, const ChangeTarget& target,
+                   Message& stored) {
+  stored.target = message.target;
+  if (message.kind == kEditKind) return ApplyEdit(db, message, target, stored);
+  if (message.kind == kReactionKind) return ApplyReaction(db, message, stored);
+  if (message.kind == kPinKind || message.kind == kUnpinKind) return ApplyPin(db, message, target);
+  return ApplyDelete(db, message, target);
+}
+
+}  // namespace ringcast::storage

@@ -1,0 +1,374 @@
+"""Changes to messages (PROTOCOL.md, "Changes to messages"; issue 25): `edit` and `delete` over
+/ws are entries of the conversation's own seq stream (kind "edit"/"delete", `target` the seq
+changed), acked by cid and delivered live and in sync like any message; history, sync and
+`last_message` show the changed message in its current state (edited body with `edited_at`, a
+deletion as a tombstone without body, files or mentions); only the author changes a message,
+edits within --edit-window; unread counts only ordinary messages; a deleted message's files,
+mentions and edit bodies are gone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from chat_client import FAST_ARGS, TIMEOUT, Api, ChatConn, chat_args, close_all
+from support import run_async, wait_until
+from test_uploads import download, stored_files, upload_raw
+
+# Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
+pytestmark = pytest.mark.both_stores
+
+SERVER_ARGS = FAST_ARGS
+
+
+@pytest.fixture
+def api(shared_server):
+    return Api(shared_server.port)
+
+
+async def change(conn: ChatConn, kind: str, conv: int, seq: int, cid: str, **fields) -> dict:
+    """An edit or delete request; its ack, or the error carrying its cid."""
+    start = conn.mark()
+    await conn.send_json({"type": kind, "conv": conv, "seq": seq, "cid": cid, **fields})
+    return await conn.wait_for(lambda e: e.get("type") in ("ack", "error") and e.get("cid") == cid,
+                               TIMEOUT, f"the answer to {kind} {cid}", start)
+
+
+def by_seq(messages: list[dict]) -> dict[int, dict]:
+    return {m["seq"]: m for m in messages}
+
+
+def test_edit_reaches_members_live_and_reads_show_the_current_state(shared_server, api):
+    port = shared_server.port
+    a, b = api.new_users(2, "ed")
+    conv = api.direct(a, b)
+
+    async def go():
+        wa, wb = await ChatConn.connect(port, a.token, name="a"), await ChatConn.connect(
+            port, b.token, name="b")
+        try:
+            sent = await wa.send(conv, "helo")
+            start = wb.mark()
+            ack = await change(wa, "edit", conv, sent["seq"], "e1", body=f"hello @{b.name}")
+            assert ack["type"] == "ack" and ack["seq"] == sent["seq"] + 1, ack
+            live = await wb.wait_message(conv, lambda m: m["seq"] == ack["seq"], start=start)
+            mention = await wb.wait_type("mention", start=start)
+            # The same cid again: the original ack, nothing stored twice.
+            again = await change(wa, "edit", conv, sent["seq"], "e1", body="other")
+            return sent, ack, live, mention, again
+        finally:
+            await close_all([wa, wb])
+
+    sent, ack, live, mention, again = run_async(go(), 60)
+    assert (live["kind"], live["target"], live["body"], live["from"]) == (
+        "edit", sent["seq"], f"hello @{b.name}", a.id), live
+    assert live["mentions"] == [b.id], live  # Named for the first time: notified.
+    assert mention["message"]["seq"] == ack["seq"], mention
+    assert again["type"] == "ack" and again["seq"] == ack["seq"], again
+
+    history = by_seq(api.messages(b, conv).json["messages"])
+    edited = history[sent["seq"]]
+    assert edited["body"] == f"hello @{b.name}" and edited["edited_at"] == ack["ts"], edited
+    assert edited["mentions"] == [b.id] and "target" not in edited, edited
+    assert history[ack["seq"]]["kind"] == "edit", history  # Change entries are in history too.
+    [summary] = [c for c in api.conversations(b) if c["id"] == conv]
+    assert summary["last_message"]["seq"] == sent["seq"], summary  # The newest ordinary one.
+    assert summary["last_message"]["body"] == f"hello @{b.name}", summary
+    assert summary["last_seq"] == ack["seq"] and summary["unread"] == 1, summary
+    assert summary["unread_mentions"] == 1, summary
+
+
+def test_delete_leaves_a_tombstone_and_takes_body_files_and_mentions(shared_server, api):
+    port = shared_server.port
+    a, b = api.new_users(2, "del")
+    conv = api.direct(a, b)
+    status, _, body = upload_raw(port, a.token, b"secret bytes", 12, name="s.txt")
+    assert status == 201
+    upload = json.loads(body)
+
+    async def go():
+        wa, wb = await ChatConn.connect(port, a.token, name="a"), await ChatConn.connect(
+            port, b.token, name="b")
+        try:
+            start = wa.mark()
+            await wa.send_json({"type": "send", "conv": conv, "cid": "s1", "body": "secret",
+                                "mentions": [b.id], "attachments": [upload["id"]]})
+            sent = await wa.wait_type("ack", start=start, cid="s1")
+            edit = await change(wa, "edit", conv, sent["seq"], "e1", body="secret, edited")
+            assert edit["type"] == "ack", edit
+            assert download(port, upload["url"], b.token)[0] == 200  # A member reads it.
+            start = wb.mark()
+            gone = await change(wa, "delete", conv, sent["seq"], "d1")
+            live = await wb.wait_message(conv, lambda m: m["kind"] == "delete", start=start)
+            twice = await change(wa, "delete", conv, sent["seq"], "d2")
+            edit_after = await change(wa, "edit", conv, sent["seq"], "e2", body="back")
+            return sent, edit, gone, live, twice, edit_after
+        finally:
+            await close_all([wa, wb])
+
+    sent, edit, gone, live, twice, edit_after = run_async(go(), 60)
+    assert gone["type"] == "ack", gone
+    assert (live["target"], live["body"], live["from"]) == (sent["seq"], "", a.id), live
+    assert (twice["code"], edit_after["code"]) == ("gone", "gone"), (twice, edit_after)
+
+    for reader in (a, b):
+        history = by_seq(api.messages(reader, conv).json["messages"])
+        tomb = history[sent["seq"]]
+        assert tomb["deleted"] is True and tomb["deleted_by"] == a.id, tomb
+        assert tomb["deleted_at"] == gone["ts"], tomb
+        assert not {"body", "attachments", "mentions", "edited_at"} & set(tomb), tomb
+        assert history[edit["seq"]]["body"] == "", history  # The edit's words went too.
+    [summary] = [c for c in api.conversations(b) if c["id"] == conv]
+    assert summary["last_message"]["deleted"] is True, summary
+    assert summary["unread_mentions"] == 0 and summary["unread"] == 1, summary
+    assert all(m["conv"] != conv for m in api.ok("GET", "/api/mentions",
+                                                 token=b.token)["mentions"])
+    # The file went with its only message: the member's access, the record, the quota.
+    assert download(port, upload["url"], b.token)[0] == 404
+    assert api.request("GET", "/api/uploads/" + upload["id"], token=a.token).status == 404
+
+
+def test_who_may_change_what(shared_server, api):
+    port = shared_server.port
+    a, b, outsider = api.new_users(3, "who")
+    conv = api.group(a, [b])
+
+    async def go():
+        wa, wb, wo = [await ChatConn.connect(port, u.token, name=u.name) for u in (a, b, outsider)]
+        try:
+            sent = await wa.send(conv, "mine")
+            answers = {
+                "other's edit": await change(wb, "edit", conv, sent["seq"], "x1", body="no"),
+                "other's delete": await change(wb, "delete", conv, sent["seq"], "x2"),
+                "outsider": await change(wo, "delete", conv, sent["seq"], "x3"),
+                "no such seq": await change(wa, "edit", conv, 999, "x4", body="no"),
+                "seq 0": await change(wa, "delete", conv, 0, "x5"),
+            }
+            edit = await change(wa, "edit", conv, sent["seq"], "x6", body="yes")
+            answers["a change's seq"] = await change(wa, "delete", conv, edit["seq"], "x7")
+            start = wa.mark()
+            await wa.send_json({"type": "edit", "conv": conv, "cid": "x8", "body": "?"})
+            answers["no seq"] = await wa.wait_type("error", start=start)
+            return answers
+        finally:
+            await close_all([wa, wb, wo])
+
+    answers = run_async(go(), 60)
+    assert answers["other's edit"]["code"] == "forbidden", answers
+    assert "author" in answers["other's edit"]["message"], answers
+    assert answers["other's delete"]["code"] == "forbidden", answers
+    assert answers["outsider"]["code"] == "forbidden", answers
+    assert "member" in answers["outsider"]["message"], answers
+    assert answers["no such seq"]["code"] == "not_found", answers
+    assert answers["seq 0"]["code"] == "bad_request", answers
+    assert answers["a change's seq"]["code"] == "not_found", answers
+    assert answers["no seq"]["code"] == "bad_request", answers
+    assert answers["no seq"]["message"] == 'missing field "seq"', answers
+    history = api.messages(a, conv).json["messages"]
+    assert [m["kind"] for m in history] == ["edit", "text"], history  # Nothing else stored.
+
+
+def test_unread_and_sync_count_only_ordinary_messages(shared_server, api):
+    port = shared_server.port
+    a, b = api.new_users(2, "unr")
+    conv = api.direct(a, b)
+
+    async def go():
+        wa = await ChatConn.connect(port, a.token, name="a")
+        try:
+            first = await wa.send(conv, "one")
+            await wa.send(conv, "two")
+            assert (await change(wa, "edit", conv, first["seq"], "u1", body="1"))["type"] == "ack"
+            assert (await change(wa, "delete", conv, first["seq"], "u2"))["type"] == "ack"
+        finally:
+            await wa.close()
+        wb = await ChatConn.connect(port, b.token, name="b")
+        try:
+            return await wb.call({"type": "sync", "convs": {str(conv): 0}}, "sync")
+        finally:
+            await wb.close()
+
+    synced = run_async(go(), 60)
+    [entry] = synced["convs"]
+    assert entry["last_seq"] == 4 and entry["unread"] == 2, entry
+    kinds = [(m["seq"], m["kind"], m.get("target")) for m in entry["messages"]]
+    assert kinds == [(1, "text", None), (2, "text", None), (3, "edit", 1), (4, "delete", 1)]
+    assert entry["messages"][0]["deleted"] is True, entry
+    [summary] = [c for c in api.conversations(b) if c["id"] == conv]
+    assert summary["unread"] == 2, summary
+
+
+def test_edit_window(server_factory):
+    srv = server_factory(*chat_args(edit_window=1))
+    api = Api(srv.port)
+    a, b = api.new_users(2, "win")
+    conv = api.direct(a, b)
+
+    async def go():
+        wa = await ChatConn.connect(srv.port, a.token, name="a")
+        try:
+            sent = await wa.send(conv, "quick")
+            in_time = await change(wa, "edit", conv, sent["seq"], "w1", body="quick!")
+            # Past the window (1 s after the send, on the server's clock): refused; deleting
+            # is still allowed.
+            late = None
+            for attempt in range(40):
+                late = await change(wa, "edit", conv, sent["seq"], f"w2-{attempt}", body="late")
+                if late["type"] == "error":
+                    break
+                await asyncio.sleep(0.1)
+            removed = await change(wa, "delete", conv, sent["seq"], "w3")
+            return in_time, late, removed
+        finally:
+            await wa.close()
+
+    in_time, late, removed = run_async(go(), 60)
+    assert in_time["type"] == "ack", in_time
+    assert late["code"] == "edit_window", late
+    assert removed["type"] == "ack", removed
+
+
+def test_a_deleted_messages_file_leaves_the_disk(server_factory):
+    """The upload sweeper removes the bytes a deletion released (--upload-orphan-ttl 1: a pass a
+    second), unless another upload has the same bytes."""
+    srv = server_factory(*chat_args(upload_orphan_ttl=1))
+    api = Api(srv.port)
+    a, b = api.new_users(2, "disk")
+    conv = api.direct(a, b)
+    alone = json.loads(upload_raw(srv.port, a.token, b"only here", 9)[2])
+    shared = json.loads(upload_raw(srv.port, a.token, b"twice here", 10)[2])
+    twin = json.loads(upload_raw(srv.port, b.token, b"twice here", 10)[2])
+
+    async def go():
+        wa = await ChatConn.connect(srv.port, a.token, name="a")
+        wb = await ChatConn.connect(srv.port, b.token, name="b")
+        try:
+            start = wa.mark()
+            await wa.send_json({"type": "send", "conv": conv, "cid": "f1", "body": "files",
+                                "attachments": [alone["id"], shared["id"]]})
+            sent = await wa.wait_type("ack", start=start, cid="f1")
+            start = wb.mark()
+            await wb.send_json({"type": "send", "conv": conv, "cid": "f2", "body": "mine",
+                                "attachments": [twin["id"]]})
+            await wb.wait_type("ack", start=start, cid="f2")
+            assert (await change(wa, "delete", conv, sent["seq"], "f3"))["type"] == "ack"
+        finally:
+            await close_all([wa, wb])
+
+    run_async(go(), 30)
+
+    def names():
+        return {path.rsplit("/", 2)[-2] + path.rsplit("/", 1)[-1]
+                for path in stored_files(srv.data_dir)[0]}
+
+    run_async(wait_until(lambda: alone["sha256"] not in names(), 10, lambda: sorted(names())), 15)
+    assert shared["sha256"] in names()  # The other upload of the same bytes keeps them.
+    assert download(srv.port, twin["url"], b.token)[0] == 200
+
+
+def test_reactions_toggle_aggregate_and_are_bounded(server_factory):
+    """Any member reacts with one emoji (one grapheme cluster); adding twice is once, taking
+    away is idempotent; reads aggregate them (emoji, count, users); --max-reactions bounds the
+    distinct emoji; a deleted message keeps none."""
+    srv = server_factory(*chat_args(max_reactions=2))
+    api = Api(srv.port)
+    a, b, outsider = api.new_users(3, "rx")
+    conv = api.group(a, [b])
+    thumbs, heart, party = "\U0001F44D", "\u2764\ufe0f", "\U0001F389"
+
+    async def go():
+        wa, wb, wo = [await ChatConn.connect(srv.port, u.token, name=u.name)
+                      for u in (a, b, outsider)]
+        try:
+            sent = await wa.send(conv, "react to me")
+            seq = sent["seq"]
+            start = wa.mark()
+            acks = [await change(wb, "react", conv, seq, "r1", emoji=thumbs),
+                    await change(wb, "react", conv, seq, "r2", emoji=thumbs),  # Twice: once.
+                    await change(wa, "react", conv, seq, "r3", emoji=thumbs),
+                    await change(wa, "react", conv, seq, "r4", emoji=heart),
+                    await change(wb, "react", conv, seq, "r5", emoji=heart, on=False),  # None.
+                    await change(wa, "react", conv, seq, "r6", emoji=heart, on=False)]
+            live = await wa.wait_message(conv, lambda m: m["seq"] == acks[-1]["seq"],
+                                         start=start)
+            refused = {
+                "third emoji": await change(wa, "react", conv, seq, "x0", emoji=heart),
+                "two": await change(wb, "react", conv, seq, "x1", emoji=thumbs + thumbs),
+                "outsider": await change(wo, "react", conv, seq, "x2", emoji=thumbs),
+                "no emoji": await change(wb, "react", conv, seq, "x3"),
+            }
+            # The heart was taken away: a new emoji fits again, then the limit holds.
+            refused["limit"] = await change(wb, "react", conv, seq, "x4", emoji=party)
+            return sent, acks, live, refused
+        finally:
+            await close_all([wa, wb, wo])
+
+    sent, acks, live, refused = run_async(go(), 60)
+    assert all(ack["type"] == "ack" for ack in acks), acks
+    assert refused["third emoji"]["type"] == "ack", refused  # heart again: 2 distinct.
+    assert (live["kind"], live["target"], live["body"], live["on"]) == (
+        "reaction", sent["seq"], heart, False), live
+    assert refused["limit"]["code"] == "too_many_reactions", refused
+    assert refused["two"]["code"] == "bad_request" and "emoji" in refused["two"]["message"]
+    assert refused["outsider"]["code"] == "forbidden", refused
+    assert refused["no emoji"]["message"] == 'missing field "emoji"', refused
+    [message] = [m for m in api.messages(b, conv).json["messages"] if m["seq"] == sent["seq"]]
+    assert message["reactions"] == [  # In the emoji's byte order.
+        {"emoji": heart, "count": 1, "users": [a.id]},
+        {"emoji": thumbs, "count": 2, "users": sorted([a.id, b.id])}], message
+    [summary] = [c for c in api.conversations(b) if c["id"] == conv]
+    assert summary["last_message"]["seq"] == sent["seq"] and summary["unread"] == 0, summary
+
+    async def delete():
+        wa = await ChatConn.connect(srv.port, a.token, name="a")
+        try:
+            return await change(wa, "delete", conv, sent["seq"], "d1")
+        finally:
+            await wa.close()
+
+    assert run_async(delete(), 30)["type"] == "ack"
+    [tomb] = [m for m in api.messages(b, conv).json["messages"] if m["seq"] == sent["seq"]]
+    assert "reactions" not in tomb and tomb["deleted"] is True, tomb
+
+
+def test_pins_are_listed_newest_first_and_bounded(server_factory):
+    """Any member pins and unpins (idempotent both ways); GET /api/conversations/{id}/pins lists
+    the pinned messages, newest pin first, to members only; --max-pins bounds them; a deleted
+    message is unpinned."""
+    srv = server_factory(*chat_args(max_pins=2))
+    api = Api(srv.port)
+    a, b, outsider = api.new_users(3, "pin")
+    conv = api.group(a, [b])
+
+    async def go():
+        wa, wb = [await ChatConn.connect(srv.port, u.token, name=u.name) for u in (a, b)]
+        try:
+            first, second, third = [await wa.send(conv, f"m{i}") for i in range(3)]
+            start = wa.mark()
+            acks = [await change(wb, "pin", conv, first["seq"], "p1"),
+                    await change(wa, "pin", conv, second["seq"], "p2"),
+                    await change(wa, "pin", conv, first["seq"], "p3")]  # Pinned: no change.
+            live = await wa.wait_message(conv, lambda m: m["seq"] == acks[0]["seq"], start=start)
+            too_many = await change(wa, "pin", conv, third["seq"], "p4")
+            listed = api.ok("GET", f"/api/conversations/{conv}/pins", token=b.token)["pins"]
+            unpinned = await change(wb, "unpin", conv, second["seq"], "p5")
+            again = await change(wb, "unpin", conv, second["seq"], "p6")  # Not pinned: fine.
+            fits = await change(wa, "pin", conv, third["seq"], "p7")
+            deleted = await change(wa, "delete", conv, third["seq"], "p8")
+            return first, second, acks, live, too_many, listed, [unpinned, again, fits, deleted]
+        finally:
+            await close_all([wa, wb])
+
+    first, second, acks, live, too_many, listed, later = run_async(go(), 60)
+    assert all(ack["type"] == "ack" for ack in acks + later), (acks, later)
+    assert (live["kind"], live["target"], live["from"]) == ("pin", first["seq"], b.id), live
+    assert too_many["code"] == "too_many_pins", too_many
+    assert [m["seq"] for m in listed] == [second["seq"], first["seq"]], listed
+    assert listed[1]["pinned_by"] == b.id and listed[1]["pinned_at"] == acks[0]["ts"], listed
+    pins = api.ok("GET", f"/api/conversations/{conv}/pins", token=a.token)["pins"]
+    assert [m["seq"] for m in pins] == [first["seq"]], pins  # The deleted one went too.
+    assert api.request("GET", f"/api/conversations/{conv}/pins",
+                       token=outsider.token).status == 403
+    assert api.request("GET", "/api/conversations/999999/pins", token=a.token).status == 404

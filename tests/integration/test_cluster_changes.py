@@ -1,0 +1,65 @@
+"""Changes to messages across two nodes (issue 25; docs/cluster.md, "What crosses nodes"): an
+edit and a reaction made through one node and a delete made through the other (so that one of them is
+forwarded to the conversation's writer node, whichever it is) reach a member's connection on
+the other node live, in seq order after the message they change; a reconnect to the other node
+and a `sync` from 0 give the changed message in its current state and the change entries."""
+from __future__ import annotations
+
+import pytest
+
+from chat_client import ChatConn, close_all
+from support import run_async
+
+pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
+
+
+async def change(conn: ChatConn, kind: str, conv: int, seq: int, cid: str, **fields) -> dict:
+    start = conn.mark()
+    await conn.send_json({"type": kind, "conv": conv, "seq": seq, "cid": cid, **fields})
+    ev = await conn.wait_for(lambda e: e.get("type") in ("ack", "error") and e.get("cid") == cid,
+                             15, f"the answer to {kind} {cid}", start)
+    assert ev["type"] == "ack", ev
+    return ev
+
+
+@pytest.mark.timeout(60)
+def test_edit_and_delete_cross_nodes_live_and_after_reconnect(cluster_factory):
+    cluster = cluster_factory(2)
+    api = cluster.api(0)
+    a, b = api.new_users(2, "xc")
+    conv = api.direct(a, b)
+
+    async def go():
+        a1 = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
+        a2 = await ChatConn.connect(cluster.port(1), a.token, name="a@n2")
+        b2 = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
+        try:
+            kept = await a1.send(conv, "stays")
+            gone = await a1.send(conv, "goes")
+            edit = await change(a1, "edit", conv, kept["seq"], "x-edit", body="stays, edited")
+            delete = await change(a2, "delete", conv, gone["seq"], "x-del")
+            react = await change(a1, "react", conv, kept["seq"], "x-re", emoji="\U0001F44D")
+            for seq in (edit["seq"], delete["seq"], react["seq"]):
+                await b2.wait_message(conv, lambda m, seq=seq: m["seq"] == seq)
+            live = [(m["seq"], m["kind"], m.get("target"), m.get("body"))
+                    for m in b2.messages(conv)]
+            assert live == [(1, "text", None, "stays"), (2, "text", None, "goes"),
+                            (3, "edit", 1, "stays, edited"), (4, "delete", 2, ""),
+                            (5, "reaction", 1, "\U0001F44D")], live
+            assert b2.messages(conv)[-1]["on"] is True
+        finally:
+            await close_all([a1, a2, b2])
+        b1 = await ChatConn.connect(cluster.port(0), b.token, name="b@n1")
+        try:
+            synced = await b1.call({"type": "sync", "convs": {str(conv): 0}}, "sync")
+        finally:
+            await b1.close()
+        [entry] = synced["convs"]
+        current = {m["seq"]: m for m in entry["messages"]}
+        assert current[1]["body"] == "stays, edited" and current[1]["edited_at"] == edit["ts"]
+        assert current[2]["deleted"] is True and "body" not in current[2], current[2]
+        assert [current[s]["kind"] for s in (3, 4, 5)] == ["edit", "delete", "reaction"], current
+        assert current[1]["reactions"] == [{"emoji": "\U0001F44D", "count": 1, "users": [a.id]}]
+        assert entry["unread"] == 2, entry
+
+    run_async(go(), 50)
