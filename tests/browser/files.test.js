@@ -54,7 +54,10 @@ test('an image and a PDF: progress, cancel, thumbnail and file card', async () =
     await alice.page.setInputFiles('#file-input', [image, pdf]);
     await alice.page.fill('#composer-input', 'the trip');
     await alice.page.press('#composer-input', 'Enter');
-    await h.waitForBubbles(bob.page, ['the trip']);
+    // 5 MB through the debug build (the upload, its fsync and a 1300 × 1300 thumbnail) before
+    // the send goes: 2-4 s on an idle machine, past WAIT_MS on a busy one (2 of 5 runs timed out
+    // beside four builds), so this wait has more room than the others.
+    await h.waitForBubbles(bob.page, ['the trip'], {timeout: 3 * h.WAIT_MS});
     const bubble = bob.page.locator('#messages .msg.other');
     await bubble.locator('.att-image img').waitFor();
     await bob.page.waitForFunction(

@@ -189,8 +189,8 @@ export async function bubbles(page) {
   return page.$$eval('#messages .msg .body', (els) => els.map((el) => el.textContent));
 }
 
-/** Waits until the bubbles are exactly `texts`. */
-export async function waitForBubbles(page, texts) {
+/** Waits until the bubbles are exactly `texts` (within `timeout` ms: WAIT_MS by default). */
+export async function waitForBubbles(page, texts, {timeout = WAIT_MS} = {}) {
   await page
       .waitForFunction(
           (want) => {
@@ -198,7 +198,7 @@ export async function waitForBubbles(page, texts) {
                 [...document.querySelectorAll('#messages .msg .body')].map((el) => el.textContent);
             return JSON.stringify(got) === JSON.stringify(want);
           },
-          texts)
+          texts, {timeout})
       .catch(async (error) => {
         throw new Error(`bubbles ${JSON.stringify(await bubbles(page))}, wanted ${
             JSON.stringify(texts)}: ${error.message}`);
