@@ -46,14 +46,18 @@ def test_idle_connection_gets_notice_then_close_4001(server):
 @pytest.mark.server_args(*SHORT)
 def test_refreshing_connection_stays_open_and_sends(server):
     api = Api(server.port)
-    r = api.login(api.new_user("rf").name)
+    me = api.new_user("rf")
+    other = api.new_user("peer")
+    conv = api.request("POST", "/api/conversations",
+                       {"members": [me.id], "group": False}, token=other.token).json["id"]
+    # The login whose token is renewed comes last: its token may live only just over 1 s, and on a
+    # busy machine the setup above alone took longer than that (the connection then met a token
+    # already expired, closed 4001 before any notice).
+    r = api.login(me.name)
     assert r.status == 200, r
     login = r.json
     for field in ("refresh_token", "refresh_expires_at", "instance", "user_created_at"):
         assert field in login, login
-    other = api.new_user("peer")
-    conv = api.request("POST", "/api/conversations",
-                       {"members": [other.id], "group": False}, token=login["token"]).json["id"]
 
     async def go():
         conn = await ChatConn.connect(server.port, login["token"])
