@@ -13,6 +13,10 @@ import {avatarElement, showAvatar} from './names.js';
 import {renderBody} from './rich.js';
 
 const PAGE = 30;
+// How long `reveal` pages back through history for a message before giving up.
+const REVEAL_MS = 10000;
+// How long a revealed message stays marked.
+const FOUND_MS = 4000;
 /** The server's --max-chat-body (UTF-8 bytes), as index.html's meta tag states it. */
 const MAX_BODY_BYTES =
     Number(
@@ -186,6 +190,33 @@ export class ConversationView {
     this._el.input.focus();
   }
 
+  /**
+   * Scrolls message `seq` of the open conversation into view and marks it for a moment (a search
+   * hit), loading older pages until it is on screen.
+   * @param {number} seq
+   */
+  async reveal(seq) {
+    const id = this.current;
+    const deadline = Date.now() + REVEAL_MS;
+    while (this.current === id && Date.now() < deadline) {
+      const li = this._el.messages.querySelector(`li.msg[data-seq="${seq}"]`);
+      if (li) {
+        li.scrollIntoView({block: 'center'});
+        // An attribute: every render rewrites the class.
+        const el = /** @type {HTMLElement} */ (li);
+        el.dataset.found = '';
+        setTimeout(() => delete el.dataset.found, FOUND_MS);
+        return;
+      }
+      if (this._historyDone && !this._loading) return;
+      if (this._loading) {
+        await new Promise((resolve) => setTimeout(resolve, 30));
+      } else {
+        await this.loadOlder();
+      }
+    }
+  }
+
   /** Loads the next older page, keeping what is on screen in place. */
   async loadOlder() {
     const id = this.current;
@@ -303,11 +334,12 @@ export class ConversationView {
           null,
       row.type === 'pending' ? pendingFiles(row.entry) : null,
       h('span', {class: 'body'}),
-      h('span', {class: 'meta'}, [
-        h('span', {class: 'edited', text: 'edited'}),
-        h('time', {class: 'time'}),
-        h('span', {class: 'tick'}),
-      ]),
+      h('span', {class: 'meta'},
+        [
+          h('span', {class: 'edited', text: 'edited'}),
+          h('time', {class: 'time'}),
+          h('span', {class: 'tick'}),
+        ]),
     ]);
     if (row.type === 'message') {
       // The message menu of an own message: shown on hover or focus (style.css).
