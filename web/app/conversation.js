@@ -334,12 +334,11 @@ export class ConversationView {
           null,
       row.type === 'pending' ? pendingFiles(row.entry) : null,
       h('span', {class: 'body'}),
-      h('span', {class: 'meta'},
-        [
-          h('span', {class: 'edited', text: 'edited'}),
-          h('time', {class: 'time'}),
-          h('span', {class: 'tick'}),
-        ]),
+      h('span', {class: 'meta'}, [
+        h('span', {class: 'edited', text: 'edited'}),
+        h('time', {class: 'time'}),
+        h('span', {class: 'tick'}),
+      ]),
     ]);
     if (row.type === 'message') {
       // The message menu of an own message: shown on hover or focus (style.css).
