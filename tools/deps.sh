@@ -42,6 +42,8 @@ build_packages=(g++ cmake ninja-build make pkg-config git liburing-dev libsimdjs
 # packages (ws, typescript) `npm ci` installs from the committed package-lock.json at the end.
 # chromium: the web app's browser tests (tests/browser, ctest browser), headless, driven by the
 # npm package playwright-core (installed like the SDK's, below), which downloads no browser.
+# fonts-noto-color-emoji: the emoji of reactions in those tests' screenshots (chromium has
+# no emoji font of its own).
 # python3-prometheus-client: its reference parser reads GET /metrics (tests/integration/test_metrics.py).
 # python3-pil: the uploads test makes its GIF and WebP images with Pillow
 # (tests/integration/test_uploads.py).
@@ -56,7 +58,8 @@ build_packages=(g++ cmake ninja-build make pkg-config git liburing-dev libsimdjs
 test_packages=(python3 python3-pytest python3-websockets python3-prometheus-client curl faketime
                clang libclang-rt-14-dev postgresql redis-server nginx nodejs chromium systemd
                python3-yaml python3-seccomp rabbitmq-server python3-pika
-               python3-cryptography python3-aiosmtpd python3-pil dpkg-dev file lintian)
+               python3-cryptography python3-aiosmtpd python3-pil dpkg-dev file lintian
+               fonts-noto-color-emoji)
 # `bench/run`: python3-matplotlib for its plots, nodejs and npm for the ws peer, PostgreSQL for
 # chat-1k-pg's throwaway cluster, redis-server for the chat-3node scenarios (bench/lib/cluster.py).
 bench_packages=(python3 python3-matplotlib nodejs postgresql redis-server)

@@ -46,7 +46,11 @@ test('edit with ↑, cancel with Escape, delete from the message menu', async ()
     await first.locator('.delete-message').click();
     await h.waitForBubbles(bob.page, ['This message was deleted', 'second']);
     await h.waitForBubbles(alice.page, ['This message was deleted', 'second']);
-    assert.equal(await bob.page.locator('#messages .msg.other .msg-actions:not([hidden])').count(), 0);
+    assert.equal(
+        await bob.page
+            .locator('#messages .msg.other :is(.edit-message, .delete-message):not([hidden])')
+            .count(),
+        0);
     // Changes are never unread: the open conversation's badge stays clear.
     await bob.page.waitForSelector(`[data-conv="${conv}"][data-unread="0"]`);
     await h.screenshot(bob.page, 'changed-messages');

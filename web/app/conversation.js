@@ -10,13 +10,10 @@ import {byId, h, reconcile, setText} from './dom.js';
 import {clock, dayKey, dayLabel, joinNames, presenceText} from './format.js';
 import {MentionPicker} from './mentions.js';
 import {avatarElement, showAvatar} from './names.js';
+import {reactionPicker, showPins, showReactions} from './reactions.js';
 import {renderBody} from './rich.js';
 
 const PAGE = 30;
-// How long `reveal` pages back through history for a message before giving up.
-const REVEAL_MS = 10000;
-// How long a revealed message stays marked.
-const FOUND_MS = 4000;
 /** The server's --max-chat-body (UTF-8 bytes), as index.html's meta tag states it. */
 const MAX_BODY_BYTES =
     Number(
@@ -140,6 +137,10 @@ export class ConversationView {
       this.render();
     });
     byId('members-close').addEventListener('click', () => this._membersDialog.close());
+    this._pinsButton = byId('pins-button');
+    this._pinsDialog = /** @type {HTMLDialogElement} */ (byId('pins'));
+    this._pinsButton.addEventListener('click', () => this._openPins());
+    byId('pins-close').addEventListener('click', () => this._pinsDialog.close());
     this._wireComposer();
     this._wireFiles();
     document.addEventListener('visibilitychange', () => this._markRead());
@@ -170,6 +171,8 @@ export class ConversationView {
     this._block.hidden = true;
     this._membersButton.hidden = true;
     if (this._membersDialog.open) this._membersDialog.close();
+    this._pinsButton.hidden = !open;
+    if (this._pinsDialog.open) this._pinsDialog.close();
     this._el.jump.hidden = true;
     this._picker.close();
     const conv = open ? this._store.conv(id) : null;
@@ -188,33 +191,6 @@ export class ConversationView {
 
   focusComposer() {
     this._el.input.focus();
-  }
-
-  /**
-   * Scrolls message `seq` of the open conversation into view and marks it for a moment (a search
-   * hit), loading older pages until it is on screen.
-   * @param {number} seq
-   */
-  async reveal(seq) {
-    const id = this.current;
-    const deadline = Date.now() + REVEAL_MS;
-    while (this.current === id && Date.now() < deadline) {
-      const li = this._el.messages.querySelector(`li.msg[data-seq="${seq}"]`);
-      if (li) {
-        li.scrollIntoView({block: 'center'});
-        // An attribute: every render rewrites the class.
-        const el = /** @type {HTMLElement} */ (li);
-        el.dataset.found = '';
-        setTimeout(() => delete el.dataset.found, FOUND_MS);
-        return;
-      }
-      if (this._historyDone && !this._loading) return;
-      if (this._loading) {
-        await new Promise((resolve) => setTimeout(resolve, 30));
-      } else {
-        await this.loadOlder();
-      }
-    }
   }
 
   /** Loads the next older page, keeping what is on screen in place. */
@@ -334,16 +310,31 @@ export class ConversationView {
           null,
       row.type === 'pending' ? pendingFiles(row.entry) : null,
       h('span', {class: 'body'}),
+      h('span', {class: 'reactions', hidden: true}),
       h('span', {class: 'meta'}, [
+        h('span', {class: 'pinned-mark', text: '📌 pinned', hidden: true}),
         h('span', {class: 'edited', text: 'edited'}),
         h('time', {class: 'time'}),
         h('span', {class: 'tick'}),
       ]),
     ]);
     if (row.type === 'message') {
-      // The message menu of an own message: shown on hover or focus (style.css).
+      // The message menu: shown on hover or focus (style.css); Edit and Delete on one's own.
       const seq = row.message.seq;
+      const react = h('button', {
+        type: 'button',
+        class: 'react-message',
+        text: 'React',
+        'aria-label': 'Add a reaction',
+        on: {click: () => this._openPicker(li, seq, react)},
+      });
       li.append(h('span', {class: 'msg-actions'}, [
+        react,
+        h('button', {
+          type: 'button',
+          class: 'pin-message',
+          on: {click: () => this._togglePin(seq)},
+        }),
         h('button', {
           type: 'button',
           class: 'edit-message',
@@ -381,7 +372,20 @@ export class ConversationView {
                                            '';
     li.className = `msg ${own ? 'own' : 'other'}${deleted ? ' deleted' : ''}`;
     const actions = /** @type {HTMLElement | null} */ (li.querySelector('.msg-actions'));
-    if (actions) actions.hidden = !own || deleted;
+    if (actions && row.type === 'message') {
+      actions.hidden = deleted;
+      q('.edit-message').hidden = !own;
+      q('.delete-message').hidden = !own;
+      const pinned = Boolean(row.message.pinned_at);
+      const pin = q('.pin-message');
+      setText(pin, pinned ? 'Unpin' : 'Pin');
+      pin.setAttribute('aria-label', pinned ? 'Unpin this message' : 'Pin this message');
+      q('.pinned-mark').hidden = !pinned;
+      const seq = row.message.seq;
+      showReactions(
+          q('.reactions'), row.message, me, (u) => this._names.name(u),
+          (emoji, on) => this._client.react(conv.id, seq, emoji, {on}));
+    }
     q('.edited').hidden = row.type === 'pending' || deleted || !row.message.edited_at;
     li.dataset.state = state;
     if (row.type === 'pending') li.dataset.cid = row.entry.cid;
@@ -686,6 +690,78 @@ export class ConversationView {
     if (this.current === null) return;
     if (!window.confirm('Delete this message for everyone?')) return;
     this._client.deleteMessage(this.current, seq);
+  }
+
+  /**
+   * Opens the reaction picker under message `seq` (one at a time).
+   * @param {HTMLElement} li @param {number} seq @param {HTMLElement} button
+   */
+  _openPicker(li, seq, button) {
+    this._el.messages.querySelector('.react-picker')?.remove();
+    const conv = this.current;
+    if (conv === null) return;
+    const picker = reactionPicker((emoji) => {
+      const message = this._store.conv(conv).messages.get(seq);
+      const mine = message?.reactions?.find((r) => r.emoji === emoji)?.users.includes(this._store.me);
+      // Picking one's own reaction again leaves it, as a chip's click would not.
+      if (!mine) this._client.react(conv, seq, emoji);
+    }, button);
+    li.append(picker);
+    /** @type {HTMLElement} */ (picker.firstElementChild).focus();
+  }
+
+  /** Pins message `seq`, or unpins it when pinned. @param {number} seq */
+  _togglePin(seq) {
+    if (this.current === null) return;
+    const message = this._store.conv(this.current).messages.get(seq);
+    if (!message || message.deleted) return;
+    this._client.pin(this.current, seq, {on: !message.pinned_at});
+  }
+
+  /** The pins dialog: the conversation's pinned messages, read from the server. */
+  async _openPins() {
+    const id = this.current;
+    if (id === null) return;
+    const status = byId('pins-status');
+    const list = byId('pins-list');
+    list.replaceChildren();
+    setText(status, 'Loading…');
+    this._pinsDialog.showModal();
+    try {
+      const pins = await this._client.pins(id);
+      if (this.current !== id) return;
+      setText(status, pins.length === 0 ? 'No pinned messages.' : '');
+      showPins(list, pins, (u) => this._names.name(u), (seq) => {
+        this._pinsDialog.close();
+        this.jumpTo(seq);
+      });
+    } catch (error) {
+      setText(status, `Could not load the pins: ${/** @type {Error} */ (error).message}`);
+    }
+  }
+
+  /**
+   * Scrolls to message `seq` of the open conversation and flashes it, loading older pages until
+   * it is there (or history ends). @param {number} seq
+   */
+  async jumpTo(seq) {
+    const id = this.current;
+    if (id === null) return;
+    const find = () => /** @type {HTMLElement | null} */ (
+        this._el.messages.querySelector(`.msg[data-seq="${seq}"]`));
+    while (!find() && !this._historyDone && this.current === id) {
+      if (this._loading) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      } else {
+        await this.loadOlder();
+      }
+    }
+    const li = find();
+    if (!li || this.current !== id) return;
+    li.scrollIntoView({block: 'center'});
+    li.classList.remove('flash');
+    void li.offsetWidth;  // restarts the animation when the same message is jumped to again
+    li.classList.add('flash');
   }
 
   async _send() {

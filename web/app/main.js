@@ -44,7 +44,7 @@ const searchView = new SearchView({
   title: (conv) => list.title(store.conv(conv)),
   onOpen: (id, seq) => {
     go(id);
-    view.reveal(seq);
+    view.jumpTo(seq);
   },
 });
 const settings = new SettingsDialog({
