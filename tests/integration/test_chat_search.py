@@ -192,6 +192,9 @@ def test_fts_syntax_is_text(shared_server, api):
     assert hits("column:value") == [acks[3]["seq"]]
     assert hits("say OR star") == []  # OR is a word like any other: no message holds all three.
     assert hits("body:say AND) (") == []
+    # Words the index does not keep (emoji, punctuation outside ASCII): answered, not an error.
+    for q in ("\U0001F600", "\u2014", "say \u2014"):
+        assert search(api, a, q).status == 200, q
     for q in ("*", '"', "-", "   ", "()", "^"):
         r = search(api, a, q)
         assert r.status == 400 and "words" in r.json["error"], (q, r)
