@@ -1,11 +1,12 @@
 // ChatStore: the chat service's persistence, as asynchronous operations with typed results —
-// the four store interfaces one backend serves, and the backend's lifecycle.
+// the store interfaces one backend serves, and the backend's lifecycle.
 //
 // A module takes only the interface it uses: AccountStore (account_store.h), ConversationStore
 // (conversation_store.h: the ordering contract), NotificationStore (notification_store.h),
-// UploadStore (upload_store.h), ProfileStore (profile_store.h). What every operation promises (one
-// reply, on a storage thread, cheap; Status errors vs domain refusals) is in store_types.h. The
-// composition (chat/service.cc) opens one backend and hands out the interfaces; it alone stops it.
+// UploadStore (upload_store.h), ProfileStore (profile_store.h), SearchStore (search_store.h). What
+// every operation promises (one reply, on a storage thread, cheap; Status errors vs domain
+// refusals) is in store_types.h. The composition (chat/service.cc) opens one backend and hands out
+// the interfaces; it alone stops it.
 //
 // A backend derives from ChatStore and puts RINGCAST_CHAT_STORE_OVERRIDES in its public section:
 // its operations are declared from the interfaces' own lists, never copied (storage/README.md,
@@ -19,6 +20,7 @@
 #include "storage/conversation_store.h"
 #include "storage/notification_store.h"
 #include "storage/profile_store.h"
+#include "storage/search_store.h"
 #include "storage/upload_store.h"
 
 namespace ringcast::storage {
@@ -28,13 +30,15 @@ namespace ringcast::storage {
   RINGCAST_CONVERSATION_STORE_OPS(RINGCAST_STORE_OP_OVERRIDE) \
   RINGCAST_NOTIFICATION_STORE_OPS(RINGCAST_STORE_OP_OVERRIDE) \
   RINGCAST_UPLOAD_STORE_OPS(RINGCAST_STORE_OP_OVERRIDE)       \
-  RINGCAST_PROFILE_STORE_OPS(RINGCAST_STORE_OP_OVERRIDE)
+  RINGCAST_PROFILE_STORE_OPS(RINGCAST_STORE_OP_OVERRIDE)      \
+  RINGCAST_SEARCH_STORE_OPS(RINGCAST_STORE_OP_OVERRIDE)
 
 class ChatStore : public AccountStore,
                   public ConversationStore,
                   public NotificationStore,
                   public UploadStore,
-                  public ProfileStore {
+                  public ProfileStore,
+                  public SearchStore {
  public:
   ~ChatStore() override = default;
   // Refuses new work and finishes what was accepted: every reply is called, with kStopped for

@@ -384,6 +384,50 @@ INSERT INTO meta(key, value)
 VALUES ('schema_v11_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )sql";
 
+// Version 12 is another change of issue 25 (in review on its own branch); this stand-in keeps the
+// versions gap-free until it merges and takes the number.
+constexpr const char* kSchemaV12 = R"sql(
+INSERT INTO meta(key, value)
+VALUES ('schema_v12_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+)sql";
+
+// Version 13 (issue 25, search; storage/SCHEMA.md "Search"): an external-content FTS5 table over
+// the bodies of ordinary messages that are not deleted (the text stays in `messages` alone). The
+// triggers keep it in the transaction of each change: an edit takes out the old body and puts in
+// the new, a deletion (body emptied, deleted_at set) takes it out. FTS5's 'delete' must name the
+// exact text that was indexed, which is why each trigger tests the same predicate as the one
+// that indexed the row; and an update's two steps are one trigger, in that order (SQLite does
+// not promise an order between triggers, and the 'delete' after the insert of the same rowid
+// would take the new row's sizes with it). unicode61 with diacritics removed: "café" finds "cafe".
+// The predicate, written out in each trigger, is storage/message_kinds.h's ordinary kinds.
+constexpr const char* kSchemaV13 = R"sql(
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+  body, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2');
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages
+WHEN NEW.kind NOT IN ('edit','delete','reaction','pin','unpin','system') AND NEW.deleted_at IS NULL
+BEGIN
+  INSERT INTO messages_fts(rowid, body) VALUES (NEW.id, NEW.body);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF body, deleted_at ON messages
+BEGIN
+  INSERT INTO messages_fts(messages_fts, rowid, body) SELECT 'delete', OLD.id, OLD.body
+  WHERE OLD.kind NOT IN ('edit','delete','reaction','pin','unpin','system') AND OLD.deleted_at IS NULL;
+  INSERT INTO messages_fts(rowid, body) SELECT NEW.id, NEW.body
+  WHERE NEW.kind NOT IN ('edit','delete','reaction','pin','unpin','system') AND NEW.deleted_at IS NULL;
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
+WHEN OLD.kind NOT IN ('edit','delete','reaction','pin','unpin','system') AND OLD.deleted_at IS NULL
+BEGIN
+  INSERT INTO messages_fts(messages_fts, rowid, body) VALUES ('delete', OLD.id, OLD.body);
+END;
+INSERT INTO messages_fts(rowid, body)
+SELECT id, body FROM messages
+WHERE kind NOT IN ('edit','delete','reaction','pin','unpin','system') AND deleted_at IS NULL;
+
+INSERT INTO meta(key, value)
+VALUES ('schema_v13_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kSchemaV1.data()},
     {2, "a sender has read its own messages", kSchemaV2},
@@ -396,6 +440,8 @@ constexpr Migration kMigrations[] = {
     {9, "refresh tokens and the instance id", kSchemaV9},
     {10, "profiles, logins (sessions) and blocks", kSchemaV10},
     {11, "changes to messages: edits, deletions, reactions and pins", kSchemaV11},
+    {12, "stand-in for another change of issue 25", kSchemaV12},
+    {13, "search: an FTS5 index of message bodies", kSchemaV13},
 };
 
 Status Fail(SqliteDb& db, Status status) {

@@ -52,7 +52,7 @@ class PgChatStore final : public ChatStore {
   // The VAPID key the database holds (PgStoreOptions::vapid_key_candidate), PEM.
   const std::string& shared_vapid_key() const { return shared_vapid_key_; }
 
-  // Every operation of the four store interfaces (chat_store.h).
+  // Every operation of the store interfaces (chat_store.h).
   RINGCAST_CHAT_STORE_OVERRIDES
 
  private:

@@ -495,6 +495,21 @@ BEGIN
 END $$;
 )sql";
 
+// Version 12 is another change of issue 25 (in review on its own branch); this stand-in keeps the
+// versions gap-free until it merges and takes the number.
+constexpr const char* kPgSchemaV12 = "SELECT 1";
+
+// Version 13 (issue 25, search; SQLite's version 13, storage/SCHEMA.md "Search"): a GIN index
+// over the words of the bodies of ordinary messages (storage/message_kinds.h) that are not
+// deleted. An expression index, not a stored tsvector column: the text is not kept twice, and an
+// edit or a deletion reindexes the row as any update does. 'simple' lowercases and splits without
+// stemming or stop words, as SQLite's unicode61 does; pg_search_store.cc's statement repeats the
+// expression and the predicate exactly, or the planner cannot use the index.
+constexpr const char* kPgSchemaV13 = R"sql(
+CREATE INDEX messages_search ON messages USING gin (to_tsvector('simple'::regconfig, body))
+WHERE kind NOT IN ('edit','delete','reaction','pin','unpin','system') AND deleted_at IS NULL;
+)sql";
+
 constexpr PgMigration kPgMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kPgSchemaV1},
     {2, "server settings shared by every node (the token signing secret)", kPgSchemaV2},
@@ -507,6 +522,8 @@ constexpr PgMigration kPgMigrations[] = {
     {9, "refresh tokens and the instance id", kPgSchemaV9},
     {10, "profiles, logins (sessions) and blocks", kPgSchemaV10},
     {11, "changes to messages: edits, deletions, reactions and pins", kPgSchemaV11},
+    {12, "stand-in for another change of issue 25", kPgSchemaV12},
+    {13, "search: a full-text index of message bodies", kPgSchemaV13},
 };
 
 // A key of ringcast's own for pg_advisory_xact_lock ('RCST' 'MIGR').
@@ -821,6 +838,7 @@ std::span<const PgStatement> PgPreparedStatements() {
     for (const PgStatement& upload : PgUploadStatements()) statements.push_back(upload);
     for (const PgStatement& token : PgTokenStatements()) statements.push_back(token);
     for (const PgStatement& profile : PgProfileStatements()) statements.push_back(profile);
+    for (const PgStatement& search : PgSearchStatements()) statements.push_back(search);
     return statements;
   }();
   return all;

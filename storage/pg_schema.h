@@ -45,5 +45,7 @@ std::span<const PgStatement> PgUploadStatements();
 std::span<const PgStatement> PgTokenStatements();
 // Profiles, logins and blocks (pg_profile_store.cc).
 std::span<const PgStatement> PgProfileStatements();
+// Message search (pg_search_store.cc).
+std::span<const PgStatement> PgSearchStatements();
 
 }  // namespace ringcast::storage

@@ -57,7 +57,7 @@ class SqliteChatStore final : public ChatStore {
   ExecutorStats stats() const { return executor_->stats(); }
   void CollectMetrics(MetricSet& out) const override;
 
-  // Every operation of the four store interfaces (chat_store.h).
+  // Every operation of the store interfaces (chat_store.h).
   RINGCAST_CHAT_STORE_OVERRIDES
 
  private:

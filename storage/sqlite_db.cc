@@ -158,6 +158,12 @@ Statement& Statement::BindBlob(int index, std::span<const uint8_t> value) {
   return *this;
 }
 
+Statement& Statement::BindDouble(int index, double value) {
+  if (stmt_ == nullptr) return *this;
+  if (int rc = sqlite3_bind_double(stmt_, index, value); rc != SQLITE_OK) Fail(rc, "bind");
+  return *this;
+}
+
 Statement& Statement::BindNull(int index) {
   if (stmt_ == nullptr) return *this;
   if (int rc = sqlite3_bind_null(stmt_, index); rc != SQLITE_OK) Fail(rc, "bind");
@@ -193,6 +199,8 @@ bool Statement::ColumnIsNull(int column) const {
 }
 
 int64_t Statement::ColumnInt64(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+double Statement::ColumnDouble(int column) const { return sqlite3_column_double(stmt_, column); }
 
 std::string_view Statement::ColumnText(int column) const {
   // Text first, then the size: that order is what SQLite documents as safe.

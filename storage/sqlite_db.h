@@ -83,6 +83,7 @@ class Statement {
   // (SQLITE_TRANSIENT), so the argument need not outlive the call. A failed bind makes the
   // statement fail at the next Step()/Exec().
   Statement& BindInt64(int index, int64_t value);
+  Statement& BindDouble(int index, double value);
   Statement& BindText(int index, std::string_view value);
   Statement& BindBlob(int index, std::span<const uint8_t> value);
   Statement& BindNull(int index);
@@ -100,6 +101,7 @@ class Statement {
   int ColumnCount() const;
   bool ColumnIsNull(int column) const;
   int64_t ColumnInt64(int column) const;
+  double ColumnDouble(int column) const;
   std::string_view ColumnText(int column) const;
   std::span<const uint8_t> ColumnBlob(int column) const;
 

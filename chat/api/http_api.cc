@@ -105,6 +105,9 @@ void HttpApi::OnRequest(HttpExchange& exchange) {
   } else if (route == "users") {
     exchange.SetRoute("/api/users");
     if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleUsers(exchange);
+  } else if (route == "search") {
+    exchange.SetRoute("/api/search");
+    if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleSearch(exchange);
   } else if (route == "me") {
     HandleMe(exchange);  // http_api_profiles.cc
   } else if (route == "me/password") {

@@ -119,7 +119,8 @@ class HttpApi {
   void HandleRefresh(HttpExchange& exchange);
   static std::string FamilyOf(std::string_view jti);
   void HandleConversations(HttpExchange& exchange, std::string_view rest);
-  void HandleUsers(HttpExchange& exchange);  // http_api_users.cc
+  void HandleUsers(HttpExchange& exchange);   // http_api_users.cc
+  void HandleSearch(HttpExchange& exchange);  // http_api_search.cc
   // http_api_notify.cc: POST/DELETE /api/conversations/{id}/mute, GET /api/mentions.
   void HandleMute(HttpExchange& exchange, std::string_view rest);
   void HandleMentions(HttpExchange& exchange);

@@ -12,6 +12,7 @@ import {MentionsView} from './mentions.js';
 import {Names, showAvatar} from './names.js';
 import {NewChatDialog} from './new_chat.js';
 import {Notifier} from './notify.js';
+import {SearchView} from './search.js';
 import {Blocks, SettingsDialog} from './settings.js';
 import {Store} from './store.js';
 
@@ -36,6 +37,15 @@ const mentionsView = new MentionsView({
   names,
   title: (conv) => list.title(store.conv(conv)),
   onOpen: (id) => go(id),
+});
+const searchView = new SearchView({
+  client,
+  names,
+  title: (conv) => list.title(store.conv(conv)),
+  onOpen: (id, seq) => {
+    go(id);
+    view.jumpTo(seq);
+  },
 });
 const settings = new SettingsDialog({
   client,
@@ -143,6 +153,7 @@ client.on('auth_expired', () => {
 
 byId('new-chat-button').addEventListener('click', () => dialog.open());
 byId('mentions-button').addEventListener('click', () => mentionsView.open());
+byId('search-button').addEventListener('click', () => searchView.open());
 byId('settings-button').addEventListener('click', () => settings.open());
 byId('back-button').addEventListener('click', () => back());
 byId('logout-button').addEventListener('click', async () => {

@@ -740,6 +740,25 @@ export class RingcastClient extends Emitter {
   }
 
   /**
+   * `GET /api/search`: the messages of this user's conversations that hold every word of
+   * `query`, best first (PROTOCOL.md, "Search"). The next page: the same call with `cursor` set
+   * to the answer's `next_cursor`.
+   * @param {string} query text (never a query language), 1..256 bytes, up to 16 words
+   * @param {{conv?: number, from?: number, before?: number, after?: number, limit?: number,
+   *     cursor?: string}} [options] `conv`: one conversation; `from`: one author's user id;
+   *     `before`/`after`: sent before/after these ms since the epoch; `limit` 1..50 (default 20)
+   * @returns {Promise<import('./types.js').SearchPage>}
+   */
+  async search(query, options = {}) {
+    const params = new URLSearchParams({q: query});
+    for (const name of ['conv', 'from', 'before', 'after', 'limit', 'cursor']) {
+      const value = options[/** @type {keyof typeof options} */ (name)];
+      if (value !== undefined) params.set(name, String(value));
+    }
+    return this._http.request('GET', `/api/search?${params}`);
+  }
+
+  /**
    * `GET /api/users?ids=`: the names of users known by id (members, senders), ordered by id;
    * unknown ids are absent. Any number of ids: asked 100 at a time (the server's limit), each
    * id once.

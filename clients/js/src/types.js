@@ -140,6 +140,26 @@
 
 /**
  * What the SDK keeps of a login (and persists, unless `persistSession` is false).
+ * @typedef {object} SearchHit
+ * One message `search` found (PROTOCOL.md, "Search"): `conv` and `seq` name it.
+ * @property {number} conv
+ * @property {number} seq
+ * @property {number} id
+ * @property {number} from
+ * @property {string} kind
+ * @property {number} ts
+ * @property {number} [edited_at]
+ * @property {{text: string, match: boolean}[]} snippet a passage of the body in segments:
+ *     render each `text` as plain text, highlighting those with `match`
+ */
+
+/**
+ * @typedef {object} SearchPage
+ * @property {SearchHit[]} results best first
+ * @property {string | null} next_cursor the `cursor` of the next page; null: no more
+ */
+
+/**
  * @typedef {object} Session
  * @property {string} token
  * @property {number} user_id

@@ -103,9 +103,10 @@ VALUES (2, 0, 'u1', 1);
             2);
   EXPECT_EQ(Count(*db, "SELECT count(*) FROM message_cids"), 2);  // NULL cids are not indexed.
   EXPECT_EQ(Count(*db, "SELECT value FROM meta WHERE key = 'cids_merged_below'"), 4);
+  // Version 8's own four (version 13 adds the search index's).
   EXPECT_EQ(Count(*db,
                   "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND "
-                  "tbl_name = 'messages'"),
+                  "tbl_name = 'messages' AND name NOT LIKE 'messages_fts_%'"),
             4);
   EXPECT_EQ(Count(*db, "PRAGMA foreign_keys"), 1);  // Back on after the migration.
   EXPECT_EQ(Count(*db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
@@ -346,6 +347,45 @@ TEST_F(MigrationsTest, Version9AddsRefreshTokensAndAnInstanceId) {
                   "SELECT count(*) FROM main.meta a JOIN other.meta b ON a.key = b.key "
                   "WHERE a.key = 'instance_id' AND a.value <> b.value"),
             1);
+}
+
+// Version 13 indexes the bodies already stored (ordinary, not deleted), and its triggers follow
+// edits and deletions from then on.
+TEST_F(MigrationsTest, Version13IndexesOrdinaryMessagesAndFollowsTheirChanges) {
+  auto db = OpenDb();
+  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(11)).ok());
+  ASSERT_TRUE(db->Exec(R"sql(
+INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1);
+INSERT INTO conversations(id, name, is_group, created_at) VALUES (1, 'g', 1, 1);
+INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (1, 1, 1);
+INSERT INTO messages(conversation_id, seq, sender_id, kind, body, sent_at, target, deleted_at)
+VALUES (1, 1, 1, 'text', 'kept apple', 2, NULL, NULL),
+       (1, 2, 1, 'text', '', 3, NULL, 5),
+       (1, 3, 1, 'edit', 'apple edited', 4, 1, NULL),
+       (1, 4, 1, 'note', 'custom apple', 4, NULL, NULL);
+)sql")
+                  .ok());
+  Status s = Migrate(*db);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  // The rowids (message ids) that hold `word`, as one number: 14 is messages 1 and 4.
+  auto matches = [&](const std::string& word) {
+    return Count(*db,
+                 "SELECT coalesce(sum(rowid * (CASE rowid WHEN 1 THEN 10 ELSE 1 END)), 0) "
+                 "FROM messages_fts WHERE messages_fts MATCH '" +
+                     word + "'");
+  };
+  EXPECT_EQ(matches("apple"), 14);  // Not the deleted message (2), not the edit's row (3).
+  EXPECT_EQ(matches("kept"), 10);
+  ASSERT_TRUE(db->Exec("UPDATE messages SET body = 'pear now', edited_at = 9 WHERE id = 1").ok());
+  EXPECT_EQ(matches("kept"), 0);
+  EXPECT_EQ(matches("pear"), 10);
+  EXPECT_EQ(matches("apple"), 4);
+  ASSERT_TRUE(db->Exec("UPDATE messages SET body = '', deleted_at = 10 WHERE id = 4").ok());
+  EXPECT_EQ(matches("apple"), 0);
+  ASSERT_TRUE(db->Exec("DELETE FROM messages WHERE id = 1").ok());
+  EXPECT_EQ(matches("pear"), 0);
+  // The index agrees with its content table (FTS5's own check).
+  EXPECT_TRUE(db->Exec("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')").ok());
 }
 
 TEST_F(MigrationsTest, BuiltInListIsConsecutiveFromOne) {

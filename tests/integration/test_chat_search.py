@@ -1,0 +1,216 @@
+"""Message search (PROTOCOL.md, "Search"; issue 25): GET /api/search finds the messages of the
+caller's conversations that hold every word, ranked then newest first, with highlighted snippets
+as segments, a page at a time by an opaque cursor, filtered by conversation, author and date.
+Never another conversation's messages; an edited message by its new body only; a deleted one
+never; FTS syntax in the query is text."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import pytest
+
+from chat_client import FAST_ARGS, Api, ChatConn, close_all
+from support import run_async
+from test_chat_changes import change
+
+# Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
+pytestmark = pytest.mark.both_stores
+
+SERVER_ARGS = FAST_ARGS
+
+
+@pytest.fixture
+def api(shared_server):
+    return Api(shared_server.port)
+
+
+def search(api: Api, user, q: str, **params):
+    query = urllib.parse.urlencode({"q": q, **params})
+    return api.request("GET", f"/api/search?{query}", token=user.token)
+
+
+def found(api: Api, user, q: str, **params) -> dict:
+    r = search(api, user, q, **params)
+    assert r.status == 200, r
+    return r.json
+
+
+def seqs(answer: dict) -> list[int]:
+    return [hit["seq"] for hit in answer["results"]]
+
+
+def send_all(port: int, user, conv: int, bodies: list[str]) -> list[dict]:
+    async def go():
+        conn = await ChatConn.connect(port, user.token, name=user.name)
+        try:
+            return [await conn.send(conv, body) for body in bodies]
+        finally:
+            await close_all([conn])
+
+    return run_async(go(), 60)
+
+
+def test_finds_by_word_with_snippet_segments(shared_server, api):
+    a, b = api.new_users(2, "sw")
+    conv = api.direct(a, b)
+    acks = send_all(shared_server.port, a, conv, [
+        "the quick brown fox jumps", "nothing to see here", "A FOX in <b>caps</b> & more"])
+    answer = found(api, b, "fox")
+    assert sorted(seqs(answer)) == sorted([acks[0]["seq"], acks[2]["seq"]]), answer
+    assert answer["next_cursor"] is None, answer
+    hit = next(h for h in answer["results"] if h["seq"] == acks[2]["seq"])
+    assert (hit["conv"], hit["from"], hit["kind"], hit["ts"]) == (
+        conv, a.id, "text", acks[2]["ts"]), hit
+    assert hit["id"] == acks[2]["id"], hit
+    # Segments rebuild the text; the matched word alone is marked, whatever its case; markup in
+    # the body is plain text.
+    assert "".join(s["text"] for s in hit["snippet"]) == "A FOX in <b>caps</b> & more", hit
+    assert [s["text"] for s in hit["snippet"] if s["match"]] == ["FOX"], hit
+    # Every word must be there (AND); case does not matter.
+    assert seqs(found(api, b, "QUICK Fox")) == [acks[0]["seq"]]
+    assert seqs(found(api, b, "quick caps")) == []
+
+
+def test_ranked_then_newest(shared_server, api):
+    a, b = api.new_users(2, "sr")
+    conv = api.direct(a, b)
+    acks = send_all(shared_server.port, a, conv, [
+        "llama in a long sentence with many other words around it here",
+        "llama llama llama",
+        "llama in a long sentence with many other words around it here",
+    ])
+    order = seqs(found(api, a, "llama"))
+    # The message that is all llama ranks first; the two equal ones follow, newest first.
+    assert order == [acks[1]["seq"], acks[2]["seq"], acks[0]["seq"]], order
+
+
+def test_pages_by_cursor(shared_server, api):
+    a, b = api.new_users(2, "sp")
+    conv = api.direct(a, b)
+    acks = send_all(shared_server.port, a, conv, [f"page word {i}" for i in range(7)])
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        answer = found(api, a, "page", **params)
+        pages += 1
+        assert len(answer["results"]) <= 3, answer
+        seen += seqs(answer)
+        cursor = answer["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3 and sorted(seen) == sorted(ack["seq"] for ack in acks), (pages, seen)
+    assert len(set(seen)) == 7, seen
+    assert seen == seqs(found(api, a, "page", limit=50)), seen  # The same order as one page.
+    for bad in ("x", "0123456789abcdef.0", "zz23456789abcdef.5", "0123456789abcdef"):
+        r = search(api, a, "page", cursor=bad)
+        assert r.status == 400 and "cursor" in r.json["error"], r
+
+
+def test_filters_by_conversation_author_and_date(shared_server, api):
+    a, b, c = api.new_users(3, "sf")
+    ab, group = api.direct(a, b), api.group(a, [b, c], "search filters")
+    first = send_all(shared_server.port, a, ab, ["filter alpha"])[0]
+    second = send_all(shared_server.port, b, group, ["filter beta"])[0]
+    third = send_all(shared_server.port, c, group, ["filter gamma"])[0]
+    everything = {(h["conv"], h["seq"]) for h in found(api, b, "filter")["results"]}
+    assert everything == {(ab, first["seq"]), (group, second["seq"]), (group, third["seq"])}
+    assert seqs(found(api, b, "filter", conv=group)) == [third["seq"], second["seq"]]
+    assert [h["from"] for h in found(api, b, "filter", **{"from": c.id})["results"]] == [c.id]
+    # Dates: ms since the epoch, both bounds exclusive.
+    assert seqs(found(api, b, "filter", after=second["ts"], conv=group)) == (
+        [third["seq"]] if third["ts"] > second["ts"] else [])
+    assert seqs(found(api, b, "filter", before=first["ts"])) == []
+    assert {h["seq"] for h in found(api, b, "filter", before=first["ts"] + 1)["results"]} == {
+        first["seq"]}
+    assert found(api, b, "filter", after=third["ts"])["results"] == []
+    for params, word in (({"conv": "x"}, "conv"), ({"from": "0"}, "from"),
+                         ({"before": "-1"}, "before"), ({"limit": "51"}, "limit"),
+                         ({"limit": "0"}, "limit")):
+        r = search(api, b, "filter", **params)
+        assert r.status == 400 and word in r.json["error"], (params, r)
+
+
+def test_never_another_conversations_messages(shared_server, api):
+    a, b, c = api.new_users(3, "sn")
+    ab, ac = api.direct(a, b), api.direct(a, c)
+    send_all(shared_server.port, a, ab, ["secret zebra for b"])
+    send_all(shared_server.port, a, ac, ["secret zebra for c"])
+    assert [h["conv"] for h in found(api, b, "zebra")["results"]] == [ab]
+    assert [h["conv"] for h in found(api, c, "zebra")["results"]] == [ac]
+    # Naming someone else's conversation finds nothing rather than its messages.
+    assert found(api, b, "zebra", conv=ac)["results"] == []
+    outsider = api.new_user("so")
+    assert found(api, outsider, "zebra")["results"] == []
+    assert found(api, outsider, "zebra", conv=ab)["results"] == []
+    # Leaving a group ends access to its messages in search.
+    group = api.group(a, [b, c], "leavers")
+    send_all(shared_server.port, a, group, ["zebra crossing"])
+    assert {h["conv"] for h in found(api, c, "zebra")["results"]} == {ac, group}
+    assert api.remove_member(c, group, c).status in (200, 204)
+    assert {h["conv"] for h in found(api, c, "zebra")["results"]} == {ac}
+
+
+def test_edit_reindexes_and_delete_removes(shared_server, api):
+    a, b = api.new_users(2, "se")
+    conv = api.direct(a, b)
+
+    async def go():
+        conn = await ChatConn.connect(shared_server.port, a.token, name="a")
+        try:
+            edited = await conn.send(conv, "original platypus wording")
+            deleted = await conn.send(conv, "doomed platypus wording")
+            ack = await change(conn, "edit", conv, edited["seq"], "se1", body="revised wombat")
+            assert ack["type"] == "ack", ack
+            ack = await change(conn, "delete", conv, deleted["seq"], "se2")
+            assert ack["type"] == "ack", ack
+            return edited
+        finally:
+            await close_all([conn])
+
+    edited = run_async(go(), 60)
+    assert found(api, b, "platypus")["results"] == []  # Neither the old body nor the deleted one.
+    assert found(api, b, "doomed")["results"] == []
+    assert found(api, b, "original")["results"] == []
+    [hit] = found(api, b, "wombat")["results"]
+    assert hit["seq"] == edited["seq"] and hit["edited_at"] > 0, hit
+    # The change rows themselves (the edit's own body) are not results.
+    assert all(h["kind"] == "text" for h in found(api, b, "revised")["results"])
+    assert len(found(api, b, "revised")["results"]) == 1
+
+
+def test_fts_syntax_is_text(shared_server, api):
+    a, b = api.new_users(2, "sx")
+    conv = api.direct(a, b)
+    acks = send_all(shared_server.port, a, conv, [
+        'say "NEAR" now', "minus-sign here", "star* power", "column:value pair"])
+    hits = lambda q: seqs(found(api, a, q))  # noqa: E731
+    assert hits('"near') == [acks[0]["seq"]]
+    assert hits("NEAR(say now)") == [acks[0]["seq"]]
+    assert hits("minus -sign") == [acks[1]["seq"]]
+    assert hits("star*") == [acks[2]["seq"]]
+    assert hits("column:value") == [acks[3]["seq"]]
+    assert hits("say OR star") == []  # OR is a word like any other: no message holds all three.
+    assert hits("body:say AND) (") == []
+    # Words the index does not keep (emoji, punctuation outside ASCII): answered, not an error.
+    for q in ("\U0001F600", "\u2014", "say \u2014"):
+        assert search(api, a, q).status == 200, q
+    for q in ("*", '"', "-", "   ", "()", "^"):
+        r = search(api, a, q)
+        assert r.status == 400 and "words" in r.json["error"], (q, r)
+
+
+def test_bad_queries(shared_server, api):
+    a = api.new_user("sb")
+    assert api.request("GET", "/api/search?q=x").status == 401
+    assert search(api, a, "").status == 400
+    r = api.request("GET", "/api/search", token=a.token)
+    assert r.status == 400 and "q" in r.json["error"], r
+    r = search(api, a, "x" * 257)
+    assert r.status == 400 and "256" in r.json["error"], r
+    assert search(api, a, "y" * 256).status == 200
+    r = search(api, a, " ".join(f"w{i}" for i in range(17)))
+    assert r.status == 400 and "16" in r.json["error"], r
+    r = api.request("GET", "/api/search?q=%FF%FE", token=a.token)
+    assert r.status == 400 and "UTF-8" in r.json["error"], r
+    assert api.request("POST", "/api/search?q=x", token=a.token).status == 405
