@@ -84,7 +84,7 @@ test('react from the menu and the chips, pin and find it in the pins dialog', as
     await h.screenshot(bob.page, 'pins');
     await item.click();
     await bob.page.waitForSelector('#pins', {state: 'hidden'});
-    await bob.page.waitForSelector('#messages .msg.flash:has(.body:text-is("lunch at noon?"))');
+    await bob.page.waitForSelector('#messages .msg[data-flash]:has(.body:text-is("lunch at noon?"))');
     assert.ok(await bobsView.isVisible());
 
     // Unpinned from Alice's menu: the mark goes on both pages and the dialog says so.

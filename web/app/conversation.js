@@ -759,9 +759,10 @@ export class ConversationView {
     const li = find();
     if (!li || this.current !== id) return;
     li.scrollIntoView({block: 'center'});
-    li.classList.remove('flash');
-    void li.offsetWidth;  // restarts the animation when the same message is jumped to again
-    li.classList.add('flash');
+    // An attribute, not a class: a render rewrites the class list. Removed when it has played,
+    // so that the same message can be jumped to again.
+    li.dataset.flash = '';
+    li.addEventListener('animationend', () => delete li.dataset.flash, {once: true});
   }
 
   async _send() {
