@@ -23,11 +23,11 @@
 With --index-cost instead: what keeping the index costs the writes. chat-1k (bench/plan.py: 1,000
 users in 100 groups of 10, open-loop 100-byte sends, rates stepping up until the ack p99 > 20 ms)
 from ringcast-bench (--tool, CPU 1) against a fresh SQLite server (--threads 1, CPU 0), with the
-index and without it (the same binary and schema, its three FTS5 triggers dropped before the
-server starts: nothing else differs), alternated for --rounds. Reported: the persisted msgs/s
-(best step) and the highest rate within the p99 limit, per round and as medians.
+index (--binary) and without it (--without-binary: a build of the commit before search, where
+nothing else differs), alternated for --rounds. Reported: the persisted msgs/s (best step) and
+the highest rate within the p99 limit, per round and as medians.
 
-    /usr/bin/python3 bench/search_bench.py --index-cost --rounds 3
+    /usr/bin/python3 bench/search_bench.py --index-cost --rounds 3 --without-binary PATH
 
 Not a test: nothing is asserted. Writes bench/results/search-<store>.json (search-index-cost.json).
 """
@@ -178,6 +178,10 @@ def fill_sqlite(args, data_dir: str, searchers, vocab) -> dict[int, list[int]]:
                    "VALUES (?, ?, 1)", ((c, u) for c, us in members.items() for u in us))
     db.executemany("INSERT INTO messages(conversation_id, seq, sender_id, kind, body, sent_at) "
                    "VALUES (?, ?, ?, 'text', ?, ?)", message_rows(args, members, vocab))
+    # What the server's bulk add does (SqliteChatStore::IndexNewMessages), all at once.
+    db.execute("INSERT INTO messages_fts(rowid, body) SELECT id, body FROM messages "
+               "WHERE id > (SELECT indexed_upto FROM search_progress)")
+    db.execute("UPDATE search_progress SET indexed_upto = (SELECT max(id) FROM messages)")
     db.execute("COMMIT")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
@@ -288,14 +292,14 @@ CHAT_SERVER = ["--threads", "1", "--no-pin-threads", "--password-cost", "10",
                "1000000", "--msg-rate", "1000000"]
 
 
-def chat_1k(args, indexed: bool, tmp: str, label: str) -> dict:
+def chat_1k(args, binary: str, tmp: str, label: str) -> dict:
     data_dir = os.path.join(tmp, label)
     os.mkdir(data_dir)
     log = pathlib.Path(tmp) / f"{label}.log"
 
     def start() -> tuple[subprocess.Popen, int]:
         port = free_port()
-        proc = subprocess.Popen(["taskset", "-c", "0", args.binary, "--host", "127.0.0.1",
+        proc = subprocess.Popen(["taskset", "-c", "0", binary, "--host", "127.0.0.1",
                                  "--port", str(port), "--data-dir", data_dir, *CHAT_SERVER],
                                 stdout=open(log, "ab"), stderr=subprocess.STDOUT)
         for _ in range(600):
@@ -306,15 +310,6 @@ def chat_1k(args, indexed: bool, tmp: str, label: str) -> dict:
                 time.sleep(0.1)
         raise SystemExit(f"server did not start; see {log}")
 
-    proc, _ = start()  # Creates and migrates the store.
-    proc.terminate()
-    proc.wait(60)
-    if not indexed:
-        db = sqlite3.connect(os.path.join(data_dir, "chat.db"))
-        for trigger in ("messages_fts_insert", "messages_fts_update", "messages_fts_delete"):
-            db.execute(f"DROP TRIGGER {trigger}")
-        db.commit()
-        db.close()
     proc, port = start()
     report = os.path.join(tmp, f"{label}.json")
     subprocess.run(["taskset", "-c", "1", args.tool, "chat", f"ws://127.0.0.1:{port}", *CHAT_1K,
@@ -335,7 +330,8 @@ def index_cost(args) -> int:
             row = {}
             for indexed in (True, False):
                 label = f"{'with' if indexed else 'without'}-{n}"
-                row["with index" if indexed else "without index"] = chat_1k(args, indexed, tmp,
+                binary = args.binary if indexed else args.without_binary
+                row["with index" if indexed else "without index"] = chat_1k(args, binary, tmp,
                                                                             label)
                 print(label, row, flush=True)
             rounds.append(row)
@@ -369,12 +365,16 @@ def main() -> int:
     p.add_argument("--out", default=None)
     p.add_argument("--index-cost", action="store_true",
                    help="chat-1k with and without the index instead (SQLite)")
+    p.add_argument("--without-binary",
+                   help="--index-cost: the server built from the commit before search")
     p.add_argument("--tool", default=str(ROOT / "build/release/tools/ringcast-bench"))
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--keep-going", action="store_true",
                    help="--index-cost: run every rate (the best step under overload)")
     args = p.parse_args()
     if args.index_cost:
+        if not args.without_binary:
+            p.error("--index-cost needs --without-binary")
         return index_cost(args)
     url = os.environ.get("RINGCAST_TEST_DATABASE_URL") if args.store == "pg" else None
     if args.store == "pg" and not url:

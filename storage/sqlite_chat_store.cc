@@ -147,13 +147,50 @@ Status LoadMemberIds(SqliteDb& db, int64_t conv, std::vector<int64_t>& members) 
 }  // namespace
 
 Result<std::unique_ptr<SqliteChatStore>> SqliteChatStore::Open(const ExecutorOptions& options,
-                                                               uint32_t recent_cids) {
+                                                               uint32_t recent_cids,
+                                                               uint32_t search_index_interval_ms) {
   Result<std::unique_ptr<BatchExecutor>> executor = BatchExecutor::Start(options);
   if (!executor.ok()) return executor.status();
   std::unique_ptr<SqliteChatStore> store(
-      new SqliteChatStore(std::move(*executor), std::max<uint32_t>(recent_cids, kCidMergeChunk)));
+      new SqliteChatStore(std::move(*executor), std::max<uint32_t>(recent_cids, kCidMergeChunk),
+                          search_index_interval_ms));
   if (Status s = store->LoadRecentCids(); !s.ok()) return s;
+  // What an earlier run appended in its last interval, if it stopped before indexing it.
+  if (search_index_interval_ms > 0) store->ScheduleSearchIndex();
   return store;
+}
+
+// The messages appended since the last run (above search_progress.indexed_upto) that search
+// keeps (ordinary, not deleted: the predicate of the v13 triggers), in one statement. Message
+// ids grow with each insert, and no message row is ever deleted but with its conversation.
+Status SqliteChatStore::IndexNewMessages(SqliteDb& db) {
+  auto index = db.Prepare(
+      "INSERT INTO messages_fts(rowid, body) SELECT id, body FROM messages "
+      "WHERE id > (SELECT indexed_upto FROM search_progress) AND " RINGCAST_ORDINARY_KIND_SQL
+      " AND deleted_at IS NULL");
+  if (Status s = index->Exec(); !s.ok()) return s;
+  auto mark = db.Prepare(
+      "UPDATE search_progress SET indexed_upto = (SELECT coalesce(max(id), 0) FROM messages)");
+  return mark->Exec();
+}
+
+Status SqliteChatStore::IndexForSearch(SqliteDb& db) {
+  if (search_index_interval_ms_ == 0) return IndexNewMessages(db);
+  ScheduleSearchIndex();
+  return Status();
+}
+
+void SqliteChatStore::ScheduleSearchIndex() {
+  if (index_queued_.exchange(true)) return;
+  // FTS5 writes a segment per transaction and merges them as they pile up: a transaction per
+  // batch of appends (about one a millisecond under load) cost chat-1k 40% of its msgs/s, one
+  // every 200 ms a few per cent (bench/README.md, "Search").
+  const Admission queued = executor_->SubmitUpkeepAfter(
+      [](SqliteDb& db) { return IndexNewMessages(db); },
+      [this](Status) { index_queued_.store(false, std::memory_order_release); },
+      std::chrono::milliseconds(search_index_interval_ms_));
+  // Refused (stopping): the next start indexes it, as this is where the table says it stopped.
+  if (queued != Admission::kQueued) index_queued_.store(false, std::memory_order_release);
 }
 
 Status SqliteChatStore::LoadRecentCids() {
@@ -556,7 +593,8 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
   // message may mention someone (then the mentions are stored in the same transaction), or
   // carries files (their rows too).
   const bool may_mention = MayMention(message);
-  const bool several = may_mention || !message.attachment_ids.empty() || message.target != 0;
+  const bool several = may_mention || !message.attachment_ids.empty() || message.target != 0 ||
+                       search_index_interval_ms_ == 0;  // The index's rows in the same savepoint.
   Submit<AppendOutcome>(
       several ? Kind::kWrite : Kind::kSingleWrite,
       [this, message = std::move(message), may_mention](SqliteDb& db,
@@ -629,6 +667,7 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
         }
         recent_cids_.Add(message.sender, message.cid, out.message.id);
         MergeRecentCidsIfDue();
+        if (Status indexed = IndexForSearch(db); !indexed.ok()) return indexed;
         if (message.attachment_ids.empty()) return Status();
         // The rows that let the conversation's members read the files (FindUpload).
         auto attach = db.Prepare(

@@ -48,9 +48,16 @@ class SqliteChatStore final : public ChatStore {
 
   // Opens (creating and migrating) the database at options.db.path, and reads back the cids
   // that message_cids does not hold yet.
+  // New messages join the search index (schema v13) in one transaction at most every
+  // `search_index_interval_ms` (--search-index-interval-ms); 0: in each append's own.
   static Result<std::unique_ptr<SqliteChatStore>> Open(const ExecutorOptions& options,
-                                                       uint32_t recent_cids = kDefaultRecentCids);
+                                                       uint32_t recent_cids = kDefaultRecentCids,
+                                                       uint32_t search_index_interval_ms = 0);
   ~SqliteChatStore() override;
+
+  // Writer thread: adds the messages appended since the last call to the search index (schema
+  // v13), in the caller's transaction.
+  static Status IndexNewMessages(SqliteDb& db);
 
   // Commits what is queued and joins the threads; every accepted operation gets its reply.
   void Stop(std::chrono::milliseconds drain_limit) override { executor_->Stop(drain_limit); }
@@ -61,8 +68,11 @@ class SqliteChatStore final : public ChatStore {
   RINGCAST_CHAT_STORE_OVERRIDES
 
  private:
-  SqliteChatStore(std::unique_ptr<BatchExecutor> executor, uint32_t recent_cids_max)
-      : executor_(std::move(executor)), recent_cids_max_(recent_cids_max) {}
+  SqliteChatStore(std::unique_ptr<BatchExecutor> executor, uint32_t recent_cids_max,
+                  uint32_t search_index_interval_ms)
+      : executor_(std::move(executor)),
+        recent_cids_max_(recent_cids_max),
+        search_index_interval_ms_(search_index_interval_ms) {}
 
   Status LoadRecentCids();
   // Writer thread, inside an append: the original of a resend (out.duplicate), or nothing.
@@ -83,6 +93,14 @@ class SqliteChatStore final : public ChatStore {
   RecentCids recent_cids_;
   std::atomic<bool> merge_queued_{false};
   std::atomic<uint64_t> cids_merged_{0};
+
+  // Writer thread, inside an append: indexes the new messages for search now (interval 0) or
+  // has a job do so within the interval (ScheduleSearchIndex).
+  Status IndexForSearch(SqliteDb& db);
+  // Queues the indexing job (SubmitUpkeepAfter) unless one waits.
+  void ScheduleSearchIndex();
+  const uint32_t search_index_interval_ms_;
+  std::atomic<bool> index_queued_{false};
 };
 
 }  // namespace ringcast::storage

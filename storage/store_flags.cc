@@ -31,6 +31,12 @@ void RegisterStoreFlags(FlagRegistry& flags, StoreOptions* options) {
        "SQLite: page size in bytes of a database file the server creates (an existing file "
        "keeps its own)",
        CLI::IsMember({512, 1024, 2048, 4096, 8192, 16384, 32768, 65536})},
+      {"search-index-interval-ms", &options->search_index_interval_ms,
+       "SQLite: new messages join the search index in one transaction at most this often, so "
+       "a message is found by search at most this long after its ack (0: in the transaction "
+       "of each send, at several times the cost per message); edits and deletions of indexed "
+       "messages apply at once",
+       CLI::Range(0, 60000)},
       {"sqlite-recent-cids", &options->sqlite_recent_cids,
        "SQLite: cids of the newest messages held in memory before they are merged into the "
        "de-duplication index in bulk (about 100 bytes each; appends are refused at twice "

@@ -31,9 +31,10 @@ struct StoreOptions {
   uint32_t wal_hard_cap_mib = 1024;
   uint32_t wal_idle_checkpoint_ms = 1000;
   uint32_t wal_restart_wait_ms = 100;
-  uint32_t sqlite_page_size = 1024;     // Of a database file ringcast creates.
-  uint32_t sqlite_recent_cids = 32768;  // storage::SqliteChatStore::kDefaultRecentCids.
-  std::string database_url;             // PostgreSQL; empty: SQLite in data_dir.
+  uint32_t sqlite_page_size = 1024;         // Of a database file ringcast creates.
+  uint32_t sqlite_recent_cids = 32768;      // storage::SqliteChatStore::kDefaultRecentCids.
+  uint32_t search_index_interval_ms = 200;  // SQLite: new messages join the search index.
+  std::string database_url;                 // PostgreSQL; empty: SQLite in data_dir.
   uint32_t db_writers = 4;
   uint32_t db_readers = 2;
   uint32_t db_timeout_ms = 5000;

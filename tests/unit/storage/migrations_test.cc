@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "storage/sqlite_chat_store.h"
 #include "tests/unit/storage/storage_test_util.h"
 
 namespace ringcast::storage {
@@ -350,7 +351,7 @@ TEST_F(MigrationsTest, Version9AddsRefreshTokensAndAnInstanceId) {
 }
 
 // Version 13 indexes the bodies already stored (ordinary, not deleted), and its triggers follow
-// edits and deletions from then on.
+// edits and deletions of indexed messages from then on; new ones join in bulk.
 TEST_F(MigrationsTest, Version13IndexesOrdinaryMessagesAndFollowsTheirChanges) {
   auto db = OpenDb();
   ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(11)).ok());
@@ -384,6 +385,25 @@ VALUES (1, 1, 1, 'text', 'kept apple', 2, NULL, NULL),
   EXPECT_EQ(matches("apple"), 0);
   ASSERT_TRUE(db->Exec("DELETE FROM messages WHERE id = 1").ok());
   EXPECT_EQ(matches("pear"), 0);
+
+  // New messages wait for the store's bulk add (SqliteChatStore::IndexNewMessages); an edit or
+  // a deletion before it changes what it adds, and touches nothing in the index meanwhile.
+  ASSERT_TRUE(db->Exec(R"sql(
+INSERT INTO messages(id, conversation_id, seq, sender_id, kind, body, sent_at)
+VALUES (5, 1, 5, 1, 'text', 'fresh plum', 11), (6, 1, 6, 1, 'text', 'draft plum', 11),
+       (7, 1, 7, 1, 'text', 'doomed plum', 11);
+UPDATE messages SET body = 'final fig', edited_at = 12 WHERE id = 6;
+UPDATE messages SET body = '', deleted_at = 12 WHERE id = 7;
+)sql")
+                  .ok());
+  EXPECT_EQ(matches("plum"), 0);
+  ASSERT_TRUE(SqliteChatStore::IndexNewMessages(*db).ok());
+  EXPECT_EQ(matches("plum"), 5);
+  EXPECT_EQ(matches("fig"), 6);
+  EXPECT_EQ(Count(*db, "SELECT indexed_upto FROM search_progress"), 7);
+  ASSERT_TRUE(SqliteChatStore::IndexNewMessages(*db).ok());  // Nothing new: nothing twice.
+  ASSERT_TRUE(db->Exec("UPDATE messages SET body = '', deleted_at = 13 WHERE id = 5").ok());
+  EXPECT_EQ(matches("plum"), 0);
   // The index agrees with its content table (FTS5's own check).
   EXPECT_TRUE(db->Exec("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')").ok());
 }
