@@ -384,6 +384,24 @@ INSERT INTO meta(key, value)
 VALUES ('schema_v11_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )sql";
 
+// Version 12 (issue 25, groups; storage/SCHEMA.md, "Groups"): each membership has a role
+// (storage/group_rules.h) and a group a topic. No creator was stored before, so an existing
+// group's owner is its earliest member (the lowest id among those who joined first: the creator
+// joined with the first members).
+constexpr const char* kSchemaV12 = R"sql(
+ALTER TABLE users_conversations ADD COLUMN role TEXT NOT NULL DEFAULT 'member'
+  CHECK (role IN ('owner', 'admin', 'member'));
+ALTER TABLE conversations ADD COLUMN topic TEXT;
+UPDATE users_conversations AS uc SET role = 'owner'
+WHERE uc.user_id = (SELECT f.user_id FROM users_conversations f
+                    WHERE f.conversation_id = uc.conversation_id
+                    ORDER BY f.joined_at, f.user_id LIMIT 1)
+  AND (SELECT c.is_group FROM conversations c WHERE c.id = uc.conversation_id) = 1;
+
+INSERT INTO meta(key, value)
+VALUES ('schema_v12_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kSchemaV1.data()},
     {2, "a sender has read its own messages", kSchemaV2},
@@ -396,6 +414,7 @@ constexpr Migration kMigrations[] = {
     {9, "refresh tokens and the instance id", kSchemaV9},
     {10, "profiles, logins (sessions) and blocks", kSchemaV10},
     {11, "changes to messages: edits, deletions, reactions and pins", kSchemaV11},
+    {12, "group roles and topics", kSchemaV12},
 };
 
 Status Fail(SqliteDb& db, Status status) {

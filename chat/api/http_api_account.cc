@@ -264,34 +264,36 @@ void HttpApi::HandleDeleteAccount(HttpExchange& exchange, const Authenticated& a
   shard_.PeerAddress(exchange.connection(), [this, deferred, user = auth.user,
                                              password = std::move(*fields[0].second),
                                              forwarded = std::move(forwarded)](std::string peer) {
-    CheckPassword(
-        deferred, user, ClientAddress(peer, forwarded, config_.trusted_proxies), password,
-        [deferred, user](HttpApi& self) {
-          const int64_t now = NowMs();
-          self.service_.store().DeleteAccount(
-              user, now + int64_t{self.config_.token_ttl_s} * 1000, now,
-              self.service_.ReplyOn<storage::DeletedAccount>(
-                  self.shard_.id(), [deferred, user](ChatShard& chat, auto deleted) {
-                    HttpApi& self = chat.http_api();
-                    if (!deleted.ok()) return self.AnswerStoreFailure(deferred, deleted.status());
-                    if (!deleted->found) return self.AnswerError(deferred, 404, "no such user");
-                    self.RevokeFamiliesLive(user, deleted->families);
-                    // Each group loses the member as a leave does: its members are told.
-                    for (int64_t conv : deleted->groups) {
-                      self.service_.store().RemoveMember(
-                          conv, user, user,
-                          self.service_.ReplyOn<storage::MembershipOutcome>(
-                              self.shard_.id(), [user](ChatShard& chat, auto removed) {
-                                if (!removed.ok() || removed->denial != storage::Denial::kNone ||
-                                    !removed->changed) {
-                                  return;
-                                }
-                                chat.http_api().AnnounceMembers(removed->conversation, {user});
-                              }));
-                    }
-                    self.Answer(deferred, 200, R"({"deleted":true})");
-                  }));
-        });
+    CheckPassword(deferred, user, ClientAddress(peer, forwarded, config_.trusted_proxies), password,
+                  [deferred, user](HttpApi& self) {
+                    const int64_t now = NowMs();
+                    self.service_.store().DeleteAccount(
+                        user, now + int64_t{self.config_.token_ttl_s} * 1000, now,
+                        self.service_.ReplyOn<storage::DeletedAccount>(
+                            self.shard_.id(), [deferred, user](ChatShard& chat, auto deleted) {
+                              HttpApi& self = chat.http_api();
+                              if (!deleted.ok())
+                                return self.AnswerStoreFailure(deferred, deleted.status());
+                              if (!deleted->found)
+                                return self.AnswerError(deferred, 404, "no such user");
+                              self.RevokeFamiliesLive(user, deleted->families);
+                              // Each group loses the member as a leave does: its members are told.
+                              for (int64_t conv : deleted->groups) {
+                                self.service_.store().RemoveMember(
+                                    conv, user, user, NowMs(),
+                                    self.service_.ReplyOn<storage::MembershipOutcome>(
+                                        self.shard_.id(), [user](ChatShard& chat, auto removed) {
+                                          if (!removed.ok() ||
+                                              removed->denial != storage::Denial::kNone ||
+                                              !removed->changed) {
+                                            return;
+                                          }
+                                          chat.http_api().AfterGroupChange(*removed, {user});
+                                        }));
+                              }
+                              self.Answer(deferred, 200, R"({"deleted":true})");
+                            }));
+                  });
   });
 }
 
