@@ -37,8 +37,8 @@ inline bool IsManager(std::string_view role) { return role == kOwnerRole || role
 inline Denial RemoveDenial(int64_t actor, std::string_view actor_role, int64_t target,
                            std::string_view target_role) {
   if (actor == target) return actor_role == kOwnerRole ? Denial::kLastOwner : Denial::kNone;
-  if (!IsManager(actor_role)) return Denial::kNotAdmin;
   if (target_role == kOwnerRole) return Denial::kOwnerProtected;
+  if (!IsManager(actor_role)) return Denial::kNotAdmin;
   // An admin removes members; only the owner removes an admin.
   if (target_role == kAdminRole && actor_role != kOwnerRole) return Denial::kNotAdmin;
   return Denial::kNone;
@@ -55,15 +55,24 @@ inline Denial SetRoleDenial(std::string_view actor_role, std::string_view target
 inline bool MayDeleteOthers(std::string_view role) { return IsManager(role); }
 
 // A JSON string literal (quotes included) of `text`, which is valid UTF-8 (the HTTP layer
-// checked it): only the characters JSON requires escaped are.
+// checked it): only the characters JSON requires escaped are, as PostgreSQL's to_json escapes
+// them (so that both stores write the same bodies).
 inline void AppendJsonString(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
   for (char c : text) {
     const auto byte = static_cast<unsigned char>(c);
+    const char* shorthand = c == '\b'   ? "\\b"
+                            : c == '\f' ? "\\f"
+                            : c == '\n' ? "\\n"
+                            : c == '\r' ? "\\r"
+                            : c == '\t' ? "\\t"
+                                        : nullptr;
     if (c == '"' || c == '\\') {
       out += '\\';
       out += c;
+    } else if (shorthand != nullptr) {
+      out += shorthand;
     } else if (byte < 0x20) {
       out += "\\u00";
       out += kHex[byte >> 4];

@@ -662,8 +662,8 @@ BEGIN
   IF NOT FOUND THEN denial := 1; RETURN; END IF;
   denial := CASE
     WHEN p_caller = p_user THEN CASE WHEN caller_role = 'owner' THEN 14 ELSE 0 END
-    WHEN caller_role NOT IN ('owner', 'admin') THEN 12
     WHEN target_role = 'owner' THEN 13
+    WHEN caller_role NOT IN ('owner', 'admin') THEN 12
     WHEN target_role = 'admin' AND caller_role <> 'owner' THEN 12
     ELSE 0 END;
   IF denial <> 0 THEN RETURN; END IF;

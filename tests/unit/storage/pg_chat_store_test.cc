@@ -558,7 +558,7 @@ TEST_F(PgStoreTest, MembershipAndWatermarks) {
   EXPECT_EQ(outsider.get()->denial, Denial::kForbidden);
   Wait<MembershipOutcome> by_member;
   store_->RemoveMember(group, b, a, 4, by_member.reply());
-  EXPECT_EQ(by_member.get()->denial, Denial::kNotAdmin);
+  EXPECT_EQ(by_member.get()->denial, Denial::kOwnerProtected) << "the creator owns the group";
   ASSERT_EQ(removed->system.size(), 1u);
   EXPECT_EQ(removed->system[0].seq, 3);
   EXPECT_EQ(removed->system[0].body, R"({"action":"removed","actor":)" + std::to_string(a) +
