@@ -168,6 +168,9 @@ class HttpApi {
   // After a committed group change: its system entries go out through the conversation's owner
   // (and to the other nodes), then AnnounceMembers, from the owner's shard.
   void AfterGroupChange(const storage::MembershipOutcome& outcome, std::vector<int64_t> removed);
+  // A deleted account leaves group `conv`; as its owner, it first hands ownership on
+  // (http_api_account.cc).
+  void LeaveGroupOf(int64_t conv, int64_t user);
 
   // The password rules of register, and of a password change.
   static constexpr size_t kMinPassword = 8;
