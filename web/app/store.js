@@ -12,6 +12,8 @@
 // Every member and sender it hears of is named at once (names.js asks the server in batches),
 // so the list, the conversation and a notification show names rather than ids.
 
+import {systemEntry} from '/sdk/index.js';
+
 /**
  * @typedef {import('/sdk/types.js').Message} Message
  * @typedef {import('/sdk/types.js').OutboxEntry} OutboxEntry
@@ -325,6 +327,14 @@ export class Store {
     }
     conv.messages.set(message.seq, message);
     conv.lastSeq = Math.max(conv.lastSeq, message.seq);
+    if (message.kind === 'system') {
+      // A group's change (PROTOCOL.md, "Groups"): shown in place, never unread, never the
+      // conversation's last message, no notification.
+      if (message.seq > conv.myRead) conv.changeSeqs.add(message.seq);
+      this._names.resolve([message.from, ...(systemEntry(message)?.users ?? [])]);
+      this.onChange({conv: conv.id, list: true});
+      return;
+    }
     if ((conv.lastMessage?.seq ?? 0) <= message.seq) conv.lastMessage = message;
     conv.typing.delete(message.from);
     this._names.resolve([message.from]);
