@@ -1,7 +1,7 @@
 // Groups in the web app (PROTOCOL.md, "Groups"): the changes the owner makes through the API
 // (the group renamed with a topic, a member made admin, a member removed) appear in the open
 // conversation of another member as centered notices ("alice removed carol"), not bubbles, and
-// never unread.
+// never unread; the members dialog shows each member's role.
 
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
@@ -52,6 +52,14 @@ test('group changes show as centered notices', async () => {
     assert.deepEqual(await h.bubbles(bob.page), ['hello team']);
     await bob.page.waitForSelector(`[data-conv="${conv}"][data-unread="0"]`);
     await h.screenshot(bob.page, 'group-notices');
+
+    // The members dialog names the roles.
+    await bob.page.click('#members-button');
+    await bob.page.waitForSelector(
+        `#members-list li[data-user="${alice.userId}"] .person-role:text-is("owner")`);
+    await bob.page.waitForSelector(
+        `#members-list li[data-user="${bob.userId}"] .person-role:text-is("admin")`);
+    await h.screenshot(bob.page, 'group-roles');
   } finally {
     assert.deepEqual([...alice.errors, ...bob.errors, ...carol.errors], []);
     await Promise.all([alice, bob, carol].map((u) => u.context.close()));

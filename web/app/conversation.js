@@ -472,7 +472,8 @@ export class ConversationView {
   }
 
   /**
-   * The members dialog: each with avatar, display name, `@username` and status or presence.
+   * The members dialog: each with avatar, display name, role (owner, admin), `@username` and
+   * status or presence.
    * @param {Conv} conv
    */
   _showMembers(conv) {
@@ -484,6 +485,7 @@ export class ConversationView {
               [
                 avatarElement(),
                 h('span', {class: 'person-name'}),
+                h('span', {class: 'person-role'}),
                 h('span', {class: 'person-about'}),
               ]),
         (li, user) => {
@@ -492,6 +494,8 @@ export class ConversationView {
           const profile = this._names.profile(user);
           showAvatar(q('.avatar'), name, this._names.avatar(user));
           setText(q('.person-name'), user === me ? `${name} (you)` : name);
+          const role = conv.roles?.[conv.members.indexOf(user)];
+          setText(q('.person-role'), role === 'owner' || role === 'admin' ? role : '');
           const about = [
             profile?.username ? `@${profile.username}` : '',
             user === me ? '' : presenceText(this._client.presence.get(user)),

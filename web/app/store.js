@@ -23,6 +23,7 @@ import {systemEntry} from '/sdk/index.js';
  * @property {string | null} name
  * @property {boolean} group
  * @property {number[]} members
+ * @property {string[]} roles a group's roles, parallel to `members` (PROTOCOL.md, "Groups")
  * @property {number} lastSeq
  * @property {number} myRead the user's read watermark
  * @property {Message | null} lastMessage
@@ -41,7 +42,7 @@ import {systemEntry} from '/sdk/index.js';
 
 /** A conversation's fields that a snapshot keeps as they are (besides marks and messages). */
 const SNAPSHOT_FIELDS = [
-  'name', 'group', 'members', 'lastSeq', 'myRead', 'lastMessage', 'unreadMentions', 'mutedUntil',
+  'name', 'group', 'members', 'roles', 'lastSeq', 'myRead', 'lastMessage', 'unreadMentions', 'mutedUntil',
 ];
 
 export class Store {
@@ -80,6 +81,7 @@ export class Store {
         name: null,
         group: false,
         members: [],
+        roles: [],
         lastSeq: 0,
         myRead: 0,
         lastMessage: null,
@@ -169,7 +171,7 @@ export class Store {
       for (const c of conversations) {
         listed.add(c.id);
         const conv = this.conv(c.id);
-        Object.assign(conv, {name: c.name, group: c.group, members: c.members});
+        Object.assign(conv, {name: c.name, group: c.group, members: c.members, roles: c.roles ?? []});
         this._names.resolve(c.members);
         conv.lastSeq = Math.max(conv.lastSeq, c.last_seq);
         conv.myRead = Math.max(conv.myRead, c.read_seq);
@@ -206,8 +208,12 @@ export class Store {
       if (!event.members.includes(this.me)) {
         this.convs.delete(event.conv);
       } else {
-        Object.assign(
-            this.conv(event.conv), {name: event.name, group: event.group, members: event.members});
+        Object.assign(this.conv(event.conv), {
+          name: event.name,
+          group: event.group,
+          members: event.members,
+          roles: event.roles ?? [],
+        });
         this._names.resolve(event.members);
       }
       this.onChange({list: true, conv: event.conv});
