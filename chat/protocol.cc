@@ -690,8 +690,12 @@ std::string EncodeMembers(const storage::ConversationState& conversation) {
   } else {
     writer.Null();
   }
+  writer.Key("topic");
+  conversation.topic ? writer.String(*conversation.topic) : writer.Null();
   writer.Field("group", conversation.group).Key("members").BeginArray();
   for (const storage::MemberState& member : conversation.members) writer.Int(member.user);
+  writer.EndArray().Key("roles").BeginArray();
+  for (const storage::MemberState& member : conversation.members) writer.String(member.role);
   return writer.EndArray().EndObject().Take();
 }
 

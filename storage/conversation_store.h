@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/group_rules.h"
 #include "storage/store_types.h"
 
 namespace ringcast::storage {
@@ -58,6 +59,7 @@ struct MemberState {
   int64_t user = 0;
   int64_t delivered = 0;
   int64_t read = 0;
+  std::string role = std::string(kMemberRole);  // group_rules.h: owner, admin or member.
 };
 
 // A conversation and its members, as a membership change leaves it.
@@ -65,6 +67,7 @@ struct ConversationState {
   Denial denial = Denial::kNone;  // kNotFound.
   int64_t id = 0;
   std::optional<std::string> name;
+  std::optional<std::string> topic;  // A group's (schema v12).
   bool group = false;
   int64_t last_seq = 0;
   std::vector<MemberState> members;  // Sorted by user.
@@ -77,16 +80,42 @@ struct CreateConversationOutcome {
 };
 
 struct MembershipOutcome {
-  Denial denial = Denial::kNone;  // kNotFound, kForbidden, kNotGroup, kUnknownUser, kTooLarge.
+  // kNotFound, kForbidden, kNotGroup, kUnknownUser, kTooLarge; the rules of group_rules.h:
+  // kNotAdmin, kOwnerProtected, kLastOwner.
+  Denial denial = Denial::kNone;
   ConversationState conversation;
-  bool changed = false;  // False when every user added was a member already (nothing written).
+  // False when the change was there already (every user added a member, the role the one asked
+  // for, the settings the same): nothing written.
+  bool changed = false;
+  // The change's system entries (kind "system", group_rules.h's SystemBody), appended in the
+  // same transaction, in seq order; the last one's seq is the conversation's last_seq.
+  std::vector<Message> system;
+};
+
+// A change to a group other than adding and removing members (ConversationStore::ChangeGroup).
+struct GroupChange {
+  enum class Op : uint8_t {
+    kSetRole,   // `user` becomes `role` (admin or member): for the owner only.
+    kTransfer,  // `user` becomes the owner and the owner an admin: for the owner only.
+    kSettings,  // `name` and/or `topic` (empty: none) change: for admins and the owner.
+  };
+  Op op = Op::kSettings;
+  int64_t conv = 0;
+  int64_t caller = 0;
+  int64_t user = 0;
+  std::string role;
+  std::optional<std::string> name;
+  std::optional<std::string> topic;
+  int64_t now = 0;
 };
 
 struct ConversationSummary {
   int64_t id = 0;
   std::optional<std::string> name;
+  std::optional<std::string> topic;
   bool group = false;
   std::vector<int64_t> members;
+  std::vector<std::string> roles;  // Of `members`, in the same order (group_rules.h).
   std::optional<Message> last_message;
   int64_t last_seq = 0;
   int64_t read_seq = 0;
@@ -162,7 +191,10 @@ struct SyncAsk {
   /* Refused with kTooLarge if the conversation would then have more than max_members. */          \
   OP(AddMembers, (int64_t conv, int64_t caller, std::vector<int64_t> users, uint32_t max_members,  \
                   int64_t now, Reply<MembershipOutcome> reply))                                    \
-  OP(RemoveMember, (int64_t conv, int64_t caller, int64_t user, Reply<MembershipOutcome> reply))   \
+  OP(RemoveMember,                                                                                 \
+     (int64_t conv, int64_t caller, int64_t user, int64_t now, Reply<MembershipOutcome> reply))    \
+  /* Roles, ownership and settings, under group_rules.h's rules. */                                \
+  OP(ChangeGroup, (GroupChange change, Reply<MembershipOutcome> reply))                            \
   OP(ListConversations, (int64_t user, Reply<std::vector<ConversationSummary>> reply))             \
   OP(StartSession, (int64_t user, Reply<SessionStart> reply))                                      \
   OP(Append, (NewMessage message, Reply<AppendOutcome> reply))                                     \

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "storage/group_rules.h"
 #include "storage/message_kinds.h"
 
 namespace ringcast::storage {
@@ -19,11 +20,11 @@ inline bool IsChangeKind(std::string_view kind) {
 // Only a message's author edits it.
 inline bool MayEdit(int64_t author, int64_t actor) { return author == actor; }
 
-// Who may delete a message: its author. Group admins will too once roles exist: their check goes
-// here, and in rc_may_delete (pg_schema.cc, version 11), PostgreSQL's copy of this rule.
-inline bool MayDelete(int64_t conv, int64_t author, int64_t actor) {
-  (void)conv;
-  return author == actor;
+// Who may delete a message: its author, or a group's admin or owner (`actor_role`, the actor's
+// role in the message's conversation: group_rules.h). PostgreSQL's copy of this rule is
+// rc_may_delete (pg_schema.cc, version 12).
+inline bool MayDelete(int64_t author, int64_t actor, std::string_view actor_role) {
+  return author == actor || MayDeleteOthers(actor_role);
 }
 
 }  // namespace ringcast::storage

@@ -384,9 +384,20 @@ INSERT INTO meta(key, value)
 VALUES ('schema_v11_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )sql";
 
-// Version 12 is another change of issue 25 (in review on its own branch); this stand-in keeps the
-// versions gap-free until it merges and takes the number.
+// Version 12 (issue 25, groups; storage/SCHEMA.md, "Groups"): each membership has a role
+// (storage/group_rules.h) and a group a topic. No creator was stored before, so an existing
+// group's owner is its earliest member (the lowest id among those who joined first: the creator
+// joined with the first members).
 constexpr const char* kSchemaV12 = R"sql(
+ALTER TABLE users_conversations ADD COLUMN role TEXT NOT NULL DEFAULT 'member'
+  CHECK (role IN ('owner', 'admin', 'member'));
+ALTER TABLE conversations ADD COLUMN topic TEXT;
+UPDATE users_conversations AS uc SET role = 'owner'
+WHERE uc.user_id = (SELECT f.user_id FROM users_conversations f
+                    WHERE f.conversation_id = uc.conversation_id
+                    ORDER BY f.joined_at, f.user_id LIMIT 1)
+  AND (SELECT c.is_group FROM conversations c WHERE c.id = uc.conversation_id) = 1;
+
 INSERT INTO meta(key, value)
 VALUES ('schema_v12_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )sql";
@@ -443,7 +454,7 @@ constexpr Migration kMigrations[] = {
     {9, "refresh tokens and the instance id", kSchemaV9},
     {10, "profiles, logins (sessions) and blocks", kSchemaV10},
     {11, "changes to messages: edits, deletions, reactions and pins", kSchemaV11},
-    {12, "stand-in for another change of issue 25", kSchemaV12},
+    {12, "group roles and topics", kSchemaV12},
     {13, "search: an FTS5 index of message bodies", kSchemaV13},
 };
 

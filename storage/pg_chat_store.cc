@@ -468,14 +468,33 @@ void PgChatStore::FindUsers(std::vector<int64_t> ids, Reply<std::vector<UserMatc
 
 namespace {
 
-// denial, changed-or-created, conversation id, then the state's columns.
+// denial, changed-or-created, conversation id, the state's columns (8), then the system
+// entry's id, seq and body (NULL: none); `actor` wrote the entry, at `now`.
+constexpr int kMembershipColumns = 14;
 template <typename Outcome>
 Status ReadMembershipRow(PgResults results, Outcome& out, bool& flag) {
-  if (PQntuples(results[0]) != 1 || PQnfields(results[0]) != 9) return Unexpected("membership");
+  if (PQntuples(results[0]) != 1 || PQnfields(results[0]) != kMembershipColumns) {
+    return Unexpected("membership");
+  }
   const Row row{results[0], 0};
   out.denial = static_cast<Denial>(row.Int(0));
   flag = row.Bool(1);
   ReadState(row, 3, row.Int(2), out.conversation);
+  return Status();
+}
+
+Status ReadChangeRow(PgResults results, int64_t actor, int64_t now, MembershipOutcome& out) {
+  if (Status s = ReadMembershipRow(results, out, out.changed); !s.ok()) return s;
+  const Row row{results[0], 0};
+  if (!row.Null(kMembershipColumns - 3)) {
+    out.system.push_back(Message{.id = row.Int(kMembershipColumns - 3),
+                                 .conv = out.conversation.id,
+                                 .seq = row.Int(kMembershipColumns - 2),
+                                 .from = actor,
+                                 .kind = std::string(kSystemKind),
+                                 .body = row.Text(kMembershipColumns - 1),
+                                 .ts = now});
+  }
   return Status();
 }
 
@@ -504,19 +523,36 @@ void PgChatStore::AddMembers(int64_t conv, int64_t caller, std::vector<int64_t> 
                 .binary = {false, false, true, false, false}};
   Submit(
       *pipeline_, LaneOf(conv), Kind::kWrite, {std::move(query)},
-      [](PgResults results, MembershipOutcome& out) {
-        return ReadMembershipRow(results, out, out.changed);
+      [caller, now](PgResults results, MembershipOutcome& out) {
+        return ReadChangeRow(results, caller, now, out);
       },
       std::move(reply));
 }
 
-void PgChatStore::RemoveMember(int64_t conv, int64_t caller, int64_t user,
+void PgChatStore::RemoveMember(int64_t conv, int64_t caller, int64_t user, int64_t now,
                                Reply<MembershipOutcome> reply) {
   Submit(
       *pipeline_, LaneOf(conv), Kind::kWrite,
-      {Query("remove_member", {Int(conv), Int(caller), Int(user)})},
-      [](PgResults results, MembershipOutcome& out) {
-        return ReadMembershipRow(results, out, out.changed);
+      {Query("remove_member", {Int(conv), Int(caller), Int(user), Int(now)})},
+      [caller, now](PgResults results, MembershipOutcome& out) {
+        return ReadChangeRow(results, caller, now, out);
+      },
+      std::move(reply));
+}
+
+void PgChatStore::ChangeGroup(GroupChange change, Reply<MembershipOutcome> reply) {
+  const char* op = change.op == GroupChange::Op::kSetRole    ? "role"
+                   : change.op == GroupChange::Op::kTransfer ? "transfer"
+                                                             : "settings";
+  PgQuery query{.statement = "change_group",
+                .values = {op, Int(change.conv), Int(change.caller), Int(change.user), change.role,
+                           change.name.value_or(""), change.topic.value_or(""), Int(change.now)},
+                .nulls = {false, false, false, false, false, !change.name.has_value(),
+                          !change.topic.has_value(), false}};
+  Submit(
+      *pipeline_, LaneOf(change.conv), Kind::kWrite, {std::move(query)},
+      [caller = change.caller, now = change.now](PgResults results, MembershipOutcome& out) {
+        return ReadChangeRow(results, caller, now, out);
       },
       std::move(reply));
 }
@@ -538,6 +574,8 @@ void PgChatStore::ListConversations(int64_t user, Reply<std::vector<Conversation
           if (!row.Null(kAfter)) summary.muted_until = row.Int(kAfter);
           summary.unread_mentions = row.Int(kAfter + 1);
           summary.unread = row.Int(kAfter + 2);
+          if (!row.Null(kAfter + 3)) summary.topic = row.Text(kAfter + 3);
+          summary.roles = row.Words(kAfter + 4);
           out.push_back(std::move(summary));
         });
         return Status();

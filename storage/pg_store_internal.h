@@ -50,6 +50,20 @@ struct Row {
     if (!Null(column)) pg::ParseInt8Array(View(column), values);
     return values;
   }
+  // A text[] of plain words (no quoting, commas or braces inside: roles).
+  std::vector<std::string> Words(int column) const {
+    std::vector<std::string> values;
+    if (Null(column)) return values;
+    std::string_view text = View(column);
+    if (text.size() < 2) return values;
+    text = text.substr(1, text.size() - 2);
+    while (!text.empty()) {
+      const size_t comma = std::min(text.find(','), text.size());
+      values.emplace_back(text.substr(0, comma));
+      text.remove_prefix(std::min(comma + 1, text.size()));
+    }
+    return values;
+  }
   // The kPgMessageColumnCount columns of RC_MESSAGE_COLUMNS (pg_schema.cc) from `first` on.
   Message ReadMessage(int first) const {
     return Message{.id = Int(first),
@@ -91,8 +105,8 @@ inline PgQuery Query(const char* statement, std::vector<std::string> values) {
   return PgQuery{.statement = statement, .values = std::move(values)};
 }
 
-// Conversation state columns from `first`: name, is_group, last_seq, members, delivered, reads
-// (all NULL when there is no such conversation).
+// Conversation state columns from `first` (rc_state, schema v12): name, is_group, last_seq,
+// members, delivered, reads, topic, roles (all NULL when there is no such conversation).
 inline void ReadState(const Row& row, int first, int64_t conv, ConversationState& state) {
   state = ConversationState{};
   state.id = conv;
@@ -106,8 +120,11 @@ inline void ReadState(const Row& row, int first, int64_t conv, ConversationState
   const std::vector<int64_t> members = row.Ints(first + 3);
   const std::vector<int64_t> delivered = row.Ints(first + 4);
   const std::vector<int64_t> reads = row.Ints(first + 5);
-  for (size_t i = 0; i < members.size() && i < delivered.size() && i < reads.size(); ++i) {
-    state.members.push_back({members[i], delivered[i], reads[i]});
+  if (!row.Null(first + 6)) state.topic = row.Text(first + 6);
+  const std::vector<std::string> roles = row.Words(first + 7);
+  for (size_t i = 0;
+       i < members.size() && i < delivered.size() && i < reads.size() && i < roles.size(); ++i) {
+    state.members.push_back({members[i], delivered[i], reads[i], roles[i]});
   }
 }
 

@@ -14,67 +14,6 @@
 namespace ringcast::storage {
 namespace {
 
-// Members with their watermarks, by user id.
-Status LoadMembers(SqliteDb& db, int64_t conv, std::vector<MemberState>& members) {
-  auto stmt = db.Prepare(
-      "SELECT user_id, delivered_seq, read_seq FROM users_conversations "
-      "WHERE conversation_id = ?1 ORDER BY user_id");
-  stmt->BindInt64(1, conv);
-  return ForEachSqliteRow(*stmt, [&](Statement& row) {
-    members.push_back({row.ColumnInt64(0), row.ColumnInt64(1), row.ColumnInt64(2)});
-  });
-}
-
-// Fills `state` (denial kNotFound when there is no such conversation).
-Status LoadState(SqliteDb& db, int64_t conv, ConversationState& state) {
-  state = ConversationState{};
-  state.id = conv;
-  bool found = false;
-  {
-    auto stmt = db.Prepare("SELECT name, is_group, last_seq FROM conversations WHERE id = ?1");
-    stmt->BindInt64(1, conv);
-    Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
-      found = true;
-      if (!row.ColumnIsNull(0)) state.name = std::string(row.ColumnText(0));
-      state.group = row.ColumnInt64(1) != 0;
-      state.last_seq = row.ColumnInt64(2);
-    });
-    if (!s.ok()) return s;
-  }
-  if (!found) {
-    state.denial = Denial::kNotFound;
-    return Status();
-  }
-  return LoadMembers(db, conv, state.members);
-}
-
-bool IsMember(const ConversationState& state, int64_t user) {
-  return std::binary_search(
-      state.members.begin(), state.members.end(), MemberState{user, 0, 0},
-      [](const MemberState& a, const MemberState& b) { return a.user < b.user; });
-}
-
-// The conversation a member changes the membership of: out.denial says why they may not.
-Status LoadGroupForChange(SqliteDb& db, int64_t conv, int64_t caller, MembershipOutcome& out) {
-  if (Status s = LoadState(db, conv, out.conversation); !s.ok()) return s;
-  if (out.conversation.denial != Denial::kNone) {
-    out.denial = out.conversation.denial;
-  } else if (!IsMember(out.conversation, caller)) {
-    out.denial = Denial::kForbidden;
-  } else if (!out.conversation.group) {
-    out.denial = Denial::kNotGroup;
-  }
-  return Status();
-}
-
-Result<bool> UserExists(SqliteDb& db, int64_t user) {
-  auto stmt = db.Prepare("SELECT 1 FROM users WHERE id = ?1");
-  stmt->BindInt64(1, user);
-  bool found = false;
-  if (Status s = ForEachSqliteRow(*stmt, [&](Statement&) { found = true; }); !s.ok()) return s;
-  return found;
-}
-
 // Reads rows into `messages` until `count` of them or until `bytes_left` (shared by the pages
 // of one answer) runs out; more: a row was left. Stops stepping there, so a page of large
 // messages reads one row more than it returns, not the whole LIMIT (count + 1).
@@ -445,74 +384,16 @@ void SqliteChatStore::CreateConversation(int64_t creator, std::vector<int64_t> m
         Status s = ForEachSqliteRow(*insert, [&](Statement& row) { id = row.ColumnInt64(0); });
         if (!s.ok()) return s;
         auto member = db.Prepare(
-            "INSERT INTO users_conversations(conversation_id, user_id, joined_at) "
-            "VALUES (?1, ?2, ?3)");
+            "INSERT INTO users_conversations(conversation_id, user_id, joined_at, role) "
+            "VALUES (?1, ?2, ?3, ?4)");
         for (int64_t user : everyone) {
-          member->BindInt64(1, id).BindInt64(2, user).BindInt64(3, now);
+          const bool owner = group && user == creator;
+          member->BindInt64(1, id).BindInt64(2, user).BindInt64(3, now).BindText(
+              4, owner ? kOwnerRole : kMemberRole);
           if (Status e = member->Exec(); !e.ok()) return e;
         }
         out.created = true;
         return LoadState(db, id, out.conversation);
-      },
-      std::move(reply));
-}
-
-void SqliteChatStore::AddMembers(int64_t conv, int64_t caller, std::vector<int64_t> users,
-                                 uint32_t max_members, int64_t now,
-                                 Reply<MembershipOutcome> reply) {
-  Submit<MembershipOutcome>(
-      Kind::kWrite,
-      [conv, caller, users = std::move(users), max_members, now](SqliteDb& db,
-                                                                 MembershipOutcome& out) -> Status {
-        if (Status s = LoadGroupForChange(db, conv, caller, out); !s.ok()) return s;
-        if (out.denial != Denial::kNone) return Status();
-        size_t newcomers = 0;
-        for (int64_t user : std::set<int64_t>(users.begin(), users.end())) {
-          Result<bool> exists = UserExists(db, user);
-          if (!exists.ok()) return exists.status();
-          if (!*exists) {
-            out.denial = Denial::kUnknownUser;
-            return Status();
-          }
-          if (!IsMember(out.conversation, user)) ++newcomers;
-        }
-        if (out.conversation.members.size() + newcomers > max_members) {
-          out.denial = Denial::kTooLarge;
-          return Status();
-        }
-        if (newcomers == 0) return Status();  // All members already: nothing to write.
-        out.changed = true;
-        // A newcomer starts with the history read, not with every old message unread.
-        auto insert = db.Prepare(
-            "INSERT INTO users_conversations(conversation_id, user_id, joined_at, delivered_seq, "
-            "read_seq) VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT DO NOTHING");
-        for (int64_t user : users) {
-          insert->BindInt64(1, conv).BindInt64(2, user).BindInt64(3, now).BindInt64(
-              4, out.conversation.last_seq);
-          if (Status s = insert->Exec(); !s.ok()) return s;
-        }
-        return LoadState(db, conv, out.conversation);
-      },
-      std::move(reply));
-}
-
-void SqliteChatStore::RemoveMember(int64_t conv, int64_t caller, int64_t user,
-                                   Reply<MembershipOutcome> reply) {
-  Submit<MembershipOutcome>(
-      Kind::kWrite,
-      [conv, caller, user](SqliteDb& db, MembershipOutcome& out) -> Status {
-        if (Status s = LoadGroupForChange(db, conv, caller, out); !s.ok()) return s;
-        if (out.denial != Denial::kNone) return Status();
-        if (!IsMember(out.conversation, user)) {
-          out.denial = Denial::kNotFound;
-          return Status();
-        }
-        auto stmt = db.Prepare(
-            "DELETE FROM users_conversations WHERE conversation_id = ?1 AND user_id = ?2");
-        stmt->BindInt64(1, conv).BindInt64(2, user);
-        if (Status s = stmt->Exec(); !s.ok()) return s;
-        out.changed = true;
-        return LoadState(db, conv, out.conversation);
       },
       std::move(reply));
 }
@@ -529,7 +410,8 @@ void SqliteChatStore::ListConversations(int64_t user,
             "(SELECT count(*) FROM mentions mn WHERE mn.conversation_id = c.id "
             " AND mn.user_id = ?1 AND mn.seq > uc.read_seq), " +
             std::string(kUnreadOrdinarySql) +
-            " FROM users_conversations uc JOIN conversations c ON c.id = uc.conversation_id "
+            ", c.topic FROM users_conversations uc JOIN conversations c "
+            "ON c.id = uc.conversation_id "
             "LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = " +
             std::string(kLastOrdinarySeqSql) +
             " "
@@ -547,11 +429,18 @@ void SqliteChatStore::ListConversations(int64_t user,
           if (!row.ColumnIsNull(kAfter)) summary.muted_until = row.ColumnInt64(kAfter);
           summary.unread_mentions = row.ColumnInt64(kAfter + 1);
           summary.unread = row.ColumnInt64(kAfter + 2);
+          if (!row.ColumnIsNull(kAfter + 3))
+            summary.topic = std::string(row.ColumnText(kAfter + 3));
           out.push_back(std::move(summary));
         });
         if (!s.ok()) return s;
         for (ConversationSummary& summary : out) {
-          if (Status e = LoadMemberIds(db, summary.id, summary.members); !e.ok()) return e;
+          std::vector<MemberState> members;
+          if (Status e = LoadMembers(db, summary.id, members); !e.ok()) return e;
+          for (MemberState& member : members) {
+            summary.members.push_back(member.user);
+            summary.roles.push_back(std::move(member.role));
+          }
         }
         return Status();
       },

@@ -35,6 +35,11 @@ Status CheckChange(SqliteDb& db, const NewMessage& message, AppendOutcome& out,
                    ChangeTarget& target);
 Status ApplyChange(SqliteDb& db, const NewMessage& message, const ChangeTarget& target,
                    Message& stored);
+// A conversation's state (denial kNotFound when there is none), its members by user id, and
+// whether a user exists: sqlite_group_store.cc.
+Status LoadState(SqliteDb& db, int64_t conv, ConversationState& state);
+Status LoadMembers(SqliteDb& db, int64_t conv, std::vector<MemberState>& members);
+Result<bool> UserExists(SqliteDb& db, int64_t user);
 // Mentions of `user` in `conv` above `read_seq`.
 Result<int64_t> UnreadMentions(SqliteDb& db, int64_t conv, int64_t user, int64_t read_seq);
 

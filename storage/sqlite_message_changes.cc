@@ -11,13 +11,16 @@ namespace ringcast::storage {
 Status CheckChange(SqliteDb& db, const NewMessage& message, AppendOutcome& out,
                    ChangeTarget& target) {
   // A non-member learns nothing about the messages: refused as a send would be.
-  auto member =
-      db.Prepare("SELECT 1 FROM users_conversations WHERE conversation_id = ?1 AND user_id = ?2");
+  auto member = db.Prepare(
+      "SELECT role FROM users_conversations WHERE conversation_id = ?1 AND user_id = ?2");
   member->BindInt64(1, message.conv).BindInt64(2, message.sender);
   bool is_member = false;
-  if (Status s = ForEachSqliteRow(*member, [&](Statement&) { is_member = true; }); !s.ok()) {
-    return s;
-  }
+  std::string role;
+  Status m = ForEachSqliteRow(*member, [&](Statement& row) {
+    is_member = true;
+    role = row.ColumnText(0);
+  });
+  if (!m.ok()) return m;
   if (!is_member) {
     out.denial = Denial::kForbidden;
     return Status();
@@ -69,7 +72,7 @@ Status CheckChange(SqliteDb& db, const NewMessage& message, AppendOutcome& out,
     });
     if (!c.ok()) return c;
   } else if (edit ? !MayEdit(target.author, message.sender)
-                  : !MayDelete(message.conv, target.author, message.sender)) {
+                  : !MayDelete(target.author, message.sender, role)) {
     out.denial = Denial::kNotAuthor;
   } else if (edit && message.edit_window_ms > 0 &&
              message.ts - target.sent_at > message.edit_window_ms) {

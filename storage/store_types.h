@@ -112,6 +112,10 @@ enum class Denial : uint8_t {
   kGone,         // the message is deleted;
   kTooMany,      // a reaction past --max-reactions distinct emoji on the message;
   kTooManyPins,  // a pin past --max-pins pinned messages in the conversation.
+  // Group roles (group_rules.h):
+  kNotAdmin,        // the caller's role does not allow this change;
+  kOwnerProtected,  // the owner cannot be removed or demoted;
+  kLastOwner,       // the owner cannot leave before transferring ownership.
 };
 
 }  // namespace ringcast::storage

@@ -38,11 +38,17 @@ void WriteMemberIds(JsonWriter& writer, const storage::ConversationState& state)
   writer.EndArray();
 }
 
+// A membership change's answer: the group as it now is, roles parallel to members.
 std::string MembershipBody(const storage::ConversationState& state) {
   JsonWriter writer;
-  writer.BeginObject().Field("id", state.id);
+  writer.BeginObject().Field("id", state.id).Key("name");
+  state.name ? writer.String(*state.name) : writer.Null();
+  writer.Key("topic");
+  state.topic ? writer.String(*state.topic) : writer.Null();
   WriteMemberIds(writer, state);
-  return writer.EndObject().Take();
+  writer.Key("roles").BeginArray();
+  for (const storage::MemberState& member : state.members) writer.String(member.role);
+  return writer.EndArray().EndObject().Take();
 }
 
 // The metrics' label of a conversation route (HttpExchange::SetRoute): ids left out.
@@ -55,7 +61,11 @@ std::string_view ConversationRoute(std::string_view rest) {
   if (tail == "/pins") return "/api/conversations/{id}/pins";
   if (tail == "/members") return "/api/conversations/{id}/members";
   if (tail == "/mute") return "/api/conversations/{id}/mute";
+  if (tail.starts_with("/members/") && tail.ends_with("/role")) {
+    return "/api/conversations/{id}/members/{user}/role";
+  }
   if (tail.starts_with("/members/")) return "/api/conversations/{id}/members/{user}";
+  if (tail == "/transfer") return "/api/conversations/{id}/transfer";
   return "/api/conversations/other";
 }
 
@@ -370,8 +380,12 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
                         for (const storage::ConversationSummary& c : *result) {
                           writer.BeginObject().Field("id", c.id).Key("name");
                           c.name ? writer.String(*c.name) : writer.Null();
+                          writer.Key("topic");
+                          c.topic ? writer.String(*c.topic) : writer.Null();
                           writer.Field("group", c.group).Key("members").BeginArray();
                           for (int64_t member : c.members) writer.Int(member);
+                          writer.EndArray().Key("roles").BeginArray();
+                          for (const std::string& role : c.roles) writer.String(role);
                           writer.EndArray().Key("last_message");
                           c.last_message ? AppendMessage(writer, *c.last_message)
                                          : void(writer.Null());
@@ -475,6 +489,15 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
       case storage::Denial::kTooLarge:
         self.AnswerError(deferred, 400, "more than --max-group-size members");
         return true;
+      case storage::Denial::kNotAdmin:
+        self.AnswerError(deferred, 403, "your role in this group does not allow this");
+        return true;
+      case storage::Denial::kOwnerProtected:
+        self.AnswerError(deferred, 403, "the owner cannot be removed or demoted");
+        return true;
+      case storage::Denial::kLastOwner:
+        self.AnswerError(deferred, 409, "the owner must transfer ownership before leaving");
+        return true;
       default:
         self.AnswerError(deferred, 404, "no such conversation or member");
         return true;
@@ -540,8 +563,8 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
         HttpApi& self = chat.http_api();
         if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
         if (denied(self, deferred, result->denial)) return;
-        // Adding only existing members changes nothing: no event (the call is idempotent).
-        if (result->changed) self.AnnounceMembers(result->conversation, removed);
+        // A change that was there already writes nothing: no event (the call is idempotent).
+        if (result->changed) self.AfterGroupChange(*result, removed);
         self.Answer(deferred, 200, MembershipBody(result->conversation));
       };
     };
@@ -564,20 +587,116 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
     return;
   }
   if (tail.starts_with("/members/")) {
-    if (request.method != http::Method::kDelete) {
-      return exchange.RespondError(405, "method not allowed", "Allow: DELETE\r\n");
+    std::string_view user_text = tail.substr(std::string_view("/members/").size());
+    const bool role = user_text.ends_with("/role");
+    if (role) user_text.remove_suffix(std::string_view("/role").size());
+    const http::Method wanted = role ? http::Method::kPut : http::Method::kDelete;
+    if (request.method != wanted) {
+      return exchange.RespondError(405, "method not allowed",
+                                   role ? "Allow: PUT\r\n" : "Allow: DELETE\r\n");
     }
     int64_t user;
-    if (!ParseId(tail.substr(std::string_view("/members/").size()), &user)) {
+    if (!ParseId(user_text, &user)) {
       return exchange.RespondError(400, "user id must be a positive integer");
     }
+    if (!role) {
+      DeferredHttp deferred = exchange.Defer();
+      service_.store().RemoveMember(conv, caller, user, NowMs(),
+                                    service_.ReplyOn<storage::MembershipOutcome>(
+                                        shard_.id(), after_membership({user})(deferred)));
+      return;
+    }
+    StringFields fields;
+    if (auto error = ParseStringFields(exchange.body(), {"role"}, &fields)) {
+      return exchange.RespondError(400, *error);
+    }
+    if (fields.empty() || !fields[0].second ||
+        (*fields[0].second != storage::kAdminRole && *fields[0].second != storage::kMemberRole)) {
+      return exchange.RespondError(400, "role must be \"admin\" or \"member\"");
+    }
+    storage::GroupChange change{.op = storage::GroupChange::Op::kSetRole,
+                                .conv = conv,
+                                .caller = caller,
+                                .user = user,
+                                .role = std::move(*fields[0].second),
+                                .now = NowMs()};
     DeferredHttp deferred = exchange.Defer();
-    service_.store().RemoveMember(conv, caller, user,
-                                  service_.ReplyOn<storage::MembershipOutcome>(
-                                      shard_.id(), after_membership({user})(deferred)));
+    service_.store().ChangeGroup(
+        std::move(change),
+        service_.ReplyOn<storage::MembershipOutcome>(shard_.id(), after_membership({})(deferred)));
+    return;
+  }
+  if (tail == "/transfer") {
+    if (request.method != http::Method::kPost) {
+      return exchange.RespondError(405, "method not allowed", "Allow: POST\r\n");
+    }
+    std::vector<int64_t> users;
+    if (ParseMemberList(exchange.body(), &users) || users.size() != 1) {
+      return exchange.RespondError(400, "give the new owner as {\"members\":[user id]}");
+    }
+    storage::GroupChange change{.op = storage::GroupChange::Op::kTransfer,
+                                .conv = conv,
+                                .caller = caller,
+                                .user = users[0],
+                                .now = NowMs()};
+    DeferredHttp deferred = exchange.Defer();
+    service_.store().ChangeGroup(
+        std::move(change),
+        service_.ReplyOn<storage::MembershipOutcome>(shard_.id(), after_membership({})(deferred)));
+    return;
+  }
+  if (tail.empty()) {
+    if (request.method != http::Method::kPatch) {
+      return exchange.RespondError(405, "method not allowed", "Allow: PATCH\r\n");
+    }
+    StringFields fields;
+    if (auto error = ParseStringFields(exchange.body(), {"name", "topic"}, &fields)) {
+      return exchange.RespondError(400, *error);
+    }
+    storage::GroupChange change{
+        .op = storage::GroupChange::Op::kSettings, .conv = conv, .caller = caller, .now = NowMs()};
+    for (auto& [field, value] : fields) {
+      if (!value) return exchange.RespondError(400, "name and topic must be strings");
+      if (field == "name") {
+        if (value->empty() || value->size() > storage::kMaxGroupName) {
+          return exchange.RespondError(400, "name must be 1 to 128 bytes");
+        }
+        change.name = std::move(*value);
+      } else {
+        if (value->size() > storage::kMaxGroupTopic) {
+          return exchange.RespondError(400, "topic longer than 512 bytes");
+        }
+        change.topic = std::move(*value);
+      }
+    }
+    if (!change.name && !change.topic) {
+      return exchange.RespondError(400, "give \"name\" and/or \"topic\"");
+    }
+    DeferredHttp deferred = exchange.Defer();
+    service_.store().ChangeGroup(
+        std::move(change),
+        service_.ReplyOn<storage::MembershipOutcome>(shard_.id(), after_membership({})(deferred)));
     return;
   }
   exchange.RespondError(404, "no such route");
+}
+
+void HttpApi::AfterGroupChange(const storage::MembershipOutcome& outcome,
+                               std::vector<int64_t> removed) {
+  const int64_t conv = outcome.conversation.id;
+  if (ClusterLink* cluster = service_.cluster()) {
+    for (const storage::Message& entry : outcome.system) cluster->PublishMessage(entry);
+  }
+  // The owner publishes the system entries, then tells every shard of the change: its mail to a
+  // shard keeps its order, so a removed member's sessions get the entry that removed them
+  // before they leave the conversation.
+  service_.PostOrHold(service_.ConversationOwnerShard(conv),
+                      [entries = outcome.system, state = outcome.conversation,
+                       removed = std::move(removed)](ChatShard& chat) mutable {
+                        for (const storage::Message& entry : entries)
+                          chat.conversations().OnRemoteMessage(entry);
+                        chat.http_api().AnnounceMembers(state, std::move(removed));
+                      });
 }
 
 void HttpApi::AnnounceMembers(const storage::ConversationState& state,

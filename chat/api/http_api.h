@@ -166,6 +166,12 @@ class HttpApi {
                         storage::UniqueFunction<void(HttpApi&, int64_t)> then);
   // Tells every shard (this one too) about a conversation's new membership.
   void AnnounceMembers(const storage::ConversationState& state, std::vector<int64_t> removed);
+  // After a committed group change: its system entries go out through the conversation's owner
+  // (and to the other nodes), then AnnounceMembers, from the owner's shard.
+  void AfterGroupChange(const storage::MembershipOutcome& outcome, std::vector<int64_t> removed);
+  // A deleted account leaves group `conv`; as its owner, it first hands ownership on
+  // (http_api_account.cc).
+  void LeaveGroupOf(int64_t conv, int64_t user);
 
   // The password rules of register, and of a password change.
   static constexpr size_t kMinPassword = 8;

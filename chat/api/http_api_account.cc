@@ -264,35 +264,65 @@ void HttpApi::HandleDeleteAccount(HttpExchange& exchange, const Authenticated& a
   shard_.PeerAddress(exchange.connection(), [this, deferred, user = auth.user,
                                              password = std::move(*fields[0].second),
                                              forwarded = std::move(forwarded)](std::string peer) {
-    CheckPassword(
-        deferred, user, ClientAddress(peer, forwarded, config_.trusted_proxies), password,
-        [deferred, user](HttpApi& self) {
-          const int64_t now = NowMs();
-          self.service_.store().DeleteAccount(
-              user, now + int64_t{self.config_.token_ttl_s} * 1000, now,
-              self.service_.ReplyOn<storage::DeletedAccount>(
-                  self.shard_.id(), [deferred, user](ChatShard& chat, auto deleted) {
-                    HttpApi& self = chat.http_api();
-                    if (!deleted.ok()) return self.AnswerStoreFailure(deferred, deleted.status());
-                    if (!deleted->found) return self.AnswerError(deferred, 404, "no such user");
-                    self.RevokeFamiliesLive(user, deleted->families);
-                    // Each group loses the member as a leave does: its members are told.
-                    for (int64_t conv : deleted->groups) {
-                      self.service_.store().RemoveMember(
-                          conv, user, user,
-                          self.service_.ReplyOn<storage::MembershipOutcome>(
-                              self.shard_.id(), [user](ChatShard& chat, auto removed) {
-                                if (!removed.ok() || removed->denial != storage::Denial::kNone ||
-                                    !removed->changed) {
-                                  return;
-                                }
-                                chat.http_api().AnnounceMembers(removed->conversation, {user});
-                              }));
-                    }
-                    self.Answer(deferred, 200, R"({"deleted":true})");
-                  }));
-        });
+    CheckPassword(deferred, user, ClientAddress(peer, forwarded, config_.trusted_proxies), password,
+                  [deferred, user](HttpApi& self) {
+                    const int64_t now = NowMs();
+                    self.service_.store().DeleteAccount(
+                        user, now + int64_t{self.config_.token_ttl_s} * 1000, now,
+                        self.service_.ReplyOn<storage::DeletedAccount>(
+                            self.shard_.id(), [deferred, user](ChatShard& chat, auto deleted) {
+                              HttpApi& self = chat.http_api();
+                              if (!deleted.ok())
+                                return self.AnswerStoreFailure(deferred, deleted.status());
+                              if (!deleted->found)
+                                return self.AnswerError(deferred, 404, "no such user");
+                              self.RevokeFamiliesLive(user, deleted->families);
+                              // Each group loses the member as a leave does: its members are told.
+                              for (int64_t conv : deleted->groups) self.LeaveGroupOf(conv, user);
+                              self.Answer(deferred, 200, R"({"deleted":true})");
+                            }));
+                  });
   });
+}
+
+void HttpApi::LeaveGroupOf(int64_t conv, int64_t user) {
+  service_.store().RemoveMember(
+      conv, user, user, NowMs(),
+      service_.ReplyOn<storage::MembershipOutcome>(
+          shard_.id(), [conv, user](ChatShard& chat, auto removed) {
+            HttpApi& self = chat.http_api();
+            if (!removed.ok()) return;
+            if (removed->denial == storage::Denial::kNone && removed->changed) {
+              return self.AfterGroupChange(*removed, {user});
+            }
+            if (removed->denial != storage::Denial::kLastOwner) return;
+            // The owner's account is gone: ownership passes to the first admin (by id), or else
+            // to the first other member, and then the account leaves. Alone in its group, it
+            // stays (nobody is left to pass it to).
+            const storage::MemberState* heir = nullptr;
+            for (const storage::MemberState& member : removed->conversation.members) {
+              if (member.user == user) continue;
+              if (heir == nullptr ||
+                  (member.role == storage::kAdminRole && heir->role != storage::kAdminRole)) {
+                heir = &member;
+              }
+            }
+            if (heir == nullptr) return;
+            storage::GroupChange change{.op = storage::GroupChange::Op::kTransfer,
+                                        .conv = conv,
+                                        .caller = user,
+                                        .user = heir->user,
+                                        .now = NowMs()};
+            self.service_.store().ChangeGroup(
+                std::move(change), self.service_.ReplyOn<storage::MembershipOutcome>(
+                                       self.shard_.id(), [conv, user](ChatShard& chat, auto moved) {
+                                         HttpApi& self = chat.http_api();
+                                         if (!moved.ok() || moved->denial != storage::Denial::kNone)
+                                           return;
+                                         if (moved->changed) self.AfterGroupChange(*moved, {});
+                                         self.LeaveGroupOf(conv, user);
+                                       }));
+          }));
 }
 
 void HttpApi::HandleBlocks(HttpExchange& exchange, std::string_view rest) {

@@ -330,18 +330,29 @@ void ClusterLink::PublishTyping(int64_t conv, int64_t except_user, std::string_v
   bus_.Publish(ConvChannel(conv), out);
 }
 
-// "M conv group last_seq name_size(-1: none) members removed\n" name
-//   then per member "user delivered read", then the removed users, space-separated.
+// "M conv group last_seq name_size(-1: none) topic_size(-1: none) members removed\n" name topic
+//   then per member "user delivered read role" (role: 0 member, 1 admin, 2 owner), then the
+//   removed users, space-separated.
+namespace {
+constexpr std::string_view kRoleCodes[] = {storage::kMemberRole, storage::kAdminRole,
+                                           storage::kOwnerRole};
+}  // namespace
+
 std::string ClusterLink::EncodeMembers(const storage::ConversationState& state,
                                        const std::vector<int64_t>& removed) {
   std::string out = "M";
   AppendInts(out, {state.id, state.group ? 1 : 0, state.last_seq,
-                   state.name ? int64_t(state.name->size()) : -1, int64_t(state.members.size()),
+                   state.name ? int64_t(state.name->size()) : -1,
+                   state.topic ? int64_t(state.topic->size()) : -1, int64_t(state.members.size()),
                    int64_t(removed.size())});
   out += '\n';
   if (state.name) out += *state.name;
+  if (state.topic) out += *state.topic;
   for (const storage::MemberState& member : state.members) {
-    AppendInts(out, {member.user, member.delivered, member.read});
+    const int64_t code = std::find(std::begin(kRoleCodes), std::end(kRoleCodes), member.role) -
+                         std::begin(kRoleCodes);
+    AppendInts(out, {member.user, member.delivered, member.read,
+                     code < int64_t(std::size(kRoleCodes)) ? code : 0});
   }
   for (int64_t user : removed) AppendInts(out, {user});
   return out;
@@ -351,11 +362,12 @@ bool ClusterLink::DecodeMembers(std::string_view payload, storage::ConversationS
                                 std::vector<int64_t>* removed) {
   if (!payload.starts_with('M')) return false;
   Fields header(payload.substr(1));
-  int64_t group = 0, name_size = 0, members = 0, removed_count = 0;
+  int64_t group = 0, name_size = 0, topic_size = 0, members = 0, removed_count = 0;
   std::string_view rest;
   if (!header.Int(&state->id) || !header.Int(&group) || !header.Int(&state->last_seq) ||
-      !header.Int(&name_size) || !header.Int(&members) || !header.Int(&removed_count) ||
-      !header.Rest(&rest) || members < 0 || removed_count < 0 || name_size > int64_t(rest.size())) {
+      !header.Int(&name_size) || !header.Int(&topic_size) || !header.Int(&members) ||
+      !header.Int(&removed_count) || !header.Rest(&rest) || members < 0 || removed_count < 0 ||
+      std::max<int64_t>(name_size, 0) + std::max<int64_t>(topic_size, 0) > int64_t(rest.size())) {
     return false;
   }
   state->group = group != 0;
@@ -363,12 +375,19 @@ bool ClusterLink::DecodeMembers(std::string_view payload, storage::ConversationS
     state->name = std::string(rest.substr(0, size_t(name_size)));
     rest.remove_prefix(size_t(name_size));
   }
+  if (topic_size >= 0) {
+    state->topic = std::string(rest.substr(0, size_t(topic_size)));
+    rest.remove_prefix(size_t(topic_size));
+  }
   Fields body(rest);
   for (int64_t i = 0; i < members; ++i) {
     storage::MemberState member;
-    if (!body.Int(&member.user) || !body.Int(&member.delivered) || !body.Int(&member.read)) {
+    int64_t role = 0;
+    if (!body.Int(&member.user) || !body.Int(&member.delivered) || !body.Int(&member.read) ||
+        !body.Int(&role) || role < 0 || role >= int64_t(std::size(kRoleCodes))) {
       return false;
     }
+    member.role = kRoleCodes[role];
     state->members.push_back(member);
   }
   for (int64_t i = 0; i < removed_count; ++i) {

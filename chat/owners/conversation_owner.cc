@@ -286,7 +286,8 @@ std::pair<std::string_view, std::string_view> ConversationOwner::RefusalOf(stora
     case storage::Denial::kNotFound:
       return {"not_found", "no such message in this conversation (or it is itself a change)"};
     case storage::Denial::kNotAuthor:
-      return {"forbidden", "only its author may edit or delete a message"};
+      return {"forbidden",
+              "only its author may edit a message, and its author or a group admin delete it"};
     case storage::Denial::kTooLate:
       return {"edit_window", "the message is older than --edit-window allows to edit"};
     case storage::Denial::kGone:

@@ -180,6 +180,9 @@ def test_delete_account(shared_server):
                                 "deleted": True}], r
     assert api.request("GET", f"/api/users?q={u.name}", token=friend.token).json == {"users": []}
     assert u.id not in [m for m in members_of(api, friend, group)]
+    # u owned the group: ownership passed on before it left (issue 25, "Groups").
+    entry = api.conversation(friend, group)
+    assert sorted(entry["roles"]) == ["member", "owner"], entry
     assert direct in [c["id"] for c in api.conversations(friend)]
     # The username is free again.
     assert api.register(u.name).status == 201

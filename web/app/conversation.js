@@ -3,11 +3,11 @@
 // older pages loaded while scrolling up (the SDK's historyPager), "typing…", and the composer.
 // Marks messages read once they are on screen while the page is visible.
 
-import {isMuted} from '/sdk/index.js';
+import {isMuted, systemEntry} from '/sdk/index.js';
 
 import {ImageViewer, renderAttachments, UploadTray} from './attachments.js';
 import {byId, h, reconcile, setText} from './dom.js';
-import {clock, dayKey, dayLabel, joinNames, presenceText} from './format.js';
+import {clock, dayKey, dayLabel, joinNames, presenceText, systemText} from './format.js';
 import {MentionPicker} from './mentions.js';
 import {avatarElement, showAvatar} from './names.js';
 import {reactionPicker, showPins, showReactions} from './reactions.js';
@@ -280,7 +280,10 @@ export class ConversationView {
         rows.push({type: 'unread', key: 'unread'});
         divided = true;
       }
-      rows.push({type: 'message', key: `m${seq}`, message});
+      const entry = systemEntry(message);
+      // A group's change (PROTOCOL.md, "Groups"): a centered notice, not a bubble.
+      rows.push(entry ? {type: 'system', key: `s${seq}`, entry} :
+                        {type: 'message', key: `m${seq}`, message});
     }
     for (const entry of conv.pending.values()) {
       if (conv.shownAsMessage.has(entry.cid)) continue;
@@ -302,6 +305,7 @@ export class ConversationView {
     if (row.type === 'unread') {
       return h('li', {class: 'unread-divider', role: 'separator', text: 'Unread messages'});
     }
+    if (row.type === 'system') return h('li', {class: 'system-notice', role: 'note'});
     const attachments = row.type === 'message' ? row.message.attachments : null;
     const li = h('li', {class: 'msg'}, [
       h('span', {class: 'sender'}, [avatarElement(), h('span', {class: 'sender-name'})]),
@@ -359,6 +363,10 @@ export class ConversationView {
   /** @param {HTMLElement} li @param {any} row @param {Conv} conv */
   _update(li, row, conv) {
     if (row.type === 'sentinel' || row.type === 'day' || row.type === 'unread') return;
+    if (row.type === 'system') {
+      setText(li, systemText(row.entry, (user) => this._names.name(user)));
+      return;
+    }
     const me = this._store.me;
     const q = (/** @type {string} */ s) => /** @type {HTMLElement} */ (li.querySelector(s));
     const own = row.type === 'pending' || row.message.from === me;
@@ -499,7 +507,8 @@ export class ConversationView {
   }
 
   /**
-   * The members dialog: each with avatar, display name, `@username` and status or presence.
+   * The members dialog: each with avatar, display name, role (owner, admin), `@username` and
+   * status or presence.
    * @param {Conv} conv
    */
   _showMembers(conv) {
@@ -511,6 +520,7 @@ export class ConversationView {
               [
                 avatarElement(),
                 h('span', {class: 'person-name'}),
+                h('span', {class: 'person-role'}),
                 h('span', {class: 'person-about'}),
               ]),
         (li, user) => {
@@ -519,6 +529,8 @@ export class ConversationView {
           const profile = this._names.profile(user);
           showAvatar(q('.avatar'), name, this._names.avatar(user));
           setText(q('.person-name'), user === me ? `${name} (you)` : name);
+          const role = conv.roles?.[conv.members.indexOf(user)];
+          setText(q('.person-role'), role === 'owner' || role === 'admin' ? role : '');
           const about = [
             profile?.username ? `@${profile.username}` : '',
             user === me ? '' : presenceText(this._client.presence.get(user)),

@@ -53,3 +53,37 @@ export function joinNames(names) {
   if (names.length <= 1) return names.join('');
   return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
 }
+
+/**
+ * A group's system entry as a sentence ("Alice added Bob"; PROTOCOL.md, "Groups").
+ * @param {import('/sdk/types.js').SystemEntry} entry
+ * @param {(user: number) => string} name a user's display name
+ * @returns {string}
+ */
+export function systemText(entry, name) {
+  const actor = name(entry.actor);
+  const users = joinNames(entry.users.map(name));
+  switch (entry.action) {
+    case 'added':
+      return `${actor} added ${users}`;
+    case 'removed':
+      return `${actor} removed ${users}`;
+    case 'left':
+      return `${actor} left`;
+    case 'role':
+      return entry.role === 'admin' ? `${actor} made ${users} an admin` :
+                                      `${actor} made ${users} a member`;
+    case 'transferred':
+      return `${actor} made ${users} the owner`;
+    case 'updated': {
+      const parts = [];
+      if (entry.name !== undefined) parts.push(`renamed the group to “${entry.name}”`);
+      if (entry.topic !== undefined) {
+        parts.push(entry.topic ? `set the topic to “${entry.topic}”` : 'cleared the topic');
+      }
+      return `${actor} ${parts.join(' and ')}`;
+    }
+    default:
+      return `${actor} changed the group`;
+  }
+}

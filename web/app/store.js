@@ -12,6 +12,8 @@
 // Every member and sender it hears of is named at once (names.js asks the server in batches),
 // so the list, the conversation and a notification show names rather than ids.
 
+import {systemEntry} from '/sdk/index.js';
+
 /**
  * @typedef {import('/sdk/types.js').Message} Message
  * @typedef {import('/sdk/types.js').OutboxEntry} OutboxEntry
@@ -21,6 +23,7 @@
  * @property {string | null} name
  * @property {boolean} group
  * @property {number[]} members
+ * @property {string[]} roles a group's roles, parallel to `members` (PROTOCOL.md, "Groups")
  * @property {number} lastSeq
  * @property {number} myRead the user's read watermark
  * @property {Message | null} lastMessage
@@ -39,7 +42,7 @@
 
 /** A conversation's fields that a snapshot keeps as they are (besides marks and messages). */
 const SNAPSHOT_FIELDS = [
-  'name', 'group', 'members', 'lastSeq', 'myRead', 'lastMessage', 'unreadMentions', 'mutedUntil',
+  'name', 'group', 'members', 'roles', 'lastSeq', 'myRead', 'lastMessage', 'unreadMentions', 'mutedUntil',
 ];
 
 export class Store {
@@ -78,6 +81,7 @@ export class Store {
         name: null,
         group: false,
         members: [],
+        roles: [],
         lastSeq: 0,
         myRead: 0,
         lastMessage: null,
@@ -167,7 +171,7 @@ export class Store {
       for (const c of conversations) {
         listed.add(c.id);
         const conv = this.conv(c.id);
-        Object.assign(conv, {name: c.name, group: c.group, members: c.members});
+        Object.assign(conv, {name: c.name, group: c.group, members: c.members, roles: c.roles ?? []});
         this._names.resolve(c.members);
         conv.lastSeq = Math.max(conv.lastSeq, c.last_seq);
         conv.myRead = Math.max(conv.myRead, c.read_seq);
@@ -204,8 +208,12 @@ export class Store {
       if (!event.members.includes(this.me)) {
         this.convs.delete(event.conv);
       } else {
-        Object.assign(
-            this.conv(event.conv), {name: event.name, group: event.group, members: event.members});
+        Object.assign(this.conv(event.conv), {
+          name: event.name,
+          group: event.group,
+          members: event.members,
+          roles: event.roles ?? [],
+        });
         this._names.resolve(event.members);
       }
       this.onChange({list: true, conv: event.conv});
@@ -325,6 +333,14 @@ export class Store {
     }
     conv.messages.set(message.seq, message);
     conv.lastSeq = Math.max(conv.lastSeq, message.seq);
+    if (message.kind === 'system') {
+      // A group's change (PROTOCOL.md, "Groups"): shown in place, never unread, never the
+      // conversation's last message, no notification.
+      if (message.seq > conv.myRead) conv.changeSeqs.add(message.seq);
+      this._names.resolve([message.from, ...(systemEntry(message)?.users ?? [])]);
+      this.onChange({conv: conv.id, list: true});
+      return;
+    }
     if ((conv.lastMessage?.seq ?? 0) <= message.seq) conv.lastMessage = message;
     conv.typing.delete(message.from);
     this._names.resolve([message.from]);

@@ -845,9 +845,41 @@ export class RingcastClient extends Emitter {
     return answer;
   }
 
-  /** Removes `user` (yourself: leave). @param {number} conv @param {number} user */
+  /**
+   * Removes `user` (yourself: leave). Admins remove members; the owner cannot leave before
+   * `transferOwnership` (PROTOCOL.md, "Groups").
+   * @param {number} conv @param {number} user
+   * @returns {Promise<import('./types.js').Group>}
+   */
   async removeMember(conv, user) {
     return this._http.request('DELETE', `/api/conversations/${conv}/members/${user}`);
+  }
+
+  /**
+   * The owner names an admin (`'admin'`) or demotes one (`'member'`).
+   * @param {number} conv @param {number} user @param {'admin' | 'member'} role
+   * @returns {Promise<import('./types.js').Group>}
+   */
+  async setRole(conv, user, role) {
+    return this._http.request('PUT', `/api/conversations/${conv}/members/${user}/role`, {role});
+  }
+
+  /**
+   * The owner hands the group to `user` (a member) and becomes an admin.
+   * @param {number} conv @param {number} user
+   * @returns {Promise<import('./types.js').Group>}
+   */
+  async transferOwnership(conv, user) {
+    return this._http.request('POST', `/api/conversations/${conv}/transfer`, {members: [user]});
+  }
+
+  /**
+   * Admins and the owner rename a group and set its topic (`''` clears it).
+   * @param {number} conv @param {{name?: string, topic?: string}} settings
+   * @returns {Promise<import('./types.js').Group>}
+   */
+  async updateGroup(conv, settings) {
+    return this._http.request('PATCH', `/api/conversations/${conv}`, settings);
   }
 
   /**

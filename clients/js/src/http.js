@@ -22,7 +22,7 @@ export class HttpApi {
   }
 
   /**
-   * @param {'GET' | 'POST' | 'PATCH' | 'DELETE'} method
+   * @param {'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'} method
    * @param {string} path from the server's root: `/api/...`
    * @param {unknown} [body] sent as JSON
    * @param {{auth?: boolean}} [options] `auth` (default true): send the token, and take a 401 as
@@ -35,7 +35,7 @@ export class HttpApi {
 
   /**
    * `request`, with the status of a successful answer (201 created / 200 existed).
-   * @param {'GET' | 'POST' | 'PATCH' | 'DELETE'} method
+   * @param {'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'} method
    * @param {string} path @param {unknown} [body]
    * @param {{auth?: boolean}} [options]
    * @returns {Promise<{status: number, body: any}>}

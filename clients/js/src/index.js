@@ -5,6 +5,7 @@
 export {ReconnectPolicy} from './backoff.js';
 export {newCid, RingcastClient} from './client.js';
 export {ConversationCursors} from './cursors.js';
+export {rolesOf, systemEntry} from './groups.js';
 export {Emitter} from './emitter.js';
 export {RingcastError} from './errors.js';
 export {completeMention, isMuted, mentionAt, mentions, mentionSpans} from './mentions.js';

@@ -71,8 +71,33 @@
  * @typedef {object} Members
  * @property {number} conv
  * @property {string | null} name
+ * @property {string | null} topic
  * @property {boolean} group
  * @property {number[]} members
+ * @property {Role[]} roles parallel to `members` (PROTOCOL.md, "Groups")
+ */
+
+/** @typedef {'owner' | 'admin' | 'member'} Role */
+
+/**
+ * A group as the membership routes answer it (PROTOCOL.md, "Groups").
+ * @typedef {object} Group
+ * @property {number} id
+ * @property {string | null} name
+ * @property {string | null} topic
+ * @property {number[]} members
+ * @property {Role[]} roles parallel to `members`
+ */
+
+/**
+ * The parsed body of a message of kind `system` (systemEntry(), PROTOCOL.md "Groups").
+ * @typedef {object} SystemEntry
+ * @property {'added' | 'removed' | 'left' | 'role' | 'transferred' | 'updated' | string} action
+ * @property {number} actor
+ * @property {number[]} users
+ * @property {'admin' | 'member'} [role]
+ * @property {string} [name]
+ * @property {string} [topic]
  */
 
 /**
@@ -109,8 +134,10 @@
  * @typedef {object} Conversation
  * @property {number} id
  * @property {string | null} name
+ * @property {string | null} topic
  * @property {boolean} group
  * @property {number[]} members
+ * @property {Role[]} roles parallel to `members`
  * @property {Message | null} last_message
  * @property {number} last_seq
  * @property {number} unread

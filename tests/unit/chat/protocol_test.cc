@@ -388,9 +388,10 @@ TEST(EncodeTest, AckErrorReceiptTypingPresenceMembers) {
   EXPECT_EQ(EncodeReconnect(0), R"({"type":"reconnect","after_ms":0})");
   EXPECT_EQ(EncodeReconnect(3600000), R"({"type":"reconnect","after_ms":3600000})");
   storage::ConversationState state{
-      .id = 4, .name = "team", .group = true, .members = {{1, 0, 0}, {3, 0, 0}}};
+      .id = 4, .name = "team", .group = true, .members = {{1, 0, 0, "owner"}, {3, 0, 0}}};
   EXPECT_EQ(EncodeMembers(state),
-            R"({"type":"members","conv":4,"name":"team","group":true,"members":[1,3]})");
+            R"({"type":"members","conv":4,"name":"team","topic":null,"group":true,)"
+            R"("members":[1,3],"roles":["owner","member"]})");
 }
 
 TEST(EncodeTest, HistoryPage) {

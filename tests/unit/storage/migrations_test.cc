@@ -200,6 +200,37 @@ TEST_F(MigrationsTest, RejectsAListWithGaps) {
 
 // Version 2 on a database written at version 1: each member's read watermark catches up with
 // its newest own message, and from then on sending moves it.
+// Version 12: an existing group's earliest member (lowest id among the first to join) becomes
+// its owner; everyone else, and both members of a 1:1, are members.
+TEST_F(MigrationsTest, Version12MakesEachGroupsEarliestMemberItsOwner) {
+  auto db = OpenDb();
+  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(11)).ok());
+  ASSERT_TRUE(db->Exec(R"sql(
+    INSERT INTO users(id, username, password_hash, created_at)
+    VALUES (1, 'a', 'h', 1), (2, 'b', 'h', 1), (3, 'c', 'h', 1);
+    INSERT INTO conversations(id, name, is_group, created_at, direct_key)
+    VALUES (7, 'g', 1, 1, NULL), (8, 'h', 1, 1, NULL), (9, NULL, 0, 1, '1:2');
+    INSERT INTO users_conversations(conversation_id, user_id, joined_at)
+    VALUES (7, 3, 5), (7, 2, 5), (7, 1, 9), (8, 3, 1), (8, 1, 2), (9, 1, 1), (9, 2, 1);
+  )sql")
+                  .ok());
+  Status s = Migrate(*db);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(Count(*db,
+                  "SELECT user_id FROM users_conversations WHERE conversation_id = 7 "
+                  "AND role = 'owner'"),
+            2);
+  EXPECT_EQ(Count(*db,
+                  "SELECT user_id FROM users_conversations WHERE conversation_id = 8 "
+                  "AND role = 'owner'"),
+            3);
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM users_conversations WHERE role = 'owner'"), 2);
+  EXPECT_EQ(Count(*db,
+                  "SELECT count(*) FROM users_conversations WHERE conversation_id = 9 "
+                  "AND role = 'member'"),
+            2);
+}
+
 TEST_F(MigrationsTest, Version2MarksOwnMessagesRead) {
   auto db = OpenDb();
   ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(1)).ok());

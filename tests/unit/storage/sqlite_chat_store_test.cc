@@ -320,10 +320,17 @@ TEST_F(SqliteChatStoreTest, MembershipChangesAndWhoMayMakeThem) {
       store_->AddMembers(group.id, caller, users, 1000, 6, std::move(reply));
     });
   };
-  auto added = add(bob_, {carol_});
+  EXPECT_EQ(add(bob_, {carol_}).denial, Denial::kNotAdmin) << "a plain member adds nobody";
+  auto added = add(alice_, {carol_});
   ASSERT_EQ(added.denial, Denial::kNone);
   EXPECT_TRUE(added.changed);
   ASSERT_EQ(added.conversation.members.size(), 3u);
+  ASSERT_EQ(added.system.size(), 1u);
+  EXPECT_EQ(added.system[0].kind, "system");
+  EXPECT_EQ(added.system[0].seq, 2);
+  EXPECT_EQ(added.system[0].body, R"({"action":"added","actor":)" + std::to_string(alice_) +
+                                      R"(,"users":[)" + std::to_string(carol_) + "]}");
+  EXPECT_EQ(added.conversation.last_seq, 2);
   // Adding members who are all in already writes nothing and says so (no event to send).
   auto again = add(alice_, {carol_, bob_});
   ASSERT_EQ(again.denial, Denial::kNone);
@@ -335,7 +342,7 @@ TEST_F(SqliteChatStoreTest, MembershipChangesAndWhoMayMakeThem) {
   EXPECT_EQ(add(alice_, {12345}).denial, Denial::kUnknownUser);
   auto remove = [&](int64_t caller, int64_t user) {
     return *Await<MembershipOutcome>(
-        [&](auto reply) { store_->RemoveMember(group.id, caller, user, std::move(reply)); });
+        [&](auto reply) { store_->RemoveMember(group.id, caller, user, 7, std::move(reply)); });
   };
   EXPECT_EQ(remove(alice_, dave).denial, Denial::kNotFound);
   auto left = remove(carol_, carol_);
@@ -357,6 +364,84 @@ TEST_F(SqliteChatStoreTest, MembershipChangesAndWhoMayMakeThem) {
   EXPECT_EQ(session->conversations.size(), 2u);
   ASSERT_EQ(session->contacts.size(), 1u) << "bob, once, though shared twice";
   EXPECT_EQ(session->contacts[0].user, bob_);
+}
+
+// group_rules.h: roles, ownership and settings, each change a system entry.
+TEST_F(SqliteChatStoreTest, GroupRolesAndSettings) {
+  auto group = Create(alice_, {bob_, carol_}, true).conversation;
+  ASSERT_EQ(group.members.size(), 3u);
+  EXPECT_EQ(group.members[0].role, "owner") << "the creator owns the group";
+  EXPECT_EQ(group.members[1].role, "member");
+  auto change = [&](GroupChange::Op op, int64_t caller, int64_t user, std::string role = "") {
+    auto r = Await<MembershipOutcome>([&](auto reply) {
+      store_->ChangeGroup(
+          GroupChange{
+              .op = op, .conv = group.id, .caller = caller, .user = user, .role = role, .now = 9},
+          std::move(reply));
+    });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : MembershipOutcome{};
+  };
+  auto remove = [&](int64_t caller, int64_t user) {
+    auto r = Await<MembershipOutcome>(
+        [&](auto reply) { store_->RemoveMember(group.id, caller, user, 9, std::move(reply)); });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : MembershipOutcome{};
+  };
+  using Op = GroupChange::Op;
+  EXPECT_EQ(change(Op::kSetRole, bob_, carol_, "admin").denial, Denial::kNotAdmin);
+  auto promoted = change(Op::kSetRole, alice_, bob_, "admin");
+  ASSERT_EQ(promoted.denial, Denial::kNone);
+  EXPECT_EQ(promoted.conversation.members[1].role, "admin");
+  ASSERT_EQ(promoted.system.size(), 1u);
+  EXPECT_NE(promoted.system[0].body.find(R"("action":"role")"), std::string::npos);
+  EXPECT_FALSE(change(Op::kSetRole, alice_, bob_, "admin").changed) << "already an admin";
+  EXPECT_EQ(change(Op::kSetRole, bob_, carol_, "admin").denial, Denial::kNotAdmin)
+      << "only the owner names admins";
+  EXPECT_EQ(remove(bob_, alice_).denial, Denial::kOwnerProtected);
+  EXPECT_EQ(change(Op::kSetRole, alice_, alice_, "member").denial, Denial::kOwnerProtected);
+  EXPECT_EQ(remove(alice_, alice_).denial, Denial::kLastOwner);
+  EXPECT_EQ(remove(carol_, bob_).denial, Denial::kNotAdmin);
+
+  // An admin deletes another member's message.
+  const int64_t carols = Append(group.id, carol_, "carol's").message.seq;
+  NewMessage deletion{.conv = group.id, .sender = bob_, .cid = "del", .kind = "delete", .ts = 10};
+  deletion.target = carols;
+  auto deleted = Await<AppendOutcome>(
+      [&](auto reply) { store_->Append(std::move(deletion), std::move(reply)); });
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(deleted->denial, Denial::kNone);
+
+  auto transferred = change(Op::kTransfer, alice_, carol_);
+  ASSERT_EQ(transferred.denial, Denial::kNone);
+  EXPECT_EQ(transferred.conversation.members[0].role, "admin");
+  EXPECT_EQ(transferred.conversation.members[2].role, "owner");
+  auto left = remove(alice_, alice_);
+  ASSERT_EQ(left.denial, Denial::kNone) << "no longer the owner";
+  ASSERT_EQ(left.system.size(), 1u);
+  EXPECT_NE(left.system[0].body.find(R"("action":"left")"), std::string::npos);
+
+  auto settings = *Await<MembershipOutcome>([&](auto reply) {
+    store_->ChangeGroup(
+        GroupChange{
+            .conv = group.id, .caller = bob_, .name = "Renamed", .topic = "say \"hi\"", .now = 11},
+        std::move(reply));
+  });
+  ASSERT_EQ(settings.denial, Denial::kNone);
+  EXPECT_EQ(settings.conversation.name, "Renamed");
+  EXPECT_EQ(settings.conversation.topic, "say \"hi\"");
+  ASSERT_EQ(settings.system.size(), 1u);
+  EXPECT_EQ(settings.system[0].body, R"({"action":"updated","actor":)" + std::to_string(bob_) +
+                                         R"(,"name":"Renamed","topic":"say \"hi\""})");
+  // Every change is in the stream, newest first: updated, left, transfer, the deletion, the
+  // message, the role.
+  auto history = Await<Page>(
+      [&](auto reply) { store_->History(group.id, bob_, 0, PageLimit{}, std::move(reply)); });
+  ASSERT_TRUE(history.ok());
+  std::vector<std::string> kinds;
+  for (const Message& message : history->messages) kinds.push_back(message.kind);
+  EXPECT_EQ(kinds,
+            (std::vector<std::string>{"system", "system", "system", "delete", "text", "system"}));
 }
 
 TEST_F(SqliteChatStoreTest, RevokedTokensAndLastOnline) {

@@ -67,8 +67,9 @@ TEST(ClusterLinkTest, MembershipChangesRoundTrip) {
   state.id = 5;
   state.group = true;
   state.name = "ops 1 2\nteam";
+  state.topic = "topic 3\n4";
   state.last_seq = 99;
-  state.members = {{1, 90, 80}, {4, 99, 99}, {7, 0, 0}};
+  state.members = {{1, 90, 80, "owner"}, {4, 99, 99, "admin"}, {7, 0, 0}};
   const std::vector<int64_t> removed = {2, 3};
   storage::ConversationState got;
   std::vector<int64_t> got_removed;
@@ -82,18 +83,26 @@ TEST(ClusterLinkTest, MembershipChangesRoundTrip) {
   EXPECT_EQ(got.members[1].user, 4);
   EXPECT_EQ(got.members[0].delivered, 90);
   EXPECT_EQ(got.members[0].read, 80);
+  EXPECT_EQ(got.topic, state.topic);
+  EXPECT_EQ(got.members[0].role, "owner");
+  EXPECT_EQ(got.members[1].role, "admin");
+  EXPECT_EQ(got.members[2].role, "member");
   EXPECT_EQ(got_removed, removed);
 
   state.name.reset();
+  state.topic.reset();
   state.group = false;
   got = {};
   got_removed.clear();
   ASSERT_TRUE(
       ClusterLink::DecodeMembers(ClusterLink::EncodeMembers(state, {}), &got, &got_removed));
   EXPECT_FALSE(got.name);
+  EXPECT_FALSE(got.topic);
   EXPECT_FALSE(got.group);
   EXPECT_TRUE(got_removed.empty());
-  EXPECT_FALSE(ClusterLink::DecodeMembers("M 5 1 99 -1 3 0\n 1 2", &got, &got_removed));
+  EXPECT_FALSE(ClusterLink::DecodeMembers("M 5 1 99 -1 -1 3 0\n 1 2 3 0", &got, &got_removed));
+  EXPECT_FALSE(ClusterLink::DecodeMembers("M 5 1 99 -1 -1 1 0\n 1 2 3 7", &got, &got_removed))
+      << "no such role";
 }
 
 TEST(ClusterLinkTest, ForwardedSendsRoundTripWithAnyBytes) {

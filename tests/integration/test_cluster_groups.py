@@ -1,0 +1,57 @@
+"""Group changes across two nodes (issue 25, "Groups"; docs/cluster.md): a role change and a
+removal made through one node reach a member's connection on the other node live, as `system`
+entries in seq order and as a `members` event carrying the roles; a `sync` on the other node
+has the entries too."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chat_client import ChatConn, aio, close_all
+from support import run_async
+
+pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
+
+
+@pytest.mark.timeout(60)
+def test_role_change_and_removal_reach_the_other_node(cluster_factory):
+    cluster = cluster_factory(2)
+    api = cluster.api(0)
+    a, b, c = api.new_users(3, "xg")
+    conv = api.group(a, [b, c], "across")
+
+    async def go():
+        b2 = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
+        try:
+            start = b2.mark()
+            r = await aio(api.request, "PUT", f"/api/conversations/{conv}/members/{b.id}/role",
+                          {"role": "admin"}, token=a.token)
+            assert r.status == 200, r
+            promoted = await b2.wait_for(
+                lambda e: e.get("type") == "members" and e.get("conv") == conv
+                and "admin" in e.get("roles", []), what="members event with an admin",
+                start=start)
+            r = await aio(api.remove_member, a, conv, c)
+            assert r.status == 200, r
+            entries = [await b2.wait_message(conv, lambda m, seq=seq: m["seq"] == seq, start=start)
+                       for seq in (1, 2)]
+        finally:
+            await close_all([b2])
+        b1 = await ChatConn.connect(cluster.port(0), b.token, name="b@n1")
+        try:
+            synced = await b1.call({"type": "sync", "convs": {str(conv): 0}}, "sync")
+        finally:
+            await b1.close()
+        return promoted, entries, synced
+
+    promoted, entries, synced = run_async(go(), 50)
+    assert dict(zip(promoted["members"], promoted["roles"])) == {
+        a.id: "owner", b.id: "admin", c.id: "member"}, promoted
+    expected = [{"action": "role", "actor": a.id, "users": [b.id], "role": "admin"},
+                {"action": "removed", "actor": a.id, "users": [c.id]}]
+    assert [m["kind"] for m in entries] == ["system", "system"], entries
+    assert [json.loads(m["body"]) for m in entries] == expected, entries
+    [entry] = synced["convs"]
+    assert [json.loads(m["body"]) for m in entry["messages"]] == expected, entry
+    assert entry["unread"] == 0, entry
