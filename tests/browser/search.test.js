@@ -8,7 +8,9 @@ import {test} from 'node:test';
 import * as h from './harness.js';
 import {browser, server} from './harness.js';
 
-h.serveThisFile();
+// New messages join the index in the send's own transaction: the search follows the last send at
+// once (by default within 200 ms: tests/integration/test_chat_search.py checks that).
+h.serveThisFile(['--search-index-interval-ms', '0']);
 
 test('search finds a word, marks it, and opens the conversation at the message', async () => {
   const [alice, bob] =

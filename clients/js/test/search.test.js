@@ -7,7 +7,9 @@ import {describe, test} from 'node:test';
 
 import {BOUNDED, serverForFile, signUp} from './helpers.js';
 
-const {client, pair} = serverForFile();
+// New messages join the index in the send's own transaction, so that a search right after an ack
+// finds them (by default within 200 ms: tests/integration/test_chat_search.py checks that).
+const {client, pair} = serverForFile({args: ['--search-index-interval-ms', '0']});
 
 describe('search', () => {
   test('finds, pages and filters; edits and deletions are followed', BOUNDED, async () => {
