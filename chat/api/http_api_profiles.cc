@@ -54,12 +54,14 @@ std::optional<std::string> CheckText(std::optional<std::string>& value, std::str
                                      size_t max_chars) {
   if (!value) return std::nullopt;
   const std::string_view trimmed = TrimSpaces(*value);
-  if (HasControl(trimmed)) {
-    return "\"" + std::string(field) + "\" must not hold control characters";
-  }
+  // Appended piece by piece: GCC 12's -Wrestrict misfires on `"literal" + std::string` (bug 105329).
+  std::string reason = "\"";
+  reason += field;
+  if (HasControl(trimmed)) return reason += "\" must not hold control characters";
   if (CodePoints(trimmed) > max_chars) {
-    return "\"" + std::string(field) + "\" must be at most " + std::to_string(max_chars) +
-           " characters";
+    reason += "\" must be at most ";
+    reason += std::to_string(max_chars);
+    return reason += " characters";
   }
   if (trimmed.empty()) {
     value.reset();
