@@ -54,7 +54,8 @@ std::optional<std::string> CheckText(std::optional<std::string>& value, std::str
                                      size_t max_chars) {
   if (!value) return std::nullopt;
   const std::string_view trimmed = TrimSpaces(*value);
-  // Appended piece by piece: GCC 12's -Wrestrict misfires on `"literal" + std::string` (bug 105329).
+  // Appended piece by piece: GCC 12's -Wrestrict misfires on `"literal" + std::string` (bug
+  // 105329).
   std::string reason = "\"";
   reason += field;
   if (HasControl(trimmed)) return reason += "\" must not hold control characters";
