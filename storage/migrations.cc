@@ -384,6 +384,33 @@ INSERT INTO meta(key, value)
 VALUES ('schema_v11_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )sql";
 
+// Versions 12 and 13 belong to other branches of issue 25; until their migrations replace these
+// at merge, each only records itself as every version does.
+constexpr const char* kSchemaV12Reserved = R"sql(
+INSERT INTO meta(key, value)
+VALUES ('schema_v12_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+)sql";
+constexpr const char* kSchemaV13Reserved = R"sql(
+INSERT INTO meta(key, value)
+VALUES ('schema_v13_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+)sql";
+
+// Version 14 (issue 25, replies and threads; storage/SCHEMA.md, "Replies and threads"): a reply
+// names its parent by seq, a thread reply its thread's root; a root keeps its thread's count
+// and newest reply, updated by the append that stores the reply.
+constexpr const char* kSchemaV14 = R"sql(
+ALTER TABLE messages ADD COLUMN reply_to INTEGER;
+ALTER TABLE messages ADD COLUMN thread_root INTEGER;
+ALTER TABLE messages ADD COLUMN reply_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN last_reply_seq INTEGER;
+ALTER TABLE messages ADD COLUMN last_reply_at INTEGER;
+CREATE INDEX messages_by_thread ON messages(conversation_id, thread_root, seq)
+WHERE thread_root IS NOT NULL;
+
+INSERT INTO meta(key, value)
+VALUES ('schema_v14_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kSchemaV1.data()},
     {2, "a sender has read its own messages", kSchemaV2},
@@ -396,6 +423,9 @@ constexpr Migration kMigrations[] = {
     {9, "refresh tokens and the instance id", kSchemaV9},
     {10, "profiles, logins (sessions) and blocks", kSchemaV10},
     {11, "changes to messages: edits, deletions, reactions and pins", kSchemaV11},
+    {12, "reserved for another branch of issue 25", kSchemaV12Reserved},
+    {13, "reserved for another branch of issue 25", kSchemaV13Reserved},
+    {14, "replies and threads", kSchemaV14},
 };
 
 Status Fail(SqliteDb& db, Status status) {

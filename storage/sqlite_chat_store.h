@@ -35,6 +35,11 @@ Status CheckChange(SqliteDb& db, const NewMessage& message, AppendOutcome& out,
                    ChangeTarget& target);
 Status ApplyChange(SqliteDb& db, const NewMessage& message, const ChangeTarget& target,
                    Message& stored);
+// Append's parts for a reply (message.reply_to set; sqlite_replies.cc): before its row is
+// inserted, whether the parent may be answered (out.denial when not), filling the reply's
+// reply_to, quote and thread_root in `stored`; after, the thread root's counts.
+Status CheckReply(SqliteDb& db, const NewMessage& message, AppendOutcome& out, Message& stored);
+Status CountThreadReply(SqliteDb& db, const Message& stored);
 // Mentions of `user` in `conv` above `read_seq`.
 Result<int64_t> UnreadMentions(SqliteDb& db, int64_t conv, int64_t user, int64_t read_seq);
 
