@@ -459,10 +459,12 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
     request->type = RequestType::kHistory;
     return need_conv();
   }
-  if (type == "thread") {
-    request->type = RequestType::kThread;
+  if (type == "thread" || type == "thread_read") {
+    request->type = type == "thread" ? RequestType::kThread : RequestType::kThreadRead;
     if (!need_conv()) return false;
-    return has(kFieldRoot) ? true : fail("missing field \"root\"");
+    if (!has(kFieldRoot)) return fail("missing field \"root\"");
+    if (request->type == RequestType::kThread) return true;
+    return has(kFieldSeq) ? true : fail("missing field \"seq\"");
   }
   if (type == "typing") {
     request->type = RequestType::kTyping;
@@ -740,17 +742,30 @@ std::string EncodeHistory(int64_t conv, const storage::Page& page, uint64_t max_
   return writer.EndArray().Field("more", page.more || !all).EndObject().Take();
 }
 
-std::string EncodeThread(int64_t conv, int64_t root, const storage::Page& page,
+std::string EncodeThread(int64_t conv, int64_t root, const storage::ThreadPage& thread,
                          uint64_t max_bytes) {
   JsonWriter writer;
   writer.BeginObject()
       .Field("type", "thread")
       .Field("conv", conv)
       .Field("root", root)
+      .Field("read_seq", thread.read_seq)
+      .Field("unread", thread.unread)
       .Key("messages")
       .BeginArray();
-  bool all = AppendMessagesWithin(writer, page.messages, max_bytes);
-  return writer.EndArray().Field("more", page.more || !all).EndObject().Take();
+  bool all = AppendMessagesWithin(writer, thread.page.messages, max_bytes);
+  return writer.EndArray().Field("more", thread.page.more || !all).EndObject().Take();
+}
+
+std::string EncodeThreadRead(int64_t conv, int64_t root, int64_t read_seq) {
+  JsonWriter writer;
+  return writer.BeginObject()
+      .Field("type", "thread_read")
+      .Field("conv", conv)
+      .Field("root", root)
+      .Field("read_seq", read_seq)
+      .EndObject()
+      .Take();
 }
 
 }  // namespace ringcast::chat

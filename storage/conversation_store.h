@@ -120,6 +120,19 @@ struct Page {
   bool more = false;
 };
 
+// A page of a thread's replies, and where the caller stands in it (proto/PROTOCOL.md, "Replies
+// and threads"): its thread watermark and the replies by others above it.
+struct ThreadPage {
+  Page page;  // page.denial: kNotFound, kForbidden.
+  int64_t read_seq = 0;
+  int64_t unread = 0;
+};
+
+struct ThreadReadOutcome {
+  Denial denial = Denial::kNone;  // kNotFound (no such root), kForbidden (not a member).
+  int64_t read_seq = 0;           // After the update.
+};
+
 struct WatermarkOutcome {
   Denial denial = Denial::kNone;  // kForbidden.
   int64_t delivered = 0;          // After the update.
@@ -194,7 +207,10 @@ struct SyncAsk {
   /* The replies in the thread of root `root` of `conv` for a member `user`, newest first, seq <   \
      before (0: no bound), as History pages (kNotFound: no such conversation or no such root). */  \
   OP(Thread, (int64_t conv, int64_t user, int64_t root, int64_t before, PageLimit limit,           \
-              Reply<Page> reply))
+              Reply<ThreadPage> reply))                                                            \
+  /* Moves the caller's watermark in the thread of `root` forward to `seq` (never back). */        \
+  OP(ThreadRead,                                                                                   \
+     (int64_t conv, int64_t user, int64_t root, int64_t seq, Reply<ThreadReadOutcome> reply))
 
 class ConversationStore {
  public:

@@ -646,14 +646,16 @@ void PgChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
 }
 
 void PgChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t before, PageLimit limit,
-                         Reply<Page> reply) {
+                         Reply<ThreadPage> reply) {
   const int64_t below = before > 0 ? before : std::numeric_limits<int64_t>::max();
   Submit(
       *pipeline_, PgPipeline::kReaders, Kind::kRead,
-      {Query("membership", {Int(conv), Int(user)}), Query("thread_root", {Int(conv), Int(root)}),
+      {Query("membership", {Int(conv), Int(user)}),
+       Query("thread_root", {Int(conv), Int(root), Int(user)}),
        Query("thread",
              {Int(conv), Int(root), Int(below), Int(int64_t{limit.count} + 1), Int(user)})},
-      [limit](PgResults results, Page& out) {
+      [limit](PgResults results, ThreadPage& thread) {
+        Page& out = thread.page;
         if (PQntuples(results[0]) == 0) {
           out.denial = Denial::kNotFound;
           return Status();
@@ -666,6 +668,8 @@ void PgChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t befor
           out.denial = Denial::kNotFound;
           return Status();
         }
+        thread.read_seq = Row{results[1], 0}.Int(0);
+        thread.unread = Row{results[1], 0}.Int(1);
         // A reply is taken while any of the byte budget is left (PageLimit).
         uint64_t bytes_left = limit.bytes;
         ForEachRow(results[2], [&](const Row& row) {
@@ -677,6 +681,22 @@ void PgChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t befor
           out.messages.push_back(row.ReadMessage(0));
           bytes_left -= std::min(bytes_left, PageBytes(out.messages.back()));
         });
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::ThreadRead(int64_t conv, int64_t user, int64_t root, int64_t seq,
+                             Reply<ThreadReadOutcome> reply) {
+  Submit(
+      *pipeline_, LaneOf(conv), Kind::kWrite,
+      {Query("thread_read", {Int(conv), Int(root), Int(user), Int(seq)})},
+      [](PgResults results, ThreadReadOutcome& out) {
+        if (PQntuples(results[0]) == 0) {
+          out.denial = Denial::kNotFound;
+        } else {
+          out.read_seq = Row{results[0], 0}.Int(0);
+        }
         return Status();
       },
       std::move(reply));

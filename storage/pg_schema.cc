@@ -506,6 +506,13 @@ ALTER TABLE messages ADD COLUMN last_reply_seq bigint;
 ALTER TABLE messages ADD COLUMN last_reply_at bigint;
 CREATE INDEX messages_by_thread ON messages (conversation_id, thread_root, seq)
 WHERE thread_root IS NOT NULL;
+CREATE TABLE thread_reads (
+  conversation_id bigint NOT NULL,
+  root_seq        bigint NOT NULL,
+  user_id         bigint NOT NULL,
+  read_seq        bigint NOT NULL,
+  PRIMARY KEY (conversation_id, root_seq, user_id)
+);
 )sql";
 
 constexpr PgMigration kPgMigrations[] = {
@@ -740,6 +747,12 @@ constexpr PgStatement kStatements[] = {
      "  FROM (SELECT conv, root, count(*) AS n, max(seq) AS top, max(ts) AS ts FROM numbered "
      "    WHERE root IS NOT NULL GROUP BY conv, root) t "
      "  WHERE r.conversation_id = t.conv AND r.seq = t.root"
+     // A thread reply's sender has read its thread up to it (as its conversation: own_read).
+     "), own_thread_read AS ("
+     "  INSERT INTO thread_reads (conversation_id, root_seq, user_id, read_seq) "
+     "  SELECT conv, root, sender, max(seq) FROM numbered WHERE root IS NOT NULL "
+     "  GROUP BY conv, root, sender ON CONFLICT (conversation_id, root_seq, user_id) "
+     "  DO UPDATE SET read_seq = greatest(thread_reads.read_seq, excluded.read_seq)"
      "), own_read AS ("
      "  UPDATE users_conversations uc SET read_seq = greatest(uc.read_seq, o.top), "
      "    delivered_seq = greatest(uc.delivered_seq, o.top) "
@@ -759,10 +772,27 @@ constexpr PgStatement kStatements[] = {
      "SELECT " RC_MESSAGE_COLUMNS " FROM messages m WHERE m.conversation_id = $1 "
      "AND m.thread_root = $2 AND m.seq < $3 AND EXISTS (SELECT 1 FROM users_conversations "
      "WHERE conversation_id = $1 AND user_id = $5) ORDER BY m.seq DESC LIMIT $4"},
-    // Whether seq $2 of $1 can be a thread's root: an ordinary message in no thread itself.
+    // Whether seq $2 of $1 can be a thread's root (an ordinary message in no thread itself):
+    // then the watermark of user $3 in its thread and the replies by others above it.
     {"thread_root",
-     "SELECT 1 FROM messages m WHERE m.conversation_id = $1 AND m.seq = $2 "
+     "SELECT coalesce(tr.read_seq, 0), (SELECT count(*) FROM messages r "
+     "  WHERE r.conversation_id = $1 AND r.thread_root = $2 "
+     "  AND r.seq > coalesce(tr.read_seq, 0) AND r.sender_id <> $3) "
+     "FROM messages m LEFT JOIN thread_reads tr ON tr.conversation_id = $1 "
+     "  AND tr.root_seq = $2 AND tr.user_id = $3 "
+     "WHERE m.conversation_id = $1 AND m.seq = $2 "
      "AND m.thread_root IS NULL AND m." RINGCAST_ORDINARY_KIND_SQL},
+    // Moves the thread watermark of member $3 (never back, never past the conversation's
+    // last_seq); no row: not a member, or no such root.
+    {"thread_read",
+     "INSERT INTO thread_reads (conversation_id, root_seq, user_id, read_seq) "
+     "SELECT $1, $2, $3, least($4, c.last_seq) FROM conversations c "
+     "JOIN users_conversations uc ON uc.conversation_id = c.id AND uc.user_id = $3 "
+     "JOIN messages m ON m.conversation_id = c.id AND m.seq = $2 AND m.thread_root IS NULL "
+     "AND m." RINGCAST_ORDINARY_KIND_SQL " WHERE c.id = $1 "
+     "ON CONFLICT (conversation_id, root_seq, user_id) "
+     "DO UPDATE SET read_seq = greatest(thread_reads.read_seq, excluded.read_seq) "
+     "RETURNING read_seq"},
     // After append_batch, in its transaction: the rows that let a conversation's members read
     // the files its messages carry (issue 15), found by (sender, cid) as the batch stored them.
     {"append_attachments",

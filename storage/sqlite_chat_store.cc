@@ -710,23 +710,32 @@ void SqliteChatStore::History(int64_t conv, int64_t user, int64_t before, PageLi
 }
 
 void SqliteChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t before,
-                             PageLimit limit, Reply<Page> reply) {
-  Submit<Page>(
+                             PageLimit limit, Reply<ThreadPage> reply) {
+  Submit<ThreadPage>(
       Kind::kRead,
-      [conv, user, root, before, limit](SqliteDb& db, Page& out) -> Status {
+      [conv, user, root, before, limit](SqliteDb& db, ThreadPage& thread) -> Status {
+        Page& out = thread.page;
         if (Status s = DenyOutsider(db, conv, user, out.denial);
             !s.ok() || out.denial != Denial::kNone) {
           return s;
         }
-        // Only a message that can be a root: an ordinary one not in a thread itself.
+        // Only a message that can be a root: an ordinary one not in a thread itself; and the
+        // caller's place in its thread.
         auto is_root = db.Prepare(
-            "SELECT 1 FROM messages WHERE conversation_id = ?1 AND seq = ?2 AND "
-            "thread_root IS NULL AND " RINGCAST_ORDINARY_KIND_SQL);
-        is_root->BindInt64(1, conv).BindInt64(2, root);
+            "SELECT coalesce(tr.read_seq, 0), (SELECT count(*) FROM messages r "
+            "WHERE r.conversation_id = ?1 AND r.thread_root = ?2 "
+            "AND r.seq > coalesce(tr.read_seq, 0) AND r.sender_id <> ?3) "
+            "FROM messages m LEFT JOIN thread_reads tr ON tr.conversation_id = ?1 "
+            "AND tr.root_seq = ?2 AND tr.user_id = ?3 WHERE m.conversation_id = ?1 "
+            "AND m.seq = ?2 AND m.thread_root IS NULL AND m." RINGCAST_ORDINARY_KIND_SQL);
+        is_root->BindInt64(1, conv).BindInt64(2, root).BindInt64(3, user);
         bool found = false;
-        if (Status s = ForEachSqliteRow(*is_root, [&](Statement&) { found = true; }); !s.ok()) {
-          return s;
-        }
+        Status read = ForEachSqliteRow(*is_root, [&](Statement& row) {
+          found = true;
+          thread.read_seq = row.ColumnInt64(0);
+          thread.unread = row.ColumnInt64(1);
+        });
+        if (!read.ok()) return read;
         if (!found) {
           out.denial = Denial::kNotFound;
           return Status();
@@ -740,6 +749,30 @@ void SqliteChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t b
             .BindInt64(4, int64_t{limit.count} + 1);
         uint64_t bytes_left = limit.bytes;
         return ReadPage(*stmt, limit.count, bytes_left, out.messages, out.more);
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::ThreadRead(int64_t conv, int64_t user, int64_t root, int64_t seq,
+                                 Reply<ThreadReadOutcome> reply) {
+  Submit<ThreadReadOutcome>(
+      Kind::kSingleWrite,
+      [conv, user, root, seq](SqliteDb& db, ThreadReadOutcome& out) -> Status {
+        // Never back, never past the conversation's last seq; a member's, of a root only.
+        auto upsert = db.Prepare(
+            "INSERT INTO thread_reads(conversation_id, root_seq, user_id, read_seq) "
+            "SELECT ?1, ?2, ?3, min(?4, c.last_seq) FROM conversations c "
+            "JOIN users_conversations uc ON uc.conversation_id = c.id AND uc.user_id = ?3 "
+            "JOIN messages m ON m.conversation_id = c.id AND m.seq = ?2 AND m.thread_root IS NULL "
+            "AND m." RINGCAST_ORDINARY_KIND_SQL
+            " WHERE c.id = ?1 ON CONFLICT (conversation_id, root_seq, user_id) "
+            "DO UPDATE SET read_seq = max(read_seq, excluded.read_seq) RETURNING read_seq");
+        upsert->BindInt64(1, conv).BindInt64(2, root).BindInt64(3, user).BindInt64(4, seq);
+        out.denial = Denial::kNotFound;
+        return ForEachSqliteRow(*upsert, [&](Statement& row) {
+          out.denial = Denial::kNone;
+          out.read_seq = row.ColumnInt64(0);
+        });
       },
       std::move(reply));
 }

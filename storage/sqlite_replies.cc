@@ -44,7 +44,17 @@ Status CountThreadReply(SqliteDb& db, const Message& stored) {
       .BindInt64(2, stored.thread_root)
       .BindInt64(3, stored.seq)
       .BindInt64(4, stored.ts);
-  return root->Exec();
+  if (Status s = root->Exec(); !s.ok()) return s;
+  // Its sender has read the thread up to it, as a sender has its conversation.
+  auto read = db.Prepare(
+      "INSERT INTO thread_reads(conversation_id, root_seq, user_id, read_seq) "
+      "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (conversation_id, root_seq, user_id) "
+      "DO UPDATE SET read_seq = max(read_seq, excluded.read_seq)");
+  read->BindInt64(1, stored.conv)
+      .BindInt64(2, stored.thread_root)
+      .BindInt64(3, stored.from)
+      .BindInt64(4, stored.seq);
+  return read->Exec();
 }
 
 }  // namespace ringcast::storage

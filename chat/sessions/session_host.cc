@@ -356,6 +356,8 @@ void SessionHost::HandleRequest(Session& session, std::string_view text) {
       return HandleHistory(session, request);
     case RequestType::kThread:
       return HandleThread(session, request);
+    case RequestType::kThreadRead:
+      return HandleThreadRead(session, request);
     case RequestType::kTyping:
       return HandleTyping(session, request);
     case RequestType::kPing:
@@ -528,21 +530,46 @@ void SessionHost::HandleThread(Session& session, const ClientRequest& request) {
   service_.store().Thread(
       request.conv, session.user, request.root, request.before,
       {.count = request.limit, .bytes = max_bytes},
-      service_.ReplyOn<storage::Page>(
+      service_.ReplyOn<storage::ThreadPage>(
           shard_.id(), [id = session.id, conv = request.conv, root = request.root, max_bytes](
                            ChatShard& self, auto result) {
             SessionHost& host = self.sessions();
             if (!result.ok()) {
               return host.FinishWithError(id, "unavailable", "storage unavailable, retry");
             }
-            if (result->denial == storage::Denial::kForbidden) {
+            if (result->page.denial == storage::Denial::kForbidden) {
               return host.FinishWithError(id, "forbidden", "not a member of this conversation");
             }
-            if (result->denial != storage::Denial::kNone) {
+            if (result->page.denial != storage::Denial::kNone) {
               return host.FinishWithError(id, "not_found",
                                           "no such thread root (an ordinary message in no thread)");
             }
             host.FinishAnswer(id, EncodeThread(conv, root, *result, max_bytes));
+          }));
+}
+
+// Answered to this connection only: the user's other devices read the watermark with their
+// next `thread` request.
+void SessionHost::HandleThreadRead(Session& session, const ClientRequest& request) {
+  if (!session.convs.contains(request.conv)) {
+    return SendError(session, "forbidden", "not a member of this conversation");
+  }
+  service_.store().ThreadRead(
+      request.conv, session.user, request.root, request.seq,
+      service_.ReplyOn<storage::ThreadReadOutcome>(
+          shard_.id(), [id = session.id, conv = request.conv, root = request.root](ChatShard& self,
+                                                                                   auto result) {
+            SessionHost& host = self.sessions();
+            Session* session = host.FindSession(id);
+            if (session == nullptr) return;
+            if (!result.ok()) {
+              return host.SendError(*session, "unavailable", "storage unavailable, retry");
+            }
+            if (result->denial != storage::Denial::kNone) {
+              return host.SendError(*session, "not_found",
+                                    "no such thread root (an ordinary message in no thread)");
+            }
+            session->conn->SendText(EncodeThreadRead(conv, root, result->read_seq));
           }));
 }
 

@@ -184,3 +184,37 @@ def test_thread_replies_count_on_the_root_and_page_newest_first(shared_server, a
     assert stored["reply_count"] == 5, stored
     assert stored["last_reply_seq"] == seqs[-1] and stored["last_reply_at"] == replies[-1]["ts"]
     assert "reply_count" not in by_seq(api.messages(b, conv).json["messages"])[seqs[0]]
+
+
+def test_thread_unread_follows_each_members_thread_watermark(shared_server, api):
+    port = shared_server.port
+    a, b = api.new_users(2, "tu")
+    conv = api.group(a, [b.id])
+
+    async def go():
+        wa, wb = await ChatConn.connect(port, a.token, name="a"), await ChatConn.connect(
+            port, b.token, name="b")
+        try:
+            root = await wa.send(conv, "root")
+            r1 = await send(wa, conv, "one", "u1", reply_to=root["seq"], thread=True)
+            r2 = await send(wa, conv, "two", "u2", reply_to=root["seq"], thread=True)
+            ask = {"type": "thread", "conv": conv, "root": root["seq"]}
+            before = await wb.call(ask, "thread")
+            own = await wa.call(ask, "thread")
+            marked = await wb.call({"type": "thread_read", "conv": conv, "root": root["seq"],
+                                    "seq": r1["seq"]}, "thread_read")
+            back = await wb.call({"type": "thread_read", "conv": conv, "root": root["seq"],
+                                  "seq": 1}, "thread_read")
+            after = await wb.call(ask, "thread")
+            bad = await wb.call({"type": "thread_read", "conv": conv, "root": r1["seq"],
+                                 "seq": r2["seq"]}, "thread_read")
+            return r1, r2, before, own, marked, back, after, bad
+        finally:
+            await close_all([wa, wb])
+
+    r1, r2, before, own, marked, back, after, bad = run_async(go(), 60)
+    assert (before["read_seq"], before["unread"]) == (0, 2), before
+    assert (own["read_seq"], own["unread"]) == (r2["seq"], 0), own  # Sending reads the thread.
+    assert marked["read_seq"] == r1["seq"] and back["read_seq"] == r1["seq"], (marked, back)
+    assert (after["read_seq"], after["unread"]) == (r1["seq"], 1), after
+    assert bad["type"] == "error" and bad["code"] == "not_found", bad
