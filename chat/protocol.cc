@@ -147,9 +147,9 @@ std::string JsonBodyFault(std::string_view body) {
 namespace {
 
 // The fields of a client request, by index (a bit each in the duplicate check).
-constexpr std::string_view kRequestFields[] = {"type",     "conv",        "cid",   "kind",  "body",
-                                               "seq",      "before",      "limit", "state", "convs",
-                                               "mentions", "attachments", "token", "emoji", "on"};
+constexpr std::string_view kRequestFields[] = {
+    "type",  "conv",     "cid",         "kind",  "body",  "seq", "before",   "limit",  "state",
+    "convs", "mentions", "attachments", "token", "emoji", "on",  "reply_to", "thread", "root"};
 enum RequestField : int {
   kFieldType,
   kFieldConv,
@@ -166,6 +166,9 @@ enum RequestField : int {
   kFieldToken,
   kFieldEmoji,
   kFieldOn,
+  kFieldReplyTo,
+  kFieldThread,
+  kFieldRoot,
 };
 
 // Reads "cid" into request->cid, and into error->cid_json what an error should echo: the
@@ -357,6 +360,21 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
             bad = FieldError(key, "must be true or false");
           }
           break;
+        case kFieldReplyTo:
+          if (!GetPositiveId(value, &request->reply_to)) {
+            bad = FieldError(key, "must be a positive integer (the seq of a message)");
+          }
+          break;
+        case kFieldThread:
+          if (value.get_bool().get(request->thread) != simdjson::SUCCESS) {
+            bad = FieldError(key, "must be true or false");
+          }
+          break;
+        case kFieldRoot:
+          if (!GetPositiveId(value, &request->root)) {
+            bad = FieldError(key, "must be a positive integer (the seq of a thread's root)");
+          }
+          break;
       }
     }
     if (bad && !fault) fault = std::move(bad);
@@ -390,6 +408,9 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
     if (!need_conv() || !need_cid()) return false;
     if (!has(kFieldSeq)) return fail("missing field \"seq\"");
     if (request->seq <= 0) return fail(FieldError("seq", "must be a positive integer"));
+    if (has(kFieldReplyTo) || has(kFieldThread)) {
+      return fail(FieldError(has(kFieldReplyTo) ? "reply_to" : "thread", "belongs to a send"));
+    }
     request->kind = kind;
     request->target = request->seq;
     if (kind != storage::kEditKind) request->mentions.clear();
@@ -419,6 +440,9 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
     if (storage::IsServerKind(request->kind)) {
       return fail("kind \"" + request->kind + "\" is written by the server only");
     }
+    if (request->thread && !has(kFieldReplyTo)) {
+      return fail(FieldError("thread", "needs \"reply_to\" (the message whose thread it joins)"));
+    }
     return true;
   }
   if (type == "delivered" || type == "read") {
@@ -434,6 +458,13 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
   if (type == "history") {
     request->type = RequestType::kHistory;
     return need_conv();
+  }
+  if (type == "thread" || type == "thread_read") {
+    request->type = type == "thread" ? RequestType::kThread : RequestType::kThreadRead;
+    if (!need_conv()) return false;
+    if (!has(kFieldRoot)) return fail("missing field \"root\"");
+    if (request->type == RequestType::kThread) return true;
+    return has(kFieldSeq) ? true : fail("missing field \"seq\"");
   }
   if (type == "typing") {
     request->type = RequestType::kTyping;
@@ -713,6 +744,32 @@ std::string EncodeHistory(int64_t conv, const storage::Page& page, uint64_t max_
   writer.BeginObject().Field("type", "history").Field("conv", conv).Key("messages").BeginArray();
   bool all = AppendMessagesWithin(writer, page.messages, max_bytes);
   return writer.EndArray().Field("more", page.more || !all).EndObject().Take();
+}
+
+std::string EncodeThread(int64_t conv, int64_t root, const storage::ThreadPage& thread,
+                         uint64_t max_bytes) {
+  JsonWriter writer;
+  writer.BeginObject()
+      .Field("type", "thread")
+      .Field("conv", conv)
+      .Field("root", root)
+      .Field("read_seq", thread.read_seq)
+      .Field("unread", thread.unread)
+      .Key("messages")
+      .BeginArray();
+  bool all = AppendMessagesWithin(writer, thread.page.messages, max_bytes);
+  return writer.EndArray().Field("more", thread.page.more || !all).EndObject().Take();
+}
+
+std::string EncodeThreadRead(int64_t conv, int64_t root, int64_t read_seq) {
+  JsonWriter writer;
+  return writer.BeginObject()
+      .Field("type", "thread_read")
+      .Field("conv", conv)
+      .Field("root", root)
+      .Field("read_seq", read_seq)
+      .EndObject()
+      .Take();
 }
 
 }  // namespace ringcast::chat

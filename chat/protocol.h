@@ -24,6 +24,8 @@ enum class RequestType : uint8_t {
   kRead,
   kSync,
   kHistory,
+  kThread,
+  kThreadRead,
   kTyping,
   kPing,
   kAuth,
@@ -46,6 +48,9 @@ struct ClientRequest {
   std::vector<int64_t> mentions;         // send: explicit mentions (user ids)
   std::vector<std::string> attachments;  // send: upload ids (proto/PROTOCOL.md, "Files")
   std::string token;                     // auth: a new access token for this connection
+  int64_t reply_to = 0;                  // send: the seq of the message answered (0: none)
+  bool thread = false;                   // send: the reply joins its parent's thread
+  int64_t root = 0;                      // thread, thread_read: the seq of the thread's root
 };
 
 struct RequestLimits {
@@ -131,6 +136,12 @@ bool AppendMessagesWithin(JsonWriter& writer, const std::vector<storage::Message
                           uint64_t max_bytes);
 // {"type":"history",...}, within max_bytes as AppendMessagesWithin says (more when cut).
 std::string EncodeHistory(int64_t conv, const storage::Page& page, uint64_t max_bytes);
+// The answer to a `thread` request:
+// {"type":"thread","conv","root","read_seq","unread","messages","more"}.
+std::string EncodeThread(int64_t conv, int64_t root, const storage::ThreadPage& thread,
+                         uint64_t max_bytes);
+// The answer to a `thread_read` request: {"type":"thread_read","conv","root","read_seq"}.
+std::string EncodeThreadRead(int64_t conv, int64_t root, int64_t read_seq);
 // The JSON array a message keeps of its files, in `ids`' order (each of them in `uploads`):
 // [{"id","name","size","type","sha256","url"[,"thumb_url","width","height"]}].
 std::string EncodeAttachments(const std::vector<std::string>& ids,

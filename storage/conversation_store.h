@@ -45,11 +45,16 @@ struct NewMessage {
   uint32_t max_reactions = 0;
   // --max-pins: pinned messages one conversation may hold (a pin past it: kTooManyPins).
   uint32_t max_pins = 0;
+  // A reply (ordinary messages only): the seq of an earlier ordinary message of `conv` (one
+  // that is no change; else kNotFound); `thread` puts it in the thread of that message's root
+  // (the parent itself, or the root of the thread the parent is in).
+  int64_t reply_to = 0;
+  bool thread = false;
 };
 
 struct AppendOutcome {
   // kForbidden: the sender is not a member (or no such conv); for a change (target set) also
-  // kNotFound, kNotAuthor, kTooLate, kGone, kTooMany.
+  // kNotFound, kNotAuthor, kTooLate, kGone, kTooMany; for a reply kNotFound (no such parent).
   Denial denial = Denial::kNone;
   bool duplicate = false;  // The sender used this cid before: `message` is the original.
   Message message;
@@ -144,6 +149,19 @@ struct Page {
   bool more = false;
 };
 
+// A page of a thread's replies, and where the caller stands in it (proto/PROTOCOL.md, "Replies
+// and threads"): its thread watermark and the replies by others above it.
+struct ThreadPage {
+  Page page;  // page.denial: kNotFound, kForbidden.
+  int64_t read_seq = 0;
+  int64_t unread = 0;
+};
+
+struct ThreadReadOutcome {
+  Denial denial = Denial::kNone;  // kNotFound (no such root), kForbidden (not a member).
+  int64_t read_seq = 0;           // After the update.
+};
+
 struct WatermarkOutcome {
   Denial denial = Denial::kNone;  // kForbidden.
   int64_t delivered = 0;          // After the update.
@@ -217,7 +235,14 @@ struct SyncAsk {
      (std::vector<int64_t> convs, Reply<std::vector<std::pair<int64_t, int64_t>>> reply))          \
   /* The pinned messages of `conv` for a member `user`, newest pin first (kNotFound, kForbidden).  \
    */                                                                                              \
-  OP(ListPins, (int64_t conv, int64_t user, Reply<Page> reply))
+  OP(ListPins, (int64_t conv, int64_t user, Reply<Page> reply))                                    \
+  /* The replies in the thread of root `root` of `conv` for a member `user`, newest first, seq <   \
+     before (0: no bound), as History pages (kNotFound: no such conversation or no such root). */  \
+  OP(Thread, (int64_t conv, int64_t user, int64_t root, int64_t before, PageLimit limit,           \
+              Reply<ThreadPage> reply))                                                            \
+  /* Moves the caller's watermark in the thread of `root` forward to `seq` (never back). */        \
+  OP(ThreadRead,                                                                                   \
+     (int64_t conv, int64_t user, int64_t root, int64_t seq, Reply<ThreadReadOutcome> reply))
 
 class ConversationStore {
  public:

@@ -10,6 +10,30 @@
 
 namespace ringcast::storage {
 
+// Where a message stands among replies (proto/PROTOCOL.md, "Replies and threads"): what it
+// answers, with that parent as it is now (a deleted parent's quote has no body), the thread it
+// is in, and a root's count and newest reply. A tombstone keeps them: replies stay placed.
+inline void AppendThreadFields(JsonWriter& writer, const Message& message) {
+  if (message.reply_to != 0) {
+    writer.Field("reply_to", message.reply_to);
+    if (message.quote) {
+      writer.Key("quote").BeginObject().Field("from", message.quote->from);
+      if (message.quote->deleted) {
+        writer.Field("deleted", true);
+      } else {
+        writer.Field("body", message.quote->excerpt);
+      }
+      writer.EndObject();
+    }
+  }
+  if (message.thread_root != 0) writer.Field("thread_root", message.thread_root);
+  if (message.reply_count != 0) {
+    writer.Field("reply_count", message.reply_count)
+        .Field("last_reply_seq", message.last_reply_seq)
+        .Field("last_reply_at", message.last_reply_at);
+  }
+}
+
 // The fields only, inside an object the caller opened.
 // A deleted message is its tombstone: who deleted it and when, no body, attachments or mentions
 // (proto/PROTOCOL.md, "Changes to messages").
@@ -19,6 +43,7 @@ inline void AppendMessageFields(JsonWriter& writer, const Message& message) {
       .Field("seq", message.seq)
       .Field("from", message.from)
       .Field("kind", message.kind);
+  AppendThreadFields(writer, message);
   if (message.deleted_at != 0) {
     writer.Field("ts", message.ts)
         .Field("deleted", true)

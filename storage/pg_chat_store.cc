@@ -116,7 +116,7 @@ class AppendJob final : public PgJob {
 };
 
 void BuildAppendQueries(std::span<AppendJob* const> jobs, std::vector<PgQuery>& queries) {
-  std::vector<int64_t> convs, senders, times;
+  std::vector<int64_t> convs, senders, times, reply_tos, threads;
   std::vector<const std::string*> cids, kinds, bodies, attachments;
   // The attachment rows (sender, cid, position, upload), for append_attachments.
   std::vector<int64_t> attach_senders, attach_positions;
@@ -125,6 +125,8 @@ void BuildAppendQueries(std::span<AppendJob* const> jobs, std::vector<PgQuery>& 
     convs.push_back(job->message.conv);
     senders.push_back(job->message.sender);
     times.push_back(job->message.ts);
+    reply_tos.push_back(job->message.reply_to);
+    threads.push_back(job->message.thread ? 1 : 0);
     cids.push_back(&job->message.cid);
     kinds.push_back(&job->message.kind);
     bodies.push_back(&job->message.body);
@@ -147,8 +149,9 @@ void BuildAppendQueries(std::span<AppendJob* const> jobs, std::vector<PgQuery>& 
       .statement = "append_batch",
       .values = {pg::Int8ArrayBinary(convs), pg::Int8ArrayBinary(senders),
                  pg::TextArrayBinary(cids), pg::TextArrayBinary(kinds), pg::TextArrayBinary(bodies),
-                 pg::Int8ArrayBinary(times), pg::TextArrayBinary(attachments)},
-      .binary = std::vector<bool>(7, true)});
+                 pg::Int8ArrayBinary(times), pg::TextArrayBinary(attachments),
+                 pg::Int8ArrayBinary(reply_tos), pg::Int8ArrayBinary(threads)},
+      .binary = std::vector<bool>(9, true)});
   if (std::optional<PgQuery> mentions =
           AppendMentionsQuery(jobs, [](const AppendJob* job) { return &job->message; })) {
     queries.push_back(std::move(*mentions));
@@ -170,7 +173,7 @@ Status ConsumeAppendRows(std::span<AppendJob* const> jobs, PgResults results) {
   if (extra > 2 || (files && extra == 0)) return Unexpected("append result count");
   const bool mentions = extra == (files ? 2u : 1u);
   const PGresult* rows = results[1];
-  if (PQntuples(rows) != static_cast<int>(jobs.size()) || PQnfields(rows) != 10) {
+  if (PQntuples(rows) != static_cast<int>(jobs.size()) || PQnfields(rows) != 12) {
     return Unexpected("append rows");
   }
   for (AppendJob* job : jobs) job->out = AppendOutcome{};
@@ -193,7 +196,13 @@ Status ConsumeAppendRows(std::span<AppendJob* const> jobs, PgResults results) {
                               .kind = in.kind,
                               .body = in.body,
                               .ts = in.ts,
-                              .attachments = in.attachments};
+                              .attachments = in.attachments,
+                              .quote = ParseQuote(row.View(11)),
+                              .thread_root = row.Int(10)};
+        if (out.message.quote) out.message.reply_to = in.reply_to;
+        break;
+      case 'n':
+        out.denial = Denial::kNotFound;  // A reply to no ordinary message of the conversation.
         break;
       case 'd':
         out.duplicate = true;
@@ -672,6 +681,63 @@ void PgChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
   if (message.target != 0)
     return AppendChange(*pipeline_, lane, std::move(message), std::move(reply));
   pipeline_->Submit(lane, std::make_unique<AppendJob>(std::move(message), std::move(reply)));
+}
+
+void PgChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t before, PageLimit limit,
+                         Reply<ThreadPage> reply) {
+  const int64_t below = before > 0 ? before : std::numeric_limits<int64_t>::max();
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+      {Query("membership", {Int(conv), Int(user)}),
+       Query("thread_root", {Int(conv), Int(root), Int(user)}),
+       Query("thread",
+             {Int(conv), Int(root), Int(below), Int(int64_t{limit.count} + 1), Int(user)})},
+      [limit](PgResults results, ThreadPage& thread) {
+        Page& out = thread.page;
+        if (PQntuples(results[0]) == 0) {
+          out.denial = Denial::kNotFound;
+          return Status();
+        }
+        if (!Row{results[0], 0}.Bool(3)) {
+          out.denial = Denial::kForbidden;
+          return Status();
+        }
+        if (PQntuples(results[1]) == 0) {
+          out.denial = Denial::kNotFound;
+          return Status();
+        }
+        thread.read_seq = Row{results[1], 0}.Int(0);
+        thread.unread = Row{results[1], 0}.Int(1);
+        // A reply is taken while any of the byte budget is left (PageLimit).
+        uint64_t bytes_left = limit.bytes;
+        ForEachRow(results[2], [&](const Row& row) {
+          if (out.more) return;
+          if (out.messages.size() == limit.count || bytes_left == 0) {
+            out.more = true;
+            return;
+          }
+          out.messages.push_back(row.ReadMessage(0));
+          bytes_left -= std::min(bytes_left, PageBytes(out.messages.back()));
+        });
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::ThreadRead(int64_t conv, int64_t user, int64_t root, int64_t seq,
+                             Reply<ThreadReadOutcome> reply) {
+  Submit(
+      *pipeline_, LaneOf(conv), Kind::kWrite,
+      {Query("thread_read", {Int(conv), Int(root), Int(user), Int(seq)})},
+      [](PgResults results, ThreadReadOutcome& out) {
+        if (PQntuples(results[0]) == 0) {
+          out.denial = Denial::kNotFound;
+        } else {
+          out.read_seq = Row{results[0], 0}.Int(0);
+        }
+        return Status();
+      },
+      std::move(reply));
 }
 
 void PgChatStore::ListPins(int64_t conv, int64_t user, Reply<Page> reply) {

@@ -739,6 +739,26 @@ CREATE INDEX messages_search ON messages USING gin (to_tsvector('simple'::regcon
 WHERE kind NOT IN ('edit','delete','reaction','pin','unpin','system') AND deleted_at IS NULL;
 )sql";
 
+// Version 14 (issue 25; SQLite's version 14, storage/SCHEMA.md "Replies and threads"): a reply
+// names its parent by seq, a thread reply its thread's root; a root keeps its thread's count
+// and newest reply, updated by append_batch's statement that stores the reply.
+constexpr const char* kPgSchemaV14 = R"sql(
+ALTER TABLE messages ADD COLUMN reply_to bigint;
+ALTER TABLE messages ADD COLUMN thread_root bigint;
+ALTER TABLE messages ADD COLUMN reply_count bigint NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN last_reply_seq bigint;
+ALTER TABLE messages ADD COLUMN last_reply_at bigint;
+CREATE INDEX messages_by_thread ON messages (conversation_id, thread_root, seq)
+WHERE thread_root IS NOT NULL;
+CREATE TABLE thread_reads (
+  conversation_id bigint NOT NULL,
+  root_seq        bigint NOT NULL,
+  user_id         bigint NOT NULL,
+  read_seq        bigint NOT NULL,
+  PRIMARY KEY (conversation_id, root_seq, user_id)
+);
+)sql";
+
 constexpr PgMigration kPgMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kPgSchemaV1},
     {2, "server settings shared by every node (the token signing secret)", kPgSchemaV2},
@@ -753,6 +773,7 @@ constexpr PgMigration kPgMigrations[] = {
     {11, "changes to messages: edits, deletions, reactions and pins", kPgSchemaV11},
     {12, "group roles and topics", kPgSchemaV12},
     {13, "search: a full-text index of message bodies", kPgSchemaV13},
+    {14, "replies and threads", kPgSchemaV14},
 };
 
 // A key of ringcast's own for pg_advisory_xact_lock ('RCST' 'MIGR').
@@ -766,7 +787,12 @@ constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(59271590347
   "WHERE mt.message_id = m.id) AS mentioned, m.target, m.edited_at, m.deleted_at, m.deleted_by, " \
   "m.reaction_on, (SELECT string_agg(r.emoji || chr(31) || r.user_id, chr(30) "                   \
   "ORDER BY r.emoji, r.user_id) FROM reactions r WHERE r.conversation_id = m.conversation_id "    \
-  "AND r.seq = m.seq) AS reacted, m.pinned_at, m.pinned_by"
+  "AND r.seq = m.seq) AS reacted, m.pinned_at, m.pinned_by, m.reply_to, "                         \
+  "(SELECT p.sender_id || chr(31) || CASE WHEN p.deleted_at IS NULL THEN 'f' ELSE 't' END "       \
+  "|| chr(31) || "                                                                                \
+  "substr(p.body, 1, 100) FROM messages p WHERE p.conversation_id = m.conversation_id "           \
+  "AND p.seq = m.reply_to) AS quote, m.thread_root, m.reply_count, m.last_reply_seq, "            \
+  "m.last_reply_at"
 
 // The conversations a sync covers: those asked for ($2 ids, $3 afters; in the order asked), or
 // every conversation of the user ($1) from the start when nothing was asked for.
@@ -901,7 +927,8 @@ constexpr PgStatement kStatements[] = {
      "  - cost AS spent FROM page) "
      "SELECT ord, id, conversation_id, seq, sender_id, kind, body, sent_at, attachments, "
      "mentioned, target, edited_at, deleted_at, deleted_by, reaction_on, reacted, pinned_at, "
-     "pinned_by FROM costed "
+     "pinned_by, reply_to, quote, thread_root, reply_count, last_reply_seq, last_reply_at "
+     "FROM costed "
      "WHERE spent < $5 ORDER BY ord, seq"},
     // Locks the batch's conversations in id order, so that concurrent batches (other writer
     // connections, other nodes) never wait for each other in a cycle.
@@ -922,13 +949,19 @@ constexpr PgStatement kStatements[] = {
     {"append_batch",
      "WITH input AS ("
      "  SELECT t.*, min(t.ord) OVER (PARTITION BY t.sender, t.cid) AS first FROM unnest("
-     "    $1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[]) "
-     "    WITH ORDINALITY AS t(conv, sender, cid, kind, body, ts, att, ord)"
+     "    $1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], "
+     "    $8::int8[], $9::int8[]) "
+     "    WITH ORDINALITY AS t(conv, sender, cid, kind, body, ts, att, reply_to, thread, ord)"
      "), checked AS ("
      "  SELECT i.*, old.id AS old_id, old.seq AS old_seq, old.conversation_id AS old_conv, "
      "    old.kind AS old_kind, old.body AS old_body, old.sent_at AS old_ts, "
      "    old.attachments AS old_att, "
-     "    old.id IS NULL AND member.hit IS NOT NULL AS fresh "
+     "    old.id IS NULL AND member.hit IS NOT NULL AND (i.reply_to = 0 OR parent.seq IS NOT NULL) "
+     "      AS fresh, "
+     "    member.hit IS NOT NULL AND i.reply_to <> 0 AND parent.seq IS NULL AS orphan, "
+     "    CASE WHEN i.thread <> 0 THEN parent.root END AS root, "
+     "    parent.sender_id || chr(31) || CASE WHEN parent.deleted THEN 't' ELSE 'f' END "
+     "      || chr(31) || parent.excerpt AS quote "
      "  FROM input i "
      "  LEFT JOIN LATERAL (SELECT * FROM messages m WHERE m.sender_id = i.sender "
      "    AND m.client_msg_id = i.cid LIMIT 1) old ON true "
@@ -940,8 +973,14 @@ constexpr PgStatement kStatements[] = {
      "      EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = i.sender AND b.blocked = o.user_id) "
      "      OR EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = o.user_id "
      "        AND b.blocked = i.sender))) LIMIT 1) member ON true"
+     // A reply's parent (schema v14): an ordinary message of the same conversation.
+     "  LEFT JOIN LATERAL (SELECT p.seq, p.sender_id, p.deleted_at IS NOT NULL AS deleted, "
+     "    substr(p.body, 1, 100) AS excerpt, coalesce(p.thread_root, p.seq) AS root "
+     "    FROM messages p WHERE i.reply_to <> 0 AND p.conversation_id = i.conv "
+     "    AND p.seq = i.reply_to AND p." RINGCAST_ORDINARY_KIND_SQL " LIMIT 1) parent ON true"
      "), numbered AS ("
      "  SELECT c.ord, c.first, c.conv, c.sender, c.cid, c.kind, c.body, c.ts, c.att, "
+     "    c.reply_to, c.root, c.quote, "
      "    nextval('messages_id_seq') AS id, "
      "    (SELECT last_seq FROM conversations WHERE id = c.conv) "
      "      + row_number() OVER (PARTITION BY c.conv ORDER BY c.ord) AS seq "
@@ -952,19 +991,62 @@ constexpr PgStatement kStatements[] = {
      "  WHERE conversations.id = b.conv"
      "), inserted AS ("
      "  INSERT INTO messages (id, conversation_id, seq, sender_id, kind, body, sent_at, "
-     "    client_msg_id, attachments) "
-     "  SELECT id, conv, seq, sender, kind, body, ts, cid, att FROM numbered"
+     "    client_msg_id, attachments, reply_to, thread_root) "
+     "  SELECT id, conv, seq, sender, kind, body, ts, cid, att, nullif(reply_to, 0), root "
+     "  FROM numbered"
+     // A thread's root counts its replies (schema v14), in the transaction that stores them.
+     "), threaded AS ("
+     "  UPDATE messages r SET reply_count = r.reply_count + t.n, last_reply_seq = t.top, "
+     "    last_reply_at = t.ts "
+     "  FROM (SELECT conv, root, count(*) AS n, max(seq) AS top, max(ts) AS ts FROM numbered "
+     "    WHERE root IS NOT NULL GROUP BY conv, root) t "
+     "  WHERE r.conversation_id = t.conv AND r.seq = t.root"
+     // A thread reply's sender has read its thread up to it (as its conversation: own_read).
+     "), own_thread_read AS ("
+     "  INSERT INTO thread_reads (conversation_id, root_seq, user_id, read_seq) "
+     "  SELECT conv, root, sender, max(seq) FROM numbered WHERE root IS NOT NULL "
+     "  GROUP BY conv, root, sender ON CONFLICT (conversation_id, root_seq, user_id) "
+     "  DO UPDATE SET read_seq = greatest(thread_reads.read_seq, excluded.read_seq)"
      "), own_read AS ("
      "  UPDATE users_conversations uc SET read_seq = greatest(uc.read_seq, o.top), "
      "    delivered_seq = greatest(uc.delivered_seq, o.top) "
      "  FROM (SELECT conv, sender, max(seq) AS top FROM numbered GROUP BY conv, sender) o "
      "  WHERE uc.conversation_id = o.conv AND uc.user_id = o.sender AND uc.read_seq < o.top"
      ") "
-     "SELECT ord, 'i', id, seq, NULL::int8, NULL, NULL, NULL::int8, first, NULL FROM numbered "
+     "SELECT ord, 'i', id, seq, NULL::int8, NULL, NULL, NULL::int8, first, NULL, root, quote "
+     "FROM numbered "
      "UNION ALL "
-     "SELECT ord, CASE WHEN old_id IS NOT NULL THEN 'd' WHEN ord <> first THEN 'b' ELSE 'f' END, "
-     "  old_id, old_seq, old_conv, old_kind, old_body, old_ts, first, old_att FROM checked "
-     "WHERE NOT fresh"},
+     "SELECT ord, CASE WHEN old_id IS NOT NULL THEN 'd' WHEN ord <> first THEN 'b' "
+     "  WHEN orphan THEN 'n' ELSE 'f' END, "
+     "  old_id, old_seq, old_conv, old_kind, old_body, old_ts, first, old_att, NULL::int8, NULL "
+     "FROM checked WHERE NOT fresh"},
+    // The replies of a thread (schema v14) below $3, newest first, at most $4 rows; only for a
+    // member ($5). The root is checked by thread_root.
+    {"thread",
+     "SELECT " RC_MESSAGE_COLUMNS " FROM messages m WHERE m.conversation_id = $1 "
+     "AND m.thread_root = $2 AND m.seq < $3 AND EXISTS (SELECT 1 FROM users_conversations "
+     "WHERE conversation_id = $1 AND user_id = $5) ORDER BY m.seq DESC LIMIT $4"},
+    // Whether seq $2 of $1 can be a thread's root (an ordinary message in no thread itself):
+    // then the watermark of user $3 in its thread and the replies by others above it.
+    {"thread_root",
+     "SELECT coalesce(tr.read_seq, 0), (SELECT count(*) FROM messages r "
+     "  WHERE r.conversation_id = $1 AND r.thread_root = $2 "
+     "  AND r.seq > coalesce(tr.read_seq, 0) AND r.sender_id <> $3) "
+     "FROM messages m LEFT JOIN thread_reads tr ON tr.conversation_id = $1 "
+     "  AND tr.root_seq = $2 AND tr.user_id = $3 "
+     "WHERE m.conversation_id = $1 AND m.seq = $2 "
+     "AND m.thread_root IS NULL AND m." RINGCAST_ORDINARY_KIND_SQL},
+    // Moves the thread watermark of member $3 (never back, never past the conversation's
+    // last_seq); no row: not a member, or no such root.
+    {"thread_read",
+     "INSERT INTO thread_reads (conversation_id, root_seq, user_id, read_seq) "
+     "SELECT $1, $2, $3, least($4, c.last_seq) FROM conversations c "
+     "JOIN users_conversations uc ON uc.conversation_id = c.id AND uc.user_id = $3 "
+     "JOIN messages m ON m.conversation_id = c.id AND m.seq = $2 AND m.thread_root IS NULL "
+     "AND m." RINGCAST_ORDINARY_KIND_SQL " WHERE c.id = $1 "
+     "ON CONFLICT (conversation_id, root_seq, user_id) "
+     "DO UPDATE SET read_seq = greatest(thread_reads.read_seq, excluded.read_seq) "
+     "RETURNING read_seq"},
     // After append_batch, in its transaction: the rows that let a conversation's members read
     // the files its messages carry (issue 15), found by (sender, cid) as the batch stored them.
     {"append_attachments",

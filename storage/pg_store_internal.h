@@ -27,7 +27,7 @@ static_assert(static_cast<int>(Denial::kNotFound) == 1 &&
               static_cast<int>(Denial::kUnknownUser) == 4 &&
               static_cast<int>(Denial::kTooLarge) == 6);
 
-inline constexpr int kPgMessageColumnCount = 17;
+inline constexpr int kPgMessageColumnCount = 23;
 
 // Reading a row (text format).
 struct Row {
@@ -85,7 +85,13 @@ struct Row {
                                                      : 0,
                    .reactions = ParseReactions(View(first + 14)),
                    .pinned_at = Int(first + 15),
-                   .pinned_by = Int(first + 16)};
+                   .pinned_by = Int(first + 16),
+                   .reply_to = Int(first + 17),
+                   .quote = ParseQuote(View(first + 18)),
+                   .thread_root = Int(first + 19),
+                   .reply_count = Int(first + 20),
+                   .last_reply_seq = Int(first + 21),
+                   .last_reply_at = Int(first + 22)};
   }
 };
 

@@ -483,6 +483,7 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
   // carries files (their rows too).
   const bool may_mention = MayMention(message);
   const bool several = may_mention || !message.attachment_ids.empty() || message.target != 0 ||
+                       message.reply_to != 0 ||
                        search_index_interval_ms_ == 0;  // The index's rows in the same savepoint.
   Submit<AppendOutcome>(
       several ? Kind::kWrite : Kind::kSingleWrite,
@@ -501,14 +502,20 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
           Status s = CheckChange(db, message, out, target);
           if (!s.ok() || out.denial != Denial::kNone) return s;
         }
+        Message reply_part;  // reply_to, quote, thread_root.
+        if (message.reply_to != 0) {
+          Status s = CheckReply(db, message, out, reply_part);
+          if (!s.ok() || out.denial != Denial::kNone) return s;
+        }
         // seq is assigned here, at the writer, in the order the owner shard submitted: a
         // refused or duplicate send never takes a number, so seq stays gap-free. A 1:1 where
         // either member blocks the other refuses it as a non-member's (schema v10, "blocks":
         // two primary-key probes, and none for a group).
         auto insert = db.Prepare(
             "INSERT INTO messages(conversation_id, seq, sender_id, kind, body, sent_at, "
-            "client_msg_id, attachments, target, reaction_on) "
-            "SELECT c.id, c.last_seq + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 FROM conversations c "
+            "client_msg_id, attachments, target, reaction_on, reply_to, thread_root) "
+            "SELECT c.id, c.last_seq + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 "
+            "FROM conversations c "
             "JOIN users_conversations uc ON uc.conversation_id = c.id AND uc.user_id = ?2 "
             "WHERE c.id = ?1 AND (c.is_group = 1 OR NOT EXISTS (SELECT 1 FROM "
             "users_conversations o WHERE o.conversation_id = c.id AND o.user_id <> ?2 AND ("
@@ -532,6 +539,16 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
         } else {
           insert->BindNull(9);
         }
+        if (reply_part.reply_to != 0) {
+          insert->BindInt64(10, reply_part.reply_to);
+        } else {
+          insert->BindNull(10);
+        }
+        if (reply_part.thread_root != 0) {
+          insert->BindInt64(11, reply_part.thread_root);
+        } else {
+          insert->BindNull(11);
+        }
         bool inserted = false;
         Status s = ForEachSqliteRow(*insert, [&](Statement& row) {
           inserted = true;
@@ -542,8 +559,14 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
                                 .kind = message.kind,
                                 .body = message.body,
                                 .ts = message.ts,
-                                .attachments = message.attachments};
+                                .attachments = message.attachments,
+                                .reply_to = reply_part.reply_to,
+                                .quote = std::move(reply_part.quote),
+                                .thread_root = reply_part.thread_root};
         });
+        if (s.ok() && inserted && out.message.thread_root != 0) {
+          s = CountThreadReply(db, out.message);
+        }
         if (s.ok() && inserted && message.target != 0) {
           s = ApplyChange(db, message, target, out.message);
         } else if (s.ok() && inserted && may_mention) {
@@ -610,6 +633,74 @@ void SqliteChatStore::History(int64_t conv, int64_t user, int64_t before, PageLi
             .BindInt64(3, int64_t{limit.count} + 1);
         uint64_t bytes_left = limit.bytes;
         return ReadPage(*stmt, limit.count, bytes_left, out.messages, out.more);
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t before,
+                             PageLimit limit, Reply<ThreadPage> reply) {
+  Submit<ThreadPage>(
+      Kind::kRead,
+      [conv, user, root, before, limit](SqliteDb& db, ThreadPage& thread) -> Status {
+        Page& out = thread.page;
+        if (Status s = DenyOutsider(db, conv, user, out.denial);
+            !s.ok() || out.denial != Denial::kNone) {
+          return s;
+        }
+        // Only a message that can be a root: an ordinary one not in a thread itself; and the
+        // caller's place in its thread.
+        auto is_root = db.Prepare(
+            "SELECT coalesce(tr.read_seq, 0), (SELECT count(*) FROM messages r "
+            "WHERE r.conversation_id = ?1 AND r.thread_root = ?2 "
+            "AND r.seq > coalesce(tr.read_seq, 0) AND r.sender_id <> ?3) "
+            "FROM messages m LEFT JOIN thread_reads tr ON tr.conversation_id = ?1 "
+            "AND tr.root_seq = ?2 AND tr.user_id = ?3 WHERE m.conversation_id = ?1 "
+            "AND m.seq = ?2 AND m.thread_root IS NULL AND m." RINGCAST_ORDINARY_KIND_SQL);
+        is_root->BindInt64(1, conv).BindInt64(2, root).BindInt64(3, user);
+        bool found = false;
+        Status read = ForEachSqliteRow(*is_root, [&](Statement& row) {
+          found = true;
+          thread.read_seq = row.ColumnInt64(0);
+          thread.unread = row.ColumnInt64(1);
+        });
+        if (!read.ok()) return read;
+        if (!found) {
+          out.denial = Denial::kNotFound;
+          return Status();
+        }
+        auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
+                               " FROM messages m WHERE conversation_id = ?1 AND thread_root = ?2 "
+                               "AND seq < ?3 ORDER BY seq DESC LIMIT ?4");
+        stmt->BindInt64(1, conv)
+            .BindInt64(2, root)
+            .BindInt64(3, before > 0 ? before : std::numeric_limits<int64_t>::max())
+            .BindInt64(4, int64_t{limit.count} + 1);
+        uint64_t bytes_left = limit.bytes;
+        return ReadPage(*stmt, limit.count, bytes_left, out.messages, out.more);
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::ThreadRead(int64_t conv, int64_t user, int64_t root, int64_t seq,
+                                 Reply<ThreadReadOutcome> reply) {
+  Submit<ThreadReadOutcome>(
+      Kind::kSingleWrite,
+      [conv, user, root, seq](SqliteDb& db, ThreadReadOutcome& out) -> Status {
+        // Never back, never past the conversation's last seq; a member's, of a root only.
+        auto upsert = db.Prepare(
+            "INSERT INTO thread_reads(conversation_id, root_seq, user_id, read_seq) "
+            "SELECT ?1, ?2, ?3, min(?4, c.last_seq) FROM conversations c "
+            "JOIN users_conversations uc ON uc.conversation_id = c.id AND uc.user_id = ?3 "
+            "JOIN messages m ON m.conversation_id = c.id AND m.seq = ?2 AND m.thread_root IS NULL "
+            "AND m." RINGCAST_ORDINARY_KIND_SQL
+            " WHERE c.id = ?1 ON CONFLICT (conversation_id, root_seq, user_id) "
+            "DO UPDATE SET read_seq = max(read_seq, excluded.read_seq) RETURNING read_seq");
+        upsert->BindInt64(1, conv).BindInt64(2, root).BindInt64(3, user).BindInt64(4, seq);
+        out.denial = Denial::kNotFound;
+        return ForEachSqliteRow(*upsert, [&](Statement& row) {
+          out.denial = Denial::kNone;
+          out.read_seq = row.ColumnInt64(0);
+        });
       },
       std::move(reply));
 }

@@ -40,6 +40,11 @@ Status ApplyChange(SqliteDb& db, const NewMessage& message, const ChangeTarget& 
 Status LoadState(SqliteDb& db, int64_t conv, ConversationState& state);
 Status LoadMembers(SqliteDb& db, int64_t conv, std::vector<MemberState>& members);
 Result<bool> UserExists(SqliteDb& db, int64_t user);
+// Append's parts for a reply (message.reply_to set; sqlite_replies.cc): before its row is
+// inserted, whether the parent may be answered (out.denial when not), filling the reply's
+// reply_to, quote and thread_root in `stored`; after, the thread root's counts.
+Status CheckReply(SqliteDb& db, const NewMessage& message, AppendOutcome& out, Message& stored);
+Status CountThreadReply(SqliteDb& db, const Message& stored);
 // Mentions of `user` in `conv` above `read_seq`.
 Result<int64_t> UnreadMentions(SqliteDb& db, int64_t conv, int64_t user, int64_t read_seq);
 

@@ -23,8 +23,12 @@ inline constexpr const char* kSqliteMessageColumns =
     "m.target, m.edited_at, m.deleted_at, m.deleted_by, m.reaction_on, "
     "(SELECT group_concat(r.emoji || char(31) || r.user_id, char(30)) FROM (SELECT emoji, user_id "
     "FROM reactions rr WHERE rr.conversation_id = m.conversation_id AND rr.seq = m.seq "
-    "ORDER BY emoji, user_id) r), m.pinned_at, m.pinned_by";
-inline constexpr int kSqliteMessageColumnCount = 17;
+    "ORDER BY emoji, user_id) r), m.pinned_at, m.pinned_by, m.reply_to, "
+    "(SELECT p.sender_id || char(31) || (p.deleted_at IS NOT NULL) || char(31) || "
+    "substr(p.body, 1, 100) FROM messages p WHERE p.conversation_id = m.conversation_id "
+    "AND p.seq = m.reply_to), m.thread_root, m.reply_count, m.last_reply_seq, m.last_reply_at";
+inline constexpr int kSqliteMessageColumnCount = 23;
+static_assert(kQuoteChars == 100, "the excerpt's length is written in kSqliteMessageColumns");
 
 inline Message ReadSqliteMessage(Statement& stmt, int first) {
   Message message{.id = stmt.ColumnInt64(first),
@@ -45,7 +49,13 @@ inline Message ReadSqliteMessage(Statement& stmt, int first) {
                                                                 : 0,
                   .reactions = ParseReactions(stmt.ColumnText(first + 14)),
                   .pinned_at = stmt.ColumnInt64(first + 15),
-                  .pinned_by = stmt.ColumnInt64(first + 16)};
+                  .pinned_by = stmt.ColumnInt64(first + 16),
+                  .reply_to = stmt.ColumnInt64(first + 17),
+                  .quote = ParseQuote(stmt.ColumnText(first + 18)),
+                  .thread_root = stmt.ColumnInt64(first + 19),
+                  .reply_count = stmt.ColumnInt64(first + 20),
+                  .last_reply_seq = stmt.ColumnInt64(first + 21),
+                  .last_reply_at = stmt.ColumnInt64(first + 22)};
   if (!stmt.ColumnIsNull(first + 8)) {
     const std::string_view ids = stmt.ColumnText(first + 8);
     for (size_t at = 0; at < ids.size();) {

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -65,6 +66,33 @@ inline std::vector<Reaction> ParseReactions(std::string_view text) {
   return out;
 }
 
+// A reply's parent as it is now: its author and the start of its body (at most
+// kQuoteChars characters; empty once it is deleted: a tombstone's body is gone).
+struct Quote {
+  int64_t from = 0;
+  bool deleted = false;
+  std::string excerpt;
+  bool operator==(const Quote&) const = default;
+};
+
+inline constexpr int kQuoteChars = 100;
+
+// A quote as both stores' reads write it: "from\x1fdeleted\x1fexcerpt", deleted as 0/1 (SQLite)
+// or f/t (PostgreSQL). The excerpt comes last, so a control character in it cannot confuse this.
+inline std::optional<Quote> ParseQuote(std::string_view text) {
+  const size_t first = text.find('\x1f');
+  const size_t second = first == std::string_view::npos ? first : text.find('\x1f', first + 1);
+  if (second == std::string_view::npos) return std::nullopt;
+  Quote quote;
+  if (std::from_chars(text.data(), text.data() + first, quote.from).ec != std::errc()) {
+    return std::nullopt;
+  }
+  const std::string_view deleted = text.substr(first + 1, second - first - 1);
+  quote.deleted = deleted == "1" || deleted == "t";
+  quote.excerpt = std::string(text.substr(second + 1));
+  return quote;
+}
+
 struct Message {
   int64_t id = 0;
   int64_t conv = 0;
@@ -96,6 +124,17 @@ struct Message {
   // Pinned in its conversation: when and by whom (0: not pinned).
   int64_t pinned_at = 0;
   int64_t pinned_by = 0;
+  // A reply (schema v14; proto/PROTOCOL.md, "Replies and threads"): the seq of the earlier
+  // ordinary message it answers in the same conversation (0: not a reply), and that parent as
+  // it is now, read with the reply (absent when the reply was read without it).
+  int64_t reply_to = 0;
+  std::optional<Quote> quote;
+  // A thread reply: the seq of its thread's root (0: in no thread).
+  int64_t thread_root = 0;
+  // A thread's root: its replies so far, and the newest one's seq and ts (0: none yet).
+  int64_t reply_count = 0;
+  int64_t last_reply_seq = 0;
+  int64_t last_reply_at = 0;
 };
 
 enum class Denial : uint8_t {

@@ -78,7 +78,10 @@ void ClusterLink::Unfollow(int64_t conv) { bus_.Unsubscribe(ConvChannel(conv)); 
 // reads past. A change to an earlier message (issue 25: edit, delete) is
 // "c id seq from ts kind_size target on\n" kind body (never with files; `on` a reaction's
 // reaction_on, -1 for other changes), which a node that knows no 'c' skips and fills from the
-// store.
+// store. A reply (issue 25, replies and threads) is
+// "q id seq from ts kind_size attachments_size reply_to thread_root quote_from quote_deleted
+// quote_size\n" kind attachments quote body (the quote's excerpt: the parent's body as the
+// append read it), which a node that knows no 'q' skips and fills from the store.
 namespace {
 
 bool DecodeChange(Fields& fields, storage::Message& message) {
@@ -96,11 +99,16 @@ bool DecodeChange(Fields& fields, storage::Message& message) {
 std::string ClusterLink::EncodeMessage(const storage::Message& message) {
   const bool files = !message.attachments.empty();
   const bool change = message.target != 0;
-  std::string out = change ? "c" : files ? "x" : "m";
+  const bool reply = !change && message.reply_to != 0;
+  const storage::Quote quote = message.quote.value_or(storage::Quote{});
+  std::string out = change ? "c" : reply ? "q" : files ? "x" : "m";
   AppendInts(out,
              {message.id, message.seq, message.from, message.ts, int64_t(message.kind.size())});
   if (change) {
     AppendInts(out, {message.target, message.reaction_on});
+  } else if (reply) {
+    AppendInts(out, {int64_t(message.attachments.size()), message.reply_to, message.thread_root,
+                     quote.from, quote.deleted ? 1 : 0, int64_t(quote.excerpt.size())});
   } else if (files) {
     AppendInts(out, {int64_t(message.attachments.size())});
   }
@@ -111,21 +119,31 @@ std::string ClusterLink::EncodeMessage(const storage::Message& message) {
   out += '\n';
   out += message.kind;
   out += message.attachments;
+  if (reply) out += quote.excerpt;
   out += message.body;
   return out;
 }
 
 std::optional<storage::Message> ClusterLink::DecodeMessage(int64_t conv, std::string_view payload) {
-  const bool files = payload.starts_with('x');
+  const bool reply = payload.starts_with('q');
+  const bool files = payload.starts_with('x') || reply;
   const bool change = payload.starts_with('c');
   if (!payload.starts_with('m') && !files && !change) return std::nullopt;
   Fields fields(payload.substr(1));
   storage::Message message;
   message.conv = conv;
   int64_t kind_size = 0, files_size = 0, mentions = 0;
+  storage::Quote quote;
+  int64_t quote_deleted = 0, quote_size = 0;
   if (!fields.Int(&message.id) || !fields.Int(&message.seq) || !fields.Int(&message.from) ||
       !fields.Int(&message.ts) || !fields.Int(&kind_size) || (files && !fields.Int(&files_size)) ||
       (change && !DecodeChange(fields, message))) {
+    return std::nullopt;
+  }
+  if (reply &&
+      (!fields.Int(&message.reply_to) || !fields.Int(&message.thread_root) ||
+       !fields.Int(&quote.from) || !fields.Int(&quote_deleted) || !fields.Int(&quote_size) ||
+       message.reply_to <= 0 || quote_size < 0 || quote_size > int64_t(payload.size()))) {
     return std::nullopt;
   }
   if (fields.Int(&mentions)) {  // Absent: none.
@@ -137,13 +155,20 @@ std::optional<storage::Message> ClusterLink::DecodeMessage(int64_t conv, std::st
   }
   std::string_view rest;
   if (!fields.Rest(&rest) || kind_size < 0 || files_size < 0 ||
-      uint64_t(kind_size) + uint64_t(files_size) > rest.size() || message.seq <= 0) {
+      uint64_t(kind_size) + uint64_t(files_size) + uint64_t(quote_size) > rest.size() ||
+      message.seq <= 0) {
     return std::nullopt;
   }
   message.kind = std::string(rest.substr(0, size_t(kind_size)));
   rest.remove_prefix(size_t(kind_size));
   message.attachments = std::string(rest.substr(0, size_t(files_size)));
-  message.body = std::string(rest.substr(size_t(files_size)));
+  rest.remove_prefix(size_t(files_size));
+  if (reply && quote.from > 0) {
+    quote.deleted = quote_deleted != 0;
+    quote.excerpt = std::string(rest.substr(0, size_t(quote_size)));
+    message.quote = std::move(quote);
+  }
+  message.body = std::string(rest.substr(size_t(quote_size)));
   return message;
 }
 
@@ -154,7 +179,9 @@ std::optional<storage::Message> ClusterLink::DecodeMessage(int64_t conv, std::st
 // writer that knows no 'g' leaves the send unanswered: the forwarding node commits it itself
 // after --forward-timeout-ms. A change (issue 25) is "e", with the target's seq, the edit
 // window, the reaction's on (1/0), --max-reactions and --max-pins after the mentions (never with
-// files), left unanswered the same way by a writer that knows no 'e'.
+// files), left unanswered the same way by a writer that knows no 'e'. A reply's "f" or "g" ends
+// its header with " reply_to thread" (thread 1/0); a writer that knows no replies reads past
+// them and stores the message as no reply.
 std::string ClusterLink::EncodeForward(std::string_view from_node, uint64_t forward_id,
                                        const storage::NewMessage& message) {
   const bool files = !message.attachment_ids.empty();
@@ -174,6 +201,9 @@ std::string ClusterLink::EncodeForward(std::string_view from_node, uint64_t forw
                      int64_t{message.max_reactions}, int64_t{message.max_pins}});
   } else if (files)
     AppendInts(out, {int64_t(message.attachments.size()), int64_t(ids.size())});
+  if (!change && message.reply_to != 0) {
+    AppendInts(out, {message.reply_to, message.thread ? 1 : 0});
+  }
   out += '\n';
   out += from_node;
   out += message.cid;
@@ -210,6 +240,12 @@ std::optional<ClusterLink::ForwardedSend> ClusterLink::DecodeForward(std::string
        max_reactions < 0 || max_reactions > UINT32_MAX || max_pins < 0 || max_pins > UINT32_MAX)) {
     return std::nullopt;
   }
+  int64_t thread = 0;
+  if (!change && fields.Int(&message.reply_to) &&
+      (!fields.Int(&thread) || message.reply_to <= 0 || thread < 0 || thread > 1)) {
+    return std::nullopt;
+  }
+  message.thread = thread == 1;
   message.reaction_on = on != 0;
   message.max_reactions = uint32_t(max_reactions);
   message.max_pins = uint32_t(max_pins);
@@ -442,7 +478,8 @@ void ClusterLink::OnPublication(std::string_view channel, std::string_view paylo
 void ClusterLink::OnConversation(int64_t conv, std::string_view payload) {
   switch (payload[0]) {
     case 'm':
-    case 'x': {
+    case 'x':
+    case 'q': {
       auto message = DecodeMessage(conv, payload);
       if (!message) return;
       Deliver(conv, [message = std::move(*message)](ChatShard& self) mutable {

@@ -12,6 +12,7 @@
 #include "chat/owners/delivery_mail.h"
 #include "core/log.h"
 #include "core/runtime/shard.h"
+#include "storage/message_kinds.h"
 
 namespace ringcast::chat {
 namespace {
@@ -436,11 +437,17 @@ void ConversationOwner::OnCommitted(const storage::Message& message, std::vector
   OwnedConv& owned = Use(message.conv);
   owned.last_published = message.seq;
   // Contiguous: Accept publishes seq by seq, and a Leave that stops the ordering empties it.
-  // A change (edit, delete) makes the cached copy of its target stale: the cache gives up
-  // everything from its front to the target, so that it stays contiguous and the store answers
-  // for the changed message in its current state.
-  while (message.target != 0 && !owned.recent.empty() &&
-         owned.recent.front().seq <= message.target) {
+  // A change (edit, delete) makes the cached copy of its target stale, and an edit or a
+  // deletion also the quotes of the cached replies to it; a thread reply makes its root's
+  // counts stale. The cache gives up everything from its front to the newest stale message, so
+  // that it stays contiguous and the store answers for those in their current state.
+  int64_t stale = std::max(message.target, message.thread_root);
+  if (message.kind == storage::kEditKind || message.kind == storage::kDeleteKind) {
+    for (const storage::Message& cached : owned.recent) {
+      if (cached.reply_to == message.target) stale = std::max(stale, cached.seq);
+    }
+  }
+  while (stale != 0 && !owned.recent.empty() && owned.recent.front().seq <= stale) {
     owned.recent.pop_front();
   }
   owned.recent.push_back(message);

@@ -354,6 +354,10 @@ void SessionHost::HandleRequest(Session& session, std::string_view text) {
       return HandleSync(session, request);
     case RequestType::kHistory:
       return HandleHistory(session, request);
+    case RequestType::kThread:
+      return HandleThread(session, request);
+    case RequestType::kThreadRead:
+      return HandleThreadRead(session, request);
     case RequestType::kTyping:
       return HandleTyping(session, request);
     case RequestType::kPing:
@@ -380,7 +384,9 @@ void SessionHost::HandleSend(Session& session, ClientRequest& request) {
                               .edit_window_ms = int64_t{config_.edit_window_s} * 1000,
                               .reaction_on = request.reaction_on,
                               .max_reactions = config_.max_reactions,
-                              .max_pins = config_.max_pins};
+                              .max_pins = config_.max_pins,
+                              .reply_to = request.reply_to,
+                              .thread = request.thread};
   if (request.attachments.empty()) return Send(session, std::move(message));
   // Files: only the sender's own uploads (a store read first; such a send may be acked after
   // a later one without files: clients match acks by cid). Their metadata goes with the message.
@@ -511,6 +517,60 @@ void SessionHost::HandleHistory(Session& session, const ClientRequest& request) 
     return SendError(session, "unavailable", "server busy, retry");
   }
   session.answer_outstanding = true;
+}
+
+// A thread's replies come from the store (the owner's cache of recent messages is by seq, not by
+// thread), paged as history is.
+void SessionHost::HandleThread(Session& session, const ClientRequest& request) {
+  if (!session.convs.contains(request.conv)) {
+    return SendError(session, "forbidden", "not a member of this conversation");
+  }
+  session.answer_outstanding = true;
+  const uint64_t max_bytes = config_.max_answer_bytes;
+  service_.store().Thread(
+      request.conv, session.user, request.root, request.before,
+      {.count = request.limit, .bytes = max_bytes},
+      service_.ReplyOn<storage::ThreadPage>(
+          shard_.id(), [id = session.id, conv = request.conv, root = request.root, max_bytes](
+                           ChatShard& self, auto result) {
+            SessionHost& host = self.sessions();
+            if (!result.ok()) {
+              return host.FinishWithError(id, "unavailable", "storage unavailable, retry");
+            }
+            if (result->page.denial == storage::Denial::kForbidden) {
+              return host.FinishWithError(id, "forbidden", "not a member of this conversation");
+            }
+            if (result->page.denial != storage::Denial::kNone) {
+              return host.FinishWithError(id, "not_found",
+                                          "no such thread root (an ordinary message in no thread)");
+            }
+            host.FinishAnswer(id, EncodeThread(conv, root, *result, max_bytes));
+          }));
+}
+
+// Answered to this connection only: the user's other devices read the watermark with their
+// next `thread` request.
+void SessionHost::HandleThreadRead(Session& session, const ClientRequest& request) {
+  if (!session.convs.contains(request.conv)) {
+    return SendError(session, "forbidden", "not a member of this conversation");
+  }
+  service_.store().ThreadRead(
+      request.conv, session.user, request.root, request.seq,
+      service_.ReplyOn<storage::ThreadReadOutcome>(
+          shard_.id(), [id = session.id, conv = request.conv, root = request.root](ChatShard& self,
+                                                                                   auto result) {
+            SessionHost& host = self.sessions();
+            Session* session = host.FindSession(id);
+            if (session == nullptr) return;
+            if (!result.ok()) {
+              return host.SendError(*session, "unavailable", "storage unavailable, retry");
+            }
+            if (result->denial != storage::Denial::kNone) {
+              return host.SendError(*session, "not_found",
+                                    "no such thread root (an ordinary message in no thread)");
+            }
+            session->conn->SendText(EncodeThreadRead(conv, root, result->read_seq));
+          }));
 }
 
 void SessionHost::FinishAnswer(ConnId id, std::string_view json) {

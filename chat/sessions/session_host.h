@@ -176,6 +176,8 @@ class SessionHost {
   void HandleSync(Session& session, ClientRequest& request);
   void AnswerSync(Session& session, const std::vector<storage::SyncConversation>& convs);
   void HandleHistory(Session& session, const ClientRequest& request);
+  void HandleThread(Session& session, const ClientRequest& request);
+  void HandleThreadRead(Session& session, const ClientRequest& request);
   void HandleTyping(Session& session, const ClientRequest& request);
   // To the conversation's owner through the link; a refusal is answered `unavailable`.
   void Send(Session& session, storage::NewMessage message);

@@ -8,7 +8,7 @@ import {RingcastError} from './errors.js';
 
 /**
  * @typedef {object} PendingAnswer
- * @property {'sync' | 'history'} kind
+ * @property {'sync' | 'history' | 'thread'} kind
  * @property {number[]} convs for sync: the conversations asked for; for history: the one
  * @property {(value: any) => void} resolve
  * @property {(error: RingcastError) => void} reject
@@ -16,7 +16,7 @@ import {RingcastError} from './errors.js';
  */
 
 export class AnswerQueue {
-  /** @param {{onTimeout: (kind: 'sync' | 'history') => void}} options */
+  /** @param {{onTimeout: (kind: 'sync' | 'history' | 'thread') => void}} options */
   constructor(options) {
     this._onTimeout = options.onTimeout;
     /** @type {PendingAnswer[]} */
@@ -34,7 +34,7 @@ export class AnswerQueue {
 
   /**
    * Waits for the answer to a request just sent.
-   * @param {'sync' | 'history'} kind @param {number[]} convs @param {number} timeoutMs
+   * @param {'sync' | 'history' | 'thread'} kind @param {number[]} convs @param {number} timeoutMs
    * @returns {Promise<any>}
    */
   expect(kind, convs, timeoutMs) {
@@ -49,7 +49,7 @@ export class AnswerQueue {
 
   /**
    * Takes the oldest, which must be of `kind` (else undefined: the matching is lost).
-   * @param {'sync' | 'history'} kind @returns {PendingAnswer | undefined}
+   * @param {'sync' | 'history' | 'thread'} kind @returns {PendingAnswer | undefined}
    */
   take(kind) {
     const head = this._pending[0];

@@ -46,6 +46,7 @@ const MAX_USER_LOOKUP = 100;
 /** @typedef {import('./types.js').Conversation} Conversation */
 /** @typedef {import('./types.js').SyncSummary} SyncSummary */
 /** @typedef {import('./types.js').HistoryPage} HistoryPage */
+/** @typedef {import('./types.js').ThreadPage} ThreadPage */
 /** @typedef {import('./types.js').Session} Session */
 /** @typedef {import('./types.js').OutboxEntry} OutboxEntry */
 /** @typedef {import('./types.js').ConnectionState} ConnectionState */
@@ -464,9 +465,11 @@ export class RingcastClient extends Emitter {
    * then stays `failed` in the outbox) or it is discarded.
    * @param {number} conv
    * @param {string} body
-   * @param {{kind?: string, cid?: string, attachments?: string[], mentions?: number[]}} [options]
+   * @param {{kind?: string, cid?: string, attachments?: string[], mentions?: number[],
+   *   replyTo?: number, thread?: boolean}} [options]
    *   `attachments`: ids of the user's uploads (uploads.js); `mentions`: member ids mentioned
-   *   besides the `@username`s of `body`
+   *   besides the `@username`s of `body`; `replyTo`: the seq of the message answered, and
+   *   `thread` to put the reply in that message's thread (PROTOCOL.md, "Replies and threads")
    * @returns {SendHandle}
    */
   send(conv, body, options = {}) {
@@ -529,7 +532,8 @@ export class RingcastClient extends Emitter {
 
   /**
    * @param {number} conv @param {string} body
-   * @param {{kind?: string, cid?: string, attachments?: string[], mentions?: number[]}} options
+   * @param {{kind?: string, cid?: string, attachments?: string[], mentions?: number[],
+   *   replyTo?: number, thread?: boolean}} options
    * @param {{change?: OutboxEntry['change'], kind?: string, target?: number, on?: boolean}} change
    * @returns {SendHandle}
    */
@@ -566,6 +570,15 @@ export class RingcastClient extends Emitter {
     }
     if (options.attachments?.length) entry.attachments = [...options.attachments];
     if (options.mentions?.length) entry.mentions = [...options.mentions];
+    if (!change.change && options.replyTo !== undefined) {
+      if (!Number.isSafeInteger(options.replyTo) || options.replyTo <= 0) {
+        throw new RingcastError('replyTo must be a positive integer (a seq)', {code: 'bad_request'});
+      }
+      entry.reply_to = options.replyTo;
+      if (options.thread) entry.thread = true;
+    } else if (!change.change && options.thread) {
+      throw new RingcastError('thread needs replyTo', {code: 'bad_request'});
+    }
     this._outbox.add(entry);
     const acked = this.acked(cid);
     this._typingOut.stop(conv);
@@ -650,6 +663,21 @@ export class RingcastClient extends Emitter {
     if (before > 0) query.set('before', String(before));
     const page = await this._http.request('GET', `/api/conversations/${conv}/messages?${query}`);
     return {conv, messages: page.messages, more: page.more};
+  }
+
+  /**
+   * A page of the thread of root message `root`, newest first: replies with seq < `before`
+   * (0: the newest), over the WebSocket (PROTOCOL.md, "Replies and threads"). Rejects with
+   * code `not_found` when `root` is no thread root.
+   * @param {number} conv @param {number} root
+   * @param {{before?: number, limit?: number}} [paging] `limit` 1–200 (default 50)
+   * @returns {Promise<ThreadPage>}
+   */
+  async thread(conv, root, paging = {}) {
+    if (!this._connection.ready) {
+      throw new RingcastError('not connected', {code: 'disconnected'});
+    }
+    return this._stream.thread(conv, root, paging.before ?? 0, paging.limit ?? 50);
   }
 
   /**
@@ -1094,6 +1122,8 @@ export class RingcastClient extends Emitter {
         return this._stream.onSyncAnswer(body.convs ?? []);
       case 'history':
         return this._stream.onHistoryAnswer(body);
+      case 'thread':
+        return this._stream.onThreadAnswer(body);
       case 'error':
         return this._onErrorFrame(body);
       case 'mention':
@@ -1391,6 +1421,7 @@ function requestOf(entry) {
     case 'unpin':
       return {type: change, conv, cid, seq};
     default:
-      return {type: 'send', conv, cid, kind, body, attachments, mentions};
+      return {type: 'send', conv, cid, kind, body, attachments, mentions,
+        reply_to: entry.reply_to, thread: entry.thread};
   }
 }

@@ -286,6 +286,11 @@ function parseEntries(parsed) {
     if (Array.isArray(e.mentions) && e.mentions.every(Number.isSafeInteger)) {
       entry.mentions = e.mentions;
     }
+    // A reply stays one after a reload.
+    if (Number.isSafeInteger(e.reply_to) && e.reply_to > 0) {
+      entry.reply_to = e.reply_to;
+      if (e.thread === true) entry.thread = true;
+    }
     // A change to a message goes out as the same change after a reload.
     if (['edit', 'delete', 'react', 'pin', 'unpin'].includes(e.change) &&
         Number.isSafeInteger(e.target)) {

@@ -23,6 +23,7 @@ import {RingcastError} from './errors.js';
 /** @typedef {import('./types.js').Message} Message */
 /** @typedef {import('./types.js').SyncSummary} SyncSummary */
 /** @typedef {import('./types.js').HistoryPage} HistoryPage */
+/** @typedef {import('./types.js').ThreadPage} ThreadPage */
 
 /**
  * @typedef {object} StreamOptions
@@ -99,6 +100,18 @@ export class MessageStream {
   }
 
   /**
+   * A page of a thread's replies over the connection.
+   * @param {number} conv @param {number} root @param {number} before @param {number} limit
+   * @returns {Promise<ThreadPage>}
+   */
+  thread(conv, root, before, limit) {
+    /** @type {Record<string, unknown>} */
+    const request = {type: 'thread', conv, root, limit};
+    if (before > 0) request.before = before;
+    return this._ask(request, 'thread', [conv], this._options.historyTimeoutMs);
+  }
+
+  /**
    * A message, live (a `message` event) or from a sync answer.
    * @param {Message} message @param {boolean} live
    */
@@ -150,6 +163,15 @@ export class MessageStream {
     if (pending) pending.resolve({conv: page.conv, messages: page.messages, more: page.more});
   }
 
+  /** @param {ThreadPage} page */
+  onThreadAnswer(page) {
+    const pending = this._take('thread');
+    if (pending) {
+      pending.resolve({conv: page.conv, root: page.root, messages: page.messages,
+        more: page.more});
+    }
+  }
+
   /**
    * An error frame without a cid of the outbox: whether it stood for an answer (and was taken
    * care of here). @param {string} code @param {string} message
@@ -159,7 +181,9 @@ export class MessageStream {
     if (!head) return false;
     // The SDK sends watermarks and typing only for conversations it knows the user is in, so a
     // `forbidden` while a history answer is due is that history's.
-    if (code === 'unavailable' || (code === 'forbidden' && head.kind === 'history')) {
+    // A thread answer's own refusal is `not_found` (no such root) or `forbidden`.
+    if (code === 'unavailable' || (code === 'forbidden' && head.kind !== 'sync') ||
+        (code === 'not_found' && head.kind === 'thread')) {
       this._answers.take(head.kind);
       head.reject(new RingcastError(message, {code}));
       if (head.kind === 'sync') {
@@ -204,7 +228,7 @@ export class MessageStream {
   }
 
   /**
-   * @param {Record<string, unknown>} request @param {'sync' | 'history'} kind
+   * @param {Record<string, unknown>} request @param {'sync' | 'history' | 'thread'} kind
    * @param {number[]} convs @param {number} timeoutMs @returns {Promise<any>}
    */
   _ask(request, kind, convs, timeoutMs) {
@@ -214,7 +238,7 @@ export class MessageStream {
     return this._answers.expect(kind, convs, timeoutMs);
   }
 
-  /** @param {'sync' | 'history'} kind */
+  /** @param {'sync' | 'history' | 'thread'} kind */
   _take(kind) {
     const pending = this._answers.take(kind);
     if (!pending) {

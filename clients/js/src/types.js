@@ -21,6 +21,21 @@
  * @property {number} [deleted_by] @property {number} [deleted_at]
  * @property {{emoji: string, count: number, users: number[]}[]} [reactions] its reactions now
  * @property {number} [pinned_at] @property {number} [pinned_by] while pinned
+ * @property {number} [reply_to] a reply: the seq of the message it answers (PROTOCOL.md,
+ *   "Replies and threads")
+ * @property {Quote} [quote] a reply: its parent as it is now
+ * @property {number} [thread_root] a thread reply: the seq of its thread's root
+ * @property {number} [reply_count] a thread's root: its replies so far
+ * @property {number} [last_reply_seq] @property {number} [last_reply_at] a root's newest reply
+ */
+
+/**
+ * A reply's parent as it is now: its author and the first 100 characters of its body, or
+ * `deleted` (no body) once it is deleted.
+ * @typedef {object} Quote
+ * @property {number} from
+ * @property {string} [body]
+ * @property {true} [deleted]
  */
 
 /**
@@ -166,6 +181,15 @@
  */
 
 /**
+ * A page of a thread's replies, newest first.
+ * @typedef {object} ThreadPage
+ * @property {number} conv
+ * @property {number} root the seq of the thread's root
+ * @property {Message[]} messages
+ * @property {boolean} more older replies exist
+ */
+
+/**
  * What the SDK keeps of a login (and persists, unless `persistSession` is false).
  * @typedef {object} SearchHit
  * One message `search` found (PROTOCOL.md, "Search"): `conv` and `seq` name it.
@@ -217,6 +241,8 @@
  *   (edit) or the emoji (react)
  * @property {number} [target] the seq of the message changed
  * @property {boolean} [on] react: add (true) or take away the emoji
+ * @property {number} [reply_to] a reply: the seq of the message answered
+ * @property {true} [thread] a reply in that message's thread
  */
 
 /**

@@ -55,6 +55,57 @@ TEST(ClusterLinkTest, MessagesCarryTheirMentions) {
   EXPECT_FALSE(ClusterLink::DecodeMessage(4, "m 1 2 3 7 4 2 5\ntext"));  // One mention short.
 }
 
+TEST(ClusterLinkTest, RepliesCrossNodesWithTheirQuote) {
+  storage::Message message{.id = 11,
+                           .conv = 4,
+                           .seq = 9,
+                           .from = 3,
+                           .kind = "text",
+                           .body = "yes\n12 34",
+                           .ts = 7,
+                           .mentions = {5},
+                           .attachments = R"([{"id":"x"}])",
+                           .reply_to = 6,
+                           .quote = storage::Quote{.from = 5, .excerpt = "was it\n 1 2?"},
+                           .thread_root = 2};
+  auto decoded = ClusterLink::DecodeMessage(4, ClusterLink::EncodeMessage(message));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->reply_to, 6);
+  EXPECT_EQ(decoded->thread_root, 2);
+  EXPECT_EQ(decoded->quote, message.quote);
+  EXPECT_EQ(decoded->mentions, message.mentions);
+  EXPECT_EQ(decoded->attachments, message.attachments);
+  EXPECT_EQ(decoded->body, message.body);
+  // A deleted parent's quote: no excerpt to carry.
+  message.quote = storage::Quote{.from = 5, .deleted = true};
+  message.attachments.clear();
+  decoded = ClusterLink::DecodeMessage(4, ClusterLink::EncodeMessage(message));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->quote, message.quote);
+  EXPECT_EQ(decoded->body, message.body);
+  EXPECT_FALSE(ClusterLink::DecodeMessage(4, "q 1 2 3 7 4 0 6 0 5 0 99\ntextyes"));
+
+  storage::NewMessage send{.conv = 4,
+                           .sender = 3,
+                           .cid = "c1",
+                           .kind = "text",
+                           .body = "b 1",
+                           .ts = 7,
+                           .reply_to = 6,
+                           .thread = true};
+  auto forwarded = ClusterLink::DecodeForward(ClusterLink::EncodeForward("n1", 5, send));
+  ASSERT_TRUE(forwarded);
+  EXPECT_EQ(forwarded->message.reply_to, 6);
+  EXPECT_TRUE(forwarded->message.thread);
+  EXPECT_EQ(forwarded->message.body, "b 1");
+  send.reply_to = 0;
+  send.thread = false;
+  forwarded = ClusterLink::DecodeForward(ClusterLink::EncodeForward("n1", 5, send));
+  ASSERT_TRUE(forwarded);
+  EXPECT_EQ(forwarded->message.reply_to, 0);
+  EXPECT_FALSE(forwarded->message.thread);
+}
+
 TEST(ClusterLinkTest, MalformedMessagesAreRefused) {
   for (std::string_view bad : {"", "m", "m 1 2 3", "m 1 2 3 4 5", "m 1 2 3 4 99\ntext",
                                "m 1 0 3 4 4\ntext", "x 1 2 3 4 4\ntext", "m a 2 3 4 4\ntext"}) {

@@ -1,0 +1,220 @@
+"""Replies and threads (PROTOCOL.md, "Replies and threads"; issue 25): a `send` with `reply_to`
+answers an earlier ordinary message of the same conversation, and every read of the reply (live,
+sync, history, last_message) carries `reply_to` and a quote of the parent as it is now (a
+deleted parent's quote has no body, an edited one's shows the new text); `thread: true` puts the
+reply in the thread of the parent's root, whose `reply_count`, `last_reply_seq` and
+`last_reply_at` the store keeps; the `thread` request pages a thread's replies."""
+
+from __future__ import annotations
+
+import pytest
+
+from chat_client import FAST_ARGS, TIMEOUT, Api, ChatConn, close_all
+from support import run_async
+
+# Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
+pytestmark = pytest.mark.both_stores
+
+SERVER_ARGS = FAST_ARGS
+
+
+@pytest.fixture
+def api(shared_server):
+    return Api(shared_server.port)
+
+
+async def send(conn: ChatConn, conv: int, body: str, cid: str, **fields) -> dict:
+    """A send with extra fields; its ack, or the error carrying its cid."""
+    start = conn.mark()
+    await conn.send_json({"type": "send", "conv": conv, "cid": cid, "body": body, **fields})
+    return await conn.wait_for(lambda e: e.get("type") in ("ack", "error") and e.get("cid") == cid,
+                               TIMEOUT, f"the answer to send {cid}", start)
+
+
+def by_seq(messages: list[dict]) -> dict[int, dict]:
+    return {m["seq"]: m for m in messages}
+
+
+def test_a_reply_carries_its_parent_live_in_sync_history_and_last_message(shared_server, api):
+    port = shared_server.port
+    a, b = api.new_users(2, "rp")
+    conv = api.direct(a, b)
+
+    async def go():
+        wa, wb = await ChatConn.connect(port, a.token, name="a"), await ChatConn.connect(
+            port, b.token, name="b")
+        try:
+            parent = await wa.send(conv, "the question, " + "x" * 300)
+            start = wb.mark()
+            reply = await send(wb, conv, "the answer", "r1", reply_to=parent["seq"])
+            assert reply["type"] == "ack", reply
+            live = await wa.wait_message(conv, lambda m: m["seq"] == reply["seq"], start=0)
+            own = await wb.wait_message(conv, lambda m: m["seq"] == reply["seq"], start=start)
+            paged = await wa.call({"type": "history", "conv": conv}, "history")
+        finally:
+            await close_all([wa, wb])
+        # A new device: sync leaves out only what its own connection received live.
+        wc = await ChatConn.connect(port, a.token, name="a2")
+        try:
+            synced = await wc.call({"type": "sync", "convs": {str(conv): 0}}, "sync")
+        finally:
+            await close_all([wc])
+        return parent, reply, live, own, synced, paged
+
+    parent, reply, live, own, synced, paged = run_async(go(), 60)
+    quote = {"from": a.id, "body": ("the question, " + "x" * 300)[:100]}
+    assert live["reply_to"] == parent["seq"] and live["quote"] == quote, live
+    assert own["quote"] == quote, own
+    assert "thread_root" not in live, live  # Not a thread reply.
+    [sconv] = synced["convs"]
+    assert by_seq(sconv["messages"])[reply["seq"]]["quote"] == quote, sconv
+    assert by_seq(paged["messages"])[reply["seq"]]["quote"] == quote, paged
+    http = by_seq(api.messages(a, conv).json["messages"])[reply["seq"]]
+    assert (http["reply_to"], http["quote"]) == (parent["seq"], quote), http
+    assert "reply_to" not in by_seq(api.messages(a, conv).json["messages"])[parent["seq"]]
+    [summary] = [c for c in api.conversations(a) if c["id"] == conv]
+    assert summary["last_message"]["quote"] == quote, summary
+
+
+def test_a_reply_to_no_ordinary_message_of_the_conversation_is_refused(shared_server, api):
+    port = shared_server.port
+    a, b, c = api.new_users(3, "rpx")
+    conv = api.direct(a, b)
+    other = api.direct(a, c)
+
+    async def go():
+        wa = await ChatConn.connect(port, a.token, name="a")
+        try:
+            first = await wa.send(conv, "one")
+            elsewhere = await wa.send(other, "only in the other conversation")
+            await wa.send(other, "two")  # The other conversation now has seq 1 and 2.
+            edit = await send(wa, conv, "", "e1", type="edit", seq=first["seq"])
+            assert edit["type"] == "ack", edit
+            missing = await send(wa, conv, "x", "r1", reply_to=99)
+            to_change = await send(wa, conv, "x", "r2", reply_to=edit["seq"])
+            across = await send(wa, conv, "x", "r3", reply_to=elsewhere["seq"] + 2)
+            bad = await send(wa, conv, "x", "r4", reply_to="1")
+            lone_thread = await send(wa, conv, "x", "r5", thread=True)
+            ok = await send(wa, conv, "fine", "r6", reply_to=first["seq"])
+            return missing, to_change, across, bad, lone_thread, ok, edit
+        finally:
+            await close_all([wa])
+
+    missing, to_change, across, bad, lone_thread, ok, edit = run_async(go(), 60)
+    for refused in (missing, to_change, across):
+        assert refused["type"] == "error" and refused["code"] == "not_found", refused
+    assert bad["code"] == "bad_request" and "reply_to" in bad["message"], bad
+    assert lone_thread["code"] == "bad_request" and "reply_to" in lone_thread["message"], lone_thread
+    assert ok["type"] == "ack" and ok["seq"] == edit["seq"] + 1, ok  # Refusals took no seq.
+
+
+def test_the_quote_shows_the_parent_as_it_is_now(shared_server, api):
+    port = shared_server.port
+    a, b = api.new_users(2, "rpq")
+    conv = api.direct(a, b)
+
+    async def go():
+        wa = await ChatConn.connect(port, a.token, name="a")
+        try:
+            edited = await wa.send(conv, "first words")
+            deleted = await wa.send(conv, "a hidden text that must go")
+            r1 = await send(wa, conv, "on the first", "r1", reply_to=edited["seq"])
+            r2 = await send(wa, conv, "on the second", "r2", reply_to=deleted["seq"])
+            assert (await send(wa, conv, "better words", "e1", type="edit",
+                               seq=edited["seq"]))["type"] == "ack"
+            assert (await send(wa, conv, "", "d1", type="delete",
+                               seq=deleted["seq"]))["type"] == "ack"
+            paged = await wa.call({"type": "history", "conv": conv}, "history")
+            return r1, r2, paged
+        finally:
+            await close_all([wa])
+
+    r1, r2, paged = run_async(go(), 60)
+    for messages in (paged["messages"], api.messages(b, conv).json["messages"]):
+        seen = by_seq(messages)
+        assert seen[r1["seq"]]["quote"] == {"from": a.id, "body": "better words"}, seen[r1["seq"]]
+        assert seen[r2["seq"]]["quote"] == {"from": a.id, "deleted": True}, seen[r2["seq"]]
+        assert "hidden" not in str(seen[r2["seq"]]), seen[r2["seq"]]
+    synced = api.all_messages(b, conv)
+    assert "hidden" not in str(synced), synced
+
+
+def test_thread_replies_count_on_the_root_and_page_newest_first(shared_server, api):
+    port = shared_server.port
+    a, b = api.new_users(2, "th")
+    conv = api.group(a, [b.id])
+
+    async def go():
+        wa, wb = await ChatConn.connect(port, a.token, name="a"), await ChatConn.connect(
+            port, b.token, name="b")
+        try:
+            root = await wa.send(conv, "the root")
+            replies = []
+            for i in range(5):
+                who = wb if i % 2 else wa
+                # Replying to a thread reply joins the same thread (its root's).
+                parent = replies[-1]["seq"] if replies else root["seq"]
+                ack = await send(who, conv, f"reply {i}", f"t{i}", reply_to=parent, thread=True)
+                assert ack["type"] == "ack", ack
+                replies.append(ack)
+            plain = await send(wa, conv, "not in the thread", "p1", reply_to=root["seq"])
+            live = await wb.wait_message(conv, lambda m: m["seq"] == replies[0]["seq"])
+            first = await wa.call({"type": "thread", "conv": conv, "root": root["seq"],
+                                   "limit": 3}, "thread")
+            second = await wa.call({"type": "thread", "conv": conv, "root": root["seq"],
+                                    "limit": 3, "before": first["messages"][-1]["seq"]},
+                                   "thread")
+            not_root = await wa.call({"type": "thread", "conv": conv,
+                                      "root": replies[0]["seq"]}, "thread")
+            return root, replies, plain, live, first, second, not_root
+        finally:
+            await close_all([wa, wb])
+
+    root, replies, plain, live, first, second, not_root = run_async(go(), 60)
+    assert live["thread_root"] == root["seq"] and live["reply_to"] == root["seq"], live
+    seqs = [r["seq"] for r in replies]
+    assert [m["seq"] for m in first["messages"]] == seqs[::-1][:3] and first["more"], first
+    assert [m["seq"] for m in second["messages"]] == seqs[::-1][3:], second
+    assert not second["more"], second
+    assert all(m["thread_root"] == root["seq"] for m in first["messages"] + second["messages"])
+    assert plain["seq"] not in seqs
+    assert not_root["type"] == "error" and not_root["code"] == "not_found", not_root
+
+    stored = by_seq(api.messages(b, conv).json["messages"])[root["seq"]]
+    assert stored["reply_count"] == 5, stored
+    assert stored["last_reply_seq"] == seqs[-1] and stored["last_reply_at"] == replies[-1]["ts"]
+    assert "reply_count" not in by_seq(api.messages(b, conv).json["messages"])[seqs[0]]
+
+
+def test_thread_unread_follows_each_members_thread_watermark(shared_server, api):
+    port = shared_server.port
+    a, b = api.new_users(2, "tu")
+    conv = api.group(a, [b.id])
+
+    async def go():
+        wa, wb = await ChatConn.connect(port, a.token, name="a"), await ChatConn.connect(
+            port, b.token, name="b")
+        try:
+            root = await wa.send(conv, "root")
+            r1 = await send(wa, conv, "one", "u1", reply_to=root["seq"], thread=True)
+            r2 = await send(wa, conv, "two", "u2", reply_to=root["seq"], thread=True)
+            ask = {"type": "thread", "conv": conv, "root": root["seq"]}
+            before = await wb.call(ask, "thread")
+            own = await wa.call(ask, "thread")
+            marked = await wb.call({"type": "thread_read", "conv": conv, "root": root["seq"],
+                                    "seq": r1["seq"]}, "thread_read")
+            back = await wb.call({"type": "thread_read", "conv": conv, "root": root["seq"],
+                                  "seq": 1}, "thread_read")
+            after = await wb.call(ask, "thread")
+            bad = await wb.call({"type": "thread_read", "conv": conv, "root": r1["seq"],
+                                 "seq": r2["seq"]}, "thread_read")
+            return r1, r2, before, own, marked, back, after, bad
+        finally:
+            await close_all([wa, wb])
+
+    r1, r2, before, own, marked, back, after, bad = run_async(go(), 60)
+    assert (before["read_seq"], before["unread"]) == (0, 2), before
+    assert (own["read_seq"], own["unread"]) == (r2["seq"], 0), own  # Sending reads the thread.
+    assert marked["read_seq"] == r1["seq"] and back["read_seq"] == r1["seq"], (marked, back)
+    assert (after["read_seq"], after["unread"]) == (r1["seq"], 1), after
+    assert bad["type"] == "error" and bad["code"] == "not_found", bad

@@ -1,0 +1,61 @@
+"""Replies and threads across two nodes (issue 25; docs/cluster.md, "What crosses nodes"): a
+reply sent through each node (so that one of them is forwarded to the conversation's writer
+node, whichever it is) reaches a member's connection on the other node live with its quote and
+thread; after a reconnect to either node, sync and `thread` give the root's reply count and the
+replies, from the store."""
+from __future__ import annotations
+
+import pytest
+
+from chat_client import ChatConn, close_all
+from support import run_async
+
+pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
+
+
+async def reply(conn: ChatConn, conv: int, body: str, cid: str, **fields) -> dict:
+    start = conn.mark()
+    await conn.send_json({"type": "send", "conv": conv, "cid": cid, "body": body, **fields})
+    ev = await conn.wait_for(lambda e: e.get("type") in ("ack", "error") and e.get("cid") == cid,
+                             15, f"the answer to send {cid}", start)
+    assert ev["type"] == "ack", ev
+    return ev
+
+
+@pytest.mark.timeout(60)
+def test_replies_cross_nodes_with_quote_and_thread_counts(cluster_factory):
+    cluster = cluster_factory(2)
+    api = cluster.api(0)
+    a, b = api.new_users(2, "xr")
+    conv = api.direct(a, b)
+
+    async def go():
+        a1 = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
+        a2 = await ChatConn.connect(cluster.port(1), a.token, name="a@n2")
+        b2 = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
+        try:
+            root = await a1.send(conv, "the root")
+            r1 = await reply(a1, conv, "one", "x-r1", reply_to=root["seq"], thread=True)
+            r2 = await reply(a2, conv, "two", "x-r2", reply_to=r1["seq"], thread=True)
+            live = [await b2.wait_message(conv, lambda m, seq=r["seq"]: m["seq"] == seq)
+                    for r in (r1, r2)]
+        finally:
+            await close_all([a1, a2, b2])
+        for msg, parent, text in ((live[0], root, "the root"), (live[1], r1, "one")):
+            assert msg["reply_to"] == parent["seq"], msg
+            assert msg["quote"] == {"from": a.id, "body": text}, msg
+            assert msg["thread_root"] == root["seq"], msg
+        for port in (cluster.port(0), cluster.port(1)):
+            b1 = await ChatConn.connect(port, b.token, name="b again")
+            try:
+                synced = await b1.call({"type": "sync", "convs": {str(conv): 0}}, "sync")
+                thread = await b1.call({"type": "thread", "conv": conv, "root": root["seq"]},
+                                       "thread")
+            finally:
+                await b1.close()
+            [entry] = synced["convs"]
+            stored = {m["seq"]: m for m in entry["messages"]}[root["seq"]]
+            assert (stored["reply_count"], stored["last_reply_seq"]) == (2, r2["seq"]), stored
+            assert [m["seq"] for m in thread["messages"]] == [r2["seq"], r1["seq"]], thread
+
+    run_async(go(), 50)
