@@ -45,6 +45,16 @@ function pendingFiles(entry) {
 }
 
 /**
+ * A message's first 100 characters (as the server's quote has them), or what it carries.
+ * @param {import('/sdk/types.js').Message} message
+ */
+function excerpt(message) {
+  const text = [...(message.body ?? '')].slice(0, 100).join('');
+  const files = message.attachments?.length ?? 0;
+  return text || (files ? `${files} file${files > 1 ? 's' : ''}` : '');
+}
+
+/**
  * @typedef {import('./store.js').Conv} Conv
  * @typedef {{type: 'day', key: string, ts: number}
  *   | {type: 'message', key: string, message: import('/sdk/types.js').Message}
@@ -115,6 +125,12 @@ export class ConversationView {
     this._viewer = new ImageViewer(client);
     /** @type {{conv: number, seq: number} | null} the own message the composer edits now */
     this._editing = null;
+    /** @type {number | null} the seq the next send answers (reply_to) */
+    this._replyingTo = null;
+    byId('reply-cancel').addEventListener('click', () => {
+      this._stopReply();
+      this.focusComposer();
+    });
     /** @type {number} a send waiting for its uploads (so that a second Enter does not double it) */
     this._waitingSend = 0;
     this._sendTicket = 0;
@@ -159,6 +175,7 @@ export class ConversationView {
     this._el.input.value = '';
     this._editing = null;
     this._el.composer.classList.remove('editing');
+    this._stopReply();
     this._tray.clear({cancel: true});
     this._waitingSend = 0;
     this._checkLength();
@@ -309,6 +326,12 @@ export class ConversationView {
     const attachments = row.type === 'message' ? row.message.attachments : null;
     const li = h('li', {class: 'msg'}, [
       h('span', {class: 'sender'}, [avatarElement(), h('span', {class: 'sender-name'})]),
+      h('button', {
+        type: 'button',
+        class: 'quote',
+        hidden: true,
+        on: {click: () => this._jumpToParent(li)},
+      }),
       attachments?.length ?
           renderAttachments(this._client, attachments, (a) => this._viewer.open(a)) :
           null,
@@ -333,6 +356,13 @@ export class ConversationView {
         on: {click: () => this._openPicker(li, seq, react)},
       });
       li.append(h('span', {class: 'msg-actions'}, [
+        h('button', {
+          type: 'button',
+          class: 'reply-message',
+          text: 'Reply',
+          'aria-label': 'Reply to this message',
+          on: {click: () => this._startReply(seq)},
+        }),
         react,
         h('button', {
           type: 'button',
@@ -395,6 +425,7 @@ export class ConversationView {
           (emoji, on) => this._client.react(conv.id, seq, emoji, {on}));
     }
     q('.edited').hidden = row.type === 'pending' || deleted || !row.message.edited_at;
+    this._showQuote(li, q('.quote'), row.type === 'message' ? row.message : null, conv);
     li.dataset.state = state;
     if (row.type === 'pending') li.dataset.cid = row.entry.cid;
     const from = row.type === 'message' ? row.message.from : me;
@@ -602,6 +633,9 @@ export class ConversationView {
       } else if (event.key === 'Escape' && this._editing) {
         event.preventDefault();  // Cancels the edit; the conversation stays open.
         this._stopEdit();
+      } else if (event.key === 'Escape' && this._replyingTo !== null) {
+        event.preventDefault();  // Cancels the reply; the text and the conversation stay.
+        this._stopReply();
       }
     });
     input.addEventListener('input', () => {
@@ -695,6 +729,52 @@ export class ConversationView {
     this._el.input.value = '';
     this._el.composer.classList.remove('editing');
     this._checkLength();
+  }
+
+  /** Makes the next send a reply to message `seq`: the bar above the composer says to what. */
+  _startReply(/** @type {number} */ seq) {
+    if (this.current === null) return;
+    const message = this._store.conv(this.current).messages.get(seq);
+    if (!message || message.deleted) return;
+    if (this._editing) this._stopEdit();
+    this._replyingTo = seq;
+    const who = this._store.mine(message) ? 'yourself' : this._names.name(message.from);
+    setText(byId('reply-to-text'), `Replying to ${who}: ${excerpt(message)}`);
+    byId('reply-bar').hidden = false;
+    this.focusComposer();
+  }
+
+  _stopReply() {
+    this._replyingTo = null;
+    byId('reply-bar').hidden = true;
+  }
+
+  /**
+   * A reply's quote of its parent (the server's `quote`: its current state when read; a parent
+   * this page holds is shown as it holds it, so later edits show at once).
+   * @param {HTMLElement} li @param {HTMLElement} el
+   * @param {import('/sdk/types.js').Message | null} message @param {Conv} conv
+   */
+  _showQuote(li, el, message, conv) {
+    const parentSeq = message && !message.deleted ? message.reply_to : undefined;
+    el.hidden = !parentSeq;
+    if (!parentSeq || !message) return;
+    li.dataset.replyTo = String(parentSeq);
+    const held = conv.messages.get(parentSeq);
+    const quote = message.quote;
+    const from = held?.from ?? quote?.from;
+    const gone = held ? held.deleted : quote?.deleted;
+    const name = from === undefined ? '' : this._names.name(from);
+    const text = gone ? 'Deleted message' : held ? excerpt(held) : quote?.body ?? '';
+    setText(el, name ? `${name}: ${text}` : text);
+    el.classList.toggle('gone', Boolean(gone));
+    el.setAttribute('aria-label', `Replying to ${name}: ${text}. Show that message`);
+  }
+
+  /** Scrolls to the message a reply answers. @param {HTMLElement} li */
+  _jumpToParent(li) {
+    const seq = Number(li.dataset.replyTo);
+    if (seq > 0) this.jumpTo(seq);
   }
 
   /** Deletes the user's message `seq` for everyone, once confirmed. @param {number} seq */
@@ -805,7 +885,9 @@ export class ConversationView {
     const text = this._el.input.value.trim();
     const attachments = this._tray.ids();
     if (!this._checkLength() || (text === '' && attachments.length === 0)) return;
-    this._client.send(conv, text, {attachments});
+    const replyTo = this._replyingTo ?? undefined;
+    this._client.send(conv, text, {attachments, replyTo});
+    this._stopReply();
     this._tray.clear();
     this._el.input.value = '';
     this._el.input.style.height = 'auto';
