@@ -124,9 +124,17 @@ void SqliteChatStore::ScheduleSearchIndex() {
   // FTS5 writes a segment per transaction and merges them as they pile up: a transaction per
   // batch of appends (about one a millisecond under load) cost chat-1k 40% of its msgs/s, one
   // every 200 ms a few per cent (bench/README.md, "Search").
+  // The flag drops when the job starts, not when it is done (after the commit's fsync): an
+  // append that runs in between must queue the next job, or its message would wait for the
+  // next append to be indexed, if one ever came.
   const Admission queued = executor_->SubmitUpkeepAfter(
-      [](SqliteDb& db) { return IndexNewMessages(db); },
-      [this](Status) { index_queued_.store(false, std::memory_order_release); },
+      [this](SqliteDb& db) {
+        index_queued_.store(false, std::memory_order_release);
+        return IndexNewMessages(db);
+      },
+      [this](Status status) {
+        if (!status.ok()) ScheduleSearchIndex();  // Tried again, unless an append has already.
+      },
       std::chrono::milliseconds(search_index_interval_ms_));
   // Refused (stopping): the next start indexes it, as this is where the table says it stopped.
   if (queued != Admission::kQueued) index_queued_.store(false, std::memory_order_release);
