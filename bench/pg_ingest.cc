@@ -209,6 +209,8 @@ void RunWorker(PGconn* conn, const Point& point, int index, std::string_view run
   std::vector<std::string> cids, bodies;
   std::vector<const std::string*> cid_refs, kind_refs, body_refs, attachment_refs;
   const std::string no_attachments;  // As the store sends a message without files.
+  // As it sends one that answers nothing: reply_to and thread 0.
+  const std::vector<int64_t> no_replies(static_cast<size_t>(point.batch), 0);
   while (out.error.empty()) {
     const Clock::time_point begin = Clock::now();
     if (begin >= end) break;
@@ -243,7 +245,8 @@ void RunWorker(PGconn* conn, const Point& point, int index, std::string_view run
       const BinaryParams append({pg::Int8ArrayBinary(convs), pg::Int8ArrayBinary(senders),
                                  pg::TextArrayBinary(cid_refs), pg::TextArrayBinary(kind_refs),
                                  pg::TextArrayBinary(body_refs), pg::Int8ArrayBinary(times),
-                                 pg::TextArrayBinary(attachment_refs)});
+                                 pg::TextArrayBinary(attachment_refs),
+                                 pg::Int8ArrayBinary(no_replies), pg::Int8ArrayBinary(no_replies)});
       bool sent = PQsendQueryParams(conn, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) &&
                   PQsendQueryPrepared(conn, "lock_conversations", lock.count(), lock.values.data(),
                                       lock.lengths.data(), lock.formats.data(), 0) &&
