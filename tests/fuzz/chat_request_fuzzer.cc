@@ -44,7 +44,8 @@ bool SameRequest(const ClientRequest& a, const ClientRequest& b) {
   }
   return a.type == b.type && a.conv == b.conv && a.cid == b.cid && a.kind == b.kind &&
          a.body == b.body && a.seq == b.seq && a.sync_all == b.sync_all && a.before == b.before &&
-         a.limit == b.limit && a.typing == b.typing && a.token == b.token;
+         a.limit == b.limit && a.typing == b.typing && a.token == b.token &&
+         a.reply_to == b.reply_to && a.thread == b.thread && a.root == b.root;
 }
 
 void CheckAccepted(const ClientRequest& r, const RequestLimits& limits) {
@@ -65,6 +66,10 @@ void CheckAccepted(const ClientRequest& r, const RequestLimits& limits) {
     case RequestType::kHistory:
     case RequestType::kTyping:
       FUZZ_CHECK(r.conv > 0);
+      break;
+    case RequestType::kThread:
+    case RequestType::kThreadRead:
+      FUZZ_CHECK(r.conv > 0 && r.root > 0);
       break;
     case RequestType::kSync:
       FUZZ_CHECK(!r.sync_all || r.asks.empty());
