@@ -7,7 +7,7 @@ import {h, reconcile, setText} from './dom.js';
 import {clock} from './format.js';
 
 /** The picker's quick row. Any other single emoji can be typed or pasted into its field. */
-export const QUICK_EMOJI = ['👍', '❤️', '😂', '😮', '😢', '🎉', '🙏', '👀'];
+const QUICK_EMOJI = ['👍', '❤️', '😂', '😮', '😢', '🎉', '🙏', '👀'];
 
 const graphemes = new Intl.Segmenter(undefined, {granularity: 'grapheme'});
 
@@ -15,7 +15,7 @@ const graphemes = new Intl.Segmenter(undefined, {granularity: 'grapheme'});
  * `text` trimmed when it is one grapheme cluster (the server's rule: chat/reactions.h), else
  * null. @param {string} text
  */
-export function oneGrapheme(text) {
+function oneGrapheme(text) {
   const trimmed = text.trim();
   if (trimmed === '') return null;
   const [first, second] = graphemes.segment(trimmed);
