@@ -440,6 +440,16 @@ class ChatConn:
         return await self.wait_for(lambda e: e.get("type") in (reply, "error"), timeout,
                                    f"{reply!r} or error after {obj!r}"[:200], start)
 
+    async def answer(self, obj: dict, timeout: float = TIMEOUT) -> dict:
+        """Sends a request that carries a `cid` (a send, a change to a message): its `ack`, or the
+        `error` naming that cid."""
+        cid = obj["cid"]
+        start = self.mark()
+        await self.send_json(obj)
+        return await self.wait_for(
+            lambda e: e.get("type") in ("ack", "error") and e.get("cid") == cid, timeout,
+            f"the answer to {obj.get('type')} {cid}", start)
+
     async def ping(self, timeout: float = TIMEOUT) -> None:
         """A `ping` → `pong` round trip: proves the connection is open and answering, and that
         earlier requests that need no store answer (typing, bad input) were handled. (Answers

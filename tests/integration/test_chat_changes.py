@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from chat_client import FAST_ARGS, TIMEOUT, Api, ChatConn, chat_args, close_all
+from chat_client import FAST_ARGS, Api, ChatConn, chat_args, close_all
 from support import run_async, wait_until
 from test_uploads import download, stored_files, upload_raw
 
@@ -30,10 +30,7 @@ def api(shared_server):
 
 async def change(conn: ChatConn, kind: str, conv: int, seq: int, cid: str, **fields) -> dict:
     """An edit or delete request; its ack, or the error carrying its cid."""
-    start = conn.mark()
-    await conn.send_json({"type": kind, "conv": conv, "seq": seq, "cid": cid, **fields})
-    return await conn.wait_for(lambda e: e.get("type") in ("ack", "error") and e.get("cid") == cid,
-                               TIMEOUT, f"the answer to {kind} {cid}", start)
+    return await conn.answer({"type": kind, "conv": conv, "seq": seq, "cid": cid, **fields})
 
 
 def by_seq(messages: list[dict]) -> dict[int, dict]:

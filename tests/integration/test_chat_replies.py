@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat_client import FAST_ARGS, TIMEOUT, Api, ChatConn, close_all
+from chat_client import FAST_ARGS, Api, ChatConn, close_all
 from support import run_async
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
@@ -25,10 +25,7 @@ def api(shared_server):
 
 async def send(conn: ChatConn, conv: int, body: str, cid: str, **fields) -> dict:
     """A send with extra fields; its ack, or the error carrying its cid."""
-    start = conn.mark()
-    await conn.send_json({"type": "send", "conv": conv, "cid": cid, "body": body, **fields})
-    return await conn.wait_for(lambda e: e.get("type") in ("ack", "error") and e.get("cid") == cid,
-                               TIMEOUT, f"the answer to send {cid}", start)
+    return await conn.answer({"type": "send", "conv": conv, "cid": cid, "body": body, **fields})
 
 
 def by_seq(messages: list[dict]) -> dict[int, dict]:

@@ -14,10 +14,7 @@ pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
 
 
 async def change(conn: ChatConn, kind: str, conv: int, seq: int, cid: str, **fields) -> dict:
-    start = conn.mark()
-    await conn.send_json({"type": kind, "conv": conv, "seq": seq, "cid": cid, **fields})
-    ev = await conn.wait_for(lambda e: e.get("type") in ("ack", "error") and e.get("cid") == cid,
-                             15, f"the answer to {kind} {cid}", start)
+    ev = await conn.answer({"type": kind, "conv": conv, "seq": seq, "cid": cid, **fields})
     assert ev["type"] == "ack", ev
     return ev
 

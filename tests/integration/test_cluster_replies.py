@@ -14,10 +14,7 @@ pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
 
 
 async def reply(conn: ChatConn, conv: int, body: str, cid: str, **fields) -> dict:
-    start = conn.mark()
-    await conn.send_json({"type": "send", "conv": conv, "cid": cid, "body": body, **fields})
-    ev = await conn.wait_for(lambda e: e.get("type") in ("ack", "error") and e.get("cid") == cid,
-                             15, f"the answer to send {cid}", start)
+    ev = await conn.answer({"type": "send", "conv": conv, "cid": cid, "body": body, **fields})
     assert ev["type"] == "ack", ev
     return ev
 
