@@ -40,11 +40,14 @@ struct DueNotification {
   int64_t watermark = 0;    // Everything up to here is read, delivered or notified.
   int64_t covered_seq = 0;  // The newest message this notification covers.
   // Messages in (watermark, covered_seq] (none is the user's own), changes to messages left out
-  // (message_kinds.h): 0 when the window holds only those.
+  // (message_kinds.h), plus the earlier messages that an edit in the window made mention the
+  // user (who had read them), each once: 0 when the window holds only other changes.
   int64_t count = 0;
   int64_t mentions = 0;  // Of them, those that mention the user.
   bool muted = false;    // Muted now: only mentions are notified.
-  Message latest;  // The newest ordinary message of the window (none: the one at covered_seq).
+  // The newest ordinary message of the window, else the newest of those an edit made mention
+  // the user, else the one at covered_seq.
+  Message latest;
   std::string latest_sender_name;
 };
 

@@ -1104,19 +1104,32 @@ constexpr PgStatement kNotifyStatements[] = {
      "    AND m.seq > w.mark AND m.sent_at <= w.first_ts + $2::int8) AS top "
      "    FROM windows w"
      // Changes to messages (schema v11) are covered, never counted nor shown: the latest is
-     // the newest ordinary message of the window when it has one.
+     // the newest ordinary message of the window when it has one. An edit that newly names a
+     // member who had read its target mentions them by the edit's own row: that target is
+     // counted as a message of the window, and shown when nothing newer is.
      "), shown AS ("
      "  SELECT cv.*, (SELECT max(o.seq) FROM messages o WHERE o.conversation_id = cv.conv "
-     "    AND o.seq > cv.mark AND o.seq <= cv.top AND o." RINGCAST_ORDINARY_KIND_SQL
-     ") AS latest FROM covered cv"
+     "    AND o.seq > cv.mark AND o.seq <= cv.top AND o." RINGCAST_ORDINARY_KIND_SQL ") AS latest, "
+     "  (SELECT e.target FROM mentions mn JOIN messages e "
+     "    ON e.conversation_id = mn.conversation_id AND e.seq = mn.seq "
+     "    WHERE mn.conversation_id = cv.conv AND mn.user_id = cv.usr "
+     "    AND mn.seq > cv.mark AND mn.seq <= cv.top AND e.target IS NOT NULL "
+     "    ORDER BY mn.seq DESC LIMIT 1) AS mentioned_by_edit, "
+     "  (SELECT count(DISTINCT e.target) FROM mentions mn JOIN messages e "
+     "    ON e.conversation_id = mn.conversation_id AND e.seq = mn.seq "
+     "    WHERE mn.conversation_id = cv.conv AND mn.user_id = cv.usr AND mn.seq > cv.mark "
+     "    AND mn.seq <= cv.top AND e.target IS NOT NULL) AS edits_mentioning "
+     "  FROM covered cv"
      ") "
      "SELECT cv.conv, cv.usr, cv.mark, cv.muted_until, cv.name, cv.is_group, cv.top, u.username, "
      "  (SELECT count(*) FROM mentions mn WHERE mn.conversation_id = cv.conv "
      "   AND mn.user_id = cv.usr AND mn.seq > cv.mark AND mn.seq <= cv.top), " RC_MESSAGE_COLUMNS
      ", s.username, (SELECT count(*) FROM messages o WHERE o.conversation_id = cv.conv "
-     "  AND o.seq > cv.mark AND o.seq <= cv.top AND o." RINGCAST_ORDINARY_KIND_SQL ") "
+     "  AND o.seq > cv.mark AND o.seq <= cv.top AND o." RINGCAST_ORDINARY_KIND_SQL
+     ") + cv.edits_mentioning "
      "FROM shown cv JOIN users u ON u.id = cv.usr "
-     "JOIN messages m ON m.conversation_id = cv.conv AND m.seq = coalesce(cv.latest, cv.top) "
+     "JOIN messages m ON m.conversation_id = cv.conv "
+     "  AND m.seq = coalesce(cv.latest, cv.mentioned_by_edit, cv.top) "
      "JOIN users s ON s.id = m.sender_id ORDER BY cv.first_ts"},
 };
 

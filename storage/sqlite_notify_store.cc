@@ -173,16 +173,24 @@ void SqliteChatStore::DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_
             "SELECT count(*) FROM mentions WHERE conversation_id = ?1 AND user_id = ?2 "
             "AND seq > ?3 AND seq <= ?4");
         // Changes to messages (schema v11) are covered, never counted nor shown: the latest is
-        // the newest ordinary message of the window when it has one.
+        // the newest ordinary message of the window when it has one. An edit that newly names
+        // a member who had read its target mentions them by the edit's own row (ApplyEdit): that
+        // target is counted as a message of the window, and shown when nothing newer is.
         const std::string ordinary_in_window =
             " FROM messages o WHERE o.conversation_id = ?1 AND o.seq > ?3 AND o.seq <= ?2 AND o." +
             std::string(kOrdinaryKindSql);
-        auto count = db.Prepare("SELECT count(*)" + ordinary_in_window);
+        const std::string edited_to_mention =
+            " FROM mentions mn JOIN messages e ON e.conversation_id = mn.conversation_id AND "
+            "e.seq = mn.seq WHERE mn.conversation_id = ?1 AND mn.user_id = ?4 AND mn.seq > ?3 "
+            "AND mn.seq <= ?2 AND e.target IS NOT NULL";
+        auto count = db.Prepare("SELECT (SELECT count(*)" + ordinary_in_window +
+                                ") + (SELECT count(DISTINCT e.target)" + edited_to_mention + ")");
         auto latest = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
                                  ", u.username FROM messages m JOIN users u ON u.id = m.sender_id "
                                  "WHERE m.conversation_id = ?1 AND m.seq = coalesce((SELECT "
                                  "max(o.seq)" +
-                                 ordinary_in_window + "), ?2)");
+                                 ordinary_in_window + "), (SELECT e.target" + edited_to_mention +
+                                 " ORDER BY mn.seq DESC LIMIT 1), ?2)");
         for (DueNotification& item : out) {
           mentions->Reset();
           mentions->BindInt64(1, item.conv)
@@ -195,13 +203,15 @@ void SqliteChatStore::DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_
           count->Reset();
           count->BindInt64(1, item.conv)
               .BindInt64(2, item.covered_seq)
-              .BindInt64(3, item.watermark);
+              .BindInt64(3, item.watermark)
+              .BindInt64(4, item.user);
           s = ForEachSqliteRow(*count, [&](Statement& row) { item.count = row.ColumnInt64(0); });
           if (!s.ok()) return s;
           latest->Reset();
           latest->BindInt64(1, item.conv)
               .BindInt64(2, item.covered_seq)
-              .BindInt64(3, item.watermark);
+              .BindInt64(3, item.watermark)
+              .BindInt64(4, item.user);
           s = ForEachSqliteRow(*latest, [&](Statement& row) {
             item.latest = ReadSqliteMessage(row, 0);
             item.latest_sender_name = std::string(row.ColumnText(kSqliteMessageColumnCount));

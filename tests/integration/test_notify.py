@@ -214,6 +214,42 @@ def test_changes_to_messages_are_never_notified_nor_shown(server_factory, receiv
     assert len(receiver.for_user(bob.id)) == 1, receiver.for_user(bob.id)
 
 
+def test_an_edit_that_newly_mentions_a_reader_notifies_with_the_edited_message(server_factory,
+                                                                             receiver):
+    """Issue 25: an edit that names someone who has already read the message notifies them once,
+    showing the edited message (not the edit entry) and counting it as one message."""
+    srv = server_factory(*notify_args(receiver, delay_ms=1500))
+    api = Api(srv.port)
+    alice, bob = api.new_users(2, "edm")
+    conv = api.direct(alice, bob)
+
+    async def read(seq):
+        c = await ChatConn.connect(srv.port, bob.token, name="bob")
+        await c.hello()
+        await c.send_json({"type": "read", "conv": conv, "seq": seq})
+        await c.wait_type("receipt")
+        await c.close()
+
+    [ack] = send_and_leave(srv.port, alice, conv, ["lunch?"])
+    run_async(read(ack["seq"]), 20)
+
+    async def edit():
+        c = await ChatConn.connect(srv.port, alice.token, name="alice")
+        try:
+            ev = await c.answer({"type": "edit", "conv": conv, "seq": ack["seq"], "cid": "e1",
+                                 "body": f"lunch, @{bob.name}?", "mentions": [bob.id]})
+            assert ev["type"] == "ack", ev
+        finally:
+            await c.close()
+    run_async(edit(), 20)
+    receiver.wait_for(bob.id)
+    quiet()
+    [n] = receiver.for_user(bob.id)
+    assert n["mention"] is True and n["count"] == 1, n
+    assert n["latest"]["seq"] == ack["seq"] and n["latest"]["kind"] == "text", n
+    assert n["latest"]["body"] == f"lunch, @{bob.name}?", n
+
+
 def test_online_member_gets_none(server_factory, receiver):
     srv = server_factory(*notify_args(receiver))
     api = Api(srv.port)
