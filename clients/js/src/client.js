@@ -33,7 +33,7 @@ import {defaultStorage} from './storage.js';
 import {MessageStream} from './stream.js';
 import {RemoteTyping, TypingThrottle} from './typing.js';
 import {upload} from './uploads.js';
-import {Watermarks} from './watermarks.js';
+import {ThreadWatermarks, Watermarks} from './watermarks.js';
 
 // The ids one GET /api/users?ids= may ask for (proto/PROTOCOL.md).
 const MAX_USER_LOOKUP = 100;
@@ -124,6 +124,10 @@ export class RingcastClient extends Emitter {
       batchMs: 50,
       send: (conv, type, seq) =>
           this._members.has(conv) && this._connection.send({type, conv, seq}),
+    });
+    this._threadReads = new ThreadWatermarks({
+      send: (conv, root, seq) =>
+          this._members.has(conv) && this._connection.send({type: 'thread_read', conv, root, seq}),
     });
     this._stream = new MessageStream({
       connection: this._connection,
@@ -667,7 +671,8 @@ export class RingcastClient extends Emitter {
 
   /**
    * A page of the thread of root message `root`, newest first: replies with seq < `before`
-   * (0: the newest), over the WebSocket (PROTOCOL.md, "Replies and threads"). Rejects with
+   * (0: the newest), over the WebSocket (PROTOCOL.md, "Replies and threads"), with the user's
+   * thread watermark (`read_seq`) and the replies by others above it (`unread`). Rejects with
    * code `not_found` when `root` is no thread root.
    * @param {number} conv @param {number} root
    * @param {{before?: number, limit?: number}} [paging] `limit` 1–200 (default 50)
@@ -677,7 +682,20 @@ export class RingcastClient extends Emitter {
     if (!this._connection.ready) {
       throw new RingcastError('not connected', {code: 'disconnected'});
     }
-    return this._stream.thread(conv, root, paging.before ?? 0, paging.limit ?? 50);
+    const page = await this._stream.thread(conv, root, paging.before ?? 0, paging.limit ?? 50);
+    this._threadReads.confirm(conv, root, page.read_seq);
+    return page;
+  }
+
+  /**
+   * The user has read thread `root` of `conv` up to reply `seq` (PROTOCOL.md, "Replies and
+   * threads"): `thread_read` goes out now, or at the next connection until the server's answer
+   * (the `thread_read` event) shows it has it; it only ever moves forward. Only for a root the
+   * user knows (a `thread` page of it came back): the server's refusal carries no cid.
+   * @param {number} conv @param {number} root @param {number} seq
+   */
+  threadRead(conv, root, seq) {
+    this._threadReads.move(conv, root, seq);
   }
 
   /**
@@ -1020,6 +1038,7 @@ export class RingcastClient extends Emitter {
     this._stream.clear();
     this._members.clear();
     this._watermarks.clear();
+    this._threadReads.clear();
     this.presence.clear();
     this._profiles.clear();
     this._profilesAsked.clear();
@@ -1124,6 +1143,9 @@ export class RingcastClient extends Emitter {
         return this._stream.onHistoryAnswer(body);
       case 'thread':
         return this._stream.onThreadAnswer(body);
+      case 'thread_read':
+        this._threadReads.confirm(body.conv, body.root, body.read_seq);
+        return this.emit('thread_read', body);
       case 'error':
         return this._onErrorFrame(body);
       case 'mention':
@@ -1162,8 +1184,10 @@ export class RingcastClient extends Emitter {
     this._everConnected = true;
     this.presence = new Map((hello.presence ?? []).map((p) => [p.user, p]));
     this._watermarks.forgetSent();
+    this._threadReads.forgetSent();
     this.emit('hello', {user: hello.user, presence: [...this.presence.values()]});
     this._stream.resume();
+    this._threadReads.flush();
     this._flushOutbox();
   }
 
@@ -1274,6 +1298,7 @@ export class RingcastClient extends Emitter {
       // New to this client: delivered from its start (the first live message fills the rest).
       this._stream.follow(event.conv, 0);
       this._watermarks.flush(event.conv);
+      this._threadReads.flush();
     } else {
       this._members.delete(event.conv);
     }

@@ -167,8 +167,14 @@ export class MessageStream {
   onThreadAnswer(page) {
     const pending = this._take('thread');
     if (pending) {
-      pending.resolve({conv: page.conv, root: page.root, messages: page.messages,
-        more: page.more});
+      pending.resolve({
+        conv: page.conv,
+        root: page.root,
+        read_seq: page.read_seq ?? 0,
+        unread: page.unread ?? 0,
+        messages: page.messages,
+        more: page.more
+      });
     }
   }
 

@@ -185,8 +185,18 @@
  * @typedef {object} ThreadPage
  * @property {number} conv
  * @property {number} root the seq of the thread's root
+ * @property {number} read_seq the user's thread watermark (replies up to it are read)
+ * @property {number} unread the replies by others above `read_seq`
  * @property {Message[]} messages
  * @property {boolean} more older replies exist
+ */
+
+/**
+ * The user's thread watermark after a `thread_read` (PROTOCOL.md, "Replies and threads").
+ * @typedef {object} ThreadRead
+ * @property {number} conv
+ * @property {number} root
+ * @property {number} read_seq
  */
 
 /**
@@ -322,6 +332,8 @@
  *   event, or a newer one read after a reconnect)
  * @property {Members} members
  * @property {Message} mention a message that mentions this user (after its `message`)
+ * @property {ThreadRead} thread_read the server moved the user's thread watermark (the answer
+ *   to `threadRead`, on this client only)
  * @property {{convs: SyncSummary[]}} sync
  * @property {{}} synced
  * @property {{conversations: Conversation[]}} conversations

@@ -87,3 +87,66 @@ export class Watermarks {
     this._timer = null;
   }
 }
+
+/**
+ * The thread watermarks this client asked for (`threadRead`; PROTOCOL.md, "Replies and threads"):
+ * each goes out once per connection, and again on the next one until the server's `thread_read`
+ * answer (or a `thread` page's `read_seq`) shows it has it. Forward only, as on the server.
+ */
+export class ThreadWatermarks {
+  /**
+   * @param {{send: (conv: number, root: number, seq: number) => boolean}} options `send`
+   *     transmits and says whether it could
+   */
+  constructor(options) {
+    this._send = options.send;
+    /**
+     * Per thread (`conv:root`): asked for, gone out on this connection, known to the server.
+     * @type {Map<string, {conv: number, root: number, want: number, sent: number,
+     *                     known: number}>}
+     */
+    this._threads = new Map();
+  }
+
+  /** @param {number} conv @param {number} root @param {number} seq */
+  move(conv, root, seq) {
+    if (!Number.isSafeInteger(seq) || seq <= 0) return;
+    const t = this._entry(conv, root);
+    if (seq <= Math.max(t.want, t.known)) return;
+    t.want = seq;
+    this._flushOne(t);
+  }
+
+  /** What the server has (an answer's `read_seq`). @param {number} conv @param {number} root */
+  confirm(conv, root, /** @type {number} */ readSeq) {
+    const t = this._entry(conv, root);
+    t.known = Math.max(t.known, readSeq);
+  }
+
+  /** Sends what the server may lack (a new connection, or a conversation now known). */
+  flush() {
+    for (const t of this._threads.values()) this._flushOne(t);
+  }
+
+  /** A new connection: what went out on the last one may not have arrived. */
+  forgetSent() {
+    for (const t of this._threads.values()) t.sent = 0;
+  }
+
+  clear() {
+    this._threads.clear();
+  }
+
+  /** @param {number} conv @param {number} root */
+  _entry(conv, root) {
+    const key = `${conv}:${root}`;
+    let t = this._threads.get(key);
+    if (!t) this._threads.set(key, (t = {conv, root, want: 0, sent: 0, known: 0}));
+    return t;
+  }
+
+  /** @param {{conv: number, root: number, want: number, sent: number, known: number}} t */
+  _flushOne(t) {
+    if (t.want > Math.max(t.sent, t.known) && this._send(t.conv, t.root, t.want)) t.sent = t.want;
+  }
+}
