@@ -179,8 +179,8 @@ def fill_sqlite(args, data_dir: str, searchers, vocab) -> dict[int, list[int]]:
     db.executemany("INSERT INTO messages(conversation_id, seq, sender_id, kind, body, sent_at) "
                    "VALUES (?, ?, ?, 'text', ?, ?)", message_rows(args, members, vocab))
     # What the server's bulk add does (SqliteChatStore::IndexNewMessages), all at once.
-    db.execute("INSERT INTO messages_fts(rowid, body) SELECT id, body FROM messages "
-               "WHERE id > (SELECT indexed_upto FROM search_progress)")
+    db.execute("INSERT INTO messages_fts(rowid, body) SELECT (conversation_id << 32) | seq, body "
+               "FROM messages WHERE id > (SELECT indexed_upto FROM search_progress)")
     db.execute("UPDATE search_progress SET indexed_upto = (SELECT max(id) FROM messages)")
     db.execute("COMMIT")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -100,11 +100,13 @@ Result<std::unique_ptr<SqliteChatStore>> SqliteChatStore::Open(const ExecutorOpt
 }
 
 // The messages appended since the last run (above search_progress.indexed_upto) that search
-// keeps (ordinary, not deleted: the predicate of the v13 triggers), in one statement. Message
-// ids grow with each insert, and no message row is ever deleted but with its conversation.
+// keeps (ordinary, not deleted: the predicate of the triggers), in one statement, keyed by
+// conversation and seq (schema v15). Message ids grow with each insert, and no message row is
+// ever deleted but with its conversation.
 Status SqliteChatStore::IndexNewMessages(SqliteDb& db) {
   auto index = db.Prepare(
-      "INSERT INTO messages_fts(rowid, body) SELECT id, body FROM messages "
+      "INSERT INTO messages_fts(rowid, body) SELECT (conversation_id << 32) | seq, body "
+      "FROM messages "
       "WHERE id > (SELECT indexed_upto FROM search_progress) AND " RINGCAST_ORDINARY_KIND_SQL
       " AND deleted_at IS NULL");
   if (Status s = index->Exec(); !s.ok()) return s;

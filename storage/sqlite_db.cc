@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include "storage/sqlite_fts_hit.h"
+
 namespace ringcast::storage {
 namespace {
 
@@ -276,6 +278,8 @@ Status SqliteDb::Configure() {
   sqlite3_db_config(db_, SQLITE_DBCONFIG_DQS_DDL, 0, nullptr);
   sqlite3_set_authorizer(db_, &SqliteDb::Authorize, this);
 
+  // Search ranks FTS5's hits itself (sqlite_fts_hit.h); the function is per connection.
+  if (Status s = RegisterFtsHitFunction(db_); !s.ok()) return s;
   // Foreign keys are off by default in SQLite and per connection; our schema relies on them.
   if (Status s = Exec("PRAGMA foreign_keys = ON"); !s.ok()) return s;
   // SQLite's default page cache (2 MB) makes the hot indexes of a busy chat miss it and read

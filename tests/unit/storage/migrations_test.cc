@@ -381,8 +381,8 @@ TEST_F(MigrationsTest, Version9AddsRefreshTokensAndAnInstanceId) {
             1);
 }
 
-// Version 13 indexes the bodies already stored (ordinary, not deleted), and its triggers follow
-// edits and deletions of indexed messages from then on; new ones join in bulk.
+// Version 13 indexed the bodies already stored (ordinary, not deleted), and its triggers followed
+// edits and deletions of indexed messages (version 15 keeps those rules under a new key).
 TEST_F(MigrationsTest, Version13IndexesOrdinaryMessagesAndFollowsTheirChanges) {
   auto db = OpenDb();
   ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(11)).ok());
@@ -397,7 +397,7 @@ VALUES (1, 1, 1, 'text', 'kept apple', 2, NULL, NULL),
        (1, 4, 1, 'note', 'custom apple', 4, NULL, NULL);
 )sql")
                   .ok());
-  Status s = Migrate(*db);
+  Status s = Migrate(*db, SchemaMigrations().first(13));
   ASSERT_TRUE(s.ok()) << s.ToString();
   // The rowids (message ids) that hold `word`, as one number: 14 is messages 1 and 4.
   auto matches = [&](const std::string& word) {
@@ -416,26 +416,73 @@ VALUES (1, 1, 1, 'text', 'kept apple', 2, NULL, NULL),
   EXPECT_EQ(matches("apple"), 0);
   ASSERT_TRUE(db->Exec("DELETE FROM messages WHERE id = 1").ok());
   EXPECT_EQ(matches("pear"), 0);
+  EXPECT_TRUE(db->Exec("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')").ok());
+}
+
+// Version 15 keys the index by conversation and seq: it indexes what version 13 held under the
+// new key, its triggers follow edits and deletions, and new messages join in bulk.
+TEST_F(MigrationsTest, Version15KeysTheIndexByConversationAndSeq) {
+  auto db = OpenDb();
+  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(14)).ok());
+  ASSERT_TRUE(db->Exec(R"sql(
+INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1);
+INSERT INTO conversations(id, name, is_group, created_at) VALUES (1, 'g', 1, 1), (2, 'h', 1, 1);
+INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (1, 1, 1), (2, 1, 1);
+INSERT INTO messages(conversation_id, seq, sender_id, kind, body, sent_at, target, deleted_at)
+VALUES (1, 1, 1, 'text', 'kept apple', 2, NULL, NULL),
+       (2, 1, 1, 'text', '', 3, NULL, 5),
+       (2, 2, 1, 'edit', 'apple edited', 4, 1, NULL),
+       (2, 3, 1, 'note', 'custom apple', 4, NULL, NULL);
+)sql")
+                  .ok());
+  // A version 13 index, brought up to date as the store would have before the upgrade.
+  ASSERT_TRUE(db->Exec("UPDATE search_progress SET indexed_upto = 4").ok());
+  Status s = Migrate(*db);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  // The keys that hold `word`, as "conv:seq" pairs.
+  auto matches = [&](const std::string& word) {
+    std::string out;
+    auto rows = db->Prepare(
+        "SELECT rowid >> 32, rowid & 4294967295 FROM messages_fts WHERE messages_fts MATCH ?1 "
+        "ORDER BY rowid");
+    rows->BindText(1, word);
+    while (rows->Step() == StepResult::kRow) {
+      if (!out.empty()) out += ' ';
+      out += std::to_string(rows->ColumnInt64(0)) + ":" + std::to_string(rows->ColumnInt64(1));
+    }
+    EXPECT_TRUE(rows->status().ok()) << rows->status().ToString();
+    return out;
+  };
+  EXPECT_EQ(matches("apple"), "1:1 2:3");  // Not the deleted message, not the edit's row.
+  EXPECT_EQ(matches("kept"), "1:1");
+  ASSERT_TRUE(db->Exec("UPDATE messages SET body = 'pear now', edited_at = 9 WHERE id = 1").ok());
+  EXPECT_EQ(matches("kept"), "");
+  EXPECT_EQ(matches("pear"), "1:1");
+  EXPECT_EQ(matches("apple"), "2:3");
+  ASSERT_TRUE(db->Exec("UPDATE messages SET body = '', deleted_at = 10 WHERE id = 4").ok());
+  EXPECT_EQ(matches("apple"), "");
+  ASSERT_TRUE(db->Exec("DELETE FROM messages WHERE id = 1").ok());
+  EXPECT_EQ(matches("pear"), "");
 
   // New messages wait for the store's bulk add (SqliteChatStore::IndexNewMessages); an edit or
   // a deletion before it changes what it adds, and touches nothing in the index meanwhile.
   ASSERT_TRUE(db->Exec(R"sql(
 INSERT INTO messages(id, conversation_id, seq, sender_id, kind, body, sent_at)
-VALUES (5, 1, 5, 1, 'text', 'fresh plum', 11), (6, 1, 6, 1, 'text', 'draft plum', 11),
-       (7, 1, 7, 1, 'text', 'doomed plum', 11);
+VALUES (5, 1, 2, 1, 'text', 'fresh plum', 11), (6, 2, 4, 1, 'text', 'draft plum', 11),
+       (7, 2, 5, 1, 'text', 'doomed plum', 11);
 UPDATE messages SET body = 'final fig', edited_at = 12 WHERE id = 6;
 UPDATE messages SET body = '', deleted_at = 12 WHERE id = 7;
 )sql")
                   .ok());
-  EXPECT_EQ(matches("plum"), 0);
+  EXPECT_EQ(matches("plum"), "");
   ASSERT_TRUE(SqliteChatStore::IndexNewMessages(*db).ok());
-  EXPECT_EQ(matches("plum"), 5);
-  EXPECT_EQ(matches("fig"), 6);
+  EXPECT_EQ(matches("plum"), "1:2");
+  EXPECT_EQ(matches("fig"), "2:4");
   EXPECT_EQ(Count(*db, "SELECT indexed_upto FROM search_progress"), 7);
   ASSERT_TRUE(SqliteChatStore::IndexNewMessages(*db).ok());  // Nothing new: nothing twice.
   ASSERT_TRUE(db->Exec("UPDATE messages SET body = '', deleted_at = 13 WHERE id = 5").ok());
-  EXPECT_EQ(matches("plum"), 0);
-  // The index agrees with its content table (FTS5's own check).
+  EXPECT_EQ(matches("plum"), "");
+  EXPECT_EQ(matches("fig"), "2:4");
   EXPECT_TRUE(db->Exec("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')").ok());
 }
 
