@@ -39,7 +39,8 @@ void HitFunction(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context*
   }
   words[2] = tokens;
   // x86-64 and aarch64 are little-endian: the int64s go out as they are in memory.
-  sqlite3_result_blob(context, words, static_cast<int>(sizeof(sqlite3_int64) * (kFixedWords + phrases)),
+  sqlite3_result_blob(context, words,
+                      static_cast<int>(sizeof(sqlite3_int64) * (kFixedWords + phrases)),
                       SQLITE_TRANSIENT);
 }
 
