@@ -1,13 +1,14 @@
 // The open conversation: header (name, presence or members; Block for a 1:1, the members of a
 // group with their avatars, display names and status), messages with day separators and ticks,
 // older pages loaded while scrolling up (the SDK's historyPager), "typing…", and the composer.
-// Marks messages read once they are on screen while the page is visible.
+// Marks messages read once they are on screen while the page is visible. A thread's root shows
+// its reply count and last reply under its body; the thread itself opens beside (thread.js).
 
 import {isMuted, systemEntry} from '/sdk/index.js';
 
 import {ImageViewer, renderAttachments, UploadTray} from './attachments.js';
 import {byId, h, reconcile, setText} from './dom.js';
-import {clock, dayKey, dayLabel, joinNames, presenceText, systemText} from './format.js';
+import {clock, dayKey, dayLabel, joinNames, presenceText, replyCountText, systemText} from './format.js';
 import {MentionPicker} from './mentions.js';
 import {avatarElement, showAvatar} from './names.js';
 import {reactionPicker, showPins, showReactions} from './reactions.js';
@@ -15,7 +16,7 @@ import {renderBody} from './rich.js';
 
 const PAGE = 30;
 /** The server's --max-chat-body (UTF-8 bytes), as index.html's meta tag states it. */
-const MAX_BODY_BYTES =
+export const MAX_BODY_BYTES =
     Number(
         document.querySelector('meta[name="ringcast-max-chat-body"]')?.getAttribute('content')) ||
     65536;
@@ -48,7 +49,7 @@ function pendingFiles(entry) {
  * A message's first 100 characters (as the server's quote has them), or what it carries.
  * @param {import('/sdk/types.js').Message} message
  */
-function excerpt(message) {
+export function excerpt(message) {
   const text = [...(message.body ?? '')].slice(0, 100).join('');
   const files = message.attachments?.length ?? 0;
   return text || (files ? `${files} file${files > 1 ? 's' : ''}` : '');
@@ -65,9 +66,12 @@ export class ConversationView {
   /**
    * @param {{client: import('/sdk/index.js').RingcastClient, store: import('./store.js').Store,
    *          names: import('./names.js').Names, list: import('./conv_list.js').ConversationList,
-   *          blocks: import('./settings.js').Blocks, onBack: () => void}} parts
+   *          blocks: import('./settings.js').Blocks, onBack: () => void,
+   *          onThread: (conv: number, root: number, from: HTMLElement) => void}} parts
+   *     `onThread` opens the thread of root message `root` (`from`: what gets the focus back)
    */
-  constructor({client, store, names, list, blocks, onBack}) {
+  constructor({client, store, names, list, blocks, onBack, onThread}) {
+    this._onThread = onThread;
     this._blocks = blocks;
     this._client = client;
     this._store = store;
@@ -346,8 +350,15 @@ export class ConversationView {
       ]),
     ]);
     if (row.type === 'message') {
-      // The message menu: shown on hover or focus (style.css); Edit and Delete on one's own.
       const seq = row.message.seq;
+      // A thread's root: "2 replies · last reply 14:05" (and its unread mark) opens the thread.
+      const summary = h('button', {type: 'button', class: 'thread-summary', hidden: true}, [
+        h('span', {class: 'thread-dot', 'aria-hidden': 'true'}),
+        h('span', {class: 'thread-text'}),
+      ]);
+      summary.addEventListener('click', () => this._openThread(seq, summary));
+      li.append(summary);
+      // The message menu: shown on hover or focus (style.css); Edit and Delete on one's own.
       const react = h('button', {
         type: 'button',
         class: 'react-message',
@@ -362,6 +373,16 @@ export class ConversationView {
           text: 'Reply',
           'aria-label': 'Reply to this message',
           on: {click: () => this._startReply(seq)},
+        }),
+        h('button', {
+          type: 'button',
+          class: 'thread-message',
+          text: 'Reply in thread',
+          'aria-label': 'Reply in this message\'s thread',
+          on: {
+            click: (/** @type {Event} */ e) =>
+                this._openThread(seq, /** @type {HTMLElement} */ (e.currentTarget))
+          },
         }),
         react,
         h('button', {
@@ -425,6 +446,7 @@ export class ConversationView {
           (emoji, on) => this._client.react(conv.id, seq, emoji, {on}));
     }
     q('.edited').hidden = row.type === 'pending' || deleted || !row.message.edited_at;
+    if (row.type === 'message') this._showThreadSummary(q('.thread-summary'), row.message, conv);
     this._showQuote(li, q('.quote'), row.type === 'message' ? row.message : null, conv);
     li.dataset.state = state;
     if (row.type === 'pending') li.dataset.cid = row.entry.cid;
@@ -769,6 +791,43 @@ export class ConversationView {
     setText(el, name ? `${name}: ${text}` : text);
     el.classList.toggle('gone', Boolean(gone));
     el.setAttribute('aria-label', `Replying to ${name}: ${text}. Show that message`);
+  }
+
+  /**
+   * A root's line under its body: its reply count, when the last reply came, and a mark while
+   * the thread has replies by others the user has not read (PROTOCOL.md, "Replies and
+   * threads"). @param {HTMLElement} el @param {import('/sdk/types.js').Message} message
+   * @param {Conv} conv
+   */
+  _showThreadSummary(el, message, conv) {
+    const count = message.reply_count ?? 0;
+    el.hidden = count === 0;
+    if (count === 0) return;
+    const unread = this._store.threadUnread(conv, message);
+    if (unread === null) this._store.learnThreadRead(conv.id, message.seq);
+    const text = replyCountText(count, message.last_reply_at ?? message.ts);
+    setText(/** @type {HTMLElement} */ (el.querySelector('.thread-text')), text);
+    if (unread)
+      el.dataset.unread = '';
+    else
+      delete el.dataset.unread;
+    el.setAttribute('aria-label', `${text}${unread ? ', unread replies' : ''}. Open the thread`);
+  }
+
+  /**
+   * Opens the thread message `seq` is in: its own, or its root's when it is a thread reply.
+   * @param {number} seq @param {HTMLElement} from
+   */
+  _openThread(seq, from) {
+    if (this.current === null) return;
+    const message = this._store.conv(this.current).messages.get(seq);
+    if (!message) return;
+    this._onThread(this.current, message.thread_root ?? seq, from);
+  }
+
+  /** An image full size (the thread's bubbles use the conversation's viewer). */
+  viewImage(/** @type {import('/sdk/types.js').Attachment} */ attachment) {
+    this._viewer.open(attachment);
   }
 
   /** Scrolls to the message a reply answers. @param {HTMLElement} li */

@@ -35,6 +35,16 @@ export function listTime(ms, now = Date.now()) {
 }
 
 /**
+ * A thread's root line: "1 reply · last reply 14:05", "3 replies · last reply yesterday".
+ * @param {number} count @param {number} lastMs @param {number} [now]
+ */
+export function replyCountText(count, lastMs, now = Date.now()) {
+  const when = listTime(lastMs, now);
+  return `${count} ${count === 1 ? 'reply' : 'replies'} · last reply ${
+      when === 'Yesterday' ? 'yesterday' : when}`;
+}
+
+/**
  * @param {{status: string, last_online: number | null} | undefined} presence
  * @returns {string} "online", "last seen today at 14:05", "offline"
  */

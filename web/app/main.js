@@ -15,6 +15,7 @@ import {Notifier} from './notify.js';
 import {SearchView} from './search.js';
 import {Blocks, SettingsDialog} from './settings.js';
 import {Store} from './store.js';
+import {ThreadPanel} from './thread.js';
 
 const client = new RingcastClient();
 /** The service worker (web/sw.js) once active: the offline shell, Web Push. Null: none. */
@@ -30,7 +31,22 @@ const list = new ConversationList({
   presence: () => client.presence,
   onOpen: (id) => go(id),
 });
-const view = new ConversationView({client, store, names, list, blocks, onBack: () => back()});
+const view = new ConversationView({
+  client,
+  store,
+  names,
+  list,
+  blocks,
+  onBack: () => back(),
+  onThread: (conv, root, from) => thread.open(conv, root, from),
+});
+const thread = new ThreadPanel({
+  client,
+  store,
+  names,
+  title: (conv) => list.title(store.conv(conv)),
+  viewImage: (a) => view.viewImage(a),
+});
 const dialog = new NewChatDialog({client, names, onStarted: (id) => go(id)});
 const mentionsView = new MentionsView({
   client,
@@ -86,6 +102,7 @@ function route() {
   const id = match ? Number(match[1]) : null;
   list.current = id;
   view.open(id);
+  if (thread.conv !== id) thread.close({focus: false});
   document.body.classList.toggle('conv-open', id !== null);
   list.render();
 }
@@ -99,6 +116,7 @@ function renderSoon() {
     rendering = false;
     list.render();
     view.render();
+    thread.render();
     settings.render();
     showMe();
     showUnreadInTitle();
@@ -166,6 +184,7 @@ byId('logout-button').addEventListener('click', async () => {
 
 /** Signed out (or the account deleted): nothing of the user stays on screen. */
 function forgetUser() {
+  thread.close({focus: false});
   store.clear();
   blocks.clear();
   history.replaceState(null, '', location.pathname);

@@ -11,6 +11,13 @@
 //
 // Every member and sender it hears of is named at once (names.js asks the server in batches),
 // so the list, the conversation and a notification show names rather than ids.
+//
+// Threads (PROTOCOL.md, "Replies and threads"): a root's `reply_count`, `last_reply_seq` and
+// `last_reply_at` are the server's when the root is read (history, a page of a thread), and
+// each thread reply's `message` event newer than `last_reply_seq` counts on the store's copy of
+// its root. The user's thread watermarks are known from `thread` pages (`read_seq`), the
+// `thread_read` answers and the user's own thread replies; one a root on screen needs is asked
+// for once (`learnThreadRead`: a `thread` page of one reply).
 
 import {systemEntry} from '/sdk/index.js';
 
@@ -38,7 +45,23 @@ import {systemEntry} from '/sdk/index.js';
  * @property {Set<number>} changeSeqs seqs of change entries seen above the read watermark
  * @property {{readSeq: number, lastSeq: number, count: number} | null} listedChanges the change
  *     entries the server's list counted out of `unread`, in (readSeq, lastSeq]
+ * @property {Map<number, Message>} threadMessages by seq: messages of a thread (its replies
+ *     from `thread` pages, a root read for it) that `messages` does not hold: outside the
+ *     timeline, kept current by changes as `messages` is
+ * @property {Map<number, number>} threadReads the user's thread watermark per root, as far as
+ *     this page knows
+ * @property {Set<number>} threadAsked roots whose watermark was asked for (learnThreadRead)
  */
+
+/** The fields that place a message among replies, kept by its tombstone. */
+const THREAD_FIELDS = [
+  'reply_to',
+  'quote',
+  'thread_root',
+  'reply_count',
+  'last_reply_seq',
+  'last_reply_at',
+];
 
 /** A conversation's fields that a snapshot keeps as they are (besides marks and messages). */
 const SNAPSHOT_FIELDS = [
@@ -95,6 +118,9 @@ export class Store {
         mutedUntil: null,
         changeSeqs: new Set(),
         listedChanges: null,
+        threadMessages: new Map(),
+        threadReads: new Map(),
+        threadAsked: new Set(),
       };
       this.convs.set(id, conv);
     }
@@ -162,6 +188,141 @@ export class Store {
   /** @param {Message} message @returns {boolean} a message of the store that is an own one */
   mine(message) {
     return message.from === this.me;
+  }
+
+  /**
+   * Message `seq` of `conv` where the store has it: the timeline, or a thread read apart.
+   * @param {Conv} conv @param {number} seq @returns {Message | undefined}
+   */
+  held(conv, seq) {
+    return conv.messages.get(seq) ?? conv.threadMessages.get(seq);
+  }
+
+  /**
+   * The replies the store holds in `root`'s thread, oldest first.
+   * @param {Conv} conv @param {number} root @returns {Message[]}
+   */
+  threadReplies(conv, root) {
+    /** @type {Map<number, Message>} */
+    const replies = new Map();
+    for (const map of [conv.threadMessages, conv.messages]) {
+      for (const m of map.values()) {
+        if (m.thread_root === root && !m.target) replies.set(m.seq, m);
+      }
+    }
+    return [...replies.values()].sort((a, b) => a.seq - b.seq);
+  }
+
+  /**
+   * A page of `root`'s thread (`thread`) or the root itself, read from the server: kept
+   * outside the timeline where the timeline lacks them, in their current state.
+   * @param {number} id @param {Message[]} messages @param {number} [readSeq] the page's
+   *     `read_seq`
+   * @param {number} [root]
+   */
+  addThreadPage(id, messages, readSeq, root) {
+    const conv = this.conv(id);
+    for (const message of messages) {
+      if (message.target) continue;
+      if (conv.messages.has(message.seq)) {
+        this._takeCounts(conv, message);
+      } else {
+        conv.threadMessages.set(message.seq, message);
+      }
+    }
+    this._names.resolve(messages.map((m) => m.from));
+    if (root !== undefined && readSeq !== undefined) this._knowThreadRead(conv, root, readSeq);
+    this.onChange({conv: id});
+  }
+
+  /**
+   * The user read `root`'s thread up to reply `seq` (on screen, page visible): the server is
+   * told (the SDK's threadRead), forward only.
+   * @param {number} id @param {number} root @param {number} seq
+   */
+  threadRead(id, root, seq) {
+    const conv = this.conv(id);
+    if (seq <= (conv.threadReads.get(root) ?? 0)) return;
+    conv.threadReads.set(root, seq);
+    this._client.threadRead(id, root, seq);
+    this.onChange({conv: id});
+  }
+
+  /**
+   * Whether `root` has replies by others the user has not read: null while the user's
+   * watermark is not known (learnThreadRead asks for it).
+   * @param {Conv} conv @param {Message} root @returns {boolean | null}
+   */
+  threadUnread(conv, root) {
+    const last = root.last_reply_seq ?? 0;
+    if (last === 0) return false;
+    const lastReply = this.held(conv, last);
+    // A thread reply moves its sender's watermark to it: nothing before it is unread.
+    if (lastReply && this.mine(lastReply)) return false;
+    const read = conv.threadReads.get(root.seq);
+    return read === undefined ? null : last > read;
+  }
+
+  /**
+   * Asks the server, once, for the user's watermark in `root`'s thread (a `thread` page of one
+   * reply carries it), when it is not known: the unread mark of a root on screen.
+   * @param {number} id @param {number} root
+   */
+  learnThreadRead(id, root) {
+    const conv = this.conv(id);
+    if (conv.threadReads.has(root) || conv.threadAsked.has(root)) return;
+    if (this._client.state !== 'connected') return;
+    conv.threadAsked.add(root);
+    this._client.thread(id, root, {limit: 1})
+        .then(
+            (page) => this.addThreadPage(id, page.messages, page.read_seq, root),
+            () => conv.threadAsked.delete(root));  // Offline: asked again when shown again.
+  }
+
+  /** @param {Conv} conv @param {number} root @param {number} seq */
+  _knowThreadRead(conv, root, seq) {
+    conv.threadReads.set(root, Math.max(conv.threadReads.get(root) ?? 0, seq));
+  }
+
+  /**
+   * A root read from the server has the server's counts: they replace older ones of the copy
+   * the store holds. @param {Conv} conv @param {Message} read
+   */
+  _takeCounts(conv, read) {
+    const held = this.held(conv, read.seq);
+    if (!held || (read.last_reply_seq ?? 0) <= (held.last_reply_seq ?? 0)) return;
+    this._replace(conv, {
+      ...held,
+      reply_count: read.reply_count,
+      last_reply_seq: read.last_reply_seq,
+      last_reply_at: read.last_reply_at,
+    });
+  }
+
+  /**
+   * A thread reply's `message` event counts it on the store's copy of its root (unless that
+   * copy was read after it: its `last_reply_seq` is this reply or newer).
+   * @param {Conv} conv @param {Message} reply
+   */
+  _countReply(conv, reply) {
+    const rootSeq = /** @type {number} */ (reply.thread_root);
+    if (this.mine(reply)) this._knowThreadRead(conv, rootSeq, reply.seq);
+    const root = this.held(conv, rootSeq);
+    if (!root || (root.last_reply_seq ?? 0) >= reply.seq) return;
+    this._replace(conv, {
+      ...root,
+      reply_count: (root.reply_count ?? 0) + 1,
+      last_reply_seq: reply.seq,
+      last_reply_at: reply.ts,
+    });
+  }
+
+  /** Puts `next` where the store holds its message. @param {Conv} conv @param {Message} next */
+  _replace(conv, next) {
+    const seq = next.seq;
+    if (conv.messages.has(seq)) conv.messages.set(seq, next);
+    if (conv.threadMessages.has(seq)) conv.threadMessages.set(seq, next);
+    if (conv.lastMessage?.seq === seq) conv.lastMessage = next;
   }
 
   _wire() {
@@ -257,6 +418,10 @@ export class Store {
         conv.typing.delete(user);
       this.onChange({conv: id, list: true});
     });
+    client.on('thread_read', ({conv: id, root, read_seq}) => {
+      this._knowThreadRead(this.conv(id), root, read_seq);
+      this.onChange({conv: id});
+    });
     client.on('presence', () => this.onChange({presence: true}));
     client.on('hello', () => this.onChange({presence: true}));
   }
@@ -272,6 +437,7 @@ export class Store {
           id: c.id,
           ...Object.fromEntries(SNAPSHOT_FIELDS.map((field) => [field, c[field]])),
           marks: [...c.marks],
+          threadReads: [...c.threadReads],
           messages: [...c.messages.values()].sort((a, b) => a.seq - b.seq).slice(-perConv),
         }));
     return JSON.stringify({version: 1, convs});
@@ -296,6 +462,7 @@ export class Store {
       conv.unreadMentions ??= 0;  // A snapshot written before mentions were kept.
       conv.mutedUntil ??= null;
       for (const [user, mark] of c.marks ?? []) this._mark(conv, user, mark.delivered, mark.read);
+      for (const [root, seq] of c.threadReads ?? []) this._knowThreadRead(conv, root, seq);
       for (const m of c.messages ?? []) conv.messages.set(m.seq, m);
       this._names.resolve(c.members);
     }
@@ -332,7 +499,9 @@ export class Store {
       return;
     }
     conv.messages.set(message.seq, message);
+    conv.threadMessages.delete(message.seq);
     conv.lastSeq = Math.max(conv.lastSeq, message.seq);
+    if (message.thread_root) this._countReply(conv, message);
     if (message.kind === 'system') {
       // A group's change (PROTOCOL.md, "Groups"): shown in place, never unread, never the
       // conversation's last message, no notification.
@@ -361,8 +530,8 @@ export class Store {
    */
   _applyChange(conv, change) {
     const seq = /** @type {number} */ (change.target);
-    const target = conv.messages.get(seq) ??
-        (conv.lastMessage?.seq === seq ? conv.lastMessage : undefined);
+    const target =
+        this.held(conv, seq) ?? (conv.lastMessage?.seq === seq ? conv.lastMessage : undefined);
     if (!target) return;
     /** @type {Message} */
     let next = {...target};
@@ -384,6 +553,11 @@ export class Store {
           deleted_by: change.from,
           deleted_at: change.ts,
         };
+        // A tombstone keeps its place among replies (PROTOCOL.md, "Replies and threads").
+        for (const field of THREAD_FIELDS) {
+          const value = /** @type {any} */ (target)[field];
+          if (value !== undefined) Object.assign(next, {[field]: value});
+        }
         break;
       case 'reaction': {
         const reactions = (target.reactions ?? []).map((r) => ({...r, users: [...r.users]}));
@@ -408,8 +582,7 @@ export class Store {
       default:
         return;
     }
-    if (conv.messages.has(seq)) conv.messages.set(seq, next);
-    if (conv.lastMessage?.seq === seq) conv.lastMessage = next;
+    this._replace(conv, next);
   }
 
   /** History pages: older messages, merged by seq. @param {Message[]} messages */
@@ -417,8 +590,12 @@ export class Store {
     for (const message of [...messages].sort((a, b) => a.seq - b.seq)) {
       const conv = this.conv(message.conv);
       if (message.target) continue;  // A change: the page has its target as it is now.
-      if (conv.messages.has(message.seq)) continue;
+      if (conv.messages.has(message.seq)) {
+        this._takeCounts(conv, message);  // A root's counts as the server has them now.
+        continue;
+      }
       conv.messages.set(message.seq, message);
+      conv.threadMessages.delete(message.seq);
       this._names.resolve([message.from]);
       if (this.mine(message)) this._claimPending(conv, message);
     }
