@@ -611,5 +611,84 @@ TEST_F(SqliteChatStoreTest, OrphanUploadsAreDeletedAndTheirFilesToldApart) {
   ASSERT_TRUE(found.ok() && found->has_value());
 }
 
+// A member of more than 1,000 conversations is served by one statement over the whole index
+// (sqlite_search_store.cc) rather than a range read per conversation: the same rules hold.
+// Pages follow the ranked order (score, then the newest) and together hold every hit once.
+TEST_F(SqliteChatStoreTest, SearchOfAMemberOfManyConversations) {
+  constexpr int kConversations = 1'005;
+  {
+    auto db = SqliteDb::Open(options_.db);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    SqliteDb& filler = **db;
+    ASSERT_TRUE(filler.Exec("BEGIN").ok());
+    auto conv = filler.Prepare(
+        "INSERT INTO conversations(id, name, is_group, created_at) VALUES (?1, 'g', 1, 1)");
+    auto member = filler.Prepare(
+        "INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (?1, ?2, 1)");
+    auto message = filler.Prepare(
+        "INSERT INTO messages(conversation_id, seq, sender_id, kind, body, sent_at) "
+        "VALUES (?1, ?2, ?3, 'text', ?4, ?5)");
+    for (int c = 1; c <= kConversations + 1; ++c) {
+      ASSERT_TRUE(conv->BindInt64(1, c).Exec().ok());
+      // The last conversation is carol's alone: alice must never find its needle.
+      const int64_t user = c == kConversations + 1 ? carol_ : alice_;
+      ASSERT_TRUE(member->BindInt64(1, c).BindInt64(2, user).Exec().ok());
+      const std::string body = user == carol_ ? "needle"
+                               : c % 100 == 0 ? "needle needle hay"
+                               : c % 10 == 0  ? "needle hay"
+                                              : "hay";
+      ASSERT_TRUE(message->BindInt64(1, c)
+                      .BindInt64(2, 1)
+                      .BindInt64(3, user)
+                      .BindText(4, body)
+                      .BindInt64(5, c)
+                      .Exec()
+                      .ok());
+    }
+    ASSERT_TRUE(SqliteChatStore::IndexNewMessages(filler).ok());
+    ASSERT_TRUE(filler.Exec("COMMIT").ok());
+  }
+  auto search = [&](SearchQuery query) {
+    auto r = Await<std::vector<SearchHit>>(
+        [&](auto reply) { store_->SearchMessages(std::move(query), std::move(reply)); });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : std::vector<SearchHit>{};
+  };
+  // Every page in turn, from the cursor of the last hit of the one before.
+  std::vector<SearchHit> all;
+  std::optional<SearchCursor> cursor;
+  for (int page = 0; page < 20; ++page) {
+    std::vector<SearchHit> hits =
+        search({.user = alice_, .terms = {"needle"}, .cursor = cursor, .limit = 7});
+    const bool more = hits.size() == 8;
+    if (more) hits.pop_back();
+    all.insert(all.end(), hits.begin(), hits.end());
+    if (!more) break;
+    cursor = SearchCursor{.score = all.back().score, .id = all.back().id};
+  }
+  ASSERT_EQ(all.size(), size_t{kConversations / 10});  // Conversations 10, 20, … 1000.
+  std::set<int64_t> convs;
+  for (size_t i = 0; i < all.size(); ++i) {
+    convs.insert(all[i].conv);
+    EXPECT_EQ(all[i].conv % 10, 0) << all[i].conv;
+    EXPECT_EQ(all[i].from, alice_);
+    if (i > 0) {
+      // Better (lower) scores first, then the newest (highest id).
+      EXPECT_TRUE(all[i - 1].score < all[i].score ||
+                  (all[i - 1].score == all[i].score && all[i - 1].id > all[i].id))
+          << i;
+    }
+  }
+  EXPECT_EQ(convs.size(), all.size());
+  // Twice the word (in a message a word longer): ranked above every message holding it once.
+  for (size_t i = 0; i < 10; ++i) EXPECT_EQ(all[i].conv % 100, 0) << i;
+  EXPECT_NE(all[0].snippet.find(kMatchOpen), std::string::npos);
+  // The filters apply on this path too.
+  EXPECT_EQ(search({.user = alice_, .terms = {"needle"}, .conv = 500}).size(), 1u);
+  EXPECT_EQ(search({.user = alice_, .terms = {"needle"}, .conv = kConversations + 1}).size(), 0u);
+  EXPECT_EQ(search({.user = alice_, .terms = {"needle"}, .before = 21}).size(), 2u);
+  EXPECT_EQ(search({.user = carol_, .terms = {"needle"}}).size(), 1u);
+}
+
 }  // namespace
 }  // namespace ringcast::storage
