@@ -902,6 +902,18 @@ export class RingcastClient extends Emitter {
   }
 
   /**
+   * Leaves group `conv` (`removeMember` of oneself): the other members get the `left` entry,
+   * this user's connections the `members` event without them. The owner is refused (409 `the
+   * owner must transfer ownership before leaving`) until `transferOwnership`.
+   * @param {number} conv
+   * @returns {Promise<import('./types.js').Group>}
+   */
+  async leaveGroup(conv) {
+    if (!this.session) throw new RingcastError('not logged in', {code: 'not_logged_in'});
+    return this.removeMember(conv, this.session.user_id);
+  }
+
+  /**
    * The owner names an admin (`'admin'`) or demotes one (`'member'`).
    * @param {number} conv @param {number} user @param {'admin' | 'member'} role
    * @returns {Promise<import('./types.js').Group>}
