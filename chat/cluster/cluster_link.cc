@@ -535,11 +535,19 @@ void ClusterLink::OnBroadcast(std::string_view payload) {
   if (payload.starts_with('M')) {
     auto change = std::make_shared<std::pair<storage::ConversationState, std::vector<int64_t>>>();
     if (!DecodeMembers(payload, &change->first, &change->second)) return;
-    service_.PostToEveryShard([&change] {
-      return [change](ChatShard& self) {
-        self.sessions().OnMembersChanged(change->first, change->second);
-      };
-    });
+    // Through the conversation's owner shard, as on the node that made the change
+    // (HttpApi::AfterGroupChange): behind the system entries this node has already mailed it, so
+    // that a removed member's sessions get the entry that removed them before they leave. (Redis
+    // hands this node the entries before the change: both came over one connection, in order.)
+    ChatService* service = &service_;
+    service_.PostOrHold(service_.ConversationOwnerShard(change->first.id),
+                        [service, change](ChatShard&) {
+                          service->PostToEveryShard([&change] {
+                            return [change](ChatShard& self) {
+                              self.sessions().OnMembersChanged(change->first, change->second);
+                            };
+                          });
+                        });
     return;
   }
   if (payload.starts_with('P')) {

@@ -55,3 +55,31 @@ def test_role_change_and_removal_reach_the_other_node(cluster_factory):
     [entry] = synced["convs"]
     assert [json.loads(m["body"]) for m in entry["messages"]] == expected, entry
     assert entry["unread"] == 0, entry
+
+
+@pytest.mark.timeout(60)
+def test_a_member_removed_on_one_node_sees_the_removal_on_the_other(cluster_factory):
+    """The removed member's connection on the other node gets the entry that removed it, live,
+    before its `members` event takes the conversation away: that node applies a membership
+    change through the conversation's owner shard, behind the entries already mailed to it, as
+    the node that made the change does."""
+    cluster = cluster_factory(2)
+    api = cluster.api(0)
+    a, b, c = api.new_users(3, "xr")
+    conv = api.group(a, [b, c], "leaving")
+
+    async def go():
+        conns = [await ChatConn.connect(cluster.port(1), c.token, name=f"c{i}@n2")
+                 for i in range(4)]
+        try:
+            starts = [conn.mark() for conn in conns]
+            r = await aio(api.remove_member, a, conv, c)
+            assert r.status == 200, r
+            return [await conn.wait_message(conv, lambda m: m["seq"] == 1, start=start)
+                    for conn, start in zip(conns, starts)]
+        finally:
+            await close_all(conns)
+
+    for entry in run_async(go(), 50):
+        assert json.loads(entry["body"]) == {"action": "removed", "actor": a.id,
+                                             "users": [c.id]}, entry
