@@ -1,5 +1,5 @@
-// The open conversation: header (name, presence or members; Block for a 1:1, the members of a
-// group with their avatars, display names and status), messages with day separators and ticks,
+// The open conversation: header (name, a group's topic, presence or members; Block for a 1:1,
+// a group's dialog of members and settings: group.js), messages with day separators and ticks,
 // older pages loaded while scrolling up (the SDK's historyPager), "typing…", and the composer.
 // Marks messages read once they are on screen while the page is visible. A thread's root shows
 // its reply count and last reply under its body; the thread itself opens beside (thread.js).
@@ -9,6 +9,7 @@ import {isMuted, systemEntry} from '/sdk/index.js';
 import {ImageViewer, renderAttachments, UploadTray} from './attachments.js';
 import {byId, h, reconcile, setText} from './dom.js';
 import {clock, dayKey, dayLabel, joinNames, presenceText, replyCountText, systemText} from './format.js';
+import {GroupDialog} from './group.js';
 import {MentionPicker} from './mentions.js';
 import {avatarElement, showAvatar} from './names.js';
 import {reactionPicker, showPins, showReactions} from './reactions.js';
@@ -82,6 +83,8 @@ export class ConversationView {
     this.current = null;
     this._el = {
       name: byId('conv-name'),
+      topic: byId('conv-topic'),
+      topicText: byId('conv-topic-text'),
       status: byId('conv-status'),
       placeholder: byId('conv-placeholder'),
       messages: byId('messages'),
@@ -151,12 +154,10 @@ export class ConversationView {
     this._block = /** @type {HTMLButtonElement} */ (byId('block-button'));
     this._block.addEventListener('click', () => this._toggleBlock());
     this._membersButton = byId('members-button');
-    this._membersDialog = /** @type {HTMLDialogElement} */ (byId('members'));
+    this._group = new GroupDialog({client, store, names, list});
     this._membersButton.addEventListener('click', () => {
-      this._membersDialog.showModal();
-      this.render();
+      if (this.current !== null) this._group.open(this.current);
     });
-    byId('members-close').addEventListener('click', () => this._membersDialog.close());
     this._pinsButton = byId('pins-button');
     this._pinsDialog = /** @type {HTMLDialogElement} */ (byId('pins'));
     this._pinsButton.addEventListener('click', () => this._openPins());
@@ -191,7 +192,7 @@ export class ConversationView {
     this._mute.hidden = !open;
     this._block.hidden = true;
     this._membersButton.hidden = true;
-    if (this._membersDialog.open) this._membersDialog.close();
+    this._group.close();
     this._pinsButton.hidden = !open;
     if (this._pinsDialog.open) this._pinsDialog.close();
     this._el.jump.hidden = true;
@@ -201,6 +202,7 @@ export class ConversationView {
     this._scrollToDivider = this._unreadFrom !== null;
     if (!open) {
       setText(this._el.name, '');
+      this._el.topic.hidden = true;
       setText(this._el.status, '');
       setText(this._el.typing, '');
       return;
@@ -249,10 +251,14 @@ export class ConversationView {
     const conv = this._store.conv(id);
     setText(this._el.name, this._list.title(conv));
     this._el.name.dataset.openConv = String(id);
+    const topic = conv.group ? conv.topic ?? '' : '';
+    setText(this._el.topicText, topic);
+    this._el.topic.hidden = !topic;
+    this._el.topic.title = topic;
     setText(this._el.status, this._statusText(conv));
     this._showBlock(conv);
     this._membersButton.hidden = !conv.group;
-    if (this._membersDialog.open) this._showMembers(conv);
+    this._group.render();
     const muted = isMuted(conv.mutedUntil);
     this._mute.setAttribute('aria-pressed', String(muted));
     this._mute.setAttribute('aria-label', muted ? 'Unmute notifications' : 'Mute notifications');
@@ -557,40 +563,6 @@ export class ConversationView {
     this._block.setAttribute('aria-label', `${blocked ? 'Unblock' : 'Block'} ${name}`);
     this._el.input.disabled = blocked;
     this._el.input.placeholder = blocked ? `You blocked ${name}: unblock to write` : 'Message';
-  }
-
-  /**
-   * The members dialog: each with avatar, display name, role (owner, admin), `@username` and
-   * status or presence.
-   * @param {Conv} conv
-   */
-  _showMembers(conv) {
-    const me = this._store.me;
-    reconcile(
-        byId('members-list'), conv.members, String,
-        (user) =>
-            h('li', {class: 'person-row', dataset: {user: String(user)}},
-              [
-                avatarElement(),
-                h('span', {class: 'person-name'}),
-                h('span', {class: 'person-role'}),
-                h('span', {class: 'person-about'}),
-              ]),
-        (li, user) => {
-          const q = (/** @type {string} */ s) => /** @type {HTMLElement} */ (li.querySelector(s));
-          const name = this._names.name(user);
-          const profile = this._names.profile(user);
-          showAvatar(q('.avatar'), name, this._names.avatar(user));
-          setText(q('.person-name'), user === me ? `${name} (you)` : name);
-          const role = conv.roles?.[conv.members.indexOf(user)];
-          setText(q('.person-role'), role === 'owner' || role === 'admin' ? role : '');
-          const about = [
-            profile?.username ? `@${profile.username}` : '',
-            user === me ? '' : presenceText(this._client.presence.get(user)),
-            profile?.status ?? '',
-          ];
-          setText(q('.person-about'), about.filter(Boolean).join(' · '));
-        });
   }
 
   async _toggleBlock() {

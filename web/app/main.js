@@ -84,6 +84,7 @@ const notifier = new Notifier({
 
 /** Opens conversation `id` (through the URL, so that Back closes it). @param {number} id */
 function go(id) {
+  showNotice('');
   if (location.hash !== `#c${id}`) location.hash = `c${id}`;
   // Now, not at the hashchange (a later task): the click shows the conversation at once.
   route();
@@ -146,6 +147,29 @@ function showMe() {
   setText(byId('me'), name);
   showAvatar(byId('me-avatar'), name, names.avatar(me));
 }
+/**
+ * A conversation the user is no longer in (PROTOCOL.md, "Groups": removed, or left on this or
+ * another device) is gone from the list; open, the app goes back to the list. The line atop the
+ * list says why, for a change heard live or for the conversation that was open.
+ */
+store.onDropped = (conv, entry, live) => {
+  const open = view.current === conv.id;
+  if (open) back();
+  if (!conv.group || !(live || open)) return;
+  const title = list.title(conv);
+  showNotice(
+      entry?.action === 'removed' ? `${names.name(entry.actor)} removed you from “${title}”.` :
+          entry?.action === 'left' ? `You left “${title}”.` :
+                                     `You are no longer a member of “${title}”.`);
+};
+
+/** The line atop the list (empty: none). @param {string} text */
+function showNotice(text) {
+  setText(byId('notice-text'), text);
+  byId('notice').hidden = text === '';
+}
+byId('notice-close').addEventListener('click', () => showNotice(''));
+
 // The sender is named first (a notification is not redrawn when the name arrives).
 // A muted conversation notifies only of the messages that mention the user (as the server's
 // offline notifications do).
@@ -185,6 +209,7 @@ byId('logout-button').addEventListener('click', async () => {
 /** Signed out (or the account deleted): nothing of the user stays on screen. */
 function forgetUser() {
   thread.close({focus: false});
+  showNotice('');
   store.clear();
   blocks.clear();
   history.replaceState(null, '', location.pathname);

@@ -9,6 +9,9 @@
 // The watermark moves with the user's own messages, their `read`s on any device, and every list
 // or sync the server sends, so no event is counted twice.
 //
+// A conversation the user is no longer in (a `members` event without them: removed, or left on
+// some device; or absent from the server's list) is forgotten, and `onDropped` says so.
+//
 // Every member and sender it hears of is named at once (names.js asks the server in batches),
 // so the list, the conversation and a notification show names rather than ids.
 //
@@ -28,6 +31,7 @@ import {systemEntry} from '/sdk/index.js';
  * @typedef {object} Conv
  * @property {number} id
  * @property {string | null} name
+ * @property {string | null} topic a group's topic (null or '': none)
  * @property {boolean} group
  * @property {number[]} members
  * @property {string[]} roles a group's roles, parallel to `members` (PROTOCOL.md, "Groups")
@@ -65,7 +69,7 @@ const THREAD_FIELDS = [
 
 /** A conversation's fields that a snapshot keeps as they are (besides marks and messages). */
 const SNAPSHOT_FIELDS = [
-  'name', 'group', 'members', 'roles', 'lastSeq', 'myRead', 'lastMessage', 'unreadMentions', 'mutedUntil',
+  'name', 'topic', 'group', 'members', 'roles', 'lastSeq', 'myRead', 'lastMessage', 'unreadMentions', 'mutedUntil',
 ];
 
 export class Store {
@@ -82,6 +86,15 @@ export class Store {
     this.onChange = () => {};
     /** @type {(message: Message) => void} a message from someone else arrived */
     this.onIncoming = () => {};
+    /**
+     * The user is no longer in conversation `conv`, which is gone from the store: `live`, a
+     * `members` event without the user (removed, left); else the server's list lacks it (a
+     * reconnect). `entry`: the system entry that took the user out, when it came live
+     * (PROTOCOL.md, "Groups": just before that event), else null.
+     * @type {(conv: Conv, entry: import('/sdk/types.js').SystemEntry | null, live: boolean)
+     *     => void}
+     */
+    this.onDropped = () => {};
     this._refreshTimer = 0;
     this._wire();
   }
@@ -102,6 +115,7 @@ export class Store {
       conv = {
         id,
         name: null,
+        topic: null,
         group: false,
         members: [],
         roles: [],
@@ -332,7 +346,13 @@ export class Store {
       for (const c of conversations) {
         listed.add(c.id);
         const conv = this.conv(c.id);
-        Object.assign(conv, {name: c.name, group: c.group, members: c.members, roles: c.roles ?? []});
+        Object.assign(conv, {
+          name: c.name,
+          topic: c.topic ?? null,
+          group: c.group,
+          members: c.members,
+          roles: c.roles ?? [],
+        });
         this._names.resolve(c.members);
         conv.lastSeq = Math.max(conv.lastSeq, c.last_seq);
         conv.myRead = Math.max(conv.myRead, c.read_seq);
@@ -348,7 +368,7 @@ export class Store {
         }
       }
       for (const id of [...this.convs.keys()]) {
-        if (!listed.has(id) && this.convs.get(id)?.pending.size === 0) this.convs.delete(id);
+        if (!listed.has(id) && this.convs.get(id)?.pending.size === 0) this._drop(id, false);
       }
       this.onChange({list: true});
     });
@@ -367,10 +387,11 @@ export class Store {
     });
     client.on('members', (event) => {
       if (!event.members.includes(this.me)) {
-        this.convs.delete(event.conv);
+        this._drop(event.conv, true);
       } else {
         Object.assign(this.conv(event.conv), {
           name: event.name,
+          topic: event.topic ?? null,
           group: event.group,
           members: event.members,
           roles: event.roles ?? [],
@@ -461,12 +482,37 @@ export class Store {
       for (const field of SNAPSHOT_FIELDS) conv[field] = c[field];
       conv.unreadMentions ??= 0;  // A snapshot written before mentions were kept.
       conv.mutedUntil ??= null;
+      conv.topic ??= null;  // A snapshot written before topics were kept.
       for (const [user, mark] of c.marks ?? []) this._mark(conv, user, mark.delivered, mark.read);
       for (const [root, seq] of c.threadReads ?? []) this._knowThreadRead(conv, root, seq);
       for (const m of c.messages ?? []) conv.messages.set(m.seq, m);
       this._names.resolve(c.members);
     }
     this.onChange({list: true});
+  }
+
+  /**
+   * Forgets conversation `id`, which the user is no longer in, and tells `onDropped`.
+   * @param {number} id @param {boolean} live the `members` event said so (not a list)
+   */
+  _drop(id, live) {
+    const conv = this.convs.get(id);
+    if (!conv) return;
+    this.convs.delete(id);
+    this.onDropped(conv, live ? this._exitEntry(conv) : null, live);
+  }
+
+  /**
+   * The system entry that took the user out of `conv`, where it is the newest message held (a
+   * removed member gets it last, just before the `members` event), else null. @param {Conv} conv
+   */
+  _exitEntry(conv) {
+    const me = this.me;
+    const newest = conv.messages.get(Math.max(0, ...conv.messages.keys()));
+    const entry = newest ? systemEntry(newest) : null;
+    const out = (entry?.action === 'removed' && entry.users.includes(me)) ||
+        (entry?.action === 'left' && entry.actor === me);
+    return out ? entry : null;
   }
 
   /** After a reload: the outbox's sends are pending bubbles again. */
