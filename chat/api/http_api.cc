@@ -32,6 +32,23 @@ bool ParseInt(std::string_view text, int64_t min, int64_t* out) {
 
 bool ParseId(std::string_view text, int64_t* out) { return ParseInt(text, 1, out); }
 
+// A page of messages' `before` and `limit` (history and thread pages): before=0 means "the
+// newest", as absent does (and as in the WebSocket requests). An error's reason, or nullopt.
+std::optional<std::string_view> ParsePageQuery(std::string_view query, int64_t* before,
+                                               uint32_t* limit) {
+  *before = 0;
+  int64_t count = 50;
+  if (auto value = http::QueryParam(query, "before"); value && !ParseInt(*value, 0, before)) {
+    return "before must be a non-negative integer";
+  }
+  if (auto value = http::QueryParam(query, "limit");
+      value && (!ParseId(*value, &count) || count > RequestLimits::kMaxHistory)) {
+    return "limit must be 1 to 200";
+  }
+  *limit = uint32_t(count);
+  return std::nullopt;
+}
+
 void WriteMemberIds(JsonWriter& writer, const storage::ConversationState& state) {
   writer.Key("members").BeginArray();
   for (const storage::MemberState& member : state.members) writer.Int(member.user);
@@ -59,6 +76,7 @@ std::string_view ConversationRoute(std::string_view rest) {
   const std::string_view tail = rest.substr(slash);
   if (tail == "/messages") return "/api/conversations/{id}/messages";
   if (tail == "/pins") return "/api/conversations/{id}/pins";
+  if (tail.starts_with("/threads/")) return "/api/conversations/{id}/threads/{root}";
   if (tail == "/members") return "/api/conversations/{id}/members";
   if (tail == "/mute") return "/api/conversations/{id}/mute";
   if (tail.starts_with("/members/") && tail.ends_with("/role")) {
@@ -508,20 +526,15 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
     if (request.method != http::Method::kGet) {
       return exchange.RespondError(405, "method not allowed", "Allow: GET\r\n");
     }
-    int64_t before = 0, limit = 50;
-    // before=0 means "the newest", as absent does (and as in the WebSocket history request).
-    if (auto value = http::QueryParam(request.query, "before");
-        value && !ParseInt(*value, 0, &before)) {
-      return exchange.RespondError(400, "before must be a non-negative integer");
-    }
-    if (auto value = http::QueryParam(request.query, "limit");
-        value && (!ParseId(*value, &limit) || limit > RequestLimits::kMaxHistory)) {
-      return exchange.RespondError(400, "limit must be 1 to 200");
+    int64_t before = 0;
+    uint32_t limit = 0;
+    if (auto error = ParsePageQuery(request.query, &before, &limit)) {
+      return exchange.RespondError(400, *error);
     }
     DeferredHttp deferred = exchange.Defer();
     const uint64_t max_bytes = config_.max_answer_bytes;
     service_.store().History(
-        conv, caller, before, {.count = uint32_t(limit), .bytes = max_bytes},
+        conv, caller, before, {.count = limit, .bytes = max_bytes},
         service_.ReplyOn<storage::Page>(
             shard_.id(), [deferred, denied, max_bytes](ChatShard& chat, auto result) {
               HttpApi& self = chat.http_api();
@@ -534,6 +547,11 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
                           writer.EndArray().Field("more", result->more || !all).EndObject().str());
             }));
     return;
+  }
+
+  if (tail.starts_with("/threads/")) {
+    return HandleThreadPage(exchange, conv, caller,
+                            tail.substr(std::string_view("/threads/").size()));
   }
 
   if (tail == "/pins") {
@@ -679,6 +697,55 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
     return;
   }
   exchange.RespondError(404, "no such route");
+}
+
+// GET /api/conversations/{id}/threads/{root}: the WebSocket `thread` answer over HTTP, for a
+// client that reads a thread without holding a connection (PROTOCOL.md, "Replies and threads").
+void HttpApi::HandleThreadPage(HttpExchange& exchange, int64_t conv, int64_t caller,
+                               std::string_view root_text) {
+  const http::Request& request = exchange.request();
+  if (request.method != http::Method::kGet) {
+    return exchange.RespondError(405, "method not allowed", "Allow: GET\r\n");
+  }
+  int64_t root;
+  if (!ParseId(root_text, &root)) {
+    return exchange.RespondError(400, "thread root must be a positive integer (a seq)");
+  }
+  int64_t before = 0;
+  uint32_t limit = 0;
+  if (auto error = ParsePageQuery(request.query, &before, &limit)) {
+    return exchange.RespondError(400, *error);
+  }
+  DeferredHttp deferred = exchange.Defer();
+  const uint64_t max_bytes = config_.max_answer_bytes;
+  service_.store().Thread(
+      conv, caller, root, before, {.count = limit, .bytes = max_bytes},
+      service_.ReplyOn<storage::ThreadPage>(shard_.id(), [deferred, root, max_bytes](
+                                                             ChatShard& chat, auto result) {
+        HttpApi& self = chat.http_api();
+        if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+        switch (result->page.denial) {
+          case storage::Denial::kNone:
+            break;
+          case storage::Denial::kForbidden:
+            return self.AnswerError(deferred, 403, "not a member of this conversation");
+          default:
+            return self.AnswerError(
+                deferred, 404,
+                "no such conversation, or no such thread root (an ordinary message in no "
+                "thread)");
+        }
+        JsonWriter writer;
+        writer.BeginObject()
+            .Field("root", root)
+            .Field("read_seq", result->read_seq)
+            .Field("unread", result->unread)
+            .Key("messages")
+            .BeginArray();
+        const bool all = AppendMessagesWithin(writer, result->page.messages, max_bytes);
+        self.Answer(deferred, 200,
+                    writer.EndArray().Field("more", result->page.more || !all).EndObject().str());
+      }));
 }
 
 void HttpApi::AfterGroupChange(const storage::MembershipOutcome& outcome,

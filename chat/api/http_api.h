@@ -119,6 +119,8 @@ class HttpApi {
   void HandleRefresh(HttpExchange& exchange);
   static std::string FamilyOf(std::string_view jti);
   void HandleConversations(HttpExchange& exchange, std::string_view rest);
+  void HandleThreadPage(HttpExchange& exchange, int64_t conv, int64_t caller,
+                        std::string_view root_text);
   void HandleUsers(HttpExchange& exchange);   // http_api_users.cc
   void HandleSearch(HttpExchange& exchange);  // http_api_search.cc
   // http_api_notify.cc: POST/DELETE /api/conversations/{id}/mute, GET /api/mentions.

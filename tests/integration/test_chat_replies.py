@@ -215,3 +215,53 @@ def test_thread_unread_follows_each_members_thread_watermark(shared_server, api)
     assert marked["read_seq"] == r1["seq"] and back["read_seq"] == r1["seq"], (marked, back)
     assert (after["read_seq"], after["unread"]) == (r1["seq"], 1), after
     assert bad["type"] == "error" and bad["code"] == "not_found", bad
+
+
+def test_a_thread_reads_over_http_as_over_the_websocket(shared_server, api):
+    """GET /api/conversations/{id}/threads/{root}: the `thread` answer's fields and pages, the
+    caller's own watermark, and the request's and the store's refusals."""
+    port = shared_server.port
+    a, b, outsider = api.new_users(3, "th")
+    conv = api.group(a, [b.id])
+
+    async def go():
+        wa = await ChatConn.connect(port, a.token, name="a")
+        try:
+            root = await wa.send(conv, "root")
+            replies = [await send(wa, conv, f"r{i}", f"h{i}", reply_to=root["seq"], thread=True)
+                       for i in range(3)]
+            plain = await wa.send(conv, "plain")
+            ws = await wa.call({"type": "thread", "conv": conv, "root": root["seq"]}, "thread")
+            return root, replies, plain, ws
+        finally:
+            await close_all([wa])
+
+    root, replies, plain, ws = run_async(go(), 60)
+    path = f"/api/conversations/{conv}/threads/{root['seq']}"
+    seqs = [r["seq"] for r in replies][::-1]
+    whole = api.ok("GET", path, token=b.token)
+    assert [m["seq"] for m in whole["messages"]] == seqs and not whole["more"], whole
+    assert (whole["root"], whole["read_seq"], whole["unread"]) == (root["seq"], 0, 3), whole
+    assert whole["messages"] == ws["messages"], (whole, ws)
+    own = api.ok("GET", path, token=a.token)  # Sending reads the thread for its sender.
+    assert (own["read_seq"], own["unread"]) == (seqs[0], 0), own
+    first = api.ok("GET", f"{path}?limit=2", token=b.token)
+    assert [m["seq"] for m in first["messages"]] == seqs[:2] and first["more"], first
+    rest = api.ok("GET", f"{path}?limit=2&before={seqs[1]}", token=b.token)
+    assert [m["seq"] for m in rest["messages"]] == seqs[2:] and not rest["more"], rest
+
+    def refused(status: int, url: str, user, words: str, method: str = "GET"):
+        r = api.request(method, url, token=user.token)
+        assert r.status == status and words in r.json["error"], (url, r)
+
+    refused(403, path, outsider, "not a member")
+    # Any ordinary message outside a thread is a root, with no replies yet.
+    empty = api.ok("GET", f"/api/conversations/{conv}/threads/{plain['seq']}", token=b.token)
+    assert (empty["messages"], empty["unread"], empty["more"]) == ([], 0, False), empty
+    refused(404, f"/api/conversations/{conv}/threads/{replies[0]['seq']}", b, "thread root")
+    refused(404, f"/api/conversations/{conv + 1000000}/threads/1", b, "no such conversation")
+    refused(400, f"/api/conversations/{conv}/threads/x", b, "thread root must be")
+    refused(400, f"{path}?limit=0", b, "limit must be 1 to 200")
+    refused(400, f"{path}?before=-1", b, "before must be")
+    refused(405, path, b, "method not allowed", method="POST")
+    assert api.request("GET", path).status == 401
