@@ -590,6 +590,48 @@ std::optional<std::string> ParseMute(std::string_view body, std::optional<int64_
   });
 }
 
+std::optional<std::string> ParseMessageChange(std::string_view body, bool edit, size_t max_body,
+                                              MessageChangeBody* out) {
+  if (!edit && body.find_first_not_of(" \t\r\n") == std::string_view::npos) return std::nullopt;
+  static constexpr std::string_view kFields[] = {"body", "mentions", "cid"};
+  bool has_body = false;
+  auto error = ForEachField(
+      body, kFields, [&](int index, ondemand::value value) -> std::optional<std::string> {
+        switch (index) {
+          case 0:
+            has_body = true;
+            return ReadString(value, kFields[0], &out->body);
+          case 1: {
+            auto bad = ParseIdArray(value, &out->mentions, "mentions");
+            if (!bad && out->mentions.size() > storage::kMaxExplicitMentions) {
+              bad = FieldError(
+                  "mentions",
+                  "has more than " + std::to_string(storage::kMaxExplicitMentions) + " user ids");
+            }
+            return bad;
+          }
+          default:
+            if (auto bad = ReadString(value, kFields[2], &out->cid)) return bad;
+            if (out->cid.empty() || out->cid.size() > RequestLimits::kMaxCid) {
+              return FieldError(
+                  "cid", "must be 1 to " + std::to_string(RequestLimits::kMaxCid) + " bytes");
+            }
+            return std::nullopt;
+        }
+      });
+  if (error) return error;
+  if (!edit) {
+    out->body.clear();
+    out->mentions.clear();
+    return std::nullopt;
+  }
+  if (!has_body) return "missing field \"body\"";
+  if (out->body.size() > max_body) {
+    return "body longer than " + std::to_string(max_body) + " bytes";
+  }
+  return std::nullopt;
+}
+
 void WriteUploadFields(JsonWriter& writer, const storage::UploadRecord& upload) {
   writer.Field("id", upload.id)
       .Field("name", upload.name)

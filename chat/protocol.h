@@ -114,6 +114,15 @@ std::optional<std::string> ParseNewConversation(std::string_view body, NewConver
 std::optional<std::string> ParseMemberList(std::string_view body, std::vector<int64_t>* out);
 // POST /api/conversations/{id}/mute: {"until": ms} or an empty body / {} (no end: *until unset).
 std::optional<std::string> ParseMute(std::string_view body, std::optional<int64_t>* until);
+// PATCH and DELETE /api/conversations/{id}/messages/{seq}: an edit's {"body", "mentions"?,
+// "cid"?} (body at most max_body bytes), a deletion's {"cid"?} or an empty body.
+struct MessageChangeBody {
+  std::string body;
+  std::vector<int64_t> mentions;
+  std::string cid;  // Empty: none given.
+};
+std::optional<std::string> ParseMessageChange(std::string_view body, bool edit, size_t max_body,
+                                              MessageChangeBody* out);
 
 // Server events. Each returns the JSON text of one frame.
 std::string EncodeMessageEvent(const storage::Message& message);

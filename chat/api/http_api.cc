@@ -77,6 +77,7 @@ std::string_view ConversationRoute(std::string_view rest) {
   if (tail == "/messages") return "/api/conversations/{id}/messages";
   if (tail == "/pins") return "/api/conversations/{id}/pins";
   if (tail.starts_with("/threads/")) return "/api/conversations/{id}/threads/{root}";
+  if (tail.starts_with("/messages/")) return "/api/conversations/{id}/messages/{seq}";
   if (tail == "/members") return "/api/conversations/{id}/members";
   if (tail == "/mute") return "/api/conversations/{id}/mute";
   if (tail.starts_with("/members/") && tail.ends_with("/role")) {
@@ -547,6 +548,14 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
                           writer.EndArray().Field("more", result->more || !all).EndObject().str());
             }));
     return;
+  }
+
+  if (tail.starts_with("/messages/")) {
+    int64_t seq;
+    if (!ParseId(tail.substr(std::string_view("/messages/").size()), &seq)) {
+      return exchange.RespondError(400, "message seq must be a positive integer");
+    }
+    return HandleMessageChange(exchange, conv, caller, seq);
   }
 
   if (tail.starts_with("/threads/")) {

@@ -121,6 +121,9 @@ class HttpApi {
   void HandleConversations(HttpExchange& exchange, std::string_view rest);
   void HandleThreadPage(HttpExchange& exchange, int64_t conv, int64_t caller,
                         std::string_view root_text);
+  // http_api_messages.cc: PATCH and DELETE /api/conversations/{id}/messages/{seq}.
+  void HandleMessageChange(HttpExchange& exchange, int64_t conv, int64_t caller, int64_t seq);
+  void AfterMessageChange(const storage::AppendOutcome& outcome);
   void HandleUsers(HttpExchange& exchange);   // http_api_users.cc
   void HandleSearch(HttpExchange& exchange);  // http_api_search.cc
   // http_api_notify.cc: POST/DELETE /api/conversations/{id}/mute, GET /api/mentions.

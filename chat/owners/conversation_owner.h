@@ -104,6 +104,9 @@ class ConversationOwner {
   void CheckHead(int64_t conv);
   // Every tick (100 ms): fills gaps that waited --gap-fill-delay-ms, runs the checks.
   void OnTick(int64_t now_ms);
+  // A refused send or change's error code and reason (proto/PROTOCOL.md, "Changes to messages");
+  // the HTTP routes for changes answer with them too.
+  static std::pair<std::string_view, std::string_view> RefusalOf(storage::Denial denial);
 
  private:
   struct Watermarks {
@@ -186,7 +189,6 @@ class ConversationOwner {
   void ReleaseAcks(std::deque<DeliveryLag::HeldAck> acks);
   void SendAcks(std::vector<Ack>& acks, const storage::Message& message);
   // An error event to one connection (SendTo), counted in the metrics.
-  static std::pair<std::string_view, std::string_view> RefusalOf(storage::Denial denial);
   void SendError(ConnId conn, std::string_view code, std::string_view message,
                  std::string_view cid = {});
   // Lists `conv` for forgetting when no shard has sessions in it.

@@ -152,5 +152,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(!members.empty());
     for (const int64_t member : members) FUZZ_CHECK(member > 0);
   }
+  for (const bool edit : {true, false}) {
+    ringcast::chat::MessageChangeBody change;
+    if (!ringcast::chat::ParseMessageChange(text, edit, 64, &change)) {
+      FUZZ_CHECK(change.body.size() <= 64 && Utf8(change.body) && Utf8(change.cid));
+      FUZZ_CHECK(change.cid.size() <= ringcast::chat::RequestLimits::kMaxCid);
+      FUZZ_CHECK(edit || (change.body.empty() && change.mentions.empty()));
+      for (const int64_t user : change.mentions) FUZZ_CHECK(user > 0);
+    }
+  }
   return 0;
 }

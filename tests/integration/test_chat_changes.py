@@ -369,3 +369,70 @@ def test_pins_are_listed_newest_first_and_bounded(server_factory):
     assert api.request("GET", f"/api/conversations/{conv}/pins",
                        token=outsider.token).status == 403
     assert api.request("GET", "/api/conversations/999999/pins", token=a.token).status == 404
+
+
+def test_edit_and_delete_over_http(shared_server, api):
+    """PATCH and DELETE /api/conversations/{id}/messages/{seq}: the same entries as the
+    WebSocket's (live, in history), the same rules with HTTP statuses, and a cid's retry answered
+    with the first outcome."""
+    port = shared_server.port
+    a, b, outsider = api.new_users(3, "hc")
+    conv = api.group(a, [b.id])
+    url = f"/api/conversations/{conv}/messages"
+
+    async def go():
+        wa, wb = await ChatConn.connect(port, a.token, name="a"), await ChatConn.connect(
+            port, b.token, name="b")
+        try:
+            sent = await wa.send(conv, "helo")
+            other = await wb.send(conv, "b's")
+            start = wb.mark()
+            edit = api.ok("PATCH", f"{url}/{sent['seq']}",
+                          {"body": f"hello @{b.name}", "cid": "he1"}, token=a.token)
+            live_edit = await wb.wait_message(conv, lambda m: m["seq"] == edit["seq"],
+                                              start=start)
+            mention = await wb.wait_type("mention", start=start)
+            again = api.ok("PATCH", f"{url}/{sent['seq']}", {"body": "other", "cid": "he1"},
+                           token=a.token)
+            gone = api.ok("DELETE", f"{url}/{sent['seq']}", token=a.token)
+            live_delete = await wb.wait_message(conv, lambda m: m["seq"] == gone["seq"],
+                                                start=start)
+            # The WebSocket's next send takes the seq after the HTTP changes.
+            after = await wa.send(conv, "after")
+            return sent, other, edit, live_edit, mention, again, gone, live_delete, after
+        finally:
+            await close_all([wa, wb])
+
+    sent, other, edit, live_edit, mention, again, gone, live_delete, after = run_async(go(), 60)
+    assert (edit["cid"], edit["conv"], edit["seq"]) == ("he1", conv, other["seq"] + 1), edit
+    assert (live_edit["kind"], live_edit["target"], live_edit["body"], live_edit["from"]) == (
+        "edit", sent["seq"], f"hello @{b.name}", a.id), live_edit
+    assert mention["message"]["seq"] == edit["seq"], mention
+    assert again == edit, again  # The same cid: the first outcome, nothing stored twice.
+    assert gone["seq"] == edit["seq"] + 1 and gone["cid"].startswith("http."), gone
+    assert (live_delete["kind"], live_delete["target"]) == ("delete", sent["seq"]), live_delete
+    assert after["seq"] == gone["seq"] + 1, after
+    history = by_seq(api.messages(b, conv).json["messages"])
+    assert history[sent["seq"]]["deleted"] is True, history
+    assert history[edit["seq"]]["kind"] == "edit" and history[gone["seq"]]["kind"] == "delete"
+
+    def refused(method: str, seq, user, status: int, words: str, body=None, raw=None):
+        r = api.request(method, f"{url}/{seq}", body, token=user.token, raw=raw)
+        assert r.status == status and words in r.json["error"], (method, seq, r)
+
+    refused("PATCH", other["seq"], a, 403, "only its author may edit", {"body": "no"})
+    refused("DELETE", after["seq"], b, 403, "its author or a group admin")
+    refused("PATCH", sent["seq"], a, 410, "deleted", {"body": "back"})
+    refused("DELETE", sent["seq"], a, 410, "deleted")
+    refused("DELETE", edit["seq"], a, 404, "itself a change")
+    refused("DELETE", 9999, a, 404, "no such message")
+    refused("DELETE", other["seq"], outsider, 403, "not a member")
+    refused("PATCH", other["seq"], b, 400, 'missing field "body"', {"cid": "x"})
+    refused("PATCH", other["seq"], b, 400, 'field "cid" must be 1 to 64 bytes',
+            {"body": "x", "cid": ""})
+    refused("PATCH", other["seq"], b, 400, "truncated", raw=b"{")
+    refused("PATCH", "x", b, 400, "seq must be a positive integer", {"body": "x"})
+    refused("POST", other["seq"], b, 405, "method not allowed", {"body": "x"})
+    assert api.request("DELETE", f"{url}/{other['seq']}").status == 401
+    # Nothing refused was stored: the last entry is still the WebSocket's send.
+    assert api.messages(b, conv).json["messages"][0]["seq"] == after["seq"]

@@ -60,3 +60,44 @@ def test_edit_and_delete_cross_nodes_live_and_after_reconnect(cluster_factory):
         assert entry["unread"] == 2, entry
 
     run_async(go(), 50)
+
+
+@pytest.mark.timeout(60)
+def test_changes_over_http_on_either_node_reach_the_other_in_order(cluster_factory):
+    """PATCH and DELETE …/messages/{seq} through each node, between WebSocket sends through the
+    other: every entry reaches a member on each node live, in one seq order without a gap."""
+    cluster = cluster_factory(2)
+    api1, api2 = cluster.api(0), cluster.api(1)
+    a, b = api1.new_users(2, "xh")
+    conv = api1.group(a, [b.id])
+    url = f"/api/conversations/{conv}/messages"
+
+    async def go():
+        a1 = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
+        b1 = await ChatConn.connect(cluster.port(0), b.token, name="b@n1")
+        b2 = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
+        try:
+            first = await a1.send(conv, "one")
+            second = await a1.send(conv, "two")
+            edit = api2.ok("PATCH", f"{url}/{first['seq']}", {"body": "one, edited"},
+                           token=a.token)
+            third = await a1.send(conv, "three")
+            delete = api1.ok("DELETE", f"{url}/{second['seq']}", token=a.token)
+            last = await a1.send(conv, "four")
+            for conn in (b1, b2):
+                await conn.wait_message(conv, lambda m: m["seq"] == last["seq"])
+            return first, second, edit, third, delete, last, [
+                [(m["seq"], m["kind"], m.get("target")) for m in conn.messages(conv)]
+                for conn in (b1, b2)]
+        finally:
+            await close_all([a1, b1, b2])
+
+    first, second, edit, third, delete, last, seen = run_async(go(), 50)
+    want = [(first["seq"], "text", None), (second["seq"], "text", None),
+            (edit["seq"], "edit", first["seq"]), (third["seq"], "text", None),
+            (delete["seq"], "delete", second["seq"]), (last["seq"], "text", None)]
+    assert [seq for seq, _, _ in want] == list(range(first["seq"], first["seq"] + 6)), want
+    assert seen == [want, want], seen
+    history = {m["seq"]: m for m in api2.messages(b, conv).json["messages"]}
+    assert history[first["seq"]]["body"] == "one, edited", history
+    assert history[second["seq"]]["deleted"] is True, history

@@ -1,0 +1,105 @@
+// PATCH and DELETE /api/conversations/{id}/messages/{seq} (proto/PROTOCOL.md, "Changes to
+// messages"): the WebSocket `edit` and `delete` for a client that holds no connection (a script,
+// a bot, an integration).
+#include <openssl/rand.h>
+
+#include <array>
+
+#include "chat/api/http_api.h"
+#include "chat/auth/encoding.h"
+#include "chat/chat_shard.h"
+#include "chat/cluster/cluster_link.h"
+#include "chat/owners/conversation_owner.h"
+#include "chat/service.h"
+#include "core/runtime/shard.h"
+#include "storage/message_kinds.h"
+
+namespace ringcast::chat {
+namespace {
+
+// A request without its own cid gets one no client would choose (a client's retry with its own
+// cid is what makes a retry safe: the store answers a cid it has seen with the first outcome).
+std::string HttpCid() {
+  std::array<uint8_t, 12> random{};
+  RAND_bytes(random.data(), int(random.size()));
+  return "http." + auth::Base64UrlEncode(std::span<const uint8_t>(random.data(), random.size()));
+}
+
+int HttpStatusOf(std::string_view code) {
+  if (code == "not_found") return 404;
+  if (code == "gone") return 410;
+  if (code == "forbidden" || code == "edit_window") return 403;
+  return 409;
+}
+
+}  // namespace
+
+// Appended as a group change's system entry is (HttpApi::AfterGroupChange): by the store, then
+// handed to the other nodes and to the conversation's owner shard, whose reorder buffer
+// publishes it in seq order; answered once committed, as the WebSocket's ack is.
+void HttpApi::HandleMessageChange(HttpExchange& exchange, int64_t conv, int64_t caller,
+                                  int64_t seq) {
+  const http::Request& request = exchange.request();
+  const bool edit = request.method == http::Method::kPatch;
+  if (!edit && request.method != http::Method::kDelete) {
+    return exchange.RespondError(405, "method not allowed", "Allow: PATCH, DELETE\r\n");
+  }
+  MessageChangeBody change;
+  if (auto error = ParseMessageChange(exchange.body(), edit, config_.max_chat_body, &change)) {
+    return exchange.RespondError(400, *error);
+  }
+  std::string cid = change.cid.empty() ? HttpCid() : std::move(change.cid);
+  storage::NewMessage message{.conv = conv,
+                              .sender = caller,
+                              .cid = cid,
+                              .kind = std::string(edit ? storage::kEditKind : storage::kDeleteKind),
+                              .body = std::move(change.body),
+                              .ts = NowMs(),
+                              .mentions = std::move(change.mentions),
+                              .target = seq,
+                              .edit_window_ms = int64_t{config_.edit_window_s} * 1000};
+  DeferredHttp deferred = exchange.Defer();
+  service_.store().Append(
+      std::move(message),
+      service_.ReplyOn<storage::AppendOutcome>(
+          shard_.id(), [deferred, conv, cid = std::move(cid)](ChatShard& chat, auto result) {
+            HttpApi& self = chat.http_api();
+            if (!result.ok()) {
+              // It may have been committed all the same (an answer lost after the commit): the
+              // owner compares its head with the store's, as for a WebSocket send.
+              self.service_.PostOrHold(
+                  self.service_.ConversationOwnerShard(conv),
+                  [conv](ChatShard& owner) { owner.conversations().CheckHead(conv); });
+              return self.AnswerStoreFailure(deferred, result.status());
+            }
+            if (result->denial != storage::Denial::kNone) {
+              const auto [code, why] = ConversationOwner::RefusalOf(result->denial);
+              return self.AnswerError(deferred, HttpStatusOf(code), why);
+            }
+            self.AfterMessageChange(*result);
+            JsonWriter writer;
+            const storage::Message& stored = result->message;
+            self.Answer(deferred, 200,
+                        writer.BeginObject()
+                            .Field("cid", cid)
+                            .Field("conv", stored.conv)
+                            .Field("id", stored.id)
+                            .Field("seq", stored.seq)
+                            .Field("ts", stored.ts)
+                            .EndObject()
+                            .str());
+          }));
+}
+
+void HttpApi::AfterMessageChange(const storage::AppendOutcome& outcome) {
+  const storage::Message& message = outcome.message;
+  // A duplicate is handed on again, in case its first hand-off never happened (its receivers
+  // drop what they have); its mention events and jobs went out the first time.
+  if (ClusterLink* cluster = service_.cluster()) cluster->PublishMessage(message);
+  if (!outcome.duplicate) service_.AfterCommit(message);
+  service_.PostOrHold(service_.ConversationOwnerShard(message.conv), [message](ChatShard& chat) {
+    chat.conversations().OnRemoteMessage(message);
+  });
+}
+
+}  // namespace ringcast::chat
