@@ -111,6 +111,11 @@ void HttpDriver::OnData(Connection& conn, std::span<uint8_t> data) {
         table_.Abort(conn);
         offset = input.size();
       }
+      // Received whole, it now waits on us (OnTimer): the timer moves to --answer-timeout.
+      if (!io.body_streaming) {
+        table_.ScheduleTimer(
+            conn, conn.last_receive_tick() + Reactor::SecondsToTicks(config_.answer_timeout_s));
+      }
       break;
     }
     CountAnswer(conn, exchange.route(), exchange.status(), queued_before);
@@ -249,12 +254,25 @@ void HttpDriver::OnTimer(Connection& conn) {
            reactor_.id());
     return table_.Abort(conn);
   }
+  // A request received whole and waiting for its deferred answer waits on us, not the client:
+  // it gets --answer-timeout, and then an answer saying so, never a silent close (the late
+  // answer then finds the connection no longer waiting: TakeDeferred).
+  const bool waiting_on_us = io.awaiting_answer && !io.body_streaming;
+  if (waiting_on_us) {
+    due = conn.last_receive_tick() + Reactor::SecondsToTicks(config_.answer_timeout_s);
+  }
   if (now < due) return table_.ScheduleTimer(conn, due);
+  if (waiting_on_us) {
+    RC_LOG(kWarn, "shard %u: an HTTP request got no answer within --answer-timeout (%u s)",
+           reactor_.id(), config_.answer_timeout_s);
+    conn.io().awaiting_answer = false;
+    conn.http_pending().reset();
+    return ReplyError(conn, 503, "no answer within --answer-timeout, retry later");
+  }
   RC_LOG(kDebug, "shard %u: HTTP request timed out", reactor_.id());
   // Part of a request arrived but not all of it: say so (RFC 9110 §15.5.9) before closing. A
   // connection that sent nothing (new, or idle after an answer) is closed silently, so a client
-  // about to reuse it never reads a 408 for a request it has not sent yet; one whose answer is
-  // deferred is waiting on us, not the client.
+  // about to reuse it never reads a 408 for a request it has not sent yet.
   if (!io.awaiting_answer && conn.http_pending() != nullptr && !conn.http_pending()->empty()) {
     conn.http_pending().reset();
     return ReplyError(conn, 408, "request incomplete after --handshake-timeout");

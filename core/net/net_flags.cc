@@ -40,6 +40,10 @@ void RegisterNetFlags(FlagRegistry& flags, NetOptions* options) {
        CLI::Range(1, 86400)},
       {"handshake-timeout", &options->handshake_timeout_s,
        "Seconds to receive a complete HTTP request", CLI::Range(1, 3600)},
+      {"answer-timeout", &options->answer_timeout_s,
+       "Seconds a received HTTP request waits for its answer (a queued password hash, a store "
+       "call) before it is answered 503 and the connection closed",
+       CLI::Range(1, 3600)},
       {"close-timeout", &options->close_timeout_s,
        "Seconds to wait for the peer's close frame / EOF after we close", CLI::Range(1, 3600)},
       {"max-connections", &options->max_connections, "Connections per shard",

@@ -18,6 +18,9 @@ struct NetOptions {
   uint64_t max_outbound_bytes = 4 << 20;
   uint32_t idle_timeout_s = 120;
   uint32_t handshake_timeout_s = 10;
+  // A request whose answer is deferred (a queued password hash, a store call) waits this long
+  // before it is answered 503 and its connection closed.
+  uint32_t answer_timeout_s = 60;
   uint32_t close_timeout_s = 5;
   uint32_t max_connections = 20000;  // Per shard.
   uint32_t max_header_bytes = 8192;

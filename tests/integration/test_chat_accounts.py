@@ -470,6 +470,48 @@ def test_register_rate_limit_per_ip(server):
     assert api.login(first).status == 200
 
 
+def burst_of_registrations(port: int, count: int) -> list[tuple[int, str]]:
+    """`count` registrations at once, each on its own connection: (status, error) of each, or
+    (0, why) for a connection closed without an answer."""
+    import concurrent.futures
+
+    def register(_):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            conn.request("POST", "/api/register",
+                         body=json.dumps({"username": unique_name("wait"), "password": PASSWORD}),
+                         headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            body = json.loads(r.read() or b"{}")
+            return r.status, body.get("error", "")
+        except (http.client.RemoteDisconnected, ConnectionResetError) as e:
+            return 0, repr(e)
+        finally:
+            conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        return list(pool.map(register, range(count)))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+@pytest.mark.sqlite_only("the HTTP layer's timers; the store plays no part")
+def test_a_request_waiting_for_its_answer_is_answered_not_dropped(server_factory):
+    """A request received whole waits on the server (here for a password hash behind others on
+    the one registration worker), not on the client: past --handshake-timeout it is still
+    answered; past --answer-timeout it gets a 503 that says so. The connection used to be closed
+    without an answer once --handshake-timeout passed."""
+    # Cost 17: at least 0.2 s a hash, so the last of 8 waits well past the 1 s timeout.
+    patient = server_factory(*chat_args(password_cost=17, workers=2, handshake_timeout=1))
+    answers = burst_of_registrations(patient.port, 8)
+    assert answers == [(201, "")] * 8, answers
+
+    hasty = server_factory(*chat_args(password_cost=17, workers=2, answer_timeout=1))
+    answers = burst_of_registrations(hasty.port, 8)
+    late = (503, "no answer within --answer-timeout, retry later")
+    assert all(a in ((201, ""), late) for a in answers) and late in answers, answers
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(90)
 @pytest.mark.sqlite_only("the worker pool's scheduling; the store plays no part")
