@@ -256,8 +256,9 @@ void HttpDriver::OnTimer(Connection& conn) {
   }
   // A request received whole and waiting for its deferred answer waits on us, not the client:
   // it gets --answer-timeout, and then an answer saying so, never a silent close (the late
-  // answer then finds the connection no longer waiting: TakeDeferred).
-  const bool waiting_on_us = io.awaiting_answer && !io.body_streaming;
+  // answer then finds the connection no longer waiting: TakeDeferred). Not once its answer has
+  // begun to stream (awaiting_answer stays set until the stream ends).
+  const bool waiting_on_us = io.awaiting_answer && !io.body_streaming && !io.answer_streaming;
   if (waiting_on_us) {
     due = conn.last_receive_tick() + Reactor::SecondsToTicks(config_.answer_timeout_s);
   }

@@ -697,3 +697,30 @@ def test_attachments_cross_nodes_with_a_shared_files_dir(cluster_factory, tmp_pa
     assert [a["id"] for a in msg["attachments"]] == [rec["id"]], msg
     status, _, got = download(cluster.port(1), rec["url"], b.token)
     assert status == 200 and got == data
+
+
+@pytest.mark.slow
+@pytest.mark.sqlite_only("the HTTP layer's timers; the store plays no part")
+def test_a_download_outlasting_the_answer_timeout_streams_whole(server_factory):
+    """--answer-timeout bounds the wait for an answer to begin, not a streamed answer: a download
+    read slowly for longer than it arrives whole."""
+    srv = server_factory(*chat_args(answer_timeout=1))
+    api = Api(srv.port)
+    user = api.new_user("slow")
+    data = os.urandom(24 << 20)  # Past the loopback socket buffers: the server keeps streaming.
+    status, _, body = upload_raw(srv.port, user.token, data, len(data), name="big.bin")
+    assert status == 201, body
+    url = json.loads(body)["url"]
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+    try:
+        conn.request("GET", url, headers={"Authorization": f"Bearer {user.token}"})
+        r = conn.getresponse()
+        assert r.status == 200
+        got, started = bytearray(), time.monotonic()
+        while chunk := r.read(256 << 10):
+            got += chunk
+            time.sleep(0.03)  # About 8 MB/s: some 3 s in all.
+        assert time.monotonic() - started > 2, "the download was not slow enough to test"
+        assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    finally:
+        conn.close()
