@@ -155,8 +155,10 @@ void HttpDriver::AfterAnswer(Connection& conn, bool close) {
     table_.FinishAfterFlush(conn);
     return;
   }
-  // The next request's handshake timeout counts from this answer.
+  // The next request's handshake timeout counts from this answer, and the timer, which waited
+  // for the answer (--answer-timeout), comes back to it.
   conn.set_last_receive_tick(reactor_.now());
+  table_.ScheduleTimer(conn, reactor_.now() + Reactor::SecondsToTicks(config_.handshake_timeout_s));
 }
 
 Connection* HttpDriver::TakeDeferred(const DeferredHttp& deferred) {
