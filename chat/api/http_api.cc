@@ -729,32 +729,22 @@ void HttpApi::HandleThreadPage(HttpExchange& exchange, int64_t conv, int64_t cal
   const uint64_t max_bytes = config_.max_answer_bytes;
   service_.store().Thread(
       conv, caller, root, before, {.count = limit, .bytes = max_bytes},
-      service_.ReplyOn<storage::ThreadPage>(shard_.id(), [deferred, root, max_bytes](
-                                                             ChatShard& chat, auto result) {
-        HttpApi& self = chat.http_api();
-        if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-        switch (result->page.denial) {
-          case storage::Denial::kNone:
-            break;
-          case storage::Denial::kForbidden:
-            return self.AnswerError(deferred, 403, "not a member of this conversation");
-          default:
-            return self.AnswerError(
-                deferred, 404,
-                "no such conversation, or no such thread root (an ordinary message in no "
-                "thread)");
-        }
-        JsonWriter writer;
-        writer.BeginObject()
-            .Field("root", root)
-            .Field("read_seq", result->read_seq)
-            .Field("unread", result->unread)
-            .Key("messages")
-            .BeginArray();
-        const bool all = AppendMessagesWithin(writer, result->page.messages, max_bytes);
-        self.Answer(deferred, 200,
-                    writer.EndArray().Field("more", result->page.more || !all).EndObject().str());
-      }));
+      service_.ReplyOn<storage::ThreadPage>(
+          shard_.id(), [deferred, conv, root, max_bytes](ChatShard& chat, auto result) {
+            HttpApi& self = chat.http_api();
+            if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+            switch (result->page.denial) {
+              case storage::Denial::kNone:
+                return self.Answer(deferred, 200, EncodeThread(conv, root, *result, max_bytes));
+              case storage::Denial::kForbidden:
+                return self.AnswerError(deferred, 403, "not a member of this conversation");
+              default:
+                return self.AnswerError(
+                    deferred, 404,
+                    "no such conversation, or no such thread root (an ordinary message in no "
+                    "thread)");
+            }
+          }));
 }
 
 void HttpApi::AfterGroupChange(const storage::MembershipOutcome& outcome,
