@@ -77,8 +77,9 @@ def words() -> list[str]:
 class Server:
     def __init__(self, binary: str, data_dir: str, database_url: str | None, log: pathlib.Path):
         self.port = free_port()
+        self.metrics_port = free_port()
         args = [binary, "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", data_dir,
-                *SERVER_FLAGS]
+                "--metrics-port", str(self.metrics_port), *SERVER_FLAGS]
         env = dict(os.environ)
         if database_url:
             env["RINGCAST_DATABASE_URL"] = database_url
@@ -178,10 +179,6 @@ def fill_sqlite(args, data_dir: str, searchers, vocab) -> dict[int, list[int]]:
                    "VALUES (?, ?, 1)", ((c, u) for c, us in members.items() for u in us))
     db.executemany("INSERT INTO messages(conversation_id, seq, sender_id, kind, body, sent_at) "
                    "VALUES (?, ?, ?, 'text', ?, ?)", message_rows(args, members, vocab))
-    # What the server's bulk add does (SqliteChatStore::IndexNewMessages), all at once.
-    db.execute("INSERT INTO messages_fts(rowid, body) SELECT (conversation_id << 32) | seq, body "
-               "FROM messages WHERE id > (SELECT indexed_upto FROM search_progress)")
-    db.execute("UPDATE search_progress SET indexed_upto = (SELECT max(id) FROM messages)")
     db.execute("COMMIT")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
@@ -297,10 +294,13 @@ def chat_1k(args, binary: str, tmp: str, label: str) -> dict:
     os.mkdir(data_dir)
     log = pathlib.Path(tmp) / f"{label}.log"
 
+    metrics_port = free_port()
+
     def start() -> tuple[subprocess.Popen, int]:
         port = free_port()
         proc = subprocess.Popen(["taskset", "-c", "0", binary, "--host", "127.0.0.1",
-                                 "--port", str(port), "--data-dir", data_dir, *CHAT_SERVER],
+                                 "--port", str(port), "--data-dir", data_dir, *CHAT_SERVER,
+                                 "--metrics-port", str(metrics_port)],
                                 stdout=open(log, "ab"), stderr=subprocess.STDOUT)
         for _ in range(600):
             try:
@@ -315,11 +315,38 @@ def chat_1k(args, binary: str, tmp: str, label: str) -> dict:
     subprocess.run(["taskset", "-c", "1", args.tool, "chat", f"ws://127.0.0.1:{port}", *CHAT_1K,
                     *(KEEP_GOING if args.keep_going else []), "-q", "--json", report, "--server-pid", str(proc.pid)],
                    stdout=subprocess.DEVNULL)  # Over the limit it exits 1: the report says how.
+    # The index (search.db, a thread at a lower priority) may be behind the appends after an
+    # overloaded run: how far, and how long it takes to catch up once the load stops.
+    lag_at_end, caught_up_s = index_lag(metrics_port), None
+    if lag_at_end is not None:
+        began = time.monotonic()
+        while time.monotonic() - began < 300:
+            if index_lag(metrics_port) == 0:
+                caught_up_s = round(time.monotonic() - began, 2)
+                break
+            time.sleep(0.1)
     proc.terminate()
     proc.wait(60)
     results = json.loads(pathlib.Path(report).read_text())["results"]
     return {"persisted_msgs_per_s": results.get("max_acks_per_s"),
-            "max_rate_within_p99_limit": results.get("max_rate_within_limit")}
+            "max_rate_within_p99_limit": results.get("max_rate_within_limit"),
+            "index_lag_at_end_messages": lag_at_end,
+            "index_caught_up_after_s": caught_up_s}
+
+
+def index_lag(metrics_port: int) -> int | None:
+    """ringcast_store_search_index_lag_messages, or None for a server without it (before v16)."""
+    conn = http.client.HTTPConnection("127.0.0.1", metrics_port, timeout=5)
+    try:
+        conn.request("GET", "/metrics")
+        for line in conn.getresponse().read().decode().splitlines():
+            if line.startswith("ringcast_store_search_index_lag_messages "):
+                return int(float(line.split()[1]))
+    except OSError:
+        pass
+    finally:
+        conn.close()
+    return None
 
 
 def index_cost(args) -> int:
@@ -338,7 +365,8 @@ def index_cost(args) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     medians = {mode: {metric: statistics.median(r[mode][metric] or 0 for r in rounds)
-                      for metric in rounds[0][mode]} for mode in rounds[0]}
+                      for metric in rounds[0][mode] if not metric.startswith("index_")}
+               for mode in rounds[0]}
     with_rate = medians["with index"]["persisted_msgs_per_s"]
     without_rate = medians["without index"]["persisted_msgs_per_s"]
     result = {"rounds": rounds, "medians": medians,
@@ -402,6 +430,16 @@ def main() -> int:
         result["fill_s"] = round(time.monotonic() - started, 1)
         print(f"filled {args.messages} messages in {result['fill_s']} s", flush=True)
         server = Server(args.binary, data_dir, url, log)
+        if not url:
+            # The server builds search.db from the messages (its index thread, in passes of
+            # 20,000): timed, then the searches run on the whole index.
+            started = time.monotonic()
+            while index_lag(server.metrics_port) != 0:
+                if time.monotonic() - started > 1800:
+                    raise SystemExit(f"search.db not built in 30 minutes; see {log}")
+                time.sleep(0.2)
+            result["index_build_s"] = round(time.monotonic() - started, 1)
+            print(f"search.db built in {result['index_build_s']} s", flush=True)
         work = queries(args, searchers, members, vocab)
         measure(server, work[: len(work) // 4])  # Warm-up: the caches, the prepared plans.
         result["latency"] = measure(server, work)

@@ -95,6 +95,7 @@ Result<std::unique_ptr<BatchExecutor>> BatchExecutor::Start(const ExecutorOption
 
   DbOptions reader_options = fixed.db;
   reader_options.read_only = true;
+  reader_options.attach = fixed.reader_attach;
   for (uint32_t i = 0; i < fixed.readers; ++i) {
     Result<std::unique_ptr<SqliteDb>> reader = SqliteDb::Open(reader_options);
     if (!reader.ok()) return reader.status();  // ~BatchExecutor: no threads yet, closes dbs.

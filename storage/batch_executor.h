@@ -74,6 +74,8 @@ struct ExecutorOptions {
   // server's default is --commit-interval-us).
   uint32_t commit_interval_us = 0;
   uint32_t readers = 2;  // Reader threads, each with its own read-only connection (>= 1).
+  // Database files the readers attach besides db.path, as (schema name, path).
+  std::vector<std::pair<std::string, std::string>> reader_attach;
   // Back-pressure: Submit() refuses (kQueueFull) past this many queued writes, so a stalled
   // disk turns into errors the engine can answer with, not unbounded memory. 0 = no limit.
   uint32_t max_queued_writes = 1 << 20;

@@ -406,7 +406,7 @@ VALUES ('schema_v12_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 
 // the bodies of ordinary messages that are not deleted (the text stays in `messages` alone).
 // New messages are not indexed by a trigger: FTS5 writes a segment per transaction, and one per
 // batch of appends cost 40% of the writes' throughput. The store adds them in bulk
-// (SqliteChatStore::IndexForSearch), every --search-index-interval-ms, up to the id it records
+// (a job on the writer until version 16), every --search-index-interval-ms, up to the id it records
 // in search_progress. Changes to rows already indexed are kept in the same transaction by the
 // triggers: an edit takes out the old body and puts in the new, a deletion (body emptied,
 // deleted_at set) takes it out. FTS5's 'delete' must name the exact text that was indexed, which
@@ -507,6 +507,21 @@ INSERT INTO meta(key, value)
 VALUES ('schema_v15_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )sql";
 
+// Version 16 (issue 25, the cost of indexing): the search index leaves chat.db for a file of its
+// own, search.db, kept by a thread of its own that reads new messages, edits and deletions from
+// chat.db (storage/sqlite_search_index.h): tokenizing and merging index segments on the chat
+// writer delayed acks and cost a quarter of chat-1k's msgs/s. search.db is built again from the
+// messages the first time the server starts on this version.
+constexpr const char* kSchemaV16 = R"sql(
+DROP TRIGGER messages_fts_update;
+DROP TRIGGER messages_fts_delete;
+DROP TABLE messages_fts;
+DROP TABLE search_progress;
+
+INSERT INTO meta(key, value)
+VALUES ('schema_v16_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kSchemaV1.data()},
     {2, "a sender has read its own messages", kSchemaV2},
@@ -523,6 +538,7 @@ constexpr Migration kMigrations[] = {
     {13, "search: an FTS5 index of message bodies", kSchemaV13},
     {14, "replies and threads", kSchemaV14},
     {15, "search: the index keyed by conversation", kSchemaV15},
+    {16, "search: the index moves to search.db", kSchemaV16},
 };
 
 Status Fail(SqliteDb& db, Status status) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <set>
 
@@ -87,59 +88,25 @@ Status LoadMemberIds(SqliteDb& db, int64_t conv, std::vector<int64_t>& members) 
 
 Result<std::unique_ptr<SqliteChatStore>> SqliteChatStore::Open(const ExecutorOptions& options,
                                                                uint32_t recent_cids,
-                                                               uint32_t search_index_interval_ms) {
-  Result<std::unique_ptr<BatchExecutor>> executor = BatchExecutor::Start(options);
+                                                               SearchIndexOptions search) {
+  if (search.path.empty()) {
+    search.path = (std::filesystem::path(options.db.path).parent_path() / "search.db").string();
+  }
+  search.chat_path = options.db.path;
+  if (search.log == nullptr) search.log = options.log;
+  // search.db first: the readers attach it as they open.
+  Result<std::unique_ptr<SqliteSearchIndex>> index = SqliteSearchIndex::Open(search);
+  if (!index.ok()) return index.status();
+  ExecutorOptions with_index = options;
+  with_index.reader_attach.emplace_back("search", search.path);
+  Result<std::unique_ptr<BatchExecutor>> executor = BatchExecutor::Start(with_index);
   if (!executor.ok()) return executor.status();
-  std::unique_ptr<SqliteChatStore> store(
-      new SqliteChatStore(std::move(*executor), std::max<uint32_t>(recent_cids, kCidMergeChunk),
-                          search_index_interval_ms));
+  std::unique_ptr<SqliteChatStore> store(new SqliteChatStore(
+      std::move(*executor), std::max<uint32_t>(recent_cids, kCidMergeChunk), std::move(*index)));
   if (Status s = store->LoadRecentCids(); !s.ok()) return s;
-  // What an earlier run appended in its last interval, if it stopped before indexing it.
-  if (search_index_interval_ms > 0) store->ScheduleSearchIndex();
+  // chat.db has its final schema now (the executor migrated it).
+  if (Status s = store->search_index_->Start(); !s.ok()) return s;
   return store;
-}
-
-// The messages appended since the last run (above search_progress.indexed_upto) that search
-// keeps (ordinary, not deleted: the predicate of the triggers), in one statement, keyed by
-// conversation and seq (schema v15). Message ids grow with each insert, and no message row is
-// ever deleted but with its conversation.
-Status SqliteChatStore::IndexNewMessages(SqliteDb& db) {
-  auto index = db.Prepare(
-      "INSERT INTO messages_fts(rowid, body) SELECT (conversation_id << 32) | seq, body "
-      "FROM messages "
-      "WHERE id > (SELECT indexed_upto FROM search_progress) AND " RINGCAST_ORDINARY_KIND_SQL
-      " AND deleted_at IS NULL");
-  if (Status s = index->Exec(); !s.ok()) return s;
-  auto mark = db.Prepare(
-      "UPDATE search_progress SET indexed_upto = (SELECT coalesce(max(id), 0) FROM messages)");
-  return mark->Exec();
-}
-
-Status SqliteChatStore::IndexForSearch(SqliteDb& db) {
-  if (search_index_interval_ms_ == 0) return IndexNewMessages(db);
-  ScheduleSearchIndex();
-  return Status();
-}
-
-void SqliteChatStore::ScheduleSearchIndex() {
-  if (index_queued_.exchange(true)) return;
-  // FTS5 writes a segment per transaction and merges them as they pile up: a transaction per
-  // batch of appends (about one a millisecond under load) cost chat-1k 40% of its msgs/s, one
-  // every 200 ms a few per cent (bench/README.md, "Search").
-  // The flag drops when the job starts, not when it is done (after the commit's fsync): an
-  // append that runs in between must queue the next job, or its message would wait for the
-  // next append to be indexed, if one ever came.
-  const Admission queued = executor_->SubmitUpkeepAfter(
-      [this](SqliteDb& db) {
-        index_queued_.store(false, std::memory_order_release);
-        return IndexNewMessages(db);
-      },
-      [this](Status status) {
-        if (!status.ok()) ScheduleSearchIndex();  // Tried again, unless an append has already.
-      },
-      std::chrono::milliseconds(search_index_interval_ms_));
-  // Refused (stopping): the next start indexes it, as this is where the table says it stopped.
-  if (queued != Admission::kQueued) index_queued_.store(false, std::memory_order_release);
 }
 
 Status SqliteChatStore::LoadRecentCids() {
@@ -493,8 +460,12 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
   // carries files (their rows too).
   const bool may_mention = MayMention(message);
   const bool several = may_mention || !message.attachment_ids.empty() || message.target != 0 ||
-                       message.reply_to != 0 ||
-                       search_index_interval_ms_ == 0;  // The index's rows in the same savepoint.
+                       message.reply_to != 0;
+  // After the commit: the search index adds it within --search-index-interval-ms.
+  reply = [this, reply = std::move(reply)](Result<AppendOutcome> result) mutable {
+    if (result.ok() && result->message.id != 0) search_index_->NoteAppended(result->message.id);
+    reply(std::move(result));
+  };
   Submit<AppendOutcome>(
       several ? Kind::kWrite : Kind::kSingleWrite,
       [this, message = std::move(message), may_mention](SqliteDb& db,
@@ -589,7 +560,6 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
         }
         recent_cids_.Add(message.sender, message.cid, out.message.id);
         MergeRecentCidsIfDue();
-        if (Status indexed = IndexForSearch(db); !indexed.ok()) return indexed;
         if (message.attachment_ids.empty()) return Status();
         // The rows that let the conversation's members read the files (FindUpload).
         auto attach = db.Prepare(
@@ -862,6 +832,25 @@ void SqliteChatStore::CollectMetrics(MetricSet& out) const {
             double(recent_cids_.size()));
   out.Counter("ringcast_store_cids_merged_total", "Cids merged into message_cids in bulk",
               double(cids_merged_.load(std::memory_order_relaxed)));
+  const SearchIndexStats index = search_index_->stats();
+  out.Gauge("ringcast_store_search_index_lag_messages",
+            "Message ids committed to chat.db and not yet in the search index (search.db)",
+            double(std::max<int64_t>(0, index.appended_upto - index.indexed_upto)));
+  out.Counter("ringcast_store_search_index_passes_total",
+              "Transactions of the search index thread that added messages", double(index.passes));
+  out.Counter("ringcast_store_search_index_failed_passes_total",
+              "Search index passes that failed (retried a second later)",
+              double(index.failed_passes));
+  out.Counter("ringcast_store_search_index_rebuilds_total",
+              "Times search.db was emptied because it was built from another chat database",
+              double(index.rebuilds));
+  out.Counter("ringcast_store_search_waits_total",
+              "Searches that waited for the index to hold the messages committed before them",
+              double(index.waits));
+  out.Counter("ringcast_store_search_stale_total",
+              "Searches that ran before the index held them (--search-fresh-wait-ms passed, or "
+              "too many waited)",
+              double(index.stale_answers));
 }
 
 // --- Uploads (issue 15) -------------------------------------------------------------------

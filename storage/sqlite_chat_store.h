@@ -11,6 +11,7 @@
 #include "storage/chat_store.h"
 #include "storage/recent_cids.h"
 #include "storage/sqlite_job.h"
+#include "storage/sqlite_search_index.h"
 
 namespace ringcast::storage {
 
@@ -57,20 +58,18 @@ class SqliteChatStore final : public ChatStore {
   static constexpr size_t kCidMergeChunk = 1024;
 
   // Opens (creating and migrating) the database at options.db.path, and reads back the cids
-  // that message_cids does not hold yet.
-  // New messages join the search index (schema v13) in one transaction at most every
-  // `search_index_interval_ms` (--search-index-interval-ms); 0: in each append's own.
+  // that message_cids does not hold yet. The search index lives in `search.path` (default:
+  // search.db beside it) and is kept by a thread of its own (sqlite_search_index.h).
   static Result<std::unique_ptr<SqliteChatStore>> Open(const ExecutorOptions& options,
                                                        uint32_t recent_cids = kDefaultRecentCids,
-                                                       uint32_t search_index_interval_ms = 0);
+                                                       SearchIndexOptions search = {});
   ~SqliteChatStore() override;
 
-  // Writer thread: adds the messages appended since the last call to the search index (schema
-  // v13), in the caller's transaction.
-  static Status IndexNewMessages(SqliteDb& db);
-
   // Commits what is queued and joins the threads; every accepted operation gets its reply.
-  void Stop(std::chrono::milliseconds drain_limit) override { executor_->Stop(drain_limit); }
+  void Stop(std::chrono::milliseconds drain_limit) override {
+    search_index_->Stop();  // Waiting searches run now, on what is indexed.
+    executor_->Stop(drain_limit);
+  }
   ExecutorStats stats() const { return executor_->stats(); }
   void CollectMetrics(MetricSet& out) const override;
 
@@ -79,10 +78,10 @@ class SqliteChatStore final : public ChatStore {
 
  private:
   SqliteChatStore(std::unique_ptr<BatchExecutor> executor, uint32_t recent_cids_max,
-                  uint32_t search_index_interval_ms)
+                  std::unique_ptr<SqliteSearchIndex> search_index)
       : executor_(std::move(executor)),
         recent_cids_max_(recent_cids_max),
-        search_index_interval_ms_(search_index_interval_ms) {}
+        search_index_(std::move(search_index)) {}
 
   Status LoadRecentCids();
   // Writer thread, inside an append: the original of a resend (out.duplicate), or nothing.
@@ -104,13 +103,12 @@ class SqliteChatStore final : public ChatStore {
   std::atomic<bool> merge_queued_{false};
   std::atomic<uint64_t> cids_merged_{0};
 
-  // Writer thread, inside an append: indexes the new messages for search now (interval 0) or
-  // has a job do so within the interval (ScheduleSearchIndex).
-  Status IndexForSearch(SqliteDb& db);
-  // Queues the indexing job (SubmitUpkeepAfter) unless one waits.
-  void ScheduleSearchIndex();
-  const uint32_t search_index_interval_ms_;
-  std::atomic<bool> index_queued_{false};
+  // A search on a reader. One that finds messages committed before it that the index does not
+  // hold yet waits for them (SqliteSearchIndex::WhenIndexed) and runs again, `waited`.
+  void RunSearch(std::shared_ptr<const SearchQuery> query, Reply<std::vector<SearchHit>> reply,
+                 bool waited);
+  // Destroyed before executor_: its waiting searches are submitted to the executor.
+  std::unique_ptr<SqliteSearchIndex> search_index_;
 };
 
 }  // namespace ringcast::storage

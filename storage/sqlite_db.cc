@@ -288,6 +288,12 @@ Status SqliteDb::Configure() {
   if (Status s = Exec("PRAGMA cache_size = -" + std::to_string(options_.cache_kib)); !s.ok()) {
     return s;
   }
+  for (const auto& [schema, path] : options_.attach) {
+    // The schema name is ours (a constant), not input; the path is bound.
+    auto attach = Prepare("ATTACH DATABASE ?1 AS " + schema);
+    attach->BindText(1, path);
+    if (Status s = attach->Exec(); !s.ok()) return s;
+  }
   if (options_.read_only) return Status();
   if (options_.page_size != 0) {
     // Only takes effect while the file is still empty: before the WAL switch writes page 1.

@@ -31,6 +31,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "storage/status.h"
 
@@ -62,6 +64,10 @@ struct DbOptions {
   // chat append dirties a few scattered index leaves, so small pages write less per message
   // (storage/README.md, "WAL bytes per message").
   uint32_t page_size = 0;
+  // Other database files this connection attaches, as (schema name, path): the chat store's
+  // readers attach the search index (sqlite_search_index.h). Attached read-only when this
+  // connection is.
+  std::vector<std::pair<std::string, std::string>> attach;
 };
 
 enum class StepResult : uint8_t { kRow, kDone, kError };

@@ -40,7 +40,7 @@ constexpr const char* kConversationsSql =
     "SELECT conversation_id FROM users_conversations WHERE user_id = ?1 "
     "AND (?2 IS NULL OR conversation_id = ?2) ORDER BY conversation_id DESC";
 constexpr const char* kDocumentsWithSql =
-    "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?1";
+    "SELECT count(*) FROM search.messages_fts WHERE messages_fts MATCH ?1";
 constexpr const char* kRangeSql =
     "SELECT rowid, ringcast_hit(messages_fts) FROM messages_fts "
     "WHERE messages_fts MATCH ?1 AND rowid BETWEEN ?2 AND ?3 ORDER BY rowid DESC";
@@ -48,8 +48,9 @@ constexpr const char* kMemberHitsSql =
     "SELECT rowid, ringcast_hit(messages_fts) FROM messages_fts "
     "WHERE messages_fts MATCH ?1 AND (rowid >> 32) IN "
     "(SELECT conversation_id FROM users_conversations WHERE user_id = ?2) ORDER BY rowid DESC";
-// deleted_at: the index drops a deleted message in the deletion's transaction, so this is only
-// a second guard.
+// deleted_at: the index drops a deleted message at its next pass; until then this keeps it out.
+constexpr const char* kNewestMessageSql = "SELECT coalesce(max(id), 0) FROM messages";
+constexpr const char* kIndexedUptoSql = "SELECT indexed_upto FROM search.search_progress";
 constexpr const char* kMessageSql =
     "SELECT id, sender_id, kind, sent_at, edited_at, body FROM messages "
     "WHERE conversation_id = ?1 AND seq = ?2 AND deleted_at IS NULL";
@@ -186,16 +187,44 @@ Status RankedPage(SqliteDb& db, const SearchQuery& query, std::vector<Candidate>
 }  // namespace
 
 void SqliteChatStore::SearchMessages(SearchQuery query, Reply<std::vector<SearchHit>> reply) {
-  Submit<std::vector<SearchHit>>(
+  RunSearch(std::make_shared<const SearchQuery>(std::move(query)), std::move(reply), false);
+}
+
+void SqliteChatStore::RunSearch(std::shared_ptr<const SearchQuery> query,
+                                Reply<std::vector<SearchHit>> reply, bool waited) {
+  struct Outcome {
+    std::vector<SearchHit> hits;
+    int64_t wait_for = 0;  // The newest message id the index does not hold yet.
+  };
+  Submit<Outcome>(
       Kind::kRead,
-      [query = std::move(query)](SqliteDb& db, std::vector<SearchHit>& out) {
+      [query, waited](SqliteDb& db, Outcome& out) {
+        if (!waited) {
+          // A search finds what was committed before it: the sender of a message, searching
+          // right after its ack, finds it.
+          Result<int64_t> newest = db.QueryInt64(kNewestMessageSql);
+          Result<int64_t> indexed = db.QueryInt64(kIndexedUptoSql);
+          if (!newest.ok()) return newest.status();
+          if (!indexed.ok()) return indexed.status();
+          if (*indexed < *newest) {
+            out.wait_for = *newest;
+            return Status();
+          }
+        }
         std::vector<Candidate> candidates;
-        if (Status s = Candidates(db, query, MatchExpression(query.terms), candidates); !s.ok()) {
+        if (Status s = Candidates(db, *query, MatchExpression(query->terms), candidates); !s.ok()) {
           return s;
         }
-        return RankedPage(db, query, candidates, out);
+        return RankedPage(db, *query, candidates, out.hits);
       },
-      std::move(reply));
+      Reply<Outcome>([this, query, reply = std::move(reply)](Result<Outcome> outcome) mutable {
+        if (!outcome.ok()) return reply(outcome.status());
+        if (outcome->wait_for == 0) return reply(std::move(outcome->hits));
+        search_index_->WhenIndexed(outcome->wait_for, [this, query = std::move(query),
+                                                       reply = std::move(reply)]() mutable {
+          RunSearch(std::move(query), std::move(reply), true);
+        });
+      }));
 }
 
 }  // namespace ringcast::storage

@@ -74,8 +74,9 @@ std::unique_ptr<ChatStore> OpenSqlite(const StoreOptions& options,
   executor.wal_idle_checkpoint_ms = options.wal_idle_checkpoint_ms;
   executor.wal_restart_wait_ms = options.wal_restart_wait_ms;
   executor.log = log;
-  auto store =
-      SqliteChatStore::Open(executor, options.sqlite_recent_cids, options.search_index_interval_ms);
+  auto store = SqliteChatStore::Open(executor, options.sqlite_recent_cids,
+                                     {.interval_ms = options.search_index_interval_ms,
+                                      .fresh_wait_ms = options.search_fresh_wait_ms});
   if (!store.ok()) {
     *error = "cannot open the chat store " + executor.db.path + ": " + store.status().ToString();
     return nullptr;

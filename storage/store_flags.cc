@@ -32,10 +32,14 @@ void RegisterStoreFlags(FlagRegistry& flags, StoreOptions* options) {
        "keeps its own)",
        CLI::IsMember({512, 1024, 2048, 4096, 8192, 16384, 32768, 65536})},
       {"search-index-interval-ms", &options->search_index_interval_ms,
-       "SQLite: new messages join the search index in one transaction at most this often, so "
-       "a message is found by search at most this long after its ack (0: in the transaction "
-       "of each send, at several times the cost per message); edits and deletions of indexed "
-       "messages apply at once",
+       "SQLite: the search index (search.db, kept by a thread of its own) adds new messages, "
+       "edits and deletions this long after their commit, in one transaction (0: at once, at "
+       "a higher cost per message); a search first waits for the messages committed before "
+       "it (--search-fresh-wait-ms)",
+       CLI::Range(0, 60000)},
+      {"search-fresh-wait-ms", &options->search_fresh_wait_ms,
+       "SQLite: how long a search waits for the index to hold the messages committed before "
+       "it (after that, or with 0, it answers from what is indexed)",
        CLI::Range(0, 60000)},
       {"sqlite-recent-cids", &options->sqlite_recent_cids,
        "SQLite: cids of the newest messages held in memory before they are merged into the "

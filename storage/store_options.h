@@ -34,6 +34,7 @@ struct StoreOptions {
   uint32_t sqlite_page_size = 1024;         // Of a database file ringcast creates.
   uint32_t sqlite_recent_cids = 32768;      // storage::SqliteChatStore::kDefaultRecentCids.
   uint32_t search_index_interval_ms = 200;  // SQLite: new messages join the search index.
+  uint32_t search_fresh_wait_ms = 1000;     // SQLite: a search waits for the index this long.
   std::string database_url;                 // PostgreSQL; empty: SQLite in data_dir.
   uint32_t db_writers = 4;
   uint32_t db_readers = 2;

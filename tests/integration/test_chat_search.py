@@ -11,6 +11,7 @@ import urllib.parse
 import pytest
 
 from chat_client import Api, ChatConn, chat_args, close_all
+from prometheus import scrape, value
 from support import run_async, wait_until
 from test_chat_changes import change
 
@@ -224,9 +225,9 @@ def test_bad_queries(shared_server, api):
 
 @pytest.mark.server_args(*chat_args(search_index_interval_ms=400))
 def test_new_messages_are_indexed_in_bulk_within_the_interval(server):
-    """SQLite indexes new messages every --search-index-interval-ms (PostgreSQL at once): each is
-    found within it; an edit or a deletion that comes before the message was indexed is what gets
-    indexed (the new body; nothing)."""
+    """SQLite indexes new messages every --search-index-interval-ms (PostgreSQL at once), and a
+    search waits for what was committed before it: each is found; an edit or a deletion that
+    comes before the message was indexed is what gets indexed (the new body; nothing)."""
     api = Api(server.port)
     a, b = api.new_users(2, "sb")
     conv = api.direct(a, b)
@@ -251,7 +252,7 @@ def test_new_messages_are_indexed_in_bulk_within_the_interval(server):
     assert sorted(seqs(found(api, b, "quokka"))) == [kept["seq"], edited["seq"]]
     assert seqs(found(api, b, "final")) == [edited["seq"]]
     assert found(api, b, "draft")["results"] == [] and found(api, b, "doomed")["results"] == []
-    # Once indexed, an edit and a deletion apply in their own transaction, as before.
+    # Once indexed, an edit and a deletion are found as they are now at once, as before.
     async def change_again():
         conn = await ChatConn.connect(server.port, a.token, name="a")
         try:
@@ -265,3 +266,71 @@ def test_new_messages_are_indexed_in_bulk_within_the_interval(server):
     run_async(change_again(), 30)
     assert seqs(found(api, b, "wallaby")) == [edited["seq"]]
     assert found(api, b, "quokka")["results"] == []
+
+
+@pytest.mark.sqlite_only("search.db and its index thread are the SQLite store's")
+@pytest.mark.server_args(*chat_args(search_index_interval_ms=60000))
+def test_a_search_finds_what_was_acked_before_it(server):
+    """With no pass due for a minute, only the search itself can have the index catch up: a
+    message, an edit and a deletion acked just before a search are what it finds, and it counts
+    as a search that waited (not a stale one)."""
+    api = Api(server.port)
+    a, b = api.new_users(2, "sf")
+    conv = api.direct(a, b)
+
+    async def go():
+        conn = await ChatConn.connect(server.port, a.token, name="a")
+        try:
+            first = await conn.send(conv, "fresh numbat")
+            assert seqs(found(api, b, "numbat")) == [first["seq"]]
+            other = await conn.send(conv, "draft numbat")
+            ack = await change(conn, "edit", conv, other["seq"], "sf1", body="final bilby")
+            assert ack["type"] == "ack", ack
+            assert seqs(found(api, b, "bilby")) == [other["seq"]]
+            assert seqs(found(api, b, "numbat")) == [first["seq"]]
+            ack = await change(conn, "delete", conv, first["seq"], "sf2")
+            assert ack["type"] == "ack", ack
+            assert found(api, b, "numbat")["results"] == []
+        finally:
+            await close_all([conn])
+
+    run_async(go(), 30)
+    families, _ = scrape(server.port)
+    assert value(families, "ringcast_store_search_stale") == 0
+    assert value(families, "ringcast_store_search_waits") >= 3
+
+
+@pytest.mark.sqlite_only("search.db is the SQLite store's")
+def test_search_db_is_rebuilt_from_the_chat_database(server_factory):
+    """search.db is derived: deleted while the server is stopped, it is built again from chat.db
+    at the next start, and the messages are found as before (an edited one by its new body, a
+    deleted one not at all)."""
+    srv = server_factory(*SERVER_ARGS)
+    api = Api(srv.port)
+    a, b = api.new_users(2, "sr")
+    conv = api.direct(a, b)
+
+    async def go():
+        conn = await ChatConn.connect(srv.port, a.token, name="a")
+        try:
+            kept = await conn.send(conv, "kept wombat")
+            edited = await conn.send(conv, "draft wombat")
+            doomed = await conn.send(conv, "doomed wombat")
+            assert (await change(conn, "edit", conv, edited["seq"], "sr1",
+                                 body="final wombat"))["type"] == "ack"
+            assert (await change(conn, "delete", conv, doomed["seq"], "sr2"))["type"] == "ack"
+            return kept, edited
+        finally:
+            await close_all([conn])
+
+    kept, edited = run_async(go(), 30)
+    assert sorted(seqs(found(api, b, "wombat"))) == [kept["seq"], edited["seq"]]
+    srv.stop()
+    index = srv.data_dir / "search.db"
+    assert index.exists()
+    for path in srv.data_dir.glob("search.db*"):
+        path.unlink()
+    srv.start()
+    assert sorted(seqs(found(api, b, "wombat"))) == [kept["seq"], edited["seq"]]
+    assert found(api, b, "draft")["results"] == [] and found(api, b, "doomed")["results"] == []
+    assert index.exists()

@@ -420,7 +420,7 @@ VALUES (1, 1, 1, 'text', 'kept apple', 2, NULL, NULL),
 }
 
 // Version 15 keys the index by conversation and seq: it indexes what version 13 held under the
-// new key, its triggers follow edits and deletions, and new messages join in bulk.
+// new key, and its triggers follow edits and deletions.
 TEST_F(MigrationsTest, Version15KeysTheIndexByConversationAndSeq) {
   auto db = OpenDb();
   ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(14)).ok());
@@ -437,7 +437,7 @@ VALUES (1, 1, 1, 'text', 'kept apple', 2, NULL, NULL),
                   .ok());
   // A version 13 index, brought up to date as the store would have before the upgrade.
   ASSERT_TRUE(db->Exec("UPDATE search_progress SET indexed_upto = 4").ok());
-  Status s = Migrate(*db);
+  Status s = Migrate(*db, SchemaMigrations().first(15));
   ASSERT_TRUE(s.ok()) << s.ToString();
   // The keys that hold `word`, as "conv:seq" pairs.
   auto matches = [&](const std::string& word) {
@@ -464,26 +464,31 @@ VALUES (1, 1, 1, 'text', 'kept apple', 2, NULL, NULL),
   ASSERT_TRUE(db->Exec("DELETE FROM messages WHERE id = 1").ok());
   EXPECT_EQ(matches("pear"), "");
 
-  // New messages wait for the store's bulk add (SqliteChatStore::IndexNewMessages); an edit or
-  // a deletion before it changes what it adds, and touches nothing in the index meanwhile.
+  EXPECT_TRUE(db->Exec("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')").ok());
+}
+
+// Version 16 moves the index to search.db (sqlite_search_index_test.cc): nothing of it stays in
+// chat.db, and the messages stay as they were.
+TEST_F(MigrationsTest, Version16TakesTheIndexOutOfTheChatDatabase) {
+  auto db = OpenDb();
+  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(15)).ok());
   ASSERT_TRUE(db->Exec(R"sql(
-INSERT INTO messages(id, conversation_id, seq, sender_id, kind, body, sent_at)
-VALUES (5, 1, 2, 1, 'text', 'fresh plum', 11), (6, 2, 4, 1, 'text', 'draft plum', 11),
-       (7, 2, 5, 1, 'text', 'doomed plum', 11);
-UPDATE messages SET body = 'final fig', edited_at = 12 WHERE id = 6;
-UPDATE messages SET body = '', deleted_at = 12 WHERE id = 7;
+INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1);
+INSERT INTO conversations(id, name, is_group, created_at) VALUES (1, 'g', 1, 1);
+INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (1, 1, 1);
+INSERT INTO messages(conversation_id, seq, sender_id, kind, body, sent_at)
+VALUES (1, 1, 1, 'text', 'kept apple', 2);
 )sql")
                   .ok());
-  EXPECT_EQ(matches("plum"), "");
-  ASSERT_TRUE(SqliteChatStore::IndexNewMessages(*db).ok());
-  EXPECT_EQ(matches("plum"), "1:2");
-  EXPECT_EQ(matches("fig"), "2:4");
-  EXPECT_EQ(Count(*db, "SELECT indexed_upto FROM search_progress"), 7);
-  ASSERT_TRUE(SqliteChatStore::IndexNewMessages(*db).ok());  // Nothing new: nothing twice.
-  ASSERT_TRUE(db->Exec("UPDATE messages SET body = '', deleted_at = 13 WHERE id = 5").ok());
-  EXPECT_EQ(matches("plum"), "");
-  EXPECT_EQ(matches("fig"), "2:4");
-  EXPECT_TRUE(db->Exec("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')").ok());
+  Status s = Migrate(*db);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(Count(*db,
+                  "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'messages_fts%' OR "
+                  "name = 'search_progress'"),
+            0);
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM messages WHERE body = 'kept apple'"), 1);
+  // Edits and deletions no longer touch an index in chat.db.
+  EXPECT_TRUE(db->Exec("UPDATE messages SET body = '', deleted_at = 3 WHERE id = 1").ok());
 }
 
 TEST_F(MigrationsTest, BuiltInListIsConsecutiveFromOne) {
