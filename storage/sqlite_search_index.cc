@@ -225,7 +225,7 @@ void SqliteSearchIndex::NoteAppended(int64_t id) {
   if (appended_ || stopping_) return;
   appended_ = true;
   appended_at_ = std::chrono::steady_clock::now();
-  if (options_.interval_ms == 0) wake_.notify_one();
+  wake_.notify_one();  // The thread sleeps until it knows a pass is due.
 }
 
 void SqliteSearchIndex::WhenIndexed(int64_t id, UniqueFunction<void()> then) {

@@ -165,6 +165,24 @@ TEST_F(SearchIndexTest, RebuildsWhenBuiltFromAnotherChatDatabase) {
   EXPECT_EQ(Matches("text"), "1:1");
 }
 
+// No search asks: an append is indexed by itself, --search-index-interval-ms after it.
+TEST_F(SearchIndexTest, AnAppendIsIndexedAfterTheInterval) {
+  auto options = Options();
+  options.interval_ms = 50;
+  auto index = SqliteSearchIndex::Open(options);
+  ASSERT_TRUE(index.ok());
+  ASSERT_TRUE((*index)->Start().ok());
+  std::this_thread::sleep_for(100ms);  // The start's own pass (nothing to index) is over.
+  const int64_t id = Append(1, "unasked");
+  (*index)->NoteAppended(id);
+  for (int i = 0; i < 300 && (*index)->stats().indexed_upto < id; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ((*index)->stats().indexed_upto, id);
+  EXPECT_EQ(Matches("unasked"), "1:1");
+  EXPECT_EQ((*index)->stats().waits, 0u);
+}
+
 TEST_F(SearchIndexTest, WaitersAreCalledOnceIndexedOrAfterTheWait) {
   auto options = Options();
   options.interval_ms = 60000;  // Only a waiting search starts a pass.
