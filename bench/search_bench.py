@@ -328,8 +328,10 @@ def chat_1k(args, binary: str, tmp: str, label: str) -> dict:
     proc.terminate()
     proc.wait(60)
     results = json.loads(pathlib.Path(report).read_text())["results"]
+    p99 = {f"ack_p99_ms_at_{step['rate']}": round(step["ack_latency_ns"]["p99"] / 1e6, 1)
+           for step in results.get("steps", []) if step["rate"] in (5000, 10000)}
     return {"persisted_msgs_per_s": results.get("max_acks_per_s"),
-            "max_rate_within_p99_limit": results.get("max_rate_within_limit"),
+            "max_rate_within_p99_limit": results.get("max_rate_within_limit"), **p99,
             "index_lag_at_end_messages": lag_at_end,
             "index_caught_up_after_s": caught_up_s}
 

@@ -77,6 +77,12 @@ std::string_view ConversationRoute(std::string_view rest) {
   if (tail == "/messages") return "/api/conversations/{id}/messages";
   if (tail == "/pins") return "/api/conversations/{id}/pins";
   if (tail.starts_with("/threads/")) return "/api/conversations/{id}/threads/{root}";
+  if (tail.starts_with("/messages/") && tail.ends_with("/pin")) {
+    return "/api/conversations/{id}/messages/{seq}/pin";
+  }
+  if (tail.starts_with("/messages/") && tail.find("/reactions/") != std::string_view::npos) {
+    return "/api/conversations/{id}/messages/{seq}/reactions/{emoji}";
+  }
   if (tail.starts_with("/messages/")) return "/api/conversations/{id}/messages/{seq}";
   if (tail == "/members") return "/api/conversations/{id}/members";
   if (tail == "/mute") return "/api/conversations/{id}/mute";
@@ -551,11 +557,13 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
   }
 
   if (tail.starts_with("/messages/")) {
+    const std::string_view after = tail.substr(std::string_view("/messages/").size());
+    const size_t slash = std::min(after.find('/'), after.size());
     int64_t seq;
-    if (!ParseId(tail.substr(std::string_view("/messages/").size()), &seq)) {
+    if (!ParseId(after.substr(0, slash), &seq)) {
       return exchange.RespondError(400, "message seq must be a positive integer");
     }
-    return HandleMessageChange(exchange, conv, caller, seq);
+    return HandleMessageChange(exchange, conv, caller, seq, after.substr(slash));
   }
 
   if (tail.starts_with("/threads/")) {

@@ -121,8 +121,10 @@ class HttpApi {
   void HandleConversations(HttpExchange& exchange, std::string_view rest);
   void HandleThreadPage(HttpExchange& exchange, int64_t conv, int64_t caller,
                         std::string_view root_text);
-  // http_api_messages.cc: PATCH and DELETE /api/conversations/{id}/messages/{seq}.
-  void HandleMessageChange(HttpExchange& exchange, int64_t conv, int64_t caller, int64_t seq);
+  // http_api_messages.cc: PATCH and DELETE /api/conversations/{id}/messages/{seq}, and PUT and
+  // DELETE on its /pin and /reactions/{emoji}.
+  void HandleMessageChange(HttpExchange& exchange, int64_t conv, int64_t caller, int64_t seq,
+                           std::string_view what);
   void AfterMessageChange(const storage::AppendOutcome& outcome);
   void HandleUsers(HttpExchange& exchange);   // http_api_users.cc
   void HandleSearch(HttpExchange& exchange);  // http_api_search.cc

@@ -1,6 +1,9 @@
-// PATCH and DELETE /api/conversations/{id}/messages/{seq} (proto/PROTOCOL.md, "Changes to
-// messages"): the WebSocket `edit` and `delete` for a client that holds no connection (a script,
-// a bot, an integration).
+// Changes to a message over HTTP (proto/PROTOCOL.md, "Changes to messages"): the WebSocket's
+// `edit`, `delete`, `react` and `pin`/`unpin` for a client that holds no connection (a script, a
+// bot, an integration):
+//   PATCH | DELETE /api/conversations/{id}/messages/{seq}
+//   PUT | DELETE   /api/conversations/{id}/messages/{seq}/reactions/{emoji}
+//   PUT | DELETE   /api/conversations/{id}/messages/{seq}/pin
 #include <openssl/rand.h>
 
 #include <array>
@@ -10,8 +13,10 @@
 #include "chat/chat_shard.h"
 #include "chat/cluster/cluster_link.h"
 #include "chat/owners/conversation_owner.h"
+#include "chat/reactions.h"
 #include "chat/service.h"
 #include "core/runtime/shard.h"
+#include "proto/url_path.h"
 #include "storage/message_kinds.h"
 
 namespace ringcast::chat {
@@ -36,28 +41,56 @@ int HttpStatusOf(std::string_view code) {
 
 // Appended as a group change's system entry is (HttpApi::AfterGroupChange): by the store, then
 // handed to the other nodes and to the conversation's owner shard, whose reorder buffer
-// publishes it in seq order; answered once committed, as the WebSocket's ack is.
-void HttpApi::HandleMessageChange(HttpExchange& exchange, int64_t conv, int64_t caller,
-                                  int64_t seq) {
+// publishes it in seq order; answered once committed, as the WebSocket's ack is. `what`: the
+// path after the seq ("", "/pin" or "/reactions/{emoji}").
+void HttpApi::HandleMessageChange(HttpExchange& exchange, int64_t conv, int64_t caller, int64_t seq,
+                                  std::string_view what) {
   const http::Request& request = exchange.request();
-  const bool edit = request.method == http::Method::kPatch;
-  if (!edit && request.method != http::Method::kDelete) {
-    return exchange.RespondError(405, "method not allowed", "Allow: PATCH, DELETE\r\n");
+  const bool removes = request.method == http::Method::kDelete;
+  std::string_view kind;
+  std::string emoji;
+  if (what.empty()) {
+    if (request.method != http::Method::kPatch && !removes) {
+      return exchange.RespondError(405, "method not allowed", "Allow: PATCH, DELETE\r\n");
+    }
+    kind = removes ? storage::kDeleteKind : storage::kEditKind;
+  } else if (what == "/pin" || what.starts_with("/reactions/")) {
+    if (request.method != http::Method::kPut && !removes) {
+      return exchange.RespondError(405, "method not allowed", "Allow: PUT, DELETE\r\n");
+    }
+    if (what == "/pin") {
+      kind = removes ? storage::kUnpinKind : storage::kPinKind;
+    } else {
+      kind = storage::kReactionKind;
+      if (!http::PercentDecode(what.substr(std::string_view("/reactions/").size()), &emoji) ||
+          !IsOneGrapheme(emoji)) {
+        return exchange.RespondError(
+            400, "the emoji must be one character (one grapheme cluster) of at most " +
+                     std::to_string(kMaxReactionBytes) + " bytes, percent-encoded");
+      }
+    }
+  } else {
+    return exchange.RespondError(404, "not found");
   }
+  const bool edit = kind == storage::kEditKind;
   MessageChangeBody change;
   if (auto error = ParseMessageChange(exchange.body(), edit, config_.max_chat_body, &change)) {
     return exchange.RespondError(400, *error);
   }
   std::string cid = change.cid.empty() ? HttpCid() : std::move(change.cid);
+  const bool reaction = kind == storage::kReactionKind;
   storage::NewMessage message{.conv = conv,
                               .sender = caller,
                               .cid = cid,
-                              .kind = std::string(edit ? storage::kEditKind : storage::kDeleteKind),
-                              .body = std::move(change.body),
+                              .kind = std::string(kind),
+                              .body = reaction ? std::move(emoji) : std::move(change.body),
                               .ts = NowMs(),
                               .mentions = std::move(change.mentions),
                               .target = seq,
-                              .edit_window_ms = int64_t{config_.edit_window_s} * 1000};
+                              .edit_window_ms = int64_t{config_.edit_window_s} * 1000,
+                              .reaction_on = reaction && !removes,
+                              .max_reactions = config_.max_reactions,
+                              .max_pins = config_.max_pins};
   DeferredHttp deferred = exchange.Defer();
   service_.store().Append(
       std::move(message),

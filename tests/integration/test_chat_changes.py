@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.parse
 
 import pytest
 
@@ -436,3 +437,67 @@ def test_edit_and_delete_over_http(shared_server, api):
     assert api.request("DELETE", f"{url}/{other['seq']}").status == 401
     # Nothing refused was stored: the last entry is still the WebSocket's send.
     assert api.messages(b, conv).json["messages"][0]["seq"] == after["seq"]
+
+
+def test_reactions_and_pins_over_http(server_factory):
+    """PUT and DELETE on /messages/{seq}/reactions/{emoji} and /messages/{seq}/pin: the
+    WebSocket's react and pin/unpin entries (live, aggregated in history, listed in pins), the
+    same limits, with HTTP statuses."""
+    srv = server_factory(*chat_args(max_reactions=1, max_pins=1))
+    api = Api(srv.port)
+    a, b, outsider = api.new_users(3, "hr")
+    conv = api.group(a, [b.id])
+    url = f"/api/conversations/{conv}/messages"
+    thumbs, heart = "\U0001F44D", "\u2764\ufe0f"
+    enc = {e: urllib.parse.quote(e, safe="") for e in (thumbs, heart)}
+
+    async def go():
+        wa, wb = [await ChatConn.connect(srv.port, u.token, name=u.name) for u in (a, b)]
+        try:
+            sent = await wa.send(conv, "react over http")
+            other = await wa.send(conv, "another")
+            start = wa.mark()
+            react = api.ok("PUT", f"{url}/{sent['seq']}/reactions/{enc[thumbs]}",
+                           {"cid": "hr1"}, token=b.token)
+            live = await wa.wait_message(conv, lambda m: m["seq"] == react["seq"], start=start)
+            again = api.ok("PUT", f"{url}/{sent['seq']}/reactions/{enc[thumbs]}", token=a.token)
+            pin = api.ok("PUT", f"{url}/{sent['seq']}/pin", token=b.token)
+            live_pin = await wa.wait_message(conv, lambda m: m["seq"] == pin["seq"], start=start)
+            return sent, other, react, live, again, pin, live_pin
+        finally:
+            await close_all([wa, wb])
+
+    sent, other, react, live, again, pin, live_pin = run_async(go(), 60)
+    assert (live["kind"], live["target"], live["body"], live["on"], live["from"]) == (
+        "reaction", sent["seq"], thumbs, True, b.id), live
+    assert again["seq"] == react["seq"] + 1, again
+    assert (live_pin["kind"], live_pin["target"]) == ("pin", sent["seq"]), live_pin
+    [message] = [m for m in api.messages(b, conv).json["messages"] if m["seq"] == sent["seq"]]
+    assert message["reactions"] == [
+        {"emoji": thumbs, "count": 2, "users": sorted([a.id, b.id])}], message
+    pins = api.ok("GET", f"/api/conversations/{conv}/pins", token=a.token)["pins"]
+    assert [m["seq"] for m in pins] == [sent["seq"]], pins
+
+    def status(method: str, path: str, user, body=None) -> tuple[int, str]:
+        r = api.request(method, f"{url}/{path}", body, token=user.token)
+        return r.status, (r.json or {}).get("error", "") if r.status != 200 else ""
+
+    assert status("PUT", f"{sent['seq']}/reactions/{enc[heart]}", a)[0] == 409  # --max-reactions
+    assert status("PUT", f"{other['seq']}/pin", a)[0] == 409  # --max-pins
+    code, why = status("PUT", f"{sent['seq']}/reactions/{enc[thumbs] * 2}", a)
+    assert code == 400 and "one grapheme cluster" in why, why
+    assert status("PUT", f"{sent['seq']}/reactions/%ZZ", a)[0] == 400
+    assert status("PUT", f"{sent['seq']}/pin", outsider)[0] == 403
+    assert status("POST", f"{sent['seq']}/pin", a)[0] == 405
+    assert status("PATCH", f"{sent['seq']}/reactions/{enc[thumbs]}", a)[0] == 405
+    assert status("PUT", f"{sent['seq']}/other", a)[0] == 404
+    assert status("PUT", "9999/pin", a)[0] == 404
+    # Taken away, both idempotent; then the limits leave room again.
+    for _ in range(2):
+        assert status("DELETE", f"{sent['seq']}/reactions/{enc[thumbs]}", a)[0] == 200
+        assert status("DELETE", f"{sent['seq']}/pin", a)[0] == 200
+    assert status("PUT", f"{other['seq']}/pin", a)[0] == 200
+    [message] = [m for m in api.messages(b, conv).json["messages"] if m["seq"] == sent["seq"]]
+    assert message["reactions"] == [{"emoji": thumbs, "count": 1, "users": [b.id]}], message
+    pins = api.ok("GET", f"/api/conversations/{conv}/pins", token=a.token)["pins"]
+    assert [m["seq"] for m in pins] == [other["seq"]], pins
