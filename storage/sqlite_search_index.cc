@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <optional>
 
 #include "storage/message_kinds.h"
@@ -34,24 +35,18 @@ CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
 constexpr const char* kChatIdentitySql =
     "SELECT value FROM chat.meta WHERE key = 'schema_v1_applied_at'";
 
-// The targets of the edits and deletions in (?1, ?2] leave the index...
-constexpr const char* kUnindexChangedSql =
-    "DELETE FROM messages_fts WHERE rowid IN (SELECT (conversation_id << 32) | target "
-    "FROM chat.messages WHERE id > ?1 AND id <= ?2 AND kind IN ('edit', 'delete'))";
-// ... and an edited one that an earlier pass had indexed comes back with its current body (the
-// others are added below, as they are now).
-constexpr const char* kReindexEditedSql =
-    "INSERT INTO messages_fts(rowid, body) SELECT (t.conversation_id << 32) | t.seq, t.body "
-    "FROM chat.messages t WHERE t.id <= ?1 AND t." RINGCAST_ORDINARY_KIND_SQL
-    " AND t.deleted_at IS NULL AND t.id IN (SELECT e.id FROM chat.messages c "
-    "JOIN chat.messages e ON e.conversation_id = c.conversation_id AND e.seq = c.target "
-    "WHERE c.id > ?1 AND c.id <= ?2 AND c.kind = 'edit')";
-// New messages, in their current state: one edited before this pass is added with its new
-// body, a deleted one not at all.
-constexpr const char* kIndexNewSql =
-    "INSERT INTO messages_fts(rowid, body) SELECT (conversation_id << 32) | seq, body "
-    "FROM chat.messages WHERE id > ?1 AND id <= ?2 AND " RINGCAST_ORDINARY_KIND_SQL
-    " AND deleted_at IS NULL";
+// The rows of (?1, ?2]: each one's key, whether it is an edit or a deletion (then `target`
+// names the message it changes), and the body of one that search keeps (ordinary, not deleted:
+// an edit or a deletion that came before this read is already in the row).
+constexpr const char* kReadRowsSql =
+    "SELECT id, (conversation_id << 32) | seq, kind IN ('edit', 'delete'), conversation_id, "
+    "target, CASE WHEN " RINGCAST_ORDINARY_KIND_SQL
+    " AND deleted_at IS NULL THEN body END "
+    "FROM chat.messages WHERE id > ?1 AND id <= ?2 ORDER BY id";
+// A changed message as it is now: its body if search keeps it, else NULL.
+constexpr const char* kReadTargetSql = "SELECT CASE WHEN " RINGCAST_ORDINARY_KIND_SQL
+                                       " AND deleted_at IS NULL THEN body END "
+                                       "FROM chat.messages WHERE conversation_id = ?1 AND seq = ?2";
 
 void Log(const SearchIndexOptions& options, bool warning, const std::string& line) {
   if (options.log != nullptr) {
@@ -139,28 +134,88 @@ Status SqliteSearchIndex::RebuildIfForeign() {
   return db_->Commit();
 }
 
+Status SqliteSearchIndex::ReadChunk(int64_t from, int64_t upto, PassBatch& batch) {
+  // A read transaction of chat.db alone, kept short: a snapshot held while this thread (at a
+  // lower priority) waits for the CPU would hold back the chat checkpointer's WAL restarts, and
+  // with them the chat writer.
+  if (Status s = db_->BeginDeferred(); !s.ok()) return s;
+  struct Change {
+    int64_t key, conv, seq;
+  };
+  std::vector<Change> changes;
+  auto rows = db_->Prepare(kReadRowsSql);
+  rows->BindInt64(1, from).BindInt64(2, upto);
+  Status s = ForEachSqliteRow(*rows, [&](Statement& row) {
+    batch.read_upto = row.ColumnInt64(0);
+    if (row.ColumnInt64(2) != 0) {
+      const int64_t conv = row.ColumnInt64(3), seq = row.ColumnInt64(4);
+      changes.push_back({(conv << 32) | seq, conv, seq});
+    } else if (!row.ColumnIsNull(5)) {
+      std::string_view body = row.ColumnText(5);
+      batch.bytes += body.size();
+      batch.ops.insert_or_assign(row.ColumnInt64(1), Op{std::string(body), false});
+    }
+  });
+  auto target = db_->Prepare(kReadTargetSql);
+  for (const Change& change : changes) {
+    if (!s.ok()) break;
+    target->Reset();
+    target->BindInt64(1, change.conv).BindInt64(2, change.seq);
+    std::optional<std::string> body;
+    s = ForEachSqliteRow(*target, [&](Statement& row) {
+      if (!row.ColumnIsNull(0)) body = std::string(row.ColumnText(0));
+    });
+    if (body) batch.bytes += body->size();
+    // Indexed by an earlier pass, or not: it is taken out first either way.
+    batch.ops.insert_or_assign(change.key, Op{std::move(body), true});
+  }
+  if (s.ok()) {
+    batch.read_upto = upto;  // The ids of (from, upto] that have no row were never committed.
+    return db_->Commit();
+  }
+  (void)db_->Rollback();
+  return s;
+}
+
 Status SqliteSearchIndex::Pass(bool& more) {
   more = false;
-  // Deferred: chat.db is only read (a snapshot, which never holds its writer back); search.db
-  // takes its write lock at the first write.
-  if (Status s = db_->BeginDeferred(); !s.ok()) return s;
-  Status s;
-  Result<int64_t> from = db_->QueryInt64("SELECT indexed_upto FROM search_progress");
   Result<int64_t> newest = db_->QueryInt64("SELECT coalesce(max(id), 0) FROM chat.messages");
-  if (!from.ok() || !newest.ok()) {
-    (void)db_->Rollback();
-    return from.ok() ? newest.status() : from.status();
+  if (!newest.ok()) return newest.status();
+  int64_t from;
+  {
+    std::lock_guard lock(mu_);
+    from = stats_.indexed_upto;
   }
-  const int64_t upto = std::min(*newest, *from + kPassRows);
-  more = upto < *newest;
-  if (upto > *from) {
-    for (const char* sql : {kUnindexChangedSql, kReindexEditedSql, kIndexNewSql,
-                            "UPDATE search_progress SET indexed_upto = ?2"}) {
-      auto stmt = db_->Prepare(sql);
-      if (std::string_view(sql).find("?1") != std::string_view::npos) stmt->BindInt64(1, *from);
-      stmt->BindInt64(2, upto);
-      if (s = stmt->Exec(); !s.ok()) break;
+  // Read in short chunks, written in one transaction: FTS5 writes a segment per transaction,
+  // and many small ones cost more to write and to merge.
+  PassBatch batch;
+  batch.read_upto = from;
+  while (batch.read_upto < *newest && batch.read_upto - from < kPassRows &&
+         batch.bytes < kPassBytes) {
+    const int64_t upto = std::min({*newest, batch.read_upto + kReadRows, from + kPassRows});
+    if (Status s = ReadChunk(batch.read_upto, upto, batch); !s.ok()) return s;
+  }
+  more = batch.read_upto < *newest;
+  if (batch.read_upto == from) return Status();
+
+  // Deferred: the first write takes search.db's write lock, never chat.db's.
+  if (Status s = db_->BeginDeferred(); !s.ok()) return s;
+  auto remove = db_->Prepare("DELETE FROM messages_fts WHERE rowid = ?1");
+  auto insert = db_->Prepare("INSERT INTO messages_fts(rowid, body) VALUES (?1, ?2)");
+  Status s;
+  for (const auto& [key, op] : batch.ops) {
+    if (op.maybe_indexed) {
+      remove->Reset();
+      if (s = remove->BindInt64(1, key).Exec(); !s.ok()) break;
     }
+    if (op.body) {
+      insert->Reset();
+      if (s = insert->BindInt64(1, key).BindText(2, *op.body).Exec(); !s.ok()) break;
+    }
+  }
+  if (s.ok()) {
+    auto mark = db_->Prepare("UPDATE search_progress SET indexed_upto = ?1");
+    s = mark->BindInt64(1, batch.read_upto).Exec();
   }
   if (!s.ok()) {
     (void)db_->Rollback();
@@ -168,8 +223,8 @@ Status SqliteSearchIndex::Pass(bool& more) {
   }
   if (s = db_->Commit(); !s.ok()) return s;
   std::lock_guard lock(mu_);
-  stats_.indexed_upto = upto;
-  stats_.appended_upto = std::max(stats_.appended_upto, upto);
+  stats_.indexed_upto = batch.read_upto;
+  stats_.appended_upto = std::max(stats_.appended_upto, batch.read_upto);
   ++stats_.passes;
   return Status();
 }
@@ -185,12 +240,11 @@ Status SqliteSearchIndex::PassesUntilCaughtUp() {
 }
 
 Status SqliteSearchIndex::CatchUp() {
-  if (Status s = Attach(); !s.ok()) return s;
-  if (Status s = RebuildIfForeign(); !s.ok()) return s;
+  if (Status s = LoadProgress(); !s.ok()) return s;
   return PassesUntilCaughtUp();
 }
 
-Status SqliteSearchIndex::Start() {
+Status SqliteSearchIndex::LoadProgress() {
   if (Status s = Attach(); !s.ok()) return s;
   if (Status s = RebuildIfForeign(); !s.ok()) return s;
   Result<int64_t> indexed = db_->QueryInt64("SELECT indexed_upto FROM search_progress");
@@ -200,6 +254,12 @@ Status SqliteSearchIndex::Start() {
   std::lock_guard lock(mu_);
   stats_.indexed_upto = *indexed;
   stats_.appended_upto = std::max({stats_.appended_upto, *indexed, *newest});
+  return Status();
+}
+
+Status SqliteSearchIndex::Start() {
+  if (Status s = LoadProgress(); !s.ok()) return s;
+  std::lock_guard lock(mu_);
   // What an earlier run committed and did not index, or all of chat.db after a rebuild.
   appended_ = true;
   appended_at_ = std::chrono::steady_clock::now();

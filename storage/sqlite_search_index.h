@@ -12,9 +12,10 @@
 //
 // Threads:
 //   - The index thread owns the read-write connection (search.db, with chat.db attached as
-//     `chat`, read through a snapshot). A pass adds the messages above its watermark, and
-//     re-indexes the targets of the edits and deletions among them, in one transaction with the
-//     watermark, at most `kPassRows` ids at a time.
+//     `chat`). A pass reads the rows above its watermark from chat.db in short read
+//     transactions (kReadRows each), then adds the new messages and re-indexes the targets of
+//     the edits and deletions among them in one transaction of search.db with the watermark, at
+//     most kPassRows ids or about kPassBytes of text at a time.
 //   - NoteAppended(), WhenIndexed(), stats() and Stop() may be called from any thread and never
 //     wait for I/O (a short mutex at most). The chat store's reader threads read search.db
 //     through their own connections (attached as `search`).
@@ -27,8 +28,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,8 +65,12 @@ struct SearchIndexStats {
 
 class SqliteSearchIndex {
  public:
-  // Rows of chat.db's messages one pass reads at most (one transaction of search.db).
+  // Message ids one pass takes at most (one transaction of search.db), and the text it holds
+  // in memory meanwhile (at least one message's, however long).
   static constexpr int64_t kPassRows = 20'000;
+  static constexpr size_t kPassBytes = 8 << 20;
+  // Message ids one read transaction of chat.db takes at most.
+  static constexpr int64_t kReadRows = 1'000;
   // The CPU priority of the index thread (setpriority): below the shards and the chat writer.
   static constexpr int kNice = 10;
 
@@ -101,9 +108,25 @@ class SqliteSearchIndex {
     UniqueFunction<void()> then;
   };
 
+  // What a pass writes, by key: the body to index (none: only taken out), and whether an
+  // earlier pass may have indexed it (then it is taken out first).
+  struct Op {
+    std::optional<std::string> body;
+    bool maybe_indexed = false;
+  };
+  struct PassBatch {
+    std::map<int64_t, Op> ops;
+    int64_t read_upto = 0;  // Every id up to this one is read.
+    size_t bytes = 0;
+  };
+
   Status Attach();
   Status RebuildIfForeign();
-  // One transaction: up to kPassRows ids above the watermark. `more`: ids are left.
+  // Attach, RebuildIfForeign, then the watermark into stats_.
+  Status LoadProgress();
+  // One read transaction of chat.db: the rows of (from, upto] into `batch`.
+  Status ReadChunk(int64_t from, int64_t upto, PassBatch& batch);
+  // One transaction of search.db: up to kPassRows ids above the watermark. `more`: ids are left.
   Status Pass(bool& more);
   Status PassesUntilCaughtUp();
   void Loop();
