@@ -70,7 +70,9 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
       {"admin-token", &options->admin_token,
        "Bearer token for operator routes (GET /api/cluster); empty: those routes answer 403"},
       {"msg-rate", &options->msg_rate,
-       "Chat requests per second per connection (bursts of twice that)", CLI::Range(1, 100000000)},
+       "Chat requests per second per connection (bursts of twice that); also a user's changes "
+       "to messages over HTTP per second, counted per shard",
+       CLI::Range(1, 100000000)},
       {"max-chat-body", &options->max_chat_body, "Largest chat message body, bytes",
        CLI::Range(uint64_t{1}, uint64_t{1} << 24)},
       {"sync-limit", &options->sync_limit, "Messages per conversation in one sync answer",

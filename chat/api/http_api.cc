@@ -103,13 +103,17 @@ HttpApi::HttpApi(Shard& shard, ChatService& service, WebSocketHandler& ws_handle
       config_(service.config()),
       ws_handler_(ws_handler),
       sessions_(sessions),
-      attempt_limiter_(kAttemptWindowMs, kMaxAttemptKeys, service.clock().MonotonicMs()) {}
+      attempt_limiter_(kAttemptWindowMs, kMaxAttemptKeys, service.clock().MonotonicMs()),
+      change_limiter_(1000, kMaxAttemptKeys, service.clock().MonotonicMs()) {}
 
 bool HttpApi::Serves(std::string_view path) {
   return path == "/ws" || path.starts_with(kApiPrefix);
 }
 
-void HttpApi::Sweep(int64_t now_ms) { attempt_limiter_.Expire(now_ms); }
+void HttpApi::Sweep(int64_t now_ms) {
+  attempt_limiter_.Expire(now_ms);
+  change_limiter_.Expire(now_ms);
+}
 
 void HttpApi::OnRequest(HttpExchange& exchange) {
   std::string_view path = exchange.request().path;

@@ -192,6 +192,9 @@ class HttpApi {
   WebSocketHandler& ws_handler_;
   SessionHost& sessions_;
   LoginLimiter attempt_limiter_;  // Logins and registrations per key, for the keys it owns.
+  // Changes to messages over HTTP per user per second (--msg-rate), of this shard's requests: a
+  // client without a connection has no session's token bucket.
+  LoginLimiter change_limiter_;
   ConnectionsPerAddress conns_per_address_;  // Chat connections, for the addresses it owns.
 };
 

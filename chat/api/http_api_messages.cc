@@ -77,6 +77,11 @@ void HttpApi::HandleMessageChange(HttpExchange& exchange, int64_t conv, int64_t 
   if (auto error = ParseMessageChange(exchange.body(), edit, config_.max_chat_body, &change)) {
     return exchange.RespondError(400, *error);
   }
+  if (const int64_t wait = change_limiter_.Count(std::to_string(caller), config_.msg_rate,
+                                                 service_.clock().MonotonicMs())) {
+    return exchange.RespondError(429, "more than --msg-rate changes a second, retry later",
+                                 "Retry-After: " + std::to_string(wait) + "\r\n");
+  }
   std::string cid = change.cid.empty() ? HttpCid() : std::move(change.cid);
   const bool reaction = kind == storage::kReactionKind;
   storage::NewMessage message{.conv = conv,

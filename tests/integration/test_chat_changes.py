@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.parse
 
 import pytest
@@ -501,3 +502,33 @@ def test_reactions_and_pins_over_http(server_factory):
     assert message["reactions"] == [{"emoji": thumbs, "count": 1, "users": [b.id]}], message
     pins = api.ok("GET", f"/api/conversations/{conv}/pins", token=a.token)["pins"]
     assert [m["seq"] for m in pins] == [other["seq"]], pins
+
+
+@pytest.mark.sqlite_only("the HTTP layer's limit; the store plays no part")
+def test_http_changes_are_limited_by_msg_rate(server_factory):
+    """A client without a connection has no session's token bucket: its HTTP changes count
+    against --msg-rate per user and second (per shard), answered 429 with Retry-After past it,
+    and allowed again a second later."""
+    srv = server_factory(*chat_args(msg_rate=3))
+    api = Api(srv.port)
+    a, b = api.new_users(2, "hl")
+    conv = api.group(a, [b.id])
+    url = f"/api/conversations/{conv}/messages"
+
+    async def send():
+        wa = await ChatConn.connect(srv.port, a.token, name="a")
+        try:
+            return await wa.send(conv, "pin me")
+        finally:
+            await wa.close()
+
+    seq = run_async(send(), 30)["seq"]
+    answers = [api.request("PUT", f"{url}/{seq}/pin", token=a.token) for _ in range(20)]
+    codes = [r.status for r in answers]
+    assert 429 in codes and codes.count(200) >= 3, codes
+    refused = answers[codes.index(429)]
+    assert int(refused.header("Retry-After")) >= 1 and "--msg-rate" in refused.json["error"]
+    # Another user has a count of its own.
+    assert api.request("PUT", f"{url}/{seq}/pin", token=b.token).status == 200
+    time.sleep(1.1)
+    assert api.request("DELETE", f"{url}/{seq}/pin", token=a.token).status == 200
