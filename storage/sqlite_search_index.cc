@@ -69,7 +69,7 @@ Result<std::unique_ptr<SqliteSearchIndex>> SqliteSearchIndex::Open(
   if (!version.ok()) return version.status();
   if (*version != kIndexVersion) {
     // Another layout (or an empty file): started over, as everything in it is derived.
-    for (const std::string sql :
+    for (const std::string& sql :
          {std::string("DROP TABLE IF EXISTS messages_fts"),
           std::string("DROP TABLE IF EXISTS search_progress"), std::string(kCreateSql),
           "PRAGMA user_version = " + std::to_string(kIndexVersion)}) {
