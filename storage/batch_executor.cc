@@ -133,25 +133,6 @@ Admission BatchExecutor::SubmitUpkeep(JobFn run, DoneFn done) {
                  /*upkeep=*/true);
 }
 
-Admission BatchExecutor::SubmitUpkeepAfter(JobFn run, DoneFn done,
-                                           std::chrono::milliseconds delay) {
-  bool wake = false;
-  {
-    std::lock_guard lock(write_mutex_);
-    if (stopping_) {
-      rejected_.fetch_add(1, std::memory_order_relaxed);
-      return Admission::kStopped;
-    }
-    if (deferred_) return Admission::kQueueFull;
-    deferred_.emplace(Job{std::move(run), std::move(done), Status(), Isolation::kSavepoint});
-    deferred_due_ = std::chrono::steady_clock::now() + delay;
-    // An idle writer waits without a deadline: it must learn of this one.
-    wake = writer_idle_;
-  }
-  if (wake) write_cv_.notify_one();
-  return Admission::kQueued;
-}
-
 Admission BatchExecutor::Enqueue(Job job, bool upkeep) {
   bool wake = false;
   {
@@ -510,18 +491,9 @@ void BatchExecutor::WriterLoop() {
     while ((writes_.empty() || hold_writes_) && !stopping_) {
       // Held (StartOver): Submit need not wake the writer, the checkpointer will.
       writer_idle_ = !hold_writes_;
-      if (deferred_ && !hold_writes_) {
-        if (write_cv_.wait_until(lock, deferred_due_) == std::cv_status::timeout) break;
-      } else {
-        write_cv_.wait(lock);
-      }
+      write_cv_.wait(lock);
     }
     writer_idle_ = false;
-    if (hold_writes_ && !stopping_) continue;  // The deferred job's deadline passed, but held.
-    if (deferred_ && (stopping_ || std::chrono::steady_clock::now() >= deferred_due_)) {
-      writes_.push_front(std::move(*deferred_));
-      deferred_.reset();
-    }
     if (writes_.empty()) break;  // Stopping, and everything accepted has been committed.
 
     const auto batch_full = [this] { return stopping_ || writes_.size() >= options_.batch_max; };

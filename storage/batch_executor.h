@@ -46,7 +46,6 @@
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -174,11 +173,6 @@ class BatchExecutor {
   // max_queued_writes (the caller keeps at most one queued). It has no ordering duty towards
   // the jobs it overtakes. Same contract otherwise.
   [[nodiscard]] Admission SubmitUpkeep(JobFn run, DoneFn done);
-  // The same, run no sooner than `delay` from now: at the head of the first batch that begins
-  // after that, or in a batch of its own when no write comes. One at a time (the caller keeps at
-  // most one; a second while one waits is refused with kQueueFull). Stop runs it at once.
-  [[nodiscard]] Admission SubmitUpkeepAfter(JobFn run, DoneFn done,
-                                            std::chrono::milliseconds delay);
   // Queues a read job for the reader pool; same contract. `run` gets a read-only connection.
   [[nodiscard]] Admission SubmitRead(JobFn run, DoneFn done);
 
@@ -234,11 +228,8 @@ class BatchExecutor {
 
   std::mutex write_mutex_;
   std::condition_variable write_cv_;
-  std::deque<Job> writes_;    // Guarded by write_mutex_.
-  bool writer_idle_ = false;  // Waiting for the first job: any Submit wakes it.
-  // SubmitUpkeepAfter's job and when it is due. Guarded by write_mutex_.
-  std::optional<Job> deferred_;
-  std::chrono::steady_clock::time_point deferred_due_;
+  std::deque<Job> writes_;       // Guarded by write_mutex_.
+  bool writer_idle_ = false;     // Waiting for the first job: any Submit wakes it.
   bool writer_filling_ = false;  // Waiting out batch_delay_us: wake only on a full batch.
   std::chrono::steady_clock::time_point last_batch_began_;  // Writer thread (commit pacing).
   bool stopping_ = false;  // Guarded by write_mutex_: Submit refuses, the writer drains.

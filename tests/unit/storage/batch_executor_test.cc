@@ -120,51 +120,6 @@ TEST_F(BatchExecutorTest, CommitPacingGathersAStreamAndHoldsNoIsolatedWrite) {
   executor_->Stop();
 }
 
-// SubmitUpkeepAfter (the search index's bulk adds): not before its delay, then with no write to
-// carry it (the writer idle), or at the head of the first batch after the delay; one at a time;
-// Stop runs a waiting one at once.
-TEST_F(BatchExecutorTest, ADeferredUpkeepRunsAfterItsDelayAloneOrWithTheNextBatch) {
-  StartExecutor();
-  using Clock = std::chrono::steady_clock;
-  std::atomic<int64_t> ran_at_ns{0};
-  Counter done;
-  const auto upkeep = [&](int key) {
-    return [&, key](SqliteDb& db) {
-      ran_at_ns.store(Clock::now().time_since_epoch().count());
-      return Insert(db, key);
-    };
-  };
-  const auto count = [&done](Status s) {
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    done.Add();
-  };
-  const auto submitted = Clock::now();
-  ASSERT_EQ(executor_->SubmitUpkeepAfter(upkeep(1), count, std::chrono::milliseconds(150)),
-            Admission::kQueued);
-  EXPECT_EQ(executor_->SubmitUpkeepAfter(upkeep(2), count, std::chrono::milliseconds(0)),
-            Admission::kQueueFull);
-  // A write before the delay commits at once, without the upkeep.
-  ASSERT_TRUE(RunWrite([](SqliteDb& db) { return Insert(db, 10); }).ok());
-  EXPECT_EQ(CountRows(), 1);
-  ASSERT_TRUE(done.WaitFor(1));  // With no write after it: on its own.
-  EXPECT_GE(Clock::time_point(Clock::duration(ran_at_ns.load())) - submitted,
-            std::chrono::milliseconds(150));
-  EXPECT_EQ(CountRows(), 2);
-
-  // Due while writes keep coming: in one of their batches.
-  ASSERT_EQ(executor_->SubmitUpkeepAfter(upkeep(3), count, std::chrono::milliseconds(20)),
-            Admission::kQueued);
-  for (int k = 20; done.count() < 2; ++k) {
-    ASSERT_LT(k, 2000) << "the upkeep never ran";
-    ASSERT_TRUE(RunWrite([k](SqliteDb& db) { return Insert(db, k); }).ok());
-  }
-
-  ASSERT_EQ(executor_->SubmitUpkeepAfter(upkeep(4), count, std::chrono::hours(1)),
-            Admission::kQueued);
-  executor_->Stop();
-  EXPECT_EQ(done.count(), 3);
-}
-
 TEST_F(BatchExecutorTest, AFailingJobFailsAloneAndItsNeighboursCommit) {
   StartExecutor();
   Gate entered;
