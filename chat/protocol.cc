@@ -632,6 +632,15 @@ std::optional<std::string> ParseMessageChange(std::string_view body, bool edit, 
   return std::nullopt;
 }
 
+void WriteAvatar(JsonWriter& writer, const std::optional<std::string>& upload) {
+  if (upload) {
+    writer.Field("avatar", "/files/" + *upload)
+        .Field("avatar_thumb", "/files/" + *upload + "/thumb");
+  } else {
+    writer.Key("avatar").Null().Key("avatar_thumb").Null();
+  }
+}
+
 void WriteUploadFields(JsonWriter& writer, const storage::UploadRecord& upload) {
   writer.Field("id", upload.id)
       .Field("name", upload.name)
@@ -765,6 +774,7 @@ std::string EncodeMembers(const storage::ConversationState& conversation) {
   }
   writer.Key("topic");
   conversation.topic ? writer.String(*conversation.topic) : writer.Null();
+  WriteAvatar(writer, conversation.avatar);
   writer.Field("group", conversation.group).Key("members").BeginArray();
   for (const storage::MemberState& member : conversation.members) writer.Int(member.user);
   writer.EndArray().Key("roles").BeginArray();

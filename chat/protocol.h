@@ -158,6 +158,9 @@ std::string EncodeAttachments(const std::vector<std::string>& ids,
 // The fields every description of an upload carries, an attachment's and the upload routes':
 // "id","name","size","type","sha256","url"[,"thumb_url"][,"width","height"].
 void WriteUploadFields(JsonWriter& writer, const storage::UploadRecord& upload);
+// "avatar" and "avatar_thumb": the URLs of an avatar upload and its thumbnail, or both null;
+// a profile's and a group's (proto/PROTOCOL.md, "Profiles" and "Groups").
+void WriteAvatar(JsonWriter& writer, const std::optional<std::string>& upload);
 // A message object, the same everywhere (HTTP, message, sync, history).
 void AppendMessage(JsonWriter& writer, const storage::Message& message);
 

@@ -72,7 +72,8 @@ struct ConversationState {
   Denial denial = Denial::kNone;  // kNotFound.
   int64_t id = 0;
   std::optional<std::string> name;
-  std::optional<std::string> topic;  // A group's (schema v12).
+  std::optional<std::string> topic;   // A group's (schema v12).
+  std::optional<std::string> avatar;  // A group's: an upload id (schema v17).
   bool group = false;
   int64_t last_seq = 0;
   std::vector<MemberState> members;  // Sorted by user.
@@ -102,7 +103,9 @@ struct GroupChange {
   enum class Op : uint8_t {
     kSetRole,   // `user` becomes `role` (admin or member): for the owner only.
     kTransfer,  // `user` becomes the owner and the owner an admin: for the owner only.
-    kSettings,  // `name` and/or `topic` (empty: none) change: for admins and the owner.
+    // `name`, `topic` and/or `avatar` (empty: none) change: for admins and the owner. The
+    // avatar is an image upload of the caller's with a thumbnail (kNotOwnImage otherwise).
+    kSettings,
   };
   Op op = Op::kSettings;
   int64_t conv = 0;
@@ -111,6 +114,7 @@ struct GroupChange {
   std::string role;
   std::optional<std::string> name;
   std::optional<std::string> topic;
+  std::optional<std::string> avatar;
   int64_t now = 0;
 };
 
@@ -118,6 +122,7 @@ struct ConversationSummary {
   int64_t id = 0;
   std::optional<std::string> name;
   std::optional<std::string> topic;
+  std::optional<std::string> avatar;  // An upload id.
   bool group = false;
   std::vector<int64_t> members;
   std::vector<std::string> roles;  // Of `members`, in the same order (group_rules.h).

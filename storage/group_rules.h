@@ -85,7 +85,8 @@ inline void AppendJsonString(std::string& out, std::string_view text) {
 }
 
 // The body of a system entry (kind "system", proto/PROTOCOL.md "System entries"):
-// {"action":…,"actor":…,"users":[…],"role":…,"name":…,"topic":…}, the last four only when set.
+// {"action":…,"actor":…,"users":[…],"role":…,"name":…,"topic":…,"avatar":…}, the last five only
+// when set.
 struct SystemEvent {
   std::string_view action;  // added, removed, left, role, transferred, updated
   int64_t actor = 0;
@@ -93,6 +94,7 @@ struct SystemEvent {
   std::optional<std::string_view> role;
   std::optional<std::string_view> name;
   std::optional<std::string_view> topic;
+  std::optional<std::string_view> avatar;  // An upload id, "" when cleared.
 };
 
 inline std::string SystemBody(const SystemEvent& event) {
@@ -118,6 +120,7 @@ inline std::string SystemBody(const SystemEvent& event) {
   field("role", event.role);
   field("name", event.name);
   field("topic", event.topic);
+  field("avatar", event.avatar);
   out += '}';
   return out;
 }

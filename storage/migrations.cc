@@ -522,6 +522,17 @@ INSERT INTO meta(key, value)
 VALUES ('schema_v16_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 )sql";
 
+// Version 17 (issue 25, group avatars; storage/SCHEMA.md "Groups"): a group's avatar, an image
+// upload. The `updated` system entry that sets it carries the upload as its attachment, which is
+// what lets the members read the file and keeps the sweeper and message deletions off it: an old
+// avatar stays readable in the history that showed it, as any attachment does.
+constexpr const char* kSchemaV17 = R"sql(
+ALTER TABLE conversations ADD COLUMN avatar_upload TEXT REFERENCES uploads(id) ON DELETE SET NULL;
+
+INSERT INTO meta(key, value)
+VALUES ('schema_v17_applied_at', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kSchemaV1.data()},
     {2, "a sender has read its own messages", kSchemaV2},
@@ -539,6 +550,7 @@ constexpr Migration kMigrations[] = {
     {14, "replies and threads", kSchemaV14},
     {15, "search: the index keyed by conversation", kSchemaV15},
     {16, "search: the index moves to search.db", kSchemaV16},
+    {17, "group avatars", kSchemaV17},
 };
 
 Status Fail(SqliteDb& db, Status status) {

@@ -477,9 +477,9 @@ void PgChatStore::FindUsers(std::vector<int64_t> ids, Reply<std::vector<UserMatc
 
 namespace {
 
-// denial, changed-or-created, conversation id, the state's columns (8), then the system
+// denial, changed-or-created, conversation id, the state's columns (9), then the system
 // entry's id, seq and body (NULL: none); `actor` wrote the entry, at `now`.
-constexpr int kMembershipColumns = 14;
+constexpr int kMembershipColumns = 15;
 template <typename Outcome>
 Status ReadMembershipRow(PgResults results, Outcome& out, bool& flag) {
   if (PQntuples(results[0]) != 1 || PQnfields(results[0]) != kMembershipColumns) {
@@ -555,9 +555,10 @@ void PgChatStore::ChangeGroup(GroupChange change, Reply<MembershipOutcome> reply
                                                              : "settings";
   PgQuery query{.statement = "change_group",
                 .values = {op, Int(change.conv), Int(change.caller), Int(change.user), change.role,
-                           change.name.value_or(""), change.topic.value_or(""), Int(change.now)},
+                           change.name.value_or(""), change.topic.value_or(""),
+                           change.avatar.value_or(""), Int(change.now)},
                 .nulls = {false, false, false, false, false, !change.name.has_value(),
-                          !change.topic.has_value(), false}};
+                          !change.topic.has_value(), !change.avatar.has_value(), false}};
   Submit(
       *pipeline_, LaneOf(change.conv), Kind::kWrite, {std::move(query)},
       [caller = change.caller, now = change.now](PgResults results, MembershipOutcome& out) {
@@ -585,6 +586,7 @@ void PgChatStore::ListConversations(int64_t user, Reply<std::vector<Conversation
           summary.unread = row.Int(kAfter + 2);
           if (!row.Null(kAfter + 3)) summary.topic = row.Text(kAfter + 3);
           summary.roles = row.Words(kAfter + 4);
+          if (!row.Null(kAfter + 5)) summary.avatar = row.Text(kAfter + 5);
           out.push_back(std::move(summary));
         });
         return Status();

@@ -111,8 +111,8 @@ inline PgQuery Query(const char* statement, std::vector<std::string> values) {
   return PgQuery{.statement = statement, .values = std::move(values)};
 }
 
-// Conversation state columns from `first` (rc_state, schema v12): name, is_group, last_seq,
-// members, delivered, reads, topic, roles (all NULL when there is no such conversation).
+// Conversation state columns from `first` (rc_state, schema v16): name, is_group, last_seq,
+// members, delivered, reads, topic, roles, avatar (all NULL when there is no such conversation).
 inline void ReadState(const Row& row, int first, int64_t conv, ConversationState& state) {
   state = ConversationState{};
   state.id = conv;
@@ -128,6 +128,7 @@ inline void ReadState(const Row& row, int first, int64_t conv, ConversationState
   const std::vector<int64_t> reads = row.Ints(first + 5);
   if (!row.Null(first + 6)) state.topic = row.Text(first + 6);
   const std::vector<std::string> roles = row.Words(first + 7);
+  if (!row.Null(first + 8)) state.avatar = row.Text(first + 8);
   for (size_t i = 0;
        i < members.size() && i < delivered.size() && i < reads.size() && i < roles.size(); ++i) {
     state.members.push_back({members[i], delivered[i], reads[i], roles[i]});

@@ -387,7 +387,7 @@ void SqliteChatStore::ListConversations(int64_t user,
             "(SELECT count(*) FROM mentions mn WHERE mn.conversation_id = c.id "
             " AND mn.user_id = ?1 AND mn.seq > uc.read_seq), " +
             std::string(kUnreadOrdinarySql) +
-            ", c.topic FROM users_conversations uc JOIN conversations c "
+            ", c.topic, c.avatar_upload FROM users_conversations uc JOIN conversations c "
             "ON c.id = uc.conversation_id "
             "LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = " +
             std::string(kLastOrdinarySeqSql) +
@@ -408,6 +408,8 @@ void SqliteChatStore::ListConversations(int64_t user,
           summary.unread = row.ColumnInt64(kAfter + 2);
           if (!row.ColumnIsNull(kAfter + 3))
             summary.topic = std::string(row.ColumnText(kAfter + 3));
+          if (!row.ColumnIsNull(kAfter + 4))
+            summary.avatar = std::string(row.ColumnText(kAfter + 4));
           out.push_back(std::move(summary));
         });
         if (!s.ok()) return s;

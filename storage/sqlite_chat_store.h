@@ -46,6 +46,9 @@ Result<bool> UserExists(SqliteDb& db, int64_t user);
 // reply_to, quote and thread_root in `stored`; after, the thread root's counts.
 Status CheckReply(SqliteDb& db, const NewMessage& message, AppendOutcome& out, Message& stored);
 Status CountThreadReply(SqliteDb& db, const Message& stored);
+// Whether `upload` is an image of `user`'s own with a thumbnail (core/media made one): what an
+// avatar must be, a profile's or a group's. sqlite_profile_store.cc.
+Result<bool> IsOwnImage(SqliteDb& db, std::string_view upload, int64_t user);
 // Mentions of `user` in `conv` above `read_seq`.
 Result<int64_t> UnreadMentions(SqliteDb& db, int64_t conv, int64_t user, int64_t read_seq);
 

@@ -26,8 +26,9 @@ Status LoadState(SqliteDb& db, int64_t conv, ConversationState& state) {
   state.id = conv;
   bool found = false;
   {
-    auto stmt =
-        db.Prepare("SELECT name, is_group, last_seq, topic FROM conversations WHERE id = ?1");
+    auto stmt = db.Prepare(
+        "SELECT name, is_group, last_seq, topic, avatar_upload FROM conversations "
+        "WHERE id = ?1");
     stmt->BindInt64(1, conv);
     Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
       found = true;
@@ -35,6 +36,7 @@ Status LoadState(SqliteDb& db, int64_t conv, ConversationState& state) {
       state.group = row.ColumnInt64(1) != 0;
       state.last_seq = row.ColumnInt64(2);
       if (!row.ColumnIsNull(3)) state.topic = std::string(row.ColumnText(3));
+      if (!row.ColumnIsNull(4)) state.avatar = std::string(row.ColumnText(4));
     });
     if (!s.ok()) return s;
   }
@@ -206,20 +208,33 @@ void SqliteChatStore::ChangeGroup(GroupChange change, Reply<MembershipOutcome> r
           const ConversationState& now = out.conversation;
           if (change.name && change.name != now.name) event.name = *change.name;
           if (change.topic && change.topic != now.topic.value_or("")) event.topic = *change.topic;
-          if (!event.name && !event.topic) return Status();
+          if (change.avatar && change.avatar != now.avatar.value_or("")) {
+            event.avatar = *change.avatar;
+          }
+          if (!event.name && !event.topic && !event.avatar) return Status();
+          if (event.avatar && !event.avatar->empty()) {
+            Result<bool> own = IsOwnImage(db, *event.avatar, change.caller);
+            if (!own.ok()) return own.status();
+            if (!*own) {
+              out.denial = Denial::kNotOwnImage;
+              return Status();
+            }
+          }
           auto stmt = db.Prepare(
               "UPDATE conversations SET name = coalesce(?2, name), "
-              "topic = CASE WHEN ?3 IS NULL THEN topic ELSE nullif(?3, '') END WHERE id = ?1");
+              "topic = CASE WHEN ?3 IS NULL THEN topic ELSE nullif(?3, '') END, "
+              "avatar_upload = CASE WHEN ?4 IS NULL THEN avatar_upload ELSE nullif(?4, '') END "
+              "WHERE id = ?1");
           stmt->BindInt64(1, conv);
-          if (event.name) {
-            stmt->BindText(2, *event.name);
-          } else {
-            stmt->BindNull(2);
-          }
-          if (event.topic) {
-            stmt->BindText(3, *event.topic);
-          } else {
-            stmt->BindNull(3);
+          int column = 2;
+          for (const std::optional<std::string_view>& value :
+               {event.name, event.topic, event.avatar}) {
+            if (value) {
+              stmt->BindText(column, *value);
+            } else {
+              stmt->BindNull(column);
+            }
+            ++column;
           }
           if (Status s = stmt->Exec(); !s.ok()) return s;
           event.action = "updated";
@@ -248,6 +263,15 @@ void SqliteChatStore::ChangeGroup(GroupChange change, Reply<MembershipOutcome> r
           }
         }
         if (Status s = AppendSystem(db, conv, event, change.now, out); !s.ok()) return s;
+        if (event.avatar && !event.avatar->empty()) {
+          // The entry carries the new avatar: the members may read it (FindUpload), and no
+          // sweep or message deletion takes it (schema v17).
+          auto file = db.Prepare(
+              "INSERT INTO message_attachments(message_id, position, upload_id, conversation_id) "
+              "VALUES (?1, 0, ?2, ?3)");
+          file->BindInt64(1, out.system.back().id).BindText(2, *event.avatar).BindInt64(3, conv);
+          if (Status s = file->Exec(); !s.ok()) return s;
+        }
         return LoadState(db, conv, out.conversation);
       },
       std::move(reply));

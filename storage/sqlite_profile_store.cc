@@ -133,22 +133,25 @@ void SqliteChatStore::SearchProfiles(std::string prefix, uint32_t limit,
       std::move(reply));
 }
 
+Result<bool> IsOwnImage(SqliteDb& db, std::string_view upload, int64_t user) {
+  auto own = db.Prepare(
+      "SELECT 1 FROM uploads WHERE id = ?1 AND owner_id = ?2 AND type LIKE 'image/%' "
+      "AND thumb_sha256 <> ''");
+  own->BindText(1, upload).BindInt64(2, user);
+  bool found = false;
+  if (Status s = ForEachSqliteRow(*own, [&](Statement&) { found = true; }); !s.ok()) return s;
+  return found;
+}
+
 void SqliteChatStore::UpdateProfile(int64_t user, ProfileChange change,
                                     Reply<ProfileOutcome> reply) {
   Submit<ProfileOutcome>(
       Kind::kWrite,
       [user, change = std::move(change)](SqliteDb& db, ProfileOutcome& out) {
         if (change.avatar && *change.avatar) {
-          // An image of the user's own with a thumbnail (core/media made one).
-          auto own = db.Prepare(
-              "SELECT 1 FROM uploads WHERE id = ?1 AND owner_id = ?2 AND type LIKE 'image/%' "
-              "AND thumb_sha256 <> ''");
-          own->BindText(1, **change.avatar).BindInt64(2, user);
-          bool found = false;
-          if (Status s = ForEachSqliteRow(*own, [&](Statement&) { found = true; }); !s.ok()) {
-            return s;
-          }
-          if (!found) {
+          Result<bool> own = IsOwnImage(db, **change.avatar, user);
+          if (!own.ok()) return own.status();
+          if (!*own) {
             out.denial = Denial::kForbidden;
             return Status();
           }

@@ -155,6 +155,7 @@ enum class Denial : uint8_t {
   kNotAdmin,        // the caller's role does not allow this change;
   kOwnerProtected,  // the owner cannot be removed or demoted;
   kLastOwner,       // the owner cannot leave before transferring ownership.
+  kNotOwnImage,     // a group avatar that is not an image upload of the caller's (with a thumb).
 };
 
 }  // namespace ringcast::storage

@@ -62,6 +62,7 @@ std::string MembershipBody(const storage::ConversationState& state) {
   state.name ? writer.String(*state.name) : writer.Null();
   writer.Key("topic");
   state.topic ? writer.String(*state.topic) : writer.Null();
+  WriteAvatar(writer, state.avatar);
   WriteMemberIds(writer, state);
   writer.Key("roles").BeginArray();
   for (const storage::MemberState& member : state.members) writer.String(member.role);
@@ -411,6 +412,7 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
                           c.name ? writer.String(*c.name) : writer.Null();
                           writer.Key("topic");
                           c.topic ? writer.String(*c.topic) : writer.Null();
+                          WriteAvatar(writer, c.avatar);
                           writer.Field("group", c.group).Key("members").BeginArray();
                           for (int64_t member : c.members) writer.Int(member);
                           writer.EndArray().Key("roles").BeginArray();
@@ -526,6 +528,9 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
         return true;
       case storage::Denial::kLastOwner:
         self.AnswerError(deferred, 409, "the owner must transfer ownership before leaving");
+        return true;
+      case storage::Denial::kNotOwnImage:
+        self.AnswerError(deferred, 400, "avatar must be an image you uploaded (with a thumbnail)");
         return true;
       default:
         self.AnswerError(deferred, 404, "no such conversation or member");
@@ -689,12 +694,17 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
       return exchange.RespondError(405, "method not allowed", "Allow: PATCH\r\n");
     }
     StringFields fields;
-    if (auto error = ParseStringFields(exchange.body(), {"name", "topic"}, &fields)) {
+    if (auto error = ParseStringFields(exchange.body(), {"name", "topic", "avatar"}, &fields)) {
       return exchange.RespondError(400, *error);
     }
     storage::GroupChange change{
         .op = storage::GroupChange::Op::kSettings, .conv = conv, .caller = caller, .now = NowMs()};
     for (auto& [field, value] : fields) {
+      if (field == "avatar") {
+        // null clears it, as "" clears the topic.
+        change.avatar = value.value_or("");
+        continue;
+      }
       if (!value) return exchange.RespondError(400, "name and topic must be strings");
       if (field == "name") {
         if (value->empty() || value->size() > storage::kMaxGroupName) {
@@ -708,8 +718,8 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
         change.topic = std::move(*value);
       }
     }
-    if (!change.name && !change.topic) {
-      return exchange.RespondError(400, "give \"name\" and/or \"topic\"");
+    if (!change.name && !change.topic && !change.avatar) {
+      return exchange.RespondError(400, "give \"name\", \"topic\" and/or \"avatar\"");
     }
     DeferredHttp deferred = exchange.Defer();
     service_.store().ChangeGroup(

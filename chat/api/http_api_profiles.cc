@@ -110,13 +110,8 @@ void WriteProfile(JsonWriter& writer, const storage::Profile& profile) {
   };
   writer.Field("id", profile.id).Field("username", profile.username);
   optional("display_name", profile.display_name);
-  if (profile.avatar) {
-    // The file routes (http_api_uploads.cc) serve an avatar to any signed-in user.
-    writer.Field("avatar", "/files/" + *profile.avatar)
-        .Field("avatar_thumb", "/files/" + *profile.avatar + "/thumb");
-  } else {
-    writer.Key("avatar").Null().Key("avatar_thumb").Null();
-  }
+  // The file routes (http_api_uploads.cc) serve an avatar to any signed-in user.
+  WriteAvatar(writer, profile.avatar);
   optional("status", profile.status);
   if (profile.deleted) writer.Field("deleted", true);
 }

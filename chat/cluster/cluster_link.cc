@@ -36,6 +36,8 @@ class Fields {
     at_ = size_t(end - text_.data());
     return true;
   }
+  // What is left, unread.
+  std::string_view Tail() const { return text_.substr(at_); }
   // The rest after the header line's newline.
   bool Rest(std::string_view* out) {
     size_t newline = text_.find('\n', at_);
@@ -368,7 +370,8 @@ void ClusterLink::PublishTyping(int64_t conv, int64_t except_user, std::string_v
 
 // "M conv group last_seq name_size(-1: none) topic_size(-1: none) members removed\n" name topic
 //   then per member "user delivered read role" (role: 0 member, 1 admin, 2 owner), then the
-//   removed users, space-separated.
+//   removed users, space-separated, then "\n" and the group's avatar (an upload id) when it has
+//   one: a node that predates avatars reads the record up to there and ignores the rest.
 namespace {
 constexpr std::string_view kRoleCodes[] = {storage::kMemberRole, storage::kAdminRole,
                                            storage::kOwnerRole};
@@ -391,6 +394,10 @@ std::string ClusterLink::EncodeMembers(const storage::ConversationState& state,
                      code < int64_t(std::size(kRoleCodes)) ? code : 0});
   }
   for (int64_t user : removed) AppendInts(out, {user});
+  if (state.avatar) {
+    out += '\n';
+    out += *state.avatar;
+  }
   return out;
 }
 
@@ -430,6 +437,9 @@ bool ClusterLink::DecodeMembers(std::string_view payload, storage::ConversationS
     int64_t user = 0;
     if (!body.Int(&user)) return false;
     removed->push_back(user);
+  }
+  if (std::string_view tail = body.Tail(); tail.starts_with('\n')) {
+    state->avatar = std::string(tail.substr(1));
   }
   return true;
 }

@@ -1,6 +1,7 @@
 // Running a group from the web app (PROTOCOL.md, "Groups"), through the group's dialog (the
 // header's Members button), with display names: the owner renames the group and sets its topic
-// (another member sees both live, in the header and the list) and makes a member an admin; the
+// (another member sees both live, in the header and the list), gives it a picture (in every
+// member's list) and makes a member an admin; the
 // admin adds a fourth user (found by the user search; his list shows the group live) and removes
 // a member, whose page drops the conversation live and says who removed her; the owner's Leave is
 // refused with the server's reason and the transfer offered, ownership passed on, then she
@@ -9,6 +10,8 @@
 
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
+
+import {makePng} from '../../clients/js/test/png.js';
 
 import * as h from './harness.js';
 import {browser, server} from './harness.js';
@@ -76,9 +79,18 @@ test('group settings, roles, members and leaving, live on every page', async () 
     await carol.page.waitForSelector('#conv-topic-text:text-is("Release plans")');
     await carol.page.waitForSelector(`[data-conv="${conv}"] .conv-name:text-is("Team room")`);
     await h.screenshot(carol.page, 'group-topic');
+    // The owner gives the group a picture, uploaded once picked: every member's list shows it.
+    await alice.page.setInputFiles(
+        '#group-avatar-input', {name: 'team.png', mimeType: 'image/png', buffer: makePng(96, 96)});
+    await alice.page.waitForSelector('#group-avatar-message:text-is("Picture changed.")');
+    await alice.page.waitForSelector('#group-avatar img');
+    await carol.page.waitForSelector(`[data-conv="${conv}"] .avatar img`);
+    await h.screenshot(alice.page, 'group-avatar');
     // A member sees the name and topic, and no control but Leave.
     await carol.page.click('#members-button');
     await carol.page.waitForSelector('#group-view dd:text-is("Release plans")');
+    await carol.page.waitForSelector('#group-avatar img');
+    assert.equal(await carol.page.isHidden('#group-avatar-controls'), true);
     assert.equal(await carol.page.isHidden('#group-form'), true);
     assert.equal(await carol.page.isHidden('#group-add'), true);
     assert.equal(await carol.page.locator('#members-list .person-actions:visible').count(), 0);
@@ -156,6 +168,7 @@ test('group settings, roles, members and leaving, live on every page', async () 
     await bob.page.click('#members-close');
     await waitForTexts(bob.page, '#messages .system-notice', [
       'Alice Arden renamed the group to “Team room” and set the topic to “Release plans”',
+      'Alice Arden changed the group picture',
       'Alice Arden made Bob Baker an admin',
       'Bob Baker added Dave Dunn',
       'Bob Baker removed Carol Chen',
@@ -168,6 +181,7 @@ test('group settings, roles, members and leaving, live on every page', async () 
     const group = conversations.find((c) => c.id === conv);
     assert.equal(group.name, 'Team room');
     assert.equal(group.topic, 'Release plans');
+    assert.match(group.avatar_thumb, /^\/files\/[^/]+\/thumb$/);
     const roles = Object.fromEntries(group.members.map((u, i) => [u, group.roles[i]]));
     assert.deepEqual(roles, {[bob.userId]: 'owner', [dave.userId]: 'member'});
   } finally {

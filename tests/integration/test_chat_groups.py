@@ -1,9 +1,10 @@
 """Groups (issue 25; PROTOCOL.md "Groups"): roles owner/admin/member enforced on the server (the
 creator owns the group and cannot be removed or demoted; admins add and remove members and change
-the name and topic; a member only leaves; the owner names admins and transfers ownership, and
+the name, topic and avatar; a member only leaves; the owner names admins and transfers ownership, and
 cannot leave before it has), and every change a `system` entry in the conversation's seq stream:
 live, in history and sync, in order, never unread; a removed member gets the entry that removed
-them, then nothing more."""
+them, then nothing more. A group's avatar is an image upload of the admin who sets it, which
+every member (and no one else) may read."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 
 from chat_client import FAST_ARGS, Api, ChatConn, aio, close_all
 from support import run_async
+from test_chat_profiles import get, upload_image
+from test_uploads import upload_raw
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
 pytestmark = pytest.mark.both_stores
@@ -135,7 +138,7 @@ def test_rename_and_topic(api):
     before = len(system_bodies(api, a, conv))
     assert settings(api, a, conv, name="after").status == 200
     assert len(system_bodies(api, a, conv)) == before
-    for fields, error in (({}, 'give "name" and/or "topic"'),
+    for fields, error in (({}, 'give "name", "topic" and/or "avatar"'),
                           ({"name": ""}, "name must be 1 to 128 bytes"),
                           ({"name": "x" * 129}, "name must be 1 to 128 bytes"),
                           ({"topic": "x" * 513}, "topic longer than 512 bytes"),
@@ -299,3 +302,63 @@ def test_members_event_carries_roles_and_a_removed_member_gets_its_entry_then_no
     assert c.id not in gone["members"], gone
     assert order[0] < order[1], order
     assert later == [], later
+
+
+def test_group_avatar(shared_server, api):
+    port = shared_server.port
+    a, b, outsider = api.new_users(3, "gav")
+    conv = api.group(a, [b], "pictured")
+    image, another = upload_image(port, a), upload_image(port, a)
+    bobs = upload_image(port, b)
+    status, _, text = upload_raw(port, a.token, b"plain", 5, name="a.txt",
+                                 content_type="text/plain")
+    assert status == 201, text
+    not_image = json.loads(text)["id"]
+
+    async def go():
+        wb = await ChatConn.connect(port, b.token, name=b.name)
+        try:
+            start = wb.mark()
+            r = await aio(settings, api, a, conv, avatar=image)
+            event = await wb.wait_for(
+                lambda e: e.get("type") == "members" and e.get("conv") == conv,
+                what="members event", start=start)
+            entry = await wb.wait_message(conv, lambda m: m["kind"] == "system", start=start)
+            return r, event, entry
+        finally:
+            await close_all([wb])
+
+    r, event, entry = run_async(go(), 60)
+    assert r.status == 200, r
+    url, thumb = f"/files/{image}", f"/files/{image}/thumb"
+    assert (r.json["avatar"], r.json["avatar_thumb"]) == (url, thumb), r
+    assert (event["avatar"], event["avatar_thumb"]) == (url, thumb), event
+    assert json.loads(entry["body"]) == {"action": "updated", "actor": a.id, "avatar": image}
+    listed = api.conversation(b, conv)
+    assert (listed["avatar"], listed["avatar_thumb"]) == (url, thumb), listed
+    # Every member reads it and its thumbnail; nobody else does.
+    status, body = get(port, url, b.token)
+    assert status == 200 and body.startswith(b"\x89PNG"), status
+    status, body = get(port, thumb, b.token)
+    assert status == 200 and body[:3] == b"\xff\xd8\xff", status
+    assert get(port, url, outsider.token)[0] == 404
+    # A member sets none; an admin only an image of their own.
+    r = settings(api, b, conv, avatar=bobs)
+    assert r.status == 403 and r.json["error"] == "your role in this group does not allow this", r
+    assert set_role(api, a, conv, b, "admin").status == 200
+    for bad in (another, not_image, "nope"):
+        r = settings(api, b, conv, avatar=bad)
+        assert r.status == 400, (bad, r)
+        assert r.json["error"] == "avatar must be an image you uploaded (with a thumbnail)", r
+    r = settings(api, b, conv, avatar=7)
+    assert r.status == 400 and r.json["error"] == 'field "avatar" must be a string or null', r
+    # The same avatar again writes nothing; null removes it, and the history that showed the old
+    # picture still lets the members read it.
+    before = len(system_bodies(api, a, conv))
+    assert settings(api, a, conv, avatar=image).status == 200
+    assert len(system_bodies(api, a, conv)) == before
+    r = settings(api, a, conv, avatar=None)
+    assert r.status == 200 and r.json["avatar"] is None and r.json["avatar_thumb"] is None, r
+    assert system_bodies(api, a, conv)[-1] == {"action": "updated", "actor": a.id, "avatar": ""}
+    assert api.conversation(a, conv)["avatar"] is None
+    assert get(port, url, b.token)[0] == 200

@@ -1,7 +1,7 @@
-"""Group changes across two nodes (issue 25, "Groups"; docs/cluster.md): a role change and a
-removal made through one node reach a member's connection on the other node live, as `system`
-entries in seq order and as a `members` event carrying the roles; a `sync` on the other node
-has the entries too."""
+"""Group changes across two nodes (issue 25, "Groups"; docs/cluster.md): a role change, a
+removal and a new avatar made through one node reach a member's connection on the other node
+live, as `system` entries in seq order and as `members` events carrying the roles and the
+avatar; a `sync` on the other node has the entries too."""
 from __future__ import annotations
 
 import json
@@ -10,6 +10,7 @@ import pytest
 
 from chat_client import ChatConn, aio, close_all
 from support import run_async
+from test_chat_profiles import upload_image
 
 pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
 
@@ -34,8 +35,15 @@ def test_role_change_and_removal_reach_the_other_node(cluster_factory):
                 start=start)
             r = await aio(api.remove_member, a, conv, c)
             assert r.status == 200, r
+            r = await aio(api.request, "PATCH", f"/api/conversations/{conv}", {"avatar": image},
+                          token=a.token)
+            assert r.status == 200, r
+            pictured = await b2.wait_for(
+                lambda e: e.get("type") == "members" and e.get("conv") == conv
+                and e.get("avatar") is not None, what="members event with an avatar",
+                start=start)
             entries = [await b2.wait_message(conv, lambda m, seq=seq: m["seq"] == seq, start=start)
-                       for seq in (1, 2)]
+                       for seq in (1, 2, 3)]
         finally:
             await close_all([b2])
         b1 = await ChatConn.connect(cluster.port(0), b.token, name="b@n1")
@@ -43,14 +51,17 @@ def test_role_change_and_removal_reach_the_other_node(cluster_factory):
             synced = await b1.call({"type": "sync", "convs": {str(conv): 0}}, "sync")
         finally:
             await b1.close()
-        return promoted, entries, synced
+        return promoted, pictured, entries, synced
 
-    promoted, entries, synced = run_async(go(), 50)
+    image = upload_image(cluster.port(0), a)
+    promoted, pictured, entries, synced = run_async(go(), 50)
     assert dict(zip(promoted["members"], promoted["roles"])) == {
         a.id: "owner", b.id: "admin", c.id: "member"}, promoted
+    assert pictured["avatar_thumb"] == f"/files/{image}/thumb", pictured
     expected = [{"action": "role", "actor": a.id, "users": [b.id], "role": "admin"},
-                {"action": "removed", "actor": a.id, "users": [c.id]}]
-    assert [m["kind"] for m in entries] == ["system", "system"], entries
+                {"action": "removed", "actor": a.id, "users": [c.id]},
+                {"action": "updated", "actor": a.id, "avatar": image}]
+    assert [m["kind"] for m in entries] == ["system"] * 3, entries
     assert [json.loads(m["body"]) for m in entries] == expected, entries
     [entry] = synced["convs"]
     assert [json.loads(m["body"]) for m in entry["messages"]] == expected, entry

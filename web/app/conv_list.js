@@ -106,7 +106,10 @@ export class ConversationList {
     const peer = this.peer(conv);
     const online = peer !== null && this._presence().get(peer)?.status === 'online';
     const preview = this.preview(conv);
-    showAvatar(q('.avatar'), title, peer === null ? undefined : this._names.avatar(peer));
+    showAvatar(
+        q('.avatar'), title,
+        conv.group ? this._names.groupAvatar(conv) :
+                     peer === null ? undefined : this._names.avatar(peer));
     q('.dot').hidden = !online;
     setText(q('.conv-name'), title);
     const ts = conv.lastMessage?.ts;

@@ -91,6 +91,9 @@ export function systemText(entry, name) {
       if (entry.topic !== undefined) {
         parts.push(entry.topic ? `set the topic to “${entry.topic}”` : 'cleared the topic');
       }
+      if (entry.avatar !== undefined) {
+        parts.push(entry.avatar ? 'changed the group picture' : 'removed the group picture');
+      }
       return `${actor} ${parts.join(' and ')}`;
     }
     default:

@@ -1,5 +1,5 @@
-// A group's dialog (the header's Members button; PROTOCOL.md, "Groups"): its name and topic,
-// which admins and the owner change; its members with their roles and what the user's role
+// A group's dialog (the header's Members button; PROTOCOL.md, "Groups"): its picture, name and
+// topic, which admins and the owner change (a picture is uploaded as soon as it is picked); its members with their roles and what the user's role
 // allows on each (admins remove members; the owner also removes admins, makes or removes
 // admins and passes ownership on); Add people (admins and the owner, with the New chat dialog's
 // user search); Leave group, for everyone (the owner is refused until ownership is passed on:
@@ -43,6 +43,11 @@ export class GroupDialog {
     this._dialog = /** @type {HTMLDialogElement} */ (byId('members'));
     this._el = {
       avatar: byId('group-avatar'),
+      avatarControls: byId('group-avatar-controls'),
+      avatarInput: /** @type {HTMLInputElement} */ (byId('group-avatar-input')),
+      avatarRemove: /** @type {HTMLButtonElement} */ (byId('group-avatar-remove')),
+      avatarProgress: /** @type {HTMLProgressElement} */ (byId('group-avatar-progress')),
+      avatarMessage: byId('group-avatar-message'),
       form: byId('group-form'),
       name: /** @type {HTMLInputElement} */ (byId('group-name-input')),
       topic: /** @type {HTMLInputElement} */ (byId('group-topic-input')),
@@ -82,6 +87,8 @@ export class GroupDialog {
       this._save();
     });
     this._el.clearTopic.addEventListener('click', () => this._save({topic: ''}));
+    this._el.avatarInput.addEventListener('change', () => this._uploadAvatar());
+    this._el.avatarRemove.addEventListener('click', () => this._removeAvatar());
     for (const input of [this._el.name, this._el.topic]) {
       input.addEventListener('input', () => this._say(this._el.formMessage, ''));
     }
@@ -105,7 +112,8 @@ export class GroupDialog {
     this._filled = {name: conv.name ?? '', topic: conv.topic ?? ''};
     this._el.name.value = this._filled.name;
     this._el.topic.value = this._filled.topic;
-    for (const el of [this._el.formMessage, this._el.addMessage, this._el.message]) {
+    for (const el of
+         [this._el.formMessage, this._el.addMessage, this._el.message, this._el.avatarMessage]) {
       this._say(el, '');
     }
     this._el.offer.hidden = true;
@@ -136,9 +144,9 @@ export class GroupDialog {
     const mine = roleOf(conv, me);
     const manage = mine === 'owner' || mine === 'admin';
     const title = this._list.title(conv);
-    showAvatar(this._el.avatar, title, undefined);
-    // GROUP AVATAR: the group's picture goes here once PATCH /api/conversations/{id} takes
-    // `avatar` (another branch), with an upload control for admins and the owner.
+    showAvatar(this._el.avatar, title, this._names.groupAvatar(conv));
+    this._el.avatarControls.hidden = !manage;
+    this._el.avatarRemove.hidden = !conv.avatar;
 
     this._el.form.hidden = !manage;
     this._el.view.hidden = manage;
@@ -171,6 +179,42 @@ export class GroupDialog {
   _refill(input, key, value) {
     if (input.value === this._filled[key]) input.value = value;
     this._filled[key] = value;
+  }
+
+  /** Uploads the picture just picked and makes it the group's (it shows when `members` comes). */
+  async _uploadAvatar() {
+    const conv = this._group();
+    const file = this._el.avatarInput.files?.[0];
+    if (!conv || !file) return;
+    const progress = this._el.avatarProgress;
+    this._el.avatarInput.disabled = true;
+    progress.hidden = false;
+    progress.value = 0;
+    this._say(this._el.avatarMessage, 'Uploading the picture…');
+    try {
+      await this._client
+          .uploadGroupAvatar(conv.id, file, {
+            onProgress: ({loaded, total}) => (progress.value = total ? loaded / total : 0),
+          })
+          .done;
+      this._say(this._el.avatarMessage, 'Picture changed.');
+    } catch (error) {
+      this._say(this._el.avatarMessage, `Not changed: ${reason(error)}`, true);
+    } finally {
+      progress.hidden = true;
+      this._el.avatarInput.disabled = false;
+      this._el.avatarInput.value = '';
+    }
+  }
+
+  async _removeAvatar() {
+    const conv = this._group();
+    if (!conv) return;
+    this._say(this._el.avatarMessage, '');
+    const done = await this._request(
+        this._el.avatarRemove, 'remove the picture',
+        () => this._client.updateGroup(conv.id, {avatar: null}));
+    if (done) this._say(this._el.avatarMessage, 'Picture removed.');
   }
 
   /** A member's row: avatar, name, role, `@username` and presence, and the actions. */

@@ -120,6 +120,15 @@ export class Names {
     return avatarUrl(this._client, this.profile(id), {thumb: true});
   }
 
+  /**
+   * A group's avatar thumbnail's URL (with the token), undefined without one.
+   * @param {import('./store.js').Conv} conv
+   */
+  groupAvatar(conv) {
+    return avatarUrl(
+        this._client, {avatar: conv.avatar, avatar_thumb: conv.avatarThumb}, {thumb: true});
+  }
+
   /** @param {number} id */
   known(id) {
     return this._client.cachedProfile(id) !== undefined;

@@ -32,6 +32,8 @@ import {systemEntry} from '/sdk/index.js';
  * @property {number} id
  * @property {string | null} name
  * @property {string | null} topic a group's topic (null or '': none)
+ * @property {string | null} avatar a group's avatar's URL (null: none)
+ * @property {string | null} avatarThumb its thumbnail's URL
  * @property {boolean} group
  * @property {number[]} members
  * @property {string[]} roles a group's roles, parallel to `members` (PROTOCOL.md, "Groups")
@@ -69,7 +71,8 @@ const THREAD_FIELDS = [
 
 /** A conversation's fields that a snapshot keeps as they are (besides marks and messages). */
 const SNAPSHOT_FIELDS = [
-  'name', 'topic', 'group', 'members', 'roles', 'lastSeq', 'myRead', 'lastMessage', 'unreadMentions', 'mutedUntil',
+  'name', 'topic', 'avatar', 'avatarThumb', 'group', 'members', 'roles', 'lastSeq', 'myRead',
+  'lastMessage', 'unreadMentions', 'mutedUntil',
 ];
 
 export class Store {
@@ -116,6 +119,8 @@ export class Store {
         id,
         name: null,
         topic: null,
+        avatar: null,
+        avatarThumb: null,
         group: false,
         members: [],
         roles: [],
@@ -349,6 +354,8 @@ export class Store {
         Object.assign(conv, {
           name: c.name,
           topic: c.topic ?? null,
+          avatar: c.avatar ?? null,
+          avatarThumb: c.avatar_thumb ?? null,
           group: c.group,
           members: c.members,
           roles: c.roles ?? [],
@@ -392,6 +399,8 @@ export class Store {
         Object.assign(this.conv(event.conv), {
           name: event.name,
           topic: event.topic ?? null,
+          avatar: event.avatar ?? null,
+          avatarThumb: event.avatar_thumb ?? null,
           group: event.group,
           members: event.members,
           roles: event.roles ?? [],
@@ -483,6 +492,8 @@ export class Store {
       conv.unreadMentions ??= 0;  // A snapshot written before mentions were kept.
       conv.mutedUntil ??= null;
       conv.topic ??= null;  // A snapshot written before topics were kept.
+      conv.avatar ??= null;  // Or before group avatars were.
+      conv.avatarThumb ??= null;
       for (const [user, mark] of c.marks ?? []) this._mark(conv, user, mark.delivered, mark.read);
       for (const [root, seq] of c.threadReads ?? []) this._knowThreadRead(conv, root, seq);
       for (const m of c.messages ?? []) conv.messages.set(m.seq, m);

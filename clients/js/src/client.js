@@ -932,12 +932,30 @@ export class RingcastClient extends Emitter {
   }
 
   /**
-   * Admins and the owner rename a group and set its topic (`''` clears it).
-   * @param {number} conv @param {{name?: string, topic?: string}} settings
+   * Admins and the owner rename a group, set its topic (`''` clears it) and its avatar (an
+   * upload id of the caller's, an image; null removes it: uploadGroupAvatar() does both steps).
+   * @param {number} conv
+   * @param {{name?: string, topic?: string, avatar?: string | null}} settings
    * @returns {Promise<import('./types.js').Group>}
    */
   async updateGroup(conv, settings) {
     return this._http.request('PATCH', `/api/conversations/${conv}`, settings);
+  }
+
+  /**
+   * Uploads `file` (an image: PNG, JPEG, GIF, WebP) and makes it group `conv`'s avatar (admins
+   * and the owner).
+   * @param {number} conv @param {Blob | Uint8Array} file
+   * @param {{name?: string, type?: string,
+   *     onProgress?: (p: import('./uploads.js').UploadProgress) => void}} [options]
+   * @returns {{done: Promise<import('./types.js').Group>, cancel: () => void}} `done` rejects as
+   *   `upload` does, or as updateGroup() does (403 for a member)
+   */
+  uploadGroupAvatar(conv, file, options = {}) {
+    const handle = upload(this, file, options);
+    const done = handle.done.then((stored) => this.updateGroup(conv, {avatar: stored.id}));
+    done.catch(() => {});
+    return {done, cancel: handle.cancel};
   }
 
   /**
@@ -1307,8 +1325,7 @@ export class RingcastClient extends Emitter {
     const me = this.session?.user_id;
     if (me !== undefined && event.members.includes(me)) {
       this._members.set(event.conv, event.members);
-      // New to this client: delivered from its start (the first live message fills the rest).
-      this._stream.follow(event.conv, 0);
+      this._stream.join(event.conv);
       this._watermarks.flush(event.conv);
       this._threadReads.flush();
     } else {

@@ -31,10 +31,12 @@ export class ConversationCursors {
 
   /**
    * Starts following `conv` after `cursor`, unless it is followed already.
-   * @param {number} conv @param {number} cursor
+   * @param {number} conv @param {number} cursor @returns {boolean} it was not followed before
    */
   follow(conv, cursor) {
-    if (!this._convs.has(conv)) this._convs.set(conv, {cursor, ahead: new Map()});
+    if (this._convs.has(conv)) return false;
+    this._convs.set(conv, {cursor, ahead: new Map()});
+    return true;
   }
 
   /** @returns {number[]} */

@@ -86,10 +86,12 @@ export function displayName(profile) {
 }
 
 /**
- * The URL of a user's avatar (or its thumbnail, `thumb`), with the token as `?token=` (what an
- * `<img src>` can carry); undefined without an avatar.
+ * The URL of a user's or a group's avatar (or its thumbnail, `thumb`), with the token as
+ * `?token=` (what an `<img src>` can carry); undefined without an avatar.
  * @param {import('./client.js').RingcastClient} client
- * @param {UserSummary | undefined | null} profile @param {{thumb?: boolean}} [options]
+ * @param {{avatar?: string | null, avatar_thumb?: string | null} | undefined | null} profile a
+ *   profile (UserSummary), a Group or a Conversation
+ * @param {{thumb?: boolean}} [options]
  */
 export function avatarUrl(client, profile, options = {}) {
   if (!profile?.avatar) return undefined;

@@ -6,8 +6,10 @@
 //   keeps asking for those answered `more` until none is; then `onSynced`.
 // - one `sync` at a time (the server answers one sync or history at a time anyway); what is
 //   wanted meanwhile is asked for with the next one.
-// - a live message beyond the cursor with no sync on its way for its conversation (one the
-//   user joined with history before it): a `sync` of that conversation from the cursor.
+// - a conversation the user joins (the `members` event): a `sync` of it from its start, which
+//   brings the system entry that added them and what came before.
+// - a live message beyond the cursor with no sync on its way for its conversation: a `sync` of
+//   that conversation from the cursor.
 // - a gap left after a complete answer for that conversation cannot close on this connection
 //   (the server never sends again what it sent live): the connection is replaced, and the new
 //   one resumes from the cursor. So is one whose reorder buffer overflows.
@@ -64,6 +66,16 @@ export class MessageStream {
    */
   follow(conv, cursor) {
     this._cursors.follow(conv, cursor);
+  }
+
+  /**
+   * A conversation the user has just joined (the `members` event): followed from its start,
+   * which a sync asks for at once. (Its messages so far, the system entry that added the user
+   * among them, were published before this connection was in it: none of them comes live.)
+   * @param {number} conv
+   */
+  join(conv) {
+    if (this._cursors.follow(conv, 0)) this._request([conv]);
   }
 
   /** A connection is ready: sync every followed conversation. */

@@ -87,6 +87,8 @@
  * @property {number} conv
  * @property {string | null} name
  * @property {string | null} topic
+ * @property {string | null} [avatar] a group's avatar's URL (`/files/{id}`), null without one
+ * @property {string | null} [avatar_thumb] its thumbnail's URL
  * @property {boolean} group
  * @property {number[]} members
  * @property {Role[]} roles parallel to `members` (PROTOCOL.md, "Groups")
@@ -100,6 +102,8 @@
  * @property {number} id
  * @property {string | null} name
  * @property {string | null} topic
+ * @property {string | null} [avatar] the group's avatar's URL (`/files/{id}`), null without one
+ * @property {string | null} [avatar_thumb] its thumbnail's URL
  * @property {number[]} members
  * @property {Role[]} roles parallel to `members`
  */
@@ -113,6 +117,7 @@
  * @property {'admin' | 'member'} [role]
  * @property {string} [name]
  * @property {string} [topic]
+ * @property {string} [avatar] the new avatar's upload id ('': removed)
  */
 
 /**
@@ -150,6 +155,8 @@
  * @property {number} id
  * @property {string | null} name
  * @property {string | null} topic
+ * @property {string | null} [avatar] a group's avatar's URL (`/files/{id}`), null without one
+ * @property {string | null} [avatar_thumb] its thumbnail's URL
  * @property {boolean} group
  * @property {number[]} members
  * @property {Role[]} roles parallel to `members`

@@ -1,14 +1,17 @@
 // Groups through the SDK (PROTOCOL.md, "Groups") against the real server: roles in the member
 // lists, the owner's setRole and transferOwnership, updateGroup, a member's refusals, and the
 // `system` entries every change appends, read with systemEntry(); an admin's addMembers and
-// removeMember, and leaveGroup (the owner's refused until ownership is passed on).
+// removeMember, and leaveGroup (the owner's refused until ownership is passed on); a new member's
+// client receiving the entry that added them at once, with what came before; the group's
+// avatar (uploadGroupAvatar), which the members read and a member cannot set.
 
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
 
-import {rolesOf, systemEntry} from '../src/index.js';
+import {avatarUrl, rolesOf, systemEntry} from '../src/index.js';
 
 import {BOUNDED, serverForFile, signUp, waitFor} from './helpers.js';
+import {makePng} from './png.js';
 
 const {client, pair} = serverForFile();
 
@@ -97,4 +100,65 @@ describe('groups', () => {
             systemEntry(await left), {action: 'left', actor: aliceId, users: [aliceId]});
         await out;
       });
+
+  test('an admin sets the group avatar; every member sees it and reads the picture', BOUNDED,
+       async () => {
+         const {alice, bob} = await pair();
+         const aliceId = alice.session.user_id;
+         const bobId = bob.session.user_id;
+         const group = await alice.createGroup('pictured', [bobId]);
+         const png = () => new Blob([makePng(160, 90)], {type: 'image/png'});
+         await assert.rejects(bob.uploadGroupAvatar(group, png()).done, {status: 403});
+
+         const heard = waitFor(bob, 'members', (e) => e.conv === group && e.avatar !== null);
+         const entry = waitFor(
+             bob, 'message', (m) => m.conv === group && systemEntry(m)?.avatar !== undefined);
+         const set = await alice.uploadGroupAvatar(group, png(), {name: 'group.png'}).done;
+         assert.match(String(set.avatar), /^\/files\/[^/]+$/);
+         assert.equal(set.avatar_thumb, `${set.avatar}/thumb`);
+         const event = await heard;
+         assert.equal(event.avatar, set.avatar);
+         assert.deepEqual(systemEntry(await entry), {
+           action: 'updated',
+           actor: aliceId,
+           users: [],
+           avatar: String(set.avatar).slice('/files/'.length),
+         });
+         const listed = (await bob.conversations()).find((c) => c.id === group);
+         assert.equal(listed?.avatar_thumb, set.avatar_thumb);
+         const thumb = await fetch(/** @type {string} */ (avatarUrl(bob, listed, {thumb: true})));
+         assert.equal(thumb.status, 200);
+         assert.equal(thumb.headers.get('content-type'), 'image/jpeg');
+         // Not an image: the server's reason.
+         const text = await alice.uploadGroupAvatar(group, new TextEncoder().encode('no'), {
+           name: 'x.txt',
+         }).done.catch((error) => error);
+         assert.equal(text.status, 400);
+         assert.equal(text.message, 'avatar must be an image you uploaded (with a thumbnail)');
+
+         const cleared = await alice.updateGroup(group, {avatar: null});
+         assert.equal(cleared.avatar, null);
+         assert.equal(cleared.avatar_thumb, null);
+       });
+
+  test('a member added while connected gets the entry that added them, and the history, at once',
+       BOUNDED, async () => {
+         const {alice, bob} = await pair();
+         const carol = client();
+         const carolId = (await signUp(carol, 'carol')).user_id;
+         const synced = waitFor(carol, 'synced');
+         carol.connect();
+         await synced;
+         const group = await alice.createGroup('later', [bob.session.user_id]);
+         await alice.send(group, 'before carol').acked;
+         const seen = [];
+         const both = new Promise((resolve) => carol.on('message', (m) => {
+           if (m.conv === group) seen.push(m.kind === 'system' ? systemEntry(m)?.action : m.body);
+           if (seen.length === 2) resolve(undefined);
+         }));
+         await alice.addMembers(group, [carolId]);
+         // Nothing is sent after the add: the entry comes without a later message to reveal it.
+         await both;
+         assert.deepEqual(seen, ['before carol', 'added']);
+       });
 });

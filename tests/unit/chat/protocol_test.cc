@@ -390,8 +390,13 @@ TEST(EncodeTest, AckErrorReceiptTypingPresenceMembers) {
   storage::ConversationState state{
       .id = 4, .name = "team", .group = true, .members = {{1, 0, 0, "owner"}, {3, 0, 0}}};
   EXPECT_EQ(EncodeMembers(state),
-            R"({"type":"members","conv":4,"name":"team","topic":null,"group":true,)"
-            R"("members":[1,3],"roles":["owner","member"]})");
+            R"({"type":"members","conv":4,"name":"team","topic":null,"avatar":null,)"
+            R"("avatar_thumb":null,"group":true,"members":[1,3],"roles":["owner","member"]})");
+  state.avatar = "u1";
+  EXPECT_EQ(EncodeMembers(state),
+            R"({"type":"members","conv":4,"name":"team","topic":null,"avatar":"/files/u1",)"
+            R"("avatar_thumb":"/files/u1/thumb","group":true,"members":[1,3],)"
+            R"("roles":["owner","member"]})");
 }
 
 TEST(EncodeTest, HistoryPage) {

@@ -842,5 +842,68 @@ TEST_F(PgStoreTest, SearchOfMembersOfFewAndOfManyConversations) {
   EXPECT_NE(carols[0].snippet.find(kMatchOpen), std::string::npos);
 }
 
+// The same rules as SqliteChatStoreTest.AGroupAvatarIsAnAdminsImageThatTheMembersMayRead, as
+// rc_change_group (schema v16) applies them.
+TEST_F(PgStoreTest, AGroupAvatarIsAnAdminsImageThatTheMembersMayRead) {
+  Open();
+  const int64_t a = User("ann"), b = User("ben"), c = User("cid");
+  const int64_t group = Conversation(a, {b});
+  for (auto [id, owner, type] :
+       {std::tuple{"pic", a, "image/png"}, {"doc", a, "text/plain"}, {"bens", b, "image/png"}}) {
+    Wait<UploadOutcome> wait;
+    store_->CreateUpload({.id = id,
+                          .owner = owner,
+                          .name = "f",
+                          .size = 10,
+                          .type = type,
+                          .sha256 = std::string(id) + "-bytes",
+                          .created = 100,
+                          .thumb_sha256 = std::string(type) == "image/png" ? "t" : ""},
+                         1000, wait.reply());
+    ASSERT_TRUE(wait.get().ok());
+  }
+  auto set = [&](int64_t caller, std::string avatar) {
+    Wait<MembershipOutcome> wait;
+    store_->ChangeGroup(GroupChange{.conv = group, .caller = caller, .avatar = avatar, .now = 5},
+                        wait.reply());
+    auto r = wait.get();
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : MembershipOutcome{};
+  };
+  EXPECT_EQ(set(a, "doc").denial, Denial::kNotOwnImage);
+  EXPECT_EQ(set(a, "bens").denial, Denial::kNotOwnImage);
+  EXPECT_EQ(set(b, "bens").denial, Denial::kNotAdmin);
+  auto changed = set(a, "pic");
+  ASSERT_EQ(changed.denial, Denial::kNone);
+  EXPECT_EQ(changed.conversation.avatar, "pic");
+  ASSERT_EQ(changed.system.size(), 1u);
+  EXPECT_EQ(changed.system[0].body,
+            R"({"action":"updated","actor":)" + std::to_string(a) + R"(,"avatar":"pic"})");
+  EXPECT_FALSE(set(a, "pic").changed);
+  Wait<std::vector<ConversationSummary>> listed;
+  store_->ListConversations(b, listed.reply());
+  auto list = listed.get();
+  ASSERT_TRUE(list.ok() && list->size() == 1u);
+  EXPECT_EQ((*list)[0].avatar, "pic");
+  auto readable = [&](int64_t user) {
+    Wait<std::optional<UploadRecord>> wait;
+    store_->FindUpload("pic", user, wait.reply());
+    auto found = wait.get();
+    return found.ok() && found->has_value();
+  };
+  EXPECT_TRUE(readable(b));
+  EXPECT_FALSE(readable(c));
+  Wait<std::vector<UploadRecord>> swept;
+  store_->DeleteOrphanUploads(0, 400, 10, swept.reply());
+  auto deleted = swept.get();
+  ASSERT_TRUE(deleted.ok());
+  for (const UploadRecord& record : *deleted) EXPECT_NE(record.id, "pic");
+  auto cleared = set(a, "");
+  EXPECT_FALSE(cleared.conversation.avatar);
+  EXPECT_EQ(cleared.system[0].body,
+            R"({"action":"updated","actor":)" + std::to_string(a) + R"(,"avatar":""})");
+  EXPECT_TRUE(readable(b));
+}
+
 }  // namespace
 }  // namespace ringcast::storage

@@ -690,5 +690,71 @@ TEST_F(SqliteChatStoreTest, SearchOfAMemberOfManyConversations) {
   EXPECT_EQ(search({.user = carol_, .terms = {"needle"}}).size(), 1u);
 }
 
+// A group's avatar (schema v17): an image of the admin's own with a thumbnail; the system entry
+// that sets it carries the upload, so the members (only they) may read it and no sweep takes it.
+TEST_F(SqliteChatStoreTest, AGroupAvatarIsAnAdminsImageThatTheMembersMayRead) {
+  const int64_t conv = Create(alice_, {bob_}, true).conversation.id;
+  auto upload = [&](const std::string& id, int64_t owner, const std::string& type,
+                    const std::string& thumb) {
+    auto r = Await<UploadOutcome>([&](auto reply) {
+      store_->CreateUpload({.id = id,
+                            .owner = owner,
+                            .name = "f",
+                            .size = 10,
+                            .type = type,
+                            .sha256 = id + "-bytes",
+                            .created = 100,
+                            .thumb_sha256 = thumb},
+                           1000, std::move(reply));
+    });
+    ASSERT_TRUE(r.ok() && !r->over_quota);
+  };
+  upload("pic", alice_, "image/png", "t1");
+  upload("doc", alice_, "text/plain", "");
+  upload("bobs", bob_, "image/png", "t2");
+  auto set = [&](int64_t caller, const std::string& avatar) {
+    return *Await<MembershipOutcome>([&](auto reply) {
+      store_->ChangeGroup(GroupChange{.conv = conv, .caller = caller, .avatar = avatar, .now = 5},
+                          std::move(reply));
+    });
+  };
+  EXPECT_EQ(set(alice_, "doc").denial, Denial::kNotOwnImage) << "not an image";
+  EXPECT_EQ(set(alice_, "bobs").denial, Denial::kNotOwnImage) << "not hers";
+  EXPECT_EQ(set(alice_, "nothing").denial, Denial::kNotOwnImage);
+  EXPECT_EQ(set(bob_, "bobs").denial, Denial::kNotAdmin);
+
+  auto changed = set(alice_, "pic");
+  ASSERT_EQ(changed.denial, Denial::kNone);
+  EXPECT_EQ(changed.conversation.avatar, "pic");
+  ASSERT_EQ(changed.system.size(), 1u);
+  EXPECT_EQ(changed.system[0].body,
+            R"({"action":"updated","actor":)" + std::to_string(alice_) + R"(,"avatar":"pic"})");
+  EXPECT_FALSE(set(alice_, "pic").changed) << "already its avatar";
+  auto listed = Await<std::vector<ConversationSummary>>(
+      [&](auto reply) { store_->ListConversations(bob_, std::move(reply)); });
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].avatar, "pic");
+
+  auto readable = [&](int64_t user) {
+    auto found = Await<std::optional<UploadRecord>>(
+        [&](auto reply) { store_->FindUpload("pic", user, std::move(reply)); });
+    return found.ok() && found->has_value();
+  };
+  EXPECT_TRUE(readable(bob_));
+  EXPECT_FALSE(readable(carol_)) << "not a member";
+  auto swept = Await<std::vector<UploadRecord>>(
+      [&](auto reply) { store_->DeleteOrphanUploads(0, 400, 10, std::move(reply)); });
+  ASSERT_TRUE(swept.ok());
+  for (const UploadRecord& record : *swept) EXPECT_NE(record.id, "pic");
+
+  auto cleared = set(alice_, "");
+  ASSERT_EQ(cleared.denial, Denial::kNone);
+  EXPECT_FALSE(cleared.conversation.avatar);
+  EXPECT_EQ(cleared.system[0].body,
+            R"({"action":"updated","actor":)" + std::to_string(alice_) + R"(,"avatar":""})");
+  EXPECT_TRUE(readable(bob_)) << "the history that showed it still does";
+}
+
 }  // namespace
 }  // namespace ringcast::storage

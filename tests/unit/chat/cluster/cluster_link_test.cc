@@ -119,6 +119,7 @@ TEST(ClusterLinkTest, MembershipChangesRoundTrip) {
   state.group = true;
   state.name = "ops 1 2\nteam";
   state.topic = "topic 3\n4";
+  state.avatar = "u7f3a";
   state.last_seq = 99;
   state.members = {{1, 90, 80, "owner"}, {4, 99, 99, "admin"}, {7, 0, 0}};
   const std::vector<int64_t> removed = {2, 3};
@@ -135,6 +136,7 @@ TEST(ClusterLinkTest, MembershipChangesRoundTrip) {
   EXPECT_EQ(got.members[0].delivered, 90);
   EXPECT_EQ(got.members[0].read, 80);
   EXPECT_EQ(got.topic, state.topic);
+  EXPECT_EQ(got.avatar, state.avatar);
   EXPECT_EQ(got.members[0].role, "owner");
   EXPECT_EQ(got.members[1].role, "admin");
   EXPECT_EQ(got.members[2].role, "member");
@@ -142,6 +144,7 @@ TEST(ClusterLinkTest, MembershipChangesRoundTrip) {
 
   state.name.reset();
   state.topic.reset();
+  state.avatar.reset();
   state.group = false;
   got = {};
   got_removed.clear();
@@ -149,8 +152,14 @@ TEST(ClusterLinkTest, MembershipChangesRoundTrip) {
       ClusterLink::DecodeMembers(ClusterLink::EncodeMembers(state, {}), &got, &got_removed));
   EXPECT_FALSE(got.name);
   EXPECT_FALSE(got.topic);
+  EXPECT_FALSE(got.avatar);
   EXPECT_FALSE(got.group);
   EXPECT_TRUE(got_removed.empty());
+  // A record from a node that predates avatars (none after the removed users) reads as before.
+  got = {};
+  ASSERT_TRUE(ClusterLink::DecodeMembers("M 5 1 99 -1 -1 1 1\n 1 2 3 2 8", &got, &got_removed));
+  EXPECT_FALSE(got.avatar);
+  EXPECT_EQ(got.members[0].role, "owner");
   EXPECT_FALSE(ClusterLink::DecodeMembers("M 5 1 99 -1 -1 3 0\n 1 2 3 0", &got, &got_removed));
   EXPECT_FALSE(ClusterLink::DecodeMembers("M 5 1 99 -1 -1 1 0\n 1 2 3 7", &got, &got_removed))
       << "no such role";
