@@ -283,16 +283,15 @@ Status SqliteDb::Configure() {
   // Foreign keys are off by default in SQLite and per connection; our schema relies on them.
   if (Status s = Exec("PRAGMA foreign_keys = ON"); !s.ok()) return s;
   // SQLite's default page cache (2 MB) makes the hot indexes of a busy chat miss it and read
-  // pages back from the OS with pread on every batch. PRAGMAs take no parameters; the value is
-  // our own integer.
-  if (Status s = Exec("PRAGMA cache_size = -" + std::to_string(options_.cache_kib)); !s.ok()) {
-    return s;
-  }
+  // pages back from the OS with pread on every batch.
+  if (Status s = SetCacheSize("main"); !s.ok()) return s;
   for (const auto& [schema, path] : options_.attach) {
     // The schema name is ours (a constant), not input; the path is bound.
     auto attach = Prepare("ATTACH DATABASE ?1 AS " + schema);
     attach->BindText(1, path);
     if (Status s = attach->Exec(); !s.ok()) return s;
+    // cache_size is per schema: an attached file would get SQLite's default (2 MB) instead.
+    if (Status s = SetCacheSize(schema); !s.ok()) return s;
   }
   if (options_.read_only) return Status();
   if (options_.page_size != 0) {
@@ -401,6 +400,12 @@ Result<int64_t> SqliteDb::QueryInt64(std::string_view sql) {
       break;
   }
   return query->status();
+}
+
+Status SqliteDb::SetCacheSize(std::string_view schema) {
+  // PRAGMAs take no parameters; the schema name and the value are ours.
+  return Exec("PRAGMA " + std::string(schema) + ".cache_size = -" +
+              std::to_string(options_.cache_kib));
 }
 
 Status SqliteDb::RunCached(std::string_view sql) { return Prepare(sql)->Exec(); }

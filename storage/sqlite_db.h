@@ -171,6 +171,9 @@ class SqliteDb {
   Status Exec(std::string_view sql);
   // The first column of the first row as an integer (e.g. "PRAGMA user_version").
   Result<int64_t> QueryInt64(std::string_view sql);
+  // Sizes the page cache of `schema` ("main" or an attached file's name, a constant of ours) to
+  // options().cache_kib. The size is per schema: an attached file would get SQLite's default.
+  Status SetCacheSize(std::string_view schema);
 
   // Transaction control through cached statements (a batch pays no parse for them). BEGIN
   // IMMEDIATE takes the write lock up front, so a write transaction never fails half-way

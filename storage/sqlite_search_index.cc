@@ -90,6 +90,7 @@ Status SqliteSearchIndex::Attach() {
   auto attach = db_->Prepare("ATTACH DATABASE ?1 AS chat");
   attach->BindText(1, options_.chat_path);
   if (Status s = attach->Exec(); !s.ok()) return s;
+  if (Status s = db_->SetCacheSize("chat"); !s.ok()) return s;
   attached_ = true;
   auto identity = db_->Prepare(kChatIdentitySql);
   return ForEachSqliteRow(*identity,

@@ -47,7 +47,7 @@ struct SearchIndexOptions {
   std::string chat_path;       // chat.db, at the schema version without the index (16 and later).
   uint32_t interval_ms = 200;  // --search-index-interval-ms
   uint32_t fresh_wait_ms = 1000;  // --search-fresh-wait-ms
-  uint32_t cache_kib = 8 * 1024;
+  uint32_t cache_kib = 8 * 1024;  // --store-cache-mib: for search.db and for chat.db, each.
   // Searches waiting for a pass at most; past it a search runs at once on what is indexed.
   size_t max_waiters = 4096;
   void (*log)(bool warning, const std::string& line) = nullptr;

@@ -76,7 +76,8 @@ std::unique_ptr<ChatStore> OpenSqlite(const StoreOptions& options,
   executor.log = log;
   auto store = SqliteChatStore::Open(executor, options.sqlite_recent_cids,
                                      {.interval_ms = options.search_index_interval_ms,
-                                      .fresh_wait_ms = options.search_fresh_wait_ms});
+                                      .fresh_wait_ms = options.search_fresh_wait_ms,
+                                      .cache_kib = executor.db.cache_kib});
   if (!store.ok()) {
     *error = "cannot open the chat store " + executor.db.path + ": " + store.status().ToString();
     return nullptr;

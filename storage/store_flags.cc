@@ -10,7 +10,8 @@ void RegisterStoreFlags(FlagRegistry& flags, StoreOptions* options) {
   flags.Add({
       {"data-dir", &options->data_dir, "Directory of the chat store (created if missing)"},
       {"store-cache-mib", &options->store_cache_mib,
-       "SQLite page cache of each store connection (writer, readers), in MiB",
+       "SQLite page cache of each store connection (writer, readers, search index) per database "
+       "file it reads, in MiB",
        CLI::Range(1, 65536)},
       {"wal-bound-mib", &options->wal_bound_mib,
        "SQLite: the WAL is kept below this many MiB (started over, writes held briefly, at "

@@ -10,8 +10,8 @@ storage/SCHEMA.md) while the server is stopped, and tokens are signed here with 
 
 The baseline is taken after a warm-up round of the same work on a tenth of the users, so what
 any run keeps for good (the allocator's spare pages, the hash tables' bucket arrays at their
-working size) is in it. SQLite's page caches, bounded by --store-cache-mib per connection but
-filled as the database grows, are held at 1 MiB, and the store's table of recent client message
+working size) is in it. SQLite's page caches, bounded by --store-cache-mib per connection and
+database file (search.db's too) but filled as the databases grow, are held at 1 MiB, and the store's table of recent client message
 ids (--sqlite-recent-cids, ~5 MiB at its default of 32,768 entries once 100,000 messages went by)
 at its smallest, 1,024, so these bounded caches do not hide what is measured. Resident memory is
 read as Rss − LazyFree from
@@ -41,7 +41,10 @@ CONVERSATIONS = 100_000
 PER_ROUND_BATCH = 200  # Users connected at once.
 WARMUP_USERS = USERS // 10
 # What the server may keep above its baseline once idle. Measured on 2026-11-22 (debug build,
-# 2 shards): +0.1 MiB; with the owners' idle conversation records never forgotten, +64 MiB.
+# 2 shards): +0.1 MiB; with the owners' idle conversation records never forgotten, +64 MiB. On
+# 2026-11-25, with search.db (schema 16): +3.1 MiB, the search index's page caches filling up to
+# their bound; +9.7 MiB while the attached files' caches took SQLite's default and the index
+# thread's was 8 MiB whatever --store-cache-mib said.
 MARGIN_KIB = 8 * 1024
 IDLE_TTL_S = 2
 

@@ -48,6 +48,17 @@ TEST_F(SqliteDbTest, OpenConfiguresWalForeignKeysSynchronousAndBusyTimeout) {
   EXPECT_EQ(*normal->QueryInt64("PRAGMA synchronous"), 1);  // NORMAL
 }
 
+// --store-cache-mib bounds every file a connection reads, an attached one too (the readers attach
+// search.db): SQLite sizes each schema's cache apart, 2 MB unless told.
+TEST_F(SqliteDbTest, AnAttachedFileGetsTheSamePageCacheBound) {
+  DbOptions options{.path = dir_.File("main.db"), .cache_kib = 1024};
+  options.attach = {{"other", dir_.File("other.db")}};
+  Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(options);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  EXPECT_EQ(*(*db)->QueryInt64("PRAGMA main.cache_size"), -1024);
+  EXPECT_EQ(*(*db)->QueryInt64("PRAGMA other.cache_size"), -1024);
+}
+
 TEST_F(SqliteDbTest, BindsAndReadsBackEveryType) {
   auto db = OpenDb();
   ASSERT_TRUE(db->Exec("CREATE TABLE t(i INTEGER, s TEXT, b BLOB, n ANY) STRICT").ok());
