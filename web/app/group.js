@@ -1,9 +1,10 @@
 // A group's dialog (the header's Members button; PROTOCOL.md, "Groups"): its picture, name and
 // topic, which admins and the owner change (a picture is uploaded as soon as it is picked); its
 // members with their roles and what the user's role allows on each (admins remove members; the
-// owner also removes admins, makes or removes admins and passes ownership on); Add people (admins and the owner, with the New chat dialog's
-// user search); Leave group, for everyone (the owner is refused until ownership is passed on:
-// the server's reason is shown and the transfer offered).
+// owner also removes admins, makes or removes admins and passes ownership on); Add people
+// (admins and the owner, with the New chat dialog's user search); Leave group, for everyone (the
+// owner is refused until ownership is passed on: the server's reason is shown and the transfer
+// offered).
 //
 // The controls follow the roles the store holds, but the rules are the server's
 // (storage/group_rules.h): every refusal (403, 409, 400) shows the server's reason here.
