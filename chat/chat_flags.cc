@@ -1,4 +1,6 @@
 #include <CLI/CLI.hpp>
+#include <cstdio>
+#include <tuple>
 
 #include "chat/chat_options.h"
 #include "core/flags.h"
@@ -112,7 +114,43 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
        "tests/benchmarks)",
        CLI::Range(10, 20)},
   });
+  std::string* stun_urls = flags.Scratch();
+  std::string* turn_urls = flags.Scratch();
+  flags.Add({
+      {"stun-urls", stun_urls,
+       "Comma-separated STUN servers for calls (stun:HOST[:PORT], stuns:…), handed to clients "
+       "by GET /api/calls/ice-servers"},
+      {"turn-urls", turn_urls,
+       "Comma-separated TURN servers for calls (turn:HOST[:PORT][?transport=udp|tcp], "
+       "turns:…), each client given a credential for them that --turn-secret signs"},
+      {"turn-secret", &options->ice_servers.turn_secret,
+       "The secret ringcast shares with the TURN server (coturn: use-auth-secret, "
+       "static-auth-secret) to sign the clients' short-lived TURN credentials"},
+      {"turn-ttl", &options->ice_servers.turn_ttl_s,
+       "Seconds a TURN credential stays valid (a call that outlives it keeps its allocation "
+       "only while the TURN server accepts the refresh: fetch new ones for an ICE restart)",
+       CLI::Range(60, 7 * 86400)},
+  });
+  flags.AddCheck([options, stun_urls, turn_urls] {
+    IceServerOptions& ice = options->ice_servers;
+    for (auto [text, turn, out] : {std::tuple{stun_urls, false, &ice.stun_urls},
+                                   std::tuple{turn_urls, true, &ice.turn_urls}}) {
+      out->clear();
+      if (auto error = ParseIceUrls(*text, turn, out)) {
+        std::fprintf(stderr, "ringcast: %s\n", error->c_str());
+        return false;
+      }
+    }
+    if (ice.turn_urls.empty() != ice.turn_secret.empty()) {
+      std::fprintf(stderr,
+                   "ringcast: --turn-urls and --turn-secret go together (a TURN server "
+                   "takes only the credentials its secret signs)\n");
+      return false;
+    }
+    return true;
+  });
   flags.AddSecretFile({"jwt-secret", "--jwt-secret-file", "RINGCAST_JWT_SECRET_FILE"});
+  flags.AddSecretFile({"turn-secret", "--turn-secret-file", "RINGCAST_TURN_SECRET_FILE"});
   flags.AddSecretFile({"admin-token", "--admin-token-file", "RINGCAST_ADMIN_TOKEN_FILE"});
 }
 

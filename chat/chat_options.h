@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "chat/calls/ice_servers.h"
+
 namespace ringcast {
 class FlagRegistry;
 }  // namespace ringcast
@@ -53,6 +55,8 @@ struct ChatOptions {
   uint32_t login_backoff_max_s = 60;
   uint32_t register_rate_ip = 10;  // Registrations per minute per client address.
   uint32_t password_cost = 14;     // log2 of scrypt's N.
+  // Calls' STUN and TURN servers (--stun-urls, --turn-urls, --turn-secret, --turn-ttl).
+  IceServerOptions ice_servers;
 };
 
 void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options);

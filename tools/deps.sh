@@ -55,11 +55,13 @@ build_packages=(g++ cmake ninja-build make pkg-config git liburing-dev libsimdjs
 # epmd) is never started.
 # dpkg-dev (dpkg-shlibdeps, for the package's Depends), file and lintian: the Debian package
 # test (tests/integration/test_package.py) builds it with `cpack -G DEB` and checks it.
+# coturn: the calls' TURN server (tests/integration/test_calls_turn.py), a throwaway turnserver
+# of its own (tools/coturn_server.py) and its turnutils_uclient; the system one never starts.
 test_packages=(python3 python3-pytest python3-websockets python3-prometheus-client curl faketime
                clang libclang-rt-14-dev postgresql redis-server nginx nodejs chromium systemd
                python3-yaml python3-seccomp rabbitmq-server python3-pika
                python3-cryptography python3-aiosmtpd python3-pil dpkg-dev file lintian
-               fonts-noto-color-emoji)
+               fonts-noto-color-emoji coturn)
 # `bench/run`: python3-matplotlib for its plots, nodejs and npm for the ws peer, PostgreSQL for
 # chat-1k-pg's throwaway cluster, redis-server for the chat-3node scenarios (bench/lib/cluster.py).
 bench_packages=(python3 python3-matplotlib nodejs postgresql redis-server)

@@ -164,6 +164,9 @@ void HttpApi::OnRequest(HttpExchange& exchange) {
     exchange.SetRoute(ConversationRoute(rest));
     if (rest.ends_with("/mute")) return HandleMute(exchange, rest);  // http_api_notify.cc
     HandleConversations(exchange, rest);
+  } else if (route == "calls/ice-servers") {
+    exchange.SetRoute("/api/calls/ice-servers");
+    if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleIceServers(exchange);
   } else if (route == "mentions") {
     exchange.SetRoute("/api/mentions");
     if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleMentions(exchange);

@@ -126,8 +126,9 @@ class HttpApi {
   void HandleMessageChange(HttpExchange& exchange, int64_t conv, int64_t caller, int64_t seq,
                            std::string_view what);
   void AfterMessageChange(const storage::AppendOutcome& outcome);
-  void HandleUsers(HttpExchange& exchange);   // http_api_users.cc
-  void HandleSearch(HttpExchange& exchange);  // http_api_search.cc
+  void HandleUsers(HttpExchange& exchange);       // http_api_users.cc
+  void HandleSearch(HttpExchange& exchange);      // http_api_search.cc
+  void HandleIceServers(HttpExchange& exchange);  // http_api_calls.cc
   // http_api_notify.cc: POST/DELETE /api/conversations/{id}/mute, GET /api/mentions.
   void HandleMute(HttpExchange& exchange, std::string_view rest);
   void HandleMentions(HttpExchange& exchange);

@@ -312,6 +312,16 @@ export class RingcastClient extends Emitter {
     await this._storageRemove(this._sessionKey());
   }
 
+  /**
+   * The STUN and TURN servers for a call, with a short-lived TURN credential of this user's
+   * (`GET /api/calls/ice-servers`; PROTOCOL.md "Calls: ICE servers"): what `RTCPeerConnection`
+   * takes as `iceServers`. Fetch them for each call and each ICE restart, never keep them.
+   * @returns {Promise<import('./types.js').IceServers>}
+   */
+  async iceServers() {
+    return this._http.request('GET', '/api/calls/ice-servers');
+  }
+
   /** `GET /api/me`: the caller's profile, and email. @returns {Promise<Me>} */
   async me() {
     return this._keepProfile(await this._http.request('GET', '/api/me'));

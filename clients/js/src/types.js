@@ -150,6 +150,15 @@
  */
 
 /**
+ * `GET /api/calls/ice-servers` (PROTOCOL.md, "Calls: ICE servers"): `ice_servers` is an
+ * `RTCIceServer[]` as `RTCPeerConnection` takes it.
+ * @typedef {object} IceServers
+ * @property {Array<{urls: string[], username?: string, credential?: string}>} ice_servers
+ * @property {number | null} expires_at when the TURN credential stops being valid (ms), null
+ *   without one
+ */
+
+/**
  * An entry of `GET /api/conversations`.
  * @typedef {object} Conversation
  * @property {number} id

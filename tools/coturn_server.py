@@ -1,0 +1,179 @@
+"""Throwaway coturn TURN servers for the tests (the integration tests import this module), as
+tools/redis_server.py is for Redis.
+
+An instance lives in one directory, removed as a whole when the instance is stopped:
+
+    DIR/turn.log        the server's log (allocations, authentication failures)
+    DIR/turnserver.conf an empty configuration: every setting is on the command line
+    DIR/coturn.json     port, pid and secret: how the reaper finds it
+
+The server is Debian's /usr/bin/turnserver (or $TURNSERVER), listening on 127.0.0.1 only, UDP
+and TCP on a free port, relaying from 127.0.0.1 (peers on loopback allowed, as the tests' are),
+with the TURN REST API's shared secret (`use-auth-secret`, `static-auth-secret`: the scheme
+ringcast's GET /api/calls/ice-servers signs credentials for), no TLS, no CLI, in the foreground
+as a child of the process that started it. Readiness is a STUN Binding request on UDP answered
+with a success. coturn runs fine as root here: it only binds ports above 1024.
+
+`allocate(username, password)` asks for a relay the way a WebRTC client would, with
+turnutils_uclient (coturn's test client, in the same package): True when the server granted it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+
+import throwaway  # noqa: E402 (tools/ is on sys.path wherever this module is)
+
+STATE_FILE = "coturn.json"
+LOG_FILE = "turn.log"
+CONF_FILE = "turnserver.conf"
+HOST = "127.0.0.1"
+REALM = "ringcast.test"
+
+
+class CoturnError(Exception):
+    pass
+
+
+def find_turnserver() -> pathlib.Path:
+    return throwaway.find_executable(
+        os.environ.get("TURNSERVER"), "/usr/bin/turnserver", shutil.which("turnserver"),
+        error=CoturnError, missing="turnserver not found: install Debian's `coturn` "
+        "(tools/deps.sh test) or set TURNSERVER")
+
+
+def find_uclient() -> pathlib.Path:
+    return throwaway.find_executable(
+        "/usr/bin/turnutils_uclient", shutil.which("turnutils_uclient"), error=CoturnError,
+        missing="turnutils_uclient not found: install Debian's `coturn`")
+
+
+def stun_binding_answered(port: int, host: str = HOST, timeout: float = 0.5) -> bool:
+    """True when a STUN Binding request (RFC 8489 §6: type 0x0001, no attributes) to UDP `port`
+    gets a Binding success response (0x0101) with our transaction id."""
+    transaction = secrets.token_bytes(12)
+    request = b"\x00\x01\x00\x00\x21\x12\xa4\x42" + transaction
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.sendto(request, (host, port))
+            answer, _ = s.recvfrom(2048)
+        except OSError:
+            return False
+    return answer[:2] == b"\x01\x01" and answer[8:20] == transaction
+
+
+class CoturnServer(throwaway.Instance):
+    """One throwaway turnserver in `directory`. Create with `CoturnServer.start(secret)`; as a
+    context manager it stops (and removes) the instance on exit."""
+
+    PROGRAM = b"turnserver"
+    MODULE_FILE = __file__
+
+    def __init__(self, directory: pathlib.Path, port: int, secret: str, *,
+                 binary: pathlib.Path):
+        self.directory = pathlib.Path(directory)
+        self.port = port
+        self.host = HOST
+        self.secret = secret
+        self.binary = binary
+        self.proc: subprocess.Popen | None = None
+        self.pid: int | None = None
+
+    @classmethod
+    def start(cls, secret: str, directory: str | os.PathLike | None = None, *,
+              watch: bool = True) -> "CoturnServer":
+        """Starts a server with `secret` on a free port and waits until it answers STUN. On any
+        failure nothing is left behind."""
+        binary = find_turnserver()
+        directory = throwaway.new_directory(directory, prefix="coturn-", error=CoturnError)
+        # Every setting is on the command line: this empty file stands in for Debian's
+        # /etc/turnserver.conf, which sends the log to syslog.
+        (directory / CONF_FILE).write_text("")
+        server = cls(directory, 0, secret, binary=binary)
+        server._start_watched(fresh_port=True, watch=watch)
+        return server
+
+    @classmethod
+    def attach(cls, directory: str | os.PathLike) -> "CoturnServer":
+        directory, state = throwaway.read_state(directory, STATE_FILE, error=CoturnError,
+                                                what="a coturn instance")
+        server = cls(directory, state["port"], state["secret"],
+                     binary=pathlib.Path(state["binary"]))
+        server.pid = state.get("pid")
+        return server
+
+    def url(self, transport: str = "udp") -> str:
+        return f"turn:{self.host}:{self.port}?transport={transport}"
+
+    @property
+    def stun_url(self) -> str:
+        return f"stun:{self.host}:{self.port}"
+
+    @property
+    def log_path(self) -> pathlib.Path:
+        return self.directory / LOG_FILE
+
+    def log_text(self) -> str:
+        return throwaway.read_text(self.log_path)
+
+    def _argv(self) -> list[str]:
+        # Relay ports above Linux's ephemeral range (32768-60999), where the free port of the
+        # listener comes from, so the two never meet.
+        return [str(self.binary), "-c", str(self.directory / CONF_FILE),
+                "--listening-ip", self.host, "--relay-ip", self.host,
+                "--listening-port", str(self.port), "--min-port", "61000", "--max-port", "61999",
+                "--use-auth-secret", "--static-auth-secret", self.secret, "--realm", REALM,
+                "--no-tls", "--no-dtls", "--no-cli", "--allow-loopback-peers",
+                "--no-stdout-log", "--simple-log", "--log-file", str(self.log_path),
+                "--pidfile", str(self.directory / "turnserver.pid"),
+                "--userdb", str(self.directory / "turndb")]
+
+    def _save_state(self) -> None:
+        (self.directory / STATE_FILE).write_text(json.dumps({
+            "port": self.port, "pid": self.pid, "binary": str(self.binary),
+            "secret": self.secret}) + "\n")
+
+    def _spawn_ready(self, *, fresh_port: bool) -> None:
+        throwaway.spawn_until_ready(self, what="turnserver", error=CoturnError,
+                                    ready=lambda: stun_binding_answered(self.port),
+                                    log=self.log_text, fresh_port=fresh_port,
+                                    new_session=False)
+
+    def _kill_and_wait(self, timeout: float = 10.0) -> None:
+        if self.proc is not None:
+            if not self._terminate_child(timeout):
+                self.proc.kill()
+                self.proc.wait(10)
+            return
+        if not self._terminate_attached(timeout):
+            os.kill(self.pid, signal.SIGKILL)
+            throwaway.wait_until_gone(lambda: self._is_ours(self.pid), 10)
+
+    def allocate(self, username: str, password: str, timeout: float = 20.0) -> bool:
+        """Allocates a relay with these credentials and sends a few packets through it to a
+        second allocation of the same client (turnutils_uclient -y): True when the server
+        granted both and the packets came back."""
+        proc = subprocess.run(
+            [str(find_uclient()), "-p", str(self.port), "-u", username, "-w", password,
+             "-n", "2", "-m", "1", "-y", "-e", self.host, self.host],
+            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        return proc.returncode == 0 and "Total lost packets 0 " in proc.stdout + proc.stderr
+
+
+def _kill_attached(directory: str) -> None:
+    server = CoturnServer.attach(directory)
+    if server.pid is not None and throwaway.runs_program(server.pid, CoturnServer.PROGRAM):
+        os.kill(server.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "reap":
+    throwaway.reap(int(sys.argv[2]), sys.argv[3], STATE_FILE, _kill_attached)
