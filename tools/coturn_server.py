@@ -148,16 +148,6 @@ class CoturnServer(throwaway.Instance):
                                     log=self.log_text, fresh_port=fresh_port,
                                     new_session=False)
 
-    def _kill_and_wait(self, timeout: float = 10.0) -> None:
-        if self.proc is not None:
-            if not self._terminate_child(timeout):
-                self.proc.kill()
-                self.proc.wait(10)
-            return
-        if not self._terminate_attached(timeout):
-            os.kill(self.pid, signal.SIGKILL)
-            throwaway.wait_until_gone(lambda: self._is_ours(self.pid), 10)
-
     def allocate(self, username: str, password: str, timeout: float = 20.0) -> bool:
         """Allocates a relay with these credentials and sends a few packets through it to a
         second allocation of the same client (turnutils_uclient -y): True when the server

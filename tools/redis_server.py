@@ -154,16 +154,6 @@ class RedisServer(throwaway.Instance):
                                     ready=lambda: ping(self.port), log=self.log_text,
                                     fresh_port=fresh_port, new_session=self.detach)
 
-    def _kill_and_wait(self, timeout: float = 10.0) -> None:
-        if self.proc is not None:
-            if not self._terminate_child(timeout):
-                self.proc.kill()
-                self.proc.wait(10)
-            return
-        if not self._terminate_attached(timeout):
-            os.kill(self.pid, signal.SIGKILL)
-            throwaway.wait_until_gone(lambda: self._is_ours(self.pid), 10)
-
     def cli(self, *args: str, timeout: float = 10.0, check: bool = True) -> str:
         """Runs `redis-cli -h HOST -p PORT ARGS...` and returns its output (stripped). Raises
         RedisError when redis-cli fails or (check) prints an error reply."""

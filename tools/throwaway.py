@@ -89,8 +89,8 @@ def wait_until_gone(running: Callable[[], bool], timeout: float) -> bool:
 class Instance:
     """The life of a throwaway server run as our child, for RedisServer and NginxProxy. A
     subclass sets PROGRAM (the bytes argv[0] holds, see runs_program) and MODULE_FILE (its
-    module's __file__, run as the reaper), and provides directory, proc, pid, _spawn_ready and
-    _kill_and_wait. As a context manager it stops (and removes) the instance on exit."""
+    module's __file__, run as the reaper), and provides directory, proc, pid and _spawn_ready
+    (and _kill_and_wait, where SIGTERM then SIGKILL to the one process is not enough). As a context manager it stops (and removes) the instance on exit."""
 
     PROGRAM: bytes
     MODULE_FILE: str
@@ -138,6 +138,18 @@ class Instance:
             return True
         os.kill(self.pid, signal.SIGTERM)
         return wait_until_gone(lambda: self._is_ours(self.pid), timeout)
+
+    def _kill_and_wait(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL if the server has not exited within `timeout` (a subclass
+        whose server has worker processes overrides it)."""
+        if self.proc is not None:
+            if not self._terminate_child(timeout):
+                self.proc.kill()
+                self.proc.wait(10)
+            return
+        if not self._terminate_attached(timeout):
+            os.kill(self.pid, signal.SIGKILL)
+            wait_until_gone(lambda: self._is_ours(self.pid), 10)
 
     def stop(self) -> None:
         """Stops the server (if running) and removes the whole directory. Never raises for a

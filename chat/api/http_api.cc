@@ -69,6 +69,30 @@ std::string MembershipBody(const storage::ConversationState& state) {
   return writer.EndArray().EndObject().Take();
 }
 
+// The answer to a conversation route's store call that was refused (never kNone).
+std::pair<int, std::string_view> ConversationRefusal(storage::Denial denial) {
+  switch (denial) {
+    case storage::Denial::kForbidden:
+      return {403, "not a member of this conversation"};
+    case storage::Denial::kNotGroup:
+      return {400, "the members of a 1:1 conversation cannot change"};
+    case storage::Denial::kUnknownUser:
+      return {404, "unknown user"};
+    case storage::Denial::kTooLarge:
+      return {400, "more than --max-group-size members"};
+    case storage::Denial::kNotAdmin:
+      return {403, "your role in this group does not allow this"};
+    case storage::Denial::kOwnerProtected:
+      return {403, "the owner cannot be removed or demoted"};
+    case storage::Denial::kLastOwner:
+      return {409, "the owner must transfer ownership before leaving"};
+    case storage::Denial::kNotOwnImage:
+      return {400, "avatar must be an image you uploaded (with a thumbnail)"};
+    default:
+      return {404, "no such conversation or member"};
+  }
+}
+
 // The metrics' label of a conversation route (HttpExchange::SetRoute): ids left out.
 std::string_view ConversationRoute(std::string_view rest) {
   if (rest.empty()) return "/api/conversations";
@@ -508,37 +532,10 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
   }
   std::string_view tail = slash == std::string_view::npos ? "" : rest.substr(slash);
   auto denied = [](HttpApi& self, const DeferredHttp& deferred, storage::Denial denial) {
-    switch (denial) {
-      case storage::Denial::kNone:
-        return false;
-      case storage::Denial::kForbidden:
-        self.AnswerError(deferred, 403, "not a member of this conversation");
-        return true;
-      case storage::Denial::kNotGroup:
-        self.AnswerError(deferred, 400, "the members of a 1:1 conversation cannot change");
-        return true;
-      case storage::Denial::kUnknownUser:
-        self.AnswerError(deferred, 404, "unknown user");
-        return true;
-      case storage::Denial::kTooLarge:
-        self.AnswerError(deferred, 400, "more than --max-group-size members");
-        return true;
-      case storage::Denial::kNotAdmin:
-        self.AnswerError(deferred, 403, "your role in this group does not allow this");
-        return true;
-      case storage::Denial::kOwnerProtected:
-        self.AnswerError(deferred, 403, "the owner cannot be removed or demoted");
-        return true;
-      case storage::Denial::kLastOwner:
-        self.AnswerError(deferred, 409, "the owner must transfer ownership before leaving");
-        return true;
-      case storage::Denial::kNotOwnImage:
-        self.AnswerError(deferred, 400, "avatar must be an image you uploaded (with a thumbnail)");
-        return true;
-      default:
-        self.AnswerError(deferred, 404, "no such conversation or member");
-        return true;
-    }
+    if (denial == storage::Denial::kNone) return false;
+    const auto [status, reason] = ConversationRefusal(denial);
+    self.AnswerError(deferred, status, reason);
+    return true;
   };
 
   if (tail == "/messages") {
