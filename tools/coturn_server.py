@@ -4,7 +4,7 @@ tools/redis_server.py is for Redis.
 An instance lives in one directory, removed as a whole when the instance is stopped:
 
     DIR/turn.log        the server's log (allocations, authentication failures)
-    DIR/turnserver.conf an empty configuration: every setting is on the command line
+    DIR/turnserver.conf the configuration the command line adds to: empty, or a copy of one given
     DIR/coturn.json     port, pid and secret: how the reaper finds it
 
 The server is Debian's /usr/bin/turnserver (or $TURNSERVER), listening on 127.0.0.1 only, UDP
@@ -90,14 +90,18 @@ class CoturnServer(throwaway.Instance):
 
     @classmethod
     def start(cls, secret: str, directory: str | os.PathLike | None = None, *,
-              watch: bool = True) -> "CoturnServer":
-        """Starts a server with `secret` on a free port and waits until it answers STUN. On any
-        failure nothing is left behind."""
+              config: str | os.PathLike | None = None, watch: bool = True) -> "CoturnServer":
+        """Starts a server with `secret` on a free port and waits until it answers STUN.
+        config: a turnserver.conf to start from (deploy/coturn/turnserver.conf); the command
+        line overrides its addresses, ports, secret, realm and log (DIR/turn.log, not syslog). On any failure nothing is
+        left behind."""
         binary = find_turnserver()
         directory = throwaway.new_directory(directory, prefix="coturn-", error=CoturnError)
-        # Every setting is on the command line: this empty file stands in for Debian's
-        # /etc/turnserver.conf, which sends the log to syslog.
-        (directory / CONF_FILE).write_text("")
+        # Debian's /etc/turnserver.conf is never read: this file (empty, or a copy of `config`
+        # less its `syslog`, which no option turns off again) stands in for it.
+        lines = pathlib.Path(config).read_text().splitlines() if config else []
+        (directory / CONF_FILE).write_text(
+            "".join(f"{line}\n" for line in lines if line.strip() != "syslog"))
         server = cls(directory, 0, secret, binary=binary)
         server._start_watched(fresh_port=True, watch=watch)
         return server

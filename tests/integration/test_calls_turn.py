@@ -2,12 +2,15 @@
 /api/calls/ice-servers gives a signed-in client the --stun-urls as they are and the --turn-urls
 with a short-lived credential of its own in coturn's TURN REST API scheme, which a real coturn
 (tools/coturn_server.py: Debian's turnserver on loopback, `use-auth-secret` with the same
-secret) grants a relay for, and refuses once the username is changed. The secret itself is
+secret) grants a relay for, and refuses under another username or once its expiry has passed.
+coturn runs deploy/coturn/turnserver.conf, the configuration we ship. The secret itself is
 never sent; bad flags stop the server at start."""
 
 from __future__ import annotations
 
-import json
+import base64
+import hashlib
+import hmac
 import secrets
 import sys
 import time
@@ -25,8 +28,16 @@ SECRET = secrets.token_hex(16)
 
 @pytest.fixture(scope="module")
 def coturn():
-    with coturn_server.CoturnServer.start(SECRET) as server:
+    # The shipped configuration (deploy/coturn/), its addresses, ports and secret overridden.
+    with coturn_server.CoturnServer.start(
+            SECRET, config=REPO_ROOT / "deploy/coturn/turnserver.conf") as server:
         yield server
+
+
+def sign(username: str) -> str:
+    """What coturn expects as the password of `username`: base64(HMAC-SHA1(secret, username))."""
+    return base64.b64encode(
+        hmac.new(SECRET.encode(), username.encode(), hashlib.sha1).digest()).decode()
 
 
 def ice_servers(api: Api, user):
@@ -52,12 +63,19 @@ def test_a_credential_of_ones_own_that_coturn_grants_a_relay_for(server_factory,
     assert r.json["expires_at"] == int(expiry) * 1000, r
     assert SECRET not in r.body.decode(), "the secret stays on the server"
 
+    assert turn["credential"] == sign(turn["username"])
     assert coturn.allocate(turn["username"], turn["credential"]), coturn.log_text()[-2000:]
     # The credential is Alice's: under Bob's id (or any other username) coturn refuses it.
     assert not coturn.allocate(f"{expiry}:{bob.id}", turn["credential"])
     theirs = ice_servers(api, bob).json["ice_servers"][1]
     assert theirs["username"].endswith(f":{bob.id}") and theirs["credential"] != turn["credential"]
     assert coturn.allocate(theirs["username"], theirs["credential"])
+    # Signed the same way but expired a minute ago (what the server's would be after --turn-ttl):
+    # coturn refuses it, so a leaked credential is good until its expiry only.
+    expired = f"{int(time.time()) - 60}:{alice.id}"
+    assert not coturn.allocate(expired, sign(expired))
+    valid = f"{int(time.time()) + 60}:{alice.id}"
+    assert coturn.allocate(valid, sign(valid)), "the same signing, not expired yet"
 
 
 def test_without_servers_the_list_is_empty_and_a_token_is_needed(shared_server):
