@@ -444,7 +444,9 @@ void BatchExecutor::CheckpointLoop() {
                                                                : 1000);
   milliseconds retry(0);  // Backoff while a RESTART keeps failing (a reader pinning the WAL).
   uint64_t commits_seen = commits_.load(std::memory_order_relaxed);
-  bool tail_pending = true;  // Commits since the last TRUNCATE (the migration's, at start).
+  // Commits since the last TRUNCATE (the migration's, at start). A RESTART does not clear it:
+  // it empties the WAL but leaves the file its size, which only a TRUNCATE gives back.
+  bool tail_pending = true;
   for (;;) {
     bool due = false;
     bool timed_out = false;
@@ -465,7 +467,6 @@ void BatchExecutor::CheckpointLoop() {
       const bool ok = StartOver(CheckpointMode::kRestart);
       retry = ok ? milliseconds(0)
                  : std::min(milliseconds(1000), std::max(2 * retry, milliseconds(50)));
-      if (ok) tail_pending = false;
     } else {
       retry = milliseconds(0);
       if (due) {

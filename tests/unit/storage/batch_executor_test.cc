@@ -431,6 +431,51 @@ TEST_F(BatchExecutorTest, SteadyWritesKeepTheWalUnderItsBoundAndAPauseEmptiesIt)
   EXPECT_GT(executor_->stats().wal_frames, 0u);
 }
 
+// A restart that succeeds after the last commit (here: once a reader that pinned the WAL lets
+// go) empties the WAL but leaves the file its size, so the pause after it must still truncate
+// it. (The checkpointer took a restart for a truncation, and such a WAL kept its size on disk
+// until the next write: SteadyWritesKeepTheWal… failed so under load, when its last commits
+// made a restart due.)
+TEST_F(BatchExecutorTest, APauseAfterALateRestartStillTruncatesTheWal) {
+  options_.wal_bound_bytes = 256 << 10;
+  options_.wal_restart_wait_ms = 20;
+  options_.wal_idle_checkpoint_ms = 100;
+  StartExecutor();
+  const std::string wal = options_.db.path + "-wal";
+  DbOptions reader_options = options_.db;
+  reader_options.read_only = true;
+  Result<std::unique_ptr<SqliteDb>> reader = SqliteDb::Open(reader_options);
+  ASSERT_TRUE(reader.ok());
+  ASSERT_TRUE((*reader)->Exec("BEGIN").ok());
+  ASSERT_TRUE((*reader)->QueryInt64("SELECT count(*) FROM kv").ok());  // Holds the snapshot.
+  // Past the restart point (half the bound), which the pinned WAL cannot start over from.
+  for (int64_t k = 1; FileSize(wal) < 3 * options_.wal_bound_bytes / 4; ++k) {
+    ASSERT_TRUE(RunWrite([k](SqliteDb& db) { return InsertWide(db, k); }).ok());
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  auto restart_refused = [&] {
+    return executor_->stats()
+               .checkpoint_results[int(CheckpointMode::kRestart)][int(CheckpointResult::kBusy)] > 0;
+  };
+  while (!restart_refused() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(restart_refused());
+  ASSERT_TRUE((*reader)->Exec("COMMIT").ok());  // The next try succeeds: no write after it.
+  auto truncated = [&] {
+    return executor_->stats()
+               .checkpoint_results[int(CheckpointMode::kTruncate)][int(CheckpointResult::kOk)] >= 1;
+  };
+  while ((FileSize(wal) != 0 || !truncated()) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(executor_->stats()
+                .checkpoint_results[int(CheckpointMode::kRestart)][int(CheckpointResult::kOk)],
+            1u);
+  EXPECT_TRUE(truncated());
+  EXPECT_EQ(FileSize(wal), 0u);
+}
+
 // A reader holding an old snapshot keeps every checkpoint from starting the WAL over: past the
 // hard cap the writer refuses writes (kUnavailable) instead of filling the disk, and takes them
 // again once the reader lets go.
