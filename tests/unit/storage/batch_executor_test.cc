@@ -448,8 +448,14 @@ TEST_F(BatchExecutorTest, APauseAfterALateRestartStillTruncatesTheWal) {
   ASSERT_TRUE(reader.ok());
   ASSERT_TRUE((*reader)->Exec("BEGIN").ok());
   ASSERT_TRUE((*reader)->QueryInt64("SELECT count(*) FROM kv").ok());  // Holds the snapshot.
-  // Past the restart point (half the bound), which the pinned WAL cannot start over from.
-  for (int64_t k = 1; FileSize(wal) < 3 * options_.wal_bound_bytes / 4; ++k) {
+  // Past the restart point (half the bound), which the pinned WAL cannot start over from. By
+  // the frames since the WAL last started over, not the file's size: the file may still have
+  // the size the migration gave it.
+  auto wal_bytes = [&] {
+    const ExecutorStats stats = executor_->stats();
+    return stats.wal_frames * (stats.page_size + 24);
+  };
+  for (int64_t k = 1; wal_bytes() < 3 * options_.wal_bound_bytes / 4; ++k) {
     ASSERT_TRUE(RunWrite([k](SqliteDb& db) { return InsertWide(db, k); }).ok());
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
