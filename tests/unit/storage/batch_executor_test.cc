@@ -431,6 +431,20 @@ TEST_F(BatchExecutorTest, SteadyWritesKeepTheWalUnderItsBoundAndAPauseEmptiesIt)
   EXPECT_GT(executor_->stats().wal_frames, 0u);
 }
 
+// The WAL's counters and the checkpoints by mode and result, for a failure's message.
+std::string Describe(const ExecutorStats& stats) {
+  std::string out = "wal_frames " + std::to_string(stats.wal_frames) + ", backfilled " +
+                    std::to_string(stats.wal_backfilled) + ", restarts " +
+                    std::to_string(stats.wal_restarts) + ", checkpoints [ok busy error]:";
+  for (int mode = 0; mode < 3; ++mode) {
+    out += std::string(" ") + CheckpointModeName(CheckpointMode(mode));
+    for (int result = 0; result < 3; ++result) {
+      out += " " + std::to_string(stats.checkpoint_results[mode][result]);
+    }
+  }
+  return out;
+}
+
 // A restart that succeeds after the last commit (here: once a reader that pinned the WAL lets
 // go) empties the WAL but leaves the file its size, so the pause after it must still truncate
 // it. (The checkpointer took a restart for a truncation, and such a WAL kept its size on disk
@@ -442,15 +456,23 @@ TEST_F(BatchExecutorTest, APauseAfterALateRestartStillTruncatesTheWal) {
   options_.wal_idle_checkpoint_ms = 100;
   StartExecutor();
   const std::string wal = options_.db.path + "-wal";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  auto truncations = [&] {
+    return executor_->stats()
+        .checkpoint_results[int(CheckpointMode::kTruncate)][int(CheckpointResult::kOk)];
+  };
+  // First the migration's WAL goes (the pause after it), so that what follows is this test's.
+  while (truncations() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(truncations(), 1u) << Describe(executor_->stats());
   DbOptions reader_options = options_.db;
   reader_options.read_only = true;
   Result<std::unique_ptr<SqliteDb>> reader = SqliteDb::Open(reader_options);
   ASSERT_TRUE(reader.ok());
   ASSERT_TRUE((*reader)->Exec("BEGIN").ok());
   ASSERT_TRUE((*reader)->QueryInt64("SELECT count(*) FROM kv").ok());  // Holds the snapshot.
-  // Past the restart point (half the bound), which the pinned WAL cannot start over from. By
-  // the frames since the WAL last started over, not the file's size: the file may still have
-  // the size the migration gave it.
+  // Past the restart point (half the bound), which the pinned WAL cannot start over from.
   auto wal_bytes = [&] {
     const ExecutorStats stats = executor_->stats();
     return stats.wal_frames * (stats.page_size + 24);
@@ -458,7 +480,6 @@ TEST_F(BatchExecutorTest, APauseAfterALateRestartStillTruncatesTheWal) {
   for (int64_t k = 1; wal_bytes() < 3 * options_.wal_bound_bytes / 4; ++k) {
     ASSERT_TRUE(RunWrite([k](SqliteDb& db) { return InsertWide(db, k); }).ok());
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   auto restart_refused = [&] {
     return executor_->stats()
                .checkpoint_results[int(CheckpointMode::kRestart)][int(CheckpointResult::kBusy)] > 0;
@@ -466,12 +487,9 @@ TEST_F(BatchExecutorTest, APauseAfterALateRestartStillTruncatesTheWal) {
   while (!restart_refused() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  ASSERT_TRUE(restart_refused());
+  ASSERT_TRUE(restart_refused()) << Describe(executor_->stats());
   ASSERT_TRUE((*reader)->Exec("COMMIT").ok());  // The next try succeeds: no write after it.
-  auto truncated = [&] {
-    return executor_->stats()
-               .checkpoint_results[int(CheckpointMode::kTruncate)][int(CheckpointResult::kOk)] >= 1;
-  };
+  auto truncated = [&] { return truncations() >= 2; };
   while ((FileSize(wal) != 0 || !truncated()) && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
