@@ -514,6 +514,12 @@ def test_direct_conversation_between_nodes(cluster_factory):
     # a cluster node serves.
     for node in range(3):
         families, _ = scrape(cluster.port(node))
+        # Registered once its first heartbeat is answered, which need not have happened in the
+        # two seconds this test takes (the fixture does not wait for /ready): within --node-ttl.
+        deadline = time.monotonic() + 10
+        while value(families, "ringcast_cluster_registered") != 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            families, _ = scrape(cluster.port(node))
         assert value(families, "ringcast_redis_connected") == 1, node
         assert value(families, "ringcast_cluster_registered") == 1, node
         assert value(families, "ringcast_redis_publishes") >= \
