@@ -137,6 +137,13 @@ TEST_F(WorkerPoolTest, RegistrationsKeepToTheirBudget) {
   // Room again once they have run.
   EXPECT_TRUE(pool.TryRun(
       WorkClass::kRegistration, 0, [] { return 0; }, count));
+  // Its answer taken too: mail left in the inbox at the end is never freed (LeakSanitizer
+  // found it about 1 run in 6).
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (completed < 6 && std::chrono::steady_clock::now() < deadline) {
+    WaitAndDrain(mailboxes, set.shard(0));
+  }
+  EXPECT_EQ(completed, 6);
 }
 
 TEST_F(WorkerPoolTest, AnyNumberOfThreadsPostInTheirOwnOrder) {
