@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -367,6 +368,31 @@ uint64_t FileSize(const std::string& path) {
   return stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
+// Polls `done` until it holds or `limit` has passed; its last answer.
+bool Eventually(const std::function<bool()>& done, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return done();
+}
+
+uint64_t Checkpoints(const ExecutorStats& stats, CheckpointMode mode, CheckpointResult result) {
+  return stats.checkpoint_results[int(mode)][int(result)];
+}
+
+// A read-only connection inside a read transaction: its snapshot keeps the WAL from being
+// started over until it commits.
+std::unique_ptr<SqliteDb> PinWal(DbOptions options) {
+  options.read_only = true;
+  Result<std::unique_ptr<SqliteDb>> reader = SqliteDb::Open(options);
+  EXPECT_TRUE(reader.ok()) << reader.status().ToString();
+  if (!reader.ok()) return nullptr;
+  EXPECT_TRUE((*reader)->Exec("BEGIN").ok());
+  EXPECT_TRUE((*reader)->QueryInt64("SELECT count(*) FROM kv").ok());  // Takes the snapshot.
+  return std::move(*reader);
+}
+
 // Rows of ~2 KB, so that a few hundred commits write megabytes of WAL.
 Status InsertWide(SqliteDb& db, int64_t k) {
   return db.Prepare("INSERT INTO kv(k, v) VALUES (?1, printf('%.2000c', 'w'))")
@@ -413,14 +439,12 @@ TEST_F(BatchExecutorTest, SteadyWritesKeepTheWalUnderItsBoundAndAPauseEmptiesIt)
   RecordProperty("writer_held_mean_ms", std::to_string(held.sum() / held.count() * 1000));
 
   // The file is truncated inside the checkpoint call, a moment before it is counted.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  auto truncated = [&] {
-    return executor_->stats()
-               .checkpoint_results[int(CheckpointMode::kTruncate)][int(CheckpointResult::kOk)] >= 1;
-  };
-  while ((FileSize(wal) != 0 || !truncated()) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  Eventually(
+      [&] {
+        return FileSize(wal) == 0 && Checkpoints(executor_->stats(), CheckpointMode::kTruncate,
+                                                 CheckpointResult::kOk) >= 1;
+      },
+      std::chrono::seconds(3));
   EXPECT_EQ(FileSize(wal), 0u);
   stats = executor_->stats();
   EXPECT_GE(stats.checkpoint_results[int(CheckpointMode::kTruncate)][int(CheckpointResult::kOk)],
@@ -456,22 +480,16 @@ TEST_F(BatchExecutorTest, APauseAfterALateRestartStillTruncatesTheWal) {
   options_.wal_idle_checkpoint_ms = 100;
   StartExecutor();
   const std::string wal = options_.db.path + "-wal";
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  auto truncations = [&] {
-    return executor_->stats()
-        .checkpoint_results[int(CheckpointMode::kTruncate)][int(CheckpointResult::kOk)];
+  constexpr std::chrono::seconds kLimit(30);
+  auto count = [&](CheckpointMode mode, CheckpointResult result) {
+    return Checkpoints(executor_->stats(), mode, result);
   };
   // First the migration's WAL goes (the pause after it), so that what follows is this test's.
-  while (truncations() == 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ASSERT_EQ(truncations(), 1u) << Describe(executor_->stats());
-  DbOptions reader_options = options_.db;
-  reader_options.read_only = true;
-  Result<std::unique_ptr<SqliteDb>> reader = SqliteDb::Open(reader_options);
-  ASSERT_TRUE(reader.ok());
-  ASSERT_TRUE((*reader)->Exec("BEGIN").ok());
-  ASSERT_TRUE((*reader)->QueryInt64("SELECT count(*) FROM kv").ok());  // Holds the snapshot.
+  Eventually([&] { return count(CheckpointMode::kTruncate, CheckpointResult::kOk) > 0; }, kLimit);
+  ASSERT_EQ(count(CheckpointMode::kTruncate, CheckpointResult::kOk), 1u)
+      << Describe(executor_->stats());
+  std::unique_ptr<SqliteDb> reader = PinWal(options_.db);
+  ASSERT_NE(reader, nullptr);
   // Past the restart point (half the bound), which the pinned WAL cannot start over from.
   auto wal_bytes = [&] {
     const ExecutorStats stats = executor_->stats();
@@ -480,22 +498,13 @@ TEST_F(BatchExecutorTest, APauseAfterALateRestartStillTruncatesTheWal) {
   for (int64_t k = 1; wal_bytes() < 3 * options_.wal_bound_bytes / 4; ++k) {
     ASSERT_TRUE(RunWrite([k](SqliteDb& db) { return InsertWide(db, k); }).ok());
   }
-  auto restart_refused = [&] {
-    return executor_->stats()
-               .checkpoint_results[int(CheckpointMode::kRestart)][int(CheckpointResult::kBusy)] > 0;
-  };
-  while (!restart_refused() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ASSERT_TRUE(restart_refused()) << Describe(executor_->stats());
-  ASSERT_TRUE((*reader)->Exec("COMMIT").ok());  // The next try succeeds: no write after it.
-  auto truncated = [&] { return truncations() >= 2; };
-  while ((FileSize(wal) != 0 || !truncated()) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  EXPECT_GE(executor_->stats()
-                .checkpoint_results[int(CheckpointMode::kRestart)][int(CheckpointResult::kOk)],
-            1u);
+  ASSERT_TRUE(Eventually(
+      [&] { return count(CheckpointMode::kRestart, CheckpointResult::kBusy) > 0; }, kLimit))
+      << Describe(executor_->stats());
+  ASSERT_TRUE(reader->Exec("COMMIT").ok());  // The next try succeeds: no write after it.
+  auto truncated = [&] { return count(CheckpointMode::kTruncate, CheckpointResult::kOk) >= 2; };
+  Eventually([&] { return FileSize(wal) == 0 && truncated(); }, kLimit);
+  EXPECT_GE(count(CheckpointMode::kRestart, CheckpointResult::kOk), 1u);
   EXPECT_TRUE(truncated());
   EXPECT_EQ(FileSize(wal), 0u);
 }
@@ -508,12 +517,8 @@ TEST_F(BatchExecutorTest, APinnedWalPastTheHardCapRefusesWritesUntilReleased) {
   options_.wal_hard_cap_bytes = 512 << 10;
   options_.wal_restart_wait_ms = 20;
   StartExecutor();
-  DbOptions reader_options = options_.db;
-  reader_options.read_only = true;
-  Result<std::unique_ptr<SqliteDb>> reader = SqliteDb::Open(reader_options);
-  ASSERT_TRUE(reader.ok());
-  ASSERT_TRUE((*reader)->Exec("BEGIN").ok());
-  ASSERT_TRUE((*reader)->QueryInt64("SELECT count(*) FROM kv").ok());  // Holds the snapshot.
+  std::unique_ptr<SqliteDb> reader = PinWal(options_.db);
+  ASSERT_NE(reader, nullptr);
   Status refused;
   int64_t k = 2000000;
   for (int i = 0; i < 2000 && refused.ok(); ++i, ++k) {
@@ -529,7 +534,7 @@ TEST_F(BatchExecutorTest, APinnedWalPastTheHardCapRefusesWritesUntilReleased) {
   EXPECT_GE(stats.checkpoint_results[int(CheckpointMode::kRestart)][int(CheckpointResult::kBusy)],
             1u);
 
-  ASSERT_TRUE((*reader)->Exec("COMMIT").ok());
+  ASSERT_TRUE(reader->Exec("COMMIT").ok());
   Status accepted(Errc::kUnavailable, "");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (!accepted.ok() && std::chrono::steady_clock::now() < deadline) {
