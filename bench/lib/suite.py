@@ -32,6 +32,7 @@ import urllib.request
 import cluster
 import machine
 import pg
+import placement
 import plan
 from servers import Server, Target, wait_tool
 
@@ -170,8 +171,9 @@ def split_sources(processes: int) -> list[str]:
 
 
 def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
-             tool_bin: pathlib.Path, pgsvc: pg.PgService) -> dict:
-    stem = f"{case.name}.{target.name}.{repeat}"
+             tool_bin: pathlib.Path, pgsvc: pg.PgService, attempt: int = 0,
+             watch_placement: bool = False) -> dict:
+    stem = f"{case.name}.{target.name}.{repeat}" + (f".again{attempt}" if attempt else "")
     data_dir = logs / f"{stem}.data" if case.server_args else None
     database = None
     if any("{database_url}" in a for a in case.server_args):
@@ -209,6 +211,8 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
     cpu_sampler = None
     wal_before = pg_wal_lsn(pgsvc) if database is not None else None
     wal_sampler = None
+    watch = (placement.Watch(tool_bin, SERVER_CPU, TOOL_CPU, logs / f"{stem}.cpu-distance.json")
+             if watch_placement else None)
     if case.scenario == "chat" and target.kind == "ours" and database is None:
         wal_sampler = WalSampler(server)
         wal_sampler.start()
@@ -238,6 +242,13 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
                 reports.append({})
             record.setdefault("tool_commands", []).append(shlex.join(argv))
         peak = sampler.stop()
+        if watch is not None:
+            samples = watch.stop()
+            if samples:
+                record["cpu_distance_ns"] = {"min": min(samples),
+                                             "median": statistics.median(samples),
+                                             "max": max(samples),
+                                             "samples": [round(v) for v in samples]}
         if cpu_sampler is not None:
             record["cpu_breakdown"] = cpu_sampler.stop()
         alive = server.alive()
@@ -247,6 +258,8 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
             if wal_sampler is not None:
                 record["wal"].update(wal_sampler.stop())
     finally:
+        if watch is not None:
+            watch.stop()
         if sampler.is_alive():
             sampler.stop()
         if cpu_sampler is not None and cpu_sampler.is_alive():
@@ -326,6 +339,25 @@ def wal_written(server: Server, pgsvc: pg.PgService | None, lsn_before: int | No
             "bytes_per_message": written / acks if acks and written else None}
 
 
+def placement_nearest(nearest: float | None, record: dict) -> float | None:
+    distance = record.get("cpu_distance_ns")
+    if nearest is None or not distance:
+        return nearest
+    return min(nearest, distance["median"])
+
+
+def far_run(record: dict, nearest: float | None) -> bool:
+    distance = record.get("cpu_distance_ns")
+    return bool(distance) and nearest is not None and placement.is_far([distance["max"]], nearest)
+
+
+def placement_summary(records: list[dict], nearest: float | None, reruns: int) -> dict:
+    far = [r for r in records if r.get("superseded")]
+    still = [r for r in records if not r.get("superseded") and far_run(r, nearest)]
+    return {"nearest_ns": nearest, "far_factor": placement.FAR_FACTOR, "reruns": reruns,
+            "far_runs": len(far), "still_far": len(still)}
+
+
 def strip_buckets(value) -> None:
     if isinstance(value, dict):
         value.pop("buckets", None)
@@ -378,6 +410,7 @@ def collect_figures(records: list[dict], cases: list[plan.Case], targets: list[T
     rows = []
     for case in cases:
         metrics: dict[str, dict] = {}
+        records = [r for r in records if not r.get("superseded")]  # Run again: see placement.
         for rec in records:
             if rec["case"] != case.name:
                 continue
@@ -575,6 +608,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "it starts")
     p.add_argument("--repeat", type=int, default=1,
                    help="runs per case and target; the table shows the median")
+    p.add_argument("--placement-reruns", type=int, default=3, metavar="N",
+                   help="run again, up to N more times, a run during which the server's and "
+                        "the load tool's vCPUs were far apart (placement.py); 0: only record it")
+    p.add_argument("--placement-wait", type=float, default=120, metavar="S",
+                   help="before running it again, wait up to S seconds for the vCPUs to be "
+                        "near again")
     p.add_argument("--no-build", action="store_true", help="use the existing build/release")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--out", metavar="FILE", help="results JSON (default bench/results/"
@@ -671,6 +710,15 @@ def main(argv: list[str]) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminated)
+    # The nearest distance between the server's and the tool's CPUs seen so far: a run whose
+    # samples stray far above it ran on distant vCPUs (placement.py). None: cannot be measured.
+    probes = [placement.measure_once(bins / TOOL_BIN.name, SERVER_CPU, TOOL_CPU)
+              for _ in range(3)]
+    measured = [p for p in probes if p is not None]
+    nearest = statistics.median(measured) if measured else None
+    if nearest is None:
+        log("note: CPU distance cannot be measured here (one CPU?): runs are not checked for "
+            "vCPU placement")
     try:
         for case in cases:
             log(f"-- {case.name}: {case.about}")
@@ -692,7 +740,26 @@ def main(argv: list[str]) -> int:
                 for target in targets:
                     if not plan.applies(case, target.name, target.kind):
                         continue
-                    rec = run_case(case, target, logs, rep, bins / TOOL_BIN.name, pgsvc)
+                    rec = run_case(case, target, logs, rep, bins / TOOL_BIN.name, pgsvc,
+                                   watch_placement=nearest is not None)
+                    for attempt in range(1, args.placement_reruns + 1):
+                        nearest = placement_nearest(nearest, rec)
+                        if not far_run(rec, nearest):
+                            break
+                        rec["superseded"] = True
+                        records.append(rec)
+                        near, waited = placement.wait_for_near(
+                            bins / TOOL_BIN.name, SERVER_CPU, TOOL_CPU, nearest,
+                            args.placement_wait)
+                        log(f"   [{time.monotonic() - suite_start:5.0f}s] {target.name:<14} "
+                            f"{describe_run(rec)}: the vCPUs were far apart (cache line "
+                            f"{rec['cpu_distance_ns']['max']:.0f} ns, nearest "
+                            f"{nearest:.0f} ns); " + (f"near again after {waited:.0f} s"
+                                                      if near else f"still far after "
+                                                      f"{waited:.0f} s") + ": running it again")
+                        rec = run_case(case, target, logs, rep, bins / TOOL_BIN.name, pgsvc,
+                                       attempt, watch_placement=True)
+                    nearest = placement_nearest(nearest, rec)
                     if rep > 0:
                         strip_buckets(rec)  # The first run's histograms are kept whole.
                     records.append(rec)
@@ -725,6 +792,7 @@ def main(argv: list[str]) -> int:
     micro = run_micro(logs, bins / MICRO_BIN.name) if args.micro else None
     cpu_after = machine.cpu_times()
 
+    result_placement = placement_summary(records, nearest, args.placement_reruns)
     rows = collect_figures(records, cases, targets)
     ceiling = ceiling_rows(ceiling_records)
     add_ceiling_ratio(rows, ceiling)
@@ -749,6 +817,7 @@ def main(argv: list[str]) -> int:
         "figures": [{k: v for k, v in row.items() if k != "samples"} | {"samples": row["samples"]}
                     for row in rows],
         "runs": records,
+        "placement": result_placement,
         "micro": micro,
         "pg_ceiling": {"figures": ceiling, "runs": ceiling_records} if ceiling_records else None,
         "plots": [],
@@ -776,6 +845,12 @@ def main(argv: list[str]) -> int:
             + ", ".join(f"{r['case']}/{r['target']}" for r in failed))
     if "ours-2shards" in [t.name for t in targets]:
         log("note: ours-2shards runs both CPUs; the load tool shares CPU 1 with shard 1.")
+    if result_placement["far_runs"] or result_placement["still_far"]:
+        log(f"note: {result_placement['far_runs']} run(s) met distant vCPUs (a cache line "
+            f"round trip over {placement.FAR_FACTOR:g} x the nearest, "
+            f"{result_placement['nearest_ns']:.0f} ns) and were run again; "
+            f"{result_placement['still_far']} still far after {args.placement_reruns} "
+            f"more tries count as they are")
     usage = info["cpu_during_run"]
     if usage:
         log(f"note: hypervisor steal {usage.get('steal_percent')}% of CPU time during the run; "

@@ -264,3 +264,71 @@ def test_pg_ingest_runs_the_stores_statements_against_the_real_database(ringcast
         [("store", 16, 2), ("insert", 16, 1)]
     for point in points:
         assert point["rows"] > 0 and point["rows"] == point["batches"] * 16, point
+
+
+def test_cpu_distance_measures_the_two_cpus_until_stopped(bench_bin, tmp_path):
+    """bench/run's placement watch: a cache line's round trip between CPU 0 and CPU 1, once,
+    and every --every-ms until SIGTERM, with every sample in the --json report."""
+    once = subprocess.run([str(bench_bin), "cpu-distance"], capture_output=True, text=True,
+                          timeout=30)
+    assert once.returncode == 0, once.stderr
+    assert "CPU 0 <-> CPU 1:" in once.stdout, once.stdout
+    assert float(once.stdout.split(":")[-1].split()[0]) > 0, once.stdout
+
+    report_path = tmp_path / "distance.json"
+    watch = subprocess.Popen([str(bench_bin), "cpu-distance", "--every-ms", "50", "-q",
+                              "--json", str(report_path)], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    watch.terminate()
+    assert watch.wait(5) == 0
+    assert watch.stdout.read() == ""  # -q
+    report = json.loads(report_path.read_text())
+    samples = report["samples"]
+    assert report["cpus"] == [0, 1] and len(samples) >= 3, report
+    times = [s["t_s"] for s in samples]
+    assert times == sorted(times) and times[-1] < 5, times
+    values = [s["round_trip_ns"] for s in samples]
+    assert all(v > 0 for v in values) and report["min_ns"] == min(values) \
+        and report["max_ns"] == max(values), report
+
+
+def test_cpu_distance_refuses_a_cpu_it_cannot_run_on(bench_bin):
+    proc = subprocess.run([str(bench_bin), "cpu-distance", "--cpu-b", "4095"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "cannot pin a thread to CPU 0 or 4095" in proc.stderr, proc.stderr
+
+
+def test_bench_suite_counts_a_run_on_distant_vcpus_only_when_run_again():
+    """A run whose CPU distance strayed past FAR_FACTOR x the nearest is superseded by its rerun:
+    the medians leave it out, the summary counts it."""
+    import sys
+    sys.path.insert(0, str(REPO_ROOT / "bench" / "lib"))
+    import placement
+    import plan
+    import suite
+
+    assert not placement.is_far([80, 90, 115, 180], 75)
+    assert placement.is_far([80, 420, 90], 75)
+    assert not placement.is_far([], 75)
+
+    def record(value, distances, superseded=False):
+        rec = {"case": "echo-100c-32B", "target": "ours", "ok": True,
+               "figures": [{"metric": "messages/s", "value": value, "unit": "msgs/s",
+                            "higher_is_better": True}],
+               "cpu_distance_ns": {"min": min(distances), "max": max(distances),
+                                   "median": sorted(distances)[len(distances) // 2]}}
+        return rec | ({"superseded": True} if superseded else {})
+
+    records = [record(1.0e6, [410, 430], superseded=True), record(1.5e6, [80, 85]),
+               record(1.6e6, [82, 90]), record(1.1e6, [85, 400])]  # The last one ran out of tries.
+    assert suite.far_run(records[0], 80) and not suite.far_run(records[1], 80)
+    assert suite.placement_nearest(90, records[1]) == 85  # A run's median, not one sample.
+    assert suite.placement_summary(records, 80, 3) == {
+        "nearest_ns": 80, "far_factor": placement.FAR_FACTOR, "reruns": 3, "far_runs": 1,
+        "still_far": 1}
+    case = next(c for c in plan.build(False) if c.name == "echo-100c-32B")
+    ours = suite.Target("ours", "", "0", 1, "ours")
+    [row] = suite.collect_figures(records, [case], [ours])
+    assert row["samples"]["ours"] == [1.5e6, 1.6e6, 1.1e6]
+    assert row["values"]["ours"] == 1.5e6

@@ -1,10 +1,12 @@
-// ringcast-bench: a WebSocket load generator on io_uring. One subcommand per scenario; see
+// ringcast-bench: a WebSocket load generator on io_uring. One subcommand per scenario (and
+// cpu-distance, the placement probe bench/run runs beside them); see
 // tools/bench/README.md for what each measures and how to read the numbers.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
 #include <string>
 
+#include "tools/bench/cpu_distance.h"
 #include "tools/bench/runner.h"
 #include "tools/bench/scenarios.h"
 
@@ -104,7 +106,11 @@ int main(int argc, char** argv) {
   AddFanoutCommand(&app, &options, &scenario);
   AddIdleCommand(&app, &options, &scenario);
   AddChatCommand(&app, &options, &scenario);
+  CpuDistanceOptions distance;
+  int distance_status = 0;
+  CLI::App* distance_command = AddCpuDistanceCommand(&app, &distance, &distance_status);
   CLI11_PARSE(app, argc, argv);
+  if (distance_command->parsed()) return distance_status;
 
   std::string error;
   if (!ParseWsUrls(options.url_texts, &options.urls, &error)) {
