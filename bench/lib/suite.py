@@ -614,6 +614,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--placement-wait", type=float, default=120, metavar="S",
                    help="before running it again, wait up to S seconds for the vCPUs to be "
                         "near again")
+    p.add_argument("--server-bin", metavar="PATH",
+                   help="ours is this ringcast binary instead of build/release's (another "
+                        "build, for a before/after comparison of cases that take no --peer)")
     p.add_argument("--no-build", action="store_true", help="use the existing build/release")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--out", metavar="FILE", help="results JSON (default bench/results/"
@@ -659,7 +662,8 @@ def main(argv: list[str]) -> int:
     with_pg = any(c.needs_pg() for c in cases)
     if not args.no_build:
         build(args.micro, with_pg)
-    binaries = ((SERVER_BIN, TOOL_BIN) + ((MICRO_BIN,) if args.micro else ())
+    server_bin = pathlib.Path(args.server_bin) if args.server_bin else SERVER_BIN
+    binaries = ((server_bin, TOOL_BIN) + ((MICRO_BIN,) if args.micro else ())
                 + ((PG_INGEST_BIN,) if with_pg else ()))
     for binary in binaries:
         if not binary.is_file():
@@ -676,8 +680,8 @@ def main(argv: list[str]) -> int:
     # The whole run uses copies of the binaries: build/release may be rebuilt meanwhile.
     bins = logs / "bin"
     bins.mkdir()
-    for binary in binaries:
-        shutil.copy2(binary, bins / binary.name)
+    for binary in binaries:  # --server-bin's file may have any name: it is ours, "ringcast".
+        shutil.copy2(binary, bins / (SERVER_BIN.name if binary == server_bin else binary.name))
     info["binaries"] = {b.name: {"sha256": hashlib.sha256(b.read_bytes()).hexdigest()[:16],
                                  "built": datetime.datetime.fromtimestamp(
                                      b.stat().st_mtime).isoformat(timespec="seconds")}
