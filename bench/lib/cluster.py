@@ -40,6 +40,7 @@ import urllib.request
 
 import machine
 import pg
+import placement
 from servers import Server, Target, wait_tool
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -100,7 +101,7 @@ def node_target(server_bin: pathlib.Path) -> Target:
 
 def run_nodes(case, label: str, nodes: int, cluster_mode: bool, tool_args: list[str],
               logs: pathlib.Path, stem: str, server_bin: pathlib.Path, tool_bin: pathlib.Path,
-              pgsvc: pg.PgService) -> dict:
+              pgsvc: pg.PgService, watch_placement: bool = False) -> dict:
     """One tool run against `nodes` fresh nodes on one fresh database (and, in cluster mode,
     one fresh redis-server). Returns the run's record: the tool's report, the nodes' commands
     and exit status, CPU per process, Redis counters."""
@@ -110,6 +111,7 @@ def run_nodes(case, label: str, nodes: int, cluster_mode: bool, tool_args: list[
     redis = None
     servers: list[Server] = []
     data_dirs: list[pathlib.Path] = []
+    watch = None
     secret = secrets.token_hex(24)  # Every node must accept every node's tokens.
     try:
         if cluster_mode:
@@ -139,6 +141,9 @@ def run_nodes(case, label: str, nodes: int, cluster_mode: bool, tool_args: list[
         redis_before = redis_counters(redis) if redis else None
         bus_before = bus_counters(servers) if redis else None
         cpu_before = machine.cpu_times()
+        if watch_placement:
+            watch = placement.Watch(tool_bin, SERVER_CPU, TOOL_CPU,
+                                    logs / f"{stem}.cpu-distance.json")
         with open(logs / f"{stem}.tool.log", "wb") as out:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT)
@@ -150,6 +155,9 @@ def run_nodes(case, label: str, nodes: int, cluster_mode: bool, tool_args: list[
                 rc = wait_tool(proc, TOOL_TIMEOUT_S, record)
             finally:
                 record["cpu_breakdown"] = sampler.stop()
+                samples = watch.stop() if watch is not None else []
+                if samples:
+                    record["cpu_distance_ns"] = placement.summarize(samples)
         record["machine_cpu"] = machine.cpu_usage_between(cpu_before, machine.cpu_times())
         if redis is not None:
             after = redis_counters(redis)
@@ -174,6 +182,8 @@ def run_nodes(case, label: str, nodes: int, cluster_mode: bool, tool_args: list[
     except Exception as exc:  # redis_server.RedisError and the like: keep the suite going.
         record["error"] = f"{type(exc).__name__}: {exc}"
     finally:
+        if watch is not None:
+            watch.stop()
         for s in servers:
             s.stop()
         record["server_exit_codes"] = [s.exit_code for s in servers]
@@ -262,7 +272,8 @@ def describe(record: dict) -> str:
 
 
 def run_cluster_case(case, repeat: int, logs: pathlib.Path, server_bin: pathlib.Path,
-                     tool_bin: pathlib.Path, pgsvc: pg.PgService, log, elapsed) -> dict:
+                     tool_bin: pathlib.Path, pgsvc: pg.PgService, log, elapsed,
+                     watch_placement: bool = False) -> dict:
     """Every run of one repeat of a cluster case; the record the suite keeps for it, with the
     headline figures under `figures` (target "ours" in the table)."""
     spec = case.cluster
@@ -272,7 +283,8 @@ def run_cluster_case(case, repeat: int, logs: pathlib.Path, server_bin: pathlib.
 
     def one(label, nodes, cluster_mode, args, tag):
         rec = run_nodes(case, label, nodes, cluster_mode, args, logs,
-                        f"{case.name}.{repeat}.{tag}", server_bin, tool_bin, pgsvc)
+                        f"{case.name}.{repeat}.{tag}", server_bin, tool_bin, pgsvc,
+                        watch_placement)
         runs.append(rec)
         log(f"   [{elapsed():5.0f}s] {describe(rec)}")
         for line in (rec.get("server_log_tails") or [""])[0].strip().splitlines()[-4:]:
@@ -287,6 +299,8 @@ def run_cluster_case(case, repeat: int, logs: pathlib.Path, server_bin: pathlib.
         single = one("1 node", 1, False, stepped, "1node")
         single_redis = one("1 node, --redis", 1, True, stepped, "1node-redis")
         cluster = one(f"{n} nodes", n, True, stepped, f"{n}node")
+        record["cpu_distance_ns"] = placement.merge(
+            [r["cpu_distance_ns"] for r in runs if r.get("cpu_distance_ns")])
         record["ok"] = all(r["ok"] for r in runs)
         record["seconds"] = round(time.monotonic() - started, 1)
         record["figures"] = step_figures(spec, single, single_redis, cluster)
@@ -307,6 +321,8 @@ def run_cluster_case(case, repeat: int, logs: pathlib.Path, server_bin: pathlib.
         cluster = one(f"{n} nodes", n, True, fixed, f"{n}node")
     else:
         single = single_redis = cluster = None
+    record["cpu_distance_ns"] = placement.merge(
+        [r["cpu_distance_ns"] for r in runs if r.get("cpu_distance_ns")])
     record["ok"] = bool(runs) and all(r["ok"] for r in runs) and rate is not None
     record["seconds"] = round(time.monotonic() - started, 1)
     record["figures"] = figures(spec, one1, many, rate, single, single_redis, cluster)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import pathlib
 import signal
+import statistics
 import subprocess
 import time
 
@@ -53,6 +54,21 @@ class Watch:
         except (OSError, ValueError):
             return []
         return [s["round_trip_ns"] for s in report.get("samples", [])]
+
+
+def summarize(samples_ns: list[float]) -> dict:
+    """What a run's record keeps of its samples (`cpu_distance_ns`)."""
+    return {"min": min(samples_ns), "median": statistics.median(samples_ns),
+            "max": max(samples_ns), "samples": [round(v) for v in samples_ns]}
+
+
+def merge(summaries: list[dict]) -> dict | None:
+    """One record's distance from those of its parts (the runs of a cluster case)."""
+    if not summaries:
+        return None
+    return {"min": min(s["min"] for s in summaries),
+            "median": min(s["median"] for s in summaries),
+            "max": max(s["max"] for s in summaries)}
 
 
 def measure_once(tool_bin: pathlib.Path, cpu_a: str, cpu_b: str) -> float | None:

@@ -245,10 +245,7 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
         if watch is not None:
             samples = watch.stop()
             if samples:
-                record["cpu_distance_ns"] = {"min": min(samples),
-                                             "median": statistics.median(samples),
-                                             "max": max(samples),
-                                             "samples": [round(v) for v in samples]}
+                record["cpu_distance_ns"] = placement.summarize(samples)
         if cpu_sampler is not None:
             record["cpu_breakdown"] = cpu_sampler.stop()
         alive = server.alive()
@@ -732,7 +729,8 @@ def main(argv: list[str]) -> int:
                 if case.cluster:
                     rec = cluster.run_cluster_case(
                         case, rep, logs, bins / SERVER_BIN.name, bins / TOOL_BIN.name, pgsvc,
-                        log, lambda: time.monotonic() - suite_start)
+                        log, lambda: time.monotonic() - suite_start, nearest is not None)
+                    nearest = placement_nearest(nearest, rec)  # Recorded, never run again.
                     if rep > 0:
                         strip_buckets(rec)
                     records.append(rec)
