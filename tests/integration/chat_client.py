@@ -515,6 +515,28 @@ async def close_all(conns) -> None:
     await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
 
 
+async def change(conn: ChatConn, kind: str, conv: int, seq: int, cid: str, **fields) -> dict:
+    """An edit, delete or react request on message `seq`; its ack, or the error carrying its
+    cid."""
+    return await conn.answer({"type": kind, "conv": conv, "seq": seq, "cid": cid, **fields})
+
+
+async def send_with(conn: ChatConn, conv: int, body: str, cid: str, **fields) -> dict:
+    """A send with extra fields (reply_to, thread, ...); its ack, or the error carrying its
+    cid."""
+    return await conn.answer({"type": "send", "conv": conv, "cid": cid, "body": body, **fields})
+
+
+def acked(ev: dict) -> dict:
+    """`ev`, asserted to be an ack."""
+    assert ev["type"] == "ack", ev
+    return ev
+
+
+def by_seq(messages: list[dict]) -> dict[int, dict]:
+    return {m["seq"]: m for m in messages}
+
+
 def message_fields_ok(m: dict) -> None:
     """A message object has exactly the documented fields with the documented types."""
     assert set(m) >= {"id", "conv", "seq", "from", "kind", "body", "ts"}, m

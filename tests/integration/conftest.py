@@ -7,6 +7,7 @@ Fixtures
 - `server`: a fresh server per test (flags from @pytest.mark.server_args(...)).
 - `server_factory`: start several servers / servers with custom flags in one test.
 - `shared_server`: one server per test module (flags from the module's SERVER_ARGS).
+- `api`: a chat_client.Api on the module's shared_server.
 Every server is stopped with SIGTERM at teardown and must exit 0 (set `srv.expect_rc = None`
 to skip that check) without sanitizer reports on stderr. A failing test shows the stderr of
 every server it used.
@@ -59,6 +60,7 @@ import pytest
 import cluster as cluster_mod
 import pg_store
 import support
+from chat_client import Api
 
 import nginx_proxy  # noqa: E402 (tools/, which cluster puts on sys.path)
 
@@ -328,6 +330,11 @@ def shared_server(ringcast_bin, tmp_path_factory, chat_store, request):
         _finish_all([srv])
     finally:
         databases.drop_all()
+
+
+@pytest.fixture
+def api(shared_server):
+    return Api(shared_server.port)
 
 
 @pytest.hookimpl(tryfirst=True)

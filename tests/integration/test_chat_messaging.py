@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from chat_client import (FAST_ARGS, TIMEOUT, Api, ChatConn, aio, close_all, connect_all,
+from chat_client import (FAST_ARGS, TIMEOUT, ChatConn, aio, close_all, connect_all,
                          message_fields_ok, now_ms, strip_type)
 from support import run_async
 
@@ -20,11 +20,6 @@ from support import run_async
 pytestmark = pytest.mark.both_stores
 
 SERVER_ARGS = FAST_ARGS
-
-
-@pytest.fixture
-def api(shared_server):
-    return Api(shared_server.port)
 
 
 # -- 1:1 basics -------------------------------------------------------------------------------
