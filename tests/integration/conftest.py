@@ -144,26 +144,29 @@ def chat_store(request) -> str:
     return getattr(request, "param", "sqlite")
 
 
+def _session_service(start, error: type[Exception], what: str):
+    """`start()`'s server for the session, closed at its end; a failed start fails the test
+    that asked for it, saying what is missing."""
+    try:
+        service = start()
+    except error as exc:
+        pytest.fail(f"no {what} tests: {exc}", pytrace=False)
+    yield service
+    service.close()
+
+
 @pytest.fixture(scope="session")
 def pg_server():
     """The session's PostgreSQL server (see the module docstring)."""
-    try:
-        pg = pg_store.PgServer.start()
-    except pg_store.pg_cluster.ClusterError as exc:
-        pytest.fail(f"no PostgreSQL for the needs_pg tests: {exc}", pytrace=False)
-    yield pg
-    pg.close()
+    yield from _session_service(pg_store.PgServer.start, pg_store.pg_cluster.ClusterError,
+                                "PostgreSQL for the needs_pg")
 
 
 @pytest.fixture(scope="session")
 def session_redis():
     """The session's Redis (see the module docstring)."""
-    try:
-        redis = cluster_mod.SessionRedis.start()
-    except cluster_mod.redis_server.RedisError as exc:
-        pytest.fail(f"no Redis for the needs_redis tests: {exc}", pytrace=False)
-    yield redis
-    redis.close()
+    yield from _session_service(cluster_mod.SessionRedis.start,
+                                cluster_mod.redis_server.RedisError, "Redis for the needs_redis")
 
 
 @pytest.fixture
