@@ -31,7 +31,7 @@ import time
 
 import pytest
 
-from chat_client import Api, ChatConn, aio, close_all, strip_type
+from chat_client import Api, ChatConn, aio, close_all, receipts_after, strip_type
 from cluster_clients import Device, Sender, Storm
 from prometheus import SQLITE_ONLY, dashboard_metrics, sample_names, scrape, value
 from support import (connect_subscribers, data_message, message_origin, publish_all, run_async,
@@ -114,15 +114,11 @@ def test_group_storm_across_nodes_exactly_once_in_order(cluster_factory):
             reader, deliverer, typist = users[7], users[8], users[9]
             assert (home_node(7), home_node(8), home_node(9)) == (1, 2, 0)
             conn_of = {d.name: d.conn for d in devices}
-            marks = {c: c.mark() for c in everyone}
-            await conn_of["u7"].send_json({"type": "read", "conv": conv, "seq": total})
-            for c in everyone:
-                ev = await c.wait_type("receipt", start=marks[c], conv=conv, user=reader.id)
+            for c, ev in await receipts_after(everyone, conv, reader.id,
+                                              (conn_of["u7"], "read", total)):
                 assert (ev.get("read"), ev.get("delivered")) == (total, total), (c.name, ev)
-            marks = {c: c.mark() for c in everyone}
-            await conn_of["u8"].send_json({"type": "delivered", "conv": conv, "seq": total // 2})
-            for c in everyone:
-                ev = await c.wait_type("receipt", start=marks[c], conv=conv, user=deliverer.id)
+            for c, ev in await receipts_after(everyone, conv, deliverer.id,
+                                              (conn_of["u8"], "delivered", total // 2)):
                 assert ev.get("delivered") == total // 2 and "read" not in ev, (c.name, ev)
             # Typing from node 1 reaches every other member's connections on every node.
             marks = {c: c.mark() for c in everyone}
@@ -450,21 +446,12 @@ def test_direct_conversation_between_nodes(cluster_factory):
                 await send_and_check(sender, user, body)
             # Receipts both ways. Sending moves the sender's watermarks to its message: b's are
             # at 2, a's at 3.
-            marks = {c: c.mark() for c in everyone}
-            await cb.send_json({"type": "read", "conv": conv, "seq": 3})
-            for c in everyone:
-                ev = await c.wait_type("receipt", start=marks[c], conv=conv, user=b.id)
+            for c, ev in await receipts_after(everyone, conv, b.id, (cb, "read", 3)):
                 assert (ev.get("read"), ev.get("delivered")) == (3, 3), (c.name, ev)
             await send_and_check(cb, b, "again from node 2")
-            marks = {c: c.mark() for c in everyone}
-            await ca.send_json({"type": "delivered", "conv": conv, "seq": 4})
-            for c in everyone:
-                ev = await c.wait_type("receipt", start=marks[c], conv=conv, user=a.id)
+            for c, ev in await receipts_after(everyone, conv, a.id, (ca, "delivered", 4)):
                 assert ev.get("delivered") == 4 and "read" not in ev, (c.name, ev)
-            marks = {c: c.mark() for c in everyone}
-            await ca2.send_json({"type": "read", "conv": conv, "seq": 4})
-            for c in everyone:
-                ev = await c.wait_type("receipt", start=marks[c], conv=conv, user=a.id)
+            for c, ev in await receipts_after(everyone, conv, a.id, (ca2, "read", 4)):
                 assert ev.get("read") == 4 and ev.get("delivered", 4) == 4, (c.name, ev)
 
             # Typing both ways; never back to the typist's own connection.
