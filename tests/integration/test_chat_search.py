@@ -37,6 +37,18 @@ def seqs(answer: dict) -> list[int]:
     return [hit["seq"] for hit in answer["results"]]
 
 
+async def kept_edited_deleted(conn: ChatConn, conv: int, word: str, cid: str):
+    """Three messages with `word`: "kept WORD", "first draft WORD" edited to "final WORD", and
+    "doomed WORD" deleted (the changes' cids CID1 and CID2, each acked). The acks of the first
+    two (kept, edited)."""
+    kept = await conn.send(conv, f"kept {word}")
+    edited = await conn.send(conv, f"first draft {word}")
+    doomed = await conn.send(conv, f"doomed {word}")
+    acked(await change(conn, "edit", conv, edited["seq"], f"{cid}1", body=f"final {word}"))
+    acked(await change(conn, "delete", conv, doomed["seq"], f"{cid}2"))
+    return kept, edited
+
+
 def send_all(port: int, user, conv: int, bodies: list[str]) -> list[dict]:
     async def go():
         conn = await ChatConn.connect(port, user.token, name=user.name)
@@ -227,11 +239,7 @@ def test_new_messages_are_indexed_in_bulk_within_the_interval(server):
     async def go():
         conn = await ChatConn.connect(server.port, a.token, name="a")
         try:
-            kept = await conn.send(conv, "kept quokka")
-            edited = await conn.send(conv, "first draft quokka")
-            doomed = await conn.send(conv, "doomed quokka")
-            acked(await change(conn, "edit", conv, edited["seq"], "sb1", body="final quokka"))
-            acked(await change(conn, "delete", conv, doomed["seq"], "sb2"))
+            kept, edited = await kept_edited_deleted(conn, conv, "quokka", "sb")
             await wait_until(lambda: len(found(api, b, "quokka")["results"]) == 2, 5,
                              lambda: found(api, b, "quokka"))
             return kept, edited
@@ -299,13 +307,7 @@ def test_search_db_is_rebuilt_from_the_chat_database(server_factory):
     async def go():
         conn = await ChatConn.connect(srv.port, a.token, name="a")
         try:
-            kept = await conn.send(conv, "kept wombat")
-            edited = await conn.send(conv, "draft wombat")
-            doomed = await conn.send(conv, "doomed wombat")
-            assert (await change(conn, "edit", conv, edited["seq"], "sr1",
-                                 body="final wombat"))["type"] == "ack"
-            assert (await change(conn, "delete", conv, doomed["seq"], "sr2"))["type"] == "ack"
-            return kept, edited
+            return await kept_edited_deleted(conn, conv, "wombat", "sr")
         finally:
             await close_all([conn])
 
