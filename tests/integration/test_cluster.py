@@ -102,9 +102,7 @@ def test_group_storm_across_nodes_exactly_once_in_order(cluster_factory):
         devices = await connect_devices(cluster, users, conv)
         try:
             storm = make_storm(cluster, conv, devices)
-            await storm.run()
-            await storm.settle(SETTLE_S)
-            figures = storm.verify()
+            figures = await storm.outcome(settle=SETTLE_S)
             assert figures["survivors"] == len(devices), figures
             total = storm.total
 
@@ -246,9 +244,7 @@ def test_kill_9_of_a_node_during_a_storm(cluster_factory):
             await asyncio.gather(*(d.move(cluster.ports, victim) for d in back))
 
         try:
-            await storm.run(disruption)
-            await storm.settle(SETTLE_S)
-            figures = storm.verify()
+            figures = await storm.outcome(disruption, SETTLE_S)
             for d in on_victim:
                 assert d.failovers >= 1 and len(d.conns) >= 2, d.describe()
                 # The new connections carried the storm's tail live (on node 3 again for those
@@ -311,9 +307,7 @@ def test_redis_restart_during_a_storm(cluster_factory):
                 f"a sender's messages did not commit while Redis was down: {during}"
 
         try:
-            await storm.run(disruption)
-            await storm.settle(SETTLE_S)
-            figures = storm.verify()
+            figures = await storm.outcome(disruption, SETTLE_S)
             assert figures["survivors"] == len(devices), figures
             # The quiet conversation: filled from the store after the Redis reconnect.
             got = await cq2.wait_count(lambda e: e.get("type") == "message"
@@ -352,9 +346,7 @@ def test_a_fourth_node_joins_during_a_storm(cluster_factory):
             await asyncio.gather(*(d.move(cluster.ports, 3) for d in movers))
 
         try:
-            await storm.run(disruption)
-            await storm.settle(SETTLE_S)
-            figures = storm.verify()
+            figures = await storm.outcome(disruption, SETTLE_S)
             assert figures["moves"] == len(movers), figures
             for d in movers:
                 assert d.node == 3 and d.live_on_last() > 0, d.describe()
