@@ -144,13 +144,13 @@ def chat_store(request) -> str:
     return getattr(request, "param", "sqlite")
 
 
-def _session_service(start, error: type[Exception], what: str):
-    """`start()`'s server for the session, closed at its end; a failed start fails the test
-    that asked for it, saying what is missing."""
+def _session_service(start, error: type[Exception], what: str, marker: str):
+    """`start()`'s server for the session, closed at its end; a failed start (`error`) fails
+    the test that asked for it, saying which server (`what`) its `marker` tests lack."""
     try:
         service = start()
     except error as exc:
-        pytest.fail(f"no {what} tests: {exc}", pytrace=False)
+        pytest.fail(f"no {what} for the {marker} tests: {exc}", pytrace=False)
     yield service
     service.close()
 
@@ -159,14 +159,14 @@ def _session_service(start, error: type[Exception], what: str):
 def pg_server():
     """The session's PostgreSQL server (see the module docstring)."""
     yield from _session_service(pg_store.PgServer.start, pg_store.pg_cluster.ClusterError,
-                                "PostgreSQL for the needs_pg")
+                                "PostgreSQL", "needs_pg")
 
 
 @pytest.fixture(scope="session")
 def session_redis():
     """The session's Redis (see the module docstring)."""
     yield from _session_service(cluster_mod.SessionRedis.start,
-                                cluster_mod.redis_server.RedisError, "Redis for the needs_redis")
+                                cluster_mod.redis_server.RedisError, "Redis", "needs_redis")
 
 
 @pytest.fixture
