@@ -25,7 +25,6 @@ import os
 import pathlib
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -77,6 +76,7 @@ class CoturnServer(throwaway.Instance):
 
     PROGRAM = b"turnserver"
     MODULE_FILE = __file__
+    LOG_FILE = LOG_FILE
 
     def __init__(self, directory: pathlib.Path, port: int, secret: str, *,
                  binary: pathlib.Path):
@@ -122,13 +122,6 @@ class CoturnServer(throwaway.Instance):
     def stun_url(self) -> str:
         return f"stun:{self.host}:{self.port}"
 
-    @property
-    def log_path(self) -> pathlib.Path:
-        return self.directory / LOG_FILE
-
-    def log_text(self) -> str:
-        return throwaway.read_text(self.log_path)
-
     def _argv(self) -> list[str]:
         # Relay ports above Linux's ephemeral range (32768-60999), where the free port of the
         # listener comes from, so the two never meet.
@@ -163,11 +156,5 @@ class CoturnServer(throwaway.Instance):
         return proc.returncode == 0 and "Total lost packets 0 " in proc.stdout + proc.stderr
 
 
-def _kill_attached(directory: str) -> None:
-    server = CoturnServer.attach(directory)
-    if server.pid is not None and throwaway.runs_program(server.pid, CoturnServer.PROGRAM):
-        os.kill(server.pid, signal.SIGKILL)
-
-
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "reap":
-    throwaway.reap(int(sys.argv[2]), sys.argv[3], STATE_FILE, _kill_attached)
+    throwaway.reap(int(sys.argv[2]), sys.argv[3], STATE_FILE, CoturnServer.kill_attached)

@@ -26,7 +26,6 @@ import json
 import os
 import pathlib
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -88,6 +87,7 @@ class RedisServer(throwaway.Instance):
 
     PROGRAM = b"redis-server"
     MODULE_FILE = __file__
+    LOG_FILE = LOG_FILE
 
     def __init__(self, directory: pathlib.Path, port: int, *, binary: pathlib.Path):
         self.directory = pathlib.Path(directory)
@@ -127,13 +127,6 @@ class RedisServer(throwaway.Instance):
     @property
     def url(self) -> str:
         return f"redis://{self.host}:{self.port}"
-
-    @property
-    def log_path(self) -> pathlib.Path:
-        return self.directory / LOG_FILE
-
-    def log_text(self) -> str:
-        return throwaway.read_text(self.log_path)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -194,11 +187,5 @@ class RedisServer(throwaway.Instance):
     # restart() updates) are throwaway.Instance's.
 
 
-def _kill_attached(directory: str) -> None:
-    server = RedisServer.attach(directory)
-    if server.pid is not None and _is_redis_process(server.pid):
-        os.kill(server.pid, signal.SIGKILL)
-
-
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "reap":
-    throwaway.reap(int(sys.argv[2]), sys.argv[3], STATE_FILE, _kill_attached)
+    throwaway.reap(int(sys.argv[2]), sys.argv[3], STATE_FILE, RedisServer.kill_attached)

@@ -87,13 +87,16 @@ def wait_until_gone(running: Callable[[], bool], timeout: float) -> bool:
 
 
 class Instance:
-    """The life of a throwaway server run as our child, for RedisServer and NginxProxy. A
-    subclass sets PROGRAM (the bytes argv[0] holds, see runs_program) and MODULE_FILE (its
-    module's __file__, run as the reaper), and provides directory, proc, pid and _spawn_ready
-    (and _kill_and_wait, where SIGTERM then SIGKILL to the one process is not enough). As a context manager it stops (and removes) the instance on exit."""
+    """The life of a throwaway server run as our child, for RedisServer, CoturnServer and
+    NginxProxy. A subclass sets PROGRAM (the bytes argv[0] holds, see runs_program),
+    MODULE_FILE (its module's __file__, run as the reaper) and, where the server has one log,
+    LOG_FILE (log_path, log_text); it provides directory, proc, pid, _spawn_ready and attach
+    (and _kill_and_wait, where SIGTERM then SIGKILL to the one process is not enough). As a
+    context manager it stops (and removes) the instance on exit."""
 
     PROGRAM: bytes
     MODULE_FILE: str
+    LOG_FILE: str
 
     def __enter__(self):
         return self
@@ -103,6 +106,21 @@ class Instance:
 
     def _is_ours(self, pid: int) -> bool:
         return runs_program(pid, self.PROGRAM)
+
+    @property
+    def log_path(self) -> pathlib.Path:
+        return self.directory / self.LOG_FILE
+
+    def log_text(self) -> str:
+        return read_text(self.log_path)
+
+    @classmethod
+    def kill_attached(cls, directory: str) -> None:
+        """The reaper's clean_up (see reap()): SIGKILL to the server whose pid the state file in
+        `directory` names, if that pid still runs it. A subclass provides attach(directory)."""
+        server = cls.attach(directory)
+        if server.pid is not None and server._is_ours(server.pid):
+            os.kill(server.pid, signal.SIGKILL)
 
     def running(self) -> bool:
         if self.proc is not None:

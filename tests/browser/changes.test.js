@@ -13,8 +13,7 @@ import {browser, server} from './harness.js';
 h.serveThisFile();
 
 test('edit with ↑, cancel with Escape, delete from the message menu', async () => {
-  const [alice, bob] = await Promise.all(
-      ['alice', 'bob'].map((n) => h.newUser(browser, server, h.uniqueName(n))));
+  const [alice, bob] = await h.newUsers(browser, server, ['alice', 'bob']);
   try {
     const conv = await h.startChat(alice.page, [bob.username]);
     await h.send(alice.page, 'first');

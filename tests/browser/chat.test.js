@@ -20,15 +20,6 @@ async function waitForBadge(page, conv, count) {
   await page.waitForSelector(`[data-conv="${conv}"][data-unread="${count}"]`, {state: 'attached'});
 }
 
-/** The server's unread count of `conv` for `user`. */
-async function serverUnread(user, conv) {
-  const response = await fetch(
-      `${server.baseUrl}/api/conversations`,
-      {headers: {Authorization: `Bearer ${await user.token()}`}});
-  const {conversations} = await response.json();
-  return conversations.find((c) => c.id === conv).unread;
-}
-
 test('the sign-in screen', async () => {
   const context = await browser.newContext({viewport: {width: 1100, height: 720}});
   try {
@@ -84,7 +75,7 @@ test('two users find each other and chat: ticks, typing, unread badges', async (
     await h.waitForBubbles(bob.page, ['hello bob']);
     await h.waitForTick(alice.page, 'hello bob', 'seen');
     await waitForBadge(bob.page, conv, 0);
-    assert.equal(await serverUnread(bob, conv), 0);
+    assert.equal((await h.storedConversation(server, bob, conv)).unread, 0);
 
     // Typing shows while bob types, and clears when he empties the field.
     await bob.page.fill('#composer-input', 'hi al');
@@ -115,7 +106,7 @@ test('two users find each other and chat: ticks, typing, unread badges', async (
     await h.send(bob.page, 'are you there?');
     await h.send(bob.page, 'alice?');
     await waitForBadge(alice.page, conv, 2);
-    assert.equal(await serverUnread(alice, conv), 2);
+    assert.equal((await h.storedConversation(server, alice, conv)).unread, 2);
     await h.waitForTick(bob.page, 'alice?', 'delivered');
     await h.screenshot(alice.page, 'conversation-list');
     // Keyboard: the chat's button in the list, Enter opens it.
@@ -124,7 +115,7 @@ test('two users find each other and chat: ticks, typing, unread badges', async (
     await h.waitForBubbles(alice.page, ['hello bob', 'hi alice', 'are you there?', 'alice?']);
     await waitForBadge(alice.page, conv, 0);
     await h.waitForTick(bob.page, 'alice?', 'seen');
-    assert.equal(await serverUnread(alice, conv), 0);
+    assert.equal((await h.storedConversation(server, alice, conv)).unread, 0);
     assert.deepEqual(
         await h.storedBodies(server, alice, conv),
         ['hello bob', 'hi alice', 'are you there?', 'alice?']);
@@ -144,8 +135,7 @@ test('two users find each other and chat: ticks, typing, unread badges', async (
 });
 
 test('a group of three', async () => {
-  const [alice, bob, carol] = await Promise.all(
-      ['alice', 'bob', 'carol'].map((n) => h.newUser(browser, server, h.uniqueName(n))));
+  const [alice, bob, carol] = await h.newUsers(browser, server, ['alice', 'bob', 'carol']);
   try {
     const conv = await h.startChat(alice.page, [bob.username, carol.username], 'Weekend');
     await h.send(alice.page, 'who is in?');

@@ -45,8 +45,8 @@ async function waitForTexts(page, selector, texts) {
 }
 
 test('group settings, roles, members and leaving, live on every page', async () => {
-  const [alice, bob, carol, dave] = await Promise.all(
-      ['alice', 'bob', 'carol', 'dave'].map((n) => h.newUser(browser, server, h.uniqueName(n))));
+  const [alice, bob, carol, dave] =
+      await h.newUsers(browser, server, ['alice', 'bob', 'carol', 'dave']);
   const users = [alice, bob, carol, dave];
   const names = ['Alice Arden', 'Bob Baker', 'Carol Chen', 'Dave Dunn'];
   /** The confirm() questions each page was asked (all accepted). */

@@ -12,8 +12,7 @@ import {browser, server} from './harness.js';
 h.serveThisFile();
 
 test('group changes show as centered notices', async () => {
-  const [alice, bob, carol] = await Promise.all(
-      ['alice', 'bob', 'carol'].map((n) => h.newUser(browser, server, h.uniqueName(n))));
+  const [alice, bob, carol] = await h.newUsers(browser, server, ['alice', 'bob', 'carol']);
   try {
     const conv = await h.startChat(alice.page, [bob.username, carol.username], 'Team');
     await h.send(alice.page, 'hello team');

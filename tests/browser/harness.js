@@ -118,6 +118,15 @@ export async function newUser(browser, server, username, viewport = {
 }
 
 /**
+ * newUser for each prefix at once, each with a fresh name (uniqueName).
+ * @param {import('playwright-core').Browser} browser @param {RingcastServer} server
+ * @param {string[]} prefixes
+ */
+export function newUsers(browser, server, prefixes) {
+  return Promise.all(prefixes.map((n) => newUser(browser, server, uniqueName(n))));
+}
+
+/**
  * Every chat WebSocket of `context` goes through the test, which can make it fail the ways a
  * network does: `link.mode` 'pass' forwards both ways; 'deaf' forwards what the page sends
  * but drops what the server sends (the connection died after the request left: a lost ack);
@@ -232,6 +241,15 @@ export async function storedBodies(server, user, conv) {
       {headers: {Authorization: `Bearer ${await user.token()}`}});
   const {messages} = await response.json();
   return messages.map((m) => m.body).reverse();
+}
+
+/** The conversation as the server lists it for `user` (GET /api/conversations). */
+export async function storedConversation(server, user, conv) {
+  const response = await fetch(
+      `${server.baseUrl}/api/conversations`,
+      {headers: {Authorization: `Bearer ${await user.token()}`}});
+  const {conversations} = await response.json();
+  return conversations.find((c) => c.id === conv);
 }
 
 /** @param {import('playwright-core').Page} page @param {string} name */

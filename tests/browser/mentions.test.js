@@ -11,18 +11,8 @@ import {browser, server} from './harness.js';
 
 h.serveThisFile();
 
-/** The server's `muted_until` of `conv` for `user`. */
-async function mutedUntil(user, conv) {
-  const response = await fetch(
-      `${server.baseUrl}/api/conversations`,
-      {headers: {Authorization: `Bearer ${await user.token()}`}});
-  const {conversations} = await response.json();
-  return conversations.find((c) => c.id === conv).muted_until;
-}
-
 test('@ completion, highlighted mentions, the mentions view; mute and unmute', async () => {
-  const [alice, bob, carol] = await Promise.all(
-      ['alice', 'bob', 'carol'].map((n) => h.newUser(browser, server, h.uniqueName(n))));
+  const [alice, bob, carol] = await h.newUsers(browser, server, ['alice', 'bob', 'carol']);
   try {
     const conv = await h.startChat(alice.page, [bob.username, carol.username], 'Plans');
     // Names are known once the list has them; "@" and the first letters offer bob only.
@@ -59,10 +49,10 @@ test('@ completion, highlighted mentions, the mentions view; mute and unmute', a
     await bob.page.click('#mute-button');
     await bob.page.waitForSelector('#mute-button[aria-pressed="true"]');
     await bob.page.waitForSelector(`[data-conv="${conv}"] .muted-icon:visible`);
-    assert.equal(await mutedUntil(bob, conv), 'forever');
+    assert.equal((await h.storedConversation(server, bob, conv)).muted_until, 'forever');
     await bob.page.click('#mute-button');
     await bob.page.waitForSelector('#mute-button[aria-pressed="false"]');
-    assert.equal(await mutedUntil(bob, conv), null);
+    assert.equal((await h.storedConversation(server, bob, conv)).muted_until, null);
     assert.deepEqual([...alice.errors, ...bob.errors, ...carol.errors], []);
   } finally {
     await Promise.all([alice, bob, carol].map((u) => u.context.close()));

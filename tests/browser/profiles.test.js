@@ -41,8 +41,7 @@ async function api(user, path) {
 
 describe('profiles and account control', () => {
   before(async () => {
-    [alice, bob] =
-        await Promise.all(['alice', 'bob'].map((n) => h.newUser(browser, server, h.uniqueName(n))));
+    [alice, bob] = await h.newUsers(browser, server, ['alice', 'bob']);
     conv = await h.startChat(alice.page, [bob.username]);
     await h.send(alice.page, 'hello');
     await bob.page.click(`[data-conv="${conv}"]`);

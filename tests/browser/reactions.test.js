@@ -29,8 +29,7 @@ async function waitForChips(page, text, expected) {
 }
 
 test('react from the menu and the chips, pin and find it in the pins dialog', async () => {
-  const [alice, bob] =
-      await Promise.all(['alice', 'bob'].map((n) => h.newUser(browser, server, h.uniqueName(n))));
+  const [alice, bob] = await h.newUsers(browser, server, ['alice', 'bob']);
   try {
     const conv = await h.startChat(alice.page, [bob.username]);
     await h.send(alice.page, 'lunch at noon?');

@@ -13,8 +13,7 @@ import {browser, server} from './harness.js';
 h.serveThisFile();
 
 test('reply from the menu, the quote follows its parent, a click on it jumps there', async () => {
-  const [alice, bob] =
-      await Promise.all(['alice', 'bob'].map((n) => h.newUser(browser, server, h.uniqueName(n))));
+  const [alice, bob] = await h.newUsers(browser, server, ['alice', 'bob']);
   try {
     const conv = await h.startChat(alice.page, [bob.username]);
     await h.send(alice.page, 'where shall we meet?');

@@ -13,8 +13,7 @@ import {browser, server} from './harness.js';
 h.serveThisFile(['--search-index-interval-ms', '0']);
 
 test('search finds a word, marks it, and opens the conversation at the message', async () => {
-  const [alice, bob] =
-      await Promise.all(['alice', 'bob'].map((n) => h.newUser(browser, server, h.uniqueName(n))));
+  const [alice, bob] = await h.newUsers(browser, server, ['alice', 'bob']);
   try {
     await h.startChat(alice.page, [bob.username]);
     const first = 'the <b>heron</b> landed by the pond';

@@ -99,8 +99,7 @@ async function waitForThread(page, texts) {
 test(
     'a thread: counts and unread live, the panel both ways, the server\'s state after a reload',
     async () => {
-      const [alice, bob] = await Promise.all(
-          ['alice', 'bob'].map((n) => h.newUser(browser, server, h.uniqueName(n))));
+      const [alice, bob] = await h.newUsers(browser, server, ['alice', 'bob']);
       try {
         await displayName(alice, 'Alice Liddell');
         await displayName(bob, 'Bob Dylan');
@@ -214,8 +213,7 @@ test(
     });
 
 test('a long thread pages older replies; a reply opens its root\'s thread', async () => {
-  const [alice, bob] =
-      await Promise.all(['alice', 'bob'].map((n) => h.newUser(browser, server, h.uniqueName(n))));
+  const [alice, bob] = await h.newUsers(browser, server, ['alice', 'bob']);
   try {
     const conv = await group([alice, bob], 'Long');
     await h.send(alice.page, 'the plan');

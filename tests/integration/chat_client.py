@@ -361,6 +361,21 @@ class ChatConn:
         return (f"{self.name}: {len(evs)} events since #{start}, closed={self.closed}, "
                 f"last: {tail}")
 
+    async def _more(self, deadline: float, start: int, closed: str, late: str) -> None:
+        """Waits for the next event, at most until `deadline` (the loop's time). An
+        AssertionError (with the events since `start`) once the connection has closed
+        ("connection closed CLOSED") or the deadline has passed (LATE)."""
+        if self.closed is not None:
+            raise AssertionError(f"connection closed {closed}; {self.describe(start)}")
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise AssertionError(f"{late}; {self.describe(start)}")
+        self._new.clear()
+        try:
+            await asyncio.wait_for(self._new.wait(), remaining)
+        except asyncio.TimeoutError:
+            pass
+
     async def wait_for(self, pred, timeout: float = TIMEOUT, what: str = "an event",
                        start: int = 0) -> dict:
         """The first event at index >= start for which pred(event) is true."""
@@ -373,17 +388,8 @@ class ChatConn:
                 i += 1
                 if pred(ev):
                     return ev
-            if self.closed is not None:
-                raise AssertionError(f"connection closed while waiting for {what}; "
-                                     f"{self.describe(start)}")
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(f"no {what} within {timeout} s; {self.describe(start)}")
-            self._new.clear()
-            try:
-                await asyncio.wait_for(self._new.wait(), remaining)
-            except asyncio.TimeoutError:
-                pass
+            await self._more(deadline, start, f"while waiting for {what}",
+                             f"no {what} within {timeout} s")
 
     async def wait_type(self, type_: str, timeout: float = TIMEOUT, start: int = 0,
                         **match) -> dict:
@@ -401,18 +407,8 @@ class ChatConn:
             got = [e for e in self.events[start:] if pred(e)]
             if len(got) >= n:
                 return got
-            if self.closed is not None:
-                raise AssertionError(f"connection closed with {len(got)}/{n} {what}; "
-                                     f"{self.describe(start)}")
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(f"only {len(got)}/{n} {what} within {timeout} s; "
-                                     f"{self.describe(start)}")
-            self._new.clear()
-            try:
-                await asyncio.wait_for(self._new.wait(), remaining)
-            except asyncio.TimeoutError:
-                pass
+            await self._more(deadline, start, f"with {len(got)}/{n} {what}",
+                             f"only {len(got)}/{n} {what} within {timeout} s")
 
     async def hello(self, timeout: float = TIMEOUT) -> dict:
         ev = await self.wait_for(lambda e: True, timeout, "hello")
@@ -513,6 +509,39 @@ async def connect_all(port: int, users, per_user: int = 1, batch: int = 25,
 
 async def close_all(conns) -> None:
     await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+
+
+async def change(conn: ChatConn, kind: str, conv: int, seq: int, cid: str, **fields) -> dict:
+    """An edit, delete or react request on message `seq`; its ack, or the error carrying its
+    cid."""
+    return await conn.answer({"type": kind, "conv": conv, "seq": seq, "cid": cid, **fields})
+
+
+async def send_with(conn: ChatConn, conv: int, body: str, cid: str, **fields) -> dict:
+    """A send with extra fields (reply_to, thread, ...); its ack, or the error carrying its
+    cid."""
+    return await conn.answer({"type": "send", "conv": conv, "cid": cid, "body": body, **fields})
+
+
+async def receipts_after(conns, conv: int, user: int,
+                         *requests: tuple[ChatConn, str, int]) -> list[tuple[ChatConn, dict]]:
+    """Sends each (conn, "delivered" or "read", seq) request for `conv`, then waits on each of
+    `conns` for the first `receipt` event of `user` in `conv` after them: [(conn, event)]."""
+    marks = {c: c.mark() for c in conns}
+    for conn, kind, seq in requests:
+        await conn.send_json({"type": kind, "conv": conv, "seq": seq})
+    return [(c, await c.wait_type("receipt", start=marks[c], conv=conv, user=user))
+            for c in conns]
+
+
+def acked(ev: dict) -> dict:
+    """`ev`, asserted to be an ack."""
+    assert ev["type"] == "ack", ev
+    return ev
+
+
+def by_seq(messages: list[dict]) -> dict[int, dict]:
+    return {m["seq"]: m for m in messages}
 
 
 def message_fields_ok(m: dict) -> None:

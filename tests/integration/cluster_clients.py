@@ -371,6 +371,12 @@ class Storm:
             self.running = False
             await asyncio.gather(self._failover_task, return_exceptions=True)
 
+    async def outcome(self, disruption=None, settle: float = 30.0) -> dict:
+        """run(disruption), then settle(settle): verify()'s figures."""
+        await self.run(disruption)
+        await self.settle(settle)
+        return self.verify()
+
     async def settle(self, timeout: float = 30.0) -> None:
         """Waits until every device holds seq 1..N (and no device is between connections)."""
         total = self.total

@@ -7,6 +7,7 @@ Fixtures
 - `server`: a fresh server per test (flags from @pytest.mark.server_args(...)).
 - `server_factory`: start several servers / servers with custom flags in one test.
 - `shared_server`: one server per test module (flags from the module's SERVER_ARGS).
+- `api`: a chat_client.Api on the module's shared_server.
 Every server is stopped with SIGTERM at teardown and must exit 0 (set `srv.expect_rc = None`
 to skip that check) without sanitizer reports on stderr. A failing test shows the stderr of
 every server it used.
@@ -59,6 +60,7 @@ import pytest
 import cluster as cluster_mod
 import pg_store
 import support
+from chat_client import Api
 
 import nginx_proxy  # noqa: E402 (tools/, which cluster puts on sys.path)
 
@@ -142,26 +144,29 @@ def chat_store(request) -> str:
     return getattr(request, "param", "sqlite")
 
 
+def _session_service(start, error: type[Exception], what: str, marker: str):
+    """`start()`'s server for the session, closed at its end; a failed start (`error`) fails
+    the test that asked for it, saying which server (`what`) its `marker` tests lack."""
+    try:
+        service = start()
+    except error as exc:
+        pytest.fail(f"no {what} for the {marker} tests: {exc}", pytrace=False)
+    yield service
+    service.close()
+
+
 @pytest.fixture(scope="session")
 def pg_server():
     """The session's PostgreSQL server (see the module docstring)."""
-    try:
-        pg = pg_store.PgServer.start()
-    except pg_store.pg_cluster.ClusterError as exc:
-        pytest.fail(f"no PostgreSQL for the needs_pg tests: {exc}", pytrace=False)
-    yield pg
-    pg.close()
+    yield from _session_service(pg_store.PgServer.start, pg_store.pg_cluster.ClusterError,
+                                "PostgreSQL", "needs_pg")
 
 
 @pytest.fixture(scope="session")
 def session_redis():
     """The session's Redis (see the module docstring)."""
-    try:
-        redis = cluster_mod.SessionRedis.start()
-    except cluster_mod.redis_server.RedisError as exc:
-        pytest.fail(f"no Redis for the needs_redis tests: {exc}", pytrace=False)
-    yield redis
-    redis.close()
+    yield from _session_service(cluster_mod.SessionRedis.start,
+                                cluster_mod.redis_server.RedisError, "Redis", "needs_redis")
 
 
 @pytest.fixture
@@ -328,6 +333,11 @@ def shared_server(ringcast_bin, tmp_path_factory, chat_store, request):
         _finish_all([srv])
     finally:
         databases.drop_all()
+
+
+@pytest.fixture
+def api(shared_server):
+    return Api(shared_server.port)
 
 
 @pytest.hookimpl(tryfirst=True)

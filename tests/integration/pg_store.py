@@ -104,3 +104,13 @@ def own_database(cluster: pg_cluster.Cluster, prefix: str) -> tuple[str, str]:
     name = f"{prefix}_{next(_own_database_numbers)}"
     cluster.psql(f"CREATE DATABASE {name} OWNER {pg_cluster.ROLE} TEMPLATE template0")
     return name, cluster.url(name)
+
+
+def own_cluster():
+    """A cluster of a test module's own, for tests that stop or crash PostgreSQL (not the
+    session's server), removed after the module; as its fixture:
+    `pg = pytest.fixture(scope="module")(pg_store.own_cluster)`."""
+    cluster = pg_cluster.Cluster.create()
+    cluster.watch_owner()
+    yield cluster
+    cluster.destroy()

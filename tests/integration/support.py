@@ -51,6 +51,14 @@ def run_async(coro, timeout: float):
     return asyncio.run(bounded())
 
 
+def tmp_tool_script(body: str) -> str:
+    """A script for run_tmp_tool and sigterm_tmp_tool: `body` (os, subprocess and sys
+    imported), then exit status 7, after waiting 60 s to be killed when given an argument (as
+    sigterm_tmp_tool gives it)."""
+    return ("import os, subprocess, sys\n" + body +
+            "if len(sys.argv) > 1:\n    import time; time.sleep(60)\nsys.exit(7)\n")
+
+
 def run_tmp_tool(tool: pathlib.Path, script: str, *args: str,
                  url_variable: str) -> subprocess.CompletedProcess:
     """`TOOL run -- python -c SCRIPT ARGS...` (tools/pgtmp, tools/redistmp) without

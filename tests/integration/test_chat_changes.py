@@ -15,7 +15,7 @@ import urllib.parse
 
 import pytest
 
-from chat_client import FAST_ARGS, Api, ChatConn, chat_args, close_all
+from chat_client import FAST_ARGS, Api, ChatConn, by_seq, change, chat_args, close_all
 from support import run_async, wait_until
 from test_uploads import download, stored_files, upload_raw
 
@@ -23,20 +23,6 @@ from test_uploads import download, stored_files, upload_raw
 pytestmark = pytest.mark.both_stores
 
 SERVER_ARGS = FAST_ARGS
-
-
-@pytest.fixture
-def api(shared_server):
-    return Api(shared_server.port)
-
-
-async def change(conn: ChatConn, kind: str, conv: int, seq: int, cid: str, **fields) -> dict:
-    """An edit or delete request; its ack, or the error carrying its cid."""
-    return await conn.answer({"type": kind, "conv": conv, "seq": seq, "cid": cid, **fields})
-
-
-def by_seq(messages: list[dict]) -> dict[int, dict]:
-    return {m["seq"]: m for m in messages}
 
 
 def test_edit_reaches_members_live_and_reads_show_the_current_state(shared_server, api):

@@ -18,11 +18,6 @@ pytestmark = pytest.mark.both_stores
 SERVER_ARGS = chat_args(max_group_size=8)
 
 
-@pytest.fixture
-def api(shared_server):
-    return Api(shared_server.port)
-
-
 def entry(api, user, conv):
     return api.conversation(user, conv)
 

@@ -23,11 +23,6 @@ pytestmark = pytest.mark.both_stores
 SERVER_ARGS = FAST_ARGS
 
 
-@pytest.fixture
-def api(shared_server):
-    return Api(shared_server.port)
-
-
 def roles(api: Api, user, conv: int) -> dict[int, str]:
     entry = api.conversation(user, conv)
     assert len(entry["roles"]) == len(entry["members"]), entry

@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from chat_client import FAST_ARGS, Api, aio, close_all, connect_all
+from chat_client import FAST_ARGS, aio, close_all, connect_all
 from support import run_async
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
 pytestmark = pytest.mark.both_stores
 
 SERVER_ARGS = FAST_ARGS
-
-
-@pytest.fixture
-def api(shared_server):
-    return Api(shared_server.port)
 
 
 def test_every_history_page_matches_the_store(shared_server, api):

@@ -12,19 +12,14 @@ import uuid
 
 import pytest
 
-from chat_client import (FAST_ARGS, TIMEOUT, Api, ChatConn, aio, close_all, connect_all,
-                         message_fields_ok, now_ms, strip_type)
+from chat_client import (FAST_ARGS, TIMEOUT, ChatConn, aio, close_all, connect_all,
+                         message_fields_ok, now_ms, receipts_after, strip_type)
 from support import run_async
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
 pytestmark = pytest.mark.both_stores
 
 SERVER_ARGS = FAST_ARGS
-
-
-@pytest.fixture
-def api(shared_server):
-    return Api(shared_server.port)
 
 
 # -- 1:1 basics -------------------------------------------------------------------------------
@@ -327,27 +322,17 @@ def test_receipts_move_forward_only_and_reach_every_member(shared_server, api):
                 await ca.send(conv, f"r{i}")
             await cb.wait_count(lambda e: e.get("type") == "message", 4)
 
-            marks = {x: x.mark() for x in everyone}
-            await cb.send_json({"type": "delivered", "conv": conv, "seq": 2})
-            for x in everyone:
-                ev = await x.wait_type("receipt", start=marks[x], conv=conv, user=b.id)
+            for x, ev in await receipts_after(everyone, conv, b.id, (cb, "delivered", 2)):
                 assert ev.get("delivered") == 2 and "read" not in ev, (x.name, ev)
 
             # Backwards / unchanged: no receipt. Proven by the next receipt being the read.
-            marks = {x: x.mark() for x in everyone}
-            await cb.send_json({"type": "delivered", "conv": conv, "seq": 1})
-            await cb.send_json({"type": "delivered", "conv": conv, "seq": 2})
-            await cb.send_json({"type": "read", "conv": conv, "seq": 3})
-            for x in everyone:
-                ev = await x.wait_type("receipt", start=marks[x], conv=conv, user=b.id)
+            for x, ev in await receipts_after(everyone, conv, b.id, (cb, "delivered", 1),
+                                              (cb, "delivered", 2), (cb, "read", 3)):
                 # read 3 also moved delivered from 2 to 3: the receipt carries both.
                 assert (ev.get("read"), ev.get("delivered")) == (3, 3), (x.name, ev)
 
             # A seq beyond last_seq is taken as last_seq (4).
-            marks = {x: x.mark() for x in everyone}
-            await cb2.send_json({"type": "read", "conv": conv, "seq": 1000})
-            for x in everyone:
-                ev = await x.wait_type("receipt", start=marks[x], conv=conv, user=b.id)
+            for x, ev in await receipts_after(everyone, conv, b.id, (cb2, "read", 1000)):
                 assert (ev.get("read"), ev.get("delivered")) == (4, 4), (x.name, ev)
 
             # Read below delivered: c delivers 4, then reads 2 (delivered stays 4).

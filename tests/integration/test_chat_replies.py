@@ -9,27 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from chat_client import FAST_ARGS, Api, ChatConn, close_all
+from chat_client import FAST_ARGS, ChatConn, by_seq, close_all, send_with
 from support import run_async
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
 pytestmark = pytest.mark.both_stores
 
 SERVER_ARGS = FAST_ARGS
-
-
-@pytest.fixture
-def api(shared_server):
-    return Api(shared_server.port)
-
-
-async def send(conn: ChatConn, conv: int, body: str, cid: str, **fields) -> dict:
-    """A send with extra fields; its ack, or the error carrying its cid."""
-    return await conn.answer({"type": "send", "conv": conv, "cid": cid, "body": body, **fields})
-
-
-def by_seq(messages: list[dict]) -> dict[int, dict]:
-    return {m["seq"]: m for m in messages}
 
 
 def test_a_reply_carries_its_parent_live_in_sync_history_and_last_message(shared_server, api):
@@ -43,7 +29,7 @@ def test_a_reply_carries_its_parent_live_in_sync_history_and_last_message(shared
         try:
             parent = await wa.send(conv, "the question, " + "x" * 300)
             start = wb.mark()
-            reply = await send(wb, conv, "the answer", "r1", reply_to=parent["seq"])
+            reply = await send_with(wb, conv, "the answer", "r1", reply_to=parent["seq"])
             assert reply["type"] == "ack", reply
             live = await wa.wait_message(conv, lambda m: m["seq"] == reply["seq"], start=0)
             own = await wb.wait_message(conv, lambda m: m["seq"] == reply["seq"], start=start)
@@ -85,14 +71,14 @@ def test_a_reply_to_no_ordinary_message_of_the_conversation_is_refused(shared_se
             first = await wa.send(conv, "one")
             elsewhere = await wa.send(other, "only in the other conversation")
             await wa.send(other, "two")  # The other conversation now has seq 1 and 2.
-            edit = await send(wa, conv, "", "e1", type="edit", seq=first["seq"])
+            edit = await send_with(wa, conv, "", "e1", type="edit", seq=first["seq"])
             assert edit["type"] == "ack", edit
-            missing = await send(wa, conv, "x", "r1", reply_to=99)
-            to_change = await send(wa, conv, "x", "r2", reply_to=edit["seq"])
-            across = await send(wa, conv, "x", "r3", reply_to=elsewhere["seq"] + 2)
-            bad = await send(wa, conv, "x", "r4", reply_to="1")
-            lone_thread = await send(wa, conv, "x", "r5", thread=True)
-            ok = await send(wa, conv, "fine", "r6", reply_to=first["seq"])
+            missing = await send_with(wa, conv, "x", "r1", reply_to=99)
+            to_change = await send_with(wa, conv, "x", "r2", reply_to=edit["seq"])
+            across = await send_with(wa, conv, "x", "r3", reply_to=elsewhere["seq"] + 2)
+            bad = await send_with(wa, conv, "x", "r4", reply_to="1")
+            lone_thread = await send_with(wa, conv, "x", "r5", thread=True)
+            ok = await send_with(wa, conv, "fine", "r6", reply_to=first["seq"])
             return missing, to_change, across, bad, lone_thread, ok, edit
         finally:
             await close_all([wa])
@@ -115,11 +101,11 @@ def test_the_quote_shows_the_parent_as_it_is_now(shared_server, api):
         try:
             edited = await wa.send(conv, "first words")
             deleted = await wa.send(conv, "a hidden text that must go")
-            r1 = await send(wa, conv, "on the first", "r1", reply_to=edited["seq"])
-            r2 = await send(wa, conv, "on the second", "r2", reply_to=deleted["seq"])
-            assert (await send(wa, conv, "better words", "e1", type="edit",
+            r1 = await send_with(wa, conv, "on the first", "r1", reply_to=edited["seq"])
+            r2 = await send_with(wa, conv, "on the second", "r2", reply_to=deleted["seq"])
+            assert (await send_with(wa, conv, "better words", "e1", type="edit",
                                seq=edited["seq"]))["type"] == "ack"
-            assert (await send(wa, conv, "", "d1", type="delete",
+            assert (await send_with(wa, conv, "", "d1", type="delete",
                                seq=deleted["seq"]))["type"] == "ack"
             paged = await wa.call({"type": "history", "conv": conv}, "history")
             return r1, r2, paged
@@ -151,10 +137,11 @@ def test_thread_replies_count_on_the_root_and_page_newest_first(shared_server, a
                 who = wb if i % 2 else wa
                 # Replying to a thread reply joins the same thread (its root's).
                 parent = replies[-1]["seq"] if replies else root["seq"]
-                ack = await send(who, conv, f"reply {i}", f"t{i}", reply_to=parent, thread=True)
+                ack = await send_with(who, conv, f"reply {i}", f"t{i}", reply_to=parent,
+                                      thread=True)
                 assert ack["type"] == "ack", ack
                 replies.append(ack)
-            plain = await send(wa, conv, "not in the thread", "p1", reply_to=root["seq"])
+            plain = await send_with(wa, conv, "not in the thread", "p1", reply_to=root["seq"])
             live = await wb.wait_message(conv, lambda m: m["seq"] == replies[0]["seq"])
             first = await wa.call({"type": "thread", "conv": conv, "root": root["seq"],
                                    "limit": 3}, "thread")
@@ -193,8 +180,8 @@ def test_thread_unread_follows_each_members_thread_watermark(shared_server, api)
             port, b.token, name="b")
         try:
             root = await wa.send(conv, "root")
-            r1 = await send(wa, conv, "one", "u1", reply_to=root["seq"], thread=True)
-            r2 = await send(wa, conv, "two", "u2", reply_to=root["seq"], thread=True)
+            r1 = await send_with(wa, conv, "one", "u1", reply_to=root["seq"], thread=True)
+            r2 = await send_with(wa, conv, "two", "u2", reply_to=root["seq"], thread=True)
             ask = {"type": "thread", "conv": conv, "root": root["seq"]}
             before = await wb.call(ask, "thread")
             own = await wa.call(ask, "thread")
@@ -228,7 +215,8 @@ def test_a_thread_reads_over_http_as_over_the_websocket(shared_server, api):
         wa = await ChatConn.connect(port, a.token, name="a")
         try:
             root = await wa.send(conv, "root")
-            replies = [await send(wa, conv, f"r{i}", f"h{i}", reply_to=root["seq"], thread=True)
+            replies = [await send_with(wa, conv, f"r{i}", f"h{i}", reply_to=root["seq"],
+                                       thread=True)
                        for i in range(3)]
             plain = await wa.send(conv, "plain")
             ws = await wa.call({"type": "thread", "conv": conv, "root": root["seq"]}, "thread")

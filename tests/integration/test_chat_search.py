@@ -10,10 +10,9 @@ import urllib.parse
 
 import pytest
 
-from chat_client import Api, ChatConn, chat_args, close_all
+from chat_client import Api, ChatConn, acked, change, chat_args, close_all
 from prometheus import scrape, value
 from support import run_async, wait_until
-from test_chat_changes import change
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
 pytestmark = pytest.mark.both_stores
@@ -21,11 +20,6 @@ pytestmark = pytest.mark.both_stores
 # New messages join the SQLite index in the transaction of their send, so that a search right
 # after an ack finds them; the default, in bulk every 200 ms, has a test of its own (the last).
 SERVER_ARGS = chat_args(search_index_interval_ms=0)
-
-
-@pytest.fixture
-def api(shared_server):
-    return Api(shared_server.port)
 
 
 def search(api: Api, user, q: str, **params):
@@ -41,6 +35,18 @@ def found(api: Api, user, q: str, **params) -> dict:
 
 def seqs(answer: dict) -> list[int]:
     return [hit["seq"] for hit in answer["results"]]
+
+
+async def kept_edited_deleted(conn: ChatConn, conv: int, word: str, cid: str):
+    """Three messages with `word`: "kept WORD", "first draft WORD" edited to "final WORD", and
+    "doomed WORD" deleted (the changes' cids CID1 and CID2, each acked). The acks of the first
+    two (kept, edited)."""
+    kept = await conn.send(conv, f"kept {word}")
+    edited = await conn.send(conv, f"first draft {word}")
+    doomed = await conn.send(conv, f"doomed {word}")
+    acked(await change(conn, "edit", conv, edited["seq"], f"{cid}1", body=f"final {word}"))
+    acked(await change(conn, "delete", conv, doomed["seq"], f"{cid}2"))
+    return kept, edited
 
 
 def send_all(port: int, user, conv: int, bodies: list[str]) -> list[dict]:
@@ -163,10 +169,8 @@ def test_edit_reindexes_and_delete_removes(shared_server, api):
         try:
             edited = await conn.send(conv, "original platypus wording")
             deleted = await conn.send(conv, "doomed platypus wording")
-            ack = await change(conn, "edit", conv, edited["seq"], "se1", body="revised wombat")
-            assert ack["type"] == "ack", ack
-            ack = await change(conn, "delete", conv, deleted["seq"], "se2")
-            assert ack["type"] == "ack", ack
+            acked(await change(conn, "edit", conv, edited["seq"], "se1", body="revised wombat"))
+            acked(await change(conn, "delete", conv, deleted["seq"], "se2"))
             return edited
         finally:
             await close_all([conn])
@@ -235,13 +239,7 @@ def test_new_messages_are_indexed_in_bulk_within_the_interval(server):
     async def go():
         conn = await ChatConn.connect(server.port, a.token, name="a")
         try:
-            kept = await conn.send(conv, "kept quokka")
-            edited = await conn.send(conv, "first draft quokka")
-            doomed = await conn.send(conv, "doomed quokka")
-            ack = await change(conn, "edit", conv, edited["seq"], "sb1", body="final quokka")
-            assert ack["type"] == "ack", ack
-            ack = await change(conn, "delete", conv, doomed["seq"], "sb2")
-            assert ack["type"] == "ack", ack
+            kept, edited = await kept_edited_deleted(conn, conv, "quokka", "sb")
             await wait_until(lambda: len(found(api, b, "quokka")["results"]) == 2, 5,
                              lambda: found(api, b, "quokka"))
             return kept, edited
@@ -256,10 +254,8 @@ def test_new_messages_are_indexed_in_bulk_within_the_interval(server):
     async def change_again():
         conn = await ChatConn.connect(server.port, a.token, name="a")
         try:
-            ack = await change(conn, "edit", conv, edited["seq"], "sb3", body="later wallaby")
-            assert ack["type"] == "ack", ack
-            ack = await change(conn, "delete", conv, kept["seq"], "sb4")
-            assert ack["type"] == "ack", ack
+            acked(await change(conn, "edit", conv, edited["seq"], "sb3", body="later wallaby"))
+            acked(await change(conn, "delete", conv, kept["seq"], "sb4"))
         finally:
             await close_all([conn])
 
@@ -284,12 +280,10 @@ def test_a_search_finds_what_was_acked_before_it(server):
             first = await conn.send(conv, "fresh numbat")
             assert seqs(found(api, b, "numbat")) == [first["seq"]]
             other = await conn.send(conv, "draft numbat")
-            ack = await change(conn, "edit", conv, other["seq"], "sf1", body="final bilby")
-            assert ack["type"] == "ack", ack
+            acked(await change(conn, "edit", conv, other["seq"], "sf1", body="final bilby"))
             assert seqs(found(api, b, "bilby")) == [other["seq"]]
             assert seqs(found(api, b, "numbat")) == [first["seq"]]
-            ack = await change(conn, "delete", conv, first["seq"], "sf2")
-            assert ack["type"] == "ack", ack
+            acked(await change(conn, "delete", conv, first["seq"], "sf2"))
             assert found(api, b, "numbat")["results"] == []
         finally:
             await close_all([conn])
@@ -313,13 +307,7 @@ def test_search_db_is_rebuilt_from_the_chat_database(server_factory):
     async def go():
         conn = await ChatConn.connect(srv.port, a.token, name="a")
         try:
-            kept = await conn.send(conv, "kept wombat")
-            edited = await conn.send(conv, "draft wombat")
-            doomed = await conn.send(conv, "doomed wombat")
-            assert (await change(conn, "edit", conv, edited["seq"], "sr1",
-                                 body="final wombat"))["type"] == "ack"
-            assert (await change(conn, "delete", conv, doomed["seq"], "sr2"))["type"] == "ack"
-            return kept, edited
+            return await kept_edited_deleted(conn, conv, "wombat", "sr")
         finally:
             await close_all([conn])
 

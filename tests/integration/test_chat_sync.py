@@ -19,11 +19,6 @@ pytestmark = pytest.mark.both_stores
 SERVER_ARGS = FAST_ARGS
 
 
-@pytest.fixture
-def api(shared_server):
-    return Api(shared_server.port)
-
-
 async def send_many(conn: ChatConn, conv: int, bodies) -> list[dict]:
     """Pipelines the sends, then collects every ack (each one asserted)."""
     reqs = [conn.send_request(conv, b) for b in bodies]

@@ -228,25 +228,20 @@ def test_invalid_utf8_text_is_1007(shared_server, payload):
         expect_failure(conn, 1007)
 
 
-def test_invalid_utf8_in_final_fragment_is_1007(shared_server):
+# A fragmented text message (its fragments, the first one OP_TEXT, the last one FIN).
+INVALID_UTF8_FRAGMENTS = {
+    "in-final-fragment": [b"valid start ", b"then \xff"],
+    "in-middle-fragment": [b"one ", b"\xed\xa0\x80", b" three"],
+    "truncated-at-end": [b"euro ", b"\xe2\x82"],
+}
+
+
+@pytest.mark.parametrize("fragments", INVALID_UTF8_FRAGMENTS.values(),
+                         ids=INVALID_UTF8_FRAGMENTS.keys())
+def test_invalid_utf8_in_fragmented_text_is_1007(shared_server, fragments):
     with open_ws(shared_server.port) as conn:
-        conn.send_frame(OP_TEXT, b"valid start ", fin=False)
-        conn.send_frame(OP_CONT, b"then \xff", fin=True)
-        expect_failure(conn, 1007)
-
-
-def test_invalid_utf8_in_middle_fragment_is_1007(shared_server):
-    with open_ws(shared_server.port) as conn:
-        conn.send_frame(OP_TEXT, b"one ", fin=False)
-        conn.send_frame(OP_CONT, b"\xed\xa0\x80", fin=False)
-        conn.send_frame(OP_CONT, b" three", fin=True)
-        expect_failure(conn, 1007)
-
-
-def test_utf8_truncated_at_end_of_fragmented_message_is_1007(shared_server):
-    with open_ws(shared_server.port) as conn:
-        conn.send_frame(OP_TEXT, b"euro ", fin=False)
-        conn.send_frame(OP_CONT, b"\xe2\x82", fin=True)
+        for i, fragment in enumerate(fragments):
+            conn.send_frame(OP_CONT if i else OP_TEXT, fragment, fin=i == len(fragments) - 1)
         expect_failure(conn, 1007)
 
 

@@ -31,7 +31,7 @@ import time
 
 import pytest
 
-from chat_client import Api, ChatConn, aio, close_all, strip_type
+from chat_client import Api, ChatConn, aio, close_all, receipts_after, strip_type
 from cluster_clients import Device, Sender, Storm
 from prometheus import SQLITE_ONLY, dashboard_metrics, sample_names, scrape, value
 from support import (connect_subscribers, data_message, message_origin, publish_all, run_async,
@@ -102,9 +102,7 @@ def test_group_storm_across_nodes_exactly_once_in_order(cluster_factory):
         devices = await connect_devices(cluster, users, conv)
         try:
             storm = make_storm(cluster, conv, devices)
-            await storm.run()
-            await storm.settle(SETTLE_S)
-            figures = storm.verify()
+            figures = await storm.outcome(settle=SETTLE_S)
             assert figures["survivors"] == len(devices), figures
             total = storm.total
 
@@ -114,15 +112,11 @@ def test_group_storm_across_nodes_exactly_once_in_order(cluster_factory):
             reader, deliverer, typist = users[7], users[8], users[9]
             assert (home_node(7), home_node(8), home_node(9)) == (1, 2, 0)
             conn_of = {d.name: d.conn for d in devices}
-            marks = {c: c.mark() for c in everyone}
-            await conn_of["u7"].send_json({"type": "read", "conv": conv, "seq": total})
-            for c in everyone:
-                ev = await c.wait_type("receipt", start=marks[c], conv=conv, user=reader.id)
+            for c, ev in await receipts_after(everyone, conv, reader.id,
+                                              (conn_of["u7"], "read", total)):
                 assert (ev.get("read"), ev.get("delivered")) == (total, total), (c.name, ev)
-            marks = {c: c.mark() for c in everyone}
-            await conn_of["u8"].send_json({"type": "delivered", "conv": conv, "seq": total // 2})
-            for c in everyone:
-                ev = await c.wait_type("receipt", start=marks[c], conv=conv, user=deliverer.id)
+            for c, ev in await receipts_after(everyone, conv, deliverer.id,
+                                              (conn_of["u8"], "delivered", total // 2)):
                 assert ev.get("delivered") == total // 2 and "read" not in ev, (c.name, ev)
             # Typing from node 1 reaches every other member's connections on every node.
             marks = {c: c.mark() for c in everyone}
@@ -250,9 +244,7 @@ def test_kill_9_of_a_node_during_a_storm(cluster_factory):
             await asyncio.gather(*(d.move(cluster.ports, victim) for d in back))
 
         try:
-            await storm.run(disruption)
-            await storm.settle(SETTLE_S)
-            figures = storm.verify()
+            figures = await storm.outcome(disruption, SETTLE_S)
             for d in on_victim:
                 assert d.failovers >= 1 and len(d.conns) >= 2, d.describe()
                 # The new connections carried the storm's tail live (on node 3 again for those
@@ -315,9 +307,7 @@ def test_redis_restart_during_a_storm(cluster_factory):
                 f"a sender's messages did not commit while Redis was down: {during}"
 
         try:
-            await storm.run(disruption)
-            await storm.settle(SETTLE_S)
-            figures = storm.verify()
+            figures = await storm.outcome(disruption, SETTLE_S)
             assert figures["survivors"] == len(devices), figures
             # The quiet conversation: filled from the store after the Redis reconnect.
             got = await cq2.wait_count(lambda e: e.get("type") == "message"
@@ -356,9 +346,7 @@ def test_a_fourth_node_joins_during_a_storm(cluster_factory):
             await asyncio.gather(*(d.move(cluster.ports, 3) for d in movers))
 
         try:
-            await storm.run(disruption)
-            await storm.settle(SETTLE_S)
-            figures = storm.verify()
+            figures = await storm.outcome(disruption, SETTLE_S)
             assert figures["moves"] == len(movers), figures
             for d in movers:
                 assert d.node == 3 and d.live_on_last() > 0, d.describe()
@@ -450,21 +438,12 @@ def test_direct_conversation_between_nodes(cluster_factory):
                 await send_and_check(sender, user, body)
             # Receipts both ways. Sending moves the sender's watermarks to its message: b's are
             # at 2, a's at 3.
-            marks = {c: c.mark() for c in everyone}
-            await cb.send_json({"type": "read", "conv": conv, "seq": 3})
-            for c in everyone:
-                ev = await c.wait_type("receipt", start=marks[c], conv=conv, user=b.id)
+            for c, ev in await receipts_after(everyone, conv, b.id, (cb, "read", 3)):
                 assert (ev.get("read"), ev.get("delivered")) == (3, 3), (c.name, ev)
             await send_and_check(cb, b, "again from node 2")
-            marks = {c: c.mark() for c in everyone}
-            await ca.send_json({"type": "delivered", "conv": conv, "seq": 4})
-            for c in everyone:
-                ev = await c.wait_type("receipt", start=marks[c], conv=conv, user=a.id)
+            for c, ev in await receipts_after(everyone, conv, a.id, (ca, "delivered", 4)):
                 assert ev.get("delivered") == 4 and "read" not in ev, (c.name, ev)
-            marks = {c: c.mark() for c in everyone}
-            await ca2.send_json({"type": "read", "conv": conv, "seq": 4})
-            for c in everyone:
-                ev = await c.wait_type("receipt", start=marks[c], conv=conv, user=a.id)
+            for c, ev in await receipts_after(everyone, conv, a.id, (ca2, "read", 4)):
                 assert ev.get("read") == 4 and ev.get("delivered", 4) == 4, (c.name, ev)
 
             # Typing both ways; never back to the typist's own connection.

@@ -7,16 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from chat_client import ChatConn, close_all
+from chat_client import ChatConn, acked, change, close_all
 from support import run_async
 
 pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
-
-
-async def change(conn: ChatConn, kind: str, conv: int, seq: int, cid: str, **fields) -> dict:
-    ev = await conn.answer({"type": kind, "conv": conv, "seq": seq, "cid": cid, **fields})
-    assert ev["type"] == "ack", ev
-    return ev
 
 
 @pytest.mark.timeout(60)
@@ -33,9 +27,10 @@ def test_edit_and_delete_cross_nodes_live_and_after_reconnect(cluster_factory):
         try:
             kept = await a1.send(conv, "stays")
             gone = await a1.send(conv, "goes")
-            edit = await change(a1, "edit", conv, kept["seq"], "x-edit", body="stays, edited")
-            delete = await change(a2, "delete", conv, gone["seq"], "x-del")
-            react = await change(a1, "react", conv, kept["seq"], "x-re", emoji="\U0001F44D")
+            edit = acked(await change(a1, "edit", conv, kept["seq"], "x-edit",
+                                      body="stays, edited"))
+            delete = acked(await change(a2, "delete", conv, gone["seq"], "x-del"))
+            react = acked(await change(a1, "react", conv, kept["seq"], "x-re", emoji="\U0001F44D"))
             for seq in (edit["seq"], delete["seq"], react["seq"]):
                 await b2.wait_message(conv, lambda m, seq=seq: m["seq"] == seq)
             live = [(m["seq"], m["kind"], m.get("target"), m.get("body"))

@@ -277,9 +277,7 @@ def test_rolling_restart_under_load_loses_nothing(cluster_factory):
                                  "acked": storm.acked()})
 
         try:
-            await storm.run(disruption)
-            await storm.settle(30)
-            figures = storm.verify()
+            figures = await storm.outcome(disruption, 30)
             # Every device was on a node that restarted, so each was told to reconnect.
             for d in devices:
                 assert d.told_to_reconnect >= 1 and len(d.conns) >= 2, d.describe()

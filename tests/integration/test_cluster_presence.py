@@ -50,6 +50,13 @@ def presence_of(conn: ChatConn, user, start: int = 0) -> list[dict]:
     return conn.typed("presence", start, user=user.id)
 
 
+async def reasserted(cluster, user) -> None:
+    """Waits (10 s at most) until `user` is online in Redis again (a node re-asserted its
+    connections after Redis lost them)."""
+    await wait_until(lambda: "1" in cluster.redis_cli("SISMEMBER", "rc:online", str(user.id)),
+                     10, lambda: f"{user.name} was not re-asserted")
+
+
 def hello_status(conn: ChatConn, user) -> dict:
     listed = {p["user"]: p for p in conn.typed("hello")[0]["presence"]}
     return listed[user.id]
@@ -237,9 +244,7 @@ def test_a_redis_restart_makes_nobody_offline(cluster_factory):
                     lambda n=node: cluster.api(n).request("GET", "/ready").status == 200, 20,
                     lambda: "a node never became ready again")
             # The nodes re-asserted their connections: a is online in the new Redis.
-            await wait_until(lambda: "1" in cluster.redis_cli("SISMEMBER", "rc:online",
-                                                               str(a.id)), 10,
-                             lambda: "a was not re-asserted")
+            await reasserted(cluster, a)
             cc = await ChatConn.connect(cluster.port(1), c.token, name="c@n2")
             conns.append(cc)
             assert hello_status(cc, a)["status"] == "online", cc.describe()
@@ -279,9 +284,7 @@ def test_a_resync_before_the_other_node_reasserts_makes_nobody_offline(cluster_f
             seconds, micros = re.findall(r'"(\d+)"', cluster.redis_cli("TIME"))
             cluster.redis_cli("SET", "rc:presence-seq", seconds + micros.zfill(6))
             cluster.redis_cli("CLIENT", "KILL", "TYPE", "pubsub")
-            await wait_until(lambda: "1" in cluster.redis_cli("SISMEMBER", "rc:online",
-                                                               str(a.id)), 10,
-                             lambda: "a was not re-asserted")
+            await reasserted(cluster, a)
             # Past the second look (--node-ttl after the resync) and a grace period.
             await asyncio.sleep(NODE_TTL_S + GRACE_S + 1.5)
             assert not presence_of(cb, a, mark), cb.describe()

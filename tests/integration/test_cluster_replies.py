@@ -7,16 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from chat_client import ChatConn, close_all
+from chat_client import ChatConn, acked, close_all, send_with
 from support import run_async
 
 pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
-
-
-async def reply(conn: ChatConn, conv: int, body: str, cid: str, **fields) -> dict:
-    ev = await conn.answer({"type": "send", "conv": conv, "cid": cid, "body": body, **fields})
-    assert ev["type"] == "ack", ev
-    return ev
 
 
 @pytest.mark.timeout(60)
@@ -32,8 +26,8 @@ def test_replies_cross_nodes_with_quote_and_thread_counts(cluster_factory):
         b2 = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
         try:
             root = await a1.send(conv, "the root")
-            r1 = await reply(a1, conv, "one", "x-r1", reply_to=root["seq"], thread=True)
-            r2 = await reply(a2, conv, "two", "x-r2", reply_to=r1["seq"], thread=True)
+            r1 = acked(await send_with(a1, conv, "one", "x-r1", reply_to=root["seq"], thread=True))
+            r2 = acked(await send_with(a2, conv, "two", "x-r2", reply_to=r1["seq"], thread=True))
             live = [await b2.wait_message(conv, lambda m, seq=r["seq"]: m["seq"] == seq)
                     for r in (r1, r2)]
         finally:

@@ -46,12 +46,8 @@ ACKS_BEFORE, ACKS_AFTER = 200, 200
 pytestmark = [pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def pg():
-    c = pg_cluster.Cluster.create()
-    c.watch_owner()
-    yield c
-    c.destroy()
+# A cluster of its own (these tests stop PostgreSQL).
+pg = pytest.fixture(scope="module")(pg_store.own_cluster)
 
 
 # --------------------------------------------------------------------------------------------

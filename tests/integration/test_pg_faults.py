@@ -46,12 +46,8 @@ OUTAGE_S = 10
 DB_CONNECTIONS = 2 + 2  # The defaults of --db-writers and --db-readers.
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    c = pg_cluster.Cluster.create()
-    c.watch_owner()
-    yield c
-    c.destroy()
+# A cluster of its own (these tests stop PostgreSQL).
+cluster = pytest.fixture(scope="module")(pg_store.own_cluster)
 
 
 # --------------------------------------------------------------------------------------------

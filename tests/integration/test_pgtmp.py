@@ -9,15 +9,14 @@ import signal
 
 import pytest
 
-from support import REPO_ROOT, run_tmp_tool, sigterm_tmp_tool
+from support import REPO_ROOT, run_tmp_tool, sigterm_tmp_tool, tmp_tool_script
 
 pytestmark = pytest.mark.needs_pg
 
 PGTMP = REPO_ROOT / "tools" / "pgtmp"
 # Prints the URL and the cluster's directory, checks that the role can create a database, then
 # exits with status 7.
-SCRIPT = """
-import os, subprocess, sys
+SCRIPT = tmp_tool_script("""
 url = os.environ["RINGCAST_TEST_DATABASE_URL"]
 run = lambda sql: subprocess.run(["psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url,
                                   "-c", sql], capture_output=True, text=True, check=True).stdout
@@ -25,10 +24,7 @@ print(url)
 print(os.environ["PGTMP_DIR"])
 run("CREATE DATABASE pgtmp_check TEMPLATE template0")
 print(run("SELECT current_user || ' ' || current_setting('fsync')").strip(), flush=True)
-if len(sys.argv) > 1:
-    import time; time.sleep(60)
-sys.exit(7)
-"""
+""")
 
 
 URL_VARIABLE = "RINGCAST_TEST_DATABASE_URL"

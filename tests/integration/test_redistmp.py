@@ -15,15 +15,14 @@ import time
 import pytest
 
 from cluster import redis_server
-from support import REPO_ROOT, run_tmp_tool, sigterm_tmp_tool
+from support import REPO_ROOT, run_tmp_tool, sigterm_tmp_tool, tmp_tool_script
 
 pytestmark = pytest.mark.needs_redis
 
 REDISTMP = REPO_ROOT / "tools" / "redistmp"
 # Prints the URL and the instance's directory, checks the server answers and persists nothing,
 # then exits with status 7 (or first waits to be killed).
-SCRIPT = """
-import os, subprocess, sys
+SCRIPT = tmp_tool_script("""
 url = os.environ["RINGCAST_TEST_REDIS_URL"]
 cli = lambda *a: subprocess.run(["redis-cli", "-u", url, *a], capture_output=True, text=True,
                                 check=True).stdout.strip()
@@ -31,10 +30,7 @@ print(url)
 print(os.environ["REDISTMP_DIR"])
 print(cli("ping"), cli("config", "get", "save").splitlines()[1:] or [""],
       cli("config", "get", "appendonly").splitlines()[1], flush=True)
-if len(sys.argv) > 1:
-    import time; time.sleep(60)
-sys.exit(7)
-"""
+""")
 
 
 URL_VARIABLE = "RINGCAST_TEST_REDIS_URL"

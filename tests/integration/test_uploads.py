@@ -127,11 +127,6 @@ def stored_files(data_dir) -> tuple[list[str], list[str]]:
     return stored, temp
 
 
-@pytest.fixture
-def api(shared_server):
-    return Api(shared_server.port)
-
-
 SERVER_ARGS = chat_args(max_upload_bytes=60 * MiB)
 
 

@@ -191,21 +191,24 @@ export class ImageViewer {
   }
 }
 
+/**
+ * An SVG element with these attributes.
+ * @param {string} tag @param {Record<string, string>} attrs
+ */
+function svgElement(tag, attrs) {
+  const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, value);
+  return el;
+}
+
 /** A document outline (an SVG: emoji fonts are not everywhere). */
 function fileIcon() {
-  const ns = 'http://www.w3.org/2000/svg';
-  const svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('viewBox', '0 0 24 24');
-  svg.setAttribute('width', '20');
-  svg.setAttribute('height', '20');
-  svg.setAttribute('aria-hidden', 'true');
-  svg.setAttribute('class', 'att-icon');
-  const path = document.createElementNS(ns, 'path');
-  path.setAttribute('d', 'M6 2h8l5 5v15H6zM14 2v5h5');
-  path.setAttribute('fill', 'none');
-  path.setAttribute('stroke', 'currentColor');
-  path.setAttribute('stroke-width', '2');
-  path.setAttribute('stroke-linejoin', 'round');
-  svg.append(path);
+  const svg = svgElement('svg', {
+    viewBox: '0 0 24 24', width: '20', height: '20', 'aria-hidden': 'true', class: 'att-icon',
+  });
+  svg.append(svgElement('path', {
+    d: 'M6 2h8l5 5v15H6zM14 2v5h5', fill: 'none', stroke: 'currentColor', 'stroke-width': '2',
+    'stroke-linejoin': 'round',
+  }));
   return svg;
 }

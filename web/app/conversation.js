@@ -57,6 +57,24 @@ export function excerpt(message) {
 }
 
 /**
+ * Renders `body` (rich.js) into a bubble's `el` once per body and set of mentioned names (here
+ * and in the thread panel).
+ * @param {HTMLElement} el @param {string} body @param {number[] | undefined} mentions
+ * @param {import('./names.js').Names} names @param {number} me the signed-in user
+ */
+export function showBody(el, body, mentions, names, me) {
+  // A mention is written with the username, whatever the display name.
+  const mentioned = (mentions ?? []).map((u) => (names.username(u) ?? '').toLowerCase());
+  const key = `${mentioned.join(',')}\n${body}`;
+  if (el.dataset.rendered === key) return;
+  el.dataset.rendered = key;
+  el.replaceChildren(renderBody(body, {
+    mentioned: new Set(mentioned),
+    me: (names.username(me) ?? '').toLowerCase(),
+  }));
+}
+
+/**
  * @typedef {import('./store.js').Conv} Conv
  * @typedef {{type: 'day', key: string, ts: number}
  *   | {type: 'message', key: string, message: import('/sdk/types.js').Message}
@@ -462,7 +480,8 @@ export class ConversationView {
     if (sender)
       showAvatar(q('.sender .avatar'), sender, this._names.avatar(from), {initial: false});
     q('.sender').hidden = !sender;
-    this._renderBody(q('.body'), body, row.type === 'message' ? row.message.mentions : undefined);
+    showBody(q('.body'), body, row.type === 'message' ? row.message.mentions : undefined,
+             this._names, this._store.me);
     setText(q('.time'), clock(ts));
     q('.time').setAttribute('datetime', new Date(ts).toISOString());
     const tick = q('.tick');
@@ -508,22 +527,6 @@ export class ConversationView {
         on: {click: () => this._client.discard(cid)},
       }),
     ]));
-  }
-
-  /**
-   * Renders `body` (rich.js) once per body and set of mentioned names.
-   * @param {HTMLElement} el @param {string} body @param {number[] | undefined} mentions
-   */
-  _renderBody(el, body, mentions) {
-    // A mention is written with the username, whatever the display name.
-    const mentioned = (mentions ?? []).map((u) => (this._names.username(u) ?? '').toLowerCase());
-    const key = `${mentioned.join(',')}\n${body}`;
-    if (el.dataset.rendered === key) return;
-    el.dataset.rendered = key;
-    el.replaceChildren(renderBody(body, {
-      mentioned: new Set(mentioned),
-      me: (this._names.username(this._store.me) ?? '').toLowerCase(),
-    }));
   }
 
   async _toggleMute() {

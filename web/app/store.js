@@ -344,6 +344,25 @@ export class Store {
     if (conv.lastMessage?.seq === seq) conv.lastMessage = next;
   }
 
+  /**
+   * A conversation's name, topic, avatar, kind, members and roles as the server's listing or a
+   * `members` event states them; the members' names are asked for.
+   * @param {Conv} conv
+   * @param {import('/sdk/types.js').Conversation | import('/sdk/types.js').Members} c
+   */
+  _describe(conv, c) {
+    Object.assign(conv, {
+      name: c.name,
+      topic: c.topic ?? null,
+      avatar: c.avatar ?? null,
+      avatarThumb: c.avatar_thumb ?? null,
+      group: c.group,
+      members: c.members,
+      roles: c.roles ?? [],
+    });
+    this._names.resolve(c.members);
+  }
+
   _wire() {
     const client = this._client;
     client.on('conversations', ({conversations}) => {
@@ -351,16 +370,7 @@ export class Store {
       for (const c of conversations) {
         listed.add(c.id);
         const conv = this.conv(c.id);
-        Object.assign(conv, {
-          name: c.name,
-          topic: c.topic ?? null,
-          avatar: c.avatar ?? null,
-          avatarThumb: c.avatar_thumb ?? null,
-          group: c.group,
-          members: c.members,
-          roles: c.roles ?? [],
-        });
-        this._names.resolve(c.members);
+        this._describe(conv, c);
         conv.lastSeq = Math.max(conv.lastSeq, c.last_seq);
         conv.myRead = Math.max(conv.myRead, c.read_seq);
         conv.unreadMentions = c.unread_mentions ?? 0;
@@ -396,16 +406,7 @@ export class Store {
       if (!event.members.includes(this.me)) {
         this._drop(event.conv, true);
       } else {
-        Object.assign(this.conv(event.conv), {
-          name: event.name,
-          topic: event.topic ?? null,
-          avatar: event.avatar ?? null,
-          avatarThumb: event.avatar_thumb ?? null,
-          group: event.group,
-          members: event.members,
-          roles: event.roles ?? [],
-        });
-        this._names.resolve(event.members);
+        this._describe(this.conv(event.conv), event);
       }
       this.onChange({list: true, conv: event.conv});
     });

@@ -7,12 +7,11 @@
 // newest one (`thread_read`). Escape or × closes it; the focus goes back to what opened it.
 
 import {renderAttachments} from './attachments.js';
-import {excerpt, MAX_BODY_BYTES} from './conversation.js';
+import {excerpt, MAX_BODY_BYTES, showBody} from './conversation.js';
 import {byId, h, reconcile, setText} from './dom.js';
 import {clock, dayKey, dayLabel} from './format.js';
 import {avatarElement, showAvatar} from './names.js';
 import {showReactions} from './reactions.js';
-import {renderBody} from './rich.js';
 
 const PAGE = 30;
 const utf8 = new TextEncoder();
@@ -304,7 +303,7 @@ export class ThreadPanel {
     const body = message === null ? row.type === 'pending' ? row.entry.body : '' :
         deleted                   ? 'This message was deleted' :
                                     message.body;
-    this._renderBody(q('.body'), body, message?.mentions);
+    showBody(q('.body'), body, message?.mentions, this._names, this._store.me);
     if (message) {
       showReactions(
           q('.reactions'), message, me, (u) => this._names.name(u),
@@ -340,21 +339,6 @@ export class ThreadPanel {
     const text = gone ? 'Deleted message' : held ? excerpt(held) : message.quote?.body ?? '';
     setText(el, from === undefined ? text : `${this._names.name(from)}: ${text}`);
     el.classList.toggle('gone', Boolean(gone));
-  }
-
-  /**
-   * Renders `body` (rich.js) once per body and set of mentioned names.
-   * @param {HTMLElement} el @param {string} body @param {number[] | undefined} mentions
-   */
-  _renderBody(el, body, mentions) {
-    const mentioned = (mentions ?? []).map((u) => (this._names.username(u) ?? '').toLowerCase());
-    const key = `${mentioned.join(',')}\n${body}`;
-    if (el.dataset.rendered === key) return;
-    el.dataset.rendered = key;
-    el.replaceChildren(renderBody(body, {
-      mentioned: new Set(mentioned),
-      me: (this._names.username(this._store.me) ?? '').toLowerCase(),
-    }));
   }
 
   /** The replies shown are read up to the newest, while the page is visible. */
