@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "storage/pg_schema.h"
+#include "tests/unit/storage/chat_store_cases.h"
 
 namespace ringcast::storage {
 namespace {
@@ -145,6 +146,11 @@ class PgStoreTest : public ::testing::Test {
     store_->Append(NewMessage{conv, sender, std::move(cid), "text", std::move(body), 5},
                    wait.reply());
     return wait.get();
+  }
+  // Registers alice, bob and carol for a case of chat_store_cases.h.
+  testing::CaseUsers Users() {
+    return {User("alice"), User("bob"), User("carol"),
+            [this](const std::string& name) { return User(name); }};
   }
 
   std::string base_, dbname_, conninfo_;
@@ -447,50 +453,16 @@ TEST_F(PgStoreTest, HistoryAndSyncPageByCountAndBytes) {
   EXPECT_TRUE((*all)[1].more);
 }
 
-// The same cases as SqliteChatStoreTest.FindUsersById.
+// chat_store_cases.h, as SqliteChatStoreTest runs them.
 TEST_F(PgStoreTest, FindUsersById) {
   Open();
-  const int64_t alice = User("alice"), bob = User("bob"), zed = User("Zed");
-  auto find = [&](std::vector<int64_t> ids) {
-    Wait<std::vector<UserMatch>> wait;
-    store_->FindUsers(std::move(ids), wait.reply());
-    auto r = wait.get();
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : std::vector<UserMatch>{};
-  };
-  EXPECT_EQ(find({zed, 999999, bob, alice, zed}),
-            (std::vector<UserMatch>{{alice, "alice"}, {bob, "bob"}, {zed, "Zed"}}));
-  EXPECT_TRUE(find({999999}).empty());
-  EXPECT_TRUE(find({}).empty());
+  testing::ExpectFindUsersById(*store_, Users());
 }
 
-// The same cases as SqliteChatStoreTest.SearchUsersByPrefixIgnoringCase, and the index.
+// chat_store_cases.h, as SqliteChatStoreTest runs them, and the index.
 TEST_F(PgStoreTest, SearchUsersByPrefixIgnoringCase) {
   Open();
-  const int64_t alice = User("alice"), bob = User("bob");
-  const int64_t alfred = User("Alfred"), underscore = User("al_x"), dot = User("AL.b");
-  const int64_t al = User("al"), alz = User("alz"), bal = User("bal");
-  auto search = [&](const std::string& prefix, uint32_t limit = 20) {
-    Wait<std::vector<UserMatch>> wait;
-    store_->SearchUsers(prefix, limit, wait.reply());
-    auto r = wait.get();
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : std::vector<UserMatch>{};
-  };
-  const std::vector<UserMatch> all = {{al, "al"},         {dot, "AL.b"},    {underscore, "al_x"},
-                                      {alfred, "Alfred"}, {alice, "alice"}, {alz, "alz"}};
-  EXPECT_EQ(search("al"), all);
-  EXPECT_EQ(search("AL"), all);
-  EXPECT_EQ(search("aL", 2), (std::vector<UserMatch>{all[0], all[1]}));
-  EXPECT_EQ(search("al_"), (std::vector<UserMatch>{all[2]}));  // '_' is no wildcard.
-  EXPECT_EQ(search("al."), (std::vector<UserMatch>{all[1]}));
-  EXPECT_EQ(search("ALFRED"), (std::vector<UserMatch>{all[3]}));
-  EXPECT_EQ(search("alz"), (std::vector<UserMatch>{all[5]}));
-  EXPECT_EQ(search("b"), (std::vector<UserMatch>{{bal, "bal"}, {bob, "bob"}}));
-  EXPECT_TRUE(search("alfreda").empty());
-  EXPECT_TRUE(search("a%").empty());
-  EXPECT_TRUE(search("a b").empty());
-  EXPECT_TRUE(search("z").empty());
+  testing::ExpectSearchUsersByPrefixIgnoringCase(*store_, Users());
 
   // Served by the version-3 index whatever the database's collation, in its order (a table this
   // small would be scanned, or bitmap-scanned and sorted: both are priced out).
@@ -677,27 +649,7 @@ TEST_F(PgStoreTest, GroupRolesAndSettings) {
 
 TEST_F(PgStoreTest, ReadRangeAndLastSeqsServeGapFill) {
   Open();
-  const int64_t a = User("alice"), b = User("bob");
-  const int64_t conv = Conversation(a, {b});
-  const int64_t empty = Conversation(b, {a});
-  for (int i = 1; i <= 6; ++i)
-    ASSERT_TRUE(Send(conv, i % 2 ? a : b, "m" + std::to_string(i), "x").ok());
-  Wait<std::vector<Message>> range;
-  store_->ReadRange(conv, 2, 3, range.reply());
-  auto got = range.get();
-  ASSERT_TRUE(got.ok()) << got.status().ToString();
-  ASSERT_EQ(got->size(), 3u);
-  for (size_t i = 0; i < 3; ++i) EXPECT_EQ((*got)[i].seq, int64_t(i) + 3);
-  EXPECT_EQ((*got)[0].from, a);
-
-  Wait<std::vector<std::pair<int64_t, int64_t>>> heads;
-  store_->LastSeqs({conv, empty, 999999}, heads.reply());
-  auto seqs = heads.get();
-  ASSERT_TRUE(seqs.ok()) << seqs.status().ToString();
-  std::sort(seqs->begin(), seqs->end());
-  std::vector<std::pair<int64_t, int64_t>> expected = {{conv, 6}, {empty, 0}};
-  std::sort(expected.begin(), expected.end());
-  EXPECT_EQ(*seqs, expected);
+  testing::ExpectReadRangeAndLastSeqsServeGapFill(*store_, Users());
 }
 
 TEST_F(PgStoreTest, TheFirstSecretKeptIsTheOneEveryStoreGets) {
@@ -842,67 +794,10 @@ TEST_F(PgStoreTest, SearchOfMembersOfFewAndOfManyConversations) {
   EXPECT_NE(carols[0].snippet.find(kMatchOpen), std::string::npos);
 }
 
-// The same rules as SqliteChatStoreTest.AGroupAvatarIsAnAdminsImageThatTheMembersMayRead, as
-// rc_change_group (schema v16) applies them.
+// chat_store_cases.h, as rc_change_group (schema v16) applies its rules.
 TEST_F(PgStoreTest, AGroupAvatarIsAnAdminsImageThatTheMembersMayRead) {
   Open();
-  const int64_t a = User("ann"), b = User("ben"), c = User("cid");
-  const int64_t group = Conversation(a, {b});
-  for (auto [id, owner, type] :
-       {std::tuple{"pic", a, "image/png"}, {"doc", a, "text/plain"}, {"bens", b, "image/png"}}) {
-    Wait<UploadOutcome> wait;
-    store_->CreateUpload({.id = id,
-                          .owner = owner,
-                          .name = "f",
-                          .size = 10,
-                          .type = type,
-                          .sha256 = std::string(id) + "-bytes",
-                          .created = 100,
-                          .thumb_sha256 = std::string(type) == "image/png" ? "t" : ""},
-                         1000, wait.reply());
-    ASSERT_TRUE(wait.get().ok());
-  }
-  auto set = [&](int64_t caller, std::string avatar) {
-    Wait<MembershipOutcome> wait;
-    store_->ChangeGroup(GroupChange{.conv = group, .caller = caller, .avatar = avatar, .now = 5},
-                        wait.reply());
-    auto r = wait.get();
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : MembershipOutcome{};
-  };
-  EXPECT_EQ(set(a, "doc").denial, Denial::kNotOwnImage);
-  EXPECT_EQ(set(a, "bens").denial, Denial::kNotOwnImage);
-  EXPECT_EQ(set(b, "bens").denial, Denial::kNotAdmin);
-  auto changed = set(a, "pic");
-  ASSERT_EQ(changed.denial, Denial::kNone);
-  EXPECT_EQ(changed.conversation.avatar, "pic");
-  ASSERT_EQ(changed.system.size(), 1u);
-  EXPECT_EQ(changed.system[0].body,
-            R"({"action":"updated","actor":)" + std::to_string(a) + R"(,"avatar":"pic"})");
-  EXPECT_FALSE(set(a, "pic").changed);
-  Wait<std::vector<ConversationSummary>> listed;
-  store_->ListConversations(b, listed.reply());
-  auto list = listed.get();
-  ASSERT_TRUE(list.ok() && list->size() == 1u);
-  EXPECT_EQ((*list)[0].avatar, "pic");
-  auto readable = [&](int64_t user) {
-    Wait<std::optional<UploadRecord>> wait;
-    store_->FindUpload("pic", user, wait.reply());
-    auto found = wait.get();
-    return found.ok() && found->has_value();
-  };
-  EXPECT_TRUE(readable(b));
-  EXPECT_FALSE(readable(c));
-  Wait<std::vector<UploadRecord>> swept;
-  store_->DeleteOrphanUploads(0, 400, 10, swept.reply());
-  auto deleted = swept.get();
-  ASSERT_TRUE(deleted.ok());
-  for (const UploadRecord& record : *deleted) EXPECT_NE(record.id, "pic");
-  auto cleared = set(a, "");
-  EXPECT_FALSE(cleared.conversation.avatar);
-  EXPECT_EQ(cleared.system[0].body,
-            R"({"action":"updated","actor":)" + std::to_string(a) + R"(,"avatar":""})");
-  EXPECT_TRUE(readable(b));
+  testing::ExpectGroupAvatarIsAnAdminsImageThatTheMembersMayRead(*store_, Users());
 }
 
 }  // namespace

@@ -7,9 +7,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <future>
 #include <mutex>
 #include <string>
 #include <string_view>
+
+#include "storage/store_types.h"
 
 namespace ringcast::storage::testing {
 
@@ -81,5 +84,17 @@ class Counter {
   std::condition_variable cv_;
   int count_ = 0;
 };
+
+// Calls an async store operation and waits for its reply (the reply runs on a store thread).
+template <typename T, typename Call>
+Result<T> Await(Call call) {
+  std::promise<Result<T>> promise;
+  auto future = promise.get_future();
+  call(Reply<T>([&promise](Result<T> result) { promise.set_value(std::move(result)); }));
+  if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    return Status(Errc::kInternal, "timed out");
+  }
+  return future.get();
+}
 
 }  // namespace ringcast::storage::testing
