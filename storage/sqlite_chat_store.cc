@@ -67,6 +67,22 @@ Result<bool> ConversationExists(SqliteDb& db, int64_t conv) {
 
 // A member's read (history, pins) refused to anyone else: `denial` kForbidden, or kNotFound
 // when there is no such conversation.
+// A page of `conv`'s messages (of the thread under `root` only, when given), newest first,
+// below seq `before` (0: from the newest).
+Status ReadPageBefore(SqliteDb& db, int64_t conv, std::optional<int64_t> root, int64_t before,
+                      PageLimit limit, Page& out) {
+  auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
+                         " FROM messages m WHERE conversation_id = ?1" +
+                         (root ? " AND thread_root = ?2" : "") +
+                         " AND seq < ?3 ORDER BY seq DESC LIMIT ?4");
+  stmt->BindInt64(1, conv)
+      .BindInt64(3, before > 0 ? before : std::numeric_limits<int64_t>::max())
+      .BindInt64(4, int64_t{limit.count} + 1);
+  if (root) stmt->BindInt64(2, *root);
+  uint64_t bytes_left = limit.bytes;
+  return ReadPage(*stmt, limit.count, bytes_left, out.messages, out.more);
+}
+
 Status DenyOutsider(SqliteDb& db, int64_t conv, int64_t user, Denial& denial) {
   Result<std::optional<Membership>> membership = FindMembership(db, conv, user);
   if (!membership.ok()) return membership.status();
@@ -607,14 +623,7 @@ void SqliteChatStore::History(int64_t conv, int64_t user, int64_t before, PageLi
             !s.ok() || out.denial != Denial::kNone) {
           return s;
         }
-        auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
-                               " FROM messages m WHERE conversation_id = ?1 AND seq < ?2 "
-                               "ORDER BY seq DESC LIMIT ?3");
-        stmt->BindInt64(1, conv)
-            .BindInt64(2, before > 0 ? before : std::numeric_limits<int64_t>::max())
-            .BindInt64(3, int64_t{limit.count} + 1);
-        uint64_t bytes_left = limit.bytes;
-        return ReadPage(*stmt, limit.count, bytes_left, out.messages, out.more);
+        return ReadPageBefore(db, conv, std::nullopt, before, limit, out);
       },
       std::move(reply));
 }
@@ -650,15 +659,7 @@ void SqliteChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t b
           out.denial = Denial::kNotFound;
           return Status();
         }
-        auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
-                               " FROM messages m WHERE conversation_id = ?1 AND thread_root = ?2 "
-                               "AND seq < ?3 ORDER BY seq DESC LIMIT ?4");
-        stmt->BindInt64(1, conv)
-            .BindInt64(2, root)
-            .BindInt64(3, before > 0 ? before : std::numeric_limits<int64_t>::max())
-            .BindInt64(4, int64_t{limit.count} + 1);
-        uint64_t bytes_left = limit.bytes;
-        return ReadPage(*stmt, limit.count, bytes_left, out.messages, out.more);
+        return ReadPageBefore(db, conv, root, before, limit, out);
       },
       std::move(reply));
 }
