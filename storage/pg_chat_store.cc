@@ -189,16 +189,9 @@ Status ConsumeAppendRows(std::span<AppendJob* const> jobs, PgResults results) {
     AppendOutcome& out = job.out;
     switch (row.View(1).empty() ? 'f' : row.View(1)[0]) {
       case 'i':
-        out.message = Message{.id = row.Int(2),
-                              .conv = in.conv,
-                              .seq = row.Int(3),
-                              .from = in.sender,
-                              .kind = in.kind,
-                              .body = in.body,
-                              .ts = in.ts,
-                              .attachments = in.attachments,
-                              .quote = ParseQuote(row.View(11)),
-                              .thread_root = row.Int(10)};
+        out.message = in.Stored(row.Int(2), row.Int(3));
+        out.message.quote = ParseQuote(row.View(11));
+        out.message.thread_root = row.Int(10);
         if (out.message.quote) out.message.reply_to = in.reply_to;
         break;
       case 'n':

@@ -551,17 +551,10 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
         bool inserted = false;
         Status s = ForEachSqliteRow(*insert, [&](Statement& row) {
           inserted = true;
-          out.message = Message{.id = row.ColumnInt64(0),
-                                .conv = message.conv,
-                                .seq = row.ColumnInt64(1),
-                                .from = message.sender,
-                                .kind = message.kind,
-                                .body = message.body,
-                                .ts = message.ts,
-                                .attachments = message.attachments,
-                                .reply_to = reply_part.reply_to,
-                                .quote = std::move(reply_part.quote),
-                                .thread_root = reply_part.thread_root};
+          out.message = message.Stored(row.ColumnInt64(0), row.ColumnInt64(1));
+          out.message.reply_to = reply_part.reply_to;
+          out.message.quote = std::move(reply_part.quote);
+          out.message.thread_root = reply_part.thread_root;
         });
         if (s.ok() && inserted && out.message.thread_root != 0) {
           s = CountThreadReply(db, out.message);
