@@ -851,6 +851,24 @@ void SqliteChatStore::CollectMetrics(MetricSet& out) const {
 
 // --- Uploads (issue 15) -------------------------------------------------------------------
 
+namespace {
+// An uploads row read as SELECT id, owner_id, name, size, type, sha256, created_at, width,
+// height, thumb_sha256, thumb_size.
+UploadRecord ReadUpload(Statement& row) {
+  return UploadRecord{.id = std::string(row.ColumnText(0)),
+                      .owner = row.ColumnInt64(1),
+                      .name = std::string(row.ColumnText(2)),
+                      .size = row.ColumnInt64(3),
+                      .type = std::string(row.ColumnText(4)),
+                      .sha256 = std::string(row.ColumnText(5)),
+                      .created = row.ColumnInt64(6),
+                      .width = row.ColumnInt64(7),
+                      .height = row.ColumnInt64(8),
+                      .thumb_sha256 = std::string(row.ColumnText(9)),
+                      .thumb_size = row.ColumnInt64(10)};
+}
+}  // namespace
+
 void SqliteChatStore::CreateUpload(UploadRecord r, uint64_t quota_bytes,
                                    Reply<UploadOutcome> reply) {
   const int64_t quota = static_cast<int64_t>(std::min<uint64_t>(quota_bytes, INT64_MAX));
@@ -892,19 +910,8 @@ void SqliteChatStore::FindOwnedUploads(int64_t owner, std::vector<std::string> i
         for (const std::string& id : ids) {
           stmt->Reset();
           stmt->BindText(1, id).BindInt64(2, owner);
-          Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
-            out.push_back(UploadRecord{.id = std::string(row.ColumnText(0)),
-                                       .owner = row.ColumnInt64(1),
-                                       .name = std::string(row.ColumnText(2)),
-                                       .size = row.ColumnInt64(3),
-                                       .type = std::string(row.ColumnText(4)),
-                                       .sha256 = std::string(row.ColumnText(5)),
-                                       .created = row.ColumnInt64(6),
-                                       .width = row.ColumnInt64(7),
-                                       .height = row.ColumnInt64(8),
-                                       .thumb_sha256 = std::string(row.ColumnText(9)),
-                                       .thumb_size = row.ColumnInt64(10)});
-          });
+          Status s =
+              ForEachSqliteRow(*stmt, [&](Statement& row) { out.push_back(ReadUpload(row)); });
           if (!s.ok()) return s;
         }
         return Status();
@@ -925,19 +932,7 @@ void SqliteChatStore::FindUpload(std::string id, int64_t user,
             "uc.user_id = ?2 WHERE a.upload_id = u.id) OR "
             "EXISTS (SELECT 1 FROM users p WHERE p.avatar_upload = u.id))");
         stmt->BindText(1, id).BindInt64(2, user);
-        return ForEachSqliteRow(*stmt, [&](Statement& row) {
-          out = UploadRecord{.id = std::string(row.ColumnText(0)),
-                             .owner = row.ColumnInt64(1),
-                             .name = std::string(row.ColumnText(2)),
-                             .size = row.ColumnInt64(3),
-                             .type = std::string(row.ColumnText(4)),
-                             .sha256 = std::string(row.ColumnText(5)),
-                             .created = row.ColumnInt64(6),
-                             .width = row.ColumnInt64(7),
-                             .height = row.ColumnInt64(8),
-                             .thumb_sha256 = std::string(row.ColumnText(9)),
-                             .thumb_size = row.ColumnInt64(10)};
-        });
+        return ForEachSqliteRow(*stmt, [&](Statement& row) { out = ReadUpload(row); });
       },
       std::move(reply));
 }
