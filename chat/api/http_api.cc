@@ -71,26 +71,26 @@ std::string MembershipBody(const storage::ConversationState& state) {
 
 // The answer to a conversation route's store call that was refused (never kNone).
 std::pair<int, std::string_view> ConversationRefusal(storage::Denial denial) {
-  switch (denial) {
-    case storage::Denial::kForbidden:
-      return {403, "not a member of this conversation"};
-    case storage::Denial::kNotGroup:
-      return {400, "the members of a 1:1 conversation cannot change"};
-    case storage::Denial::kUnknownUser:
-      return {404, "unknown user"};
-    case storage::Denial::kTooLarge:
-      return {400, "more than --max-group-size members"};
-    case storage::Denial::kNotAdmin:
-      return {403, "your role in this group does not allow this"};
-    case storage::Denial::kOwnerProtected:
-      return {403, "the owner cannot be removed or demoted"};
-    case storage::Denial::kLastOwner:
-      return {409, "the owner must transfer ownership before leaving"};
-    case storage::Denial::kNotOwnImage:
-      return {400, "avatar must be an image you uploaded (with a thumbnail)"};
-    default:
-      return {404, "no such conversation or member"};
+  struct Refusal {
+    storage::Denial denial;
+    int status;
+    std::string_view reason;
+  };
+  static constexpr Refusal kRefusals[] = {
+      {storage::Denial::kForbidden, 403, "not a member of this conversation"},
+      {storage::Denial::kNotGroup, 400, "the members of a 1:1 conversation cannot change"},
+      {storage::Denial::kUnknownUser, 404, "unknown user"},
+      {storage::Denial::kTooLarge, 400, "more than --max-group-size members"},
+      {storage::Denial::kNotAdmin, 403, "your role in this group does not allow this"},
+      {storage::Denial::kOwnerProtected, 403, "the owner cannot be removed or demoted"},
+      {storage::Denial::kLastOwner, 409, "the owner must transfer ownership before leaving"},
+      {storage::Denial::kNotOwnImage, 400,
+       "avatar must be an image you uploaded (with a thumbnail)"},
+  };
+  for (const Refusal& refusal : kRefusals) {
+    if (refusal.denial == denial) return {refusal.status, refusal.reason};
   }
+  return {404, "no such conversation or member"};
 }
 
 // The metrics' label of a conversation route (HttpExchange::SetRoute): ids left out.
