@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -175,6 +176,60 @@ inline void ExpectGroupAvatarIsAnAdminsImageThatTheMembersMayRead(ChatStore& sto
   EXPECT_EQ(cleared.system[0].body,
             R"({"action":"updated","actor":)" + std::to_string(alice) + R"(,"avatar":""})");
   EXPECT_TRUE(readable(bob)) << "the history that showed it still does";
+}
+
+// The search of a member of many conversations, after the caller has filled them in: 1 … 1005
+// are alice's, each with one message from her, "hay", but "needle hay" in 10, 20, … and
+// "needle needle hay" in 100, 200, …; 1006 is carol's alone, with "needle". Pages follow the
+// ranked order (score, then the newest) and together hold every hit once.
+inline void ExpectSearchOfManyConversations(ChatStore& store, int64_t alice, int64_t carol) {
+  constexpr int kConversations = 1'005;
+  auto search = [&](SearchQuery query) {
+    auto r = Await<std::vector<SearchHit>>(
+        [&](auto reply) { store.SearchMessages(std::move(query), std::move(reply)); });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : std::vector<SearchHit>{};
+  };
+  // Every page in turn, from the cursor of the last hit of the one before.
+  std::vector<SearchHit> all;
+  std::optional<SearchCursor> cursor;
+  for (int page = 0; page < 20; ++page) {
+    std::vector<SearchHit> hits =
+        search({.user = alice, .terms = {"needle"}, .cursor = cursor, .limit = 7});
+    const bool more = hits.size() == 8;
+    if (more) hits.pop_back();
+    all.insert(all.end(), hits.begin(), hits.end());
+    if (!more) break;
+    cursor = SearchCursor{.score = all.back().score, .id = all.back().id};
+  }
+  ASSERT_EQ(all.size(), size_t{kConversations / 10});  // Conversations 10, 20, … 1000.
+  std::set<int64_t> convs;
+  for (size_t i = 0; i < all.size(); ++i) {
+    convs.insert(all[i].conv);
+    EXPECT_EQ(all[i].conv % 10, 0) << all[i].conv;
+    EXPECT_EQ(all[i].from, alice);
+    if (i > 0) {
+      // Better (lower) scores first, then the newest (highest id).
+      EXPECT_TRUE(all[i - 1].score < all[i].score ||
+                  (all[i - 1].score == all[i].score && all[i - 1].id > all[i].id))
+          << i;
+    }
+  }
+  EXPECT_EQ(convs.size(), all.size());
+  // Twice the word (in a message a word longer): ranked above every message holding it once.
+  for (size_t i = 0; i < 10; ++i) EXPECT_EQ(all[i].conv % 100, 0) << i;
+  EXPECT_NE(all[0].snippet.find(kMatchOpen), std::string::npos);
+  // The filters apply on this path too.
+  EXPECT_EQ(search({.user = alice, .terms = {"needle"}, .before = 21}).size(), 2u);
+  EXPECT_EQ(search({.user = alice, .terms = {"hay"}, .from = carol}).size(), 0u);
+  // One conversation: the per-conversation probe.
+  EXPECT_EQ(search({.user = alice, .terms = {"needle"}, .conv = 500}).size(), 1u);
+  EXPECT_EQ(search({.user = alice, .terms = {"needle"}, .conv = kConversations + 1}).size(), 0u);
+  // A member of one conversation.
+  const std::vector<SearchHit> carols = search({.user = carol, .terms = {"needle"}});
+  ASSERT_EQ(carols.size(), 1u);
+  EXPECT_EQ(carols[0].conv, kConversations + 1);
+  EXPECT_NE(carols[0].snippet.find(kMatchOpen), std::string::npos);
 }
 
 }  // namespace ringcast::storage::testing

@@ -728,12 +728,11 @@ TEST_F(PgStoreTest, OrphanUploadsAreDeletedSkippingLockedRows) {
 
 // rc_search_messages (schema v15) serves a member of more than 1,000 conversations by one
 // statement over the words rather than a probe per conversation: the same rules hold on both
-// paths (plpgsql plans a statement only when it first runs, so each path must run here). Pages
-// follow the ranked order (score, then the newest) and together hold every hit once.
+// paths (plpgsql plans a statement only when it first runs, so each path must run here); the
+// checks are chat_store_cases.h's, as on SQLite.
 TEST_F(PgStoreTest, SearchOfMembersOfFewAndOfManyConversations) {
   Open();
   const int64_t alice = User("alice"), carol = User("carol");
-  constexpr int kConversations = 1'005;
   Admin admin(conninfo_);
   ASSERT_TRUE(admin.ok()) << admin.error();
   // Conversations 1 … 1005 are alice's, 1006 carol's; 10, 20, … hold the needle, 100, 200, …
@@ -752,46 +751,7 @@ TEST_F(PgStoreTest, SearchOfMembersOfFewAndOfManyConversations) {
       "FROM generate_series(1, 1006) c;"
       "SELECT setval(pg_get_serial_sequence('conversations', 'id'), 1006);";
   admin.Column(fill);
-  auto search = [&](SearchQuery query) {
-    Wait<std::vector<SearchHit>> wait;
-    store_->SearchMessages(std::move(query), wait.reply());
-    auto r = wait.get();
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : std::vector<SearchHit>{};
-  };
-  std::vector<SearchHit> all;
-  std::optional<SearchCursor> cursor;
-  for (int page = 0; page < 20; ++page) {
-    std::vector<SearchHit> hits =
-        search({.user = alice, .terms = {"needle"}, .cursor = cursor, .limit = 7});
-    const bool more = hits.size() == 8;
-    if (more) hits.pop_back();
-    all.insert(all.end(), hits.begin(), hits.end());
-    if (!more) break;
-    cursor = SearchCursor{.score = all.back().score, .id = all.back().id};
-  }
-  ASSERT_EQ(all.size(), size_t{kConversations / 10});
-  std::set<int64_t> convs;
-  for (size_t i = 0; i < all.size(); ++i) {
-    convs.insert(all[i].conv);
-    EXPECT_EQ(all[i].conv % 10, 0) << all[i].conv;
-    if (i > 0) {
-      EXPECT_TRUE(all[i - 1].score < all[i].score ||
-                  (all[i - 1].score == all[i].score && all[i - 1].id > all[i].id))
-          << i;
-    }
-  }
-  EXPECT_EQ(convs.size(), all.size());
-  for (size_t i = 0; i < 10; ++i) EXPECT_EQ(all[i].conv % 100, 0) << i;
-  EXPECT_EQ(search({.user = alice, .terms = {"needle"}, .before = 21}).size(), 2u);
-  EXPECT_EQ(search({.user = alice, .terms = {"hay"}, .from = carol}).size(), 0u);
-  // One conversation: the per-conversation probe.
-  EXPECT_EQ(search({.user = alice, .terms = {"needle"}, .conv = 500}).size(), 1u);
-  EXPECT_EQ(search({.user = alice, .terms = {"needle"}, .conv = 1006}).size(), 0u);
-  const std::vector<SearchHit> carols = search({.user = carol, .terms = {"needle"}});
-  ASSERT_EQ(carols.size(), 1u);
-  EXPECT_EQ(carols[0].conv, 1006);
-  EXPECT_NE(carols[0].snippet.find(kMatchOpen), std::string::npos);
+  testing::ExpectSearchOfManyConversations(*store_, alice, carol);
 }
 
 // chat_store_cases.h, as rc_change_group (schema v16) applies its rules.

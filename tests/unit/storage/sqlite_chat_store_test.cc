@@ -522,8 +522,8 @@ TEST_F(SqliteChatStoreTest, OrphanUploadsAreDeletedAndTheirFilesToldApart) {
 }
 
 // A member of more than 1,000 conversations is served by one statement over the whole index
-// (sqlite_search_store.cc) rather than a range read per conversation: the same rules hold.
-// Pages follow the ranked order (score, then the newest) and together hold every hit once.
+// (sqlite_search_store.cc) rather than a range read per conversation: the same rules hold
+// (chat_store_cases.h, as on PostgreSQL).
 TEST_F(SqliteChatStoreTest, SearchOfAMemberOfManyConversations) {
   constexpr int kConversations = 1'005;
   {
@@ -558,46 +558,7 @@ TEST_F(SqliteChatStoreTest, SearchOfAMemberOfManyConversations) {
     ASSERT_TRUE(filler.Exec("COMMIT").ok());
     // Not indexed yet: the first search waits for the index to add them.
   }
-  auto search = [&](SearchQuery query) {
-    auto r = Await<std::vector<SearchHit>>(
-        [&](auto reply) { store_->SearchMessages(std::move(query), std::move(reply)); });
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : std::vector<SearchHit>{};
-  };
-  // Every page in turn, from the cursor of the last hit of the one before.
-  std::vector<SearchHit> all;
-  std::optional<SearchCursor> cursor;
-  for (int page = 0; page < 20; ++page) {
-    std::vector<SearchHit> hits =
-        search({.user = alice_, .terms = {"needle"}, .cursor = cursor, .limit = 7});
-    const bool more = hits.size() == 8;
-    if (more) hits.pop_back();
-    all.insert(all.end(), hits.begin(), hits.end());
-    if (!more) break;
-    cursor = SearchCursor{.score = all.back().score, .id = all.back().id};
-  }
-  ASSERT_EQ(all.size(), size_t{kConversations / 10});  // Conversations 10, 20, … 1000.
-  std::set<int64_t> convs;
-  for (size_t i = 0; i < all.size(); ++i) {
-    convs.insert(all[i].conv);
-    EXPECT_EQ(all[i].conv % 10, 0) << all[i].conv;
-    EXPECT_EQ(all[i].from, alice_);
-    if (i > 0) {
-      // Better (lower) scores first, then the newest (highest id).
-      EXPECT_TRUE(all[i - 1].score < all[i].score ||
-                  (all[i - 1].score == all[i].score && all[i - 1].id > all[i].id))
-          << i;
-    }
-  }
-  EXPECT_EQ(convs.size(), all.size());
-  // Twice the word (in a message a word longer): ranked above every message holding it once.
-  for (size_t i = 0; i < 10; ++i) EXPECT_EQ(all[i].conv % 100, 0) << i;
-  EXPECT_NE(all[0].snippet.find(kMatchOpen), std::string::npos);
-  // The filters apply on this path too.
-  EXPECT_EQ(search({.user = alice_, .terms = {"needle"}, .conv = 500}).size(), 1u);
-  EXPECT_EQ(search({.user = alice_, .terms = {"needle"}, .conv = kConversations + 1}).size(), 0u);
-  EXPECT_EQ(search({.user = alice_, .terms = {"needle"}, .before = 21}).size(), 2u);
-  EXPECT_EQ(search({.user = carol_, .terms = {"needle"}}).size(), 1u);
+  testing::ExpectSearchOfManyConversations(*store_, alice_, carol_);
 }
 
 // A group's avatar (schema v17): an image of the admin's own with a thumbnail; the system entry
