@@ -10,7 +10,6 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -31,6 +30,24 @@ inline int64_t CreateGroup(ChatStore& store, int64_t creator, std::vector<int64_
   });
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? r->conversation.id : 0;
+}
+
+// Registers an upload of 10 bytes named "f" (the quota ample); fails the test if refused.
+inline void AddUpload(ChatStore& store, const std::string& id, int64_t owner,
+                      const std::string& type, const std::string& sha256, int64_t created,
+                      const std::string& thumb_sha256 = "") {
+  auto r = Await<UploadOutcome>([&](auto reply) {
+    store.CreateUpload({.id = id,
+                        .owner = owner,
+                        .name = "f",
+                        .size = 10,
+                        .type = type,
+                        .sha256 = sha256,
+                        .created = created,
+                        .thumb_sha256 = thumb_sha256},
+                       1000, std::move(reply));
+  });
+  ASSERT_TRUE(r.ok() && !r->over_quota) << r.status().ToString();
 }
 
 // Ordered by id, each once, unknown ones absent.
@@ -116,22 +133,9 @@ inline void ExpectGroupAvatarIsAnAdminsImageThatTheMembersMayRead(ChatStore& sto
                                                                   const CaseUsers& users) {
   const int64_t alice = users.alice, bob = users.bob;
   const int64_t conv = CreateGroup(store, alice, {bob});
-  for (auto [id, owner, type, thumb] : {std::tuple{"pic", alice, "image/png", "t1"},
-                                        {"doc", alice, "text/plain", ""},
-                                        {"bobs", bob, "image/png", "t2"}}) {
-    auto r = Await<UploadOutcome>([&](auto reply) {
-      store.CreateUpload({.id = id,
-                          .owner = owner,
-                          .name = "f",
-                          .size = 10,
-                          .type = type,
-                          .sha256 = std::string(id) + "-bytes",
-                          .created = 100,
-                          .thumb_sha256 = thumb},
-                         1000, std::move(reply));
-    });
-    ASSERT_TRUE(r.ok() && !r->over_quota);
-  }
+  AddUpload(store, "pic", alice, "image/png", "pic-bytes", 100, "t1");
+  AddUpload(store, "doc", alice, "text/plain", "doc-bytes", 100);
+  AddUpload(store, "bobs", bob, "image/png", "bobs-bytes", 100, "t2");
   auto set = [&](int64_t caller, const std::string& avatar) {
     auto r = Await<MembershipOutcome>([&](auto reply) {
       store.ChangeGroup(GroupChange{.conv = conv, .caller = caller, .avatar = avatar, .now = 5},

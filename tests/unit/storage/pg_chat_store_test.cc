@@ -674,18 +674,7 @@ TEST_F(PgStoreTest, OrphanUploadsAreDeletedSkippingLockedRows) {
   const int64_t conv = Conversation(alice, {bob}, false);
   auto upload = [&](const std::string& id, const std::string& sha, int64_t created,
                     const std::string& thumb = "") {
-    Wait<UploadOutcome> wait;
-    store_->CreateUpload({.id = id,
-                          .owner = alice,
-                          .name = "f",
-                          .size = 10,
-                          .type = "text/plain",
-                          .sha256 = sha,
-                          .created = created,
-                          .thumb_sha256 = thumb},
-                         1000, wait.reply());
-    auto result = wait.get();
-    ASSERT_TRUE(result.ok() && !result->over_quota) << result.status().ToString();
+    testing::AddUpload(*store_, id, alice, "text/plain", sha, created, thumb);
   };
   upload("attached", "aa", 100);
   upload("twin", "aa", 110);

@@ -471,18 +471,7 @@ TEST_F(SqliteChatStoreTest, OrphanUploadsAreDeletedAndTheirFilesToldApart) {
   const int64_t conv = Create(alice_, {bob_}, false).conversation.id;
   auto upload = [&](const std::string& id, const std::string& sha, int64_t created,
                     const std::string& thumb = "") {
-    auto r = Await<UploadOutcome>([&](auto reply) {
-      store_->CreateUpload({.id = id,
-                            .owner = alice_,
-                            .name = "f",
-                            .size = 10,
-                            .type = "text/plain",
-                            .sha256 = sha,
-                            .created = created,
-                            .thumb_sha256 = thumb},
-                           1000, std::move(reply));
-    });
-    ASSERT_TRUE(r.ok() && !r->over_quota);
+    testing::AddUpload(*store_, id, alice_, "text/plain", sha, created, thumb);
   };
   upload("attached", "aa", 100);
   upload("twin", "aa", 110);         // The same bytes as `attached`.
