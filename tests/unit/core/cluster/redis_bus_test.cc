@@ -246,14 +246,10 @@ TEST(RedisAddressTest, NodeIds) {
 }
 
 TEST(RedisBusTest, DeliversInOrderToOtherNodesOnlyAndPipelines) {
-  RedisProcess redis;
-  Recorder at_a, at_b;
-  auto a = StartBus(redis.url(), "a", at_a);
-  auto b = StartBus(redis.url(), "b", at_b);
+  TwoNodes nodes;
+  auto& [redis, at_a, at_b, a, b] = nodes;
   a->Subscribe("ch");
-  b->Subscribe("ch");
   ASSERT_TRUE(at_a.WaitFor([&] { return at_a.Missed("ch") == 1; }));
-  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Missed("ch") == 1; }));
 
   constexpr int kCount = 2000;
   for (int i = 0; i < kCount; ++i) a->Publish("ch", "m" + std::to_string(i));
