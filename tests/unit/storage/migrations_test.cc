@@ -14,13 +14,7 @@ class MigrationsTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(dir_.ok()); }
 
-  std::unique_ptr<SqliteDb> OpenDb() {
-    DbOptions options;
-    options.path = dir_.File("chat.db");
-    Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(options);
-    EXPECT_TRUE(db.ok()) << db.status().ToString();
-    return db.ok() ? std::move(db).value() : nullptr;
-  }
+  std::unique_ptr<SqliteDb> OpenDb() { return testing::OpenTestDb({.path = dir_.File("chat.db")}); }
 
   static int64_t Count(SqliteDb& db, const std::string& sql) {
     Result<int64_t> n = db.QueryInt64(sql);
