@@ -50,6 +50,19 @@ struct NewMessage {
   // (the parent itself, or the root of the thread the parent is in).
   int64_t reply_to = 0;
   bool thread = false;
+
+  // What an Append of this message stores, under the id and seq the store gave it; the rest
+  // (mentions, a reply's quote and thread root) is the store's to fill in.
+  Message Stored(int64_t id, int64_t seq) const {
+    return Message{.id = id,
+                   .conv = conv,
+                   .seq = seq,
+                   .from = sender,
+                   .kind = kind,
+                   .body = body,
+                   .ts = ts,
+                   .attachments = attachments};
+  }
 };
 
 struct AppendOutcome {

@@ -189,16 +189,9 @@ Status ConsumeAppendRows(std::span<AppendJob* const> jobs, PgResults results) {
     AppendOutcome& out = job.out;
     switch (row.View(1).empty() ? 'f' : row.View(1)[0]) {
       case 'i':
-        out.message = Message{.id = row.Int(2),
-                              .conv = in.conv,
-                              .seq = row.Int(3),
-                              .from = in.sender,
-                              .kind = in.kind,
-                              .body = in.body,
-                              .ts = in.ts,
-                              .attachments = in.attachments,
-                              .quote = ParseQuote(row.View(11)),
-                              .thread_root = row.Int(10)};
+        out.message = in.Stored(row.Int(2), row.Int(3));
+        out.message.quote = ParseQuote(row.View(11));
+        out.message.thread_root = row.Int(10);
         if (out.message.quote) out.message.reply_to = in.reply_to;
         break;
       case 'n':
@@ -614,6 +607,17 @@ void PgChatStore::StartSession(int64_t user, Reply<SessionStart> reply) {
 
 namespace {
 
+// rc_change_message's one-letter refusals (pg_schema.cc, version 11); an unknown letter refuses.
+Denial ChangeDenial(char outcome) {
+  static constexpr std::pair<char, Denial> kDenials[] = {
+      {'n', Denial::kNotFound}, {'g', Denial::kGone},    {'a', Denial::kNotAuthor},
+      {'w', Denial::kTooLate},  {'r', Denial::kTooMany}, {'p', Denial::kTooManyPins}};
+  for (const auto& [letter, denial] : kDenials) {
+    if (letter == outcome) return denial;
+  }
+  return Denial::kForbidden;
+}
+
 // A change (edit, delete) is one call of rc_change_message (pg_schema.cc, version 11), on the
 // conversation's lane as its appends are, so that the replies keep the submission order.
 void AppendChange(PgPipeline& pipeline, uint32_t lane, NewMessage message,
@@ -635,43 +639,22 @@ void AppendChange(PgPipeline& pipeline, uint32_t lane, NewMessage message,
         if (PQntuples(results[0]) != 1) return Unexpected("change rows");
         const Row row{results[0], 0};
         const char outcome = row.View(0).empty() ? 'f' : row.View(0)[0];
-        switch (outcome) {
-          case 'i':
-          case 'd':
-            out.duplicate = outcome == 'd';
-            out.message = Message{.id = row.Int(1),
-                                  .conv = message.conv,
-                                  .seq = row.Int(2),
-                                  .from = message.sender,
-                                  .kind = row.Text(3),
-                                  .body = row.Text(4),
-                                  .ts = row.Int(5),
-                                  .mentions = row.Ints(6),
-                                  .target = message.target};
-            if (out.message.kind == kReactionKind) out.message.reaction_on = message.reaction_on;
-            return Status();
-          case 'n':
-            out.denial = Denial::kNotFound;
-            return Status();
-          case 'g':
-            out.denial = Denial::kGone;
-            return Status();
-          case 'a':
-            out.denial = Denial::kNotAuthor;
-            return Status();
-          case 'w':
-            out.denial = Denial::kTooLate;
-            return Status();
-          case 'r':
-            out.denial = Denial::kTooMany;
-            return Status();
-          case 'p':
-            out.denial = Denial::kTooManyPins;
-            return Status();
-          default:
-            out.denial = Denial::kForbidden;
-            return Status();
+        if (outcome != 'i' && outcome != 'd') {
+          out.denial = ChangeDenial(outcome);
+          return Status();
         }
+        out.duplicate = outcome == 'd';
+        out.message = Message{.id = row.Int(1),
+                              .conv = message.conv,
+                              .seq = row.Int(2),
+                              .from = message.sender,
+                              .kind = row.Text(3),
+                              .body = row.Text(4),
+                              .ts = row.Int(5),
+                              .mentions = row.Ints(6),
+                              .target = message.target};
+        if (out.message.kind == kReactionKind) out.message.reaction_on = message.reaction_on;
+        return Status();
       },
       std::move(reply));
 }

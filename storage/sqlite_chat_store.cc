@@ -67,6 +67,22 @@ Result<bool> ConversationExists(SqliteDb& db, int64_t conv) {
 
 // A member's read (history, pins) refused to anyone else: `denial` kForbidden, or kNotFound
 // when there is no such conversation.
+// A page of `conv`'s messages (of the thread under `root` only, when given), newest first,
+// below seq `before` (0: from the newest).
+Status ReadPageBefore(SqliteDb& db, int64_t conv, std::optional<int64_t> root, int64_t before,
+                      PageLimit limit, Page& out) {
+  auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
+                         " FROM messages m WHERE conversation_id = ?1" +
+                         (root ? " AND thread_root = ?2" : "") +
+                         " AND seq < ?3 ORDER BY seq DESC LIMIT ?4");
+  stmt->BindInt64(1, conv)
+      .BindInt64(3, before > 0 ? before : std::numeric_limits<int64_t>::max())
+      .BindInt64(4, int64_t{limit.count} + 1);
+  if (root) stmt->BindInt64(2, *root);
+  uint64_t bytes_left = limit.bytes;
+  return ReadPage(*stmt, limit.count, bytes_left, out.messages, out.more);
+}
+
 Status DenyOutsider(SqliteDb& db, int64_t conv, int64_t user, Denial& denial) {
   Result<std::optional<Membership>> membership = FindMembership(db, conv, user);
   if (!membership.ok()) return membership.status();
@@ -535,17 +551,10 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
         bool inserted = false;
         Status s = ForEachSqliteRow(*insert, [&](Statement& row) {
           inserted = true;
-          out.message = Message{.id = row.ColumnInt64(0),
-                                .conv = message.conv,
-                                .seq = row.ColumnInt64(1),
-                                .from = message.sender,
-                                .kind = message.kind,
-                                .body = message.body,
-                                .ts = message.ts,
-                                .attachments = message.attachments,
-                                .reply_to = reply_part.reply_to,
-                                .quote = std::move(reply_part.quote),
-                                .thread_root = reply_part.thread_root};
+          out.message = message.Stored(row.ColumnInt64(0), row.ColumnInt64(1));
+          out.message.reply_to = reply_part.reply_to;
+          out.message.quote = std::move(reply_part.quote);
+          out.message.thread_root = reply_part.thread_root;
         });
         if (s.ok() && inserted && out.message.thread_root != 0) {
           s = CountThreadReply(db, out.message);
@@ -607,14 +616,7 @@ void SqliteChatStore::History(int64_t conv, int64_t user, int64_t before, PageLi
             !s.ok() || out.denial != Denial::kNone) {
           return s;
         }
-        auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
-                               " FROM messages m WHERE conversation_id = ?1 AND seq < ?2 "
-                               "ORDER BY seq DESC LIMIT ?3");
-        stmt->BindInt64(1, conv)
-            .BindInt64(2, before > 0 ? before : std::numeric_limits<int64_t>::max())
-            .BindInt64(3, int64_t{limit.count} + 1);
-        uint64_t bytes_left = limit.bytes;
-        return ReadPage(*stmt, limit.count, bytes_left, out.messages, out.more);
+        return ReadPageBefore(db, conv, std::nullopt, before, limit, out);
       },
       std::move(reply));
 }
@@ -650,15 +652,7 @@ void SqliteChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t b
           out.denial = Denial::kNotFound;
           return Status();
         }
-        auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
-                               " FROM messages m WHERE conversation_id = ?1 AND thread_root = ?2 "
-                               "AND seq < ?3 ORDER BY seq DESC LIMIT ?4");
-        stmt->BindInt64(1, conv)
-            .BindInt64(2, root)
-            .BindInt64(3, before > 0 ? before : std::numeric_limits<int64_t>::max())
-            .BindInt64(4, int64_t{limit.count} + 1);
-        uint64_t bytes_left = limit.bytes;
-        return ReadPage(*stmt, limit.count, bytes_left, out.messages, out.more);
+        return ReadPageBefore(db, conv, root, before, limit, out);
       },
       std::move(reply));
 }
@@ -857,6 +851,24 @@ void SqliteChatStore::CollectMetrics(MetricSet& out) const {
 
 // --- Uploads (issue 15) -------------------------------------------------------------------
 
+namespace {
+// An uploads row read as SELECT id, owner_id, name, size, type, sha256, created_at, width,
+// height, thumb_sha256, thumb_size.
+UploadRecord ReadUpload(Statement& row) {
+  return UploadRecord{.id = std::string(row.ColumnText(0)),
+                      .owner = row.ColumnInt64(1),
+                      .name = std::string(row.ColumnText(2)),
+                      .size = row.ColumnInt64(3),
+                      .type = std::string(row.ColumnText(4)),
+                      .sha256 = std::string(row.ColumnText(5)),
+                      .created = row.ColumnInt64(6),
+                      .width = row.ColumnInt64(7),
+                      .height = row.ColumnInt64(8),
+                      .thumb_sha256 = std::string(row.ColumnText(9)),
+                      .thumb_size = row.ColumnInt64(10)};
+}
+}  // namespace
+
 void SqliteChatStore::CreateUpload(UploadRecord r, uint64_t quota_bytes,
                                    Reply<UploadOutcome> reply) {
   const int64_t quota = static_cast<int64_t>(std::min<uint64_t>(quota_bytes, INT64_MAX));
@@ -898,19 +910,8 @@ void SqliteChatStore::FindOwnedUploads(int64_t owner, std::vector<std::string> i
         for (const std::string& id : ids) {
           stmt->Reset();
           stmt->BindText(1, id).BindInt64(2, owner);
-          Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
-            out.push_back(UploadRecord{.id = std::string(row.ColumnText(0)),
-                                       .owner = row.ColumnInt64(1),
-                                       .name = std::string(row.ColumnText(2)),
-                                       .size = row.ColumnInt64(3),
-                                       .type = std::string(row.ColumnText(4)),
-                                       .sha256 = std::string(row.ColumnText(5)),
-                                       .created = row.ColumnInt64(6),
-                                       .width = row.ColumnInt64(7),
-                                       .height = row.ColumnInt64(8),
-                                       .thumb_sha256 = std::string(row.ColumnText(9)),
-                                       .thumb_size = row.ColumnInt64(10)});
-          });
+          Status s =
+              ForEachSqliteRow(*stmt, [&](Statement& row) { out.push_back(ReadUpload(row)); });
           if (!s.ok()) return s;
         }
         return Status();
@@ -931,19 +932,7 @@ void SqliteChatStore::FindUpload(std::string id, int64_t user,
             "uc.user_id = ?2 WHERE a.upload_id = u.id) OR "
             "EXISTS (SELECT 1 FROM users p WHERE p.avatar_upload = u.id))");
         stmt->BindText(1, id).BindInt64(2, user);
-        return ForEachSqliteRow(*stmt, [&](Statement& row) {
-          out = UploadRecord{.id = std::string(row.ColumnText(0)),
-                             .owner = row.ColumnInt64(1),
-                             .name = std::string(row.ColumnText(2)),
-                             .size = row.ColumnInt64(3),
-                             .type = std::string(row.ColumnText(4)),
-                             .sha256 = std::string(row.ColumnText(5)),
-                             .created = row.ColumnInt64(6),
-                             .width = row.ColumnInt64(7),
-                             .height = row.ColumnInt64(8),
-                             .thumb_sha256 = std::string(row.ColumnText(9)),
-                             .thumb_size = row.ColumnInt64(10)};
-        });
+        return ForEachSqliteRow(*stmt, [&](Statement& row) { out = ReadUpload(row); });
       },
       std::move(reply));
 }

@@ -71,26 +71,26 @@ std::string MembershipBody(const storage::ConversationState& state) {
 
 // The answer to a conversation route's store call that was refused (never kNone).
 std::pair<int, std::string_view> ConversationRefusal(storage::Denial denial) {
-  switch (denial) {
-    case storage::Denial::kForbidden:
-      return {403, "not a member of this conversation"};
-    case storage::Denial::kNotGroup:
-      return {400, "the members of a 1:1 conversation cannot change"};
-    case storage::Denial::kUnknownUser:
-      return {404, "unknown user"};
-    case storage::Denial::kTooLarge:
-      return {400, "more than --max-group-size members"};
-    case storage::Denial::kNotAdmin:
-      return {403, "your role in this group does not allow this"};
-    case storage::Denial::kOwnerProtected:
-      return {403, "the owner cannot be removed or demoted"};
-    case storage::Denial::kLastOwner:
-      return {409, "the owner must transfer ownership before leaving"};
-    case storage::Denial::kNotOwnImage:
-      return {400, "avatar must be an image you uploaded (with a thumbnail)"};
-    default:
-      return {404, "no such conversation or member"};
+  struct Refusal {
+    storage::Denial denial;
+    int status;
+    std::string_view reason;
+  };
+  static constexpr Refusal kRefusals[] = {
+      {storage::Denial::kForbidden, 403, "not a member of this conversation"},
+      {storage::Denial::kNotGroup, 400, "the members of a 1:1 conversation cannot change"},
+      {storage::Denial::kUnknownUser, 404, "unknown user"},
+      {storage::Denial::kTooLarge, 400, "more than --max-group-size members"},
+      {storage::Denial::kNotAdmin, 403, "your role in this group does not allow this"},
+      {storage::Denial::kOwnerProtected, 403, "the owner cannot be removed or demoted"},
+      {storage::Denial::kLastOwner, 409, "the owner must transfer ownership before leaving"},
+      {storage::Denial::kNotOwnImage, 400,
+       "avatar must be an image you uploaded (with a thumbnail)"},
+  };
+  for (const Refusal& refusal : kRefusals) {
+    if (refusal.denial == denial) return {refusal.status, refusal.reason};
   }
+  return {404, "no such conversation or member"};
 }
 
 // The metrics' label of a conversation route (HttpExchange::SetRoute): ids left out.
@@ -143,40 +143,40 @@ void HttpApi::Sweep(int64_t now_ms) {
 void HttpApi::OnRequest(HttpExchange& exchange) {
   std::string_view path = exchange.request().path;
   http::Method method = exchange.request().method;
-  auto allow = [&](http::Method wanted, std::string_view allow_header) {
+  auto allow = [&](http::Method wanted) {
     if (method == wanted) return true;
-    exchange.RespondError(405, "method not allowed", allow_header);
+    exchange.RespondError(405, "method not allowed",
+                          wanted == http::Method::kGet ? "Allow: GET\r\n" : "Allow: POST\r\n");
     return false;
   };
-  if (path == "/ws") {
-    exchange.SetRoute("/ws");
-    if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleWebSocket(exchange);
+  // The routes that answer one method and take nothing after their path; the label is also the
+  // route's metrics name, so it must outlive the exchange.
+  struct Fixed {
+    std::string_view label;
+    http::Method method;
+    void (HttpApi::*handler)(HttpExchange&);
+  };
+  static constexpr Fixed kFixed[] = {
+      {"/ws", http::Method::kGet, &HttpApi::HandleWebSocket},
+      {"/api/register", http::Method::kPost, &HttpApi::HandleRegister},
+      {"/api/login", http::Method::kPost, &HttpApi::HandleLogin},
+      {"/api/token/refresh", http::Method::kPost, &HttpApi::HandleRefresh},
+      {"/api/logout", http::Method::kPost, &HttpApi::HandleLogout},
+      {"/api/users", http::Method::kGet, &HttpApi::HandleUsers},
+      {"/api/search", http::Method::kGet, &HttpApi::HandleSearch},
+      {"/api/me/password", http::Method::kPost, &HttpApi::HandlePassword},
+      {"/api/calls/ice-servers", http::Method::kGet, &HttpApi::HandleIceServers},
+      {"/api/mentions", http::Method::kGet, &HttpApi::HandleMentions},
+  };
+  for (const Fixed& fixed : kFixed) {
+    if (path != fixed.label) continue;
+    exchange.SetRoute(fixed.label);
+    if (allow(fixed.method)) (this->*fixed.handler)(exchange);
     return;
   }
   std::string_view route = path.substr(kApiPrefix.size());
-  if (route == "register") {
-    exchange.SetRoute("/api/register");
-    if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleRegister(exchange);
-  } else if (route == "login") {
-    exchange.SetRoute("/api/login");
-    if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleLogin(exchange);
-  } else if (route == "token/refresh") {
-    exchange.SetRoute("/api/token/refresh");
-    if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleRefresh(exchange);
-  } else if (route == "logout") {
-    exchange.SetRoute("/api/logout");
-    if (allow(http::Method::kPost, "Allow: POST\r\n")) HandleLogout(exchange);
-  } else if (route == "users") {
-    exchange.SetRoute("/api/users");
-    if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleUsers(exchange);
-  } else if (route == "search") {
-    exchange.SetRoute("/api/search");
-    if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleSearch(exchange);
-  } else if (route == "me") {
+  if (route == "me") {
     HandleMe(exchange);  // http_api_profiles.cc
-  } else if (route == "me/password") {
-    exchange.SetRoute("/api/me/password");
-    if (allow(http::Method::kPost, "Allow: POST\r\n")) HandlePassword(exchange);
   } else if (route == "me/sessions" || route.starts_with("me/sessions/")) {
     HandleSessions(exchange, route.substr(std::string_view("me/sessions").size()));
   } else if (route == "blocks" || route.starts_with("blocks/")) {
@@ -188,12 +188,6 @@ void HttpApi::OnRequest(HttpExchange& exchange) {
     exchange.SetRoute(ConversationRoute(rest));
     if (rest.ends_with("/mute")) return HandleMute(exchange, rest);  // http_api_notify.cc
     HandleConversations(exchange, rest);
-  } else if (route == "calls/ice-servers") {
-    exchange.SetRoute("/api/calls/ice-servers");
-    if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleIceServers(exchange);
-  } else if (route == "mentions") {
-    exchange.SetRoute("/api/mentions");
-    if (allow(http::Method::kGet, "Allow: GET\r\n")) HandleMentions(exchange);
   } else {
     exchange.SetRoute("/api/other");
     exchange.RespondError(404, "no such route");

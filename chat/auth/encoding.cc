@@ -2,6 +2,7 @@
 #include "chat/auth/encoding.h"
 
 #include <array>
+#include <charconv>
 
 namespace ringcast::auth {
 namespace {
@@ -21,13 +22,6 @@ constexpr std::array<uint8_t, 256> MakeDecodeTable() {
 constexpr std::array<uint8_t, 256> kDecodeTable = MakeDecodeTable();
 
 constexpr std::string_view kHexDigits = "0123456789abcdef";
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 }  // namespace
 
@@ -95,10 +89,12 @@ std::optional<std::string> HexDecode(std::string_view text) {
   std::string out;
   out.reserve(text.size() / 2);
   for (size_t i = 0; i < text.size(); i += 2) {
-    const int hi = HexValue(text[i]);
-    const int lo = HexValue(text[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>((hi << 4) | lo);
+    // Two hex digits of either case: from_chars takes no sign, prefix or space.
+    const char* const end = text.data() + i + 2;
+    uint8_t byte = 0;
+    const auto [stop, error] = std::from_chars(text.data() + i, end, byte, 16);
+    if (error != std::errc() || stop != end) return std::nullopt;
+    out += static_cast<char>(byte);
   }
   return out;
 }

@@ -14,6 +14,8 @@ std::string_view AcceptView(const std::array<char, kAcceptKeyLength>& accept) {
 // Builds and parses a request head; `request_` keeps the text alive for the views.
 class HandshakeTest : public ::testing::Test {
  protected:
+  static constexpr std::string_view kSampleKey = "dGhlIHNhbXBsZSBub25jZQ==";
+
   HandshakeResult Validate(std::string text) {
     text_ = std::move(text);
     const http::ParseResult r = http::ParseRequest(text_, http::Limits{}, &request_);
@@ -37,7 +39,19 @@ class HandshakeTest : public ::testing::Test {
     return Upgrade("GET /chat HTTP/1.1", "Upgrade", "websocket", "13", kSampleKey);
   }
 
-  static constexpr std::string_view kSampleKey = "dGhlIHNhbXBsZSBub25jZQ==";
+  // A valid upgrade request's fields; each case changes what it tests.
+  struct Fields {
+    std::string_view request_line = "GET / HTTP/1.1";
+    std::string_view connection = "Upgrade";
+    std::string_view upgrade = "websocket";
+    std::string_view version = "13";
+    std::string_view key = kSampleKey;
+  };
+  // The refusal's HTTP status (0: accepted).
+  int StatusOf(const Fields& f) {
+    return Validate(Upgrade(f.request_line, f.connection, f.upgrade, f.version, f.key))
+        .error_status;
+  }
   std::string text_;
   http::Request request_;
 };
@@ -71,9 +85,8 @@ TEST_F(HandshakeTest, TokenListsAndCase) {
       {"Upgrade,keep-alive", "websocket, h2c"},
   };
   for (const auto& [connection, upgrade] : ok_cases) {
-    const HandshakeResult r =
-        Validate(Upgrade("GET / HTTP/1.1", connection, upgrade, "13", kSampleKey));
-    EXPECT_EQ(r.error_status, 0) << connection << " / " << upgrade;
+    EXPECT_EQ(StatusOf({.connection = connection, .upgrade = upgrade}), 0)
+        << connection << " / " << upgrade;
   }
   // The tokens may sit on separate header lines.
   const HandshakeResult split = Validate(
@@ -84,45 +97,27 @@ TEST_F(HandshakeTest, TokenListsAndCase) {
 }
 
 TEST_F(HandshakeTest, MissingUpgradeTokens) {
-  EXPECT_EQ(
-      Validate(Upgrade("GET / HTTP/1.1", "keep-alive", "websocket", "13", kSampleKey)).error_status,
-      426);
-  EXPECT_EQ(Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "h2c", "13", kSampleKey)).error_status,
-            426);
-  EXPECT_EQ(Validate(Upgrade("GET / HTTP/1.1", "", "websocket", "13", kSampleKey)).error_status,
-            426);
-  EXPECT_EQ(Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "", "13", kSampleKey)).error_status, 426);
-  EXPECT_EQ(
-      Validate(Upgrade("GET / HTTP/1.1", "Upgraded", "websockets", "13", kSampleKey)).error_status,
-      426);
+  EXPECT_EQ(StatusOf({.connection = "keep-alive"}), 426);
+  EXPECT_EQ(StatusOf({.upgrade = "h2c"}), 426);
+  EXPECT_EQ(StatusOf({.connection = ""}), 426);
+  EXPECT_EQ(StatusOf({.upgrade = ""}), 426);
+  EXPECT_EQ(StatusOf({.connection = "Upgraded", .upgrade = "websockets"}), 426);
 }
 
 TEST_F(HandshakeTest, Version) {
   HandshakeResult r = Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "websocket", "8", kSampleKey));
   EXPECT_EQ(r.error_status, 426);
   EXPECT_FALSE(r.error_reason.empty());
-  EXPECT_EQ(
-      Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "websocket", "", kSampleKey)).error_status,
-      426);
-  EXPECT_EQ(
-      Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "websocket", "13, 8", kSampleKey)).error_status,
-      426);
+  EXPECT_EQ(StatusOf({.version = ""}), 426);
+  EXPECT_EQ(StatusOf({.version = "13, 8"}), 426);
 }
 
 TEST_F(HandshakeTest, Method) {
-  EXPECT_EQ(
-      Validate(Upgrade("POST / HTTP/1.1", "Upgrade", "websocket", "13", kSampleKey)).error_status,
-      405);
-  EXPECT_EQ(
-      Validate(Upgrade("HEAD / HTTP/1.1", "Upgrade", "websocket", "13", kSampleKey)).error_status,
-      405);
+  EXPECT_EQ(StatusOf({.request_line = "POST / HTTP/1.1"}), 405);
+  EXPECT_EQ(StatusOf({.request_line = "HEAD / HTTP/1.1"}), 405);
 }
 
-TEST_F(HandshakeTest, Http10) {
-  EXPECT_EQ(
-      Validate(Upgrade("GET / HTTP/1.0", "Upgrade", "websocket", "13", kSampleKey)).error_status,
-      400);
-}
+TEST_F(HandshakeTest, Http10) { EXPECT_EQ(StatusOf({.request_line = "GET / HTTP/1.0"}), 400); }
 
 TEST_F(HandshakeTest, BadKeys) {
   const std::string_view bad_keys[] = {
@@ -138,19 +133,11 @@ TEST_F(HandshakeTest, BadKeys) {
       "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
   };
   for (std::string_view key : bad_keys) {
-    const HandshakeResult r =
-        Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "websocket", "13", key));
-    EXPECT_EQ(r.error_status, 400) << "key '" << key << "'";
+    EXPECT_EQ(StatusOf({.key = key}), 400) << "key '" << key << "'";
   }
   // Other valid 16-byte keys are accepted.
-  EXPECT_EQ(
-      Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "websocket", "13", "AAAAAAAAAAAAAAAAAAAAAA=="))
-          .error_status,
-      0);
-  EXPECT_EQ(
-      Validate(Upgrade("GET / HTTP/1.1", "Upgrade", "websocket", "13", "/////////////////////w=="))
-          .error_status,
-      0);
+  EXPECT_EQ(StatusOf({.key = "AAAAAAAAAAAAAAAAAAAAAA=="}), 0);
+  EXPECT_EQ(StatusOf({.key = "/////////////////////w=="}), 0);
 }
 
 TEST_F(HandshakeTest, RepeatedKey) {

@@ -10,16 +10,25 @@
 namespace ringcast::storage {
 namespace {
 
+// A user row that every schema version takes, for a migration to carry.
+constexpr char kOneUser[] =
+    "INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1)";
+
 class MigrationsTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(dir_.ok()); }
 
-  std::unique_ptr<SqliteDb> OpenDb() {
-    DbOptions options;
-    options.path = dir_.File("chat.db");
-    Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(options);
-    EXPECT_TRUE(db.ok()) << db.status().ToString();
-    return db.ok() ? std::move(db).value() : nullptr;
+  std::unique_ptr<SqliteDb> OpenDb() { return testing::OpenTestDb({.path = dir_.File("chat.db")}); }
+
+  // A database written at `version` (the first migrations only), then `sql` run on it: the
+  // rows a later migration must carry. Null, with the test failed, when either fails.
+  std::unique_ptr<SqliteDb> OpenAt(size_t version, const std::string& sql) {
+    auto db = OpenDb();
+    if (!db) return nullptr;
+    Status s = Migrate(*db, SchemaMigrations().first(version));
+    if (s.ok()) s = db->Exec(sql);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return s.ok() ? std::move(db) : nullptr;
   }
 
   static int64_t Count(SqliteDb& db, const std::string& sql) {
@@ -78,9 +87,7 @@ TEST_F(MigrationsTest, ReopeningIsIdempotentAndKeepsData) {
 // Version 8 rebuilds messages (to drop its cid index): the rows that name a message (mentions,
 // attachments) must survive the old table's DROP, which with foreign keys on would cascade.
 TEST_F(MigrationsTest, Version8KeepsMessagesAndWhatNamesThemAndIndexesTheirCids) {
-  auto db = OpenDb();
-  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(7)).ok());
-  ASSERT_TRUE(db->Exec(R"sql(
+  auto db = OpenAt(7, R"sql(
 INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1), (2, 'b', 'h', 1);
 INSERT INTO conversations(id, name, is_group, created_at) VALUES (1, 'g', 1, 1);
 INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (1, 1, 1), (1, 2, 1);
@@ -91,8 +98,8 @@ INSERT INTO uploads(id, owner_id, name, size, type, sha256, created_at)
 VALUES ('u1', 1, 'f.txt', 1, 'text/plain', 'x', 1);
 INSERT INTO message_attachments(message_id, position, upload_id, conversation_id)
 VALUES (2, 0, 'u1', 1);
-)sql")
-                  .ok());
+)sql");
+  ASSERT_TRUE(db);
   Status s = Migrate(*db);
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(Count(*db, "SELECT count(*) FROM messages"), 3);
@@ -203,17 +210,15 @@ TEST_F(MigrationsTest, RejectsAListWithGaps) {
 // Version 12: an existing group's earliest member (lowest id among the first to join) becomes
 // its owner; everyone else, and both members of a 1:1, are members.
 TEST_F(MigrationsTest, Version12MakesEachGroupsEarliestMemberItsOwner) {
-  auto db = OpenDb();
-  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(11)).ok());
-  ASSERT_TRUE(db->Exec(R"sql(
+  auto db = OpenAt(11, R"sql(
     INSERT INTO users(id, username, password_hash, created_at)
     VALUES (1, 'a', 'h', 1), (2, 'b', 'h', 1), (3, 'c', 'h', 1);
     INSERT INTO conversations(id, name, is_group, created_at, direct_key)
     VALUES (7, 'g', 1, 1, NULL), (8, 'h', 1, 1, NULL), (9, NULL, 0, 1, '1:2');
     INSERT INTO users_conversations(conversation_id, user_id, joined_at)
     VALUES (7, 3, 5), (7, 2, 5), (7, 1, 9), (8, 3, 1), (8, 1, 2), (9, 1, 1), (9, 2, 1);
-  )sql")
-                  .ok());
+  )sql");
+  ASSERT_TRUE(db);
   Status s = Migrate(*db);
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(Count(*db,
@@ -232,17 +237,15 @@ TEST_F(MigrationsTest, Version12MakesEachGroupsEarliestMemberItsOwner) {
 }
 
 TEST_F(MigrationsTest, Version2MarksOwnMessagesRead) {
-  auto db = OpenDb();
-  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(1)).ok());
-  ASSERT_TRUE(db->Exec(R"sql(
+  auto db = OpenAt(1, R"sql(
     INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1), (2, 'b', 'h', 1);
     INSERT INTO conversations(id, name, is_group, created_at, direct_key) VALUES (7, NULL, 0, 1, '1:2');
     INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (7, 1, 1), (7, 2, 1);
     INSERT INTO messages(conversation_id, seq, sender_id, body, sent_at) VALUES
       (7, 1, 1, 'x', 1), (7, 2, 2, 'x', 1), (7, 3, 1, 'x', 1), (7, 4, 2, 'x', 1);
     UPDATE users_conversations SET read_seq = 4, delivered_seq = 4 WHERE user_id = 2;
-  )sql")
-                  .ok());
+  )sql");
+  ASSERT_TRUE(db);
   EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 1"), 0);
   Status s = Migrate(*db);
   ASSERT_TRUE(s.ok()) << s.ToString();
@@ -260,16 +263,14 @@ TEST_F(MigrationsTest, Version2MarksOwnMessagesRead) {
 
 // An upgraded database notifies nothing old: every member starts notified up to last_seq.
 TEST_F(MigrationsTest, Version3StartsNotifiedAtTheNewestMessage) {
-  auto db = OpenDb();
-  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(2)).ok());
-  ASSERT_TRUE(db->Exec(R"sql(
+  auto db = OpenAt(2, R"sql(
     INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1), (2, 'b', 'h', 1);
     INSERT INTO conversations(id, name, is_group, created_at, direct_key) VALUES (7, NULL, 0, 1, '1:2');
     INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (7, 1, 1), (7, 2, 1);
     INSERT INTO messages(conversation_id, seq, sender_id, body, sent_at) VALUES
       (7, 1, 1, 'x', 1), (7, 2, 1, 'x', 1);
-  )sql")
-                  .ok());
+  )sql");
+  ASSERT_TRUE(db);
   Status s = Migrate(*db, SchemaMigrations().first(3));
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 3);
@@ -285,14 +286,12 @@ TEST_F(MigrationsTest, Version3StartsNotifiedAtTheNewestMessage) {
 // Version 4 on a database written at version 3: existing accounts have no email, and the
 // digest watermarks and push subscriptions go with their membership and user.
 TEST_F(MigrationsTest, Version4AddsPushSubscriptionsEmailAndDigests) {
-  auto db = OpenDb();
-  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(3)).ok());
-  ASSERT_TRUE(db->Exec(R"sql(
+  auto db = OpenAt(3, R"sql(
     INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1), (2, 'b', 'h', 1);
     INSERT INTO conversations(id, name, is_group, created_at, direct_key) VALUES (7, NULL, 0, 1, '1:2');
     INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (7, 1, 1), (7, 2, 1);
-  )sql")
-                  .ok());
+  )sql");
+  ASSERT_TRUE(db);
   Status s = Migrate(*db, SchemaMigrations().first(4));
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 4);
@@ -310,11 +309,8 @@ TEST_F(MigrationsTest, Version4AddsPushSubscriptionsEmailAndDigests) {
 // Version 5 on a database written at version 4: the upload tables appear, empty, and take a
 // record and its attachment row.
 TEST_F(MigrationsTest, Version5AddsUploads) {
-  auto db = OpenDb();
-  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(4)).ok());
-  ASSERT_TRUE(db->Exec("INSERT INTO users(id, username, password_hash, created_at) "
-                       "VALUES (1, 'a', 'h', 1)")
-                  .ok());
+  auto db = OpenAt(4, kOneUser);
+  ASSERT_TRUE(db);
   Status s = Migrate(*db);
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_GE(*db->QueryInt64("PRAGMA user_version"), 5);
@@ -327,11 +323,8 @@ TEST_F(MigrationsTest, Version5AddsUploads) {
 
 // Version 6 on a database written at version 5: the sweep's indexes appear, the uploads stay.
 TEST_F(MigrationsTest, Version6IndexesUploadsForTheSweep) {
-  auto db = OpenDb();
-  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(5)).ok());
-  ASSERT_TRUE(db->Exec("INSERT INTO users(id, username, password_hash, created_at) "
-                       "VALUES (1, 'a', 'h', 1)")
-                  .ok());
+  auto db = OpenAt(5, kOneUser);
+  ASSERT_TRUE(db);
   ASSERT_TRUE(db->Exec("INSERT INTO uploads(id, owner_id, name, size, type, sha256, created_at) "
                        "VALUES ('AAAAAAAAAAAAAAAAAAAAAA', 1, 'f', 3, 'text/plain', 'ab', 1)")
                   .ok());
@@ -348,11 +341,8 @@ TEST_F(MigrationsTest, Version6IndexesUploadsForTheSweep) {
 // Version 9 on a database written at version 8: refresh_tokens appears, empty, and meta gets an
 // instance id of 32 hex digits; another database gets another.
 TEST_F(MigrationsTest, Version9AddsRefreshTokensAndAnInstanceId) {
-  auto db = OpenDb();
-  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(8)).ok());
-  ASSERT_TRUE(db->Exec("INSERT INTO users(id, username, password_hash, created_at) "
-                       "VALUES (1, 'a', 'h', 1)")
-                  .ok());
+  auto db = OpenAt(8, kOneUser);
+  ASSERT_TRUE(db);
   Status s = Migrate(*db);
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_GE(*db->QueryInt64("PRAGMA user_version"), 9);
@@ -384,9 +374,7 @@ TEST_F(MigrationsTest, Version9AddsRefreshTokensAndAnInstanceId) {
 // Version 13 indexed the bodies already stored (ordinary, not deleted), and its triggers followed
 // edits and deletions of indexed messages (version 15 keeps those rules under a new key).
 TEST_F(MigrationsTest, Version13IndexesOrdinaryMessagesAndFollowsTheirChanges) {
-  auto db = OpenDb();
-  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(11)).ok());
-  ASSERT_TRUE(db->Exec(R"sql(
+  auto db = OpenAt(11, R"sql(
 INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1);
 INSERT INTO conversations(id, name, is_group, created_at) VALUES (1, 'g', 1, 1);
 INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (1, 1, 1);
@@ -395,8 +383,8 @@ VALUES (1, 1, 1, 'text', 'kept apple', 2, NULL, NULL),
        (1, 2, 1, 'text', '', 3, NULL, 5),
        (1, 3, 1, 'edit', 'apple edited', 4, 1, NULL),
        (1, 4, 1, 'note', 'custom apple', 4, NULL, NULL);
-)sql")
-                  .ok());
+)sql");
+  ASSERT_TRUE(db);
   Status s = Migrate(*db, SchemaMigrations().first(13));
   ASSERT_TRUE(s.ok()) << s.ToString();
   // The rowids (message ids) that hold `word`, as one number: 14 is messages 1 and 4.
@@ -422,9 +410,7 @@ VALUES (1, 1, 1, 'text', 'kept apple', 2, NULL, NULL),
 // Version 15 keys the index by conversation and seq: it indexes what version 13 held under the
 // new key, and its triggers follow edits and deletions.
 TEST_F(MigrationsTest, Version15KeysTheIndexByConversationAndSeq) {
-  auto db = OpenDb();
-  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(14)).ok());
-  ASSERT_TRUE(db->Exec(R"sql(
+  auto db = OpenAt(14, R"sql(
 INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1);
 INSERT INTO conversations(id, name, is_group, created_at) VALUES (1, 'g', 1, 1), (2, 'h', 1, 1);
 INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (1, 1, 1), (2, 1, 1);
@@ -433,8 +419,8 @@ VALUES (1, 1, 1, 'text', 'kept apple', 2, NULL, NULL),
        (2, 1, 1, 'text', '', 3, NULL, 5),
        (2, 2, 1, 'edit', 'apple edited', 4, 1, NULL),
        (2, 3, 1, 'note', 'custom apple', 4, NULL, NULL);
-)sql")
-                  .ok());
+)sql");
+  ASSERT_TRUE(db);
   // A version 13 index, brought up to date as the store would have before the upgrade.
   ASSERT_TRUE(db->Exec("UPDATE search_progress SET indexed_upto = 4").ok());
   Status s = Migrate(*db, SchemaMigrations().first(15));
@@ -470,16 +456,14 @@ VALUES (1, 1, 1, 'text', 'kept apple', 2, NULL, NULL),
 // Version 16 moves the index to search.db (sqlite_search_index_test.cc): nothing of it stays in
 // chat.db, and the messages stay as they were.
 TEST_F(MigrationsTest, Version16TakesTheIndexOutOfTheChatDatabase) {
-  auto db = OpenDb();
-  ASSERT_TRUE(Migrate(*db, SchemaMigrations().first(15)).ok());
-  ASSERT_TRUE(db->Exec(R"sql(
+  auto db = OpenAt(15, R"sql(
 INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1);
 INSERT INTO conversations(id, name, is_group, created_at) VALUES (1, 'g', 1, 1);
 INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (1, 1, 1);
 INSERT INTO messages(conversation_id, seq, sender_id, kind, body, sent_at)
 VALUES (1, 1, 1, 'text', 'kept apple', 2);
-)sql")
-                  .ok());
+)sql");
+  ASSERT_TRUE(db);
   Status s = Migrate(*db);
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(Count(*db,

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "storage/pg_schema.h"
+#include "tests/unit/storage/chat_store_cases.h"
 
 namespace ringcast::storage {
 namespace {
@@ -145,6 +146,11 @@ class PgStoreTest : public ::testing::Test {
     store_->Append(NewMessage{conv, sender, std::move(cid), "text", std::move(body), 5},
                    wait.reply());
     return wait.get();
+  }
+  // Registers alice, bob and carol for a case of chat_store_cases.h.
+  testing::CaseUsers Users() {
+    return {User("alice"), User("bob"), User("carol"),
+            [this](const std::string& name) { return User(name); }};
   }
 
   std::string base_, dbname_, conninfo_;
@@ -447,50 +453,16 @@ TEST_F(PgStoreTest, HistoryAndSyncPageByCountAndBytes) {
   EXPECT_TRUE((*all)[1].more);
 }
 
-// The same cases as SqliteChatStoreTest.FindUsersById.
+// chat_store_cases.h, as SqliteChatStoreTest runs them.
 TEST_F(PgStoreTest, FindUsersById) {
   Open();
-  const int64_t alice = User("alice"), bob = User("bob"), zed = User("Zed");
-  auto find = [&](std::vector<int64_t> ids) {
-    Wait<std::vector<UserMatch>> wait;
-    store_->FindUsers(std::move(ids), wait.reply());
-    auto r = wait.get();
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : std::vector<UserMatch>{};
-  };
-  EXPECT_EQ(find({zed, 999999, bob, alice, zed}),
-            (std::vector<UserMatch>{{alice, "alice"}, {bob, "bob"}, {zed, "Zed"}}));
-  EXPECT_TRUE(find({999999}).empty());
-  EXPECT_TRUE(find({}).empty());
+  testing::ExpectFindUsersById(*store_, Users());
 }
 
-// The same cases as SqliteChatStoreTest.SearchUsersByPrefixIgnoringCase, and the index.
+// chat_store_cases.h, as SqliteChatStoreTest runs them, and the index.
 TEST_F(PgStoreTest, SearchUsersByPrefixIgnoringCase) {
   Open();
-  const int64_t alice = User("alice"), bob = User("bob");
-  const int64_t alfred = User("Alfred"), underscore = User("al_x"), dot = User("AL.b");
-  const int64_t al = User("al"), alz = User("alz"), bal = User("bal");
-  auto search = [&](const std::string& prefix, uint32_t limit = 20) {
-    Wait<std::vector<UserMatch>> wait;
-    store_->SearchUsers(prefix, limit, wait.reply());
-    auto r = wait.get();
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : std::vector<UserMatch>{};
-  };
-  const std::vector<UserMatch> all = {{al, "al"},         {dot, "AL.b"},    {underscore, "al_x"},
-                                      {alfred, "Alfred"}, {alice, "alice"}, {alz, "alz"}};
-  EXPECT_EQ(search("al"), all);
-  EXPECT_EQ(search("AL"), all);
-  EXPECT_EQ(search("aL", 2), (std::vector<UserMatch>{all[0], all[1]}));
-  EXPECT_EQ(search("al_"), (std::vector<UserMatch>{all[2]}));  // '_' is no wildcard.
-  EXPECT_EQ(search("al."), (std::vector<UserMatch>{all[1]}));
-  EXPECT_EQ(search("ALFRED"), (std::vector<UserMatch>{all[3]}));
-  EXPECT_EQ(search("alz"), (std::vector<UserMatch>{all[5]}));
-  EXPECT_EQ(search("b"), (std::vector<UserMatch>{{bal, "bal"}, {bob, "bob"}}));
-  EXPECT_TRUE(search("alfreda").empty());
-  EXPECT_TRUE(search("a%").empty());
-  EXPECT_TRUE(search("a b").empty());
-  EXPECT_TRUE(search("z").empty());
+  testing::ExpectSearchUsersByPrefixIgnoringCase(*store_, Users());
 
   // Served by the version-3 index whatever the database's collation, in its order (a table this
   // small would be scanned, or bitmap-scanned and sorted: both are priced out).
@@ -677,27 +649,7 @@ TEST_F(PgStoreTest, GroupRolesAndSettings) {
 
 TEST_F(PgStoreTest, ReadRangeAndLastSeqsServeGapFill) {
   Open();
-  const int64_t a = User("alice"), b = User("bob");
-  const int64_t conv = Conversation(a, {b});
-  const int64_t empty = Conversation(b, {a});
-  for (int i = 1; i <= 6; ++i)
-    ASSERT_TRUE(Send(conv, i % 2 ? a : b, "m" + std::to_string(i), "x").ok());
-  Wait<std::vector<Message>> range;
-  store_->ReadRange(conv, 2, 3, range.reply());
-  auto got = range.get();
-  ASSERT_TRUE(got.ok()) << got.status().ToString();
-  ASSERT_EQ(got->size(), 3u);
-  for (size_t i = 0; i < 3; ++i) EXPECT_EQ((*got)[i].seq, int64_t(i) + 3);
-  EXPECT_EQ((*got)[0].from, a);
-
-  Wait<std::vector<std::pair<int64_t, int64_t>>> heads;
-  store_->LastSeqs({conv, empty, 999999}, heads.reply());
-  auto seqs = heads.get();
-  ASSERT_TRUE(seqs.ok()) << seqs.status().ToString();
-  std::sort(seqs->begin(), seqs->end());
-  std::vector<std::pair<int64_t, int64_t>> expected = {{conv, 6}, {empty, 0}};
-  std::sort(expected.begin(), expected.end());
-  EXPECT_EQ(*seqs, expected);
+  testing::ExpectReadRangeAndLastSeqsServeGapFill(*store_, Users());
 }
 
 TEST_F(PgStoreTest, TheFirstSecretKeptIsTheOneEveryStoreGets) {
@@ -722,18 +674,7 @@ TEST_F(PgStoreTest, OrphanUploadsAreDeletedSkippingLockedRows) {
   const int64_t conv = Conversation(alice, {bob}, false);
   auto upload = [&](const std::string& id, const std::string& sha, int64_t created,
                     const std::string& thumb = "") {
-    Wait<UploadOutcome> wait;
-    store_->CreateUpload({.id = id,
-                          .owner = alice,
-                          .name = "f",
-                          .size = 10,
-                          .type = "text/plain",
-                          .sha256 = sha,
-                          .created = created,
-                          .thumb_sha256 = thumb},
-                         1000, wait.reply());
-    auto result = wait.get();
-    ASSERT_TRUE(result.ok() && !result->over_quota) << result.status().ToString();
+    testing::AddUpload(*store_, id, alice, "text/plain", sha, created, thumb);
   };
   upload("attached", "aa", 100);
   upload("twin", "aa", 110);
@@ -776,12 +717,11 @@ TEST_F(PgStoreTest, OrphanUploadsAreDeletedSkippingLockedRows) {
 
 // rc_search_messages (schema v15) serves a member of more than 1,000 conversations by one
 // statement over the words rather than a probe per conversation: the same rules hold on both
-// paths (plpgsql plans a statement only when it first runs, so each path must run here). Pages
-// follow the ranked order (score, then the newest) and together hold every hit once.
+// paths (plpgsql plans a statement only when it first runs, so each path must run here); the
+// checks are chat_store_cases.h's, as on SQLite.
 TEST_F(PgStoreTest, SearchOfMembersOfFewAndOfManyConversations) {
   Open();
   const int64_t alice = User("alice"), carol = User("carol");
-  constexpr int kConversations = 1'005;
   Admin admin(conninfo_);
   ASSERT_TRUE(admin.ok()) << admin.error();
   // Conversations 1 … 1005 are alice's, 1006 carol's; 10, 20, … hold the needle, 100, 200, …
@@ -800,109 +740,13 @@ TEST_F(PgStoreTest, SearchOfMembersOfFewAndOfManyConversations) {
       "FROM generate_series(1, 1006) c;"
       "SELECT setval(pg_get_serial_sequence('conversations', 'id'), 1006);";
   admin.Column(fill);
-  auto search = [&](SearchQuery query) {
-    Wait<std::vector<SearchHit>> wait;
-    store_->SearchMessages(std::move(query), wait.reply());
-    auto r = wait.get();
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : std::vector<SearchHit>{};
-  };
-  std::vector<SearchHit> all;
-  std::optional<SearchCursor> cursor;
-  for (int page = 0; page < 20; ++page) {
-    std::vector<SearchHit> hits =
-        search({.user = alice, .terms = {"needle"}, .cursor = cursor, .limit = 7});
-    const bool more = hits.size() == 8;
-    if (more) hits.pop_back();
-    all.insert(all.end(), hits.begin(), hits.end());
-    if (!more) break;
-    cursor = SearchCursor{.score = all.back().score, .id = all.back().id};
-  }
-  ASSERT_EQ(all.size(), size_t{kConversations / 10});
-  std::set<int64_t> convs;
-  for (size_t i = 0; i < all.size(); ++i) {
-    convs.insert(all[i].conv);
-    EXPECT_EQ(all[i].conv % 10, 0) << all[i].conv;
-    if (i > 0) {
-      EXPECT_TRUE(all[i - 1].score < all[i].score ||
-                  (all[i - 1].score == all[i].score && all[i - 1].id > all[i].id))
-          << i;
-    }
-  }
-  EXPECT_EQ(convs.size(), all.size());
-  for (size_t i = 0; i < 10; ++i) EXPECT_EQ(all[i].conv % 100, 0) << i;
-  EXPECT_EQ(search({.user = alice, .terms = {"needle"}, .before = 21}).size(), 2u);
-  EXPECT_EQ(search({.user = alice, .terms = {"hay"}, .from = carol}).size(), 0u);
-  // One conversation: the per-conversation probe.
-  EXPECT_EQ(search({.user = alice, .terms = {"needle"}, .conv = 500}).size(), 1u);
-  EXPECT_EQ(search({.user = alice, .terms = {"needle"}, .conv = 1006}).size(), 0u);
-  const std::vector<SearchHit> carols = search({.user = carol, .terms = {"needle"}});
-  ASSERT_EQ(carols.size(), 1u);
-  EXPECT_EQ(carols[0].conv, 1006);
-  EXPECT_NE(carols[0].snippet.find(kMatchOpen), std::string::npos);
+  testing::ExpectSearchOfManyConversations(*store_, alice, carol);
 }
 
-// The same rules as SqliteChatStoreTest.AGroupAvatarIsAnAdminsImageThatTheMembersMayRead, as
-// rc_change_group (schema v16) applies them.
+// chat_store_cases.h, as rc_change_group (schema v16) applies its rules.
 TEST_F(PgStoreTest, AGroupAvatarIsAnAdminsImageThatTheMembersMayRead) {
   Open();
-  const int64_t a = User("ann"), b = User("ben"), c = User("cid");
-  const int64_t group = Conversation(a, {b});
-  for (auto [id, owner, type] :
-       {std::tuple{"pic", a, "image/png"}, {"doc", a, "text/plain"}, {"bens", b, "image/png"}}) {
-    Wait<UploadOutcome> wait;
-    store_->CreateUpload({.id = id,
-                          .owner = owner,
-                          .name = "f",
-                          .size = 10,
-                          .type = type,
-                          .sha256 = std::string(id) + "-bytes",
-                          .created = 100,
-                          .thumb_sha256 = std::string(type) == "image/png" ? "t" : ""},
-                         1000, wait.reply());
-    ASSERT_TRUE(wait.get().ok());
-  }
-  auto set = [&](int64_t caller, std::string avatar) {
-    Wait<MembershipOutcome> wait;
-    store_->ChangeGroup(GroupChange{.conv = group, .caller = caller, .avatar = avatar, .now = 5},
-                        wait.reply());
-    auto r = wait.get();
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : MembershipOutcome{};
-  };
-  EXPECT_EQ(set(a, "doc").denial, Denial::kNotOwnImage);
-  EXPECT_EQ(set(a, "bens").denial, Denial::kNotOwnImage);
-  EXPECT_EQ(set(b, "bens").denial, Denial::kNotAdmin);
-  auto changed = set(a, "pic");
-  ASSERT_EQ(changed.denial, Denial::kNone);
-  EXPECT_EQ(changed.conversation.avatar, "pic");
-  ASSERT_EQ(changed.system.size(), 1u);
-  EXPECT_EQ(changed.system[0].body,
-            R"({"action":"updated","actor":)" + std::to_string(a) + R"(,"avatar":"pic"})");
-  EXPECT_FALSE(set(a, "pic").changed);
-  Wait<std::vector<ConversationSummary>> listed;
-  store_->ListConversations(b, listed.reply());
-  auto list = listed.get();
-  ASSERT_TRUE(list.ok() && list->size() == 1u);
-  EXPECT_EQ((*list)[0].avatar, "pic");
-  auto readable = [&](int64_t user) {
-    Wait<std::optional<UploadRecord>> wait;
-    store_->FindUpload("pic", user, wait.reply());
-    auto found = wait.get();
-    return found.ok() && found->has_value();
-  };
-  EXPECT_TRUE(readable(b));
-  EXPECT_FALSE(readable(c));
-  Wait<std::vector<UploadRecord>> swept;
-  store_->DeleteOrphanUploads(0, 400, 10, swept.reply());
-  auto deleted = swept.get();
-  ASSERT_TRUE(deleted.ok());
-  for (const UploadRecord& record : *deleted) EXPECT_NE(record.id, "pic");
-  auto cleared = set(a, "");
-  EXPECT_FALSE(cleared.conversation.avatar);
-  EXPECT_EQ(cleared.system[0].body,
-            R"({"action":"updated","actor":)" + std::to_string(a) + R"(,"avatar":""})");
-  EXPECT_TRUE(readable(b));
+  testing::ExpectGroupAvatarIsAnAdminsImageThatTheMembersMayRead(*store_, Users());
 }
 
 }  // namespace

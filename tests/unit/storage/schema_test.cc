@@ -16,11 +16,8 @@ class SchemaTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(dir_.ok());
-    DbOptions options;
-    options.path = dir_.File("chat.db");
-    Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(options);
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    db_ = std::move(db).value();
+    db_ = testing::OpenTestDb({.path = dir_.File("chat.db")});
+    ASSERT_TRUE(db_);
     Status s = Migrate(*db_);
     ASSERT_TRUE(s.ok()) << s.ToString();
   }

@@ -8,44 +8,16 @@
 #include <set>
 #include <thread>
 
-#include "tests/unit/storage/storage_test_util.h"
+#include "tests/unit/storage/chat_store_cases.h"
+#include "tests/unit/storage/sqlite_store_fixture.h"
 
 namespace ringcast::storage {
 namespace {
 
-// Calls an async store operation and waits for its reply (the reply runs on a store thread).
-template <typename T, typename Call>
-Result<T> Await(Call call) {
-  std::promise<Result<T>> promise;
-  auto future = promise.get_future();
-  call(Reply<T>([&promise](Result<T> result) { promise.set_value(std::move(result)); }));
-  if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
-    return Status(Errc::kInternal, "timed out");
-  }
-  return future.get();
-}
+using testing::Await;
 
-class SqliteChatStoreTest : public ::testing::Test {
+class SqliteChatStoreTest : public testing::SqliteStoreTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(dir_.ok());
-    options_.db.path = dir_.File("chat.db");
-    Open();
-    alice_ = User("alice");
-    bob_ = User("bob");
-    carol_ = User("carol");
-  }
-  void Open() {
-    auto store = SqliteChatStore::Open(options_, recent_cids_);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(*store);
-  }
-  int64_t User(const std::string& name) {
-    auto r = Await<std::pair<Denial, int64_t>>(
-        [&](auto reply) { store_->CreateUser(name, "hash", 1, std::move(reply)); });
-    EXPECT_TRUE(r.ok() && r->first == Denial::kNone);
-    return r.ok() ? r->second : 0;
-  }
   CreateConversationOutcome Create(int64_t creator, std::vector<int64_t> members, bool group) {
     auto r = Await<CreateConversationOutcome>([&](auto reply) {
       store_->CreateConversation(creator, members,
@@ -65,12 +37,9 @@ class SqliteChatStoreTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : AppendOutcome{};
   }
-
-  testing::TempDir dir_;
-  ExecutorOptions options_;
-  uint32_t recent_cids_ = SqliteChatStore::kDefaultRecentCids;
-  std::unique_ptr<SqliteChatStore> store_;
-  int64_t alice_ = 0, bob_ = 0, carol_ = 0;
+  testing::CaseUsers Users() {
+    return {alice_, bob_, carol_, [this](const std::string& name) { return User(name); }};
+  }
 };
 
 TEST_F(SqliteChatStoreTest, UsernamesAreUniqueIgnoringCase) {
@@ -465,49 +434,11 @@ TEST_F(SqliteChatStoreTest, RevokedTokensAndLastOnline) {
   EXPECT_EQ(session->contacts[0].last_online, 500) << "never moves back";
 }
 
-// The same cases as PgStoreTest.SearchUsersByPrefixIgnoringCase.
 TEST_F(SqliteChatStoreTest, SearchUsersByPrefixIgnoringCase) {
-  const int64_t alfred = User("Alfred"), underscore = User("al_x"), dot = User("AL.b");
-  const int64_t al = User("al"), alz = User("alz");
-  const int64_t bal = User("bal");
-  auto search = [&](const std::string& prefix, uint32_t limit = 20) {
-    auto r = Await<std::vector<UserMatch>>(
-        [&](auto reply) { store_->SearchUsers(prefix, limit, std::move(reply)); });
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : std::vector<UserMatch>{};
-  };
-  // Ordered by the lowercased name, in byte order ('.' < '_' < letters); names as registered.
-  const std::vector<UserMatch> all = {{al, "al"},         {dot, "AL.b"},     {underscore, "al_x"},
-                                      {alfred, "Alfred"}, {alice_, "alice"}, {alz, "alz"}};
-  EXPECT_EQ(search("al"), all);
-  EXPECT_EQ(search("AL"), all);
-  EXPECT_EQ(search("aL", 2), (std::vector<UserMatch>{all[0], all[1]}));
-  EXPECT_EQ(search("al_"), (std::vector<UserMatch>{all[2]}));  // '_' is no wildcard.
-  EXPECT_EQ(search("al."), (std::vector<UserMatch>{all[1]}));
-  EXPECT_EQ(search("ALFRED"), (std::vector<UserMatch>{all[3]}));
-  EXPECT_EQ(search("alz"), (std::vector<UserMatch>{all[5]}));
-  EXPECT_EQ(search("b"), (std::vector<UserMatch>{{bal, "bal"}, {bob_, "bob"}}));
-  EXPECT_TRUE(search("alfreda").empty());
-  EXPECT_TRUE(search("a%").empty());
-  EXPECT_TRUE(search("a b").empty());
-  EXPECT_TRUE(search("z").empty());
+  testing::ExpectSearchUsersByPrefixIgnoringCase(*store_, Users());
 }
 
-// The same cases as PgStoreTest.FindUsersById.
-TEST_F(SqliteChatStoreTest, FindUsersById) {
-  const int64_t zed = User("Zed");
-  auto find = [&](std::vector<int64_t> ids) {
-    auto r = Await<std::vector<UserMatch>>(
-        [&](auto reply) { store_->FindUsers(std::move(ids), std::move(reply)); });
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : std::vector<UserMatch>{};
-  };
-  // Ordered by id, each once, unknown ones absent.
-  EXPECT_EQ(find({zed, 999999, bob_, alice_, zed}),
-            (std::vector<UserMatch>{{alice_, "alice"}, {bob_, "bob"}, {zed, "Zed"}}));
-  EXPECT_TRUE(find({999999}).empty());
-  EXPECT_TRUE(find({}).empty());
-}
+TEST_F(SqliteChatStoreTest, FindUsersById) { testing::ExpectFindUsersById(*store_, Users()); }
 
 TEST_F(SqliteChatStoreTest, ConcurrentSendersGetDistinctGapFreeSeqs) {
   int64_t conv = Create(alice_, {bob_, carol_}, true).conversation.id;
@@ -531,28 +462,7 @@ TEST_F(SqliteChatStoreTest, ConcurrentSendersGetDistinctGapFreeSeqs) {
 }
 
 TEST_F(SqliteChatStoreTest, ReadRangeAndLastSeqsServeGapFill) {
-  const int64_t conv = Create(alice_, {bob_}, true).conversation.id;
-  const int64_t empty = Create(alice_, {carol_}, true).conversation.id;
-  for (int i = 1; i <= 6; ++i) Append(conv, i % 2 ? alice_ : bob_, "m" + std::to_string(i));
-  auto range = Await<std::vector<Message>>(
-      [&](auto reply) { store_->ReadRange(conv, 2, 3, std::move(reply)); });
-  ASSERT_TRUE(range.ok()) << range.status().ToString();
-  ASSERT_EQ(range->size(), 3u);
-  for (size_t i = 0; i < 3; ++i) EXPECT_EQ((*range)[i].seq, int64_t(i) + 3);
-  EXPECT_EQ((*range)[0].from, alice_);
-  auto tail = Await<std::vector<Message>>(
-      [&](auto reply) { store_->ReadRange(conv, 6, 10, std::move(reply)); });
-  ASSERT_TRUE(tail.ok());
-  EXPECT_TRUE(tail->empty());
-
-  auto heads = Await<std::vector<std::pair<int64_t, int64_t>>>([&](auto reply) {
-    store_->LastSeqs({conv, empty, 999999}, std::move(reply));
-  });
-  ASSERT_TRUE(heads.ok());
-  std::sort(heads->begin(), heads->end());
-  std::vector<std::pair<int64_t, int64_t>> expected = {{conv, 6}, {empty, 0}};
-  std::sort(expected.begin(), expected.end());
-  EXPECT_EQ(*heads, expected);
+  testing::ExpectReadRangeAndLastSeqsServeGapFill(*store_, Users());
 }
 
 // The sweep of orphan uploads (sqlite_upload_store.cc): only unattached uploads in the time
@@ -561,18 +471,7 @@ TEST_F(SqliteChatStoreTest, OrphanUploadsAreDeletedAndTheirFilesToldApart) {
   const int64_t conv = Create(alice_, {bob_}, false).conversation.id;
   auto upload = [&](const std::string& id, const std::string& sha, int64_t created,
                     const std::string& thumb = "") {
-    auto r = Await<UploadOutcome>([&](auto reply) {
-      store_->CreateUpload({.id = id,
-                            .owner = alice_,
-                            .name = "f",
-                            .size = 10,
-                            .type = "text/plain",
-                            .sha256 = sha,
-                            .created = created,
-                            .thumb_sha256 = thumb},
-                           1000, std::move(reply));
-    });
-    ASSERT_TRUE(r.ok() && !r->over_quota);
+    testing::AddUpload(*store_, id, alice_, "text/plain", sha, created, thumb);
   };
   upload("attached", "aa", 100);
   upload("twin", "aa", 110);         // The same bytes as `attached`.
@@ -612,8 +511,8 @@ TEST_F(SqliteChatStoreTest, OrphanUploadsAreDeletedAndTheirFilesToldApart) {
 }
 
 // A member of more than 1,000 conversations is served by one statement over the whole index
-// (sqlite_search_store.cc) rather than a range read per conversation: the same rules hold.
-// Pages follow the ranked order (score, then the newest) and together hold every hit once.
+// (sqlite_search_store.cc) rather than a range read per conversation: the same rules hold
+// (chat_store_cases.h, as on PostgreSQL).
 TEST_F(SqliteChatStoreTest, SearchOfAMemberOfManyConversations) {
   constexpr int kConversations = 1'005;
   {
@@ -648,112 +547,13 @@ TEST_F(SqliteChatStoreTest, SearchOfAMemberOfManyConversations) {
     ASSERT_TRUE(filler.Exec("COMMIT").ok());
     // Not indexed yet: the first search waits for the index to add them.
   }
-  auto search = [&](SearchQuery query) {
-    auto r = Await<std::vector<SearchHit>>(
-        [&](auto reply) { store_->SearchMessages(std::move(query), std::move(reply)); });
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : std::vector<SearchHit>{};
-  };
-  // Every page in turn, from the cursor of the last hit of the one before.
-  std::vector<SearchHit> all;
-  std::optional<SearchCursor> cursor;
-  for (int page = 0; page < 20; ++page) {
-    std::vector<SearchHit> hits =
-        search({.user = alice_, .terms = {"needle"}, .cursor = cursor, .limit = 7});
-    const bool more = hits.size() == 8;
-    if (more) hits.pop_back();
-    all.insert(all.end(), hits.begin(), hits.end());
-    if (!more) break;
-    cursor = SearchCursor{.score = all.back().score, .id = all.back().id};
-  }
-  ASSERT_EQ(all.size(), size_t{kConversations / 10});  // Conversations 10, 20, … 1000.
-  std::set<int64_t> convs;
-  for (size_t i = 0; i < all.size(); ++i) {
-    convs.insert(all[i].conv);
-    EXPECT_EQ(all[i].conv % 10, 0) << all[i].conv;
-    EXPECT_EQ(all[i].from, alice_);
-    if (i > 0) {
-      // Better (lower) scores first, then the newest (highest id).
-      EXPECT_TRUE(all[i - 1].score < all[i].score ||
-                  (all[i - 1].score == all[i].score && all[i - 1].id > all[i].id))
-          << i;
-    }
-  }
-  EXPECT_EQ(convs.size(), all.size());
-  // Twice the word (in a message a word longer): ranked above every message holding it once.
-  for (size_t i = 0; i < 10; ++i) EXPECT_EQ(all[i].conv % 100, 0) << i;
-  EXPECT_NE(all[0].snippet.find(kMatchOpen), std::string::npos);
-  // The filters apply on this path too.
-  EXPECT_EQ(search({.user = alice_, .terms = {"needle"}, .conv = 500}).size(), 1u);
-  EXPECT_EQ(search({.user = alice_, .terms = {"needle"}, .conv = kConversations + 1}).size(), 0u);
-  EXPECT_EQ(search({.user = alice_, .terms = {"needle"}, .before = 21}).size(), 2u);
-  EXPECT_EQ(search({.user = carol_, .terms = {"needle"}}).size(), 1u);
+  testing::ExpectSearchOfManyConversations(*store_, alice_, carol_);
 }
 
 // A group's avatar (schema v17): an image of the admin's own with a thumbnail; the system entry
 // that sets it carries the upload, so the members (only they) may read it and no sweep takes it.
 TEST_F(SqliteChatStoreTest, AGroupAvatarIsAnAdminsImageThatTheMembersMayRead) {
-  const int64_t conv = Create(alice_, {bob_}, true).conversation.id;
-  auto upload = [&](const std::string& id, int64_t owner, const std::string& type,
-                    const std::string& thumb) {
-    auto r = Await<UploadOutcome>([&](auto reply) {
-      store_->CreateUpload({.id = id,
-                            .owner = owner,
-                            .name = "f",
-                            .size = 10,
-                            .type = type,
-                            .sha256 = id + "-bytes",
-                            .created = 100,
-                            .thumb_sha256 = thumb},
-                           1000, std::move(reply));
-    });
-    ASSERT_TRUE(r.ok() && !r->over_quota);
-  };
-  upload("pic", alice_, "image/png", "t1");
-  upload("doc", alice_, "text/plain", "");
-  upload("bobs", bob_, "image/png", "t2");
-  auto set = [&](int64_t caller, const std::string& avatar) {
-    return *Await<MembershipOutcome>([&](auto reply) {
-      store_->ChangeGroup(GroupChange{.conv = conv, .caller = caller, .avatar = avatar, .now = 5},
-                          std::move(reply));
-    });
-  };
-  EXPECT_EQ(set(alice_, "doc").denial, Denial::kNotOwnImage) << "not an image";
-  EXPECT_EQ(set(alice_, "bobs").denial, Denial::kNotOwnImage) << "not hers";
-  EXPECT_EQ(set(alice_, "nothing").denial, Denial::kNotOwnImage);
-  EXPECT_EQ(set(bob_, "bobs").denial, Denial::kNotAdmin);
-
-  auto changed = set(alice_, "pic");
-  ASSERT_EQ(changed.denial, Denial::kNone);
-  EXPECT_EQ(changed.conversation.avatar, "pic");
-  ASSERT_EQ(changed.system.size(), 1u);
-  EXPECT_EQ(changed.system[0].body,
-            R"({"action":"updated","actor":)" + std::to_string(alice_) + R"(,"avatar":"pic"})");
-  EXPECT_FALSE(set(alice_, "pic").changed) << "already its avatar";
-  auto listed = Await<std::vector<ConversationSummary>>(
-      [&](auto reply) { store_->ListConversations(bob_, std::move(reply)); });
-  ASSERT_TRUE(listed.ok());
-  ASSERT_EQ(listed->size(), 1u);
-  EXPECT_EQ((*listed)[0].avatar, "pic");
-
-  auto readable = [&](int64_t user) {
-    auto found = Await<std::optional<UploadRecord>>(
-        [&](auto reply) { store_->FindUpload("pic", user, std::move(reply)); });
-    return found.ok() && found->has_value();
-  };
-  EXPECT_TRUE(readable(bob_));
-  EXPECT_FALSE(readable(carol_)) << "not a member";
-  auto swept = Await<std::vector<UploadRecord>>(
-      [&](auto reply) { store_->DeleteOrphanUploads(0, 400, 10, std::move(reply)); });
-  ASSERT_TRUE(swept.ok());
-  for (const UploadRecord& record : *swept) EXPECT_NE(record.id, "pic");
-
-  auto cleared = set(alice_, "");
-  ASSERT_EQ(cleared.denial, Denial::kNone);
-  EXPECT_FALSE(cleared.conversation.avatar);
-  EXPECT_EQ(cleared.system[0].body,
-            R"({"action":"updated","actor":)" + std::to_string(alice_) + R"(,"avatar":""})");
-  EXPECT_TRUE(readable(bob_)) << "the history that showed it still does";
+  testing::ExpectGroupAvatarIsAnAdminsImageThatTheMembersMayRead(*store_, Users());
 }
 
 }  // namespace

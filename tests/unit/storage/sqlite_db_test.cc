@@ -16,13 +16,8 @@ class SqliteDbTest : public ::testing::Test {
   void SetUp() override { ASSERT_TRUE(dir_.ok()); }
 
   std::unique_ptr<SqliteDb> OpenDb(Synchronous sync = Synchronous::kFull, size_t cache = 256) {
-    DbOptions options;
-    options.path = dir_.File("test.db");
-    options.synchronous = sync;
-    options.statement_cache_capacity = cache;
-    Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(options);
-    EXPECT_TRUE(db.ok()) << db.status().ToString();
-    return db.ok() ? std::move(db).value() : nullptr;
+    return testing::OpenTestDb(
+        {.path = dir_.File("test.db"), .synchronous = sync, .statement_cache_capacity = cache});
   }
 
   testing::TempDir dir_;

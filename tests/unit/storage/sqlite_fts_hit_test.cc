@@ -15,11 +15,8 @@ class FtsHitTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(dir_.ok());
-    DbOptions options;
-    options.path = dir_.File("fts.db");
-    Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(options);
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    db_ = std::move(db).value();
+    db_ = testing::OpenTestDb({.path = dir_.File("fts.db")});
+    ASSERT_TRUE(db_);
     ASSERT_TRUE(db_->Exec("CREATE VIRTUAL TABLE t USING fts5(body)").ok());
     ASSERT_TRUE(db_->Exec(R"sql(
 INSERT INTO t(rowid, body) VALUES

@@ -3,43 +3,15 @@
 // end by tests/integration/test_email_digest.py.
 #include <gtest/gtest.h>
 
-#include <future>
-
-#include "storage/sqlite_chat_store.h"
-#include "tests/unit/storage/storage_test_util.h"
+#include "tests/unit/storage/sqlite_store_fixture.h"
 
 namespace ringcast::storage {
 namespace {
 
-template <typename T, typename Call>
-Result<T> Await(Call call) {
-  std::promise<Result<T>> promise;
-  auto future = promise.get_future();
-  call(Reply<T>([&promise](Result<T> result) { promise.set_value(std::move(result)); }));
-  if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
-    return Status(Errc::kInternal, "timed out");
-  }
-  return future.get();
-}
+using testing::Await;
 
-class SqlitePushStoreTest : public ::testing::Test {
+class SqlitePushStoreTest : public testing::SqliteStoreTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(dir_.ok());
-    options_.db.path = dir_.File("chat.db");
-    auto store = SqliteChatStore::Open(options_);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(*store);
-    alice_ = User("alice");
-    bob_ = User("bob");
-    carol_ = User("carol");
-  }
-  int64_t User(const std::string& name) {
-    auto r = Await<std::pair<Denial, int64_t>>(
-        [&](auto reply) { store_->CreateUser(name, "hash", 1, std::move(reply)); });
-    EXPECT_TRUE(r.ok() && r->first == Denial::kNone);
-    return r.ok() ? r->second : 0;
-  }
   int64_t Conversation(std::vector<int64_t> members, std::optional<std::string> name) {
     auto r = Await<CreateConversationOutcome>([&](auto reply) {
       store_->CreateConversation(alice_, members, name, name.has_value(), 5, std::move(reply));
@@ -74,10 +46,6 @@ class SqlitePushStoreTest : public ::testing::Test {
     EXPECT_TRUE(r.ok());
   }
 
-  testing::TempDir dir_;
-  ExecutorOptions options_;
-  std::unique_ptr<SqliteChatStore> store_;
-  int64_t alice_ = 0, bob_ = 0, carol_ = 0;
   int cid_ = 0;
 };
 

@@ -2,14 +2,20 @@
 // and small blocking primitives with timeouts so a bug fails a test instead of hanging it.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+
+#include "storage/sqlite_db.h"
+#include "storage/store_types.h"
 
 namespace ringcast::storage::testing {
 
@@ -81,5 +87,24 @@ class Counter {
   std::condition_variable cv_;
   int count_ = 0;
 };
+
+// Opens (creating) a database for a test; null, with the test failed, when it cannot.
+inline std::unique_ptr<SqliteDb> OpenTestDb(const DbOptions& options) {
+  Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(options);
+  EXPECT_TRUE(db.ok()) << db.status().ToString();
+  return db.ok() ? std::move(db).value() : nullptr;
+}
+
+// Calls an async store operation and waits for its reply (the reply runs on a store thread).
+template <typename T, typename Call>
+Result<T> Await(Call call) {
+  std::promise<Result<T>> promise;
+  auto future = promise.get_future();
+  call(Reply<T>([&promise](Result<T> result) { promise.set_value(std::move(result)); }));
+  if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    return Status(Errc::kInternal, "timed out");
+  }
+  return future.get();
+}
 
 }  // namespace ringcast::storage::testing

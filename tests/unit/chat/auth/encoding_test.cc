@@ -80,7 +80,8 @@ TEST(HexTest, EncodesLowercaseAndRoundTrips) {
 }
 
 TEST(HexTest, RejectsOddLengthAndNonHex) {
-  for (const std::string_view bad : {"0", "abc", "0g", "zz", " 00", "00 ", "0x00", "-1"}) {
+  for (const std::string_view bad :
+       {"0", "abc", "0g", "zz", " 00", "00 ", "0x00", "-1", "+f", " f", "f ", "0x"}) {
     EXPECT_FALSE(HexDecode(bad).has_value()) << bad;
   }
 }

@@ -9,6 +9,27 @@
 namespace ringcast::chat {
 namespace {
 
+// Publishes `message` and decodes it as another node would (the conversation comes from the
+// channel): every field the wire carries comes back as it was.
+void ExpectCrossesIntact(const storage::Message& message) {
+  auto decoded = ClusterLink::DecodeMessage(message.conv, ClusterLink::EncodeMessage(message));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->id, message.id);
+  EXPECT_EQ(decoded->conv, message.conv);
+  EXPECT_EQ(decoded->seq, message.seq);
+  EXPECT_EQ(decoded->from, message.from);
+  EXPECT_EQ(decoded->ts, message.ts);
+  EXPECT_EQ(decoded->kind, message.kind);
+  EXPECT_EQ(decoded->body, message.body);
+  EXPECT_EQ(decoded->mentions, message.mentions);
+  EXPECT_EQ(decoded->attachments, message.attachments);
+  EXPECT_EQ(decoded->target, message.target);
+  EXPECT_EQ(decoded->reaction_on, message.reaction_on);
+  EXPECT_EQ(decoded->reply_to, message.reply_to);
+  EXPECT_EQ(decoded->quote, message.quote);
+  EXPECT_EQ(decoded->thread_root, message.thread_root);
+}
+
 TEST(ClusterLinkTest, MessagesRoundTripWithAnyBody) {
   storage::Message message{.id = 981,
                            .conv = 42,
@@ -17,20 +38,9 @@ TEST(ClusterLinkTest, MessagesRoundTripWithAnyBody) {
                            .kind = "text",
                            .body = std::string("line\none \0 two 12 34", 20),
                            .ts = 1795355752123};
-  const std::string wire = ClusterLink::EncodeMessage(message);
-  auto decoded = ClusterLink::DecodeMessage(42, wire);
-  ASSERT_TRUE(decoded);
-  EXPECT_EQ(decoded->id, message.id);
-  EXPECT_EQ(decoded->conv, 42);
-  EXPECT_EQ(decoded->seq, message.seq);
-  EXPECT_EQ(decoded->from, message.from);
-  EXPECT_EQ(decoded->ts, message.ts);
-  EXPECT_EQ(decoded->kind, message.kind);
-  EXPECT_EQ(decoded->body, message.body);
+  ExpectCrossesIntact(message);
   message.body.clear();
-  decoded = ClusterLink::DecodeMessage(42, ClusterLink::EncodeMessage(message));
-  ASSERT_TRUE(decoded);
-  EXPECT_EQ(decoded->body, "");
+  ExpectCrossesIntact(message);
 }
 
 TEST(ClusterLinkTest, MessagesCarryTheirMentions) {
@@ -42,16 +52,9 @@ TEST(ClusterLinkTest, MessagesCarryTheirMentions) {
                            .body = "@bo 5 6",
                            .ts = 7,
                            .mentions = {5, 9}};
-  auto decoded = ClusterLink::DecodeMessage(4, ClusterLink::EncodeMessage(message));
-  ASSERT_TRUE(decoded);
-  EXPECT_EQ(decoded->mentions, message.mentions);
-  EXPECT_EQ(decoded->body, message.body);
+  ExpectCrossesIntact(message);
   message.attachments = R"([{"id":"x"}])";
-  decoded = ClusterLink::DecodeMessage(4, ClusterLink::EncodeMessage(message));
-  ASSERT_TRUE(decoded);
-  EXPECT_EQ(decoded->mentions, message.mentions);
-  EXPECT_EQ(decoded->attachments, message.attachments);
-  EXPECT_EQ(decoded->body, message.body);
+  ExpectCrossesIntact(message);
   EXPECT_FALSE(ClusterLink::DecodeMessage(4, "m 1 2 3 7 4 2 5\ntext"));  // One mention short.
 }
 
@@ -68,21 +71,11 @@ TEST(ClusterLinkTest, RepliesCrossNodesWithTheirQuote) {
                            .reply_to = 6,
                            .quote = storage::Quote{.from = 5, .excerpt = "was it\n 1 2?"},
                            .thread_root = 2};
-  auto decoded = ClusterLink::DecodeMessage(4, ClusterLink::EncodeMessage(message));
-  ASSERT_TRUE(decoded);
-  EXPECT_EQ(decoded->reply_to, 6);
-  EXPECT_EQ(decoded->thread_root, 2);
-  EXPECT_EQ(decoded->quote, message.quote);
-  EXPECT_EQ(decoded->mentions, message.mentions);
-  EXPECT_EQ(decoded->attachments, message.attachments);
-  EXPECT_EQ(decoded->body, message.body);
+  ExpectCrossesIntact(message);
   // A deleted parent's quote: no excerpt to carry.
   message.quote = storage::Quote{.from = 5, .deleted = true};
   message.attachments.clear();
-  decoded = ClusterLink::DecodeMessage(4, ClusterLink::EncodeMessage(message));
-  ASSERT_TRUE(decoded);
-  EXPECT_EQ(decoded->quote, message.quote);
-  EXPECT_EQ(decoded->body, message.body);
+  ExpectCrossesIntact(message);
   EXPECT_FALSE(ClusterLink::DecodeMessage(4, "q 1 2 3 7 4 0 6 0 5 0 99\ntextyes"));
 
   storage::NewMessage send{.conv = 4,
@@ -235,22 +228,12 @@ TEST(ClusterLinkTest, ChangesCrossNodesWithTheirTarget) {
                         .ts = 9,
                         .mentions = {4},
                         .target = 10};
-  const std::string wire = ClusterLink::EncodeMessage(edit);
-  EXPECT_EQ(wire[0], 'c');
-  auto decoded = ClusterLink::DecodeMessage(42, wire);
-  ASSERT_TRUE(decoded);
-  EXPECT_EQ(decoded->target, 10);
-  EXPECT_EQ(decoded->kind, "edit");
-  EXPECT_EQ(decoded->body, edit.body);
-  EXPECT_EQ(decoded->mentions, edit.mentions);
-  EXPECT_EQ(decoded->reaction_on, -1);
+  EXPECT_EQ(ClusterLink::EncodeMessage(edit)[0], 'c');
+  ExpectCrossesIntact(edit);
   edit.kind = "reaction";
   edit.body = "\xF0\x9F\x91\x8D";
   edit.reaction_on = 0;
-  decoded = ClusterLink::DecodeMessage(42, ClusterLink::EncodeMessage(edit));
-  ASSERT_TRUE(decoded);
-  EXPECT_EQ(decoded->reaction_on, 0);
-  EXPECT_EQ(decoded->body, edit.body);
+  ExpectCrossesIntact(edit);
   EXPECT_FALSE(ClusterLink::DecodeMessage(42, "c 8 12 3 9 4 0 -1\nedit"));  // No target 0.
   EXPECT_FALSE(ClusterLink::DecodeMessage(42, "c 8 12 3 9 4 10\nedit"));    // No on.
 
@@ -303,13 +286,8 @@ TEST(ClusterLinkTest, AttachmentsCrossNodes) {
                            .body = "see\nfile",
                            .ts = 3,
                            .attachments = R"([{"id":"AAAAAAAAAAAAAAAAAAAAAA","name":"a b\n"}])"};
-  const std::string wire = ClusterLink::EncodeMessage(message);
-  EXPECT_TRUE(wire.starts_with('x'));
-  auto decoded = ClusterLink::DecodeMessage(42, wire);
-  ASSERT_TRUE(decoded);
-  EXPECT_EQ(decoded->attachments, message.attachments);
-  EXPECT_EQ(decoded->body, message.body);
-  EXPECT_EQ(decoded->kind, "text");
+  EXPECT_TRUE(ClusterLink::EncodeMessage(message).starts_with('x'));
+  ExpectCrossesIntact(message);
   message.attachments.clear();
   EXPECT_TRUE(ClusterLink::EncodeMessage(message).starts_with('m'));
 

@@ -197,6 +197,22 @@ std::unique_ptr<RedisBus> StartBus(const std::string& url, const std::string& no
   return bus;
 }
 
+// Nodes a and b on one throwaway Redis, b subscribed to "ch" and told so (its first Missed) and a
+// connected: the start of the tests of what crosses between two nodes.
+struct TwoNodes {
+  explicit TwoNodes(RedisBusOptions a_options = {}) {
+    a = StartBus(redis.url(), "a", at_a, std::move(a_options));
+    b = StartBus(redis.url(), "b", at_b);
+    b->Subscribe("ch");
+    EXPECT_TRUE(at_b.WaitFor([&] { return at_b.Missed("ch") == 1; }));
+    EXPECT_TRUE(Eventually([&] { return a->stats().connected; }));
+  }
+
+  RedisProcess redis;
+  Recorder at_a, at_b;
+  std::unique_ptr<RedisBus> a, b;
+};
+
 TEST(RedisAddressTest, ParsesUrls) {
   std::string error;
   auto a = RedisAddress::Parse("redis://127.0.0.1:6390/2", &error);
@@ -230,14 +246,10 @@ TEST(RedisAddressTest, NodeIds) {
 }
 
 TEST(RedisBusTest, DeliversInOrderToOtherNodesOnlyAndPipelines) {
-  RedisProcess redis;
-  Recorder at_a, at_b;
-  auto a = StartBus(redis.url(), "a", at_a);
-  auto b = StartBus(redis.url(), "b", at_b);
+  TwoNodes nodes;
+  auto& [redis, at_a, at_b, a, b] = nodes;
   a->Subscribe("ch");
-  b->Subscribe("ch");
   ASSERT_TRUE(at_a.WaitFor([&] { return at_a.Missed("ch") == 1; }));
-  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Missed("ch") == 1; }));
 
   constexpr int kCount = 2000;
   for (int i = 0; i < kCount; ++i) a->Publish("ch", "m" + std::to_string(i));
@@ -284,14 +296,8 @@ TEST(RedisBusTest, UnsubscribedChannelsStopAndResubscribingSaysMissed) {
 }
 
 TEST(RedisBusTest, RecoversFromARedisRestartAndSaysWhatMayBeMissed) {
-  RedisProcess redis;
-  Recorder at_a, at_b;
-  RedisBusOptions options;
-  options.max_queued = 4;
-  auto a = StartBus(redis.url(), "a", at_a, options);
-  auto b = StartBus(redis.url(), "b", at_b);
-  b->Subscribe("ch");
-  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Missed("ch") == 1; }));
+  TwoNodes nodes(RedisBusOptions{.max_queued = 4});
+  auto& [redis, at_a, at_b, a, b] = nodes;
 
   redis.Stop();
   // Until the bus has read the end of its publisher's connection it still writes to it (the
@@ -326,13 +332,8 @@ TEST(RedisBusTest, RecoversFromARedisRestartAndSaysWhatMayBeMissed) {
 }
 
 TEST(RedisBusTest, PublicationsWrittenToAConnectionThatThenDiesAreCountedUnconfirmed) {
-  RedisProcess redis;
-  Recorder at_a, at_b;
-  auto a = StartBus(redis.url(), "a", at_a);
-  auto b = StartBus(redis.url(), "b", at_b);
-  b->Subscribe("ch");
-  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Missed("ch") == 1; }));
-  ASSERT_TRUE(Eventually([&] { return a->stats().connected; }));
+  TwoNodes nodes;
+  auto& [redis, at_a, at_b, a, b] = nodes;
   // Redis keeps the connections but stops reading commands: PUBLISHes are written (the
   // kernel takes them) and wait for a reply that never comes, as with a Redis that has died
   // and whose end the bus has not read yet.
@@ -366,13 +367,8 @@ TEST(RedisBusTest, ASilentSubscriptionIsDetectedByTheProbe) {
 }
 
 TEST(RedisBusTest, CallsAreAnsweredInOrderBetweenPublications) {
-  RedisProcess redis;
-  Recorder at_a, at_b;
-  auto a = StartBus(redis.url(), "a", at_a);
-  auto b = StartBus(redis.url(), "b", at_b);
-  b->Subscribe("ch");
-  ASSERT_TRUE(Eventually([&] { return a->stats().connected; }));
-  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Missed("ch") == 1; }));
+  TwoNodes nodes;
+  auto& [redis, at_a, at_b, a, b] = nodes;
   Replies replies;
   a->Call({"SET", "k", "v"}, replies.Expect());
   a->Publish("ch", "between");
