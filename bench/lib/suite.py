@@ -174,7 +174,7 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
              tool_bin: pathlib.Path, pgsvc: pg.PgService, attempt: int = 0,
              watch_placement: bool = False) -> dict:
     stem = f"{case.name}.{target.name}.{repeat}" + (f".again{attempt}" if attempt else "")
-    data_dir = logs / f"{stem}.data" if case.server_args else None
+    data_dir = logs / f"{stem}.data" if case.server_args or target.kind == "ours" else None
     database = None
     if any("{database_url}" in a for a in case.server_args):
         database = pgsvc.fresh_database(stem)
@@ -182,6 +182,10 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
              .replace("{database_url}", database[1] if database else "") for a in case.server_args]
     if case.server_args:  # ringcast's chat cases: wal_written() scrapes its main port.
         extra.append("--metrics-on-main-port")
+    elif target.kind == "ours":
+        # The raw cases open the chat store too: a fresh one, never the checkout's
+        # ./ringcast-data, which a newer build may have migrated past an older one (--server-bin).
+        extra += ["--data-dir", str(data_dir)]
     server = Server(target, logs / f"{stem}.server.log", extra)
     record: dict = {"case": case.name, "scenario": case.scenario, "target": target.name,
                     "repeat": repeat, "ok": False}
