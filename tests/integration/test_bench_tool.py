@@ -6,6 +6,7 @@ checked (that is bench/run's job). The tool is the one built beside the server:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import subprocess
@@ -299,14 +300,37 @@ def test_cpu_distance_refuses_a_cpu_it_cannot_run_on(bench_bin):
     assert "cannot pin a thread to CPU 0 or 4095" in proc.stderr, proc.stderr
 
 
-def test_bench_suite_counts_a_run_on_distant_vcpus_only_when_run_again():
-    """A run whose CPU distance strayed past FAR_FACTOR x the nearest is superseded by its rerun:
-    the medians leave it out, the summary counts it."""
+def bench_lib():
+    """bench/lib's modules, imported as bench/run imports them."""
     import sys
-    sys.path.insert(0, str(REPO_ROOT / "bench" / "lib"))
+    if str(REPO_ROOT / "bench" / "lib") not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT / "bench" / "lib"))
+    import pg
     import placement
     import plan
     import suite
+    return pg, placement, plan, suite
+
+
+def test_bench_suite_runs_ours_on_a_fresh_data_dir_in_a_raw_case(ringcast_bin, bench_bin,
+                                                                 tmp_path):
+    """A raw case opens the chat store too. It used the checkout's ./ringcast-data, so after a
+    newer build had migrated it, an older one (bench/run --server-bin) exited 1 at start."""
+    pg, _, plan, suite = bench_lib()
+    echo = next(c for c in plan.build(True) if c.name == "echo-100c-32B")
+    case = dataclasses.replace(echo, args=["-c", "2", "-p", "1", "-s", "32", "-d", "0.3",
+                                           "-w", "0"])
+    ours = suite.our_targets(False, ringcast_bin)[0]
+    record = suite.run_case(case, ours, tmp_path, 0, bench_bin, pg.PgService(print))
+    assert record["ok"], record
+    assert f"--data-dir {tmp_path / 'echo-100c-32B.ours.0.data'}" in record["server_command"]
+    assert not (tmp_path / "echo-100c-32B.ours.0.data").exists()  # Removed after the run.
+
+
+def test_bench_suite_counts_a_run_on_distant_vcpus_only_when_run_again():
+    """A run whose CPU distance strayed past FAR_FACTOR x the nearest is superseded by its rerun:
+    the medians leave it out, the summary counts it."""
+    _, placement, plan, suite = bench_lib()
 
     assert not placement.is_far([80, 90, 115, 180], 75)
     assert placement.is_far([80, 420, 90], 75)
