@@ -298,6 +298,10 @@ def test_cpu_distance_refuses_a_cpu_it_cannot_run_on(bench_bin):
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert "cannot pin a thread to CPU 0 or 4095" in proc.stderr, proc.stderr
+    same = subprocess.run([str(bench_bin), "cpu-distance", "--cpu-b", "0"],
+                          capture_output=True, text=True, timeout=30)
+    assert same.returncode == 2
+    assert "--cpu-a and --cpu-b must differ" in same.stderr, same.stderr
 
 
 def bench_lib():

@@ -41,6 +41,11 @@ int Run(const CpuDistanceOptions& options) {
     std::signal(SIGTERM, OnStopSignal);
     std::signal(SIGINT, OnStopSignal);
   }
+  if (options.cpu_a == options.cpu_b) {
+    // Two spinning threads on one CPU would pass the line once per time slice: not a distance.
+    fprintf(stderr, "ringcast-bench cpu-distance: --cpu-a and --cpu-b must differ\n");
+    return 2;
+  }
   for (uint32_t n = 0;; ++n) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -90,7 +95,8 @@ int Run(const CpuDistanceOptions& options) {
 }  // namespace
 
 double CacheLineRoundTripNs(uint32_t cpu_a, uint32_t cpu_b, uint32_t round_trips) {
-  // One line both threads write: A serves odd values, B returns the next even one.
+  // One line both threads write: the thrower (on A) stores odd values, the returner (on B) the
+  // next even one.
   alignas(64) std::atomic<uint64_t> ball{0};
   std::atomic<int> error{0};  // A thread that cannot be pinned stops the other.
   const uint64_t total = uint64_t{std::max<uint32_t>(round_trips / kBatch, 2)} * kBatch;
@@ -101,7 +107,7 @@ double CacheLineRoundTripNs(uint32_t cpu_a, uint32_t cpu_b, uint32_t round_trips
     }
     return true;
   };
-  std::thread server([&, cpu_a] {
+  std::thread thrower([&, cpu_a] {
     if (int rc = PinSelf(cpu_a); rc < 0) return error.store(rc);
     for (uint64_t i = 0; i < total; i += kBatch) {
       const auto begin = std::chrono::steady_clock::now();
@@ -121,7 +127,7 @@ double CacheLineRoundTripNs(uint32_t cpu_a, uint32_t cpu_b, uint32_t round_trips
       ball.store(2 * i + 2, std::memory_order_release);
     }
   });
-  server.join();
+  thrower.join();
   returner.join();
   if (error.load() != 0) return error.load();
   // The first batch pays for waking the returner, and a batch during which either thread was
