@@ -38,7 +38,7 @@ class Watch:
         self.proc = subprocess.Popen(
             [str(tool_bin), "cpu-distance", "--cpu-a", cpu_a, "--cpu-b", cpu_b, "--every-ms",
              str(SAMPLE_EVERY_MS), "-q", "--json", str(json_path)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self) -> list[float]:
         """The samples, in ns (empty when the probe could not run: too few CPUs)."""
