@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -200,6 +201,11 @@ class Api:
         r = self.create_conv(user, [other], group=False)
         assert r.status in (200, 201), f"create 1:1 {user.name}-{other.name}: {r!r}"
         return r.json["id"]
+
+    def direct_pair(self, prefix: str = "u") -> tuple[User, User, int]:
+        """Two fresh users and the 1:1 between them: (a, b, conv)."""
+        a, b = self.new_users(2, prefix)
+        return a, b, self.direct(a, b)
 
     def group(self, user: User, members, name: str = "group") -> int:
         r = self.create_conv(user, members, name=name, group=True)
@@ -509,6 +515,20 @@ async def connect_all(port: int, users, per_user: int = 1, batch: int = 25,
 
 async def close_all(conns) -> None:
     await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def connected(*logins: tuple[int, str, str]):
+    """A ChatConn for each (port, token, name) of `logins`, opened in order, each past its hello:
+    the block gets the list, and every one that opened is closed when the block ends, however it
+    ends (an exception, a failed connect, a return)."""
+    conns: list[ChatConn] = []
+    try:
+        for port, token, name in logins:
+            conns.append(await ChatConn.connect(port, token, name=name))
+        yield conns
+    finally:
+        await close_all(conns)
 
 
 async def change(conn: ChatConn, kind: str, conv: int, seq: int, cid: str, **fields) -> dict:

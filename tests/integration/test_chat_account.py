@@ -12,7 +12,7 @@ import asyncio
 
 import pytest
 
-from chat_client import PASSWORD, Api, ChatConn, chat_args
+from chat_client import PASSWORD, Api, ChatConn, chat_args, connected
 from support import run_async
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
@@ -238,11 +238,8 @@ def test_blocks_refuse_a_1to1_both_ways_and_leave_groups_alone(shared_server):
     assert api.create_conv(b, [a], group=False).status == 201
 
     async def after():
-        ca = await ChatConn.connect(shared_server.port, a.token, name="a")
-        try:
+        async with connected((shared_server.port, a.token, "a")) as [ca]:
             await ca.send(existing, "unblocked")
-        finally:
-            await ca.close()
 
     run_async(after(), 30)
 

@@ -15,7 +15,7 @@ import urllib.parse
 
 import pytest
 
-from chat_client import FAST_ARGS, Api, ChatConn, by_seq, change, chat_args, close_all
+from chat_client import FAST_ARGS, Api, ChatConn, by_seq, change, chat_args, close_all, connected
 from support import run_async, wait_until
 from test_uploads import download, stored_files, upload_raw
 
@@ -27,13 +27,10 @@ SERVER_ARGS = FAST_ARGS
 
 def test_edit_reaches_members_live_and_reads_show_the_current_state(shared_server, api):
     port = shared_server.port
-    a, b = api.new_users(2, "ed")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("ed")
 
     async def go():
-        wa, wb = await ChatConn.connect(port, a.token, name="a"), await ChatConn.connect(
-            port, b.token, name="b")
-        try:
+        async with connected((port, a.token, "a"), (port, b.token, "b")) as [wa, wb]:
             sent = await wa.send(conv, "helo")
             start = wb.mark()
             ack = await change(wa, "edit", conv, sent["seq"], "e1", body=f"hello @{b.name}")
@@ -43,8 +40,6 @@ def test_edit_reaches_members_live_and_reads_show_the_current_state(shared_serve
             # The same cid again: the original ack, nothing stored twice.
             again = await change(wa, "edit", conv, sent["seq"], "e1", body="other")
             return sent, ack, live, mention, again
-        finally:
-            await close_all([wa, wb])
 
     sent, ack, live, mention, again = run_async(go(), 60)
     assert (live["kind"], live["target"], live["body"], live["from"]) == (
@@ -67,16 +62,13 @@ def test_edit_reaches_members_live_and_reads_show_the_current_state(shared_serve
 
 def test_delete_leaves_a_tombstone_and_takes_body_files_and_mentions(shared_server, api):
     port = shared_server.port
-    a, b = api.new_users(2, "del")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("del")
     status, _, body = upload_raw(port, a.token, b"secret bytes", 12, name="s.txt")
     assert status == 201
     upload = json.loads(body)
 
     async def go():
-        wa, wb = await ChatConn.connect(port, a.token, name="a"), await ChatConn.connect(
-            port, b.token, name="b")
-        try:
+        async with connected((port, a.token, "a"), (port, b.token, "b")) as [wa, wb]:
             start = wa.mark()
             await wa.send_json({"type": "send", "conv": conv, "cid": "s1", "body": "secret",
                                 "mentions": [b.id], "attachments": [upload["id"]]})
@@ -90,8 +82,6 @@ def test_delete_leaves_a_tombstone_and_takes_body_files_and_mentions(shared_serv
             twice = await change(wa, "delete", conv, sent["seq"], "d2")
             edit_after = await change(wa, "edit", conv, sent["seq"], "e2", body="back")
             return sent, edit, gone, live, twice, edit_after
-        finally:
-            await close_all([wa, wb])
 
     sent, edit, gone, live, twice, edit_after = run_async(go(), 60)
     assert gone["type"] == "ack", gone
@@ -157,23 +147,16 @@ def test_who_may_change_what(shared_server, api):
 
 def test_unread_and_sync_count_only_ordinary_messages(shared_server, api):
     port = shared_server.port
-    a, b = api.new_users(2, "unr")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("unr")
 
     async def go():
-        wa = await ChatConn.connect(port, a.token, name="a")
-        try:
+        async with connected((port, a.token, "a")) as [wa]:
             first = await wa.send(conv, "one")
             await wa.send(conv, "two")
             assert (await change(wa, "edit", conv, first["seq"], "u1", body="1"))["type"] == "ack"
             assert (await change(wa, "delete", conv, first["seq"], "u2"))["type"] == "ack"
-        finally:
-            await wa.close()
-        wb = await ChatConn.connect(port, b.token, name="b")
-        try:
+        async with connected((port, b.token, "b")) as [wb]:
             return await wb.call({"type": "sync", "convs": {str(conv): 0}}, "sync")
-        finally:
-            await wb.close()
 
     synced = run_async(go(), 60)
     [entry] = synced["convs"]
@@ -188,12 +171,10 @@ def test_unread_and_sync_count_only_ordinary_messages(shared_server, api):
 def test_edit_window(server_factory):
     srv = server_factory(*chat_args(edit_window=1))
     api = Api(srv.port)
-    a, b = api.new_users(2, "win")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("win")
 
     async def go():
-        wa = await ChatConn.connect(srv.port, a.token, name="a")
-        try:
+        async with connected((srv.port, a.token, "a")) as [wa]:
             sent = await wa.send(conv, "quick")
             in_time = await change(wa, "edit", conv, sent["seq"], "w1", body="quick!")
             # Past the window (1 s after the send, on the server's clock): refused; deleting
@@ -206,8 +187,6 @@ def test_edit_window(server_factory):
                 await asyncio.sleep(0.1)
             removed = await change(wa, "delete", conv, sent["seq"], "w3")
             return in_time, late, removed
-        finally:
-            await wa.close()
 
     in_time, late, removed = run_async(go(), 60)
     assert in_time["type"] == "ack", in_time
@@ -220,16 +199,13 @@ def test_a_deleted_messages_file_leaves_the_disk(server_factory):
     second), unless another upload has the same bytes."""
     srv = server_factory(*chat_args(upload_orphan_ttl=1))
     api = Api(srv.port)
-    a, b = api.new_users(2, "disk")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("disk")
     alone = json.loads(upload_raw(srv.port, a.token, b"only here", 9)[2])
     shared = json.loads(upload_raw(srv.port, a.token, b"twice here", 10)[2])
     twin = json.loads(upload_raw(srv.port, b.token, b"twice here", 10)[2])
 
     async def go():
-        wa = await ChatConn.connect(srv.port, a.token, name="a")
-        wb = await ChatConn.connect(srv.port, b.token, name="b")
-        try:
+        async with connected((srv.port, a.token, "a"), (srv.port, b.token, "b")) as [wa, wb]:
             start = wa.mark()
             await wa.send_json({"type": "send", "conv": conv, "cid": "f1", "body": "files",
                                 "attachments": [alone["id"], shared["id"]]})
@@ -239,8 +215,6 @@ def test_a_deleted_messages_file_leaves_the_disk(server_factory):
                                 "attachments": [twin["id"]]})
             await wb.wait_type("ack", start=start, cid="f2")
             assert (await change(wa, "delete", conv, sent["seq"], "f3"))["type"] == "ack"
-        finally:
-            await close_all([wa, wb])
 
     run_async(go(), 30)
 
@@ -307,11 +281,8 @@ def test_reactions_toggle_aggregate_and_are_bounded(server_factory):
     assert summary["last_message"]["seq"] == sent["seq"] and summary["unread"] == 0, summary
 
     async def delete():
-        wa = await ChatConn.connect(srv.port, a.token, name="a")
-        try:
+        async with connected((srv.port, a.token, "a")) as [wa]:
             return await change(wa, "delete", conv, sent["seq"], "d1")
-        finally:
-            await wa.close()
 
     assert run_async(delete(), 30)["type"] == "ack"
     [tomb] = [m for m in api.messages(b, conv).json["messages"] if m["seq"] == sent["seq"]]
@@ -369,9 +340,7 @@ def test_edit_and_delete_over_http(shared_server, api):
     url = f"/api/conversations/{conv}/messages"
 
     async def go():
-        wa, wb = await ChatConn.connect(port, a.token, name="a"), await ChatConn.connect(
-            port, b.token, name="b")
-        try:
+        async with connected((port, a.token, "a"), (port, b.token, "b")) as [wa, wb]:
             sent = await wa.send(conv, "helo")
             other = await wb.send(conv, "b's")
             start = wb.mark()
@@ -388,8 +357,6 @@ def test_edit_and_delete_over_http(shared_server, api):
             # The WebSocket's next send takes the seq after the HTTP changes.
             after = await wa.send(conv, "after")
             return sent, other, edit, live_edit, mention, again, gone, live_delete, after
-        finally:
-            await close_all([wa, wb])
 
     sent, other, edit, live_edit, mention, again, gone, live_delete, after = run_async(go(), 60)
     assert (edit["cid"], edit["conv"], edit["seq"]) == ("he1", conv, other["seq"] + 1), edit
@@ -502,11 +469,8 @@ def test_http_changes_are_limited_by_msg_rate(server_factory):
     url = f"/api/conversations/{conv}/messages"
 
     async def send():
-        wa = await ChatConn.connect(srv.port, a.token, name="a")
-        try:
+        async with connected((srv.port, a.token, "a")) as [wa]:
             return await wa.send(conv, "pin me")
-        finally:
-            await wa.close()
 
     seq = run_async(send(), 30)["seq"]
     answers = [api.request("PUT", f"{url}/{seq}/pin", token=a.token) for _ in range(20)]

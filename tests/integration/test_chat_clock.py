@@ -13,7 +13,7 @@ import pathlib
 
 import pytest
 
-from chat_client import Api, ChatConn, chat_args, close_all, now_ms
+from chat_client import Api, ChatConn, chat_args, connected, now_ms
 from support import run_async
 
 LIBFAKETIME = pathlib.Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
@@ -43,16 +43,13 @@ def test_wall_clock_steps_close_no_session(server_factory, tmp_path):
         pytest.skip("ASan's runtime must be the first library loaded, before libfaketime")
     srv.start()
     api = Api(srv.port)
-    a, b = api.new_users(2, "clock")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("clock")
 
     async def ts_of_a_message(conn: ChatConn) -> int:
         return (await conn.send(conv, "what time is it"))["ts"]
 
     async def go():
-        ca = await ChatConn.connect(srv.port, a.token, name="a")
-        cb = await ChatConn.connect(srv.port, b.token, name="b")
-        try:
+        async with connected((srv.port, a.token, "a"), (srv.port, b.token, "b")) as [ca, cb]:
             assert abs(await ts_of_a_message(ca) - now_ms()) < 60_000
             for step, expected in (("-1h", -HOUR_MS), ("+1h", +HOUR_MS)):
                 offset.write_text(step + "\n")
@@ -65,7 +62,5 @@ def test_wall_clock_steps_close_no_session(server_factory, tmp_path):
                 # The step did happen, and `ts` follows it (timestamps are wall-clock time).
                 skew = await ts_of_a_message(cb) - now_ms()
                 assert abs(skew - expected) < 60_000, f"{step}: ts off by {skew} ms"
-        finally:
-            await close_all([ca, cb])
 
     run_async(go(), 60)

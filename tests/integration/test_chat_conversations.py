@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from chat_client import Api, ChatConn, aio, chat_args, message_fields_ok, strip_type
+from chat_client import Api, ChatConn, aio, chat_args, connected, message_fields_ok, strip_type
 from support import run_async
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
@@ -303,8 +303,7 @@ def test_listing_is_most_recently_active_first_with_last_message(shared_server):
     async def go():
         one = await aio(api.direct, a, b)
         two = await aio(api.group, a, [b, c], "two")
-        ca = await ChatConn.connect(port, a.token, name="a")
-        try:
+        async with connected((port, a.token, "a")) as [ca]:
             ack1 = await ca.send(one, "first in one")
             ack2 = await ca.send(two, "first in two")
             lst = await aio(api.conversations, b)
@@ -321,8 +320,6 @@ def test_listing_is_most_recently_active_first_with_last_message(shared_server):
             e_two = next(x for x in lst if x["id"] == two)
             assert e_two["last_message"]["id"] == ack2["id"] and e_two["last_seq"] == 1, e_two
             assert ack1["seq"] == 1 and ack2["seq"] == 1
-        finally:
-            await ca.close()
 
     run_async(go(), 60)
 
@@ -337,14 +334,11 @@ def test_message_history_paging(shared_server):
     conv = api.direct(a, b)
 
     async def go():
-        ca = await ChatConn.connect(port, a.token, name="a")
-        try:
+        async with connected((port, a.token, "a")) as [ca]:
             acks = [await ca.send(conv, f"m{i}") for i in range(1, 8)]
             events = await ca.wait_count(lambda e: e.get("type") == "message"
                                          and e.get("conv") == conv, 7)
             return acks, events
-        finally:
-            await ca.close()
 
     acks, events = run_async(go(), 60)
     assert [x["seq"] for x in acks] == list(range(1, 8)), acks
@@ -394,8 +388,7 @@ def test_message_history_paging(shared_server):
 def test_unread_and_read_seq_follow_read_receipts(shared_server):
     port = shared_server.port
     api = Api(port)
-    a, b = api.new_users(2, "unr")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("unr")
 
     async def go():
         ca = await ChatConn.connect(port, a.token, name="a")
@@ -429,8 +422,7 @@ def test_own_messages_are_not_unread(shared_server):
     # `message` event itself says its sender has read up to its seq.
     port = shared_server.port
     api = Api(port)
-    a, b = api.new_users(2, "own")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("own")
 
     async def go():
         ca = await ChatConn.connect(port, a.token, name="a")

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from chat_client import TIMEOUT, Api, ChatConn, chat_args, close_all, connect_all
+from chat_client import TIMEOUT, Api, ChatConn, chat_args, close_all, connect_all, connected
 from support import run_async
 from wsraw import RawConn, upgrade_request
 
@@ -84,8 +84,7 @@ def test_bad_request_keeps_connection_usable(shared_server, pair, build):
     a, b, conv = pair
 
     async def go():
-        c = await ChatConn.connect(shared_server.port, a.token, name="a")
-        try:
+        async with connected((shared_server.port, a.token, "a")) as [c]:
             frame = build(conv)
             mark = c.mark()
             await c.send_json(json.dumps(frame) if isinstance(frame, dict) else frame)
@@ -97,8 +96,6 @@ def test_bad_request_keeps_connection_usable(shared_server, pair, build):
             assert not c.typed("ack") and not c.messages(), c.describe()
             ok = await c.send(conv, "still fine")
             assert ok["type"] == "ack", ok
-        finally:
-            await c.close()
 
     run_async(go(), 30)
 
@@ -147,14 +144,11 @@ def test_errors_name_the_fault_and_echo_the_cid(shared_server, pair, frame, mess
     a, b, conv = pair
 
     async def go():
-        c = await ChatConn.connect(shared_server.port, a.token)
-        try:
+        async with connected((shared_server.port, a.token, "conn")) as [c]:
             err = await c.call(frame.replace("CONV", str(conv)), "ack")
             assert err["type"] == "error" and err["code"] == "bad_request", err
             assert err["message"].startswith(message), err
             assert "cid" in err and err["cid"] == cid, err
-        finally:
-            await c.close()
 
     run_async(go(), 30)
 
@@ -163,15 +157,12 @@ def test_unknown_fields_are_ignored(shared_server, pair):
     a, b, conv = pair
 
     async def go():
-        c = await ChatConn.connect(shared_server.port, a.token)
-        try:
+        async with connected((shared_server.port, a.token, "conn")) as [c]:
             ack = await c.call({"type": "send", "conv": conv, "cid": "extra-fields",
                                 "body": "x", "priority": "high", "nested": {"a": [1]}}, "ack")
             assert ack["type"] == "ack", ack
             pong = await c.call({"type": "ping", "payload": 1}, "pong")
             assert pong["type"] == "pong", pong
-        finally:
-            await c.close()
 
     run_async(go(), 30)
 
@@ -185,8 +176,7 @@ def test_rate_limited_then_usable_again(server):
     a = api.new_user("rate")
 
     async def go():
-        c = await ChatConn.connect(server.port, a.token)
-        try:
+        async with connected((server.port, a.token, "conn")) as [c]:
             # Burst 10 (twice --msg-rate): 15 at once leaves some over it, not yet 2 × burst.
             loop = asyncio.get_running_loop()
             t0 = loop.time()
@@ -206,8 +196,6 @@ def test_rate_limited_then_usable_again(server):
             mark = c.mark()
             await c.ping()
             assert not c.typed("error", mark), c.describe(mark)
-        finally:
-            await c.close()
 
     run_async(go(), 30)
 
@@ -215,8 +203,7 @@ def test_rate_limited_then_usable_again(server):
 @pytest.mark.server_args(*chat_args(msg_rate=5))
 def test_rate_limit_abuse_closes_1008(server):
     api = Api(server.port)
-    a, b = api.new_users(2, "abuse")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("abuse")
 
     async def go():
         c = await ChatConn.connect(server.port, a.token)

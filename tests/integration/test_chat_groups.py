@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from chat_client import FAST_ARGS, Api, ChatConn, aio, close_all
+from chat_client import FAST_ARGS, Api, ChatConn, aio, close_all, connected
 from support import run_async
 from test_chat_profiles import get, upload_image
 from test_uploads import upload_raw
@@ -204,8 +204,7 @@ def test_system_entries_live_in_history_and_sync_in_order_never_unread(shared_se
     conv = api.group(a, [b], "club")
 
     async def go():
-        wb = await ChatConn.connect(port, b.token, name="b")
-        try:
+        async with connected((port, b.token, "b")) as [wb]:
             start = wb.mark()
             assert (await aio(api.add_members, a, conv, [c])).status == 200
             assert (await aio(set_role, api, a, conv, c, "admin")).status == 200
@@ -217,14 +216,9 @@ def test_system_entries_live_in_history_and_sync_in_order_never_unread(shared_se
                 live.append(await wb.wait_message(
                     conv, lambda m: m["kind"] == "system" and m["id"] not in
                     [x["id"] for x in live], start=start))
-        finally:
-            await wb.close()
         # A fresh connection's sync (one that has had them live skips them).
-        fresh = await ChatConn.connect(port, b.token, name="b2")
-        try:
+        async with connected((port, b.token, "b2")) as [fresh]:
             return live, await fresh.call({"type": "sync", "convs": {str(conv): 0}}, "sync")
-        finally:
-            await fresh.close()
 
     live, sync = run_async(go(), 60)
     expected = [
@@ -248,13 +242,10 @@ def test_system_entries_live_in_history_and_sync_in_order_never_unread(shared_se
 
     # No change may name a system entry.
     async def delete_entry():
-        wc = await ChatConn.connect(port, c.token, name="c")
-        try:
+        async with connected((port, c.token, "c")) as [wc]:
             start = wc.mark()
             await wc.send_json({"type": "delete", "conv": conv, "seq": 1, "cid": "ds"})
             return await wc.wait_for(lambda e: e.get("cid") == "ds", start=start)
-        finally:
-            await wc.close()
 
     refused = run_async(delete_entry(), 30)
     assert refused["type"] == "error" and refused["code"] == "not_found", refused

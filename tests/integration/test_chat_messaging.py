@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from chat_client import (FAST_ARGS, TIMEOUT, ChatConn, aio, close_all, connect_all,
+from chat_client import (FAST_ARGS, TIMEOUT, ChatConn, aio, close_all, connect_all, connected,
                          message_fields_ok, now_ms, receipts_after, strip_type)
 from support import run_async
 
@@ -27,8 +27,7 @@ SERVER_ARGS = FAST_ARGS
 
 def test_direct_message_reaches_both_sides_and_all_devices(shared_server, api):
     port = shared_server.port
-    a, b = api.new_users(2, "dm")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("dm")
 
     async def go():
         a1, a2, b1, b2 = await connect_all(port, [a, b], per_user=2)
@@ -60,8 +59,7 @@ def test_direct_message_reaches_both_sides_and_all_devices(shared_server, api):
 
 
 def test_requests_sent_before_hello_are_answered_in_order(shared_server, api):
-    a, b = api.new_users(2, "early")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("early")
 
     async def go():
         c = await ChatConn.connect(shared_server.port, a.token, name="early", hello=False)
@@ -86,13 +84,10 @@ def test_ping_is_answered_with_pong(shared_server, api):
     a = api.new_user("pp")
 
     async def go():
-        c = await ChatConn.connect(shared_server.port, a.token)
-        try:
+        async with connected((shared_server.port, a.token, "conn")) as [c]:
             for _ in range(3):
                 await c.ping()
             assert c.typed("pong") == [{"type": "pong"}] * 3, c.describe()
-        finally:
-            await c.close()
 
     run_async(go(), 30)
 
@@ -102,9 +97,8 @@ def test_send_to_foreign_or_unknown_conversation_is_forbidden(shared_server, api
     conv = api.direct(a, b)
 
     async def go():
-        co = await ChatConn.connect(shared_server.port, outsider.token, name="outsider")
-        cb = await ChatConn.connect(shared_server.port, b.token, name="b")
-        try:
+        async with connected((shared_server.port, outsider.token, "outsider"),
+                             (shared_server.port, b.token, "b")) as [co, cb]:
             for target in (conv, 10_000_000):
                 err = await co.send_raw(target, "let me in", cid=f"x-{target}")
                 assert err["type"] == "error" and err["code"] == "forbidden", err
@@ -118,8 +112,6 @@ def test_send_to_foreign_or_unknown_conversation_is_forbidden(shared_server, api
             assert not cb.messages(conv), cb.describe()
             ack = await cb.send(conv, "first real")
             assert ack["seq"] == 1, ack  # The refused sends took no seq.
-        finally:
-            await close_all([co, cb])
 
     run_async(go(), 30)
 
@@ -227,8 +219,7 @@ def test_messages_of_other_conversations_do_not_leak(shared_server, api):
 
 def test_resend_with_same_cid_is_acked_again_and_not_redelivered(shared_server, api):
     port = shared_server.port
-    a, b = api.new_users(2, "idem")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("idem")
 
     async def go():
         a1, a2, cb = await connect_all(port, [a, a, b])
@@ -250,13 +241,10 @@ def test_resend_with_same_cid_is_acked_again_and_not_redelivered(shared_server, 
                 assert [m["body"] for m in c.messages(conv)] == ["once", "next"], c.describe()
             # After a reconnect, too.
             await a1.close()
-            a3 = await ChatConn.connect(port, a.token, name="a3")
-            try:
+            async with connected((port, a.token, "a3")) as [a3]:
                 late = await a3.send_raw(conv, "once", cid="same-cid")
                 assert late == first, (first, late)
                 await a3.ping()
-            finally:
-                await a3.close()
             await cb.ping()
             await asyncio.sleep(0.2)
             assert [m["body"] for m in cb.messages(conv)] == ["once", "next"], cb.describe()
@@ -273,8 +261,7 @@ def test_resend_with_same_cid_is_acked_again_and_not_redelivered(shared_server, 
 
 def test_concurrent_duplicates_from_two_devices_store_one_message(shared_server, api):
     port = shared_server.port
-    a, b = api.new_users(2, "race")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("race")
 
     async def go():
         devices = await connect_all(port, [a], per_user=4)
@@ -425,8 +412,7 @@ def test_typing_reaches_other_members_only(shared_server, api):
 
 
 def test_history_over_websocket(shared_server, api):
-    a, b = api.new_users(2, "wsh")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("wsh")
 
     async def go():
         ca, cb = await connect_all(shared_server.port, [a, b])

@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from chat_client import Api, ChatConn, chat_args, close_all, connect_all, now_ms
+from chat_client import Api, ChatConn, chat_args, close_all, connect_all, connected, now_ms
 from support import run_async
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
@@ -33,8 +33,7 @@ def test_hello_lists_the_presence_of_contacts(server):
         cb = await ChatConn.connect(server.port, b.token, name="b")
         cs = await ChatConn.connect(server.port, stranger.token, name="stranger")
         try:
-            ca = await ChatConn.connect(server.port, a.token, name="a")
-            try:
+            async with connected((server.port, a.token, "a")) as [ca]:
                 hello = ca.typed("hello")[0]
                 assert hello["user"] == a.id, hello
                 listed = {p["user"]: p for p in hello["presence"]}
@@ -44,8 +43,6 @@ def test_hello_lists_the_presence_of_contacts(server):
                 assert listed[b.id]["status"] == "online", hello
                 assert listed[c.id]["status"] == "offline", hello
                 assert listed[c.id]["last_online"] is None, hello  # Never connected.
-            finally:
-                await ca.close()
         finally:
             await close_all([cb, cs])
 
@@ -153,14 +150,13 @@ def test_quick_reconnect_within_grace_does_not_flap(server):
 
     async def go():
         loop = asyncio.get_running_loop()
-        ca = await ChatConn.connect(server.port, a.token, name="a")
-        cb = await ChatConn.connect(server.port, b.token, name="b")
-        try:
+        async with connected((server.port, a.token, "a"), (server.port, b.token, "b")) as conns:
+            ca, cb = conns
             await ca.wait_type("presence", user=b.id, status="online")
             mark = ca.mark()
             await cb.close()
             await asyncio.sleep(0.3)
-            cb = await ChatConn.connect(server.port, b.token, name="b again")
+            cb = conns[1] = await ChatConn.connect(server.port, b.token, name="b again")
             await asyncio.sleep(4.0)  # Past the grace of the first close.
             await ca.ping()
             await cb.ping()
@@ -172,8 +168,6 @@ def test_quick_reconnect_within_grace_does_not_flap(server):
             off = await ca.wait_type("presence", start=mark, user=b.id, timeout=20)
             waited = loop.time() - closed_at
             assert off["status"] == "offline" and 2.5 <= waited, (off, waited)
-        finally:
-            await close_all([ca, cb])
 
     run_async(go(), 50)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat_client import FAST_ARGS, ChatConn, by_seq, close_all, send_with
+from chat_client import FAST_ARGS, by_seq, connected, send_with
 from support import run_async
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
@@ -20,13 +20,10 @@ SERVER_ARGS = FAST_ARGS
 
 def test_a_reply_carries_its_parent_live_in_sync_history_and_last_message(shared_server, api):
     port = shared_server.port
-    a, b = api.new_users(2, "rp")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("rp")
 
     async def go():
-        wa, wb = await ChatConn.connect(port, a.token, name="a"), await ChatConn.connect(
-            port, b.token, name="b")
-        try:
+        async with connected((port, a.token, "a"), (port, b.token, "b")) as [wa, wb]:
             parent = await wa.send(conv, "the question, " + "x" * 300)
             start = wb.mark()
             reply = await send_with(wb, conv, "the answer", "r1", reply_to=parent["seq"])
@@ -34,14 +31,9 @@ def test_a_reply_carries_its_parent_live_in_sync_history_and_last_message(shared
             live = await wa.wait_message(conv, lambda m: m["seq"] == reply["seq"], start=0)
             own = await wb.wait_message(conv, lambda m: m["seq"] == reply["seq"], start=start)
             paged = await wa.call({"type": "history", "conv": conv}, "history")
-        finally:
-            await close_all([wa, wb])
         # A new device: sync leaves out only what its own connection received live.
-        wc = await ChatConn.connect(port, a.token, name="a2")
-        try:
+        async with connected((port, a.token, "a2")) as [wc]:
             synced = await wc.call({"type": "sync", "convs": {str(conv): 0}}, "sync")
-        finally:
-            await close_all([wc])
         return parent, reply, live, own, synced, paged
 
     parent, reply, live, own, synced, paged = run_async(go(), 60)
@@ -66,8 +58,7 @@ def test_a_reply_to_no_ordinary_message_of_the_conversation_is_refused(shared_se
     other = api.direct(a, c)
 
     async def go():
-        wa = await ChatConn.connect(port, a.token, name="a")
-        try:
+        async with connected((port, a.token, "a")) as [wa]:
             first = await wa.send(conv, "one")
             elsewhere = await wa.send(other, "only in the other conversation")
             await wa.send(other, "two")  # The other conversation now has seq 1 and 2.
@@ -80,8 +71,6 @@ def test_a_reply_to_no_ordinary_message_of_the_conversation_is_refused(shared_se
             lone_thread = await send_with(wa, conv, "x", "r5", thread=True)
             ok = await send_with(wa, conv, "fine", "r6", reply_to=first["seq"])
             return missing, to_change, across, bad, lone_thread, ok, edit
-        finally:
-            await close_all([wa])
 
     missing, to_change, across, bad, lone_thread, ok, edit = run_async(go(), 60)
     for refused in (missing, to_change, across):
@@ -93,12 +82,10 @@ def test_a_reply_to_no_ordinary_message_of_the_conversation_is_refused(shared_se
 
 def test_the_quote_shows_the_parent_as_it_is_now(shared_server, api):
     port = shared_server.port
-    a, b = api.new_users(2, "rpq")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("rpq")
 
     async def go():
-        wa = await ChatConn.connect(port, a.token, name="a")
-        try:
+        async with connected((port, a.token, "a")) as [wa]:
             edited = await wa.send(conv, "first words")
             deleted = await wa.send(conv, "a hidden text that must go")
             r1 = await send_with(wa, conv, "on the first", "r1", reply_to=edited["seq"])
@@ -109,8 +96,6 @@ def test_the_quote_shows_the_parent_as_it_is_now(shared_server, api):
                                seq=deleted["seq"]))["type"] == "ack"
             paged = await wa.call({"type": "history", "conv": conv}, "history")
             return r1, r2, paged
-        finally:
-            await close_all([wa])
 
     r1, r2, paged = run_async(go(), 60)
     for messages in (paged["messages"], api.messages(b, conv).json["messages"]):
@@ -128,9 +113,7 @@ def test_thread_replies_count_on_the_root_and_page_newest_first(shared_server, a
     conv = api.group(a, [b.id])
 
     async def go():
-        wa, wb = await ChatConn.connect(port, a.token, name="a"), await ChatConn.connect(
-            port, b.token, name="b")
-        try:
+        async with connected((port, a.token, "a"), (port, b.token, "b")) as [wa, wb]:
             root = await wa.send(conv, "the root")
             replies = []
             for i in range(5):
@@ -151,8 +134,6 @@ def test_thread_replies_count_on_the_root_and_page_newest_first(shared_server, a
             not_root = await wa.call({"type": "thread", "conv": conv,
                                       "root": replies[0]["seq"]}, "thread")
             return root, replies, plain, live, first, second, not_root
-        finally:
-            await close_all([wa, wb])
 
     root, replies, plain, live, first, second, not_root = run_async(go(), 60)
     assert live["thread_root"] == root["seq"] and live["reply_to"] == root["seq"], live
@@ -176,9 +157,7 @@ def test_thread_unread_follows_each_members_thread_watermark(shared_server, api)
     conv = api.group(a, [b.id])
 
     async def go():
-        wa, wb = await ChatConn.connect(port, a.token, name="a"), await ChatConn.connect(
-            port, b.token, name="b")
-        try:
+        async with connected((port, a.token, "a"), (port, b.token, "b")) as [wa, wb]:
             root = await wa.send(conv, "root")
             r1 = await send_with(wa, conv, "one", "u1", reply_to=root["seq"], thread=True)
             r2 = await send_with(wa, conv, "two", "u2", reply_to=root["seq"], thread=True)
@@ -193,8 +172,6 @@ def test_thread_unread_follows_each_members_thread_watermark(shared_server, api)
             bad = await wb.call({"type": "thread_read", "conv": conv, "root": r1["seq"],
                                  "seq": r2["seq"]}, "thread_read")
             return r1, r2, before, own, marked, back, after, bad
-        finally:
-            await close_all([wa, wb])
 
     r1, r2, before, own, marked, back, after, bad = run_async(go(), 60)
     assert (before["read_seq"], before["unread"]) == (0, 2), before
@@ -212,8 +189,7 @@ def test_a_thread_reads_over_http_as_over_the_websocket(shared_server, api):
     conv = api.group(a, [b.id])
 
     async def go():
-        wa = await ChatConn.connect(port, a.token, name="a")
-        try:
+        async with connected((port, a.token, "a")) as [wa]:
             root = await wa.send(conv, "root")
             replies = [await send_with(wa, conv, f"r{i}", f"h{i}", reply_to=root["seq"],
                                        thread=True)
@@ -221,8 +197,6 @@ def test_a_thread_reads_over_http_as_over_the_websocket(shared_server, api):
             plain = await wa.send(conv, "plain")
             ws = await wa.call({"type": "thread", "conv": conv, "root": root["seq"]}, "thread")
             return root, replies, plain, ws
-        finally:
-            await close_all([wa])
 
     root, replies, plain, ws = run_async(go(), 60)
     path = f"/api/conversations/{conv}/threads/{root['seq']}"

@@ -10,7 +10,7 @@ import urllib.parse
 
 import pytest
 
-from chat_client import Api, ChatConn, acked, change, chat_args, close_all
+from chat_client import Api, ChatConn, acked, change, chat_args, close_all, connected
 from prometheus import scrape, value
 from support import run_async, wait_until
 
@@ -61,8 +61,7 @@ def send_all(port: int, user, conv: int, bodies: list[str]) -> list[dict]:
 
 
 def test_finds_by_word_with_snippet_segments(shared_server, api):
-    a, b = api.new_users(2, "sw")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("sw")
     acks = send_all(shared_server.port, a, conv, [
         "the quick brown fox jumps", "nothing to see here", "A FOX in <b>caps</b> & more"])
     answer = found(api, b, "fox")
@@ -82,8 +81,7 @@ def test_finds_by_word_with_snippet_segments(shared_server, api):
 
 
 def test_ranked_then_newest(shared_server, api):
-    a, b = api.new_users(2, "sr")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("sr")
     acks = send_all(shared_server.port, a, conv, [
         "llama in a long sentence with many other words around it here",
         "llama llama llama",
@@ -95,8 +93,7 @@ def test_ranked_then_newest(shared_server, api):
 
 
 def test_pages_by_cursor(shared_server, api):
-    a, b = api.new_users(2, "sp")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("sp")
     acks = send_all(shared_server.port, a, conv, [f"page word {i}" for i in range(7)])
     seen, cursor, pages = [], None, 0
     while True:
@@ -161,19 +158,15 @@ def test_never_another_conversations_messages(shared_server, api):
 
 
 def test_edit_reindexes_and_delete_removes(shared_server, api):
-    a, b = api.new_users(2, "se")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("se")
 
     async def go():
-        conn = await ChatConn.connect(shared_server.port, a.token, name="a")
-        try:
+        async with connected((shared_server.port, a.token, "a")) as [conn]:
             edited = await conn.send(conv, "original platypus wording")
             deleted = await conn.send(conv, "doomed platypus wording")
             acked(await change(conn, "edit", conv, edited["seq"], "se1", body="revised wombat"))
             acked(await change(conn, "delete", conv, deleted["seq"], "se2"))
             return edited
-        finally:
-            await close_all([conn])
 
     edited = run_async(go(), 60)
     assert found(api, b, "platypus")["results"] == []  # Neither the old body nor the deleted one.
@@ -187,8 +180,7 @@ def test_edit_reindexes_and_delete_removes(shared_server, api):
 
 
 def test_fts_syntax_is_text(shared_server, api):
-    a, b = api.new_users(2, "sx")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("sx")
     acks = send_all(shared_server.port, a, conv, [
         'say "NEAR" now', "minus-sign here", "star* power", "column:value pair"])
     hits = lambda q: seqs(found(api, a, q))  # noqa: E731
@@ -233,18 +225,14 @@ def test_new_messages_are_indexed_in_bulk_within_the_interval(server):
     search waits for what was committed before it: each is found; an edit or a deletion that
     comes before the message was indexed is what gets indexed (the new body; nothing)."""
     api = Api(server.port)
-    a, b = api.new_users(2, "sb")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("sb")
 
     async def go():
-        conn = await ChatConn.connect(server.port, a.token, name="a")
-        try:
+        async with connected((server.port, a.token, "a")) as [conn]:
             kept, edited = await kept_edited_deleted(conn, conv, "quokka", "sb")
             await wait_until(lambda: len(found(api, b, "quokka")["results"]) == 2, 5,
                              lambda: found(api, b, "quokka"))
             return kept, edited
-        finally:
-            await close_all([conn])
 
     kept, edited = run_async(go(), 30)
     assert sorted(seqs(found(api, b, "quokka"))) == [kept["seq"], edited["seq"]]
@@ -252,12 +240,9 @@ def test_new_messages_are_indexed_in_bulk_within_the_interval(server):
     assert found(api, b, "draft")["results"] == [] and found(api, b, "doomed")["results"] == []
     # Once indexed, an edit and a deletion are found as they are now at once, as before.
     async def change_again():
-        conn = await ChatConn.connect(server.port, a.token, name="a")
-        try:
+        async with connected((server.port, a.token, "a")) as [conn]:
             acked(await change(conn, "edit", conv, edited["seq"], "sb3", body="later wallaby"))
             acked(await change(conn, "delete", conv, kept["seq"], "sb4"))
-        finally:
-            await close_all([conn])
 
     run_async(change_again(), 30)
     assert seqs(found(api, b, "wallaby")) == [edited["seq"]]
@@ -271,12 +256,10 @@ def test_a_search_finds_what_was_acked_before_it(server):
     message, an edit and a deletion acked just before a search are what it finds, and it counts
     as a search that waited (not a stale one)."""
     api = Api(server.port)
-    a, b = api.new_users(2, "sf")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("sf")
 
     async def go():
-        conn = await ChatConn.connect(server.port, a.token, name="a")
-        try:
+        async with connected((server.port, a.token, "a")) as [conn]:
             first = await conn.send(conv, "fresh numbat")
             assert seqs(found(api, b, "numbat")) == [first["seq"]]
             other = await conn.send(conv, "draft numbat")
@@ -285,8 +268,6 @@ def test_a_search_finds_what_was_acked_before_it(server):
             assert seqs(found(api, b, "numbat")) == [first["seq"]]
             acked(await change(conn, "delete", conv, first["seq"], "sf2"))
             assert found(api, b, "numbat")["results"] == []
-        finally:
-            await close_all([conn])
 
     run_async(go(), 30)
     families, _ = scrape(server.port)
@@ -301,15 +282,11 @@ def test_search_db_is_rebuilt_from_the_chat_database(server_factory):
     deleted one not at all)."""
     srv = server_factory(*SERVER_ARGS)
     api = Api(srv.port)
-    a, b = api.new_users(2, "sr")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("sr")
 
     async def go():
-        conn = await ChatConn.connect(srv.port, a.token, name="a")
-        try:
+        async with connected((srv.port, a.token, "a")) as [conn]:
             return await kept_edited_deleted(conn, conv, "wombat", "sr")
-        finally:
-            await close_all([conn])
 
     kept, edited = run_async(go(), 30)
     assert sorted(seqs(found(api, b, "wombat"))) == [kept["seq"], edited["seq"]]

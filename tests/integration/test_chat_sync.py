@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from chat_client import (FAST_ARGS, Api, ChatConn, chat_args, close_all, connect_all,
+from chat_client import (FAST_ARGS, Api, ChatConn, chat_args, close_all, connect_all, connected,
                          message_fields_ok, strip_type)
 from support import run_async
 
@@ -51,13 +51,11 @@ def test_offline_member_catches_up_with_full_sync(shared_server, api):
     not_mine = api.direct(a, c)
 
     async def go():
-        ca = await ChatConn.connect(port, a.token, name="a")
-        try:
+        async with connected((port, a.token, "a")) as [ca]:
             dm_acks = await send_many(ca, dm, [f"dm{i}" for i in range(1, 4)])
             grp_acks = await send_many(ca, grp, [f"g{i}" for i in range(1, 6)])
             await send_many(ca, not_mine, ["for c only"])
-            cb = await ChatConn.connect(port, b.token, name="b")
-            try:
+            async with connected((port, b.token, "b")) as [cb]:
                 s = by_conv(await cb.call({"type": "sync"}, "sync"))
                 assert set(s) == {dm, grp}, s
                 for conv, acks in ((dm, dm_acks), (grp, grp_acks)):
@@ -78,10 +76,6 @@ def test_offline_member_catches_up_with_full_sync(shared_server, api):
                 # Nothing arrives twice: the synced messages came in the sync, not live.
                 await cb.ping()
                 assert not cb.messages(), cb.describe()
-            finally:
-                await cb.close()
-        finally:
-            await ca.close()
 
     run_async(go(), 60)
 
@@ -94,13 +88,11 @@ def test_sync_from_a_seq_and_only_asked_conversations(shared_server, api):
     foreign = api.direct(a, outsider)
 
     async def go():
-        ca = await ChatConn.connect(port, a.token, name="a")
-        try:
+        async with connected((port, a.token, "a")) as [ca]:
             acks = await send_many(ca, dm, [f"m{i}" for i in range(1, 7)])
             await send_many(ca, grp, ["g1"])
             await send_many(ca, foreign, ["secret"])
-            cb = await ChatConn.connect(port, b.token, name="b")
-            try:
+            async with connected((port, b.token, "b")) as [cb]:
                 req = {"type": "sync", "convs": {str(dm): 4, str(foreign): 0,
                                                  "10000000": 0}}
                 s = by_conv(await cb.call(req, "sync"))
@@ -122,10 +114,6 @@ def test_sync_from_a_seq_and_only_asked_conversations(shared_server, api):
                 assert (s[dm]["read_seq"], s[dm]["unread"]) == (2, 4), s
                 s = by_conv(await cb.call({"type": "sync", "convs": {}}, "sync"))
                 assert s == {}, s
-            finally:
-                await cb.close()
-        finally:
-            await ca.close()
 
     run_async(go(), 60)
 
@@ -133,17 +121,14 @@ def test_sync_from_a_seq_and_only_asked_conversations(shared_server, api):
 @pytest.mark.server_args(*chat_args(sync_limit=5))
 def test_sync_pages_with_more(server):
     api = Api(server.port)
-    a, b = api.new_users(2, "more")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("more")
     small = api.group(a, [b], "small")
 
     async def go():
-        ca = await ChatConn.connect(server.port, a.token, name="a")
-        try:
+        async with connected((server.port, a.token, "a")) as [ca]:
             await send_many(ca, conv, [f"p{i}" for i in range(1, 13)])
             await send_many(ca, small, ["s1", "s2"])
-            cb = await ChatConn.connect(server.port, b.token, name="b")
-            try:
+            async with connected((server.port, b.token, "b")) as [cb]:
                 s = by_conv(await cb.call({"type": "sync"}, "sync"))
                 assert [m["seq"] for m in s[conv]["messages"]] == [1, 2, 3, 4, 5], s
                 assert s[conv]["more"] is True and s[conv]["last_seq"] == 12, s
@@ -157,19 +142,12 @@ def test_sync_pages_with_more(server):
                     assert s[conv]["more"] is more, s
                     got += s[conv]["messages"]
                 assert [m["body"] for m in got] == [f"p{i}" for i in range(1, 13)]
-            finally:
-                await cb.close()
             # Exactly 5 left after 7: more is false (not true with an empty next page). A new
             # connection: this one has had them all, and never gets a message twice.
-            cb = await ChatConn.connect(server.port, b.token, name="b2")
-            try:
+            async with connected((server.port, b.token, "b2")) as [cb]:
                 s = by_conv(await cb.call({"type": "sync", "convs": {str(conv): 7}}, "sync"))
                 assert [m["seq"] for m in s[conv]["messages"]] == [8, 9, 10, 11, 12], s
                 assert s[conv]["more"] is False, s
-            finally:
-                await cb.close()
-        finally:
-            await ca.close()
 
     run_async(go(), 60)
 
@@ -208,8 +186,7 @@ def test_live_messages_racing_a_sync_arrive_exactly_once(shared_server, api):
                 storm = asyncio.gather(paced(a1, f"r{r}a", live_per_sender),
                                        paced(a2, f"r{r}b", live_per_sender))
                 await asyncio.sleep(0.02 + 0.01 * r)  # Connect and sync mid-storm.
-                cb = await ChatConn.connect(port, b.token, name=f"b-round{r}")
-                try:
+                async with connected((port, b.token, f"b-round{r}")) as [cb]:
                     syncs = []
                     last = seen
                     while True:
@@ -241,8 +218,6 @@ def test_live_messages_racing_a_sync_arrive_exactly_once(shared_server, api):
                     # Sync and live describe the same messages.
                     ids = {m["seq"]: m["id"] for m in everything}
                     assert len(set(ids.values())) == len(ids)
-                finally:
-                    await cb.close()
         finally:
             await close_all([a1, a2])
         return total

@@ -31,7 +31,7 @@ import time
 
 import pytest
 
-from chat_client import Api, ChatConn, aio, close_all, receipts_after, strip_type
+from chat_client import Api, ChatConn, aio, close_all, connected, receipts_after, strip_type
 from cluster_clients import Device, Sender, Storm
 from prometheus import SQLITE_ONLY, dashboard_metrics, sample_names, scrape, value
 from support import (connect_subscribers, data_message, message_origin, publish_all, run_async,
@@ -523,14 +523,11 @@ def test_every_node_accepts_every_nodes_tokens_without_a_configured_secret(clust
     assert cluster.api(1).conversation(a, conv)["id"] == conv
 
     async def go():
-        conn = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
-        try:
+        async with connected((cluster.port(0), a.token, "a@n1")) as [conn]:
             assert cluster.api(1).logout(a.token).status == 200
             # The revocation crosses to node 1 (rc:all) and closes the token's session there.
             await wait_until(lambda: conn.ws.close_code is not None, 10, conn.describe)
             assert (conn.ws.close_code, conn.ws.close_reason) == (1008, "token revoked")
-        finally:
-            await close_all([conn])
 
     run_async(go(), 30)
     assert cluster.api(0).request("GET", "/api/conversations", token=a.token).status == 401

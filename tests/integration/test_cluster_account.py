@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat_client import PASSWORD, ChatConn, aio, close_all
+from chat_client import PASSWORD, aio, connected
 from support import run_async, wait_until
 
 pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
@@ -21,10 +21,9 @@ def test_profile_event_and_password_change_cross_nodes(cluster_factory):
     other = api.login_user(u.name, u.id)
 
     async def go():
-        friend_conn = await ChatConn.connect(cluster.port(1), friend.token, name="friend@n2")
-        doomed = await ChatConn.connect(cluster.port(1), other.token, name="u-other@n2")
-        kept = await ChatConn.connect(cluster.port(0), u.token, name="u@n1")
-        try:
+        async with connected((cluster.port(1), friend.token, "friend@n2"),
+                             (cluster.port(1), other.token, "u-other@n2"),
+                             (cluster.port(0), u.token, "u@n1")) as [friend_conn, doomed, kept]:
             r = await aio(api.request, "PATCH", "/api/me", {"display_name": "Across"},
                           token=u.token)
             assert r.status == 200, r
@@ -38,8 +37,6 @@ def test_profile_event_and_password_change_cross_nodes(cluster_factory):
             assert doomed.closed == (1008, "token revoked"), doomed.describe()
             await kept.ping()
             assert kept.closed is None, kept.describe()
-        finally:
-            await close_all([friend_conn, doomed, kept])
 
     run_async(go(), 40)
     assert cluster.api(1).request("GET", "/api/me", token=other.token).status == 401

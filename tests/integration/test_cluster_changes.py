@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat_client import ChatConn, acked, change, close_all
+from chat_client import acked, change, connected
 from support import run_async
 
 pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
@@ -17,14 +17,11 @@ pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
 def test_edit_and_delete_cross_nodes_live_and_after_reconnect(cluster_factory):
     cluster = cluster_factory(2)
     api = cluster.api(0)
-    a, b = api.new_users(2, "xc")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("xc")
 
     async def go():
-        a1 = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
-        a2 = await ChatConn.connect(cluster.port(1), a.token, name="a@n2")
-        b2 = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
-        try:
+        async with connected((cluster.port(0), a.token, "a@n1"), (cluster.port(1), a.token, "a@n2"),
+                             (cluster.port(1), b.token, "b@n2")) as [a1, a2, b2]:
             kept = await a1.send(conv, "stays")
             gone = await a1.send(conv, "goes")
             edit = acked(await change(a1, "edit", conv, kept["seq"], "x-edit",
@@ -39,13 +36,8 @@ def test_edit_and_delete_cross_nodes_live_and_after_reconnect(cluster_factory):
                             (3, "edit", 1, "stays, edited"), (4, "delete", 2, ""),
                             (5, "reaction", 1, "\U0001F44D")], live
             assert b2.messages(conv)[-1]["on"] is True
-        finally:
-            await close_all([a1, a2, b2])
-        b1 = await ChatConn.connect(cluster.port(0), b.token, name="b@n1")
-        try:
+        async with connected((cluster.port(0), b.token, "b@n1")) as [b1]:
             synced = await b1.call({"type": "sync", "convs": {str(conv): 0}}, "sync")
-        finally:
-            await b1.close()
         [entry] = synced["convs"]
         current = {m["seq"]: m for m in entry["messages"]}
         assert current[1]["body"] == "stays, edited" and current[1]["edited_at"] == edit["ts"]
@@ -68,10 +60,8 @@ def test_changes_over_http_on_either_node_reach_the_other_in_order(cluster_facto
     url = f"/api/conversations/{conv}/messages"
 
     async def go():
-        a1 = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
-        b1 = await ChatConn.connect(cluster.port(0), b.token, name="b@n1")
-        b2 = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
-        try:
+        async with connected((cluster.port(0), a.token, "a@n1"), (cluster.port(0), b.token, "b@n1"),
+                             (cluster.port(1), b.token, "b@n2")) as [a1, b1, b2]:
             first = await a1.send(conv, "one")
             second = await a1.send(conv, "two")
             edit = api2.ok("PATCH", f"{url}/{first['seq']}", {"body": "one, edited"},
@@ -84,8 +74,6 @@ def test_changes_over_http_on_either_node_reach_the_other_in_order(cluster_facto
             return first, second, edit, third, delete, last, [
                 [(m["seq"], m["kind"], m.get("target")) for m in conn.messages(conv)]
                 for conn in (b1, b2)]
-        finally:
-            await close_all([a1, b1, b2])
 
     first, second, edit, third, delete, last, seen = run_async(go(), 50)
     want = [(first["seq"], "text", None), (second["seq"], "text", None),

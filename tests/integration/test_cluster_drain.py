@@ -36,7 +36,7 @@ import urllib.parse
 import pytest
 import websockets
 
-from chat_client import ChatConn, close_all
+from chat_client import ChatConn, close_all, connected
 from cluster_clients import Device, Sender, Storm
 from support import run_async, wait_until, ws_connect
 from wsraw import RawConn, get_request
@@ -421,8 +421,7 @@ def test_a_drained_node_runs_the_mail_its_shards_post_each_other_while_closing(c
         return close.close_code
 
     async def go():
-        w = await ChatConn.connect(cluster.port(1), watcher.token, name="w@n2")
-        try:
+        async with connected((cluster.port(1), watcher.token, "w@n2")) as [w]:
             status = {p["user"]: p["status"] for p in w.typed("hello")[0]["presence"]}
             assert status == {u.id: "online" for u in users}, status
             mark = w.mark()
@@ -438,8 +437,6 @@ def test_a_drained_node_runs_the_mail_its_shards_post_each_other_while_closing(c
                 got = {e["user"]: e["status"] for e in w.typed("presence", mark)}
                 never = sorted(u.id for u in users if got.get(u.id) != "offline")
                 assert not never, f"users {never} never went offline: {got}"
-        finally:
-            await close_all([w])
 
     try:
         run_async(go(), 40)

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from chat_client import ChatConn, aio, close_all
+from chat_client import ChatConn, aio, close_all, connected
 from support import run_async
 from test_chat_profiles import upload_image
 
@@ -23,8 +23,7 @@ def test_role_change_and_removal_reach_the_other_node(cluster_factory):
     conv = api.group(a, [b, c], "across")
 
     async def go():
-        b2 = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
-        try:
+        async with connected((cluster.port(1), b.token, "b@n2")) as [b2]:
             start = b2.mark()
             r = await aio(api.request, "PUT", f"/api/conversations/{conv}/members/{b.id}/role",
                           {"role": "admin"}, token=a.token)
@@ -44,13 +43,8 @@ def test_role_change_and_removal_reach_the_other_node(cluster_factory):
                 start=start)
             entries = [await b2.wait_message(conv, lambda m, seq=seq: m["seq"] == seq, start=start)
                        for seq in (1, 2, 3)]
-        finally:
-            await close_all([b2])
-        b1 = await ChatConn.connect(cluster.port(0), b.token, name="b@n1")
-        try:
+        async with connected((cluster.port(0), b.token, "b@n1")) as [b1]:
             synced = await b1.call({"type": "sync", "convs": {str(conv): 0}}, "sync")
-        finally:
-            await b1.close()
         return promoted, pictured, entries, synced
 
     image = upload_image(cluster.port(0), a)

@@ -26,7 +26,7 @@ import time
 
 import pytest
 
-from chat_client import Api, ChatConn, close_all, now_ms, unique_name
+from chat_client import Api, ChatConn, close_all, connected, now_ms, unique_name
 from support import run_async, wait_until
 
 pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
@@ -167,11 +167,8 @@ def test_users_of_a_killed_node_go_offline_after_its_ttl(cluster_factory):
             assert waited >= NODE_TTL_S - 1, f"offline after {waited:.1f} s: before the TTL"
             # Back on the surviving node: online again.
             mark = cb.mark()
-            ca2 = await ChatConn.connect(cluster.port(1), a.token, name="a@n2")
-            try:
+            async with connected((cluster.port(1), a.token, "a@n2")) as [ca2]:
                 await cb.wait_type("presence", start=mark, user=a.id, status="online")
-            finally:
-                await ca2.close()
         finally:
             ca.abort()
             await close_all([cb])

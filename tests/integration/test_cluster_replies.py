@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat_client import ChatConn, acked, close_all, send_with
+from chat_client import acked, connected, send_with
 from support import run_async
 
 pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
@@ -17,33 +17,25 @@ pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
 def test_replies_cross_nodes_with_quote_and_thread_counts(cluster_factory):
     cluster = cluster_factory(2)
     api = cluster.api(0)
-    a, b = api.new_users(2, "xr")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("xr")
 
     async def go():
-        a1 = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
-        a2 = await ChatConn.connect(cluster.port(1), a.token, name="a@n2")
-        b2 = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
-        try:
+        async with connected((cluster.port(0), a.token, "a@n1"), (cluster.port(1), a.token, "a@n2"),
+                             (cluster.port(1), b.token, "b@n2")) as [a1, a2, b2]:
             root = await a1.send(conv, "the root")
             r1 = acked(await send_with(a1, conv, "one", "x-r1", reply_to=root["seq"], thread=True))
             r2 = acked(await send_with(a2, conv, "two", "x-r2", reply_to=r1["seq"], thread=True))
             live = [await b2.wait_message(conv, lambda m, seq=r["seq"]: m["seq"] == seq)
                     for r in (r1, r2)]
-        finally:
-            await close_all([a1, a2, b2])
         for msg, parent, text in ((live[0], root, "the root"), (live[1], r1, "one")):
             assert msg["reply_to"] == parent["seq"], msg
             assert msg["quote"] == {"from": a.id, "body": text}, msg
             assert msg["thread_root"] == root["seq"], msg
         for port in (cluster.port(0), cluster.port(1)):
-            b1 = await ChatConn.connect(port, b.token, name="b again")
-            try:
+            async with connected((port, b.token, "b again")) as [b1]:
                 synced = await b1.call({"type": "sync", "convs": {str(conv): 0}}, "sync")
                 thread = await b1.call({"type": "thread", "conv": conv, "root": root["seq"]},
                                        "thread")
-            finally:
-                await b1.close()
             [entry] = synced["convs"]
             stored = {m["seq"]: m for m in entry["messages"]}[root["seq"]]
             assert (stored["reply_count"], stored["last_reply_seq"]) == (2, r2["seq"]), stored

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from chat_client import Api, ChatConn, aio, chat_args, close_all
+from chat_client import Api, ChatConn, aio, chat_args, connected
 from prometheus import scrape, value
 from support import run_async, ws_connect
 from wsraw import OP_PING, OP_TEXT, encode_frame, open_ws
@@ -73,17 +73,13 @@ def test_large_backlog_syncs_and_pages_history_without_being_cut(server):
     """500 messages of 64 KiB (32 MiB): a fresh member syncs to the end (bare sync first, as a
     client that knows nothing does), and pages history and HTTP history through all of it."""
     api = Api(server.port)
-    a, b = api.new_users(2, "bulk")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("bulk")
     total = 500
     bodies = [f"{i:05d}" + "x" * (BIG - 5) for i in range(1, total + 1)]
 
     async def go():
-        ca = await ChatConn.connect(server.port, a.token, name="a")
-        try:
+        async with connected((server.port, a.token, "a")) as [ca]:
             await send_pipelined(ca, conv, bodies)
-        finally:
-            await ca.close()
 
         cb = await ChatConn.connect(server.port, b.token, name="b", max_size=None)
         try:
@@ -157,8 +153,7 @@ def test_pipelined_syncs_wait_for_the_reader_and_a_stalled_reader_is_cut_alone(s
     asks = 60
 
     async def go():
-        ca = await ChatConn.connect(server.port, a.token, name="a")
-        try:
+        async with connected((server.port, a.token, "a")) as [ca]:
             await send_pipelined(ca, conv, ["y" * BIG for _ in range(40)])
             rss_before = server.rss_kib()
 
@@ -195,8 +190,6 @@ def test_pipelined_syncs_wait_for_the_reader_and_a_stalled_reader_is_cut_alone(s
                 # 60 answers of 1 MiB held for the stalled client would be 60 MiB; what it may
                 # hold is the 4 MiB cap plus one answer, and the reader's paced answers.
                 assert growth < 32 * 1024, f"server RSS grew by {growth} KiB"
-        finally:
-            await ca.close()
 
     run_async(go(), 220)
 
@@ -205,16 +198,13 @@ def test_asking_again_from_zero_gets_the_same_messages(server):
     """PROTOCOL.md: a sync gives what was asked for, except messages this connection received
     live; asking twice from 0 gives the messages twice."""
     api = Api(server.port)
-    a, b = api.new_users(2, "again")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("again")
 
     async def go():
-        ca = await ChatConn.connect(server.port, a.token, name="a")
-        try:
+        async with connected((server.port, a.token, "a")) as [ca]:
             for i in range(5):
                 await ca.send(conv, f"m{i}")
-            cb = await ChatConn.connect(server.port, b.token, name="b")
-            try:
+            async with connected((server.port, b.token, "b")) as [cb]:
                 ask = {"type": "sync", "convs": {str(conv): 0}}
                 for _ in range(2):
                     entry = sync_entry(await cb.call(ask, "sync"), conv)
@@ -224,10 +214,6 @@ def test_asking_again_from_zero_gets_the_same_messages(server):
                 await cb.wait_message(conv, lambda m: m["seq"] == 6)
                 entry = sync_entry(await cb.call(ask, "sync"), conv)
                 assert [m["seq"] for m in entry["messages"]] == [1, 2, 3, 4, 5], entry
-            finally:
-                await cb.close()
-        finally:
-            await ca.close()
 
     run_async(go(), 60)
 
@@ -245,8 +231,7 @@ def test_typing_is_dropped_for_a_reader_behind_and_the_connection_kept(server):
     connection stays open, and once the client reads it gets every message and the typing
     events that were not dropped, and typing again after it caught up."""
     api = Api(server.port)
-    a, b = api.new_users(2, "behind")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("behind")
     messages = 128  # Of ~64 KiB: 8 MiB.
 
     def dropped() -> float:

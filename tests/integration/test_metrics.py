@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from chat_client import Api, ChatConn, chat_args, close_all
+from chat_client import Api, chat_args, connected
 from prometheus import scrape, value
 from support import free_port, run_async
 
@@ -41,20 +41,15 @@ def test_metrics_parse_and_move_with_load(server):
     assert value(before, "process_resident_memory_bytes") > 1e6
     assert value(before, "ringcast_scrape_incomplete") == 0
 
-    a, b = api.new_users(2, "met")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("met")
 
     async def go():
-        ca = await ChatConn.connect(server.port, a.token, name="a")
-        cb = await ChatConn.connect(server.port, b.token, name="b")
-        try:
+        async with connected((server.port, a.token, "a"), (server.port, b.token, "b")) as [ca, cb]:
             for i in range(100):
                 await ca.send(conv, f"m{i}")
             await cb.wait_count(lambda e: e.get("type") == "message", 100)
             refused = await ca.send_raw(conv + 1000, "nobody's conversation")
             assert refused["type"] == "error" and refused["code"] == "forbidden", refused
-        finally:
-            await close_all([ca, cb])
 
     run_async(go(), 60)
     # A closed connection is counted once its socket is released, just after the closing

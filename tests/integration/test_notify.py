@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from chat_client import JWT_SECRET, TIMEOUT, Api, ChatConn, chat_args, close_all
+from chat_client import JWT_SECRET, TIMEOUT, Api, ChatConn, chat_args, close_all, connected
 from support import run_async
 
 pytestmark = pytest.mark.both_stores
@@ -139,8 +139,7 @@ def metric(text: str, name: str, **labels) -> float | None:
 def test_offline_member_gets_one_notification_for_a_burst(server_factory, receiver):
     srv = server_factory(*notify_args(receiver))
     api = Api(srv.port)
-    alice, bob = api.new_users(2, "burst")
-    conv = api.direct(alice, bob)
+    alice, bob, conv = api.direct_pair("burst")
     acks = send_and_leave(srv.port, alice, conv, [f"m{i}" for i in range(5)])
     got = receiver.wait_for(bob.id)
     quiet()
@@ -158,8 +157,7 @@ def test_offline_member_gets_one_notification_for_a_burst(server_factory, receiv
 def test_member_who_reads_within_the_delay_gets_none(server_factory, receiver):
     srv = server_factory(*notify_args(receiver, delay_ms=1500))
     api = Api(srv.port)
-    alice, bob = api.new_users(2, "reader")
-    conv = api.direct(alice, bob)
+    alice, bob, conv = api.direct_pair("reader")
     acks = send_and_leave(srv.port, alice, conv, ["read me"])
 
     async def read():
@@ -178,20 +176,16 @@ def test_changes_to_messages_are_never_notified_nor_shown(server_factory, receiv
     never), and a window that holds only changes to earlier messages notifies nobody."""
     srv = server_factory(*notify_args(receiver, delay_ms=1500))
     api = Api(srv.port)
-    alice, bob = api.new_users(2, "chg")
-    conv = api.direct(alice, bob)
+    alice, bob, conv = api.direct_pair("chg")
 
     async def change_all(requests):
-        c = await ChatConn.connect(srv.port, alice.token, name="alice")
-        try:
+        async with connected((srv.port, alice.token, "alice")) as [c]:
             for request in requests:
                 start = c.mark()
                 await c.send_json(request)
                 ev = await c.wait_for(lambda e: e.get("cid") == request["cid"], TIMEOUT, "ack",
                                       start)
                 assert ev["type"] == "ack", ev
-        finally:
-            await c.close()
 
     run_async(change_all([
         {"type": "send", "conv": conv, "cid": "s1", "body": "secret"},
@@ -220,8 +214,7 @@ def test_an_edit_that_newly_mentions_a_reader_notifies_with_the_edited_message(s
     showing the edited message (not the edit entry) and counting it as one message."""
     srv = server_factory(*notify_args(receiver, delay_ms=1500))
     api = Api(srv.port)
-    alice, bob = api.new_users(2, "edm")
-    conv = api.direct(alice, bob)
+    alice, bob, conv = api.direct_pair("edm")
 
     async def read(seq):
         c = await ChatConn.connect(srv.port, bob.token, name="bob")
@@ -234,13 +227,10 @@ def test_an_edit_that_newly_mentions_a_reader_notifies_with_the_edited_message(s
     run_async(read(ack["seq"]), 20)
 
     async def edit():
-        c = await ChatConn.connect(srv.port, alice.token, name="alice")
-        try:
+        async with connected((srv.port, alice.token, "alice")) as [c]:
             ev = await c.answer({"type": "edit", "conv": conv, "seq": ack["seq"], "cid": "e1",
                                  "body": f"lunch, @{bob.name}?", "mentions": [bob.id]})
             assert ev["type"] == "ack", ev
-        finally:
-            await c.close()
     run_async(edit(), 20)
     receiver.wait_for(bob.id)
     quiet()
@@ -253,8 +243,7 @@ def test_an_edit_that_newly_mentions_a_reader_notifies_with_the_edited_message(s
 def test_online_member_gets_none(server_factory, receiver):
     srv = server_factory(*notify_args(receiver))
     api = Api(srv.port)
-    alice, bob = api.new_users(2, "online")
-    conv = api.direct(alice, bob)
+    alice, bob, conv = api.direct_pair("online")
 
     async def go():
         c = await ChatConn.connect(srv.port, bob.token, name="bob")
@@ -284,8 +273,7 @@ def test_webhook_failing_three_times_then_delivered_once(server_factory, receive
     receiver.fail_next = 3
     srv = server_factory(*notify_args(receiver))
     api = Api(srv.port)
-    alice, bob = api.new_users(2, "retry")
-    conv = api.direct(alice, bob)
+    alice, bob, conv = api.direct_pair("retry")
     send_and_leave(srv.port, alice, conv, ["again"])
     receiver.wait_for(bob.id)
     quiet()
@@ -303,8 +291,7 @@ def test_dead_letter_after_max_attempts_then_never_again(server_factory, receive
     receiver.fail_next = 10**6
     srv = server_factory(*notify_args(receiver), "--notify-max-attempts", "3")
     api = Api(srv.port)
-    alice, bob = api.new_users(2, "dead")
-    conv = api.direct(alice, bob)
+    alice, bob, conv = api.direct_pair("dead")
     send_and_leave(srv.port, alice, conv, ["nobody hears this"])
 
     def attempts() -> int:
@@ -326,8 +313,7 @@ def test_restart_while_due_delivers_once_after(server_factory, receiver):
     args = notify_args(receiver, delay_ms=1500)
     srv = server_factory(*args)
     api = Api(srv.port)
-    alice, bob = api.new_users(2, "restart")
-    conv = api.direct(alice, bob)
+    alice, bob, conv = api.direct_pair("restart")
     send_and_leave(srv.port, alice, conv, ["before the restart"])
     assert srv.stop() == 0
     assert receiver.for_user(bob.id) == []

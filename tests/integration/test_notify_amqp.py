@@ -85,8 +85,7 @@ def test_each_job_published_once_with_its_routing_key(rabbit, server_factory):
     srv = server_factory(*chat_args(jwt_secret=JWT_SECRET, presence_grace=0, notify_delay=300,
                                     amqp=f"amqp://guest:guest@127.0.0.1:{rabbit}"))
     api = Api(srv.port)
-    alice, bob = api.new_users(2, "amqp")
-    conv = api.direct(alice, bob)
+    alice, bob, conv = api.direct_pair("amqp")
     acks = send_and_leave(srv.port, alice, conv, [f"hello @{bob.name}", "second"])
 
     jobs: list[tuple[str, dict, int]] = []

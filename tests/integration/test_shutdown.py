@@ -228,8 +228,7 @@ def test_a_store_queue_past_its_bound_answers_unavailable_and_loses_no_ack(serve
     # past it is answered `unavailable` at once, per send, while what was acked stays committed.
     srv = server_factory(*ARGS, "--max-store-queue", "64", name="bounded")
     api = Api(srv.port)
-    a, b = api.new_users(2, "bound")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("bound")
     storm = StormConn(srv.port, a.token, conv, "bq")
     storm.start()
     deadline = time.monotonic() + 20

@@ -444,8 +444,7 @@ def test_orphan_uploads_are_swept(server_factory):
     quota = 2 * len(shared) + len(png) + 2 * len(other)
     srv = server_factory(*chat_args(upload_orphan_ttl=1, upload_quota_bytes=quota))
     api = Api(srv.port)
-    a, b = api.new_users(2, "gc")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("gc")
 
     def up(data, kind="application/octet-stream"):
         status, _, body = upload_raw(srv.port, a.token, data, len(data), content_type=kind)
@@ -511,8 +510,7 @@ def test_files_a_sweep_had_moved_aside_are_put_back_at_restart(server_factory):
     upload names it. Before, such a file stayed aside and its upload answered 404 for good."""
     srv = server_factory(*chat_args(upload_orphan_ttl=1))
     api = Api(srv.port)
-    a, b = api.new_users(2, "aside")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("aside")
     kept = _pattern(3000, 51)
     status, _, body = upload_raw(srv.port, a.token, kept, len(kept))
     assert status == 201, body
@@ -618,8 +616,7 @@ def test_chat_send_acked_while_upload_streams_on_the_same_shard(server_factory):
     slowly; a send made in the middle of it is acked before the upload's answer comes."""
     srv = server_factory(*FAST_ARGS, threads=1)
     api = Api(srv.port)
-    a, b = api.new_users(2, "sh")
-    conv = api.direct(a, b)
+    a, b, conv = api.direct_pair("sh")
     size = 24 * MiB
     events: list[tuple[str, float]] = []
     halfway = threading.Event()
