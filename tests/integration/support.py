@@ -8,6 +8,7 @@ stdout go to files so a failing test can show them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pathlib
 import signal
@@ -404,6 +405,17 @@ async def connect_subscribers(url: str, count: int, batch: int = 50,
         conns = await asyncio.gather(*(ws_connect(url) for _ in range(n)))
         subs += [Subscriber(ws, f"{prefix}{start + i}") for i, ws in enumerate(conns)]
     return subs
+
+
+@contextlib.asynccontextmanager
+async def subscribed(url: str, count: int, **kw):
+    """connect_subscribers(url, count, ...) for the block, all closed when it ends, however it
+    ends."""
+    subs = await connect_subscribers(url, count, **kw)
+    try:
+        yield subs
+    finally:
+        await asyncio.gather(*(s.close() for s in subs))
 
 
 async def wait_until(predicate, timeout: float, what, interval: float = 0.02) -> None:

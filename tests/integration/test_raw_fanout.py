@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from support import (connect_subscribers, data_message, message_origin, publish_all, run_async,
-                     sync_barrier, wait_until, ws_connect)
+                     subscribed, sync_barrier, wait_until, ws_connect)
 from wsraw import OP_CONT, OP_TEXT, RawConn, open_ws, upgrade_request
 
 pytestmark = pytest.mark.server_args("--raw-channels")
@@ -69,8 +69,7 @@ def test_fanout_200_subscribers_many_senders(server):
     n_subs, n_senders, per_sender = 220, 4, 50
 
     async def go():
-        subs = await connect_subscribers(server.url("/raw/news"), n_subs)
-        try:
+        async with subscribed(server.url("/raw/news"), n_subs) as subs:
             senders = {sid: subs[sid].ws for sid in range(n_senders)}
             await sync_barrier(senders, subs, timeout=20)
 
@@ -86,8 +85,6 @@ def test_fanout_200_subscribers_many_senders(server):
                 for sid in senders:
                     check_sender_stream(sub, sid, expected[sid])
                 assert len(sub.received) == n_senders * per_sender, sub.name
-        finally:
-            await asyncio.gather(*(s.close() for s in subs))
 
     run_async(go(), 110)
 
@@ -132,8 +129,7 @@ def test_large_message_fanout(server):
     big = bytes(range(256)) * 4096  # 1 MiB, the default --max-message-size
 
     async def go():
-        subs = await connect_subscribers(server.url("/raw/big"), 10)
-        try:
+        async with subscribed(server.url("/raw/big"), 10) as subs:
             await sync_barrier({0: subs[0].ws}, subs)
             await subs[0].ws.send(big)
             await wait_until(lambda: all(len(s.received) == 1 or s.closed for s in subs), 30,
@@ -141,17 +137,14 @@ def test_large_message_fanout(server):
             for s in subs:
                 assert s.closed is None, (s.name, s.closed)
                 assert s.received == [big], f"{s.name}: payload differs"
-        finally:
-            await asyncio.gather(*(s.close() for s in subs))
 
     run_async(go(), 50)
 
 
 def test_subscribers_leaving_do_not_disturb_others(server):
     async def go():
-        subs = await connect_subscribers(server.url("/raw/churn"), 10)
-        stay, leave = subs[:5], subs[5:]
-        try:
+        async with subscribed(server.url("/raw/churn"), 10) as subs:
+            stay, leave = subs[:5], subs[5:]
             await sync_barrier({0: stay[0].ws}, subs)
             for s in leave[:3]:
                 s.ws.transport.abort()  # Vanish without a close handshake.
@@ -165,8 +158,6 @@ def test_subscribers_leaving_do_not_disturb_others(server):
             for s in stay:
                 assert s.closed is None, (s.name, s.closed)
                 check_sender_stream(s, 0, expected)
-        finally:
-            await asyncio.gather(*(s.close() for s in subs))
 
     run_async(go(), 40)
 
@@ -174,20 +165,19 @@ def test_subscribers_leaving_do_not_disturb_others(server):
 def test_fragmented_publish_is_delivered_whole(server):
     """A message sent in fragments reaches subscribers as the same (whole) text message."""
     async def go():
-        subs = await connect_subscribers(server.url("/raw/frag"), 5)
-        raw = open_ws(server.port, "/raw/frag")
-        try:
-            await sync_barrier({0: subs[0].ws}, subs)
-            raw.send_frame(OP_TEXT, b"m:7:0:", fin=False)
-            raw.send_frame(OP_CONT, b"xx", fin=False)
-            raw.send_frame(OP_CONT, b"yy", fin=True)
-            await wait_until(lambda: all(s.received for s in subs), 10,
-                             lambda: [(s.name, s.received) for s in subs])
-            for s in subs:
-                assert s.received == ["m:7:0:xxyy"], (s.name, s.received)
-        finally:
-            raw.close()
-            await asyncio.gather(*(s.close() for s in subs))
+        async with subscribed(server.url("/raw/frag"), 5) as subs:
+            raw = open_ws(server.port, "/raw/frag")
+            try:
+                await sync_barrier({0: subs[0].ws}, subs)
+                raw.send_frame(OP_TEXT, b"m:7:0:", fin=False)
+                raw.send_frame(OP_CONT, b"xx", fin=False)
+                raw.send_frame(OP_CONT, b"yy", fin=True)
+                await wait_until(lambda: all(s.received for s in subs), 10,
+                                 lambda: [(s.name, s.received) for s in subs])
+                for s in subs:
+                    assert s.received == ["m:7:0:xxyy"], (s.name, s.received)
+            finally:
+                raw.close()
 
     run_async(go(), 30)
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from support import (connect_subscribers, data_message, run_async, sync_barrier, wait_until)
+from support import data_message, run_async, subscribed, sync_barrier, wait_until
 from wsraw import OP_BINARY, OP_CLOSE, OP_TEXT, open_ws
 
 OUTBOUND_LIMIT = 262144
@@ -37,9 +37,8 @@ def test_slow_consumer_is_cut_off_with_1008(server):
         slow_synced.append(frame)
 
     async def go():
-        normals = await connect_subscribers(server.url("/raw/slow"), 4, prefix="normal")
-        publisher = normals[0].ws
-        try:
+        async with subscribed(server.url("/raw/slow"), 4, prefix="normal") as normals:
+            publisher = normals[0].ws
             reader = asyncio.get_running_loop().run_in_executor(None, read_first_frame)
             await sync_barrier({0: publisher}, normals, timeout=20,
                                extra_done=lambda sid: bool(slow_synced))
@@ -75,8 +74,6 @@ def test_slow_consumer_is_cut_off_with_1008(server):
             await publisher.send("after the cut")
             await wait_until(lambda: all(s.received[-1:] == ["after the cut"] for s in normals),
                              10, "message after the cut-off not delivered")
-        finally:
-            await asyncio.gather(*(s.close() for s in normals))
 
     try:
         run_async(go(), 100)
