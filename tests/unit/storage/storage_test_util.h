@@ -1,5 +1,6 @@
-// Helpers shared by the storage tests: a scratch directory under /tmp that is removed afterwards,
-// and small blocking primitives with timeouts so a bug fails a test instead of hanging it.
+// Helpers shared by the storage tests: a scratch directory under /tmp that is removed afterwards
+// (tests/unit/support/temp_dir.h), and small blocking primitives with timeouts so a bug fails a
+// test instead of hanging it.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -16,30 +17,11 @@
 
 #include "storage/sqlite_db.h"
 #include "storage/store_types.h"
+#include "tests/unit/support/temp_dir.h"
 
 namespace ringcast::storage::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/ringcast_storage_test_XXXXXX";
-    const char* made = mkdtemp(pattern);
-    path_ = made != nullptr ? made : "";
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-
-  bool ok() const { return !path_.empty(); }
-  const std::string& path() const { return path_; }
-  std::string File(std::string_view name) const { return path_ + "/" + std::string(name); }
-
- private:
-  std::string path_;
-};
+using ringcast::testing::TempDir;
 
 // A one-shot gate: Wait() blocks until Open(); WaitFor() gives up after a timeout.
 class Gate {

@@ -11,13 +11,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
-#include <filesystem>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "tests/unit/support/temp_dir.h"
 
 namespace ringcast::cluster {
 namespace {
@@ -39,15 +40,8 @@ int FreePort() {
 // A throwaway redis-server: no persistence, its own directory, killed by the destructor.
 class RedisProcess {
  public:
-  RedisProcess() : port_(FreePort()) {
-    char pattern[] = "/tmp/ringcast-redis-XXXXXX";
-    dir_ = mkdtemp(pattern);
-    Start();
-  }
-  ~RedisProcess() {
-    Stop();
-    std::filesystem::remove_all(dir_);
-  }
+  RedisProcess() : port_(FreePort()) { Start(); }
+  ~RedisProcess() { Stop(); }
 
   void Start() {
     pid_ = fork();
@@ -92,7 +86,8 @@ class RedisProcess {
 
  private:
   int port_;
-  std::string dir_;
+  ringcast::testing::TempDir scratch_{"ringcast-redis-"};
+  std::string dir_ = scratch_.path();
   pid_t pid_ = -1;
 };
 

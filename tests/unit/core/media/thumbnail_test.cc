@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/media/decoders.h"
+#include "tests/unit/support/temp_dir.h"
 
 namespace ringcast {
 namespace {
@@ -46,19 +47,8 @@ void PutBigEndian32(std::string& bytes, size_t at, uint32_t value) {
 
 class ThumbnailTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char dir[] = "/tmp/thumbnail_test.XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-  }
-  void TearDown() override {
-    for (const std::string& path : files_) unlink(path.c_str());
-    rmdir(dir_.c_str());
-  }
-  std::string Path(const std::string& name) {
-    files_.push_back(dir_ + "/" + name);
-    return files_.back();
-  }
+  void SetUp() override { ASSERT_TRUE(dir_.ok()); }
+  std::string Path(const std::string& name) { return dir_.File(name); }
   // An RGBA PNG, half transparent on the right (composited onto white).
   std::string WritePng(uint32_t width, uint32_t height) {
     std::vector<uint8_t> pixels(size_t{width} * height * 4);
@@ -81,8 +71,7 @@ class ThumbnailTest : public ::testing::Test {
     EXPECT_TRUE(png_image_write_to_file(&image, path.c_str(), 0, pixels.data(), 0, nullptr));
     return path;
   }
-  std::string dir_;
-  std::vector<std::string> files_;
+  testing::TempDir dir_{"thumbnail_test."};
 };
 
 TEST_F(ThumbnailTest, PngToJpegOnTheLongSide) {

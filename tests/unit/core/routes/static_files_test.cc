@@ -12,6 +12,8 @@
 #include <fstream>
 #include <string>
 
+#include "tests/unit/support/temp_dir.h"
+
 namespace ringcast {
 namespace {
 
@@ -33,9 +35,8 @@ struct Response {
 class StaticFilesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/ringcast_static_test_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    base_ = pattern;
+    ASSERT_TRUE(scratch_.ok());
+    base_ = scratch_.path();
     root_ = base_ + "/root";
     std::filesystem::create_directories(root_ + "/docs");
     std::filesystem::create_directories(root_ + "/empty");
@@ -44,8 +45,6 @@ class StaticFilesTest : public ::testing::Test {
     Write(root_ + "/docs/index.html", "docs");
     Write(base_ + "/secret.txt", "outside the root");
   }
-  void TearDown() override { std::filesystem::remove_all(base_); }
-
   static void Write(const std::string& path, const std::string& text) {
     std::ofstream(path, std::ios::binary) << text;
   }
@@ -68,6 +67,7 @@ class StaticFilesTest : public ::testing::Test {
     return {bytes.substr(0, end + 2), bytes.substr(end + 4)};
   }
 
+  testing::TempDir scratch_{"ringcast_static_test_"};
   std::string base_, root_;
 };
 
