@@ -76,11 +76,7 @@ TEST_F(BatchExecutorTest, QueuedJobsAreCommittedInBatchesOfBatchMax) {
   BlockWriter(entered, release);
   Counter done;
   for (int k = 0; k < 1000; ++k) {
-    ASSERT_EQ(executor_->Submit([k](SqliteDb& db) { return Insert(db, k); },
-                                [&done](Status s) {
-                                  EXPECT_TRUE(s.ok()) << s.ToString();
-                                  done.Add();
-                                }),
+    ASSERT_EQ(SubmitExpectingOk([k](SqliteDb& db) { return Insert(db, k); }, done),
               Admission::kQueued);
   }
   EXPECT_EQ(executor_->stats().queued_writes, 1000u);
@@ -101,11 +97,7 @@ TEST_F(BatchExecutorTest, CommitPacingGathersAStreamAndHoldsNoIsolatedWrite) {
   StartExecutor();  // Its CREATE TABLE was a batch: the next may begin 0.3 s after it.
   Counter done;
   for (int k = 0; k < 20; ++k) {
-    ASSERT_EQ(executor_->Submit([k](SqliteDb& db) { return Insert(db, k); },
-                                [&done](Status s) {
-                                  EXPECT_TRUE(s.ok()) << s.ToString();
-                                  done.Add();
-                                }),
+    ASSERT_EQ(SubmitExpectingOk([k](SqliteDb& db) { return Insert(db, k); }, done),
               Admission::kQueued);
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
@@ -262,11 +254,7 @@ TEST_F(BatchExecutorTest, JobsCannotEndTheBatchTransaction) {
                   done.Add();
                 }),
             Admission::kQueued);
-  EXPECT_EQ(executor_->Submit([](SqliteDb& db) { return Insert(db, 12); },
-                              [&done](Status s) {
-                                EXPECT_TRUE(s.ok()) << s.ToString();
-                                done.Add();
-                              }),
+  EXPECT_EQ(SubmitExpectingOk([](SqliteDb& db) { return Insert(db, 12); }, done),
             Admission::kQueued);
   release.Open();
   ASSERT_TRUE(done.WaitFor(2));
@@ -416,11 +404,7 @@ TEST_F(BatchExecutorTest, SteadyWritesKeepTheWalUnderItsBoundAndAPauseEmptiesIt)
          std::chrono::steady_clock::now() < until) {
     Counter done;
     for (int i = 0; i < 16; ++i, ++k) {
-      ASSERT_EQ(executor_->Submit([k](SqliteDb& db) { return InsertWide(db, k); },
-                                  [&done](Status s) {
-                                    EXPECT_TRUE(s.ok()) << s.ToString();
-                                    done.Add();
-                                  }),
+      ASSERT_EQ(SubmitExpectingOk([k](SqliteDb& db) { return InsertWide(db, k); }, done),
                 Admission::kQueued);
     }
     ASSERT_TRUE(done.WaitFor(16));

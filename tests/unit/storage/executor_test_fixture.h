@@ -89,6 +89,13 @@ class BatchExecutorTest : public ::testing::Test {
     ASSERT_EQ(a, Admission::kQueued);
     ASSERT_TRUE(entered.WaitFor());
   }
+  // Queues the write `run`, whose completion expects success and counts itself on `done`.
+  Admission SubmitExpectingOk(JobFn run, Counter& done) {
+    return executor_->Submit(std::move(run), [&done](Status s) {
+      EXPECT_TRUE(s.ok()) << s.ToString();
+      done.Add();
+    });
+  }
   uint64_t BatchesSinceStart() { return executor_->stats().batches - baseline_.batches; }
 
   testing::TempDir dir_;

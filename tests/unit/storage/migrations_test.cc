@@ -14,6 +14,11 @@ namespace {
 constexpr char kOneUser[] =
     "INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1)";
 
+// An upload row (version 5 on), for the upload migrations to carry.
+constexpr char kOneUpload[] =
+    "INSERT INTO uploads(id, owner_id, name, size, type, sha256, created_at) "
+    "VALUES ('AAAAAAAAAAAAAAAAAAAAAA', 1, 'f', 3, 'text/plain', 'ab', 1)";
+
 class MigrationsTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(dir_.ok()); }
@@ -21,20 +26,36 @@ class MigrationsTest : public ::testing::Test {
   std::unique_ptr<SqliteDb> OpenDb() { return testing::OpenTestDb({.path = dir_.File("chat.db")}); }
 
   // A database written at `version` (the first migrations only), then `sql` run on it: the
-  // rows a later migration must carry. Null, with the test failed, when either fails.
-  std::unique_ptr<SqliteDb> OpenAt(size_t version, const std::string& sql) {
+  // rows a later migration must carry; then, unless `upgrade_to` is 0, the migrations up to that
+  // version. Null, with the test failed, when any step fails.
+  std::unique_ptr<SqliteDb> OpenAt(size_t version, const std::string& sql, size_t upgrade_to = 0) {
     auto db = OpenDb();
     if (!db) return nullptr;
     Status s = Migrate(*db, SchemaMigrations().first(version));
     if (s.ok()) s = db->Exec(sql);
+    if (s.ok() && upgrade_to > 0) s = Migrate(*db, SchemaMigrations().first(upgrade_to));
     EXPECT_TRUE(s.ok()) << s.ToString();
     return s.ok() ? std::move(db) : nullptr;
   }
 
+  // What an upgrade from version `from` (up to `to`, the latest by default) makes of `sql`'s rows.
+  std::unique_ptr<SqliteDb> Upgrade(size_t from, const std::string& sql,
+                                    size_t to = SchemaMigrations().size()) {
+    return OpenAt(from, sql, to);
+  }
+
+  // The built-in migrations up to version `to` (all of them by default) run on `db`; a failure
+  // carries the status.
+  static ::testing::AssertionResult Migrated(SqliteDb& db, size_t to = SchemaMigrations().size()) {
+    Status s = Migrate(db, SchemaMigrations().first(to));
+    if (s.ok()) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << s.ToString();
+  }
+
+  static int64_t UserVersion(SqliteDb& db) { return Count(db, "PRAGMA user_version"); }
+
   static int64_t Count(SqliteDb& db, const std::string& sql) {
-    Result<int64_t> n = db.QueryInt64(sql);
-    EXPECT_TRUE(n.ok()) << n.status().ToString();
-    return n.ok() ? *n : -1;
+    return testing::QueryNumber(db, sql);
   }
 
   static bool HasTable(SqliteDb& db, const std::string& name) {
@@ -47,9 +68,8 @@ class MigrationsTest : public ::testing::Test {
 
 TEST_F(MigrationsTest, MigratesAnEmptyDatabaseToTheLatestVersion) {
   auto db = OpenDb();
-  Status s = Migrate(*db);
-  ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), LatestSchemaVersion());
+  ASSERT_TRUE(Migrated(*db));
+  EXPECT_EQ(UserVersion(*db), LatestSchemaVersion());
   EXPECT_EQ(*db->QueryInt64("PRAGMA application_id"), kApplicationId);
   for (const char* table :
        {"meta", "users", "conversations", "users_conversations", "messages", "revoked_tokens"}) {
@@ -74,9 +94,8 @@ TEST_F(MigrationsTest, ReopeningIsIdempotentAndKeepsData) {
   }
   for (int i = 0; i < 2; ++i) {
     auto db = OpenDb();
-    Status s = Migrate(*db);
-    ASSERT_TRUE(s.ok()) << s.ToString();
-    EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), LatestSchemaVersion());
+    ASSERT_TRUE(Migrated(*db));
+    EXPECT_EQ(UserVersion(*db), LatestSchemaVersion());
     EXPECT_EQ(Count(*db, "SELECT count(*) FROM users WHERE username = 'alice'"), 1);
     // One row per version applied: none ran again.
     EXPECT_EQ(Count(*db, "SELECT count(*) FROM meta WHERE key LIKE 'schema_v%_applied_at'"),
@@ -87,7 +106,7 @@ TEST_F(MigrationsTest, ReopeningIsIdempotentAndKeepsData) {
 // Version 8 rebuilds messages (to drop its cid index): the rows that name a message (mentions,
 // attachments) must survive the old table's DROP, which with foreign keys on would cascade.
 TEST_F(MigrationsTest, Version8KeepsMessagesAndWhatNamesThemAndIndexesTheirCids) {
-  auto db = OpenAt(7, R"sql(
+  auto db = Upgrade(7, R"sql(
 INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1), (2, 'b', 'h', 1);
 INSERT INTO conversations(id, name, is_group, created_at) VALUES (1, 'g', 1, 1);
 INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (1, 1, 1), (1, 2, 1);
@@ -100,8 +119,6 @@ INSERT INTO message_attachments(message_id, position, upload_id, conversation_id
 VALUES (2, 0, 'u1', 1);
 )sql");
   ASSERT_TRUE(db);
-  Status s = Migrate(*db);
-  ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(Count(*db, "SELECT count(*) FROM messages"), 3);
   EXPECT_EQ(Count(*db, "SELECT count(*) FROM mentions"), 1);
   EXPECT_EQ(Count(*db, "SELECT count(*) FROM message_attachments"), 1);
@@ -145,7 +162,7 @@ TEST_F(MigrationsTest, RefusesADatabaseFromANewerBinaryAndLeavesItUntouched) {
   EXPECT_NE(s.message().find("only up to " + known), std::string::npos) << s.message();
   EXPECT_NE(s.message().find(db->options().path), std::string::npos) << s.message();
   EXPECT_FALSE(db->InTransaction());
-  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), LatestSchemaVersion() + 1);
+  EXPECT_EQ(UserVersion(*db), LatestSchemaVersion() + 1);
 }
 
 TEST_F(MigrationsTest, RefusesAFileWithTablesButNoVersion) {
@@ -154,7 +171,7 @@ TEST_F(MigrationsTest, RefusesAFileWithTablesButNoVersion) {
   Status s = Migrate(*db);
   EXPECT_EQ(s.errc(), Errc::kSchemaForeign) << s.ToString();
   EXPECT_FALSE(HasTable(*db, "users"));
-  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 0);
+  EXPECT_EQ(UserVersion(*db), 0);
 }
 
 TEST_F(MigrationsTest, RefusesAnotherApplicationsDatabase) {
@@ -174,10 +191,10 @@ TEST_F(MigrationsTest, AppliesOnlyThePendingVersionsInOrder) {
   };
   auto db = OpenDb();
   ASSERT_TRUE(Migrate(*db, v1).ok());
-  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 1);
+  EXPECT_EQ(UserVersion(*db), 1);
   Status s = Migrate(*db, v2);
   ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 3);
+  EXPECT_EQ(UserVersion(*db), 3);
   EXPECT_EQ(Count(*db, "SELECT count(*) FROM a"), 2);  // Version 1 did not run twice.
   EXPECT_EQ(Count(*db, "SELECT y FROM b"), 3);
 }
@@ -193,7 +210,7 @@ TEST_F(MigrationsTest, AFailingMigrationRollsBackEveryPendingVersion) {
   EXPECT_NE(s.message().find("schema version 2 (broken)"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("nowhere"), std::string::npos) << s.message();
   EXPECT_FALSE(db->InTransaction());
-  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 0);
+  EXPECT_EQ(UserVersion(*db), 0);
   EXPECT_FALSE(HasTable(*db, "a"));
   EXPECT_FALSE(HasTable(*db, "b"));
 }
@@ -202,7 +219,7 @@ TEST_F(MigrationsTest, RejectsAListWithGaps) {
   const Migration list[] = {{1, "a", "SELECT 1;"}, {3, "c", "SELECT 1;"}};
   auto db = OpenDb();
   EXPECT_EQ(Migrate(*db, list).errc(), Errc::kMisuse);
-  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 0);
+  EXPECT_EQ(UserVersion(*db), 0);
 }
 
 // Version 2 on a database written at version 1: each member's read watermark catches up with
@@ -210,7 +227,7 @@ TEST_F(MigrationsTest, RejectsAListWithGaps) {
 // Version 12: an existing group's earliest member (lowest id among the first to join) becomes
 // its owner; everyone else, and both members of a 1:1, are members.
 TEST_F(MigrationsTest, Version12MakesEachGroupsEarliestMemberItsOwner) {
-  auto db = OpenAt(11, R"sql(
+  auto db = Upgrade(11, R"sql(
     INSERT INTO users(id, username, password_hash, created_at)
     VALUES (1, 'a', 'h', 1), (2, 'b', 'h', 1), (3, 'c', 'h', 1);
     INSERT INTO conversations(id, name, is_group, created_at, direct_key)
@@ -219,8 +236,6 @@ TEST_F(MigrationsTest, Version12MakesEachGroupsEarliestMemberItsOwner) {
     VALUES (7, 3, 5), (7, 2, 5), (7, 1, 9), (8, 3, 1), (8, 1, 2), (9, 1, 1), (9, 2, 1);
   )sql");
   ASSERT_TRUE(db);
-  Status s = Migrate(*db);
-  ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(Count(*db,
                   "SELECT user_id FROM users_conversations WHERE conversation_id = 7 "
                   "AND role = 'owner'"),
@@ -247,9 +262,8 @@ TEST_F(MigrationsTest, Version2MarksOwnMessagesRead) {
   )sql");
   ASSERT_TRUE(db);
   EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 1"), 0);
-  Status s = Migrate(*db);
-  ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), LatestSchemaVersion());
+  ASSERT_TRUE(Migrated(*db));
+  EXPECT_EQ(UserVersion(*db), LatestSchemaVersion());
   EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 1"), 3);
   EXPECT_EQ(Count(*db, "SELECT delivered_seq FROM users_conversations WHERE user_id = 1"), 3);
   EXPECT_EQ(Count(*db, "SELECT read_seq FROM users_conversations WHERE user_id = 2"), 4)
@@ -263,17 +277,16 @@ TEST_F(MigrationsTest, Version2MarksOwnMessagesRead) {
 
 // An upgraded database notifies nothing old: every member starts notified up to last_seq.
 TEST_F(MigrationsTest, Version3StartsNotifiedAtTheNewestMessage) {
-  auto db = OpenAt(2, R"sql(
+  auto db = Upgrade(2, R"sql(
     INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1), (2, 'b', 'h', 1);
     INSERT INTO conversations(id, name, is_group, created_at, direct_key) VALUES (7, NULL, 0, 1, '1:2');
     INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (7, 1, 1), (7, 2, 1);
     INSERT INTO messages(conversation_id, seq, sender_id, body, sent_at) VALUES
       (7, 1, 1, 'x', 1), (7, 2, 1, 'x', 1);
-  )sql");
+  )sql",
+                    3);
   ASSERT_TRUE(db);
-  Status s = Migrate(*db, SchemaMigrations().first(3));
-  ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 3);
+  EXPECT_EQ(UserVersion(*db), 3);
   EXPECT_EQ(Count(*db, "SELECT count(*) FROM users_conversations WHERE notified_seq = 2"), 2);
   EXPECT_EQ(Count(*db, "SELECT count(*) FROM users_conversations WHERE muted_until IS NULL"), 2);
   EXPECT_TRUE(HasTable(*db, "mentions"));
@@ -286,15 +299,14 @@ TEST_F(MigrationsTest, Version3StartsNotifiedAtTheNewestMessage) {
 // Version 4 on a database written at version 3: existing accounts have no email, and the
 // digest watermarks and push subscriptions go with their membership and user.
 TEST_F(MigrationsTest, Version4AddsPushSubscriptionsEmailAndDigests) {
-  auto db = OpenAt(3, R"sql(
+  auto db = Upgrade(3, R"sql(
     INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1), (2, 'b', 'h', 1);
     INSERT INTO conversations(id, name, is_group, created_at, direct_key) VALUES (7, NULL, 0, 1, '1:2');
     INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (7, 1, 1), (7, 2, 1);
-  )sql");
+  )sql",
+                    4);
   ASSERT_TRUE(db);
-  Status s = Migrate(*db, SchemaMigrations().first(4));
-  ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_EQ(*db->QueryInt64("PRAGMA user_version"), 4);
+  EXPECT_EQ(UserVersion(*db), 4);
   EXPECT_EQ(Count(*db, "SELECT count(*) FROM users WHERE email IS NULL"), 2);
   ASSERT_TRUE(db->Exec("INSERT INTO email_digests VALUES (7, 2, 3); "
                        "INSERT INTO push_subscriptions VALUES ('https://p/1', 2, 'k', 'a', 1);")
@@ -309,28 +321,19 @@ TEST_F(MigrationsTest, Version4AddsPushSubscriptionsEmailAndDigests) {
 // Version 5 on a database written at version 4: the upload tables appear, empty, and take a
 // record and its attachment row.
 TEST_F(MigrationsTest, Version5AddsUploads) {
-  auto db = OpenAt(4, kOneUser);
+  auto db = Upgrade(4, kOneUser);
   ASSERT_TRUE(db);
-  Status s = Migrate(*db);
-  ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_GE(*db->QueryInt64("PRAGMA user_version"), 5);
-  ASSERT_TRUE(db->Exec("INSERT INTO uploads(id, owner_id, name, size, type, sha256, created_at) "
-                       "VALUES ('AAAAAAAAAAAAAAAAAAAAAA', 1, 'f', 3, 'text/plain', 'ab', 1)")
-                  .ok());
+  EXPECT_GE(UserVersion(*db), 5);
+  ASSERT_TRUE(db->Exec(kOneUpload).ok());
   EXPECT_EQ(Count(*db, "SELECT count(*) FROM uploads WHERE width = 0 AND thumb_sha256 = ''"), 1);
   EXPECT_EQ(Count(*db, "SELECT count(*) FROM message_attachments"), 0);
 }
 
 // Version 6 on a database written at version 5: the sweep's indexes appear, the uploads stay.
 TEST_F(MigrationsTest, Version6IndexesUploadsForTheSweep) {
-  auto db = OpenAt(5, kOneUser);
+  auto db = Upgrade(5, std::string(kOneUser) + ";" + kOneUpload);
   ASSERT_TRUE(db);
-  ASSERT_TRUE(db->Exec("INSERT INTO uploads(id, owner_id, name, size, type, sha256, created_at) "
-                       "VALUES ('AAAAAAAAAAAAAAAAAAAAAA', 1, 'f', 3, 'text/plain', 'ab', 1)")
-                  .ok());
-  Status s = Migrate(*db);
-  ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_GE(*db->QueryInt64("PRAGMA user_version"), 6);
+  EXPECT_GE(UserVersion(*db), 6);
   EXPECT_EQ(Count(*db,
                   "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
                   "('uploads_created', 'uploads_sha256', 'uploads_thumb_sha256')"),
@@ -341,11 +344,9 @@ TEST_F(MigrationsTest, Version6IndexesUploadsForTheSweep) {
 // Version 9 on a database written at version 8: refresh_tokens appears, empty, and meta gets an
 // instance id of 32 hex digits; another database gets another.
 TEST_F(MigrationsTest, Version9AddsRefreshTokensAndAnInstanceId) {
-  auto db = OpenAt(8, kOneUser);
+  auto db = Upgrade(8, kOneUser);
   ASSERT_TRUE(db);
-  Status s = Migrate(*db);
-  ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_GE(*db->QueryInt64("PRAGMA user_version"), 9);
+  EXPECT_GE(UserVersion(*db), 9);
   EXPECT_TRUE(HasTable(*db, "refresh_tokens"));
   EXPECT_EQ(Count(*db,
                   "SELECT count(*) FROM meta WHERE key = 'instance_id' AND length(value) = 32 "
@@ -374,7 +375,7 @@ TEST_F(MigrationsTest, Version9AddsRefreshTokensAndAnInstanceId) {
 // Version 13 indexed the bodies already stored (ordinary, not deleted), and its triggers followed
 // edits and deletions of indexed messages (version 15 keeps those rules under a new key).
 TEST_F(MigrationsTest, Version13IndexesOrdinaryMessagesAndFollowsTheirChanges) {
-  auto db = OpenAt(11, R"sql(
+  auto db = Upgrade(11, R"sql(
 INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1);
 INSERT INTO conversations(id, name, is_group, created_at) VALUES (1, 'g', 1, 1);
 INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (1, 1, 1);
@@ -383,10 +384,9 @@ VALUES (1, 1, 1, 'text', 'kept apple', 2, NULL, NULL),
        (1, 2, 1, 'text', '', 3, NULL, 5),
        (1, 3, 1, 'edit', 'apple edited', 4, 1, NULL),
        (1, 4, 1, 'note', 'custom apple', 4, NULL, NULL);
-)sql");
+)sql",
+                    13);
   ASSERT_TRUE(db);
-  Status s = Migrate(*db, SchemaMigrations().first(13));
-  ASSERT_TRUE(s.ok()) << s.ToString();
   // The rowids (message ids) that hold `word`, as one number: 14 is messages 1 and 4.
   auto matches = [&](const std::string& word) {
     return Count(*db,
@@ -456,7 +456,7 @@ VALUES (1, 1, 1, 'text', 'kept apple', 2, NULL, NULL),
 // Version 16 moves the index to search.db (sqlite_search_index_test.cc): nothing of it stays in
 // chat.db, and the messages stay as they were.
 TEST_F(MigrationsTest, Version16TakesTheIndexOutOfTheChatDatabase) {
-  auto db = OpenAt(15, R"sql(
+  auto db = Upgrade(15, R"sql(
 INSERT INTO users(id, username, password_hash, created_at) VALUES (1, 'a', 'h', 1);
 INSERT INTO conversations(id, name, is_group, created_at) VALUES (1, 'g', 1, 1);
 INSERT INTO users_conversations(conversation_id, user_id, joined_at) VALUES (1, 1, 1);
@@ -464,8 +464,6 @@ INSERT INTO messages(conversation_id, seq, sender_id, kind, body, sent_at)
 VALUES (1, 1, 1, 'text', 'kept apple', 2);
 )sql");
   ASSERT_TRUE(db);
-  Status s = Migrate(*db);
-  ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(Count(*db,
                   "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'messages_fts%' OR "
                   "name = 'search_progress'"),

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <string>
+#include <string_view>
 
 #include "storage/migrations.h"
 #include "storage/sqlite_db.h"
@@ -12,23 +13,22 @@
 namespace ringcast::storage {
 namespace {
 
-class SchemaTest : public ::testing::Test {
+class SchemaTest : public testing::TestDbFixture {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(dir_.ok());
-    db_ = testing::OpenTestDb({.path = dir_.File("chat.db")});
-    ASSERT_TRUE(db_);
+    ASSERT_NO_FATAL_FAILURE(TestDbFixture::SetUp());
     Status s = Migrate(*db_);
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
 
+  // Runs `sql` with `text` bound to ?1.
+  Status ExecWithText(std::string_view sql, const std::string& text) {
+    return db_->Prepare(sql)->BindText(1, text).Exec();
+  }
   Status AddUser(const std::string& name) {
-    return db_
-        ->Prepare(
-            "INSERT INTO users(username, password_hash, created_at) "
-            "VALUES (?1, 'scrypt$...', 1)")
-        ->BindText(1, name)
-        .Exec();
+    return ExecWithText(
+        "INSERT INTO users(username, password_hash, created_at) VALUES (?1, 'scrypt$...', 1)",
+        name);
   }
   int64_t UserId(const std::string& name) {
     auto q = db_->Prepare("SELECT id FROM users WHERE username = ?1");
@@ -37,17 +37,12 @@ class SchemaTest : public ::testing::Test {
   }
   Status AddDirect(int64_t a, int64_t b) {
     const std::string key = std::to_string(std::min(a, b)) + ":" + std::to_string(std::max(a, b));
-    return db_
-        ->Prepare(
-            "INSERT INTO conversations(is_group, created_at, direct_key) "
-            "VALUES (0, 1, ?1)")
-        ->BindText(1, key)
-        .Exec();
+    return ExecWithText(
+        "INSERT INTO conversations(is_group, created_at, direct_key) VALUES (0, 1, ?1)", key);
   }
   Status AddGroup(const std::string& name) {
-    return db_->Prepare("INSERT INTO conversations(name, is_group, created_at) VALUES (?1, 1, 1)")
-        ->BindText(1, name)
-        .Exec();
+    return ExecWithText("INSERT INTO conversations(name, is_group, created_at) VALUES (?1, 1, 1)",
+                        name);
   }
   Status AddMessage(int64_t conv, int64_t seq, int64_t sender, const char* cid) {
     auto insert = db_->Prepare(
@@ -57,20 +52,13 @@ class SchemaTest : public ::testing::Test {
     if (cid != nullptr) insert->BindText(4, cid);
     return insert->Exec();
   }
-  int64_t Query(const std::string& sql) {
-    Result<int64_t> n = db_->QueryInt64(sql);
-    EXPECT_TRUE(n.ok()) << n.status().ToString();
-    return n.ok() ? *n : -1;
-  }
+  int64_t Query(const std::string& sql) { return testing::QueryNumber(*db_, sql); }
   std::string Plan(const std::string& sql) {
     std::string plan;
     auto q = db_->Prepare("EXPLAIN QUERY PLAN " + sql);
     while (q->Step() == StepResult::kRow) plan += std::string(q->ColumnText(3)) + "\n";
     return plan;
   }
-
-  testing::TempDir dir_;
-  std::unique_ptr<SqliteDb> db_;
 };
 
 TEST_F(SchemaTest, UsernamesAreUniqueIgnoringAsciiCase) {

@@ -11,12 +11,11 @@
 namespace ringcast::storage {
 namespace {
 
-class FtsHitTest : public ::testing::Test {
+class FtsHitTest : public testing::TestDbFixture {
  protected:
+  FtsHitTest() : TestDbFixture("fts.db") {}
   void SetUp() override {
-    ASSERT_TRUE(dir_.ok());
-    db_ = testing::OpenTestDb({.path = dir_.File("fts.db")});
-    ASSERT_TRUE(db_);
+    ASSERT_NO_FATAL_FAILURE(TestDbFixture::SetUp());
     ASSERT_TRUE(db_->Exec("CREATE VIRTUAL TABLE t USING fts5(body)").ok());
     ASSERT_TRUE(db_->Exec(R"sql(
 INSERT INTO t(rowid, body) VALUES
@@ -32,9 +31,6 @@ INSERT INTO t(rowid, body) VALUES
     EXPECT_TRUE(n.ok());
     return n.ok() ? *n : 0;
   }
-
-  testing::TempDir dir_;
-  std::unique_ptr<SqliteDb> db_;
 };
 
 // With the words' document counts given, Bm25 ranks exactly as FTS5's bm25() does.

@@ -77,6 +77,31 @@ inline std::unique_ptr<SqliteDb> OpenTestDb(const DbOptions& options) {
   return db.ok() ? std::move(db).value() : nullptr;
 }
 
+// The one integer `sql` returns; -1, with the test failed, when the query fails.
+inline int64_t QueryNumber(SqliteDb& db, const std::string& sql) {
+  Result<int64_t> n = db.QueryInt64(sql);
+  EXPECT_TRUE(n.ok()) << n.status().ToString();
+  return n.ok() ? *n : -1;
+}
+
+// A fresh database file `name` in a scratch directory, open in db_ once SetUp returns; a
+// fixture that adds to SetUp calls this one under ASSERT_NO_FATAL_FAILURE.
+class TestDbFixture : public ::testing::Test {
+ protected:
+  explicit TestDbFixture(std::string name = "chat.db") : name_(std::move(name)) {}
+  void SetUp() override {
+    ASSERT_TRUE(dir_.ok());
+    db_ = OpenTestDb({.path = dir_.File(name_)});
+    ASSERT_TRUE(db_);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<SqliteDb> db_;
+
+ private:
+  std::string name_;
+};
+
 // Calls an async store operation and waits for its reply (the reply runs on a store thread).
 template <typename T, typename Call>
 Result<T> Await(Call call) {
