@@ -4,6 +4,8 @@
 #include <simdjson.h>
 
 #include <string>
+#include <string_view>
+#include <utility>
 
 namespace ringcast::chat {
 namespace {
@@ -278,12 +280,15 @@ TEST(JsonBodyFaultTest, NamesWhatIsWrong) {
   EXPECT_TRUE(JsonBodyFault("{\"a\":\"caf\xC3\xA9").starts_with("the body is truncated"));
   EXPECT_TRUE(JsonBodyFault("{\"a\":[1,{\"b\":2}").starts_with("the body is truncated"));
   EXPECT_TRUE(JsonBodyFault("{\"a\":\"x\\\"").starts_with("the body is truncated"));
-  EXPECT_EQ(JsonBodyFault("[1]"), "the body must be a JSON object, not an array");
-  EXPECT_EQ(JsonBodyFault(" -1"), "the body must be a JSON object, not a number");
-  EXPECT_EQ(JsonBodyFault("false"), "the body must be a JSON object, not a boolean");
-  EXPECT_EQ(JsonBodyFault("nul"), "the body is not valid JSON");
-  EXPECT_EQ(JsonBodyFault("{\"a\" 1}"), "the body is not valid JSON");
-  EXPECT_EQ(JsonBodyFault("{\"a\":1]"), "the body is not valid JSON");
+  const std::pair<std::string_view, std::string_view> faults[] = {
+      {"[1]", "the body must be a JSON object, not an array"},
+      {" -1", "the body must be a JSON object, not a number"},
+      {"false", "the body must be a JSON object, not a boolean"},
+      {"nul", "the body is not valid JSON"},
+      {"{\"a\" 1}", "the body is not valid JSON"},
+      {"{\"a\":1]", "the body is not valid JSON"},
+  };
+  for (const auto& [body, fault] : faults) EXPECT_EQ(JsonBodyFault(body), fault) << body;
 }
 
 TEST_F(RequestParserTest, UnknownOrMissingType) {

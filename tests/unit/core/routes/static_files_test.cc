@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 
 #include "tests/unit/support/temp_dir.h"
 
@@ -154,31 +155,33 @@ TEST_F(StaticFilesTest, ARootThatIsGoneIsNotFound) {
 }
 
 TEST(StaticContentTypeTest, ByExtensionIgnoringCase) {
-  EXPECT_EQ(StaticContentType("a/index.HTML"), "text/html; charset=utf-8");
-  EXPECT_EQ(StaticContentType("m.mjs"), "text/javascript; charset=utf-8");
-  EXPECT_EQ(StaticContentType("s.css"), "text/css; charset=utf-8");
-  EXPECT_EQ(StaticContentType("d.json"), "application/json");
-  EXPECT_EQ(StaticContentType("app.js.map"), "application/json");
-  EXPECT_EQ(StaticContentType("i.svg"), "image/svg+xml");
-  EXPECT_EQ(StaticContentType("i.png"), "image/png");
-  EXPECT_EQ(StaticContentType("i.jpg"), "image/jpeg");
-  EXPECT_EQ(StaticContentType("i.webp"), "image/webp");
-  EXPECT_EQ(StaticContentType("favicon.ico"), "image/x-icon");
-  EXPECT_EQ(StaticContentType("f.woff2"), "font/woff2");
-  EXPECT_EQ(StaticContentType("robots.txt"), "text/plain; charset=utf-8");
+  const std::pair<const char*, const char*> types[] = {
+      {"a/index.HTML", "text/html; charset=utf-8"},
+      {"m.mjs", "text/javascript; charset=utf-8"},
+      {"s.css", "text/css; charset=utf-8"},
+      {"d.json", "application/json"},
+      {"app.js.map", "application/json"},
+      {"i.svg", "image/svg+xml"},
+      {"i.png", "image/png"},
+      {"i.jpg", "image/jpeg"},
+      {"i.webp", "image/webp"},
+      {"favicon.ico", "image/x-icon"},
+      {"f.woff2", "font/woff2"},
+      {"robots.txt", "text/plain; charset=utf-8"},
+  };
+  for (const auto& [path, type] : types) EXPECT_EQ(StaticContentType(path), type) << path;
   for (const char* unknown : {"x.exe", "Makefile", "dir.d/file", "trailing.", ".js/x"}) {
     EXPECT_EQ(StaticContentType(unknown), "application/octet-stream") << unknown;
   }
 }
 
 TEST(EtagMatchesTest, WeakComparisonOverAList) {
-  EXPECT_TRUE(EtagMatches("\"a\"", "\"a\""));
-  EXPECT_TRUE(EtagMatches("W/\"a\"", "\"a\""));
-  EXPECT_TRUE(EtagMatches(" \"x\" ,\t\"a\" ", "\"a\""));
-  EXPECT_TRUE(EtagMatches("*", "\"a\""));
-  EXPECT_FALSE(EtagMatches("\"ab\"", "\"a\""));
-  EXPECT_FALSE(EtagMatches("a", "\"a\""));
-  EXPECT_FALSE(EtagMatches("", "\"a\""));
+  for (const char* matching : {"\"a\"", "W/\"a\"", " \"x\" ,\t\"a\" ", "*"}) {
+    EXPECT_TRUE(EtagMatches(matching, "\"a\"")) << matching;
+  }
+  for (const char* other : {"\"ab\"", "a", ""}) {
+    EXPECT_FALSE(EtagMatches(other, "\"a\"")) << other;
+  }
 }
 
 }  // namespace
