@@ -8,13 +8,12 @@ import assert from 'node:assert/strict';
 import {test} from 'node:test';
 
 import * as h from './harness.js';
-import {browser, server} from './harness.js';
+import {server} from './harness.js';
 
 h.serveThisFile();
 
 test('edit with ↑, cancel with Escape, delete from the message menu', async () => {
-  const [alice, bob] = await h.newUsers(browser, server, ['alice', 'bob']);
-  try {
+  await h.withUsers(['alice', 'bob'], async (alice, bob) => {
     const conv = await h.startChat(alice.page, [bob.username]);
     await h.send(alice.page, 'first');
     await h.send(alice.page, 'secnod');
@@ -35,7 +34,8 @@ test('edit with ↑, cancel with Escape, delete from the message menu', async ()
     await alice.page.press('#composer-input', 'Enter');
     await h.waitForBubbles(bob.page, ['first', 'second']);
     await h.waitForBubbles(alice.page, ['first', 'second']);
-    await bob.page.waitForSelector('#messages .msg.other:has(.body:text-is("second")) .edited:not([hidden])');
+    await bob.page.waitForSelector(
+        '#messages .msg.other:has(.body:text-is("second")) .edited:not([hidden])');
     assert.equal(await alice.page.inputValue('#composer-input'), '');
 
     // The menu of an own message: Delete, confirmed.
@@ -61,8 +61,6 @@ test('edit with ↑, cancel with Escape, delete from the message menu', async ()
     assert.equal(byseq.get(1).deleted, true);
     assert.equal(byseq.get(2).body, 'second');
     assert.ok(byseq.get(2).edited_at > 0);
-  } finally {
     assert.deepEqual([...alice.errors, ...bob.errors], []);
-    await Promise.all([alice, bob].map((u) => u.context.close()));
-  }
+  });
 });

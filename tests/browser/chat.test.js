@@ -135,8 +135,7 @@ test('two users find each other and chat: ticks, typing, unread badges', async (
 });
 
 test('a group of three', async () => {
-  const [alice, bob, carol] = await h.newUsers(browser, server, ['alice', 'bob', 'carol']);
-  try {
+  await h.withUsers(['alice', 'bob', 'carol'], async (alice, bob, carol) => {
     const conv = await h.startChat(alice.page, [bob.username, carol.username], 'Weekend');
     await h.send(alice.page, 'who is in?');
     for (const user of [bob, carol]) {
@@ -157,15 +156,11 @@ test('a group of three', async () => {
     assert.deepEqual(senders, [bob.username, carol.username]);
     await alice.page.waitForSelector('#conv-status:text-matches("^3 members")');
     assert.deepEqual([...alice.errors, ...bob.errors, ...carol.errors], []);
-  } finally {
-    await Promise.all([alice, bob, carol].map((u) => u.context.close()));
-  }
+  });
 });
 
 test('older messages load while scrolling up', async () => {
-  const alice = await h.newUser(browser, server, h.uniqueName('alice'));
-  const bob = await h.newUser(browser, server, h.uniqueName('bob'));
-  try {
+  await h.withUsers(['alice', 'bob'], async (alice, bob) => {
     const conv = await h.startChat(alice.page, [bob.username]);
     // 80 messages from a second client of alice's: the SDK imported from /sdk/ as any page
     // would, with its own storage (so that it does not share the app's outbox).
@@ -199,16 +194,11 @@ test('older messages load while scrolling up', async () => {
     assert.equal(await bob.page.$$eval('#messages .day', (els) => els.length), 1);
     assert.equal(await bob.page.isVisible('#messages .sentinel'), false);
     assert.deepEqual([...alice.errors, ...bob.errors], []);
-  } finally {
-    await alice.context.close();
-    await bob.context.close();
-  }
+  });
 });
 
 test('a hidden page notifies, and reads only once visible again', async () => {
-  const alice = await h.newUser(browser, server, h.uniqueName('alice'));
-  const bob = await h.newUser(browser, server, h.uniqueName('bob'));
-  try {
+  await h.withUsers(['alice', 'bob'], async (alice, bob) => {
     const conv = await h.startChat(alice.page, [bob.username]);
     await bob.context.grantPermissions(['notifications'], {origin: server.baseUrl});
     // Headless Chromium cannot hide a tab: bob's page is told it is hidden (visibilityState and
@@ -250,8 +240,5 @@ test('a hidden page notifies, and reads only once visible again', async () => {
     });
     await h.waitForTick(alice.page, 'psst', 'seen');
     assert.deepEqual([...alice.errors, ...bob.errors], []);
-  } finally {
-    await alice.context.close();
-    await bob.context.close();
-  }
+  });
 });

@@ -9,7 +9,7 @@ import {test} from 'node:test';
 import {makePng} from '../../clients/js/test/png.js';
 
 import * as h from './harness.js';
-import {browser, server} from './harness.js';
+import {server} from './harness.js';
 
 // Room for the image twice: a cancelled upload the server had finished receiving is stored
 // all the same (the client abandoned its answer, not the bytes), and counts against the quota
@@ -18,9 +18,7 @@ import {browser, server} from './harness.js';
 h.serveThisFile(['--upload-quota-bytes', '11000000']);
 
 test('an image and a PDF: progress, cancel, thumbnail and file card', async () => {
-  const alice = await h.newUser(browser, server, h.uniqueName('alice'));
-  const bob = await h.newUser(browser, server, h.uniqueName('bob'));
-  try {
+  await h.withUsers(['alice', 'bob'], async (alice, bob) => {
     const conv = await h.startChat(alice.page, [bob.username]);
     await bob.page.locator(`[data-conv="${conv}"]`).click();
     // Incompressible, so 5 MB on the wire: 1300 × 1300 RGB.
@@ -81,16 +79,11 @@ test('an image and a PDF: progress, cancel, thumbnail and file card', async () =
     await alice.page.waitForSelector(
         `[data-conv="${conv}"] .conv-preview:text-is("You: the trip")`);
     assert.deepEqual([...alice.errors, ...bob.errors], []);
-  } finally {
-    await alice.context.close();
-    await bob.context.close();
-  }
+  });
 });
 
 test('a pasted image and a dropped file; an upload past the quota refused', async () => {
-  const alice = await h.newUser(browser, server, h.uniqueName('alice'));
-  const bob = await h.newUser(browser, server, h.uniqueName('bob'));
-  try {
+  await h.withUsers(['alice', 'bob'], async (alice, bob) => {
     const conv = await h.startChat(alice.page, [bob.username]);
     await bob.page.locator(`[data-conv="${conv}"]`).click();
     // As the browser does for a paste and a drop: events that carry the files.
@@ -129,8 +122,5 @@ test('a pasted image and a dropped file; an upload past the quota refused', asyn
     await alice.page.press('#composer-input', 'Enter');
     await bob.page.waitForSelector(`[data-conv="${conv}"] .conv-preview:text-is("File: one.bin")`);
     assert.deepEqual([...alice.errors, ...bob.errors], []);
-  } finally {
-    await alice.context.close();
-    await bob.context.close();
-  }
+  });
 });

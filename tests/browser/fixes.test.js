@@ -55,9 +55,7 @@ test('a long last message is cut with an ellipsis; a phone shows the offline ban
 });
 
 test('the composer counts UTF-8 bytes against the server\'s limit', async () => {
-  const alice = await h.newUser(browser, server, h.uniqueName('alice'));
-  const bob = await h.newUser(browser, server, h.uniqueName('bob'));
-  try {
+  await h.withUsers(['alice', 'bob'], async (alice, bob) => {
     const conv = await h.startChat(alice.page, [bob.username]);
     // 40000 'é': 40000 UTF-16 units (under a maxlength of 65536) but 80000 UTF-8 bytes.
     await alice.page.fill('#composer-input', 'é'.repeat(40000));
@@ -72,10 +70,7 @@ test('the composer counts UTF-8 bytes against the server\'s limit', async () => 
     await alice.page.waitForSelector('#composer-count:empty', {state: 'attached'});
     await h.waitForTick(alice.page, 'é'.repeat(32768), 'delivered');
     assert.deepEqual([...alice.errors, ...bob.errors], []);
-  } finally {
-    await alice.context.close();
-    await bob.context.close();
-  }
+  });
 });
 
 test('a refused send shows the server\'s reason and can be retried or discarded', async () => {

@@ -7,13 +7,12 @@ import assert from 'node:assert/strict';
 import {test} from 'node:test';
 
 import * as h from './harness.js';
-import {browser, server} from './harness.js';
+import {server} from './harness.js';
 
 h.serveThisFile();
 
 test('group changes show as centered notices', async () => {
-  const [alice, bob, carol] = await h.newUsers(browser, server, ['alice', 'bob', 'carol']);
-  try {
+  await h.withUsers(['alice', 'bob', 'carol'], async (alice, bob, carol) => {
     const conv = await h.startChat(alice.page, [bob.username, carol.username], 'Team');
     await h.send(alice.page, 'hello team');
     await bob.page.click(`[data-conv="${conv}"]`);
@@ -22,8 +21,8 @@ test('group changes show as centered notices', async () => {
     const call = async (method, path, body) => {
       const r = await fetch(`${server.baseUrl}/api/conversations/${conv}${path}`, {
         method,
-        headers: {Authorization: `Bearer ${await alice.token()}`,
-                  'Content-Type': 'application/json'},
+        headers:
+            {Authorization: `Bearer ${await alice.token()}`, 'Content-Type': 'application/json'},
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       assert.equal(r.status, 200, await r.text());
@@ -37,12 +36,12 @@ test('group changes show as centered notices', async () => {
       `${alice.username} made ${bob.username} an admin`,
       `${alice.username} removed ${carol.username}`,
     ];
-    const notices = () => bob.page.$$eval('#messages .system-notice',
-                                           (els) => els.map((el) => el.textContent));
+    const notices = () =>
+        bob.page.$$eval('#messages .system-notice', (els) => els.map((el) => el.textContent));
     await bob.page
         .waitForFunction(
-            (want) => JSON.stringify([...document.querySelectorAll('#messages .system-notice')]
-                                         .map((el) => el.textContent)) === JSON.stringify(want),
+            (want) => JSON.stringify([...document.querySelectorAll('#messages .system-notice')].map(
+                          (el) => el.textContent)) === JSON.stringify(want),
             expected, {timeout: h.WAIT_MS})
         .catch(async (error) => {
           assert.deepEqual(await notices(), expected);
@@ -59,8 +58,6 @@ test('group changes show as centered notices', async () => {
     await bob.page.waitForSelector(
         `#members-list li[data-user="${bob.userId}"] .person-role:text-is("admin")`);
     await h.screenshot(bob.page, 'group-roles');
-  } finally {
     assert.deepEqual([...alice.errors, ...bob.errors, ...carol.errors], []);
-    await Promise.all([alice, bob, carol].map((u) => u.context.close()));
-  }
+  });
 });

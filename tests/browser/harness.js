@@ -127,6 +127,35 @@ export function newUsers(browser, server, prefixes) {
 }
 
 /**
+ * Runs `body` with a user for each prefix (newUsers, on the file's server) and closes their
+ * browser contexts when it ends, passed or failed.
+ * @param {string[]} prefixes @param {(...users: object[]) => Promise<unknown>} body
+ */
+export async function withUsers(prefixes, body) {
+  const users = await newUsers(browser, server, prefixes);
+  try {
+    return await body(...users);
+  } finally {
+    await Promise.all(users.map((u) => u.context.close()));
+  }
+}
+
+/**
+ * withUsers for alice and bob, with their 1:1 open on both sides: alice starts it and sends
+ * `first`, bob opens it and sees that. Runs `body({alice, bob, conv})`.
+ * @param {string} first @param {(chat: object) => Promise<unknown>} body
+ */
+export function withOpenChat(first, body) {
+  return withUsers(['alice', 'bob'], async (alice, bob) => {
+    const conv = await startChat(alice.page, [bob.username]);
+    await send(alice.page, first);
+    await bob.page.locator(`[data-conv="${conv}"]`).click();
+    await waitForBubbles(bob.page, [first]);
+    return body({alice, bob, conv});
+  });
+}
+
+/**
  * Every chat WebSocket of `context` goes through the test, which can make it fail the ways a
  * network does: `link.mode` 'pass' forwards both ways; 'deaf' forwards what the page sends
  * but drops what the server sends (the connection died after the request left: a lost ack);

@@ -7,13 +7,12 @@ import assert from 'node:assert/strict';
 import {test} from 'node:test';
 
 import * as h from './harness.js';
-import {browser, server} from './harness.js';
+import {server} from './harness.js';
 
 h.serveThisFile();
 
 test('@ completion, highlighted mentions, the mentions view; mute and unmute', async () => {
-  const [alice, bob, carol] = await h.newUsers(browser, server, ['alice', 'bob', 'carol']);
-  try {
+  await h.withUsers(['alice', 'bob', 'carol'], async (alice, bob, carol) => {
     const conv = await h.startChat(alice.page, [bob.username, carol.username], 'Plans');
     // Names are known once the list has them; "@" and the first letters offer bob only.
     await alice.page.fill('#composer-input', 'ask @');
@@ -54,7 +53,5 @@ test('@ completion, highlighted mentions, the mentions view; mute and unmute', a
     await bob.page.waitForSelector('#mute-button[aria-pressed="false"]');
     assert.equal((await h.storedConversation(server, bob, conv)).muted_until, null);
     assert.deepEqual([...alice.errors, ...bob.errors, ...carol.errors], []);
-  } finally {
-    await Promise.all([alice, bob, carol].map((u) => u.context.close()));
-  }
+  });
 });

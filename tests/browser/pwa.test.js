@@ -27,9 +27,7 @@ test('the manifest names the app and its icons', async () => {
 });
 
 test('a reload while the server is down shows the app and its conversations', async () => {
-  const alice = await h.newUser(browser, server, h.uniqueName('alice'));
-  const bob = await h.newUser(browser, server, h.uniqueName('bob'));
-  try {
+  await h.withUsers(['alice', 'bob'], async (alice, bob) => {
     const conv = await h.startChat(alice.page, [bob.username]);
     await h.send(alice.page, 'see you at eight');
     await h.waitForTick(alice.page, 'see you at eight', 'delivered');
@@ -52,10 +50,7 @@ test('a reload while the server is down shows the app and its conversations', as
     await h.send(alice.page, 'back');
     await h.waitForTick(alice.page, 'back', 'delivered');
     assert.deepEqual([...alice.errors, ...bob.errors], []);
-  } finally {
-    await alice.context.close();
-    await bob.context.close();
-  }
+  });
 });
 
 test(

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import {test} from 'node:test';
 
 import * as h from './harness.js';
-import {browser, server} from './harness.js';
+import {server} from './harness.js';
 
 h.serveThisFile();
 
@@ -29,13 +29,7 @@ async function waitForChips(page, text, expected) {
 }
 
 test('react from the menu and the chips, pin and find it in the pins dialog', async () => {
-  const [alice, bob] = await h.newUsers(browser, server, ['alice', 'bob']);
-  try {
-    const conv = await h.startChat(alice.page, [bob.username]);
-    await h.send(alice.page, 'lunch at noon?');
-    await bob.page.click(`[data-conv="${conv}"]`);
-    await h.waitForBubbles(bob.page, ['lunch at noon?']);
-
+  await h.withOpenChat('lunch at noon?', async ({alice, bob, conv}) => {
     // Bob reacts to Alice's message: the menu is there on others' messages, without Edit/Delete.
     const bobsView = bob.page.locator('#messages .msg.other:has(.body:text-is("lunch at noon?"))');
     await bobsView.hover();
@@ -83,7 +77,8 @@ test('react from the menu and the chips, pin and find it in the pins dialog', as
     await h.screenshot(bob.page, 'pins');
     await item.click();
     await bob.page.waitForSelector('#pins', {state: 'hidden'});
-    await bob.page.waitForSelector('#messages .msg[data-flash]:has(.body:text-is("lunch at noon?"))');
+    await bob.page.waitForSelector(
+        '#messages .msg[data-flash]:has(.body:text-is("lunch at noon?"))');
     assert.ok(await bobsView.isVisible());
 
     // Unpinned from Alice's menu: the mark goes on both pages and the dialog says so.
@@ -106,8 +101,6 @@ test('react from the menu and the chips, pin and find it in the pins dialog', as
     const first = (await response.json()).messages.find((m) => m.seq === 1);
     assert.deepEqual(first.reactions.map((r) => [r.emoji, r.count]), [['👍', 1], ['🦄', 1]]);
     assert.equal(first.pinned_at, undefined);
-  } finally {
     assert.deepEqual([...alice.errors, ...bob.errors], []);
-    await Promise.all([alice, bob].map((u) => u.context.close()));
-  }
+  });
 });

@@ -8,18 +8,12 @@ import assert from 'node:assert/strict';
 import {test} from 'node:test';
 
 import * as h from './harness.js';
-import {browser, server} from './harness.js';
+import {server} from './harness.js';
 
 h.serveThisFile();
 
 test('reply from the menu, the quote follows its parent, a click on it jumps there', async () => {
-  const [alice, bob] = await h.newUsers(browser, server, ['alice', 'bob']);
-  try {
-    const conv = await h.startChat(alice.page, [bob.username]);
-    await h.send(alice.page, 'where shall we meet?');
-    await bob.page.click(`[data-conv="${conv}"]`);
-    await h.waitForBubbles(bob.page, ['where shall we meet?']);
-
+  await h.withOpenChat('where shall we meet?', async ({alice, bob, conv}) => {
     // Reply, cancelled with Escape (the text stays), then again and sent.
     const parent =
         bob.page.locator('#messages .msg.other:has(.body:text-is("where shall we meet?"))');
@@ -78,8 +72,6 @@ test('reply from the menu, the quote follows its parent, a click on it jumps the
     const reply = (await response.json()).messages.find((m) => m.body === 'at the café');
     assert.equal(reply.reply_to, 1);
     assert.deepEqual(reply.quote, {from: alice.userId, deleted: true});
-  } finally {
     assert.deepEqual([...alice.errors, ...bob.errors], []);
-    await Promise.all([alice, bob].map((u) => u.context.close()));
-  }
+  });
 });

@@ -11,24 +11,12 @@ import {browser, server} from './harness.js';
 
 h.serveThisFile();
 
-/** Alice and bob with their 1:1 open on both sides. */
-async function pair() {
-  const alice = await h.newUser(browser, server, h.uniqueName('alice'));
-  const bob = await h.newUser(browser, server, h.uniqueName('bob'));
-  const conv = await h.startChat(alice.page, [bob.username]);
-  await bob.page.locator(`[data-conv="${conv}"]`).click();
-  await h.send(alice.page, 'ready?');
-  await h.waitForBubbles(bob.page, ['ready?']);
-  return {alice, bob, conv};
-}
-
 async function disconnected(page) {
   await page.waitForFunction(() => document.body.dataset.connection !== 'connected');
 }
 
 test('sends made offline go out once each, in order, when the page is back online', async () => {
-  const {alice, bob, conv} = await pair();
-  try {
+  await h.withOpenChat('ready?', async ({alice, bob, conv}) => {
     await alice.context.setOffline(true);
     alice.link.cut();  // Chromium's emulation leaves open WebSockets alone: the network would not.
     await disconnected(alice.page);
@@ -42,15 +30,11 @@ test('sends made offline go out once each, in order, when the page is back onlin
     await h.waitForBubbles(alice.page, ['ready?', 'one', 'two', 'three']);
     assert.deepEqual(await h.storedBodies(server, alice, conv), ['ready?', 'one', 'two', 'three']);
     assert.deepEqual([...alice.errors, ...bob.errors], []);
-  } finally {
-    await alice.context.close();
-    await bob.context.close();
-  }
+  });
 });
 
 test('a server restart mid-chat: both pages reconnect, nothing lost or doubled', async () => {
-  const {alice, bob, conv} = await pair();
-  try {
+  await h.withOpenChat('ready?', async ({alice, bob, conv}) => {
     await server.stop();
     await Promise.all([disconnected(alice.page), disconnected(bob.page)]);
     await h.send(alice.page, 'while you were out');
@@ -66,15 +50,11 @@ test('a server restart mid-chat: both pages reconnect, nothing lost or doubled',
     await h.waitForBubbles(alice.page, stored);
     await h.waitForBubbles(bob.page, stored);
     assert.deepEqual([...alice.errors, ...bob.errors], []);
-  } finally {
-    await alice.context.close();
-    await bob.context.close();
-  }
+  });
 });
 
 test('a reload with unacked sends in the outbox sends each once', async () => {
-  const {alice, bob, conv} = await pair();
-  try {
+  await h.withOpenChat('ready?', async ({alice, bob, conv}) => {
     // The first send reaches the server, but nothing comes back (its ack is lost)...
     alice.link.mode = 'deaf';
     await h.send(alice.page, 'stored, ack lost');
@@ -99,10 +79,7 @@ test('a reload with unacked sends in the outbox sends each once', async () => {
         await h.storedBodies(server, alice, conv), ['ready?', 'stored, ack lost', 'queued']);
     assert.equal(await outboxLength(alice.page), 0);
     assert.deepEqual([...alice.errors, ...bob.errors], []);
-  } finally {
-    await alice.context.close();
-    await bob.context.close();
-  }
+  });
 });
 
 test('the app stays connected across access-token expiry: the SDK refreshes', async () => {

@@ -6,15 +6,13 @@ import assert from 'node:assert/strict';
 import {test} from 'node:test';
 
 import * as h from './harness.js';
-import {browser, server} from './harness.js';
 
 // New messages join the index in the send's own transaction: the search follows the last send at
 // once (by default within 200 ms: tests/integration/test_chat_search.py checks that).
 h.serveThisFile(['--search-index-interval-ms', '0']);
 
 test('search finds a word, marks it, and opens the conversation at the message', async () => {
-  const [alice, bob] = await h.newUsers(browser, server, ['alice', 'bob']);
-  try {
+  await h.withUsers(['alice', 'bob'], async (alice, bob) => {
     await h.startChat(alice.page, [bob.username]);
     const first = 'the <b>heron</b> landed by the pond';
     // More than a page of history (30) after it: opening at it means paging back.
@@ -59,7 +57,5 @@ test('search finds a word, marks it, and opens the conversation at the message',
     await bob.page.fill('#search-input', 'kingfisher');
     await bob.page.waitForSelector('#search-status:text-is("No messages found for “kingfisher”.")');
     assert.deepEqual([...alice.errors, ...bob.errors], []);
-  } finally {
-    await Promise.all([alice, bob].map((u) => u.context.close()));
-  }
+  });
 });

@@ -213,8 +213,7 @@ test(
     });
 
 test('a long thread pages older replies; a reply opens its root\'s thread', async () => {
-  const [alice, bob] = await h.newUsers(browser, server, ['alice', 'bob']);
-  try {
+  await h.withUsers(['alice', 'bob'], async (alice, bob) => {
     const conv = await group([alice, bob], 'Long');
     await h.send(alice.page, 'the plan');
     await replyInThread(alice.page, 'the plan');
@@ -238,8 +237,6 @@ test('a long thread pages older replies; a reply opens its root\'s thread', asyn
     } finally {
       await phone.context.close();
     }
-  } finally {
     assert.deepEqual([...alice.errors, ...bob.errors], []);
-    await Promise.all([alice, bob].map((u) => u.context.close()));
-  }
+  });
 });
