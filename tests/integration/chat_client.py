@@ -520,8 +520,9 @@ async def close_all(conns) -> None:
 @contextlib.asynccontextmanager
 async def connected(*logins: tuple[int, str, str]):
     """A ChatConn for each (port, token, name) of `logins`, opened in order, each past its hello:
-    the block gets the list, and every one that opened is closed when the block ends, however it
-    ends (an exception, a failed connect, a return)."""
+    the block gets the list (and may add to it, or replace one), and every connection the list
+    holds is closed when the block ends, however it ends (an exception, a failed connect, a
+    return)."""
     conns: list[ChatConn] = []
     try:
         for port, token, name in logins:

@@ -391,9 +391,7 @@ def test_unread_and_read_seq_follow_read_receipts(shared_server):
     a, b, conv = api.direct_pair("unr")
 
     async def go():
-        ca = await ChatConn.connect(port, a.token, name="a")
-        cb = await ChatConn.connect(port, b.token, name="b")
-        try:
+        async with connected((port, a.token, "a"), (port, b.token, "b")) as [ca, cb]:
             for i in range(5):
                 await ca.send(conv, f"x{i}")
             e = await aio(entry, api, b, conv)
@@ -409,9 +407,6 @@ def test_unread_and_read_seq_follow_read_receipts(shared_server):
             await ca.send(conv, "one more")
             e = await aio(entry, api, b, conv)
             assert (e["last_seq"], e["read_seq"], e["unread"]) == (6, 5, 1), e
-        finally:
-            await ca.close()
-            await cb.close()
 
     run_async(go(), 60)
 
@@ -425,9 +420,7 @@ def test_own_messages_are_not_unread(shared_server):
     a, b, conv = api.direct_pair("own")
 
     async def go():
-        ca = await ChatConn.connect(port, a.token, name="a")
-        cb = await ChatConn.connect(port, b.token, name="b")
-        try:
+        async with connected((port, a.token, "a"), (port, b.token, "b")) as [ca, cb]:
             await cb.send(conv, "from b")
             await ca.send(conv, "a1")
             ack = await ca.send(conv, "a2")
@@ -450,9 +443,6 @@ def test_own_messages_are_not_unread(shared_server):
             await asyncio.sleep(0.3)
             for conn in (ca, cb):
                 assert not conn.typed("receipt", conv=conv, user=a.id), conn.describe()
-        finally:
-            await ca.close()
-            await cb.close()
 
     run_async(go(), 60)
 

@@ -71,9 +71,8 @@ def test_presence_crosses_nodes_without_flapping(cluster_factory):
     api.direct(a, c)
 
     async def go():
-        cb = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
-        conns = [cb]
-        try:
+        async with connected((cluster.port(1), b.token, "b@n2")) as conns:
+            [cb] = conns
             assert hello_status(cb, a)["status"] == "offline", cb.describe()
             connected_at = now_ms()
             ca = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
@@ -118,8 +117,6 @@ def test_presence_crosses_nodes_without_flapping(cluster_factory):
             listed = hello_status(cb2, a)
             assert listed == {"user": a.id, "status": "offline",
                               "last_online": offs[0]["last_online"]}, listed
-        finally:
-            await close_all(conns)
 
     run_async(go(), 80)
 
@@ -187,9 +184,8 @@ def test_a_restarted_node_knows_who_is_online_and_a_stopped_one_lets_go(cluster_
     api.direct(a, b)
 
     async def go():
-        ca = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
-        conns = [ca]
-        try:
+        async with connected((cluster.port(0), a.token, "a@n1")) as conns:
+            [ca] = conns
             assert cluster.stop(1) == 0
             cluster.restart(1)
             cb = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
@@ -201,8 +197,6 @@ def test_a_restarted_node_knows_who_is_online_and_a_stopped_one_lets_go(cluster_
             off = await cb.wait_type("presence", start=mark, user=a.id, timeout=15)
             assert off["status"] == "offline", off
             assert time.monotonic() - stopped_at < 10, "offline only after the node's TTL"
-        finally:
-            await close_all(conns)
 
     run_async(go(), 80)
 
@@ -216,10 +210,9 @@ def test_a_redis_restart_makes_nobody_offline(cluster_factory):
     api.direct(a, c)
 
     async def go():
-        cb = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
-        ca = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
-        conns = [ca, cb]
-        try:
+        async with connected((cluster.port(1), b.token, "b@n2"),
+                             (cluster.port(0), a.token, "a@n1")) as conns:
+            cb, ca = conns
             await cb.wait_type("presence", user=a.id, status="online")
             # A few transitions first: the numbers Redis gave them must not outrank the ones a
             # restarted Redis gives later ones.
@@ -227,7 +220,7 @@ def test_a_redis_restart_makes_nobody_offline(cluster_factory):
                 mark = cb.mark()
                 await ca.close()
                 await cb.wait_type("presence", start=mark, user=a.id, status="offline")
-                ca = conns[0] = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
+                ca = conns[1] = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
                 await cb.wait_type("presence", start=mark, user=a.id, status="online")
             mark = cb.mark()
             cluster.redis.shutdown_nosave()  # Every key is gone with it.
@@ -253,8 +246,6 @@ def test_a_redis_restart_makes_nobody_offline(cluster_factory):
                 off = await watcher.wait_type("presence", start=mark if watcher is cb else 0,
                                               user=a.id, timeout=10)
                 assert off["status"] == "offline", watcher.describe()
-        finally:
-            await close_all(conns)
 
     run_async(go(), 110)
 
@@ -271,10 +262,9 @@ def test_a_resync_before_the_other_node_reasserts_makes_nobody_offline(cluster_f
     api.direct(a, b)
 
     async def go():
-        cb = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
-        ca = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
-        conns = [ca, cb]
-        try:
+        async with connected((cluster.port(1), b.token, "b@n2"),
+                             (cluster.port(0), a.token, "a@n1")) as conns:
+            cb, ca = conns
             await cb.wait_type("presence", user=a.id, status="online")
             mark = cb.mark()
             cluster.redis_cli("FLUSHALL")
@@ -289,8 +279,6 @@ def test_a_resync_before_the_other_node_reasserts_makes_nobody_offline(cluster_f
             await ca.close()
             off = await cb.wait_type("presence", start=mark, user=a.id, timeout=10)
             assert off["status"] == "offline", cb.describe()
-        finally:
-            await close_all(conns)
 
     run_async(go(), 80)
 
