@@ -7,7 +7,7 @@
 import {isMuted, systemEntry} from '/sdk/index.js';
 
 import {ImageViewer, renderAttachments, UploadTray} from './attachments.js';
-import {byId, h, reconcile, setText} from './dom.js';
+import {byId, dialogById, h, reconcile, setText} from './dom.js';
 import {clock, dayKey, dayLabel, joinNames, presenceText, replyCountText, systemText} from './format.js';
 import {GroupDialog} from './group.js';
 import {MentionPicker} from './mentions.js';
@@ -177,9 +177,8 @@ export class ConversationView {
       if (this.current !== null) this._group.open(this.current);
     });
     this._pinsButton = byId('pins-button');
-    this._pinsDialog = /** @type {HTMLDialogElement} */ (byId('pins'));
+    this._pinsDialog = dialogById('pins');
     this._pinsButton.addEventListener('click', () => this._openPins());
-    byId('pins-close').addEventListener('click', () => this._pinsDialog.close());
     this._wireComposer();
     this._wireFiles();
     document.addEventListener('visibilitychange', () => this._markRead());

@@ -4,7 +4,7 @@
 // and the blocks as the app knows them (Blocks: also the 1:1 header's Block button).
 // Everything goes through the SDK (proto/PROTOCOL.md, "Profiles", "Account control").
 
-import {byId, h, reconcile, setText} from './dom.js';
+import {byId, dialogById, h, reconcile, setText} from './dom.js';
 import {clock, dayLabel} from './format.js';
 import {avatarElement, showAvatar} from './names.js';
 
@@ -75,7 +75,7 @@ export class SettingsDialog {
     this._names = names;
     this._blocks = blocks;
     this._onDeleted = onDeleted;
-    this._dialog = /** @type {HTMLDialogElement} */ (byId('settings'));
+    this._dialog = dialogById('settings');
     this._el = {
       avatar: byId('profile-avatar'),
       avatarInput: /** @type {HTMLInputElement} */ (byId('avatar-input')),
@@ -100,7 +100,6 @@ export class SettingsDialog {
     this._avatar = undefined;
     /** @type {string | null} the preview's object URL */
     this._preview = null;
-    byId('settings-close').addEventListener('click', () => this._dialog.close());
     this._dialog.addEventListener('close', () => this._dropPreview());
     this._el.avatarInput.addEventListener('change', () => this._pickAvatar());
     this._el.avatarRemove.addEventListener('click', () => {
