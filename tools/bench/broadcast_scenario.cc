@@ -232,12 +232,10 @@ class BroadcastScenario final : public Scenario {
 }  // namespace
 
 void AddBroadcastCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
-  auto options = std::make_shared<BroadcastOptions>();
-  CLI::App* command = AddScenarioCommand(
+  auto [command, options] = AddScenarioCommand<BroadcastScenario, BroadcastOptions>(
       app, common, chosen, "broadcast",
       "C clients on one channel URL; every iteration each sends one message and waits for all "
-      "C → deliveries/s",
-      [options] { return std::make_unique<BroadcastScenario>(*options); });
+      "C → deliveries/s");
   AddBoundedOption(command, "-c,--connections", &options->connections, "Clients", 1, 1u << 20);
   AddBoundedOption(command, "-s,--size", &options->size, "Binary payload bytes per message",
                    uint32_t(kBroadcastHeader), 1u << 20);

@@ -719,14 +719,12 @@ void ChatScenario::MakeReport(Report* report) {
 }  // namespace
 
 void AddChatCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
-  auto options = std::make_shared<ChatOptions>();
-  CLI::App* command = AddScenarioCommand(
+  auto [command, options] = AddScenarioCommand<ChatScenario, ChatOptions>(
       app, common, chosen, "chat",
       "The chat service: U users in G groups of S, one WebSocket each, open-loop sends at R "
       "msgs/s → persisted msgs/s, ack and delivery latency from the intended send time. URL: "
       "ws://host:port (WebSocket route /ws); several URLs (a cluster's nodes): user u connects "
-      "to URL u mod N, the HTTP setup goes to the first",
-      [options] { return std::make_unique<ChatScenario>(*options); });
+      "to URL u mod N, the HTTP setup goes to the first");
   AddBoundedOption(command, "-u,--users", &options->users, "Users (one connection each)", 2,
                    1u << 22);
   AddBoundedOption(command, "-g,--groups", &options->groups, "Group conversations", 1, 1u << 20);
@@ -745,11 +743,9 @@ void AddChatCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenar
                       "against the same data directory do not collide)");
   command->add_option("--password", options->password, "Every user's password")
       ->capture_default_str();
-  command
-      ->add_option("--heartbeat", options->heartbeat_s,
-                   "Seconds of silence after which a connection sends a ping message")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  AddRealOption(command, "--heartbeat", &options->heartbeat_s,
+                "Seconds of silence after which a connection sends a ping message",
+                Sign::kPositive);
 }
 
 }  // namespace ringcast::bench

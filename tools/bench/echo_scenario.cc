@@ -163,11 +163,9 @@ class EchoScenario final : public Scenario {
 }  // namespace
 
 void AddEchoCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
-  auto options = std::make_shared<EchoOptions>();
-  CLI::App* command = AddScenarioCommand(
+  auto [command, options] = AddScenarioCommand<EchoScenario, EchoOptions>(
       app, common, chosen, "echo",
-      "C connections, each with P messages of S bytes in flight → msgs/s (closed loop)",
-      [options] { return std::make_unique<EchoScenario>(*options); });
+      "C connections, each with P messages of S bytes in flight → msgs/s (closed loop)");
   AddBoundedOption(command, "-c,--connections", &options->connections, "Connections", 1, 1u << 22);
   AddBoundedOption(command, "-p,--pipeline", &options->pipeline,
                    "Messages in flight per connection", 1, 1u << 16);

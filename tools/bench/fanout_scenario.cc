@@ -373,14 +373,12 @@ void FanoutScenario::MakeReport(Report* report) {
 }  // namespace
 
 void AddFanoutCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
-  auto options = std::make_shared<FanoutOptions>();
-  CLI::App* command = AddScenarioCommand(
+  auto [command, options] = AddScenarioCommand<FanoutScenario, FanoutOptions>(
       app, common, chosen, "fanout",
       "C subscribers over K channels, open-loop publishers at R msgs/s → delivery latency from "
       "the intended send time. URL: ws://host:port (channels /raw/ch-N) or a channel prefix; "
       "several URLs (a cluster's nodes): every channel's subscribers and the publishers "
-      "round-robin over them",
-      [options] { return std::make_unique<FanoutScenario>(*options); });
+      "round-robin over them");
   AddBoundedOption(command, "-c,--connections,--subscribers", &options->subscribers, "Subscribers",
                    1, 1u << 22);
   AddBoundedOption(command, "-k,--channels", &options->channels, "Channels", 1, 1u << 20);

@@ -81,16 +81,13 @@ class IdleScenario final : public Scenario {
 }  // namespace
 
 void AddIdleCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
-  auto options = std::make_shared<IdleOptions>();
-  CLI::App* command = AddScenarioCommand(
+  auto [command, options] = AddScenarioCommand<IdleScenario, IdleOptions>(
       app, common, chosen, "idle",
       "Open C connections and hold them → connect rate and (--server-pid) server RSS per "
-      "connection",
-      [options] { return std::make_unique<IdleScenario>(*options); });
+      "connection");
   AddBoundedOption(command, "-c,--connections", &options->connections, "Connections", 1, 1u << 22);
-  command->add_option("--hold", options->hold_s, "Seconds to hold them once all are open")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  AddRealOption(command, "--hold", &options->hold_s, "Seconds to hold them once all are open",
+                Sign::kNonNegative);
 }
 
 }  // namespace ringcast::bench
