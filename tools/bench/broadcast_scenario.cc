@@ -27,10 +27,8 @@ class BroadcastScenario final : public Scenario {
                " (iteration number and sender)";
       return false;
     }
-    run_ = run;
+    BindRun(common, run);
     target_ = common.url.target;
-    warmup_s_ = common.warmup_s;
-    duration_s_ = common.duration_s;
     per_iteration_ = uint64_t{options_.connections} * options_.connections;
     clients_.resize(options_.connections);
     threads_ = std::vector<ThreadState>(common.threads);
@@ -215,7 +213,6 @@ class BroadcastScenario final : public Scenario {
   }
 
   const BroadcastOptions options_;
-  RunShared* run_ = nullptr;
   std::string target_;
   uint64_t per_iteration_ = 0;
   IterationBarrier barrier_;

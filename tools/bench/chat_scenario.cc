@@ -208,7 +208,6 @@ class ChatScenario final : public Scenario {
   }
 
   ChatOptions options_;
-  RunShared* run_ = nullptr;
   bool quiet_ = false;
   uint32_t threads_count_ = 1;
   uint32_t servers_ = 1;
@@ -248,11 +247,9 @@ bool ChatScenario::Setup(const CommonOptions& common, RunShared* run, std::strin
     *error = "--user-prefix is too long: usernames are at most 32 characters";
     return false;
   }
-  run_ = run;
+  BindRun(common, run);
   quiet_ = common.quiet;
   threads_count_ = common.threads;
-  warmup_s_ = common.warmup_s;
-  duration_s_ = common.duration_s;
   layout_ = ChatLayout{options_.users, options_.groups, options_.group_size};
   // "ws://host:port" → /ws; any other target is the WebSocket route itself.
   ws_target_ = common.url.target == "/" ? "/ws" : common.url.target;

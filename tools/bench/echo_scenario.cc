@@ -22,10 +22,8 @@ class EchoScenario final : public Scenario {
   const char* name() const override { return "echo"; }
 
   bool Setup(const CommonOptions& common, RunShared* run, std::string* /*error*/) override {
-    run_ = run;
+    BindRun(common, run);
     target_ = common.url.target;
-    warmup_s_ = common.warmup_s;
-    duration_s_ = common.duration_s;
     trackers_.resize(options_.connections);
     threads_ = std::vector<ThreadState>(common.threads);
     return true;
@@ -151,7 +149,6 @@ class EchoScenario final : public Scenario {
   }
 
   const EchoOptions options_;
-  RunShared* run_ = nullptr;
   std::string target_;
   std::vector<EchoTracker> trackers_;  // Per connection, owned by its worker.
   std::vector<ThreadState> threads_;

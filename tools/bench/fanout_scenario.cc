@@ -47,12 +47,10 @@ class FanoutScenario final : public Scenario {
       *error = *problem;
       return false;
     }
-    run_ = run;
+    BindRun(common, run);
     quiet_ = common.quiet;
     // "ws://host:port" → /raw/ch-<n>; any other path is the channel prefix itself.
     prefix_ = common.url.target == "/" ? "/raw/ch-" : common.url.target;
-    warmup_s_ = common.warmup_s;
-    duration_s_ = common.duration_s;
     servers_ = static_cast<uint32_t>(common.urls.size());
     const uint32_t k = options_.channels;
     slots_ = (options_.publishers + k - 1) / k;
@@ -229,7 +227,6 @@ class FanoutScenario final : public Scenario {
   void Publish(Worker& worker, int64_t now);
 
   FanoutOptions options_;
-  RunShared* run_ = nullptr;
   bool quiet_ = false;
   std::string prefix_;
   uint32_t slots_ = 1;

@@ -21,7 +21,7 @@ class IdleScenario final : public Scenario {
   const char* name() const override { return "idle"; }
 
   bool Setup(const CommonOptions& common, RunShared* run, std::string* /*error*/) override {
-    run_ = run;
+    BindRun(common, run);
     target_ = common.url.target;
     warmup_s_ = 0;
     duration_s_ = options_.hold_s;
@@ -72,7 +72,6 @@ class IdleScenario final : public Scenario {
 
  private:
   const IdleOptions options_;
-  RunShared* run_ = nullptr;
   std::string target_;
   StepWindow window_;
   uint64_t held_ = 0;

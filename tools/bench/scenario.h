@@ -153,7 +153,15 @@ class Scenario {
   virtual void MakeReport(Report* report) = 0;
 
  protected:
-  // Set by Setup from the common options (or the scenario's own, e.g. idle's --hold).
+  // Setup's part that every scenario shares: the run's state, and each step's timing from the
+  // common options (a scenario with its own, e.g. idle's --hold, overrides it after).
+  void BindRun(const CommonOptions& common, RunShared* run) {
+    run_ = run;
+    warmup_s_ = common.warmup_s;
+    duration_s_ = common.duration_s;
+  }
+
+  RunShared* run_ = nullptr;  // Set by BindRun; outlives the scenario's use of it.
   double warmup_s_ = 1;
   double duration_s_ = 5;
 };
