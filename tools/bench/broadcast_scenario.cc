@@ -97,22 +97,15 @@ class BroadcastScenario final : public Scenario {
 
   std::string Progress() override {
     const uint64_t completed = completed_.load(std::memory_order_relaxed);
-    uint64_t received = 0;
-    for (const Worker* w : run_->workers) {
-      received += w->counters().messages_received.load(std::memory_order_relaxed);
-    }
+    const uint64_t received = SumCounter(*run_, &WorkerCounters::messages_received);
     const int64_t now = NowNs();
-    const double dt = static_cast<double>(now - last_ns_) / 1e9;
-    std::string line = last_ns_ == 0
-                           ? ""
-                           : WithCommas(static_cast<uint64_t>(
-                                 static_cast<double>(received - last_received_) / dt)) +
-                                 " deliveries/s, " +
-                                 Fixed(static_cast<double>(completed - last_completed_) / dt, 1) +
-                                 " iterations/s, ";
-    last_ns_ = now;
-    last_received_ = received;
-    last_completed_ = completed;
+    const std::optional<double> deliveries_per_s = received_rate_.Update(received, now);
+    const std::optional<double> iterations_per_s = completed_rate_.Update(completed, now);
+    std::string line;
+    if (deliveries_per_s) {
+      line = WithCommas(static_cast<uint64_t>(*deliveries_per_s)) + " deliveries/s, " +
+             Fixed(*iterations_per_s, 1) + " iterations/s, ";
+    }
     return line + WithCommas(completed) + " iterations done";
   }
 
@@ -221,9 +214,8 @@ class BroadcastScenario final : public Scenario {
   std::vector<BroadcastClient> clients_;  // Per connection, owned by its worker.
   std::vector<ThreadState> threads_;
   StepWindow window_;
-  int64_t last_ns_ = 0;
-  uint64_t last_received_ = 0;
-  uint64_t last_completed_ = 0;
+  ProgressRate received_rate_;
+  ProgressRate completed_rate_;
 };
 
 }  // namespace

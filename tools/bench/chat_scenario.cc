@@ -228,9 +228,8 @@ class ChatScenario final : public Scenario {
   StepSeal seal_;
   std::vector<StepResult> results_;
   RateSteps rate_steps_{options_.steps, "ack p99"};
-  int64_t last_ns_ = 0;
-  uint64_t last_acks_ = 0;
-  uint64_t last_receipts_ = 0;
+  ProgressRate acks_rate_;
+  ProgressRate receipts_rate_;
 };
 
 bool ChatScenario::Setup(const CommonOptions& common, RunShared* run, std::string* error) {
@@ -595,17 +594,13 @@ std::string ChatScenario::Progress() {
     receipts += t.receipts.load(std::memory_order_relaxed);
   }
   const int64_t now = NowNs();
+  const std::optional<double> acks_per_s = acks_rate_.Update(acks, now);
+  const std::optional<double> receipts_per_s = receipts_rate_.Update(receipts, now);
   std::string line;
-  if (last_ns_ != 0) {
-    const double dt = static_cast<double>(now - last_ns_) / 1e9;
-    line = WithCommas(static_cast<uint64_t>(static_cast<double>(acks - last_acks_) / dt)) +
-           " acks/s, " +
-           WithCommas(static_cast<uint64_t>(static_cast<double>(receipts - last_receipts_) / dt)) +
-           " deliveries/s, ";
+  if (acks_per_s) {
+    line = WithCommas(static_cast<uint64_t>(*acks_per_s)) + " acks/s, " +
+           WithCommas(static_cast<uint64_t>(*receipts_per_s)) + " deliveries/s, ";
   }
-  last_ns_ = now;
-  last_acks_ = acks;
-  last_receipts_ = receipts;
   return line + options_.steps.OfferedRate(*run_);
 }
 

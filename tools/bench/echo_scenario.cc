@@ -64,30 +64,16 @@ class EchoScenario final : public Scenario {
   }
 
   bool Drained() const override {
-    uint64_t sent = 0;
-    uint64_t received = 0;
-    for (const Worker* w : run_->workers) {
-      sent += w->counters().messages_sent.load(std::memory_order_relaxed);
-      received += w->counters().messages_received.load(std::memory_order_relaxed);
-    }
-    return sent == received;
+    return SumCounter(*run_, &WorkerCounters::messages_sent) ==
+           SumCounter(*run_, &WorkerCounters::messages_received);
   }
 
   void BeginStep(const StepWindow& window) override { window_ = window; }
 
   std::string Progress() override {
-    uint64_t sent = 0;
-    uint64_t received = 0;
-    for (const Worker* w : run_->workers) {
-      sent += w->counters().messages_sent.load(std::memory_order_relaxed);
-      received += w->counters().messages_received.load(std::memory_order_relaxed);
-    }
-    const int64_t now = NowNs();
-    const double rate = last_ns_ == 0 ? 0
-                                      : static_cast<double>(received - last_received_) * 1e9 /
-                                            static_cast<double>(now - last_ns_);
-    last_ns_ = now;
-    last_received_ = received;
+    const uint64_t sent = SumCounter(*run_, &WorkerCounters::messages_sent);
+    const uint64_t received = SumCounter(*run_, &WorkerCounters::messages_received);
+    const double rate = received_rate_.Update(received, NowNs()).value_or(0);
     return WithCommas(static_cast<uint64_t>(rate)) + " msg/s, " + WithCommas(sent - received) +
            " in flight";
   }
@@ -153,8 +139,7 @@ class EchoScenario final : public Scenario {
   std::vector<EchoTracker> trackers_;  // Per connection, owned by its worker.
   std::vector<ThreadState> threads_;
   StepWindow window_;
-  int64_t last_ns_ = 0;
-  uint64_t last_received_ = 0;
+  ProgressRate received_rate_;
 };
 
 }  // namespace

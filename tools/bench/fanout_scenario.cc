@@ -241,8 +241,7 @@ class FanoutScenario final : public Scenario {
   StepSeal seal_;
   std::vector<StepResult> results_;
   RateSteps rate_steps_{options_.steps, "p99"};
-  int64_t last_ns_ = 0;
-  uint64_t last_receipts_ = 0;
+  ProgressRate receipts_rate_;
 };
 
 void FanoutScenario::Publish(Worker& worker, int64_t now) {
@@ -319,15 +318,10 @@ std::string FanoutScenario::Progress() {
   for (const ThreadState& t : threads_) {
     receipts += t.subscriber_receipts.load(std::memory_order_relaxed);
   }
-  const int64_t now = NowNs();
   std::string line;
-  if (last_ns_ != 0) {
-    line = WithCommas(static_cast<uint64_t>(static_cast<double>(receipts - last_receipts_) * 1e9 /
-                                            static_cast<double>(now - last_ns_))) +
-           " deliveries/s";
+  if (const std::optional<double> per_s = receipts_rate_.Update(receipts, NowNs())) {
+    line = WithCommas(static_cast<uint64_t>(*per_s)) + " deliveries/s";
   }
-  last_ns_ = now;
-  last_receipts_ = receipts;
   return line + (line.empty() ? "" : ", ") + options_.steps.OfferedRate(*run_);
 }
 

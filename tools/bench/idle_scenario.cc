@@ -39,20 +39,10 @@ class IdleScenario final : public Scenario {
   void BeginStep(const StepWindow& window) override { window_ = window; }
   const char* measure_label() const override { return "hold"; }
 
-  std::string Progress() override {
-    uint64_t open = 0;
-    for (const Worker* w : run_->workers) {
-      open += w->counters().opened.load(std::memory_order_relaxed) -
-              w->counters().failed.load(std::memory_order_relaxed);
-    }
-    return WithCommas(open) + " connections open";
-  }
+  std::string Progress() override { return WithCommas(OpenConnections()) + " connections open"; }
 
   bool EndStep(const StepWindow& /*window*/, bool /*drained*/) override {
-    for (const Worker* w : run_->workers) {
-      held_ += w->counters().opened.load(std::memory_order_relaxed) -
-               w->counters().failed.load(std::memory_order_relaxed);
-    }
+    held_ += OpenConnections();
     return true;
   }
 
@@ -71,6 +61,10 @@ class IdleScenario final : public Scenario {
   }
 
  private:
+  uint64_t OpenConnections() const {
+    return SumCounter(*run_, &WorkerCounters::opened) - SumCounter(*run_, &WorkerCounters::failed);
+  }
+
   const IdleOptions options_;
   std::string target_;
   StepWindow window_;

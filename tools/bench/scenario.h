@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -170,6 +171,17 @@ class Scenario {
 std::string WithCommas(uint64_t value);
 std::string Fixed(double value, int decimals);
 std::string Duration(uint64_t ns);  // "812 us", "3.41 ms"
+
+// A running total's rate between consecutive Progress() calls, one per figure a line shows.
+class ProgressRate {
+ public:
+  // Per second since the previous call; nullopt on the first, which has no interval yet.
+  std::optional<double> Update(uint64_t total, int64_t now_ns);
+
+ private:
+  int64_t last_ns_ = 0;
+  uint64_t last_total_ = 0;
+};
 
 // What a drain that timed out is missing, split by whether the receiver is on the sender's
 // server: "1,200 of 9,000 deliveries missing (0 of 3,000 on the sender's server, 1,200 of 6,000
