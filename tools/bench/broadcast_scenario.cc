@@ -98,13 +98,11 @@ class BroadcastScenario final : public Scenario {
   std::string Progress() override {
     const uint64_t completed = completed_.load(std::memory_order_relaxed);
     const uint64_t received = SumCounter(*run_, &WorkerCounters::messages_received);
-    const int64_t now = NowNs();
-    const std::optional<double> deliveries_per_s = received_rate_.Update(received, now);
-    const std::optional<double> iterations_per_s = completed_rate_.Update(completed, now);
     std::string line;
-    if (deliveries_per_s) {
-      line = WithCommas(static_cast<uint64_t>(*deliveries_per_s)) + " deliveries/s, " +
-             Fixed(*iterations_per_s, 1) + " iterations/s, ";
+    if (const auto per_s = rates_.Update({received, completed}, NowNs())) {
+      const auto [deliveries, iterations] = *per_s;
+      line = WithCommas(static_cast<uint64_t>(deliveries)) + " deliveries/s, " +
+             Fixed(iterations, 1) + " iterations/s, ";
     }
     return line + WithCommas(completed) + " iterations done";
   }
@@ -214,8 +212,7 @@ class BroadcastScenario final : public Scenario {
   std::vector<BroadcastClient> clients_;  // Per connection, owned by its worker.
   std::vector<ThreadState> threads_;
   StepWindow window_;
-  ProgressRate received_rate_;
-  ProgressRate completed_rate_;
+  ProgressRates<2> rates_;  // Of deliveries and completed iterations.
 };
 
 }  // namespace

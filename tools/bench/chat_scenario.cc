@@ -228,8 +228,7 @@ class ChatScenario final : public Scenario {
   StepSeal seal_;
   std::vector<StepResult> results_;
   RateSteps rate_steps_{options_.steps, "ack p99"};
-  ProgressRate acks_rate_;
-  ProgressRate receipts_rate_;
+  ProgressRates<2> rates_;  // Of acks and deliveries.
 };
 
 bool ChatScenario::Setup(const CommonOptions& common, RunShared* run, std::string* error) {
@@ -593,13 +592,11 @@ std::string ChatScenario::Progress() {
     acks += t.acks.load(std::memory_order_relaxed);
     receipts += t.receipts.load(std::memory_order_relaxed);
   }
-  const int64_t now = NowNs();
-  const std::optional<double> acks_per_s = acks_rate_.Update(acks, now);
-  const std::optional<double> receipts_per_s = receipts_rate_.Update(receipts, now);
   std::string line;
-  if (acks_per_s) {
-    line = WithCommas(static_cast<uint64_t>(*acks_per_s)) + " acks/s, " +
-           WithCommas(static_cast<uint64_t>(*receipts_per_s)) + " deliveries/s, ";
+  if (const auto per_s = rates_.Update({acks, receipts}, NowNs())) {
+    const auto [acks_per_s, deliveries_per_s] = *per_s;
+    line = WithCommas(static_cast<uint64_t>(acks_per_s)) + " acks/s, " +
+           WithCommas(static_cast<uint64_t>(deliveries_per_s)) + " deliveries/s, ";
   }
   return line + options_.steps.OfferedRate(*run_);
 }

@@ -73,7 +73,7 @@ class EchoScenario final : public Scenario {
   std::string Progress() override {
     const uint64_t sent = SumCounter(*run_, &WorkerCounters::messages_sent);
     const uint64_t received = SumCounter(*run_, &WorkerCounters::messages_received);
-    const double rate = received_rate_.Update(received, NowNs()).value_or(0);
+    const double rate = received_rate_.Update({received}, NowNs()).value_or(std::array{0.0})[0];
     return WithCommas(static_cast<uint64_t>(rate)) + " msg/s, " + WithCommas(sent - received) +
            " in flight";
   }
@@ -139,7 +139,7 @@ class EchoScenario final : public Scenario {
   std::vector<EchoTracker> trackers_;  // Per connection, owned by its worker.
   std::vector<ThreadState> threads_;
   StepWindow window_;
-  ProgressRate received_rate_;
+  ProgressRates<1> received_rate_;
 };
 
 }  // namespace

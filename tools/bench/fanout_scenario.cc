@@ -241,7 +241,7 @@ class FanoutScenario final : public Scenario {
   StepSeal seal_;
   std::vector<StepResult> results_;
   RateSteps rate_steps_{options_.steps, "p99"};
-  ProgressRate receipts_rate_;
+  ProgressRates<1> receipts_rate_;
 };
 
 void FanoutScenario::Publish(Worker& worker, int64_t now) {
@@ -319,8 +319,8 @@ std::string FanoutScenario::Progress() {
     receipts += t.subscriber_receipts.load(std::memory_order_relaxed);
   }
   std::string line;
-  if (const std::optional<double> per_s = receipts_rate_.Update(receipts, NowNs())) {
-    line = WithCommas(static_cast<uint64_t>(*per_s)) + " deliveries/s";
+  if (const auto per_s = receipts_rate_.Update({receipts}, NowNs())) {
+    line = WithCommas(static_cast<uint64_t>((*per_s)[0])) + " deliveries/s";
   }
   return line + (line.empty() ? "" : ", ") + options_.steps.OfferedRate(*run_);
 }

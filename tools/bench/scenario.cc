@@ -64,16 +64,6 @@ std::string Duration(uint64_t ns) {
   return Fixed(static_cast<double>(ns) / 1e9, 2) + " s";
 }
 
-std::optional<double> ProgressRate::Update(uint64_t total, int64_t now_ns) {
-  std::optional<double> rate;
-  if (last_ns_ != 0) {
-    rate = static_cast<double>(total - last_total_) * 1e9 / static_cast<double>(now_ns - last_ns_);
-  }
-  last_ns_ = now_ns;
-  last_total_ = total;
-  return rate;
-}
-
 std::string MissingDeliveries(uint64_t expected, uint64_t received, uint64_t expected_cross,
                               uint64_t received_cross, uint32_t servers) {
   // Received can exceed expected only through a duplicate, which the scenario reports itself.

@@ -172,15 +172,30 @@ std::string WithCommas(uint64_t value);
 std::string Fixed(double value, int decimals);
 std::string Duration(uint64_t ns);  // "812 us", "3.41 ms"
 
-// A running total's rate between consecutive Progress() calls, one per figure a line shows.
-class ProgressRate {
+// The rates of N running totals between consecutive Progress() calls.
+template <size_t N>
+class ProgressRates {
  public:
-  // Per second since the previous call; nullopt on the first, which has no interval yet.
-  std::optional<double> Update(uint64_t total, int64_t now_ns);
+  // Per second since the previous call, in the order given; nullopt on the first call, which has
+  // no interval yet.
+  std::optional<std::array<double, N>> Update(const std::array<uint64_t, N>& totals,
+                                              int64_t now_ns) {
+    std::optional<std::array<double, N>> rates;
+    if (last_ns_ != 0) {
+      rates.emplace();
+      for (size_t i = 0; i < N; ++i) {
+        (*rates)[i] = static_cast<double>(totals[i] - last_[i]) * 1e9 /
+                      static_cast<double>(now_ns - last_ns_);
+      }
+    }
+    last_ns_ = now_ns;
+    last_ = totals;
+    return rates;
+  }
 
  private:
   int64_t last_ns_ = 0;
-  uint64_t last_total_ = 0;
+  std::array<uint64_t, N> last_{};
 };
 
 // What a drain that timed out is missing, split by whether the receiver is on the sender's
