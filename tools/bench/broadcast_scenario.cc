@@ -28,14 +28,12 @@ class BroadcastScenario final : public Scenario {
       return false;
     }
     BindRun(common, run);
-    target_ = common.url.target;
     per_iteration_ = uint64_t{options_.connections} * options_.connections;
     clients_.resize(options_.connections);
     threads_ = std::vector<ThreadState>(common.threads);
     return true;
   }
   uint32_t connection_count() const override { return options_.connections; }
-  std::string TargetFor(uint32_t /*conn*/) const override { return target_; }
 
   void BeginStep(const StepWindow& window) override {
     window_ = window;
@@ -204,7 +202,6 @@ class BroadcastScenario final : public Scenario {
   }
 
   const BroadcastOptions options_;
-  std::string target_;
   uint64_t per_iteration_ = 0;
   IterationBarrier barrier_;
   std::atomic<bool> active_{false};  // An iteration is running or about to start.

@@ -23,13 +23,11 @@ class EchoScenario final : public Scenario {
 
   bool Setup(const CommonOptions& common, RunShared* run, std::string* /*error*/) override {
     BindRun(common, run);
-    target_ = common.url.target;
     trackers_.resize(options_.connections);
     threads_ = std::vector<ThreadState>(common.threads);
     return true;
   }
   uint32_t connection_count() const override { return options_.connections; }
-  std::string TargetFor(uint32_t /*conn*/) const override { return target_; }
 
   void OnTick(Worker& worker, int64_t now) override {
     ThreadState& t = threads_[worker.index()];
@@ -135,7 +133,6 @@ class EchoScenario final : public Scenario {
   }
 
   const EchoOptions options_;
-  std::string target_;
   std::vector<EchoTracker> trackers_;  // Per connection, owned by its worker.
   std::vector<ThreadState> threads_;
   StepWindow window_;

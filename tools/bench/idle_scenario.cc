@@ -22,13 +22,11 @@ class IdleScenario final : public Scenario {
 
   bool Setup(const CommonOptions& common, RunShared* run, std::string* /*error*/) override {
     BindRun(common, run);
-    target_ = common.url.target;
     warmup_s_ = 0;
     duration_s_ = options_.hold_s;
     return true;
   }
   uint32_t connection_count() const override { return options_.connections; }
-  std::string TargetFor(uint32_t /*conn*/) const override { return target_; }
 
   void OnMessage(Worker& worker, uint32_t conn, ws::Opcode /*opcode*/,
                  std::span<const uint8_t> /*payload*/, int64_t /*now*/) override {
@@ -66,7 +64,6 @@ class IdleScenario final : public Scenario {
   }
 
   const IdleOptions options_;
-  std::string target_;
   StepWindow window_;
   uint64_t held_ = 0;
 };

@@ -16,6 +16,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -115,7 +116,8 @@ class Scenario {
   // --- main thread, before the workers start ---
   virtual bool Setup(const CommonOptions& options, RunShared* run, std::string* error) = 0;
   virtual uint32_t connection_count() const = 0;
-  virtual std::string TargetFor(uint32_t conn) const = 0;  // HTTP request target.
+  // Connection `conn`'s HTTP request target; by default every connection's is the URL's.
+  virtual std::string TargetFor(uint32_t /*conn*/) const { return url_target_; }
   // Which of `servers` URLs (0 .. servers - 1) connection `conn` opens to. Round-robin by id,
   // so consecutive connections (a chat group's members) land on different servers.
   virtual uint32_t ServerFor(uint32_t conn, uint32_t servers) const { return conn % servers; }
@@ -158,11 +160,13 @@ class Scenario {
   // common options (a scenario with its own, e.g. idle's --hold, overrides it after).
   void BindRun(const CommonOptions& common, RunShared* run) {
     run_ = run;
+    url_target_ = common.url.target;
     warmup_s_ = common.warmup_s;
     duration_s_ = common.duration_s;
   }
 
   RunShared* run_ = nullptr;  // Set by BindRun; outlives the scenario's use of it.
+  std::string url_target_;    // Set by BindRun: the first URL's path.
   double warmup_s_ = 1;
   double duration_s_ = 5;
 };
