@@ -570,19 +570,18 @@ bool ChatScenario::EndStep(const StepWindow& window, bool drained) {
   if (!quiet_) {
     fprintf(stderr,
             "           rate %s msg/s: acks/s %s, ack p50 %s p99 %s max %s; delivery p50 %s p99 "
-            "%s%s%s\n",
+            "%s%s\n",
             WithCommas(uint64_t(result.rate)).c_str(),
             WithCommas(uint64_t(result.acks_per_s)).c_str(),
             Duration(result.ack_latency.Percentile(50)).c_str(), Duration(p99).c_str(),
             Duration(result.ack_latency.max()).c_str(),
             Duration(result.delivery_latency.Percentile(50)).c_str(),
             Duration(result.delivery_latency.Percentile(99)).c_str(),
-            options_.steps.Over(p99) ? "  <- ack p99 over the limit" : "",
-            drained ? "" : "  (not drained)");
+            rate_steps_.StepMarks(p99, drained).c_str());
   }
-  const double rate = result.rate;
+  const bool next = rate_steps_.StepDone(result.rate, result.ack_latency);
   results_.push_back(std::move(result));
-  return rate_steps_.StepDone(rate, p99, results_.back().ack_latency.count());
+  return next;
 }
 
 std::string ChatScenario::Progress() {

@@ -299,18 +299,17 @@ bool FanoutScenario::EndStep(const StepWindow& window, bool drained) {
   const uint64_t p99 = result.latency.Percentile(99);
   if (!quiet_) {
     fprintf(stderr,
-            "           rate %s msg/s: p50 %s  p99 %s  max %s  deliveries/s %s (offered %s)%s%s\n",
+            "           rate %s msg/s: p50 %s  p99 %s  max %s  deliveries/s %s (offered %s)%s\n",
             WithCommas(uint64_t(result.rate)).c_str(),
             Duration(result.latency.Percentile(50)).c_str(), Duration(p99).c_str(),
             Duration(result.latency.max()).c_str(),
             WithCommas(uint64_t(result.deliveries_per_s)).c_str(),
             WithCommas(uint64_t(result.offered_deliveries_per_s)).c_str(),
-            options_.steps.Over(p99) ? "  <- p99 over the limit" : "",
-            drained ? "" : "  (not drained)");
+            rate_steps_.StepMarks(p99, drained).c_str());
   }
-  const double rate = result.rate;
+  const bool next = rate_steps_.StepDone(result.rate, result.latency);
   results_.push_back(std::move(result));
-  return rate_steps_.StepDone(rate, p99, results_.back().latency.count());
+  return next;
 }
 
 std::string FanoutScenario::Progress() {
