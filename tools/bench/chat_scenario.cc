@@ -161,17 +161,15 @@ class ChatScenario final : public Scenario {
     int64_t due_ns;
     ChatStamp stamp;
   };
-  // receipts counts deliveries to any member; same_server and cross_server split
-  // delivery_latency.
+  // receipts counts deliveries to any member; delivery_latency measures other members only.
   struct alignas(64) ThreadState : StepCursor {
     uint64_t next_k = 0;  // Next message of the schedule (every worker walks all of them).
     int64_t next_heartbeat_ns = 0;
     uint64_t heartbeats = 0;
     std::deque<PendingRetry> retries;  // Due times ascending (each is now + a constant).
     uint64_t retried = 0;
-    std::atomic<uint64_t> acks{0};            // All steps, for Drained() and progress lines.
-    std::vector<Histogram> ack_latency;       // Per step, measured messages.
-    std::vector<Histogram> delivery_latency;  // Per step, measured, other members only.
+    std::atomic<uint64_t> acks{0};       // All steps, for Drained() and progress lines.
+    std::vector<Histogram> ack_latency;  // Per step, measured messages.
     std::vector<uint64_t> sent, acks_per_step, acks_in_window, deliveries, deliveries_in_window;
     ChatEventParser parser;
     ChatEvent event;
@@ -310,9 +308,7 @@ bool ChatScenario::Setup(const CommonOptions& common, RunShared* run, std::strin
   const size_t steps = options_.steps.rates.size();
   for (ThreadState& t : threads_) {
     t.ack_latency.resize(steps);
-    t.delivery_latency.resize(steps);
-    t.same_server.resize(steps);
-    t.cross_server.resize(steps);
+    t.ResizeLatency(steps);
     for (auto* v :
          {&t.sent, &t.acks_per_step, &t.acks_in_window, &t.deliveries, &t.deliveries_in_window}) {
       v->assign(steps, 0);
@@ -540,9 +536,7 @@ void ChatScenario::OnChatMessage(Worker& worker, uint32_t conn, const ChatEvent&
     }
     // Sender and member are in this process: one monotonic clock times the whole path, across
     // servers too.
-    const auto latency = static_cast<uint64_t>(now - s.intended_ns);
-    t.delivery_latency[s.step].Record(latency);
-    (cross ? t.cross_server : t.same_server)[s.step].Record(latency);
+    t.RecordLatency(s.step, cross, static_cast<uint64_t>(now - s.intended_ns));
   }
 }
 
@@ -555,9 +549,7 @@ bool ChatScenario::EndStep(const StepWindow& window, bool drained) {
   uint64_t deliveries_in_window = 0;
   for (const ThreadState& t : threads_) {
     result.ack_latency.Merge(t.ack_latency[step]);
-    result.delivery_latency.Merge(t.delivery_latency[step]);
-    result.same_server.Merge(t.same_server[step]);
-    result.cross_server.Merge(t.cross_server[step]);
+    t.MergeLatency(step, &result.delivery_latency, &result.same_server, &result.cross_server);
     result.sent += t.sent[step];
     result.acks += t.acks_per_step[step];
     result.deliveries += t.deliveries[step];

@@ -76,9 +76,7 @@ class FanoutScenario final : public Scenario {
     published_ = std::vector<std::atomic<uint64_t>>(options_.publishers);
     threads_ = std::vector<ThreadState>(common.threads);
     for (uint32_t i = 0; i < common.threads; ++i) {
-      threads_[i].histograms.resize(options_.steps.rates.size());
-      threads_[i].same_server.resize(options_.steps.rates.size());
-      threads_[i].cross_server.resize(options_.steps.rates.size());
+      threads_[i].ResizeLatency(options_.steps.rates.size());
       threads_[i].deliveries.assign(options_.steps.rates.size(), 0);
       threads_[i].in_window.assign(options_.steps.rates.size(), 0);
     }
@@ -148,9 +146,7 @@ class FanoutScenario final : public Scenario {
         worker.run().Fail("fanout: a message arrived before its intended send time");
         return;
       }
-      const auto latency = static_cast<uint64_t>(now - m.intended_ns);
-      t.histograms[m.step].Record(latency);
-      (cross ? t.cross_server : t.same_server)[m.step].Record(latency);
+      t.RecordLatency(m.step, cross, static_cast<uint64_t>(now - m.intended_ns));
     }
   }
 
@@ -205,7 +201,6 @@ class FanoutScenario final : public Scenario {
   struct alignas(64) ThreadState : StepCursor {
     std::vector<PublisherState> publishers;
     std::atomic<uint64_t> subscriber_receipts{0};  // For progress lines.
-    std::vector<Histogram> histograms;             // Per step, measured messages.
     std::vector<uint64_t> deliveries;              // Per step, subscriber receipts.
     std::vector<uint64_t> in_window;               // Per step, received inside the window.
   };
@@ -289,9 +284,7 @@ bool FanoutScenario::EndStep(const StepWindow& window, bool drained) {
   }
   uint64_t in_window = 0;
   for (const ThreadState& t : threads_) {
-    result.latency.Merge(t.histograms[step]);
-    result.same_server.Merge(t.same_server[step]);
-    result.cross_server.Merge(t.cross_server[step]);
+    t.MergeLatency(step, &result.latency, &result.same_server, &result.cross_server);
     result.deliveries += t.deliveries[step];
     in_window += t.in_window[step];
   }
