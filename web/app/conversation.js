@@ -22,6 +22,19 @@ export const MAX_BODY_BYTES =
         document.querySelector('meta[name="ringcast-max-chat-body"]')?.getAttribute('content')) ||
     65536;
 const utf8 = new TextEncoder();
+
+/**
+ * The server counts a body in UTF-8 bytes (an 'é' is two, an emoji four), not in the UTF-16
+ * units of a textarea's maxlength: what a composer holding `text` says when it is over the
+ * limit, else null.
+ * @param {string} text
+ * @returns {string | null}
+ */
+export function tooLongText(text) {
+  const bytes = utf8.encode(text.trim()).length;
+  return bytes > MAX_BODY_BYTES ? `${bytes} / ${MAX_BODY_BYTES} bytes: too long` : null;
+}
+
 const TICKS = {
   pending: '◴',
   sent: '✓',
@@ -650,21 +663,20 @@ export class ConversationView {
   }
 
   /**
-   * The server counts a body in UTF-8 bytes (an 'é' is two, an emoji four), not in the UTF-16
-   * units of a textarea's maxlength: over the limit, the count shows and Send is off.
+   * Over the limit (tooLongText), the count shows and Send is off.
    * @returns {boolean} within the limit
    */
   _checkLength() {
-    const bytes = utf8.encode(this._el.input.value.trim()).length;
-    const over = bytes > MAX_BODY_BYTES;
+    const tooLong = tooLongText(this._el.input.value);
+    const over = tooLong !== null;
     const waiting = this._waitingSend !== 0;
     setText(
         this._el.count,
-        over ? `${bytes} / ${MAX_BODY_BYTES} bytes: too long` :
-            waiting            ? 'Sending once the files are uploaded…' :
-            this._tray?.failed ? 'Remove the files that were not uploaded to send.' :
-            this._editing      ? 'Editing your message: Enter saves, Escape cancels' :
-                                 '');
+        tooLong ??
+            (waiting                ? 'Sending once the files are uploaded…' :
+                 this._tray?.failed ? 'Remove the files that were not uploaded to send.' :
+                 this._editing      ? 'Editing your message: Enter saves, Escape cancels' :
+                                      ''));
     this._el.sendButton.disabled = over || waiting || Boolean(this._tray?.failed);
     return !over;
   }
