@@ -8,7 +8,7 @@ import {isMuted, systemEntry} from '/sdk/index.js';
 
 import {ImageViewer, renderAttachments, UploadTray} from './attachments.js';
 import {byId, dialogById, h, reconcile, setText} from './dom.js';
-import {clock, dayKey, dayLabel, joinNames, presenceText, replyCountText, systemText} from './format.js';
+import {clock, dayKey, dayLabel, joinNames, presenceText, reason, replyCountText, systemText} from './format.js';
 import {GroupDialog} from './group.js';
 import {MentionPicker} from './mentions.js';
 import {avatarElement, showAvatar} from './names.js';
@@ -558,7 +558,7 @@ export class ConversationView {
     try {
       await action();
     } catch (error) {
-      setText(this._el.status, `Could not ${what}: ${/** @type {Error} */ (error).message}`);
+      setText(this._el.status, `Could not ${what}: ${reason(error)}`);
     } finally {
       button.disabled = false;
     }
@@ -873,7 +873,7 @@ export class ConversationView {
         this.jumpTo(seq);
       });
     } catch (error) {
-      setText(status, `Could not load the pins: ${/** @type {Error} */ (error).message}`);
+      setText(status, `Could not load the pins: ${reason(error)}`);
     }
   }
 

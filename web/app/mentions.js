@@ -7,6 +7,7 @@
 import {completeMention, mentionAt} from '/sdk/index.js';
 
 import {h, setText} from './dom.js';
+import {reason} from './format.js';
 import {MessageListDialog} from './message_list.js';
 import {avatarElement, matchesQuery, showAvatar} from './names.js';
 
@@ -146,7 +147,7 @@ export class MentionsView extends MessageListDialog {
               m, 'mention-item', 'mention-where', h('span', {class: 'mention-body', text: m.body}),
               () => this._onOpen(m.conv))));
     } catch (error) {
-      setText(this._status, `Could not load the mentions: ${/** @type {Error} */ (error).message}`);
+      setText(this._status, `Could not load the mentions: ${reason(error)}`);
     }
   }
 }

@@ -4,6 +4,7 @@
 // for the next page. Choosing a hit opens its conversation at that message.
 
 import {byId, h, setText} from './dom.js';
+import {reason} from './format.js';
 import {MessageListDialog} from './message_list.js';
 
 // Typing pauses this long before the query goes out.
@@ -69,7 +70,7 @@ export class SearchView extends MessageListDialog {
           this._status, this._list.childElementCount ? '' : `No messages found for “${query}”.`);
     } catch (error) {
       if (asked !== this._asked) return;
-      setText(this._status, `Could not search: ${/** @type {Error} */ (error).message}`);
+      setText(this._status, `Could not search: ${reason(error)}`);
     }
   }
 

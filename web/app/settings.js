@@ -5,7 +5,7 @@
 // Everything goes through the SDK (proto/PROTOCOL.md, "Profiles", "Account control").
 
 import {byId, dialogById, h, reconcile, setText} from './dom.js';
-import {clock, dayLabel} from './format.js';
+import {clock, dayLabel, reason} from './format.js';
 import {avatarElement, showAvatar} from './names.js';
 
 /** The users the signed-in user blocks (GET /api/blocks), kept as they change here. */
@@ -56,11 +56,6 @@ function when(ms) {
   const day = dayLabel(ms);
   return `${day === 'Today' || day === 'Yesterday' ? day.toLowerCase() : `on ${day}`} at ${
       clock(ms)}`;
-}
-
-/** What the server's error says, for a message line. @param {unknown} error */
-function reason(error) {
-  return /** @type {Error} */ (error).message;
 }
 
 export class SettingsDialog {

@@ -9,7 +9,7 @@
 import {renderAttachments} from './attachments.js';
 import {excerpt, showBody, tooLongText} from './conversation.js';
 import {byId, h, reconcile, setText} from './dom.js';
-import {clock, dayKey, dayLabel} from './format.js';
+import {clock, dayKey, dayLabel, reason} from './format.js';
 import {avatarElement, showAvatar} from './names.js';
 import {showReactions} from './reactions.js';
 
@@ -184,7 +184,7 @@ export class ThreadPanel {
       const code = /** @type {any} */ (error).code;
       this._status = code === 'disconnected' || code === 'timeout' ?
           'Offline: the thread loads once the connection is back.' :
-          `Could not load the thread: ${/** @type {Error} */ (error).message}`;
+          `Could not load the thread: ${reason(error)}`;
     } finally {
       if (ticket === this._ticket) {
         this._loading = false;
