@@ -51,6 +51,8 @@ import urllib.parse
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "bench" / "lib"))
+import api_client  # noqa: E402
 from throwaway import free_port  # noqa: E402
 
 VOCABULARY = 5000
@@ -95,17 +97,7 @@ class Server:
         raise SystemExit(f"server did not start; see {log}")
 
     def request(self, method: str, path: str, body=None, token=None) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        conn.request(method, path, body=data, headers=headers)
-        r = conn.getresponse()
-        out = r.read()
-        conn.close()
-        return r.status, out
+        return api_client.request(self.port, method, path, body, token)
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -34,6 +34,8 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "bench" / "lib"))
+import api_client  # noqa: E402
 from throwaway import free_port  # noqa: E402
 
 import websockets  # noqa: E402
@@ -41,19 +43,8 @@ import websockets  # noqa: E402
 MiB = 1 << 20
 
 
-def request(port, method, path, body=None, token=None, headers=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    hdrs = dict(headers or {})
-    if token:
-        hdrs["Authorization"] = f"Bearer {token}"
-    if isinstance(body, dict):
-        body = json.dumps(body).encode()
-        hdrs["Content-Type"] = "application/json"
-    conn.request(method, path, body=body, headers=hdrs)
-    r = conn.getresponse()
-    data = r.read()
-    conn.close()
-    return r.status, data
+def request(port, method, path, body=None, token=None):
+    return api_client.request(port, method, path, body, token, timeout=120)
 
 
 def user(port, name):

@@ -80,13 +80,8 @@ class CoturnServer(throwaway.Instance):
 
     def __init__(self, directory: pathlib.Path, port: int, secret: str, *,
                  binary: pathlib.Path):
-        self.directory = pathlib.Path(directory)
-        self.port = port
-        self.host = HOST
+        super().__init__(directory, port, host=HOST, binary=binary)
         self.secret = secret
-        self.binary = binary
-        self.proc: subprocess.Popen | None = None
-        self.pid: int | None = None
 
     @classmethod
     def start(cls, secret: str, directory: str | os.PathLike | None = None, *,

@@ -163,14 +163,9 @@ class NginxProxy(throwaway.Instance):
 
     def __init__(self, directory: pathlib.Path, port: int, *, binary: pathlib.Path,
                  upstreams: list[str], conf: pathlib.Path):
-        self.directory = pathlib.Path(directory)
-        self.port = port
-        self.host = HOST
-        self.binary = binary
+        super().__init__(directory, port, host=HOST, binary=binary)
         self.upstreams = list(upstreams)
         self.conf = pathlib.Path(conf)
-        self.proc: subprocess.Popen | None = None
-        self.pid: int | None = None
 
     @classmethod
     def start(cls, upstreams: list[str] | list[int], *, directory: str | os.PathLike | None = None,

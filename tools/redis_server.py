@@ -90,12 +90,7 @@ class RedisServer(throwaway.Instance):
     LOG_FILE = LOG_FILE
 
     def __init__(self, directory: pathlib.Path, port: int, *, binary: pathlib.Path):
-        self.directory = pathlib.Path(directory)
-        self.port = port
-        self.host = HOST
-        self.binary = binary
-        self.proc: subprocess.Popen | None = None
-        self.pid: int | None = None  # Also known for an attached instance (from the state file).
+        super().__init__(directory, port, host=HOST, binary=binary)
         self.detach = False  # Its own session (see start()).
 
     # -- creation --------------------------------------------------------------------------

@@ -90,13 +90,22 @@ class Instance:
     """The life of a throwaway server run as our child, for RedisServer, CoturnServer and
     NginxProxy. A subclass sets PROGRAM (the bytes argv[0] holds, see runs_program),
     MODULE_FILE (its module's __file__, run as the reaper) and, where the server has one log,
-    LOG_FILE (log_path, log_text); it provides directory, proc, pid, _spawn_ready and attach
-    (and _kill_and_wait, where SIGTERM then SIGKILL to the one process is not enough). As a
-    context manager it stops (and removes) the instance on exit."""
+    LOG_FILE (log_path, log_text); it provides _spawn_ready and attach (and _kill_and_wait,
+    where SIGTERM then SIGKILL to the one process is not enough). As a context manager it stops
+    (and removes) the instance on exit."""
 
     PROGRAM: bytes
     MODULE_FILE: str
     LOG_FILE: str
+
+    def __init__(self, directory: str | os.PathLike, port: int, *, host: str,
+                 binary: pathlib.Path):
+        self.directory = pathlib.Path(directory)
+        self.port = port
+        self.host = host
+        self.binary = binary
+        self.proc: subprocess.Popen | None = None
+        self.pid: int | None = None  # Also known for an attached instance (from the state file).
 
     def __enter__(self):
         return self

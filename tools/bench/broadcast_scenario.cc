@@ -27,17 +27,13 @@ class BroadcastScenario final : public Scenario {
                " (iteration number and sender)";
       return false;
     }
-    run_ = run;
-    target_ = common.url.target;
-    warmup_s_ = common.warmup_s;
-    duration_s_ = common.duration_s;
+    BindRun(common, run);
     per_iteration_ = uint64_t{options_.connections} * options_.connections;
     clients_.resize(options_.connections);
     threads_ = std::vector<ThreadState>(common.threads);
     return true;
   }
   uint32_t connection_count() const override { return options_.connections; }
-  std::string TargetFor(uint32_t /*conn*/) const override { return target_; }
 
   void BeginStep(const StepWindow& window) override {
     window_ = window;
@@ -99,22 +95,13 @@ class BroadcastScenario final : public Scenario {
 
   std::string Progress() override {
     const uint64_t completed = completed_.load(std::memory_order_relaxed);
-    uint64_t received = 0;
-    for (const Worker* w : run_->workers) {
-      received += w->counters().messages_received.load(std::memory_order_relaxed);
+    const uint64_t received = SumCounter(*run_, &WorkerCounters::messages_received);
+    std::string line;
+    if (const auto per_s = rates_.Update({received, completed}, NowNs())) {
+      const auto [deliveries, iterations] = *per_s;
+      line = WithCommas(static_cast<uint64_t>(deliveries)) + " deliveries/s, " +
+             Fixed(iterations, 1) + " iterations/s, ";
     }
-    const int64_t now = NowNs();
-    const double dt = static_cast<double>(now - last_ns_) / 1e9;
-    std::string line = last_ns_ == 0
-                           ? ""
-                           : WithCommas(static_cast<uint64_t>(
-                                 static_cast<double>(received - last_received_) / dt)) +
-                                 " deliveries/s, " +
-                                 Fixed(static_cast<double>(completed - last_completed_) / dt, 1) +
-                                 " iterations/s, ";
-    last_ns_ = now;
-    last_received_ = received;
-    last_completed_ = completed;
     return line + WithCommas(completed) + " iterations done";
   }
 
@@ -215,8 +202,6 @@ class BroadcastScenario final : public Scenario {
   }
 
   const BroadcastOptions options_;
-  RunShared* run_ = nullptr;
-  std::string target_;
   uint64_t per_iteration_ = 0;
   IterationBarrier barrier_;
   std::atomic<bool> active_{false};  // An iteration is running or about to start.
@@ -224,20 +209,16 @@ class BroadcastScenario final : public Scenario {
   std::vector<BroadcastClient> clients_;  // Per connection, owned by its worker.
   std::vector<ThreadState> threads_;
   StepWindow window_;
-  int64_t last_ns_ = 0;
-  uint64_t last_received_ = 0;
-  uint64_t last_completed_ = 0;
+  ProgressRates<2> rates_;  // Of deliveries and completed iterations.
 };
 
 }  // namespace
 
 void AddBroadcastCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
-  auto options = std::make_shared<BroadcastOptions>();
-  CLI::App* command = AddScenarioCommand(
+  auto [command, options] = AddScenarioCommand<BroadcastScenario, BroadcastOptions>(
       app, common, chosen, "broadcast",
       "C clients on one channel URL; every iteration each sends one message and waits for all "
-      "C → deliveries/s",
-      [options] { return std::make_unique<BroadcastScenario>(*options); });
+      "C → deliveries/s");
   AddBoundedOption(command, "-c,--connections", &options->connections, "Clients", 1, 1u << 20);
   AddBoundedOption(command, "-s,--size", &options->size, "Binary payload bytes per message",
                    uint32_t(kBroadcastHeader), 1u << 20);

@@ -103,6 +103,21 @@ void AppendChatSend(std::string* out, uint64_t conv, const ChatStamp& stamp, siz
 
 // --- events ---------------------------------------------------------------------------------
 
+namespace {
+
+// The fields the tool reads, by key; any other key is skipped. "user" is a number in hello and
+// message events; presence and receipts name users the same way.
+constexpr std::pair<std::string_view, uint64_t ChatEvent::*> kNumberFields[] = {
+    {"conv", &ChatEvent::conv}, {"id", &ChatEvent::id},     {"seq", &ChatEvent::seq},
+    {"from", &ChatEvent::from}, {"user", &ChatEvent::user},
+};
+constexpr std::pair<std::string_view, std::string_view ChatEvent::*> kStringFields[] = {
+    {"type", &ChatEvent::type_name}, {"cid", &ChatEvent::cid},         {"body", &ChatEvent::body},
+    {"code", &ChatEvent::code},      {"message", &ChatEvent::message},
+};
+
+}  // namespace
+
 struct ChatEventParser::Impl {
   simdjson::ondemand::parser parser;
   std::vector<char> padded;  // simdjson reads up to SIMDJSON_PADDING bytes past the end.
@@ -134,44 +149,18 @@ bool ChatEventParser::Parse(std::span<const uint8_t> text, ChatEvent* event, std
       return false;
     }
     od::value value = field.value();
-    auto number = [&](uint64_t* out) {
-      if (value.get_uint64().get(*out)) {
+    for (const auto& [name, member] : kNumberFields) {
+      if (key == name && value.get_uint64().get(event->*member)) {
         SetFieldError(error, key, "is not a non-negative integer");
         return false;
       }
-      return true;
-    };
-    auto string = [&](std::string_view* out) {
-      if (value.get_string().get(*out)) {
+    }
+    for (const auto& [name, member] : kStringFields) {
+      if (key == name && value.get_string().get(event->*member)) {
         SetFieldError(error, key, "is not a string");
         return false;
       }
-      return true;
-    };
-    bool ok = true;
-    if (key == "type") {
-      ok = string(&event->type_name);
-    } else if (key == "conv") {
-      ok = number(&event->conv);
-    } else if (key == "id") {
-      ok = number(&event->id);
-    } else if (key == "seq") {
-      ok = number(&event->seq);
-    } else if (key == "from") {
-      ok = number(&event->from);
-    } else if (key == "user") {
-      // A number in hello and message events; presence and receipts name users the same way.
-      ok = number(&event->user);
-    } else if (key == "cid") {
-      ok = string(&event->cid);
-    } else if (key == "body") {
-      ok = string(&event->body);
-    } else if (key == "code") {
-      ok = string(&event->code);
-    } else if (key == "message") {
-      ok = string(&event->message);
     }
-    if (!ok) return false;
   }
   if (event->type_name.empty()) {
     *error = "no \"type\"";

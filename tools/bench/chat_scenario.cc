@@ -161,17 +161,15 @@ class ChatScenario final : public Scenario {
     int64_t due_ns;
     ChatStamp stamp;
   };
-  // receipts counts deliveries to any member; same_server and cross_server split
-  // delivery_latency.
+  // receipts counts deliveries to any member; delivery_latency measures other members only.
   struct alignas(64) ThreadState : StepCursor {
     uint64_t next_k = 0;  // Next message of the schedule (every worker walks all of them).
     int64_t next_heartbeat_ns = 0;
     uint64_t heartbeats = 0;
     std::deque<PendingRetry> retries;  // Due times ascending (each is now + a constant).
     uint64_t retried = 0;
-    std::atomic<uint64_t> acks{0};            // All steps, for Drained() and progress lines.
-    std::vector<Histogram> ack_latency;       // Per step, measured messages.
-    std::vector<Histogram> delivery_latency;  // Per step, measured, other members only.
+    std::atomic<uint64_t> acks{0};       // All steps, for Drained() and progress lines.
+    std::vector<Histogram> ack_latency;  // Per step, measured messages.
     std::vector<uint64_t> sent, acks_per_step, acks_in_window, deliveries, deliveries_in_window;
     ChatEventParser parser;
     ChatEvent event;
@@ -208,7 +206,6 @@ class ChatScenario final : public Scenario {
   }
 
   ChatOptions options_;
-  RunShared* run_ = nullptr;
   bool quiet_ = false;
   uint32_t threads_count_ = 1;
   uint32_t servers_ = 1;
@@ -229,9 +226,7 @@ class ChatScenario final : public Scenario {
   StepSeal seal_;
   std::vector<StepResult> results_;
   RateSteps rate_steps_{options_.steps, "ack p99"};
-  int64_t last_ns_ = 0;
-  uint64_t last_acks_ = 0;
-  uint64_t last_receipts_ = 0;
+  ProgressRates<2> rates_;  // Of acks and deliveries.
 };
 
 bool ChatScenario::Setup(const CommonOptions& common, RunShared* run, std::string* error) {
@@ -248,11 +243,9 @@ bool ChatScenario::Setup(const CommonOptions& common, RunShared* run, std::strin
     *error = "--user-prefix is too long: usernames are at most 32 characters";
     return false;
   }
-  run_ = run;
+  BindRun(common, run);
   quiet_ = common.quiet;
   threads_count_ = common.threads;
-  warmup_s_ = common.warmup_s;
-  duration_s_ = common.duration_s;
   layout_ = ChatLayout{options_.users, options_.groups, options_.group_size};
   // "ws://host:port" → /ws; any other target is the WebSocket route itself.
   ws_target_ = common.url.target == "/" ? "/ws" : common.url.target;
@@ -315,9 +308,7 @@ bool ChatScenario::Setup(const CommonOptions& common, RunShared* run, std::strin
   const size_t steps = options_.steps.rates.size();
   for (ThreadState& t : threads_) {
     t.ack_latency.resize(steps);
-    t.delivery_latency.resize(steps);
-    t.same_server.resize(steps);
-    t.cross_server.resize(steps);
+    t.ResizeLatency(steps);
     for (auto* v :
          {&t.sent, &t.acks_per_step, &t.acks_in_window, &t.deliveries, &t.deliveries_in_window}) {
       v->assign(steps, 0);
@@ -545,9 +536,7 @@ void ChatScenario::OnChatMessage(Worker& worker, uint32_t conn, const ChatEvent&
     }
     // Sender and member are in this process: one monotonic clock times the whole path, across
     // servers too.
-    const auto latency = static_cast<uint64_t>(now - s.intended_ns);
-    t.delivery_latency[s.step].Record(latency);
-    (cross ? t.cross_server : t.same_server)[s.step].Record(latency);
+    t.RecordLatency(s.step, cross, static_cast<uint64_t>(now - s.intended_ns));
   }
 }
 
@@ -560,9 +549,7 @@ bool ChatScenario::EndStep(const StepWindow& window, bool drained) {
   uint64_t deliveries_in_window = 0;
   for (const ThreadState& t : threads_) {
     result.ack_latency.Merge(t.ack_latency[step]);
-    result.delivery_latency.Merge(t.delivery_latency[step]);
-    result.same_server.Merge(t.same_server[step]);
-    result.cross_server.Merge(t.cross_server[step]);
+    t.MergeLatency(step, &result.delivery_latency, &result.same_server, &result.cross_server);
     result.sent += t.sent[step];
     result.acks += t.acks_per_step[step];
     result.deliveries += t.deliveries[step];
@@ -575,19 +562,18 @@ bool ChatScenario::EndStep(const StepWindow& window, bool drained) {
   if (!quiet_) {
     fprintf(stderr,
             "           rate %s msg/s: acks/s %s, ack p50 %s p99 %s max %s; delivery p50 %s p99 "
-            "%s%s%s\n",
+            "%s%s\n",
             WithCommas(uint64_t(result.rate)).c_str(),
             WithCommas(uint64_t(result.acks_per_s)).c_str(),
             Duration(result.ack_latency.Percentile(50)).c_str(), Duration(p99).c_str(),
             Duration(result.ack_latency.max()).c_str(),
             Duration(result.delivery_latency.Percentile(50)).c_str(),
             Duration(result.delivery_latency.Percentile(99)).c_str(),
-            options_.steps.Over(p99) ? "  <- ack p99 over the limit" : "",
-            drained ? "" : "  (not drained)");
+            rate_steps_.StepMarks(p99, drained).c_str());
   }
-  const double rate = result.rate;
+  const bool next = rate_steps_.StepDone(result.rate, result.ack_latency);
   results_.push_back(std::move(result));
-  return rate_steps_.StepDone(rate, p99, results_.back().ack_latency.count());
+  return next;
 }
 
 std::string ChatScenario::Progress() {
@@ -597,18 +583,12 @@ std::string ChatScenario::Progress() {
     acks += t.acks.load(std::memory_order_relaxed);
     receipts += t.receipts.load(std::memory_order_relaxed);
   }
-  const int64_t now = NowNs();
   std::string line;
-  if (last_ns_ != 0) {
-    const double dt = static_cast<double>(now - last_ns_) / 1e9;
-    line = WithCommas(static_cast<uint64_t>(static_cast<double>(acks - last_acks_) / dt)) +
-           " acks/s, " +
-           WithCommas(static_cast<uint64_t>(static_cast<double>(receipts - last_receipts_) / dt)) +
-           " deliveries/s, ";
+  if (const auto per_s = rates_.Update({acks, receipts}, NowNs())) {
+    const auto [acks_per_s, deliveries_per_s] = *per_s;
+    line = WithCommas(static_cast<uint64_t>(acks_per_s)) + " acks/s, " +
+           WithCommas(static_cast<uint64_t>(deliveries_per_s)) + " deliveries/s, ";
   }
-  last_ns_ = now;
-  last_acks_ = acks;
-  last_receipts_ = receipts;
   return line + options_.steps.OfferedRate(*run_);
 }
 
@@ -719,14 +699,12 @@ void ChatScenario::MakeReport(Report* report) {
 }  // namespace
 
 void AddChatCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
-  auto options = std::make_shared<ChatOptions>();
-  CLI::App* command = AddScenarioCommand(
+  auto [command, options] = AddScenarioCommand<ChatScenario, ChatOptions>(
       app, common, chosen, "chat",
       "The chat service: U users in G groups of S, one WebSocket each, open-loop sends at R "
       "msgs/s → persisted msgs/s, ack and delivery latency from the intended send time. URL: "
       "ws://host:port (WebSocket route /ws); several URLs (a cluster's nodes): user u connects "
-      "to URL u mod N, the HTTP setup goes to the first",
-      [options] { return std::make_unique<ChatScenario>(*options); });
+      "to URL u mod N, the HTTP setup goes to the first");
   AddBoundedOption(command, "-u,--users", &options->users, "Users (one connection each)", 2,
                    1u << 22);
   AddBoundedOption(command, "-g,--groups", &options->groups, "Group conversations", 1, 1u << 20);
@@ -745,11 +723,9 @@ void AddChatCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenar
                       "against the same data directory do not collide)");
   command->add_option("--password", options->password, "Every user's password")
       ->capture_default_str();
-  command
-      ->add_option("--heartbeat", options->heartbeat_s,
-                   "Seconds of silence after which a connection sends a ping message")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  AddRealOption(command, "--heartbeat", &options->heartbeat_s,
+                "Seconds of silence after which a connection sends a ping message",
+                Sign::kPositive);
 }
 
 }  // namespace ringcast::bench

@@ -1,29 +1,18 @@
 #include "tools/bench/client_handshake.h"
 
+#include <openssl/evp.h>
+
 #include "proto/http_parser.h"
 #include "proto/ws_handshake.h"
 
 namespace ringcast::bench {
 
 std::string EncodeKey(const std::array<uint8_t, 16>& nonce) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve(24);
-  size_t i = 0;
-  for (; i + 3 <= nonce.size(); i += 3) {
-    const uint32_t v = (uint32_t{nonce[i]} << 16) | (uint32_t{nonce[i + 1]} << 8) | nonce[i + 2];
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  // 16 = 5 * 3 + 1: one byte left, two characters and two pad characters.
-  const uint32_t v = uint32_t{nonce[i]} << 16;
-  out += kAlphabet[(v >> 18) & 63];
-  out += kAlphabet[(v >> 12) & 63];
-  out += "==";
-  return out;
+  // OpenSSL's encoder, as the server's accept value (proto/ws_handshake.cc) uses it.
+  char encoded[25];  // 24 characters ("==" padded) and the NUL EVP_EncodeBlock appends.
+  const int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded), nonce.data(),
+                                     static_cast<int>(nonce.size()));
+  return std::string(encoded, static_cast<size_t>(length));
 }
 
 std::string BuildUpgradeRequest(std::string_view host_header, std::string_view target,

@@ -22,16 +22,12 @@ class EchoScenario final : public Scenario {
   const char* name() const override { return "echo"; }
 
   bool Setup(const CommonOptions& common, RunShared* run, std::string* /*error*/) override {
-    run_ = run;
-    target_ = common.url.target;
-    warmup_s_ = common.warmup_s;
-    duration_s_ = common.duration_s;
+    BindRun(common, run);
     trackers_.resize(options_.connections);
     threads_ = std::vector<ThreadState>(common.threads);
     return true;
   }
   uint32_t connection_count() const override { return options_.connections; }
-  std::string TargetFor(uint32_t /*conn*/) const override { return target_; }
 
   void OnTick(Worker& worker, int64_t now) override {
     ThreadState& t = threads_[worker.index()];
@@ -66,30 +62,16 @@ class EchoScenario final : public Scenario {
   }
 
   bool Drained() const override {
-    uint64_t sent = 0;
-    uint64_t received = 0;
-    for (const Worker* w : run_->workers) {
-      sent += w->counters().messages_sent.load(std::memory_order_relaxed);
-      received += w->counters().messages_received.load(std::memory_order_relaxed);
-    }
-    return sent == received;
+    return SumCounter(*run_, &WorkerCounters::messages_sent) ==
+           SumCounter(*run_, &WorkerCounters::messages_received);
   }
 
   void BeginStep(const StepWindow& window) override { window_ = window; }
 
   std::string Progress() override {
-    uint64_t sent = 0;
-    uint64_t received = 0;
-    for (const Worker* w : run_->workers) {
-      sent += w->counters().messages_sent.load(std::memory_order_relaxed);
-      received += w->counters().messages_received.load(std::memory_order_relaxed);
-    }
-    const int64_t now = NowNs();
-    const double rate = last_ns_ == 0 ? 0
-                                      : static_cast<double>(received - last_received_) * 1e9 /
-                                            static_cast<double>(now - last_ns_);
-    last_ns_ = now;
-    last_received_ = received;
+    const uint64_t sent = SumCounter(*run_, &WorkerCounters::messages_sent);
+    const uint64_t received = SumCounter(*run_, &WorkerCounters::messages_received);
+    const double rate = received_rate_.Update({received}, NowNs()).value_or(std::array{0.0})[0];
     return WithCommas(static_cast<uint64_t>(rate)) + " msg/s, " + WithCommas(sent - received) +
            " in flight";
   }
@@ -151,23 +133,18 @@ class EchoScenario final : public Scenario {
   }
 
   const EchoOptions options_;
-  RunShared* run_ = nullptr;
-  std::string target_;
   std::vector<EchoTracker> trackers_;  // Per connection, owned by its worker.
   std::vector<ThreadState> threads_;
   StepWindow window_;
-  int64_t last_ns_ = 0;
-  uint64_t last_received_ = 0;
+  ProgressRates<1> received_rate_;
 };
 
 }  // namespace
 
 void AddEchoCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
-  auto options = std::make_shared<EchoOptions>();
-  CLI::App* command = AddScenarioCommand(
+  auto [command, options] = AddScenarioCommand<EchoScenario, EchoOptions>(
       app, common, chosen, "echo",
-      "C connections, each with P messages of S bytes in flight → msgs/s (closed loop)",
-      [options] { return std::make_unique<EchoScenario>(*options); });
+      "C connections, each with P messages of S bytes in flight → msgs/s (closed loop)");
   AddBoundedOption(command, "-c,--connections", &options->connections, "Connections", 1, 1u << 22);
   AddBoundedOption(command, "-p,--pipeline", &options->pipeline,
                    "Messages in flight per connection", 1, 1u << 16);

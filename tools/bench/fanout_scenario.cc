@@ -47,12 +47,10 @@ class FanoutScenario final : public Scenario {
       *error = *problem;
       return false;
     }
-    run_ = run;
+    BindRun(common, run);
     quiet_ = common.quiet;
     // "ws://host:port" → /raw/ch-<n>; any other path is the channel prefix itself.
     prefix_ = common.url.target == "/" ? "/raw/ch-" : common.url.target;
-    warmup_s_ = common.warmup_s;
-    duration_s_ = common.duration_s;
     servers_ = static_cast<uint32_t>(common.urls.size());
     const uint32_t k = options_.channels;
     slots_ = (options_.publishers + k - 1) / k;
@@ -78,9 +76,7 @@ class FanoutScenario final : public Scenario {
     published_ = std::vector<std::atomic<uint64_t>>(options_.publishers);
     threads_ = std::vector<ThreadState>(common.threads);
     for (uint32_t i = 0; i < common.threads; ++i) {
-      threads_[i].histograms.resize(options_.steps.rates.size());
-      threads_[i].same_server.resize(options_.steps.rates.size());
-      threads_[i].cross_server.resize(options_.steps.rates.size());
+      threads_[i].ResizeLatency(options_.steps.rates.size());
       threads_[i].deliveries.assign(options_.steps.rates.size(), 0);
       threads_[i].in_window.assign(options_.steps.rates.size(), 0);
     }
@@ -150,9 +146,7 @@ class FanoutScenario final : public Scenario {
         worker.run().Fail("fanout: a message arrived before its intended send time");
         return;
       }
-      const auto latency = static_cast<uint64_t>(now - m.intended_ns);
-      t.histograms[m.step].Record(latency);
-      (cross ? t.cross_server : t.same_server)[m.step].Record(latency);
+      t.RecordLatency(m.step, cross, static_cast<uint64_t>(now - m.intended_ns));
     }
   }
 
@@ -207,7 +201,6 @@ class FanoutScenario final : public Scenario {
   struct alignas(64) ThreadState : StepCursor {
     std::vector<PublisherState> publishers;
     std::atomic<uint64_t> subscriber_receipts{0};  // For progress lines.
-    std::vector<Histogram> histograms;             // Per step, measured messages.
     std::vector<uint64_t> deliveries;              // Per step, subscriber receipts.
     std::vector<uint64_t> in_window;               // Per step, received inside the window.
   };
@@ -229,7 +222,6 @@ class FanoutScenario final : public Scenario {
   void Publish(Worker& worker, int64_t now);
 
   FanoutOptions options_;
-  RunShared* run_ = nullptr;
   bool quiet_ = false;
   std::string prefix_;
   uint32_t slots_ = 1;
@@ -244,8 +236,7 @@ class FanoutScenario final : public Scenario {
   StepSeal seal_;
   std::vector<StepResult> results_;
   RateSteps rate_steps_{options_.steps, "p99"};
-  int64_t last_ns_ = 0;
-  uint64_t last_receipts_ = 0;
+  ProgressRates<1> receipts_rate_;
 };
 
 void FanoutScenario::Publish(Worker& worker, int64_t now) {
@@ -293,9 +284,7 @@ bool FanoutScenario::EndStep(const StepWindow& window, bool drained) {
   }
   uint64_t in_window = 0;
   for (const ThreadState& t : threads_) {
-    result.latency.Merge(t.histograms[step]);
-    result.same_server.Merge(t.same_server[step]);
-    result.cross_server.Merge(t.cross_server[step]);
+    t.MergeLatency(step, &result.latency, &result.same_server, &result.cross_server);
     result.deliveries += t.deliveries[step];
     in_window += t.in_window[step];
   }
@@ -303,18 +292,17 @@ bool FanoutScenario::EndStep(const StepWindow& window, bool drained) {
   const uint64_t p99 = result.latency.Percentile(99);
   if (!quiet_) {
     fprintf(stderr,
-            "           rate %s msg/s: p50 %s  p99 %s  max %s  deliveries/s %s (offered %s)%s%s\n",
+            "           rate %s msg/s: p50 %s  p99 %s  max %s  deliveries/s %s (offered %s)%s\n",
             WithCommas(uint64_t(result.rate)).c_str(),
             Duration(result.latency.Percentile(50)).c_str(), Duration(p99).c_str(),
             Duration(result.latency.max()).c_str(),
             WithCommas(uint64_t(result.deliveries_per_s)).c_str(),
             WithCommas(uint64_t(result.offered_deliveries_per_s)).c_str(),
-            options_.steps.Over(p99) ? "  <- p99 over the limit" : "",
-            drained ? "" : "  (not drained)");
+            rate_steps_.StepMarks(p99, drained).c_str());
   }
-  const double rate = result.rate;
+  const bool next = rate_steps_.StepDone(result.rate, result.latency);
   results_.push_back(std::move(result));
-  return rate_steps_.StepDone(rate, p99, results_.back().latency.count());
+  return next;
 }
 
 std::string FanoutScenario::Progress() {
@@ -322,15 +310,10 @@ std::string FanoutScenario::Progress() {
   for (const ThreadState& t : threads_) {
     receipts += t.subscriber_receipts.load(std::memory_order_relaxed);
   }
-  const int64_t now = NowNs();
   std::string line;
-  if (last_ns_ != 0) {
-    line = WithCommas(static_cast<uint64_t>(static_cast<double>(receipts - last_receipts_) * 1e9 /
-                                            static_cast<double>(now - last_ns_))) +
-           " deliveries/s";
+  if (const auto per_s = receipts_rate_.Update({receipts}, NowNs())) {
+    line = WithCommas(static_cast<uint64_t>((*per_s)[0])) + " deliveries/s";
   }
-  last_ns_ = now;
-  last_receipts_ = receipts;
   return line + (line.empty() ? "" : ", ") + options_.steps.OfferedRate(*run_);
 }
 
@@ -373,14 +356,12 @@ void FanoutScenario::MakeReport(Report* report) {
 }  // namespace
 
 void AddFanoutCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
-  auto options = std::make_shared<FanoutOptions>();
-  CLI::App* command = AddScenarioCommand(
+  auto [command, options] = AddScenarioCommand<FanoutScenario, FanoutOptions>(
       app, common, chosen, "fanout",
       "C subscribers over K channels, open-loop publishers at R msgs/s → delivery latency from "
       "the intended send time. URL: ws://host:port (channels /raw/ch-N) or a channel prefix; "
       "several URLs (a cluster's nodes): every channel's subscribers and the publishers "
-      "round-robin over them",
-      [options] { return std::make_unique<FanoutScenario>(*options); });
+      "round-robin over them");
   AddBoundedOption(command, "-c,--connections,--subscribers", &options->subscribers, "Subscribers",
                    1, 1u << 22);
   AddBoundedOption(command, "-k,--channels", &options->channels, "Channels", 1, 1u << 20);

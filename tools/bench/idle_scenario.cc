@@ -21,14 +21,12 @@ class IdleScenario final : public Scenario {
   const char* name() const override { return "idle"; }
 
   bool Setup(const CommonOptions& common, RunShared* run, std::string* /*error*/) override {
-    run_ = run;
-    target_ = common.url.target;
+    BindRun(common, run);
     warmup_s_ = 0;
     duration_s_ = options_.hold_s;
     return true;
   }
   uint32_t connection_count() const override { return options_.connections; }
-  std::string TargetFor(uint32_t /*conn*/) const override { return target_; }
 
   void OnMessage(Worker& worker, uint32_t conn, ws::Opcode /*opcode*/,
                  std::span<const uint8_t> /*payload*/, int64_t /*now*/) override {
@@ -39,20 +37,10 @@ class IdleScenario final : public Scenario {
   void BeginStep(const StepWindow& window) override { window_ = window; }
   const char* measure_label() const override { return "hold"; }
 
-  std::string Progress() override {
-    uint64_t open = 0;
-    for (const Worker* w : run_->workers) {
-      open += w->counters().opened.load(std::memory_order_relaxed) -
-              w->counters().failed.load(std::memory_order_relaxed);
-    }
-    return WithCommas(open) + " connections open";
-  }
+  std::string Progress() override { return WithCommas(OpenConnections()) + " connections open"; }
 
   bool EndStep(const StepWindow& /*window*/, bool /*drained*/) override {
-    for (const Worker* w : run_->workers) {
-      held_ += w->counters().opened.load(std::memory_order_relaxed) -
-               w->counters().failed.load(std::memory_order_relaxed);
-    }
+    held_ += OpenConnections();
     return true;
   }
 
@@ -71,9 +59,11 @@ class IdleScenario final : public Scenario {
   }
 
  private:
+  uint64_t OpenConnections() const {
+    return SumCounter(*run_, &WorkerCounters::opened) - SumCounter(*run_, &WorkerCounters::failed);
+  }
+
   const IdleOptions options_;
-  RunShared* run_ = nullptr;
-  std::string target_;
   StepWindow window_;
   uint64_t held_ = 0;
 };
@@ -81,16 +71,13 @@ class IdleScenario final : public Scenario {
 }  // namespace
 
 void AddIdleCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenario>* chosen) {
-  auto options = std::make_shared<IdleOptions>();
-  CLI::App* command = AddScenarioCommand(
+  auto [command, options] = AddScenarioCommand<IdleScenario, IdleOptions>(
       app, common, chosen, "idle",
       "Open C connections and hold them → connect rate and (--server-pid) server RSS per "
-      "connection",
-      [options] { return std::make_unique<IdleScenario>(*options); });
+      "connection");
   AddBoundedOption(command, "-c,--connections", &options->connections, "Connections", 1, 1u << 22);
-  command->add_option("--hold", options->hold_s, "Seconds to hold them once all are open")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  AddRealOption(command, "--hold", &options->hold_s, "Seconds to hold them once all are open",
+                Sign::kNonNegative);
 }
 
 }  // namespace ringcast::bench

@@ -21,32 +21,22 @@ void AddCommonOptions(CLI::App* command, CommonOptions* options) {
       ->expected(1, -1);
   AddBoundedOption(command, "-t,--threads", &options->threads,
                    "Client threads, each with its own ring", 1, 64);
-  command
-      ->add_option("--connect-rate", options->connect_rate,
-                   "New connections per second, all threads together (0: unpaced)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  AddRealOption(command, "--connect-rate", &options->connect_rate,
+                "New connections per second, all threads together (0: unpaced)",
+                Sign::kNonNegative);
   AddBoundedOption(command, "--max-pending", &options->max_pending,
                    "Connects + handshakes in progress at once, per thread", 1, 1u << 20);
   command->add_option("--sources", options->sources_text,
                       "Source addresses to bind, e.g. 127.0.0.1-127.0.0.16 (default for a "
                       "loopback target; 'none': let the kernel choose)");
-  command->add_option("-d,--duration", options->duration_s, "Measured seconds (per step)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  command->add_option("-w,--warmup", options->warmup_s, "Seconds of traffic before measuring")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  command
-      ->add_option("--drain-timeout", options->drain_timeout_s,
-                   "Seconds to wait after a step for messages still in flight")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  command
-      ->add_option("--connect-timeout", options->connect_timeout_s,
-                   "Seconds for all connections to open")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  AddRealOption(command, "-d,--duration", &options->duration_s, "Measured seconds (per step)",
+                Sign::kPositive);
+  AddRealOption(command, "-w,--warmup", &options->warmup_s, "Seconds of traffic before measuring",
+                Sign::kNonNegative);
+  AddRealOption(command, "--drain-timeout", &options->drain_timeout_s,
+                "Seconds to wait after a step for messages still in flight", Sign::kNonNegative);
+  AddRealOption(command, "--connect-timeout", &options->connect_timeout_s,
+                "Seconds for all connections to open", Sign::kPositive);
   command->add_option("--json", options->json_path, "Write every figure and histogram here");
   command->add_option("--server-pid", options->server_pid,
                       "Sample this process's RSS and CPU from /proc");
@@ -70,6 +60,13 @@ CLI::App* AddScenarioCommand(CLI::App* app, CommonOptions* common,
 void AddBoundedOption(CLI::App* command, const std::string& names, uint32_t* value,
                       const std::string& help, uint32_t min, uint32_t max) {
   command->add_option(names, *value, help)->check(CLI::Range(min, max))->capture_default_str();
+}
+
+void AddRealOption(CLI::App* command, const std::string& names, double* value,
+                   const std::string& help, Sign sign) {
+  command->add_option(names, *value, help)
+      ->check(sign == Sign::kPositive ? CLI::PositiveNumber : CLI::NonNegativeNumber)
+      ->capture_default_str();
 }
 
 namespace {

@@ -47,6 +47,11 @@ bool RateSteps::StepDone(double rate, uint64_t p99_ns, uint64_t samples) {
   return options_.keep_going;
 }
 
+std::string RateSteps::StepMarks(uint64_t p99_ns, bool drained) const {
+  return (options_.Over(p99_ns) ? "  <- " + latency_ + " over the limit" : std::string()) +
+         (drained ? "" : "  (not drained)");
+}
+
 void RateSteps::MakeReport(Report* report) const {
   report->results.Set("max_rate_within_limit", best_within_limit_);
   report->results.Set("breakdown_rate", breakdown_rate_ ? Json(*breakdown_rate_) : Json());

@@ -45,6 +45,13 @@ class RateSteps {
   // limit (unless --keep-going). A step that measured nothing (no ack, no delivery: the server
   // failed) is over it, not an empty histogram's p99 of 0.
   bool StepDone(double rate, uint64_t p99_ns, uint64_t samples);
+  // StepDone with the p99 and the sample count of the step's latency histogram.
+  bool StepDone(double rate, const Histogram& latency) {
+    return StepDone(rate, latency.Percentile(99), latency.count());
+  }
+  // What ends a step's line: "  <- p99 over the limit" (in the latency's name) and
+  // "  (not drained)", each where it applies.
+  std::string StepMarks(uint64_t p99_ns, bool drained) const;
   // max_rate_within_limit and breakdown_rate into the results, and their two rows.
   void MakeReport(Report* report) const;
 

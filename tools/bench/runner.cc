@@ -159,10 +159,8 @@ int RunBenchmark(Scenario& scenario, CommonOptions options, const std::string& c
       return 1;
     }
   }
-  auto sum = [&workers](std::atomic<uint64_t> WorkerCounters::*member) {
-    uint64_t total = 0;
-    for (auto& w : workers) total += (w->counters().*member).load(std::memory_order_relaxed);
-    return total;
+  auto sum = [&run](std::atomic<uint64_t> WorkerCounters::*member) {
+    return SumCounter(run, member);
   };
 
   // Connect phase.

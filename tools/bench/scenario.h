@@ -16,9 +16,11 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -114,7 +116,8 @@ class Scenario {
   // --- main thread, before the workers start ---
   virtual bool Setup(const CommonOptions& options, RunShared* run, std::string* error) = 0;
   virtual uint32_t connection_count() const = 0;
-  virtual std::string TargetFor(uint32_t conn) const = 0;  // HTTP request target.
+  // Connection `conn`'s HTTP request target; by default every connection's is the URL's.
+  virtual std::string TargetFor(uint32_t /*conn*/) const { return url_target_; }
   // Which of `servers` URLs (0 .. servers - 1) connection `conn` opens to. Round-robin by id,
   // so consecutive connections (a chat group's members) land on different servers.
   virtual uint32_t ServerFor(uint32_t conn, uint32_t servers) const { return conn % servers; }
@@ -153,7 +156,17 @@ class Scenario {
   virtual void MakeReport(Report* report) = 0;
 
  protected:
-  // Set by Setup from the common options (or the scenario's own, e.g. idle's --hold).
+  // Setup's part that every scenario shares: the run's state, and each step's timing from the
+  // common options (a scenario with its own, e.g. idle's --hold, overrides it after).
+  void BindRun(const CommonOptions& common, RunShared* run) {
+    run_ = run;
+    url_target_ = common.url.target;
+    warmup_s_ = common.warmup_s;
+    duration_s_ = common.duration_s;
+  }
+
+  RunShared* run_ = nullptr;  // Set by BindRun; outlives the scenario's use of it.
+  std::string url_target_;    // Set by BindRun: the first URL's path.
   double warmup_s_ = 1;
   double duration_s_ = 5;
 };
@@ -162,6 +175,32 @@ class Scenario {
 std::string WithCommas(uint64_t value);
 std::string Fixed(double value, int decimals);
 std::string Duration(uint64_t ns);  // "812 us", "3.41 ms"
+
+// The rates of N running totals between consecutive Progress() calls.
+template <size_t N>
+class ProgressRates {
+ public:
+  // Per second since the previous call, in the order given; nullopt on the first call, which has
+  // no interval yet.
+  std::optional<std::array<double, N>> Update(const std::array<uint64_t, N>& totals,
+                                              int64_t now_ns) {
+    std::optional<std::array<double, N>> rates;
+    if (last_ns_ != 0) {
+      rates.emplace();
+      for (size_t i = 0; i < N; ++i) {
+        (*rates)[i] = static_cast<double>(totals[i] - last_[i]) * 1e9 /
+                      static_cast<double>(now_ns - last_ns_);
+      }
+    }
+    last_ns_ = now_ns;
+    last_ = totals;
+    return rates;
+  }
+
+ private:
+  int64_t last_ns_ = 0;
+  std::array<uint64_t, N> last_{};
+};
 
 // What a drain that timed out is missing, split by whether the receiver is on the sender's
 // server: "1,200 of 9,000 deliveries missing (0 of 3,000 on the sender's server, 1,200 of 6,000

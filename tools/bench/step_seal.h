@@ -33,8 +33,28 @@ struct StepCursor {
   int64_t next_wake_ns = INT64_MAX;
   std::atomic<uint64_t> receipts{0};        // Deliveries, all steps, for Drained().
   std::atomic<uint64_t> cross_receipts{0};  // Of those, on another server than the sender.
-  std::vector<Histogram> same_server;       // Per step, measured latency, receiver on the
-  std::vector<Histogram> cross_server;      // sender's server, and on another server.
+  std::vector<Histogram> delivery_latency;  // Per step, measured deliveries; split by whether
+  std::vector<Histogram> same_server;       // the receiver is on the sender's server, and on
+  std::vector<Histogram> cross_server;      // another server.
+
+  void ResizeLatency(size_t steps) {
+    delivery_latency.resize(steps);
+    same_server.resize(steps);
+    cross_server.resize(steps);
+  }
+
+  // A measured delivery of `step`, `latency_ns` after its intended send time.
+  void RecordLatency(size_t step, bool cross, uint64_t latency_ns) {
+    delivery_latency[step].Record(latency_ns);
+    (cross ? cross_server : same_server)[step].Record(latency_ns);
+  }
+
+  // Main thread, once `step` is sealed: adds its latency histograms to the step's totals.
+  void MergeLatency(size_t step, Histogram* all, Histogram* same, Histogram* cross) const {
+    all->Merge(delivery_latency[step]);
+    same->Merge(same_server[step]);
+    cross->Merge(cross_server[step]);
+  }
 
   // A delivery; `cross`: to another server than the sender's. Only this worker writes the
   // counters, so a relaxed load and store is enough (no read-modify-write).

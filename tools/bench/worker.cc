@@ -525,4 +525,11 @@ void Worker::PublishCounters() {
   publish(counters_.recv_completions, local_.recv_completions);
 }
 
+uint64_t SumCounter(const RunShared& run, std::atomic<uint64_t> WorkerCounters::*counter) {
+  uint64_t total = 0;
+  for (const Worker* w : run.workers)
+    total += (w->counters().*counter).load(std::memory_order_relaxed);
+  return total;
+}
+
 }  // namespace ringcast::bench

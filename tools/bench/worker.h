@@ -207,6 +207,10 @@ class Worker {
   Histogram connect_latency_;  // Connect start → 101 checked, ns.
 };
 
+// One counter summed over the run's workers (relaxed loads: a figure for progress lines and drain
+// checks while they run, exact once they have stopped).
+uint64_t SumCounter(const RunShared& run, std::atomic<uint64_t> WorkerCounters::*counter);
+
 template <typename Fill>
 bool Worker::Send(uint32_t conn, ws::Opcode opcode, size_t size, Fill&& fill) {
   Conn& c = conns_[conn / threads_];

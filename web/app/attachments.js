@@ -5,7 +5,7 @@
 
 import {attachmentUrl, formatSize, isImage, upload} from '/sdk/index.js';
 
-import {byId, h, setText} from './dom.js';
+import {byId, dialogById, h, setText} from './dom.js';
 
 /**
  * @typedef {object} Item one file of the tray
@@ -171,11 +171,10 @@ export class ImageViewer {
   /** @param {import('/sdk/index.js').RingcastClient} client */
   constructor(client) {
     this._client = client;
-    this._dialog = /** @type {HTMLDialogElement} */ (byId('viewer'));
+    this._dialog = dialogById('viewer');
     this._img = /** @type {HTMLImageElement} */ (byId('viewer-image'));
     this._name = byId('viewer-name');
     this._download = /** @type {HTMLAnchorElement} */ (byId('viewer-download'));
-    byId('viewer-close').addEventListener('click', () => this._dialog.close());
     this._dialog.addEventListener('close', () => this._img.removeAttribute('src'));
   }
 

@@ -7,8 +7,8 @@
 import {isMuted, systemEntry} from '/sdk/index.js';
 
 import {ImageViewer, renderAttachments, UploadTray} from './attachments.js';
-import {byId, h, reconcile, setText} from './dom.js';
-import {clock, dayKey, dayLabel, joinNames, presenceText, replyCountText, systemText} from './format.js';
+import {byId, dialogById, h, reconcile, setText} from './dom.js';
+import {clock, dayKey, dayLabel, joinNames, presenceText, reason, replyCountText, systemText} from './format.js';
 import {GroupDialog} from './group.js';
 import {MentionPicker} from './mentions.js';
 import {avatarElement, showAvatar} from './names.js';
@@ -22,6 +22,19 @@ export const MAX_BODY_BYTES =
         document.querySelector('meta[name="ringcast-max-chat-body"]')?.getAttribute('content')) ||
     65536;
 const utf8 = new TextEncoder();
+
+/**
+ * The server counts a body in UTF-8 bytes (an 'é' is two, an emoji four), not in the UTF-16
+ * units of a textarea's maxlength: what a composer holding `text` says when it is over the
+ * limit, else null.
+ * @param {string} text
+ * @returns {string | null}
+ */
+export function tooLongText(text) {
+  const bytes = utf8.encode(text.trim()).length;
+  return bytes > MAX_BODY_BYTES ? `${bytes} / ${MAX_BODY_BYTES} bytes: too long` : null;
+}
+
 const TICKS = {
   pending: '◴',
   sent: '✓',
@@ -177,9 +190,8 @@ export class ConversationView {
       if (this.current !== null) this._group.open(this.current);
     });
     this._pinsButton = byId('pins-button');
-    this._pinsDialog = /** @type {HTMLDialogElement} */ (byId('pins'));
+    this._pinsDialog = dialogById('pins');
     this._pinsButton.addEventListener('click', () => this._openPins());
-    byId('pins-close').addEventListener('click', () => this._pinsDialog.close());
     this._wireComposer();
     this._wireFiles();
     document.addEventListener('visibilitychange', () => this._markRead());
@@ -546,7 +558,7 @@ export class ConversationView {
     try {
       await action();
     } catch (error) {
-      setText(this._el.status, `Could not ${what}: ${/** @type {Error} */ (error).message}`);
+      setText(this._el.status, `Could not ${what}: ${reason(error)}`);
     } finally {
       button.disabled = false;
     }
@@ -651,21 +663,20 @@ export class ConversationView {
   }
 
   /**
-   * The server counts a body in UTF-8 bytes (an 'é' is two, an emoji four), not in the UTF-16
-   * units of a textarea's maxlength: over the limit, the count shows and Send is off.
+   * Over the limit (tooLongText), the count shows and Send is off.
    * @returns {boolean} within the limit
    */
   _checkLength() {
-    const bytes = utf8.encode(this._el.input.value.trim()).length;
-    const over = bytes > MAX_BODY_BYTES;
+    const tooLong = tooLongText(this._el.input.value);
+    const over = tooLong !== null;
     const waiting = this._waitingSend !== 0;
     setText(
         this._el.count,
-        over ? `${bytes} / ${MAX_BODY_BYTES} bytes: too long` :
-            waiting            ? 'Sending once the files are uploaded…' :
-            this._tray?.failed ? 'Remove the files that were not uploaded to send.' :
-            this._editing      ? 'Editing your message: Enter saves, Escape cancels' :
-                                 '');
+        tooLong ??
+            (waiting                ? 'Sending once the files are uploaded…' :
+                 this._tray?.failed ? 'Remove the files that were not uploaded to send.' :
+                 this._editing      ? 'Editing your message: Enter saves, Escape cancels' :
+                                      ''));
     this._el.sendButton.disabled = over || waiting || Boolean(this._tray?.failed);
     return !over;
   }
@@ -862,7 +873,7 @@ export class ConversationView {
         this.jumpTo(seq);
       });
     } catch (error) {
-      setText(status, `Could not load the pins: ${/** @type {Error} */ (error).message}`);
+      setText(status, `Could not load the pins: ${reason(error)}`);
     }
   }
 

@@ -42,6 +42,17 @@ export function byId(id) {
 }
 
 /**
+ * The page's dialog `id`, with its × button (`${id}-close`) closing it.
+ * @param {string} id
+ * @returns {HTMLDialogElement}
+ */
+export function dialogById(id) {
+  const dialog = /** @type {HTMLDialogElement} */ (byId(id));
+  byId(`${id}-close`).addEventListener('click', () => dialog.close());
+  return dialog;
+}
+
+/**
  * Makes `parent`'s children the elements of `items`, in order: an item whose key has an element
  * already keeps it (updated by `update`), others get a new one (`create`, then `update`), and
  * elements of keys no longer listed are removed. Elements are moved only when out of place, so

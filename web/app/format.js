@@ -100,3 +100,8 @@ export function systemText(entry, name) {
       return `${actor} changed the group`;
   }
 }
+
+/** What an error says (the server's refusal, a network failure), for a message line. */
+export function reason(/** @type {unknown} */ error) {
+  return /** @type {Error} */ (error).message;
+}

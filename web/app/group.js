@@ -13,17 +13,12 @@
 // again from the store (ConversationView.render). Text is set as text, never as HTML.
 
 import {byId, h, reconcile, setText} from './dom.js';
-import {joinNames, presenceText} from './format.js';
+import {joinNames, presenceText, reason} from './format.js';
 import {avatarElement, showAvatar} from './names.js';
 import {UserPicker} from './new_chat.js';
 
 /** Members are listed owner first, then admins, then the others (each in the server's order). */
 const RANK = {owner: 0, admin: 1, member: 2};
-
-/** What the server's error says. @param {unknown} error */
-function reason(error) {
-  return /** @type {Error} */ (error).message;
-}
 
 /** @param {import('./store.js').Conv} conv @param {number} user @returns {string} */
 export function roleOf(conv, user) {

@@ -6,8 +6,9 @@
 
 import {completeMention, mentionAt} from '/sdk/index.js';
 
-import {byId, h, setText} from './dom.js';
-import {clock, dayLabel} from './format.js';
+import {h, setText} from './dom.js';
+import {reason} from './format.js';
+import {MessageListDialog} from './message_list.js';
 import {avatarElement, matchesQuery, showAvatar} from './names.js';
 
 const MAX_CHOICES = 6;
@@ -121,21 +122,16 @@ export class MentionPicker {
   }
 }
 
-export class MentionsView {
+export class MentionsView extends MessageListDialog {
   /**
    * @param {{client: import('/sdk/index.js').RingcastClient,
    *          names: import('./names.js').Names, title: (conv: number) => string,
    *          onOpen: (conv: number) => void}} parts
    */
   constructor({client, names, title, onOpen}) {
+    super('mentions', {names, title});
     this._client = client;
-    this._names = names;
-    this._title = title;
     this._onOpen = onOpen;
-    this._dialog = /** @type {HTMLDialogElement} */ (byId('mentions'));
-    this._list = byId('mentions-list');
-    this._status = byId('mentions-status');
-    byId('mentions-close').addEventListener('click', () => this._dialog.close());
   }
 
   async open() {
@@ -147,28 +143,11 @@ export class MentionsView {
       await this._names.resolve(mentions.map((m) => m.from));
       setText(this._status, mentions.length ? '' : 'Nobody has mentioned you yet.');
       this._list.replaceChildren(...mentions.map(
-          (m) => h('li', {}, [h('button', {
-                     type: 'button',
-                     class: 'mention-item',
-                     dataset: {conv: String(m.conv), seq: String(m.seq)},
-                     on: {
-                       click: () => {
-                         this._dialog.close();
-                         this._onOpen(m.conv);
-                       }
-                     },
-                   },
-                                [
-                                  h('span', {
-                                    class: 'mention-where',
-                                    text: `${this._names.name(m.from)} in ${this._title(m.conv)}`
-                                  }),
-                                  h('time',
-                                    {class: 'conv-time', text: `${dayLabel(m.ts)} ${clock(m.ts)}`}),
-                                  h('span', {class: 'mention-body', text: m.body}),
-                                ])])));
+          (m) => this._item(
+              m, 'mention-item', 'mention-where', h('span', {class: 'mention-body', text: m.body}),
+              () => this._onOpen(m.conv))));
     } catch (error) {
-      setText(this._status, `Could not load the mentions: ${/** @type {Error} */ (error).message}`);
+      setText(this._status, `Could not load the mentions: ${reason(error)}`);
     }
   }
 }

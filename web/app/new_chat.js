@@ -5,7 +5,7 @@
 // search and picking (UserPicker) serve the group dialog's "Add people" too (group.js).
 
 import {byId, h, reconcile, setText} from './dom.js';
-import {joinNames} from './format.js';
+import {joinNames, reason} from './format.js';
 import {avatarElement, matchesQuery, showAvatar} from './names.js';
 
 /**
@@ -78,7 +78,7 @@ export class UserPicker {
     } catch (error) {
       if (this._query !== query) return;
       this._results.replaceChildren();
-      this._onError(`Search failed: ${/** @type {Error} */ (error).message}`);
+      this._onError(`Search failed: ${reason(error)}`);
       return;
     }
     if (this._query !== query) return;  // A newer search is on its way.
@@ -206,7 +206,7 @@ export class NewChatDialog {
       this._dialog.close();
       this._onStarted(id);
     } catch (error) {
-      setText(this._error, `Could not start the chat: ${/** @type {Error} */ (error).message}`);
+      setText(this._error, `Could not start the chat: ${reason(error)}`);
     } finally {
       this._start.disabled = this._chosen.size === 0;
     }

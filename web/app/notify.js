@@ -6,6 +6,7 @@
 import {subscribePush, unsubscribePush} from '/sdk/index.js';
 
 import {byId} from './dom.js';
+import {reason} from './format.js';
 
 export class Notifier {
   /**
@@ -49,7 +50,7 @@ export class Notifier {
       await subscribePush(this._client, registration);
       document.body.dataset.push = 'subscribed';
     } catch (error) {
-      document.body.dataset.push = `failed: ${/** @type {Error} */ (error).message}`;
+      document.body.dataset.push = `failed: ${reason(error)}`;
     }
   }
 

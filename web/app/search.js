@@ -4,26 +4,23 @@
 // for the next page. Choosing a hit opens its conversation at that message.
 
 import {byId, h, setText} from './dom.js';
-import {clock, dayLabel} from './format.js';
+import {reason} from './format.js';
+import {MessageListDialog} from './message_list.js';
 
 // Typing pauses this long before the query goes out.
 const DEBOUNCE_MS = 250;
 
-export class SearchView {
+export class SearchView extends MessageListDialog {
   /**
    * @param {{client: import('/sdk/index.js').RingcastClient,
    *          names: import('./names.js').Names, title: (conv: number) => string,
    *          onOpen: (conv: number, seq: number) => void}} parts
    */
   constructor({client, names, title, onOpen}) {
+    super('search', {names, title});
     this._client = client;
-    this._names = names;
-    this._title = title;
     this._onOpen = onOpen;
-    this._dialog = /** @type {HTMLDialogElement} */ (byId('search'));
     this._input = /** @type {HTMLInputElement} */ (byId('search-input'));
-    this._list = byId('search-list');
-    this._status = byId('search-status');
     this._more = /** @type {HTMLButtonElement} */ (byId('search-more'));
     /** Each query's number: an answer to an older one is dropped. */
     this._asked = 0;
@@ -31,7 +28,6 @@ export class SearchView {
     this._cursor = null;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this._timer = undefined;
-    byId('search-close').addEventListener('click', () => this._dialog.close());
     byId('search-form').addEventListener('submit', (event) => {
       event.preventDefault();
       clearTimeout(this._timer);
@@ -69,39 +65,21 @@ export class SearchView {
       if (asked !== this._asked) return;
       this._cursor = page.next_cursor;
       this._more.hidden = page.next_cursor === null;
-      this._list.append(...page.results.map((hit) => this._item(hit)));
+      this._list.append(...page.results.map((hit) => this._hit(hit)));
       setText(
           this._status, this._list.childElementCount ? '' : `No messages found for “${query}”.`);
     } catch (error) {
       if (asked !== this._asked) return;
-      setText(this._status, `Could not search: ${/** @type {Error} */ (error).message}`);
+      setText(this._status, `Could not search: ${reason(error)}`);
     }
   }
 
   /** @param {import('/sdk/types.js').SearchHit} hit */
-  _item(hit) {
+  _hit(hit) {
     const snippet = hit.snippet.map(
         (part) => part.match ? h('mark', {text: part.text}) : document.createTextNode(part.text));
-    return h(
-        'li', {},
-        [h('button', {
-          type: 'button',
-          class: 'search-hit',
-          dataset: {conv: String(hit.conv), seq: String(hit.seq)},
-          on: {
-            click: () => {
-              this._dialog.close();
-              this._onOpen(hit.conv, hit.seq);
-            }
-          },
-        },
-           [
-             h('span', {
-               class: 'search-where',
-               text: `${this._names.name(hit.from)} in ${this._title(hit.conv)}`
-             }),
-             h('time', {class: 'conv-time', text: `${dayLabel(hit.ts)} ${clock(hit.ts)}`}),
-             h('span', {class: 'search-snippet'}, snippet),
-           ])]);
+    return this._item(
+        hit, 'search-hit', 'search-where', h('span', {class: 'search-snippet'}, snippet),
+        () => this._onOpen(hit.conv, hit.seq));
   }
 }

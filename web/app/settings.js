@@ -4,8 +4,8 @@
 // and the blocks as the app knows them (Blocks: also the 1:1 header's Block button).
 // Everything goes through the SDK (proto/PROTOCOL.md, "Profiles", "Account control").
 
-import {byId, h, reconcile, setText} from './dom.js';
-import {clock, dayLabel} from './format.js';
+import {byId, dialogById, h, reconcile, setText} from './dom.js';
+import {clock, dayLabel, reason} from './format.js';
 import {avatarElement, showAvatar} from './names.js';
 
 /** The users the signed-in user blocks (GET /api/blocks), kept as they change here. */
@@ -58,11 +58,6 @@ function when(ms) {
       clock(ms)}`;
 }
 
-/** What the server's error says, for a message line. @param {unknown} error */
-function reason(error) {
-  return /** @type {Error} */ (error).message;
-}
-
 export class SettingsDialog {
   /**
    * @param {{client: import('/sdk/index.js').RingcastClient,
@@ -75,7 +70,7 @@ export class SettingsDialog {
     this._names = names;
     this._blocks = blocks;
     this._onDeleted = onDeleted;
-    this._dialog = /** @type {HTMLDialogElement} */ (byId('settings'));
+    this._dialog = dialogById('settings');
     this._el = {
       avatar: byId('profile-avatar'),
       avatarInput: /** @type {HTMLInputElement} */ (byId('avatar-input')),
@@ -100,7 +95,6 @@ export class SettingsDialog {
     this._avatar = undefined;
     /** @type {string | null} the preview's object URL */
     this._preview = null;
-    byId('settings-close').addEventListener('click', () => this._dialog.close());
     this._dialog.addEventListener('close', () => this._dropPreview());
     this._el.avatarInput.addEventListener('change', () => this._pickAvatar());
     this._el.avatarRemove.addEventListener('click', () => {

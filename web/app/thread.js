@@ -7,14 +7,13 @@
 // newest one (`thread_read`). Escape or × closes it; the focus goes back to what opened it.
 
 import {renderAttachments} from './attachments.js';
-import {excerpt, MAX_BODY_BYTES, showBody} from './conversation.js';
+import {excerpt, showBody, tooLongText} from './conversation.js';
 import {byId, h, reconcile, setText} from './dom.js';
-import {clock, dayKey, dayLabel} from './format.js';
+import {clock, dayKey, dayLabel, reason} from './format.js';
 import {avatarElement, showAvatar} from './names.js';
 import {showReactions} from './reactions.js';
 
 const PAGE = 30;
-const utf8 = new TextEncoder();
 
 /**
  * @typedef {import('/sdk/types.js').Message} Message
@@ -185,7 +184,7 @@ export class ThreadPanel {
       const code = /** @type {any} */ (error).code;
       this._status = code === 'disconnected' || code === 'timeout' ?
           'Offline: the thread loads once the connection is back.' :
-          `Could not load the thread: ${/** @type {Error} */ (error).message}`;
+          `Could not load the thread: ${reason(error)}`;
     } finally {
       if (ticket === this._ticket) {
         this._loading = false;
@@ -357,11 +356,10 @@ export class ThreadPanel {
    * @returns {boolean} within the limit
    */
   _checkLength() {
-    const bytes = utf8.encode(this._el.input.value.trim()).length;
-    const over = bytes > MAX_BODY_BYTES;
-    setText(this._el.count, over ? `${bytes} / ${MAX_BODY_BYTES} bytes: too long` : '');
-    this._el.send.disabled = over;
-    return !over;
+    const tooLong = tooLongText(this._el.input.value);
+    setText(this._el.count, tooLong ?? '');
+    this._el.send.disabled = tooLong !== null;
+    return tooLong === null;
   }
 
   _send() {
