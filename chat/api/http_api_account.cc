@@ -342,21 +342,14 @@ void HttpApi::HandleBlocks(HttpExchange& exchange, std::string_view rest) {
   if (!RequireAuth(exchange, &auth)) return;
   if (method == http::Method::kGet) {
     DeferredHttp deferred = exchange.Defer();
-    service_.store().ListBlocks(
-        auth.user, service_.ReplyOn<std::vector<storage::Profile>>(
-                       shard_.id(), [deferred](ChatShard& chat, auto blocked) {
-                         HttpApi& self = chat.http_api();
-                         if (!blocked.ok())
-                           return self.AnswerStoreFailure(deferred, blocked.status());
-                         JsonWriter writer;
-                         writer.BeginObject().Key("blocks").BeginArray();
-                         for (const storage::Profile& profile : *blocked) {
-                           writer.BeginObject();
-                           WriteProfile(writer, profile);
-                           writer.EndObject();
-                         }
-                         self.Answer(deferred, 200, writer.EndArray().EndObject().str());
-                       }));
+    service_.store().ListBlocks(auth.user,
+                                service_.ReplyOn<std::vector<storage::Profile>>(
+                                    shard_.id(), [deferred](ChatShard& chat, auto blocked) {
+                                      HttpApi& self = chat.http_api();
+                                      if (!blocked.ok())
+                                        return self.AnswerStoreFailure(deferred, blocked.status());
+                                      self.Answer(deferred, 200, ProfilesBody("blocks", *blocked));
+                                    }));
     return;
   }
   int64_t other = 0;
