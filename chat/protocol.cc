@@ -28,6 +28,25 @@ bool GetNonNegative(ondemand::value value, int64_t* out) {
   return true;
 }
 
+// A request's number and boolean fields, read as ReadString reads its strings: the field's
+// fault, or nullopt. `fault` tells the client which number a positive id is.
+std::optional<std::string> ReadPositiveId(ondemand::value value, std::string_view key, int64_t* out,
+                                          std::string_view fault = "must be a positive integer") {
+  if (GetPositiveId(value, out)) return std::nullopt;
+  return FieldError(key, fault);
+}
+
+std::optional<std::string> ReadNonNegative(ondemand::value value, std::string_view key,
+                                           int64_t* out) {
+  if (GetNonNegative(value, out)) return std::nullopt;
+  return FieldError(key, "must be a non-negative integer");
+}
+
+std::optional<std::string> ReadBool(ondemand::value value, std::string_view key, bool* out) {
+  if (value.get_bool().get(*out) == simdjson::SUCCESS) return std::nullopt;
+  return FieldError(key, "must be true or false");
+}
+
 std::optional<std::string> ParseIdArray(ondemand::value value, std::vector<int64_t>* out,
                                         std::string_view field) {
   ondemand::array array;
@@ -298,8 +317,7 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
           bad = ReadString(value, key, &type);
           break;
         case kFieldConv:
-          if (!GetPositiveId(value, &request->conv))
-            bad = FieldError(key, "must be a positive integer");
+          bad = ReadPositiveId(value, key, &request->conv);
           break;
         case kFieldCid:
           bad = ReadCid(value, request, error);
@@ -311,14 +329,10 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
           bad = ReadString(value, key, &request->body);
           break;
         case kFieldSeq:
-          if (!GetNonNegative(value, &request->seq)) {
-            bad = FieldError(key, "must be a non-negative integer");
-          }
+          bad = ReadNonNegative(value, key, &request->seq);
           break;
         case kFieldBefore:
-          if (!GetNonNegative(value, &request->before)) {
-            bad = FieldError(key, "must be a non-negative integer");
-          }
+          bad = ReadNonNegative(value, key, &request->before);
           break;
         case kFieldLimit: {
           int64_t limit;
@@ -356,24 +370,18 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
           bad = ReadString(value, key, &request->body);
           break;
         case kFieldOn:
-          if (value.get_bool().get(request->reaction_on) != simdjson::SUCCESS) {
-            bad = FieldError(key, "must be true or false");
-          }
+          bad = ReadBool(value, key, &request->reaction_on);
           break;
         case kFieldReplyTo:
-          if (!GetPositiveId(value, &request->reply_to)) {
-            bad = FieldError(key, "must be a positive integer (the seq of a message)");
-          }
+          bad = ReadPositiveId(value, key, &request->reply_to,
+                               "must be a positive integer (the seq of a message)");
           break;
         case kFieldThread:
-          if (value.get_bool().get(request->thread) != simdjson::SUCCESS) {
-            bad = FieldError(key, "must be true or false");
-          }
+          bad = ReadBool(value, key, &request->thread);
           break;
         case kFieldRoot:
-          if (!GetPositiveId(value, &request->root)) {
-            bad = FieldError(key, "must be a positive integer (the seq of a thread's root)");
-          }
+          bad = ReadPositiveId(value, key, &request->root,
+                               "must be a positive integer (the seq of a thread's root)");
           break;
       }
     }

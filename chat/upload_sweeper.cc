@@ -31,10 +31,8 @@ UploadSweeper::UploadSweeper(storage::UploadStore& store, UploadSweepOptions opt
 UploadSweeper::~UploadSweeper() { Stop(); }
 
 void UploadSweeper::Start() {
-  const auto interval = std::clamp<std::chrono::milliseconds>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(options_.ttl) / 4,
-      std::chrono::seconds(1), std::chrono::seconds(60));
-  thread_.Start("upload-sweeper", interval, [this] { return Pass(); });
+  thread_.Start("upload-sweeper", PeriodicThread::QuarterOf(options_.ttl),
+                [this] { return Pass(); });
 }
 
 void UploadSweeper::Stop() { thread_.Stop(); }

@@ -1,10 +1,31 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "core/flags.h"
 #include "notify/notify_options.h"
 
 namespace ringcast::notify {
+namespace {
+
+// A URL flag's check: the value starts with one of `schemes` (or is empty, where that means
+// off); else `message`, which CLI11 prints after the flag's name.
+CLI::Validator SchemeCheck(std::vector<std::string> schemes, bool empty_ok, std::string message) {
+  return CLI::Validator(
+      [schemes = std::move(schemes), empty_ok,
+       message = std::move(message)](const std::string& value) {
+        if (empty_ok && value.empty()) return std::string();
+        for (const std::string& scheme : schemes) {
+          if (value.starts_with(scheme)) return std::string();
+        }
+        return message;
+      },
+      "");
+}
+
+}  // namespace
 
 void RegisterNotifyFlags(FlagRegistry& flags, NotifyOptions* options) {
   flags.Add({
@@ -14,13 +35,7 @@ void RegisterNotifyFlags(FlagRegistry& flags, NotifyOptions* options) {
       {"vapid-subject", &options->vapid_subject,
        "Web Push: the contact that VAPID tokens name (sub, RFC 8292): a mailto: or https: "
        "URL where push services can reach this server's operator",
-       CLI::Validator(
-           [](const std::string& value) {
-             return value.starts_with("mailto:") || value.starts_with("https:")
-                        ? std::string()
-                        : std::string("must start with mailto: or https:");
-           },
-           "")},
+       SchemeCheck({"mailto:", "https:"}, false, "must start with mailto: or https:")},
       {"push-max-subscriptions", &options->push_max_subscriptions,
        "Web Push subscriptions (browsers) kept per user; a new one past it replaces the "
        "oldest",
@@ -36,13 +51,7 @@ void RegisterNotifyFlags(FlagRegistry& flags, NotifyOptions* options) {
       {"smtp", &options->smtp_url,
        "Email digests: smtp://[user:pass@]host[:port] (STARTTLS when offered) or smtps://; "
        "empty: no emails",
-       CLI::Validator(
-           [](const std::string& value) {
-             return value.empty() || value.starts_with("smtp://") || value.starts_with("smtps://")
-                        ? std::string()
-                        : std::string("must be smtp://... or smtps://...");
-           },
-           "")},
+       SchemeCheck({"smtp://", "smtps://"}, true, "must be smtp://... or smtps://...")},
       {"email-from", &options->email_from, "Email digests: the sender address (envelope and From)"},
       {"email-digest-after", &options->email_digest_after_s,
        "Email digests: seconds a message stays unread and undelivered before its recipient "

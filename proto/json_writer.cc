@@ -15,31 +15,23 @@ void JsonWriter::BeforeValue() {
   }
 }
 
-JsonWriter& JsonWriter::BeginObject() {
+JsonWriter& JsonWriter::Open(char open) {
   BeforeValue();
-  out_.push_back('{');
+  out_.push_back(open);
   has_element_.push_back(false);
   return *this;
 }
 
-JsonWriter& JsonWriter::EndObject() {
-  out_.push_back('}');
+JsonWriter& JsonWriter::Close(char close) {
+  out_.push_back(close);
   has_element_.pop_back();
   return *this;
 }
 
-JsonWriter& JsonWriter::BeginArray() {
-  BeforeValue();
-  out_.push_back('[');
-  has_element_.push_back(false);
-  return *this;
-}
-
-JsonWriter& JsonWriter::EndArray() {
-  out_.push_back(']');
-  has_element_.pop_back();
-  return *this;
-}
+JsonWriter& JsonWriter::BeginObject() { return Open('{'); }
+JsonWriter& JsonWriter::EndObject() { return Close('}'); }
+JsonWriter& JsonWriter::BeginArray() { return Open('['); }
+JsonWriter& JsonWriter::EndArray() { return Close(']'); }
 
 JsonWriter& JsonWriter::Key(std::string_view key) {
   BeforeValue();
@@ -55,21 +47,17 @@ JsonWriter& JsonWriter::String(std::string_view value) {
   return *this;
 }
 
-JsonWriter& JsonWriter::Int(int64_t value) {
+template <typename Integer>
+JsonWriter& JsonWriter::Number(Integer value) {
   BeforeValue();
-  char buffer[24];
+  char buffer[24];  // 20 digits and a sign at most.
   auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
   out_.append(buffer, end);
   return *this;
 }
 
-JsonWriter& JsonWriter::Uint(uint64_t value) {
-  BeforeValue();
-  char buffer[24];
-  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  out_.append(buffer, end);
-  return *this;
-}
+JsonWriter& JsonWriter::Int(int64_t value) { return Number(value); }
+JsonWriter& JsonWriter::Uint(uint64_t value) { return Number(value); }
 
 JsonWriter& JsonWriter::Bool(bool value) {
   BeforeValue();
@@ -91,6 +79,9 @@ JsonWriter& JsonWriter::Raw(std::string_view json) {
 
 void JsonWriter::AppendQuoted(std::string& out, std::string_view value) {
   static constexpr char kHex[] = "0123456789abcdef";
+  // A byte of kEscaped is written as a backslash and the byte of kEscapes at the same place.
+  static constexpr std::string_view kEscaped = "\"\\\n\r\t\b\f";
+  static constexpr std::string_view kEscapes = "\"\\nrtbf";
   out.push_back('"');
   size_t run = 0;  // Start of the pending run of bytes that need no escape.
   for (size_t i = 0; i < value.size(); ++i) {
@@ -98,32 +89,14 @@ void JsonWriter::AppendQuoted(std::string& out, std::string_view value) {
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     out.append(value.data() + run, i - run);
     run = i + 1;
-    switch (c) {
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      case '\b':
-        out.append("\\b");
-        break;
-      case '\f':
-        out.append("\\f");
-        break;
-      default:
-        out.append("\\u00");
-        out.push_back(kHex[c >> 4]);
-        out.push_back(kHex[c & 0xF]);
+    // RFC 8259 §7: the two-character escapes where there is one, else \u00XX.
+    if (const size_t k = kEscaped.find(char(c)); k != std::string_view::npos) {
+      out.push_back('\\');
+      out.push_back(kEscapes[k]);
+    } else {
+      out.append("\\u00");
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
     }
   }
   out.append(value.data() + run, value.size() - run);

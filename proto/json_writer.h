@@ -47,6 +47,11 @@ class JsonWriter {
 
  private:
   void BeforeValue();
+  // An object's or an array's brackets (`open`, `close`: '{' '}' or '[' ']').
+  JsonWriter& Open(char open);
+  JsonWriter& Close(char close);
+  template <typename Integer>
+  JsonWriter& Number(Integer value);
 
   std::string out_;
   // Per open container: true once it holds an element (a comma is due before the next).

@@ -33,20 +33,23 @@ bool ParseInt(std::string_view text, int64_t min, int64_t* out) {
 bool ParseId(std::string_view text, int64_t* out) { return ParseInt(text, 1, out); }
 
 // A page of messages' `before` and `limit` (history and thread pages): before=0 means "the
-// newest", as absent does (and as in the WebSocket requests). An error's reason, or nullopt.
-std::optional<std::string_view> ParsePageQuery(std::string_view query, int64_t* before,
-                                               uint32_t* limit) {
-  *before = 0;
+// newest", as absent does (and as in the WebSocket requests). The page holds at most
+// `max_bytes` of messages. Nullopt after answering 400 with the reason.
+std::optional<std::pair<int64_t, storage::PageLimit>> ReadPageQuery(HttpExchange& exchange,
+                                                                    uint64_t max_bytes) {
+  const std::string_view query = exchange.request().query;
+  int64_t before = 0;
   int64_t count = 50;
-  if (auto value = http::QueryParam(query, "before"); value && !ParseInt(*value, 0, before)) {
-    return "before must be a non-negative integer";
+  if (auto value = http::QueryParam(query, "before"); value && !ParseInt(*value, 0, &before)) {
+    exchange.RespondError(400, "before must be a non-negative integer");
+    return std::nullopt;
   }
   if (auto value = http::QueryParam(query, "limit");
       value && (!ParseId(*value, &count) || count > RequestLimits::kMaxHistory)) {
-    return "limit must be 1 to 200";
+    exchange.RespondError(400, "limit must be 1 to 200");
+    return std::nullopt;
   }
-  *limit = uint32_t(count);
-  return std::nullopt;
+  return std::pair{before, storage::PageLimit{.count = uint32_t(count), .bytes = max_bytes}};
 }
 
 void WriteMemberIds(JsonWriter& writer, const storage::ConversationState& state) {
@@ -536,17 +539,14 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
     if (request.method != http::Method::kGet) {
       return exchange.RespondError(405, "method not allowed", "Allow: GET\r\n");
     }
-    int64_t before = 0;
-    uint32_t limit = 0;
-    if (auto error = ParsePageQuery(request.query, &before, &limit)) {
-      return exchange.RespondError(400, *error);
-    }
+    const auto page = ReadPageQuery(exchange, config_.max_answer_bytes);
+    if (!page) return;
+    const auto [before, limit] = *page;
     DeferredHttp deferred = exchange.Defer();
-    const uint64_t max_bytes = config_.max_answer_bytes;
     service_.store().History(
-        conv, caller, before, {.count = limit, .bytes = max_bytes},
+        conv, caller, before, limit,
         service_.ReplyOn<storage::Page>(
-            shard_.id(), [deferred, denied, max_bytes](ChatShard& chat, auto result) {
+            shard_.id(), [deferred, denied, max_bytes = limit.bytes](ChatShard& chat, auto result) {
               HttpApi& self = chat.http_api();
               if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
               if (denied(self, deferred, result->denial)) return;
@@ -607,6 +607,13 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
       };
     };
   };
+  // A role, owner or settings change: answered as any membership change, with no one removed.
+  auto change_group = [&](storage::GroupChange change) {
+    DeferredHttp deferred = exchange.Defer();
+    service_.store().ChangeGroup(
+        std::move(change),
+        service_.ReplyOn<storage::MembershipOutcome>(shard_.id(), after_membership({})(deferred)));
+  };
   if (tail == "/members") {
     if (request.method != http::Method::kPost) {
       return exchange.RespondError(405, "method not allowed", "Allow: POST\r\n");
@@ -658,11 +665,7 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
                                 .user = user,
                                 .role = std::move(*fields[0].second),
                                 .now = NowMs()};
-    DeferredHttp deferred = exchange.Defer();
-    service_.store().ChangeGroup(
-        std::move(change),
-        service_.ReplyOn<storage::MembershipOutcome>(shard_.id(), after_membership({})(deferred)));
-    return;
+    return change_group(std::move(change));
   }
   if (tail == "/transfer") {
     if (request.method != http::Method::kPost) {
@@ -677,11 +680,7 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
                                 .caller = caller,
                                 .user = users[0],
                                 .now = NowMs()};
-    DeferredHttp deferred = exchange.Defer();
-    service_.store().ChangeGroup(
-        std::move(change),
-        service_.ReplyOn<storage::MembershipOutcome>(shard_.id(), after_membership({})(deferred)));
-    return;
+    return change_group(std::move(change));
   }
   if (tail.empty()) {
     if (request.method != http::Method::kPatch) {
@@ -715,11 +714,7 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
     if (!change.name && !change.topic && !change.avatar) {
       return exchange.RespondError(400, "give \"name\", \"topic\" and/or \"avatar\"");
     }
-    DeferredHttp deferred = exchange.Defer();
-    service_.store().ChangeGroup(
-        std::move(change),
-        service_.ReplyOn<storage::MembershipOutcome>(shard_.id(), after_membership({})(deferred)));
-    return;
+    return change_group(std::move(change));
   }
   exchange.RespondError(404, "no such route");
 }
@@ -736,17 +731,15 @@ void HttpApi::HandleThreadPage(HttpExchange& exchange, int64_t conv, int64_t cal
   if (!ParseId(root_text, &root)) {
     return exchange.RespondError(400, "thread root must be a positive integer (a seq)");
   }
-  int64_t before = 0;
-  uint32_t limit = 0;
-  if (auto error = ParsePageQuery(request.query, &before, &limit)) {
-    return exchange.RespondError(400, *error);
-  }
+  const auto page = ReadPageQuery(exchange, config_.max_answer_bytes);
+  if (!page) return;
+  const auto [before, limit] = *page;
   DeferredHttp deferred = exchange.Defer();
-  const uint64_t max_bytes = config_.max_answer_bytes;
   service_.store().Thread(
-      conv, caller, root, before, {.count = limit, .bytes = max_bytes},
+      conv, caller, root, before, limit,
       service_.ReplyOn<storage::ThreadPage>(
-          shard_.id(), [deferred, conv, root, max_bytes](ChatShard& chat, auto result) {
+          shard_.id(),
+          [deferred, conv, root, max_bytes = limit.bytes](ChatShard& chat, auto result) {
             HttpApi& self = chat.http_api();
             if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
             switch (result->page.denial) {

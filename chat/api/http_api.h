@@ -49,6 +49,9 @@ std::optional<std::string> ParseStringFields(std::string_view body,
 // A user as every listing shows them (proto/PROTOCOL.md, "Profiles"): id, username,
 // display_name, avatar and avatar_thumb (URLs), status, and deleted for a deleted account.
 void WriteProfile(JsonWriter& writer, const storage::Profile& profile);
+// {"<key>":[profile, ...]}: the answer of every route that lists users (GET /api/users, GET
+// /api/blocks).
+std::string ProfilesBody(std::string_view key, const std::vector<storage::Profile>& profiles);
 
 class HttpApi {
  public:

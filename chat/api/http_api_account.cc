@@ -51,6 +51,27 @@ std::optional<std::string> ParseBlockBody(std::string_view body, int64_t* user) 
   return std::nullopt;
 }
 
+// The routes of a collection the caller owns (/api/me/sessions, /api/blocks): the collection
+// (`rest` empty) is read with GET and, where `can_add`, added to with POST; one of its items is
+// removed with DELETE. Names the route (metrics, access log) and refuses (405) a method it does
+// not take: false then.
+bool CollectionMethodAllowed(HttpExchange& exchange, std::string_view rest,
+                             std::string_view collection_route, std::string_view item_route,
+                             bool can_add) {
+  const http::Method method = exchange.request().method;
+  if (!rest.empty()) {
+    exchange.SetRoute(item_route);
+    if (method == http::Method::kDelete) return true;
+    exchange.RespondError(405, "method not allowed", "Allow: DELETE\r\n");
+    return false;
+  }
+  exchange.SetRoute(collection_route);
+  if (method == http::Method::kGet || (can_add && method == http::Method::kPost)) return true;
+  exchange.RespondError(405, "method not allowed",
+                        can_add ? "Allow: GET, POST\r\n" : "Allow: GET\r\n");
+  return false;
+}
+
 }  // namespace
 
 void HttpApi::CheckPassword(const DeferredHttp& deferred, int64_t user, std::string address,
@@ -204,17 +225,9 @@ void HttpApi::HandlePassword(HttpExchange& exchange) {
 }
 
 void HttpApi::HandleSessions(HttpExchange& exchange, std::string_view rest) {
-  const http::Method method = exchange.request().method;
-  if (rest.empty()) {
-    exchange.SetRoute("/api/me/sessions");
-    if (method != http::Method::kGet) {
-      return exchange.RespondError(405, "method not allowed", "Allow: GET\r\n");
-    }
-  } else {
-    exchange.SetRoute("/api/me/sessions/{id}");
-    if (method != http::Method::kDelete) {
-      return exchange.RespondError(405, "method not allowed", "Allow: DELETE\r\n");
-    }
+  if (!CollectionMethodAllowed(exchange, rest, "/api/me/sessions", "/api/me/sessions/{id}",
+                               false)) {
+    return;
   }
   Authenticated auth;
   if (!RequireAuth(exchange, &auth)) return;
@@ -326,37 +339,20 @@ void HttpApi::LeaveGroupOf(int64_t conv, int64_t user) {
 }
 
 void HttpApi::HandleBlocks(HttpExchange& exchange, std::string_view rest) {
+  if (!CollectionMethodAllowed(exchange, rest, "/api/blocks", "/api/blocks/{user}", true)) return;
   const http::Method method = exchange.request().method;
-  if (rest.empty()) {
-    exchange.SetRoute("/api/blocks");
-    if (method != http::Method::kGet && method != http::Method::kPost) {
-      return exchange.RespondError(405, "method not allowed", "Allow: GET, POST\r\n");
-    }
-  } else {
-    exchange.SetRoute("/api/blocks/{user}");
-    if (method != http::Method::kDelete) {
-      return exchange.RespondError(405, "method not allowed", "Allow: DELETE\r\n");
-    }
-  }
   Authenticated auth;
   if (!RequireAuth(exchange, &auth)) return;
   if (method == http::Method::kGet) {
     DeferredHttp deferred = exchange.Defer();
-    service_.store().ListBlocks(
-        auth.user, service_.ReplyOn<std::vector<storage::Profile>>(
-                       shard_.id(), [deferred](ChatShard& chat, auto blocked) {
-                         HttpApi& self = chat.http_api();
-                         if (!blocked.ok())
-                           return self.AnswerStoreFailure(deferred, blocked.status());
-                         JsonWriter writer;
-                         writer.BeginObject().Key("blocks").BeginArray();
-                         for (const storage::Profile& profile : *blocked) {
-                           writer.BeginObject();
-                           WriteProfile(writer, profile);
-                           writer.EndObject();
-                         }
-                         self.Answer(deferred, 200, writer.EndArray().EndObject().str());
-                       }));
+    service_.store().ListBlocks(auth.user,
+                                service_.ReplyOn<std::vector<storage::Profile>>(
+                                    shard_.id(), [deferred](ChatShard& chat, auto blocked) {
+                                      HttpApi& self = chat.http_api();
+                                      if (!blocked.ok())
+                                        return self.AnswerStoreFailure(deferred, blocked.status());
+                                      self.Answer(deferred, 200, ProfilesBody("blocks", *blocked));
+                                    }));
     return;
   }
   int64_t other = 0;

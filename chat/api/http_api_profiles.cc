@@ -116,6 +116,17 @@ void WriteProfile(JsonWriter& writer, const storage::Profile& profile) {
   if (profile.deleted) writer.Field("deleted", true);
 }
 
+std::string ProfilesBody(std::string_view key, const std::vector<storage::Profile>& profiles) {
+  JsonWriter writer;
+  writer.BeginObject().Key(key).BeginArray();
+  for (const storage::Profile& profile : profiles) {
+    writer.BeginObject();
+    WriteProfile(writer, profile);
+    writer.EndObject();
+  }
+  return writer.EndArray().EndObject().Take();
+}
+
 void HttpApi::AnswerMe(const DeferredHttp& deferred, int64_t user) {
   service_.store().FindAccount(
       user, service_.ReplyOn<std::optional<storage::Account>>(

@@ -61,14 +61,7 @@ void HttpApi::HandleUsers(HttpExchange& exchange) {
                    const storage::Result<std::vector<storage::Profile>>& result) {
     HttpApi& self = chat.http_api();
     if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-    JsonWriter writer;
-    writer.BeginObject().Key("users").BeginArray();
-    for (const storage::Profile& user : *result) {
-      writer.BeginObject();
-      WriteProfile(writer, user);
-      writer.EndObject();
-    }
-    self.Answer(deferred, 200, writer.EndArray().EndObject().str());
+    self.Answer(deferred, 200, ProfilesBody("users", *result));
   };
   if (const std::optional<std::string_view> ids_param = http::QueryParam(query, "ids")) {
     // Decoded: URL encoders (URLSearchParams among them) escape the commas.

@@ -151,30 +151,10 @@ for _, user in ipairs(redis.call('SMEMBERS', 'rc:online')) do out[#out + 1] = us
 return out
 )lua";
 
-std::string Script(std::string_view body) {
-  std::string script(kPrelude);
-  script.append(body);
-  return script;
-}
-
-const std::string& AttachScript() {
-  static const std::string script = Script(kAttach);
-  return script;
-}
-const std::string& DetachScript() {
-  static const std::string script = Script(kDetach);
-  return script;
-}
-const std::string& ReassertScript() {
-  static const std::string script = Script(kReassert);
-  return script;
-}
-const std::string& ReapScript() {
-  static const std::string script = Script(kReap);
-  return script;
-}
-const std::string& SweepScript() {
-  static const std::string script = Script(kSweep);
+// One script's text, built once: the prelude every script shares, then `kBody`.
+template <const std::string_view& kBody>
+const std::string& Script() {
+  static const std::string script = std::string(kPrelude).append(kBody);
   return script;
 }
 
@@ -213,7 +193,7 @@ void ClusterPresence::NoteStateLost() { node_.registry().NoteStateLost(); }
 
 void ClusterPresence::Attach(int64_t user, uint32_t count,
                              std::function<void(Verdict, std::optional<Transition>)> done) {
-  node_.bus().Call({"EVAL", AttachScript(), "0", std::to_string(user), node_id_,
+  node_.bus().Call({"EVAL", Script<kAttach>(), "0", std::to_string(user), node_id_,
                     std::to_string(count), std::to_string(service_.config().max_conns_per_user)},
                    [user, done = std::move(done)](RedisReply reply) {
                      if (reply.type != RedisReply::Type::kArray || reply.elements.size() < 3) {
@@ -230,7 +210,7 @@ void ClusterPresence::Attach(int64_t user, uint32_t count,
 }
 
 void ClusterPresence::Detach(int64_t user, uint32_t count) {
-  node_.bus().Call({"EVAL", DetachScript(), "0", std::to_string(user), node_id_,
+  node_.bus().Call({"EVAL", Script<kDetach>(), "0", std::to_string(user), node_id_,
                     std::to_string(count), grace_ms_},
                    [this, user](RedisReply reply) {
                      if (reply.type != RedisReply::Type::kArray || reply.elements.size() < 2) {
@@ -245,7 +225,7 @@ void ClusterPresence::Detach(int64_t user, uint32_t count) {
 
 void ClusterPresence::Reassert(std::vector<std::pair<int64_t, uint32_t>> users) {
   for (size_t at = 0; at < users.size(); at += kReassertChunk) {
-    std::vector<std::string> args = {"EVAL", ReassertScript(), "0", node_id_};
+    std::vector<std::string> args = {"EVAL", Script<kReassert>(), "0", node_id_};
     for (size_t i = at; i < std::min(users.size(), at + kReassertChunk); ++i) {
       args.push_back(std::to_string(users[i].first));
       args.push_back(std::to_string(users[i].second));
@@ -261,8 +241,8 @@ void ClusterPresence::Reassert(std::vector<std::pair<int64_t, uint32_t>> users) 
 }
 
 void ClusterPresence::Sweep(int64_t now_ms) {
-  node_.bus().Call({"EVAL", SweepScript(), "0", std::to_string(kSweepLimit)}, [this](RedisReply
-                                                                                         reply) {
+  node_.bus().Call({"EVAL", Script<kSweep>(), "0", std::to_string(kSweepLimit)}, [this](RedisReply
+                                                                                            reply) {
     if (reply.type != RedisReply::Type::kArray) return LogRefusal(reply, "sweep");
     std::vector<Transition> out;
     for (size_t i = 1; i + 2 < reply.elements.size(); i += 3) {
@@ -306,7 +286,7 @@ void ClusterPresence::Snapshot(bool with_departures) {
 }
 
 void ClusterPresence::Reap(std::string node, size_t chunk, std::function<void()> done) {
-  node_.bus().Call({"EVAL", ReapScript(), "0", node, grace_ms_, std::to_string(chunk)},
+  node_.bus().Call({"EVAL", Script<kReap>(), "0", node, grace_ms_, std::to_string(chunk)},
                    [this, node, chunk, done = std::move(done)](RedisReply reply) mutable {
                      if (reply.type != RedisReply::Type::kArray || reply.elements.size() < 2) {
                        LogRefusal(reply, "reap");

@@ -17,6 +17,16 @@ constexpr uint16_t kTokenExpiredClose = 4001;
 // window and close a session that was never told.
 constexpr int64_t kSweepPeriodMs = 1000;
 
+// The token events (token_expiring, auth_ok) both name the expiry of the token it now holds.
+void SendTokenEvent(const Session& session, std::string_view type) {
+  JsonWriter event;
+  session.conn->SendText(event.BeginObject()
+                             .Field("type", type)
+                             .Field("expires_at", session.token_exp_ms)
+                             .EndObject()
+                             .str());
+}
+
 }  // namespace
 
 // The exp is a wall-clock time (it is in the token); the deadline is taken once, here, as the
@@ -40,12 +50,7 @@ void SessionHost::SweepTokens(int64_t now_ms) {
                now_ms + kSweepPeriodMs >= session.token_ends_ms - notice_ms) {
       // Before hello the client could not act on it: it waits for the next sweep after hello.
       session.expiry_noticed = true;
-      JsonWriter event;
-      session.conn->SendText(event.BeginObject()
-                                 .Field("type", "token_expiring")
-                                 .Field("expires_at", session.token_exp_ms)
-                                 .EndObject()
-                                 .str());
+      SendTokenEvent(session, "token_expiring");
     }
   }
   for (Session* session : expired) CloseSession(*session, kTokenExpiredClose, "token expired");
@@ -65,12 +70,7 @@ void SessionHost::HandleAuth(Session& session, const ClientRequest& request) {
   // The connection keeps its current token (and its expiry): a refused auth closes nothing.
   if (!refusal.empty()) return SendError(session, "unauthorized", refusal);
   SetToken(session, std::move(verified.claims.jti), verified.claims.exp);
-  JsonWriter answer;
-  session.conn->SendText(answer.BeginObject()
-                             .Field("type", "auth_ok")
-                             .Field("expires_at", session.token_exp_ms)
-                             .EndObject()
-                             .str());
+  SendTokenEvent(session, "auth_ok");
 }
 
 }  // namespace ringcast::chat

@@ -82,15 +82,12 @@ RedisReply Copy(const redisReply* reply) {
       out.integer = reply->integer;
       break;
     case REDIS_REPLY_STRING:
-      out.type = RedisReply::Type::kString;
-      out.text = std::string(ReplyText(reply));
-      break;
     case REDIS_REPLY_STATUS:
-      out.type = RedisReply::Type::kStatus;
-      out.text = std::string(ReplyText(reply));
-      break;
     case REDIS_REPLY_ERROR:
-      out.type = RedisReply::Type::kError;
+      // Three kinds of text that differ only in what they mean.
+      out.type = reply->type == REDIS_REPLY_STRING   ? RedisReply::Type::kString
+                 : reply->type == REDIS_REPLY_STATUS ? RedisReply::Type::kStatus
+                                                     : RedisReply::Type::kError;
       out.text = std::string(ReplyText(reply));
       break;
     case REDIS_REPLY_ARRAY:

@@ -39,9 +39,9 @@ std::string ShippedFolder(const std::string& name, const std::string& from_binar
 // variable is given; an empty value (flag or variable: CLI11 ignores an empty variable, so it
 // is read here) serves none. Absolute, but not resolved: a root that is a symbolic link
 // (switched at each deploy) is followed afresh by every request. False when it is no directory.
-bool ResolveServedFolder(const CLI::Option& option, const char* env_name, std::string value,
-                         const std::string& shipped, std::string* out, bool* not_found) {
-  const char* env = std::getenv(env_name);
+bool ResolveServedFolder(const CLI::Option& option, std::string value, const std::string& shipped,
+                         std::string* out, bool* not_found) {
+  const char* env = std::getenv(option.get_envname().c_str());
   if (option.count() == 0 && env == nullptr) {
     *out = shipped;
     *not_found = shipped.empty();
@@ -61,27 +61,50 @@ bool ResolveServedFolder(const CLI::Option& option, const char* env_name, std::s
   return true;
 }
 
+// What tells --web-root and --sdk-root apart; the rest of their handling is one.
+struct ServedFolder {
+  const char* flag;
+  const char* help;
+  const char* default_shown;  // In --help: the path is known only once the flags are parsed.
+  const char* shipped_name;   // ShippedFolder's arguments.
+  const char* shipped_from_binary;
+  std::string RouteOptions::*root;
+  bool RouteOptions::*not_found;
+};
+
+void AddServedFolder(FlagRegistry& flags, RouteOptions* options, const ServedFolder& folder) {
+  std::string* text = flags.Scratch();
+  CLI::Option* option =
+      flags.Add({folder.flag, text, folder.help})->default_str(folder.default_shown);
+  flags.AddCheck([=] {
+    return ResolveServedFolder(*option, *text,
+                               ShippedFolder(folder.shipped_name, folder.shipped_from_binary),
+                               &(options->*folder.root), &(options->*folder.not_found));
+  });
+  // Resolved after parsing: its effective path, not the help text's "shipped".
+  flags.AddEffective(folder.flag, [options, root = folder.root] { return options->*root; });
+}
+
 }  // namespace
 
 void RegisterRouteFlags(FlagRegistry& flags, RouteOptions* options) {
   flags.Add({"raw-channels", &options->raw_channels,
              "Enable the unauthenticated /raw/{channel} fan-out route"});
-  std::string* web_root = flags.Scratch();
-  CLI::Option* web_root_option =
-      flags
-          .Add({"web-root", web_root,
-                "Directory whose files are served at / (the web app); empty: none. Default: the "
-                "web/ folder shipped with the binary (<prefix>/share/ringcast/web, or the "
-                "checkout's web/ for a build tree)"})
-          ->default_str("shipped web/");
-  std::string* sdk_root = flags.Scratch();
-  CLI::Option* sdk_root_option =
-      flags
-          .Add({"sdk-root", sdk_root,
-                "Directory whose files are served at /sdk/ (the JavaScript SDK's modules, for "
-                "pages that import it); empty: none. Default: the SDK shipped with the binary "
-                "(<prefix>/share/ringcast/sdk, or the checkout's clients/js/src for a build tree)"})
-          ->default_str("shipped SDK");
+  AddServedFolder(flags, options,
+                  {"web-root",
+                   "Directory whose files are served at / (the web app); empty: none. Default: the "
+                   "web/ folder shipped with the binary (<prefix>/share/ringcast/web, or the "
+                   "checkout's web/ for a build tree)",
+                   "shipped web/", "web", RINGCAST_WEB_FROM_BINARY, &RouteOptions::web_root,
+                   &RouteOptions::web_root_not_found});
+  AddServedFolder(
+      flags, options,
+      {"sdk-root",
+       "Directory whose files are served at /sdk/ (the JavaScript SDK's modules, for "
+       "pages that import it); empty: none. Default: the SDK shipped with the binary "
+       "(<prefix>/share/ringcast/sdk, or the checkout's clients/js/src for a build tree)",
+       "shipped SDK", "sdk", RINGCAST_SDK_FROM_BINARY, &RouteOptions::sdk_root,
+       &RouteOptions::sdk_root_not_found});
   flags.Add({
       {"max-static-bytes", &options->max_static_bytes,
        "Largest file served from --web-root, bytes (a bigger one is answered 500)",
@@ -94,17 +117,6 @@ void RegisterRouteFlags(FlagRegistry& flags, RouteOptions* options) {
        "File reads from --web-root queued or running on the workers per shard (more: 503)",
        CLI::Range(1, 1 << 16)},
   });
-  flags.AddCheck([=] {
-    return ResolveServedFolder(*web_root_option, "RINGCAST_WEB_ROOT", *web_root,
-                               ShippedFolder("web", RINGCAST_WEB_FROM_BINARY), &options->web_root,
-                               &options->web_root_not_found) &&
-           ResolveServedFolder(*sdk_root_option, "RINGCAST_SDK_ROOT", *sdk_root,
-                               ShippedFolder("sdk", RINGCAST_SDK_FROM_BINARY), &options->sdk_root,
-                               &options->sdk_root_not_found);
-  });
-  // Resolved after parsing: their effective path, not the help text's "shipped".
-  flags.AddEffective("web-root", [options] { return options->web_root; });
-  flags.AddEffective("sdk-root", [options] { return options->sdk_root; });
 }
 
 }  // namespace ringcast

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -22,6 +23,14 @@ class PeriodicThread {
   PeriodicThread(const PeriodicThread&) = delete;
   PeriodicThread& operator=(const PeriodicThread&) = delete;
   ~PeriodicThread() { Stop(); }
+
+  // The interval of a pass that looks for what has waited `age` (uploads past their TTL,
+  // messages unread past the digest delay): a quarter of it, so that what is due waits at most a
+  // quarter longer, within 1 s to 60 s.
+  static std::chrono::milliseconds QuarterOf(std::chrono::milliseconds age) {
+    return std::clamp<std::chrono::milliseconds>(age / 4, std::chrono::seconds(1),
+                                                 std::chrono::seconds(60));
+  }
 
   // `pass` first runs one interval after Start; returning false ends the thread. `name` (at most
   // 15 characters) is what top and perf show.

@@ -145,10 +145,8 @@ void DigestMailer::CollectMetrics(MetricSet& out) const {
 }
 
 void DigestMailer::Start() {
-  const auto interval = std::clamp<std::chrono::milliseconds>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(options_.after) / 4,
-      std::chrono::seconds(1), std::chrono::seconds(60));
-  thread_.Start("email-digest", interval, [this] { return Pass(); });
+  thread_.Start("email-digest", PeriodicThread::QuarterOf(options_.after),
+                [this] { return Pass(); });
 }
 
 void DigestMailer::Stop() { thread_.Stop(); }
