@@ -66,13 +66,9 @@ Result<std::optional<Membership>> FindMembership(SqliteDb& db, int64_t conv, int
 Result<bool> ConversationExists(SqliteDb& db, int64_t conv) {
   auto stmt = db.Prepare("SELECT 1 FROM conversations WHERE id = ?1");
   stmt->Bind(conv);
-  bool found = false;
-  if (Status s = ForEachSqliteRow(*stmt, [&](Statement&) { found = true; }); !s.ok()) return s;
-  return found;
+  return AnySqliteRow(*stmt);
 }
 
-// A member's read (history, pins) refused to anyone else: `denial` kForbidden, or kNotFound
-// when there is no such conversation.
 // A page of `conv`'s messages (of the thread under `root` only, when given), newest first,
 // below seq `before` (0: from the newest).
 Status ReadPageBefore(SqliteDb& db, int64_t conv, std::optional<int64_t> root, int64_t before,
@@ -87,14 +83,24 @@ Status ReadPageBefore(SqliteDb& db, int64_t conv, std::optional<int64_t> root, i
   return ReadPage(*stmt, limit.count, bytes_left, out.messages, out.more);
 }
 
-Status DenyOutsider(SqliteDb& db, int64_t conv, int64_t user, Denial& denial) {
-  Result<std::optional<Membership>> membership = FindMembership(db, conv, user);
-  if (!membership.ok()) return membership.status();
-  if (*membership) return Status();
+}  // namespace
+
+Status DenyNonMember(SqliteDb& db, int64_t conv, Denial& denial) {
   Result<bool> exists = ConversationExists(db, conv);
   if (!exists.ok()) return exists.status();
   denial = *exists ? Denial::kForbidden : Denial::kNotFound;
   return Status();
+}
+
+namespace {
+
+// A member's read (history, pins) refused to anyone else: `denial` kForbidden, or kNotFound
+// when there is no such conversation.
+Status DenyOutsider(SqliteDb& db, int64_t conv, int64_t user, Denial& denial) {
+  Result<std::optional<Membership>> membership = FindMembership(db, conv, user);
+  if (!membership.ok()) return membership.status();
+  if (*membership) return Status();
+  return DenyNonMember(db, conv, denial);
 }
 
 Status LoadMemberIds(SqliteDb& db, int64_t conv, std::vector<int64_t>& members) {

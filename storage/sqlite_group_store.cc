@@ -50,9 +50,7 @@ Status LoadState(SqliteDb& db, int64_t conv, ConversationState& state) {
 Result<bool> UserExists(SqliteDb& db, int64_t user) {
   auto stmt = db.Prepare("SELECT 1 FROM users WHERE id = ?1");
   stmt->Bind(user);
-  bool found = false;
-  if (Status s = ForEachSqliteRow(*stmt, [&](Statement&) { found = true; }); !s.ok()) return s;
-  return found;
+  return AnySqliteRow(*stmt);
 }
 
 namespace {
@@ -208,12 +206,9 @@ void SqliteChatStore::ChangeGroup(GroupChange change, Reply<MembershipOutcome> r
           }
           if (!event.name && !event.topic && !event.avatar) return Status();
           if (event.avatar && !event.avatar->empty()) {
-            Result<bool> own = IsOwnImage(db, *event.avatar, change.caller);
-            if (!own.ok()) return own.status();
-            if (!*own) {
-              out.denial = Denial::kNotOwnImage;
-              return Status();
-            }
+            Status s = DenyUnlessOwnImage(db, *event.avatar, change.caller, Denial::kNotOwnImage,
+                                          out.denial);
+            if (!s.ok() || out.denial != Denial::kNone) return s;
           }
           auto stmt = db.Prepare(
               "UPDATE conversations SET name = coalesce(?2, name), "

@@ -22,9 +22,9 @@ Result<std::set<int64_t>> FindMentioned(SqliteDb& db, int64_t conv, int64_t send
     if (user == sender || mentioned.contains(user)) continue;
     member->Reset();
     member->Bind(conv, user);
-    bool found = false;
-    if (Status s = ForEachSqliteRow(*member, [&](Statement&) { found = true; }); !s.ok()) return s;
-    if (found) mentioned.insert(user);
+    Result<bool> found = AnySqliteRow(*member);
+    if (!found.ok()) return found.status();
+    if (*found) mentioned.insert(user);
   }
   if (text) {
     // users.username is COLLATE NOCASE: its unique index finds the name ignoring case.
@@ -112,12 +112,7 @@ void SqliteChatStore::SetMute(int64_t conv, int64_t user, std::optional<int64_t>
         stmt->Bind(conv, user, until);
         if (Status s = stmt->Exec(); !s.ok()) return s;
         if (db.Changes() > 0) return Status();
-        auto exists = db.Prepare("SELECT 1 FROM conversations WHERE id = ?1");
-        exists->Bind(conv);
-        bool found = false;
-        Status s = ForEachSqliteRow(*exists, [&](Statement&) { found = true; });
-        out = found ? Denial::kForbidden : Denial::kNotFound;
-        return s;
+        return DenyNonMember(db, conv, out);
       },
       std::move(reply));
 }

@@ -125,14 +125,16 @@ void SqliteChatStore::SearchProfiles(std::string prefix, uint32_t limit,
       std::move(reply));
 }
 
-Result<bool> IsOwnImage(SqliteDb& db, std::string_view upload, int64_t user) {
+Status DenyUnlessOwnImage(SqliteDb& db, std::string_view upload, int64_t user, Denial refusal,
+                          Denial& denial) {
   auto own = db.Prepare(
       "SELECT 1 FROM uploads WHERE id = ?1 AND owner_id = ?2 AND type LIKE 'image/%' "
       "AND thumb_sha256 <> ''");
   own->Bind(upload, user);
-  bool found = false;
-  if (Status s = ForEachSqliteRow(*own, [&](Statement&) { found = true; }); !s.ok()) return s;
-  return found;
+  Result<bool> found = AnySqliteRow(*own);
+  if (!found.ok()) return found.status();
+  if (!*found) denial = refusal;
+  return Status();
 }
 
 void SqliteChatStore::UpdateProfile(int64_t user, ProfileChange change,
@@ -141,12 +143,8 @@ void SqliteChatStore::UpdateProfile(int64_t user, ProfileChange change,
       Kind::kWrite,
       [user, change = std::move(change)](SqliteDb& db, ProfileOutcome& out) {
         if (change.avatar && *change.avatar) {
-          Result<bool> own = IsOwnImage(db, **change.avatar, user);
-          if (!own.ok()) return own.status();
-          if (!*own) {
-            out.denial = Denial::kForbidden;
-            return Status();
-          }
+          Status s = DenyUnlessOwnImage(db, **change.avatar, user, Denial::kForbidden, out.denial);
+          if (!s.ok() || out.denial != Denial::kNone) return s;
         }
         // ?N IS NULL-style flags: a field not given keeps its value.
         auto update = db.Prepare(

@@ -11,11 +11,9 @@ Status CheckReply(SqliteDb& db, const NewMessage& message, AppendOutcome& out, M
   auto member =
       db.Prepare("SELECT 1 FROM users_conversations WHERE conversation_id = ?1 AND user_id = ?2");
   member->Bind(message.conv, message.sender);
-  bool is_member = false;
-  if (Status s = ForEachSqliteRow(*member, [&](Statement&) { is_member = true; }); !s.ok()) {
-    return s;
-  }
-  if (!is_member) {
+  Result<bool> is_member = AnySqliteRow(*member);
+  if (!is_member.ok()) return is_member.status();
+  if (!*is_member) {
     out.denial = Denial::kForbidden;
     return Status();
   }
