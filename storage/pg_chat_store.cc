@@ -387,63 +387,39 @@ void PgChatStore::CreateUser(std::string username, std::string password_hash, in
 }
 
 void PgChatStore::FindLogin(std::string username, Reply<std::optional<UserLogin>> reply) {
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead, {Query("find_login", {std::move(username)})},
-      [](PgResults results, std::optional<UserLogin>& out) {
-        ForEachRow(results[0], [&](const Row& row) {
-          out = UserLogin{row.Int(0), row.Text(1), row.Int(2)};
-        });
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead,
+         {Query("find_login", {std::move(username)})}, RowsInto([](const Row& row) {
+           return UserLogin{row.Int(0), row.Text(1), row.Int(2)};
+         }),
+         std::move(reply));
 }
 
 void PgChatStore::RevokeToken(std::string jti, int64_t expires_at_ms, Reply<bool> reply) {
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
-  Submit(
-      *pipeline_, 0, Kind::kIdempotentWrite,
-      {Query("revoke_token", {std::move(jti), Int(expires_at_ms), Int(now)})},
-      [](PgResults, bool& out) {
-        out = true;
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, 0, Kind::kIdempotentWrite,
+         {Query("revoke_token", {std::move(jti), Int(expires_at_ms), Int(now)})}, Done,
+         std::move(reply));
 }
 
 void PgChatStore::LoadRevoked(int64_t now, Reply<std::vector<RevokedToken>> reply) {
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead, {Query("load_revoked", {Int(now)})},
-      [](PgResults results, std::vector<RevokedToken>& out) {
-        ForEachRow(results[0], [&](const Row& row) {
-          out.push_back(RevokedToken{row.Text(0), row.Int(1)});
-        });
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead, {Query("load_revoked", {Int(now)})},
+         RowsInto([](const Row& row) {
+           return RevokedToken{row.Text(0), row.Int(1)};
+         }),
+         std::move(reply));
 }
 
 void PgChatStore::SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply) {
-  Submit(
-      *pipeline_, LaneOf(user), Kind::kIdempotentWrite,
-      {Query("set_last_online", {Int(user), Int(ts)})},
-      [](PgResults, bool& out) {
-        out = true;
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, LaneOf(user), Kind::kIdempotentWrite,
+         {Query("set_last_online", {Int(user), Int(ts)})}, Done, std::move(reply));
 }
 
 namespace {
 
 // search_users and find_users answer the same columns: id, username.
-Status ReadUserMatches(PgResults results, std::vector<UserMatch>& out) {
-  ForEachRow(results[0], [&](const Row& row) {
-    out.push_back(UserMatch{row.Int(0), row.Text(1)});
-  });
-  return Status();
-}
+UserMatch ReadUserMatch(const Row& row) { return UserMatch{row.Int(0), row.Text(1)}; }
 
 }  // namespace
 
@@ -453,7 +429,7 @@ void PgChatStore::SearchUsers(std::string prefix, uint32_t limit,
   if (!range) range = UsernameRange{"\x7f", "\x7f"};  // An empty range: the same no-match reply.
   Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead,
          {Query("search_users", {std::move(range->low), std::move(range->high), Int(limit)})},
-         ReadUserMatches, std::move(reply));
+         RowsInto(ReadUserMatch), std::move(reply));
 }
 
 namespace {
@@ -465,7 +441,7 @@ std::string Int8Array(const std::vector<int64_t>& values) { return pg::Int8Array
 void PgChatStore::FindUsers(std::vector<int64_t> ids, Reply<std::vector<UserMatch>> reply) {
   Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead,
          {PgQuery{.statement = "find_users", .values = {Int8Array(ids)}, .binary = {true}}},
-         ReadUserMatches, std::move(reply));
+         RowsInto(ReadUserMatch), std::move(reply));
 }
 
 namespace {
@@ -843,26 +819,19 @@ void PgChatStore::UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered
 
 void PgChatStore::ReadRange(int64_t conv, int64_t after, uint32_t limit,
                             Reply<std::vector<Message>> reply) {
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead,
-      {Query("read_range", {Int(conv), Int(after), Int(limit)})},
-      [](PgResults results, std::vector<Message>& out) {
-        ForEachRow(results[0], [&](const Row& row) { out.push_back(row.ReadMessage(0)); });
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead,
+         {Query("read_range", {Int(conv), Int(after), Int(limit)})},
+         RowsInto([](const Row& row) { return row.ReadMessage(0); }), std::move(reply));
 }
 
 void PgChatStore::LastSeqs(std::vector<int64_t> convs,
                            Reply<std::vector<std::pair<int64_t, int64_t>>> reply) {
   PgQuery query{.statement = "last_seqs", .values = {Int8Array(convs)}, .binary = {true}};
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead, {std::move(query)},
-      [](PgResults results, std::vector<std::pair<int64_t, int64_t>>& out) {
-        ForEachRow(results[0], [&](const Row& row) { out.emplace_back(row.Int(0), row.Int(1)); });
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead, {std::move(query)},
+         RowsInto([](const Row& row) {
+           return std::pair{row.Int(0), row.Int(1)};
+         }),
+         std::move(reply));
 }
 
 void PgChatStore::CollectMetrics(MetricSet& out) const {
@@ -918,28 +887,18 @@ void PgChatStore::FindOwnedUploads(int64_t owner, std::vector<std::string> ids,
                                    Reply<std::vector<UploadRecord>> reply) {
   std::vector<const std::string*> pointers;
   for (const std::string& id : ids) pointers.push_back(&id);
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead,
-      {PgQuery{.statement = "find_owned_uploads",
-               .values = {Int(owner), pg::TextArrayBinary(pointers)},
-               .binary = {false, true}}},
-      [](PgResults results, std::vector<UploadRecord>& out) {
-        ForEachRow(results[0], [&](const Row& row) { out.push_back(ReadUpload(row)); });
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead,
+         {PgQuery{.statement = "find_owned_uploads",
+                  .values = {Int(owner), pg::TextArrayBinary(pointers)},
+                  .binary = {false, true}}},
+         RowsInto(ReadUpload), std::move(reply));
 }
 
 void PgChatStore::FindUpload(std::string id, int64_t user,
                              Reply<std::optional<UploadRecord>> reply) {
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead,
-      {Query("find_upload", {std::move(id), Int(user)})},
-      [](PgResults results, std::optional<UploadRecord>& out) {
-        ForEachRow(results[0], [&](const Row& row) { out = ReadUpload(row); });
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead,
+         {Query("find_upload", {std::move(id), Int(user)})}, RowsInto(ReadUpload),
+         std::move(reply));
 }
 
 }  // namespace ringcast::storage

@@ -69,14 +69,8 @@ void PgChatStore::DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_t li
 }
 
 void PgChatStore::MarkNotified(int64_t conv, int64_t user, int64_t seq, Reply<bool> reply) {
-  Submit(
-      *pipeline_, LaneOf(conv), Kind::kIdempotentWrite,
-      {Query("mark_notified", {Int(conv), Int(user), Int(seq)})},
-      [](PgResults, bool& out) {
-        out = true;
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, LaneOf(conv), Kind::kIdempotentWrite,
+         {Query("mark_notified", {Int(conv), Int(user), Int(seq)})}, Done, std::move(reply));
 }
 
 }  // namespace ringcast::storage

@@ -131,15 +131,10 @@ PgQuery EndLoginsQuery(int64_t user, const LoginSelection& which, int64_t revoke
 std::span<const PgStatement> PgProfileStatements() { return kProfileStatements; }
 
 void PgChatStore::FindProfiles(std::vector<int64_t> ids, Reply<std::vector<Profile>> reply) {
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead,
-      {PgQuery{
-          .statement = "find_profiles", .values = {pg::Int8ArrayBinary(ids)}, .binary = {true}}},
-      [](PgResults results, std::vector<Profile>& out) {
-        ForEachRow(results[0], [&](const Row& row) { out.push_back(ReadProfile(row)); });
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead,
+         {PgQuery{
+             .statement = "find_profiles", .values = {pg::Int8ArrayBinary(ids)}, .binary = {true}}},
+         RowsInto(ReadProfile), std::move(reply));
 }
 
 void PgChatStore::SearchProfiles(std::string prefix, uint32_t limit,
@@ -200,53 +195,34 @@ void PgChatStore::UpdateProfile(int64_t user, ProfileChange change, Reply<Profil
 }
 
 void PgChatStore::SetPasswordHash(int64_t user, std::string password_hash, Reply<bool> reply) {
-  Submit(
-      *pipeline_, LaneOf(user), Kind::kIdempotentWrite,
-      {Query("set_password_hash", {Int(user), std::move(password_hash)})},
-      [](PgResults results, bool& out) {
-        out = PQntuples(results[0]) > 0;
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, LaneOf(user), Kind::kIdempotentWrite,
+         {Query("set_password_hash", {Int(user), std::move(password_hash)})}, AnyRow,
+         std::move(reply));
 }
 
 void PgChatStore::StoreLogin(LoginRecord login, Reply<bool> reply) {
-  Submit(
-      *pipeline_, 0, Kind::kWrite,
-      {Query("store_login", {std::move(login.family), Int(login.user), Int(login.created_at),
-                             std::move(login.user_agent), std::move(login.address)})},
-      [](PgResults, bool& out) {
-        out = true;
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, 0, Kind::kWrite,
+         {Query("store_login", {std::move(login.family), Int(login.user), Int(login.created_at),
+                                std::move(login.user_agent), std::move(login.address)})},
+         Done, std::move(reply));
 }
 
 void PgChatStore::TouchLogin(std::string family, int64_t now, Reply<bool> reply) {
-  Submit(
-      *pipeline_, 0, Kind::kIdempotentWrite, {Query("touch_login", {std::move(family), Int(now)})},
-      [](PgResults, bool& out) {
-        out = true;
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, 0, Kind::kIdempotentWrite,
+         {Query("touch_login", {std::move(family), Int(now)})}, Done, std::move(reply));
 }
 
 void PgChatStore::ListLogins(int64_t user, int64_t now, Reply<std::vector<LoginRecord>> reply) {
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead, {Query("list_logins", {Int(user), Int(now)})},
-      [user](PgResults results, std::vector<LoginRecord>& out) {
-        ForEachRow(results[0], [&](const Row& row) {
-          out.push_back(LoginRecord{.family = row.Text(0),
-                                    .user = user,
-                                    .created_at = row.Int(1),
-                                    .last_used_at = row.Int(2),
-                                    .user_agent = row.Text(3),
-                                    .address = row.Text(4)});
-        });
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead,
+         {Query("list_logins", {Int(user), Int(now)})}, RowsInto([user](const Row& row) {
+           return LoginRecord{.family = row.Text(0),
+                              .user = user,
+                              .created_at = row.Int(1),
+                              .last_used_at = row.Int(2),
+                              .user_agent = row.Text(3),
+                              .address = row.Text(4)};
+         }),
+         std::move(reply));
 }
 
 void PgChatStore::EndLogins(int64_t user, LoginSelection which, int64_t revoked_until_ms,
@@ -301,23 +277,13 @@ void PgChatStore::SetBlock(int64_t blocker, int64_t blocked, bool on, int64_t no
 }
 
 void PgChatStore::ListBlocks(int64_t user, Reply<std::vector<Profile>> reply) {
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead, {Query("list_blocks", {Int(user)})},
-      [](PgResults results, std::vector<Profile>& out) {
-        ForEachRow(results[0], [&](const Row& row) { out.push_back(ReadProfile(row)); });
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead, {Query("list_blocks", {Int(user)})},
+         RowsInto(ReadProfile), std::move(reply));
 }
 
 void PgChatStore::EitherBlocks(int64_t a, int64_t b, Reply<bool> reply) {
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead, {Query("either_blocks", {Int(a), Int(b)})},
-      [](PgResults results, bool& out) {
-        out = PQntuples(results[0]) > 0;
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead, {Query("either_blocks", {Int(a), Int(b)})},
+         AnyRow, std::move(reply));
 }
 
 }  // namespace ringcast::storage

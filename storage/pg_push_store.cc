@@ -117,52 +117,35 @@ void PgChatStore::AddPushSubscription(PushSubscription subscription, uint32_t ma
                .values = {std::move(subscription.endpoint), id, std::move(subscription.p256dh),
                           std::move(subscription.auth), std::to_string(subscription.created_at)}},
        PgQuery{.statement = "push_trim", .values = {id, std::to_string(max_per_user)}}},
-      [](PgResults, bool& out) {
-        out = true;
-        return Status();
-      },
-      std::move(reply));
+      pg_internal::Done, std::move(reply));
 }
 
 void PgChatStore::RemovePushSubscription(int64_t user, std::string endpoint, Reply<bool> reply) {
   SubmitWrite(
       *pipeline_, user,
       {PgQuery{.statement = "push_remove", .values = {std::move(endpoint), std::to_string(user)}}},
-      [](PgResults results, bool& out) {
-        out = PQntuples(results[0]) > 0;
-        return Status();
-      },
-      std::move(reply));
+      pg_internal::AnyRow, std::move(reply));
 }
 
 void PgChatStore::ListPushSubscriptions(int64_t user, Reply<std::vector<PushSubscription>> reply) {
-  SubmitRead(
-      *pipeline_, {PgQuery{.statement = "push_list", .values = {std::to_string(user)}}},
-      [user](PgResults results, std::vector<PushSubscription>& out) {
-        pg_internal::ForEachRow(results[0], [&](const pg_internal::Row& row) {
-          out.push_back(PushSubscription{.user = user,
-                                         .endpoint = row.Text(0),
-                                         .p256dh = row.Text(1),
-                                         .auth = row.Text(2),
-                                         .created_at = row.Int(3)});
-        });
-        return Status();
-      },
-      std::move(reply));
+  SubmitRead(*pipeline_, {PgQuery{.statement = "push_list", .values = {std::to_string(user)}}},
+             pg_internal::RowsInto([user](const pg_internal::Row& row) {
+               return PushSubscription{.user = user,
+                                       .endpoint = row.Text(0),
+                                       .p256dh = row.Text(1),
+                                       .auth = row.Text(2),
+                                       .created_at = row.Int(3)};
+             }),
+             std::move(reply));
 }
 
 void PgChatStore::SetEmail(int64_t user, std::optional<std::string> email, Reply<bool> reply) {
   const bool clear = !email;
-  SubmitWrite(
-      *pipeline_, user,
-      {PgQuery{.statement = "set_email",
-               .values = {std::to_string(user), email.value_or("")},
-               .nulls = {false, clear}}},
-      [](PgResults results, bool& out) {
-        out = PQntuples(results[0]) > 0;
-        return Status();
-      },
-      std::move(reply));
+  SubmitWrite(*pipeline_, user,
+              {PgQuery{.statement = "set_email",
+                       .values = {std::to_string(user), email.value_or("")},
+                       .nulls = {false, clear}}},
+              pg_internal::AnyRow, std::move(reply));
 }
 
 void PgChatStore::FindAccount(int64_t user, Reply<std::optional<Account>> reply) {
@@ -218,17 +201,12 @@ void PgChatStore::MarkDigested(int64_t user, std::vector<std::pair<int64_t, int6
     convs.push_back(conv);
     seqs.push_back(seq);
   }
-  SubmitWrite(
-      *pipeline_, user,
-      {PgQuery{
-          .statement = "mark_digested",
-          .values = {std::to_string(user), pg::Int8ArrayBinary(convs), pg::Int8ArrayBinary(seqs)},
-          .binary = {false, true, true}}},
-      [](PgResults, bool& out) {
-        out = true;
-        return Status();
-      },
-      std::move(reply));
+  SubmitWrite(*pipeline_, user,
+              {PgQuery{.statement = "mark_digested",
+                       .values = {std::to_string(user), pg::Int8ArrayBinary(convs),
+                                  pg::Int8ArrayBinary(seqs)},
+                       .binary = {false, true, true}}},
+              pg_internal::Done, std::move(reply));
 }
 
 }  // namespace ringcast::storage

@@ -188,6 +188,37 @@ void Submit(PgPipeline& pipeline, uint32_t lane, Kind kind, std::vector<PgQuery>
                                                 std::move(reply)));
 }
 
+// Consumers for Submit's most common answers.
+
+// A write whose only answer is that it ran.
+inline Status Done(PgResults, bool& out) {
+  out = true;
+  return Status();
+}
+
+// Whether the first query answered a row: an UPDATE/DELETE ... RETURNING that matched, or a
+// read of whether something exists.
+inline Status AnyRow(PgResults results, bool& out) {
+  out = PQntuples(results[0]) > 0;
+  return Status();
+}
+
+// Each row of the first query as `read_row(row)`: appended to `out` when it is a vector,
+// otherwise assigned to it (the last row wins; no row leaves it empty).
+template <typename ReadRow>
+auto RowsInto(ReadRow read_row) {
+  return [read_row = std::move(read_row)]<typename T>(PgResults results, T& out) {
+    ForEachRow(results[0], [&](const Row& row) {
+      if constexpr (requires { out.push_back(read_row(row)); }) {
+        out.push_back(read_row(row));
+      } else {
+        out = read_row(row);
+      }
+    });
+    return Status();
+  };
+}
+
 inline uint32_t LaneOf(int64_t id) {
   return static_cast<uint32_t>(static_cast<uint64_t>(id) % 65521);
 }

@@ -37,25 +37,15 @@ constexpr PgStatement kTokenStatements[] = {
 std::span<const PgStatement> PgTokenStatements() { return kTokenStatements; }
 
 void PgChatStore::InstanceId(Reply<std::string> reply) {
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead, {Query("instance_id", {})},
-      [](PgResults results, std::string& out) {
-        ForEachRow(results[0], [&](const Row& row) { out = row.Text(0); });
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead, {Query("instance_id", {})},
+         RowsInto([](const Row& row) { return row.Text(0); }), std::move(reply));
 }
 
 void PgChatStore::StoreRefreshToken(RefreshToken token, int64_t now, Reply<bool> reply) {
-  Submit(
-      *pipeline_, 0, Kind::kWrite,
-      {Query("store_refresh", {std::move(token.hash), Int(token.user), std::move(token.family),
-                               Int(token.expires_at_ms), Int(now)})},
-      [](PgResults, bool& out) {
-        out = true;
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, 0, Kind::kWrite,
+         {Query("store_refresh", {std::move(token.hash), Int(token.user), std::move(token.family),
+                                  Int(token.expires_at_ms), Int(now)})},
+         Done, std::move(reply));
 }
 
 void PgChatStore::RotateRefreshToken(std::string old_hash, std::string next_hash,
@@ -83,13 +73,8 @@ void PgChatStore::RotateRefreshToken(std::string old_hash, std::string next_hash
 }
 
 void PgChatStore::RevokeRefreshFamily(std::string family, Reply<bool> reply) {
-  Submit(
-      *pipeline_, 0, Kind::kIdempotentWrite, {Query("revoke_refresh_family", {std::move(family)})},
-      [](PgResults, bool& out) {
-        out = true;
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, 0, Kind::kIdempotentWrite,
+         {Query("revoke_refresh_family", {std::move(family)})}, Done, std::move(reply));
 }
 
 }  // namespace ringcast::storage

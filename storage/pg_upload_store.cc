@@ -38,47 +38,33 @@ std::span<const PgStatement> PgUploadStatements() { return kUploadStatements; }
 
 void PgChatStore::DeleteOrphanUploads(int64_t created_from, int64_t created_before, uint32_t limit,
                                       Reply<std::vector<UploadRecord>> reply) {
-  Submit(
-      *pipeline_, LaneOf(0), Kind::kWrite,
-      {Query("delete_orphan_uploads", {Int(created_from), Int(created_before), Int(limit)})},
-      [](PgResults results, std::vector<UploadRecord>& out) {
-        ForEachRow(results[0], [&](const Row& row) {
-          out.push_back(UploadRecord{.id = row.Text(0),
-                                     .owner = row.Int(1),
-                                     .size = row.Int(2),
-                                     .sha256 = row.Text(3),
-                                     .created = row.Int(5),
-                                     .thumb_sha256 = row.Text(4)});
-        });
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, LaneOf(0), Kind::kWrite,
+         {Query("delete_orphan_uploads", {Int(created_from), Int(created_before), Int(limit)})},
+         RowsInto([](const Row& row) {
+           return UploadRecord{.id = row.Text(0),
+                               .owner = row.Int(1),
+                               .size = row.Int(2),
+                               .sha256 = row.Text(3),
+                               .created = row.Int(5),
+                               .thumb_sha256 = row.Text(4)};
+         }),
+         std::move(reply));
 }
 
 void PgChatStore::UnreferencedFiles(std::vector<std::string> hashes,
                                     Reply<std::vector<std::string>> reply) {
   std::vector<const std::string*> pointers;
   for (const std::string& hash : hashes) pointers.push_back(&hash);
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead,
-      {PgQuery{.statement = "unreferenced_files",
-               .values = {pg::TextArrayBinary(pointers)},
-               .binary = {true}}},
-      [](PgResults results, std::vector<std::string>& out) {
-        ForEachRow(results[0], [&](const Row& row) { out.push_back(row.Text(0)); });
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead,
+         {PgQuery{.statement = "unreferenced_files",
+                  .values = {pg::TextArrayBinary(pointers)},
+                  .binary = {true}}},
+         RowsInto([](const Row& row) { return row.Text(0); }), std::move(reply));
 }
 
 void PgChatStore::TakeReleasedFiles(uint32_t limit, Reply<std::vector<std::string>> reply) {
-  Submit(
-      *pipeline_, LaneOf(0), Kind::kWrite, {Query("take_released_files", {Int(limit)})},
-      [](PgResults results, std::vector<std::string>& out) {
-        ForEachRow(results[0], [&](const Row& row) { out.push_back(row.Text(0)); });
-        return Status();
-      },
-      std::move(reply));
+  Submit(*pipeline_, LaneOf(0), Kind::kWrite, {Query("take_released_files", {Int(limit)})},
+         RowsInto([](const Row& row) { return row.Text(0); }), std::move(reply));
 }
 
 }  // namespace ringcast::storage

@@ -39,6 +39,12 @@ Status ReadPage(Statement& stmt, uint32_t count, uint64_t& bytes_left,
   }
 }
 
+// A message's target, reply_to and thread_root columns hold NULL for none, which the store's
+// types say with 0.
+std::optional<int64_t> NullIfZero(int64_t value) {
+  return value != 0 ? std::optional(value) : std::nullopt;
+}
+
 // The caller's membership row: last_seq, delivered, read; nullopt when not a member.
 struct Membership {
   int64_t last_seq, delivered, read;
@@ -48,7 +54,7 @@ Result<std::optional<Membership>> FindMembership(SqliteDb& db, int64_t conv, int
       "SELECT c.last_seq, uc.delivered_seq, uc.read_seq FROM conversations c "
       "JOIN users_conversations uc ON uc.conversation_id = c.id AND uc.user_id = ?2 "
       "WHERE c.id = ?1");
-  stmt->BindInt64(1, conv).BindInt64(2, user);
+  stmt->Bind(conv, user);
   std::optional<Membership> found;
   Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
     found = Membership{row.ColumnInt64(0), row.ColumnInt64(1), row.ColumnInt64(2)};
@@ -59,14 +65,10 @@ Result<std::optional<Membership>> FindMembership(SqliteDb& db, int64_t conv, int
 
 Result<bool> ConversationExists(SqliteDb& db, int64_t conv) {
   auto stmt = db.Prepare("SELECT 1 FROM conversations WHERE id = ?1");
-  stmt->BindInt64(1, conv);
-  bool found = false;
-  if (Status s = ForEachSqliteRow(*stmt, [&](Statement&) { found = true; }); !s.ok()) return s;
-  return found;
+  stmt->Bind(conv);
+  return AnySqliteRow(*stmt);
 }
 
-// A member's read (history, pins) refused to anyone else: `denial` kForbidden, or kNotFound
-// when there is no such conversation.
 // A page of `conv`'s messages (of the thread under `root` only, when given), newest first,
 // below seq `before` (0: from the newest).
 Status ReadPageBefore(SqliteDb& db, int64_t conv, std::optional<int64_t> root, int64_t before,
@@ -75,28 +77,36 @@ Status ReadPageBefore(SqliteDb& db, int64_t conv, std::optional<int64_t> root, i
                          " FROM messages m WHERE conversation_id = ?1" +
                          (root ? " AND thread_root = ?2" : "") +
                          " AND seq < ?3 ORDER BY seq DESC LIMIT ?4");
-  stmt->BindInt64(1, conv)
-      .BindInt64(3, before > 0 ? before : std::numeric_limits<int64_t>::max())
-      .BindInt64(4, int64_t{limit.count} + 1);
-  if (root) stmt->BindInt64(2, *root);
+  stmt->Bind(conv, root, before > 0 ? before : std::numeric_limits<int64_t>::max(),
+             int64_t{limit.count} + 1);
   uint64_t bytes_left = limit.bytes;
   return ReadPage(*stmt, limit.count, bytes_left, out.messages, out.more);
 }
 
-Status DenyOutsider(SqliteDb& db, int64_t conv, int64_t user, Denial& denial) {
-  Result<std::optional<Membership>> membership = FindMembership(db, conv, user);
-  if (!membership.ok()) return membership.status();
-  if (*membership) return Status();
+}  // namespace
+
+Status DenyNonMember(SqliteDb& db, int64_t conv, Denial& denial) {
   Result<bool> exists = ConversationExists(db, conv);
   if (!exists.ok()) return exists.status();
   denial = *exists ? Denial::kForbidden : Denial::kNotFound;
   return Status();
 }
 
+namespace {
+
+// A member's read (history, pins) refused to anyone else: `denial` kForbidden, or kNotFound
+// when there is no such conversation.
+Status DenyOutsider(SqliteDb& db, int64_t conv, int64_t user, Denial& denial) {
+  Result<std::optional<Membership>> membership = FindMembership(db, conv, user);
+  if (!membership.ok()) return membership.status();
+  if (*membership) return Status();
+  return DenyNonMember(db, conv, denial);
+}
+
 Status LoadMemberIds(SqliteDb& db, int64_t conv, std::vector<int64_t>& members) {
   auto stmt = db.Prepare(
       "SELECT user_id FROM users_conversations WHERE conversation_id = ?1 ORDER BY user_id");
-  stmt->BindInt64(1, conv);
+  stmt->Bind(conv);
   return ForEachSqliteRow(*stmt, [&](Statement& row) { members.push_back(row.ColumnInt64(0)); });
 }
 
@@ -157,14 +167,14 @@ Status SqliteChatStore::FindResend(SqliteDb& db, const NewMessage& message, Appe
     auto recent = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
                              " FROM messages m WHERE m.id = ?1 AND m.sender_id = ?2 "
                              "AND m.client_msg_id = ?3");
-    recent->BindInt64(1, *id).BindInt64(2, message.sender).BindText(3, message.cid);
+    recent->Bind(*id, message.sender, message.cid);
     if (Status s = read(*recent); !s.ok() || out.duplicate) return s;
     recent_cids_.Forget(message.sender, message.cid, *id);  // Its append was rolled back.
   }
   auto merged = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
                            " FROM message_cids c JOIN messages m ON m.id = c.message_id "
                            "WHERE c.sender_id = ?1 AND c.client_msg_id = ?2");
-  merged->BindInt64(1, message.sender).BindText(2, message.cid);
+  merged->Bind(message.sender, message.cid);
   return read(*merged);
 }
 
@@ -190,14 +200,14 @@ void SqliteChatStore::MergeRecentCidsIfDue() {
         "WHERE id = ?3 AND sender_id = ?1 AND client_msg_id = ?2");
     for (const RecentCids::Entry& entry : merge->chunk) {
       insert->Reset();
-      insert->BindInt64(1, entry.sender).BindText(2, entry.cid).BindInt64(3, entry.id);
+      insert->Bind(entry.sender, entry.cid, entry.id);
       if (Status s = insert->Exec(); !s.ok()) return s;
     }
     auto mark = db.Prepare(
         "UPDATE meta SET value = coalesce(?1, (SELECT coalesce(max(id), 0) + 1 FROM messages)) "
         "WHERE key = 'cids_merged_below'");
     if (std::optional<int64_t> lowest = recent_cids_.LowestIdBesides(merge->chunk)) {
-      mark->BindInt64(1, *lowest);
+      mark->Bind(*lowest);
     }
     return mark->Exec();
   };
@@ -224,7 +234,7 @@ void SqliteChatStore::CreateUser(std::string username, std::string password_hash
         auto stmt = db.Prepare(
             "INSERT INTO users(username, password_hash, created_at) VALUES (?1, ?2, ?3) "
             "ON CONFLICT(username) DO NOTHING RETURNING id");
-        stmt->BindText(1, username).BindText(2, password_hash).BindInt64(3, now);
+        stmt->Bind(username, password_hash, now);
         out = {Denial::kTaken, 0};
         return ForEachSqliteRow(*stmt, [&](Statement& row) {
           out = {Denial::kNone, row.ColumnInt64(0)};
@@ -239,7 +249,7 @@ void SqliteChatStore::FindLogin(std::string username, Reply<std::optional<UserLo
       [username = std::move(username)](SqliteDb& db, std::optional<UserLogin>& out) {
         auto stmt =
             db.Prepare("SELECT id, password_hash, created_at FROM users WHERE username = ?1");
-        stmt->BindText(1, username);
+        stmt->Bind(username);
         return ForEachSqliteRow(*stmt, [&](Statement& row) {
           out = UserLogin{row.ColumnInt64(0), std::string(row.ColumnText(1)), row.ColumnInt64(2)};
         });
@@ -258,7 +268,7 @@ void SqliteChatStore::RevokeToken(std::string jti, int64_t expires_at_ms, Reply<
         if (Status s = prune->Exec(); !s.ok()) return s;
         auto stmt = db.Prepare(
             "INSERT INTO revoked_tokens(jti, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING");
-        stmt->BindText(1, jti).BindInt64(2, expires_at_ms);
+        stmt->Bind(jti, expires_at_ms);
         out = true;
         return stmt->Exec();
       },
@@ -270,7 +280,7 @@ void SqliteChatStore::LoadRevoked(int64_t now, Reply<std::vector<RevokedToken>> 
       Kind::kRead,
       [now](SqliteDb& db, std::vector<RevokedToken>& out) {
         auto stmt = db.Prepare("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > ?1");
-        stmt->BindInt64(1, now);
+        stmt->Bind(now);
         return ForEachSqliteRow(*stmt, [&](Statement& row) {
           out.push_back(RevokedToken{std::string(row.ColumnText(0)), row.ColumnInt64(1)});
         });
@@ -284,7 +294,7 @@ void SqliteChatStore::SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply)
       [user, ts](SqliteDb& db, bool& out) {
         auto stmt = db.Prepare(
             "UPDATE users SET last_online = max(coalesce(last_online, 0), ?2) WHERE id = ?1");
-        stmt->BindInt64(1, user).BindInt64(2, ts);
+        stmt->Bind(user, ts);
         out = true;
         return stmt->Exec();
       },
@@ -303,7 +313,7 @@ void SqliteChatStore::SearchUsers(std::string prefix, uint32_t limit,
         auto stmt = db.Prepare(
             "SELECT id, username FROM users WHERE username >= ?1 AND username < ?2 "
             "ORDER BY username LIMIT ?3");
-        stmt->BindText(1, range->low).BindText(2, range->high).BindInt64(3, limit);
+        stmt->Bind(range->low, range->high, limit);
         return ForEachSqliteRow(*stmt, [&](Statement& row) {
           out.push_back(UserMatch{row.ColumnInt64(0), std::string(row.ColumnText(1))});
         });
@@ -320,7 +330,7 @@ void SqliteChatStore::FindUsers(std::vector<int64_t> ids, Reply<std::vector<User
         auto stmt = db.Prepare("SELECT username FROM users WHERE id = ?1");
         for (int64_t id : wanted) {
           stmt->Reset();
-          stmt->BindInt64(1, id);
+          stmt->Bind(id);
           Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
             out.push_back(UserMatch{id, std::string(row.ColumnText(0))});
           });
@@ -352,7 +362,7 @@ void SqliteChatStore::CreateConversation(int64_t creator, std::vector<int64_t> m
         if (!group) {
           direct_key = std::to_string(*everyone.begin()) + ":" + std::to_string(*everyone.rbegin());
           auto find = db.Prepare("SELECT id FROM conversations WHERE direct_key = ?1");
-          find->BindText(1, *direct_key);
+          find->Bind(*direct_key);
           int64_t existing = 0;
           Status s =
               ForEachSqliteRow(*find, [&](Statement& row) { existing = row.ColumnInt64(0); });
@@ -362,17 +372,7 @@ void SqliteChatStore::CreateConversation(int64_t creator, std::vector<int64_t> m
         auto insert = db.Prepare(
             "INSERT INTO conversations(name, is_group, created_at, direct_key) "
             "VALUES (?1, ?2, ?3, ?4) RETURNING id");
-        if (name) {
-          insert->BindText(1, *name);
-        } else {
-          insert->BindNull(1);
-        }
-        insert->BindInt64(2, group ? 1 : 0).BindInt64(3, now);
-        if (direct_key) {
-          insert->BindText(4, *direct_key);
-        } else {
-          insert->BindNull(4);
-        }
+        insert->Bind(name, group ? 1 : 0, now, direct_key);
         int64_t id = 0;
         Status s = ForEachSqliteRow(*insert, [&](Statement& row) { id = row.ColumnInt64(0); });
         if (!s.ok()) return s;
@@ -381,8 +381,7 @@ void SqliteChatStore::CreateConversation(int64_t creator, std::vector<int64_t> m
             "VALUES (?1, ?2, ?3, ?4)");
         for (int64_t user : everyone) {
           const bool owner = group && user == creator;
-          member->BindInt64(1, id).BindInt64(2, user).BindInt64(3, now).BindText(
-              4, owner ? kOwnerRole : kMemberRole);
+          member->Bind(id, user, now, owner ? kOwnerRole : kMemberRole);
           if (Status e = member->Exec(); !e.ok()) return e;
         }
         out.created = true;
@@ -409,7 +408,7 @@ void SqliteChatStore::ListConversations(int64_t user,
             std::string(kLastOrdinarySeqSql) +
             " "
             "WHERE uc.user_id = ?1 ORDER BY coalesce(m.sent_at, c.created_at) DESC, c.id DESC");
-        stmt->BindInt64(1, user);
+        stmt->Bind(user);
         Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
           ConversationSummary summary;
           summary.id = row.ColumnInt64(0);
@@ -449,7 +448,7 @@ void SqliteChatStore::StartSession(int64_t user, Reply<SessionStart> reply) {
         auto stmt = db.Prepare(
             "SELECT c.id, c.last_seq FROM users_conversations uc "
             "JOIN conversations c ON c.id = uc.conversation_id WHERE uc.user_id = ?1");
-        stmt->BindInt64(1, user);
+        stmt->Bind(user);
         Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
           out.conversations.push_back({row.ColumnInt64(0), row.ColumnInt64(1), {}});
         });
@@ -462,7 +461,7 @@ void SqliteChatStore::StartSession(int64_t user, Reply<SessionStart> reply) {
             "JOIN users_conversations theirs ON theirs.conversation_id = mine.conversation_id "
             "JOIN users u ON u.id = theirs.user_id "
             "WHERE mine.user_id = ?1 AND theirs.user_id <> ?1 ORDER BY u.id");
-        contacts->BindInt64(1, user);
+        contacts->Bind(user);
         return ForEachSqliteRow(*contacts, [&](Statement& row) {
           Contact contact{row.ColumnInt64(0), std::nullopt};
           if (!row.ColumnIsNull(1)) contact.last_online = row.ColumnInt64(1);
@@ -521,33 +520,11 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
             "EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = ?2 AND b.blocked = o.user_id) OR "
             "EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = o.user_id AND b.blocked = ?2)))) "
             "RETURNING id, seq");
-        insert->BindInt64(1, message.conv)
-            .BindInt64(2, message.sender)
-            .BindText(3, message.kind)
-            .BindText(4, message.body)
-            .BindInt64(5, message.ts)
-            .BindText(6, message.cid)
-            .BindText(7, message.attachments);
-        if (message.target != 0) {
-          insert->BindInt64(8, message.target);
-        } else {
-          insert->BindNull(8);
-        }
-        if (message.kind == kReactionKind) {
-          insert->BindInt64(9, message.reaction_on ? 1 : 0);
-        } else {
-          insert->BindNull(9);
-        }
-        if (reply_part.reply_to != 0) {
-          insert->BindInt64(10, reply_part.reply_to);
-        } else {
-          insert->BindNull(10);
-        }
-        if (reply_part.thread_root != 0) {
-          insert->BindInt64(11, reply_part.thread_root);
-        } else {
-          insert->BindNull(11);
-        }
+        const std::optional<bool> reaction_on =
+            message.kind == kReactionKind ? std::optional(message.reaction_on) : std::nullopt;
+        insert->Bind(message.conv, message.sender, message.kind, message.body, message.ts,
+                     message.cid, message.attachments, NullIfZero(message.target), reaction_on,
+                     NullIfZero(reply_part.reply_to), NullIfZero(reply_part.thread_root));
         bool inserted = false;
         Status s = ForEachSqliteRow(*insert, [&](Statement& row) {
           inserted = true;
@@ -578,10 +555,8 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
             "VALUES (?1, ?2, ?3, ?4)");
         for (size_t i = 0; i < message.attachment_ids.size(); ++i) {
           attach->Reset();
-          attach->BindInt64(1, out.message.id)
-              .BindInt64(2, static_cast<int64_t>(i))
-              .BindText(3, message.attachment_ids[i])
-              .BindInt64(4, message.conv);
+          attach->Bind(out.message.id, static_cast<int64_t>(i), message.attachment_ids[i],
+                       message.conv);
           if (Status a = attach->Exec(); !a.ok()) return a;
         }
         return Status();
@@ -600,7 +575,7 @@ void SqliteChatStore::ListPins(int64_t conv, int64_t user, Reply<Page> reply) {
         auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
                                " FROM messages m WHERE conversation_id = ?1 AND pinned_at IS NOT "
                                "NULL ORDER BY pinned_at DESC, seq DESC LIMIT 1000");
-        stmt->BindInt64(1, conv);
+        stmt->Bind(conv);
         return ForEachSqliteRow(
             *stmt, [&](Statement& row) { out.messages.push_back(ReadSqliteMessage(row, 0)); });
       },
@@ -640,7 +615,7 @@ void SqliteChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t b
             "FROM messages m LEFT JOIN thread_reads tr ON tr.conversation_id = ?1 "
             "AND tr.root_seq = ?2 AND tr.user_id = ?3 WHERE m.conversation_id = ?1 "
             "AND m.seq = ?2 AND m.thread_root IS NULL AND m." RINGCAST_ORDINARY_KIND_SQL);
-        is_root->BindInt64(1, conv).BindInt64(2, root).BindInt64(3, user);
+        is_root->Bind(conv, root, user);
         bool found = false;
         Status read = ForEachSqliteRow(*is_root, [&](Statement& row) {
           found = true;
@@ -671,7 +646,7 @@ void SqliteChatStore::ThreadRead(int64_t conv, int64_t user, int64_t root, int64
             "AND m." RINGCAST_ORDINARY_KIND_SQL
             " WHERE c.id = ?1 ON CONFLICT (conversation_id, root_seq, user_id) "
             "DO UPDATE SET read_seq = max(read_seq, excluded.read_seq) RETURNING read_seq");
-        upsert->BindInt64(1, conv).BindInt64(2, root).BindInt64(3, user).BindInt64(4, seq);
+        upsert->Bind(conv, root, user, seq);
         out.denial = Denial::kNotFound;
         return ForEachSqliteRow(*upsert, [&](Statement& row) {
           out.denial = Denial::kNone;
@@ -693,7 +668,7 @@ void SqliteChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit li
           auto all = db.Prepare(
               "SELECT conversation_id FROM users_conversations WHERE user_id = ?1 "
               "ORDER BY conversation_id");
-          all->BindInt64(1, user);
+          all->Bind(user);
           Status s = ForEachSqliteRow(*all, [&](Statement& row) {
             wanted.push_back({row.ColumnInt64(0), 0});
           });
@@ -715,7 +690,7 @@ void SqliteChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit li
           auto changes = db.Prepare(
               "SELECT count(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2 "
               "AND " RINGCAST_SERVER_KIND_SQL);
-          changes->BindInt64(1, ask.conv).BindInt64(2, conv.read_seq);
+          changes->Bind(ask.conv, conv.read_seq);
           s = ForEachSqliteRow(*changes, [&](Statement& row) {
             conv.unread = conv.last_seq - conv.read_seq - row.ColumnInt64(0);
           });
@@ -723,9 +698,7 @@ void SqliteChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit li
           auto messages = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
                                      " FROM messages m WHERE conversation_id = ?1 AND seq > ?2 "
                                      "ORDER BY seq LIMIT ?3");
-          messages->BindInt64(1, ask.conv)
-              .BindInt64(2, ask.after)
-              .BindInt64(3, int64_t{limit.count} + 1);
+          messages->Bind(ask.conv, ask.after, int64_t{limit.count} + 1);
           s = ReadPage(*messages, limit.count, bytes_left, conv.messages, conv.more);
           if (!s.ok()) return s;
           out.push_back(std::move(conv));
@@ -758,10 +731,7 @@ void SqliteChatStore::UpdateWatermarks(int64_t conv, int64_t user, int64_t deliv
         auto stmt = db.Prepare(
             "UPDATE users_conversations SET delivered_seq = ?3, read_seq = ?4 "
             "WHERE conversation_id = ?1 AND user_id = ?2");
-        stmt->BindInt64(1, conv)
-            .BindInt64(2, user)
-            .BindInt64(3, new_delivered)
-            .BindInt64(4, new_read);
+        stmt->Bind(conv, user, new_delivered, new_read);
         return stmt->Exec();
       },
       std::move(reply));
@@ -775,7 +745,7 @@ void SqliteChatStore::ReadRange(int64_t conv, int64_t after, uint32_t limit,
         auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
                                " FROM messages m WHERE conversation_id = ?1 AND seq > ?2 "
                                "ORDER BY seq LIMIT ?3");
-        stmt->BindInt64(1, conv).BindInt64(2, after).BindInt64(3, limit);
+        stmt->Bind(conv, after, limit);
         return ForEachSqliteRow(*stmt,
                                 [&](Statement& row) { out.push_back(ReadSqliteMessage(row, 0)); });
       },
@@ -790,7 +760,7 @@ void SqliteChatStore::LastSeqs(std::vector<int64_t> convs,
                                  std::vector<std::pair<int64_t, int64_t>>& out) -> Status {
         for (int64_t conv : convs) {
           auto stmt = db.Prepare("SELECT last_seq FROM conversations WHERE id = ?1");
-          stmt->BindInt64(1, conv);
+          stmt->Bind(conv);
           Status s = ForEachSqliteRow(
               *stmt, [&](Statement& row) { out.emplace_back(conv, row.ColumnInt64(0)); });
           if (!s.ok()) return s;
@@ -877,7 +847,7 @@ void SqliteChatStore::CreateUpload(UploadRecord r, uint64_t quota_bytes,
       [r = std::move(r), quota](SqliteDb& db, UploadOutcome& out) -> Status {
         // One writer: the check and the insert cannot interleave with another upload's.
         auto used = db.Prepare("SELECT coalesce(sum(size), 0) FROM uploads WHERE owner_id = ?1");
-        used->BindInt64(1, r.owner);
+        used->Bind(r.owner);
         Status s =
             ForEachSqliteRow(*used, [&](Statement& row) { out.used_bytes = row.ColumnInt64(0); });
         if (!s.ok()) return s;
@@ -889,10 +859,8 @@ void SqliteChatStore::CreateUpload(UploadRecord r, uint64_t quota_bytes,
             "INSERT INTO uploads(id, owner_id, name, size, type, sha256, created_at, width, "
             "height, thumb_sha256, thumb_size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
             "?11)");
-        insert->BindText(1, r.id).BindInt64(2, r.owner).BindText(3, r.name).BindInt64(4, r.size);
-        insert->BindText(5, r.type).BindText(6, r.sha256).BindInt64(7, r.created);
-        insert->BindInt64(8, r.width).BindInt64(9, r.height).BindText(10, r.thumb_sha256);
-        insert->BindInt64(11, r.thumb_size);
+        insert->Bind(r.id, r.owner, r.name, r.size, r.type, r.sha256, r.created, r.width, r.height,
+                     r.thumb_sha256, r.thumb_size);
         out.used_bytes += r.size;
         return insert->Exec();
       },
@@ -909,7 +877,7 @@ void SqliteChatStore::FindOwnedUploads(int64_t owner, std::vector<std::string> i
             "thumb_sha256, thumb_size FROM uploads WHERE id = ?1 AND owner_id = ?2");
         for (const std::string& id : ids) {
           stmt->Reset();
-          stmt->BindText(1, id).BindInt64(2, owner);
+          stmt->Bind(id, owner);
           Status s =
               ForEachSqliteRow(*stmt, [&](Statement& row) { out.push_back(ReadUpload(row)); });
           if (!s.ok()) return s;
@@ -931,7 +899,7 @@ void SqliteChatStore::FindUpload(std::string id, int64_t user,
             "users_conversations uc ON uc.conversation_id = a.conversation_id AND "
             "uc.user_id = ?2 WHERE a.upload_id = u.id) OR "
             "EXISTS (SELECT 1 FROM users p WHERE p.avatar_upload = u.id))");
-        stmt->BindText(1, id).BindInt64(2, user);
+        stmt->Bind(id, user);
         return ForEachSqliteRow(*stmt, [&](Statement& row) { out = ReadUpload(row); });
       },
       std::move(reply));

@@ -41,14 +41,18 @@ Status ApplyChange(SqliteDb& db, const NewMessage& message, const ChangeTarget& 
 Status LoadState(SqliteDb& db, int64_t conv, ConversationState& state);
 Status LoadMembers(SqliteDb& db, int64_t conv, std::vector<MemberState>& members);
 Result<bool> UserExists(SqliteDb& db, int64_t user);
+// For a caller known not to be a member of `conv`: `denial` = kForbidden when the conversation
+// exists, kNotFound when not (sqlite_chat_store.cc).
+Status DenyNonMember(SqliteDb& db, int64_t conv, Denial& denial);
 // Append's parts for a reply (message.reply_to set; sqlite_replies.cc): before its row is
 // inserted, whether the parent may be answered (out.denial when not), filling the reply's
 // reply_to, quote and thread_root in `stored`; after, the thread root's counts.
 Status CheckReply(SqliteDb& db, const NewMessage& message, AppendOutcome& out, Message& stored);
 Status CountThreadReply(SqliteDb& db, const Message& stored);
-// Whether `upload` is an image of `user`'s own with a thumbnail (core/media made one): what an
-// avatar must be, a profile's or a group's. sqlite_profile_store.cc.
-Result<bool> IsOwnImage(SqliteDb& db, std::string_view upload, int64_t user);
+// `denial` = `refusal` unless `upload` is an image of `user`'s own with a thumbnail (core/media
+// made one): what an avatar must be, a profile's or a group's. sqlite_profile_store.cc.
+Status DenyUnlessOwnImage(SqliteDb& db, std::string_view upload, int64_t user, Denial refusal,
+                          Denial& denial);
 // Mentions of `user` in `conv` above `read_seq`.
 Result<int64_t> UnreadMentions(SqliteDb& db, int64_t conv, int64_t user, int64_t read_seq);
 

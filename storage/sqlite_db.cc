@@ -288,7 +288,7 @@ Status SqliteDb::Configure() {
   for (const auto& [schema, path] : options_.attach) {
     // The schema name is ours (a constant), not input; the path is bound.
     auto attach = Prepare("ATTACH DATABASE ?1 AS " + schema);
-    attach->BindText(1, path);
+    attach->Bind(path);
     if (Status s = attach->Exec(); !s.ok()) return s;
     // cache_size is per schema: an attached file would get SQLite's default (2 MB) instead.
     if (Status s = SetCacheSize(schema); !s.ok()) return s;

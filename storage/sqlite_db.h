@@ -27,9 +27,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -72,6 +74,11 @@ struct DbOptions {
 
 enum class StepResult : uint8_t { kRow, kDone, kError };
 
+template <typename T>
+inline constexpr bool kIsOptional = false;
+template <typename T>
+inline constexpr bool kIsOptional<std::optional<T>> = true;
+
 class Statement {
  public:
   Statement() = default;
@@ -93,6 +100,30 @@ class Statement {
   Statement& BindText(int index, std::string_view value);
   Statement& BindBlob(int index, std::span<const uint8_t> value);
   Statement& BindNull(int index);
+
+  // Binds ?index to `value` by its type: integers (bool included) as BindInt64, doubles as
+  // BindDouble, anything a string_view takes as BindText; a std::optional binds NULL when empty.
+  template <typename Value>
+  Statement& BindValue(int index, const Value& value) {
+    if constexpr (kIsOptional<Value>) {
+      return value ? BindValue(index, *value) : BindNull(index);
+    } else if constexpr (std::is_integral_v<Value>) {
+      return BindInt64(index, static_cast<int64_t>(value));
+    } else if constexpr (std::is_floating_point_v<Value>) {
+      return BindDouble(index, value);
+    } else {
+      return BindText(index, std::string_view(value));
+    }
+  }
+
+  // Binds ?1, ?2, ... ?N to `values` in order, each as BindValue does. For the common statement
+  // whose parameters are numbered in the order they are passed; BindValue the others one by one.
+  template <typename... Values>
+  Statement& Bind(const Values&... values) {
+    int index = 0;
+    (BindValue(++index, values), ...);
+    return *this;
+  }
 
   // kRow: a row is available through the Column getters. kDone: finished. kError: status()
   // says why; the statement must be Reset() (a lease does that) before it runs again.

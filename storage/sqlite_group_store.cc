@@ -14,7 +14,7 @@ Status LoadMembers(SqliteDb& db, int64_t conv, std::vector<MemberState>& members
   auto stmt = db.Prepare(
       "SELECT user_id, delivered_seq, read_seq, role FROM users_conversations "
       "WHERE conversation_id = ?1 ORDER BY user_id");
-  stmt->BindInt64(1, conv);
+  stmt->Bind(conv);
   return ForEachSqliteRow(*stmt, [&](Statement& row) {
     members.push_back({row.ColumnInt64(0), row.ColumnInt64(1), row.ColumnInt64(2),
                        std::string(row.ColumnText(3))});
@@ -29,7 +29,7 @@ Status LoadState(SqliteDb& db, int64_t conv, ConversationState& state) {
     auto stmt = db.Prepare(
         "SELECT name, is_group, last_seq, topic, avatar_upload FROM conversations "
         "WHERE id = ?1");
-    stmt->BindInt64(1, conv);
+    stmt->Bind(conv);
     Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
       found = true;
       if (!row.ColumnIsNull(0)) state.name = std::string(row.ColumnText(0));
@@ -49,10 +49,8 @@ Status LoadState(SqliteDb& db, int64_t conv, ConversationState& state) {
 
 Result<bool> UserExists(SqliteDb& db, int64_t user) {
   auto stmt = db.Prepare("SELECT 1 FROM users WHERE id = ?1");
-  stmt->BindInt64(1, user);
-  bool found = false;
-  if (Status s = ForEachSqliteRow(*stmt, [&](Statement&) { found = true; }); !s.ok()) return s;
-  return found;
+  stmt->Bind(user);
+  return AnySqliteRow(*stmt);
 }
 
 namespace {
@@ -94,11 +92,7 @@ Status AppendSystem(SqliteDb& db, int64_t conv, const SystemEvent& event, int64_
       "INSERT INTO messages(conversation_id, seq, sender_id, kind, body, sent_at, attachments, "
       "target) SELECT id, last_seq + 1, ?2, ?3, ?4, ?5, '', 0 FROM conversations WHERE id = ?1 "
       "RETURNING id, seq");
-  insert->BindInt64(1, conv)
-      .BindInt64(2, message.from)
-      .BindText(3, message.kind)
-      .BindText(4, message.body)
-      .BindInt64(5, now);
+  insert->Bind(conv, message.from, message.kind, message.body, now);
   Status s = ForEachSqliteRow(*insert, [&](Statement& row) {
     message.id = row.ColumnInt64(0);
     message.seq = row.ColumnInt64(1);
@@ -112,7 +106,7 @@ Status AppendSystem(SqliteDb& db, int64_t conv, const SystemEvent& event, int64_
 Status SetRole(SqliteDb& db, int64_t conv, int64_t user, std::string_view role) {
   auto stmt = db.Prepare(
       "UPDATE users_conversations SET role = ?3 WHERE conversation_id = ?1 AND user_id = ?2");
-  stmt->BindInt64(1, conv).BindInt64(2, user).BindText(3, role);
+  stmt->Bind(conv, user, role);
   return stmt->Exec();
 }
 
@@ -152,8 +146,7 @@ void SqliteChatStore::AddMembers(int64_t conv, int64_t caller, std::vector<int64
             "INSERT INTO users_conversations(conversation_id, user_id, joined_at, delivered_seq, "
             "read_seq) VALUES (?1, ?2, ?3, ?4, ?4)");
         for (int64_t user : newcomers) {
-          insert->BindInt64(1, conv).BindInt64(2, user).BindInt64(3, now).BindInt64(
-              4, out.conversation.last_seq);
+          insert->Bind(conv, user, now, out.conversation.last_seq);
           if (Status s = insert->Exec(); !s.ok()) return s;
         }
         SystemEvent event{.action = "added", .actor = caller, .users = std::move(newcomers)};
@@ -184,7 +177,7 @@ void SqliteChatStore::RemoveMember(int64_t conv, int64_t caller, int64_t user, i
         if (Status s = AppendSystem(db, conv, event, now, out); !s.ok()) return s;
         auto stmt = db.Prepare(
             "DELETE FROM users_conversations WHERE conversation_id = ?1 AND user_id = ?2");
-        stmt->BindInt64(1, conv).BindInt64(2, user);
+        stmt->Bind(conv, user);
         if (Status s = stmt->Exec(); !s.ok()) return s;
         return LoadState(db, conv, out.conversation);
       },
@@ -213,29 +206,16 @@ void SqliteChatStore::ChangeGroup(GroupChange change, Reply<MembershipOutcome> r
           }
           if (!event.name && !event.topic && !event.avatar) return Status();
           if (event.avatar && !event.avatar->empty()) {
-            Result<bool> own = IsOwnImage(db, *event.avatar, change.caller);
-            if (!own.ok()) return own.status();
-            if (!*own) {
-              out.denial = Denial::kNotOwnImage;
-              return Status();
-            }
+            Status s = DenyUnlessOwnImage(db, *event.avatar, change.caller, Denial::kNotOwnImage,
+                                          out.denial);
+            if (!s.ok() || out.denial != Denial::kNone) return s;
           }
           auto stmt = db.Prepare(
               "UPDATE conversations SET name = coalesce(?2, name), "
               "topic = CASE WHEN ?3 IS NULL THEN topic ELSE nullif(?3, '') END, "
               "avatar_upload = CASE WHEN ?4 IS NULL THEN avatar_upload ELSE nullif(?4, '') END "
               "WHERE id = ?1");
-          stmt->BindInt64(1, conv);
-          int column = 2;
-          for (const std::optional<std::string_view>& value :
-               {event.name, event.topic, event.avatar}) {
-            if (value) {
-              stmt->BindText(column, *value);
-            } else {
-              stmt->BindNull(column);
-            }
-            ++column;
-          }
+          stmt->Bind(conv, event.name, event.topic, event.avatar);
           if (Status s = stmt->Exec(); !s.ok()) return s;
           event.action = "updated";
         } else {
@@ -269,7 +249,7 @@ void SqliteChatStore::ChangeGroup(GroupChange change, Reply<MembershipOutcome> r
           auto file = db.Prepare(
               "INSERT INTO message_attachments(message_id, position, upload_id, conversation_id) "
               "VALUES (?1, 0, ?2, ?3)");
-          file->BindInt64(1, out.system.back().id).BindText(2, *event.avatar).BindInt64(3, conv);
+          file->Bind(out.system.back().id, *event.avatar, conv);
           if (Status s = file->Exec(); !s.ok()) return s;
         }
         return LoadState(db, conv, out.conversation);

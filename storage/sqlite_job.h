@@ -60,4 +60,11 @@ Status ForEachSqliteRow(Statement& stmt, RowFn row) {
   }
 }
 
+// Whether `stmt` answers any row: an existence probe, or a write whose RETURNING matched.
+inline Result<bool> AnySqliteRow(Statement& stmt) {
+  bool found = false;
+  if (Status s = ForEachSqliteRow(stmt, [&](Statement&) { found = true; }); !s.ok()) return s;
+  return found;
+}
+
 }  // namespace ringcast::storage

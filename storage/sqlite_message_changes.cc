@@ -13,7 +13,7 @@ Status CheckChange(SqliteDb& db, const NewMessage& message, AppendOutcome& out,
   // A non-member learns nothing about the messages: refused as a send would be.
   auto member = db.Prepare(
       "SELECT role FROM users_conversations WHERE conversation_id = ?1 AND user_id = ?2");
-  member->BindInt64(1, message.conv).BindInt64(2, message.sender);
+  member->Bind(message.conv, message.sender);
   bool is_member = false;
   std::string role;
   Status m = ForEachSqliteRow(*member, [&](Statement& row) {
@@ -28,7 +28,7 @@ Status CheckChange(SqliteDb& db, const NewMessage& message, AppendOutcome& out,
   auto find = db.Prepare(
       "SELECT id, sender_id, sent_at, kind, deleted_at IS NOT NULL FROM messages "
       "WHERE conversation_id = ?1 AND seq = ?2 AND target IS NULL");
-  find->BindInt64(1, message.conv).BindInt64(2, message.target);
+  find->Bind(message.conv, message.target);
   bool found = false, deleted = false;
   Status s = ForEachSqliteRow(*find, [&](Statement& row) {
     found = true;
@@ -49,7 +49,7 @@ Status CheckChange(SqliteDb& db, const NewMessage& message, AppendOutcome& out,
     auto count = db.Prepare(
         "SELECT count(*), coalesce(sum(seq = ?2), 0) FROM messages "
         "WHERE conversation_id = ?1 AND pinned_at IS NOT NULL");
-    count->BindInt64(1, message.conv).BindInt64(2, message.target);
+    count->Bind(message.conv, message.target);
     Status c = ForEachSqliteRow(*count, [&](Statement& row) {
       if (row.ColumnInt64(1) == 0 && row.ColumnInt64(0) >= int64_t{message.max_pins}) {
         out.denial = Denial::kTooManyPins;
@@ -64,7 +64,7 @@ Status CheckChange(SqliteDb& db, const NewMessage& message, AppendOutcome& out,
     auto count = db.Prepare(
         "SELECT count(DISTINCT emoji), coalesce(sum(emoji = ?3), 0) FROM reactions "
         "WHERE conversation_id = ?1 AND seq = ?2");
-    count->BindInt64(1, message.conv).BindInt64(2, message.target).BindText(3, message.body);
+    count->Bind(message.conv, message.target, message.body);
     Status c = ForEachSqliteRow(*count, [&](Statement& row) {
       if (row.ColumnInt64(1) == 0 && row.ColumnInt64(0) >= int64_t{message.max_reactions}) {
         out.denial = Denial::kTooMany;
@@ -86,7 +86,7 @@ namespace {
 Status ApplyEdit(SqliteDb& db, const NewMessage& message, const ChangeTarget& target,
                  Message& stored) {
   auto update = db.Prepare("UPDATE messages SET body = ?2, edited_at = ?3 WHERE id = ?1");
-  update->BindInt64(1, target.id).BindText(2, message.body).BindInt64(3, message.ts);
+  update->Bind(target.id, message.body, message.ts);
   if (Status s = update->Exec(); !s.ok()) return s;
   // The target's mentions become those of its new body. The members it names for the first time
   // get the `mention` event (stored.mentions); those who have read past the target are also
@@ -94,14 +94,14 @@ Status ApplyEdit(SqliteDb& db, const NewMessage& message, const ChangeTarget& ta
   // the others the target's row does).
   std::set<int64_t> before;
   auto old = db.Prepare("SELECT user_id FROM mentions WHERE message_id = ?1");
-  old->BindInt64(1, target.id);
+  old->Bind(target.id);
   Status s = ForEachSqliteRow(*old, [&](Statement& row) { before.insert(row.ColumnInt64(0)); });
   if (!s.ok()) return s;
   Result<std::set<int64_t>> after =
       FindMentioned(db, message.conv, message.sender, message.mentions, message.body, target.text);
   if (!after.ok()) return after.status();
   auto clear = db.Prepare("DELETE FROM mentions WHERE message_id = ?1");
-  clear->BindInt64(1, target.id);
+  clear->Bind(target.id);
   if (Status c = clear->Exec(); !c.ok()) return c;
   const Message changed{.id = target.id, .conv = message.conv, .seq = message.target};
   if (Status i = InsertMentions(db, *after, changed); !i.ok()) return i;
@@ -113,7 +113,7 @@ Status ApplyEdit(SqliteDb& db, const NewMessage& message, const ChangeTarget& ta
     if (before.contains(user)) continue;
     added.insert(user);
     read->Reset();
-    read->BindInt64(1, message.conv).BindInt64(2, user).BindInt64(3, message.target);
+    read->Bind(message.conv, user, message.target);
     s = ForEachSqliteRow(*read, [&](Statement&) { read_past.insert(user); });
     if (!s.ok()) return s;
   }
@@ -130,11 +130,7 @@ Status ApplyReaction(SqliteDb& db, const NewMessage& message, Message& stored) {
                                "user_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"
                              : "DELETE FROM reactions WHERE conversation_id = ?1 AND seq = ?2 "
                                "AND emoji = ?3 AND user_id = ?4 AND ?5 IS NOT NULL");
-  stmt->BindInt64(1, message.conv)
-      .BindInt64(2, message.target)
-      .BindText(3, message.body)
-      .BindInt64(4, message.sender)
-      .BindInt64(5, message.ts);
+  stmt->Bind(message.conv, message.target, message.body, message.sender, message.ts);
   return stmt->Exec();
 }
 
@@ -145,7 +141,7 @@ Status ApplyPin(SqliteDb& db, const NewMessage& message, const ChangeTarget& tar
                                "WHERE id = ?1 AND pinned_at IS NULL"
                              : "UPDATE messages SET pinned_at = NULL, pinned_by = NULL "
                                "WHERE id = ?1 AND ?2 IS NOT NULL AND ?3 IS NOT NULL");
-  stmt->BindInt64(1, target.id).BindInt64(2, message.ts).BindInt64(3, message.sender);
+  stmt->Bind(target.id, message.ts, message.sender);
   return stmt->Exec();
 }
 
@@ -153,27 +149,27 @@ Status ApplyDelete(SqliteDb& db, const NewMessage& message, const ChangeTarget& 
   // Nothing of what it said stays: its body, files, mentions and reactions, and the bodies of
   // its edits.
   auto reactions = db.Prepare("DELETE FROM reactions WHERE conversation_id = ?1 AND seq = ?2");
-  reactions->BindInt64(1, message.conv).BindInt64(2, message.target);
+  reactions->Bind(message.conv, message.target);
   if (Status s = reactions->Exec(); !s.ok()) return s;
   auto tombstone = db.Prepare(
       "UPDATE messages SET body = '', attachments = '', deleted_at = ?2, deleted_by = ?3, "
       "pinned_at = NULL, pinned_by = NULL WHERE id = ?1");
-  tombstone->BindInt64(1, target.id).BindInt64(2, message.ts).BindInt64(3, message.sender);
+  tombstone->Bind(target.id, message.ts, message.sender);
   if (Status s = tombstone->Exec(); !s.ok()) return s;
   auto edits = db.Prepare(
       "UPDATE messages SET body = '' WHERE conversation_id = ?1 AND target = ?2 AND kind = 'edit'");
-  edits->BindInt64(1, message.conv).BindInt64(2, message.target);
+  edits->Bind(message.conv, message.target);
   if (Status s = edits->Exec(); !s.ok()) return s;
   auto mentions = db.Prepare(
       "DELETE FROM mentions WHERE message_id = ?1 OR message_id IN (SELECT id FROM messages "
       "WHERE conversation_id = ?2 AND target = ?3)");
-  mentions->BindInt64(1, target.id).BindInt64(2, message.conv).BindInt64(3, message.target);
+  mentions->Bind(target.id, message.conv, message.target);
   if (Status s = mentions->Exec(); !s.ok()) return s;
   // Its files: the members' access goes with the rows; an upload no other message carries (and
   // that is nobody's avatar) goes too, which frees its uploader's quota.
   auto files =
       db.Prepare("DELETE FROM message_attachments WHERE message_id = ?1 RETURNING upload_id");
-  files->BindInt64(1, target.id);
+  files->Bind(target.id);
   std::set<std::string> uploads;
   Status s = ForEachSqliteRow(
       *files, [&](Statement& row) { uploads.insert(std::string(row.ColumnText(0))); });
@@ -185,7 +181,7 @@ Status ApplyDelete(SqliteDb& db, const NewMessage& message, const ChangeTarget& 
   std::set<std::string> hashes;
   for (const std::string& upload : uploads) {
     release->Reset();
-    release->BindText(1, upload);
+    release->Bind(upload);
     Status r = ForEachSqliteRow(*release, [&](Statement& row) {
       for (int column : {0, 1}) {
         if (!row.ColumnText(column).empty()) hashes.insert(std::string(row.ColumnText(column)));
@@ -198,7 +194,7 @@ Status ApplyDelete(SqliteDb& db, const NewMessage& message, const ChangeTarget& 
   auto queue = db.Prepare("INSERT OR IGNORE INTO released_files(sha256) VALUES (?1)");
   for (const std::string& hash : hashes) {
     queue->Reset();
-    queue->BindText(1, hash);
+    queue->Bind(hash);
     if (Status q = queue->Exec(); !q.ok()) return q;
   }
   return Status();

@@ -21,10 +21,10 @@ Result<std::set<int64_t>> FindMentioned(SqliteDb& db, int64_t conv, int64_t send
   for (int64_t user : ids) {
     if (user == sender || mentioned.contains(user)) continue;
     member->Reset();
-    member->BindInt64(1, conv).BindInt64(2, user);
-    bool found = false;
-    if (Status s = ForEachSqliteRow(*member, [&](Statement&) { found = true; }); !s.ok()) return s;
-    if (found) mentioned.insert(user);
+    member->Bind(conv, user);
+    Result<bool> found = AnySqliteRow(*member);
+    if (!found.ok()) return found.status();
+    if (*found) mentioned.insert(user);
   }
   if (text) {
     // users.username is COLLATE NOCASE: its unique index finds the name ignoring case.
@@ -33,7 +33,7 @@ Result<std::set<int64_t>> FindMentioned(SqliteDb& db, int64_t conv, int64_t send
         "AND uc.conversation_id = ?1 WHERE u.username = ?2");
     for (const std::string& name : MentionedNames(body)) {
       named->Reset();
-      named->BindInt64(1, conv).BindText(2, name);
+      named->Bind(conv, name);
       Status s = ForEachSqliteRow(*named, [&](Statement& row) {
         const int64_t user = row.ColumnInt64(0);
         if (user != sender) mentioned.insert(user);
@@ -49,10 +49,7 @@ Status InsertMentions(SqliteDb& db, const std::set<int64_t>& users, const Messag
       "INSERT INTO mentions(user_id, message_id, conversation_id, seq) VALUES (?1, ?2, ?3, ?4) "
       "ON CONFLICT DO NOTHING");
   for (int64_t user : users) {
-    insert->BindInt64(1, user)
-        .BindInt64(2, message.id)
-        .BindInt64(3, message.conv)
-        .BindInt64(4, message.seq);
+    insert->Bind(user, message.id, message.conv, message.seq);
     if (Status s = insert->Exec(); !s.ok()) return s;
   }
   return Status();
@@ -70,7 +67,7 @@ Status StoreMentions(SqliteDb& db, const NewMessage& message, Message& stored) {
 Result<int64_t> UnreadMentions(SqliteDb& db, int64_t conv, int64_t user, int64_t read_seq) {
   auto stmt = db.Prepare(
       "SELECT count(*) FROM mentions WHERE conversation_id = ?1 AND user_id = ?2 AND seq > ?3");
-  stmt->BindInt64(1, conv).BindInt64(2, user).BindInt64(3, read_seq);
+  stmt->Bind(conv, user, read_seq);
   int64_t count = 0;
   if (Status s = ForEachSqliteRow(*stmt, [&](Statement& row) { count = row.ColumnInt64(0); });
       !s.ok()) {
@@ -91,9 +88,8 @@ void SqliteChatStore::ListMentions(int64_t user, int64_t before_id, uint32_t lim
                                "mn.conversation_id AND uc.user_id = mn.user_id "
                                "WHERE mn.user_id = ?1 AND mn.message_id < ?2 "
                                "AND m.target IS NULL ORDER BY mn.message_id DESC LIMIT ?3");
-        stmt->BindInt64(1, user)
-            .BindInt64(2, before_id > 0 ? before_id : std::numeric_limits<int64_t>::max())
-            .BindInt64(3, int64_t{limit} + 1);
+        stmt->Bind(user, before_id > 0 ? before_id : std::numeric_limits<int64_t>::max(),
+                   int64_t{limit} + 1);
         Status s = ForEachSqliteRow(
             *stmt, [&](Statement& row) { out.messages.push_back(ReadSqliteMessage(row, 0)); });
         if (out.messages.size() > limit) {
@@ -113,20 +109,10 @@ void SqliteChatStore::SetMute(int64_t conv, int64_t user, std::optional<int64_t>
         auto stmt = db.Prepare(
             "UPDATE users_conversations SET muted_until = ?3 "
             "WHERE conversation_id = ?1 AND user_id = ?2");
-        stmt->BindInt64(1, conv).BindInt64(2, user);
-        if (until) {
-          stmt->BindInt64(3, *until);
-        } else {
-          stmt->BindNull(3);
-        }
+        stmt->Bind(conv, user, until);
         if (Status s = stmt->Exec(); !s.ok()) return s;
         if (db.Changes() > 0) return Status();
-        auto exists = db.Prepare("SELECT 1 FROM conversations WHERE id = ?1");
-        exists->BindInt64(1, conv);
-        bool found = false;
-        Status s = ForEachSqliteRow(*exists, [&](Statement&) { found = true; });
-        out = found ? Denial::kForbidden : Denial::kNotFound;
-        return s;
+        return DenyNonMember(db, conv, out);
       },
       std::move(reply));
 }
@@ -155,7 +141,7 @@ void SqliteChatStore::DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_
             "  (SELECT max(m.seq) FROM messages m WHERE m.conversation_id = w.conv "
             "   AND m.seq > w.mark AND m.sent_at <= w.first_ts + ?2), u.username "
             "FROM windows w JOIN users u ON u.id = w.user ORDER BY w.first_ts LIMIT ?3");
-        due->BindInt64(1, now_ms).BindInt64(2, delay_ms).BindInt64(3, limit);
+        due->Bind(now_ms, delay_ms, limit);
         Status s = ForEachSqliteRow(*due, [&](Statement& row) {
           DueNotification item;
           item.conv = row.ColumnInt64(0);
@@ -193,25 +179,16 @@ void SqliteChatStore::DueNotifications(int64_t now_ms, int64_t delay_ms, uint32_
                                  " ORDER BY mn.seq DESC LIMIT 1), ?2)");
         for (DueNotification& item : out) {
           mentions->Reset();
-          mentions->BindInt64(1, item.conv)
-              .BindInt64(2, item.user)
-              .BindInt64(3, item.watermark)
-              .BindInt64(4, item.covered_seq);
+          mentions->Bind(item.conv, item.user, item.watermark, item.covered_seq);
           s = ForEachSqliteRow(*mentions,
                                [&](Statement& row) { item.mentions = row.ColumnInt64(0); });
           if (!s.ok()) return s;
           count->Reset();
-          count->BindInt64(1, item.conv)
-              .BindInt64(2, item.covered_seq)
-              .BindInt64(3, item.watermark)
-              .BindInt64(4, item.user);
+          count->Bind(item.conv, item.covered_seq, item.watermark, item.user);
           s = ForEachSqliteRow(*count, [&](Statement& row) { item.count = row.ColumnInt64(0); });
           if (!s.ok()) return s;
           latest->Reset();
-          latest->BindInt64(1, item.conv)
-              .BindInt64(2, item.covered_seq)
-              .BindInt64(3, item.watermark)
-              .BindInt64(4, item.user);
+          latest->Bind(item.conv, item.covered_seq, item.watermark, item.user);
           s = ForEachSqliteRow(*latest, [&](Statement& row) {
             item.latest = ReadSqliteMessage(row, 0);
             item.latest_sender_name = std::string(row.ColumnText(kSqliteMessageColumnCount));
@@ -230,7 +207,7 @@ void SqliteChatStore::MarkNotified(int64_t conv, int64_t user, int64_t seq, Repl
         auto stmt = db.Prepare(
             "UPDATE users_conversations SET notified_seq = ?3 "
             "WHERE conversation_id = ?1 AND user_id = ?2 AND notified_seq < ?3");
-        stmt->BindInt64(1, conv).BindInt64(2, user).BindInt64(3, seq);
+        stmt->Bind(conv, user, seq);
         if (Status s = stmt->Exec(); !s.ok()) return s;
         out = db.Changes() > 0;
         return Status();

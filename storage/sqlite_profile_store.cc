@@ -27,14 +27,6 @@ Profile ReadProfile(Statement& row) {
   return profile;
 }
 
-void BindOptional(Statement& stmt, int index, const std::optional<std::string>& value) {
-  if (value) {
-    stmt.BindText(index, *value);
-  } else {
-    stmt.BindNull(index);
-  }
-}
-
 Status ReadProfiles(Statement& stmt, std::vector<Profile>& out) {
   return ForEachSqliteRow(stmt, [&](Statement& row) { out.push_back(ReadProfile(row)); });
 }
@@ -45,7 +37,7 @@ Result<std::vector<std::string>> SelectFamilies(SqliteDb& db, int64_t user,
   auto stmt = db.Prepare(
       "SELECT family FROM logins WHERE user_id = ?1 UNION "
       "SELECT family FROM refresh_tokens WHERE user_id = ?1");
-  stmt->BindInt64(1, user);
+  stmt->Bind(user);
   std::vector<std::string> families;
   Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
     std::string family(row.ColumnText(0));
@@ -68,13 +60,13 @@ Status EndFamilies(SqliteDb& db, const std::vector<std::string>& families,
       "DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)");
   for (const std::string& family : families) {
     tokens->Reset();
-    tokens->BindText(1, family);
+    tokens->Bind(family);
     if (Status s = tokens->Exec(); !s.ok()) return s;
     logins->Reset();
-    logins->BindText(1, family);
+    logins->Bind(family);
     if (Status s = logins->Exec(); !s.ok()) return s;
     revoke->Reset();
-    revoke->BindText(1, family).BindInt64(2, revoked_until_ms);
+    revoke->Bind(family, revoked_until_ms);
     if (Status s = revoke->Exec(); !s.ok()) return s;
   }
   return Status();
@@ -91,7 +83,7 @@ void SqliteChatStore::FindProfiles(std::vector<int64_t> ids, Reply<std::vector<P
             db.Prepare(std::string("SELECT ") + kProfileColumns + " FROM users WHERE id = ?1");
         for (int64_t id : wanted) {
           stmt->Reset();
-          stmt->BindInt64(1, id);
+          stmt->Bind(id);
           if (Status s = ReadProfiles(*stmt, out); !s.ok()) return s;
         }
         return Status();
@@ -111,7 +103,7 @@ void SqliteChatStore::SearchProfiles(std::string prefix, uint32_t limit,
           auto stmt = db.Prepare(std::string("SELECT ") + kProfileColumns +
                                  " FROM users WHERE username >= ?1 AND username < ?2 AND "
                                  "deleted_at IS NULL ORDER BY username LIMIT ?3");
-          stmt->BindText(1, range->low).BindText(2, range->high).BindInt64(3, limit);
+          stmt->Bind(range->low, range->high, limit);
           Status s = ForEachSqliteRow(*stmt, [&](Statement& row) {
             seen.insert(row.ColumnInt64(0));
             out.push_back(ReadProfile(row));
@@ -124,7 +116,7 @@ void SqliteChatStore::SearchProfiles(std::string prefix, uint32_t limit,
                                " FROM users WHERE id IN (SELECT user_id FROM user_name_words "
                                "WHERE word >= ?1 AND word < ?2 ORDER BY word LIMIT ?3) "
                                "AND deleted_at IS NULL ORDER BY username");
-        stmt->BindText(1, words->low).BindText(2, words->high).BindInt64(3, limit * 2);
+        stmt->Bind(words->low, words->high, limit * 2);
         return ForEachSqliteRow(*stmt, [&](Statement& row) {
           if (out.size() >= limit || !seen.insert(row.ColumnInt64(0)).second) return;
           out.push_back(ReadProfile(row));
@@ -133,14 +125,16 @@ void SqliteChatStore::SearchProfiles(std::string prefix, uint32_t limit,
       std::move(reply));
 }
 
-Result<bool> IsOwnImage(SqliteDb& db, std::string_view upload, int64_t user) {
+Status DenyUnlessOwnImage(SqliteDb& db, std::string_view upload, int64_t user, Denial refusal,
+                          Denial& denial) {
   auto own = db.Prepare(
       "SELECT 1 FROM uploads WHERE id = ?1 AND owner_id = ?2 AND type LIKE 'image/%' "
       "AND thumb_sha256 <> ''");
-  own->BindText(1, upload).BindInt64(2, user);
-  bool found = false;
-  if (Status s = ForEachSqliteRow(*own, [&](Statement&) { found = true; }); !s.ok()) return s;
-  return found;
+  own->Bind(upload, user);
+  Result<bool> found = AnySqliteRow(*own);
+  if (!found.ok()) return found.status();
+  if (!*found) denial = refusal;
+  return Status();
 }
 
 void SqliteChatStore::UpdateProfile(int64_t user, ProfileChange change,
@@ -149,12 +143,8 @@ void SqliteChatStore::UpdateProfile(int64_t user, ProfileChange change,
       Kind::kWrite,
       [user, change = std::move(change)](SqliteDb& db, ProfileOutcome& out) {
         if (change.avatar && *change.avatar) {
-          Result<bool> own = IsOwnImage(db, **change.avatar, user);
-          if (!own.ok()) return own.status();
-          if (!*own) {
-            out.denial = Denial::kForbidden;
-            return Status();
-          }
+          Status s = DenyUnlessOwnImage(db, **change.avatar, user, Denial::kForbidden, out.denial);
+          if (!s.ok() || out.denial != Denial::kNone) return s;
         }
         // ?N IS NULL-style flags: a field not given keeps its value.
         auto update = db.Prepare(
@@ -164,13 +154,10 @@ void SqliteChatStore::UpdateProfile(int64_t user, ProfileChange change,
             "status_text = CASE WHEN ?6 THEN ?7 ELSE status_text END "
             "WHERE id = ?1 AND deleted_at IS NULL RETURNING " +
             std::string(kProfileColumns));
-        update->BindInt64(1, user)
-            .BindInt64(2, change.display_name.has_value())
-            .BindInt64(4, change.avatar.has_value())
-            .BindInt64(6, change.status.has_value());
-        BindOptional(*update, 3, change.display_name.value_or(std::nullopt));
-        BindOptional(*update, 5, change.avatar.value_or(std::nullopt));
-        BindOptional(*update, 7, change.status.value_or(std::nullopt));
+        update->Bind(user, change.display_name.has_value(),
+                     change.display_name.value_or(std::nullopt), change.avatar.has_value(),
+                     change.avatar.value_or(std::nullopt), change.status.has_value(),
+                     change.status.value_or(std::nullopt));
         bool found = false;
         Status s = ForEachSqliteRow(*update, [&](Statement& row) {
           found = true;
@@ -183,13 +170,13 @@ void SqliteChatStore::UpdateProfile(int64_t user, ProfileChange change,
         }
         if (!change.display_name) return Status();
         auto clear = db.Prepare("DELETE FROM user_name_words WHERE user_id = ?1");
-        clear->BindInt64(1, user);
+        clear->Bind(user);
         if (Status s = clear->Exec(); !s.ok()) return s;
         auto add =
             db.Prepare("INSERT OR IGNORE INTO user_name_words(word, user_id) VALUES (?1, ?2)");
         for (const std::string& word : change.name_words) {
           add->Reset();
-          add->BindText(1, word).BindInt64(2, user);
+          add->Bind(word, user);
           if (Status s = add->Exec(); !s.ok()) return s;
         }
         return Status();
@@ -204,7 +191,7 @@ void SqliteChatStore::SetPasswordHash(int64_t user, std::string password_hash, R
         auto stmt = db.Prepare(
             "UPDATE users SET password_hash = ?2 WHERE id = ?1 AND deleted_at IS NULL "
             "RETURNING id");
-        stmt->BindInt64(1, user).BindText(2, password_hash);
+        stmt->Bind(user, password_hash);
         return ForEachSqliteRow(*stmt, [&](Statement&) { out = true; });
       },
       std::move(reply));
@@ -218,16 +205,12 @@ void SqliteChatStore::StoreLogin(LoginRecord login, Reply<bool> reply) {
         auto prune = db.Prepare(
             "DELETE FROM logins WHERE user_id = ?1 AND NOT EXISTS (SELECT 1 FROM "
             "refresh_tokens t WHERE t.family = logins.family)");
-        prune->BindInt64(1, login.user);
+        prune->Bind(login.user);
         if (Status s = prune->Exec(); !s.ok()) return s;
         auto stmt = db.Prepare(
             "INSERT INTO logins(family, user_id, created_at, last_used_at, user_agent, address) "
             "VALUES (?1, ?2, ?3, ?3, ?4, ?5)");
-        stmt->BindText(1, login.family)
-            .BindInt64(2, login.user)
-            .BindInt64(3, login.created_at)
-            .BindText(4, login.user_agent)
-            .BindText(5, login.address);
+        stmt->Bind(login.family, login.user, login.created_at, login.user_agent, login.address);
         out = true;
         return stmt->Exec();
       },
@@ -239,7 +222,7 @@ void SqliteChatStore::TouchLogin(std::string family, int64_t now, Reply<bool> re
       Kind::kWrite,
       [family = std::move(family), now](SqliteDb& db, bool& out) {
         auto stmt = db.Prepare("UPDATE logins SET last_used_at = ?2 WHERE family = ?1");
-        stmt->BindText(1, family).BindInt64(2, now);
+        stmt->Bind(family, now);
         out = true;
         return stmt->Exec();
       },
@@ -254,7 +237,7 @@ void SqliteChatStore::ListLogins(int64_t user, int64_t now, Reply<std::vector<Lo
             "SELECT family, created_at, last_used_at, user_agent, address FROM logins l "
             "WHERE user_id = ?1 AND EXISTS (SELECT 1 FROM refresh_tokens t WHERE "
             "t.family = l.family AND t.expires_at > ?2) ORDER BY created_at DESC, family");
-        stmt->BindInt64(1, user).BindInt64(2, now);
+        stmt->Bind(user, now);
         return ForEachSqliteRow(*stmt, [&](Statement& row) {
           out.push_back(LoginRecord{.family = std::string(row.ColumnText(0)),
                                     .user = user,
@@ -292,7 +275,7 @@ void SqliteChatStore::DeleteAccount(int64_t user, int64_t revoked_until_ms, int6
             "UPDATE users SET username = '~deleted~' || id, password_hash = '', email = NULL, "
             "display_name = NULL, avatar_upload = NULL, status_text = NULL, deleted_at = ?2 "
             "WHERE id = ?1 AND deleted_at IS NULL RETURNING id");
-        mark->BindInt64(1, user).BindInt64(2, now);
+        mark->Bind(user, now);
         if (Status s = ForEachSqliteRow(*mark, [&](Statement&) { out.found = true; }); !s.ok()) {
           return s;
         }
@@ -305,7 +288,7 @@ void SqliteChatStore::DeleteAccount(int64_t user, int64_t revoked_until_ms, int6
                                 "DELETE FROM push_subscriptions WHERE user_id = ?1",
                                 "DELETE FROM blocks WHERE blocker = ?1 OR blocked = ?1"}) {
           auto stmt = db.Prepare(sql);
-          stmt->BindInt64(1, user);
+          stmt->Bind(user);
           if (Status s = stmt->Exec(); !s.ok()) return s;
         }
         // The caller removes the user from these through RemoveMember, which tells the members.
@@ -313,7 +296,7 @@ void SqliteChatStore::DeleteAccount(int64_t user, int64_t revoked_until_ms, int6
             "SELECT uc.conversation_id FROM users_conversations uc JOIN conversations c ON "
             "c.id = uc.conversation_id WHERE uc.user_id = ?1 AND c.is_group = 1 "
             "ORDER BY uc.conversation_id");
-        groups->BindInt64(1, user);
+        groups->Bind(user);
         return ForEachSqliteRow(*groups,
                                 [&](Statement& row) { out.groups.push_back(row.ColumnInt64(0)); });
       },
@@ -327,17 +310,17 @@ void SqliteChatStore::SetBlock(int64_t blocker, int64_t blocked, bool on, int64_
       [blocker, blocked, on, now](SqliteDb& db, Denial& out) {
         if (!on) {
           auto stmt = db.Prepare("DELETE FROM blocks WHERE blocker = ?1 AND blocked = ?2");
-          stmt->BindInt64(1, blocker).BindInt64(2, blocked);
+          stmt->Bind(blocker, blocked);
           out = Denial::kNone;
           return stmt->Exec();
         }
         auto stmt = db.Prepare(
             "INSERT INTO blocks(blocker, blocked, created_at) SELECT ?1, id, ?3 FROM users "
             "WHERE id = ?2 AND deleted_at IS NULL ON CONFLICT DO NOTHING");
-        stmt->BindInt64(1, blocker).BindInt64(2, blocked).BindInt64(3, now);
+        stmt->Bind(blocker, blocked, now);
         if (Status s = stmt->Exec(); !s.ok()) return s;
         auto exists = db.Prepare("SELECT 1 FROM blocks WHERE blocker = ?1 AND blocked = ?2");
-        exists->BindInt64(1, blocker).BindInt64(2, blocked);
+        exists->Bind(blocker, blocked);
         out = Denial::kUnknownUser;
         return ForEachSqliteRow(*exists, [&](Statement&) { out = Denial::kNone; });
       },
@@ -351,7 +334,7 @@ void SqliteChatStore::ListBlocks(int64_t user, Reply<std::vector<Profile>> reply
         auto stmt = db.Prepare(std::string("SELECT ") + kProfileColumns +
                                " FROM users WHERE id IN (SELECT blocked FROM blocks WHERE "
                                "blocker = ?1) ORDER BY id");
-        stmt->BindInt64(1, user);
+        stmt->Bind(user);
         return ReadProfiles(*stmt, out);
       },
       std::move(reply));
@@ -364,7 +347,7 @@ void SqliteChatStore::EitherBlocks(int64_t a, int64_t b, Reply<bool> reply) {
         auto stmt = db.Prepare(
             "SELECT 1 FROM blocks WHERE (blocker = ?1 AND blocked = ?2) OR "
             "(blocker = ?2 AND blocked = ?1)");
-        stmt->BindInt64(1, a).BindInt64(2, b);
+        stmt->Bind(a, b);
         return ForEachSqliteRow(*stmt, [&](Statement&) { out = true; });
       },
       std::move(reply));

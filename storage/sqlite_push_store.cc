@@ -62,17 +62,14 @@ void SqliteChatStore::AddPushSubscription(PushSubscription subscription, uint32_
             "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(endpoint) DO UPDATE SET "
             "user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth, "
             "created_at = excluded.created_at");
-        upsert->BindText(1, subscription.endpoint)
-            .BindInt64(2, subscription.user)
-            .BindText(3, subscription.p256dh)
-            .BindText(4, subscription.auth)
-            .BindInt64(5, subscription.created_at);
+        upsert->Bind(subscription.endpoint, subscription.user, subscription.p256dh,
+                     subscription.auth, subscription.created_at);
         if (Status s = upsert->Exec(); !s.ok()) return s;
         auto trim = db.Prepare(
             "DELETE FROM push_subscriptions WHERE user_id = ?1 AND endpoint NOT IN ("
             "SELECT endpoint FROM push_subscriptions WHERE user_id = ?1 "
             "ORDER BY created_at DESC, endpoint LIMIT ?2)");
-        trim->BindInt64(1, subscription.user).BindInt64(2, max_per_user);
+        trim->Bind(subscription.user, max_per_user);
         out = true;
         return trim->Exec();
       },
@@ -87,7 +84,7 @@ void SqliteChatStore::RemovePushSubscription(int64_t user, std::string endpoint,
         auto stmt = db.Prepare(
             "DELETE FROM push_subscriptions WHERE endpoint = ?1 AND user_id = ?2 "
             "RETURNING endpoint");
-        stmt->BindText(1, endpoint).BindInt64(2, user);
+        stmt->Bind(endpoint, user);
         return ForEachSqliteRow(*stmt, [&](Statement&) { out = true; });
       },
       std::move(reply));
@@ -101,7 +98,7 @@ void SqliteChatStore::ListPushSubscriptions(int64_t user,
         auto stmt = db.Prepare(
             "SELECT endpoint, p256dh, auth, created_at FROM push_subscriptions "
             "WHERE user_id = ?1 ORDER BY created_at, endpoint");
-        stmt->BindInt64(1, user);
+        stmt->Bind(user);
         return ForEachSqliteRow(*stmt, [&](Statement& row) {
           out.push_back(PushSubscription{.user = user,
                                          .endpoint = std::string(row.ColumnText(0)),
@@ -118,12 +115,7 @@ void SqliteChatStore::SetEmail(int64_t user, std::optional<std::string> email, R
       *executor_, SqliteJobKind::kWrite,
       [user, email = std::move(email)](SqliteDb& db, bool& out) {
         auto stmt = db.Prepare("UPDATE users SET email = ?2 WHERE id = ?1 RETURNING id");
-        stmt->BindInt64(1, user);
-        if (email) {
-          stmt->BindText(2, *email);
-        } else {
-          stmt->BindNull(2);
-        }
+        stmt->Bind(user, email);
         return ForEachSqliteRow(*stmt, [&](Statement&) { out = true; });
       },
       std::move(reply));
@@ -134,7 +126,7 @@ void SqliteChatStore::FindAccount(int64_t user, Reply<std::optional<Account>> re
       *executor_, SqliteJobKind::kRead,
       [user](SqliteDb& db, std::optional<Account>& out) {
         auto stmt = db.Prepare("SELECT username, email FROM users WHERE id = ?1");
-        stmt->BindInt64(1, user);
+        stmt->Bind(user);
         return ForEachSqliteRow(*stmt, [&](Statement& row) {
           out = Account{.id = user, .username = std::string(row.ColumnText(0))};
           if (!row.ColumnIsNull(1)) out->email = std::string(row.ColumnText(1));
@@ -149,7 +141,7 @@ void SqliteChatStore::DueDigests(int64_t cutoff_ms, int64_t after_user, uint32_t
       *executor_, SqliteJobKind::kRead,
       [cutoff_ms, after_user, max_users](SqliteDb& db, std::vector<Digest>& out) {
         auto stmt = db.Prepare(kDueDigests);
-        stmt->BindInt64(1, cutoff_ms).BindInt64(2, after_user).BindInt64(3, max_users);
+        stmt->Bind(cutoff_ms, after_user, max_users);
         return ForEachSqliteRow(*stmt, [&](Statement& row) {
           const int64_t user = row.ColumnInt64(0);
           if (out.empty() || out.back().user != user) {
@@ -191,7 +183,7 @@ void SqliteChatStore::MarkDigested(int64_t user, std::vector<std::pair<int64_t, 
             "ON CONFLICT DO UPDATE SET emailed_seq = max(emailed_seq, excluded.emailed_seq)");
         for (const auto& [conv, seq] : conv_seqs) {
           stmt->Reset();
-          stmt->BindInt64(1, conv).BindInt64(2, user).BindInt64(3, seq);
+          stmt->Bind(conv, user, seq);
           if (Status s = stmt->Exec(); !s.ok()) return s;
         }
         out = true;

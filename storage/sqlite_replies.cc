@@ -10,19 +10,17 @@ Status CheckReply(SqliteDb& db, const NewMessage& message, AppendOutcome& out, M
   // A non-member learns nothing about the messages: refused as a send would be.
   auto member =
       db.Prepare("SELECT 1 FROM users_conversations WHERE conversation_id = ?1 AND user_id = ?2");
-  member->BindInt64(1, message.conv).BindInt64(2, message.sender);
-  bool is_member = false;
-  if (Status s = ForEachSqliteRow(*member, [&](Statement&) { is_member = true; }); !s.ok()) {
-    return s;
-  }
-  if (!is_member) {
+  member->Bind(message.conv, message.sender);
+  Result<bool> is_member = AnySqliteRow(*member);
+  if (!is_member.ok()) return is_member.status();
+  if (!*is_member) {
     out.denial = Denial::kForbidden;
     return Status();
   }
   auto parent = db.Prepare(
       "SELECT sender_id, deleted_at IS NOT NULL, substr(body, 1, ?3), coalesce(thread_root, seq) "
       "FROM messages WHERE conversation_id = ?1 AND seq = ?2 AND " RINGCAST_ORDINARY_KIND_SQL);
-  parent->BindInt64(1, message.conv).BindInt64(2, message.reply_to).BindInt64(3, kQuoteChars);
+  parent->Bind(message.conv, message.reply_to, kQuoteChars);
   bool found = false;
   Status s = ForEachSqliteRow(*parent, [&](Statement& row) {
     found = true;
@@ -40,20 +38,14 @@ Status CountThreadReply(SqliteDb& db, const Message& stored) {
   auto root = db.Prepare(
       "UPDATE messages SET reply_count = reply_count + 1, last_reply_seq = ?3, "
       "last_reply_at = ?4 WHERE conversation_id = ?1 AND seq = ?2");
-  root->BindInt64(1, stored.conv)
-      .BindInt64(2, stored.thread_root)
-      .BindInt64(3, stored.seq)
-      .BindInt64(4, stored.ts);
+  root->Bind(stored.conv, stored.thread_root, stored.seq, stored.ts);
   if (Status s = root->Exec(); !s.ok()) return s;
   // Its sender has read the thread up to it, as a sender has its conversation.
   auto read = db.Prepare(
       "INSERT INTO thread_reads(conversation_id, root_seq, user_id, read_seq) "
       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (conversation_id, root_seq, user_id) "
       "DO UPDATE SET read_seq = max(read_seq, excluded.read_seq)");
-  read->BindInt64(1, stored.conv)
-      .BindInt64(2, stored.thread_root)
-      .BindInt64(3, stored.from)
-      .BindInt64(4, stored.seq);
+  read->Bind(stored.conv, stored.thread_root, stored.from, stored.seq);
   return read->Exec();
 }
 

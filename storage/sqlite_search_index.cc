@@ -88,7 +88,7 @@ SqliteSearchIndex::~SqliteSearchIndex() { Stop(); }
 Status SqliteSearchIndex::Attach() {
   if (attached_) return Status();
   auto attach = db_->Prepare("ATTACH DATABASE ?1 AS chat");
-  attach->BindText(1, options_.chat_path);
+  attach->Bind(options_.chat_path);
   if (Status s = attach->Exec(); !s.ok()) return s;
   if (Status s = db_->SetCacheSize("chat"); !s.ok()) return s;
   attached_ = true;
@@ -126,7 +126,7 @@ Status SqliteSearchIndex::RebuildIfForeign() {
   if (s.ok()) {
     auto start =
         db_->Prepare("INSERT INTO search_progress(indexed_upto, chat_identity) VALUES (0, ?1)");
-    start->BindText(1, chat_identity_);
+    start->Bind(chat_identity_);
     s = start->Exec();
   }
   if (!s.ok()) {
@@ -146,7 +146,7 @@ Status SqliteSearchIndex::ReadChunk(int64_t from, int64_t upto, PassBatch& batch
   };
   std::vector<Change> changes;
   auto rows = db_->Prepare(kReadRowsSql);
-  rows->BindInt64(1, from).BindInt64(2, upto);
+  rows->Bind(from, upto);
   Status s = ForEachSqliteRow(*rows, [&](Statement& row) {
     batch.read_upto = row.ColumnInt64(0);
     if (row.ColumnInt64(2) != 0) {
@@ -162,7 +162,7 @@ Status SqliteSearchIndex::ReadChunk(int64_t from, int64_t upto, PassBatch& batch
   for (const Change& change : changes) {
     if (!s.ok()) break;
     target->Reset();
-    target->BindInt64(1, change.conv).BindInt64(2, change.seq);
+    target->Bind(change.conv, change.seq);
     std::optional<std::string> body;
     s = ForEachSqliteRow(*target, [&](Statement& row) {
       if (!row.ColumnIsNull(0)) body = std::string(row.ColumnText(0));
@@ -208,16 +208,16 @@ Status SqliteSearchIndex::Pass(bool& more) {
   for (const auto& [key, op] : batch.ops) {
     if (op.maybe_indexed) {
       remove->Reset();
-      if (s = remove->BindInt64(1, key).Exec(); !s.ok()) break;
+      if (s = remove->Bind(key).Exec(); !s.ok()) break;
     }
     if (op.body) {
       insert->Reset();
-      if (s = insert->BindInt64(1, key).BindText(2, *op.body).Exec(); !s.ok()) break;
+      if (s = insert->Bind(key, *op.body).Exec(); !s.ok()) break;
     }
   }
   if (s.ok()) {
     auto mark = db_->Prepare("UPDATE search_progress SET indexed_upto = ?1");
-    s = mark->BindInt64(1, batch.read_upto).Exec();
+    s = mark->Bind(batch.read_upto).Exec();
   }
   if (!s.ok()) {
     (void)db_->Rollback();

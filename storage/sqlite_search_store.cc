@@ -55,14 +55,6 @@ constexpr const char* kMessageSql =
     "SELECT id, sender_id, kind, sent_at, edited_at, body FROM messages "
     "WHERE conversation_id = ?1 AND seq = ?2 AND deleted_at IS NULL";
 
-void BindOptional(Statement& stmt, int index, const std::optional<int64_t>& value) {
-  if (value) {
-    stmt.BindInt64(index, *value);
-  } else {
-    stmt.BindNull(index);
-  }
-}
-
 struct Candidate {
   double score = 0;
   int64_t key = 0;
@@ -73,8 +65,7 @@ Status Candidates(SqliteDb& db, const SearchQuery& query, const std::string& mat
                   std::vector<Candidate>& out) {
   std::vector<int64_t> conversations;
   auto mine = db.Prepare(kConversationsSql);
-  mine->BindInt64(1, query.user);
-  BindOptional(*mine, 2, query.conv);
+  mine->Bind(query.user, query.conv);
   Status s =
       ForEachSqliteRow(*mine, [&](Statement& row) { conversations.push_back(row.ColumnInt64(0)); });
   if (!s.ok() || conversations.empty()) return s;
@@ -85,7 +76,7 @@ Status Candidates(SqliteDb& db, const SearchQuery& query, const std::string& mat
     auto count = db.Prepare(kDocumentsWithSql);
     for (const std::string& term : query.terms) {
       count->Reset();
-      count->BindText(1, MatchExpression({term}));
+      count->Bind(MatchExpression({term}));
       s = ForEachSqliteRow(*count,
                            [&](Statement& row) { documents_with.push_back(row.ColumnInt64(0)); });
       if (!s.ok()) return s;
@@ -105,7 +96,7 @@ Status Candidates(SqliteDb& db, const SearchQuery& query, const std::string& mat
 
   if (conversations.size() > kMaxRangeScans) {
     auto hits = db.Prepare(kMemberHitsSql);
-    hits->BindText(1, match).BindInt64(2, query.user);
+    hits->Bind(match, query.user);
     s = ForEachSqliteRow(*hits, take);
     return s.ok() ? bad_hit : s;
   }
@@ -113,9 +104,7 @@ Status Candidates(SqliteDb& db, const SearchQuery& query, const std::string& mat
   for (int64_t conv : conversations) {
     if (out.size() >= kMaxCandidates) break;
     range->Reset();
-    range->BindText(1, match)
-        .BindInt64(2, IndexKey(conv, 0))
-        .BindInt64(3, IndexKey(conv + 1, 0) - 1);
+    range->Bind(match, IndexKey(conv, 0), IndexKey(conv + 1, 0) - 1);
     s = ForEachSqliteRow(*range, take);
     if (!s.ok()) return s;
     if (!bad_hit.ok()) return bad_hit;
@@ -154,7 +143,7 @@ Status RankedPage(SqliteDb& db, const SearchQuery& query, std::vector<Candidate>
       const int64_t conv = it->key >> 32;
       const int64_t seq = it->key & 0xFFFF'FFFF;
       message->Reset();
-      message->BindInt64(1, conv).BindInt64(2, seq);
+      message->Bind(conv, seq);
       Status s = ForEachSqliteRow(*message, [&](Statement& row) {
         group.push_back(SearchHit{.id = row.ColumnInt64(0),
                                   .conv = conv,

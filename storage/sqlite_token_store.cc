@@ -20,15 +20,12 @@ void SqliteChatStore::StoreRefreshToken(RefreshToken token, int64_t now, Reply<b
       [token = std::move(token), now](SqliteDb& db, bool& out) {
         // An expired token can never be used again: a reuse of it is refused as unknown.
         auto prune = db.Prepare("DELETE FROM refresh_tokens WHERE expires_at <= ?1");
-        prune->BindInt64(1, now);
+        prune->Bind(now);
         if (Status s = prune->Exec(); !s.ok()) return s;
         auto stmt = db.Prepare(
             "INSERT INTO refresh_tokens(token_hash, user_id, family, expires_at) "
             "VALUES (?1, ?2, ?3, ?4)");
-        stmt->BindText(1, token.hash)
-            .BindInt64(2, token.user)
-            .BindText(3, token.family)
-            .BindInt64(4, token.expires_at_ms);
+        stmt->Bind(token.hash, token.user, token.family, token.expires_at_ms);
         out = true;
         return stmt->Exec();
       },
@@ -45,7 +42,7 @@ void SqliteChatStore::RotateRefreshToken(std::string old_hash, std::string next_
         auto find = db.Prepare(
             "SELECT t.user_id, t.family, t.expires_at, t.used_at, u.created_at "
             "FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1");
-        find->BindText(1, old_hash);
+        find->Bind(old_hash);
         bool found = false, used = false;
         int64_t expires_at = 0;
         if (Status s = ForEachSqliteRow(*find,
@@ -66,20 +63,17 @@ void SqliteChatStore::RotateRefreshToken(std::string old_hash, std::string next_
         }
         if (used) {
           auto revoke = db.Prepare("DELETE FROM refresh_tokens WHERE family = ?1");
-          revoke->BindText(1, out.family);
+          revoke->Bind(out.family);
           out = RefreshRotation{.outcome = RefreshOutcome::kReused};
           return revoke->Exec();
         }
         auto mark = db.Prepare("UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1");
-        mark->BindText(1, old_hash).BindInt64(2, now);
+        mark->Bind(old_hash, now);
         if (Status s = mark->Exec(); !s.ok()) return s;
         auto insert = db.Prepare(
             "INSERT INTO refresh_tokens(token_hash, user_id, family, expires_at) "
             "VALUES (?1, ?2, ?3, ?4)");
-        insert->BindText(1, next_hash)
-            .BindInt64(2, out.user)
-            .BindText(3, out.family)
-            .BindInt64(4, next_expires_at_ms);
+        insert->Bind(next_hash, out.user, out.family, next_expires_at_ms);
         out.outcome = RefreshOutcome::kRotated;
         return insert->Exec();
       },
@@ -91,7 +85,7 @@ void SqliteChatStore::RevokeRefreshFamily(std::string family, Reply<bool> reply)
       Kind::kWrite,
       [family = std::move(family)](SqliteDb& db, bool& out) {
         auto stmt = db.Prepare("DELETE FROM refresh_tokens WHERE family = ?1");
-        stmt->BindText(1, family);
+        stmt->Bind(family);
         out = true;
         return stmt->Exec();
       },

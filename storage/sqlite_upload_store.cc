@@ -23,7 +23,7 @@ void SqliteChatStore::DeleteOrphanUploads(int64_t created_from, int64_t created_
             "AND NOT EXISTS (SELECT 1 FROM users p WHERE p.avatar_upload = u.id) "
             "ORDER BY u.created_at LIMIT ?3) "
             "RETURNING id, owner_id, size, sha256, thumb_sha256, created_at");
-        stmt->BindInt64(1, created_from).BindInt64(2, created_before).BindInt64(3, limit);
+        stmt->Bind(created_from, created_before, limit);
         return ForEachSqliteRow(*stmt, [&](Statement& row) {
           out.push_back(UploadRecord{.id = std::string(row.ColumnText(0)),
                                      .owner = row.ColumnInt64(1),
@@ -47,7 +47,7 @@ void SqliteChatStore::UnreferencedFiles(std::vector<std::string> hashes,
             "NOT EXISTS (SELECT 1 FROM uploads WHERE thumb_sha256 = ?1)");
         for (const std::string& hash : hashes) {
           stmt->Reset();
-          stmt->BindText(1, hash);
+          stmt->Bind(hash);
           bool unreferenced = false;
           Status s = ForEachSqliteRow(
               *stmt, [&](Statement& row) { unreferenced = row.ColumnInt64(0) != 0; });
@@ -66,7 +66,7 @@ void SqliteChatStore::TakeReleasedFiles(uint32_t limit, Reply<std::vector<std::s
         auto stmt = db.Prepare(
             "DELETE FROM released_files WHERE sha256 IN (SELECT sha256 FROM released_files "
             "LIMIT ?1) RETURNING sha256");
-        stmt->BindInt64(1, limit);
+        stmt->Bind(limit);
         return ForEachSqliteRow(
             *stmt, [&](Statement& row) { out.push_back(std::string(row.ColumnText(0))); });
       },

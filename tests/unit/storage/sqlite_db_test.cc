@@ -88,6 +88,26 @@ TEST_F(SqliteDbTest, BindsAndReadsBackEveryType) {
   EXPECT_TRUE(select->status().ok());
 }
 
+// Bind(a, b, ...) numbers the parameters ?1, ?2, ... in order and picks the type from the value.
+TEST_F(SqliteDbTest, BindTakesParametersInOrderByType) {
+  auto db = OpenDb();
+  ASSERT_TRUE(db->Exec("CREATE TABLE t(i INTEGER, s TEXT, u INTEGER, f REAL, v TEXT) STRICT").ok());
+  const std::string text = "str";
+  const uint32_t small = 42;
+  auto insert = db->Prepare("INSERT INTO t(i, s, u, f, v) VALUES (?1, ?2, ?3, ?4, ?5)");
+  Status s = insert->Bind(int64_t{INT64_MIN}, text, small, 0.5, std::string_view("view")).Exec();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+
+  auto select = db->Prepare("SELECT i, s, u, f, v FROM t");
+  ASSERT_EQ(select->Step(), StepResult::kRow);
+  EXPECT_EQ(select->ColumnInt64(0), INT64_MIN);
+  EXPECT_EQ(select->ColumnText(1), "str");
+  EXPECT_EQ(select->ColumnInt64(2), 42);
+  EXPECT_EQ(select->ColumnDouble(3), 0.5);
+  EXPECT_EQ(select->ColumnText(4), "view");
+  EXPECT_EQ(select->Step(), StepResult::kDone);
+}
+
 TEST_F(SqliteDbTest, CacheLendsTheSameStatementAndResetsItOnReturn) {
   auto db = OpenDb();
   ASSERT_TRUE(db->Exec("CREATE TABLE t(x INTEGER)").ok());
