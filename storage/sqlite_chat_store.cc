@@ -45,6 +45,14 @@ std::optional<int64_t> NullIfZero(int64_t value) {
   return value != 0 ? std::optional(value) : std::nullopt;
 }
 
+// A reaction's reaction_on column (1: on, 0: off); NULL for any other kind. A function of its
+// own, like NullIfZero: GCC 12 at -O2 takes a local optional<bool> that Bind reads for
+// uninitialized (-Wmaybe-uninitialized, a false positive).
+std::optional<int64_t> ReactionOn(const NewMessage& message) {
+  if (message.kind != kReactionKind) return std::nullopt;
+  return message.reaction_on ? 1 : 0;
+}
+
 // The caller's membership row: last_seq, delivered, read; nullopt when not a member.
 struct Membership {
   int64_t last_seq, delivered, read;
@@ -520,10 +528,8 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
             "EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = ?2 AND b.blocked = o.user_id) OR "
             "EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = o.user_id AND b.blocked = ?2)))) "
             "RETURNING id, seq");
-        const std::optional<bool> reaction_on =
-            message.kind == kReactionKind ? std::optional(message.reaction_on) : std::nullopt;
         insert->Bind(message.conv, message.sender, message.kind, message.body, message.ts,
-                     message.cid, message.attachments, NullIfZero(message.target), reaction_on,
+                     message.cid, message.attachments, NullIfZero(message.target), ReactionOn(message),
                      NullIfZero(reply_part.reply_to), NullIfZero(reply_part.thread_root));
         bool inserted = false;
         Status s = ForEachSqliteRow(*insert, [&](Statement& row) {
