@@ -529,8 +529,9 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
             "EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = o.user_id AND b.blocked = ?2)))) "
             "RETURNING id, seq");
         insert->Bind(message.conv, message.sender, message.kind, message.body, message.ts,
-                     message.cid, message.attachments, NullIfZero(message.target), ReactionOn(message),
-                     NullIfZero(reply_part.reply_to), NullIfZero(reply_part.thread_root));
+                     message.cid, message.attachments, NullIfZero(message.target),
+                     ReactionOn(message), NullIfZero(reply_part.reply_to),
+                     NullIfZero(reply_part.thread_root));
         bool inserted = false;
         Status s = ForEachSqliteRow(*insert, [&](Statement& row) {
           inserted = true;
