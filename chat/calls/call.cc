@@ -1,0 +1,222 @@
+#include "chat/calls/call.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace ringcast::chat {
+
+std::string_view CallKindName(CallKind kind) {
+  return kind == CallKind::kVideo ? "video" : "audio";
+}
+
+std::string_view CallOutcomeName(CallOutcome outcome) {
+  switch (outcome) {
+    case CallOutcome::kNone:
+      return "";
+    case CallOutcome::kCompleted:
+      return "completed";
+    case CallOutcome::kMissed:
+      return "missed";
+    case CallOutcome::kDeclined:
+      return "declined";
+    case CallOutcome::kCancelled:
+      return "cancelled";
+    case CallOutcome::kFailed:
+      return "failed";
+  }
+  return "";
+}
+
+Call::Call(uint64_t id, int64_t conv, CallKind kind, bool group, CallDevice caller,
+           std::vector<int64_t> invitees, int64_t now_ms, const CallOptions& options,
+           std::vector<CallSignal>& out)
+    : id_(id),
+      conv_(conv),
+      kind_(kind),
+      group_(group),
+      caller_(caller),
+      options_(options),
+      started_at_(now_ms) {
+  members_.push_back(Member{.device = caller});
+  for (int64_t user : invitees) {
+    if (user == caller.user || !invites_.emplace(user, Invite::kRinging).second) continue;
+    out.push_back(CallSignal{.kind = CallSignal::Kind::kRing, .to = user, .about = caller});
+  }
+}
+
+Call::Member* Call::Find(CallDevice device) {
+  for (Member& m : members_) {
+    if (m.device == device && !m.left) return &m;
+  }
+  return nullptr;
+}
+
+const Call::Member* Call::Find(CallDevice device) const {
+  return const_cast<Call*>(this)->Find(device);
+}
+
+size_t Call::Present() const {
+  return static_cast<size_t>(
+      std::count_if(members_.begin(), members_.end(), [](const Member& m) { return !m.left; }));
+}
+
+void Call::Tell(CallSignal::Kind kind, CallDevice about, std::vector<CallSignal>& out,
+                std::optional<int64_t> except_user) const {
+  for (const Member& m : members_) {
+    if (m.left || m.dropped_at || m.device == about || m.device.user == except_user) continue;
+    out.push_back(
+        CallSignal{.kind = kind, .to = m.device.user, .device = m.device.device, .about = about});
+  }
+}
+
+void Call::StopRinging(int64_t except_user, std::optional<CallDevice> answered_on,
+                       std::vector<CallSignal>& out) {
+  for (auto& [user, invite] : invites_) {
+    if (user == except_user || invite != Invite::kRinging) continue;
+    out.push_back(CallSignal{.kind = CallSignal::Kind::kStopRinging,
+                             .to = user,
+                             .about = answered_on.value_or(caller_)});
+  }
+}
+
+void Call::End(CallOutcome outcome, int64_t now_ms, std::vector<CallSignal>& out) {
+  outcome_ = outcome;
+  ended_at_ = now_ms;
+  StopRinging(0, std::nullopt, out);
+  for (auto& [user, invite] : invites_) {
+    if (invite == Invite::kRinging) invite = Invite::kDeclined;  // Rings no more.
+  }
+  Tell(CallSignal::Kind::kEnded, CallDevice{}, out);
+}
+
+void Call::Leave(Member& member, int64_t now_ms, std::vector<CallSignal>& out) {
+  member.left = true;
+  member.dropped_at.reset();
+  Tell(CallSignal::Kind::kLeft, member.device, out);
+  if (Present() < 2) {
+    // Alone: the call is over. Never answered: the caller gave up (or its connection did).
+    End(answered_at_ ? CallOutcome::kCompleted : CallOutcome::kFailed, now_ms, out);
+  }
+}
+
+Call::Refusal Call::Accept(CallDevice device, int64_t now_ms, std::vector<CallSignal>& out) {
+  if (ended()) return Refusal::kEnded;
+  auto invite = invites_.find(device.user);
+  if (invite == invites_.end() || invite->second != Invite::kRinging) return Refusal::kNotInvited;
+  if (Present() >= options_.max_participants) return Refusal::kFull;
+  invite->second = Invite::kJoined;
+  if (!answered_at_) answered_at_ = now_ms;
+  // The user's other devices stop ringing: this one has the call.
+  out.push_back(
+      CallSignal{.kind = CallSignal::Kind::kStopRinging, .to = device.user, .about = device});
+  members_.push_back(Member{.device = device});
+  Tell(CallSignal::Kind::kJoined, device, out);
+  if (!group_) StopRinging(device.user, device, out);  // A 1:1 rings no one else.
+  return Refusal::kNone;
+}
+
+Call::Refusal Call::Decline(int64_t user, int64_t now_ms, std::vector<CallSignal>& out) {
+  if (ended()) return Refusal::kEnded;
+  auto invite = invites_.find(user);
+  if (invite == invites_.end() || invite->second != Invite::kRinging) return Refusal::kNotInvited;
+  invite->second = Invite::kDeclined;
+  out.push_back(
+      CallSignal{.kind = CallSignal::Kind::kStopRinging, .to = user, .about = CallDevice{user, 0}});
+  Tell(CallSignal::Kind::kDeclined, CallDevice{user, 0}, out);
+  const bool still_open = std::any_of(invites_.begin(), invites_.end(), [](const auto& entry) {
+    return entry.second != Invite::kDeclined;
+  });
+  if (!answered_at_ && !still_open) End(CallOutcome::kDeclined, now_ms, out);
+  return Refusal::kNone;
+}
+
+Call::Refusal Call::Cancel(CallDevice device, int64_t now_ms, std::vector<CallSignal>& out) {
+  if (ended()) return Refusal::kEnded;
+  if (!(device == caller_)) return Refusal::kNotCaller;
+  if (answered_at_) return Refusal::kAnswered;
+  End(CallOutcome::kCancelled, now_ms, out);
+  return Refusal::kNone;
+}
+
+Call::Refusal Call::HangUp(CallDevice device, int64_t now_ms, std::vector<CallSignal>& out) {
+  if (ended()) return Refusal::kEnded;
+  Member* member = Find(device);
+  if (member == nullptr) return Refusal::kNotJoined;
+  if (!answered_at_) return device == caller_ ? Cancel(device, now_ms, out) : Refusal::kNotAnswered;
+  Leave(*member, now_ms, out);
+  return Refusal::kNone;
+}
+
+void Call::Dropped(CallDevice device, int64_t now_ms, std::vector<CallSignal>&) {
+  if (ended()) return;
+  if (Member* member = Find(device); member != nullptr && !member->dropped_at) {
+    member->dropped_at = now_ms;
+  }
+}
+
+Call::Refusal Call::Rejoin(CallDevice device, int64_t now_ms, std::vector<CallSignal>& out) {
+  (void)now_ms;
+  if (ended()) return Refusal::kEnded;
+  // A reconnect is a new connection: the user's dropped device is the one it replaces.
+  for (Member& m : members_) {
+    if (m.left || !m.dropped_at || m.device.user != device.user) continue;
+    m.device = device;
+    m.dropped_at.reset();
+    Tell(CallSignal::Kind::kJoined, device, out);
+    return Refusal::kNone;
+  }
+  return Refusal::kNotJoined;
+}
+
+void Call::Tick(int64_t now_ms, std::vector<CallSignal>& out) {
+  if (ended()) return;
+  if (now_ms >= started_at_ + options_.ring_timeout_ms) {
+    if (!answered_at_) return End(CallOutcome::kMissed, now_ms, out);
+    StopRinging(0, std::nullopt, out);  // A group call goes on; its invite rings no more.
+    for (auto& [user, invite] : invites_) {
+      if (invite == Invite::kRinging) invite = Invite::kDeclined;
+    }
+  }
+  for (Member& m : members_) {
+    if (ended()) return;
+    if (m.left || !m.dropped_at || now_ms < *m.dropped_at + options_.rejoin_grace_ms) continue;
+    Leave(m, now_ms, out);
+  }
+}
+
+std::optional<int64_t> Call::NextDeadline() const {
+  if (ended()) return std::nullopt;
+  std::optional<int64_t> next;
+  auto consider = [&](int64_t at) { next = next ? std::min(*next, at) : at; };
+  const bool ringing = std::any_of(invites_.begin(), invites_.end(), [](const auto& entry) {
+    return entry.second == Invite::kRinging;
+  });
+  if (ringing) consider(started_at_ + options_.ring_timeout_ms);
+  for (const Member& m : members_) {
+    if (!m.left && m.dropped_at) consider(*m.dropped_at + options_.rejoin_grace_ms);
+  }
+  return next;
+}
+
+bool Call::MayRelay(CallDevice from, CallDevice to) const {
+  if (ended() || from == to) return false;
+  const Member* a = Find(from);
+  const Member* b = Find(to);
+  return a != nullptr && b != nullptr && !a->dropped_at && !b->dropped_at;
+}
+
+int64_t Call::duration_ms() const {
+  return answered_at_ && ended_at_ ? *ended_at_ - *answered_at_ : 0;
+}
+
+std::vector<int64_t> Call::joined_users() const {
+  std::vector<int64_t> users;
+  for (const Member& m : members_) {
+    if (std::find(users.begin(), users.end(), m.device.user) == users.end()) {
+      users.push_back(m.device.user);
+    }
+  }
+  return users;
+}
+
+}  // namespace ringcast::chat
