@@ -1,6 +1,9 @@
 #include "chat/protocol.h"
 
+#include <algorithm>
 #include <charconv>
+#include <iterator>
+#include <utility>
 
 #include "chat/auth/jwt.h"
 #include "chat/json_body.h"
@@ -45,6 +48,33 @@ std::optional<std::string> ReadNonNegative(ondemand::value value, std::string_vi
 std::optional<std::string> ReadBool(ondemand::value value, std::string_view key, bool* out) {
   if (value.get_bool().get(*out) == simdjson::SUCCESS) return std::nullopt;
   return FieldError(key, "must be true or false");
+}
+
+// A call_signal's "to": {"user": id, "device": id}.
+std::optional<std::string> ReadCallDevice(ondemand::value value, std::string_view key,
+                                          CallDevice* out) {
+  ondemand::object object;
+  int64_t user = 0, device = 0;
+  if (value.get_object().get(object) != simdjson::SUCCESS ||
+      object["user"].get_int64().get(user) != simdjson::SUCCESS ||
+      object["device"].get_int64().get(device) != simdjson::SUCCESS || user <= 0 || device <= 0) {
+    return FieldError(key, "must be {\"user\": id, \"device\": id}");
+  }
+  *out = CallDevice{user, static_cast<uint64_t>(device)};
+  return std::nullopt;
+}
+
+// An object's JSON text as the client sent it (a call_signal's payload, relayed unread).
+std::optional<std::string> ReadRawObject(ondemand::value value, std::string_view key,
+                                         std::string* out) {
+  ondemand::object object;
+  std::string_view raw;
+  if (value.get_object().get(object) != simdjson::SUCCESS ||
+      object.raw_json().get(raw) != simdjson::SUCCESS) {
+    return FieldError(key, "must be an object");
+  }
+  out->assign(raw);
+  return std::nullopt;
 }
 
 std::optional<std::string> ParseIdArray(ondemand::value value, std::vector<int64_t>* out,
@@ -167,8 +197,9 @@ namespace {
 
 // The fields of a client request, by index (a bit each in the duplicate check).
 constexpr std::string_view kRequestFields[] = {
-    "type",  "conv",     "cid",         "kind",  "body",  "seq", "before",   "limit",  "state",
-    "convs", "mentions", "attachments", "token", "emoji", "on",  "reply_to", "thread", "root"};
+    "type",   "conv",  "cid",      "kind",        "body",  "seq",   "before",   "limit",
+    "state",  "convs", "mentions", "attachments", "token", "emoji", "on",       "reply_to",
+    "thread", "root",  "call",     "call_kind",   "to",    "sdp",   "candidate"};
 enum RequestField : int {
   kFieldType,
   kFieldConv,
@@ -188,6 +219,11 @@ enum RequestField : int {
   kFieldReplyTo,
   kFieldThread,
   kFieldRoot,
+  kFieldCall,
+  kFieldCallKind,
+  kFieldTo,
+  kFieldSdp,
+  kFieldCandidate,
 };
 
 // Reads "cid" into request->cid, and into error->cid_json what an error should echo: the
@@ -294,6 +330,7 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
 
   std::string type;
   std::string state;
+  std::string call_kind;
   uint32_t seen = 0;
   // The first fault found; reported once the whole object is read, so that the error can
   // carry the cid even when the fault comes before it.
@@ -382,6 +419,20 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
         case kFieldRoot:
           bad = ReadPositiveId(value, key, &request->root,
                                "must be a positive integer (the seq of a thread's root)");
+          break;
+        case kFieldCall:
+          bad = ReadPositiveId(value, key, &request->call);
+          break;
+        case kFieldCallKind:
+          bad = ReadString(value, key, &call_kind);
+          break;
+        case kFieldTo:
+          bad = ReadCallDevice(value, key, &request->to);
+          break;
+        case kFieldSdp:
+        case kFieldCandidate:
+          request->signal_key = kRequestFields[index];
+          bad = ReadRawObject(value, key, &request->signal_json);
           break;
       }
     }
@@ -485,6 +536,38 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
   }
   if (type == "ping") {
     request->type = RequestType::kPing;
+    return true;
+  }
+  if (type.starts_with("call_")) {
+    static constexpr std::pair<std::string_view, RequestType> kCallTypes[] = {
+        {"call_invite", RequestType::kCallInvite},   {"call_accept", RequestType::kCallAccept},
+        {"call_decline", RequestType::kCallDecline}, {"call_cancel", RequestType::kCallCancel},
+        {"call_hangup", RequestType::kCallHangUp},   {"call_rejoin", RequestType::kCallRejoin},
+        {"call_signal", RequestType::kCallSignal}};
+    const auto* found = std::find_if(std::begin(kCallTypes), std::end(kCallTypes),
+                                     [&](const auto& entry) { return entry.first == type; });
+    if (found == std::end(kCallTypes)) return fail("unknown type \"" + type + "\"");
+    request->type = found->second;
+    if (!need_cid()) return false;
+    if (request->type == RequestType::kCallInvite) {
+      if (!need_conv()) return false;
+      if (call_kind != "audio" && call_kind != "video") {
+        return fail("\"call_kind\" must be \"audio\" or \"video\"");
+      }
+      request->call_kind = call_kind == "video" ? CallKind::kVideo : CallKind::kAudio;
+      return true;
+    }
+    if (!has(kFieldCall)) return fail("missing field \"call\"");
+    if (request->type != RequestType::kCallSignal) return true;
+    if (!has(kFieldTo)) return fail("missing field \"to\"");
+    if (has(kFieldSdp) == has(kFieldCandidate)) {
+      return fail("a call_signal carries one of \"sdp\" and \"candidate\"");
+    }
+    if (request->signal_json.size() > RequestLimits::kMaxCallSignal) {
+      return fail(
+          FieldError(request->signal_key,
+                     "longer than " + std::to_string(RequestLimits::kMaxCallSignal) + " bytes"));
+    }
     return true;
   }
   if (type == "auth") {

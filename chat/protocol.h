@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "chat/calls/call.h"
 #include "proto/json_writer.h"
 #include "storage/chat_store.h"
 
@@ -29,28 +30,43 @@ enum class RequestType : uint8_t {
   kTyping,
   kPing,
   kAuth,
+  // Calls (docs/calls-design.md; not wired yet).
+  kCallInvite,
+  kCallAccept,
+  kCallDecline,
+  kCallCancel,
+  kCallHangUp,
+  kCallRejoin,
+  kCallSignal,
 };
 
 struct ClientRequest {
   RequestType type = RequestType::kPing;
   int64_t conv = 0;
-  std::string cid;                       // send
-  std::string kind;                      // send; "text" when absent
-  std::string body;                      // send
-  int64_t seq = 0;                       // delivered, read, edit, delete
-  int64_t target = 0;                    // edit, delete, react: the seq of the message changed
-  bool reaction_on = true;               // react: add (true) or take away the emoji (in body)
-  std::vector<storage::SyncAsk> asks;    // sync with "convs"
-  bool sync_all = false;                 // sync without "convs": every conversation
-  int64_t before = 0;                    // history; 0: newest
-  uint32_t limit = 50;                   // history
-  bool typing = false;                   // typing: start (true) or stop
-  std::vector<int64_t> mentions;         // send: explicit mentions (user ids)
-  std::vector<std::string> attachments;  // send: upload ids (proto/PROTOCOL.md, "Files")
-  std::string token;                     // auth: a new access token for this connection
-  int64_t reply_to = 0;                  // send: the seq of the message answered (0: none)
-  bool thread = false;                   // send: the reply joins its parent's thread
-  int64_t root = 0;                      // thread, thread_read: the seq of the thread's root
+  std::string cid;                        // send
+  std::string kind;                       // send; "text" when absent
+  std::string body;                       // send
+  int64_t seq = 0;                        // delivered, read, edit, delete
+  int64_t target = 0;                     // edit, delete, react: the seq of the message changed
+  bool reaction_on = true;                // react: add (true) or take away the emoji (in body)
+  std::vector<storage::SyncAsk> asks;     // sync with "convs"
+  bool sync_all = false;                  // sync without "convs": every conversation
+  int64_t before = 0;                     // history; 0: newest
+  uint32_t limit = 50;                    // history
+  bool typing = false;                    // typing: start (true) or stop
+  std::vector<int64_t> mentions;          // send: explicit mentions (user ids)
+  std::vector<std::string> attachments;   // send: upload ids (proto/PROTOCOL.md, "Files")
+  std::string token;                      // auth: a new access token for this connection
+  int64_t reply_to = 0;                   // send: the seq of the message answered (0: none)
+  bool thread = false;                    // send: the reply joins its parent's thread
+  int64_t root = 0;                       // thread, thread_read: the seq of the thread's root
+  int64_t call = 0;                       // call_*: the call's id
+  CallKind call_kind = CallKind::kAudio;  // call_invite
+  CallDevice to;                          // call_signal: the device it is for
+  // call_signal: the relayed payload, one of "sdp" or "candidate" and its object's JSON text
+  // as the client sent it (the server relays it without reading it).
+  std::string_view signal_key;
+  std::string signal_json;
 };
 
 struct RequestLimits {
@@ -61,6 +77,8 @@ struct RequestLimits {
   static constexpr size_t kMaxSyncConvs = 1000;
   // Files one message may carry (proto/PROTOCOL.md, "Files").
   static constexpr size_t kMaxAttachments = 10;
+  // A call_signal's payload (an SDP offer or answer is a few KiB; ICE candidates far less).
+  static constexpr size_t kMaxCallSignal = 64 * 1024;
 };
 
 // A refused request: `message` names the fault for the client; the request's cid is echoed

@@ -365,6 +365,16 @@ void SessionHost::HandleRequest(Session& session, std::string_view text) {
       return;
     case RequestType::kAuth:
       return HandleAuth(session, request);
+    case RequestType::kCallInvite:
+    case RequestType::kCallAccept:
+    case RequestType::kCallDecline:
+    case RequestType::kCallCancel:
+    case RequestType::kCallHangUp:
+    case RequestType::kCallRejoin:
+    case RequestType::kCallSignal:
+      // Parsed, not wired yet (docs/calls-design.md): refused as a server without calls would.
+      return SendError(session, "bad_request", "calls are not available on this server",
+                       request.cid);
   }
 }
 

@@ -29,6 +29,48 @@ TEST_F(RequestParserTest, SendWithEveryFieldInAnyOrder) {
   EXPECT_EQ(request_.body, "h\xc3\xa9\n");  // Unescaped.
 }
 
+// Calls (docs/calls-design.md): parsed, relayed payloads kept as the client's JSON text.
+TEST_F(RequestParserTest, CallRequests) {
+  ASSERT_TRUE(Parse(R"({"type":"call_invite","conv":3,"cid":"k1","call_kind":"video"})"))
+      << error_.message;
+  EXPECT_EQ(request_.type, RequestType::kCallInvite);
+  EXPECT_EQ(request_.conv, 3);
+  EXPECT_EQ(request_.call_kind, CallKind::kVideo);
+  ASSERT_TRUE(Parse(R"({"type":"call_accept","call":9,"cid":"k2"})")) << error_.message;
+  EXPECT_EQ(request_.type, RequestType::kCallAccept);
+  EXPECT_EQ(request_.call, 9);
+  ASSERT_TRUE(Parse(R"({"type":"call_signal","call":9,"cid":"k3","to":{"user":2,"device":21},)"
+                    R"("sdp":{"type":"offer", "sdp":"v=0\r\n"}})"))
+      << error_.message;
+  EXPECT_EQ(request_.type, RequestType::kCallSignal);
+  EXPECT_EQ(request_.to, (CallDevice{2, 21}));
+  EXPECT_EQ(request_.signal_key, "sdp");
+  EXPECT_EQ(request_.signal_json, R"({"type":"offer", "sdp":"v=0\r\n"})");  // As sent.
+  ASSERT_TRUE(Parse(R"({"type":"call_signal","call":9,"cid":"k4","to":{"user":2,"device":21},)"
+                    R"("candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host"}})"))
+      << error_.message;
+  EXPECT_EQ(request_.signal_key, "candidate");
+
+  const std::pair<const char*, const char*> refused[] = {
+      {R"({"type":"call_invite","conv":3,"cid":"k"})", R"("call_kind" must be "audio" or "video")"},
+      {R"({"type":"call_invite","cid":"k","call_kind":"audio"})", R"(missing field "conv")"},
+      {R"({"type":"call_accept","cid":"k"})", R"(missing field "call")"},
+      {R"({"type":"call_hangup","call":1})", R"(missing field "cid")"},
+      {R"({"type":"call_ring","call":1,"cid":"k"})", R"(unknown type "call_ring")"},
+      {R"({"type":"call_signal","call":1,"cid":"k","sdp":{}})", R"(missing field "to")"},
+      {R"({"type":"call_signal","call":1,"cid":"k","to":{"user":2,"device":1}})",
+       R"(a call_signal carries one of "sdp" and "candidate")"},
+      {R"({"type":"call_signal","call":1,"cid":"k","to":{"user":2},"sdp":{}})",
+       R"(field "to" must be {"user": id, "device": id})"},
+      {R"({"type":"call_signal","call":1,"cid":"k","to":{"user":2,"device":1},"sdp":"x"})",
+       R"(field "sdp" must be an object)"},
+  };
+  for (const auto& [text, message] : refused) {
+    EXPECT_FALSE(Parse(text)) << text;
+    EXPECT_EQ(error_.message, message) << text;
+  }
+}
+
 TEST_F(RequestParserTest, SendWithAttachments) {
   ASSERT_TRUE(Parse(R"({"type":"send","conv":1,"cid":"x","body":"",)"
                     R"("attachments":["AAAAAAAAAAAAAAAAAAAAAA","abc-_0123456789abcdefg"]})"))
