@@ -130,6 +130,16 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
        "Seconds a TURN credential stays valid (a call that outlives it keeps its allocation "
        "only while the TURN server accepts the refresh: fetch new ones for an ICE restart)",
        CLI::Range(60, 7 * 86400)},
+      {"call-ring-timeout", &options->call_ring_timeout_s,
+       "Seconds a call rings unanswered before it ends as missed", CLI::Range(1, 600)},
+      {"call-max-participants", &options->call_max_participants,
+       "Devices one group call may have at once (a mesh: each sends its media to each other "
+       "one; larger calls need an SFU)",
+       CLI::Range(2, 16)},
+      {"call-rejoin-grace", &options->call_rejoin_grace_s,
+       "Seconds a call participant whose connection dropped may rejoin from a new one before "
+       "the others see it leave",
+       CLI::Range(1, 300)},
   });
   flags.AddCheck([options, stun_urls, turn_urls] {
     IceServerOptions& ice = options->ice_servers;

@@ -57,6 +57,10 @@ struct ChatOptions {
   uint32_t password_cost = 14;     // log2 of scrypt's N.
   // Calls' STUN and TURN servers (--stun-urls, --turn-urls, --turn-secret, --turn-ttl).
   IceServerOptions ice_servers;
+  // Calls (proto/PROTOCOL.md, "Calls: signalling").
+  uint32_t call_ring_timeout_s = 45;   // Unanswered this long: missed.
+  uint32_t call_max_participants = 4;  // Devices in one group call (a mesh).
+  uint32_t call_rejoin_grace_s = 10;   // A dropped participant may come back this long.
 };
 
 void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options);

@@ -13,6 +13,7 @@ ChatShard::ChatShard(Shard& shard, ChatService& service)
       sessions_(shard, service, metrics_),
       conversations_(shard, service, metrics_),
       users_(shard, service),
+      calls_(shard, service),
       http_api_(shard, service, *this, sessions_),
       uploads_(shard, service, http_api_),
       ops_api_(shard, service),
@@ -40,6 +41,7 @@ void ChatShard::OnTick() {
   const int64_t now = clock_.MonotonicMs();
   service_.RetryHeld(shard_.id());  // Before anything new is posted this tick.
   conversations_.OnTick(now);
+  calls_.OnTick(now);
   if (now < next_sweep_ms_) return;
   next_sweep_ms_ = now + 1000;
   sessions_.Sweep(now);

@@ -10,6 +10,8 @@
 //   - ConversationOwner: the conversations with ConversationOwnerShard(id) == this shard: it
 //     knows which shards have sessions in each, and publishes each committed message, receipt
 //     and typing event to them, in commit (= seq) order;
+//   - CallRegistry: the calls held here (those started from this node in the conversations
+//     this shard owns): their state, busy marks, notes and records;
 //   - UserOwner: the users with UserOwnerShard(id) == this shard: it counts their connections on
 //     every shard, decides their presence (with the reconnect grace), and enforces the per-user
 //     connection limit.
@@ -25,6 +27,7 @@
 #include "chat/api/http_api.h"
 #include "chat/api/ops_api.h"
 #include "chat/api/upload_api.h"
+#include "chat/calls/call_registry.h"
 #include "chat/chat_metrics.h"
 #include "chat/owners/conversation_owner.h"
 #include "chat/owners/user_owner.h"
@@ -66,6 +69,8 @@ class ChatShard final : public Application, public WebSocketHandler {
   SessionHost& sessions() { return sessions_; }
   ConversationOwner& conversations() { return conversations_; }
   UserOwner& users() { return users_; }
+  CallRegistry& calls() { return calls_; }
+  ChatService& service() { return service_; }
 
  private:
   ChatService& service_;
@@ -76,6 +81,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   SessionHost sessions_;
   ConversationOwner conversations_;
   UserOwner users_;
+  CallRegistry calls_;
   HttpApi http_api_;
   UploadApi uploads_;
   OpsApi ops_api_;

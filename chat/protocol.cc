@@ -421,7 +421,10 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
                                "must be a positive integer (the seq of a thread's root)");
           break;
         case kFieldCall:
-          bad = ReadPositiveId(value, key, &request->call);
+          bad = ReadString(value, key, &request->call);
+          if (!bad && (request->call.empty() || request->call.size() > RequestLimits::kMaxCallId)) {
+            bad = FieldError(key, "must be a call's id");
+          }
           break;
         case kFieldCallKind:
           bad = ReadString(value, key, &call_kind);
@@ -496,7 +499,7 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
     if (request->kind.empty() || request->kind.size() > RequestLimits::kMaxKind) {
       return fail("kind must be 1 to 32 bytes");
     }
-    if (storage::IsServerKind(request->kind)) {
+    if (storage::IsServerWritten(request->kind)) {
       return fail("kind \"" + request->kind + "\" is written by the server only");
     }
     if (request->thread && !has(kFieldReplyTo)) {

@@ -30,7 +30,7 @@ enum class RequestType : uint8_t {
   kTyping,
   kPing,
   kAuth,
-  // Calls (docs/calls-design.md; not wired yet).
+  // Calls (proto/PROTOCOL.md, "Calls: signalling").
   kCallInvite,
   kCallAccept,
   kCallDecline,
@@ -60,7 +60,7 @@ struct ClientRequest {
   int64_t reply_to = 0;                   // send: the seq of the message answered (0: none)
   bool thread = false;                    // send: the reply joins its parent's thread
   int64_t root = 0;                       // thread, thread_read: the seq of the thread's root
-  int64_t call = 0;                       // call_*: the call's id
+  std::string call;                       // call_* but call_invite: the call's id
   CallKind call_kind = CallKind::kAudio;  // call_invite
   CallDevice to;                          // call_signal: the device it is for
   // call_signal: the relayed payload, one of "sdp" or "candidate" and its object's JSON text
@@ -79,6 +79,8 @@ struct RequestLimits {
   static constexpr size_t kMaxAttachments = 10;
   // A call_signal's payload (an SDP offer or answer is a few KiB; ICE candidates far less).
   static constexpr size_t kMaxCallSignal = 64 * 1024;
+  // A call's id as clients echo it (calls/call_id.h makes them far shorter).
+  static constexpr size_t kMaxCallId = 128;
 };
 
 // A refused request: `message` names the fault for the client; the request's cid is echoed

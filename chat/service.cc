@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "chat/chat_shard.h"
+#include "chat/cluster/cluster_calls.h"
 #include "chat/cluster/cluster_link.h"
 #include "chat/cluster/cluster_presence.h"
 #include "core/log.h"
@@ -71,6 +72,7 @@ void ChatService::Attach(ShardSet& shards) {
   if (cluster::ClusterNode* node = shards.cluster()) {
     cluster_ = std::make_unique<ClusterLink>(*this, *node);
     cluster_presence_ = std::make_unique<ClusterPresence>(*this, *node);
+    cluster_calls_ = std::make_unique<ClusterCalls>(*node);
   }
 }
 

@@ -41,6 +41,7 @@ namespace ringcast::chat {
 class ChatShard;
 class ClusterLink;
 class ClusterPresence;
+class ClusterCalls;
 using ShardTask = storage::UniqueFunction<void(ChatShard&)>;
 
 // Counts one unit of work in `*count` for as long as it lives (moved along, never copied);
@@ -148,6 +149,8 @@ class ChatService {
   ClusterLink* cluster() { return cluster_.get(); }
   // Cluster mode: presence and the per-user connection limit over every node; null on one.
   ClusterPresence* cluster_presence() { return cluster_presence_.get(); }
+  // Cluster mode: the calls' busy marks in Redis; null on one node (CallRegistry keeps them).
+  ClusterCalls* cluster_calls() { return cluster_calls_.get(); }
   const auth::JwtSecret& secret() const { return secret_; }
   // Web Push's VAPID key pair (notify/push/vapid_key.h): its public half is served to browsers.
   const notify::EcKey& vapid_key() const { return *vapid_key_; }
@@ -172,6 +175,12 @@ class ChatService {
   // On the owner shard, once per message committed by this node: the message.committed and
   // mention jobs (the mention events go from every node's ConversationOwner::OnCommitted).
   void AfterCommit(const storage::Message& message);
+  // A message the server appended itself outside a send (a change over HTTP, a call's record),
+  // handed on as every commit is: to the other nodes, to the jobs (AfterCommit, unless a
+  // duplicate), and to the conversation's owner shard, whose reorder buffer publishes it.
+  void HandOffCommitted(const storage::AppendOutcome& outcome);
+  // --amqp's publisher, or null.
+  notify::JobPublisher* jobs() { return jobs_; }
 
  private:
   ChatService(const Config& config, auth::JwtSecret secret);
@@ -187,6 +196,7 @@ class ChatService {
   std::optional<notify::EcKey> vapid_key_;
   std::unique_ptr<ClusterLink> cluster_;
   std::unique_ptr<ClusterPresence> cluster_presence_;
+  std::unique_ptr<ClusterCalls> cluster_calls_;
   std::vector<storage::RevokedToken> initially_revoked_;
   std::string instance_id_;
   notify::JobPublisher* jobs_ = nullptr;

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "chat/chat_shard.h"
+#include "chat/cluster/cluster_link.h"
 #include "chat/protocol.h"
 #include "chat/service.h"
 #include "notify/notification_json.h"
@@ -47,6 +48,16 @@ class ShardPresenceProbe final : public notify::PresenceProbe {
 
 std::unique_ptr<notify::PresenceProbe> ChatService::MakePresenceProbe() {
   return std::make_unique<ShardPresenceProbe>(*this);
+}
+
+void ChatService::HandOffCommitted(const storage::AppendOutcome& outcome) {
+  const storage::Message& message = outcome.message;
+  // A duplicate is handed on again, in case its first hand-off never happened (its receivers
+  // drop what they have); its mention events and jobs went out the first time.
+  if (ClusterLink* cluster = cluster_.get()) cluster->PublishMessage(message);
+  if (!outcome.duplicate) AfterCommit(message);
+  PostOrHold(ConversationOwnerShard(message.conv),
+             [message](ChatShard& chat) { chat.conversations().OnRemoteMessage(message); });
 }
 
 void ChatService::AfterCommit(const storage::Message& message) {

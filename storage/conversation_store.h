@@ -215,6 +215,15 @@ struct SyncConversation {
   int64_t unread_mentions = 0;  // Mentions of the caller above read_seq.
 };
 
+// Whom a call in a conversation rings (proto/PROTOCOL.md, "Calls: signalling").
+struct CallPeers {
+  // kForbidden: the caller is not a member (or there is no such conversation), or it is a 1:1
+  // where either member blocks the other.
+  Denial denial = Denial::kNone;
+  bool group = false;
+  std::vector<int64_t> others;  // The other members, sorted.
+};
+
 struct SyncAsk {
   int64_t conv = 0;
   int64_t after = 0;
@@ -260,7 +269,9 @@ struct SyncAsk {
               Reply<ThreadPage> reply))                                                            \
   /* Moves the caller's watermark in the thread of `root` forward to `seq` (never back). */        \
   OP(ThreadRead,                                                                                   \
-     (int64_t conv, int64_t user, int64_t root, int64_t seq, Reply<ThreadReadOutcome> reply))
+     (int64_t conv, int64_t user, int64_t root, int64_t seq, Reply<ThreadReadOutcome> reply))      \
+  /* Whom `caller`'s call in `conv` rings; a read. */                                              \
+  OP(FindCallPeers, (int64_t conv, int64_t caller, Reply<CallPeers> reply))
 
 class ConversationStore {
  public:

@@ -18,11 +18,20 @@ inline constexpr std::string_view kUnpinKind = "unpin";
 // What happened to the conversation itself (members, roles, name): written by the server.
 inline constexpr std::string_view kSystemKind = "system";
 
+// A call's record (proto/PROTOCOL.md, "Records"): written by the server, but counted, listed
+// and notified as a message is (a missed call is news), so not among kServerKinds.
+inline constexpr std::string_view kCallKind = "call";
+
 inline constexpr std::array<std::string_view, 6> kServerKinds = {
     kEditKind, kDeleteKind, kReactionKind, kPinKind, kUnpinKind, kSystemKind};
 
 inline bool IsServerKind(std::string_view kind) {
   return std::find(kServerKinds.begin(), kServerKinds.end(), kind) != kServerKinds.end();
+}
+
+// What a client may not send: the server's kinds and the call records.
+inline bool IsServerWritten(std::string_view kind) {
+  return IsServerKind(kind) || kind == kCallKind;
 }
 
 // The same test in SQL, for counting what is unread in the store: `kind NOT IN (...)`, valid in

@@ -101,6 +101,15 @@ constexpr PgStatement kProfileStatements[] = {
     {"either_blocks",
      "SELECT 1 FROM blocks WHERE (blocker = $1::int8 AND blocked = $2::int8) OR "
      "(blocker = $2::int8 AND blocked = $1::int8)"},
+    // One row when $2 is a member of $1: is_group, whether a block parts the caller from another
+    // member, the other members.
+    {"call_peers",
+     "SELECT c.is_group, EXISTS (SELECT 1 FROM users_conversations o JOIN blocks b ON "
+     "(b.blocker = $2::int8 AND b.blocked = o.user_id) OR (b.blocker = o.user_id AND "
+     "b.blocked = $2::int8) WHERE o.conversation_id = $1::int8 AND o.user_id <> $2::int8), "
+     "array(SELECT user_id FROM users_conversations WHERE conversation_id = $1::int8 AND "
+     "user_id <> $2::int8 ORDER BY user_id) FROM conversations c JOIN users_conversations me ON "
+     "me.conversation_id = c.id AND me.user_id = $2::int8 WHERE c.id = $1::int8"},
 };
 
 Profile ReadProfile(const Row& row) {
@@ -284,6 +293,24 @@ void PgChatStore::ListBlocks(int64_t user, Reply<std::vector<Profile>> reply) {
 void PgChatStore::EitherBlocks(int64_t a, int64_t b, Reply<bool> reply) {
   Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead, {Query("either_blocks", {Int(a), Int(b)})},
          AnyRow, std::move(reply));
+}
+
+void PgChatStore::FindCallPeers(int64_t conv, int64_t caller, Reply<storage::CallPeers> reply) {
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+      {Query("call_peers", {Int(conv), Int(caller)})},
+      [](PgResults results, storage::CallPeers& out) {
+        out.denial = Denial::kForbidden;
+        ForEachRow(results[0], [&](const Row& row) {
+          out.group = row.Bool(0);
+          // Blocks part a 1:1 only: a group's members may block each other and still meet.
+          if (!out.group && row.Bool(1)) return;
+          out.denial = Denial::kNone;
+          out.others = row.Ints(2);
+        });
+        return Status();
+      },
+      std::move(reply));
 }
 
 }  // namespace ringcast::storage

@@ -257,4 +257,37 @@ void SqliteChatStore::ChangeGroup(GroupChange change, Reply<MembershipOutcome> r
       std::move(reply));
 }
 
+void SqliteChatStore::FindCallPeers(int64_t conv, int64_t caller, Reply<storage::CallPeers> reply) {
+  Submit<storage::CallPeers>(
+      Kind::kRead,
+      [conv, caller](SqliteDb& db, storage::CallPeers& out) {
+        auto state = db.Prepare(
+            "SELECT c.is_group, EXISTS (SELECT 1 FROM users_conversations o JOIN blocks b ON "
+            "(b.blocker = ?2 AND b.blocked = o.user_id) OR (b.blocker = o.user_id AND b.blocked = "
+            "?2) WHERE o.conversation_id = ?1 AND o.user_id <> ?2) FROM conversations c JOIN "
+            "users_conversations me ON me.conversation_id = c.id AND me.user_id = ?2 "
+            "WHERE c.id = ?1");
+        state->Bind(conv, caller);
+        bool member = false, blocked = false;
+        Status s = ForEachSqliteRow(*state, [&](Statement& row) {
+          member = true;
+          out.group = row.ColumnInt64(0) != 0;
+          blocked = row.ColumnInt64(1) != 0;
+        });
+        if (!s.ok()) return s;
+        // Blocks part a 1:1 only: a group's members may block each other and still meet there.
+        if (!member || (!out.group && blocked)) {
+          out.denial = Denial::kForbidden;
+          return Status();
+        }
+        auto others = db.Prepare(
+            "SELECT user_id FROM users_conversations WHERE conversation_id = ?1 AND user_id <> ?2 "
+            "ORDER BY user_id");
+        others->Bind(conv, caller);
+        return ForEachSqliteRow(*others,
+                                [&](Statement& row) { out.others.push_back(row.ColumnInt64(0)); });
+      },
+      std::move(reply));
+}
+
 }  // namespace ringcast::storage

@@ -128,7 +128,6 @@ class HttpApi {
   // DELETE on its /pin and /reactions/{emoji}.
   void HandleMessageChange(HttpExchange& exchange, int64_t conv, int64_t caller, int64_t seq,
                            std::string_view what);
-  void AfterMessageChange(const storage::AppendOutcome& outcome);
   void HandleUsers(HttpExchange& exchange);       // http_api_users.cc
   void HandleSearch(HttpExchange& exchange);      // http_api_search.cc
   void HandleIceServers(HttpExchange& exchange);  // http_api_calls.cc

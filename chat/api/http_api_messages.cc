@@ -114,7 +114,7 @@ void HttpApi::HandleMessageChange(HttpExchange& exchange, int64_t conv, int64_t 
               const auto [code, why] = ConversationOwner::RefusalOf(result->denial);
               return self.AnswerError(deferred, HttpStatusOf(code), why);
             }
-            self.AfterMessageChange(*result);
+            self.service_.HandOffCommitted(*result);
             JsonWriter writer;
             const storage::Message& stored = result->message;
             self.Answer(deferred, 200,
@@ -127,17 +127,6 @@ void HttpApi::HandleMessageChange(HttpExchange& exchange, int64_t conv, int64_t 
                             .EndObject()
                             .str());
           }));
-}
-
-void HttpApi::AfterMessageChange(const storage::AppendOutcome& outcome) {
-  const storage::Message& message = outcome.message;
-  // A duplicate is handed on again, in case its first hand-off never happened (its receivers
-  // drop what they have); its mention events and jobs went out the first time.
-  if (ClusterLink* cluster = service_.cluster()) cluster->PublishMessage(message);
-  if (!outcome.duplicate) service_.AfterCommit(message);
-  service_.PostOrHold(service_.ConversationOwnerShard(message.conv), [message](ChatShard& chat) {
-    chat.conversations().OnRemoteMessage(message);
-  });
 }
 
 }  // namespace ringcast::chat

@@ -55,6 +55,11 @@ const Call::Member* Call::Find(CallDevice device) const {
   return const_cast<Call*>(this)->Find(device);
 }
 
+bool Call::HasPresentDevice(int64_t user) const {
+  return std::any_of(members_.begin(), members_.end(),
+                     [user](const Member& m) { return !m.left && m.device.user == user; });
+}
+
 size_t Call::Present() const {
   return static_cast<size_t>(
       std::count_if(members_.begin(), members_.end(), [](const Member& m) { return !m.left; }));
@@ -90,21 +95,35 @@ void Call::End(CallOutcome outcome, int64_t now_ms, std::vector<CallSignal>& out
 }
 
 void Call::Leave(Member& member, int64_t now_ms, std::vector<CallSignal>& out) {
+  const bool dropped = member.dropped_at.has_value();
   member.left = true;
   member.dropped_at.reset();
   Tell(CallSignal::Kind::kLeft, member.device, out);
   if (Present() < 2) {
     // Alone: the call is over. Never answered: the caller gave up (or its connection did).
     End(answered_at_ ? CallOutcome::kCompleted : CallOutcome::kFailed, now_ms, out);
+    // The device that hung up last hears the outcome too.
+    if (!dropped) {
+      out.push_back(CallSignal{.kind = CallSignal::Kind::kEnded,
+                               .to = member.device.user,
+                               .device = member.device.device});
+    }
   }
 }
 
 Call::Refusal Call::Accept(CallDevice device, int64_t now_ms, std::vector<CallSignal>& out) {
   if (ended()) return Refusal::kEnded;
   auto invite = invites_.find(device.user);
-  if (invite == invites_.end() || invite->second != Invite::kRinging) return Refusal::kNotInvited;
+  const bool ringing = invite != invites_.end() && invite->second == Invite::kRinging;
+  // A 1:1 is answered once, while it rings. A group call that is going on takes any member not
+  // in it now: one who declined, was not there when it rang, or left and comes back (the caller
+  // too).
+  const bool member = invite != invites_.end() || device.user == caller_.user;
+  const bool may_join =
+      ringing || (group_ && member && answered_at_ && !HasPresentDevice(device.user));
+  if (!may_join) return Refusal::kNotInvited;
   if (Present() >= options_.max_participants) return Refusal::kFull;
-  invite->second = Invite::kJoined;
+  if (invite != invites_.end()) invite->second = Invite::kJoined;
   if (!answered_at_) answered_at_ = now_ms;
   // The user's other devices stop ringing: this one has the call.
   out.push_back(
@@ -160,6 +179,7 @@ Call::Refusal Call::Rejoin(CallDevice device, int64_t now_ms, std::vector<CallSi
   // A reconnect is a new connection: the user's dropped device is the one it replaces.
   for (Member& m : members_) {
     if (m.left || !m.dropped_at || m.device.user != device.user) continue;
+    Tell(CallSignal::Kind::kLeft, m.device, out);
     m.device = device;
     m.dropped_at.reset();
     Tell(CallSignal::Kind::kJoined, device, out);
@@ -217,6 +237,19 @@ std::vector<int64_t> Call::joined_users() const {
     }
   }
   return users;
+}
+
+std::vector<CallDevice> Call::present_devices() const {
+  std::vector<CallDevice> devices;
+  for (const Member& m : members_) {
+    if (!m.left) devices.push_back(m.device);
+  }
+  return devices;
+}
+
+bool Call::ringing(int64_t user) const {
+  auto invite = invites_.find(user);
+  return !ended() && invite != invites_.end() && invite->second == Invite::kRinging;
 }
 
 }  // namespace ringcast::chat

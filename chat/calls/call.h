@@ -101,6 +101,12 @@ class Call {
   int64_t duration_ms() const;
   // Users who joined at some point, the caller included.
   std::vector<int64_t> joined_users() const;
+  // The devices in the call now (joined, not left; a dropped one until its grace ends).
+  std::vector<CallDevice> present_devices() const;
+  // Whether the invite still rings `user`'s devices.
+  bool ringing(int64_t user) const;
+  // Whether a device of `user` is in the call now (joined, not left).
+  bool HasPresentDevice(int64_t user) const;
 
  private:
   enum class Invite : uint8_t { kRinging, kDeclined, kJoined };

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <memory>
 
+#include "chat/calls/call_registry.h"
 #include "chat/chat_shard.h"
 #include "chat/cluster/cluster_presence.h"
 #include "chat/owners/user_owner.h"
@@ -475,6 +476,97 @@ void ClusterLink::PublishProfile(int64_t user, std::string_view json) {
   bus_.Publish(std::string(kBroadcast), out);
 }
 
+// "C user device except_device track call_size\n" call json
+std::string ClusterLink::EncodeCallNote(const CallNote& note) {
+  std::string out = "C";
+  AppendInts(out, {note.user, int64_t(note.device), int64_t(note.except_device),
+                   int64_t(note.track), int64_t(note.call.size())});
+  out += '\n';
+  out += note.call;
+  out += note.json;
+  return out;
+}
+
+std::optional<CallNote> ClusterLink::DecodeCallNote(std::string_view payload) {
+  if (!payload.starts_with('C')) return std::nullopt;
+  Fields fields(payload.substr(1));
+  int64_t user = 0, device = 0, except = 0, track = 0, call_size = 0;
+  std::string_view rest;
+  if (!fields.Int(&user) || !fields.Int(&device) || !fields.Int(&except) || !fields.Int(&track) ||
+      !fields.Int(&call_size) || !fields.Rest(&rest) || track < 0 || track > kLastCallTrack ||
+      call_size < 0 || uint64_t(call_size) > rest.size()) {
+    return std::nullopt;
+  }
+  return CallNote{.user = user,
+                  .device = uint64_t(device),
+                  .except_device = uint64_t(except),
+                  .track = CallTrack(track),
+                  .call = std::string(rest.substr(0, size_t(call_size))),
+                  .json = std::string(rest.substr(size_t(call_size)))};
+}
+
+// "K op from_user from_device to_user to_device conv kind call_size cid_size key_size\n" call
+// cid key json
+std::string ClusterLink::EncodeCallRequest(const CallRequest& request) {
+  std::string out = "K";
+  AppendInts(out, {int64_t(request.op), request.from.user, int64_t(request.from.device),
+                   request.to.user, int64_t(request.to.device), request.conv, int64_t(request.kind),
+                   int64_t(request.call.size()), int64_t(request.cid.size()),
+                   int64_t(request.signal_key.size())});
+  out += '\n';
+  out.append(request.call).append(request.cid).append(request.signal_key);
+  out += request.signal_json;
+  return out;
+}
+
+std::optional<CallRequest> ClusterLink::DecodeCallRequest(std::string_view payload) {
+  if (!payload.starts_with('K')) return std::nullopt;
+  Fields fields(payload.substr(1));
+  int64_t op = 0, from_user = 0, from_device = 0, to_user = 0, to_device = 0, kind = 0;
+  int64_t call_size = 0, cid_size = 0, key_size = 0;
+  CallRequest request;
+  std::string_view rest;
+  if (!fields.Int(&op) || !fields.Int(&from_user) || !fields.Int(&from_device) ||
+      !fields.Int(&to_user) || !fields.Int(&to_device) || !fields.Int(&request.conv) ||
+      !fields.Int(&kind) || !fields.Int(&call_size) || !fields.Int(&cid_size) ||
+      !fields.Int(&key_size) || !fields.Rest(&rest) || op < 0 || op > kLastCallOp || kind < 0 ||
+      kind > 1 || call_size < 0 || cid_size < 0 || key_size < 0 ||
+      uint64_t(call_size) + uint64_t(cid_size) + uint64_t(key_size) > rest.size()) {
+    return std::nullopt;
+  }
+  request.op = CallOp(op);
+  request.from = CallDevice{from_user, uint64_t(from_device)};
+  request.to = CallDevice{to_user, uint64_t(to_device)};
+  request.kind = CallKind(kind);
+  request.call = std::string(rest.substr(0, size_t(call_size)));
+  rest.remove_prefix(size_t(call_size));
+  request.cid = std::string(rest.substr(0, size_t(cid_size)));
+  rest.remove_prefix(size_t(cid_size));
+  request.signal_key = std::string(rest.substr(0, size_t(key_size)));
+  request.signal_json = std::string(rest.substr(size_t(key_size)));
+  return request;
+}
+
+void ClusterLink::PublishCallNote(const CallNote& note) {
+  bus_.Publish(std::string(kBroadcast), EncodeCallNote(note));
+}
+
+void ClusterLink::ForwardCallRequest(std::string_view node, const CallRequest& request) {
+  bus_.Publish(NodeChannel(node), EncodeCallRequest(request));
+}
+
+// "X\n" node
+void ClusterLink::PublishCallHolderDead(std::string_view node) {
+  bus_.Publish(std::string(kBroadcast), "X\n" + std::string(node));
+  EndCallsOf(node);
+}
+
+void ClusterLink::EndCallsOf(std::string_view node) {
+  service_.PostToEveryShard([node = std::string(node)] {
+    return [node](ChatShard& self) { self.sessions().OnCallHolderDead(node); };
+  });
+}
+
 void ClusterLink::OnPublication(std::string_view channel, std::string_view payload) {
   if (channel == kBroadcast) return OnBroadcast(payload);
   if (channel.starts_with(kNodePrefix)) return OnNodeMail(payload);
@@ -524,6 +616,14 @@ void ClusterLink::OnConversation(int64_t conv, std::string_view payload) {
 }
 
 void ClusterLink::OnNodeMail(std::string_view payload) {
+  if (auto request = DecodeCallRequest(payload)) {
+    auto holder = ParseCallId(request->call);
+    if (!holder || holder->shard >= service_.shard_count()) return;
+    service_.PostOrHold(holder->shard, [request = std::move(*request)](ChatShard& self) mutable {
+      self.calls().Handle(std::move(request));
+    });
+    return;
+  }
   if (auto send = DecodeForward(payload)) {
     const uint32_t owner = service_.ConversationOwnerShard(send->message.conv);
     // Refused by a full inbox: the forwarding node's timeout settles it, as for a lost one.
@@ -542,6 +642,8 @@ void ClusterLink::OnNodeMail(std::string_view payload) {
 }
 
 void ClusterLink::OnBroadcast(std::string_view payload) {
+  if (auto note = DecodeCallNote(payload)) return DeliverCallNote(service_, std::move(*note));
+  if (payload.starts_with("X\n")) return EndCallsOf(payload.substr(2));
   if (payload.starts_with('M')) {
     auto change = std::make_shared<std::pair<storage::ConversationState, std::vector<int64_t>>>();
     if (!DecodeMembers(payload, &change->first, &change->second)) return;

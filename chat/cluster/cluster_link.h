@@ -8,11 +8,12 @@
 //                   followed by a node while some session there is in the conversation;
 //   - rc:node:<id>  sends forwarded to the node that writes their conversation, and the
 //                   answers back to the forwarding node → the conversation's owner shard
-//                   (docs/cluster.md, "Writers"); each node follows its own;
-//   - rc:all        membership changes, token revocations and presence transitions → every
-//                   shard's SessionHost; followed by every node. When publications on it may
-//                   have been missed, the node reloads the revocations from the store and who
-//                   is online from Redis (ClusterPresence::Resync).
+//                   (docs/cluster.md, "Writers"); requests for the calls the node holds → the
+//                   holding shard's CallRegistry; each node follows its own;
+//   - rc:all        membership changes, token revocations, presence transitions and what calls
+//                   tell devices → every shard's SessionHost; followed by every node. When
+//                   publications on it may have been missed, the node reloads the revocations from
+//                   the store and who is online from Redis (ClusterPresence::Resync).
 // A publication is what the owner needs to take the local path (a message's fields, not its
 // JSON: each node encodes once for all its shards and connections).
 #pragma once
@@ -24,6 +25,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "chat/calls/call_mail.h"
 #include "chat/owners/presence.h"
 #include "core/cluster/cluster_node.h"
 #include "storage/chat_store.h"
@@ -51,6 +53,14 @@ class ClusterLink final : public cluster::RedisBusListener {
   void PublishPresence(const PresenceOwner::Change& change);
   // A profile event (SessionHost::OnProfile) for every node's sessions.
   void PublishProfile(int64_t user, std::string_view json);
+  // Calls (chat/calls/): what a call's holder tells devices, for every node's (rc:all); a request
+  // for a call held by `node` (rc:node:<node>).
+  void PublishCallNote(const CallNote& note);
+  void ForwardCallRequest(std::string_view node, const CallRequest& request);
+  // `node` was found dead (by this node): the calls it held end for their devices here and on
+  // every other node.
+  void PublishCallHolderDead(std::string_view node);
+  const std::string& node_id() const { return node_.node_id(); }
 
   // Sends (docs/cluster.md, "Writers"). Any thread: the node that writes `conv`'s messages by
   // rendezvous hashing over the live nodes, or empty when that is this node or nobody can tell
@@ -93,11 +103,16 @@ class ClusterLink final : public cluster::RedisBusListener {
   static std::string EncodeForwardAnswer(uint64_t forward_id, int64_t conv,
                                          const storage::Result<storage::AppendOutcome>& result);
   static std::optional<ForwardAnswer> DecodeForwardAnswer(std::string_view payload);
+  static std::string EncodeCallNote(const CallNote& note);
+  static std::optional<CallNote> DecodeCallNote(std::string_view payload);
+  static std::string EncodeCallRequest(const CallRequest& request);
+  static std::optional<CallRequest> DecodeCallRequest(std::string_view payload);
 
  private:
   void OnConversation(int64_t conv, std::string_view payload);
   void OnBroadcast(std::string_view payload);
   void OnNodeMail(std::string_view payload);
+  void EndCallsOf(std::string_view node);
   // After rc:all may have missed publications.
   void CatchUp();
   // Bus thread: `task` to `conv`'s owner shard; refused (its inbox and overflow full), the

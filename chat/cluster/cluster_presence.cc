@@ -5,6 +5,8 @@
 #include <memory>
 
 #include "chat/chat_shard.h"
+#include "chat/cluster/cluster_calls.h"
+#include "chat/cluster/cluster_link.h"
 #include "chat/service.h"
 #include "core/log.h"
 
@@ -315,6 +317,10 @@ void ClusterPresence::OnNodeDead(std::string_view node) {
          "reconnect within the grace period",
          int(node.size()), node.data());
   Reap(std::string(node), kReapChunk, [] {});
+  // The calls it held: their busy marks go now, and their devices on every node hear that
+  // they ended.
+  service_.cluster_calls()->OnNodeDead(node);
+  service_.cluster()->PublishCallHolderDead(node);
 }
 
 void ClusterPresence::OnStopping() {
@@ -322,6 +328,10 @@ void ClusterPresence::OnStopping() {
   // bus has stopped: take every connection of this node out in one call (their users' grace
   // periods start), the last thing the bus writes before leaving the registry.
   Reap(node_id_, std::numeric_limits<uint32_t>::max(), [] {});
+  // The calls this node held end with it (docs/calls.md, "Failures"), for their devices on the
+  // other nodes at once rather than when their marks expire.
+  service_.cluster_calls()->OnNodeDead(node_id_);
+  service_.cluster()->PublishCallHolderDead(node_id_);
 }
 
 void ClusterPresence::Deliver(std::vector<Transition> transitions) {

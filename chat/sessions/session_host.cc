@@ -32,8 +32,10 @@ SessionHost::SessionHost(Shard& shard, ChatService& service, ChatMetrics& metric
       parser_(RequestLimits{.max_body = config_.max_chat_body}),
       conversations_(service, shard.id()),
       users_(service),
+      calls_(service),
       revoked_(clock_),
-      reconnect_jitter_(std::random_device{}()) {
+      reconnect_jitter_(std::random_device{}()),
+      device_ids_(std::random_device{}()) {
   for (const storage::RevokedToken& token : service.initially_revoked()) {
     revoked_.Add(token.jti, token.expires_at_ms);
   }
@@ -57,6 +59,7 @@ void SessionHost::Open(Connection& conn, int64_t user, std::string jti, int64_t 
   session.address = std::move(address);
   session.last_heartbeat_ms = clock_.MonotonicMs();
   session.bucket = TokenBucket(config_.msg_rate, 2.0 * config_.msg_rate, clock_.MonotonicMs());
+  session.device = MakeDeviceId(device_ids_(), shard_.id());
   session.index = sessions_.size();
   sessions_.push_back(std::move(owned));
   conn.user_data = reinterpret_cast<uint64_t>(&session);
@@ -116,6 +119,7 @@ void SessionHost::MaybeReady(Session& session) {
       .Field("user", session.user)
       .Field("instance", service_.instance_id())
       .Field("expires_at", session.token_exp_ms)
+      .Field("device", int64_t(session.device))
       .Key("presence");
   hello.BeginArray();
   std::vector<int64_t> contacts;
@@ -238,6 +242,7 @@ void SessionHost::OnClose(Connection& conn) {
   if (session == nullptr) return;
   conn.user_data = 0;
   session->phase = Session::Phase::kGone;
+  DropCalls(*session);
   std::vector<int64_t> convs;
   for (const auto& [conv, view] : session->convs) convs.push_back(conv);
   for (int64_t conv : convs) DropView(*session, conv);
@@ -372,9 +377,7 @@ void SessionHost::HandleRequest(Session& session, std::string_view text) {
     case RequestType::kCallHangUp:
     case RequestType::kCallRejoin:
     case RequestType::kCallSignal:
-      // Parsed, not wired yet (docs/calls-design.md): refused as a server without calls would.
-      return SendError(session, "bad_request", "calls are not available on this server",
-                       request.cid);
+      return HandleCall(session, request);
   }
 }
 

@@ -22,10 +22,12 @@
 #include <utility>
 #include <vector>
 
+#include "chat/calls/call_mail.h"
 #include "chat/chat_metrics.h"
 #include "chat/config.h"
 #include "chat/owners/presence.h"
 #include "chat/protocol.h"
+#include "chat/sessions/call_link.h"
 #include "chat/sessions/conv_view.h"
 #include "chat/sessions/conversation_link.h"
 #include "chat/sessions/pending_requests.h"
@@ -68,6 +70,9 @@ struct Session {
   bool answer_outstanding = false;  // A sync or history answer is on its way.
   std::unordered_map<int64_t, ConvView> convs;
   std::unordered_map<int64_t, uint32_t> contacts;  // User → conversations shared.
+  uint64_t device = 0;  // hello's `device`: this connection in calls (calls/call_mail.h).
+  // The calls this device is in (their holders hear of its close: CallOp::kDropped).
+  std::vector<std::string> calls;
 };
 
 class SessionHost {
@@ -138,6 +143,11 @@ class SessionHost {
   // event, goes to the user's own sessions and to those that have the user as a contact (share
   // a conversation with them). session_host_profiles.cc.
   void OnProfile(int64_t user, const std::string& json);
+  // Calls (session_host_calls.cc): what a call's holder tells one device or every device of a
+  // user here; a dead node's calls end for the devices here that were in them.
+  void OnCallNote(const CallNote& note);
+  void OnCallHolderDead(std::string_view node);
+
   // `json` to one connection of this shard, if it is still open.
   void SendText(ConnId id, std::string_view json);
   // The answer to the session's outstanding sync or history request: sends it and lets the
@@ -179,6 +189,9 @@ class SessionHost {
   void HandleThread(Session& session, const ClientRequest& request);
   void HandleThreadRead(Session& session, const ClientRequest& request);
   void HandleTyping(Session& session, const ClientRequest& request);
+  void HandleCall(Session& session, ClientRequest& request);
+  // The session's connection closed: the holders of its calls hear of it.
+  void DropCalls(Session& session);
   // To the conversation's owner through the link; a refusal is answered `unavailable`.
   void Send(Session& session, storage::NewMessage message);
   // session_host_tokens.cc: the session's token and its expiry on the monotonic clock, the
@@ -214,6 +227,7 @@ class SessionHost {
   RequestParser parser_;
   ConversationLink conversations_;
   UserLink users_;
+  CallLink calls_;
 
   std::vector<std::unique_ptr<Session>> sessions_;
   std::unordered_map<int64_t, std::vector<Session*>> by_user_;
@@ -225,6 +239,7 @@ class SessionHost {
   RevokedTokens revoked_;  // Replicated to every shard.
 
   std::minstd_rand reconnect_jitter_;  // Drain's delays; seeded apart per shard and process.
+  std::mt19937_64 device_ids_;         // Random parts of the sessions' device ids.
   uint64_t next_join_token_ = 0;
 };
 

@@ -29,24 +29,25 @@ TEST_F(RequestParserTest, SendWithEveryFieldInAnyOrder) {
   EXPECT_EQ(request_.body, "h\xc3\xa9\n");  // Unescaped.
 }
 
-// Calls (docs/calls-design.md): parsed, relayed payloads kept as the client's JSON text.
+// Calls (proto/PROTOCOL.md, "Calls: signalling"): parsed, relayed payloads kept as the client's
+// JSON text.
 TEST_F(RequestParserTest, CallRequests) {
   ASSERT_TRUE(Parse(R"({"type":"call_invite","conv":3,"cid":"k1","call_kind":"video"})"))
       << error_.message;
   EXPECT_EQ(request_.type, RequestType::kCallInvite);
   EXPECT_EQ(request_.conv, 3);
   EXPECT_EQ(request_.call_kind, CallKind::kVideo);
-  ASSERT_TRUE(Parse(R"({"type":"call_accept","call":9,"cid":"k2"})")) << error_.message;
+  ASSERT_TRUE(Parse(R"({"type":"call_accept","call":"c9","cid":"k2"})")) << error_.message;
   EXPECT_EQ(request_.type, RequestType::kCallAccept);
-  EXPECT_EQ(request_.call, 9);
-  ASSERT_TRUE(Parse(R"({"type":"call_signal","call":9,"cid":"k3","to":{"user":2,"device":21},)"
+  EXPECT_EQ(request_.call, "c9");
+  ASSERT_TRUE(Parse(R"({"type":"call_signal","call":"c9","cid":"k3","to":{"user":2,"device":21},)"
                     R"("sdp":{"type":"offer", "sdp":"v=0\r\n"}})"))
       << error_.message;
   EXPECT_EQ(request_.type, RequestType::kCallSignal);
   EXPECT_EQ(request_.to, (CallDevice{2, 21}));
   EXPECT_EQ(request_.signal_key, "sdp");
   EXPECT_EQ(request_.signal_json, R"({"type":"offer", "sdp":"v=0\r\n"})");  // As sent.
-  ASSERT_TRUE(Parse(R"({"type":"call_signal","call":9,"cid":"k4","to":{"user":2,"device":21},)"
+  ASSERT_TRUE(Parse(R"({"type":"call_signal","call":"c9","cid":"k4","to":{"user":2,"device":21},)"
                     R"("candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host"}})"))
       << error_.message;
   EXPECT_EQ(request_.signal_key, "candidate");
@@ -55,14 +56,14 @@ TEST_F(RequestParserTest, CallRequests) {
       {R"({"type":"call_invite","conv":3,"cid":"k"})", R"("call_kind" must be "audio" or "video")"},
       {R"({"type":"call_invite","cid":"k","call_kind":"audio"})", R"(missing field "conv")"},
       {R"({"type":"call_accept","cid":"k"})", R"(missing field "call")"},
-      {R"({"type":"call_hangup","call":1})", R"(missing field "cid")"},
-      {R"({"type":"call_ring","call":1,"cid":"k"})", R"(unknown type "call_ring")"},
-      {R"({"type":"call_signal","call":1,"cid":"k","sdp":{}})", R"(missing field "to")"},
-      {R"({"type":"call_signal","call":1,"cid":"k","to":{"user":2,"device":1}})",
+      {R"({"type":"call_hangup","call":"c1"})", R"(missing field "cid")"},
+      {R"({"type":"call_ring","call":"c1","cid":"k"})", R"(unknown type "call_ring")"},
+      {R"({"type":"call_signal","call":"c1","cid":"k","sdp":{}})", R"(missing field "to")"},
+      {R"({"type":"call_signal","call":"c1","cid":"k","to":{"user":2,"device":1}})",
        R"(a call_signal carries one of "sdp" and "candidate")"},
-      {R"({"type":"call_signal","call":1,"cid":"k","to":{"user":2},"sdp":{}})",
+      {R"({"type":"call_signal","call":"c1","cid":"k","to":{"user":2},"sdp":{}})",
        R"(field "to" must be {"user": id, "device": id})"},
-      {R"({"type":"call_signal","call":1,"cid":"k","to":{"user":2,"device":1},"sdp":"x"})",
+      {R"({"type":"call_signal","call":"c1","cid":"k","to":{"user":2,"device":1},"sdp":"x"})",
        R"(field "sdp" must be an object)"},
   };
   for (const auto& [text, message] : refused) {
@@ -210,6 +211,7 @@ TEST_F(RequestParserTest, SendRefusals) {
       {R"({"type":"send","conv":1,"cid":"a","body":"x","kind":"edit"})",
        "kind \"edit\" is written by the server only", "a"},
       {R"({"type":"send","conv":1,"cid":"a","body":"x","kind":"system"})", "server only", "a"},
+      {R"({"type":"send","conv":1,"cid":"a","body":"x","kind":"call"})", "server only", "a"},
       {R"({"type":"send","conv":0,"cid":"a","body":"x"})", "conv", "a"},
       {R"({"type":"send","conv":"1","cid":"a","body":"x"})", "conv", "a"},
       {R"({"type":"send","conv":1,"cid":7,"body":"x"})", "field \"cid\" must be a string", ""},

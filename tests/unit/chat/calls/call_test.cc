@@ -114,16 +114,24 @@ TEST(CallTest, AGroupCallIsAMeshUpToItsLimitThatEndsWhenOneIsLeft) {
   call.Tick(45'000, out);  // Dan's invite stops ringing; the call goes on.
   EXPECT_FALSE(call.ended());
   EXPECT_TRUE(Has(out, Kind::kStopRinging, 4, std::nullopt, kAlice));
-  EXPECT_EQ(call.Accept(kDan, 45'001, out), Call::Refusal::kNotInvited);
+  EXPECT_EQ(call.Accept(kDan, 45'001, out), Call::Refusal::kFull);  // Still four in it.
 
   out.clear();
   ASSERT_EQ(call.HangUp(kAlice, 50'000, out), Call::Refusal::kNone);
   EXPECT_FALSE(call.ended());
   EXPECT_TRUE(Has(out, Kind::kLeft, 3, 30, kAlice));
+  // A member not in the call joins it while it goes on: one who never answered its ring, or
+  // one who left and comes back.
+  ASSERT_EQ(call.Accept(kDan, 51'000, out), Call::Refusal::kNone);
+  EXPECT_TRUE(Has(out, Kind::kJoined, 3, 30, kDan));
+  ASSERT_EQ(call.HangUp(kDan, 53'000, out), Call::Refusal::kNone);
+  ASSERT_EQ(call.Accept(kAlice, 54'000, out), Call::Refusal::kNone);
+  EXPECT_EQ(call.Accept(kCarol, 54'500, out), Call::Refusal::kNotInvited);  // In it already.
+  ASSERT_EQ(call.HangUp(kAlice, 55'000, out), Call::Refusal::kNone);
   ASSERT_EQ(call.HangUp(kCarol, 60'000, out), Call::Refusal::kNone);
   EXPECT_EQ(call.outcome(), CallOutcome::kCompleted);
   EXPECT_EQ(call.duration_ms(), 59'000);
-  EXPECT_EQ(call.joined_users(), (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(call.joined_users(), (std::vector<int64_t>{1, 2, 3, 4}));
 }
 
 TEST(CallTest, AGroupCallEveryoneDeclinesEndsDeclined) {
@@ -145,6 +153,7 @@ TEST(CallTest, ADroppedParticipantMayRejoinWithinTheGracePeriod) {
   EXPECT_FALSE(call.MayRelay(kAlice, kBobPhone));
   const CallDevice reconnected{2, 22};
   ASSERT_EQ(call.Rejoin(reconnected, 9'000, out), Call::Refusal::kNone);
+  EXPECT_TRUE(Has(out, Kind::kLeft, 1, 10, kBobPhone));  // Its connection is gone for good.
   EXPECT_TRUE(Has(out, Kind::kJoined, 1, 10, reconnected));
   EXPECT_TRUE(call.MayRelay(kAlice, reconnected));
   EXPECT_EQ(call.NextDeadline(), std::nullopt);

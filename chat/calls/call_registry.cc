@@ -1,0 +1,490 @@
+#include "chat/calls/call_registry.h"
+
+#include <algorithm>
+
+#include "chat/chat_shard.h"
+#include "chat/cluster/cluster_calls.h"
+#include "chat/cluster/cluster_link.h"
+#include "chat/service.h"
+#include "core/log.h"
+#include "core/runtime/shard.h"
+#include "notify/sink.h"
+#include "proto/json_writer.h"
+#include "storage/message_kinds.h"
+
+namespace ringcast::chat {
+
+struct CallRegistry::Held {
+  std::string id;
+  std::unique_ptr<Call> call;
+  std::vector<std::string> keys;     // The busy marks reserved for it.
+  std::unordered_set<int64_t> rang;  // Users whose ringing the caller has been told.
+  int64_t started_wall_ms = 0;       // For the record: Call counts on the monotonic clock.
+};
+
+namespace {
+
+std::string UserKey(int64_t user) { return "user:" + std::to_string(user); }
+std::string ConvKey(int64_t conv) { return "conv:" + std::to_string(conv); }
+
+JsonWriter& Device(JsonWriter& writer, CallDevice device) {
+  return writer.BeginObject()
+      .Field("user", device.user)
+      .Field("device", int64_t(device.device))
+      .EndObject();
+}
+
+std::string EventAbout(std::string_view type, const std::string& call, CallDevice about) {
+  JsonWriter writer;
+  writer.BeginObject().Field("type", type).Field("call", call).Field("user", about.user);
+  if (about.device != 0) writer.Field("device", int64_t(about.device));
+  return writer.EndObject().Take();
+}
+
+}  // namespace
+
+void DeliverCallNote(ChatService& service, CallNote note) {
+  if (note.device != 0) {
+    const uint32_t shard = DeviceShard(note.device);
+    if (shard >= service.shard_count()) return;  // Another node's device.
+    service.PostOrHold(
+        shard, [note = std::move(note)](ChatShard& self) { self.sessions().OnCallNote(note); });
+    return;
+  }
+  auto shared = std::make_shared<const CallNote>(std::move(note));
+  service.PostToEveryShard(
+      [&] { return [shared](ChatShard& self) { self.sessions().OnCallNote(*shared); }; });
+}
+
+CallRegistry::CallRegistry(Shard& shard, ChatService& service)
+    : shard_(shard),
+      service_(service),
+      options_{.ring_timeout_ms = int64_t{service.config().call_ring_timeout_s} * 1000,
+               .max_participants = service.config().call_max_participants,
+               .rejoin_grace_ms = int64_t{service.config().call_rejoin_grace_s} * 1000},
+      random_(std::random_device{}()) {}
+
+CallRegistry::~CallRegistry() = default;
+
+void CallRegistry::Handle(CallRequest request) {
+  if (request.op == CallOp::kInvite) return Invite(std::move(request));
+  auto found = calls_.find(request.call);
+  if (found == calls_.end()) {
+    if (request.op == CallOp::kRinging || request.op == CallOp::kDropped) return;
+    return Refuse(request, "not_found", "no such call (it is over, or was never yours)");
+  }
+  Held& held = *found->second;
+  Call& call = *held.call;
+  const int64_t now = service_.clock().MonotonicMs();
+  std::vector<CallSignal> signals;
+  auto refused = [&](Call::Refusal refusal) {
+    switch (refusal) {
+      case Call::Refusal::kNone:
+        return false;
+      case Call::Refusal::kFull:
+        Refuse(request, "too_many", "the call has --call-max-participants devices already");
+        return true;
+      case Call::Refusal::kNotCaller:
+        Refuse(request, "forbidden", "only the caller cancels a call");
+        return true;
+      case Call::Refusal::kAnswered:
+        Refuse(request, "conflict", "the call was answered: hang up instead");
+        return true;
+      default:
+        Refuse(request, "not_found", "no such call (it is over, or not for this device)");
+        return true;
+    }
+  };
+  switch (request.op) {
+    case CallOp::kInvite:
+      return;
+    case CallOp::kAccept:
+      return Accept(held, std::move(request));
+    case CallOp::kDecline:
+      if (refused(call.Decline(request.from.user, now, signals))) return;
+      Ack(request, &held, CallTrack::kNone);
+      break;
+    case CallOp::kCancel:
+      if (refused(call.Cancel(request.from, now, signals))) return;
+      Ack(request, &held, CallTrack::kOut);
+      break;
+    case CallOp::kHangUp: {
+      // Hanging up is what a client's one red button does: before an answer it cancels (the
+      // caller) or declines (a ringing callee).
+      const auto present = call.present_devices();
+      const bool in_call = std::find(present.begin(), present.end(), request.from) != present.end();
+      const Call::Refusal refusal = in_call || !call.ringing(request.from.user)
+                                        ? call.HangUp(request.from, now, signals)
+                                        : call.Decline(request.from.user, now, signals);
+      if (refused(refusal)) return;
+      Ack(request, &held, CallTrack::kOut);
+      // Out of a group call that goes on: free for another one.
+      if (call.group() && !call.ended() && !call.HasPresentDevice(request.from.user)) {
+        ForgetMember(held, request.from.user);
+      }
+      break;
+    }
+    case CallOp::kRejoin:
+      if (refused(call.Rejoin(request.from, now, signals))) return;
+      Ack(request, &held, CallTrack::kIn);
+      break;
+    case CallOp::kSignal:
+      return Signal(held, request);
+    case CallOp::kRinging:
+      if (call.ended() || !held.rang.insert(request.from.user).second) return;
+      Tell(call.caller().user, call.caller().device,
+           EventAbout("call_ringing", held.id, CallDevice{request.from.user, 0}), CallTrack::kNone,
+           held.id);
+      return;
+    case CallOp::kDropped:
+      call.Dropped(request.from, now, signals);
+      break;
+  }
+  Settle(held, signals);
+}
+
+void CallRegistry::Invite(CallRequest request) {
+  std::string id =
+      MakeCallId(random_(), shard_.id(), service_.cluster() ? service_.cluster()->node_id() : "");
+  const int64_t conv = request.conv, caller = request.from.user;
+  service_.store().FindCallPeers(
+      conv, caller,
+      service_.ReplyOn<storage::CallPeers>(
+          shard_.id(), [request = std::move(request), id = std::move(id)](
+                           ChatShard& chat, storage::Result<storage::CallPeers> peers) mutable {
+            CallRegistry& self = chat.calls();
+            if (!peers.ok()) return self.Refuse(request, "unavailable", "storage unavailable");
+            if (peers->denial != storage::Denial::kNone || peers->others.empty()) {
+              return self.Refuse(request, "forbidden",
+                                 "not a member of this conversation, or blocked");
+            }
+            std::vector<std::string> keys = {ConvKey(request.conv), UserKey(request.from.user)};
+            if (!peers->group) keys.push_back(UserKey(peers->others.front()));
+            self.Reserve(
+                keys, id,
+                [request = std::move(request), peers = std::move(*peers), id, keys](
+                    CallRegistry& self, Verdict verdict, const std::string& busy_key,
+                    const std::string& busy_call) mutable {
+                  if (verdict == Verdict::kUnavailable) {
+                    return self.Refuse(request, "unavailable",
+                                       "cannot tell who is in a call now; try again");
+                  }
+                  if (verdict == Verdict::kBusy) {
+                    const bool conv_busy = busy_key.starts_with("conv:");
+                    return self.Refuse(request, "busy",
+                                       conv_busy ? "a call is going on in this conversation"
+                                       : busy_key == UserKey(request.from.user)
+                                           ? "you are in another call"
+                                           : "the other member is in another call",
+                                       conv_busy && peers.group ? std::string_view(busy_call)
+                                                                : std::string_view());
+                  }
+                  self.StartCall(std::move(request), peers, std::move(id), std::move(keys));
+                });
+          }));
+}
+
+void CallRegistry::StartCall(CallRequest request, const storage::CallPeers& peers, std::string id,
+                             std::vector<std::string> keys) {
+  auto held = std::make_unique<Held>();
+  held->id = id;
+  held->keys = std::move(keys);
+  held->started_wall_ms = service_.clock().WallMs();
+  std::vector<CallSignal> signals;
+  held->call =
+      std::make_unique<Call>(random_(), request.conv, request.kind, peers.group, request.from,
+                             peers.others, service_.clock().MonotonicMs(), options_, signals);
+  Held& ref = *held;
+  calls_.emplace(std::move(id), std::move(held));
+  Ack(request, &ref, CallTrack::kIn);
+  Settle(ref, signals);
+}
+
+void CallRegistry::Accept(Held& held, CallRequest request) {
+  const std::string key = UserKey(request.from.user);
+  if (std::find(held.keys.begin(), held.keys.end(), key) != held.keys.end()) {
+    return Join(held, request, false);  // Reserved with the invite (a 1:1's callee), or in it.
+  }
+  // A group call's member: in no other call first.
+  Reserve({key}, held.id,
+          [request = std::move(request), key](CallRegistry& self, Verdict verdict,
+                                              const std::string&, const std::string&) {
+            auto found = self.calls_.find(request.call);
+            if (verdict == Verdict::kReserved && found == self.calls_.end()) {
+              self.Release({key}, request.call);
+            }
+            if (found == self.calls_.end()) {
+              return self.Refuse(request, "not_found", "no such call (it is over)");
+            }
+            if (verdict == Verdict::kUnavailable) {
+              return self.Refuse(request, "unavailable",
+                                 "cannot tell who is in a call now; try again");
+            }
+            if (verdict == Verdict::kBusy) {
+              return self.Refuse(request, "busy", "you are in another call");
+            }
+            Held& held = *found->second;
+            held.keys.push_back(key);
+            self.Join(held, request, true);
+          });
+}
+
+void CallRegistry::Join(Held& held, const CallRequest& request, bool reserved_now) {
+  std::vector<CallSignal> signals;
+  const Call::Refusal refusal =
+      held.call->Accept(request.from, service_.clock().MonotonicMs(), signals);
+  if (refusal != Call::Refusal::kNone) {
+    if (reserved_now) ForgetMember(held, request.from.user);
+    return refusal == Call::Refusal::kFull
+               ? Refuse(request, "too_many", "the call has --call-max-participants devices already")
+               : Refuse(request, "not_found", "no such call (it is over, or not for you)");
+  }
+  Ack(request, &held, CallTrack::kIn);
+  Settle(held, signals);
+}
+
+void CallRegistry::ForgetMember(Held& held, int64_t user) {
+  const std::string key = UserKey(user);
+  auto it = std::find(held.keys.begin(), held.keys.end(), key);
+  if (it == held.keys.end()) return;
+  Release({key}, held.id);
+  held.keys.erase(it);
+}
+
+void CallRegistry::Signal(Held& held, const CallRequest& request) {
+  if (!held.call->MayRelay(request.from, request.to)) {
+    return Refuse(request, "forbidden", "both devices must be in the call");
+  }
+  JsonWriter writer(96 + request.signal_json.size());
+  writer.BeginObject().Field("type", "call_signal").Field("call", held.id).Key("from");
+  Device(writer, request.from).Key(request.signal_key).Raw(request.signal_json);
+  Tell(request.to.user, request.to.device, writer.EndObject().Take(), CallTrack::kNone, held.id);
+  Ack(request, &held, CallTrack::kNone);
+}
+
+void CallRegistry::Settle(Held& held, std::vector<CallSignal>& signals) {
+  const Call& call = *held.call;
+  for (const CallSignal& signal : signals) {
+    const uint64_t device = signal.device.value_or(0);
+    switch (signal.kind) {
+      case CallSignal::Kind::kRing: {
+        JsonWriter writer;
+        Tell(signal.to, 0,
+             writer.BeginObject()
+                 .Field("type", "call_ring")
+                 .Field("call", held.id)
+                 .Field("conv", call.conv())
+                 .Field("from", call.caller().user)
+                 .Field("call_kind", CallKindName(call.kind()))
+                 .Field("group", call.group())
+                 .EndObject()
+                 .Take(),
+             CallTrack::kRing, held.id);
+        break;
+      }
+      case CallSignal::Kind::kStopRinging: {
+        JsonWriter writer;
+        // The device that answered keeps its call; the user's others stop.
+        const uint64_t answered_on = signal.about.user == signal.to ? signal.about.device : 0;
+        Tell(signal.to, 0,
+             writer.BeginObject()
+                 .Field("type", "call_stop_ringing")
+                 .Field("call", held.id)
+                 .EndObject()
+                 .Take(),
+             CallTrack::kNone, held.id, answered_on);
+        break;
+      }
+      case CallSignal::Kind::kJoined:
+        Tell(signal.to, device, EventAbout("call_joined", held.id, signal.about), CallTrack::kNone,
+             held.id);
+        break;
+      case CallSignal::Kind::kLeft:
+        Tell(signal.to, device, EventAbout("call_left", held.id, signal.about), CallTrack::kNone,
+             held.id);
+        break;
+      case CallSignal::Kind::kDeclined:
+        Tell(signal.to, device,
+             EventAbout("call_declined", held.id, CallDevice{signal.about.user, 0}),
+             CallTrack::kNone, held.id);
+        break;
+      case CallSignal::Kind::kEnded: {
+        JsonWriter writer;
+        Tell(signal.to, device,
+             writer.BeginObject()
+                 .Field("type", "call_ended")
+                 .Field("call", held.id)
+                 .Field("conv", call.conv())
+                 .Field("outcome", CallOutcomeName(call.outcome()))
+                 .Field("duration_ms", call.duration_ms())
+                 .EndObject()
+                 .Take(),
+             CallTrack::kOut, held.id);
+        break;
+      }
+    }
+  }
+  signals.clear();
+  if (call.ended()) Finish(held);
+}
+
+void CallRegistry::Finish(Held& held) {
+  Release(held.keys, held.id);
+  AppendRecord(held);
+  calls_.erase(held.id);  // `held` is gone.
+}
+
+// The record: a message of kind `call` from the caller (proto/PROTOCOL.md, "Records"), appended
+// and handed on as a change over HTTP is (ChatService::HandOff), and the call.ended job.
+void CallRegistry::AppendRecord(const Held& held) {
+  const Call& call = *held.call;
+  const int64_t now_wall = service_.clock().WallMs();
+  const int64_t ended_at = now_wall;
+  // Call's times are monotonic; the record's are wall-clock, reckoned back from now.
+  const int64_t now_mono = service_.clock().MonotonicMs();
+  auto wall = [&](int64_t mono) { return now_wall - (now_mono - mono); };
+  JsonWriter body;
+  body.BeginObject()
+      .Field("call", held.id)
+      .Field("call_kind", CallKindName(call.kind()))
+      .Field("outcome", CallOutcomeName(call.outcome()))
+      .Field("started_at", held.started_wall_ms);
+  if (call.answered_at()) body.Field("answered_at", wall(*call.answered_at()));
+  body.Field("ended_at", ended_at).Field("duration_ms", call.duration_ms()).Key("participants");
+  body.BeginArray();
+  for (int64_t user : call.joined_users()) body.Int(user);
+  body.EndArray().EndObject();
+  std::string record = body.Take();
+
+  if (auto* jobs = service_.jobs(); jobs != nullptr) {
+    std::string job = record;
+    job.pop_back();
+    job += ",\"conv\":" + std::to_string(call.conv()) + "}";
+    jobs->Publish("call.ended", std::move(job));
+  }
+  storage::NewMessage message{.conv = call.conv(),
+                              .sender = call.caller().user,
+                              .cid = "call:" + held.id,
+                              .kind = std::string(storage::kCallKind),
+                              .body = std::move(record),
+                              .ts = now_wall};
+  const std::string id = held.id;
+  service_.store().Append(
+      std::move(message),
+      service_.ReplyOn<storage::AppendOutcome>(
+          shard_.id(), [id](ChatShard& chat, storage::Result<storage::AppendOutcome> result) {
+            if (!result.ok() || result->denial != storage::Denial::kNone) {
+              // The caller left the conversation meanwhile, or the store is away: the call's
+              // devices have had call_ended; only the entry in the history is missing.
+              RC_LOG(kWarn, "the record of call %s was not stored: %s", id.c_str(),
+                     result.ok() ? "the caller is no member" : result.status().message().c_str());
+              return;
+            }
+            chat.service().HandOffCommitted(*result);
+          }));
+}
+
+void CallRegistry::OnTick(int64_t now_ms) {
+  std::vector<Held*> due;
+  for (auto& [id, held] : calls_) {
+    auto deadline = held->call->NextDeadline();
+    if (deadline && *deadline <= now_ms) due.push_back(held.get());
+  }
+  for (Held* held : due) {
+    std::vector<CallSignal> signals;
+    held->call->Tick(now_ms, signals);
+    Settle(*held, signals);  // May erase it.
+  }
+  if (ClusterCalls* cluster = service_.cluster_calls(); cluster && now_ms >= next_refresh_ms_) {
+    next_refresh_ms_ = now_ms + ClusterCalls::kRefreshMs;
+    for (auto& [id, held] : calls_) cluster->Refresh(held->keys, id);
+  }
+}
+
+std::optional<std::pair<std::string, std::string>> CallRegistry::ReserveHere(
+    const std::vector<std::string>& keys, const std::string& call) {
+  for (const std::string& key : keys) {
+    auto it = busy_.find(key);
+    if (it != busy_.end() && it->second != call) return std::pair(key, it->second);
+  }
+  for (const std::string& key : keys) busy_[key] = call;
+  return std::nullopt;
+}
+
+void CallRegistry::ReleaseHere(const std::vector<std::string>& keys, const std::string& call) {
+  for (const std::string& key : keys) {
+    auto it = busy_.find(key);
+    if (it != busy_.end() && it->second == call) busy_.erase(it);
+  }
+}
+
+void CallRegistry::Reserve(std::vector<std::string> keys, const std::string& call, Reserved then) {
+  const uint32_t here = shard_.id();
+  ChatService& service = service_;
+  if (ClusterCalls* cluster = service_.cluster_calls()) {
+    cluster->Reserve(std::move(keys), call,
+                     [&service, here, then = std::move(then)](ClusterCalls::Answer answer) mutable {
+                       service.PostOrHold(here, [then = std::move(then),
+                                                 answer = std::move(answer)](ChatShard& chat) {
+                         const Verdict verdict = answer.unavailable        ? Verdict::kUnavailable
+                                                 : answer.busy_key.empty() ? Verdict::kReserved
+                                                                           : Verdict::kBusy;
+                         then(chat.calls(), verdict, answer.busy_key, answer.busy_call);
+                       });
+                     });
+    return;
+  }
+  service_.PostOrHold(0, [&service, here, keys = std::move(keys), call,
+                          then = std::move(then)](ChatShard& table) mutable {
+    auto busy = table.calls().ReserveHere(keys, call);
+    service.PostOrHold(here, [busy = std::move(busy), then = std::move(then)](ChatShard& chat) {
+      if (busy) return then(chat.calls(), Verdict::kBusy, busy->first, busy->second);
+      then(chat.calls(), Verdict::kReserved, {}, {});
+    });
+  });
+}
+
+void CallRegistry::Release(const std::vector<std::string>& keys, const std::string& call) {
+  if (keys.empty()) return;
+  if (ClusterCalls* cluster = service_.cluster_calls()) return cluster->Release(keys, call);
+  service_.PostOrHold(0, [keys, call](ChatShard& table) { table.calls().ReleaseHere(keys, call); });
+}
+
+void CallRegistry::Tell(int64_t user, uint64_t device, std::string json, CallTrack track,
+                        const std::string& call, uint64_t except_device) {
+  CallNote note{.user = user,
+                .device = device,
+                .except_device = except_device,
+                .track = track,
+                .call = call,
+                .json = std::move(json)};
+  if (ClusterLink* cluster = service_.cluster()) cluster->PublishCallNote(note);
+  DeliverCallNote(service_, std::move(note));
+}
+
+void CallRegistry::Ack(const CallRequest& request, const Held* held, CallTrack track) {
+  if (request.cid.empty()) return;
+  JsonWriter writer;
+  writer.BeginObject().Field("type", "call_ack").Field("cid", request.cid).Field("call", held->id);
+  if (request.op == CallOp::kAccept || request.op == CallOp::kRejoin) {
+    writer.Key("participants").BeginArray();
+    for (CallDevice device : held->call->present_devices()) {
+      if (!(device == request.from)) Device(writer, device);
+    }
+    writer.EndArray();
+  }
+  Tell(request.from.user, request.from.device, writer.EndObject().Take(), track, held->id);
+}
+
+void CallRegistry::Refuse(const CallRequest& request, std::string_view code,
+                          std::string_view message, std::string_view busy_call) {
+  if (request.cid.empty()) return;
+  JsonWriter writer;
+  writer.BeginObject().Field("type", "error").Field("code", code).Field("message", message);
+  writer.Field("cid", request.cid);
+  if (!busy_call.empty()) writer.Field("call", busy_call);
+  Tell(request.from.user, request.from.device, writer.EndObject().Take(), CallTrack::kNone,
+       request.call);
+}
+
+}  // namespace ringcast::chat

@@ -1,0 +1,105 @@
+// CallRegistry: the calls one shard holds (proto/PROTOCOL.md, "Calls: signalling"; chat/README.md,
+// "Calls").
+//
+// Owner: its shard's thread (one per ChatShard). A call is held by the conversation's owner
+// shard on the node of the caller's connection, from its invite to its end: every request about
+// it comes here (CallLink routes by the call's id, calls/call_mail.h), and everything its
+// devices hear goes out from here as CallNotes (DeliverCallNote: the device's shard, or every
+// shard for all of a user's devices; in cluster mode every node too). The rules of one call are
+// Call's (pure); this class adds what needs the world: the store (who may be called, the record),
+// the busy marks, the clock, the notes and the acks.
+//
+// One call per user and one per conversation: before an invite rings, and before a group call
+// takes a new member, the keys "user:<id>" (and "conv:<id>") are reserved for the call, all or
+// none: on a single node in shard 0's table (ReserveHere), in cluster mode in Redis
+// (ClusterCalls), with an expiry the holder refreshes so that a dead node's marks go by
+// themselves. They are released when the call ends.
+//
+// Bounded: one call per conversation, each of at most --call-max-participants devices and as
+// many invitees as the conversation has members; a busy mark per user in a call.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "chat/calls/call.h"
+#include "chat/calls/call_mail.h"
+#include "storage/chat_store.h"
+
+namespace ringcast {
+class Shard;
+}
+
+namespace ringcast::chat {
+
+class ChatService;
+
+// Sends `note` to its device(s) on this node: one mail to the device's shard, or one to every
+// shard for all of a user's devices. Any thread.
+void DeliverCallNote(ChatService& service, CallNote note);
+
+class CallRegistry {
+ public:
+  CallRegistry(Shard& shard, ChatService& service);
+  ~CallRegistry();
+
+  // A request for a call held here (or, kInvite, for one to start here).
+  void Handle(CallRequest request);
+  // Every tick (100 ms): the calls whose ring timeout or rejoin grace is due; in cluster mode
+  // the refresh of their busy marks.
+  void OnTick(int64_t now_ms);
+
+  // Shard 0 of a single node: the busy table. Reserves every key for `call` unless one is held
+  // by another call: then nothing, and that key and its call.
+  std::optional<std::pair<std::string, std::string>> ReserveHere(
+      const std::vector<std::string>& keys, const std::string& call);
+  void ReleaseHere(const std::vector<std::string>& keys, const std::string& call);
+
+  size_t size() const { return calls_.size(); }
+
+ private:
+  struct Held;
+  enum class Verdict : uint8_t { kReserved, kBusy, kUnavailable };
+  using Reserved = std::function<void(CallRegistry&, Verdict, const std::string& busy_key,
+                                      const std::string& busy_call)>;
+
+  void Invite(CallRequest request);
+  void StartCall(CallRequest request, const storage::CallPeers& peers, std::string id,
+                 std::vector<std::string> keys);
+  void Accept(Held& held, CallRequest request);
+  // `reserved_now`: the user's busy mark was taken for this accept, and goes if it is refused.
+  void Join(Held& held, const CallRequest& request, bool reserved_now);
+  // Releases `user`'s busy mark (a group member out of the call while it goes on).
+  void ForgetMember(Held& held, int64_t user);
+  void Signal(Held& held, const CallRequest& request);
+  // Delivers what the call said and, once it is over, finishes it (Finish).
+  void Settle(Held& held, std::vector<CallSignal>& signals);
+  // Releases the busy marks, appends the record, publishes the job, forgets the call.
+  void Finish(Held& held);
+  void AppendRecord(const Held& held);
+
+  // The busy marks: shard 0's table on a single node, Redis in cluster mode.
+  void Reserve(std::vector<std::string> keys, const std::string& call, Reserved then);
+  void Release(const std::vector<std::string>& keys, const std::string& call);
+
+  void Tell(int64_t user, uint64_t device, std::string json, CallTrack track,
+            const std::string& call, uint64_t except_device = 0);
+  void Ack(const CallRequest& request, const Held* held, CallTrack track);
+  void Refuse(const CallRequest& request, std::string_view code, std::string_view message,
+              std::string_view busy_call = {});
+
+  Shard& shard_;
+  ChatService& service_;
+  const CallOptions options_;
+  std::mt19937_64 random_;
+  std::unordered_map<std::string, std::unique_ptr<Held>> calls_;  // By id.
+  std::unordered_map<std::string, std::string> busy_;  // Shard 0, single node: key → call.
+  int64_t next_refresh_ms_ = 0;                        // Monotonic (cluster mode).
+};
+
+}  // namespace ringcast::chat

@@ -1,0 +1,122 @@
+// SessionHost's part in calls (proto/PROTOCOL.md, "Calls: signalling"): requests to the call's
+// holder through the CallLink, the holder's notes to this shard's devices, and what a device's
+// close or its holder's death means for the calls it is in.
+#include <algorithm>
+
+#include "chat/sessions/session_host.h"
+#include "proto/json_writer.h"
+
+namespace ringcast::chat {
+namespace {
+
+// Calls one device keeps track of: more than a user can be in (one) plus those ending.
+constexpr size_t kMaxTrackedCalls = 4;
+
+CallOp OpOf(RequestType type) {
+  switch (type) {
+    case RequestType::kCallAccept:
+      return CallOp::kAccept;
+    case RequestType::kCallDecline:
+      return CallOp::kDecline;
+    case RequestType::kCallCancel:
+      return CallOp::kCancel;
+    case RequestType::kCallHangUp:
+      return CallOp::kHangUp;
+    case RequestType::kCallRejoin:
+      return CallOp::kRejoin;
+    case RequestType::kCallSignal:
+      return CallOp::kSignal;
+    default:
+      return CallOp::kInvite;
+  }
+}
+
+}  // namespace
+
+void SessionHost::HandleCall(Session& session, ClientRequest& request) {
+  const CallOp op = OpOf(request.type);
+  if (op == CallOp::kInvite && !session.convs.contains(request.conv)) {
+    return SendError(session, "forbidden", "not a member of this conversation", request.cid);
+  }
+  CallRequest call{.op = op,
+                   .from = CallDevice{session.user, session.device},
+                   .call = std::move(request.call),
+                   .cid = request.cid,
+                   .conv = request.conv,
+                   .kind = request.call_kind,
+                   .to = request.to,
+                   .signal_key = std::string(request.signal_key),
+                   .signal_json = std::move(request.signal_json)};
+  if (!calls_.Send(std::move(call))) {
+    SendError(session, "not_found", "no such call", request.cid);
+  }
+}
+
+void SessionHost::OnCallNote(const CallNote& note) {
+  auto sessions = by_user_.find(note.user);
+  if (sessions == by_user_.end()) return;
+  bool rang = false;
+  for (Session* session : sessions->second) {
+    if (session->phase != Session::Phase::kReady) continue;
+    if (note.device != 0 ? session->device != note.device : session->device == note.except_device) {
+      continue;
+    }
+    session->conn->SendText(note.json);
+    auto tracked = std::find(session->calls.begin(), session->calls.end(), note.call);
+    switch (note.track) {
+      case CallTrack::kIn:
+        if (tracked != session->calls.end()) break;
+        if (session->calls.size() == kMaxTrackedCalls) session->calls.erase(session->calls.begin());
+        session->calls.push_back(note.call);
+        break;
+      case CallTrack::kOut:
+        if (tracked != session->calls.end()) session->calls.erase(tracked);
+        break;
+      case CallTrack::kRing:
+        rang = true;
+        break;
+      case CallTrack::kNone:
+        break;
+    }
+  }
+  // The caller hears that the callee's phone rings (once per user: the holder counts).
+  if (rang) {
+    (void)calls_.Send(
+        CallRequest{.op = CallOp::kRinging, .from = CallDevice{note.user, 0}, .call = note.call});
+  }
+}
+
+void SessionHost::DropCalls(Session& session) {
+  for (std::string& call : session.calls) {
+    (void)calls_.Send(CallRequest{.op = CallOp::kDropped,
+                                  .from = CallDevice{session.user, session.device},
+                                  .call = std::move(call)});
+  }
+  session.calls.clear();
+}
+
+void SessionHost::OnCallHolderDead(std::string_view node) {
+  for (const std::unique_ptr<Session>& session : sessions_) {
+    auto& calls = session->calls;
+    for (auto it = calls.begin(); it != calls.end();) {
+      auto holder = ParseCallId(*it);
+      if (!holder || holder->node != node) {
+        ++it;
+        continue;
+      }
+      if (session->phase == Session::Phase::kReady) {
+        JsonWriter writer;
+        session->conn->SendText(writer.BeginObject()
+                                    .Field("type", "call_ended")
+                                    .Field("call", *it)
+                                    .Field("outcome", "failed")
+                                    .Field("duration_ms", int64_t{0})
+                                    .EndObject()
+                                    .str());
+      }
+      it = calls.erase(it);
+    }
+  }
+}
+
+}  // namespace ringcast::chat
