@@ -36,6 +36,9 @@ struct CallRequest {
   CallDevice to;                     // kSignal.
   std::string signal_key;            // kSignal: "sdp" or "candidate".
   std::string signal_json;           // kSignal: relayed as the client sent it.
+  // The node of `from`'s connection when it is not the holder's (cluster mode): the holder
+  // drops the device if that node dies.
+  std::string node;
 };
 
 // What a device's session host does with a CallNote besides sending its JSON.

@@ -19,7 +19,10 @@ struct CallRegistry::Held {
   std::unique_ptr<Call> call;
   std::vector<std::string> keys;     // The busy marks reserved for it.
   std::unordered_set<int64_t> rang;  // Users whose ringing the caller has been told.
-  int64_t started_wall_ms = 0;       // For the record: Call counts on the monotonic clock.
+  // Devices in the call on other nodes, with their node (cluster mode): at most
+  // --call-max-participants.
+  std::vector<std::pair<CallDevice, std::string>> remote;
+  int64_t started_wall_ms = 0;  // For the record: Call counts on the monotonic clock.
 };
 
 namespace {
@@ -126,6 +129,7 @@ void CallRegistry::Handle(CallRequest request) {
     }
     case CallOp::kRejoin:
       if (refused(call.Rejoin(request.from, now, signals))) return;
+      NoteNode(held, request);
       Ack(request, &held, CallTrack::kIn);
       break;
     case CallOp::kSignal:
@@ -239,8 +243,30 @@ void CallRegistry::Join(Held& held, const CallRequest& request, bool reserved_no
                ? Refuse(request, "too_many", "the call has --call-max-participants devices already")
                : Refuse(request, "not_found", "no such call (it is over, or not for you)");
   }
+  NoteNode(held, request);
   Ack(request, &held, CallTrack::kIn);
   Settle(held, signals);
+}
+
+void CallRegistry::NoteNode(Held& held, const CallRequest& request) {
+  if (request.node.empty()) return;
+  std::erase_if(held.remote, [&](const auto& entry) {
+    return entry.first.user == request.from.user;  // A rejoin replaces the dropped device.
+  });
+  held.remote.emplace_back(request.from, request.node);
+}
+
+void CallRegistry::OnNodeDead(std::string_view node) {
+  const int64_t now = service_.clock().MonotonicMs();
+  std::vector<Held*> affected;
+  for (auto& [id, held] : calls_) affected.push_back(held.get());
+  for (Held* held : affected) {
+    std::vector<CallSignal> signals;
+    for (const auto& [device, on] : held->remote) {
+      if (on == node) held->call->Dropped(device, now, signals);
+    }
+    Settle(*held, signals);
+  }
 }
 
 void CallRegistry::ForgetMember(Held& held, int64_t user) {

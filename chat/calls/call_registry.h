@@ -50,6 +50,8 @@ class CallRegistry {
 
   // A request for a call held here (or, kInvite, for one to start here).
   void Handle(CallRequest request);
+  // Cluster mode: `node` died; its devices in the calls held here drop (as if each had closed).
+  void OnNodeDead(std::string_view node);
   // Every tick (100 ms): the calls whose ring timeout or rejoin grace is due; in cluster mode
   // the refresh of their busy marks.
   void OnTick(int64_t now_ms);
@@ -74,6 +76,8 @@ class CallRegistry {
   void Accept(Held& held, CallRequest request);
   // `reserved_now`: the user's busy mark was taken for this accept, and goes if it is refused.
   void Join(Held& held, const CallRequest& request, bool reserved_now);
+  // Where a device that joined from another node is (`request.node`).
+  void NoteNode(Held& held, const CallRequest& request);
   // Releases `user`'s busy mark (a group member out of the call while it goes on).
   void ForgetMember(Held& held, int64_t user);
   void Signal(Held& held, const CallRequest& request);

@@ -505,16 +505,16 @@ std::optional<CallNote> ClusterLink::DecodeCallNote(std::string_view payload) {
                   .json = std::string(rest.substr(size_t(call_size)))};
 }
 
-// "K op from_user from_device to_user to_device conv kind call_size cid_size key_size\n" call
-// cid key json
+// "K op from_user from_device to_user to_device conv kind node_size call_size cid_size key_size\n"
+// node call cid key json
 std::string ClusterLink::EncodeCallRequest(const CallRequest& request) {
   std::string out = "K";
   AppendInts(out, {int64_t(request.op), request.from.user, int64_t(request.from.device),
                    request.to.user, int64_t(request.to.device), request.conv, int64_t(request.kind),
-                   int64_t(request.call.size()), int64_t(request.cid.size()),
-                   int64_t(request.signal_key.size())});
+                   int64_t(request.node.size()), int64_t(request.call.size()),
+                   int64_t(request.cid.size()), int64_t(request.signal_key.size())});
   out += '\n';
-  out.append(request.call).append(request.cid).append(request.signal_key);
+  out.append(request.node).append(request.call).append(request.cid).append(request.signal_key);
   out += request.signal_json;
   return out;
 }
@@ -523,27 +523,30 @@ std::optional<CallRequest> ClusterLink::DecodeCallRequest(std::string_view paylo
   if (!payload.starts_with('K')) return std::nullopt;
   Fields fields(payload.substr(1));
   int64_t op = 0, from_user = 0, from_device = 0, to_user = 0, to_device = 0, kind = 0;
-  int64_t call_size = 0, cid_size = 0, key_size = 0;
+  int64_t sizes[4] = {};  // node, call, cid, signal key
   CallRequest request;
   std::string_view rest;
   if (!fields.Int(&op) || !fields.Int(&from_user) || !fields.Int(&from_device) ||
       !fields.Int(&to_user) || !fields.Int(&to_device) || !fields.Int(&request.conv) ||
-      !fields.Int(&kind) || !fields.Int(&call_size) || !fields.Int(&cid_size) ||
-      !fields.Int(&key_size) || !fields.Rest(&rest) || op < 0 || op > kLastCallOp || kind < 0 ||
-      kind > 1 || call_size < 0 || cid_size < 0 || key_size < 0 ||
-      uint64_t(call_size) + uint64_t(cid_size) + uint64_t(key_size) > rest.size()) {
+      !fields.Int(&kind) || op < 0 || op > kLastCallOp || kind < 0 || kind > 1) {
     return std::nullopt;
   }
+  uint64_t total = 0;
+  for (int64_t& size : sizes) {
+    if (!fields.Int(&size) || size < 0) return std::nullopt;
+    total += uint64_t(size);
+  }
+  if (!fields.Rest(&rest) || total > rest.size()) return std::nullopt;
   request.op = CallOp(op);
   request.from = CallDevice{from_user, uint64_t(from_device)};
   request.to = CallDevice{to_user, uint64_t(to_device)};
   request.kind = CallKind(kind);
-  request.call = std::string(rest.substr(0, size_t(call_size)));
-  rest.remove_prefix(size_t(call_size));
-  request.cid = std::string(rest.substr(0, size_t(cid_size)));
-  rest.remove_prefix(size_t(cid_size));
-  request.signal_key = std::string(rest.substr(0, size_t(key_size)));
-  request.signal_json = std::string(rest.substr(size_t(key_size)));
+  std::string* parts[] = {&request.node, &request.call, &request.cid, &request.signal_key};
+  for (size_t i = 0; i < 4; ++i) {
+    parts[i]->assign(rest.substr(0, size_t(sizes[i])));
+    rest.remove_prefix(size_t(sizes[i]));
+  }
+  request.signal_json = std::string(rest);
   return request;
 }
 
@@ -551,7 +554,8 @@ void ClusterLink::PublishCallNote(const CallNote& note) {
   bus_.Publish(std::string(kBroadcast), EncodeCallNote(note));
 }
 
-void ClusterLink::ForwardCallRequest(std::string_view node, const CallRequest& request) {
+void ClusterLink::ForwardCallRequest(std::string_view node, CallRequest request) {
+  request.node = node_.node_id();
   bus_.Publish(NodeChannel(node), EncodeCallRequest(request));
 }
 
@@ -563,7 +567,10 @@ void ClusterLink::PublishCallHolderDead(std::string_view node) {
 
 void ClusterLink::EndCallsOf(std::string_view node) {
   service_.PostToEveryShard([node = std::string(node)] {
-    return [node](ChatShard& self) { self.sessions().OnCallHolderDead(node); };
+    return [node](ChatShard& self) {
+      self.sessions().OnCallHolderDead(node);
+      self.calls().OnNodeDead(node);
+    };
   });
 }
 

@@ -324,5 +324,51 @@ TEST(ClusterLinkTest, AttachmentsCrossNodes) {
   EXPECT_FALSE(ClusterLink::DecodeMessage(42, "x 1 2 3 4 4 99\ntext[]"));
 }
 
+// Calls (docs/cluster.md, "Calls"): a note for devices on every node, a request for the node
+// that holds the call; their strings by length, so any bytes pass.
+TEST(ClusterLinkTest, CallNotesAndRequestsRoundTrip) {
+  const CallNote note{.user = 7,
+                      .device = 0x1234500,
+                      .except_device = 99,
+                      .track = CallTrack::kRing,
+                      .call = "00000000000000ab/1/n-1",
+                      .json = "{\"type\":\"call_ring\"}\n\n"};
+  auto decoded = ClusterLink::DecodeCallNote(ClusterLink::EncodeCallNote(note));
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(decoded->user, 7);
+  EXPECT_EQ(decoded->device, note.device);
+  EXPECT_EQ(decoded->except_device, 99u);
+  EXPECT_EQ(decoded->track, CallTrack::kRing);
+  EXPECT_EQ(decoded->call, note.call);
+  EXPECT_EQ(decoded->json, note.json);
+
+  const CallRequest request{.op = CallOp::kSignal,
+                            .from = CallDevice{3, 777},
+                            .call = "00000000000000ab/1/n-1",
+                            .cid = "c\n1",
+                            .conv = 42,
+                            .kind = CallKind::kVideo,
+                            .to = CallDevice{4, 888},
+                            .signal_key = "sdp",
+                            .signal_json = "{\"sdp\":\"v=0\\r\\n\"}",
+                            .node = "n-2"};
+  auto back = ClusterLink::DecodeCallRequest(ClusterLink::EncodeCallRequest(request));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->op, CallOp::kSignal);
+  EXPECT_EQ(back->from, request.from);
+  EXPECT_EQ(back->to, request.to);
+  EXPECT_EQ(back->call, request.call);
+  EXPECT_EQ(back->cid, request.cid);
+  EXPECT_EQ(back->conv, 42);
+  EXPECT_EQ(back->kind, CallKind::kVideo);
+  EXPECT_EQ(back->signal_key, "sdp");
+  EXPECT_EQ(back->signal_json, request.signal_json);
+  EXPECT_EQ(back->node, "n-2");
+
+  EXPECT_FALSE(ClusterLink::DecodeCallNote("C 1 2 3 9 5\nab"));  // Track out of range.
+  EXPECT_FALSE(ClusterLink::DecodeCallRequest("K 1 2 3 4 5 6 0 1 99 0 0\nx"));  // Too short.
+  EXPECT_FALSE(ClusterLink::DecodeCallRequest("K 99 2 3 4 5 6 0 0 0 0 0\n"));   // No such op.
+}
+
 }  // namespace
 }  // namespace ringcast::chat
