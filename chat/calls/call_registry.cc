@@ -364,30 +364,31 @@ void CallRegistry::Finish(Held& held) {
 // and handed on as a change over HTTP is (ChatService::HandOff), and the call.ended job.
 void CallRegistry::AppendRecord(const Held& held) {
   const Call& call = *held.call;
-  const int64_t now_wall = service_.clock().WallMs();
-  const int64_t ended_at = now_wall;
   // Call's times are monotonic; the record's are wall-clock, reckoned back from now.
+  const int64_t now_wall = service_.clock().WallMs();
   const int64_t now_mono = service_.clock().MonotonicMs();
   auto wall = [&](int64_t mono) { return now_wall - (now_mono - mono); };
-  JsonWriter body;
-  body.BeginObject()
-      .Field("call", held.id)
-      .Field("call_kind", CallKindName(call.kind()))
-      .Field("outcome", CallOutcomeName(call.outcome()))
-      .Field("started_at", held.started_wall_ms);
-  if (call.answered_at()) body.Field("answered_at", wall(*call.answered_at()));
-  body.Field("ended_at", ended_at).Field("duration_ms", call.duration_ms()).Key("participants");
-  body.BeginArray();
-  for (int64_t user : call.joined_users()) body.Int(user);
-  body.EndArray().EndObject();
-  std::string record = body.Take();
-
-  if (auto* jobs = service_.jobs(); jobs != nullptr) {
-    std::string job = record;
-    job.pop_back();
-    job += ",\"conv\":" + std::to_string(call.conv()) + "}";
-    jobs->Publish("call.ended", std::move(job));
+  auto fields = [&](JsonWriter& writer) -> JsonWriter& {
+    writer.Field("call", held.id)
+        .Field("call_kind", CallKindName(call.kind()))
+        .Field("outcome", CallOutcomeName(call.outcome()))
+        .Field("started_at", held.started_wall_ms);
+    if (call.answered_at()) writer.Field("answered_at", wall(*call.answered_at()));
+    writer.Field("ended_at", wall(call.ended_at().value_or(now_mono)))
+        .Field("duration_ms", call.duration_ms())
+        .Key("participants")
+        .BeginArray();
+    for (int64_t user : call.joined_users()) writer.Int(user);
+    return writer.EndArray();
+  };
+  if (notify::JobPublisher* jobs = service_.jobs()) {
+    JsonWriter job;
+    job.BeginObject().Field("type", "call").Field("conv", call.conv());
+    jobs->Publish("call.ended", fields(job).EndObject().Take());
   }
+  JsonWriter body;
+  body.BeginObject();
+  std::string record = fields(body).EndObject().Take();
   storage::NewMessage message{.conv = call.conv(),
                               .sender = call.caller().user,
                               .cid = "call:" + held.id,

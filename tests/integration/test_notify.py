@@ -154,6 +154,30 @@ def test_offline_member_gets_one_notification_for_a_burst(server_factory, receiv
     assert receiver.for_user(alice.id) == []  # The sender is never notified.
 
 
+def test_a_missed_call_notifies_a_callee_with_no_connection(server_factory, receiver):
+    """Issue 26: a call's record is a message (kind "call"): a callee who had no device to ring
+    hears of the missed call like of any message."""
+    srv = server_factory(*notify_args(receiver), "--call-ring-timeout", "1")
+    api = Api(srv.port)
+    alice, bob, conv = api.direct_pair("missed")
+
+    async def call():
+        async with connected((srv.port, alice.token, "alice")) as [ca]:
+            cid = "k1"
+            await ca.send_json({"type": "call_invite", "conv": conv, "call_kind": "video",
+                                "cid": cid})
+            ack = await ca.wait_type("call_ack", cid=cid)
+            ended = await ca.wait_type("call_ended", call=ack["call"], timeout=5)
+            assert ended["outcome"] == "missed", ended
+    run_async(call(), 30)
+    got = receiver.wait_for(bob.id)
+    latest = got[0]["latest"]
+    assert latest["kind"] == "call" and latest["from"] == alice.id, got
+    body = json.loads(latest["body"])
+    assert body["outcome"] == "missed" and body["call_kind"] == "video", body
+    assert receiver.for_user(alice.id) == []
+
+
 def test_member_who_reads_within_the_delay_gets_none(server_factory, receiver):
     srv = server_factory(*notify_args(receiver, delay_ms=1500))
     api = Api(srv.port)

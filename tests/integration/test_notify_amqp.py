@@ -6,6 +6,7 @@ is not installed (tools/deps.sh test installs both)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pathlib
@@ -163,3 +164,55 @@ def test_email_digest_is_published_as_a_job(rabbit, server_factory):
     finally:
         conn.close()
         smtp.stop()
+
+
+@pytest.mark.timeout(90)
+def test_each_call_publishes_call_ended(rabbit, server_factory):
+    """Issue 26 (proto/PROTOCOL.md, "Records"): a call, answered or not, is one `call.ended` job
+    with its outcome, duration and participants."""
+    from chat_client import connected
+    from support import run_async
+    from test_calls import ask, invite
+
+    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", rabbit))
+    try:
+        channel = conn.channel()
+        channel.exchange_declare("ringcast", exchange_type="topic", durable=True)
+        queue = channel.queue_declare("", exclusive=True).method.queue
+        channel.queue_bind(queue, "ringcast", routing_key="call.#")
+        srv = server_factory(*chat_args(amqp=f"amqp://guest:guest@127.0.0.1:{rabbit}"))
+        api = Api(srv.port)
+        alice, bob, conv = api.direct_pair("amqpcall")
+
+        async def calls():
+            async with connected((srv.port, alice.token, "alice"),
+                                 (srv.port, bob.token, "bob")) as [ca, cb]:
+                answered = await invite(ca, conv, "video")
+                await cb.wait_type("call_ring", call=answered)
+                await ask(cb, "call_accept", call=answered)
+                await asyncio.sleep(0.2)
+                await ask(cb, "call_hangup", call=answered)
+                await ca.wait_type("call_ended", call=answered)
+                declined = await invite(ca, conv)
+                await ask(cb, "call_decline", call=declined)
+                await ca.wait_type("call_ended", call=declined)
+                return answered, declined
+
+        answered, declined = run_async(calls(), 30)
+        jobs = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(jobs) < 2:
+            method, props, body = channel.basic_get(queue, auto_ack=True)
+            if method is None:
+                time.sleep(0.05)
+                continue
+            jobs.append((method.routing_key, json.loads(body), props.delivery_mode))
+        assert [(key, job["call"], job["outcome"]) for key, job, _ in jobs] == [
+            ("call.ended", answered, "completed"), ("call.ended", declined, "declined")], jobs
+        done = jobs[0][1]
+        assert done["type"] == "call" and done["conv"] == conv and done["call_kind"] == "video"
+        assert done["duration_ms"] >= 150 and sorted(done["participants"]) == sorted(
+            [alice.id, bob.id]), done
+        assert jobs[1][1]["duration_ms"] == 0 and "answered_at" not in jobs[1][1], jobs
+    finally:
+        conn.close()
