@@ -2,7 +2,8 @@
 
 namespace ringcast::chat {
 
-void ChatMetrics::Collect(MetricSet& out, uint64_t sessions, uint64_t online_users) const {
+void ChatMetrics::Collect(MetricSet& out, uint64_t sessions, uint64_t online_users,
+                          uint64_t calls) const {
   out.Gauge("ringcast_chat_sessions", "Chat WebSocket sessions open on this node",
             double(sessions));
   out.Gauge("ringcast_presence_online_users",
@@ -18,6 +19,15 @@ void ChatMetrics::Collect(MetricSet& out, uint64_t sessions, uint64_t online_use
   for (const auto& [code, count] : errors) {
     out.Counter("ringcast_chat_errors_total", kErrorsHelp, double(count), {{"code", code}});
   }
+  out.Gauge("ringcast_calls_active", "Calls this node holds (ringing or going on)", double(calls));
+  constexpr std::string_view kCallsHelp = "Calls this node held that ended, by outcome";
+  out.Counter("ringcast_calls_ended_total", kCallsHelp, 0, {{"outcome", "completed"}});
+  for (const auto& [outcome, count] : calls_ended) {
+    out.Counter("ringcast_calls_ended_total", kCallsHelp, double(count), {{"outcome", outcome}});
+  }
+  out.Counter("ringcast_call_signals_total",
+              "SDP offers, answers and ICE candidates relayed between a call's devices",
+              double(call_signals));
   out.Counter("ringcast_cluster_gap_fills_total",
               "Cluster mode: gaps in a conversation's seq filled from the store",
               double(gap_fills));

@@ -21,6 +21,10 @@ struct ChatMetrics {
   uint64_t forwarded_sends = 0;
   uint64_t forwarded_appends = 0;
   uint64_t forward_timeouts = 0;
+  // Calls (docs/calls.md) held here that ended, by outcome (a literal: "completed", ...), and
+  // the SDP offers, answers and ICE candidates relayed between their devices.
+  std::map<std::string_view, uint64_t> calls_ended;
+  uint64_t call_signals = 0;
   // Error events sent, by code (a literal: "forbidden", "rate_limited", ...).
   std::map<std::string_view, uint64_t> errors;
   // Seconds from a send reaching its shard to its ack leaving the owner (store commit
@@ -31,8 +35,8 @@ struct ChatMetrics {
   Histogram delivery_latency{LatencyBuckets()};
 
   void CountError(std::string_view code) { ++errors[code]; }
-  // Adds these figures; `sessions` and `online_users` are the shard's gauges.
-  void Collect(MetricSet& out, uint64_t sessions, uint64_t online_users) const;
+  // Adds these figures; `sessions`, `online_users` and `calls` (held) are the shard's gauges.
+  void Collect(MetricSet& out, uint64_t sessions, uint64_t online_users, uint64_t calls) const;
 };
 
 }  // namespace ringcast::chat

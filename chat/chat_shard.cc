@@ -13,7 +13,7 @@ ChatShard::ChatShard(Shard& shard, ChatService& service)
       sessions_(shard, service, metrics_),
       conversations_(shard, service, metrics_),
       users_(shard, service),
-      calls_(shard, service),
+      calls_(shard, service, metrics_),
       http_api_(shard, service, *this, sessions_),
       uploads_(shard, service, http_api_),
       ops_api_(shard, service),
@@ -69,7 +69,7 @@ std::string ChatShard::AccessLogUser(const Connection& conn) const {
 }
 
 void ChatShard::CollectMetrics(MetricSet& out) const {
-  metrics_.Collect(out, sessions_.session_count(), users_.online_count());
+  metrics_.Collect(out, sessions_.session_count(), users_.online_count(), calls_.size());
 }
 
 }  // namespace ringcast::chat

@@ -59,9 +59,10 @@ void DeliverCallNote(ChatService& service, CallNote note) {
       [&] { return [shared](ChatShard& self) { self.sessions().OnCallNote(*shared); }; });
 }
 
-CallRegistry::CallRegistry(Shard& shard, ChatService& service)
+CallRegistry::CallRegistry(Shard& shard, ChatService& service, ChatMetrics& metrics)
     : shard_(shard),
       service_(service),
+      metrics_(metrics),
       options_{.ring_timeout_ms = int64_t{service.config().call_ring_timeout_s} * 1000,
                .max_participants = service.config().call_max_participants,
                .rejoin_grace_ms = int64_t{service.config().call_rejoin_grace_s} * 1000},
@@ -285,6 +286,7 @@ void CallRegistry::Signal(Held& held, const CallRequest& request) {
   writer.BeginObject().Field("type", "call_signal").Field("call", held.id).Key("from");
   Device(writer, request.from).Key(request.signal_key).Raw(request.signal_json);
   Tell(request.to.user, request.to.device, writer.EndObject().Take(), CallTrack::kNone, held.id);
+  ++metrics_.call_signals;
   Ack(request, &held, CallTrack::kNone);
 }
 
@@ -355,6 +357,7 @@ void CallRegistry::Settle(Held& held, std::vector<CallSignal>& signals) {
 }
 
 void CallRegistry::Finish(Held& held) {
+  ++metrics_.calls_ended[CallOutcomeName(held.call->outcome())];
   Release(held.keys, held.id);
   AppendRecord(held);
   calls_.erase(held.id);  // `held` is gone.

@@ -29,6 +29,7 @@
 
 #include "chat/calls/call.h"
 #include "chat/calls/call_mail.h"
+#include "chat/chat_metrics.h"
 #include "storage/chat_store.h"
 
 namespace ringcast {
@@ -45,7 +46,7 @@ void DeliverCallNote(ChatService& service, CallNote note);
 
 class CallRegistry {
  public:
-  CallRegistry(Shard& shard, ChatService& service);
+  CallRegistry(Shard& shard, ChatService& service, ChatMetrics& metrics);
   ~CallRegistry();
 
   // A request for a call held here (or, kInvite, for one to start here).
@@ -99,6 +100,7 @@ class CallRegistry {
 
   Shard& shard_;
   ChatService& service_;
+  ChatMetrics& metrics_;
   const CallOptions options_;
   std::mt19937_64 random_;
   std::unordered_map<std::string, std::unique_ptr<Held>> calls_;  // By id.

@@ -131,6 +131,12 @@ def test_every_device_rings_the_first_accept_takes_the_call_and_signals_reach_on
             # Over: a new call may start at once.
             again = await invite(phone, conv)
             await ask(phone, "call_cancel", call=again)
+            await ca.wait_type("call_stop_ringing", call=again)
+            metrics = api.request("GET", "/metrics").body.decode()
+            assert 'ringcast_calls_ended_total{outcome="completed"} 1' in metrics, metrics
+            assert 'ringcast_calls_ended_total{outcome="cancelled"} 1' in metrics, metrics
+            assert "ringcast_call_signals_total 2" in metrics, metrics
+            assert "ringcast_calls_active 0" in metrics, metrics
         finally:
             await close_all(conns)
 
