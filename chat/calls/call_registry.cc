@@ -139,7 +139,7 @@ void CallRegistry::Handle(CallRequest request) {
       if (call.ended() || !held.rang.insert(request.from.user).second) return;
       Tell(call.caller().user, call.caller().device,
            EventAbout("call_ringing", held.id, CallDevice{request.from.user, 0}), CallTrack::kNone,
-           held.id);
+           held.id, NodeOf(held, call.caller()));
       return;
     case CallOp::kDropped:
       call.Dropped(request.from, now, signals);
@@ -285,7 +285,8 @@ void CallRegistry::Signal(Held& held, const CallRequest& request) {
   JsonWriter writer(96 + request.signal_json.size());
   writer.BeginObject().Field("type", "call_signal").Field("call", held.id).Key("from");
   Device(writer, request.from).Key(request.signal_key).Raw(request.signal_json);
-  Tell(request.to.user, request.to.device, writer.EndObject().Take(), CallTrack::kNone, held.id);
+  Tell(request.to.user, request.to.device, writer.EndObject().Take(), CallTrack::kNone, held.id,
+       NodeOf(held, request.to));
   ++metrics_.call_signals;
   Ack(request, &held, CallTrack::kNone);
 }
@@ -294,6 +295,7 @@ void CallRegistry::Settle(Held& held, std::vector<CallSignal>& signals) {
   const Call& call = *held.call;
   for (const CallSignal& signal : signals) {
     const uint64_t device = signal.device.value_or(0);
+    const std::string_view node = NodeOf(held, CallDevice{signal.to, device});
     switch (signal.kind) {
       case CallSignal::Kind::kRing: {
         JsonWriter writer;
@@ -320,21 +322,21 @@ void CallRegistry::Settle(Held& held, std::vector<CallSignal>& signals) {
                  .Field("call", held.id)
                  .EndObject()
                  .Take(),
-             CallTrack::kNone, held.id, answered_on);
+             CallTrack::kNone, held.id, {}, answered_on);
         break;
       }
       case CallSignal::Kind::kJoined:
         Tell(signal.to, device, EventAbout("call_joined", held.id, signal.about), CallTrack::kNone,
-             held.id);
+             held.id, node);
         break;
       case CallSignal::Kind::kLeft:
         Tell(signal.to, device, EventAbout("call_left", held.id, signal.about), CallTrack::kNone,
-             held.id);
+             held.id, node);
         break;
       case CallSignal::Kind::kDeclined:
         Tell(signal.to, device,
              EventAbout("call_declined", held.id, CallDevice{signal.about.user, 0}),
-             CallTrack::kNone, held.id);
+             CallTrack::kNone, held.id, node);
         break;
       case CallSignal::Kind::kEnded: {
         JsonWriter writer;
@@ -347,7 +349,7 @@ void CallRegistry::Settle(Held& held, std::vector<CallSignal>& signals) {
                  .Field("duration_ms", call.duration_ms())
                  .EndObject()
                  .Take(),
-             CallTrack::kOut, held.id);
+             CallTrack::kOut, held.id, node);
         break;
       }
     }
@@ -481,15 +483,28 @@ void CallRegistry::Release(const std::vector<std::string>& keys, const std::stri
 }
 
 void CallRegistry::Tell(int64_t user, uint64_t device, std::string json, CallTrack track,
-                        const std::string& call, uint64_t except_device) {
+                        const std::string& call, std::string_view node, uint64_t except_device) {
   CallNote note{.user = user,
                 .device = device,
                 .except_device = except_device,
                 .track = track,
                 .call = call,
                 .json = std::move(json)};
-  if (ClusterLink* cluster = service_.cluster()) cluster->PublishCallNote(note);
+  ClusterLink* cluster = service_.cluster();
+  // One device: where it is, so that its absence there means it is gone. Every device of a
+  // user: every node.
+  if (device != 0 && !node.empty() && cluster != nullptr) {
+    return cluster->ForwardCallNote(node, note);
+  }
+  if (device == 0 && cluster != nullptr) cluster->PublishCallNote(note);
   DeliverCallNote(service_, std::move(note));
+}
+
+std::string_view CallRegistry::NodeOf(const Held& held, CallDevice device) {
+  for (const auto& [remote, node] : held.remote) {
+    if (remote == device) return node;
+  }
+  return {};
 }
 
 void CallRegistry::Ack(const CallRequest& request, const Held* held, CallTrack track) {
@@ -503,7 +518,8 @@ void CallRegistry::Ack(const CallRequest& request, const Held* held, CallTrack t
     }
     writer.EndArray();
   }
-  Tell(request.from.user, request.from.device, writer.EndObject().Take(), track, held->id);
+  Tell(request.from.user, request.from.device, writer.EndObject().Take(), track, held->id,
+       request.node);
 }
 
 void CallRegistry::Refuse(const CallRequest& request, std::string_view code,
@@ -514,7 +530,7 @@ void CallRegistry::Refuse(const CallRequest& request, std::string_view code,
   writer.Field("cid", request.cid);
   if (!busy_call.empty()) writer.Field("call", busy_call);
   Tell(request.from.user, request.from.device, writer.EndObject().Take(), CallTrack::kNone,
-       request.call);
+       request.call, request.node);
 }
 
 }  // namespace ringcast::chat

@@ -92,8 +92,12 @@ class CallRegistry {
   void Reserve(std::vector<std::string> keys, const std::string& call, Reserved then);
   void Release(const std::vector<std::string>& keys, const std::string& call);
 
+  // A note to `device` of `user` (0: every device but `except_device`). `node`: the device's
+  // node when not this one (cluster mode), where the note goes alone.
   void Tell(int64_t user, uint64_t device, std::string json, CallTrack track,
-            const std::string& call, uint64_t except_device = 0);
+            const std::string& call, std::string_view node = {}, uint64_t except_device = 0);
+  // The node of a device in `held` that joined from another one; empty: this node.
+  static std::string_view NodeOf(const Held& held, CallDevice device);
   void Ack(const CallRequest& request, const Held* held, CallTrack track);
   void Refuse(const CallRequest& request, std::string_view code, std::string_view message,
               std::string_view busy_call = {});

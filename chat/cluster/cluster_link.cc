@@ -554,6 +554,10 @@ void ClusterLink::PublishCallNote(const CallNote& note) {
   bus_.Publish(std::string(kBroadcast), EncodeCallNote(note));
 }
 
+void ClusterLink::ForwardCallNote(std::string_view node, const CallNote& note) {
+  bus_.Publish(NodeChannel(node), EncodeCallNote(note));
+}
+
 void ClusterLink::ForwardCallRequest(std::string_view node, CallRequest request) {
   request.node = node_.node_id();
   bus_.Publish(NodeChannel(node), EncodeCallRequest(request));
@@ -623,6 +627,7 @@ void ClusterLink::OnConversation(int64_t conv, std::string_view payload) {
 }
 
 void ClusterLink::OnNodeMail(std::string_view payload) {
+  if (auto note = DecodeCallNote(payload)) return DeliverCallNote(service_, std::move(*note));
   if (auto request = DecodeCallRequest(payload)) {
     auto holder = ParseCallId(request->call);
     if (!holder || holder->shard >= service_.shard_count()) return;

@@ -56,6 +56,8 @@ class ClusterLink final : public cluster::RedisBusListener {
   // Calls (chat/calls/): what a call's holder tells devices, for every node's (rc:all); a request
   // for a call held by `node` (rc:node:<node>).
   void PublishCallNote(const CallNote& note);
+  // A note for a device on `node` alone (rc:node:<node>).
+  void ForwardCallNote(std::string_view node, const CallNote& note);
   void ForwardCallRequest(std::string_view node, CallRequest request);
   // `node` was found dead (by this node): the calls it held end for their devices here and on
   // every other node, and the calls held here and there drop its devices.

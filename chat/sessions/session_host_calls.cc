@@ -53,14 +53,16 @@ void SessionHost::HandleCall(Session& session, ClientRequest& request) {
 }
 
 void SessionHost::OnCallNote(const CallNote& note) {
+  static const std::vector<Session*> kNobody;
   auto sessions = by_user_.find(note.user);
-  if (sessions == by_user_.end()) return;
-  bool rang = false;
-  for (Session* session : sessions->second) {
+  const std::vector<Session*>& targets = sessions == by_user_.end() ? kNobody : sessions->second;
+  bool rang = false, found = false;
+  for (Session* session : targets) {
     if (session->phase != Session::Phase::kReady) continue;
     if (note.device != 0 ? session->device != note.device : session->device == note.except_device) {
       continue;
     }
+    found = true;
     session->conn->SendText(note.json);
     auto tracked = std::find(session->calls.begin(), session->calls.end(), note.call);
     switch (note.track) {
@@ -78,6 +80,12 @@ void SessionHost::OnCallNote(const CallNote& note) {
       case CallTrack::kNone:
         break;
     }
+  }
+  // A device that closed while its accept or rejoin was on its way: the holder learns it now,
+  // as it would have from the close (a note for one device comes to its node and shard only).
+  if (note.track == CallTrack::kIn && note.device != 0 && !found) {
+    (void)calls_.Send(CallRequest{
+        .op = CallOp::kDropped, .from = CallDevice{note.user, note.device}, .call = note.call});
   }
   // The caller hears that the callee's phone rings (once per user: the holder counts).
   if (rang) {

@@ -238,6 +238,17 @@ def test_a_dropped_participant_may_rejoin_within_the_grace_period_else_the_call_
             assert ended["outcome"] == "completed", (left, ended)
             late = await ask(ca, "call_rejoin", call=call)
             assert late["code"] == "not_found", late
+
+            # A device gone while its accept was on its way is dropped all the same (its close
+            # may come before the holder's answer): no ghost stays in the call.
+            cb3 = await ChatConn.connect(server.port, bob.token, name="bob, third")
+            call = await invite(ca, conv)
+            await cb3.wait_type("call_ring", call=call)
+            await cb3.send_json({"type": "call_accept", "call": call, "cid": "last words"})
+            cb3.abort()
+            await ca.wait_type("call_joined", call=call)
+            ended = await ca.wait_type("call_ended", call=call, timeout=10)
+            assert ended["outcome"] == "completed", ended
         finally:
             await close_all([c for c in (ca, cb, cb2) if c is not None])
 
