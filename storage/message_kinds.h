@@ -38,6 +38,10 @@ inline bool IsServerWritten(std::string_view kind) {
 // SQLite and PostgreSQL alike. The macro is for statements written as one literal (pg_schema.cc).
 #define RINGCAST_ORDINARY_KIND_SQL "kind NOT IN ('edit','delete','reaction','pin','unpin','system')"
 inline constexpr std::string_view kOrdinaryKindSql = RINGCAST_ORDINARY_KIND_SQL;
+// What search indexes: the ordinary messages but calls' records, whose bodies are the server's
+// JSON (storage/SCHEMA.md, "Search").
+#define RINGCAST_SEARCHED_KIND_SQL RINGCAST_ORDINARY_KIND_SQL " AND kind <> 'call'"
+
 // Its converse: the predicate of both stores' partial index messages_server_kinds (schema v11,
 // written out the same in migrations.cc and pg_schema.cc), which counts the server's rows above
 // a watermark without reading the ordinary ones.

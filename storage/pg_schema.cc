@@ -934,6 +934,26 @@ BEGIN
 END $$;
 )sql";
 
+// Version 17 (issue 26; SQLite's search index alike, storage/SCHEMA.md "Search"): a call's record
+// (kind `call`, storage/message_kinds.h) is a message in every respect but search, its body being
+// the server's JSON. The index keeps its rows (few; rebuilding it would read every message) and
+// rc_search_messages leaves them out, a condition the index's predicate still serves. The
+// function is version 15's with that one condition added, edited in place rather than written
+// out twice.
+constexpr const char* kPgSchemaV17 = R"sql(
+DO $$
+DECLARE
+  def text := pg_get_functiondef('rc_search_messages'::regproc);
+  edited text := replace(def, 'AND m.deleted_at IS NULL',
+                         'AND m.deleted_at IS NULL AND m.kind <> ''call''');
+BEGIN
+  IF edited = def THEN
+    RAISE EXCEPTION 'rc_search_messages is not the function of schema version 15';
+  END IF;
+  EXECUTE edited;
+END $$;
+)sql";
+
 constexpr PgMigration kPgMigrations[] = {
     {1, "chat service: users, conversations, members, messages, revoked tokens", kPgSchemaV1},
     {2, "server settings shared by every node (the token signing secret)", kPgSchemaV2},
@@ -951,6 +971,7 @@ constexpr PgMigration kPgMigrations[] = {
     {14, "replies and threads", kPgSchemaV14},
     {15, "search: the index keyed by conversation too", kPgSchemaV15},
     {16, "group avatars", kPgSchemaV16},
+    {17, "search leaves calls' records out", kPgSchemaV17},
 };
 
 // A key of ringcast's own for pg_advisory_xact_lock ('RCST' 'MIGR').

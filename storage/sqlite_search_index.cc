@@ -40,11 +40,11 @@ constexpr const char* kChatIdentitySql =
 // an edit or a deletion that came before this read is already in the row).
 constexpr const char* kReadRowsSql =
     "SELECT id, (conversation_id << 32) | seq, kind IN ('edit', 'delete'), conversation_id, "
-    "target, CASE WHEN " RINGCAST_ORDINARY_KIND_SQL
+    "target, CASE WHEN " RINGCAST_SEARCHED_KIND_SQL
     " AND deleted_at IS NULL THEN body END "
     "FROM chat.messages WHERE id > ?1 AND id <= ?2 ORDER BY id";
 // A changed message as it is now: its body if search keeps it, else NULL.
-constexpr const char* kReadTargetSql = "SELECT CASE WHEN " RINGCAST_ORDINARY_KIND_SQL
+constexpr const char* kReadTargetSql = "SELECT CASE WHEN " RINGCAST_SEARCHED_KIND_SQL
                                        " AND deleted_at IS NULL THEN body END "
                                        "FROM chat.messages WHERE conversation_id = ?1 AND seq = ?2";
 

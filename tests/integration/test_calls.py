@@ -128,6 +128,12 @@ def test_every_device_rings_the_first_accept_takes_the_call_and_signals_reach_on
             assert sorted(body["participants"]) == sorted([alice.id, bob.id]), body
             # Live too, as a message of the conversation.
             await laptop.wait_for(lambda e: e.get("type") == "message" and e.get("kind") == "call")
+            # Search leaves it out: its body is the server's JSON, not words of anyone's.
+            await ca.send(conv, "a video call about the completed work")
+            await asyncio.sleep(0.5)  # The search index follows the commits (SCHEMA.md).
+            for word in ("video", "completed"):
+                hits = api.ok("GET", f"/api/search?q={word}", token=bob.token)["results"]
+                assert [h["kind"] for h in hits] == ["text"], hits
             # Over: a new call may start at once.
             again = await invite(phone, conv)
             await ask(phone, "call_cancel", call=again)
