@@ -31,6 +31,7 @@ struct ChangeTarget {
   int64_t author = 0;
   int64_t sent_at = 0;
   bool text = false;
+  bool call = false;  // A call's record: the server wrote it, and nobody edits it.
 };
 Status CheckChange(SqliteDb& db, const NewMessage& message, AppendOutcome& out,
                    ChangeTarget& target);

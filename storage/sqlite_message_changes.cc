@@ -35,7 +35,8 @@ Status CheckChange(SqliteDb& db, const NewMessage& message, AppendOutcome& out,
     target = ChangeTarget{.id = row.ColumnInt64(0),
                           .author = row.ColumnInt64(1),
                           .sent_at = row.ColumnInt64(2),
-                          .text = row.ColumnText(3) == "text"};
+                          .text = row.ColumnText(3) == "text",
+                          .call = row.ColumnText(3) == kCallKind};
     deleted = row.ColumnInt64(4) != 0;
   });
   if (!s.ok()) return s;
@@ -71,7 +72,7 @@ Status CheckChange(SqliteDb& db, const NewMessage& message, AppendOutcome& out,
       }
     });
     if (!c.ok()) return c;
-  } else if (edit ? !MayEdit(target.author, message.sender)
+  } else if (edit ? !MayEdit(target.author, message.sender) || target.call
                   : !MayDelete(target.author, message.sender, role)) {
     out.denial = Denial::kNotAuthor;
   } else if (edit && message.edit_window_ms > 0 &&

@@ -128,6 +128,10 @@ def test_every_device_rings_the_first_accept_takes_the_call_and_signals_reach_on
             assert sorted(body["participants"]) == sorted([alice.id, bob.id]), body
             # Live too, as a message of the conversation.
             await laptop.wait_for(lambda e: e.get("type") == "message" and e.get("kind") == "call")
+            # Nobody edits it, its caller included.
+            edit = api.request("PATCH", f"/api/conversations/{conv}/messages/{record['seq']}",
+                               {"body": "a forged record"}, token=alice.token)
+            assert edit.status == 403, edit
             # Search leaves it out: its body is the server's JSON, not words of anyone's.
             await ca.send(conv, "a video call about the completed work")
             await asyncio.sleep(0.5)  # The search index follows the commits (SCHEMA.md).
