@@ -159,9 +159,12 @@ void CallRegistry::Invite(CallRequest request) {
                            ChatShard& chat, storage::Result<storage::CallPeers> peers) mutable {
             CallRegistry& self = chat.calls();
             if (!peers.ok()) return self.Refuse(request, "unavailable", "storage unavailable");
-            if (peers->denial != storage::Denial::kNone || peers->others.empty()) {
+            if (peers->denial != storage::Denial::kNone) {
               return self.Refuse(request, "forbidden",
                                  "not a member of this conversation, or blocked");
+            }
+            if (peers->others.empty()) {
+              return self.Refuse(request, "bad_request", "nobody else is in this conversation");
             }
             std::vector<std::string> keys = {ConvKey(request.conv), UserKey(request.from.user)};
             if (!peers->group) keys.push_back(UserKey(peers->others.front()));

@@ -334,6 +334,10 @@ def test_who_may_not_call(server):
             sent = await ca.answer({"type": "send", "conv": conv, "cid": "k", "kind": "call",
                                     "body": "{}"})
             assert sent["code"] == "bad_request", sent
+            alone = api.group(alice, [carol], "soon alone")
+            api.remove_member(alice, alone, carol)
+            nobody = await ask(ca, "call_invite", conv=alone, call_kind="audio")
+            assert nobody["code"] == "bad_request", nobody
             api.ok("POST", "/api/blocks", {"user": alice.id}, token=bob.token, expect=201)
             blocked = await ask(ca, "call_invite", conv=conv, call_kind="audio")
             assert blocked["code"] == "forbidden", blocked
