@@ -75,6 +75,19 @@ def rabbit(tmp_path_factory):
         log.close()
 
 
+def take_jobs(channel, queue: str, n: int, timeout: float = 20) -> list[tuple[str, dict, int]]:
+    """Up to `n` jobs from `queue` (routing key, JSON, delivery mode), waiting up to `timeout`."""
+    jobs: list[tuple[str, dict, int]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(jobs) < n:
+        method, props, body = channel.basic_get(queue, auto_ack=True)
+        if method is None:
+            time.sleep(0.05)
+            continue
+        jobs.append((method.routing_key, json.loads(body), props.delivery_mode))
+    return jobs
+
+
 @pytest.mark.timeout(120)
 def test_each_job_published_once_with_its_routing_key(rabbit, server_factory):
     conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", rabbit))
@@ -89,14 +102,7 @@ def test_each_job_published_once_with_its_routing_key(rabbit, server_factory):
     alice, bob, conv = api.direct_pair("amqp")
     acks = send_and_leave(srv.port, alice, conv, [f"hello @{bob.name}", "second"])
 
-    jobs: list[tuple[str, dict, int]] = []
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and len(jobs) < 4:
-        method, props, body = channel.basic_get(queue, auto_ack=True)
-        if method is None:
-            time.sleep(0.05)
-            continue
-        jobs.append((method.routing_key, json.loads(body), props.delivery_mode))
+    jobs = take_jobs(channel, queue, 4)
     time.sleep(1.5)  # Anything sent twice would be here by now.
     while True:
         method, props, body = channel.basic_get(queue, auto_ack=True)
@@ -149,14 +155,7 @@ def test_email_digest_is_published_as_a_job(rabbit, server_factory):
         conv = api.direct(alice, bob)
         acks = send_and_leave(srv.port, alice, conv, ["hello"])
         wait_until(lambda: sink.to("bob@example.org"), 20, "the digest")
-        jobs = []
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not jobs:
-            method, props, body = channel.basic_get(queue, auto_ack=True)
-            if method is None:
-                time.sleep(0.05)
-                continue
-            jobs.append((method.routing_key, json.loads(body), props.delivery_mode))
+        jobs = take_jobs(channel, queue, 1)
         assert jobs == [("email.digest", {
             "user": bob.id, "username": bob.name, "email": "bob@example.org",
             "conversations": [{"conv": conv, "unread": 1, "last_seq": acks[0]["seq"],
@@ -199,14 +198,7 @@ def test_each_call_publishes_call_ended(rabbit, server_factory):
                 return answered, declined
 
         answered, declined = run_async(calls(), 30)
-        jobs = []
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and len(jobs) < 2:
-            method, props, body = channel.basic_get(queue, auto_ack=True)
-            if method is None:
-                time.sleep(0.05)
-                continue
-            jobs.append((method.routing_key, json.loads(body), props.delivery_mode))
+        jobs = take_jobs(channel, queue, 2)
         assert [(key, job["call"], job["outcome"]) for key, job, _ in jobs] == [
             ("call.ended", answered, "completed"), ("call.ended", declined, "declined")], jobs
         done = jobs[0][1]
