@@ -242,7 +242,10 @@ test(
           await waitForRecord(page, /^Audio call, \d+:\d\d$/);
           await page.waitForSelector('#call-screen', {state: 'hidden'});
         }
-        // The local tracks are stopped once the call is over (the camera light goes off).
+        // The app's own tracks are stopped once the call is over (the microphone is free).
+        assert.ok(await alice.page.evaluate(
+            () => /** @type {any} */ (window).ringcastCall.localStream.getTracks().every(
+                (/** @type {MediaStreamTrack} */ t) => t.readyState === 'ended')));
         const [record] = await storedCalls(alice, conv);
         assert.equal(record.from, alice.userId);
         assert.equal(record.body.outcome, 'completed');
@@ -345,6 +348,47 @@ test(
         assert.deepEqual(stored.map((r) => r.body.outcome), ['declined', 'missed']);
         assert.equal(stored[1].body.answered_at, undefined);
         await screenshot(bob.page, 'call-missed');
+        for (const u of [alice, bob]) assert.deepEqual(u.errors, []);
+      } finally {
+        await Promise.all([alice, bob].map((u) => u.context.close()));
+      }
+    });
+
+test(
+    'the chat connection cut mid-call: the SDK reconnects and rejoins (call_rejoin), the other ' +
+        'side offers to the new device, and the media flows again through coturn',
+    {timeout: 90000}, async () => {
+      const alice = await caller('alice');
+      const bob = await caller('bob');
+      try {
+        const conv = await openChat(alice, bob);
+        await alice.page.click('#call-audio-button');
+        await bob.page.waitForSelector('#call-incoming:not([hidden])');
+        await bob.page.click('#call-accept');
+        await bob.page.waitForFunction(() => document.body.dataset.call === 'connected');
+        await mediaFlows(bob.page, 'audio');
+        const before =
+            await bob.page.evaluate(() => /** @type {any} */ (window).ringcastCall.peers.size);
+        assert.equal(before, 1);
+        const device = await bob.page.evaluate(
+            () => /** @type {any} */ (window).ringcastCall._signalling._host.device());
+        bob.link.cut();
+        // A new connection is a new device: the call goes on from it.
+        await bob.page.waitForFunction((old) => {
+          const call = /** @type {any} */ (window).ringcastCall;
+          const peer = [...call.peers.values()][0];
+          return document.body.dataset.connection === 'connected' &&
+              call._signalling._host.device() !== old && peer?.pc.connectionState === 'connected';
+        }, device, {timeout: 20000});
+        await bob.page.waitForFunction(() => document.body.dataset.call === 'connected');
+        await mediaFlows(bob.page, 'audio');
+        await mediaFlows(alice.page, 'audio');
+        await bob.page.click('#call-hangup');
+        for (const page of [alice.page, bob.page]) {
+          await waitForRecord(page, /^Audio call, \d+:\d\d$/);
+        }
+        const [record] = await storedCalls(bob, conv);
+        assert.equal(record.body.outcome, 'completed');
         for (const u of [alice, bob]) assert.deepEqual(u.errors, []);
       } finally {
         await Promise.all([alice, bob].map((u) => u.context.close()));
