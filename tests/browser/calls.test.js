@@ -394,3 +394,60 @@ test(
         await Promise.all([alice, bob].map((u) => u.context.close()));
       }
     });
+
+test(
+    'a group video call: a mesh of three, each page with the other two\'s video and media from ' +
+        'both through coturn; one leaves and the call goes on; the record lists all three',
+    {timeout: 120000}, async () => {
+      const alice = await caller('alice');
+      const bob = await caller('bob');
+      const carol = await caller('carol');
+      const users = [alice, bob, carol];
+      try {
+        const conv = await startChat(alice.page, [bob.username, carol.username], 'Standup');
+        await send(alice.page, 'video now');
+        for (const u of [bob, carol]) {
+          await u.page.locator(`[data-conv="${conv}"]`).click();
+          await waitForBubbles(u.page, ['video now']);
+        }
+        await alice.page.click('#call-video-button');
+        for (const u of [bob, carol]) {
+          await u.page.waitForSelector('#call-incoming:not([hidden])');
+          assert.equal(
+              await u.page.textContent('#call-incoming-kind'), 'Incoming video call · Standup');
+        }
+        await bob.page.click('#call-accept');
+        await bob.page.waitForFunction(() => document.body.dataset.call === 'connected');
+        await carol.page.click('#call-accept');
+        // Those in the call (alice, bob) each offered to carol: two tiles on every page.
+        for (const u of users) {
+          await u.page.waitForFunction(() => {
+            const videos = /** @type {HTMLVideoElement[]} */ (
+                [...document.querySelectorAll('.call-tile video')]);
+            return videos.length === 2 && videos.every((v) => v.videoWidth > 0);
+          }, undefined, {timeout: 20000});
+          assert.equal(
+              await u.page.evaluate(() => /** @type {any} */ (window).ringcastCall.peers.size), 2);
+          await mediaFlows(u.page, 'video');
+        }
+        const names = await carol.page.$$eval(
+            '.call-tile .call-name', (els) => els.map((el) => el.textContent).sort());
+        assert.deepEqual(names, [alice.username, bob.username].sort());
+        await screenshot(carol.page, 'call-group');
+        // Bob leaves: his page ends, the others go on with each other.
+        await bob.page.click('#call-hangup');
+        await bob.page.waitForFunction(() => document.body.dataset.call === 'ended');
+        for (const u of [alice, carol]) {
+          await u.page.waitForFunction(() => document.querySelectorAll('.call-tile').length === 1);
+          assert.equal(await u.page.evaluate(() => document.body.dataset.call), 'connected');
+        }
+        await carol.page.click('#call-hangup');
+        for (const u of users) await waitForRecord(u.page, /^Video call, \d+:\d\d$/);
+        const [record] = await storedCalls(alice, conv);
+        assert.equal(record.body.outcome, 'completed');
+        assert.deepEqual([...record.body.participants].sort(), users.map((u) => u.userId).sort());
+        for (const u of users) assert.deepEqual(u.errors, []);
+      } finally {
+        await Promise.all(users.map((u) => u.context.close()));
+      }
+    });
