@@ -656,10 +656,11 @@ export class ConversationView {
         event.preventDefault();
         this._send();
       } else if (event.key === 'ArrowUp' && input.value === '' && this.current !== null) {
-        // ↑ in an empty composer edits the user's last message, as in Slack and Telegram.
+        // ↑ in an empty composer edits the user's last message, as in Slack and Telegram (a
+        // call's record, the server's words, is nobody's to edit).
         const conv = this._store.conv(this.current);
         const last = [...conv.messages.values()]
-                         .filter((m) => this._store.mine(m) && !m.deleted)
+                         .filter((m) => this._store.mine(m) && !m.deleted && m.kind !== 'call')
                          .sort((a, b) => b.seq - a.seq)[0];
         if (last) {
           event.preventDefault();
