@@ -55,12 +55,13 @@ export async function startServer(extraArgs = []) {
   return server.start();
 }
 
-export async function launchBrowser() {
+/** @param {string[]} [extraArgs] more of Chromium's flags (fake media devices, say) */
+export async function launchBrowser(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     // Root (CI containers) cannot use Chromium's sandbox. Playwright gives each launch a
     // temporary profile directory of its own and removes it at close().
-    args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
+    args: [...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), ...extraArgs],
     timeout: 30000,
   });
 }

@@ -1,10 +1,10 @@
 // The conversation list: one button per conversation, most recently active first, with its
 // name, last message (or who is typing), time, unread badge and, for a 1:1, an online dot.
 
-import {isMuted} from '/sdk/index.js';
+import {callEntry, isMuted} from '/sdk/index.js';
 
 import {h, reconcile, setText} from './dom.js';
-import {listTime} from './format.js';
+import {callText, listTime} from './format.js';
 import {avatarElement, showAvatar} from './names.js';
 
 /** A message in one line: its text, or its files. @param {import('/sdk/types.js').Message} m */
@@ -61,6 +61,9 @@ export class ConversationList {
       return {text: `You: ${pending.body}`, typing: false};
     }
     if (!last) return {text: 'No messages yet', typing: false};
+    const call = callEntry(last);
+    // A call's record speaks for itself: "Missed audio call", not "Alice: {…}".
+    if (call) return {text: callText(call, last.from, this._store.me), typing: false};
     const who = last.from === this._store.me ? 'You: ' :
         conv.group                           ? `${this._names.name(last.from)}: ` :
                                                '';

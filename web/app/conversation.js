@@ -4,11 +4,11 @@
 // Marks messages read once they are on screen while the page is visible. A thread's root shows
 // its reply count and last reply under its body; the thread itself opens beside (thread.js).
 
-import {isMuted, systemEntry} from '/sdk/index.js';
+import {callEntry, isMuted, systemEntry} from '/sdk/index.js';
 
 import {ImageViewer, renderAttachments, UploadTray} from './attachments.js';
 import {byId, dialogById, h, reconcile, setText} from './dom.js';
-import {clock, dayKey, dayLabel, joinNames, presenceText, reason, replyCountText, systemText} from './format.js';
+import {callText, clock, dayKey, dayLabel, joinNames, presenceText, reason, replyCountText, systemText} from './format.js';
 import {GroupDialog} from './group.js';
 import {MentionPicker} from './mentions.js';
 import {avatarElement, showAvatar} from './names.js';
@@ -338,9 +338,12 @@ export class ConversationView {
         divided = true;
       }
       const entry = systemEntry(message);
-      // A group's change (PROTOCOL.md, "Groups"): a centered notice, not a bubble.
+      const call = entry ? null : callEntry(message);
+      // A group's change (PROTOCOL.md, "Groups") and a call's record ("Records"): a centered
+      // notice, not a bubble.
       rows.push(entry ? {type: 'system', key: `s${seq}`, entry} :
-                        {type: 'message', key: `m${seq}`, message});
+                    call ? {type: 'call', key: `c${seq}`, call, message} :
+                           {type: 'message', key: `m${seq}`, message});
     }
     for (const entry of conv.pending.values()) {
       if (conv.shownAsMessage.has(entry.cid)) continue;
@@ -363,6 +366,17 @@ export class ConversationView {
       return h('li', {class: 'unread-divider', role: 'separator', text: 'Unread messages'});
     }
     if (row.type === 'system') return h('li', {class: 'system-notice', role: 'note'});
+    if (row.type === 'call') {
+      const li = h('li', {class: 'system-notice call-record', role: 'note'}, [
+        h('span', {class: 'call-icon', 'aria-hidden': 'true'}),
+        h('span', {class: 'call-text'}),
+        h('time', {class: 'time'}),
+      ]);
+      li.dataset.seq = String(row.message.seq);
+      // On screen counts as read, as a message does (the record is unread for the others).
+      this._seen.observe(li);
+      return li;
+    }
     const attachments = row.type === 'message' ? row.message.attachments : null;
     const li = h('li', {class: 'msg'}, [
       h('span', {class: 'sender'}, [avatarElement(), h('span', {class: 'sender-name'})]),
@@ -452,6 +466,18 @@ export class ConversationView {
     if (row.type === 'sentinel' || row.type === 'day' || row.type === 'unread') return;
     if (row.type === 'system') {
       setText(li, systemText(row.entry, (user) => this._names.name(user)));
+      return;
+    }
+    if (row.type === 'call') {
+      const {call, message} = row;
+      li.dataset.outcome = call.outcome;
+      li.dataset.callKind = call.call_kind;
+      li.classList.toggle('missed', call.outcome !== 'completed' && message.from !== this._store.me);
+      setText(/** @type {HTMLElement} */ (li.querySelector('.call-icon')),
+              call.call_kind === 'video' ? '🎥' : '📞');
+      setText(/** @type {HTMLElement} */ (li.querySelector('.call-text')),
+              callText(call, message.from, this._store.me));
+      setText(/** @type {HTMLElement} */ (li.querySelector('.time')), clock(message.ts));
       return;
     }
     const me = this._store.me;
@@ -630,10 +656,11 @@ export class ConversationView {
         event.preventDefault();
         this._send();
       } else if (event.key === 'ArrowUp' && input.value === '' && this.current !== null) {
-        // ↑ in an empty composer edits the user's last message, as in Slack and Telegram.
+        // ↑ in an empty composer edits the user's last message, as in Slack and Telegram (a
+        // call's record, the server's words, is nobody's to edit).
         const conv = this._store.conv(this.current);
         const last = [...conv.messages.values()]
-                         .filter((m) => this._store.mine(m) && !m.deleted)
+                         .filter((m) => this._store.mine(m) && !m.deleted && m.kind !== 'call')
                          .sort((a, b) => b.seq - a.seq)[0];
         if (last) {
           event.preventDefault();

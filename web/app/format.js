@@ -1,5 +1,7 @@
 // Dates and times as people read them: "14:05", "Today", "Yesterday", "3 Nov", "last seen ...".
 
+import {formatDuration} from '/sdk/index.js';
+
 const timeFormat = new Intl.DateTimeFormat(undefined, {hour: '2-digit', minute: '2-digit'});
 const dayFormat =
     new Intl.DateTimeFormat(undefined, {weekday: 'long', day: 'numeric', month: 'long'});
@@ -98,6 +100,33 @@ export function systemText(entry, name) {
     }
     default:
       return `${actor} changed the group`;
+  }
+}
+
+/**
+ * A call's record as a line ("Missed audio call", "Video call, 12:04"; PROTOCOL.md "Records"),
+ * as user `me` sees it: the caller's unanswered call is "no answer", a callee's "missed".
+ * @param {import('/sdk/types.js').CallRecord} entry
+ * @param {number} caller the record's sender (the server writes it from the caller)
+ * @param {number | null} me
+ * @returns {string}
+ */
+export function callText(entry, caller, me) {
+  const kind = entry.call_kind === 'video' ? 'video call' : 'audio call';
+  const Kind = kind[0].toUpperCase() + kind.slice(1);
+  switch (entry.outcome) {
+    case 'completed':
+      return `${Kind}, ${formatDuration(entry.duration_ms)}`;
+    case 'missed':
+      return caller === me ? `${Kind}, no answer` : `Missed ${kind}`;
+    case 'declined':
+      return `Declined ${kind}`;
+    case 'cancelled':
+      return `Cancelled ${kind}`;
+    case 'failed':
+      return `${Kind} failed`;
+    default:
+      return Kind;
   }
 }
 

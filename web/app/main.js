@@ -4,6 +4,7 @@
 
 import {isMuted, RingcastClient} from '/sdk/index.js';
 
+import {CallUI} from './calls.js';
 import {ConversationList} from './conv_list.js';
 import {ConversationView} from './conversation.js';
 import {byId, setText} from './dom.js';
@@ -17,7 +18,7 @@ import {Blocks, SettingsDialog} from './settings.js';
 import {Store} from './store.js';
 import {ThreadPanel} from './thread.js';
 
-const client = new RingcastClient();
+const client = new RingcastClient({calls: {iceTransportPolicy: icePolicy()}});
 /** The service worker (web/sw.js) once active: the offline shell, Web Push. Null: none. */
 const worker = registerWorker();
 const names = new Names(client);
@@ -46,6 +47,14 @@ const thread = new ThreadPanel({
   names,
   title: (conv) => list.title(store.conv(conv)),
   viewImage: (a) => view.viewImage(a),
+});
+const calls = new CallUI({
+  client,
+  store,
+  names,
+  title: (conv) => list.title(store.conv(conv)),
+  current: () => view.current,
+  isGroup: (conv) => store.conv(conv).group,
 });
 const dialog = new NewChatDialog({client, names, onStarted: (id) => go(id)});
 const mentionsView = new MentionsView({
@@ -106,6 +115,7 @@ function route() {
   if (thread.conv !== id) thread.close({focus: false});
   document.body.classList.toggle('conv-open', id !== null);
   list.render();
+  calls.render();
 }
 
 let rendering = false;
@@ -118,6 +128,7 @@ function renderSoon() {
     list.render();
     view.render();
     thread.render();
+    calls.render();
     settings.render();
     showMe();
     showUnreadInTitle();
@@ -292,6 +303,18 @@ window.addEventListener('pagehide', () => {
   names.save();
 });
 
+
+/**
+ * Calls' media only through the TURN servers (`relay`) when the page was opened with
+ * `?ice=relay` or localStorage's `ringcast-app:ice-transport-policy` says so: what the browser
+ * tests use to prove the media passes through coturn; otherwise the browser picks (`all`).
+ * @returns {RTCIceTransportPolicy | undefined}
+ */
+function icePolicy() {
+  const asked = new URLSearchParams(location.search).get('ice') ??
+      localStorage.getItem('ringcast-app:ice-transport-policy');
+  return asked === 'relay' || asked === 'all' ? asked : undefined;
+}
 
 /** @param {string} [message] */
 async function startSignedOut(message) {

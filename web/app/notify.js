@@ -3,10 +3,10 @@
 // permission the browser is also subscribed to the server's Web Push (web/sw.js shows those
 // notifications with no tab open), and unsubscribed at sign-out.
 
-import {subscribePush, unsubscribePush} from '/sdk/index.js';
+import {callEntry, subscribePush, unsubscribePush} from '/sdk/index.js';
 
 import {byId} from './dom.js';
-import {reason} from './format.js';
+import {callText, reason} from './format.js';
 
 export class Notifier {
   /**
@@ -76,7 +76,9 @@ export class Notifier {
     if (document.visibilityState !== 'hidden') return;
     const title = this._title(message.conv);
     const sender = this._sender(message.from);
-    const body = title === sender ? message.body : `${sender}: ${message.body}`;
+    const call = callEntry(message);
+    const text = call ? callText(call, message.from, this._client.userId) : message.body;
+    const body = title === sender || call ? text : `${sender}: ${text}`;
     const notification = new Notification(title, {body, tag: `conv-${message.conv}`});
     notification.addEventListener('click', () => {
       window.focus();

@@ -23,6 +23,7 @@
 // outbox.js (unacked sends), watermarks.js (receipts asked for), typing.js, http.js.
 
 import {ReconnectPolicy} from './backoff.js';
+import {CALL_EVENTS, CallSignalling} from './calls.js';
 import {Connection} from './connection.js';
 import {Emitter} from './emitter.js';
 import {RingcastError} from './errors.js';
@@ -56,6 +57,9 @@ const MAX_USER_LOOKUP = 100;
 /** @typedef {import('./types.js').UserSummary} UserSummary */
 /** @typedef {import('./types.js').Me} Me */
 /** @typedef {import('./types.js').LoginSession} LoginSession */
+/** @typedef {import('./types.js').CallAck} CallAck */
+/** @typedef {import('./types.js').CallOptions} CallOptions */
+/** @typedef {import('./calls.js').Call} Call */
 
 /** @typedef {OutboxEntry & {acked: Promise<Ack>}} SendHandle */
 
@@ -140,6 +144,18 @@ export class RingcastClient extends Emitter {
       onSynced: () => this.emit('synced', {}),
       onError: (code, message) => this._error(code, message),
     });
+    this._calls = new CallSignalling(
+        {
+          send: (frame) => this._connection.send(frame),
+          device: () => this.device,
+          user: () => this.session?.user_id ?? null,
+          iceServers: () => this.iceServers(),
+          emit: (name, event) => this.emit(/** @type {any} */ (name), event),
+          newCid,
+        },
+        {requestTimeoutMs: this._requestTimeoutMs, calls: options.calls});
+    /** @type {number | null} this connection's device id (`hello`; PROTOCOL.md "Calls") */
+    this.device = null;
     this._typingIn = new RemoteTyping({
       expireMs: options.typing?.expireMs ?? 8000,
       emit: (event) => this.emit('typing', event),
@@ -320,6 +336,46 @@ export class RingcastClient extends Emitter {
    */
   async iceServers() {
     return this._http.request('GET', '/api/calls/ice-servers');
+  }
+
+  /**
+   * Calls `conv` (`call_invite`; PROTOCOL.md "Calls: signalling"): resolves with the Call once
+   * the server took it (state `ringing` until someone answers); rejects with the server's code
+   * (`busy`: the error's `call` names a group call going on in `conv`, to `joinCall`;
+   * `forbidden`; `unavailable`). `stream` is the app's getUserMedia, sent to each device that
+   * answers.
+   * @param {number} conv
+   * @param {{kind?: 'audio' | 'video', stream?: MediaStream | null} & CallOptions} [options]
+   * @returns {Promise<Call>}
+   */
+  startCall(conv, options = {}) {
+    return this._calls.start(conv, options);
+  }
+
+  /**
+   * Joins group call `call` of `conv` that is going on (it did not ring this device).
+   * @param {string} call @param {number} conv
+   * @param {{kind?: 'audio' | 'video', stream?: MediaStream | null} & CallOptions} [options]
+   * @returns {Promise<Call>}
+   */
+  joinCall(call, conv, options = {}) {
+    return this._calls.join(call, conv, options);
+  }
+
+  /** The call this device is in (null: none); a call that only rings is not. */
+  get currentCall() {
+    return this._calls.current;
+  }
+
+  /**
+   * A raw call request (PROTOCOL.md "Calls: signalling": `call_invite`, `call_accept`, ...),
+   * sent with a fresh cid: resolves with its `call_ack`, rejects with the server's error. The
+   * Call objects use it; an app needs it only to drive the signalling itself.
+   * @param {Record<string, unknown> & {type: string}} frame
+   * @returns {Promise<CallAck>}
+   */
+  callRequest(frame) {
+    return this._calls.request(frame);
   }
 
   /** `GET /api/me`: the caller's profile, and email. @returns {Promise<Me>} */
@@ -586,7 +642,8 @@ export class RingcastClient extends Emitter {
     if (options.mentions?.length) entry.mentions = [...options.mentions];
     if (!change.change && options.replyTo !== undefined) {
       if (!Number.isSafeInteger(options.replyTo) || options.replyTo <= 0) {
-        throw new RingcastError('replyTo must be a positive integer (a seq)', {code: 'bad_request'});
+        throw new RingcastError(
+            'replyTo must be a positive integer (a seq)', {code: 'bad_request'});
       }
       entry.reply_to = options.replyTo;
       if (options.thread) entry.thread = true;
@@ -1083,6 +1140,7 @@ export class RingcastClient extends Emitter {
     this._profiles.clear();
     this._profilesAsked.clear();
     this._typingIn.clear();
+    this._calls.reset();
     this._everConnected = false;
   }
 
@@ -1193,15 +1251,18 @@ export class RingcastClient extends Emitter {
       case 'profile':
         this._profiles.put(body.user);
         return this.emit('profile', /** @type {UserSummary} */ (this._profiles.get(body.user.id)));
+      case 'call_ack':
+        return this._calls.onFrame(event);
       case 'token_expiring':
         if (this.session?.refresh_token) this.refreshSession().catch(() => {});
         return this.emit('token_expiring', body);
       default:  // auth_ok (refreshSession has the new token already), or a newer server's type
+        if (CALL_EVENTS.has(type)) this._calls.onFrame(event);
         return undefined;
     }
   }
 
-  /** @param {{user: number, presence: Presence[], instance?: string}} hello */
+  /** @param {{user: number, presence: Presence[], instance?: string, device?: number}} hello */
   _onHello(hello) {
     const instance = this.session?.instance;
     if (instance && hello.instance && hello.instance !== instance) {
@@ -1223,6 +1284,8 @@ export class RingcastClient extends Emitter {
     if (this._everConnected) this._refreshProfiles();
     this._everConnected = true;
     this.presence = new Map((hello.presence ?? []).map((p) => [p.user, p]));
+    this.device = hello.device ?? null;
+    this._calls.onHello();
     this._watermarks.forgetSent();
     this._threadReads.forgetSent();
     this.emit('hello', {user: hello.user, presence: [...this.presence.values()]});
@@ -1263,6 +1326,7 @@ export class RingcastClient extends Emitter {
   _onErrorFrame(error) {
     const {code, message, cid} = error;
     if (cid !== undefined && this._outbox.get(String(cid))) return this._onSendError(error);
+    if (this._calls.takeError(error)) return;
     if (cid === undefined && this._stream.takeError(code, message)) return;
     this._error(code, message, cid === undefined ? undefined : String(cid));
   }
@@ -1485,7 +1549,16 @@ function requestOf(entry) {
     case 'unpin':
       return {type: change, conv, cid, seq};
     default:
-      return {type: 'send', conv, cid, kind, body, attachments, mentions,
-        reply_to: entry.reply_to, thread: entry.thread};
+      return {
+        type: 'send',
+        conv,
+        cid,
+        kind,
+        body,
+        attachments,
+        mentions,
+        reply_to: entry.reply_to,
+        thread: entry.thread
+      };
   }
 }

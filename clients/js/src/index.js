@@ -3,11 +3,12 @@
 // guide; proto/PROTOCOL.md the wire contract it implements.
 
 export {ReconnectPolicy} from './backoff.js';
+export {Call, callEntry, CallSignalling, formatDuration} from './calls.js';
 export {newCid, RingcastClient} from './client.js';
 export {ConversationCursors} from './cursors.js';
-export {rolesOf, systemEntry} from './groups.js';
 export {Emitter} from './emitter.js';
 export {RingcastError} from './errors.js';
+export {rolesOf, systemEntry} from './groups.js';
 export {completeMention, isMuted, mentionAt, mentions, mentionSpans} from './mentions.js';
 export {avatarUrl, displayName, ProfileCache} from './profiles.js';
 export {decodeBase64Url, deletePushSubscription, savePushSubscription, subscribePush, unsubscribePush, vapidPublicKey} from './push.js';

@@ -158,6 +158,80 @@
  *   without one
  */
 
+/** @typedef {'audio' | 'video'} CallKind */
+
+/**
+ * A call's state on this device: `ringing` (an incoming call not answered here; an outgoing one
+ * nobody answered yet), `connecting` (answered: media being negotiated), `connected` (media
+ * flows with at least one other device), `ended`.
+ * @typedef {'ringing' | 'connecting' | 'connected' | 'ended'} CallState
+ */
+
+/**
+ * Why a call ended on this device: `ended` (the server's `call_ended`: `outcome` says how),
+ * `left` (this device hung up and the call went on without it), `declined` (declined here),
+ * `stopped_ringing` (answered on another device, declined, cancelled or missed: the call's
+ * record says which), `cancelled` (cancelled here), `failed` (the accept was refused), `lost`
+ * (the rejoin after a reconnect was refused: over meanwhile, or past the grace period).
+ * @typedef {'ended' | 'left' | 'declined' | 'stopped_ringing' | 'cancelled' | 'failed' |
+ *     'lost'} CallEndReason
+ */
+
+/**
+ * Options of the call API (client option `calls`, and per call in `startCall`).
+ * @typedef {object} CallOptions
+ * @property {RTCIceTransportPolicy} [iceTransportPolicy] `relay`: media only through the TURN
+ *   servers (tests; privacy: hides the peers' addresses from each other)
+ * @property {any} [RTCPeerConnection] the class to use (default the global one)
+ * @property {number} [restartAfterMs] ICE `disconnected` this long: an ICE restart (3000)
+ * @property {number} [maxIceRestarts] in a row, without connecting between (5)
+ */
+
+/**
+ * `call_ack`, the answer to a call request (PROTOCOL.md, "Calls: signalling").
+ * @typedef {object} CallAck
+ * @property {'call_ack'} type
+ * @property {string} cid
+ * @property {string} call
+ * @property {Array<{user: number, device: number}>} [participants] `call_accept`,
+ *   `call_rejoin`: the devices already in the call
+ */
+
+/**
+ * A call event as the server sent it (`call_ring`, `call_ringing`, `call_stop_ringing`,
+ * `call_joined`, `call_declined`, `call_left`, `call_ended`, `call_signal`).
+ * @typedef {{type: string, call: string} & Record<string, any>} CallFrame
+ */
+
+/**
+ * The body of a message of kind `call` (callEntry(); PROTOCOL.md "Records"); times in Unix ms.
+ * @typedef {object} CallRecord
+ * @property {string} call
+ * @property {CallKind} call_kind
+ * @property {'completed' | 'missed' | 'declined' | 'cancelled' | 'failed' | string} outcome
+ * @property {number} started_at
+ * @property {number} [answered_at]
+ * @property {number} ended_at
+ * @property {number} duration_ms
+ * @property {number[]} participants the users who were in the call
+ */
+
+/**
+ * A Call's events (calls.js).
+ * @typedef {object} CallEvents
+ * @property {{state: CallState, previous: CallState}} state
+ * @property {{user: number}} ringing a device of `user` rings (the caller's side)
+ * @property {{user: number}} declined
+ * @property {{user: number, device: number}} joined a device joined the call
+ * @property {{user: number, device: number}} left a device left (its stream is gone)
+ * @property {{user: number, device: number, stream: MediaStream}} stream what that device
+ *   sends (again for each of its tracks)
+ * @property {{user: number, device: number, state: RTCPeerConnectionState}} peer_state
+ * @property {{user: number, device: number}} ice_restart an ICE restart offered to that device
+ * @property {{outcome: string | null, reason: CallEndReason, duration_ms: number}} ended
+ * @property {{code: string, message: string}} error a WebRTC step failed
+ */
+
 /**
  * An entry of `GET /api/conversations`.
  * @typedef {object} Conversation
@@ -325,6 +399,7 @@
  *   (50; bursts of as many)
  * @property {number} [maxBufferedPerConversation] messages held ahead of a gap (10000)
  * @property {number} [maxProfiles] users' profiles cached at most (`cachedProfile`; 2000)
+ * @property {CallOptions} [calls] the call API's defaults (calls.js)
  */
 
 /**
@@ -357,6 +432,8 @@
  * @property {{after_ms: number}} reconnect_hint
  * @property {{reason: string}} auth_expired
  * @property {ErrorInfo} error
+ * @property {import('./calls.js').Call} call an incoming call rings on this device
+ * @property {CallFrame} call_event a call event as the server sent it (raw signalling)
  */
 
 export {};

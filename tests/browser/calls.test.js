@@ -1,0 +1,453 @@
+// Calls in the web app (issue 26), media through a real coturn: two users in Chromium with fake
+// camera and microphone (Chromium's own test devices), the app forced to `iceTransportPolicy:
+// 'relay'` (localStorage `ringcast-app:ice-transport-policy`), so the only way the media can flow
+// is through the throwaway coturn (coturn.js) with the credentials the server hands out
+// (`--turn-urls`, `--turn-secret`). Each step is checked where the user sees it (the DOM), in
+// WebRTC's own counters (getStats: inbound RTP bytes growing, a relay candidate pair on both
+// ends), in coturn's log (the allocations of both users) and in the server's HTTP history (the
+// call's record).
+
+import assert from 'node:assert/strict';
+import {randomBytes} from 'node:crypto';
+import {after, before, test} from 'node:test';
+
+import {Coturn} from './coturn.js';
+import {connected, launchBrowser, newUser, PASSWORD, screenshot, send, startChat, startServer, uniqueName, WAIT_MS, waitForBubbles} from './harness.js';
+
+const SECRET = randomBytes(16).toString('hex');
+// A short ring: the missed call is seconds, not the default 45 s.
+const RING_TIMEOUT_S = 5;
+
+/** @type {Coturn} */
+let coturn;
+/** @type {any} */
+let server;
+/** @type {import('playwright-core').Browser} */
+let browser;
+
+before(async () => {
+  coturn = await Coturn.start(SECRET);
+  server = await startServer([
+    '--turn-urls', coturn.url('udp'), '--turn-secret', SECRET, '--stun-urls', coturn.stunUrl,
+    '--call-ring-timeout', String(RING_TIMEOUT_S)
+  ]);
+  browser = await launchBrowser([
+    // Chromium's test camera (a moving pattern) and microphone (a beep), allowed without asking.
+    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+    // The remote audio plays without a click; the peers and coturn are all on 127.0.0.1.
+    '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection'
+  ]);
+});
+after(async () => {
+  await browser?.close();
+  await server?.dispose();
+  coturn?.stop();
+});
+
+/**
+ * A page of the app with calls relayed only (the setting read at start: a reload applies it).
+ * @param {any} user
+ */
+async function relayOnly(user) {
+  await user.context.grantPermissions(['camera', 'microphone']);
+  await user.page.evaluate(
+      () => localStorage.setItem('ringcast-app:ice-transport-policy', 'relay'));
+  await user.page.reload();
+  await connected(user.page);
+  return user;
+}
+
+/** A user in a new context, ready to call. @param {string} prefix */
+async function caller(prefix) {
+  return relayOnly(await newUser(browser, server, uniqueName(prefix)));
+}
+
+/** Another device of `user`: a context of its own, signed in through the form. @param {any} user */
+async function secondDevice(user) {
+  const context =
+      await browser.newContext({viewport: {width: 1100, height: 720}, baseURL: server.baseUrl});
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  page.setDefaultTimeout(WAIT_MS);
+  await page.goto('/');
+  await page.fill('#login-username', user.username);
+  await page.fill('#login-password', PASSWORD);
+  await page.click('button[data-action=login]');
+  await connected(page);
+  return relayOnly({context, page, errors, username: user.username, userId: user.userId});
+}
+
+/**
+ * WebRTC's counters of the page's call: the bytes received of `kind` over all its peer
+ * connections, and whether each one's selected pair is relay to relay (through coturn).
+ * @param {import('playwright-core').Page} page @param {'audio' | 'video'} kind
+ */
+function inbound(page, kind) {
+  return page.evaluate(async (kind) => {
+    const call = /** @type {any} */ (window).ringcastCall;
+    let bytes = 0;
+    let pairs = 0;
+    let relayed = 0;
+    for (const peer of call?.peers.values() ?? []) {
+      const stats = await peer.pc.getStats();
+      const byId = new Map();
+      stats.forEach((s) => byId.set(s.id, s));
+      for (const s of byId.values()) {
+        if (s.type === 'inbound-rtp' && s.kind === kind) bytes += s.bytesReceived ?? 0;
+        if (s.type === 'transport' && s.selectedCandidatePairId) {
+          const pair = byId.get(s.selectedCandidatePairId);
+          pairs += 1;
+          if (byId.get(pair?.localCandidateId)?.candidateType === 'relay' &&
+              byId.get(pair?.remoteCandidateId)?.candidateType === 'relay') {
+            relayed += 1;
+          }
+        }
+      }
+    }
+    return {bytes, pairs, relayed};
+  }, kind);
+}
+
+/**
+ * The media of `kind` flows into `page` through coturn: a relay pair selected, and the bytes
+ * received growing between two readings.
+ * @param {import('playwright-core').Page} page @param {'audio' | 'video'} kind
+ */
+async function mediaFlows(page, kind) {
+  const deadline = Date.now() + WAIT_MS;
+  let first = await inbound(page, kind);
+  while (first.bytes === 0 && Date.now() < deadline) {
+    await page.waitForTimeout(200);
+    first = await inbound(page, kind);
+  }
+  await page.waitForTimeout(1000);
+  const second = await inbound(page, kind);
+  assert.ok(
+      first.bytes > 0 && second.bytes > first.bytes,
+      `${kind} bytes received ${first.bytes} then ${second.bytes}`);
+  assert.ok(
+      second.pairs >= 1 && second.relayed === second.pairs,
+      `relay pairs: ${second.relayed} of ${second.pairs}`);
+}
+
+/**
+ * The call record entries of the open conversation, as
+ * read. @param {import('playwright-core').Page} page
+ */
+function records(page) {
+  return page.$$eval('#messages .call-record .call-text', (els) => els.map((el) => el.textContent));
+}
+
+/** Waits until the last call record entry matches `pattern`. */
+async function waitForRecord(page, pattern) {
+  await page
+      .waitForFunction(
+          (source) => {
+            const texts = [...document.querySelectorAll('#messages .call-record .call-text')].map(
+                (el) => el.textContent);
+            return new RegExp(source).test(texts.at(-1) ?? '');
+          },
+          pattern.source)
+      .catch(async (error) => {
+        throw new Error(`call records ${JSON.stringify(await records(page))}, wanted ${pattern}: ${
+            error.message}`);
+      });
+}
+
+/** The call records the server stored in `conv`, oldest first (bodies parsed). */
+async function storedCalls(user, conv) {
+  const token = await user.page.evaluate(
+      () => JSON.parse(/** @type {string} */ (localStorage.getItem('ringcast:session'))).token);
+  const response = await fetch(
+      `${server.baseUrl}/api/conversations/${conv}/messages?limit=200`,
+      {headers: {Authorization: `Bearer ${token}`}});
+  const {messages} = await response.json();
+  return messages.filter((m) => m.kind === 'call')
+      .map((m) => ({...m, body: JSON.parse(m.body)}))
+      .reverse();
+}
+
+/** Both users with their 1:1 open: alice starts it, bob opens it. */
+async function openChat(alice, bob) {
+  const conv = await startChat(alice.page, [bob.username]);
+  await send(alice.page, 'call me');
+  await bob.page.locator(`[data-conv="${conv}"]`).click();
+  await waitForBubbles(bob.page, ['call me']);
+  return conv;
+}
+
+/** coturn granted a relay to `user` (its log names the credential's `expiry:user id`). */
+async function allocatedFor(userId) {
+  const granted = new RegExp(`user <\\d+:${userId}>: incoming packet ALLOCATE processed, success`);
+  const deadline = Date.now() + WAIT_MS;
+  while (!granted.test(coturn.log())) {
+    if (Date.now() > deadline) {
+      throw new Error(
+          `no allocation for user ${userId} in coturn's log: ${coturn.log().slice(-1500)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+test(
+    'an audio call through coturn: rings on both of bob\'s devices, answered on one, the other ' +
+        'stops; audio both ways, the level meter; hang up; the record on both pages and stored',
+    {timeout: 90000}, async () => {
+      const alice = await caller('alice');
+      const bob = await caller('bob');
+      const laptop = await secondDevice(bob);
+      try {
+        const conv = await openChat(alice, bob);
+        await alice.page.click('#call-audio-button');
+        for (const page of [bob.page, laptop.page]) {
+          await page.waitForSelector('#call-incoming:not([hidden])');
+          assert.equal(await page.textContent('#call-incoming-title'), alice.username);
+          assert.equal(await page.textContent('#call-incoming-kind'), 'Incoming audio call');
+        }
+        await alice.page.waitForFunction(
+            () => document.getElementById('call-status')?.textContent === 'Ringing…');
+        await screenshot(bob.page, 'call-incoming');
+        await bob.page.click('#call-accept');
+        await laptop.page.waitForSelector('#call-incoming', {state: 'hidden'});
+        for (const page of [alice.page, bob.page]) {
+          await page.waitForFunction(() => document.body.dataset.call === 'connected');
+        }
+        assert.notEqual(await laptop.page.evaluate(() => document.body.dataset.call), 'connected');
+        await mediaFlows(alice.page, 'audio');
+        await mediaFlows(bob.page, 'audio');
+        await allocatedFor(alice.userId);
+        await allocatedFor(bob.userId);
+        // The other party's name and the level of their voice (the fake microphone's beep).
+        assert.equal(await bob.page.textContent('.call-tile.audio .call-name'), alice.username);
+        await bob.page.waitForFunction(
+            () => Number(document.querySelector('.call-tile.audio .call-level')
+                             ?.getAttribute('aria-valuenow')) > 0);
+        await alice.page.waitForFunction(
+            () => /^\d+:\d\d$/.test(document.getElementById('call-status')?.textContent ?? ''));
+        // Mute: the page's own track off, the button pressed.
+        await alice.page.click('#call-mute');
+        assert.equal(await alice.page.getAttribute('#call-mute', 'aria-pressed'), 'true');
+        assert.equal(
+            await alice.page.evaluate(
+                () => /** @type {any} */ (window)
+                          .ringcastCall.localStream.getAudioTracks()[0]
+                          .enabled),
+            false);
+        await screenshot(alice.page, 'call-audio');
+        await alice.page.waitForTimeout(1000);
+        await alice.page.click('#call-hangup');
+        for (const page of [alice.page, bob.page]) {
+          await page.waitForFunction(() => document.body.dataset.call === 'ended');
+          await waitForRecord(page, /^Audio call, \d+:\d\d$/);
+          await page.waitForSelector('#call-screen', {state: 'hidden'});
+        }
+        // The app's own tracks are stopped once the call is over (the microphone is free).
+        assert.ok(await alice.page.evaluate(
+            () => /** @type {any} */ (window).ringcastCall.localStream.getTracks().every(
+                (/** @type {MediaStreamTrack} */ t) => t.readyState === 'ended')));
+        const [record] = await storedCalls(alice, conv);
+        assert.equal(record.from, alice.userId);
+        assert.equal(record.body.outcome, 'completed');
+        assert.equal(record.body.call_kind, 'audio');
+        assert.ok(record.body.duration_ms >= 2000, String(record.body.duration_ms));
+        assert.deepEqual([...record.body.participants].sort(), [alice.userId, bob.userId].sort());
+        const shown = (await records(bob.page)).at(-1);
+        const seconds = Math.floor(record.body.duration_ms / 1000);
+        assert.equal(
+            shown,
+            `Audio call, ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`);
+        // The conversation list's last message.
+        assert.equal(await bob.page.textContent(`[data-conv="${conv}"] .conv-preview`), shown);
+        for (const u of [alice, bob, laptop]) assert.deepEqual(u.errors, []);
+      } finally {
+        await Promise.all([alice, bob, laptop].map((u) => u.context.close()));
+      }
+    });
+
+test(
+    'a video call through coturn: both videos play, video bytes both ways, camera off, the ' +
+        'callee hangs up; the record on both pages',
+    {timeout: 90000}, async () => {
+      const alice = await caller('alice');
+      const bob = await caller('bob');
+      try {
+        const conv = await openChat(alice, bob);
+        await bob.page.click('#call-video-button');
+        await alice.page.waitForSelector('#call-incoming:not([hidden])');
+        assert.equal(await alice.page.textContent('#call-incoming-kind'), 'Incoming video call');
+        await alice.page.click('#call-accept');
+        for (const page of [alice.page, bob.page]) {
+          await page.waitForFunction(() => document.body.dataset.call === 'connected');
+          // The other party's video has frames; this device's preview too.
+          await page.waitForFunction(() => {
+            const remote =
+                /** @type {HTMLVideoElement | null} */ (document.querySelector('.call-tile video'));
+            const local = /** @type {HTMLVideoElement} */ (document.getElementById('call-local'));
+            return (remote?.videoWidth ?? 0) > 0 && local.videoWidth > 0 && !local.hidden;
+          });
+        }
+        await mediaFlows(alice.page, 'video');
+        await mediaFlows(bob.page, 'video');
+        await mediaFlows(alice.page, 'audio');
+        await screenshot(alice.page, 'call-video');
+        await alice.page.click('#call-camera');
+        assert.equal(await alice.page.getAttribute('#call-camera', 'aria-pressed'), 'true');
+        assert.equal(
+            await alice.page.evaluate(
+                () => /** @type {any} */ (window)
+                          .ringcastCall.localStream.getVideoTracks()[0]
+                          .enabled),
+            false);
+        await bob.page.click('#call-hangup');
+        for (const page of [alice.page, bob.page]) {
+          await page.waitForFunction(() => document.body.dataset.call === 'ended');
+          await waitForRecord(page, /^Video call, \d+:\d\d$/);
+        }
+        const [record] = await storedCalls(bob, conv);
+        assert.equal(record.from, bob.userId);
+        assert.equal(record.body.outcome, 'completed');
+        assert.equal(record.body.call_kind, 'video');
+        await screenshot(alice.page, 'call-records');
+        for (const u of [alice, bob]) assert.deepEqual(u.errors, []);
+      } finally {
+        await Promise.all([alice, bob].map((u) => u.context.close()));
+      }
+    });
+
+test(
+    'a declined call and a missed one (no answer within --call-ring-timeout) as entries on both ' +
+        'pages and in the list',
+    {timeout: 90000}, async () => {
+      const alice = await caller('alice');
+      const bob = await caller('bob');
+      try {
+        const conv = await openChat(alice, bob);
+        await alice.page.click('#call-audio-button');
+        await bob.page.waitForSelector('#call-incoming:not([hidden])');
+        await bob.page.click('#call-decline');
+        await alice.page.waitForFunction(
+            () => document.getElementById('call-status')?.textContent === 'Declined');
+        for (const page of [alice.page, bob.page]) {
+          await waitForRecord(page, /^Declined audio call$/);
+        }
+        await alice.page.waitForSelector('#call-screen', {state: 'hidden'});
+
+        await alice.page.click('#call-video-button');
+        await bob.page.waitForSelector('#call-incoming:not([hidden])');
+        // Nobody answers: the server ends it after the ring timeout, and bob stops ringing.
+        await bob.page.waitForSelector(
+            '#call-incoming', {state: 'hidden', timeout: (RING_TIMEOUT_S + 5) * 1000});
+        await alice.page.waitForFunction(
+            () => document.getElementById('call-status')?.textContent === 'No answer');
+        await waitForRecord(alice.page, /^Video call, no answer$/);
+        await waitForRecord(bob.page, /^Missed video call$/);
+        assert.equal(
+            await bob.page.textContent(`[data-conv="${conv}"] .conv-preview`), 'Missed video call');
+        const stored = await storedCalls(alice, conv);
+        assert.deepEqual(stored.map((r) => r.body.outcome), ['declined', 'missed']);
+        assert.equal(stored[1].body.answered_at, undefined);
+        await screenshot(bob.page, 'call-missed');
+        for (const u of [alice, bob]) assert.deepEqual(u.errors, []);
+      } finally {
+        await Promise.all([alice, bob].map((u) => u.context.close()));
+      }
+    });
+
+test(
+    'the chat connection cut mid-call: the SDK reconnects and rejoins (call_rejoin), the other ' +
+        'side offers to the new device, and the media flows again through coturn',
+    {timeout: 90000}, async () => {
+      const alice = await caller('alice');
+      const bob = await caller('bob');
+      try {
+        const conv = await openChat(alice, bob);
+        await alice.page.click('#call-audio-button');
+        await bob.page.waitForSelector('#call-incoming:not([hidden])');
+        await bob.page.click('#call-accept');
+        await bob.page.waitForFunction(() => document.body.dataset.call === 'connected');
+        await mediaFlows(bob.page, 'audio');
+        const before =
+            await bob.page.evaluate(() => /** @type {any} */ (window).ringcastCall.peers.size);
+        assert.equal(before, 1);
+        const device = await bob.page.evaluate(
+            () => /** @type {any} */ (window).ringcastCall._signalling._host.device());
+        bob.link.cut();
+        // A new connection is a new device: the call goes on from it.
+        await bob.page.waitForFunction((old) => {
+          const call = /** @type {any} */ (window).ringcastCall;
+          const peer = [...call.peers.values()][0];
+          return document.body.dataset.connection === 'connected' &&
+              call._signalling._host.device() !== old && peer?.pc.connectionState === 'connected';
+        }, device, {timeout: 20000});
+        await bob.page.waitForFunction(() => document.body.dataset.call === 'connected');
+        await mediaFlows(bob.page, 'audio');
+        await mediaFlows(alice.page, 'audio');
+        await bob.page.click('#call-hangup');
+        for (const page of [alice.page, bob.page]) {
+          await waitForRecord(page, /^Audio call, \d+:\d\d$/);
+        }
+        const [record] = await storedCalls(bob, conv);
+        assert.equal(record.body.outcome, 'completed');
+        for (const u of [alice, bob]) assert.deepEqual(u.errors, []);
+      } finally {
+        await Promise.all([alice, bob].map((u) => u.context.close()));
+      }
+    });
+
+test(
+    'a group video call: a mesh of three, each page with the other two\'s video and media from ' +
+        'both through coturn; one leaves and the call goes on; the record lists all three',
+    {timeout: 120000}, async () => {
+      const alice = await caller('alice');
+      const bob = await caller('bob');
+      const carol = await caller('carol');
+      const users = [alice, bob, carol];
+      try {
+        const conv = await startChat(alice.page, [bob.username, carol.username], 'Standup');
+        await send(alice.page, 'video now');
+        for (const u of [bob, carol]) {
+          await u.page.locator(`[data-conv="${conv}"]`).click();
+          await waitForBubbles(u.page, ['video now']);
+        }
+        await alice.page.click('#call-video-button');
+        for (const u of [bob, carol]) {
+          await u.page.waitForSelector('#call-incoming:not([hidden])');
+          assert.equal(
+              await u.page.textContent('#call-incoming-kind'), 'Incoming video call · Standup');
+        }
+        await bob.page.click('#call-accept');
+        await bob.page.waitForFunction(() => document.body.dataset.call === 'connected');
+        await carol.page.click('#call-accept');
+        // Those in the call (alice, bob) each offered to carol: two tiles on every page.
+        for (const u of users) {
+          await u.page.waitForFunction(() => {
+            const videos = /** @type {HTMLVideoElement[]} */ (
+                [...document.querySelectorAll('.call-tile video')]);
+            return videos.length === 2 && videos.every((v) => v.videoWidth > 0);
+          }, undefined, {timeout: 20000});
+          assert.equal(
+              await u.page.evaluate(() => /** @type {any} */ (window).ringcastCall.peers.size), 2);
+          await mediaFlows(u.page, 'video');
+        }
+        const names = await carol.page.$$eval(
+            '.call-tile .call-name', (els) => els.map((el) => el.textContent).sort());
+        assert.deepEqual(names, [alice.username, bob.username].sort());
+        await screenshot(carol.page, 'call-group');
+        // Bob leaves: his page ends, the others go on with each other.
+        await bob.page.click('#call-hangup');
+        await bob.page.waitForFunction(() => document.body.dataset.call === 'ended');
+        for (const u of [alice, carol]) {
+          await u.page.waitForFunction(() => document.querySelectorAll('.call-tile').length === 1);
+          assert.equal(await u.page.evaluate(() => document.body.dataset.call), 'connected');
+        }
+        await carol.page.click('#call-hangup');
+        for (const u of users) await waitForRecord(u.page, /^Video call, \d+:\d\d$/);
+        const [record] = await storedCalls(alice, conv);
+        assert.equal(record.body.outcome, 'completed');
+        assert.deepEqual([...record.body.participants].sort(), users.map((u) => u.userId).sort());
+        for (const u of users) assert.deepEqual(u.errors, []);
+      } finally {
+        await Promise.all(users.map((u) => u.context.close()));
+      }
+    });
