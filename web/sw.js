@@ -53,6 +53,19 @@ self.addEventListener('fetch', (event) => {
   })());
 });
 
+// A call's record (kind "call", PROTOCOL.md "Records"): its body is the server's JSON, shown
+// as "Missed video call", "Audio call". (The page's own words for it: app/format.js callText.)
+function callLine(/** @type {string} */ body) {
+  try {
+    const {call_kind: kind, outcome} = JSON.parse(body);
+    const what = `${kind === 'video' ? 'video' : 'audio'} call`;
+    if (outcome === 'completed') return what[0].toUpperCase() + what.slice(1);
+    return `${outcome[0].toUpperCase()}${outcome.slice(1)} ${what}`;
+  } catch {
+    return 'Call';
+  }
+}
+
 self.addEventListener('push', (event) => {
   /** @type {any} */
   let data = null;
@@ -64,7 +77,7 @@ self.addEventListener('push', (event) => {
   const latest = data?.latest;
   const from = latest?.from_name ?? 'Someone';
   const title = data?.conv_name ?? (data?.group ? 'Group' : from);
-  const text = latest?.body ?? 'New message';
+  const text = latest?.kind === 'call' ? callLine(latest.body) : latest?.body ?? 'New message';
   const body = (data?.group ? `${from}: ${text}` : text) +
       (data?.count > 1 ? ` (+${data.count - 1} more)` : '');
   event.waitUntil(self.registration.showNotification(title, {
