@@ -44,11 +44,13 @@ struct CallRequest {
 // What a device's session host does with a CallNote besides sending its JSON.
 enum class CallTrack : uint8_t {
   kNone,
-  kIn,    // The device is now in the call: its close is reported (kDropped).
-  kOut,   // The device is out of the call.
-  kRing,  // A ring: tell the holder that a device of the user rang (kRinging).
+  kIn,        // The device is now in the call: its close is reported (kDropped).
+  kOut,       // The device is out of the call.
+  kRing,      // A ring: tell the holder that a device of the user rang (kRinging); kept, for the
+              // user's devices that connect while it rings (their hello's `ringing`).
+  kStopRing,  // The ring is over: forgotten.
 };
-inline constexpr uint8_t kLastCallTrack = static_cast<uint8_t>(CallTrack::kRing);
+inline constexpr uint8_t kLastCallTrack = static_cast<uint8_t>(CallTrack::kStopRing);
 
 struct CallNote {
   int64_t user = 0;

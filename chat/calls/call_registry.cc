@@ -318,14 +318,19 @@ void CallRegistry::Settle(Held& held, std::vector<CallSignal>& signals) {
       case CallSignal::Kind::kStopRinging: {
         JsonWriter writer;
         // The device that answered keeps its call; the user's others stop.
-        const uint64_t answered_on = signal.about.user == signal.to ? signal.about.device : 0;
+        const bool own = signal.about.user == signal.to;
+        const uint64_t answered_on = own ? signal.about.device : 0;
+        const std::string_view reason = own ? (answered_on != 0 ? "answered" : "declined")
+                                        : call.ended() ? CallOutcomeName(call.outcome())
+                                                       : "timeout";
         Tell(signal.to, 0,
              writer.BeginObject()
                  .Field("type", "call_stop_ringing")
                  .Field("call", held.id)
+                 .Field("reason", reason)
                  .EndObject()
                  .Take(),
-             CallTrack::kNone, held.id, {}, answered_on);
+             CallTrack::kStopRing, held.id, {}, answered_on);
         break;
       }
       case CallSignal::Kind::kJoined:
@@ -514,6 +519,11 @@ void CallRegistry::Ack(const CallRequest& request, const Held* held, CallTrack t
   if (request.cid.empty()) return;
   JsonWriter writer;
   writer.BeginObject().Field("type", "call_ack").Field("cid", request.cid).Field("call", held->id);
+  if (request.op == CallOp::kHangUp || request.op == CallOp::kCancel ||
+      request.op == CallOp::kDecline) {
+    // Whether the call is over (call_ended follows) or goes on without this device.
+    writer.Field("ended", held->call->ended());
+  }
   if (request.op == CallOp::kAccept || request.op == CallOp::kRejoin) {
     writer.Key("participants").BeginArray();
     for (CallDevice device : held->call->present_devices()) {

@@ -120,7 +120,12 @@ void SessionHost::MaybeReady(Session& session) {
       .Field("instance", service_.instance_id())
       .Field("expires_at", session.token_exp_ms)
       .Field("device", int64_t(session.device))
-      .Key("presence");
+      .Key("ringing")
+      .BeginArray();
+  if (auto rings = ringing_.find(session.user); rings != ringing_.end()) {
+    for (const Ringing& ring : rings->second) hello.Raw(ring.json);
+  }
+  hello.EndArray().Key("presence");
   hello.BeginArray();
   std::vector<int64_t> contacts;
   for (const auto& [user, shared] : session.contacts) contacts.push_back(user);
@@ -286,6 +291,7 @@ void SessionHost::Sweep(int64_t now_ms) {
   }
   for (Session* session : silent) CloseSession(*session, 1008, "presence timeout");
   SweepTokens(now_ms);
+  SweepRinging(now_ms);
   revoked_.Sweep();
 }
 

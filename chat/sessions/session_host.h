@@ -147,6 +147,8 @@ class SessionHost {
   // user here; a dead node's calls end for the devices here that were in them.
   void OnCallNote(const CallNote& note);
   void OnCallHolderDead(std::string_view node);
+  // Once a second: forgets the rings past their timeout.
+  void SweepRinging(int64_t now_ms);
 
   // `json` to one connection of this shard, if it is still open.
   void SendText(ConnId id, std::string_view json);
@@ -238,6 +240,15 @@ class SessionHost {
   std::unordered_map<int64_t, Presence> presence_;
   RevokedTokens revoked_;  // Replicated to every shard.
 
+  // The calls ringing for each user (every shard hears every ring, from every node): what a
+  // device that connects meanwhile finds in its hello (`ringing`). Forgotten when the ring
+  // stops, or --call-ring-timeout after it began if that note was lost.
+  struct Ringing {
+    std::string call;
+    std::string json;      // The call_ring event.
+    int64_t until_ms = 0;  // Monotonic.
+  };
+  std::unordered_map<int64_t, std::vector<Ringing>> ringing_;
   std::minstd_rand reconnect_jitter_;  // Drain's delays; seeded apart per shard and process.
   std::mt19937_64 device_ids_;         // Random parts of the sessions' device ids.
   uint64_t next_join_token_ = 0;

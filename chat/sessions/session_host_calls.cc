@@ -53,6 +53,17 @@ void SessionHost::HandleCall(Session& session, ClientRequest& request) {
 }
 
 void SessionHost::OnCallNote(const CallNote& note) {
+  if (note.device == 0 && note.track == CallTrack::kRing) {
+    ringing_[note.user].push_back(
+        Ringing{.call = note.call,
+                .json = note.json,
+                .until_ms = clock_.MonotonicMs() + int64_t{config_.call_ring_timeout_s} * 1000});
+  } else if (note.device == 0 && note.track == CallTrack::kStopRing) {
+    if (auto rings = ringing_.find(note.user); rings != ringing_.end()) {
+      std::erase_if(rings->second, [&](const Ringing& ring) { return ring.call == note.call; });
+      if (rings->second.empty()) ringing_.erase(rings);
+    }
+  }
   static const std::vector<Session*> kNobody;
   auto sessions = by_user_.find(note.user);
   const std::vector<Session*>& targets = sessions == by_user_.end() ? kNobody : sessions->second;
@@ -77,6 +88,7 @@ void SessionHost::OnCallNote(const CallNote& note) {
       case CallTrack::kRing:
         rang = true;
         break;
+      case CallTrack::kStopRing:
       case CallTrack::kNone:
         break;
     }
@@ -124,6 +136,13 @@ void SessionHost::OnCallHolderDead(std::string_view node) {
       }
       it = calls.erase(it);
     }
+  }
+}
+
+void SessionHost::SweepRinging(int64_t now_ms) {
+  for (auto it = ringing_.begin(); it != ringing_.end();) {
+    std::erase_if(it->second, [now_ms](const Ringing& ring) { return ring.until_ms <= now_ms; });
+    it = it->second.empty() ? ringing_.erase(it) : std::next(it);
   }
 }
 

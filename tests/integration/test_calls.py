@@ -70,12 +70,19 @@ def test_every_device_rings_the_first_accept_takes_the_call_and_signals_reach_on
             assert not cc.typed("call_ring"), "a non-member's device rang"
             await ca.wait_type("call_ringing", call=call, user=bob.id)
             assert not ca.typed("call_ring"), "the caller's own device rang"
+            # A device that connects while the call rings finds the ring in its hello.
+            late = await ChatConn.connect(server.port, bob.token, name="bob, late")
+            conns.append(late)
+            assert late.typed("hello")[0]["ringing"] == [ring], late.typed("hello")
+            assert ca.typed("hello")[0]["ringing"] == [], "the caller's hello listed a ring"
 
             mark = {id(c): c.mark() for c in conns}
             ack = await ask(phone, "call_accept", call=call)
             assert ack["type"] == "call_ack", ack
             assert ack["participants"] == [{"user": alice.id, "device": device(ca)}], ack
-            await laptop.wait_type("call_stop_ringing", call=call, start=mark[id(laptop)])
+            stop = await laptop.wait_type("call_stop_ringing", call=call, start=mark[id(laptop)])
+            assert stop["reason"] == "answered", stop
+            await late.wait_type("call_stop_ringing", call=call, reason="answered")
             joined = await ca.wait_type("call_joined", call=call, start=mark[id(ca)])
             assert joined == {"type": "call_joined", "call": call, "user": bob.id,
                               "device": device(phone)}, joined
@@ -175,8 +182,9 @@ def test_busy_declined_cancelled_and_missed(server):
 
             # Declined on one device: both stop ringing, the caller hears it and the call ends.
             mark = laptop.mark()
-            assert (await ask(phone, "call_decline", call=call))["type"] == "call_ack"
-            await laptop.wait_type("call_stop_ringing", call=call, start=mark)
+            declined = await ask(phone, "call_decline", call=call)
+            assert declined["type"] == "call_ack" and declined["ended"] is True, declined
+            await laptop.wait_type("call_stop_ringing", call=call, start=mark, reason="declined")
             await ca.wait_type("call_declined", call=call, user=bob.id)
             ended = await ca.wait_type("call_ended", call=call)
             assert ended["outcome"] == "declined" and ended["duration_ms"] == 0, ended
@@ -188,8 +196,8 @@ def test_busy_declined_cancelled_and_missed(server):
             refused = await ask(phone, "call_cancel", call=call)
             assert refused["code"] == "not_found" or refused["code"] == "forbidden", refused
             mark = laptop.mark()
-            assert (await ask(ca, "call_cancel", call=call))["type"] == "call_ack"
-            await laptop.wait_type("call_stop_ringing", call=call, start=mark)
+            assert (await ask(ca, "call_cancel", call=call))["ended"] is True
+            await laptop.wait_type("call_stop_ringing", call=call, start=mark, reason="cancelled")
             assert (await ca.wait_type("call_ended", call=call))["outcome"] == "cancelled"
             call = await invite(ca, ab)
             assert (await ask(ca, "call_hangup", call=call))["type"] == "call_ack"
@@ -201,8 +209,12 @@ def test_busy_declined_cancelled_and_missed(server):
             await phone.wait_type("call_ring", call=call)
             ended = await cc.wait_type("call_ended", call=call, timeout=5)
             assert ended["outcome"] == "missed", ended
-            await phone.wait_type("call_stop_ringing", call=call)
+            await phone.wait_type("call_stop_ringing", call=call, reason="missed")
             record = await record_of(api, bob, cb, call)
+            # Nothing rings any more: a device connecting now has no ring in its hello.
+            fresh = await ChatConn.connect(server.port, bob.token, name="bob, after")
+            conns.append(fresh)
+            assert fresh.typed("hello")[0]["ringing"] == [], fresh.typed("hello")
             assert record["body"]["outcome"] == "missed" and "answered_at" not in record["body"]
             # A missed call is news for the callee: unread, and the conversation's last message.
             summary = api.conversation(bob, cb)
@@ -298,15 +310,17 @@ def test_a_group_call_is_a_mesh_up_to_its_limit(server):
             await cc.wait_type("call_signal", call=call)
 
             # B leaves; the call goes on, and D, who could not join, now may.
-            assert (await ask(cb, "call_hangup", call=call))["type"] == "call_ack"
+            left = await ask(cb, "call_hangup", call=call)
+            assert left["type"] == "call_ack" and left["ended"] is False, left
             await ca.wait_type("call_left", call=call, user=b.id)
             assert (await ask(cd, "call_accept", call=call))["type"] == "call_ack"
             # B is free for another call meanwhile.
             other = await invite(cb, api.direct(b, e))
             await ask(cb, "call_cancel", call=other)
-            for x in (ca, cc, cd):
-                await ask(x, "call_hangup", call=call)
-            ended = await cc.wait_type("call_ended", call=call)
+            # Down to one, the call is over: the last hang-up's ack says so.
+            answers = [await ask(x, "call_hangup", call=call) for x in (ca, cc)]
+            assert [a["ended"] for a in answers] == [False, True], answers
+            ended = await cd.wait_type("call_ended", call=call)
             assert ended["outcome"] == "completed", ended
             body = (await record_of(api, e, group, call))["body"]
             assert sorted(body["participants"]) == sorted([a.id, b.id, c.id, d.id]), body
