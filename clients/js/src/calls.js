@@ -244,16 +244,25 @@ export class CallSignalling {
 
   /**
    * A new connection is ready (`hello`): a call this device was in goes on from the new
-   * device (`call_rejoin`, within the server's `--call-rejoin-grace`).
+   * device (`call_rejoin`, within the server's `--call-rejoin-grace`); the calls ringing for
+   * the user now (`ringing`) ring here, and one that rang before and is no longer listed
+   * stopped meanwhile.
+   * @param {any[]} ringing hello's `call_ring` events
    */
-  onHello() {
+  onHello(ringing) {
     const device = this._host.device();
     const previous = this._lastDevice;
     this._lastDevice = device;
-    if (previous === null || previous === device) return;
-    for (const call of this.calls.values()) {
-      if (call.joined && call.state !== 'ended') call._rejoin();
+    const listed = new Set(ringing.map((ring) => ring.call));
+    for (const call of [...this.calls.values()]) {
+      if (call.state === 'ended') continue;
+      if (call.joined) {
+        if (previous !== null && previous !== device) call._rejoin();
+      } else if (!call.outgoing && !listed.has(call.id)) {
+        call._end(null, 'stopped_ringing');
+      }
     }
+    for (const ring of ringing) this.onFrame(ring);
   }
 
   /** Another user (or none) from now on: this user's calls end here, unsignalled. */
@@ -371,8 +380,9 @@ export class Call extends Emitter {
   async cancel() {
     if (this.state === 'ended') return;
     this._closePeers();
-    await this._signalling.request({type: 'call_cancel', call: this.id}).catch(notFoundIsDone);
-    await this._endedByServer('cancelled');
+    const ack = await this._signalling.request({type: 'call_cancel', call: this.id})
+                    .catch(notFoundIsDone);
+    await this._endedByServer(ack, 'cancelled');
   }
 
   /**
@@ -388,19 +398,22 @@ export class Call extends Emitter {
     if (this.state === 'ended') return;
     if (!this.joined) return this.decline();
     this._closePeers();
-    await this._signalling.request({type: 'call_hangup', call: this.id}).catch(notFoundIsDone);
-    await this._endedByServer('left');
+    const ack = await this._signalling.request({type: 'call_hangup', call: this.id})
+                    .catch(notFoundIsDone);
+    await this._endedByServer(ack, 'left');
   }
 
   /**
-   * The server's `call_ended` reaches this device when its request ended the call; otherwise
-   * (a group call that goes on) it ends here with `reason`.
-   * @param {import('./types.js').CallEndReason} reason
+   * The ack of a hang-up or a cancel says whether the call is over (`ended`): then its
+   * `call_ended` comes right behind it, with the outcome; otherwise (a group call that goes on,
+   * or no ack: the call was over already) it ends here with `reason`.
+   * @param {any} ack @param {import('./types.js').CallEndReason} reason
    */
-  async _endedByServer(reason) {
+  async _endedByServer(ack, reason) {
     if (this.state === 'ended') return;
+    if (ack?.ended !== true) return this._end(null, reason);
     await new Promise((resolve) => {
-      const timer = setTimeout(resolve, 1500);
+      const timer = setTimeout(resolve, 5000);
       this._endedWaiter = () => {
         clearTimeout(timer);
         resolve(undefined);
@@ -425,7 +438,7 @@ export class Call extends Emitter {
       case 'call_ringing':
         return this.emit('ringing', {user: frame.user});
       case 'call_stop_ringing':
-        if (!this.joined) this._end(null, 'stopped_ringing');
+        if (!this.joined) this._end(null, 'stopped_ringing', frame.reason ?? null);
         return;
       case 'call_joined':
         return this._onJoined(frame.user, frame.device);
@@ -666,8 +679,9 @@ export class Call extends Emitter {
   /**
    * @param {string | null} outcome the server's, when it said
    * @param {import('./types.js').CallEndReason} reason
+   * @param {string | null} [stopped] why the ring stopped (`call_stop_ringing`'s reason)
    */
-  _end(outcome, reason) {
+  _end(outcome, reason, stopped = null) {
     if (this.state === 'ended') return;
     this._closePeers();
     this.outcome = outcome;
@@ -676,7 +690,7 @@ export class Call extends Emitter {
     }
     this._signalling._forget(this);
     this._setState('ended');
-    this.emit('ended', {outcome, reason, duration_ms: this.durationMs});
+    this.emit('ended', {outcome, reason, duration_ms: this.durationMs, stopped});
     this._endedWaiter?.();
   }
 }

@@ -1262,7 +1262,10 @@ export class RingcastClient extends Emitter {
     }
   }
 
-  /** @param {{user: number, presence: Presence[], instance?: string, device?: number}} hello */
+  /**
+   * @param {{user: number, presence: Presence[], instance?: string, device?: number,
+   *     ringing?: any[]}} hello
+   */
   _onHello(hello) {
     const instance = this.session?.instance;
     if (instance && hello.instance && hello.instance !== instance) {
@@ -1285,7 +1288,7 @@ export class RingcastClient extends Emitter {
     this._everConnected = true;
     this.presence = new Map((hello.presence ?? []).map((p) => [p.user, p]));
     this.device = hello.device ?? null;
-    this._calls.onHello();
+    this._calls.onHello(hello.ringing ?? []);
     this._watermarks.forgetSent();
     this._threadReads.forgetSent();
     this.emit('hello', {user: hello.user, presence: [...this.presence.values()]});

@@ -297,12 +297,23 @@ describe('the call API (signalling with FakePeerConnection)', () => {
         assert.equal(onPhone.id, call.id);
         assert.equal(onPhone.kind, 'video');
         assert.equal(onPhone.caller, alice.userId);
+        // A device that connects while the call rings rings too (hello's `ringing`).
+        const tablet = client({calls: CALLS});
+        await tablet.login(bob.session.username, PASSWORD);
+        const tabletRings = waitFor(tablet, 'call');
+        tablet.connect();
+        const onTablet = await tabletRings;
+        assert.equal(onTablet.id, call.id);
+        const tabletEnded = next(onTablet, 'ended');
         const laptopEnded = next(onLaptop, 'ended');
         const aliceConnected = next(call, 'state', (e) => e.state === 'connected');
         const bobConnected = next(onPhone, 'state', (e) => e.state === 'connected');
         const streamAtAlice = next(call, 'stream');
         await onPhone.accept(fakeStream());
         assert.equal((await laptopEnded).reason, 'stopped_ringing');
+        assert.equal((await laptopEnded).stopped, 'answered');
+        assert.equal((await tabletEnded).stopped, 'answered');
+        tablet.close();
         await Promise.all([aliceConnected, bobConnected]);
         assert.deepEqual((await streamAtAlice).user, bob.userId);
         assert.equal(alice.currentCall, call);
@@ -374,7 +385,8 @@ describe('the call API (signalling with FakePeerConnection)', () => {
     const declined = next(call, 'declined');
     await (await incoming).decline();
     assert.equal((await declined).user, bob.userId);
-    assert.deepEqual({...(await ended)}, {outcome: 'declined', reason: 'ended', duration_ms: 0});
+    assert.deepEqual(
+        {...(await ended)}, {outcome: 'declined', reason: 'ended', duration_ms: 0, stopped: null});
     assert.equal((await recordOf(bob, conv, call.id)).entry.outcome, 'declined');
 
     // Cancelled by the caller: the callee stops ringing.
@@ -386,6 +398,7 @@ describe('the call API (signalling with FakePeerConnection)', () => {
     await call.cancel();
     assert.equal((await ended).outcome, 'cancelled');
     assert.equal((await stopped).reason, 'stopped_ringing');
+    assert.equal((await stopped).stopped, 'cancelled');
 
     // Missed: nobody answers within --call-ring-timeout (2 s).
     incoming = waitFor(bob, 'call');
@@ -393,6 +406,7 @@ describe('the call API (signalling with FakePeerConnection)', () => {
     const missedAtBob = next(await incoming, 'ended', () => true, 6000);
     assert.equal((await next(call, 'ended', () => true, 6000)).outcome, 'missed');
     assert.equal((await missedAtBob).reason, 'stopped_ringing');
+    assert.equal((await missedAtBob).stopped, 'missed');
     const record = await recordOf(bob, conv, call.id);
     assert.equal(record.entry.outcome, 'missed');
     assert.equal(record.entry.answered_at, undefined);
