@@ -23,7 +23,7 @@
 // outbox.js (unacked sends), watermarks.js (receipts asked for), typing.js, http.js.
 
 import {ReconnectPolicy} from './backoff.js';
-import {CALL_EVENTS, CallSignalling} from './calls.js';
+import {CALL_EVENTS, CallSignalling} from './call_signalling.js';
 import {Connection} from './connection.js';
 import {Emitter} from './emitter.js';
 import {RingcastError} from './errors.js';

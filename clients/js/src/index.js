@@ -3,7 +3,8 @@
 // guide; proto/PROTOCOL.md the wire contract it implements.
 
 export {ReconnectPolicy} from './backoff.js';
-export {Call, callEntry, CallSignalling, formatDuration} from './calls.js';
+export {CallSignalling} from './call_signalling.js';
+export {Call, callEntry, formatDuration} from './calls.js';
 export {newCid, RingcastClient} from './client.js';
 export {ConversationCursors} from './cursors.js';
 export {Emitter} from './emitter.js';
