@@ -49,7 +49,7 @@ std::string EventAbout(std::string_view type, const std::string& call, CallDevic
 void DeliverCallNote(ChatService& service, CallNote note) {
   if (note.device != 0) {
     const uint32_t shard = DeviceShard(note.device);
-    if (shard >= service.shard_count()) return;  // Another node's device.
+    if (shard >= service.shard_count()) return;  // Not a device of this node: no such shard.
     service.PostOrHold(
         shard, [note = std::move(note)](ChatShard& self) { self.sessions().OnCallNote(note); });
     return;
