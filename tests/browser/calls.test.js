@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import {randomBytes} from 'node:crypto';
 import {after, before, test} from 'node:test';
 
+import {allocatedFor, MEDIA_FLAGS, mediaFlows, openChat, records, relayOnly, shownDuration, storedCalls, waitForRecord} from './call_steps.js';
 import {Coturn} from './coturn.js';
 import {connected, launchBrowser, newUser, PASSWORD, screenshot, send, startChat, startServer, uniqueName, WAIT_MS, waitForBubbles} from './harness.js';
 
@@ -31,31 +32,13 @@ before(async () => {
     '--turn-urls', coturn.url('udp'), '--turn-secret', SECRET, '--stun-urls', coturn.stunUrl,
     '--call-ring-timeout', String(RING_TIMEOUT_S)
   ]);
-  browser = await launchBrowser([
-    // Chromium's test camera (a moving pattern) and microphone (a beep), allowed without asking.
-    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-    // The remote audio plays without a click; the peers and coturn are all on 127.0.0.1.
-    '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection'
-  ]);
+  browser = await launchBrowser(MEDIA_FLAGS);
 });
 after(async () => {
   await browser?.close();
   await server?.dispose();
   coturn?.stop();
 });
-
-/**
- * A page of the app with calls relayed only (the setting read at start: a reload applies it).
- * @param {any} user
- */
-async function relayOnly(user) {
-  await user.context.grantPermissions(['camera', 'microphone']);
-  await user.page.evaluate(
-      () => localStorage.setItem('ringcast-app:ice-transport-policy', 'relay'));
-  await user.page.reload();
-  await connected(user.page);
-  return user;
-}
 
 /** A user in a new context, ready to call. @param {string} prefix */
 async function caller(prefix) {
@@ -76,118 +59,6 @@ async function secondDevice(user) {
   await page.click('button[data-action=login]');
   await connected(page);
   return relayOnly({context, page, errors, username: user.username, userId: user.userId});
-}
-
-/**
- * WebRTC's counters of the page's call: the bytes received of `kind` over all its peer
- * connections, and whether each one's selected pair is relay to relay (through coturn).
- * @param {import('playwright-core').Page} page @param {'audio' | 'video'} kind
- */
-function inbound(page, kind) {
-  return page.evaluate(async (kind) => {
-    const call = /** @type {any} */ (window).ringcastCall;
-    let bytes = 0;
-    let pairs = 0;
-    let relayed = 0;
-    for (const peer of call?.peers.values() ?? []) {
-      const stats = await peer.pc.getStats();
-      const byId = new Map();
-      stats.forEach((s) => byId.set(s.id, s));
-      for (const s of byId.values()) {
-        if (s.type === 'inbound-rtp' && s.kind === kind) bytes += s.bytesReceived ?? 0;
-        if (s.type === 'transport' && s.selectedCandidatePairId) {
-          const pair = byId.get(s.selectedCandidatePairId);
-          pairs += 1;
-          if (byId.get(pair?.localCandidateId)?.candidateType === 'relay' &&
-              byId.get(pair?.remoteCandidateId)?.candidateType === 'relay') {
-            relayed += 1;
-          }
-        }
-      }
-    }
-    return {bytes, pairs, relayed};
-  }, kind);
-}
-
-/**
- * The media of `kind` flows into `page` through coturn: a relay pair selected, and the bytes
- * received growing between two readings.
- * @param {import('playwright-core').Page} page @param {'audio' | 'video'} kind
- */
-async function mediaFlows(page, kind) {
-  const deadline = Date.now() + WAIT_MS;
-  let first = await inbound(page, kind);
-  while (first.bytes === 0 && Date.now() < deadline) {
-    await page.waitForTimeout(200);
-    first = await inbound(page, kind);
-  }
-  await page.waitForTimeout(1000);
-  const second = await inbound(page, kind);
-  assert.ok(
-      first.bytes > 0 && second.bytes > first.bytes,
-      `${kind} bytes received ${first.bytes} then ${second.bytes}`);
-  assert.ok(
-      second.pairs >= 1 && second.relayed === second.pairs,
-      `relay pairs: ${second.relayed} of ${second.pairs}`);
-}
-
-/**
- * The call record entries of the open conversation, as
- * read. @param {import('playwright-core').Page} page
- */
-function records(page) {
-  return page.$$eval('#messages .call-record .call-text', (els) => els.map((el) => el.textContent));
-}
-
-/** Waits until the last call record entry matches `pattern`. */
-async function waitForRecord(page, pattern) {
-  await page
-      .waitForFunction(
-          (source) => {
-            const texts = [...document.querySelectorAll('#messages .call-record .call-text')].map(
-                (el) => el.textContent);
-            return new RegExp(source).test(texts.at(-1) ?? '');
-          },
-          pattern.source)
-      .catch(async (error) => {
-        throw new Error(`call records ${JSON.stringify(await records(page))}, wanted ${pattern}: ${
-            error.message}`);
-      });
-}
-
-/** The call records the server stored in `conv`, oldest first (bodies parsed). */
-async function storedCalls(user, conv) {
-  const token = await user.page.evaluate(
-      () => JSON.parse(/** @type {string} */ (localStorage.getItem('ringcast:session'))).token);
-  const response = await fetch(
-      `${server.baseUrl}/api/conversations/${conv}/messages?limit=200`,
-      {headers: {Authorization: `Bearer ${token}`}});
-  const {messages} = await response.json();
-  return messages.filter((m) => m.kind === 'call')
-      .map((m) => ({...m, body: JSON.parse(m.body)}))
-      .reverse();
-}
-
-/** Both users with their 1:1 open: alice starts it, bob opens it. */
-async function openChat(alice, bob) {
-  const conv = await startChat(alice.page, [bob.username]);
-  await send(alice.page, 'call me');
-  await bob.page.locator(`[data-conv="${conv}"]`).click();
-  await waitForBubbles(bob.page, ['call me']);
-  return conv;
-}
-
-/** coturn granted a relay to `user` (its log names the credential's `expiry:user id`). */
-async function allocatedFor(userId) {
-  const granted = new RegExp(`user <\\d+:${userId}>: incoming packet ALLOCATE processed, success`);
-  const deadline = Date.now() + WAIT_MS;
-  while (!granted.test(coturn.log())) {
-    if (Date.now() > deadline) {
-      throw new Error(
-          `no allocation for user ${userId} in coturn's log: ${coturn.log().slice(-1500)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 test(
@@ -216,8 +87,8 @@ test(
         assert.notEqual(await laptop.page.evaluate(() => document.body.dataset.call), 'connected');
         await mediaFlows(alice.page, 'audio');
         await mediaFlows(bob.page, 'audio');
-        await allocatedFor(alice.userId);
-        await allocatedFor(bob.userId);
+        await allocatedFor(coturn, alice.userId);
+        await allocatedFor(coturn, bob.userId);
         // The other party's name and the level of their voice (the fake microphone's beep).
         assert.equal(await bob.page.textContent('.call-tile.audio .call-name'), alice.username);
         await bob.page.waitForFunction(
@@ -246,17 +117,14 @@ test(
         assert.ok(await alice.page.evaluate(
             () => /** @type {any} */ (window).ringcastCall.localStream.getTracks().every(
                 (/** @type {MediaStreamTrack} */ t) => t.readyState === 'ended')));
-        const [record] = await storedCalls(alice, conv);
+        const [record] = await storedCalls(server, alice, conv);
         assert.equal(record.from, alice.userId);
         assert.equal(record.body.outcome, 'completed');
         assert.equal(record.body.call_kind, 'audio');
         assert.ok(record.body.duration_ms >= 2000, String(record.body.duration_ms));
         assert.deepEqual([...record.body.participants].sort(), [alice.userId, bob.userId].sort());
         const shown = (await records(bob.page)).at(-1);
-        const seconds = Math.floor(record.body.duration_ms / 1000);
-        assert.equal(
-            shown,
-            `Audio call, ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`);
+        assert.equal(shown, `Audio call, ${shownDuration(record.body.duration_ms)}`);
         // The conversation list's last message.
         assert.equal(await bob.page.textContent(`[data-conv="${conv}"] .conv-preview`), shown);
         for (const u of [alice, bob, laptop]) assert.deepEqual(u.errors, []);
@@ -304,7 +172,7 @@ test(
           await page.waitForFunction(() => document.body.dataset.call === 'ended');
           await waitForRecord(page, /^Video call, \d+:\d\d$/);
         }
-        const [record] = await storedCalls(bob, conv);
+        const [record] = await storedCalls(server, bob, conv);
         assert.equal(record.from, bob.userId);
         assert.equal(record.body.outcome, 'completed');
         assert.equal(record.body.call_kind, 'video');
@@ -344,7 +212,7 @@ test(
         await waitForRecord(bob.page, /^Missed video call$/);
         assert.equal(
             await bob.page.textContent(`[data-conv="${conv}"] .conv-preview`), 'Missed video call');
-        const stored = await storedCalls(alice, conv);
+        const stored = await storedCalls(server, alice, conv);
         assert.deepEqual(stored.map((r) => r.body.outcome), ['declined', 'missed']);
         assert.equal(stored[1].body.answered_at, undefined);
         await screenshot(bob.page, 'call-missed');
@@ -387,7 +255,7 @@ test(
         for (const page of [alice.page, bob.page]) {
           await waitForRecord(page, /^Audio call, \d+:\d\d$/);
         }
-        const [record] = await storedCalls(bob, conv);
+        const [record] = await storedCalls(server, bob, conv);
         assert.equal(record.body.outcome, 'completed');
         for (const u of [alice, bob]) assert.deepEqual(u.errors, []);
       } finally {
@@ -443,7 +311,7 @@ test(
         }
         await carol.page.click('#call-hangup');
         for (const u of users) await waitForRecord(u.page, /^Video call, \d+:\d\d$/);
-        const [record] = await storedCalls(alice, conv);
+        const [record] = await storedCalls(server, alice, conv);
         assert.equal(record.body.outcome, 'completed');
         assert.deepEqual([...record.body.participants].sort(), users.map((u) => u.userId).sort());
         for (const u of users) assert.deepEqual(u.errors, []);

@@ -20,6 +20,15 @@ export const PASSWORD = 'correct horse battery staple';
 /** Bound of every wait: a test fails with what it waited for, never hangs. */
 export const WAIT_MS = 10000;
 
+/**
+ * The server's flags that serve this checkout's app (web/ and the SDK), and a short presence
+ * grace: a closed page is offline (with its last seen) within a second.
+ */
+export const APP_ARGS = [
+  '--web-root', path.join(repo, 'web'), '--sdk-root', path.join(repo, 'clients/js/src'),
+  '--presence-grace', '1'
+];
+
 // With RINGCAST_BROWSER_PG=1 and RINGCAST_TEST_DATABASE_URL (tools/pgtmp run), each server
 // stores in a PostgreSQL database of its own, created here and dropped at dispose().
 const pgUrl = process.env.RINGCAST_BROWSER_PG === '1' ? process.env.RINGCAST_TEST_DATABASE_URL : '';
@@ -40,13 +49,7 @@ export async function startServer(extraArgs = []) {
     store.push('--database-url', url.href);
     dropDatabase = () => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   }
-  const server = new RingcastServer({
-    // A short presence grace: a closed page is offline (with its last seen) within a second.
-    args: [
-      '--web-root', path.join(repo, 'web'), '--sdk-root', path.join(repo, 'clients/js/src'),
-      '--presence-grace', '1', ...store, ...extraArgs
-    ],
-  });
+  const server = new RingcastServer({args: [...APP_ARGS, ...store, ...extraArgs]});
   const dispose = server.dispose.bind(server);
   server.dispose = async () => {
     await dispose();
