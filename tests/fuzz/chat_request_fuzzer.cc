@@ -45,7 +45,9 @@ bool SameRequest(const ClientRequest& a, const ClientRequest& b) {
   return a.type == b.type && a.conv == b.conv && a.cid == b.cid && a.kind == b.kind &&
          a.body == b.body && a.seq == b.seq && a.sync_all == b.sync_all && a.before == b.before &&
          a.limit == b.limit && a.typing == b.typing && a.token == b.token &&
-         a.reply_to == b.reply_to && a.thread == b.thread && a.root == b.root;
+         a.reply_to == b.reply_to && a.thread == b.thread && a.root == b.root &&
+         a.call == b.call && a.call_kind == b.call_kind && a.to == b.to &&
+         a.signal_key == b.signal_key && a.signal_json == b.signal_json;
 }
 
 void CheckAccepted(const ClientRequest& r, const RequestLimits& limits) {
@@ -78,6 +80,22 @@ void CheckAccepted(const ClientRequest& r, const RequestLimits& limits) {
       break;
     case RequestType::kAuth:
       FUZZ_CHECK(!r.token.empty() && r.token.size() <= ringcast::auth::kMaxTokenBytes);
+      break;
+    case RequestType::kCallInvite:
+      FUZZ_CHECK(r.conv > 0 && !r.cid.empty());
+      break;
+    case RequestType::kCallSignal:
+      FUZZ_CHECK(r.to.user > 0 && r.to.device > 0);
+      FUZZ_CHECK(r.signal_key == "sdp" || r.signal_key == "candidate");
+      FUZZ_CHECK(r.signal_json.size() <= RequestLimits::kMaxCallSignal);
+      [[fallthrough]];
+    case RequestType::kCallAccept:
+    case RequestType::kCallDecline:
+    case RequestType::kCallCancel:
+    case RequestType::kCallHangUp:
+    case RequestType::kCallRejoin:
+      FUZZ_CHECK(!r.cid.empty() && Utf8(r.call));
+      FUZZ_CHECK(!r.call.empty() && r.call.size() <= RequestLimits::kMaxCallId);
       break;
   }
 }

@@ -82,6 +82,9 @@ CORPUS = {
         "typing": b'{"type":"typing","conv":3,"state":"start"}',
         "credentials": b'{"username":"alice","password":"correct horse"}',
         "new_conversation": b'{"members":[2,3],"name":"team","group":true}',
+        "call_invite": b'{"type":"call_invite","conv":3,"call_kind":"video","cid":"k1"}',
+        "call_signal": b'{"type":"call_signal","call":"00000000000000ab/1","cid":"k2",'
+                       b'"to":{"user":2,"device":4097},"sdp":{"type":"offer","sdp":"v=0\\r\\n"}}',
         # Found by this harness: threw simdjson_error out of ParseNewConversation.
         "regress_name_bad_atom": b'{"members":[2],"name":nv}',
         # Found by this harness: a cid past 64-bit integers was echoed into an error event that
