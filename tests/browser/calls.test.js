@@ -45,6 +45,22 @@ async function caller(prefix) {
   return relayOnly(await newUser(browser, server, uniqueName(prefix)));
 }
 
+/**
+ * Runs `body` with a caller for each prefix; their pages must end without a JavaScript error,
+ * and their contexts close however it ends.
+ * @param {string[]} prefixes @param {(...users: any[]) => Promise<void>} body
+ */
+async function withCallers(prefixes, body) {
+  const users = [];
+  try {
+    for (const prefix of prefixes) users.push(await caller(prefix));
+    await body(...users);
+    for (const u of users) assert.deepEqual(u.errors, []);
+  } finally {
+    await Promise.all(users.map((u) => u.context.close()));
+  }
+}
+
 /** Another device of `user`: a context of its own, signed in through the form. @param {any} user */
 async function secondDevice(user) {
   const context =
@@ -136,186 +152,160 @@ test(
 test(
     'a video call through coturn: both videos play, video bytes both ways, camera off, the ' +
         'callee hangs up; the record on both pages',
-    {timeout: 90000}, async () => {
-      const alice = await caller('alice');
-      const bob = await caller('bob');
-      try {
-        const conv = await openChat(alice, bob);
-        await bob.page.click('#call-video-button');
-        await alice.page.waitForSelector('#call-incoming:not([hidden])');
-        assert.equal(await alice.page.textContent('#call-incoming-kind'), 'Incoming video call');
-        await alice.page.click('#call-accept');
-        for (const page of [alice.page, bob.page]) {
-          await page.waitForFunction(() => document.body.dataset.call === 'connected');
-          // The other party's video has frames; this device's preview too.
-          await page.waitForFunction(() => {
-            const remote =
-                /** @type {HTMLVideoElement | null} */ (document.querySelector('.call-tile video'));
-            const local = /** @type {HTMLVideoElement} */ (document.getElementById('call-local'));
-            return (remote?.videoWidth ?? 0) > 0 && local.videoWidth > 0 && !local.hidden;
-          });
-        }
-        await mediaFlows(alice.page, 'video');
-        await mediaFlows(bob.page, 'video');
-        await mediaFlows(alice.page, 'audio');
-        await screenshot(alice.page, 'call-video');
-        await alice.page.click('#call-camera');
-        assert.equal(await alice.page.getAttribute('#call-camera', 'aria-pressed'), 'true');
-        assert.equal(
-            await alice.page.evaluate(
-                () => /** @type {any} */ (window)
-                          .ringcastCall.localStream.getVideoTracks()[0]
-                          .enabled),
-            false);
-        await bob.page.click('#call-hangup');
-        for (const page of [alice.page, bob.page]) {
-          await page.waitForFunction(() => document.body.dataset.call === 'ended');
-          await waitForRecord(page, /^Video call, \d+:\d\d$/);
-        }
-        const [record] = await storedCalls(server, bob, conv);
-        assert.equal(record.from, bob.userId);
-        assert.equal(record.body.outcome, 'completed');
-        assert.equal(record.body.call_kind, 'video');
-        await screenshot(alice.page, 'call-records');
-        for (const u of [alice, bob]) assert.deepEqual(u.errors, []);
-      } finally {
-        await Promise.all([alice, bob].map((u) => u.context.close()));
+    {timeout: 90000},
+    () => withCallers(['alice', 'bob'], async (alice, bob) => {
+      const conv = await openChat(alice, bob);
+      await bob.page.click('#call-video-button');
+      await alice.page.waitForSelector('#call-incoming:not([hidden])');
+      assert.equal(await alice.page.textContent('#call-incoming-kind'), 'Incoming video call');
+      await alice.page.click('#call-accept');
+      for (const page of [alice.page, bob.page]) {
+        await page.waitForFunction(() => document.body.dataset.call === 'connected');
+        // The other party's video has frames; this device's preview too.
+        await page.waitForFunction(() => {
+          const remote =
+              /** @type {HTMLVideoElement | null} */ (document.querySelector('.call-tile video'));
+          const local = /** @type {HTMLVideoElement} */ (document.getElementById('call-local'));
+          return (remote?.videoWidth ?? 0) > 0 && local.videoWidth > 0 && !local.hidden;
+        });
       }
-    });
+      await mediaFlows(alice.page, 'video');
+      await mediaFlows(bob.page, 'video');
+      await mediaFlows(alice.page, 'audio');
+      await screenshot(alice.page, 'call-video');
+      await alice.page.click('#call-camera');
+      assert.equal(await alice.page.getAttribute('#call-camera', 'aria-pressed'), 'true');
+      assert.equal(
+          await alice.page.evaluate(
+              () =>
+                  /** @type {any} */ (window).ringcastCall.localStream.getVideoTracks()[0].enabled),
+          false);
+      await bob.page.click('#call-hangup');
+      for (const page of [alice.page, bob.page]) {
+        await page.waitForFunction(() => document.body.dataset.call === 'ended');
+        await waitForRecord(page, /^Video call, \d+:\d\d$/);
+      }
+      const [record] = await storedCalls(server, bob, conv);
+      assert.equal(record.from, bob.userId);
+      assert.equal(record.body.outcome, 'completed');
+      assert.equal(record.body.call_kind, 'video');
+      await screenshot(alice.page, 'call-records');
+    }));
 
 test(
     'a declined call and a missed one (no answer within --call-ring-timeout) as entries on both ' +
         'pages and in the list',
-    {timeout: 90000}, async () => {
-      const alice = await caller('alice');
-      const bob = await caller('bob');
-      try {
-        const conv = await openChat(alice, bob);
-        await alice.page.click('#call-audio-button');
-        await bob.page.waitForSelector('#call-incoming:not([hidden])');
-        await bob.page.click('#call-decline');
-        await alice.page.waitForFunction(
-            () => document.getElementById('call-status')?.textContent === 'Declined');
-        for (const page of [alice.page, bob.page]) {
-          await waitForRecord(page, /^Declined audio call$/);
-        }
-        await alice.page.waitForSelector('#call-screen', {state: 'hidden'});
-
-        await alice.page.click('#call-video-button');
-        await bob.page.waitForSelector('#call-incoming:not([hidden])');
-        // Nobody answers: the server ends it after the ring timeout, and bob stops ringing.
-        await bob.page.waitForSelector(
-            '#call-incoming', {state: 'hidden', timeout: (RING_TIMEOUT_S + 5) * 1000});
-        await alice.page.waitForFunction(
-            () => document.getElementById('call-status')?.textContent === 'No answer');
-        await waitForRecord(alice.page, /^Video call, no answer$/);
-        await waitForRecord(bob.page, /^Missed video call$/);
-        assert.equal(
-            await bob.page.textContent(`[data-conv="${conv}"] .conv-preview`), 'Missed video call');
-        const stored = await storedCalls(server, alice, conv);
-        assert.deepEqual(stored.map((r) => r.body.outcome), ['declined', 'missed']);
-        assert.equal(stored[1].body.answered_at, undefined);
-        await screenshot(bob.page, 'call-missed');
-        for (const u of [alice, bob]) assert.deepEqual(u.errors, []);
-      } finally {
-        await Promise.all([alice, bob].map((u) => u.context.close()));
+    {timeout: 90000},
+    () => withCallers(['alice', 'bob'], async (alice, bob) => {
+      const conv = await openChat(alice, bob);
+      await alice.page.click('#call-audio-button');
+      await bob.page.waitForSelector('#call-incoming:not([hidden])');
+      await bob.page.click('#call-decline');
+      await alice.page.waitForFunction(
+          () => document.getElementById('call-status')?.textContent === 'Declined');
+      for (const page of [alice.page, bob.page]) {
+        await waitForRecord(page, /^Declined audio call$/);
       }
-    });
+      await alice.page.waitForSelector('#call-screen', {state: 'hidden'});
+
+      await alice.page.click('#call-video-button');
+      await bob.page.waitForSelector('#call-incoming:not([hidden])');
+      // Nobody answers: the server ends it after the ring timeout, and bob stops ringing.
+      await bob.page.waitForSelector(
+          '#call-incoming', {state: 'hidden', timeout: (RING_TIMEOUT_S + 5) * 1000});
+      await alice.page.waitForFunction(
+          () => document.getElementById('call-status')?.textContent === 'No answer');
+      await waitForRecord(alice.page, /^Video call, no answer$/);
+      await waitForRecord(bob.page, /^Missed video call$/);
+      assert.equal(
+          await bob.page.textContent(`[data-conv="${conv}"] .conv-preview`), 'Missed video call');
+      const stored = await storedCalls(server, alice, conv);
+      assert.deepEqual(stored.map((r) => r.body.outcome), ['declined', 'missed']);
+      assert.equal(stored[1].body.answered_at, undefined);
+      await screenshot(bob.page, 'call-missed');
+    }));
 
 test(
     'the chat connection cut mid-call: the SDK reconnects and rejoins (call_rejoin), the other ' +
         'side offers to the new device, and the media flows again through coturn',
-    {timeout: 90000}, async () => {
-      const alice = await caller('alice');
-      const bob = await caller('bob');
-      try {
-        const conv = await openChat(alice, bob);
-        await alice.page.click('#call-audio-button');
-        await bob.page.waitForSelector('#call-incoming:not([hidden])');
-        await bob.page.click('#call-accept');
-        await bob.page.waitForFunction(() => document.body.dataset.call === 'connected');
-        await mediaFlows(bob.page, 'audio');
-        const before =
-            await bob.page.evaluate(() => /** @type {any} */ (window).ringcastCall.peers.size);
-        assert.equal(before, 1);
-        const device = await bob.page.evaluate(
-            () => /** @type {any} */ (window).ringcastCall._signalling._host.device());
-        bob.link.cut();
-        // A new connection is a new device: the call goes on from it.
-        await bob.page.waitForFunction((old) => {
-          const call = /** @type {any} */ (window).ringcastCall;
-          const peer = [...call.peers.values()][0];
-          return document.body.dataset.connection === 'connected' &&
-              call._signalling._host.device() !== old && peer?.pc.connectionState === 'connected';
-        }, device, {timeout: 20000});
-        await bob.page.waitForFunction(() => document.body.dataset.call === 'connected');
-        await mediaFlows(bob.page, 'audio');
-        await mediaFlows(alice.page, 'audio');
-        await bob.page.click('#call-hangup');
-        for (const page of [alice.page, bob.page]) {
-          await waitForRecord(page, /^Audio call, \d+:\d\d$/);
-        }
-        const [record] = await storedCalls(server, bob, conv);
-        assert.equal(record.body.outcome, 'completed');
-        for (const u of [alice, bob]) assert.deepEqual(u.errors, []);
-      } finally {
-        await Promise.all([alice, bob].map((u) => u.context.close()));
+    {timeout: 90000},
+    () => withCallers(['alice', 'bob'], async (alice, bob) => {
+      const conv = await openChat(alice, bob);
+      await alice.page.click('#call-audio-button');
+      await bob.page.waitForSelector('#call-incoming:not([hidden])');
+      await bob.page.click('#call-accept');
+      await bob.page.waitForFunction(() => document.body.dataset.call === 'connected');
+      await mediaFlows(bob.page, 'audio');
+      const before =
+          await bob.page.evaluate(() => /** @type {any} */ (window).ringcastCall.peers.size);
+      assert.equal(before, 1);
+      const device = await bob.page.evaluate(
+          () => /** @type {any} */ (window).ringcastCall._signalling._host.device());
+      bob.link.cut();
+      // A new connection is a new device: the call goes on from it.
+      await bob.page.waitForFunction((old) => {
+        const call = /** @type {any} */ (window).ringcastCall;
+        const peer = [...call.peers.values()][0];
+        return document.body.dataset.connection === 'connected' &&
+            call._signalling._host.device() !== old && peer?.pc.connectionState === 'connected';
+      }, device, {timeout: 20000});
+      await bob.page.waitForFunction(() => document.body.dataset.call === 'connected');
+      await mediaFlows(bob.page, 'audio');
+      await mediaFlows(alice.page, 'audio');
+      await bob.page.click('#call-hangup');
+      for (const page of [alice.page, bob.page]) {
+        await waitForRecord(page, /^Audio call, \d+:\d\d$/);
       }
-    });
+      const [record] = await storedCalls(server, bob, conv);
+      assert.equal(record.body.outcome, 'completed');
+    }));
 
 test(
     'a group video call: a mesh of three, each page with the other two\'s video and media from ' +
         'both through coturn; one leaves and the call goes on; the record lists all three',
-    {timeout: 120000}, async () => {
-      const alice = await caller('alice');
-      const bob = await caller('bob');
-      const carol = await caller('carol');
+    {timeout: 120000},
+    () => withCallers(['alice', 'bob', 'carol'], async (alice, bob, carol) => {
       const users = [alice, bob, carol];
-      try {
-        const conv = await startChat(alice.page, [bob.username, carol.username], 'Standup');
-        await send(alice.page, 'video now');
-        for (const u of [bob, carol]) {
-          await u.page.locator(`[data-conv="${conv}"]`).click();
-          await waitForBubbles(u.page, ['video now']);
-        }
-        await alice.page.click('#call-video-button');
-        for (const u of [bob, carol]) {
-          await u.page.waitForSelector('#call-incoming:not([hidden])');
-          assert.equal(
-              await u.page.textContent('#call-incoming-kind'), 'Incoming video call · Standup');
-        }
-        await bob.page.click('#call-accept');
-        await bob.page.waitForFunction(() => document.body.dataset.call === 'connected');
-        await carol.page.click('#call-accept');
-        // Those in the call (alice, bob) each offered to carol: two tiles on every page.
-        for (const u of users) {
-          await u.page.waitForFunction(() => {
-            const videos = /** @type {HTMLVideoElement[]} */ (
-                [...document.querySelectorAll('.call-tile video')]);
-            return videos.length === 2 && videos.every((v) => v.videoWidth > 0);
-          }, undefined, {timeout: 20000});
-          assert.equal(
-              await u.page.evaluate(() => /** @type {any} */ (window).ringcastCall.peers.size), 2);
-          await mediaFlows(u.page, 'video');
-        }
-        const names = await carol.page.$$eval(
-            '.call-tile .call-name', (els) => els.map((el) => el.textContent).sort());
-        assert.deepEqual(names, [alice.username, bob.username].sort());
-        await screenshot(carol.page, 'call-group');
-        // Bob leaves: his page ends, the others go on with each other.
-        await bob.page.click('#call-hangup');
-        await bob.page.waitForFunction(() => document.body.dataset.call === 'ended');
-        for (const u of [alice, carol]) {
-          await u.page.waitForFunction(() => document.querySelectorAll('.call-tile').length === 1);
-          assert.equal(await u.page.evaluate(() => document.body.dataset.call), 'connected');
-        }
-        await carol.page.click('#call-hangup');
-        for (const u of users) await waitForRecord(u.page, /^Video call, \d+:\d\d$/);
-        const [record] = await storedCalls(server, alice, conv);
-        assert.equal(record.body.outcome, 'completed');
-        assert.deepEqual([...record.body.participants].sort(), users.map((u) => u.userId).sort());
-        for (const u of users) assert.deepEqual(u.errors, []);
-      } finally {
-        await Promise.all(users.map((u) => u.context.close()));
+      const conv = await startChat(alice.page, [bob.username, carol.username], 'Standup');
+      await send(alice.page, 'video now');
+      for (const u of [bob, carol]) {
+        await u.page.locator(`[data-conv="${conv}"]`).click();
+        await waitForBubbles(u.page, ['video now']);
       }
-    });
+      await alice.page.click('#call-video-button');
+      for (const u of [bob, carol]) {
+        await u.page.waitForSelector('#call-incoming:not([hidden])');
+        assert.equal(
+            await u.page.textContent('#call-incoming-kind'), 'Incoming video call · Standup');
+      }
+      await bob.page.click('#call-accept');
+      await bob.page.waitForFunction(() => document.body.dataset.call === 'connected');
+      await carol.page.click('#call-accept');
+      // Those in the call (alice, bob) each offered to carol: two tiles on every page.
+      for (const u of users) {
+        await u.page.waitForFunction(() => {
+          const videos = /** @type {HTMLVideoElement[]} */ (
+              [...document.querySelectorAll('.call-tile video')]);
+          return videos.length === 2 && videos.every((v) => v.videoWidth > 0);
+        }, undefined, {timeout: 20000});
+        assert.equal(
+            await u.page.evaluate(() => /** @type {any} */ (window).ringcastCall.peers.size), 2);
+        await mediaFlows(u.page, 'video');
+      }
+      const names = await carol.page.$$eval(
+          '.call-tile .call-name', (els) => els.map((el) => el.textContent).sort());
+      assert.deepEqual(names, [alice.username, bob.username].sort());
+      await screenshot(carol.page, 'call-group');
+      // Bob leaves: his page ends, the others go on with each other.
+      await bob.page.click('#call-hangup');
+      await bob.page.waitForFunction(() => document.body.dataset.call === 'ended');
+      for (const u of [alice, carol]) {
+        await u.page.waitForFunction(() => document.querySelectorAll('.call-tile').length === 1);
+        assert.equal(await u.page.evaluate(() => document.body.dataset.call), 'connected');
+      }
+      await carol.page.click('#call-hangup');
+      for (const u of users) await waitForRecord(u.page, /^Video call, \d+:\d\d$/);
+      const [record] = await storedCalls(server, alice, conv);
+      assert.equal(record.body.outcome, 'completed');
+      assert.deepEqual([...record.body.participants].sort(), users.map((u) => u.userId).sort());
+    }));

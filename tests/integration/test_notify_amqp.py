@@ -75,6 +75,17 @@ def rabbit(tmp_path_factory):
         log.close()
 
 
+def bound_queue(port: int, key: str):
+    """A connection to the broker, its channel, and a queue of its own bound to ringcast's
+    exchange for the routing keys `key` matches."""
+    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port))
+    channel = conn.channel()
+    channel.exchange_declare("ringcast", exchange_type="topic", durable=True)
+    queue = channel.queue_declare("", exclusive=True).method.queue
+    channel.queue_bind(queue, "ringcast", routing_key=key)
+    return conn, channel, queue
+
+
 def take_jobs(channel, queue: str, n: int, timeout: float = 20) -> list[tuple[str, dict, int]]:
     """Up to `n` jobs from `queue` (routing key, JSON, delivery mode), waiting up to `timeout`."""
     jobs: list[tuple[str, dict, int]] = []
@@ -90,11 +101,7 @@ def take_jobs(channel, queue: str, n: int, timeout: float = 20) -> list[tuple[st
 
 @pytest.mark.timeout(120)
 def test_each_job_published_once_with_its_routing_key(rabbit, server_factory):
-    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", rabbit))
-    channel = conn.channel()
-    channel.exchange_declare("ringcast", exchange_type="topic", durable=True)
-    queue = channel.queue_declare("", exclusive=True).method.queue
-    channel.queue_bind(queue, "ringcast", routing_key="#")
+    conn, channel, queue = bound_queue(rabbit, "#")
 
     srv = server_factory(*chat_args(jwt_secret=JWT_SECRET, presence_grace=0, notify_delay=300,
                                     amqp=f"amqp://guest:guest@127.0.0.1:{rabbit}"))
@@ -136,15 +143,11 @@ def test_email_digest_is_published_as_a_job(rabbit, server_factory):
     from aiosmtpd.controller import Controller
     from support import free_port as free_tcp_port
 
+    conn, channel, queue = bound_queue(rabbit, "email.#")
     sink = Sink()
     smtp = Controller(sink, hostname="127.0.0.1", port=free_tcp_port())
     smtp.start()
-    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", rabbit))
     try:
-        channel = conn.channel()
-        channel.exchange_declare("ringcast", exchange_type="topic", durable=True)
-        queue = channel.queue_declare("", exclusive=True).method.queue
-        channel.queue_bind(queue, "ringcast", routing_key="email.#")
         srv = server_factory(*chat_args(presence_grace=0, email_digest_after=1,
                                         smtp=f"smtp://127.0.0.1:{smtp.port}",
                                         amqp=f"amqp://guest:guest@127.0.0.1:{rabbit}"))
@@ -173,12 +176,8 @@ def test_each_call_publishes_call_ended(rabbit, server_factory):
     from support import run_async
     from test_calls import ask, invite
 
-    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", rabbit))
+    conn, channel, queue = bound_queue(rabbit, "call.#")
     try:
-        channel = conn.channel()
-        channel.exchange_declare("ringcast", exchange_type="topic", durable=True)
-        queue = channel.queue_declare("", exclusive=True).method.queue
-        channel.queue_bind(queue, "ringcast", routing_key="call.#")
         srv = server_factory(*chat_args(amqp=f"amqp://guest:guest@127.0.0.1:{rabbit}"))
         api = Api(srv.port)
         alice, bob, conv = api.direct_pair("amqpcall")
