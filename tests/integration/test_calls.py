@@ -261,6 +261,17 @@ def test_a_dropped_participant_may_rejoin_within_the_grace_period_else_the_call_
             late = await ask(ca, "call_rejoin", call=call)
             assert late["code"] == "not_found", late
 
+            # The caller gone before an answer, and not back within the grace period: failed.
+            cb4 = await ChatConn.connect(server.port, bob.token, name="bob, fourth")
+            ca2 = await ChatConn.connect(server.port, alice.token, name="alice, short-lived")
+            call = await invite(ca2, conv, "video")
+            await cb4.wait_type("call_ring", call=call)
+            ca2.abort()
+            stop = await cb4.wait_type("call_stop_ringing", call=call, timeout=10)
+            assert stop["reason"] == "failed", stop
+            assert (await record_of(api, bob, conv, call))["body"]["outcome"] == "failed"
+            await cb4.close()
+
             # A device gone while its accept was on its way is dropped all the same (its close
             # may come before the holder's answer): no ghost stays in the call.
             cb3 = await ChatConn.connect(server.port, bob.token, name="bob, third")
