@@ -149,12 +149,28 @@ test(
             await shown.jsonValue(),
             [{title: 'Trip', body: 'alice: tickets booked (+1 more)', tag: 'conv-7'}]);
         // A missed call's record (issue 26) is words, not the server's JSON.
-        const record = {call: 'c1', call_kind: 'video', outcome: 'missed', started_at: 1,
-                        ended_at: 2, duration_ms: 0, participants: [2]};
+        const record = {
+          call: 'c1',
+          call_kind: 'video',
+          outcome: 'missed',
+          started_at: 1,
+          ended_at: 2,
+          duration_ms: 0,
+          participants: [2]
+        };
         await cdp.send('ServiceWorker.deliverPushMessage', {
-          origin: server.baseUrl, registrationId, data: JSON.stringify({
-            ...payload, id: 'n2', conv: 8, group: false, conv_name: undefined, count: 1,
-            latest: {...payload.latest, kind: 'call', body: JSON.stringify(record)}})});
+          origin: server.baseUrl,
+          registrationId,
+          data: JSON.stringify({
+            ...payload,
+            id: 'n2',
+            conv: 8,
+            group: false,
+            conv_name: undefined,
+            count: 1,
+            latest: {...payload.latest, kind: 'call', body: JSON.stringify(record)}
+          })
+        });
         // (waitForFunction takes an async predicate's promise for a truthy answer: poll here.)
         let call = null;
         for (let tries = 0; !call && tries < 100; ++tries) {

@@ -45,9 +45,9 @@ bool SameRequest(const ClientRequest& a, const ClientRequest& b) {
   return a.type == b.type && a.conv == b.conv && a.cid == b.cid && a.kind == b.kind &&
          a.body == b.body && a.seq == b.seq && a.sync_all == b.sync_all && a.before == b.before &&
          a.limit == b.limit && a.typing == b.typing && a.token == b.token &&
-         a.reply_to == b.reply_to && a.thread == b.thread && a.root == b.root &&
-         a.call == b.call && a.call_kind == b.call_kind && a.to == b.to &&
-         a.signal_key == b.signal_key && a.signal_json == b.signal_json;
+         a.reply_to == b.reply_to && a.thread == b.thread && a.root == b.root && a.call == b.call &&
+         a.call_kind == b.call_kind && a.to == b.to && a.signal_key == b.signal_key &&
+         a.signal_json == b.signal_json;
 }
 
 void CheckAccepted(const ClientRequest& r, const RequestLimits& limits) {

@@ -111,8 +111,9 @@ export class ConversationList {
     const preview = this.preview(conv);
     showAvatar(
         q('.avatar'), title,
-        conv.group ? this._names.groupAvatar(conv) :
-                     peer === null ? undefined : this._names.avatar(peer));
+        conv.group        ? this._names.groupAvatar(conv) :
+            peer === null ? undefined :
+                            this._names.avatar(peer));
     q('.dot').hidden = !online;
     setText(q('.conv-name'), title);
     const ts = conv.lastMessage?.ts;

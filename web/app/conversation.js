@@ -341,9 +341,10 @@ export class ConversationView {
       const call = entry ? null : callEntry(message);
       // A group's change (PROTOCOL.md, "Groups") and a call's record ("Records"): a centered
       // notice, not a bubble.
-      rows.push(entry ? {type: 'system', key: `s${seq}`, entry} :
-                    call ? {type: 'call', key: `c${seq}`, call, message} :
-                           {type: 'message', key: `m${seq}`, message});
+      rows.push(
+          entry ? {type: 'system', key: `s${seq}`, entry} :
+              call? {type: 'call', key: `c${seq}`, call, message} :
+                  {type: 'message', key: `m${seq}`, message});
     }
     for (const entry of conv.pending.values()) {
       if (conv.shownAsMessage.has(entry.cid)) continue;
@@ -392,12 +393,13 @@ export class ConversationView {
       row.type === 'pending' ? pendingFiles(row.entry) : null,
       h('span', {class: 'body'}),
       h('span', {class: 'reactions', hidden: true}),
-      h('span', {class: 'meta'}, [
-        h('span', {class: 'pinned-mark', text: '📌 pinned', hidden: true}),
-        h('span', {class: 'edited', text: 'edited'}),
-        h('time', {class: 'time'}),
-        h('span', {class: 'tick'}),
-      ]),
+      h('span', {class: 'meta'},
+        [
+          h('span', {class: 'pinned-mark', text: '📌 pinned', hidden: true}),
+          h('span', {class: 'edited', text: 'edited'}),
+          h('time', {class: 'time'}),
+          h('span', {class: 'tick'}),
+        ]),
     ]);
     if (row.type === 'message') {
       const seq = row.message.seq;
@@ -472,11 +474,14 @@ export class ConversationView {
       const {call, message} = row;
       li.dataset.outcome = call.outcome;
       li.dataset.callKind = call.call_kind;
-      li.classList.toggle('missed', call.outcome !== 'completed' && message.from !== this._store.me);
-      setText(/** @type {HTMLElement} */ (li.querySelector('.call-icon')),
-              call.call_kind === 'video' ? '🎥' : '📞');
-      setText(/** @type {HTMLElement} */ (li.querySelector('.call-text')),
-              callText(call, message.from, this._store.me));
+      li.classList.toggle(
+          'missed', call.outcome !== 'completed' && message.from !== this._store.me);
+      setText(
+          /** @type {HTMLElement} */ (li.querySelector('.call-icon')),
+          call.call_kind === 'video' ? '🎥' : '📞');
+      setText(
+          /** @type {HTMLElement} */ (li.querySelector('.call-text')),
+          callText(call, message.from, this._store.me));
       setText(/** @type {HTMLElement} */ (li.querySelector('.time')), clock(message.ts));
       return;
     }
@@ -518,8 +523,9 @@ export class ConversationView {
     if (sender)
       showAvatar(q('.sender .avatar'), sender, this._names.avatar(from), {initial: false});
     q('.sender').hidden = !sender;
-    showBody(q('.body'), body, row.type === 'message' ? row.message.mentions : undefined,
-             this._names, this._store.me);
+    showBody(
+        q('.body'), body, row.type === 'message' ? row.message.mentions : undefined, this._names,
+        this._store.me);
     setText(q('.time'), clock(ts));
     q('.time').setAttribute('datetime', new Date(ts).toISOString());
     const tick = q('.tick');
@@ -866,7 +872,8 @@ export class ConversationView {
     if (conv === null) return;
     const picker = reactionPicker((emoji) => {
       const message = this._store.conv(conv).messages.get(seq);
-      const mine = message?.reactions?.find((r) => r.emoji === emoji)?.users.includes(this._store.me);
+      const mine =
+          message?.reactions?.find((r) => r.emoji === emoji)?.users.includes(this._store.me);
       // Picking one's own reaction again leaves it, as a chip's click would not.
       if (!mine) this._client.react(conv, seq, emoji);
     }, button);

@@ -147,8 +147,8 @@ export class Call extends Emitter {
   async cancel() {
     if (this.state === 'ended') return;
     this._closePeers();
-    const ack = await this._signalling.request({type: 'call_cancel', call: this.id})
-                    .catch(notFoundIsDone);
+    const ack =
+        await this._signalling.request({type: 'call_cancel', call: this.id}).catch(notFoundIsDone);
     await this._endedByServer(ack, 'cancelled');
   }
 
@@ -165,8 +165,8 @@ export class Call extends Emitter {
     if (this.state === 'ended') return;
     if (!this.joined) return this.decline();
     this._closePeers();
-    const ack = await this._signalling.request({type: 'call_hangup', call: this.id})
-                    .catch(notFoundIsDone);
+    const ack =
+        await this._signalling.request({type: 'call_hangup', call: this.id}).catch(notFoundIsDone);
     await this._endedByServer(ack, 'left');
   }
 
