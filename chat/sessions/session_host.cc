@@ -49,10 +49,11 @@ Session* SessionHost::FindSession(ConnId id) {
 }
 
 void SessionHost::Open(Connection& conn, int64_t user, std::string jti, int64_t exp_s,
-                       std::string address) {
+                       std::string address, std::unique_ptr<SessionTransport> transport) {
   auto owned = std::make_unique<Session>();
   Session& session = *owned;
   session.conn = &conn;
+  session.transport = std::move(transport);
   session.id = conn.id();
   session.user = user;
   SetToken(session, std::move(jti), exp_s);
@@ -140,7 +141,7 @@ void SessionHost::MaybeReady(Session& session) {
     status.last_online ? hello.Int(*status.last_online) : hello.Null();
     hello.EndObject();
   }
-  session.conn->SendText(hello.EndArray().EndObject().str());
+  session.Send(hello.EndArray().EndObject().str());
   RunPending(session);
 }
 
@@ -212,7 +213,7 @@ void SessionHost::Introduce(Session& session, int64_t user) {
   // read per new contact; the next hello has it).
   auto known = presence_.find(user);
   const Presence status = known == presence_.end() ? Presence{} : known->second;
-  session.conn->SendText(EncodePresence(user, status.online, status.last_online));
+  session.Send(EncodePresence(user, status.online, status.last_online));
 }
 
 void SessionHost::Unwatch(Session& session, int64_t user) {
@@ -234,7 +235,7 @@ void SessionHost::Unwatch(Session& session, int64_t user) {
 void SessionHost::CloseSession(Session& session, uint16_t code, std::string_view reason) {
   if (session.phase == Session::Phase::kGone) return;
   session.phase = Session::Phase::kGone;
-  session.conn->Close(code, reason);  // OnClose follows and cleans up.
+  session.Close(code, reason);  // OnClose follows and cleans up.
 }
 
 std::string SessionHost::UserOf(const Connection& conn) const {
@@ -272,7 +273,7 @@ void SessionHost::Drain() {
   for (const std::unique_ptr<Session>& session : sessions_) {
     if (session->phase == Session::Phase::kGone) continue;
     // Queued behind the frames already waiting for this connection, the close behind it.
-    session->conn->SendText(EncodeReconnect(after_ms(reconnect_jitter_)));
+    session->Send(EncodeReconnect(after_ms(reconnect_jitter_)));
     CloseSession(*session, uint16_t(ws::CloseCode::kServiceRestart), "service restart");
   }
 }
@@ -338,7 +339,7 @@ bool SessionHost::AdmitRequest(Session& session, std::string_view cid) {
 void SessionHost::SendError(Session& session, std::string_view code, std::string_view message,
                             std::string_view cid) {
   metrics_.CountError(code);
-  session.conn->SendText(EncodeError(code, message, cid));
+  session.Send(EncodeError(code, message, cid));
 }
 
 void SessionHost::FinishWithError(ConnId id, std::string_view code, std::string_view message) {
@@ -352,7 +353,7 @@ void SessionHost::HandleRequest(Session& session, std::string_view text) {
   bool parsed = parser_.Parse(text, &request, &error);
   if (!AdmitRequest(session, error.cid)) return;
   if (!parsed) {
-    session.conn->SendText(EncodeRequestError(error));
+    session.Send(EncodeRequestError(error));
     return;
   }
   switch (request.type) {
@@ -372,7 +373,7 @@ void SessionHost::HandleRequest(Session& session, std::string_view text) {
     case RequestType::kTyping:
       return HandleTyping(session, request);
     case RequestType::kPing:
-      session.conn->SendText(R"({"type":"pong"})");
+      session.Send(R"({"type":"pong"})");
       return;
     case RequestType::kAuth:
       return HandleAuth(session, request);
@@ -463,7 +464,7 @@ void SessionHost::HandleWatermark(Session& session, const ClientRequest& request
 
 void SessionHost::HandleSync(Session& session, ClientRequest& request) {
   if (!request.sync_all && request.asks.empty()) {
-    session.conn->SendText(R"({"type":"sync","convs":[]})");
+    session.Send(R"({"type":"sync","convs":[]})");
     return;
   }
   session.answer_outstanding = true;
@@ -588,7 +589,7 @@ void SessionHost::HandleThreadRead(Session& session, const ClientRequest& reques
               return host.SendError(*session, "not_found",
                                     "no such thread root (an ordinary message in no thread)");
             }
-            session->conn->SendText(EncodeThreadRead(conv, root, result->read_seq));
+            session->Send(EncodeThreadRead(conv, root, result->read_seq));
           }));
 }
 
@@ -597,7 +598,7 @@ void SessionHost::FinishAnswer(ConnId id, std::string_view json) {
   if (session == nullptr) return;
   session->answer_outstanding = false;
   if (session->phase != Session::Phase::kReady) return;
-  session->conn->SendText(json);
+  session->Send(json);
   RunPending(*session);
 }
 
@@ -611,7 +612,7 @@ void SessionHost::HandleTyping(Session& session, const ClientRequest& request) {
 // --- Mail from the owners --------------------------------------------------------------------
 
 void SessionHost::SendText(ConnId id, std::string_view json) {
-  if (Session* session = FindSession(id)) session->conn->SendText(json);
+  if (Session* session = FindSession(id)) session->Send(json);
 }
 
 void SessionHost::OnJoined(int64_t conv, uint64_t token, int64_t last_published) {
@@ -642,7 +643,7 @@ void SessionHost::DeliverLocal(int64_t conv, int64_t seq, SharedFrame* frame, in
       if (!view.live()) continue;
       if (seq > 0 && !view.TakeLive(seq)) continue;  // Already sent by a sync.
       frame->AddRefs(1);
-      session->conn->SendFrame(frame, droppable ? Delivery::kDroppable : Delivery::kReliable);
+      session->SendShared(frame, droppable ? Delivery::kDroppable : Delivery::kReliable);
     }
   }
   frame->Release();
@@ -696,7 +697,7 @@ void SessionHost::OnMembersChanged(const storage::ConversationState& state,
     }
   }
   for (Session* session : notify) {
-    if (session->phase == Session::Phase::kReady) session->conn->SendText(event);
+    if (session->phase == Session::Phase::kReady) session->Send(event);
   }
   for (const auto& [session, user] : introductions) Introduce(*session, user);
 }
@@ -776,7 +777,7 @@ void SessionHost::SetPresence(int64_t user, const Presence& presence, SharedFram
     for (Session* session : it->second) {
       if (session->phase != Session::Phase::kReady) continue;
       frame->AddRefs(1);
-      session->conn->SendFrame(frame);
+      session->SendShared(frame, Delivery::kReliable);
     }
   }
   frame->Release();

@@ -33,6 +33,7 @@
 #include "chat/sessions/pending_requests.h"
 #include "chat/sessions/rate_limit.h"
 #include "chat/sessions/revoked_tokens.h"
+#include "chat/sessions/session_transport.h"
 #include "chat/sessions/user_link.h"
 #include "core/net/connection.h"
 #include "core/runtime/clock.h"
@@ -47,11 +48,24 @@ namespace ringcast::chat {
 
 class ChatService;
 
-// One chat WebSocket connection.
+// One chat session: a /ws connection, or a client on another transport (SessionTransport).
 struct Session {
   enum class Phase : uint8_t { kStarting, kReady, kGone };
 
+  void Send(std::string_view json) {
+    transport ? transport->Send(json) : void(conn->SendText(json));
+  }
+  // Takes over one reference on `frame` (a JSON event as a WebSocket text frame).
+  void SendShared(SharedFrame* frame, ringcast::Delivery delivery) {
+    transport ? transport->SendShared(frame, delivery) : void(conn->SendFrame(frame, delivery));
+  }
+  void Close(uint16_t code, std::string_view reason) {
+    transport ? transport->Close(code, reason) : conn->Close(code, reason);
+  }
+
+  // The connection the session's events leave by (its congestion holds requests back).
   Connection* conn = nullptr;
+  std::unique_ptr<SessionTransport> transport;  // None: JSON over conn's WebSocket.
   ConnId id;
   int64_t user = 0;
   std::string jti;
@@ -84,8 +98,10 @@ class SessionHost {
   // conversations and contacts, the user's owner counts it) and gets `hello` once ready.
   // `address`: the client address counted under --max-conns-per-ip, released at the close.
   // `exp_s`: the token's exp (wall clock, seconds): the session closes then (4001) unless an
-  // auth request gives it a newer token (session_host_tokens.cc).
-  void Open(Connection& conn, int64_t user, std::string jti, int64_t exp_s, std::string address);
+  // auth request gives it a newer token (session_host_tokens.cc). `transport`: how its events
+  // reach a client on another transport than JSON over `conn`'s WebSocket (none for /ws).
+  void Open(Connection& conn, int64_t user, std::string jti, int64_t exp_s, std::string address,
+            std::unique_ptr<SessionTransport> transport = nullptr);
   // Whether the token id `jti` has been revoked (the replica: checking never leaves the shard).
   bool revoked(const std::string& jti) const { return revoked_.Contains(jti); }
 

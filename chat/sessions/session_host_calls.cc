@@ -74,7 +74,7 @@ void SessionHost::OnCallNote(const CallNote& note) {
       continue;
     }
     found = true;
-    session->conn->SendText(note.json);
+    session->Send(note.json);
     auto tracked = std::find(session->calls.begin(), session->calls.end(), note.call);
     switch (note.track) {
       case CallTrack::kIn:
@@ -126,13 +126,13 @@ void SessionHost::OnCallHolderDead(std::string_view node) {
       }
       if (session->phase == Session::Phase::kReady) {
         JsonWriter writer;
-        session->conn->SendText(writer.BeginObject()
-                                    .Field("type", "call_ended")
-                                    .Field("call", *it)
-                                    .Field("outcome", "failed")
-                                    .Field("duration_ms", int64_t{0})
-                                    .EndObject()
-                                    .str());
+        session->Send(writer.BeginObject()
+                          .Field("type", "call_ended")
+                          .Field("call", *it)
+                          .Field("outcome", "failed")
+                          .Field("duration_ms", int64_t{0})
+                          .EndObject()
+                          .str());
       }
       it = calls.erase(it);
     }

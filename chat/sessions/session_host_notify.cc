@@ -8,7 +8,7 @@ void SessionHost::SendToUser(int64_t user, std::string_view json) {
   auto sessions = by_user_.find(user);
   if (sessions == by_user_.end()) return;
   for (Session* session : sessions->second) {
-    if (session->phase == Session::Phase::kReady) session->conn->SendText(json);
+    if (session->phase == Session::Phase::kReady) session->Send(json);
   }
 }
 

@@ -8,7 +8,7 @@ namespace ringcast::chat {
 void SessionHost::OnProfile(int64_t user, const std::string& json) {
   auto send = [&](const std::vector<Session*>& sessions) {
     for (Session* session : sessions) {
-      if (session->phase == Session::Phase::kReady) session->conn->SendText(json);
+      if (session->phase == Session::Phase::kReady) session->Send(json);
     }
   };
   if (auto own = by_user_.find(user); own != by_user_.end()) send(own->second);

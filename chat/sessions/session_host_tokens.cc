@@ -18,13 +18,13 @@ constexpr uint16_t kTokenExpiredClose = 4001;
 constexpr int64_t kSweepPeriodMs = 1000;
 
 // The token events (token_expiring, auth_ok) both name the expiry of the token it now holds.
-void SendTokenEvent(const Session& session, std::string_view type) {
+void SendTokenEvent(Session& session, std::string_view type) {
   JsonWriter event;
-  session.conn->SendText(event.BeginObject()
-                             .Field("type", type)
-                             .Field("expires_at", session.token_exp_ms)
-                             .EndObject()
-                             .str());
+  session.Send(event.BeginObject()
+                   .Field("type", type)
+                   .Field("expires_at", session.token_exp_ms)
+                   .EndObject()
+                   .str());
 }
 
 }  // namespace
