@@ -2,7 +2,7 @@
 include(CheckSymbolExists)
 find_package(PkgConfig REQUIRED)
 find_package(Threads REQUIRED)
-find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+find_package(OpenSSL REQUIRED COMPONENTS Crypto SSL)
 find_package(simdjson REQUIRED)
 find_package(mimalloc REQUIRED)
 find_package(CLI11 REQUIRED)

@@ -21,6 +21,7 @@
 #include "core/metrics/metric_set.h"
 #include "core/metrics/metrics_server.h"
 #include "core/net/file_upload.h"
+#include "core/net/tls_context.h"
 #include "core/routes/static_files.h"
 #include "core/runtime/shard_set.h"
 #include "core/version.h"
@@ -90,6 +91,17 @@ int main(int argc, char** argv) {
     }
     RC_LOG(kInfo, "static files: %s at %s", root->c_str(), mount);
   }
+  // Read before anything starts, so a bad certificate is a clear start-up error.
+  std::unique_ptr<ringcast::TlsContext> tls;
+  if (!config.tls_cert.empty()) {
+    std::string error;
+    tls = ringcast::TlsContext::Load(config.tls_cert, config.tls_key, &error);
+    if (!tls) {
+      RC_LOG(kError, "TLS: %s", error.c_str());
+      return 1;
+    }
+    RC_LOG(kInfo, "TLS on port %u: %s", config.tls_port, tls->Describe().c_str());
+  }
   std::optional<ringcast::server::OpenedStore> opened =
       ringcast::server::OpenStoreWithSecrets(config);
   if (!opened) return 1;
@@ -124,6 +136,7 @@ int main(int argc, char** argv) {
   ringcast::ShardSet shards(config,
                             [&chat](ringcast::Shard& shard) { return chat->MakeShardApp(shard); });
   shards.SetCluster(cluster.get());
+  shards.SetTls(tls.get());
   chat->Attach(shards);
   background->Attach(shards);
   if (cluster) {

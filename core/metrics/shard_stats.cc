@@ -49,6 +49,14 @@ void ShardStats::Collect(MetricSet& out, uint32_t shard, const LoopFigures& loop
               "send and sendmsg calls to client sockets (one carries every frame corked since "
               "the last)",
               double(socket_sends));
+  // mode="user": records encrypted by OpenSSL on the shard; kernel TLS would add mode="kernel".
+  out.Gauge("ringcast_tls_connections", "TLS connections open now, by where records are encrypted",
+            double(tls_open), {{"mode", "user"}});
+  out.Counter("ringcast_tls_handshakes_total", "TLS handshakes completed", double(tls_handshakes));
+  out.Counter("ringcast_tls_handshake_failures_total",
+              "TLS handshakes that failed (bad client hello, no shared cipher, cleartext HTTP to "
+              "the TLS port)",
+              double(tls_handshake_failures));
   const std::string shard_label = std::to_string(shard);
   out.Gauge("ringcast_mailbox_depth", "Mail waiting for a shard (queued to it, not yet run)",
             double(loop.mailbox), {{"shard", shard_label}});

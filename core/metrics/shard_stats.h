@@ -26,6 +26,9 @@ struct ShardStats {
   uint64_t frames_dropped = 0;          // Droppable frames skipped for a connection behind.
   uint64_t slow_consumers = 0;          // Connections cut off past the outbound cap.
   uint64_t socket_sends = 0;            // send/sendmsg submitted to client sockets.
+  uint64_t tls_open = 0;                // TLS connections open now (each in user space).
+  uint64_t tls_handshakes = 0;
+  uint64_t tls_handshake_failures = 0;
   // Ended connections by reason and close code (0: no close frame).
   std::array<std::map<uint16_t, uint64_t>, kCloseReasons> closed;
   // Answered requests by route (a static label the application gave) and status.

@@ -1,12 +1,15 @@
 // ConnectionTable: receive and send (connection_table.cc has slots, accept and close).
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 #include "core/log.h"
 #include "core/net/connection_table.h"
 #include "core/net/http_driver.h"
+#include "core/net/tls_session.h"
 #include "core/net/ws_driver.h"
 #include "core/runtime/access_log.h"
 
@@ -60,7 +63,11 @@ void ConnectionTable::Flush() {
     if (io.recv_rearm && !io.recv_armed && !io.body_paused) ArmRecv(conn);
     io.recv_rearm = false;
     if (io.send_in_flight) continue;
-    if (!conn.send_queue().empty()) {
+    TlsSession* tls = conn.tls();
+    if (tls != nullptr && io.close_after_flush && conn.send_queue().empty()) {
+      tls->CloseNotify();  // Once: TLS's own end of stream, before TCP's.
+    }
+    if (!conn.send_queue().empty() || (tls != nullptr && tls->has_output())) {
       StartSend(conn);
     } else if (io.close_after_flush && conn.state() == Connection::State::kClosing) {
       // Our last bytes are out: send FIN, then read until the peer's EOF so that closing never
@@ -108,18 +115,10 @@ void ConnectionTable::OnRecv(Connection& conn, int32_t result, uint32_t flags) {
     uint16_t buffer_id = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
     std::span<uint8_t> data(reactor_.buffers().Buffer(buffer_id), static_cast<size_t>(result));
     io.ping_outstanding = false;
-    switch (conn.state()) {
-      case Connection::State::kHttp:
-        http_->OnData(conn, data);
-        break;
-      case Connection::State::kWebSocket:
-      case Connection::State::kClosing:
-        conn.set_last_receive_tick(reactor_.now());
-        ws_->OnData(conn, data);
-        break;
-      case Connection::State::kDraining:
-      case Connection::State::kClosed:
-        break;  // Discarded: we are only waiting for EOF.
+    if (conn.tls() != nullptr) {
+      ReceiveTls(conn, data);
+    } else {
+      Deliver(conn, data);
     }
     reactor_.buffers().Recycle(buffer_id);
     if (!io.recv_armed && conn.state() != Connection::State::kClosed) {
@@ -151,7 +150,109 @@ void ConnectionTable::OnRecv(Connection& conn, int32_t result, uint32_t flags) {
   Abort(conn);
 }
 
+void ConnectionTable::Deliver(Connection& conn, std::span<uint8_t> data) {
+  switch (conn.state()) {
+    case Connection::State::kHttp:
+      http_->OnData(conn, data);
+      break;
+    case Connection::State::kWebSocket:
+    case Connection::State::kClosing:
+      conn.set_last_receive_tick(reactor_.now());
+      ws_->OnData(conn, data);
+      break;
+    case Connection::State::kDraining:
+    case Connection::State::kClosed:
+      break;  // Discarded: we are only waiting for EOF.
+  }
+}
+
+// ---- TLS (tls_session.h) ---------------------------------------------------------------------
+
+void ConnectionTable::ReceiveTls(Connection& conn, std::span<const uint8_t> ciphertext) {
+  TlsSession& tls = *conn.tls();
+  // Failed: its alert is on its way. Draining: our close is out. Either way nothing more is read.
+  if (tls.failed() || conn.state() == Connection::State::kDraining ||
+      conn.state() == Connection::State::kClosed) {
+    return;
+  }
+  const bool was_established = tls.established();
+  tls.Feed(ciphertext);
+  for (;;) {
+    size_t read = 0;
+    const TlsSession::Result result = tls.Read(tls_plaintext_, &read);
+    if (result == TlsSession::Result::kData) {
+      Deliver(conn, {tls_plaintext_.data(), read});
+      if (conn.state() == Connection::State::kDraining ||
+          conn.state() == Connection::State::kClosed) {
+        break;
+      }
+      continue;
+    }
+    if (result == TlsSession::Result::kClosed) {
+      Abort(conn);  // close_notify: as the peer's EOF.
+    } else if (result == TlsSession::Result::kFailed) {
+      OnTlsFailure(conn);
+    }
+    break;
+  }
+  tls.EndFeed();
+  if (!was_established && tls.established()) ++stats_.tls_handshakes;
+  if (tls.has_output() && conn.state() != Connection::State::kClosed) MarkForFlush(conn);
+}
+
+void ConnectionTable::OnTlsFailure(Connection& conn) {
+  TlsSession& tls = *conn.tls();
+  if (!tls.established()) ++stats_.tls_handshake_failures;
+  RC_LOG(kDebug, "shard %u: TLS %s: %.*s", reactor_.id(),
+         tls.established() ? "error" : "handshake failed", int(tls.failure().size()),
+         tls.failure().data());
+  if (tls.plain_http()) {
+    // A browser or curl sent http:// to the TLS port: say so in words it can show, as nginx
+    // does, rather than an alert it shows as a garbled page.
+    static constexpr std::string_view kBody = "This port speaks TLS: use https:// or wss://.\n";
+    tls.AppendRaw(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+        "Content-Length: " +
+        std::to_string(kBody.size()) + "\r\n\r\n" + std::string(kBody));
+  }
+  if (conn.state() == Connection::State::kHttp) http_->OnAbort(conn);
+  // The alert (or the answer) goes out, then FIN, then the peer's EOF or the close timeout.
+  FinishAfterFlush(conn);
+}
+
+void ConnectionTable::EncryptQueued(Connection& conn) {
+  // One batch at a time: what is not yet encrypted stays queued as plaintext, where it counts
+  // against --max-outbound-bytes and a cut-off can still drop it.
+  static constexpr size_t kBatchBytes = 64 * 1024;
+  TlsSession& tls = *conn.tls();
+  SendQueue& queue = conn.send_queue();
+  iovec iov[SendBatch::kMaxIov];
+  const uint32_t count = queue.BeginSend(iov, SendBatch::kMaxIov);
+  size_t taken = 0;
+  for (uint32_t i = 0; i < count && taken < kBatchBytes; ++i) {
+    const size_t length = std::min(iov[i].iov_len, kBatchBytes - taken);
+    tls.Encrypt({static_cast<const uint8_t*>(iov[i].iov_base), length});
+    taken += length;
+  }
+  queue.Consume(taken);
+}
+
 void ConnectionTable::StartSend(Connection& conn) {
+  if (TlsSession* tls = conn.tls()) {
+    std::span<const uint8_t> records = tls->BeginSend();
+    if (records.empty() && tls->established() && !tls->failed() && !conn.send_queue().empty()) {
+      EncryptQueued(conn);
+      records = tls->BeginSend();
+    }
+    if (records.empty()) return;  // Plaintext before the handshake waits for it.
+    io_uring_sqe* sqe = reactor_.GetSqe();
+    io_uring_prep_send(sqe, conn.fd(), records.data(), records.size(), MSG_NOSIGNAL);
+    if (config_.direct_descriptors) sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, MakeTag(Op::kSend, conn.slot(), conn.generation()));
+    conn.io().send_in_flight = true;
+    ++stats_.socket_sends;
+    return;
+  }
   io_uring_sqe* sqe = reactor_.GetSqe();
   SendQueue& queue = conn.send_queue();
   // Everything queued since the last send goes out in one call ("corking").
@@ -201,7 +302,11 @@ void ConnectionTable::OnSend(Connection& conn, int32_t result) {
   stats_.bytes_sent += uint64_t(result);
   if (result > 0) conn.set_last_send_tick(reactor_.now());
   if (conn.state() == Connection::State::kClosed) return;
-  conn.send_queue().Consume(static_cast<uint64_t>(result));  // A short write leaves the rest.
+  if (TlsSession* tls = conn.tls()) {
+    tls->Sent(size_t(result));  // Its plaintext left the queue when it was encrypted.
+  } else {
+    conn.send_queue().Consume(static_cast<uint64_t>(result));  // A short write leaves the rest.
+  }
   if (io.close_frame_pending) {
     // Cut off as a slow consumer: now that the kernel's part is known, drop every frame it has
     // none of, and end the stream with the rest of the one it has part of and the close frame.
@@ -210,7 +315,10 @@ void ConnectionTable::OnSend(Connection& conn, int32_t result) {
     conn.QueueBytes(SharedFrame::EncodeClose(uint16_t(ws::CloseCode::kPolicyViolation),
                                              Connection::kSlowConsumerReason));
   }
-  if (!conn.send_queue().empty() || io.close_after_flush) MarkForFlush(conn);
+  if (!conn.send_queue().empty() || io.close_after_flush ||
+      (conn.tls() != nullptr && conn.tls()->has_output())) {
+    MarkForFlush(conn);
+  }
   if (!io.drain_wanted || conn.congested()) return;
   if (io.answer_streaming) {
     http_->OnWritable(conn);  // A streamed answer's source produces its next bytes.

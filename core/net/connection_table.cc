@@ -10,6 +10,8 @@
 #include "core/log.h"
 #include "core/net/http_driver.h"
 #include "core/net/listener.h"
+#include "core/net/tls_context.h"
+#include "core/net/tls_session.h"
 #include "core/net/ws_driver.h"
 #include "core/runtime/access_log.h"
 
@@ -26,7 +28,9 @@ ConnectionTable::ConnectionTable(Reactor& reactor, const Config& config, ShardSt
 ConnectionTable::~ConnectionTable() {
   for (Connection* conn : slots_) delete conn;
   for (SendBatch* batch : batches_) delete batch;
-  if (listen_fd_ >= 0) close(listen_fd_);
+  for (const Listening& listener : listeners_) {
+    if (listener.fd >= 0) close(listener.fd);
+  }
 }
 
 int ConnectionTable::Setup(bool access_log) {
@@ -43,16 +47,23 @@ int ConnectionTable::Setup(bool access_log) {
       return rc;
     }
   }
+  const uint32_t listeners = tls_context_ != nullptr ? 2 : 1;
   peers_.Choose(config_.direct_descriptors, config_.fixed_fd_install, reactor_.ring().features(),
-                access_log);
-  listen_fd_ =
-      OpenListener(config_.host, config_.port,
-                   {.reuse_port = true, .no_delay = true, .backlog = SOMAXCONN, .what = "--host"});
-  if (listen_fd_ < 0) return listen_fd_;
+                access_log, listeners);
+  ListenerOptions options{
+      .reuse_port = true, .no_delay = true, .backlog = SOMAXCONN, .what = "--host, --port"};
+  listeners_[kCleartext].fd = OpenListener(config_.host, config_.port, options);
+  if (listeners_[kCleartext].fd < 0) return listeners_[kCleartext].fd;
+  if (tls_context_ != nullptr) {
+    options.what = "--host, --tls-port";
+    listeners_[kTls].fd = OpenListener(config_.host, config_.tls_port, options);
+    if (listeners_[kTls].fd < 0) return listeners_[kTls].fd;
+    tls_plaintext_.resize(16 * 1024);  // TLS's largest record.
+  }
   // Address space only: pages are touched as slots are used, and the tables never move.
   slots_.reserve(config_.max_connections);
   generations_.reserve(config_.max_connections);
-  ArmAccept();
+  for (uint32_t listener = 0; listener < listeners; ++listener) ArmAccepts(listener);
   return 0;
 }
 
@@ -60,52 +71,57 @@ int ConnectionTable::Setup(bool access_log) {
 
 uint32_t ConnectionTable::AcceptsWanted() const {
   const size_t addressed = peers_.addressed_accepts_count();
-  return addressed == 0 ? 1 : static_cast<uint32_t>(addressed);
+  return addressed == 0 ? 1 : static_cast<uint32_t>(addressed / (tls_context_ != nullptr ? 2 : 1));
 }
 
-void ConnectionTable::ArmAccept() {
+void ConnectionTable::ArmAccepts(uint32_t listener) {
   auto& addressed = peers_.addressed_accepts();
   if (!addressed.empty()) {
-    for (uint32_t index = 0; index < addressed.size(); ++index) {
-      if (!addressed[index].armed) ArmAddressedAccept(index);
+    const uint32_t per_listener = AcceptsWanted();
+    for (uint32_t entry = listener * per_listener; entry < (listener + 1) * per_listener; ++entry) {
+      if (!addressed[entry].armed) ArmAddressedAccept(listener, entry);
     }
     return;
   }
   io_uring_sqe* sqe = reactor_.GetSqe();
+  const int fd = listeners_[listener].fd;
   if (config_.direct_descriptors) {
     // Multishot accept (5.19) into a kernel-chosen free slot of the fixed file table.
-    io_uring_prep_multishot_accept_direct(sqe, listen_fd_, nullptr, nullptr, 0);
+    io_uring_prep_multishot_accept_direct(sqe, fd, nullptr, nullptr, 0);
   } else {
-    io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, SOCK_CLOEXEC);
   }
-  io_uring_sqe_set_data64(sqe, MakeTag(Op::kAccept));
-  accepts_armed_ = 1;
+  io_uring_sqe_set_data64(sqe, MakeTag(Op::kAccept, AcceptTag(listener, 0)));
+  listeners_[listener].accepts_armed = 1;
 }
 
-void ConnectionTable::ArmAddressedAccept(uint32_t index) {
-  PeerAddresses::AddressedAccept& accept = peers_.addressed_accepts()[index];
+void ConnectionTable::ArmAddressedAccept(uint32_t listener, uint32_t entry) {
+  PeerAddresses::AddressedAccept& accept = peers_.addressed_accepts()[entry];
   accept.size = sizeof(accept.address);
   io_uring_sqe* sqe = reactor_.GetSqe();
   // Single-shot accept (5.5) into a kernel-chosen free slot of the fixed file table (5.19).
   // liburing 2.3 stores file_index + 1 without special-casing IORING_FILE_INDEX_ALLOC (later
   // versions do), so ALLOC - 1 is what makes the field IORING_FILE_INDEX_ALLOC.
-  io_uring_prep_accept_direct(sqe, listen_fd_, reinterpret_cast<sockaddr*>(&accept.address),
-                              &accept.size, 0, IORING_FILE_INDEX_ALLOC - 1);
-  io_uring_sqe_set_data64(sqe, MakeTag(Op::kAccept, index));
+  io_uring_prep_accept_direct(sqe, listeners_[listener].fd,
+                              reinterpret_cast<sockaddr*>(&accept.address), &accept.size, 0,
+                              IORING_FILE_INDEX_ALLOC - 1);
+  io_uring_sqe_set_data64(sqe, MakeTag(Op::kAccept, AcceptTag(listener, entry)));
   accept.armed = true;
-  ++accepts_armed_;
+  ++listeners_[listener].accepts_armed;
 }
 
 void ConnectionTable::OnAcceptCqe(void* self, const io_uring_cqe& cqe) {
   static_cast<ConnectionTable*>(self)->OnAccept(ParseTag(cqe.user_data).slot, cqe.res, cqe.flags);
 }
 
-void ConnectionTable::OnAccept(uint32_t index, int32_t result, uint32_t flags) {
+void ConnectionTable::OnAccept(uint32_t tag, int32_t result, uint32_t flags) {
+  const uint32_t listener = tag >> 16;
+  const uint32_t entry = tag & 0xFFFF;
   bool more = flags & IORING_CQE_F_MORE;
   auto& addressed = peers_.addressed_accepts();
   if (!more) {
-    --accepts_armed_;
-    if (!addressed.empty()) addressed[index].armed = false;
+    --listeners_[listener].accepts_armed;
+    if (!addressed.empty()) addressed[entry].armed = false;
   }
   if (result < 0) {
     // ENFILE: the fixed file table is full; OnTick re-arms on the next tick.
@@ -115,32 +131,44 @@ void ConnectionTable::OnAccept(uint32_t index, int32_t result, uint32_t flags) {
     return;
   }
   const bool stopping = reactor_.stopping();
-  Connection* conn = stopping ? nullptr : Open(result);
+  Connection* conn = stopping ? nullptr : Open(result, listener == kTls);
   // Read the address before re-arming: the next accept on this entry overwrites it.
-  if (conn != nullptr && !addressed.empty()) peers_.Record(*conn, addressed[index]);
-  if (!more && !stopping) addressed.empty() ? ArmAccept() : ArmAddressedAccept(index);
+  if (conn != nullptr && !addressed.empty()) peers_.Record(*conn, addressed[entry]);
+  if (!more && !stopping) {
+    addressed.empty() ? ArmAccepts(listener) : ArmAddressedAccept(listener, entry);
+  }
   if (conn == nullptr) CloseDescriptor(result);
 }
 
 void ConnectionTable::OnTick() {
-  if (accepts_armed_ < AcceptsWanted() && !reactor_.stopping() && listen_fd_ >= 0) ArmAccept();
+  if (reactor_.stopping()) return;
+  for (uint32_t listener = 0; listener < 2; ++listener) {
+    if (listeners_[listener].fd >= 0 && listeners_[listener].accepts_armed < AcceptsWanted()) {
+      ArmAccepts(listener);
+    }
+  }
 }
 
 void ConnectionTable::StopAccepting() {
-  for (uint32_t index = 0; index < AcceptsWanted(); ++index) {
-    // Matched by user_data: the listening fd is closed below, before this is submitted.
-    io_uring_sqe* sqe = reactor_.GetSqe();
-    io_uring_prep_cancel64(sqe, MakeTag(Op::kAccept, index), 0);
-    io_uring_sqe_set_data64(sqe, MakeTag(Op::kIgnore));
+  for (uint32_t listener = 0; listener < 2; ++listener) {
+    if (listeners_[listener].fd < 0) continue;
+    for (uint32_t index = 0; index < AcceptsWanted(); ++index) {
+      // Matched by user_data: the listening fd is closed below, before this is submitted.
+      const uint32_t entry =
+          peers_.addressed_accepts().empty() ? 0 : listener * AcceptsWanted() + index;
+      io_uring_sqe* sqe = reactor_.GetSqe();
+      io_uring_prep_cancel64(sqe, MakeTag(Op::kAccept, AcceptTag(listener, entry)), 0);
+      io_uring_sqe_set_data64(sqe, MakeTag(Op::kIgnore));
+    }
+    // The armed accept holds its own reference; the socket stops listening once that ends.
+    close(listeners_[listener].fd);
+    listeners_[listener].fd = -1;
   }
-  // The armed accept holds its own reference; the socket stops listening once that ends.
-  close(listen_fd_);
-  listen_fd_ = -1;
 }
 
 // ---- Slots -----------------------------------------------------------------------------------
 
-Connection* ConnectionTable::Open(int fd) {
+Connection* ConnectionTable::Open(int fd, bool tls) {
   uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
@@ -158,6 +186,10 @@ Connection* ConnectionTable::Open(int fd) {
   }
   uint32_t generation = ++generations_[slot] & 0xFFFFFF;
   auto* conn = new Connection(slot, generation, fd, config_.max_message_size);
+  if (tls) {
+    conn->set_tls(std::make_unique<TlsSession>(tls_context_->NewSession()));
+    ++stats_.tls_open;
+  }
   slots_[slot] = conn;
   ++live_;
   ++stats_.accepted;
@@ -178,6 +210,7 @@ void ConnectionTable::Release() {
   for (Connection* conn : release_list_) {
     CHECK(conn->state() == Connection::State::kClosed);
     stats_.CountClosed(conn->close_reason(), conn->close_code());
+    if (conn->tls() != nullptr) --stats_.tls_open;
     uint32_t slot = conn->slot();
     if (access_log_) access_log_->OnRelease(slot, conn->generation());
     peers_.Forget(*conn);

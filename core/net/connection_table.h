@@ -28,6 +28,7 @@ namespace ringcast {
 
 class AccessLog;
 class HttpDriver;
+class TlsContext;
 class WsDriver;
 
 class ConnectionTable {
@@ -43,8 +44,10 @@ class ConnectionTable {
     ws_ = ws;
   }
   void SetAccessLog(AccessLog* log) { access_log_ = log; }
-  // The fixed file table, the peer-address source, the listener and the first accept. Returns
-  // 0 or -errno with a message already logged.
+  // With a context (--tls-cert), Setup listens on --tls-port too.
+  void SetTls(TlsContext* tls) { tls_context_ = tls; }
+  // The fixed file table, the peer-address source, the listeners and their first accepts.
+  // Returns 0 or -errno with a message already logged.
   int Setup(bool access_log);
 
   Connection* Find(ConnId id);
@@ -90,14 +93,23 @@ class ConnectionTable {
 
   static void OnAcceptCqe(void* self, const io_uring_cqe& cqe);
   static void OnConnCqe(void* self, const io_uring_cqe& cqe);
-  void OnAccept(uint32_t index, int32_t result, uint32_t flags);
+  // An accept's tag names its listener and, with addressed accepts, its entry there.
+  static uint32_t AcceptTag(uint32_t listener, uint32_t entry) { return listener << 16 | entry; }
+  void OnAccept(uint32_t tag, int32_t result, uint32_t flags);
   void OnRecv(Connection& conn, int32_t result, uint32_t flags);
+  // Received bytes to the connection's protocol driver.
+  void Deliver(Connection& conn, std::span<uint8_t> data);
+  // Received ciphertext: decrypted and delivered record by record (tls_session.h).
+  void ReceiveTls(Connection& conn, std::span<const uint8_t> ciphertext);
+  void OnTlsFailure(Connection& conn);
+  // Encrypts the plaintext queued for a TLS connection, up to one batch, into its records.
+  void EncryptQueued(Connection& conn);
   void OnSend(Connection& conn, int32_t result);
   void OnShutdownWrite(Connection& conn, int32_t result);
-  Connection* Open(int fd);
-  uint32_t AcceptsWanted() const;
-  void ArmAccept();
-  void ArmAddressedAccept(uint32_t index);
+  Connection* Open(int fd, bool tls);
+  uint32_t AcceptsWanted() const;  // Per listener.
+  void ArmAccepts(uint32_t listener);
+  void ArmAddressedAccept(uint32_t listener, uint32_t entry);
   void ArmRecv(Connection& conn);
   void StartSend(Connection& conn);
   void CloseDescriptor(int fd);
@@ -111,8 +123,15 @@ class ConnectionTable {
   HttpDriver* http_ = nullptr;
   WsDriver* ws_ = nullptr;
   PeerAddresses peers_;
-  int listen_fd_ = -1;
-  uint32_t accepts_armed_ = 0;  // Accept requests in flight (multishot: at most one).
+  TlsContext* tls_context_ = nullptr;
+  struct Listening {
+    int fd = -1;
+    uint32_t accepts_armed = 0;  // Accept requests in flight (multishot: at most one).
+  };
+  static constexpr uint32_t kCleartext = 0;
+  static constexpr uint32_t kTls = 1;
+  Listening listeners_[2];              // kTls's only with --tls-cert.
+  std::vector<uint8_t> tls_plaintext_;  // Read's scratch: one record at most.
 
   std::vector<Connection*> slots_;
   std::vector<uint32_t> generations_;

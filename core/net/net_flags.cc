@@ -28,6 +28,12 @@ void RegisterNetFlags(FlagRegistry& flags, NetOptions* options) {
   flags.Add({
       {"host", &options->host, "Address to listen on"},
       {"port", &options->port, "TCP port to listen on", CLI::Range(1, 65535)},
+      {"tls-cert", &options->tls_cert,
+       "PEM certificate chain (the leaf first) for TLS on --tls-port (https://, wss://); read "
+       "again on SIGHUP. Empty: no TLS"},
+      {"tls-key", &options->tls_key, "PEM private key of --tls-cert; read again on SIGHUP"},
+      {"tls-port", &options->tls_port,
+       "TCP port for TLS, beside --port's cleartext (with --tls-cert)", CLI::Range(1, 65535)},
       {"max-message-size", &options->max_message_size,
        "Largest WebSocket message accepted, bytes (larger: close 1009)",
        CLI::Range(uint64_t{1}, uint64_t{1} << 31)},
@@ -75,6 +81,15 @@ void RegisterNetFlags(FlagRegistry& flags, NetOptions* options) {
     if ((options->recv_buffers & (options->recv_buffers - 1)) != 0) {
       std::fprintf(stderr, "ringcast: --recv-buffers must be a power of two, got %u\n",
                    options->recv_buffers);
+      return false;
+    }
+    if (options->tls_cert.empty() != options->tls_key.empty()) {
+      std::fprintf(stderr, "ringcast: --tls-cert and --tls-key go together\n");
+      return false;
+    }
+    if (!options->tls_cert.empty() && options->tls_port == options->port) {
+      std::fprintf(stderr, "ringcast: --tls-port must differ from --port (both %u)\n",
+                   options->port);
       return false;
     }
     return CheckListenHost("--host", options->host);

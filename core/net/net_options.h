@@ -31,6 +31,11 @@ struct NetOptions {
   // Ask a direct descriptor's peer address with IORING_OP_FIXED_FD_INSTALL when the kernel has it
   // (6.8); off: accept one connection per request with its address, as on older kernels.
   bool fixed_fd_install = true;
+  // TLS (docs/architecture.md, "TLS"): with a certificate and key, each shard also listens on
+  // tls_port, beside the cleartext port.
+  std::string tls_cert;
+  std::string tls_key;
+  uint16_t tls_port = 8443;
   // Peers whose X-Forwarded-For / X-Real-IP name the client (core/net/client_address.h); empty:
   // nobody's, the TCP peer is the client.
   TrustedProxies trusted_proxies;

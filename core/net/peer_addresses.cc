@@ -47,7 +47,7 @@ PeerAddresses::PeerAddresses(Reactor& reactor, ConnectionTable& table)
 }
 
 void PeerAddresses::Choose(bool direct_descriptors, bool fixed_fd_install_allowed,
-                           const RingFeatures& features, bool access_log) {
+                           const RingFeatures& features, bool access_log, uint32_t listeners) {
   if (!direct_descriptors) {
     source_ = Source::kGetpeername;
   } else if (fixed_fd_install_allowed && features.fixed_fd_install && !access_log) {
@@ -55,7 +55,7 @@ void PeerAddresses::Choose(bool direct_descriptors, bool fixed_fd_install_allowe
     source_ = Source::kFixedFdInstall;
   } else {
     source_ = Source::kRecordedAtAccept;
-    addressed_accepts_.assign(kAddressedAccepts, AddressedAccept{});
+    addressed_accepts_.assign(kAddressedAccepts * listeners, AddressedAccept{});
   }
 }
 

@@ -45,8 +45,10 @@ class PeerAddresses {
   // Handles the reactor's kInstallFd completions.
   PeerAddresses(Reactor& reactor, ConnectionTable& table);
 
+  // `listeners`: the sockets accepted from (cleartext, and TLS); with kRecordedAtAccept each has
+  // the same number of addressed accepts, the first listener's first.
   void Choose(bool direct_descriptors, bool fixed_fd_install_allowed, const RingFeatures& features,
-              bool access_log);
+              bool access_log, uint32_t listeners);
   const char* source_name() const;
   // Accepts that record the peer's address: one entry each while armed; empty otherwise.
   std::vector<AddressedAccept>& addressed_accepts() { return addressed_accepts_; }

@@ -44,6 +44,7 @@ int Shard::Setup() {
   }
   int rc = reactor_.Init(kRingEntries, config_.recv_buffers, config_.recv_buffer_size);
   if (rc < 0) return rc;
+  table_.SetTls(set_.tls());
   return table_.Setup(access_log_ != nullptr);
 }
 

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "core/net/tls_context.h"
 #include "proto/ws_handshake.h"
 
 namespace ringcast {
@@ -19,7 +20,7 @@ namespace {
 constexpr size_t kMailboxCapacity = 4096;
 
 // Taken by the main thread with sigwait: SIGINT and SIGTERM stop the server, SIGHUP reopens the
-// access log (log rotation).
+// access log (log rotation) and reads the TLS certificate and key again (a renewal).
 sigset_t HandledSignals() {
   sigset_t signals;
   sigemptyset(&signals);
@@ -30,13 +31,21 @@ sigset_t HandledSignals() {
 }
 
 // SIGHUP: true when `signal_number` was one (and has been handled).
-bool HandledReopen(int signal_number) {
+bool HandledReopen(int signal_number, TlsContext* tls) {
   if (signal_number != SIGHUP) return false;
   std::string error;
   if (ReopenAccessLog(&error)) {
     if (AccessLogEnabled()) RC_LOG(kInfo, "received SIGHUP: access log reopened");
   } else {
     RC_LOG(kError, "received SIGHUP: the access log stays where it was: %s", error.c_str());
+  }
+  if (tls == nullptr) return true;
+  if (tls->Reload(&error)) {
+    RC_LOG(kInfo, "received SIGHUP: TLS certificate reloaded (%s); open connections keep theirs",
+           tls->Describe().c_str());
+  } else {
+    RC_LOG(kError, "received SIGHUP: TLS certificate not reloaded, the old one stays: %s",
+           error.c_str());
   }
   return true;
 }
@@ -135,7 +144,7 @@ int ShardSet::Run() {
   int signal_number = 0;
   do {
     sigwait(&signals, &signal_number);
-  } while (HandledReopen(signal_number));
+  } while (HandledReopen(signal_number, tls_));
   RC_LOG(kInfo, "received %s, shutting down (up to %u s)", strsignal(signal_number),
          config_.shutdown_timeout_s);
   auto deadline =
@@ -153,7 +162,7 @@ int ShardSet::Run() {
   while (running.load(std::memory_order_acquire) > 0) {
     timespec poll{0, 100 * 1000 * 1000};
     signal_number = sigtimedwait(&signals, nullptr, &poll);
-    if (signal_number <= 0 || HandledReopen(signal_number)) continue;
+    if (signal_number <= 0 || HandledReopen(signal_number, tls_)) continue;
     if (hurried) {
       RC_LOG(kWarn, "received %s again: already closing every connection",
              strsignal(signal_number));

@@ -18,6 +18,7 @@
 
 namespace ringcast {
 
+class TlsContext;
 namespace cluster {
 class ClusterNode;
 }
@@ -55,6 +56,10 @@ class ShardSet {
   // any shard runs its loop: the place to start services that post to shards (the cluster
   // bus).
   void SetStartedHook(std::function<void()> hook) { started_hook_ = std::move(hook); }
+  // --tls-cert's certificate (the caller keeps it alive): the shards listen on --tls-port too,
+  // and SIGHUP reads the files again.
+  void SetTls(TlsContext* tls) { tls_ = tls; }
+  TlsContext* tls() const { return tls_; }
   // Before Run: figures of the whole node (the store's, the Redis bus's) that every scrape adds
   // (metrics_scrape.h). `source` runs on whichever thread renders a scrape: it must only read
   // what is safe to read from any thread.
@@ -86,6 +91,7 @@ class ShardSet {
   std::unique_ptr<WorkerPool> workers_;
   StoppedHook stopped_hook_;
   std::function<void()> started_hook_;
+  TlsContext* tls_ = nullptr;
   cluster::ClusterNode* cluster_ = nullptr;
   std::vector<std::function<void(MetricSet&)>> metrics_sources_;
   std::atomic<uint32_t> quiet_shards_{0};
