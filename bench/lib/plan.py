@@ -49,6 +49,9 @@ class Case:
     pg_ceiling_timing: tuple[float, float] = (3.0, 0.5)
     # A cluster case runs its own set of servers (targets="cluster"), see ClusterSpec.
     cluster: ClusterSpec | None = None
+    # Over TLS: ours gets a throwaway self-signed certificate and --tls-port, and the tool
+    # connects with wss:// there (its twin without "-tls" runs the same load in cleartext).
+    tls: bool = False
 
     def needs_pg(self) -> bool:
         return bool(self.pg_ceiling) or any("{database_url}" in a for a in self.server_args)
@@ -136,6 +139,15 @@ def build(quick: bool) -> list[Case]:
             about=f"{clients} clients on one channel; each iteration all send one 20-byte "
                   f"binary message and wait for all {clients}",
             x={"connections": clients}))
+    # TLS (ours only: the peers are run without it): the same loads as echo-100c-1KiB,
+    # echo-1000c-1KiB and broadcast-500c, over wss:// to --tls-port, so the table shows what
+    # TLS costs against cleartext in the same run.
+    for twin in [c for c in cases
+                 if c.name in ("echo-100c-1KiB", "echo-1000c-1KiB", "broadcast-500c")]:
+        cases.append(dataclasses.replace(
+            twin, name=twin.name + "-tls", targets="ours", tls=True,
+            about=twin.about + "; over TLS (wss://, user-space OpenSSL in the server)",
+            x=dict(twin.x, tls=True)))
     # One message to 1,000 subscribers is a burst of 1,000 sends, each a loopback TCP segment
     # whose receive path the kernel runs on the sending CPU: the burst alone takes several ms.
     # 100 channels of 100 show the delivery capacity instead of the burst length.

@@ -34,7 +34,7 @@ import machine
 import pg
 import placement
 import plan
-from servers import Server, Target, wait_tool
+from servers import Server, Target, free_port, wait_tool
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 BUILD = REPO / "build" / "release"
@@ -170,6 +170,18 @@ def split_sources(processes: int) -> list[str]:
     return [f"127.0.0.{1 + i * per}-127.0.0.{(i + 1) * per}" for i in range(processes)]
 
 
+def tls_pair(logs: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """A self-signed P-256 certificate and key for the TLS cases, made once per run (the tool
+    does not verify it)."""
+    cert, key = logs / "tls-cert.pem", logs / "tls-key.pem"
+    if not cert.exists():
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out",
+                        str(cert), "-days", "2", "-subj", "/CN=127.0.0.1"],
+                       check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
 def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
              tool_bin: pathlib.Path, pgsvc: pg.PgService, attempt: int = 0,
              watch_placement: bool = False) -> dict:
@@ -186,6 +198,11 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
         # The raw cases open the chat store too: a fresh one, never the checkout's
         # ./ringcast-data, which a newer build may have migrated past an older one (--server-bin).
         extra += ["--data-dir", str(data_dir)]
+    tls_port = 0
+    if case.tls:
+        cert, key = tls_pair(logs)
+        tls_port = free_port()
+        extra += ["--tls-port", str(tls_port), "--tls-cert", str(cert), "--tls-key", str(key)]
     server = Server(target, logs / f"{stem}.server.log", extra)
     record: dict = {"case": case.name, "scenario": case.scenario, "target": target.name,
                     "repeat": repeat, "ok": False}
@@ -224,8 +241,10 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
         sources = split_sources(case.processes) if case.processes > 1 else [None]
         for i, src in enumerate(sources):
             json_path = logs / f"{stem}.tool{i}.json"
+            url = (f"wss://127.0.0.1:{tls_port}{case.path}" if case.tls
+                   else server.url(case.path))
             argv = ["taskset", "-c", TOOL_CPU, str(tool_bin), case.scenario,
-                    server.url(case.path), *case.args, "-q", "--json", str(json_path),
+                    url, *case.args, "-q", "--json", str(json_path),
                     "--server-pid", str(server.pid)]
             if src:
                 argv += ["--sources", src]

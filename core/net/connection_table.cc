@@ -187,7 +187,8 @@ Connection* ConnectionTable::Open(int fd, bool tls) {
   uint32_t generation = ++generations_[slot] & 0xFFFFFF;
   auto* conn = new Connection(slot, generation, fd, config_.max_message_size);
   if (tls) {
-    conn->set_tls(std::make_unique<TlsSession>(tls_context_->NewSession()));
+    conn->set_tls(
+        std::make_unique<TlsSession>(tls_context_->NewSession(), TlsSession::Role::kServer));
     ++stats_.tls_open;
   }
   slots_[slot] = conn;

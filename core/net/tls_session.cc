@@ -59,13 +59,13 @@ int TlsSession::BioWrite(void* raw, const char* in, int size) {
   return size;
 }
 
-TlsSession::TlsSession(SSL* ssl) : ssl_(ssl) {
+TlsSession::TlsSession(SSL* ssl, Role role) : ssl_(ssl) {
   BIO* bio = BIO_new(TlsBio::Method());
   BIO_set_data(bio, this);
   SSL_set_bio(ssl_, bio, bio);  // One BIO both ways: SSL_set_bio takes one reference for each.
   BIO_up_ref(bio);
   BIO_free(bio);
-  SSL_set_accept_state(ssl_);
+  role == Role::kServer ? SSL_set_accept_state(ssl_) : SSL_set_connect_state(ssl_);
 }
 
 TlsSession::~TlsSession() { SSL_free(ssl_); }

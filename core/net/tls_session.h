@@ -1,5 +1,6 @@
 // TlsSession: TLS on one connection, in user space (OpenSSL), between the ring's receives and
-// sends (docs/architecture.md, "TLS").
+// sends (docs/architecture.md, "TLS"). The server's connections use it, and so does the load
+// tool's client side (tools/bench/worker.h).
 //
 // Owner: the connection's shard. The ring still does every socket operation: a receive hands
 // its ciphertext to Feed and Read, which decrypt it into a scratch buffer for the protocol
@@ -33,7 +34,11 @@ class TlsSession {
     kFailed,     // A handshake or record error (failure(), plain_http()); the alert is queued.
   };
 
-  explicit TlsSession(SSL* ssl);  // Takes it over (TlsContext::NewSession).
+  // The server's end (an accepted connection) or the client's (ringcast-bench's wss://).
+  enum class Role : uint8_t { kServer, kClient };
+  // Takes `ssl` over (TlsContext::NewSession for a server). A client's handshake starts with
+  // the first Read, fed nothing.
+  TlsSession(SSL* ssl, Role role);
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;

@@ -243,6 +243,12 @@ bool ChatScenario::Setup(const CommonOptions& common, RunShared* run, std::strin
     *error = "--user-prefix is too long: usernames are at most 32 characters";
     return false;
   }
+  if (common.url.tls) {
+    // Its setup (registrations, logins) speaks plain HTTP; TLS is measured by echo and
+    // broadcast, where nothing but the transport differs.
+    *error = "the chat scenario takes ws:// only";
+    return false;
+  }
   BindRun(common, run);
   quiet_ = common.quiet;
   threads_count_ = common.threads;

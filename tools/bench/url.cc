@@ -4,11 +4,13 @@
 
 namespace ringcast::bench {
 
-std::string WsUrl::ToString() const { return "ws://" + host + ":" + std::to_string(port) + target; }
+std::string WsUrl::ToString() const {
+  return (tls ? "wss://" : "ws://") + host + ":" + std::to_string(port) + target;
+}
 
 std::string WsUrl::HostHeader() const {
   std::string out = host;
-  if (port != 80) {
+  if (port != (tls ? 443 : 80)) {
     // Two appends: `":" + std::to_string(...)` draws GCC 12's false -Wrestrict at -O3 (bug 105329).
     out += ':';
     out += std::to_string(port);
@@ -17,16 +19,12 @@ std::string WsUrl::HostHeader() const {
 }
 
 bool ParseWsUrl(std::string_view text, WsUrl* out, std::string* error) {
-  constexpr std::string_view kScheme = "ws://";
-  if (text.starts_with("wss://")) {
-    *error = "wss:// is not supported (ringcast-bench speaks no TLS): use ws://";
+  const bool tls = text.starts_with("wss://");
+  if (!tls && !text.starts_with("ws://")) {
+    *error = "URL must start with ws:// or wss:// (got '" + std::string(text) + "')";
     return false;
   }
-  if (!text.starts_with(kScheme)) {
-    *error = "URL must start with ws:// (got '" + std::string(text) + "')";
-    return false;
-  }
-  std::string_view rest = text.substr(kScheme.size());
+  std::string_view rest = text.substr(tls ? 6 : 5);
   const size_t slash = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, slash);
   std::string_view target = slash == std::string_view::npos ? "" : rest.substr(slash);
@@ -35,6 +33,8 @@ bool ParseWsUrl(std::string_view text, WsUrl* out, std::string* error) {
     return false;
   }
   WsUrl url;
+  url.tls = tls;
+  url.port = tls ? 443 : 80;
   const size_t colon = authority.rfind(':');
   if (authority.starts_with('[')) {
     *error = "IPv6 targets are not supported";
@@ -82,6 +82,10 @@ bool ParseWsUrls(const std::vector<std::string>& texts, std::vector<WsUrl>* out,
     if (urls[i].target != urls[0].target) {
       *error = "every server URL must have the same path (" + texts[0] + " has '" + urls[0].target +
                "', " + texts[i] + " has '" + urls[i].target + "')";
+      return false;
+    }
+    if (urls[i].tls != urls[0].tls) {
+      *error = "every server URL must use the same scheme (ws:// or wss://, for TLS)";
       return false;
     }
   }

@@ -8,24 +8,25 @@
 
 namespace ringcast::bench {
 
-// ws://host[:port][/path][?query]. The host is kept as written (for the Host header); the
-// address it names is resolved later. Only plain ws:// is accepted: the tool speaks no TLS.
+// ws://host[:port][/path][?query], or wss:// (TLS: port 443 unless given). The host is kept as
+// written (for the Host header and TLS's server name); the address it names is resolved later.
 struct WsUrl {
   std::string host;
   uint16_t port = 80;
+  bool tls = false;
   std::string target = "/";  // Request target: path plus "?query" when present.
 
   std::string ToString() const;
-  std::string HostHeader() const;  // "host" on port 80, else "host:port".
+  std::string HostHeader() const;  // "host" on the scheme's own port, else "host:port".
 };
 
-// Returns false with *error set on anything that is not a ws:// URL with a valid port.
+// Returns false with *error set on anything that is not a ws:// or wss:// URL with a valid port.
 bool ParseWsUrl(std::string_view text, WsUrl* out, std::string* error);
 
 // Several servers (the nodes of a cluster, or plain separate servers), one URL each. Every URL
 // must name the same request target: the scenarios build their paths from it once, and a
-// connection differs from its neighbour only in the server it lands on. An empty list, a bad
-// URL or a differing target gives false with *error.
+// connection differs from its neighbour only in the server it lands on; and the same scheme.
+// An empty list, a bad URL or a differing target or scheme gives false with *error.
 bool ParseWsUrls(const std::vector<std::string>& texts, std::vector<WsUrl>* out,
                  std::string* error);
 

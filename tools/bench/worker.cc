@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -64,6 +65,11 @@ Worker::Worker(uint32_t index, const CommonOptions& options, Scenario& scenario,
     targets_.push_back(scenario.TargetFor(id));
   }
   rng_state_ = (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}() ^ index;
+  if (options.url.tls) {
+    tls_context_ = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_min_proto_version(tls_context_, TLS1_2_VERSION);
+    tls_plaintext_.resize(16 * 1024);
+  }
 }
 
 Worker::~Worker() {
@@ -71,6 +77,8 @@ Worker::~Worker() {
   for (Conn& c : conns_) {
     if (c.fd >= 0) close(c.fd);
   }
+  conns_.clear();  // Their sessions hold references to the context.
+  SSL_CTX_free(tls_context_);
   if (wake_fd_ >= 0) close(wake_fd_);
 }
 
@@ -302,8 +310,20 @@ void Worker::OnConnect(Conn& c, int res, int64_t /*now*/) {
   const std::string request = BuildUpgradeRequest(host_headers_[c.server], target, c.key);
   std::string().swap(target);
   std::memcpy(c.out.Extend(request.size()), request.data(), request.size());
+  if (tls_context_ != nullptr) StartTls(c);  // The request waits for the handshake.
   MarkDirty(c);
   ArmRecv(c);
+}
+
+void Worker::StartTls(Conn& c) {
+  SSL* ssl = SSL_new(tls_context_);
+  const std::string& host = options_.urls[c.server].host;
+  in_addr ignored;
+  // SNI names a host, never an address (RFC 6066 §3).
+  if (inet_pton(AF_INET, host.c_str(), &ignored) != 1) SSL_set_tlsext_host_name(ssl, host.c_str());
+  c.tls = std::make_unique<TlsSession>(ssl, TlsSession::Role::kClient);
+  size_t read = 0;
+  c.tls->Read(tls_plaintext_, &read);  // Writes the ClientHello.
 }
 
 void Worker::SubmitSend(Conn& c) {
@@ -311,8 +331,13 @@ void Worker::SubmitSend(Conn& c) {
   ++c.ops;
   c.send_in_flight = true;
   io_uring_sqe* sqe = Sqe();
-  io_uring_prep_send(sqe, c.fd, c.sending.data() + c.sending_offset,
-                     c.sending.size() - c.sending_offset, MSG_NOSIGNAL);
+  if (c.tls != nullptr) {
+    const std::span<const uint8_t> records = c.tls->BeginSend();
+    io_uring_prep_send(sqe, c.fd, records.data(), records.size(), MSG_NOSIGNAL);
+  } else {
+    io_uring_prep_send(sqe, c.fd, c.sending.data() + c.sending_offset,
+                       c.sending.size() - c.sending_offset, MSG_NOSIGNAL);
+  }
   io_uring_sqe_set_data64(sqe, UserData(Op::kSend, c.id / threads_));
 }
 
@@ -324,7 +349,16 @@ void Worker::Flush() {
       c.out.Release();
       continue;
     }
-    if (c.send_in_flight || c.out.empty()) continue;  // OnSend re-marks it.
+    if (c.send_in_flight) continue;  // OnSend re-marks it.
+    if (c.tls != nullptr) {
+      if (c.tls->established() && !c.out.empty()) {
+        c.tls->Encrypt({c.out.data(), c.out.size()});
+        c.out.Clear();
+      }
+      if (c.tls->has_output()) SubmitSend(c);
+      continue;
+    }
+    if (c.out.empty()) continue;
     c.out.Swap(c.sending);
     c.sending_offset = 0;
     SubmitSend(c);
@@ -338,6 +372,11 @@ void Worker::OnSend(Conn& c, int res) {
   if (c.state == State::kDead) return;
   if (res < 0) {
     Drop(c, "send: " + ErrnoText(-res));
+    return;
+  }
+  if (c.tls != nullptr) {
+    c.tls->Sent(static_cast<size_t>(res));  // A short send leaves the rest for the next.
+    if (c.tls->has_output() || !c.out.empty()) MarkDirty(c);
     return;
   }
   c.sending_offset += static_cast<size_t>(res);
@@ -379,6 +418,30 @@ void Worker::OnRecv(Conn& c, const io_uring_cqe* cqe, int64_t now) {
 }
 
 void Worker::HandleData(Conn& c, uint8_t* data, size_t size, int64_t now) {
+  if (c.tls == nullptr) return HandlePlain(c, data, size, now);
+  TlsSession& tls = *c.tls;
+  tls.Feed({data, size});
+  for (;;) {
+    size_t read = 0;
+    const TlsSession::Result result = tls.Read(tls_plaintext_, &read);
+    if (result == TlsSession::Result::kData) {
+      HandlePlain(c, tls_plaintext_.data(), read, now);
+      if (c.state == State::kDead) break;
+      continue;
+    }
+    if (result == TlsSession::Result::kFailed) {
+      Drop(c, "TLS with " + host_headers_[c.server] + ": " + std::string(tls.failure()));
+    }
+    break;  // kClosed: the server's EOF, which the receive reports next.
+  }
+  tls.EndFeed();
+  // Handshake flights, and the upgrade request once the handshake is done.
+  if (c.state != State::kDead && (tls.has_output() || (tls.established() && !c.out.empty()))) {
+    MarkDirty(c);
+  }
+}
+
+void Worker::HandlePlain(Conn& c, uint8_t* data, size_t size, int64_t now) {
   if (c.state != State::kHandshake) {
     Feed(c, data, size, now);
     return;
@@ -478,6 +541,7 @@ void Worker::MaybeClose(Conn& c) {
   c.fd = -1;
   --live_fds_;
   c.sending.Release();
+  c.tls.reset();  // No send is in flight now: its records may go.
   std::string().swap(c.handshake);
 }
 

@@ -9,6 +9,11 @@
 // at most one send per connection per loop iteration with everything pending, and one send is
 // in flight per connection at a time so bytes stay in order.
 //
+// wss:// (TLS): the connection's bytes go through a TlsSession, the server's own code for it
+// (core/net/tls_session.h): the pending frames are encrypted at flush time and the records
+// sent instead; received records are decrypted before the frame reader sees them. The server's
+// certificate is not verified: the tool measures, it does not trust.
+//
 // Owner: the worker thread for everything except counters() (atomics, read by the main thread
 // while running) and the histograms, which the main thread reads after Join().
 #pragma once
@@ -28,10 +33,13 @@
 
 #include "core/io/buffer_ring.h"
 #include "core/io/ring.h"
+#include "core/net/tls_session.h"
 #include "proto/ws_frame.h"
 #include "proto/ws_reader.h"
 #include "tools/bench/histogram.h"
 #include "tools/bench/scenario.h"
+
+using SSL_CTX = struct ssl_ctx_st;
 
 namespace ringcast::bench {
 
@@ -122,8 +130,9 @@ class Worker {
     OutBuffer out;      // Frames queued since the last flush.
     OutBuffer sending;  // The bytes of the send in flight.
     size_t sending_offset = 0;
-    std::string handshake;  // The response head while it arrives.
-    std::string key;        // Sec-WebSocket-Key, until the 101 is checked.
+    std::unique_ptr<TlsSession> tls;  // wss:// only.
+    std::string handshake;            // The response head while it arrives.
+    std::string key;                  // Sec-WebSocket-Key, until the 101 is checked.
     int64_t started_ns = 0;
     uint32_t id = 0;
     uint32_t server = 0;  // Index into servers_ / options.urls.
@@ -150,6 +159,9 @@ class Worker {
   void OnSend(Conn& c, int res);
   void OnRecv(Conn& c, const io_uring_cqe* cqe, int64_t now);
   void HandleData(Conn& c, uint8_t* data, size_t size, int64_t now);
+  // Plaintext: the upgrade's answer, then frames.
+  void HandlePlain(Conn& c, uint8_t* data, size_t size, int64_t now);
+  void StartTls(Conn& c);
   void Feed(Conn& c, uint8_t* data, size_t size, int64_t now);
   void SendControl(Conn& c, ws::Opcode opcode, std::span<const uint8_t> payload);
   void MarkDirty(Conn& c) {
@@ -178,6 +190,8 @@ class Worker {
   std::thread thread_;
   std::string error_;
 
+  SSL_CTX* tls_context_ = nullptr;      // wss:// only; one per worker.
+  std::vector<uint8_t> tls_plaintext_;  // One record's worth.
   Ring ring_;
   bool ring_ready_ = false;
   BufferRing pool_;

@@ -48,14 +48,27 @@ TEST(WsUrlTest, RejectsWhatItCannotUse) {
   WsUrl url;
   std::string error;
   for (const char* bad :
-       {"http://127.0.0.1/echo", "wss://127.0.0.1/echo", "ws://", "ws://:80/x",
-        "ws://127.0.0.1:0/x", "ws://127.0.0.1:65536/x", "ws://127.0.0.1:8x/x", "ws://127.0.0.1:/",
-        "ws://[::1]:80/", "ws://user@host/", "ws://h/echo#frag", "127.0.0.1:8080"}) {
+       {"http://127.0.0.1/echo", "wss:/127.0.0.1/echo", "ws://", "ws://:80/x", "ws://127.0.0.1:0/x",
+        "ws://127.0.0.1:65536/x", "ws://127.0.0.1:8x/x", "ws://127.0.0.1:/", "ws://[::1]:80/",
+        "ws://user@host/", "ws://h/echo#frag", "127.0.0.1:8080"}) {
     EXPECT_FALSE(ParseWsUrl(bad, &url, &error)) << bad;
     EXPECT_FALSE(error.empty()) << bad;
   }
-  EXPECT_FALSE(ParseWsUrl("wss://h/", &url, &error));
-  EXPECT_NE(error.find("TLS"), std::string::npos);
+}
+
+TEST(WsUrlTest, TakesWssForTls) {
+  WsUrl url;
+  std::string error;
+  ASSERT_TRUE(ParseWsUrl("wss://localhost/echo", &url, &error)) << error;
+  EXPECT_TRUE(url.tls);
+  EXPECT_EQ(url.port, 443);
+  EXPECT_EQ(url.HostHeader(), "localhost");  // 443 is wss's own port.
+  EXPECT_EQ(url.ToString(), "wss://localhost:443/echo");
+  ASSERT_TRUE(ParseWsUrl("wss://127.0.0.1:8443/raw/x", &url, &error)) << error;
+  EXPECT_EQ(url.HostHeader(), "127.0.0.1:8443");
+  ASSERT_TRUE(ParseWsUrl("ws://h:443/", &url, &error)) << error;
+  EXPECT_FALSE(url.tls);
+  EXPECT_EQ(url.HostHeader(), "h:443");
 }
 
 TEST(Ipv4Test, ParsesDottedQuads) {
