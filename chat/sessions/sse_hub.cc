@@ -548,6 +548,7 @@ void SseHub::Sweep(int64_t now_ms) {
       sessions_.CloseTransportSession(channel->session, 1001,
                                       "no stream or poll within --sse-grace");
     }
+    if (!channel->ended) Count(*channel, -1);  // Its session had gone some other way.
     channels_.erase(key);
   }
 }
