@@ -113,6 +113,26 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
        "log2 of scrypt's N for new password hashes (14: ~50 ms; lower only for "
        "tests/benchmarks)",
        CLI::Range(10, 20)},
+      {"sse-buffer-bytes", &options->sse_buffer_bytes,
+       "Bytes of recent events an SSE or long-polled chat session keeps for a resume "
+       "(Last-Event-ID, a poll's after); a client that falls further behind is cut (1008) "
+       "and starts again with hello and sync",
+       CLI::Range(uint64_t{4096}, uint64_t{1} << 30)},
+      {"sse-buffer-events", &options->sse_buffer_events,
+       "Recent events an SSE or long-polled chat session keeps for a resume, at most",
+       CLI::Range(16, 1 << 20)},
+      {"sse-grace", &options->sse_grace_s,
+       "Seconds an SSE or long-polled chat session lives on with no stream and no poll, "
+       "waiting for its client to resume",
+       CLI::Range(1, 3600)},
+      {"sse-poll-timeout", &options->sse_poll_timeout_s,
+       "Seconds a long poll (GET /sse/poll) waits for events before it is answered empty; "
+       "keep it below --answer-timeout and the proxies' read timeouts",
+       CLI::Range(1, 3600)},
+      {"sse-keepalive", &options->sse_keepalive_s,
+       "Seconds of silence after which an SSE stream gets a comment line (a keep-alive for "
+       "proxies and the client); keep it below --idle-timeout",
+       CLI::Range(1, 3600)},
   });
   std::string* stun_urls = flags.Scratch();
   std::string* turn_urls = flags.Scratch();

@@ -50,4 +50,11 @@ void ChatMetrics::Collect(MetricSet& out, uint64_t sessions, uint64_t online_use
                    delivery_latency);
 }
 
+void ChatMetrics::CollectTransports(MetricSet& out, uint64_t ws, uint64_t sse, uint64_t poll) {
+  constexpr std::string_view kHelp = "Chat sessions open on this node, by transport";
+  out.Gauge("ringcast_chat_sessions_by_transport", kHelp, double(ws), {{"transport", "ws"}});
+  out.Gauge("ringcast_chat_sessions_by_transport", kHelp, double(sse), {{"transport", "sse"}});
+  out.Gauge("ringcast_chat_sessions_by_transport", kHelp, double(poll), {{"transport", "poll"}});
+}
+
 }  // namespace ringcast::chat

@@ -61,6 +61,15 @@ struct ChatOptions {
   uint32_t call_ring_timeout_s = 45;   // Unanswered this long: missed.
   uint32_t call_max_participants = 4;  // Devices in one group call (a mesh).
   uint32_t call_rejoin_grace_s = 10;   // A dropped participant may come back this long.
+  // The HTTP transports (proto/PROTOCOL.md, "Transports: SSE and long polling"): the events a
+  // session keeps for a resume (bytes of JSON, and a count), how long a session with no stream
+  // and no poll lives on, how long a poll waits for events, and the keep-alive comments'
+  // period on a quiet stream (below --idle-timeout).
+  uint64_t sse_buffer_bytes = 1 << 20;
+  uint32_t sse_buffer_events = 4096;
+  uint32_t sse_grace_s = 30;
+  uint32_t sse_poll_timeout_s = 25;
+  uint32_t sse_keepalive_s = 15;
 };
 
 void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options);

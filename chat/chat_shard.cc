@@ -1,5 +1,7 @@
 #include "chat/chat_shard.h"
 
+#include <algorithm>
+
 #include "core/routes/default_app.h"
 #include "core/runtime/shard.h"
 
@@ -11,10 +13,11 @@ ChatShard::ChatShard(Shard& shard, ChatService& service)
       clock_(service.clock()),
       fallback_(MakeDefaultApp(shard)),
       sessions_(shard, service, metrics_),
+      sse_(shard, service, sessions_),
       conversations_(shard, service, metrics_),
       users_(shard, service),
       calls_(shard, service, metrics_),
-      http_api_(shard, service, *this, sessions_),
+      http_api_(shard, service, *this, sessions_, sse_),
       uploads_(shard, service, http_api_),
       ops_api_(shard, service),
       next_sweep_ms_(clock_.MonotonicMs()) {}
@@ -45,6 +48,7 @@ void ChatShard::OnTick() {
   if (now < next_sweep_ms_) return;
   next_sweep_ms_ = now + 1000;
   sessions_.Sweep(now);
+  sse_.Sweep(now);
   users_.Sweep();
   http_api_.Sweep(now);
   conversations_.ForgetIdle(now);
@@ -70,6 +74,10 @@ std::string ChatShard::AccessLogUser(const Connection& conn) const {
 
 void ChatShard::CollectMetrics(MetricSet& out) const {
   metrics_.Collect(out, sessions_.session_count(), users_.online_count(), calls_.size());
+  const size_t over_http = sse_.streamed() + sse_.polled();
+  ChatMetrics::CollectTransports(
+      out, sessions_.session_count() - std::min(over_http, sessions_.session_count()),
+      sse_.streamed(), sse_.polled());
 }
 
 }  // namespace ringcast::chat

@@ -7,6 +7,8 @@
 //   - OpsApi: the operator routes (/ready, /api/cluster);
 //   - SessionHost: this shard's sessions (the chat WebSocket connections accepted here), with
 //     the local indexes fan-out needs, the presence and revoked-token replicas;
+//   - SseHub: the HTTP transports' channels (SSE streams, long polls) of the sessions opened
+//     here, and the streamed answers on this shard's connections;
 //   - ConversationOwner: the conversations with ConversationOwnerShard(id) == this shard: it
 //     knows which shards have sessions in each, and publishes each committed message, receipt
 //     and typing event to them, in commit (= seq) order;
@@ -33,6 +35,7 @@
 #include "chat/owners/user_owner.h"
 #include "chat/service.h"
 #include "chat/sessions/session_host.h"
+#include "chat/sessions/sse_hub.h"
 #include "core/net/connection.h"
 #include "core/net/http_exchange.h"
 #include "core/runtime/clock.h"
@@ -67,6 +70,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   UploadApi& uploads() { return uploads_; }
   OpsApi& ops_api() { return ops_api_; }
   SessionHost& sessions() { return sessions_; }
+  SseHub& sse() { return sse_; }
   ConversationOwner& conversations() { return conversations_; }
   UserOwner& users() { return users_; }
   CallRegistry& calls() { return calls_; }
@@ -79,6 +83,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   std::unique_ptr<Application> fallback_;  // /health, /echo, /raw/.
   ChatMetrics metrics_;                    // Counted by the roles below.
   SessionHost sessions_;
+  SseHub sse_;  // Its sessions are sessions_'s: built after it, gone before it.
   ConversationOwner conversations_;
   UserOwner users_;
   CallRegistry calls_;

@@ -125,17 +125,19 @@ std::string_view ConversationRoute(std::string_view rest) {
 }  // namespace
 
 HttpApi::HttpApi(Shard& shard, ChatService& service, WebSocketHandler& ws_handler,
-                 SessionHost& sessions)
+                 SessionHost& sessions, SseHub& sse)
     : shard_(shard),
       service_(service),
       config_(service.config()),
       ws_handler_(ws_handler),
       sessions_(sessions),
+      sse_(sse),
       attempt_limiter_(kAttemptWindowMs, kMaxAttemptKeys, service.clock().MonotonicMs()),
       change_limiter_(1000, kMaxAttemptKeys, service.clock().MonotonicMs()) {}
 
 bool HttpApi::Serves(std::string_view path) {
-  return path == "/ws" || path.starts_with(kApiPrefix);
+  return path == "/ws" || path == "/sse" || path.starts_with("/sse/") ||
+         path.starts_with(kApiPrefix);
 }
 
 void HttpApi::Sweep(int64_t now_ms) {
@@ -161,6 +163,9 @@ void HttpApi::OnRequest(HttpExchange& exchange) {
   };
   static constexpr Fixed kFixed[] = {
       {"/ws", http::Method::kGet, &HttpApi::HandleWebSocket},
+      {"/sse", http::Method::kGet, &HttpApi::HandleSse},
+      {"/sse/poll", http::Method::kGet, &HttpApi::HandleSsePoll},
+      {"/sse/send", http::Method::kPost, &HttpApi::HandleSsePost},
       {"/api/register", http::Method::kPost, &HttpApi::HandleRegister},
       {"/api/login", http::Method::kPost, &HttpApi::HandleLogin},
       {"/api/token/refresh", http::Method::kPost, &HttpApi::HandleRefresh},
@@ -176,6 +181,10 @@ void HttpApi::OnRequest(HttpExchange& exchange) {
     exchange.SetRoute(fixed.label);
     if (allow(fixed.method)) (this->*fixed.handler)(exchange);
     return;
+  }
+  if (!path.starts_with(kApiPrefix)) {  // Under /sse/, none of the fixed routes.
+    exchange.SetRoute("/sse/other");
+    return exchange.RespondError(404, "no such route");
   }
   std::string_view route = path.substr(kApiPrefix.size());
   if (route == "me") {

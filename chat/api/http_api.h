@@ -20,6 +20,7 @@
 #include "chat/config.h"
 #include "chat/protocol.h"
 #include "chat/sessions/rate_limit.h"
+#include "core/net/client_address.h"
 #include "core/net/http_exchange.h"
 #include "storage/chat_store.h"
 #include "storage/unique_function.h"
@@ -33,6 +34,7 @@ namespace ringcast::chat {
 
 class ChatService;
 class SessionHost;
+class SseHub;
 
 // "muted_until" (null, or wall ms; "forever" for kMutedForever) and "unread_mentions" of a
 // conversation in GET /api/conversations. http_api_notify.cc.
@@ -57,9 +59,10 @@ class HttpApi {
  public:
   // `ws_handler` takes the /ws connections it upgrades (the ChatShard), and `sessions` their
   // sessions; `sessions` also holds the revoked-token replica that every token check reads.
-  HttpApi(Shard& shard, ChatService& service, WebSocketHandler& ws_handler, SessionHost& sessions);
+  HttpApi(Shard& shard, ChatService& service, WebSocketHandler& ws_handler, SessionHost& sessions,
+          SseHub& sse);
 
-  // Whether `path` is one of its routes (/ws, /api/...).
+  // Whether `path` is one of its routes (/ws, /sse, /sse/..., /api/...).
   static bool Serves(std::string_view path);
   // A request for one of its routes (Serves(path)).
   void OnRequest(HttpExchange& exchange);
@@ -163,6 +166,18 @@ class HttpApi {
   void FinishUpgrade(const DeferredHttp& deferred, std::string_view accept, Authenticated auth,
                      std::string address, bool admitted);
   static uint32_t AddressOwner(const ChatService& service, const std::string& address);
+  // The client address of `conn` (the peer, or what a trusted proxy forwards) counted on its
+  // owner shard under --max-conns-per-ip; then `then(api, address, admitted)` back here.
+  void AdmitAddress(Connection& conn, ForwardedHeaders forwarded,
+                    storage::UniqueFunction<void(HttpApi&, std::string, bool)> then);
+  // http_api_sse.cc: the HTTP transports (proto/PROTOCOL.md, "Transports: SSE and long
+  // polling"): GET /sse, GET /sse/poll, POST /sse/send; their channels are the SseHub's.
+  void HandleSse(HttpExchange& exchange);
+  void HandleSsePoll(HttpExchange& exchange);
+  void HandleSsePost(HttpExchange& exchange);
+  // A new session for a stream or a poll, once its address is counted.
+  void OpenSse(const DeferredHttp& deferred, Authenticated auth, ForwardedHeaders forwarded,
+               bool poll);
   void Answer(const DeferredHttp& deferred, int status, std::string_view body,
               std::string_view extra_headers = {});
   void AnswerError(const DeferredHttp& deferred, int status, std::string_view reason,
@@ -194,6 +209,7 @@ class HttpApi {
   const Config& config_;
   WebSocketHandler& ws_handler_;
   SessionHost& sessions_;
+  SseHub& sse_;
   LoginLimiter attempt_limiter_;  // Logins and registrations per key, for the keys it owns.
   // Changes to messages over HTTP per user per second (--msg-rate), of this shard's requests: a
   // client without a connection has no session's token bucket.

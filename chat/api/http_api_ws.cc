@@ -1,6 +1,7 @@
 // The chat's /ws upgrade (proto/PROTOCOL.md, "WebSocket: GET /ws"): the token check, then the
 // per-address connection count (--max-conns-per-ip) on the address's owner shard, then 101 and
 // a session, or 429.
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -19,26 +20,32 @@ void HttpApi::HandleWebSocket(HttpExchange& exchange) {
   std::optional<DeferredHttp> deferred = exchange.DeferUpgrade(&accept);
   if (!deferred) return;  // Not a valid handshake: answered.
   // The address is the TCP peer's, or the one a trusted proxy names, as for the login limit.
-  ForwardedHeaders forwarded = ForwardedHeaders::From(exchange.request(), config_.trusted_proxies);
-  shard_.PeerAddress(exchange.connection(), [this, deferred = *deferred, accept = std::move(accept),
-                                             auth = std::move(*auth),
-                                             forwarded = std::move(forwarded)](std::string peer) {
+  AdmitAddress(exchange.connection(),
+               ForwardedHeaders::From(exchange.request(), config_.trusted_proxies),
+               [deferred = *deferred, accept = std::move(accept), auth = std::move(*auth)](
+                   HttpApi& api, std::string address, bool admitted) mutable {
+                 api.FinishUpgrade(deferred, accept, std::move(auth), std::move(address), admitted);
+               });
+}
+
+void HttpApi::AdmitAddress(Connection& conn, ForwardedHeaders forwarded,
+                           storage::UniqueFunction<void(HttpApi&, std::string, bool)> then) {
+  shard_.PeerAddress(conn, [this, then = std::make_shared<decltype(then)>(std::move(then)),
+                            forwarded = std::move(forwarded)](std::string peer) mutable {
     std::string address = ClientAddress(peer, forwarded, config_.trusted_proxies);
     // Unknown (never expected on TCP): one shared count. (push_back, not = "?": GCC 12's
     // -Wrestrict misreads the inlined literal assignment in a Release build.)
     if (address.empty()) address.push_back('?');
     const uint32_t owner = AddressOwner(service_, address);
-    service_.PostOrHold(owner, [address, deferred, accept, auth,
+    service_.PostOrHold(owner, [address, then = std::move(then),
                                 origin = shard_.id()](ChatShard& owner_shard) mutable {
       HttpApi& owner_api = owner_shard.http_api();
       const bool admitted =
           owner_api.conns_per_address_.TryAdd(address, owner_api.config_.max_conns_per_ip);
-      owner_api.service_.PostOrHold(
-          origin, [address = std::move(address), deferred, accept = std::move(accept),
-                   auth = std::move(auth), admitted](ChatShard& back) mutable {
-            back.http_api().FinishUpgrade(deferred, accept, std::move(auth), std::move(address),
-                                          admitted);
-          });
+      owner_api.service_.PostOrHold(origin, [address = std::move(address), then = std::move(then),
+                                             admitted](ChatShard& back) mutable {
+        (*then)(back.http_api(), std::move(address), admitted);
+      });
     });
   });
 }

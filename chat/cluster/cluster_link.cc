@@ -626,7 +626,47 @@ void ClusterLink::OnConversation(int64_t conv, std::string_view payload) {
   }
 }
 
+// "S" session "\n" user "\n" body (the body last: it may hold anything).
+std::string ClusterLink::EncodeSsePost(std::string_view session, int64_t user,
+                                       std::string_view body) {
+  std::string out;
+  out.reserve(session.size() + body.size() + 24);
+  out.append("S").append(session).append("\n").append(std::to_string(user)).append("\n");
+  return out.append(body);
+}
+
+std::optional<ClusterLink::SsePost> ClusterLink::DecodeSsePost(std::string_view payload) {
+  if (!payload.starts_with('S')) return std::nullopt;
+  payload.remove_prefix(1);
+  const size_t first = payload.find('\n');
+  if (first == std::string_view::npos) return std::nullopt;
+  const size_t second = payload.find('\n', first + 1);
+  if (second == std::string_view::npos) return std::nullopt;
+  SsePost post;
+  post.session = std::string(payload.substr(0, first));
+  std::string_view user = payload.substr(first + 1, second - first - 1);
+  auto [end, ec] = std::from_chars(user.data(), user.data() + user.size(), post.user);
+  if (ec != std::errc() || end != user.data() + user.size() || post.user <= 0) return std::nullopt;
+  post.body = std::string(payload.substr(second + 1));
+  return post;
+}
+
+void ClusterLink::ForwardSsePost(std::string_view node, std::string_view session, int64_t user,
+                                 std::string_view body) {
+  bus_.Publish(NodeChannel(node), EncodeSsePost(session, user, body));
+}
+
 void ClusterLink::OnNodeMail(std::string_view payload) {
+  if (auto post = DecodeSsePost(payload)) {
+    auto where = ParseSseSessionKey(post->session);
+    if (!where || where->shard >= service_.shard_count()) return;
+    // Refused by a full inbox: lost as a POST on a dropped connection is; the client resends
+    // what it has no ack for.
+    (void)service_.TryPost(where->shard, [post = std::move(*post)](ChatShard& self) {
+      (void)self.sse().Post(post.user, post.session, post.body);
+    });
+    return;
+  }
   if (auto note = DecodeCallNote(payload)) return DeliverCallNote(service_, std::move(*note));
   if (auto request = DecodeCallRequest(payload)) {
     auto holder = ParseCallId(request->call);

@@ -9,7 +9,8 @@
 //   - rc:node:<id>  sends forwarded to the node that writes their conversation, and the
 //                   answers back to the forwarding node → the conversation's owner shard
 //                   (docs/cluster.md, "Writers"); requests for the calls the node holds → the
-//                   holding shard's CallRegistry; each node follows its own;
+//                   holding shard's CallRegistry; POSTs for an SSE or polled session
+//                   held there → the session's shard's SseHub; each node follows its own;
 //   - rc:all        membership changes, token revocations, presence transitions and what calls
 //                   tell devices → every shard's SessionHost; followed by every node. When
 //                   publications on it may have been missed, the node reloads the revocations from
@@ -59,6 +60,10 @@ class ClusterLink final : public cluster::RedisBusListener {
   // A note for a device on `node` alone (rc:node:<node>).
   void ForwardCallNote(std::string_view node, const CallNote& note);
   void ForwardCallRequest(std::string_view node, CallRequest request);
+  // A POST /sse/send for a session `node` holds (proto/PROTOCOL.md, "Transports"): its body as
+  // `user` sent it, to the session's shard there (rc:node:<node>).
+  void ForwardSsePost(std::string_view node, std::string_view session, int64_t user,
+                      std::string_view body);
   // `node` was found dead (by this node): the calls it held end for their devices here and on
   // every other node, and the calls held here and there drop its devices.
   void PublishCallHolderDead(std::string_view node);
@@ -109,6 +114,13 @@ class ClusterLink final : public cluster::RedisBusListener {
   static std::optional<CallNote> DecodeCallNote(std::string_view payload);
   static std::string EncodeCallRequest(const CallRequest& request);
   static std::optional<CallRequest> DecodeCallRequest(std::string_view payload);
+  struct SsePost {
+    std::string session;
+    int64_t user = 0;
+    std::string body;
+  };
+  static std::string EncodeSsePost(std::string_view session, int64_t user, std::string_view body);
+  static std::optional<SsePost> DecodeSsePost(std::string_view payload);
 
  private:
   void OnConversation(int64_t conv, std::string_view payload);

@@ -44,6 +44,11 @@ SessionHost::SessionHost(Shard& shard, ChatService& service, ChatMetrics& metric
 SessionHost::~SessionHost() = default;
 
 Session* SessionHost::FindSession(ConnId id) {
+  if (id.slot == kTransportSlot) {
+    if (id.shard != shard_.id()) return nullptr;
+    auto it = transport_sessions_.find(id.generation);
+    return it == transport_sessions_.end() ? nullptr : it->second;
+  }
   Connection* conn = shard_.Find(id);
   return conn == nullptr ? nullptr : reinterpret_cast<Session*>(conn->user_data);
 }
@@ -51,22 +56,44 @@ Session* SessionHost::FindSession(ConnId id) {
 void SessionHost::Open(Connection& conn, int64_t user, std::string jti, int64_t exp_s,
                        std::string address, std::unique_ptr<SessionTransport> transport) {
   auto owned = std::make_unique<Session>();
+  owned->conn = &conn;
+  owned->transport = std::move(transport);
+  owned->id = conn.id();
+  owned->user = user;
+  owned->address = std::move(address);
+  conn.user_data = reinterpret_cast<uint64_t>(owned.get());
+  Start(std::move(owned), std::move(jti), exp_s);
+}
+
+ConnId SessionHost::OpenDetached(int64_t user, std::string jti, int64_t exp_s, std::string address,
+                                 std::unique_ptr<SessionTransport> transport) {
+  auto owned = std::make_unique<Session>();
+  // Generations wrap after 2^32 sessions; one still open with the next number is skipped.
+  do {
+    ++next_transport_id_;
+  } while (transport_sessions_.contains(next_transport_id_));
+  owned->id = ConnId{shard_.id(), kTransportSlot, next_transport_id_};
+  owned->transport = std::move(transport);
+  owned->user = user;
+  owned->address = std::move(address);
+  transport_sessions_[next_transport_id_] = owned.get();
+  const ConnId id = owned->id;
+  Start(std::move(owned), std::move(jti), exp_s);
+  return id;
+}
+
+void SessionHost::Start(std::unique_ptr<Session> owned, std::string jti, int64_t exp_s) {
   Session& session = *owned;
-  session.conn = &conn;
-  session.transport = std::move(transport);
-  session.id = conn.id();
-  session.user = user;
   SetToken(session, std::move(jti), exp_s);
-  session.address = std::move(address);
   session.last_heartbeat_ms = clock_.MonotonicMs();
   session.bucket = TokenBucket(config_.msg_rate, 2.0 * config_.msg_rate, clock_.MonotonicMs());
   session.device = MakeDeviceId(device_ids_(), shard_.id());
   session.index = sessions_.size();
   sessions_.push_back(std::move(owned));
-  conn.user_data = reinterpret_cast<uint64_t>(&session);
   by_user_[session.user].push_back(&session);
 
-  ConnId id = session.id;
+  const ConnId id = session.id;
+  const int64_t user = session.user;
   users_.Attach(user, id);
   service_.store().StartSession(
       user, service_.ReplyOn<storage::SessionStart>(
@@ -148,7 +175,7 @@ void SessionHost::MaybeReady(Session& session) {
 void SessionHost::RunPending(Session& session) {
   while (!session.pending.empty() && session.phase == Session::Phase::kReady &&
          !session.answer_outstanding) {
-    if (session.conn->congested()) return session.conn->NotifyWhenUncongested();
+    if (session.congested()) return session.NotifyWhenUncongested();
     std::string text = session.pending.Pop();
     HandleRequest(session, text);
   }
@@ -247,7 +274,13 @@ void SessionHost::OnClose(Connection& conn) {
   auto* session = reinterpret_cast<Session*>(conn.user_data);
   if (session == nullptr) return;
   conn.user_data = 0;
+  End(*session);
+}
+
+void SessionHost::End(Session& ending) {
+  Session* session = &ending;
   session->phase = Session::Phase::kGone;
+  if (session->id.slot == kTransportSlot) transport_sessions_.erase(session->id.generation);
   DropCalls(*session);
   std::vector<int64_t> convs;
   for (const auto& [conv, view] : session->convs) convs.push_back(conv);
@@ -301,24 +334,55 @@ void SessionHost::Sweep(int64_t now_ms) {
 void SessionHost::OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload) {
   auto* session = reinterpret_cast<Session*>(conn.user_data);
   if (session == nullptr || session->phase == Session::Phase::kGone) return;
-  session->last_heartbeat_ms = clock_.MonotonicMs();
   if (opcode != ws::Opcode::kText) {
+    session->last_heartbeat_ms = clock_.MonotonicMs();
     if (!AdmitRequest(*session, {})) return;
     return SendError(*session, "bad_request", "binary frames are not part of the chat protocol");
   }
-  std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
-  if (session->phase == Session::Phase::kReady && session->pending.empty() &&
-      !session->answer_outstanding && !conn.congested()) {
-    return HandleRequest(*session, text);
+  OnRequestText(*session,
+                std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()));
+}
+
+void SessionHost::OnRequestText(Session& session, std::string_view text) {
+  session.last_heartbeat_ms = clock_.MonotonicMs();
+  if (session.phase == Session::Phase::kReady && session.pending.empty() &&
+      !session.answer_outstanding && !session.congested()) {
+    return HandleRequest(session, text);
   }
   // Its turn comes after hello, after the answer on its way, or once the client has read enough.
-  if (!session->pending.Push(text)) {
-    return CloseSession(*session, 1008,
-                        session->phase == Session::Phase::kStarting
+  if (!session.pending.Push(text)) {
+    return CloseSession(session, 1008,
+                        session.phase == Session::Phase::kStarting
                             ? "too many requests before hello"
                             : "too many requests waiting for answers");
   }
-  RunPending(*session);  // Arms the drain notice when congestion is what holds it.
+  RunPending(session);  // Arms the drain notice when congestion is what holds it.
+}
+
+void SessionHost::OnTransportRequest(ConnId id, std::string_view text) {
+  Session* session = FindSession(id);
+  if (session == nullptr || session->phase == Session::Phase::kGone) return;
+  OnRequestText(*session, text);
+}
+
+void SessionHost::OnTransportHeartbeat(ConnId id) {
+  if (Session* session = FindSession(id)) session->last_heartbeat_ms = clock_.MonotonicMs();
+}
+
+void SessionHost::SetTransportConnection(ConnId id, Connection* conn) {
+  if (Session* session = FindSession(id)) session->conn = conn;
+}
+
+void SessionHost::OnTransportDrain(ConnId id) {
+  if (Session* session = FindSession(id)) RunPending(*session);
+}
+
+void SessionHost::CloseTransportSession(ConnId id, uint16_t code, std::string_view reason) {
+  if (Session* session = FindSession(id)) CloseSession(*session, code, reason);
+}
+
+void SessionHost::Release(ConnId id) {
+  if (Session* session = FindSession(id)) End(*session);
 }
 
 // Token bucket: msg_rate per second, bursts of twice that. A client that keeps going after

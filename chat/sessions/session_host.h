@@ -62,8 +62,15 @@ struct Session {
   void Close(uint16_t code, std::string_view reason) {
     transport ? transport->Close(code, reason) : conn->Close(code, reason);
   }
+  bool congested() const {
+    return conn != nullptr ? conn->congested() : transport != nullptr && transport->Congested();
+  }
+  void NotifyWhenUncongested() {
+    conn != nullptr ? conn->NotifyWhenUncongested() : transport->NotifyWhenUncongested();
+  }
 
-  // The connection the session's events leave by (its congestion holds requests back).
+  // The connection the session's events leave by (its congestion holds requests back). Null
+  // for a session on an HTTP transport while none of its requests streams its events.
   Connection* conn = nullptr;
   std::unique_ptr<SessionTransport> transport;  // None: JSON over conn's WebSocket.
   ConnId id;
@@ -102,6 +109,24 @@ class SessionHost {
   // reach a client on another transport than JSON over `conn`'s WebSocket (none for /ws).
   void Open(Connection& conn, int64_t user, std::string jti, int64_t exp_s, std::string address,
             std::unique_ptr<SessionTransport> transport = nullptr);
+  // A session on an HTTP transport (SSE and long polling: sessions/sse_hub.h), which outlives
+  // each of its connections: named by an id of its own (slot kTransportSlot, never a
+  // connection's), its events all go through `transport`, its requests come in by
+  // OnTransportRequest, and it ends once the transport closes it (Release).
+  static constexpr uint32_t kTransportSlot = UINT32_MAX;
+  ConnId OpenDetached(int64_t user, std::string jti, int64_t exp_s, std::string address,
+                      std::unique_ptr<SessionTransport> transport);
+  // One request of the chat protocol (a /ws text message's JSON), and a heartbeat.
+  void OnTransportRequest(ConnId id, std::string_view text);
+  void OnTransportHeartbeat(ConnId id);
+  // The connection the session's events leave by now (null: none), for its congestion.
+  void SetTransportConnection(ConnId id, Connection* conn);
+  // After SessionTransport::NotifyWhenUncongested, or a connection's drain: requests may run.
+  void OnTransportDrain(ConnId id);
+  // Ends the session (as CloseSession: its transport is told) / forgets a session whose
+  // transport has closed it (as OnClose does for /ws). Both no-ops for an unknown id.
+  void CloseTransportSession(ConnId id, uint16_t code, std::string_view reason);
+  void Release(ConnId id);
   // Whether the token id `jti` has been revoked (the replica: checking never leaves the shard).
   bool revoked(const std::string& jti) const { return revoked_.Contains(jti); }
 
@@ -191,6 +216,12 @@ class SessionHost {
     uint64_t seq = 0;  // Cluster mode: the transition this is (PresenceOwner::Change::seq).
   };
 
+  // Open's and OpenDetached's common part: `session` is indexed and starts loading.
+  void Start(std::unique_ptr<Session> owned, std::string jti, int64_t exp_s);
+  // A request's JSON from the client, on any transport.
+  void OnRequestText(Session& session, std::string_view text);
+  // Forgets a session whose client is gone (every index, its user's count, its address).
+  void End(Session& session);
   void OnSessionStart(ConnId id, storage::Result<storage::SessionStart> result);
   void MaybeReady(Session& session);
   void GoLive(Session& session, int64_t conv, ConvView& view);
@@ -255,6 +286,9 @@ class SessionHost {
   // session watches (others are offline, with the last_online the store has).
   std::unordered_map<int64_t, Presence> presence_;
   RevokedTokens revoked_;  // Replicated to every shard.
+  // The sessions named by an id of their own (OpenDetached), by that id's generation.
+  std::unordered_map<uint32_t, Session*> transport_sessions_;
+  uint32_t next_transport_id_ = 0;
 
   // The calls ringing for each user (every shard hears every ring, from every node): what a
   // device that connects meanwhile finds in its hello (`ringing`). Forgotten when the ring

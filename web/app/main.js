@@ -192,12 +192,16 @@ store.onIncoming = (message) => {
 
 const connection = byId('connection');
 client.on('state', ({state, retry_in_ms}) => {
-  const text = state === 'connected' ? '' :
+  // Over a fallback transport (a network that refuses WebSocket) the chat works the same; the
+  // line says so, quietly, since it may be slower to reach the user.
+  const fallback = {sse: 'Connected over HTTP streaming', poll: 'Connected over HTTP polling'};
+  const text = state === 'connected' ? fallback[client.transport] ?? '' :
       state === 'waiting' ? `Offline: reconnecting in ${Math.ceil((retry_in_ms ?? 0) / 1000)} s…` :
       state === 'connecting' ? 'Connecting…' :
                                '';
   setText(connection, text);
   document.body.dataset.connection = state;
+  document.body.dataset.transport = client.transport;
 });
 client.on('auth_expired', () => {
   client.close();

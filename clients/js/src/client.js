@@ -51,6 +51,7 @@ const MAX_USER_LOOKUP = 100;
 /** @typedef {import('./types.js').Session} Session */
 /** @typedef {import('./types.js').OutboxEntry} OutboxEntry */
 /** @typedef {import('./types.js').ConnectionState} ConnectionState */
+/** @typedef {import('./types.js').Transport} Transport */
 /** @typedef {import('./types.js').ErrorInfo} ErrorInfo */
 /** @typedef {import('./types.js').ClientOptions} ClientOptions */
 /** @typedef {import('./types.js').ClientEvents} ClientEvents */
@@ -102,6 +103,11 @@ export class RingcastClient extends Emitter {
       pingIntervalMs: options.pingIntervalMs ?? 25000,
       pongTimeoutMs: options.pongTimeoutMs ?? 10000,
       helloTimeoutMs: options.helloTimeoutMs ?? 10000,
+      transport: options.transport ?? 'auto',
+      fallbackMs: options.fallbackMs ?? 4000,
+      baseUrl: this.baseUrl,
+      fetch: options.fetch ?? globalThis.fetch?.bind(globalThis),
+      token: () => this.session?.token ?? null,
       prepare: () => this._prepareConnection(),
       onState: (change) => this.emit('state', change),
       onHello: (hello) => this._onHello(hello),
@@ -518,6 +524,11 @@ export class RingcastClient extends Emitter {
   /** @returns {ConnectionState} */
   get state() {
     return this._connection.state;
+  }
+
+  /** @returns {Transport} the transport of the current connection (or the one being tried) */
+  get transport() {
+    return this._connection.transport;
   }
 
   /** Counters, for tests and diagnostics. */

@@ -12,10 +12,23 @@
 //   `reconnect` hint feeds it, and stops requests on the draining connection.
 // - attempts are numbered: an asynchronous step (prepare, the import of `ws`) that finds the
 //   number moved was overtaken by a stop or a newer attempt, and gives up.
+// - transports (PROTOCOL.md, "Transports"): with `transport: 'auto'` each connection first
+//   tries WebSocket; when its upgrade fails (closed 1006 before hello) or no `hello` comes
+//   within `fallbackMs`, the same attempt goes on at once over SSE + POST (http_transport.js),
+//   and when the stream delivers nothing within `fallbackMs` either (a proxy that buffers it),
+//   over long polling. The next connection (after any loss) starts with WebSocket again, so a
+//   network that lets it through again gets it back. 'websocket', 'sse' and 'poll' use one
+//   transport only.
 
 /** @typedef {import('./types.js').ConnectionState} ConnectionState */
 /** @typedef {import('./types.js').StateChange} StateChange */
 /** @typedef {import('./backoff.js').ReconnectPolicy} ReconnectPolicy */
+/** @typedef {import('./types.js').Transport} Transport */
+
+import {HttpSocket} from './http_transport.js';
+
+/** The order `auto` tries them in. @type {Transport[]} */
+const LADDER = ['websocket', 'sse', 'poll'];
 
 const textDecoder = new TextDecoder();
 
@@ -36,6 +49,12 @@ const textDecoder = new TextDecoder();
  *   false to stop reconnecting
  * @property {(afterMs: number) => void} onHint the server's `reconnect` event
  * @property {(code: string, message: string) => void} onError
+ * @property {'auto' | Transport} [transport] default 'auto'
+ * @property {number} [fallbackMs] auto: how long a transport may take to bring `hello` (the
+ *   stream: its first event) before the next one is tried (default 4000)
+ * @property {string} [baseUrl] the HTTP root, for SSE and polling
+ * @property {(input: string, init?: any) => Promise<any>} [fetch] for SSE and polling
+ * @property {() => string | null} [token] the access token now, for SSE and polling
  */
 
 export class Connection {
@@ -61,6 +80,9 @@ export class Connection {
     this._helloTimer = null;
     /** @type {ReturnType<typeof setInterval> | null} */
     this._pingTimer = null;
+    this._mode = options.transport ?? 'auto';
+    /** @type {Transport} the transport of the current (or next) socket */
+    this.transport = this._mode === 'auto' ? 'websocket' : this._mode;
   }
 
   /** Connects now and keeps reconnecting until `stop`. */
@@ -115,6 +137,8 @@ export class Connection {
   async _attempt() {
     const attempt = ++this._attemptId;
     if (!this._running) return;
+    // Every connection starts with WebSocket: a network that refused it may take it now.
+    this.transport = this._mode === 'auto' ? 'websocket' : this._mode;
     this._setState('connecting');
     /** @type {string | null} */
     let url;
@@ -126,20 +150,35 @@ export class Connection {
     }
     if (attempt !== this._attemptId) return;
     if (url === null) return this.stop('no usable token');
-    let WebSocketClass;
-    try {
-      WebSocketClass = await this._webSocketClass();
-    } catch (error) {
-      this._options.onError('no_websocket', errorText(error));
-      return this.stop('no WebSocket');
-    }
-    if (attempt !== this._attemptId) return;
+    this._open(url, attempt);
+  }
+
+  /** Opens a socket of `this.transport`. @param {string} url @param {number} attempt */
+  async _open(url, attempt) {
     /** @type {any} */
     let socket;
-    try {
-      socket = new WebSocketClass(url);
-    } catch (error) {
-      return this._scheduleRetry(undefined, errorText(error));
+    if (this.transport === 'websocket') {
+      let WebSocketClass;
+      try {
+        WebSocketClass = await this._webSocketClass();
+      } catch (error) {
+        if (this._mode === 'auto') return this._fallBack(url, attempt, errorText(error));
+        this._options.onError('no_websocket', errorText(error));
+        return this.stop('no WebSocket');
+      }
+      if (attempt !== this._attemptId) return;
+      try {
+        socket = new WebSocketClass(url);
+      } catch (error) {
+        return this._scheduleRetry(undefined, errorText(error));
+      }
+    } else {
+      const {baseUrl, fetch, token} = this._options;
+      if (!baseUrl || !fetch || !token) {
+        this._options.onError('no_transport', `no baseUrl or fetch for ${this.transport}`);
+        return this.stop(`no ${this.transport}`);
+      }
+      socket = new HttpSocket({kind: this.transport, baseUrl, fetch, token});
     }
     this._socket = socket;
     this.number += 1;
@@ -151,10 +190,39 @@ export class Connection {
       if (this._socket === socket) this._onFrame(event.data);
     };
     socket.onclose = (/** @type {{code: number, reason: string}} */ event) => {
-      if (this._socket === socket) this._onClose(event.code, String(event.reason ?? ''));
+      if (this._socket !== socket) return;
+      // Refused before hello (a proxy that takes no upgrade, a stream it will not pass): the
+      // next transport, at once. A close the server chose (a code of its own) is not that.
+      if (!this.ready && event.code === 1006 && this._canFallBack()) {
+        return this._fallBack(url, attempt, `${this.transport} failed`);
+      }
+      this._onClose(event.code, String(event.reason ?? ''));
     };
-    this._helloTimer =
-        setTimeout(() => this.replace('no hello from the server'), this._options.helloTimeoutMs);
+    if (this._canFallBack()) {
+      const fallbackMs = this._options.fallbackMs ?? 4000;
+      this._helloTimer = setTimeout(
+          () => this._fallBack(url, attempt, `no hello over ${this.transport}`), fallbackMs);
+    } else {
+      this._helloTimer =
+          setTimeout(() => this.replace('no hello from the server'), this._options.helloTimeoutMs);
+    }
+  }
+
+  _canFallBack() {
+    return this._mode === 'auto' && this.transport !== LADDER[LADDER.length - 1];
+  }
+
+  /**
+   * Gives up on the current transport for this attempt and opens the next one.
+   * @param {string} url @param {number} attempt @param {string} why
+   */
+  _fallBack(url, attempt, why) {
+    if (attempt !== this._attemptId || !this._running) return;
+    const next = LADDER[LADDER.indexOf(this.transport) + 1];
+    this._drop(4000, why);
+    this.transport = next;
+    this._setState('connecting', {reason: why, transport: next});
+    this._open(url, attempt);
   }
 
   async _webSocketClass() {
@@ -203,10 +271,16 @@ export class Connection {
   _onHello(hello) {
     if (this._helloTimer) clearTimeout(this._helloTimer);
     this._helloTimer = null;
+    if (this.ready) {
+      // A second hello on one socket: an HTTP transport that could not resume its session got
+      // a new one. For the client, the old connection is gone and a new one is up.
+      if (this._pingTimer) clearInterval(this._pingTimer);
+      this._options.onDown();
+    }
     this.ready = true;
     this._policy.connected(Date.now());
     this._pingTimer = setInterval(() => this._ping(), this._options.pingIntervalMs);
-    this._setState('connected');
+    this._setState('connected', {transport: this.transport});
     this._options.onHello(hello);
   }
 
@@ -267,7 +341,7 @@ export class Connection {
   /** @param {ConnectionState} state @param {Partial<StateChange>} [details] */
   _setState(state, details = {}) {
     const previous = this.state;
-    if (previous === state && state !== 'waiting') return;
+    if (previous === state && state !== 'waiting' && !details.transport) return;
     this.state = state;
     this._options.onState({...details, state, previous});
   }

@@ -352,12 +352,20 @@
  */
 
 /**
+ * How the events reach the client (PROTOCOL.md, "Transports"): a WebSocket, Server-Sent Events
+ * with POSTs, or long polls with POSTs.
+ * @typedef {'websocket' | 'sse' | 'poll'} Transport
+ */
+
+/**
  * @typedef {object} StateChange
  * @property {ConnectionState} state
  * @property {ConnectionState} previous
  * @property {number} [retry_in_ms] with `waiting`: when the next attempt starts
  * @property {number} [code] the close code that ended the connection, if any
  * @property {string} [reason] why: the close reason, `auth_expired`, `closed`, ...
+ * @property {Transport} [transport] with `connected`: the transport in use; with
+ *   `connecting`: the one tried next after a fallback
  */
 
 /**
@@ -389,6 +397,11 @@
  * @property {number} [pongTimeoutMs] no frame for a ping interval plus this: the connection is
  *   taken as dead and replaced (10000)
  * @property {number} [helloTimeoutMs] no `hello` this long after opening: replaced (10000)
+ * @property {'auto' | Transport} [transport] `auto` (default): WebSocket, falling back by itself
+ *   to SSE and then to long polling when the upgrade fails or nothing arrives (README.md,
+ *   "Transports"); or one transport only
+ * @property {number} [fallbackMs] `auto`: how long a transport may take to bring `hello` (SSE:
+ *   its first event) before the next one is tried (4000)
  * @property {number} [requestTimeoutMs] HTTP requests and `history` answers (15000)
  * @property {number} [syncTimeoutMs] one `sync` answer (60000)
  * @property {{refreshMs?: number, idleMs?: number, expireMs?: number}} [typing] typing.js
