@@ -170,7 +170,7 @@ class HttpApi {
   // owner shard under --max-conns-per-ip; then `then(api, address, admitted)` back here.
   void AdmitAddress(Connection& conn, ForwardedHeaders forwarded,
                     storage::UniqueFunction<void(HttpApi&, std::string, bool)> then);
-  // http_api_sse.cc: the HTTP transports (proto/PROTOCOL.md, "Transports: SSE and long
+  // http_api_sse.cc: the HTTP transports (proto/PROTOCOL.md, "SSE and long
   // polling"): GET /sse, GET /sse/poll, POST /sse/send; their channels are the SseHub's.
   void HandleSse(HttpExchange& exchange);
   void HandleSsePoll(HttpExchange& exchange);

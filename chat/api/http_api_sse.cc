@@ -1,4 +1,4 @@
-// The chat's HTTP transports (proto/PROTOCOL.md, "Transports: SSE and long polling"): the
+// The chat's HTTP transports (proto/PROTOCOL.md, "SSE and long polling"): the
 // token check, the per-address count of a new session (--max-conns-per-ip, as for /ws), and
 // the way to the shard (or, for a POST, the node) that holds a session. The channels and their
 // rules are the SseHub's (chat/sessions/sse_hub.h).

@@ -60,7 +60,7 @@ class ClusterLink final : public cluster::RedisBusListener {
   // A note for a device on `node` alone (rc:node:<node>).
   void ForwardCallNote(std::string_view node, const CallNote& note);
   void ForwardCallRequest(std::string_view node, CallRequest request);
-  // A POST /sse/send for a session `node` holds (proto/PROTOCOL.md, "Transports"): its body as
+  // A POST /sse/send for a session `node` holds (proto/PROTOCOL.md, "Chat transports"): its body as
   // `user` sent it, to the session's shard there (rc:node:<node>).
   void ForwardSsePost(std::string_view node, std::string_view session, int64_t user,
                       std::string_view body);

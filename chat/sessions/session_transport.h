@@ -1,6 +1,6 @@
 // SessionTransport: how a chat session's events reach a client that does not speak the chat
-// protocol's JSON over a WebSocket of its own (proto/PROTOCOL.md, "Transports"): STOMP frames on
-// the same WebSocket, or events on an HTTP stream. A plain /ws session has none, and its events
+// protocol's JSON over a WebSocket of its own (proto/PROTOCOL.md, "Chat transports"): STOMP frames
+// on the same WebSocket, or events on an HTTP stream. A plain /ws session has none, and its events
 // go straight to its connection.
 //
 // Owner: the session (SessionHost's shard). Every call is on that shard's thread.

@@ -1,4 +1,4 @@
-// SseHub: the chat's HTTP transports of one shard (proto/PROTOCOL.md, "Transports: SSE and long
+// SseHub: the chat's HTTP transports of one shard (proto/PROTOCOL.md, "SSE and long
 // polling"): a chat session whose events reach its client as Server-Sent Events on a streamed
 // answer (GET /sse) or as answers to long polls (GET /sse/poll), and whose requests arrive as
 // POST /sse/send. The routes are HttpApi's (api/http_api_sse.cc); this is their state.

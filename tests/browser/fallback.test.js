@@ -1,5 +1,5 @@
-// The web app behind an nginx that refuses WebSocket upgrades (PROTOCOL.md, "Transports: SSE and
-// long polling"; clients/js/README.md, "Transports"): a throwaway nginx (Debian's, not as a
+// The web app behind an nginx that refuses WebSocket upgrades (PROTOCOL.md, "SSE and long
+// polling"; clients/js/README.md, "Transports"): a throwaway nginx (Debian's, not as a
 // daemon, on a free port, in a temporary directory) in front of the real binary, with
 // `location /ws { return 403; }`. Two users in headless Chromium chat normally over SSE + POST:
 // ticks (delivered, seen), typing, a reload that resumes with the conversation intact. A second

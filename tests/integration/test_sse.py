@@ -1,4 +1,4 @@
-"""The chat's HTTP transports (PROTOCOL.md, "Transports: SSE and long polling") on one node with
+"""The chat's HTTP transports (PROTOCOL.md, "SSE and long polling") on one node with
 2 shards, against the real binary and real /ws peers:
 
 - GET /sse: the head (text/event-stream, no-cache, X-Accel-Buffering: no), the `session` event

@@ -12,7 +12,7 @@
 //   `reconnect` hint feeds it, and stops requests on the draining connection.
 // - attempts are numbered: an asynchronous step (prepare, the import of `ws`) that finds the
 //   number moved was overtaken by a stop or a newer attempt, and gives up.
-// - transports (PROTOCOL.md, "Transports"): with `transport: 'auto'` each connection first
+// - transports (PROTOCOL.md, "Chat transports"): with `transport: 'auto'` each connection first
 //   tries WebSocket; when its upgrade fails (closed 1006 before hello) or no `hello` comes
 //   within `fallbackMs`, the same attempt goes on at once over SSE + POST (http_transport.js),
 //   and when the stream delivers nothing within `fallbackMs` either (a proxy that buffers it),

@@ -1,5 +1,5 @@
 // The chat over plain HTTP, for networks that refuse WebSocket upgrades (PROTOCOL.md,
-// "Transports: SSE and long polling"): the server's events as Server-Sent Events on a streamed
+// "SSE and long polling"): the server's events as Server-Sent Events on a streamed
 // GET /sse (`sse`), or as answers to long polls, GET /sse/poll (`poll`: for proxies that buffer
 // streams); the client's requests as POST /sse/send. Both are built on fetch (a browser's, or
 // Node's), not EventSource: fetch sends the token as a header, and the stream's reconnect is

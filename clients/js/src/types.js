@@ -352,7 +352,7 @@
  */
 
 /**
- * How the events reach the client (PROTOCOL.md, "Transports"): a WebSocket, Server-Sent Events
+ * How the events reach the client (PROTOCOL.md, "Chat transports"): a WebSocket, Server-Sent Events
  * with POSTs, or long polls with POSTs.
  * @typedef {'websocket' | 'sse' | 'poll'} Transport
  */

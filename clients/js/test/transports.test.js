@@ -1,4 +1,4 @@
-// Transports (README.md, "Transports"; PROTOCOL.md, "Transports: SSE and long polling"): the
+// Transports (README.md, "Transports"; PROTOCOL.md, "Chat transports"): the
 // SDK forced onto SSE and onto long polling chats with a WebSocket client; with `auto` behind a
 // proxy that refuses WebSocket upgrades it falls back to SSE by itself, behind one that also
 // holds the stream back (a buffering proxy) to long polling; a dropped stream resumes its
