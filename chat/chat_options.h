@@ -61,6 +61,9 @@ struct ChatOptions {
   uint32_t call_ring_timeout_s = 45;   // Unanswered this long: missed.
   uint32_t call_max_participants = 4;  // Devices in one group call (a mesh).
   uint32_t call_rejoin_grace_s = 10;   // A dropped participant may come back this long.
+  // STOMP heart-beats (proto/PROTOCOL.md, "Transports: STOMP"): CONNECTED's heart-beat, both
+  // ways; 0: none.
+  uint32_t stomp_heartbeat_ms = 10000;
 };
 
 void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options);

@@ -125,17 +125,18 @@ std::string_view ConversationRoute(std::string_view rest) {
 }  // namespace
 
 HttpApi::HttpApi(Shard& shard, ChatService& service, WebSocketHandler& ws_handler,
-                 SessionHost& sessions)
+                 SessionHost& sessions, StompGateway& stomp)
     : shard_(shard),
       service_(service),
       config_(service.config()),
       ws_handler_(ws_handler),
       sessions_(sessions),
+      stomp_(stomp),
       attempt_limiter_(kAttemptWindowMs, kMaxAttemptKeys, service.clock().MonotonicMs()),
       change_limiter_(1000, kMaxAttemptKeys, service.clock().MonotonicMs()) {}
 
 bool HttpApi::Serves(std::string_view path) {
-  return path == "/ws" || path.starts_with(kApiPrefix);
+  return path == "/ws" || path == "/stomp" || path.starts_with(kApiPrefix);
 }
 
 void HttpApi::Sweep(int64_t now_ms) {
@@ -161,6 +162,7 @@ void HttpApi::OnRequest(HttpExchange& exchange) {
   };
   static constexpr Fixed kFixed[] = {
       {"/ws", http::Method::kGet, &HttpApi::HandleWebSocket},
+      {"/stomp", http::Method::kGet, &HttpApi::HandleStomp},
       {"/api/register", http::Method::kPost, &HttpApi::HandleRegister},
       {"/api/login", http::Method::kPost, &HttpApi::HandleLogin},
       {"/api/token/refresh", http::Method::kPost, &HttpApi::HandleRefresh},
@@ -218,16 +220,24 @@ std::optional<HttpApi::Authenticated> HttpApi::Authenticate(HttpExchange& exchan
                          : "missing token (Authorization: Bearer)";
     return std::nullopt;
   }
-  auth::JwtVerifyResult verified = auth::VerifyJwt(token, service_.secret(), NowMs() / 1000);
+  std::optional<Authenticated> verified = VerifyToken(service_, sessions_, token, error);
+  if (verified) exchange.SetAccessLogUser(std::to_string(verified->user));
+  return verified;
+}
+
+std::optional<HttpApi::Authenticated> HttpApi::VerifyToken(const ChatService& service,
+                                                           const SessionHost& sessions,
+                                                           std::string_view token,
+                                                           std::string* error) {
+  auth::JwtVerifyResult verified = auth::VerifyJwt(token, service.secret(), NowMs() / 1000);
   if (!verified.ok()) {
     *error = verified.error == auth::JwtError::kExpired ? "token expired" : "invalid token";
     return std::nullopt;
   }
-  if (sessions_.revoked(verified.claims.jti)) {
+  if (sessions.revoked(verified.claims.jti)) {
     *error = "token revoked";
     return std::nullopt;
   }
-  exchange.SetAccessLogUser(std::to_string(verified.claims.user_id));
   return Authenticated{verified.claims.user_id, verified.claims.jti, verified.claims.exp};
 }
 
