@@ -148,7 +148,13 @@ std::optional<std::string> BuildRequest(App app, const stomp::Frame& frame, std:
     // every conversation. Spliced, not parsed twice: the chat parser checks it, and refuses a
     // field given twice, so a body cannot make the request anything but a sync.
     request.Field("type", "sync");
-    const std::string_view convs = http::TrimOws(frame.body);
+    std::string_view convs = frame.body;
+    while (!convs.empty() && std::string_view(" \t\r\n").find(convs.front()) != convs.npos) {
+      convs.remove_prefix(1);
+    }
+    while (!convs.empty() && std::string_view(" \t\r\n").find(convs.back()) != convs.npos) {
+      convs.remove_suffix(1);
+    }
     if (!convs.empty()) request.Key("convs").Raw(convs);
     return request.EndObject().Take();
   }

@@ -124,16 +124,20 @@ TEST(StompMappingTest, ScanEventFindsTheConversationOfItsEvents) {
   message.from = 1;
   message.kind = "text";
   message.body = R"(a "conv":5 body, {"conv":6})";
-  EventHead head = ScanEvent(EncodeMessageEvent(message));
+  // The heads' views point into the event: each is kept while its head is read.
+  const std::string event = EncodeMessageEvent(message);
+  EventHead head = ScanEvent(event);
   EXPECT_EQ(head.type, "message");
   EXPECT_EQ(head.conv, 77);
   EXPECT_EQ(ScanEvent(EncodeReceipt(12, 1, 4, std::nullopt)).conv, 12);
   EXPECT_EQ(ScanEvent(EncodeTyping(13, 1, true)).conv, 13);
   // Personal events: no conversation, even when they name one (members) or hold messages.
-  EXPECT_EQ(ScanEvent(EncodeMention(message)).conv, 0);
-  EXPECT_EQ(ScanEvent(EncodeMention(message)).type, "mention");
+  const std::string mention = EncodeMention(message);
+  EXPECT_EQ(ScanEvent(mention).conv, 0);
+  EXPECT_EQ(ScanEvent(mention).type, "mention");
   EXPECT_EQ(ScanEvent(R"({"type":"members","conv":4,"members":[1,2]})").conv, 0);
-  EXPECT_EQ(ScanEvent(EncodePresence(3, true, std::nullopt)).type, "presence");
+  const std::string presence = EncodePresence(3, true, std::nullopt);
+  EXPECT_EQ(ScanEvent(presence).type, "presence");
   EXPECT_EQ(ScanEvent("not json").type, "");
   EXPECT_EQ(ScanEvent(R"({"type":"message","id":1,"conv":)").conv, 0);
 }
@@ -142,17 +146,20 @@ TEST(StompMappingTest, ScanEventFindsTheCidOfAcksAndErrors) {
   storage::Message message;
   message.conv = 2;
   message.seq = 8;
-  EventHead ack = ScanEvent(EncodeAck("x\"y", message));
+  const std::string ack_event = EncodeAck("x\"y", message);
+  EventHead ack = ScanEvent(ack_event);
   EXPECT_EQ(ack.type, "ack");
   EXPECT_TRUE(ack.has_cid);
   EXPECT_EQ(ack.cid_json, CidAsJson("x\"y"));
-  EventHead error = ScanEvent(EncodeError("forbidden", "not a \"member\"", "c\\7"));
+  const std::string error_event = EncodeError("forbidden", "not a \"member\"", "c\\7");
+  EventHead error = ScanEvent(error_event);
   EXPECT_EQ(error.type, "error");
   EXPECT_TRUE(error.has_cid);
   EXPECT_EQ(error.cid_json, CidAsJson("c\\7"));
   EXPECT_EQ(UnescapeJson(error.code_json), "forbidden");
   EXPECT_EQ(UnescapeJson(error.message_json), "not a \"member\"");
-  EventHead no_cid = ScanEvent(EncodeError("rate_limited", "slow down", {}));
+  const std::string no_cid_event = EncodeError("rate_limited", "slow down", {});
+  EventHead no_cid = ScanEvent(no_cid_event);
   EXPECT_FALSE(no_cid.has_cid);
   // A cid echoed as a number answers no SEND.
   EXPECT_FALSE(
