@@ -217,8 +217,8 @@ class StompConn:
         return self.closed
 
     async def receipt(self, timeout: float = TIMEOUT) -> None:
-        """A round trip: an UNSUBSCRIBE-free no-op is not in STOMP, so a SUBSCRIBE/UNSUBSCRIBE
-        pair with receipts: every frame before it has been handled."""
+        """A round trip (STOMP has no ping frame): a SUBSCRIBE and its UNSUBSCRIBE with a
+        receipt; once the RECEIPT is back, every frame sent before them has been handled."""
         sub_id = f"probe-{len(self.frames)}-{time.monotonic_ns()}"
         await self.send(frame("SUBSCRIBE", {"id": sub_id, "destination": "/user/queue/presence"}))
         await self.send(frame("UNSUBSCRIBE", {"id": sub_id, "receipt": sub_id}))

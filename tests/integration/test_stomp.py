@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 import pytest
 import websockets
 
-from chat_client import (FAST_ARGS, ChatConn, aio, chat_args, close_all, receipts_after)
+from chat_client import Api, ChatConn, aio, chat_args, close_all
 from stomp_client import StompConn, frame
 from support import run_async
 
@@ -442,7 +441,6 @@ def test_a_body_over_max_chat_body_is_refused(server_factory):
     srv = server_factory(*chat_args(max_chat_body=100))
 
     async def go():
-        from chat_client import Api
         api = Api(srv.port)
         a, b, conv = await aio(api.direct_pair, "big")
         s = await StompConn.connect(srv.port, a.token)
