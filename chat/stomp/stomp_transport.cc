@@ -264,7 +264,7 @@ void StompTransport::Beat(int64_t now_ms, int64_t disconnect_wait_ms) {
   }
   // The last send happened up to a beat period before it was timed: beat early by that much,
   // so that the client never waits longer than the interval it asked for.
-  if (send_every_ms_ > 0 && now_ms - last_sent_ms_ + kBeatPeriodMs > send_every_ms_) {
+  if (send_every_ms_ > 0 && now_ms - last_sent_ms_ + kBeatPeriodMs >= send_every_ms_) {
     if (conn_.SendText("\n") == SendStatus::kQueued) last_sent_ms_ = now_ms;
   }
 }

@@ -64,8 +64,7 @@ Parsed Check(std::string_view input, const Limits& limits, const ParseResult& re
   FUZZ_CHECK(frame.header_count <= ringcast::stomp::kMaxHeaders);
   FUZZ_CHECK(frame.body.size() <= limits.max_body_bytes);
   FUZZ_CHECK(Inside(frame.body, input));
-  const bool raw =
-      frame.command == Command::kConnect || frame.command == Command::kConnected;
+  const bool raw = frame.command == Command::kConnect || frame.command == Command::kConnected;
   Parsed parsed{frame.command, {}, std::string(frame.body)};
   for (size_t i = 0; i < frame.header_count; ++i) {
     const Header& header = frame.headers[i];
@@ -90,8 +89,8 @@ void RoundTrip(const Parsed& parsed) {
   FUZZ_CHECK(encoded.size() ==
              ringcast::stomp::EncodedFrameSize(parsed.command, headers, parsed.body));
   // Room for what the encoder adds (escapes double a header at most, a content-length).
-  FrameParser roomy({.max_header_bytes = 2 * encoded.size() + 64,
-                     .max_body_bytes = parsed.body.size()});
+  FrameParser roomy(
+      {.max_header_bytes = 2 * encoded.size() + 64, .max_body_bytes = parsed.body.size()});
   Frame frame;
   const ParseResult result = roomy.Parse(encoded, &frame);
   FUZZ_CHECK(result.status == Status::kOk);
@@ -107,8 +106,8 @@ void RoundTrip(const Parsed& parsed) {
 
 // Feeds `pieces` one after the other, as the gateway does: parse in place, keep an unfinished
 // frame in a buffer and complete it with the next piece.
-Outcome Feed(FrameParser& parser, const Limits& limits,
-             const std::vector<std::string_view>& pieces, bool round_trip) {
+Outcome Feed(FrameParser& parser, const Limits& limits, const std::vector<std::string_view>& pieces,
+             bool round_trip) {
   Outcome outcome;
   std::string buffer;
   for (std::string_view piece : pieces) {
