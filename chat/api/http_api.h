@@ -172,7 +172,7 @@ class HttpApi {
   void HandleWebSocket(HttpExchange& exchange);
   void HandleStomp(HttpExchange& exchange);
   // `auth`: a /ws session's token; none for STOMP, whose 101 names the subprotocol
-  // `subprotocol` when the client offered one.
+  // `subprotocol` when the client offered one (a static string: it crosses shards as a view).
   void CountThenUpgrade(HttpExchange& exchange, std::optional<Authenticated> auth,
                         std::string_view subprotocol);
   void FinishUpgrade(const DeferredHttp& deferred, std::string_view accept,
