@@ -7,92 +7,17 @@
 // both ways, DISCONNECT's RECEIPT.
 
 import assert from 'node:assert/strict';
-import {createRequire} from 'node:module';
 import {test} from 'node:test';
 
 import * as h from './harness.js';
 import {browser, server} from './harness.js';
+import {stompPage, until} from './stomp_page.js';
 
 h.serveThisFile(['--stomp-heartbeat-ms', '1000']);
 
-// The package's browser (UMD) bundle, what `require` resolves to: it defines window.StompJs.
-const bundle = createRequire(import.meta.url).resolve('@stomp/stompjs');
-
-/**
- * A page of the server's origin with stompjs loaded (window.StompJs) and `window.peer(name,
- * token, config)`: a client that records what it receives (window.peers[name]).
- */
-async function stompPage() {
-  const context = await browser.newContext({baseURL: server.baseUrl});
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (error) => errors.push(error.message));
-  page.setDefaultTimeout(h.WAIT_MS);
-  // A page the server serves (the app's sign-in screen, left alone): Chromium lets a page
-  // reach a loopback address only when the page itself comes from one (Local Network Access).
-  await page.goto('/');
-  await page.addScriptTag({path: bundle});
-  await page.evaluate(() => {
-    window.peers = {};
-    window.peer = (name, token, config = {}) => {
-      const record =
-          {messages: [], receipts: [], errors: [], heartbeats: 0, connected: null, closed: null};
-      const client = new StompJs.Client({
-        brokerURL: `ws://${location.host}/stomp`,
-        connectHeaders: {passcode: token},
-        reconnectDelay: 0,
-        heartbeatIncoming: 0,
-        heartbeatOutgoing: 0,
-        ...config,
-      });
-      client.onConnect = (frame) => {
-        record.connected = frame.headers;
-      };
-      client.onStompError = (frame) => record.errors.push(frame.headers.message);
-      client.onHeartbeatReceived = () => {
-        record.heartbeats += 1;
-      };
-      client.onWebSocketClose = (event) => {
-        record.closed = {code: event.code};
-      };
-      record.client = client;
-      record.protocol = () => client.webSocket?.protocol;
-      record.subscribe = (destination) => new Promise((resolve) => {
-        const receipt = `sub-${destination}`;
-        client.watchForReceipt(receipt, () => resolve());
-        client.subscribe(destination, (message) => {
-          record.messages.push(
-              {destination, headers: message.headers, event: JSON.parse(message.body)});
-        }, {receipt});
-      });
-      record.publish = (destination, headers, body = '') => new Promise((resolve) => {
-        if (headers.receipt) {
-          client.watchForReceipt(headers.receipt, () => {
-            record.receipts.push(headers.receipt);
-            resolve();
-          });
-        }
-        client.publish({destination, headers, body});
-        if (!headers.receipt) resolve();
-      });
-      window.peers[name] = record;
-      client.activate();
-    };
-  });
-  return {context, page, errors};
-}
-
-/** Waits until `predicate(record)` holds for the page's peer `name`. */
-function until(page, name, predicate, arg) {
-  return page.waitForFunction(([peerName, source, value]) => {
-    const record = window.peers[peerName];
-    return record && new Function('r', 'arg', `return (${source})(r, arg)`)(record, value);
-  }, [name, predicate.toString(), arg]);
-}
-
 test('stompjs in Chromium next to the web app', async () => {
   await h.withOpenChat('from the app', async ({alice, bob, conv}) => {
-    const stomp = await stompPage();
+    const stomp = await stompPage(browser, server);
     try {
       const {page} = stomp;
       await page.evaluate((token) => window.peer('alice', token), await alice.token());
