@@ -75,8 +75,14 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
        "Chat requests per second per connection (bursts of twice that); also a user's changes "
        "to messages over HTTP per second, counted per shard",
        CLI::Range(1, 100000000)},
-      {"max-chat-body", &options->max_chat_body, "Largest chat message body, bytes",
+      {"max-chat-body", &options->max_chat_body,
+       "Largest chat message body, bytes (also a STOMP frame's body)",
        CLI::Range(uint64_t{1}, uint64_t{1} << 24)},
+      {"stomp-heartbeat-ms", &options->stomp_heartbeat_ms,
+       "STOMP heart-beats: the server sends one when it has sent nothing for the larger of this "
+       "and what the client asks, and closes a client silent for twice the larger of this and "
+       "what it offers; 0: none either way",
+       CLI::Range(0, 3600000)},
       {"sync-limit", &options->sync_limit, "Messages per conversation in one sync answer",
        CLI::Range(1, 100000)},
       {"max-answer-bytes", &options->max_answer_bytes,

@@ -17,7 +17,8 @@ ChatShard::ChatShard(Shard& shard, ChatService& service)
       conversations_(shard, service, metrics_),
       users_(shard, service),
       calls_(shard, service, metrics_),
-      http_api_(shard, service, *this, sessions_, sse_),
+      stomp_(shard, service, sessions_),
+      http_api_(shard, service, *this, sessions_, sse_, stomp_),
       uploads_(shard, service, http_api_),
       ops_api_(shard, service),
       next_sweep_ms_(clock_.MonotonicMs()) {}
@@ -38,9 +39,9 @@ bool ChatShard::StreamsBody(const http::Request& request) const {
 
 void ChatShard::OnTick() {
   // Every tick: mail refused earlier, gap fills, refills of lagging shards, cluster checks. Once a
-  // second: heartbeats, presence grace periods, the login window, idle records, expired
-  // revocations. Every duration is on the monotonic clock: a wall-clock step must not close every
-  // session.
+  // second: heartbeats (STOMP's too), presence grace periods, the login window, idle records,
+  // expired revocations. Every duration is on the monotonic clock: a wall-clock step must not close
+  // every session.
   const int64_t now = clock_.MonotonicMs();
   service_.RetryHeld(shard_.id());  // Before anything new is posted this tick.
   conversations_.OnTick(now);
@@ -49,6 +50,7 @@ void ChatShard::OnTick() {
   next_sweep_ms_ = now + 1000;
   sessions_.Sweep(now);
   sse_.Sweep(now);
+  stomp_.Sweep(now);
   users_.Sweep();
   http_api_.Sweep(now);
   conversations_.ForgetIdle(now);

@@ -16,7 +16,9 @@
 //     this shard owns): their state, busy marks, notes and records;
 //   - UserOwner: the users with UserOwnerShard(id) == this shard: it counts their connections on
 //     every shard, decides their presence (with the reconnect grace), and enforces the per-user
-//     connection limit.
+//     connection limit;
+//   - StompGateway: this shard's STOMP connections (/stomp): CONNECT, then a SessionHost session
+//     whose events reach the client as STOMP frames (chat/stomp/).
 // Mail reaches a role through its accessor (`self.sessions().OnJoined(...)`); the roles reach
 // each other across shards only by mail, and the SessionHost reaches the owners only through its
 // ConversationLink and UserLink.
@@ -36,6 +38,7 @@
 #include "chat/service.h"
 #include "chat/sessions/session_host.h"
 #include "chat/sessions/sse_hub.h"
+#include "chat/stomp/stomp_gateway.h"
 #include "core/net/connection.h"
 #include "core/net/http_exchange.h"
 #include "core/runtime/clock.h"
@@ -74,6 +77,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   ConversationOwner& conversations() { return conversations_; }
   UserOwner& users() { return users_; }
   CallRegistry& calls() { return calls_; }
+  StompGateway& stomp() { return stomp_; }
   ChatService& service() { return service_; }
 
  private:
@@ -87,6 +91,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   ConversationOwner conversations_;
   UserOwner users_;
   CallRegistry calls_;
+  StompGateway stomp_;
   HttpApi http_api_;
   UploadApi uploads_;
   OpsApi ops_api_;

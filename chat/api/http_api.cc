@@ -125,18 +125,19 @@ std::string_view ConversationRoute(std::string_view rest) {
 }  // namespace
 
 HttpApi::HttpApi(Shard& shard, ChatService& service, WebSocketHandler& ws_handler,
-                 SessionHost& sessions, SseHub& sse)
+                 SessionHost& sessions, SseHub& sse, StompGateway& stomp)
     : shard_(shard),
       service_(service),
       config_(service.config()),
       ws_handler_(ws_handler),
       sessions_(sessions),
       sse_(sse),
+      stomp_(stomp),
       attempt_limiter_(kAttemptWindowMs, kMaxAttemptKeys, service.clock().MonotonicMs()),
       change_limiter_(1000, kMaxAttemptKeys, service.clock().MonotonicMs()) {}
 
 bool HttpApi::Serves(std::string_view path) {
-  return path == "/ws" || path == "/sse" || path.starts_with("/sse/") ||
+  return path == "/ws" || path == "/stomp" || path == "/sse" || path.starts_with("/sse/") ||
          path.starts_with(kApiPrefix);
 }
 
@@ -166,6 +167,7 @@ void HttpApi::OnRequest(HttpExchange& exchange) {
       {"/sse", http::Method::kGet, &HttpApi::HandleSse},
       {"/sse/poll", http::Method::kGet, &HttpApi::HandleSsePoll},
       {"/sse/send", http::Method::kPost, &HttpApi::HandleSsePost},
+      {"/stomp", http::Method::kGet, &HttpApi::HandleStomp},
       {"/api/register", http::Method::kPost, &HttpApi::HandleRegister},
       {"/api/login", http::Method::kPost, &HttpApi::HandleLogin},
       {"/api/token/refresh", http::Method::kPost, &HttpApi::HandleRefresh},
@@ -227,16 +229,24 @@ std::optional<HttpApi::Authenticated> HttpApi::Authenticate(HttpExchange& exchan
                          : "missing token (Authorization: Bearer)";
     return std::nullopt;
   }
-  auth::JwtVerifyResult verified = auth::VerifyJwt(token, service_.secret(), NowMs() / 1000);
+  std::optional<Authenticated> verified = VerifyToken(service_, sessions_, token, error);
+  if (verified) exchange.SetAccessLogUser(std::to_string(verified->user));
+  return verified;
+}
+
+std::optional<HttpApi::Authenticated> HttpApi::VerifyToken(const ChatService& service,
+                                                           const SessionHost& sessions,
+                                                           std::string_view token,
+                                                           std::string* error) {
+  auth::JwtVerifyResult verified = auth::VerifyJwt(token, service.secret(), NowMs() / 1000);
   if (!verified.ok()) {
     *error = verified.error == auth::JwtError::kExpired ? "token expired" : "invalid token";
     return std::nullopt;
   }
-  if (sessions_.revoked(verified.claims.jti)) {
+  if (sessions.revoked(verified.claims.jti)) {
     *error = "token revoked";
     return std::nullopt;
   }
-  exchange.SetAccessLogUser(std::to_string(verified.claims.user_id));
   return Authenticated{verified.claims.user_id, verified.claims.jti, verified.claims.exp};
 }
 

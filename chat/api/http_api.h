@@ -35,6 +35,7 @@ namespace ringcast::chat {
 class ChatService;
 class SessionHost;
 class SseHub;
+class StompGateway;
 
 // "muted_until" (null, or wall ms; "forever" for kMutedForever) and "unread_mentions" of a
 // conversation in GET /api/conversations. http_api_notify.cc.
@@ -59,10 +60,12 @@ class HttpApi {
  public:
   // `ws_handler` takes the /ws connections it upgrades (the ChatShard), and `sessions` their
   // sessions; `sessions` also holds the revoked-token replica that every token check reads.
+  // `stomp` takes the STOMP connections (/stomp, or /ws with the subprotocol v12.stomp), `sse`
+  // holds the HTTP transports' channels.
   HttpApi(Shard& shard, ChatService& service, WebSocketHandler& ws_handler, SessionHost& sessions,
-          SseHub& sse);
+          SseHub& sse, StompGateway& stomp);
 
-  // Whether `path` is one of its routes (/ws, /sse, /sse/..., /api/...).
+  // Whether `path` is one of its routes (/ws, /stomp, /sse, /sse/..., /api/...).
   static bool Serves(std::string_view path);
   // A request for one of its routes (Serves(path)).
   void OnRequest(HttpExchange& exchange);
@@ -77,6 +80,12 @@ class HttpApi {
     int64_t exp = 0;
   };
 
+  // `token` verified (signature, expiry) and not revoked (`sessions`' replica); else nullopt
+  // and the reason in *error ("invalid token", "token expired", "token revoked"). Also for the
+  // token a STOMP CONNECT frame carries.
+  static std::optional<Authenticated> VerifyToken(const ChatService& service,
+                                                  const SessionHost& sessions,
+                                                  std::string_view token, std::string* error);
   // The request's bearer token (or ?token= when `allow_query`), verified and not revoked; the
   // user goes to the access log's line of this exchange.
   std::optional<Authenticated> Authenticate(HttpExchange& exchange, bool allow_query,
@@ -161,9 +170,16 @@ class HttpApi {
   void RevokeFamiliesLive(int64_t user, const std::vector<std::string>& families);
   // The upgrade waits for the client address's owner shard to count the connection
   // (--max-conns-per-ip), then FinishUpgrade answers 101 (and opens the session) or 429.
-  // http_api_ws.cc.
+  // http_api_ws.cc. A STOMP upgrade (HandleStomp, or /ws offering v12.stomp) has no token yet
+  // (it comes in the CONNECT frame): its connection goes to the StompGateway.
   void HandleWebSocket(HttpExchange& exchange);
-  void FinishUpgrade(const DeferredHttp& deferred, std::string_view accept, Authenticated auth,
+  void HandleStomp(HttpExchange& exchange);
+  // `auth`: a /ws session's token; none for STOMP, whose 101 names the subprotocol
+  // `subprotocol` when the client offered one (a static string: it crosses shards as a view).
+  void CountThenUpgrade(HttpExchange& exchange, std::optional<Authenticated> auth,
+                        std::string_view subprotocol);
+  void FinishUpgrade(const DeferredHttp& deferred, std::string_view accept,
+                     std::optional<Authenticated> auth, std::string_view subprotocol,
                      std::string address, bool admitted);
   static uint32_t AddressOwner(const ChatService& service, const std::string& address);
   // The client address of `conn` (the peer, or what a trusted proxy forwards) counted on its
@@ -210,6 +226,7 @@ class HttpApi {
   WebSocketHandler& ws_handler_;
   SessionHost& sessions_;
   SseHub& sse_;
+  StompGateway& stomp_;
   LoginLimiter attempt_limiter_;  // Logins and registrations per key, for the keys it owns.
   // Changes to messages over HTTP per user per second (--msg-rate), of this shard's requests: a
   // client without a connection has no session's token bucket.

@@ -52,7 +52,7 @@ class HttpDriver {
                       std::string_view body, std::string_view extra_headers);
   bool AnswerDeferredBytes(const DeferredHttp& deferred, int status, SharedFrame* response);
   Connection* UpgradeDeferred(const DeferredHttp& deferred, std::string_view accept,
-                              WebSocketHandler* handler);
+                              WebSocketHandler* handler, std::string_view extra_headers = {});
   void PauseBody(ConnId conn);
   void ResumeBody(ConnId conn);
   bool RejectBody(ConnId conn, int status, std::string_view reason);

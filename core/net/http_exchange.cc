@@ -60,11 +60,11 @@ bool HttpExchange::WriteError(Connection& conn, bool keep_alive, int status,
 }
 
 void HttpExchange::WriteUpgrade(Connection& conn, std::string_view accept,
-                                WebSocketHandler* handler) {
+                                WebSocketHandler* handler, std::string_view extra_headers) {
   std::string response =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Accept: ";
-  response.append(accept).append("\r\n\r\n");
+  response.append(accept).append("\r\n").append(extra_headers).append("\r\n");
   conn.QueueBytes(SharedFrame::Copy(response));
   conn.set_state(Connection::State::kWebSocket);
   conn.set_handler(handler);

@@ -95,7 +95,10 @@ class HttpExchange {
   // A whole {"error": reason} answer (the head alone when `head_only`), for any thread.
   static std::string FormatError(bool keep_alive, int status, std::string_view reason,
                                  std::string_view extra_headers = {}, bool head_only = false);
-  static void WriteUpgrade(Connection& conn, std::string_view accept, WebSocketHandler* handler);
+  // The 101 answer; `extra_headers` ("Name: value\r\n" lines, such as the subprotocol a route
+  // chose) go after Sec-WebSocket-Accept.
+  static void WriteUpgrade(Connection& conn, std::string_view accept, WebSocketHandler* handler,
+                           std::string_view extra_headers = {});
 
   // For the HTTP driver, once OnRequest has returned.
   Outcome outcome() const { return outcome_; }

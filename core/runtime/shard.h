@@ -116,11 +116,12 @@ class Shard : private Reactor::Owner {
     return http_.AnswerDeferredBytes(deferred, status, response);
   }
   // Completes an upgrade deferred with HttpExchange::DeferUpgrade: answers 101 with `accept`,
-  // installs `handler`, and hands it the frames the client sent behind its handshake. The
+  // installs `handler`, and hands it the frames the client sent behind its handshake;
+  // `extra_headers` go into the 101 (a subprotocol: "Sec-WebSocket-Protocol: v12.stomp\r\n"). The
   // connection, or nullptr (nothing sent) when it has gone meanwhile.
   Connection* UpgradeDeferred(const DeferredHttp& deferred, std::string_view accept,
-                              WebSocketHandler* handler) {
-    return http_.UpgradeDeferred(deferred, accept, handler);
+                              WebSocketHandler* handler, std::string_view extra_headers = {}) {
+    return http_.UpgradeDeferred(deferred, accept, handler, extra_headers);
   }
 
   // --- Streamed bodies (core/net/body_stream.h; core/net/http_stream.cc) -----------------------

@@ -91,6 +91,21 @@ CORPUS = {
         # JSON parsers refuse.
         "regress_cid_bigint": b'{"type":"send","conv":7,"cid":44444444444444444444444444,"body":""}',
     },
+    # limits byte (bits 0-1 head 32/256/8192, bits 2-3 body 0/16/1000/65536), split seed, then
+    # the stream of client frames.
+    "stomp_frame": {
+        "connect": b"\x0e\x05CONNECT\naccept-version:1.2\nheart-beat:10000,10000\n"
+                   b"passcode:eyJhbGciOiJIUzI1NiJ9.e30.x\n\n\x00",
+        "subscribe_send": b"\x0e\x11SUBSCRIBE\nid:0\ndestination:/topic/conversation.3\n"
+                          b"receipt:r1\n\n\x00\nSEND\ndestination:/app/chat.send\n"
+                          b"conversation:3\ncid:c1\n\nhello\x00\n\n",
+        "content_length": b"\x0e\x22SEND\r\ndestination:/q\r\ncontent-length:5\r\n\r\n"
+                          b"a\x00b\x00c\x00",
+        "escapes": b"\x0e\x33SEND\na\\cb:line\\none\\r\\\\\n\n\x00",
+        "bad_escape": b"\x0e\x01SEND\na:b\\t\n\n\x00",
+        "heartbeats": b"\x0e\x07\n\r\n\n\r\n",
+        "small_limits": b"\x05\x09SEND\ndestination:/app/chat.send\n\n0123456789abcdefghij\x00",
+    },
     # mode byte (0: token; 1: claims, signed; 2: header, signed), then the text.
     "jwt_verify": {
         "valid_token": b"\x00" + token(HEADER, CLAIMS),

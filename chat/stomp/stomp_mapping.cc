@@ -1,0 +1,360 @@
+#include "chat/stomp/stomp_mapping.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "proto/http_parser.h"
+#include "proto/json_writer.h"
+
+namespace ringcast::chat::stomp_map {
+namespace {
+
+constexpr std::string_view kTopicPrefix = "/topic/conversation.";
+constexpr std::string_view kQueuePrefix = "/user/queue/";
+constexpr std::string_view kQueueNames[kQueues] = {"events", "acks", "errors", "presence"};
+
+std::optional<int64_t> ParseInt(std::string_view text) {
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// The conversation a frame names (`conversation`, or `conv` for short).
+std::optional<int64_t> ConversationOf(const stomp::Frame& frame, std::string* error) {
+  std::optional<std::string_view> text = frame.Find("conversation");
+  if (!text) text = frame.Find("conv");
+  if (!text) {
+    *error = "missing header \"conversation\" (the conversation's id)";
+    return std::nullopt;
+  }
+  std::optional<int64_t> conv = ParseInt(*text);
+  if (!conv || *conv <= 0) {
+    *error = "header \"conversation\" must be a positive integer";
+    return std::nullopt;
+  }
+  return conv;
+}
+
+// An optional non-negative integer header: absent → nullopt with no error.
+std::optional<int64_t> CountOf(const stomp::Frame& frame, std::string_view name,
+                               std::string* error) {
+  std::optional<std::string_view> text = frame.Find(name);
+  if (!text) return std::nullopt;
+  std::optional<int64_t> value = ParseInt(*text);
+  if (!value || *value < 0) {
+    *error = "header \"" + std::string(name) + "\" must be a non-negative integer";
+    return std::nullopt;
+  }
+  return value;
+}
+
+}  // namespace
+
+std::optional<std::string_view> TokenOf(const stomp::Frame& frame) {
+  if (auto passcode = frame.Find("passcode"); passcode && !passcode->empty()) return passcode;
+  std::optional<std::string_view> header = frame.Find("Authorization");
+  if (!header) header = frame.Find("authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (!header || header->size() <= kBearer.size() ||
+      !http::EqualsIgnoreCase(header->substr(0, kBearer.size()), kBearer)) {
+    return std::nullopt;
+  }
+  return header->substr(kBearer.size());
+}
+
+namespace {
+
+// Skips one JSON value at `pos` (whatever it is), leaving `pos` after it; false if the text
+// ends first.
+bool SkipValue(std::string_view json, size_t& pos) {
+  size_t depth = 0;
+  bool in_string = false;
+  for (; pos < json.size(); ++pos) {
+    const char c = json[pos];
+    if (in_string) {
+      if (c == '\\') {
+        ++pos;
+      } else if (c == '"') {
+        in_string = false;
+        if (depth == 0) {
+          ++pos;
+          return true;
+        }
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        break;
+      case '{':
+      case '[':
+        ++depth;
+        break;
+      case '}':
+      case ']':
+        if (depth == 0) return true;  // The enclosing object's end.
+        if (--depth == 0) {
+          ++pos;
+          return true;
+        }
+        break;
+      case ',':
+        if (depth == 0) return true;
+        break;
+      default:
+        break;
+    }
+  }
+  return false;
+}
+
+// The string at `pos` (a '"'), still escaped, leaving `pos` after its closing quote.
+std::optional<std::string_view> ReadString(std::string_view json, size_t& pos) {
+  if (pos >= json.size() || json[pos] != '"') return std::nullopt;
+  const size_t start = ++pos;
+  for (; pos < json.size(); ++pos) {
+    if (json[pos] == '\\') {
+      ++pos;
+    } else if (json[pos] == '"') {
+      return json.substr(start, pos++ - start);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<App> ParseApp(std::string_view destination) {
+  static constexpr std::pair<std::string_view, App> kApps[] = {
+      {"/app/chat.send", App::kSend},           {"/app/chat.read", App::kRead},
+      {"/app/chat.delivered", App::kDelivered}, {"/app/chat.typing", App::kTyping},
+      {"/app/chat.sync", App::kSync},           {"/app/chat.history", App::kHistory},
+      {"/app/chat.auth", App::kAuth},
+  };
+  for (const auto& [name, app] : kApps) {
+    if (name == destination) return app;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> BuildRequest(App app, const stomp::Frame& frame, std::string_view cid,
+                                        std::string* error) {
+  JsonWriter request(64 + frame.body.size());
+  request.BeginObject();
+  if (app == App::kSync) {
+    // The body is the sync request's "convs" as it is ({"<conv>": last_seq_seen, ...}); none:
+    // every conversation. Spliced, not parsed twice: the chat parser checks it, and refuses a
+    // field given twice, so a body cannot make the request anything but a sync.
+    request.Field("type", "sync");
+    std::string_view convs = frame.body;
+    while (!convs.empty() && std::string_view(" \t\r\n").find(convs.front()) != convs.npos) {
+      convs.remove_prefix(1);
+    }
+    while (!convs.empty() && std::string_view(" \t\r\n").find(convs.back()) != convs.npos) {
+      convs.remove_suffix(1);
+    }
+    if (!convs.empty()) request.Key("convs").Raw(convs);
+    return request.EndObject().Take();
+  }
+  if (app == App::kAuth) {
+    std::optional<std::string_view> token = TokenOf(frame);
+    if (!token) {
+      *error = "missing token (header \"passcode\", or \"Authorization: Bearer <token>\")";
+      return std::nullopt;
+    }
+    return request.Field("type", "auth").Field("token", *token).EndObject().Take();
+  }
+  std::optional<int64_t> conv = ConversationOf(frame, error);
+  if (!conv) return std::nullopt;
+  switch (app) {
+    case App::kSend: {
+      request.Field("type", "send").Field("conv", *conv).Field("cid", cid);
+      if (std::optional<std::string_view> kind = frame.Find("kind")) request.Field("kind", *kind);
+      request.Field("body", frame.body);
+      break;
+    }
+    case App::kRead:
+    case App::kDelivered: {
+      std::optional<int64_t> seq = CountOf(frame, "seq", error);
+      if (!seq) {
+        if (error->empty()) *error = "missing header \"seq\"";
+        return std::nullopt;
+      }
+      request.Field("type", app == App::kRead ? "read" : "delivered")
+          .Field("conv", *conv)
+          .Field("seq", *seq);
+      break;
+    }
+    case App::kTyping: {
+      const std::string_view state = frame.Find("state").value_or("start");
+      if (state != "start" && state != "stop") {
+        *error = "header \"state\" must be start or stop";
+        return std::nullopt;
+      }
+      request.Field("type", "typing").Field("conv", *conv).Field("state", state);
+      break;
+    }
+    case App::kHistory: {
+      request.Field("type", "history").Field("conv", *conv);
+      for (std::string_view name : {"before", "limit"}) {
+        std::optional<int64_t> value = CountOf(frame, name, error);
+        if (!error->empty()) return std::nullopt;
+        if (value) request.Field(name, *value);
+      }
+      break;
+    }
+    case App::kSync:
+    case App::kAuth:
+      break;  // Above.
+  }
+  return request.EndObject().Take();
+}
+
+std::optional<Subscribable> ParseSubscribable(std::string_view destination) {
+  if (destination.starts_with(kTopicPrefix)) {
+    std::optional<int64_t> conv = ParseInt(destination.substr(kTopicPrefix.size()));
+    if (!conv || *conv <= 0) return std::nullopt;
+    return Subscribable{.topic = true, .conv = *conv, .queue = Queue::kEvents};
+  }
+  if (destination.starts_with(kQueuePrefix)) {
+    const std::string_view name = destination.substr(kQueuePrefix.size());
+    for (size_t i = 0; i < kQueues; ++i) {
+      if (kQueueNames[i] == name) {
+        return Subscribable{.topic = false, .conv = 0, .queue = static_cast<Queue>(i)};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::string TopicOf(int64_t conv) { return std::string(kTopicPrefix).append(std::to_string(conv)); }
+
+std::string_view QueueDestination(Queue queue) {
+  static const std::string kDestinations[kQueues] = {
+      std::string(kQueuePrefix).append(kQueueNames[0]),
+      std::string(kQueuePrefix).append(kQueueNames[1]),
+      std::string(kQueuePrefix).append(kQueueNames[2]),
+      std::string(kQueuePrefix).append(kQueueNames[3]),
+  };
+  return kDestinations[size_t(queue)];
+}
+
+EventHead ScanEvent(std::string_view json) {
+  EventHead head;
+  constexpr std::string_view kTypeStart = "{\"type\":";
+  if (!json.starts_with(kTypeStart)) return head;
+  size_t pos = kTypeStart.size();
+  std::optional<std::string_view> type = ReadString(json, pos);
+  if (!type) return head;
+  head.type = *type;
+  const bool conversation_event =
+      head.type == "message" || head.type == "receipt" || head.type == "typing";
+  const bool error = head.type == "error";
+  if (!conversation_event && !error && head.type != "ack") return head;
+  while (pos < json.size() && json[pos] == ',') {
+    ++pos;
+    std::optional<std::string_view> key = ReadString(json, pos);
+    if (!key || pos >= json.size() || json[pos] != ':') return head;
+    ++pos;
+    if (conversation_event && *key == "conv") {
+      size_t end = json.find_first_of(",}", pos);
+      if (end == std::string_view::npos) return head;
+      head.conv = ParseInt(json.substr(pos, end - pos)).value_or(0);
+      return head;
+    }
+    std::string_view* text = *key == "cid"                ? &head.cid_json
+                             : error && *key == "code"    ? &head.code_json
+                             : error && *key == "message" ? &head.message_json
+                                                          : nullptr;
+    if (text != nullptr && pos < json.size() && json[pos] == '"') {
+      // A cid echoed as a number (an error to a request whose cid was one) matches no SEND.
+      std::optional<std::string_view> value = ReadString(json, pos);
+      if (!value) return head;
+      *text = *value;
+      if (text == &head.cid_json) head.has_cid = true;
+      continue;
+    }
+    if (!SkipValue(json, pos)) return head;
+  }
+  return head;
+}
+
+std::string UnescapeJson(std::string_view escaped) {
+  std::string out;
+  out.reserve(escaped.size());
+  for (size_t i = 0; i < escaped.size(); ++i) {
+    if (escaped[i] != '\\' || i + 1 == escaped.size()) {
+      out.push_back(escaped[i]);
+      continue;
+    }
+    const char c = escaped[++i];
+    switch (c) {
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'b':
+        out.push_back('\b');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
+      case 'u': {
+        // JsonWriter writes a u-escape (four hex digits) only for the other control characters.
+        uint32_t code = 0;
+        auto [end, ec] = std::from_chars(
+            escaped.data() + i + 1, escaped.data() + std::min(escaped.size(), i + 5), code, 16);
+        if (ec == std::errc() && end == escaped.data() + i + 5 && code < 0x80) {
+          out.push_back(char(code));
+          i += 4;
+        } else {
+          out.append("\\u");
+        }
+        break;
+      }
+      default:  // \" \\ \/
+        out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string CidAsJson(std::string_view cid) {
+  std::string quoted;
+  JsonWriter::AppendQuoted(quoted, cid);
+  return quoted.substr(1, quoted.size() - 2);
+}
+
+bool QueueTakes(Queue queue, std::string_view type) {
+  switch (queue) {
+    case Queue::kEvents:
+      return true;
+    case Queue::kAcks:
+      return type == "ack";
+    case Queue::kErrors:
+      return type == "error";
+    case Queue::kPresence:
+      return type == "presence" || type == "profile";
+  }
+  return false;
+}
+
+std::optional<std::pair<uint32_t, uint32_t>> ParseHeartBeat(std::string_view value) {
+  const size_t comma = value.find(',');
+  if (comma == std::string_view::npos) return std::nullopt;
+  std::optional<int64_t> cx = ParseInt(value.substr(0, comma));
+  std::optional<int64_t> cy = ParseInt(value.substr(comma + 1));
+  if (!cx || !cy || *cx < 0 || *cy < 0 || *cx > UINT32_MAX || *cy > UINT32_MAX) {
+    return std::nullopt;
+  }
+  return std::pair<uint32_t, uint32_t>(uint32_t(*cx), uint32_t(*cy));
+}
+
+}  // namespace ringcast::chat::stomp_map

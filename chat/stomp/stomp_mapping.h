@@ -1,0 +1,89 @@
+// How STOMP maps onto the chat protocol (proto/PROTOCOL.md, "STOMP 1.2 over WebSocket"): the
+// destinations a client may SEND to and SUBSCRIBE to, the chat request a SEND becomes, and which
+// destination a chat event goes to.
+//
+// Pure code: no connection, no session. The StompGateway and the StompTransport (its callers)
+// own everything that has state.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "proto/stomp_frame.h"
+
+namespace ringcast::chat::stomp_map {
+
+// --- SEND ---------------------------------------------------------------------------------------
+
+// The chat request a SEND destination stands for.
+enum class App : uint8_t {
+  kSend,       // /app/chat.send       → send
+  kRead,       // /app/chat.read       → read
+  kDelivered,  // /app/chat.delivered  → delivered
+  kTyping,     // /app/chat.typing     → typing
+  kSync,       // /app/chat.sync       → sync
+  kHistory,    // /app/chat.history    → history
+  kAuth,       // /app/chat.auth       → auth
+};
+std::optional<App> ParseApp(std::string_view destination);
+
+// The chat request (its JSON text) that `frame`, a SEND to `app`, stands for; nullopt with
+// *error set when a header it needs is missing or malformed. `cid`: the send's cid (the frame's
+// `cid` header, else one the caller made up).
+std::optional<std::string> BuildRequest(App app, const stomp::Frame& frame, std::string_view cid,
+                                        std::string* error);
+
+// The token a CONNECT (or a SEND to /app/chat.auth) carries: `passcode`, or an
+// `Authorization: Bearer <token>` header (browsers cannot set headers on the WebSocket upgrade).
+std::optional<std::string_view> TokenOf(const stomp::Frame& frame);
+
+// --- SUBSCRIBE ----------------------------------------------------------------------------------
+
+// The personal queues (/user/queue/<name>) and what each selects of the session's events.
+enum class Queue : uint8_t {
+  kEvents,    // Every event that is not a conversation's (below).
+  kAcks,      // ack
+  kErrors,    // error
+  kPresence,  // presence, profile
+};
+inline constexpr size_t kQueues = 4;
+
+struct Subscribable {
+  bool topic = false;  // /topic/conversation.{conv}
+  int64_t conv = 0;
+  Queue queue = Queue::kEvents;
+};
+std::optional<Subscribable> ParseSubscribable(std::string_view destination);
+std::string TopicOf(int64_t conv);  // "/topic/conversation.<conv>"
+std::string_view QueueDestination(Queue queue);
+
+// --- Chat events --------------------------------------------------------------------------------
+
+// What routing needs of a chat event the server encoded (JsonWriter's output, "type" first).
+struct EventHead {
+  std::string_view type;
+  // A conversation's event (message, receipt, typing: its topic's); 0 for the personal ones.
+  int64_t conv = 0;
+  // An ack's or error's "cid", as it stands between its quotes in the JSON (still escaped).
+  std::string_view cid_json;
+  bool has_cid = false;
+  // An error's "code" and "message" (still escaped: UnescapeJson).
+  std::string_view code_json;
+  std::string_view message_json;
+};
+// Reads only the top level, and stops once it has what the type needs. An event that is not a
+// JSON object with a string "type" first comes back with an empty type (a personal event).
+EventHead ScanEvent(std::string_view json);
+// A JSON string's contents (between its quotes) with JsonWriter's escapes undone.
+std::string UnescapeJson(std::string_view escaped);
+// `cid` as ScanEvent finds it in an event (JSON-escaped, without its quotes).
+std::string CidAsJson(std::string_view cid);
+// Whether `queue` takes a personal event of `type`.
+bool QueueTakes(Queue queue, std::string_view type);
+
+// "a,b" → {a, b}: a heart-beat header (spec, "Heart-beating"); nullopt when malformed.
+std::optional<std::pair<uint32_t, uint32_t>> ParseHeartBeat(std::string_view value);
+
+}  // namespace ringcast::chat::stomp_map
