@@ -107,7 +107,8 @@ void TlsSession::Encrypt(std::span<const uint8_t> plaintext) {
   ERR_clear_error();
   // Room for the records at once (each adds at most a 5-byte header, a type byte and a 16-byte
   // tag to up to 16 KiB), rather than growing the buffer record by record.
-  pending_.reserve(pending_.size() + plaintext.size() + (plaintext.size() / 16384 + 1) * 32);
+  const size_t needed = pending_.size() + plaintext.size() + (plaintext.size() / 16384 + 1) * 32;
+  if (needed > pending_.capacity()) pending_.reserve(std::max(needed, 2 * pending_.capacity()));
   // The BIO takes every record whole, so SSL_write_ex writes all of it or fails for good.
   if (!plaintext.empty() && SSL_write_ex(ssl_, plaintext.data(), plaintext.size(), &written) != 1) {
     Fail();
