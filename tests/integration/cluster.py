@@ -67,7 +67,7 @@ class Cluster:
     def __init__(self, binary: pathlib.Path, log_dir: pathlib.Path, *, database_url: str,
                  redis_url: str | None, redis: redis_server.RedisServer | None = None,
                  jwt_secret: str | None = JWT_SECRET, flags: dict[str, object] | None = None,
-                 args=(), threads=(2, 1, 2), secrets=()):
+                 args=(), threads=(2, 1, 2), secrets=(), node_args=None):
         """flags: chat flags added to or replacing chat_client.BASE_FLAGS (`{"msg_rate": 5}`);
         args: further flags (`--raw-channels`). redis: the RedisServer behind redis_url when
         the test owns it (restart it through cluster.redis)."""
@@ -79,6 +79,8 @@ class Cluster:
         self.jwt_secret = jwt_secret
         self.flags = dict(flags or {})
         self.args = [str(a) for a in args]
+        # node_args(index) → flags of that node alone (its own --tls-port, say).
+        self.node_args = node_args
         self.threads = tuple(threads)
         self.secrets = list(secrets)
         self.nodes: list[support.RingcastServer] = []  # The current incarnation of node k+1.
@@ -97,7 +99,8 @@ class Cluster:
             opts["--node-id"] = self.node_id(index)
         for k, v in self.flags.items():
             opts["--" + k.replace("_", "-")] = str(v)
-        return [x for kv in opts.items() for x in kv] + self.args
+        own = [str(a) for a in self.node_args(index)] if self.node_args else []
+        return [x for kv in opts.items() for x in kv] + self.args + own
 
     @staticmethod
     def node_id(index: int) -> str:

@@ -172,7 +172,8 @@ def session_redis():
 @pytest.fixture
 def cluster_factory(ringcast_bin, tmp_path, request):
     """make(count=3, *, own_redis=False, redis=True, flags=None, args=(), threads=(2, 1, 2),
-    jwt_secret=JWT_SECRET) → a started cluster.Cluster. redis=False: no --redis (plain nodes
+    jwt_secret=JWT_SECRET, node_args=None) → a started cluster.Cluster (node_args(index): flags
+    of one node alone). redis=False: no --redis (plain nodes
     sharing the database); jwt_secret=None: no --jwt-secret (the database keeps the secret)."""
     pg = request.getfixturevalue("pg_server")
     clusters: list[cluster_mod.Cluster] = []
@@ -180,8 +181,8 @@ def cluster_factory(ringcast_bin, tmp_path, request):
     own: list[cluster_mod.redis_server.RedisServer] = []
 
     def make(count: int = 3, *, own_redis: bool = False, redis: bool = True, flags=None,
-             args=(), threads=(2, 1, 2),
-             jwt_secret: str | None = cluster_mod.JWT_SECRET) -> cluster_mod.Cluster:
+             args=(), threads=(2, 1, 2), jwt_secret: str | None = cluster_mod.JWT_SECRET,
+             node_args=None) -> cluster_mod.Cluster:
         database_url = pg.create_database()
         urls.append(database_url)
         server = None
@@ -198,7 +199,7 @@ def cluster_factory(ringcast_bin, tmp_path, request):
         c = cluster_mod.Cluster(ringcast_bin, tmp_path / f"cluster{len(clusters)}",
                                 database_url=database_url, redis_url=redis_url, redis=server,
                                 flags=flags, args=args, threads=threads, jwt_secret=jwt_secret,
-                                secrets=[password] if password else [])
+                                secrets=[password] if password else [], node_args=node_args)
         clusters.append(c)
         return c.start(count)
 

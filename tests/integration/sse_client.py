@@ -1,4 +1,4 @@
-"""Clients of the chat's HTTP transports (proto/PROTOCOL.md, "SSE and long polling"
+"""Clients of the chat's HTTP transports (proto/PROTOCOL.md, "SSE and long
 polling") for test_sse.py and test_cluster_sse.py.
 
 - `SseConn`: a GET /sse stream read by a task that records every event in arrival order (the

@@ -1,4 +1,4 @@
-"""The HTTP transports across two cluster nodes (PROTOCOL.md, "SSE and long polling"
+"""The HTTP transports across two cluster nodes (PROTOCOL.md, "SSE and long
 polling"; docs/cluster.md): an SSE client on node 1 and a /ws client on node 2 in one
 conversation exchange messages both ways with the same seqs; POSTs for the stream's session
 that arrive at node 2 are forwarded to node 1 over Redis (rc:node:<id>) and answered on the

@@ -299,3 +299,38 @@ def test_slow_consumer_over_tls_is_cut_off_cleanly(server_factory, pki):
     assert 0 < len(before) < 800 and all(f.payload == payload for f in before), len(before)
     slow.close()
     assert metric(Api(srv.port), "ringcast_slow_consumers_total") >= 1
+
+
+@pytest.mark.needs_pg
+@pytest.mark.needs_redis
+def test_chat_over_wss_across_two_cluster_nodes(cluster_factory, pki):
+    """Cluster mode with TLS on every node: a wss:// session on each of two nodes in one
+    conversation, messages both ways with the same seqs."""
+    _, ca, cert, key = pki
+    tls_ports = [free_port(), free_port()]
+    cluster = cluster_factory(2, node_args=lambda i: ["--tls-port", tls_ports[i], "--tls-cert",
+                                                      cert, "--tls-key", key])
+    a, b = cluster.api(0).new_users(2, "xtls")
+    conv = cluster.api(0).direct(a, b)
+
+    async def connect(port: int, token: str, name: str) -> ChatConn:
+        ws = await websockets.connect(f"wss://localhost:{port}/ws?token={token}",
+                                      ssl=client_context(ca))
+        conn = ChatConn(ws, name)
+        await conn.hello()
+        return conn
+
+    async def go():
+        on_first = await connect(tls_ports[0], a.token, "a@n1")
+        on_second = await connect(tls_ports[1], b.token, "b@n2")
+        try:
+            ack = await on_first.send(conv, "from node 1 over TLS")
+            got = await on_second.wait_message(conv, lambda m: m["seq"] == ack["seq"])
+            assert got["body"] == "from node 1 over TLS"
+            reply = await on_second.send(conv, "from node 2 over TLS")
+            got = await on_first.wait_message(conv, lambda m: m["seq"] == reply["seq"])
+            assert got["body"] == "from node 2 over TLS" and reply["seq"] == ack["seq"] + 1
+        finally:
+            await on_first.close()
+            await on_second.close()
+    run_async(go(), 60)
