@@ -215,8 +215,11 @@ void ConnectionTable::OnTlsFailure(Connection& conn) {
         "Content-Length: " +
         std::to_string(kBody.size()) + "\r\n\r\n" + std::string(kBody));
   }
-  if (conn.state() == Connection::State::kHttp) http_->OnAbort(conn);
-  // The alert (or the answer) goes out, then FIN, then the peer's EOF or the close timeout.
+  // A record that fails after the handshake (a bad MAC: corruption or an attack) ends the
+  // connection at once, as a reset would; its drivers hear of it as of any abort.
+  if (tls.established()) return Abort(conn);
+  // A failed handshake delivered nothing to a driver. Its alert (or the answer) goes out, then
+  // FIN, then the peer's EOF or the close timeout.
   FinishAfterFlush(conn);
 }
 
