@@ -50,11 +50,12 @@ export async function signUp(client, prefix) {
 /**
  * Two fresh users, alice and bob, sharing a 1:1, both connected and synced.
  * @param {() => RingcastClient} makeClient a new client (the caller closes it)
+ * @param {() => RingcastClient} [makeBob] bob's, when it differs from alice's
  * @returns {Promise<{alice: RingcastClient, bob: RingcastClient, conv: number}>}
  */
-export async function connectedPair(makeClient) {
+export async function connectedPair(makeClient, makeBob = makeClient) {
   const alice = makeClient();
-  const bob = makeClient();
+  const bob = makeBob();
   await signUp(alice, 'alice');
   const bobSession = await signUp(bob, 'bob');
   const conv = await alice.openDirect(bobSession.user_id);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import {createServer, request} from 'node:http';
 import {describe, test} from 'node:test';
 
-import {BOUNDED, recordMessages, serverForFile, signUp, until, waitFor} from './helpers.js';
+import {BOUNDED, connectedPair, recordMessages, serverForFile, until, waitFor} from './helpers.js';
 
 const fixture = serverForFile();
 
@@ -83,17 +83,8 @@ async function refusingProxy(port) {
 }
 
 /** Alice on `options`, Bob on WebSocket straight to the server, sharing a 1:1, both synced. */
-async function pairWith(/** @type {any} */ options) {
-  const alice = fixture.client(options);
-  const bob = fixture.client();
-  await signUp(alice, 'alice');
-  const bobSession = await signUp(bob, 'bob');
-  const conv = await alice.openDirect(bobSession.user_id);
-  const synced = [waitFor(alice, 'synced'), waitFor(bob, 'synced')];
-  alice.connect();
-  bob.connect();
-  await Promise.all(synced);
-  return {alice, bob, conv};
+function pairWith(/** @type {any} */ options) {
+  return connectedPair(() => fixture.client(options), () => fixture.client());
 }
 
 /** Messages both ways, each seen once, in order, on both sides. */
