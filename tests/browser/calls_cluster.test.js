@@ -8,56 +8,35 @@
 // them (ctest: browser_pg); skipped without them (`npm test`, ctest's browser).
 
 import assert from 'node:assert/strict';
-import {execFileSync} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import {after, before, describe, test} from 'node:test';
 
-import {RingcastServer} from '../../clients/js/test/server.js';
-
 import {allocatedFor, MEDIA_FLAGS, mediaFlows, openChat, records, relayOnly, shownDuration, storedCalls, waitForRecord} from './call_steps.js';
 import {Coturn} from './coturn.js';
-import {APP_ARGS, launchBrowser, newUser, uniqueName} from './harness.js';
+import {clusterSkip, launchBrowser, newUser, startClusterNodes, uniqueName} from './harness.js';
 
-const databaseUrl = process.env.RINGCAST_TEST_DATABASE_URL;
-const redisUrl = process.env.RINGCAST_TEST_REDIS_URL;
-const skip = !(databaseUrl && redisUrl) &&
-    'needs RINGCAST_TEST_DATABASE_URL and RINGCAST_TEST_REDIS_URL (tools/pgtmp, redistmp)';
-
-describe('calls across two cluster nodes', {skip}, () => {
-  const database = `rc_calls_${process.pid}`;
+describe('calls across two cluster nodes', {skip: clusterSkip}, () => {
   const secret = randomBytes(16).toString('hex');
   /** @type {Coturn} */
   let coturn;
-  /** @type {RingcastServer[]} */
-  const nodes = [];
+  /** @type {import('../../clients/js/test/server.js').RingcastServer[]} */
+  let nodes = [];
+  let dispose = async () => {};
   /** @type {import('playwright-core').Browser} */
   let browser;
-  const psql = (/** @type {string} */ sql) =>
-      execFileSync('psql', [String(databaseUrl), '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
 
   before(async () => {
     coturn = await Coturn.start(secret);
-    psql(`CREATE DATABASE ${database} TEMPLATE template0`);
-    const url = new URL(String(databaseUrl));
-    url.pathname = `/${database}`;
-    // Keys of an earlier cluster (presence, registry, busy marks) would be this one's: user
-    // ids restart with every database.
-    execFileSync('redis-cli', ['-u', String(redisUrl), 'FLUSHALL']);
-    for (const id of ['n1', 'n2']) {
-      const args = [...APP_ARGS, '--database-url', url.href, '--redis', String(redisUrl)];
-      args.push('--node-id', id, '--jwt-secret', 'browser-calls-cluster-secret-0123456789');
-      args.push('--turn-urls', coturn.url('udp'), '--turn-secret', secret);
-      args.push('--stun-urls', coturn.stunUrl);
-      nodes.push(await new RingcastServer({args}).start());
-    }
+    ({nodes, dispose} = await startClusterNodes('calls', [
+       '--turn-urls', coturn.url('udp'), '--turn-secret', secret, '--stun-urls', coturn.stunUrl
+     ]));
     browser = await launchBrowser(MEDIA_FLAGS);
   });
 
   after(async () => {
     await browser?.close();
-    for (const node of nodes) await node.dispose();
+    await dispose();
     coturn?.stop();
-    if (databaseUrl) psql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
   });
 
   /**

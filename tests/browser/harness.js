@@ -58,6 +58,47 @@ export async function startServer(extraArgs = []) {
   return server.start();
 }
 
+const clusterDatabaseUrl = process.env.RINGCAST_TEST_DATABASE_URL;
+const clusterRedisUrl = process.env.RINGCAST_TEST_REDIS_URL;
+/** Why a cluster test is skipped (false: it runs): it needs a PostgreSQL server and a Redis. */
+export const clusterSkip = !(clusterDatabaseUrl && clusterRedisUrl) &&
+    'needs RINGCAST_TEST_DATABASE_URL and RINGCAST_TEST_REDIS_URL (tools/pgtmp, redistmp)';
+
+/**
+ * Two cluster nodes, n1 and n2, serving the app (APP_ARGS) on one fresh database (named
+ * `rc_<name>_<pid>`, dropped by dispose()) of RINGCAST_TEST_DATABASE_URL's server and on
+ * RINGCAST_TEST_REDIS_URL, which is emptied first: the keys of an earlier cluster (presence,
+ * the registry, busy marks) would be this one's, as user ids restart with every database.
+ * @param {string} name @param {string[]} [extraArgs] more flags for both nodes
+ * @returns {Promise<{nodes: RingcastServer[], dispose: () => Promise<void>}>}
+ */
+export async function startClusterNodes(name, extraArgs = []) {
+  const database = `rc_${name}_${process.pid}`;
+  const psql = (/** @type {string} */ sql) =>
+      execFileSync('psql', [String(clusterDatabaseUrl), '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
+  psql(`CREATE DATABASE ${database} TEMPLATE template0`);
+  const url = new URL(String(clusterDatabaseUrl));
+  url.pathname = `/${database}`;
+  execFileSync('redis-cli', ['-u', String(clusterRedisUrl), 'FLUSHALL']);
+  /** @type {RingcastServer[]} */
+  const nodes = [];
+  const dispose = async () => {
+    for (const node of nodes) await node.dispose();
+    psql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  };
+  try {
+    for (const id of ['n1', 'n2']) {
+      const args = [...APP_ARGS, '--database-url', url.href, '--redis', String(clusterRedisUrl)];
+      args.push('--node-id', id, '--jwt-secret', `browser-${name}-cluster-secret-0123456789`);
+      nodes.push(await new RingcastServer({args: [...args, ...extraArgs]}).start());
+    }
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+  return {nodes, dispose};
+}
+
 /** @param {string[]} [extraArgs] more of Chromium's flags (fake media devices, say) */
 export async function launchBrowser(extraArgs = []) {
   return chromium.launch({

@@ -6,18 +6,10 @@
 // `browser_pg`); skipped without them.
 
 import assert from 'node:assert/strict';
-import {execFileSync} from 'node:child_process';
 import {after, before, describe, test} from 'node:test';
 
-import {RingcastServer} from '../../clients/js/test/server.js';
-
-import {APP_ARGS, launchBrowser, newUser, PASSWORD, send, storedBodies, uniqueName, waitForBubbles, waitForTick} from './harness.js';
+import {clusterSkip, launchBrowser, newUser, PASSWORD, send, startClusterNodes, storedBodies, uniqueName, waitForBubbles, waitForTick} from './harness.js';
 import {stompPage, until} from './stomp_page.js';
-
-const databaseUrl = process.env.RINGCAST_TEST_DATABASE_URL;
-const redisUrl = process.env.RINGCAST_TEST_REDIS_URL;
-const skip = !(databaseUrl && redisUrl) &&
-    'needs RINGCAST_TEST_DATABASE_URL and RINGCAST_TEST_REDIS_URL (tools/pgtmp, redistmp)';
 
 /** POST `path` on `node` with a JSON body; the JSON answer. */
 async function post(node, path, body, token) {
@@ -28,34 +20,21 @@ async function post(node, path, body, token) {
   return response.json();
 }
 
-describe('STOMP across two cluster nodes', {skip}, () => {
-  const database = `rc_stomp_${process.pid}`;
-  /** @type {RingcastServer[]} */
-  const nodes = [];
+describe('STOMP across two cluster nodes', {skip: clusterSkip}, () => {
+  /** @type {import('../../clients/js/test/server.js').RingcastServer[]} */
+  let nodes = [];
+  let dispose = async () => {};
   /** @type {import('playwright-core').Browser} */
   let browser;
-  const psql = (/** @type {string} */ sql) =>
-      execFileSync('psql', [String(databaseUrl), '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
 
   before(async () => {
-    psql(`CREATE DATABASE ${database} TEMPLATE template0`);
-    const url = new URL(String(databaseUrl));
-    url.pathname = `/${database}`;
-    // Keys of an earlier cluster (presence, registry) would be this one's: user ids restart
-    // with every database.
-    execFileSync('redis-cli', ['-u', String(redisUrl), 'FLUSHALL']);
-    for (const id of ['n1', 'n2']) {
-      const args = [...APP_ARGS, '--database-url', url.href, '--redis', String(redisUrl)];
-      args.push('--node-id', id, '--jwt-secret', 'browser-stomp-cluster-secret-0123456789');
-      nodes.push(await new RingcastServer({args}).start());
-    }
+    ({nodes, dispose} = await startClusterNodes('stomp'));
     browser = await launchBrowser();
   });
 
   after(async () => {
     await browser?.close();
-    for (const node of nodes) await node.dispose();
-    if (databaseUrl) psql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await dispose();
   });
 
   test('stompjs on node 1, the web app on node 2', {timeout: 60000}, async () => {
