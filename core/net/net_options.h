@@ -31,6 +31,10 @@ struct NetOptions {
   // Ask a direct descriptor's peer address with IORING_OP_FIXED_FD_INSTALL when the kernel has it
   // (6.8); off: accept one connection per request with its address, as on older kernels.
   bool fixed_fd_install = true;
+  // permessage-deflate (RFC 7692; core/net/ws_compression.h): agreed with clients that offer it.
+  bool ws_deflate = false;
+  uint32_t ws_deflate_min_size = 256;  // Messages shorter than this go uncompressed.
+  uint32_t ws_deflate_level = 6;       // zlib's 1 (fastest) .. 9 (smallest).
   // Peers whose X-Forwarded-For / X-Real-IP name the client (core/net/client_address.h); empty:
   // nobody's, the TCP peer is the client.
   TrustedProxies trusted_proxies;
