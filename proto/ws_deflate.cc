@@ -245,11 +245,16 @@ InflateStatus Inflater::Run(z_stream& z, std::span<const uint8_t> in, size_t lim
     z.next_in = const_cast<Bytef*>(piece.data());
     z.avail_in = static_cast<uInt>(piece.size());
     for (;;) {
-      if (out_size_ == out_capacity_ && !Grow(limit)) return InflateStatus::kTooBig;
+      // The buffer may be larger than this call's limit allows (an earlier, larger limit).
+      size_t end = std::min(out_capacity_, limit + 1);
+      if (out_size_ == end) {
+        if (!Grow(limit)) return InflateStatus::kTooBig;
+        end = std::min(out_capacity_, limit + 1);
+      }
       z.next_out = out_.get() + out_size_;
-      z.avail_out = static_cast<uInt>(out_capacity_ - out_size_);
+      z.avail_out = static_cast<uInt>(end - out_size_);
       const int rc = inflate(&z, Z_SYNC_FLUSH);
-      out_size_ = out_capacity_ - z.avail_out;
+      out_size_ = end - z.avail_out;
       // A final block (BFINAL) ends the DEFLATE data: the rest of the message is ignored.
       if (rc == Z_STREAM_END) return InflateStatus::kOk;
       if (rc != Z_OK && rc != Z_BUF_ERROR) return InflateStatus::kError;

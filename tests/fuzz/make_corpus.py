@@ -81,6 +81,10 @@ CORPUS = {
         "deflate_bomb": b"\x0c\x01" + frame(0x2, deflated(bytes(100000)), rsv1=True),
         "deflate_rsv1_continuation": b"\x0c\x02" + frame(0x2, b"ab", fin=False, rsv1=True)
         + frame(0x0, b"cd", rsv1=True),
+        # Found by this harness: an Inflater whose buffer had grown under a larger limit
+        # inflated past a smaller one.
+        "regress_inflate_smaller_limit": b"\x08\x2e\xc2\x87\x37\xfa\x21\x3d\x54\x9a\x39\x38"
+        b"\xf3\xf8\x21",
         "text": b"\x04\x01" + frame(0x1, b"hello"),
         "fragmented_utf8": b"\x04\x07" + frame(0x1, b"h\xc3", fin=False) + frame(0x9, b"p")
         + frame(0x0, b"\xa9llo", fin=False) + frame(0x0, b"!"),

@@ -231,6 +231,19 @@ TEST(InflaterTest, LimitIsAfterInflation) {
   EXPECT_EQ(inflater.Inflate(compressed, text.size()), InflateStatus::kOk);
 }
 
+TEST(InflaterTest, ASmallerLimitAfterALargerOne) {
+  // Found by the ws_reader fuzzer: a buffer grown under a large limit must not let a later
+  // call with a smaller one inflate past it.
+  const std::string text = ChatLike(20000);
+  const std::vector<uint8_t> compressed = ZlibDeflate(Bytes(text));
+  Inflater inflater;
+  ASSERT_EQ(inflater.Inflate(compressed, 1 << 20), InflateStatus::kOk);
+  EXPECT_EQ(inflater.Inflate(compressed, 100), InflateStatus::kTooBig);
+  EXPECT_EQ(inflater.output().size(), 101u);
+  EXPECT_EQ(inflater.Inflate(compressed, text.size()), InflateStatus::kOk);
+  EXPECT_EQ(inflater.output().size(), text.size());
+}
+
 TEST(InflaterTest, ZipBombStopsAtTheLimit) {
   // 16 MiB of zeros compress to about 16 KiB; with a 1 MiB limit, at most 1 MiB + 1 is made.
   const std::vector<uint8_t> zeros(16 << 20, 0);
