@@ -19,6 +19,7 @@ import zlib
 import pytest
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
+from chat_client import Api, ChatConn, chat_args, close_all
 from prometheus import scrape, value
 from support import RingcastServer, free_port, run_async, ws_connect
 from wsraw import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RSV1, RawConn,
@@ -455,3 +456,43 @@ def limited_server_with_raw(server_factory_module):
     metrics_port = free_port()
     srv = server_factory_module(*DEFLATE, "--raw-channels", "--metrics-port", str(metrics_port))
     return srv, metrics_port
+
+
+# --- The chat's /ws: the deferred upgrade carries the agreement ---------------------------------
+
+def test_chat_conversation_with_deflate_and_plain_members(server_factory_module):
+    """/ws answers its upgrade later (the token and the per-address count first): the agreement
+    travels with the deferred request. A group with deflate and plain members: every member
+    gets every message, long (compressed to the deflate ones) and short."""
+    srv = server_factory_module(*chat_args(), *DEFLATE)
+    api = Api(srv.port)
+    alice, bob, carol = api.new_users(3, "dfl")
+    conv = api.group(alice, [bob.id, carol.id], "deflate")
+    long_body = chat_text(2000, 5)
+
+    async def go():
+        deflate_kw = {"extensions": [ClientPerMessageDeflateFactory()]}
+        a = await ChatConn.connect(srv.port, alice.token, name="alice", **deflate_kw)
+        b = await ChatConn.connect(srv.port, bob.token, name="bob")
+        c = await ChatConn.connect(srv.port, carol.token, name="carol", **deflate_kw)
+        try:
+            for conn, agreed in ((a, True), (b, False), (c, True)):
+                answer = conn.ws.response_headers.get("Sec-WebSocket-Extensions")
+                assert (answer is not None) == agreed, (conn.name, answer)
+            await a.send(conv, long_body)
+            await b.send(conv, "short from bob")
+            await c.send(conv, long_body[::-1])
+            for conn in (a, b, c):
+                for body in (long_body, "short from bob", long_body[::-1]):
+                    await conn.wait_message(conv, lambda m, body=body: m["body"] == body)
+        finally:
+            await close_all([a, b, c])
+
+    run_async(go(), 60)
+    families, _ = scrape(srv.port)  # --metrics-on-main-port (support.RingcastServer).
+    assert value(families, "ringcast_ws_deflate_connections") == 2
+    # alice's and carol's sends came compressed (the client compresses everything) ...
+    assert value(families, "ringcast_ws_deflate_messages", direction="in") >= 2
+    # ... and the two long events went out compressed to both deflate members (acks and other
+    # events may add more).
+    assert value(families, "ringcast_ws_deflate_deliveries") >= 4
