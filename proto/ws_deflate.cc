@@ -118,15 +118,18 @@ DeflateAgreement JudgeOffer(std::string_view element) {
       if (ok) agreement.server_max_window_bits = static_cast<uint8_t>(WindowBits(value));
     } else if (http::EqualsIgnoreCase(name, "client_max_window_bits")) {
       // §7.1.2.2: with or without a value. The server never limits the client's window (it
-      // inflates with 15 bits, which reads every smaller one), so the value is only checked.
+      // inflates with 15 bits, which reads every smaller one): a value is only echoed.
       ok = once(seen_client_bits) && (!has_value || WindowBits(value) != 0);
+      if (ok && has_value) {
+        agreement.client_max_window_bits = static_cast<uint8_t>(WindowBits(value));
+      }
     } else {
       ok = false;  // §7: a parameter not defined for offers declines the offer.
     }
     return ok;
   });
   agreement.enabled = closed && ours && ok;
-  if (!agreement.enabled) agreement.server_max_window_bits = 0;
+  if (!agreement.enabled) agreement = {};
   return agreement;
 }
 
@@ -155,6 +158,10 @@ std::string DeflateResponse(const DeflateAgreement& agreement) {
   if (agreement.server_max_window_bits != 0) {
     out += "; server_max_window_bits=";
     out += std::to_string(agreement.server_max_window_bits);
+  }
+  if (agreement.client_max_window_bits != 0) {
+    out += "; client_max_window_bits=";
+    out += std::to_string(agreement.client_max_window_bits);
   }
   return out;
 }

@@ -21,12 +21,16 @@ typedef struct z_stream_s z_stream;  // NOLINT: zlib.h's own declaration, kept o
 
 namespace ringcast::ws {
 
-// What the server agreed to for one connection. Two bytes, so it travels in a DeferredHttp.
+// What the server agreed to for one connection. Three bytes, so it travels in a DeferredHttp.
 struct DeflateAgreement {
   bool enabled = false;
   // The offer's server_max_window_bits (8..15), echoed in the answer; 0: the offer had none, and
   // the server's window is zlib's largest (15).
   uint8_t server_max_window_bits = 0;
+  // The offer's client_max_window_bits value (8..15), echoed in the answer (§7.1.2.2 allows it:
+  // the client keeps the window it chose); 0: none, or one without a value. Only the answer uses
+  // it: the server inflates with 15 bits, which reads every window.
+  uint8_t client_max_window_bits = 0;
 
   bool operator==(const DeflateAgreement&) const = default;
   // The LZ77 window (bits) the server may use for this connection's messages.
@@ -48,7 +52,7 @@ DeflateAgreement NegotiateDeflate(const http::Request& request);
 
 // The answer's header value for an enabled agreement (§7.1):
 // "permessage-deflate; server_no_context_takeover; client_no_context_takeover" and the
-// server_max_window_bits the offer named.
+// server_max_window_bits and client_max_window_bits values the offer named.
 std::string DeflateResponse(const DeflateAgreement& agreement);
 
 // zlib's raw DEFLATE refuses an 8-bit window, but with 9 bits it never emits a distance past

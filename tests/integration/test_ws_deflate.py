@@ -14,6 +14,8 @@ import asyncio
 import json
 import os
 import random
+import shutil
+import subprocess
 import zlib
 
 import pytest
@@ -21,7 +23,7 @@ from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFact
 
 from chat_client import Api, ChatConn, chat_args, close_all
 from prometheus import scrape, value
-from support import RingcastServer, free_port, run_async, ws_connect
+from support import REPO_ROOT, RingcastServer, free_port, run_async, ws_connect
 from wsraw import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RSV1, RawConn,
                    encode_frame, upgrade_request)
 
@@ -228,8 +230,12 @@ def test_window_bits_8_is_kept(deflate_server):
 OFFER_ANSWERS = [
     ("permessage-deflate", ""),
     ("permessage-deflate; client_max_window_bits", ""),
-    ("permessage-deflate; client_max_window_bits=10", ""),
-    ("permessage-deflate; client_max_window_bits=8; server_no_context_takeover", ""),
+    # A client's window value is echoed (the client keeps it); the server reads any window.
+    ("permessage-deflate; client_max_window_bits=10", "; client_max_window_bits=10"),
+    ("permessage-deflate; client_max_window_bits=8; server_no_context_takeover",
+     "; client_max_window_bits=8"),
+    ("permessage-deflate; server_max_window_bits=9; client_max_window_bits=12",
+     "; server_max_window_bits=9; client_max_window_bits=12"),
     ("permessage-deflate; server_max_window_bits=12", "; server_max_window_bits=12"),
     ('permessage-deflate; server_max_window_bits="9"', "; server_max_window_bits=9"),
     # Several offers: the first acceptable one.
@@ -496,3 +502,74 @@ def test_chat_conversation_with_deflate_and_plain_members(server_factory_module)
     # ... and the two long events went out compressed to both deflate members (acks and other
     # events may add more).
     assert value(families, "ringcast_ws_deflate_deliveries") >= 4
+
+
+# --- Node's ws (perMessageDeflate), the SDK's WebSocket in Node -----------------------------------
+
+NODE_ECHO = r"""
+const WebSocket = require('ws');
+const [url, optionsJson] = process.argv.slice(1);  // node -e: no script path.
+const options = JSON.parse(optionsJson);
+const sizes = [0, 1, 125, 126, 1023, 1024, 1025, 4096, 65535, 65536, 131072];
+function chat(n, seed) {
+  let s = '';
+  for (let i = 0; s.length < n; i++) s += JSON.stringify({type: 'message', seq: seed + i, body: 'héllo 日本 ' + (i % 7)});
+  return s.slice(0, n);
+}
+// threshold 0: every message compressed, the small ones too (ws's default leaves < 1 KiB alone).
+const ws = new WebSocket(url, {perMessageDeflate: {threshold: 0, ...options}});
+let step = 0;
+const expected = [];
+for (const n of sizes) {
+  expected.push(chat(n, n));
+  expected.push(Buffer.from(Array.from({length: n}, (_, i) => (i * 31 + (i >> 8)) & 0xff)));
+}
+ws.on('open', () => {
+  for (const m of expected) ws.send(m);
+});
+ws.on('message', (data, isBinary) => {
+  const want = expected[step++];
+  const got = isBinary ? data : data.toString();
+  if (isBinary !== Buffer.isBuffer(want) || !(isBinary ? want.equals(got) : want === got)) {
+    console.log(JSON.stringify({ok: false, step, size: want.length}));
+    process.exit(1);
+  }
+  if (step === expected.length) {
+    console.log(JSON.stringify({ok: true, extensions: ws.extensions, messages: step}));
+    ws.close(1000);
+  }
+});
+ws.on('error', (e) => { console.log(JSON.stringify({ok: false, error: String(e)})); process.exit(1); });
+const timer = setTimeout(() => {
+  console.log(JSON.stringify({ok: false, error: 'timeout', step}));
+  process.exit(1);
+}, 20000);
+ws.on('close', () => clearTimeout(timer));
+"""
+
+NODE_OFFERS = {
+    "default": {},
+    "no_context_both": {"serverNoContextTakeover": True, "clientNoContextTakeover": True},
+    "server_bits_9": {"serverMaxWindowBits": 9},
+    "client_bits_10": {"clientMaxWindowBits": 10},
+    "everything": {"serverNoContextTakeover": True, "clientNoContextTakeover": True,
+                   "serverMaxWindowBits": 12, "clientMaxWindowBits": 11},
+}
+
+
+@pytest.mark.parametrize("options", NODE_OFFERS.values(), ids=NODE_OFFERS.keys())
+def test_node_ws_echo_with_each_offer(deflate_server, options):
+    """Node's ws, the client the JavaScript SDK uses in Node (clients/js/node_modules, which
+    tools/deps.sh test installs with npm ci)."""
+    modules = REPO_ROOT / "clients" / "js" / "node_modules"
+    if shutil.which("node") is None or not (modules / "ws").is_dir():
+        pytest.fail(f"node and {modules}/ws are needed (tools/deps.sh test installs both)",
+                    pytrace=False)
+    proc = subprocess.run(["node", "-e", NODE_ECHO, deflate_server.url("/echo"),
+                           json.dumps(options)], capture_output=True, text=True, timeout=40,
+                          env={**os.environ, "NODE_PATH": str(modules)})
+    lines = proc.stdout.strip().splitlines()
+    assert proc.returncode == 0 and lines, (proc.returncode, proc.stdout, proc.stderr)
+    result = json.loads(lines[-1])
+    assert result["ok"] and result["messages"] == 22, result
+    assert "permessage-deflate" in result["extensions"], result

@@ -16,8 +16,8 @@ std::span<const uint8_t> Bytes(std::string_view s) {
 
 // --- Negotiation (RFC 7692 §5, §7) --------------------------------------------------------------
 
-DeflateAgreement Enabled(uint8_t server_max_window_bits = 0) {
-  return {true, server_max_window_bits};
+DeflateAgreement Enabled(uint8_t server_max_window_bits = 0, uint8_t client_max_window_bits = 0) {
+  return {true, server_max_window_bits, client_max_window_bits};
 }
 
 TEST(NegotiateDeflateTest, PlainOfferIsAccepted) {
@@ -41,9 +41,9 @@ TEST(NegotiateDeflateTest, EveryParameterWithValidValues) {
   EXPECT_EQ(NegotiateDeflate("permessage-deflate; server_max_window_bits=10"), Enabled(10));
   EXPECT_EQ(
       NegotiateDeflate("permessage-deflate;server_max_window_bits=8;client_max_window_bits=9"),
-      Enabled(8));
+      Enabled(8, 9));
   EXPECT_EQ(NegotiateDeflate("permessage-deflate; server_max_window_bits=\"15\""), Enabled(15));
-  EXPECT_EQ(NegotiateDeflate("permessage-deflate; client_max_window_bits=15"), Enabled());
+  EXPECT_EQ(NegotiateDeflate("permessage-deflate; client_max_window_bits=15"), Enabled(0, 15));
 }
 
 TEST(NegotiateDeflateTest, BadOffersAreDeclined) {
@@ -96,6 +96,9 @@ TEST(NegotiateDeflateTest, ResponseAlwaysTakesNoContext) {
   EXPECT_EQ(DeflateResponse(Enabled(9)),
             "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
             "server_max_window_bits=9");
+  EXPECT_EQ(DeflateResponse(Enabled(0, 10)),
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+            "client_max_window_bits=10");
   EXPECT_EQ(Enabled().server_window_bits(), 15);
   EXPECT_EQ(Enabled(8).server_window_bits(), 8);
   EXPECT_EQ(DeflaterWindowBits(8), 9);
