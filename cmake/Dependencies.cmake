@@ -6,6 +6,8 @@ find_package(OpenSSL REQUIRED COMPONENTS Crypto SSL)
 find_package(simdjson REQUIRED)
 find_package(mimalloc REQUIRED)
 find_package(CLI11 REQUIRED)
+# permessage-deflate (proto/ws_deflate.h): zlib1g-dev.
+find_package(ZLIB REQUIRED)
 pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing>=2.3)
 # Cluster mode's RESP codec (core/cluster/redis_bus.h); Debian 12 has 0.14.
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis>=0.14)

@@ -60,8 +60,9 @@ HeaderResult ParseFrameHeader(std::span<const uint8_t> data, FrameHeader* out) {
 }
 
 size_t EncodeHeader(uint8_t* out, Opcode opcode, bool fin, uint64_t payload_size,
-                    const uint8_t* mask_key) {
-  out[0] = static_cast<uint8_t>((fin ? 0x80 : 0x00) | static_cast<uint8_t>(opcode));
+                    const uint8_t* mask_key, bool compressed) {
+  out[0] = static_cast<uint8_t>((fin ? 0x80 : 0x00) | (compressed ? kRsv1Bit : 0x00) |
+                                static_cast<uint8_t>(opcode));
   const uint8_t mask_bit = mask_key != nullptr ? 0x80 : 0x00;
   size_t n;
   if (payload_size < 126) {

@@ -77,8 +77,10 @@ constexpr size_t HeaderSize(uint64_t payload_size, bool masked) {
 
 // Writes a header into `out` (at least kMaxHeaderSize bytes) and returns its size. With
 // `mask_key` non-null the MASK bit is set and the 4 key bytes follow the length (clients).
+// `compressed` sets RSV1: the first frame of a permessage-deflate message (RFC 7692 §6).
 size_t EncodeHeader(uint8_t* out, Opcode opcode, bool fin, uint64_t payload_size,
-                    const uint8_t* mask_key = nullptr);
+                    const uint8_t* mask_key = nullptr, bool compressed = false);
+inline constexpr uint8_t kRsv1Bit = 0x40;  // In the header's first byte.
 
 // Writes `size` bytes of `in` XORed with the 4-byte mask key to `out`, starting at position
 // `key_offset` (mod 4) of the key, so a payload can be unmasked in pieces. Word-at-a-time; the

@@ -76,6 +76,7 @@ void MessageReader::Reset() {
   frame_fin_ = false;
   message_opcode_ = Opcode::kContinuation;
   control_size_ = 0;
+  message_compressed_ = false;
 }
 
 bool MessageReader::InMessage() const {
@@ -120,10 +121,19 @@ Event MessageReader::ReadHeader(std::span<uint8_t>* input) {
 
 Event MessageReader::BeginFrame(const FrameHeader& header, std::span<uint8_t>* input) {
   const Opcode op = header.opcode;
-  // §5.2: RSV1-3 MUST be 0 unless an extension defining them was negotiated (none is).
-  if (header.rsv != 0) return Fail(CloseCode::kProtocolError, "reserved bits set");
+  // §5.2: RSV1-3 MUST be 0 unless an extension defining them was negotiated. permessage-deflate
+  // defines RSV1 (RFC 7692 §6), on the first frame of a data message only (§6.1: never on a
+  // control frame; continuations carry 0).
+  constexpr uint8_t kRsv1 = 0x4;
+  if ((header.rsv & ~kRsv1) != 0 || (header.rsv != 0 && !compressed_allowed_)) {
+    return Fail(CloseCode::kProtocolError, "reserved bits set");
+  }
   if (!IsKnownOpcode(static_cast<uint8_t>(op))) {
     return Fail(CloseCode::kProtocolError, "reserved opcode");
+  }
+  const bool compressed = header.rsv != 0;
+  if (compressed && (IsControl(op) || op == Opcode::kContinuation)) {
+    return Fail(CloseCode::kProtocolError, "RSV1 on a control or continuation frame");
   }
   // §5.1: clients MUST mask every frame, servers MUST NOT; either violation closes with 1002.
   if (header.masked != (role_ == Role::kServer)) {
@@ -148,7 +158,11 @@ Event MessageReader::BeginFrame(const FrameHeader& header, std::span<uint8_t>* i
     }
     // The size is known from the header alone, so refuse before buffering anything (§10.4).
     // No control frame is staged here, so message_ holds exactly the message so far.
-    if (header.payload_size > limits_.max_message_size - message_.size()) {
+    const bool in_compressed = op == Opcode::kContinuation ? message_compressed_ : compressed;
+    const uint64_t limit =
+        in_compressed ? std::min<uint64_t>(CompressedLimit(limits_.max_message_size), UINT32_MAX)
+                      : limits_.max_message_size;
+    if (header.payload_size > limit - message_.size()) {
       return Fail(CloseCode::kMessageTooBig, "message too big");
     }
   }
@@ -166,7 +180,7 @@ Event MessageReader::BeginFrame(const FrameHeader& header, std::span<uint8_t>* i
     frame_remaining_ = 0;
     const bool unfragmented = header.fin && op != Opcode::kContinuation;
     if (control || unfragmented) {
-      if (op == Opcode::kBinary && header.masked && keep_binary_masked_) {
+      if (op == Opcode::kBinary && header.masked && keep_binary_masked_ && !compressed) {
         Event e = MakeEvent(EventKind::kBinary, {payload, size});
         e.masked = true;
         std::memcpy(e.mask, mask_, 4);
@@ -176,13 +190,16 @@ Event MessageReader::BeginFrame(const FrameHeader& header, std::span<uint8_t>* i
       if (header.masked) ApplyMask(payload, size, mask_);
       const std::span<const uint8_t> view(payload, size);
       if (control) return DeliverControl(view);
-      if (op == Opcode::kText && !IsValidUtf8(view)) {
+      if (op == Opcode::kText && !compressed && !IsValidUtf8(view)) {
         return Fail(CloseCode::kInvalidPayload, "invalid UTF-8 in text message");
       }
-      return MakeEvent(op == Opcode::kText ? EventKind::kText : EventKind::kBinary, view);
+      Event e = MakeEvent(op == Opcode::kText ? EventKind::kText : EventKind::kBinary, view);
+      e.compressed = compressed;
+      return e;
     }
     if (op != Opcode::kContinuation) {
       message_opcode_ = op;
+      message_compressed_ = compressed;
       utf8_.Reset();
     }
     if (!AppendPayload(payload, size)) {
@@ -196,6 +213,7 @@ Event MessageReader::BeginFrame(const FrameHeader& header, std::span<uint8_t>* i
     control_size_ = static_cast<uint8_t>(header.payload_size);
   } else if (op != Opcode::kContinuation) {
     message_opcode_ = op;
+    message_compressed_ = compressed;
     utf8_.Reset();
   }
   const size_t needed =
@@ -238,7 +256,8 @@ bool MessageReader::AppendPayload(const uint8_t* data, size_t size) {
     for (size_t i = 0; i < 4; ++i) mask_[i] = key[(i + size) & 3];
   }
   // §8.1: fail fast on invalid text, piece by piece, rather than once the message is complete.
-  if (!IsControl(frame_opcode_) && message_opcode_ == Opcode::kText) {
+  // Compressed text is checked once inflated, by whoever inflates it.
+  if (!IsControl(frame_opcode_) && message_opcode_ == Opcode::kText && !message_compressed_) {
     return utf8_.Feed(std::span<const uint8_t>(piece, size));
   }
   return true;
@@ -246,13 +265,17 @@ bool MessageReader::AppendPayload(const uint8_t* data, size_t size) {
 
 Event MessageReader::FinishMessage() {
   const Opcode op = message_opcode_;
+  const bool compressed = message_compressed_;
   message_opcode_ = Opcode::kContinuation;
-  if (op == Opcode::kText && !utf8_.Finish()) {
+  message_compressed_ = false;
+  if (op == Opcode::kText && !compressed && !utf8_.Finish()) {
     return Fail(CloseCode::kInvalidPayload, "truncated UTF-8 sequence in text message");
   }
   release_ = Release::kMessage;
-  return MakeEvent(op == Opcode::kText ? EventKind::kText : EventKind::kBinary,
-                   std::span<const uint8_t>(message_.data(), message_.size()));
+  Event e = MakeEvent(op == Opcode::kText ? EventKind::kText : EventKind::kBinary,
+                      std::span<const uint8_t>(message_.data(), message_.size()));
+  e.compressed = compressed;
+  return e;
 }
 
 Event MessageReader::DeliverControl(std::span<const uint8_t> payload) {
@@ -284,6 +307,7 @@ Event MessageReader::Fail(CloseCode code, const char* reason) {
   release_ = Release::kNone;
   header_size_ = 0;
   message_opcode_ = Opcode::kContinuation;
+  message_compressed_ = false;
   Event e = MakeEvent(EventKind::kError, {}, error_code_);
   e.error_reason = reason;
   return e;

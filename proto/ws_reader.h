@@ -55,6 +55,10 @@ struct Event {
   // kBinary with set_keep_binary_masked: the payload is still masked with this key.
   bool masked = false;
   uint8_t mask[4] = {};
+  // kText / kBinary with set_compressed_allowed: the message came with RSV1 (RFC 7692 §6): the
+  // payload is DEFLATE data, not yet inflated, and a text message's UTF-8 is not checked yet
+  // (that is the inflater's caller's job, on the inflated bytes).
+  bool compressed = false;
 };
 
 class MessageReader {
@@ -81,6 +85,18 @@ class MessageReader {
   // that copy (ws::CopyMasked). Text (its UTF-8 is checked here), control frames and messages
   // assembled from pieces always come unmasked.
   void set_keep_binary_masked(bool keep) { keep_binary_masked_ = keep; }
+
+  // permessage-deflate was negotiated (RFC 7692 §6): RSV1 on the first frame of a data message
+  // marks it compressed (Event::compressed). RSV1 on a continuation or a control frame is still
+  // a protocol error (1002), as is RSV1 without this. A compressed message is assembled and
+  // limited as any other, but up to CompressedLimit(max_message_size) bytes: its size after
+  // inflation is what --max-message-size bounds, and deflate may grow incompressible data a
+  // little.
+  void set_compressed_allowed(bool allowed) { compressed_allowed_ = allowed; }
+  static uint64_t CompressedLimit(uint64_t max_message_size) {
+    // deflateBound's stored-block overhead, with room to spare.
+    return max_message_size + (max_message_size >> 12) + (max_message_size >> 14) + 64;
+  }
 
  private:
   // Private state is the implementer's choice, under one constraint: the reader lives in every
@@ -121,6 +137,8 @@ class MessageReader {
   Opcode message_opcode_ = Opcode::kContinuation;
   uint8_t control_size_ = 0;  // Payload size of a control frame staged in message_.
   bool keep_binary_masked_ = false;
+  bool compressed_allowed_ = false;
+  bool message_compressed_ = false;  // The message being assembled in message_ had RSV1.
 };
 
 }  // namespace ringcast::ws

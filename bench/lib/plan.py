@@ -67,6 +67,32 @@ def _broadcast_figures(reports: list[dict]) -> list[Figure]:
     return [("deliveries/s", r.get("deliveries_per_s"), "deliveries/s", True)]
 
 
+def _compression_figures(reports: list[dict], messages: float | None) -> list[Figure]:
+    """Server CPU per message and the wire's share of the payload (the chat-payload cases,
+    with and without permessage-deflate, read side by side)."""
+    r = reports[0]
+    out: list[Figure] = []
+    cpu = (r.get("server") or {}).get("cpu_seconds_measured")
+    if cpu and messages:
+        out.append(("server CPU per message", cpu / messages * 1e9, "ns", False))
+    totals = r.get("totals") or {}
+    payload, wire = totals.get("payload_bytes_received"), totals.get("bytes_received")
+    if payload and wire:
+        out.append(("bytes received / payload bytes", 100.0 * wire / payload, "%", False))
+    return out
+
+
+def _chat_echo_figures(reports: list[dict]) -> list[Figure]:
+    r = reports[0]["results"]
+    return _echo_figures(reports) + _compression_figures(reports, r.get("messages_measured"))
+
+
+def _chat_broadcast_figures(reports: list[dict]) -> list[Figure]:
+    r = reports[0]["results"]
+    return _broadcast_figures(reports) + _compression_figures(reports,
+                                                              r.get("deliveries_in_window"))
+
+
 def _fanout_figures(reports: list[dict]) -> list[Figure]:
     r = reports[0]["results"]
     out: list[Figure] = [("max rate with p99 <= 10 ms", r.get("max_rate_within_limit") or 0.0,
@@ -148,6 +174,31 @@ def build(quick: bool) -> list[Case]:
             twin, name=twin.name + "-tls", targets="ours", tls=True,
             about=twin.about + "; over TLS (wss://, user-space OpenSSL in the server)",
             x=dict(twin.x, tls=True)))
+    # permessage-deflate (--ws-deflate): the same chat-like payloads (JSON chat events,
+    # ringcast-bench --payload chat) with and without it, in the same run, ours only (the peers
+    # are not set up for it). The client offers no context takeover and compresses every message
+    # it sends, as browsers do; the figures add the server's CPU per message (per delivery for
+    # broadcast) and the bytes received per payload byte (the wire's share: what deflate saves).
+    for deflate in (False, True):
+        kind = "deflate" if deflate else "chat"
+        flags = ["--payload", "chat"] + (["--deflate"] if deflate else [])
+        server = ["--data-dir", "{data_dir}"] + (["--ws-deflate"] if deflate else [])
+        cases.append(Case(
+            f"echo-{kind}-100c-1KiB", "echo", "/echo",
+            ["-c", "100", "-p", "16", "-s", "1024", *flags, *timing], _chat_echo_figures,
+            targets="ours", server_args=server,
+            about="100 connections x 16 messages of 1 KiB of JSON chat events in flight" +
+                  (", permessage-deflate both ways" if deflate else ", uncompressed"),
+            x={"connections": 100, "size": 1024}))
+        cases.append(Case(
+            f"broadcast-{kind}-100c", "broadcast", "/raw/bench",
+            ["-c", "100", "-s", "400", *flags, *timing], _chat_broadcast_figures,
+            targets="ours", server_args=server,
+            about="100 clients on one channel, each iteration all send one 400-byte message of "
+                  "JSON chat events and wait for all 100" +
+                  (", permessage-deflate (compressed once per message, however many "
+                   "recipients)" if deflate else ", uncompressed"),
+            x={"connections": 100}))
     # One message to 1,000 subscribers is a burst of 1,000 sends, each a loopback TCP segment
     # whose receive path the kernel runs on the sending CPU: the burst alone takes several ms.
     # 100 channels of 100 show the delivery capacity instead of the burst length.

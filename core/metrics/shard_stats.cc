@@ -57,6 +57,31 @@ void ShardStats::Collect(MetricSet& out, uint32_t shard, const LoopFigures& loop
               "TLS handshakes that failed (bad client hello, no shared cipher, cleartext HTTP to "
               "the TLS port)",
               double(tls_handshake_failures));
+  out.Counter("ringcast_ws_deflate_connections_total",
+              "WebSocket upgrades that agreed to permessage-deflate (--ws-deflate)",
+              double(deflate_connections));
+  out.Counter("ringcast_ws_deflate_messages_total",
+              "Messages compressed (out: a fanned-out message once per window size, whatever "
+              "its recipients) and inflated (in)",
+              double(deflate_compressed), {{"direction", "out"}});
+  out.Counter("ringcast_ws_deflate_messages_total", "", double(deflate_inflated),
+              {{"direction", "in"}});
+  out.Counter("ringcast_ws_deflate_incompressible_total",
+              "Messages compressed and not smaller for it: sent as they were",
+              double(deflate_incompressible));
+  out.Counter("ringcast_ws_deflate_bytes_total",
+              "Payload bytes of the messages compressed (out) and inflated (in), uncompressed "
+              "(raw) and compressed",
+              double(deflate_out_raw_bytes), {{"direction", "out"}, {"form", "raw"}});
+  out.Counter("ringcast_ws_deflate_bytes_total", "", double(deflate_out_bytes),
+              {{"direction", "out"}, {"form", "compressed"}});
+  out.Counter("ringcast_ws_deflate_bytes_total", "", double(deflate_in_raw_bytes),
+              {{"direction", "in"}, {"form", "raw"}});
+  out.Counter("ringcast_ws_deflate_bytes_total", "", double(deflate_in_bytes),
+              {{"direction", "in"}, {"form", "compressed"}});
+  out.Counter("ringcast_ws_deflate_deliveries_total",
+              "Compressed frames queued to clients (one per recipient)",
+              double(deflate_deliveries));
   const std::string shard_label = std::to_string(shard);
   out.Gauge("ringcast_mailbox_depth", "Mail waiting for a shard (queued to it, not yet run)",
             double(loop.mailbox), {{"shard", shard_label}});

@@ -94,6 +94,10 @@ SendStatus Connection::SendFrame(SharedFrame* frame, Delivery delivery) {
     frame->Release();
     return status;
   }
+  // The frame's compressed form, made once per window size for all its recipients.
+  if (deflate_window_bits_ != 0) {
+    frame = shard().ws().compression().FormFor(frame, deflate_window_bits_);
+  }
   QueueBytes(frame);
   if (AccessLog* log = shard().access_log()) {
     const uint8_t opcode = frame->size() > 0 ? frame->data()[0] & 0x0F : 0;
@@ -117,7 +121,16 @@ SendStatus Connection::PushMessage(ws::Opcode opcode, std::span<const uint8_t> p
                                    const uint8_t* unmask_key) {
   SendStatus status = Admit(Delivery::kReliable);
   if (status != SendStatus::kQueued) return status;
-  send_queue_.PushMessage(opcode, payload, unmask_key);
+  std::span<const uint8_t> compressed;
+  if (deflate_window_bits_ != 0) {
+    compressed =
+        shard().ws().compression().Compress(opcode, payload, unmask_key, deflate_window_bits_);
+  }
+  if (!compressed.empty()) {
+    send_queue_.PushMessage(opcode, compressed, nullptr, /*compressed=*/true);
+  } else {
+    send_queue_.PushMessage(opcode, payload, unmask_key);
+  }
   shard().connections().MarkForFlush(*this);
   if (AccessLog* log = shard().access_log()) log->OnMessageOut(slot_, generation_);
   ++shard().stats().messages_sent;

@@ -17,6 +17,7 @@
 #include "core/net/send_queue.h"
 #include "core/net/shared_frame.h"
 #include "core/runtime/timer_wheel.h"
+#include "proto/ws_deflate.h"
 #include "proto/ws_frame.h"
 #include "proto/ws_reader.h"
 
@@ -93,6 +94,11 @@ class Connection : private TimerEntry {
   // Handler-visible per-connection state (e.g. a subscription index).
   uint64_t user_data = 0;
 
+  // permessage-deflate was agreed at the upgrade (RFC 7692; core/net/ws_compression.h): data
+  // messages may arrive compressed (inflated before OnMessage) and are sent compressed when
+  // that pays. Invisible to handlers otherwise.
+  bool deflate() const { return deflate_window_bits_ != 0; }
+
   // --- Sending (WebSocket) --------------------------------------------------------------------
   // Queue a data frame built elsewhere (shared by many connections). Takes over one reference
   // (released at once when the frame is not queued). The cap rule is SendStatus's; the policy
@@ -160,6 +166,12 @@ class Connection : private TimerEntry {
   uint32_t last_receive_tick() const { return last_receive_tick_; }
   void set_last_receive_tick(uint64_t tick) { last_receive_tick_ = static_cast<uint32_t>(tick); }
   uint32_t last_send_tick() const { return last_send_tick_; }
+  // The agreement made at the upgrade (HttpExchange::WriteUpgrade), before WsDriver::Start.
+  void set_deflate(const ws::DeflateAgreement& agreement) {
+    deflate_window_bits_ =
+        agreement.enabled ? static_cast<uint8_t>(agreement.server_window_bits()) : 0;
+  }
+  int deflate_window_bits() const { return deflate_window_bits_; }
   void set_last_send_tick(uint64_t tick) { last_send_tick_ = static_cast<uint32_t>(tick); }
   CloseReason close_reason() const { return close_reason_; }
   void set_close_reason(CloseReason why) { close_reason_ = why; }
@@ -198,6 +210,8 @@ class Connection : private TimerEntry {
   State state_ = State::kHttp;
   CloseReason close_reason_ = CloseReason::kHttp;
   uint16_t close_code_ = 0;  // Of the first close frame, either side's; 0: none.
+  // permessage-deflate: the server window agreed (8..15); 0: not agreed. In a padding byte.
+  uint8_t deflate_window_bits_ = 0;
   Io io_;
 };
 

@@ -213,7 +213,7 @@ Connection* HttpDriver::UpgradeDeferred(const DeferredHttp& deferred, std::strin
   Connection* conn = TakeDeferred(deferred);
   if (conn == nullptr) return nullptr;
   const uint64_t queued_before = conn->send_queue().bytes();
-  HttpExchange::WriteUpgrade(*conn, accept, handler, extra_headers);
+  HttpExchange::WriteUpgrade(*conn, accept, handler, deferred.deflate, extra_headers);
   CountAnswer(*conn, deferred.route, 101, queued_before);
   // What arrived behind the handshake while it waited is WebSocket frames, not HTTP.
   std::unique_ptr<std::string> early = std::move(conn->http_pending());

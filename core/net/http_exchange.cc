@@ -4,7 +4,9 @@
 #include <string>
 
 #include "core/net/shared_frame.h"
+#include "core/runtime/shard.h"
 #include "proto/json_writer.h"
+#include "proto/ws_deflate.h"
 #include "proto/ws_handshake.h"
 
 namespace ringcast {
@@ -60,12 +62,20 @@ bool HttpExchange::WriteError(Connection& conn, bool keep_alive, int status,
 }
 
 void HttpExchange::WriteUpgrade(Connection& conn, std::string_view accept,
-                                WebSocketHandler* handler, std::string_view extra_headers) {
+                                WebSocketHandler* handler, const ws::DeflateAgreement& deflate,
+                                std::string_view extra_headers) {
   std::string response =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Accept: ";
-  response.append(accept).append("\r\n").append(extra_headers).append("\r\n");
+  response.append(accept).append("\r\n").append(extra_headers);
+  if (deflate.enabled) {
+    response.append("Sec-WebSocket-Extensions: ")
+        .append(ws::DeflateResponse(deflate))
+        .append("\r\n");
+  }
+  response.append("\r\n");
   conn.QueueBytes(SharedFrame::Copy(response));
+  conn.set_deflate(deflate);
   conn.set_state(Connection::State::kWebSocket);
   conn.set_handler(handler);
   handler->OnOpen(conn);
@@ -90,6 +100,12 @@ void HttpExchange::RespondError(int status, std::string_view reason,
 }
 
 namespace {
+// RFC 7692 §5: the first acceptable offer, when --ws-deflate allows any.
+ws::DeflateAgreement Negotiate(Connection& conn, const http::Request& request) {
+  if (!conn.shard().config().ws_deflate) return {};
+  return ws::NegotiateDeflate(request);
+}
+
 // The handshake's own error answer (with the version header RFC 6455 §4.4 asks for on 426).
 void RejectHandshake(HttpExchange& exchange, const ws::HandshakeResult& handshake) {
   exchange.RespondError(handshake.error_status, handshake.error_reason,
@@ -104,7 +120,8 @@ bool HttpExchange::Upgrade(WebSocketHandler* handler) {
     RejectHandshake(*this, handshake);
     return false;
   }
-  WriteUpgrade(conn_, {handshake.accept.data(), handshake.accept.size()}, handler);
+  WriteUpgrade(conn_, {handshake.accept.data(), handshake.accept.size()}, handler,
+               Negotiate(conn_, request_));
   status_ = 101;
   outcome_ = Outcome::kUpgraded;
   return true;
@@ -118,7 +135,9 @@ std::optional<DeferredHttp> HttpExchange::DeferUpgrade(std::string* accept) {
     return std::nullopt;
   }
   accept->assign(handshake.accept.data(), handshake.accept.size());
-  return Defer();
+  DeferredHttp deferred = Defer();
+  deferred.deflate = Negotiate(conn_, request_);
+  return deferred;
 }
 
 bool HttpExchange::AllowGetOrHead() {

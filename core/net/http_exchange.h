@@ -28,6 +28,8 @@ struct DeferredHttp {
   std::string_view route;  // HttpExchange::SetRoute's label.
   bool keep_alive = true;
   bool head = false;  // A HEAD request: its answer carries the headers only (RFC 9110 §9.3.2).
+  // DeferUpgrade's permessage-deflate agreement, answered by Shard::UpgradeDeferred.
+  ws::DeflateAgreement deflate;
 };
 
 class HttpExchange {
@@ -65,7 +67,8 @@ class HttpExchange {
   // 9110 §9.1: load balancers probe with it); otherwise answers 405 and returns false.
   bool AllowGetOrHead();
   // Validates the WebSocket handshake (RFC 6455 §4.2.1). Valid: answers 101, installs `handler`
-  // and returns true. Invalid: answers the handshake's error status and returns false.
+  // and returns true. Invalid: answers the handshake's error status and returns false. With
+  // --ws-deflate, agrees to the client's first acceptable permessage-deflate offer (RFC 7692).
   bool Upgrade(WebSocketHandler* handler);
 
   DeferredHttp Defer();
@@ -95,9 +98,11 @@ class HttpExchange {
   // A whole {"error": reason} answer (the head alone when `head_only`), for any thread.
   static std::string FormatError(bool keep_alive, int status, std::string_view reason,
                                  std::string_view extra_headers = {}, bool head_only = false);
-  // The 101 answer; `extra_headers` ("Name: value\r\n" lines, such as the subprotocol a route
-  // chose) go after Sec-WebSocket-Accept.
+  // The 101 answer, with the Sec-WebSocket-Extensions line of an agreed `deflate`;
+  // `extra_headers` ("Name: value\r\n" lines, such as the subprotocol a route chose) go after
+  // Sec-WebSocket-Accept.
   static void WriteUpgrade(Connection& conn, std::string_view accept, WebSocketHandler* handler,
+                           const ws::DeflateAgreement& deflate = {},
                            std::string_view extra_headers = {});
 
   // For the HTTP driver, once OnRequest has returned.

@@ -68,6 +68,15 @@ void RegisterNetFlags(FlagRegistry& flags, NetOptions* options) {
        "With direct descriptors, learn a client's address with "
        "IORING_OP_FIXED_FD_INSTALL where the kernel has it (6.8+); off: accept with "
        "the address, as on older kernels"},
+      {"ws-deflate", &options->ws_deflate,
+       "Agree to WebSocket permessage-deflate (RFC 7692) with clients that offer it, always "
+       "without context takeover (no zlib state per connection)"},
+      {"ws-deflate-min-size", &options->ws_deflate_min_size,
+       "With --ws-deflate: messages shorter than this many bytes are sent uncompressed",
+       CLI::Range(uint32_t{0}, uint32_t{1} << 30)},
+      {"ws-deflate-level", &options->ws_deflate_level,
+       "With --ws-deflate: zlib compression level, 1 (fastest) to 9 (smallest)",
+       CLI::Range(uint32_t{1}, uint32_t{9})},
   });
   std::string* trusted_proxies = flags.Scratch();
   flags

@@ -36,6 +36,10 @@ struct NetOptions {
   std::string tls_cert;
   std::string tls_key;
   uint16_t tls_port = 8443;
+  // permessage-deflate (RFC 7692; core/net/ws_compression.h): agreed with clients that offer it.
+  bool ws_deflate = false;
+  uint32_t ws_deflate_min_size = 256;  // Messages shorter than this go uncompressed.
+  uint32_t ws_deflate_level = 6;       // zlib's 1 (fastest) .. 9 (smallest).
   // Peers whose X-Forwarded-For / X-Real-IP name the client (core/net/client_address.h); empty:
   // nobody's, the TCP peer is the client.
   TrustedProxies trusted_proxies;

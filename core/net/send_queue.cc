@@ -15,18 +15,18 @@ void SendQueue::Push(SharedFrame* frame) {
 }
 
 void SendQueue::PushMessage(ws::Opcode opcode, std::span<const uint8_t> payload,
-                            const uint8_t* unmask_key) {
+                            const uint8_t* unmask_key, bool compressed) {
   size_t need = ws::HeaderSize(payload.size(), false) + payload.size();
   if (block_ != nullptr && block_->count > block_->in_flight) {
     // The tail is ours alone and no send has taken it yet.
     SharedFrame* tail = block_->At(block_->count - 1);
-    if (tail->is_cork() && tail->AppendMessage(opcode, payload, unmask_key)) {
+    if (tail->is_cork() && tail->AppendMessage(opcode, payload, unmask_key, compressed)) {
       block_->bytes += need;
       return;
     }
   }
   SharedFrame* cork = SharedFrame::AllocateCork(need > kCorkBytes ? need : kCorkBytes);
-  cork->AppendMessage(opcode, payload, unmask_key);
+  cork->AppendMessage(opcode, payload, unmask_key, compressed);
   Push(cork);
 }
 

@@ -32,7 +32,7 @@ class SendQueue {
   // least kCorkBytes when the tail is shared, in flight or full). With `unmask_key` the payload
   // is still masked and is unmasked as it is copied (SharedFrame::AppendMessage).
   void PushMessage(ws::Opcode opcode, std::span<const uint8_t> payload,
-                   const uint8_t* unmask_key = nullptr);
+                   const uint8_t* unmask_key = nullptr, bool compressed = false);
   static constexpr size_t kCorkBytes = 16 * 1024;
 
   // Fills up to `max` iovecs with the unsent bytes, in order, and returns how many. Those frames

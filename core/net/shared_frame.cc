@@ -17,14 +17,46 @@ SharedFrame* SharedFrame::Allocate(size_t size) {
   return frame;
 }
 
+static_assert(sizeof(SharedFrame) == 32, "the payload should start 16-byte aligned");
+
 void SharedFrame::Free(SharedFrame* frame) {
+  // The last reference is gone, so the chain is no longer changing (installs need one).
+  SharedFrame* next = frame->next_form_.load(std::memory_order_acquire);
   frame->~SharedFrame();
   std::free(frame);
+  if (next != nullptr) next->Release();  // At most one form per window size: a short chain.
 }
 
-SharedFrame* SharedFrame::EncodeMessage(ws::Opcode opcode, std::span<const uint8_t> payload) {
+SharedFrame* SharedFrame::FindForm(uint8_t tag) const {
+  for (SharedFrame* form = next_form_.load(std::memory_order_acquire); form != nullptr;
+       form = form->next_form_.load(std::memory_order_acquire)) {
+    if (form->form_tag_ == tag) return form;
+  }
+  return nullptr;
+}
+
+SharedFrame* SharedFrame::InstallForm(SharedFrame* form, uint8_t tag) {
+  form->form_tag_ = tag;
+  std::atomic<SharedFrame*>* link = &next_form_;
+  for (;;) {
+    SharedFrame* seen = nullptr;
+    // Release: a shard that finds the form sees its bytes and tag.
+    if (link->compare_exchange_strong(seen, form, std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+      return form;
+    }
+    if (seen->form_tag_ == tag) {  // Another shard built the same form first.
+      form->Release();
+      return seen;
+    }
+    link = &seen->next_form_;
+  }
+}
+
+SharedFrame* SharedFrame::EncodeMessage(ws::Opcode opcode, std::span<const uint8_t> payload,
+                                        bool compressed) {
   SharedFrame* frame = Allocate(ws::HeaderSize(payload.size(), false) + payload.size());
-  size_t header = ws::EncodeHeader(frame->data_, opcode, true, payload.size());
+  size_t header = ws::EncodeHeader(frame->data_, opcode, true, payload.size(), nullptr, compressed);
   if (!payload.empty()) std::memcpy(frame->data_ + header, payload.data(), payload.size());
   return frame;
 }
@@ -43,11 +75,11 @@ SharedFrame* SharedFrame::AllocateCork(size_t capacity) {
 }
 
 bool SharedFrame::AppendMessage(ws::Opcode opcode, std::span<const uint8_t> payload,
-                                const uint8_t* unmask_key) {
+                                const uint8_t* unmask_key, bool compressed) {
   size_t need = ws::HeaderSize(payload.size(), false) + payload.size();
   if (need > capacity_ - size_) return false;
   uint8_t* out = data_ + size_;
-  size_t header = ws::EncodeHeader(out, opcode, true, payload.size());
+  size_t header = ws::EncodeHeader(out, opcode, true, payload.size(), nullptr, compressed);
   if (unmask_key != nullptr) {
     ws::CopyMasked(out + header, payload.data(), payload.size(), unmask_key);
   } else if (!payload.empty()) {

@@ -8,6 +8,7 @@
 #include "core/net/shared_frame.h"
 #include "core/runtime/access_log.h"
 #include "core/runtime/reactor.h"
+#include "proto/utf8.h"
 
 namespace ringcast {
 
@@ -15,7 +16,44 @@ void WsDriver::Start(Connection& conn, std::span<uint8_t> early_frames) {
   conn.set_close_reason(CloseReason::kConnectionLost);  // Until a close frame says otherwise.
   table_.ScheduleTimer(conn, reactor_.now() + Reactor::SecondsToTicks(config_.idle_timeout_s));
   conn.reader().set_keep_binary_masked(conn.handler()->TakesMaskedBinary());
+  if (conn.deflate()) {
+    conn.reader().set_compressed_allowed(true);
+    ++stats_.deflate_connections;
+  }
   if (!early_frames.empty()) OnData(conn, early_frames);
+}
+
+void WsDriver::Fail(Connection& conn, ws::CloseCode code, std::string_view reason) {
+  RC_LOG(kDebug, "shard %u: closing %u: %.*s", reactor_.id(), unsigned(code), int(reason.size()),
+         reason.data());
+  conn.Close(uint16_t(code), reason, CloseReason::kProtocolError);
+  table_.FinishAfterFlush(conn);
+}
+
+bool WsDriver::Inflate(Connection& conn, const ws::Event& event,
+                       std::span<const uint8_t>* payload) {
+  // The limit is on the inflated size: a small message that inflates past it (a zip bomb)
+  // closes 1009 having made at most one byte more than the limit.
+  switch (compression_.Inflate(event.payload, config_.max_message_size)) {
+    case ws::InflateStatus::kOk:
+      break;
+    case ws::InflateStatus::kTooBig:
+      compression_.AfterInflated();
+      Fail(conn, ws::CloseCode::kMessageTooBig, "message too big");
+      return false;
+    case ws::InflateStatus::kError:
+      compression_.AfterInflated();
+      Fail(conn, ws::CloseCode::kInvalidPayload, "invalid compressed data");
+      return false;
+  }
+  *payload = compression_.inflated();
+  // §8.1 on the message itself, which the reader could not see compressed.
+  if (event.kind == ws::EventKind::kText && !IsValidUtf8(*payload)) {
+    compression_.AfterInflated();
+    Fail(conn, ws::CloseCode::kInvalidPayload, "invalid UTF-8 in text message");
+    return false;
+  }
+  return true;
 }
 
 void WsDriver::OnData(Connection& conn, std::span<uint8_t> data) {
@@ -29,9 +67,11 @@ void WsDriver::OnData(Connection& conn, std::span<uint8_t> data) {
       case ws::EventKind::kBinary:
         // After our close frame, data is read and dropped (RFC 6455 §7.1.4 closing state).
         if (conn.state() == Connection::State::kWebSocket) {
+          std::span<const uint8_t> payload = event.payload;
+          if (event.compressed && !Inflate(conn, event, &payload)) return;
           if (access_log_) access_log_->OnMessageIn(conn.slot(), conn.generation());
           ++stats_.messages_received;
-          stats_.message_bytes_received += event.payload.size();
+          stats_.message_bytes_received += payload.size();
           if (event.masked) {
             ws::MaskedPayload masked{event.payload, {}};
             std::memcpy(masked.key, event.mask, 4);
@@ -40,7 +80,8 @@ void WsDriver::OnData(Connection& conn, std::span<uint8_t> data) {
           }
           conn.handler()->OnMessage(
               conn, event.kind == ws::EventKind::kText ? ws::Opcode::kText : ws::Opcode::kBinary,
-              event.payload);
+              payload);
+          if (event.compressed) compression_.AfterInflated();
         }
         break;
       case ws::EventKind::kPing:

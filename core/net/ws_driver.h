@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "core/metrics/shard_stats.h"
 #include "core/net/connection.h"
+#include "core/net/ws_compression.h"
 
 namespace ringcast {
 
@@ -25,7 +26,11 @@ class Reactor;
 class WsDriver {
  public:
   WsDriver(Reactor& reactor, ConnectionTable& table, const Config& config, ShardStats& stats)
-      : reactor_(reactor), table_(table), config_(config), stats_(stats) {}
+      : reactor_(reactor),
+        table_(table),
+        config_(config),
+        stats_(stats),
+        compression_(config, stats) {}
   WsDriver(const WsDriver&) = delete;
   WsDriver& operator=(const WsDriver&) = delete;
 
@@ -43,14 +48,23 @@ class WsDriver {
   // the very subscriber list it would change.
   void Leave(Connection& conn);
   void RunDeferredLeaves();
+  // The shard's permessage-deflate streams (for Connection's sends).
+  WsCompression& compression() { return compression_; }
 
  private:
+  // A compressed message (RFC 7692 §7.2.2) inflated into *payload, within --max-message-size;
+  // false when that failed and the connection is closing (1009 too big, 1007 not DEFLATE or not
+  // UTF-8).
+  bool Inflate(Connection& conn, const ws::Event& event, std::span<const uint8_t>* payload);
+  void Fail(Connection& conn, ws::CloseCode code, std::string_view reason);
+
   Reactor& reactor_;
   ConnectionTable& table_;
   const Config& config_;
   ShardStats& stats_;
   AccessLog* access_log_ = nullptr;
   std::vector<Connection*> leave_list_;
+  WsCompression compression_;
 };
 
 }  // namespace ringcast

@@ -9,13 +9,14 @@ import hashlib
 import hmac
 import os
 import struct
+import zlib
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 MASK = b"\x37\xfa\x21\x3d"
 
 
-def frame(opcode, payload, fin=True, mask=MASK):
-    head = bytes([(0x80 if fin else 0) | opcode])
+def frame(opcode, payload, fin=True, mask=MASK, rsv1=False):
+    head = bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode])
     bit = 0x80 if mask else 0
     n = len(payload)
     if n < 126:
@@ -27,6 +28,14 @@ def frame(opcode, payload, fin=True, mask=MASK):
     if not mask:
         return head + payload
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def deflated(data, final=False):
+    """A permessage-deflate payload (RFC 7692 §7.2.1): raw DEFLATE, the 00 00 ff ff tail cut."""
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    if final:
+        return c.compress(data) + c.flush(zlib.Z_FINISH)
+    return (c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
 
 
 def b64(data):
@@ -59,8 +68,23 @@ CORPUS = {
         "bare_lf": b"\r\nDELETE /api/sessions HTTP/1.1\nHost: a\nX-Empty:\n\n",
         "chunked": b"POST /api/register HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
     },
-    # settings byte (bit 0: client role; bits 1-2: message limit), split seed, stream.
+    # settings byte (bit 0: client role; bits 1-2: message limit; bit 3: permessage-deflate;
+    # bits 4-6: the round trip's window), split seed, stream.
     "ws_reader": {
+        "deflate_text": b"\x0c\x03" + frame(0x1, deflated(b'{"type":"send","body":"hi hi hi"}'),
+                                             rsv1=True) + frame(0x1, b"plain"),
+        "deflate_fragmented": b"\x6c\x15"
+        + frame(0x1, deflated("naïve ".encode() * 40)[:7], fin=False, rsv1=True)
+        + frame(0x9, b"p") + frame(0x0, deflated("naïve ".encode() * 40)[7:]),
+        "deflate_final_block": b"\x2e\x08" + frame(0x2, deflated(bytes(300), final=True),
+                                                    rsv1=True),
+        "deflate_bomb": b"\x0c\x01" + frame(0x2, deflated(bytes(100000)), rsv1=True),
+        "deflate_rsv1_continuation": b"\x0c\x02" + frame(0x2, b"ab", fin=False, rsv1=True)
+        + frame(0x0, b"cd", rsv1=True),
+        # Found by this harness: an Inflater whose buffer had grown under a larger limit
+        # inflated past a smaller one.
+        "regress_inflate_smaller_limit": b"\x08\x2e\xc2\x87\x37\xfa\x21\x3d\x54\x9a\x39\x38"
+        b"\xf3\xf8\x21",
         "text": b"\x04\x01" + frame(0x1, b"hello"),
         "fragmented_utf8": b"\x04\x07" + frame(0x1, b"h\xc3", fin=False) + frame(0x9, b"p")
         + frame(0x0, b"\xa9llo", fin=False) + frame(0x0, b"!"),

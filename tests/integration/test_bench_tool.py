@@ -84,6 +84,42 @@ def test_echo_counts_add_up(server, bench_bin, tmp_path):
     assert results["messages_per_s"] > 0
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.server_args("--raw-channels", "--ws-deflate")
+def test_deflate_echo_and_broadcast_compress_and_add_up(server, bench_bin, tmp_path):
+    """--deflate --payload chat (bench/run's *-deflate cases): every connection agrees, every
+    reply and delivery (over --ws-deflate-min-size) comes compressed and inflates to what the
+    scenario checks, and the wire carries well under the payload."""
+    conns = 10
+    report = run_tool(bench_bin, tmp_path, "echo", server.url("/echo"), "-c", conns, "-p", 4,
+                      "-s", 512, "--deflate", "--payload", "chat", "-d", 1, "-w", 0.3)
+    check_connections(report, conns)
+    totals = report["totals"]
+    assert totals["deflate_connections"] == conns, totals
+    assert totals["messages_sent"] == totals["messages_received"] > 0, totals
+    assert totals["messages_compressed_received"] == totals["messages_received"], totals
+    assert totals["payload_bytes_received"] == 512 * totals["messages_received"], totals
+    assert totals["bytes_received"] < 0.7 * totals["payload_bytes_received"], totals
+    assert totals["bytes_sent"] < 0.7 * totals["payload_bytes_sent"], totals
+
+    report = run_tool(bench_bin, tmp_path, "broadcast", server.url("/raw/deflate"), "-c", conns,
+                      "-s", 400, "--deflate", "--payload", "chat", "-d", 1, "-w", 0.3)
+    check_connections(report, conns)
+    totals, results = report["totals"], report["results"]
+    assert results["deliveries"] == totals["messages_received"] > 0, (totals, results)
+    assert totals["messages_compressed_received"] == totals["messages_received"], totals
+    assert totals["bytes_received"] < 0.8 * totals["payload_bytes_received"], totals
+
+
+@pytest.mark.timeout(40)
+def test_deflate_offer_declined_runs_uncompressed(server, bench_bin, tmp_path):
+    report = run_tool(bench_bin, tmp_path, "echo", server.url("/echo"), "-c", 4, "-s", 512,
+                      "--deflate", "--payload", "chat", "-d", 0.5, "-w", 0.2)
+    totals = report["totals"]
+    assert totals["deflate_connections"] == 0 and totals["messages_compressed_received"] == 0
+    assert totals["bytes_received"] > totals["payload_bytes_received"] > 0, totals
+
+
 @pytest.mark.timeout(40)
 def test_broadcast_every_client_gets_every_message(server, bench_bin, tmp_path):
     clients = 20

@@ -166,7 +166,8 @@ class BroadcastScenario final : public Scenario {
       worker.Send(conn, ws::Opcode::kBinary, options_.size, [&](uint8_t* p) {
         StoreU64(p, iteration);
         StoreU32(p + 8, conn);
-        std::memset(p + kBroadcastHeader, 'b', options_.size - kBroadcastHeader);
+        FillPadding(*common_, p + kBroadcastHeader, options_.size - kBroadcastHeader, 'b',
+                    iteration * 131 + conn);
       });
     }
   }

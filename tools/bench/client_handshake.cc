@@ -16,7 +16,7 @@ std::string EncodeKey(const std::array<uint8_t, 16>& nonce) {
 }
 
 std::string BuildUpgradeRequest(std::string_view host_header, std::string_view target,
-                                std::string_view key) {
+                                std::string_view key, std::string_view extensions) {
   std::string out;
   out.reserve(160 + host_header.size() + target.size());
   out += "GET ";
@@ -27,6 +27,10 @@ std::string BuildUpgradeRequest(std::string_view host_header, std::string_view t
       "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
       "Sec-WebSocket-Key: ";
   out += key;
+  if (!extensions.empty()) {
+    out += "\r\nSec-WebSocket-Extensions: ";
+    out += extensions;
+  }
   out += "\r\n\r\n";
   return out;
 }
@@ -67,6 +71,8 @@ UpgradeResult ParseUpgradeResponse(std::string_view input, std::string_view key)
   }
   bool upgrade = false;
   bool connection = false;
+  bool deflate = false;
+  bool server_no_context = false;
   std::string_view accept;
   while (!head.empty()) {
     const size_t eol = head.find("\r\n");
@@ -84,6 +90,11 @@ UpgradeResult ParseUpgradeResponse(std::string_view input, std::string_view key)
       connection = http::HasToken(value, "upgrade");
     } else if (http::EqualsIgnoreCase(name, "sec-websocket-accept")) {
       accept = value;
+    } else if (http::EqualsIgnoreCase(name, "sec-websocket-extensions")) {
+      // "permessage-deflate; param; ..." (RFC 7692 §7); parameters are tokens here.
+      const std::string_view first = TrimOws(value.substr(0, value.find(';')));
+      deflate = http::EqualsIgnoreCase(first, "permessage-deflate");
+      server_no_context = value.find("server_no_context_takeover") != std::string_view::npos;
     }
   }
   if (!upgrade) return Fail("101 without 'Upgrade: websocket'");
@@ -92,9 +103,13 @@ UpgradeResult ParseUpgradeResponse(std::string_view input, std::string_view key)
   if (accept != std::string_view(expected.data(), expected.size())) {
     return Fail("Sec-WebSocket-Accept '" + std::string(accept) + "' does not match the key");
   }
+  if (deflate && !server_no_context) {
+    return Fail("permessage-deflate without server_no_context_takeover (it was asked for)");
+  }
   UpgradeResult result;
   result.status = UpgradeStatus::kOk;
   result.consumed = end + 4;
+  result.deflate = deflate;
   return result;
 }
 

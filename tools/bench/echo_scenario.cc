@@ -128,8 +128,12 @@ class EchoScenario final : public Scenario {
   bool SendNext(Worker& worker, uint32_t conn, int64_t now) {
     if (now >= threads_[worker.index()].window.end_ns) return false;
     EchoTracker& tracker = trackers_[conn];
-    return worker.Send(conn, ws::Opcode::kBinary, options_.size,
-                       [&](uint8_t* p) { tracker.WriteNext(p, options_.size, now); });
+    return worker.Send(conn, ws::Opcode::kBinary, options_.size, [&](uint8_t* p) {
+      tracker.WriteNext(p, options_.size, now);
+      if (common_->chat_payload && options_.size > kEchoHeader) {
+        FillPadding(*common_, p + kEchoHeader, options_.size - kEchoHeader, 'e', tracker.sent());
+      }
+    });
   }
 
   const EchoOptions options_;

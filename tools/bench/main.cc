@@ -45,6 +45,16 @@ void AddCommonOptions(CLI::App* command, CommonOptions* options) {
   AddBoundedOption(command, "--recv-buffer-size", &options->recv_buffer_size,
                    "Bytes per receive buffer", 512, 1u << 20);
   command->add_flag("-q,--quiet", options->quiet, "No progress lines");
+  command->add_flag("--deflate", options->deflate,
+                    "Offer permessage-deflate (RFC 7692, no context takeover); where the server "
+                    "agrees, compress every message sent and inflate those received");
+  command
+      ->add_option("--payload", options->payload_text,
+                   "Message padding: 'repeat' (one byte repeated) or 'chat' (JSON chat events, "
+                   "for compression figures)")
+      ->check(CLI::IsMember({"repeat", "chat"}))
+      ->each([options](const std::string& value) { options->chat_payload = value == "chat"; })
+      ->capture_default_str();
 }
 
 CLI::App* AddScenarioCommand(CLI::App* app, CommonOptions* common,

@@ -336,6 +336,10 @@ int RunBenchmark(Scenario& scenario, CommonOptions options, const std::string& c
   totals.Set("messages_received", sum(&WorkerCounters::messages_received));
   totals.Set("bytes_sent", sum(&WorkerCounters::bytes_sent));
   totals.Set("bytes_received", sum(&WorkerCounters::bytes_received));
+  totals.Set("payload_bytes_sent", sum(&WorkerCounters::payload_bytes_sent));
+  totals.Set("payload_bytes_received", sum(&WorkerCounters::payload_bytes_received));
+  totals.Set("messages_compressed_received", sum(&WorkerCounters::messages_compressed_received));
+  totals.Set("deflate_connections", sum(&WorkerCounters::deflate_connections));
   totals.Set("closed_cleanly", sum(&WorkerCounters::closed_clean));
   totals.Set("loop_iterations", sum(&WorkerCounters::loop_iterations));
   totals.Set("sends", sum(&WorkerCounters::sends));

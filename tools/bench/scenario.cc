@@ -2,8 +2,73 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <string>
 
 namespace ringcast::bench {
+
+namespace {
+
+// 64 KiB of JSON chat events, made once: ids, sequence numbers, timestamps and short texts from
+// a small vocabulary, as a chat server sends them (chat/protocol.h's "message" event shape).
+const std::string& ChatEvents() {
+  static const std::string events = [] {
+    static constexpr const char* kWords[] = {
+        "hi",    "hello", "ok",    "thanks", "see",  "you",   "tomorrow", "the",  "meeting",
+        "is",    "at",    "three", "can",    "we",   "move",  "it",       "sure", "lunch?",
+        "done",  "great", "👍",     "on",     "my",   "way",   "sounds",   "good", "deploy",
+        "looks", "fine",  "ping",  "me",     "when", "ready", "ringcast", "cool", "later"};
+    std::string out;
+    uint64_t state = 0x9E3779B97F4A7C15ull;
+    auto next = [&state] {
+      state ^= state << 13;
+      state ^= state >> 7;
+      state ^= state << 17;
+      return state;
+    };
+    for (uint64_t seq = 1000; out.size() < (64u << 10); ++seq) {
+      std::string text;
+      const uint64_t words = 3 + next() % 12;
+      for (uint64_t i = 0; i < words; ++i) {
+        if (i != 0) text += ' ';
+        text += kWords[next() % std::size(kWords)];
+      }
+      char head[200];
+      std::snprintf(head, sizeof(head),
+                    R"({"type":"message","conv":%llu,"seq":%llu,"from":%llu,"cid":"c-%08llx",)"
+                    R"("sent_at":%llu,"kind":"text","body":")",
+                    static_cast<unsigned long long>(100 + next() % 900),
+                    static_cast<unsigned long long>(seq),
+                    static_cast<unsigned long long>(1 + next() % 5000),
+                    static_cast<unsigned long long>(next() & 0xFFFFFFFF),
+                    static_cast<unsigned long long>(1764000000000 + seq * 137));
+      out += head;
+      out += text;
+      out += "\"}";
+    }
+    return out;
+  }();
+  return events;
+}
+
+}  // namespace
+
+void FillPadding(const CommonOptions& options, uint8_t* out, size_t size, char fill,
+                 uint64_t seed) {
+  if (!options.chat_payload) {
+    std::memset(out, fill, size);
+    return;
+  }
+  const std::string& events = ChatEvents();
+  size_t offset = static_cast<size_t>((seed * 2654435761u) % events.size());
+  while (size > 0) {
+    const size_t n = std::min(size, events.size() - offset);
+    std::memcpy(out, events.data() + offset, n);
+    out += n;
+    size -= n;
+    offset = 0;
+  }
+}
 
 void RunShared::PublishWindow(const StepWindow& window) {
   start_ns_.store(window.start_ns, std::memory_order_relaxed);

@@ -54,7 +54,19 @@ struct CommonOptions {
   uint32_t recv_buffer_size = 4096;
   uint64_t max_message_size = 16 << 20;
   bool quiet = false;
+  // --deflate: offer permessage-deflate (client_handshake.h, kDeflateOffer); where the server
+  // agrees, every message sent is compressed (as browsers do) and compressed ones received are
+  // inflated before the scenario sees them.
+  bool deflate = false;
+  // --payload chat: message padding is JSON chat events (FillPadding) instead of one repeated
+  // byte, for figures of compression on chat-like traffic.
+  bool chat_payload = false;
+  std::string payload_text = "repeat";
 };
+
+// Writes `size` bytes of padding at `out`: `fill` repeated, or (chat_payload) a slice of JSON
+// chat events that moves on with `seed` (one message's padding differs from the next one's).
+void FillPadding(const CommonOptions& options, uint8_t* out, size_t size, char fill, uint64_t seed);
 
 enum class Phase : int { kConnecting, kRunning, kClosing };
 
@@ -160,13 +172,15 @@ class Scenario {
   // common options (a scenario with its own, e.g. idle's --hold, overrides it after).
   void BindRun(const CommonOptions& common, RunShared* run) {
     run_ = run;
+    common_ = &common;
     url_target_ = common.url.target;
     warmup_s_ = common.warmup_s;
     duration_s_ = common.duration_s;
   }
 
-  RunShared* run_ = nullptr;  // Set by BindRun; outlives the scenario's use of it.
-  std::string url_target_;    // Set by BindRun: the first URL's path.
+  RunShared* run_ = nullptr;               // Set by BindRun; outlives the scenario's use of it.
+  const CommonOptions* common_ = nullptr;  // Set by BindRun; outlives it too.
+  std::string url_target_;                 // Set by BindRun: the first URL's path.
   double warmup_s_ = 1;
   double duration_s_ = 5;
 };

@@ -307,7 +307,8 @@ void Worker::OnConnect(Conn& c, int res, int64_t /*now*/) {
   std::memcpy(nonce.data() + 8, &b, 8);
   c.key = EncodeKey(nonce);
   std::string& target = targets_[c.id / threads_];
-  const std::string request = BuildUpgradeRequest(host_headers_[c.server], target, c.key);
+  const std::string request = BuildUpgradeRequest(host_headers_[c.server], target, c.key,
+                                                  options_.deflate ? kDeflateOffer : "");
   std::string().swap(target);
   std::memcpy(c.out.Extend(request.size()), request.data(), request.size());
   if (tls_context_ != nullptr) StartTls(c);  // The request waits for the handshake.
@@ -454,6 +455,11 @@ void Worker::HandlePlain(Conn& c, uint8_t* data, size_t size, int64_t now) {
     return;
   }
   --pending_;
+  if (result.deflate) {
+    c.deflate = true;
+    c.reader.set_compressed_allowed(true);
+    ++local_.deflate_connections;
+  }
   // Frames may follow the 101 in the same segment (a broadcast can start right away).
   std::string rest = c.handshake.substr(result.consumed);
   std::string().swap(c.handshake);
@@ -476,15 +482,26 @@ void Worker::Feed(Conn& c, uint8_t* data, size_t size, int64_t now) {
       case ws::EventKind::kNeedMore:
         return;
       case ws::EventKind::kText:
-      case ws::EventKind::kBinary:
+      case ws::EventKind::kBinary: {
         ++local_.messages_received;
+        std::span<const uint8_t> payload = event.payload;
+        if (event.compressed) {
+          ++local_.compressed_received;
+          if (inflater_.Inflate(payload, options_.max_message_size) != ws::InflateStatus::kOk) {
+            Drop(c, "a compressed message that does not inflate (or past --max-message-size)");
+            return;
+          }
+          payload = inflater_.output();
+        }
+        local_.payload_bytes_received += payload.size();
         if (c.state == State::kOpen) {
           scenario_.OnMessage(
               *this, c.id,
-              event.kind == ws::EventKind::kText ? ws::Opcode::kText : ws::Opcode::kBinary,
-              event.payload, now);
+              event.kind == ws::EventKind::kText ? ws::Opcode::kText : ws::Opcode::kBinary, payload,
+              now);
         }
         break;
+      }
       case ws::EventKind::kPing:
         // §5.5.2: answer with a pong carrying the same payload (the server's idle check).
         if (c.state == State::kOpen) SendControl(c, ws::Opcode::kPong, event.payload);
@@ -572,6 +589,27 @@ void Worker::StartClosing(int64_t now) {
   }
 }
 
+void Worker::SendCompressed(Conn& c, ws::Opcode opcode, std::span<const uint8_t> payload) {
+  // Compressed whatever it gives, as browsers do: the form may be a few bytes larger.
+  const size_t limit = payload.size() + 64;
+  compressed_.Clear();
+  uint8_t* out = compressed_.Extend(limit + 4);
+  size_t size = deflater_.Compress(payload, out, limit);
+  const bool compressed = size != 0 || payload.empty();
+  if (!compressed) {  // zlib failed (out of memory): the message goes as it is.
+    out = const_cast<uint8_t*>(payload.data());
+    size = payload.size();
+  }
+  const size_t frame = ws::HeaderSize(size, /*masked=*/true) + size;
+  uint8_t* p = c.out.Extend(frame);
+  const size_t header =
+      ws::EncodeHeader(p, opcode, /*fin=*/true, size, c.mask.data(), compressed && size != 0);
+  ws::CopyMasked(p + header, out, size, c.mask.data());
+  ++local_.messages_sent;
+  local_.bytes_sent += frame;
+  MarkDirty(c);
+}
+
 void Worker::PublishCounters() {
   auto publish = [](std::atomic<uint64_t>& to, uint64_t value) {
     to.store(value, std::memory_order_relaxed);
@@ -584,6 +622,10 @@ void Worker::PublishCounters() {
   publish(counters_.messages_received, local_.messages_received);
   publish(counters_.bytes_sent, local_.bytes_sent);
   publish(counters_.bytes_received, local_.bytes_received);
+  publish(counters_.payload_bytes_sent, local_.payload_bytes_sent);
+  publish(counters_.payload_bytes_received, local_.payload_bytes_received);
+  publish(counters_.messages_compressed_received, local_.compressed_received);
+  publish(counters_.deflate_connections, local_.deflate_connections);
   publish(counters_.loop_iterations, local_.loop_iterations);
   publish(counters_.sends, local_.sends);
   publish(counters_.recv_completions, local_.recv_completions);

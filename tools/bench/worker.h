@@ -34,6 +34,7 @@
 #include "core/io/buffer_ring.h"
 #include "core/io/ring.h"
 #include "core/net/tls_session.h"
+#include "proto/ws_deflate.h"
 #include "proto/ws_frame.h"
 #include "proto/ws_reader.h"
 #include "tools/bench/histogram.h"
@@ -83,6 +84,12 @@ struct alignas(64) WorkerCounters {
   std::atomic<uint64_t> messages_received{0};
   std::atomic<uint64_t> bytes_sent{0};
   std::atomic<uint64_t> bytes_received{0};
+  // Data messages' payload bytes (before compression, after inflation): with --deflate, what
+  // the wire bytes above would have been without it, frames aside.
+  std::atomic<uint64_t> payload_bytes_sent{0};
+  std::atomic<uint64_t> payload_bytes_received{0};
+  std::atomic<uint64_t> messages_compressed_received{0};  // With RSV1 (--deflate).
+  std::atomic<uint64_t> deflate_connections{0};  // Handshakes whose server agreed to deflate.
   // How well the loop batches: sends and receive completions per loop iteration.
   std::atomic<uint64_t> loop_iterations{0};
   std::atomic<uint64_t> sends{0};
@@ -141,6 +148,7 @@ class Worker {
     State state = State::kIdle;
     bool send_in_flight = false;
     bool dirty = false;
+    bool deflate = false;  // The server agreed to permessage-deflate.
     std::array<uint8_t, 4> mask{};
   };
 
@@ -164,6 +172,12 @@ class Worker {
   void StartTls(Conn& c);
   void Feed(Conn& c, uint8_t* data, size_t size, int64_t now);
   void SendControl(Conn& c, ws::Opcode opcode, std::span<const uint8_t> payload);
+  // A deflate connection's message: `payload` compressed (RSV1) and masked into its output.
+  void SendCompressed(Conn& c, ws::Opcode opcode, std::span<const uint8_t> payload);
+  uint8_t* Plain(size_t size) {
+    plain_.Clear();
+    return plain_.Extend(size);
+  }
   void MarkDirty(Conn& c) {
     if (!c.dirty) {
       c.dirty = true;
@@ -211,10 +225,17 @@ class Worker {
   bool forced_ = false;
   int64_t close_deadline_ns_ = 0;
   uint64_t rng_state_ = 0;
+  // --deflate: one stream each for the thread, reset per message (no context takeover).
+  ws::Deflater deflater_{15, 6};
+  ws::Inflater inflater_;
+  OutBuffer plain_;       // A message before it is compressed.
+  OutBuffer compressed_;  // ... and after.
 
   struct {
     uint64_t connects_started = 0, opened = 0, failed = 0, closed_clean = 0;
     uint64_t messages_sent = 0, messages_received = 0, bytes_sent = 0, bytes_received = 0;
+    uint64_t payload_bytes_sent = 0, payload_bytes_received = 0, compressed_received = 0;
+    uint64_t deflate_connections = 0;
     uint64_t loop_iterations = 0, sends = 0, recv_completions = 0;
   } local_;
   WorkerCounters counters_;
@@ -229,6 +250,13 @@ template <typename Fill>
 bool Worker::Send(uint32_t conn, ws::Opcode opcode, size_t size, Fill&& fill) {
   Conn& c = conns_[conn / threads_];
   if (c.state != State::kOpen) return false;
+  local_.payload_bytes_sent += size;
+  if (c.deflate) {
+    uint8_t* plain = Plain(size);
+    fill(plain);
+    SendCompressed(c, opcode, {plain, size});
+    return true;
+  }
   const size_t frame = ws::HeaderSize(size, /*masked=*/true) + size;
   uint8_t* p = c.out.Extend(frame);
   const size_t header = ws::EncodeHeader(p, opcode, /*fin=*/true, size, c.mask.data());

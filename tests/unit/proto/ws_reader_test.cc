@@ -20,12 +20,14 @@ struct Ev {
   EventKind kind;
   std::string payload;
   uint16_t code = 0;
+  bool compressed = false;  // RSV1 on the message (permessage-deflate).
   bool operator==(const Ev&) const = default;
 };
 
 std::ostream& operator<<(std::ostream& os, const Ev& e) {
   return os << "{kind " << static_cast<int>(e.kind) << ", " << e.payload.size() << " bytes "
-            << testing::PrintToString(e.payload.substr(0, 40)) << ", code " << e.code << "}";
+            << testing::PrintToString(e.payload.substr(0, 40)) << ", code " << e.code
+            << (e.compressed ? ", compressed" : "") << "}";
 }
 
 Ev Text(std::string_view s) { return {EventKind::kText, std::string(s)}; }
@@ -36,6 +38,7 @@ Ev Close(uint16_t code, std::string_view reason = "") {
   return {EventKind::kClose, std::string(reason), code};
 }
 Ev Error(CloseCode code) { return {EventKind::kError, "", static_cast<uint16_t>(code)}; }
+Ev Deflated(EventKind kind, std::string_view s) { return {kind, std::string(s), 0, true}; }
 
 // Builds a client-to-server byte stream the way a browser would: every frame masked, each with
 // a different key.
@@ -95,7 +98,7 @@ std::vector<Ev> Feed(MessageReader& reader, const std::vector<uint8_t>& wire,
       }
       std::string payload(reinterpret_cast<const char*>(e.payload.data()), e.payload.size());
       if (e.masked) ApplyMask(reinterpret_cast<uint8_t*>(payload.data()), payload.size(), e.mask);
-      events.push_back(Ev{e.kind, std::move(payload), e.close_code});
+      events.push_back(Ev{e.kind, std::move(payload), e.close_code, e.compressed});
       if (e.kind == EventKind::kError) {
         EXPECT_FALSE(e.error_reason.empty());
         return events;
@@ -107,26 +110,30 @@ std::vector<Ev> Feed(MessageReader& reader, const std::vector<uint8_t>& wire,
 }
 
 std::vector<Ev> RunFresh(const std::vector<uint8_t>& wire, std::vector<size_t> cuts = {},
-                         ReaderLimits limits = {}, Role role = Role::kServer) {
+                         ReaderLimits limits = {}, Role role = Role::kServer,
+                         bool compressed_allowed = false) {
   MessageReader reader(role, limits);
+  reader.set_compressed_allowed(compressed_allowed);
   return Feed(reader, wire, std::move(cuts));
 }
 
 // The same events whole, at every single cut, byte by byte and in random chunkings.
 void ExpectEverySplit(const std::vector<uint8_t>& wire, const std::vector<Ev>& expected,
-                      ReaderLimits limits = {}, Role role = Role::kServer) {
-  ASSERT_EQ(RunFresh(wire, {}, limits, role), expected);
+                      ReaderLimits limits = {}, Role role = Role::kServer,
+                      bool compressed_allowed = false) {
+  const bool z = compressed_allowed;
+  ASSERT_EQ(RunFresh(wire, {}, limits, role, z), expected);
   for (size_t cut = 0; cut <= wire.size(); ++cut) {
-    ASSERT_EQ(RunFresh(wire, {cut}, limits, role), expected) << "cut at " << cut;
+    ASSERT_EQ(RunFresh(wire, {cut}, limits, role, z), expected) << "cut at " << cut;
   }
   std::vector<size_t> every;
   for (size_t i = 1; i < wire.size(); ++i) every.push_back(i);
-  ASSERT_EQ(RunFresh(wire, every, limits, role), expected) << "byte by byte";
+  ASSERT_EQ(RunFresh(wire, every, limits, role, z), expected) << "byte by byte";
   std::mt19937 rng(static_cast<uint32_t>(wire.size()));
   for (int iter = 0; iter < 50; ++iter) {
     std::vector<size_t> cuts;
     for (size_t pos = rng() % 16; pos < wire.size(); pos += 1 + rng() % 40) cuts.push_back(pos);
-    ASSERT_EQ(RunFresh(wire, cuts, limits, role), expected) << "random chunking " << iter;
+    ASSERT_EQ(RunFresh(wire, cuts, limits, role, z), expected) << "random chunking " << iter;
   }
 }
 
@@ -386,6 +393,106 @@ TEST(MessageReaderTest, ErrorRules) {
     SCOPED_TRACE(c.name);
     ExpectEverySplit(c.wire.bytes(), c.expected);
   }
+}
+
+// --- permessage-deflate (RFC 7692 §6) -----------------------------------------------------------
+
+constexpr uint8_t kRsv1 = 0x40;
+constexpr uint8_t kFin = 0x80;
+
+TEST(MessageReaderTest, CompressedMessagesCarryTheirFlag) {
+  Wire w;
+  // The payload is DEFLATE data, so it is not UTF-8 even for a text message: not checked here.
+  w.Raw(kFin | kRsv1 | uint8_t(Opcode::kText), "\xF2\x48\xCD\xC9\xC9\x07\x00")
+      .Raw(kFin | kRsv1 | uint8_t(Opcode::kBinary), "bin")
+      .Frame(Opcode::kText, "plain")  // Uncompressed in between: still allowed, still checked.
+      .Raw(kRsv1 | uint8_t(Opcode::kText), "fr")  // Fragmented: RSV1 on the first frame only.
+      .Frame(Opcode::kPing, "p")
+      .Frame(Opcode::kContinuation, "ag", false)
+      .Frame(Opcode::kContinuation, "\xFF")
+      .Raw(kFin | kRsv1 | uint8_t(Opcode::kText), "");
+  ExpectEverySplit(w.bytes(),
+                   {Deflated(EventKind::kText, "\xF2\x48\xCD\xC9\xC9\x07\x00"),
+                    Deflated(EventKind::kBinary, "bin"), Text("plain"), Ping("p"),
+                    Deflated(EventKind::kText, "frag\xFF"), Deflated(EventKind::kText, "")},
+                   {}, Role::kServer, true);
+}
+
+TEST(MessageReaderTest, CompressedBinaryIsNeverHandedOutMasked) {
+  Wire w;
+  w.Raw(kFin | kRsv1 | uint8_t(Opcode::kBinary), "zipped").Frame(Opcode::kBinary, "raw");
+  std::vector<uint8_t> bytes = w.bytes();
+  MessageReader reader(Role::kServer, {});
+  reader.set_compressed_allowed(true);
+  reader.set_keep_binary_masked(true);
+  std::span<uint8_t> input(bytes);
+  Event e = reader.Next(&input);
+  ASSERT_EQ(e.kind, EventKind::kBinary);
+  EXPECT_TRUE(e.compressed);
+  EXPECT_FALSE(e.masked);
+  EXPECT_EQ(std::string(e.payload.begin(), e.payload.end()), "zipped");
+  e = reader.Next(&input);  // The echo's fast path is kept for uncompressed messages.
+  ASSERT_EQ(e.kind, EventKind::kBinary);
+  EXPECT_FALSE(e.compressed);
+  EXPECT_TRUE(e.masked);
+}
+
+TEST(MessageReaderTest, CompressedRsvRules) {
+  const Ev e1002 = Error(CloseCode::kProtocolError);
+  struct Case {
+    const char* name;
+    Wire wire;
+    std::vector<Ev> expected;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"RSV1 on a continuation",
+                   std::move(Wire()
+                                 .Raw(kRsv1 | uint8_t(Opcode::kText), "a")
+                                 .Raw(kFin | kRsv1 | uint8_t(Opcode::kContinuation), "b")),
+                   {e1002}});
+  cases.push_back({"RSV1 on a continuation of a plain message",
+                   std::move(Wire()
+                                 .Frame(Opcode::kBinary, "a", false)
+                                 .Raw(kFin | kRsv1 | uint8_t(Opcode::kContinuation), "b")),
+                   {e1002}});
+  for (Opcode op : {Opcode::kPing, Opcode::kPong, Opcode::kClose}) {
+    cases.push_back({"RSV1 on a control frame",
+                     std::move(Wire().Raw(kFin | kRsv1 | uint8_t(op), "")),
+                     {e1002}});
+  }
+  for (uint8_t rsv : {0x20, 0x10, 0x60, 0x70}) {
+    cases.push_back({"RSV2 or RSV3",
+                     std::move(Wire().Raw(static_cast<uint8_t>(kFin | rsv | 0x1), "x")),
+                     {e1002}});
+  }
+  for (Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ExpectEverySplit(c.wire.bytes(), c.expected, {}, Role::kServer, true);
+  }
+  // Without negotiation RSV1 is a protocol error (RFC 6455 §5.2).
+  Wire plain;
+  plain.Raw(kFin | kRsv1 | uint8_t(Opcode::kText), "x");
+  ExpectEverySplit(plain.bytes(), {e1002});
+}
+
+TEST(MessageReaderTest, CompressedSizeLimitLeavesRoomForIncompressibleData) {
+  const ReaderLimits limits{1000};
+  const uint64_t room = MessageReader::CompressedLimit(1000);
+  ASSERT_GT(room, 1000u);
+  ASSERT_LT(room, 1100u);
+  Wire ok;
+  ok.Raw(kFin | kRsv1 | uint8_t(Opcode::kBinary), std::string(room, 'z'));
+  EXPECT_EQ(RunFresh(ok.bytes(), {}, limits, Role::kServer, true),
+            std::vector<Ev>{Deflated(EventKind::kBinary, std::string(room, 'z'))});
+  Wire over;
+  over.Raw(kRsv1 | uint8_t(Opcode::kBinary), std::string(room - 10, 'z'))
+      .Frame(Opcode::kContinuation, std::string(11, 'z'));
+  EXPECT_EQ(RunFresh(over.bytes(), {}, limits, Role::kServer, true),
+            std::vector<Ev>{Error(CloseCode::kMessageTooBig)});
+  Wire plain;  // An uncompressed message keeps the plain limit.
+  plain.Frame(Opcode::kBinary, std::string(1001, 'z'));
+  EXPECT_EQ(RunFresh(plain.bytes(), {}, limits, Role::kServer, true),
+            std::vector<Ev>{Error(CloseCode::kMessageTooBig)});
 }
 
 TEST(MessageReaderTest, ErrorIsSticky) {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "proto/http_parser.h"
+#include "proto/ws_deflate.h"
 #include "proto/ws_handshake.h"
 
 namespace ringcast::bench {
@@ -40,6 +41,35 @@ TEST(ClientHandshakeTest, RequestPassesTheServerSideValidator) {
   EXPECT_EQ(parsed.Find("host"), "127.0.0.1:8080");
   const ws::HandshakeResult upgrade = ws::ValidateUpgrade(parsed);
   EXPECT_EQ(upgrade.error_status, 0) << upgrade.error_reason;
+}
+
+TEST(ClientHandshakeTest, DeflateOfferIsOneTheServerAccepts) {
+  const std::string key = "dGhlIHNhbXBsZSBub25jZQ==";
+  const std::string request = BuildUpgradeRequest("h", "/echo", key, kDeflateOffer);
+  http::Request parsed;
+  ASSERT_EQ(http::ParseRequest(request, http::Limits{}, &parsed).status, http::Status::kOk);
+  EXPECT_EQ(parsed.Find("sec-websocket-extensions"), kDeflateOffer);
+  EXPECT_EQ(ws::ValidateUpgrade(parsed).error_status, 0);
+  EXPECT_TRUE(ws::NegotiateDeflate(parsed).enabled);
+  EXPECT_EQ(BuildUpgradeRequest("h", "/echo", key).find("Extensions"), std::string::npos);
+}
+
+TEST(ClientHandshakeTest, DeflateAnswerIsRead) {
+  const std::string key = "dGhlIHNhbXBsZSBub25jZQ==";
+  UpgradeResult plain = ParseUpgradeResponse(Response(key), key);
+  ASSERT_EQ(plain.status, UpgradeStatus::kOk);
+  EXPECT_FALSE(plain.deflate);
+  UpgradeResult agreed = ParseUpgradeResponse(
+      Response(key,
+               "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
+               "client_no_context_takeover\r\n"),
+      key);
+  ASSERT_EQ(agreed.status, UpgradeStatus::kOk) << agreed.error;
+  EXPECT_TRUE(agreed.deflate);
+  // Agreeing while keeping its context would need an inflater per connection: refused.
+  UpgradeResult keeps =
+      ParseUpgradeResponse(Response(key, "Sec-WebSocket-Extensions: permessage-deflate\r\n"), key);
+  EXPECT_EQ(keeps.status, UpgradeStatus::kError);
 }
 
 TEST(ClientHandshakeTest, AcceptsA101AtEverySplitPointAndKeepsTheFrames) {
