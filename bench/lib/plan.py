@@ -57,40 +57,41 @@ class Case:
         return bool(self.pg_ceiling) or any("{database_url}" in a for a in self.server_args)
 
 
+def _server_cpu_figures(reports: list[dict], messages: float | None) -> list[Figure]:
+    """Server CPU per message: what a message costs the server whatever limits the rate (on two
+    cores the load tool often does, and more so when it too runs TLS or deflate)."""
+    cpu = (reports[0].get("server") or {}).get("cpu_seconds_measured")
+    return [("server CPU per message", cpu / messages * 1e9, "ns", False)] if cpu and messages \
+        else []
+
+
 def _echo_figures(reports: list[dict]) -> list[Figure]:
     r = reports[0]["results"]
-    return [("messages/s", r.get("messages_per_s"), "msgs/s", True)]
+    return [("messages/s", r.get("messages_per_s"), "msgs/s", True)] + \
+        _server_cpu_figures(reports, r.get("messages_measured"))
 
 
 def _broadcast_figures(reports: list[dict]) -> list[Figure]:
     r = reports[0]["results"]
-    return [("deliveries/s", r.get("deliveries_per_s"), "deliveries/s", True)]
+    return [("deliveries/s", r.get("deliveries_per_s"), "deliveries/s", True)] + \
+        _server_cpu_figures(reports, r.get("deliveries_in_window"))
 
 
-def _compression_figures(reports: list[dict], messages: float | None) -> list[Figure]:
-    """Server CPU per message and the wire's share of the payload (the chat-payload cases,
-    with and without permessage-deflate, read side by side)."""
-    r = reports[0]
-    out: list[Figure] = []
-    cpu = (r.get("server") or {}).get("cpu_seconds_measured")
-    if cpu and messages:
-        out.append(("server CPU per message", cpu / messages * 1e9, "ns", False))
-    totals = r.get("totals") or {}
+def _wire_figures(reports: list[dict]) -> list[Figure]:
+    """The wire's share of the payload (the chat-payload cases, with and without
+    permessage-deflate, read side by side)."""
+    totals = reports[0].get("totals") or {}
     payload, wire = totals.get("payload_bytes_received"), totals.get("bytes_received")
-    if payload and wire:
-        out.append(("bytes received / payload bytes", 100.0 * wire / payload, "%", False))
-    return out
+    return [("bytes received / payload bytes", 100.0 * wire / payload, "%", False)] \
+        if payload and wire else []
 
 
 def _chat_echo_figures(reports: list[dict]) -> list[Figure]:
-    r = reports[0]["results"]
-    return _echo_figures(reports) + _compression_figures(reports, r.get("messages_measured"))
+    return _echo_figures(reports) + _wire_figures(reports)
 
 
 def _chat_broadcast_figures(reports: list[dict]) -> list[Figure]:
-    r = reports[0]["results"]
-    return _broadcast_figures(reports) + _compression_figures(reports,
-                                                              r.get("deliveries_in_window"))
+    return _broadcast_figures(reports) + _wire_figures(reports)
 
 
 def _fanout_figures(reports: list[dict]) -> list[Figure]:
