@@ -303,19 +303,23 @@ def test_slow_consumer_over_tls_is_cut_off_cleanly(server_factory, pki):
 
 @pytest.mark.needs_pg
 @pytest.mark.needs_redis
-def test_chat_over_wss_across_two_cluster_nodes(cluster_factory, pki):
-    """Cluster mode with TLS on every node: a wss:// session on each of two nodes in one
-    conversation, messages both ways with the same seqs."""
+def test_chat_over_wss_with_deflate_across_two_cluster_nodes(cluster_factory, pki):
+    """Cluster mode with TLS and permessage-deflate on every node: a wss:// session on each of
+    two nodes in one conversation (python3-websockets offers deflate by default), messages both
+    ways with the same seqs, a long one compressed on both nodes' way out."""
     _, ca, cert, key = pki
     tls_ports = [free_port(), free_port()]
-    cluster = cluster_factory(2, node_args=lambda i: ["--tls-port", tls_ports[i], "--tls-cert",
-                                                      cert, "--tls-key", key])
+    cluster = cluster_factory(2, args=["--ws-deflate"],
+                              node_args=lambda i: ["--tls-port", tls_ports[i], "--tls-cert",
+                                                   cert, "--tls-key", key])
     a, b = cluster.api(0).new_users(2, "xtls")
     conv = cluster.api(0).direct(a, b)
+    long_body = " ".join(f"line {i} of a message long enough to be compressed" for i in range(40))
 
     async def connect(port: int, token: str, name: str) -> ChatConn:
         ws = await websockets.connect(f"wss://localhost:{port}/ws?token={token}",
-                                      ssl=client_context(ca))
+                                      ssl=client_context(ca), max_size=None)
+        assert "permessage-deflate" in ws.response_headers.get("Sec-WebSocket-Extensions", "")
         conn = ChatConn(ws, name)
         await conn.hello()
         return conn
@@ -327,10 +331,12 @@ def test_chat_over_wss_across_two_cluster_nodes(cluster_factory, pki):
             ack = await on_first.send(conv, "from node 1 over TLS")
             got = await on_second.wait_message(conv, lambda m: m["seq"] == ack["seq"])
             assert got["body"] == "from node 1 over TLS"
-            reply = await on_second.send(conv, "from node 2 over TLS")
+            reply = await on_second.send(conv, long_body)
             got = await on_first.wait_message(conv, lambda m: m["seq"] == reply["seq"])
-            assert got["body"] == "from node 2 over TLS" and reply["seq"] == ack["seq"] + 1
+            assert got["body"] == long_body and reply["seq"] == ack["seq"] + 1
         finally:
             await on_first.close()
             await on_second.close()
     run_async(go(), 60)
+    for index in (0, 1):  # Each node compressed what it sent its client (the long message).
+        assert metric(cluster.api(index), 'ringcast_ws_deflate_messages_total{direction="out"}') > 0
