@@ -4,7 +4,6 @@
 
 #include "core/log.h"
 #include "core/net/connection_table.h"
-#include "core/net/tls_session.h"
 #include "core/net/ws_driver.h"
 #include "core/runtime/shard.h"
 
@@ -19,16 +18,6 @@ std::string_view CloseReasonName(CloseReason reason) {
       "slow_consumer", "idle_timeout",    "shutdown",    "protocol_error"};
   return kNames[size_t(reason)];
 }
-
-Connection::Connection(uint32_t slot, uint32_t generation, int fd, uint64_t max_message_size)
-    : reader_(ws::Role::kServer, {max_message_size}),
-      slot_(slot),
-      generation_(generation),
-      fd_(fd) {}
-
-Connection::~Connection() = default;
-
-void Connection::set_tls(std::unique_ptr<TlsSession> tls) { tls_ = std::move(tls); }
 
 Shard& Connection::shard() const { return *Shard::Current(); }
 

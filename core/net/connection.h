@@ -24,7 +24,6 @@
 namespace ringcast {
 
 class Shard;
-class TlsSession;
 class WebSocketHandler;
 
 // What became of a frame handed to a connection. The outbound cap judges what is already queued
@@ -77,8 +76,11 @@ class Connection : private TimerEntry {
     kClosed,     // Descriptor closed; waiting for outstanding operations before the slot is freed.
   };
 
-  Connection(uint32_t slot, uint32_t generation, int fd, uint64_t max_message_size);
-  ~Connection();
+  Connection(uint32_t slot, uint32_t generation, int fd, uint64_t max_message_size)
+      : reader_(ws::Role::kServer, {max_message_size}),
+        slot_(slot),
+        generation_(generation),
+        fd_(fd) {}
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -158,9 +160,6 @@ class Connection : private TimerEntry {
   ws::MessageReader& reader() { return reader_; }
   WebSocketHandler* handler() const { return handler_; }
   void set_handler(WebSocketHandler* handler) { handler_ = handler; }
-  // Accepted on the TLS port (tls_session.h): its bytes are encrypted on their way to the ring.
-  TlsSession* tls() const { return tls_.get(); }
-  void set_tls(std::unique_ptr<TlsSession> tls);
   // A request spanning receive buffers, only then.
   std::unique_ptr<std::string>& http_pending() { return http_pending_; }
   uint32_t last_receive_tick() const { return last_receive_tick_; }
@@ -199,7 +198,6 @@ class Connection : private TimerEntry {
   ws::MessageReader reader_;
   WebSocketHandler* handler_ = nullptr;
   std::unique_ptr<std::string> http_pending_;
-  std::unique_ptr<TlsSession> tls_;
   uint32_t slot_;
   uint32_t generation_;
   int fd_;

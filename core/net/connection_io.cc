@@ -63,7 +63,7 @@ void ConnectionTable::Flush() {
     if (io.recv_rearm && !io.recv_armed && !io.body_paused) ArmRecv(conn);
     io.recv_rearm = false;
     if (io.send_in_flight) continue;
-    TlsSession* tls = conn.tls();
+    TlsSession* tls = TlsOf(conn);
     if (tls != nullptr && io.close_after_flush && conn.send_queue().empty()) {
       tls->CloseNotify();  // Once: TLS's own end of stream, before TCP's.
     }
@@ -115,7 +115,7 @@ void ConnectionTable::OnRecv(Connection& conn, int32_t result, uint32_t flags) {
     uint16_t buffer_id = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
     std::span<uint8_t> data(reactor_.buffers().Buffer(buffer_id), static_cast<size_t>(result));
     io.ping_outstanding = false;
-    if (conn.tls() != nullptr) {
+    if (TlsOf(conn) != nullptr) {
       ReceiveTls(conn, data);
     } else {
       Deliver(conn, data);
@@ -169,7 +169,7 @@ void ConnectionTable::Deliver(Connection& conn, std::span<uint8_t> data) {
 // ---- TLS (tls_session.h) ---------------------------------------------------------------------
 
 void ConnectionTable::ReceiveTls(Connection& conn, std::span<const uint8_t> ciphertext) {
-  TlsSession& tls = *conn.tls();
+  TlsSession& tls = *TlsOf(conn);
   // Failed: its alert is on its way. Draining: our close is out. Either way nothing more is read.
   if (tls.failed() || conn.state() == Connection::State::kDraining ||
       conn.state() == Connection::State::kClosed) {
@@ -201,7 +201,7 @@ void ConnectionTable::ReceiveTls(Connection& conn, std::span<const uint8_t> ciph
 }
 
 void ConnectionTable::OnTlsFailure(Connection& conn) {
-  TlsSession& tls = *conn.tls();
+  TlsSession& tls = *TlsOf(conn);
   if (!tls.established()) ++stats_.tls_handshake_failures;
   RC_LOG(kDebug, "shard %u: TLS %s: %.*s", reactor_.id(),
          tls.established() ? "error" : "handshake failed", int(tls.failure().size()),
@@ -227,7 +227,7 @@ void ConnectionTable::EncryptQueued(Connection& conn) {
   // One batch at a time: what is not yet encrypted stays queued as plaintext, where it counts
   // against --max-outbound-bytes and a cut-off can still drop it.
   static constexpr size_t kBatchBytes = 64 * 1024;
-  TlsSession& tls = *conn.tls();
+  TlsSession& tls = *TlsOf(conn);
   SendQueue& queue = conn.send_queue();
   iovec iov[SendBatch::kMaxIov];
   const uint32_t count = queue.BeginSend(iov, SendBatch::kMaxIov);
@@ -261,7 +261,7 @@ void ConnectionTable::EncryptQueued(Connection& conn) {
 }
 
 void ConnectionTable::StartSend(Connection& conn) {
-  if (TlsSession* tls = conn.tls()) {
+  if (TlsSession* tls = TlsOf(conn)) {
     std::span<const uint8_t> records = tls->BeginSend();
     if (records.empty() && tls->established() && !tls->failed() && !conn.send_queue().empty()) {
       EncryptQueued(conn);
@@ -325,7 +325,7 @@ void ConnectionTable::OnSend(Connection& conn, int32_t result) {
   stats_.bytes_sent += uint64_t(result);
   if (result > 0) conn.set_last_send_tick(reactor_.now());
   if (conn.state() == Connection::State::kClosed) return;
-  if (TlsSession* tls = conn.tls()) {
+  if (TlsSession* tls = TlsOf(conn)) {
     tls->Sent(size_t(result));  // Its plaintext left the queue when it was encrypted.
   } else {
     conn.send_queue().Consume(static_cast<uint64_t>(result));  // A short write leaves the rest.
@@ -339,7 +339,7 @@ void ConnectionTable::OnSend(Connection& conn, int32_t result) {
                                              Connection::kSlowConsumerReason));
   }
   if (!conn.send_queue().empty() || io.close_after_flush ||
-      (conn.tls() != nullptr && conn.tls()->has_output())) {
+      (TlsOf(conn) != nullptr && TlsOf(conn)->has_output())) {
     MarkForFlush(conn);
   }
   if (!io.drain_wanted || conn.congested()) return;

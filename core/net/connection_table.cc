@@ -58,7 +58,8 @@ int ConnectionTable::Setup(bool access_log) {
     options.what = "--host, --tls-port";
     listeners_[kTls].fd = OpenListener(config_.host, config_.tls_port, options);
     if (listeners_[kTls].fd < 0) return listeners_[kTls].fd;
-    tls_plaintext_.resize(16 * 1024);  // TLS's largest record.
+    tls_plaintext_.resize(16 * 1024);                // TLS's largest record.
+    tls_sessions_.reserve(config_.max_connections);  // Address space, as for slots_.
   }
   // Address space only: pages are touched as slots are used, and the tables never move.
   slots_.reserve(config_.max_connections);
@@ -186,9 +187,12 @@ Connection* ConnectionTable::Open(int fd, bool tls) {
   }
   uint32_t generation = ++generations_[slot] & 0xFFFFFF;
   auto* conn = new Connection(slot, generation, fd, config_.max_message_size);
+  if (tls_context_ != nullptr && tls_sessions_.size() < slots_.size()) {
+    tls_sessions_.resize(slots_.size());  // Grows with slots_ (a new slot was just added).
+  }
   if (tls) {
-    conn->set_tls(
-        std::make_unique<TlsSession>(tls_context_->NewSession(), TlsSession::Role::kServer));
+    tls_sessions_[slot] =
+        std::make_unique<TlsSession>(tls_context_->NewSession(), TlsSession::Role::kServer);
     ++stats_.tls_open;
   }
   slots_[slot] = conn;
@@ -211,8 +215,11 @@ void ConnectionTable::Release() {
   for (Connection* conn : release_list_) {
     CHECK(conn->state() == Connection::State::kClosed);
     stats_.CountClosed(conn->close_reason(), conn->close_code());
-    if (conn->tls() != nullptr) --stats_.tls_open;
     uint32_t slot = conn->slot();
+    if (TlsOf(*conn) != nullptr) {
+      tls_sessions_[slot].reset();
+      --stats_.tls_open;
+    }
     if (access_log_) access_log_->OnRelease(slot, conn->generation());
     peers_.Forget(*conn);
     delete conn;

@@ -22,6 +22,7 @@
 #include "core/metrics/shard_stats.h"
 #include "core/net/connection.h"
 #include "core/net/peer_addresses.h"
+#include "core/net/tls_session.h"
 #include "core/runtime/reactor.h"
 
 namespace ringcast {
@@ -107,6 +108,11 @@ class ConnectionTable {
   void OnSend(Connection& conn, int32_t result);
   void OnShutdownWrite(Connection& conn, int32_t result);
   Connection* Open(int fd, bool tls);
+  // The connection's TLS session (tls_session.h), when it was accepted on --tls-port. Kept here
+  // rather than in the Connection, so that a cleartext connection pays nothing for TLS.
+  TlsSession* TlsOf(const Connection& conn) const {
+    return tls_sessions_.empty() ? nullptr : tls_sessions_[conn.slot()].get();
+  }
   uint32_t AcceptsWanted() const;  // Per listener.
   void ArmAccepts(uint32_t listener);
   void ArmAddressedAccept(uint32_t listener, uint32_t entry);
@@ -132,6 +138,9 @@ class ConnectionTable {
   static constexpr uint32_t kTls = 1;
   Listening listeners_[2];              // kTls's only with --tls-cert.
   std::vector<uint8_t> tls_plaintext_;  // Read's scratch: one record at most.
+  // By slot, beside slots_, with --tls-cert only; null for a cleartext connection. A session
+  // lives until its slot is released: a send in flight may still be writing its records.
+  std::vector<std::unique_ptr<TlsSession>> tls_sessions_;
 
   std::vector<Connection*> slots_;
   std::vector<uint32_t> generations_;
