@@ -1,5 +1,7 @@
 #include "chat/stomp/stomp_mapping.h"
 
+#include <simdjson.h>
+
 #include <algorithm>
 #include <charconv>
 
@@ -264,10 +266,7 @@ EventHead ScanEvent(std::string_view json) {
       head.conv = ParseInt(json.substr(pos, end - pos)).value_or(0);
       return head;
     }
-    std::string_view* text = *key == "cid"                ? &head.cid_json
-                             : error && *key == "code"    ? &head.code_json
-                             : error && *key == "message" ? &head.message_json
-                                                          : nullptr;
+    std::string_view* text = *key == "cid" ? &head.cid_json : nullptr;
     if (text != nullptr && pos < json.size() && json[pos] == '"') {
       // A cid echoed as a number (an error to a request whose cid was one) matches no SEND.
       std::optional<std::string_view> value = ReadString(json, pos);
@@ -281,49 +280,18 @@ EventHead ScanEvent(std::string_view json) {
   return head;
 }
 
-std::string UnescapeJson(std::string_view escaped) {
-  std::string out;
-  out.reserve(escaped.size());
-  for (size_t i = 0; i < escaped.size(); ++i) {
-    if (escaped[i] != '\\' || i + 1 == escaped.size()) {
-      out.push_back(escaped[i]);
-      continue;
-    }
-    const char c = escaped[++i];
-    switch (c) {
-      case 'n':
-        out.push_back('\n');
-        break;
-      case 'r':
-        out.push_back('\r');
-        break;
-      case 't':
-        out.push_back('\t');
-        break;
-      case 'b':
-        out.push_back('\b');
-        break;
-      case 'f':
-        out.push_back('\f');
-        break;
-      case 'u': {
-        // JsonWriter writes a u-escape (four hex digits) only for the other control characters.
-        uint32_t code = 0;
-        auto [end, ec] = std::from_chars(
-            escaped.data() + i + 1, escaped.data() + std::min(escaped.size(), i + 5), code, 16);
-        if (ec == std::errc() && end == escaped.data() + i + 5 && code < 0x80) {
-          out.push_back(char(code));
-          i += 4;
-        } else {
-          out.append("\\u");
-        }
-        break;
-      }
-      default:  // \" \\ \/
-        out.push_back(c);
-    }
+std::string ErrorText(std::string_view error_json) {
+  simdjson::ondemand::parser parser;
+  const simdjson::padded_string padded(error_json);
+  simdjson::ondemand::document event;
+  std::string_view code;
+  std::string_view message;
+  if (parser.iterate(padded).get(event) != simdjson::SUCCESS ||
+      event["code"].get_string().get(code) != simdjson::SUCCESS ||
+      event["message"].get_string().get(message) != simdjson::SUCCESS) {
+    return "error";
   }
-  return out;
+  return std::string(code).append(": ").append(message);
 }
 
 std::string CidAsJson(std::string_view cid) {

@@ -69,15 +69,12 @@ struct EventHead {
   // An ack's or error's "cid", as it stands between its quotes in the JSON (still escaped).
   std::string_view cid_json;
   bool has_cid = false;
-  // An error's "code" and "message" (still escaped: UnescapeJson).
-  std::string_view code_json;
-  std::string_view message_json;
 };
 // Reads only the top level, and stops once it has what the type needs. An event that is not a
 // JSON object with a string "type" first comes back with an empty type (a personal event).
 EventHead ScanEvent(std::string_view json);
-// A JSON string's contents (between its quotes) with JsonWriter's escapes undone.
-std::string UnescapeJson(std::string_view escaped);
+// An error event's "code: message", for an ERROR frame (a cold path: read with simdjson).
+std::string ErrorText(std::string_view error_json);
 // `cid` as ScanEvent finds it in an event (JSON-escaped, without its quotes).
 std::string CidAsJson(std::string_view cid);
 // Whether `queue` takes a personal event of `type`.

@@ -118,9 +118,7 @@ void StompTransport::SendChatError(std::string_view json, std::string_view recei
   }
   if (!taken) {
     // Nothing subscribed takes it: STOMP's own way, ERROR and close.
-    const stomp_map::EventHead head = stomp_map::ScanEvent(json);
-    const std::string message =
-        stomp_map::UnescapeJson(head.code_json) + ": " + stomp_map::UnescapeJson(head.message_json);
+    const std::string message = stomp_map::ErrorText(json);
     SendError(message, receipt_id, json);
     return CloseAfterError(uint16_t(ws::CloseCode::kPolicyViolation), message);
   }

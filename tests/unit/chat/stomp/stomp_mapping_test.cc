@@ -156,15 +156,15 @@ TEST(StompMappingTest, ScanEventFindsTheCidOfAcksAndErrors) {
   EXPECT_EQ(error.type, "error");
   EXPECT_TRUE(error.has_cid);
   EXPECT_EQ(error.cid_json, CidAsJson("c\\7"));
-  EXPECT_EQ(UnescapeJson(error.code_json), "forbidden");
-  EXPECT_EQ(UnescapeJson(error.message_json), "not a \"member\"");
+  EXPECT_EQ(ErrorText(error_event), "forbidden: not a \"member\"");
   const std::string no_cid_event = EncodeError("rate_limited", "slow down", {});
   EventHead no_cid = ScanEvent(no_cid_event);
   EXPECT_FALSE(no_cid.has_cid);
   // A cid echoed as a number answers no SEND.
   EXPECT_FALSE(
       ScanEvent(R"({"type":"error","code":"bad_request","message":"m","cid":12})").has_cid);
-  EXPECT_EQ(UnescapeJson(R"(tab\there\u0001\\)"), "tab\there\x01\\");
+  EXPECT_EQ(ErrorText(EncodeError("bad_request", "tab\there\x01\\", {})),
+            "bad_request: tab\there\x01\\");
 }
 
 TEST(StompMappingTest, HeartBeatHeaders) {
