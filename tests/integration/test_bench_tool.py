@@ -249,6 +249,39 @@ def test_chat_every_member_gets_every_message_once(server_factory, bench_bin, tm
     assert again["results"]["deliveries"] == again["results"]["messages_sent"] * 5 > 0
 
 
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("tolerate", [False, True], ids=["strict", "tolerate-faults"])
+def test_chat_under_a_killed_server_fails_unless_faults_are_tolerated(server_factory, bench_bin,
+                                                                      tmp_path, tolerate):
+    """The server is killed mid-run. By default a dropped connection fails the run; with
+    --tolerate-faults (test_chaos.py's load) the drops are counted in `faults` and the run
+    ends normally, its figures those of what was measured."""
+    import signal
+    import threading
+
+    from chat_client import chat_args
+
+    srv = server_factory(*chat_args(msg_rate=1000000))
+    users = 20
+    killer = threading.Timer(2.5, lambda: srv.send_signal(signal.SIGKILL))
+    srv.expect_rc = None
+    killer.start()
+    try:
+        report = run_tool(bench_bin, tmp_path, "chat", srv.url(""), "--users", users,
+                          "--groups", 4, "--group-size", 5, "--rate", 200, "-d", 3, "-w", 0.3,
+                          "--drain-timeout", 1, *(["--tolerate-faults"] if tolerate else []),
+                          timeout=60, expect_rc=0 if tolerate else 1)
+    finally:
+        killer.cancel()
+    if tolerate:
+        assert report["faults"]["count"] >= users, report["faults"]
+        assert any("server closed" in f or "recv" in f for f in report["faults"]["examples"])
+        assert report["results"]["messages_acked"] > 0, report["results"]
+    else:
+        assert "faults" not in report
+        assert any("connection" in e for e in report["errors"]), report["errors"]
+
+
 @pytest.mark.timeout(60)
 def test_connections_spread_over_several_servers(server_factory, bench_bin, tmp_path):
     """Several URLs: connection n opens to server n mod N, and the report counts each server's

@@ -48,6 +48,11 @@ void AddCommonOptions(CLI::App* command, CommonOptions* options) {
   command->add_flag("--deflate", options->deflate,
                     "Offer permessage-deflate (RFC 7692, no context takeover); where the server "
                     "agrees, compress every message sent and inflate those received");
+  command->add_flag("--tolerate-faults", options->tolerate_faults,
+                    "For a run under fault injection (servers killed or paused): a dropped "
+                    "connection, sends on it and their missing acks are counted ('faults' in "
+                    "--json) instead of failing the run; a message lost, repeated or reordered "
+                    "on an open connection, or a wrong ack, still fails it. No reconnects");
   command
       ->add_option("--payload", options->payload_text,
                    "Message padding: 'repeat' (one byte repeated) or 'chat' (JSON chat events, "

@@ -112,6 +112,7 @@ int RunBenchmark(Scenario& scenario, CommonOptions options, const std::string& c
   }
   RunShared run;
   run.threads = options.threads;
+  run.tolerate_faults = options.tolerate_faults;
   if (!scenario.Setup(options, &run, &error)) {
     // A setup that failed against the server (chat's HTTP calls) failed the run; anything else
     // was the configuration.
@@ -255,9 +256,9 @@ int RunBenchmark(Scenario& scenario, CommonOptions options, const std::string& c
     }
     if (!drained && !run.failed()) {
       const std::string missing = scenario.Outstanding();
-      run.Fail(std::string(label) + "messages still outstanding " +
-               Fixed(options.drain_timeout_s, 1) + " s after the window ended (--drain-timeout)" +
-               (missing.empty() ? "" : ": " + missing));
+      run.Fault(std::string(label) + "messages still outstanding " +
+                Fixed(options.drain_timeout_s, 1) + " s after the window ended (--drain-timeout)" +
+                (missing.empty() ? "" : ": " + missing));
     }
     if (!scenario.EndStep(window, drained)) break;
   }
@@ -291,6 +292,14 @@ int RunBenchmark(Scenario& scenario, CommonOptions options, const std::string& c
   Json error_list = Json::Array();
   for (const std::string& e : errors) error_list.Push(e);
   root.Set("errors", std::move(error_list));
+  if (run.tolerate_faults) {
+    Json faults = Json::Object();
+    faults.Set("count", run.fault_count());
+    Json examples = Json::Array();
+    for (const std::string& f : run.fault_examples()) examples.Push(f);
+    faults.Set("examples", std::move(examples));
+    root.Set("faults", std::move(faults));
+  }
   root.Set("command_line", command_line);
   root.Set("started_at", started_at);
   root.Set("host", HostName());

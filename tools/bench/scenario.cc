@@ -95,6 +95,21 @@ void RunShared::Fail(std::string reason) {
   if (errors_.size() < kMaxErrors) errors_.push_back(std::move(reason));
 }
 
+void RunShared::Fault(std::string reason) {
+  if (!tolerate_faults) {
+    Fail(std::move(reason));
+    return;
+  }
+  faults_.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lock(errors_mutex_);
+  if (fault_examples_.size() < kMaxErrors) fault_examples_.push_back(std::move(reason));
+}
+
+std::vector<std::string> RunShared::fault_examples() const {
+  std::lock_guard lock(errors_mutex_);
+  return fault_examples_;
+}
+
 std::vector<std::string> RunShared::errors() const {
   std::lock_guard lock(errors_mutex_);
   std::vector<std::string> out = errors_;

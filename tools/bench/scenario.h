@@ -58,6 +58,8 @@ struct CommonOptions {
   // agrees, every message sent is compressed (as browsers do) and compressed ones received are
   // inflated before the scenario sees them.
   bool deflate = false;
+  // --tolerate-faults: RunShared::tolerate_faults.
+  bool tolerate_faults = false;
   // --payload chat: message padding is JSON chat events (FillPadding) instead of one repeated
   // byte, for figures of compression on chat-like traffic.
   bool chat_payload = false;
@@ -94,6 +96,18 @@ class RunShared {
   // connection). Keeps the first kMaxErrors reasons and counts the rest.
   void Fail(std::string reason);
   bool failed() const { return failures_.load(std::memory_order_relaxed) > 0; }
+
+  // --tolerate-faults, for a fault-injection run (tests/integration/test_chaos.py: servers are
+  // killed and paused under this load): what such faults are expected to do to a client that
+  // does not reconnect (a connection dropped, the live deliveries it missed, a send on a
+  // connection already gone, messages never answered) is counted instead of failing the run.
+  // A live connection that misses, repeats or reorders a message, or a wrong ack, still fails
+  // it: a surviving server owes its connections every committed message, faults or not.
+  bool tolerate_faults = false;
+  // Any thread: such a fault; a failure unless tolerate_faults.
+  void Fault(std::string reason);
+  uint64_t fault_count() const { return faults_.load(std::memory_order_relaxed); }
+  std::vector<std::string> fault_examples() const;
   uint64_t failure_count() const { return failures_.load(std::memory_order_relaxed); }
   std::vector<std::string> errors() const;
 
@@ -104,8 +118,10 @@ class RunShared {
   std::atomic<int64_t> measure_ns_{0};
   std::atomic<int64_t> end_ns_{0};
   std::atomic<uint64_t> failures_{0};
+  std::atomic<uint64_t> faults_{0};
   mutable std::mutex errors_mutex_;
   std::vector<std::string> errors_;
+  std::vector<std::string> fault_examples_;
 };
 
 // What a scenario hands back at the end: figures for the table and for --json.
@@ -144,6 +160,8 @@ class Scenario {
 
   // --- worker threads ---
   virtual void OnOpen(Worker& /*worker*/, uint32_t /*conn*/, int64_t /*now_ns*/) {}
+  // A connection lost before the run closed it (only --tolerate-faults gets this far).
+  virtual void OnDropped(Worker& /*worker*/, uint32_t /*conn*/) {}
   virtual void OnMessage(Worker& worker, uint32_t conn, ws::Opcode opcode,
                          std::span<const uint8_t> payload, int64_t now_ns) = 0;
   // Once per event-loop iteration while kRunning, before sends are flushed.

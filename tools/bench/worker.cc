@@ -539,7 +539,8 @@ void Worker::Drop(Conn& c, const std::string& reason) {
       static_cast<Phase>(run_.phase.load(std::memory_order_relaxed)) == Phase::kClosing;
   if (!expected) {
     ++local_.failed;
-    run_.Fail("connection " + std::to_string(c.id) + ": " + reason);
+    run_.Fault("connection " + std::to_string(c.id) + ": " + reason);
+    scenario_.OnDropped(*this, c.id);
   }
   Retire(c);
 }
