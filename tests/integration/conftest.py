@@ -78,6 +78,10 @@ def pytest_addoption(parser):
         "--soak", action="store_true", default=False,
         help="also run the tests marked `soak` (minutes each; ctest runs them as their own test, "
              "in builds without sanitizers)")
+    parser.addoption(
+        "--chaos-minutes", action="store", type=float, default=0.0,
+        help="test_chaos.py: inject faults drawn at random for this many minutes (default 0: one "
+             "round of each fault, as CI runs it)")
 
 
 def pytest_configure(config):
