@@ -146,8 +146,8 @@ def redis_list_supported(server_bin: pathlib.Path) -> bool:
         return False
     text = out.stdout + out.stderr
     match = re.search(r"--redis\b(?!-)(.*?)(?=\n\s*-|\Z)", text, re.S)
-    return bool(match) and bool(re.search(r"comma|\blist\b|several|instances|,\s*redis://",
-                                          match.group(1), re.I))
+    return bool(match) and bool(re.search(
+        r"comma|\blist\b|several|instances|one or more|hash|,\s*redis://", match.group(1), re.I))
 
 
 def run_nodes(case, label: str, nodes: int, cluster_mode: bool, tool_args: list[str],

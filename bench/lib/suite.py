@@ -748,7 +748,6 @@ def main(argv: list[str]) -> int:
     peers = peer_targets(args.peer, args.peer_url_base)
     targets = our_targets(args.shards2, shards_n=args.shards) + peers
     if args.list:
-        log(f"CPU layout: {describe_layouts(single_layout, cluster_layout)}")
         for c in cases:
             names = [t.name for t in targets if plan.applies(c, t.name, t.kind)]
             if c.cluster:
@@ -776,6 +775,7 @@ def main(argv: list[str]) -> int:
             if c.pg_ceiling:
                 log(f"{'':<18} then ringcast-pg-ingest (PostgreSQL alone), points "
                     f"{','.join(c.pg_ceiling)}, {c.pg_ceiling_timing[0]:g} s each")
+        log(f"   CPU layout: {describe_layouts(single_layout, cluster_layout)}")
         return 0
     with_pg = any(c.needs_pg() for c in cases)
     if not args.no_build:
