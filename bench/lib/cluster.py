@@ -194,6 +194,11 @@ def run_nodes(case, label: str, nodes: int, cluster_mode: bool, tool_args: list[
         record["server_commands"] = [s.command_line().replace(db_url, "URL")
                                      .replace(secret, "SECRET") for s in servers]
         record["loadavg_at_start"] = pathlib.Path("/proc/loadavg").read_text().split()[:3]
+        record["cpus"] = {"nodes": [s.target.server_cpus for s in servers],
+                          "redis": [lay.cpus(f"redis{i + 1}") or "unpinned"
+                                    for i in range(len(redises))],
+                          "postgresql": pgsvc.cpus or "unpinned",
+                          "tool": lay.cpus("tool") or lay.first("tool")}
         json_path = logs / f"{stem}.tool.json"
         tool_threads = lay.tool_threads()
         argv = ["taskset", "-c", lay.cpus("tool") or lay.first("tool"), str(tool_bin),

@@ -693,8 +693,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "process may run on); two or fewer give the two-CPU layout "
                         "(bench/README.md, \"CPU layout\")")
     p.add_argument("--cpu-role", action="append", default=[], metavar="ROLE=LIST",
-                   help="fix one role's CPUs (server, tool, postgresql, node1.., redis1..; "
-                        "repeatable); the other roles are laid out on the rest")
+                   help="fix one role's CPUs (server; node1.., redis1.. of the cluster cases; "
+                        "tool, postgresql of both; repeatable); the other roles are laid out on "
+                        "the rest")
     p.add_argument("--shards", type=int, default=None, metavar="N",
                    help="also run ours with N shards on the server's CPUs (ours-Nshards); "
                         "default on more than two CPUs: one per core of the server's set in the "
@@ -721,7 +722,8 @@ def layouts(args: argparse.Namespace) -> tuple[layout.Layout, layout.Layout]:
             role, sep, cpus = spec.partition("=")
             if not sep or not role:
                 sys.exit(f"bench/run: --cpu-role wants ROLE=LIST, got {spec!r}")
-            phase = "cluster" if role.startswith(("node", "redis")) else None
+            phase = ("cluster" if role.startswith(("node", "redis")) else
+                     "single" if role == "server" else None)
             for name in ([phase] if phase else ["single", "cluster"]):
                 fixed[name][role] = layout.parse_cpu_list(cpus)
         single = layout.plan(topo, postgresql=True, fixed=fixed["single"])
