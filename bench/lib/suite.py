@@ -2,7 +2,9 @@
 
 Builds the release preset, then for every case of the plan (bench/lib/plan.py) and every target
 (ours on one shard, ours on two shards, each --peer) starts a fresh server pinned with taskset,
-runs ringcast-bench pinned to CPU 1 with --json and --server-pid, and keeps the tool's report.
+runs ringcast-bench pinned with --json and --server-pid, and keeps the tool's report. Which CPUs
+each gets is the CPU layout (layout.py: CPU 0 and CPU 1 on two CPUs, sets sized from the core
+count on more), printed first and kept in the results.
 Writes bench/results/<date>-<host>[-quick][-<peers>][-<only cases>].json with every figure, every tool report
 and the machine, PNG plots beside it, and prints the table: scenario, ours, peer, ratio.
 chat-1k-pg runs on a throwaway PostgreSQL cluster (bench/lib/pg.py) started once per suite run,
