@@ -187,7 +187,7 @@ def plan(topology: Topology, *, nodes: int = 0, redis: int = 0, postgresql: bool
     want_redis = [r for r in redis_roles if r not in fixed]
     want_nodes = [r for r in node_roles if r not in fixed]
     total = len(cores)
-    if total < 1:
+    if total < 1 and (want_nodes or want_pg or want_redis or "tool" not in fixed):
         raise ValueError("no CPU left for the roles that --cpu-role does not fix")
     tool = 0 if "tool" in fixed else max(1, total // 4)
     pg = max(1, total // (8 if nodes else 4)) if want_pg else 0

@@ -287,8 +287,8 @@ def build(quick: bool) -> list[Case]:
                       "step within it, delivery p99 to the sender's node and another",
                 x={"connections": 1000}, server_args=CHAT_SERVER_ARGS + [
                     "--database-url", "{database_url}"],
-                cluster=ClusterSpec(nodes=3, rates="250,500,1000,2000,3000,4000,6000,8000,"
-                                                   "12000,16000,24000,32000",
+                cluster=ClusterSpec(nodes=3, rates="100,250,500,1000,2000,3000,4000,6000,"
+                                                   "8000,12000,16000,24000,32000",
                                     step_timing=["-d", "3", "-w", "1"], scaling=True,
                                     redis=redis)))
         # Raw channels across nodes: 1,000 subscribers over 10 channels (100 each) spread over
