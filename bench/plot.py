@@ -24,10 +24,17 @@ STYLES = {"ours": ("tab:blue", "-"), "ours-2shards": ("tab:cyan", "--")}
 PEER_COLORS = ["tab:orange", "tab:red", "tab:green", "tab:purple", "tab:brown"]
 
 
+def _ours(name: str) -> bool:
+    """ours and ours-Nshards (bench/run on more than two CPUs), not a peer."""
+    return name in STYLES or (name.startswith("ours-") and name.endswith("shards"))
+
+
 def _style(name: str, targets: list[str]) -> tuple[str, str]:
     if name in STYLES:
         return STYLES[name]
-    peers = [t for t in targets if t not in STYLES]
+    if _ours(name):
+        return "navy", "-."
+    peers = [t for t in targets if not _ours(t)]
     return PEER_COLORS[peers.index(name) % len(PEER_COLORS)], ":"
 
 

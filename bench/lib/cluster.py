@@ -2,9 +2,11 @@
 and against N nodes that share one PostgreSQL database and one Redis (cluster mode, issue 10),
 in the same suite run.
 
-This 2-core machine cannot show a cluster scaling out. What it can show is what crossing nodes
-costs: every node runs `--threads 1` pinned to CPU 0 (all N together), the load tool on CPU 1,
-PostgreSQL and redis-server unpinned, and the tool spreads the users over the nodes
+Where each process runs is the cluster layout (bench/lib/layout.py): on two CPUs every node
+runs `--threads 1` pinned to CPU 0 (all N together), the load tool on CPU 1, PostgreSQL and
+redis-server unpinned, so the 2-core VMs cannot show a cluster scaling out, only what crossing
+nodes costs; on more CPUs every node has its own cores (`--threads` = its cores), every
+redis-server one, PostgreSQL and the tool theirs. The tool spreads the users over the nodes
 (ringcast-bench chat URL1 URL2 URL3: user u on node u mod N), so most deliveries cross nodes.
 Per repeat of chat-3node:
 
@@ -18,6 +20,13 @@ Per repeat of chat-3node:
 fanout-3node has no ceiling phase: 1 node, 1 node with --redis and N nodes each step through
 the same rates, and the p99 per rate compares them (raw channels cross nodes through Redis too).
 
+The scaling cases (chat-3node-fanout100, chat-3node-redis2; ClusterSpec.scaling) step 1 node
+and N nodes up through the rates until the ack p99 passes its limit, and compare the
+deliveries/s of the best step within it (N nodes against 1: the scaling) and, in the N-node
+run, the delivery p99 to members on the sender's node and on another. chat-3node-redis2 gives
+the nodes several redis-server instances (`--redis URL1,URL2`: channels hashed over them); it
+is skipped when the server's --help does not show that list form.
+
 Every run gets a fresh database (pg.PgService) and, in cluster mode, a fresh redis-server
 (tools/redis_server.py: temporary directory, free port, no persistence). Publications per
 Redis write come from the nodes (GET /health in cluster mode: "redis": {"published", "writes"},
@@ -30,6 +39,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import secrets
 import shlex
 import shutil
@@ -38,6 +48,7 @@ import sys
 import time
 import urllib.request
 
+import layout
 import machine
 import pg
 import placement
@@ -46,9 +57,16 @@ from servers import Server, Target, wait_tool
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
 
-SERVER_CPU = "0"
-TOOL_CPU = "1"
 TOOL_TIMEOUT_S = 420
+# The cluster layout is laid out for this many nodes and redis-server instances whatever the
+# case, so that every cluster case of a machine runs its nodes on the same CPUs.
+MAX_NODES = 3
+MAX_REDIS = 2
+
+
+def default_layout() -> layout.Layout:
+    """This machine's cluster layout without overrides (bench/run passes its own)."""
+    return layout.plan(layout.read_topology(), nodes=MAX_NODES, redis=MAX_REDIS, postgresql=True)
 
 
 def redis_module():
@@ -75,6 +93,15 @@ def redis_counters(server) -> dict[str, int]:
     return out
 
 
+def sum_counters(servers) -> dict[str, int]:
+    """redis_counters summed over several instances."""
+    total = {"publishes": 0, "reads": 0, "commands": 0}
+    for server in servers:
+        for key, value in redis_counters(server).items():
+            total[key] += value
+    return total
+
+
 def bus_counters(servers: list[Server]) -> dict[str, int] | None:
     """The nodes' own Redis link counters (GET /health in cluster mode: "redis": {"published",
     "writes", ...}), summed over the nodes; None when a node does not report them."""
@@ -93,37 +120,73 @@ def bus_counters(servers: list[Server]) -> dict[str, int] | None:
     return total
 
 
-def node_target(server_bin: pathlib.Path) -> Target:
+def node_target(server_bin: pathlib.Path, lay: layout.Layout, k: int) -> Target:
+    """Node k (0-based) on its CPUs of the layout, one shard per core of them."""
+    cpus = lay.cpus(f"node{k + 1}") or lay.first(f"node{k + 1}")
+    threads = lay.cores_of(f"node{k + 1}")
     return Target("node", f"{shlex.quote(str(server_bin))} --host 127.0.0.1 --port {{port}} "
-                          f"--threads 1 --no-pin-threads", SERVER_CPU, 1, "ours",
-                  note="ringcast node, 1 shard, pinned to CPU 0 with the other nodes")
+                          f"--threads {threads} --no-pin-threads", cpus, threads, "ours",
+                  note=f"ringcast node, {threads} shard(s), pinned to CPUs {cpus}")
+
+
+def pin(pid: int | None, cpus: str | None) -> None:
+    """Every thread of `pid` onto `cpus` (a redis-server); None leaves it unpinned."""
+    if pid and cpus:
+        subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(pid)], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+
+
+def redis_list_supported(server_bin: pathlib.Path) -> bool:
+    """Whether the server's --help shows --redis taking several instances (a comma-separated
+    list of URLs; another branch adds it)."""
+    try:
+        out = subprocess.run([str(server_bin), "--help"], capture_output=True, text=True,
+                             timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    text = out.stdout + out.stderr
+    match = re.search(r"--redis\b(?!-)(.*?)(?=\n\s*-|\Z)", text, re.S)
+    return bool(match) and bool(re.search(
+        r"comma|\blist\b|several|instances|one or more|hash|,\s*redis://", match.group(1), re.I))
 
 
 def run_nodes(case, label: str, nodes: int, cluster_mode: bool, tool_args: list[str],
               logs: pathlib.Path, stem: str, server_bin: pathlib.Path, tool_bin: pathlib.Path,
-              pgsvc: pg.PgService, watch_placement: bool = False) -> dict:
+              pgsvc: pg.PgService, watch_placement: bool = False,
+              lay: layout.Layout | None = None, redis_count: int = 1) -> dict:
     """One tool run against `nodes` fresh nodes on one fresh database (and, in cluster mode,
-    one fresh redis-server). Returns the run's record: the tool's report, the nodes' commands
-    and exit status, CPU per process, Redis counters."""
+    `redis_count` fresh redis-server instances). Returns the run's record: the tool's report,
+    the nodes' commands and exit status, CPU per process, Redis counters."""
+    lay = lay or default_layout()
     record: dict = {"label": label, "nodes": nodes, "cluster_mode": cluster_mode, "ok": False}
+    if cluster_mode and redis_count > 1:
+        record["redis_instances"] = redis_count
     started = time.monotonic()
     db_name, db_url = pgsvc.fresh_database(stem)
     redis = None
+    redises: list = []
+    tails: list[str] = []
     servers: list[Server] = []
     data_dirs: list[pathlib.Path] = []
     watch = None
     secret = secrets.token_hex(24)  # Every node must accept every node's tokens.
     try:
         if cluster_mode:
-            redis = redis_module().RedisServer.start(directory=logs / f"{stem}.redis")
-        target = node_target(server_bin)
+            for i in range(redis_count):
+                suffix = f".{i + 1}" if redis_count > 1 else ""
+                redises.append(redis_module().RedisServer.start(
+                    directory=logs / f"{stem}.redis{suffix}"))
+                pin(redises[-1].pid, lay.cpus(f"redis{i + 1}"))
+            redis = redises[0]
+        redis_url = ",".join(r.url for r in redises)
         for k in range(nodes):
+            target = node_target(server_bin, lay, k)
             data_dir = logs / f"{stem}.n{k + 1}.data"
             data_dirs.append(data_dir)
             extra = [a.replace("{data_dir}", str(data_dir)).replace("{database_url}", db_url)
                      for a in case.server_args] + ["--jwt-secret", secret]
             if redis is not None:
-                extra += ["--redis", redis.url, "--node-id", f"n{k + 1}"]
+                extra += ["--redis", redis_url, "--node-id", f"n{k + 1}"]
             server = Server(target, logs / f"{stem}.n{k + 1}.server.log", extra)
             servers.append(server)
             # One after the other: the first node migrates the fresh database.
@@ -131,23 +194,31 @@ def run_nodes(case, label: str, nodes: int, cluster_mode: bool, tool_args: list[
         record["server_commands"] = [s.command_line().replace(db_url, "URL")
                                      .replace(secret, "SECRET") for s in servers]
         record["loadavg_at_start"] = pathlib.Path("/proc/loadavg").read_text().split()[:3]
+        record["cpus"] = {"nodes": [s.target.server_cpus for s in servers],
+                          "redis": [lay.cpus(f"redis{i + 1}") or "unpinned"
+                                    for i in range(len(redises))],
+                          "postgresql": pgsvc.cpus or "unpinned",
+                          "tool": lay.cpus("tool") or lay.first("tool")}
         json_path = logs / f"{stem}.tool.json"
-        argv = ["taskset", "-c", TOOL_CPU, str(tool_bin), case.scenario,
-                *[s.url(case.path) for s in servers], *tool_args, "-q", "--json",
+        tool_threads = lay.tool_threads()
+        argv = ["taskset", "-c", lay.cpus("tool") or lay.first("tool"), str(tool_bin),
+                case.scenario, *[s.url(case.path) for s in servers], *tool_args,
+                *(["-t", str(tool_threads)] if tool_threads > 1 else []), "-q", "--json",
                 str(json_path)]
         if nodes == 1:
             argv += ["--server-pid", str(servers[0].pid)]
         record["tool_command"] = shlex.join(argv)
-        redis_before = redis_counters(redis) if redis else None
+        redis_before = sum_counters(redises) if redis else None
         bus_before = bus_counters(servers) if redis else None
         cpu_before = machine.cpu_times()
         if watch_placement:
-            watch = placement.Watch(tool_bin, SERVER_CPU, TOOL_CPU,
+            watch = placement.Watch(tool_bin, lay.first("node1"), lay.first("tool"),
                                     logs / f"{stem}.cpu-distance.json")
         with open(logs / f"{stem}.tool.log", "wb") as out:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT)
-            others = {"redis": redis.pid} if redis and redis.pid else {}
+            others = ({"redis": redis.pid} if len(redises) == 1 and redis.pid else
+                      {f"redis{i + 1}": r.pid for i, r in enumerate(redises) if r.pid})
             sampler = pg.CpuSampler({f"n{k + 1}": s.pid for k, s in enumerate(servers)}, pgsvc,
                                     [proc.pid], others=others)
             sampler.start()
@@ -160,7 +231,7 @@ def run_nodes(case, label: str, nodes: int, cluster_mode: bool, tool_args: list[
                     record["cpu_distance_ns"] = placement.summarize(samples)
         record["machine_cpu"] = machine.cpu_usage_between(cpu_before, machine.cpu_times())
         if redis is not None:
-            after = redis_counters(redis)
+            after = sum_counters(redises)
             delta = {k: after[k] - redis_before[k] for k in after}
             record["redis"] = delta | {
                 "publishes_per_read": delta["publishes"] / delta["reads"] if delta["reads"]
@@ -187,9 +258,9 @@ def run_nodes(case, label: str, nodes: int, cluster_mode: bool, tool_args: list[
         for s in servers:
             s.stop()
         record["server_exit_codes"] = [s.exit_code for s in servers]
-        if redis is not None:
-            tail = redis.log_text()[-2000:]
-            redis.stop()
+        for r in redises:
+            tails.append(r.log_text()[-2000:])
+            r.stop()
         for d in data_dirs:
             shutil.rmtree(d, ignore_errors=True)
         pgsvc.drop_database(db_name)
@@ -204,7 +275,7 @@ def run_nodes(case, label: str, nodes: int, cluster_mode: bool, tool_args: list[
         record["server_log_tails"] = [s.log_tail(2000) for s in servers]
         record["tool_log_tail"] = _read_tail(logs / f"{stem}.tool.log")
         if redis is not None:
-            record["redis_log_tail"] = tail
+            record["redis_log_tail"] = "\n".join(tails)
     record["seconds"] = round(time.monotonic() - started, 1)
     return record
 
@@ -273,18 +344,22 @@ def describe(record: dict) -> str:
 
 def run_cluster_case(case, repeat: int, logs: pathlib.Path, server_bin: pathlib.Path,
                      tool_bin: pathlib.Path, pgsvc: pg.PgService, log, elapsed,
-                     watch_placement: bool = False) -> dict:
+                     watch_placement: bool = False, lay: layout.Layout | None = None) -> dict:
     """Every run of one repeat of a cluster case; the record the suite keeps for it, with the
     headline figures under `figures` (target "ours" in the table)."""
     spec = case.cluster
     n = spec.nodes
     runs: list[dict] = []
     started = time.monotonic()
+    lay = lay or default_layout()
+    if spec.scaling:
+        return run_scaling_case(case, repeat, logs, server_bin, tool_bin, pgsvc, log, elapsed,
+                                watch_placement, lay)
 
     def one(label, nodes, cluster_mode, args, tag):
         rec = run_nodes(case, label, nodes, cluster_mode, args, logs,
                         f"{case.name}.{repeat}.{tag}", server_bin, tool_bin, pgsvc,
-                        watch_placement)
+                        watch_placement, lay)
         runs.append(rec)
         log(f"   [{elapsed():5.0f}s] {describe(rec)}")
         for line in (rec.get("server_log_tails") or [""])[0].strip().splitlines()[-4:]:
@@ -436,3 +511,133 @@ def step_figures(spec, single, single_redis, cluster) -> list[dict]:
                     b - a if a and b else None, "ms", False))
     out += _redis_figures(cluster, n)
     return [{"metric": m, "value": v, "unit": u, "higher_is_better": h} for m, v, u, h in out]
+
+
+# -- scaling: chat-3node-fanout100, chat-3node-redis2 -----------------------------------------
+
+# What a 16-core machine should show (issue 28): N nodes deliver at least this many times one
+# node's deliveries/s within the ack p99 limit, and a member on another node than the sender
+# gets a message at most this much later at p99 than one on the sender's node.
+SCALING_TARGET = 2.5
+CROSSING_TARGET_MS = 2.0
+
+
+def best_within(record: dict | None, limit_ms: float) -> dict | None:
+    """The step with the most deliveries/s among those whose ack p99 stayed within the limit."""
+    if not record or not record["ok"]:
+        return None
+    within = [s for s in _steps(record)
+              if s.get("acks") and (_ms(s.get("ack_latency_ns"), "p99") or 0) <= limit_ms]
+    return max(within, key=lambda s: s.get("deliveries_per_s") or 0, default=None)
+
+
+def run_scaling_case(case, repeat: int, logs: pathlib.Path, server_bin: pathlib.Path,
+                     tool_bin: pathlib.Path, pgsvc: pg.PgService, log, elapsed,
+                     watch_placement: bool, lay: layout.Layout) -> dict:
+    """1 node (no Redis) and N nodes in cluster mode on `spec.redis` redis-server instances,
+    each stepping up through the rates until the ack p99 passes the limit."""
+    spec = case.cluster
+    n = spec.nodes
+    record: dict = {"case": case.name, "scenario": case.scenario, "target": "ours",
+                    "repeat": repeat, "runs": []}
+    started = time.monotonic()
+    if spec.redis > 1 and not redis_list_supported(server_bin):
+        record |= {"ok": True, "figures": [], "seconds": 0.0,
+                   "skipped": f"the server's --help shows no list form of --redis "
+                              f"(redis://a:port,redis://b:port): {case.name} needs it"}
+        log(f"   skipped: {record['skipped']}")
+        return record
+    stepped = [*case.args, "--rates", spec.rates, "--drain-timeout", "30", *spec.step_timing]
+    runs = record["runs"]
+    for label, nodes, cluster_mode, tag in (("1 node", 1, False, "1node"),
+                                            (f"{n} nodes", n, True, f"{n}node")):
+        rec = run_nodes(case, label, nodes, cluster_mode, stepped, logs,
+                        f"{case.name}.{repeat}.{tag}", server_bin, tool_bin, pgsvc,
+                        watch_placement, lay, spec.redis)
+        runs.append(rec)
+        log(f"   [{elapsed():5.0f}s] {describe_scaling(rec, spec.ack_limit_ms)}")
+        for line in (rec.get("server_log_tails") or [""])[0].strip().splitlines()[-4:]:
+            log(f"      | {line}")
+    record["cpu_distance_ns"] = placement.merge(
+        [r["cpu_distance_ns"] for r in runs if r.get("cpu_distance_ns")])
+    record["ok"] = all(r["ok"] for r in runs)
+    record["seconds"] = round(time.monotonic() - started, 1)
+    record["figures"] = scaling_figures(spec, runs[0], runs[1])
+    record["against_targets"] = against_targets(record["figures"], n)
+    for line in record["against_targets"]:
+        log(f"   {case.name}: {line}")
+    if not record["ok"]:
+        record["errors"] = [f"{r['label']}: {e}" for r in runs if not r["ok"]
+                            for e in (r.get("errors") or [r.get("error") or "failed"])][:20]
+    return record
+
+
+def describe_scaling(record: dict, limit_ms: float) -> str:
+    """One line per run: each step's deliveries/s and ack p99, then the best within the limit."""
+    steps = [f"{s['rate']:,.0f}/s: {s.get('deliveries_per_s') or 0:,.0f} deliveries/s, ack p99 "
+             f"{_ms(s.get('ack_latency_ns'), 'p99') or 0:.1f} ms" for s in _steps(record)]
+    best = best_within(record, limit_ms)
+    head = (f"best within ack p99 <= {limit_ms:g} ms: {best['deliveries_per_s']:,.0f} "
+            f"deliveries/s at {best['rate']:,.0f} msgs/s" if best else
+            f"no step within ack p99 <= {limit_ms:g} ms")
+    record = dict(record, tool={"results": {"steps": []}})  # describe(): status and CPU only.
+    return f"{describe(record)}: {head} ({'; '.join(steps) or 'no steps'})"
+
+
+def scaling_figures(spec, single: dict, cluster: dict) -> list[dict]:
+    n, limit = spec.nodes, spec.ack_limit_ms
+    b1, bn = best_within(single, limit), best_within(cluster, limit)
+    d1 = b1.get("deliveries_per_s") if b1 else (0.0 if single["ok"] else None)
+    dn = bn.get("deliveries_per_s") if bn else (0.0 if cluster["ok"] else None)
+    out: list[tuple[str, float | None, str, bool]] = [
+        (f"deliveries/s within ack p99 <= {limit:g} ms, 1 node", d1, "deliveries/s", True),
+        (f"deliveries/s within ack p99 <= {limit:g} ms, {n} nodes", dn, "deliveries/s", True),
+        (f"{n} nodes / 1 node, deliveries/s (target >= {SCALING_TARGET:g}x on 16 cores)",
+         dn / d1 if d1 and dn is not None else None, "x", True),
+        ("msgs/s of that step, 1 node", b1["rate"] if b1 else None, "msgs/s", True),
+        (f"msgs/s of that step, {n} nodes", bn["rate"] if bn else None, "msgs/s", True)]
+    for name, best in (("1 node", b1), (f"{n} nodes", bn)):
+        out.append((f"ack p99 at that step, {name}",
+                    _ms(best["ack_latency_ns"], "p99") if best else None, "ms", False))
+        out.append((f"delivery p99 at that step, {name}",
+                    _ms(best["delivery_latency_ns"], "p99") if best else None, "ms", False))
+    if bn:
+        out.append((f"delivery p99 at that step, {n} nodes, member on the sender's node",
+                    _ms(bn.get("delivery_latency_same_server_ns"), "p99"), "ms", False))
+        out.append((f"delivery p99 at that step, {n} nodes, member on another node",
+                    _ms(bn.get("delivery_latency_cross_server_ns"), "p99"), "ms", False))
+        out += _crossing(bn, f"at that step, {n} nodes (target <= +{CROSSING_TARGET_MS:g} ms)")
+    # The lowest step, which both runs measured: crossing nodes below either limit.
+    steps = _steps(cluster) if cluster["ok"] else []
+    if steps and steps[0] is not bn:
+        out += _crossing(steps[0], f"at {steps[0]['rate']:g} msgs/s, {n} nodes")
+    out += _redis_figures(cluster, n)
+    return [{"metric": m, "value": v, "unit": u, "higher_is_better": h} for m, v, u, h in out]
+
+
+def against_targets(figures: list[dict], n: int) -> list[str]:
+    """The scaling figures read against the 16-core targets (printed; kept in the record)."""
+    by = {f["metric"]: f["value"] for f in figures}
+    ratio = next((v for m, v in by.items() if m.startswith(f"{n} nodes / 1 node")), None)
+    crossing = next((v for m, v in by.items() if m.startswith("crossing nodes adds (p99")
+                     and "at that step" in m), None)
+    where = "at the best step"
+    if crossing is None:  # No step within the limit: the lowest step's, said so.
+        lowest = next(((m, v) for m, v in by.items() if m.startswith("crossing nodes adds (p99")),
+                      None)
+        if lowest is not None:
+            crossing, where = lowest[1], lowest[0].split("), ", 1)[-1].split(f", {n} nodes")[0]
+    out = []
+    if ratio is None:
+        out.append(f"{n} nodes / 1 node deliveries/s: not measured")
+    else:
+        out.append(f"{n} nodes deliver {ratio:.2f}x one node's deliveries/s within the ack "
+                   f"limit: {ratio / SCALING_TARGET:.2f} of the target (>= {SCALING_TARGET:g}x "
+                   f"on 16 cores): {'met' if ratio >= SCALING_TARGET else 'not met'}")
+    if crossing is None:
+        out.append("crossing nodes at p99: not measured")
+    else:
+        out.append(f"crossing nodes adds {crossing:+.2f} ms at p99 {where} (target <= "
+                   f"+{CROSSING_TARGET_MS:g} ms): "
+                   f"{'met' if crossing <= CROSSING_TARGET_MS else 'not met'}")
+    return out

@@ -5,8 +5,10 @@ processes apart.
 The cluster (tools/pg_cluster.py: initdb in a temporary directory, loopback, fsync on) is
 started the first time a case needs it, once per suite run, and destroyed when the suite ends,
 also on failure or Ctrl-C; a detached reaper (Cluster.watch_owner) removes it should the suite
-itself be killed. PostgreSQL's processes are not pinned: on this 2-core machine they compete with
-the server on CPU 0 and the load tool on CPU 1 alike.
+itself be killed. PostgreSQL's processes are pinned to the CPU layout's "postgresql" set
+(bench/lib/layout.py) on machines with room for it: every process at the time (taskset -a -p),
+and new backends inherit the postmaster's affinity. On two CPUs they are not pinned and compete
+with the server on CPU 0 and the load tool on CPU 1 alike.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class PgService:
         self._log = log
         self.cluster: pg_cluster.Cluster | None = None
         self._databases = 0
+        self.cpus: str | None = None  # taskset -c list; None: unpinned
+        self._pinned = False
 
     def ensure(self) -> pg_cluster.Cluster:
         if self.cluster is None:
@@ -43,7 +47,23 @@ class PgService:
             version = self.cluster.psql("SHOW server_version").strip()
             self._log(f"   PostgreSQL {version} on 127.0.0.1:{self.cluster.port} in "
                       f"{self.cluster.directory}")
+            self._apply_pin()
         return self.cluster
+
+    def pin(self, cpus: str | None) -> None:
+        """Pins PostgreSQL to `cpus` (None: unpinned) now if it runs, else once started."""
+        self.cpus = cpus
+        if self.cluster is not None:
+            self._apply_pin()
+
+    def _apply_pin(self) -> None:
+        if self.cpus is None and not self._pinned:
+            return  # Never pinned: leave it as started (the two-CPU layout).
+        cpus = self.cpus or ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+        for pid in self.pids():
+            subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(pid)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        self._pinned = self.cpus is not None
 
     def describe(self) -> dict | None:
         if self.cluster is None:
@@ -53,7 +73,8 @@ class PgService:
             "'fsync', 'synchronous_commit', 'wal_sync_method', 'shared_buffers', 'max_wal_size', "
             "'checkpoint_timeout', 'wal_buffers', 'commit_delay') ORDER BY name")
         return {"settings": dict(line.split("=", 1) for line in settings.splitlines() if line),
-                "pinning": "unpinned (competes with CPUs 0 and 1)"}
+                "pinning": (f"CPUs {self.cpus}" if self.cpus
+                            else "unpinned (competes with CPUs 0 and 1)")}
 
     def fresh_database(self, label: str) -> tuple[str, str]:
         """CREATE DATABASE for one run: (name, URL for the ringcast role)."""

@@ -26,6 +26,11 @@ class ClusterSpec:
     compare_timing: list[str] | None = None  # -d/-w of the fixed-rate comparison runs
     share: float = 0.5
     round_to: int = 500
+    # Scaling (chat-3node-fanout100, -redis2): 1 node and `nodes` nodes step through `rates`
+    # until the ack p99 passes ack_limit_ms; deliveries/s of the best step within it compare.
+    scaling: bool = False
+    redis: int = 1                      # redis-server instances of the cluster (--redis a,b)
+    ack_limit_ms: float = 20.0
 
 
 @dataclasses.dataclass
@@ -266,6 +271,26 @@ def build(quick: bool) -> list[Case]:
             cluster=ClusterSpec(nodes=3, rates="5000,10000,20000,30000,40000",
                                 step_timing=["-d", "3", "-w", "1"],
                                 compare_timing=["-d", "10", "-w", "2"])))
+        # Scaling out (issue 28): groups of 100, so a message is 100 deliveries and fan-out, not
+        # the store's writes, is the work; 1 node against 3 on their own cores (layout.py),
+        # then the same on two redis-server instances (--redis a,b; skipped by servers
+        # without the list form).
+        fanout100 = ["--users", "1000", "--groups", "10", "--group-size", "100",
+                     "--body-bytes", "100", "--p99-limit-ms", "20"]
+        for name, redis in (("chat-3node-fanout100", 1), ("chat-3node-redis2", 2)):
+            cases.append(Case(
+                name, "chat", "", list(fanout100), lambda reports: [], targets="cluster",
+                about="chat on PostgreSQL, 1,000 users in 10 groups of 100 (a message is 100 "
+                      "deliveries): 1 node vs 3 nodes on " + (
+                          "one Redis" if redis == 1 else f"{redis} redis-server instances") +
+                      ", rates stepped up until the ack p99 > 20 ms; deliveries/s of the best "
+                      "step within it, delivery p99 to the sender's node and another",
+                x={"connections": 1000}, server_args=CHAT_SERVER_ARGS + [
+                    "--database-url", "{database_url}"],
+                cluster=ClusterSpec(nodes=3, rates="100,250,500,1000,2000,3000,4000,6000,"
+                                                   "8000,12000,16000,24000,32000",
+                                    step_timing=["-d", "3", "-w", "1"], scaling=True,
+                                    redis=redis)))
         # Raw channels across nodes: 1,000 subscribers over 10 channels (100 each) spread over
         # the nodes, 10 publishers; cluster mode needs --database-url, though raw channels do
         # not touch the database.
@@ -304,5 +329,5 @@ def applies(case: Case, target_name: str, target_kind: str) -> bool:
     if case.targets == "all":
         return True
     if case.targets == "ours-and-peers":  # Idle per-connection memory: 1-shard figures only.
-        return target_name != "ours-2shards"
+        return not target_name.startswith("ours-")
     return case.targets == target_name

@@ -2,7 +2,9 @@
 
 Builds the release preset, then for every case of the plan (bench/lib/plan.py) and every target
 (ours on one shard, ours on two shards, each --peer) starts a fresh server pinned with taskset,
-runs ringcast-bench pinned to CPU 1 with --json and --server-pid, and keeps the tool's report.
+runs ringcast-bench pinned with --json and --server-pid, and keeps the tool's report. Which CPUs
+each gets is the CPU layout (layout.py: CPU 0 and CPU 1 on two CPUs, sets sized from the core
+count on more), printed first and kept in the results.
 Writes bench/results/<date>-<host>[-quick][-<peers>][-<only cases>].json with every figure, every tool report
 and the machine, PNG plots beside it, and prints the table: scenario, ours, peer, ratio.
 chat-1k-pg runs on a throwaway PostgreSQL cluster (bench/lib/pg.py) started once per suite run,
@@ -30,6 +32,7 @@ import time
 import urllib.request
 
 import cluster
+import layout
 import machine
 import pg
 import placement
@@ -43,8 +46,13 @@ TOOL_BIN = BUILD / "tools" / "ringcast-bench"
 MICRO_BIN = BUILD / "bench" / "ringcast_micro"
 PG_INGEST_BIN = BUILD / "bench" / "ringcast-pg-ingest"
 NODE_PEER = REPO / "bench" / "peers" / "node-ws"
+# Where the server under test and the load tool run: set from the CPU layout (layout.py) in
+# main(); these are the two-CPU layout's.
 SERVER_CPU = "0"
 TOOL_CPU = "1"
+TOOL_THREADS = 1
+TOOL_FIRST_CPU = "1"  # The tool's first CPU: the placement probe's and the micro-benchmarks'.
+LAYOUT: layout.Layout | None = None
 TOOL_TIMEOUT_S = 300
 
 
@@ -54,16 +62,48 @@ def log(msg: str) -> None:
 
 # -- targets ---------------------------------------------------------------------------------
 
-def our_targets(shards2: bool, server_bin: pathlib.Path = SERVER_BIN) -> list[Target]:
+def our_targets(shards2: bool, server_bin: pathlib.Path = SERVER_BIN,
+                shards_n: int = 0) -> list[Target]:
     base = f"{shlex.quote(str(server_bin))} --host 127.0.0.1 --port {{port}} --raw-channels"
     targets = [Target("ours", f"{base} --threads 1 --no-pin-threads", SERVER_CPU, 1, "ours",
-                      note="ringcast, 1 shard, pinned to CPU 0; load tool on CPU 1")]
-    if shards2:
+                      note=f"ringcast, 1 shard, pinned to CPU {SERVER_CPU}; load tool on CPU "
+                           f"{TOOL_CPU}")]
+    many = LAYOUT is not None and LAYOUT.policy != "two-cpu"
+    if shards2 and not many:
         targets.append(Target(
             "ours-2shards", f"{base} --threads 2 --pin-threads", "0,1", 2, "ours",
             note="ringcast, 2 shards pinned to CPUs 0 and 1; the load tool shares CPU 1 with "
                  "shard 1, so these figures are not comparable one to one"))
+    elif shards2:
+        # ringcast's --pin-threads pins shard i to CPU i, wherever its set lies: the kernel
+        # places the shards inside the set instead.
+        cpus = LAYOUT.first_cores("server", 2)
+        targets.append(Target(
+            "ours-2shards", f"{base} --threads 2 --no-pin-threads", cpus, 2, "ours",
+            note=f"ringcast, 2 shards on CPUs {cpus} (the server's first two cores); load tool "
+                 f"on CPUs {TOOL_CPU}"))
+    if shards_n > 2 and many:
+        cpus = LAYOUT.first_cores("server", shards_n)
+        targets.append(Target(
+            f"ours-{shards_n}shards", f"{base} --threads {shards_n} --no-pin-threads", cpus,
+            shards_n, "ours",
+            note=f"ringcast, {shards_n} shards on CPUs {cpus}; load tool on CPUs {TOOL_CPU}"))
     return targets
+
+
+def apply_layout(single: layout.Layout) -> None:
+    """The single-server cases' CPUs into the module's globals (targets, tool, probes)."""
+    global SERVER_CPU, TOOL_CPU, TOOL_THREADS, TOOL_FIRST_CPU, LAYOUT
+    LAYOUT = single
+    SERVER_CPU = single.first("server")
+    TOOL_CPU = single.cpus("tool") or TOOL_CPU
+    TOOL_FIRST_CPU = single.first("tool")
+    TOOL_THREADS = single.tool_threads()
+
+
+def tool_thread_args() -> list[str]:
+    """-t for the load tool: none in the two-CPU layout (one thread, as every figure so far)."""
+    return ["-t", str(TOOL_THREADS)] if TOOL_THREADS > 1 else []
 
 
 PEER_NAME = re.compile(r"^([a-z0-9][a-z0-9_.-]*)=(.+)$", re.S)
@@ -94,7 +134,8 @@ def peer_targets(specs: list[str], url_bases: list[str]) -> list[Target]:
             sys.exit(f"bench/run: peer name {name!r} is taken; use --peer NAME=CMD")
         targets.append(Target(name, command, SERVER_CPU, 1, "peer",
                               url_base=bases.pop(name, "ws://127.0.0.1:{port}"),
-                              note="peer, pinned to CPU 0 (all its threads); load tool on CPU 1"))
+                              note=f"peer, pinned to CPU {SERVER_CPU} (all its threads); load "
+                                   f"tool on CPU {TOOL_CPU}"))
     if bases:
         sys.exit(f"bench/run: --peer-url-base for unknown peer(s) {sorted(bases)}")
     return targets
@@ -232,7 +273,8 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
     cpu_sampler = None
     wal_before = pg_wal_lsn(pgsvc) if database is not None else None
     wal_sampler = None
-    watch = (placement.Watch(tool_bin, SERVER_CPU, TOOL_CPU, logs / f"{stem}.cpu-distance.json")
+    watch = (placement.Watch(tool_bin, SERVER_CPU, TOOL_FIRST_CPU,
+                             logs / f"{stem}.cpu-distance.json")
              if watch_placement else None)
     if case.scenario == "chat" and target.kind == "ours" and database is None:
         wal_sampler = WalSampler(server)
@@ -244,7 +286,7 @@ def run_case(case: plan.Case, target: Target, logs: pathlib.Path, repeat: int,
             url = (f"wss://127.0.0.1:{tls_port}{case.path}" if case.tls
                    else server.url(case.path))
             argv = ["taskset", "-c", TOOL_CPU, str(tool_bin), case.scenario,
-                    url, *case.args, "-q", "--json", str(json_path),
+                    url, *case.args, *tool_thread_args(), "-q", "--json", str(json_path),
                     "--server-pid", str(server.pid)]
             if src:
                 argv += ["--sources", src]
@@ -386,6 +428,17 @@ def strip_buckets(value) -> None:
     elif isinstance(value, list):
         for v in value:
             strip_buckets(v)
+
+
+def describe_layouts(single: layout.Layout, many: layout.Layout) -> str:
+    """The machine and both layouts, for the start of the output."""
+    m = single.topology.describe()
+    head = (f"{m['cpu_count']} CPUs ({m['cpus']}; {m['physical_cores']} cores, "
+            f"{'SMT ' + str(m['threads_per_core']) + ' threads a core' if m['smt'] else 'no SMT'}"
+            f", {m['numa_nodes']} NUMA node{'s' if m['numa_nodes'] > 1 else ''}), "
+            f"{single.policy} policy")
+    return (f"{head}\n     single server: {single.line()}; tool threads {single.tool_threads()}"
+            f"\n     cluster cases: {many.line()}; tool threads {many.tool_threads()}")
 
 
 def describe_run(record: dict) -> str:
@@ -564,7 +617,7 @@ def print_ceiling(ceiling: list[dict]) -> str:
 
 def run_micro(logs: pathlib.Path, micro_bin: pathlib.Path) -> dict:
     out = logs / "micro.json"
-    argv = ["taskset", "-c", TOOL_CPU, str(micro_bin), f"--benchmark_out={out}",
+    argv = ["taskset", "-c", TOOL_FIRST_CPU, str(micro_bin), f"--benchmark_out={out}",
             "--benchmark_out_format=json"]
     log(f"== micro-benchmarks: {shlex.join(argv)}")
     with open(logs / "micro.log", "wb") as console:  # Its own table and context lines.
@@ -637,6 +690,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--server-bin", metavar="PATH",
                    help="ours is this ringcast binary instead of build/release's (another "
                         "build, for a before/after comparison of cases that take no --peer)")
+    p.add_argument("--cpus", metavar="LIST",
+                   help="CPUs the run may use (taskset list, e.g. 0-15; default: all this "
+                        "process may run on); two or fewer give the two-CPU layout "
+                        "(bench/README.md, \"CPU layout\")")
+    p.add_argument("--cpu-role", action="append", default=[], metavar="ROLE=LIST",
+                   help="fix one role's CPUs (server; node1.., redis1.. of the cluster cases; "
+                        "tool, postgresql of both; repeatable); the other roles are laid out on "
+                        "the rest")
+    p.add_argument("--shards", type=int, default=None, metavar="N",
+                   help="also run ours with N shards on the server's CPUs (ours-Nshards); "
+                        "default on more than two CPUs: one per core of the server's set in the "
+                        "full run; 0: not")
     p.add_argument("--no-build", action="store_true", help="use the existing build/release")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--out", metavar="FILE", help="results JSON (default bench/results/"
@@ -648,8 +713,36 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def layouts(args: argparse.Namespace) -> tuple[layout.Layout, layout.Layout]:
+    """The CPU layouts of the run: the single-server cases' (server, PostgreSQL, tool) and the
+    cluster cases' (every node, two Redis, PostgreSQL, tool). Each is the same whatever --only
+    picks, so figures of one machine compare across runs."""
+    try:
+        topo = layout.read_topology(layout.parse_cpu_list(args.cpus) if args.cpus else None)
+        fixed: dict[str, dict[str, list[int]]] = {"single": {}, "cluster": {}}
+        for spec in args.cpu_role:
+            role, sep, cpus = spec.partition("=")
+            if not sep or not role:
+                sys.exit(f"bench/run: --cpu-role wants ROLE=LIST, got {spec!r}")
+            phase = ("cluster" if role.startswith(("node", "redis")) else
+                     "single" if role == "server" else None)
+            for name in ([phase] if phase else ["single", "cluster"]):
+                fixed[name][role] = layout.parse_cpu_list(cpus)
+        single = layout.plan(topo, postgresql=True, fixed=fixed["single"])
+        many = layout.plan(topo, nodes=cluster.MAX_NODES, redis=cluster.MAX_REDIS,
+                           postgresql=True, fixed=fixed["cluster"])
+    except ValueError as exc:
+        sys.exit(f"bench/run: {exc}")
+    return single, many
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    single_layout, cluster_layout = layouts(args)
+    apply_layout(single_layout)
+    if args.shards is None:
+        args.shards = (single_layout.cores_of("server") if single_layout.policy != "two-cpu"
+                       and not args.quick else 0)
     cases = plan.build(args.quick)
     if args.only:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
@@ -657,17 +750,25 @@ def main(argv: list[str]) -> int:
         cases = [c for c in cases if any(c.name == w or (w not in names and c.name.startswith(w))
                                          for w in wanted)]
     peers = peer_targets(args.peer, args.peer_url_base)
-    targets = our_targets(args.shards2) + peers
+    targets = our_targets(args.shards2, shards_n=args.shards) + peers
     if args.list:
         for c in cases:
             names = [t.name for t in targets if plan.applies(c, t.name, t.kind)]
             if c.cluster:
-                names = [f"1 node and {c.cluster.nodes} nodes, --threads 1 each, CPU 0"]
+                threads = cluster_layout.cores_of("node1")
+                names = [f"1 node and {c.cluster.nodes} nodes, --threads {threads} each, CPUs "
+                         + " / ".join(cluster_layout.cpus(f"node{k + 1}") or "-"
+                                      for k in range(c.cluster.nodes))]
             log(f"{c.name:<18} {c.scenario} {' '.join(c.args)}  [{', '.join(names)}]\n"
                 f"{'':<18} {c.about}")
             if c.server_args:
                 log(f"{'':<18} server flags: {' '.join(c.server_args)}")
-            if c.cluster and c.cluster.compare_timing:
+            if c.cluster and c.cluster.scaling:
+                log(f"{'':<18} 1 node, then {c.cluster.nodes} nodes on {c.cluster.redis} "
+                    f"redis-server(s), each --rates {c.cluster.rates} "
+                    f"{' '.join(c.cluster.step_timing)} until the ack p99 > "
+                    f"{c.cluster.ack_limit_ms:g} ms")
+            elif c.cluster and c.cluster.compare_timing:
                 log(f"{'':<18} ceilings at --rates {c.cluster.rates} --keep-going "
                     f"{' '.join(c.cluster.step_timing)}; then 1 node, 1 node with --redis "
                     f"and {c.cluster.nodes} nodes at {c.cluster.share:g} x the 1-node ceiling, "
@@ -678,6 +779,7 @@ def main(argv: list[str]) -> int:
             if c.pg_ceiling:
                 log(f"{'':<18} then ringcast-pg-ingest (PostgreSQL alone), points "
                     f"{','.join(c.pg_ceiling)}, {c.pg_ceiling_timing[0]:g} s each")
+        log(f"   CPU layout: {describe_layouts(single_layout, cluster_layout)}")
         return 0
     with_pg = any(c.needs_pg() for c in cases)
     if not args.no_build:
@@ -706,7 +808,7 @@ def main(argv: list[str]) -> int:
                                  "built": datetime.datetime.fromtimestamp(
                                      b.stat().st_mtime).isoformat(timespec="seconds")}
                         for b in sorted(bins.iterdir())}
-    targets = our_targets(args.shards2, bins / SERVER_BIN.name) + peers
+    targets = our_targets(args.shards2, bins / SERVER_BIN.name, args.shards) + peers
     # A cluster case runs its own nodes and reports under "ours"; a target no case of the plan
     # runs (ours-2shards for --only chat-3node) would only add an empty column.
     targets = [t for t in targets
@@ -723,12 +825,14 @@ def main(argv: list[str]) -> int:
 
     log(f"== bench/run {'quick' if args.quick else 'full'}: {len(cases)} cases; logs in "
         f"{logs.relative_to(REPO)}")
+    log(f"   CPU layout: {describe_layouts(single_layout, cluster_layout)}")
     for t in targets:
         log(f"   {t.name}: {t.note}")
     cpu_before = machine.cpu_times()
     records: list[dict] = []
     ceiling_records: list[dict] = []
     pgsvc = pg.PgService(log)
+    pgsvc.pin(single_layout.cpus("postgresql"))
 
     def terminated(signum, frame):  # SIGTERM ends the run as Ctrl-C does: the cluster goes too.
         raise KeyboardInterrupt
@@ -736,7 +840,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, terminated)
     # The nearest distance between the server's and the tool's CPUs seen so far: a run whose
     # samples stray far above it ran on distant vCPUs (placement.py). None: cannot be measured.
-    probes = [placement.measure_once(bins / TOOL_BIN.name, SERVER_CPU, TOOL_CPU)
+    probes = [placement.measure_once(bins / TOOL_BIN.name, SERVER_CPU, TOOL_FIRST_CPU)
               for _ in range(3)]
     measured = [p for p in probes if p is not None]
     nearest = statistics.median(measured) if measured else None
@@ -750,9 +854,12 @@ def main(argv: list[str]) -> int:
             # on the machine is less likely to land on one side only.
             for rep in range(args.repeat):
                 if case.cluster:
+                    pgsvc.pin(cluster_layout.cpus("postgresql"))
                     rec = cluster.run_cluster_case(
                         case, rep, logs, bins / SERVER_BIN.name, bins / TOOL_BIN.name, pgsvc,
-                        log, lambda: time.monotonic() - suite_start, nearest is not None)
+                        log, lambda: time.monotonic() - suite_start, nearest is not None,
+                        cluster_layout)
+                    pgsvc.pin(single_layout.cpus("postgresql"))
                     nearest = placement_nearest(nearest, rec)  # Recorded, never run again.
                     if rep > 0:
                         strip_buckets(rec)
@@ -774,7 +881,7 @@ def main(argv: list[str]) -> int:
                         rec["superseded"] = True
                         records.append(rec)
                         near, waited = placement.wait_for_near(
-                            bins / TOOL_BIN.name, SERVER_CPU, TOOL_CPU, nearest,
+                            bins / TOOL_BIN.name, SERVER_CPU, TOOL_FIRST_CPU, nearest,
                             args.placement_wait)
                         log(f"   [{time.monotonic() - suite_start:5.0f}s] {target.name:<14} "
                             f"{describe_run(rec)}: the vCPUs were far apart (cache line "
@@ -825,6 +932,7 @@ def main(argv: list[str]) -> int:
     info["cpu_during_run"] = machine.cpu_usage_between(cpu_before, cpu_after)
     tool_version = next((r["tool"].get("version") for r in records
                          if isinstance(r.get("tool"), dict) and r["tool"].get("version")), None)
+    two_shards_cpus = next((t.server_cpus for t in targets if t.name == "ours-2shards"), "0,1")
     result = {
         "suite": "ringcast bench/run",
         "format": 1,
@@ -834,8 +942,10 @@ def main(argv: list[str]) -> int:
         "duration_s": None,
         "machine": info,
         "tool_version": tool_version,
-        "pinning": {"server": f"CPU {SERVER_CPU} (ours-2shards: CPUs 0,1)",
+        "pinning": {"server": f"CPU {SERVER_CPU} (ours-2shards: CPUs {two_shards_cpus})",
                     "load_tool": f"CPU {TOOL_CPU}"},
+        "layout": {"machine": single_layout.topology.describe(),
+                   "single": single_layout.describe(), "cluster": cluster_layout.describe()},
         "targets": [t.describe() for t in targets],
         "cases": [{"name": c.name, "scenario": c.scenario, "args": c.args, "about": c.about,
                    "processes": c.processes, "x": c.x} for c in cases],

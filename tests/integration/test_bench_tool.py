@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pathlib
 import subprocess
 import time
@@ -464,3 +465,230 @@ def test_bench_suite_counts_a_run_on_distant_vcpus_only_when_run_again():
     [row] = suite.collect_figures(records, [case], [ours])
     assert row["samples"]["ours"] == [1.5e6, 1.6e6, 1.1e6]
     assert row["values"]["ours"] == 1.5e6
+
+
+def bench_layout():
+    """bench/lib's layout and cluster modules (the latter by path: tests/integration has a
+    cluster module of its own)."""
+    import importlib.util
+    import sys
+    bench_lib()
+    import layout
+    cluster = sys.modules.get("bench_cluster")
+    if cluster is None:
+        spec = importlib.util.spec_from_file_location(
+            "bench_cluster", REPO_ROOT / "bench" / "lib" / "cluster.py")
+        cluster = importlib.util.module_from_spec(spec)
+        sys.modules["bench_cluster"] = cluster
+        spec.loader.exec_module(cluster)
+    return layout, cluster
+
+
+def fake_topology(layout, cpus: int, threads_per_core: int = 1):
+    """A machine of `cpus` CPUs, siblings numbered as Linux does (core k: k, k + cores, ...)."""
+    cores = cpus // threads_per_core
+    return layout.Topology(list(range(cpus)),
+                           [[k + t * cores for t in range(threads_per_core)]
+                            for k in range(cores)], {c: 0 for c in range(cpus)}, cpus)
+
+
+def test_bench_layout_keeps_two_cpus_as_before():
+    """On two CPUs every figure so far was taken with the server (every node) on CPU 0, the tool
+    on CPU 1 with one thread, PostgreSQL and Redis unpinned: the layout must not move them."""
+    layout, _ = bench_layout()
+    two = fake_topology(layout, 2)
+    single = layout.plan(two, postgresql=True)
+    assert single.policy == "two-cpu"
+    assert single.roles == {"server": [0], "postgresql": [], "tool": [1]}
+    assert (single.first("server"), single.cpus("tool"), single.cpus("postgresql"),
+            single.tool_threads()) == ("0", "1", None, 1)
+    many = layout.plan(two, nodes=3, redis=2, postgresql=True)
+    assert many.roles == {"node1": [0], "node2": [0], "node3": [0], "redis1": [], "redis2": [],
+                          "postgresql": [], "tool": [1]}
+    assert many.cores_of("node1") == 1
+
+    # This machine, as bench/run lays it out: its CPUs are the ones this process may use.
+    here = layout.read_topology()
+    assert here.cpus == sorted(os.sched_getaffinity(0))
+    assert sorted(c for core in here.cores for c in core) == here.cpus
+    proc = subprocess.run([str(REPO_ROOT / "bench" / "run"), "--list", "--only", "echo-100c-32B",
+                           "--cpus", "0,1"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert "two-cpu policy" in proc.stdout, proc.stdout
+    assert "single server: server 0; postgresql unpinned; tool 1; tool threads 1" in proc.stdout
+
+
+def test_bench_layout_gives_many_cpus_disjoint_sets_by_core():
+    layout, _ = bench_layout()
+    sixteen = fake_topology(layout, 16)
+    single = layout.plan(sixteen, postgresql=True)
+    assert single.policy == "many-cpu"
+    assert single.roles == {"server": list(range(8)), "postgresql": [8, 9, 10, 11],
+                            "tool": [12, 13, 14, 15]}
+    assert single.tool_threads() == 4 and single.first_cores("server", 2) == "0-1"
+
+    def check_disjoint(lay, topology):
+        sets = [set(c) for c in lay.roles.values() if c]
+        assert sum(map(len, sets)) == len(set().union(*sets)), lay.roles  # Disjoint.
+        assert set().union(*sets) <= set(topology.cpus)
+        for cpus in sets:  # Whole cores: a role holds every sibling of a core it touches.
+            for core in topology.cores:
+                assert cpus.isdisjoint(core) or cpus >= set(core), (lay.roles, core)
+
+    many = layout.plan(sixteen, nodes=3, redis=2, postgresql=True)
+    check_disjoint(many, sixteen)
+    assert [len(many.roles[f"node{k}"]) for k in (1, 2, 3)] == [2, 2, 2]  # Equal shares.
+    assert len(many.roles["redis1"]) == len(many.roles["redis2"]) == 1
+    assert len(many.roles["tool"]) == 4
+    assert sum(len(c) for c in many.roles.values()) == 16  # The rest went to PostgreSQL.
+
+    smt = fake_topology(layout, 32, threads_per_core=2)
+    many = layout.plan(smt, nodes=3, redis=2, postgresql=True)
+    check_disjoint(many, smt)
+    assert many.cores_of("node1") == len(many.roles["node1"]) // 2 == 2
+    assert many.tool_threads() == len(many.roles["tool"]) == 8
+
+    # Three CPUs and a cluster: too few to pin PostgreSQL and Redis apart.
+    small = layout.plan(fake_topology(layout, 3), nodes=3, redis=1, postgresql=True)
+    assert small.roles["postgresql"] == [] and small.roles["redis1"] == []
+    assert small.roles["node1"] == small.roles["node3"] and small.roles["tool"] == [2]
+
+    fixed = layout.plan(sixteen, postgresql=True, fixed={"tool": [0, 1]})
+    assert fixed.roles["tool"] == [0, 1]
+    check_disjoint(fixed, sixteen)
+    assert layout.parse_cpu_list("0-3,8,10-11") == [0, 1, 2, 3, 8, 10, 11]
+    assert layout.format_cpu_list([11, 0, 1, 2, 3, 8, 10]) == "0-3,8,10-11"
+    with pytest.raises(ValueError):
+        layout.read_topology([4095])
+
+
+@pytest.mark.needs_pg
+def test_bench_pins_postgresql_and_its_new_backends():
+    """PgService.pin: every PostgreSQL process on the layout's CPUs, a backend started later
+    too (it inherits the postmaster's), and back on every CPU when unpinned."""
+    pg, _, _, _ = bench_lib()
+    cpu = str(sorted(os.sched_getaffinity(0))[-1])
+    service = pg.PgService(print)
+    try:
+        service.pin(cpu)
+        cluster = service.ensure()
+        backend = subprocess.Popen(
+            ["psql", cluster.url("postgres"), "-qAtc", "SELECT pg_backend_pid(), pg_sleep(2)"],
+            stdout=subprocess.PIPE, text=True)
+        time.sleep(1)
+        pids = service.pids()
+        assert "backend" in pids.values() and len(pids) >= 4, pids
+        for pid in pids:
+            assert allowed_cpus(pid) == cpu, (pid, pids[pid])
+        assert service.describe()["pinning"] == f"CPUs {cpu}"
+        backend.wait(10)
+        service.pin(None)
+        every = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+        for pid in service.pids():
+            assert allowed_cpus(pid) == layout_list(every)
+    finally:
+        service.close()
+
+
+def allowed_cpus(pid: int) -> str:
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Cpus_allowed_list:"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+def layout_list(cpus: str) -> str:
+    layout, _ = bench_layout()
+    return layout.format_cpu_list(layout.parse_cpu_list(cpus))
+
+
+@pytest.mark.needs_redis
+def test_bench_pins_every_thread_of_a_redis_server(tmp_path):
+    _, cluster = bench_layout()
+    redis = cluster.redis_module().RedisServer.start(directory=tmp_path / "redis")
+    try:
+        cpu = str(sorted(os.sched_getaffinity(0))[-1])
+        cluster.pin(redis.pid, cpu)
+        threads = list(pathlib.Path(f"/proc/{redis.pid}/task").iterdir())
+        assert len(threads) > 1  # redis-server's background threads.
+        for task in threads:
+            assert allowed_cpus(int(task.name)) == cpu
+    finally:
+        redis.stop()
+
+
+def test_bench_redis2_case_is_skipped_by_a_server_without_the_list_form(tmp_path):
+    """chat-3node-redis2 needs --redis URL1,URL2: against a server whose --help shows one URL
+    only it is skipped (ok, no figures, the reason recorded), not failed."""
+    _, cluster = bench_layout()
+    _, _, plan, _ = bench_lib()
+    old, new = tmp_path / "old", tmp_path / "new"
+    option = "  --redis TEXT  Cluster mode: {} that every node shares (docs/cluster.md)\n" \
+             "  --redis-max-queued UINT  Publications waiting, comma or not\n"
+    old.write_text("#!/bin/sh\nprintf '%s' '" + option.format(
+        "redis://[:password@]host:port[/db]") + "'\n")
+    new.write_text("#!/bin/sh\nprintf '%s' '" + option.format(
+        "redis://a:port,redis://b:port (channels hashed over them)") + "'\n")
+    for script in (old, new):
+        script.chmod(0o755)
+    assert not cluster.redis_list_supported(old)
+    assert cluster.redis_list_supported(new)
+    case = next(c for c in plan.build(False) if c.name == "chat-3node-redis2")
+    lines = []
+    record = cluster.run_cluster_case(case, 0, tmp_path, old, tmp_path / "no-tool", None,
+                                      lines.append, lambda: 0.0)
+    assert record["ok"] and record["figures"] == [] and record["runs"] == [], record
+    assert "--redis" in record["skipped"] and any("skipped" in line for line in lines)
+
+
+def test_bench_scaling_figures_take_the_best_step_within_the_ack_limit():
+    _, cluster = bench_layout()
+    _, _, plan, _ = bench_lib()
+
+    def hist(p99_ms, count=100):
+        return {"count": count, "p50": p99_ms * 5e5, "p99": p99_ms * 1e6}
+
+    def step(rate, deliveries, ack_ms, same_ms=None, cross_ms=None):
+        s = {"rate": rate, "acks": rate, "deliveries_per_s": deliveries,
+             "ack_latency_ns": hist(ack_ms), "delivery_latency_ns": hist(ack_ms + 1)}
+        if same_ms is not None:
+            s["delivery_latency_same_server_ns"] = hist(same_ms)
+            s["delivery_latency_cross_server_ns"] = hist(cross_ms)
+        return s
+
+    def run(steps):
+        return {"ok": True, "tool": {"results": {"steps": steps}}}
+
+    single = run([step(500, 50000, 3), step(1000, 100000, 12), step(2000, 150000, 45)])
+    many = run([step(500, 50000, 2, 2.0, 3.0), step(1000, 100000, 4, 4.0, 5.5),
+                step(2000, 200000, 8, 7.0, 10.0), step(3000, 210000, 19.5, 15.0, 16.0),
+                step(4000, 150000, 90, 80.0, 90.0)])
+    assert cluster.best_within(single, 20)["rate"] == 1000
+    assert cluster.best_within(many, 20)["rate"] == 3000
+    spec = next(c for c in plan.build(False) if c.name == "chat-3node-fanout100").cluster
+    figures = {f["metric"]: f["value"] for f in cluster.scaling_figures(spec, single, many)}
+    assert figures["deliveries/s within ack p99 <= 20 ms, 1 node"] == 100000
+    assert figures["deliveries/s within ack p99 <= 20 ms, 3 nodes"] == 210000
+    assert figures["3 nodes / 1 node, deliveries/s (target >= 2.5x on 16 cores)"] == 2.1
+    assert figures["crossing nodes adds (p99, other node - sender's node), at that step, 3 "
+                   "nodes (target <= +2 ms)"] == pytest.approx(1.0)
+    lines = cluster.against_targets(cluster.scaling_figures(spec, single, many), 3)
+    assert "2.10x" in lines[0] and "not met" in lines[0], lines
+    assert "+1.00 ms" in lines[1] and lines[1].endswith("met"), lines
+    # A run that failed has no figure, not a zero.
+    failed = cluster.scaling_figures(spec, single, {"ok": False, "tool": {}})
+    assert {f["metric"]: f["value"] for f in failed}[
+        "deliveries/s within ack p99 <= 20 ms, 3 nodes"] is None
+
+
+def test_bench_suite_only_chat_3node_is_the_existing_case_alone():
+    proc = subprocess.run([str(REPO_ROOT / "bench" / "run"), "--list", "--only", "chat-3node"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    cases = [line.split()[0] for line in proc.stdout.splitlines()
+             if line and not line[0].isspace()]
+    assert cases == ["chat-3node"], proc.stdout
+    proc = subprocess.run([str(REPO_ROOT / "bench" / "run"), "--list", "--only", "chat-3node-"],
+                          capture_output=True, text=True, timeout=30)
+    assert [line.split()[0] for line in proc.stdout.splitlines()
+            if line.startswith("chat-")] == ["chat-3node-fanout100", "chat-3node-redis2"]
