@@ -81,16 +81,19 @@ std::unique_ptr<ClusterNode> ClusterNode::Create(const Config& config,
   if (node_id.empty()) return nullptr;
   std::unique_ptr<ClusterNode> node(new ClusterNode(node_id));
   node->raw_interest_ = std::make_unique<TopicInterest>(config.threads);
-  RedisBusOptions options{.address = *address,
-                          .node_id = std::move(node_id),
-                          .max_queued = config.redis_max_queued,
-                          .log = [](bool warning, const std::string& line) {
-                            if (warning) {
-                              RC_LOG(kWarn, "%s", line.c_str());
-                            } else {
-                              RC_LOG(kInfo, "%s", line.c_str());
-                            }
-                          }};
+  node->sentinel_ = address->sentinel();
+  RedisBusOptions options{
+      .address = *address,
+      .node_id = std::move(node_id),
+      .max_queued = config.redis_max_queued,
+      .sentinel_timeout = std::chrono::milliseconds(config.redis_sentinel_timeout_ms),
+      .log = [](bool warning, const std::string& line) {
+        if (warning) {
+          RC_LOG(kWarn, "%s", line.c_str());
+        } else {
+          RC_LOG(kInfo, "%s", line.c_str());
+        }
+      }};
   node->bus_ = RedisBus::Start(std::move(options), *node, &error);
   if (!node->bus_) {
     std::fprintf(stderr, "ringcast: cannot start the Redis bus: %s\n", error.c_str());
@@ -176,6 +179,20 @@ void ClusterNode::CollectMetrics(MetricSet& out) const {
               double(bus.calls));
   out.Counter("ringcast_redis_calls_failed_total", "Redis commands answered unavailable",
               double(bus.calls_failed));
+  if (!bus.master.empty()) {
+    out.Gauge("ringcast_redis_master",
+              "1 for the Redis master this node uses (redis+sentinel://: as the sentinels last "
+              "answered)",
+              1, {{"address", bus.master}});
+  }
+  if (sentinel_) {
+    out.Counter("ringcast_redis_failovers_total",
+                "Times the sentinels named another master (answer or +switch-master)",
+                double(bus.failovers));
+    out.Gauge("ringcast_redis_sentinel_connected",
+              "1 while a sentinel has answered and is watched for +switch-master",
+              bus.sentinel_connected ? 1 : 0);
+  }
 }
 
 void ClusterNode::OnTick() {

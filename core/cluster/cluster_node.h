@@ -78,6 +78,7 @@ class ClusterNode final : private RedisBusListener {
   RedisBusListener* RouteOf(std::string_view channel) const;
 
   const std::string node_id_;
+  bool sentinel_ = false;  // --redis names sentinels.
   std::vector<std::pair<std::string, RedisBusListener*>> routes_;
   ShardSet* shards_ = nullptr;
   ClusterWatcher* watcher_ = nullptr;

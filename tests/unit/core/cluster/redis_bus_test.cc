@@ -233,6 +233,57 @@ TEST(RedisAddressTest, ParsesUrls) {
   }
 }
 
+TEST(RedisAddressTest, ParsesSentinelUrls) {
+  std::string error;
+  auto a = RedisAddress::Parse("redis+sentinel://127.0.0.1:26390,[::1],s3.internal:26400/chat/3",
+                               &error);
+  ASSERT_TRUE(a) << error;
+  ASSERT_TRUE(a->sentinel());
+  ASSERT_EQ(a->sentinels.size(), 3u);
+  EXPECT_EQ(a->sentinels[0], (RedisEndpoint{"127.0.0.1", 26390}));
+  EXPECT_EQ(a->sentinels[1], (RedisEndpoint{"::1", 26379}));
+  EXPECT_EQ(a->sentinels[2], (RedisEndpoint{"s3.internal", 26400}));
+  EXPECT_EQ(a->master_name, "chat");
+  EXPECT_EQ(a->db, 3);
+  EXPECT_TRUE(a->host.empty());
+  EXPECT_TRUE(a->password.empty());
+  EXPECT_EQ(a->ToString(), "redis+sentinel://127.0.0.1:26390,[::1]:26379,s3.internal:26400/chat/3");
+
+  // The master's ACL user and password, the sentinels' in the query, %-decoded.
+  auto b = RedisAddress::Parse(
+      "redis+sentinel://app:p%40ss%3Fw%2Fd@h1:1,h2:2/mymaster?sentinel_user=sen&"
+      "sentinel_password=s%26cret",
+      &error);
+  ASSERT_TRUE(b) << error;
+  EXPECT_EQ(b->user, "app");
+  EXPECT_EQ(b->password, "p@ss?w/d");
+  EXPECT_EQ(b->sentinel_user, "sen");
+  EXPECT_EQ(b->sentinel_password, "s&cret");
+  EXPECT_EQ(b->master_name, "mymaster");
+  EXPECT_EQ(b->db, 0);
+  const std::string shown = b->ToString();
+  EXPECT_EQ(shown.find("p@ss"), std::string::npos) << shown;
+  EXPECT_EQ(shown.find("cret"), std::string::npos) << shown;
+  EXPECT_EQ(shown.find("app"), std::string::npos) << shown;
+
+  auto c = RedisAddress::Parse("redis+sentinel://:pw@h/m?sentinel_password=x", &error);
+  ASSERT_TRUE(c) << error;
+  EXPECT_TRUE(c->user.empty());
+  EXPECT_EQ(c->password, "pw");
+  EXPECT_EQ(c->sentinel_password, "x");
+  EXPECT_TRUE(c->sentinel_user.empty());
+
+  for (const char* bad :
+       {"redis+sentinel://", "redis+sentinel://h:1", "redis+sentinel://h:1/", "redis+sentinel:///m",
+        "redis+sentinel://h:1,/m", "redis+sentinel://h:0/m", "redis+sentinel://h:1/m/x",
+        "redis+sentinel://h:1/m?password=x", "redis+sentinel://h:1/m?sentinel_password=%4",
+        "redis+sentinel://u:%zz@h:1/m", "redis+sentinel://[::1/m"}) {
+    error.clear();
+    EXPECT_FALSE(RedisAddress::Parse(bad, &error)) << bad;
+    EXPECT_FALSE(error.empty()) << bad;
+  }
+}
+
 TEST(RedisAddressTest, NodeIds) {
   EXPECT_TRUE(ValidNodeId("node-1.a_b"));
   EXPECT_FALSE(ValidNodeId(""));
