@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "core/cluster/cluster_options.h"
-#include "core/cluster/redis_bus.h"
+#include "core/cluster/redis_bus_set.h"
 #include "core/flags.h"
 
 namespace ringcast::cluster {
@@ -13,8 +13,9 @@ void RegisterClusterFlags(FlagRegistry& flags, ClusterOptions* options) {
        "Cluster mode: the Redis every node shares for fan-out (docs/cluster.md); needs "
        "--database-url. redis://[[user]:password@]host:port[/db], or through Sentinel: "
        "redis+sentinel://[[user]:password@]host:port[,host:port...]/MASTER-NAME[/db]"
-       "[?sentinel_user=U&sentinel_password=P] (docs/cluster.md, \"High availability\"). "
-       "Empty: a single node",
+       "[?sentinel_user=U&sentinel_password=P] (docs/cluster.md, \"High availability\"); or "
+       "several of these, comma-separated (redis://a:6379,redis://b:6379): channels are "
+       "hashed over them, calls go to the first. Empty: a single node",
        std::nullopt, "RINGCAST_REDIS_URL"},
       {"node-id", &options->node_id,
        "This node's name in the cluster, 1-64 of [A-Za-z0-9._-] (default: generated once, "
@@ -56,7 +57,7 @@ void RegisterClusterFlags(FlagRegistry& flags, ClusterOptions* options) {
   flags.AddSecretFile({"redis", "--redis-url-file", "RINGCAST_REDIS_URL_FILE"});
   flags.AddCheck([options] {
     std::string error;
-    if (!options->redis_url.empty() && !RedisAddress::Parse(options->redis_url, &error)) {
+    if (!options->redis_url.empty() && !ParseRedisList(options->redis_url, &error)) {
       std::fprintf(stderr, "ringcast: --redis: %s\n", error.c_str());
       return false;
     }

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/cluster/redis_bus_set.h"
 #include "tests/unit/support/temp_dir.h"
 
 namespace ringcast::cluster {
@@ -284,6 +285,42 @@ TEST(RedisAddressTest, ParsesSentinelUrls) {
   }
 }
 
+TEST(RedisAddressTest, ParsesLists) {
+  std::string error;
+  auto one = ParseRedisList("redis://a:1", &error);
+  ASSERT_TRUE(one) << error;
+  ASSERT_EQ(one->size(), 1u);
+  // Split only where a scheme follows the comma: a sentinel URL keeps its host list.
+  auto three =
+      ParseRedisList("redis://:p,w@a:1/2,redis+sentinel://s1:5,s2:6/m,redis://b:2", &error);
+  ASSERT_TRUE(three) << error;
+  ASSERT_EQ(three->size(), 3u);
+  EXPECT_EQ((*three)[0].password, "p,w");
+  EXPECT_EQ((*three)[0].db, 2);
+  EXPECT_EQ((*three)[1].sentinels.size(), 2u);
+  EXPECT_EQ((*three)[1].master_name, "m");
+  EXPECT_EQ((*three)[2].host, "b");
+  for (const char* bad :
+       {"", "redis://a:1,redis://a:1/3", "redis://a:1,http://b", "redis://a:1,redis://",
+        "redis+sentinel://s:1/m,redis+sentinel://t:2/m"}) {
+    error.clear();
+    EXPECT_FALSE(ParseRedisList(bad, &error)) << bad;
+    EXPECT_FALSE(error.empty()) << bad;
+  }
+}
+
+TEST(RedisAddressTest, ChannelsHashTheSameEverywhere) {
+  // Every node of a cluster, of any version, must place a channel on the same instance: the
+  // hash (FNV-1a) is pinned here.
+  EXPECT_EQ(InstanceOf("anything", 1), 0u);
+  EXPECT_EQ(InstanceOf("rc:all", 2), size_t(0xeb983d87d30e6a2bull % 2));
+  std::map<size_t, int> spread;
+  for (int conv = 1; conv <= 1000; ++conv)
+    ++spread[InstanceOf("rc:conv:" + std::to_string(conv), 3)];
+  ASSERT_EQ(spread.size(), 3u);
+  for (const auto& [instance, count] : spread) EXPECT_GT(count, 250) << instance;
+}
+
 TEST(RedisAddressTest, NodeIds) {
   EXPECT_TRUE(ValidNodeId("node-1.a_b"));
   EXPECT_FALSE(ValidNodeId(""));
@@ -533,6 +570,75 @@ TEST(RedisBusTest, StopWithRedisUnreachableReturnsPromptly) {
   bus->Stop(500ms);
   EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
   EXPECT_FALSE(bus->stats().connected);
+}
+
+// The first channel named <prefix><n> that lives on `instance` of two.
+std::string ChannelOn(size_t instance, const std::string& prefix) {
+  for (int n = 0;; ++n) {
+    std::string channel = prefix + std::to_string(n);
+    if (InstanceOf(channel, 2) == instance) return channel;
+  }
+}
+
+TEST(RedisBusSetTest, ChannelsSpreadOverInstancesAndEachFailsAlone) {
+  RedisProcess first, second;
+  std::string error;
+  auto addresses = ParseRedisList(first.url() + "," + second.url(), &error);
+  ASSERT_TRUE(addresses) << error;
+  Recorder at_a, at_b;
+  RedisBusOptions options;
+  options.node_id = "a";
+  auto a = RedisBusSet::Start(*addresses, options, at_a, &error);
+  options.node_id = "b";
+  auto b = RedisBusSet::Start(*addresses, options, at_b, &error);
+  ASSERT_TRUE(a && b) << error;
+  const std::string on0 = ChannelOn(0, "rc:conv:"), on1 = ChannelOn(1, "rc:conv:");
+  b->Subscribe(on0);
+  b->Subscribe(on1);
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Missed(on0) == 1 && at_b.Missed(on1) == 1; }));
+  ASSERT_TRUE(Eventually([&] { return a->stats().connected; }));
+  // One OnConnected (the first instance's: the calls' connection), not one per instance.
+  ASSERT_TRUE(at_a.WaitFor([&] { return at_a.Connected() == 1; }));
+  for (int i = 0; i < 50; ++i) {
+    a->Publish(on0, "x" + std::to_string(i));
+    a->Publish(on1, "y" + std::to_string(i));
+  }
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Received(on0) == 50 && at_b.Received(on1) == 50; }));
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(at_b.Messages(on0)[size_t(i)], "x" + std::to_string(i));
+    EXPECT_EQ(at_b.Messages(on1)[size_t(i)], "y" + std::to_string(i));
+  }
+  EXPECT_EQ(a->stats(0).published, 50u);
+  EXPECT_EQ(a->stats(1).published, 50u);
+  EXPECT_EQ(a->stats().published, 100u);
+  EXPECT_EQ(a->name(1), second.url().substr(8));
+  EXPECT_EQ(at_a.Connected(), 1);
+
+  // The second instance dies: the first's channel stays live, calls (on the first) work.
+  second.Stop();
+  ASSERT_TRUE(Eventually([&] { return !a->stats(1).connected && !b->stats(1).connected; }));
+  EXPECT_FALSE(a->stats().connected);
+  a->Publish(on0, "live");
+  a->Publish(on1, "held");
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Received(on0) == 51; }));
+  EXPECT_EQ(at_b.Messages(on0).back(), "live");
+  Replies replies;
+  a->Call({"SET", "k", "v"}, replies.Expect());
+  ASSERT_TRUE(replies.WaitFor(1));
+  EXPECT_TRUE(replies.At(0).ok());
+  EXPECT_EQ(a->stats(0).calls, 1u);
+  EXPECT_EQ(a->stats(1).calls, 0u);
+
+  // Back (empty): its channel is resubscribed and announced as maybe missed.
+  second.Start();
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Missed(on1) >= 2; }, 15s));
+  EXPECT_EQ(at_b.Missed(on0), 1);
+  ASSERT_TRUE(Eventually([&] { return a->stats().connected && b->stats().connected; }, 15s));
+  a->Publish(on1, "live again");
+  ASSERT_TRUE(at_b.WaitFor([&] {
+    auto got = at_b.Messages(on1);
+    return !got.empty() && got.back() == "live again";
+  }));
 }
 
 }  // namespace
