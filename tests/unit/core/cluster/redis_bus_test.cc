@@ -41,18 +41,38 @@ int FreePort() {
 // A throwaway redis-server: no persistence, its own directory, killed by the destructor.
 class RedisProcess {
  public:
-  RedisProcess() : port_(FreePort()) { Start(); }
+  // extra: more redis-server options (--replicaof host port). sentinel_config: run
+  // redis-sentinel instead, with this configuration.
+  explicit RedisProcess(std::vector<std::string> extra = {}, std::string sentinel_config = {})
+      : port_(FreePort()), extra_(std::move(extra)), sentinel_config_(std::move(sentinel_config)) {
+    Start();
+  }
   ~RedisProcess() { Stop(); }
 
   void Start() {
+    const std::string port = std::to_string(port_);
+    // Its start-up banner and warnings go to its own log, not the test's output.
+    const std::string log = dir_ + "/redis.log";
+    std::vector<std::string> args = {
+        "redis-server", "--port", port, "--bind",     "127.0.0.1", "--save",    "", "--appendonly",
+        "no",           "--dir",  dir_, "--loglevel", "warning",   "--logfile", log};
+    const char* binary = "/usr/bin/redis-server";
+    if (!sentinel_config_.empty()) {
+      const std::string config = dir_ + "/sentinel.conf";
+      std::FILE* file = std::fopen(config.c_str(), "w");
+      std::fprintf(file, "port %s\nbind 127.0.0.1\ndir %s\nlogfile %s\n%s\n", port.c_str(),
+                   dir_.c_str(), log.c_str(), sentinel_config_.c_str());
+      std::fclose(file);
+      binary = "/usr/bin/redis-sentinel";
+      args = {"redis-sentinel", config};
+    }
+    args.insert(args.end(), extra_.begin(), extra_.end());
     pid_ = fork();
     if (pid_ == 0) {
-      const std::string port = std::to_string(port_);
-      // Its start-up banner and warnings go to its own log, not the test's output.
-      const std::string log = dir_ + "/redis.log";
-      execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--dir", dir_.c_str(), "--loglevel", "warning",
-            "--logfile", log.c_str(), static_cast<char*>(nullptr));
+      std::vector<char*> argv;
+      for (std::string& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      execv(binary, argv.data());
       _exit(127);
     }
     // Ready when it accepts connections.
@@ -84,9 +104,24 @@ class RedisProcess {
   }
 
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
+
+  // redis-cli's output (stdout, trimmed).
+  std::string CliOutput(const std::string& args) {
+    std::string out;
+    std::FILE* pipe =
+        popen(("redis-cli -p " + std::to_string(port_) + " " + args + " 2>/dev/null").c_str(), "r");
+    char buffer[256];
+    while (pipe != nullptr && std::fgets(buffer, sizeof buffer, pipe) != nullptr) out += buffer;
+    if (pipe != nullptr) pclose(pipe);
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    return out;
+  }
 
  private:
   int port_;
+  std::vector<std::string> extra_;
+  std::string sentinel_config_;
   ringcast::testing::TempDir scratch_{"ringcast-redis-"};
   std::string dir_ = scratch_.path();
   pid_t pid_ = -1;
@@ -570,6 +605,48 @@ TEST(RedisBusTest, StopWithRedisUnreachableReturnsPromptly) {
   bus->Stop(500ms);
   EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
   EXPECT_FALSE(bus->stats().connected);
+}
+
+// A master, its replica and one redis-sentinel (quorum 1) watching it as "rcmaster"; the bus is
+// given a dead sentinel first, then the live one. A manual failover (SENTINEL FAILOVER, as a
+// kill would end, but at once) promotes the replica: both buses move to it by themselves, and
+// publications cross again, the subscription renewed and announced as maybe missed.
+TEST(RedisBusTest, FollowsASentinelFailoverToThePromotedReplica) {
+  RedisProcess master;
+  RedisProcess replica({"--replicaof", "127.0.0.1", std::to_string(master.port())});
+  RedisProcess sentinel({}, "sentinel monitor rcmaster 127.0.0.1 " + std::to_string(master.port()) +
+                                " 1\nsentinel down-after-milliseconds rcmaster 1000\n"
+                                "sentinel failover-timeout rcmaster 2000");
+  const std::string url = "redis+sentinel://127.0.0.1:" + std::to_string(FreePort()) +
+                          ",127.0.0.1:" + std::to_string(sentinel.port()) + "/rcmaster";
+  Recorder at_a, at_b;
+  auto a = StartBus(url, "a", at_a);
+  auto b = StartBus(url, "b", at_b);
+  b->Subscribe("ch");
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Missed("ch") == 1; }));
+  ASSERT_TRUE(Eventually([&] { return a->stats().connected; }));
+  const std::string old_master = "127.0.0.1:" + std::to_string(master.port());
+  const std::string new_master = "127.0.0.1:" + std::to_string(replica.port());
+  EXPECT_EQ(a->stats().master, old_master);
+  EXPECT_TRUE(a->stats().sentinel_connected);
+  a->Publish("ch", "before");
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Received("ch") == 1; }));
+
+  // The sentinel refuses (NOGOODSLAVE) until it has seen the replica.
+  ASSERT_TRUE(
+      Eventually([&] { return sentinel.CliOutput("SENTINEL FAILOVER rcmaster") == "OK"; }, 20s));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return a->stats().master == new_master && b->stats().master == new_master &&
+               a->stats().connected && b->stats().connected;
+      },
+      20s));
+  EXPECT_EQ(a->stats().failovers, 1u);
+  EXPECT_EQ(replica.CliOutput("ROLE").substr(0, 6), "master");
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Missed("ch") >= 2; }));
+  a->Publish("ch", "after");
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Received("ch") == 2; }));
+  EXPECT_EQ(at_b.Messages("ch").back(), "after");
 }
 
 // The first channel named <prefix><n> that lives on `instance` of two.
