@@ -41,9 +41,10 @@ def instance_of(channel: str, count: int) -> int:
     return h % count
 
 
-def publishes(cluster, node: int, instance: RedisServer) -> float:
+def publishes(cluster, node: int, instance: RedisServer, what: str = "publishes") -> float:
+    """Node `node`'s ringcast_redis_<what>_total on `instance` (publishes, received)."""
     families, _ = scrape(cluster.port(node))
-    return value(families, "ringcast_redis_publishes", redis=f"127.0.0.1:{instance.port}")
+    return value(families, f"ringcast_redis_{what}", redis=f"127.0.0.1:{instance.port}")
 
 
 @pytest.mark.timeout(60)
@@ -111,9 +112,12 @@ def test_two_instances_spread_fail_alone_and_recover(cluster_factory, tmp_path):
                     value(scrape(cluster.port(n))[0], "ringcast_redis_connected") == 2
                     for n in (0, 1)), 15, "both nodes back on both instances")
                 b_back = publishes(cluster, 0, second)
-                started = time.monotonic()
+                received_back = publishes(cluster, 1, second, "received")
                 await exchange(c0, cb, conv_b, "B live again", timeout=5)
+                # Through B itself: node 1 published it there and node 2 received it there.
                 assert publishes(cluster, 0, second) > b_back
+                await wait_until(lambda: publishes(cluster, 1, second, "received") >
+                                 received_back, 5, "node 2 received nothing through B")
                 await exchange(c0, ca, conv_a, "A still live", timeout=5)
                 for c in (c0, ca, cb):
                     assert c.closed is None, c.describe()
