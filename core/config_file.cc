@@ -353,11 +353,14 @@ std::string ConfigLayers::Print(
 
 std::string RedactPassword(const std::string& url) {
   std::string out = url;
-  if (size_t scheme = out.find("://"); scheme != std::string::npos) {
+  // Every URL of a list (--redis redis://:a@x,redis://:b@y) has its password redacted.
+  for (size_t scheme = out.find("://"); scheme != std::string::npos;
+       scheme = out.find("://", scheme + 3)) {
     const size_t authority = scheme + 3;
+    const size_t next = out.find("://", authority);
     const size_t at = out.find('@', authority);
     const size_t colon = out.find(':', authority);
-    if (at != std::string::npos && colon != std::string::npos && colon < at) {
+    if (at != std::string::npos && at < next && colon != std::string::npos && colon < at) {
       out.replace(colon + 1, at - colon - 1, kRedacted);
     }
   }

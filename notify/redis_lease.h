@@ -11,7 +11,7 @@
 
 #include <string>
 
-#include "core/cluster/redis_bus.h"
+#include "core/cluster/redis_bus_set.h"
 #include "notify/notifier.h"
 
 namespace ringcast::notify {
@@ -21,12 +21,12 @@ class RedisLease final : public NotifierLease {
   static constexpr int64_t kLeaseMs = 10000;
   static constexpr int64_t kWaitMs = 2000;
 
-  RedisLease(cluster::RedisBus& bus, std::string node_id)
+  RedisLease(cluster::RedisBusSet& bus, std::string node_id)
       : bus_(bus), node_id_(std::move(node_id)) {}
   bool Hold() override;
 
  private:
-  cluster::RedisBus& bus_;
+  cluster::RedisBusSet& bus_;
   const std::string node_id_;
 };
 

@@ -136,7 +136,7 @@ class ClusterLink final : public cluster::RedisBusListener {
 
   ChatService& service_;
   cluster::ClusterNode& node_;
-  cluster::RedisBus& bus_;
+  cluster::RedisBusSet& bus_;
   // Bus thread only: conversations whose delivery a full inbox refused, still to be checked.
   // Only "ask the owner to compare with the store" is owed, never the refused publication
   // itself (the store has it): a set of ids, not a DeliveryLag (chat/README.md, "Refused mail").

@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "core/cluster/cluster_options.h"
-#include "core/cluster/redis_bus.h"
+#include "core/cluster/redis_bus_set.h"
 #include "core/flags.h"
 
 namespace ringcast::cluster {
@@ -10,8 +10,12 @@ namespace ringcast::cluster {
 void RegisterClusterFlags(FlagRegistry& flags, ClusterOptions* options) {
   flags.Add({
       {"redis", &options->redis_url,
-       "Cluster mode: redis://[:password@]host:port[/db] that every node shares for fan-out "
-       "(docs/cluster.md); needs --database-url. Empty: a single node",
+       "Cluster mode: the Redis every node shares for fan-out (docs/cluster.md); needs "
+       "--database-url. redis://[[user]:password@]host:port[/db], or through Sentinel: "
+       "redis+sentinel://[[user]:password@]host:port[,host:port...]/MASTER-NAME[/db]"
+       "[?sentinel_user=U&sentinel_password=P] (docs/cluster.md, \"High availability\"); or "
+       "several of these, comma-separated (redis://a:6379,redis://b:6379): channels are "
+       "hashed over them, calls go to the first. Empty: a single node",
        std::nullopt, "RINGCAST_REDIS_URL"},
       {"node-id", &options->node_id,
        "This node's name in the cluster, 1-64 of [A-Za-z0-9._-] (default: generated once, "
@@ -20,6 +24,10 @@ void RegisterClusterFlags(FlagRegistry& flags, ClusterOptions* options) {
        "Publications waiting for Redis at most (while it is slow or away); more are dropped "
        "and the other nodes read them from the store",
        CLI::Range(16, 1 << 24)},
+      {"redis-sentinel-timeout-ms", &options->redis_sentinel_timeout_ms,
+       "Cluster mode with redis+sentinel://: a sentinel that has not connected and answered "
+       "where the master is within this many milliseconds is skipped for the next one",
+       CLI::Range(10, 60000)},
       {"cluster-check-interval", &options->cluster_check_interval_s,
        "Cluster mode: seconds between checks of every followed conversation's newest seq "
        "against the store (catches a lost last publication)",
@@ -49,7 +57,7 @@ void RegisterClusterFlags(FlagRegistry& flags, ClusterOptions* options) {
   flags.AddSecretFile({"redis", "--redis-url-file", "RINGCAST_REDIS_URL_FILE"});
   flags.AddCheck([options] {
     std::string error;
-    if (!options->redis_url.empty() && !RedisAddress::Parse(options->redis_url, &error)) {
+    if (!options->redis_url.empty() && !ParseRedisList(options->redis_url, &error)) {
       std::fprintf(stderr, "ringcast: --redis: %s\n", error.c_str());
       return false;
     }

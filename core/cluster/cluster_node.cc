@@ -72,8 +72,8 @@ std::string AdvertisedAddress(const Config& config) {
 std::unique_ptr<ClusterNode> ClusterNode::Create(const Config& config,
                                                  const std::string& data_dir) {
   std::string error;
-  auto address = RedisAddress::Parse(config.redis_url, &error);
-  if (!address) {
+  auto addresses = ParseRedisList(config.redis_url, &error);
+  if (!addresses) {
     std::fprintf(stderr, "ringcast: --redis: %s\n", error.c_str());
     return nullptr;
   }
@@ -81,17 +81,19 @@ std::unique_ptr<ClusterNode> ClusterNode::Create(const Config& config,
   if (node_id.empty()) return nullptr;
   std::unique_ptr<ClusterNode> node(new ClusterNode(node_id));
   node->raw_interest_ = std::make_unique<TopicInterest>(config.threads);
-  RedisBusOptions options{.address = *address,
-                          .node_id = std::move(node_id),
-                          .max_queued = config.redis_max_queued,
-                          .log = [](bool warning, const std::string& line) {
-                            if (warning) {
-                              RC_LOG(kWarn, "%s", line.c_str());
-                            } else {
-                              RC_LOG(kInfo, "%s", line.c_str());
-                            }
-                          }};
-  node->bus_ = RedisBus::Start(std::move(options), *node, &error);
+  for (const RedisAddress& address : *addresses) node->sentinel_ |= address.sentinel();
+  RedisBusOptions options{
+      .node_id = std::move(node_id),
+      .max_queued = config.redis_max_queued,
+      .sentinel_timeout = std::chrono::milliseconds(config.redis_sentinel_timeout_ms),
+      .log = [](bool warning, const std::string& line) {
+        if (warning) {
+          RC_LOG(kWarn, "%s", line.c_str());
+        } else {
+          RC_LOG(kInfo, "%s", line.c_str());
+        }
+      }};
+  node->bus_ = RedisBusSet::Start(*addresses, std::move(options), *node, &error);
   if (!node->bus_) {
     std::fprintf(stderr, "ringcast: cannot start the Redis bus: %s\n", error.c_str());
     return nullptr;
@@ -112,8 +114,12 @@ std::unique_ptr<ClusterNode> ClusterNode::Create(const Config& config,
         return connections;
       });
   node->registry_ptr_.store(node->registry_.get(), std::memory_order_release);
-  RC_LOG(kInfo, "cluster mode: node %s, Redis at %s", node->node_id_.c_str(),
-         address->ToString().c_str());
+  std::string where;
+  for (size_t i = 0; i < addresses->size(); ++i) {
+    where += (i > 0 ? ", " : "") + (*addresses)[i].ToString();
+  }
+  RC_LOG(kInfo, "cluster mode: node %s, Redis at %s%s", node->node_id_.c_str(), where.c_str(),
+         addresses->size() > 1 ? " (channels hashed over them, calls on the first)" : "");
   return node;
 }
 
@@ -148,34 +154,55 @@ void ClusterNode::OnConnected() {
 }
 
 void ClusterNode::CollectMetrics(MetricSet& out) const {
-  const RedisBusStats bus = bus_->stats();
-  out.Gauge("ringcast_redis_connected",
-            "1 while both Redis connections (publish, subscribe) are up", bus.connected ? 1 : 0);
   out.Gauge("ringcast_cluster_registered",
             "1 while this node's registry entry is current (its last heartbeat was answered)",
             ready() ? 1 : 0);
   out.Gauge("ringcast_cluster_live_nodes",
             "Live nodes in the registry (this one included) at this node's last heartbeat",
             double(registry_->LiveNodes()->size()));
-  out.Counter("ringcast_redis_publishes_total", "PUBLISH commands written to Redis",
-              double(bus.published));
-  out.Counter("ringcast_redis_writes_total", "write(2) calls that carried PUBLISHes (pipelining)",
-              double(bus.writes));
-  out.Counter("ringcast_redis_received_total", "Publications from other nodes received",
-              double(bus.received));
-  out.Counter("ringcast_redis_dropped_total",
-              "Publications never written (queue bound, or Redis unreachable)",
-              double(bus.dropped));
-  out.Counter("ringcast_redis_unconfirmed_total",
-              "PUBLISHes written to a connection that broke before Redis answered (maybe lost)",
-              double(bus.unconfirmed));
-  out.Counter("ringcast_redis_reconnects_total", "Redis connections re-established",
-              double(bus.reconnects));
-  out.Gauge("ringcast_redis_subscriptions", "Channels subscribed now", double(bus.subscribed));
-  out.Counter("ringcast_redis_calls_total", "Redis commands with a reply (scripts, counters)",
-              double(bus.calls));
-  out.Counter("ringcast_redis_calls_failed_total", "Redis commands answered unavailable",
-              double(bus.calls_failed));
+  // Per Redis instance (--redis may list several), labelled `redis`, not `instance`: that is
+  // Prometheus's own label for the scraped node (deploy/grafana groups by it).
+  for (size_t i = 0; i < bus_->size(); ++i) {
+    const RedisBusStats bus = bus_->stats(i);
+    const MetricLabels labels = {{"redis", bus_->name(i)}};
+    out.Gauge("ringcast_redis_connected",
+              "1 while both Redis connections (publish, subscribe) are up", bus.connected ? 1 : 0,
+              labels);
+    out.Counter("ringcast_redis_publishes_total", "PUBLISH commands written to Redis",
+                double(bus.published), labels);
+    out.Counter("ringcast_redis_writes_total", "write(2) calls that carried PUBLISHes (pipelining)",
+                double(bus.writes), labels);
+    out.Counter("ringcast_redis_received_total", "Publications from other nodes received",
+                double(bus.received), labels);
+    out.Counter("ringcast_redis_dropped_total",
+                "Publications never written (queue bound, or Redis unreachable)",
+                double(bus.dropped), labels);
+    out.Counter("ringcast_redis_unconfirmed_total",
+                "PUBLISHes written to a connection that broke before Redis answered (maybe lost)",
+                double(bus.unconfirmed), labels);
+    out.Counter("ringcast_redis_reconnects_total", "Redis connections re-established",
+                double(bus.reconnects), labels);
+    out.Gauge("ringcast_redis_subscriptions", "Channels subscribed now", double(bus.subscribed),
+              labels);
+    out.Counter("ringcast_redis_calls_total", "Redis commands with a reply (scripts, counters)",
+                double(bus.calls), labels);
+    out.Counter("ringcast_redis_calls_failed_total", "Redis commands answered unavailable",
+                double(bus.calls_failed), labels);
+    if (!bus.master.empty()) {
+      out.Gauge("ringcast_redis_master",
+                "1 for the Redis master this node uses (redis+sentinel://: as the sentinels last "
+                "answered)",
+                1, {{"redis", bus_->name(i)}, {"address", bus.master}});
+    }
+    if (sentinel_) {
+      out.Counter("ringcast_redis_failovers_total",
+                  "Times the sentinels named another master (answer or +switch-master)",
+                  double(bus.failovers), labels);
+      out.Gauge("ringcast_redis_sentinel_connected",
+                "1 while a sentinel has answered and is watched for +switch-master",
+                bus.sentinel_connected ? 1 : 0, labels);
+    }
+  }
 }
 
 void ClusterNode::OnTick() {

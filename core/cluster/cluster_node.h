@@ -1,7 +1,8 @@
 // ClusterNode: this process as one node of a cluster (--redis; docs/cluster.md).
 //
 // Owner: main() builds it before the shards and starts it once they exist; it is then shared,
-// read-only, by every thread. It owns the RedisBus and routes what arrives from other nodes by
+// read-only, by every thread. It owns the buses (RedisBusSet: one RedisBus per --redis instance)
+// and routes what arrives from other nodes by
 // channel prefix to whoever registered the prefix before Start (the chat: conversation and
 // membership channels). The engine's own use is /raw/{channel}: a shard whose first local
 // subscriber of a channel arrives follows "rc:raw:<channel>"; the bus posts publications from
@@ -24,6 +25,7 @@
 
 #include "core/cluster/node_registry.h"
 #include "core/cluster/redis_bus.h"
+#include "core/cluster/redis_bus_set.h"
 #include "core/config.h"
 #include "core/pubsub/topic_interest.h"
 #include "proto/ws_frame.h"
@@ -55,7 +57,7 @@ class ClusterNode final : private RedisBusListener {
   void Stop();
 
   const std::string& node_id() const { return node_id_; }
-  RedisBus& bus() { return *bus_; }
+  RedisBusSet& bus() { return *bus_; }
   NodeRegistry& registry() { return *registry_; }
   // Any thread: the bus is connected and the node's registration is current (GET /ready).
   bool ready() const;
@@ -78,6 +80,7 @@ class ClusterNode final : private RedisBusListener {
   RedisBusListener* RouteOf(std::string_view channel) const;
 
   const std::string node_id_;
+  bool sentinel_ = false;  // --redis names sentinels.
   std::vector<std::pair<std::string, RedisBusListener*>> routes_;
   ShardSet* shards_ = nullptr;
   ClusterWatcher* watcher_ = nullptr;
@@ -85,7 +88,7 @@ class ClusterNode final : private RedisBusListener {
   std::mutex missed_before_start_mutex_;
   std::vector<std::string> missed_before_start_;  // OnMaybeMissed before Start: replayed.
   std::unique_ptr<TopicInterest> raw_interest_;   // Before the bus: its thread reads it.
-  std::unique_ptr<RedisBus> bus_;
+  std::unique_ptr<RedisBusSet> bus_;
   // Built right after the bus, whose thread may already call OnConnected/OnTick: null until
   // then (the first heartbeat goes at the next tick).
   std::atomic<NodeRegistry*> registry_ptr_{nullptr};

@@ -14,6 +14,7 @@ struct ClusterOptions {
   std::string redis_url;  // Empty: a single node.
   std::string node_id;    // Empty: <data_dir>/node-id, generated once.
   uint32_t redis_max_queued = 65536;
+  uint32_t redis_sentinel_timeout_ms = 500;
   uint32_t cluster_check_interval_s = 5;
   uint32_t node_ttl_s = 10;   // Registry entry without a heartbeat, then dead.
   bool forward_sends = true;  // A conversation's messages committed by one node.

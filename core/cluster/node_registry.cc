@@ -70,7 +70,7 @@ int64_t WallMs() {
 
 }  // namespace
 
-NodeRegistry::NodeRegistry(RedisBus& bus, NodeRegistryOptions options,
+NodeRegistry::NodeRegistry(RedisBusSet& bus, NodeRegistryOptions options,
                            std::function<uint64_t()> connections)
     : bus_(bus),
       options_(std::move(options)),

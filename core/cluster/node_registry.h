@@ -27,7 +27,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/cluster/redis_bus.h"
+#include "core/cluster/redis_bus_set.h"
 
 namespace ringcast::cluster {
 
@@ -54,7 +54,8 @@ struct NodeRegistryOptions {
 class NodeRegistry {
  public:
   // `connections` is called on the bus thread for each heartbeat (it must be thread-safe).
-  NodeRegistry(RedisBus& bus, NodeRegistryOptions options, std::function<uint64_t()> connections);
+  NodeRegistry(RedisBusSet& bus, NodeRegistryOptions options,
+               std::function<uint64_t()> connections);
 
   // Any thread. Until a watcher is set, a fresh registration stays to be reported.
   void SetWatcher(ClusterWatcher* watcher) { watcher_.store(watcher, std::memory_order_release); }
@@ -80,7 +81,7 @@ class NodeRegistry {
   void Heartbeat();
   std::string Describe() const;
 
-  RedisBus& bus_;
+  RedisBusSet& bus_;
   const NodeRegistryOptions options_;
   const std::function<uint64_t()> connections_;
   const int64_t started_ms_;  // Wall clock, shown to operators.

@@ -36,6 +36,8 @@ constexpr std::string_view kControlChannel = "rc:ctl";
 constexpr size_t kMaxMissedNamed = 1024;
 // Channels per SUBSCRIBE/UNSUBSCRIBE command.
 constexpr size_t kChannelsPerCommand = 512;
+// Where a sentinel announces a failover (redis.io, "Sentinel API": Pub/Sub messages).
+constexpr std::string_view kSwitchMaster = "+switch-master";
 constexpr milliseconds kFirstBackoff{100};
 constexpr milliseconds kMaxBackoff{2000};
 constexpr milliseconds kTick{100};
@@ -126,73 +128,6 @@ bool ValidNodeId(std::string_view id) {
   });
 }
 
-std::optional<RedisAddress> RedisAddress::Parse(std::string_view url, std::string* error) {
-  constexpr std::string_view kScheme = "redis://";
-  if (!url.starts_with(kScheme)) {
-    *error = "a Redis URL starts with redis:// (redis://host:port[/db])";
-    return std::nullopt;
-  }
-  url.remove_prefix(kScheme.size());
-  RedisAddress address;
-  if (size_t at = url.rfind('@'); at != std::string_view::npos) {
-    std::string_view credentials = url.substr(0, at);
-    url.remove_prefix(at + 1);
-    size_t colon = credentials.find(':');
-    if (colon == std::string_view::npos) {
-      address.password = std::string(credentials);
-    } else {
-      address.user = std::string(credentials.substr(0, colon));
-      address.password = std::string(credentials.substr(colon + 1));
-    }
-  }
-  std::string_view db;
-  if (size_t slash = url.find('/'); slash != std::string_view::npos) {
-    db = url.substr(slash + 1);
-    url = url.substr(0, slash);
-  }
-  std::string_view port;
-  if (url.starts_with('[')) {  // [::1]:6379
-    size_t close = url.find(']');
-    if (close == std::string_view::npos) {
-      *error = "unterminated [ in the Redis host";
-      return std::nullopt;
-    }
-    address.host = std::string(url.substr(1, close - 1));
-    url.remove_prefix(close + 1);
-    if (url.starts_with(':')) port = url.substr(1);
-  } else {
-    size_t colon = url.rfind(':');
-    address.host = std::string(url.substr(0, colon));
-    if (colon != std::string_view::npos) port = url.substr(colon + 1);
-  }
-  if (address.host.empty()) {
-    *error = "the Redis URL names no host";
-    return std::nullopt;
-  }
-  if (!port.empty()) {
-    unsigned value = 0;
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
-      *error = "bad port '" + std::string(port) + "' in the Redis URL";
-      return std::nullopt;
-    }
-    address.port = uint16_t(value);
-  }
-  if (!db.empty()) {
-    auto [end, ec] = std::from_chars(db.data(), db.data() + db.size(), address.db);
-    if (ec != std::errc() || end != db.data() + db.size() || address.db < 0) {
-      *error = "bad database number '" + std::string(db) + "' in the Redis URL";
-      return std::nullopt;
-    }
-  }
-  return address;
-}
-
-std::string RedisAddress::ToString() const {
-  std::string host_part = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  return host_part + ":" + std::to_string(port) + "/" + std::to_string(db);
-}
-
 // The bus thread and everything it owns.
 class RedisBus::Loop {
  public:
@@ -203,18 +138,26 @@ class RedisBus::Loop {
         random_(std::random_device{}()) {
     publisher_.role = "publisher";
     subscriber_.role = "subscriber";
+    sentinel_.role = "sentinel";
+    sentinels_ = options_.address.sentinels;
+    if (!options_.address.sentinel()) {
+      master_ = {options_.address.host, options_.address.port};
+      master_known_ = true;
+      SetMasterStat();
+    }
   }
 
   ~Loop() {
     Stop(milliseconds(0));
     Close(publisher_);
     Close(subscriber_);
+    Close(sentinel_);
   }
 
   bool Begin(std::string* error) {
     io_ = IoLoop::Create({.thread_name = "redis-bus"}, error);
     if (!io_) return false;
-    for (Connection* c : {&publisher_, &subscriber_}) {
+    for (Connection* c : {&publisher_, &subscriber_, &sentinel_}) {
       c->watch = io_->Watch(-1, 0, [this, c](short revents) { OnEvents(*c, revents); });
     }
     io_->Start({.turn = [this] { return Turn(); },
@@ -288,6 +231,10 @@ class RedisBus::Loop {
     stats.connected = stats_connected_.load(std::memory_order_relaxed);
     stats.calls = stats_calls_.load(std::memory_order_relaxed);
     stats.calls_failed = stats_calls_failed_.load(std::memory_order_relaxed);
+    stats.failovers = stats_failovers_.load(std::memory_order_relaxed);
+    stats.sentinel_connected = stats_sentinel_connected_.load(std::memory_order_relaxed);
+    std::lock_guard lock(stats_mutex_);
+    stats.master = stats_master_;
     return stats;
   }
 
@@ -298,7 +245,13 @@ class RedisBus::Loop {
     const char* role = "";
     int fd = -1;
     int watch = -1;  // Its IoLoop watch.
-    enum class State : uint8_t { kDown, kConnecting, kReady } state = State::kDown;
+    // kHandshake (Sentinel only): connected, AUTH/SELECT/ROLE written, nothing else until ROLE
+    // says master (the client guidelines' step 3): a replica would take PUBLISHes and deliver
+    // them to nobody else.
+    enum class State : uint8_t { kDown, kConnecting, kHandshake, kReady } state = State::kDown;
+    SteadyClock::time_point since{};  // Connect() began.
+    RedisEndpoint endpoint;           // Where it connects.
+    uint64_t epoch = 0;               // master_epoch_ when it connected.
     redisReader* reader = nullptr;
     std::string out;
     size_t out_sent = 0;
@@ -353,14 +306,17 @@ class RedisBus::Loop {
       }
       Maintain(publisher_, now);
       Maintain(subscriber_, now);
+      if (options_.address.sentinel()) Maintain(sentinel_, now);
+      Timeouts(now);
       if (!stopping && now >= next_tick_at_) {
         next_tick_at_ = now + kTick;
         listener_.OnTick();
       }
       Probe(now);
-      Flush(publisher_, true);
-      Flush(subscriber_, false);
-      for (Connection* c : {&publisher_, &subscriber_}) {
+      Flush(publisher_);
+      Flush(subscriber_);
+      Flush(sentinel_);
+      for (Connection* c : {&publisher_, &subscriber_, &sentinel_}) {
         short events = POLLIN;
         if (c->state == Connection::State::kConnecting || c->pending_out() > 0) events |= POLLOUT;
         io_->Update(c->watch, c->fd, events);
@@ -455,20 +411,26 @@ class RedisBus::Loop {
   // --- Connections -------------------------------------------------------------------------
 
   void Maintain(Connection& c, SteadyClock::time_point now) {
-    if (c.state == Connection::State::kDown && now >= c.retry_at) Connect(c);
+    if (c.state != Connection::State::kDown || now < c.retry_at) return;
+    if (&c == &sentinel_) return Connect(c, sentinels_[sentinel_at_]);
+    // Sentinel: a connection that broke re-resolves the master before it reconnects (the
+    // guidelines' "handle reconnections"); both connections wait for the one answer.
+    if (!master_known_ || master_stale_) return RequestResolve();
+    Connect(c, master_);
   }
 
-  void Connect(Connection& c) {
+  void Connect(Connection& c, const RedisEndpoint& endpoint) {
+    c.since = SteadyClock::now();
+    c.endpoint = endpoint;
+    c.epoch = master_epoch_;
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* found = nullptr;
-    const std::string port = std::to_string(options_.address.port);
+    const std::string port = std::to_string(endpoint.port);
     // getaddrinfo blocks, but only this thread.
-    if (int rc = getaddrinfo(options_.address.host.c_str(), port.c_str(), &hints, &found);
-        rc != 0) {
-      return Fail(c,
-                  std::string("cannot resolve ") + options_.address.host + ": " + gai_strerror(rc));
+    if (int rc = getaddrinfo(endpoint.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+      return Fail(c, std::string("cannot resolve ") + endpoint.host + ": " + gai_strerror(rc));
     }
     int fd = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int rc = fd < 0 ? -1 : connect(fd, found->ai_addr, found->ai_addrlen);
@@ -496,6 +458,7 @@ class RedisBus::Loop {
     c.handshake_replies = 0;
     c.unanswered = 0;
     c.awaiting.clear();
+    if (&c == &sentinel_) return SentinelConnected();
     const RedisAddress& address = options_.address;
     if (!address.password.empty()) {
       if (address.user.empty()) {
@@ -509,9 +472,22 @@ class RedisBus::Loop {
       AppendCommand(c.out, {"SELECT", std::to_string(address.db)});
       ++c.handshake_replies;
     }
+    if (address.sentinel()) {
+      // ROLE last: its answer, the last of the handshake, makes the connection usable.
+      AppendCommand(c.out, {"ROLE"});
+      ++c.handshake_replies;
+      c.state = Connection::State::kHandshake;
+      return;
+    }
+    Established(c);
+  }
+
+  // The connection may carry the bus's traffic (Sentinel: ROLE said master).
+  void Established(Connection& c) {
+    c.state = Connection::State::kReady;
     if (c.ever_ready) stats_reconnects_.fetch_add(1, std::memory_order_relaxed);
     if (c.outage_logged || c.ever_ready) {
-      Log(false, std::string("redis: ") + c.role + " connected again to " + address.ToString());
+      Log(false, std::string("redis: ") + c.role + " connected again to " + Where());
     }
     c.ever_ready = true;
     c.outage_logged = false;
@@ -531,6 +507,14 @@ class RedisBus::Loop {
       Subscribe(channels);
     }
     UpdateConnected();
+  }
+
+  // Where the bus's Redis is, for logs: never a password.
+  std::string Where() const {
+    if (!options_.address.sentinel()) return options_.address.ToString();
+    return "master '" + options_.address.master_name + "' at " +
+           (master_known_ ? master_.ToString() : std::string("(unknown)")) + "/" +
+           std::to_string(options_.address.db);
   }
 
   void Subscribe(const std::vector<std::string_view>& channels) {
@@ -557,6 +541,10 @@ class RedisBus::Loop {
   }
 
   void Fail(Connection& c, const std::string& why) {
+    if (&c == &sentinel_) return SentinelFailed(why);
+    // Sentinel: this connection's master may be gone or demoted; unless a newer answer came
+    // since it connected, ask again before the next try.
+    if (options_.address.sentinel() && c.epoch == master_epoch_) master_stale_ = true;
     const bool was_ready = c.state == Connection::State::kReady;
     std::deque<Connection::Awaiting> unanswered_calls;
     unanswered_calls.swap(c.awaiting);
@@ -568,8 +556,12 @@ class RedisBus::Loop {
     }
     c.unanswered = 0;
     if (!c.outage_logged) {
-      Log(true, std::string("redis at ") + options_.address.ToString() + " (" + c.role +
-                    "): " + why + "; retrying with backoff, cluster fan-out degraded");
+      const std::string where =
+          options_.address.sentinel()
+              ? "master '" + options_.address.master_name + "' at " + c.endpoint.ToString()
+              : Where();
+      Log(true, "redis at " + where + " (" + c.role + "): " + why +
+                    "; retrying with backoff, cluster fan-out degraded");
       c.outage_logged = true;
     }
     std::uniform_int_distribution<int64_t> jitter(0, c.backoff.count() / 2);
@@ -592,6 +584,177 @@ class RedisBus::Loop {
     c.state = Connection::State::kDown;
     c.out.clear();
     c.out_sent = 0;
+  }
+
+  // --- Sentinel (docs/cluster.md, "High availability") ------------------------------------
+  //
+  // One connection to one sentinel at a time, made again for each resolution: AUTH if asked,
+  // SENTINEL get-master-addr-by-name, then SUBSCRIBE +switch-master, all in one write, so the
+  // connection that answered stays on as the watch that hears a failover at once (a sentinel
+  // runs one command at a time: no switch can fall between the answer and the subscription).
+  // The client guidelines (redis.io, "Sentinel client spec"): the sentinels are tried in order
+  // with a short timeout, the first that answers moves to the head of the list, a null answer
+  // or an error means "try the next one".
+
+  void SentinelConnected() {
+    const RedisAddress& address = options_.address;
+    Connection& c = sentinel_;
+    if (!address.sentinel_password.empty()) {
+      if (address.sentinel_user.empty()) {
+        AppendCommand(c.out, {"AUTH", address.sentinel_password});
+      } else {
+        AppendCommand(c.out, {"AUTH", address.sentinel_user, address.sentinel_password});
+      }
+      ++c.handshake_replies;
+    }
+    AppendCommand(c.out, {"SENTINEL", "get-master-addr-by-name", address.master_name});
+    AppendCommand(c.out, {"SUBSCRIBE", kSwitchMaster});
+    sentinel_query_pending_ = true;
+  }
+
+  // Asks the sentinels again, unless a question is already out (or every sentinel failed and
+  // the round waits its backoff).
+  void RequestResolve() {
+    if (sentinel_.state != Connection::State::kReady || sentinel_query_pending_) return;
+    Close(sentinel_);
+    stats_sentinel_connected_.store(false, std::memory_order_relaxed);
+    sentinel_at_ = 0;  // The one that answered last.
+    sentinel_.retry_at = SteadyClock::now();
+    Maintain(sentinel_, sentinel_.retry_at);
+  }
+
+  void SentinelFailed(const std::string& why) {
+    Connection& c = sentinel_;
+    Close(c);
+    sentinel_query_pending_ = false;
+    stats_sentinel_connected_.store(false, std::memory_order_relaxed);
+    const std::string which = sentinels_[sentinel_at_].ToString();
+    sentinel_at_ = (sentinel_at_ + 1) % sentinels_.size();
+    const auto now = SteadyClock::now();
+    if (++sentinels_tried_ < sentinels_.size()) {
+      Log(false, "redis: sentinel " + which + ": " + why + "; trying the next");
+      c.retry_at = now;
+      return;
+    }
+    Log(true, "redis: sentinel " + which + ": " + why + "; no sentinel of master '" +
+                  options_.address.master_name + "' answered, asking again with backoff");
+    sentinels_tried_ = 0;
+    std::uniform_int_distribution<int64_t> jitter(0, c.backoff.count() / 2);
+    c.retry_at = now + c.backoff + milliseconds(jitter(random_));
+    c.backoff = std::min(kMaxBackoff, c.backoff * 2);
+  }
+
+  void OnSentinelReply(const redisReply* reply) {
+    Connection& c = sentinel_;
+    if (c.handshake_replies > 0) {
+      --c.handshake_replies;
+      if (reply->type == REDIS_REPLY_ERROR) {
+        SentinelFailed("refused AUTH: " + std::string(ReplyText(reply)));
+      }
+      return;
+    }
+    if (sentinel_query_pending_) {
+      sentinel_query_pending_ = false;
+      if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+        return SentinelFailed(reply->type == REDIS_REPLY_ERROR
+                                  ? "refused: " + std::string(ReplyText(reply))
+                                  : "does not know master '" + options_.address.master_name + "'");
+      }
+      RedisEndpoint master{std::string(ReplyText(reply->element[0])), 0};
+      if (!ParsePort(ReplyText(reply->element[1]), &master.port)) {
+        return SentinelFailed("answered a bad port");
+      }
+      // The guidelines' "the first Sentinel that replies is put at the head of the list".
+      std::rotate(sentinels_.begin(), sentinels_.begin() + long(sentinel_at_), sentinels_.end());
+      sentinel_at_ = 0;
+      sentinels_tried_ = 0;
+      c.backoff = kFirstBackoff;
+      stats_sentinel_connected_.store(true, std::memory_order_relaxed);
+      return MasterIs(std::move(master), "sentinel " + sentinels_[0].ToString());
+    }
+    // The watch: "message", "+switch-master", "<name> <old-ip> <old-port> <new-ip> <new-port>".
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+        ReplyText(reply->element[0]) != "message") {
+      return;
+    }
+    std::vector<std::string_view> words;
+    std::string_view text = ReplyText(reply->element[2]);
+    while (!text.empty()) {
+      const size_t space = text.find(' ');
+      words.push_back(text.substr(0, space));
+      text = space == std::string_view::npos ? "" : text.substr(space + 1);
+    }
+    RedisEndpoint master;
+    if (words.size() != 5 || words[0] != options_.address.master_name ||
+        !ParsePort(words[4], &master.port)) {
+      return;
+    }
+    master.host = std::string(words[3]);
+    MasterIs(std::move(master), "+switch-master from sentinel " + sentinels_[0].ToString());
+  }
+
+  static bool ParsePort(std::string_view text, uint16_t* port) {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || value == 0 || value > 65535) {
+      return false;
+    }
+    *port = uint16_t(value);
+    return true;
+  }
+
+  // The sentinels' answer: connections elsewhere move there at once; those waiting for the
+  // answer connect when their backoff ends (the same answer as before means the failover is
+  // not done yet: no faster than the backoff).
+  void MasterIs(RedisEndpoint master, const std::string& source) {
+    const bool changed = master_known_ && master != master_;
+    if (changed) {
+      stats_failovers_.fetch_add(1, std::memory_order_relaxed);
+      Log(true, "redis: master '" + options_.address.master_name + "' moved from " +
+                    master_.ToString() + " to " + master.ToString() + " (" + source +
+                    "); both connections follow");
+    } else if (!master_known_) {
+      Log(false, "redis: master '" + options_.address.master_name + "' is at " + master.ToString() +
+                     " (" + source + ")");
+    }
+    master_ = std::move(master);
+    master_known_ = true;
+    master_stale_ = false;
+    ++master_epoch_;
+    SetMasterStat();
+    const auto now = SteadyClock::now();
+    for (Connection* c : {&publisher_, &subscriber_}) {
+      if (c->state != Connection::State::kDown && c->endpoint != master_) {
+        Fail(*c, "the master moved to " + master_.ToString());
+      }
+      if (changed && c->state == Connection::State::kDown) {
+        c->retry_at = now;
+        c->backoff = kFirstBackoff;
+      }
+    }
+  }
+
+  void SetMasterStat() {
+    std::lock_guard lock(stats_mutex_);
+    stats_master_ = master_known_ ? master_.ToString() : std::string();
+  }
+
+  // Connections stuck connecting or in their handshake, and a sentinel that does not answer,
+  // are given up (a dead host's SYNs can go unanswered for minutes).
+  void Timeouts(SteadyClock::time_point now) {
+    for (Connection* c : {&publisher_, &subscriber_}) {
+      if ((c->state == Connection::State::kConnecting ||
+           c->state == Connection::State::kHandshake) &&
+          now - c->since > options_.probe_timeout) {
+        Fail(*c, "no answer within " + std::to_string(options_.probe_timeout.count()) + " ms");
+      }
+    }
+    if ((sentinel_.state == Connection::State::kConnecting || sentinel_query_pending_) &&
+        sentinel_.state != Connection::State::kDown &&
+        now - sentinel_.since > options_.sentinel_timeout) {
+      SentinelFailed("no answer within " + std::to_string(options_.sentinel_timeout.count()) +
+                     " ms");
+    }
   }
 
   void UpdateConnected() {
@@ -633,9 +796,10 @@ class RedisBus::Loop {
 
   // --- I/O ---------------------------------------------------------------------------------
 
-  void Flush(Connection& c, bool publisher) {
-    if (c.state != Connection::State::kReady) return;
-    if (!publisher) {
+  void Flush(Connection& c) {
+    if (c.state != Connection::State::kReady && c.state != Connection::State::kHandshake) return;
+    const bool publisher = &c == &publisher_;
+    if (&c == &subscriber_ && c.state == Connection::State::kReady) {
       if (!to_unsubscribe_.empty()) {
         std::vector<std::string_view> args = {"UNSUBSCRIBE"};
         for (const std::string& channel : to_unsubscribe_) {
@@ -689,7 +853,7 @@ class RedisBus::Loop {
 
   void Read(Connection& c) {
     char buffer[64 * 1024];
-    while (c.state == Connection::State::kReady) {
+    while (Readable(c)) {
       ssize_t n = recv(c.fd, buffer, sizeof buffer, 0);
       if (n == 0) return Fail(c, "connection closed by Redis");
       if (n < 0) {
@@ -699,7 +863,7 @@ class RedisBus::Loop {
       if (redisReaderFeed(c.reader, buffer, size_t(n)) != REDIS_OK) {
         return Fail(c, "cannot feed the reply parser");
       }
-      while (c.state == Connection::State::kReady) {
+      while (Readable(c)) {
         void* parsed = nullptr;
         if (redisReaderGetReply(c.reader, &parsed) != REDIS_OK) {
           return Fail(c, std::string("bad reply from Redis: ") + c.reader->errstr);
@@ -713,13 +877,28 @@ class RedisBus::Loop {
     }
   }
 
+  static bool Readable(const Connection& c) {
+    return c.state == Connection::State::kReady || c.state == Connection::State::kHandshake;
+  }
+
   void OnReply(Connection& c, const redisReply* reply) {
+    if (&c == &sentinel_) return OnSentinelReply(reply);
     if (c.handshake_replies > 0) {
       --c.handshake_replies;
       if (reply->type == REDIS_REPLY_ERROR) {
-        Fail(c, "refused the handshake: " + std::string(ReplyText(reply)));
+        return Fail(c, "refused the handshake: " + std::string(ReplyText(reply)));
       }
-      return;
+      if (c.handshake_replies > 0 || c.state != Connection::State::kHandshake) return;
+      // ROLE: ["master", ...] or ["slave", host, port, ...] (a demoted master keeps its
+      // clients, and a replica takes PUBLISH: only this answer tells).
+      const std::string_view role = reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
+                                        ? ReplyText(reply->element[0])
+                                        : std::string_view("?");
+      if (role != "master") {
+        return Fail(c,
+                    "is a " + std::string(role) + ", not the master; asking the sentinels again");
+      }
+      return Established(c);
     }
     if (&c == &publisher_) {
       RedisCallback done;
@@ -727,7 +906,17 @@ class RedisBus::Loop {
         done = std::move(c.awaiting.front().done);
         c.awaiting.pop_front();
       }
-      if (done) return done(Copy(reply));
+      // The master became a replica under us (a failover the connection survived): the
+      // guidelines' cue to ask the sentinels again.
+      const bool readonly = options_.address.sentinel() && reply->type == REDIS_REPLY_ERROR &&
+                            ReplyText(reply).starts_with("READONLY");
+      if (done) {
+        done(Copy(reply));
+        if (readonly && c.state == Connection::State::kReady) {
+          Fail(c, "READONLY: no longer the master; asking the sentinels again");
+        }
+        return;
+      }
       if (c.unanswered > 0) --c.unanswered;
       if (reply->type == REDIS_REPLY_ERROR && !publish_error_logged_) {
         publish_error_logged_ = true;
@@ -816,6 +1005,16 @@ class RedisBus::Loop {
   SteadyClock::time_point next_probe_at_{};
   SteadyClock::time_point next_tick_at_{};
   std::mt19937_64 random_;
+  // Sentinel: the master's address as last answered, and the sentinels in the order to try.
+  Connection sentinel_;
+  std::vector<RedisEndpoint> sentinels_;
+  size_t sentinel_at_ = 0;      // The one tried now.
+  size_t sentinels_tried_ = 0;  // Failed in a row.
+  bool sentinel_query_pending_ = false;
+  RedisEndpoint master_;
+  bool master_known_ = false;
+  bool master_stale_ = false;  // A connection to it broke: ask before connecting again.
+  uint64_t master_epoch_ = 0;  // Answers received.
 
   std::atomic<uint64_t> stats_published_{0};
   std::atomic<uint64_t> stats_writes_{0};
@@ -827,6 +1026,10 @@ class RedisBus::Loop {
   std::atomic<bool> stats_connected_{false};
   std::atomic<uint64_t> stats_calls_{0};
   std::atomic<uint64_t> stats_calls_failed_{0};
+  std::atomic<uint64_t> stats_failovers_{0};
+  std::atomic<bool> stats_sentinel_connected_{false};
+  mutable std::mutex stats_mutex_;
+  std::string stats_master_;  // Under stats_mutex_.
 };
 
 std::unique_ptr<RedisBus> RedisBus::Start(RedisBusOptions options, RedisBusListener& listener,

@@ -36,6 +36,13 @@
 // answered so too; a publisher with a command unanswered for probe_timeout is reconnected (so
 // no call waits longer). The caller decides what degraded service means.
 //
+// Sentinel (RedisAddress::sentinel(), docs/cluster.md "High availability"): a third connection,
+// to one sentinel at a time, asks where the master is (SENTINEL get-master-addr-by-name) and
+// stays subscribed to +switch-master; the publisher and the subscriber connect to that master and
+// carry nothing until ROLE says master. A connection that breaks, times out or hears READONLY
+// asks the sentinels again before reconnecting; a +switch-master moves both at once. What a
+// failover loses is announced and recovered as after a Redis restart (above).
+//
 // Publications carry the publishing node's id (framing: "<node-id>\n<payload>"); a node never
 // hears its own. Bounds: publications waiting for a connection (`max_queued`, the
 // --redis-max-queued flag) and bytes waiting in a connection's output (`max_output_bytes`);
@@ -62,16 +69,37 @@
 
 namespace ringcast::cluster {
 
-// redis://[[user]:password@]host[:port][/db]
-struct RedisAddress {
+struct RedisEndpoint {
   std::string host;
+  uint16_t port = 0;
+  bool operator==(const RedisEndpoint&) const = default;
+  // host:port ([host]:port for IPv6).
+  std::string ToString() const;
+};
+
+// One Redis, named directly or through Sentinel (docs/cluster.md, "High availability"):
+//   redis://[[user]:password@]host[:port][/db]
+//   redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/MASTER-NAME[/db]
+//       [?sentinel_user=U&sentinel_password=P]
+// In the sentinel form the host list names the sentinels (port 26379 by default), user and
+// password are the master's (and its replicas'), and sentinel_user/sentinel_password are for
+// sentinels that require AUTH; its credentials and query values are percent-decoded (write
+// '@', '?', '&', '/' or '%' in a password as %40, %3F, %26, %2F, %25). The redis:// form keeps its
+// old literal parsing.
+struct RedisAddress {
+  std::string host;  // redis://: the Redis. Sentinel: empty (the bus asks the sentinels).
   uint16_t port = 6379;
   int db = 0;
   std::string user;
   std::string password;
+  std::vector<RedisEndpoint> sentinels;  // Non-empty: the sentinel form.
+  std::string master_name;
+  std::string sentinel_user;
+  std::string sentinel_password;
 
+  bool sentinel() const { return !sentinels.empty(); }
   static std::optional<RedisAddress> Parse(std::string_view url, std::string* error);
-  // host:port/db, never the password.
+  // host:port/db, or redis+sentinel://host:port,.../MASTER/db: never a password.
   std::string ToString() const;
 };
 
@@ -113,7 +141,9 @@ struct RedisBusOptions {
   size_t max_queued = 65536;
   size_t max_output_bytes = 64 << 20;
   std::chrono::milliseconds probe_interval{1000};
-  std::chrono::milliseconds probe_timeout{3000};
+  std::chrono::milliseconds probe_timeout{3000};  // Also bounds a connect and its handshake.
+  // A sentinel that has not answered within this is skipped for the next one.
+  std::chrono::milliseconds sentinel_timeout{500};
   std::function<void(bool warning, const std::string& line)> log;
 };
 
@@ -129,6 +159,11 @@ struct RedisBusStats {
   bool connected = false;     // Both connections ready.
   uint64_t calls = 0;         // Commands with a reply written (Call).
   uint64_t calls_failed = 0;  // Calls answered unavailable.
+  // Sentinel: the master in use ("host:port"; also set for redis://), master changes seen, and
+  // whether a sentinel connection is up and watching for +switch-master.
+  std::string master;
+  uint64_t failovers = 0;
+  bool sentinel_connected = false;
 };
 
 class RedisBus {

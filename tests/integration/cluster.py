@@ -121,9 +121,10 @@ class Cluster:
         return srv
 
     def start(self, count: int = 3) -> "Cluster":
-        if self.redis_url is not None:
+        if self.redis_url is not None and self.redis_url.startswith("redis://"):
             # Keys (presence, the node registry, login counters) from an earlier cluster of
-            # the session would be this one's: user ids restart with every database.
+            # the session would be this one's: user ids restart with every database. (A
+            # redis+sentinel:// URL names a SentinelGroup the test started empty.)
             self.redis_cli("FLUSHALL")
         for _ in range(count):
             self.add_node()

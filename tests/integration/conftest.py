@@ -175,22 +175,25 @@ def session_redis():
 
 @pytest.fixture
 def cluster_factory(ringcast_bin, tmp_path, request):
-    """make(count=3, *, own_redis=False, redis=True, flags=None, args=(), threads=(2, 1, 2),
-    jwt_secret=JWT_SECRET, node_args=None) → a started cluster.Cluster (node_args(index): flags
-    of one node alone). redis=False: no --redis (plain nodes
+    """make(count=3, *, own_redis=False, redis=True, redis_url=None, flags=None, args=(),
+    threads=(2, 1, 2), jwt_secret=JWT_SECRET, node_args=None) → a started cluster.Cluster
+    (node_args(index): flags of one node alone). redis_url: this --redis (a Redis the test
+    started, e.g. a redis_server.SentinelGroup's url()). redis=False: no --redis (plain nodes
     sharing the database); jwt_secret=None: no --jwt-secret (the database keeps the secret)."""
     pg = request.getfixturevalue("pg_server")
     clusters: list[cluster_mod.Cluster] = []
     urls: list[str] = []
     own: list[cluster_mod.redis_server.RedisServer] = []
 
-    def make(count: int = 3, *, own_redis: bool = False, redis: bool = True, flags=None,
-             args=(), threads=(2, 1, 2), jwt_secret: str | None = cluster_mod.JWT_SECRET,
+    def make(count: int = 3, *, own_redis: bool = False, redis: bool = True,
+             redis_url: str | None = None, flags=None, args=(), threads=(2, 1, 2), jwt_secret: str | None = cluster_mod.JWT_SECRET,
              node_args=None) -> cluster_mod.Cluster:
         database_url = pg.create_database()
         urls.append(database_url)
         server = None
-        if own_redis:
+        if redis_url is not None:
+            pass
+        elif own_redis:
             server = cluster_mod.redis_server.RedisServer.start(
                 tmp_path / f"redis{len(own)}")
             own.append(server)

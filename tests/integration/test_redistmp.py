@@ -107,3 +107,26 @@ def test_the_reaper_removes_an_instance_whose_owner_died():
         time.sleep(0.05)
     assert not pathlib.Path(directory).exists(), f"{directory} left behind"
     assert not redis_server._is_redis_process(int(pid)), "redis-server left running"
+
+
+def test_sentinel_group_fails_over_and_cleans_up(tmp_path):
+    """SentinelGroup (test_cluster_redis_ha.py's Redis): the URL names the three sentinels,
+    a kill -9 of the master promotes the replica, and stop() leaves no process and no
+    directory, password or not."""
+    group = redis_server.SentinelGroup.start(tmp_path / "g", password="pw")
+    try:
+        hosts = ",".join(f"127.0.0.1:{s.port}" for s in group.sentinels)
+        assert group.url() == f"redis+sentinel://:pw@{hosts}/rcmaster"
+        assert group.master.cli("set", "k", "v") == "OK"
+        assert group.master.cli("wait", "1", "5000") == "1", "the replica is attached"
+        old = group.kill_master()
+        new = group.wait_failover(20)
+        assert new is group.master and new is not old and not old.running()
+        assert new.cli("get", "k") == "v", "the replica had the master's data"
+        assert new.cli("set", "k2", "v") == "OK", "the promoted replica takes writes"
+        pids = [s.pid for s in group.servers + group.sentinels]
+        directories = [s.directory for s in group.servers + group.sentinels]
+    finally:
+        group.stop()
+    assert not any(redis_server.throwaway.runs_program(p, b"redis-") for p in pids)
+    assert not any(d.exists() for d in directories)

@@ -80,6 +80,10 @@ TEST(ConfigFileTest, RedactPassword) {
   EXPECT_EQ(RedactPassword("postgres://db/x?user=u&password=s3cret&sslmode=require"),
             "postgres://db/x?user=u&password=<redacted>&sslmode=require");
   EXPECT_EQ(RedactPassword("postgres://u@db/x"), "postgres://u@db/x");
+  EXPECT_EQ(RedactPassword("redis://:a1@x:1,redis://y:2,redis+sentinel://u:b2@s1,s2/m?"
+                           "sentinel_password=c3"),
+            "redis://:<redacted>@x:1,redis://y:2,redis+sentinel://u:<redacted>@s1,s2/m?"
+            "sentinel_password=<redacted>");
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/cluster/redis_bus_set.h"
 #include "tests/unit/support/temp_dir.h"
 
 namespace ringcast::cluster {
@@ -40,18 +41,38 @@ int FreePort() {
 // A throwaway redis-server: no persistence, its own directory, killed by the destructor.
 class RedisProcess {
  public:
-  RedisProcess() : port_(FreePort()) { Start(); }
+  // extra: more redis-server options (--replicaof host port). sentinel_config: run
+  // redis-sentinel instead, with this configuration.
+  explicit RedisProcess(std::vector<std::string> extra = {}, std::string sentinel_config = {})
+      : port_(FreePort()), extra_(std::move(extra)), sentinel_config_(std::move(sentinel_config)) {
+    Start();
+  }
   ~RedisProcess() { Stop(); }
 
   void Start() {
+    const std::string port = std::to_string(port_);
+    // Its start-up banner and warnings go to its own log, not the test's output.
+    const std::string log = dir_ + "/redis.log";
+    std::vector<std::string> args = {
+        "redis-server", "--port", port, "--bind",     "127.0.0.1", "--save",    "", "--appendonly",
+        "no",           "--dir",  dir_, "--loglevel", "warning",   "--logfile", log};
+    const char* binary = "/usr/bin/redis-server";
+    if (!sentinel_config_.empty()) {
+      const std::string config = dir_ + "/sentinel.conf";
+      std::FILE* file = std::fopen(config.c_str(), "w");
+      std::fprintf(file, "port %s\nbind 127.0.0.1\ndir %s\nlogfile %s\n%s\n", port.c_str(),
+                   dir_.c_str(), log.c_str(), sentinel_config_.c_str());
+      std::fclose(file);
+      binary = "/usr/bin/redis-sentinel";
+      args = {"redis-sentinel", config};
+    }
+    args.insert(args.end(), extra_.begin(), extra_.end());
     pid_ = fork();
     if (pid_ == 0) {
-      const std::string port = std::to_string(port_);
-      // Its start-up banner and warnings go to its own log, not the test's output.
-      const std::string log = dir_ + "/redis.log";
-      execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--dir", dir_.c_str(), "--loglevel", "warning",
-            "--logfile", log.c_str(), static_cast<char*>(nullptr));
+      std::vector<char*> argv;
+      for (std::string& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      execv(binary, argv.data());
       _exit(127);
     }
     // Ready when it accepts connections.
@@ -83,9 +104,24 @@ class RedisProcess {
   }
 
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
+
+  // redis-cli's output (stdout, trimmed).
+  std::string CliOutput(const std::string& args) {
+    std::string out;
+    std::FILE* pipe =
+        popen(("redis-cli -p " + std::to_string(port_) + " " + args + " 2>/dev/null").c_str(), "r");
+    char buffer[256];
+    while (pipe != nullptr && std::fgets(buffer, sizeof buffer, pipe) != nullptr) out += buffer;
+    if (pipe != nullptr) pclose(pipe);
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    return out;
+  }
 
  private:
   int port_;
+  std::vector<std::string> extra_;
+  std::string sentinel_config_;
   ringcast::testing::TempDir scratch_{"ringcast-redis-"};
   std::string dir_ = scratch_.path();
   pid_t pid_ = -1;
@@ -231,6 +267,93 @@ TEST(RedisAddressTest, ParsesUrls) {
     EXPECT_FALSE(RedisAddress::Parse(bad, &error)) << bad;
     EXPECT_FALSE(error.empty());
   }
+}
+
+TEST(RedisAddressTest, ParsesSentinelUrls) {
+  std::string error;
+  auto a = RedisAddress::Parse("redis+sentinel://127.0.0.1:26390,[::1],s3.internal:26400/chat/3",
+                               &error);
+  ASSERT_TRUE(a) << error;
+  ASSERT_TRUE(a->sentinel());
+  ASSERT_EQ(a->sentinels.size(), 3u);
+  EXPECT_EQ(a->sentinels[0], (RedisEndpoint{"127.0.0.1", 26390}));
+  EXPECT_EQ(a->sentinels[1], (RedisEndpoint{"::1", 26379}));
+  EXPECT_EQ(a->sentinels[2], (RedisEndpoint{"s3.internal", 26400}));
+  EXPECT_EQ(a->master_name, "chat");
+  EXPECT_EQ(a->db, 3);
+  EXPECT_TRUE(a->host.empty());
+  EXPECT_TRUE(a->password.empty());
+  EXPECT_EQ(a->ToString(), "redis+sentinel://127.0.0.1:26390,[::1]:26379,s3.internal:26400/chat/3");
+
+  // The master's ACL user and password, the sentinels' in the query, %-decoded.
+  auto b = RedisAddress::Parse(
+      "redis+sentinel://app:p%40ss%3Fw%2Fd@h1:1,h2:2/mymaster?sentinel_user=sen&"
+      "sentinel_password=s%26cret",
+      &error);
+  ASSERT_TRUE(b) << error;
+  EXPECT_EQ(b->user, "app");
+  EXPECT_EQ(b->password, "p@ss?w/d");
+  EXPECT_EQ(b->sentinel_user, "sen");
+  EXPECT_EQ(b->sentinel_password, "s&cret");
+  EXPECT_EQ(b->master_name, "mymaster");
+  EXPECT_EQ(b->db, 0);
+  const std::string shown = b->ToString();
+  EXPECT_EQ(shown.find("p@ss"), std::string::npos) << shown;
+  EXPECT_EQ(shown.find("cret"), std::string::npos) << shown;
+  EXPECT_EQ(shown.find("app"), std::string::npos) << shown;
+
+  auto c = RedisAddress::Parse("redis+sentinel://:pw@h/m?sentinel_password=x", &error);
+  ASSERT_TRUE(c) << error;
+  EXPECT_TRUE(c->user.empty());
+  EXPECT_EQ(c->password, "pw");
+  EXPECT_EQ(c->sentinel_password, "x");
+  EXPECT_TRUE(c->sentinel_user.empty());
+
+  for (const char* bad :
+       {"redis+sentinel://", "redis+sentinel://h:1", "redis+sentinel://h:1/", "redis+sentinel:///m",
+        "redis+sentinel://h:1,/m", "redis+sentinel://h:0/m", "redis+sentinel://h:1/m/x",
+        "redis+sentinel://h:1/m?password=x", "redis+sentinel://h:1/m?sentinel_password=%4",
+        "redis+sentinel://u:%zz@h:1/m", "redis+sentinel://[::1/m"}) {
+    error.clear();
+    EXPECT_FALSE(RedisAddress::Parse(bad, &error)) << bad;
+    EXPECT_FALSE(error.empty()) << bad;
+  }
+}
+
+TEST(RedisAddressTest, ParsesLists) {
+  std::string error;
+  auto one = ParseRedisList("redis://a:1", &error);
+  ASSERT_TRUE(one) << error;
+  ASSERT_EQ(one->size(), 1u);
+  // Split only where a scheme follows the comma: a sentinel URL keeps its host list.
+  auto three =
+      ParseRedisList("redis://:p,w@a:1/2,redis+sentinel://s1:5,s2:6/m,redis://b:2", &error);
+  ASSERT_TRUE(three) << error;
+  ASSERT_EQ(three->size(), 3u);
+  EXPECT_EQ((*three)[0].password, "p,w");
+  EXPECT_EQ((*three)[0].db, 2);
+  EXPECT_EQ((*three)[1].sentinels.size(), 2u);
+  EXPECT_EQ((*three)[1].master_name, "m");
+  EXPECT_EQ((*three)[2].host, "b");
+  for (const char* bad :
+       {"", "redis://a:1,redis://a:1/3", "redis://a:1,http://b", "redis://a:1,redis://",
+        "redis+sentinel://s:1/m,redis+sentinel://t:2/m"}) {
+    error.clear();
+    EXPECT_FALSE(ParseRedisList(bad, &error)) << bad;
+    EXPECT_FALSE(error.empty()) << bad;
+  }
+}
+
+TEST(RedisAddressTest, ChannelsHashTheSameEverywhere) {
+  // Every node of a cluster, of any version, must place a channel on the same instance: the
+  // hash (FNV-1a) is pinned here.
+  EXPECT_EQ(InstanceOf("anything", 1), 0u);
+  EXPECT_EQ(InstanceOf("rc:all", 2), size_t(0xeb983d87d30e6a2bull % 2));
+  std::map<size_t, int> spread;
+  for (int conv = 1; conv <= 1000; ++conv)
+    ++spread[InstanceOf("rc:conv:" + std::to_string(conv), 3)];
+  ASSERT_EQ(spread.size(), 3u);
+  for (const auto& [instance, count] : spread) EXPECT_GT(count, 250) << instance;
 }
 
 TEST(RedisAddressTest, NodeIds) {
@@ -482,6 +605,117 @@ TEST(RedisBusTest, StopWithRedisUnreachableReturnsPromptly) {
   bus->Stop(500ms);
   EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
   EXPECT_FALSE(bus->stats().connected);
+}
+
+// A master, its replica and one redis-sentinel (quorum 1) watching it as "rcmaster"; the bus is
+// given a dead sentinel first, then the live one. A manual failover (SENTINEL FAILOVER, as a
+// kill would end, but at once) promotes the replica: both buses move to it by themselves, and
+// publications cross again, the subscription renewed and announced as maybe missed.
+TEST(RedisBusTest, FollowsASentinelFailoverToThePromotedReplica) {
+  RedisProcess master;
+  RedisProcess replica({"--replicaof", "127.0.0.1", std::to_string(master.port())});
+  RedisProcess sentinel({}, "sentinel monitor rcmaster 127.0.0.1 " + std::to_string(master.port()) +
+                                " 1\nsentinel down-after-milliseconds rcmaster 1000\n"
+                                "sentinel failover-timeout rcmaster 2000");
+  const std::string url = "redis+sentinel://127.0.0.1:" + std::to_string(FreePort()) +
+                          ",127.0.0.1:" + std::to_string(sentinel.port()) + "/rcmaster";
+  Recorder at_a, at_b;
+  auto a = StartBus(url, "a", at_a);
+  auto b = StartBus(url, "b", at_b);
+  b->Subscribe("ch");
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Missed("ch") == 1; }));
+  ASSERT_TRUE(Eventually([&] { return a->stats().connected; }));
+  const std::string old_master = "127.0.0.1:" + std::to_string(master.port());
+  const std::string new_master = "127.0.0.1:" + std::to_string(replica.port());
+  EXPECT_EQ(a->stats().master, old_master);
+  EXPECT_TRUE(a->stats().sentinel_connected);
+  a->Publish("ch", "before");
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Received("ch") == 1; }));
+
+  // The sentinel refuses (NOGOODSLAVE) until it has seen the replica.
+  ASSERT_TRUE(
+      Eventually([&] { return sentinel.CliOutput("SENTINEL FAILOVER rcmaster") == "OK"; }, 20s));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return a->stats().master == new_master && b->stats().master == new_master &&
+               a->stats().connected && b->stats().connected;
+      },
+      20s));
+  EXPECT_EQ(a->stats().failovers, 1u);
+  EXPECT_EQ(replica.CliOutput("ROLE").substr(0, 6), "master");
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Missed("ch") >= 2; }));
+  a->Publish("ch", "after");
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Received("ch") == 2; }));
+  EXPECT_EQ(at_b.Messages("ch").back(), "after");
+}
+
+// The first channel named <prefix><n> that lives on `instance` of two.
+std::string ChannelOn(size_t instance, const std::string& prefix) {
+  for (int n = 0;; ++n) {
+    std::string channel = prefix + std::to_string(n);
+    if (InstanceOf(channel, 2) == instance) return channel;
+  }
+}
+
+TEST(RedisBusSetTest, ChannelsSpreadOverInstancesAndEachFailsAlone) {
+  RedisProcess first, second;
+  std::string error;
+  auto addresses = ParseRedisList(first.url() + "," + second.url(), &error);
+  ASSERT_TRUE(addresses) << error;
+  Recorder at_a, at_b;
+  RedisBusOptions options;
+  options.node_id = "a";
+  auto a = RedisBusSet::Start(*addresses, options, at_a, &error);
+  options.node_id = "b";
+  auto b = RedisBusSet::Start(*addresses, options, at_b, &error);
+  ASSERT_TRUE(a && b) << error;
+  const std::string on0 = ChannelOn(0, "rc:conv:"), on1 = ChannelOn(1, "rc:conv:");
+  b->Subscribe(on0);
+  b->Subscribe(on1);
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Missed(on0) == 1 && at_b.Missed(on1) == 1; }));
+  ASSERT_TRUE(Eventually([&] { return a->stats().connected; }));
+  // One OnConnected (the first instance's: the calls' connection), not one per instance.
+  ASSERT_TRUE(at_a.WaitFor([&] { return at_a.Connected() == 1; }));
+  for (int i = 0; i < 50; ++i) {
+    a->Publish(on0, "x" + std::to_string(i));
+    a->Publish(on1, "y" + std::to_string(i));
+  }
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Received(on0) == 50 && at_b.Received(on1) == 50; }));
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(at_b.Messages(on0)[size_t(i)], "x" + std::to_string(i));
+    EXPECT_EQ(at_b.Messages(on1)[size_t(i)], "y" + std::to_string(i));
+  }
+  EXPECT_EQ(a->stats(0).published, 50u);
+  EXPECT_EQ(a->stats(1).published, 50u);
+  EXPECT_EQ(a->stats().published, 100u);
+  EXPECT_EQ(a->name(1), second.url().substr(8));
+  EXPECT_EQ(at_a.Connected(), 1);
+
+  // The second instance dies: the first's channel stays live, calls (on the first) work.
+  second.Stop();
+  ASSERT_TRUE(Eventually([&] { return !a->stats(1).connected && !b->stats(1).connected; }));
+  EXPECT_FALSE(a->stats().connected);
+  a->Publish(on0, "live");
+  a->Publish(on1, "held");
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Received(on0) == 51; }));
+  EXPECT_EQ(at_b.Messages(on0).back(), "live");
+  Replies replies;
+  a->Call({"SET", "k", "v"}, replies.Expect());
+  ASSERT_TRUE(replies.WaitFor(1));
+  EXPECT_TRUE(replies.At(0).ok());
+  EXPECT_EQ(a->stats(0).calls, 1u);
+  EXPECT_EQ(a->stats(1).calls, 0u);
+
+  // Back (empty): its channel is resubscribed and announced as maybe missed.
+  second.Start();
+  ASSERT_TRUE(at_b.WaitFor([&] { return at_b.Missed(on1) >= 2; }, 15s));
+  EXPECT_EQ(at_b.Missed(on0), 1);
+  ASSERT_TRUE(Eventually([&] { return a->stats().connected && b->stats().connected; }, 15s));
+  a->Publish(on1, "live again");
+  ASSERT_TRUE(at_b.WaitFor([&] {
+    auto got = at_b.Messages(on1);
+    return !got.empty() && got.back() == "live again";
+  }));
 }
 
 }  // namespace
