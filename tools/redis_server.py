@@ -275,6 +275,8 @@ class SentinelGroup:
         url = group.url()               # redis+sentinel://app:pw@127.0.0.1:P1,.../rcmaster?...
         old = group.kill_master()       # kill -9 of the current master
         new = group.wait_failover(30)   # the replica the sentinels promoted (a RedisServer)
+        old.restart()                   # back, empty: the sentinels make it new's replica
+        group.wait_settled(60)          # one master, every other server its replica
         group.stop()                    # always cleans up (also a context manager)
 
     password (and user: an ACL user with every right; the default user is then off) protect
@@ -433,6 +435,31 @@ class SentinelGroup:
             time.sleep(0.1)
         raise RedisError(f"no failover within {timeout} s; sentinel logs:\n" + "\n".join(
             s.log_text()[-1500:] for s in self.sentinels))
+
+    def wait_settled(self, timeout: float = 60.0) -> RedisServer:
+        """Waits until every sentinel names one master, whose ROLE says master, and every other
+        server (started again after kill_master, or continued after a pause) is its replica
+        with the link up: the group is whole again, ready for the next failover. Returns the
+        master (now `master`)."""
+        deadline = time.monotonic() + timeout
+        state = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                ports = {self.sentinel_master(s) for s in self.sentinels}
+                if len(ports) == 1 and None not in ports:
+                    port = ports.pop()
+                    master = next(s for s in self.servers if s.port == port)
+                    roles = {s.port: s.cli("ROLE", timeout=5).splitlines() for s in self.servers}
+                    state = str(roles)
+                    replicas_ok = all(r[0] == "slave" and int(r[2]) == port and r[3] == "connected"
+                                      for p, r in roles.items() if p != port)
+                    if roles[port][0] == "master" and replicas_ok:
+                        self.master = master
+                        return master
+            except (RedisError, StopIteration, IndexError, ValueError):
+                pass
+            time.sleep(0.2)
+        raise RedisError(f"the group did not settle within {timeout} s: {state}")
 
     def stop(self) -> None:
         """Stops every process (the sentinels first, so none reconfigures a server as it goes)

@@ -479,7 +479,7 @@ class Topology:
         """(name, pids) of what the pause fault may stop: a node, the Redis master, the
         PostgreSQL primary (its postmaster and every backend)."""
         out = [(f"node {srv.node_id}", [srv.proc.pid]) for srv in self.cluster.nodes]
-        out.append(("the Redis master", [self.redis.master().pid]))
+        out.append(("the Redis master", [self.redis.master.proc.pid]))
         out.append(("the PostgreSQL primary", process_tree(postmaster_pid(self.pg_primary))))
         return out
 
@@ -490,9 +490,9 @@ class Topology:
             self.redis.wait_settled(timeout=60)
 
     def redis_failover(self) -> None:
-        self.redis.kill_master()
+        old = self.redis.kill_master()
         self.redis.wait_failover(timeout=60)
-        self.redis.restart_old_master()  # Back as a replica of the new master.
+        old.restart()  # Empty; the Sentinels make it the new master's replica.
         self.redis.wait_settled(timeout=60)
 
     def pg_failover(self) -> None:
@@ -537,6 +537,6 @@ class Topology:
         takes a write."""
         for srv in self.cluster.nodes:
             poll(lambda: health(srv.port) is not None, 30, f"/health of {srv.node_id}")
-        poll(lambda: self.redis.master().cli("PING") == "PONG", 30, "the Redis master's PING")
+        poll(lambda: self.redis.master.cli("PING") == "PONG", 30, "the Redis master's PING")
         self.pg_primary.psql("CREATE TEMP TABLE alive (x int); INSERT INTO alive VALUES (1)",
                              self.dbname)
