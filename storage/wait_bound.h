@@ -6,12 +6,16 @@
 // by the rate its worker drains the queue at; both are known here:
 //   - the rate is measured only while the worker is backlogged (a batch taken with more waiting
 //     than it holds): the jobs and the seconds of those cycles, each sum decayed with a time
-//     constant of kTau, and the rate their ratio. A ratio of sums, not an average of each
-//     cycle's rate: cycles of one job vary a lot (a preempted thread, an fsync), and averaging
-//     rates would let the fast ones dominate and overestimate the rate. At low load a worker
-//     runs small batches far below its ceiling; measuring then would make an idle store look
-//     slow and refuse the first burst that follows. Before any backlog has been seen the rate is
-//     unknown and the estimate is not used.
+//     constant of the limit itself (at least kMinTau), and the rate their ratio. A job admitted
+//     now waits up to the limit, so the rate that matters is the one of the next `limit`
+//     seconds, which the last `limit` seconds predict better than the last few batches: with a
+//     short memory the bound followed the writer's fast spells (between checkpoints, while the
+//     shard sharing its CPU was idle) and admitted more than the slow ones then served in time. A
+//     ratio of sums, not an average of each cycle's rate: cycles of one job vary a lot (a preempted
+//     thread, an fsync), and averaging rates would let the fast ones dominate and overestimate the
+//     rate. At low load a worker runs small batches far below its ceiling; measuring then would
+//     make an idle store look slow and refuse the first burst that follows. Before any backlog has
+//     been seen the rate is unknown and the estimate is not used.
 //   - the oldest queued job's age, which the caller passes where it has it (SQLite's writer
 //     queue): direct evidence when the worker has stalled (a disk that hangs, a checkpoint that
 //     holds the writer) and the measured rate is stale.
@@ -33,7 +37,9 @@ class WaitBound {
  public:
   // limit 0: never refuse (the bound is off).
   WaitBound(std::chrono::milliseconds limit, uint64_t min_depth)
-      : limit_s_(std::chrono::duration<double>(limit).count()), min_depth_(min_depth) {}
+      : limit_s_(std::chrono::duration<double>(limit).count()),
+        tau_s_(limit_s_ > kMinTau ? limit_s_ : kMinTau),
+        min_depth_(min_depth) {}
 
   // Whether a job with `ahead` jobs queued before it may join; a refusal is counted. `oldest`:
   // how long the oldest of those has waited (zero where the caller does not know).
@@ -49,12 +55,19 @@ class WaitBound {
   uint64_t refused() const { return refused_.load(std::memory_order_relaxed); }
   double limit_seconds() const { return limit_s_; }
 
-  // How far back the rate looks, in seconds of backlogged work: a change of the worker's speed
-  // shows within a few tenths of a second, and one slow batch weighs by its duration.
-  static constexpr double kTau = 0.1;
+  // The estimate must stay within this share of the limit. Over the second that an admitted
+  // write waits, the writer's speed scatters around the rate just measured (on SQLite at 2-4x
+  // its ceiling, ±20-30 % over a third of a second: checkpoints, and the shard that shares its
+  // core spending more on refusals), so admitting up to the full limit let a quarter of the
+  // admitted writes wait past it (chat-overload, bench/README.md).
+  static constexpr double kHeadroom = 0.75;
+  // How far back the rate looks at least, in seconds of backlogged work (one slow batch weighs
+  // by its duration).
+  static constexpr double kMinTau = 0.1;
 
  private:
   const double limit_s_;
+  const double tau_s_;  // How far back the rate looks: the limit, at least kMinTau.
   const uint64_t min_depth_;
   double jobs_ = 0, seconds_ = 0;  // The decayed sums: NoteBacklog's thread only.
   std::atomic<double> rate_{0};

@@ -119,8 +119,8 @@ TEST_P(PgPipelineTest, EveryUnitRunsWithTheStoresSettings) {
 }
 
 // --max-store-wait-ms on a writer lane: once the lane's backlogged rate is known (50 ms a
-// write here), writes are admitted while the lane holds less than the limit's worth (500 ms:
-// about 10) and refused at once past it; what was admitted still runs.
+// write here), writes are admitted while the lane holds less than the limit's worth (500 ms,
+// less the headroom: about 8) and refused at once past it; what was admitted still runs.
 TEST(PgPipelineWaitTest, AWriterLaneRefusesWritesPastTheLimitsWorth) {
   const char* url = std::getenv("RINGCAST_TEST_DATABASE_URL");
   ASSERT_NE(url, nullptr);

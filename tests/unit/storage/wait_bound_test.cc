@@ -44,16 +44,18 @@ TEST(WaitBoundTest, TheEstimateIsTheQueueAheadAtTheBackloggedRate) {
   bound.NoteBacklog(256, 0.01);  // 25,600 jobs/s.
   EXPECT_DOUBLE_EQ(bound.rate(), 25600);
   EXPECT_DOUBLE_EQ(bound.EstimateSeconds(12800), 0.5);
-  // A burst of up to a second of the store's work is absorbed; beyond it, refused.
-  EXPECT_TRUE(bound.Admit(25600, kFresh));
-  EXPECT_FALSE(bound.Admit(25601, kFresh));
+  // A burst of up to the limit's worth of the store's work (less the headroom for the
+  // writer's speed scattering) is absorbed; beyond it, refused.
+  EXPECT_TRUE(bound.Admit(19200, kFresh));
+  EXPECT_FALSE(bound.Admit(19201, kFresh));
   // Late, whatever the estimate says (the writer stalled since its rate was measured).
   EXPECT_FALSE(bound.Admit(300, milliseconds(1500)));
   EXPECT_EQ(bound.refused(), 2u);
 }
 
+// The rate looks back as far as the limit (here the shortest, 0.1 s).
 TEST(WaitBoundTest, TheRateFollowsTheWorkerWithinHalfASecond) {
-  WaitBound bound(milliseconds(1000), 1);
+  WaitBound bound(milliseconds(100), 1);
   for (int i = 0; i < 50; ++i) bound.NoteBacklog(100, 0.01);  // 10,000/s.
   EXPECT_NEAR(bound.rate(), 10000, 1);
   // A short slow cycle weighs by its duration: it moves the rate a little.
