@@ -16,18 +16,15 @@ connections; nothing may rely on session state.
 from __future__ import annotations
 
 import asyncio
-import sys
 import urllib.parse
 
 import pytest
 
 import pg_store
 from chat_client import JWT_SECRET, Api, ChatConn, acked, change, chat_args, close_all
-from pg_store import pg_cluster
 from support import free_port, run_async, run_binary
 
-sys.path.insert(0, str(pg_store.pathlib.Path(__file__).resolve().parents[2] / "tools"))
-import pgbouncer_server  # noqa: E402
+import pgbouncer_server  # noqa: E402 (tools/, which pg_store puts on sys.path)
 
 pytestmark = pytest.mark.needs_pg
 
