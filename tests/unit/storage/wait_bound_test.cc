@@ -73,6 +73,19 @@ TEST(WaitBoundTest, TheRateFollowsTheWorkerWithinHalfASecond) {
   EXPECT_EQ(bound.rate(), rate);
 }
 
+// The rate remembers about as long as the limit: a write admitted now waits up to that long,
+// so a fifth of a second of a slow writer after a second of a fast one moves a 0.1 s bound's
+// rate most of the way, and a 2 s bound's little.
+TEST(WaitBoundTest, TheRateRemembersAsLongAsTheLimit) {
+  WaitBound short_memory(milliseconds(100), 1), long_memory(milliseconds(2000), 1);
+  for (WaitBound* bound : {&short_memory, &long_memory}) {
+    for (int i = 0; i < 100; ++i) bound->NoteBacklog(100, 0.01);  // 10,000/s for 1 s.
+    for (int i = 0; i < 2; ++i) bound->NoteBacklog(100, 0.1);     // 1,000/s for 0.2 s.
+  }
+  EXPECT_LT(short_memory.rate(), 2500);
+  EXPECT_GT(long_memory.rate(), 7000);
+}
+
 TEST(WaitBoundTest, ALimitOfZeroNeverRefuses) {
   WaitBound bound(milliseconds(0), 0);
   bound.NoteBacklog(1, 10.0);
