@@ -135,6 +135,7 @@ Admission BatchExecutor::SubmitUpkeep(JobFn run, DoneFn done) {
 
 Admission BatchExecutor::Enqueue(Job job, bool upkeep) {
   bool wake = false;
+  const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(write_mutex_);
     if (stopping_) {
@@ -146,6 +147,14 @@ Admission BatchExecutor::Enqueue(Job job, bool upkeep) {
       rejected_.fetch_add(1, std::memory_order_relaxed);
       return Admission::kQueueFull;
     }
+    const auto oldest = writes_.empty() ? now : writes_.front().queued_at;
+    if (!upkeep && !wait_bound_.Admit(writes_.size(), now - oldest)) {
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      return Admission::kQueueFull;
+    }
+    // An upkeep job goes first but takes the age of the one it overtakes, so that the oldest
+    // write's age stays what it was.
+    job.queued_at = upkeep ? oldest : now;
     if (upkeep) {
       writes_.push_front(std::move(job));
     } else {
@@ -253,7 +262,10 @@ ExecutorStats BatchExecutor::stats() const {
   out.read_jobs = read_jobs_.load(std::memory_order_relaxed);
   out.failed_read_jobs = failed_read_jobs_.load(std::memory_order_relaxed);
   out.rejected = rejected_.load(std::memory_order_relaxed);
+  out.refused_wait = wait_bound_.refused();
+  out.write_rate = wait_bound_.rate();
   out.queued_writes = queued_writes_.load(std::memory_order_relaxed);
+  out.write_wait_estimate = wait_bound_.EstimateSeconds(out.queued_writes);
   out.queued_reads = queued_reads_.load(std::memory_order_relaxed);
   out.checkpoints = checkpoints_.load(std::memory_order_relaxed);
   out.syncs = syncs_.load(std::memory_order_relaxed);
@@ -483,6 +495,12 @@ void BatchExecutor::WriterLoop() {
   pthread_setname_np(pthread_self(), "store-writer");
   std::vector<Job> batch;
   batch.reserve(options_.batch_max);
+  // The previous batch, for the wait bound's rate: one that left writes queued behind it was
+  // taken by a backlogged writer, and the time to the next batch's start is its whole cycle
+  // (its run, the commit pacing, a checkpoint's hold), the rate a queued write sees.
+  std::chrono::steady_clock::time_point previous_began{};
+  size_t previous_take = 0;
+  bool previous_backlog = false;
   std::unique_lock lock(write_mutex_);
   for (;;) {
     if (writer_busy_) {
@@ -517,6 +535,10 @@ void BatchExecutor::WriterLoop() {
     }
     last_batch_began_ = std::chrono::steady_clock::now();
     writer_busy_ = true;
+    if (previous_backlog) {
+      wait_bound_.NoteBacklog(
+          previous_take, std::chrono::duration<double>(last_batch_began_ - previous_began).count());
+    }
 
     // Past the drain deadline everything left fails at once, still in order behind the
     // batches already committed.
@@ -529,10 +551,18 @@ void BatchExecutor::WriterLoop() {
       writes_.pop_front();
     }
     queued_writes_.store(writes_.size(), std::memory_order_relaxed);
+    previous_began = last_batch_began_;
+    previous_take = take;
+    previous_backlog = !abandon && !writes_.empty();
     lock.unlock();
+    for (const Job& job : batch) {
+      queue_wait_seconds_.Observe(
+          std::chrono::duration<double>(last_batch_began_ - job.queued_at).count());
+    }
 
     const bool over_cap =
         hard_cap_frames_ != 0 && wal_frames_.load(std::memory_order_relaxed) >= hard_cap_frames_;
+    if (over_cap) previous_backlog = false;  // Refused at once: no measure of the writer's rate.
     if (over_cap != refusing_writes_) {
       refusing_writes_ = over_cap;
       char line[320];

@@ -54,6 +54,7 @@
 #include "storage/sqlite_db.h"
 #include "storage/status.h"
 #include "storage/unique_function.h"
+#include "storage/wait_bound.h"
 
 namespace ringcast::storage {
 
@@ -79,6 +80,12 @@ struct ExecutorOptions {
   // disk turns into errors the engine can answer with, not unbounded memory. 0 = no limit.
   uint32_t max_queued_writes = 1 << 20;
   size_t max_queued_reads = 1 << 20;  // The same for reads. 0 = no limit.
+  // Back-pressure by time (WaitBound): Submit() refuses (kQueueFull) a write that would wait
+  // longer than this before its batch begins, estimated from the queue ahead of it and the
+  // writer's rate while backlogged, or once the oldest queued write has waited this long. A
+  // queue shorter than batch_max is never refused. 0 = no limit. Reads are bounded by count
+  // only.
+  uint32_t max_wait_ms = 0;
   // WAL frames after which the checkpointer thread copies the WAL into the database file. The
   // writer never checkpoints itself: a checkpoint reads the WAL back and fsyncs the database,
   // which would stall every ack queued behind it.
@@ -119,7 +126,10 @@ struct ExecutorStats {
   uint64_t max_batch = 0;        // Largest batch so far, in jobs.
   uint64_t read_jobs = 0;
   uint64_t failed_read_jobs = 0;
-  uint64_t rejected = 0;  // Submit/SubmitRead calls refused (full or stopped).
+  uint64_t rejected = 0;      // Submit/SubmitRead calls refused (full, too long a wait, stopped).
+  uint64_t refused_wait = 0;  // Of those, writes refused by max_wait_ms.
+  double write_rate = 0;      // The writer's jobs/s while backlogged (0: not seen yet).
+  double write_wait_estimate = 0;  // Seconds a write submitted now would wait (by the rate).
   uint64_t queued_writes = 0;
   uint64_t queued_reads = 0;
   uint64_t checkpoints = 0;
@@ -190,6 +200,8 @@ class BatchExecutor {
   // Jobs per batch, and seconds from BEGIN to the end of COMMIT of each.
   Histogram batch_sizes() const { return batch_sizes_.Snapshot(); }
   Histogram commit_seconds() const { return commit_seconds_.Snapshot(); }
+  // Seconds each write waited in the queue, from Submit to the start of its batch.
+  Histogram queue_wait_seconds() const { return queue_wait_seconds_.Snapshot(); }
   // Seconds the writer was held for each RESTART/TRUNCATE checkpoint (what it costs acks).
   Histogram writer_held_seconds() const { return writer_held_seconds_.Snapshot(); }
   const ExecutorOptions& options() const { return options_; }
@@ -200,9 +212,12 @@ class BatchExecutor {
     DoneFn done;
     Status status;
     Isolation isolation = Isolation::kSavepoint;
+    std::chrono::steady_clock::time_point queued_at{};  // Writes: for the wait bound.
   };
 
-  explicit BatchExecutor(const ExecutorOptions& options) : options_(options) {}
+  explicit BatchExecutor(const ExecutorOptions& options)
+      : options_(options),
+        wait_bound_(std::chrono::milliseconds(options.max_wait_ms), options.batch_max) {}
   Admission Enqueue(Job job, bool upkeep);
   void WriterLoop();
   void ReaderLoop(SqliteDb* db);
@@ -223,6 +238,7 @@ class BatchExecutor {
   static Status RunJobGuarded(SqliteDb& db, JobFn& run);
 
   const ExecutorOptions options_;
+  WaitBound wait_bound_;  // Writes: Submit admits, the writer measures its rate.
   std::unique_ptr<SqliteDb> writer_db_;
   std::vector<std::unique_ptr<SqliteDb>> reader_dbs_;
 
@@ -302,6 +318,7 @@ class BatchExecutor {
   std::atomic<uint64_t> commit_failures_{0};
   SharedHistogram batch_sizes_{SizeBuckets()};
   SharedHistogram commit_seconds_{LatencyBuckets()};
+  SharedHistogram queue_wait_seconds_{LatencyBuckets()};
   std::atomic<uint64_t> max_batch_{0};
   std::atomic<uint64_t> read_jobs_{0};
   std::atomic<uint64_t> failed_read_jobs_{0};

@@ -360,7 +360,9 @@ Result<std::unique_ptr<PgChatStore>> PgChatStore::Open(const PgStoreOptions& opt
                                      .batch_delay_us = options.batch_delay_us,
                                      .timeout = options.timeout,
                                      .max_queued = options.max_queued,
+                                     .max_wait_ms = options.max_wait_ms,
                                      .synchronous_commit = options.synchronous_commit,
+                                     .prepared_statements = options.prepared_statements,
                                      .batcher = &MakeAppendBatch,
                                      .log = options.log};
   auto pipeline = PgPipeline::Start(std::move(pipeline_options), PgPreparedStatements());
@@ -842,9 +844,13 @@ void PgChatStore::CollectMetrics(MetricSet& out) const {
                        .jobs = stats.jobs,
                        .failed_jobs = stats.failed_jobs,
                        .rejected = stats.rejected,
+                       .refused_wait = stats.refused_wait,
+                       .write_wait_estimate = stats.write_wait_estimate,
+                       .write_rate = stats.write_rate,
                        .queued_writes = stats.queued,
                        .reconnects = stats.reconnects},
-                      pipeline_->batch_sizes(), pipeline_->commit_seconds(), out);
+                      pipeline_->batch_sizes(), pipeline_->commit_seconds(),
+                      pipeline_->queue_wait_seconds(), out);
 }
 
 // --- Uploads (issue 15) -------------------------------------------------------------------

@@ -26,7 +26,9 @@ struct PgStoreOptions {
   uint32_t batch_delay_us = 0;
   std::chrono::milliseconds timeout{5000};
   uint32_t max_queued = 1 << 20;
+  uint32_t max_wait_ms = 0;  // PgPipelineOptions::max_wait_ms.
   std::string synchronous_commit = "on";
+  bool prepared_statements = true;  // PgPipelineOptions::prepared_statements.
   // The token signing secret (hex) to keep in the database if it holds none yet; empty: none
   // is kept. PgChatStore::shared_secret() is then the one every node uses.
   std::string secret_candidate;

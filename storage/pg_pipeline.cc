@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -150,10 +152,21 @@ struct PgPipeline::Conn {
   Clock::time_point since;         // Connect or send time, for the timeout.
   Clock::time_point retry_at;
   milliseconds backoff{0};
+
+  // For the writer lane's wait bound: the unit's jobs (a batch's members), and whether its lane
+  // still held jobs when it was sent (its time then measures the lane's backlogged rate).
+  uint32_t unit_jobs = 0;
+  bool backlog = false;
 };
 
 PgPipeline::PgPipeline(PgPipelineOptions options, std::span<const PgStatement> statements)
-    : options_(std::move(options)), statements_(statements.begin(), statements.end()) {}
+    : options_(std::move(options)), statements_(statements.begin(), statements.end()) {
+  for (const PgStatement& statement : statements_) sql_of_.emplace(statement.name, statement.sql);
+  lane_depths_ = std::make_unique<std::atomic<uint64_t>[]>(options_.writers);
+  for (uint32_t i = 0; i < options_.writers; ++i) {
+    lane_bounds_.emplace_back(std::chrono::milliseconds(options_.max_wait_ms), options_.batch_max);
+  }
+}
 
 namespace {
 
@@ -168,9 +181,32 @@ constexpr const char* kSessionSetup =
     "set_config('plan_cache_mode', 'force_generic_plan', false), "
     "set_config('enable_seqscan', 'off', false)";
 
-// Prepares every statement and sets the session up, on a blocking connection.
+// Without prepared statements, at the start of every unit (after its BEGIN, or opening the
+// implicit transaction its sync closes): the same settings, for this transaction only, so
+// that none is left on a server connection a pooler hands to another client next. No
+// plan_cache_mode: an unnamed statement is planned for each execution anyway, and a custom
+// plan then sees the values.
+constexpr const char* kUnitSetup =
+    "SELECT set_config('synchronous_commit', $1, true), "
+    "set_config('enable_seqscan', 'off', true)";
+
+// 42P05 (a statement of that name is already prepared) when connecting, or 26000 (none of
+// that name) later: what a pooler in transaction mode does to per-connection statements.
+bool PoolerSymptom(const Status& status) {
+  return status.backend_code() == SqlstateAsInt("42P05") ||
+         status.backend_code() == SqlstateAsInt("26000");
+}
+
+constexpr const char* kPoolerHint =
+    ": is a pooler in transaction mode (pgbouncer) in between? It hands each transaction "
+    "whichever server connection is free, so per-connection prepared statements cannot work: "
+    "start with --no-db-prepared-statements (storage/README.md, \"Through pgbouncer\")";
+
+// Prepares every statement and sets the session up, on a blocking connection (nothing to do
+// without prepared statements: the units carry their own settings).
 Status SetUpBlocking(PGconn* pg, std::span<const PgStatement> statements,
-                     const std::string& synchronous_commit) {
+                     const std::string& synchronous_commit, bool prepared_statements) {
+  if (!prepared_statements) return Status();
   const char* value = synchronous_commit.c_str();
   PGresult* result = PQexecParams(pg, kSessionSetup, 1, nullptr, &value, nullptr, nullptr, 0);
   Status status = ResultOk(result) ? Status() : PgStatus(result, pg);
@@ -182,7 +218,8 @@ Status SetUpBlocking(PGconn* pg, std::span<const PgStatement> statements,
     PQclear(result);
     if (!status.ok()) {
       return Status(status.errc(), status.backend_code(),
-                    std::string("preparing ") + statement.name + ": " + status.message());
+                    std::string("preparing ") + statement.name + ": " + status.message() +
+                        (PoolerSymptom(status) ? kPoolerHint : ""));
     }
   }
   return Status();
@@ -207,7 +244,8 @@ Result<std::unique_ptr<PgPipeline>> PgPipeline::Start(PgPipelineOptions options,
                     "cannot connect to PostgreSQL: " +
                         FirstLine(conn->pg ? PQerrorMessage(conn->pg) : "out of memory"));
     }
-    if (Status s = SetUpBlocking(conn->pg, self.statements_, self.options_.synchronous_commit);
+    if (Status s = SetUpBlocking(conn->pg, self.statements_, self.options_.synchronous_commit,
+                                 self.options_.prepared_statements);
         !s.ok()) {
       return s;
     }
@@ -244,6 +282,13 @@ void PgPipeline::Submit(uint32_t lane, std::unique_ptr<PgJob> job) {
              queued_.fetch_add(1, std::memory_order_relaxed) >= options_.max_queued) {
     queued_.fetch_sub(1, std::memory_order_relaxed);
     refusal = Status(Errc::kQueueFull, "too many database operations queued");
+  } else if (const uint32_t w = lane % options_.writers;
+             lane != kReaders &&
+             !lane_bounds_[w].Admit(lane_depths_[w].load(std::memory_order_relaxed), {})) {
+    if (options_.max_queued != 0) queued_.fetch_sub(1, std::memory_order_relaxed);
+    refusal = Status(Errc::kQueueFull,
+                     "the database is too far behind: this write would wait longer than "
+                     "--max-store-wait-ms");
   } else {
     if (options_.max_queued == 0) queued_.fetch_add(1, std::memory_order_relaxed);
     switch (loop_->Post(
@@ -292,6 +337,13 @@ void PgPipeline::Stop(milliseconds drain_limit) {
 
 PgPipelineStats PgPipeline::stats() const {
   constexpr auto kRelaxed = std::memory_order_relaxed;
+  uint64_t refused_wait = 0;
+  double rate = 0, estimate = 0;
+  for (uint32_t i = 0; i < lane_bounds_.size(); ++i) {
+    refused_wait += lane_bounds_[i].refused();
+    rate += lane_bounds_[i].rate();
+    estimate = std::max(estimate, lane_bounds_[i].EstimateSeconds(lane_depths_[i].load(kRelaxed)));
+  }
   return PgPipelineStats{.batches = batches_.load(kRelaxed),
                          .batched_jobs = batched_jobs_.load(kRelaxed),
                          .max_batch = max_batch_.load(kRelaxed),
@@ -301,6 +353,9 @@ PgPipelineStats PgPipeline::stats() const {
                          .reconnects = reconnects_.load(kRelaxed),
                          .rejected = rejected_.load(kRelaxed),
                          .queued = queued_.load(kRelaxed),
+                         .refused_wait = refused_wait,
+                         .write_rate = rate,
+                         .write_wait_estimate = estimate,
                          .outage = outage_.load(kRelaxed)};
 }
 
@@ -400,6 +455,13 @@ void PgPipeline::Continue(Conn& conn) {
   if (PQsetnonblocking(conn.pg, 1) != 0 || PQenterPipelineMode(conn.pg) != 1) {
     return Fail(conn, "cannot enter pipeline mode");
   }
+  if (!options_.prepared_statements) {
+    // No session to set up: its first unit is the first word with the server (through a
+    // pooler, the first with any server connection at all).
+    conn.state = Conn::State::kReady;
+    conn.backoff = milliseconds(0);
+    return NoteRecovered();
+  }
   const char* value = options_.synchronous_commit.c_str();
   bool sent =
       PQsendQueryParams(conn.pg, kSessionSetup, 1, nullptr, &value, nullptr, nullptr, 0) == 1;
@@ -434,6 +496,12 @@ void PgPipeline::SendUnit(Conn& conn, std::unique_ptr<PgJob> job) {
     send_plain(job->read_only() ? "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY" : "BEGIN");
     ++conn.leading;
   }
+  const bool prepared = options_.prepared_statements;
+  if (!prepared) {
+    const char* value = options_.synchronous_commit.c_str();
+    sent = sent && PQsendQueryParams(pg, kUnitSetup, 1, nullptr, &value, nullptr, nullptr, 0) == 1;
+    ++conn.leading;
+  }
   std::vector<const char*> values;
   std::vector<int> lengths, formats;
   for (const PgQuery& query : queries) {
@@ -447,8 +515,19 @@ void PgPipeline::SendUnit(Conn& conn, std::unique_ptr<PgJob> job) {
       lengths[i] = static_cast<int>(query.values[i].size());
       formats[i] = !query.binary.empty() && query.binary[i] ? 1 : 0;
     }
-    sent = sent && PQsendQueryPrepared(pg, query.statement, static_cast<int>(n), values.data(),
+    if (prepared) {
+      sent = sent && PQsendQueryPrepared(pg, query.statement, static_cast<int>(n), values.data(),
+                                         lengths.data(), formats.data(), 0) == 1;
+    } else {
+      // The unnamed statement, parsed again each time: Parse, Bind, Execute in the pipeline.
+      const auto sql = sql_of_.find(query.statement);
+      if (sql == sql_of_.end()) {  // A job naming a statement Start was not given: a bug.
+        std::fprintf(stderr, "ringcast: no SQL for statement %s\n", query.statement);
+        std::abort();
+      }
+      sent = sent && PQsendQueryParams(pg, sql->second, static_cast<int>(n), nullptr, values.data(),
                                        lengths.data(), formats.data(), 0) == 1;
+    }
   }
   if (job->transaction()) {
     send_plain("COMMIT");
@@ -536,7 +615,10 @@ void PgPipeline::FinishUnit(Conn& conn) {
   }
   if (failed == nullptr && results.size() == conn.expected) {
     if (!job->read_only()) {
-      commit_seconds_.Observe(std::chrono::duration<double>(Clock::now() - conn.since).count());
+      const double seconds = std::chrono::duration<double>(Clock::now() - conn.since).count();
+      commit_seconds_.Observe(seconds);
+      // The next unit of a backlogged lane is sent in the same loop turn: this is its cycle.
+      if (conn.writer && conn.backlog) lane_bounds_[conn.lane].NoteBacklog(conn.unit_jobs, seconds);
     }
     const PgResults own(results.data() + conn.leading,
                         results.size() - conn.leading - conn.trailing);
@@ -545,6 +627,10 @@ void PgPipeline::FinishUnit(Conn& conn) {
   }
   Status status = failed ? PgStatus(failed, conn.pg)
                          : Status(Errc::kInternal, "a statement returned no result");
+  if (options_.prepared_statements && PoolerSymptom(status) && options_.log &&
+      !warned_unprepared_.exchange(true, std::memory_order_relaxed)) {
+    options_.log(true, "PostgreSQL: " + status.message() + kPoolerHint);
+  }
   if (status.errc() == Errc::kUnavailable) {
     // The server is going away (shutdown, crash recovery): as a broken connection.
     conn.unit = std::move(job);
@@ -598,6 +684,8 @@ void PgPipeline::Dispatch(Conn& conn, Clock::time_point now) {
     std::vector<std::unique_ptr<PgJob>> members;
     members.reserve(run);
     for (size_t i = 0; i < run; ++i) {
+      const Clock::time_point submitted = lane.jobs.front()->deadline - options_.timeout;
+      queue_wait_seconds_.Observe(std::chrono::duration<double>(now - submitted).count());
       members.push_back(std::move(lane.jobs.front()));
       lane.jobs.pop_front();
     }
@@ -609,11 +697,18 @@ void PgPipeline::Dispatch(Conn& conn, Clock::time_point now) {
     while (run > max && !max_batch_.compare_exchange_weak(max, run, std::memory_order_relaxed)) {
     }
     next = options_.batcher(std::move(members));
+    conn.unit_jobs = uint32_t(run);
   } else {
     next = std::move(lane.jobs.front());
     lane.jobs.pop_front();
     queued_.fetch_sub(1, std::memory_order_relaxed);
+    conn.unit_jobs = 1;
+    if (conn.writer) {
+      const Clock::time_point submitted = next->deadline - options_.timeout;
+      queue_wait_seconds_.Observe(std::chrono::duration<double>(now - submitted).count());
+    }
   }
+  conn.backlog = !lane.jobs.empty();
   SendUnit(conn, std::move(next));
 }
 
@@ -676,6 +771,9 @@ Clock::time_point PgPipeline::Turn() {
                                             : "connecting took longer than the timeout");
     }
     Dispatch(c, now);
+  }
+  for (uint32_t i = 0; i < writer_lanes_.size(); ++i) {
+    lane_depths_[i].store(writer_lanes_[i].jobs.size(), std::memory_order_relaxed);
   }
   for (const auto& conn : conns_) {
     Conn& c = *conn;

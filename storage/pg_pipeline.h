@@ -33,12 +33,15 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/io/io_loop.h"
 #include "core/metrics/metric_set.h"
 #include "storage/pg_schema.h"
 #include "storage/status.h"
+#include "storage/wait_bound.h"
 
 namespace ringcast::storage {
 
@@ -90,8 +93,21 @@ struct PgPipelineOptions {
   uint32_t batch_max = 256;
   uint32_t batch_delay_us = 0;  // Wait this long for a partial batch to fill.
   std::chrono::milliseconds timeout{5000};
-  uint32_t max_queued = 1 << 20;          // Jobs waiting in all lanes: past it, kQueueFull.
-  std::string synchronous_commit = "on";  // SET on every writer connection.
+  uint32_t max_queued = 1 << 20;  // Jobs waiting in all lanes: past it, kQueueFull.
+  // A write whose writer lane holds more than this many milliseconds of work, at the rate its
+  // connection drains it while backlogged (WaitBound), is refused at Submit with kQueueFull;
+  // a lane holding less than batch_max is never refused. 0 = no limit. Reads: count only.
+  uint32_t max_wait_ms = 0;
+  // synchronous_commit of every transaction: a session setting on each connection with
+  // prepared_statements, else set again (SET LOCAL's set_config) at the start of every unit.
+  std::string synchronous_commit = "on";
+  // On: every statement is prepared once per connection, when it connects, and the session's
+  // settings are set once. Off: nothing outlives a unit (one pipeline sync) on its server
+  // connection — each statement goes with its SQL text as the unnamed statement, and the
+  // settings are set per unit — so a pooler in transaction mode (pgbouncer's pool_mode =
+  // transaction, which hands each transaction whichever server connection is free) may sit
+  // between ringcast and PostgreSQL. storage/README.md, "Through pgbouncer".
+  bool prepared_statements = true;
   PgBatcher batcher = nullptr;
   // Where the outage and recovery lines go (storage/ has no logger of its own).
   void (*log)(bool warning, const std::string& line) = nullptr;
@@ -107,6 +123,9 @@ struct PgPipelineStats {
   uint64_t reconnects = 0;
   uint64_t rejected = 0;
   uint64_t queued = 0;
+  uint64_t refused_wait = 0;       // Writes refused by max_wait_ms (also in rejected).
+  double write_rate = 0;           // Writer lanes' jobs/s while backlogged, summed.
+  double write_wait_estimate = 0;  // Seconds a write would wait on the lane with most ahead.
   bool outage = false;
 };
 
@@ -135,6 +154,8 @@ class PgPipeline {
   // Jobs per batch, and seconds from sending a write unit to its result (its commit).
   Histogram batch_sizes() const { return batch_sizes_.Snapshot(); }
   Histogram commit_seconds() const { return commit_seconds_.Snapshot(); }
+  // Seconds each write waited in its lane, from Submit to the send of its unit.
+  Histogram queue_wait_seconds() const { return queue_wait_seconds_.Snapshot(); }
 
  private:
   struct Conn;
@@ -166,6 +187,15 @@ class PgPipeline {
 
   const PgPipelineOptions options_;
   const std::vector<PgStatement> statements_;
+  // Without prepared statements: a statement's SQL by its name (the names and texts are
+  // string literals, kept for the pipeline's life).
+  std::unordered_map<std::string_view, const char*> sql_of_;
+  std::atomic<bool> warned_unprepared_{false};  // The pooler hint, logged once.
+  // Per writer lane: its wait bound (Submit admits; the loop measures the lane's connection),
+  // and its depth as the loop saw it at the end of its last turn (jobs posted since are not in
+  // it: at most one turn's worth).
+  std::deque<WaitBound> lane_bounds_;
+  std::unique_ptr<std::atomic<uint64_t>[]> lane_depths_;
   std::vector<std::unique_ptr<Conn>> conns_;  // Writers first, then readers.
   std::deque<Lane> writer_lanes_;             // A deque: Lane is not nothrow-movable.
   Lane reader_lane_;
@@ -183,6 +213,7 @@ class PgPipeline {
 
   SharedHistogram batch_sizes_{SizeBuckets()};
   SharedHistogram commit_seconds_{LatencyBuckets()};
+  SharedHistogram queue_wait_seconds_{LatencyBuckets()};
   std::atomic<uint64_t> batches_{0}, batched_jobs_{0}, max_batch_{0}, jobs_{0}, failed_jobs_{0},
       retries_{0}, reconnects_{0}, rejected_{0}, queued_{0};
   std::atomic<bool> outage_{false};

@@ -785,9 +785,13 @@ void SqliteChatStore::CollectMetrics(MetricSet& out) const {
                        .jobs = stats.write_jobs,
                        .failed_jobs = stats.failed_write_jobs + stats.failed_read_jobs,
                        .rejected = stats.rejected,
+                       .refused_wait = stats.refused_wait,
+                       .write_wait_estimate = stats.write_wait_estimate,
+                       .write_rate = stats.write_rate,
                        .queued_writes = stats.queued_writes,
                        .queued_reads = stats.queued_reads},
-                      executor_->batch_sizes(), executor_->commit_seconds(), out);
+                      executor_->batch_sizes(), executor_->commit_seconds(),
+                      executor_->queue_wait_seconds(), out);
   WalFigures wal{.file_bytes = stats.wal_file_bytes,
                  .frames = stats.wal_frames,
                  .pending = stats.wal_frames - stats.wal_backfilled,

@@ -37,7 +37,9 @@ std::unique_ptr<ChatStore> OpenPostgres(const StoreOptions& options, SharedSetti
                     .batch_delay_us = options.batch_delay_us,
                     .timeout = std::chrono::milliseconds(options.db_timeout_ms),
                     .max_queued = options.max_store_queue,
+                    .max_wait_ms = options.max_store_wait_ms,
                     .synchronous_commit = options.pg_synchronous_commit,
+                    .prepared_statements = options.db_prepared_statements,
                     .secret_candidate = settings->jwt_secret_hex,
                     .vapid_key_candidate = settings->vapid_key_pem,
                     .log = log};
@@ -50,9 +52,11 @@ std::unique_ptr<ChatStore> OpenPostgres(const StoreOptions& options, SharedSetti
   settings->vapid_key_pem = (*store)->shared_vapid_key();
   LogInfo(log,
           "chat store: PostgreSQL at %s (%u writers, %u readers, synchronous_commit=%s, batch up "
-          "to %u, delay %u us)",
+          "to %u, delay %u us, %s)",
           RedactConninfo(options.database_url).c_str(), options.db_writers, options.db_readers,
-          options.pg_synchronous_commit.c_str(), options.batch_max, options.batch_delay_us);
+          options.pg_synchronous_commit.c_str(), options.batch_max, options.batch_delay_us,
+          options.db_prepared_statements ? "prepared statements"
+                                         : "unprepared statements, no session state");
   return std::move(*store);
 }
 
@@ -68,6 +72,7 @@ std::unique_ptr<ChatStore> OpenSqlite(const StoreOptions& options,
   executor.batch_delay_us = options.batch_delay_us;
   executor.commit_interval_us = options.commit_interval_us;
   executor.max_queued_writes = executor.max_queued_reads = options.max_store_queue;
+  executor.max_wait_ms = options.max_store_wait_ms;
   executor.readers = 2;
   executor.wal_bound_bytes = uint64_t{options.wal_bound_mib} << 20;
   executor.wal_hard_cap_bytes = uint64_t{options.wal_hard_cap_mib} << 20;

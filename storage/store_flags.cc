@@ -53,6 +53,12 @@ void RegisterStoreFlags(FlagRegistry& flags, StoreOptions* options) {
        "Store jobs waiting to run at most (SQLite: writes and reads each; PostgreSQL: all); "
        "past it a request is answered unavailable at once",
        CLI::Range(64, 16777216)},
+      {"max-store-wait-ms", &options->max_store_wait_ms,
+       "A write that would wait longer than this many ms before it runs (the queue ahead of it "
+       "at the store's measured rate, or the oldest queued write's age) is answered "
+       "unavailable at once; queues shorter than --batch-max never are; 0: bounded by "
+       "--max-store-queue only",
+       CLI::Range(0, 600000)},
       {"batch-delay-us", &options->batch_delay_us,
        "Microseconds to wait for a partial batch to fill (0: commit what is there)",
        CLI::Range(0, 1000000)},
@@ -80,6 +86,11 @@ void RegisterStoreFlags(FlagRegistry& flags, StoreOptions* options) {
        "PostgreSQL synchronous_commit of the writers: on (an ack survives a database crash) "
        "or off, local, remote_write, remote_apply (storage/README.md)",
        CLI::IsMember({"on", "off", "local", "remote_write", "remote_apply"})},
+      {"db-prepared-statements", &options->db_prepared_statements,
+       "PostgreSQL: prepare every statement once per connection and set the session up once; "
+       "off (--no-db-prepared-statements): each statement is sent with its text and the "
+       "settings are set per transaction, so nothing outlives a transaction on a server "
+       "connection, as a pooler in transaction mode (pgbouncer) needs"},
   });
   flags.AddSecretFile({"database-url", "--database-url-file", "RINGCAST_DATABASE_URL_FILE"});
   flags.AddCheck([options] {

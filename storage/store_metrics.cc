@@ -5,7 +5,8 @@
 namespace ringcast::storage {
 
 void CollectStoreMetrics(const StoreFigures& figures, const Histogram& batch_sizes,
-                         const Histogram& commit_seconds, MetricSet& out) {
+                         const Histogram& commit_seconds, const Histogram& queue_wait_seconds,
+                         MetricSet& out) {
   out.Gauge("ringcast_store_up", "1 while the chat store answers; 0 during an outage",
             figures.up ? 1 : 0, {{"backend", figures.backend}});
   out.Counter("ringcast_store_batches_total", "Write batches (group commits) run",
@@ -16,6 +17,17 @@ void CollectStoreMetrics(const StoreFigures& figures, const Histogram& batch_siz
               double(figures.failed_jobs));
   out.Counter("ringcast_store_rejected_total", "Store jobs refused (queue full or stopping)",
               double(figures.rejected));
+  out.Counter("ringcast_store_refused_total",
+              "Writes answered unavailable at once because they would wait longer than "
+              "--max-store-wait-ms",
+              double(figures.refused_wait), {{"reason", "wait"}});
+  out.Gauge("ringcast_store_write_wait_seconds",
+            "Estimated seconds a write submitted now would wait before it runs (writes queued "
+            "ahead / the store's rate while backlogged; 0 before any backlog was measured)",
+            figures.write_wait_estimate);
+  out.Gauge("ringcast_store_write_rate",
+            "Writes per second the store drained while backlogged, smoothed (0: not measured)",
+            figures.write_rate);
   out.Gauge("ringcast_store_queue_depth", "Store jobs queued, not yet running",
             double(figures.queued_writes), {{"kind", "write"}});
   out.Gauge("ringcast_store_queue_depth", "Store jobs queued, not yet running",
@@ -25,6 +37,10 @@ void CollectStoreMetrics(const StoreFigures& figures, const Histogram& batch_siz
   out.Observations("ringcast_store_batch_size", "Write jobs per batch (group commit)", batch_sizes);
   out.Observations("ringcast_store_commit_seconds",
                    "Seconds a write batch takes, from its start to its commit", commit_seconds);
+  out.Observations("ringcast_store_queue_wait_seconds",
+                   "Seconds each write waited in the store's queue, from its submission to the "
+                   "start of its batch (bounded by --max-store-wait-ms)",
+                   queue_wait_seconds);
 }
 
 void CollectWalMetrics(const WalFigures& wal, const Histogram& writer_held_seconds,

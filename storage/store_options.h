@@ -19,6 +19,9 @@ struct StoreOptions {
   // Store jobs waiting to run (SQLite: writes and reads each; PostgreSQL: all lanes together);
   // past it a request is answered `unavailable` at once instead of waiting behind seconds of work.
   uint32_t max_store_queue = 65536;
+  // Writes that would wait longer than this before they run are answered `unavailable` at once
+  // (storage/README.md, "Overload: a bound on waiting"); 0: bounded by count only.
+  uint32_t max_store_wait_ms = 1000;
   uint32_t batch_delay_us = 0;
   uint32_t commit_interval_us = 1000;  // SQLite: commit pacing under load.
   std::string synchronous = "full";
@@ -40,6 +43,9 @@ struct StoreOptions {
   uint32_t db_readers = 2;
   uint32_t db_timeout_ms = 5000;
   std::string pg_synchronous_commit = "on";
+  // PostgreSQL: statements prepared once per connection; off for a pooler in transaction mode
+  // (storage/README.md, "Through pgbouncer").
+  bool db_prepared_statements = true;
 };
 
 void RegisterStoreFlags(FlagRegistry& flags, StoreOptions* options);

@@ -30,6 +30,8 @@ build_packages=(g++ cmake ninja-build make pkg-config git liburing-dev libsimdjs
 # faketime: the wall-clock step test (tests/integration/test_chat_clock.py).
 # postgresql (server and psql): the needs_pg tests, each run against a throwaway cluster
 # (tools/pgtmp); the cluster Debian's package creates is never started (tools/hold-services).
+# pgbouncer: tests/integration/test_pgbouncer.py runs ringcast through a throwaway pgbouncer in
+# transaction pooling mode (tools/pgbouncer_server.py); the system instance is never started.
 # redis-server: the needs_redis tests (cluster mode), each against a throwaway redis-server
 # (tools/redistmp); the system instance is never started. redis-sentinel: the Sentinel failover
 # tests (tests/integration/test_cluster_redis_ha.py, tools/redis_server.py's SentinelGroup, three
@@ -61,8 +63,8 @@ build_packages=(g++ cmake ninja-build make pkg-config git liburing-dev libsimdjs
 # coturn: the calls' TURN server (tests/integration/test_calls_turn.py), a throwaway turnserver
 # of its own (tools/coturn_server.py) and its turnutils_uclient; the system one never starts.
 test_packages=(python3 python3-pytest python3-websockets python3-prometheus-client curl faketime
-               clang libclang-rt-14-dev postgresql redis-server redis-sentinel nginx nodejs chromium systemd
-               python3-yaml python3-seccomp rabbitmq-server python3-pika
+               clang libclang-rt-14-dev postgresql pgbouncer redis-server redis-sentinel nginx
+               nodejs chromium systemd python3-yaml python3-seccomp rabbitmq-server python3-pika
                python3-cryptography python3-aiosmtpd python3-pil dpkg-dev file lintian
                fonts-noto-color-emoji coturn)
 # `bench/run`: python3-matplotlib for its plots, nodejs and npm for the ws peer, PostgreSQL for

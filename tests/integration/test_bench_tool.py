@@ -283,6 +283,33 @@ def test_chat_under_a_killed_server_fails_unless_faults_are_tolerated(server_fac
         assert any("connection" in e for e in report["errors"]), report["errors"]
 
 
+@pytest.mark.timeout(120)
+def test_chat_no_retry_counts_refusals_instead_of_resending(server_factory, bench_bin, tmp_path):
+    """--no-retry (bench/run's chat-overload): against a store made slow (small batches) with a
+    short --max-store-wait-ms and a rate far past it, `unavailable` answers are counted
+    per step and in total, and only the acked messages are expected to be delivered."""
+    from chat_client import chat_args
+
+    # Batches of 16: the setup's few concurrent registrations never make a queue that long, so
+    # only the load is refused.
+    srv = server_factory("--batch-max", "16", "--commit-interval-us", "0",
+                         "--max-store-wait-ms", "20", *chat_args(msg_rate=1000000), threads=1)
+    size = 5
+    report = run_tool(bench_bin, tmp_path, "chat", srv.url(""), "--users", 100, "--groups", 20,
+                      "--group-size", size, "--rate", 40000, "--no-retry", "--p99-limit-ms",
+                      1000, "-d", 1, "-w", 0.3, timeout=90)
+    results = report["results"]
+    sent, acked = results["messages_sent"], results["messages_acked"]
+    refused = results["refused_unavailable"]
+    assert refused > 0 and acked > 0, results
+    assert results["retried_unavailable"] == 0, results
+    assert acked + refused == sent, results
+    assert results["deliveries"] == acked * size, results
+    step = results["steps"][0]
+    assert 0 < step["refused"] <= refused, step
+    assert step["acks"] + step["refused"] == step["sent"], step
+
+
 @pytest.mark.timeout(60)
 def test_connections_spread_over_several_servers(server_factory, bench_bin, tmp_path):
     """Several URLs: connection n opens to server n mod N, and the report counts each server's

@@ -47,6 +47,9 @@ struct ChatOptions {
   std::string user_prefix;  // Empty: a random one per run.
   std::string password = "ringcast-bench";
   double heartbeat_s = 30;
+  // Off (--no-retry): an `unavailable` answer is counted as refused and the message dropped,
+  // for overload figures (the refused share, and the ack latency of what was admitted).
+  bool retry_unavailable = true;
 };
 
 std::string RandomPrefix() {
@@ -107,7 +110,9 @@ class ChatScenario final : public Scenario {
       acks += t.acks.load(std::memory_order_relaxed);
       receipts += t.receipts.load(std::memory_order_relaxed);
     }
-    return acks == sent && receipts == sent * options_.group_size;
+    uint64_t refused = 0;
+    for (const ThreadState& t : threads_) refused += t.refused.load(std::memory_order_relaxed);
+    return acks + refused == sent && receipts == (sent - refused) * options_.group_size;
   }
 
   std::string Outstanding() const override {
@@ -170,6 +175,8 @@ class ChatScenario final : public Scenario {
     uint64_t heartbeats = 0;
     std::deque<PendingRetry> retries;  // Due times ascending (each is now + a constant).
     uint64_t retried = 0;
+    std::atomic<uint64_t> refused{0};  // With --no-retry: sends answered `unavailable`.
+    std::vector<uint64_t> refused_per_step;
     std::atomic<uint64_t> acks{0};       // All steps, for Drained() and progress lines.
     std::vector<Histogram> ack_latency;  // Per step, measured messages.
     std::vector<uint64_t> sent, acks_per_step, acks_in_window, deliveries, deliveries_in_window;
@@ -182,6 +189,7 @@ class ChatScenario final : public Scenario {
     double rate = 0;
     uint64_t sent = 0;
     uint64_t acks = 0;
+    uint64_t refused = 0;  // --no-retry: answered `unavailable`.
     double acks_per_s = 0;
     uint64_t deliveries = 0;
     double deliveries_per_s = 0;
@@ -317,8 +325,8 @@ bool ChatScenario::Setup(const CommonOptions& common, RunShared* run, std::strin
   for (ThreadState& t : threads_) {
     t.ack_latency.resize(steps);
     t.ResizeLatency(steps);
-    for (auto* v :
-         {&t.sent, &t.acks_per_step, &t.acks_in_window, &t.deliveries, &t.deliveries_in_window}) {
+    for (auto* v : {&t.sent, &t.acks_per_step, &t.acks_in_window, &t.deliveries,
+                    &t.deliveries_in_window, &t.refused_per_step}) {
       v->assign(steps, 0);
     }
   }
@@ -439,6 +447,11 @@ void ChatScenario::OnMessage(Worker& worker, uint32_t conn, ws::Opcode opcode,
       if (e.code == "unavailable" && ReadChatStamp(e.cid, &s) &&
           s.publisher < layout_.publishers() && layout_.PublisherUser(s.publisher) == conn &&
           s.sequence < publishers_[s.publisher].sequence) {
+        if (!options_.retry_unavailable) {
+          t.refused.store(t.refused.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+          if (s.step < t.refused_per_step.size()) ++t.refused_per_step[s.step];
+          break;
+        }
         t.retries.push_back({now + kRetryDelayNs, s});
         break;
       }
@@ -561,6 +574,7 @@ bool ChatScenario::EndStep(const StepWindow& window, bool drained) {
     t.MergeLatency(step, &result.delivery_latency, &result.same_server, &result.cross_server);
     result.sent += t.sent[step];
     result.acks += t.acks_per_step[step];
+    result.refused += t.refused_per_step[step];
     result.deliveries += t.deliveries[step];
     acks_in_window += t.acks_in_window[step];
     deliveries_in_window += t.deliveries_in_window[step];
@@ -628,6 +642,7 @@ void ChatScenario::MakeReport(Report* report) {
     step.Set("rate", r.rate);
     step.Set("sent", r.sent);
     step.Set("acks", r.acks);
+    step.Set("refused", r.refused);
     step.Set("acks_per_s", r.acks_per_s);
     step.Set("deliveries", r.deliveries);
     step.Set("deliveries_per_s", r.deliveries_per_s);
@@ -658,7 +673,7 @@ void ChatScenario::MakeReport(Report* report) {
 
   // Totals over the whole run, and the per-conversation check: every member connection
   // received exactly the messages its conversation acked, no more, no fewer.
-  uint64_t sent = 0, acked = 0, deliveries = 0, heartbeats = 0, retried = 0;
+  uint64_t sent = 0, acked = 0, deliveries = 0, heartbeats = 0, retried = 0, refused = 0;
   for (const PublisherState& p : publishers_) {
     sent += p.sequence;
     acked += p.acked;
@@ -667,12 +682,20 @@ void ChatScenario::MakeReport(Report* report) {
     deliveries += t.receipts.load(std::memory_order_relaxed);
     heartbeats += t.heartbeats;
     retried += t.retried;
+    refused += t.refused.load(std::memory_order_relaxed);
   }
   report->results.Set("messages_sent", sent);
   report->results.Set("messages_acked", acked);
   report->results.Set("deliveries", deliveries);
   report->results.Set("heartbeats", heartbeats);
   report->results.Set("retried_unavailable", retried);
+  report->results.Set("refused_unavailable", refused);
+  if (refused > 0) {
+    report->Row("refused ('unavailable', --no-retry)",
+                WithCommas(refused) + " of " + WithCommas(sent) + " sends (" +
+                    Fixed(100.0 * double(refused) / double(std::max<uint64_t>(sent, 1)), 1) +
+                    " %)");
+  }
   if (retried > 0) {
     report->Row("retried after 'unavailable'",
                 WithCommas(retried) + " sends (the store's queue was full; same cid)");
@@ -682,10 +705,12 @@ void ChatScenario::MakeReport(Report* report) {
   // may hold more than was acked, never less; members whose own connection dropped are left
   // out.
   const bool faults = run_->tolerate_faults;
-  if (!faults && (acked != sent || deliveries != sent * options_.group_size)) {
+  if (!faults &&
+      (acked + refused != sent || deliveries != (sent - refused) * options_.group_size)) {
     report->errors.push_back("chat: " + WithCommas(sent) + " messages sent, " + WithCommas(acked) +
-                             " acked, " + WithCommas(deliveries) + " deliveries (expected " +
-                             WithCommas(sent * options_.group_size) + ")");
+                             " acked, " + WithCommas(refused) + " refused, " +
+                             WithCommas(deliveries) + " deliveries (expected " +
+                             WithCommas((sent - refused) * options_.group_size) + ")");
   }
   std::vector<uint64_t> per_group(options_.groups, 0);
   for (uint32_t p = 0; p < layout_.publishers(); ++p) {
@@ -741,6 +766,10 @@ void AddChatCommand(CLI::App* app, CommonOptions* common, std::unique_ptr<Scenar
   AddRealOption(command, "--heartbeat", &options->heartbeat_s,
                 "Seconds of silence after which a connection sends a ping message",
                 Sign::kPositive);
+  command->add_flag("!--no-retry", options->retry_unavailable,
+                    "Count an `unavailable` answer as refused instead of resending the message "
+                    "(overload figures: the refused share, and the ack latency of what was "
+                    "admitted)");
 }
 
 }  // namespace ringcast::bench
