@@ -366,6 +366,21 @@ Result<std::unique_ptr<PgChatStore>> PgChatStore::Open(const PgStoreOptions& opt
   auto pipeline = PgPipeline::Start(std::move(pipeline_options), PgPreparedStatements());
   if (!pipeline.ok()) return fail(pipeline.status().errc(), pipeline.status().message());
   auto store = std::unique_ptr<PgChatStore>(new PgChatStore(std::move(*pipeline)));
+  if (!options.read_conninfo.empty()) {
+    auto replica = PgReplica::Start({.conninfo = options.read_conninfo,
+                                     .readers = options.readers,
+                                     .timeout = options.timeout,
+                                     .max_lag = options.replica_max_lag,
+                                     .log = options.log},
+                                    PgPreparedStatements());
+    if (!replica.ok()) {
+      return Status(replica.status().errc(),
+                    Scrub("PostgreSQL read replica at " + RedactConninfo(options.read_conninfo) +
+                              ": " + replica.status().message(),
+                          PasswordOf(options.read_conninfo)));
+    }
+    store->replica_ = std::move(*replica);
+  }
   store->shared_secret_ = std::move(shared_secret);
   store->shared_vapid_key_ = std::move(shared_vapid_key);
   return store;
@@ -486,6 +501,7 @@ void PgChatStore::CreateConversation(int64_t creator, std::vector<int64_t> membe
       .values = {Int(creator), Int8Array(members), name.value_or(""), group ? "t" : "f", Int(now)},
       .nulls = {false, false, !name.has_value(), false, false},
       .binary = {false, true, false, false, false}};
+  NoteChanged({creator}, members);
   Submit(
       *pipeline_, LaneOf(creator), Kind::kWrite, {std::move(query)},
       [](PgResults results, CreateConversationOutcome& out) {
@@ -499,6 +515,7 @@ void PgChatStore::AddMembers(int64_t conv, int64_t caller, std::vector<int64_t> 
   PgQuery query{.statement = "add_members",
                 .values = {Int(conv), Int(caller), Int8Array(users), Int(max_members), Int(now)},
                 .binary = {false, false, true, false, false}};
+  NoteChanged({conv, caller}, users);
   Submit(
       *pipeline_, LaneOf(conv), Kind::kWrite, {std::move(query)},
       [caller, now](PgResults results, MembershipOutcome& out) {
@@ -509,6 +526,7 @@ void PgChatStore::AddMembers(int64_t conv, int64_t caller, std::vector<int64_t> 
 
 void PgChatStore::RemoveMember(int64_t conv, int64_t caller, int64_t user, int64_t now,
                                Reply<MembershipOutcome> reply) {
+  NoteChanged({conv, caller, user});
   Submit(
       *pipeline_, LaneOf(conv), Kind::kWrite,
       {Query("remove_member", {Int(conv), Int(caller), Int(user), Int(now)})},
@@ -528,6 +546,7 @@ void PgChatStore::ChangeGroup(GroupChange change, Reply<MembershipOutcome> reply
                            change.avatar.value_or(""), Int(change.now)},
                 .nulls = {false, false, false, false, false, !change.name.has_value(),
                           !change.topic.has_value(), !change.avatar.has_value(), false}};
+  NoteChanged({change.conv, change.caller, change.user});
   Submit(
       *pipeline_, LaneOf(change.conv), Kind::kWrite, {std::move(query)},
       [caller = change.caller, now = change.now](PgResults results, MembershipOutcome& out) {
@@ -536,9 +555,25 @@ void PgChatStore::ChangeGroup(GroupChange change, Reply<MembershipOutcome> reply
       std::move(reply));
 }
 
+void PgChatStore::NoteChanged(std::initializer_list<int64_t> ids, std::span<const int64_t> more) {
+  if (!replica_) return;
+  for (int64_t id : ids) replica_->NoteChanged(id);
+  for (int64_t id : more) replica_->NoteChanged(id);
+}
+
 void PgChatStore::ListConversations(int64_t user, Reply<std::vector<ConversationSummary>> reply) {
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead, {Query("list_conversations", {Int(user)})},
+  // Fresh: no membership or group change of this node's may be missing, nor any message it knows.
+  auto fresh = [replica = replica_.get(), user](PgResults results) {
+    if (replica->ChangedRecently(user)) return false;
+    bool fresh = true;
+    ForEachRow(results[0], [&](const Row& row) {
+      fresh = fresh && !replica->ChangedRecently(row.Int(0)) &&
+              row.Int(3) >= replica->KnownSeq(row.Int(0));
+    });
+    return fresh;
+  };
+  ReadReplicaFirst(
+      *pipeline_, replica_.get(), {Query("list_conversations", {Int(user)})}, std::move(fresh),
       [](PgResults results, std::vector<ConversationSummary>& out) {
         ForEachRow(results[0], [&](const Row& row) {
           ConversationSummary summary;
@@ -647,12 +682,20 @@ void PgChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
 void PgChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t before, PageLimit limit,
                          Reply<ThreadPage> reply) {
   const int64_t below = before > 0 ? before : std::numeric_limits<int64_t>::max();
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+  // Fresh: the replica has the conversation up to what this node knows committed and what the
+  // page names (everything below `before`), with `user` a member.
+  auto fresh = [replica = replica_.get(), conv, need = before - 1](PgResults results) {
+    if (PQntuples(results[0]) != 1) return false;
+    const Row row{results[0], 0};
+    return row.Bool(3) && row.Int(0) >= std::max(need, replica->KnownSeq(conv));
+  };
+  ReadReplicaFirst(
+      *pipeline_, replica_.get(),
       {Query("membership", {Int(conv), Int(user)}),
        Query("thread_root", {Int(conv), Int(root), Int(user)}),
        Query("thread",
              {Int(conv), Int(root), Int(below), Int(int64_t{limit.count} + 1), Int(user)})},
+      std::move(fresh),
       [limit](PgResults results, ThreadPage& thread) {
         Page& out = thread.page;
         if (PQntuples(results[0]) == 0) {
@@ -722,11 +765,19 @@ void PgChatStore::ListPins(int64_t conv, int64_t user, Reply<Page> reply) {
 void PgChatStore::History(int64_t conv, int64_t user, int64_t before, PageLimit limit,
                           Reply<Page> reply) {
   const int64_t below = before > 0 ? before : std::numeric_limits<int64_t>::max();
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+  // Fresh: the replica has the conversation up to what this node knows committed and what the
+  // page names (everything below `before`), with `user` a member.
+  auto fresh = [replica = replica_.get(), conv, need = before - 1](PgResults results) {
+    if (PQntuples(results[0]) != 1) return false;
+    const Row row{results[0], 0};
+    return row.Bool(3) && row.Int(0) >= std::max(need, replica->KnownSeq(conv));
+  };
+  ReadReplicaFirst(
+      *pipeline_, replica_.get(),
       {Query("membership", {Int(conv), Int(user)}),
        Query("history",
              {Int(conv), Int(user), Int(below), Int(limit.count), Int(Clamp(limit.bytes))})},
+      std::move(fresh),
       [](PgResults results, Page& out) {
         if (PQntuples(results[0]) == 0) {
           out.denial = Denial::kNotFound;
@@ -758,9 +809,20 @@ void PgChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit limit,
                    .values = {Int(user), Int8Array(convs), Int8Array(afters), Int(limit.count),
                               Int(Clamp(limit.bytes))},
                    .binary = {false, true, true, false, false}};
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead,
-      {std::move(conversations), std::move(messages)},
+  // Fresh: every conversation asked for is there (a member's), up to what the client has seen
+  // and what this node knows committed; for "all of them", no membership change is missing.
+  auto fresh = [replica = replica_.get(), user, asked = convs.size()](PgResults results) {
+    if (asked == 0 ? replica->ChangedRecently(user) : size_t(PQntuples(results[0])) != asked) {
+      return false;
+    }
+    bool fresh = true;
+    ForEachRow(results[0], [&](const Row& row) {
+      fresh = fresh && row.Int(3) >= std::max(row.Int(2), replica->KnownSeq(row.Int(1)));
+    });
+    return fresh;
+  };
+  ReadReplicaFirst(
+      *pipeline_, replica_.get(), {std::move(conversations), std::move(messages)}, std::move(fresh),
       [](PgResults results, std::vector<SyncConversation>& out) {
         std::vector<int64_t> ords, afters;
         ForEachRow(results[0], [&](const Row& row) {
@@ -845,6 +907,7 @@ void PgChatStore::CollectMetrics(MetricSet& out) const {
                        .queued_writes = stats.queued,
                        .reconnects = stats.reconnects},
                       pipeline_->batch_sizes(), pipeline_->commit_seconds(), out);
+  if (replica_) replica_->CollectMetrics(out);
 }
 
 // --- Uploads (issue 15) -------------------------------------------------------------------

@@ -48,19 +48,22 @@ void PgChatStore::SearchMessages(SearchQuery query, Reply<std::vector<SearchHit>
                  query.cursor ? Int(query.cursor->id) : "", Int(int64_t{query.limit} + 1)},
       .nulls = {false, false, !query.conv, !query.from, !query.before, !query.after, !query.cursor,
                 !query.cursor, false}};
-  Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead, {std::move(search)},
-         RowsInto([terms = std::move(query.terms)](const Row& row) {
-           return SearchHit{.id = row.Int(0),
-                            .conv = row.Int(1),
-                            .seq = row.Int(2),
-                            .from = row.Int(3),
-                            .kind = row.Text(4),
-                            .ts = row.Int(5),
-                            .edited_at = row.Int(6),
-                            .score = std::strtod(row.Text(7).c_str(), nullptr),
-                            .snippet = Highlight(row.View(8), terms)};
-         }),
-         std::move(reply));
+  // Search trails the primary by the replica's lag at most (--db-replica-max-lag-ms): no
+  // seq to check it against.
+  ReadReplicaFirst(
+      *pipeline_, replica_.get(), {std::move(search)}, [](PgResults) { return true; },
+      RowsInto([terms = std::move(query.terms)](const Row& row) {
+        return SearchHit{.id = row.Int(0),
+                         .conv = row.Int(1),
+                         .seq = row.Int(2),
+                         .from = row.Int(3),
+                         .kind = row.Text(4),
+                         .ts = row.Int(5),
+                         .edited_at = row.Int(6),
+                         .score = std::strtod(row.Text(7).c_str(), nullptr),
+                         .snippet = Highlight(row.View(8), terms)};
+      }),
+      std::move(reply));
 }
 
 }  // namespace ringcast::storage

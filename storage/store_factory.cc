@@ -38,6 +38,8 @@ std::unique_ptr<ChatStore> OpenPostgres(const StoreOptions& options, SharedSetti
                     .timeout = std::chrono::milliseconds(options.db_timeout_ms),
                     .max_queued = options.max_store_queue,
                     .synchronous_commit = options.pg_synchronous_commit,
+                    .read_conninfo = options.database_read_url,
+                    .replica_max_lag = std::chrono::milliseconds(options.db_replica_max_lag_ms),
                     .secret_candidate = settings->jwt_secret_hex,
                     .vapid_key_candidate = settings->vapid_key_pem,
                     .log = log};
@@ -53,6 +55,10 @@ std::unique_ptr<ChatStore> OpenPostgres(const StoreOptions& options, SharedSetti
           "to %u, delay %u us)",
           RedactConninfo(options.database_url).c_str(), options.db_writers, options.db_readers,
           options.pg_synchronous_commit.c_str(), options.batch_max, options.batch_delay_us);
+  if (!options.database_read_url.empty()) {
+    LogInfo(log, "chat store: reads may go to the PostgreSQL read replica at %s (%u readers)",
+            RedactConninfo(options.database_read_url).c_str(), options.db_readers);
+  }
   return std::move(*store);
 }
 

@@ -40,6 +40,8 @@ struct StoreOptions {
   uint32_t db_readers = 2;
   uint32_t db_timeout_ms = 5000;
   std::string pg_synchronous_commit = "on";
+  std::string database_read_url;  // PostgreSQL read replicas; empty: the primary reads.
+  uint32_t db_replica_max_lag_ms = 5000;
 };
 
 void RegisterStoreFlags(FlagRegistry& flags, StoreOptions* options);
