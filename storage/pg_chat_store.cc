@@ -386,7 +386,7 @@ Result<std::unique_ptr<PgChatStore>> PgChatStore::Open(const PgStoreOptions& opt
   return store;
 }
 
-PgChatStore::~PgChatStore() { pipeline_->Stop(std::chrono::milliseconds::max()); }
+PgChatStore::~PgChatStore() { Stop(std::chrono::milliseconds::max()); }
 
 void PgChatStore::CreateUser(std::string username, std::string password_hash, int64_t now,
                              Reply<std::pair<Denial, int64_t>> reply) {

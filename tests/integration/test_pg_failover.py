@@ -131,7 +131,11 @@ def failover_run(clusters, server_factory, *, synchronous: bool, tag: str):
                 assert time.monotonic() < deadline, "sends do not succeed after the promotion"
                 await asyncio.sleep(0.05)
             timeline["recovered"] = time.monotonic()
-            await asyncio.sleep(0.5)
+            # Every connection back (readers may trail the writers): the recovery is logged.
+            deadline = time.monotonic() + 10
+            while (await aio(api.request, "GET", "/ready")).status != 200:
+                assert time.monotonic() < deadline, "/ready not 200 after the promotion"
+                await asyncio.sleep(0.1)
             log_window.extend(srv.stderr_text().splitlines()[lines_before:])
             storm.stop_new.set()
 
