@@ -232,13 +232,18 @@ void ConversationOwner::FollowRewind(const storage::Message& message) {
   if (owned.last_published < 0 || message.seq > owned.last_published) return;
   // A fresh commit at a seq already published: the same message when a gap fill published it
   // first (cluster mode), else the database lost commits it had acknowledged (an asynchronous
-  // standby promoted) and hands their seqs out again. The cache tells the two apart by id;
+  // standby promoted) and hands their seqs out again. The cache tells the two apart;
   // without it, only a single node knows that no gap fill can have come first.
   std::deque<storage::Message>& recent = owned.recent;
   const bool cached =
       !recent.empty() && message.seq >= recent.front().seq && message.seq <= recent.back().seq;
-  if (cached ? recent[size_t(message.seq - recent.front().seq)].id == message.id
-             : cluster_ != nullptr) {
+  // Ids are handed out again too (the id sequence lost its increments with the commits): the
+  // same message also has the same sender, time and body.
+  auto same = [&message](const storage::Message& cached) {
+    return cached.id == message.id && cached.from == message.from && cached.ts == message.ts &&
+           cached.body == message.body;
+  };
+  if (cached ? same(recent[size_t(message.seq - recent.front().seq)]) : cluster_ != nullptr) {
     return;
   }
   RC_LOG(kWarn,
