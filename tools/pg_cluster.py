@@ -26,6 +26,7 @@ Replication (the failover and read-replica tests, a chaos test):
     primary.stop("immediate"); standby.promote()     # the standby is the primary now
     standby.replay_pause() / replay_resume()         # a lagging replica, on demand
 
+From a shell: `tools/pgtmp standby [--sync] PRIMARY_DIR DIR`, `tools/pgtmp promote DIR`.
 A standby streams from its primary over the primary's private unix socket as the superuser (a
 `local replication` entry in pg_hba; every cluster has one), so it needs no password and shares
 the primary's role and its password. Its application_name (`cluster_name`) is
