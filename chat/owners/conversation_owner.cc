@@ -230,20 +230,19 @@ void ConversationOwner::FollowRewind(const storage::Message& message) {
   if (it == owned_convs_.end()) return;
   OwnedConv& owned = it->second;
   if (owned.last_published < 0 || message.seq > owned.last_published) return;
-  // A fresh commit at a seq already published: the same message when a gap fill published it
-  // first (cluster mode), else the database lost commits it had acknowledged (an asynchronous
-  // standby promoted) and hands their seqs out again. The cache tells the two apart;
-  // without it, only a single node knows that no gap fill can have come first.
+  // A fresh commit at a seq already published: the same message when its answer came after a
+  // gap fill or the first join's start_seq had covered it, else the database lost commits it
+  // had acknowledged (an asynchronous standby promoted) and hands their seqs out again. Only
+  // the cache can tell: a seq it does not hold is taken for the former.
   std::deque<storage::Message>& recent = owned.recent;
-  const bool cached =
-      !recent.empty() && message.seq >= recent.front().seq && message.seq <= recent.back().seq;
+  if (recent.empty() || message.seq < recent.front().seq || message.seq > recent.back().seq) {
+    return;
+  }
   // Ids are handed out again too (the id sequence lost its increments with the commits): the
   // same message also has the same sender, time and body.
-  auto same = [&message](const storage::Message& cached) {
-    return cached.id == message.id && cached.from == message.from && cached.ts == message.ts &&
-           cached.body == message.body;
-  };
-  if (cached ? same(recent[size_t(message.seq - recent.front().seq)]) : cluster_ != nullptr) {
+  const storage::Message& cached = recent[size_t(message.seq - recent.front().seq)];
+  if (cached.id == message.id && cached.from == message.from && cached.ts == message.ts &&
+      cached.body == message.body) {
     return;
   }
   RC_LOG(kWarn,
