@@ -568,7 +568,8 @@ void PgChatStore::ListConversations(int64_t user, Reply<std::vector<Conversation
     bool fresh = true;
     ForEachRow(results[0], [&](const Row& row) {
       fresh = fresh && !replica->ChangedRecently(row.Int(0)) &&
-              row.Int(3) >= replica->KnownSeq(row.Int(0));
+              row.Int(3) >= replica->KnownSeq(row.Int(0)) &&
+              replica->WatermarksFresh(row.Int(0), user, -1, row.Int(4));
     });
     return fresh;
   };
@@ -730,6 +731,9 @@ void PgChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t befor
 
 void PgChatStore::ThreadRead(int64_t conv, int64_t user, int64_t root, int64_t seq,
                              Reply<ThreadReadOutcome> reply) {
+  // It moves the conversation's watermarks too, to a seq it does not return: the user's lists
+  // read the primary a while.
+  NoteChanged({user});
   Submit(
       *pipeline_, LaneOf(conv), Kind::kWrite,
       {Query("thread_read", {Int(conv), Int(root), Int(user), Int(seq)})},
@@ -817,7 +821,14 @@ void PgChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit limit,
     }
     bool fresh = true;
     ForEachRow(results[0], [&](const Row& row) {
-      fresh = fresh && row.Int(3) >= std::max(row.Int(2), replica->KnownSeq(row.Int(1)));
+      const int64_t conv = row.Int(1);
+      fresh = fresh && row.Int(3) >= std::max(row.Int(2), replica->KnownSeq(conv));
+      const std::vector<int64_t> members = row.Ints(5), delivered = row.Ints(6),
+                                 reads = row.Ints(7);
+      for (size_t i = 0; fresh && i < members.size() && i < delivered.size() && i < reads.size();
+           ++i) {
+        fresh = replica->WatermarksFresh(conv, members[i], delivered[i], reads[i]);
+      }
     });
     return fresh;
   };
@@ -863,7 +874,7 @@ void PgChatStore::UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered
   Submit(
       *pipeline_, LaneOf(conv), Kind::kWrite,
       {Query("update_watermarks", {Int(conv), Int(user), Int(delivered), Int(read)})},
-      [](PgResults results, WatermarkOutcome& out) {
+      [replica = replica_.get(), conv, user](PgResults results, WatermarkOutcome& out) {
         if (PQntuples(results[0]) != 1) return Unexpected("watermarks");
         const Row row{results[0], 0};
         if (!row.Bool(0)) {
@@ -874,6 +885,8 @@ void PgChatStore::UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered
         out.read = row.Int(2);
         out.delivered_moved = row.Bool(3);
         out.read_moved = row.Bool(4);
+        // Before the receipt goes out: a replica read after it must show it.
+        if (replica != nullptr) replica->NoteWatermarks(conv, user, out.delivered, out.read);
         return Status();
       },
       std::move(reply));

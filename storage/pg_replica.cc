@@ -93,6 +93,24 @@ void PgReplica::NoteChanged(int64_t id) {
           NowMs() + (options_.timeout + std::max(options_.max_lag, options_.timeout)).count());
 }
 
+namespace {
+size_t PairBucket(int64_t conv, int64_t user) {
+  return Bucket(int64_t(uint64_t(conv) * 0x100000001B3ull ^ uint64_t(user)));
+}
+}  // namespace
+
+void PgReplica::NoteWatermarks(int64_t conv, int64_t user, int64_t delivered, int64_t read) {
+  const size_t bucket = PairBucket(conv, user);
+  RaiseTo(delivered_[bucket], delivered);
+  RaiseTo(read_[bucket], read);
+}
+
+bool PgReplica::WatermarksFresh(int64_t conv, int64_t user, int64_t delivered, int64_t read) const {
+  const size_t bucket = PairBucket(conv, user);
+  return read >= read_[bucket].load(std::memory_order_relaxed) &&
+         (delivered < 0 || delivered >= delivered_[bucket].load(std::memory_order_relaxed));
+}
+
 int64_t PgReplica::KnownSeq(int64_t conv) const {
   return seqs_[Bucket(conv)].load(std::memory_order_relaxed);
 }

@@ -12,11 +12,12 @@
 // messages, gap fills) in kBuckets buckets by conversation id. A bucket holds the maximum over
 // the conversations that share it, so a collision only asks for more than needed (a fallback,
 // never a stale answer). A read that names a seq (sync after S, history before B) asks for
-// that much too. The replica's answer carries the conversation's last_seq from the same
-// snapshot; below what is asked, the read goes to the primary. Membership and group changes made
-// through this node mark their users and conversation for a while (the operation timeout plus
-// the lag bound, or twice the timeout): lists that involve them go to the primary meanwhile. Reads
-// go to the primary at once while the replica is down or its measured lag is over
+// that much too; receipts' watermarks are kept the same way, by (conversation, user). The replica's
+// answer carries the conversation's last_seq from the same snapshot; below what is asked, the read
+// goes to the primary. Membership and group changes made through this node mark their users and
+// conversation for a while (the operation timeout plus the lag bound, or twice the timeout): lists
+// that involve them go to the primary meanwhile. Reads go to the primary at once while the replica
+// is down or its measured lag is over
 // --db-replica-max-lag-ms.
 #pragma once
 
@@ -63,6 +64,11 @@ class PgReplica {
   // lists of that user or showing that conversation read the primary for a while. Users and
   // conversations share the buckets (a collision only sends more reads to the primary).
   void NoteChanged(int64_t id);
+  // `user`'s watermarks in `conv` are committed at least this far (a receipt's answer).
+  void NoteWatermarks(int64_t conv, int64_t user, int64_t delivered, int64_t read);
+  // Whether watermarks read on the replica are at least what this node knows (`delivered` < 0:
+  // not read).
+  bool WatermarksFresh(int64_t conv, int64_t user, int64_t delivered, int64_t read) const;
   // The newest seq of `conv` this node knows committed (a bucket's: maybe more, never less).
   int64_t KnownSeq(int64_t conv) const;
   bool ChangedRecently(int64_t id) const;
@@ -94,6 +100,9 @@ class PgReplica {
   std::unique_ptr<PgPipeline> pipeline_;
   std::array<std::atomic<int64_t>, kBuckets> seqs_{};
   std::array<std::atomic<int64_t>, kBuckets> changed_until_ms_{};  // Steady clock.
+  // By (conversation, user): the watermarks receipts committed.
+  std::array<std::atomic<int64_t>, kBuckets> delivered_{};
+  std::array<std::atomic<int64_t>, kBuckets> read_{};
   std::atomic<int64_t> next_probe_ms_{0};
   std::atomic<double> lag_seconds_{0};
   std::atomic<double> lag_bytes_{0};
