@@ -1,10 +1,10 @@
 """PostgreSQL read replicas (issue 28): --database-read-url names a streaming standby.
 
 One test, in steps, on a primary and an asynchronous standby of its own (tools/pg_cluster.py):
-- history (HTTP) and sync (/ws) are answered by the replica once it has replayed what this node
+- history (HTTP), sync (/ws) and search are answered by the replica once it has replayed what this node
   knows committed (ringcast_db_replica_reads_total);
 - replay paused on the standby (`pg_wal_replay_pause()`): reads that must see newer messages (the
-  client's own acked ones) fall back to the primary and return them
+  client's own acked ones: history, sync, search) fall back to the primary and return them
   (ringcast_db_replica_fallbacks_total{reason="stale"}), the lag shows in
   ringcast_db_replica_lag_bytes; replay resumed → the replica answers again;
 - the standby stopped: reads are still answered (by the primary), /ready stays 200, the replica
@@ -64,6 +64,7 @@ def test_reads_use_the_replica_without_reading_older_than_acked(pair, server_fac
     api = Api(srv.port)
     a, b = api.new_users(2, "rr")
     conv = api.direct(a, b)
+    created = time.monotonic()
 
     def replayed(seq: int) -> bool:
         rows = pg_cluster.psql_url(standby.url("replica"),
@@ -94,7 +95,12 @@ def test_reads_use_the_replica_without_reading_older_than_acked(pair, server_fac
     reads = metric(srv, "ringcast_db_replica_reads")
     assert history() == [1, 2, 3, 4, 5]
     assert run_async(sync_from(2), 30) == [3, 4, 5]
-    assert metric(srv, "ringcast_db_replica_reads") >= reads + 2
+    # Search checks the caller's memberships: the conversation's creation sends b's searches to
+    # the primary for --db-timeout-ms + max(--db-replica-max-lag-ms, --db-timeout-ms).
+    time.sleep(max(0.0, created + 4.2 - time.monotonic()))
+    r = api.request("GET", "/api/search?q=m3", token=b.token)
+    assert r.status == 200 and [h["seq"] for h in r.json["results"]] == [3], r
+    assert metric(srv, "ringcast_db_replica_reads") >= reads + 3
     assert metric(srv, "ringcast_db_replica_up") == 1
 
     # 2. Replay paused: what the replica lacks comes from the primary.
@@ -105,7 +111,10 @@ def test_reads_use_the_replica_without_reading_older_than_acked(pair, server_fac
         stale = metric(srv, "ringcast_db_replica_fallbacks", reason="stale")
         assert history() == list(range(1, 9))
         assert run_async(sync_from(5), 30) == [6, 7, 8]
-        assert metric(srv, "ringcast_db_replica_fallbacks", reason="stale") >= stale + 2
+        # Search too: the sender finds what it was just acked.
+        r = api.request("GET", "/api/search?q=n7", token=a.token)
+        assert r.status == 200 and [h["seq"] for h in r.json["results"]] == [7], r
+        assert metric(srv, "ringcast_db_replica_fallbacks", reason="stale") >= stale + 3
         # The lag is measured by the reads, at most once a second.
         time.sleep(1.1)
         history()
