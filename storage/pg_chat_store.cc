@@ -312,6 +312,12 @@ Result<std::unique_ptr<PgChatStore>> PgChatStore::Open(const PgStoreOptions& opt
     if (auto end = why.find('\n'); end != std::string::npos) why.resize(end);
     return fail(Errc::kUnavailable, "cannot connect: " + why);
   }
+  if (const char* standby = PQparameterStatus(conn, "in_hot_standby");
+      standby != nullptr && std::strcmp(standby, "on") == 0) {
+    return fail(Errc::kReadOnly,
+                "the server is a standby (in recovery): name the primary, or list every host "
+                "with target_session_attrs=read-write");
+  }
   if (Status s = MigratePg(conn); !s.ok()) return fail(s.errc(), s.message());
   PGresult* check = PQexec(
       conn,

@@ -1,6 +1,7 @@
 """PostgreSQL read replicas (issue 28): --database-read-url names a streaming standby.
 
 One test, in steps, on a primary and an asynchronous standby of its own (tools/pg_cluster.py):
+- the standby named as --database-url: the server exits 1 saying so;
 - history (HTTP), sync (/ws) and search are answered by the replica once it has replayed what this node
   knows committed (ringcast_db_replica_reads_total);
 - replay paused on the standby (`pg_wal_replay_pause()`): reads that must see newer messages (the
@@ -20,7 +21,7 @@ import pytest
 import prometheus
 from chat_client import JWT_SECRET, Api, chat_args, close_all, connect_all
 from pg_store import pg_cluster
-from support import run_async
+from support import free_port, run_async, run_binary
 
 pytestmark = pytest.mark.needs_pg
 
@@ -55,8 +56,14 @@ def wait_until(pred, what: str, timeout: float = 15.0):
 
 
 @pytest.mark.timeout(120)
-def test_reads_use_the_replica_without_reading_older_than_acked(pair, server_factory):
+def test_reads_use_the_replica_without_reading_older_than_acked(pair, server_factory,
+                                                                ringcast_bin, tmp_path):
     primary, standby = pair
+    # A standby named as the primary: refused at start with the reason.
+    res = run_binary(ringcast_bin, ["--host", "127.0.0.1", "--port", free_port(), "--data-dir",
+                                    tmp_path, "--database-url", standby.url("replica"),
+                                    *chat_args(jwt_secret=JWT_SECRET)], timeout=30)
+    assert res.returncode == 1 and "standby" in res.stderr, (res.returncode, res.stderr[-2000:])
     srv = server_factory(*chat_args(jwt_secret=JWT_SECRET), "--db-timeout-ms", "2000",
                          "--database-read-url", standby.url("replica"),
                          "--db-replica-max-lag-ms", "0",
