@@ -8,16 +8,16 @@
 // thread-safe), so the primary must outlive the replica: PgChatStore stops the replica first.
 //
 // Freshness (storage/README.md, "Read replicas"): the node keeps, per conversation, the newest
-// seq it knows committed (every message its owners accept: its own sends' commits, other nodes'
-// messages, gap fills) in kBuckets buckets by conversation id. A bucket holds the maximum over
-// the conversations that share it, so a collision only asks for more than needed (a fallback,
-// never a stale answer). A read that names a seq (sync after S, history before B) asks for
-// that much too; receipts' watermarks are kept the same way, by (conversation, user). The replica's
-// answer carries the conversation's last_seq from the same snapshot; below what is asked, the read
-// goes to the primary. Membership and group changes made through this node mark their users and
-// conversation for a while (the operation timeout plus the lag bound, or twice the timeout): lists
-// that involve them go to the primary meanwhile. Reads go to the primary at once while the replica
-// is down or its measured lag is over
+// seq it knows committed (every message its owners accept: its own sends' commits, other
+// nodes' messages, gap fills) in kBuckets buckets by conversation id. A bucket holds the
+// maximum over the conversations that share it, so a collision only asks for more than needed
+// (a fallback, never a stale answer). A read that names a seq (sync after S, history before B)
+// asks for that much too; receipts' watermarks are kept the same way, by (conversation, user).
+// The replica's answer carries the conversation's last_seq from the same snapshot; below what
+// is asked, the read goes to the primary. Membership and group changes made through this node
+// mark their users and conversation for a while (the operation timeout plus the lag bound, or
+// twice the timeout): lists that involve them go to the primary meanwhile. Reads go to the
+// primary at once while the replica is down or its measured lag is over
 // --db-replica-max-lag-ms.
 #pragma once
 
