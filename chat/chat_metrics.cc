@@ -31,6 +31,10 @@ void ChatMetrics::Collect(MetricSet& out, uint64_t sessions, uint64_t online_use
   out.Counter("ringcast_cluster_gap_fills_total",
               "Cluster mode: gaps in a conversation's seq filled from the store",
               double(gap_fills));
+  out.Counter("ringcast_chat_seq_rewinds_total",
+              "New messages the store numbered at a seq already published with another message "
+              "(it lost acknowledged commits: a failover to an asynchronous standby)",
+              double(seq_rewinds));
   out.Counter("ringcast_cluster_forwarded_sends_total",
               "Cluster mode: sends forwarded to the node that writes their conversation",
               double(forwarded_sends));

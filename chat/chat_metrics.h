@@ -16,6 +16,9 @@ struct ChatMetrics {
   uint64_t sends = 0;      // send requests accepted for the store (past the checks).
   uint64_t acks = 0;       // Their acks (duplicates' included).
   uint64_t gap_fills = 0;  // Cluster mode: store reads that filled a gap in a conversation.
+  // Fresh commits at a seq already published with another message: the database lost
+  // acknowledged commits (a failover to an asynchronous standby), and the owner followed it.
+  uint64_t seq_rewinds = 0;
   // Cluster mode (docs/cluster.md, "Writers"): sends forwarded to their conversation's writer,
   // sends other nodes forwarded here, and forwards committed here after the writer's silence.
   uint64_t forwarded_sends = 0;

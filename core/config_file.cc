@@ -311,8 +311,8 @@ std::string ConfigLayers::Print(
       "# ringcast configuration, as `ringcast --config FILE` reads it (TOML; INI works too).\n"
       "# Precedence: command line > RINGCAST_* environment > this file > defaults.\n"
       "# Secrets are never printed: their lines are commented out; give them with the\n"
-      "# *-file keys (jwt-secret-file, database-url-file, redis-url-file, admin-token-file,\n"
-      "# notify-webhook-secret-file, amqp-url-file).\n";
+      "# *-file keys (jwt-secret-file, database-url-file, database-read-url-file,\n"
+      "# redis-url-file, admin-token-file, notify-webhook-secret-file, amqp-url-file).\n";
   for (const CLI::Option* option : app_.get_options()) {
     const std::string& name = LongName(option);
     if (name.empty() || IsCommand(name)) continue;
@@ -337,8 +337,8 @@ std::string ConfigLayers::Print(
         out.append("# ").append(name).append(": read from ").append(secret->flag + 2).append("\n");
         continue;
       }
-      const bool url =
-          name == "database-url" || name == "redis" || name == "amqp" || name == "smtp";
+      const bool url = name == "database-url" || name == "database-read-url" || name == "redis" ||
+                       name == "amqp" || name == "smtp";
       std::string redacted = url ? RedactPassword(value) : kRedacted;
       if (redacted != value) {
         out.append("# ").append(name).append(" = ").append(Quoted(redacted, false));

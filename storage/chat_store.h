@@ -48,6 +48,10 @@ class ChatStore : public AccountStore,
   virtual bool Healthy() const { return true; }
   // Any thread: the store's figures (docs/metrics.md).
   virtual void CollectMetrics(MetricSet& /*out*/) const {}
+  // Messages of `conv` up to `seq` are committed, as far as this node knows (its conversation
+  // owners call it for every message they accept; any thread): a store with read replicas
+  // reads no older than that (storage/README.md, "Read replicas").
+  virtual void NoteCommitted(int64_t /*conv*/, int64_t /*seq*/) {}
 };
 
 }  // namespace ringcast::storage

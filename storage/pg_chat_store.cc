@@ -312,6 +312,12 @@ Result<std::unique_ptr<PgChatStore>> PgChatStore::Open(const PgStoreOptions& opt
     if (auto end = why.find('\n'); end != std::string::npos) why.resize(end);
     return fail(Errc::kUnavailable, "cannot connect: " + why);
   }
+  if (const char* standby = PQparameterStatus(conn, "in_hot_standby");
+      standby != nullptr && std::strcmp(standby, "on") == 0) {
+    return fail(Errc::kReadOnly,
+                "the server is a standby (in recovery): name the primary, or list every host "
+                "with target_session_attrs=read-write");
+  }
   if (Status s = MigratePg(conn); !s.ok()) return fail(s.errc(), s.message());
   PGresult* check = PQexec(
       conn,
@@ -368,12 +374,28 @@ Result<std::unique_ptr<PgChatStore>> PgChatStore::Open(const PgStoreOptions& opt
   auto pipeline = PgPipeline::Start(std::move(pipeline_options), PgPreparedStatements());
   if (!pipeline.ok()) return fail(pipeline.status().errc(), pipeline.status().message());
   auto store = std::unique_ptr<PgChatStore>(new PgChatStore(std::move(*pipeline)));
+  if (!options.read_conninfo.empty()) {
+    auto replica = PgReplica::Start({.conninfo = options.read_conninfo,
+                                     .readers = options.readers,
+                                     .timeout = options.timeout,
+                                     .max_lag = options.replica_max_lag,
+                                     .prepared_statements = options.prepared_statements,
+                                     .log = options.log},
+                                    PgPreparedStatements());
+    if (!replica.ok()) {
+      return Status(replica.status().errc(),
+                    Scrub("PostgreSQL read replica at " + RedactConninfo(options.read_conninfo) +
+                              ": " + replica.status().message(),
+                          PasswordOf(options.read_conninfo)));
+    }
+    store->replica_ = std::move(*replica);
+  }
   store->shared_secret_ = std::move(shared_secret);
   store->shared_vapid_key_ = std::move(shared_vapid_key);
   return store;
 }
 
-PgChatStore::~PgChatStore() { pipeline_->Stop(std::chrono::milliseconds::max()); }
+PgChatStore::~PgChatStore() { Stop(std::chrono::milliseconds::max()); }
 
 void PgChatStore::CreateUser(std::string username, std::string password_hash, int64_t now,
                              Reply<std::pair<Denial, int64_t>> reply) {
@@ -488,6 +510,7 @@ void PgChatStore::CreateConversation(int64_t creator, std::vector<int64_t> membe
       .values = {Int(creator), Int8Array(members), name.value_or(""), group ? "t" : "f", Int(now)},
       .nulls = {false, false, !name.has_value(), false, false},
       .binary = {false, true, false, false, false}};
+  NoteChanged({creator}, members);
   Submit(
       *pipeline_, LaneOf(creator), Kind::kWrite, {std::move(query)},
       [](PgResults results, CreateConversationOutcome& out) {
@@ -501,6 +524,7 @@ void PgChatStore::AddMembers(int64_t conv, int64_t caller, std::vector<int64_t> 
   PgQuery query{.statement = "add_members",
                 .values = {Int(conv), Int(caller), Int8Array(users), Int(max_members), Int(now)},
                 .binary = {false, false, true, false, false}};
+  NoteChanged({conv, caller}, users);
   Submit(
       *pipeline_, LaneOf(conv), Kind::kWrite, {std::move(query)},
       [caller, now](PgResults results, MembershipOutcome& out) {
@@ -511,6 +535,7 @@ void PgChatStore::AddMembers(int64_t conv, int64_t caller, std::vector<int64_t> 
 
 void PgChatStore::RemoveMember(int64_t conv, int64_t caller, int64_t user, int64_t now,
                                Reply<MembershipOutcome> reply) {
+  NoteChanged({conv, caller, user});
   Submit(
       *pipeline_, LaneOf(conv), Kind::kWrite,
       {Query("remove_member", {Int(conv), Int(caller), Int(user), Int(now)})},
@@ -530,6 +555,7 @@ void PgChatStore::ChangeGroup(GroupChange change, Reply<MembershipOutcome> reply
                            change.avatar.value_or(""), Int(change.now)},
                 .nulls = {false, false, false, false, false, !change.name.has_value(),
                           !change.topic.has_value(), !change.avatar.has_value(), false}};
+  NoteChanged({change.conv, change.caller, change.user});
   Submit(
       *pipeline_, LaneOf(change.conv), Kind::kWrite, {std::move(query)},
       [caller = change.caller, now = change.now](PgResults results, MembershipOutcome& out) {
@@ -538,9 +564,26 @@ void PgChatStore::ChangeGroup(GroupChange change, Reply<MembershipOutcome> reply
       std::move(reply));
 }
 
+void PgChatStore::NoteChanged(std::initializer_list<int64_t> ids, std::span<const int64_t> more) {
+  if (!replica_) return;
+  for (int64_t id : ids) replica_->NoteChanged(id);
+  for (int64_t id : more) replica_->NoteChanged(id);
+}
+
 void PgChatStore::ListConversations(int64_t user, Reply<std::vector<ConversationSummary>> reply) {
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead, {Query("list_conversations", {Int(user)})},
+  // Fresh: no membership or group change of this node's may be missing, nor any message it knows.
+  auto fresh = [replica = replica_.get(), user](PgResults results) {
+    if (replica->ChangedRecently(user)) return false;
+    bool fresh = true;
+    ForEachRow(results[0], [&](const Row& row) {
+      fresh = fresh && !replica->ChangedRecently(row.Int(0)) &&
+              row.Int(3) >= replica->KnownSeq(row.Int(0)) &&
+              replica->WatermarksFresh(row.Int(0), user, -1, row.Int(4));
+    });
+    return fresh;
+  };
+  ReadReplicaFirst(
+      *pipeline_, replica_.get(), {Query("list_conversations", {Int(user)})}, std::move(fresh),
       [](PgResults results, std::vector<ConversationSummary>& out) {
         ForEachRow(results[0], [&](const Row& row) {
           ConversationSummary summary;
@@ -649,12 +692,20 @@ void PgChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
 void PgChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t before, PageLimit limit,
                          Reply<ThreadPage> reply) {
   const int64_t below = before > 0 ? before : std::numeric_limits<int64_t>::max();
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+  // Fresh: the replica has the conversation up to what this node knows committed and what the
+  // page names (everything below `before`), with `user` a member.
+  auto fresh = [replica = replica_.get(), conv, need = before - 1](PgResults results) {
+    if (PQntuples(results[0]) != 1) return false;
+    const Row row{results[0], 0};
+    return row.Bool(3) && row.Int(0) >= std::max(need, replica->KnownSeq(conv));
+  };
+  ReadReplicaFirst(
+      *pipeline_, replica_.get(),
       {Query("membership", {Int(conv), Int(user)}),
        Query("thread_root", {Int(conv), Int(root), Int(user)}),
        Query("thread",
              {Int(conv), Int(root), Int(below), Int(int64_t{limit.count} + 1), Int(user)})},
+      std::move(fresh),
       [limit](PgResults results, ThreadPage& thread) {
         Page& out = thread.page;
         if (PQntuples(results[0]) == 0) {
@@ -689,6 +740,9 @@ void PgChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t befor
 
 void PgChatStore::ThreadRead(int64_t conv, int64_t user, int64_t root, int64_t seq,
                              Reply<ThreadReadOutcome> reply) {
+  // It moves the conversation's watermarks too, to a seq it does not return: the user's lists
+  // read the primary a while.
+  NoteChanged({user});
   Submit(
       *pipeline_, LaneOf(conv), Kind::kWrite,
       {Query("thread_read", {Int(conv), Int(root), Int(user), Int(seq)})},
@@ -724,11 +778,19 @@ void PgChatStore::ListPins(int64_t conv, int64_t user, Reply<Page> reply) {
 void PgChatStore::History(int64_t conv, int64_t user, int64_t before, PageLimit limit,
                           Reply<Page> reply) {
   const int64_t below = before > 0 ? before : std::numeric_limits<int64_t>::max();
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+  // Fresh: the replica has the conversation up to what this node knows committed and what the
+  // page names (everything below `before`), with `user` a member.
+  auto fresh = [replica = replica_.get(), conv, need = before - 1](PgResults results) {
+    if (PQntuples(results[0]) != 1) return false;
+    const Row row{results[0], 0};
+    return row.Bool(3) && row.Int(0) >= std::max(need, replica->KnownSeq(conv));
+  };
+  ReadReplicaFirst(
+      *pipeline_, replica_.get(),
       {Query("membership", {Int(conv), Int(user)}),
        Query("history",
              {Int(conv), Int(user), Int(below), Int(limit.count), Int(Clamp(limit.bytes))})},
+      std::move(fresh),
       [](PgResults results, Page& out) {
         if (PQntuples(results[0]) == 0) {
           out.denial = Denial::kNotFound;
@@ -760,9 +822,27 @@ void PgChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit limit,
                    .values = {Int(user), Int8Array(convs), Int8Array(afters), Int(limit.count),
                               Int(Clamp(limit.bytes))},
                    .binary = {false, true, true, false, false}};
-  Submit(
-      *pipeline_, PgPipeline::kReaders, Kind::kRead,
-      {std::move(conversations), std::move(messages)},
+  // Fresh: every conversation asked for is there (a member's), up to what the client has seen
+  // and what this node knows committed; for "all of them", no membership change is missing.
+  auto fresh = [replica = replica_.get(), user, asked = convs.size()](PgResults results) {
+    if (asked == 0 ? replica->ChangedRecently(user) : size_t(PQntuples(results[0])) != asked) {
+      return false;
+    }
+    bool fresh = true;
+    ForEachRow(results[0], [&](const Row& row) {
+      const int64_t conv = row.Int(1);
+      fresh = fresh && row.Int(3) >= std::max(row.Int(2), replica->KnownSeq(conv));
+      const std::vector<int64_t> members = row.Ints(5), delivered = row.Ints(6),
+                                 reads = row.Ints(7);
+      for (size_t i = 0; fresh && i < members.size() && i < delivered.size() && i < reads.size();
+           ++i) {
+        fresh = replica->WatermarksFresh(conv, members[i], delivered[i], reads[i]);
+      }
+    });
+    return fresh;
+  };
+  ReadReplicaFirst(
+      *pipeline_, replica_.get(), {std::move(conversations), std::move(messages)}, std::move(fresh),
       [](PgResults results, std::vector<SyncConversation>& out) {
         std::vector<int64_t> ords, afters;
         ForEachRow(results[0], [&](const Row& row) {
@@ -803,7 +883,7 @@ void PgChatStore::UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered
   Submit(
       *pipeline_, LaneOf(conv), Kind::kWrite,
       {Query("update_watermarks", {Int(conv), Int(user), Int(delivered), Int(read)})},
-      [](PgResults results, WatermarkOutcome& out) {
+      [replica = replica_.get(), conv, user](PgResults results, WatermarkOutcome& out) {
         if (PQntuples(results[0]) != 1) return Unexpected("watermarks");
         const Row row{results[0], 0};
         if (!row.Bool(0)) {
@@ -814,6 +894,8 @@ void PgChatStore::UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered
         out.read = row.Int(2);
         out.delivered_moved = row.Bool(3);
         out.read_moved = row.Bool(4);
+        // Before the receipt goes out: a replica read after it must show it.
+        if (replica != nullptr) replica->NoteWatermarks(conv, user, out.delivered, out.read);
         return Status();
       },
       std::move(reply));
@@ -851,6 +933,7 @@ void PgChatStore::CollectMetrics(MetricSet& out) const {
                        .reconnects = stats.reconnects},
                       pipeline_->batch_sizes(), pipeline_->commit_seconds(),
                       pipeline_->queue_wait_seconds(), out);
+  if (replica_) replica_->CollectMetrics(out);
 }
 
 // --- Uploads (issue 15) -------------------------------------------------------------------

@@ -10,11 +10,14 @@
 #pragma once
 
 #include <chrono>
+#include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "storage/chat_store.h"
 #include "storage/pg_pipeline.h"
+#include "storage/pg_replica.h"
 
 namespace ringcast::storage {
 
@@ -29,6 +32,10 @@ struct PgStoreOptions {
   uint32_t max_wait_ms = 0;  // PgPipelineOptions::max_wait_ms.
   std::string synchronous_commit = "on";
   bool prepared_statements = true;  // PgPipelineOptions::prepared_statements.
+  // Read replicas (--database-read-url; empty: none): history, sync, lists and search read
+  // there when it has what they must see (pg_replica.h), else the primary.
+  std::string read_conninfo;
+  std::chrono::milliseconds replica_max_lag{5000};
   // The token signing secret (hex) to keep in the database if it holds none yet; empty: none
   // is kept. PgChatStore::shared_secret() is then the one every node uses.
   std::string secret_candidate;
@@ -45,7 +52,14 @@ class PgChatStore final : public ChatStore {
   static Result<std::unique_ptr<PgChatStore>> Open(const PgStoreOptions& options);
   ~PgChatStore() override;
 
-  void Stop(std::chrono::milliseconds drain_limit) override { pipeline_->Stop(drain_limit); }
+  // The replica first: a read it gives up on goes to the primary.
+  void Stop(std::chrono::milliseconds drain_limit) override {
+    if (replica_) replica_->Stop(drain_limit);
+    pipeline_->Stop(drain_limit);
+  }
+  void NoteCommitted(int64_t conv, int64_t seq) override {
+    if (replica_) replica_->NoteCommitted(conv, seq);
+  }
   PgPipelineStats stats() const { return pipeline_->stats(); }
   bool Healthy() const override { return !pipeline_->stats().outage; }
   void CollectMetrics(MetricSet& out) const override;
@@ -60,7 +74,11 @@ class PgChatStore final : public ChatStore {
  private:
   explicit PgChatStore(std::unique_ptr<PgPipeline> pipeline) : pipeline_(std::move(pipeline)) {}
 
+  // Marks `ids` (users, a conversation) changed for the replica's freshness checks.
+  void NoteChanged(std::initializer_list<int64_t> ids, std::span<const int64_t> more = {});
+
   std::unique_ptr<PgPipeline> pipeline_;
+  std::unique_ptr<PgReplica> replica_;  // Null without --database-read-url.
   std::string shared_secret_;
   std::string shared_vapid_key_;
 };

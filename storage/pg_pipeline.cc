@@ -229,7 +229,8 @@ Status SetUpBlocking(PGconn* pg, std::span<const PgStatement> statements,
 
 Result<std::unique_ptr<PgPipeline>> PgPipeline::Start(PgPipelineOptions options,
                                                       std::span<const PgStatement> statements) {
-  if (options.writers == 0 || options.readers == 0 || options.batch_max == 0) {
+  if ((options.writers == 0 && options.require_primary) || options.readers == 0 ||
+      options.batch_max == 0) {
     return Status(Errc::kMisuse, "the PostgreSQL store needs at least one writer and one reader");
   }
   std::unique_ptr<PgPipeline> pipeline(new PgPipeline(std::move(options), statements));
@@ -238,22 +239,15 @@ Result<std::unique_ptr<PgPipeline>> PgPipeline::Start(PgPipelineOptions options,
   for (uint32_t i = 0; i < self.options_.writers + self.options_.readers; ++i) {
     const bool writer = i < self.options_.writers;
     auto conn = std::make_unique<Conn>(writer ? i : 0, writer);
-    conn->pg = PgConnect(self.options_.conninfo, /*blocking=*/true);
-    if (conn->pg == nullptr || PQstatus(conn->pg) != CONNECTION_OK) {
-      return Status(Errc::kUnavailable,
-                    "cannot connect to PostgreSQL: " +
-                        FirstLine(conn->pg ? PQerrorMessage(conn->pg) : "out of memory"));
+    Status failed = self.ConnectBlocking(*conn);
+    if (!failed.ok()) {
+      if (self.options_.require_primary) return failed;
+      // A replica down at start: reads go to the primary meanwhile; the loop reconnects.
+      conn->Close();
+      conn->backoff = kFirstBackoff;
+      conn->retry_at = Clock::now() + kFirstBackoff;
+      self.NoteOutage(failed.message());
     }
-    if (Status s = SetUpBlocking(conn->pg, self.statements_, self.options_.synchronous_commit,
-                                 self.options_.prepared_statements);
-        !s.ok()) {
-      return s;
-    }
-    if (PQsetnonblocking(conn->pg, 1) != 0 || PQenterPipelineMode(conn->pg) != 1) {
-      return Status(Errc::kInternal,
-                    "cannot enter pipeline mode: " + FirstLine(PQerrorMessage(conn->pg)));
-    }
-    conn->state = Conn::State::kReady;
     self.conns_.push_back(std::move(conn));
   }
   std::string error;
@@ -271,6 +265,31 @@ Result<std::unique_ptr<PgPipeline>> PgPipeline::Start(PgPipelineOptions options,
   return pipeline;
 }
 
+Status PgPipeline::ConnectBlocking(Conn& conn) {
+  conn.pg = PgConnect(options_.conninfo, /*blocking=*/true);
+  if (conn.pg == nullptr || PQstatus(conn.pg) != CONNECTION_OK) {
+    return Status(Errc::kUnavailable,
+                  "cannot connect to " + options_.label + ": " +
+                      FirstLine(conn.pg ? PQerrorMessage(conn.pg) : "out of memory"));
+  }
+  if (std::string why = NotPrimary(conn); !why.empty()) {
+    return Status(Errc::kReadOnly, "PostgreSQL: " + why +
+                                       ": name the primary in the URL, or list every host with "
+                                       "target_session_attrs=read-write");
+  }
+  if (Status s = SetUpBlocking(conn.pg, statements_, options_.synchronous_commit,
+                               options_.prepared_statements);
+      !s.ok()) {
+    return s;
+  }
+  if (PQsetnonblocking(conn.pg, 1) != 0 || PQenterPipelineMode(conn.pg) != 1) {
+    return Status(Errc::kInternal,
+                  "cannot enter pipeline mode: " + FirstLine(PQerrorMessage(conn.pg)));
+  }
+  conn.state = Conn::State::kReady;
+  return Status();
+}
+
 PgPipeline::~PgPipeline() { Stop(milliseconds(0)); }
 
 void PgPipeline::Submit(uint32_t lane, std::unique_ptr<PgJob> job) {
@@ -282,9 +301,9 @@ void PgPipeline::Submit(uint32_t lane, std::unique_ptr<PgJob> job) {
              queued_.fetch_add(1, std::memory_order_relaxed) >= options_.max_queued) {
     queued_.fetch_sub(1, std::memory_order_relaxed);
     refusal = Status(Errc::kQueueFull, "too many database operations queued");
-  } else if (const uint32_t w = lane % options_.writers;
-             lane != kReaders &&
-             !lane_bounds_[w].Admit(lane_depths_[w].load(std::memory_order_relaxed), {})) {
+  } else if (lane != kReaders && options_.writers != 0 &&
+             !lane_bounds_[lane % options_.writers].Admit(
+                 lane_depths_[lane % options_.writers].load(std::memory_order_relaxed), {})) {
     if (options_.max_queued != 0) queued_.fetch_sub(1, std::memory_order_relaxed);
     refusal = Status(Errc::kQueueFull,
                      "the database is too far behind: this write would wait longer than "
@@ -317,8 +336,9 @@ void PgPipeline::Accept(const IoTask& task) {
     return self->FinishJob(std::move(job), Status(Errc::kStopped, "the store stopped"));
   }
   const auto lane = uint32_t(task.a);
-  Lane& target = lane == kReaders ? self->reader_lane_
-                                  : self->writer_lanes_[lane % self->writer_lanes_.size()];
+  Lane& target = lane == kReaders || self->writer_lanes_.empty()
+                     ? self->reader_lane_
+                     : self->writer_lanes_[lane % self->writer_lanes_.size()];
   target.jobs.push_back(std::move(job));
 }
 
@@ -391,7 +411,7 @@ void PgPipeline::NoteOutage(const std::string& why) {
   outage_.store(true, std::memory_order_relaxed);
   outage_since_ = Clock::now();
   if (options_.log) {
-    options_.log(true, "PostgreSQL unreachable (" + why +
+    options_.log(true, options_.label + " unreachable (" + why +
                            "): reconnecting with backoff; operations waiting longer than " +
                            std::to_string(options_.timeout.count()) + " ms fail as unavailable");
   }
@@ -406,9 +426,9 @@ void PgPipeline::NoteRecovered() {
   outage_.store(false, std::memory_order_relaxed);
   if (options_.log) {
     const double seconds = std::chrono::duration<double>(Clock::now() - outage_since_).count();
-    char line[96];
-    std::snprintf(line, sizeof line, "PostgreSQL reachable again after %.1f s", seconds);
-    options_.log(false, line);
+    char line[64];
+    std::snprintf(line, sizeof line, " reachable again after %.1f s", seconds);
+    options_.log(false, options_.label + line);
   }
 }
 
@@ -451,6 +471,7 @@ void PgPipeline::Continue(Conn& conn) {
     return Fail(conn, FirstLine(PQerrorMessage(conn.pg)));
   }
   if (conn.connect_wait != PGRES_POLLING_OK) return;
+  if (std::string why = NotPrimary(conn); !why.empty()) return Fail(conn, why);
   // Connected: set the session up in the pipeline; Ready once its sync comes back.
   if (PQsetnonblocking(conn.pg, 1) != 0 || PQenterPipelineMode(conn.pg) != 1) {
     return Fail(conn, "cannot enter pipeline mode");
@@ -590,8 +611,27 @@ void PgPipeline::OnReadable(Conn& conn) {
   }
   // A result that broke the connection shows as CONNECTION_BAD.
   if (conn.pg != nullptr && PQstatus(conn.pg) == CONNECTION_BAD) {
-    Fail(conn, FirstLine(PQerrorMessage(conn.pg)));
+    return Fail(conn, FirstLine(PQerrorMessage(conn.pg)));
   }
+  // The server reports a change of default_transaction_read_only (a reload) with the next
+  // results: an idle writer leaves before a write finds out.
+  if (conn.pg != nullptr && conn.state == Conn::State::kReady) {
+    if (std::string why = NotPrimary(conn); !why.empty()) Fail(conn, why);
+  }
+}
+
+std::string PgPipeline::NotPrimary(const Conn& conn) const {
+  if (!options_.require_primary || conn.pg == nullptr) return {};
+  // Reported by servers since PostgreSQL 14 (GUC_REPORT), at connect and whenever they change.
+  auto on = [&](const char* name) {
+    const char* value = PQparameterStatus(conn.pg, name);
+    return value != nullptr && std::strcmp(value, "on") == 0;
+  };
+  if (on("in_hot_standby")) return "the server is a standby (in recovery)";
+  if (conn.writer && on("default_transaction_read_only")) {
+    return "the server is read-only (default_transaction_read_only = on)";
+  }
+  return {};
 }
 
 void PgPipeline::FinishUnit(Conn& conn) {
@@ -630,6 +670,14 @@ void PgPipeline::FinishUnit(Conn& conn) {
   if (options_.prepared_statements && PoolerSymptom(status) && options_.log &&
       !warned_unprepared_.exchange(true, std::memory_order_relaxed)) {
     options_.log(true, "PostgreSQL: " + status.message() + kPoolerHint);
+  }
+  if (status.errc() == Errc::kReadOnly && options_.require_primary && !job->read_only()) {
+    // The server refused a write (25006): no longer the primary, or turned read-only. Nothing
+    // of the unit committed, so it runs again once a connection reaches a writable primary.
+    retries_.fetch_add(1, std::memory_order_relaxed);
+    queued_.fetch_add(1, std::memory_order_relaxed);
+    LaneOf(conn).jobs.push_front(std::move(job));
+    return Fail(conn, "the server refused a write: " + status.message());
   }
   if (status.errc() == Errc::kUnavailable) {
     // The server is going away (shutdown, crash recovery): as a broken connection.

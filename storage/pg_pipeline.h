@@ -18,9 +18,12 @@
 // Faults: a connection that fails (socket closed, server restart, a unit in flight past
 // `timeout`) is closed and reconnected with capped exponential backoff; its unit goes back to
 // the front of its lane when retry-safe (reads; idempotent appends), otherwise fails with
-// kUnavailable (its outcome is unknown). A job still queued `timeout` after Submit fails with
-// kUnavailable, so nothing waits unboundedly for a database that is down. The outage is logged
-// once when it begins and once when every connection is back.
+// kUnavailable (its outcome is unknown). A server that stops taking writes (promoted away,
+// a standby reached, turned read-only: require_primary) counts as a failed connection too, and
+// the write it refused goes back to its lane whatever its kind (it did not commit). A job still
+// queued `timeout` after Submit fails with kUnavailable, so nothing waits unboundedly for a
+// database that is down. The outage is logged once when it begins and once when every connection is
+// back.
 #pragma once
 
 #include <libpq-fe.h>
@@ -108,6 +111,14 @@ struct PgPipelineOptions {
   // transaction, which hands each transaction whichever server connection is free) may sit
   // between ringcast and PostgreSQL. storage/README.md, "Through pgbouncer".
   bool prepared_statements = true;
+  // Every connection must reach a primary (writers: one that accepts writes). A connection
+  // that lands on a server in recovery (a standby), or a writer on one that turned read-only
+  // (default_transaction_read_only, 25006 on a write), is closed and reconnected, so that a
+  // multi-host URL's next host (target_session_attrs=read-write) or a promoted standby takes
+  // over. false for a pool of read replicas, where a standby is what is wanted.
+  bool require_primary = true;
+  // Who the log lines name ("PostgreSQL", "PostgreSQL read replica").
+  std::string label = "PostgreSQL";
   PgBatcher batcher = nullptr;
   // Where the outage and recovery lines go (storage/ has no logger of its own).
   void (*log)(bool warning, const std::string& line) = nullptr;
@@ -133,7 +144,9 @@ class PgPipeline {
  public:
   // Connects every connection (blocking, on the calling thread: at start, before any shard
   // runs) and prepares `statements` on each; then starts the loop thread. Fails with the first
-  // connection's error and leaves nothing running.
+  // connection's error and leaves nothing running — except for a pool of replicas
+  // (!require_primary, which may have no writers): a replica down at start is an outage that
+  // the loop reconnects, as later.
   static Result<std::unique_ptr<PgPipeline>> Start(PgPipelineOptions options,
                                                    std::span<const PgStatement> statements);
   PgPipeline(const PgPipeline&) = delete;
@@ -176,10 +189,14 @@ class PgPipeline {
   void OnWritable(Conn& conn);
   void Continue(Conn& conn);  // Drive a connecting connection.
   void StartConnect(Conn& conn);
+  Status ConnectBlocking(Conn& conn);  // At start.
   void Fail(Conn& conn, const std::string& why);
   void SendUnit(Conn& conn, std::unique_ptr<PgJob> job);
   void FinishUnit(Conn& conn);
   void FinishJob(std::unique_ptr<PgJob> job, Status status);
+  // Why this connection may not serve (require_primary): a standby, or a writer on a server
+  // that refuses writes; empty when it may.
+  std::string NotPrimary(const Conn& conn) const;
   void NoteOutage(const std::string& why);
   void NoteRecovered();
   Lane& LaneOf(const Conn& conn);

@@ -22,6 +22,11 @@ constexpr PgStatement kSearchStatements[] = {
      "SELECT hit_id, hit_conv, hit_seq, hit_from, hit_kind, hit_ts, hit_edited_at, hit_score, "
      "hit_body FROM rc_search_messages($1::int8, $2::text, $3::int8, $4::int8, $5::int8, "
      "$6::int8, $7::float8, $8::int8, $9::int8) ORDER BY hit_score, hit_id DESC LIMIT $9::int8"},
+    // The caller's conversations and their last_seq, read with a search on a replica: it
+    // answers only if it has every message the node knows committed there (pg_replica.h).
+    {"search_last_seqs",
+     "SELECT uc.conversation_id, c.last_seq FROM users_conversations uc JOIN conversations c "
+     "ON c.id = uc.conversation_id WHERE uc.user_id = $1"},
 };
 
 std::string Double(double value) {
@@ -48,19 +53,31 @@ void PgChatStore::SearchMessages(SearchQuery query, Reply<std::vector<SearchHit>
                  query.cursor ? Int(query.cursor->id) : "", Int(int64_t{query.limit} + 1)},
       .nulls = {false, false, !query.conv, !query.from, !query.before, !query.after, !query.cursor,
                 !query.cursor, false}};
-  Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead, {std::move(search)},
-         RowsInto([terms = std::move(query.terms)](const Row& row) {
-           return SearchHit{.id = row.Int(0),
-                            .conv = row.Int(1),
-                            .seq = row.Int(2),
-                            .from = row.Int(3),
-                            .kind = row.Text(4),
-                            .ts = row.Int(5),
-                            .edited_at = row.Int(6),
-                            .score = std::strtod(row.Text(7).c_str(), nullptr),
-                            .snippet = Highlight(row.View(8), terms)};
-         }),
-         std::move(reply));
+  // Fresh: the replica has every message of the caller's conversations that this node knows
+  // committed (edits and deletions are messages too), and no membership change is missing.
+  auto fresh = [replica = replica_.get(), user = query.user](PgResults results) {
+    if (replica->ChangedRecently(user)) return false;
+    bool fresh = true;
+    ForEachRow(results[1], [&](const Row& row) {
+      fresh = fresh && row.Int(1) >= replica->KnownSeq(row.Int(0));
+    });
+    return fresh;
+  };
+  const int64_t user = query.user;
+  ReadReplicaFirst(*pipeline_, replica_.get(),
+                   {std::move(search), Query("search_last_seqs", {Int(user)})}, std::move(fresh),
+                   RowsInto([terms = std::move(query.terms)](const Row& row) {
+                     return SearchHit{.id = row.Int(0),
+                                      .conv = row.Int(1),
+                                      .seq = row.Int(2),
+                                      .from = row.Int(3),
+                                      .kind = row.Text(4),
+                                      .ts = row.Int(5),
+                                      .edited_at = row.Int(6),
+                                      .score = std::strtod(row.Text(7).c_str(), nullptr),
+                                      .snippet = Highlight(row.View(8), terms)};
+                   }),
+                   std::move(reply));
 }
 
 }  // namespace ringcast::storage

@@ -188,6 +188,19 @@ void Submit(PgPipeline& pipeline, uint32_t lane, Kind kind, std::vector<PgQuery>
                                                 std::move(reply)));
 }
 
+// A read the replica may answer (`replica` null: none), with `fresh(results)` saying whether its
+// answer is new enough; else, and always without a replica, the primary's readers.
+template <typename T, typename Fresh, typename Consume>
+void ReadReplicaFirst(PgPipeline& primary, PgReplica* replica, std::vector<PgQuery> queries,
+                      Fresh fresh, Consume consume, Reply<T> reply) {
+  if (replica == nullptr) {
+    return Submit(primary, PgPipeline::kReaders, Kind::kRead, std::move(queries),
+                  std::move(consume), std::move(reply));
+  }
+  replica->Read<T>(primary, std::move(queries), UniqueFunction<bool(PgResults)>(std::move(fresh)),
+                   UniqueFunction<Status(PgResults, T&)>(std::move(consume)), std::move(reply));
+}
+
 // Consumers for Submit's most common answers.
 
 // A write whose only answer is that it ran.

@@ -40,6 +40,8 @@ std::unique_ptr<ChatStore> OpenPostgres(const StoreOptions& options, SharedSetti
                     .max_wait_ms = options.max_store_wait_ms,
                     .synchronous_commit = options.pg_synchronous_commit,
                     .prepared_statements = options.db_prepared_statements,
+                    .read_conninfo = options.database_read_url,
+                    .replica_max_lag = std::chrono::milliseconds(options.db_replica_max_lag_ms),
                     .secret_candidate = settings->jwt_secret_hex,
                     .vapid_key_candidate = settings->vapid_key_pem,
                     .log = log};
@@ -57,6 +59,10 @@ std::unique_ptr<ChatStore> OpenPostgres(const StoreOptions& options, SharedSetti
           options.pg_synchronous_commit.c_str(), options.batch_max, options.batch_delay_us,
           options.db_prepared_statements ? "prepared statements"
                                          : "unprepared statements, no session state");
+  if (!options.database_read_url.empty()) {
+    LogInfo(log, "chat store: reads may go to the PostgreSQL read replica at %s (%u readers)",
+            RedactConninfo(options.database_read_url).c_str(), options.db_readers);
+  }
   return std::move(*store);
 }
 

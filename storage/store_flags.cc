@@ -72,8 +72,16 @@ void RegisterStoreFlags(FlagRegistry& flags, StoreOptions* options) {
        "crash)",
        CLI::IsMember({"full", "normal"})},
       {"database-url", &options->database_url,
-       "PostgreSQL connection string or URL (postgres://user:pass@host:port/db); empty: the "
-       "embedded SQLite store in --data-dir"},
+       "PostgreSQL connection string or URL (postgres://user:pass@host:port/db; several hosts "
+       "host1:5432,host2:5432 with ?target_session_attrs=read-write follow a failover); empty: "
+       "the embedded SQLite store in --data-dir"},
+      {"database-read-url", &options->database_read_url,
+       "PostgreSQL read replicas (a URL, one host or several): history, sync, lists and search "
+       "read there when the replica has what they must see, else the primary; empty: none"},
+      {"db-replica-max-lag-ms", &options->db_replica_max_lag_ms,
+       "PostgreSQL: reads skip the read replica while its measured replay lag exceeds this "
+       "many milliseconds (0: no bound; each read still checks the seqs it must see)",
+       CLI::Range(0, 3600000)},
       {"db-writers", &options->db_writers,
        "PostgreSQL writer connections (conversations are spread over them)", CLI::Range(1, 64)},
       {"db-readers", &options->db_readers,
@@ -93,6 +101,8 @@ void RegisterStoreFlags(FlagRegistry& flags, StoreOptions* options) {
        "connection, as a pooler in transaction mode (pgbouncer) needs"},
   });
   flags.AddSecretFile({"database-url", "--database-url-file", "RINGCAST_DATABASE_URL_FILE"});
+  flags.AddSecretFile(
+      {"database-read-url", "--database-read-url-file", "RINGCAST_DATABASE_READ_URL_FILE"});
   flags.AddCheck([options] {
     if (options->wal_hard_cap_mib != 0 && options->wal_hard_cap_mib < options->wal_bound_mib) {
       // Writes would be refused before the bound's checkpoint had a chance to start it over.

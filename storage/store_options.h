@@ -46,6 +46,8 @@ struct StoreOptions {
   // PostgreSQL: statements prepared once per connection; off for a pooler in transaction mode
   // (storage/README.md, "Through pgbouncer").
   bool db_prepared_statements = true;
+  std::string database_read_url;  // PostgreSQL read replicas; empty: the primary reads.
+  uint32_t db_replica_max_lag_ms = 5000;
 };
 
 void RegisterStoreFlags(FlagRegistry& flags, StoreOptions* options);

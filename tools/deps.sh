@@ -28,8 +28,9 @@ build_packages=(g++ cmake ninja-build make pkg-config git liburing-dev libsimdjs
 # clang and libclang-rt-14-dev (libFuzzer, the sanitizer runtimes; only recommended by clang, and
 # we install without recommends): the fuzz preset that tools/test runs through tools/fuzz.
 # faketime: the wall-clock step test (tests/integration/test_chat_clock.py).
-# postgresql (server and psql): the needs_pg tests, each run against a throwaway cluster
-# (tools/pgtmp); the cluster Debian's package creates is never started (tools/hold-services).
+# postgresql (server, psql and pg_basebackup): the needs_pg tests, each run against a throwaway
+# cluster (tools/pgtmp; the failover and replica tests add streaming standbys); the cluster
+# Debian's package creates is never started (tools/hold-services).
 # pgbouncer: tests/integration/test_pgbouncer.py runs ringcast through a throwaway pgbouncer in
 # transaction pooling mode (tools/pgbouncer_server.py); the system instance is never started.
 # redis-server: the needs_redis tests (cluster mode), each against a throwaway redis-server

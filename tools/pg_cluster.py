@@ -18,6 +18,24 @@ PostgreSQL refuses to run as root: as root, every server-side program runs as th
 `postgres` system user (runuser, else setpriv) and the directory belongs to it; otherwise as the
 current user.
 
+Replication (the failover and read-replica tests, a chaos test):
+
+    primary = Cluster.create()
+    standby = Cluster.create_standby(primary, synchronous=True)   # pg_basebackup -R, started
+    url = multi_host_url([primary, standby], "db")   # ...?target_session_attrs=read-write
+    primary.stop("immediate"); standby.promote()     # the standby is the primary now
+    standby.replay_pause() / replay_resume()         # a lagging replica, on demand
+
+From a shell: `tools/pgtmp standby [--sync] PRIMARY_DIR DIR`, `tools/pgtmp promote DIR`.
+A standby streams from its primary over the primary's private unix socket as the superuser (a
+`local replication` entry in pg_hba; every cluster has one), so it needs no password and shares
+the primary's role and its password. Its application_name (`cluster_name`) is
+`standby.name`; `synchronous=True` names it in the primary's synchronous_standby_names (ALTER
+SYSTEM, reloaded), so that every commit waits for its flush: destroy or promote with that in
+mind (a primary whose synchronous standby is gone waits forever; `set_synchronous(None)` undoes
+it). `wait_streaming()` waits until the primary sees it streaming; `promote()` runs `pg_ctl
+promote -w`.
+
 A cluster is stopped with `pg_ctl stop -m fast`, and `-m immediate` if that does not finish in
 time. `watch_owner()` starts a detached reaper that stops and removes the cluster if the process
 that owns it dies without doing so (killed by a ctest timeout, say), so no postmaster outlives a
@@ -34,6 +52,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 import urllib.parse
 
 import throwaway  # noqa: E402 (tools/ is on sys.path wherever this module is)
@@ -97,6 +116,17 @@ def database_url(host: str, port: int, dbname: str, user: str = ROLE,
     if password is not None:
         auth += ":" + urllib.parse.quote(password, safe="")
     return f"postgres://{auth}@{host}:{port}/{urllib.parse.quote(dbname, safe='')}"
+
+
+def multi_host_url(clusters: list["Cluster"], dbname: str, *,
+                   target_session_attrs: str | None = "read-write") -> str:
+    """postgresql://ringcast:PASSWORD@127.0.0.1:P1,127.0.0.1:P2/dbname?target_session_attrs=...:
+    libpq tries the hosts in order and keeps the first that matches (the clusters share the
+    role's password: a standby's is its primary's)."""
+    hosts = ",".join(f"{c.host}:{c.port}" for c in clusters)
+    password = urllib.parse.quote(clusters[0].password, safe="")
+    url = f"postgresql://{ROLE}:{password}@{hosts}/{urllib.parse.quote(dbname, safe='')}"
+    return url + (f"?target_session_attrs={target_session_attrs}" if target_session_attrs else "")
 
 
 def with_dbname(url: str, dbname: str) -> str:
@@ -215,6 +245,79 @@ class Cluster:
         return cluster
 
     @classmethod
+    def create_standby(cls, primary: "Cluster", directory: str | os.PathLike | None = None, *,
+                       synchronous: bool = False) -> "Cluster":
+        """A hot standby of `primary` (running): pg_basebackup -R into a new directory (as
+        `create`), started on a free port and streaming. `synchronous`: the primary's commits
+        wait for it (synchronous_standby_names). On any failure nothing is left behind."""
+        directory = throwaway.new_directory(directory, prefix="pgtmp-", error=ClusterError)
+        if len(str(directory)) > _MAX_SOCKET_DIR:
+            raise ClusterError(f"{directory}: path too long for a unix socket")
+        standby = cls(directory, port=0, password=primary.password, bindir=primary.bindir)
+        try:
+            directory.chmod(0o700)
+            standby._chown(directory)
+            proc = standby._server_cmd(
+                primary.bindir / "pg_basebackup", "-D", standby.data_dir, "-h",
+                primary.directory, "-p", primary.port, "-U", SUPERUSER, "-R", "-X", "stream",
+                "-c", "fast", "--no-sync", check=False)
+            if proc.returncode != 0:
+                raise ClusterError(f"pg_basebackup failed ({proc.returncode}): "
+                                   f"{proc.stderr.strip()}")
+            # The copy carries the primary's settings: its own socket directory and name.
+            with open(standby.data_dir / "postgresql.conf", "a") as f:
+                f.write(f"\n# tools/pg_cluster.py: standby of port {primary.port}\n"
+                        f"unix_socket_directories = '{directory}'\n"
+                        f"cluster_name = '{standby.name}'\n")
+            standby.start()
+            if synchronous:
+                primary.set_synchronous(standby.name)
+            standby.wait_streaming(primary)
+        except BaseException:
+            standby.destroy()
+            raise
+        return standby
+
+    @property
+    def name(self) -> str:
+        """The application_name a standby streams under (its directory's name)."""
+        return self.directory.name.replace("-", "_")
+
+    def set_synchronous(self, name: str | None) -> None:
+        """Makes commits on this (primary) cluster wait for standby `name`; None: for none."""
+        value = f"'\"{name}\"'" if name else "''"
+        self.psql(f"ALTER SYSTEM SET synchronous_standby_names = {value}")
+        self.psql("SELECT pg_reload_conf()")
+
+    def wait_streaming(self, primary: "Cluster", timeout: float = 30.0) -> None:
+        """Waits until `primary` sees this standby streaming (and, if synchronous, as sync)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = primary.psql("SELECT state FROM pg_stat_replication "
+                                 f"WHERE application_name = '{self.name}'").strip()
+            if state == "streaming":
+                return
+            if time.monotonic() > deadline:
+                raise ClusterError(f"standby {self.name} not streaming after {timeout} s "
+                                   f"({state or 'not connected'})")
+            time.sleep(0.05)
+
+    def promote(self) -> None:
+        """pg_ctl promote -w: the standby leaves recovery and takes writes."""
+        proc = self._server_cmd(self.bindir / "pg_ctl", "-D", self.data_dir, "-w", "-t", "60",
+                                "promote", check=False)
+        if proc.returncode != 0:
+            raise ClusterError(f"pg_ctl promote failed ({proc.returncode}): "
+                               f"{proc.stderr.strip()}")
+
+    def replay_pause(self) -> None:
+        """On a standby: stops applying WAL (it keeps receiving it), so it lags on demand."""
+        self.psql("SELECT pg_wal_replay_pause()")
+
+    def replay_resume(self) -> None:
+        self.psql("SELECT pg_wal_replay_resume()")
+
+    @classmethod
     def attach(cls, directory: str | os.PathLike) -> "Cluster":
         directory, state = throwaway.read_state(directory, STATE_FILE, error=ClusterError,
                                                 what="a pgtmp cluster")
@@ -250,7 +353,9 @@ class Cluster:
         # root); TCP needs the role's password.
         self._write(self.data_dir / "pg_hba.conf",
                     "local all all trust\n"
-                    "host all all 127.0.0.1/32 scram-sha-256\n")
+                    "local replication all trust\n"
+                    "host all all 127.0.0.1/32 scram-sha-256\n"
+                    "host replication all 127.0.0.1/32 scram-sha-256\n")
         conf = {
             "listen_addresses": "'127.0.0.1'",
             "unix_socket_directories": f"'{self.directory}'",

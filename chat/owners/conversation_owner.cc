@@ -178,6 +178,7 @@ void ConversationOwner::Settle(ConnId origin, int64_t conv, std::string cid, int
     const auto [code, why] = RefusalOf(result->denial);
     return SendError(origin, code, why, cid);
   }
+  if (!result->duplicate) FollowRewind(result->message);
   // Every node follows its own order (docs/cluster.md); a duplicate is published again in
   // case its first publication never happened (a receiver drops what it has).
   if (cluster_ != nullptr && publish) cluster_->PublishMessage(result->message);
@@ -190,6 +191,8 @@ void ConversationOwner::Settle(ConnId origin, int64_t conv, std::string cid, int
 // --- The reorder buffer (chat/README.md, "Publishing in seq order"; docs/cluster.md) -----------
 
 void ConversationOwner::Accept(const storage::Message& message, std::optional<Ack> ack) {
+  // Reads on a replica must not be older than what this node acks or delivers.
+  service_.store().NoteCommitted(message.conv, message.seq);
   OwnedConv& owned = Use(message.conv);
   // Nobody here to deliver to (or not followed yet): nothing to order. Published already (a
   // duplicate, or a gap fill that came first): nothing to publish. A local send's ack still
@@ -219,6 +222,56 @@ void ConversationOwner::Accept(const storage::Message& message, std::optional<Ac
   if (owned.gap_since_ms < 0) {
     owned.gap_since_ms = service_.clock().MonotonicMs();
     gaps_.insert(message.conv);
+  }
+}
+
+void ConversationOwner::FollowRewind(const storage::Message& message) {
+  auto it = owned_convs_.find(message.conv);
+  if (it == owned_convs_.end()) return;
+  OwnedConv& owned = it->second;
+  if (owned.last_published < 0 || message.seq > owned.last_published) return;
+  // A fresh commit at a seq already published: the same message when its answer came after a
+  // gap fill or the first join's start_seq had covered it, else the database lost commits it
+  // had acknowledged (an asynchronous standby promoted) and hands their seqs out again. Only
+  // the cache can tell: a seq it does not hold is taken for the former.
+  std::deque<storage::Message>& recent = owned.recent;
+  if (recent.empty() || message.seq < recent.front().seq || message.seq > recent.back().seq) {
+    return;
+  }
+  // Ids are handed out again too (the id sequence lost its increments with the commits): the
+  // same message also has the same sender, time and body.
+  const storage::Message& cached = recent[size_t(message.seq - recent.front().seq)];
+  if (cached.id == message.id && cached.from == message.from && cached.ts == message.ts &&
+      cached.body == message.body) {
+    return;
+  }
+  RC_LOG(kWarn,
+         "shard %u: conversation %lld: the store gave seq %lld to a new message after seq %lld "
+         "was published: it lost acknowledged commits (a failover to a standby that lacked "
+         "them); following it from seq %lld",
+         shard_.id(), static_cast<long long>(message.conv), static_cast<long long>(message.seq),
+         static_cast<long long>(owned.last_published), static_cast<long long>(message.seq));
+  ++metrics_.seq_rewinds;
+  // What was published from that seq on is gone from the database: publish from there again.
+  owned.last_published = message.seq - 1;
+  owned.known_head = std::min(owned.known_head, owned.last_published);
+  while (!recent.empty() && recent.back().seq > owned.last_published) recent.pop_back();
+  // The shards' sessions go back too (posted ahead of the publication, in the same mailbox);
+  // a shard too far behind to take the mail keeps what it has.
+  for (uint64_t mask = owned.shard_mask; mask != 0; mask &= mask - 1) {
+    const auto shard = uint32_t(std::countr_zero(mask));
+    const int64_t conv = message.conv, last = owned.last_published;
+    if (!service_.Post(shard,
+                       [conv, last](ChatShard& self) { self.sessions().OnRewind(conv, last); })) {
+      RC_LOG(kWarn, "shard %u: conversation %lld: shard %u did not take the rewind", shard_.id(),
+             static_cast<long long>(conv), shard);
+    }
+  }
+  // Messages waiting behind a gap came from the lost history too; their sends were committed
+  // there, so their acks go out as they are.
+  while (!owned.early.empty() && owned.early.rbegin()->first >= message.seq) {
+    auto node = owned.early.extract(std::prev(owned.early.end()));
+    if (node.mapped().have_message) SendAcks(node.mapped().acks, node.mapped().message);
   }
 }
 

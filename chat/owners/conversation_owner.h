@@ -164,6 +164,9 @@ class ConversationOwner {
   // A committed message, from the store's answer, another node or a gap fill, in any order and
   // possibly again; `ack` (a local send's) goes out once the message has.
   void Accept(const storage::Message& message, std::optional<Ack> ack);
+  // A fresh commit at or below last_published with another message than the one published
+  // there: the database lost acknowledged commits (a failover); ordering restarts at its seq.
+  void FollowRewind(const storage::Message& message);
   // Publishes what the buffer holds from last_published + 1 on, and settles the gap.
   void Drain(int64_t conv, OwnedConv& owned);
   void Fill(int64_t conv, OwnedConv& owned);

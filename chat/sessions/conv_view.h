@@ -60,6 +60,16 @@ class ConvView {
                        [seq](const Range& r) { return seq >= r.first && seq <= r.last; });
   }
 
+  // The conversation's messages after `last` are gone from the database (a failover to a
+  // standby that lacked them) and their seqs are handed out again: they go out again, live or
+  // in an answer.
+  void Rewind(int64_t last) {
+    if (sent_ > last) sent_ = last;
+    if (live_from_ > last) live_from_ = last;
+    std::erase_if(answered_, [last](const Range& r) { return r.first > last; });
+    if (!answered_.empty()) answered_.back().last = std::min(answered_.back().last, last);
+  }
+
   // A sync answer went out whose newest message is `last` (the messages in it are consecutive
   // from the store): what it added above `sent` must not come again live.
   void RecordAnswered(int64_t last) {

@@ -679,6 +679,17 @@ void SessionHost::SendText(ConnId id, std::string_view json) {
   if (Session* session = FindSession(id)) session->Send(json);
 }
 
+void SessionHost::OnRewind(int64_t conv, int64_t last) {
+  auto it = local_convs_.find(conv);
+  if (it == local_convs_.end()) return;
+  it->second.last_seen = std::min(it->second.last_seen, last);
+  for (Session* session : it->second.sessions) {
+    if (auto view = session->convs.find(conv); view != session->convs.end()) {
+      view->second.Rewind(last);
+    }
+  }
+}
+
 void SessionHost::OnJoined(int64_t conv, uint64_t token, int64_t last_published) {
   auto it = local_convs_.find(conv);
   if (it == local_convs_.end() || it->second.join_token != token) return;  // Left meanwhile.

@@ -154,6 +154,9 @@ class SessionHost {
   // The conversation's owner answered our latest join (`token`): what it publishes from now on
   // comes here; `last_published` is the newest seq it published before (-1: unknown).
   void OnJoined(int64_t conv, uint64_t token, int64_t last_published);
+  // The owner of `conv` follows a database that lost its messages after `last` (chat/README.md,
+  // "A database that lost acked commits"): their seqs come again, and go out again.
+  void OnRewind(int64_t conv, int64_t last);
   // An event of `conv` for its local sessions (one reference to `frame`, released here).
   // `published_us`: when the owner published it (monotonic µs), for the delivery latency.
   // Notifications (session_host_notify.cc): `json` to every ready session of `user` here (a

@@ -116,11 +116,15 @@ class PgStoreTest : public ::testing::Test {
       if (admin.ok()) admin.Column("DROP DATABASE IF EXISTS " + dbname_ + " WITH (FORCE)");
     }
   }
-  void Open(uint32_t writers = 2, uint32_t batch_max = 256, uint32_t batch_delay_us = 0) {
+  void Open(uint32_t writers = 2, uint32_t batch_max = 256, uint32_t batch_delay_us = 0,
+            std::string read_conninfo = "") {
     PgStoreOptions options{.conninfo = conninfo_,
                            .writers = writers,
                            .batch_max = batch_max,
-                           .batch_delay_us = batch_delay_us};
+                           .batch_delay_us = batch_delay_us,
+                           .timeout = std::chrono::milliseconds(2000),
+                           .read_conninfo = std::move(read_conninfo),
+                           .replica_max_lag = std::chrono::milliseconds(0)};
     auto store = PgChatStore::Open(options);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(*store);
@@ -454,6 +458,63 @@ TEST_F(PgStoreTest, HistoryAndSyncPageByCountAndBytes) {
 }
 
 // chat_store_cases.h, as SqliteChatStoreTest runs them.
+// The value of `sample` (a line of the text format, without its value) in the store's metrics.
+double MetricValue(const ChatStore& store, const std::string& sample) {
+  MetricSet metrics;
+  store.CollectMetrics(metrics);
+  const std::string text = metrics.Render();
+  const size_t at = text.find("\n" + sample + " ");
+  return at == std::string::npos ? -1 : std::strtod(text.c_str() + at + sample.size() + 2, nullptr);
+}
+
+// The primary itself as the "replica": it has everything, so reads are answered there, until
+// the node knows of a seq it lacks (NoteCommitted, as after another node's message): then the
+// primary answers, with the same result.
+TEST_F(PgStoreTest, ReplicaReadsAnswerWhenFreshAndFallBackWhenNot) {
+  Open(2, 256, 0, conninfo_);
+  const int64_t a = User("alice"), b = User("bob");
+  const int64_t conv = Conversation(a, {b});
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(Send(conv, a, "c" + std::to_string(i), "m").ok());
+  auto history = [&] {
+    Wait<Page> page;
+    store_->History(conv, b, 0, PageLimit{.count = 10}, page.reply());
+    auto result = page.get();
+    EXPECT_TRUE(result.ok());
+    return result.ok() ? result->messages.size() : 0u;
+  };
+  EXPECT_EQ(history(), 3u);
+  EXPECT_EQ(MetricValue(*store_, "ringcast_db_replica_reads_total"), 1);
+  store_->NoteCommitted(conv, 4);  // A seq the database does not have yet.
+  EXPECT_EQ(history(), 3u);
+  EXPECT_EQ(MetricValue(*store_, "ringcast_db_replica_reads_total"), 1);
+  EXPECT_EQ(MetricValue(*store_, "ringcast_db_replica_fallbacks_total{reason=\"stale\"}"), 1);
+  ASSERT_TRUE(Send(conv, a, "c4", "m").ok());
+  EXPECT_EQ(history(), 4u);
+  EXPECT_EQ(MetricValue(*store_, "ringcast_db_replica_reads_total"), 2);
+  // A sync after a seq the replica lacks goes to the primary too.
+  Wait<std::vector<SyncConversation>> sync;
+  store_->Sync(b, {SyncAsk{.conv = conv, .after = 9}}, PageLimit{.count = 10}, sync.reply());
+  ASSERT_TRUE(sync.get().ok());
+  EXPECT_EQ(MetricValue(*store_, "ringcast_db_replica_fallbacks_total{reason=\"stale\"}"), 2);
+}
+
+// A replica that refuses connections: the store opens all the same and its reads go to the
+// primary.
+TEST_F(PgStoreTest, AReplicaDownAtStartSendsReadsToThePrimary) {
+  Open(2, 256, 0, "postgresql://ringcast@127.0.0.1:1/nothing?connect_timeout=1");
+  const int64_t a = User("alice"), b = User("bob");
+  const int64_t conv = Conversation(a, {b});
+  ASSERT_TRUE(Send(conv, a, "c1", "m").ok());
+  Wait<Page> page;
+  store_->History(conv, b, 0, PageLimit{.count = 10}, page.reply());
+  auto result = page.get();
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->messages.size(), 1u);
+  EXPECT_EQ(MetricValue(*store_, "ringcast_db_replica_up"), 0);
+  EXPECT_EQ(MetricValue(*store_, "ringcast_db_replica_fallbacks_total{reason=\"unusable\"}"), 1);
+  EXPECT_TRUE(store_->Healthy());
+}
+
 TEST_F(PgStoreTest, FindUsersById) {
   Open();
   testing::ExpectFindUsersById(*store_, Users());

@@ -60,6 +60,23 @@ TEST(ConvViewTest, AnAnswerBeforeGoingLiveCountsOnceLive) {
   EXPECT_EQ(Answer(view, 0, 6), (Seqs{1, 2, 3, 4, 5}));
 }
 
+TEST(ConvViewTest, ARewindSendsTheReissuedSeqsAgain) {
+  // 6..8 went out (7 in an answer), then the database lost 7 and 8 and hands them out again.
+  ConvView view(5);
+  view.GoLive(5);
+  EXPECT_TRUE(view.TakeLive(6));
+  view.RecordAnswered(8);
+  view.Rewind(6);
+  EXPECT_TRUE(view.TakeLive(7));
+  EXPECT_TRUE(view.TakeLive(8));
+  EXPECT_FALSE(view.TakeLive(8));
+  EXPECT_EQ(Answer(view, 4, 9), (Seqs{5, 9}));
+  // Rewinding below where the session went live: everything from there is sent again.
+  view.Rewind(3);
+  EXPECT_TRUE(view.TakeLive(4));
+  EXPECT_EQ(Answer(view, 0, 4), (Seqs{1, 2, 3}));
+}
+
 TEST(ConvViewTest, RangesAreBoundedAndForgetTheOldest) {
   ConvView view(0);
   view.GoLive(0);

@@ -1,0 +1,207 @@
+// PgReplica: reads served by PostgreSQL read replicas (--database-read-url), never older than
+// what this node has acknowledged or delivered; the primary answers whatever they cannot.
+//
+// Threads and ownership: owned by PgChatStore. Its PgPipeline (readers only, no writers) has a
+// loop thread of its own; Note* and Read may be called from any thread (shards included): the
+// bookkeeping is arrays of relaxed atomics, a read is a job posted to that loop. A read that falls
+// back is posted to the primary's pipeline from the replica's loop thread (Submit is
+// thread-safe), so the primary must outlive the replica: PgChatStore stops the replica first.
+//
+// Freshness (storage/README.md, "Read replicas"): the node keeps, per conversation, the newest
+// seq it knows committed (every message its owners accept: its own sends' commits, other
+// nodes' messages, gap fills) in kBuckets buckets by conversation id. A bucket holds the
+// maximum over the conversations that share it, so a collision only asks for more than needed
+// (a fallback, never a stale answer). A read that names a seq (sync after S, history before B)
+// asks for that much too; receipts' watermarks are kept the same way, by (conversation, user).
+// The replica's answer carries the conversation's last_seq from the same snapshot; below what
+// is asked, the read goes to the primary. Membership and group changes made through this node
+// mark their users and conversation for a while (the operation timeout plus the lag bound, or
+// twice the timeout): lists that involve them go to the primary meanwhile. Reads go to the
+// primary at once while the replica is down or its measured lag is over
+// --db-replica-max-lag-ms.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/metrics/metric_set.h"
+#include "storage/pg_pipeline.h"
+#include "storage/store_types.h"
+#include "storage/unique_function.h"
+
+namespace ringcast::storage {
+
+struct PgReplicaOptions {
+  std::string conninfo;  // --database-read-url: one host or several (libpq tries them in order).
+  uint32_t readers = 2;
+  std::chrono::milliseconds timeout{5000};
+  std::chrono::milliseconds max_lag{5000};  // 0: no bound.
+  bool prepared_statements = true;          // PgPipelineOptions::prepared_statements.
+  void (*log)(bool warning, const std::string& line) = nullptr;
+};
+
+class PgReplica {
+ public:
+  static constexpr size_t kBuckets = 16384;  // 128 KiB per array.
+
+  // Starts the pool; the replica may be down (an outage its loop reconnects). Fails only on
+  // a misuse (no readers) or when the loop cannot start.
+  static Result<std::unique_ptr<PgReplica>> Start(PgReplicaOptions options,
+                                                  std::span<const PgStatement> statements);
+  ~PgReplica() { Stop(std::chrono::milliseconds(0)); }
+
+  void Stop(std::chrono::milliseconds drain_limit) { pipeline_->Stop(drain_limit); }
+
+  // `conv` has committed messages up to `seq` (any thread).
+  void NoteCommitted(int64_t conv, int64_t seq);
+  // A user's memberships, or a conversation's members or settings, are changing (any thread):
+  // lists of that user or showing that conversation read the primary for a while. Users and
+  // conversations share the buckets (a collision only sends more reads to the primary).
+  void NoteChanged(int64_t id);
+  // `user`'s watermarks in `conv` are committed at least this far (a receipt's answer).
+  void NoteWatermarks(int64_t conv, int64_t user, int64_t delivered, int64_t read);
+  // Whether watermarks read on the replica are at least what this node knows (`delivered` < 0:
+  // not read).
+  bool WatermarksFresh(int64_t conv, int64_t user, int64_t delivered, int64_t read) const;
+  // The newest seq of `conv` this node knows committed (a bucket's: maybe more, never less).
+  int64_t KnownSeq(int64_t conv) const;
+  bool ChangedRecently(int64_t id) const;
+
+  // Whether reads may go to the replica now: connected, and its lag (measured at most once a
+  // second, by the traffic) under the bound. Counts a read sent to the primary when not.
+  bool Usable();
+
+  // Runs `queries` on the replica (one REPEATABLE READ snapshot); `fresh(results)` says whether
+  // the answer is new enough; if not, or if the replica fails, the same read runs on `primary`.
+  template <typename T>
+  void Read(PgPipeline& primary, std::vector<PgQuery> queries,
+            UniqueFunction<bool(PgResults)> fresh, UniqueFunction<Status(PgResults, T&)> consume,
+            Reply<T> reply);
+
+  void CollectMetrics(MetricSet& out) const;
+
+  // Counters (relaxed; the jobs bump them on the loop thread).
+  std::atomic<uint64_t> reads{0};              // Answered by the replica.
+  std::atomic<uint64_t> fallback_stale{0};     // It had not replayed far enough.
+  std::atomic<uint64_t> fallback_error{0};     // It failed (down, timeout).
+  std::atomic<uint64_t> fallback_unusable{0};  // Not tried: down or lagging past the bound.
+
+ private:
+  explicit PgReplica(PgReplicaOptions options) : options_(std::move(options)) {}
+  void Probe();  // Measures the lag (a job on the replica).
+
+  const PgReplicaOptions options_;
+  std::unique_ptr<PgPipeline> pipeline_;
+  std::array<std::atomic<int64_t>, kBuckets> seqs_{};
+  std::array<std::atomic<int64_t>, kBuckets> changed_until_ms_{};  // Steady clock.
+  // By (conversation, user): the watermarks receipts committed.
+  std::array<std::atomic<int64_t>, kBuckets> delivered_{};
+  std::array<std::atomic<int64_t>, kBuckets> read_{};
+  std::atomic<int64_t> next_probe_ms_{0};
+  std::atomic<double> lag_seconds_{0};
+  std::atomic<double> lag_bytes_{0};
+  std::atomic<bool> lag_known_{false};
+};
+
+template <typename T>
+class PgPrimaryRead;
+
+// A read tried on the replica first.
+template <typename T>
+class PgReplicaRead final : public PgJob {
+ public:
+  using Consumer = UniqueFunction<Status(PgResults, T&)>;
+  PgReplicaRead(PgReplica& replica, PgPipeline& primary, std::vector<PgQuery> queries,
+                UniqueFunction<bool(PgResults)> fresh, Consumer consume, Reply<T> reply)
+      : replica_(replica),
+        primary_(primary),
+        queries_(std::move(queries)),
+        fresh_(std::move(fresh)),
+        consume_(std::move(consume)),
+        reply_(std::move(reply)) {}
+
+  void BuildQueries(std::vector<PgQuery>& queries) override { queries = queries_; }
+  bool transaction() const override { return queries_.size() > 1; }
+  bool read_only() const override { return true; }
+  bool retry_safe() const override { return true; }
+  Status Consume(PgResults results) override {
+    if (results.size() != queries_.size()) return Status(Errc::kInternal, "result count");
+    stale_ = !fresh_(results);
+    if (stale_) return Status();
+    out_ = T{};
+    return consume_(results, out_);
+  }
+  void Finish(Status status) override {
+    if (status.ok() && !stale_) {
+      replica_.reads.fetch_add(1, std::memory_order_relaxed);
+      return reply_(Result<T>(std::move(out_)));
+    }
+    (stale_ ? replica_.fallback_stale : replica_.fallback_error)
+        .fetch_add(1, std::memory_order_relaxed);
+    primary_.Submit(PgPipeline::kReaders,
+                    std::make_unique<PgPrimaryRead<T>>(std::move(queries_), std::move(consume_),
+                                                       std::move(reply_)));
+  }
+
+ private:
+  PgReplica& replica_;
+  PgPipeline& primary_;
+  std::vector<PgQuery> queries_;
+  UniqueFunction<bool(PgResults)> fresh_;
+  Consumer consume_;
+  Reply<T> reply_;
+  T out_{};
+  bool stale_ = false;
+};
+
+// A read on the primary (a replica's fallback).
+template <typename T>
+class PgPrimaryRead final : public PgJob {
+ public:
+  PgPrimaryRead(std::vector<PgQuery> queries, UniqueFunction<Status(PgResults, T&)> consume,
+                Reply<T> reply)
+      : queries_(std::move(queries)), consume_(std::move(consume)), reply_(std::move(reply)) {}
+  void BuildQueries(std::vector<PgQuery>& queries) override { queries = queries_; }
+  bool transaction() const override { return queries_.size() > 1; }
+  bool read_only() const override { return true; }
+  bool retry_safe() const override { return true; }
+  Status Consume(PgResults results) override {
+    if (results.size() != queries_.size()) return Status(Errc::kInternal, "result count");
+    out_ = T{};
+    return consume_(results, out_);
+  }
+  void Finish(Status status) override {
+    if (status.ok()) return reply_(Result<T>(std::move(out_)));
+    reply_(Result<T>(std::move(status)));
+  }
+
+ private:
+  std::vector<PgQuery> queries_;
+  UniqueFunction<Status(PgResults, T&)> consume_;
+  Reply<T> reply_;
+  T out_{};
+};
+
+template <typename T>
+void PgReplica::Read(PgPipeline& primary, std::vector<PgQuery> queries,
+                     UniqueFunction<bool(PgResults)> fresh,
+                     UniqueFunction<Status(PgResults, T&)> consume, Reply<T> reply) {
+  if (!Usable()) {
+    fallback_unusable.fetch_add(1, std::memory_order_relaxed);
+    return primary.Submit(PgPipeline::kReaders,
+                          std::make_unique<PgPrimaryRead<T>>(std::move(queries), std::move(consume),
+                                                             std::move(reply)));
+  }
+  pipeline_->Submit(PgPipeline::kReaders, std::make_unique<PgReplicaRead<T>>(
+                                              *this, primary, std::move(queries), std::move(fresh),
+                                              std::move(consume), std::move(reply)));
+}
+
+}  // namespace ringcast::storage
