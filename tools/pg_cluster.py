@@ -246,14 +246,15 @@ class Cluster:
 
     @classmethod
     def create_standby(cls, primary: "Cluster", directory: str | os.PathLike | None = None, *,
-                       synchronous: bool = False) -> "Cluster":
+                       synchronous: bool = False, port: int | None = None) -> "Cluster":
         """A hot standby of `primary` (running): pg_basebackup -R into a new directory (as
-        `create`), started on a free port and streaming. `synchronous`: the primary's commits
-        wait for it (synchronous_standby_names). On any failure nothing is left behind."""
+        `create`), started on `port` (default: a free one) and streaming. `synchronous`: the
+        primary's commits wait for it (synchronous_standby_names). On any failure nothing is
+        left behind."""
         directory = throwaway.new_directory(directory, prefix="pgtmp-", error=ClusterError)
         if len(str(directory)) > _MAX_SOCKET_DIR:
             raise ClusterError(f"{directory}: path too long for a unix socket")
-        standby = cls(directory, port=0, password=primary.password, bindir=primary.bindir)
+        standby = cls(directory, port=port or 0, password=primary.password, bindir=primary.bindir)
         try:
             directory.chmod(0o700)
             standby._chown(directory)
@@ -269,6 +270,11 @@ class Cluster:
                 f.write(f"\n# tools/pg_cluster.py: standby of port {primary.port}\n"
                         f"unix_socket_directories = '{directory}'\n"
                         f"cluster_name = '{standby.name}'\n")
+            if port:
+                # The copy names its primary's port. A caller's port (the one a dead primary
+                # left: a URL listing it stays right after a failover) replaces it.
+                standby._write(standby.data_dir / "pgtmp_port.conf", f"port = {port}\n")
+                standby._save_state()
             standby.start()
             if synchronous:
                 primary.set_synchronous(standby.name)
