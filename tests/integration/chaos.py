@@ -333,22 +333,22 @@ def fault_pause(rng: random.Random):
     return run
 
 
-def fault_redis_failover(rng: random.Random):
-    async def run(topo, storm):
-        await _hold(storm, storm.total // 4)
-        log("kill -9 the Redis master")
-        await asyncio.to_thread(topo.redis_failover)
-        log("Redis failed over")
-    return run
+def _failover(what: str, method: str, done: str):
+    """A fault the topology injects and undoes itself (`method`, blocking)."""
+    def make(rng: random.Random):
+        async def run(topo, storm):
+            await _hold(storm, storm.total // 4)
+            log(what)
+            await asyncio.to_thread(getattr(topo, method))
+            log(done)
+        return run
+    return make
 
 
-def fault_pg_failover(rng: random.Random):
-    async def run(topo, storm):
-        await _hold(storm, storm.total // 4)
-        log("kill the PostgreSQL primary, promote the standby")
-        await asyncio.to_thread(topo.pg_failover)
-        log("PostgreSQL failed over; a new standby follows")
-    return run
+fault_redis_failover = _failover("kill -9 the Redis master", "redis_failover",
+                                 "Redis failed over")
+fault_pg_failover = _failover("kill the PostgreSQL primary, promote the standby", "pg_failover",
+                              "PostgreSQL failed over; a new standby follows")
 
 
 FAULTS = {"kill-node": fault_kill_node, "term-node": fault_term_node, "pause": fault_pause,
