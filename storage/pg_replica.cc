@@ -87,6 +87,10 @@ Result<std::unique_ptr<PgReplica>> PgReplica::Start(PgReplicaOptions options,
   return replica;
 }
 
+void PgReplica::Submit(std::unique_ptr<PgJob> job) {
+  pipeline_->Submit(PgPipeline::kReaders, std::move(job));
+}
+
 void PgReplica::NoteCommitted(int64_t conv, int64_t seq) { RaiseTo(seqs_[Bucket(conv)], seq); }
 
 void PgReplica::NoteChanged(int64_t id) {

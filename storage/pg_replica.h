@@ -2,7 +2,7 @@
 // what this node has acknowledged or delivered; the primary answers whatever they cannot.
 //
 // Threads and ownership: owned by PgChatStore. Its PgPipeline (readers only, no writers) has a
-// loop thread of its own; Note* and Read may be called from any thread (shards included): the
+// loop thread of its own; Note* and Submit may be called from any thread (shards included): the
 // bookkeeping is arrays of relaxed atomics, a read is a job posted to that loop. A read that falls
 // back is posted to the primary's pipeline from the replica's loop thread (Submit is
 // thread-safe), so the primary must outlive the replica: PgChatStore stops the replica first.
@@ -75,15 +75,12 @@ class PgReplica {
   bool ChangedRecently(int64_t id) const;
 
   // Whether reads may go to the replica now: connected, and its lag (measured at most once a
-  // second, by the traffic) under the bound. Counts a read sent to the primary when not.
+  // second, by the traffic) under the bound.
   bool Usable();
 
-  // Runs `queries` on the replica (one REPEATABLE READ snapshot); `fresh(results)` says whether
-  // the answer is new enough; if not, or if the replica fails, the same read runs on `primary`.
-  template <typename T>
-  void Read(PgPipeline& primary, std::vector<PgQuery> queries,
-            UniqueFunction<bool(PgResults)> fresh, UniqueFunction<Status(PgResults, T&)> consume,
-            Reply<T> reply);
+  // Runs a read job on the replica's readers (pg_store_internal.h's ReadReplicaFirst builds
+  // it: one REPEATABLE READ snapshot, checked for freshness, else run again on the primary).
+  void Submit(std::unique_ptr<PgJob> job);
 
   void CollectMetrics(MetricSet& out) const;
 
@@ -109,99 +106,5 @@ class PgReplica {
   std::atomic<double> lag_bytes_{0};
   std::atomic<bool> lag_known_{false};
 };
-
-template <typename T>
-class PgPrimaryRead;
-
-// A read tried on the replica first.
-template <typename T>
-class PgReplicaRead final : public PgJob {
- public:
-  using Consumer = UniqueFunction<Status(PgResults, T&)>;
-  PgReplicaRead(PgReplica& replica, PgPipeline& primary, std::vector<PgQuery> queries,
-                UniqueFunction<bool(PgResults)> fresh, Consumer consume, Reply<T> reply)
-      : replica_(replica),
-        primary_(primary),
-        queries_(std::move(queries)),
-        fresh_(std::move(fresh)),
-        consume_(std::move(consume)),
-        reply_(std::move(reply)) {}
-
-  void BuildQueries(std::vector<PgQuery>& queries) override { queries = queries_; }
-  bool transaction() const override { return queries_.size() > 1; }
-  bool read_only() const override { return true; }
-  bool retry_safe() const override { return true; }
-  Status Consume(PgResults results) override {
-    if (results.size() != queries_.size()) return Status(Errc::kInternal, "result count");
-    stale_ = !fresh_(results);
-    if (stale_) return Status();
-    out_ = T{};
-    return consume_(results, out_);
-  }
-  void Finish(Status status) override {
-    if (status.ok() && !stale_) {
-      replica_.reads.fetch_add(1, std::memory_order_relaxed);
-      return reply_(Result<T>(std::move(out_)));
-    }
-    (stale_ ? replica_.fallback_stale : replica_.fallback_error)
-        .fetch_add(1, std::memory_order_relaxed);
-    primary_.Submit(PgPipeline::kReaders,
-                    std::make_unique<PgPrimaryRead<T>>(std::move(queries_), std::move(consume_),
-                                                       std::move(reply_)));
-  }
-
- private:
-  PgReplica& replica_;
-  PgPipeline& primary_;
-  std::vector<PgQuery> queries_;
-  UniqueFunction<bool(PgResults)> fresh_;
-  Consumer consume_;
-  Reply<T> reply_;
-  T out_{};
-  bool stale_ = false;
-};
-
-// A read on the primary (a replica's fallback).
-template <typename T>
-class PgPrimaryRead final : public PgJob {
- public:
-  PgPrimaryRead(std::vector<PgQuery> queries, UniqueFunction<Status(PgResults, T&)> consume,
-                Reply<T> reply)
-      : queries_(std::move(queries)), consume_(std::move(consume)), reply_(std::move(reply)) {}
-  void BuildQueries(std::vector<PgQuery>& queries) override { queries = queries_; }
-  bool transaction() const override { return queries_.size() > 1; }
-  bool read_only() const override { return true; }
-  bool retry_safe() const override { return true; }
-  Status Consume(PgResults results) override {
-    if (results.size() != queries_.size()) return Status(Errc::kInternal, "result count");
-    out_ = T{};
-    return consume_(results, out_);
-  }
-  void Finish(Status status) override {
-    if (status.ok()) return reply_(Result<T>(std::move(out_)));
-    reply_(Result<T>(std::move(status)));
-  }
-
- private:
-  std::vector<PgQuery> queries_;
-  UniqueFunction<Status(PgResults, T&)> consume_;
-  Reply<T> reply_;
-  T out_{};
-};
-
-template <typename T>
-void PgReplica::Read(PgPipeline& primary, std::vector<PgQuery> queries,
-                     UniqueFunction<bool(PgResults)> fresh,
-                     UniqueFunction<Status(PgResults, T&)> consume, Reply<T> reply) {
-  if (!Usable()) {
-    fallback_unusable.fetch_add(1, std::memory_order_relaxed);
-    return primary.Submit(PgPipeline::kReaders,
-                          std::make_unique<PgPrimaryRead<T>>(std::move(queries), std::move(consume),
-                                                             std::move(reply)));
-  }
-  pipeline_->Submit(PgPipeline::kReaders, std::make_unique<PgReplicaRead<T>>(
-                                              *this, primary, std::move(queries), std::move(fresh),
-                                              std::move(consume), std::move(reply)));
-}
 
 }  // namespace ringcast::storage

@@ -63,9 +63,11 @@ void PgChatStore::SearchMessages(SearchQuery query, Reply<std::vector<SearchHit>
     });
     return fresh;
   };
-  const int64_t user = query.user;
-  ReadReplicaFirst(*pipeline_, replica_.get(),
-                   {std::move(search), Query("search_last_seqs", {Int(user)})}, std::move(fresh),
+  std::vector<PgQuery> queries;
+  queries.push_back(std::move(search));
+  // Only a replica's answer needs checking: without one the search runs alone, as before.
+  if (replica_) queries.push_back(Query("search_last_seqs", {Int(query.user)}));
+  ReadReplicaFirst(*pipeline_, replica_.get(), std::move(queries), std::move(fresh),
                    RowsInto([terms = std::move(query.terms)](const Row& row) {
                      return SearchHit{.id = row.Int(0),
                                       .conv = row.Int(1),

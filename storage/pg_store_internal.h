@@ -188,17 +188,69 @@ void Submit(PgPipeline& pipeline, uint32_t lane, Kind kind, std::vector<PgQuery>
                                                 std::move(reply)));
 }
 
+// A read on the replica (ReadReplicaFirst): answered there when `fresh(results)` says the
+// answer is new enough, else (stale, or the replica failed) run again as an Op on the primary.
+template <typename T>
+class ReplicaRead final : public PgJob {
+ public:
+  using Consumer = typename Op<T>::Consumer;
+  ReplicaRead(PgReplica& replica, PgPipeline& primary, std::vector<PgQuery> queries,
+              UniqueFunction<bool(PgResults)> fresh, Consumer consume, Reply<T> reply)
+      : replica_(replica),
+        primary_(primary),
+        queries_(std::move(queries)),
+        fresh_(std::move(fresh)),
+        consume_(std::move(consume)),
+        reply_(std::move(reply)) {}
+
+  void BuildQueries(std::vector<PgQuery>& queries) override { queries = queries_; }
+  bool transaction() const override { return queries_.size() > 1; }
+  bool read_only() const override { return true; }
+  bool retry_safe() const override { return true; }
+  Status Consume(PgResults results) override {
+    if (results.size() != queries_.size()) return Unexpected("result count");
+    stale_ = !fresh_(results);
+    if (stale_) return Status();
+    out_ = T{};
+    return consume_(results, out_);
+  }
+  void Finish(Status status) override {
+    if (status.ok() && !stale_) {
+      replica_.reads.fetch_add(1, std::memory_order_relaxed);
+      return reply_(Result<T>(std::move(out_)));
+    }
+    (stale_ ? replica_.fallback_stale : replica_.fallback_error)
+        .fetch_add(1, std::memory_order_relaxed);
+    primary_.Submit(PgPipeline::kReaders,
+                    std::make_unique<Op<T>>(Kind::kRead, std::move(queries_), std::move(consume_),
+                                            std::move(reply_)));
+  }
+
+ private:
+  PgReplica& replica_;
+  PgPipeline& primary_;
+  std::vector<PgQuery> queries_;
+  UniqueFunction<bool(PgResults)> fresh_;
+  Consumer consume_;
+  Reply<T> reply_;
+  T out_{};
+  bool stale_ = false;
+};
+
 // A read the replica may answer (`replica` null: none), with `fresh(results)` saying whether its
-// answer is new enough; else, and always without a replica, the primary's readers.
+// answer is new enough; else, and always without a replica or while it is unusable, the
+// primary's readers.
 template <typename T, typename Fresh, typename Consume>
 void ReadReplicaFirst(PgPipeline& primary, PgReplica* replica, std::vector<PgQuery> queries,
                       Fresh fresh, Consume consume, Reply<T> reply) {
-  if (replica == nullptr) {
+  if (replica == nullptr || !replica->Usable()) {
+    if (replica != nullptr) replica->fallback_unusable.fetch_add(1, std::memory_order_relaxed);
     return Submit(primary, PgPipeline::kReaders, Kind::kRead, std::move(queries),
                   std::move(consume), std::move(reply));
   }
-  replica->Read<T>(primary, std::move(queries), UniqueFunction<bool(PgResults)>(std::move(fresh)),
-                   UniqueFunction<Status(PgResults, T&)>(std::move(consume)), std::move(reply));
+  replica->Submit(std::make_unique<ReplicaRead<T>>(
+      *replica, primary, std::move(queries), UniqueFunction<bool(PgResults)>(std::move(fresh)),
+      typename Op<T>::Consumer(std::move(consume)), std::move(reply)));
 }
 
 // Consumers for Submit's most common answers.
