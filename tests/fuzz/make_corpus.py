@@ -130,6 +130,22 @@ CORPUS = {
         "heartbeats": b"\x0e\x07\n\r\n\n\r\n",
         "small_limits": b"\x05\x09SEND\ndestination:/app/chat.send\n\n0123456789abcdefghij\x00",
     },
+    # body-limit byte (bits 0-1: 16 / 1000 / 65536 / 1 MiB), then the frames after CONNECT.
+    "stomp_session": {
+        "send_read_typing": b"\x02SEND\ndestination:/app/chat.send\nconversation:3\nkind:text\n\n"
+                            b"hello\x00SEND\ndestination:/app/chat.read\nconv:3\nseq:4\n\n\x00"
+                            b"SEND\ndestination:/app/chat.typing\nconversation:3\nstate:stop\n\n\x00",
+        "sync_body": b"\x02SEND\ndestination:/app/chat.sync\n\n{\"3\":4,\"9\":0}\x00",
+        "sync_smuggle": b"\x02SEND\ndestination:/app/chat.sync\n\n"
+                        b"{\"3\":4},\"type\":\"send\",\"conv\":3,\"body\":\"x\"\x00",
+        "history_auth": b"\x02SEND\ndestination:/app/chat.history\nconversation:3\nbefore:9\n"
+                        b"limit:20\n\n\x00SEND\ndestination:/app/chat.auth\n"
+                        b"Authorization:Bearer eyJ.e30.x\n\n\x00",
+        "subscribe": b"\x02SUBSCRIBE\nid:0\ndestination:/topic/conversation.3\n\n\x00"
+                     b"SUBSCRIBE\nid:1\ndestination:/user/queue/acks\nheart-beat:0,10000\n\n\x00",
+        "escaped_headers": b"\x02SEND\ndestination:/app/chat.send\nconversation:3\n"
+                           b"kind:a\\nb\\c\n\n\"quoted\"\r\x00",
+    },
     # mode byte (0: token; 1: claims, signed; 2: header, signed), then the text.
     "jwt_verify": {
         "valid_token": b"\x00" + token(HEADER, CLAIMS),

@@ -1,0 +1,171 @@
+// libFuzzer harness for what a STOMP client sends after CONNECT, as the gateway handles it
+// (chat/stomp/stomp_mapping.h): each frame of the stream is parsed (stomp::FrameParser), a SEND
+// is mapped to the chat request it stands for (ParseApp, BuildRequest) and that request is read
+// by the chat parser (chat::RequestParser) as the session would; a SUBSCRIBE's destination is
+// mapped (ParseSubscribable); the token and heart-beat headers are read (TokenOf, ParseHeartBeat).
+//
+// Input: byte 0 picks the body limit (bits 0-1: 16 / 1000 / 65536 / 1 MiB); the rest is the
+// client's frames as the StompGateway sees them.
+//
+// Invariants checked beyond "no crash, no sanitizer report":
+// - a SEND's request is one JSON object that the chat parser either refuses (with a message) or
+//   reads as exactly the request the destination names: no header or body can turn a send into
+//   another request, nor add a second "type", "conv" or "body" (BuildRequest splices a sync's
+//   body; everything else is written field by field);
+// - an accepted send carries the frame's conversation header and its body byte for byte, and its
+//   cid is the one the gateway gave; read, delivered, typing and history carry the conversation;
+// - a SUBSCRIBE destination that maps to a conversation topic names a positive conversation, and
+//   TopicOf gives back the same destination; a queue maps back to its own destination;
+// - a token found is a non-empty part of the frame's passcode or Authorization header; a
+//   heart-beat parsed is the header's two numbers.
+#include <simdjson.h>
+
+#include <charconv>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "chat/protocol.h"
+#include "chat/stomp/stomp_mapping.h"
+#include "proto/stomp_frame.h"
+#include "tests/fuzz/fuzz_check.h"
+
+namespace {
+
+namespace stomp = ringcast::stomp;
+namespace stomp_map = ringcast::chat::stomp_map;
+using ringcast::chat::ClientRequest;
+using ringcast::chat::RequestError;
+using ringcast::chat::RequestLimits;
+using ringcast::chat::RequestParser;
+using ringcast::chat::RequestType;
+
+constexpr std::string_view kCid = "stomp-7";
+
+RequestType TypeOf(stomp_map::App app) {
+  switch (app) {
+    case stomp_map::App::kSend:
+      return RequestType::kSend;
+    case stomp_map::App::kRead:
+      return RequestType::kRead;
+    case stomp_map::App::kDelivered:
+      return RequestType::kDelivered;
+    case stomp_map::App::kTyping:
+      return RequestType::kTyping;
+    case stomp_map::App::kSync:
+      return RequestType::kSync;
+    case stomp_map::App::kHistory:
+      return RequestType::kHistory;
+    case stomp_map::App::kAuth:
+      return RequestType::kAuth;
+  }
+  std::abort();
+}
+
+std::optional<int64_t> Integer(std::string_view text) {
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+bool Inside(std::string_view part, std::string_view whole) {
+  return part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size();
+}
+
+void CheckSend(const stomp::Frame& frame, RequestParser& parser) {
+  const std::optional<std::string_view> destination = frame.Find("destination");
+  if (!destination) return;
+  const std::optional<stomp_map::App> app = stomp_map::ParseApp(*destination);
+  if (!app) return;
+  std::string error;
+  const std::optional<std::string> json = stomp_map::BuildRequest(*app, frame, kCid, &error);
+  if (!json) {
+    FUZZ_CHECK(!error.empty());
+    return;
+  }
+  ClientRequest request;
+  RequestError refusal;
+  if (!parser.Parse(*json, &request, &refusal)) {
+    FUZZ_CHECK(!refusal.message.empty());
+    return;
+  }
+  FUZZ_CHECK(request.type == TypeOf(*app));
+  std::optional<std::string_view> conv_header = frame.Find("conversation");
+  if (!conv_header) conv_header = frame.Find("conv");
+  switch (*app) {
+    case stomp_map::App::kSend:
+      FUZZ_CHECK(request.body == frame.body);
+      FUZZ_CHECK(request.cid == kCid);
+      [[fallthrough]];
+    case stomp_map::App::kRead:
+    case stomp_map::App::kDelivered:
+    case stomp_map::App::kTyping:
+    case stomp_map::App::kHistory:
+      FUZZ_CHECK(conv_header && Integer(*conv_header) == request.conv);
+      break;
+    case stomp_map::App::kSync:
+    case stomp_map::App::kAuth:
+      break;
+  }
+}
+
+void CheckSubscribe(const stomp::Frame& frame) {
+  const std::optional<std::string_view> destination = frame.Find("destination");
+  if (!destination) return;
+  const std::optional<stomp_map::Subscribable> target = stomp_map::ParseSubscribable(*destination);
+  if (!target) return;
+  if (target->topic) {
+    FUZZ_CHECK(target->conv > 0);
+    FUZZ_CHECK(stomp_map::TopicOf(target->conv) == *destination);
+  } else {
+    FUZZ_CHECK(stomp_map::QueueDestination(target->queue) == *destination);
+  }
+}
+
+void CheckHeaders(const stomp::Frame& frame) {
+  if (const std::optional<std::string_view> token = stomp_map::TokenOf(frame)) {
+    FUZZ_CHECK(!token->empty());
+    const std::optional<std::string_view> passcode = frame.Find("passcode");
+    const std::optional<std::string_view> bearer = frame.Find("Authorization");
+    const std::optional<std::string_view> lower = frame.Find("authorization");
+    FUZZ_CHECK((passcode && Inside(*token, *passcode)) || (bearer && Inside(*token, *bearer)) ||
+               (lower && Inside(*token, *lower)));
+  }
+  if (const std::optional<std::string_view> beat = frame.Find("heart-beat")) {
+    if (const auto parsed = stomp_map::ParseHeartBeat(*beat)) {
+      const size_t comma = beat->find(',');
+      FUZZ_CHECK(comma != std::string_view::npos);
+      FUZZ_CHECK(Integer(beat->substr(0, comma)) == int64_t{parsed->first});
+      FUZZ_CHECK(Integer(beat->substr(comma + 1)) == int64_t{parsed->second});
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  static constexpr size_t kBodies[] = {16, 1000, 65536, 1 << 20};
+  const size_t max_body = kBodies[data[0] & 3];
+  // An exact-size copy: ASan sees any read past what the client sent.
+  const size_t length = size - 1;
+  std::unique_ptr<char[]> copy(new char[length == 0 ? 1 : length]);
+  if (length != 0) std::memcpy(copy.get(), data + 1, length);
+  std::string_view stream(copy.get(), length);
+
+  stomp::FrameParser frames(stomp::Limits{.max_header_bytes = 8192, .max_body_bytes = max_body});
+  RequestParser parser(RequestLimits{.max_body = max_body});
+  for (int guard = 0; guard < 64 && !stream.empty(); ++guard) {
+    stomp::Frame frame;
+    const stomp::ParseResult result = frames.Parse(stream, &frame);
+    if (result.status != stomp::Status::kOk) break;
+    stream.remove_prefix(result.consumed);
+    CheckHeaders(frame);
+    if (frame.command == stomp::Command::kSend) CheckSend(frame, parser);
+    if (frame.command == stomp::Command::kSubscribe) CheckSubscribe(frame);
+  }
+  return 0;
+}
