@@ -197,9 +197,9 @@ namespace {
 
 // The fields of a client request, by index (a bit each in the duplicate check).
 constexpr std::string_view kRequestFields[] = {
-    "type",   "conv",  "cid",      "kind",        "body",  "seq",   "before",   "limit",
-    "state",  "convs", "mentions", "attachments", "token", "emoji", "on",       "reply_to",
-    "thread", "root",  "call",     "call_kind",   "to",    "sdp",   "candidate"};
+    "type",   "conv",  "cid",      "kind",        "body",  "seq",   "before",    "limit",
+    "state",  "convs", "mentions", "attachments", "token", "emoji", "on",        "reply_to",
+    "thread", "root",  "call",     "call_kind",   "to",    "sdp",   "candidate", "seen"};
 enum RequestField : int {
   kFieldType,
   kFieldConv,
@@ -224,6 +224,7 @@ enum RequestField : int {
   kFieldTo,
   kFieldSdp,
   kFieldCandidate,
+  kFieldSeen,
 };
 
 // Reads "cid" into request->cid, and into error->cid_json what an error should echo: the
@@ -370,6 +371,9 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
           break;
         case kFieldBefore:
           bad = ReadNonNegative(value, key, &request->before);
+          break;
+        case kFieldSeen:
+          bad = ReadNonNegative(value, key, &request->seen);
           break;
         case kFieldLimit: {
           int64_t limit;

@@ -52,6 +52,7 @@ struct ClientRequest {
   std::vector<storage::SyncAsk> asks;     // sync with "convs"
   bool sync_all = false;                  // sync without "convs": every conversation
   int64_t before = 0;                     // history; 0: newest
+  int64_t seen = 0;                       // history, thread: storage's History `seen`
   uint32_t limit = 50;                    // history
   bool typing = false;                    // typing: start (true) or stop
   std::vector<int64_t> mentions;          // send: explicit mentions (user ids)

@@ -52,6 +52,9 @@ std::unique_ptr<notify::PresenceProbe> ChatService::MakePresenceProbe() {
 
 void ChatService::HandOffCommitted(const storage::AppendOutcome& outcome) {
   const storage::Message& message = outcome.message;
+  // Before the caller's answer, not when the owner shard gets it: a read right behind the
+  // answer must not come from a replica that lacks it.
+  store_->NoteCommitted(message.conv, message.seq);
   // A duplicate is handed on again, in case its first hand-off never happened (its receivers
   // drop what they have); its mention events and jobs went out the first time.
   if (ClusterLink* cluster = cluster_.get()) cluster->PublishMessage(message);

@@ -126,8 +126,11 @@ std::optional<OpenedStore> OpenStoreWithSecrets(const chat::Config& config) {
     settings.vapid_key_pem = vapid->PrivatePem();
   }
   std::string error;
+  storage::StoreOptions options = config;
+  // Other nodes commit too: the read replicas cannot go by what this node saw committed.
+  options.sole_writer = config.redis_url.empty();
   std::unique_ptr<storage::ChatStore> store =
-      storage::OpenStore(config, &settings, &LogStoreLine, &error);
+      storage::OpenStore(options, &settings, &LogStoreLine, &error);
   if (!store) {
     std::fprintf(stderr, "ringcast: %s\n", error.c_str());
     return std::nullopt;

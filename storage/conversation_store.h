@@ -226,6 +226,8 @@ struct CallPeers {
 
 struct SyncAsk {
   int64_t conv = 0;
+  // What the client has seen (PROTOCOL.md: `last_seq_seen`): messages after it are answered,
+  // and it names the seq the answer must reach, as History's `seen`.
   int64_t after = 0;
 };
 
@@ -243,8 +245,11 @@ struct SyncAsk {
   OP(ListConversations, (int64_t user, Reply<std::vector<ConversationSummary>> reply))             \
   OP(StartSession, (int64_t user, Reply<SessionStart> reply))                                      \
   OP(Append, (NewMessage message, Reply<AppendOutcome> reply))                                     \
-  /* Newest first: seq < before (0: no bound), within `limit`. */                                  \
-  OP(History, (int64_t conv, int64_t user, int64_t before, PageLimit limit, Reply<Page> reply))    \
+  /* Newest first: seq < before (0: no bound), within `limit`. `seen`: the newest seq of `conv`    \
+     the reader has seen, its own acks included (0: it names none); the answer is read where it    \
+     holds at least that much (storage/README.md, "Read replicas"). */                             \
+  OP(History, (int64_t conv, int64_t user, int64_t before, int64_t seen, PageLimit limit,          \
+               Reply<Page> reply))                                                                 \
   /* `asks` empty: every conversation of `user` from 0. Non-member conversations are left out.     \
      Every conversation asked for is answered; messages stop where `limit` says (more: true). */   \
   OP(Sync, (int64_t user, std::vector<SyncAsk> asks, PageLimit limit,                              \
@@ -264,9 +269,10 @@ struct SyncAsk {
    */                                                                                              \
   OP(ListPins, (int64_t conv, int64_t user, Reply<Page> reply))                                    \
   /* The replies in the thread of root `root` of `conv` for a member `user`, newest first, seq <   \
-     before (0: no bound), as History pages (kNotFound: no such conversation or no such root). */  \
-  OP(Thread, (int64_t conv, int64_t user, int64_t root, int64_t before, PageLimit limit,           \
-              Reply<ThreadPage> reply))                                                            \
+     before (0: no bound), as History pages, `seen` as History's (kNotFound: no such               \
+     conversation or no such root). */                                                             \
+  OP(Thread, (int64_t conv, int64_t user, int64_t root, int64_t before, int64_t seen,              \
+              PageLimit limit, Reply<ThreadPage> reply))                                           \
   /* Moves the caller's watermark in the thread of `root` forward to `seq` (never back). */        \
   OP(ThreadRead,                                                                                   \
      (int64_t conv, int64_t user, int64_t root, int64_t seq, Reply<ThreadReadOutcome> reply))      \

@@ -380,6 +380,7 @@ Result<std::unique_ptr<PgChatStore>> PgChatStore::Open(const PgStoreOptions& opt
                                      .timeout = options.timeout,
                                      .max_lag = options.replica_max_lag,
                                      .prepared_statements = options.prepared_statements,
+                                     .sole_writer = options.sole_writer,
                                      .log = options.log},
                                     PgPreparedStatements());
     if (!replica.ok()) {
@@ -583,7 +584,8 @@ void PgChatStore::ListConversations(int64_t user, Reply<std::vector<Conversation
     return fresh;
   };
   ReadReplicaFirst(
-      *pipeline_, replica_.get(), {Query("list_conversations", {Int(user)})}, std::move(fresh),
+      *pipeline_, replica_.get(), /*names_seen=*/false, {Query("list_conversations", {Int(user)})},
+      std::move(fresh),
       [](PgResults results, std::vector<ConversationSummary>& out) {
         ForEachRow(results[0], [&](const Row& row) {
           ConversationSummary summary;
@@ -680,6 +682,17 @@ void AppendChange(PgPipeline& pipeline, uint32_t lane, NewMessage message,
       std::move(reply));
 }
 
+// Whether a replica's page of `conv` (history, threads: `membership` first) is fresh: the
+// conversation holds what this node knows committed, what the client has seen (`seen`) and
+// what the page names (everything below `before`), with the reader a member.
+auto PageFresh(PgReplica* replica, int64_t conv, int64_t before, int64_t seen) {
+  return [replica, conv, need = std::max(before - 1, seen)](PgResults results) {
+    if (PQntuples(results[0]) != 1) return false;
+    const Row row{results[0], 0};
+    return row.Bool(3) && row.Int(0) >= std::max(need, replica->KnownSeq(conv));
+  };
+}
+
 }  // namespace
 
 void PgChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
@@ -689,23 +702,16 @@ void PgChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
   pipeline_->Submit(lane, std::make_unique<AppendJob>(std::move(message), std::move(reply)));
 }
 
-void PgChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t before, PageLimit limit,
-                         Reply<ThreadPage> reply) {
+void PgChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t before, int64_t seen,
+                         PageLimit limit, Reply<ThreadPage> reply) {
   const int64_t below = before > 0 ? before : std::numeric_limits<int64_t>::max();
-  // Fresh: the replica has the conversation up to what this node knows committed and what the
-  // page names (everything below `before`), with `user` a member.
-  auto fresh = [replica = replica_.get(), conv, need = before - 1](PgResults results) {
-    if (PQntuples(results[0]) != 1) return false;
-    const Row row{results[0], 0};
-    return row.Bool(3) && row.Int(0) >= std::max(need, replica->KnownSeq(conv));
-  };
   ReadReplicaFirst(
-      *pipeline_, replica_.get(),
+      *pipeline_, replica_.get(), /*names_seen=*/seen > 0,
       {Query("membership", {Int(conv), Int(user)}),
        Query("thread_root", {Int(conv), Int(root), Int(user)}),
        Query("thread",
              {Int(conv), Int(root), Int(below), Int(int64_t{limit.count} + 1), Int(user)})},
-      std::move(fresh),
+      PageFresh(replica_.get(), conv, before, seen),
       [limit](PgResults results, ThreadPage& thread) {
         Page& out = thread.page;
         if (PQntuples(results[0]) == 0) {
@@ -775,22 +781,15 @@ void PgChatStore::ListPins(int64_t conv, int64_t user, Reply<Page> reply) {
       std::move(reply));
 }
 
-void PgChatStore::History(int64_t conv, int64_t user, int64_t before, PageLimit limit,
+void PgChatStore::History(int64_t conv, int64_t user, int64_t before, int64_t seen, PageLimit limit,
                           Reply<Page> reply) {
   const int64_t below = before > 0 ? before : std::numeric_limits<int64_t>::max();
-  // Fresh: the replica has the conversation up to what this node knows committed and what the
-  // page names (everything below `before`), with `user` a member.
-  auto fresh = [replica = replica_.get(), conv, need = before - 1](PgResults results) {
-    if (PQntuples(results[0]) != 1) return false;
-    const Row row{results[0], 0};
-    return row.Bool(3) && row.Int(0) >= std::max(need, replica->KnownSeq(conv));
-  };
   ReadReplicaFirst(
-      *pipeline_, replica_.get(),
+      *pipeline_, replica_.get(), /*names_seen=*/seen > 0,
       {Query("membership", {Int(conv), Int(user)}),
        Query("history",
              {Int(conv), Int(user), Int(below), Int(limit.count), Int(Clamp(limit.bytes))})},
-      std::move(fresh),
+      PageFresh(replica_.get(), conv, before, seen),
       [](PgResults results, Page& out) {
         if (PQntuples(results[0]) == 0) {
           out.denial = Denial::kNotFound;
@@ -841,8 +840,10 @@ void PgChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit limit,
     });
     return fresh;
   };
+  // Each ask names what its client has seen (its `after`); "everything" names nothing.
   ReadReplicaFirst(
-      *pipeline_, replica_.get(), {std::move(conversations), std::move(messages)}, std::move(fresh),
+      *pipeline_, replica_.get(), /*names_seen=*/!convs.empty(),
+      {std::move(conversations), std::move(messages)}, std::move(fresh),
       [](PgResults results, std::vector<SyncConversation>& out) {
         std::vector<int64_t> ords, afters;
         ForEachRow(results[0], [&](const Row& row) {

@@ -36,6 +36,7 @@ struct PgStoreOptions {
   // there when it has what they must see (pg_replica.h), else the primary.
   std::string read_conninfo;
   std::chrono::milliseconds replica_max_lag{5000};
+  bool sole_writer = true;  // PgReplicaOptions::sole_writer: false in cluster mode.
   // The token signing secret (hex) to keep in the database if it holds none yet; empty: none
   // is kept. PgChatStore::shared_secret() is then the one every node uses.
   std::string secret_candidate;

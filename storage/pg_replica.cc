@@ -166,6 +166,8 @@ void PgReplica::CollectMetrics(MetricSet& out) const {
               double(fallback_error.load(std::memory_order_relaxed)), {{"reason", "error"}});
   out.Counter("ringcast_db_replica_fallbacks_total", kHelp,
               double(fallback_unusable.load(std::memory_order_relaxed)), {{"reason", "unusable"}});
+  out.Counter("ringcast_db_replica_fallbacks_total", kHelp,
+              double(fallback_unnamed.load(std::memory_order_relaxed)), {{"reason", "unnamed"}});
 }
 
 }  // namespace ringcast::storage

@@ -11,8 +11,13 @@
 // seq it knows committed (every message its owners accept: its own sends' commits, other
 // nodes' messages, gap fills) in kBuckets buckets by conversation id. A bucket holds the
 // maximum over the conversations that share it, so a collision only asks for more than needed
-// (a fallback, never a stale answer). A read that names a seq (sync after S, history before B)
-// asks for that much too; receipts' watermarks are kept the same way, by (conversation, user).
+// (a fallback, never a stale answer). A read that names a seq (sync after S, history before B,
+// the `seen` of history and threads) asks for that much too; receipts' watermarks are kept the
+// same way, by (conversation, user). What the node knows is every acked seq only while it is
+// the database's sole writer: in cluster mode another node may have acked a newer one whose
+// publication has not reached this node yet (or never will: it does not follow the
+// conversation), so there only a read that names what its client has seen may try the replica
+// (Trusts); the others read the primary.
 // The replica's answer carries the conversation's last_seq from the same snapshot; below what
 // is asked, the read goes to the primary. Membership and group changes made through this node
 // mark their users and conversation for a while (the operation timeout plus the lag bound, or
@@ -44,6 +49,9 @@ struct PgReplicaOptions {
   std::chrono::milliseconds timeout{5000};
   std::chrono::milliseconds max_lag{5000};  // 0: no bound.
   bool prepared_statements = true;          // PgPipelineOptions::prepared_statements.
+  // No other node writes to the database (no --redis): what NoteCommitted hears is every seq
+  // the node's clients were acked. False in cluster mode.
+  bool sole_writer = true;
   void (*log)(bool warning, const std::string& line) = nullptr;
 };
 
@@ -73,6 +81,11 @@ class PgReplica {
   // The newest seq of `conv` this node knows committed (a bucket's: maybe more, never less).
   int64_t KnownSeq(int64_t conv) const;
   bool ChangedRecently(int64_t id) const;
+  // Whether a read may try the replica: always on the sole writer; in cluster mode only when it
+  // names the seqs its client has seen (`names_seen`), since a seq another node acked a moment
+  // ago may not have reached this node (the client's next request can overtake the
+  // publication). Any thread.
+  bool Trusts(bool names_seen) const { return names_seen || options_.sole_writer; }
 
   // Whether reads may go to the replica now: connected, and its lag (measured at most once a
   // second, by the traffic) under the bound.
@@ -89,6 +102,7 @@ class PgReplica {
   std::atomic<uint64_t> fallback_stale{0};     // It had not replayed far enough.
   std::atomic<uint64_t> fallback_error{0};     // It failed (down, timeout).
   std::atomic<uint64_t> fallback_unusable{0};  // Not tried: down or lagging past the bound.
+  std::atomic<uint64_t> fallback_unnamed{0};   // Not tried: cluster mode, no seq named.
 
  private:
   explicit PgReplica(PgReplicaOptions options) : options_(std::move(options)) {}

@@ -65,10 +65,13 @@ void PgChatStore::SearchMessages(SearchQuery query, Reply<std::vector<SearchHit>
   };
   std::vector<PgQuery> queries;
   queries.push_back(std::move(search));
-  // Only a replica's answer needs checking: without one the search runs alone, as before.
-  if (replica_) queries.push_back(Query("search_last_seqs", {Int(query.user)}));
-  ReadReplicaFirst(*pipeline_, replica_.get(), std::move(queries), std::move(fresh),
-                   RowsInto([terms = std::move(query.terms)](const Row& row) {
+  // Only a replica's answer needs checking: without one the search runs alone, as before. A
+  // search names no seqs: in cluster mode it reads the primary (PgReplica::Trusts).
+  if (replica_ && replica_->Trusts(/*names_seen=*/false)) {
+    queries.push_back(Query("search_last_seqs", {Int(query.user)}));
+  }
+  ReadReplicaFirst(*pipeline_, replica_.get(), /*names_seen=*/false, std::move(queries),
+                   std::move(fresh), RowsInto([terms = std::move(query.terms)](const Row& row) {
                      return SearchHit{.id = row.Int(0),
                                       .conv = row.Int(1),
                                       .seq = row.Int(2),

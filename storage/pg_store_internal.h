@@ -238,13 +238,20 @@ class ReplicaRead final : public PgJob {
 };
 
 // A read the replica may answer (`replica` null: none), with `fresh(results)` saying whether its
-// answer is new enough; else, and always without a replica or while it is unusable, the
-// primary's readers.
+// answer is new enough; else, and always without a replica, while it is unusable or when it
+// cannot be trusted with a read that does not name what its client has seen (`names_seen`:
+// PgReplica::Trusts), the primary's readers.
 template <typename T, typename Fresh, typename Consume>
-void ReadReplicaFirst(PgPipeline& primary, PgReplica* replica, std::vector<PgQuery> queries,
-                      Fresh fresh, Consume consume, Reply<T> reply) {
-  if (replica == nullptr || !replica->Usable()) {
-    if (replica != nullptr) replica->fallback_unusable.fetch_add(1, std::memory_order_relaxed);
+void ReadReplicaFirst(PgPipeline& primary, PgReplica* replica, bool names_seen,
+                      std::vector<PgQuery> queries, Fresh fresh, Consume consume, Reply<T> reply) {
+  if (replica != nullptr && !replica->Trusts(names_seen)) {
+    replica->fallback_unnamed.fetch_add(1, std::memory_order_relaxed);
+    replica = nullptr;
+  } else if (replica != nullptr && !replica->Usable()) {
+    replica->fallback_unusable.fetch_add(1, std::memory_order_relaxed);
+    replica = nullptr;
+  }
+  if (replica == nullptr) {
     return Submit(primary, PgPipeline::kReaders, Kind::kRead, std::move(queries),
                   std::move(consume), std::move(reply));
   }

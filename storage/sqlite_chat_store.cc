@@ -589,8 +589,9 @@ void SqliteChatStore::ListPins(int64_t conv, int64_t user, Reply<Page> reply) {
       std::move(reply));
 }
 
-void SqliteChatStore::History(int64_t conv, int64_t user, int64_t before, PageLimit limit,
-                              Reply<Page> reply) {
+// `seen`: one database, read where it is written, always holds it.
+void SqliteChatStore::History(int64_t conv, int64_t user, int64_t before, int64_t /*seen*/,
+                              PageLimit limit, Reply<Page> reply) {
   Submit<Page>(
       Kind::kRead,
       [conv, user, before, limit](SqliteDb& db, Page& out) -> Status {
@@ -604,7 +605,7 @@ void SqliteChatStore::History(int64_t conv, int64_t user, int64_t before, PageLi
 }
 
 void SqliteChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t before,
-                             PageLimit limit, Reply<ThreadPage> reply) {
+                             int64_t /*seen*/, PageLimit limit, Reply<ThreadPage> reply) {
   Submit<ThreadPage>(
       Kind::kRead,
       [conv, user, root, before, limit](SqliteDb& db, ThreadPage& thread) -> Status {

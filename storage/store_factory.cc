@@ -42,6 +42,7 @@ std::unique_ptr<ChatStore> OpenPostgres(const StoreOptions& options, SharedSetti
                     .prepared_statements = options.db_prepared_statements,
                     .read_conninfo = options.database_read_url,
                     .replica_max_lag = std::chrono::milliseconds(options.db_replica_max_lag_ms),
+                    .sole_writer = options.sole_writer,
                     .secret_candidate = settings->jwt_secret_hex,
                     .vapid_key_candidate = settings->vapid_key_pem,
                     .log = log};

@@ -48,6 +48,10 @@ struct StoreOptions {
   bool db_prepared_statements = true;
   std::string database_read_url;  // PostgreSQL read replicas; empty: the primary reads.
   uint32_t db_replica_max_lag_ms = 5000;
+  // Not a flag: false in cluster mode (--redis), where other nodes commit to the same database
+  // too, so that the read replicas trust only reads that name what their client has seen
+  // (storage/README.md, "Read replicas").
+  bool sole_writer = true;
 };
 
 void RegisterStoreFlags(FlagRegistry& flags, StoreOptions* options);

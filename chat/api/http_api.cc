@@ -32,16 +32,25 @@ bool ParseInt(std::string_view text, int64_t min, int64_t* out) {
 
 bool ParseId(std::string_view text, int64_t* out) { return ParseInt(text, 1, out); }
 
-// A page of messages' `before` and `limit` (history and thread pages): before=0 means "the
-// newest", as absent does (and as in the WebSocket requests). The page holds at most
-// `max_bytes` of messages. Nullopt after answering 400 with the reason.
-std::optional<std::pair<int64_t, storage::PageLimit>> ReadPageQuery(HttpExchange& exchange,
-                                                                    uint64_t max_bytes) {
-  const std::string_view query = exchange.request().query;
+struct PageQuery {
   int64_t before = 0;
+  int64_t seen = 0;  // ConversationStore::History's.
+  storage::PageLimit limit;
+};
+
+// A page of messages' `before`, `seen` and `limit` (history and thread pages): before=0 means
+// "the newest", as absent does (and as in the WebSocket requests); seen=0 names nothing. The
+// page holds at most `max_bytes` of messages. Nullopt after answering 400 with the reason.
+std::optional<PageQuery> ReadPageQuery(HttpExchange& exchange, uint64_t max_bytes) {
+  const std::string_view query = exchange.request().query;
+  PageQuery page;
   int64_t count = 50;
-  if (auto value = http::QueryParam(query, "before"); value && !ParseInt(*value, 0, &before)) {
+  if (auto value = http::QueryParam(query, "before"); value && !ParseInt(*value, 0, &page.before)) {
     exchange.RespondError(400, "before must be a non-negative integer");
+    return std::nullopt;
+  }
+  if (auto value = http::QueryParam(query, "seen"); value && !ParseInt(*value, 0, &page.seen)) {
+    exchange.RespondError(400, "seen must be a non-negative integer");
     return std::nullopt;
   }
   if (auto value = http::QueryParam(query, "limit");
@@ -49,7 +58,8 @@ std::optional<std::pair<int64_t, storage::PageLimit>> ReadPageQuery(HttpExchange
     exchange.RespondError(400, "limit must be 1 to 200");
     return std::nullopt;
   }
-  return std::pair{before, storage::PageLimit{.count = uint32_t(count), .bytes = max_bytes}};
+  page.limit = {.count = uint32_t(count), .bytes = max_bytes};
+  return page;
 }
 
 void WriteMemberIds(JsonWriter& writer, const storage::ConversationState& state) {
@@ -560,10 +570,10 @@ void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest)
     }
     const auto page = ReadPageQuery(exchange, config_.max_answer_bytes);
     if (!page) return;
-    const auto [before, limit] = *page;
+    const storage::PageLimit limit = page->limit;
     DeferredHttp deferred = exchange.Defer();
     service_.store().History(
-        conv, caller, before, limit,
+        conv, caller, page->before, page->seen, limit,
         service_.ReplyOn<storage::Page>(
             shard_.id(), [deferred, denied, max_bytes = limit.bytes](ChatShard& chat, auto result) {
               HttpApi& self = chat.http_api();
@@ -752,10 +762,10 @@ void HttpApi::HandleThreadPage(HttpExchange& exchange, int64_t conv, int64_t cal
   }
   const auto page = ReadPageQuery(exchange, config_.max_answer_bytes);
   if (!page) return;
-  const auto [before, limit] = *page;
+  const storage::PageLimit limit = page->limit;
   DeferredHttp deferred = exchange.Defer();
   service_.store().Thread(
-      conv, caller, root, before, limit,
+      conv, caller, root, page->before, page->seen, limit,
       service_.ReplyOn<storage::ThreadPage>(
           shard_.id(),
           [deferred, conv, root, max_bytes = limit.bytes](ChatShard& chat, auto result) {
@@ -780,6 +790,10 @@ void HttpApi::AfterGroupChange(const storage::MembershipOutcome& outcome,
   const int64_t conv = outcome.conversation.id;
   if (ClusterLink* cluster = service_.cluster()) {
     for (const storage::Message& entry : outcome.system) cluster->PublishMessage(entry);
+  }
+  // Before the answer (ChatService::HandOffCommitted says why).
+  for (const storage::Message& entry : outcome.system) {
+    service_.store().NoteCommitted(entry.conv, entry.seq);
   }
   // The owner publishes the system entries, then tells every shard of the change: its mail to a
   // shard keeps its order, so a removed member's sessions get the entry that removed them

@@ -119,14 +119,17 @@ void ConversationOwner::Leave(int64_t conv, uint32_t shard) {
   }
 }
 
-// Newest first, from the cache of recent messages when it holds the whole page, else from the
-// store (a reader thread). Either way the answer ends the origin session's wait (FinishAnswer).
+// Newest first, from the cache of recent messages when it holds the whole page and what the
+// client has seen, else from the store (a reader thread). Either way the answer ends the origin
+// session's wait (FinishAnswer).
 void ConversationOwner::History(ConnId origin, int64_t conv, int64_t user, int64_t before,
-                                uint32_t limit) {
+                                int64_t seen, uint32_t limit) {
   const uint64_t max_bytes = service_.config().max_answer_bytes;
   auto it = owned_convs_.find(conv);
+  // In cluster mode a message another node acked may not have reached this one yet.
   if (it != owned_convs_.end() && !it->second.recent.empty() &&
-      it->second.recent.back().seq == it->second.last_published) {
+      it->second.recent.back().seq == it->second.last_published &&
+      it->second.last_published >= seen) {
     const std::deque<storage::Message>& recent = it->second.recent;
     int64_t newest = recent.back().seq;
     int64_t high = before > 0 ? std::min(before - 1, newest) : newest;
@@ -141,7 +144,7 @@ void ConversationOwner::History(ConnId origin, int64_t conv, int64_t user, int64
     }
   }
   service_.store().History(
-      conv, user, before, {.count = limit, .bytes = max_bytes},
+      conv, user, before, seen, {.count = limit, .bytes = max_bytes},
       service_.ReplyOn<storage::Page>(origin.shard, [origin, conv, max_bytes](ChatShard& self,
                                                                               auto result) {
         SessionHost& sessions = self.sessions();

@@ -63,7 +63,8 @@ class ConversationOwner {
   // published reaches it. `start_seq`: see ConversationLink::Join (unused here yet).
   void Join(int64_t conv, uint32_t shard, uint64_t token, int64_t start_seq);
   void Leave(int64_t conv, uint32_t shard);
-  void History(ConnId origin, int64_t conv, int64_t user, int64_t before, uint32_t limit);
+  void History(ConnId origin, int64_t conv, int64_t user, int64_t before, int64_t seen,
+               uint32_t limit);
   void Watermark(ConnId origin, int64_t conv, int64_t user, bool read, int64_t seq);
   void Typing(int64_t conv, int64_t user, bool start);
   // The store's reply to a send from `origin` in `conv` (ConversationLink::Send): publishes

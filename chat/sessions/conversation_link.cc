@@ -59,9 +59,9 @@ bool ConversationLink::Watermark(ConnId origin, int64_t conv, int64_t user, bool
 }
 
 bool ConversationLink::History(ConnId origin, int64_t conv, int64_t user, int64_t before,
-                               uint32_t limit) {
-  return service_.Post(Owner(conv), [origin, conv, user, before, limit](ChatShard& owner) {
-    owner.conversations().History(origin, conv, user, before, limit);
+                               int64_t seen, uint32_t limit) {
+  return service_.Post(Owner(conv), [origin, conv, user, before, seen, limit](ChatShard& owner) {
+    owner.conversations().History(origin, conv, user, before, seen, limit);
   });
 }
 

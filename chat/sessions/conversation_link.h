@@ -40,9 +40,10 @@ class ConversationLink {
   // A delivered (read = false) or read receipt from `user` in `conv`: an error, if any, goes
   // back to `origin` (SendText); a moved watermark is published to the conversation.
   [[nodiscard]] bool Watermark(ConnId origin, int64_t conv, int64_t user, bool read, int64_t seq);
-  // A history page for `origin`'s outstanding answer (FinishAnswer).
+  // A history page for `origin`'s outstanding answer (FinishAnswer); `seen` as the store's
+  // History.
   [[nodiscard]] bool History(ConnId origin, int64_t conv, int64_t user, int64_t before,
-                             uint32_t limit);
+                             int64_t seen, uint32_t limit);
   // `user` started or stopped typing in `conv`: published to the other members (droppable).
   void Typing(int64_t conv, int64_t user, bool start);
 

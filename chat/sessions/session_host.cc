@@ -596,7 +596,7 @@ void SessionHost::HandleHistory(Session& session, const ClientRequest& request) 
   if (!session.convs.contains(request.conv)) {
     return SendError(session, "forbidden", "not a member of this conversation");
   }
-  if (!conversations_.History(session.id, request.conv, session.user, request.before,
+  if (!conversations_.History(session.id, request.conv, session.user, request.before, request.seen,
                               request.limit)) {
     return SendError(session, "unavailable", "server busy, retry");
   }
@@ -612,7 +612,7 @@ void SessionHost::HandleThread(Session& session, const ClientRequest& request) {
   session.answer_outstanding = true;
   const uint64_t max_bytes = config_.max_answer_bytes;
   service_.store().Thread(
-      request.conv, session.user, request.root, request.before,
+      request.conv, session.user, request.root, request.before, request.seen,
       {.count = request.limit, .bytes = max_bytes},
       service_.ReplyOn<storage::ThreadPage>(
           shard_.id(), [id = session.id, conv = request.conv, root = request.root, max_bytes](

@@ -225,8 +225,9 @@ class Api:
                 return c
         raise AssertionError(f"conversation {conv} not in {user.name}'s list: {convs!r}")
 
-    def messages(self, user: User, conv: int, before=None, limit=None) -> Resp:
-        query = {k: v for k, v in (("before", before), ("limit", limit)) if v is not None}
+    def messages(self, user: User, conv: int, before=None, limit=None, seen=None) -> Resp:
+        query = {k: v for k, v in (("before", before), ("limit", limit), ("seen", seen))
+                 if v is not None}
         path = f"/api/conversations/{conv}/messages"
         if query:
             path += "?" + urllib.parse.urlencode(query)

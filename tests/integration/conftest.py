@@ -176,20 +176,22 @@ def session_redis():
 @pytest.fixture
 def cluster_factory(ringcast_bin, tmp_path, request):
     """make(count=3, *, own_redis=False, redis=True, redis_url=None, flags=None, args=(),
-    threads=(2, 1, 2), jwt_secret=JWT_SECRET, node_args=None) → a started cluster.Cluster
-    (node_args(index): flags of one node alone). redis_url: this --redis (a Redis the test
-    started, e.g. a redis_server.SentinelGroup's url()). redis=False: no --redis (plain nodes
-    sharing the database); jwt_secret=None: no --jwt-secret (the database keeps the secret)."""
-    pg = request.getfixturevalue("pg_server")
+    threads=(2, 1, 2), jwt_secret=JWT_SECRET, node_args=None, database_url=None) → a started
+    cluster.Cluster (node_args(index): flags of one node alone). redis_url: this --redis (a Redis
+    the test started, e.g. a redis_server.SentinelGroup's url()). redis=False: no --redis (plain
+    nodes sharing the database); jwt_secret=None: no --jwt-secret (the database keeps the
+    secret). database_url: a database of the test's own PostgreSQL (pg_replica_pair's), else a
+    fresh one of the session's, dropped after the test."""
     clusters: list[cluster_mod.Cluster] = []
     urls: list[str] = []
     own: list[cluster_mod.redis_server.RedisServer] = []
 
     def make(count: int = 3, *, own_redis: bool = False, redis: bool = True,
              redis_url: str | None = None, flags=None, args=(), threads=(2, 1, 2), jwt_secret: str | None = cluster_mod.JWT_SECRET,
-             node_args=None) -> cluster_mod.Cluster:
-        database_url = pg.create_database()
-        urls.append(database_url)
+             node_args=None, database_url: str | None = None) -> cluster_mod.Cluster:
+        if database_url is None:
+            database_url = request.getfixturevalue("pg_server").create_database()
+            urls.append(database_url)
         server = None
         if redis_url is not None:
             pass
@@ -219,7 +221,27 @@ def cluster_factory(ringcast_bin, tmp_path, request):
         for server in own:
             server.stop()
         for url in urls:
-            pg.drop_database(url)
+            request.getfixturevalue("pg_server").drop_database(url)
+
+
+@pytest.fixture
+def pg_replica_pair():
+    """(primary, standby): a PostgreSQL primary of the test's own (tools/pg_cluster.py) with a
+    database `replica`, and an asynchronous streaming standby of it (replay_pause() and
+    replay_resume() hold its replay); both removed after the test."""
+    pg_cluster = pg_store.pg_cluster
+    primary = pg_cluster.Cluster.create()
+    primary.watch_owner()
+    standby = None
+    try:
+        primary.psql(f"CREATE DATABASE replica OWNER {pg_cluster.ROLE} TEMPLATE template0")
+        standby = pg_cluster.Cluster.create_standby(primary)
+        standby.watch_owner()
+        yield primary, standby
+    finally:
+        if standby is not None:
+            standby.destroy()
+        primary.destroy()
 
 
 @pytest.fixture

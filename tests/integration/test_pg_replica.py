@@ -26,22 +26,6 @@ from support import free_port, run_async, run_binary
 pytestmark = pytest.mark.needs_pg
 
 
-@pytest.fixture
-def pair():
-    primary = pg_cluster.Cluster.create()
-    primary.watch_owner()
-    standby = None
-    try:
-        primary.psql(f"CREATE DATABASE replica OWNER {pg_cluster.ROLE} TEMPLATE template0")
-        standby = pg_cluster.Cluster.create_standby(primary)
-        standby.watch_owner()
-        yield primary, standby
-    finally:
-        if standby is not None:
-            standby.destroy()
-        primary.destroy()
-
-
 def metric(srv, name: str, **labels) -> float:
     families, _ = prometheus.scrape(srv.port)
     return prometheus.value(families, name, **labels)
@@ -56,9 +40,10 @@ def wait_until(pred, what: str, timeout: float = 15.0):
 
 
 @pytest.mark.timeout(120)
-def test_reads_use_the_replica_without_reading_older_than_acked(pair, server_factory,
-                                                                ringcast_bin, tmp_path):
-    primary, standby = pair
+def test_reads_use_the_replica_without_reading_older_than_acked(pg_replica_pair,
+                                                                server_factory, ringcast_bin,
+                                                                tmp_path):
+    primary, standby = pg_replica_pair
     # A standby named as the primary: refused at start with the reason.
     res = run_binary(ringcast_bin, ["--host", "127.0.0.1", "--port", free_port(), "--data-dir",
                                     tmp_path, "--database-url", standby.url("replica"),

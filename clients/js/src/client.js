@@ -117,6 +117,8 @@ export class RingcastClient extends Emitter {
       onHint: (afterMs) => this.emit('reconnect_hint', {after_ms: afterMs}),
       onError: (code, message) => this._error(code, message),
     });
+    /** @type {Map<number, number>} per conversation, the newest seq this client was acked */
+    this._acked = new Map();
     this._outbox = new Outbox({
       storage: this.storage,
       sendsPerSecond: options.sendsPerSecond ?? 50,
@@ -738,11 +740,13 @@ export class RingcastClient extends Emitter {
   async history(conv, options = {}) {
     const before = options.before ?? 0;
     const limit = options.limit ?? 50;
+    const seen = this._seen(conv);
     if (this._connection.ready && this._members.has(conv)) {
-      return this._stream.history(conv, before, limit);
+      return this._stream.history(conv, before, limit, seen);
     }
     const query = new URLSearchParams({limit: String(limit)});
     if (before > 0) query.set('before', String(before));
+    if (seen > 0) query.set('seen', String(seen));
     const page = await this._http.request('GET', `/api/conversations/${conv}/messages?${query}`);
     return {conv, messages: page.messages, more: page.more};
   }
@@ -760,7 +764,8 @@ export class RingcastClient extends Emitter {
     if (!this._connection.ready) {
       throw new RingcastError('not connected', {code: 'disconnected'});
     }
-    const page = await this._stream.thread(conv, root, paging.before ?? 0, paging.limit ?? 50);
+    const page = await this._stream.thread(
+        conv, root, paging.before ?? 0, paging.limit ?? 50, this._seen(conv));
     this._threadReads.confirm(conv, root, page.read_seq);
     return page;
   }
@@ -1144,6 +1149,7 @@ export class RingcastClient extends Emitter {
       this._settle(cid, null, new RingcastError('session ended', {code: 'logged_out', cid}));
     }
     this._stream.clear();
+    this._acked.clear();
     this._members.clear();
     this._watermarks.clear();
     this._threadReads.clear();
@@ -1377,8 +1383,19 @@ export class RingcastClient extends Emitter {
     }
   }
 
+  /**
+   * The newest seq of `conv` this client has seen: received, or acked to it (a read names it,
+   * so that whichever node answers, a read replica that lacks it does not: PROTOCOL.md,
+   * "Reading your own writes"). 0: none.
+   * @param {number} conv
+   */
+  _seen(conv) {
+    return Math.max(this._stream.newest(conv), this._acked.get(conv) ?? 0);
+  }
+
   /** @param {Ack} ack */
   _onAck(ack) {
+    if (ack.seq > (this._acked.get(ack.conv) ?? 0)) this._acked.set(ack.conv, ack.seq);
     const entry = this._outbox.remove(ack.cid);
     if (entry) {
       this._outbox.save();

@@ -15,7 +15,7 @@ export class ConversationCursors {
   /** @param {number} maxBuffered */
   constructor(maxBuffered) {
     this.maxBuffered = maxBuffered;
-    /** @type {Map<number, {cursor: number, ahead: Map<number, Message>}>} */
+    /** @type {Map<number, {cursor: number, newest: number, ahead: Map<number, Message>}>} */
     this._convs = new Map();
   }
 
@@ -30,12 +30,20 @@ export class ConversationCursors {
   }
 
   /**
+   * The newest seq received, held ahead of the cursor or not (0: none yet).
+   * @param {number} conv
+   */
+  newest(conv) {
+    return this._convs.get(conv)?.newest ?? 0;
+  }
+
+  /**
    * Starts following `conv` after `cursor`, unless it is followed already.
    * @param {number} conv @param {number} cursor @returns {boolean} it was not followed before
    */
   follow(conv, cursor) {
     if (this._convs.has(conv)) return false;
-    this._convs.set(conv, {cursor, ahead: new Map()});
+    this._convs.set(conv, {cursor, newest: cursor, ahead: new Map()});
     return true;
   }
 
@@ -64,9 +72,10 @@ export class ConversationCursors {
   accept(message) {
     let state = this._convs.get(message.conv);
     if (!state) {
-      state = {cursor: 0, ahead: new Map()};
+      state = {cursor: 0, newest: 0, ahead: new Map()};
       this._convs.set(message.conv, state);
     }
+    state.newest = Math.max(state.newest, message.seq);
     /** @type {Message[]} */
     const due = [];
     if (message.seq <= state.cursor || state.ahead.has(message.seq)) {

@@ -99,27 +99,37 @@ export class MessageStream {
     this._cursors.clear();
   }
 
+  /** The newest seq of `conv` received on any connection (0: none). @param {number} conv */
+  newest(conv) {
+    return this._cursors.newest(conv);
+  }
+
   /**
-   * A history page over the connection (ready, and `conv` one of the user's).
-   * @param {number} conv @param {number} before @param {number} limit
+   * A history page over the connection (ready, and `conv` one of the user's); `seen`: the
+   * newest seq the client knows (0: none), which the answer must hold (PROTOCOL.md, "Reading
+   * your own writes").
+   * @param {number} conv @param {number} before @param {number} limit @param {number} seen
    * @returns {Promise<HistoryPage>}
    */
-  history(conv, before, limit) {
+  history(conv, before, limit, seen) {
     /** @type {Record<string, unknown>} */
     const request = {type: 'history', conv, limit};
     if (before > 0) request.before = before;
+    if (seen > 0) request.seen = seen;
     return this._ask(request, 'history', [conv], this._options.historyTimeoutMs);
   }
 
   /**
-   * A page of a thread's replies over the connection.
+   * A page of a thread's replies over the connection; `seen` as history's.
    * @param {number} conv @param {number} root @param {number} before @param {number} limit
+   * @param {number} seen
    * @returns {Promise<ThreadPage>}
    */
-  thread(conv, root, before, limit) {
+  thread(conv, root, before, limit, seen) {
     /** @type {Record<string, unknown>} */
     const request = {type: 'thread', conv, root, limit};
     if (before > 0) request.before = before;
+    if (seen > 0) request.seen = seen;
     return this._ask(request, 'thread', [conv], this._options.historyTimeoutMs);
   }
 

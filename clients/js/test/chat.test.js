@@ -144,6 +144,34 @@ describe('chat', () => {
     assert.equal(page.more, true);
   });
 
+  test(
+      'a history read names the newest seq the client has seen or was acked', BOUNDED, async () => {
+        /** @type {string[]} */
+        const urls = [];
+        /** @type {typeof fetch} */
+        const recording = (url, init) => {
+          urls.push(String(url));
+          return fetch(url, init);
+        };
+        const {alice, bob, conv} = await pair({fetch: recording});
+        await alice.send(conv, 'one').acked;
+        const ack = await alice.send(conv, 'two').acked;
+        alice.close();
+        bob.close();
+        // alice was acked (and received) seq 2: her HTTP page names it.
+        const asked = (/** @type {string} */ url) => new URL(url).searchParams.get('seen');
+        urls.length = 0;
+        const page = await alice.history(conv);
+        assert.deepEqual(page.messages.map((m) => m.seq), [2, 1]);
+        assert.deepEqual(urls.map(asked), [String(ack.seq)]);
+        // The server checks it as it checks `before`.
+        const base = urls[0].slice(0, urls[0].indexOf('?'));
+        const bad = await fetch(
+            `${base}?seen=x`, {headers: {Authorization: `Bearer ${alice.session?.token}`}});
+        assert.equal(bad.status, 400);
+        assert.match((await bad.json()).error, /seen must be a non-negative integer/);
+      });
+
   test('typing: a start per refresh period, a stop on idle or send', BOUNDED, async () => {
     const {alice, bob, conv} = await pair({typing: {refreshMs: 1000, idleMs: 600, expireMs: 3000}});
     /** @type {import('../src/types.js').Typing[]} */

@@ -280,6 +280,8 @@ TEST_F(RequestParserTest, MessagesNameTheFault) {
       {R"({"type":"read","conv":1,"seq":-1})", "field \"seq\" must be a non-negative integer"},
       {R"({"type":"history","conv":1,"before":"9"})",
        "field \"before\" must be a non-negative integer"},
+      {R"({"type":"history","conv":1,"seen":1.5})",
+       "field \"seen\" must be a non-negative integer"},
       {R"({"type":"history","conv":1,"limit":0})",
        "field \"limit\" must be an integer from 1 to 200"},
       {R"({"type":"typing","conv":1,"state":true})", "field \"state\" must be a string"},
@@ -373,9 +375,14 @@ TEST_F(RequestParserTest, HistoryLimitsAndTypingStates) {
   ASSERT_TRUE(Parse(R"({"type":"history","conv":2})"));
   EXPECT_EQ(request_.limit, 50u);
   EXPECT_EQ(request_.before, 0);
-  ASSERT_TRUE(Parse(R"({"type":"history","conv":2,"before":40,"limit":200})"));
+  EXPECT_EQ(request_.seen, 0);
+  ASSERT_TRUE(Parse(R"({"type":"history","conv":2,"before":40,"limit":200,"seen":77})"));
   EXPECT_EQ(request_.limit, 200u);
   EXPECT_EQ(request_.before, 40);
+  EXPECT_EQ(request_.seen, 77);
+  ASSERT_TRUE(Parse(R"({"type":"thread","conv":2,"root":3,"seen":9})"));
+  EXPECT_EQ(request_.seen, 9);
+  EXPECT_FALSE(Parse(R"({"type":"history","conv":2,"seen":-1})"));
   EXPECT_FALSE(Parse(R"({"type":"history","conv":2,"limit":201})"));
   EXPECT_FALSE(Parse(R"({"type":"history","conv":2,"limit":0})"));
   ASSERT_TRUE(Parse(R"({"type":"typing","conv":2,"state":"stop"})"));

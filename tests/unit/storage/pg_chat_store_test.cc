@@ -117,14 +117,15 @@ class PgStoreTest : public ::testing::Test {
     }
   }
   void Open(uint32_t writers = 2, uint32_t batch_max = 256, uint32_t batch_delay_us = 0,
-            std::string read_conninfo = "") {
+            std::string read_conninfo = "", bool sole_writer = true) {
     PgStoreOptions options{.conninfo = conninfo_,
                            .writers = writers,
                            .batch_max = batch_max,
                            .batch_delay_us = batch_delay_us,
                            .timeout = std::chrono::milliseconds(2000),
                            .read_conninfo = std::move(read_conninfo),
-                           .replica_max_lag = std::chrono::milliseconds(0)};
+                           .replica_max_lag = std::chrono::milliseconds(0),
+                           .sole_writer = sole_writer};
     auto store = PgChatStore::Open(options);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(*store);
@@ -405,30 +406,30 @@ TEST_F(PgStoreTest, HistoryAndSyncPageByCountAndBytes) {
     ASSERT_TRUE(Send(conv, a, "c" + std::to_string(i), std::string(1000, 'a' + i)).ok());
   }
   Wait<Page> page;
-  store_->History(conv, b, 0, PageLimit{.count = 4}, page.reply());
+  store_->History(conv, b, 0, 0, PageLimit{.count = 4}, page.reply());
   auto newest = page.get();
   ASSERT_TRUE(newest.ok());
   ASSERT_EQ(newest->messages.size(), 4u);
   EXPECT_EQ(newest->messages[0].seq, 10);
   EXPECT_TRUE(newest->more);
   Wait<Page> bytes;  // 2,500 bytes: two messages of ~1,100, the third starts within budget.
-  store_->History(conv, b, 9, PageLimit{.count = 50, .bytes = 2500}, bytes.reply());
+  store_->History(conv, b, 9, 0, PageLimit{.count = 50, .bytes = 2500}, bytes.reply());
   auto small = bytes.get();
   ASSERT_TRUE(small.ok());
   ASSERT_EQ(small->messages.size(), 3u);
   EXPECT_EQ(small->messages.back().seq, 6);
   EXPECT_TRUE(small->more);
   Wait<Page> oldest;
-  store_->History(conv, b, 3, PageLimit{}, oldest.reply());
+  store_->History(conv, b, 3, 0, PageLimit{}, oldest.reply());
   auto last = oldest.get();
   ASSERT_TRUE(last.ok());
   EXPECT_EQ(last->messages.size(), 2u);
   EXPECT_FALSE(last->more);
   Wait<Page> outsider;
-  store_->History(conv, c, 0, PageLimit{}, outsider.reply());
+  store_->History(conv, c, 0, 0, PageLimit{}, outsider.reply());
   EXPECT_EQ(outsider.get()->denial, Denial::kForbidden);
   Wait<Page> missing;
-  store_->History(424242, b, 0, PageLimit{}, missing.reply());
+  store_->History(424242, b, 0, 0, PageLimit{}, missing.reply());
   EXPECT_EQ(missing.get()->denial, Denial::kNotFound);
 
   const int64_t other = Conversation(b, {c});
@@ -477,7 +478,7 @@ TEST_F(PgStoreTest, ReplicaReadsAnswerWhenFreshAndFallBackWhenNot) {
   for (int i = 1; i <= 3; ++i) ASSERT_TRUE(Send(conv, a, "c" + std::to_string(i), "m").ok());
   auto history = [&] {
     Wait<Page> page;
-    store_->History(conv, b, 0, PageLimit{.count = 10}, page.reply());
+    store_->History(conv, b, 0, 0, PageLimit{.count = 10}, page.reply());
     auto result = page.get();
     EXPECT_TRUE(result.ok());
     return result.ok() ? result->messages.size() : 0u;
@@ -498,6 +499,50 @@ TEST_F(PgStoreTest, ReplicaReadsAnswerWhenFreshAndFallBackWhenNot) {
   EXPECT_EQ(MetricValue(*store_, "ringcast_db_replica_fallbacks_total{reason=\"stale\"}"), 2);
 }
 
+// Cluster mode (other nodes commit too): what this node saw committed is not what every client
+// was acked, so only a read that names what its client has seen may try the replica (again the
+// primary itself); the others go to the primary at once (reason "unnamed").
+TEST_F(PgStoreTest, InClusterModeOnlyReadsNamingWhatTheClientSawTryTheReplica) {
+  Open(2, 256, 0, conninfo_, /*sole_writer=*/false);
+  const int64_t a = User("alice"), b = User("bob");
+  const int64_t conv = Conversation(a, {b});
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(Send(conv, a, "c" + std::to_string(i), "m").ok());
+  auto history = [&](int64_t seen) {
+    Wait<Page> page;
+    store_->History(conv, b, 0, seen, PageLimit{.count = 10}, page.reply());
+    auto result = page.get();
+    EXPECT_TRUE(result.ok());
+    return result.ok() ? result->messages.size() : 0u;
+  };
+  auto metric = [&](const std::string& reason) {
+    return MetricValue(*store_, "ringcast_db_replica_fallbacks_total{reason=\"" + reason + "\"}");
+  };
+  EXPECT_EQ(history(0), 3u);
+  EXPECT_EQ(MetricValue(*store_, "ringcast_db_replica_reads_total"), 0);
+  EXPECT_EQ(metric("unnamed"), 1);
+  EXPECT_EQ(history(3), 3u);
+  EXPECT_EQ(MetricValue(*store_, "ringcast_db_replica_reads_total"), 1);
+  // Named beyond what the replica holds (the client was acked seq 4 through another node).
+  EXPECT_EQ(history(4), 3u);
+  EXPECT_EQ(metric("stale"), 1);
+  Wait<ThreadPage> thread;
+  store_->Thread(conv, b, 1, 0, 0, PageLimit{}, thread.reply());
+  ASSERT_TRUE(thread.get().ok());
+  EXPECT_EQ(metric("unnamed"), 2);
+  // A sync's asks name what the client has seen; "everything" and lists name nothing.
+  Wait<std::vector<SyncConversation>> asked, all;
+  store_->Sync(b, {SyncAsk{.conv = conv, .after = 2}}, PageLimit{.count = 10}, asked.reply());
+  ASSERT_TRUE(asked.get().ok());
+  EXPECT_EQ(MetricValue(*store_, "ringcast_db_replica_reads_total"), 2);
+  store_->Sync(b, {}, PageLimit{.count = 10}, all.reply());
+  ASSERT_TRUE(all.get().ok());
+  Wait<std::vector<ConversationSummary>> list;
+  store_->ListConversations(b, list.reply());
+  ASSERT_TRUE(list.get().ok());
+  EXPECT_EQ(metric("unnamed"), 4);
+  EXPECT_EQ(MetricValue(*store_, "ringcast_db_replica_reads_total"), 2);
+}
+
 // A replica that refuses connections: the store opens all the same and its reads go to the
 // primary.
 TEST_F(PgStoreTest, AReplicaDownAtStartSendsReadsToThePrimary) {
@@ -506,7 +551,7 @@ TEST_F(PgStoreTest, AReplicaDownAtStartSendsReadsToThePrimary) {
   const int64_t conv = Conversation(a, {b});
   ASSERT_TRUE(Send(conv, a, "c1", "m").ok());
   Wait<Page> page;
-  store_->History(conv, b, 0, PageLimit{.count = 10}, page.reply());
+  store_->History(conv, b, 0, 0, PageLimit{.count = 10}, page.reply());
   auto result = page.get();
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_EQ(result->messages.size(), 1u);

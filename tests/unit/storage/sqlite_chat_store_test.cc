@@ -219,18 +219,20 @@ TEST_F(SqliteChatStoreTest, HistoryAndSyncPageWithMore) {
   int64_t conv = Create(alice_, {bob_}, false).conversation.id;
   for (int i = 0; i < 7; ++i) Append(conv, alice_, "m" + std::to_string(i));
   auto page =
-      Await<Page>([&](auto reply) { store_->History(conv, bob_, 0, {3}, std::move(reply)); });
+      Await<Page>([&](auto reply) { store_->History(conv, bob_, 0, 0, {3}, std::move(reply)); });
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->messages.size(), 3u);
   EXPECT_EQ(page->messages[0].seq, 7);  // Newest first.
   EXPECT_TRUE(page->more);
-  page = Await<Page>([&](auto reply) { store_->History(conv, bob_, 3, {10}, std::move(reply)); });
+  page =
+      Await<Page>([&](auto reply) { store_->History(conv, bob_, 3, 0, {10}, std::move(reply)); });
   ASSERT_EQ(page->messages.size(), 2u);
   EXPECT_EQ(page->messages[1].seq, 1);
   EXPECT_FALSE(page->more);
-  page = Await<Page>([&](auto reply) { store_->History(conv, carol_, 0, {3}, std::move(reply)); });
+  page =
+      Await<Page>([&](auto reply) { store_->History(conv, carol_, 0, 0, {3}, std::move(reply)); });
   EXPECT_EQ(page->denial, Denial::kForbidden);
-  page = Await<Page>([&](auto reply) { store_->History(999, bob_, 0, {3}, std::move(reply)); });
+  page = Await<Page>([&](auto reply) { store_->History(999, bob_, 0, 0, {3}, std::move(reply)); });
   EXPECT_EQ(page->denial, Denial::kNotFound);
 
   auto sync = Await<std::vector<SyncConversation>>([&](auto reply) {
@@ -256,14 +258,14 @@ TEST_F(SqliteChatStoreTest, PagesStopAtTheByteBudgetWithAtLeastOneMessage) {
   const uint64_t one = big.size() + 4 + 96;  // PageBytes of one message of kind "text".
 
   auto page = Await<Page>([&](auto reply) {
-    store_->History(conv, bob_, 0, {50, 2 * one}, std::move(reply));
+    store_->History(conv, bob_, 0, 0, {50, 2 * one}, std::move(reply));
   });
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->messages.size(), 2u);
   EXPECT_EQ(page->messages[0].seq, 5);
   EXPECT_TRUE(page->more);
   page = Await<Page>([&](auto reply) {
-    store_->History(conv, bob_, 0, {50, 1}, std::move(reply));
+    store_->History(conv, bob_, 0, 0, {50, 1}, std::move(reply));
   });
   ASSERT_EQ(page->messages.size(), 1u) << "a page always has one message";
   EXPECT_TRUE(page->more);
@@ -405,7 +407,7 @@ TEST_F(SqliteChatStoreTest, GroupRolesAndSettings) {
   // Every change is in the stream, newest first: updated, left, transfer, the deletion, the
   // message, the role.
   auto history = Await<Page>(
-      [&](auto reply) { store_->History(group.id, bob_, 0, PageLimit{}, std::move(reply)); });
+      [&](auto reply) { store_->History(group.id, bob_, 0, 0, PageLimit{}, std::move(reply)); });
   ASSERT_TRUE(history.ok());
   std::vector<std::string> kinds;
   for (const Message& message : history->messages) kinds.push_back(message.kind);
