@@ -83,6 +83,10 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
        "and what the client asks, and closes a client silent for twice the larger of this and "
        "what it offers; 0: none either way",
        CLI::Range(0, 3600000)},
+      {"stomp-max-subscriptions", &options->stomp_max_subscriptions,
+       "STOMP subscriptions one connection may hold (one per destination); a SUBSCRIBE past "
+       "it is an ERROR and the close",
+       CLI::Range(5, 1 << 20)},
       {"sync-limit", &options->sync_limit, "Messages per conversation in one sync answer",
        CLI::Range(1, 100000)},
       {"max-answer-bytes", &options->max_answer_bytes,

@@ -76,6 +76,9 @@ struct ChatOptions {
   // STOMP heart-beats (proto/PROTOCOL.md, "STOMP 1.2 over WebSocket"): CONNECTED's heart-beat, both
   // ways; 0: none.
   uint32_t stomp_heartbeat_ms = 10000;
+  // Subscriptions one STOMP connection may hold (one per destination: the 4 queues and its
+  // conversations).
+  uint32_t stomp_max_subscriptions = 1024;
 };
 
 void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options);
