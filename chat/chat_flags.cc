@@ -83,6 +83,10 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
        "and what the client asks, and closes a client silent for twice the larger of this and "
        "what it offers; 0: none either way",
        CLI::Range(0, 3600000)},
+      {"stomp-max-subscriptions", &options->stomp_max_subscriptions,
+       "STOMP subscriptions one connection may hold (one per destination); a SUBSCRIBE past "
+       "it is an ERROR and the close",
+       CLI::Range(5, 1 << 20)},
       {"sync-limit", &options->sync_limit, "Messages per conversation in one sync answer",
        CLI::Range(1, 100000)},
       {"max-answer-bytes", &options->max_answer_bytes,
@@ -131,6 +135,11 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
        "Seconds an SSE or long-polled chat session lives on with no stream and no poll, "
        "waiting for its client to resume",
        CLI::Range(1, 3600)},
+      {"sse-opens-per-minute", &options->sse_opens_per_minute,
+       "New SSE or long-polled chat sessions (GET /sse, GET /sse/poll without a session) one "
+       "user may open per minute, over the whole cluster (429 with Retry-After past it; a "
+       "resume is not an open)",
+       CLI::Range(1, 1000000)},
       {"sse-poll-timeout", &options->sse_poll_timeout_s,
        "Seconds a long poll (GET /sse/poll) waits for events before it is answered empty; "
        "keep it below --answer-timeout and the proxies' read timeouts",

@@ -54,11 +54,15 @@ void ChatMetrics::Collect(MetricSet& out, uint64_t sessions, uint64_t online_use
                    delivery_latency);
 }
 
-void ChatMetrics::CollectTransports(MetricSet& out, uint64_t ws, uint64_t sse, uint64_t poll) {
+void ChatMetrics::CollectTransports(MetricSet& out, uint64_t ws, uint64_t sse, uint64_t poll,
+                                    uint64_t sse_channels) {
   constexpr std::string_view kHelp = "Chat sessions open on this node, by transport";
   out.Gauge("ringcast_chat_sessions_by_transport", kHelp, double(ws), {{"transport", "ws"}});
   out.Gauge("ringcast_chat_sessions_by_transport", kHelp, double(sse), {{"transport", "sse"}});
   out.Gauge("ringcast_chat_sessions_by_transport", kHelp, double(poll), {{"transport", "poll"}});
+  out.Gauge("ringcast_chat_sse_channels",
+            "SSE and long-poll sessions held: open ones, and ended ones kept for --sse-grace",
+            double(sse_channels));
 }
 
 }  // namespace ringcast::chat

@@ -40,8 +40,10 @@ struct ChatMetrics {
   void CountError(std::string_view code) { ++errors[code]; }
   // Adds these figures; `sessions`, `online_users` and `calls` (held) are the shard's gauges.
   void Collect(MetricSet& out, uint64_t sessions, uint64_t online_users, uint64_t calls) const;
-  // The sessions by transport (proto/PROTOCOL.md, "Chat transports"): /ws, SSE, long polling.
-  static void CollectTransports(MetricSet& out, uint64_t ws, uint64_t sse, uint64_t poll);
+  // The sessions by transport (proto/PROTOCOL.md, "Chat transports"): /ws, SSE, long polling;
+  // and the SSE hub's channels (ended sessions' kept for --sse-grace too).
+  static void CollectTransports(MetricSet& out, uint64_t ws, uint64_t sse, uint64_t poll,
+                                uint64_t sse_channels);
 };
 
 }  // namespace ringcast::chat

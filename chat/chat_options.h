@@ -70,9 +70,15 @@ struct ChatOptions {
   uint32_t sse_grace_s = 30;
   uint32_t sse_poll_timeout_s = 25;
   uint32_t sse_keepalive_s = 15;
+  // New sessions a user may open per minute on them (a resume is not one): each costs a store
+  // read and a channel until it ends.
+  uint32_t sse_opens_per_minute = 60;
   // STOMP heart-beats (proto/PROTOCOL.md, "STOMP 1.2 over WebSocket"): CONNECTED's heart-beat, both
   // ways; 0: none.
   uint32_t stomp_heartbeat_ms = 10000;
+  // Subscriptions one STOMP connection may hold (one per destination: the 4 queues and its
+  // conversations).
+  uint32_t stomp_max_subscriptions = 1024;
 };
 
 void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options);

@@ -79,7 +79,7 @@ void ChatShard::CollectMetrics(MetricSet& out) const {
   const size_t over_http = sse_.streamed() + sse_.polled();
   ChatMetrics::CollectTransports(
       out, sessions_.session_count() - std::min(over_http, sessions_.session_count()),
-      sse_.streamed(), sse_.polled());
+      sse_.streamed(), sse_.polled(), sse_.channel_count());
 }
 
 }  // namespace ringcast::chat

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "chat/auth/jwt.h"
+#include "chat/calls/signal_payload.h"
 #include "chat/json_body.h"
 #include "chat/reactions.h"
 #include "storage/mentions.h"
@@ -61,19 +62,6 @@ std::optional<std::string> ReadCallDevice(ondemand::value value, std::string_vie
     return FieldError(key, "must be {\"user\": id, \"device\": id}");
   }
   *out = CallDevice{user, static_cast<uint64_t>(device)};
-  return std::nullopt;
-}
-
-// An object's JSON text as the client sent it (a call_signal's payload, relayed unread).
-std::optional<std::string> ReadRawObject(ondemand::value value, std::string_view key,
-                                         std::string* out) {
-  ondemand::object object;
-  std::string_view raw;
-  if (value.get_object().get(object) != simdjson::SUCCESS ||
-      object.raw_json().get(raw) != simdjson::SUCCESS) {
-    return FieldError(key, "must be an object");
-  }
-  out->assign(raw);
   return std::nullopt;
 }
 
@@ -437,10 +425,15 @@ bool RequestParser::Parse(std::string_view text, ClientRequest* request, Request
           bad = ReadCallDevice(value, key, &request->to);
           break;
         case kFieldSdp:
-        case kFieldCandidate:
+        case kFieldCandidate: {
           request->signal_key = kRequestFields[index];
-          bad = ReadRawObject(value, key, &request->signal_json);
+          bool malformed = false;
+          bad = ReadSignalPayload(value, key, &request->signal_json, &malformed);
+          // The document cannot be read past a fault in its syntax (the cid, if it came first,
+          // is known).
+          if (malformed) return fail(std::move(fault ? *fault : *bad));
           break;
+        }
       }
     }
     if (bad && !fault) fault = std::move(bad);

@@ -65,7 +65,7 @@ struct ClientRequest {
   CallKind call_kind = CallKind::kAudio;  // call_invite
   CallDevice to;                          // call_signal: the device it is for
   // call_signal: the relayed payload, one of "sdp" or "candidate" and its object's JSON text
-  // as the client sent it (the server relays it without reading it).
+  // as the server wrote it anew (calls/signal_payload.h): never the client's bytes.
   std::string_view signal_key;
   std::string signal_json;
 };
@@ -78,7 +78,8 @@ struct RequestLimits {
   static constexpr size_t kMaxSyncConvs = 1000;
   // Files one message may carry (proto/PROTOCOL.md, "Files").
   static constexpr size_t kMaxAttachments = 10;
-  // A call_signal's payload (an SDP offer or answer is a few KiB; ICE candidates far less).
+  // A call_signal's payload, as written anew (an SDP offer or answer is a few KiB; ICE
+  // candidates far less). Its depth and values: calls/signal_payload.h.
   static constexpr size_t kMaxCallSignal = 64 * 1024;
   // A call's id as clients echo it (calls/call_id.h makes them far shorter).
   static constexpr size_t kMaxCallId = 128;

@@ -1,6 +1,7 @@
 #include "proto/json_writer.h"
 
 #include <charconv>
+#include <cmath>
 
 namespace ringcast {
 
@@ -58,6 +59,20 @@ JsonWriter& JsonWriter::Number(Integer value) {
 
 JsonWriter& JsonWriter::Int(int64_t value) { return Number(value); }
 JsonWriter& JsonWriter::Uint(uint64_t value) { return Number(value); }
+
+JsonWriter& JsonWriter::Double(double value) {
+  if (!std::isfinite(value)) return Null();
+  BeforeValue();
+  char buffer[32];  // The longest shortest form is 24 characters ("-2.2250738585072014e-308").
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  out_.append(buffer, end);
+  // "100" or "18446744073709551616" would read back as an integer, or not fit one: a double
+  // stays a double.
+  if (std::string_view(buffer, size_t(end - buffer)).find_first_of(".e") == std::string::npos) {
+    out_.append(".0");
+  }
+  return *this;
+}
 
 JsonWriter& JsonWriter::Bool(bool value) {
   BeforeValue();

@@ -25,6 +25,10 @@ class JsonWriter {
   JsonWriter& String(std::string_view value);
   JsonWriter& Int(int64_t value);
   JsonWriter& Uint(uint64_t value);
+  // The shortest text that reads back as `value`, with a fraction or an exponent so that it
+  // reads back as a double (100 as "100.0"); null for NaN and the infinities, which JSON cannot
+  // write (RFC 8259 §6).
+  JsonWriter& Double(double value);
   JsonWriter& Bool(bool value);
   JsonWriter& Null();
   // A value that is already JSON text (e.g. stored message JSON); not checked.

@@ -191,9 +191,12 @@ class HttpApi {
   void HandleSse(HttpExchange& exchange);
   void HandleSsePoll(HttpExchange& exchange);
   void HandleSsePost(HttpExchange& exchange);
-  // A new session for a stream or a poll, once its address is counted.
+  // A new session for a stream or a poll: counted for its user (--sse-opens-per-minute, 429
+  // past it), then AdmitSse counts its address and opens it.
   void OpenSse(const DeferredHttp& deferred, Authenticated auth, ForwardedHeaders forwarded,
                bool poll);
+  void AdmitSse(const DeferredHttp& deferred, Authenticated auth, ForwardedHeaders forwarded,
+                bool poll);
   void Answer(const DeferredHttp& deferred, int status, std::string_view body,
               std::string_view extra_headers = {});
   void AnswerError(const DeferredHttp& deferred, int status, std::string_view reason,

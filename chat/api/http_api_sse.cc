@@ -1,6 +1,7 @@
 // The chat's HTTP transports (proto/PROTOCOL.md, "SSE and long polling"): the
-// token check, the per-address count of a new session (--max-conns-per-ip, as for /ws), and
-// the way to the shard (or, for a POST, the node) that holds a session. The channels and their
+// token check, the count of a new session per user (--sse-opens-per-minute) and per address
+// (--max-conns-per-ip, as for /ws), and the way to the shard (or, for a POST, the node) that
+// holds a session. The channels and their
 // rules are the SseHub's (chat/sessions/sse_hub.h).
 #include <charconv>
 #include <string>
@@ -61,6 +62,24 @@ void HttpApi::HandleSse(HttpExchange& exchange) {
 
 void HttpApi::OpenSse(const DeferredHttp& deferred, Authenticated auth, ForwardedHeaders forwarded,
                       bool poll) {
+  // Counted before anything is made for it (a session costs a store read and a channel until
+  // it ends): past the rate, an open costs a counter.
+  std::string key = "sse:user:" + std::to_string(auth.user);
+  CountAttempt(
+      std::move(key), config_.sse_opens_per_minute,
+      [deferred, auth = std::move(auth), forwarded = std::move(forwarded), poll](
+          HttpApi& api, int64_t retry_after_s) mutable {
+        if (retry_after_s > 0) {
+          const std::string retry = "Retry-After: " + std::to_string(retry_after_s) + "\r\n";
+          return api.AnswerError(
+              deferred, 429, "too many new sessions for this user (--sse-opens-per-minute)", retry);
+        }
+        api.AdmitSse(deferred, std::move(auth), std::move(forwarded), poll);
+      });
+}
+
+void HttpApi::AdmitSse(const DeferredHttp& deferred, Authenticated auth, ForwardedHeaders forwarded,
+                       bool poll) {
   Connection* conn = shard_.Find(deferred.conn);
   if (conn == nullptr) return;
   AdmitAddress(
@@ -144,28 +163,24 @@ void HttpApi::HandleSsePost(HttpExchange& exchange) {
     return exchange.Respond(202, "application/json", R"({"accepted":true,"forwarded":true})");
   }
   if (where->shard >= service_.shard_count()) return exchange.RespondError(404, "no such session");
+  // A session that is not there and another user's get one answer (SseHub::Post), so that it
+  // tells nothing of which ids exist.
   if (where->shard == shard_.id()) {
-    const SseHub::Verdict verdict = sse_.Post(auth->user, *key, body);
-    if (verdict == SseHub::Verdict::kOk) {
+    if (sse_.Post(auth->user, *key, body)) {
       return exchange.Respond(202, "application/json", R"({"accepted":true})");
     }
-    return exchange.RespondError(
-        verdict == SseHub::Verdict::kForbidden ? 403 : 404,
-        verdict == SseHub::Verdict::kForbidden ? "not your session" : "no such session");
+    return exchange.RespondError(404, "no such session");
   }
-  service_.PostOrHold(
-      where->shard, [deferred = exchange.Defer(), origin = shard_.id(), key = std::move(*key),
-                     user = auth->user, body = std::string(body)](ChatShard& self) {
-        const SseHub::Verdict verdict = self.sse().Post(user, key, body);
-        self.service().PostOrHold(origin, [deferred, verdict](ChatShard& back) {
-          HttpApi& api = back.http_api();
-          if (verdict == SseHub::Verdict::kOk)
-            return api.Answer(deferred, 202, R"({"accepted":true})");
-          api.AnswerError(
-              deferred, verdict == SseHub::Verdict::kForbidden ? 403 : 404,
-              verdict == SseHub::Verdict::kForbidden ? "not your session" : "no such session");
-        });
-      });
+  service_.PostOrHold(where->shard,
+                      [deferred = exchange.Defer(), origin = shard_.id(), key = std::move(*key),
+                       user = auth->user, body = std::string(body)](ChatShard& self) {
+                        const bool taken = self.sse().Post(user, key, body);
+                        self.service().PostOrHold(origin, [deferred, taken](ChatShard& back) {
+                          HttpApi& api = back.http_api();
+                          if (taken) return api.Answer(deferred, 202, R"({"accepted":true})");
+                          api.AnswerError(deferred, 404, "no such session");
+                        });
+                      });
 }
 
 }  // namespace ringcast::chat

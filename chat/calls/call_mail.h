@@ -35,7 +35,7 @@ struct CallRequest {
   CallKind kind = CallKind::kAudio;  // kInvite.
   CallDevice to;                     // kSignal.
   std::string signal_key;            // kSignal: "sdp" or "candidate".
-  std::string signal_json;           // kSignal: relayed as the client sent it.
+  std::string signal_json;           // kSignal: the object as RequestParser wrote it anew.
   // The node of `from`'s connection when it is not the holder's (cluster mode): the holder
   // drops the device if that node dies.
   std::string node;

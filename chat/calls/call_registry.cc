@@ -286,6 +286,7 @@ void CallRegistry::Signal(Held& held, const CallRequest& request) {
     return Refuse(request, "forbidden", "both devices must be in the call");
   }
   JsonWriter writer(96 + request.signal_json.size());
+  // Raw: the session's parser wrote signal_json anew (calls/signal_payload.h), not the client.
   writer.BeginObject().Field("type", "call_signal").Field("call", held.id).Key("from");
   Device(writer, request.from).Key(request.signal_key).Raw(request.signal_json);
   Tell(request.to.user, request.to.device, writer.EndObject().Take(), CallTrack::kNone, held.id,

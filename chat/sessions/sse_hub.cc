@@ -1,10 +1,11 @@
 // The chat's HTTP transports (sse_hub.h): channels of buffered events, their streams and polls.
 #include "chat/sessions/sse_hub.h"
 
+#include <openssl/rand.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
-#include <random>
 #include <vector>
 
 #include "chat/chat_shard.h"
@@ -45,8 +46,11 @@ bool AllHex(std::string_view text) {
 }  // namespace
 
 std::optional<SseSessionKey> ParseSseSessionKey(std::string_view key) {
-  if (key.size() < 18 || key[16] != '~' || !AllHex(key.substr(0, 16))) return std::nullopt;
-  std::string_view rest = key.substr(17);
+  constexpr size_t kHex = 2 * kSseSecretBytes;
+  if (key.size() < kHex + 2 || key[kHex] != '~' || !AllHex(key.substr(0, kHex))) {
+    return std::nullopt;
+  }
+  std::string_view rest = key.substr(kHex + 1);
   SseSessionKey parsed;
   auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), parsed.shard);
   if (ec != std::errc() || end == rest.data()) return std::nullopt;
@@ -126,8 +130,7 @@ SseHub::SseHub(Shard& shard, ChatService& service, SessionHost& sessions)
       service_(service),
       sessions_(sessions),
       config_(service.config()),
-      clock_(service.clock()),
-      key_counter_(std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32)) {}
+      clock_(service.clock()) {}
 
 SseHub::~SseHub() = default;
 
@@ -143,33 +146,37 @@ SseHub::Channel* SseHub::Find(std::string_view key) {
   return it == channels_.end() ? nullptr : it->second.get();
 }
 
-std::string SseHub::NewKey() {
-  // Unguessable, though a session is only ever its own user's: 64 random bits (a splitmix64
-  // step over a randomly seeded counter), then where it lives.
-  uint64_t z = (key_counter_ += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  z ^= z >> 31;
-  char head[40];
-  const int n = std::snprintf(head, sizeof head, "%016llx~%u", static_cast<unsigned long long>(z),
-                              static_cast<unsigned>(shard_.id()));
-  std::string key(head, size_t(n));
+std::optional<std::string> SseHub::NewKey() {
+  // Unguessable and unrelated to any other (a function of a counter would let one id name the
+  // next), then where it lives.
+  uint8_t secret[kSseSecretBytes];
+  if (RAND_bytes(secret, int(sizeof secret)) != 1) return std::nullopt;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string key;
+  key.reserve(2 * sizeof secret + 24);
+  for (uint8_t byte : secret) {
+    key.push_back(kHex[byte >> 4]);
+    key.push_back(kHex[byte & 0xF]);
+  }
+  key.append("~").append(std::to_string(shard_.id()));
   if (ClusterLink* cluster = service_.cluster()) key.append("~").append(cluster->node_id());
   return key;
 }
 
-std::string SseHub::FormatEvent(const Channel& channel, const Event& event) {
+std::string FormatSseEvent(std::string_view key, uint64_t n, std::string_view json) {
   std::string out;
-  out.reserve(event.json.size() + channel.key.size() + 32);
-  out.append("id: ").append(channel.key).append(":").append(std::to_string(event.id));
-  // One data line per line of the JSON (our encoder writes none, but a data line must never
-  // hold a newline: HTML's event stream format).
-  std::string_view rest = event.json;
+  out.reserve(json.size() + key.size() + 32);
+  out.append("id: ").append(key).append(":").append(std::to_string(n));
+  // One data line per line of the JSON. JsonWriter writes no line break (and relayed JSON is
+  // written anew: calls/signal_payload.h), but should one ever come, it must not end the data
+  // line early and start a field of its own: HTML's event stream format ends a line at CR LF,
+  // at LF and at a lone CR alike, and a client joins data lines with LF.
+  std::string_view rest = json;
   for (;;) {
-    const size_t newline = rest.find('\n');
-    out.append("\ndata: ").append(rest.substr(0, newline));
-    if (newline == std::string_view::npos) break;
-    rest.remove_prefix(newline + 1);
+    const size_t end = rest.find_first_of("\r\n");
+    out.append("\ndata: ").append(rest.substr(0, end));
+    if (end == std::string_view::npos) break;
+    rest.remove_prefix(rest.compare(end, 2, "\r\n") == 0 ? end + 2 : end + 1);
   }
   out.append("\n\n");
   return out;
@@ -198,7 +205,15 @@ void SseHub::Count(const Channel& channel, int delta) {
 // --- On the request's shard ------------------------------------------------------------------
 
 void SseHub::Open(const DeferredHttp& deferred, Opening opening, Mode mode) {
-  const std::string key = NewKey();
+  std::optional<std::string> made = NewKey();
+  if (!made) {
+    HttpApi::ConnectionClosed(service_, std::move(opening.address));
+    JsonWriter body;
+    return AnswerPoll(
+        deferred, 503,
+        body.BeginObject().Field("error", "no session id: the CSPRNG failed").EndObject().Take());
+  }
+  const std::string key = std::move(*made);
   auto owned = std::make_unique<Channel>();
   Channel& channel = *owned;
   channel.key = key;
@@ -380,6 +395,10 @@ void SseHub::Cut(Channel& channel) {
 void SseHub::OnSessionClosed(const std::string& key, uint16_t code, std::string_view reason) {
   Channel* channel = Find(key);
   if (channel == nullptr || channel->ended) return;
+  // Closed before its hello (refused as it started: too many connections for this user,
+  // storage unavailable): its client has no event to resume from, and its opening request
+  // (the stream or the poll still waiting) takes the close now; nothing is kept for a resume.
+  const bool refused = channel->next_id == 1;
   JsonWriter close;
   close.BeginObject()
       .Field("type", "close")
@@ -398,6 +417,7 @@ void SseHub::OnSessionClosed(const std::string& key, uint16_t code, std::string_
   // Not now: the session's host may be walking its sessions (a drain, a sweep).
   service_.PostOrHold(shard_.id(),
                       [session](ChatShard& self) { self.sessions().Release(session); });
+  if (refused) channels_.erase(key);
 }
 
 bool SseHub::Congested(const std::string& key) const {
@@ -471,8 +491,9 @@ void SseHub::Poll(const Asker& asker, int64_t user, const std::string& key, uint
     answer(status, body.BeginObject().Field("error", reason).EndObject().Take());
   };
   Channel* channel = Find(key);
-  if (channel == nullptr) return error(404, "no such session");
-  if (channel->user != user) return error(403, "not your session");
+  // Another user's session is answered as one that is not there: the answer tells nothing of
+  // whether an id exists.
+  if (channel == nullptr || channel->user != user) return error(404, "no such session");
   after = std::min(after, channel->next_id - 1);
   const uint64_t oldest = channel->events.empty() ? channel->next_id : channel->events.front().id;
   if (after + 1 < oldest) {
@@ -497,10 +518,10 @@ void SseHub::Poll(const Asker& asker, int64_t user, const std::string& key, uint
   if (!channel->events.empty()) AnswerHeldPoll(*channel);
 }
 
-SseHub::Verdict SseHub::Post(int64_t user, const std::string& key, std::string_view body) {
+bool SseHub::Post(int64_t user, const std::string& key, std::string_view body) {
   Channel* channel = Find(key);
-  if (channel == nullptr || channel->ended) return Verdict::kNoSession;
-  if (channel->user != user) return Verdict::kForbidden;
+  // Another user's session is one that is not there (Poll).
+  if (channel == nullptr || channel->ended || channel->user != user) return false;
   const ConnId session = channel->session;
   // One request per line (JSON text has no raw newline); blank lines are skipped.
   while (!body.empty()) {
@@ -510,7 +531,7 @@ SseHub::Verdict SseHub::Post(int64_t user, const std::string& key, std::string_v
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
     if (!line.empty()) sessions_.OnTransportRequest(session, line);
   }
-  return Verdict::kOk;
+  return true;
 }
 
 void SseHub::OnStreamGone(const std::string& key, ConnId conn) {

@@ -48,8 +48,11 @@ class ChatService;
 class SessionHost;
 struct Config;
 
-// Where a session lives: a session id is "<16 hex digits>~<shard>" or, in cluster mode,
-// "<16 hex digits>~<shard>~<node>".
+// Where a session lives: a session id is "<secret>~<shard>" or, in cluster mode,
+// "<secret>~<shard>~<node>", the secret kSseSecretBytes from the CSPRNG (RAND_bytes) in lower
+// case hex. Only the secret keeps another user from a session's events and requests: one
+// session's id tells nothing of another's. The shard and node are routing, not secret.
+inline constexpr size_t kSseSecretBytes = 16;
 struct SseSessionKey {
   uint32_t shard = 0;
   std::string_view node;  // Empty on a single node.
@@ -57,6 +60,8 @@ struct SseSessionKey {
 std::optional<SseSessionKey> ParseSseSessionKey(std::string_view key);
 // "<session>:<n>" (an SSE event's id, and so a Last-Event-ID) → session and n.
 bool ParseSseEventId(std::string_view id, std::string_view* key, uint64_t* n);
+// Event `n` of session `key` as the stream writes it: its id line, then `json` as data lines.
+std::string FormatSseEvent(std::string_view key, uint64_t n, std::string_view json);
 
 class SseHub {
  public:
@@ -72,9 +77,6 @@ class SseHub {
     int64_t exp_s = 0;
     std::string address;  // Counted (--max-conns-per-ip) until the session ends.
   };
-  // Outcomes a shard of the channel tells the asker's shard.
-  enum class Verdict : uint8_t { kOk, kNoSession, kForbidden };
-
   SseHub(Shard& shard, ChatService& service, SessionHost& sessions);
   ~SseHub();
 
@@ -96,8 +98,9 @@ class SseHub {
   bool Resume(const Asker& asker, int64_t user, const std::string& key, uint64_t last);
   // GET /sse/poll?session=&after=: answered now when events after `after` are there, else held.
   void Poll(const Asker& asker, int64_t user, const std::string& key, uint64_t after);
-  // POST /sse/send: each line of `body` is one request of the chat protocol.
-  Verdict Post(int64_t user, const std::string& key, std::string_view body);
+  // POST /sse/send: each line of `body` is one request of the chat protocol. False when the
+  // session is not there, has ended, or is another user's (one answer for all three).
+  bool Post(int64_t user, const std::string& key, std::string_view body);
   // A stream of this channel's (on `conn`) has gone, or cannot take more.
   void OnStreamGone(const std::string& key, ConnId conn);
   void OnStreamWritable(const std::string& key, ConnId conn);
@@ -108,6 +111,8 @@ class SseHub {
   // The sessions on each transport, for the metrics.
   size_t streamed() const { return open_by_mode_[0]; }
   size_t polled() const { return open_by_mode_[1]; }
+  // Every channel held: open sessions', and ended ones' kept for --sse-grace.
+  size_t channel_count() const { return channels_.size(); }
 
  private:
   class Transport;
@@ -145,8 +150,11 @@ class SseHub {
   void WantDrain(const std::string& key);
 
   Channel* Find(std::string_view key);
-  std::string NewKey();
-  static std::string FormatEvent(const Channel& channel, const Event& event);
+  // A new session's id; nullopt when the CSPRNG fails.
+  std::optional<std::string> NewKey();
+  static std::string FormatEvent(const Channel& channel, const Event& event) {
+    return FormatSseEvent(channel.key, event.id, event.json);
+  }
   std::string SessionEvent(const Channel& channel, bool resumed) const;
   std::string PollBody(const Channel& channel) const;
   // Writes to the channel's stream (here or on its shard); `end` ends it after them.
@@ -173,7 +181,6 @@ class SseHub {
   // The streamed answers on this shard's connections (whatever shard their channel is on).
   std::unordered_map<uint64_t, std::unique_ptr<StreamSource>> sources_;
   size_t open_by_mode_[2] = {0, 0};
-  uint64_t key_counter_ = 0;
 };
 
 }  // namespace ringcast::chat

@@ -224,6 +224,11 @@ void StompGateway::HandleSubscribe(Connection& conn, StompTransport& client,
   const std::string_view receipt = frame.Find("receipt").value_or("");
   std::optional<std::string_view> id = frame.Find("id");
   if (!id) return client.Fail("SUBSCRIBE needs an id header", receipt);
+  if (id->size() > StompTransport::kMaxSubscriptionId) {
+    return client.Fail("subscription id longer than " +
+                           std::to_string(StompTransport::kMaxSubscriptionId) + " bytes",
+                       receipt);
+  }
   std::optional<std::string_view> destination = frame.Find("destination");
   if (!destination) return client.Fail("SUBSCRIBE needs a destination header", receipt);
   if (std::optional<std::string_view> ack = frame.Find("ack"); ack && *ack != "auto") {
@@ -239,8 +244,20 @@ void StompGateway::HandleSubscribe(Connection& conn, StompTransport& client,
   if (client.HasSubscription(*id)) {
     return client.Fail("subscription id " + std::string(*id) + " is in use", receipt);
   }
-  if (client.subscription_count() >= StompTransport::kMaxSubscriptions) {
-    return client.Fail("more than 1024 subscriptions", receipt);
+  if (client.subscription_count() >= config_.stomp_max_subscriptions) {
+    return client.Fail("more than " + std::to_string(config_.stomp_max_subscriptions) +
+                           " subscriptions (--stomp-max-subscriptions)",
+                       receipt);
+  }
+  // One subscription per destination: a second would make every event cost another MESSAGE
+  // (and another deflate) with nothing new in it.
+  if (const std::string* holder = client.HolderOf(*what)) {
+    return client.SendChatError(
+        EncodeError("conflict",
+                    "already subscribed to " + std::string(*destination) + " (subscription " +
+                        *holder + "): one subscription per destination",
+                    {}),
+        receipt);
   }
   if (what->topic) {
     // The session's views are its conversations, kept current by membership changes.

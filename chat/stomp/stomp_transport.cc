@@ -91,17 +91,16 @@ void StompTransport::Route(std::string_view json, Delivery delivery) {
   if (head.conv > 0) {
     auto topic = topics_.find(head.conv);
     if (topic == topics_.end()) return;  // Not subscribed: this client does not want it.
-    const std::string destination = stomp_map::TopicOf(head.conv);
-    for (const std::string& id : topic->second) SendMessage(id, destination, json, delivery);
+    SendMessage(*topic->second, stomp_map::TopicOf(head.conv), json, delivery);
     return;
   }
   std::string receipt = head.has_cid ? Answered(head.cid_json) : std::string();
   if (head.type == "error") return SendChatError(json, receipt);
   if (head.type == "ack" && !receipt.empty()) SendReceipt(receipt);
-  for (const Subscription& subscription : subscriptions_) {
-    if (!subscription.what.topic && stomp_map::QueueTakes(subscription.what.queue, head.type)) {
-      SendMessage(subscription.id, stomp_map::QueueDestination(subscription.what.queue), json,
-                  delivery);
+  for (size_t i = 0; i < stomp_map::kQueues; ++i) {
+    const auto queue = static_cast<stomp_map::Queue>(i);
+    if (queues_[i] != nullptr && stomp_map::QueueTakes(queue, head.type)) {
+      SendMessage(*queues_[i], stomp_map::QueueDestination(queue), json, delivery);
     }
   }
   if (disconnecting_ && pending_sends_.empty()) FinishDisconnect();
@@ -109,10 +108,11 @@ void StompTransport::Route(std::string_view json, Delivery delivery) {
 
 void StompTransport::SendChatError(std::string_view json, std::string_view receipt_id) {
   bool taken = false;
-  for (const Subscription& subscription : subscriptions_) {
-    if (!subscription.what.topic && stomp_map::QueueTakes(subscription.what.queue, "error")) {
-      SendMessage(subscription.id, stomp_map::QueueDestination(subscription.what.queue), json,
-                  Delivery::kReliable, receipt_id);
+  for (size_t i = 0; i < stomp_map::kQueues; ++i) {
+    const auto queue = static_cast<stomp_map::Queue>(i);
+    if (queues_[i] != nullptr && stomp_map::QueueTakes(queue, "error")) {
+      SendMessage(*queues_[i], stomp_map::QueueDestination(queue), json, Delivery::kReliable,
+                  receipt_id);
       taken = true;
     }
   }
@@ -203,9 +203,15 @@ std::string StompTransport::Answered(std::string_view cid_json) {
 }
 
 bool StompTransport::Subscribe(std::string_view id, const stomp_map::Subscribable& what) {
-  if (HasSubscription(id) || subscriptions_.size() >= kMaxSubscriptions) return false;
-  subscriptions_.push_back({std::string(id), what});
-  if (what.topic) topics_[what.conv].emplace_back(id);
+  if (HolderOf(what) != nullptr) return false;
+  auto [it, inserted] = subscriptions_.try_emplace(std::string(id), what);
+  if (!inserted) return false;
+  const std::string* held_id = &it->first;
+  if (what.topic) {
+    topics_[what.conv] = held_id;
+  } else {
+    queues_[size_t(what.queue)] = held_id;
+  }
   if (!what.topic && what.queue == stomp_map::Queue::kEvents && !hello_.empty()) {
     // Once: the hello came before any subscription could take it.
     const std::string hello = std::move(hello_);
@@ -216,21 +222,26 @@ bool StompTransport::Subscribe(std::string_view id, const stomp_map::Subscribabl
 }
 
 bool StompTransport::Unsubscribe(std::string_view id) {
-  auto it = std::find_if(subscriptions_.begin(), subscriptions_.end(),
-                         [&](const Subscription& subscription) { return subscription.id == id; });
+  auto it = subscriptions_.find(std::string(id));
   if (it == subscriptions_.end()) return false;
-  if (it->what.topic) {
-    auto topic = topics_.find(it->what.conv);
-    std::erase(topic->second, it->id);
-    if (topic->second.empty()) topics_.erase(topic);
+  const stomp_map::Subscribable& what = it->second;
+  if (what.topic) {
+    topics_.erase(what.conv);
+  } else {
+    queues_[size_t(what.queue)] = nullptr;
   }
   subscriptions_.erase(it);
   return true;
 }
 
 bool StompTransport::HasSubscription(std::string_view id) const {
-  return std::any_of(subscriptions_.begin(), subscriptions_.end(),
-                     [&](const Subscription& subscription) { return subscription.id == id; });
+  return subscriptions_.contains(std::string(id));
+}
+
+const std::string* StompTransport::HolderOf(const stomp_map::Subscribable& what) const {
+  if (!what.topic) return queues_[size_t(what.queue)];
+  auto topic = topics_.find(what.conv);
+  return topic == topics_.end() ? nullptr : topic->second;
 }
 
 void StompTransport::Disconnect(std::string_view receipt_id, int64_t now_ms) {

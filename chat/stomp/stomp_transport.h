@@ -7,12 +7,16 @@
 // session. The gateway keeps a pointer either way (StompGateway::Entry) and feeds it the
 // client's frames; everything here runs on the shard's thread.
 //
-// Bounds: subscriptions (kMaxSubscriptions), SENDs waiting for their ack (kMaxPendingSends), the
-// bytes of a frame still arriving (the parser's limits), the messages held while the session
-// starts (PendingRequests' 256 messages and 4 MiB). Each past its bound ends the connection
-// with an ERROR frame.
+// Bounds: subscriptions (--stomp-max-subscriptions, one per destination, each id at most
+// kMaxSubscriptionId bytes), SENDs waiting for their ack (kMaxPendingSends), the bytes of a frame
+// still arriving (the parser's limits), the messages held while the session starts
+// (PendingRequests' 256 messages and 4 MiB). Each past its bound ends the connection with an
+// ERROR frame. Since a destination is held at most once, an event costs one MESSAGE per
+// destination that takes it (a conversation's: one; a personal one: /user/queue/events and its
+// own queue, two at most), however the client phrased its subscriptions.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <span>
@@ -40,7 +44,8 @@ class StompTransport final : public SessionTransport {
     kReady,            // CONNECTED sent: frames are handled as they come.
     kClosed,           // ERROR sent or DISCONNECT handled: input is ignored.
   };
-  static constexpr size_t kMaxSubscriptions = 1024;
+  // A subscription id's bytes: the id travels in every MESSAGE of the subscription.
+  static constexpr size_t kMaxSubscriptionId = 128;
   // SENDs to /app/chat.send waiting for their ack (each is remembered for its RECEIPT, and for
   // a DISCONNECT's, which waits for all of them).
   static constexpr size_t kMaxPendingSends = 1024;
@@ -85,10 +90,13 @@ class StompTransport final : public SessionTransport {
   // The cid a SEND without one gets: random per connection, then a counter (the store keeps
   // cids per sender forever, so they must not repeat across connections).
   std::string MakeCid();
-  // False when `id` is taken or kMaxSubscriptions are held.
+  // False when `id` is taken, or `what` is held already (the caller checks both, and the
+  // count, first).
   bool Subscribe(std::string_view id, const stomp_map::Subscribable& what);
   bool Unsubscribe(std::string_view id);
   bool HasSubscription(std::string_view id) const;
+  // The id of the subscription that holds `what`'s destination; nullptr when none does.
+  const std::string* HolderOf(const stomp_map::Subscribable& what) const;
   size_t subscription_count() const { return subscriptions_.size(); }
 
   void SendReceipt(std::string_view receipt_id);
@@ -106,11 +114,6 @@ class StompTransport final : public SessionTransport {
   void Beat(int64_t now_ms, int64_t disconnect_wait_ms);
 
  private:
-  struct Subscription {
-    std::string id;
-    stomp_map::Subscribable what;
-  };
-
   // A chat event to the subscriptions that take it (RECEIPTs for acks).
   void Route(std::string_view json, ringcast::Delivery delivery);
   void SendMessage(std::string_view subscription, std::string_view destination,
@@ -156,8 +159,11 @@ class StompTransport final : public SessionTransport {
   // The session's hello, for the first subscription to /user/queue/events (it comes before
   // CONNECTED, so before any subscription could take it).
   std::string hello_;
-  std::vector<Subscription> subscriptions_;  // Few: the queues and the open conversations.
-  std::unordered_map<int64_t, std::vector<std::string>> topics_;   // Conversation → ids.
+  // By id. Each destination is held by one subscription at most: topics_ and queues_ point at
+  // its id here (a node's key stays where it is until it is erased).
+  std::unordered_map<std::string, stomp_map::Subscribable> subscriptions_;
+  std::unordered_map<int64_t, const std::string*> topics_;         // Conversation → its id.
+  std::array<const std::string*, stomp_map::kQueues> queues_{};    // Queue → its id, or null.
   std::deque<std::pair<std::string, std::string>> pending_sends_;  // (cid as JSON, receipt).
 };
 

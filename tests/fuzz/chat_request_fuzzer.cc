@@ -10,7 +10,9 @@
 // - a refusal has a message, echoes no more cid than the input held, and its error event is
 //   valid UTF-8 and valid JSON (the cid it echoes comes from untrusted input);
 // - the reused parser gives the same answer twice (its buffer and simdjson state carry over);
-// - an accepted send, written back with JsonWriter and parsed again, gives the same fields.
+// - an accepted send, written back with JsonWriter and parsed again, gives the same fields;
+// - an accepted call_signal's payload is JSON written anew, with no line break, and a fixed
+//   point: sent again, it comes back the same.
 #include <simdjson.h>
 
 #include <cstdint>
@@ -145,6 +147,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(SameRequest(request, again));
   } else {
     FUZZ_CHECK(error.message == again_error.message && error.cid == again_error.cid);
+  }
+  if (ok && request.type == RequestType::kCallSignal) {
+    // The relayed object is written anew (calls/signal_payload.h): JSON, no line break an event
+    // stream would cut, and written again it is what it was.
+    FUZZ_CHECK(request.signal_json.find_first_of("\r\n") == std::string::npos);
+    simdjson::dom::parser json;
+    simdjson::dom::object object;
+    FUZZ_CHECK(json.parse(request.signal_json).get(object) == simdjson::SUCCESS);
+    ringcast::JsonWriter resent;
+    resent.BeginObject()
+        .Field("type", "call_signal")
+        .Field("call", request.call)
+        .Field("cid", request.cid)
+        .Key("to")
+        .BeginObject()
+        .Field("user", request.to.user)
+        .Field("device", request.to.device)
+        .EndObject()
+        .Key(request.signal_key)
+        .Raw(request.signal_json)
+        .EndObject();
+    ClientRequest reparsed;
+    FUZZ_CHECK(parser.Parse(resent.str(), &reparsed, &again_error));
+    FUZZ_CHECK(reparsed.signal_json == request.signal_json);
   }
   if (ok && request.type == RequestType::kSend) {
     const std::string written = WriteSend(request);

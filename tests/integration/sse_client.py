@@ -48,6 +48,24 @@ async def http_request(port: int, method: str, target: str, *, token: str | None
     return int(status_line.split()[1]), found, rest
 
 
+async def event_stream_lines(reader):
+    """The lines of an event stream as HTML's parser cuts them ("Server-sent events", "Parsing
+    an event stream"): a line ends at CR LF, at LF, or at a lone CR. (The browsers' EventSource
+    and the JS SDK cut there too: a CR the server lets into a data line starts a line of its
+    own, which is how a forged field or event would get in.)"""
+    pending = b""
+    after_cr = False  # The previous chunk ended in CR: an LF first in the next is its pair.
+    while chunk := await reader.read(65536):
+        if after_cr and chunk.startswith(b"\n"):
+            chunk = chunk[1:]
+        after_cr = chunk.endswith(b"\r")
+        pending += chunk
+        lines = pending.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            yield line.decode()
+
+
 def query(**params) -> str:
     return urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
 
@@ -117,8 +135,7 @@ class SseConn(ChatConn):
                 self.closed = (self.status, body.decode(errors="replace"))
                 return
             fields: dict[str, list[str]] = {}
-            while line := await self.reader.readline():
-                text = line.decode().rstrip("\n")
+            async for text in event_stream_lines(self.reader):
                 if text.startswith(":"):
                     self.comments += 1
                     continue
@@ -141,7 +158,13 @@ class SseConn(ChatConn):
     def _dispatch(self, fields: dict[str, list[str]]) -> None:
         if "data" not in fields:
             return
-        data = json.loads("\n".join(fields["data"]))
+        text = "\n".join(fields["data"])
+        try:
+            data = json.loads(text)
+        except ValueError:  # Recorded as ChatConn records such a frame.
+            data = {"type": "<not json>", "text": text}
+        if not isinstance(data, dict):
+            data = {"type": "<not an object>", "value": data}
         if fields.get("event") == ["session"]:
             self.session, self.resumed = data["session"], data["resumed"]
         else:

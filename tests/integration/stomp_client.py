@@ -218,7 +218,8 @@ class StompConn:
 
     async def receipt(self, timeout: float = TIMEOUT) -> None:
         """A round trip (STOMP has no ping frame): a SUBSCRIBE and its UNSUBSCRIBE with a
-        receipt; once the RECEIPT is back, every frame sent before them has been handled."""
+        receipt; once the RECEIPT is back, every frame sent before them has been handled. The
+        connection must not hold /user/queue/presence (one subscription per destination)."""
         sub_id = f"probe-{len(self.frames)}-{time.monotonic_ns()}"
         await self.send(frame("SUBSCRIBE", {"id": sub_id, "destination": "/user/queue/presence"}))
         await self.send(frame("UNSUBSCRIBE", {"id": sub_id, "receipt": sub_id}))

@@ -29,8 +29,8 @@ TEST_F(RequestParserTest, SendWithEveryFieldInAnyOrder) {
   EXPECT_EQ(request_.body, "h\xc3\xa9\n");  // Unescaped.
 }
 
-// Calls (proto/PROTOCOL.md, "Calls: signalling"): parsed, relayed payloads kept as the client's
-// JSON text.
+// Calls (proto/PROTOCOL.md, "Calls: signalling"): parsed, relayed payloads written anew
+// (calls/signal_payload_test.cc has their rules).
 TEST_F(RequestParserTest, CallRequests) {
   ASSERT_TRUE(Parse(R"({"type":"call_invite","conv":3,"cid":"k1","call_kind":"video"})"))
       << error_.message;
@@ -46,7 +46,7 @@ TEST_F(RequestParserTest, CallRequests) {
   EXPECT_EQ(request_.type, RequestType::kCallSignal);
   EXPECT_EQ(request_.to, (CallDevice{2, 21}));
   EXPECT_EQ(request_.signal_key, "sdp");
-  EXPECT_EQ(request_.signal_json, R"({"type":"offer", "sdp":"v=0\r\n"})");  // As sent.
+  EXPECT_EQ(request_.signal_json, R"({"type":"offer","sdp":"v=0\r\n"})");  // Written anew.
   ASSERT_TRUE(Parse(R"({"type":"call_signal","call":"c9","cid":"k4","to":{"user":2,"device":21},)"
                     R"("candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host"}})"))
       << error_.message;

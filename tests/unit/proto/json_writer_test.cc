@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 
@@ -72,6 +74,39 @@ TEST(JsonWriter, EveryByteStringRoundTripsThroughSimdjson) {
     ASSERT_EQ(doc["v"].get(parsed), simdjson::SUCCESS);
     EXPECT_EQ(parsed, value);
   }
+}
+
+// Doubles: the shortest text that reads back as the same value, always a JSON number.
+TEST(JsonWriter, DoublesRoundTripAndStayJson) {
+  for (double value :
+       {0.5, -0.0, 1e-7, 1e22, 123456.789, -2.2250738585072014e-308, 1.7976931348623157e308, 3.0}) {
+    JsonWriter w;
+    const std::string text = w.BeginArray().Double(value).EndArray().Take();
+    simdjson::dom::parser parser;
+    simdjson::dom::element element;
+    ASSERT_EQ(parser.parse(text).get(element), simdjson::SUCCESS) << text;
+    simdjson::dom::element_type type;
+    ASSERT_EQ(element.at(0).type().get(type), simdjson::SUCCESS);
+    EXPECT_EQ(type, simdjson::dom::element_type::DOUBLE) << text;  // Not read as an integer.
+    double back = 1;
+    ASSERT_EQ(element.at(0).get_double().get(back), simdjson::SUCCESS) << text;
+    EXPECT_EQ(back, value) << text;
+    EXPECT_EQ(std::signbit(back), std::signbit(value)) << text;
+  }
+  JsonWriter w;
+  EXPECT_EQ(w.BeginArray()
+                .Double(3)
+                .Double(-0.0)
+                .Double(0.25)
+                .Double(1e22)
+                .Double(1.8446744073709552e19)
+                .EndArray()
+                .Take(),
+            "[3.0,-0.0,0.25,1e+22,18446744073709551616.0]");
+  w = JsonWriter();
+  EXPECT_EQ(
+      w.BeginArray().Double(std::numeric_limits<double>::infinity()).Double(NAN).EndArray().Take(),
+      "[null,null]");
 }
 
 }  // namespace
