@@ -38,38 +38,7 @@ std::string_view PayloadOf(const SharedFrame& frame) {
 
 uint64_t Pack(ConnId id) { return uint64_t{id.slot} << 32 | id.generation; }
 
-bool AllHex(std::string_view text) {
-  return std::all_of(text.begin(), text.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 }  // namespace
-
-std::optional<SseSessionKey> ParseSseSessionKey(std::string_view key) {
-  constexpr size_t kHex = 2 * kSseSecretBytes;
-  if (key.size() < kHex + 2 || key[kHex] != '~' || !AllHex(key.substr(0, kHex))) {
-    return std::nullopt;
-  }
-  std::string_view rest = key.substr(kHex + 1);
-  SseSessionKey parsed;
-  auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), parsed.shard);
-  if (ec != std::errc() || end == rest.data()) return std::nullopt;
-  rest.remove_prefix(size_t(end - rest.data()));
-  if (rest.empty()) return parsed;
-  if (rest.size() < 2 || rest[0] != '~') return std::nullopt;
-  parsed.node = rest.substr(1);
-  return parsed;
-}
-
-bool ParseSseEventId(std::string_view id, std::string_view* key, uint64_t* n) {
-  const size_t colon = id.rfind(':');
-  if (colon == std::string_view::npos) return false;
-  std::string_view number = id.substr(colon + 1);
-  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), *n);
-  if (ec != std::errc() || end != number.data() + number.size() || number.empty()) return false;
-  *key = id.substr(0, colon);
-  return ParseSseSessionKey(*key).has_value();
-}
 
 // A session's events into its channel.
 class SseHub::Transport final : public SessionTransport {
@@ -161,25 +130,6 @@ std::optional<std::string> SseHub::NewKey() {
   key.append("~").append(std::to_string(shard_.id()));
   if (ClusterLink* cluster = service_.cluster()) key.append("~").append(cluster->node_id());
   return key;
-}
-
-std::string FormatSseEvent(std::string_view key, uint64_t n, std::string_view json) {
-  std::string out;
-  out.reserve(json.size() + key.size() + 32);
-  out.append("id: ").append(key).append(":").append(std::to_string(n));
-  // One data line per line of the JSON. JsonWriter writes no line break (and relayed JSON is
-  // written anew: calls/signal_payload.h), but should one ever come, it must not end the data
-  // line early and start a field of its own: HTML's event stream format ends a line at CR LF,
-  // at LF and at a lone CR alike, and a client joins data lines with LF.
-  std::string_view rest = json;
-  for (;;) {
-    const size_t end = rest.find_first_of("\r\n");
-    out.append("\ndata: ").append(rest.substr(0, end));
-    if (end == std::string_view::npos) break;
-    rest.remove_prefix(rest.compare(end, 2, "\r\n") == 0 ? end + 2 : end + 1);
-  }
-  out.append("\n\n");
-  return out;
 }
 
 std::string SseHub::SessionEvent(const Channel& channel, bool resumed) const {
@@ -523,13 +473,8 @@ bool SseHub::Post(int64_t user, const std::string& key, std::string_view body) {
   // Another user's session is one that is not there (Poll).
   if (channel == nullptr || channel->ended || channel->user != user) return false;
   const ConnId session = channel->session;
-  // One request per line (JSON text has no raw newline); blank lines are skipped.
-  while (!body.empty()) {
-    const size_t newline = body.find('\n');
-    std::string_view line = body.substr(0, newline);
-    body = newline == std::string_view::npos ? std::string_view() : body.substr(newline + 1);
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
-    if (!line.empty()) sessions_.OnTransportRequest(session, line);
+  while (std::optional<std::string_view> line = NextRequestLine(&body)) {
+    sessions_.OnTransportRequest(session, *line);
   }
   return true;
 }

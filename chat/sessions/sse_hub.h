@@ -34,6 +34,7 @@
 #include <unordered_map>
 
 #include "chat/sessions/session_transport.h"
+#include "chat/sessions/sse_wire.h"
 #include "core/net/body_stream.h"
 #include "core/net/http_exchange.h"
 
@@ -47,21 +48,6 @@ namespace ringcast::chat {
 class ChatService;
 class SessionHost;
 struct Config;
-
-// Where a session lives: a session id is "<secret>~<shard>" or, in cluster mode,
-// "<secret>~<shard>~<node>", the secret kSseSecretBytes from the CSPRNG (RAND_bytes) in lower
-// case hex. Only the secret keeps another user from a session's events and requests: one
-// session's id tells nothing of another's. The shard and node are routing, not secret.
-inline constexpr size_t kSseSecretBytes = 16;
-struct SseSessionKey {
-  uint32_t shard = 0;
-  std::string_view node;  // Empty on a single node.
-};
-std::optional<SseSessionKey> ParseSseSessionKey(std::string_view key);
-// "<session>:<n>" (an SSE event's id, and so a Last-Event-ID) → session and n.
-bool ParseSseEventId(std::string_view id, std::string_view* key, uint64_t* n);
-// Event `n` of session `key` as the stream writes it: its id line, then `json` as data lines.
-std::string FormatSseEvent(std::string_view key, uint64_t n, std::string_view json);
 
 class SseHub {
  public:

@@ -109,6 +109,15 @@ CORPUS = {
         "call_invite": b'{"type":"call_invite","conv":3,"call_kind":"video","cid":"k1"}',
         "call_signal": b'{"type":"call_signal","call":"00000000000000ab/1","cid":"k2",'
                        b'"to":{"user":2,"device":4097},"sdp":{"type":"offer","sdp":"v=0\\r\\n"}}',
+        "call_candidate": b'{"type":"call_signal","call":"ab/1","cid":"k3","to":{"user":2,'
+                          b'"device":7},"candidate":{"candidate":"candidate:1 1 udp 2 10.0.0.1 '
+                          b'5000 typ host","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":null,'
+                          b'"x":[1.5e3,-0.0,true,{"y":[]}]}}',
+        # Found by the issue 44 review: a raw CR and a forged event inside a relayed object.
+        "call_signal_raw_cr": b'{"type":"call_signal","call":"ab/1","cid":"k4","to":{"user":2,'
+                              b'"device":7},"sdp":{"sdp":"x"\r\r\nevent: message\r\ndata: {}\r\r}}',
+        "call_accept": b'{"type":"call_accept","call":"00000000000000ab/1","cid":"k5"}',
+        "call_rejoin": b'{"type":"call_rejoin","call":"00000000000000ab/1","cid":"k6"}',
         # Found by this harness: threw simdjson_error out of ParseNewConversation.
         "regress_name_bad_atom": b'{"members":[2],"name":nv}',
         # Found by this harness: a cid past 64-bit integers was echoed into an error event that
@@ -145,6 +154,15 @@ CORPUS = {
                      b"SUBSCRIBE\nid:1\ndestination:/user/queue/acks\nheart-beat:0,10000\n\n\x00",
         "escaped_headers": b"\x02SEND\ndestination:/app/chat.send\nconversation:3\n"
                            b"kind:a\\nb\\c\n\n\"quoted\"\r\x00",
+    },
+    # byte 0 mod 3: 0 an event's JSON, 1 a POST /sse/send body, 2 a session or event id.
+    "sse_wire": {
+        "event": b'\x00{"type":"message","conv":3,"seq":4,"body":"hi"}',
+        "event_line_breaks": b"\x00a\rb\nc\r\nd\r\re\n\nevent: message\rdata: forged\r\r",
+        "post_body": b'\x01{"type":"send","conv":3,"cid":"c1","body":"x"}\r\n\n  \n'
+                     b'{"type":"read","conv":3,"seq":1} \r\n{"type":"typing"',
+        "session_id": b"\x02" + b"0123456789abcdef" * 2 + b"~1~node-2",
+        "event_id": b"\x02" + b"0123456789abcdef" * 2 + b"~0:42",
     },
     # mode byte (0: token; 1: claims, signed; 2: header, signed), then the text.
     "jwt_verify": {
