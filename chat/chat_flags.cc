@@ -171,6 +171,10 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
        "Devices one group call may have at once (a mesh: each sends its media to each other "
        "one; larger calls need an SFU)",
        CLI::Range(2, 16)},
+      {"call-ring-max", &options->call_ring_max,
+       "Members a group call rings at most (those whose devices took the conversation's "
+       "messages most recently first); the others may still join it, unrung",
+       CLI::Range(1, 10000)},
       {"call-rejoin-grace", &options->call_rejoin_grace_s,
        "Seconds a call participant whose connection dropped may rejoin from a new one before "
        "the others see it leave",

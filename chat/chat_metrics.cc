@@ -28,6 +28,13 @@ void ChatMetrics::Collect(MetricSet& out, uint64_t sessions, uint64_t online_use
   out.Counter("ringcast_call_signals_total",
               "SDP offers, answers and ICE candidates relayed between a call's devices",
               double(call_signals));
+  out.Counter("ringcast_call_note_mails_total",
+              "Mails to this node's shards that the calls held here sent for their events (a "
+              "ring, or its end, is one per shard however many members it names)",
+              double(call_note_mails));
+  out.Counter("ringcast_call_note_publishes_total",
+              "Cluster mode: Redis publications of the calls held here for their events",
+              double(call_note_publishes));
   out.Counter("ringcast_cluster_gap_fills_total",
               "Cluster mode: gaps in a conversation's seq filled from the store",
               double(gap_fills));

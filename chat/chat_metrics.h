@@ -28,6 +28,11 @@ struct ChatMetrics {
   // the SDP offers, answers and ICE candidates relayed between their devices.
   std::map<std::string_view, uint64_t> calls_ended;
   uint64_t call_signals = 0;
+  // What the calls held here cost to tell their devices: mails to this node's shards (a note
+  // for every device of users is one per shard, however many users it names) and Redis
+  // publications (cluster mode). A ring is one note (issue 44: it was one per member).
+  uint64_t call_note_mails = 0;
+  uint64_t call_note_publishes = 0;
   // Error events sent, by code (a literal: "forbidden", "rate_limited", ...).
   std::map<std::string_view, uint64_t> errors;
   // Seconds from a send reaching its shard to its ack leaving the owner (store commit

@@ -61,6 +61,7 @@ struct ChatOptions {
   uint32_t call_ring_timeout_s = 45;   // Unanswered this long: missed.
   uint32_t call_max_participants = 4;  // Devices in one group call (a mesh).
   uint32_t call_rejoin_grace_s = 10;   // A dropped participant may come back this long.
+  uint32_t call_ring_max = 32;         // Members a group call rings; the others join unrung.
   // The HTTP transports (proto/PROTOCOL.md, "SSE and long polling"): the events a
   // session keeps for a resume (bytes of JSON, and a count), how long a session with no stream
   // and no poll lives on, how long a poll waits for events, and the keep-alive comments'

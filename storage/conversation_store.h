@@ -221,7 +221,9 @@ struct CallPeers {
   // where either member blocks the other.
   Denial denial = Denial::kNone;
   bool group = false;
-  std::vector<int64_t> others;  // The other members, sorted.
+  // The other members, at most the max_others asked for: those whose devices took the
+  // conversation's messages most recently first (delivered_seq), then by id.
+  std::vector<int64_t> others;
 };
 
 struct SyncAsk {
@@ -276,8 +278,9 @@ struct SyncAsk {
   /* Moves the caller's watermark in the thread of `root` forward to `seq` (never back). */        \
   OP(ThreadRead,                                                                                   \
      (int64_t conv, int64_t user, int64_t root, int64_t seq, Reply<ThreadReadOutcome> reply))      \
-  /* Whom `caller`'s call in `conv` rings; a read. */                                              \
-  OP(FindCallPeers, (int64_t conv, int64_t caller, Reply<CallPeers> reply))
+  /* Whether `caller` may be in a call in `conv`, and whom it rings: at most `max_others` of the   \
+     other members (0: the check alone); a read, on the primary. */                                \
+  OP(FindCallPeers, (int64_t conv, int64_t caller, uint32_t max_others, Reply<CallPeers> reply))
 
 class ConversationStore {
  public:

@@ -20,7 +20,8 @@ inline constexpr std::string_view kSystemKind = "system";
 
 // A call's record (proto/PROTOCOL.md, "Records"): written by the server, but counted, listed
 // and notified as a message is (a missed call is news), so not among kServerKinds.
-inline constexpr std::string_view kCallKind = "call";
+#define RINGCAST_CALL_KIND_SQL "call"
+inline constexpr std::string_view kCallKind = RINGCAST_CALL_KIND_SQL;
 
 inline constexpr std::array<std::string_view, 6> kServerKinds = {
     kEditKind, kDeleteKind, kReactionKind, kPinKind, kUnpinKind, kSystemKind};

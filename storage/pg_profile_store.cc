@@ -102,13 +102,14 @@ constexpr PgStatement kProfileStatements[] = {
      "SELECT 1 FROM blocks WHERE (blocker = $1::int8 AND blocked = $2::int8) OR "
      "(blocker = $2::int8 AND blocked = $1::int8)"},
     // One row when $2 is a member of $1: is_group, whether a block parts the caller from another
-    // member, the other members.
+    // member, at most $3 other members (the most recently delivered to first).
     {"call_peers",
      "SELECT c.is_group, EXISTS (SELECT 1 FROM users_conversations o JOIN blocks b ON "
      "(b.blocker = $2::int8 AND b.blocked = o.user_id) OR (b.blocker = o.user_id AND "
      "b.blocked = $2::int8) WHERE o.conversation_id = $1::int8 AND o.user_id <> $2::int8), "
      "array(SELECT user_id FROM users_conversations WHERE conversation_id = $1::int8 AND "
-     "user_id <> $2::int8 ORDER BY user_id) FROM conversations c JOIN users_conversations me ON "
+     "user_id <> $2::int8 ORDER BY delivered_seq DESC, user_id LIMIT $3::int8) "
+     "FROM conversations c JOIN users_conversations me ON "
      "me.conversation_id = c.id AND me.user_id = $2::int8 WHERE c.id = $1::int8"},
 };
 
@@ -295,10 +296,13 @@ void PgChatStore::EitherBlocks(int64_t a, int64_t b, Reply<bool> reply) {
          AnyRow, std::move(reply));
 }
 
-void PgChatStore::FindCallPeers(int64_t conv, int64_t caller, Reply<storage::CallPeers> reply) {
+void PgChatStore::FindCallPeers(int64_t conv, int64_t caller, uint32_t max_others,
+                                Reply<storage::CallPeers> reply) {
+  // The primary's pipeline, never a replica's: whom a call may hold is checked against the
+  // membership as it is now.
   Submit(
       *pipeline_, PgPipeline::kReaders, Kind::kRead,
-      {Query("call_peers", {Int(conv), Int(caller)})},
+      {Query("call_peers", {Int(conv), Int(caller), Int(max_others)})},
       [](PgResults results, storage::CallPeers& out) {
         out.denial = Denial::kForbidden;
         ForEachRow(results[0], [&](const Row& row) {

@@ -1173,14 +1173,19 @@ constexpr PgStatement kStatements[] = {
      "  FROM input i "
      "  LEFT JOIN LATERAL (SELECT * FROM messages m WHERE m.sender_id = i.sender "
      "    AND m.client_msg_id = i.cid LIMIT 1) old ON true "
-     "  LEFT JOIN LATERAL (SELECT true AS hit FROM users_conversations uc WHERE i.ord = i.first "
-     "    AND uc.conversation_id = i.conv AND uc.user_id = i.sender "
+     // A call's record is taken from its caller whatever changed since the call began (a
+     // block that ended it, the caller removed from the group): the server writes it alone.
+     "  LEFT JOIN LATERAL (SELECT true AS hit WHERE i.ord = i.first AND ("
+     "    (i.kind = '" RINGCAST_CALL_KIND_SQL "' "
+     "      AND EXISTS (SELECT 1 FROM conversations cc WHERE cc.id = i.conv)) "
+     "    OR (EXISTS (SELECT 1 FROM users_conversations uc "
+     "      WHERE uc.conversation_id = i.conv AND uc.user_id = i.sender) "
      "    AND NOT EXISTS (SELECT 1 FROM conversations dc JOIN users_conversations o "
      "      ON o.conversation_id = dc.id AND o.user_id <> i.sender "
      "      WHERE dc.id = i.conv AND NOT dc.is_group AND ("
      "      EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = i.sender AND b.blocked = o.user_id) "
      "      OR EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = o.user_id "
-     "        AND b.blocked = i.sender))) LIMIT 1) member ON true"
+     "        AND b.blocked = i.sender)))))) member ON true"
      // A reply's parent (schema v14): an ordinary message of the same conversation.
      "  LEFT JOIN LATERAL (SELECT p.seq, p.sender_id, p.deleted_at IS NOT NULL AS deleted, "
      "    substr(p.body, 1, 100) AS excerpt, coalesce(p.thread_root, p.seq) AS root "

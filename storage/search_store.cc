@@ -43,7 +43,7 @@ std::vector<std::string> SearchTerms(std::string_view text) {
   return terms;
 }
 
-std::string Highlight(std::string_view body, const std::vector<std::string>& terms) {
+Snippet Highlight(std::string_view body, const std::vector<std::string>& terms) {
   const std::vector<Word> words = Words(body);
   auto matches = [&](const Word& word) {
     std::string lower(body.substr(word.begin, word.end - word.begin));
@@ -58,19 +58,17 @@ std::string Highlight(std::string_view body, const std::vector<std::string>& ter
   const size_t end = std::min(words.size(), start + kSnippetWords);
   const size_t from = start == 0 ? 0 : words[start].begin;
   const size_t to = end == words.size() ? body.size() : words[end - 1].end;
-  std::string out;
-  if (start > 0) out += "…";
-  size_t at = from;
+  Snippet out;
+  if (start > 0) out.text = "…";
+  // The passage goes in whole: the offsets are its own, shifted by what precedes it.
+  const size_t shift = out.text.size();
+  out.text += body.substr(from, to - from);
+  if (end < words.size()) out.text += "…";
   for (size_t i = start; i < end; ++i) {
     if (!matches(words[i])) continue;
-    out += body.substr(at, words[i].begin - at);
-    out += kMatchOpen;
-    out += body.substr(words[i].begin, words[i].end - words[i].begin);
-    out += kMatchClose;
-    at = words[i].end;
+    out.matches.push_back({static_cast<uint32_t>(words[i].begin - from + shift),
+                           static_cast<uint32_t>(words[i].end - from + shift)});
   }
-  out += body.substr(at, to - at);
-  if (end < words.size()) out += "…";
   return out;
 }
 

@@ -25,28 +25,33 @@ namespace ringcast::storage {
 inline constexpr size_t kMaxSearchQueryBytes = 256;
 inline constexpr size_t kMaxSearchTerms = 16;
 
-// What separates the highlighted words of a snippet from the rest: U+E000 opens a match, U+E001
-// closes it (private-use code points, UTF-8 encoded). The API turns a snippet into segments
-// (proto/PROTOCOL.md), so these never reach a client as markup.
-inline constexpr std::string_view kMatchOpen = "\xEE\x80\x80";
-inline constexpr std::string_view kMatchClose = "\xEE\x80\x81";
-#define RINGCAST_MATCH_OPEN_SQL "\xEE\x80\x80"
-#define RINGCAST_MATCH_CLOSE_SQL "\xEE\x80\x81"
-
 // A query's terms: its runs of ASCII letters and digits and of non-ASCII bytes, ASCII lowercased;
 // everything else (quotes, `*`, `-`, `(`, `:`, ...) separates terms. Each term then goes to the
 // store as a quoted phrase (FTS5) or through plainto_tsquery (PostgreSQL), so a query's text is
 // never FTS syntax: `NEAR`, `AND` and `OR` are words like any other.
 std::vector<std::string> SearchTerms(std::string_view text);
 
-// Words of a snippet (FTS5's snippet() on SQLite, Highlight on PostgreSQL).
+// Words of a snippet (the passage Highlight cuts, on both stores).
 inline constexpr size_t kSnippetWords = 24;
 
+// A passage of a message's body with its matched words named by position, never by marks in
+// the text: a body may hold any character (the private-use ones too), and every one of them
+// comes back as text, so no text can pass for a match (proto/PROTOCOL.md, "Search").
+struct Snippet {
+  struct Range {
+    uint32_t begin = 0;  // Byte offsets into `text`: [begin, end), ascending and disjoint.
+    uint32_t end = 0;
+    friend bool operator==(const Range&, const Range&) = default;
+  };
+  std::string text;
+  std::vector<Range> matches;
+};
+
 // `body`'s passage of up to kSnippetWords words from a little before the first of `terms` it
-// holds, each word equal to a term (ASCII case ignored) between kMatchOpen and kMatchClose, "…"
-// where text was left out. PostgreSQL's ts_headline would do, but it drops what its parser
-// reads as HTML tags: a chat message's "<b>" is text.
-std::string Highlight(std::string_view body, const std::vector<std::string>& terms);
+// holds, each word equal to a term (ASCII case ignored) a match, "…" where text was left out.
+// PostgreSQL's ts_headline would do, but it drops what its parser reads as HTML tags (a chat
+// message's "<b>" is text), and FTS5's snippet() marks matches inside the text.
+Snippet Highlight(std::string_view body, const std::vector<std::string>& terms);
 
 // A position in the ranked order, from the last hit of a page: the next page starts after it.
 struct SearchCursor {
@@ -76,7 +81,7 @@ struct SearchHit {
   int64_t ts = 0;
   int64_t edited_at = 0;  // 0: never edited.
   double score = 0;
-  std::string snippet;  // A passage of the body, the matched words between kMatchOpen/kMatchClose.
+  Snippet snippet;
 };
 
 #define RINGCAST_SEARCH_STORE_OPS(OP)                                                      \

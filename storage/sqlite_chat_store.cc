@@ -516,17 +516,20 @@ void SqliteChatStore::Append(NewMessage message, Reply<AppendOutcome> reply) {
         // seq is assigned here, at the writer, in the order the owner shard submitted: a
         // refused or duplicate send never takes a number, so seq stays gap-free. A 1:1 where
         // either member blocks the other refuses it as a non-member's (schema v10, "blocks":
-        // two primary-key probes, and none for a group).
+        // two primary-key probes, and none for a group). A call's record is the server's
+        // account of a call that the membership and the blocks allowed when it began: taken
+        // whatever changed since (a block that ended it, its caller removed from the group).
         auto insert = db.Prepare(
             "INSERT INTO messages(conversation_id, seq, sender_id, kind, body, sent_at, "
             "client_msg_id, attachments, target, reaction_on, reply_to, thread_root) "
             "SELECT c.id, c.last_seq + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 "
-            "FROM conversations c "
-            "JOIN users_conversations uc ON uc.conversation_id = c.id AND uc.user_id = ?2 "
-            "WHERE c.id = ?1 AND (c.is_group = 1 OR NOT EXISTS (SELECT 1 FROM "
+            "FROM conversations c WHERE c.id = ?1 AND (?3 = '" RINGCAST_CALL_KIND_SQL
+            "' OR ("
+            "EXISTS (SELECT 1 FROM users_conversations uc WHERE uc.conversation_id = c.id AND "
+            "uc.user_id = ?2) AND (c.is_group = 1 OR NOT EXISTS (SELECT 1 FROM "
             "users_conversations o WHERE o.conversation_id = c.id AND o.user_id <> ?2 AND ("
             "EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = ?2 AND b.blocked = o.user_id) OR "
-            "EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = o.user_id AND b.blocked = ?2)))) "
+            "EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = o.user_id AND b.blocked = ?2)))))) "
             "RETURNING id, seq");
         insert->Bind(message.conv, message.sender, message.kind, message.body, message.ts,
                      message.cid, message.attachments, NullIfZero(message.target),

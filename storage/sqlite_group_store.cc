@@ -257,10 +257,11 @@ void SqliteChatStore::ChangeGroup(GroupChange change, Reply<MembershipOutcome> r
       std::move(reply));
 }
 
-void SqliteChatStore::FindCallPeers(int64_t conv, int64_t caller, Reply<storage::CallPeers> reply) {
+void SqliteChatStore::FindCallPeers(int64_t conv, int64_t caller, uint32_t max_others,
+                                    Reply<storage::CallPeers> reply) {
   Submit<storage::CallPeers>(
       Kind::kRead,
-      [conv, caller](SqliteDb& db, storage::CallPeers& out) {
+      [conv, caller, max_others](SqliteDb& db, storage::CallPeers& out) {
         auto state = db.Prepare(
             "SELECT c.is_group, EXISTS (SELECT 1 FROM users_conversations o JOIN blocks b ON "
             "(b.blocker = ?2 AND b.blocked = o.user_id) OR (b.blocker = o.user_id AND b.blocked = "
@@ -280,10 +281,11 @@ void SqliteChatStore::FindCallPeers(int64_t conv, int64_t caller, Reply<storage:
           out.denial = Denial::kForbidden;
           return Status();
         }
+        if (max_others == 0) return Status();
         auto others = db.Prepare(
             "SELECT user_id FROM users_conversations WHERE conversation_id = ?1 AND user_id <> ?2 "
-            "ORDER BY user_id");
-        others->Bind(conv, caller);
+            "ORDER BY delivered_seq DESC, user_id LIMIT ?3");
+        others->Bind(conv, caller, int64_t{max_others});
         return ForEachSqliteRow(*others,
                                 [&](Statement& row) { out.others.push_back(row.ColumnInt64(0)); });
       },

@@ -153,7 +153,7 @@ Status RankedPage(SqliteDb& db, const SearchQuery& query, std::vector<Candidate>
                                   .ts = row.ColumnInt64(3),
                                   .edited_at = row.ColumnInt64(4),
                                   .score = score,
-                                  .snippet = std::string(row.ColumnText(5))});
+                                  .snippet = {.text = std::string(row.ColumnText(5))}});
       });
       if (!s.ok()) return s;
     }
@@ -165,7 +165,7 @@ Status RankedPage(SqliteDb& db, const SearchQuery& query, std::vector<Candidate>
               [](const SearchHit& a, const SearchHit& b) { return a.id > b.id; });
     for (SearchHit& hit : group) {
       if (out.size() == wanted) break;
-      hit.snippet = Highlight(hit.snippet, query.terms);  // The body, until here.
+      hit.snippet = Highlight(hit.snippet.text, query.terms);  // The body, until here.
       out.push_back(std::move(hit));
     }
     begin = end;

@@ -803,6 +803,8 @@ void HttpApi::AfterGroupChange(const storage::MembershipOutcome& outcome,
                        removed = std::move(removed)](ChatShard& chat) mutable {
                         for (const storage::Message& entry : entries)
                           chat.conversations().OnRemoteMessage(entry);
+                        // The owner shard holds the conversation's calls on this node.
+                        chat.calls().OnMembersRemoved(state.id, removed);
                         chat.http_api().AnnounceMembers(state, std::move(removed));
                       });
 }

@@ -369,12 +369,15 @@ void HttpApi::HandleBlocks(HttpExchange& exchange, std::string_view rest) {
   service_.store().SetBlock(
       auth.user, other, on, NowMs(),
       service_.ReplyOn<storage::Denial>(
-          shard_.id(), [deferred, other, on](ChatShard& chat, auto denial) {
+          shard_.id(), [deferred, user = auth.user, other, on](ChatShard& chat, auto denial) {
             HttpApi& self = chat.http_api();
             if (!denial.ok()) return self.AnswerStoreFailure(deferred, denial.status());
             if (*denial != storage::Denial::kNone) {
               return self.AnswerError(deferred, 404, "no such user");
             }
+            // A 1:1 call between them ends now, for both (the block is committed: an accept
+            // or a rejoin that checks the store from here on is refused too).
+            if (on) CallRegistry::EndBlockedCall(chat.service(), self.shard_.id(), user, other);
             JsonWriter writer;
             self.Answer(
                 deferred, on ? 201 : 200,

@@ -48,22 +48,28 @@ bool DecodeCursor(std::string_view text, storage::SearchCursor* cursor) {
   return true;
 }
 
-// The snippet as segments ({"text","match"}), split at the store's markers: a client renders
-// each as text and highlights the matches, with no markup to parse or escape.
-void WriteSnippet(JsonWriter& writer, std::string_view snippet) {
+// The snippet as segments ({"text","match"}) cut at its match ranges: a client renders each as
+// text and highlights the matches, with no markup to parse or escape, and no text of the body's
+// can pass for a match.
+void WriteSnippet(JsonWriter& writer, const storage::Snippet& snippet) {
+  const std::string_view text = snippet.text;
   writer.BeginArray();
-  bool match = false;
-  while (!snippet.empty()) {
-    const std::string_view marker = match ? storage::kMatchClose : storage::kMatchOpen;
-    const size_t at = snippet.find(marker);
-    const std::string_view text = snippet.substr(0, at);
-    if (!text.empty()) {
-      writer.BeginObject().Field("text", text).Field("match", match).EndObject();
+  size_t at = 0;
+  auto segment = [&](size_t end, bool match) {
+    if (end > at) {
+      writer.BeginObject()
+          .Field("text", text.substr(at, end - at))
+          .Field("match", match)
+          .EndObject();
     }
-    if (at == std::string_view::npos) break;
-    snippet.remove_prefix(at + marker.size());
-    match = !match;
+    at = end;
+  };
+  for (const storage::Snippet::Range& range : snippet.matches) {
+    if (range.begin < at || range.end > text.size() || range.end <= range.begin) continue;
+    segment(range.begin, false);
+    segment(range.end, true);
   }
+  segment(text.size(), false);
   writer.EndArray();
 }
 

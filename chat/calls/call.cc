@@ -27,6 +27,18 @@ std::string_view CallOutcomeName(CallOutcome outcome) {
   return "";
 }
 
+std::string_view CallEndReasonName(CallEndReason reason) {
+  switch (reason) {
+    case CallEndReason::kNone:
+      return "";
+    case CallEndReason::kRemoved:
+      return "removed";
+    case CallEndReason::kBlocked:
+      return "blocked";
+  }
+  return "";
+}
+
 Call::Call(uint64_t id, int64_t conv, CallKind kind, bool group, CallDevice caller,
            std::vector<int64_t> invitees, int64_t now_ms, const CallOptions& options,
            std::vector<CallSignal>& out)
@@ -75,23 +87,37 @@ void Call::Tell(CallSignal::Kind kind, CallDevice about, std::vector<CallSignal>
 }
 
 void Call::StopRinging(int64_t except_user, std::optional<CallDevice> answered_on,
-                       std::vector<CallSignal>& out) {
+                       std::vector<CallSignal>& out, CallEndReason reason) {
   for (auto& [user, invite] : invites_) {
     if (user == except_user || invite != Invite::kRinging) continue;
     out.push_back(CallSignal{.kind = CallSignal::Kind::kStopRinging,
                              .to = user,
-                             .about = answered_on.value_or(caller_)});
+                             .about = answered_on.value_or(caller_),
+                             .reason = reason});
   }
 }
 
-void Call::End(CallOutcome outcome, int64_t now_ms, std::vector<CallSignal>& out) {
+bool Call::AnyRinging() const {
+  return std::any_of(invites_.begin(), invites_.end(),
+                     [](const auto& entry) { return entry.second == Invite::kRinging; });
+}
+
+void Call::End(CallOutcome outcome, int64_t now_ms, std::vector<CallSignal>& out,
+               CallEndReason reason) {
   outcome_ = outcome;
+  end_reason_ = reason;
   ended_at_ = now_ms;
-  StopRinging(0, std::nullopt, out);
+  StopRinging(0, std::nullopt, out, reason);
   for (auto& [user, invite] : invites_) {
     if (invite == Invite::kRinging) invite = Invite::kDeclined;  // Rings no more.
   }
-  Tell(CallSignal::Kind::kEnded, CallDevice{}, out);
+  for (const Member& m : members_) {
+    if (m.left || m.dropped_at) continue;
+    out.push_back(CallSignal{.kind = CallSignal::Kind::kEnded,
+                             .to = m.device.user,
+                             .device = m.device.device,
+                             .reason = reason});
+  }
 }
 
 void Call::Leave(Member& member, int64_t now_ms, std::vector<CallSignal>& out) {
@@ -111,19 +137,23 @@ void Call::Leave(Member& member, int64_t now_ms, std::vector<CallSignal>& out) {
   }
 }
 
-Call::Refusal Call::Accept(CallDevice device, int64_t now_ms, std::vector<CallSignal>& out) {
+Call::Refusal Call::MayAccept(CallDevice device) const {
   if (ended()) return Refusal::kEnded;
   auto invite = invites_.find(device.user);
   const bool ringing = invite != invites_.end() && invite->second == Invite::kRinging;
-  // A 1:1 is answered once, while it rings. A group call that is going on takes any member not
-  // in it now: one who declined, was not there when it rang, or left and comes back (the caller
-  // too).
-  const bool member = invite != invites_.end() || device.user == caller_.user;
-  const bool may_join =
-      ringing || (group_ && member && answered_at_ && !HasPresentDevice(device.user));
-  if (!may_join) return Refusal::kNotInvited;
+  // A 1:1 is answered once, while it rings. A group call takes any member not in it now (the
+  // holder has asked the store): one it rang, one who declined, one it did not ring (past
+  // --call-ring-max, or added since), one who left and comes back (the caller too).
+  if (!ringing && !(group_ && !HasPresentDevice(device.user))) return Refusal::kNotInvited;
   if (Present() >= options_.max_participants) return Refusal::kFull;
-  if (invite != invites_.end()) invite->second = Invite::kJoined;
+  return Refusal::kNone;
+}
+
+Call::Refusal Call::Accept(CallDevice device, int64_t now_ms, std::vector<CallSignal>& out) {
+  if (Refusal refusal = MayAccept(device); refusal != Refusal::kNone) return refusal;
+  if (auto invite = invites_.find(device.user); invite != invites_.end()) {
+    invite->second = Invite::kJoined;
+  }
   if (!answered_at_) answered_at_ = now_ms;
   // The user's other devices stop ringing: this one has the call.
   out.push_back(
@@ -173,6 +203,14 @@ void Call::Dropped(CallDevice device, int64_t now_ms, std::vector<CallSignal>&) 
   }
 }
 
+Call::Refusal Call::MayRejoin(CallDevice device) const {
+  if (ended()) return Refusal::kEnded;
+  const bool dropped = std::any_of(members_.begin(), members_.end(), [&](const Member& m) {
+    return !m.left && m.dropped_at && m.device.user == device.user;
+  });
+  return dropped ? Refusal::kNone : Refusal::kNotJoined;
+}
+
 Call::Refusal Call::Rejoin(CallDevice device, int64_t now_ms, std::vector<CallSignal>& out) {
   (void)now_ms;
   if (ended()) return Refusal::kEnded;
@@ -186,6 +224,45 @@ Call::Refusal Call::Rejoin(CallDevice device, int64_t now_ms, std::vector<CallSi
     return Refusal::kNone;
   }
   return Refusal::kNotJoined;
+}
+
+void Call::Remove(int64_t user, int64_t now_ms, std::vector<CallSignal>& out) {
+  if (ended()) return;
+  if (auto invite = invites_.find(user);
+      invite != invites_.end() && invite->second == Invite::kRinging) {
+    invite->second = Invite::kDeclined;
+    out.push_back(CallSignal{.kind = CallSignal::Kind::kStopRinging,
+                             .to = user,
+                             .about = caller_,
+                             .reason = CallEndReason::kRemoved});
+  }
+  for (Member& m : members_) {
+    if (m.left || m.device.user != user) continue;
+    const bool dropped = m.dropped_at.has_value();
+    m.left = true;
+    m.dropped_at.reset();
+    Tell(CallSignal::Kind::kLeft, m.device, out);
+    if (!dropped) {
+      out.push_back(CallSignal{.kind = CallSignal::Kind::kEnded,
+                               .to = user,
+                               .device = m.device.device,
+                               .about = m.device,
+                               .reason = CallEndReason::kRemoved});
+    }
+  }
+  if (!answered_at_) {
+    // Before an answer the call needs its caller, and someone to ring.
+    if (user == caller_.user || !AnyRinging()) {
+      End(CallOutcome::kCancelled, now_ms, out, CallEndReason::kRemoved);
+    }
+  } else if (Present() < 2) {
+    End(CallOutcome::kCompleted, now_ms, out, CallEndReason::kRemoved);
+  }
+}
+
+void Call::EndBy(CallEndReason reason, int64_t now_ms, std::vector<CallSignal>& out) {
+  if (ended()) return;
+  End(answered_at_ ? CallOutcome::kCompleted : CallOutcome::kCancelled, now_ms, out, reason);
 }
 
 void Call::Tick(int64_t now_ms, std::vector<CallSignal>& out) {
@@ -208,10 +285,7 @@ std::optional<int64_t> Call::NextDeadline() const {
   if (ended()) return std::nullopt;
   std::optional<int64_t> next;
   auto consider = [&](int64_t at) { next = next ? std::min(*next, at) : at; };
-  const bool ringing = std::any_of(invites_.begin(), invites_.end(), [](const auto& entry) {
-    return entry.second == Invite::kRinging;
-  });
-  if (ringing) consider(started_at_ + options_.ring_timeout_ms);
+  if (AnyRinging()) consider(started_at_ + options_.ring_timeout_ms);
   for (const Member& m : members_) {
     if (!m.left && m.dropped_at) consider(*m.dropped_at + options_.rejoin_grace_ms);
   }

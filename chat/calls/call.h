@@ -20,9 +20,13 @@ namespace ringcast::chat {
 
 enum class CallKind : uint8_t { kAudio, kVideo };
 enum class CallOutcome : uint8_t { kNone, kCompleted, kMissed, kDeclined, kCancelled, kFailed };
+// Why the server put a device out of a call, or ended it, against what its devices did: a member
+// removed from the group, a block between a 1:1's members (proto/PROTOCOL.md, "Calls").
+enum class CallEndReason : uint8_t { kNone, kRemoved, kBlocked };
 
 std::string_view CallKindName(CallKind kind);
 std::string_view CallOutcomeName(CallOutcome outcome);
+std::string_view CallEndReasonName(CallEndReason reason);  // "" for kNone.
 
 struct CallDevice {
   int64_t user = 0;
@@ -44,12 +48,13 @@ struct CallSignal {
     kJoined,       // `about` joined (the callee accepted, or a member joined a group call).
     kLeft,         // `about` left the call, or did not come back within the grace period.
     kDeclined,     // `about` (a user) declined.
-    kEnded,        // The call is over: its outcome is the call's.
+    kEnded,        // The call is over (for `device`, when the call goes on without it).
   };
   Kind kind;
   int64_t to = 0;
   std::optional<uint64_t> device;
   CallDevice about;
+  CallEndReason reason = CallEndReason::kNone;  // kStopRinging, kEnded: the server's doing.
 };
 
 class Call {
@@ -71,7 +76,12 @@ class Call {
        std::vector<int64_t> invitees, int64_t now_ms, const CallOptions& options,
        std::vector<CallSignal>& out);
 
+  // In a group call the holder has checked that device.user is a member of the conversation
+  // now (the store is the authority): any member not in the call may join, rung or not (a
+  // group larger than --call-ring-max rings only some). In a 1:1 only the ringing callee.
   Refusal Accept(CallDevice device, int64_t now_ms, std::vector<CallSignal>& out);
+  // What Accept would answer now, changing nothing: the holder asks before the store.
+  Refusal MayAccept(CallDevice device) const;
   Refusal Decline(int64_t user, int64_t now_ms, std::vector<CallSignal>& out);
   Refusal Cancel(CallDevice device, int64_t now_ms, std::vector<CallSignal>& out);
   Refusal HangUp(CallDevice device, int64_t now_ms, std::vector<CallSignal>& out);
@@ -79,6 +89,16 @@ class Call {
   // still waiting for an answer too. Nothing for others.
   void Dropped(CallDevice device, int64_t now_ms, std::vector<CallSignal>& out);
   Refusal Rejoin(CallDevice device, int64_t now_ms, std::vector<CallSignal>& out);
+  // What Rejoin would answer now, changing nothing.
+  Refusal MayRejoin(CallDevice device) const;
+  // `user` is no longer a member of the conversation (removed from the group): it stops
+  // ringing, and each of its devices in the call leaves (told kEnded, kRemoved; the others
+  // kLeft). The call ends as hang-ups end it; cancelled when its caller goes before an answer
+  // or nobody is left to ring.
+  void Remove(int64_t user, int64_t now_ms, std::vector<CallSignal>& out);
+  // Ends the call now for every device, whatever state it is in (a block in a 1:1): completed
+  // when it was answered, else cancelled, with `reason`.
+  void EndBy(CallEndReason reason, int64_t now_ms, std::vector<CallSignal>& out);
   // Ends what is due at `now_ms`: the ring timeout, grace periods.
   void Tick(int64_t now_ms, std::vector<CallSignal>& out);
   std::optional<int64_t> NextDeadline() const;
@@ -94,6 +114,7 @@ class Call {
   const CallDevice& caller() const { return caller_; }
   bool ended() const { return outcome_ != CallOutcome::kNone; }
   CallOutcome outcome() const { return outcome_; }
+  CallEndReason end_reason() const { return end_reason_; }
   int64_t started_at() const { return started_at_; }
   std::optional<int64_t> answered_at() const { return answered_at_; }
   std::optional<int64_t> ended_at() const { return ended_at_; }
@@ -107,6 +128,8 @@ class Call {
   bool ringing(int64_t user) const;
   // Whether a device of `user` is in the call now (joined, not left).
   bool HasPresentDevice(int64_t user) const;
+  // The caller, or a user the invite rang.
+  bool Involves(int64_t user) const { return user == caller_.user || invites_.contains(user); }
 
  private:
   enum class Invite : uint8_t { kRinging, kDeclined, kJoined };
@@ -120,9 +143,11 @@ class Call {
   const Member* Find(CallDevice device) const;
   size_t Present() const;  // Joined and not left (dropped ones count until their grace ends).
   void StopRinging(int64_t except_user, std::optional<CallDevice> answered_on,
-                   std::vector<CallSignal>& out);
+                   std::vector<CallSignal>& out, CallEndReason reason = CallEndReason::kNone);
   void Leave(Member& member, int64_t now_ms, std::vector<CallSignal>& out);
-  void End(CallOutcome outcome, int64_t now_ms, std::vector<CallSignal>& out);
+  void End(CallOutcome outcome, int64_t now_ms, std::vector<CallSignal>& out,
+           CallEndReason reason = CallEndReason::kNone);
+  bool AnyRinging() const;
   void Tell(CallSignal::Kind kind, CallDevice about, std::vector<CallSignal>& out,
             std::optional<int64_t> except_user = std::nullopt) const;
 
@@ -135,7 +160,8 @@ class Call {
   const int64_t started_at_;
   std::optional<int64_t> answered_at_, ended_at_;
   CallOutcome outcome_ = CallOutcome::kNone;
-  std::map<int64_t, Invite> invites_;  // By user: each invitee's answer so far.
+  CallEndReason end_reason_ = CallEndReason::kNone;
+  std::map<int64_t, Invite> invites_;  // By user: each rung member's answer so far.
   std::vector<Member> members_;        // Joined devices in join order, the caller's first.
 };
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "chat/calls/call.h"
 
@@ -23,8 +24,9 @@ enum class CallOp : uint8_t {
   kSignal,
   kRinging,  // A device of `from.user` rang (the session's shard saw the call_ring go out).
   kDropped,  // `from`'s connection closed while in the call.
+  kBlocked,  // `from.user` blocked `to.user`: a 1:1 call between them ends (proto/PROTOCOL.md).
 };
-inline constexpr uint8_t kLastCallOp = static_cast<uint8_t>(CallOp::kDropped);
+inline constexpr uint8_t kLastCallOp = static_cast<uint8_t>(CallOp::kBlocked);
 
 struct CallRequest {
   CallOp op = CallOp::kInvite;
@@ -53,10 +55,14 @@ enum class CallTrack : uint8_t {
 inline constexpr uint8_t kLastCallTrack = static_cast<uint8_t>(CallTrack::kStopRing);
 
 struct CallNote {
-  int64_t user = 0;
-  uint64_t device = 0;         // 0: every device of `user` but `except_device`.
+  // With a device: its user, alone. With device 0: every device of each of these users (a ring
+  // and its end go to all the users a call rings as one note: one mail per shard and one
+  // publication, however many they are; at most --call-ring-max).
+  std::vector<int64_t> users;
+  uint64_t device = 0;         // 0: every device of `users` but `except_device`.
   uint64_t except_device = 0;  // With device 0: the one that answered (it keeps its call).
   CallTrack track = CallTrack::kNone;
+  int64_t conv = 0;  // kRing: the call's conversation (a removed member's rings are forgotten).
   std::string call;
   std::string json;
 };

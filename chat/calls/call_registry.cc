@@ -6,6 +6,7 @@
 #include "chat/cluster/cluster_calls.h"
 #include "chat/cluster/cluster_link.h"
 #include "chat/service.h"
+#include "chat/sessions/call_link.h"
 #include "core/log.h"
 #include "core/runtime/shard.h"
 #include "notify/sink.h"
@@ -23,6 +24,9 @@ struct CallRegistry::Held {
   // --call-max-participants.
   std::vector<std::pair<CallDevice, std::string>> remote;
   int64_t started_wall_ms = 0;  // For the record: Call counts on the monotonic clock.
+  // Users removed from the conversation while the call went on: refused, even when an accept's
+  // check in the store crossed their removal (at most the group's members).
+  std::unordered_set<int64_t> removed;
 };
 
 namespace {
@@ -129,10 +133,18 @@ void CallRegistry::Handle(CallRequest request) {
       break;
     }
     case CallOp::kRejoin:
-      if (refused(call.Rejoin(request.from, now, signals))) return;
-      NoteNode(held, request);
-      Ack(request, &held, CallTrack::kIn);
-      break;
+      if (refused(call.MayRejoin(request.from))) return;
+      return CheckMember(
+          held, std::move(request), [](CallRegistry& self, Held& held, CallRequest request) {
+            std::vector<CallSignal> signals;
+            if (held.call->Rejoin(request.from, self.service_.clock().MonotonicMs(), signals) !=
+                Call::Refusal::kNone) {
+              return self.Refuse(request, "not_found", "no such call (it is over, or not for you)");
+            }
+            self.NoteNode(held, request);
+            self.Ack(request, &held, CallTrack::kIn);
+            self.Settle(held, signals);
+          });
     case CallOp::kSignal:
       return Signal(held, request);
     case CallOp::kRinging:
@@ -144,6 +156,13 @@ void CallRegistry::Handle(CallRequest request) {
     case CallOp::kDropped:
       call.Dropped(request.from, now, signals);
       break;
+    case CallOp::kBlocked:
+      // Blocks part a 1:1 only: a group's members may block each other and still meet there.
+      if (call.group() || !call.Involves(request.from.user) || !call.Involves(request.to.user)) {
+        return;
+      }
+      call.EndBy(CallEndReason::kBlocked, now, signals);
+      break;
   }
   Settle(held, signals);
 }
@@ -153,7 +172,7 @@ void CallRegistry::Invite(CallRequest request) {
       MakeCallId(random_(), shard_.id(), service_.cluster() ? service_.cluster()->node_id() : "");
   const int64_t conv = request.conv, caller = request.from.user;
   service_.store().FindCallPeers(
-      conv, caller,
+      conv, caller, service_.config().call_ring_max,
       service_.ReplyOn<storage::CallPeers>(
           shard_.id(), [request = std::move(request), id = std::move(id)](
                            ChatShard& chat, storage::Result<storage::CallPeers> peers) mutable {
@@ -208,33 +227,67 @@ void CallRegistry::StartCall(CallRequest request, const storage::CallPeers& peer
   Settle(ref, signals);
 }
 
-void CallRegistry::Accept(Held& held, CallRequest request) {
-  const std::string key = UserKey(request.from.user);
-  if (std::find(held.keys.begin(), held.keys.end(), key) != held.keys.end()) {
-    return Join(held, request, false);  // Reserved with the invite (a 1:1's callee), or in it.
-  }
-  // A group call's member: in no other call first.
-  Reserve({key}, held.id,
-          [request = std::move(request), key](CallRegistry& self, Verdict verdict,
-                                              const std::string&, const std::string&) {
+void CallRegistry::CheckMember(const Held& held, CallRequest request, Checked then) {
+  const int64_t conv = held.call->conv(), user = request.from.user;
+  service_.store().FindCallPeers(
+      conv, user, 0,
+      service_.ReplyOn<storage::CallPeers>(
+          shard_.id(), [request = std::move(request), then = std::move(then)](
+                           ChatShard& chat, storage::Result<storage::CallPeers> peers) mutable {
+            CallRegistry& self = chat.calls();
+            if (!peers.ok()) return self.Refuse(request, "unavailable", "storage unavailable");
             auto found = self.calls_.find(request.call);
-            if (verdict == Verdict::kReserved && found == self.calls_.end()) {
-              self.Release({key}, request.call);
-            }
             if (found == self.calls_.end()) {
               return self.Refuse(request, "not_found", "no such call (it is over)");
             }
-            if (verdict == Verdict::kUnavailable) {
-              return self.Refuse(request, "unavailable",
-                                 "cannot tell who is in a call now; try again");
-            }
-            if (verdict == Verdict::kBusy) {
-              return self.Refuse(request, "busy", "you are in another call");
-            }
             Held& held = *found->second;
-            held.keys.push_back(key);
-            self.Join(held, request, true);
-          });
+            if (peers->denial != storage::Denial::kNone ||
+                held.removed.contains(request.from.user)) {
+              return self.Refuse(request, "forbidden",
+                                 "not a member of this conversation any more, or blocked");
+            }
+            then(self, held, std::move(request));
+          }));
+}
+
+void CallRegistry::Accept(Held& held, CallRequest request) {
+  if (Call::Refusal refusal = held.call->MayAccept(request.from); refusal != Call::Refusal::kNone) {
+    return RefuseJoin(request, refusal);
+  }
+  CheckMember(held, std::move(request), [](CallRegistry& self, Held& held, CallRequest request) {
+    const std::string key = UserKey(request.from.user);
+    if (std::find(held.keys.begin(), held.keys.end(), key) != held.keys.end()) {
+      return self.Join(held, request, false);  // Reserved with the invite (a 1:1's callee).
+    }
+    // A group call's member: in no other call first.
+    self.Reserve({key}, held.id,
+                 [request = std::move(request), key](CallRegistry& self, Verdict verdict,
+                                                     const std::string&, const std::string&) {
+                   auto found = self.calls_.find(request.call);
+                   if (verdict == Verdict::kReserved && found == self.calls_.end()) {
+                     self.Release({key}, request.call);
+                   }
+                   if (found == self.calls_.end()) {
+                     return self.Refuse(request, "not_found", "no such call (it is over)");
+                   }
+                   if (verdict == Verdict::kUnavailable) {
+                     return self.Refuse(request, "unavailable",
+                                        "cannot tell who is in a call now; try again");
+                   }
+                   if (verdict == Verdict::kBusy) {
+                     return self.Refuse(request, "busy", "you are in another call");
+                   }
+                   Held& held = *found->second;
+                   held.keys.push_back(key);
+                   self.Join(held, request, true);
+                 });
+  });
+}
+
+void CallRegistry::RefuseJoin(const CallRequest& request, Call::Refusal refusal) {
+  refusal == Call::Refusal::kFull
+      ? Refuse(request, "too_many", "the call has --call-max-participants devices already")
+      : Refuse(request, "not_found", "no such call (it is over, or not for you)");
 }
 
 void CallRegistry::Join(Held& held, const CallRequest& request, bool reserved_now) {
@@ -243,9 +296,7 @@ void CallRegistry::Join(Held& held, const CallRequest& request, bool reserved_no
       held.call->Accept(request.from, service_.clock().MonotonicMs(), signals);
   if (refusal != Call::Refusal::kNone) {
     if (reserved_now) ForgetMember(held, request.from.user);
-    return refusal == Call::Refusal::kFull
-               ? Refuse(request, "too_many", "the call has --call-max-participants devices already")
-               : Refuse(request, "not_found", "no such call (it is over, or not for you)");
+    return RefuseJoin(request, refusal);
   }
   NoteNode(held, request);
   Ack(request, &held, CallTrack::kIn);
@@ -273,6 +324,53 @@ void CallRegistry::OnNodeDead(std::string_view node) {
   }
 }
 
+void CallRegistry::OnMembersRemoved(int64_t conv, const std::vector<int64_t>& users) {
+  if (users.empty()) return;
+  std::vector<Held*> affected;
+  for (auto& [id, held] : calls_) {
+    if (held->call->conv() == conv) affected.push_back(held.get());
+  }
+  const int64_t now = service_.clock().MonotonicMs();
+  for (Held* held : affected) {
+    std::vector<CallSignal> signals;
+    for (int64_t user : users) {
+      held->removed.insert(user);
+      held->call->Remove(user, now, signals);
+      if (!held->call->ended()) ForgetMember(*held, user);
+    }
+    Settle(*held, signals);  // May erase it.
+  }
+}
+
+void CallRegistry::EndBlockedCall(ChatService& service, uint32_t here, int64_t blocker,
+                                  int64_t blocked) {
+  // Each member of a 1:1 call holds a busy mark that names it, and so its holder.
+  auto end = [blocker, blocked](ChatShard& chat, std::string call) {
+    if (call.empty()) return;
+    CallLink link(chat.service());
+    (void)link.Send(CallRequest{.op = CallOp::kBlocked,
+                                .from = CallDevice{blocker, 0},
+                                .call = std::move(call),
+                                .to = CallDevice{blocked, 0}});
+  };
+  const std::string key = UserKey(blocker);
+  if (ClusterCalls* cluster = service.cluster_calls()) {
+    cluster->Find(key, [&service, here, end](std::string call) {
+      service.PostOrHold(here, [end, call = std::move(call)](ChatShard& chat) mutable {
+        end(chat, std::move(call));
+      });
+    });
+    return;
+  }
+  service.PostOrHold(0,
+                     [key, end](ChatShard& table) { end(table, table.calls().HolderHere(key)); });
+}
+
+std::string CallRegistry::HolderHere(const std::string& key) const {
+  auto it = busy_.find(key);
+  return it == busy_.end() ? std::string() : it->second;
+}
+
 void CallRegistry::ForgetMember(Held& held, int64_t user) {
   const std::string key = UserKey(user);
   auto it = std::find(held.keys.begin(), held.keys.end(), key);
@@ -297,41 +395,63 @@ void CallRegistry::Signal(Held& held, const CallRequest& request) {
 
 void CallRegistry::Settle(Held& held, std::vector<CallSignal>& signals) {
   const Call& call = *held.call;
-  for (const CallSignal& signal : signals) {
+  const int64_t now = service_.clock().MonotonicMs();
+  // Why a user's devices stop ringing, and the device of theirs that answered (it keeps its
+  // call; 0: none).
+  auto stop_reason = [&](const CallSignal& signal) -> std::pair<std::string_view, uint64_t> {
+    if (signal.reason != CallEndReason::kNone) return {CallEndReasonName(signal.reason), 0};
+    const bool own = signal.about.user == signal.to;
+    const uint64_t answered_on = own ? signal.about.device : 0;
+    return {own            ? (answered_on != 0 ? "answered" : "declined")
+            : call.ended() ? CallOutcomeName(call.outcome())
+                           : "timeout",
+            answered_on};
+  };
+  for (size_t i = 0; i < signals.size(); ++i) {
+    const CallSignal& signal = signals[i];
     const uint64_t device = signal.device.value_or(0);
     const std::string_view node = NodeOf(held, CallDevice{signal.to, device});
     switch (signal.kind) {
       case CallSignal::Kind::kRing: {
+        // Every user the invite rings hears the same event: one note for them all.
+        std::vector<int64_t> users = {signal.to};
+        for (; i + 1 < signals.size() && signals[i + 1].kind == CallSignal::Kind::kRing; ++i) {
+          users.push_back(signals[i + 1].to);
+        }
         JsonWriter writer;
-        Tell(signal.to, 0,
-             writer.BeginObject()
-                 .Field("type", "call_ring")
-                 .Field("call", held.id)
-                 .Field("conv", call.conv())
-                 .Field("from", call.caller().user)
-                 .Field("call_kind", CallKindName(call.kind()))
-                 .Field("group", call.group())
-                 .EndObject()
-                 .Take(),
-             CallTrack::kRing, held.id);
+        TellAll(std::move(users),
+                writer.BeginObject()
+                    .Field("type", "call_ring")
+                    .Field("call", held.id)
+                    .Field("conv", call.conv())
+                    .Field("from", call.caller().user)
+                    .Field("call_kind", CallKindName(call.kind()))
+                    .Field("group", call.group())
+                    .EndObject()
+                    .Take(),
+                CallTrack::kRing, held);
         break;
       }
       case CallSignal::Kind::kStopRinging: {
+        const auto [reason, answered_on] = stop_reason(signal);
+        std::vector<int64_t> users = {signal.to};
+        // The end of a ring for many users at once (the call ended, rang out): one note.
+        while (answered_on == 0 && i + 1 < signals.size() &&
+               signals[i + 1].kind == CallSignal::Kind::kStopRinging &&
+               stop_reason(signals[i + 1]) == std::pair(reason, uint64_t{0})) {
+          users.push_back(signals[++i].to);
+        }
         JsonWriter writer;
-        // The device that answered keeps its call; the user's others stop.
-        const bool own = signal.about.user == signal.to;
-        const uint64_t answered_on = own ? signal.about.device : 0;
-        const std::string_view reason = own ? (answered_on != 0 ? "answered" : "declined")
-                                        : call.ended() ? CallOutcomeName(call.outcome())
-                                                       : "timeout";
-        Tell(signal.to, 0,
-             writer.BeginObject()
-                 .Field("type", "call_stop_ringing")
-                 .Field("call", held.id)
-                 .Field("reason", reason)
-                 .EndObject()
-                 .Take(),
-             CallTrack::kStopRing, held.id, {}, answered_on);
+        writer.BeginObject()
+            .Field("type", "call_stop_ringing")
+            .Field("call", held.id)
+            .Field("reason", reason)
+            .EndObject();
+        if (answered_on != 0) {
+          Tell(signal.to, 0, writer.Take(), CallTrack::kStopRing, held.id, {}, answered_on);
+        } else {
+          TellAll(std::move(users), writer.Take(), CallTrack::kStopRing, held);
+        }
         break;
       }
       case CallSignal::Kind::kJoined:
@@ -348,17 +468,20 @@ void CallRegistry::Settle(Held& held, std::vector<CallSignal>& signals) {
              CallTrack::kNone, held.id, node);
         break;
       case CallSignal::Kind::kEnded: {
+        // A device put out of a call that goes on (its user removed from the group) hears the
+        // call end for it: it was answered, so completed for that device.
         JsonWriter writer;
-        Tell(signal.to, device,
-             writer.BeginObject()
-                 .Field("type", "call_ended")
-                 .Field("call", held.id)
-                 .Field("conv", call.conv())
-                 .Field("outcome", CallOutcomeName(call.outcome()))
-                 .Field("duration_ms", call.duration_ms())
-                 .EndObject()
-                 .Take(),
-             CallTrack::kOut, held.id, node);
+        writer.BeginObject()
+            .Field("type", "call_ended")
+            .Field("call", held.id)
+            .Field("conv", call.conv())
+            .Field("outcome", call.ended() ? CallOutcomeName(call.outcome()) : "completed")
+            .Field("duration_ms",
+                   call.ended() ? call.duration_ms() : now - call.answered_at().value_or(now));
+        if (signal.reason != CallEndReason::kNone) {
+          writer.Field("reason", CallEndReasonName(signal.reason));
+        }
+        Tell(signal.to, device, writer.EndObject().Take(), CallTrack::kOut, held.id, node);
         break;
       }
     }
@@ -389,9 +512,11 @@ void CallRegistry::AppendRecord(const Held& held) {
         .Field("started_at", held.started_wall_ms);
     if (call.answered_at()) writer.Field("answered_at", wall(*call.answered_at()));
     writer.Field("ended_at", wall(call.ended_at().value_or(now_mono)))
-        .Field("duration_ms", call.duration_ms())
-        .Key("participants")
-        .BeginArray();
+        .Field("duration_ms", call.duration_ms());
+    if (call.end_reason() != CallEndReason::kNone) {
+      writer.Field("reason", CallEndReasonName(call.end_reason()));
+    }
+    writer.Key("participants").BeginArray();
     for (int64_t user : call.joined_users()) writer.Int(user);
     return writer.EndArray();
   };
@@ -415,10 +540,11 @@ void CallRegistry::AppendRecord(const Held& held) {
       service_.ReplyOn<storage::AppendOutcome>(
           shard_.id(), [id](ChatShard& chat, storage::Result<storage::AppendOutcome> result) {
             if (!result.ok() || result->denial != storage::Denial::kNone) {
-              // The caller left the conversation meanwhile, or the store is away: the call's
-              // devices have had call_ended; only the entry in the history is missing.
+              // The store is away, or the conversation is gone (a record is taken whatever
+              // else changed since the call began: a block, a removal): the call's devices have
+              // had call_ended; only the entry in the history is missing.
               RC_LOG(kWarn, "the record of call %s was not stored: %s", id.c_str(),
-                     result.ok() ? "the caller is no member" : result.status().message().c_str());
+                     result.ok() ? "no such conversation" : result.status().message().c_str());
               return;
             }
             chat.service().HandOffCommitted(*result);
@@ -493,19 +619,38 @@ void CallRegistry::Release(const std::vector<std::string>& keys, const std::stri
 
 void CallRegistry::Tell(int64_t user, uint64_t device, std::string json, CallTrack track,
                         const std::string& call, std::string_view node, uint64_t except_device) {
-  CallNote note{.user = user,
+  Send(CallNote{.users = {user},
                 .device = device,
                 .except_device = except_device,
                 .track = track,
                 .call = call,
-                .json = std::move(json)};
+                .json = std::move(json)},
+       node);
+}
+
+void CallRegistry::TellAll(std::vector<int64_t> users, std::string json, CallTrack track,
+                           const Held& held) {
+  Send(CallNote{.users = std::move(users),
+                .track = track,
+                .conv = held.call->conv(),
+                .call = held.id,
+                .json = std::move(json)},
+       {});
+}
+
+void CallRegistry::Send(CallNote note, std::string_view node) {
   ClusterLink* cluster = service_.cluster();
-  // One device: where it is, so that its absence there means it is gone. Every device of a
-  // user: every node.
-  if (device != 0 && !node.empty() && cluster != nullptr) {
+  // One device: where it is, so that its absence there means it is gone. Every device of
+  // users: every node.
+  if (note.device != 0 && !node.empty() && cluster != nullptr) {
+    ++metrics_.call_note_publishes;
     return cluster->ForwardCallNote(node, note);
   }
-  if (device == 0 && cluster != nullptr) cluster->PublishCallNote(note);
+  if (note.device == 0 && cluster != nullptr) {
+    ++metrics_.call_note_publishes;
+    cluster->PublishCallNote(note);
+  }
+  metrics_.call_note_mails += note.device != 0 ? 1 : service_.shard_count();
   DeliverCallNote(service_, std::move(note));
 }
 

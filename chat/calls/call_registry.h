@@ -15,11 +15,18 @@
 // (ClusterCalls), with an expiry the holder refreshes so that a dead node's marks go by
 // themselves. They are released when the call ends.
 //
-// Bounded: one call per conversation, each of at most --call-max-participants devices and as
-// many invitees as the conversation has members; a busy mark per user in a call.
+// Who may be in a call is the store's to say, never a copy: an invite, an accept and a rejoin
+// each ask it (FindCallPeers) whether the user is a member of the conversation now and, in a
+// 1:1, whether either blocks the other. A removal from the group reaches the holder through the
+// conversation's owner shard (OnMembersRemoved, on every node) and puts the member out of the
+// call; a block reaches it through the blocker's busy mark (EndBlockedCall) and ends a 1:1.
+//
+// Bounded: one call per conversation, each of at most --call-max-participants devices and
+// --call-ring-max rung members; a busy mark per user in a call.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -51,6 +58,13 @@ class CallRegistry {
 
   // A request for a call held here (or, kInvite, for one to start here).
   void Handle(CallRequest request);
+  // `users` were removed from `conv` (on this node or another; the owner shard's thread): they
+  // stop ringing in its call held here, and their devices leave it.
+  void OnMembersRemoved(int64_t conv, const std::vector<int64_t>& users);
+  // `blocker` blocked `blocked` (on shard `here`): the 1:1 call between them, if one is going on
+  // or ringing, ends at once for both (proto/PROTOCOL.md, "Calls: signalling"). Found through
+  // the blocker's busy mark, which names the call and so its holder.
+  static void EndBlockedCall(ChatService& service, uint32_t here, int64_t blocker, int64_t blocked);
   // Cluster mode: `node` died; its devices in the calls held here drop (as if each had closed).
   void OnNodeDead(std::string_view node);
   // Every tick (100 ms): the calls whose ring timeout or rejoin grace is due; in cluster mode
@@ -62,6 +76,8 @@ class CallRegistry {
   std::optional<std::pair<std::string, std::string>> ReserveHere(
       const std::vector<std::string>& keys, const std::string& call);
   void ReleaseHere(const std::vector<std::string>& keys, const std::string& call);
+  // The call holding `key` in shard 0's table; empty: none.
+  std::string HolderHere(const std::string& key) const;
 
   size_t size() const { return calls_.size(); }
 
@@ -74,7 +90,13 @@ class CallRegistry {
   void Invite(CallRequest request);
   void StartCall(CallRequest request, const storage::CallPeers& peers, std::string id,
                  std::vector<std::string> keys);
+  // Asks the store whether request.from.user is a member of the call's conversation now (and
+  // in a 1:1 not parted by a block), then `then` with the call if it is still held here;
+  // refuses the request otherwise.
+  using Checked = std::function<void(CallRegistry&, Held&, CallRequest)>;
+  void CheckMember(const Held& held, CallRequest request, Checked then);
   void Accept(Held& held, CallRequest request);
+  void RefuseJoin(const CallRequest& request, Call::Refusal refusal);
   // `reserved_now`: the user's busy mark was taken for this accept, and goes if it is refused.
   void Join(Held& held, const CallRequest& request, bool reserved_now);
   // Where a device that joined from another node is (`request.node`).
@@ -96,6 +118,9 @@ class CallRegistry {
   // node when not this one (cluster mode), where the note goes alone.
   void Tell(int64_t user, uint64_t device, std::string json, CallTrack track,
             const std::string& call, std::string_view node = {}, uint64_t except_device = 0);
+  // One note to every device of each of `users` (a ring, or its end).
+  void TellAll(std::vector<int64_t> users, std::string json, CallTrack track, const Held& held);
+  void Send(CallNote note, std::string_view node);
   // The node of a device in `held` that joined from another one; empty: this node.
   static std::string_view NodeOf(const Held& held, CallDevice device);
   void Ack(const CallRequest& request, const Held* held, CallTrack track);

@@ -97,6 +97,12 @@ void ClusterCalls::Refresh(const std::vector<std::string>& keys, const std::stri
   Run(kRefresh, keys, call, [](RedisReply reply) { LogRefusal(reply, "refresh"); });
 }
 
+void ClusterCalls::Find(const std::string& key, std::function<void(std::string call)> done) {
+  node_.bus().Call({"GET", "rc:call:" + key}, [done = std::move(done)](RedisReply reply) {
+    done(reply.type == RedisReply::Type::kString ? std::move(reply.text) : std::string());
+  });
+}
+
 void ClusterCalls::OnNodeDead(std::string_view node) {
   node_.bus().Call({"EVAL", std::string(kReap), "0", std::string(node)},
                    [](RedisReply reply) { LogRefusal(reply, "reap"); });

@@ -37,6 +37,8 @@ class ClusterCalls {
                std::function<void(Answer)> done);
   void Release(const std::vector<std::string>& keys, const std::string& call);
   void Refresh(const std::vector<std::string>& keys, const std::string& call);
+  // The call holding `key` (empty: none, or Redis did not answer).
+  void Find(const std::string& key, std::function<void(std::string call)> done);
   // The bus thread (ClusterPresence's watcher): the marks of `node`'s calls go.
   void OnNodeDead(std::string_view node);
 

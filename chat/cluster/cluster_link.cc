@@ -476,11 +476,12 @@ void ClusterLink::PublishProfile(int64_t user, std::string_view json) {
   bus_.Publish(std::string(kBroadcast), out);
 }
 
-// "C user device except_device track call_size\n" call json
+// "C device except_device track conv call_size user_count user...\n" call json
 std::string ClusterLink::EncodeCallNote(const CallNote& note) {
   std::string out = "C";
-  AppendInts(out, {note.user, int64_t(note.device), int64_t(note.except_device),
-                   int64_t(note.track), int64_t(note.call.size())});
+  AppendInts(out, {int64_t(note.device), int64_t(note.except_device), int64_t(note.track),
+                   note.conv, int64_t(note.call.size()), int64_t(note.users.size())});
+  for (int64_t user : note.users) AppendInts(out, {user});
   out += '\n';
   out += note.call;
   out += note.json;
@@ -490,19 +491,26 @@ std::string ClusterLink::EncodeCallNote(const CallNote& note) {
 std::optional<CallNote> ClusterLink::DecodeCallNote(std::string_view payload) {
   if (!payload.starts_with('C')) return std::nullopt;
   Fields fields(payload.substr(1));
-  int64_t user = 0, device = 0, except = 0, track = 0, call_size = 0;
+  CallNote note;
+  int64_t device = 0, except = 0, track = 0, call_size = 0, users = 0;
   std::string_view rest;
-  if (!fields.Int(&user) || !fields.Int(&device) || !fields.Int(&except) || !fields.Int(&track) ||
-      !fields.Int(&call_size) || !fields.Rest(&rest) || track < 0 || track > kLastCallTrack ||
-      call_size < 0 || uint64_t(call_size) > rest.size()) {
+  if (!fields.Int(&device) || !fields.Int(&except) || !fields.Int(&track) ||
+      !fields.Int(&note.conv) || !fields.Int(&call_size) || !fields.Int(&users) || track < 0 ||
+      track > kLastCallTrack || call_size < 0 || users < 1 ||
+      uint64_t(users) > payload.size() / 2) {  // Each user is at least " 1".
     return std::nullopt;
   }
-  return CallNote{.user = user,
-                  .device = uint64_t(device),
-                  .except_device = uint64_t(except),
-                  .track = CallTrack(track),
-                  .call = std::string(rest.substr(0, size_t(call_size))),
-                  .json = std::string(rest.substr(size_t(call_size)))};
+  note.users.resize(size_t(users));
+  for (int64_t& user : note.users) {
+    if (!fields.Int(&user)) return std::nullopt;
+  }
+  if (!fields.Rest(&rest) || uint64_t(call_size) > rest.size()) return std::nullopt;
+  note.device = uint64_t(device);
+  note.except_device = uint64_t(except);
+  note.track = CallTrack(track);
+  note.call = std::string(rest.substr(0, size_t(call_size)));
+  note.json = std::string(rest.substr(size_t(call_size)));
+  return note;
 }
 
 // "K op from_user from_device to_user to_device conv kind node_size call_size cid_size key_size\n"
@@ -705,7 +713,9 @@ void ClusterLink::OnBroadcast(std::string_view payload) {
     // hands this node the entries before the change: both came over one connection, in order.)
     ChatService* service = &service_;
     service_.PostOrHold(service_.ConversationOwnerShard(change->first.id),
-                        [service, change](ChatShard&) {
+                        [service, change](ChatShard& owner) {
+                          // A call of the conversation held on this node is the owner's.
+                          owner.calls().OnMembersRemoved(change->first.id, change->second);
                           service->PostToEveryShard([&change] {
                             return [change](ChatShard& self) {
                               self.sessions().OnMembersChanged(change->first, change->second);

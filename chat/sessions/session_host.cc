@@ -151,7 +151,11 @@ void SessionHost::MaybeReady(Session& session) {
       .Key("ringing")
       .BeginArray();
   if (auto rings = ringing_.find(session.user); rings != ringing_.end()) {
-    for (const Ringing& ring : rings->second) hello.Raw(ring.json);
+    // Only a conversation the session is in, as the store said at its start: a ring whose end
+    // has not come here yet is not shown to a member removed meanwhile.
+    for (const Ringing& ring : rings->second) {
+      if (session.convs.contains(ring.conv)) hello.Raw(ring.json);
+    }
   }
   hello.EndArray().Key("presence");
   hello.BeginArray();
@@ -752,8 +756,9 @@ void SessionHost::OnMembersChanged(const storage::ConversationState& state,
     }
     local.members = members;
   }
-  // Removed members' sessions leave it (and are told).
+  // Removed members' sessions leave it (and are told); its call rings for them no more.
   for (int64_t user : removed) {
+    ForgetRings(user, [conv](const Ringing& ring) { return ring.conv == conv; });
     auto sessions = by_user_.find(user);
     if (sessions == by_user_.end()) continue;
     for (Session* session : std::vector<Session*>(sessions->second)) {

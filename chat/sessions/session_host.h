@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -295,12 +296,16 @@ class SessionHost {
 
   // The calls ringing for each user (every shard hears every ring, from every node): what a
   // device that connects meanwhile finds in its hello (`ringing`). Forgotten when the ring
-  // stops, or --call-ring-timeout after it began if that note was lost.
+  // stops, when the user is removed from its conversation, or --call-ring-timeout after it
+  // began if those notes were lost. At most --call-ring-max users per ring.
   struct Ringing {
     std::string call;
+    int64_t conv = 0;      // A member removed from it forgets it (and hello lists only members').
     std::string json;      // The call_ring event.
     int64_t until_ms = 0;  // Monotonic.
   };
+  void OnCallNoteFor(int64_t user, const CallNote& note);
+  void ForgetRings(int64_t user, const std::function<bool(const Ringing&)>& which);
   std::unordered_map<int64_t, std::vector<Ringing>> ringing_;
   std::minstd_rand reconnect_jitter_;  // Drain's delays; seeded apart per shard and process.
   std::mt19937_64 device_ids_;         // Random parts of the sessions' device ids.

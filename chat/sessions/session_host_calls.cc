@@ -53,19 +53,21 @@ void SessionHost::HandleCall(Session& session, ClientRequest& request) {
 }
 
 void SessionHost::OnCallNote(const CallNote& note) {
+  for (int64_t user : note.users) OnCallNoteFor(user, note);
+}
+
+void SessionHost::OnCallNoteFor(int64_t user, const CallNote& note) {
   if (note.device == 0 && note.track == CallTrack::kRing) {
-    ringing_[note.user].push_back(
+    ringing_[user].push_back(
         Ringing{.call = note.call,
+                .conv = note.conv,
                 .json = note.json,
                 .until_ms = clock_.MonotonicMs() + int64_t{config_.call_ring_timeout_s} * 1000});
   } else if (note.device == 0 && note.track == CallTrack::kStopRing) {
-    if (auto rings = ringing_.find(note.user); rings != ringing_.end()) {
-      std::erase_if(rings->second, [&](const Ringing& ring) { return ring.call == note.call; });
-      if (rings->second.empty()) ringing_.erase(rings);
-    }
+    ForgetRings(user, [&](const Ringing& ring) { return ring.call == note.call; });
   }
   static const std::vector<Session*> kNobody;
-  auto sessions = by_user_.find(note.user);
+  auto sessions = by_user_.find(user);
   const std::vector<Session*>& targets = sessions == by_user_.end() ? kNobody : sessions->second;
   bool rang = false, found = false;
   for (Session* session : targets) {
@@ -97,13 +99,20 @@ void SessionHost::OnCallNote(const CallNote& note) {
   // as it would have from the close (a note for one device comes to its node and shard only).
   if (note.track == CallTrack::kIn && note.device != 0 && !found) {
     (void)calls_.Send(CallRequest{
-        .op = CallOp::kDropped, .from = CallDevice{note.user, note.device}, .call = note.call});
+        .op = CallOp::kDropped, .from = CallDevice{user, note.device}, .call = note.call});
   }
   // The caller hears that the callee's phone rings (once per user: the holder counts).
   if (rang) {
     (void)calls_.Send(
-        CallRequest{.op = CallOp::kRinging, .from = CallDevice{note.user, 0}, .call = note.call});
+        CallRequest{.op = CallOp::kRinging, .from = CallDevice{user, 0}, .call = note.call});
   }
+}
+
+void SessionHost::ForgetRings(int64_t user, const std::function<bool(const Ringing&)>& which) {
+  auto rings = ringing_.find(user);
+  if (rings == ringing_.end()) return;
+  std::erase_if(rings->second, which);
+  if (rings->second.empty()) ringing_.erase(rings);
 }
 
 void SessionHost::DropCalls(Session& session) {

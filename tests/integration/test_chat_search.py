@@ -80,6 +80,23 @@ def test_finds_by_word_with_snippet_segments(shared_server, api):
     assert seqs(found(api, b, "quick caps")) == []
 
 
+def test_private_use_characters_are_text_and_forge_no_match(shared_server, api):
+    """Issue 44 item 11: the highlight was marked in the text by U+E000/U+E001, which a body may
+    hold, so a sender could make any words come back as a match, and those characters vanished.
+    Matches are positions now: the body's characters come back as they are."""
+    a, b, conv = api.direct_pair("pu")
+    forged = "the needle: look \ue000forged\ue001 here, and \ue001stray\ue000 marks"
+    acks = send_all(shared_server.port, a, conv, [forged])
+    answer = found(api, b, "needle")
+    assert seqs(answer) == [acks[0]["seq"]], answer
+    snippet = answer["results"][0]["snippet"]
+    assert "".join(s["text"] for s in snippet) == forged, snippet
+    assert [s["text"] for s in snippet if s["match"]] == ["needle"], snippet
+    # Another real match in the same body is the only segment marked.
+    other = found(api, b, "look")
+    assert [s["text"] for s in other["results"][0]["snippet"] if s["match"]] == ["look"], other
+
+
 def test_ranked_then_newest(shared_server, api):
     a, b, conv = api.direct_pair("sr")
     acks = send_all(shared_server.port, a, conv, [

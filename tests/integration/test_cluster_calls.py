@@ -120,3 +120,43 @@ def test_the_holder_node_killed_ends_the_call_for_the_other_nodes(cluster_factor
             await close_all([ca, cb])
 
     run_async(go(), 60)
+
+
+def test_a_removal_and_a_block_made_on_another_node_reach_the_holder(cluster_factory):
+    """Issue 44 item 10 across nodes: the call is held on node 1; the removal and the block are
+    made through node 2, whose store change reaches the holder by Redis (the `M` publication; the
+    blocker's busy mark naming the call)."""
+    cluster = cluster_factory(2, flags=FLAGS)
+    api = Api(cluster.port(1))
+    alice, bob, carol = api.new_users(3, "xaccess")
+    group = api.group(alice, [bob, carol], "removed elsewhere")
+    conv = api.direct(alice, bob)
+
+    async def go():
+        ca = await ChatConn.connect(cluster.port(0), alice.token, name="alice@n1")
+        cb = await ChatConn.connect(cluster.port(1), bob.token, name="bob@n2")
+        cc = await ChatConn.connect(cluster.port(1), carol.token, name="carol@n2")
+        conns = [ca, cb, cc]
+        try:
+            call = await invite(ca, group)
+            await cc.wait_type("call_ring", call=call)
+            assert api.remove_member(alice, group, carol).status == 200
+            stop = await cc.wait_type("call_stop_ringing", call=call)
+            assert stop["reason"] == "removed", stop
+            refused = await ask(cc, "call_accept", call=call)
+            assert refused["code"] == "forbidden", refused
+            await ask(ca, "call_cancel", call=call)
+
+            call = await invite(ca, conv)
+            await cb.wait_type("call_ring", call=call)
+            assert (await ask(cb, "call_accept", call=call))["type"] == "call_ack"
+            api.ok("POST", "/api/blocks", {"user": alice.id}, token=bob.token, expect=201)
+            for conn in (ca, cb):
+                ended = await conn.wait_type("call_ended", call=call)
+                assert ended["reason"] == "blocked", ended
+            body = (await record_of(api, bob, conv, call))["body"]
+            assert body["reason"] == "blocked" and body["outcome"] == "completed", body
+        finally:
+            await close_all(conns)
+
+    run_async(go(), 60)

@@ -230,7 +230,8 @@
  * @property {{user: number, device: number}} ice_restart an ICE restart offered to that device
  * @property {{outcome: string | null, reason: CallEndReason, duration_ms: number,
  *     stopped: string | null}} ended `stopped`: why a ring stopped (`call_stop_ringing`'s
- *     `reason`: `answered` or `declined` on another device, `timeout`, or the outcome)
+ *     `reason`: `answered` or `declined` on another device, `timeout`, `removed` from the group,
+ *     `blocked`, or the outcome)
  * @property {{code: string, message: string}} error a WebRTC step failed
  */
 

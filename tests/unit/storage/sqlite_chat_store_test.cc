@@ -157,6 +157,66 @@ TEST_F(SqliteChatStoreTest, ResendsAreFoundBeforeAndAfterTheirCidsAreMerged) {
   EXPECT_EQ(*missing, 0);
 }
 
+// Issue 44: a block ends a 1:1's call and a removal may take its caller from the group, and
+// either made the store refuse the call's record (PROTOCOL.md: every call ends with one). A
+// record is the server's account of a call that was allowed when it began: taken, while a send
+// is still refused.
+TEST_F(SqliteChatStoreTest, ACallsRecordIsTakenAfterABlockOrTheCallersRemoval) {
+  auto record = [&](int64_t conv, int64_t caller, const std::string& cid) {
+    auto r = Await<AppendOutcome>([&](auto reply) {
+      store_->Append({.conv = conv,
+                      .sender = caller,
+                      .cid = cid,
+                      .kind = "call",
+                      .body = "{\"call\":\"x\"}",
+                      .ts = 10},
+                     std::move(reply));
+    });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : AppendOutcome{};
+  };
+  const int64_t direct = Create(alice_, {bob_}, false).conversation.id;
+  auto block = Await<Denial>(
+      [&](auto reply) { store_->SetBlock(bob_, alice_, true, 10, std::move(reply)); });
+  ASSERT_TRUE(block.ok() && *block == Denial::kNone);
+  EXPECT_EQ(Append(direct, alice_, "after the block").denial, Denial::kForbidden);
+  const AppendOutcome kept = record(direct, alice_, "call:1");
+  EXPECT_EQ(kept.denial, Denial::kNone);
+  EXPECT_EQ(kept.message.seq, 1);
+
+  const int64_t group = Create(alice_, {bob_, carol_}, true).conversation.id;
+  auto removed = Await<MembershipOutcome>(
+      [&](auto reply) { store_->RemoveMember(group, carol_, carol_, 20, std::move(reply)); });
+  ASSERT_TRUE(removed.ok() && removed->denial == Denial::kNone);
+  EXPECT_EQ(Append(group, carol_, "after leaving").denial, Denial::kForbidden);
+  EXPECT_EQ(record(group, carol_, "call:2").denial, Denial::kNone);
+  EXPECT_EQ(record(999999, alice_, "call:3").denial, Denial::kForbidden);  // No such conversation.
+}
+
+// Issue 44: a group call rings at most --call-ring-max members (those delivered to most recently
+// first); an accept's check reads no list at all.
+TEST_F(SqliteChatStoreTest, CallPeersAreCappedMostRecentlyDeliveredFirst) {
+  const int64_t dan = User("dan"), eve = User("eve");
+  const int64_t group = Create(alice_, {bob_, carol_, dan, eve}, true).conversation.id;
+  Append(group, alice_, "m1");
+  Append(group, dan, "m2");  // Dan's own send moves his delivered watermark.
+  auto peers = [&](int64_t user, uint32_t max) {
+    auto r = Await<CallPeers>(
+        [&](auto reply) { store_->FindCallPeers(group, user, max, std::move(reply)); });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : CallPeers{};
+  };
+  const CallPeers two = peers(alice_, 2);
+  EXPECT_EQ(two.denial, Denial::kNone);
+  EXPECT_TRUE(two.group);
+  EXPECT_EQ(two.others, (std::vector<int64_t>{dan, bob_}));
+  EXPECT_EQ(peers(alice_, 10).others.size(), 4u);
+  const CallPeers check = peers(eve, 0);
+  EXPECT_EQ(check.denial, Denial::kNone);
+  EXPECT_TRUE(check.others.empty());
+  EXPECT_EQ(peers(User("stranger"), 0).denial, Denial::kForbidden);
+}
+
 TEST_F(SqliteChatStoreTest, WatermarksOnlyMoveForwardAndNeverPastLastSeq) {
   int64_t conv = Create(alice_, {bob_}, false).conversation.id;
   for (int i = 0; i < 5; ++i) Append(conv, alice_, "m" + std::to_string(i));

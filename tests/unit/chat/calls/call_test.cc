@@ -180,11 +180,98 @@ TEST(CallTest, ACallerLostBeforeAnAnswerFails) {
   EXPECT_TRUE(Has(out, Kind::kStopRinging, 2, std::nullopt, kAlice));
 }
 
+// Issue 44: a member removed from the group stops ringing and is put out of the call (the holder
+// also refuses her accept and rejoin after asking the store).
+TEST(CallTest, ARemovedMemberStopsRingingAndLeavesTheCall) {
+  std::vector<CallSignal> out;
+  Call call(9, 200, CallKind::kAudio, true, kAlice, {2, 3, 4}, 0, kOptions, out);
+  out.clear();
+  call.Remove(4, 500, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].kind, Kind::kStopRinging);
+  EXPECT_EQ(out[0].to, 4);
+  EXPECT_EQ(out[0].reason, CallEndReason::kRemoved);
+  EXPECT_FALSE(call.ringing(4));
+  EXPECT_FALSE(call.ended());
+  ASSERT_EQ(call.Accept(kBobPhone, 1'000, out), Call::Refusal::kNone);
+  ASSERT_EQ(call.Accept(kCarol, 2'000, out), Call::Refusal::kNone);
+
+  out.clear();
+  call.Remove(3, 3'000, out);
+  EXPECT_TRUE(Has(out, Kind::kLeft, 1, 10, kCarol));
+  EXPECT_TRUE(Has(out, Kind::kLeft, 2, 20, kCarol));
+  EXPECT_TRUE(Has(out, Kind::kEnded, 3, 30, kCarol));  // Out of it, and told why.
+  EXPECT_TRUE(std::any_of(out.begin(), out.end(), [](const CallSignal& s) {
+    return s.kind == Kind::kEnded && s.reason == CallEndReason::kRemoved;
+  }));
+  EXPECT_FALSE(call.ended());
+  EXPECT_FALSE(call.MayRelay(kAlice, kCarol));
+  EXPECT_EQ(call.MayRejoin(kCarol), Call::Refusal::kNotJoined);
+
+  out.clear();
+  call.Remove(2, 4'000, out);  // Alone with the caller: over.
+  EXPECT_EQ(call.outcome(), CallOutcome::kCompleted);
+  EXPECT_EQ(call.end_reason(), CallEndReason::kRemoved);
+  EXPECT_TRUE(Has(out, Kind::kEnded, 1, 10, CallDevice{}));
+}
+
+TEST(CallTest, ACallerRemovedBeforeAnAnswerCancelsTheCall) {
+  std::vector<CallSignal> out;
+  Call call(9, 200, CallKind::kAudio, true, kAlice, {2, 3}, 0, kOptions, out);
+  out.clear();
+  call.Remove(1, 1'000, out);
+  EXPECT_EQ(call.outcome(), CallOutcome::kCancelled);
+  EXPECT_EQ(Count(out, Kind::kStopRinging), 2u);
+  EXPECT_TRUE(Has(out, Kind::kEnded, 1, 10, kAlice));
+  for (const CallSignal& signal : out) EXPECT_EQ(signal.reason, CallEndReason::kRemoved);
+}
+
+// Issue 44: a group rings at most --call-ring-max members; the others may join unrung, before an
+// answer too. A 1:1 takes its callee alone.
+TEST(CallTest, AMemberTheGroupCallDidNotRingMayJoinIt) {
+  std::vector<CallSignal> out;
+  Call call(9, 200, CallKind::kAudio, true, kAlice, {2}, 0, kOptions, out);
+  EXPECT_EQ(call.MayAccept(kCarol), Call::Refusal::kNone);
+  ASSERT_EQ(call.Accept(kCarol, 1'000, out), Call::Refusal::kNone);
+  EXPECT_TRUE(Has(out, Kind::kJoined, 1, 10, kCarol));
+  EXPECT_TRUE(call.ringing(2));  // Bob still rings.
+
+  Call one(5, 100, CallKind::kAudio, false, kAlice, {2}, 0, kOptions, out);
+  EXPECT_EQ(one.MayAccept(kCarol), Call::Refusal::kNotInvited);
+  EXPECT_EQ(one.Accept(kCarol, 1'000, out), Call::Refusal::kNotInvited);
+}
+
+// Issue 44: a block between a 1:1's members ends its call at once, for both, with the reason.
+TEST(CallTest, ABlockEndsACallAtOnceForBoth) {
+  std::vector<CallSignal> out;
+  Call ringing(5, 100, CallKind::kAudio, false, kAlice, {2}, 0, kOptions, out);
+  out.clear();
+  ringing.EndBy(CallEndReason::kBlocked, 1'000, out);
+  EXPECT_EQ(ringing.outcome(), CallOutcome::kCancelled);
+  EXPECT_EQ(ringing.end_reason(), CallEndReason::kBlocked);
+  EXPECT_TRUE(Has(out, Kind::kStopRinging, 2, std::nullopt, kAlice));
+  EXPECT_TRUE(Has(out, Kind::kEnded, 1, 10, CallDevice{}));
+  for (const CallSignal& signal : out) EXPECT_EQ(signal.reason, CallEndReason::kBlocked);
+
+  Call answered(6, 100, CallKind::kAudio, false, kAlice, {2}, 0, kOptions, out);
+  ASSERT_EQ(answered.Accept(kBobPhone, 1'000, out), Call::Refusal::kNone);
+  out.clear();
+  answered.EndBy(CallEndReason::kBlocked, 5'000, out);
+  EXPECT_EQ(answered.outcome(), CallOutcome::kCompleted);
+  EXPECT_EQ(answered.duration_ms(), 4'000);
+  EXPECT_TRUE(Has(out, Kind::kEnded, 1, 10, CallDevice{}));
+  EXPECT_TRUE(Has(out, Kind::kEnded, 2, 20, CallDevice{}));
+  EXPECT_FALSE(answered.MayRelay(kAlice, kBobPhone));
+}
+
 TEST(CallTest, NamesAreTheWireNames) {
   EXPECT_EQ(CallKindName(CallKind::kVideo), "video");
   EXPECT_EQ(CallKindName(CallKind::kAudio), "audio");
   EXPECT_EQ(CallOutcomeName(CallOutcome::kMissed), "missed");
   EXPECT_EQ(CallOutcomeName(CallOutcome::kCompleted), "completed");
+  EXPECT_EQ(CallEndReasonName(CallEndReason::kBlocked), "blocked");
+  EXPECT_EQ(CallEndReasonName(CallEndReason::kRemoved), "removed");
+  EXPECT_EQ(CallEndReasonName(CallEndReason::kNone), "");
 }
 
 }  // namespace

@@ -327,15 +327,18 @@ TEST(ClusterLinkTest, AttachmentsCrossNodes) {
 // Calls (docs/cluster.md, "Calls"): a note for devices on every node, a request for the node
 // that holds the call; their strings by length, so any bytes pass.
 TEST(ClusterLinkTest, CallNotesAndRequestsRoundTrip) {
-  const CallNote note{.user = 7,
+  // A ring names every user it rings: one publication for them all.
+  const CallNote note{.users = {7, 8, 1000},
                       .device = 0x1234500,
                       .except_device = 99,
                       .track = CallTrack::kRing,
+                      .conv = 42,
                       .call = "00000000000000ab/1/n-1",
                       .json = "{\"type\":\"call_ring\"}\n\n"};
   auto decoded = ClusterLink::DecodeCallNote(ClusterLink::EncodeCallNote(note));
   ASSERT_TRUE(decoded.has_value());
-  EXPECT_EQ(decoded->user, 7);
+  EXPECT_EQ(decoded->users, note.users);
+  EXPECT_EQ(decoded->conv, 42);
   EXPECT_EQ(decoded->device, note.device);
   EXPECT_EQ(decoded->except_device, 99u);
   EXPECT_EQ(decoded->track, CallTrack::kRing);
@@ -365,7 +368,10 @@ TEST(ClusterLinkTest, CallNotesAndRequestsRoundTrip) {
   EXPECT_EQ(back->signal_json, request.signal_json);
   EXPECT_EQ(back->node, "n-2");
 
-  EXPECT_FALSE(ClusterLink::DecodeCallNote("C 1 2 3 9 5\nab"));  // Track out of range.
+  EXPECT_FALSE(ClusterLink::DecodeCallNote("C 2 3 9 4 1 1 7\nab"));       // Track out of range.
+  EXPECT_FALSE(ClusterLink::DecodeCallNote("C 2 3 1 4 1 0\nab"));         // Nobody to tell.
+  EXPECT_FALSE(ClusterLink::DecodeCallNote("C 2 3 1 4 1 3 7\nab"));       // Fewer users than said.
+  EXPECT_FALSE(ClusterLink::DecodeCallNote("C 2 3 1 4 1 999999 7\nab"));  // More than could fit.
   EXPECT_FALSE(ClusterLink::DecodeCallRequest("K 1 2 3 4 5 6 0 1 99 0 0\nx"));  // Too short.
   EXPECT_FALSE(ClusterLink::DecodeCallRequest("K 99 2 3 4 5 6 0 0 0 0 0\n"));   // No such op.
 }
