@@ -117,7 +117,9 @@ def server_factory_module(ringcast_bin, tmp_path_factory):
     servers = []
 
     def make(*args):
-        srv = RingcastServer(ringcast_bin, args, log_dir=tmp_path_factory.mktemp("deflate"),
+        # --echo: /echo is the route most of these tests compress on.
+        srv = RingcastServer(ringcast_bin, ("--echo", *args),
+                             log_dir=tmp_path_factory.mktemp("deflate"),
                              name=f"deflate{len(servers)}")
         servers.append(srv)
         srv.start()
