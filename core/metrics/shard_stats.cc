@@ -79,6 +79,14 @@ void ShardStats::Collect(MetricSet& out, uint32_t shard, const LoopFigures& loop
               {{"direction", "in"}, {"form", "raw"}});
   out.Counter("ringcast_ws_deflate_bytes_total", "", double(deflate_in_bytes),
               {{"direction", "in"}, {"form", "compressed"}});
+  out.Counter("ringcast_ws_deflate_too_big_total",
+              "Compressed messages received that inflate past their route's bound or "
+              "--max-message-size (closed 1009)",
+              double(deflate_too_big));
+  out.Counter("ringcast_ws_deflate_too_big_bytes_total",
+              "Bytes inflated from those messages before inflation stopped (at most the bound "
+              "+ 1 each)",
+              double(deflate_too_big_raw_bytes));
   out.Counter("ringcast_ws_deflate_deliveries_total",
               "Compressed frames queued to clients (one per recipient)",
               double(deflate_deliveries));

@@ -35,7 +35,8 @@ void RegisterNetFlags(FlagRegistry& flags, NetOptions* options) {
       {"tls-port", &options->tls_port,
        "TCP port for TLS, beside --port's cleartext (with --tls-cert)", CLI::Range(1, 65535)},
       {"max-message-size", &options->max_message_size,
-       "Largest WebSocket message accepted, bytes (larger: close 1009)",
+       "Largest WebSocket message accepted, bytes (larger: close 1009); a compressed one's "
+       "inflated size, which a route may bound lower (/ws, /stomp: what a request can be)",
        CLI::Range(uint64_t{1}, uint64_t{1} << 31)},
       {"max-outbound-bytes", &options->max_outbound_bytes,
        "Queued unsent bytes per connection before it is cut off (close 1008)",
