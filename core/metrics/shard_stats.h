@@ -17,7 +17,9 @@ namespace ringcast {
 
 struct ShardStats {
   uint64_t accepted = 0;
-  uint64_t bytes_received = 0;  // Socket bytes, HTTP and WebSocket.
+  uint64_t refused_max_connections = 0;  // Closed at accept: --max-connections was reached.
+  uint64_t refused_per_address = 0;      // Refused: --max-conns-per-ip (address_admission.h).
+  uint64_t bytes_received = 0;           // Socket bytes, HTTP and WebSocket.
   uint64_t bytes_sent = 0;
   uint64_t messages_received = 0;       // WebSocket data messages.
   uint64_t message_bytes_received = 0;  // Their payloads.

@@ -65,10 +65,17 @@ void RegisterNetFlags(FlagRegistry& flags, NetOptions* options) {
        CLI::Range(8, 32768)},
       {"direct-descriptors", &options->direct_descriptors,
        "Accept into io_uring direct descriptors, not limited by the process fd table"},
-      {"fixed-fd-install", &options->fixed_fd_install,
-       "With direct descriptors, learn a client's address with "
-       "IORING_OP_FIXED_FD_INSTALL where the kernel has it (6.8+); off: accept with "
-       "the address, as on older kernels"},
+      {"max-conns-per-ip", &options->max_conns_per_ip,
+       "Connections one client address may hold at once on this node, whatever their route "
+       "(WebSocket, SSE, downloads, TLS handshakes in progress), counted at accept: past it a "
+       "connection is answered 429 (TLS: closed) at once. Behind a --trusted-proxies proxy, "
+       "the chat's sessions per forwarded address are held to it instead",
+       CLI::Range(1, 1 << 24)},
+      {"ipv6-prefix", &options->ipv6_prefix,
+       "Prefix length of the IPv6 network that the per-address limits (--max-conns-per-ip, "
+       "--login-rate-ip, --register-rate-ip) count as one address; IPv4-mapped addresses "
+       "count as their IPv4 address",
+       CLI::Range(1, 128)},
       {"ws-deflate", &options->ws_deflate,
        "Agree to WebSocket permessage-deflate (RFC 7692) with clients that offer it, always "
        "without context takeover (no zlib state per connection)"},

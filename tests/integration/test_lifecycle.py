@@ -13,9 +13,10 @@ import pytest
 from support import free_port, run_binary, http_get_status
 from wsraw import OP_BINARY, OP_PING, OP_PONG, OP_TEXT, RawConn, open_ws
 
-FLAGS = ["--host", "--port", "--threads", "--raw-channels", "--max-message-size",
+FLAGS = ["--host", "--port", "--threads", "--echo", "--raw-channels", "--max-message-size",
          "--max-outbound-bytes", "--idle-timeout", "--handshake-timeout", "--shutdown-timeout",
-         "--max-connections", "--max-header-bytes", "--recv-buffer-size", "--recv-buffers"]
+         "--max-connections", "--max-conns-per-ip", "--ipv6-prefix", "--max-header-bytes",
+         "--recv-buffer-size", "--recv-buffers"]
 
 DEFAULTS = {  # flag → accepted spellings of its default
     "--host": ["0.0.0.0"],
@@ -26,6 +27,8 @@ DEFAULTS = {  # flag → accepted spellings of its default
     "--handshake-timeout": ["10"],
     "--shutdown-timeout": ["5"],
     "--max-header-bytes": ["8192"],
+    "--max-conns-per-ip": ["1024"],
+    "--ipv6-prefix": ["64"],
 }
 
 
