@@ -68,8 +68,9 @@ void RegisterNetFlags(FlagRegistry& flags, NetOptions* options) {
       {"max-conns-per-ip", &options->max_conns_per_ip,
        "Connections one client address may hold at once on this node, whatever their route "
        "(WebSocket, SSE, downloads, TLS handshakes in progress), counted at accept: past it a "
-       "connection is answered 429 (TLS: closed) at once. Behind a --trusted-proxies proxy, "
-       "the chat's sessions per forwarded address are held to it instead",
+       "connection is answered 429 (TLS: closed) at once. A --trusted-proxies peer's are not "
+       "counted there; the chat's sessions (/ws, STOMP, SSE) are held to it per client address "
+       "too, the forwarded one behind such a proxy",
        CLI::Range(1, 1 << 24)},
       {"ipv6-prefix", &options->ipv6_prefix,
        "Prefix length of the IPv6 network that the per-address limits (--max-conns-per-ip, "
