@@ -74,7 +74,10 @@ void AddressAdmission::Decide(uint32_t slot, uint32_t generation, const IpAddres
   ++stats_.refused_per_address;
   if (reactor_.WarnAllowed()) {
     std::string who = key.ToString();
-    if (!key.is_v4()) who += "/" + std::to_string(config_.ipv6_prefix);
+    if (!key.is_v4()) {  // Appended piece by piece: GCC 12 at -O3 misjudges "/" + string.
+      who.push_back('/');
+      who.append(std::to_string(config_.ipv6_prefix));
+    }
     RC_LOG(kWarn, "shard %u: refused a connection from %s: --max-conns-per-ip (%u) reached",
            reactor_.id(), who.c_str(), config_.max_conns_per_ip);
   }
