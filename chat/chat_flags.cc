@@ -61,10 +61,6 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
        CLI::Range(1, 86400)},
       {"max-conns-per-user", &options->max_conns_per_user,
        "Chat connections one user may hold at once, over all shards", CLI::Range(1, 100000)},
-      {"max-conns-per-ip", &options->max_conns_per_ip,
-       "Chat WebSocket connections one client address may hold at once on this node (the "
-       "address a --trusted-proxies proxy forwards); past it the upgrade is answered 429",
-       CLI::Range(1, 1 << 24)},
       {"gap-fill-delay-ms", &options->gap_fill_delay_ms,
        "How long a conversation waits for a missing message (from Redis in cluster mode, or "
        "a commit whose answer was lost) before reading it from the store",

@@ -36,7 +36,6 @@ struct ChatOptions {
   uint32_t max_reactions = 20;
   std::string files_dir;  // Uploaded files; empty: <data_dir>/files. Shared by a cluster's nodes.
   uint32_t max_conns_per_user = 16;
-  uint32_t max_conns_per_ip = 1024;  // Chat WebSocket connections per client address, per node.
   uint32_t gap_fill_delay_ms = 100;
   std::string admin_token;  // Operator routes; empty: refused.
   uint32_t msg_rate = 100;  // Requests per second per connection; burst twice that.

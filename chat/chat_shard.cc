@@ -74,6 +74,10 @@ std::string ChatShard::AccessLogUser(const Connection& conn) const {
   return sessions_.UserOf(conn);
 }
 
+uint64_t ChatShard::MaxMessageSize() const {
+  return RequestLimits{.max_body = service_.config().max_chat_body}.max_request_bytes();
+}
+
 void ChatShard::CollectMetrics(MetricSet& out) const {
   metrics_.Collect(out, sessions_.session_count(), users_.online_count(), calls_.size());
   const size_t over_http = sse_.streamed() + sse_.polled();

@@ -66,6 +66,8 @@ class ChatShard final : public Application, public WebSocketHandler {
   void OnDrain(Connection& conn) override;
   void OnClose(Connection& conn) override;
   std::string AccessLogUser(const Connection& conn) const override;
+  // The longest chat request (RequestLimits::max_request_bytes under --max-chat-body).
+  uint64_t MaxMessageSize() const override;
   void CollectMetrics(MetricSet& out) const override;
 
   // The roles, for the mail that reaches this shard.

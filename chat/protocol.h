@@ -83,6 +83,15 @@ struct RequestLimits {
   static constexpr size_t kMaxCallSignal = 64 * 1024;
   // A call's id as clients echo it (calls/call_id.h makes them far shorter).
   static constexpr size_t kMaxCallId = 128;
+  // A request's JSON text besides its body: every other field at its bound (a call_signal's
+  // 64 KiB, a sync's 1,000 conversations at 43 bytes each, a token's 4 KiB...), with room left.
+  static constexpr size_t kMaxEnvelope = 128 * 1024;
+
+  // The longest request a session can accept, bytes of JSON text: a body of max_body bytes, each
+  // written as \u00XX (six bytes, the most JSON spends on one byte), and the envelope. A longer
+  // one cannot parse into a request the session would take: the /ws route inflates a compressed
+  // message no further (ChatShard::MaxMessageSize).
+  size_t max_request_bytes() const { return 6 * max_body + kMaxEnvelope; }
 };
 
 // A refused request: `message` names the fault for the client; the request's cid is echoed

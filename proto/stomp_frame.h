@@ -76,6 +76,14 @@ struct Frame {
 struct Limits {
   size_t max_header_bytes = 8192;  // The command line, the headers and the blank line.
   size_t max_body_bytes = 65536;
+
+  // Heart-beat EOLs that may travel with a frame in one WebSocket message, bytes.
+  static constexpr size_t kEolRoom = 1024;
+  // The largest WebSocket message that carries one frame: its head, its body, its NUL, and
+  // heart-beat EOLs around it. STOMP over WebSocket sends a frame per message.
+  size_t max_frame_message_bytes() const {
+    return max_header_bytes + max_body_bytes + 1 + kEolRoom;
+  }
 };
 
 enum class Status : uint8_t { kOk, kNeedMore, kError };

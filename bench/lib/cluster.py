@@ -52,7 +52,7 @@ import layout
 import machine
 import pg
 import placement
-from servers import Server, Target, wait_tool
+from servers import BENCH_CONNS_PER_IP, Server, Target, wait_tool
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
@@ -125,7 +125,8 @@ def node_target(server_bin: pathlib.Path, lay: layout.Layout, k: int) -> Target:
     cpus = lay.cpus(f"node{k + 1}") or lay.first(f"node{k + 1}")
     threads = lay.cores_of(f"node{k + 1}")
     return Target("node", f"{shlex.quote(str(server_bin))} --host 127.0.0.1 --port {{port}} "
-                          f"--threads {threads} --no-pin-threads", cpus, threads, "ours",
+                          f"--threads {threads} --no-pin-threads --echo "
+                          f"--max-conns-per-ip {BENCH_CONNS_PER_IP}", cpus, threads, "ours",
                   note=f"ringcast node, {threads} shard(s), pinned to CPUs {cpus}")
 
 

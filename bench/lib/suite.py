@@ -37,7 +37,7 @@ import machine
 import pg
 import placement
 import plan
-from servers import Server, Target, free_port, wait_tool
+from servers import BENCH_CONNS_PER_IP, Server, Target, free_port, wait_tool
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 BUILD = REPO / "build" / "release"
@@ -62,9 +62,13 @@ def log(msg: str) -> None:
 
 # -- targets ---------------------------------------------------------------------------------
 
+
 def our_targets(shards2: bool, server_bin: pathlib.Path = SERVER_BIN,
                 shards_n: int = 0) -> list[Target]:
-    base = f"{shlex.quote(str(server_bin))} --host 127.0.0.1 --port {{port}} --raw-channels"
+    # The unauthenticated routes the cases drive (/echo, /raw/), and every connection of the
+    # load tool from one address (idle38k holds 19,000 per source address).
+    base = (f"{shlex.quote(str(server_bin))} --host 127.0.0.1 --port {{port}} --raw-channels "
+            f"--echo --max-conns-per-ip {BENCH_CONNS_PER_IP}")
     targets = [Target("ours", f"{base} --threads 1 --no-pin-threads", SERVER_CPU, 1, "ours",
                       note=f"ringcast, 1 shard, pinned to CPU {SERVER_CPU}; load tool on CPU "
                            f"{TOOL_CPU}")]

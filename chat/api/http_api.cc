@@ -311,11 +311,13 @@ void HttpApi::HandleRegister(HttpExchange& exchange) {
   shard_.PeerAddress(exchange.connection(), [this, deferred, credentials,
                                              forwarded = std::move(forwarded)](std::string peer) {
     std::string address = ClientAddress(peer, forwarded, config_.trusted_proxies);
-    CountAttempt("register:ip:" + (address.empty() ? "?" : address), config_.register_rate_ip,
-                 [deferred, credentials = std::move(credentials)](HttpApi& self,
-                                                                  int64_t retry_after) mutable {
-                   self.ContinueRegister(deferred, std::move(credentials), retry_after);
-                 });
+    CountAttempt(
+        "register:ip:" + (address.empty() ? "?" : AddressLimitKey(address, config_.ipv6_prefix)),
+        config_.register_rate_ip,
+        [deferred, credentials = std::move(credentials)](HttpApi& self,
+                                                         int64_t retry_after) mutable {
+          self.ContinueRegister(deferred, std::move(credentials), retry_after);
+        });
   });
 }
 

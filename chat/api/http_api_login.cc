@@ -58,8 +58,9 @@ return n
 
 std::vector<HttpApi::LoginKey> HttpApi::LoginKeys(const std::string& username,
                                                   const std::string& address) const {
-  // An unknown address (never expected on TCP) shares one key: fail closed.
-  const std::string from = address.empty() ? "?" : address;
+  // An unknown address (never expected on TCP) shares one key: fail closed. IPv6 counts by its
+  // network (--ipv6-prefix).
+  const std::string from = address.empty() ? "?" : AddressLimitKey(address, config_.ipv6_prefix);
   const std::string name = Lowercase(username);
   return {
       {"login:fail:ip:" + from,

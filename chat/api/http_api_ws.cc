@@ -66,7 +66,9 @@ void HttpApi::AdmitAddress(Connection& conn, ForwardedHeaders forwarded,
                            storage::UniqueFunction<void(HttpApi&, std::string, bool)> then) {
   shard_.PeerAddress(conn, [this, then = std::make_shared<decltype(then)>(std::move(then)),
                             forwarded = std::move(forwarded)](std::string peer) mutable {
-    std::string address = ClientAddress(peer, forwarded, config_.trusted_proxies);
+    // Counted under its key: an IPv6 client by its network (--ipv6-prefix).
+    std::string address = AddressLimitKey(ClientAddress(peer, forwarded, config_.trusted_proxies),
+                                          config_.ipv6_prefix);
     // Unknown (never expected on TCP): one shared count. (push_back, not = "?": GCC 12's
     // -Wrestrict misreads the inlined literal assignment in a Release build.)
     if (address.empty()) address.push_back('?');

@@ -51,6 +51,9 @@ class StompGateway final : public WebSocketHandler {
   void OnDrain(Connection& conn) override;
   void OnClose(Connection& conn) override;
   std::string AccessLogUser(const Connection& conn) const override;
+  // A frame's bound (stomp::Limits::max_frame_message_bytes): a compressed message is inflated
+  // no further.
+  uint64_t MaxMessageSize() const override { return parser_.limits().max_frame_message_bytes(); }
 
   // Once a second: a CONNECT not received within --handshake-timeout ends its connection;
   // heart-beats go out, and silent clients are closed (StompTransport::Beat).

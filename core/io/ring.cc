@@ -27,7 +27,6 @@ void ForEachFeature(const RingFeatures& f, Visit visit) {
   visit(f.msg_ring, "msg_ring", true);
   visit(f.cqe_skip, "cqe_skip", true);
   visit(f.nodrop, "nodrop", false);
-  visit(f.fixed_fd_install, "fixed_fd_install", false);
   visit(f.send_zc, "send_zc", false);
 }
 
@@ -104,7 +103,6 @@ void Ring::Probe() {
   features_.async_cancel = has(IORING_OP_ASYNC_CANCEL);
   features_.msg_ring = has(IORING_OP_MSG_RING);
   features_.send_zc = has(IORING_OP_SEND_ZC);
-  features_.fixed_fd_install = has(kOpFixedFdInstall);
   features_.multishot_accept = features_.send_zc;
   features_.recv_multishot = features_.send_zc;
   features_.direct_accept = features_.send_zc;

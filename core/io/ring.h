@@ -13,9 +13,6 @@
 
 namespace ringcast {
 
-// IORING_OP_FIXED_FD_INSTALL (Linux 6.8): liburing 2.3 predates it, hence the raw number.
-inline constexpr uint8_t kOpFixedFdInstall = 54;
-
 // What the kernel offers, probed once per ring at setup (IORING_REGISTER_PROBE, 5.6, for the
 // opcodes; io_uring_params.features for the rest). Required() names what ringcast cannot run
 // without; the rest select a code path.
@@ -24,16 +21,15 @@ struct RingFeatures {
   bool defer_taskrun = false;
   bool coop_taskrun = false;
   // Opcodes used.
-  bool accept = false;            // IORING_OP_ACCEPT, 5.5.
-  bool recv = false;              // IORING_OP_RECV, 5.6.
-  bool send = false;              // IORING_OP_SEND, 5.6.
-  bool sendmsg = false;           // IORING_OP_SENDMSG, 5.3.
-  bool close = false;             // IORING_OP_CLOSE, 5.6 (direct descriptors: 5.15).
-  bool shutdown = false;          // IORING_OP_SHUTDOWN, 5.11.
-  bool async_cancel = false;      // IORING_OP_ASYNC_CANCEL, 5.5.
-  bool msg_ring = false;          // IORING_OP_MSG_RING, 5.18: cross-shard wakeups.
-  bool send_zc = false;           // IORING_OP_SEND_ZC, 6.0 (not used; see architecture.md).
-  bool fixed_fd_install = false;  // IORING_OP_FIXED_FD_INSTALL, 6.8: a direct fd's address.
+  bool accept = false;        // IORING_OP_ACCEPT, 5.5.
+  bool recv = false;          // IORING_OP_RECV, 5.6.
+  bool send = false;          // IORING_OP_SEND, 5.6.
+  bool sendmsg = false;       // IORING_OP_SENDMSG, 5.3.
+  bool close = false;         // IORING_OP_CLOSE, 5.6 (direct descriptors: 5.15).
+  bool shutdown = false;      // IORING_OP_SHUTDOWN, 5.11.
+  bool async_cancel = false;  // IORING_OP_ASYNC_CANCEL, 5.5.
+  bool msg_ring = false;      // IORING_OP_MSG_RING, 5.18: cross-shard wakeups.
+  bool send_zc = false;       // IORING_OP_SEND_ZC, 6.0 (not used; see architecture.md).
   // Ring features.
   bool cqe_skip = false;  // IORING_FEAT_CQE_SKIP (IOSQE_CQE_SKIP_SUCCESS), 5.17.
   bool nodrop = false;    // IORING_FEAT_NODROP, 5.5: completions are never lost on overflow.

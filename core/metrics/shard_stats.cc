@@ -8,6 +8,12 @@ void ShardStats::Collect(MetricSet& out, uint32_t shard, const LoopFigures& loop
   out.Gauge("ringcast_connections_open", "Connections open now (HTTP and WebSocket)",
             double(loop.open));
   out.Counter("ringcast_connections_accepted_total", "Connections accepted", double(accepted));
+  out.Counter("ringcast_connections_refused_total",
+              "Connections refused at accept: the shard's --max-connections reached (closed), or "
+              "the client address's --max-conns-per-ip (429, or closed on the TLS port)",
+              double(refused_max_connections), {{"reason", "max_connections"}});
+  out.Counter("ringcast_connections_refused_total", "", double(refused_per_address),
+              {{"reason", "per_address"}});
   for (size_t reason = 0; reason < closed.size(); ++reason) {
     for (const auto& [code, count] : closed[reason]) {
       const std::string code_label = code == 0      ? "none"
@@ -79,6 +85,14 @@ void ShardStats::Collect(MetricSet& out, uint32_t shard, const LoopFigures& loop
               {{"direction", "in"}, {"form", "raw"}});
   out.Counter("ringcast_ws_deflate_bytes_total", "", double(deflate_in_bytes),
               {{"direction", "in"}, {"form", "compressed"}});
+  out.Counter("ringcast_ws_deflate_too_big_total",
+              "Compressed messages received that inflate past their route's bound or "
+              "--max-message-size (closed 1009)",
+              double(deflate_too_big));
+  out.Counter("ringcast_ws_deflate_too_big_bytes_total",
+              "Bytes inflated from those messages before inflation stopped (at most the bound "
+              "+ 1 each)",
+              double(deflate_too_big_raw_bytes));
   out.Counter("ringcast_ws_deflate_deliveries_total",
               "Compressed frames queued to clients (one per recipient)",
               double(deflate_deliveries));

@@ -17,7 +17,9 @@ namespace ringcast {
 
 struct ShardStats {
   uint64_t accepted = 0;
-  uint64_t bytes_received = 0;  // Socket bytes, HTTP and WebSocket.
+  uint64_t refused_max_connections = 0;  // Closed at accept: --max-connections was reached.
+  uint64_t refused_per_address = 0;      // Refused: --max-conns-per-ip (address_admission.h).
+  uint64_t bytes_received = 0;           // Socket bytes, HTTP and WebSocket.
   uint64_t bytes_sent = 0;
   uint64_t messages_received = 0;       // WebSocket data messages.
   uint64_t message_bytes_received = 0;  // Their payloads.
@@ -30,15 +32,17 @@ struct ShardStats {
   uint64_t tls_handshakes = 0;
   uint64_t tls_handshake_failures = 0;
   // permessage-deflate (core/net/ws_compression.h).
-  uint64_t deflate_connections = 0;     // Upgrades that agreed to it.
-  uint64_t deflate_compressed = 0;      // Messages compressed (a fanned-out one once per form).
-  uint64_t deflate_incompressible = 0;  // ... tried, not smaller: sent as they are.
-  uint64_t deflate_out_raw_bytes = 0;   // Payload bytes of the compressed ones, before ...
-  uint64_t deflate_out_bytes = 0;       // ... and after.
-  uint64_t deflate_deliveries = 0;      // Compressed frames queued (one per recipient).
-  uint64_t deflate_inflated = 0;        // Compressed messages received and inflated.
-  uint64_t deflate_in_bytes = 0;        // Their payload bytes as received ...
-  uint64_t deflate_in_raw_bytes = 0;    // ... and inflated.
+  uint64_t deflate_connections = 0;        // Upgrades that agreed to it.
+  uint64_t deflate_compressed = 0;         // Messages compressed (a fanned-out one once per form).
+  uint64_t deflate_incompressible = 0;     // ... tried, not smaller: sent as they are.
+  uint64_t deflate_out_raw_bytes = 0;      // Payload bytes of the compressed ones, before ...
+  uint64_t deflate_out_bytes = 0;          // ... and after.
+  uint64_t deflate_deliveries = 0;         // Compressed frames queued (one per recipient).
+  uint64_t deflate_inflated = 0;           // Compressed messages received and inflated.
+  uint64_t deflate_in_bytes = 0;           // Their payload bytes as received ...
+  uint64_t deflate_in_raw_bytes = 0;       // ... and inflated.
+  uint64_t deflate_too_big = 0;            // Compressed messages inflating past their bound ...
+  uint64_t deflate_too_big_raw_bytes = 0;  // ... and the bytes inflated before it stopped.
   // Ended connections by reason and close code (0: no close frame).
   std::array<std::map<uint16_t, uint64_t>, kCloseReasons> closed;
   // Answered requests by route (a static label the application gave) and status.

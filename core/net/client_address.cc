@@ -4,11 +4,19 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 
 namespace ringcast {
 namespace {
 
 constexpr std::array<uint8_t, 12> kMappedPrefix = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+// Clears every bit of `address` from bit `prefix` (0..128) on: what is left names its network.
+void ClearHostBits(IpAddress& address, uint32_t prefix) {
+  for (uint32_t bit = prefix; bit < 128; ++bit) {
+    address.bytes[bit / 8] &= uint8_t(~(0x80u >> (bit % 8)));
+  }
+}
 
 std::string_view TrimSpaces(std::string_view text) {
   size_t begin = text.find_first_not_of(" \t");
@@ -104,6 +112,29 @@ std::string IpAddress::ToString() const {
   return text;
 }
 
+IpAddress IpAddress::LimitKey(uint32_t ipv6_prefix) const {
+  if (is_v4() || ipv6_prefix >= 128) return *this;
+  IpAddress key = *this;
+  ClearHostBits(key, ipv6_prefix);
+  return key;
+}
+
+size_t IpAddressHash::operator()(const IpAddress& address) const {
+  return std::hash<std::string_view>{}(
+      std::string_view(reinterpret_cast<const char*>(address.bytes.data()), address.bytes.size()));
+}
+
+std::string AddressLimitKey(std::string_view address, uint32_t ipv6_prefix) {
+  std::optional<IpAddress> parsed = IpAddress::Parse(address);
+  if (!parsed) return std::string(address);
+  std::string key = parsed->LimitKey(ipv6_prefix).ToString();
+  if (!parsed->is_v4()) {
+    key.push_back('/');
+    key.append(std::to_string(std::min<uint32_t>(ipv6_prefix, 128)));
+  }
+  return key;
+}
+
 std::optional<TrustedProxies> TrustedProxies::Parse(std::string_view list, std::string* error) {
   TrustedProxies trusted;
   if (TrimSpaces(list).empty()) return trusted;
@@ -136,9 +167,7 @@ std::optional<TrustedProxies> TrustedProxies::Parse(std::string_view list, std::
       }
     }
     Network network{*base, uint8_t(ipv6_text ? length : 96 + length)};
-    for (int bit = network.prefix; bit < 128; ++bit) {
-      network.base.bytes[bit / 8] &= uint8_t(~(0x80u >> (bit % 8)));
-    }
+    ClearHostBits(network.base, network.prefix);
     trusted.networks_.push_back(network);
   }
   return trusted;

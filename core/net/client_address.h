@@ -9,8 +9,10 @@
 // trusted proxy saw it; everything to its left came from that client and may be forged.
 //
 // Pure code, no I/O. The list is parsed once at start (ParseConfig: a bad entry exits 2) and is
-// immutable afterwards, read by every shard without synchronisation. Its users are the chat's
-// per-address limits (chat/api/http_api.cc): logins, registrations and WebSocket connections.
+// immutable afterwards, read by every shard without synchronisation. Its users are the engine's
+// count of connections per address at accept (address_admission.h: a trusted proxy's
+// connections are not counted there) and the chat's per-address limits (chat/api/http_api.cc):
+// logins, registrations and chat sessions. Every limit counts an address under its LimitKey.
 #pragma once
 
 #include <array>
@@ -37,8 +39,23 @@ struct IpAddress {
   // Canonical text: dotted quad for IPv4 (a mapped ::ffff:a.b.c.d too), RFC 5952 for IPv6. Two
   // spellings of one address give one string, so they share one rate-limit key.
   std::string ToString() const;
+  // The key the per-address limits count this address under (--ipv6-prefix): IPv4, and IPv4
+  // mapped into IPv6, as itself; any other IPv6 address as its network of `ipv6_prefix` bits
+  // (1..128), host bits cleared. One customer is given a whole /64 (RFC 6177) and may use any
+  // address in it, so counting single IPv6 addresses would let one client walk through every
+  // limit by changing the bits it owns.
+  IpAddress LimitKey(uint32_t ipv6_prefix) const;
   friend bool operator==(const IpAddress&, const IpAddress&) = default;
 };
+
+struct IpAddressHash {
+  size_t operator()(const IpAddress& address) const;
+};
+
+// LimitKey as text, for the keys the chat builds from a client address (ClientAddress's
+// answer): IPv4 as itself ("203.0.113.7"), IPv6 as its network ("2001:db8:1:2::/64"). Text that
+// is not an address ("" for an unknown peer) comes back unchanged.
+std::string AddressLimitKey(std::string_view address, uint32_t ipv6_prefix);
 
 // The --trusted-proxies list: addresses and networks (CIDR) whose requests may name the client.
 class TrustedProxies {

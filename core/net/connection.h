@@ -227,6 +227,12 @@ class WebSocketHandler {
   // instead of OnMessage (text, fragmented and spanning messages still go to OnMessage).
   virtual bool TakesMaskedBinary() const { return false; }
   virtual void OnMaskedBinary(Connection& /*conn*/, const ws::MaskedPayload& /*payload*/);
+  // The largest message this route can use, bytes. A compressed message (permessage-deflate) is
+  // inflated no further than this or --max-message-size, whichever is lower: past it the
+  // connection closes 1009, having spent at most that much inflating (a route that would
+  // refuse the message anyway gains nothing from the rest, and a small compressed message can
+  // inflate a thousandfold). Asked once per compressed message.
+  virtual uint64_t MaxMessageSize() const { return UINT64_MAX; }
   // A ping or pong frame arrived: the peer is alive (data messages go to OnMessage).
   virtual void OnHeartbeat(Connection& /*conn*/) {}
   // After NotifyWhenUncongested: the queue has drained below half the cap. Called once.

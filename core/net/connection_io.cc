@@ -81,6 +81,8 @@ void ConnectionTable::Flush() {
       // whose write side the late shutdown would then cut.
       io.shutdown_in_flight = true;
       conn.set_state(Connection::State::kDraining);
+      // Refused at accept (AddressAdmission), it has not been reading; now it reads to EOF.
+      if (!io.recv_armed && !io.body_paused) ArmRecv(conn);
     }
   }
   flush_list_.clear();

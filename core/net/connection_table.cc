@@ -18,7 +18,7 @@
 namespace ringcast {
 
 ConnectionTable::ConnectionTable(Reactor& reactor, const Config& config, ShardStats& stats)
-    : reactor_(reactor), config_(config), stats_(stats), peers_(reactor, *this) {
+    : reactor_(reactor), config_(config), stats_(stats), admission_(reactor, *this, config, stats) {
   reactor_.Register(Op::kAccept, &ConnectionTable::OnAcceptCqe, this);
   for (Op op : {Op::kRecv, Op::kSend, Op::kShutdownWrite}) {
     reactor_.Register(op, &ConnectionTable::OnConnCqe, this);
@@ -33,7 +33,7 @@ ConnectionTable::~ConnectionTable() {
   }
 }
 
-int ConnectionTable::Setup(bool access_log) {
+int ConnectionTable::Setup() {
   const uint32_t id = reactor_.id();
   if (config_.direct_descriptors) {
     // Each ring's fixed file table is independent of the process fd table (it is only capped by
@@ -48,8 +48,7 @@ int ConnectionTable::Setup(bool access_log) {
     }
   }
   const uint32_t listeners = tls_context_ != nullptr ? 2 : 1;
-  peers_.Choose(config_.direct_descriptors, config_.fixed_fd_install, reactor_.ring().features(),
-                access_log, listeners);
+  peers_.Choose(config_.direct_descriptors, listeners);
   ListenerOptions options{
       .reuse_port = true, .no_delay = true, .backlog = SOMAXCONN, .what = "--host, --port"};
   listeners_[kCleartext].fd = OpenListener(config_.host, config_.port, options);
@@ -132,13 +131,31 @@ void ConnectionTable::OnAccept(uint32_t tag, int32_t result, uint32_t flags) {
     return;
   }
   const bool stopping = reactor_.stopping();
-  Connection* conn = stopping ? nullptr : Open(result, listener == kTls);
+  Connection* conn = stopping ? nullptr : Open(result);
   // Read the address before re-arming: the next accept on this entry overwrites it.
   if (conn != nullptr && !addressed.empty()) peers_.Record(*conn, addressed[entry]);
   if (!more && !stopping) {
     addressed.empty() ? ArmAccepts(listener) : ArmAddressedAccept(listener, entry);
   }
-  if (conn == nullptr) CloseDescriptor(result);
+  if (conn == nullptr) return CloseDescriptor(result);
+  admission_.Admit(*conn, peers_.Peer(*conn), listener == kTls);
+}
+
+void ConnectionTable::Admitted(Connection& conn) {
+  if (admission_.tls(conn)) {
+    tls_sessions_[conn.slot()] =
+        std::make_unique<TlsSession>(tls_context_->NewSession(), TlsSession::Role::kServer);
+    ++stats_.tls_open;
+  }
+  ArmRecv(conn);
+}
+
+void ConnectionTable::Refuse(Connection& conn) {
+  if (admission_.tls(conn)) return Abort(conn);
+  HttpExchange::WriteError(conn, false, 429,
+                           "too many connections from this address (--max-conns-per-ip)");
+  // Read only once our answer and FIN are out (Flush), to learn of the client's EOF.
+  FinishAfterFlush(conn);
 }
 
 void ConnectionTable::OnTick() {
@@ -169,7 +186,7 @@ void ConnectionTable::StopAccepting() {
 
 // ---- Slots -----------------------------------------------------------------------------------
 
-Connection* ConnectionTable::Open(int fd, bool tls) {
+Connection* ConnectionTable::Open(int fd) {
   uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
@@ -179,6 +196,7 @@ Connection* ConnectionTable::Open(int fd, bool tls) {
     slots_.push_back(nullptr);
     generations_.push_back(0);
   } else {
+    ++stats_.refused_max_connections;
     if (reactor_.WarnAllowed()) {
       RC_LOG(kWarn, "shard %u: connection limit (%u) reached, refusing", reactor_.id(),
              config_.max_connections);
@@ -190,17 +208,11 @@ Connection* ConnectionTable::Open(int fd, bool tls) {
   if (tls_context_ != nullptr && tls_sessions_.size() < slots_.size()) {
     tls_sessions_.resize(slots_.size());  // Grows with slots_ (a new slot was just added).
   }
-  if (tls) {
-    tls_sessions_[slot] =
-        std::make_unique<TlsSession>(tls_context_->NewSession(), TlsSession::Role::kServer);
-    ++stats_.tls_open;
-  }
   slots_[slot] = conn;
   ++live_;
   ++stats_.accepted;
   conn->set_last_receive_tick(reactor_.now());
   ScheduleTimer(*conn, reactor_.now() + Reactor::SecondsToTicks(config_.handshake_timeout_s));
-  ArmRecv(*conn);
   return conn;
 }
 
@@ -222,6 +234,7 @@ void ConnectionTable::Release() {
     }
     if (access_log_) access_log_->OnRelease(slot, conn->generation());
     peers_.Forget(*conn);
+    admission_.Release(*conn);
     delete conn;
     slots_[slot] = nullptr;
     free_slots_.push_back(slot);
@@ -267,6 +280,9 @@ void ConnectionTable::Abort(Connection& conn) {
     return;
   }
   CloseDescriptor(conn.fd());
+  // Nothing in flight (a connection refused or closed before its admission armed a receive):
+  // no completion is coming to free the slot.
+  MaybeRelease(conn);
 }
 
 void ConnectionTable::Cancel(Op op, const Connection& conn) {

@@ -20,6 +20,7 @@
 
 #include "core/config.h"
 #include "core/metrics/shard_stats.h"
+#include "core/net/address_admission.h"
 #include "core/net/connection.h"
 #include "core/net/peer_addresses.h"
 #include "core/net/tls_session.h"
@@ -49,12 +50,13 @@ class ConnectionTable {
   void SetTls(TlsContext* tls) { tls_context_ = tls; }
   // The fixed file table, the peer-address source, the listeners and their first accepts.
   // Returns 0 or -errno with a message already logged.
-  int Setup(bool access_log);
+  int Setup();
 
   Connection* Find(ConnId id);
   size_t live() const { return live_; }
   PeerAddresses& peers() { return peers_; }
   const PeerAddresses& peers() const { return peers_; }
+  AddressAdmission& admission() { return admission_; }
   template <typename F>
   void ForEach(F&& f) {
     for (Connection* conn : slots_) {
@@ -84,6 +86,12 @@ class ConnectionTable {
   void Abort(Connection& conn);  // Close the socket now.
   void ScheduleTimer(Connection& conn, uint64_t deadline);
 
+  // --- For AddressAdmission: the end of a new connection's admission ------------------------
+  // Within --max-conns-per-ip: its TLS session (on the TLS listener), then its first receive.
+  void Admitted(Connection& conn);
+  // Past it: 429 and close (cleartext), or closed at once (TLS).
+  void Refuse(Connection& conn);
+
  private:
   // msghdr + iovecs for one in-flight sendmsg; pooled, one per sending connection.
   struct SendBatch {
@@ -107,7 +115,8 @@ class ConnectionTable {
   void EncryptQueued(Connection& conn);
   void OnSend(Connection& conn, int32_t result);
   void OnShutdownWrite(Connection& conn, int32_t result);
-  Connection* Open(int fd, bool tls);
+  // A slot and the request timer; nothing is read before admission_ admits it.
+  Connection* Open(int fd);
   // The connection's TLS session (tls_session.h), when it was accepted on --tls-port. Kept here
   // rather than in the Connection, so that a cleartext connection pays nothing for TLS.
   TlsSession* TlsOf(const Connection& conn) const {
@@ -129,6 +138,7 @@ class ConnectionTable {
   HttpDriver* http_ = nullptr;
   WsDriver* ws_ = nullptr;
   PeerAddresses peers_;
+  AddressAdmission admission_;
   TlsContext* tls_context_ = nullptr;
   struct Listening {
     int fd = -1;

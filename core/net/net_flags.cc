@@ -35,7 +35,8 @@ void RegisterNetFlags(FlagRegistry& flags, NetOptions* options) {
       {"tls-port", &options->tls_port,
        "TCP port for TLS, beside --port's cleartext (with --tls-cert)", CLI::Range(1, 65535)},
       {"max-message-size", &options->max_message_size,
-       "Largest WebSocket message accepted, bytes (larger: close 1009)",
+       "Largest WebSocket message accepted, bytes (larger: close 1009); a compressed one's "
+       "inflated size, which a route may bound lower (/ws, /stomp: what a request can be)",
        CLI::Range(uint64_t{1}, uint64_t{1} << 31)},
       {"max-outbound-bytes", &options->max_outbound_bytes,
        "Queued unsent bytes per connection before it is cut off (close 1008)",
@@ -64,10 +65,18 @@ void RegisterNetFlags(FlagRegistry& flags, NetOptions* options) {
        CLI::Range(8, 32768)},
       {"direct-descriptors", &options->direct_descriptors,
        "Accept into io_uring direct descriptors, not limited by the process fd table"},
-      {"fixed-fd-install", &options->fixed_fd_install,
-       "With direct descriptors, learn a client's address with "
-       "IORING_OP_FIXED_FD_INSTALL where the kernel has it (6.8+); off: accept with "
-       "the address, as on older kernels"},
+      {"max-conns-per-ip", &options->max_conns_per_ip,
+       "Connections one client address may hold at once on this node, whatever their route "
+       "(WebSocket, SSE, downloads, TLS handshakes in progress), counted at accept: past it a "
+       "connection is answered 429 (TLS: closed) at once. A --trusted-proxies peer's are not "
+       "counted there; the chat's sessions (/ws, STOMP, SSE) are held to it per client address "
+       "too, the forwarded one behind such a proxy",
+       CLI::Range(1, 1 << 24)},
+      {"ipv6-prefix", &options->ipv6_prefix,
+       "Prefix length of the IPv6 network that the per-address limits (--max-conns-per-ip, "
+       "--login-rate-ip, --register-rate-ip) count as one address; IPv4-mapped addresses "
+       "count as their IPv4 address",
+       CLI::Range(1, 128)},
       {"ws-deflate", &options->ws_deflate,
        "Agree to WebSocket permessage-deflate (RFC 7692) with clients that offer it, always "
        "without context takeover (no zlib state per connection)"},

@@ -28,9 +28,12 @@ struct NetOptions {
   uint32_t recv_buffer_size = 8192;
   uint32_t recv_buffers = 256;  // Per shard, power of two.
   bool direct_descriptors = true;
-  // Ask a direct descriptor's peer address with IORING_OP_FIXED_FD_INSTALL when the kernel has it
-  // (6.8); off: accept one connection per request with its address, as on older kernels.
-  bool fixed_fd_install = true;
+  // Connections one client address (its IpAddress::LimitKey) may hold at once on this node,
+  // whatever their route, counted at accept (core/net/address_admission.h); the chat's sessions
+  // per address are held to it too.
+  uint32_t max_conns_per_ip = 1024;
+  // The IPv6 network every per-address limit counts as one address (IpAddress::LimitKey).
+  uint32_t ipv6_prefix = 64;
   // TLS (docs/architecture.md, "TLS"): with a certificate and key, each shard also listens on
   // tls_port, beside the cleartext port.
   std::string tls_cert;

@@ -87,6 +87,9 @@ ws::InflateStatus WsCompression::Inflate(std::span<const uint8_t> payload, size_
     ++stats_.deflate_inflated;
     stats_.deflate_in_bytes += payload.size();
     stats_.deflate_in_raw_bytes += inflater_.output().size();
+  } else if (status == ws::InflateStatus::kTooBig) {
+    ++stats_.deflate_too_big;
+    stats_.deflate_too_big_raw_bytes += inflater_.output().size();  // The work it cost.
   }
   return status;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "core/log.h"
 #include "core/net/connection_table.h"
@@ -33,14 +34,20 @@ void WsDriver::Fail(Connection& conn, ws::CloseCode code, std::string_view reaso
 bool WsDriver::Inflate(Connection& conn, const ws::Event& event,
                        std::span<const uint8_t>* payload) {
   // The limit is on the inflated size: a small message that inflates past it (a zip bomb)
-  // closes 1009 having made at most one byte more than the limit.
-  switch (compression_.Inflate(event.payload, config_.max_message_size)) {
+  // closes 1009 having made at most one byte more than the limit, which is the route's own
+  // when it is lower (the chat's requests are far smaller than --max-message-size).
+  const uint64_t limit = std::min(config_.max_message_size, conn.handler()->MaxMessageSize());
+  switch (compression_.Inflate(event.payload, limit)) {
     case ws::InflateStatus::kOk:
       break;
-    case ws::InflateStatus::kTooBig:
+    case ws::InflateStatus::kTooBig: {
       compression_.AfterInflated();
-      Fail(conn, ws::CloseCode::kMessageTooBig, "message too big");
+      const std::string reason =
+          "message too big: inflates past " + std::to_string(limit) +
+          (limit < config_.max_message_size ? " bytes, this route's limit" : " bytes");
+      Fail(conn, ws::CloseCode::kMessageTooBig, reason);
       return false;
+    }
     case ws::InflateStatus::kError:
       compression_.AfterInflated();
       Fail(conn, ws::CloseCode::kInvalidPayload, "invalid compressed data");

@@ -52,9 +52,9 @@ class WsDriver {
   WsCompression& compression() { return compression_; }
 
  private:
-  // A compressed message (RFC 7692 §7.2.2) inflated into *payload, within --max-message-size;
-  // false when that failed and the connection is closing (1009 too big, 1007 not DEFLATE or not
-  // UTF-8).
+  // A compressed message (RFC 7692 §7.2.2) inflated into *payload, within the route's bound
+  // (WebSocketHandler::MaxMessageSize) and --max-message-size; false when that failed and the
+  // connection is closing (1009 too big, 1007 not DEFLATE or not UTF-8).
   bool Inflate(Connection& conn, const ws::Event& event, std::span<const uint8_t>* payload);
   void Fail(Connection& conn, ws::CloseCode code, std::string_view reason);
 

@@ -142,6 +142,11 @@ class DefaultApp final : public Application {
     }
     if (path == "/echo") {
       exchange.SetRoute("/echo");
+      // Off by default: unauthenticated, it would let anyone spend the server's CPU (with
+      // --ws-deflate, inflating and compressing again every message).
+      if (!shard_.config().echo) {
+        return exchange.RespondError(404, "no such route: /echo is off (--echo)");
+      }
       if (AllowGet(exchange)) exchange.Upgrade(&echo_);
       return;
     }

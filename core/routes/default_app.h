@@ -1,5 +1,6 @@
-// DefaultApp: the routes every ringcast serves — /health, /echo and, when enabled,
-// /raw/{channel} — and, for every other path, the static files of --web-root (static_files.h).
+// DefaultApp: the routes every ringcast serves — /health and, when enabled, /echo (--echo) and
+// /raw/{channel} (--raw-channels) — and, for every other path, the static files of --web-root
+// (static_files.h).
 // One instance per shard.
 #pragma once
 

@@ -88,8 +88,13 @@ void AddServedFolder(FlagRegistry& flags, RouteOptions* options, const ServedFol
 }  // namespace
 
 void RegisterRouteFlags(FlagRegistry& flags, RouteOptions* options) {
-  flags.Add({"raw-channels", &options->raw_channels,
-             "Enable the unauthenticated /raw/{channel} fan-out route"});
+  flags.Add({
+      {"echo", &options->echo,
+       "Enable the unauthenticated /echo WebSocket route (every message comes back: for "
+       "tests, benchmarks and protocol checkers); off: /echo answers 404"},
+      {"raw-channels", &options->raw_channels,
+       "Enable the unauthenticated /raw/{channel} fan-out route"},
+  });
   AddServedFolder(flags, options,
                   {"web-root",
                    "Directory whose files are served at / (the web app); empty: none. Default: the "

@@ -1,5 +1,5 @@
-// The engine's own routes: static files at / and /sdk/ (static_files.h) and the raw fan-out
-// channels (default_app.h); the flags that set them are in route_flags.cc.
+// The engine's own routes: static files at / and /sdk/ (static_files.h), /echo and the raw
+// fan-out channels (default_app.h); the flags that set them are in route_flags.cc.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +10,9 @@ namespace ringcast {
 class FlagRegistry;
 
 struct RouteOptions {
+  // The unauthenticated WebSocket routes, off unless asked for: /echo (tests, benchmarks) and
+  // /raw/{channel} (default_app.h).
+  bool echo = false;
   bool raw_channels = false;
   // Static files at / (core/routes/static_files.h). Empty web_root: none served. The flags'
   // check sets it to the shipped web/ folder when neither the flag nor its variable is given.

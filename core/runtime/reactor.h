@@ -47,7 +47,6 @@ enum class Op : uint8_t {
   kRecv,
   kSend,
   kShutdownWrite,
-  kInstallFd,  // A peer-address query on a direct descriptor.
   kCount,
 };
 

@@ -45,7 +45,7 @@ int Shard::Setup() {
   int rc = reactor_.Init(kRingEntries, config_.recv_buffers, config_.recv_buffer_size);
   if (rc < 0) return rc;
   table_.SetTls(set_.tls());
-  return table_.Setup(access_log_ != nullptr);
+  return table_.Setup();
 }
 
 WorkerPool& Shard::workers() { return set_.workers(); }

@@ -169,13 +169,11 @@ class Shard : private Reactor::Owner {
   void CollectMetrics(MetricSet& out) const;
 
   // The peer's IP address of a connection still speaking HTTP ("" when unknown), as
-  // `done(address)` on this shard: at once for plain descriptors (getpeername) and for direct
-  // ones accepted with their address (kernels before 6.8, or --no-fixed-fd-install); else after
-  // an IORING_OP_FIXED_FD_INSTALL (Linux 6.8) lends a plain fd to ask getpeername. `done` is
-  // dropped if the connection closes first. Slow path (login rate limits), never per message.
-  // core/net/peer_addresses.h explains the choice.
-  void PeerAddress(Connection& conn, std::function<void(std::string)> done) {
-    table_.peers().Lookup(conn, std::move(done));
+  // `done(address)`, called at once: getpeername for plain descriptors, the address recorded at
+  // accept for direct ones (core/net/peer_addresses.h). Slow path (login rate limits), never
+  // per message.
+  void PeerAddress(Connection& conn, const std::function<void(std::string)>& done) {
+    table_.peers().Lookup(conn, done);
   }
 
   // --- The parts, for the code that works with them (Connection, the drivers, tests) --------

@@ -122,6 +122,14 @@ int ShardSet::Run() {
   // Every ring is made the same way on the same kernel: the probe is logged once.
   RC_LOG(kInfo, "io_uring features %s; client addresses %s",
          shards_[0]->features().Describe().c_str(), shards_[0]->peer_source_name());
+  // The kernel spreads an address's connections over the shards: at this setting one address
+  // could fill a shard's slots (docs/architecture.md, "Admission").
+  if (uint64_t{config_.max_conns_per_ip} >= uint64_t{config_.max_connections} * shards_.size()) {
+    RC_LOG(kWarn,
+           "--max-conns-per-ip (%u) is not below --max-connections (%u) x %zu shards: one "
+           "client address can take every connection slot",
+           config_.max_conns_per_ip, config_.max_connections, shards_.size());
+  }
   std::vector<int> ring_fds;
   for (auto& shard : shards_) ring_fds.push_back(shard->ring_fd());
   external_mail_ = std::make_unique<ExternalMail>(mailboxes_, std::move(ring_fds));

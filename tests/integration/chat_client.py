@@ -119,9 +119,11 @@ class User:
 
 
 class Api:
-    def __init__(self, port: int, host: str = "127.0.0.1"):
+    def __init__(self, port: int, host: str = "127.0.0.1", source: str | None = None):
+        """`source`: the local address to connect from (any of 127.0.0.0/8 on loopback)."""
         self.port = port
         self.host = host
+        self.source = None if source is None else (source, 0)
 
     def request(self, method: str, path: str, body=None, *, token: str | None = None,
                 headers: dict[str, str] | None = None, raw: bytes | None = None,
@@ -134,7 +136,8 @@ class Api:
         if body is not None:
             data = json.dumps(body).encode()
             hdrs.setdefault("Content-Type", "application/json")
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout,
+                                          source_address=self.source)
         try:
             conn.request(method, path, body=data, headers=hdrs)
             r = conn.getresponse()

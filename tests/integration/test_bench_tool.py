@@ -18,7 +18,7 @@ import pytest
 
 from support import REPO_ROOT, free_port
 
-pytestmark = [pytest.mark.server_args("--raw-channels"), pytest.mark.no_asan]
+pytestmark = [pytest.mark.server_args("--raw-channels", "--echo"), pytest.mark.no_asan]
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_echo_counts_add_up(server, bench_bin, tmp_path):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.server_args("--raw-channels", "--ws-deflate")
+@pytest.mark.server_args("--raw-channels", "--echo", "--ws-deflate")
 def test_deflate_echo_and_broadcast_compress_and_add_up(server, bench_bin, tmp_path):
     """--deflate --payload chat (bench/run's *-deflate cases): every connection agrees, every
     reply and delivery (over --ws-deflate-min-size) comes compressed and inflates to what the
@@ -148,7 +148,7 @@ def test_echo_and_broadcast_over_tls(server_factory, bench_bin, tmp_path):
                     "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(cert),
                     "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
     tls_port = free_port()
-    srv = server_factory("--raw-channels", "--tls-port", tls_port, "--tls-cert", cert,
+    srv = server_factory("--raw-channels", "--echo", "--tls-port", tls_port, "--tls-cert", cert,
                          "--tls-key", key)
     conns = 20
     report = run_tool(bench_bin, tmp_path, "echo", f"wss://localhost:{tls_port}/echo",
@@ -314,7 +314,7 @@ def test_chat_no_retry_counts_refusals_instead_of_resending(server_factory, benc
 def test_connections_spread_over_several_servers(server_factory, bench_bin, tmp_path):
     """Several URLs: connection n opens to server n mod N, and the report counts each server's
     share (echo's connections are independent, so separate servers add up)."""
-    servers = [server_factory("--raw-channels", threads=1) for _ in range(3)]
+    servers = [server_factory("--raw-channels", "--echo", threads=1) for _ in range(3)]
     conns = 20
     report = run_tool(bench_bin, tmp_path, "echo", [s.url("/echo") for s in servers],
                       "-c", conns, "-p", 2, "-s", 32, "-d", 0.5, "-w", 0.2)
@@ -332,7 +332,7 @@ def test_fanout_over_servers_that_are_no_cluster_reports_what_is_missing(server_
     """Separate servers do not pass raw-channel messages to each other: every channel's
     subscribers are spread over both, so the deliveries that cross servers never come. The tool
     must say so once the drain times out (not hang), and count the ones that did arrive."""
-    servers = [server_factory("--raw-channels", threads=1) for _ in range(2)]
+    servers = [server_factory("--raw-channels", "--echo", threads=1) for _ in range(2)]
     subscribers, channels = 40, 4
     started = time.monotonic()
     report = run_tool(bench_bin, tmp_path, "fanout", [s.url("") for s in servers],

@@ -388,12 +388,11 @@ def test_login_rate_limit_per_user(server):
     assert api.login(victim_free).status == 200
 
 
-# How the server learns a client's address (docs/architecture.md, "Descriptors"): the default
-# on a kernel with FIXED_FD_INSTALL (6.8+), the path every older kernel takes (Debian 12's 6.1),
-# forced here with --no-fixed-fd-install, and plain descriptors. The limit must hold on each.
+# How the server learns a client's address (docs/architecture.md, "Descriptors"): recorded at
+# accept for direct descriptors (the default), getpeername for plain ones. The limit must hold
+# on each.
 PEER_PATHS = {
-    "fixed-fd-install": ((), "by FIXED_FD_INSTALL"),
-    "recorded-at-accept": (("--no-fixed-fd-install",), "recorded at accept"),
+    "recorded-at-accept": ((), "recorded at accept"),
     "plain-descriptors": (("--no-direct-descriptors",), "by getpeername"),
 }
 
@@ -403,8 +402,6 @@ def test_login_rate_limit_per_ip(server_factory, path):
     flags, log_says = PEER_PATHS[path]
     server = server_factory(*chat_args(login_rate_user=1000, login_rate_ip=4), *flags)
     text = server.stderr_text()
-    if path == "fixed-fd-install" and "recorded at accept" in text:
-        pytest.skip("this kernel has no IORING_OP_FIXED_FD_INSTALL (Linux 6.8+)")
     assert f"client addresses {log_says}" in text, text[-2000:]
     api = Api(server.port)
     names = [unique_name("ip") for _ in range(6)]

@@ -14,7 +14,7 @@ from wsraw import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RSV1
                    close_payload, encode_frame, open_ws)
 
 LIMIT = 65536
-SERVER_ARGS = ("--max-message-size", str(LIMIT))
+SERVER_ARGS = ("--echo", "--max-message-size", str(LIMIT))
 
 DATA_OPS = (OP_CONT, OP_TEXT, OP_BINARY)
 

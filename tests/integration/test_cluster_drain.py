@@ -68,7 +68,7 @@ def test_sigterm_drains_chat_clients_with_jittered_reconnect_then_1012(cluster_f
     cluster = cluster_factory(3, flags={"reconnect_jitter_ms": JITTER_MS,
                                         "shutdown_timeout": SHUTDOWN_TIMEOUT,
                                         "cluster_check_interval": 3600,
-                                        "batch_delay_us": 200_000})
+                                        "batch_delay_us": 200_000}, args=("--echo",))
     victim = 0  # Two shards.
     api = cluster.api(1)
     users = api.new_users(52, "drain")

@@ -108,7 +108,7 @@ def run_filtered(ringcast_bin, tmp_path, names: set[str]) -> tuple[subprocess.Po
 
     port = free_port()
     args = [str(ringcast_bin), "--host", "127.0.0.1", "--port", str(port), "--threads", "2",
-            "--data-dir", str(tmp_path / "data")]
+            "--data-dir", str(tmp_path / "data"), "--echo"]
     # An ASan build's leak check stops the threads with ptrace, which the profile (as Docker's)
     # refuses: not what is being tested here.
     env = clean_env()

@@ -11,9 +11,10 @@ import time
 import pytest
 
 from support import run_async, ws_connect
-from wsraw import (OP_BINARY, OP_CONT, OP_PING, OP_PONG, OP_TEXT, encode_frame, open_ws)
+from wsraw import (OP_BINARY, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RawConn, encode_frame, open_ws,
+                   upgrade_request)
 
-SERVER_ARGS = ()  # Defaults: --max-message-size 1048576.
+SERVER_ARGS = ("--echo",)  # /echo is off unless asked for; --max-message-size 1048576.
 
 SIZES = [0, 125, 126, 65535, 65536, 1 << 20]
 
@@ -25,6 +26,17 @@ def text_payload(size: int, seed: int = 1) -> str:
 
 def binary_payload(size: int, seed: int = 2) -> bytes:
     return random.Random(seed).randbytes(size)
+
+
+def test_echo_is_off_by_default(server_factory):
+    """Issue 44, item 2: /echo is unauthenticated (and, with --ws-deflate, inflates and compresses
+    every message), so it is off unless --echo: 404 saying so, as /raw/ is without its flag."""
+    server = server_factory()
+    with RawConn.open(server.port) as conn:
+        conn.send(upgrade_request("/echo"))
+        resp = conn.read_http_response()
+        assert resp.status == 404, resp
+        assert b"--echo" in resp.body, resp
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -50,7 +50,7 @@ def sync_entry(event: dict, conv: int) -> dict:
 
 
 @pytest.mark.sqlite_only("engine only: /echo, no chat traffic")
-@pytest.mark.server_args("--max-message-size", "16777216")
+@pytest.mark.server_args("--echo", "--max-message-size", "16777216")
 def test_echo_of_one_message_larger_than_the_outbound_cap(server):
     """4 MiB echoed with the default 4 MiB cap: nothing else is queued, so it goes out."""
     payload = bytes(range(256)) * (4 * 1024 * 1024 // 256)

@@ -13,6 +13,8 @@ import pytest
 from wsraw import (OP_TEXT, RawConn, accept_key, encode_frame, get_request, new_key,
                    upgrade_request)
 
+SERVER_ARGS = ("--echo",)  # The WebSocket route these tests shake hands with.
+
 
 def exchange(port: int, request: bytes, timeout: float = 5.0):
     """Sends `request` on a fresh connection; returns (conn, first response). Caller closes."""
@@ -68,6 +70,7 @@ def test_health_is_json_ok(shared_server):
     assert isinstance(body, dict) and body.get("status") == "ok", body
 
 
+@pytest.mark.server_args("--echo")
 def test_health_counts_connections_on_every_shard(server):
     # /health asks every shard (cross-shard mail, then a deferred answer): with 40 WebSockets
     # spread over both shards by SO_REUSEPORT, it must count all of them plus itself.

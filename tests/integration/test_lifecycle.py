@@ -13,9 +13,10 @@ import pytest
 from support import free_port, run_binary, http_get_status
 from wsraw import OP_BINARY, OP_PING, OP_PONG, OP_TEXT, RawConn, open_ws
 
-FLAGS = ["--host", "--port", "--threads", "--raw-channels", "--max-message-size",
+FLAGS = ["--host", "--port", "--threads", "--echo", "--raw-channels", "--max-message-size",
          "--max-outbound-bytes", "--idle-timeout", "--handshake-timeout", "--shutdown-timeout",
-         "--max-connections", "--max-header-bytes", "--recv-buffer-size", "--recv-buffers"]
+         "--max-connections", "--max-conns-per-ip", "--ipv6-prefix", "--max-header-bytes",
+         "--recv-buffer-size", "--recv-buffers"]
 
 DEFAULTS = {  # flag → accepted spellings of its default
     "--host": ["0.0.0.0"],
@@ -26,6 +27,8 @@ DEFAULTS = {  # flag → accepted spellings of its default
     "--handshake-timeout": ["10"],
     "--shutdown-timeout": ["5"],
     "--max-header-bytes": ["8192"],
+    "--max-conns-per-ip": ["1024"],
+    "--ipv6-prefix": ["64"],
 }
 
 
@@ -146,7 +149,7 @@ def test_bad_env_value_exits_2(ringcast_bin):
 def test_configuration_from_environment(server_factory):
     srv = server_factory(base_args=False, env={
         "RINGCAST_HOST": "127.0.0.1", "RINGCAST_PORT": "{port}", "RINGCAST_THREADS": "2",
-        "RINGCAST_RAW_CHANNELS": "1", "RINGCAST_MAX_MESSAGE_SIZE": "1000"})
+        "RINGCAST_RAW_CHANNELS": "1", "RINGCAST_MAX_MESSAGE_SIZE": "1000", "RINGCAST_ECHO": "1"})
     assert http_get_status(srv.port, "/health") == 200
     with open_ws(srv.port, "/raw/env") as conn:  # RINGCAST_RAW_CHANNELS took effect.
         echo_ok(conn, b"via env")
@@ -169,7 +172,7 @@ def test_startup_log_names_shards_and_kernel_features(server):
 # Graceful shutdown
 
 
-@pytest.mark.server_args("--shutdown-timeout", "3")
+@pytest.mark.server_args("--echo", "--shutdown-timeout", "3")
 def test_sigterm_sends_1001_to_every_client_and_exits_0(server):
     conns = [open_ws(server.port) for _ in range(10)]  # 10 connections: both shards
     try:
@@ -195,7 +198,7 @@ def test_sigterm_sends_1001_to_every_client_and_exits_0(server):
 
 
 @pytest.mark.slow
-@pytest.mark.server_args("--shutdown-timeout", "3")
+@pytest.mark.server_args("--echo", "--shutdown-timeout", "3")
 def test_shutdown_does_not_wait_forever_for_silent_clients(server):
     """One client never answers the close and one never reads at all: the server keeps
     draining until the shutdown timeout, refusing new connections meanwhile, then exits 0."""
@@ -226,7 +229,7 @@ def test_shutdown_does_not_wait_forever_for_silent_clients(server):
 
 
 @pytest.mark.slow
-@pytest.mark.server_args("--idle-timeout", "2")
+@pytest.mark.server_args("--echo", "--idle-timeout", "2")
 def test_idle_client_gets_ping_then_1001(server):
     with open_ws(server.port) as conn:
         first = conn.recv_frame(timeout=10)
@@ -240,7 +243,7 @@ def test_idle_client_gets_ping_then_1001(server):
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)
-@pytest.mark.server_args("--idle-timeout", "2")
+@pytest.mark.server_args("--echo", "--idle-timeout", "2")
 def test_active_clients_stay_open(server):
     """A client that answers pings and one that keeps sending data both outlive several idle
     periods."""
@@ -280,7 +283,7 @@ def test_active_clients_stay_open(server):
 # Handshake timeout
 
 
-@pytest.mark.server_args("--handshake-timeout", "1")
+@pytest.mark.server_args("--echo", "--handshake-timeout", "1")
 def test_handshake_timeout_closes_stalled_connections(server):
     stalled = {
         "silent": b"",
@@ -304,7 +307,7 @@ def test_handshake_timeout_closes_stalled_connections(server):
             c.close()
 
 
-@pytest.mark.server_args("--handshake-timeout", "1")
+@pytest.mark.server_args("--echo", "--handshake-timeout", "1")
 def test_handshake_timeout_does_not_apply_after_upgrade(server):
     with open_ws(server.port) as conn:
         conn.expect_silence(2.5)

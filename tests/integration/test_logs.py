@@ -49,7 +49,7 @@ def echo_session(port: int, messages: int) -> None:
 
 def test_json_log_and_access_log_on_stderr(ringcast_bin, tmp_path):
     srv = RingcastServer(ringcast_bin, ["--log-format", "json", "--access-log", "-",
-                                        "--log-level", "debug"],
+                                        "--log-level", "debug", "--echo"],
                          log_dir=tmp_path).start()
     try:
         with RawConn.open(srv.port) as c:

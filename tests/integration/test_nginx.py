@@ -216,7 +216,7 @@ def test_without_trusted_proxies_nginx_is_the_client(cluster_factory, nginx_fact
 def test_websocket_upgrade_is_proxied_verbatim(cluster_factory, nginx_factory):
     """/echo through nginx: the upgrade and binary and text frames pass unchanged (the map's
     Connection: upgrade, HTTP/1.1 to the node, no buffering)."""
-    cluster = cluster_factory(2)
+    cluster = cluster_factory(2, args=("--echo",))
     proxy = nginx_factory(cluster.ports)
 
     async def go():

@@ -13,7 +13,7 @@ from support import (connect_subscribers, data_message, message_origin, publish_
                      subscribed, sync_barrier, wait_until, ws_connect)
 from wsraw import OP_CONT, OP_TEXT, RawConn, open_ws, upgrade_request
 
-pytestmark = pytest.mark.server_args("--raw-channels")
+pytestmark = pytest.mark.server_args("--raw-channels", "--echo")
 
 
 def check_sender_stream(sub, sender: int, expected: list):

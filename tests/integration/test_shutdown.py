@@ -192,7 +192,8 @@ def test_sigterm_during_send_storm_exits_in_time_and_keeps_every_ack(server_fact
 @pytest.mark.timeout(60)
 def test_second_sigterm_during_graceful_wait_is_handled(server_factory):
     # A connection that never answers the close frame keeps the server in its graceful wait.
-    srv = server_factory(*chat_args(jwt_secret=JWT_SECRET, shutdown_timeout=30), name="twice")
+    srv = server_factory(*chat_args(jwt_secret=JWT_SECRET, shutdown_timeout=30), "--echo",
+                         name="twice")
     with open_ws(srv.port, "/echo") as conn:
         conn.send_text(b"hi")
         assert conn.recv_frame().payload == b"hi"
@@ -211,7 +212,7 @@ def test_second_sigterm_during_graceful_wait_is_handled(server_factory):
 
 def test_two_quick_sigterms_with_a_client_connected(server_factory):
     # The reproduction: two SIGTERMs 50 ms apart while a client is on /echo.
-    srv = server_factory(*chat_args(jwt_secret=JWT_SECRET), name="quick")
+    srv = server_factory(*chat_args(jwt_secret=JWT_SECRET), "--echo", name="quick")
     with open_ws(srv.port, "/echo") as conn:
         conn.send_text(b"hi")
         assert conn.recv_frame().payload == b"hi"

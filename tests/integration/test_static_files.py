@@ -72,7 +72,7 @@ def web(ringcast_bin, tmp_path_factory):
     root = build_root(base)
     srv = support.RingcastServer(
         ringcast_bin, ["--web-root", str(root), "--max-static-bytes", str(MAX_STATIC_BYTES),
-                       "--static-max-age", "600", "--password-cost", "10"],
+                       "--static-max-age", "600", "--password-cost", "10", "--echo"],
         log_dir=base, name="static")
     srv.web_root = root
     srv.start()

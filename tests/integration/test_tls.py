@@ -63,7 +63,7 @@ def pki(tmp_path_factory):
 def tls_server(server_factory, pki):
     directory, ca, cert, key = pki
     port = free_port()
-    srv = server_factory("--tls-port", port, "--tls-cert", cert, "--tls-key", key)
+    srv = server_factory("--tls-port", port, "--tls-cert", cert, "--tls-key", key, "--echo")
     srv.tls_port = port
     return srv
 
@@ -240,7 +240,8 @@ def test_sighup_reloads_the_certificate_and_keeps_connections(server_factory, pk
     live_cert.write_bytes(first_cert.read_bytes())
     live_key.write_bytes(first_key.read_bytes())
     port = free_port()
-    srv = server_factory("--tls-port", port, "--tls-cert", live_cert, "--tls-key", live_key)
+    srv = server_factory("--tls-port", port, "--tls-cert", live_cert, "--tls-key", live_key,
+                         "--echo")
     assert peer_common_name(port, ca) == "first"
 
     async def go():

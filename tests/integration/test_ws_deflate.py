@@ -23,6 +23,8 @@ from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFact
 
 from chat_client import Api, ChatConn, chat_args, close_all
 from prometheus import scrape, value
+from stomp_client import StompConn
+from stomp_client import frame as stomp_frame
 from support import REPO_ROOT, RingcastServer, free_port, run_async, ws_connect
 from wsraw import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RSV1, RawConn,
                    encode_frame, upgrade_request)
@@ -117,7 +119,9 @@ def server_factory_module(ringcast_bin, tmp_path_factory):
     servers = []
 
     def make(*args):
-        srv = RingcastServer(ringcast_bin, args, log_dir=tmp_path_factory.mktemp("deflate"),
+        # --echo: /echo is the route most of these tests compress on.
+        srv = RingcastServer(ringcast_bin, ("--echo", *args),
+                             log_dir=tmp_path_factory.mktemp("deflate"),
                              name=f"deflate{len(servers)}")
         servers.append(srv)
         srv.start()
@@ -502,6 +506,62 @@ def test_chat_conversation_with_deflate_and_plain_members(server_factory_module)
     # ... and the two long events went out compressed to both deflate members (acks and other
     # events may add more).
     assert value(families, "ringcast_ws_deflate_deliveries") >= 4
+
+
+def test_chat_ws_inflates_no_further_than_a_request_can_be(server_factory_module):
+    """Issue 44, item 5: /ws takes no request longer than 6 × --max-chat-body + 128 KiB of JSON
+    (RequestLimits::max_request_bytes). A compressed one that inflates past that closes 1009
+    naming the bound, having inflated no more than it, though --max-message-size (1 MiB) is far
+    above; a normal compressed request is answered as ever."""
+    max_chat_body = 1024
+    bound = 6 * max_chat_body + 128 * 1024
+    srv = server_factory_module(*chat_args(max_chat_body=max_chat_body), *DEFLATE)
+    api = Api(srv.port)
+    alice, _, conv = api.direct_pair("bound")
+
+    async def go():
+        a = await ChatConn.connect(srv.port, alice.token, name="alice",
+                                   extensions=[ClientPerMessageDeflateFactory()])
+        try:
+            assert a.ws.response_headers.get("Sec-WebSocket-Extensions") is not None
+            await a.send(conv, chat_text(max_chat_body // 2, 3))  # Compressed, and fine.
+            # Far over the body's limit, and over the bound once inflated: a few KiB on the wire.
+            await a.ws.send(json.dumps({"type": "send", "conv": conv, "cid": "big",
+                                        "body": "x" * (2 * bound)}))
+            code, reason = await a.wait_closed()
+            assert code == 1009, (code, reason)
+            assert f"inflates past {bound} bytes, this route's limit" in reason, reason
+        finally:
+            await close_all([a])
+
+    run_async(go(), 30)
+    families, _ = scrape(srv.port)
+    assert value(families, "ringcast_ws_deflate_too_big") == 1
+    assert 0 < value(families, "ringcast_ws_deflate_too_big_bytes") <= bound + 1
+
+
+def test_stomp_inflates_no_further_than_a_frame_can_be(server_factory_module):
+    """The same for /stomp: no frame is longer than --max-header-bytes + --max-chat-body (+ its
+    NUL and 1 KiB of heart-beat EOLs), so a compressed message is inflated no further."""
+    max_chat_body = 1024
+    bound = 8192 + max_chat_body + 1 + 1024
+    srv = server_factory_module(*chat_args(max_chat_body=max_chat_body), *DEFLATE)
+    user = Api(srv.port).new_user("sbound")
+
+    async def go():
+        conn = await StompConn.connect(srv.port, user.token,
+                                       extensions=[ClientPerMessageDeflateFactory()])
+        try:
+            await conn.send(stomp_frame("SEND", {"destination": "/app/chat.send"},
+                                        "x" * (2 * bound)))
+            await asyncio.wait_for(asyncio.shield(conn.task), 15)  # Its reader ends at the close.
+            code, reason = conn.closed
+            assert code == 1009, (code, reason)
+            assert f"inflates past {bound} bytes, this route's limit" in reason, reason
+        finally:
+            await conn.ws.close()
+
+    run_async(go(), 30)
 
 
 # --- Node's ws (perMessageDeflate), the SDK's WebSocket in Node -----------------------------------

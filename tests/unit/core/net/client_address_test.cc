@@ -52,6 +52,38 @@ TEST(IpAddressTest, CanonicalTextMakesOneKeyPerAddress) {
   EXPECT_FALSE(IpAddress::Parse("::1")->is_v4());
 }
 
+// --ipv6-prefix (issue 44, item 6): one customer's /64 is one key.
+TEST(IpAddressTest, LimitKeyAggregatesIpv6ByPrefixAndKeepsIpv4) {
+  auto key = [](std::string_view address, uint32_t prefix) {
+    return IpAddress::Parse(address)->LimitKey(prefix).ToString();
+  };
+  EXPECT_EQ(key("2001:db8:1:2:aaaa:bbbb:cccc:dddd", 64), "2001:db8:1:2::");
+  EXPECT_EQ(key("2001:db8:1:2::1", 64), key("2001:db8:1:2:ffff::9", 64));
+  EXPECT_NE(key("2001:db8:1:2::1", 64), key("2001:db8:1:3::1", 64));
+  EXPECT_EQ(key("2001:db8:1:2::1", 128), "2001:db8:1:2::1");
+  EXPECT_EQ(key("2001:db8:1:2::1", 48), "2001:db8:1::");
+  EXPECT_EQ(key("2001:db8:1:2::1", 1), "::");
+  EXPECT_EQ(key("2001:db8:ffff::", 33), "2001:db8:8000::");  // A prefix within a byte.
+  // IPv4, and IPv4 mapped into IPv6, are whole addresses whatever the prefix.
+  EXPECT_EQ(key("198.51.100.7", 64), "198.51.100.7");
+  EXPECT_EQ(key("::ffff:198.51.100.7", 1), "198.51.100.7");
+  EXPECT_EQ(IpAddress::Parse("::ffff:198.51.100.7")->LimitKey(64),
+            IpAddress::Parse("198.51.100.7")->LimitKey(64));
+  EXPECT_EQ(IpAddressHash{}(IpAddress::Parse("2001:db8:1:2::1")->LimitKey(64)),
+            IpAddressHash{}(IpAddress::Parse("2001:db8:1:2::7")->LimitKey(64)));
+}
+
+TEST(IpAddressTest, AddressLimitKeyNamesTheNetwork) {
+  EXPECT_EQ(AddressLimitKey("2001:db8:1:2::1", 64), "2001:db8:1:2::/64");
+  EXPECT_EQ(AddressLimitKey("2001:DB8:1:2:0:0:0:9", 64), "2001:db8:1:2::/64");
+  EXPECT_EQ(AddressLimitKey("2001:db8:1:2::1", 128), "2001:db8:1:2::1/128");
+  EXPECT_EQ(AddressLimitKey("203.0.113.7", 64), "203.0.113.7");
+  EXPECT_EQ(AddressLimitKey("::ffff:203.0.113.7", 64), "203.0.113.7");
+  // Not an address (an unknown peer): unchanged.
+  EXPECT_EQ(AddressLimitKey("", 64), "");
+  EXPECT_EQ(AddressLimitKey("?", 64), "?");
+}
+
 TEST(TrustedProxiesTest, EmptyTrustsNobody) {
   for (std::string_view list : {"", "  "}) {
     TrustedProxies trusted = MustParse(list);
