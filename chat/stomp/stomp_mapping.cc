@@ -216,7 +216,11 @@ std::optional<std::string> BuildRequest(App app, const stomp::Frame& frame, std:
 
 std::optional<Subscribable> ParseSubscribable(std::string_view destination) {
   if (destination.starts_with(kTopicPrefix)) {
-    std::optional<int64_t> conv = ParseInt(destination.substr(kTopicPrefix.size()));
+    // Only the canonical spelling: the MESSAGE frames name the destination as TopicOf writes it,
+    // so "conversation.03" would subscribe to frames that never carry its name.
+    const std::string_view id = destination.substr(kTopicPrefix.size());
+    if (id.starts_with('0')) return std::nullopt;
+    std::optional<int64_t> conv = ParseInt(id);
     if (!conv || *conv <= 0) return std::nullopt;
     return Subscribable{.topic = true, .conv = *conv, .queue = Queue::kEvents};
   }

@@ -95,6 +95,9 @@ TEST(StompMappingTest, SubscribeDestinations) {
   EXPECT_EQ(ParseSubscribable("/topic/conversation.0"), std::nullopt);
   EXPECT_EQ(ParseSubscribable("/topic/conversation.x"), std::nullopt);
   EXPECT_EQ(ParseSubscribable("/topic/conversation."), std::nullopt);
+  // Found by tools/fuzz (stomp_session): a leading zero named conversation 3 by another name.
+  EXPECT_EQ(ParseSubscribable("/topic/conversation.03"), std::nullopt);
+  EXPECT_EQ(ParseSubscribable("/topic/conversation.-3"), std::nullopt);
   std::optional<Subscribable> errors = ParseSubscribable("/user/queue/errors");
   ASSERT_TRUE(errors);
   EXPECT_FALSE(errors->topic);
