@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "chat/protocol.h"
 
@@ -85,6 +86,53 @@ inline std::optional<std::string> ReadStringOrNull(simdjson::ondemand::value val
                                                 : fault;
   }
   *out = std::move(text);
+  return std::nullopt;
+}
+
+// A positive integer, a non-negative one, a boolean, an array of positive ids: the field's fault,
+// or nullopt. `fault` tells the client which number a positive id is.
+inline std::optional<std::string> ReadPositiveId(
+    simdjson::ondemand::value value, std::string_view key, int64_t* out,
+    std::string_view fault = "must be a positive integer") {
+  int64_t id;
+  if (value.get_int64().get(id) == simdjson::SUCCESS && id > 0) {
+    *out = id;
+    return std::nullopt;
+  }
+  return FieldError(key, fault);
+}
+
+inline std::optional<std::string> ReadNonNegative(simdjson::ondemand::value value,
+                                                  std::string_view key, int64_t* out) {
+  int64_t n;
+  if (value.get_int64().get(n) == simdjson::SUCCESS && n >= 0) {
+    *out = n;
+    return std::nullopt;
+  }
+  return FieldError(key, "must be a non-negative integer");
+}
+
+inline std::optional<std::string> ReadBool(simdjson::ondemand::value value, std::string_view key,
+                                           bool* out) {
+  if (value.get_bool().get(*out) == simdjson::SUCCESS) return std::nullopt;
+  return FieldError(key, "must be true or false");
+}
+
+inline std::optional<std::string> ReadIdArray(simdjson::ondemand::value value, std::string_view key,
+                                              std::vector<int64_t>* out) {
+  simdjson::ondemand::array array;
+  if (value.get_array().get(array) != simdjson::SUCCESS) {
+    return FieldError(key, "must be an array of user ids");
+  }
+  for (auto element : array) {
+    simdjson::ondemand::value item;
+    int64_t id;
+    if (element.get(item) != simdjson::SUCCESS || item.get_int64().get(id) != simdjson::SUCCESS ||
+        id <= 0) {
+      return FieldError(key, "must be an array of positive integers");
+    }
+    out->push_back(id);
+  }
   return std::nullopt;
 }
 

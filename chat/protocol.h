@@ -1,8 +1,8 @@
 // The chat wire protocol (proto/PROTOCOL.md, "The chat service"): client requests parsed with
 // simdjson On Demand, server events written with JsonWriter. Pure code: no shards, no store.
 //
-// Owner: a SessionHost keeps one RequestParser (it reuses its padded buffer and simdjson parser,
-// so parsing a request allocates only for the strings it keeps).
+// The requests' parsers and actions are the operations' (chat/ops/); this file has the
+// limits they share, the HTTP bodies' parsers, and every event's encoder.
 #pragma once
 
 #include <simdjson.h>
@@ -18,57 +18,6 @@
 #include "storage/chat_store.h"
 
 namespace ringcast::chat {
-
-enum class RequestType : uint8_t {
-  kSend,
-  kDelivered,
-  kRead,
-  kSync,
-  kHistory,
-  kThread,
-  kThreadRead,
-  kTyping,
-  kPing,
-  kAuth,
-  // Calls (proto/PROTOCOL.md, "Calls: signalling").
-  kCallInvite,
-  kCallAccept,
-  kCallDecline,
-  kCallCancel,
-  kCallHangUp,
-  kCallRejoin,
-  kCallSignal,
-};
-
-struct ClientRequest {
-  RequestType type = RequestType::kPing;
-  int64_t conv = 0;
-  std::string cid;                        // send
-  std::string kind;                       // send; "text" when absent
-  std::string body;                       // send
-  int64_t seq = 0;                        // delivered, read, edit, delete
-  int64_t target = 0;                     // edit, delete, react: the seq of the message changed
-  bool reaction_on = true;                // react: add (true) or take away the emoji (in body)
-  std::vector<storage::SyncAsk> asks;     // sync with "convs"
-  bool sync_all = false;                  // sync without "convs": every conversation
-  int64_t before = 0;                     // history; 0: newest
-  int64_t seen = 0;                       // history, thread: storage's History `seen`
-  uint32_t limit = 50;                    // history
-  bool typing = false;                    // typing: start (true) or stop
-  std::vector<int64_t> mentions;          // send: explicit mentions (user ids)
-  std::vector<std::string> attachments;   // send: upload ids (proto/PROTOCOL.md, "Files")
-  std::string token;                      // auth: a new access token for this connection
-  int64_t reply_to = 0;                   // send: the seq of the message answered (0: none)
-  bool thread = false;                    // send: the reply joins its parent's thread
-  int64_t root = 0;                       // thread, thread_read: the seq of the thread's root
-  std::string call;                       // call_* but call_invite: the call's id
-  CallKind call_kind = CallKind::kAudio;  // call_invite
-  CallDevice to;                          // call_signal: the device it is for
-  // call_signal: the relayed payload, one of "sdp" or "candidate" and its object's JSON text
-  // as the server wrote it anew (calls/signal_payload.h): never the client's bytes.
-  std::string_view signal_key;
-  std::string signal_json;
-};
 
 struct RequestLimits {
   size_t max_body = 65536;
@@ -102,18 +51,6 @@ struct RequestError {
   std::string cid;       // The cid when it was a string (any length), for other errors to echo.
   std::string cid_json;  // JSON text for the error's "cid": the string, or the number as sent;
                          // empty when the request had no cid that can be echoed.
-};
-
-class RequestParser {
- public:
-  explicit RequestParser(RequestLimits limits) : limits_(limits) {}
-  // Fills *request and returns true, or fills *error and returns false.
-  bool Parse(std::string_view text, ClientRequest* request, RequestError* error);
-
- private:
-  RequestLimits limits_;
-  simdjson::ondemand::parser parser_;
-  std::string buffer_;  // text + SIMDJSON_PADDING, reused.
 };
 
 // A username: 1 to kMaxUsername of A-Z a-z 0-9 _ . - (compared ignoring ASCII case).

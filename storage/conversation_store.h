@@ -231,6 +231,7 @@ struct SyncAsk {
   // What the client has seen (PROTOCOL.md: `last_seq_seen`): messages after it are answered,
   // and it names the seq the answer must reach, as History's `seen`.
   int64_t after = 0;
+  friend bool operator==(const SyncAsk&, const SyncAsk&) = default;
 };
 
 #define RINGCAST_CONVERSATION_STORE_OPS(OP)                                                        \

@@ -41,6 +41,7 @@ struct CallRequest {
   // The node of `from`'s connection when it is not the holder's (cluster mode): the holder
   // drops the device if that node dies.
   std::string node;
+  friend bool operator==(const CallRequest&, const CallRequest&) = default;
 };
 
 // What a device's session host does with a CallNote besides sending its JSON.

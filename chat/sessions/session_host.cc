@@ -5,6 +5,7 @@
 
 #include "chat/chat_shard.h"
 #include "chat/frame_ref.h"
+#include "chat/ops/actions.h"
 #include "core/log.h"
 #include "core/net/shared_frame.h"
 #include "core/runtime/shard.h"
@@ -29,7 +30,7 @@ SessionHost::SessionHost(Shard& shard, ChatService& service, ChatMetrics& metric
       metrics_(metrics),
       config_(service.config()),
       clock_(service.clock()),
-      parser_(RequestLimits{.max_body = config_.max_chat_body}),
+      reader_(RequestLimits{.max_body = config_.max_chat_body}),
       conversations_(service, shard.id()),
       users_(service),
       calls_(service),
@@ -42,6 +43,8 @@ SessionHost::SessionHost(Shard& shard, ChatService& service, ChatMetrics& metric
 }
 
 SessionHost::~SessionHost() = default;
+
+uint32_t SessionHost::shard_id() const { return shard_.id(); }
 
 Session* SessionHost::FindSession(ConnId id) {
   if (id.slot == kTransportSlot) {
@@ -416,249 +419,12 @@ void SessionHost::FinishWithError(ConnId id, std::string_view code, std::string_
 }
 
 void SessionHost::HandleRequest(Session& session, std::string_view text) {
-  ClientRequest request;
+  ops::Request request;
   RequestError error;
-  bool parsed = parser_.Parse(text, &request, &error);
+  const ops::Wire* wire = reader_.Parse(text, &request, &error);
   if (!AdmitRequest(session, error.cid)) return;
-  if (!parsed) {
-    session.Send(EncodeRequestError(error));
-    return;
-  }
-  switch (request.type) {
-    case RequestType::kSend:
-      return HandleSend(session, request);
-    case RequestType::kDelivered:
-    case RequestType::kRead:
-      return HandleWatermark(session, request);
-    case RequestType::kSync:
-      return HandleSync(session, request);
-    case RequestType::kHistory:
-      return HandleHistory(session, request);
-    case RequestType::kThread:
-      return HandleThread(session, request);
-    case RequestType::kThreadRead:
-      return HandleThreadRead(session, request);
-    case RequestType::kTyping:
-      return HandleTyping(session, request);
-    case RequestType::kPing:
-      session.Send(R"({"type":"pong"})");
-      return;
-    case RequestType::kAuth:
-      return HandleAuth(session, request);
-    case RequestType::kCallInvite:
-    case RequestType::kCallAccept:
-    case RequestType::kCallDecline:
-    case RequestType::kCallCancel:
-    case RequestType::kCallHangUp:
-    case RequestType::kCallRejoin:
-    case RequestType::kCallSignal:
-      return HandleCall(session, request);
-  }
-}
-
-void SessionHost::HandleSend(Session& session, ClientRequest& request) {
-  if (!session.convs.contains(request.conv)) {
-    return SendError(session, "forbidden", "not a member of this conversation", request.cid);
-  }
-  ++metrics_.sends;
-  storage::NewMessage message{.conv = request.conv,
-                              .sender = session.user,
-                              .cid = std::move(request.cid),
-                              .kind = std::move(request.kind),
-                              .body = std::move(request.body),
-                              .ts = NowMs(),
-                              .mentions = std::move(request.mentions),
-                              .target = request.target,
-                              .edit_window_ms = int64_t{config_.edit_window_s} * 1000,
-                              .reaction_on = request.reaction_on,
-                              .max_reactions = config_.max_reactions,
-                              .max_pins = config_.max_pins,
-                              .reply_to = request.reply_to,
-                              .thread = request.thread};
-  if (request.attachments.empty()) return Send(session, std::move(message));
-  // Files: only the sender's own uploads (a store read first; such a send may be acked after
-  // a later one without files: clients match acks by cid). Their metadata goes with the message.
-  message.attachment_ids = std::move(request.attachments);
-  std::vector<std::string> ids = message.attachment_ids;
-  service_.store().FindOwnedUploads(
-      session.user, std::move(ids),
-      service_.ReplyOn<std::vector<storage::UploadRecord>>(
-          shard_.id(),
-          [id = session.id, message = std::move(message)](ChatShard& self, auto result) mutable {
-            SessionHost& host = self.sessions();
-            Session* session = host.FindSession(id);
-            if (session == nullptr) return;
-            if (!result.ok()) {
-              return host.SendError(*session, "unavailable", "storage unavailable, retry",
-                                    message.cid);
-            }
-            if (result->size() != message.attachment_ids.size()) {
-              return host.SendError(*session, "bad_request", "attachments must be your own uploads",
-                                    message.cid);
-            }
-            // An upload is attached within --upload-orphan-ttl or never: past it the sweep may
-            // delete it (chat/upload_sweeper.h).
-            const int64_t ttl_ms = int64_t{host.config_.upload_orphan_ttl_s} * 1000;
-            for (const storage::UploadRecord& record : *result) {
-              if (ttl_ms > 0 && record.created < NowMs() - ttl_ms) {
-                return host.SendError(*session, "bad_request",
-                                      "attachment expired (--upload-orphan-ttl): upload it again",
-                                      message.cid);
-              }
-            }
-            message.attachments = EncodeAttachments(message.attachment_ids, *result);
-            host.Send(*session, std::move(message));
-          }));
-}
-
-void SessionHost::Send(Session& session, storage::NewMessage message) {
-  // The owner is --max-mail-backlog mails behind: answered as a store failure is, so that the
-  // client resends it (the cid makes that safe).
-  std::string cid = message.cid;
-  if (!conversations_.Send(session.id, std::move(message))) {
-    SendError(session, "unavailable", "server busy, retry", cid);
-  }
-}
-
-void SessionHost::HandleWatermark(Session& session, const ClientRequest& request) {
-  if (!session.convs.contains(request.conv)) {
-    return SendError(session, "forbidden", "not a member of this conversation");
-  }
-  if (!conversations_.Watermark(session.id, request.conv, session.user,
-                                request.type == RequestType::kRead, request.seq)) {
-    SendError(session, "unavailable", "server busy, retry");
-  }
-}
-
-void SessionHost::HandleSync(Session& session, ClientRequest& request) {
-  if (!request.sync_all && request.asks.empty()) {
-    session.Send(R"({"type":"sync","convs":[]})");
-    return;
-  }
-  session.answer_outstanding = true;
-  service_.store().Sync(session.user, std::move(request.asks),
-                        {.count = config_.sync_limit, .bytes = config_.max_answer_bytes},
-                        service_.ReplyOn<std::vector<storage::SyncConversation>>(
-                            shard_.id(), [id = session.id](ChatShard& self, auto result) {
-                              SessionHost& host = self.sessions();
-                              Session* session = host.FindSession(id);
-                              if (session == nullptr) return;
-                              if (!result.ok()) {
-                                return host.FinishWithError(id, "unavailable",
-                                                            "storage unavailable, retry");
-                              }
-                              host.AnswerSync(*session, *result);
-                            }));
-}
-
-// Every conversation asked for is listed; its messages are what the client asked for minus what
-// this connection received live (ConvView), and stop once the answer holds --max-answer-bytes.
-void SessionHost::AnswerSync(Session& session,
-                             const std::vector<storage::SyncConversation>& convs) {
-  JsonWriter writer;
-  writer.BeginObject().Field("type", "sync").Key("convs").BeginArray();
-  bool full = false;
-  size_t taken = 0;  // An answer always has a message, so paging always moves on.
-  for (const storage::SyncConversation& conv : convs) {
-    writer.BeginObject()
-        .Field("conv", conv.conv)
-        .Field("last_seq", conv.last_seq)
-        .Field("unread", conv.unread)
-        .Field("unread_mentions", conv.unread_mentions)
-        .Field("read_seq", conv.read_seq)
-        .Key("members")
-        .BeginArray();
-    for (const storage::MemberState& member : conv.members) {
-      writer.BeginObject()
-          .Field("user", member.user)
-          .Field("delivered", member.delivered)
-          .Field("read", member.read)
-          .EndObject();
-    }
-    writer.EndArray().Key("messages").BeginArray();
-    auto view = session.convs.find(conv.conv);
-    ConvView* seen = view == session.convs.end() ? nullptr : &view->second;
-    bool more = conv.more;
-    int64_t last = -1;
-    for (const storage::Message& message : conv.messages) {
-      if (seen != nullptr && !seen->WantsInAnswer(message.seq)) continue;
-      if (full || (taken > 0 && writer.str().size() >= config_.max_answer_bytes)) {
-        full = more = true;
-        break;
-      }
-      AppendMessage(writer, message);
-      ++taken;
-      last = message.seq;
-    }
-    if (seen != nullptr && last >= 0) seen->RecordAnswered(last);
-    writer.EndArray().Field("more", more).EndObject();
-  }
-  FinishAnswer(session.id, writer.EndArray().EndObject().str());
-}
-
-void SessionHost::HandleHistory(Session& session, const ClientRequest& request) {
-  if (!session.convs.contains(request.conv)) {
-    return SendError(session, "forbidden", "not a member of this conversation");
-  }
-  if (!conversations_.History(session.id, request.conv, session.user, request.before, request.seen,
-                              request.limit)) {
-    return SendError(session, "unavailable", "server busy, retry");
-  }
-  session.answer_outstanding = true;
-}
-
-// A thread's replies come from the store (the owner's cache of recent messages is by seq, not by
-// thread), paged as history is.
-void SessionHost::HandleThread(Session& session, const ClientRequest& request) {
-  if (!session.convs.contains(request.conv)) {
-    return SendError(session, "forbidden", "not a member of this conversation");
-  }
-  session.answer_outstanding = true;
-  const uint64_t max_bytes = config_.max_answer_bytes;
-  service_.store().Thread(
-      request.conv, session.user, request.root, request.before, request.seen,
-      {.count = request.limit, .bytes = max_bytes},
-      service_.ReplyOn<storage::ThreadPage>(
-          shard_.id(), [id = session.id, conv = request.conv, root = request.root, max_bytes](
-                           ChatShard& self, auto result) {
-            SessionHost& host = self.sessions();
-            if (!result.ok()) {
-              return host.FinishWithError(id, "unavailable", "storage unavailable, retry");
-            }
-            if (result->page.denial == storage::Denial::kForbidden) {
-              return host.FinishWithError(id, "forbidden", "not a member of this conversation");
-            }
-            if (result->page.denial != storage::Denial::kNone) {
-              return host.FinishWithError(id, "not_found",
-                                          "no such thread root (an ordinary message in no thread)");
-            }
-            host.FinishAnswer(id, EncodeThread(conv, root, *result, max_bytes));
-          }));
-}
-
-// Answered to this connection only: the user's other devices read the watermark with their
-// next `thread` request.
-void SessionHost::HandleThreadRead(Session& session, const ClientRequest& request) {
-  if (!session.convs.contains(request.conv)) {
-    return SendError(session, "forbidden", "not a member of this conversation");
-  }
-  service_.store().ThreadRead(
-      request.conv, session.user, request.root, request.seq,
-      service_.ReplyOn<storage::ThreadReadOutcome>(
-          shard_.id(), [id = session.id, conv = request.conv, root = request.root](ChatShard& self,
-                                                                                   auto result) {
-            SessionHost& host = self.sessions();
-            Session* session = host.FindSession(id);
-            if (session == nullptr) return;
-            if (!result.ok()) {
-              return host.SendError(*session, "unavailable", "storage unavailable, retry");
-            }
-            if (result->denial != storage::Denial::kNone) {
-              return host.SendError(*session, "not_found",
-                                    "no such thread root (an ordinary message in no thread)");
-            }
-            session->Send(EncodeThreadRead(conv, root, result->read_seq));
-          }));
+  if (wire == nullptr) return session.Send(EncodeRequestError(error));
+  ops::ActionOf (*wire)(ops::OpCall{*this, session, error.cid}, request);
 }
 
 void SessionHost::FinishAnswer(ConnId id, std::string_view json) {
@@ -668,13 +434,6 @@ void SessionHost::FinishAnswer(ConnId id, std::string_view json) {
   if (session->phase != Session::Phase::kReady) return;
   session->Send(json);
   RunPending(*session);
-}
-
-void SessionHost::HandleTyping(Session& session, const ClientRequest& request) {
-  if (!session.convs.contains(request.conv)) {
-    return SendError(session, "forbidden", "not a member of this conversation");
-  }
-  conversations_.Typing(request.conv, session.user, request.typing);
 }
 
 // --- Mail from the owners --------------------------------------------------------------------

@@ -26,6 +26,7 @@
 #include "chat/calls/call_mail.h"
 #include "chat/chat_metrics.h"
 #include "chat/config.h"
+#include "chat/ops/request_reader.h"
 #include "chat/owners/presence.h"
 #include "chat/protocol.h"
 #include "chat/sessions/call_link.h"
@@ -205,6 +206,23 @@ class SessionHost {
 
   size_t session_count() const { return sessions_.size(); }
 
+  // --- For the operations' actions (chat/ops/)
+  // ----------------------------------------------------
+  ChatService& service() { return service_; }
+  const Config& config() const { return config_; }
+  ChatMetrics& metrics() { return metrics_; }
+  const Clock& clock() const { return clock_; }
+  uint32_t shard_id() const;
+  ConversationLink& conversations() { return conversations_; }
+  CallLink& calls() { return calls_; }
+  Session* FindSession(ConnId id);
+  // An error event to the session (counted in the metrics), echoing `cid` when given.
+  void SendError(Session& session, std::string_view code, std::string_view message,
+                 std::string_view cid = {});
+  // An auth request's token, verified: the session holds it now (and its expiry), and is told
+  // (auth_ok). session_host_tokens.cc.
+  void RenewToken(Session& session, std::string jti, int64_t exp_s);
+
  private:
   // This shard's view of a conversation some local session is in.
   struct LocalConv {
@@ -232,29 +250,16 @@ class SessionHost {
   // Handles pending requests while the session can take them (ready, no answer outstanding,
   // connection not congested).
   void RunPending(Session& session);
+  // Reads the request by its operation's wire and runs its action (chat/ops/), once the rate
+  // limit admits it.
   void HandleRequest(Session& session, std::string_view text);
   bool AdmitRequest(Session& session, std::string_view cid);
-  void HandleSend(Session& session, ClientRequest& request);
-  void HandleWatermark(Session& session, const ClientRequest& request);
-  void HandleSync(Session& session, ClientRequest& request);
-  void AnswerSync(Session& session, const std::vector<storage::SyncConversation>& convs);
-  void HandleHistory(Session& session, const ClientRequest& request);
-  void HandleThread(Session& session, const ClientRequest& request);
-  void HandleThreadRead(Session& session, const ClientRequest& request);
-  void HandleTyping(Session& session, const ClientRequest& request);
-  void HandleCall(Session& session, ClientRequest& request);
   // The session's connection closed: the holders of its calls hear of it.
   void DropCalls(Session& session);
-  // To the conversation's owner through the link; a refusal is answered `unavailable`.
-  void Send(Session& session, storage::NewMessage message);
-  // session_host_tokens.cc: the session's token and its expiry on the monotonic clock, the
-  // auth request that replaces it, and the sweep's notice and close.
+  // session_host_tokens.cc: the session's token and its expiry on the monotonic clock, and the
+  // sweep's notice and close.
   void SetToken(Session& session, std::string jti, int64_t exp_s);
-  void HandleAuth(Session& session, const ClientRequest& request);
   void SweepTokens(int64_t now_ms);
-  void SendError(Session& session, std::string_view code, std::string_view message,
-                 std::string_view cid = {});
-  Session* FindSession(ConnId id);
   void CloseSession(Session& session, uint16_t code, std::string_view reason);
   // A (session, user) pair: `user` just became the session's contact.
   using Introduction = std::pair<Session*, int64_t>;
@@ -277,7 +282,7 @@ class SessionHost {
   ChatMetrics& metrics_;
   const Config& config_;
   const Clock& clock_;  // Monotonic for every duration; wall for timestamps.
-  RequestParser parser_;
+  ops::RequestReader reader_;
   ConversationLink conversations_;
   UserLink users_;
   CallLink calls_;

@@ -1,5 +1,5 @@
-// SessionHost's part in calls (proto/PROTOCOL.md, "Calls: signalling"): requests to the call's
-// holder through the CallLink, the holder's notes to this shard's devices, and what a device's
+// SessionHost's part in calls (proto/PROTOCOL.md, "Calls: signalling"; the requests are
+// chat/ops/call_ops.cc's): the holder's notes to this shard's devices, and what a device's
 // close or its holder's death means for the calls it is in.
 #include <algorithm>
 
@@ -12,45 +12,7 @@ namespace {
 // Calls one device keeps track of: more than a user can be in (one) plus those ending.
 constexpr size_t kMaxTrackedCalls = 4;
 
-CallOp OpOf(RequestType type) {
-  switch (type) {
-    case RequestType::kCallAccept:
-      return CallOp::kAccept;
-    case RequestType::kCallDecline:
-      return CallOp::kDecline;
-    case RequestType::kCallCancel:
-      return CallOp::kCancel;
-    case RequestType::kCallHangUp:
-      return CallOp::kHangUp;
-    case RequestType::kCallRejoin:
-      return CallOp::kRejoin;
-    case RequestType::kCallSignal:
-      return CallOp::kSignal;
-    default:
-      return CallOp::kInvite;
-  }
-}
-
 }  // namespace
-
-void SessionHost::HandleCall(Session& session, ClientRequest& request) {
-  const CallOp op = OpOf(request.type);
-  if (op == CallOp::kInvite && !session.convs.contains(request.conv)) {
-    return SendError(session, "forbidden", "not a member of this conversation", request.cid);
-  }
-  CallRequest call{.op = op,
-                   .from = CallDevice{session.user, session.device},
-                   .call = std::move(request.call),
-                   .cid = request.cid,
-                   .conv = request.conv,
-                   .kind = request.call_kind,
-                   .to = request.to,
-                   .signal_key = std::string(request.signal_key),
-                   .signal_json = std::move(request.signal_json)};
-  if (!calls_.Send(std::move(call))) {
-    SendError(session, "not_found", "no such call", request.cid);
-  }
-}
 
 void SessionHost::OnCallNote(const CallNote& note) {
   for (int64_t user : note.users) OnCallNoteFor(user, note);

@@ -1,7 +1,7 @@
 // A session's token: its expiry as a deadline on the monotonic clock, the token_expiring notice
 // and the 4001 close that the once-a-second sweep sends, and the auth request that gives the
-// open connection a newer token (proto/PROTOCOL.md, "Token expiry"). Apart from session_host.cc
-// to keep that file the sessions' own.
+// open connection a newer token (proto/PROTOCOL.md, "Token expiry"; its request:
+// chat/ops/session_ops.cc). Apart from session_host.cc to keep that file the sessions' own.
 #include "chat/auth/jwt.h"
 #include "chat/service.h"
 #include "chat/sessions/session_host.h"
@@ -56,20 +56,8 @@ void SessionHost::SweepTokens(int64_t now_ms) {
   for (Session* session : expired) CloseSession(*session, kTokenExpiredClose, "token expired");
 }
 
-void SessionHost::HandleAuth(Session& session, const ClientRequest& request) {
-  auth::JwtVerifyResult verified =
-      auth::VerifyJwt(request.token, service_.secret(), clock_.WallMs() / 1000);
-  std::string_view refusal;
-  if (!verified.ok()) {
-    refusal = verified.error == auth::JwtError::kExpired ? "token expired" : "invalid token";
-  } else if (revoked_.Contains(verified.claims.jti)) {
-    refusal = "token revoked";
-  } else if (verified.claims.user_id != session.user) {
-    refusal = "the token is another user's";
-  }
-  // The connection keeps its current token (and its expiry): a refused auth closes nothing.
-  if (!refusal.empty()) return SendError(session, "unauthorized", refusal);
-  SetToken(session, std::move(verified.claims.jti), verified.claims.exp);
+void SessionHost::RenewToken(Session& session, std::string jti, int64_t exp_s) {
+  SetToken(session, std::move(jti), exp_s);
   SendTokenEvent(session, "auth_ok");
 }
 

@@ -5,6 +5,7 @@
 
 #include "chat/api/http_api.h"
 #include "chat/chat_shard.h"
+#include "chat/ops/wire.h"
 #include "chat/protocol.h"
 #include "chat/sessions/session_host.h"
 #include "chat/stomp/stomp_mapping.h"
@@ -28,6 +29,16 @@ bool ListHas(std::string_view list, std::string_view item) {
     list.remove_prefix(comma + 1);
   }
   return false;
+}
+
+// The SEND destinations, for the error that names a wrong one: the registry's.
+std::string StompDestinations() {
+  std::string list;
+  for (const ops::Wire& wire : ops::Wires()) {
+    if (wire.stomp_destination.empty()) continue;
+    list.append(list.empty() ? "" : ", ").append(wire.stomp_destination);
+  }
+  return list;
 }
 
 }  // namespace
@@ -193,21 +204,22 @@ void StompGateway::HandleSend(Connection& conn, StompTransport& client, const st
   }
   std::optional<std::string_view> destination = frame.Find("destination");
   if (!destination) return client.Fail("SEND needs a destination header", receipt);
-  std::optional<stomp_map::App> app = stomp_map::ParseApp(*destination);
-  if (!app) {
-    return client.Fail("no such destination for SEND: " + std::string(*destination) +
-                           " (/app/chat.send, chat.read, chat.delivered, chat.typing, "
-                           "chat.sync, chat.history, chat.auth)",
+  const ops::Wire* wire = ops::FindStompWire(*destination);
+  if (wire == nullptr) {
+    return client.Fail("no such destination for SEND: " + std::string(*destination) + " (" +
+                           StompDestinations() + ")",
                        receipt);
   }
-  const bool send = *app == stomp_map::App::kSend;
+  // A send is acked by cid (the frame's, else one made up) on /user/queue/acks; the rest are
+  // answered on their queues, and a receipt says the request was taken.
+  const bool send = wire->type == "send";
   std::string cid;
   if (send) {
     std::optional<std::string_view> given = frame.Find("cid");
     cid = given ? std::string(*given) : client.MakeCid();
   }
   std::string error;
-  std::optional<std::string> request = stomp_map::BuildRequest(*app, frame, cid, &error);
+  std::optional<std::string> request = wire->from_stomp(frame, cid, &error);
   if (!request) return client.Fail(error, receipt);
   if (send && !client.AwaitAck(cid, receipt)) {
     return client.Fail("more than 1024 SENDs to /app/chat.send waiting for their ack", receipt);

@@ -22,8 +22,9 @@ std::optional<int64_t> ParseInt(std::string_view text) {
   return value;
 }
 
-// The conversation a frame names (`conversation`, or `conv` for short).
-std::optional<int64_t> ConversationOf(const stomp::Frame& frame, std::string* error) {
+}  // namespace
+
+std::optional<int64_t> ConversationHeader(const stomp::Frame& frame, std::string* error) {
   std::optional<std::string_view> text = frame.Find("conversation");
   if (!text) text = frame.Find("conv");
   if (!text) {
@@ -38,9 +39,8 @@ std::optional<int64_t> ConversationOf(const stomp::Frame& frame, std::string* er
   return conv;
 }
 
-// An optional non-negative integer header: absent → nullopt with no error.
-std::optional<int64_t> CountOf(const stomp::Frame& frame, std::string_view name,
-                               std::string* error) {
+std::optional<int64_t> CountHeader(const stomp::Frame& frame, std::string_view name,
+                                   std::string* error) {
   std::optional<std::string_view> text = frame.Find(name);
   if (!text) return std::nullopt;
   std::optional<int64_t> value = ParseInt(*text);
@@ -50,8 +50,6 @@ std::optional<int64_t> CountOf(const stomp::Frame& frame, std::string_view name,
   }
   return value;
 }
-
-}  // namespace
 
 std::optional<std::string_view> TokenOf(const stomp::Frame& frame) {
   if (auto passcode = frame.Find("passcode"); passcode && !passcode->empty()) return passcode;
@@ -127,92 +125,6 @@ std::optional<std::string_view> ReadString(std::string_view json, size_t& pos) {
 }
 
 }  // namespace
-
-std::optional<App> ParseApp(std::string_view destination) {
-  static constexpr std::pair<std::string_view, App> kApps[] = {
-      {"/app/chat.send", App::kSend},           {"/app/chat.read", App::kRead},
-      {"/app/chat.delivered", App::kDelivered}, {"/app/chat.typing", App::kTyping},
-      {"/app/chat.sync", App::kSync},           {"/app/chat.history", App::kHistory},
-      {"/app/chat.auth", App::kAuth},
-  };
-  for (const auto& [name, app] : kApps) {
-    if (name == destination) return app;
-  }
-  return std::nullopt;
-}
-
-std::optional<std::string> BuildRequest(App app, const stomp::Frame& frame, std::string_view cid,
-                                        std::string* error) {
-  JsonWriter request(64 + frame.body.size());
-  request.BeginObject();
-  if (app == App::kSync) {
-    // The body is the sync request's "convs" as it is ({"<conv>": last_seq_seen, ...}); none:
-    // every conversation. Spliced, not parsed twice: the chat parser checks it, and refuses a
-    // field given twice, so a body cannot make the request anything but a sync.
-    request.Field("type", "sync");
-    std::string_view convs = frame.body;
-    while (!convs.empty() && std::string_view(" \t\r\n").find(convs.front()) != convs.npos) {
-      convs.remove_prefix(1);
-    }
-    while (!convs.empty() && std::string_view(" \t\r\n").find(convs.back()) != convs.npos) {
-      convs.remove_suffix(1);
-    }
-    if (!convs.empty()) request.Key("convs").Raw(convs);
-    return request.EndObject().Take();
-  }
-  if (app == App::kAuth) {
-    std::optional<std::string_view> token = TokenOf(frame);
-    if (!token) {
-      *error = "missing token (header \"passcode\", or \"Authorization: Bearer <token>\")";
-      return std::nullopt;
-    }
-    return request.Field("type", "auth").Field("token", *token).EndObject().Take();
-  }
-  std::optional<int64_t> conv = ConversationOf(frame, error);
-  if (!conv) return std::nullopt;
-  switch (app) {
-    case App::kSend: {
-      request.Field("type", "send").Field("conv", *conv).Field("cid", cid);
-      if (std::optional<std::string_view> kind = frame.Find("kind")) request.Field("kind", *kind);
-      request.Field("body", frame.body);
-      break;
-    }
-    case App::kRead:
-    case App::kDelivered: {
-      std::optional<int64_t> seq = CountOf(frame, "seq", error);
-      if (!seq) {
-        if (error->empty()) *error = "missing header \"seq\"";
-        return std::nullopt;
-      }
-      request.Field("type", app == App::kRead ? "read" : "delivered")
-          .Field("conv", *conv)
-          .Field("seq", *seq);
-      break;
-    }
-    case App::kTyping: {
-      const std::string_view state = frame.Find("state").value_or("start");
-      if (state != "start" && state != "stop") {
-        *error = "header \"state\" must be start or stop";
-        return std::nullopt;
-      }
-      request.Field("type", "typing").Field("conv", *conv).Field("state", state);
-      break;
-    }
-    case App::kHistory: {
-      request.Field("type", "history").Field("conv", *conv);
-      for (std::string_view name : {"before", "limit"}) {
-        std::optional<int64_t> value = CountOf(frame, name, error);
-        if (!error->empty()) return std::nullopt;
-        if (value) request.Field(name, *value);
-      }
-      break;
-    }
-    case App::kSync:
-    case App::kAuth:
-      break;  // Above.
-  }
-  return request.EndObject().Take();
-}
 
 std::optional<Subscribable> ParseSubscribable(std::string_view destination) {
   if (destination.starts_with(kTopicPrefix)) {

@@ -17,23 +17,15 @@ namespace ringcast::chat::stomp_map {
 
 // --- SEND ---------------------------------------------------------------------------------------
 
-// The chat request a SEND destination stands for.
-enum class App : uint8_t {
-  kSend,       // /app/chat.send       → send
-  kRead,       // /app/chat.read       → read
-  kDelivered,  // /app/chat.delivered  → delivered
-  kTyping,     // /app/chat.typing     → typing
-  kSync,       // /app/chat.sync       → sync
-  kHistory,    // /app/chat.history    → history
-  kAuth,       // /app/chat.auth       → auth
-};
-std::optional<App> ParseApp(std::string_view destination);
-
-// The chat request (its JSON text) that `frame`, a SEND to `app`, stands for; nullopt with
-// *error set when a header it needs is missing or malformed. `cid`: the send's cid (the frame's
-// `cid` header, else one the caller made up).
-std::optional<std::string> BuildRequest(App app, const stomp::Frame& frame, std::string_view cid,
-                                        std::string* error);
+// Which operation a SEND's destination names, and the request it stands for, are the
+// operation's own (chat/ops/wire.h: Wire::stomp_destination and from_stomp). What they
+// read of a frame:
+// The conversation a frame names (`conversation`, or `conv` for short); nullopt with *error set.
+std::optional<int64_t> ConversationHeader(const stomp::Frame& frame, std::string* error);
+// An optional non-negative integer header: absent → nullopt with no error; malformed → nullopt
+// with *error set.
+std::optional<int64_t> CountHeader(const stomp::Frame& frame, std::string_view name,
+                                   std::string* error);
 
 // The token a CONNECT (or a SEND to /app/chat.auth) carries: `passcode`, or an
 // `Authorization: Bearer <token>` header (browsers cannot set headers on the WebSocket upgrade).

@@ -23,13 +23,13 @@
 #include <string_view>
 #include <vector>
 
+#include "chat/ops/request_reader.h"
 #include "chat/protocol.h"
 #include "chat/sessions/sse_wire.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
-using ringcast::chat::ClientRequest;
 using ringcast::chat::FormatSseEvent;
 using ringcast::chat::kSseSecretBytes;
 using ringcast::chat::NextRequestLine;
@@ -37,7 +37,6 @@ using ringcast::chat::ParseSseEventId;
 using ringcast::chat::ParseSseSessionKey;
 using ringcast::chat::RequestError;
 using ringcast::chat::RequestLimits;
-using ringcast::chat::RequestParser;
 
 struct StreamEvent {
   std::string id;
@@ -112,7 +111,7 @@ void CheckEvent(std::string_view json) {
 
 void CheckBody(std::string_view body) {
   const std::string_view whole = body;
-  RequestParser parser(RequestLimits{.max_body = 256});
+  ringcast::chat::ops::RequestReader reader(RequestLimits{.max_body = 256});
   size_t covered = 0;  // Offset in `whole` up to which every byte is a line's or a separator.
   while (std::optional<std::string_view> line = NextRequestLine(&body)) {
     FUZZ_CHECK(!line->empty());
@@ -123,9 +122,9 @@ void CheckBody(std::string_view body) {
     const size_t start = size_t(line->data() - whole.data());
     for (size_t i = covered; i < start; ++i) FUZZ_CHECK(std::strchr("\r\n ", whole[i]) != nullptr);
     covered = start + line->size();
-    ClientRequest request;
+    ringcast::chat::ops::Request request;
     RequestError error;
-    if (!parser.Parse(*line, &request, &error)) FUZZ_CHECK(!error.message.empty());
+    if (reader.Parse(*line, &request, &error) == nullptr) FUZZ_CHECK(!error.message.empty());
   }
   for (size_t i = covered; i < whole.size(); ++i) {
     FUZZ_CHECK(std::strchr("\r\n ", whole[i]) != nullptr);

@@ -1,7 +1,8 @@
 // libFuzzer harness for what a STOMP client sends after CONNECT, as the gateway handles it
 // (chat/stomp/stomp_mapping.h): each frame of the stream is parsed (stomp::FrameParser), a SEND
-// is mapped to the chat request it stands for (ParseApp, BuildRequest) and that request is read
-// by the chat parser (chat::RequestParser) as the session would; a SUBSCRIBE's destination is
+// is mapped to the chat request it stands for by its operation's wire (chat/ops/wire.h:
+// FindStompWire, from_stomp) and that request is read by the RequestReader as the session
+// would; a SUBSCRIBE's destination is
 // mapped (ParseSubscribable); the token and heart-beat headers are read (TokenOf, ParseHeartBeat).
 //
 // Input: byte 0 picks the body limit (bits 0-1: 16 / 1000 / 65536 / 1 MiB); the rest is the
@@ -10,8 +11,8 @@
 // Invariants checked beyond "no crash, no sanitizer report":
 // - a SEND's request is one JSON object that the chat parser either refuses (with a message) or
 //   reads as exactly the request the destination names: no header or body can turn a send into
-//   another request, nor add a second "type", "conv" or "body" (BuildRequest splices a sync's
-//   body; everything else is written field by field);
+//   another request, nor add a second "type", "conv" or "body" (every field is written anew, a
+//   sync's body too);
 // - an accepted send carries the frame's conversation header and its body byte for byte, and its
 //   cid is the one the gateway gave; read, delivered, typing and history carry the conversation;
 // - a SUBSCRIBE destination that maps to a conversation topic names a positive conversation, and
@@ -26,7 +27,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <variant>
 
+#include "chat/ops/wire.h"
 #include "chat/protocol.h"
 #include "chat/stomp/stomp_mapping.h"
 #include "proto/stomp_frame.h"
@@ -36,33 +39,11 @@ namespace {
 
 namespace stomp = ringcast::stomp;
 namespace stomp_map = ringcast::chat::stomp_map;
-using ringcast::chat::ClientRequest;
+namespace ops = ringcast::chat::ops;
 using ringcast::chat::RequestError;
 using ringcast::chat::RequestLimits;
-using ringcast::chat::RequestParser;
-using ringcast::chat::RequestType;
 
 constexpr std::string_view kCid = "stomp-7";
-
-RequestType TypeOf(stomp_map::App app) {
-  switch (app) {
-    case stomp_map::App::kSend:
-      return RequestType::kSend;
-    case stomp_map::App::kRead:
-      return RequestType::kRead;
-    case stomp_map::App::kDelivered:
-      return RequestType::kDelivered;
-    case stomp_map::App::kTyping:
-      return RequestType::kTyping;
-    case stomp_map::App::kSync:
-      return RequestType::kSync;
-    case stomp_map::App::kHistory:
-      return RequestType::kHistory;
-    case stomp_map::App::kAuth:
-      return RequestType::kAuth;
-  }
-  std::abort();
-}
 
 std::optional<int64_t> Integer(std::string_view text) {
   int64_t value = 0;
@@ -75,40 +56,40 @@ bool Inside(std::string_view part, std::string_view whole) {
   return part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size();
 }
 
-void CheckSend(const stomp::Frame& frame, RequestParser& parser) {
+void CheckSend(const stomp::Frame& frame, ops::RequestReader& reader) {
   const std::optional<std::string_view> destination = frame.Find("destination");
   if (!destination) return;
-  const std::optional<stomp_map::App> app = stomp_map::ParseApp(*destination);
-  if (!app) return;
+  const ops::Wire* wire = ops::FindStompWire(*destination);
+  if (wire == nullptr) return;
+  FUZZ_CHECK(wire->from_stomp != nullptr && wire->stomp_destination == *destination);
   std::string error;
-  const std::optional<std::string> json = stomp_map::BuildRequest(*app, frame, kCid, &error);
+  const std::optional<std::string> json = wire->from_stomp(frame, kCid, &error);
   if (!json) {
     FUZZ_CHECK(!error.empty());
     return;
   }
-  ClientRequest request;
+  ops::Request request;
   RequestError refusal;
-  if (!parser.Parse(*json, &request, &refusal)) {
+  const ops::Wire* read = reader.Parse(*json, &request, &refusal);
+  if (read == nullptr) {
     FUZZ_CHECK(!refusal.message.empty());
     return;
   }
-  FUZZ_CHECK(request.type == TypeOf(*app));
+  FUZZ_CHECK(read == wire);
   std::optional<std::string_view> conv_header = frame.Find("conversation");
   if (!conv_header) conv_header = frame.Find("conv");
-  switch (*app) {
-    case stomp_map::App::kSend:
-      FUZZ_CHECK(request.body == frame.body);
-      FUZZ_CHECK(request.cid == kCid);
-      [[fallthrough]];
-    case stomp_map::App::kRead:
-    case stomp_map::App::kDelivered:
-    case stomp_map::App::kTyping:
-    case stomp_map::App::kHistory:
-      FUZZ_CHECK(conv_header && Integer(*conv_header) == request.conv);
-      break;
-    case stomp_map::App::kSync:
-    case stomp_map::App::kAuth:
-      break;
+  const std::optional<int64_t> conv = conv_header ? Integer(*conv_header) : std::nullopt;
+  if (const auto* send = std::get_if<ops::MessageRequest>(&request)) {
+    FUZZ_CHECK(send->body == frame.body && refusal.cid == kCid && conv == send->conv);
+  } else if (const auto* mark = std::get_if<ops::WatermarkRequest>(&request)) {
+    FUZZ_CHECK(conv == mark->conv);
+  } else if (const auto* typing = std::get_if<ops::TypingRequest>(&request)) {
+    FUZZ_CHECK(conv == typing->conv);
+  } else if (const auto* history = std::get_if<ops::HistoryRequest>(&request)) {
+    FUZZ_CHECK(conv == history->conv);
+  } else {
+    FUZZ_CHECK(std::holds_alternative<ops::SyncRequest>(request) ||
+               std::holds_alternative<ops::AuthRequest>(request));
   }
 }
 
@@ -157,14 +138,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view stream(copy.get(), length);
 
   stomp::FrameParser frames(stomp::Limits{.max_header_bytes = 8192, .max_body_bytes = max_body});
-  RequestParser parser(RequestLimits{.max_body = max_body});
+  ops::RequestReader reader(RequestLimits{.max_body = max_body});
   for (int guard = 0; guard < 64 && !stream.empty(); ++guard) {
     stomp::Frame frame;
     const stomp::ParseResult result = frames.Parse(stream, &frame);
     if (result.status != stomp::Status::kOk) break;
     stream.remove_prefix(result.consumed);
     CheckHeaders(frame);
-    if (frame.command == stomp::Command::kSend) CheckSend(frame, parser);
+    if (frame.command == stomp::Command::kSend) CheckSend(frame, reader);
     if (frame.command == stomp::Command::kSubscribe) CheckSubscribe(frame);
   }
   return 0;

@@ -1,4 +1,4 @@
-// A call_signal's payload (calls/signal_payload.h), read through the request parser as a client
+// A call_signal's payload (calls/signal_payload.h), read through the request reader as a client
 // sends it: written anew (no byte of the client's text relayed: no raw CR, no whitespace), and
 // refused when it is not JSON or passes a bound, with the cid echoed when it came first.
 #include "chat/calls/signal_payload.h"
@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "chat/protocol.h"
+#include "chat/ops/request_reader.h"
 
 namespace ringcast::chat {
 namespace {
@@ -19,11 +19,13 @@ constexpr std::string_view kHead =
 class SignalPayloadTest : public ::testing::Test {
  protected:
   bool Parse(std::string_view payload) {
-    return parser_.Parse(std::string(kHead) + std::string(payload) + "}", &request_, &error_);
+    return reader_.Parse(std::string(kHead) + std::string(payload) + "}", &request_, &error_) !=
+           nullptr;
   }
+  const CallRequest& call() const { return std::get<CallRequest>(request_); }
 
-  RequestParser parser_{RequestLimits{}};
-  ClientRequest request_;
+  ops::RequestReader reader_{RequestLimits{}};
+  ops::Request request_;
   RequestError error_;
 };
 
@@ -34,11 +36,11 @@ TEST_F(SignalPayloadTest, WrittenAnewWithoutTheClientsBytes) {
       Parse("{\r\"type\" :\t\"offer\",\r\n\"sdp\":\"v=0\\r\\no=- 1\\u0007\\/\\u00e9\","
             "\"n\":[1,-2,18446744073709551615,0.5,1e2,true,false,null],\"o\":{}}"))
       << error_.message;
-  EXPECT_EQ(request_.signal_key, "sdp");
-  EXPECT_EQ(request_.signal_json,
+  EXPECT_EQ(call().signal_key, "sdp");
+  EXPECT_EQ(call().signal_json,
             "{\"type\":\"offer\",\"sdp\":\"v=0\\r\\no=- 1\\u0007/\xc3\xa9\","
             "\"n\":[1,-2,18446744073709551615,0.5,100.0,true,false,null],\"o\":{}}");
-  EXPECT_EQ(request_.signal_json.find_first_of("\r\n"), std::string::npos);
+  EXPECT_EQ(call().signal_json.find_first_of("\r\n"), std::string::npos);
 }
 
 TEST_F(SignalPayloadTest, TextThatIsNotJsonIsRefusedWithTheCid) {

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "chat/ops/wire.h"
 #include "chat/protocol.h"
 
 namespace ringcast::chat::stomp_map {
@@ -19,72 +20,84 @@ stomp::Frame Parse(const std::string& text) {
   return frame;
 }
 
-// The chat request a SEND becomes, or "error: <reason>".
-std::string Request(App app, const std::string& text, std::string_view cid = "c1") {
+// The chat request a SEND to `destination` becomes (by its operation in the registry), or
+// "error: <reason>".
+std::string Request(std::string_view destination, const std::string& text,
+                    std::string_view cid = "c1") {
+  const ops::Wire* wire = ops::FindStompWire(destination);
+  if (wire == nullptr) return "no operation";
   const stomp::Frame frame = Parse(text);
   std::string error;
-  std::optional<std::string> request = BuildRequest(app, frame, cid, &error);
+  std::optional<std::string> request = wire->from_stomp(frame, cid, &error);
   return request ? *request : "error: " + error;
 }
 
 TEST(StompMappingTest, SendDestinations) {
-  EXPECT_EQ(ParseApp("/app/chat.send"), App::kSend);
-  EXPECT_EQ(ParseApp("/app/chat.read"), App::kRead);
-  EXPECT_EQ(ParseApp("/app/chat.sync"), App::kSync);
-  EXPECT_EQ(ParseApp("/app/chat.auth"), App::kAuth);
-  EXPECT_EQ(ParseApp("/app/chat.send/"), std::nullopt);
-  EXPECT_EQ(ParseApp("/topic/conversation.1"), std::nullopt);
+  for (std::string_view name : {"send", "read", "delivered", "typing", "sync", "history", "auth"}) {
+    const ops::Wire* wire = ops::FindStompWire("/app/chat." + std::string(name));
+    ASSERT_NE(wire, nullptr) << name;
+    EXPECT_EQ(wire->type, name);
+  }
+  EXPECT_EQ(ops::FindStompWire("/app/chat.send/"), nullptr);
+  EXPECT_EQ(ops::FindStompWire("/app/chat.thread"), nullptr);
+  EXPECT_EQ(ops::FindStompWire("/topic/conversation.1"), nullptr);
 }
 
 TEST(StompMappingTest, ASendBecomesTheChatSendRequest) {
-  EXPECT_EQ(Request(App::kSend, "SEND\nconversation:7\n\nhi \"there\"\n\0"s),
+  EXPECT_EQ(Request("/app/chat.send", "SEND\nconversation:7\n\nhi \"there\"\n\0"s),
             R"({"type":"send","conv":7,"cid":"c1","body":"hi \"there\"\n"})");
-  EXPECT_EQ(Request(App::kSend, "SEND\nconv:7\nkind:note\n\nx\0"s, "a\"b"),
+  EXPECT_EQ(Request("/app/chat.send", "SEND\nconv:7\nkind:note\n\nx\0"s, "a\"b"),
             R"({"type":"send","conv":7,"cid":"a\"b","kind":"note","body":"x"})");
-  EXPECT_EQ(Request(App::kSend, "SEND\n\nx\0"s),
+  EXPECT_EQ(Request("/app/chat.send", "SEND\n\nx\0"s),
             "error: missing header \"conversation\" (the conversation's id)");
-  EXPECT_EQ(Request(App::kSend, "SEND\nconversation:0\n\nx\0"s),
+  EXPECT_EQ(Request("/app/chat.send", "SEND\nconversation:0\n\nx\0"s),
             "error: header \"conversation\" must be a positive integer");
-  EXPECT_EQ(Request(App::kSend, "SEND\nconversation:7x\n\nx\0"s),
+  EXPECT_EQ(Request("/app/chat.send", "SEND\nconversation:7x\n\nx\0"s),
             "error: header \"conversation\" must be a positive integer");
 }
 
 TEST(StompMappingTest, ReceiptsTypingHistorySyncAndAuth) {
-  EXPECT_EQ(Request(App::kRead, "SEND\nconversation:3\nseq:12\n\n\0"s),
+  EXPECT_EQ(Request("/app/chat.read", "SEND\nconversation:3\nseq:12\n\n\0"s),
             R"({"type":"read","conv":3,"seq":12})");
-  EXPECT_EQ(Request(App::kDelivered, "SEND\nconversation:3\nseq:0\n\n\0"s),
+  EXPECT_EQ(Request("/app/chat.delivered", "SEND\nconversation:3\nseq:0\n\n\0"s),
             R"({"type":"delivered","conv":3,"seq":0})");
-  EXPECT_EQ(Request(App::kRead, "SEND\nconversation:3\n\n\0"s), "error: missing header \"seq\"");
-  EXPECT_EQ(Request(App::kRead, "SEND\nconversation:3\nseq:-1\n\n\0"s),
+  EXPECT_EQ(Request("/app/chat.read", "SEND\nconversation:3\n\n\0"s),
+            "error: missing header \"seq\"");
+  EXPECT_EQ(Request("/app/chat.read", "SEND\nconversation:3\nseq:-1\n\n\0"s),
             "error: header \"seq\" must be a non-negative integer");
-  EXPECT_EQ(Request(App::kTyping, "SEND\nconversation:3\n\n\0"s),
+  EXPECT_EQ(Request("/app/chat.typing", "SEND\nconversation:3\n\n\0"s),
             R"({"type":"typing","conv":3,"state":"start"})");
-  EXPECT_EQ(Request(App::kTyping, "SEND\nconversation:3\nstate:stop\n\n\0"s),
+  EXPECT_EQ(Request("/app/chat.typing", "SEND\nconversation:3\nstate:stop\n\n\0"s),
             R"({"type":"typing","conv":3,"state":"stop"})");
-  EXPECT_EQ(Request(App::kTyping, "SEND\nconversation:3\nstate:maybe\n\n\0"s),
+  EXPECT_EQ(Request("/app/chat.typing", "SEND\nconversation:3\nstate:maybe\n\n\0"s),
             "error: header \"state\" must be start or stop");
-  EXPECT_EQ(Request(App::kHistory, "SEND\nconversation:3\nlimit:5\n\n\0"s),
+  EXPECT_EQ(Request("/app/chat.history", "SEND\nconversation:3\nlimit:5\n\n\0"s),
             R"({"type":"history","conv":3,"limit":5})");
-  EXPECT_EQ(Request(App::kHistory, "SEND\nconversation:3\nbefore:x\n\n\0"s),
+  EXPECT_EQ(Request("/app/chat.history", "SEND\nconversation:3\nbefore:x\n\n\0"s),
             "error: header \"before\" must be a non-negative integer");
-  EXPECT_EQ(Request(App::kSync, "SEND\n\n\0"s), R"({"type":"sync"})");
-  EXPECT_EQ(Request(App::kSync, "SEND\n\n {\"3\":4}\n\0"s), R"({"type":"sync","convs":{"3":4}})");
-  EXPECT_EQ(Request(App::kAuth, "SEND\npasscode:tok\n\n\0"s), R"({"type":"auth","token":"tok"})");
-  EXPECT_EQ(Request(App::kAuth, "SEND\nAuthorization:bearer tok2\n\n\0"s),
+  EXPECT_EQ(Request("/app/chat.sync", "SEND\n\n\0"s), R"({"type":"sync"})");
+  EXPECT_EQ(Request("/app/chat.sync", "SEND\n\n {\"3\":4}\n\0"s),
+            R"({"type":"sync","convs":{"3":4}})");
+  EXPECT_EQ(Request("/app/chat.auth", "SEND\npasscode:tok\n\n\0"s),
+            R"({"type":"auth","token":"tok"})");
+  EXPECT_EQ(Request("/app/chat.auth", "SEND\nAuthorization:bearer tok2\n\n\0"s),
             R"({"type":"auth","token":"tok2"})");
-  EXPECT_EQ(Request(App::kAuth, "SEND\nAuthorization:Basic x\n\n\0"s).substr(0, 20),
+  EXPECT_EQ(Request("/app/chat.auth", "SEND\nAuthorization:Basic x\n\n\0"s).substr(0, 20),
             "error: missing token");
 }
 
-// A sync body cannot turn the request into another: the chat parser refuses a field given twice.
-TEST(StompMappingTest, ASyncBodyCannotSmuggleAnotherRequest) {
-  const std::string request =
-      Request(App::kSync, "SEND\n\n{\"1\":0},\"type\":\"send\",\"conv\":1\0"s);
-  RequestParser parser(RequestLimits{});
-  ClientRequest parsed;
-  RequestError error;
-  EXPECT_FALSE(parser.Parse(request, &parsed, &error));
-  EXPECT_EQ(error.message, "duplicate field \"type\"");
+// A sync body is read and written anew: it cannot turn the request into another, and what is not
+// a sync's "convs" is refused at the gateway.
+TEST(StompMappingTest, ASyncBodyIsReadAndWrittenAnew) {
+  EXPECT_EQ(Request("/app/chat.sync", "SEND\n\n{\"1\":0},\"type\":\"send\",\"conv\":1\0"s),
+            "error: SEND to /app/chat.sync: the body is not JSON: more follows its object");
+  EXPECT_EQ(Request("/app/chat.sync", "SEND\n\n{ \"1\" : 0 ,\r\n\"22\":7}\0"s),
+            R"({"type":"sync","convs":{"1":0,"22":7}})");
+  EXPECT_EQ(Request("/app/chat.sync", "SEND\n\n[1]\0"s).substr(0, 49),
+            "error: SEND to /app/chat.sync: field \"convs\" must");
+  EXPECT_EQ(Request("/app/chat.sync", "SEND\n\n{\"1\":0\0"s),
+            "error: SEND to /app/chat.sync: field \"convs\" must be an object mapping "
+            "conversation ids (strings) to non-negative seqs");
 }
 
 TEST(StompMappingTest, SubscribeDestinations) {
