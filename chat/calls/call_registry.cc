@@ -15,53 +15,12 @@
 
 namespace ringcast::chat {
 
-struct CallRegistry::Held {
-  std::string id;
-  std::unique_ptr<Call> call;
-  std::vector<std::string> keys;     // The busy marks reserved for it.
-  std::unordered_set<int64_t> rang;  // Users whose ringing the caller has been told.
-  // Devices in the call on other nodes, with their node (cluster mode): at most
-  // --call-max-participants.
-  std::vector<std::pair<CallDevice, std::string>> remote;
-  int64_t started_wall_ms = 0;  // For the record: Call counts on the monotonic clock.
-  // Users removed from the conversation while the call went on: refused, even when an accept's
-  // check in the store crossed their removal (at most the group's members).
-  std::unordered_set<int64_t> removed;
-};
-
 namespace {
 
 std::string UserKey(int64_t user) { return "user:" + std::to_string(user); }
 std::string ConvKey(int64_t conv) { return "conv:" + std::to_string(conv); }
 
-JsonWriter& Device(JsonWriter& writer, CallDevice device) {
-  return writer.BeginObject()
-      .Field("user", device.user)
-      .Field("device", int64_t(device.device))
-      .EndObject();
-}
-
-std::string EventAbout(std::string_view type, const std::string& call, CallDevice about) {
-  JsonWriter writer;
-  writer.BeginObject().Field("type", type).Field("call", call).Field("user", about.user);
-  if (about.device != 0) writer.Field("device", int64_t(about.device));
-  return writer.EndObject().Take();
-}
-
 }  // namespace
-
-void DeliverCallNote(ChatService& service, CallNote note) {
-  if (note.device != 0) {
-    const uint32_t shard = DeviceShard(note.device);
-    if (shard >= service.shard_count()) return;  // Not a device of this node: no such shard.
-    service.PostOrHold(
-        shard, [note = std::move(note)](ChatShard& self) { self.sessions().OnCallNote(note); });
-    return;
-  }
-  auto shared = std::make_shared<const CallNote>(std::move(note));
-  service.PostToEveryShard(
-      [&] { return [shared](ChatShard& self) { self.sessions().OnCallNote(*shared); }; });
-}
 
 CallRegistry::CallRegistry(Shard& shard, ChatService& service, ChatMetrics& metrics)
     : shard_(shard),
@@ -85,74 +44,28 @@ void CallRegistry::Handle(CallRequest request) {
   Call& call = *held.call;
   const int64_t now = service_.clock().MonotonicMs();
   std::vector<CallSignal> signals;
-  auto refused = [&](Call::Refusal refusal) {
-    switch (refusal) {
-      case Call::Refusal::kNone:
-        return false;
-      case Call::Refusal::kFull:
-        Refuse(request, "too_many", "the call has --call-max-participants devices already");
-        return true;
-      case Call::Refusal::kNotCaller:
-        Refuse(request, "forbidden", "only the caller cancels a call");
-        return true;
-      case Call::Refusal::kAnswered:
-        Refuse(request, "conflict", "the call was answered: hang up instead");
-        return true;
-      default:
-        Refuse(request, "not_found", "no such call (it is over, or not for this device)");
-        return true;
-    }
-  };
   switch (request.op) {
     case CallOp::kInvite:
       return;
     case CallOp::kAccept:
       return Accept(held, std::move(request));
     case CallOp::kDecline:
-      if (refused(call.Decline(request.from.user, now, signals))) return;
+      if (Refused(request, call.Decline(request.from.user, now, signals))) return;
       Ack(request, &held, CallTrack::kNone);
       break;
     case CallOp::kCancel:
-      if (refused(call.Cancel(request.from, now, signals))) return;
+      if (Refused(request, call.Cancel(request.from, now, signals))) return;
       Ack(request, &held, CallTrack::kOut);
       break;
-    case CallOp::kHangUp: {
-      // Hanging up is what a client's one red button does: before an answer it cancels (the
-      // caller) or declines (a ringing callee).
-      const auto present = call.present_devices();
-      const bool in_call = std::find(present.begin(), present.end(), request.from) != present.end();
-      const Call::Refusal refusal = in_call || !call.ringing(request.from.user)
-                                        ? call.HangUp(request.from, now, signals)
-                                        : call.Decline(request.from.user, now, signals);
-      if (refused(refusal)) return;
-      Ack(request, &held, CallTrack::kOut);
-      // Out of a group call that goes on: free for another one.
-      if (call.group() && !call.ended() && !call.HasPresentDevice(request.from.user)) {
-        ForgetMember(held, request.from.user);
-      }
+    case CallOp::kHangUp:
+      if (!HangUp(held, request, now, signals)) return;
       break;
-    }
     case CallOp::kRejoin:
-      if (refused(call.MayRejoin(request.from))) return;
-      return CheckMember(
-          held, std::move(request), [](CallRegistry& self, Held& held, CallRequest request) {
-            std::vector<CallSignal> signals;
-            if (held.call->Rejoin(request.from, self.service_.clock().MonotonicMs(), signals) !=
-                Call::Refusal::kNone) {
-              return self.Refuse(request, "not_found", "no such call (it is over, or not for you)");
-            }
-            self.NoteNode(held, request);
-            self.Ack(request, &held, CallTrack::kIn);
-            self.Settle(held, signals);
-          });
+      return Rejoin(held, std::move(request));
     case CallOp::kSignal:
       return Signal(held, request);
     case CallOp::kRinging:
-      if (call.ended() || !held.rang.insert(request.from.user).second) return;
-      Tell(call.caller().user, call.caller().device,
-           EventAbout("call_ringing", held.id, CallDevice{request.from.user, 0}), CallTrack::kNone,
-           held.id, NodeOf(held, call.caller()));
-      return;
+      return TellRinging(held, request);
     case CallOp::kDropped:
       call.Dropped(request.from, now, signals);
       break;
@@ -165,6 +78,58 @@ void CallRegistry::Handle(CallRequest request) {
       break;
   }
   Settle(held, signals);
+}
+
+bool CallRegistry::Refused(const CallRequest& request, Call::Refusal refusal) {
+  switch (refusal) {
+    case Call::Refusal::kNone:
+      return false;
+    case Call::Refusal::kFull:
+      Refuse(request, "too_many", "the call has --call-max-participants devices already");
+      return true;
+    case Call::Refusal::kNotCaller:
+      Refuse(request, "forbidden", "only the caller cancels a call");
+      return true;
+    case Call::Refusal::kAnswered:
+      Refuse(request, "conflict", "the call was answered: hang up instead");
+      return true;
+    default:
+      Refuse(request, "not_found", "no such call (it is over, or not for this device)");
+      return true;
+  }
+}
+
+bool CallRegistry::HangUp(Held& held, const CallRequest& request, int64_t now,
+                          std::vector<CallSignal>& signals) {
+  Call& call = *held.call;
+  // Hanging up is what a client's one red button does: before an answer it cancels (the
+  // caller) or declines (a ringing callee).
+  const auto present = call.present_devices();
+  const bool in_call = std::find(present.begin(), present.end(), request.from) != present.end();
+  const Call::Refusal refusal = in_call || !call.ringing(request.from.user)
+                                    ? call.HangUp(request.from, now, signals)
+                                    : call.Decline(request.from.user, now, signals);
+  if (Refused(request, refusal)) return false;
+  Ack(request, &held, CallTrack::kOut);
+  // Out of a group call that goes on: free for another one.
+  if (call.group() && !call.ended() && !call.HasPresentDevice(request.from.user)) {
+    ForgetMember(held, request.from.user);
+  }
+  return true;
+}
+
+void CallRegistry::Rejoin(Held& held, CallRequest request) {
+  if (Refused(request, held.call->MayRejoin(request.from))) return;
+  CheckMember(held, std::move(request), [](CallRegistry& self, Held& held, CallRequest request) {
+    std::vector<CallSignal> signals;
+    if (held.call->Rejoin(request.from, self.service_.clock().MonotonicMs(), signals) !=
+        Call::Refusal::kNone) {
+      return self.Refuse(request, "not_found", "no such call (it is over, or not for you)");
+    }
+    self.NoteNode(held, request);
+    self.Ack(request, &held, CallTrack::kIn);
+    self.Settle(held, signals);
+  });
 }
 
 void CallRegistry::Invite(CallRequest request) {
@@ -379,117 +344,6 @@ void CallRegistry::ForgetMember(Held& held, int64_t user) {
   held.keys.erase(it);
 }
 
-void CallRegistry::Signal(Held& held, const CallRequest& request) {
-  if (!held.call->MayRelay(request.from, request.to)) {
-    return Refuse(request, "forbidden", "both devices must be in the call");
-  }
-  JsonWriter writer(96 + request.signal_json.size());
-  // Raw: the session's parser wrote signal_json anew (calls/signal_payload.h), not the client.
-  writer.BeginObject().Field("type", "call_signal").Field("call", held.id).Key("from");
-  Device(writer, request.from).Key(request.signal_key).Raw(request.signal_json);
-  Tell(request.to.user, request.to.device, writer.EndObject().Take(), CallTrack::kNone, held.id,
-       NodeOf(held, request.to));
-  ++metrics_.call_signals;
-  Ack(request, &held, CallTrack::kNone);
-}
-
-void CallRegistry::Settle(Held& held, std::vector<CallSignal>& signals) {
-  const Call& call = *held.call;
-  const int64_t now = service_.clock().MonotonicMs();
-  // Why a user's devices stop ringing, and the device of theirs that answered (it keeps its
-  // call; 0: none).
-  auto stop_reason = [&](const CallSignal& signal) -> std::pair<std::string_view, uint64_t> {
-    if (signal.reason != CallEndReason::kNone) return {CallEndReasonName(signal.reason), 0};
-    const bool own = signal.about.user == signal.to;
-    const uint64_t answered_on = own ? signal.about.device : 0;
-    return {own            ? (answered_on != 0 ? "answered" : "declined")
-            : call.ended() ? CallOutcomeName(call.outcome())
-                           : "timeout",
-            answered_on};
-  };
-  for (size_t i = 0; i < signals.size(); ++i) {
-    const CallSignal& signal = signals[i];
-    const uint64_t device = signal.device.value_or(0);
-    const std::string_view node = NodeOf(held, CallDevice{signal.to, device});
-    switch (signal.kind) {
-      case CallSignal::Kind::kRing: {
-        // Every user the invite rings hears the same event: one note for them all.
-        std::vector<int64_t> users = {signal.to};
-        for (; i + 1 < signals.size() && signals[i + 1].kind == CallSignal::Kind::kRing; ++i) {
-          users.push_back(signals[i + 1].to);
-        }
-        JsonWriter writer;
-        TellAll(std::move(users),
-                writer.BeginObject()
-                    .Field("type", "call_ring")
-                    .Field("call", held.id)
-                    .Field("conv", call.conv())
-                    .Field("from", call.caller().user)
-                    .Field("call_kind", CallKindName(call.kind()))
-                    .Field("group", call.group())
-                    .EndObject()
-                    .Take(),
-                CallTrack::kRing, held);
-        break;
-      }
-      case CallSignal::Kind::kStopRinging: {
-        const auto [reason, answered_on] = stop_reason(signal);
-        std::vector<int64_t> users = {signal.to};
-        // The end of a ring for many users at once (the call ended, rang out): one note.
-        while (answered_on == 0 && i + 1 < signals.size() &&
-               signals[i + 1].kind == CallSignal::Kind::kStopRinging &&
-               stop_reason(signals[i + 1]) == std::pair(reason, uint64_t{0})) {
-          users.push_back(signals[++i].to);
-        }
-        JsonWriter writer;
-        writer.BeginObject()
-            .Field("type", "call_stop_ringing")
-            .Field("call", held.id)
-            .Field("reason", reason)
-            .EndObject();
-        if (answered_on != 0) {
-          Tell(signal.to, 0, writer.Take(), CallTrack::kStopRing, held.id, {}, answered_on);
-        } else {
-          TellAll(std::move(users), writer.Take(), CallTrack::kStopRing, held);
-        }
-        break;
-      }
-      case CallSignal::Kind::kJoined:
-        Tell(signal.to, device, EventAbout("call_joined", held.id, signal.about), CallTrack::kNone,
-             held.id, node);
-        break;
-      case CallSignal::Kind::kLeft:
-        Tell(signal.to, device, EventAbout("call_left", held.id, signal.about), CallTrack::kNone,
-             held.id, node);
-        break;
-      case CallSignal::Kind::kDeclined:
-        Tell(signal.to, device,
-             EventAbout("call_declined", held.id, CallDevice{signal.about.user, 0}),
-             CallTrack::kNone, held.id, node);
-        break;
-      case CallSignal::Kind::kEnded: {
-        // A device put out of a call that goes on (its user removed from the group) hears the
-        // call end for it: it was answered, so completed for that device.
-        JsonWriter writer;
-        writer.BeginObject()
-            .Field("type", "call_ended")
-            .Field("call", held.id)
-            .Field("conv", call.conv())
-            .Field("outcome", call.ended() ? CallOutcomeName(call.outcome()) : "completed")
-            .Field("duration_ms",
-                   call.ended() ? call.duration_ms() : now - call.answered_at().value_or(now));
-        if (signal.reason != CallEndReason::kNone) {
-          writer.Field("reason", CallEndReasonName(signal.reason));
-        }
-        Tell(signal.to, device, writer.EndObject().Take(), CallTrack::kOut, held.id, node);
-        break;
-      }
-    }
-  }
-  signals.clear();
-  if (call.ended()) Finish(held);
-}
-
 void CallRegistry::Finish(Held& held) {
   ++metrics_.calls_ended[CallOutcomeName(held.call->outcome())];
   Release(held.keys, held.id);
@@ -615,81 +469,6 @@ void CallRegistry::Release(const std::vector<std::string>& keys, const std::stri
   if (keys.empty()) return;
   if (ClusterCalls* cluster = service_.cluster_calls()) return cluster->Release(keys, call);
   service_.PostOrHold(0, [keys, call](ChatShard& table) { table.calls().ReleaseHere(keys, call); });
-}
-
-void CallRegistry::Tell(int64_t user, uint64_t device, std::string json, CallTrack track,
-                        const std::string& call, std::string_view node, uint64_t except_device) {
-  Send(CallNote{.users = {user},
-                .device = device,
-                .except_device = except_device,
-                .track = track,
-                .call = call,
-                .json = std::move(json)},
-       node);
-}
-
-void CallRegistry::TellAll(std::vector<int64_t> users, std::string json, CallTrack track,
-                           const Held& held) {
-  Send(CallNote{.users = std::move(users),
-                .track = track,
-                .conv = held.call->conv(),
-                .call = held.id,
-                .json = std::move(json)},
-       {});
-}
-
-void CallRegistry::Send(CallNote note, std::string_view node) {
-  ClusterLink* cluster = service_.cluster();
-  // One device: where it is, so that its absence there means it is gone. Every device of
-  // users: every node.
-  if (note.device != 0 && !node.empty() && cluster != nullptr) {
-    ++metrics_.call_note_publishes;
-    return cluster->ForwardCallNote(node, note);
-  }
-  if (note.device == 0 && cluster != nullptr) {
-    ++metrics_.call_note_publishes;
-    cluster->PublishCallNote(note);
-  }
-  metrics_.call_note_mails += note.device != 0 ? 1 : service_.shard_count();
-  DeliverCallNote(service_, std::move(note));
-}
-
-std::string_view CallRegistry::NodeOf(const Held& held, CallDevice device) {
-  for (const auto& [remote, node] : held.remote) {
-    if (remote == device) return node;
-  }
-  return {};
-}
-
-void CallRegistry::Ack(const CallRequest& request, const Held* held, CallTrack track) {
-  if (request.cid.empty()) return;
-  JsonWriter writer;
-  writer.BeginObject().Field("type", "call_ack").Field("cid", request.cid).Field("call", held->id);
-  if (request.op == CallOp::kHangUp || request.op == CallOp::kCancel ||
-      request.op == CallOp::kDecline) {
-    // Whether the call is over (call_ended follows) or goes on without this device.
-    writer.Field("ended", held->call->ended());
-  }
-  if (request.op == CallOp::kAccept || request.op == CallOp::kRejoin) {
-    writer.Key("participants").BeginArray();
-    for (CallDevice device : held->call->present_devices()) {
-      if (!(device == request.from)) Device(writer, device);
-    }
-    writer.EndArray();
-  }
-  Tell(request.from.user, request.from.device, writer.EndObject().Take(), track, held->id,
-       request.node);
-}
-
-void CallRegistry::Refuse(const CallRequest& request, std::string_view code,
-                          std::string_view message, std::string_view busy_call) {
-  if (request.cid.empty()) return;
-  JsonWriter writer;
-  writer.BeginObject().Field("type", "error").Field("code", code).Field("message", message);
-  writer.Field("cid", request.cid);
-  if (!busy_call.empty()) writer.Field("call", busy_call);
-  Tell(request.from.user, request.from.device, writer.EndObject().Take(), CallTrack::kNone,
-       request.call, request.node);
 }
 
 }  // namespace ringcast::chat

@@ -87,6 +87,12 @@ class CallRegistry {
   using Reserved = std::function<void(CallRegistry&, Verdict, const std::string& busy_key,
                                       const std::string& busy_call)>;
 
+  // Handle's steps. Refused: whether `refusal` refused `request` (then answered).
+  bool Refused(const CallRequest& request, Call::Refusal refusal);
+  // false: refused, nothing to settle.
+  bool HangUp(Held& held, const CallRequest& request, int64_t now,
+              std::vector<CallSignal>& signals);
+  void Rejoin(Held& held, CallRequest request);
   void Invite(CallRequest request);
   void StartCall(CallRequest request, const storage::CallPeers& peers, std::string id,
                  std::vector<std::string> keys);
@@ -104,8 +110,16 @@ class CallRegistry {
   // Releases `user`'s busy mark (a group member out of the call while it goes on).
   void ForgetMember(Held& held, int64_t user);
   void Signal(Held& held, const CallRequest& request);
+  // The caller hears that a callee's device rings (once per callee).
+  void TellRinging(Held& held, const CallRequest& request);
   // Delivers what the call said and, once it is over, finishes it (Finish).
   void Settle(Held& held, std::vector<CallSignal>& signals);
+  // Settle's steps. A ring and the end of one for the run of like signals from `at` on, as one
+  // note: each returns the last signal it told.
+  size_t TellRing(const Held& held, const std::vector<CallSignal>& signals, size_t at);
+  size_t TellStopRinging(const Held& held, const std::vector<CallSignal>& signals, size_t at);
+  void TellEnded(const Held& held, const CallSignal& signal, uint64_t device, std::string_view node,
+                 int64_t now);
   // Releases the busy marks, appends the record, publishes the job, forgets the call.
   void Finish(Held& held);
   void AppendRecord(const Held& held);
@@ -114,8 +128,9 @@ class CallRegistry {
   void Reserve(std::vector<std::string> keys, const std::string& call, Reserved then);
   void Release(const std::vector<std::string>& keys, const std::string& call);
 
-  // A note to `device` of `user` (0: every device but `except_device`). `node`: the device's
-  // node when not this one (cluster mode), where the note goes alone.
+  // The notes (call_registry_notes.cc). A note to `device` of `user` (0: every device but
+  // `except_device`). `node`: the device's node when not this one (cluster mode), where the note
+  // goes alone.
   void Tell(int64_t user, uint64_t device, std::string json, CallTrack track,
             const std::string& call, std::string_view node = {}, uint64_t except_device = 0);
   // One note to every device of each of `users` (a ring, or its end).
@@ -135,6 +150,21 @@ class CallRegistry {
   std::unordered_map<std::string, std::unique_ptr<Held>> calls_;  // By id.
   std::unordered_map<std::string, std::string> busy_;  // Shard 0, single node: key → call.
   int64_t next_refresh_ms_ = 0;                        // Monotonic (cluster mode).
+};
+
+// One call held here (defined here for call_registry.cc and call_registry_notes.cc).
+struct CallRegistry::Held {
+  std::string id;
+  std::unique_ptr<Call> call;
+  std::vector<std::string> keys;     // The busy marks reserved for it.
+  std::unordered_set<int64_t> rang;  // Users whose ringing the caller has been told.
+  // Devices in the call on other nodes, with their node (cluster mode): at most
+  // --call-max-participants.
+  std::vector<std::pair<CallDevice, std::string>> remote;
+  int64_t started_wall_ms = 0;  // For the record: Call counts on the monotonic clock.
+  // Users removed from the conversation while the call went on: refused, even when an accept's
+  // check in the store crossed their removal (at most the group's members).
+  std::unordered_set<int64_t> removed;
 };
 
 }  // namespace ringcast::chat

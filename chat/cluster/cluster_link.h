@@ -87,7 +87,7 @@ class ClusterLink final : public cluster::RedisBusListener {
   // may have been missed").
   void OnTick() override;
 
-  // The wire format, public for its unit test.
+  // The wire format (cluster_wire.cc), public for its unit test.
   static std::string EncodeMessage(const storage::Message& message);
   static std::optional<storage::Message> DecodeMessage(int64_t conv, std::string_view payload);
   static std::string EncodeMembers(const storage::ConversationState& state,

@@ -144,6 +144,10 @@ class ConversationOwner {
     DeliveryLag lag;
   };
 
+  // Messages one gap fill or refill reads at most (a conversation far behind catches up over
+  // ticks).
+  static constexpr uint32_t kFillLimit = 500;
+
   // The record of `conv`, created if need be, marked as used now.
   OwnedConv& Use(int64_t conv);
   // A send that waits for the writing node's answer; past its deadline it is committed here.
@@ -162,8 +166,9 @@ class ConversationOwner {
               storage::Result<storage::AppendOutcome> result, bool publish);
   // Forwards whose writer did not answer in time are committed here instead.
   void ExpireForwards(int64_t now_ms);
-  // A committed message, from the store's answer, another node or a gap fill, in any order and
-  // possibly again; `ack` (a local send's) goes out once the message has.
+  // The reorder buffer (conversation_owner_order.cc). A committed message, from the store's
+  // answer, another node or a gap fill, in any order and possibly again; `ack` (a local send's)
+  // goes out once the message has.
   void Accept(const storage::Message& message, std::optional<Ack> ack);
   // A fresh commit at or below last_published with another message than the one published
   // there: the database lost acknowledged commits (a failover); ordering restarts at its seq.

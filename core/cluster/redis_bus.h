@@ -189,7 +189,7 @@ class RedisBus {
   RedisBusStats stats() const;
   const std::string& node_id() const;
 
-  class Loop;  // redis_bus.cc
+  class Loop;  // core/cluster/redis_bus_loop.h
 
  private:
   explicit RedisBus(std::unique_ptr<Loop> loop);
