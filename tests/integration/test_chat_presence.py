@@ -142,6 +142,7 @@ def test_online_on_connect_offline_after_grace_and_last_online(server):
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only("presence timing: no store in it")
 @pytest.mark.server_args(*chat_args(presence_grace=3))
 def test_quick_reconnect_within_grace_does_not_flap(server):
     api = Api(server.port)
@@ -202,6 +203,7 @@ def test_online_while_any_device_is_connected(server):
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only("presence timing: no store in it")
 @pytest.mark.server_args(*chat_args(presence_timeout=2, presence_grace=0))
 def test_silent_connection_is_closed_by_presence_timeout(server):
     api = Api(server.port)
