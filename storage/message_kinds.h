@@ -44,7 +44,7 @@ inline constexpr std::string_view kOrdinaryKindSql = RINGCAST_ORDINARY_KIND_SQL;
 #define RINGCAST_SEARCHED_KIND_SQL RINGCAST_ORDINARY_KIND_SQL " AND kind <> 'call'"
 
 // Its converse: the predicate of both stores' partial index messages_server_kinds (schema v11,
-// written out the same in migrations.cc and pg_schema.cc), which counts the server's rows above
+// written out the same in migrations.cc and pg_migrations/), which counts the server's rows above
 // a watermark without reading the ordinary ones.
 #define RINGCAST_SERVER_KIND_SQL "kind IN ('edit','delete','reaction','pin','unpin','system')"
 

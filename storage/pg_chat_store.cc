@@ -630,7 +630,7 @@ void PgChatStore::StartSession(int64_t user, Reply<SessionStart> reply) {
 
 namespace {
 
-// rc_change_message's one-letter refusals (pg_schema.cc, version 11); an unknown letter refuses.
+// rc_change_message's one-letter refusals (pg_migrations/v11_message_changes.cc); an unknown letter refuses.
 Denial ChangeDenial(char outcome) {
   static constexpr std::pair<char, Denial> kDenials[] = {
       {'n', Denial::kNotFound}, {'g', Denial::kGone},    {'a', Denial::kNotAuthor},
@@ -641,7 +641,7 @@ Denial ChangeDenial(char outcome) {
   return Denial::kForbidden;
 }
 
-// A change (edit, delete) is one call of rc_change_message (pg_schema.cc, version 11), on the
+// A change (edit, delete) is one call of rc_change_message (pg_migrations/v11_message_changes.cc), on the
 // conversation's lane as its appends are, so that the replies keep the submission order.
 void AppendChange(PgPipeline& pipeline, uint32_t lane, NewMessage message,
                   Reply<AppendOutcome> reply) {

@@ -20,7 +20,7 @@
 
 namespace ringcast::storage::pg_internal {
 
-// Denial's numbers are part of the SQL functions' contract (pg_schema.cc).
+// Denial's numbers are part of the SQL functions' contract (pg_migrations/).
 static_assert(static_cast<int>(Denial::kNotFound) == 1 &&
               static_cast<int>(Denial::kForbidden) == 2 &&
               static_cast<int>(Denial::kNotGroup) == 3 &&
