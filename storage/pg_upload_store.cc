@@ -1,6 +1,6 @@
-// PgChatStore's sweep of orphan uploads (--upload-orphan-ttl; storage/SCHEMA.md, "Orphan
-// uploads"), apart from pg_chat_store.cc to keep that file the chat's. The same statements as
-// sqlite_upload_store.cc, safe for several nodes sweeping at once.
+// PgChatStore's uploads: their records, and the sweep of orphan uploads (--upload-orphan-ttl;
+// storage/SCHEMA.md, "Orphan uploads"), apart from pg_chat_store.cc to keep that file the chat's.
+// The same statements as sqlite_upload_store.cc, safe for several nodes sweeping at once.
 #include "storage/pg_schema.h"
 #include "storage/pg_store_internal.h"
 
