@@ -44,8 +44,8 @@ inline constexpr std::string_view kOrdinaryKindSql = RINGCAST_ORDINARY_KIND_SQL;
 #define RINGCAST_SEARCHED_KIND_SQL RINGCAST_ORDINARY_KIND_SQL " AND kind <> 'call'"
 
 // Its converse: the predicate of both stores' partial index messages_server_kinds (schema v11,
-// written out the same in migrations.cc and pg_schema.cc), which counts the server's rows above
-// a watermark without reading the ordinary ones.
+// written out the same in sqlite_migrations/ and pg_migrations/), which counts the server's rows
+// above a watermark without reading the ordinary ones.
 #define RINGCAST_SERVER_KIND_SQL "kind IN ('edit','delete','reaction','pin','unpin','system')"
 
 // What a conversation's list shows (schema v11), in both stores' SQL: its newest ordinary message

@@ -8,7 +8,8 @@
 // version). The file is also stamped with PRAGMA application_id so that a stray SQLite file
 // passed as --data-dir is refused instead of being "migrated".
 //
-// Rules for adding a version: append a Migration with the next number; never edit one that has
+// Rules for adding a version: a file of its own under sqlite_migrations/ with its SQL, and a
+// Migration with the next number at the end of the table in migrations.cc; never edit one that has
 // shipped; and keep each script free of BEGIN/COMMIT (Migrate owns the transaction). The
 // schema itself is documented in storage/SCHEMA.md.
 //

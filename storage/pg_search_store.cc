@@ -13,10 +13,10 @@ using namespace pg_internal;
 
 namespace {
 
-// rc_search_messages (pg_schema.cc, version 15) finds the hits of the caller's conversations,
-// filtered and from after the cursor; the page is cut here. The score is ts_rank negated (lower is
-// better, as SQLite's bm25) in float8, which a cursor carries exactly. The snippets are made here
-// from the page's bodies (Highlight, search_store.h).
+// rc_search_messages (pg_migrations/v15_search_by_conversation.cc) finds the hits of the caller's
+// conversations, filtered and from after the cursor; the page is cut here. The score is ts_rank
+// negated (lower is better, as SQLite's bm25) in float8, which a cursor carries exactly. The
+// snippets are made here from the page's bodies (Highlight, search_store.h).
 constexpr PgStatement kSearchStatements[] = {
     {"search_messages",
      "SELECT hit_id, hit_conv, hit_seq, hit_from, hit_kind, hit_ts, hit_edited_at, hit_score, "

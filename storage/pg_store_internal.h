@@ -1,6 +1,6 @@
 // Helpers shared by the files that implement PgChatStore's operations (pg_chat_store.cc,
-// pg_notify_store.cc, pg_push_store.cc): reading rows, one-shot operations (Op) and lanes. Internal
-// to the PostgreSQL backend.
+// pg_append.cc, pg_conversation_store.cc, pg_history.cc, pg_notify_store.cc, pg_push_store.cc,
+// ...): reading rows, one-shot operations (Op) and lanes. Internal to the PostgreSQL backend.
 #pragma once
 
 #include <libpq-fe.h>
@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <charconv>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -20,7 +21,7 @@
 
 namespace ringcast::storage::pg_internal {
 
-// Denial's numbers are part of the SQL functions' contract (pg_schema.cc).
+// Denial's numbers are part of the SQL functions' contract (pg_migrations/).
 static_assert(static_cast<int>(Denial::kNotFound) == 1 &&
               static_cast<int>(Denial::kForbidden) == 2 &&
               static_cast<int>(Denial::kNotGroup) == 3 &&
@@ -290,6 +291,10 @@ auto RowsInto(ReadRow read_row) {
     return Status();
   };
 }
+
+// The pipeline's batcher (PgPipelineOptions::batcher): the append jobs a lane has queued, as one
+// job that stores them all in one statement (pg_append.cc).
+std::unique_ptr<PgJob> MakeAppendBatch(std::vector<std::unique_ptr<PgJob>> jobs);
 
 inline uint32_t LaneOf(int64_t id) {
   return static_cast<uint32_t>(static_cast<uint64_t>(id) % 65521);

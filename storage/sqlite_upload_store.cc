@@ -1,6 +1,6 @@
-// SqliteChatStore's sweep of orphan uploads (--upload-orphan-ttl; storage/SCHEMA.md, "Orphan
-// uploads"), apart from sqlite_chat_store.cc to keep that file the chat's. Schema v6 adds the
-// indexes these statements use.
+// SqliteChatStore's uploads: their records, and the sweep of orphan uploads (--upload-orphan-ttl;
+// storage/SCHEMA.md, "Orphan uploads"), apart from sqlite_chat_store.cc to keep that file the
+// chat's. Schema v6 adds the indexes these statements use.
 #include <string>
 
 #include "storage/sqlite_chat_store.h"
@@ -69,6 +69,92 @@ void SqliteChatStore::TakeReleasedFiles(uint32_t limit, Reply<std::vector<std::s
         stmt->Bind(limit);
         return ForEachSqliteRow(
             *stmt, [&](Statement& row) { out.push_back(std::string(row.ColumnText(0))); });
+      },
+      std::move(reply));
+}
+
+// Upload records (issue 15).
+
+namespace {
+// An uploads row read as SELECT id, owner_id, name, size, type, sha256, created_at, width,
+// height, thumb_sha256, thumb_size.
+UploadRecord ReadUpload(Statement& row) {
+  return UploadRecord{.id = std::string(row.ColumnText(0)),
+                      .owner = row.ColumnInt64(1),
+                      .name = std::string(row.ColumnText(2)),
+                      .size = row.ColumnInt64(3),
+                      .type = std::string(row.ColumnText(4)),
+                      .sha256 = std::string(row.ColumnText(5)),
+                      .created = row.ColumnInt64(6),
+                      .width = row.ColumnInt64(7),
+                      .height = row.ColumnInt64(8),
+                      .thumb_sha256 = std::string(row.ColumnText(9)),
+                      .thumb_size = row.ColumnInt64(10)};
+}
+}  // namespace
+
+void SqliteChatStore::CreateUpload(UploadRecord r, uint64_t quota_bytes,
+                                   Reply<UploadOutcome> reply) {
+  const int64_t quota = static_cast<int64_t>(std::min<uint64_t>(quota_bytes, INT64_MAX));
+  Submit<UploadOutcome>(
+      Kind::kWrite,
+      [r = std::move(r), quota](SqliteDb& db, UploadOutcome& out) -> Status {
+        // One writer: the check and the insert cannot interleave with another upload's.
+        auto used = db.Prepare("SELECT coalesce(sum(size), 0) FROM uploads WHERE owner_id = ?1");
+        used->Bind(r.owner);
+        Status s =
+            ForEachSqliteRow(*used, [&](Statement& row) { out.used_bytes = row.ColumnInt64(0); });
+        if (!s.ok()) return s;
+        if (out.used_bytes > quota - r.size) {
+          out.over_quota = true;
+          return Status();
+        }
+        auto insert = db.Prepare(
+            "INSERT INTO uploads(id, owner_id, name, size, type, sha256, created_at, width, "
+            "height, thumb_sha256, thumb_size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+            "?11)");
+        insert->Bind(r.id, r.owner, r.name, r.size, r.type, r.sha256, r.created, r.width, r.height,
+                     r.thumb_sha256, r.thumb_size);
+        out.used_bytes += r.size;
+        return insert->Exec();
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::FindOwnedUploads(int64_t owner, std::vector<std::string> ids,
+                                       Reply<std::vector<UploadRecord>> reply) {
+  Submit<std::vector<UploadRecord>>(
+      Kind::kRead,
+      [owner, ids = std::move(ids)](SqliteDb& db, std::vector<UploadRecord>& out) {
+        auto stmt = db.Prepare(
+            "SELECT id, owner_id, name, size, type, sha256, created_at, width, height, "
+            "thumb_sha256, thumb_size FROM uploads WHERE id = ?1 AND owner_id = ?2");
+        for (const std::string& id : ids) {
+          stmt->Reset();
+          stmt->Bind(id, owner);
+          Status s =
+              ForEachSqliteRow(*stmt, [&](Statement& row) { out.push_back(ReadUpload(row)); });
+          if (!s.ok()) return s;
+        }
+        return Status();
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::FindUpload(std::string id, int64_t user,
+                                 Reply<std::optional<UploadRecord>> reply) {
+  Submit<std::optional<UploadRecord>>(
+      Kind::kRead,
+      [id = std::move(id), user](SqliteDb& db, std::optional<UploadRecord>& out) {
+        auto stmt = db.Prepare(
+            "SELECT u.id, u.owner_id, u.name, u.size, u.type, u.sha256, u.created_at, u.width, "
+            "u.height, u.thumb_sha256, u.thumb_size FROM uploads u WHERE u.id = ?1 AND (?2 = 0 OR "
+            "u.owner_id = ?2 OR EXISTS (SELECT 1 FROM message_attachments a JOIN "
+            "users_conversations uc ON uc.conversation_id = a.conversation_id AND "
+            "uc.user_id = ?2 WHERE a.upload_id = u.id) OR "
+            "EXISTS (SELECT 1 FROM users p WHERE p.avatar_upload = u.id))");
+        stmt->Bind(id, user);
+        return ForEachSqliteRow(*stmt, [&](Statement& row) { out = ReadUpload(row); });
       },
       std::move(reply));
 }

@@ -1,0 +1,246 @@
+// PgChatStore's reads of messages (pg_chat_store.h), apart from pg_chat_store.cc to keep each file
+// to one job: history, threads, pins, sync, watermarks, gap fills and last seqs; the reads a
+// replica may answer go there first (pg_replica.h).
+#include <algorithm>
+#include <limits>
+
+#include "storage/pg_store_internal.h"
+
+namespace ringcast::storage {
+
+using namespace pg_internal;  // NOLINT: the backend's shared helpers (pg_store_internal.h).
+
+namespace {
+
+// Whether a replica's page of `conv` (history, threads: `membership` first) is fresh: the
+// conversation holds what this node knows committed, what the client has seen (`seen`) and
+// what the page names (everything below `before`), with the reader a member.
+auto PageFresh(PgReplica* replica, int64_t conv, int64_t before, int64_t seen) {
+  return [replica, conv, need = std::max(before - 1, seen)](PgResults results) {
+    if (PQntuples(results[0]) != 1) return false;
+    const Row row{results[0], 0};
+    return row.Bool(3) && row.Int(0) >= std::max(need, replica->KnownSeq(conv));
+  };
+}
+
+}  // namespace
+
+void PgChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t before, int64_t seen,
+                         PageLimit limit, Reply<ThreadPage> reply) {
+  const int64_t below = before > 0 ? before : std::numeric_limits<int64_t>::max();
+  ReadReplicaFirst(
+      *pipeline_, replica_.get(), /*names_seen=*/seen > 0,
+      {Query("membership", {Int(conv), Int(user)}),
+       Query("thread_root", {Int(conv), Int(root), Int(user)}),
+       Query("thread",
+             {Int(conv), Int(root), Int(below), Int(int64_t{limit.count} + 1), Int(user)})},
+      PageFresh(replica_.get(), conv, before, seen),
+      [limit](PgResults results, ThreadPage& thread) {
+        Page& out = thread.page;
+        if (PQntuples(results[0]) == 0) {
+          out.denial = Denial::kNotFound;
+          return Status();
+        }
+        if (!Row{results[0], 0}.Bool(3)) {
+          out.denial = Denial::kForbidden;
+          return Status();
+        }
+        if (PQntuples(results[1]) == 0) {
+          out.denial = Denial::kNotFound;
+          return Status();
+        }
+        thread.read_seq = Row{results[1], 0}.Int(0);
+        thread.unread = Row{results[1], 0}.Int(1);
+        // A reply is taken while any of the byte budget is left (PageLimit).
+        uint64_t bytes_left = limit.bytes;
+        ForEachRow(results[2], [&](const Row& row) {
+          if (out.more) return;
+          if (out.messages.size() == limit.count || bytes_left == 0) {
+            out.more = true;
+            return;
+          }
+          out.messages.push_back(row.ReadMessage(0));
+          bytes_left -= std::min(bytes_left, PageBytes(out.messages.back()));
+        });
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::ThreadRead(int64_t conv, int64_t user, int64_t root, int64_t seq,
+                             Reply<ThreadReadOutcome> reply) {
+  // It moves the conversation's watermarks too, to a seq it does not return: the user's lists
+  // read the primary a while.
+  NoteChanged({user});
+  Submit(
+      *pipeline_, LaneOf(conv), Kind::kWrite,
+      {Query("thread_read", {Int(conv), Int(root), Int(user), Int(seq)})},
+      [](PgResults results, ThreadReadOutcome& out) {
+        if (PQntuples(results[0]) == 0) {
+          out.denial = Denial::kNotFound;
+        } else {
+          out.read_seq = Row{results[0], 0}.Int(0);
+        }
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::ListPins(int64_t conv, int64_t user, Reply<Page> reply) {
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+      {Query("membership", {Int(conv), Int(user)}), Query("list_pins", {Int(conv), Int(user)})},
+      [](PgResults results, Page& out) {
+        if (PQntuples(results[0]) == 0) {
+          out.denial = Denial::kNotFound;
+        } else if (!Row{results[0], 0}.Bool(3)) {
+          out.denial = Denial::kForbidden;
+        } else {
+          ForEachRow(results[1],
+                     [&](const Row& row) { out.messages.push_back(row.ReadMessage(0)); });
+        }
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::History(int64_t conv, int64_t user, int64_t before, int64_t seen, PageLimit limit,
+                          Reply<Page> reply) {
+  const int64_t below = before > 0 ? before : std::numeric_limits<int64_t>::max();
+  ReadReplicaFirst(
+      *pipeline_, replica_.get(), /*names_seen=*/seen > 0,
+      {Query("membership", {Int(conv), Int(user)}),
+       Query("history",
+             {Int(conv), Int(user), Int(below), Int(limit.count), Int(Clamp(limit.bytes))})},
+      PageFresh(replica_.get(), conv, before, seen),
+      [](PgResults results, Page& out) {
+        if (PQntuples(results[0]) == 0) {
+          out.denial = Denial::kNotFound;
+          return Status();
+        }
+        if (!Row{results[0], 0}.Bool(3)) {
+          out.denial = Denial::kForbidden;
+          return Status();
+        }
+        ForEachRow(results[1], [&](const Row& row) { out.messages.push_back(row.ReadMessage(0)); });
+        // seq is gap-free from 1: older messages exist exactly when the oldest here is not 1.
+        out.more = !out.messages.empty() && out.messages.back().seq > 1;
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit limit,
+                       Reply<std::vector<SyncConversation>> reply) {
+  std::vector<int64_t> convs, afters;
+  for (const SyncAsk& ask : asks) {
+    convs.push_back(ask.conv);
+    afters.push_back(ask.after);
+  }
+  PgQuery conversations{
+      .statement = "sync_conversations",
+      .values = {Int(user), pg::Int8ArrayBinary(convs), pg::Int8ArrayBinary(afters)},
+      .binary = {false, true, true}};
+  PgQuery messages{.statement = "sync_messages",
+                   .values = {Int(user), pg::Int8ArrayBinary(convs), pg::Int8ArrayBinary(afters),
+                              Int(limit.count), Int(Clamp(limit.bytes))},
+                   .binary = {false, true, true, false, false}};
+  // Fresh: every conversation asked for is there (a member's), up to what the client has seen
+  // and what this node knows committed; for "all of them", no membership change is missing.
+  auto fresh = [replica = replica_.get(), user, asked = convs.size()](PgResults results) {
+    if (asked == 0 ? replica->ChangedRecently(user) : size_t(PQntuples(results[0])) != asked) {
+      return false;
+    }
+    bool fresh = true;
+    ForEachRow(results[0], [&](const Row& row) {
+      const int64_t conv = row.Int(1);
+      fresh = fresh && row.Int(3) >= std::max(row.Int(2), replica->KnownSeq(conv));
+      const std::vector<int64_t> members = row.Ints(5), delivered = row.Ints(6),
+                                 reads = row.Ints(7);
+      for (size_t i = 0; fresh && i < members.size() && i < delivered.size() && i < reads.size();
+           ++i) {
+        fresh = replica->WatermarksFresh(conv, members[i], delivered[i], reads[i]);
+      }
+    });
+    return fresh;
+  };
+  // Each ask names what its client has seen (its `after`); "everything" names nothing.
+  ReadReplicaFirst(
+      *pipeline_, replica_.get(), /*names_seen=*/!convs.empty(),
+      {std::move(conversations), std::move(messages)}, std::move(fresh),
+      [](PgResults results, std::vector<SyncConversation>& out) {
+        std::vector<int64_t> ords, afters;
+        ForEachRow(results[0], [&](const Row& row) {
+          SyncConversation conv;
+          ords.push_back(row.Int(0));
+          conv.conv = row.Int(1);
+          afters.push_back(row.Int(2));
+          conv.last_seq = row.Int(3);
+          conv.read_seq = row.Int(4);
+          const std::vector<int64_t> members = row.Ints(5);
+          const std::vector<int64_t> delivered = row.Ints(6);
+          const std::vector<int64_t> reads = row.Ints(7);
+          for (size_t i = 0; i < members.size() && i < delivered.size() && i < reads.size(); ++i) {
+            conv.members.push_back({members[i], delivered[i], reads[i]});
+          }
+          conv.unread_mentions = row.Int(8);
+          conv.unread = row.Int(9);
+          out.push_back(std::move(conv));
+        });
+        // Both results are ordered by ord: merge.
+        size_t at = 0;
+        ForEachRow(results[1], [&](const Row& row) {
+          const int64_t ord = row.Int(0);
+          while (at < ords.size() && ords[at] < ord) ++at;
+          if (at < ords.size() && ords[at] == ord) out[at].messages.push_back(row.ReadMessage(1));
+        });
+        for (size_t i = 0; i < out.size(); ++i) {
+          const int64_t newest = out[i].messages.empty() ? afters[i] : out[i].messages.back().seq;
+          out[i].more = out[i].last_seq > newest;
+        }
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::UpdateWatermarks(int64_t conv, int64_t user, int64_t delivered, int64_t read,
+                                   Reply<WatermarkOutcome> reply) {
+  Submit(
+      *pipeline_, LaneOf(conv), Kind::kWrite,
+      {Query("update_watermarks", {Int(conv), Int(user), Int(delivered), Int(read)})},
+      [replica = replica_.get(), conv, user](PgResults results, WatermarkOutcome& out) {
+        if (PQntuples(results[0]) != 1) return Unexpected("watermarks");
+        const Row row{results[0], 0};
+        if (!row.Bool(0)) {
+          out.denial = Denial::kForbidden;
+          return Status();
+        }
+        out.delivered = row.Int(1);
+        out.read = row.Int(2);
+        out.delivered_moved = row.Bool(3);
+        out.read_moved = row.Bool(4);
+        // Before the receipt goes out: a replica read after it must show it.
+        if (replica != nullptr) replica->NoteWatermarks(conv, user, out.delivered, out.read);
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::ReadRange(int64_t conv, int64_t after, uint32_t limit,
+                            Reply<std::vector<Message>> reply) {
+  Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead,
+         {Query("read_range", {Int(conv), Int(after), Int(limit)})},
+         RowsInto([](const Row& row) { return row.ReadMessage(0); }), std::move(reply));
+}
+
+void PgChatStore::LastSeqs(std::vector<int64_t> convs,
+                           Reply<std::vector<std::pair<int64_t, int64_t>>> reply) {
+  PgQuery query{.statement = "last_seqs", .values = {pg::Int8ArrayBinary(convs)}, .binary = {true}};
+  Submit(*pipeline_, PgPipeline::kReaders, Kind::kRead, {std::move(query)},
+         RowsInto([](const Row& row) {
+           return std::pair{row.Int(0), row.Int(1)};
+         }),
+         std::move(reply));
+}
+
+}  // namespace ringcast::storage

@@ -1,0 +1,12 @@
+#include "storage/pg_migrations/pg_migrations.h"
+
+namespace ringcast::storage::pg_migrations {
+
+// Version 7: what the sweep of orphan uploads looks up (storage/SCHEMA.md, "Orphan uploads").
+const char kSchemaV7[] = R"sql(
+CREATE INDEX uploads_created ON uploads (created_at);
+CREATE INDEX uploads_sha256 ON uploads (sha256);
+CREATE INDEX uploads_thumb_sha256 ON uploads (thumb_sha256);
+)sql";
+
+}  // namespace ringcast::storage::pg_migrations
