@@ -133,7 +133,26 @@ class HttpApi {
                     const std::string& family, const std::string& refresh_token);
   void HandleRefresh(HttpExchange& exchange);
   static std::string FamilyOf(std::string_view jti);
+  // http_api_conversations.cc: /api/conversations and /api/conversations/{id}/..., each route a
+  // step of its own.
   void HandleConversations(HttpExchange& exchange, std::string_view rest);
+  void HandleConversation(HttpExchange& exchange, int64_t conv, int64_t caller,
+                          std::string_view tail);
+  void ListConversations(HttpExchange& exchange, int64_t caller);
+  void CreateConversation(HttpExchange& exchange, int64_t caller);
+  void MessagesPage(HttpExchange& exchange, int64_t conv, int64_t caller);
+  void ListPins(HttpExchange& exchange, int64_t conv, int64_t caller);
+  void AddMembers(HttpExchange& exchange, int64_t conv, int64_t caller);
+  void ChangeMember(HttpExchange& exchange, int64_t conv, int64_t caller,
+                    std::string_view user_text);
+  void TransferGroup(HttpExchange& exchange, int64_t conv, int64_t caller);
+  void ChangeGroupSettings(HttpExchange& exchange, int64_t conv, int64_t caller);
+  void ChangeGroup(HttpExchange& exchange, storage::GroupChange change);
+  storage::Reply<storage::MembershipOutcome> MembershipReply(DeferredHttp deferred,
+                                                             std::vector<int64_t> removed);
+  // A refused store call of a conversation's route (the store's Denial): answered with its
+  // status and reason; false for kNone.
+  bool AnswerDenial(const DeferredHttp& deferred, storage::Denial denial);
   void HandleThreadPage(HttpExchange& exchange, int64_t conv, int64_t caller,
                         std::string_view root_text);
   // http_api_messages.cc: PATCH and DELETE /api/conversations/{id}/messages/{seq}, and PUT and
