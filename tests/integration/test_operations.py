@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 
 from chat_client import ChatConn
 from sse_client import SseConn
@@ -19,8 +20,20 @@ import pytest
 
 pytestmark = pytest.mark.both_stores
 
-SAMPLES = json.loads((pathlib.Path(__file__).parent.parent / "data" / "operations.json")
-                     .read_text())["operations"]
+REPO = pathlib.Path(__file__).resolve().parents[2]
+SAMPLES = json.loads((REPO / "tests" / "data" / "operations.json").read_text())["operations"]
+
+
+def test_the_readme_lists_every_operation_by_family():
+    """chat/ops/README.md's table of families names each operation once, and only those: the
+    samples' (which the registry's unit test holds to the registry)."""
+    readme = (REPO / "chat" / "ops" / "README.md").read_text()
+    listed = []
+    for row in re.findall(r"^\| [^|]+ \| (\w+)_wire\.cc \| (\w+)_ops\.cc \| ([^|]+) \|", readme,
+                          re.M):
+        assert row[0] == row[1], row
+        listed += re.findall(r"`(\w+)`", row[2])
+    assert sorted(listed) == sorted(sample["type"] for sample in SAMPLES), listed
 
 
 def fill(value, names: dict):
