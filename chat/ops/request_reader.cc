@@ -49,7 +49,7 @@ bool RequestReader::Need(int index, std::string_view name) {
 
 bool RequestReader::NeedCid() {
   if (!has_cid_) return Fail("missing field \"cid\"");
-  if (cid().empty() || cid().size() > RequestLimits::kMaxCid) {
+  if (error_->cid.empty() || error_->cid.size() > RequestLimits::kMaxCid) {
     return Fail(
         FieldError("cid", "must be 1 to " + std::to_string(RequestLimits::kMaxCid) + " bytes"));
   }

@@ -33,11 +33,8 @@ class RequestReader {
   // *error filled.
   const Wire* Parse(std::string_view text, Request* request, RequestError* error);
 
-  // --- For the operations' parsers
-  // ----------------------------------------------------------------
+  // --- For the operations' parsers ---------------------------------------------------------
   const RequestLimits& limits() const { return limits_; }
-  // The request's "cid" (a string, unchecked: NeedCid checks it); empty without one.
-  const std::string& cid() const { return error_->cid; }
 
   // Reads the fields named in `names` (at most 32; never "type" or "cid", which the envelope
   // read): on_field(index, value) returns the field's fault or nullopt. False on the first fault
