@@ -267,6 +267,21 @@ export async function send(page, text) {
   await page.press('#composer-input', 'Enter');
 }
 
+/**
+ * Calls `check` until it answers something other than null or undefined, and returns that; gives
+ * up (with null) after `timeout` ms. A deadline and not a count of tries: on a loaded CI machine
+ * each try (a page evaluation, a new browser context) takes far longer than here.
+ */
+export async function poll(check, {timeout = WAIT_MS, interval = 50} = {}) {
+  const deadline = performance.now() + timeout;
+  for (;;) {
+    const answer = await check();
+    if (answer !== null && answer !== undefined) return answer;
+    if (performance.now() >= deadline) return null;
+    await new Promise((resolve) => setTimeout(resolve, interval));
+  }
+}
+
 /** The texts of the conversation's message bubbles, in order. */
 export async function bubbles(page) {
   return page.$$eval('#messages .msg .body', (els) => els.map((el) => el.textContent));

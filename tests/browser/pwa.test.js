@@ -172,15 +172,11 @@ test(
           })
         });
         // (waitForFunction takes an async predicate's promise for a truthy answer: poll here.)
-        let call = null;
-        for (let tries = 0; !call && tries < 100; ++tries) {
-          call = await page.evaluate(async () => {
-            const registration = await navigator.serviceWorker.ready;
-            const found = (await registration.getNotifications()).find((n) => n.tag === 'conv-8');
-            return found ? {title: found.title, body: found.body} : null;
-          });
-          if (!call) await new Promise((resolve) => setTimeout(resolve, 50));
-        }
+        const call = await h.poll(() => page.evaluate(async () => {
+          const registration = await navigator.serviceWorker.ready;
+          const found = (await registration.getNotifications()).find((n) => n.tag === 'conv-8');
+          return found ? {title: found.title, body: found.body} : null;
+        }));
         assert.deepEqual(call, {title: 'alice', body: 'Missed video call'});
 
         // Stored again at the next start; sign-out deletes it.

@@ -123,14 +123,12 @@ test('the app over https:// chats over wss://, by Chromium\'s own TLS', async ()
     server.proc.kill('SIGHUP');
     await h.send(alice.page, 'after the reload');
     await h.waitForBubbles(bob.page, ['sealed in a record', 'and back', 'after the reload']);
-    let carol = await tlsUser('carol');
-    for (let tries = 0; carol.certificate !== 'renewed' && tries < 50; ++tries) {
-      await carol.context.close();  // Ahead of the reload: again.
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      carol = await tlsUser('carol');
-    }
-    assert.equal(carol.certificate, 'renewed');
-    await carol.context.close();
+    const certificate = await h.poll(async () => {
+      const carol = await tlsUser('carol');
+      await carol.context.close();
+      return carol.certificate === 'renewed' ? carol.certificate : null;  // Ahead of the reload.
+    }, {interval: 100});
+    assert.equal(certificate, 'renewed');
     assert.deepEqual([...alice.errors, ...bob.errors], []);
   } finally {
     await alice.context.close();
@@ -145,15 +143,14 @@ test('a certificate Chromium does not trust is refused', async () => {
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
-    let refused = null;
-    for (let tries = 0; tries < 50 && refused === null; ++tries) {
+    const refused = await h.poll(async () => {
       try {
         await page.goto(`https://localhost:${tlsPort}/`);
-        await new Promise((resolve) => setTimeout(resolve, 100));  // The reload is not in yet.
+        return null;  // The reload is not in yet.
       } catch (error) {
-        refused = error.message;
+        return error.message;
       }
-    }
+    }, {interval: 100});
     assert.match(refused ?? 'loaded', /ERR_CERT_AUTHORITY_INVALID/);
   } finally {
     await context.close();
