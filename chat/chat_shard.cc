@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "chat/api/http_routes.h"
 #include "core/routes/default_app.h"
 #include "core/runtime/shard.h"
 
@@ -26,11 +27,7 @@ ChatShard::ChatShard(Shard& shard, ChatService& service)
 ChatShard::~ChatShard() = default;
 
 void ChatShard::OnRequest(HttpExchange& exchange) {
-  const std::string_view path = exchange.request().path;
-  if (OpsApi::Serves(path)) return ops_api_.OnRequest(exchange);
-  if (UploadApi::Serves(path)) return uploads_.OnRequest(exchange);
-  if (!HttpApi::Serves(path)) return fallback_->OnRequest(exchange);
-  http_api_.OnRequest(exchange);
+  if (!DispatchChatRoute(*this, exchange)) fallback_->OnRequest(exchange);
 }
 
 bool ChatShard::StreamsBody(const http::Request& request) const {

@@ -50,8 +50,8 @@ class ChatShard final : public Application, public WebSocketHandler {
   ChatShard(Shard& shard, ChatService& service);
   ~ChatShard() override;
 
-  // Application: the chat's routes to HttpApi, the operator routes (/ready, /api/cluster) to
-  // OpsApi, the rest (/health, /echo, /raw/) to the default application.
+  // Application: the chat's routes by their table (chat/api/http_routes.h: HttpApi, UploadApi
+  // and OpsApi), the rest (/health, /echo, /raw/, static files) to the default application.
   void OnRequest(HttpExchange& exchange) override;
   bool StreamsBody(const http::Request& request) const override;
   // Once a second, each role's sweep.

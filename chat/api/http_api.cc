@@ -1,6 +1,6 @@
-// The chat HTTP API (proto/PROTOCOL.md): the routing of its paths, authentication, register and
-// logout, and the token check in front of the /ws upgrade. The conversations' routes:
-// http_api_conversations.cc.
+// The chat HTTP API (proto/PROTOCOL.md): authentication, register and logout, and the attempt
+// counters of logins and registrations. The routes' table: http_routes.cc; the conversations'
+// routes: http_api_conversations.cc.
 #include "chat/api/http_api.h"
 
 #include <algorithm>
@@ -18,36 +18,9 @@ namespace ringcast::chat {
 namespace {
 
 constexpr std::string_view kJson = "application/json";
-constexpr std::string_view kApiPrefix = "/api/";
 // Login attempts and registrations are counted per minute; each shard holds at most this many
 // keys (of both together) at once.
 constexpr size_t kMaxAttemptKeys = 65536;
-
-// The metrics' label of a conversation route (HttpExchange::SetRoute): ids left out.
-std::string_view ConversationRoute(std::string_view rest) {
-  if (rest.empty()) return "/api/conversations";
-  const size_t slash = rest.find('/', 1);
-  if (slash == std::string_view::npos) return "/api/conversations/{id}";
-  const std::string_view tail = rest.substr(slash);
-  if (tail == "/messages") return "/api/conversations/{id}/messages";
-  if (tail == "/pins") return "/api/conversations/{id}/pins";
-  if (tail.starts_with("/threads/")) return "/api/conversations/{id}/threads/{root}";
-  if (tail.starts_with("/messages/") && tail.ends_with("/pin")) {
-    return "/api/conversations/{id}/messages/{seq}/pin";
-  }
-  if (tail.starts_with("/messages/") && tail.find("/reactions/") != std::string_view::npos) {
-    return "/api/conversations/{id}/messages/{seq}/reactions/{emoji}";
-  }
-  if (tail.starts_with("/messages/")) return "/api/conversations/{id}/messages/{seq}";
-  if (tail == "/members") return "/api/conversations/{id}/members";
-  if (tail == "/mute") return "/api/conversations/{id}/mute";
-  if (tail.starts_with("/members/") && tail.ends_with("/role")) {
-    return "/api/conversations/{id}/members/{user}/role";
-  }
-  if (tail.starts_with("/members/")) return "/api/conversations/{id}/members/{user}";
-  if (tail == "/transfer") return "/api/conversations/{id}/transfer";
-  return "/api/conversations/other";
-}
 
 }  // namespace
 
@@ -63,76 +36,9 @@ HttpApi::HttpApi(Shard& shard, ChatService& service, WebSocketHandler& ws_handle
       attempt_limiter_(kAttemptWindowMs, kMaxAttemptKeys, service.clock().MonotonicMs()),
       change_limiter_(1000, kMaxAttemptKeys, service.clock().MonotonicMs()) {}
 
-bool HttpApi::Serves(std::string_view path) {
-  return path == "/ws" || path == "/stomp" || path == "/sse" || path.starts_with("/sse/") ||
-         path.starts_with(kApiPrefix);
-}
-
 void HttpApi::Sweep(int64_t now_ms) {
   attempt_limiter_.Expire(now_ms);
   change_limiter_.Expire(now_ms);
-}
-
-void HttpApi::OnRequest(HttpExchange& exchange) {
-  std::string_view path = exchange.request().path;
-  http::Method method = exchange.request().method;
-  auto allow = [&](http::Method wanted) {
-    if (method == wanted) return true;
-    exchange.RespondError(405, "method not allowed",
-                          wanted == http::Method::kGet ? "Allow: GET\r\n" : "Allow: POST\r\n");
-    return false;
-  };
-  // The routes that answer one method and take nothing after their path; the label is also the
-  // route's metrics name, so it must outlive the exchange.
-  struct Fixed {
-    std::string_view label;
-    http::Method method;
-    void (HttpApi::*handler)(HttpExchange&);
-  };
-  static constexpr Fixed kFixed[] = {
-      {"/ws", http::Method::kGet, &HttpApi::HandleWebSocket},
-      {"/sse", http::Method::kGet, &HttpApi::HandleSse},
-      {"/sse/poll", http::Method::kGet, &HttpApi::HandleSsePoll},
-      {"/sse/send", http::Method::kPost, &HttpApi::HandleSsePost},
-      {"/stomp", http::Method::kGet, &HttpApi::HandleStomp},
-      {"/api/register", http::Method::kPost, &HttpApi::HandleRegister},
-      {"/api/login", http::Method::kPost, &HttpApi::HandleLogin},
-      {"/api/token/refresh", http::Method::kPost, &HttpApi::HandleRefresh},
-      {"/api/logout", http::Method::kPost, &HttpApi::HandleLogout},
-      {"/api/users", http::Method::kGet, &HttpApi::HandleUsers},
-      {"/api/search", http::Method::kGet, &HttpApi::HandleSearch},
-      {"/api/me/password", http::Method::kPost, &HttpApi::HandlePassword},
-      {"/api/calls/ice-servers", http::Method::kGet, &HttpApi::HandleIceServers},
-      {"/api/mentions", http::Method::kGet, &HttpApi::HandleMentions},
-  };
-  for (const Fixed& fixed : kFixed) {
-    if (path != fixed.label) continue;
-    exchange.SetRoute(fixed.label);
-    if (allow(fixed.method)) (this->*fixed.handler)(exchange);
-    return;
-  }
-  if (!path.starts_with(kApiPrefix)) {  // Under /sse/, none of the fixed routes.
-    exchange.SetRoute("/sse/other");
-    return exchange.RespondError(404, "no such route");
-  }
-  std::string_view route = path.substr(kApiPrefix.size());
-  if (route == "me") {
-    HandleMe(exchange);  // http_api_profiles.cc
-  } else if (route == "me/sessions" || route.starts_with("me/sessions/")) {
-    HandleSessions(exchange, route.substr(std::string_view("me/sessions").size()));
-  } else if (route == "blocks" || route.starts_with("blocks/")) {
-    HandleBlocks(exchange, route.substr(std::string_view("blocks").size()));
-  } else if (route.starts_with("push/")) {
-    HandlePush(exchange, route);
-  } else if (route == "conversations" || route.starts_with("conversations/")) {
-    const std::string_view rest = route.substr(std::string_view("conversations").size());
-    exchange.SetRoute(ConversationRoute(rest));
-    if (rest.ends_with("/mute")) return HandleMute(exchange, rest);  // http_api_notify.cc
-    HandleConversations(exchange, rest);
-  } else {
-    exchange.SetRoute("/api/other");
-    exchange.RespondError(404, "no such route");
-  }
 }
 
 std::optional<HttpApi::Authenticated> HttpApi::Authenticate(HttpExchange& exchange,
@@ -330,9 +236,8 @@ void HttpApi::CountAttemptHere(std::string key, uint32_t limit,
   });
 }
 
-void HttpApi::HandleLogout(HttpExchange& exchange) {
-  Authenticated auth;
-  if (!RequireAuth(exchange, &auth)) return;
+void HttpApi::HandleLogout(HttpExchange& exchange, const RouteCall& call) {
+  const Authenticated& auth = call.auth;
   DeferredHttp deferred = exchange.Defer();
   service_.store().RevokeToken(
       auth.jti, auth.exp * 1000,
@@ -360,7 +265,5 @@ void HttpApi::HandleLogout(HttpExchange& exchange) {
             }));
       }));
 }
-
-// --- Conversations ---------------------------------------------------------------------------
 
 }  // namespace ringcast::chat

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "chat/api/http_routes.h"
 #include "chat/config.h"
 #include "chat/protocol.h"
 #include "chat/sessions/rate_limit.h"
@@ -65,20 +66,12 @@ class HttpApi {
   HttpApi(Shard& shard, ChatService& service, WebSocketHandler& ws_handler, SessionHost& sessions,
           SseHub& sse, StompGateway& stomp);
 
-  // Whether `path` is one of its routes (/ws, /stomp, /sse, /sse/..., /api/...).
-  static bool Serves(std::string_view path);
-  // A request for one of its routes (Serves(path)).
-  void OnRequest(HttpExchange& exchange);
   // Once a second: a new login window when the current one has ended.
   void Sweep(int64_t now_ms);
 
-  // The token check of every authenticated route (also the file routes', chat/api/upload_api.h):
-  // Authorization: Bearer, or ?token= where `allow_query`.
-  struct Authenticated {
-    int64_t user = 0;
-    std::string jti;
-    int64_t exp = 0;
-  };
+  // The token check of every authenticated route (chat/api/http_routes.h, and the routes that
+  // check their own caller).
+  using Authenticated = chat::Authenticated;
 
   // `token` verified (signature, expiry) and not revoked (`sessions`' replica); else nullopt
   // and the reason in *error ("invalid token", "token expired", "token revoked"). Also for the
@@ -95,12 +88,62 @@ class HttpApi {
   // address's owner shard counts one fewer. Any shard; "" (never counted) does nothing.
   static void ConnectionClosed(ChatService& service, std::string address);
 
- private:
+  // Authorization: Bearer verified; else answers 401 and false.
   bool RequireAuth(HttpExchange& exchange, Authenticated* auth);
+
+  // The routes' handlers: the table in chat/api/http_routes.cc names each one's method and path.
+  // A bearer route's caller is `call.auth`; the others check their caller themselves.
+  // Transports: /ws and /stomp (http_api_ws.cc), /sse, /sse/poll, /sse/send (http_api_sse.cc).
+  void HandleWebSocket(HttpExchange& exchange);
+  void HandleStomp(HttpExchange& exchange);
+  void HandleSse(HttpExchange& exchange);
+  void HandleSsePoll(HttpExchange& exchange);
+  void HandleSsePost(HttpExchange& exchange);
+  // Accounts: register and logout (here), login (http_api_login.cc), refresh
+  // (http_api_tokens.cc), /api/me (http_api_profiles.cc), its password, sessions and blocks
+  // (http_api_account.cc).
   void HandleRegister(HttpExchange& exchange);
+  void HandleLogin(HttpExchange& exchange);
+  void HandleRefresh(HttpExchange& exchange);
+  void HandleLogout(HttpExchange& exchange, const RouteCall& call);
+  void GetMe(HttpExchange& exchange, const RouteCall& call);
+  void PatchMe(HttpExchange& exchange, const RouteCall& call);
+  void DeleteAccount(HttpExchange& exchange, const RouteCall& call);
+  void HandlePassword(HttpExchange& exchange, const RouteCall& call);
+  void ListSessions(HttpExchange& exchange, const RouteCall& call);
+  void EndSession(HttpExchange& exchange, const RouteCall& call);
+  void ListBlocks(HttpExchange& exchange, const RouteCall& call);
+  // POST /api/blocks (`on`, the user in the body) and DELETE /api/blocks/{user}.
+  void SetBlock(HttpExchange& exchange, const RouteCall& call, bool on);
+  // Users, search, mentions, calls and push: one file each (http_api_users.cc, _search.cc,
+  // _notify.cc, _calls.cc, _push.cc).
+  void HandleUsers(HttpExchange& exchange, const RouteCall& call);
+  void HandleSearch(HttpExchange& exchange, const RouteCall& call);
+  void HandleMentions(HttpExchange& exchange, const RouteCall& call);
+  void HandleIceServers(HttpExchange& exchange, const RouteCall& call);
+  void VapidPublicKey(HttpExchange& exchange);
+  void AddPushSubscription(HttpExchange& exchange, const RouteCall& call);
+  void RemovePushSubscription(HttpExchange& exchange, const RouteCall& call);
+  // Conversations and groups (http_api_conversations.cc), mute (http_api_notify.cc).
+  void ListConversations(HttpExchange& exchange, const RouteCall& call);
+  void CreateConversation(HttpExchange& exchange, const RouteCall& call);
+  void ChangeGroupSettings(HttpExchange& exchange, const RouteCall& call);
+  void MessagesPage(HttpExchange& exchange, const RouteCall& call);
+  void ListPins(HttpExchange& exchange, const RouteCall& call);
+  void ThreadPage(HttpExchange& exchange, const RouteCall& call);
+  void AddMembers(HttpExchange& exchange, const RouteCall& call);
+  void RemoveMember(HttpExchange& exchange, const RouteCall& call);
+  void SetMemberRole(HttpExchange& exchange, const RouteCall& call);
+  void TransferGroup(HttpExchange& exchange, const RouteCall& call);
+  void SetMute(HttpExchange& exchange, const RouteCall& call, bool on);
+  // A message's edit, deletion, pin and reaction (http_api_messages.cc): `kind` a
+  // storage::k*Kind; `removes` a deletion, an unpin, or a reaction taken back.
+  void ChangeMessage(HttpExchange& exchange, const RouteCall& call, std::string_view kind,
+                     bool removes);
+
+ private:
   // http_api_login.cc: a login is heard when none of its keys (the address, the username from
   // that address, the username) is over its rule; a wrong password counts a failure on each.
-  void HandleLogin(HttpExchange& exchange);
   void ContinueLogin(const DeferredHttp& deferred, Credentials credentials, std::string address,
                      std::string user_agent, int64_t retry_after);
   struct LoginKey {
@@ -121,62 +164,27 @@ class HttpApi {
   // After the per-address count: 429, or the password hash (a kRegistration worker task, 503
   // past --max-pending-registrations), then the store.
   void ContinueRegister(const DeferredHttp& deferred, Credentials credentials, int64_t retry_after);
-  void HandleLogout(HttpExchange& exchange);
   // http_api_tokens.cc: a login's tokens (a new family: its refresh token stored first, then
   // the answer); the answer to a login or a refresh (a new access token of the family, and its
-  // refresh token); POST /api/token/refresh; the family named by an access token's jti
-  // ("<family>.<random>"), which logout revokes.
+  // refresh token); the family named by an access token's jti ("<family>.<random>"), which
+  // logout revokes.
   // The login's User-Agent and address are kept for the sessions list (GET /api/me/sessions).
   void IssueTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at,
                    std::string user_agent, std::string address);
   void AnswerTokens(const DeferredHttp& deferred, int64_t user, int64_t user_created_at,
                     const std::string& family, const std::string& refresh_token);
-  void HandleRefresh(HttpExchange& exchange);
   static std::string FamilyOf(std::string_view jti);
-  // http_api_conversations.cc: /api/conversations and /api/conversations/{id}/..., each route a
-  // step of its own.
-  void HandleConversations(HttpExchange& exchange, std::string_view rest);
-  void HandleConversation(HttpExchange& exchange, int64_t conv, int64_t caller,
-                          std::string_view tail);
-  void ListConversations(HttpExchange& exchange, int64_t caller);
-  void CreateConversation(HttpExchange& exchange, int64_t caller);
-  void MessagesPage(HttpExchange& exchange, int64_t conv, int64_t caller);
-  void ListPins(HttpExchange& exchange, int64_t conv, int64_t caller);
-  void AddMembers(HttpExchange& exchange, int64_t conv, int64_t caller);
-  void ChangeMember(HttpExchange& exchange, int64_t conv, int64_t caller,
-                    std::string_view user_text);
-  void TransferGroup(HttpExchange& exchange, int64_t conv, int64_t caller);
-  void ChangeGroupSettings(HttpExchange& exchange, int64_t conv, int64_t caller);
+  // http_api_conversations.cc: a group change's store call and answer.
   void ChangeGroup(HttpExchange& exchange, storage::GroupChange change);
   storage::Reply<storage::MembershipOutcome> MembershipReply(DeferredHttp deferred,
                                                              std::vector<int64_t> removed);
   // A refused store call of a conversation's route (the store's Denial): answered with its
   // status and reason; false for kNone.
   bool AnswerDenial(const DeferredHttp& deferred, storage::Denial denial);
-  void HandleThreadPage(HttpExchange& exchange, int64_t conv, int64_t caller,
-                        std::string_view root_text);
-  // http_api_messages.cc: PATCH and DELETE /api/conversations/{id}/messages/{seq}, and PUT and
-  // DELETE on its /pin and /reactions/{emoji}.
-  void HandleMessageChange(HttpExchange& exchange, int64_t conv, int64_t caller, int64_t seq,
-                           std::string_view what);
-  void HandleUsers(HttpExchange& exchange);       // http_api_users.cc
-  void HandleSearch(HttpExchange& exchange);      // http_api_search.cc
-  void HandleIceServers(HttpExchange& exchange);  // http_api_calls.cc
-  // http_api_notify.cc: POST/DELETE /api/conversations/{id}/mute, GET /api/mentions.
-  void HandleMute(HttpExchange& exchange, std::string_view rest);
-  void HandleMentions(HttpExchange& exchange);
-  void HandlePush(HttpExchange& exchange, std::string_view route);  // http_api_push.cc
-  // http_api_profiles.cc: GET, PATCH and DELETE /api/me; the account and profile answer; the
-  // profile event to every shard and node.
-  void HandleMe(HttpExchange& exchange);
+  // http_api_profiles.cc: the account and profile answer; the profile event to every shard and
+  // node.
   void AnswerMe(const DeferredHttp& deferred, int64_t user);
   void PublishProfile(const storage::Profile& profile);
-  // http_api_account.cc: POST /api/me/password, GET and DELETE /api/me/sessions[/{id}],
-  // POST, GET and DELETE /api/blocks[/{user}], and the account deletion of DELETE /api/me.
-  void HandlePassword(HttpExchange& exchange);
-  void HandleSessions(HttpExchange& exchange, std::string_view rest);
-  void HandleBlocks(HttpExchange& exchange, std::string_view rest);
-  void HandleDeleteAccount(HttpExchange& exchange, const Authenticated& auth);
   // Checks `password` against `user`'s, counted as a login attempt (its failures slow further
   // tries as wrong logins do); `then(self, match)` back here once it is known. Answers 429 or a
   // store failure itself.
@@ -191,8 +199,6 @@ class HttpApi {
   // (--max-conns-per-ip), then FinishUpgrade answers 101 (and opens the session) or 429.
   // http_api_ws.cc. A STOMP upgrade (HandleStomp, or /ws offering v12.stomp) has no token yet
   // (it comes in the CONNECT frame): its connection goes to the StompGateway.
-  void HandleWebSocket(HttpExchange& exchange);
-  void HandleStomp(HttpExchange& exchange);
   // `auth`: a /ws session's token; none for STOMP, whose 101 names the subprotocol
   // `subprotocol` when the client offered one (a static string: it crosses shards as a view).
   void CountThenUpgrade(HttpExchange& exchange, std::optional<Authenticated> auth,
@@ -205,13 +211,8 @@ class HttpApi {
   // owner shard under --max-conns-per-ip; then `then(api, address, admitted)` back here.
   void AdmitAddress(Connection& conn, ForwardedHeaders forwarded,
                     storage::UniqueFunction<void(HttpApi&, std::string, bool)> then);
-  // http_api_sse.cc: the HTTP transports (proto/PROTOCOL.md, "SSE and long
-  // polling"): GET /sse, GET /sse/poll, POST /sse/send; their channels are the SseHub's.
-  void HandleSse(HttpExchange& exchange);
-  void HandleSsePoll(HttpExchange& exchange);
-  void HandleSsePost(HttpExchange& exchange);
-  // A new session for a stream or a poll: counted for its user (--sse-opens-per-minute, 429
-  // past it), then AdmitSse counts its address and opens it.
+  // http_api_sse.cc: a new session for a stream or a poll: counted for its user
+  // (--sse-opens-per-minute, 429 past it), then AdmitSse counts its address and opens it.
   void OpenSse(const DeferredHttp& deferred, Authenticated auth, ForwardedHeaders forwarded,
                bool poll);
   void AdmitSse(const DeferredHttp& deferred, Authenticated auth, ForwardedHeaders forwarded,

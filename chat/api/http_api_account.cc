@@ -23,18 +23,6 @@
 namespace ringcast::chat {
 namespace {
 
-// "1234": a positive decimal id and nothing else.
-bool ParseUserId(std::string_view text, int64_t* out) {
-  if (text.empty() || text.size() > 18) return false;
-  int64_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    value = value * 10 + (c - '0');
-  }
-  *out = value;
-  return value > 0;
-}
-
 // {"user": 1234}
 std::optional<std::string> ParseBlockBody(std::string_view body, int64_t* user) {
   static constexpr std::string_view kFields[] = {"user"};
@@ -49,27 +37,6 @@ std::optional<std::string> ParseBlockBody(std::string_view body, int64_t* user) 
   if (error) return error;
   if (*user < 1) return "missing field \"user\"";
   return std::nullopt;
-}
-
-// The routes of a collection the caller owns (/api/me/sessions, /api/blocks): the collection
-// (`rest` empty) is read with GET and, where `can_add`, added to with POST; one of its items is
-// removed with DELETE. Names the route (metrics, access log) and refuses (405) a method it does
-// not take: false then.
-bool CollectionMethodAllowed(HttpExchange& exchange, std::string_view rest,
-                             std::string_view collection_route, std::string_view item_route,
-                             bool can_add) {
-  const http::Method method = exchange.request().method;
-  if (!rest.empty()) {
-    exchange.SetRoute(item_route);
-    if (method == http::Method::kDelete) return true;
-    exchange.RespondError(405, "method not allowed", "Allow: DELETE\r\n");
-    return false;
-  }
-  exchange.SetRoute(collection_route);
-  if (method == http::Method::kGet || (can_add && method == http::Method::kPost)) return true;
-  exchange.RespondError(405, "method not allowed",
-                        can_add ? "Allow: GET, POST\r\n" : "Allow: GET\r\n");
-  return false;
 }
 
 }  // namespace
@@ -159,9 +126,8 @@ void HttpApi::EndLogins(const DeferredHttp& deferred, int64_t user, storage::Log
                                  }));
 }
 
-void HttpApi::HandlePassword(HttpExchange& exchange) {
-  Authenticated auth;
-  if (!RequireAuth(exchange, &auth)) return;
+void HttpApi::HandlePassword(HttpExchange& exchange, const RouteCall& call) {
+  const Authenticated& auth = call.auth;
   StringFields fields;
   if (auto error =
           ParseStringFields(exchange.body(), {"current_password", "new_password"}, &fields)) {
@@ -224,47 +190,44 @@ void HttpApi::HandlePassword(HttpExchange& exchange) {
   });
 }
 
-void HttpApi::HandleSessions(HttpExchange& exchange, std::string_view rest) {
-  if (!CollectionMethodAllowed(exchange, rest, "/api/me/sessions", "/api/me/sessions/{id}",
-                               false)) {
-    return;
-  }
-  Authenticated auth;
-  if (!RequireAuth(exchange, &auth)) return;
+void HttpApi::ListSessions(HttpExchange& exchange, const RouteCall& call) {
+  const Authenticated& auth = call.auth;
   DeferredHttp deferred = exchange.Defer();
-  if (rest.empty()) {
-    service_.store().ListLogins(
-        auth.user, NowMs(),
-        service_.ReplyOn<std::vector<storage::LoginRecord>>(
-            shard_.id(), [deferred, current = FamilyOf(auth.jti)](ChatShard& chat, auto logins) {
-              HttpApi& self = chat.http_api();
-              if (!logins.ok()) return self.AnswerStoreFailure(deferred, logins.status());
-              JsonWriter writer;
-              writer.BeginObject().Key("sessions").BeginArray();
-              for (const storage::LoginRecord& login : *logins) {
-                writer.BeginObject()
-                    .Field("id", login.family)
-                    .Field("created_at", login.created_at)
-                    .Field("last_used_at", login.last_used_at)
-                    .Field("user_agent", login.user_agent)
-                    .Field("address", login.address)
-                    .Field("current", login.family == current)
-                    .EndObject();
-              }
-              self.Answer(deferred, 200, writer.EndArray().EndObject().str());
-            }));
-    return;
-  }
+  service_.store().ListLogins(
+      auth.user, NowMs(),
+      service_.ReplyOn<std::vector<storage::LoginRecord>>(
+          shard_.id(), [deferred, current = FamilyOf(auth.jti)](ChatShard& chat, auto logins) {
+            HttpApi& self = chat.http_api();
+            if (!logins.ok()) return self.AnswerStoreFailure(deferred, logins.status());
+            JsonWriter writer;
+            writer.BeginObject().Key("sessions").BeginArray();
+            for (const storage::LoginRecord& login : *logins) {
+              writer.BeginObject()
+                  .Field("id", login.family)
+                  .Field("created_at", login.created_at)
+                  .Field("last_used_at", login.last_used_at)
+                  .Field("user_agent", login.user_agent)
+                  .Field("address", login.address)
+                  .Field("current", login.family == current)
+                  .EndObject();
+            }
+            self.Answer(deferred, 200, writer.EndArray().EndObject().str());
+          }));
+}
+
+void HttpApi::EndSession(HttpExchange& exchange, const RouteCall& call) {
   storage::LoginSelection one;
-  one.only = std::string(rest.substr(1));
-  EndLogins(deferred, auth.user, std::move(one),
+  one.only = std::string(call.text);
+  DeferredHttp deferred = exchange.Defer();
+  EndLogins(deferred, call.auth.user, std::move(one),
             [deferred](HttpApi& self, std::vector<std::string> ended) {
               if (ended.empty()) return self.AnswerError(deferred, 404, "no such session");
               self.Answer(deferred, 200, R"({"revoked":true})");
             });
 }
 
-void HttpApi::HandleDeleteAccount(HttpExchange& exchange, const Authenticated& auth) {
+void HttpApi::DeleteAccount(HttpExchange& exchange, const RouteCall& call) {
+  const Authenticated& auth = call.auth;
   StringFields fields;
   if (auto error = ParseStringFields(exchange.body(), {"password"}, &fields)) {
     return exchange.RespondError(400, *error);
@@ -338,31 +301,26 @@ void HttpApi::LeaveGroupOf(int64_t conv, int64_t user) {
           }));
 }
 
-void HttpApi::HandleBlocks(HttpExchange& exchange, std::string_view rest) {
-  if (!CollectionMethodAllowed(exchange, rest, "/api/blocks", "/api/blocks/{user}", true)) return;
-  const http::Method method = exchange.request().method;
-  Authenticated auth;
-  if (!RequireAuth(exchange, &auth)) return;
-  if (method == http::Method::kGet) {
-    DeferredHttp deferred = exchange.Defer();
-    service_.store().ListBlocks(auth.user,
-                                service_.ReplyOn<std::vector<storage::Profile>>(
-                                    shard_.id(), [deferred](ChatShard& chat, auto blocked) {
-                                      HttpApi& self = chat.http_api();
-                                      if (!blocked.ok())
-                                        return self.AnswerStoreFailure(deferred, blocked.status());
-                                      self.Answer(deferred, 200, ProfilesBody("blocks", *blocked));
-                                    }));
-    return;
-  }
-  int64_t other = 0;
-  const bool on = method == http::Method::kPost;
+void HttpApi::ListBlocks(HttpExchange& exchange, const RouteCall& call) {
+  DeferredHttp deferred = exchange.Defer();
+  service_.store().ListBlocks(call.auth.user,
+                              service_.ReplyOn<std::vector<storage::Profile>>(
+                                  shard_.id(), [deferred](ChatShard& chat, auto blocked) {
+                                    HttpApi& self = chat.http_api();
+                                    if (!blocked.ok()) {
+                                      return self.AnswerStoreFailure(deferred, blocked.status());
+                                    }
+                                    self.Answer(deferred, 200, ProfilesBody("blocks", *blocked));
+                                  }));
+}
+
+void HttpApi::SetBlock(HttpExchange& exchange, const RouteCall& call, bool on) {
+  const Authenticated& auth = call.auth;
+  int64_t other = call.user;
   if (on) {
     if (auto error = ParseBlockBody(exchange.body(), &other)) {
       return exchange.RespondError(400, *error);
     }
-  } else if (!ParseUserId(rest.substr(1), &other)) {
-    return exchange.RespondError(400, "user id must be a positive integer");
   }
   if (other == auth.user) return exchange.RespondError(400, "you cannot block yourself");
   DeferredHttp deferred = exchange.Defer();

@@ -6,12 +6,10 @@
 
 namespace ringcast::chat {
 
-void HttpApi::HandleIceServers(HttpExchange& exchange) {
-  Authenticated auth;
-  if (!RequireAuth(exchange, &auth)) return;
+void HttpApi::HandleIceServers(HttpExchange& exchange, const RouteCall& call) {
   // A credential is the caller's alone, and short-lived: no cache may keep or share it.
   exchange.Respond(200, "application/json",
-                   EncodeIceServers(config_.ice_servers, auth.user, NowMs() / 1000),
+                   EncodeIceServers(config_.ice_servers, call.auth.user, NowMs() / 1000),
                    "Cache-Control: no-store\r\n");
 }
 

@@ -117,72 +117,25 @@ void WriteConversationSummary(JsonWriter& writer, const storage::ConversationSum
 
 }  // namespace
 
-void HttpApi::HandleConversations(HttpExchange& exchange, std::string_view rest) {
-  Authenticated auth;
-  if (!RequireAuth(exchange, &auth)) return;
-  const http::Method method = exchange.request().method;
-  if (rest.empty()) {
-    if (method == http::Method::kGet) return ListConversations(exchange, auth.user);
-    if (method == http::Method::kPost) return CreateConversation(exchange, auth.user);
-    return exchange.RespondError(405, "method not allowed", "Allow: GET, POST\r\n");
-  }
-  // /api/conversations/{id}/...
-  rest.remove_prefix(1);
-  const size_t slash = rest.find('/');
-  const std::string_view conv_text = rest.substr(0, slash);
-  if (conv_text.empty()) return exchange.RespondError(404, "no such route");
-  // A malformed id is the client's mistake (400); a well-formed one may still name nothing (404).
-  int64_t conv;
-  if (!ParseId(conv_text, &conv)) {
-    return exchange.RespondError(400, "conversation id must be a positive integer");
-  }
-  HandleConversation(exchange, conv, auth.user,
-                     slash == std::string_view::npos ? "" : rest.substr(slash));
-}
-
-void HttpApi::HandleConversation(HttpExchange& exchange, int64_t conv, int64_t caller,
-                                 std::string_view tail) {
-  if (tail == "/messages") return MessagesPage(exchange, conv, caller);
-  if (tail.starts_with("/messages/")) {
-    const std::string_view after = tail.substr(std::string_view("/messages/").size());
-    const size_t slash = std::min(after.find('/'), after.size());
-    int64_t seq;
-    if (!ParseId(after.substr(0, slash), &seq)) {
-      return exchange.RespondError(400, "message seq must be a positive integer");
-    }
-    return HandleMessageChange(exchange, conv, caller, seq, after.substr(slash));
-  }
-  if (tail.starts_with("/threads/")) {
-    return HandleThreadPage(exchange, conv, caller,
-                            tail.substr(std::string_view("/threads/").size()));
-  }
-  if (tail == "/pins") return ListPins(exchange, conv, caller);
-  if (tail == "/members") return AddMembers(exchange, conv, caller);
-  if (tail.starts_with("/members/")) {
-    return ChangeMember(exchange, conv, caller, tail.substr(std::string_view("/members/").size()));
-  }
-  if (tail == "/transfer") return TransferGroup(exchange, conv, caller);
-  if (tail.empty()) return ChangeGroupSettings(exchange, conv, caller);
-  exchange.RespondError(404, "no such route");
-}
-
-void HttpApi::ListConversations(HttpExchange& exchange, int64_t caller) {
+void HttpApi::ListConversations(HttpExchange& exchange, const RouteCall& call) {
   DeferredHttp deferred = exchange.Defer();
   service_.store().ListConversations(
-      caller, service_.ReplyOn<std::vector<storage::ConversationSummary>>(
-                  shard_.id(), [deferred](ChatShard& chat, auto result) {
-                    HttpApi& self = chat.http_api();
-                    if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-                    JsonWriter writer;
-                    writer.BeginObject().Key("conversations").BeginArray();
-                    for (const storage::ConversationSummary& c : *result) {
-                      WriteConversationSummary(writer, c);
-                    }
-                    self.Answer(deferred, 200, writer.EndArray().EndObject().str());
-                  }));
+      call.auth.user, service_.ReplyOn<std::vector<storage::ConversationSummary>>(
+                          shard_.id(), [deferred](ChatShard& chat, auto result) {
+                            HttpApi& self = chat.http_api();
+                            if (!result.ok())
+                              return self.AnswerStoreFailure(deferred, result.status());
+                            JsonWriter writer;
+                            writer.BeginObject().Key("conversations").BeginArray();
+                            for (const storage::ConversationSummary& c : *result) {
+                              WriteConversationSummary(writer, c);
+                            }
+                            self.Answer(deferred, 200, writer.EndArray().EndObject().str());
+                          }));
 }
 
-void HttpApi::CreateConversation(HttpExchange& exchange, int64_t caller) {
+void HttpApi::CreateConversation(HttpExchange& exchange, const RouteCall& call) {
+  const int64_t caller = call.auth.user;
   NewConversation spec;
   if (auto error = ParseNewConversation(exchange.body(), &spec)) {
     return exchange.RespondError(400, *error);
@@ -248,16 +201,13 @@ bool HttpApi::AnswerDenial(const DeferredHttp& deferred, storage::Denial denial)
   return true;
 }
 
-void HttpApi::MessagesPage(HttpExchange& exchange, int64_t conv, int64_t caller) {
-  if (exchange.request().method != http::Method::kGet) {
-    return exchange.RespondError(405, "method not allowed", "Allow: GET\r\n");
-  }
+void HttpApi::MessagesPage(HttpExchange& exchange, const RouteCall& call) {
   const auto page = ReadPageQuery(exchange, config_.max_answer_bytes);
   if (!page) return;
   const storage::PageLimit limit = page->limit;
   DeferredHttp deferred = exchange.Defer();
   service_.store().History(
-      conv, caller, page->before, page->seen, limit,
+      call.conv, call.auth.user, page->before, page->seen, limit,
       service_.ReplyOn<storage::Page>(
           shard_.id(), [deferred, max_bytes = limit.bytes](ChatShard& chat, auto result) {
             HttpApi& self = chat.http_api();
@@ -271,13 +221,10 @@ void HttpApi::MessagesPage(HttpExchange& exchange, int64_t conv, int64_t caller)
           }));
 }
 
-void HttpApi::ListPins(HttpExchange& exchange, int64_t conv, int64_t caller) {
-  if (exchange.request().method != http::Method::kGet) {
-    return exchange.RespondError(405, "method not allowed", "Allow: GET\r\n");
-  }
+void HttpApi::ListPins(HttpExchange& exchange, const RouteCall& call) {
   DeferredHttp deferred = exchange.Defer();
   service_.store().ListPins(
-      conv, caller,
+      call.conv, call.auth.user,
       service_.ReplyOn<storage::Page>(shard_.id(), [deferred](ChatShard& chat, auto result) {
         HttpApi& self = chat.http_api();
         if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
@@ -308,10 +255,7 @@ void HttpApi::ChangeGroup(HttpExchange& exchange, storage::GroupChange change) {
   service_.store().ChangeGroup(std::move(change), MembershipReply(exchange.Defer(), {}));
 }
 
-void HttpApi::AddMembers(HttpExchange& exchange, int64_t conv, int64_t caller) {
-  if (exchange.request().method != http::Method::kPost) {
-    return exchange.RespondError(405, "method not allowed", "Allow: POST\r\n");
-  }
+void HttpApi::AddMembers(HttpExchange& exchange, const RouteCall& call) {
   std::vector<int64_t> users;
   if (auto error = ParseMemberList(exchange.body(), &users)) {
     return exchange.RespondError(400, *error);
@@ -319,28 +263,16 @@ void HttpApi::AddMembers(HttpExchange& exchange, int64_t conv, int64_t caller) {
   if (users.size() > config_.max_group_size) {
     return exchange.RespondError(400, "more than --max-group-size members");
   }
-  service_.store().AddMembers(conv, caller, std::move(users), config_.max_group_size, NowMs(),
-                              MembershipReply(exchange.Defer(), {}));
+  service_.store().AddMembers(call.conv, call.auth.user, std::move(users), config_.max_group_size,
+                              NowMs(), MembershipReply(exchange.Defer(), {}));
 }
 
-// DELETE /api/conversations/{id}/members/{user}, PUT .../members/{user}/role.
-void HttpApi::ChangeMember(HttpExchange& exchange, int64_t conv, int64_t caller,
-                           std::string_view user_text) {
-  const bool role = user_text.ends_with("/role");
-  if (role) user_text.remove_suffix(std::string_view("/role").size());
-  const http::Method wanted = role ? http::Method::kPut : http::Method::kDelete;
-  if (exchange.request().method != wanted) {
-    return exchange.RespondError(405, "method not allowed",
-                                 role ? "Allow: PUT\r\n" : "Allow: DELETE\r\n");
-  }
-  int64_t user;
-  if (!ParseId(user_text, &user)) {
-    return exchange.RespondError(400, "user id must be a positive integer");
-  }
-  if (!role) {
-    return service_.store().RemoveMember(conv, caller, user, NowMs(),
-                                         MembershipReply(exchange.Defer(), {user}));
-  }
+void HttpApi::RemoveMember(HttpExchange& exchange, const RouteCall& call) {
+  service_.store().RemoveMember(call.conv, call.auth.user, call.user, NowMs(),
+                                MembershipReply(exchange.Defer(), {call.user}));
+}
+
+void HttpApi::SetMemberRole(HttpExchange& exchange, const RouteCall& call) {
   StringFields fields;
   if (auto error = ParseStringFields(exchange.body(), {"role"}, &fields)) {
     return exchange.RespondError(400, *error);
@@ -350,39 +282,35 @@ void HttpApi::ChangeMember(HttpExchange& exchange, int64_t conv, int64_t caller,
     return exchange.RespondError(400, "role must be \"admin\" or \"member\"");
   }
   ChangeGroup(exchange, {.op = storage::GroupChange::Op::kSetRole,
-                         .conv = conv,
-                         .caller = caller,
-                         .user = user,
+                         .conv = call.conv,
+                         .caller = call.auth.user,
+                         .user = call.user,
                          .role = std::move(*fields[0].second),
                          .now = NowMs()});
 }
 
-void HttpApi::TransferGroup(HttpExchange& exchange, int64_t conv, int64_t caller) {
-  if (exchange.request().method != http::Method::kPost) {
-    return exchange.RespondError(405, "method not allowed", "Allow: POST\r\n");
-  }
+void HttpApi::TransferGroup(HttpExchange& exchange, const RouteCall& call) {
   std::vector<int64_t> users;
   if (ParseMemberList(exchange.body(), &users) || users.size() != 1) {
     return exchange.RespondError(400, "give the new owner as {\"members\":[user id]}");
   }
   ChangeGroup(exchange, {.op = storage::GroupChange::Op::kTransfer,
-                         .conv = conv,
-                         .caller = caller,
+                         .conv = call.conv,
+                         .caller = call.auth.user,
                          .user = users[0],
                          .now = NowMs()});
 }
 
 // PATCH /api/conversations/{id}: name, topic and avatar.
-void HttpApi::ChangeGroupSettings(HttpExchange& exchange, int64_t conv, int64_t caller) {
-  if (exchange.request().method != http::Method::kPatch) {
-    return exchange.RespondError(405, "method not allowed", "Allow: PATCH\r\n");
-  }
+void HttpApi::ChangeGroupSettings(HttpExchange& exchange, const RouteCall& call) {
   StringFields fields;
   if (auto error = ParseStringFields(exchange.body(), {"name", "topic", "avatar"}, &fields)) {
     return exchange.RespondError(400, *error);
   }
-  storage::GroupChange change{
-      .op = storage::GroupChange::Op::kSettings, .conv = conv, .caller = caller, .now = NowMs()};
+  storage::GroupChange change{.op = storage::GroupChange::Op::kSettings,
+                              .conv = call.conv,
+                              .caller = call.auth.user,
+                              .now = NowMs()};
   for (auto& [field, value] : fields) {
     if (field == "avatar") {
       // null clears it, as "" clears the topic.
@@ -410,22 +338,15 @@ void HttpApi::ChangeGroupSettings(HttpExchange& exchange, int64_t conv, int64_t 
 
 // GET /api/conversations/{id}/threads/{root}: the WebSocket `thread` answer over HTTP, for a
 // client that reads a thread without holding a connection (PROTOCOL.md, "Replies and threads").
-void HttpApi::HandleThreadPage(HttpExchange& exchange, int64_t conv, int64_t caller,
-                               std::string_view root_text) {
-  const http::Request& request = exchange.request();
-  if (request.method != http::Method::kGet) {
-    return exchange.RespondError(405, "method not allowed", "Allow: GET\r\n");
-  }
-  int64_t root;
-  if (!ParseId(root_text, &root)) {
-    return exchange.RespondError(400, "thread root must be a positive integer (a seq)");
-  }
+void HttpApi::ThreadPage(HttpExchange& exchange, const RouteCall& call) {
+  const int64_t conv = call.conv;
+  const int64_t root = call.root;
   const auto page = ReadPageQuery(exchange, config_.max_answer_bytes);
   if (!page) return;
   const storage::PageLimit limit = page->limit;
   DeferredHttp deferred = exchange.Defer();
   service_.store().Thread(
-      conv, caller, root, page->before, page->seen, limit,
+      conv, call.auth.user, root, page->before, page->seen, limit,
       service_.ReplyOn<storage::ThreadPage>(
           shard_.id(),
           [deferred, conv, root, max_bytes = limit.bytes](ChatShard& chat, auto result) {

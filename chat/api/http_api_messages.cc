@@ -41,36 +41,17 @@ int HttpStatusOf(std::string_view code) {
 
 // Appended as a group change's system entry is (HttpApi::AfterGroupChange): by the store, then
 // handed to the other nodes and to the conversation's owner shard, whose reorder buffer
-// publishes it in seq order; answered once committed, as the WebSocket's ack is. `what`: the
-// path after the seq ("", "/pin" or "/reactions/{emoji}").
-void HttpApi::HandleMessageChange(HttpExchange& exchange, int64_t conv, int64_t caller, int64_t seq,
-                                  std::string_view what) {
-  const http::Request& request = exchange.request();
-  const bool removes = request.method == http::Method::kDelete;
-  std::string_view kind;
+// publishes it in seq order; answered once committed, as the WebSocket's ack is.
+void HttpApi::ChangeMessage(HttpExchange& exchange, const RouteCall& call, std::string_view kind,
+                            bool removes) {
+  const int64_t conv = call.conv;
+  const int64_t caller = call.auth.user;
   std::string emoji;
-  if (what.empty()) {
-    if (request.method != http::Method::kPatch && !removes) {
-      return exchange.RespondError(405, "method not allowed", "Allow: PATCH, DELETE\r\n");
-    }
-    kind = removes ? storage::kDeleteKind : storage::kEditKind;
-  } else if (what == "/pin" || what.starts_with("/reactions/")) {
-    if (request.method != http::Method::kPut && !removes) {
-      return exchange.RespondError(405, "method not allowed", "Allow: PUT, DELETE\r\n");
-    }
-    if (what == "/pin") {
-      kind = removes ? storage::kUnpinKind : storage::kPinKind;
-    } else {
-      kind = storage::kReactionKind;
-      if (!http::PercentDecode(what.substr(std::string_view("/reactions/").size()), &emoji) ||
-          !IsOneGrapheme(emoji)) {
-        return exchange.RespondError(
-            400, "the emoji must be one character (one grapheme cluster) of at most " +
-                     std::to_string(kMaxReactionBytes) + " bytes, percent-encoded");
-      }
-    }
-  } else {
-    return exchange.RespondError(404, "not found");
+  if (kind == storage::kReactionKind &&
+      (!http::PercentDecode(call.text, &emoji) || !IsOneGrapheme(emoji))) {
+    return exchange.RespondError(
+        400, "the emoji must be one character (one grapheme cluster) of at most " +
+                 std::to_string(kMaxReactionBytes) + " bytes, percent-encoded");
   }
   const bool edit = kind == storage::kEditKind;
   MessageChangeBody change;
@@ -91,7 +72,7 @@ void HttpApi::HandleMessageChange(HttpExchange& exchange, int64_t conv, int64_t 
                               .body = reaction ? std::move(emoji) : std::move(change.body),
                               .ts = NowMs(),
                               .mentions = std::move(change.mentions),
-                              .target = seq,
+                              .target = call.seq,
                               .edit_window_ms = int64_t{config_.edit_window_s} * 1000,
                               .reaction_on = reaction && !removes,
                               .max_reactions = config_.max_reactions,

@@ -34,26 +34,15 @@ void AppendNotifyState(JsonWriter& writer, const storage::ConversationSummary& s
   }
 }
 
-void HttpApi::HandleMute(HttpExchange& exchange, std::string_view rest) {
-  const http::Method method = exchange.request().method;
-  if (method != http::Method::kPost && method != http::Method::kDelete) {
-    return exchange.RespondError(405, "method not allowed", "Allow: POST, DELETE\r\n");
-  }
-  Authenticated auth;
-  if (!RequireAuth(exchange, &auth)) return;
-  int64_t conv = 0;
-  // rest is "/{id}/mute".
-  const std::string_view id_text =
-      rest.substr(1, rest.size() - 1 - std::string_view("/mute").size());
-  if (!ParsePositive(id_text, &conv)) return exchange.RespondError(400, "bad conversation id");
+void HttpApi::SetMute(HttpExchange& exchange, const RouteCall& call, bool on) {
   std::optional<int64_t> until;
-  if (method == http::Method::kPost) {
+  if (on) {
     if (auto error = ParseMute(exchange.body(), &until)) return exchange.RespondError(400, *error);
     if (!until) until = storage::kMutedForever;
   }
   DeferredHttp deferred = exchange.Defer();
   service_.store().SetMute(
-      conv, auth.user, until,
+      call.conv, call.auth.user, until,
       service_.ReplyOn<storage::Denial>(
           shard_.id(), [deferred, until](ChatShard& chat, storage::Result<storage::Denial> result) {
             HttpApi& self = chat.http_api();
@@ -77,9 +66,7 @@ void HttpApi::HandleMute(HttpExchange& exchange, std::string_view rest) {
           }));
 }
 
-void HttpApi::HandleMentions(HttpExchange& exchange) {
-  Authenticated auth;
-  if (!RequireAuth(exchange, &auth)) return;
+void HttpApi::HandleMentions(HttpExchange& exchange, const RouteCall& call) {
   const std::string_view query = exchange.request().query;
   int64_t before = 0;
   if (auto value = http::QueryParam(query, "before"); value && !ParsePositive(*value, &before)) {
@@ -92,7 +79,7 @@ void HttpApi::HandleMentions(HttpExchange& exchange) {
   }
   DeferredHttp deferred = exchange.Defer();
   service_.store().ListMentions(
-      auth.user, before, static_cast<uint32_t>(limit),
+      call.auth.user, before, static_cast<uint32_t>(limit),
       service_.ReplyOn<storage::MentionPage>(
           shard_.id(), [deferred](ChatShard& chat, storage::Result<storage::MentionPage> result) {
             HttpApi& self = chat.http_api();

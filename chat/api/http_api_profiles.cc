@@ -160,18 +160,12 @@ void HttpApi::PublishProfile(const storage::Profile& profile) {
   if (ClusterLink* cluster = service_.cluster()) cluster->PublishProfile(profile.id, *json);
 }
 
-void HttpApi::HandleMe(HttpExchange& exchange) {
-  exchange.SetRoute("/api/me");
-  const http::Method method = exchange.request().method;
-  if (method != http::Method::kGet && method != http::Method::kPatch &&
-      method != http::Method::kDelete) {
-    return exchange.RespondError(405, "method not allowed", "Allow: GET, PATCH, DELETE\r\n");
-  }
-  Authenticated auth;
-  if (!RequireAuth(exchange, &auth)) return;
-  if (method == http::Method::kGet) return AnswerMe(exchange.Defer(), auth.user);
-  if (method == http::Method::kDelete) return HandleDeleteAccount(exchange, auth);
+void HttpApi::GetMe(HttpExchange& exchange, const RouteCall& call) {
+  AnswerMe(exchange.Defer(), call.auth.user);
+}
 
+void HttpApi::PatchMe(HttpExchange& exchange, const RouteCall& call) {
+  const Authenticated& auth = call.auth;
   StringFields fields;
   if (auto error = ParseStringFields(exchange.body(), {"email", "display_name", "avatar", "status"},
                                      &fields)) {

@@ -65,44 +65,33 @@ bool ValidEndpoint(std::string_view endpoint, bool allow_http) {
 
 }  // namespace
 
-void HttpApi::HandlePush(HttpExchange& exchange, std::string_view route) {
-  const http::Method method = exchange.request().method;
-  if (route == "push/vapid-public-key") {
-    exchange.SetRoute("/api/push/vapid-public-key");
-    if (method != http::Method::kGet) {
-      return exchange.RespondError(405, "method not allowed", "Allow: GET\r\n");
-    }
-    JsonWriter writer;
-    writer.BeginObject()
-        .Field("public_key", notify::Base64UrlEncode(service_.vapid_key().PublicRaw()))
-        .EndObject();
-    return exchange.Respond(200, "application/json", writer.str());
-  }
-  if (route != "push/subscriptions") {
-    exchange.SetRoute("/api/other");
-    return exchange.RespondError(404, "no such route");
-  }
-  exchange.SetRoute("/api/push/subscriptions");
-  if (method != http::Method::kPost && method != http::Method::kDelete) {
-    return exchange.RespondError(405, "method not allowed", "Allow: POST, DELETE\r\n");
-  }
-  Authenticated auth;
-  if (!RequireAuth(exchange, &auth)) return;
+void HttpApi::VapidPublicKey(HttpExchange& exchange) {
+  JsonWriter writer;
+  writer.BeginObject()
+      .Field("public_key", notify::Base64UrlEncode(service_.vapid_key().PublicRaw()))
+      .EndObject();
+  exchange.Respond(200, "application/json", writer.str());
+}
+
+void HttpApi::RemovePushSubscription(HttpExchange& exchange, const RouteCall& call) {
   BodyFields fields;
   if (auto error = ParseBody(exchange.body(), &fields)) return exchange.RespondError(400, *error);
   if (!fields.endpoint) return exchange.RespondError(400, "missing field \"endpoint\"");
-  if (method == http::Method::kDelete) {
-    DeferredHttp deferred = exchange.Defer();
-    service_.store().RemovePushSubscription(
-        auth.user, std::move(*fields.endpoint),
-        service_.ReplyOn<bool>(shard_.id(), [deferred](ChatShard& chat, auto result) {
-          HttpApi& self = chat.http_api();
-          if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-          if (!*result) return self.AnswerError(deferred, 404, "no such subscription");
-          self.shard_.AnswerDeferred(deferred, 204, "application/json", "");
-        }));
-    return;
-  }
+  DeferredHttp deferred = exchange.Defer();
+  service_.store().RemovePushSubscription(
+      call.auth.user, std::move(*fields.endpoint),
+      service_.ReplyOn<bool>(shard_.id(), [deferred](ChatShard& chat, auto result) {
+        HttpApi& self = chat.http_api();
+        if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+        if (!*result) return self.AnswerError(deferred, 404, "no such subscription");
+        self.shard_.AnswerDeferred(deferred, 204, "application/json", "");
+      }));
+}
+
+void HttpApi::AddPushSubscription(HttpExchange& exchange, const RouteCall& call) {
+  BodyFields fields;
+  if (auto error = ParseBody(exchange.body(), &fields)) return exchange.RespondError(400, *error);
+  if (!fields.endpoint) return exchange.RespondError(400, "missing field \"endpoint\"");
   if (!ValidEndpoint(*fields.endpoint, config_.push_allow_http)) {
     return exchange.RespondError(400, config_.push_allow_http
                                           ? "endpoint must be an http(s) URL of at most 2048 bytes"
@@ -119,7 +108,7 @@ void HttpApi::HandlePush(HttpExchange& exchange, std::string_view route) {
   if (!secret || secret->size() != notify::kPushAuthBytes) {
     return exchange.RespondError(400, "keys.auth must be 16 bytes, base64url");
   }
-  storage::PushSubscription subscription{.user = auth.user,
+  storage::PushSubscription subscription{.user = call.auth.user,
                                          .endpoint = std::move(*fields.endpoint),
                                          .p256dh = notify::Base64UrlEncode(*p256dh),
                                          .auth = notify::Base64UrlEncode(*secret),

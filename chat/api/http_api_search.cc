@@ -86,9 +86,7 @@ bool OptionalInt(std::string_view query, std::string_view name, int64_t min,
 
 }  // namespace
 
-void HttpApi::HandleSearch(HttpExchange& exchange) {
-  Authenticated auth;
-  if (!RequireAuth(exchange, &auth)) return;
+void HttpApi::HandleSearch(HttpExchange& exchange, const RouteCall& call) {
   const std::string_view query = exchange.request().query;
   const std::optional<std::string_view> q = http::QueryParam(query, "q");
   std::string text;
@@ -97,7 +95,7 @@ void HttpApi::HandleSearch(HttpExchange& exchange) {
       !simdjson::validate_utf8(text.data(), text.size())) {
     return exchange.RespondError(400, "q must be 1 to 256 bytes of UTF-8 text");
   }
-  storage::SearchQuery search{.user = auth.user, .terms = storage::SearchTerms(text)};
+  storage::SearchQuery search{.user = call.auth.user, .terms = storage::SearchTerms(text)};
   if (search.terms.empty()) {
     return exchange.RespondError(400, "q has no words to search for (letters or digits)");
   }

@@ -94,15 +94,6 @@ bool ParseInt64(std::string_view text, int64_t* out) {
   return ec == std::errc() && end == text.data() + text.size() && !text.empty();
 }
 
-struct FileAsk {
-  bool head = false;
-  bool keep_alive = true;
-  std::string range;
-  std::string if_none_match;
-  int64_t signed_exp = 0;  // A signed URL's expiry (0: token access).
-  bool thumb = false;      // /files/{id}/thumb.
-};
-
 void UploadJson(JsonWriter& writer, const storage::UploadRecord& record,
                 const std::string& signed_url) {
   writer.BeginObject();
@@ -111,6 +102,16 @@ void UploadJson(JsonWriter& writer, const storage::UploadRecord& record,
 }
 
 }  // namespace
+
+// What a GET or HEAD of a file asks for (UploadApi::ServeFile, AnswerFile).
+struct FileAsk {
+  bool head = false;
+  bool keep_alive = true;
+  std::string range;
+  std::string if_none_match;
+  int64_t signed_exp = 0;  // A signed URL's expiry (0: token access).
+  bool thumb = false;      // /files/{id}/thumb.
+};
 
 std::string UploadFilesDir(const Config& config) {
   return config.files_dir.empty() ? config.data_dir + "/files" : config.files_dir;
@@ -172,37 +173,8 @@ UploadApi::UploadApi(Shard& shard, ChatService& service, HttpApi& http_api)
       files_dir_(UploadFilesDir(service.config())),
       temp_dir_(UploadTempDir(service.config())) {}
 
-bool UploadApi::Serves(std::string_view path) {
-  return path == kUploadsPath || path.starts_with("/api/uploads/") ||
-         path.starts_with(kFilesPrefix);
-}
-
 bool UploadApi::StreamsBody(const http::Request& request) {
   return request.method == http::Method::kPost && request.path == kUploadsPath;
-}
-
-void UploadApi::OnRequest(HttpExchange& exchange) {
-  const std::string_view path = exchange.request().path;
-  const http::Method method = exchange.request().method;
-  if (path == kUploadsPath) {
-    exchange.SetRoute("/api/uploads");
-    if (method != http::Method::kPost) {
-      return exchange.RespondError(405, "method not allowed", "Allow: POST\r\n");
-    }
-    return HandleUpload(exchange);
-  }
-  if (path.starts_with("/api/uploads/")) {
-    exchange.SetRoute("/api/uploads/{id}");
-    if (method != http::Method::kGet) {
-      return exchange.RespondError(405, "method not allowed", "Allow: GET\r\n");
-    }
-    return HandleRecord(exchange, path.substr(std::string_view("/api/uploads/").size()));
-  }
-  exchange.SetRoute("/files/{id}");
-  if (method != http::Method::kGet && method != http::Method::kHead) {
-    return exchange.RespondError(405, "method not allowed", "Allow: GET, HEAD\r\n");
-  }
-  HandleFile(exchange, path.substr(kFilesPrefix.size()));
 }
 
 std::string UploadApi::SignedPath(std::string_view id, int64_t exp) const {
@@ -453,14 +425,11 @@ bool UploadApi::Found(ChatShard& chat, const DeferredHttp& deferred,
   return true;
 }
 
-void UploadApi::HandleRecord(HttpExchange& exchange, std::string_view id) {
-  std::string error;
-  auto auth = http_api_.Authenticate(exchange, false, &error);
-  if (!auth) return exchange.RespondError(401, error, "WWW-Authenticate: Bearer\r\n");
-  if (!ValidId(id)) return exchange.RespondError(404, "not found");
+void UploadApi::HandleRecord(HttpExchange& exchange, const RouteCall& call) {
+  if (!ValidId(call.text)) return exchange.RespondError(404, "not found");
   const DeferredHttp deferred = exchange.Defer();
   service_.store().FindUpload(
-      std::string(id), auth->user,
+      std::string(call.text), call.auth.user,
       service_.ReplyOn<std::optional<storage::UploadRecord>>(
           shard_.id(), [deferred](ChatShard& chat, auto result) {
             if (!Found(chat, deferred, result)) return;
@@ -472,15 +441,19 @@ void UploadApi::HandleRecord(HttpExchange& exchange, std::string_view id) {
           }));
 }
 
-void UploadApi::HandleFile(HttpExchange& exchange, std::string_view rest) {
+void UploadApi::HandleFile(HttpExchange& exchange, const RouteCall& call) {
+  ServeFile(exchange, call.text, false);
+}
+
+void UploadApi::HandleThumb(HttpExchange& exchange, const RouteCall& call) {
+  ServeFile(exchange, call.text, true);
+}
+
+void UploadApi::ServeFile(HttpExchange& exchange, std::string_view id, bool thumb) {
   const http::Request& request = exchange.request();
-  const std::string_view id = rest.substr(0, rest.find('/'));
-  const std::string_view tail = rest.substr(id.size());
-  if (!ValidId(id) || (!tail.empty() && tail != "/thumb")) {
-    return exchange.RespondError(404, "not found");
-  }
+  if (!ValidId(id)) return exchange.RespondError(404, "not found");
   FileAsk ask;
-  ask.thumb = !tail.empty();
+  ask.thumb = thumb;
   ask.head = request.method == http::Method::kHead;
   ask.keep_alive = request.keep_alive;
   if (std::string_view range = request.Find("Range"); range.data() != nullptr) ask.range = range;
@@ -505,79 +478,80 @@ void UploadApi::HandleFile(HttpExchange& exchange, std::string_view rest) {
       service_.ReplyOn<std::optional<storage::UploadRecord>>(
           shard_.id(), [deferred, ask = std::move(ask)](ChatShard& chat, auto result) {
             if (!Found(chat, deferred, result)) return;
-            UploadApi& self = chat.uploads();
-            storage::UploadRecord record = std::move(**result);
-            if (ask.thumb) {  // The thumbnail: its own bytes, a JPEG, named after the file.
-              if (record.thumb_sha256.empty()) {
-                self.shard_.AnswerDeferred(deferred, 404, "application/json",
-                                           R"({"error":"no thumbnail"})");
-                return;
-              }
-              record.sha256 = record.thumb_sha256;
-              record.size = record.thumb_size;
-              record.type = "image/jpeg";
-              record.name.append(".thumb.jpg");
-            }
-            std::string headers = "ETag: \"";
-            headers.append(record.sha256).append("\"\r\nCache-Control: ");
-            if (ask.signed_exp > 0) {
-              // A signed URL is for shared caches (a CDN), never past its expiry.
-              const int64_t left = std::max<int64_t>(0, ask.signed_exp - NowMs() / 1000);
-              headers.append("public, max-age=").append(std::to_string(left));
-            } else {
-              headers.append("private, max-age=").append(std::to_string(kPrivateMaxAge));
-            }
-            headers.append(", immutable\r\nX-Content-Type-Options: nosniff\r\n");
-            // Whatever the type, a document served from here may run nothing (defence in depth
-            // behind the attachment disposition).
-            headers.append("Content-Security-Policy: sandbox; default-src 'none'\r\n");
-            if (!ask.if_none_match.empty() &&
-                EtagMatches(ask.if_none_match,
-                            std::string("\"").append(record.sha256).append("\""))) {
-              std::string head = "HTTP/1.1 304 Not Modified\r\n";
-              head.append(headers);
-              if (!ask.keep_alive) head.append("Connection: close\r\n");
-              head.append("\r\n");
-              self.shard_.AnswerDeferredBytes(deferred, 304, SharedFrame::Copy(head));
-              return;
-            }
-            const bool inline_ok = http::InlineSafeType(record.type);
-            headers.append("Content-Disposition: ")
-                .append(http::ContentDisposition(inline_ok, record.name))
-                .append("\r\nAccept-Ranges: bytes\r\n");
-            const uint64_t size = static_cast<uint64_t>(record.size);
-            http::ByteRange range = http::ParseByteRange(ask.range, size);
-            if (range.kind == http::ByteRange::Kind::kUnsatisfiable) {
-              std::string content_range = "Content-Range: bytes */";
-              content_range.append(std::to_string(size)).append("\r\n");
-              self.shard_.AnswerDeferred(deferred, 416, "application/json",
-                                         R"({"error":"range not satisfiable"})", content_range);
-              return;
-            }
-            int status = 200;
-            uint64_t first = 0, length = size;
-            if (range.kind == http::ByteRange::Kind::kPartial) {
-              status = 206;
-              first = range.first;
-              length = range.last - range.first + 1;
-              headers.append("Content-Range: bytes ")
-                  .append(std::to_string(range.first))
-                  .append("-")
-                  .append(std::to_string(range.last))
-                  .append("/")
-                  .append(std::to_string(size))
-                  .append("\r\n");
-            }
-            // Anything but a raster image is an attachment (saved, never rendered here).
-            std::string head =
-                HttpExchange::FormatHead(ask.keep_alive, status, record.type, length, headers);
-            if (ask.head || length == 0) {
-              self.shard_.AnswerDeferredBytes(deferred, status, SharedFrame::Copy(head));
-              return;
-            }
-            FileDownload::Start(self.shard_, deferred, status, std::move(head),
-                                StoredFilePath(self.files_dir_, record.sha256), first, length);
+            chat.uploads().AnswerFile(deferred, ask, std::move(**result));
           }));
+}
+
+// The file's (or its thumbnail's) bytes, or 304, 404 (no thumbnail) or 416.
+void UploadApi::AnswerFile(const DeferredHttp& deferred, const FileAsk& ask,
+                           storage::UploadRecord record) {
+  if (ask.thumb) {  // The thumbnail: its own bytes, a JPEG, named after the file.
+    if (record.thumb_sha256.empty()) {
+      shard_.AnswerDeferred(deferred, 404, "application/json", R"({"error":"no thumbnail"})");
+      return;
+    }
+    record.sha256 = record.thumb_sha256;
+    record.size = record.thumb_size;
+    record.type = "image/jpeg";
+    record.name.append(".thumb.jpg");
+  }
+  std::string headers = "ETag: \"";
+  headers.append(record.sha256).append("\"\r\nCache-Control: ");
+  if (ask.signed_exp > 0) {
+    // A signed URL is for shared caches (a CDN), never past its expiry.
+    const int64_t left = std::max<int64_t>(0, ask.signed_exp - NowMs() / 1000);
+    headers.append("public, max-age=").append(std::to_string(left));
+  } else {
+    headers.append("private, max-age=").append(std::to_string(kPrivateMaxAge));
+  }
+  headers.append(", immutable\r\nX-Content-Type-Options: nosniff\r\n");
+  // Whatever the type, a document served from here may run nothing (defence in depth
+  // behind the attachment disposition).
+  headers.append("Content-Security-Policy: sandbox; default-src 'none'\r\n");
+  if (!ask.if_none_match.empty() &&
+      EtagMatches(ask.if_none_match, std::string("\"").append(record.sha256).append("\""))) {
+    std::string head = "HTTP/1.1 304 Not Modified\r\n";
+    head.append(headers);
+    if (!ask.keep_alive) head.append("Connection: close\r\n");
+    head.append("\r\n");
+    shard_.AnswerDeferredBytes(deferred, 304, SharedFrame::Copy(head));
+    return;
+  }
+  const bool inline_ok = http::InlineSafeType(record.type);
+  headers.append("Content-Disposition: ")
+      .append(http::ContentDisposition(inline_ok, record.name))
+      .append("\r\nAccept-Ranges: bytes\r\n");
+  const uint64_t size = static_cast<uint64_t>(record.size);
+  http::ByteRange range = http::ParseByteRange(ask.range, size);
+  if (range.kind == http::ByteRange::Kind::kUnsatisfiable) {
+    std::string content_range = "Content-Range: bytes */";
+    content_range.append(std::to_string(size)).append("\r\n");
+    shard_.AnswerDeferred(deferred, 416, "application/json", R"({"error":"range not satisfiable"})",
+                          content_range);
+    return;
+  }
+  int status = 200;
+  uint64_t first = 0, length = size;
+  if (range.kind == http::ByteRange::Kind::kPartial) {
+    status = 206;
+    first = range.first;
+    length = range.last - range.first + 1;
+    headers.append("Content-Range: bytes ")
+        .append(std::to_string(range.first))
+        .append("-")
+        .append(std::to_string(range.last))
+        .append("/")
+        .append(std::to_string(size))
+        .append("\r\n");
+  }
+  // Anything but a raster image is an attachment (saved, never rendered here).
+  std::string head = HttpExchange::FormatHead(ask.keep_alive, status, record.type, length, headers);
+  if (ask.head || length == 0) {
+    shard_.AnswerDeferredBytes(deferred, status, SharedFrame::Copy(head));
+    return;
+  }
+  FileDownload::Start(shard_, deferred, status, std::move(head),
+                      StoredFilePath(files_dir_, record.sha256), first, length);
 }
 
 }  // namespace ringcast::chat

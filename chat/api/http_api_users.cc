@@ -52,9 +52,7 @@ bool ParseIds(std::string_view text, std::vector<int64_t>* ids) {
 
 }  // namespace
 
-void HttpApi::HandleUsers(HttpExchange& exchange) {
-  Authenticated auth;
-  if (!RequireAuth(exchange, &auth)) return;
+void HttpApi::HandleUsers(HttpExchange& exchange, const RouteCall&) {
   const std::string_view query = exchange.request().query;
   // Both forms answer {"users":[profile]}.
   auto answer = [](ChatShard& chat, const DeferredHttp& deferred,

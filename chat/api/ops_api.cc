@@ -16,8 +16,6 @@
 namespace ringcast::chat {
 namespace {
 
-constexpr std::string_view kReady = "/ready";
-constexpr std::string_view kCluster = "/api/cluster";
 constexpr std::string_view kJson = "application/json";
 
 // Whether the request bears `token` (compared in constant time: it guards operator data).
@@ -34,15 +32,6 @@ bool BearsToken(const http::Request& request, const std::string& token) {
 }  // namespace
 
 OpsApi::OpsApi(Shard& shard, ChatService& service) : shard_(shard), service_(service) {}
-
-bool OpsApi::Serves(std::string_view path) { return path == kReady || path == kCluster; }
-
-void OpsApi::OnRequest(HttpExchange& exchange) {
-  exchange.SetRoute(exchange.request().path == kReady ? "/ready" : "/api/cluster");
-  if (!exchange.AllowGetOrHead()) return;
-  if (exchange.request().path == kReady) return HandleReady(exchange);
-  HandleCluster(exchange);
-}
 
 bool OpsApi::Answer(const DeferredHttp& deferred, int status, std::string_view json) {
   return shard_.AnswerDeferred(deferred, status, kJson, json);

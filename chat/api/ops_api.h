@@ -24,15 +24,13 @@ class OpsApi {
  public:
   OpsApi(Shard& shard, ChatService& service);
 
-  static bool Serves(std::string_view path);
-  void OnRequest(HttpExchange& exchange);
+  // The routes (chat/api/http_routes.cc): GET and HEAD /ready and /api/cluster.
+  void HandleReady(HttpExchange& exchange);
+  void HandleCluster(HttpExchange& exchange);
   // A deferred request's JSON answer (false when its connection has gone).
   bool Answer(const DeferredHttp& deferred, int status, std::string_view json);
 
  private:
-  void HandleReady(HttpExchange& exchange);
-  void HandleCluster(HttpExchange& exchange);
-
   Shard& shard_;
   ChatService& service_;
 };

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "chat/api/http_routes.h"
 #include "chat/config.h"
 #include "core/net/file_upload.h"
 #include "core/net/http_exchange.h"
@@ -32,15 +33,20 @@ class ChatService;
 class ChatShard;
 class HttpApi;
 struct PreparedUpload;  // An upload between its body's end and its record (the .cc file).
+struct FileAsk;         // What a GET or HEAD of a file asks for (the .cc file).
 
 class UploadApi {
  public:
   UploadApi(Shard& shard, ChatService& service, HttpApi& http_api);
 
-  static bool Serves(std::string_view path);
   // POST /api/uploads streams its body (Application::StreamsBody).
   static bool StreamsBody(const http::Request& request);
-  void OnRequest(HttpExchange& exchange);
+  // The routes (chat/api/http_routes.cc): POST /api/uploads, GET /api/uploads/{id}, GET and
+  // HEAD /files/{id}; each checks its caller (a token, or the file URL's signature).
+  void HandleUpload(HttpExchange& exchange);
+  void HandleRecord(HttpExchange& exchange, const RouteCall& call);
+  void HandleFile(HttpExchange& exchange, const RouteCall& call);
+  void HandleThumb(HttpExchange& exchange, const RouteCall& call);
 
   // The signed URL of a file, valid until `exp` (seconds since the epoch).
   std::string SignedPath(std::string_view id, int64_t exp) const;
@@ -48,13 +54,13 @@ class UploadApi {
   bool SignatureValid(std::string_view id, std::string_view exp, std::string_view sig) const;
 
  private:
+  // GET or HEAD /files/{id}[/thumb]: by the URL's signature, or the caller's token.
+  void ServeFile(HttpExchange& exchange, std::string_view id, bool thumb);
+  void AnswerFile(const DeferredHttp& deferred, const FileAsk& ask, storage::UploadRecord record);
   // A FindUpload answer that failed or found nothing is answered here (the store's failure, or
   // 404); true when there is a record to go on with.
   static bool Found(ChatShard& chat, const DeferredHttp& deferred,
                     const storage::Result<std::optional<storage::UploadRecord>>& result);
-  void HandleUpload(HttpExchange& exchange);
-  void HandleRecord(HttpExchange& exchange, std::string_view id);
-  void HandleFile(HttpExchange& exchange, std::string_view rest);
   // After the body has arrived (on this shard): record, then commit the bytes, then answer.
   void OnUploaded(const DeferredHttp& deferred, int64_t owner, std::string name,
                   std::string declared_type, UploadedFile file);
