@@ -7,7 +7,10 @@
 
 namespace ringcast::chat {
 
-void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
+namespace {
+
+// Tokens' secret, files and messages.
+void AddFileAndMessageFlags(FlagRegistry& flags, ChatOptions* options) {
   flags.Add({
       {"jwt-secret", &options->jwt_secret,
        "Token signing secret, at least 32 bytes (default: generated once, kept in the data "
@@ -40,6 +43,12 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
        "Distinct emoji one message may carry as reactions (a new one past it: the "
        "too_many_reactions error)",
        CLI::Range(1, 1000)},
+  });
+}
+
+// Tokens, presence, sessions and their requests (WebSocket and STOMP).
+void AddSessionFlags(FlagRegistry& flags, ChatOptions* options) {
+  flags.Add({
       {"token-ttl", &options->token_ttl_s,
        "Seconds an access token is valid; a WebSocket opened with it is closed 4001 at its "
        "expiry unless an auth message gave it a newer one",
@@ -83,6 +92,12 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
        "STOMP subscriptions one connection may hold (one per destination); a SUBSCRIBE past "
        "it is an ERROR and the close",
        CLI::Range(5, 1 << 20)},
+  });
+}
+
+// Answers, groups, held mail, logins and registrations.
+void AddLimitFlags(FlagRegistry& flags, ChatOptions* options) {
+  flags.Add({
       {"sync-limit", &options->sync_limit, "Messages per conversation in one sync answer",
        CLI::Range(1, 100000)},
       {"max-answer-bytes", &options->max_answer_bytes,
@@ -119,6 +134,12 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
        "log2 of scrypt's N for new password hashes (14: ~50 ms; lower only for "
        "tests/benchmarks)",
        CLI::Range(10, 20)},
+  });
+}
+
+// The HTTP transports (SSE and long polling).
+void AddSseFlags(FlagRegistry& flags, ChatOptions* options) {
+  flags.Add({
       {"sse-buffer-bytes", &options->sse_buffer_bytes,
        "Bytes of recent events an SSE or long-polled chat session keeps for a resume "
        "(Last-Event-ID, a poll's after); a client that falls further behind is cut (1008) "
@@ -145,6 +166,10 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
        "proxies and the client); keep it below --idle-timeout",
        CLI::Range(1, 3600)},
   });
+}
+
+// Calls: ICE servers (STUN, TURN and its secret) and the calls' own limits.
+void AddCallFlags(FlagRegistry& flags, ChatOptions* options) {
   std::string* stun_urls = flags.Scratch();
   std::string* turn_urls = flags.Scratch();
   flags.Add({
@@ -194,6 +219,17 @@ void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
     }
     return true;
   });
+}
+
+}  // namespace
+
+// In the order --help lists them.
+void RegisterChatFlags(FlagRegistry& flags, ChatOptions* options) {
+  AddFileAndMessageFlags(flags, options);
+  AddSessionFlags(flags, options);
+  AddLimitFlags(flags, options);
+  AddSseFlags(flags, options);
+  AddCallFlags(flags, options);
   flags.AddSecretFile({"jwt-secret", "--jwt-secret-file", "RINGCAST_JWT_SECRET_FILE"});
   flags.AddSecretFile({"turn-secret", "--turn-secret-file", "RINGCAST_TURN_SECRET_FILE"});
   flags.AddSecretFile({"admin-token", "--admin-token-file", "RINGCAST_ADMIN_TOKEN_FILE"});

@@ -9,6 +9,7 @@
 #include "chat/auth/password.h"
 #include "chat/chat_shard.h"
 #include "chat/cluster/cluster_link.h"
+#include "chat/sessions/user_news.h"
 #include "core/log.h"
 #include "core/net/client_address.h"
 #include "core/runtime/shard.h"
@@ -244,14 +245,10 @@ void HttpApi::HandleLogout(HttpExchange& exchange, const RouteCall& call) {
       service_.ReplyOn<bool>(shard_.id(), [deferred, auth](ChatShard& chat, auto result) {
         HttpApi& self = chat.http_api();
         if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-        self.service_.PostToEveryShard([&auth] {
-          return [user = auth.user, jti = auth.jti, exp_ms = auth.exp * 1000](ChatShard& shard) {
-            shard.sessions().OnRevoked(user, jti, exp_ms);
-          };
-        });
-        if (ClusterLink* cluster = self.service_.cluster()) {
-          cluster->PublishRevoked(auth.user, auth.jti, auth.exp * 1000);
-        }
+        TellEveryDevice(self.service_, {.kind = UserNews::Kind::kRevoked,
+                                        .user = auth.user,
+                                        .text = auth.jti,
+                                        .until_ms = auth.exp * 1000});
         // The refresh tokens of its login go too (http_api_tokens.cc); a token issued before
         // refresh tokens has no family.
         std::string family = FamilyOf(auth.jti);

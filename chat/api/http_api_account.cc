@@ -13,9 +13,9 @@
 #include "chat/api/http_api.h"
 #include "chat/auth/password.h"
 #include "chat/chat_shard.h"
-#include "chat/cluster/cluster_link.h"
 #include "chat/json_body.h"
 #include "chat/service.h"
+#include "chat/sessions/user_news.h"
 #include "core/net/client_address.h"
 #include "core/runtime/shard.h"
 #include "proto/json_writer.h"
@@ -99,14 +99,9 @@ void HttpApi::CheckPassword(const DeferredHttp& deferred, int64_t user, std::str
 void HttpApi::RevokeFamiliesLive(int64_t user, const std::vector<std::string>& families) {
   const int64_t until_ms = NowMs() + int64_t{config_.token_ttl_s} * 1000;
   for (const std::string& family : families) {
-    service_.PostToEveryShard([&] {
-      return [user, family, until_ms](ChatShard& shard) {
-        shard.sessions().OnRevoked(user, family, until_ms);
-      };
-    });
-    if (ClusterLink* cluster = service_.cluster()) {
-      cluster->PublishRevoked(user, family, until_ms);
-    }
+    TellEveryDevice(
+        service_,
+        {.kind = UserNews::Kind::kRevoked, .user = user, .text = family, .until_ms = until_ms});
   }
 }
 
@@ -253,7 +248,8 @@ void HttpApi::DeleteAccount(HttpExchange& exchange, const RouteCall& call) {
                               if (!deleted->found)
                                 return self.AnswerError(deferred, 404, "no such user");
                               self.RevokeFamiliesLive(user, deleted->families);
-                              // Each group loses the member as a leave does: its members are told.
+                              // Each group loses the member as a leave does: its members are
+                              // told.
                               for (int64_t conv : deleted->groups) self.LeaveGroupOf(conv, user);
                               self.Answer(deferred, 200, R"({"deleted":true})");
                             }));

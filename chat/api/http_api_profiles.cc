@@ -7,9 +7,9 @@
 // user and of their contacts (SessionHost::OnProfile).
 #include "chat/api/http_api.h"
 #include "chat/chat_shard.h"
-#include "chat/cluster/cluster_link.h"
 #include "chat/json_body.h"
 #include "chat/service.h"
+#include "chat/sessions/user_news.h"
 #include "core/runtime/shard.h"
 #include "notify/email/smtp.h"
 #include "proto/json_writer.h"
@@ -153,11 +153,9 @@ void HttpApi::PublishProfile(const storage::Profile& profile) {
   JsonWriter writer;
   writer.BeginObject().Field("type", "profile").Key("user").BeginObject();
   WriteProfile(writer, profile);
-  auto json = std::make_shared<const std::string>(writer.EndObject().EndObject().Take());
-  service_.PostToEveryShard([&] {
-    return [user = profile.id, json](ChatShard& shard) { shard.sessions().OnProfile(user, *json); };
-  });
-  if (ClusterLink* cluster = service_.cluster()) cluster->PublishProfile(profile.id, *json);
+  TellEveryDevice(service_, {.kind = UserNews::Kind::kProfile,
+                             .user = profile.id,
+                             .text = writer.EndObject().EndObject().Take()});
 }
 
 void HttpApi::GetMe(HttpExchange& exchange, const RouteCall& call) {

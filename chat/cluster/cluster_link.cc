@@ -88,11 +88,17 @@ void ClusterLink::PublishMembers(const storage::ConversationState& state,
 }
 
 // "R user exp_ms\n" jti
-void ClusterLink::PublishRevoked(int64_t user, std::string_view jti, int64_t exp_ms) {
-  std::string out = "R";
-  AppendInts(out, {user, exp_ms});
+// "R user until_ms\njti" (a revocation) or "U user\njson" (a profile event).
+void ClusterLink::PublishUserNews(const UserNews& news) {
+  const bool revoked = news.kind == UserNews::Kind::kRevoked;
+  std::string out = revoked ? "R" : "U";
+  if (revoked) {
+    AppendInts(out, {news.user, news.until_ms});
+  } else {
+    AppendInts(out, {news.user});
+  }
   out += '\n';
-  out += jti;
+  out += news.text;
   bus_.Publish(std::string(kBroadcast), out);
 }
 
@@ -105,14 +111,6 @@ void ClusterLink::PublishPresence(const PresenceOwner::Change& change) {
 }
 
 // "U user\n" json
-void ClusterLink::PublishProfile(int64_t user, std::string_view json) {
-  std::string out = "U";
-  AppendInts(out, {user});
-  out += '\n';
-  out += json;
-  bus_.Publish(std::string(kBroadcast), out);
-}
-
 void ClusterLink::PublishCallNote(const CallNote& note) {
   bus_.Publish(std::string(kBroadcast), EncodeCallNote(note));
 }
@@ -272,11 +270,10 @@ void ClusterLink::OnBroadcast(std::string_view payload) {
     int64_t user = 0, exp_ms = 0;
     std::string_view jti;
     if (!fields.Int(&user) || !fields.Int(&exp_ms) || !fields.Rest(&jti)) return;
-    service_.PostToEveryShard([&] {
-      return [user, exp_ms, jti = std::string(jti)](ChatShard& self) {
-        self.sessions().OnRevoked(user, jti, exp_ms);
-      };
-    });
+    TellDevicesHere(service_, {.kind = UserNews::Kind::kRevoked,
+                               .user = user,
+                               .text = std::string(jti),
+                               .until_ms = exp_ms});
     return;
   }
   if (payload.starts_with('U')) {
@@ -284,10 +281,8 @@ void ClusterLink::OnBroadcast(std::string_view payload) {
     int64_t user = 0;
     std::string_view json;
     if (!fields.Int(&user) || !fields.Rest(&json)) return;
-    auto shared = std::make_shared<const std::string>(json);
-    service_.PostToEveryShard([&] {
-      return [user, shared](ChatShard& self) { self.sessions().OnProfile(user, *shared); };
-    });
+    TellDevicesHere(service_,
+                    {.kind = UserNews::Kind::kProfile, .user = user, .text = std::string(json)});
   }
 }
 

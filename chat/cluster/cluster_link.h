@@ -28,6 +28,7 @@
 
 #include "chat/calls/call_mail.h"
 #include "chat/owners/presence.h"
+#include "chat/sessions/user_news.h"
 #include "core/cluster/cluster_node.h"
 #include "storage/chat_store.h"
 #include "storage/unique_function.h"
@@ -50,18 +51,17 @@ class ClusterLink final : public cluster::RedisBusListener {
                       std::optional<int64_t> read);
   void PublishTyping(int64_t conv, int64_t except_user, std::string_view json);
   void PublishMembers(const storage::ConversationState& state, const std::vector<int64_t>& removed);
-  void PublishRevoked(int64_t user, std::string_view jti, int64_t exp_ms);
   void PublishPresence(const PresenceOwner::Change& change);
-  // A profile event (SessionHost::OnProfile) for every node's sessions.
-  void PublishProfile(int64_t user, std::string_view json);
+  // News for every device of a user (sessions/user_news.h), for every node's sessions.
+  void PublishUserNews(const UserNews& news);
   // Calls (chat/calls/): what a call's holder tells devices, for every node's (rc:all); a request
   // for a call held by `node` (rc:node:<node>).
   void PublishCallNote(const CallNote& note);
   // A note for a device on `node` alone (rc:node:<node>).
   void ForwardCallNote(std::string_view node, const CallNote& note);
   void ForwardCallRequest(std::string_view node, CallRequest request);
-  // A POST /sse/send for a session `node` holds (proto/PROTOCOL.md, "Chat transports"): its body as
-  // `user` sent it, to the session's shard there (rc:node:<node>).
+  // A POST /sse/send for a session `node` holds (proto/PROTOCOL.md, "Chat transports"): its body
+  // as `user` sent it, to the session's shard there (rc:node:<node>).
   void ForwardSsePost(std::string_view node, std::string_view session, int64_t user,
                       std::string_view body);
   // `node` was found dead (by this node): the calls it held end for their devices here and on

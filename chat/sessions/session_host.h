@@ -37,6 +37,7 @@
 #include "chat/sessions/revoked_tokens.h"
 #include "chat/sessions/session_transport.h"
 #include "chat/sessions/user_link.h"
+#include "chat/sessions/user_news.h"
 #include "core/net/connection.h"
 #include "core/runtime/clock.h"
 #include "storage/chat_store.h"
@@ -183,12 +184,11 @@ class SessionHost {
   // Cluster mode: the revoked tokens, from the store (after this node may have missed
   // revocations): sessions with one of them close.
   void OnRevokedList(const std::vector<storage::RevokedToken>& revoked);
-  // A token was revoked (every shard is told): its sessions close.
-  void OnRevoked(int64_t user, const std::string& jti, int64_t exp_ms);
-  // A profile changed (every shard is told, every node in cluster mode): `json`, the profile
-  // event, goes to the user's own sessions and to those that have the user as a contact (share
-  // a conversation with them). session_host_profiles.cc.
-  void OnProfile(int64_t user, const std::string& json);
+  // News for every device of a user (sessions/user_news.h: every shard of every node is told):
+  // a revoked token's sessions close; a profile event goes to the user's own sessions and to
+  // those that have the user as a contact (share a conversation with them), in
+  // session_host_profiles.cc.
+  void OnUserNews(const UserNews& news);
   // Calls (session_host_calls.cc): what a call's holder tells one device or every device of a
   // user here; a dead node's calls end for the devices here that were in them.
   void OnCallNote(const CallNote& note);
@@ -224,6 +224,9 @@ class SessionHost {
   void RenewToken(Session& session, std::string jti, int64_t exp_s);
 
  private:
+  // OnUserNews's two kinds.
+  void OnRevoked(int64_t user, const std::string& jti, int64_t exp_ms);
+  void OnProfile(int64_t user, const std::string& json);
   // This shard's view of a conversation some local session is in.
   struct LocalConv {
     std::vector<Session*> sessions;
