@@ -70,15 +70,15 @@ constexpr bool IsOws(char c) { return c == ' ' || c == '\t'; }
 
 constexpr char ToLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
+// In Method's order.
+constexpr std::string_view kMethodNames[] = {"GET",    "HEAD",    "POST", "PUT",
+                                             "DELETE", "OPTIONS", "PATCH"};
+
 Method ParseMethod(std::string_view m) {
   // Methods are case-sensitive (RFC 9110 §9.1).
-  if (m == "GET") return Method::kGet;
-  if (m == "HEAD") return Method::kHead;
-  if (m == "POST") return Method::kPost;
-  if (m == "PUT") return Method::kPut;
-  if (m == "DELETE") return Method::kDelete;
-  if (m == "OPTIONS") return Method::kOptions;
-  if (m == "PATCH") return Method::kPatch;
+  for (size_t i = 0; i < std::size(kMethodNames); ++i) {
+    if (m == kMethodNames[i]) return static_cast<Method>(i);
+  }
   return Method::kOther;
 }
 
@@ -143,6 +143,11 @@ bool ParseContentLength(std::string_view value, uint64_t* out) {
 }
 
 }  // namespace
+
+std::string_view MethodName(Method method) {
+  const auto index = static_cast<size_t>(method);
+  return index < std::size(kMethodNames) ? kMethodNames[index] : std::string_view();
+}
 
 std::string_view Request::Find(std::string_view name) const {
   for (size_t i = 0; i < header_count; ++i) {

@@ -17,6 +17,9 @@ namespace ringcast::http {
 
 enum class Method : uint8_t { kGet, kHead, kPost, kPut, kDelete, kOptions, kPatch, kOther };
 
+// "GET", "HEAD", ... as a request line spells it; "" for kOther.
+std::string_view MethodName(Method method);
+
 struct Header {
   std::string_view name;
   std::string_view value;  // Leading and trailing whitespace (SP / HTAB) trimmed.

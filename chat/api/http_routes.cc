@@ -187,25 +187,6 @@ constexpr IdField kIdFields[] = {
     {"", "{root}", &RouteCall::root, "thread root must be a positive integer (a seq)"},
 };
 
-std::string_view MethodName(Method method) {
-  switch (method) {
-    case Method::kGet:
-      return "GET";
-    case Method::kHead:
-      return "HEAD";
-    case Method::kPost:
-      return "POST";
-    case Method::kPut:
-      return "PUT";
-    case Method::kDelete:
-      return "DELETE";
-    case Method::kPatch:
-      return "PATCH";
-    default:
-      return "OTHER";
-  }
-}
-
 }  // namespace
 
 std::span<const HttpRoute> ChatRoutes() { return kRoutes; }
@@ -220,7 +201,7 @@ RouteLookup FindRoute(http::Method method, std::string_view path) {
       return lookup;
     }
     if (lookup.path_route == nullptr) lookup.path_route = &row;
-    lookup.allow.append(lookup.allow.empty() ? "" : ", ").append(MethodName(row.method));
+    lookup.allow.append(lookup.allow.empty() ? "" : ", ").append(http::MethodName(row.method));
   }
   return lookup;
 }

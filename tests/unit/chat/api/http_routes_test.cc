@@ -14,25 +14,6 @@ namespace {
 
 using http::Method;
 
-std::string MethodText(Method method) {
-  switch (method) {
-    case Method::kGet:
-      return "GET";
-    case Method::kHead:
-      return "HEAD";
-    case Method::kPost:
-      return "POST";
-    case Method::kPut:
-      return "PUT";
-    case Method::kDelete:
-      return "DELETE";
-    case Method::kPatch:
-      return "PATCH";
-    default:
-      return "?";
-  }
-}
-
 // Whether one line of `document` names `pattern` (whole: not a prefix of a longer path) and
 // `method`: "GET /api/me", or the tables' "`PUT` / `DELETE /api/...`".
 bool Documents(const std::string& document, const std::string& method, const std::string& pattern) {
@@ -61,7 +42,7 @@ TEST(HttpRoutesTest, EveryRowIsUniqueAndInTheProtocolDocument) {
   const std::string protocol = text.str();
   std::set<std::string> seen;
   for (const HttpRoute& route : ChatRoutes()) {
-    const std::string method = MethodText(route.method);
+    const std::string method(http::MethodName(route.method));
     const std::string pattern(route.pattern);
     EXPECT_TRUE(seen.insert(method + " " + pattern).second)
         << "twice: " << method << " " << pattern;
