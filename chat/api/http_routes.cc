@@ -2,6 +2,7 @@
 #include "chat/api/http_routes.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <optional>
 #include <type_traits>
@@ -146,23 +147,56 @@ constexpr HttpRoute kRoutes[] = {
     {Method::kHead, "/api/cluster", kOwn, Call<&OpsApi::HandleCluster>},
 };
 
+// A path cut at its slashes: "/api/me" is {"api", "me"}, "/" is {""}. A path of more segments
+// than any pattern has, or without its leading slash, matches nothing (`none`).
+struct Segments {
+  static constexpr size_t kMax = 8;
+  std::array<std::string_view, kMax> part;
+  size_t count = 0;
+  bool none = false;
+};
+
+Segments Split(std::string_view path) {
+  Segments out;
+  if (!path.starts_with('/')) {
+    out.none = true;
+    return out;
+  }
+  path.remove_prefix(1);
+  for (;;) {
+    if (out.count == Segments::kMax) {
+      out.none = true;
+      return out;
+    }
+    const size_t slash = path.find('/');
+    out.part[out.count++] = path.substr(0, slash);
+    if (slash == std::string_view::npos) return out;
+    path.remove_prefix(slash + 1);
+  }
+}
+
+bool IsPlaceholder(std::string_view segment) { return segment.starts_with('{'); }
+
+// Each row's pattern, cut once: matching a request compares segments, never searches.
+const std::array<Segments, std::size(kRoutes)>& PatternSegments() {
+  static const auto segments = [] {
+    std::array<Segments, std::size(kRoutes)> out;
+    for (size_t i = 0; i < std::size(kRoutes); ++i) out[i] = Split(kRoutes[i].pattern);
+    return out;
+  }();
+  return segments;
+}
+
 // Whether `path` has the shape of `pattern`: the same literal segments, and a non-empty segment
 // where the pattern has a {placeholder}.
-bool Matches(std::string_view pattern, std::string_view path) {
-  while (!pattern.empty() && !path.empty()) {
-    const size_t pattern_end = std::min(pattern.find('/', 1), pattern.size());
-    const size_t path_end = std::min(path.find('/', 1), path.size());
-    const std::string_view want = pattern.substr(0, pattern_end);
-    const std::string_view got = path.substr(0, path_end);
-    if (want.size() > 1 && want[1] == '{') {
-      if (got.size() < 2) return false;  // "/" alone: an empty segment
-    } else if (want != got) {
+bool Matches(const Segments& pattern, const Segments& path) {
+  if (pattern.count != path.count || path.none) return false;
+  for (size_t i = 0; i < path.count; ++i) {
+    if (IsPlaceholder(pattern.part[i]) ? path.part[i].empty() : pattern.part[i] != path.part[i]) {
       return false;
     }
-    pattern.remove_prefix(pattern_end);
-    path.remove_prefix(path_end);
   }
-  return pattern.empty() && path.empty();
+  return true;
 }
 
 // A decimal int64 of at least 1; false for anything else (sign, spaces, overflow).
@@ -193,8 +227,11 @@ std::span<const HttpRoute> ChatRoutes() { return kRoutes; }
 
 RouteLookup FindRoute(http::Method method, std::string_view path) {
   RouteLookup lookup;
-  for (const HttpRoute& row : kRoutes) {
-    if (!Matches(row.pattern, path)) continue;
+  const Segments segments = Split(path);
+  const auto& patterns = PatternSegments();
+  for (size_t i = 0; i < std::size(kRoutes); ++i) {
+    if (!Matches(patterns[i], segments)) continue;
+    const HttpRoute& row = kRoutes[i];
     if (row.method == method) {
       lookup.route = &row;
       lookup.allow.clear();
@@ -208,28 +245,22 @@ RouteLookup FindRoute(http::Method method, std::string_view path) {
 
 std::optional<std::string_view> CaptureRoute(std::string_view pattern, std::string_view path,
                                              RouteCall* call) {
-  std::string_view previous;  // the pattern's last segment
-  while (!pattern.empty()) {
-    const size_t pattern_end = std::min(pattern.find('/', 1), pattern.size());
-    const size_t path_end = std::min(path.find('/', 1), path.size());
-    const std::string_view want = pattern.substr(1, pattern_end - 1);
-    const std::string_view got = path.substr(1, path_end - 1);
-    if (want.starts_with('{')) {
-      const IdField* id = nullptr;
-      for (const IdField& field : kIdFields) {
-        if (field.placeholder == want && (field.after.empty() || field.after == previous)) {
-          id = &field;
-        }
-      }
-      if (id == nullptr) {
-        call->text = got;
-      } else if (!ParseId(got, &(call->*id->field))) {
-        return id->malformed;
+  const Segments want = Split(pattern);
+  const Segments got = Split(path);
+  for (size_t i = 0; i < std::min(want.count, got.count); ++i) {
+    if (!IsPlaceholder(want.part[i])) continue;
+    const std::string_view previous = i > 0 ? want.part[i - 1] : std::string_view();
+    const IdField* id = nullptr;
+    for (const IdField& field : kIdFields) {
+      if (field.placeholder == want.part[i] && (field.after.empty() || field.after == previous)) {
+        id = &field;
       }
     }
-    previous = want;
-    pattern.remove_prefix(pattern_end);
-    path.remove_prefix(path_end);
+    if (id == nullptr) {
+      call->text = got.part[i];
+    } else if (!ParseId(got.part[i], &(call->*id->field))) {
+      return id->malformed;
+    }
   }
   return std::nullopt;
 }
