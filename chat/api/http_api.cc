@@ -3,9 +3,6 @@
 // routes: http_api_conversations.cc.
 #include "chat/api/http_api.h"
 
-#include <algorithm>
-#include <charconv>
-
 #include "chat/auth/password.h"
 #include "chat/chat_shard.h"
 #include "chat/cluster/cluster_link.h"

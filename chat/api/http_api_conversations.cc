@@ -1,7 +1,6 @@
 // The conversations' routes (proto/PROTOCOL.md, "Conversations", "Groups", "History"): the
 // list, a new conversation, a conversation's pages of messages, pins and threads, and its group
 // changes (members, roles, ownership, settings); each a store call whose answer comes back here.
-#include <algorithm>
 #include <charconv>
 #include <set>
 
