@@ -31,7 +31,7 @@ void ChatShard::OnRequest(HttpExchange& exchange) {
 }
 
 bool ChatShard::StreamsBody(const http::Request& request) const {
-  return UploadApi::StreamsBody(request);
+  return RouteStreamsBody(request);
 }
 
 void ChatShard::OnTick() {

@@ -29,7 +29,6 @@
 namespace ringcast::chat {
 namespace {
 
-constexpr std::string_view kUploadsPath = "/api/uploads";
 constexpr std::string_view kFilesPrefix = "/files/";
 constexpr size_t kIdBytes = 16;  // 128 random bits.
 constexpr size_t kIdChars = 22;  // Their base64url, unpadded.
@@ -172,10 +171,6 @@ UploadApi::UploadApi(Shard& shard, ChatService& service, HttpApi& http_api)
       config_(service.config()),
       files_dir_(UploadFilesDir(service.config())),
       temp_dir_(UploadTempDir(service.config())) {}
-
-bool UploadApi::StreamsBody(const http::Request& request) {
-  return request.method == http::Method::kPost && request.path == kUploadsPath;
-}
 
 std::string UploadApi::SignedPath(std::string_view id, int64_t exp) const {
   std::string signed_data(id);

@@ -16,6 +16,7 @@ namespace {
 using http::Method;
 constexpr RouteAccess kBearer = RouteAccess::kBearer;
 constexpr RouteAccess kOwn = RouteAccess::kOwn;
+constexpr bool kStreamsBody = true;
 
 template <typename Api>
 Api& ApiOf(ChatShard& chat);
@@ -134,7 +135,7 @@ constexpr HttpRoute kRoutes[] = {
      ChangeMessage<kUnreact>},
     // Files (http_api_uploads.cc): an upload takes its token itself (its body streams), a file
     // a signed URL or a token (also in the query, for an <img>).
-    {Method::kPost, "/api/uploads", kOwn, Call<&UploadApi::HandleUpload>},
+    {Method::kPost, "/api/uploads", kOwn, Call<&UploadApi::HandleUpload>, kStreamsBody},
     {Method::kGet, "/api/uploads/{id}", kBearer, Call<&UploadApi::HandleRecord>},
     {Method::kGet, "/files/{id}", kOwn, Call<&UploadApi::HandleFile>},
     {Method::kHead, "/files/{id}", kOwn, Call<&UploadApi::HandleFile>},
@@ -263,6 +264,11 @@ std::optional<std::string_view> CaptureRoute(std::string_view pattern, std::stri
     }
   }
   return std::nullopt;
+}
+
+bool RouteStreamsBody(const http::Request& request) {
+  const HttpRoute* route = FindRoute(request.method, request.path).route;
+  return route != nullptr && route->streams_body;
 }
 
 bool DispatchChatRoute(ChatShard& chat, HttpExchange& exchange) {

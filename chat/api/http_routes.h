@@ -51,6 +51,8 @@ struct HttpRoute {
   std::string_view pattern;
   RouteAccess access;
   void (*handle)(ChatShard& chat, HttpExchange& exchange, const RouteCall& call);
+  // The handler takes the body as it arrives (Application::StreamsBody), not whole.
+  bool streams_body = false;
 };
 
 // Every row, in the order the Allow header lists a path's methods.
@@ -68,6 +70,9 @@ RouteLookup FindRoute(http::Method method, std::string_view path);
 // when an id is malformed (a well-formed id may still name nothing: the handler's 404).
 std::optional<std::string_view> CaptureRoute(std::string_view pattern, std::string_view path,
                                              RouteCall* call);
+
+// Whether the request's route streams its body (asked before the body arrives).
+bool RouteStreamsBody(const http::Request& request);
 
 // Answers `exchange` by the table when its path is the chat's (a row's pattern, or anything
 // under /api/ or /sse/); false, having done nothing, for a path of the shard's other routes.

@@ -39,10 +39,9 @@ class UploadApi {
  public:
   UploadApi(Shard& shard, ChatService& service, HttpApi& http_api);
 
-  // POST /api/uploads streams its body (Application::StreamsBody).
-  static bool StreamsBody(const http::Request& request);
-  // The routes (chat/api/http_routes.cc): POST /api/uploads, GET /api/uploads/{id}, GET and
-  // HEAD /files/{id}; each checks its caller (a token, or the file URL's signature).
+  // The routes (chat/api/http_routes.cc): POST /api/uploads (its body streams in as it
+  // arrives), GET /api/uploads/{id}, GET and HEAD /files/{id}[/thumb]; the upload and the files
+  // check their caller themselves (a token, or the file URL's signature).
   void HandleUpload(HttpExchange& exchange);
   void HandleRecord(HttpExchange& exchange, const RouteCall& call);
   void HandleFile(HttpExchange& exchange, const RouteCall& call);

@@ -84,6 +84,20 @@ TEST(HttpRoutesTest, FindsTheRowOrThePathsOtherMethods) {
   EXPECT_EQ(found.route->access, RouteAccess::kOwn);
 }
 
+TEST(HttpRoutesTest, OnlyTheUploadStreamsItsBody) {
+  auto streams = [](Method method, std::string_view path) {
+    http::Request request;
+    request.method = method;
+    request.path = path;
+    return RouteStreamsBody(request);
+  };
+  EXPECT_TRUE(streams(Method::kPost, "/api/uploads"));
+  EXPECT_FALSE(streams(Method::kGet, "/api/uploads"));
+  EXPECT_FALSE(streams(Method::kPost, "/api/uploads/x"));
+  EXPECT_FALSE(streams(Method::kPost, "/api/login"));
+  EXPECT_FALSE(streams(Method::kPost, "/health"));
+}
+
 TEST(HttpRoutesTest, CapturesIdsAndTextAndRefusesMalformedIds) {
   RouteCall call;
   EXPECT_EQ(CaptureRoute("/api/conversations/{id}/messages/{seq}/reactions/{emoji}",
