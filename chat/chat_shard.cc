@@ -19,7 +19,8 @@ ChatShard::ChatShard(Shard& shard, ChatService& service)
       users_(shard, service),
       calls_(shard, service, metrics_),
       stomp_(shard, service, sessions_),
-      http_api_(shard, service, *this, sessions_, sse_, stomp_),
+      http_api_(*this, shard, service),
+      attempts_(*this, shard, service),
       uploads_(shard, service, http_api_),
       ops_api_(shard, service),
       next_sweep_ms_(clock_.MonotonicMs()) {}
@@ -50,6 +51,7 @@ void ChatShard::OnTick() {
   stomp_.Sweep(now);
   users_.Sweep();
   http_api_.Sweep(now);
+  attempts_.Sweep(now);
   conversations_.ForgetIdle(now);
 }
 

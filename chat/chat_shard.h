@@ -3,7 +3,9 @@
 //
 // Owner: its shard's thread; other shards reach it only through ChatService::Post. It owns one
 // object per role and dispatches to them:
-//   - HttpApi: the HTTP routes, the /ws upgrade, login attempt counting;
+//   - HttpApi: what the chat HTTP routes share (token checks, answers, connections per
+//     address); the routes are their families' rows (chat/api/http_routes.h);
+//   - AttemptCounter: logins and registrations counted over the service;
 //   - OpsApi: the operator routes (/ready, /api/cluster);
 //   - SessionHost: this shard's sessions (the chat WebSocket connections accepted here), with
 //     the local indexes fan-out needs, the presence and revoked-token replicas;
@@ -28,6 +30,7 @@
 #include <memory>
 #include <span>
 
+#include "chat/api/attempt_counter.h"
 #include "chat/api/http_api.h"
 #include "chat/api/ops_api.h"
 #include "chat/api/upload_api.h"
@@ -72,6 +75,7 @@ class ChatShard final : public Application, public WebSocketHandler {
 
   // The roles, for the mail that reaches this shard.
   HttpApi& http_api() { return http_api_; }
+  AttemptCounter& attempts() { return attempts_; }
   UploadApi& uploads() { return uploads_; }
   OpsApi& ops_api() { return ops_api_; }
   SessionHost& sessions() { return sessions_; }
@@ -95,6 +99,7 @@ class ChatShard final : public Application, public WebSocketHandler {
   CallRegistry calls_;
   StompGateway stomp_;
   HttpApi http_api_;
+  AttemptCounter attempts_;
   UploadApi uploads_;
   OpsApi ops_api_;
   int64_t next_sweep_ms_;  // Monotonic: the next once-a-second sweep.

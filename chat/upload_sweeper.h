@@ -19,7 +19,7 @@
 //   so each row is deleted by one sweep, never one a committed message carries;
 // - files: a hash that no row names is first renamed into this process's temporary folder,
 //   then the store is asked again; a hash named meanwhile (an upload of the same bytes whose
-//   record was written before its file is committed, chat/api/http_api_uploads.cc) is linked
+//   record was written before its file is committed, chat/api/upload_api.cc) is linked
 //   back, otherwise the renamed file is removed. Between the two a download of that new upload
 //   may find no file (404) for the time of one store read. A crash in between leaves
 //   <temp>/<sha256>.swept: the next start puts it back (PrepareFileStore; it may be the only

@@ -1,7 +1,7 @@
 // The pure parts of serving a stored file over HTTP: the Range header (RFC 9110 §14), the
 // Content-Disposition header (RFC 6266), and an image type judged by its first bytes.
 //
-// Pure code: no I/O. Used by the file routes (chat/http_api_files.cc); unit-tested in
+// Pure code: no I/O. Used by the file routes (chat/api/upload_api.cc); unit-tested in
 // tests/unit/proto/file_response_test.cc.
 #pragma once
 

@@ -1,6 +1,5 @@
-// The chat HTTP API (proto/PROTOCOL.md): authentication, register and logout, and the attempt
-// counters of logins and registrations. The routes' table: http_routes.cc; the conversations'
-// routes: http_api_conversations.cc.
+// What the chat's HTTP routes share (chat/api/http_api.h): token checks, answers, the pace of
+// changes over HTTP, and the count of chat connections per client address.
 #include "chat/api/http_api.h"
 
 #include "chat/auth/password.h"
@@ -16,27 +15,53 @@ namespace ringcast::chat {
 namespace {
 
 constexpr std::string_view kJson = "application/json";
-// Login attempts and registrations are counted per minute; each shard holds at most this many
-// keys (of both together) at once.
-constexpr size_t kMaxAttemptKeys = 65536;
+// Each shard counts the changes of at most this many users a second.
+constexpr size_t kMaxChangeKeys = 65536;
+
+// The answer to a conversation route's store call that was refused (never kNone).
+std::pair<int, std::string_view> ConversationRefusal(storage::Denial denial) {
+  struct Refusal {
+    storage::Denial denial;
+    int status;
+    std::string_view reason;
+  };
+  static constexpr Refusal kRefusals[] = {
+      {storage::Denial::kForbidden, 403, "not a member of this conversation"},
+      {storage::Denial::kNotGroup, 400, "the members of a 1:1 conversation cannot change"},
+      {storage::Denial::kUnknownUser, 404, "unknown user"},
+      {storage::Denial::kTooLarge, 400, "more than --max-group-size members"},
+      {storage::Denial::kNotAdmin, 403, "your role in this group does not allow this"},
+      {storage::Denial::kOwnerProtected, 403, "the owner cannot be removed or demoted"},
+      {storage::Denial::kLastOwner, 409, "the owner must transfer ownership before leaving"},
+      {storage::Denial::kNotOwnImage, 400,
+       "avatar must be an image you uploaded (with a thumbnail)"},
+  };
+  for (const Refusal& refusal : kRefusals) {
+    if (refusal.denial == denial) return {refusal.status, refusal.reason};
+  }
+  return {404, "no such conversation or member"};
+}
 
 }  // namespace
 
-HttpApi::HttpApi(Shard& shard, ChatService& service, WebSocketHandler& ws_handler,
-                 SessionHost& sessions, SseHub& sse, StompGateway& stomp)
-    : shard_(shard),
+HttpApi::HttpApi(ChatShard& chat, Shard& shard, ChatService& service)
+    : chat_(chat),
+      shard_(shard),
       service_(service),
       config_(service.config()),
-      ws_handler_(ws_handler),
-      sessions_(sessions),
-      sse_(sse),
-      stomp_(stomp),
-      attempt_limiter_(kAttemptWindowMs, kMaxAttemptKeys, service.clock().MonotonicMs()),
-      change_limiter_(1000, kMaxAttemptKeys, service.clock().MonotonicMs()) {}
+      change_limiter_(1000, kMaxChangeKeys, service.clock().MonotonicMs()) {}
 
-void HttpApi::Sweep(int64_t now_ms) {
-  attempt_limiter_.Expire(now_ms);
-  change_limiter_.Expire(now_ms);
+WebSocketHandler& HttpApi::ws_handler() { return chat_; }
+SessionHost& HttpApi::sessions() { return chat_.sessions(); }
+SseHub& HttpApi::sse() { return chat_.sse(); }
+StompGateway& HttpApi::stomp() { return chat_.stomp(); }
+AttemptCounter& HttpApi::attempts() { return chat_.attempts(); }
+
+void HttpApi::Sweep(int64_t now_ms) { change_limiter_.Expire(now_ms); }
+
+int64_t HttpApi::PaceChange(int64_t user) {
+  return change_limiter_.Count(std::to_string(user), config_.msg_rate,
+                               service_.clock().MonotonicMs());
 }
 
 std::optional<HttpApi::Authenticated> HttpApi::Authenticate(HttpExchange& exchange,
@@ -60,7 +85,7 @@ std::optional<HttpApi::Authenticated> HttpApi::Authenticate(HttpExchange& exchan
                          : "missing token (Authorization: Bearer)";
     return std::nullopt;
   }
-  std::optional<Authenticated> verified = VerifyToken(service_, sessions_, token, error);
+  std::optional<Authenticated> verified = VerifyToken(service_, chat_.sessions(), token, error);
   if (verified) exchange.SetAccessLogUser(std::to_string(verified->user));
   return verified;
 }
@@ -112,152 +137,47 @@ void HttpApi::AnswerStoreFailure(const DeferredHttp& deferred, const storage::St
   AnswerError(deferred, 503, "storage unavailable, retry later", "Retry-After: 1\r\n");
 }
 
-// --- Accounts ------------------------------------------------------------------------------
-
-void HttpApi::HandleRegister(HttpExchange& exchange) {
-  Credentials credentials;
-  if (auto error = ParseCredentials(exchange.body(), &credentials)) {
-    return exchange.RespondError(400, *error);
-  }
-  if (!ValidUsername(credentials.username)) {
-    return exchange.RespondError(400, "username must be 1 to 32 of A-Z a-z 0-9 _ . -");
-  }
-  if (credentials.password.size() < kMinPassword || credentials.password.size() > kMaxPassword) {
-    return exchange.RespondError(400, "password must be 8 to 1024 bytes");
-  }
-  DeferredHttp deferred = exchange.Defer();
-  // Counted per client address over the whole service, as logins are (HandleLogin): only
-  // requests that would cost a password hash count.
-  ForwardedHeaders forwarded = ForwardedHeaders::From(exchange.request(), config_.trusted_proxies);
-  shard_.PeerAddress(exchange.connection(), [this, deferred, credentials,
-                                             forwarded = std::move(forwarded)](std::string peer) {
-    std::string address = ClientAddress(peer, forwarded, config_.trusted_proxies);
-    CountAttempt(
-        "register:ip:" + (address.empty() ? "?" : AddressLimitKey(address, config_.ipv6_prefix)),
-        config_.register_rate_ip,
-        [deferred, credentials = std::move(credentials)](HttpApi& self,
-                                                         int64_t retry_after) mutable {
-          self.ContinueRegister(deferred, std::move(credentials), retry_after);
-        });
-  });
+bool HttpApi::AnswerDenial(const DeferredHttp& deferred, storage::Denial denial) {
+  if (denial == storage::Denial::kNone) return false;
+  const auto [status, reason] = ConversationRefusal(denial);
+  AnswerError(deferred, status, reason);
+  return true;
 }
 
-void HttpApi::ContinueRegister(const DeferredHttp& deferred, Credentials credentials,
-                               int64_t retry_after) {
-  if (retry_after > 0) {
-    return AnswerError(deferred, 429, "too many registrations from this address, retry later",
-                       "Retry-After: " + std::to_string(retry_after) + "\r\n");
-  }
-  auth::ScryptParams params{.log2_n = config_.password_cost};
-  const bool queued = shard_.TryRunBlocking(
-      WorkClass::kRegistration,
-      [password = std::move(credentials.password), params] {
-        return auth::HashPassword(password, params);
-      },
-      [this, deferred, username = std::move(credentials.username)](Shard&,
-                                                                   auth::HashResult hashed) {
-        if (!hashed.ok()) return AnswerError(deferred, 400, hashed.reason);
-        service_.store().CreateUser(
-            username, std::move(hashed.encoded), NowMs(),
-            service_.ReplyOn<std::pair<storage::Denial, int64_t>>(
-                shard_.id(), [deferred](ChatShard& chat, auto result) {
-                  HttpApi& self = chat.http_api();
-                  if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-                  if (result->first == storage::Denial::kTaken) {
-                    return self.AnswerError(deferred, 409, "username already taken");
-                  }
-                  JsonWriter writer;
-                  self.Answer(
-                      deferred, 201,
-                      writer.BeginObject().Field("user_id", result->second).EndObject().str());
-                }));
+void HttpApi::AdmitAddress(Connection& conn, ForwardedHeaders forwarded,
+                           storage::UniqueFunction<void(HttpApi&, std::string, bool)> then) {
+  shard_.PeerAddress(conn, [this, then = std::make_shared<decltype(then)>(std::move(then)),
+                            forwarded = std::move(forwarded)](std::string peer) mutable {
+    // Counted under its key: an IPv6 client by its network (--ipv6-prefix).
+    std::string address = AddressLimitKey(ClientAddress(peer, forwarded, config_.trusted_proxies),
+                                          config_.ipv6_prefix);
+    // Unknown (never expected on TCP): one shared count. (push_back, not = "?": GCC 12's
+    // -Wrestrict misreads the inlined literal assignment in a Release build.)
+    if (address.empty()) address.push_back('?');
+    const uint32_t owner = AddressOwner(service_, address);
+    service_.PostOrHold(owner, [address, then = std::move(then),
+                                origin = shard_.id()](ChatShard& owner_shard) mutable {
+      HttpApi& owner_api = owner_shard.http_api();
+      const bool admitted =
+          owner_api.conns_per_address_.TryAdd(address, owner_api.config_.max_conns_per_ip);
+      owner_api.service_.PostOrHold(origin, [address = std::move(address), then = std::move(then),
+                                             admitted](ChatShard& back) mutable {
+        (*then)(back.http_api(), std::move(address), admitted);
       });
-  if (!queued) {
-    AnswerError(deferred, 503,
-                "too many registrations in progress (--max-pending-registrations), retry later",
-                "Retry-After: 1\r\n");
-  }
-}
-
-// Cluster mode: one counter per key in Redis for all nodes, expiring with its window.
-// ARGV: key (without the rc: prefix), limit, window_ms. Returns 0 within the limit, else the
-// seconds left (at least 1). Login keys are rc:login:user:NAME and rc:login:ip:ADDRESS, as
-// before registrations were counted too, so nodes of two versions share them while they mix.
-constexpr const char* kAttemptCountScript = R"lua(
-local key = 'rc:' .. ARGV[1]
-local attempts = redis.call('INCR', key)
-if attempts == 1 then redis.call('PEXPIRE', key, ARGV[3]) end
-if attempts <= tonumber(ARGV[2]) then return 0 end
-local left = redis.call('PTTL', key)
-if left < 0 then
-  redis.call('PEXPIRE', key, ARGV[3])
-  left = tonumber(ARGV[3])
-end
-return math.max(1, math.ceil(left / 1000))
-)lua";
-
-void HttpApi::CountAttempt(std::string key, uint32_t limit,
-                           storage::UniqueFunction<void(HttpApi&, int64_t)> then) {
-  if (cluster::ClusterNode* node = shard_.cluster()) {
-    // Over the whole cluster; without an answer from Redis, over this node (below).
-    auto pending =
-        std::make_shared<storage::UniqueFunction<void(HttpApi&, int64_t)>>(std::move(then));
-    node->bus().Call(
-        {"EVAL", kAttemptCountScript, "0", key, std::to_string(limit),
-         std::to_string(kAttemptWindowMs)},
-        [&service = service_, origin = shard_.id(), key, limit,
-         pending](cluster::RedisReply reply) {
-          std::optional<int64_t> retry_after = reply.AsInt();
-          service.PostOrHold(origin, [key, limit, pending, retry_after](ChatShard& back) mutable {
-            if (retry_after) return (*pending)(back.http_api(), *retry_after);
-            back.http_api().CountAttemptHere(std::move(key), limit, std::move(*pending));
-          });
-        });
-    return;
-  }
-  CountAttemptHere(std::move(key), limit, std::move(then));
-}
-
-void HttpApi::CountAttemptHere(std::string key, uint32_t limit,
-                               storage::UniqueFunction<void(HttpApi&, int64_t)> then) {
-  uint32_t owner = uint32_t(std::hash<std::string>{}(key) % service_.shard_count());
-  uint32_t origin = shard_.id();
-  service_.PostOrHold(owner, [key = std::move(key), limit, origin,
-                              then = std::move(then)](ChatShard& owner) mutable {
-    HttpApi& self = owner.http_api();
-    int64_t retry_after =
-        self.attempt_limiter_.Count(key, limit, self.service_.clock().MonotonicMs());
-    self.service_.PostOrHold(origin,
-                             [then = std::move(then), retry_after](ChatShard& back) mutable {
-                               then(back.http_api(), retry_after);
-                             });
+    });
   });
 }
 
-void HttpApi::HandleLogout(HttpExchange& exchange, const RouteCall& call) {
-  const Authenticated& auth = call.auth;
-  DeferredHttp deferred = exchange.Defer();
-  service_.store().RevokeToken(
-      auth.jti, auth.exp * 1000,
-      service_.ReplyOn<bool>(shard_.id(), [deferred, auth](ChatShard& chat, auto result) {
-        HttpApi& self = chat.http_api();
-        if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-        TellEveryDevice(self.service_, {.kind = UserNews::Kind::kRevoked,
-                                        .user = auth.user,
-                                        .text = auth.jti,
-                                        .until_ms = auth.exp * 1000});
-        // The refresh tokens of its login go too (http_api_tokens.cc); a token issued before
-        // refresh tokens has no family.
-        std::string family = FamilyOf(auth.jti);
-        if (family.empty()) return self.Answer(deferred, 200, R"({"revoked":true})");
-        self.service_.store().RevokeRefreshFamily(
-            std::move(family),
-            self.service_.ReplyOn<bool>(self.shard_.id(), [deferred](ChatShard& chat, auto done) {
-              HttpApi& self = chat.http_api();
-              if (!done.ok()) return self.AnswerStoreFailure(deferred, done.status());
-              self.Answer(deferred, 200, R"({"revoked":true})");
-            }));
-      }));
+uint32_t HttpApi::AddressOwner(const ChatService& service, const std::string& address) {
+  return uint32_t(std::hash<std::string>{}(address) % service.shard_count());
+}
+
+void HttpApi::ConnectionClosed(ChatService& service, std::string address) {
+  if (address.empty()) return;
+  service.PostOrHold(AddressOwner(service, address),
+                     [address = std::move(address)](ChatShard& owner) {
+                       owner.http_api().conns_per_address_.Remove(address);
+                     });
 }
 
 }  // namespace ringcast::chat

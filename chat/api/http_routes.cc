@@ -5,147 +5,20 @@
 #include <array>
 #include <charconv>
 #include <optional>
-#include <type_traits>
+#include <vector>
 
 #include "chat/chat_shard.h"
-#include "storage/message_kinds.h"
+#include "chat/ops/routes.h"
 
 namespace ringcast::chat {
 namespace {
 
-using http::Method;
-constexpr RouteAccess kBearer = RouteAccess::kBearer;
-constexpr RouteAccess kOwn = RouteAccess::kOwn;
-constexpr bool kStreamsBody = true;
-
-template <typename Api>
-Api& ApiOf(ChatShard& chat);
-template <>
-HttpApi& ApiOf<HttpApi>(ChatShard& chat) {
-  return chat.http_api();
-}
-template <>
-UploadApi& ApiOf<UploadApi>(ChatShard& chat) {
-  return chat.uploads();
-}
-template <>
-OpsApi& ApiOf<OpsApi>(ChatShard& chat) {
-  return chat.ops_api();
-}
-
-template <typename Member>
-struct ClassOf;
-template <typename Class, typename Function>
-struct ClassOf<Function Class::*> {
-  using type = Class;
-};
-
-// A row's handler: a member of the API class that owns the route, taking what the pattern
-// captured, or only the exchange where it captures nothing and checks its caller itself.
-template <auto kHandler>
-void Call(ChatShard& chat, HttpExchange& exchange, const RouteCall& call) {
-  using Api = typename ClassOf<decltype(kHandler)>::type;
-  Api& api = ApiOf<Api>(chat);
-  if constexpr (std::is_invocable_v<decltype(kHandler), Api&, HttpExchange&, const RouteCall&>) {
-    (api.*kHandler)(exchange, call);
-  } else {
-    (api.*kHandler)(exchange);
-  }
-}
-
-// Which change a message route makes (http_api_messages.cc): the kind, and whether it takes
-// the pin or the reaction away.
-struct MessageChangeRow {
-  std::string_view kind;
-  bool removes;
-};
-constexpr MessageChangeRow kMessageChanges[] = {
-    {storage::kEditKind, false}, {storage::kDeleteKind, true},    {storage::kPinKind, false},
-    {storage::kUnpinKind, true}, {storage::kReactionKind, false}, {storage::kReactionKind, true},
-};
-enum MessageChangeIndex : size_t { kEdit, kDelete, kPin, kUnpin, kReact, kUnreact };
-
-template <MessageChangeIndex kIndex>
-void ChangeMessage(ChatShard& chat, HttpExchange& exchange, const RouteCall& call) {
-  const MessageChangeRow& row = kMessageChanges[kIndex];
-  chat.http_api().ChangeMessage(exchange, call, row.kind, row.removes);
-}
-
-template <bool kOn>
-void SetMute(ChatShard& chat, HttpExchange& exchange, const RouteCall& call) {
-  chat.http_api().SetMute(exchange, call, kOn);
-}
-
-template <bool kOn>
-void SetBlock(ChatShard& chat, HttpExchange& exchange, const RouteCall& call) {
-  chat.http_api().SetBlock(exchange, call, kOn);
-}
-
-constexpr HttpRoute kRoutes[] = {
-    // Transports (chat/sessions/): each takes its token its own way.
-    {Method::kGet, "/ws", kOwn, Call<&HttpApi::HandleWebSocket>},
-    {Method::kGet, "/stomp", kOwn, Call<&HttpApi::HandleStomp>},
-    {Method::kGet, "/sse", kOwn, Call<&HttpApi::HandleSse>},
-    {Method::kGet, "/sse/poll", kOwn, Call<&HttpApi::HandleSsePoll>},
-    {Method::kPost, "/sse/send", kOwn, Call<&HttpApi::HandleSsePost>},
-    // Accounts and logins.
-    {Method::kPost, "/api/register", kOwn, Call<&HttpApi::HandleRegister>},
-    {Method::kPost, "/api/login", kOwn, Call<&HttpApi::HandleLogin>},
-    {Method::kPost, "/api/token/refresh", kOwn, Call<&HttpApi::HandleRefresh>},
-    {Method::kPost, "/api/logout", kBearer, Call<&HttpApi::HandleLogout>},
-    {Method::kGet, "/api/me", kBearer, Call<&HttpApi::GetMe>},
-    {Method::kPatch, "/api/me", kBearer, Call<&HttpApi::PatchMe>},
-    {Method::kDelete, "/api/me", kBearer, Call<&HttpApi::DeleteAccount>},
-    {Method::kPost, "/api/me/password", kBearer, Call<&HttpApi::HandlePassword>},
-    {Method::kGet, "/api/me/sessions", kBearer, Call<&HttpApi::ListSessions>},
-    {Method::kDelete, "/api/me/sessions/{id}", kBearer, Call<&HttpApi::EndSession>},
-    {Method::kGet, "/api/blocks", kBearer, Call<&HttpApi::ListBlocks>},
-    {Method::kPost, "/api/blocks", kBearer, SetBlock<true>},
-    {Method::kDelete, "/api/blocks/{user}", kBearer, SetBlock<false>},
-    {Method::kGet, "/api/users", kBearer, Call<&HttpApi::HandleUsers>},
-    {Method::kGet, "/api/search", kBearer, Call<&HttpApi::HandleSearch>},
-    {Method::kGet, "/api/mentions", kBearer, Call<&HttpApi::HandleMentions>},
-    {Method::kGet, "/api/calls/ice-servers", kBearer, Call<&HttpApi::HandleIceServers>},
-    {Method::kGet, "/api/push/vapid-public-key", kOwn, Call<&HttpApi::VapidPublicKey>},
-    {Method::kPost, "/api/push/subscriptions", kBearer, Call<&HttpApi::AddPushSubscription>},
-    {Method::kDelete, "/api/push/subscriptions", kBearer, Call<&HttpApi::RemovePushSubscription>},
-    // Conversations and groups.
-    {Method::kGet, "/api/conversations", kBearer, Call<&HttpApi::ListConversations>},
-    {Method::kPost, "/api/conversations", kBearer, Call<&HttpApi::CreateConversation>},
-    {Method::kPatch, "/api/conversations/{id}", kBearer, Call<&HttpApi::ChangeGroupSettings>},
-    {Method::kGet, "/api/conversations/{id}/messages", kBearer, Call<&HttpApi::MessagesPage>},
-    {Method::kGet, "/api/conversations/{id}/pins", kBearer, Call<&HttpApi::ListPins>},
-    {Method::kGet, "/api/conversations/{id}/threads/{root}", kBearer, Call<&HttpApi::ThreadPage>},
-    {Method::kPost, "/api/conversations/{id}/members", kBearer, Call<&HttpApi::AddMembers>},
-    {Method::kDelete, "/api/conversations/{id}/members/{user}", kBearer,
-     Call<&HttpApi::RemoveMember>},
-    {Method::kPut, "/api/conversations/{id}/members/{user}/role", kBearer,
-     Call<&HttpApi::SetMemberRole>},
-    {Method::kPost, "/api/conversations/{id}/transfer", kBearer, Call<&HttpApi::TransferGroup>},
-    {Method::kPost, "/api/conversations/{id}/mute", kBearer, SetMute<true>},
-    {Method::kDelete, "/api/conversations/{id}/mute", kBearer, SetMute<false>},
-    // A message's changes (http_api_messages.cc).
-    {Method::kPatch, "/api/conversations/{id}/messages/{seq}", kBearer, ChangeMessage<kEdit>},
-    {Method::kDelete, "/api/conversations/{id}/messages/{seq}", kBearer, ChangeMessage<kDelete>},
-    {Method::kPut, "/api/conversations/{id}/messages/{seq}/pin", kBearer, ChangeMessage<kPin>},
-    {Method::kDelete, "/api/conversations/{id}/messages/{seq}/pin", kBearer, ChangeMessage<kUnpin>},
-    {Method::kPut, "/api/conversations/{id}/messages/{seq}/reactions/{emoji}", kBearer,
-     ChangeMessage<kReact>},
-    {Method::kDelete, "/api/conversations/{id}/messages/{seq}/reactions/{emoji}", kBearer,
-     ChangeMessage<kUnreact>},
-    // Files (http_api_uploads.cc): an upload takes its token itself (its body streams), a file
-    // a signed URL or a token (also in the query, for an <img>).
-    {Method::kPost, "/api/uploads", kOwn, Call<&UploadApi::HandleUpload>, kStreamsBody},
-    {Method::kGet, "/api/uploads/{id}", kBearer, Call<&UploadApi::HandleRecord>},
-    {Method::kGet, "/files/{id}", kOwn, Call<&UploadApi::HandleFile>},
-    {Method::kHead, "/files/{id}", kOwn, Call<&UploadApi::HandleFile>},
-    {Method::kGet, "/files/{id}/thumb", kOwn, Call<&UploadApi::HandleThumb>},
-    {Method::kHead, "/files/{id}/thumb", kOwn, Call<&UploadApi::HandleThumb>},
-    // The operator's (ops_api.cc): the admin token.
-    {Method::kGet, "/ready", kOwn, Call<&OpsApi::HandleReady>},
-    {Method::kHead, "/ready", kOwn, Call<&OpsApi::HandleReady>},
-    {Method::kGet, "/api/cluster", kOwn, Call<&OpsApi::HandleCluster>},
-    {Method::kHead, "/api/cluster", kOwn, Call<&OpsApi::HandleCluster>},
+// The families in the order ChatRoutes lists their rows (the order of an Allow header's methods
+// where a path's rows come from two families: /api/me's GET and PATCH are the profile family's,
+// its DELETE the account's).
+constexpr std::span<const HttpRoute> (*kFamilies[])() = {
+    TransportRoutes, LoginRoutes, ProfileRoutes, AccountRoutes, SearchRoutes, NotifyRoutes,
+    CallRoutes,      GroupRoutes, HistoryRoutes, MessageRoutes, FileRoutes,   OperatorRoutes,
 };
 
 // A path cut at its slashes: "/api/me" is {"api", "me"}, "/" is {""}. A path of more segments
@@ -178,14 +51,24 @@ Segments Split(std::string_view path) {
 
 bool IsPlaceholder(std::string_view segment) { return segment.starts_with('{'); }
 
-// Each row's pattern, cut once: matching a request compares segments, never searches.
-const std::array<Segments, std::size(kRoutes)>& PatternSegments() {
-  static const auto segments = [] {
-    std::array<Segments, std::size(kRoutes)> out;
-    for (size_t i = 0; i < std::size(kRoutes); ++i) out[i] = Split(kRoutes[i].pattern);
+// Every family's rows, and each row's pattern cut once (matching a request compares segments,
+// never searches): made on first use, read only after.
+struct Table {
+  std::vector<HttpRoute> rows;
+  std::vector<Segments> patterns;
+};
+const Table& TheTable() {
+  static const Table table = [] {
+    Table out;
+    for (auto family : kFamilies) {
+      for (const HttpRoute& row : family()) {
+        out.rows.push_back(row);
+        out.patterns.push_back(Split(row.pattern));
+      }
+    }
     return out;
   }();
-  return segments;
+  return table;
 }
 
 // Whether `path` has the shape of `pattern`: the same literal segments, and a non-empty segment
@@ -224,15 +107,15 @@ constexpr IdField kIdFields[] = {
 
 }  // namespace
 
-std::span<const HttpRoute> ChatRoutes() { return kRoutes; }
+std::span<const HttpRoute> ChatRoutes() { return TheTable().rows; }
 
 RouteLookup FindRoute(http::Method method, std::string_view path) {
   RouteLookup lookup;
   const Segments segments = Split(path);
-  const auto& patterns = PatternSegments();
-  for (size_t i = 0; i < std::size(kRoutes); ++i) {
-    if (!Matches(patterns[i], segments)) continue;
-    const HttpRoute& row = kRoutes[i];
+  const Table& table = TheTable();
+  for (size_t i = 0; i < table.rows.size(); ++i) {
+    if (!Matches(table.patterns[i], segments)) continue;
+    const HttpRoute& row = table.rows[i];
     if (row.method == method) {
       lookup.route = &row;
       lookup.allow.clear();

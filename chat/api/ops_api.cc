@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "chat/chat_shard.h"
+#include "chat/ops/routes.h"
 #include "chat/service.h"
 #include "core/cluster/cluster_node.h"
 #include "core/runtime/shard.h"
@@ -87,6 +88,24 @@ void OpsApi::HandleCluster(HttpExchange& exchange) {
       back.ops_api().Answer(deferred, answer->first, answer->second);
     });
   });
+}
+
+std::span<const HttpRoute> OperatorRoutes() {
+  using http::Method;
+  constexpr auto kReady = [](ChatShard& chat, HttpExchange& exchange, const RouteCall&) {
+    chat.ops_api().HandleReady(exchange);
+  };
+  constexpr auto kCluster = [](ChatShard& chat, HttpExchange& exchange, const RouteCall&) {
+    chat.ops_api().HandleCluster(exchange);
+  };
+  // Each checks its caller: /ready answers anyone, /api/cluster a bearer of --admin-token.
+  static constexpr HttpRoute kRows[] = {
+      {Method::kGet, "/ready", RouteAccess::kOwn, kReady},
+      {Method::kHead, "/ready", RouteAccess::kOwn, kReady},
+      {Method::kGet, "/api/cluster", RouteAccess::kOwn, kCluster},
+      {Method::kHead, "/api/cluster", RouteAccess::kOwn, kCluster},
+  };
+  return kRows;
 }
 
 }  // namespace ringcast::chat

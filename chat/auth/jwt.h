@@ -85,7 +85,7 @@ struct IssuedJwt {
 
 // A new token for `user_id` valid for `ttl_seconds` from `now` (seconds since the epoch), with
 // a fresh random jti, "<jti_prefix>.<random>" when a prefix is given (the refresh-token family
-// of a login, chat/api/http_api_tokens.cc). nullopt if the RNG or HMAC fails or the arguments are
+// of a login, chat/ops/login_routes.cc). nullopt if the RNG or HMAC fails or the arguments are
 // out of range.
 std::optional<IssuedJwt> IssueJwt(int64_t user_id, int64_t now, int64_t ttl_seconds,
                                   const JwtSecret& secret, std::string_view jti_prefix = {});

@@ -236,7 +236,7 @@ void ClusterLink::OnBroadcast(std::string_view payload) {
     auto change = std::make_shared<std::pair<storage::ConversationState, std::vector<int64_t>>>();
     if (!DecodeMembers(payload, &change->first, &change->second)) return;
     // Through the conversation's owner shard, as on the node that made the change
-    // (HttpApi::AfterGroupChange): behind the system entries this node has already mailed it, so
+    // (AfterGroupChange): behind the system entries this node has already mailed it, so
     // that a removed member's sessions get the entry that removed them before they leave. (Redis
     // hands this node the entries before the change: both came over one connection, in order.)
     ChatService* service = &service_;

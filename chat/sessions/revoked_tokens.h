@@ -26,7 +26,7 @@ class RevokedTokens {
   // `exp_ms`: the token's exp (wall clock). True when the id was not known yet.
   bool Add(const std::string& jti, int64_t exp_ms) { return by_jti_.emplace(jti, exp_ms).second; }
   // Whether `jti` is refused: itself revoked, or its login (the family, "<family>.<random>":
-  // chat/api/http_api_tokens.cc) ended by a password change, a revoked session or a deleted
+  // chat/ops/login_routes.cc) ended by a password change, a revoked session or a deleted
   // account, which revoke the family id itself.
   bool Contains(const std::string& jti) const {
     if (by_jti_.contains(jti)) return true;

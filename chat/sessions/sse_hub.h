@@ -1,7 +1,7 @@
 // SseHub: the chat's HTTP transports of one shard (proto/PROTOCOL.md, "SSE and long
 // polling"): a chat session whose events reach its client as Server-Sent Events on a streamed
 // answer (GET /sse) or as answers to long polls (GET /sse/poll), and whose requests arrive as
-// POST /sse/send. The routes are HttpApi's (api/http_api_sse.cc); this is their state.
+// POST /sse/send. The routes are api/transport_routes.cc's; this is their state.
 //
 // Owner: its shard's thread (one per ChatShard). A session is an ordinary SessionHost session
 // (SessionHost::OpenDetached) on the shard that opened it, whose transport (SseTransport)
@@ -66,7 +66,7 @@ class SseHub {
   SseHub(Shard& shard, ChatService& service, SessionHost& sessions);
   ~SseHub();
 
-  // --- On the shard of the request (HttpApi's routes) --------------------------------------
+  // --- On the shard of the request (the transport routes) --------------------------------------
   // A new session here, its events streamed on `deferred`'s connection (GET /sse) or answered
   // to it as a poll (GET /sse/poll without a session).
   void Open(const DeferredHttp& deferred, Opening opening, Mode mode);

@@ -1,6 +1,6 @@
 // StompGateway: the STOMP clients of one shard (proto/PROTOCOL.md, "STOMP 1.2 over WebSocket"), the
 // WebSocketHandler of the connections upgraded at /stomp, or at /ws with the subprotocol
-// v12.stomp (chat/api/http_api_ws.cc).
+// v12.stomp (chat/api/transport_routes.cc).
 //
 // Owner: its shard's thread (one per ChatShard). A connection starts here without a session:
 // the token travels in the CONNECT frame (browsers cannot set headers on a WebSocket), bounded

@@ -16,7 +16,7 @@
 //
 // Not counted here: a connection from a --trusted-proxies peer. A proxy's connections carry
 // many clients, whose address is known only from each request's head; the chat counts its
-// sessions (/ws, STOMP, SSE) per forwarded address (chat/api/http_api_ws.cc), and the proxy is
+// sessions (/ws, STOMP, SSE) per forwarded address (chat/api/transport_routes.cc), and the proxy is
 // where other routes are limited per client (deploy/nginx/ringcast.conf).
 //
 // Memory: per slot, the key and its state (18 bytes, beside the slot tables); per owned key with

@@ -9,8 +9,7 @@
 #include <cinttypes>
 #include <cstdio>
 
-#include "chat/api/http_api.h"
-#include "chat/chat_shard.h"
+#include "chat/ops/routes.h"
 #include "chat/service.h"
 #include "core/runtime/shard.h"
 #include "proto/url_path.h"
@@ -84,9 +83,7 @@ bool OptionalInt(std::string_view query, std::string_view name, int64_t min,
   return true;
 }
 
-}  // namespace
-
-void HttpApi::HandleSearch(HttpExchange& exchange, const RouteCall& call) {
+void HandleSearch(HttpApi& api, HttpExchange& exchange, const RouteCall& call) {
   const std::string_view query = exchange.request().query;
   const std::optional<std::string_view> q = http::QueryParam(query, "q");
   std::string text;
@@ -127,38 +124,46 @@ void HttpApi::HandleSearch(HttpExchange& exchange, const RouteCall& call) {
   }
   const uint32_t limit = search.limit;
   DeferredHttp deferred = exchange.Defer();
-  service_.store().SearchMessages(std::move(search),
-                                  service_.ReplyOn<std::vector<storage::SearchHit>>(
-                                      shard_.id(), [deferred, limit](ChatShard& chat, auto result) {
-                                        HttpApi& self = chat.http_api();
-                                        if (!result.ok())
-                                          return self.AnswerStoreFailure(deferred, result.status());
-                                        const bool more = result->size() > limit;
-                                        if (more) result->resize(limit);
-                                        JsonWriter writer;
-                                        writer.BeginObject().Key("results").BeginArray();
-                                        for (const storage::SearchHit& hit : *result) {
-                                          writer.BeginObject()
-                                              .Field("conv", hit.conv)
-                                              .Field("seq", hit.seq)
-                                              .Field("id", hit.id)
-                                              .Field("from", hit.from)
-                                              .Field("kind", hit.kind)
-                                              .Field("ts", hit.ts);
-                                          if (hit.edited_at != 0)
-                                            writer.Field("edited_at", hit.edited_at);
-                                          writer.Key("snippet");
-                                          WriteSnippet(writer, hit.snippet);
-                                          writer.EndObject();
-                                        }
-                                        writer.EndArray().Key("next_cursor");
-                                        if (more) {
-                                          writer.String(EncodeCursor(result->back()));
-                                        } else {
-                                          writer.Null();
-                                        }
-                                        self.Answer(deferred, 200, writer.EndObject().str());
-                                      }));
+  api.service().store().SearchMessages(
+      std::move(search), api.service().ReplyOn<std::vector<storage::SearchHit>>(
+                             api.shard().id(), [deferred, limit](ChatShard& chat, auto result) {
+                               HttpApi& self = chat.http_api();
+                               if (!result.ok())
+                                 return self.AnswerStoreFailure(deferred, result.status());
+                               const bool more = result->size() > limit;
+                               if (more) result->resize(limit);
+                               JsonWriter writer;
+                               writer.BeginObject().Key("results").BeginArray();
+                               for (const storage::SearchHit& hit : *result) {
+                                 writer.BeginObject()
+                                     .Field("conv", hit.conv)
+                                     .Field("seq", hit.seq)
+                                     .Field("id", hit.id)
+                                     .Field("from", hit.from)
+                                     .Field("kind", hit.kind)
+                                     .Field("ts", hit.ts);
+                                 if (hit.edited_at != 0) writer.Field("edited_at", hit.edited_at);
+                                 writer.Key("snippet");
+                                 WriteSnippet(writer, hit.snippet);
+                                 writer.EndObject();
+                               }
+                               writer.EndArray().Key("next_cursor");
+                               if (more) {
+                                 writer.String(EncodeCursor(result->back()));
+                               } else {
+                                 writer.Null();
+                               }
+                               self.Answer(deferred, 200, writer.EndObject().str());
+                             }));
+}
+
+}  // namespace
+
+std::span<const HttpRoute> SearchRoutes() {
+  static constexpr HttpRoute kRows[] = {
+      {http::Method::kGet, "/api/search", RouteAccess::kBearer, OnApi<&HandleSearch>},
+  };
+  return kRows;
 }
 
 }  // namespace ringcast::chat

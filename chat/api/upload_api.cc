@@ -1,5 +1,7 @@
 // The chat's files (chat/api/upload_api.h): uploads streamed to disk, records, signed URLs, and
 // serving with ETag, Range and safe headers.
+#include "chat/api/upload_api.h"
+
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -13,8 +15,8 @@
 #include <filesystem>
 
 #include "chat/api/http_api.h"
-#include "chat/api/upload_api.h"
 #include "chat/chat_shard.h"
+#include "chat/ops/routes.h"
 #include "chat/service.h"
 #include "core/log.h"
 #include "core/media/thumbnail.h"
@@ -547,6 +549,34 @@ void UploadApi::AnswerFile(const DeferredHttp& deferred, const FileAsk& ask,
   }
   FileDownload::Start(shard_, deferred, status, std::move(head),
                       StoredFilePath(files_dir_, record.sha256), first, length);
+}
+
+std::span<const HttpRoute> FileRoutes() {
+  using http::Method;
+  constexpr RouteAccess kOwn = RouteAccess::kOwn;
+  constexpr auto kUpload = [](ChatShard& chat, HttpExchange& exchange, const RouteCall&) {
+    chat.uploads().HandleUpload(exchange);
+  };
+  constexpr auto kRecord = [](ChatShard& chat, HttpExchange& exchange, const RouteCall& call) {
+    chat.uploads().HandleRecord(exchange, call);
+  };
+  constexpr auto kFile = [](ChatShard& chat, HttpExchange& exchange, const RouteCall& call) {
+    chat.uploads().HandleFile(exchange, call);
+  };
+  constexpr auto kThumb = [](ChatShard& chat, HttpExchange& exchange, const RouteCall& call) {
+    chat.uploads().HandleThumb(exchange, call);
+  };
+  // An upload takes its token itself (its body streams), a file a signed URL or a token (also in
+  // the query, for an <img>).
+  static constexpr HttpRoute kRows[] = {
+      {Method::kPost, "/api/uploads", kOwn, kUpload, /*streams_body=*/true},
+      {Method::kGet, "/api/uploads/{id}", RouteAccess::kBearer, kRecord},
+      {Method::kGet, "/files/{id}", kOwn, kFile},
+      {Method::kHead, "/files/{id}", kOwn, kFile},
+      {Method::kGet, "/files/{id}/thumb", kOwn, kThumb},
+      {Method::kHead, "/files/{id}/thumb", kOwn, kThumb},
+  };
+  return kRows;
 }
 
 }  // namespace ringcast::chat

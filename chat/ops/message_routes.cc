@@ -8,10 +8,9 @@
 
 #include <array>
 
-#include "chat/api/http_api.h"
 #include "chat/auth/encoding.h"
-#include "chat/chat_shard.h"
 #include "chat/cluster/cluster_link.h"
+#include "chat/ops/routes.h"
 #include "chat/owners/conversation_owner.h"
 #include "chat/reactions.h"
 #include "chat/service.h"
@@ -37,13 +36,11 @@ int HttpStatusOf(std::string_view code) {
   return 409;
 }
 
-}  // namespace
-
 // Appended as a group change's system entry is (HttpApi::AfterGroupChange): by the store, then
 // handed to the other nodes and to the conversation's owner shard, whose reorder buffer
 // publishes it in seq order; answered once committed, as the WebSocket's ack is.
-void HttpApi::ChangeMessage(HttpExchange& exchange, const RouteCall& call, std::string_view kind,
-                            bool removes) {
+void ChangeMessage(HttpApi& api, HttpExchange& exchange, const RouteCall& call,
+                   std::string_view kind, bool removes) {
   const int64_t conv = call.conv;
   const int64_t caller = call.auth.user;
   std::string emoji;
@@ -55,11 +52,10 @@ void HttpApi::ChangeMessage(HttpExchange& exchange, const RouteCall& call, std::
   }
   const bool edit = kind == storage::kEditKind;
   MessageChangeBody change;
-  if (auto error = ParseMessageChange(exchange.body(), edit, config_.max_chat_body, &change)) {
+  if (auto error = ParseMessageChange(exchange.body(), edit, api.config().max_chat_body, &change)) {
     return exchange.RespondError(400, *error);
   }
-  if (const int64_t wait = change_limiter_.Count(std::to_string(caller), config_.msg_rate,
-                                                 service_.clock().MonotonicMs())) {
+  if (const int64_t wait = api.PaceChange(caller)) {
     return exchange.RespondError(429, "more than --msg-rate changes a second, retry later",
                                  "Retry-After: " + std::to_string(wait) + "\r\n");
   }
@@ -73,21 +69,21 @@ void HttpApi::ChangeMessage(HttpExchange& exchange, const RouteCall& call, std::
                               .ts = NowMs(),
                               .mentions = std::move(change.mentions),
                               .target = call.seq,
-                              .edit_window_ms = int64_t{config_.edit_window_s} * 1000,
+                              .edit_window_ms = int64_t{api.config().edit_window_s} * 1000,
                               .reaction_on = reaction && !removes,
-                              .max_reactions = config_.max_reactions,
-                              .max_pins = config_.max_pins};
+                              .max_reactions = api.config().max_reactions,
+                              .max_pins = api.config().max_pins};
   DeferredHttp deferred = exchange.Defer();
-  service_.store().Append(
+  api.service().store().Append(
       std::move(message),
-      service_.ReplyOn<storage::AppendOutcome>(
-          shard_.id(), [deferred, conv, cid = std::move(cid)](ChatShard& chat, auto result) {
+      api.service().ReplyOn<storage::AppendOutcome>(
+          api.shard().id(), [deferred, conv, cid = std::move(cid)](ChatShard& chat, auto result) {
             HttpApi& self = chat.http_api();
             if (!result.ok()) {
               // It may have been committed all the same (an answer lost after the commit): the
               // owner compares its head with the store's, as for a WebSocket send.
-              self.service_.PostOrHold(
-                  self.service_.ConversationOwnerShard(conv),
+              self.service().PostOrHold(
+                  self.service().ConversationOwnerShard(conv),
                   [conv](ChatShard& owner) { owner.conversations().CheckHead(conv); });
               return self.AnswerStoreFailure(deferred, result.status());
             }
@@ -95,7 +91,7 @@ void HttpApi::ChangeMessage(HttpExchange& exchange, const RouteCall& call, std::
               const auto [code, why] = ConversationOwner::RefusalOf(result->denial);
               return self.AnswerError(deferred, HttpStatusOf(code), why);
             }
-            self.service_.HandOffCommitted(*result);
+            self.service().HandOffCommitted(*result);
             JsonWriter writer;
             const storage::Message& stored = result->message;
             self.Answer(deferred, 200,
@@ -108,6 +104,38 @@ void HttpApi::ChangeMessage(HttpExchange& exchange, const RouteCall& call, std::
                             .EndObject()
                             .str());
           }));
+}
+
+// Which change a message route makes: the kind, and whether it takes the pin or the reaction
+// away (a deletion, an unpin, a reaction taken back).
+template <const std::string_view* kKind, bool kRemoves>
+void Change(HttpApi& api, HttpExchange& exchange, const RouteCall& call) {
+  ChangeMessage(api, exchange, call, *kKind, kRemoves);
+}
+
+}  // namespace
+
+std::span<const HttpRoute> MessageRoutes() {
+  using http::Method;
+  constexpr RouteAccess kBearer = RouteAccess::kBearer;
+  static constexpr std::string_view kEdit = storage::kEditKind, kDelete = storage::kDeleteKind,
+                                    kPin = storage::kPinKind, kUnpin = storage::kUnpinKind,
+                                    kReact = storage::kReactionKind;
+  static constexpr HttpRoute kRows[] = {
+      {Method::kPatch, "/api/conversations/{id}/messages/{seq}", kBearer,
+       OnApi<&Change<&kEdit, false>>},
+      {Method::kDelete, "/api/conversations/{id}/messages/{seq}", kBearer,
+       OnApi<&Change<&kDelete, true>>},
+      {Method::kPut, "/api/conversations/{id}/messages/{seq}/pin", kBearer,
+       OnApi<&Change<&kPin, false>>},
+      {Method::kDelete, "/api/conversations/{id}/messages/{seq}/pin", kBearer,
+       OnApi<&Change<&kUnpin, true>>},
+      {Method::kPut, "/api/conversations/{id}/messages/{seq}/reactions/{emoji}", kBearer,
+       OnApi<&Change<&kReact, false>>},
+      {Method::kDelete, "/api/conversations/{id}/messages/{seq}/reactions/{emoji}", kBearer,
+       OnApi<&Change<&kReact, true>>},
+  };
+  return kRows;
 }
 
 }  // namespace ringcast::chat
