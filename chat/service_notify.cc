@@ -14,7 +14,7 @@
 namespace ringcast::chat {
 namespace {
 
-// Asks shard 0's presence replica (every shard has every online user: SessionHost::presence_,
+// Asks shard 0's presence replica (every shard has every online user: ContactPresence,
 // cluster-wide in cluster mode) and waits for the answer on the notifier's thread.
 class ShardPresenceProbe final : public notify::PresenceProbe {
  public:
@@ -29,7 +29,7 @@ class ShardPresenceProbe final : public notify::PresenceProbe {
     };
     auto answer = std::make_shared<Answer>();
     service_.PostOrHold(0, [answer, users](ChatShard& shard) {
-      std::vector<int64_t> online = shard.sessions().OnlineAmong(users);
+      std::vector<int64_t> online = shard.sessions().presence().OnlineAmong(users);
       std::lock_guard lock(answer->mutex);
       answer->online = std::move(online);
       answer->ready.notify_all();

@@ -44,13 +44,14 @@ void DeliverCallNote(ChatService& service, CallNote note) {
   if (note.device != 0) {
     const uint32_t shard = DeviceShard(note.device);
     if (shard >= service.shard_count()) return;  // Not a device of this node: no such shard.
-    service.PostOrHold(
-        shard, [note = std::move(note)](ChatShard& self) { self.sessions().OnCallNote(note); });
+    service.PostOrHold(shard, [note = std::move(note)](ChatShard& self) {
+      self.sessions().rings().OnCallNote(note);
+    });
     return;
   }
   auto shared = std::make_shared<const CallNote>(std::move(note));
   service.PostToEveryShard(
-      [&] { return [shared](ChatShard& self) { self.sessions().OnCallNote(*shared); }; });
+      [&] { return [shared](ChatShard& self) { self.sessions().rings().OnCallNote(*shared); }; });
 }
 
 void CallRegistry::TellRinging(Held& held, const CallRequest& request) {

@@ -133,7 +133,7 @@ void ClusterLink::PublishCallHolderDead(std::string_view node) {
 void ClusterLink::EndCallsOf(std::string_view node) {
   service_.PostToEveryShard([node = std::string(node)] {
     return [node](ChatShard& self) {
-      self.sessions().OnCallHolderDead(node);
+      self.sessions().rings().OnCallHolderDead(node);
       self.calls().OnNodeDead(node);
     };
   });
@@ -240,16 +240,16 @@ void ClusterLink::OnBroadcast(std::string_view payload) {
     // that a removed member's sessions get the entry that removed them before they leave. (Redis
     // hands this node the entries before the change: both came over one connection, in order.)
     ChatService* service = &service_;
-    service_.PostOrHold(service_.ConversationOwnerShard(change->first.id),
-                        [service, change](ChatShard& owner) {
-                          // A call of the conversation held on this node is the owner's.
-                          owner.calls().OnMembersRemoved(change->first.id, change->second);
-                          service->PostToEveryShard([&change] {
-                            return [change](ChatShard& self) {
-                              self.sessions().OnMembersChanged(change->first, change->second);
-                            };
-                          });
-                        });
+    service_.PostOrHold(
+        service_.ConversationOwnerShard(change->first.id), [service, change](ChatShard& owner) {
+          // A call of the conversation held on this node is the owner's.
+          owner.calls().OnMembersRemoved(change->first.id, change->second);
+          service->PostToEveryShard([&change] {
+            return [change](ChatShard& self) {
+              self.sessions().local_convs().OnMembersChanged(change->first, change->second);
+            };
+          });
+        });
     return;
   }
   if (payload.starts_with('P')) {
@@ -328,7 +328,7 @@ void ClusterLink::CatchUp() {
         if (!r.ok()) return;  // Logged by the store; a token past its revocation still expires.
         auto shared = std::make_shared<const std::vector<storage::RevokedToken>>(std::move(*r));
         service_.PostToEveryShard([&shared] {
-          return [shared](ChatShard& self) { self.sessions().OnRevokedList(*shared); };
+          return [shared](ChatShard& self) { self.sessions().tokens().OnRevokedList(*shared); };
         });
       });
 }

@@ -281,7 +281,7 @@ void ClusterPresence::Snapshot(bool with_departures) {
         service_.PostToEveryShard([&] {
           return [seq, with_departures,
                   online = std::shared_ptr<const std::vector<int64_t>>(online)](ChatShard& self) {
-            self.sessions().OnPresenceSnapshot(seq, *online, with_departures);
+            self.sessions().presence().OnPresenceSnapshot(seq, *online, with_departures);
           };
         });
       });

@@ -75,7 +75,7 @@ void AnnounceMembers(HttpApi& api, const storage::ConversationState& state,
       state, std::move(removed));
   api.service().PostToEveryShard([&shared] {
     return [shared](ChatShard& self) {
-      self.sessions().OnMembersChanged(shared->first, shared->second);
+      self.sessions().local_convs().OnMembersChanged(shared->first, shared->second);
     };
   });
   // The other nodes' sessions of these members join or leave too.

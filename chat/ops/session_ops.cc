@@ -24,7 +24,7 @@ void RunAuth(OpCall call, Request& request) {
     refusal = "the token is another user's";
   }
   if (!refusal.empty()) return call.host.SendError(call.session, "unauthorized", refusal);
-  call.host.RenewToken(call.session, std::move(verified.claims.jti), verified.claims.exp);
+  call.host.tokens().Renew(call.session, std::move(verified.claims.jti), verified.claims.exp);
 }
 
 constexpr ActionRow kActions[] = {

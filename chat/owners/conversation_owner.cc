@@ -92,8 +92,9 @@ void ConversationOwner::Join(int64_t conv, uint32_t shard, uint64_t token, int64
 }
 
 bool ConversationOwner::PostJoined(uint32_t shard, int64_t conv, uint64_t token, int64_t last) {
-  return service_.Post(
-      shard, [conv, token, last](ChatShard& self) { self.sessions().OnJoined(conv, token, last); });
+  return service_.Post(shard, [conv, token, last](ChatShard& self) {
+    self.sessions().local_convs().OnJoined(conv, token, last);
+  });
 }
 
 void ConversationOwner::Leave(int64_t conv, uint32_t shard) {

@@ -97,8 +97,9 @@ void ConversationOwner::FollowRewind(const storage::Message& message) {
   for (uint64_t mask = owned.shard_mask; mask != 0; mask &= mask - 1) {
     const auto shard = uint32_t(std::countr_zero(mask));
     const int64_t conv = message.conv, last = owned.last_published;
-    if (!service_.Post(shard,
-                       [conv, last](ChatShard& self) { self.sessions().OnRewind(conv, last); })) {
+    if (!service_.Post(shard, [conv, last](ChatShard& self) {
+          self.sessions().local_convs().OnRewind(conv, last);
+        })) {
       RC_LOG(kWarn, "shard %u: conversation %lld: shard %u did not take the rewind", shard_.id(),
              static_cast<long long>(conv), shard);
     }

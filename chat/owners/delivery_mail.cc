@@ -71,8 +71,9 @@ void DeliveryMail::Run(const Mail& mail, Kind kind) {
   if (app == nullptr) return Release(mail);  // The service has stopped: nobody to deliver to.
   Delivery delivery = UnpackAs(mail, kind, SystemClock().MonotonicUs());
   SessionHost& sessions = app->sessions();
-  sessions.DeliverLocal(delivery.conv, delivery.seq, delivery.frame, delivery.except_user,
-                        delivery.droppable, delivery.published_us);
+  sessions.local_convs().DeliverLocal(delivery.conv, delivery.seq, delivery.frame,
+                                      delivery.except_user, delivery.droppable,
+                                      delivery.published_us);
   if (!delivery.ack.empty()) sessions.SendText(delivery.ack_to, delivery.ack);
 }
 

@@ -132,7 +132,7 @@ void BroadcastPresenceChange(ChatService& service, const PresenceOwner::Change& 
   if (shards > 1) frame->AddRefs(shards - 1);
   service.PostToEveryShard([&] {
     return [change, ref = FrameRef(frame)](ChatShard& self) mutable {
-      self.sessions().OnPresence(change, ref.Take());
+      self.sessions().presence().OnPresence(change, ref.Take());
     };
   });
 }

@@ -1,7 +1,7 @@
 // UserOwner: the owner role for the users with ChatService::UserOwnerShard(id) == this shard
 // (chat/README.md, "Who owns what"). It counts their connections on every shard of this node
 // (refusing one past --max-conns-per-user), decides their presence with the reconnect grace
-// (PresenceOwner), stores last_online, and tells every shard's SessionHost (OnPresence), which
+// (PresenceOwner), stores last_online, and tells every shard's ContactPresence (OnPresence), which
 // keeps a replica.
 //
 // In cluster mode (docs/cluster.md) the decisions move to Redis (ClusterPresence): the owner
@@ -61,7 +61,7 @@ class UserOwner {
   PresenceOwner presence_;  // The users this shard owns (their connections on this node).
 };
 
-// Encodes `change` once and hands every shard of this node a reference (SessionHost::OnPresence).
+// Encodes `change` once and hands every shard of this node a reference (ContactPresence::OnPresence).
 // Any thread.
 void BroadcastPresenceChange(ChatService& service, const PresenceOwner::Change& change);
 

@@ -6,10 +6,10 @@
 //
 // Owner: the SessionHost of one shard, on its thread. Each call costs one mail to the owner
 // shard, or one store job whose reply goes straight there (Send). The owner answers the
-// SessionHost of the shard concerned by mail: OnJoined, DeliverLocal, SendText, FinishAnswer.
-// A refused mail (ChatService::Post: the owner shard is --max-mail-backlog mails behind): a
-// join or leave waits on this shard and goes later, in order (PostOrHold); a send, receipt or
-// history request returns false, for the caller to answer `unavailable` as for a store
+// shard concerned by mail: LocalConversations::OnJoined and DeliverLocal, SessionHost::SendText and
+// FinishAnswer. A refused mail (ChatService::Post: the owner shard is --max-mail-backlog mails
+// behind): a join or leave waits on this shard and goes later, in order (PostOrHold); a send,
+// receipt or history request returns false, for the caller to answer `unavailable` as for a store
 // failure; a typing event is dropped.
 #pragma once
 

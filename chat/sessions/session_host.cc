@@ -24,13 +24,11 @@ SessionHost::SessionHost(Shard& shard, ChatService& service, ChatMetrics& metric
       conversations_(service, shard.id()),
       users_(service),
       calls_(service),
-      revoked_(clock_),
+      tokens_(*this, service.initially_revoked()),
+      local_convs_(*this, conversations_, presence_, metrics),
+      rings_(*this),
       reconnect_jitter_(std::random_device{}()),
-      device_ids_(std::random_device{}()) {
-  for (const storage::RevokedToken& token : service.initially_revoked()) {
-    revoked_.Add(token.jti, token.expires_at_ms);
-  }
-}
+      device_ids_(std::random_device{}()) {}
 
 SessionHost::~SessionHost() = default;
 
@@ -77,7 +75,7 @@ ConnId SessionHost::OpenDetached(int64_t user, std::string jti, int64_t exp_s, s
 
 void SessionHost::Start(std::unique_ptr<Session> owned, std::string jti, int64_t exp_s) {
   Session& session = *owned;
-  SetToken(session, std::move(jti), exp_s);
+  tokens_.Set(session, std::move(jti), exp_s);
   session.last_heartbeat_ms = clock_.MonotonicMs();
   session.bucket = TokenBucket(config_.msg_rate, 2.0 * config_.msg_rate, clock_.MonotonicMs());
   session.device = MakeDeviceId(device_ids_(), shard_.id());
@@ -107,10 +105,10 @@ void SessionHost::OnSessionStart(ConnId id, storage::Result<storage::SessionStar
   }
   for (const storage::Contact& contact : result->contacts) {
     // Only when this shard has heard nothing newer from the contact's owner.
-    presence_.try_emplace(contact.user, Presence{false, contact.last_online});
+    presence_.Remember(contact.user, contact.last_online);
   }
   for (const storage::SessionStart::Conversation& conv : result->conversations) {
-    AddView(*session, conv.id, conv.last_seq, conv.members);
+    local_convs_.AddView(*session, conv.id, conv.last_seq, conv.members);
   }
   session->loaded = true;
   MaybeReady(*session);
@@ -127,12 +125,12 @@ void SessionHost::OnAttached(ConnId id, bool accepted) {
 // Ready once its conversations are loaded and joined and the user's owner has counted it; then
 // hello, then whatever the client sent meanwhile.
 void SessionHost::MaybeReady(Session& session) {
-  if (session.phase != Session::Phase::kStarting || !session.loaded || !session.attached) return;
-  for (auto& [conv, view] : session.convs) {
-    if (!local_convs_[conv].joined) return;
+  if (session.phase != Session::Phase::kStarting || !session.loaded || !session.attached ||
+      !local_convs_.AllJoined(session)) {
+    return;
   }
   session.phase = Session::Phase::kReady;
-  for (auto& [conv, view] : session.convs) GoLive(session, conv, view);
+  for (auto& [conv, view] : session.convs) local_convs_.GoLive(session, conv, view);
 
   JsonWriter hello;
   hello.BeginObject()
@@ -143,21 +141,14 @@ void SessionHost::MaybeReady(Session& session) {
       .Field("device", int64_t(session.device))
       .Key("ringing")
       .BeginArray();
-  if (auto rings = ringing_.find(session.user); rings != ringing_.end()) {
-    // Only a conversation the session is in, as the store said at its start: a ring whose end
-    // has not come here yet is not shown to a member removed meanwhile.
-    for (const Ringing& ring : rings->second) {
-      if (session.convs.contains(ring.conv)) hello.Raw(ring.json);
-    }
-  }
+  rings_.WriteRinging(hello, session);
   hello.EndArray().Key("presence");
   hello.BeginArray();
   std::vector<int64_t> contacts;
   for (const auto& [user, shared] : session.contacts) contacts.push_back(user);
   std::sort(contacts.begin(), contacts.end());
   for (int64_t user : contacts) {
-    auto known = presence_.find(user);
-    Presence status = known == presence_.end() ? Presence{} : known->second;
+    const ContactPresence::Status status = presence_.Of(user);
     hello.BeginObject()
         .Field("user", user)
         .Field("status", status.online ? "online" : "offline")
@@ -182,48 +173,6 @@ void SessionHost::OnDrain(Connection& conn) {
   if (auto* session = reinterpret_cast<Session*>(conn.user_data)) RunPending(*session);
 }
 
-// From now on the session gets every message published to this shard after the last one seen.
-void SessionHost::GoLive(Session& session, int64_t conv, ConvView& view) {
-  if (session.phase != Session::Phase::kReady || view.live()) return;
-  LocalConv& local = local_convs_[conv];
-  if (!local.joined) return;
-  view.GoLive(local.last_seen);
-}
-
-void SessionHost::AddView(Session& session, int64_t conv, int64_t start_seq,
-                          const std::vector<int64_t>& members,
-                          std::vector<Introduction>* introductions) {
-  auto [it, inserted] = session.convs.try_emplace(conv, start_seq);
-  if (!inserted) return;
-  LocalConv& local = local_convs_[conv];
-  if (local.sessions.empty() && local.members.empty()) local.members = members;
-  local.sessions.push_back(&session);
-  for (int64_t member : local.members) {
-    if (member != session.user && Watch(session, member) && introductions != nullptr) {
-      introductions->emplace_back(&session, member);
-    }
-  }
-  if (local.sessions.size() == 1 && !local.joined && local.join_token == 0) {
-    local.join_token = ++next_join_token_;
-    conversations_.Join(conv, local.join_token, it->second.start_seq());
-  }
-  GoLive(session, conv, it->second);
-}
-
-void SessionHost::DropView(Session& session, int64_t conv) {
-  if (session.convs.erase(conv) == 0) return;
-  auto it = local_convs_.find(conv);
-  if (it == local_convs_.end()) return;
-  LocalConv& local = it->second;
-  EraseOne(local.sessions, &session);
-  for (int64_t member : local.members) {
-    if (member != session.user) Unwatch(session, member);
-  }
-  if (!local.sessions.empty()) return;
-  conversations_.Leave(conv);
-  local_convs_.erase(it);
-}
-
 void SessionHost::CloseSession(Session& session, uint16_t code, std::string_view reason) {
   if (session.phase == Session::Phase::kGone) return;
   session.phase = Session::Phase::kGone;
@@ -246,10 +195,10 @@ void SessionHost::End(Session& ending) {
   Session* session = &ending;
   session->phase = Session::Phase::kGone;
   if (session->id.slot == kTransportSlot) transport_sessions_.erase(session->id.generation);
-  DropCalls(*session);
+  rings_.DropCalls(*session);
   std::vector<int64_t> convs;
   for (const auto& [conv, view] : session->convs) convs.push_back(conv);
-  for (int64_t conv : convs) DropView(*session, conv);
+  for (int64_t conv : convs) local_convs_.DropView(*session, conv);
   auto user = by_user_.find(session->user);
   EraseOne(user->second, session);
   if (user->second.empty()) by_user_.erase(user);
@@ -289,9 +238,8 @@ void SessionHost::Sweep(int64_t now_ms) {
     if (now_ms - session->last_heartbeat_ms > timeout_ms) silent.push_back(session.get());
   }
   for (Session* session : silent) CloseSession(*session, 1008, "presence timeout");
-  SweepTokens(now_ms);
-  SweepRinging(now_ms);
-  revoked_.Sweep();
+  tokens_.Sweep(now_ms);
+  rings_.Sweep(now_ms);
 }
 
 // --- Requests --------------------------------------------------------------------------------
@@ -394,133 +342,42 @@ void SessionHost::FinishAnswer(ConnId id, std::string_view json) {
   RunPending(*session);
 }
 
-// --- Mail from the owners --------------------------------------------------------------------
+std::span<Session* const> SessionHost::SessionsOf(int64_t user) const {
+  auto it = by_user_.find(user);
+  return it == by_user_.end() ? std::span<Session* const>() : std::span<Session* const>(it->second);
+}
 
 void SessionHost::SendText(ConnId id, std::string_view json) {
   if (Session* session = FindSession(id)) session->Send(json);
 }
 
-void SessionHost::OnRewind(int64_t conv, int64_t last) {
-  auto it = local_convs_.find(conv);
-  if (it == local_convs_.end()) return;
-  it->second.last_seen = std::min(it->second.last_seen, last);
-  for (Session* session : it->second.sessions) {
-    if (auto view = session->convs.find(conv); view != session->convs.end()) {
-      view->second.Rewind(last);
-    }
+void SessionHost::SendToUser(int64_t user, std::string_view json) {
+  for (Session* session : SessionsOf(user)) {
+    if (session->phase == Session::Phase::kReady) session->Send(json);
   }
 }
 
-void SessionHost::OnJoined(int64_t conv, uint64_t token, int64_t last_published) {
-  auto it = local_convs_.find(conv);
-  if (it == local_convs_.end() || it->second.join_token != token) return;  // Left meanwhile.
-  LocalConv& local = it->second;
-  local.joined = true;
-  local.last_seen = last_published;
-  std::vector<Session*> sessions = local.sessions;
-  for (Session* session : sessions) {
-    GoLive(*session, conv, session->convs[conv]);
-    MaybeReady(*session);
+void SessionHost::OnUserNews(const UserNews& news) {
+  switch (news.kind) {
+    case UserNews::Kind::kRevoked:
+      return tokens_.OnRevoked(news.user, news.text, news.until_ms);
+    case UserNews::Kind::kProfile:
+      return OnProfile(news.user, news.text);
   }
 }
 
-void SessionHost::DeliverLocal(int64_t conv, int64_t seq, SharedFrame* frame, int64_t except_user,
-                               bool droppable, int64_t published_us) {
-  auto it = local_convs_.find(conv);
-  if (it != local_convs_.end()) {
-    if (seq > 0) {
-      metrics_.delivery_latency.Observe(double(clock_.MonotonicUs() - published_us) / 1e6);
+// The profile event (proto/PROTOCOL.md, "Profiles"): a user's new display name, avatar or
+// status reaches their own sessions and every session that shares a conversation with them (the
+// contacts the presence replica already indexes), on this shard.
+void SessionHost::OnProfile(int64_t user, const std::string& json) {
+  auto send = [&](std::span<Session* const> sessions) {
+    for (Session* session : sessions) {
+      if (session->phase == Session::Phase::kReady) session->Send(json);
     }
-    LocalConv& local = it->second;
-    if (seq > 0) local.last_seen = std::max(local.last_seen, seq);
-    for (Session* session : local.sessions) {
-      if (session->phase != Session::Phase::kReady || session->user == except_user) continue;
-      ConvView& view = session->convs[conv];
-      if (!view.live()) continue;
-      if (seq > 0 && !view.TakeLive(seq)) continue;  // Already sent by a sync.
-      frame->AddRefs(1);
-      session->SendShared(frame, droppable ? Delivery::kDroppable : Delivery::kReliable);
-    }
-  }
-  frame->Release();
-}
-
-void SessionHost::OnMembersChanged(const storage::ConversationState& state,
-                                   const std::vector<int64_t>& removed) {
-  const int64_t conv = state.id;
-  std::vector<int64_t> members;
-  for (const storage::MemberState& member : state.members) members.push_back(member.user);
-  std::string event = EncodeMembers(state);
-  std::vector<Session*> notify;
-  std::vector<Introduction> introductions;  // Told after the event that explains them.
-
-  // Sessions already in the conversation watch the newcomers and stop watching who left.
-  if (auto it = local_convs_.find(conv); it != local_convs_.end()) {
-    LocalConv& local = it->second;
-    for (Session* session : local.sessions) {
-      for (int64_t user : members) {
-        if (user != session->user &&
-            !std::binary_search(local.members.begin(), local.members.end(), user) &&
-            Watch(*session, user)) {
-          introductions.emplace_back(session, user);
-        }
-      }
-      for (int64_t user : local.members) {
-        if (user != session->user && !std::binary_search(members.begin(), members.end(), user)) {
-          Unwatch(*session, user);
-        }
-      }
-    }
-    local.members = members;
-  }
-  // Removed members' sessions leave it (and are told); its call rings for them no more.
-  for (int64_t user : removed) {
-    ForgetRings(user, [conv](const Ringing& ring) { return ring.conv == conv; });
-    auto sessions = by_user_.find(user);
-    if (sessions == by_user_.end()) continue;
-    for (Session* session : std::vector<Session*>(sessions->second)) {
-      DropView(*session, conv);
-      notify.push_back(session);
-    }
-  }
-  // Members' sessions join it (a no-op for those already in).
-  for (int64_t user : members) {
-    auto sessions = by_user_.find(user);
-    if (sessions == by_user_.end()) continue;
-    for (Session* session : sessions->second) {
-      if (session->phase == Session::Phase::kGone) continue;
-      AddView(*session, conv, state.last_seq, members, &introductions);
-      notify.push_back(session);
-    }
-  }
-  for (Session* session : notify) {
-    if (session->phase == Session::Phase::kReady) session->Send(event);
-  }
-  for (const auto& [session, user] : introductions) Introduce(*session, user);
-}
-
-void SessionHost::OnRevoked(int64_t user, const std::string& jti, int64_t exp_ms) {
-  revoked_.Add(jti, exp_ms);
-  auto sessions = by_user_.find(user);
-  if (sessions == by_user_.end()) return;
-  for (Session* session : std::vector<Session*>(sessions->second)) {
-    if (RevokedTokens::Covers(jti, session->jti)) CloseSession(*session, 1008, "token revoked");
-  }
-}
-
-void SessionHost::OnRevokedList(const std::vector<storage::RevokedToken>& revoked) {
-  bool any_new = false;
-  for (const storage::RevokedToken& token : revoked) {
-    any_new |= revoked_.Add(token.jti, token.expires_at_ms);
-  }
-  if (!any_new) return;
-  std::vector<Session*> closing;
-  for (const auto& session : sessions_) {
-    if (session->phase != Session::Phase::kGone && revoked_.Contains(session->jti)) {
-      closing.push_back(session.get());
-    }
-  }
-  for (Session* session : closing) CloseSession(*session, 1008, "token revoked");
+  };
+  send(SessionsOf(user));
+  // A session is never its own user's watcher (Watch skips the session's user).
+  send(presence_.WatchersOf(user));
 }
 
 }  // namespace ringcast::chat

@@ -1,10 +1,9 @@
-// SessionHost's part in calls (proto/PROTOCOL.md, "Calls: signalling"; the requests are
-// chat/ops/call_ops.cc's): the holder's notes to this shard's devices, and what a device's
-// close or its holder's death means for the calls it is in.
+// The devices' part in calls on one shard (chat/sessions/call_rings.h).
+#include "chat/sessions/call_rings.h"
+
 #include <algorithm>
 
 #include "chat/sessions/session_host.h"
-#include "proto/json_writer.h"
 
 namespace ringcast::chat {
 namespace {
@@ -14,25 +13,23 @@ constexpr size_t kMaxTrackedCalls = 4;
 
 }  // namespace
 
-void SessionHost::OnCallNote(const CallNote& note) {
+void CallRings::OnCallNote(const CallNote& note) {
   for (int64_t user : note.users) OnCallNoteFor(user, note);
 }
 
-void SessionHost::OnCallNoteFor(int64_t user, const CallNote& note) {
+void CallRings::OnCallNoteFor(int64_t user, const CallNote& note) {
   if (note.device == 0 && note.track == CallTrack::kRing) {
-    ringing_[user].push_back(
-        Ringing{.call = note.call,
-                .conv = note.conv,
-                .json = note.json,
-                .until_ms = clock_.MonotonicMs() + int64_t{config_.call_ring_timeout_s} * 1000});
+    ringing_[user].push_back(Ringing{
+        .call = note.call,
+        .conv = note.conv,
+        .json = note.json,
+        .until_ms =
+            host_.clock().MonotonicMs() + int64_t{host_.config().call_ring_timeout_s} * 1000});
   } else if (note.device == 0 && note.track == CallTrack::kStopRing) {
     ForgetRings(user, [&](const Ringing& ring) { return ring.call == note.call; });
   }
-  static const std::vector<Session*> kNobody;
-  auto sessions = by_user_.find(user);
-  const std::vector<Session*>& targets = sessions == by_user_.end() ? kNobody : sessions->second;
   bool rang = false, found = false;
-  for (Session* session : targets) {
+  for (Session* session : host_.SessionsOf(user)) {
     if (session->phase != Session::Phase::kReady) continue;
     if (note.device != 0 ? session->device != note.device : session->device == note.except_device) {
       continue;
@@ -60,34 +57,48 @@ void SessionHost::OnCallNoteFor(int64_t user, const CallNote& note) {
   // A device that closed while its accept or rejoin was on its way: the holder learns it now,
   // as it would have from the close (a note for one device comes to its node and shard only).
   if (note.track == CallTrack::kIn && note.device != 0 && !found) {
-    (void)calls_.Send(CallRequest{
+    (void)host_.calls().Send(CallRequest{
         .op = CallOp::kDropped, .from = CallDevice{user, note.device}, .call = note.call});
   }
   // The caller hears that the callee's phone rings (once per user: the holder counts).
   if (rang) {
-    (void)calls_.Send(
+    (void)host_.calls().Send(
         CallRequest{.op = CallOp::kRinging, .from = CallDevice{user, 0}, .call = note.call});
   }
 }
 
-void SessionHost::ForgetRings(int64_t user, const std::function<bool(const Ringing&)>& which) {
+void CallRings::ForgetRings(int64_t user, const std::function<bool(const Ringing&)>& which) {
   auto rings = ringing_.find(user);
   if (rings == ringing_.end()) return;
   std::erase_if(rings->second, which);
   if (rings->second.empty()) ringing_.erase(rings);
 }
 
-void SessionHost::DropCalls(Session& session) {
+void CallRings::ForgetConversation(int64_t user, int64_t conv) {
+  ForgetRings(user, [conv](const Ringing& ring) { return ring.conv == conv; });
+}
+
+void CallRings::WriteRinging(JsonWriter& hello, const Session& session) const {
+  auto rings = ringing_.find(session.user);
+  if (rings == ringing_.end()) return;
+  // Only a conversation the session is in, as the store said at its start: a ring whose end
+  // has not come here yet is not shown to a member removed meanwhile.
+  for (const Ringing& ring : rings->second) {
+    if (session.convs.contains(ring.conv)) hello.Raw(ring.json);
+  }
+}
+
+void CallRings::DropCalls(Session& session) {
   for (std::string& call : session.calls) {
-    (void)calls_.Send(CallRequest{.op = CallOp::kDropped,
-                                  .from = CallDevice{session.user, session.device},
-                                  .call = std::move(call)});
+    (void)host_.calls().Send(CallRequest{.op = CallOp::kDropped,
+                                         .from = CallDevice{session.user, session.device},
+                                         .call = std::move(call)});
   }
   session.calls.clear();
 }
 
-void SessionHost::OnCallHolderDead(std::string_view node) {
-  for (const std::unique_ptr<Session>& session : sessions_) {
+void CallRings::OnCallHolderDead(std::string_view node) {
+  for (const std::unique_ptr<Session>& session : host_.sessions()) {
     auto& calls = session->calls;
     for (auto it = calls.begin(); it != calls.end();) {
       auto holder = ParseCallId(*it);
@@ -110,7 +121,7 @@ void SessionHost::OnCallHolderDead(std::string_view node) {
   }
 }
 
-void SessionHost::SweepRinging(int64_t now_ms) {
+void CallRings::Sweep(int64_t now_ms) {
   for (auto it = ringing_.begin(); it != ringing_.end();) {
     std::erase_if(it->second, [now_ms](const Ringing& ring) { return ring.until_ms <= now_ms; });
     it = it->second.empty() ? ringing_.erase(it) : std::next(it);

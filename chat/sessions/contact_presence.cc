@@ -1,33 +1,57 @@
-// SessionHost's replica of presence (proto/PROTOCOL.md, "Presence"): who is online, from the
-// users' owners (and, in cluster mode, from every node), and the sessions watching each contact
-// (users who share a conversation with them), who hear of each change.
+// The presence replica and the watchers of each contact (chat/sessions/contact_presence.h).
+#include "chat/sessions/contact_presence.h"
+
 #include <algorithm>
 
-#include "chat/chat_shard.h"
 #include "chat/frame_ref.h"
+#include "chat/protocol.h"
 #include "chat/sessions/erase_one.h"
 #include "chat/sessions/session_host.h"
 #include "core/net/shared_frame.h"
 
 namespace ringcast::chat {
 
-bool SessionHost::Watch(Session& session, int64_t user) {
+ContactPresence::Status ContactPresence::Of(int64_t user) const {
+  auto known = presence_.find(user);
+  return known == presence_.end() ? Status{} : known->second;
+}
+
+void ContactPresence::Remember(int64_t user, std::optional<int64_t> last_online) {
+  presence_.try_emplace(user, Status{false, last_online});
+}
+
+std::vector<int64_t> ContactPresence::OnlineAmong(const std::vector<int64_t>& users) const {
+  std::vector<int64_t> online;
+  for (int64_t user : users) {
+    auto known = presence_.find(user);
+    if (known != presence_.end() && known->second.online) online.push_back(user);
+  }
+  return online;
+}
+
+std::span<Session* const> ContactPresence::WatchersOf(int64_t user) const {
+  auto it = watchers_.find(user);
+  return it == watchers_.end() ? std::span<Session* const>()
+                               : std::span<Session* const>(it->second);
+}
+
+bool ContactPresence::Watch(Session& session, int64_t user) {
   if (++session.contacts[user] > 1) return false;
   watchers_[user].push_back(&session);
   return true;
 }
 
-void SessionHost::Introduce(Session& session, int64_t user) {
+void ContactPresence::Introduce(Session& session, int64_t user) {
   // Still a contact (not removed again meanwhile), and ready (else hello lists it).
   if (session.phase != Session::Phase::kReady || !session.contacts.contains(user)) return;
   // Not in the replica: offline, and its last_online is only in the store (it would cost a
   // read per new contact; the next hello has it).
   auto known = presence_.find(user);
-  const Presence status = known == presence_.end() ? Presence{} : known->second;
+  const Status status = known == presence_.end() ? Status{} : known->second;
   session.Send(EncodePresence(user, status.online, status.last_online));
 }
 
-void SessionHost::Unwatch(Session& session, int64_t user) {
+void ContactPresence::Unwatch(Session& session, int64_t user) {
   auto it = session.contacts.find(user);
   if (it == session.contacts.end() || --it->second > 0) return;
   session.contacts.erase(it);
@@ -43,7 +67,7 @@ void SessionHost::Unwatch(Session& session, int64_t user) {
   }
 }
 
-void SessionHost::OnPresence(const PresenceOwner::Change& change, SharedFrame* frame) {
+void ContactPresence::OnPresence(const PresenceOwner::Change& change, SharedFrame* frame) {
   if (change.seq != 0) {
     auto known = presence_.find(change.user);
     if (known != presence_.end() &&
@@ -55,34 +79,33 @@ void SessionHost::OnPresence(const PresenceOwner::Change& change, SharedFrame* f
       return;
     }
   }
-  SetPresence(change.user, Presence{change.online, change.last_online, change.seq}, frame);
+  Set(change.user, Status{change.online, change.last_online, change.seq}, frame);
 }
 
-void SessionHost::OnPresenceSnapshot(uint64_t seq, const std::vector<int64_t>& online_sorted,
-                                     bool with_departures) {
-  auto tell = [&](int64_t user, const Presence& presence) {
-    SetPresence(user, presence,
-                EncodeText(EncodePresence(user, presence.online, presence.last_online)));
+void ContactPresence::OnPresenceSnapshot(uint64_t seq, const std::vector<int64_t>& online_sorted,
+                                         bool with_departures) {
+  auto tell = [&](int64_t user, const Status& presence) {
+    Set(user, presence, EncodeText(EncodePresence(user, presence.online, presence.last_online)));
   };
   for (int64_t user : online_sorted) {
     auto known = presence_.find(user);
     if (known == presence_.end() || (!known->second.online && known->second.seq < seq)) {
-      tell(user, Presence{true, known == presence_.end() ? std::nullopt : known->second.last_online,
-                          seq});
+      tell(user,
+           Status{true, known == presence_.end() ? std::nullopt : known->second.last_online, seq});
     }
   }
   if (!with_departures) return;
-  std::vector<std::pair<int64_t, Presence>> gone;
+  std::vector<std::pair<int64_t, Status>> gone;
   for (const auto& [user, presence] : presence_) {
     if (presence.online && presence.seq < seq &&
         !std::binary_search(online_sorted.begin(), online_sorted.end(), user)) {
-      gone.emplace_back(user, Presence{false, presence.last_online, seq});
+      gone.emplace_back(user, Status{false, presence.last_online, seq});
     }
   }
   for (const auto& [user, presence] : gone) tell(user, presence);
 }
 
-void SessionHost::SetPresence(int64_t user, const Presence& presence, SharedFrame* frame) {
+void ContactPresence::Set(int64_t user, const Status& presence, SharedFrame* frame) {
   auto it = watchers_.find(user);
   // An offline user that no session here watches needs no replica (see presence_).
   if (presence.online || it != watchers_.end()) {
