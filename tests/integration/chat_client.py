@@ -521,19 +521,36 @@ async def close_all(conns) -> None:
     await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
 
 
+def connected(*logins: tuple[int, str, str]):
+    """`opened` for a ChatConn for each (port, token, name) of `logins`, each past its hello."""
+    return opened(*(ChatConn.connect(port, token, name=name) for port, token, name in logins))
+
+
 @contextlib.asynccontextmanager
-async def connected(*logins: tuple[int, str, str]):
-    """A ChatConn for each (port, token, name) of `logins`, opened in order, each past its hello:
-    the block gets the list (and may add to it, or replace one), and every connection the list
-    holds is closed when the block ends, however it ends (an exception, a failed connect, a
-    return)."""
-    conns: list[ChatConn] = []
+async def opened(*openings):
+    """Each of `openings` (a coroutine that opens a connection: ChatConn.connect, SseConn.open,
+    StompConn.connect, ...) awaited in order: the block gets the list (and may add to it, or
+    replace one), and every connection the list holds is closed, in order, when the block ends,
+    however it ends (an exception, a failed open, a return). A close that raises (a STOMP reader
+    that failed an assertion) fails the block once the others are closed, as a close in a
+    `finally` did."""
+    conns: list = []
+    pending = list(openings)
     try:
-        for port, token, name in logins:
-            conns.append(await ChatConn.connect(port, token, name=name))
+        while pending:
+            conns.append(await pending.pop(0))
         yield conns
     finally:
-        await close_all(conns)
+        for coro in pending:  # Never awaited: an earlier one failed.
+            coro.close()
+        failure = None
+        for conn in conns:
+            try:
+                await conn.close()
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
 
 async def change(conn: ChatConn, kind: str, conv: int, seq: int, cid: str, **fields) -> dict:
