@@ -139,10 +139,8 @@ def test_last_event_id_resumes_with_no_gap_and_no_duplicate(shared_server, api):
     a, b, conv = api.direct_pair("resume")
 
     async def go():
-        ws = await ChatConn.connect(port, b.token)
-        sse = await SseConn.open(port, a.token)
-        resumed = None
-        try:
+        async with opened(ChatConn.connect(port, b.token), SseConn.open(port, a.token)) as held:
+            ws, sse = held
             first = await ws.send(conv, "before the drop")
             await sse.wait_message(conv, lambda m: m["seq"] == first["seq"])
             last_id, session = sse.last_id, sse.session
@@ -150,6 +148,7 @@ def test_last_event_id_resumes_with_no_gap_and_no_duplicate(shared_server, api):
             sent = [await ws.send(conv, f"while away {i}") for i in range(5)]
             # The resume may land on either shard; the stream moves there.
             resumed = await SseConn.open(port, a.token, last_event_id=last_id, name="resumed")
+            held.append(resumed)
             assert (resumed.session, resumed.resumed) == (session, True)
             got = await resumed.wait_count(lambda e: e.get("type") == "message", 5)
             assert [m["seq"] for m in got] == [s["seq"] for s in sent], got
@@ -163,11 +162,6 @@ def test_last_event_id_resumes_with_no_gap_and_no_duplicate(shared_server, api):
             await resumed.wait_message(conv, lambda m: m["seq"] == more["seq"])
             assert [m["seq"] for m in resumed.messages(conv)] == [
                 s["seq"] for s in sent] + [ack["seq"], more["seq"]]
-        finally:
-            await ws.close()
-            await sse.close()
-            if resumed:
-                await resumed.close()
 
     run_async(go(), 45)
 
@@ -177,25 +171,19 @@ def test_resume_past_the_buffer_starts_a_new_session_with_hello(shared_server, a
     a, b, conv = api.direct_pair("past")
 
     async def go():
-        ws = await ChatConn.connect(port, b.token)
-        sse = await SseConn.open(port, a.token)
-        fresh = None
-        try:
+        async with opened(ChatConn.connect(port, b.token), SseConn.open(port, a.token)) as held:
+            ws, sse = held
             last_id, session = sse.last_id, sse.session
             sse.abort()
             for i in range(40):  # Past --sse-buffer-events (32) while nobody reads.
                 await ws.send(conv, f"flood {i}")
             fresh = await SseConn.open(port, a.token, last_event_id=last_id, name="fresh")
+            held.append(fresh)
             assert fresh.resumed is False and fresh.session != session
             assert fresh.events[0]["type"] == "hello", fresh.describe()
             # A POST for the old session: gone.
             status, answer = await fresh.post(json.dumps({"type": "ping"}), session=session)
             assert status == 404, answer
-        finally:
-            await ws.close()
-            await sse.close()
-            if fresh:
-                await fresh.close()
 
     run_async(go(), 45)
 
@@ -346,10 +334,9 @@ def test_session_nobody_polls_ends_after_the_grace_and_metrics_count_transports(
                 for t in ("ws", "sse", "poll")}
 
     async def go():
-        sse = await SseConn.open(port, a.token)
-        ws = await ChatConn.connect(port, b.token)
-        status, first = await poll(port, a.token)
-        try:
+        async with opened(SseConn.open(port, a.token),
+                          ChatConn.connect(port, b.token)) as [sse, ws]:
+            status, first = await poll(port, a.token)
             assert await aio(by_transport) == {"ws": 1, "sse": 1, "poll": 1}
             # Not polled for --sse-grace (3 s): the polled session ends; the others live.
             await asyncio.sleep(5)
@@ -357,9 +344,6 @@ def test_session_nobody_polls_ends_after_the_grace_and_metrics_count_transports(
             assert status == 404
             assert await aio(by_transport) == {"ws": 1, "sse": 1, "poll": 0}
             await sse.ping()
-        finally:
-            await sse.close()
-            await ws.close()
 
     run_async(go(), 45)
 

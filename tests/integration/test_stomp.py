@@ -28,7 +28,7 @@ import time
 import pytest
 import websockets
 
-from chat_client import Api, ChatConn, aio, chat_args, close_all, opened
+from chat_client import Api, ChatConn, aio, chat_args, opened
 from stomp_client import StompConn, frame
 from support import run_async
 
@@ -199,10 +199,9 @@ def test_send_same_seq_as_ws_clients_receipt_after_commit(shared_server, api):
     a, b, conv = api.direct_pair("send")
 
     async def go():
-        s = await StompConn.connect(port, a.token)
-        ws_a = await ChatConn.connect(port, a.token, name="a-ws")
-        ws_b = await ChatConn.connect(port, b.token, name="b-ws")
-        try:
+        async with opened(StompConn.connect(port, a.token),
+                          ChatConn.connect(port, a.token, name="a-ws"),
+                          ChatConn.connect(port, b.token, name="b-ws")) as [s, ws_a, ws_b]:
             await s.subscribe("t", topic(conv))
             await s.subscribe("k", ACKS)
             await s.send(send_frame(conv, "from stomp \u2764\nsecond line", cid="s-1",
@@ -229,9 +228,6 @@ def test_send_same_seq_as_ws_clients_receipt_after_commit(shared_server, api):
             ack2 = await ws_b.send(conv, "from ws")
             m2 = (await s.wait_event(topic(conv), "message", seq=ack2["seq"])).json()
             assert (m2["seq"], m2["from"], m2["body"]) == (2, b.id, "from ws"), m2
-        finally:
-            await close_all([ws_a, ws_b])
-            await s.close()
 
     run_async(go(), 60)
 
@@ -367,10 +363,10 @@ def test_only_subscribed_conversations_reach_the_client(shared_server, api):
     conv2 = api.direct(a, c_user)
 
     async def go():
-        s = await StompConn.connect(shared_server.port, a.token)
-        ws_c = await ChatConn.connect(shared_server.port, c_user.token, name="c-ws")
-        ws_b = await ChatConn.connect(shared_server.port, b.token, name="b-ws")
-        try:
+        async with opened(StompConn.connect(shared_server.port, a.token),
+                          ChatConn.connect(shared_server.port, c_user.token, name="c-ws"),
+                          ChatConn.connect(shared_server.port, b.token, name="b-ws")) as conns:
+            s, ws_c, ws_b = conns
             await s.subscribe("t1", topic(conv))
             await ws_c.send(conv2, "not subscribed")
             await ws_b.send(conv, "subscribed")
@@ -385,9 +381,6 @@ def test_only_subscribed_conversations_reach_the_client(shared_server, api):
             await ws_b.wait_message(conv, lambda m: m["body"] == "after unsubscribe")
             await s.receipt()
             assert not s.matching("MESSAGE", start=mark), s.describe(mark)
-        finally:
-            await close_all([ws_b, ws_c])
-            await s.close()
 
     run_async(go(), 30)
 
