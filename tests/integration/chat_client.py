@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import websockets
 
-from support import close_reader, ws_connect
+from support import close_reader, next_set, ws_connect
 
 # Registration hashes with scrypt; the default cost (~50 ms a hash, ~250 ms under ASan) would
 # dominate the suite. The per-address limits (logins, registrations, connections) are raised
@@ -380,11 +380,7 @@ class ChatConn:
         remaining = deadline - asyncio.get_running_loop().time()
         if remaining <= 0:
             raise AssertionError(f"{late}; {self.describe(start)}")
-        self._new.clear()
-        try:
-            await asyncio.wait_for(self._new.wait(), remaining)
-        except asyncio.TimeoutError:
-            pass
+        await next_set(self._new, remaining)
 
     async def wait_for(self, pred, timeout: float = TIMEOUT, what: str = "an event",
                        start: int = 0) -> dict:
@@ -519,6 +515,17 @@ async def connect_all(port: int, users, per_user: int = 1, batch: int = 25,
 
 async def close_all(conns) -> None:
     await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def all_connected(port: int, users, **kw):
+    """connect_all's connections for the block, every one closed when it ends, however it
+    ends."""
+    conns = await connect_all(port, users, **kw)
+    try:
+        yield conns
+    finally:
+        await close_all(conns)
 
 
 def connected(*logins: tuple[int, str, str]):
