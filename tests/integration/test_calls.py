@@ -39,6 +39,17 @@ def device(conn: ChatConn) -> int:
     return conn.typed("hello")[0]["device"]
 
 
+async def blocked_in_call(api: Api, conv: int, caller, caller_conn: ChatConn, callee,
+                          callee_conn: ChatConn) -> tuple[str, list[dict]]:
+    """A call from `caller` that `callee` accepts, then blocks the caller: the call, and the
+    call_ended each side then gets (caller's first)."""
+    call = await invite(caller_conn, conv)
+    await callee_conn.wait_type("call_ring", call=call)
+    assert (await ask(callee_conn, "call_accept", call=call))["type"] == "call_ack"
+    api.ok("POST", "/api/blocks", {"user": caller.id}, token=callee.token, expect=201)
+    return call, [await c.wait_type("call_ended", call=call) for c in (caller_conn, callee_conn)]
+
+
 async def record_of(api: Api, user, conv: int, call: str, timeout: float = 10) -> dict:
     """The call's record in the conversation's history (kind "call"), its body parsed."""
     deadline = asyncio.get_running_loop().time() + timeout

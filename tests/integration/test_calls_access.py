@@ -14,7 +14,7 @@ import pytest
 from chat_client import Api, ChatConn, all_connected, chat_args, close_all, connect_all
 from prometheus import scrape, value
 from support import run_async
-from test_calls import ask, device, invite, record_of
+from test_calls import ask, blocked_in_call, device, invite, record_of
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
 pytestmark = pytest.mark.both_stores
@@ -109,12 +109,8 @@ def test_a_block_ends_a_one_to_one_call_for_both_and_keeps_its_record(server):
         async with all_connected(server.port, [a, b]) as conns:
             ca, cb = conns
             # Going on: both get call_ended with the reason, the relay stops, the record stays.
-            call = await invite(ca, conv)
-            await cb.wait_type("call_ring", call=call)
-            assert (await ask(cb, "call_accept", call=call))["type"] == "call_ack"
-            api.ok("POST", "/api/blocks", {"user": a.id}, token=b.token, expect=201)
-            for conn in (ca, cb):
-                ended = await conn.wait_type("call_ended", call=call)
+            call, ended_both = await blocked_in_call(api, conv, a, ca, b, cb)
+            for ended in ended_both:
                 assert ended["reason"] == "blocked" and ended["outcome"] == "completed", ended
             relay = await ask(ca, "call_signal", call=call,
                               to={"user": b.id, "device": device(cb)},

@@ -20,8 +20,7 @@ pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
 
 def test_sse_and_ws_on_two_nodes_with_posts_forwarded(cluster_factory):
     cluster = cluster_factory(2)
-    a, b = cluster.api(0).new_users(2, "xsse")
-    conv = cluster.api(0).direct(a, b)
+    a, b, conv = cluster.api(0).direct_pair("xsse")
 
     async def go():
         async with opened(SseConn.open(cluster.port(0), a.token, name="a/sse@n1"),
@@ -56,8 +55,7 @@ def test_sse_and_ws_on_two_nodes_with_posts_forwarded(cluster_factory):
 
 def test_polled_session_on_one_node_chats_with_ws_on_another(cluster_factory):
     cluster = cluster_factory(2)
-    a, b = cluster.api(0).new_users(2, "xpoll")
-    conv = cluster.api(0).direct(a, b)
+    a, b, conv = cluster.api(0).direct_pair("xpoll")
 
     async def go():
         async with opened(ChatConn.connect(cluster.port(0), b.token, name="b/ws@n1")) as [ws]:
