@@ -96,3 +96,26 @@ def wait_for_near(tool_bin: pathlib.Path, cpu_a: str, cpu_b: str, nearest_ns: fl
         if waited + WAIT_POLL_S > timeout_s:
             return False, waited
         time.sleep(WAIT_POLL_S)
+
+
+def nearest_after(nearest: float | None, record: dict) -> float | None:
+    """The session's nearest distance once a run's record is in: a run's median, not one
+    sample, can lower it. None stays None (the distance cannot be measured here)."""
+    distance = record.get("cpu_distance_ns")
+    if nearest is None or not distance:
+        return nearest
+    return min(nearest, distance["median"])
+
+
+def far_run(record: dict, nearest: float | None) -> bool:
+    distance = record.get("cpu_distance_ns")
+    return bool(distance) and nearest is not None and is_far([distance["max"]], nearest)
+
+
+def summary(records: list[dict], nearest: float | None, reruns: int) -> dict:
+    """The results' `placement`: the runs superseded by a rerun, and those still far when the
+    reruns ran out (they count as they are)."""
+    far = [r for r in records if r.get("superseded")]
+    still = [r for r in records if not r.get("superseded") and far_run(r, nearest)]
+    return {"nearest_ns": nearest, "far_factor": FAR_FACTOR, "reruns": reruns,
+            "far_runs": len(far), "still_far": len(still)}

@@ -157,7 +157,7 @@ def _idle_figures(reports: list[dict]) -> list[Figure]:
 
 
 def _idle_multi_figures(reports: list[dict]) -> list[Figure]:
-    # Filled in by the suite from its own /proc sampling across all processes (see suite.py).
+    # Filled in by the suite from its own /proc sampling across all processes (see case_run.py).
     return []
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import websockets
 
-from support import close_reader, ws_connect
+from support import close_reader, next_set, ws_connect
 
 # Registration hashes with scrypt; the default cost (~50 ms a hash, ~250 ms under ASan) would
 # dominate the suite. The per-address limits (logins, registrations, connections) are raised
@@ -380,11 +380,7 @@ class ChatConn:
         remaining = deadline - asyncio.get_running_loop().time()
         if remaining <= 0:
             raise AssertionError(f"{late}; {self.describe(start)}")
-        self._new.clear()
-        try:
-            await asyncio.wait_for(self._new.wait(), remaining)
-        except asyncio.TimeoutError:
-            pass
+        await next_set(self._new, remaining)
 
     async def wait_for(self, pred, timeout: float = TIMEOUT, what: str = "an event",
                        start: int = 0) -> dict:
@@ -522,18 +518,46 @@ async def close_all(conns) -> None:
 
 
 @contextlib.asynccontextmanager
-async def connected(*logins: tuple[int, str, str]):
-    """A ChatConn for each (port, token, name) of `logins`, opened in order, each past its hello:
-    the block gets the list (and may add to it, or replace one), and every connection the list
-    holds is closed when the block ends, however it ends (an exception, a failed connect, a
-    return)."""
-    conns: list[ChatConn] = []
+async def all_connected(port: int, users, **kw):
+    """connect_all's connections for the block, every one closed when it ends, however it
+    ends."""
+    conns = await connect_all(port, users, **kw)
     try:
-        for port, token, name in logins:
-            conns.append(await ChatConn.connect(port, token, name=name))
         yield conns
     finally:
         await close_all(conns)
+
+
+def connected(*logins: tuple[int, str, str]):
+    """`opened` for a ChatConn for each (port, token, name) of `logins`, each past its hello."""
+    return opened(*(ChatConn.connect(port, token, name=name) for port, token, name in logins))
+
+
+@contextlib.asynccontextmanager
+async def opened(*openings):
+    """Each of `openings` (a coroutine that opens a connection: ChatConn.connect, SseConn.open,
+    StompConn.connect, ...) awaited in order: the block gets the list (and may add to it, or
+    replace one), and every connection the list holds is closed, in order, when the block ends,
+    however it ends (an exception, a failed open, a return). A close that raises (a STOMP reader
+    that failed an assertion) fails the block once the others are closed, as a close in a
+    `finally` did."""
+    conns: list = []
+    pending = list(openings)
+    try:
+        while pending:
+            conns.append(await pending.pop(0))
+        yield conns
+    finally:
+        for coro in pending:  # Never awaited: an earlier one failed.
+            coro.close()
+        failure = None
+        for conn in conns:
+            try:
+                await conn.close()
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
 
 async def change(conn: ChatConn, kind: str, conv: int, seq: int, cid: str, **fields) -> dict:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import websockets
 
 from chat_client import TIMEOUT
-from support import ws_connect
+from support import next_set, ws_connect
 
 ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", ":": "\\c"}
 UNESCAPES = {"\\\\": "\\", "\\n": "\n", "\\r": "\r", "\\c": ":"}
@@ -187,11 +187,7 @@ class StompConn:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError(f"no {what} within {timeout}s: {self.describe()}")
-            self._new.clear()
-            try:
-                await asyncio.wait_for(self._new.wait(), remaining)
-            except asyncio.TimeoutError:
-                pass
+            await next_set(self._new, remaining)
 
     async def wait_frame(self, command: str, start: int = 0, pred=None,
                          timeout: float = TIMEOUT, **headers) -> Frame:

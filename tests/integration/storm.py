@@ -8,6 +8,7 @@ import asyncio
 import time
 
 from chat_client import ChatConn
+from support import wait_until
 
 
 class TimedEvents(list):
@@ -113,6 +114,13 @@ class Storm:
 
     def acked(self) -> int:
         return sum(len(c.acks) for c in self.clients)
+
+    async def wait_acked(self, n: int, timeout: float, what: str, *, every_client: bool = False,
+                         interval: float = 0.05) -> None:
+        """Until `n` sends in all are acked (and with every_client, at least one of each client:
+        after a fault, all of them send again); AssertionError saying `what` after `timeout` s."""
+        await wait_until(lambda: self.acked() >= n and (
+            not every_client or all(c.acks for c in self.clients)), timeout, what, interval)
 
     async def run(self, driver) -> None:
         try:

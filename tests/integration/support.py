@@ -102,6 +102,16 @@ def _read_text(path: pathlib.Path) -> str:
         return ""
 
 
+async def next_set(event: asyncio.Event, timeout: float) -> None:
+    """Clears `event` and waits until it is set again, at most `timeout` seconds: a reader sets
+    it on everything it appends, and the waiter looks again either way."""
+    event.clear()
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except asyncio.TimeoutError:
+        pass
+
+
 async def close_reader(ws, task: asyncio.Task) -> None:
     """Closes `ws` (within 5 s, else the transport is aborted) and ends `task`, the coroutine
     that was reading it."""

@@ -441,23 +441,25 @@ def bench_lib():
     import sys
     if str(REPO_ROOT / "bench" / "lib") not in sys.path:
         sys.path.insert(0, str(REPO_ROOT / "bench" / "lib"))
+    import case_run
     import pg
     import placement
     import plan
-    import suite
-    return pg, placement, plan, suite
+    import report
+    import targets
+    return pg, placement, plan, case_run, report, targets
 
 
 def test_bench_suite_runs_ours_on_a_fresh_data_dir_in_a_raw_case(ringcast_bin, bench_bin,
                                                                  tmp_path):
     """A raw case opens the chat store too. It used the checkout's ./ringcast-data, so after a
     newer build had migrated it, an older one (bench/run --server-bin) exited 1 at start."""
-    pg, _, plan, suite = bench_lib()
+    pg, _, plan, case_run, _, targets = bench_lib()
     echo = next(c for c in plan.build(True) if c.name == "echo-100c-32B")
     case = dataclasses.replace(echo, args=["-c", "2", "-p", "1", "-s", "32", "-d", "0.3",
                                            "-w", "0"])
-    ours = suite.our_targets(False, ringcast_bin)[0]
-    record = suite.run_case(case, ours, tmp_path, 0, bench_bin, pg.PgService(print))
+    ours = targets.our_targets(False, ringcast_bin)[0]
+    record = case_run.run_case(case, ours, tmp_path, 0, bench_bin, pg.PgService(print))
     assert record["ok"], record
     assert f"--data-dir {tmp_path / 'echo-100c-32B.ours.0.data'}" in record["server_command"]
     assert not (tmp_path / "echo-100c-32B.ours.0.data").exists()  # Removed after the run.
@@ -466,7 +468,7 @@ def test_bench_suite_runs_ours_on_a_fresh_data_dir_in_a_raw_case(ringcast_bin, b
 def test_bench_suite_counts_a_run_on_distant_vcpus_only_when_run_again():
     """A run whose CPU distance strayed past FAR_FACTOR x the nearest is superseded by its rerun:
     the medians leave it out, the summary counts it."""
-    _, placement, plan, suite = bench_lib()
+    _, placement, plan, _, report, targets = bench_lib()
 
     assert not placement.is_far([80, 90, 115, 180], 75)
     assert placement.is_far([80, 420, 90], 75)
@@ -482,14 +484,14 @@ def test_bench_suite_counts_a_run_on_distant_vcpus_only_when_run_again():
 
     records = [record(1.0e6, [410, 430], superseded=True), record(1.5e6, [80, 85]),
                record(1.6e6, [82, 90]), record(1.1e6, [85, 400])]  # The last one ran out of tries.
-    assert suite.far_run(records[0], 80) and not suite.far_run(records[1], 80)
-    assert suite.placement_nearest(90, records[1]) == 85  # A run's median, not one sample.
-    assert suite.placement_summary(records, 80, 3) == {
+    assert placement.far_run(records[0], 80) and not placement.far_run(records[1], 80)
+    assert placement.nearest_after(90, records[1]) == 85  # A run's median, not one sample.
+    assert placement.summary(records, 80, 3) == {
         "nearest_ns": 80, "far_factor": placement.FAR_FACTOR, "reruns": 3, "far_runs": 1,
         "still_far": 1}
     case = next(c for c in plan.build(False) if c.name == "echo-100c-32B")
-    ours = suite.Target("ours", "", "0", 1, "ours")
-    [row] = suite.collect_figures(records, [case], [ours])
+    ours = targets.Target("ours", "", "0", 1, "ours")
+    [row] = report.collect_figures(records, [case], [ours])
     assert row["samples"]["ours"] == [1.5e6, 1.6e6, 1.1e6]
     assert row["values"]["ours"] == 1.5e6
 
@@ -593,7 +595,7 @@ def test_bench_layout_gives_many_cpus_disjoint_sets_by_core():
 def test_bench_pins_postgresql_and_its_new_backends():
     """PgService.pin: every PostgreSQL process on the layout's CPUs, a backend started later
     too (it inherits the postmaster's), and back on every CPU when unpinned."""
-    pg, _, _, _ = bench_lib()
+    pg, *_ = bench_lib()
     cpu = str(sorted(os.sched_getaffinity(0))[-1])
     service = pg.PgService(print)
     try:
@@ -648,7 +650,7 @@ def test_bench_redis2_case_is_skipped_by_a_server_without_the_list_form(tmp_path
     """chat-3node-redis2 needs --redis URL1,URL2: against a server whose --help shows one URL
     only it is skipped (ok, no figures, the reason recorded), not failed."""
     _, cluster = bench_layout()
-    _, _, plan, _ = bench_lib()
+    _, _, plan, *_ = bench_lib()
     old, new = tmp_path / "old", tmp_path / "new"
     option = "  --redis TEXT  Cluster mode: {} that every node shares (docs/cluster.md)\n" \
              "  --redis-max-queued UINT  Publications waiting, comma or not\n"
@@ -670,7 +672,7 @@ def test_bench_redis2_case_is_skipped_by_a_server_without_the_list_form(tmp_path
 
 def test_bench_scaling_figures_take_the_best_step_within_the_ack_limit():
     _, cluster = bench_layout()
-    _, _, plan, _ = bench_lib()
+    _, _, plan, *_ = bench_lib()
 
     def hist(p99_ms, count=100):
         return {"count": count, "p50": p99_ms * 5e5, "p99": p99_ms * 1e6}

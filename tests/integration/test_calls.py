@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from chat_client import Api, ChatConn, chat_args, close_all, connect_all, connected
+from chat_client import Api, ChatConn, all_connected, chat_args, close_all, connected
 from support import run_async
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
@@ -39,6 +39,17 @@ def device(conn: ChatConn) -> int:
     return conn.typed("hello")[0]["device"]
 
 
+async def blocked_in_call(api: Api, conv: int, caller, caller_conn: ChatConn, callee,
+                          callee_conn: ChatConn) -> tuple[str, list[dict]]:
+    """A call from `caller` that `callee` accepts, then blocks the caller: the call, and the
+    call_ended each side then gets (caller's first)."""
+    call = await invite(caller_conn, conv)
+    await callee_conn.wait_type("call_ring", call=call)
+    assert (await ask(callee_conn, "call_accept", call=call))["type"] == "call_ack"
+    api.ok("POST", "/api/blocks", {"user": caller.id}, token=callee.token, expect=201)
+    return call, [await c.wait_type("call_ended", call=call) for c in (caller_conn, callee_conn)]
+
+
 async def record_of(api: Api, user, conv: int, call: str, timeout: float = 10) -> dict:
     """The call's record in the conversation's history (kind "call"), its body parsed."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -57,8 +68,8 @@ def test_every_device_rings_the_first_accept_takes_the_call_and_signals_reach_on
     api.group(carol, [alice], "elsewhere")  # Carol shares a group with Alice, not this 1:1.
 
     async def go():
-        ca, phone, laptop, cc = conns = await connect_all(server.port, [alice, bob, bob, carol])
-        try:
+        async with all_connected(server.port, [alice, bob, bob, carol]) as conns:
+            ca, phone, laptop, cc = conns
             devices = {device(c) for c in conns}
             assert len(devices) == 4 and all(0 < d < 2**53 for d in devices), devices
 
@@ -154,8 +165,6 @@ def test_every_device_rings_the_first_accept_takes_the_call_and_signals_reach_on
             assert 'ringcast_calls_ended_total{outcome="cancelled"} 1' in metrics, metrics
             assert "ringcast_call_signals_total 2" in metrics, metrics
             assert "ringcast_calls_active 0" in metrics, metrics
-        finally:
-            await close_all(conns)
 
     run_async(go(), 60)
 
@@ -169,8 +178,8 @@ def test_busy_declined_cancelled_and_missed(server):
     ac = api.direct(alice, carol)
 
     async def go():
-        ca, phone, laptop, cc = conns = await connect_all(server.port, [alice, bob, bob, carol])
-        try:
+        async with all_connected(server.port, [alice, bob, bob, carol]) as conns:
+            ca, phone, laptop, cc = conns
             # Busy: the callee rings for Alice; Carol's call to him, and Alice's second call.
             call = await invite(ca, ab)
             await phone.wait_type("call_ring", call=call)
@@ -221,8 +230,6 @@ def test_busy_declined_cancelled_and_missed(server):
             assert summary["unread"] == 1, summary
             gone = await ask(phone, "call_accept", call=call)
             assert gone["code"] == "not_found", gone
-        finally:
-            await close_all(conns)
 
     run_async(go(), 60)
 
@@ -295,9 +302,8 @@ def test_a_group_call_is_a_mesh_up_to_its_limit(server):
     group = api.group(a, [b, c, d, e], "mesh")
 
     async def go():
-        conns = await connect_all(server.port, [a, b, c, d, e])
-        ca, cb, cc, cd, ce = conns
-        try:
+        async with all_connected(server.port, [a, b, c, d, e]) as conns:
+            ca, cb, cc, cd, ce = conns
             call = await invite(ca, group, "video")
             for conn in (cb, cc, cd, ce):
                 ring = await conn.wait_type("call_ring", call=call)
@@ -335,8 +341,6 @@ def test_a_group_call_is_a_mesh_up_to_its_limit(server):
             assert ended["outcome"] == "completed", ended
             body = (await record_of(api, e, group, call))["body"]
             assert sorted(body["participants"]) == sorted([a.id, b.id, c.id, d.id]), body
-        finally:
-            await close_all(conns)
 
     run_async(go(), 60)
 

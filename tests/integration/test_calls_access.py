@@ -11,10 +11,10 @@ import asyncio
 
 import pytest
 
-from chat_client import Api, ChatConn, chat_args, close_all, connect_all
+from chat_client import Api, ChatConn, all_connected, chat_args, close_all, connect_all
 from prometheus import scrape, value
 from support import run_async
-from test_calls import ask, device, invite, record_of
+from test_calls import ask, blocked_in_call, device, invite, record_of
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
 pytestmark = pytest.mark.both_stores
@@ -26,8 +26,8 @@ def test_a_member_removed_while_the_call_rings_cannot_take_it(server):
     group = api.group(a, [b, c], "removed while ringing")
 
     async def go():
-        ca, cb, cc = conns = await connect_all(server.port, [a, b, c])
-        try:
+        async with all_connected(server.port, [a, b, c]) as conns:
+            ca, cb, cc = conns
             call = await invite(ca, group)
             await cc.wait_type("call_ring", call=call)
             assert api.remove_member(a, group, c).status == 200
@@ -52,8 +52,6 @@ def test_a_member_removed_while_the_call_rings_cannot_take_it(server):
             assert offer["code"] == "forbidden", offer
             await asyncio.sleep(0.2)
             assert not cc.typed("call_signal") and not late.typed("call_signal")
-        finally:
-            await close_all(conns)
 
     run_async(go(), 60)
 
@@ -65,8 +63,8 @@ def test_a_member_removed_during_the_call_is_put_out_and_cannot_rejoin(server):
     group = api.group(a, [b, c, d], "removed during the call")
 
     async def go():
-        ca, cb, cc, cd = conns = await connect_all(server.port, [a, b, c, d])
-        try:
+        async with all_connected(server.port, [a, b, c, d]) as conns:
+            ca, cb, cc, cd = conns
             call = await invite(ca, group)
             for conn in (cb, cc, cd):
                 assert (await ask(conn, "call_accept", call=call))["type"] == "call_ack"
@@ -98,8 +96,6 @@ def test_a_member_removed_during_the_call_is_put_out_and_cannot_rejoin(server):
             await cd.wait_type("call_ended", call=call)
             body = (await record_of(api, a, group, call))["body"]
             assert sorted(body["participants"]) == sorted([a.id, b.id, c.id, d.id]), body
-        finally:
-            await close_all(conns)
 
     run_async(go(), 60)
 
@@ -110,15 +106,11 @@ def test_a_block_ends_a_one_to_one_call_for_both_and_keeps_its_record(server):
     conv = api.direct(a, b)
 
     async def go():
-        ca, cb = conns = await connect_all(server.port, [a, b])
-        try:
+        async with all_connected(server.port, [a, b]) as conns:
+            ca, cb = conns
             # Going on: both get call_ended with the reason, the relay stops, the record stays.
-            call = await invite(ca, conv)
-            await cb.wait_type("call_ring", call=call)
-            assert (await ask(cb, "call_accept", call=call))["type"] == "call_ack"
-            api.ok("POST", "/api/blocks", {"user": a.id}, token=b.token, expect=201)
-            for conn in (ca, cb):
-                ended = await conn.wait_type("call_ended", call=call)
+            call, ended_both = await blocked_in_call(api, conv, a, ca, b, cb)
+            for ended in ended_both:
                 assert ended["reason"] == "blocked" and ended["outcome"] == "completed", ended
             relay = await ask(ca, "call_signal", call=call,
                               to={"user": b.id, "device": device(cb)},
@@ -142,8 +134,6 @@ def test_a_block_ends_a_one_to_one_call_for_both_and_keeps_its_record(server):
             assert refused["type"] == "error", refused
             body = (await record_of(api, b, conv, call))["body"]
             assert body["outcome"] == "cancelled" and body["reason"] == "blocked", body
-        finally:
-            await close_all(conns)
 
     run_async(go(), 60)
 

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from chat_client import (PASSWORD, TIMEOUT, Api, ChatConn, b64url, b64url_decode, chat_args,
-                         jwt_claims, make_jwt, now_ms, unique_name, ws_upgrade_status)
+                         jwt_claims, make_jwt, now_ms, opened, unique_name, ws_upgrade_status)
 from support import run_async
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
@@ -293,18 +293,15 @@ def test_ws_token_in_query_and_in_header(shared_server):
     user = api.new_user("both")
 
     async def go():
-        q = await ChatConn.connect(shared_server.port, user.token, name="query")
-        h = await ChatConn.connect(shared_server.port, user.token, name="header", header=True)
-        try:
+        async with opened(ChatConn.connect(shared_server.port, user.token, name="query"),
+                          ChatConn.connect(shared_server.port, user.token, name="header",
+                                           header=True)) as [q, h]:
             for c in (q, h):
                 hello = c.typed("hello")[0]
                 assert hello["user"] == user.id, hello
                 assert isinstance(hello["presence"], list), hello
                 assert not c.not_type_first, c.not_type_first
                 await c.ping()
-        finally:
-            await q.close()
-            await h.close()
 
     run_async(go(), 30)
 

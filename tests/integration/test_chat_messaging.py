@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from chat_client import (FAST_ARGS, TIMEOUT, ChatConn, aio, close_all, connect_all, connected,
-                         message_fields_ok, now_ms, receipts_after, strip_type)
+                         message_fields_ok, now_ms, opened, receipts_after, strip_type)
 from support import run_async
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
@@ -62,8 +62,8 @@ def test_requests_sent_before_hello_are_answered_in_order(shared_server, api):
     a, b, conv = api.direct_pair("early")
 
     async def go():
-        c = await ChatConn.connect(shared_server.port, a.token, name="early", hello=False)
-        try:
+        async with opened(ChatConn.connect(shared_server.port, a.token, name="early",
+                                           hello=False)) as [c]:
             await c.send_json({"type": "ping"})
             await c.send_json(c.send_request(conv, "early bird", cid="e1"))
             await c.send_json({"type": "ping"})
@@ -74,8 +74,6 @@ def test_requests_sent_before_hello_are_answered_in_order(shared_server, api):
             # may overtake it (PROTOCOL.md).
             assert kinds[:2] == ["hello", "pong"], c.describe()
             assert sorted(kinds[2:]) == ["ack", "pong"], c.describe()
-        finally:
-            await c.close()
 
     run_async(go(), 30)
 

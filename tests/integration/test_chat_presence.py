@@ -11,7 +11,8 @@ import asyncio
 
 import pytest
 
-from chat_client import Api, ChatConn, chat_args, close_all, connect_all, connected, now_ms
+from chat_client import (Api, ChatConn, all_connected, chat_args, close_all, connect_all, connected,
+                         now_ms)
 from support import run_async
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
@@ -54,8 +55,8 @@ def test_new_contacts_learn_each_others_presence_at_once(shared_server):
     a, b, c, d = api.new_users(4, "meet")
 
     async def go():
-        ca, cb, cc = conns = await connect_all(shared_server.port, [a, b, c])
-        try:
+        async with all_connected(shared_server.port, [a, b, c]) as conns:
+            ca, cb, cc = conns
             # A 1:1 created while both are connected: each hears the other is online, after the
             # conversation's own event.
             api.direct(a, b)
@@ -83,8 +84,6 @@ def test_new_contacts_learn_each_others_presence_at_once(shared_server):
                 assert len(presence_of(conn, other, marks[conn])) == \
                     (1 if other is d else 0), conn.describe()
             assert len(presence_of(cc, a, marks[cc])) == 1, cc.describe()
-        finally:
-            await close_all(conns)
 
     run_async(go(), 30)
 

@@ -12,7 +12,8 @@ import signal
 
 import pytest
 
-from chat_client import JWT_SECRET, TIMEOUT, Api, ChatConn, chat_args, close_all, connect_all
+from chat_client import (JWT_SECRET, TIMEOUT, Api, ChatConn, all_connected, chat_args, close_all,
+                         connect_all)
 from support import run_async
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
@@ -130,8 +131,7 @@ def test_kill_9_during_send_storm_loses_no_acked_message(server_factory):
         return int(cid[1:].split("-")[0])
 
     async def resume():
-        conns = await connect_all(new.port, users)
-        try:
+        async with all_connected(new.port, users) as conns:
             # Resending acked cids: the original acks, nothing stored again. Resending every
             # unacked cid (as a client would): stored at most once in total.
             again = list(acks)[:20] + list(acks)[-20:]
@@ -148,8 +148,6 @@ def test_kill_9_during_send_storm_loses_no_acked_message(server_factory):
                 if cid in stored:  # Committed before the kill, ack lost: the original.
                     assert (ev["id"], ev["seq"]) == (stored[cid]["id"], stored[cid]["seq"])
             return await conns[0].send(conv, "after restart", cid="fresh-after-restart")
-        finally:
-            await close_all(conns)
 
     fresh = run_async(resume(), 90)
     n_new_in_conv = sum(1 for cid in sent if cid not in stored and sent[cid][0] == conv)

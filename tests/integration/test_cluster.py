@@ -31,7 +31,7 @@ import time
 
 import pytest
 
-from chat_client import Api, ChatConn, aio, close_all, connected, receipts_after, strip_type
+from chat_client import Api, ChatConn, aio, close_all, connected, opened, receipts_after, strip_type
 from cluster_clients import Device, Sender, Storm
 from prometheus import SQLITE_ONLY, dashboard_metrics, sample_names, scrape, value
 from support import (connect_subscribers, data_message, message_origin, publish_all, run_async,
@@ -412,11 +412,10 @@ def test_direct_conversation_between_nodes(cluster_factory):
     a, b = cluster.api(0).new_users(2, "dm")
 
     async def go():
-        ca = await ChatConn.connect(cluster.port(0), a.token, name="a@n1")
-        ca2 = await ChatConn.connect(cluster.port(2), a.token, name="a@n3")
-        cb = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
-        everyone = [ca, ca2, cb]
-        try:
+        async with opened(ChatConn.connect(cluster.port(0), a.token, name="a@n1"),
+                          ChatConn.connect(cluster.port(2), a.token, name="a@n3"),
+                          ChatConn.connect(cluster.port(1), b.token, name="b@n2")) as everyone:
+            ca, ca2, cb = everyone
             conv = await aio(Api(cluster.port(2)).direct, a, b)
             for c in everyone:
                 ev = await c.wait_type("members", conv=conv)
@@ -478,8 +477,6 @@ def test_direct_conversation_between_nodes(cluster_factory):
             # Once each, and never for one's own message.
             for c, seqs in [(cb, [5]), (ca, [6]), (ca2, [6])]:
                 assert [e["message"]["seq"] for e in c.typed("mention")] == seqs, c.describe()
-        finally:
-            await close_all(everyone)
 
     run_async(go(), 50)
     # /health shows each node's link: connected, and its publications pipelined into writes.

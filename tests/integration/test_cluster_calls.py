@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from chat_client import Api, ChatConn, close_all
+from chat_client import Api, ChatConn, close_all, opened
 from support import run_async
-from test_calls import ask, device, invite, record_of
+from test_calls import ask, blocked_in_call, device, invite, record_of
 
 pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
 
@@ -33,12 +33,11 @@ def test_a_call_across_three_nodes_and_a_callee_node_killed_mid_call(cluster_fac
     carol_bob = api.direct(carol, bob)
 
     async def go():
-        ca = await ChatConn.connect(cluster.port(0), alice.token, name="alice@n1")
-        phone = await ChatConn.connect(cluster.port(1), bob.token, name="bob-phone@n2")
-        laptop = await ChatConn.connect(cluster.port(2), bob.token, name="bob-laptop@n3")
-        cc = await ChatConn.connect(cluster.port(2), carol.token, name="carol@n3")
-        conns = [ca, phone, laptop, cc]
-        try:
+        async with opened(ChatConn.connect(cluster.port(0), alice.token, name="alice@n1"),
+                          ChatConn.connect(cluster.port(1), bob.token, name="bob-phone@n2"),
+                          ChatConn.connect(cluster.port(2), bob.token, name="bob-laptop@n3"),
+                          ChatConn.connect(cluster.port(2), carol.token, name="carol@n3")) as conns:
+            ca, phone, laptop, cc = conns
             call = await invite(ca, conv, "video")
             assert call.endswith("/n1"), call  # Held by the caller's node.
             for c in (phone, laptop):
@@ -83,8 +82,6 @@ def test_a_call_across_three_nodes_and_a_callee_node_killed_mid_call(cluster_fac
             # Both free again, over every node.
             other = await invite(cc, carol_bob)
             await ask(cc, "call_cancel", call=other)
-        finally:
-            await close_all(conns)
 
     run_async(go(), 90)
 
@@ -92,8 +89,7 @@ def test_a_call_across_three_nodes_and_a_callee_node_killed_mid_call(cluster_fac
 def test_the_holder_node_killed_ends_the_call_for_the_other_nodes(cluster_factory):
     cluster = cluster_factory(2, flags=FLAGS, threads=(2, 1))
     api = Api(cluster.port(1))
-    alice, bob = api.new_users(2, "xhold")
-    conv = api.direct(alice, bob)
+    alice, bob, conv = api.direct_pair("xhold")
 
     async def go():
         ca = await ChatConn.connect(cluster.port(0), alice.token, name="alice@n1")
@@ -133,11 +129,10 @@ def test_a_removal_and_a_block_made_on_another_node_reach_the_holder(cluster_fac
     conv = api.direct(alice, bob)
 
     async def go():
-        ca = await ChatConn.connect(cluster.port(0), alice.token, name="alice@n1")
-        cb = await ChatConn.connect(cluster.port(1), bob.token, name="bob@n2")
-        cc = await ChatConn.connect(cluster.port(1), carol.token, name="carol@n2")
-        conns = [ca, cb, cc]
-        try:
+        async with opened(ChatConn.connect(cluster.port(0), alice.token, name="alice@n1"),
+                          ChatConn.connect(cluster.port(1), bob.token, name="bob@n2"),
+                          ChatConn.connect(cluster.port(1), carol.token, name="carol@n2")) as conns:
+            ca, cb, cc = conns
             call = await invite(ca, group)
             await cc.wait_type("call_ring", call=call)
             assert api.remove_member(alice, group, carol).status == 200
@@ -147,16 +142,10 @@ def test_a_removal_and_a_block_made_on_another_node_reach_the_holder(cluster_fac
             assert refused["code"] == "forbidden", refused
             await ask(ca, "call_cancel", call=call)
 
-            call = await invite(ca, conv)
-            await cb.wait_type("call_ring", call=call)
-            assert (await ask(cb, "call_accept", call=call))["type"] == "call_ack"
-            api.ok("POST", "/api/blocks", {"user": alice.id}, token=bob.token, expect=201)
-            for conn in (ca, cb):
-                ended = await conn.wait_type("call_ended", call=call)
+            call, ended_both = await blocked_in_call(api, conv, alice, ca, bob, cb)
+            for ended in ended_both:
                 assert ended["reason"] == "blocked", ended
             body = (await record_of(api, bob, conv, call))["body"]
             assert body["reason"] == "blocked" and body["outcome"] == "completed", body
-        finally:
-            await close_all(conns)
 
     run_async(go(), 60)

@@ -145,8 +145,7 @@ def test_new_contacts_on_other_nodes_learn_each_others_presence(cluster_factory)
 def test_users_of_a_killed_node_go_offline_after_its_ttl(cluster_factory):
     cluster = cluster_factory(2, flags=FLAGS, threads=(2, 1))
     api = cluster.api(1)
-    a, b = api.new_users(2, "kill")
-    api.direct(a, b)
+    a, b, _ = api.direct_pair("kill")
 
     async def go():
         cb = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
@@ -180,8 +179,7 @@ def test_a_restarted_node_knows_who_is_online_and_a_stopped_one_lets_go(cluster_
     node's TTL."""
     cluster = cluster_factory(2, flags={**FLAGS, "node_ttl": 30}, threads=(2, 1))
     api = cluster.api(0)
-    a, b = api.new_users(2, "rs")
-    api.direct(a, b)
+    a, b, _ = api.direct_pair("rs")
 
     async def go():
         async with connected((cluster.port(0), a.token, "a@n1")) as conns:
@@ -258,8 +256,7 @@ def test_a_resync_before_the_other_node_reasserts_makes_nobody_offline(cluster_f
     # Absent from that first read, a must not go offline for b.
     cluster = cluster_factory(2, own_redis=True, flags=FLAGS, threads=(1, 1))
     api = cluster.api(0)
-    a, b = api.new_users(2, "rs")
-    api.direct(a, b)
+    a, b, _ = api.direct_pair("rs")
 
     async def go():
         async with connected((cluster.port(1), b.token, "b@n2"),

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from chat_client import ChatConn
+from chat_client import ChatConn, opened
 from sse_client import SseConn, http_request, poll, query
 from support import run_async
 
@@ -20,13 +20,11 @@ pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
 
 def test_sse_and_ws_on_two_nodes_with_posts_forwarded(cluster_factory):
     cluster = cluster_factory(2)
-    a, b = cluster.api(0).new_users(2, "xsse")
-    conv = cluster.api(0).direct(a, b)
+    a, b, conv = cluster.api(0).direct_pair("xsse")
 
     async def go():
-        sse = await SseConn.open(cluster.port(0), a.token, name="a/sse@n1")
-        ws = await ChatConn.connect(cluster.port(1), b.token, name="b/ws@n2")
-        try:
+        async with opened(SseConn.open(cluster.port(0), a.token, name="a/sse@n1"),
+                          ChatConn.connect(cluster.port(1), b.token, name="b/ws@n2")) as [sse, ws]:
             assert sse.session.endswith("~n1"), sse.session
             ack = await sse.send(conv, "from sse on node 1")
             got = await ws.wait_message(conv, lambda m: m["seq"] == ack["seq"])
@@ -51,21 +49,16 @@ def test_sse_and_ws_on_two_nodes_with_posts_forwarded(cluster_factory):
             await sse.post(json.dumps({"type": "ping"}), token=b.token, port=cluster.port(1))
             await sse.ping()
             assert len(sse.typed("pong", start)) == 1, sse.describe(start)
-        finally:
-            await sse.close()
-            await ws.close()
 
     run_async(go(), 60)
 
 
 def test_polled_session_on_one_node_chats_with_ws_on_another(cluster_factory):
     cluster = cluster_factory(2)
-    a, b = cluster.api(0).new_users(2, "xpoll")
-    conv = cluster.api(0).direct(a, b)
+    a, b, conv = cluster.api(0).direct_pair("xpoll")
 
     async def go():
-        ws = await ChatConn.connect(cluster.port(0), b.token, name="b/ws@n1")
-        try:
+        async with opened(ChatConn.connect(cluster.port(0), b.token, name="b/ws@n1")) as [ws]:
             status, first = await poll(cluster.port(1), a.token)
             assert status == 200, first
             session = first["session"]
@@ -88,7 +81,5 @@ def test_polled_session_on_one_node_chats_with_ws_on_another(cluster_factory):
             assert status == 202
             got = await ws.wait_message(conv, lambda m: m["body"] == "polled, posted via node 1")
             assert got["from"] == a.id and got["seq"] == ack["seq"] + 1, got
-        finally:
-            await ws.close()
 
     run_async(go(), 60)

@@ -21,7 +21,6 @@ issue 29 asks for 10 in a row, which is a manual run: tests/README.md).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sqlite3
@@ -123,19 +122,12 @@ def run_storm(ports: list[int], api: Api, fault) -> dict:
             senders += await connect_all(ports[i % len(ports)], [u])
             listeners += await connect_all(ports[(i + 1) % len(ports)], [u])
         storm = Storm(senders, convs_of, answer_limit_s=limit_s)
-        acked = storm.acked
 
         async def drive():
-            deadline = time.monotonic() + 30
-            while acked() < ACKS_BEFORE:
-                assert time.monotonic() < deadline, "the storm does not get going"
-                await asyncio.sleep(0.05)
+            await storm.wait_acked(ACKS_BEFORE, 30, "the storm does not get going")
             await aio(fault)
-            after = acked()
-            deadline = time.monotonic() + 60
-            while acked() < after + ACKS_AFTER:
-                assert time.monotonic() < deadline, "sends do not succeed after the fault"
-                await asyncio.sleep(0.05)
+            after = storm.acked()
+            await storm.wait_acked(after + ACKS_AFTER, 60, "sends do not succeed after the fault")
             storm.stop_new.set()
 
         try:

@@ -117,13 +117,9 @@ def failover_run(clusters, server_factory, *, synchronous: bool, tag: str):
     async def run():
         conns = await connect_all(srv.port, users)
         storm = Storm(conns, convs_of, answer_limit_s=DB_TIMEOUT_MS / 1000 + SLACK_S)
-        acked = storm.acked
 
         async def failover():
-            deadline = time.monotonic() + 20
-            while acked() < 200:
-                assert time.monotonic() < deadline, "the storm does not get going"
-                await asyncio.sleep(0.05)
+            await storm.wait_acked(200, 20, "the storm does not get going")
             lines_before = len(srv.stderr_text().splitlines())
             if not synchronous:
                 # Make the window real: the WAL sender stops sending (its commits go on being
@@ -132,23 +128,18 @@ def failover_run(clusters, server_factory, *, synchronous: bool, tag: str):
                     primary.url(db), "SELECT pid FROM pg_stat_replication "
                                      f"WHERE application_name = '{standby.name}'")
                 os.kill(int(sender[0]), signal.SIGSTOP)
-                acked_at_stop = acked()
-                deadline = time.monotonic() + 10
-                while acked() < acked_at_stop + 50:
-                    assert time.monotonic() < deadline, "no acks with the WAL sender stopped"
-                    await asyncio.sleep(0.02)
+                acked_at_stop = storm.acked()
+                await storm.wait_acked(acked_at_stop + 50, 10,
+                                       "no acks with the WAL sender stopped", interval=0.02)
                 os.kill(int(sender[0]), signal.SIGKILL)
             timeline["down"] = time.monotonic()
             await aio(primary.stop, "immediate")
             await asyncio.sleep(1)
             timeline["promote"] = time.monotonic()
             await aio(standby.promote)
-            acked_at_promote = acked()
-            deadline = time.monotonic() + 30
-            while acked() < acked_at_promote + 200 or \
-                    any(len(c.acks) == 0 for c in storm.clients):
-                assert time.monotonic() < deadline, "sends do not succeed after the promotion"
-                await asyncio.sleep(0.05)
+            acked_at_promote = storm.acked()
+            await storm.wait_acked(acked_at_promote + 200, 30,
+                                   "sends do not succeed after the promotion", every_client=True)
             timeline["recovered"] = time.monotonic()
             # Every connection back (readers may trail the writers): the recovery is logged.
             deadline = time.monotonic() + 10

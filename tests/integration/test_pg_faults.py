@@ -83,13 +83,9 @@ def test_outage_answers_unavailable_in_time_and_loses_nothing(cluster, server_fa
     async def storm():
         conns = await connect_all(srv.port, users)
         storm = Storm(conns, convs_of, answer_limit_s=DB_TIMEOUT_MS / 1000 + SLACK_S)
-        acked = storm.acked
 
         async def outage():
-            deadline = time.monotonic() + 20
-            while acked() < 300:
-                assert time.monotonic() < deadline, "the storm does not get going"
-                await asyncio.sleep(0.05)
+            await storm.wait_acked(300, 20, "the storm does not get going")
             lines_before = len(stderr_lines(srv))
             timeline["down"] = time.monotonic()
             await aio(cluster.stop, "immediate")
@@ -98,15 +94,12 @@ def test_outage_answers_unavailable_in_time_and_loses_nothing(cluster, server_fa
             reads.extend(await asyncio.gather(*(aio(timed_read, u) for u in users * 2)))
             readiness.append(await aio(api.request, "GET", "/ready"))
             await asyncio.sleep(OUTAGE_S - (time.monotonic() - timeline["down"]))
-            acked_at_restart = acked()
+            acked_at_restart = storm.acked()
             timeline["up"] = time.monotonic()
             await aio(cluster.start)
             # Recovered once acks flow again for every client that sends.
-            deadline = time.monotonic() + 60
-            while acked() < acked_at_restart + 300 or \
-                    any(len(c.acks) == 0 for c in storm.clients):
-                assert time.monotonic() < deadline, "sends do not succeed again after recovery"
-                await asyncio.sleep(0.05)
+            await storm.wait_acked(acked_at_restart + 300, 60,
+                                   "sends do not succeed again after recovery", every_client=True)
             timeline["recovered"] = time.monotonic()
             # Ready again once every database connection is back (readers may trail writers).
             deadline = time.monotonic() + 10

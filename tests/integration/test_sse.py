@@ -29,7 +29,7 @@ import uuid
 
 import pytest
 
-from chat_client import Api, ChatConn, aio, chat_args
+from chat_client import Api, ChatConn, aio, chat_args, opened
 from prometheus import scrape, value
 from sse_client import SseConn, http_request, poll, query
 from support import run_async
@@ -52,8 +52,7 @@ def test_stream_head_session_event_and_hello(shared_server, api):
 
     async def go():
         for in_query in (False, True):
-            conn = await SseConn.open(port, a.token, in_query=in_query)
-            try:
+            async with opened(SseConn.open(port, a.token, in_query=in_query)) as [conn]:
                 assert conn.status == 200, conn.headers
                 assert conn.headers["content-type"] == "text/event-stream", conn.headers
                 assert "no-cache" in conn.headers["cache-control"], conn.headers
@@ -65,8 +64,6 @@ def test_stream_head_session_event_and_hello(shared_server, api):
                 assert conn.ids[0] == f"{conn.session}:1", conn.ids
                 await conn.ping()
                 assert conn.ids[-1] == f"{conn.session}:2", conn.ids
-            finally:
-                await conn.close()
 
     run_async(go(), 45)
 
@@ -76,9 +73,8 @@ def test_posts_acked_on_the_stream_with_the_seq_ws_members_see(shared_server, ap
     a, b, conv = api.direct_pair("post")
 
     async def go():
-        sse = await SseConn.open(port, a.token, name="a/sse")
-        ws = await ChatConn.connect(port, b.token, name="b/ws")
-        try:
+        async with opened(SseConn.open(port, a.token, name="a/sse"),
+                          ChatConn.connect(port, b.token, name="b/ws")) as [sse, ws]:
             ack = await sse.send(conv, "over http")
             seen = await ws.wait_message(conv, lambda m: m["seq"] == ack["seq"])
             assert (seen["body"], seen["from"], seen["id"]) == ("over http", a.id, ack["id"])
@@ -99,9 +95,6 @@ def test_posts_acked_on_the_stream_with_the_seq_ws_members_see(shared_server, ap
             acks = await sse.wait_count(lambda e: e.get("type") == "ack", 3, start=start)
             assert [x["cid"] for x in acks] == ["batch-0", "batch-1", "batch-2"], acks
             assert [x["seq"] for x in acks] == [reply["seq"] + 1 + i for i in range(3)], acks
-        finally:
-            await sse.close()
-            await ws.close()
 
     run_async(go(), 45)
 
@@ -111,9 +104,8 @@ def test_resend_of_a_cid_is_answered_with_the_original_ack_and_delivered_once(sh
     a, b, conv = api.direct_pair("idem")
 
     async def go():
-        sse = await SseConn.open(port, a.token)
-        ws = await ChatConn.connect(port, b.token)
-        try:
+        async with opened(SseConn.open(port, a.token),
+                          ChatConn.connect(port, b.token)) as [sse, ws]:
             first = await sse.send(conv, "once", cid="same-cid")
             again = await sse.send(conv, "once", cid="same-cid")
             assert (again["seq"], again["id"]) == (first["seq"], first["id"]), (first, again)
@@ -121,9 +113,6 @@ def test_resend_of_a_cid_is_answered_with_the_original_ack_and_delivered_once(sh
             await sse.wait_message(conv, lambda m: m["seq"] == after["seq"])
             assert [m["seq"] for m in ws.messages(conv)] == [first["seq"], after["seq"]]
             assert [m["seq"] for m in sse.messages(conv)] == [first["seq"], after["seq"]]
-        finally:
-            await sse.close()
-            await ws.close()
 
     run_async(go(), 45)
 
@@ -135,15 +124,12 @@ def test_posts_through_either_shard_reach_the_session(shared_server, api):
     a = api.new_user("shards")
 
     async def go():
-        sse = await SseConn.open(port, a.token)
-        try:
+        async with opened(SseConn.open(port, a.token)) as [sse]:
             start = sse.mark()
             for i in range(16):
                 await sse.send_json({"type": "ping"})
             await sse.wait_count(lambda e: e.get("type") == "pong", 16, start=start)
             assert sse.posts == [202] * 16
-        finally:
-            await sse.close()
 
     run_async(go(), 45)
 
@@ -153,10 +139,8 @@ def test_last_event_id_resumes_with_no_gap_and_no_duplicate(shared_server, api):
     a, b, conv = api.direct_pair("resume")
 
     async def go():
-        ws = await ChatConn.connect(port, b.token)
-        sse = await SseConn.open(port, a.token)
-        resumed = None
-        try:
+        async with opened(ChatConn.connect(port, b.token), SseConn.open(port, a.token)) as held:
+            ws, sse = held
             first = await ws.send(conv, "before the drop")
             await sse.wait_message(conv, lambda m: m["seq"] == first["seq"])
             last_id, session = sse.last_id, sse.session
@@ -164,6 +148,7 @@ def test_last_event_id_resumes_with_no_gap_and_no_duplicate(shared_server, api):
             sent = [await ws.send(conv, f"while away {i}") for i in range(5)]
             # The resume may land on either shard; the stream moves there.
             resumed = await SseConn.open(port, a.token, last_event_id=last_id, name="resumed")
+            held.append(resumed)
             assert (resumed.session, resumed.resumed) == (session, True)
             got = await resumed.wait_count(lambda e: e.get("type") == "message", 5)
             assert [m["seq"] for m in got] == [s["seq"] for s in sent], got
@@ -177,11 +162,6 @@ def test_last_event_id_resumes_with_no_gap_and_no_duplicate(shared_server, api):
             await resumed.wait_message(conv, lambda m: m["seq"] == more["seq"])
             assert [m["seq"] for m in resumed.messages(conv)] == [
                 s["seq"] for s in sent] + [ack["seq"], more["seq"]]
-        finally:
-            await ws.close()
-            await sse.close()
-            if resumed:
-                await resumed.close()
 
     run_async(go(), 45)
 
@@ -191,25 +171,19 @@ def test_resume_past_the_buffer_starts_a_new_session_with_hello(shared_server, a
     a, b, conv = api.direct_pair("past")
 
     async def go():
-        ws = await ChatConn.connect(port, b.token)
-        sse = await SseConn.open(port, a.token)
-        fresh = None
-        try:
+        async with opened(ChatConn.connect(port, b.token), SseConn.open(port, a.token)) as held:
+            ws, sse = held
             last_id, session = sse.last_id, sse.session
             sse.abort()
             for i in range(40):  # Past --sse-buffer-events (32) while nobody reads.
                 await ws.send(conv, f"flood {i}")
             fresh = await SseConn.open(port, a.token, last_event_id=last_id, name="fresh")
+            held.append(fresh)
             assert fresh.resumed is False and fresh.session != session
             assert fresh.events[0]["type"] == "hello", fresh.describe()
             # A POST for the old session: gone.
             status, answer = await fresh.post(json.dumps({"type": "ping"}), session=session)
             assert status == 404, answer
-        finally:
-            await ws.close()
-            await sse.close()
-            if fresh:
-                await fresh.close()
 
     run_async(go(), 45)
 
@@ -219,8 +193,7 @@ def test_long_poll_opens_waits_and_answers(shared_server, api):
     a, b, conv = api.direct_pair("poll")
 
     async def go():
-        ws = await ChatConn.connect(port, b.token)
-        try:
+        async with opened(ChatConn.connect(port, b.token)) as [ws]:
             status, first = await poll(port, a.token)
             assert status == 200, first
             session = first["session"]
@@ -260,8 +233,6 @@ def test_long_poll_opens_waits_and_answers(shared_server, api):
             status, again = await poll(port, a.token, session, after)
             assert [e["id"] for e in again["events"]][:1] == [after + 1], again
             await ws.wait_message(conv, lambda m: m["seq"] == acks[0]["seq"])
-        finally:
-            await ws.close()
 
     run_async(go(), 45)
 
@@ -271,8 +242,7 @@ def test_bad_requests_are_refused_with_a_reason(shared_server, api):
     a, b = api.new_users(2, "bad")
 
     async def go():
-        sse = await SseConn.open(port, a.token)
-        try:
+        async with opened(SseConn.open(port, a.token)) as [sse]:
             session = sse.session
             ping = json.dumps({"type": "ping"})
             cases = [
@@ -310,8 +280,6 @@ def test_bad_requests_are_refused_with_a_reason(shared_server, api):
             err = await sse.wait_type("error", start=start)
             assert err["code"] == "bad_request", err
             await sse.ping()  # Nothing broke.
-        finally:
-            await sse.close()
 
     run_async(go(), 45)
 
@@ -321,8 +289,7 @@ def test_logout_closes_the_stream(shared_server, api):
     a = api.new_user("revoke")
 
     async def go():
-        sse = await SseConn.open(port, a.token)
-        try:
+        async with opened(SseConn.open(port, a.token)) as [sse]:
             assert (await aio(api.logout, a.token)).status == 200
             closed = await sse.wait_type("close")
             assert (closed["code"], closed["reason"]) == (1008, "token revoked"), closed
@@ -330,8 +297,6 @@ def test_logout_closes_the_stream(shared_server, api):
             status, _ = await sse.post(json.dumps({"type": "ping"}), token=api.login_user(
                 a.name, a.id).token)
             assert status == 404
-        finally:
-            await sse.close()
 
     run_async(go(), 45)
 
@@ -341,8 +306,7 @@ def test_polled_client_behind_the_buffer_is_cut_and_starts_again(shared_server, 
     a, b, conv = api.direct_pair("behind")
 
     async def go():
-        ws = await ChatConn.connect(port, b.token)
-        try:
+        async with opened(ChatConn.connect(port, b.token)) as [ws]:
             status, first = await poll(port, a.token)
             session, after = first["session"], first["events"][-1]["id"]
             for i in range(40):  # Nobody polls meanwhile: past --sse-buffer-events (32).
@@ -355,8 +319,6 @@ def test_polled_client_behind_the_buffer_is_cut_and_starts_again(shared_server, 
             status, again = await poll(port, a.token)
             assert status == 200 and again["session"] != session, again
             assert again["events"][0]["data"]["type"] == "hello", again
-        finally:
-            await ws.close()
 
     run_async(go(), 45)
 
@@ -372,10 +334,9 @@ def test_session_nobody_polls_ends_after_the_grace_and_metrics_count_transports(
                 for t in ("ws", "sse", "poll")}
 
     async def go():
-        sse = await SseConn.open(port, a.token)
-        ws = await ChatConn.connect(port, b.token)
-        status, first = await poll(port, a.token)
-        try:
+        async with opened(SseConn.open(port, a.token),
+                          ChatConn.connect(port, b.token)) as [sse, ws]:
+            status, first = await poll(port, a.token)
             assert await aio(by_transport) == {"ws": 1, "sse": 1, "poll": 1}
             # Not polled for --sse-grace (3 s): the polled session ends; the others live.
             await asyncio.sleep(5)
@@ -383,9 +344,6 @@ def test_session_nobody_polls_ends_after_the_grace_and_metrics_count_transports(
             assert status == 404
             assert await aio(by_transport) == {"ws": 1, "sse": 1, "poll": 0}
             await sse.ping()
-        finally:
-            await sse.close()
-            await ws.close()
 
     run_async(go(), 45)
 
@@ -396,12 +354,9 @@ def test_keepalive_comments_on_a_quiet_stream(server_factory):
     a = Api(srv.port).new_user("quiet")
 
     async def go():
-        sse = await SseConn.open(srv.port, a.token)
-        try:
+        async with opened(SseConn.open(srv.port, a.token)) as [sse]:
             await asyncio.sleep(2.5)
             assert sse.comments >= 1, sse.comments
             assert sse.closed is None
-        finally:
-            await sse.close()
 
     run_async(go(), 45)

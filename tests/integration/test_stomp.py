@@ -28,7 +28,7 @@ import time
 import pytest
 import websockets
 
-from chat_client import Api, ChatConn, aio, chat_args, close_all
+from chat_client import Api, ChatConn, aio, chat_args, opened
 from stomp_client import StompConn, frame
 from support import run_async
 
@@ -199,10 +199,9 @@ def test_send_same_seq_as_ws_clients_receipt_after_commit(shared_server, api):
     a, b, conv = api.direct_pair("send")
 
     async def go():
-        s = await StompConn.connect(port, a.token)
-        ws_a = await ChatConn.connect(port, a.token, name="a-ws")
-        ws_b = await ChatConn.connect(port, b.token, name="b-ws")
-        try:
+        async with opened(StompConn.connect(port, a.token),
+                          ChatConn.connect(port, a.token, name="a-ws"),
+                          ChatConn.connect(port, b.token, name="b-ws")) as [s, ws_a, ws_b]:
             await s.subscribe("t", topic(conv))
             await s.subscribe("k", ACKS)
             await s.send(send_frame(conv, "from stomp \u2764\nsecond line", cid="s-1",
@@ -229,9 +228,6 @@ def test_send_same_seq_as_ws_clients_receipt_after_commit(shared_server, api):
             ack2 = await ws_b.send(conv, "from ws")
             m2 = (await s.wait_event(topic(conv), "message", seq=ack2["seq"])).json()
             assert (m2["seq"], m2["from"], m2["body"]) == (2, b.id, "from ws"), m2
-        finally:
-            await close_all([ws_a, ws_b])
-            await s.close()
 
     run_async(go(), 60)
 
@@ -241,9 +237,8 @@ def test_idempotent_resend_by_cid(shared_server, api):
     a, b, conv = api.direct_pair("idem")
 
     async def go():
-        s = await StompConn.connect(port, a.token)
-        ws_b = await ChatConn.connect(port, b.token, name="b-ws")
-        try:
+        async with opened(StompConn.connect(port, a.token),
+                          ChatConn.connect(port, b.token, name="b-ws")) as [s, ws_b]:
             await s.subscribe("k", ACKS)
             await s.send(send_frame(conv, "once", cid="dup-1", receipt="r1"))
             await s.wait_frame("RECEIPT", **{"receipt-id": "r1"})
@@ -260,9 +255,6 @@ def test_idempotent_resend_by_cid(shared_server, api):
             assert [m["seq"] for m in ws_b.messages(conv)] == [1, 2], ws_b.describe()
             assert [m["seq"] for m in await aio(api.all_messages, a, conv)] == [1, 2]
             await s2.close()
-        finally:
-            await ws_b.close()
-            await s.close()
 
     run_async(go(), 60)
 
@@ -271,16 +263,13 @@ def test_a_send_without_cid_gets_one(shared_server, api):
     a, b, conv = api.direct_pair("nocid")
 
     async def go():
-        s = await StompConn.connect(shared_server.port, a.token)
-        try:
+        async with opened(StompConn.connect(shared_server.port, a.token)) as [s]:
             await s.subscribe("k", ACKS)
             await s.send(send_frame(conv, "one", receipt="r1") + send_frame(conv, "two"))
             await s.wait_frame("RECEIPT", **{"receipt-id": "r1"})
             acks = [await s.wait_event(ACKS, "ack", seq=n) for n in (1, 2)]
             cids = [f.json()["cid"] for f in acks]
             assert len(set(cids)) == 2 and all(c.startswith("stomp.") for c in cids), cids
-        finally:
-            await s.close()
 
     run_async(go(), 30)
 
@@ -290,9 +279,8 @@ def test_read_receipts_typing_and_other_destinations(shared_server, api):
     a, b, conv = api.direct_pair("read")
 
     async def go():
-        s = await StompConn.connect(port, a.token)
-        ws_b = await ChatConn.connect(port, b.token, name="b-ws")
-        try:
+        async with opened(StompConn.connect(port, a.token),
+                          ChatConn.connect(port, b.token, name="b-ws")) as [s, ws_b]:
             await s.subscribe("t", topic(conv))
             ack = await ws_b.send(conv, "read me")
             await s.wait_event(topic(conv), "message", seq=ack["seq"])
@@ -310,9 +298,6 @@ def test_read_receipts_typing_and_other_destinations(shared_server, api):
             assert typing["state"] == "start", typing
             await ws_b.send_json({"type": "typing", "conv": conv, "state": "stop"})
             await s.wait_event(topic(conv), "typing", user=b.id, state="stop")
-        finally:
-            await ws_b.close()
-            await s.close()
 
     run_async(go(), 60)
 
@@ -321,8 +306,7 @@ def test_resume_with_sync_and_history(shared_server, api):
     a, b, conv = api.direct_pair("sync")
 
     async def go():
-        ws_b = await ChatConn.connect(shared_server.port, b.token, name="b-ws")
-        try:
+        async with opened(ChatConn.connect(shared_server.port, b.token, name="b-ws")) as [ws_b]:
             for i in range(3):
                 await ws_b.send(conv, f"m{i}")
             s = await StompConn.connect(shared_server.port, a.token)
@@ -336,8 +320,6 @@ def test_resume_with_sync_and_history(shared_server, api):
             page = (await s.wait_event(EVENTS, "history")).json()
             assert [m["seq"] for m in page["messages"]] == [3, 2] and page["more"], page
             await s.close()
-        finally:
-            await ws_b.close()
 
     run_async(go(), 30)
 
@@ -381,10 +363,10 @@ def test_only_subscribed_conversations_reach_the_client(shared_server, api):
     conv2 = api.direct(a, c_user)
 
     async def go():
-        s = await StompConn.connect(shared_server.port, a.token)
-        ws_c = await ChatConn.connect(shared_server.port, c_user.token, name="c-ws")
-        ws_b = await ChatConn.connect(shared_server.port, b.token, name="b-ws")
-        try:
+        async with opened(StompConn.connect(shared_server.port, a.token),
+                          ChatConn.connect(shared_server.port, c_user.token, name="c-ws"),
+                          ChatConn.connect(shared_server.port, b.token, name="b-ws")) as conns:
+            s, ws_c, ws_b = conns
             await s.subscribe("t1", topic(conv))
             await ws_c.send(conv2, "not subscribed")
             await ws_b.send(conv, "subscribed")
@@ -399,9 +381,6 @@ def test_only_subscribed_conversations_reach_the_client(shared_server, api):
             await ws_b.wait_message(conv, lambda m: m["body"] == "after unsubscribe")
             await s.receipt()
             assert not s.matching("MESSAGE", start=mark), s.describe(mark)
-        finally:
-            await close_all([ws_b, ws_c])
-            await s.close()
 
     run_async(go(), 30)
 
@@ -468,8 +447,7 @@ def test_escaped_headers_both_ways(shared_server, api):
     a, b, conv = api.direct_pair("esc")
 
     async def go():
-        s = await StompConn.connect(shared_server.port, a.token)
-        try:
+        async with opened(StompConn.connect(shared_server.port, a.token)) as [s]:
             await s.subscribe("k", ACKS)
             # cid and receipt with a colon, a newline, a CR and a backslash: escaped by frame().
             cid = "c:1\\x\ny"
@@ -482,8 +460,6 @@ def test_escaped_headers_both_ways(shared_server, api):
             assert ack["cid"] == cid, ack
             [m] = await aio(api.all_messages, a, conv)
             assert m["kind"] == "te:xt", m
-        finally:
-            await s.close()
 
     run_async(go(), 30)
 
@@ -492,8 +468,7 @@ def test_several_frames_per_message_and_a_frame_split_over_messages(shared_serve
     a, b, conv = api.direct_pair("split")
 
     async def go():
-        s = await StompConn.open(shared_server.port)
-        try:
+        async with opened(StompConn.open(shared_server.port)) as [s]:
             # CONNECT with frames pipelined behind it, in one message: they wait for CONNECTED.
             await s.send(frame("CONNECT", {"accept-version": "1.2", "passcode": a.token}) +
                          "\n" + frame("SUBSCRIBE", {"id": "t", "destination": topic(conv)}) +
@@ -519,8 +494,6 @@ def test_several_frames_per_message_and_a_frame_split_over_messages(shared_serve
                          "content-length:3\n\na\0b\0" % conv)
             refused = (await s.wait_frame("MESSAGE", destination=ERRORS)).json()
             assert (refused["code"], refused["cid"]) == ("bad_request", "nul"), refused
-        finally:
-            await s.close()
 
     run_async(go(), 30)
 
@@ -602,9 +575,8 @@ def test_stomp_and_ws_clients_on_two_nodes(cluster_factory):
     conv = api1.direct(a, b)
 
     async def go():
-        s = await StompConn.connect(cluster.port(0), a.token, name="stomp@n1")
-        ws_b = await ChatConn.connect(cluster.port(1), b.token, name="ws@n2")
-        try:
+        async with opened(StompConn.connect(cluster.port(0), a.token, name="stomp@n1"),
+                          ChatConn.connect(cluster.port(1), b.token, name="ws@n2")) as [s, ws_b]:
             await s.subscribe("t", topic(conv))
             await s.subscribe("k", ACKS)
             for i in range(5):
@@ -632,8 +604,5 @@ def test_stomp_and_ws_clients_on_two_nodes(cluster_factory):
             # And node 2's typing reaches the STOMP client on node 1.
             await ws_b.send_json({"type": "typing", "conv": conv, "state": "start"})
             await s.wait_event(topic(conv), "typing", user=b.id)
-        finally:
-            await ws_b.close()
-            await s.close()
 
     run_async(go(), 80)

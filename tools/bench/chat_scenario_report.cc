@@ -44,11 +44,8 @@ void ChatScenario::ReportSteps(Report* report) {
     step.Set("deliveries", r.deliveries);
     step.Set("deliveries_per_s", r.deliveries_per_s);
     step.Set("ack_latency_ns", HistogramToJson(r.ack_latency));
-    step.Set("delivery_latency_ns", HistogramToJson(r.delivery_latency));
-    if (servers_ > 1) {
-      step.Set("delivery_latency_same_server_ns", HistogramToJson(r.same_server));
-      step.Set("delivery_latency_cross_server_ns", HistogramToJson(r.cross_server));
-    }
+    SetDeliveryLatency(&step, "delivery_latency", r.delivery_latency, r.same_server, r.cross_server,
+                       servers_);
     steps.Push(std::move(step));
     const bool over = options_.steps.Over(r.ack_latency.Percentile(99));
     best_acks_per_s = std::max(best_acks_per_s, r.acks_per_s);

@@ -333,11 +333,7 @@ void FanoutScenario::MakeReport(Report* report) {
     step.Set("offered_deliveries_per_s", r.offered_deliveries_per_s);
     step.Set("deliveries_per_s", r.deliveries_per_s);
     step.Set("deliveries", r.deliveries);
-    step.Set("latency_ns", HistogramToJson(r.latency));
-    if (servers_ > 1) {
-      step.Set("latency_same_server_ns", HistogramToJson(r.same_server));
-      step.Set("latency_cross_server_ns", HistogramToJson(r.cross_server));
-    }
+    SetDeliveryLatency(&step, "latency", r.latency, r.same_server, r.cross_server, servers_);
     steps.Push(std::move(step));
     const bool over = options_.steps.Over(r.latency.Percentile(99));
     report->Row("rate " + WithCommas(uint64_t(r.rate)) + " msg/s",

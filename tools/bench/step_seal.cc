@@ -6,6 +6,16 @@
 
 namespace ringcast::bench {
 
+void SetDeliveryLatency(Json* step, std::string_view name, const Histogram& all,
+                        const Histogram& same, const Histogram& cross, uint32_t servers) {
+  const std::string prefix(name);
+  step->Set(prefix + "_ns", HistogramToJson(all));
+  if (servers > 1) {
+    step->Set(prefix + "_same_server_ns", HistogramToJson(same));
+    step->Set(prefix + "_cross_server_ns", HistogramToJson(cross));
+  }
+}
+
 bool StepSeal::Tick(StepCursor* cursor, const RunShared& run, int64_t now) const {
   StepCursor& c = *cursor;
   c.window = run.Window();

@@ -15,6 +15,7 @@
 
 #include "tools/bench/bookkeeping.h"
 #include "tools/bench/histogram.h"
+#include "tools/bench/json.h"
 #include "tools/bench/scenario.h"
 #include "tools/bench/system_info.h"
 
@@ -66,6 +67,12 @@ struct StepCursor {
     }
   }
 };
+
+// A step's delivery latency in its report: NAME_ns, and with more than one server its split by
+// where the receiver was (MergeLatency's `same` and `cross`), NAME_same_server_ns and
+// NAME_cross_server_ns.
+void SetDeliveryLatency(Json* step, std::string_view name, const Histogram& all,
+                        const Histogram& same, const Histogram& cross, uint32_t servers);
 
 class StepSeal {
  public:
