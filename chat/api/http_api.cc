@@ -2,10 +2,8 @@
 // changes over HTTP, and the count of chat connections per client address.
 #include "chat/api/http_api.h"
 
-#include "chat/auth/password.h"
+#include "chat/auth/jwt.h"
 #include "chat/chat_shard.h"
-#include "chat/cluster/cluster_link.h"
-#include "chat/sessions/user_news.h"
 #include "core/log.h"
 #include "core/net/client_address.h"
 #include "core/runtime/shard.h"
