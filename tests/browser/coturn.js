@@ -9,24 +9,13 @@ import {spawn} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import dgram from 'node:dgram';
 import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
+import {freePort} from '../../clients/js/test/server.js';
+
 const HOST = '127.0.0.1';
 const REALM = 'ringcast.test';
-
-/** A TCP port free now (coturn takes UDP and TCP on it; a taken one fails the start, retried). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const {port} = /** @type {net.AddressInfo} */ (server.address());
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Whether a STUN Binding request (RFC 8489 §6: type 0x0001, no attributes) to UDP `port` gets a
@@ -82,6 +71,7 @@ export class Coturn {
 
   /** @param {string} binary */
   async _spawn(binary) {
+    // A TCP port free now (coturn takes UDP and TCP on it; a taken one fails the start, retried).
     this.port = await freePort();
     // Relay ports above Linux's ephemeral range, where the listener's free port comes from.
     const args = [

@@ -9,10 +9,11 @@
 import assert from 'node:assert/strict';
 import {spawn} from 'node:child_process';
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
-import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {test} from 'node:test';
+
+import {freePort} from '../../clients/js/test/server.js';
 
 import * as h from './harness.js';
 import {browser, server} from './harness.js';
@@ -20,18 +21,6 @@ import {browser, server} from './harness.js';
 h.serveThisFile();
 
 const NGINX = process.env.NGINX ?? '/usr/sbin/nginx';
-
-/** @returns {Promise<number>} */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const {port} = /** @type {import('node:net').AddressInfo} */ (probe.address());
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * nginx on a free port in front of `upstreamPort`, refusing every upgrade of /ws (403); with
@@ -153,20 +142,23 @@ async function chatsNormally(proxy, transport) {
   }
 }
 
-test('behind an nginx that refuses upgrades the app chats over SSE', async () => {
-  const proxy = await startNginx(server.port, {buffering: false});
+/**
+ * The app behind a throwaway nginx (`buffering`: it buffers the stream too) chats over
+ * `transport`. @param {boolean} buffering @param {'sse' | 'poll'} transport
+ */
+async function chatsBehindNginx(buffering, transport) {
+  const proxy = await startNginx(server.port, {buffering});
   try {
-    await chatsNormally(proxy, 'sse');
+    await chatsNormally(proxy, transport);
   } finally {
     await proxy.stop();
   }
-});
+}
 
-test('behind an nginx that also buffers the stream the app chats over long polling', async () => {
-  const proxy = await startNginx(server.port, {buffering: true});
-  try {
-    await chatsNormally(proxy, 'poll');
-  } finally {
-    await proxy.stop();
-  }
-});
+test(
+    'behind an nginx that refuses upgrades the app chats over SSE',
+    () => chatsBehindNginx(false, 'sse'));
+
+test(
+    'behind an nginx that also buffers the stream the app chats over long polling',
+    () => chatsBehindNginx(true, 'poll'));

@@ -8,10 +8,11 @@
 import assert from 'node:assert/strict';
 import {execFileSync} from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {after, before, test} from 'node:test';
+
+import {freePort} from '../../clients/js/test/server.js';
 
 import * as h from './harness.js';
 
@@ -34,17 +35,6 @@ function issue(name) {
   const spki = execFileSync(
       'openssl', ['pkey', '-in', `${name}.key`, '-pubout', '-outform', 'der'], {cwd: dir});
   return execFileSync('openssl', ['dgst', '-sha256', '-binary'], {input: spki}).toString('base64');
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const {port} = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 let server;

@@ -7,9 +7,10 @@
 // newest one (`thread_read`). Escape or × closes it; the focus goes back to what opened it.
 
 import {renderAttachments} from './attachments.js';
-import {excerpt, showBody, tooLongText} from './conversation.js';
+import {tooLongText, wireInput} from './composer.js';
 import {byId, h, reconcile, setText} from './dom.js';
 import {clock, dayKey, dayLabel, reason} from './format.js';
+import {excerpt, showBody} from './message_rows.js';
 import {avatarElement, showAvatar} from './names.js';
 import {showReactions} from './reactions.js';
 
@@ -73,22 +74,11 @@ export class ThreadPanel {
       event.preventDefault();
       this._send();
     });
-    const input = this._el.input;
-    input.addEventListener('keydown', (event) => {
-      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        this._send();
-      }
-    });
-    input.addEventListener('input', () => {
-      if (this.conv === null) return;
-      if (input.value === '')
-        this._client.stopTyping(this.conv);
-      else
-        this._client.typing(this.conv);
-      input.style.height = 'auto';
-      input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
-      this._checkLength();
+    wireInput(this._el.input, {
+      client,
+      conv: () => this.conv,
+      send: () => this._send(),
+      changed: () => this._checkLength(),
     });
     document.addEventListener('visibilitychange', () => this._markRead());
     // Opened offline: the first page comes once connected.

@@ -12,6 +12,7 @@
 // app's: `track.enabled = false` on its own tracks.
 
 import {Emitter} from './emitter.js';
+import {entryOf} from './entries.js';
 import {RingcastError} from './errors.js';
 
 /** @typedef {import('./call_signalling.js').CallSignalling} CallSignalling */
@@ -29,16 +30,8 @@ import {RingcastError} from './errors.js';
  * @returns {CallRecord | null}
  */
 export function callEntry(message) {
-  if (message.kind !== 'call' || typeof message.body !== 'string') return null;
-  try {
-    const entry = JSON.parse(message.body);
-    if (entry === null || typeof entry !== 'object' || typeof entry.outcome !== 'string') {
-      return null;
-    }
-    return {participants: [], duration_ms: 0, ...entry};
-  } catch {
-    return null;
-  }
+  const entry = entryOf(message, 'call', 'outcome');
+  return entry === null ? null : {participants: [], duration_ms: 0, ...entry};
 }
 
 /** "0:07", "12:04", "1:02:03": a call's duration. @param {number} ms */

@@ -1,5 +1,7 @@
 // Groups (PROTOCOL.md, "Groups"): reading a `system` entry and the roles of a member list.
 
+import {entryOf} from './entries.js';
+
 /**
  * The body of a message of kind `system`, parsed; null for any other message or a body that
  * is not such an object (an older or newer server's entry is shown generically).
@@ -7,16 +9,8 @@
  * @returns {import('./types.js').SystemEntry | null}
  */
 export function systemEntry(message) {
-  if (message.kind !== 'system' || typeof message.body !== 'string') return null;
-  try {
-    const entry = JSON.parse(message.body);
-    if (entry === null || typeof entry !== 'object' || typeof entry.action !== 'string') {
-      return null;
-    }
-    return {users: [], ...entry};
-  } catch {
-    return null;
-  }
+  const entry = entryOf(message, 'system', 'action');
+  return entry === null ? null : {users: [], ...entry};
 }
 
 /**

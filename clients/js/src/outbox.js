@@ -59,7 +59,7 @@ export class Outbox {
     this._onStorageError = options.onStorageError;
     /** @type {string | null} */
     this.key = null;
-    /** @type {string | null} the account the entries are for (client.js, bindingOf) */
+    /** @type {string | null} the account the entries are for (session.js, bindingOf) */
     this.binding = null;
     /** @type {OutboxEntry[]} */
     this.entries = [];

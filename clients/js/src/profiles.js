@@ -2,11 +2,16 @@
 // senders and members it knows only by id without asking the server again. Every answer that
 // carries profiles fills it (`users`, `searchUsers`, `blocks`, `me`, `updateProfile`) and the
 // `profile` event keeps it fresh. Bounded: past `max` entries the least recently used goes
-// (a Map iterates in insertion order; a read re-inserts).
+// (a Map iterates in insertion order; a read re-inserts). ProfileLookup asks the server for
+// the profiles the cache lacks, each once while its answer is on the way, and reads the cached
+// ones again after a reconnect (the `profile` event is not replayed).
 
 import {attachmentUrl} from './uploads.js';
 
 /** @typedef {import('./types.js').UserSummary} UserSummary */
+
+// The ids one GET /api/users?ids= may ask for (proto/PROTOCOL.md).
+const MAX_USER_LOOKUP = 100;
 
 export class ProfileCache {
   /** @param {number} max entries kept at most */
@@ -71,6 +76,109 @@ export class ProfileCache {
 
   clear() {
     this._byId.clear();
+  }
+}
+
+/** The profile cache and the lookups that fill it (the client's profile methods). */
+export class ProfileLookup {
+  /**
+   * @param {{http: import('./http.js').HttpApi, max: number,
+   *     onChange: (profile: UserSummary) => void}} options `onChange`: the `profile` event
+   */
+  constructor(options) {
+    this._http = options.http;
+    this._onChange = options.onChange;
+    this._cache = new ProfileCache(options.max);
+    /** @type {Map<number, Promise<void>>} profiles asked for by load(), not answered yet */
+    this._asked = new Map();
+  }
+
+  /** @param {number} id @returns {UserSummary | undefined} */
+  get(id) {
+    return this._cache.get(id);
+  }
+
+  /** Every cached profile, least recently read first. */
+  values() {
+    return this._cache.values();
+  }
+
+  /** Puts profiles the app stored into the cache; no event. @param {UserSummary[]} profiles */
+  seed(profiles) {
+    for (const profile of profiles) {
+      if (Number.isSafeInteger(profile?.id)) this._cache.put(profile);
+    }
+  }
+
+  clear() {
+    this._cache.clear();
+    this._asked.clear();
+  }
+
+  /**
+   * Caches `profile`; a change of one cached already (seen in a listing, or after a reconnect)
+   * is told as the `profile` event is.
+   * @template {UserSummary} T @param {T} profile @returns {T}
+   */
+  keep(profile) {
+    const known = this._cache.has(profile.id);
+    if (this._cache.put(profile) && known) {
+      this._onChange(/** @type {UserSummary} */ (this._cache.get(profile.id)));
+    }
+    return profile;
+  }
+
+  /** @param {UserSummary[]} profiles @returns {UserSummary[]} */
+  keepAll(profiles) {
+    for (const profile of profiles) this.keep(profile);
+    return profiles;
+  }
+
+  /** The server's `profile` event: cached, and told. @param {UserSummary} profile */
+  received(profile) {
+    this._cache.put(profile);
+    this._onChange(/** @type {UserSummary} */ (this._cache.get(profile.id)));
+  }
+
+  /**
+   * `GET /api/users?ids=`, 100 ids a request (the server's limit), each id once; the answers
+   * cached. @param {number[]} ids @returns {Promise<UserSummary[]>}
+   */
+  async lookUp(ids) {
+    const unique = [...new Set(ids)].sort((a, b) => a - b);
+    const pages = [];
+    for (let i = 0; i < unique.length; i += MAX_USER_LOOKUP) {
+      const query = new URLSearchParams({ids: unique.slice(i, i + MAX_USER_LOOKUP).join(',')});
+      pages.push(this._http.request('GET', `/api/users?${query}`));
+    }
+    return this.keepAll((await Promise.all(pages)).flatMap((page) => page.users));
+  }
+
+  /**
+   * The profiles of `ids`: the cached ones, the others looked up (an id already asked for is
+   * not asked again while its answer is on the way). @param {number[]} ids
+   * @returns {Promise<UserSummary[]>}
+   */
+  async load(ids) {
+    const unique = [...new Set(ids)].filter((id) => Number.isSafeInteger(id) && id > 0);
+    const missing = unique.filter((id) => !this._cache.get(id) && !this._asked.has(id));
+    if (missing.length > 0) {
+      const asked = this.lookUp(missing).then(() => {});
+      for (const id of missing) this._asked.set(id, asked);
+      asked.catch(() => {}).then(() => {
+        for (const id of missing) {
+          if (this._asked.get(id) === asked) this._asked.delete(id);
+        }
+      });
+    }
+    await Promise.all(unique.map((id) => this._asked.get(id)));
+    return /** @type {UserSummary[]} */ (unique.map((id) => this._cache.get(id)).filter(Boolean));
+  }
+
+  /** Reads the cached profiles again; those that changed come as `profile` events. */
+  refresh() {
+    const ids = this._cache.ids();
+    if (ids.length > 0) this.lookUp(ids).catch(() => {});
   }
 }
 

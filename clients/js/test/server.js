@@ -15,8 +15,11 @@ const jsRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const BINARY =
     path.resolve(jsRoot, process.env.RINGCAST_BIN ?? '../../build/debug/core/ringcast');
 
-/** A port nothing listens on right now (the kernel's pick). @returns {Promise<number>} */
-function freePort() {
+/**
+ * A port nothing listens on right now (the kernel's pick; the browser tests' servers take theirs
+ * here too). @returns {Promise<number>}
+ */
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
