@@ -118,11 +118,11 @@ class PgStoreTest : public ::testing::Test {
   }
   void Open(uint32_t writers = 2, uint32_t batch_max = 256, uint32_t batch_delay_us = 0,
             std::string read_conninfo = "", bool sole_writer = true) {
-    PgStoreOptions options{.conninfo = conninfo_,
-                           .writers = writers,
-                           .batch_max = batch_max,
-                           .batch_delay_us = batch_delay_us,
-                           .timeout = std::chrono::milliseconds(2000),
+    PgStoreOptions options{.primary = {.conninfo = conninfo_,
+                                       .writers = writers,
+                                       .batch_max = batch_max,
+                                       .batch_delay_us = batch_delay_us,
+                                       .timeout = std::chrono::milliseconds(2000)},
                            .read_conninfo = std::move(read_conninfo),
                            .replica_max_lag = std::chrono::milliseconds(0),
                            .sole_writer = sole_writer};
@@ -228,7 +228,7 @@ TEST_F(PgStoreTest, RefusesANewerOrForeignSchema) {
     status = MigratePg(admin.get());
     EXPECT_EQ(status.errc(), Errc::kSchemaForeign) << status.ToString();
   }
-  PgStoreOptions options{.conninfo = conninfo_};
+  PgStoreOptions options{.primary = {.conninfo = conninfo_}};
   auto store = PgChatStore::Open(options);
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.status().message().find("not ringcast's"), std::string::npos)
@@ -236,7 +236,8 @@ TEST_F(PgStoreTest, RefusesANewerOrForeignSchema) {
 }
 
 TEST_F(PgStoreTest, OpenFailsWithAOneLineReasonWithoutThePassword) {
-  PgStoreOptions options{.conninfo = "postgres://someone:hunter2secret@127.0.0.1:1/nothing"};
+  PgStoreOptions options{
+      .primary = {.conninfo = "postgres://someone:hunter2secret@127.0.0.1:1/nothing"}};
   auto store = PgChatStore::Open(options);
   ASSERT_FALSE(store.ok());
   const std::string message = store.status().message();
@@ -759,11 +760,13 @@ TEST_F(PgStoreTest, ReadRangeAndLastSeqsServeGapFill) {
 }
 
 TEST_F(PgStoreTest, TheFirstSecretKeptIsTheOneEveryStoreGets) {
-  PgStoreOptions first{.conninfo = conninfo_, .secret_candidate = std::string(64, 'a')};
+  PgStoreOptions first{.primary = {.conninfo = conninfo_},
+                       .secret_candidate = std::string(64, 'a')};
   auto one = PgChatStore::Open(first);
   ASSERT_TRUE(one.ok()) << one.status().ToString();
   EXPECT_EQ((*one)->shared_secret(), std::string(64, 'a'));
-  PgStoreOptions second{.conninfo = conninfo_, .secret_candidate = std::string(64, 'b')};
+  PgStoreOptions second{.primary = {.conninfo = conninfo_},
+                        .secret_candidate = std::string(64, 'b')};
   auto two = PgChatStore::Open(second);
   ASSERT_TRUE(two.ok()) << two.status().ToString();
   EXPECT_EQ((*two)->shared_secret(), std::string(64, 'a'));
