@@ -679,79 +679,9 @@ TEST_F(PgStoreTest, MembershipAndWatermarks) {
   EXPECT_EQ(revoked.get()->size(), 1u);
 }
 
-// group_rules.h's rules as rc_change_group and its neighbours (schema v12) apply them.
 TEST_F(PgStoreTest, GroupRolesAndSettings) {
   Open();
-  const int64_t a = User("ann"), b = User("ben"), c = User("cid");
-  const int64_t group = Conversation(a, {b, c});
-  auto change = [&](GroupChange::Op op, int64_t caller, int64_t user, std::string role = "") {
-    Wait<MembershipOutcome> wait;
-    store_->ChangeGroup(
-        GroupChange{
-            .op = op, .conv = group, .caller = caller, .user = user, .role = role, .now = 5},
-        wait.reply());
-    auto r = wait.get();
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : MembershipOutcome{};
-  };
-  auto remove = [&](int64_t caller, int64_t user) {
-    Wait<MembershipOutcome> wait;
-    store_->RemoveMember(group, caller, user, 5, wait.reply());
-    auto r = wait.get();
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : MembershipOutcome{};
-  };
-  using Op = GroupChange::Op;
-  EXPECT_EQ(change(Op::kSetRole, b, c, "admin").denial, Denial::kNotAdmin);
-  auto promoted = change(Op::kSetRole, a, b, "admin");
-  ASSERT_EQ(promoted.denial, Denial::kNone);
-  ASSERT_EQ(promoted.conversation.members.size(), 3u);
-  EXPECT_EQ(promoted.conversation.members[0].role, "owner");
-  EXPECT_EQ(promoted.conversation.members[1].role, "admin");
-  ASSERT_EQ(promoted.system.size(), 1u);
-  EXPECT_EQ(promoted.system[0].body, R"({"action":"role","actor":)" + std::to_string(a) +
-                                         R"(,"users":[)" + std::to_string(b) +
-                                         R"(],"role":"admin"})");
-  EXPECT_FALSE(change(Op::kSetRole, a, b, "admin").changed);
-  EXPECT_EQ(remove(b, a).denial, Denial::kOwnerProtected);
-  EXPECT_EQ(change(Op::kSetRole, a, a, "member").denial, Denial::kOwnerProtected);
-  EXPECT_EQ(remove(a, a).denial, Denial::kLastOwner);
-  EXPECT_EQ(remove(c, b).denial, Denial::kNotAdmin);
-
-  // An admin deletes another member's message (rc_may_delete).
-  ASSERT_TRUE(Send(group, c, "c1", "mine").ok());
-  NewMessage deletion{.conv = group, .sender = b, .cid = "del", .kind = "delete", .ts = 6};
-  deletion.target = 2;
-  Wait<AppendOutcome> deleted;
-  store_->Append(std::move(deletion), deleted.reply());
-  auto del = deleted.get();
-  ASSERT_TRUE(del.ok()) << del.status().ToString();
-  EXPECT_EQ(del->denial, Denial::kNone);
-  // No change may name a system entry.
-  NewMessage on_system{.conv = group, .sender = a, .cid = "del2", .kind = "delete", .ts = 6};
-  on_system.target = 1;
-  Wait<AppendOutcome> refused;
-  store_->Append(std::move(on_system), refused.reply());
-  EXPECT_EQ(refused.get()->denial, Denial::kNotFound);
-
-  auto transferred = change(Op::kTransfer, a, c);
-  ASSERT_EQ(transferred.denial, Denial::kNone);
-  EXPECT_EQ(transferred.conversation.members[0].role, "admin");
-  EXPECT_EQ(transferred.conversation.members[2].role, "owner");
-  EXPECT_EQ(remove(a, a).denial, Denial::kNone) << "no longer the owner";
-
-  Wait<MembershipOutcome> settings;
-  store_->ChangeGroup(
-      GroupChange{.conv = group, .caller = b, .name = "Renamed", .topic = "say \"hi\"", .now = 7},
-      settings.reply());
-  auto set = settings.get();
-  ASSERT_TRUE(set.ok()) << set.status().ToString();
-  EXPECT_EQ(set->conversation.name, "Renamed");
-  EXPECT_EQ(set->conversation.topic, "say \"hi\"");
-  ASSERT_EQ(set->system.size(), 1u);
-  EXPECT_EQ(set->system[0].body, R"({"action":"updated","actor":)" + std::to_string(b) +
-                                     R"(,"name":"Renamed","topic":"say \"hi\""})");
-  EXPECT_EQ(set->system[0].seq, set->conversation.last_seq);
+  testing::ExpectGroupRolesAndSettings(*store_, Users());
 }
 
 TEST_F(PgStoreTest, ReadRangeAndLastSeqsServeGapFill) {
