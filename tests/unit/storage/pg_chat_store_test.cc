@@ -587,6 +587,11 @@ TEST_F(PgStoreTest, SearchUsersByPrefixIgnoringCase) {
   EXPECT_EQ(text.find("Sort"), std::string::npos) << text;
 }
 
+TEST_F(PgStoreTest, GroupRolesAndSettings) {
+  Open();
+  testing::ExpectGroupRolesAndSettings(*store_, Users());
+}
+
 TEST_F(PgStoreTest, MembershipAndWatermarks) {
   Open();
   const int64_t a = User("alice"), b = User("bob"), c = User("carol");
@@ -677,11 +682,6 @@ TEST_F(PgStoreTest, MembershipAndWatermarks) {
   Wait<std::vector<RevokedToken>> revoked;
   store_->LoadRevoked(0, revoked.reply());
   EXPECT_EQ(revoked.get()->size(), 1u);
-}
-
-TEST_F(PgStoreTest, GroupRolesAndSettings) {
-  Open();
-  testing::ExpectGroupRolesAndSettings(*store_, Users());
 }
 
 TEST_F(PgStoreTest, ReadRangeAndLastSeqsServeGapFill) {
