@@ -3,10 +3,11 @@
 // options struct and a Register…Flags(FlagRegistry&, …Options*) beside it that adds its flags,
 // its secret files and its checks; the composition root (server/) calls them all, then Parse.
 // A module's flags are one table of Flag rows, so that what every flag shares (its variable's
-// name, the number check, the switch's --no- form) is written here once.
+// name, the number check, the switch's --no- form) is written here once; Bounded (below) is the
+// row of a number flag with its range.
 //
-// Module code sees CLI11 only to narrow a flag (a row's check: CLI::Range(...)): the parsing, the
-// layers, --help, --print-config and the exit statuses are this class's.
+// Module code sees CLI11 only to narrow a flag (a row's check: CLI::IsMember(...)): the parsing,
+// the layers, --help, --print-config and the exit statuses are this class's.
 //
 // Main thread only, once, before anything starts. The registry must outlive Parse only: the
 // options structs hold the values afterwards.
@@ -21,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -82,5 +84,13 @@ class FlagRegistry {
   std::vector<std::function<bool()>> checks_;
   std::map<std::string, std::function<std::string()>> effective_;
 };
+
+// The row most number flags are: `value` held to [low, high]. The range keeps the bounds' own
+// type (`uint64_t{1} << 40` where int's is too small), which --help names.
+template <typename Value, typename Bound>
+FlagRegistry::Flag Bounded(const char* name, Value* value, Bound low, Bound high,
+                           std::string help) {
+  return {name, value, std::move(help), CLI::Range(low, high)};
+}
 
 }  // namespace ringcast

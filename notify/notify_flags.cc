@@ -36,15 +36,13 @@ void RegisterNotifyFlags(FlagRegistry& flags, NotifyOptions* options) {
        "Web Push: the contact that VAPID tokens name (sub, RFC 8292): a mailto: or https: "
        "URL where push services can reach this server's operator",
        SchemeCheck({"mailto:", "https:"}, false, "must start with mailto: or https:")},
-      {"push-max-subscriptions", &options->push_max_subscriptions,
-       "Web Push subscriptions (browsers) kept per user; a new one past it replaces the "
-       "oldest",
-       CLI::Range(1, 1000)},
-      {"push-ttl", &options->push_ttl_s,
-       "Web Push: seconds a push service keeps a notification for an offline browser (TTL)",
-       CLI::Range(0, 28 * 86400)},
-      {"push-timeout-ms", &options->push_timeout_ms,
-       "Web Push: milliseconds one request to a push service may take", CLI::Range(100, 600000)},
+      Bounded("push-max-subscriptions", &options->push_max_subscriptions, 1, 1000,
+              "Web Push subscriptions (browsers) kept per user; a new one past it replaces the "
+              "oldest"),
+      Bounded("push-ttl", &options->push_ttl_s, 0, 28 * 86400,
+              "Web Push: seconds a push service keeps a notification for an offline browser (TTL)"),
+      Bounded("push-timeout-ms", &options->push_timeout_ms, 100, 600000,
+              "Web Push: milliseconds one request to a push service may take"),
       {"push-allow-http", &options->push_allow_http,
        "Web Push: accept subscription endpoints over plain http (tests, push services "
        "on a private network); off: https only"},
@@ -53,47 +51,41 @@ void RegisterNotifyFlags(FlagRegistry& flags, NotifyOptions* options) {
        "empty: no emails",
        SchemeCheck({"smtp://", "smtps://"}, true, "must be smtp://... or smtps://...")},
       {"email-from", &options->email_from, "Email digests: the sender address (envelope and From)"},
-      {"email-digest-after", &options->email_digest_after_s,
-       "Email digests: seconds a message stays unread and undelivered before its recipient "
-       "is mailed a digest",
-       CLI::Range(1, 30 * 86400)},
-      {"email-digest-batch", &options->email_digest_batch,
-       "Email digests: users read from the store per query", CLI::Range(1, 100000)},
-      {"notify-delay", &options->notify_delay_ms,
-       "Milliseconds after a message is committed before a member who has neither read it "
-       "nor had it delivered (offline everywhere) is notified; messages within this window "
-       "of the first collapse into one notification (notify/README.md)",
-       CLI::Range(1, 86400000)},
-      {"notify-poll-ms", &options->notify_poll_ms,
-       "How often the notifier looks for due notifications; 0: a quarter of --notify-delay "
-       "(50 ms to 1 s)",
-       CLI::Range(0, 60000)},
-      {"notify-batch", &options->notify_batch,
-       "Due notifications the notifier reads and handles per poll at most", CLI::Range(1, 100000)},
-      {"notify-max-attempts", &options->notify_max_attempts,
-       "Attempts per sink before a notification is dead-lettered (logged, counted, never "
-       "retried)",
-       CLI::Range(1, 1000)},
-      {"notify-backoff-ms", &options->notify_backoff_ms,
-       "Delay before a failed notification's first retry; it doubles per attempt, up to 60 s",
-       CLI::Range(1, 600000)},
+      Bounded("email-digest-after", &options->email_digest_after_s, 1, 30 * 86400,
+              "Email digests: seconds a message stays unread and undelivered before its recipient "
+              "is mailed a digest"),
+      Bounded("email-digest-batch", &options->email_digest_batch, 1, 100000,
+              "Email digests: users read from the store per query"),
+      Bounded("notify-delay", &options->notify_delay_ms, 1, 86400000,
+              "Milliseconds after a message is committed before a member who has neither read it "
+              "nor had it delivered (offline everywhere) is notified; messages within this window "
+              "of the first collapse into one notification (notify/README.md)"),
+      Bounded("notify-poll-ms", &options->notify_poll_ms, 0, 60000,
+              "How often the notifier looks for due notifications; 0: a quarter of --notify-delay "
+              "(50 ms to 1 s)"),
+      Bounded("notify-batch", &options->notify_batch, 1, 100000,
+              "Due notifications the notifier reads and handles per poll at most"),
+      Bounded("notify-max-attempts", &options->notify_max_attempts, 1, 1000,
+              "Attempts per sink before a notification is dead-lettered (logged, counted, never "
+              "retried)"),
+      Bounded(
+          "notify-backoff-ms", &options->notify_backoff_ms, 1, 600000,
+          "Delay before a failed notification's first retry; it doubles per attempt, up to 60 s"),
       {"notify-webhook", &options->notify_webhook,
        "http:// or https:// URL that every due notification is POSTed to as signed JSON "
        "(notify/README.md); empty: no webhook"},
       {"notify-webhook-secret", &options->notify_webhook_secret,
        "HMAC-SHA256 key of the webhook's Ringcast-Signature header (needed with --notify-webhook)"},
-      {"notify-webhook-timeout-ms", &options->notify_webhook_timeout_ms,
-       "A webhook call not answered within this many milliseconds is retried",
-       CLI::Range(100, 600000)},
+      Bounded("notify-webhook-timeout-ms", &options->notify_webhook_timeout_ms, 100, 600000,
+              "A webhook call not answered within this many milliseconds is retried"),
       {"amqp", &options->amqp_url,
        "amqp://user:pass@host:port/vhost: every background job is also published to this "
        "RabbitMQ (notify/README.md); empty: none",
        std::nullopt, "RINGCAST_AMQP_URL"},
       {"amqp-exchange", &options->amqp_exchange,
        "The topic exchange jobs are published to (declared durable)"},
-      {"amqp-max-queued", &options->amqp_max_queued,
-       "Jobs waiting for the broker at most; more are dropped (and counted)",
-       CLI::Range(1, 10000000)},
+      Bounded("amqp-max-queued", &options->amqp_max_queued, 1, 10000000,
+              "Jobs waiting for the broker at most; more are dropped (and counted)"),
   });
   flags.AddSecretFile({"notify-webhook-secret", "--notify-webhook-secret-file",
                        "RINGCAST_NOTIFY_WEBHOOK_SECRET_FILE"});

@@ -111,12 +111,13 @@ std::string Scrub(std::string text, const std::string& password) {
 }  // namespace
 
 Result<std::unique_ptr<PgChatStore>> PgChatStore::Open(const PgStoreOptions& options) {
-  const std::string password = PasswordOf(options.conninfo);
-  const std::string where = RedactConninfo(options.conninfo);
+  const PgPipelineOptions& primary = options.primary;
+  const std::string password = PasswordOf(primary.conninfo);
+  const std::string where = RedactConninfo(primary.conninfo);
   auto fail = [&](Errc errc, const std::string& what) {
     return Status(errc, Scrub("PostgreSQL at " + where + ": " + what, password));
   };
-  PGconn* conn = PgConnect(options.conninfo, /*blocking=*/true);
+  PGconn* conn = PgConnect(primary.conninfo, /*blocking=*/true);
   struct Closer {
     PGconn* conn;
     ~Closer() { PQfinish(conn); }
@@ -173,27 +174,18 @@ Result<std::unique_ptr<PgChatStore>> PgChatStore::Open(const PgStoreOptions& opt
     if (!s.ok()) return fail(s.errc(), s.message());
   }
 
-  PgPipelineOptions pipeline_options{.conninfo = options.conninfo,
-                                     .writers = options.writers,
-                                     .readers = options.readers,
-                                     .batch_max = options.batch_max,
-                                     .batch_delay_us = options.batch_delay_us,
-                                     .timeout = options.timeout,
-                                     .max_queued = options.max_queued,
-                                     .max_wait_ms = options.max_wait_ms,
-                                     .synchronous_commit = options.synchronous_commit,
-                                     .prepared_statements = options.prepared_statements,
-                                     .batcher = &MakeAppendBatch,
-                                     .log = options.log};
+  PgPipelineOptions pipeline_options = primary;
+  pipeline_options.batcher = &MakeAppendBatch;
+  pipeline_options.log = options.log;
   auto pipeline = PgPipeline::Start(std::move(pipeline_options), PgPreparedStatements());
   if (!pipeline.ok()) return fail(pipeline.status().errc(), pipeline.status().message());
   auto store = std::unique_ptr<PgChatStore>(new PgChatStore(std::move(*pipeline)));
   if (!options.read_conninfo.empty()) {
     auto replica = PgReplica::Start({.conninfo = options.read_conninfo,
-                                     .readers = options.readers,
-                                     .timeout = options.timeout,
+                                     .readers = primary.readers,
+                                     .timeout = primary.timeout,
                                      .max_lag = options.replica_max_lag,
-                                     .prepared_statements = options.prepared_statements,
+                                     .prepared_statements = primary.prepared_statements,
                                      .sole_writer = options.sole_writer,
                                      .log = options.log},
                                     PgPreparedStatements());

@@ -22,16 +22,10 @@
 namespace ringcast::storage {
 
 struct PgStoreOptions {
-  std::string conninfo;
-  uint32_t writers = 4;
-  uint32_t readers = 2;
-  uint32_t batch_max = 256;
-  uint32_t batch_delay_us = 0;
-  std::chrono::milliseconds timeout{5000};
-  uint32_t max_queued = 1 << 20;
-  uint32_t max_wait_ms = 0;  // PgPipelineOptions::max_wait_ms.
-  std::string synchronous_commit = "on";
-  bool prepared_statements = true;  // PgPipelineOptions::prepared_statements.
+  // The primary's pool: its URL, lanes, batching, bounds and session settings (pg_pipeline.h).
+  // Open gives it the store's batcher and `log`; the read replicas take its readers, timeout and
+  // prepared_statements.
+  PgPipelineOptions primary;
   // Read replicas (--database-read-url; empty: none): history, sync, lists and search read
   // there when it has what they must see (pg_replica.h), else the primary.
   std::string read_conninfo;

@@ -23,6 +23,13 @@ auto PageFresh(PgReplica* replica, int64_t conv, int64_t before, int64_t seen) {
   };
 }
 
+// What a "membership" query's answer (its first statement) refuses: no such conversation, or a
+// reader who is no member; kNone when the page may be read.
+Denial MembershipDenial(PGresult* membership) {
+  if (PQntuples(membership) == 0) return Denial::kNotFound;
+  return Row{membership, 0}.Bool(3) ? Denial::kNone : Denial::kForbidden;
+}
+
 }  // namespace
 
 void PgChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t before, int64_t seen,
@@ -37,14 +44,8 @@ void PgChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t befor
       PageFresh(replica_.get(), conv, before, seen),
       [limit](PgResults results, ThreadPage& thread) {
         Page& out = thread.page;
-        if (PQntuples(results[0]) == 0) {
-          out.denial = Denial::kNotFound;
-          return Status();
-        }
-        if (!Row{results[0], 0}.Bool(3)) {
-          out.denial = Denial::kForbidden;
-          return Status();
-        }
+        out.denial = MembershipDenial(results[0]);
+        if (out.denial != Denial::kNone) return Status();
         if (PQntuples(results[1]) == 0) {
           out.denial = Denial::kNotFound;
           return Status();
@@ -91,14 +92,9 @@ void PgChatStore::ListPins(int64_t conv, int64_t user, Reply<Page> reply) {
       *pipeline_, PgPipeline::kReaders, Kind::kRead,
       {Query("membership", {Int(conv), Int(user)}), Query("list_pins", {Int(conv), Int(user)})},
       [](PgResults results, Page& out) {
-        if (PQntuples(results[0]) == 0) {
-          out.denial = Denial::kNotFound;
-        } else if (!Row{results[0], 0}.Bool(3)) {
-          out.denial = Denial::kForbidden;
-        } else {
-          ForEachRow(results[1],
-                     [&](const Row& row) { out.messages.push_back(row.ReadMessage(0)); });
-        }
+        out.denial = MembershipDenial(results[0]);
+        if (out.denial != Denial::kNone) return Status();
+        ForEachRow(results[1], [&](const Row& row) { out.messages.push_back(row.ReadMessage(0)); });
         return Status();
       },
       std::move(reply));
@@ -114,14 +110,8 @@ void PgChatStore::History(int64_t conv, int64_t user, int64_t before, int64_t se
              {Int(conv), Int(user), Int(below), Int(limit.count), Int(Clamp(limit.bytes))})},
       PageFresh(replica_.get(), conv, before, seen),
       [](PgResults results, Page& out) {
-        if (PQntuples(results[0]) == 0) {
-          out.denial = Denial::kNotFound;
-          return Status();
-        }
-        if (!Row{results[0], 0}.Bool(3)) {
-          out.denial = Denial::kForbidden;
-          return Status();
-        }
+        out.denial = MembershipDenial(results[0]);
+        if (out.denial != Denial::kNone) return Status();
         ForEachRow(results[1], [&](const Row& row) { out.messages.push_back(row.ReadMessage(0)); });
         // seq is gap-free from 1: older messages exist exactly when the oldest here is not 1.
         out.more = !out.messages.empty() && out.messages.back().seq > 1;

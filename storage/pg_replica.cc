@@ -158,16 +158,12 @@ void PgReplica::CollectMetrics(MetricSet& out) const {
             known ? lag_bytes_.load(std::memory_order_relaxed) : 0);
   out.Counter("ringcast_db_replica_reads_total", "Reads the read replica answered",
               double(reads.load(std::memory_order_relaxed)));
-  constexpr std::string_view kHelp =
-      "Reads meant for the read replica that the primary answered, by reason";
-  out.Counter("ringcast_db_replica_fallbacks_total", kHelp,
-              double(fallback_stale.load(std::memory_order_relaxed)), {{"reason", "stale"}});
-  out.Counter("ringcast_db_replica_fallbacks_total", kHelp,
-              double(fallback_error.load(std::memory_order_relaxed)), {{"reason", "error"}});
-  out.Counter("ringcast_db_replica_fallbacks_total", kHelp,
-              double(fallback_unusable.load(std::memory_order_relaxed)), {{"reason", "unusable"}});
-  out.Counter("ringcast_db_replica_fallbacks_total", kHelp,
-              double(fallback_unnamed.load(std::memory_order_relaxed)), {{"reason", "unnamed"}});
+  out.CounterBy("ringcast_db_replica_fallbacks_total",
+                "Reads meant for the read replica that the primary answered, by reason", "reason",
+                {{"stale", double(fallback_stale.load(std::memory_order_relaxed))},
+                 {"error", double(fallback_error.load(std::memory_order_relaxed))},
+                 {"unusable", double(fallback_unusable.load(std::memory_order_relaxed))},
+                 {"unnamed", double(fallback_unnamed.load(std::memory_order_relaxed))}});
 }
 
 }  // namespace ringcast::storage

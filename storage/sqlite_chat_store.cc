@@ -100,16 +100,9 @@ void SqliteChatStore::LoadRevoked(int64_t now, Reply<std::vector<RevokedToken>> 
 }
 
 void SqliteChatStore::SetLastOnline(int64_t user, int64_t ts, Reply<bool> reply) {
-  Submit<bool>(
-      Kind::kWrite,
-      [user, ts](SqliteDb& db, bool& out) {
-        auto stmt = db.Prepare(
-            "UPDATE users SET last_online = max(coalesce(last_online, 0), ?2) WHERE id = ?1");
-        stmt->Bind(user, ts);
-        out = true;
-        return stmt->Exec();
-      },
-      std::move(reply));
+  SubmitStatement(Kind::kWrite, Answer::kRan,
+                  "UPDATE users SET last_online = max(coalesce(last_online, 0), ?2) WHERE id = ?1",
+                  std::move(reply), user, ts);
 }
 
 void SqliteChatStore::SearchUsers(std::string prefix, uint32_t limit,

@@ -3,9 +3,12 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <set>
 #include <string_view>
+#include <tuple>
+#include <utility>
 
 #include "storage/batch_executor.h"
 #include "storage/chat_store.h"
@@ -103,6 +106,25 @@ class SqliteChatStore final : public ChatStore {
   template <typename T, typename Run>
   void Submit(Kind kind, Run run, Reply<T> reply) {
     SubmitSqliteJob<T>(*executor_, kind, std::move(run), std::move(reply));
+  }
+  // An operation that is one statement, `sql` (a literal: the job keeps the pointer) with `args`
+  // bound to ?1, ?2...; it replies true once the statement ran (kRan), or whether it answered a
+  // row (kAnyRow: an existence probe, or a write whose RETURNING matched).
+  enum class Answer : uint8_t { kRan, kAnyRow };
+  template <typename... Args>
+  void SubmitStatement(Kind kind, Answer answer, const char* sql, Reply<bool> reply, Args... args) {
+    Submit<bool>(
+        kind,
+        [answer, sql, args = std::make_tuple(std::move(args)...)](SqliteDb& db, bool& out) {
+          auto stmt = db.Prepare(sql);
+          std::apply([&](const auto&... bound) { stmt->Bind(bound...); }, args);
+          if (answer == Answer::kAnyRow) {
+            return ForEachSqliteRow(*stmt, [&](Statement&) { out = true; });
+          }
+          out = true;
+          return stmt->Exec();
+        },
+        std::move(reply));
   }
 
   std::unique_ptr<BatchExecutor> executor_;

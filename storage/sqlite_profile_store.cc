@@ -185,16 +185,10 @@ void SqliteChatStore::UpdateProfile(int64_t user, ProfileChange change,
 }
 
 void SqliteChatStore::SetPasswordHash(int64_t user, std::string password_hash, Reply<bool> reply) {
-  Submit<bool>(
-      Kind::kWrite,
-      [user, password_hash = std::move(password_hash)](SqliteDb& db, bool& out) {
-        auto stmt = db.Prepare(
-            "UPDATE users SET password_hash = ?2 WHERE id = ?1 AND deleted_at IS NULL "
-            "RETURNING id");
-        stmt->Bind(user, password_hash);
-        return ForEachSqliteRow(*stmt, [&](Statement&) { out = true; });
-      },
-      std::move(reply));
+  SubmitStatement(Kind::kWrite, Answer::kAnyRow,
+                  "UPDATE users SET password_hash = ?2 WHERE id = ?1 AND deleted_at IS NULL "
+                  "RETURNING id",
+                  std::move(reply), user, std::move(password_hash));
 }
 
 void SqliteChatStore::StoreLogin(LoginRecord login, Reply<bool> reply) {
@@ -218,15 +212,9 @@ void SqliteChatStore::StoreLogin(LoginRecord login, Reply<bool> reply) {
 }
 
 void SqliteChatStore::TouchLogin(std::string family, int64_t now, Reply<bool> reply) {
-  Submit<bool>(
-      Kind::kWrite,
-      [family = std::move(family), now](SqliteDb& db, bool& out) {
-        auto stmt = db.Prepare("UPDATE logins SET last_used_at = ?2 WHERE family = ?1");
-        stmt->Bind(family, now);
-        out = true;
-        return stmt->Exec();
-      },
-      std::move(reply));
+  SubmitStatement(Kind::kWrite, Answer::kRan,
+                  "UPDATE logins SET last_used_at = ?2 WHERE family = ?1", std::move(reply),
+                  std::move(family), now);
 }
 
 void SqliteChatStore::ListLogins(int64_t user, int64_t now, Reply<std::vector<LoginRecord>> reply) {
@@ -341,16 +329,10 @@ void SqliteChatStore::ListBlocks(int64_t user, Reply<std::vector<Profile>> reply
 }
 
 void SqliteChatStore::EitherBlocks(int64_t a, int64_t b, Reply<bool> reply) {
-  Submit<bool>(
-      Kind::kRead,
-      [a, b](SqliteDb& db, bool& out) {
-        auto stmt = db.Prepare(
-            "SELECT 1 FROM blocks WHERE (blocker = ?1 AND blocked = ?2) OR "
-            "(blocker = ?2 AND blocked = ?1)");
-        stmt->Bind(a, b);
-        return ForEachSqliteRow(*stmt, [&](Statement&) { out = true; });
-      },
-      std::move(reply));
+  SubmitStatement(Kind::kRead, Answer::kAnyRow,
+                  "SELECT 1 FROM blocks WHERE (blocker = ?1 AND blocked = ?2) OR "
+                  "(blocker = ?2 AND blocked = ?1)",
+                  std::move(reply), a, b);
 }
 
 }  // namespace ringcast::storage

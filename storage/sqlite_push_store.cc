@@ -78,16 +78,10 @@ void SqliteChatStore::AddPushSubscription(PushSubscription subscription, uint32_
 
 void SqliteChatStore::RemovePushSubscription(int64_t user, std::string endpoint,
                                              Reply<bool> reply) {
-  SubmitSqliteJob<bool>(
-      *executor_, SqliteJobKind::kWrite,
-      [user, endpoint = std::move(endpoint)](SqliteDb& db, bool& out) {
-        auto stmt = db.Prepare(
-            "DELETE FROM push_subscriptions WHERE endpoint = ?1 AND user_id = ?2 "
-            "RETURNING endpoint");
-        stmt->Bind(endpoint, user);
-        return ForEachSqliteRow(*stmt, [&](Statement&) { out = true; });
-      },
-      std::move(reply));
+  SubmitStatement(Kind::kWrite, Answer::kAnyRow,
+                  "DELETE FROM push_subscriptions WHERE endpoint = ?1 AND user_id = ?2 "
+                  "RETURNING endpoint",
+                  std::move(reply), std::move(endpoint), user);
 }
 
 void SqliteChatStore::ListPushSubscriptions(int64_t user,
@@ -111,14 +105,9 @@ void SqliteChatStore::ListPushSubscriptions(int64_t user,
 }
 
 void SqliteChatStore::SetEmail(int64_t user, std::optional<std::string> email, Reply<bool> reply) {
-  SubmitSqliteJob<bool>(
-      *executor_, SqliteJobKind::kWrite,
-      [user, email = std::move(email)](SqliteDb& db, bool& out) {
-        auto stmt = db.Prepare("UPDATE users SET email = ?2 WHERE id = ?1 RETURNING id");
-        stmt->Bind(user, email);
-        return ForEachSqliteRow(*stmt, [&](Statement&) { out = true; });
-      },
-      std::move(reply));
+  SubmitStatement(Kind::kWrite, Answer::kAnyRow,
+                  "UPDATE users SET email = ?2 WHERE id = ?1 RETURNING id", std::move(reply), user,
+                  std::move(email));
 }
 
 void SqliteChatStore::FindAccount(int64_t user, Reply<std::optional<Account>> reply) {

@@ -81,15 +81,8 @@ void SqliteChatStore::RotateRefreshToken(std::string old_hash, std::string next_
 }
 
 void SqliteChatStore::RevokeRefreshFamily(std::string family, Reply<bool> reply) {
-  Submit<bool>(
-      Kind::kWrite,
-      [family = std::move(family)](SqliteDb& db, bool& out) {
-        auto stmt = db.Prepare("DELETE FROM refresh_tokens WHERE family = ?1");
-        stmt->Bind(family);
-        out = true;
-        return stmt->Exec();
-      },
-      std::move(reply));
+  SubmitStatement(Kind::kWrite, Answer::kRan, "DELETE FROM refresh_tokens WHERE family = ?1",
+                  std::move(reply), std::move(family));
 }
 
 }  // namespace ringcast::storage

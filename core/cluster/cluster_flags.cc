@@ -1,4 +1,3 @@
-#include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "core/cluster/cluster_options.h"
@@ -20,39 +19,34 @@ void RegisterClusterFlags(FlagRegistry& flags, ClusterOptions* options) {
       {"node-id", &options->node_id,
        "This node's name in the cluster, 1-64 of [A-Za-z0-9._-] (default: generated once, "
        "kept in the data dir)"},
-      {"redis-max-queued", &options->redis_max_queued,
-       "Publications waiting for Redis at most (while it is slow or away); more are dropped "
-       "and the other nodes read them from the store",
-       CLI::Range(16, 1 << 24)},
-      {"redis-sentinel-timeout-ms", &options->redis_sentinel_timeout_ms,
-       "Cluster mode with redis+sentinel://: a sentinel that has not connected and answered "
-       "where the master is within this many milliseconds is skipped for the next one",
-       CLI::Range(10, 60000)},
-      {"cluster-check-interval", &options->cluster_check_interval_s,
-       "Cluster mode: seconds between checks of every followed conversation's newest seq "
-       "against the store (catches a lost last publication)",
-       CLI::Range(1, 3600)},
-      {"node-ttl", &options->node_ttl_s,
-       "Cluster mode: seconds a node stays in the registry without a heartbeat (one a "
-       "second); past it the node counts as dead and its users go offline after "
-       "--presence-grace",
-       CLI::Range(2, 3600)},
+      Bounded("redis-max-queued", &options->redis_max_queued, 16, 1 << 24,
+              "Publications waiting for Redis at most (while it is slow or away); more are dropped "
+              "and the other nodes read them from the store"),
+      Bounded("redis-sentinel-timeout-ms", &options->redis_sentinel_timeout_ms, 10, 60000,
+              "Cluster mode with redis+sentinel://: a sentinel that has not connected and answered "
+              "where the master is within this many milliseconds is skipped for the next one"),
+      Bounded("cluster-check-interval", &options->cluster_check_interval_s, 1, 3600,
+              "Cluster mode: seconds between checks of every followed conversation's newest seq "
+              "against the store (catches a lost last publication)"),
+      Bounded("node-ttl", &options->node_ttl_s, 2, 3600,
+              "Cluster mode: seconds a node stays in the registry without a heartbeat (one a "
+              "second); past it the node counts as dead and its users go offline after "
+              "--presence-grace"),
       {"forward-sends", &options->forward_sends,
        "Cluster mode: commit each conversation's messages on one node (chosen by "
        "rendezvous hashing over the live nodes), forwarding sends to it through Redis "
        "(docs/cluster.md, \"Writers\")"},
-      {"forward-timeout-ms", &options->forward_timeout_ms,
-       "Cluster mode: a forwarded send whose writer has not answered within this many "
-       "milliseconds is committed by this node (safe: the cid makes it a duplicate if the "
-       "writer did commit it), and that writer is skipped for --node-ttl",
-       CLI::Range(10, 60000)},
+      Bounded("forward-timeout-ms", &options->forward_timeout_ms, 10, 60000,
+              "Cluster mode: a forwarded send whose writer has not answered within this many "
+              "milliseconds is committed by this node (safe: the cid makes it a duplicate if the "
+              "writer did commit it), and that writer is skipped for --node-ttl"),
       {"advertise-address", &options->advertise_address,
        "Cluster mode: the host:port this node shows in the registry (default: "
        "--host:--port, the host name when listening on every address)"},
-      {"reconnect-jitter-ms", &options->reconnect_jitter_ms,
-       "Cluster mode: on SIGTERM each chat client is told to reconnect (to any node) after a "
-       "delay drawn uniformly from 0 to this many milliseconds, then closed 1012",
-       CLI::Range(0, 3600000)},
+      Bounded(
+          "reconnect-jitter-ms", &options->reconnect_jitter_ms, 0, 3600000,
+          "Cluster mode: on SIGTERM each chat client is told to reconnect (to any node) after a "
+          "delay drawn uniformly from 0 to this many milliseconds, then closed 1012"),
   });
   flags.AddSecretFile({"redis", "--redis-url-file", "RINGCAST_REDIS_URL_FILE"});
   flags.AddCheck([options] {

@@ -55,6 +55,17 @@ void RedisBus::Loop::Connect(Connection& c, const RedisEndpoint& endpoint) {
   if (rc == 0) Connected(c);
 }
 
+void RedisBus::Loop::AppendAuth(Connection& c, const std::string& user,
+                                const std::string& password) {
+  if (password.empty()) return;
+  if (user.empty()) {
+    AppendCommand(c.out, {"AUTH", password});
+  } else {
+    AppendCommand(c.out, {"AUTH", user, password});
+  }
+  ++c.handshake_replies;
+}
+
 // The TCP connection is up: everything the connection needs is pipelined behind the
 // handshake, whose answers are checked as they come.
 void RedisBus::Loop::Connected(Connection& c) {
@@ -67,14 +78,7 @@ void RedisBus::Loop::Connected(Connection& c) {
   c.awaiting.clear();
   if (&c == &sentinel_) return SentinelConnected();
   const RedisAddress& address = options_.address;
-  if (!address.password.empty()) {
-    if (address.user.empty()) {
-      AppendCommand(c.out, {"AUTH", address.password});
-    } else {
-      AppendCommand(c.out, {"AUTH", address.user, address.password});
-    }
-    ++c.handshake_replies;
-  }
+  AppendAuth(c, address.user, address.password);
   if (address.db != 0) {
     AppendCommand(c.out, {"SELECT", std::to_string(address.db)});
     ++c.handshake_replies;

@@ -118,6 +118,9 @@ class RedisBus::Loop {
   void Maintain(Connection& c, SteadyClock::time_point now);
   void Connect(Connection& c, const RedisEndpoint& endpoint);
   void Connected(Connection& c);
+  // Queues AUTH on a new connection when a password is given (with the user: Redis 6's ACL
+  // form), one more reply of its handshake; the master's and the sentinels' credentials.
+  static void AppendAuth(Connection& c, const std::string& user, const std::string& password);
   void Established(Connection& c);
   std::string Where() const;
   void Fail(Connection& c, const std::string& why);

@@ -10,14 +10,7 @@ namespace ringcast::cluster {
 void RedisBus::Loop::SentinelConnected() {
   const RedisAddress& address = options_.address;
   Connection& c = sentinel_;
-  if (!address.sentinel_password.empty()) {
-    if (address.sentinel_user.empty()) {
-      AppendCommand(c.out, {"AUTH", address.sentinel_password});
-    } else {
-      AppendCommand(c.out, {"AUTH", address.sentinel_user, address.sentinel_password});
-    }
-    ++c.handshake_replies;
-  }
+  AppendAuth(c, address.sentinel_user, address.sentinel_password);
   AppendCommand(c.out, {"SENTINEL", "get-master-addr-by-name", address.master_name});
   AppendCommand(c.out, {"SUBSCRIBE", kSwitchMaster});
   sentinel_query_pending_ = true;

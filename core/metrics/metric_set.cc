@@ -138,6 +138,13 @@ void MetricSet::Counter(std::string_view name, std::string_view help, double val
   SampleOf(name, help, Type::kCounter, labels).value += value;
 }
 
+void MetricSet::CounterBy(std::string_view name, std::string_view help, std::string_view label,
+                          std::initializer_list<std::pair<std::string_view, double>> samples) {
+  for (const auto& [label_value, value] : samples) {
+    Counter(name, help, value, {{label, label_value}});
+  }
+}
+
 void MetricSet::Gauge(std::string_view name, std::string_view help, double value,
                       MetricLabels labels) {
   SampleOf(name, help, Type::kGauge, labels).value += value;

@@ -80,6 +80,9 @@ class MetricSet {
   void Counter(std::string_view name, std::string_view help, double value,
                MetricLabels labels = {});
   void Gauge(std::string_view name, std::string_view help, double value, MetricLabels labels = {});
+  // A counter family split by one label: a sample per {that label's value, the count}.
+  void CounterBy(std::string_view name, std::string_view help, std::string_view label,
+                 std::initializer_list<std::pair<std::string_view, double>> samples);
   void Observations(std::string_view name, std::string_view help, const Histogram& histogram,
                     MetricLabels labels = {});
 

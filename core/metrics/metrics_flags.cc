@@ -1,5 +1,3 @@
-#include <CLI/CLI.hpp>
-
 #include "core/flags.h"
 #include "core/metrics/metrics_options.h"
 #include "core/net/net_options.h"
@@ -8,10 +6,9 @@ namespace ringcast {
 
 void RegisterMetricsFlags(FlagRegistry& flags, MetricsOptions* options) {
   flags.Add({
-      {"metrics-port", &options->metrics_port,
-       "Serve GET /metrics (Prometheus) on this port of --metrics-address, on a thread of "
-       "its own; 0: no such listener",
-       CLI::Range(0, 65535)},
+      Bounded("metrics-port", &options->metrics_port, 0, 65535,
+              "Serve GET /metrics (Prometheus) on this port of --metrics-address, on a thread of "
+              "its own; 0: no such listener"),
       {"metrics-address", &options->metrics_address,
        "Address of the --metrics-port listener (the default keeps it off the network)"},
       {"metrics-on-main-port", &options->metrics_on_main_port,

@@ -8,12 +8,12 @@ void ShardStats::Collect(MetricSet& out, uint32_t shard, const LoopFigures& loop
   out.Gauge("ringcast_connections_open", "Connections open now (HTTP and WebSocket)",
             double(loop.open));
   out.Counter("ringcast_connections_accepted_total", "Connections accepted", double(accepted));
-  out.Counter("ringcast_connections_refused_total",
-              "Connections refused at accept: the shard's --max-connections reached (closed), or "
-              "the client address's --max-conns-per-ip (429, or closed on the TLS port)",
-              double(refused_max_connections), {{"reason", "max_connections"}});
-  out.Counter("ringcast_connections_refused_total", "", double(refused_per_address),
-              {{"reason", "per_address"}});
+  out.CounterBy("ringcast_connections_refused_total",
+                "Connections refused at accept: the shard's --max-connections reached (closed), "
+                "or the client address's --max-conns-per-ip (429, or closed on the TLS port)",
+                "reason",
+                {{"max_connections", double(refused_max_connections)},
+                 {"per_address", double(refused_per_address)}});
   for (size_t reason = 0; reason < closed.size(); ++reason) {
     for (const auto& [code, count] : closed[reason]) {
       const std::string code_label = code == 0      ? "none"
@@ -66,12 +66,11 @@ void ShardStats::Collect(MetricSet& out, uint32_t shard, const LoopFigures& loop
   out.Counter("ringcast_ws_deflate_connections_total",
               "WebSocket upgrades that agreed to permessage-deflate (--ws-deflate)",
               double(deflate_connections));
-  out.Counter("ringcast_ws_deflate_messages_total",
-              "Messages compressed (out: a fanned-out message once per window size, whatever "
-              "its recipients) and inflated (in)",
-              double(deflate_compressed), {{"direction", "out"}});
-  out.Counter("ringcast_ws_deflate_messages_total", "", double(deflate_inflated),
-              {{"direction", "in"}});
+  out.CounterBy("ringcast_ws_deflate_messages_total",
+                "Messages compressed (out: a fanned-out message once per window size, whatever "
+                "its recipients) and inflated (in)",
+                "direction",
+                {{"out", double(deflate_compressed)}, {"in", double(deflate_inflated)}});
   out.Counter("ringcast_ws_deflate_incompressible_total",
               "Messages compressed and not smaller for it: sent as they were",
               double(deflate_incompressible));

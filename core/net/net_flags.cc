@@ -1,6 +1,5 @@
 #include <netdb.h>
 
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <utility>
 
@@ -27,65 +26,58 @@ bool CheckListenHost(const char* flag, const std::string& host) {
 void RegisterNetFlags(FlagRegistry& flags, NetOptions* options) {
   flags.Add({
       {"host", &options->host, "Address to listen on"},
-      {"port", &options->port, "TCP port to listen on", CLI::Range(1, 65535)},
+      Bounded("port", &options->port, 1, 65535, "TCP port to listen on"),
       {"tls-cert", &options->tls_cert,
        "PEM certificate chain (the leaf first) for TLS on --tls-port (https://, wss://); read "
        "again on SIGHUP. Empty: no TLS"},
       {"tls-key", &options->tls_key, "PEM private key of --tls-cert; read again on SIGHUP"},
-      {"tls-port", &options->tls_port,
-       "TCP port for TLS, beside --port's cleartext (with --tls-cert)", CLI::Range(1, 65535)},
-      {"max-message-size", &options->max_message_size,
-       "Largest WebSocket message accepted, bytes (larger: close 1009); a compressed one's "
-       "inflated size, which a route may bound lower (/ws, /stomp: what a request can be)",
-       CLI::Range(uint64_t{1}, uint64_t{1} << 31)},
-      {"max-outbound-bytes", &options->max_outbound_bytes,
-       "Queued unsent bytes per connection before it is cut off (close 1008)",
-       CLI::Range(uint64_t{1024}, uint64_t{1} << 40)},
-      {"idle-timeout", &options->idle_timeout_s,
-       "Seconds without input before a ping; as long again without input closes (1001). A "
-       "streamed answer (a file download) whose client takes nothing this long is closed",
-       CLI::Range(1, 86400)},
-      {"handshake-timeout", &options->handshake_timeout_s,
-       "Seconds to receive a complete HTTP request", CLI::Range(1, 3600)},
-      {"answer-timeout", &options->answer_timeout_s,
-       "Seconds a received HTTP request waits for its answer (a queued password hash, a store "
-       "call) before it is answered 503 and the connection closed",
-       CLI::Range(1, 3600)},
-      {"close-timeout", &options->close_timeout_s,
-       "Seconds to wait for the peer's close frame / EOF after we close", CLI::Range(1, 3600)},
-      {"max-connections", &options->max_connections, "Connections per shard",
-       CLI::Range(1, 1 << 20)},
-      {"max-header-bytes", &options->max_header_bytes, "Largest HTTP request head (larger: 431)",
-       CLI::Range(256, 1 << 20)},
-      {"max-body-bytes", &options->max_body_bytes, "Largest HTTP request body (larger: 413)",
-       CLI::Range(uint64_t{0}, uint64_t{1} << 30)},
-      {"recv-buffer-size", &options->recv_buffer_size, "Bytes per provided receive buffer",
-       CLI::Range(1024, 1 << 20)},
-      {"recv-buffers", &options->recv_buffers, "Provided receive buffers per shard (power of two)",
-       CLI::Range(8, 32768)},
+      Bounded("tls-port", &options->tls_port, 1, 65535,
+              "TCP port for TLS, beside --port's cleartext (with --tls-cert)"),
+      Bounded("max-message-size", &options->max_message_size, uint64_t{1}, uint64_t{1} << 31,
+              "Largest WebSocket message accepted, bytes (larger: close 1009); a compressed one's "
+              "inflated size, which a route may bound lower (/ws, /stomp: what a request can be)"),
+      Bounded("max-outbound-bytes", &options->max_outbound_bytes, uint64_t{1024}, uint64_t{1} << 40,
+              "Queued unsent bytes per connection before it is cut off (close 1008)"),
+      Bounded("idle-timeout", &options->idle_timeout_s, 1, 86400,
+              "Seconds without input before a ping; as long again without input closes (1001). A "
+              "streamed answer (a file download) whose client takes nothing this long is closed"),
+      Bounded("handshake-timeout", &options->handshake_timeout_s, 1, 3600,
+              "Seconds to receive a complete HTTP request"),
+      Bounded(
+          "answer-timeout", &options->answer_timeout_s, 1, 3600,
+          "Seconds a received HTTP request waits for its answer (a queued password hash, a store "
+          "call) before it is answered 503 and the connection closed"),
+      Bounded("close-timeout", &options->close_timeout_s, 1, 3600,
+              "Seconds to wait for the peer's close frame / EOF after we close"),
+      Bounded("max-connections", &options->max_connections, 1, 1 << 20, "Connections per shard"),
+      Bounded("max-header-bytes", &options->max_header_bytes, 256, 1 << 20,
+              "Largest HTTP request head (larger: 431)"),
+      Bounded("max-body-bytes", &options->max_body_bytes, uint64_t{0}, uint64_t{1} << 30,
+              "Largest HTTP request body (larger: 413)"),
+      Bounded("recv-buffer-size", &options->recv_buffer_size, 1024, 1 << 20,
+              "Bytes per provided receive buffer"),
+      Bounded("recv-buffers", &options->recv_buffers, 8, 32768,
+              "Provided receive buffers per shard (power of two)"),
       {"direct-descriptors", &options->direct_descriptors,
        "Accept into io_uring direct descriptors, not limited by the process fd table"},
-      {"max-conns-per-ip", &options->max_conns_per_ip,
-       "Connections one client address may hold at once on this node, whatever their route "
-       "(WebSocket, SSE, downloads, TLS handshakes in progress), counted at accept: past it a "
-       "connection is answered 429 (TLS: closed) at once. A --trusted-proxies peer's are not "
-       "counted there; the chat's sessions (/ws, STOMP, SSE) are held to it per client address "
-       "too, the forwarded one behind such a proxy",
-       CLI::Range(1, 1 << 24)},
-      {"ipv6-prefix", &options->ipv6_prefix,
-       "Prefix length of the IPv6 network that the per-address limits (--max-conns-per-ip, "
-       "--login-rate-ip, --register-rate-ip) count as one address; IPv4-mapped addresses "
-       "count as their IPv4 address",
-       CLI::Range(1, 128)},
+      Bounded(
+          "max-conns-per-ip", &options->max_conns_per_ip, 1, 1 << 24,
+          "Connections one client address may hold at once on this node, whatever their route "
+          "(WebSocket, SSE, downloads, TLS handshakes in progress), counted at accept: past it a "
+          "connection is answered 429 (TLS: closed) at once. A --trusted-proxies peer's are not "
+          "counted there; the chat's sessions (/ws, STOMP, SSE) are held to it per client address "
+          "too, the forwarded one behind such a proxy"),
+      Bounded("ipv6-prefix", &options->ipv6_prefix, 1, 128,
+              "Prefix length of the IPv6 network that the per-address limits (--max-conns-per-ip, "
+              "--login-rate-ip, --register-rate-ip) count as one address; IPv4-mapped addresses "
+              "count as their IPv4 address"),
       {"ws-deflate", &options->ws_deflate,
        "Agree to WebSocket permessage-deflate (RFC 7692) with clients that offer it, always "
        "without context takeover (no zlib state per connection)"},
-      {"ws-deflate-min-size", &options->ws_deflate_min_size,
-       "With --ws-deflate: messages shorter than this many bytes are sent uncompressed",
-       CLI::Range(uint32_t{0}, uint32_t{1} << 30)},
-      {"ws-deflate-level", &options->ws_deflate_level,
-       "With --ws-deflate: zlib compression level, 1 (fastest) to 9 (smallest)",
-       CLI::Range(uint32_t{1}, uint32_t{9})},
+      Bounded("ws-deflate-min-size", &options->ws_deflate_min_size, uint32_t{0}, uint32_t{1} << 30,
+              "With --ws-deflate: messages shorter than this many bytes are sent uncompressed"),
+      Bounded("ws-deflate-level", &options->ws_deflate_level, uint32_t{1}, uint32_t{9},
+              "With --ws-deflate: zlib compression level, 1 (fastest) to 9 (smallest)"),
   });
   std::string* trusted_proxies = flags.Scratch();
   flags

@@ -111,16 +111,13 @@ void RegisterRouteFlags(FlagRegistry& flags, RouteOptions* options) {
        "shipped SDK", "sdk", RINGCAST_SDK_FROM_BINARY, &RouteOptions::sdk_root,
        &RouteOptions::sdk_root_not_found});
   flags.Add({
-      {"max-static-bytes", &options->max_static_bytes,
-       "Largest file served from --web-root, bytes (a bigger one is answered 500)",
-       CLI::Range(uint64_t{1}, uint64_t{1} << 30)},
-      {"static-max-age", &options->static_max_age_s,
-       "Seconds browsers may use a cached file from --web-root other than HTML without "
-       "asking again (HTML: always revalidated); 0: always revalidate",
-       CLI::Range(0, 366 * 86400)},
-      {"max-static-reads", &options->max_static_reads,
-       "File reads from --web-root queued or running on the workers per shard (more: 503)",
-       CLI::Range(1, 1 << 16)},
+      Bounded("max-static-bytes", &options->max_static_bytes, uint64_t{1}, uint64_t{1} << 30,
+              "Largest file served from --web-root, bytes (a bigger one is answered 500)"),
+      Bounded("static-max-age", &options->static_max_age_s, 0, 366 * 86400,
+              "Seconds browsers may use a cached file from --web-root other than HTML without "
+              "asking again (HTML: always revalidated); 0: always revalidate"),
+      Bounded("max-static-reads", &options->max_static_reads, 1, 1 << 16,
+              "File reads from --web-root queued or running on the workers per shard (more: 503)"),
   });
 }
 

@@ -60,12 +60,12 @@ WebPushSink::WebPushSink(storage::NotificationStore& store, const EcKey& vapid_k
 }
 
 void WebPushSink::CollectMetrics(MetricSet& out) const {
-  constexpr std::string_view kHelp =
-      "Web Push requests to push services: accepted (2xx), or failed (any other answer, or none)";
-  out.Counter("ringcast_webpush_requests_total", kHelp,
-              double(sent_.load(std::memory_order_relaxed)), {{"outcome", "accepted"}});
-  out.Counter("ringcast_webpush_requests_total", kHelp,
-              double(failed_.load(std::memory_order_relaxed)), {{"outcome", "failed"}});
+  out.CounterBy(
+      "ringcast_webpush_requests_total",
+      "Web Push requests to push services: accepted (2xx), or failed (any other answer, or none)",
+      "outcome",
+      {{"accepted", double(sent_.load(std::memory_order_relaxed))},
+       {"failed", double(failed_.load(std::memory_order_relaxed))}});
   out.Counter("ringcast_webpush_subscriptions_removed_total",
               "Web Push subscriptions deleted after their push service answered 404 or 410",
               double(removed_.load(std::memory_order_relaxed)));

@@ -1,6 +1,6 @@
 // Helpers shared by the libFuzzer harnesses (see README.md): an invariant check that turns a
-// broken invariant into a crash libFuzzer records, a reference UTF-8 validator, and split points
-// derived from the fuzz input.
+// broken invariant into a crash libFuzzer records, a reference UTF-8 validator, whether a view
+// lies within its input, and split points derived from the fuzz input.
 #pragma once
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <span>
+#include <string_view>
 #include <vector>
 
 // Always on (harnesses build with NDEBUG): prints the broken invariant and aborts, which libFuzzer
@@ -56,6 +57,13 @@ inline bool ReferenceUtf8(std::span<const uint8_t> s) {
     i += n + 1;
   }
   return true;
+}
+
+// Whether `part` lies within `whole`'s bytes: a view a parser returns must point into its input
+// (or its own scratch). An empty part counts as within: it reads nothing.
+inline bool Inside(std::string_view part, std::string_view whole) {
+  return part.empty() ||
+         (part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size());
 }
 
 // Up to `max_points` increasing cut positions in (0, size), from a seed: a small xorshift, so

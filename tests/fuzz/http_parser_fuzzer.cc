@@ -20,16 +20,12 @@
 
 namespace {
 
+using ringcast::fuzz::Inside;
 using ringcast::http::Limits;
 using ringcast::http::ParseRequest;
 using ringcast::http::ParseResult;
 using ringcast::http::Request;
 using ringcast::http::Status;
-
-bool Inside(std::string_view view, std::string_view head) {
-  if (view.empty()) return true;
-  return view.data() >= head.data() && view.data() + view.size() <= head.data() + head.size();
-}
 
 void CheckResult(std::string_view input, const Limits& limits, const ParseResult& result,
                  const Request& request) {

@@ -31,6 +31,7 @@
 
 namespace {
 
+using ringcast::fuzz::Inside;
 using ringcast::stomp::Command;
 using ringcast::stomp::Frame;
 using ringcast::stomp::FrameParser;
@@ -52,11 +53,6 @@ struct Outcome {
   std::string rest;        // What was left unparsed at the end (kNeedMore).
   bool operator==(const Outcome&) const = default;
 };
-
-bool Inside(std::string_view view, std::string_view input) {
-  return view.empty() ||
-         (view.data() >= input.data() && view.data() + view.size() <= input.data() + input.size());
-}
 
 Parsed Check(std::string_view input, const Limits& limits, const ParseResult& result,
              const Frame& frame) {

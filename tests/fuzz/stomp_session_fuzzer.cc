@@ -42,6 +42,7 @@ namespace stomp_map = ringcast::chat::stomp_map;
 namespace ops = ringcast::chat::ops;
 using ringcast::chat::RequestError;
 using ringcast::chat::RequestLimits;
+using ringcast::fuzz::Inside;
 
 constexpr std::string_view kCid = "stomp-7";
 
@@ -50,10 +51,6 @@ std::optional<int64_t> Integer(std::string_view text) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
   return value;
-}
-
-bool Inside(std::string_view part, std::string_view whole) {
-  return part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size();
 }
 
 void CheckSend(const stomp::Frame& frame, ops::RequestReader& reader) {

@@ -27,14 +27,12 @@ class BatchExecutorLifecycleTest : public testing::BatchExecutorTest {};
 TEST_F(BatchExecutorLifecycleTest, ReadsProceedWhileTheWriterHoldsATransaction) {
   options_.readers = 2;
   StartExecutor();
-  Gate entered;
-  Gate release;
   Counter blocker_done;
-  BlockWriter(entered, release, /*k=*/99, &blocker_done);
+  StallWriter(/*k=*/99, &blocker_done);
   // The writer sits inside an open transaction with an uncommitted row: the read neither
   // waits for it nor sees the row.
   EXPECT_EQ(CountRows(), 0);
-  release.Open();
+  ReleaseWriter();
   ASSERT_TRUE(blocker_done.WaitFor(1));
   EXPECT_EQ(CountRows(), 1);
   executor_->Stop();
@@ -85,9 +83,7 @@ TEST_F(BatchExecutorLifecycleTest, ReadConnectionsCannotWrite) {
 
 TEST_F(BatchExecutorLifecycleTest, StopDrainsEverythingAcceptedThenRefuses) {
   StartExecutor();
-  Gate entered;
-  Gate release;
-  BlockWriter(entered, release);
+  StallWriter();
   constexpr int kJobs = 500;
   std::atomic<int> ok{0};
   Counter done;
@@ -109,7 +105,7 @@ TEST_F(BatchExecutorLifecycleTest, StopDrainsEverythingAcceptedThenRefuses) {
   EXPECT_EQ(late, Admission::kStopped);
   EXPECT_EQ(executor_->SubmitRead([](SqliteDb&) { return Status(); }, nullptr),
             Admission::kStopped);
-  release.Open();
+  ReleaseWriter();
   stopper.join();
   // Every completion ran before Stop() returned.
   EXPECT_EQ(done.count(), kJobs);
@@ -130,10 +126,8 @@ TEST_F(BatchExecutorLifecycleTest, StopWithADrainLimitFailsWhatIsStillQueuedInOr
   // started by the limit are answered kStopped (each exactly once, in submission order) and
   // leave nothing in the database.
   StartExecutor();
-  Gate entered;
-  Gate release;
   Counter blocker_done;
-  BlockWriter(entered, release, /*k=*/1000, &blocker_done);
+  StallWriter(/*k=*/1000, &blocker_done);
   constexpr int kJobs = 300;
   std::vector<int> answered;  // Job index per `done`, in call order (one thread calls them).
   std::atomic<int> stopped{0};
@@ -152,7 +146,7 @@ TEST_F(BatchExecutorLifecycleTest, StopWithADrainLimitFailsWhatIsStillQueuedInOr
          steady_clock::now() < until) {
     std::this_thread::yield();
   }
-  release.Open();
+  ReleaseWriter();
   stopper.join();
   EXPECT_EQ(blocker_done.count(), 1);  // The job in progress still commits.
   ASSERT_EQ(int(answered.size()), kJobs);
@@ -221,9 +215,7 @@ TEST_F(BatchExecutorLifecycleTest, BatchDelayGathersATrickleAndAFullBatchGoesAtO
 TEST_F(BatchExecutorLifecycleTest, RefusesWritesPastTheQueueLimit) {
   options_.max_queued_writes = 2;
   StartExecutor();
-  Gate entered;
-  Gate release;
-  BlockWriter(entered, release);
+  StallWriter();
   Counter done;
   auto job = [](SqliteDb&) { return Status(); };
   auto count = [&done](Status) { done.Add(); };
@@ -231,7 +223,7 @@ TEST_F(BatchExecutorLifecycleTest, RefusesWritesPastTheQueueLimit) {
   EXPECT_EQ(executor_->Submit(job, count), Admission::kQueued);
   EXPECT_EQ(executor_->Submit(job, count), Admission::kQueueFull);
   EXPECT_EQ(executor_->stats().rejected, 1u);
-  release.Open();
+  ReleaseWriter();
   ASSERT_TRUE(done.WaitFor(2));
   executor_->Stop();
   EXPECT_EQ(done.count(), 2);  // The refused job's `done` never ran.
@@ -244,9 +236,7 @@ TEST_F(BatchExecutorLifecycleTest, RefusesWritesOnceTheOldestQueuedWaitedPastThe
   options_.batch_max = 8;
   options_.max_wait_ms = 100;
   StartExecutor();
-  Gate entered;
-  Gate release;
-  BlockWriter(entered, release);
+  StallWriter();
   Counter done;
   auto job = [](SqliteDb&) { return Status(); };
   auto ok = [&done](Status s) {
@@ -258,7 +248,7 @@ TEST_F(BatchExecutorLifecycleTest, RefusesWritesOnceTheOldestQueuedWaitedPastThe
   EXPECT_EQ(executor_->Submit(job, ok), Admission::kQueueFull);
   EXPECT_EQ(executor_->stats().refused_wait, 1u);
   EXPECT_EQ(executor_->stats().rejected, 1u);
-  release.Open();
+  ReleaseWriter();
   ASSERT_TRUE(done.WaitFor(8));
   EXPECT_EQ(executor_->Submit(job, ok), Admission::kQueued);
   ASSERT_TRUE(done.WaitFor(9));

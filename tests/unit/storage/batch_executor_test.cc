@@ -71,16 +71,14 @@ TEST_F(BatchExecutorTest, TenThousandJobsFromFourProducersCompleteOnceAndSurvive
 TEST_F(BatchExecutorTest, QueuedJobsAreCommittedInBatchesOfBatchMax) {
   options_.batch_max = 256;
   StartExecutor();
-  Gate entered;
-  Gate release;
-  BlockWriter(entered, release);
+  StallWriter();
   Counter done;
   for (int k = 0; k < 1000; ++k) {
     ASSERT_EQ(SubmitExpectingOk([k](SqliteDb& db) { return Insert(db, k); }, done),
               Admission::kQueued);
   }
   EXPECT_EQ(executor_->stats().queued_writes, 1000u);
-  release.Open();
+  ReleaseWriter();
   ASSERT_TRUE(done.WaitFor(1000));
   // The blocker's batch, then 256 + 256 + 256 + 232.
   EXPECT_EQ(BatchesSinceStart(), 5u);
@@ -115,17 +113,10 @@ TEST_F(BatchExecutorTest, CommitPacingGathersAStreamAndHoldsNoIsolatedWrite) {
 
 TEST_F(BatchExecutorTest, AFailingJobFailsAloneAndItsNeighboursCommit) {
   StartExecutor();
-  Gate entered;
-  Gate release;
-  BlockWriter(entered, release);
+  StallWriter();
   std::vector<Status> results(6);
   Counter done;
-  auto record = [&](int i) {
-    return [&, i](Status s) {
-      results[i] = std::move(s);
-      done.Add();
-    };
-  };
+  auto record = Recorder(results, done);
   EXPECT_EQ(executor_->Submit([](SqliteDb& db) { return Insert(db, 1); }, record(0)),
             Admission::kQueued);
   EXPECT_EQ(executor_->Submit(
@@ -153,7 +144,7 @@ TEST_F(BatchExecutorTest, AFailingJobFailsAloneAndItsNeighboursCommit) {
             Admission::kQueued);
   EXPECT_EQ(executor_->Submit([](SqliteDb& db) { return Insert(db, 6); }, record(5)),
             Admission::kQueued);
-  release.Open();
+  ReleaseWriter();
   ASSERT_TRUE(done.WaitFor(6));
 
   EXPECT_TRUE(results[0].ok()) << results[0].ToString();
@@ -180,26 +171,20 @@ TEST_F(BatchExecutorTest, AFailingJobFailsAloneAndItsNeighboursCommit) {
 
 TEST_F(BatchExecutorTest, AJobThatAbortsTheTransactionIsDroppedAndTheBatchRetried) {
   StartExecutor();
-  Gate entered;
-  Gate release;
-  BlockWriter(entered, release);
+  StallWriter();
   int first_runs = 0;  // Touched only by the writer thread until `done` has been counted.
   int last_runs = 0;
   std::vector<Status> results(3);
   Counter done;
-  auto record = [&](int i) {
-    return [&, i](Status s) {
-      results[i] = std::move(s);
-      done.Add();
+  auto record = Recorder(results, done);
+  // Inserts k, counting its runs on `runs`.
+  auto counted_insert = [](int& runs, int k) {
+    return [&runs, k](SqliteDb& db) {
+      ++runs;
+      return Insert(db, k);
     };
   };
-  EXPECT_EQ(executor_->Submit(
-                [&first_runs](SqliteDb& db) {
-                  ++first_runs;
-                  return Insert(db, 1);
-                },
-                record(0)),
-            Admission::kQueued);
+  EXPECT_EQ(executor_->Submit(counted_insert(first_runs, 1), record(0)), Admission::kQueued);
   EXPECT_EQ(
       executor_->Submit(
           [](SqliteDb& db) {
@@ -215,14 +200,8 @@ TEST_F(BatchExecutorTest, AJobThatAbortsTheTransactionIsDroppedAndTheBatchRetrie
           },
           record(1)),
       Admission::kQueued);
-  EXPECT_EQ(executor_->Submit(
-                [&last_runs](SqliteDb& db) {
-                  ++last_runs;
-                  return Insert(db, 3);
-                },
-                record(2)),
-            Admission::kQueued);
-  release.Open();
+  EXPECT_EQ(executor_->Submit(counted_insert(last_runs, 3), record(2)), Admission::kQueued);
+  ReleaseWriter();
   ASSERT_TRUE(done.WaitFor(3));
 
   EXPECT_TRUE(results[0].ok()) << results[0].ToString();
@@ -238,9 +217,7 @@ TEST_F(BatchExecutorTest, AJobThatAbortsTheTransactionIsDroppedAndTheBatchRetrie
 
 TEST_F(BatchExecutorTest, JobsCannotEndTheBatchTransaction) {
   StartExecutor();
-  Gate entered;
-  Gate release;
-  BlockWriter(entered, release, /*k=*/10);
+  StallWriter(/*k=*/10);
   Status commit_attempt;
   Counter done;
   EXPECT_EQ(executor_->Submit(
@@ -256,7 +233,7 @@ TEST_F(BatchExecutorTest, JobsCannotEndTheBatchTransaction) {
             Admission::kQueued);
   EXPECT_EQ(SubmitExpectingOk([](SqliteDb& db) { return Insert(db, 12); }, done),
             Admission::kQueued);
-  release.Open();
+  ReleaseWriter();
   ASSERT_TRUE(done.WaitFor(2));
   EXPECT_EQ(commit_attempt.errc(), Errc::kMisuse);
   EXPECT_EQ(CountRows(), 2);  // 10 (blocker) and 12.

@@ -129,6 +129,105 @@ inline void ExpectReadRangeAndLastSeqsServeGapFill(ChatStore& store, const CaseU
   EXPECT_EQ(*heads, expected);
 }
 
+// group_rules.h's rules, as SQLite applies them and PostgreSQL's rc_change_group and its
+// neighbours (schema v12) do: roles, ownership and settings, each change a system entry.
+inline void ExpectGroupRolesAndSettings(ChatStore& store, const CaseUsers& users) {
+  const int64_t alice = users.alice, bob = users.bob, carol = users.carol;
+  auto created = Await<CreateConversationOutcome>([&](auto reply) {
+    store.CreateConversation(alice, {bob, carol}, std::optional<std::string>("g"), true, 5,
+                             std::move(reply));
+  });
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  const int64_t conv = created->conversation.id;
+  ASSERT_EQ(created->conversation.members.size(), 3u);
+  EXPECT_EQ(created->conversation.members[0].role, "owner") << "the creator owns the group";
+  EXPECT_EQ(created->conversation.members[1].role, "member");
+  auto change = [&](GroupChange::Op op, int64_t caller, int64_t user, std::string role = "") {
+    auto r = Await<MembershipOutcome>([&](auto reply) {
+      store.ChangeGroup(
+          GroupChange{
+              .op = op, .conv = conv, .caller = caller, .user = user, .role = role, .now = 9},
+          std::move(reply));
+    });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : MembershipOutcome{};
+  };
+  auto remove = [&](int64_t caller, int64_t user) {
+    auto r = Await<MembershipOutcome>(
+        [&](auto reply) { store.RemoveMember(conv, caller, user, 9, std::move(reply)); });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : MembershipOutcome{};
+  };
+  auto append = [&](NewMessage message) {
+    auto r = Await<AppendOutcome>(
+        [&](auto reply) { store.Append(std::move(message), std::move(reply)); });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : AppendOutcome{};
+  };
+  using Op = GroupChange::Op;
+  EXPECT_EQ(change(Op::kSetRole, bob, carol, "admin").denial, Denial::kNotAdmin);
+  auto promoted = change(Op::kSetRole, alice, bob, "admin");
+  ASSERT_EQ(promoted.denial, Denial::kNone);
+  ASSERT_EQ(promoted.conversation.members.size(), 3u);
+  EXPECT_EQ(promoted.conversation.members[0].role, "owner");
+  EXPECT_EQ(promoted.conversation.members[1].role, "admin");
+  ASSERT_EQ(promoted.system.size(), 1u);
+  EXPECT_EQ(promoted.system[0].body, R"({"action":"role","actor":)" + std::to_string(alice) +
+                                         R"(,"users":[)" + std::to_string(bob) +
+                                         R"(],"role":"admin"})");
+  EXPECT_FALSE(change(Op::kSetRole, alice, bob, "admin").changed) << "already an admin";
+  EXPECT_EQ(change(Op::kSetRole, bob, carol, "admin").denial, Denial::kNotAdmin)
+      << "only the owner names admins";
+  EXPECT_EQ(remove(bob, alice).denial, Denial::kOwnerProtected);
+  EXPECT_EQ(change(Op::kSetRole, alice, alice, "member").denial, Denial::kOwnerProtected);
+  EXPECT_EQ(remove(alice, alice).denial, Denial::kLastOwner);
+  EXPECT_EQ(remove(carol, bob).denial, Denial::kNotAdmin);
+
+  // An admin deletes another member's message; no change may name a system entry.
+  const int64_t carols =
+      append({.conv = conv, .sender = carol, .cid = "c1", .kind = "text", .body = "mine", .ts = 10})
+          .message.seq;
+  NewMessage deletion{.conv = conv, .sender = bob, .cid = "del", .kind = "delete", .ts = 10};
+  deletion.target = carols;
+  EXPECT_EQ(append(std::move(deletion)).denial, Denial::kNone);
+  NewMessage on_system{.conv = conv, .sender = alice, .cid = "del2", .kind = "delete", .ts = 10};
+  on_system.target = promoted.system[0].seq;
+  EXPECT_EQ(append(std::move(on_system)).denial, Denial::kNotFound);
+
+  auto transferred = change(Op::kTransfer, alice, carol);
+  ASSERT_EQ(transferred.denial, Denial::kNone);
+  EXPECT_EQ(transferred.conversation.members[0].role, "admin");
+  EXPECT_EQ(transferred.conversation.members[2].role, "owner");
+  auto left = remove(alice, alice);
+  ASSERT_EQ(left.denial, Denial::kNone) << "no longer the owner";
+  ASSERT_EQ(left.system.size(), 1u);
+  EXPECT_NE(left.system[0].body.find(R"("action":"left")"), std::string::npos);
+
+  auto settings = Await<MembershipOutcome>([&](auto reply) {
+    store.ChangeGroup(
+        GroupChange{
+            .conv = conv, .caller = bob, .name = "Renamed", .topic = "say \"hi\"", .now = 11},
+        std::move(reply));
+  });
+  ASSERT_TRUE(settings.ok()) << settings.status().ToString();
+  ASSERT_EQ(settings->denial, Denial::kNone);
+  EXPECT_EQ(settings->conversation.name, "Renamed");
+  EXPECT_EQ(settings->conversation.topic, "say \"hi\"");
+  ASSERT_EQ(settings->system.size(), 1u);
+  EXPECT_EQ(settings->system[0].body, R"({"action":"updated","actor":)" + std::to_string(bob) +
+                                          R"(,"name":"Renamed","topic":"say \"hi\""})");
+  EXPECT_EQ(settings->system[0].seq, settings->conversation.last_seq);
+  // Every change is in the stream, newest first: updated, left, transfer, the deletion, the
+  // message, the role.
+  auto history = Await<Page>(
+      [&](auto reply) { store.History(conv, bob, 0, 0, PageLimit{}, std::move(reply)); });
+  ASSERT_TRUE(history.ok());
+  std::vector<std::string> kinds;
+  for (const Message& message : history->messages) kinds.push_back(message.kind);
+  EXPECT_EQ(kinds,
+            (std::vector<std::string>{"system", "system", "system", "delete", "text", "system"}));
+}
+
 inline void ExpectGroupAvatarIsAnAdminsImageThatTheMembersMayRead(ChatStore& store,
                                                                   const CaseUsers& users) {
   const int64_t alice = users.alice, bob = users.bob;

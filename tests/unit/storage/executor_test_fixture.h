@@ -8,6 +8,8 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "storage/batch_executor.h"
 #include "tests/unit/storage/storage_test_util.h"
@@ -26,6 +28,7 @@ class BatchExecutorTest : public ::testing::Test {
     options_.db.path = dir_.File("chat.db");
   }
   void TearDown() override {
+    ReleaseWriter();  // A test that failed while the writer was held must not hang its Stop.
     if (executor_ != nullptr) executor_->Stop();
   }
 
@@ -89,6 +92,12 @@ class BatchExecutorTest : public ::testing::Test {
     ASSERT_EQ(a, Admission::kQueued);
     ASSERT_TRUE(entered.WaitFor());
   }
+  // BlockWriter on the fixture's own gates, for a test that holds the writer once: it goes on
+  // at ReleaseWriter() (at the latest at TearDown).
+  void StallWriter(int64_t k = -1, Counter* done = nullptr) {
+    BlockWriter(stall_entered_, stall_release_, k, done);
+  }
+  void ReleaseWriter() { stall_release_.Open(); }
   // Queues the write `run`, whose completion expects success and counts itself on `done`.
   Admission SubmitExpectingOk(JobFn run, Counter& done) {
     return executor_->Submit(std::move(run), [&done](Status s) {
@@ -96,8 +105,19 @@ class BatchExecutorTest : public ::testing::Test {
       done.Add();
     });
   }
+  // record(i) is a job's `done` that keeps its Status in results[i] and counts it on `done`.
+  static auto Recorder(std::vector<Status>& results, Counter& done) {
+    return [&results, &done](size_t i) {
+      return [&results, &done, i](Status s) {
+        results[i] = std::move(s);
+        done.Add();
+      };
+    };
+  }
   uint64_t BatchesSinceStart() { return executor_->stats().batches - baseline_.batches; }
 
+  Gate stall_entered_;
+  Gate stall_release_;
   testing::TempDir dir_;
   ExecutorOptions options_;
   std::unique_ptr<BatchExecutor> executor_;

@@ -118,11 +118,11 @@ class PgStoreTest : public ::testing::Test {
   }
   void Open(uint32_t writers = 2, uint32_t batch_max = 256, uint32_t batch_delay_us = 0,
             std::string read_conninfo = "", bool sole_writer = true) {
-    PgStoreOptions options{.conninfo = conninfo_,
-                           .writers = writers,
-                           .batch_max = batch_max,
-                           .batch_delay_us = batch_delay_us,
-                           .timeout = std::chrono::milliseconds(2000),
+    PgStoreOptions options{.primary = {.conninfo = conninfo_,
+                                       .writers = writers,
+                                       .batch_max = batch_max,
+                                       .batch_delay_us = batch_delay_us,
+                                       .timeout = std::chrono::milliseconds(2000)},
                            .read_conninfo = std::move(read_conninfo),
                            .replica_max_lag = std::chrono::milliseconds(0),
                            .sole_writer = sole_writer};
@@ -228,7 +228,7 @@ TEST_F(PgStoreTest, RefusesANewerOrForeignSchema) {
     status = MigratePg(admin.get());
     EXPECT_EQ(status.errc(), Errc::kSchemaForeign) << status.ToString();
   }
-  PgStoreOptions options{.conninfo = conninfo_};
+  PgStoreOptions options{.primary = {.conninfo = conninfo_}};
   auto store = PgChatStore::Open(options);
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.status().message().find("not ringcast's"), std::string::npos)
@@ -236,7 +236,8 @@ TEST_F(PgStoreTest, RefusesANewerOrForeignSchema) {
 }
 
 TEST_F(PgStoreTest, OpenFailsWithAOneLineReasonWithoutThePassword) {
-  PgStoreOptions options{.conninfo = "postgres://someone:hunter2secret@127.0.0.1:1/nothing"};
+  PgStoreOptions options{
+      .primary = {.conninfo = "postgres://someone:hunter2secret@127.0.0.1:1/nothing"}};
   auto store = PgChatStore::Open(options);
   ASSERT_FALSE(store.ok());
   const std::string message = store.status().message();
@@ -586,6 +587,11 @@ TEST_F(PgStoreTest, SearchUsersByPrefixIgnoringCase) {
   EXPECT_EQ(text.find("Sort"), std::string::npos) << text;
 }
 
+TEST_F(PgStoreTest, GroupRolesAndSettings) {
+  Open();
+  testing::ExpectGroupRolesAndSettings(*store_, Users());
+}
+
 TEST_F(PgStoreTest, MembershipAndWatermarks) {
   Open();
   const int64_t a = User("alice"), b = User("bob"), c = User("carol");
@@ -678,92 +684,19 @@ TEST_F(PgStoreTest, MembershipAndWatermarks) {
   EXPECT_EQ(revoked.get()->size(), 1u);
 }
 
-// group_rules.h's rules as rc_change_group and its neighbours (schema v12) apply them.
-TEST_F(PgStoreTest, GroupRolesAndSettings) {
-  Open();
-  const int64_t a = User("ann"), b = User("ben"), c = User("cid");
-  const int64_t group = Conversation(a, {b, c});
-  auto change = [&](GroupChange::Op op, int64_t caller, int64_t user, std::string role = "") {
-    Wait<MembershipOutcome> wait;
-    store_->ChangeGroup(
-        GroupChange{
-            .op = op, .conv = group, .caller = caller, .user = user, .role = role, .now = 5},
-        wait.reply());
-    auto r = wait.get();
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : MembershipOutcome{};
-  };
-  auto remove = [&](int64_t caller, int64_t user) {
-    Wait<MembershipOutcome> wait;
-    store_->RemoveMember(group, caller, user, 5, wait.reply());
-    auto r = wait.get();
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : MembershipOutcome{};
-  };
-  using Op = GroupChange::Op;
-  EXPECT_EQ(change(Op::kSetRole, b, c, "admin").denial, Denial::kNotAdmin);
-  auto promoted = change(Op::kSetRole, a, b, "admin");
-  ASSERT_EQ(promoted.denial, Denial::kNone);
-  ASSERT_EQ(promoted.conversation.members.size(), 3u);
-  EXPECT_EQ(promoted.conversation.members[0].role, "owner");
-  EXPECT_EQ(promoted.conversation.members[1].role, "admin");
-  ASSERT_EQ(promoted.system.size(), 1u);
-  EXPECT_EQ(promoted.system[0].body, R"({"action":"role","actor":)" + std::to_string(a) +
-                                         R"(,"users":[)" + std::to_string(b) +
-                                         R"(],"role":"admin"})");
-  EXPECT_FALSE(change(Op::kSetRole, a, b, "admin").changed);
-  EXPECT_EQ(remove(b, a).denial, Denial::kOwnerProtected);
-  EXPECT_EQ(change(Op::kSetRole, a, a, "member").denial, Denial::kOwnerProtected);
-  EXPECT_EQ(remove(a, a).denial, Denial::kLastOwner);
-  EXPECT_EQ(remove(c, b).denial, Denial::kNotAdmin);
-
-  // An admin deletes another member's message (rc_may_delete).
-  ASSERT_TRUE(Send(group, c, "c1", "mine").ok());
-  NewMessage deletion{.conv = group, .sender = b, .cid = "del", .kind = "delete", .ts = 6};
-  deletion.target = 2;
-  Wait<AppendOutcome> deleted;
-  store_->Append(std::move(deletion), deleted.reply());
-  auto del = deleted.get();
-  ASSERT_TRUE(del.ok()) << del.status().ToString();
-  EXPECT_EQ(del->denial, Denial::kNone);
-  // No change may name a system entry.
-  NewMessage on_system{.conv = group, .sender = a, .cid = "del2", .kind = "delete", .ts = 6};
-  on_system.target = 1;
-  Wait<AppendOutcome> refused;
-  store_->Append(std::move(on_system), refused.reply());
-  EXPECT_EQ(refused.get()->denial, Denial::kNotFound);
-
-  auto transferred = change(Op::kTransfer, a, c);
-  ASSERT_EQ(transferred.denial, Denial::kNone);
-  EXPECT_EQ(transferred.conversation.members[0].role, "admin");
-  EXPECT_EQ(transferred.conversation.members[2].role, "owner");
-  EXPECT_EQ(remove(a, a).denial, Denial::kNone) << "no longer the owner";
-
-  Wait<MembershipOutcome> settings;
-  store_->ChangeGroup(
-      GroupChange{.conv = group, .caller = b, .name = "Renamed", .topic = "say \"hi\"", .now = 7},
-      settings.reply());
-  auto set = settings.get();
-  ASSERT_TRUE(set.ok()) << set.status().ToString();
-  EXPECT_EQ(set->conversation.name, "Renamed");
-  EXPECT_EQ(set->conversation.topic, "say \"hi\"");
-  ASSERT_EQ(set->system.size(), 1u);
-  EXPECT_EQ(set->system[0].body, R"({"action":"updated","actor":)" + std::to_string(b) +
-                                     R"(,"name":"Renamed","topic":"say \"hi\""})");
-  EXPECT_EQ(set->system[0].seq, set->conversation.last_seq);
-}
-
 TEST_F(PgStoreTest, ReadRangeAndLastSeqsServeGapFill) {
   Open();
   testing::ExpectReadRangeAndLastSeqsServeGapFill(*store_, Users());
 }
 
 TEST_F(PgStoreTest, TheFirstSecretKeptIsTheOneEveryStoreGets) {
-  PgStoreOptions first{.conninfo = conninfo_, .secret_candidate = std::string(64, 'a')};
+  PgStoreOptions first{.primary = {.conninfo = conninfo_},
+                       .secret_candidate = std::string(64, 'a')};
   auto one = PgChatStore::Open(first);
   ASSERT_TRUE(one.ok()) << one.status().ToString();
   EXPECT_EQ((*one)->shared_secret(), std::string(64, 'a'));
-  PgStoreOptions second{.conninfo = conninfo_, .secret_candidate = std::string(64, 'b')};
+  PgStoreOptions second{.primary = {.conninfo = conninfo_},
+                        .secret_candidate = std::string(64, 'b')};
   auto two = PgChatStore::Open(second);
   ASSERT_TRUE(two.ok()) << two.status().ToString();
   EXPECT_EQ((*two)->shared_secret(), std::string(64, 'a'));

@@ -397,82 +397,8 @@ TEST_F(SqliteChatStoreTest, MembershipChangesAndWhoMayMakeThem) {
   EXPECT_EQ(session->contacts[0].user, bob_);
 }
 
-// group_rules.h: roles, ownership and settings, each change a system entry.
 TEST_F(SqliteChatStoreTest, GroupRolesAndSettings) {
-  auto group = Create(alice_, {bob_, carol_}, true).conversation;
-  ASSERT_EQ(group.members.size(), 3u);
-  EXPECT_EQ(group.members[0].role, "owner") << "the creator owns the group";
-  EXPECT_EQ(group.members[1].role, "member");
-  auto change = [&](GroupChange::Op op, int64_t caller, int64_t user, std::string role = "") {
-    auto r = Await<MembershipOutcome>([&](auto reply) {
-      store_->ChangeGroup(
-          GroupChange{
-              .op = op, .conv = group.id, .caller = caller, .user = user, .role = role, .now = 9},
-          std::move(reply));
-    });
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : MembershipOutcome{};
-  };
-  auto remove = [&](int64_t caller, int64_t user) {
-    auto r = Await<MembershipOutcome>(
-        [&](auto reply) { store_->RemoveMember(group.id, caller, user, 9, std::move(reply)); });
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : MembershipOutcome{};
-  };
-  using Op = GroupChange::Op;
-  EXPECT_EQ(change(Op::kSetRole, bob_, carol_, "admin").denial, Denial::kNotAdmin);
-  auto promoted = change(Op::kSetRole, alice_, bob_, "admin");
-  ASSERT_EQ(promoted.denial, Denial::kNone);
-  EXPECT_EQ(promoted.conversation.members[1].role, "admin");
-  ASSERT_EQ(promoted.system.size(), 1u);
-  EXPECT_NE(promoted.system[0].body.find(R"("action":"role")"), std::string::npos);
-  EXPECT_FALSE(change(Op::kSetRole, alice_, bob_, "admin").changed) << "already an admin";
-  EXPECT_EQ(change(Op::kSetRole, bob_, carol_, "admin").denial, Denial::kNotAdmin)
-      << "only the owner names admins";
-  EXPECT_EQ(remove(bob_, alice_).denial, Denial::kOwnerProtected);
-  EXPECT_EQ(change(Op::kSetRole, alice_, alice_, "member").denial, Denial::kOwnerProtected);
-  EXPECT_EQ(remove(alice_, alice_).denial, Denial::kLastOwner);
-  EXPECT_EQ(remove(carol_, bob_).denial, Denial::kNotAdmin);
-
-  // An admin deletes another member's message.
-  const int64_t carols = Append(group.id, carol_, "carol's").message.seq;
-  NewMessage deletion{.conv = group.id, .sender = bob_, .cid = "del", .kind = "delete", .ts = 10};
-  deletion.target = carols;
-  auto deleted = Await<AppendOutcome>(
-      [&](auto reply) { store_->Append(std::move(deletion), std::move(reply)); });
-  ASSERT_TRUE(deleted.ok());
-  EXPECT_EQ(deleted->denial, Denial::kNone);
-
-  auto transferred = change(Op::kTransfer, alice_, carol_);
-  ASSERT_EQ(transferred.denial, Denial::kNone);
-  EXPECT_EQ(transferred.conversation.members[0].role, "admin");
-  EXPECT_EQ(transferred.conversation.members[2].role, "owner");
-  auto left = remove(alice_, alice_);
-  ASSERT_EQ(left.denial, Denial::kNone) << "no longer the owner";
-  ASSERT_EQ(left.system.size(), 1u);
-  EXPECT_NE(left.system[0].body.find(R"("action":"left")"), std::string::npos);
-
-  auto settings = *Await<MembershipOutcome>([&](auto reply) {
-    store_->ChangeGroup(
-        GroupChange{
-            .conv = group.id, .caller = bob_, .name = "Renamed", .topic = "say \"hi\"", .now = 11},
-        std::move(reply));
-  });
-  ASSERT_EQ(settings.denial, Denial::kNone);
-  EXPECT_EQ(settings.conversation.name, "Renamed");
-  EXPECT_EQ(settings.conversation.topic, "say \"hi\"");
-  ASSERT_EQ(settings.system.size(), 1u);
-  EXPECT_EQ(settings.system[0].body, R"({"action":"updated","actor":)" + std::to_string(bob_) +
-                                         R"(,"name":"Renamed","topic":"say \"hi\""})");
-  // Every change is in the stream, newest first: updated, left, transfer, the deletion, the
-  // message, the role.
-  auto history = Await<Page>(
-      [&](auto reply) { store_->History(group.id, bob_, 0, 0, PageLimit{}, std::move(reply)); });
-  ASSERT_TRUE(history.ok());
-  std::vector<std::string> kinds;
-  for (const Message& message : history->messages) kinds.push_back(message.kind);
-  EXPECT_EQ(kinds,
-            (std::vector<std::string>{"system", "system", "system", "delete", "text", "system"}));
+  testing::ExpectGroupRolesAndSettings(*store_, Users());
 }
 
 TEST_F(SqliteChatStoreTest, RevokedTokensAndLastOnline) {
