@@ -22,15 +22,14 @@
 namespace ringcast::chat {
 
 std::span<const HttpRoute> TransportRoutes();  // /ws, /stomp, /sse, /sse/poll, /sse/send
-std::span<const HttpRoute> AccountRoutes();    // register, logout, /api/me and its parts
+std::span<const HttpRoute> AccountRoutes();    // register, logout, password, sessions, deletion
 std::span<const HttpRoute> LoginRoutes();      // login, token refresh
 std::span<const HttpRoute> ProfileRoutes();    // /api/me, user search, blocks
 std::span<const HttpRoute> SearchRoutes();     // message search
 std::span<const HttpRoute> NotifyRoutes();     // mentions, mute, Web Push subscriptions
 std::span<const HttpRoute> CallRoutes();       // ICE servers
 std::span<const HttpRoute> GroupRoutes();      // conversations, groups, members
-std::span<const HttpRoute> HistoryRoutes();    // pages of messages, pins
-std::span<const HttpRoute> ThreadRoutes();     // a thread's page
+std::span<const HttpRoute> HistoryRoutes();    // pages of messages, pins, a thread's page
 std::span<const HttpRoute> MessageRoutes();    // a message's edit, deletion, pin, reactions
 std::span<const HttpRoute> FileRoutes();       // uploads and files
 std::span<const HttpRoute> OperatorRoutes();   // /ready, /api/cluster
