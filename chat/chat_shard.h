@@ -21,9 +21,9 @@
 //     connection limit;
 //   - StompGateway: this shard's STOMP connections (/stomp): CONNECT, then a SessionHost session
 //     whose events reach the client as STOMP frames (chat/stomp/).
-// Mail reaches a role through its accessor (`self.sessions().local_convs().OnJoined(...)`); the roles reach
-// each other across shards only by mail, and the SessionHost reaches the owners only through its
-// ConversationLink and UserLink.
+// Mail reaches a role through its accessor (`self.sessions().local_convs().OnJoined(...)`); the
+// roles reach each other across shards only by mail, and the SessionHost reaches the owners only
+// through its ConversationLink and UserLink.
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,8 @@
-// The search family's HTTP route: message search, GET /api/search?q=WORDS[&conv=&from=&before=&after=&limit=&cursor=]
-// (proto/PROTOCOL.md, "Search"): the caller's conversations' messages that hold every word,
-// best first, each with a highlighted snippet, a page at a time. The store does the matching
-// (storage/search_store.h); this file checks the parameters and writes the answer.
+// The search family's HTTP route: message search, GET
+// /api/search?q=WORDS[&conv=&from=&before=&after=&limit=&cursor=] (proto/PROTOCOL.md, "Search"):
+// the caller's conversations' messages that hold every word, best first, each with a highlighted
+// snippet, a page at a time. The store does the matching (storage/search_store.h); this file checks
+// the parameters and writes the answer.
 #include <simdjson.h>
 
 #include <bit>

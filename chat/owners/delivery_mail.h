@@ -4,8 +4,8 @@
 //
 // Owner: built on the owner shard, run (or, when refused, released) once. The mail owns one
 // reference to the frame (and the ack ride, when one rides) until it runs on the target shard,
-// where LocalConversations::DeliverLocal takes the reference; a mail that is refused or dropped unrun
-// (at shutdown) is released with Release(), which frees what it owns.
+// where LocalConversations::DeliverLocal takes the reference; a mail that is refused or dropped
+// unrun (at shutdown) is released with Release(), which frees what it owns.
 //
 // Layout (the run function says which): ptr the frame, a the conversation, b its seq; an event
 // with no seq (a receipt, typing) has the user it skips in b, and a droppable one (typing) its

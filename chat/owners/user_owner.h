@@ -61,8 +61,8 @@ class UserOwner {
   PresenceOwner presence_;  // The users this shard owns (their connections on this node).
 };
 
-// Encodes `change` once and hands every shard of this node a reference (ContactPresence::OnPresence).
-// Any thread.
+// Encodes `change` once and hands every shard of this node a reference
+// (ContactPresence::OnPresence). Any thread.
 void BroadcastPresenceChange(ChatService& service, const PresenceOwner::Change& change);
 
 }  // namespace ringcast::chat
