@@ -22,14 +22,14 @@ namespace ringcast::chat {
 namespace {
 
 constexpr std::string_view kStompSubprotocol = "v12.stomp";
+// The header of every 401 a transport answers (RFC 6750 §3).
+constexpr std::string_view kAuthenticate = "WWW-Authenticate: Bearer\r\n";
 
 // The request's Sec-WebSocket-Protocol list (RFC 6455 §4.1, §11.3.4); empty when absent.
 std::string_view OfferedSubprotocols(const http::Request& request) {
   std::string_view offered = request.Find("Sec-WebSocket-Protocol");
   return offered.data() == nullptr ? std::string_view() : offered;
 }
-
-constexpr std::string_view kAuthenticate = "WWW-Authenticate: Bearer\r\n";
 
 // A query value, percent-decoded; nullopt when absent or malformed.
 std::optional<std::string> DecodedParam(std::string_view query, std::string_view name) {
@@ -49,7 +49,7 @@ void FinishUpgrade(HttpApi& api, const DeferredHttp& deferred, std::string_view 
   // Revoked while the address was being counted: as if it had been before.
   if (auth && api.sessions().revoked(auth->jti)) {
     HttpApi::ConnectionClosed(api.service(), std::move(address));
-    return api.AnswerError(deferred, 401, "token revoked", "WWW-Authenticate: Bearer\r\n");
+    return api.AnswerError(deferred, 401, "token revoked", kAuthenticate);
   }
   const std::string extra_headers =
       subprotocol.empty() ? std::string()
@@ -91,7 +91,7 @@ void HandleWebSocket(HttpApi& api, HttpExchange& exchange) {
   }
   std::string error;
   auto auth = api.Authenticate(exchange, true, &error);
-  if (!auth) return exchange.RespondError(401, error, "WWW-Authenticate: Bearer\r\n");
+  if (!auth) return exchange.RespondError(401, error, kAuthenticate);
   CountThenUpgrade(api, exchange, std::move(auth), {});
 }
 

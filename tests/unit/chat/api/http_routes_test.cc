@@ -84,6 +84,42 @@ TEST(HttpRoutesTest, FindsTheRowOrThePathsOtherMethods) {
   EXPECT_EQ(found.route->access, RouteAccess::kOwn);
 }
 
+// Who may reach a route is its row's column; the rows now live in their families' files, so one
+// set to check its own caller by mistake would open a route to anyone. Only these take no bearer
+// token from the table: each checks what it needs itself (a STOMP CONNECT's token, ?token=, a
+// signed URL, the admin token) or needs none (register, login, the VAPID key, readiness).
+TEST(HttpRoutesTest, EveryRouteButTheSelfCheckingOnesNeedsABearerToken) {
+  const std::set<std::string> self_checking = {
+      "GET /ws",
+      "GET /stomp",
+      "GET /sse",
+      "GET /sse/poll",
+      "POST /sse/send",
+      "POST /api/register",
+      "POST /api/login",
+      "POST /api/token/refresh",
+      "GET /api/push/vapid-public-key",
+      "POST /api/uploads",
+      "GET /files/{id}",
+      "HEAD /files/{id}",
+      "GET /files/{id}/thumb",
+      "HEAD /files/{id}/thumb",
+      "GET /ready",
+      "HEAD /ready",
+      "GET /api/cluster",
+      "HEAD /api/cluster",
+  };
+  size_t own = 0;
+  for (const HttpRoute& row : ChatRoutes()) {
+    const std::string name =
+        std::string(http::MethodName(row.method)) + " " + std::string(row.pattern);
+    const bool checks_itself = self_checking.contains(name);
+    own += checks_itself;
+    EXPECT_EQ(row.access, checks_itself ? RouteAccess::kOwn : RouteAccess::kBearer) << name;
+  }
+  EXPECT_EQ(own, self_checking.size());
+}
+
 TEST(HttpRoutesTest, OnlyTheUploadStreamsItsBody) {
   auto streams = [](Method method, std::string_view path) {
     http::Request request;
