@@ -4,6 +4,7 @@
 #include <cerrno>
 
 #include "core/log.h"
+#include "core/runtime/allocator.h"
 #include "core/runtime/shard_set.h"
 
 namespace ringcast {
@@ -76,6 +77,10 @@ void Shard::OnTick(uint64_t now) {
   recent_connections_.store(table_.live(), std::memory_order_relaxed);
   if (app_) app_->OnTick();
   table_.OnTick();
+  if (now >= next_cache_return_) {
+    next_cache_return_ = now + Reactor::SecondsToTicks(1);
+    ReturnThreadCache();
+  }
   if (!reactor_.stopping() || now < reactor_.stop_deadline()) return;
   table_.ForEach([this](Connection& conn) {
     if (conn.state() != Connection::State::kClosed) table_.Abort(conn);

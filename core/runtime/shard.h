@@ -218,6 +218,7 @@ class Shard : private Reactor::Owner {
   HttpDriver http_;
   TopicTable topics_;
   std::atomic<size_t> recent_connections_{0};  // Copied once per tick: off the hot path.
+  uint64_t next_cache_return_ = 0;             // Tick of the next ReturnThreadCache().
 };
 
 }  // namespace ringcast
