@@ -8,7 +8,7 @@
 // none of this applies (its membership never changes).
 //
 // These are the rules of the SQLite store (sqlite_chat_store.cc, sqlite_group_store.cc);
-// PostgreSQL's copies are the functions of pg_migrations/v12_groups.cc (rc_group_denial and the
+// PostgreSQL's copies are the functions of pg_migrations/v12_groups.sql (rc_group_denial and the
 // ones that call it): a change to one is a change to both.
 #pragma once
 

@@ -22,7 +22,7 @@ inline bool MayEdit(int64_t author, int64_t actor) { return author == actor; }
 
 // Who may delete a message: its author, or a group's admin or owner (`actor_role`, the actor's
 // role in the message's conversation: group_rules.h). PostgreSQL's copy of this rule is
-// rc_may_delete (pg_migrations/v12_groups.cc).
+// rc_may_delete (pg_migrations/v12_groups.sql).
 inline bool MayDelete(int64_t author, int64_t actor, std::string_view actor_role) {
   return author == actor || MayDeleteOthers(actor_role);
 }

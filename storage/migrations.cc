@@ -1,10 +1,8 @@
-// Migrate and the table of the SQLite schema's versions, one file each under sqlite_migrations/
-// (vNN_*.cc). A new version: a file of its own, its row at the end of the table.
+// Migrate: brings a SQLite file to the newest of the schema's versions (the SQL files under
+// sqlite_migrations/, made a table by cmake/EmbedMigrations.cmake).
 #include "storage/migrations.h"
 
 #include <string>
-
-#include "storage/sqlite_migrations/sqlite_migrations.h"
 
 namespace ringcast::storage {
 namespace {
@@ -15,33 +13,6 @@ Status Fail(SqliteDb& db, Status status) {
 }
 
 }  // namespace
-
-std::span<const Migration> SchemaMigrations() {
-  // Built on first use: the scripts are pointers defined in other files (sqlite_migrations.h).
-  static const Migration kMigrations[] = {
-      {1, "chat service: users, conversations, members, messages, revoked tokens",
-       sqlite_migrations::kSchemaV1},
-      {2, "a sender has read its own messages", sqlite_migrations::kSchemaV2},
-      {3, "mentions, mute and notified watermarks", sqlite_migrations::kSchemaV3},
-      {4, "web push subscriptions, account email, email digests", sqlite_migrations::kSchemaV4},
-      {5, "uploads and message attachments", sqlite_migrations::kSchemaV5},
-      {6, "indexes for the sweep of orphan uploads", sqlite_migrations::kSchemaV6},
-      {7, "mentions by message", sqlite_migrations::kSchemaV7},
-      {8, "the cid index leaves messages for message_cids, filled in bulk",
-       sqlite_migrations::kSchemaV8},
-      {9, "refresh tokens and the instance id", sqlite_migrations::kSchemaV9},
-      {10, "profiles, logins (sessions) and blocks", sqlite_migrations::kSchemaV10},
-      {11, "changes to messages: edits, deletions, reactions and pins",
-       sqlite_migrations::kSchemaV11},
-      {12, "group roles and topics", sqlite_migrations::kSchemaV12},
-      {13, "search: an FTS5 index of message bodies", sqlite_migrations::kSchemaV13},
-      {14, "replies and threads", sqlite_migrations::kSchemaV14},
-      {15, "search: the index keyed by conversation", sqlite_migrations::kSchemaV15},
-      {16, "search: the index moves to search.db", sqlite_migrations::kSchemaV16},
-      {17, "group avatars", sqlite_migrations::kSchemaV17},
-  };
-  return kMigrations;
-}
 
 int64_t LatestSchemaVersion() { return SchemaMigrations().back().version; }
 

@@ -8,9 +8,10 @@
 // version). The file is also stamped with PRAGMA application_id so that a stray SQLite file
 // passed as --data-dir is refused instead of being "migrated".
 //
-// Rules for adding a version: a file of its own under sqlite_migrations/ with its SQL, and a
-// Migration with the next number at the end of the table in migrations.cc; never edit one that has
-// shipped; and keep each script free of BEGIN/COMMIT (Migrate owns the transaction). The
+// Rules for adding a version: a file of its own, sqlite_migrations/vNN_what.sql, whose first line
+// is "-- " and its one-line description (cmake/EmbedMigrations.cmake makes the files the table
+// SchemaMigrations() returns); never edit one that has shipped; and keep each script free of
+// BEGIN/COMMIT (Migrate owns the transaction). The
 // schema itself is documented in storage/SCHEMA.md.
 //
 // Runs on the connection's owning thread, before any other statement (BatchExecutor::Start

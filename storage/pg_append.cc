@@ -195,7 +195,7 @@ class AppendBatch final : public PgJob {
   std::vector<AppendJob*> members_;  // Owned (raw, to be a span of AppendJob*).
 };
 
-// rc_change_message's one-letter refusals (pg_migrations/v11_message_changes.cc); an unknown letter
+// rc_change_message's one-letter refusals (pg_migrations/v11_message_changes.sql); an unknown letter
 // refuses.
 Denial ChangeDenial(char outcome) {
   static constexpr std::pair<char, Denial> kDenials[] = {
@@ -207,7 +207,7 @@ Denial ChangeDenial(char outcome) {
   return Denial::kForbidden;
 }
 
-// A change (edit, delete) is one call of rc_change_message (pg_migrations/v11_message_changes.cc),
+// A change (edit, delete) is one call of rc_change_message (pg_migrations/v11_message_changes.sql),
 // on the conversation's lane as its appends are, so that the replies keep the submission order.
 void AppendChange(PgPipeline& pipeline, uint32_t lane, NewMessage message,
                   Reply<AppendOutcome> reply) {

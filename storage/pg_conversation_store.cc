@@ -1,6 +1,6 @@
 // PgChatStore's conversations (pg_chat_store.h), apart from pg_chat_store.cc to keep each file to
 // one job: creating them, membership and group changes (one call of an rc_ function each:
-// pg_migrations/v12_groups.cc), the conversation list and what a session starts with.
+// pg_migrations/v12_groups.sql), the conversation list and what a session starts with.
 #include <algorithm>
 
 #include "storage/message_kinds.h"

@@ -6,7 +6,7 @@
 // already at the newest version. The version lives in `schema_version` (one row per applied
 // migration), written in the same transaction as the migration itself. Rules for new versions
 // are those of migrations.h: append, never edit a shipped one. Each version's SQL is a file of its
-// own under pg_migrations/, listed in the table of pg_migrations/pg_migrations.cc. The schema is
+// own, pg_migrations/vNN_what.sql, made a table by cmake/EmbedMigrations.cmake. The schema is
 // documented in storage/SCHEMA.md.
 #pragma once
 

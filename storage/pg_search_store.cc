@@ -13,7 +13,7 @@ using namespace pg_internal;
 
 namespace {
 
-// rc_search_messages (pg_migrations/v15_search_by_conversation.cc) finds the hits of the caller's
+// rc_search_messages (pg_migrations/v15_search_by_conversation.sql) finds the hits of the caller's
 // conversations, filtered and from after the cursor; the page is cut here. The score is ts_rank
 // negated (lower is better, as SQLite's bm25) in float8, which a cursor carries exactly. The
 // snippets are made here from the page's bodies (Highlight, search_store.h).

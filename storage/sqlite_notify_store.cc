@@ -1,6 +1,6 @@
 // SqliteChatStore's mentions, mute and notification operations (issue 14; notify/README.md),
 // apart from sqlite_chat_store.cc to keep each file to one job. Schema v3
-// (sqlite_migrations/v03_mentions.cc).
+// (sqlite_migrations/v03_mentions.sql).
 #include <algorithm>
 #include <limits>
 #include <set>

@@ -1,37 +1,13 @@
-// MigratePg and the table of the PostgreSQL schema's versions, one file each beside this one
-// (pg_migrations/vNN_*.cc). A new version: a file of its own, its row at the end of the table.
-#include "storage/pg_migrations/pg_migrations.h"
+// MigratePg: brings a PostgreSQL database to the newest of the schema's versions (the SQL files
+// beside this one, made a table by cmake/EmbedMigrations.cmake).
+#include "storage/pg_schema.h"
 
-#include <iterator>
 #include <string>
 
 #include "storage/pg_pipeline.h"
-#include "storage/pg_schema.h"
 
 namespace ringcast::storage {
 namespace {
-
-constexpr PgMigration kPgMigrations[] = {
-    {1, "chat service: users, conversations, members, messages, revoked tokens",
-     pg_migrations::kSchemaV1},
-    {2, "server settings shared by every node (the token signing secret)",
-     pg_migrations::kSchemaV2},
-    {3, "username prefix search", pg_migrations::kSchemaV3},
-    {4, "mentions, mute and notified watermarks", pg_migrations::kSchemaV4},
-    {5, "web push subscriptions, account email, email digests", pg_migrations::kSchemaV5},
-    {6, "uploads and message attachments", pg_migrations::kSchemaV6},
-    {7, "indexes for the sweep of orphan uploads", pg_migrations::kSchemaV7},
-    {8, "mentions by message", pg_migrations::kSchemaV8},
-    {9, "refresh tokens and the instance id", pg_migrations::kSchemaV9},
-    {10, "profiles, logins (sessions) and blocks", pg_migrations::kSchemaV10},
-    {11, "changes to messages: edits, deletions, reactions and pins", pg_migrations::kSchemaV11},
-    {12, "group roles and topics", pg_migrations::kSchemaV12},
-    {13, "search: a full-text index of message bodies", pg_migrations::kSchemaV13},
-    {14, "replies and threads", pg_migrations::kSchemaV14},
-    {15, "search: the index keyed by conversation too", pg_migrations::kSchemaV15},
-    {16, "group avatars", pg_migrations::kSchemaV16},
-    {17, "search leaves calls' records out", pg_migrations::kSchemaV17},
-};
 
 // A key of ringcast's own for pg_advisory_xact_lock ('RCST' 'MIGR').
 constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(5927159034712967506)";
@@ -62,10 +38,9 @@ Status Exec(PGconn* conn, const char* sql, const std::string& what, PGresult** r
 
 }  // namespace
 
-std::span<const PgMigration> PgSchemaMigrations() { return kPgMigrations; }
-
 Status MigratePg(PGconn* conn) {
-  const int32_t latest = kPgMigrations[std::size(kPgMigrations) - 1].version;
+  const std::span<const PgMigration> migrations = PgSchemaMigrations();
+  const int32_t latest = migrations.back().version;
   if (Status s = Exec(conn, "BEGIN", "starting the migration"); !s.ok()) return s;
   if (Status s = Exec(conn, kMigrationLock, "taking the migration lock"); !s.ok()) return s;
   PGresult* rows = nullptr;
@@ -112,7 +87,7 @@ Status MigratePg(PGconn* conn) {
       return s;
     }
   }
-  for (const PgMigration& migration : kPgMigrations) {
+  for (const PgMigration& migration : migrations) {
     if (migration.version <= version) continue;
     const std::string what = "migrating to schema version " + std::to_string(migration.version);
     if (Status s = Exec(conn, migration.sql, what); !s.ok()) return s;
