@@ -95,8 +95,8 @@ def test_the_schema_doc_names_the_newest_version_of_each_store():
     """storage/SCHEMA.md's title says which schema version each store migrates to: one SQL file a
     version (cmake/EmbedMigrations.cmake), so the newest is the count of files."""
     title = (ROOT / "storage/SCHEMA.md").read_text().splitlines()[0]
-    named = re.fullmatch(r"# Chat schema: SQLite \(version (\d+)\) and PostgreSQL \(version (\d+)\)",
-                         title)
+    named = re.fullmatch(
+        r"# Chat schema: SQLite \(version (\d+)\) and PostgreSQL \(version (\d+)\)", title)
     assert named, title
     for store, version in zip(("sqlite_migrations", "pg_migrations"), named.groups()):
         files = sorted((ROOT / "storage" / store).glob("v*.sql"))
