@@ -20,11 +20,9 @@ turnutils_uclient (coturn's test client, in the same package): True when the ser
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -40,19 +38,6 @@ REALM = "ringcast.test"
 
 class CoturnError(Exception):
     pass
-
-
-def find_turnserver() -> pathlib.Path:
-    return throwaway.find_executable(
-        os.environ.get("TURNSERVER"), "/usr/bin/turnserver", shutil.which("turnserver"),
-        error=CoturnError, missing="turnserver not found: install Debian's `coturn` "
-        "(tools/deps.sh test) or set TURNSERVER")
-
-
-def find_uclient() -> pathlib.Path:
-    return throwaway.find_executable(
-        "/usr/bin/turnutils_uclient", shutil.which("turnutils_uclient"), error=CoturnError,
-        missing="turnutils_uclient not found: install Debian's `coturn`")
 
 
 def stun_binding_answered(port: int, host: str = HOST, timeout: float = 0.5) -> bool:
@@ -90,7 +75,8 @@ class CoturnServer(throwaway.Instance):
         config: a turnserver.conf to start from (deploy/coturn/turnserver.conf); the command
         line overrides its addresses, ports, secret, realm and log (DIR/turn.log, not syslog). On any failure nothing is
         left behind."""
-        binary = find_turnserver()
+        binary = throwaway.find_program("turnserver", "/usr/bin/turnserver", package="coturn",
+                                        env="TURNSERVER", error=CoturnError)
         directory = throwaway.new_directory(directory, prefix="coturn-", error=CoturnError)
         # Debian's /etc/turnserver.conf is never read: this file (empty, or a copy of `config`
         # less its `syslog`, which no option turns off again) stands in for it.
@@ -130,9 +116,7 @@ class CoturnServer(throwaway.Instance):
                 "--userdb", str(self.directory / "turndb")]
 
     def _save_state(self) -> None:
-        (self.directory / STATE_FILE).write_text(json.dumps({
-            "port": self.port, "pid": self.pid, "binary": str(self.binary),
-            "secret": self.secret}) + "\n")
+        throwaway.save_state(self, STATE_FILE, secret=self.secret)
 
     def _spawn_ready(self, *, fresh_port: bool) -> None:
         throwaway.spawn_until_ready(self, what="turnserver", error=CoturnError,
@@ -144,8 +128,10 @@ class CoturnServer(throwaway.Instance):
         """Allocates a relay with these credentials and sends a few packets through it to a
         second allocation of the same client (turnutils_uclient -y): True when the server
         granted both and the packets came back."""
+        uclient = throwaway.find_program("turnutils_uclient", "/usr/bin/turnutils_uclient",
+                                         package="coturn", error=CoturnError)
         proc = subprocess.run(
-            [str(find_uclient()), "-p", str(self.port), "-u", username, "-w", password,
+            [str(uclient), "-p", str(self.port), "-u", username, "-w", password,
              "-n", "2", "-m", "1", "-y", "-e", self.host, self.host],
             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         return proc.returncode == 0 and "Total lost packets 0 " in proc.stdout + proc.stderr

@@ -33,13 +33,10 @@ does the same if the process that owns the instance dies first, so no nginx outl
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 
@@ -59,13 +56,6 @@ WORKER_USER = ("nobody", "nogroup")
 
 class NginxError(Exception):
     pass
-
-
-def find_nginx() -> pathlib.Path:
-    """$NGINX, else /usr/sbin/nginx, else nginx on PATH."""
-    return throwaway.find_executable(
-        os.environ.get("NGINX"), "/usr/sbin/nginx", shutil.which("nginx"), error=NginxError,
-        missing="nginx not found: install Debian's `nginx` (tools/deps.sh test) or set NGINX")
 
 
 # -- the configuration ----------------------------------------------------------------------
@@ -145,14 +135,6 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
-def _accepts(port: int, host: str = HOST, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 class NginxProxy(throwaway.Instance):
     """One throwaway nginx in `directory` (see the module docstring). Create with
     `NginxProxy.start(upstreams)`; as a context manager it stops (and removes) the instance on
@@ -175,7 +157,8 @@ class NginxProxy(throwaway.Instance):
         `directory` (created; must be absent or empty; default: a new temporary directory), on
         127.0.0.1:`port` (default: a free one), and waits until it accepts connections. watch:
         start the reaper (see watch_owner). On any failure nothing is left behind."""
-        binary = find_nginx()
+        binary = throwaway.find_program("nginx", "/usr/sbin/nginx", package="nginx",
+                                        env="NGINX", error=NginxError)
         addresses = [f"{HOST}:{u}" if isinstance(u, int) else str(u) for u in upstreams]
         directory = throwaway.new_directory(directory, prefix="nginxtmp-", error=NginxError)
         proxy = cls(directory, port or 0, binary=binary, upstreams=addresses,
@@ -228,14 +211,13 @@ class NginxProxy(throwaway.Instance):
                 f"daemon off; pid {d}/nginx.pid; error_log {d}/{ERROR_LOG} info;"]
 
     def _save_state(self) -> None:
-        (self.directory / STATE_FILE).write_text(json.dumps({
-            "port": self.port, "pid": self.pid, "binary": str(self.binary),
-            "upstreams": self.upstreams, "url": self.url}) + "\n")
+        throwaway.save_state(self, STATE_FILE, upstreams=self.upstreams, url=self.url)
 
     def _spawn_ready(self, *, fresh_port: bool) -> None:
         # Its own process group: _kill_and_wait signals the workers with the master.
         throwaway.spawn_until_ready(self, what="nginx", error=NginxError,
-                                    ready=lambda: _accepts(self.port), log=self.error_log,
+                                    ready=lambda: throwaway.accepts(self.port, HOST),
+                                    log=self.error_log,
                                     fresh_port=fresh_port, new_session=True,
                                     prepare=self._write_config, stderr=subprocess.STDOUT)
 

@@ -26,12 +26,9 @@ removes the directory if the process that owns it dies first.
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import pwd
-import shutil
-import socket
 import sys
 
 import throwaway  # noqa: E402 (tools/ is on sys.path wherever this module is)
@@ -44,22 +41,6 @@ RUN_AS = "postgres"
 
 class PgBouncerError(Exception):
     pass
-
-
-def find_pgbouncer() -> pathlib.Path:
-    """$PGBOUNCER, else /usr/sbin/pgbouncer, else pgbouncer on PATH."""
-    return throwaway.find_executable(
-        os.environ.get("PGBOUNCER"), "/usr/sbin/pgbouncer", shutil.which("pgbouncer"),
-        error=PgBouncerError, missing="pgbouncer not found: install Debian's `pgbouncer` "
-        "(tools/deps.sh test) or set PGBOUNCER")
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=1.0):
-            return True
-    except OSError:
-        return False
 
 
 class PgBouncer(throwaway.Instance):
@@ -88,7 +69,9 @@ class PgBouncer(throwaway.Instance):
         (logging in to it with `password`), `pool_size` server connections per database and
         user, and waits until it accepts connections. `settings`: more [pgbouncer] lines. On any
         failure nothing is left behind."""
-        binary = find_pgbouncer()
+        binary = throwaway.find_program("pgbouncer", "/usr/sbin/pgbouncer",
+                                        package="pgbouncer", env="PGBOUNCER",
+                                        error=PgBouncerError)
         directory = throwaway.new_directory(directory, prefix="pgbouncertmp-",
                                             error=PgBouncerError)
         bouncer = cls(directory, 0, binary=binary)
@@ -161,13 +144,13 @@ class PgBouncer(throwaway.Instance):
         return [*prefix, str(self.binary), str(self.directory / "pgbouncer.ini")]
 
     def _save_state(self) -> None:
-        (self.directory / STATE_FILE).write_text(json.dumps({
-            "port": self.port, "pid": self.pid, "binary": str(self.binary)}) + "\n")
+        throwaway.save_state(self, STATE_FILE)
 
     def _spawn_ready(self, *, fresh_port: bool) -> None:
         server_host, server_port = self._server
         throwaway.spawn_until_ready(
-            self, what="pgbouncer", error=PgBouncerError, ready=lambda: _accepts(self.port),
+            self, what="pgbouncer", error=PgBouncerError,
+            ready=lambda: throwaway.accepts(self.port, HOST, timeout=1.0),
             log=self.log_text, fresh_port=fresh_port, new_session=False,
             prepare=lambda: self._prepare(server_host, server_port))
 

@@ -27,10 +27,8 @@ the instances above with its own directory and reaper; `url()` is the redis+sent
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
-import shutil
 import socket
 import subprocess
 import sys
@@ -48,19 +46,10 @@ class RedisError(Exception):
     pass
 
 
-def find_redis_server() -> pathlib.Path:
-    """$REDIS_SERVER, else /usr/bin/redis-server, else redis-server on PATH."""
-    return throwaway.find_executable(
-        os.environ.get("REDIS_SERVER"), "/usr/bin/redis-server", shutil.which("redis-server"),
-        error=RedisError, missing="redis-server not found: install Debian's `redis-server` "
-        "(tools/deps.sh test) or set REDIS_SERVER")
-
-
 def find_redis_cli() -> pathlib.Path:
-    return throwaway.find_executable(
-        "/usr/bin/redis-cli", shutil.which("redis-cli"), error=RedisError,
-        missing="redis-cli not found: install Debian's `redis-tools` (a dependency of "
-        "redis-server)")
+    # Debian's redis-server depends on redis-tools, so it is there wherever the server is.
+    return throwaway.find_program("redis-cli", "/usr/bin/redis-cli", package="redis-tools",
+                                  error=RedisError)
 
 
 def _resp(*args: str) -> bytes:
@@ -125,7 +114,9 @@ class RedisServer(throwaway.Instance):
         this process (`redistmp start`). args: more redis-server options (`--requirepass`,
         `--replicaof`...); auth: the (user or None, password) that PING and cli() need then.
         On any failure nothing is left behind."""
-        binary = find_redis_server()
+        binary = throwaway.find_program("redis-server", "/usr/bin/redis-server",
+                                        package="redis-server", env="REDIS_SERVER",
+                                        error=RedisError)
         directory = throwaway.new_directory(directory, prefix="redistmp-", error=RedisError)
         server = cls(directory, port or 0, binary=binary)
         server.detach = detach
@@ -162,9 +153,7 @@ class RedisServer(throwaway.Instance):
         return ping(self.port, self.host, password=password, user=user)
 
     def _save_state(self) -> None:
-        (self.directory / STATE_FILE).write_text(json.dumps({
-            "port": self.port, "pid": self.pid, "binary": str(self.binary),
-            "url": self.url}) + "\n")
+        throwaway.save_state(self, STATE_FILE, url=self.url)
 
     def _spawn_ready(self, *, fresh_port: bool) -> None:
         throwaway.spawn_until_ready(self, what="redis-server", error=RedisError,
@@ -217,15 +206,6 @@ class RedisServer(throwaway.Instance):
     # restart() updates) are throwaway.Instance's.
 
 
-def find_redis_sentinel() -> pathlib.Path:
-    """$REDIS_SENTINEL, else /usr/bin/redis-sentinel, else redis-sentinel on PATH."""
-    return throwaway.find_executable(
-        os.environ.get("REDIS_SENTINEL"), "/usr/bin/redis-sentinel",
-        shutil.which("redis-sentinel"), error=RedisError,
-        missing="redis-sentinel not found: install Debian's `redis-sentinel` (tools/deps.sh "
-        "test) or set REDIS_SENTINEL")
-
-
 class SentinelServer(RedisServer):
     """One throwaway redis-sentinel (SentinelGroup starts three). Its configuration file,
     DIR/sentinel.conf, is written at each start (Sentinel rewrites it as it learns)."""
@@ -240,7 +220,9 @@ class SentinelServer(RedisServer):
     def start_sentinel(cls, directory: str | os.PathLike | None, config_lines: list[str], *,
                        auth: tuple[str | None, str] | None = None,
                        watch: bool = True) -> "SentinelServer":
-        binary = find_redis_sentinel()
+        binary = throwaway.find_program("redis-sentinel", "/usr/bin/redis-sentinel",
+                                        package="redis-sentinel", env="REDIS_SENTINEL",
+                                        error=RedisError)
         directory = throwaway.new_directory(directory, prefix="sentineltmp-", error=RedisError)
         server = cls(directory, 0, binary=binary)
         server.config_lines = list(config_lines)
@@ -260,9 +242,8 @@ class SentinelServer(RedisServer):
         return [str(self.binary), str(config)]
 
     def _save_state(self) -> None:
-        (self.directory / STATE_FILE).write_text(json.dumps({
-            "port": self.port, "pid": self.pid, "binary": str(self.binary),
-            "sentinel": True}) + "\n")
+        # `sentinel`: how the reaper (_kill_attached) tells the two kinds apart.
+        throwaway.save_state(self, STATE_FILE, sentinel=True)
 
 
 class SentinelGroup:

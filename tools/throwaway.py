@@ -1,8 +1,9 @@
 """What the throwaway servers of tests and benchmarks (tools/pg_cluster.py, tools/redis_server.py,
-tools/nginx_proxy.py) share: a free loopback port, the instance's directory and state file,
-starting until ready, the life of a server run as our child (Instance), and the cleanup after
-an owner that died without stopping its server (a detached process waits for the owner to
-exit, then runs the module's cleanup and removes the server's directory)."""
+tools/nginx_proxy.py, tools/coturn_server.py, tools/pgbouncer_server.py) share: a free loopback
+port, finding the server's programs, the instance's directory and state file, starting until
+ready (a port that accepts connections), the life of a server run as our child (Instance),
+and the cleanup after an owner that died without stopping its server (a detached process waits
+for the owner to exit, then runs the module's cleanup and removes the server's directory)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,28 @@ def find_executable(*candidates: str | None, error: type[Exception],
         if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return pathlib.Path(candidate)
     raise error(missing)
+
+
+def find_program(program: str, debian_path: str, *, package: str, error: type[Exception],
+                 env: str | None = None) -> pathlib.Path:
+    """A program of a throwaway server (or its client): $ENV (where it has one), else Debian's
+    `debian_path`, else `program` on PATH; `error` naming the Debian package when there is
+    none (tools/deps.sh test installs the servers)."""
+    missing = f"{program} not found: install Debian's `{package}`"
+    if env is not None:
+        missing += f" (tools/deps.sh test) or set {env}"
+    return find_executable(os.environ.get(env) if env else None, debian_path,
+                           shutil.which(program), error=error, missing=missing)
+
+
+def accepts(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    """True when `host`:`port` accepts a TCP connection: the readiness of a server that has no
+    cheaper question to answer."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def new_directory(directory: str | os.PathLike | None, *, prefix: str,
@@ -87,12 +110,12 @@ def wait_until_gone(running: Callable[[], bool], timeout: float) -> bool:
 
 
 class Instance:
-    """The life of a throwaway server run as our child, for RedisServer, CoturnServer and
-    NginxProxy. A subclass sets PROGRAM (the bytes argv[0] holds, see runs_program),
+    """The life of a throwaway server run as our child, for RedisServer, CoturnServer, PgBouncer
+    and NginxProxy. A subclass sets PROGRAM (the bytes argv[0] holds, see runs_program),
     MODULE_FILE (its module's __file__, run as the reaper) and, where the server has one log,
-    LOG_FILE (log_path, log_text); it provides _spawn_ready and attach (and _kill_and_wait,
-    where SIGTERM then SIGKILL to the one process is not enough). As a context manager it stops
-    (and removes) the instance on exit."""
+    LOG_FILE (log_path, log_text); it provides _spawn_ready, _save_state (see save_state) and
+    attach (and _kill_and_wait, where SIGTERM then SIGKILL to the one process is not enough).
+    As a context manager it stops (and removes) the instance on exit."""
 
     PROGRAM: bytes
     MODULE_FILE: str
@@ -191,6 +214,13 @@ class Instance:
         kills the server whose pid the state file names and removes the directory, if it is
         still there then."""
         watch_owner(self.MODULE_FILE, self.directory, owner_pid)
+
+
+def save_state(server: Instance, state_file: str, **more) -> None:
+    """Writes the instance's state file: its port, pid and binary and `more` (what else its
+    attach() needs), which is how attach() and the reaper find a running server."""
+    (server.directory / state_file).write_text(json.dumps({
+        "port": server.port, "pid": server.pid, "binary": str(server.binary), **more}) + "\n")
 
 
 def spawn_until_ready(server, *, what: str, error: type[Exception], ready: Callable[[], bool],

@@ -28,7 +28,6 @@ same time: the fixtures run one cluster per test, and ctest runs the cluster sui
 
 from __future__ import annotations
 
-import os
 import pathlib
 import signal
 import subprocess
@@ -52,11 +51,8 @@ class SessionRedis:
 
     @classmethod
     def start(cls) -> "SessionRedis":
-        url = os.environ.get(ENV_URL)
-        if url:
-            return cls(url)
-        server = redis_server.RedisServer.start()
-        return cls(server.url, server)
+        return cls(*support.url_or_own(ENV_URL, redis_server.RedisServer.start,
+                                       lambda server: server.url))
 
     def close(self) -> None:
         if self.server is not None:

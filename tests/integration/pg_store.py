@@ -17,6 +17,7 @@ import urllib.parse
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tools"))
 import pg_cluster  # noqa: E402
+import support  # noqa: E402
 
 ENV_URL = "RINGCAST_TEST_DATABASE_URL"
 
@@ -45,12 +46,7 @@ class PgServer:
 
     @classmethod
     def start(cls) -> "PgServer":
-        url = os.environ.get(ENV_URL)
-        if url:
-            return cls(url)
-        cluster = pg_cluster.Cluster.create()
-        cluster.watch_owner()
-        return cls(cluster.url(), cluster)
+        return cls(*support.url_or_own(ENV_URL, new_cluster, lambda cluster: cluster.url()))
 
     def close(self) -> None:
         try:
@@ -106,11 +102,17 @@ def own_database(cluster: pg_cluster.Cluster, prefix: str) -> tuple[str, str]:
     return name, cluster.url(name)
 
 
+def new_cluster() -> pg_cluster.Cluster:
+    """A throwaway cluster whose reaper removes it should this process die first."""
+    cluster = pg_cluster.Cluster.create()
+    cluster.watch_owner()
+    return cluster
+
+
 def own_cluster():
     """A cluster of a test module's own, for tests that stop or crash PostgreSQL (not the
     session's server), removed after the module; as its fixture:
     `pg = pytest.fixture(scope="module")(pg_store.own_cluster)`."""
-    cluster = pg_cluster.Cluster.create()
-    cluster.watch_owner()
+    cluster = new_cluster()
     yield cluster
     cluster.destroy()

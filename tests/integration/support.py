@@ -45,6 +45,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def url_or_own(env: str, start_own: Callable[[], object],
+               url_of: Callable[[object], str]) -> tuple[str, object | None]:
+    """A session's server of one kind: (the URL $`env` names, None) when it is set (a server
+    someone else runs: `tools/pgtmp run`, `tools/redistmp run`), else (its URL, the server) of
+    `start_own()`, ours to stop at the end."""
+    url = os.environ.get(env)
+    if url:
+        return url, None
+    server = start_own()
+    return url_of(server), server
+
+
 def run_async(coro, timeout: float):
     """Runs a coroutine with an overall bound; raises TimeoutError when it is exceeded."""
     async def bounded():

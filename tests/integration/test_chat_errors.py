@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from chat_client import TIMEOUT, Api, ChatConn, chat_args, close_all, connect_all, connected
+from chat_client import (TIMEOUT, Api, ChatConn, all_connected, chat_args, close_all, connect_all,
+                         connected)
 from support import run_async
 from wsraw import RawConn, upgrade_request
 
@@ -104,8 +105,7 @@ def test_oversize_body_error_carries_cid_and_limits_are_inclusive(shared_server,
     a, b, conv = pair
 
     async def go():
-        ca, cb = await connect_all(shared_server.port, [a, b])
-        try:
+        async with all_connected(shared_server.port, [a, b]) as [ca, cb]:
             err = await ca.send_raw(conv, "x" * 101, cid="too-long")
             assert err["type"] == "error" and err["code"] == "bad_request", err
             assert err["cid"] == "too-long", err
@@ -118,8 +118,6 @@ def test_oversize_body_error_carries_cid_and_limits_are_inclusive(shared_server,
             assert ok["seq"] == ack["seq"] + 1, (ack, ok)
             await cb.ping()
             assert "x" * 101 not in [m["body"] for m in cb.messages()], cb.describe()
-        finally:
-            await close_all([ca, cb])
 
     run_async(go(), 30)
 

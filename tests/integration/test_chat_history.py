@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat_client import FAST_ARGS, aio, close_all, connect_all
+from chat_client import FAST_ARGS, aio, all_connected
 from support import run_async
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
@@ -21,8 +21,7 @@ def test_every_history_page_matches_the_store(shared_server, api):
     total = 100  # More than the owner keeps (64), so some pages come from the store.
 
     async def go():
-        ca, cb = await connect_all(shared_server.port, [a, b])
-        try:
+        async with all_connected(shared_server.port, [a, b]) as [ca, cb]:
             for i in range(1, total + 1):
                 await ca.send(conv, f"m{i}")
             pages = [(None, None), (None, 50), (None, 64), (None, 65), (None, 200), (101, 10),
@@ -40,7 +39,5 @@ def test_every_history_page_matches_the_store(shared_server, api):
                 assert ws["more"] == http["more"], (before, limit, ws["more"], http["more"])
                 seqs = [m["seq"] for m in ws["messages"]]
                 assert seqs == sorted(seqs, reverse=True), seqs
-        finally:
-            await close_all([ca, cb])
 
     run_async(go(), 60)

@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 
-from chat_client import (FAST_ARGS, TIMEOUT, ChatConn, aio, close_all, connect_all, connected,
-                         message_fields_ok, now_ms, opened, receipts_after, strip_type)
+from chat_client import (FAST_ARGS, TIMEOUT, ChatConn, aio, all_connected, close_all, connect_all,
+                         connected, message_fields_ok, now_ms, opened, receipts_after, strip_type)
 from support import run_async
 
 # Every test twice: SQLite and PostgreSQL (conftest.py, "Two stores").
@@ -30,8 +30,7 @@ def test_direct_message_reaches_both_sides_and_all_devices(shared_server, api):
     a, b, conv = api.direct_pair("dm")
 
     async def go():
-        a1, a2, b1, b2 = await connect_all(port, [a, b], per_user=2)
-        try:
+        async with all_connected(port, [a, b], per_user=2) as [a1, a2, b1, b2]:
             before = now_ms()
             ack = await a1.send(conv, "hello b \u2764", cid="c-1")
             after = now_ms()
@@ -52,8 +51,6 @@ def test_direct_message_reaches_both_sides_and_all_devices(shared_server, api):
             for c in (a1, a2, b1, b2):
                 assert not c.not_type_first, (c.name, c.not_type_first)
                 assert len(c.messages(conv)) == 2, c.describe()
-        finally:
-            await close_all([a1, a2, b1, b2])
 
     run_async(go(), 60)
 
@@ -195,8 +192,7 @@ def test_messages_of_other_conversations_do_not_leak(shared_server, api):
     ac = api.direct(a, c)
 
     async def go():
-        ca, cb, cc = await connect_all(shared_server.port, [a, b, c])
-        try:
+        async with all_connected(shared_server.port, [a, b, c]) as [ca, cb, cc]:
             await ca.send(ab, "for b")
             await ca.send(ac, "for c")
             await cb.wait_message(ab)
@@ -206,8 +202,6 @@ def test_messages_of_other_conversations_do_not_leak(shared_server, api):
             assert [m["body"] for m in cb.messages()] == ["for b"], cb.describe()
             assert [m["body"] for m in cc.messages()] == ["for c"], cc.describe()
             assert (cb.messages()[0]["seq"], cc.messages()[0]["seq"]) == (1, 1)
-        finally:
-            await close_all([ca, cb, cc])
 
     run_async(go(), 30)
 
@@ -358,8 +352,7 @@ def test_receipts_for_foreign_conversation_are_forbidden(shared_server, api):
     conv = api.direct(a, b)
 
     async def go():
-        co, ca = await connect_all(shared_server.port, [outsider, a])
-        try:
+        async with all_connected(shared_server.port, [outsider, a]) as [co, ca]:
             await ca.send(conv, "x")
             for kind in ("delivered", "read"):
                 err = await co.call({"type": kind, "conv": conv, "seq": 1}, "receipt")
@@ -367,8 +360,6 @@ def test_receipts_for_foreign_conversation_are_forbidden(shared_server, api):
             await ca.ping()
             await asyncio.sleep(0.2)
             assert not ca.typed("receipt"), ca.describe()
-        finally:
-            await close_all([co, ca])
 
     run_async(go(), 30)
 
@@ -382,8 +373,7 @@ def test_typing_reaches_other_members_only(shared_server, api):
     conv = api.group(a, [b, c], "typing")
 
     async def go():
-        ca, cb, cc, co = await connect_all(port, [a, b, c, outsider])
-        try:
+        async with all_connected(port, [a, b, c, outsider]) as [ca, cb, cc, co]:
             await ca.send_json({"type": "typing", "conv": conv, "state": "start"})
             for x in (cb, cc):
                 ev = await x.wait_type("typing", conv=conv, user=a.id)
@@ -400,8 +390,6 @@ def test_typing_reaches_other_members_only(shared_server, api):
             assert (await aio(api.conversation, b, conv))["last_seq"] == 0
             err = await co.call({"type": "typing", "conv": conv, "state": "start"}, "typing")
             assert err["type"] == "error" and err["code"] == "forbidden", err
-        finally:
-            await close_all([ca, cb, cc, co])
 
     run_async(go(), 30)
 
@@ -413,8 +401,7 @@ def test_history_over_websocket(shared_server, api):
     a, b, conv = api.direct_pair("wsh")
 
     async def go():
-        ca, cb = await connect_all(shared_server.port, [a, b])
-        try:
+        async with all_connected(shared_server.port, [a, b]) as [ca, cb]:
             acks = [await ca.send(conv, f"h{i}") for i in range(1, 7)]
             h = await cb.call({"type": "history", "conv": conv}, "history")
             assert h["type"] == "history" and h["conv"] == conv, h
@@ -433,7 +420,5 @@ def test_history_over_websocket(shared_server, api):
             r = await aio(api.messages, b, conv)
             assert r.json["messages"] == (await cb.call(
                 {"type": "history", "conv": conv}, "history"))["messages"]
-        finally:
-            await close_all([ca, cb])
 
     run_async(go(), 30)

@@ -171,16 +171,13 @@ def test_clean_restart_keeps_accounts_conversations_and_state(server_factory):
     conv = api.group(a, [b, c], "kept")
 
     async def before():
-        ca, cb, cc = await connect_all(srv.port, [a, b, c])
-        try:
+        async with all_connected(srv.port, [a, b, c]) as [ca, cb, cc]:
             acks = [await ca.send(conv, f"k{i}", cid=f"k{i}") for i in range(5)]
             await cb.send_json({"type": "read", "conv": conv, "seq": 3})
             await ca.wait_type("receipt", conv=conv, user=b.id, read=3)
             await cc.send_json({"type": "delivered", "conv": conv, "seq": 5})
             await ca.wait_type("receipt", conv=conv, user=c.id, delivered=5)
             return acks
-        finally:
-            await close_all([ca, cb, cc])
 
     acks = run_async(before(), 40)
     revoked = api.login_user(a.name, a.id)
@@ -203,8 +200,7 @@ def test_clean_restart_keeps_accounts_conversations_and_state(server_factory):
         [(x["id"], x["seq"], f"k{i}") for i, x in enumerate(acks)]
 
     async def after():
-        ca, cb = await connect_all(new.port, [a2, b2])
-        try:
+        async with all_connected(new.port, [a2, b2]) as [ca, cb]:
             hello = ca.typed("hello")[0]
             listed = {p["user"]: p for p in hello["presence"]}
             # c was online before the restart: its last_online was persisted.
@@ -219,7 +215,5 @@ def test_clean_restart_keeps_accounts_conversations_and_state(server_factory):
             assert again == acks[0], (again, acks[0])
             nxt = await ca.send(conv, "k5", cid="k5")
             assert nxt["seq"] == 6 and nxt["id"] not in {x["id"] for x in acks}, nxt
-        finally:
-            await close_all([ca, cb])
 
     run_async(after(), 40)

@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from chat_client import (FAST_ARGS, Api, ChatConn, chat_args, close_all, connect_all, connected,
+from chat_client import (FAST_ARGS, Api, ChatConn, all_connected, chat_args, connected,
                          message_fields_ok, strip_type)
 from support import run_async
 
@@ -176,8 +176,7 @@ def test_live_messages_racing_a_sync_arrive_exactly_once(shared_server, api):
                 for r in reqs]
 
     async def go():
-        a1, a2 = await connect_all(port, [a, a])
-        try:
+        async with all_connected(port, [a, a]) as [a1, a2]:
             await send_many(a1, conv, [f"pre{i}" for i in range(pre)])
             total = pre
             for r in range(rounds):
@@ -218,8 +217,6 @@ def test_live_messages_racing_a_sync_arrive_exactly_once(shared_server, api):
                     # Sync and live describe the same messages.
                     ids = {m["seq"]: m["id"] for m in everything}
                     assert len(set(ids.values())) == len(ids)
-        finally:
-            await close_all([a1, a2])
         return total
 
     total = run_async(go(), 80)
@@ -234,8 +231,7 @@ def test_new_conversation_while_connected_is_synced_and_live(shared_server, api)
     a, b = api.new_users(2, "later")
 
     async def go():
-        ca, cb = await connect_all(port, [a, b])
-        try:
+        async with all_connected(port, [a, b]) as [ca, cb]:
             conv = await asyncio.to_thread(api.group, a, [b], "later")
             await cb.wait_type("members", conv=conv)
             ack = await ca.send(conv, "hi")
@@ -243,7 +239,5 @@ def test_new_conversation_while_connected_is_synced_and_live(shared_server, api)
             assert m["id"] == ack["id"], m
             s = by_conv(await cb.call({"type": "sync"}, "sync"))
             assert conv in s and s[conv]["last_seq"] == 1, s
-        finally:
-            await close_all([ca, cb])
 
     run_async(go(), 30)

@@ -27,6 +27,7 @@ Storms are a few hundred messages so that the module stays within a few minutes 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -85,8 +86,15 @@ def make_storm(cluster, conv, devices, per_sender: int = PER_SENDER, interval: f
     return Storm(lambda: cluster.ports, conv, devices, senders)
 
 
-async def close_devices(devices) -> None:
-    await close_all([c for d in devices for c in d.conns])
+@contextlib.asynccontextmanager
+async def devices_connected(cluster, users, conv):
+    """connect_devices' devices for the block, every connection of every one of them (a
+    failover's and a move's too) closed when it ends, however it ends."""
+    devices = await connect_devices(cluster, users, conv)
+    try:
+        yield devices
+    finally:
+        await close_all([c for d in devices for c in d.conns])
 
 
 # -- the storm without faults, receipts and typing ------------------------------------------
@@ -99,8 +107,7 @@ def test_group_storm_across_nodes_exactly_once_in_order(cluster_factory):
     users, conv = build_group(cluster, "storm")
 
     async def go():
-        devices = await connect_devices(cluster, users, conv)
-        try:
+        async with devices_connected(cluster, users, conv) as devices:
             storm = make_storm(cluster, conv, devices)
             figures = await storm.outcome(settle=SETTLE_S)
             assert figures["survivors"] == len(devices), figures
@@ -137,8 +144,6 @@ def test_group_storm_across_nodes_exactly_once_in_order(cluster_factory):
                 assert got == [(reader.id, total, total), (deliverer.id, None, total // 2)], \
                     (c.name, got)
             return figures
-        finally:
-            await close_devices(devices)
 
     figures = run_async(go(), 140)
     print(f"storm across 3 nodes: {figures}")
@@ -225,25 +230,24 @@ def test_kill_9_of_a_node_during_a_storm(cluster_factory):
     victim = 2
 
     async def go():
-        devices = await connect_devices(cluster, users, conv)
-        storm = make_storm(cluster, conv, devices)
-        on_victim = [d for d in devices if d.node == victim]
-        assert any(s.device in on_victim for s in storm.senders)
+        async with devices_connected(cluster, users, conv) as devices:
+            storm = make_storm(cluster, conv, devices)
+            on_victim = [d for d in devices if d.node == victim]
+            assert any(s.device in on_victim for s in storm.senders)
 
-        async def disruption(storm: Storm):
-            await storm.wait_acked(storm.total * 3 // 10)
-            storm.dead.add(victim)
-            await asyncio.to_thread(cluster.kill, victim)
-            await storm.wait_acked(storm.total * 6 // 10)
-            await asyncio.to_thread(cluster.restart, victim)
-            storm.dead.discard(victim)
-            # Some of the failed-over clients come back (a sender among them when possible).
-            back = sorted(on_victim, key=lambda d: d.name not in {"u2", "u2b"})[:4]
-            for d in back:
-                await d.wait_open()
-            await asyncio.gather(*(d.move(cluster.ports, victim) for d in back))
+            async def disruption(storm: Storm):
+                await storm.wait_acked(storm.total * 3 // 10)
+                storm.dead.add(victim)
+                await asyncio.to_thread(cluster.kill, victim)
+                await storm.wait_acked(storm.total * 6 // 10)
+                await asyncio.to_thread(cluster.restart, victim)
+                storm.dead.discard(victim)
+                # Some of the failed-over clients come back (a sender among them when possible).
+                back = sorted(on_victim, key=lambda d: d.name not in {"u2", "u2b"})[:4]
+                for d in back:
+                    await d.wait_open()
+                await asyncio.gather(*(d.move(cluster.ports, victim) for d in back))
 
-        try:
             figures = await storm.outcome(disruption, SETTLE_S)
             for d in on_victim:
                 assert d.failovers >= 1 and len(d.conns) >= 2, d.describe()
@@ -252,8 +256,6 @@ def test_kill_9_of_a_node_during_a_storm(cluster_factory):
                 assert d.live_on_last() > 0, d.describe()
             assert figures["survivors"] == len(devices) - len(on_victim), figures
             return figures
-        finally:
-            await close_devices(devices)
 
     figures = run_async(go(), 170)
     print(f"kill -9 of node {victim + 1}: {figures}")
@@ -278,49 +280,48 @@ def test_redis_restart_during_a_storm(cluster_factory):
     quiet_acks: list[dict] = []
 
     async def go():
-        devices = await connect_devices(cluster, users, conv)
-        cx, cy, cq1 = [await ChatConn.connect(cluster.port(0), u.token, name=f"{n}@n1")
-                       for u, n in ((x, "x"), (y, "y"), (q1, "q1"))]
-        cq2 = await ChatConn.connect(cluster.port(1), q2.token, name="q2@n2")
-        side = [cx, cy, cq1, cq2]
-        storm = make_storm(cluster, conv, devices, per_sender=80, interval=0.03)
+        async with devices_connected(cluster, users, conv) as devices:
+            cx, cy, cq1 = [await ChatConn.connect(cluster.port(0), u.token, name=f"{n}@n1")
+                           for u, n in ((x, "x"), (y, "y"), (q1, "q1"))]
+            cq2 = await ChatConn.connect(cluster.port(1), q2.token, name="q2@n2")
+            side = [cx, cy, cq1, cq2]
+            storm = make_storm(cluster, conv, devices, per_sender=80, interval=0.03)
 
-        async def disruption(storm: Storm):
-            await storm.wait_acked(storm.total // 4)
-            before = [len(s.acks) for s in storm.senders]
-            await asyncio.to_thread(cluster.redis.shutdown_nosave)
-            down_at = time.monotonic()
-            # Two sessions on one node, while Redis is down.
-            ack = await cx.send(local_dm, "while redis is down")
-            m = await cy.wait_message(local_dm, lambda m: m["id"] == ack["id"])
-            assert m["body"] == "while redis is down", m
-            quiet_acks.extend([await cq1.send(quiet, f"quiet {i}") for i in range(3)])
-            # Down for at least a second, until 60 % are acked; at most 6 s.
-            while time.monotonic() < down_at + 6 and (
-                    storm.acked() < storm.total * 6 // 10 or time.monotonic() < down_at + 1):
-                await asyncio.sleep(0.02)
-            during = [len(s.acks) - b for s, b in zip(storm.senders, before)]
-            outage["acked while down"] = during
-            outage["down s"] = round(time.monotonic() - down_at, 2)
-            await asyncio.to_thread(cluster.redis.restart)
-            assert all(n > 0 for n in during), \
-                f"a sender's messages did not commit while Redis was down: {during}"
+            async def disruption(storm: Storm):
+                await storm.wait_acked(storm.total // 4)
+                before = [len(s.acks) for s in storm.senders]
+                await asyncio.to_thread(cluster.redis.shutdown_nosave)
+                down_at = time.monotonic()
+                # Two sessions on one node, while Redis is down.
+                ack = await cx.send(local_dm, "while redis is down")
+                m = await cy.wait_message(local_dm, lambda m: m["id"] == ack["id"])
+                assert m["body"] == "while redis is down", m
+                quiet_acks.extend([await cq1.send(quiet, f"quiet {i}") for i in range(3)])
+                # Down for at least a second, until 60 % are acked; at most 6 s.
+                while time.monotonic() < down_at + 6 and (
+                        storm.acked() < storm.total * 6 // 10 or time.monotonic() < down_at + 1):
+                    await asyncio.sleep(0.02)
+                during = [len(s.acks) - b for s, b in zip(storm.senders, before)]
+                outage["acked while down"] = during
+                outage["down s"] = round(time.monotonic() - down_at, 2)
+                await asyncio.to_thread(cluster.redis.restart)
+                assert all(n > 0 for n in during), \
+                    f"a sender's messages did not commit while Redis was down: {during}"
 
-        try:
-            figures = await storm.outcome(disruption, SETTLE_S)
-            assert figures["survivors"] == len(devices), figures
-            # The quiet conversation: filled from the store after the Redis reconnect.
-            got = await cq2.wait_count(lambda e: e.get("type") == "message"
-                                       and e.get("conv") == quiet, 3, SETTLE_S,
-                                       "the quiet conversation's messages")
-            assert [(m["seq"], m["id"]) for m in got] == \
-                [(a["seq"], a["id"]) for a in quiet_acks], got
-            for c in side:
-                assert c.closed is None, c.describe()
-            return figures
-        finally:
-            await close_devices(devices)
-            await close_all(side)
+            try:
+                figures = await storm.outcome(disruption, SETTLE_S)
+                assert figures["survivors"] == len(devices), figures
+                # The quiet conversation: filled from the store after the Redis reconnect.
+                got = await cq2.wait_count(lambda e: e.get("type") == "message"
+                                           and e.get("conv") == quiet, 3, SETTLE_S,
+                                           "the quiet conversation's messages")
+                assert [(m["seq"], m["id"]) for m in got] == \
+                    [(a["seq"], a["id"]) for a in quiet_acks], got
+                for c in side:
+                    assert c.closed is None, c.describe()
+                return figures
+            finally:
+                await close_all(side)
 
     figures = run_async(go(), 170)
     print(f"Redis restart: {figures}, {outage}")
@@ -335,17 +336,16 @@ def test_a_fourth_node_joins_during_a_storm(cluster_factory):
     users, conv = build_group(cluster, "join")
 
     async def go():
-        devices = await connect_devices(cluster, users, conv)
-        storm = make_storm(cluster, conv, devices)
-        movers = [d for d in devices if d.name in {"u1", "u0b", "u3b"}]
-        movers += [d for d in devices if d not in movers][5::5][:9]
+        async with devices_connected(cluster, users, conv) as devices:
+            storm = make_storm(cluster, conv, devices)
+            movers = [d for d in devices if d.name in {"u1", "u0b", "u3b"}]
+            movers += [d for d in devices if d not in movers][5::5][:9]
 
-        async def disruption(storm: Storm):
-            await storm.wait_acked(storm.total * 3 // 10)
-            await asyncio.to_thread(cluster.add_node, 1)
-            await asyncio.gather(*(d.move(cluster.ports, 3) for d in movers))
+            async def disruption(storm: Storm):
+                await storm.wait_acked(storm.total * 3 // 10)
+                await asyncio.to_thread(cluster.add_node, 1)
+                await asyncio.gather(*(d.move(cluster.ports, 3) for d in movers))
 
-        try:
             figures = await storm.outcome(disruption, SETTLE_S)
             assert figures["moves"] == len(movers), figures
             for d in movers:
@@ -355,8 +355,6 @@ def test_a_fourth_node_joins_during_a_storm(cluster_factory):
             assert sender1.conn.typed("ack"), sender1.describe()
             assert figures["survivors"] == len(devices) - len(movers), figures
             return figures
-        finally:
-            await close_devices(devices)
 
     figures = run_async(go(), 170)
     print(f"node 4 joins: {figures}")

@@ -34,7 +34,7 @@ import pytest
 
 import pg_store
 import prometheus
-from chat_client import JWT_SECRET, Api, aio, chat_args, close_all, connect_all
+from chat_client import JWT_SECRET, Api, aio, all_connected, chat_args, close_all, connect_all
 from pg_store import pg_cluster
 from storm import Storm
 from support import run_async
@@ -250,8 +250,7 @@ def test_primary_turned_read_only_answers_unavailable_then_recovers(clusters, se
     conv = api.direct(a, b)
 
     async def run():
-        (conn,) = await connect_all(srv.port, [a])
-        try:
+        async with all_connected(srv.port, [a]) as [conn]:
             assert (await conn.send(conv, "before"))["seq"] == 1
             lines_before = len(srv.stderr_text().splitlines())
             await aio(primary.psql, "ALTER SYSTEM SET default_transaction_read_only = on")
@@ -282,8 +281,6 @@ def test_primary_turned_read_only_answers_unavailable_then_recovers(clusters, se
             assert ev["seq"] == 2, ev
             await asyncio.sleep(0.5)
             return srv.stderr_text().splitlines()[lines_before:]
-        finally:
-            await close_all([conn])
 
     log = run_async(run(), 60)
     assert sum("read-only" in line and "unreachable" in line for line in log) == 1, log
@@ -306,8 +303,7 @@ def test_owner_follows_a_database_that_lost_acked_commits(pg_server, server_fact
     conv = api.direct(a, b)
 
     async def run():
-        ca, cb = await connect_all(srv.port, [a, b])
-        try:
+        async with all_connected(srv.port, [a, b]) as [ca, cb]:
             for k in range(1, 4):
                 assert (await ca.send(conv, f"old {k}", cid=f"old-{k}"))["seq"] == k
             await cb.wait_count(lambda e: e.get("type") == "message", 3)
@@ -331,8 +327,6 @@ def test_owner_follows_a_database_that_lost_acked_commits(pg_server, server_fact
                 await close_all([cc])
             # While sessions are in the conversation its owner answers history from its cache.
             return await aio(api.all_messages, b, conv)
-        finally:
-            await close_all([ca, cb])
 
     history = run_async(run(), 60)
     assert [(m["seq"], m["body"]) for m in history] == \

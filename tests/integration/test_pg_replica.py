@@ -19,7 +19,7 @@ import time
 import pytest
 
 import prometheus
-from chat_client import JWT_SECRET, Api, chat_args, close_all, connect_all
+from chat_client import JWT_SECRET, Api, all_connected, chat_args
 from pg_store import pg_cluster
 from support import free_port, run_async, run_binary
 
@@ -64,19 +64,13 @@ def test_reads_use_the_replica_without_reading_older_than_acked(pg_replica_pair,
         return rows.strip() != "" and int(rows) >= seq
 
     async def send(bodies: list[str]) -> list[int]:
-        (conn,) = await connect_all(srv.port, [a])
-        try:
+        async with all_connected(srv.port, [a]) as [conn]:
             return [(await conn.send(conv, body))["seq"] for body in bodies]
-        finally:
-            await close_all([conn])
 
     async def sync_from(after: int) -> list[int]:
-        (conn,) = await connect_all(srv.port, [b])
-        try:
+        async with all_connected(srv.port, [b]) as [conn]:
             ev = await conn.call({"type": "sync", "convs": {str(conv): after}}, "sync")
             return [m["seq"] for m in ev["convs"][0]["messages"]]
-        finally:
-            await close_all([conn])
 
     def history() -> list[int]:
         return [m["seq"] for m in api.all_messages(b, conv)]

@@ -378,20 +378,14 @@ bool ChatScenario::EndStep(const StepWindow& window, bool drained) {
   }
   result.acks_per_s = static_cast<double>(acks_in_window) / window.measured_seconds();
   result.deliveries_per_s = static_cast<double>(deliveries_in_window) / window.measured_seconds();
-  const uint64_t p99 = result.ack_latency.Percentile(99);
-  if (!quiet_) {
-    fprintf(stderr,
-            "           rate %s msg/s: acks/s %s, ack p50 %s p99 %s max %s; delivery p50 %s p99 "
-            "%s%s\n",
-            WithCommas(uint64_t(result.rate)).c_str(),
-            WithCommas(uint64_t(result.acks_per_s)).c_str(),
-            Duration(result.ack_latency.Percentile(50)).c_str(), Duration(p99).c_str(),
-            Duration(result.ack_latency.max()).c_str(),
-            Duration(result.delivery_latency.Percentile(50)).c_str(),
-            Duration(result.delivery_latency.Percentile(99)).c_str(),
-            rate_steps_.StepMarks(p99, drained).c_str());
-  }
-  const bool next = rate_steps_.StepDone(result.rate, result.ack_latency);
+  const Histogram& ack = result.ack_latency;
+  const Histogram& delivery = result.delivery_latency;
+  const bool next = rate_steps_.EndStep(
+      result.rate, ack, drained, quiet_,
+      "acks/s " + WithCommas(uint64_t(result.acks_per_s)) + ", ack p50 " +
+          Duration(ack.Percentile(50)) + " p99 " + Duration(ack.Percentile(99)) + " max " +
+          Duration(ack.max()) + "; delivery p50 " + Duration(delivery.Percentile(50)) + " p99 " +
+          Duration(delivery.Percentile(99)));
   results_.push_back(std::move(result));
   return next;
 }

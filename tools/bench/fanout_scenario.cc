@@ -289,18 +289,13 @@ bool FanoutScenario::EndStep(const StepWindow& window, bool drained) {
     in_window += t.in_window[step];
   }
   result.deliveries_per_s = static_cast<double>(in_window) / window.measured_seconds();
-  const uint64_t p99 = result.latency.Percentile(99);
-  if (!quiet_) {
-    fprintf(stderr,
-            "           rate %s msg/s: p50 %s  p99 %s  max %s  deliveries/s %s (offered %s)%s\n",
-            WithCommas(uint64_t(result.rate)).c_str(),
-            Duration(result.latency.Percentile(50)).c_str(), Duration(p99).c_str(),
-            Duration(result.latency.max()).c_str(),
-            WithCommas(uint64_t(result.deliveries_per_s)).c_str(),
-            WithCommas(uint64_t(result.offered_deliveries_per_s)).c_str(),
-            rate_steps_.StepMarks(p99, drained).c_str());
-  }
-  const bool next = rate_steps_.StepDone(result.rate, result.latency);
+  const Histogram& latency = result.latency;
+  const bool next = rate_steps_.EndStep(
+      result.rate, latency, drained, quiet_,
+      "p50 " + Duration(latency.Percentile(50)) + "  p99 " + Duration(latency.Percentile(99)) +
+          "  max " + Duration(latency.max()) + "  deliveries/s " +
+          WithCommas(uint64_t(result.deliveries_per_s)) + " (offered " +
+          WithCommas(uint64_t(result.offered_deliveries_per_s)) + ")");
   results_.push_back(std::move(result));
   return next;
 }

@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cstdio>
 
 namespace ringcast::bench {
 
@@ -45,6 +46,15 @@ bool RateSteps::StepDone(double rate, uint64_t p99_ns, uint64_t samples) {
   if (breakdown_rate_) return true;  // Only with --keep-going do later steps run.
   breakdown_rate_ = rate;
   return options_.keep_going;
+}
+
+bool RateSteps::EndStep(double rate, const Histogram& latency, bool drained, bool quiet,
+                        const std::string& figures) {
+  if (!quiet) {
+    fprintf(stderr, "           rate %s msg/s: %s%s\n", WithCommas(uint64_t(rate)).c_str(),
+            figures.c_str(), StepMarks(latency.Percentile(99), drained).c_str());
+  }
+  return StepDone(rate, latency);
 }
 
 std::string RateSteps::StepMarks(uint64_t p99_ns, bool drained) const {

@@ -1,7 +1,8 @@
 // RateSteps: what the open-loop scenarios (fanout, chat) share — a list of offered rates run as
-// steps, stopping at the first whose latency p99 exceeds a limit, and the summary rows.
+// steps, each step's line on stderr, stopping at the first whose latency p99 exceeds a limit,
+// and the summary rows.
 //
-// Threads: the main thread only (StepDone, MakeReport).
+// Threads: the main thread only (EndStep, StepDone, MakeReport).
 #pragma once
 
 #include <optional>
@@ -49,6 +50,10 @@ class RateSteps {
   bool StepDone(double rate, const Histogram& latency) {
     return StepDone(rate, latency.Percentile(99), latency.count());
   }
+  // A step's end: unless `quiet`, its line on stderr ("rate R msg/s: <figures>", then
+  // StepMarks of `latency`'s p99), and StepDone with `latency`.
+  bool EndStep(double rate, const Histogram& latency, bool drained, bool quiet,
+               const std::string& figures);
   // What ends a step's line: "  <- p99 over the limit" (in the latency's name) and
   // "  (not drained)", each where it applies.
   std::string StepMarks(uint64_t p99_ns, bool drained) const;
