@@ -1,6 +1,6 @@
-// The `sync` and `history` requests waiting for their answers. Answers carry no request id: the
-// server answers these one at a time, in request order (PROTOCOL.md, "Pacing"), so they are
-// matched by order. An answer that never comes (its request dropped) would shift every later
+// The requests waiting for their answers (`sync`, `history`, `thread` and every other request the
+// server answers in turn: PROTOCOL.md, "Pacing"). Answers carry no request id: the server answers
+// these one at a time, in request order, so they are matched by order. An answer that never comes (its request dropped) would shift every later
 // match, so a timeout is reported to the client, which replaces the connection rather than
 // waiting on.
 
@@ -8,15 +8,16 @@ import {RingcastError} from './errors.js';
 
 /**
  * @typedef {object} PendingAnswer
- * @property {'sync' | 'history' | 'thread'} kind
+ * @property {string} kind the answer's type
  * @property {number[]} convs for sync: the conversations asked for; for history: the one
+ * @property {string[]} refusals the codes of an error without a cid that stands for this answer
  * @property {(value: any) => void} resolve
  * @property {(error: RingcastError) => void} reject
  * @property {ReturnType<typeof setTimeout>} timer
  */
 
 export class AnswerQueue {
-  /** @param {{onTimeout: (kind: 'sync' | 'history' | 'thread') => void}} options */
+  /** @param {{onTimeout: (kind: string) => void}} options */
   constructor(options) {
     this._onTimeout = options.onTimeout;
     /** @type {PendingAnswer[]} */
@@ -34,22 +35,23 @@ export class AnswerQueue {
 
   /**
    * Waits for the answer to a request just sent.
-   * @param {'sync' | 'history' | 'thread'} kind @param {number[]} convs @param {number} timeoutMs
+   * @param {string} kind @param {number[]} convs @param {string[]} refusals
+   * @param {number} timeoutMs
    * @returns {Promise<any>}
    */
-  expect(kind, convs, timeoutMs) {
+  expect(kind, convs, refusals, timeoutMs) {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(new RingcastError(`no ${kind} answer within ${timeoutMs} ms`, {code: 'timeout'}));
         this._onTimeout(kind);
       }, timeoutMs);
-      this._pending.push({kind, convs, resolve, reject, timer});
+      this._pending.push({kind, convs, refusals, resolve, reject, timer});
     });
   }
 
   /**
    * Takes the oldest, which must be of `kind` (else undefined: the matching is lost).
-   * @param {'sync' | 'history' | 'thread'} kind @returns {PendingAnswer | undefined}
+   * @param {string} kind @returns {PendingAnswer | undefined}
    */
   take(kind) {
     const head = this._pending[0];

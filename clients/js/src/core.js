@@ -426,6 +426,7 @@ export class ClientCore extends Emitter {
         if (this.session?.refresh_token) this._sessions.refresh().catch(() => {});
         return this.emit('token_expiring', body);
       default:  // auth_ok (refreshSession has the new token already), or a newer server's type
+        if (this._stream.awaits(type)) return this._stream.onAnswer(type, body);
         if (CALL_EVENTS.has(type)) this._calls.onFrame(event);
         return undefined;
     }

@@ -116,7 +116,8 @@ export class MessageStream {
     const request = {type: 'history', conv, limit};
     if (before > 0) request.before = before;
     if (seen > 0) request.seen = seen;
-    return this._ask(request, 'history', [conv], this._options.historyTimeoutMs);
+    return this._ask(request, 'history', [conv], ['unavailable', 'forbidden'],
+                     this._options.historyTimeoutMs);
   }
 
   /**
@@ -130,7 +131,30 @@ export class MessageStream {
     const request = {type: 'thread', conv, root, limit};
     if (before > 0) request.before = before;
     if (seen > 0) request.seen = seen;
-    return this._ask(request, 'thread', [conv], this._options.historyTimeoutMs);
+    return this._ask(request, 'thread', [conv], ['unavailable', 'forbidden', 'not_found'],
+                     this._options.historyTimeoutMs);
+  }
+
+  /**
+   * Any other request the server answers in turn (PROTOCOL.md, "Pacing"): resolves with its
+   * answer (of type `kind`), or rejects with an error without a cid whose code is one of
+   * `refusals` ('unavailable' always is).
+   * @param {Record<string, unknown>} request @param {string} kind @param {string[]} refusals
+   * @returns {Promise<any>}
+   */
+  ask(request, kind, refusals) {
+    return this._ask(request, kind, [], ['unavailable', ...refusals],
+                     this._options.historyTimeoutMs);
+  }
+
+  /** Whether the oldest answer due is of type `kind`. @param {string} kind */
+  awaits(kind) {
+    return this._answers.head()?.kind === kind;
+  }
+
+  /** The answer `ask` waits for. @param {string} kind @param {unknown} body */
+  onAnswer(kind, body) {
+    this._take(kind)?.resolve(body);
   }
 
   /**
@@ -208,10 +232,9 @@ export class MessageStream {
     const head = this._answers.head();
     if (!head) return false;
     // The SDK sends watermarks and typing only for conversations it knows the user is in, so a
-    // `forbidden` while a history answer is due is that history's.
-    // A thread answer's own refusal is `not_found` (no such root) or `forbidden`.
-    if (code === 'unavailable' || (code === 'forbidden' && head.kind !== 'sync') ||
-        (code === 'not_found' && head.kind === 'thread')) {
+    // `forbidden` while a history answer is due is that history's; a request names the other
+    // refusals that stand for its answer (a thread's `not_found`: no such root).
+    if (head.refusals.includes(code)) {
       this._answers.take(head.kind);
       head.reject(new RingcastError(message, {code}));
       if (head.kind === 'sync') {
@@ -251,22 +274,23 @@ export class MessageStream {
     for (const conv of convs) asks[String(conv)] = this._cursors.cursor(conv);
     this._inFlight = true;
     this.counters.syncRequests += 1;
-    this._ask({type: 'sync', convs: asks}, 'sync', convs, this._options.syncTimeoutMs)
+    this._ask({type: 'sync', convs: asks}, 'sync', convs, ['unavailable'],
+              this._options.syncTimeoutMs)
         .catch(() => {});
   }
 
   /**
-   * @param {Record<string, unknown>} request @param {'sync' | 'history' | 'thread'} kind
-   * @param {number[]} convs @param {number} timeoutMs @returns {Promise<any>}
+   * @param {Record<string, unknown>} request @param {string} kind @param {number[]} convs
+   * @param {string[]} refusals @param {number} timeoutMs @returns {Promise<any>}
    */
-  _ask(request, kind, convs, timeoutMs) {
+  _ask(request, kind, convs, refusals, timeoutMs) {
     if (!this._connection.send(request)) {
       return Promise.reject(new RingcastError('not connected', {code: 'disconnected'}));
     }
-    return this._answers.expect(kind, convs, timeoutMs);
+    return this._answers.expect(kind, convs, refusals, timeoutMs);
   }
 
-  /** @param {'sync' | 'history' | 'thread'} kind */
+  /** @param {string} kind */
   _take(kind) {
     const pending = this._answers.take(kind);
     if (!pending) {
