@@ -1,42 +1,16 @@
-// Every statement the PostgreSQL store prepares; the schema they run on: pg_migrations/.
+// Every statement the PostgreSQL store prepares (PgPreparedStatements): those of the files that
+// keep their own beside their code (pg_history.cc, pg_profile_store.cc, ...; pg_schema.h lists
+// them), and here the rest; the schema they run on: pg_migrations/.
 #include "storage/pg_schema.h"
 
 #include <iterator>
 #include <vector>
 
 #include "storage/message_kinds.h"
+#include "storage/pg_store_internal.h"
 
 namespace ringcast::storage {
 namespace {
-
-// Columns of a message row (kPgMessageColumnCount), in the order Row::ReadMessage expects; the
-// mentioned members through the mentions table's index by message (schema v8).
-#define RC_MESSAGE_COLUMNS                                                                        \
-  "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, m.body, m.sent_at, m.attachments, "       \
-  "(SELECT array_agg(mt.user_id ORDER BY mt.user_id) FROM mentions mt "                           \
-  "WHERE mt.message_id = m.id) AS mentioned, m.target, m.edited_at, m.deleted_at, m.deleted_by, " \
-  "m.reaction_on, (SELECT string_agg(r.emoji || chr(31) || r.user_id, chr(30) "                   \
-  "ORDER BY r.emoji, r.user_id) FROM reactions r WHERE r.conversation_id = m.conversation_id "    \
-  "AND r.seq = m.seq) AS reacted, m.pinned_at, m.pinned_by, m.reply_to, "                         \
-  "(SELECT p.sender_id || chr(31) || CASE WHEN p.deleted_at IS NULL THEN 'f' ELSE 't' END "       \
-  "|| chr(31) || "                                                                                \
-  "substr(p.body, 1, 100) FROM messages p WHERE p.conversation_id = m.conversation_id "           \
-  "AND p.seq = m.reply_to) AS quote, m.thread_root, m.reply_count, m.last_reply_seq, "            \
-  "m.last_reply_at"
-
-// The conversations a sync covers: those asked for ($2 ids, $3 afters; in the order asked), or
-// every conversation of the user ($1) from the start when nothing was asked for.
-#define RC_SYNC_ASKS                                                                     \
-  "WITH asks AS ("                                                                       \
-  "  SELECT a.conv, a.after, a.ord FROM unnest($2::int8[], $3::int8[]) WITH ORDINALITY " \
-  "    AS a(conv, after, ord)"                                                           \
-  "  UNION ALL "                                                                         \
-  "  SELECT conversation_id, 0, conversation_id FROM users_conversations "               \
-  "  WHERE user_id = $1 AND cardinality($2::int8[]) = 0"                                 \
-  "), mine AS ("                                                                         \
-  "  SELECT a.* FROM asks a JOIN users_conversations uc "                                \
-  "    ON uc.conversation_id = a.conv AND uc.user_id = $1"                               \
-  ") "
 
 constexpr PgStatement kStatements[] = {
     {"create_user",
@@ -92,19 +66,9 @@ constexpr PgStatement kStatements[] = {
      "SELECT r.denial, r.changed, $2::int8, s.*, r.sys_id, r.sys_seq, r.sys_body "
      "FROM rc_change_group($1, $2, $3, $4, $5, $6, $7, $8, $9) r "
      "LEFT JOIN LATERAL rc_state($2) s ON true"},
-    {"update_watermarks", "SELECT * FROM rc_update_watermarks($1, $2, $3, $4)"},
-    // Cluster gap fill (docs/cluster.md): no membership check, the server asks for itself.
-    {"read_range", "SELECT " RC_MESSAGE_COLUMNS " FROM messages m WHERE m.conversation_id = $1 "
-                   "AND m.seq > $2 ORDER BY m.seq LIMIT $3"},
     {"change_message",
      "SELECT * FROM rc_change_message($1, $2, $3, $4, $5, $6, $7, $8, "
      "$9::int8[], $10::text[], $11::boolean, $12, $13)"},
-    // Pinned messages of $1 for a member $2, newest pin first (the flag bounds them).
-    {"list_pins", "SELECT " RC_MESSAGE_COLUMNS " FROM messages m WHERE m.conversation_id = $1 "
-                  "AND m.pinned_at IS NOT NULL AND EXISTS (SELECT 1 FROM users_conversations "
-                  "WHERE conversation_id = $1 AND user_id = $2) "
-                  "ORDER BY m.pinned_at DESC, m.seq DESC LIMIT 1000"},
-    {"last_seqs", "SELECT id, last_seq FROM conversations WHERE id = ANY ($1::int8[])"},
     {"list_conversations",
      "SELECT c.id, c.name, c.is_group, c.last_seq, uc.read_seq, "
      "(SELECT array_agg(user_id ORDER BY user_id) FROM users_conversations "
@@ -131,35 +95,6 @@ constexpr PgStatement kStatements[] = {
      "SELECT c.last_seq, coalesce(uc.delivered_seq, 0), coalesce(uc.read_seq, 0), "
      "uc.user_id IS NOT NULL FROM conversations c LEFT JOIN users_conversations uc "
      "ON uc.conversation_id = c.id AND uc.user_id = $2 WHERE c.id = $1"},
-    // Newest first below $3, at most $4 rows, while the byte budget $5 lasts (a row is taken
-    // while any budget is left, as PageLimit says); only for a member ($2).
-    {"history", "SELECT * FROM (SELECT " RC_MESSAGE_COLUMNS
-                ", sum(octet_length(m.body) + octet_length(m.kind) + 96) OVER (ORDER BY m.seq DESC "
-                "  ROWS UNBOUNDED PRECEDING) "
-                "  - (octet_length(m.body) + octet_length(m.kind) + 96) AS spent "
-                "FROM messages m WHERE m.conversation_id = $1 AND m.seq < $3 AND EXISTS "
-                "(SELECT 1 FROM users_conversations WHERE conversation_id = $1 AND user_id = $2) "
-                "ORDER BY m.seq DESC LIMIT $4) page WHERE spent < $5 ORDER BY seq DESC"},
-    {"sync_conversations", RC_SYNC_ASKS
-     "SELECT mine.ord, mine.conv, mine.after, c.last_seq, uc.read_seq, s.members, s.delivered, "
-     "s.reads, (SELECT count(*) FROM mentions mn WHERE mn.conversation_id = mine.conv "
-     " AND mn.user_id = $1 AND mn.seq > uc.read_seq), " RC_UNREAD_ORDINARY
-     " FROM mine JOIN conversations c ON c.id = mine.conv "
-     "JOIN users_conversations uc ON uc.conversation_id = mine.conv AND uc.user_id = $1 "
-     "CROSS JOIN LATERAL rc_state(mine.conv) s ORDER BY mine.ord"},
-    // $4 messages per conversation at most, $5 bytes over the whole answer.
-    {"sync_messages", RC_SYNC_ASKS
-     ", page AS (SELECT mine.ord, " RC_MESSAGE_COLUMNS
-     ", octet_length(m.body) + octet_length(m.kind) + 96 AS cost FROM mine "
-     "  CROSS JOIN LATERAL (SELECT * FROM messages WHERE conversation_id = mine.conv "
-     "    AND seq > mine.after ORDER BY seq LIMIT $4) m"
-     "), costed AS (SELECT page.*, sum(cost) OVER (ORDER BY ord, seq ROWS UNBOUNDED PRECEDING) "
-     "  - cost AS spent FROM page) "
-     "SELECT ord, id, conversation_id, seq, sender_id, kind, body, sent_at, attachments, "
-     "mentioned, target, edited_at, deleted_at, deleted_by, reaction_on, reacted, pinned_at, "
-     "pinned_by, reply_to, quote, thread_root, reply_count, last_reply_seq, last_reply_at "
-     "FROM costed "
-     "WHERE spent < $5 ORDER BY ord, seq"},
     // Locks the batch's conversations in id order, so that concurrent batches (other writer
     // connections, other nodes) never wait for each other in a cycle.
     {"lock_conversations",
@@ -257,33 +192,6 @@ constexpr PgStatement kStatements[] = {
      "  WHEN orphan THEN 'n' ELSE 'f' END, "
      "  old_id, old_seq, old_conv, old_kind, old_body, old_ts, first, old_att, NULL::int8, NULL "
      "FROM checked WHERE NOT fresh"},
-    // The replies of a thread (schema v14) below $3, newest first, at most $4 rows; only for a
-    // member ($5). The root is checked by thread_root.
-    {"thread",
-     "SELECT " RC_MESSAGE_COLUMNS " FROM messages m WHERE m.conversation_id = $1 "
-     "AND m.thread_root = $2 AND m.seq < $3 AND EXISTS (SELECT 1 FROM users_conversations "
-     "WHERE conversation_id = $1 AND user_id = $5) ORDER BY m.seq DESC LIMIT $4"},
-    // Whether seq $2 of $1 can be a thread's root (an ordinary message in no thread itself):
-    // then the watermark of user $3 in its thread and the replies by others above it.
-    {"thread_root",
-     "SELECT coalesce(tr.read_seq, 0), (SELECT count(*) FROM messages r "
-     "  WHERE r.conversation_id = $1 AND r.thread_root = $2 "
-     "  AND r.seq > coalesce(tr.read_seq, 0) AND r.sender_id <> $3) "
-     "FROM messages m LEFT JOIN thread_reads tr ON tr.conversation_id = $1 "
-     "  AND tr.root_seq = $2 AND tr.user_id = $3 "
-     "WHERE m.conversation_id = $1 AND m.seq = $2 "
-     "AND m.thread_root IS NULL AND m." RINGCAST_ORDINARY_KIND_SQL},
-    // Moves the thread watermark of member $3 (never back, never past the conversation's
-    // last_seq); no row: not a member, or no such root.
-    {"thread_read",
-     "INSERT INTO thread_reads (conversation_id, root_seq, user_id, read_seq) "
-     "SELECT $1, $2, $3, least($4, c.last_seq) FROM conversations c "
-     "JOIN users_conversations uc ON uc.conversation_id = c.id AND uc.user_id = $3 "
-     "JOIN messages m ON m.conversation_id = c.id AND m.seq = $2 AND m.thread_root IS NULL "
-     "AND m." RINGCAST_ORDINARY_KIND_SQL " WHERE c.id = $1 "
-     "ON CONFLICT (conversation_id, root_seq, user_id) "
-     "DO UPDATE SET read_seq = greatest(thread_reads.read_seq, excluded.read_seq) "
-     "RETURNING read_seq"},
     // After append_batch, in its transaction: the rows that let a conversation's members read
     // the files its messages carry (issue 15), found by (sender, cid) as the batch stored them.
     {"append_attachments",
@@ -370,9 +278,6 @@ constexpr PgStatement kNotifyStatements[] = {
      "JOIN users s ON s.id = m.sender_id ORDER BY cv.first_ts"},
 };
 
-#undef RC_MESSAGE_COLUMNS
-#undef RC_SYNC_ASKS
-
 }  // namespace
 
 std::span<const PgStatement> PgPreparedStatements() {
@@ -384,6 +289,7 @@ std::span<const PgStatement> PgPreparedStatements() {
     for (const PgStatement& token : PgTokenStatements()) statements.push_back(token);
     for (const PgStatement& profile : PgProfileStatements()) statements.push_back(profile);
     for (const PgStatement& search : PgSearchStatements()) statements.push_back(search);
+    for (const PgStatement& read : PgHistoryStatements()) statements.push_back(read);
     return statements;
   }();
   return all;

@@ -48,5 +48,7 @@ std::span<const PgStatement> PgTokenStatements();
 std::span<const PgStatement> PgProfileStatements();
 // Message search (pg_search_store.cc).
 std::span<const PgStatement> PgSearchStatements();
+// Reads of messages and watermarks: history, threads, pins, sync, gap fills (pg_history.cc).
+std::span<const PgStatement> PgHistoryStatements();
 
 }  // namespace ringcast::storage

@@ -28,6 +28,21 @@ static_assert(static_cast<int>(Denial::kNotFound) == 1 &&
               static_cast<int>(Denial::kUnknownUser) == 4 &&
               static_cast<int>(Denial::kTooLarge) == 6);
 
+// Columns of a message row (kPgMessageColumnCount), in the order Row::ReadMessage expects, for
+// the statements of every pg_*.cc that reads messages; the mentioned members through the mentions
+// table's index by message (schema v8).
+#define RC_MESSAGE_COLUMNS                                                                        \
+  "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, m.body, m.sent_at, m.attachments, "       \
+  "(SELECT array_agg(mt.user_id ORDER BY mt.user_id) FROM mentions mt "                           \
+  "WHERE mt.message_id = m.id) AS mentioned, m.target, m.edited_at, m.deleted_at, m.deleted_by, " \
+  "m.reaction_on, (SELECT string_agg(r.emoji || chr(31) || r.user_id, chr(30) "                   \
+  "ORDER BY r.emoji, r.user_id) FROM reactions r WHERE r.conversation_id = m.conversation_id "    \
+  "AND r.seq = m.seq) AS reacted, m.pinned_at, m.pinned_by, m.reply_to, "                         \
+  "(SELECT p.sender_id || chr(31) || CASE WHEN p.deleted_at IS NULL THEN 'f' ELSE 't' END "       \
+  "|| chr(31) || "                                                                                \
+  "substr(p.body, 1, 100) FROM messages p WHERE p.conversation_id = m.conversation_id "           \
+  "AND p.seq = m.reply_to) AS quote, m.thread_root, m.reply_count, m.last_reply_seq, "            \
+  "m.last_reply_at"
 inline constexpr int kPgMessageColumnCount = 23;
 
 // Reading a row (text format).
@@ -65,7 +80,7 @@ struct Row {
     }
     return values;
   }
-  // The kPgMessageColumnCount columns of RC_MESSAGE_COLUMNS (pg_schema.cc) from `first` on.
+  // The kPgMessageColumnCount columns of RC_MESSAGE_COLUMNS from `first` on.
   Message ReadMessage(int first) const {
     return Message{.id = Int(first),
                    .conv = Int(first + 1),
