@@ -14,7 +14,7 @@ ChatShard::ChatShard(Shard& shard, ChatService& service)
       clock_(service.clock()),
       fallback_(MakeDefaultApp(shard)),
       sessions_(shard, service, metrics_),
-      sse_(shard, service, sessions_),
+      sse_(shard, service, sessions_.detached()),
       conversations_(shard, service, metrics_),
       users_(shard, service),
       calls_(shard, service, metrics_),
@@ -60,17 +60,17 @@ void ChatShard::OnShutdown() { sessions_.Drain(); }
 bool ChatShard::Drained() const { return service_.replies_in_flight() == 0; }
 
 void ChatShard::OnMessage(Connection& conn, ws::Opcode opcode, std::span<const uint8_t> payload) {
-  sessions_.OnMessage(conn, opcode, payload);
+  sessions_.connections().OnMessage(conn, opcode, payload);
 }
 
-void ChatShard::OnHeartbeat(Connection& conn) { sessions_.OnHeartbeat(conn); }
+void ChatShard::OnHeartbeat(Connection& conn) { sessions_.connections().OnHeartbeat(conn); }
 
-void ChatShard::OnDrain(Connection& conn) { sessions_.OnDrain(conn); }
+void ChatShard::OnDrain(Connection& conn) { sessions_.connections().OnDrain(conn); }
 
-void ChatShard::OnClose(Connection& conn) { sessions_.OnClose(conn); }
+void ChatShard::OnClose(Connection& conn) { sessions_.connections().OnClose(conn); }
 
 std::string ChatShard::AccessLogUser(const Connection& conn) const {
-  return sessions_.UserOf(conn);
+  return sessions_.connections().UserOf(conn);
 }
 
 uint64_t ChatShard::MaxMessageSize() const {

@@ -51,6 +51,13 @@ size_t FirstInvalidUtf8(std::string_view text) {
   return std::string_view::npos;
 }
 
+// A user's presence as the presence event and hello's `presence` items both write it.
+void WritePresenceFields(JsonWriter& writer, int64_t user, bool online,
+                         std::optional<int64_t> last_online) {
+  writer.Field("user", user).Field("status", online ? "online" : "offline").Key("last_online");
+  last_online ? writer.Int(*last_online) : writer.Null();
+}
+
 }  // namespace
 
 std::string JsonBodyFault(std::string_view body) {
@@ -377,17 +384,29 @@ std::string EncodeReconnect(uint32_t after_ms) {
 
 std::string EncodePresence(int64_t user, bool online, std::optional<int64_t> last_online) {
   JsonWriter writer;
-  writer.BeginObject()
-      .Field("type", "presence")
-      .Field("user", user)
-      .Field("status", online ? "online" : "offline")
-      .Key("last_online");
-  if (last_online) {
-    writer.Int(*last_online);
-  } else {
-    writer.Null();
-  }
+  writer.BeginObject().Field("type", "presence");
+  WritePresenceFields(writer, user, online, last_online);
   return writer.EndObject().Take();
+}
+
+std::string EncodeHello(const Hello& hello) {
+  JsonWriter writer;
+  writer.BeginObject()
+      .Field("type", "hello")
+      .Field("user", hello.user)
+      .Field("instance", hello.instance)
+      .Field("expires_at", hello.expires_at)
+      .Field("device", int64_t(hello.device))
+      .Key("ringing")
+      .BeginArray();
+  for (std::string_view ring : hello.ringing) writer.Raw(ring);
+  writer.EndArray().Key("presence").BeginArray();
+  for (const Hello::Contact& contact : hello.presence) {
+    writer.BeginObject();
+    WritePresenceFields(writer, contact.user, contact.online, contact.last_online);
+    writer.EndObject();
+  }
+  return writer.EndArray().EndObject().Take();
 }
 
 std::string EncodeMembers(const storage::ConversationState& conversation) {

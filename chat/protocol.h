@@ -93,6 +93,21 @@ std::optional<std::string> ParseMessageChange(std::string_view body, bool edit, 
                                               MessageChangeBody* out);
 
 // Server events. Each returns the JSON text of one frame.
+// hello, a session's first event once it is ready (proto/PROTOCOL.md, "The chat service").
+struct Hello {
+  struct Contact {
+    int64_t user = 0;
+    bool online = false;
+    std::optional<int64_t> last_online;
+  };
+  int64_t user = 0;
+  std::string_view instance;  // The database's id.
+  int64_t expires_at = 0;     // The session's token's exp, ms.
+  uint64_t device = 0;
+  std::vector<std::string_view> ringing;  // The call_ring events of the calls ringing for it.
+  std::vector<Contact> presence;          // Its contacts', by user id.
+};
+std::string EncodeHello(const Hello& hello);
 std::string EncodeMessageEvent(const storage::Message& message);
 std::string EncodeAck(std::string_view cid, const storage::Message& message);
 // {"type":"mention","message":{...}}: to the mentioned member's own sessions.

@@ -60,7 +60,8 @@ void FinishUpgrade(HttpApi& api, const DeferredHttp& deferred, std::string_view 
   if (conn == nullptr)
     return HttpApi::ConnectionClosed(api.service(), std::move(address));  // Gone meanwhile.
   if (!auth) return api.stomp().Open(*conn, std::move(address));
-  api.sessions().Open(*conn, auth->user, std::move(auth->jti), auth->exp, std::move(address));
+  api.sessions().connections().Open(*conn, auth->user, std::move(auth->jti), auth->exp,
+                                    std::move(address));
 }
 
 // The upgrade waits for the client address's owner shard to count the connection

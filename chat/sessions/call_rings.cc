@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "chat/sessions/session_host.h"
+#include "proto/json_writer.h"
 
 namespace ringcast::chat {
 namespace {
@@ -78,14 +79,16 @@ void CallRings::ForgetConversation(int64_t user, int64_t conv) {
   ForgetRings(user, [conv](const Ringing& ring) { return ring.conv == conv; });
 }
 
-void CallRings::WriteRinging(JsonWriter& hello, const Session& session) const {
+std::vector<std::string_view> CallRings::RingingFor(const Session& session) const {
+  std::vector<std::string_view> events;
   auto rings = ringing_.find(session.user);
-  if (rings == ringing_.end()) return;
+  if (rings == ringing_.end()) return events;
   // Only a conversation the session is in, as the store said at its start: a ring whose end
   // has not come here yet is not shown to a member removed meanwhile.
   for (const Ringing& ring : rings->second) {
-    if (session.convs.contains(ring.conv)) hello.Raw(ring.json);
+    if (session.convs.contains(ring.conv)) events.push_back(ring.json);
   }
+  return events;
 }
 
 void CallRings::DropCalls(Session& session) {

@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "chat/calls/call_mail.h"
-#include "proto/json_writer.h"
 
 namespace ringcast::chat {
 
@@ -36,8 +35,9 @@ class CallRings {
   void DropCalls(Session& session);
   // `user` was removed from `conv`: its calls there ring for them no more.
   void ForgetConversation(int64_t user, int64_t conv);
-  // The rings of `session`'s user in the conversations it is in, as hello's `ringing` items.
-  void WriteRinging(JsonWriter& hello, const Session& session) const;
+  // The rings of `session`'s user in the conversations it is in (their call_ring events),
+  // hello's `ringing`.
+  std::vector<std::string_view> RingingFor(const Session& session) const;
   // Once a second: forgets the rings past their timeout.
   void Sweep(int64_t now_ms);
 

@@ -16,6 +16,17 @@ ContactPresence::Status ContactPresence::Of(int64_t user) const {
   return known == presence_.end() ? Status{} : known->second;
 }
 
+std::vector<Hello::Contact> ContactPresence::ContactsOf(const Session& session) const {
+  std::vector<Hello::Contact> contacts;
+  for (const auto& [user, shared] : session.contacts) {
+    const Status status = Of(user);
+    contacts.push_back({.user = user, .online = status.online, .last_online = status.last_online});
+  }
+  std::sort(contacts.begin(), contacts.end(),
+            [](const Hello::Contact& a, const Hello::Contact& b) { return a.user < b.user; });
+  return contacts;
+}
+
 void ContactPresence::Remember(int64_t user, std::optional<int64_t> last_online) {
   presence_.try_emplace(user, Status{false, last_online});
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "chat/owners/presence.h"
+#include "chat/protocol.h"
 
 namespace ringcast {
 class SharedFrame;
@@ -33,6 +34,8 @@ class ContactPresence {
 
   // What the replica knows of `user` (offline with no last_online when nothing).
   Status Of(int64_t user) const;
+  // What it knows of each of `session`'s contacts, by user id: hello's `presence`.
+  std::vector<Hello::Contact> ContactsOf(const Session& session) const;
   // A contact's last_online as a session's start read it from the store: kept only when this
   // shard has heard nothing newer from the contact's owner.
   void Remember(int64_t user, std::optional<int64_t> last_online);

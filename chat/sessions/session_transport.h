@@ -26,11 +26,12 @@ class SessionTransport {
   // payload is the JSON). Takes over one reference.
   virtual void SendShared(SharedFrame* frame, ringcast::Delivery delivery) = 0;
   // Ends the session with the chat protocol's close code and reason (PROTOCOL.md, "Close
-  // codes"); SessionHost::OnClose follows once the transport is done with the connection.
+  // codes"); its way in ends the session once the transport is done with the connection
+  // (ConnectionSessions::OnClose, DetachedSessions::Release).
   virtual void Close(uint16_t code, std::string_view reason) = 0;
   // Asked only while the session has no connection (Session::conn null: an HTTP transport
   // between its streams, or polled): whether the client is behind, so that its requests wait
-  // (SessionHost::RunPending), and a promise to call SessionHost::OnTransportDrain once it is
+  // (RequestPacing::RunPending), and a promise to call DetachedSessions::OnDrain once it is
   // not. A session with a connection is judged by that connection's congestion.
   virtual bool Congested() const { return false; }
   virtual void NotifyWhenUncongested() {}

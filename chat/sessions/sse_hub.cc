@@ -11,6 +11,7 @@
 #include "chat/chat_shard.h"
 #include "chat/cluster/cluster_link.h"
 #include "chat/protocol.h"
+#include "chat/sessions/detached_sessions.h"
 #include "chat/sessions/session_host.h"
 #include "core/net/shared_frame.h"
 #include "core/runtime/shard.h"
@@ -94,7 +95,7 @@ class SseHub::StreamSource final : public BodySource {
   const std::string key_;
 };
 
-SseHub::SseHub(Shard& shard, ChatService& service, SessionHost& sessions)
+SseHub::SseHub(Shard& shard, ChatService& service, DetachedSessions& sessions)
     : shard_(shard),
       service_(service),
       sessions_(sessions),
@@ -173,8 +174,8 @@ void SseHub::Open(const DeferredHttp& deferred, Opening opening, Mode mode) {
   channels_.emplace(key, std::move(owned));
   Count(channel, +1);
   channel.session =
-      sessions_.OpenDetached(opening.user, std::move(opening.jti), opening.exp_s,
-                             std::move(opening.address), std::make_unique<Transport>(*this, key));
+      sessions_.Open(opening.user, std::move(opening.jti), opening.exp_s,
+                     std::move(opening.address), std::make_unique<Transport>(*this, key));
   if (mode == Mode::kPoll) {
     // Answered with the first events (hello once the session is ready), or empty at the
     // timeout: either way the answer names the session.
@@ -185,7 +186,7 @@ void SseHub::Open(const DeferredHttp& deferred, Opening opening, Mode mode) {
   channel.stream = deferred.conn;
   channel.stream_shard = shard_.id();
   channel.last_write_ms = clock_.MonotonicMs();
-  sessions_.SetTransportConnection(channel.session, shard_.Find(deferred.conn));
+  sessions_.SetConnection(channel.session, shard_.Find(deferred.conn));
   if (!StartStream(deferred, shard_.id(), key, SessionEvent(channel, false))) {
     OnStreamGone(key, deferred.conn);
   }
@@ -253,7 +254,7 @@ void SseHub::DetachStream(Channel& channel, bool end) {
   const uint32_t shard = channel.stream_shard;
   channel.stream.reset();
   channel.idle_since_ms = clock_.MonotonicMs();
-  if (shard == shard_.id()) sessions_.SetTransportConnection(channel.session, nullptr);
+  if (shard == shard_.id()) sessions_.SetConnection(channel.session, nullptr);
   if (end) OnShard(shard, [conn](SseHub& hub) { hub.StreamWrite(conn, {}, true); });
 }
 
@@ -288,7 +289,7 @@ void SseHub::DropAcked(Channel& channel, uint64_t upto) {
   }
   if (channel.drain_wanted && !channel.ended && !Congested(channel.key)) {
     channel.drain_wanted = false;
-    sessions_.OnTransportDrain(channel.session);
+    sessions_.OnDrain(channel.session);
   }
 }
 
@@ -339,7 +340,7 @@ void SseHub::Cut(Channel& channel) {
   channel.events.clear();
   channel.bytes = 0;
   channel.acked = channel.written = channel.next_id - 1;
-  sessions_.CloseTransportSession(channel.session, 1008, Connection::kSlowConsumerReason);
+  sessions_.Close(channel.session, 1008, Connection::kSlowConsumerReason);
 }
 
 void SseHub::OnSessionClosed(const std::string& key, uint16_t code, std::string_view reason) {
@@ -366,7 +367,7 @@ void SseHub::OnSessionClosed(const std::string& key, uint16_t code, std::string_
   channel->idle_since_ms = clock_.MonotonicMs();
   // Not now: the session's host may be walking its sessions (a drain, a sweep).
   service_.PostOrHold(shard_.id(),
-                      [session](ChatShard& self) { self.sessions().Release(session); });
+                      [session](ChatShard& self) { self.sessions().detached().Release(session); });
   if (refused) channels_.erase(key);
 }
 
@@ -410,9 +411,9 @@ bool SseHub::Resume(const Asker& asker, int64_t user, const std::string& key, ui
     channel->stream = conn;
     channel->stream_shard = asker.shard;
     if (asker.shard == shard_.id()) {
-      sessions_.SetTransportConnection(channel->session, shard_.Find(conn));
+      sessions_.SetConnection(channel->session, shard_.Find(conn));
     }
-    sessions_.OnTransportHeartbeat(channel->session);
+    sessions_.OnHeartbeat(channel->session);
   }
   const bool ended = channel->ended;
   OnShard(asker.shard, [deferred = asker.deferred, channel_shard = shard_.id(), key,
@@ -456,7 +457,7 @@ void SseHub::Poll(const Asker& asker, int64_t user, const std::string& key, uint
   DetachStream(*channel, true);     // The client polls now.
   AnswerHeldPoll(*channel, false);  // An older poll is answered (empty) at once.
   if (!channel->ended) {
-    sessions_.OnTransportHeartbeat(channel->session);
+    sessions_.OnHeartbeat(channel->session);
     if (channel->mode != Mode::kPoll) {
       Count(*channel, -1);
       channel->mode = Mode::kPoll;
@@ -474,7 +475,7 @@ bool SseHub::Post(int64_t user, const std::string& key, std::string_view body) {
   if (channel == nullptr || channel->ended || channel->user != user) return false;
   const ConnId session = channel->session;
   while (std::optional<std::string_view> line = NextRequestLine(&body)) {
-    sessions_.OnTransportRequest(session, *line);
+    sessions_.OnRequest(session, *line);
   }
   return true;
 }
@@ -488,7 +489,7 @@ void SseHub::OnStreamGone(const std::string& key, ConnId conn) {
 void SseHub::OnStreamWritable(const std::string& key, ConnId conn) {
   Channel* channel = Find(key);
   if (channel == nullptr || !channel->stream || !(*channel->stream == conn)) return;
-  if (!channel->ended) sessions_.OnTransportDrain(channel->session);
+  if (!channel->ended) sessions_.OnDrain(channel->session);
 }
 
 void SseHub::Sweep(int64_t now_ms) {
@@ -511,8 +512,7 @@ void SseHub::Sweep(int64_t now_ms) {
     Channel* channel = Find(key);
     if (channel == nullptr) continue;
     if (!channel->ended) {
-      sessions_.CloseTransportSession(channel->session, 1001,
-                                      "no stream or poll within --sse-grace");
+      sessions_.Close(channel->session, 1001, "no stream or poll within --sse-grace");
     }
     if (!channel->ended) Count(*channel, -1);  // Its session had gone some other way.
     channels_.erase(key);

@@ -4,7 +4,7 @@
 // POST /sse/send. The routes are api/transport_routes.cc's; this is their state.
 //
 // Owner: its shard's thread (one per ChatShard). A session is an ordinary SessionHost session
-// (SessionHost::OpenDetached) on the shard that opened it, whose transport (SseTransport)
+// (DetachedSessions::Open) on the shard that opened it, whose transport (SseTransport)
 // appends each event to its channel here. A channel outlives the requests that carry it:
 //   - events: the recent ones, numbered 1, 2, ... (an SSE event's `id` is "<session>:<n>"),
 //     bounded by --sse-buffer-bytes and --sse-buffer-events. A client that resumes with the
@@ -46,7 +46,7 @@ class Shard;
 namespace ringcast::chat {
 
 class ChatService;
-class SessionHost;
+class DetachedSessions;
 struct Config;
 
 class SseHub {
@@ -63,7 +63,7 @@ class SseHub {
     int64_t exp_s = 0;
     std::string address;  // Counted (--max-conns-per-ip) until the session ends.
   };
-  SseHub(Shard& shard, ChatService& service, SessionHost& sessions);
+  SseHub(Shard& shard, ChatService& service, DetachedSessions& sessions);
   ~SseHub();
 
   // --- On the shard of the request (the transport routes) --------------------------------------
@@ -109,7 +109,7 @@ class SseHub {
   };
   struct Channel {
     std::string key;
-    ConnId session;  // The SessionHost's id; cleared once the session has ended.
+    ConnId session;  // The DetachedSessions' id; cleared once the session has ended.
     int64_t user = 0;
     Mode mode = Mode::kStream;
     std::deque<Event> events;
@@ -125,7 +125,7 @@ class SseHub {
     int64_t last_write_ms = 0;  // On the stream: keep-alives after --sse-keepalive of silence.
     bool closing = false;       // Its close event is being added: nothing is cut for it.
     bool ended = false;
-    bool drain_wanted = false;       // SessionHost::OnTransportDrain once acked events make room.
+    bool drain_wanted = false;       // DetachedSessions::OnDrain once acked events make room.
     bool poll_flush_queued = false;  // The held poll is answered once this iteration is over.
   };
 
@@ -160,7 +160,7 @@ class SseHub {
 
   Shard& shard_;
   ChatService& service_;
-  SessionHost& sessions_;
+  DetachedSessions& sessions_;
   const Config& config_;
   const Clock& clock_;
   std::unordered_map<std::string, std::unique_ptr<Channel>> channels_;

@@ -1,7 +1,7 @@
 // What every device of one user hears, on this node and on every other, by one call
 // (TellEveryDevice): an operation never posts to the shards and publishes to the cluster by hand.
-// Each shard's SessionHost acts on it (SessionHost::OnUserNews); the other nodes get it over
-// rc:all (ClusterLink::PublishUserNews, docs/cluster.md) and tell their shards (TellDevicesHere).
+// Each shard delivers it to its sessions (DeliverUserNews); the other nodes get it over rc:all
+// (ClusterLink::PublishUserNews, docs/cluster.md) and tell their shards (TellDevicesHere).
 //
 // A call's notes are not news of this kind: they go to one device, or to the devices in a call
 // (chat/calls/call_registry_notes.cc, DeliverCallNote).
@@ -13,6 +13,7 @@
 namespace ringcast::chat {
 
 class ChatService;
+class SessionHost;
 
 struct UserNews {
   enum class Kind : uint8_t {
@@ -29,5 +30,9 @@ struct UserNews {
 void TellEveryDevice(ChatService& service, UserNews news);
 // Every shard of this node only: news another node published.
 void TellDevicesHere(ChatService& service, UserNews news);
+// On each shard: a revoked token's sessions close (SessionTokens::OnRevoked); a profile event
+// goes to the user's own sessions and to those that have the user as a contact (share a
+// conversation with them).
+void DeliverUserNews(SessionHost& sessions, const UserNews& news);
 
 }  // namespace ringcast::chat

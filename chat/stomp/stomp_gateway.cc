@@ -80,7 +80,7 @@ void StompGateway::OnMessage(Connection& conn, ws::Opcode opcode,
   if (client.phase() == StompTransport::Phase::kClosed || client.disconnecting()) return;
   client.NoteReceived();
   // Any STOMP traffic, heart-beats included, is the session's heartbeat (--presence-timeout).
-  if (entry->owned == nullptr) sessions_.OnHeartbeat(conn);
+  if (entry->owned == nullptr) sessions_.connections().OnHeartbeat(conn);
   if (opcode != ws::Opcode::kText) return client.Fail("STOMP frames travel in text messages");
   Consume(conn, *entry,
           std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()));
@@ -192,8 +192,8 @@ void StompGateway::HandleConnect(Connection& conn, Entry& entry, const stomp::Fr
   const uint32_t send_every = server_ms && client_wants ? std::max(server_ms, client_wants) : 0;
   const uint32_t expect_every = server_ms && client_sends ? std::max(server_ms, client_sends) : 0;
   const int64_t user = auth->user;
-  sessions_.Open(conn, user, std::move(auth->jti), auth->exp, client.TakeAddress(),
-                 std::move(entry.owned));
+  sessions_.connections().Open(conn, user, std::move(auth->jti), auth->exp, client.TakeAddress(),
+                               std::move(entry.owned));
   client.Opened(user, SessionOf(conn)->device, server_ms, send_every, expect_every);
 }
 
@@ -225,7 +225,7 @@ void StompGateway::HandleSend(Connection& conn, StompTransport& client, const st
     return client.Fail("more than 1024 SENDs to /app/chat.send waiting for their ack", receipt);
   }
   // The chat request's own path: rate limit, pacing, membership, the store, the ack.
-  sessions_.OnMessage(conn, ws::Opcode::kText, Bytes(*request));
+  sessions_.connections().OnMessage(conn, ws::Opcode::kText, Bytes(*request));
   if (!send && !receipt.empty() && client.phase() != StompTransport::Phase::kClosed) {
     client.SendReceipt(receipt);
   }
@@ -314,12 +314,12 @@ void StompGateway::OnHeartbeat(Connection& conn) {
   Entry* entry = Find(conn);
   if (entry == nullptr) return;
   entry->transport->NoteReceived();
-  if (entry->owned == nullptr) sessions_.OnHeartbeat(conn);
+  if (entry->owned == nullptr) sessions_.connections().OnHeartbeat(conn);
 }
 
 void StompGateway::OnDrain(Connection& conn) {
   Entry* entry = Find(conn);
-  if (entry != nullptr && entry->owned == nullptr) sessions_.OnDrain(conn);
+  if (entry != nullptr && entry->owned == nullptr) sessions_.connections().OnDrain(conn);
 }
 
 void StompGateway::OnClose(Connection& conn) {
@@ -330,11 +330,11 @@ void StompGateway::OnClose(Connection& conn) {
   if (entry.owned != nullptr) {  // No session yet: the address is still the connection's.
     return HttpApi::ConnectionClosed(service_, entry.owned->TakeAddress());
   }
-  sessions_.OnClose(conn);  // Destroys the session, and with it the transport.
+  sessions_.connections().OnClose(conn);  // Destroys the session, and with it the transport.
 }
 
 std::string StompGateway::AccessLogUser(const Connection& conn) const {
-  return sessions_.UserOf(conn);
+  return sessions_.connections().UserOf(conn);
 }
 
 void StompGateway::Sweep(int64_t now_ms) {

@@ -5,9 +5,9 @@
 // Owner: its shard's thread (one per ChatShard). A connection starts here without a session:
 // the token travels in the CONNECT frame (browsers cannot set headers on a WebSocket), bounded
 // by --handshake-timeout and --max-header-bytes. A valid CONNECT opens an ordinary chat session
-// (SessionHost::Open) whose SessionTransport is the connection's StompTransport; from then on
-// the client's SENDs enter the session as the chat requests they stand for
-// (SessionHost::OnMessage, the /ws requests' path: the same checks, rate limit, pacing, seq,
+// (ConnectionSessions::Open) whose SessionTransport is the connection's StompTransport; from then
+// on the client's SENDs enter the session as the chat requests they stand for
+// (ConnectionSessions::OnMessage, the /ws requests' path: the same checks, rate limit, pacing, seq,
 // durability and fan-out) and SUBSCRIBE/UNSUBSCRIBE choose which of the session's events the
 // client gets. Frames are parsed zero-copy from the WebSocket message when they arrive whole
 // (proto/stomp_frame.h).

@@ -3,7 +3,7 @@
 // the client's subscriptions, acks become RECEIPTs, a chat close becomes an ERROR frame.
 //
 // Owner: the connection's shard. Until its CONNECT is accepted the StompGateway owns it; then the
-// Session does (SessionHost::Open), and it lives until the connection's OnClose destroys the
+// Session does (ConnectionSessions::Open), and it lives until the connection's OnClose destroys the
 // session. The gateway keeps a pointer either way (StompGateway::Entry) and feeds it the
 // client's frames; everything here runs on the shard's thread.
 //
