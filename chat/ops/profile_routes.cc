@@ -7,7 +7,7 @@
 //          display name, and how it names the members and senders it knows only by id
 //   POST   /api/blocks {"user"}, GET /api/blocks, DELETE /api/blocks/{user}
 // A profile change goes to every shard (and node) as the profile event, for the sessions of the
-// user and of their contacts (SessionHost::OnUserNews).
+// user and of their contacts (DeliverUserNews, chat/sessions/user_news.h).
 #include <simdjson.h>
 
 #include <charconv>

@@ -4,8 +4,8 @@
 // twice is refused, unknown fields are ignored, the first fault is the answer, and it echoes the
 // request's cid whenever the request carried one.
 //
-// Owner: a SessionHost keeps one (its simdjson parser and padded buffer are reused, so a request
-// allocates only for the strings it keeps).
+// Owner: each shard's RequestPacing keeps one (its simdjson parser and padded buffer are reused, so
+// a request allocates only for the strings it keeps).
 #pragma once
 
 #include <simdjson.h>
