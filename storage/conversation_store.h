@@ -279,6 +279,14 @@ struct SyncAsk {
   /* Moves the caller's watermark in the thread of `root` forward to `seq` (never back). */        \
   OP(ThreadRead,                                                                                   \
      (int64_t conv, int64_t user, int64_t root, int64_t seq, Reply<ThreadReadOutcome> reply))      \
+  /* Stars (`on`) or unstars message `seq` of `conv` for a member `user`: a mark of the user's     \
+     own (storage/SCHEMA.md, "Stars"). kForbidden: not a member; kNotFound: no such message, or    \
+     a change; kGone: a star of a deleted message. Idempotent. */                                  \
+  OP(SetStar,                                                                                      \
+     (int64_t user, int64_t conv, int64_t seq, bool on, int64_t now, Reply<Denial> reply))         \
+  /* The messages `user` starred, newest message first, id < before (0: no bound), as History      \
+     pages; deleted ones and those of conversations the user has left are left out. */             \
+  OP(ListStars, (int64_t user, int64_t before, PageLimit limit, Reply<Page> reply))                \
   /* Whether `caller` may be in a call in `conv`, and whom it rings: at most `max_others` of the   \
      other members (0: the check alone); a read, on the primary. */                                \
   OP(FindCallPeers, (int64_t conv, int64_t caller, uint32_t max_others, Reply<CallPeers> reply))

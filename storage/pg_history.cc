@@ -1,6 +1,6 @@
 // PgChatStore's reads of messages (pg_chat_store.h), apart from pg_chat_store.cc to keep each file
-// to one job: history, threads, pins, sync, watermarks, gap fills and last seqs, with the
-// statements they prepare; the reads a replica may answer go there first (pg_replica.h).
+// to one job: history, threads, pins, stars, sync, watermarks, gap fills and last seqs, with
+// the statements they prepare; the reads a replica may answer go there first (pg_replica.h).
 #include <algorithm>
 #include <limits>
 
@@ -95,6 +95,26 @@ constexpr PgStatement kHistoryStatements[] = {
      "ON CONFLICT (conversation_id, root_seq, user_id) "
      "DO UPDATE SET read_seq = greatest(thread_reads.read_seq, excluded.read_seq) "
      "RETURNING read_seq"},
+    // Stars (SetStar): message $3 of $2 for a member $1 at $4; a row, whether it is deleted,
+    // when there is such a message (a deleted one is not starred). Unstarring is alike.
+    {"star_add",
+     "WITH target AS (SELECT m.id, m.deleted_at IS NOT NULL AS deleted FROM messages m "
+     "WHERE m.conversation_id = $2 AND m.seq = $3 AND m." RINGCAST_ORDINARY_KIND_SQL
+     " AND EXISTS (SELECT 1 FROM users_conversations WHERE conversation_id = $2 "
+     "AND user_id = $1)), added AS (INSERT INTO stars (user_id, message_id, conversation_id, "
+     "seq, starred_at) SELECT $1, id, $2, $3, $4 FROM target WHERE NOT deleted "
+     "ON CONFLICT DO NOTHING) SELECT deleted FROM target"},
+    {"star_remove",
+     "WITH target AS (SELECT m.id FROM messages m WHERE m.conversation_id = $2 AND m.seq = $3 "
+     "AND m." RINGCAST_ORDINARY_KIND_SQL "), removed AS (DELETE FROM stars WHERE user_id = $1 "
+     "AND message_id IN (SELECT id FROM target)) SELECT false FROM target"},
+    // The messages $1 starred below id $2, newest first, at most $3 rows (ListStars).
+    {"list_stars",
+     "SELECT " RC_MESSAGE_COLUMNS " FROM stars s JOIN messages m ON m.conversation_id = "
+     "s.conversation_id AND m.seq = s.seq WHERE s.user_id = $1 AND s.message_id < $2 AND "
+     "m.deleted_at IS NULL AND EXISTS (SELECT 1 FROM users_conversations uc WHERE "
+     "uc.conversation_id = s.conversation_id AND uc.user_id = $1) "
+     "ORDER BY s.message_id DESC LIMIT $3"},
 };
 
 #undef RC_SYNC_ASKS
@@ -182,6 +202,46 @@ void PgChatStore::ListPins(int64_t conv, int64_t user, Reply<Page> reply) {
         out.denial = MembershipDenial(results[0]);
         if (out.denial != Denial::kNone) return Status();
         ForEachRow(results[1], [&](const Row& row) { out.messages.push_back(row.ReadMessage(0)); });
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::SetStar(int64_t user, int64_t conv, int64_t seq, bool on, int64_t now,
+                          Reply<Denial> reply) {
+  Submit(
+      *pipeline_, LaneOf(user), Kind::kIdempotentWrite,
+      {Query("membership", {Int(conv), Int(user)}),
+       on ? Query("star_add", {Int(user), Int(conv), Int(seq), Int(now)})
+          : Query("star_remove", {Int(user), Int(conv), Int(seq)})},
+      [](PgResults results, Denial& out) {
+        out = MembershipDenial(results[0]);
+        if (out != Denial::kNone) return Status();
+        if (PQntuples(results[1]) == 0) {
+          out = Denial::kNotFound;
+        } else if (Row{results[1], 0}.Bool(0)) {
+          out = Denial::kGone;
+        }
+        return Status();
+      },
+      std::move(reply));
+}
+
+void PgChatStore::ListStars(int64_t user, int64_t before, PageLimit limit, Reply<Page> reply) {
+  const int64_t below = before > 0 ? before : std::numeric_limits<int64_t>::max();
+  Submit(
+      *pipeline_, PgPipeline::kReaders, Kind::kRead,
+      {Query("list_stars", {Int(user), Int(below), Int(int64_t{limit.count} + 1)})},
+      [limit](PgResults results, Page& out) {
+        uint64_t bytes_left = limit.bytes;
+        ForEachRow(results[0], [&](const Row& row) {
+          if (out.messages.size() == limit.count || bytes_left == 0) {
+            out.more = true;
+            return;
+          }
+          out.messages.push_back(row.ReadMessage(0));
+          bytes_left -= std::min(bytes_left, PageBytes(out.messages.back()));
+        });
         return Status();
       },
       std::move(reply));

@@ -1,5 +1,6 @@
 // SqliteChatStore's reads of messages (sqlite_chat_store.h), apart from sqlite_chat_store.cc to
-// keep each file to one job: history, threads, pins, sync, watermarks, gap fills and last seqs.
+// keep each file to one job: history, threads, pins, stars, sync, watermarks, gap fills and last
+// seqs.
 #include <algorithm>
 #include <limits>
 
@@ -183,6 +184,68 @@ void SqliteChatStore::ThreadRead(int64_t conv, int64_t user, int64_t root, int64
           out.denial = Denial::kNone;
           out.read_seq = row.ColumnInt64(0);
         });
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::SetStar(int64_t user, int64_t conv, int64_t seq, bool on, int64_t now,
+                              Reply<Denial> reply) {
+  Submit<Denial>(
+      Kind::kSingleWrite,
+      [user, conv, seq, on, now](SqliteDb& db, Denial& out) -> Status {
+        if (Status s = DenyOutsider(db, conv, user, out); !s.ok() || out != Denial::kNone) {
+          return s;
+        }
+        auto target = db.Prepare(
+            "SELECT id, deleted_at IS NOT NULL FROM messages WHERE conversation_id = ?1 AND "
+            "seq = ?2 AND " RINGCAST_ORDINARY_KIND_SQL);
+        target->Bind(conv, seq);
+        int64_t id = 0;
+        bool deleted = false;
+        if (Status s = ForEachSqliteRow(*target,
+                                        [&](Statement& row) {
+                                          id = row.ColumnInt64(0);
+                                          deleted = row.ColumnInt64(1) != 0;
+                                        });
+            !s.ok()) {
+          return s;
+        }
+        if (id == 0) {
+          out = Denial::kNotFound;
+          return Status();
+        }
+        if (on && deleted) {
+          out = Denial::kGone;
+          return Status();
+        }
+        auto change =
+            db.Prepare(on ? "INSERT OR IGNORE INTO stars(user_id, message_id, starred_at) "
+                            "VALUES (?1, ?2, ?3)"
+                          : "DELETE FROM stars WHERE user_id = ?1 AND message_id = ?2");
+        if (on) {
+          change->Bind(user, id, now);
+        } else {
+          change->Bind(user, id);
+        }
+        return change->Exec();
+      },
+      std::move(reply));
+}
+
+void SqliteChatStore::ListStars(int64_t user, int64_t before, PageLimit limit, Reply<Page> reply) {
+  Submit<Page>(
+      Kind::kRead,
+      [user, before, limit](SqliteDb& db, Page& out) -> Status {
+        auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
+                               " FROM stars s JOIN messages m ON m.id = s.message_id "
+                               "WHERE s.user_id = ?1 AND s.message_id < ?2 AND m.deleted_at IS "
+                               "NULL AND EXISTS (SELECT 1 FROM users_conversations uc WHERE "
+                               "uc.conversation_id = m.conversation_id AND uc.user_id = ?1) "
+                               "ORDER BY s.message_id DESC LIMIT ?3");
+        stmt->Bind(user, before > 0 ? before : std::numeric_limits<int64_t>::max(),
+                   int64_t{limit.count} + 1);
+        uint64_t bytes_left = limit.bytes;
+        return ReadPage(*stmt, limit.count, bytes_left, out.messages, out.more);
       },
       std::move(reply));
 }

@@ -1,6 +1,8 @@
 // send, and the changes to a message that are sent, acked and delivered as messages of the
 // server's kinds (proto/PROTOCOL.md, "Messages" and "Changes to messages"): edit, delete, react,
-// pin, unpin. Each goes to the conversation's owner, which sequences and commits it.
+// pin, unpin. Each goes to the conversation's owner, which sequences and commits it. And the marks
+// a user keeps on messages for themselves ("Stars"), straight from the store: no one else hears of
+// them, so no owner orders them. Both are answered in turn, as a history is.
 // Its requests as read off the wire: chat/ops/message_wire.cc.
 #include "chat/ops/op_support.h"
 #include "chat/protocol.h"
@@ -71,9 +73,63 @@ void RunMessage(OpCall call, Request& request) {
   AttachThenSend(call, std::move(message));
 }
 
+std::string EncodeStarred(const StarRequest& star) {
+  JsonWriter writer;
+  return writer.BeginObject()
+      .Field("type", "starred")
+      .Field("conv", star.conv)
+      .Field("seq", star.seq)
+      .Field("on", star.on)
+      .EndObject()
+      .Take();
+}
+
+void RunStar(OpCall call, Request& request) {
+  const StarRequest& star = std::get<StarRequest>(request);
+  if (!CheckMember(call, star.conv)) return;
+  call.session.answer_outstanding = true;
+  call.host.service().store().SetStar(
+      call.session.user, star.conv, star.seq, star.on, NowMs(),
+      ReplyTo<storage::Denial>(call, [star](SessionHost& host, Session& session, auto result) {
+        if (!result.ok()) {
+          return host.FinishWithError(session.id, "unavailable", "storage unavailable, retry");
+        }
+        switch (*result) {
+          case storage::Denial::kNone:
+            return host.FinishAnswer(session.id, EncodeStarred(star));
+          case storage::Denial::kGone:
+            return host.FinishWithError(session.id, "gone", "the message is deleted");
+          case storage::Denial::kNotFound:
+            return host.FinishWithError(session.id, "not_found",
+                                        "no such message in this conversation (or a change)");
+          default:
+            return host.FinishWithError(session.id, "forbidden",
+                                        "not a member of this conversation");
+        }
+      }));
+}
+
+void RunStars(OpCall call, Request& request) {
+  const StarsRequest& stars = std::get<StarsRequest>(request);
+  call.session.answer_outstanding = true;
+  const uint64_t max_bytes = call.host.config().max_answer_bytes;
+  call.host.service().store().ListStars(
+      call.session.user, stars.page.before, {.count = stars.page.limit, .bytes = max_bytes},
+      ReplyTo<storage::Page>(call, [max_bytes](SessionHost& host, Session& session, auto result) {
+        if (!result.ok()) {
+          return host.FinishWithError(session.id, "unavailable", "storage unavailable, retry");
+        }
+        JsonWriter writer;
+        writer.BeginObject().Field("type", "stars").Key("messages").BeginArray();
+        const bool all = AppendMessagesWithin(writer, result->messages, max_bytes);
+        host.FinishAnswer(session.id,
+                          writer.EndArray().Field("more", result->more || !all).EndObject().Take());
+      }));
+}
+
 constexpr ActionRow kActions[] = {
-    {"send", RunMessage},  {"edit", RunMessage}, {"delete", RunMessage},
-    {"react", RunMessage}, {"pin", RunMessage},  {"unpin", RunMessage},
+    {"send", RunMessage}, {"edit", RunMessage},  {"delete", RunMessage}, {"react", RunMessage},
+    {"pin", RunMessage},  {"unpin", RunMessage}, {"star", RunStar},      {"stars", RunStars},
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 // send, and the changes to a message that are sent, acked and delivered as messages of the
 // server's kinds (proto/PROTOCOL.md, "Messages" and "Changes to messages"): edit, delete, react,
-// pin, unpin. Each goes to the conversation's owner, which sequences and commits it.
+// pin, unpin. Each goes to the conversation's owner, which sequences and commits it. And the marks
+// a user keeps on messages for themselves ("Stars"): star, and the page of them, stars.
 // What they do: chat/ops/message_ops.cc.
 #include "chat/ops/wire.h"
 #include "chat/reactions.h"
@@ -164,6 +165,36 @@ bool ParseMarker(RequestReader& reader, Request* request) {
   return ParseChange(reader, &request->emplace<MessageRequest>(), kKind);
 }
 
+enum StarField : int { kStarConv, kStarSeq, kStarOn };
+constexpr std::string_view kStarFields[] = {"conv", "seq", "on"};
+
+bool ParseStar(RequestReader& reader, Request* request) {
+  StarRequest& star = request->emplace<StarRequest>();
+  return reader.Fields(kStarFields,
+                       [&](int field, ondemand::value value) -> std::optional<std::string> {
+                         switch (static_cast<StarField>(field)) {
+                           case kStarConv:
+                             return ReadPositiveId(value, "conv", &star.conv);
+                           case kStarSeq:
+                             return ReadPositiveId(value, "seq", &star.seq);
+                           case kStarOn:
+                             return ReadBool(value, "on", &star.on);
+                         }
+                         return std::nullopt;
+                       }) &&
+         reader.Need(kStarConv, "conv") && reader.Need(kStarSeq, "seq");
+}
+
+// "before" (a message id) and "limit", as a history page's.
+constexpr std::string_view kStarsFields[] = {"before", "limit"};
+
+bool ParseStars(RequestReader& reader, Request* request) {
+  StarsRequest& stars = request->emplace<StarsRequest>();
+  return reader.Fields(kStarsFields, [&](int field, ondemand::value value) {
+    return ReadPageField(field == 0 ? 0 : 2, value, &stars.page);
+  });
+}
+
 // SEND /app/chat.send: the conversation, the message's kind and its body (the frame's).
 std::optional<std::string> SendFromStomp(const stomp::Frame& frame, std::string_view cid,
                                          std::string* error) {
@@ -185,6 +216,8 @@ constexpr Wire kWires[] = {
     {.type = "react", .parse = ParseReact},
     {.type = "pin", .parse = ParseMarker<storage::kPinKind>},
     {.type = "unpin", .parse = ParseMarker<storage::kUnpinKind>},
+    {.type = "star", .parse = ParseStar},
+    {.type = "stars", .parse = ParseStars},
 };
 
 }  // namespace

@@ -76,6 +76,20 @@ struct TypingRequest {
   friend bool operator==(const TypingRequest&, const TypingRequest&) = default;
 };
 
+// star: the user's own mark on a message (proto/PROTOCOL.md, "Stars").
+struct StarRequest {
+  int64_t conv = 0;
+  int64_t seq = 0;
+  bool on = true;  // Star (true) or unstar.
+  friend bool operator==(const StarRequest&, const StarRequest&) = default;
+};
+
+// stars: a page of the user's starred messages; page.before is a message id (seen unused).
+struct StarsRequest {
+  PageAsk page;
+  friend bool operator==(const StarsRequest&, const StarsRequest&) = default;
+};
+
 struct PingRequest {
   friend bool operator==(const PingRequest&, const PingRequest&) = default;
 };
@@ -86,8 +100,8 @@ struct AuthRequest {
 };
 
 // call_*: what the session adds (`from`, `cid`, `node`) is filled where it runs.
-using Request =
-    std::variant<PingRequest, MessageRequest, WatermarkRequest, SyncRequest, HistoryRequest,
-                 ThreadRequest, ThreadReadRequest, TypingRequest, AuthRequest, CallRequest>;
+using Request = std::variant<PingRequest, MessageRequest, WatermarkRequest, SyncRequest,
+                             HistoryRequest, ThreadRequest, ThreadReadRequest, TypingRequest,
+                             AuthRequest, CallRequest, StarRequest, StarsRequest>;
 
 }  // namespace ringcast::chat::ops

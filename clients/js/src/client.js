@@ -197,9 +197,7 @@ export class RingcastClient extends ConversationClient {
    * @returns {Promise<ThreadPage>}
    */
   async thread(conv, root, paging = {}) {
-    if (!this._connection.ready) {
-      throw new RingcastError('not connected', {code: 'disconnected'});
-    }
+    this._needConnection();
     const page = await this._stream.thread(
         conv, root, paging.before ?? 0, paging.limit ?? 50, this._seen(conv));
     this._threadReads.confirm(conv, root, page.read_seq);
@@ -215,6 +213,33 @@ export class RingcastClient extends ConversationClient {
    */
   threadRead(conv, root, seq) {
     this._threadReads.move(conv, root, seq);
+  }
+
+  /**
+   * Stars message `seq` of `conv` (`on` false: unstars it) for this user alone (PROTOCOL.md,
+   * "Stars"), over the WebSocket: resolves with the `starred` answer; rejects with code
+   * `not_found` (no such message, or a change), `gone` (deleted) or `forbidden`.
+   * @param {number} conv @param {number} seq @param {boolean} [on]
+   * @returns {Promise<{conv: number, seq: number, on: boolean}>}
+   */
+  async star(conv, seq, on = true) {
+    this._needConnection();
+    const answer = await this._stream.ask({type: 'star', conv, seq, on}, 'starred',
+                                          ['forbidden', 'not_found', 'gone']);
+    return {conv: answer.conv, seq: answer.seq, on: answer.on};
+  }
+
+  /**
+   * A page of the user's starred messages, newest message first: ids below `before` (0: the
+   * newest), over the WebSocket (PROTOCOL.md, "Stars"). Page on with the last message's `id`.
+   * @param {{before?: number, limit?: number}} [paging] `limit` 1–200 (default 50)
+   * @returns {Promise<{messages: Message[], more: boolean}>}
+   */
+  async stars(paging = {}) {
+    this._needConnection();
+    const {messages, more} = await this._stream.ask(
+        {type: 'stars', before: paging.before ?? 0, limit: paging.limit ?? 50}, 'stars', []);
+    return {messages, more};
   }
 
   /**
@@ -303,5 +328,12 @@ export class RingcastClient extends ConversationClient {
    */
   callRequest(frame) {
     return this._calls.request(frame);
+  }
+
+  /** Throws `disconnected` unless the WebSocket is up: star and stars have no HTTP route. */
+  _needConnection() {
+    if (!this._connection.ready) {
+      throw new RingcastError('not connected', {code: 'disconnected'});
+    }
   }
 }

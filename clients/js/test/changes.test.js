@@ -1,7 +1,7 @@
 // Changes to messages through the SDK (PROTOCOL.md, "Changes to messages") against the real
 // server: edit, react, pin and delete go out through the outbox, are acked, and reach the other
 // member as messages naming their target; reads give the current state; a refusal rejects
-// `acked` with the server's code.
+// `acked` with the server's code. Stars (PROTOCOL.md, "Stars"): answered in turn, the user's own.
 
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
@@ -41,5 +41,29 @@ describe('changes to messages', () => {
          assert.equal(tomb.body, undefined);
          assert.deepEqual(await alice.pins(conv), []);
          await assert.rejects(alice.edit(conv, sent.seq, 'back').acked, {code: 'gone'});
+       });
+
+  test('a star is answered in turn, listed newest first and refused with the server\'s code',
+       BOUNDED, async () => {
+         const {alice, bob, conv} = await pair();
+         const first = await alice.send(conv, 'first').acked;
+         const second = await bob.send(conv, 'second').acked;
+         // Asked back to back with a history: each answer goes to its own request.
+         const [starred, page, again] = await Promise.all([
+           alice.star(conv, first.seq), alice.history(conv), alice.star(conv, second.seq)]);
+         assert.deepEqual(starred, {conv, seq: first.seq, on: true});
+         assert.deepEqual(again, {conv, seq: second.seq, on: true});
+         assert.ok(page.messages.some((m) => m.seq === second.seq));
+         const listed = await alice.stars({limit: 1});
+         assert.deepEqual([listed.messages.map((m) => m.body), listed.more], [['second'], true]);
+         const rest = await alice.stars({before: listed.messages[0].id});
+         assert.deepEqual(rest.messages.map((m) => m.body), ['first']);
+         assert.deepEqual((await bob.stars()).messages, []);
+         const unstarred = await alice.star(conv, first.seq, false);
+         assert.deepEqual(unstarred, {conv, seq: first.seq, on: false});
+         await assert.rejects(alice.star(conv, 999999), {code: 'not_found'});
+         await bob.deleteMessage(conv, second.seq).acked;
+         await assert.rejects(alice.star(conv, second.seq), {code: 'gone'});
+         assert.deepEqual((await alice.stars()).messages, []);
        });
 });
