@@ -142,6 +142,14 @@ bool HttpApi::AnswerDenial(const DeferredHttp& deferred, storage::Denial denial)
   return true;
 }
 
+void HttpApi::ClientAddressOf(HttpExchange& exchange, std::function<void(std::string)> then) {
+  ForwardedHeaders forwarded = ForwardedHeaders::From(exchange.request(), config_.trusted_proxies);
+  shard_.PeerAddress(exchange.connection(), [this, forwarded = std::move(forwarded),
+                                             then = std::move(then)](std::string peer) {
+    then(ClientAddress(peer, forwarded, config_.trusted_proxies));
+  });
+}
+
 void HttpApi::AdmitAddress(Connection& conn, ForwardedHeaders forwarded,
                            storage::UniqueFunction<void(HttpApi&, std::string, bool)> then) {
   shard_.PeerAddress(conn, [this, then = std::make_shared<decltype(then)>(std::move(then)),

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -89,6 +90,10 @@ class HttpApi {
   // seconds to wait.
   int64_t PaceChange(int64_t user);
 
+  // The client address of `exchange` (the peer, or what a trusted proxy forwards:
+  // core/net/client_address.h), then `then(address)` here: what login attempts and password
+  // checks are counted by. "" when unknown (never expected on TCP).
+  void ClientAddressOf(HttpExchange& exchange, std::function<void(std::string)> then);
   // The client address of `conn` (the peer, or what a trusted proxy forwards) counted on its
   // owner shard under --max-conns-per-ip; then `then(api, address, admitted)` back here.
   void AdmitAddress(Connection& conn, ForwardedHeaders forwarded,

@@ -79,21 +79,16 @@ void HandleRegister(HttpApi& api, HttpExchange& exchange) {
   DeferredHttp deferred = exchange.Defer();
   // Counted per client address over the whole service, as logins are (HandleLogin): only
   // requests that would cost a password hash count.
-  ForwardedHeaders forwarded =
-      ForwardedHeaders::From(exchange.request(), api.config().trusted_proxies);
-  api.shard().PeerAddress(
-      exchange.connection(),
-      [&api, deferred, credentials, forwarded = std::move(forwarded)](std::string peer) {
-        std::string address = ClientAddress(peer, forwarded, api.config().trusted_proxies);
-        api.attempts().Count(
-            "register:ip:" +
-                (address.empty() ? "?" : AddressLimitKey(address, api.config().ipv6_prefix)),
-            api.config().register_rate_ip,
-            [deferred, credentials = std::move(credentials)](ChatShard& chat,
-                                                             int64_t retry_after) mutable {
-              ContinueRegister(chat.http_api(), deferred, std::move(credentials), retry_after);
-            });
-      });
+  api.ClientAddressOf(exchange, [&api, deferred, credentials](std::string address) {
+    api.attempts().Count(
+        "register:ip:" +
+            (address.empty() ? "?" : AddressLimitKey(address, api.config().ipv6_prefix)),
+        api.config().register_rate_ip,
+        [deferred, credentials = std::move(credentials)](ChatShard& chat,
+                                                         int64_t retry_after) mutable {
+          ContinueRegister(chat.http_api(), deferred, std::move(credentials), retry_after);
+        });
+  });
 }
 
 void HandleLogout(HttpApi& api, HttpExchange& exchange, const RouteCall& call) {
@@ -224,54 +219,50 @@ void HandlePassword(HttpApi& api, HttpExchange& exchange, const RouteCall& call)
     return exchange.RespondError(400, "new_password must be 8 to 1024 bytes");
   }
   DeferredHttp deferred = exchange.Defer();
-  ForwardedHeaders forwarded =
-      ForwardedHeaders::From(exchange.request(), api.config().trusted_proxies);
-  api.shard().PeerAddress(
-      exchange.connection(),
-      [&api, deferred, auth, current = std::move(*current), next = std::move(*next),
-       forwarded = std::move(forwarded)](std::string peer) {
-        CheckPassword(
-            api, deferred, auth.user, ClientAddress(peer, forwarded, api.config().trusted_proxies),
-            current, [deferred, auth, next](HttpApi& self) {
-              auth::ScryptParams params{.log2_n = self.config().password_cost};
-              const bool queued = self.shard().TryRunBlocking(
-                  WorkClass::kLogin, [next, params] { return auth::HashPassword(next, params); },
-                  [&self, deferred, auth](Shard&, auth::HashResult hashed) {
-                    if (!hashed.ok()) return self.AnswerError(deferred, 400, hashed.reason);
-                    self.service().store().SetPasswordHash(
-                        auth.user, std::move(hashed.encoded),
-                        self.service().ReplyOn<bool>(
-                            self.shard().id(), [deferred, auth](ChatShard& chat, auto set) {
-                              HttpApi& self = chat.http_api();
-                              if (!set.ok()) return self.AnswerStoreFailure(deferred, set.status());
-                              if (!*set) return self.AnswerError(deferred, 404, "no such user");
-                              // The caller's login stays; a token from before refresh tokens has no
-                              // family, and then every login ends but the caller's token.
-                              storage::LoginSelection others;
-                              if (std::string family = FamilyOf(auth.jti); !family.empty()) {
-                                others.keep = std::move(family);
-                              }
-                              EndLogins(self, deferred, auth.user, std::move(others),
-                                        [deferred](HttpApi& self, std::vector<std::string> ended) {
-                                          JsonWriter writer;
-                                          self.Answer(deferred, 200,
-                                                      writer.BeginObject()
-                                                          .Field("changed", true)
-                                                          .Field("sessions_ended",
-                                                                 static_cast<int64_t>(ended.size()))
-                                                          .EndObject()
-                                                          .str());
-                                        });
-                            }));
-                  });
-              if (!queued) {
-                self.AnswerError(deferred, 503,
-                                 "too many password checks in progress (--workers-login-queue), "
-                                 "retry later",
-                                 "Retry-After: 1\r\n");
-              }
-            });
-      });
+  api.ClientAddressOf(exchange, [&api, deferred, auth, current = std::move(*current),
+                                 next = std::move(*next)](std::string address) {
+    CheckPassword(
+        api, deferred, auth.user, std::move(address), current,
+        [deferred, auth, next](HttpApi& self) {
+          auth::ScryptParams params{.log2_n = self.config().password_cost};
+          const bool queued = self.shard().TryRunBlocking(
+              WorkClass::kLogin, [next, params] { return auth::HashPassword(next, params); },
+              [&self, deferred, auth](Shard&, auth::HashResult hashed) {
+                if (!hashed.ok()) return self.AnswerError(deferred, 400, hashed.reason);
+                self.service().store().SetPasswordHash(
+                    auth.user, std::move(hashed.encoded),
+                    self.service().ReplyOn<bool>(
+                        self.shard().id(), [deferred, auth](ChatShard& chat, auto set) {
+                          HttpApi& self = chat.http_api();
+                          if (!set.ok()) return self.AnswerStoreFailure(deferred, set.status());
+                          if (!*set) return self.AnswerError(deferred, 404, "no such user");
+                          // The caller's login stays; a token from before refresh tokens has no
+                          // family, and then every login ends but the caller's token.
+                          storage::LoginSelection others;
+                          if (std::string family = FamilyOf(auth.jti); !family.empty()) {
+                            others.keep = std::move(family);
+                          }
+                          EndLogins(self, deferred, auth.user, std::move(others),
+                                    [deferred](HttpApi& self, std::vector<std::string> ended) {
+                                      JsonWriter writer;
+                                      self.Answer(deferred, 200,
+                                                  writer.BeginObject()
+                                                      .Field("changed", true)
+                                                      .Field("sessions_ended",
+                                                             static_cast<int64_t>(ended.size()))
+                                                      .EndObject()
+                                                      .str());
+                                    });
+                        }));
+              });
+          if (!queued) {
+            self.AnswerError(deferred, 503,
+                             "too many password checks in progress (--workers-login-queue), "
+                             "retry later",
+                             "Retry-After: 1\r\n");
+          }
+        });
+  });
 }
 
 void ListSessions(HttpApi& api, HttpExchange& exchange, const RouteCall& call) {
@@ -361,14 +352,10 @@ void DeleteAccount(HttpApi& api, HttpExchange& exchange, const RouteCall& call) 
     return exchange.RespondError(400, "give \"password\" to delete the account");
   }
   DeferredHttp deferred = exchange.Defer();
-  ForwardedHeaders forwarded =
-      ForwardedHeaders::From(exchange.request(), api.config().trusted_proxies);
-  api.shard().PeerAddress(exchange.connection(), [&api, deferred, user = auth.user,
-                                                  password = std::move(*fields[0].second),
-                                                  forwarded =
-                                                      std::move(forwarded)](std::string peer) {
-    CheckPassword(api, deferred, user, ClientAddress(peer, forwarded, api.config().trusted_proxies),
-                  password, [deferred, user](HttpApi& self) {
+  api.ClientAddressOf(exchange, [&api, deferred, user = auth.user,
+                                 password = std::move(*fields[0].second)](std::string address) {
+    CheckPassword(api, deferred, user, std::move(address), password,
+                  [deferred, user](HttpApi& self) {
                     const int64_t now = NowMs();
                     self.service().store().DeleteAccount(
                         user, now + int64_t{self.config().token_ttl_s} * 1000, now,

@@ -209,13 +209,7 @@ void HandleLogin(HttpApi& api, HttpExchange& exchange) {
   constexpr size_t kMaxUserAgent = 256;
   std::string user_agent(exchange.request().Find("User-Agent").substr(0, kMaxUserAgent));
   DeferredHttp deferred = exchange.Defer();
-  // The address is the TCP peer's, or the one a trusted proxy names (core/net/client_address.h).
-  ForwardedHeaders forwarded =
-      ForwardedHeaders::From(exchange.request(), api.config().trusted_proxies);
-  api.shard().PeerAddress(exchange.connection(), [&api, deferred, credentials, user_agent,
-                                                  forwarded =
-                                                      std::move(forwarded)](std::string peer) {
-    std::string address = ClientAddress(peer, forwarded, api.config().trusted_proxies);
+  api.ClientAddressOf(exchange, [&api, deferred, credentials, user_agent](std::string address) {
     api.attempts().Check(
         LoginKeys(api, credentials.username, address),
         [deferred, credentials, address, user_agent](ChatShard& chat, int64_t retry_after) mutable {
