@@ -185,13 +185,14 @@ bool ParseStar(RequestReader& reader, Request* request) {
          reader.Need(kStarConv, "conv") && reader.Need(kStarSeq, "seq");
 }
 
-// "before" (a message id) and "limit", as a history page's.
-constexpr std::string_view kStarsFields[] = {"before", "limit"};
+// "before" (a message id) and "limit", read as a history page's (their places in kPageFields).
+constexpr std::string_view kStarsFields[] = {kPageFields[0], kPageFields[2]};
+constexpr int kStarsPageField[] = {0, 2};
 
 bool ParseStars(RequestReader& reader, Request* request) {
   StarsRequest& stars = request->emplace<StarsRequest>();
   return reader.Fields(kStarsFields, [&](int field, ondemand::value value) {
-    return ReadPageField(field == 0 ? 0 : 2, value, &stars.page);
+    return ReadPageField(kStarsPageField[field], value, &stars.page);
   });
 }
 
