@@ -81,6 +81,11 @@ struct CheckAccepted {
     FUZZ_CHECK(r.conv > 0 && r.root > 0 && r.seq >= 0);
   }
   void operator()(const ops::TypingRequest& r) const { FUZZ_CHECK(r.conv > 0); }
+  void operator()(const ops::StarRequest& r) const { FUZZ_CHECK(r.conv > 0 && r.seq > 0); }
+  void operator()(const ops::StarsRequest& r) const {
+    FUZZ_CHECK(r.page.seen == 0);  // Not one of its fields.
+    CheckPage(r.page);
+  }
   void operator()(const ops::AuthRequest& r) const {
     FUZZ_CHECK(Utf8(r.token));
     FUZZ_CHECK(!r.token.empty() && r.token.size() <= ringcast::auth::kMaxTokenBytes);
