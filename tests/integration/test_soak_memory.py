@@ -134,7 +134,6 @@ def resident_kib(pid: int) -> int:
             parts = line.split()
             if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
                 fields[parts[0][:-1]] = int(parts[1])
-    print("SMAPS", {k: fields[k] for k in ("Rss","Anonymous","LazyFree","Private_Dirty","Shared_Clean","Private_Clean") if k in fields})
     return fields["Rss"] - fields.get("LazyFree", 0)
 
 
@@ -145,9 +144,6 @@ def settle(srv, seconds: float) -> int:
     for _ in range(3):
         readings.append(resident_kib(srv.pid))
         time.sleep(0.5)
-    import urllib.request
-    body = urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/metrics").read().decode()
-    open(f"/tmp/soakmetrics.{int(time.time())}", "w").write(body)
     return min(readings)
 
 
