@@ -8,6 +8,7 @@ buckets on one line; the repeats' buckets dropped).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 
@@ -206,6 +207,23 @@ def print_ceiling(ceiling: list[dict]) -> str:
     out = "\n".join(lines)
     print(out, flush=True)
     return out
+
+
+def results_name(stem: str, quick: bool, peers: list[str], only: str,
+                 case_names: list[str]) -> str:
+    """The results file's name: <stem>[-quick][-<peers>][-<only cases>].json. A partial run
+    (--only) never overwrites a full run's results, so it is named by its cases; when a prefix
+    picked many of them (`echo` is a dozen), by the selection as given, and past that by a hash of
+    it: a file name has at most 255 bytes."""
+    suffix = ("-quick" if quick else "") + "".join(f"-{peer}" for peer in peers)
+    if only:
+        picked = "-".join(case_names)
+        if len(picked) > 100:
+            picked = "-".join(w.strip() for w in only.split(",") if w.strip())
+        if len(picked) > 100:
+            picked = "only-" + hashlib.sha256(only.encode()).hexdigest()[:12]
+        suffix += "-" + picked
+    return f"{stem}{suffix}.json"
 
 
 def dump_json(value, indent: str = "") -> str:

@@ -354,12 +354,10 @@ def main(argv: list[str]) -> int:
                or (t.name == "ours" and any(c.cluster for c in cases))]
     for old in sorted(logs.parent.iterdir())[:-5]:  # Keep the logs of the last five runs.
         shutil.rmtree(old, ignore_errors=True)
-    # A partial run (--only) never overwrites a full run's results.
-    suffix = ("-quick" if args.quick else "") + "".join(
-        f"-{t.name}" for t in targets if t.kind == "peer") + (
-        "-" + "-".join(c.name for c in cases) if args.only else "")
     out = pathlib.Path(args.out) if args.out else (
-        REPO / "bench" / "results" / f"{now:%Y-%m-%d}-{info['host']}{suffix}.json")
+        REPO / "bench" / "results" / report.results_name(
+            f"{now:%Y-%m-%d}-{info['host']}", args.quick,
+            [t.name for t in targets if t.kind == "peer"], args.only, [c.name for c in cases]))
 
     log(f"== bench/run {'quick' if args.quick else 'full'}: {len(cases)} cases; logs in "
         f"{logs.relative_to(REPO)}")

@@ -723,3 +723,18 @@ def test_bench_suite_only_chat_3node_is_the_existing_case_alone():
                           capture_output=True, text=True, timeout=30)
     assert [line.split()[0] for line in proc.stdout.splitlines()
             if line.startswith("chat-")] == ["chat-3node-fanout100", "chat-3node-redis2"]
+
+
+def test_bench_suite_names_a_partial_run_within_a_file_names_length():
+    """`bench/run --only echo,broadcast,chat-1k` picks 14 cases; their names joined made a file
+    name over 255 bytes, and the run lost its results at the end (OSError: File name too long)."""
+    *_, report, _ = bench_lib()
+    cases = [f"echo-{n}c-{size}" for n in (100, 1000) for size in ("32B", "1KiB", "1KiB-tls")] * 3
+    name = report.results_name("2026-11-27-vm", False, [], "echo,broadcast,chat-1k", cases)
+    assert name == "2026-11-27-vm-echo-broadcast-chat-1k.json", name
+    assert report.results_name("d-h", True, ["uws"], "chat-1k", ["chat-1k"]) == \
+        "d-h-quick-uws-chat-1k.json"
+    assert report.results_name("d-h", False, [], "", ["a", "b"]) == "d-h.json"
+    many = ",".join(f"case-number-{i}" for i in range(20))
+    long = report.results_name("d-h", False, [], many, many.split(","))
+    assert len(long) < 255 and long.startswith("d-h-only-"), long
