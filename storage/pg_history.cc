@@ -130,6 +130,21 @@ auto PageFresh(PgReplica* replica, int64_t conv, int64_t before, int64_t seen) {
   };
 }
 
+// The rows of a page read with LIMIT count + 1 into `out`: a message is taken while any of the
+// byte budget is left (PageLimit); more: a row was left.
+void ReadPageRows(PGresult* rows, PageLimit limit, Page& out) {
+  uint64_t bytes_left = limit.bytes;
+  ForEachRow(rows, [&](const Row& row) {
+    if (out.more) return;
+    if (out.messages.size() == limit.count || bytes_left == 0) {
+      out.more = true;
+      return;
+    }
+    out.messages.push_back(row.ReadMessage(0));
+    bytes_left -= std::min(bytes_left, PageBytes(out.messages.back()));
+  });
+}
+
 // What a "membership" query's answer (its first statement) refuses: no such conversation, or a
 // reader who is no member; kNone when the page may be read.
 Denial MembershipDenial(PGresult* membership) {
@@ -159,17 +174,7 @@ void PgChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t befor
         }
         thread.read_seq = Row{results[1], 0}.Int(0);
         thread.unread = Row{results[1], 0}.Int(1);
-        // A reply is taken while any of the byte budget is left (PageLimit).
-        uint64_t bytes_left = limit.bytes;
-        ForEachRow(results[2], [&](const Row& row) {
-          if (out.more) return;
-          if (out.messages.size() == limit.count || bytes_left == 0) {
-            out.more = true;
-            return;
-          }
-          out.messages.push_back(row.ReadMessage(0));
-          bytes_left -= std::min(bytes_left, PageBytes(out.messages.back()));
-        });
+        ReadPageRows(results[2], limit, out);
         return Status();
       },
       std::move(reply));
@@ -233,15 +238,7 @@ void PgChatStore::ListStars(int64_t user, int64_t before, PageLimit limit, Reply
       *pipeline_, PgPipeline::kReaders, Kind::kRead,
       {Query("list_stars", {Int(user), Int(below), Int(int64_t{limit.count} + 1)})},
       [limit](PgResults results, Page& out) {
-        uint64_t bytes_left = limit.bytes;
-        ForEachRow(results[0], [&](const Row& row) {
-          if (out.messages.size() == limit.count || bytes_left == 0) {
-            out.more = true;
-            return;
-          }
-          out.messages.push_back(row.ReadMessage(0));
-          bytes_left -= std::min(bytes_left, PageBytes(out.messages.back()));
-        });
+        ReadPageRows(results[0], limit, out);
         return Status();
       },
       std::move(reply));
