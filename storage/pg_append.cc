@@ -195,8 +195,8 @@ class AppendBatch final : public PgJob {
   std::vector<AppendJob*> members_;  // Owned (raw, to be a span of AppendJob*).
 };
 
-// rc_change_message's one-letter refusals (pg_migrations/v11_message_changes.sql); an unknown letter
-// refuses.
+// rc_change_message's one-letter refusals (pg_migrations/v11_message_changes.sql); an unknown
+// letter refuses.
 Denial ChangeDenial(char outcome) {
   static constexpr std::pair<char, Denial> kDenials[] = {
       {'n', Denial::kNotFound}, {'g', Denial::kGone},    {'a', Denial::kNotAuthor},

@@ -1,10 +1,9 @@
 // MigratePg: brings a PostgreSQL database to the newest of the schema's versions (the SQL files
 // beside this one, made a table by cmake/EmbedMigrations.cmake).
-#include "storage/pg_schema.h"
-
 #include <string>
 
 #include "storage/pg_pipeline.h"
+#include "storage/pg_schema.h"
 
 namespace ringcast::storage {
 namespace {
