@@ -2,15 +2,18 @@
 #include "chat/owners/conversation_owner.h"
 
 #include <algorithm>
-#include <bit>
+#include <memory>
 #include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "chat/chat_shard.h"
 #include "chat/cluster/cluster_link.h"
 #include "chat/frame_ref.h"
 #include "chat/owners/delivery_mail.h"
 #include "core/log.h"
+#include "core/runtime/fan_out.h"
 #include "core/runtime/shard.h"
 #include "storage/message_kinds.h"
 
@@ -304,13 +307,16 @@ void ConversationOwner::OnCommitted(const storage::Message& message, std::vector
   // Every node tells its own sessions of the members mentioned (a mentioned member with a
   // session here has it in this conversation, so its shard is in the mask).
   if (!message.mentions.empty()) {
-    const std::string event = EncodeMention(message);
-    for (uint64_t mask = owned.shard_mask, target = 0; mask != 0; ++target, mask >>= 1) {
-      if ((mask & 1) == 0) continue;
-      service_.PostOrHold(uint32_t(target), [event, users = message.mentions](ChatShard& self) {
-        for (int64_t user : users) self.sessions().SendToUser(user, event);
+    struct Mention {
+      std::string event;
+      std::vector<int64_t> users;
+    };
+    auto mention = std::make_shared<const Mention>(EncodeMention(message), message.mentions);
+    ShardMask(owned.shard_mask).ForEach([&](uint32_t target) {
+      service_.PostOrHold(target, [mention](ChatShard& self) {
+        for (int64_t user : mention->users) self.sessions().SendToUser(user, mention->event);
       });
-    }
+    });
   }
 }
 
@@ -359,18 +365,18 @@ void ConversationOwner::Publish(int64_t conv, int64_t seq, std::string_view json
   if (it == owned_convs_.end()) return;
   // A lagging shard gets its messages from the refill, in order; it misses receipts and typing
   // meanwhile (delivery_lag.h).
-  uint64_t mask = it->second.shard_mask & ~it->second.lag.mask();
-  if (mask == 0) return;
+  const ShardMask targets =
+      ShardMask(it->second.shard_mask).Without(ShardMask(it->second.lag.mask()));
+  if (targets.empty()) return;
+  const int64_t published_us = seq > 0 ? service_.clock().MonotonicUs() : 0;
   // Encoded once; every shard gets a reference to the same bytes.
   SharedFrame* frame = EncodeText(json);
-  int shards = std::popcount(mask);
-  if (shards > 1) frame->AddRefs(uint32_t(shards - 1));
-  const int64_t published_us = seq > 0 ? service_.clock().MonotonicUs() : 0;
-  for (uint32_t target = 0; mask != 0; ++target, mask >>= 1) {
-    if ((mask & 1) == 0) continue;
+  const ShardMask refused = FanOut(targets, frame, [&](uint32_t target) {
     Rider* rider = nullptr;
     for (size_t i = 0; riders != nullptr && i < riders->size() && rider == nullptr; ++i) {
-      if ((*riders)[i].origin.shard == target && !(*riders)[i].json.empty()) rider = &(*riders)[i];
+      if ((*riders)[i].origin.shard == target && !(*riders)[i].json.empty()) {
+        rider = &(*riders)[i];
+      }
     }
     Delivery delivery{.conv = conv,
                       .seq = seq,
@@ -383,19 +389,18 @@ void ConversationOwner::Publish(int64_t conv, int64_t seq, std::string_view json
       delivery.ack = std::exchange(rider->json, std::string());  // Empty: carried.
     }
     const Mail mail = DeliveryMail::Pack(delivery);
-    const bool queued = service_.PostMail(target, mail);
-    if (!queued) {
-      // Refused (that shard is far behind): the frame's reference is released, and the ack
-      // goes back to its rider, for SendRider to hold. A message is refilled from the recent
-      // ones or the store; a receipt or typing event is not.
-      Delivery back = DeliveryMail::Unpack(mail, 0);
-      back.frame->Release();
-      if (rider != nullptr) rider->json = std::move(back.ack);
-    }
-    if (!queued && seq > 0) {
-      it->second.lag.DeliveryRefused(target, seq);
-      lagging_.insert(conv);
-    }
+    if (service_.PostMail(target, mail)) return true;
+    // Refused (that shard is far behind): the ack goes back to its rider, for SendRider to
+    // hold (FanOut releases the frame's reference).
+    Delivery back = DeliveryMail::Unpack(mail, 0);
+    if (rider != nullptr) rider->json = std::move(back.ack);
+    return false;
+  });
+  // A refused message is refilled from the recent ones or the store; a receipt or typing event
+  // is not.
+  if (seq > 0 && !refused.empty()) {
+    refused.ForEach([&](uint32_t target) { it->second.lag.DeliveryRefused(target, seq); });
+    lagging_.insert(conv);
   }
 }
 

@@ -3,7 +3,6 @@
 // order; a missing seq is filled from the store, and the store is asked for the newest seq when
 // publications may have been missed.
 #include <algorithm>
-#include <bit>
 #include <optional>
 #include <utility>
 
@@ -11,6 +10,7 @@
 #include "chat/cluster/cluster_link.h"
 #include "chat/owners/conversation_owner.h"
 #include "core/log.h"
+#include "core/runtime/fan_out.h"
 #include "core/runtime/shard.h"
 
 namespace ringcast::chat {
@@ -94,8 +94,7 @@ void ConversationOwner::FollowRewind(const storage::Message& message) {
   while (!recent.empty() && recent.back().seq > owned.last_published) recent.pop_back();
   // The shards' sessions go back too (posted ahead of the publication, in the same mailbox);
   // a shard too far behind to take the mail keeps what it has.
-  for (uint64_t mask = owned.shard_mask; mask != 0; mask &= mask - 1) {
-    const auto shard = uint32_t(std::countr_zero(mask));
+  ShardMask(owned.shard_mask).ForEach([&](uint32_t shard) {
     const int64_t conv = message.conv, last = owned.last_published;
     if (!service_.Post(shard, [conv, last](ChatShard& self) {
           self.sessions().local_convs().OnRewind(conv, last);
@@ -103,7 +102,7 @@ void ConversationOwner::FollowRewind(const storage::Message& message) {
       RC_LOG(kWarn, "shard %u: conversation %lld: shard %u did not take the rewind", shard_.id(),
              static_cast<long long>(conv), shard);
     }
-  }
+  });
   // Messages waiting behind a gap came from the lost history too; their sends were committed
   // there, so their acks go out as they are.
   while (!owned.early.empty() && owned.early.rbegin()->first >= message.seq) {

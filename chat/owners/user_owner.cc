@@ -7,6 +7,7 @@
 #include "chat/cluster/cluster_link.h"
 #include "chat/frame_ref.h"
 #include "core/log.h"
+#include "core/runtime/fan_out.h"
 #include "core/runtime/shard.h"
 
 namespace ringcast::chat {
@@ -128,12 +129,12 @@ void UserOwner::BroadcastPresence(const PresenceOwner::Change& change) {
 
 void BroadcastPresenceChange(ChatService& service, const PresenceOwner::Change& change) {
   SharedFrame* frame = EncodeText(EncodePresence(change.user, change.online, change.last_online));
-  uint32_t shards = service.shard_count();
-  if (shards > 1) frame->AddRefs(shards - 1);
-  service.PostToEveryShard([&] {
-    return [change, ref = FrameRef(frame)](ChatShard& self) mutable {
+  // Every shard takes it: a refused task is held and posted again (PostOrHold).
+  FanOut(ShardMask::All(service.shard_count()), frame, [&](uint32_t shard) {
+    service.PostOrHold(shard, [change, ref = FrameRef(frame)](ChatShard& self) mutable {
       self.sessions().presence().OnPresence(change, ref.Take());
-    };
+    });
+    return true;
   });
 }
 

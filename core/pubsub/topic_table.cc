@@ -1,7 +1,6 @@
 #include "core/pubsub/topic_table.h"
 
 #include <atomic>
-#include <bit>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -11,6 +10,7 @@
 #include "core/net/connection.h"
 #include "core/pubsub/topic_interest.h"
 #include "core/runtime/external_mail.h"
+#include "core/runtime/fan_out.h"
 #include "core/runtime/mailbox.h"
 #include "core/runtime/shard.h"
 
@@ -24,14 +24,16 @@ struct TopicTable::Publication {
   uint32_t name_size;
   char name[];  // NOLINT: flexible array member.
 
-  static Publication* Create(std::string_view name, SharedFrame* frame, uint32_t refs) {
+  // Refcount 1 (FanOut adds one per further target); takes over one reference to `frame`.
+  static Publication* Create(std::string_view name, SharedFrame* frame) {
     void* memory = std::malloc(sizeof(Publication) + name.size());
     if (memory == nullptr) throw std::bad_alloc();
-    auto* publication = new (memory) Publication{{refs}, frame, uint32_t(name.size())};
+    auto* publication = new (memory) Publication{{1}, frame, uint32_t(name.size())};
     std::memcpy(publication->name, name.data(), name.size());
     return publication;
   }
   std::string_view topic() const { return {name, name_size}; }
+  void AddRefs(uint32_t n) { refs.fetch_add(n, std::memory_order_relaxed); }
   void Release() {
     if (refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     frame->Release();
@@ -112,15 +114,14 @@ void TopicTable::Publish(std::string_view name, SharedFrame* frame) {
     return;
   }
   Topic& topic = *it->second;
-  if (uint64_t interest = topic.interest & ~(uint64_t{1} << shard_.id()); interest != 0) {
+  if (const ShardMask others = ShardMask(topic.interest).Without(ShardMask::Of(shard_.id()));
+      !others.empty()) {
     frame->AddRefs(1);  // The publication's reference.
-    auto* publication =
-        Publication::Create(topic.name, frame, static_cast<uint32_t>(std::popcount(interest)));
-    for (uint32_t shard = 0; interest != 0; ++shard, interest >>= 1) {
-      if ((interest & 1) && !shard_.Post(shard, Mail{&TopicTable::OnPublication, publication})) {
-        publication->Release();  // That shard is far behind and misses this one (logged).
-      }
-    }
+    auto* publication = Publication::Create(topic.name, frame);
+    // A shard that refuses is far behind and misses this one (logged there).
+    FanOut(others, publication, [&](uint32_t shard) {
+      return shard_.Post(shard, Mail{&TopicTable::OnPublication, publication});
+    });
   }
   DeliverLocal(topic, frame);
 }
@@ -209,18 +210,17 @@ void TopicTable::OnInterestTold(Shard& shard, const Mail& mail) {
 
 void TopicTable::PublishFromBus(const TopicInterest& interest, ExternalMail& mail, uint32_t shards,
                                 std::string_view topic, SharedFrame* frame) {
-  uint64_t mask = interest.Read(HomeOf(topic, shards), TopicInterest::SlotOf(topic, shards));
-  if (mask == 0) {
+  const ShardMask targets(
+      interest.Read(HomeOf(topic, shards), TopicInterest::SlotOf(topic, shards)));
+  if (targets.empty()) {
     frame->Release();
     return;
   }
-  auto* publication = Publication::Create(topic, frame, static_cast<uint32_t>(std::popcount(mask)));
-  for (uint32_t shard = 0; mask != 0; ++shard, mask >>= 1) {
-    if ((mask & 1) &&
-        mail.Post(shard, Mail{&TopicTable::OnPublication, publication}) != PushResult::kQueued) {
-      publication->Release();  // That shard has stopped.
-    }
-  }
+  auto* publication = Publication::Create(topic, frame);
+  // Refused only by a shard that has stopped.
+  FanOut(targets, publication, [&](uint32_t shard) {
+    return mail.Post(shard, Mail{&TopicTable::OnPublication, publication}) == PushResult::kQueued;
+  });
 }
 
 void TopicTable::OnPublication(Shard& shard, const Mail& mail) {
