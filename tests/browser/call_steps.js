@@ -138,6 +138,27 @@ export async function openChat(alice, bob) {
 }
 
 /**
+ * `caller` starts a call of `kind` from the open conversation's header, and the incoming-call
+ * screen shows on the page of each of `callees`.
+ * @param {any} caller @param {'audio' | 'video'} kind @param {any[]} callees
+ */
+export async function ring(caller, kind, callees) {
+  await caller.page.click(`#call-${kind}-button`);
+  for (const u of callees) await u.page.waitForSelector('#call-incoming:not([hidden])');
+}
+
+/**
+ * `callee` accepts the call ringing on its page; it and each of `others` are then in the call.
+ * @param {any} callee @param {any[]} [others]
+ */
+export async function answer(callee, others = []) {
+  await callee.page.click('#call-accept');
+  for (const u of [callee, ...others]) {
+    await u.page.waitForFunction(() => document.body.dataset.call === 'connected');
+  }
+}
+
+/**
  * coturn granted a relay to `user` (its log names the credential's `expiry:user id`).
  * @param {import('./coturn.js').Coturn} coturn @param {number} userId
  */

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import {randomBytes} from 'node:crypto';
 import {after, before, test} from 'node:test';
 
-import {allocatedFor, MEDIA_FLAGS, mediaFlows, openChat, records, relayOnly, shownDuration, storedCalls, waitForRecord} from './call_steps.js';
+import {allocatedFor, answer, MEDIA_FLAGS, mediaFlows, openChat, records, relayOnly, ring, shownDuration, storedCalls, waitForRecord} from './call_steps.js';
 import {Coturn} from './coturn.js';
 import {connected, launchBrowser, newUser, PASSWORD, screenshot, send, startChat, startServer, uniqueName, WAIT_MS, waitForBubbles} from './harness.js';
 
@@ -86,20 +86,16 @@ test(
       const laptop = await secondDevice(bob);
       try {
         const conv = await openChat(alice, bob);
-        await alice.page.click('#call-audio-button');
+        await ring(alice, 'audio', [bob, laptop]);
         for (const page of [bob.page, laptop.page]) {
-          await page.waitForSelector('#call-incoming:not([hidden])');
           assert.equal(await page.textContent('#call-incoming-title'), alice.username);
           assert.equal(await page.textContent('#call-incoming-kind'), 'Incoming audio call');
         }
         await alice.page.waitForFunction(
             () => document.getElementById('call-status')?.textContent === 'Ringing…');
         await screenshot(bob.page, 'call-incoming');
-        await bob.page.click('#call-accept');
+        await answer(bob, [alice]);
         await laptop.page.waitForSelector('#call-incoming', {state: 'hidden'});
-        for (const page of [alice.page, bob.page]) {
-          await page.waitForFunction(() => document.body.dataset.call === 'connected');
-        }
         assert.notEqual(await laptop.page.evaluate(() => document.body.dataset.call), 'connected');
         await mediaFlows(alice.page, 'audio');
         await mediaFlows(bob.page, 'audio');
@@ -155,12 +151,10 @@ test(
     {timeout: 90000},
     () => withCallers(['alice', 'bob'], async (alice, bob) => {
       const conv = await openChat(alice, bob);
-      await bob.page.click('#call-video-button');
-      await alice.page.waitForSelector('#call-incoming:not([hidden])');
+      await ring(bob, 'video', [alice]);
       assert.equal(await alice.page.textContent('#call-incoming-kind'), 'Incoming video call');
-      await alice.page.click('#call-accept');
+      await answer(alice, [bob]);
       for (const page of [alice.page, bob.page]) {
-        await page.waitForFunction(() => document.body.dataset.call === 'connected');
         // The other party's video has frames; this device's preview too.
         await page.waitForFunction(() => {
           const remote =
@@ -198,8 +192,7 @@ test(
     {timeout: 90000},
     () => withCallers(['alice', 'bob'], async (alice, bob) => {
       const conv = await openChat(alice, bob);
-      await alice.page.click('#call-audio-button');
-      await bob.page.waitForSelector('#call-incoming:not([hidden])');
+      await ring(alice, 'audio', [bob]);
       await bob.page.click('#call-decline');
       await alice.page.waitForFunction(
           () => document.getElementById('call-status')?.textContent === 'Declined');
@@ -208,8 +201,7 @@ test(
       }
       await alice.page.waitForSelector('#call-screen', {state: 'hidden'});
 
-      await alice.page.click('#call-video-button');
-      await bob.page.waitForSelector('#call-incoming:not([hidden])');
+      await ring(alice, 'video', [bob]);
       // Nobody answers: the server ends it after the ring timeout, and bob stops ringing.
       await bob.page.waitForSelector(
           '#call-incoming', {state: 'hidden', timeout: (RING_TIMEOUT_S + 5) * 1000});
@@ -231,10 +223,8 @@ test(
     {timeout: 90000},
     () => withCallers(['alice', 'bob'], async (alice, bob) => {
       const conv = await openChat(alice, bob);
-      await alice.page.click('#call-audio-button');
-      await bob.page.waitForSelector('#call-incoming:not([hidden])');
-      await bob.page.click('#call-accept');
-      await bob.page.waitForFunction(() => document.body.dataset.call === 'connected');
+      await ring(alice, 'audio', [bob]);
+      await answer(bob);
       await mediaFlows(bob.page, 'audio');
       const before =
           await bob.page.evaluate(() => /** @type {any} */ (window).ringcastCall.peers.size);
@@ -272,14 +262,12 @@ test(
         await u.page.locator(`[data-conv="${conv}"]`).click();
         await waitForBubbles(u.page, ['video now']);
       }
-      await alice.page.click('#call-video-button');
+      await ring(alice, 'video', [bob, carol]);
       for (const u of [bob, carol]) {
-        await u.page.waitForSelector('#call-incoming:not([hidden])');
         assert.equal(
             await u.page.textContent('#call-incoming-kind'), 'Incoming video call · Standup');
       }
-      await bob.page.click('#call-accept');
-      await bob.page.waitForFunction(() => document.body.dataset.call === 'connected');
+      await answer(bob);
       await carol.page.click('#call-accept');
       // Those in the call (alice, bob) each offered to carol: two tiles on every page.
       for (const u of users) {

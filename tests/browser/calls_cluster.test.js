@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import {randomBytes} from 'node:crypto';
 import {after, before, describe, test} from 'node:test';
 
-import {allocatedFor, MEDIA_FLAGS, mediaFlows, openChat, records, relayOnly, shownDuration, storedCalls, waitForRecord} from './call_steps.js';
+import {allocatedFor, answer, MEDIA_FLAGS, mediaFlows, openChat, records, relayOnly, ring, shownDuration, storedCalls, waitForRecord} from './call_steps.js';
 import {Coturn} from './coturn.js';
 import {clusterSkip, launchBrowser, newUser, startClusterNodes, uniqueName} from './harness.js';
 
@@ -55,15 +55,11 @@ describe('calls across two cluster nodes', {skip: clusterSkip}, () => {
       assert.equal(new URL(alice.page.url()).port, String(nodes[from].port));
       assert.equal(new URL(bob.page.url()).port, String(nodes[1 - from].port));
       const conv = await openChat(alice, bob);
-      await alice.page.click(`#call-${kind}-button`);
-      await bob.page.waitForSelector('#call-incoming:not([hidden])');
+      await ring(alice, kind, [bob]);
       assert.equal(await bob.page.textContent('#call-incoming-title'), alice.username);
       assert.equal(await bob.page.textContent('#call-incoming-kind'), `Incoming ${kind} call`);
-      await bob.page.click('#call-accept');
-      for (const page of [alice.page, bob.page]) {
-        await page.waitForFunction(() => document.body.dataset.call === 'connected');
-        await mediaFlows(page, kind);
-      }
+      await answer(bob, [alice]);
+      for (const page of [alice.page, bob.page]) await mediaFlows(page, kind);
       await allocatedFor(coturn, alice.userId);
       await allocatedFor(coturn, bob.userId);
       await alice.page.waitForTimeout(1000);

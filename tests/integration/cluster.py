@@ -34,7 +34,7 @@ import subprocess
 import sys
 
 import support
-from chat_client import BASE_FLAGS, JWT_SECRET, Api
+from chat_client import BASE_FLAGS, JWT_SECRET, Api, User, connected
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tools"))
 import redis_server  # noqa: E402
@@ -175,6 +175,13 @@ class Cluster:
 
     def api(self, index: int = 0) -> Api:
         return Api(self.nodes[index].port)
+
+    def sender_on_each_node(self, a: User, b: User):
+        """`connected` for a on node 1 and on node 2 and b on node 2 (the block gets [a1, a2,
+        b2]): of two requests of a's, one through each node, one is forwarded to the
+        conversation's writer node, whichever it is, and b sees both from node 2."""
+        return connected((self.port(0), a.token, "a@n1"), (self.port(1), a.token, "a@n2"),
+                         (self.port(1), b.token, "b@n2"))
 
     # -- teardown --------------------------------------------------------------------------
 

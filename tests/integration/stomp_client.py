@@ -158,8 +158,13 @@ class StompConn:
         if receipt is None:
             receipt = f"sub-{sub_id}"
         headers["receipt"] = receipt
-        await self.send(frame("SUBSCRIBE", headers))
-        await self.wait_frame("RECEIPT", **{"receipt-id": receipt})
+        await self.send_for_receipt(frame("SUBSCRIBE", headers), receipt)
+
+    async def send_for_receipt(self, text: str, receipt: str, timeout: float = TIMEOUT) -> Frame:
+        """Sends `text` (frames, one of which asks for `receipt`) and waits for that RECEIPT:
+        the server has handled every frame before it. Returns the RECEIPT."""
+        await self.send(text)
+        return await self.wait_frame("RECEIPT", timeout=timeout, **{"receipt-id": receipt})
 
     def describe(self, start: int = 0, limit: int = 10) -> str:
         shown = self.frames[start:][-limit:]
@@ -218,8 +223,8 @@ class StompConn:
         connection must not hold /user/queue/presence (one subscription per destination)."""
         sub_id = f"probe-{len(self.frames)}-{time.monotonic_ns()}"
         await self.send(frame("SUBSCRIBE", {"id": sub_id, "destination": "/user/queue/presence"}))
-        await self.send(frame("UNSUBSCRIBE", {"id": sub_id, "receipt": sub_id}))
-        await self.wait_frame("RECEIPT", timeout=timeout, **{"receipt-id": sub_id})
+        await self.send_for_receipt(frame("UNSUBSCRIBE", {"id": sub_id, "receipt": sub_id}), sub_id,
+                                    timeout)
 
     async def close(self) -> None:
         await self.ws.close()

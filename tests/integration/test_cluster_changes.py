@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat_client import acked, change, connected
+from chat_client import acked, by_seq, change, connected
 from support import run_async
 
 pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
@@ -16,12 +16,10 @@ pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
 @pytest.mark.timeout(60)
 def test_edit_and_delete_cross_nodes_live_and_after_reconnect(cluster_factory):
     cluster = cluster_factory(2)
-    api = cluster.api(0)
-    a, b, conv = api.direct_pair("xc")
+    a, b, conv = cluster.api(0).direct_pair("xc")
 
     async def go():
-        async with connected((cluster.port(0), a.token, "a@n1"), (cluster.port(1), a.token, "a@n2"),
-                             (cluster.port(1), b.token, "b@n2")) as [a1, a2, b2]:
+        async with cluster.sender_on_each_node(a, b) as [a1, a2, b2]:
             kept = await a1.send(conv, "stays")
             gone = await a1.send(conv, "goes")
             edit = acked(await change(a1, "edit", conv, kept["seq"], "x-edit",
@@ -39,7 +37,7 @@ def test_edit_and_delete_cross_nodes_live_and_after_reconnect(cluster_factory):
         async with connected((cluster.port(0), b.token, "b@n1")) as [b1]:
             synced = await b1.call({"type": "sync", "convs": {str(conv): 0}}, "sync")
         [entry] = synced["convs"]
-        current = {m["seq"]: m for m in entry["messages"]}
+        current = by_seq(entry["messages"])
         assert current[1]["body"] == "stays, edited" and current[1]["edited_at"] == edit["ts"]
         assert current[2]["deleted"] is True and "body" not in current[2], current[2]
         assert [current[s]["kind"] for s in (3, 4, 5)] == ["edit", "delete", "reaction"], current

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat_client import acked, connected, send_with
+from chat_client import acked, by_seq, connected, send_with
 from support import run_async
 
 pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
@@ -16,12 +16,10 @@ pytestmark = [pytest.mark.needs_pg, pytest.mark.needs_redis]
 @pytest.mark.timeout(60)
 def test_replies_cross_nodes_with_quote_and_thread_counts(cluster_factory):
     cluster = cluster_factory(2)
-    api = cluster.api(0)
-    a, b, conv = api.direct_pair("xr")
+    a, b, conv = cluster.api(0).direct_pair("xr")
 
     async def go():
-        async with connected((cluster.port(0), a.token, "a@n1"), (cluster.port(1), a.token, "a@n2"),
-                             (cluster.port(1), b.token, "b@n2")) as [a1, a2, b2]:
+        async with cluster.sender_on_each_node(a, b) as [a1, a2, b2]:
             root = await a1.send(conv, "the root")
             r1 = acked(await send_with(a1, conv, "one", "x-r1", reply_to=root["seq"], thread=True))
             r2 = acked(await send_with(a2, conv, "two", "x-r2", reply_to=r1["seq"], thread=True))
@@ -37,7 +35,7 @@ def test_replies_cross_nodes_with_quote_and_thread_counts(cluster_factory):
                 thread = await b1.call({"type": "thread", "conv": conv, "root": root["seq"]},
                                        "thread")
             [entry] = synced["convs"]
-            stored = {m["seq"]: m for m in entry["messages"]}[root["seq"]]
+            stored = by_seq(entry["messages"])[root["seq"]]
             assert (stored["reply_count"], stored["last_reply_seq"]) == (2, r2["seq"]), stored
             assert [m["seq"] for m in thread["messages"]] == [r2["seq"], r1["seq"]], thread
 

@@ -204,9 +204,8 @@ def test_send_same_seq_as_ws_clients_receipt_after_commit(shared_server, api):
                           ChatConn.connect(port, b.token, name="b-ws")) as [s, ws_a, ws_b]:
             await s.subscribe("t", topic(conv))
             await s.subscribe("k", ACKS)
-            await s.send(send_frame(conv, "from stomp \u2764\nsecond line", cid="s-1",
-                                    receipt="r-1"))
-            receipt = await s.wait_frame("RECEIPT", **{"receipt-id": "r-1"})
+            receipt = await s.send_for_receipt(
+                send_frame(conv, "from stomp \u2764\nsecond line", cid="s-1", receipt="r-1"), "r-1")
             # The RECEIPT follows the commit: the store has the message when it arrives.
             stored = await aio(api.all_messages, a, conv)
             assert [(m["seq"], m["body"]) for m in stored] == \
@@ -240,13 +239,11 @@ def test_idempotent_resend_by_cid(shared_server, api):
         async with opened(StompConn.connect(port, a.token),
                           ChatConn.connect(port, b.token, name="b-ws")) as [s, ws_b]:
             await s.subscribe("k", ACKS)
-            await s.send(send_frame(conv, "once", cid="dup-1", receipt="r1"))
-            await s.wait_frame("RECEIPT", **{"receipt-id": "r1"})
+            await s.send_for_receipt(send_frame(conv, "once", cid="dup-1", receipt="r1"), "r1")
             # Resent (a lost RECEIPT, a reconnect): the original ack, no second message.
             s2 = await StompConn.connect(port, a.token, name="again")
             await s2.subscribe("k", ACKS)
-            await s2.send(send_frame(conv, "once", cid="dup-1", receipt="r2"))
-            await s2.wait_frame("RECEIPT", **{"receipt-id": "r2"})
+            await s2.send_for_receipt(send_frame(conv, "once", cid="dup-1", receipt="r2"), "r2")
             first = (await s.wait_event(ACKS, "ack", cid="dup-1")).json()
             second = (await s2.wait_event(ACKS, "ack", cid="dup-1")).json()
             assert first == second and first["seq"] == 1, (first, second)
@@ -265,8 +262,8 @@ def test_a_send_without_cid_gets_one(shared_server, api):
     async def go():
         async with opened(StompConn.connect(shared_server.port, a.token)) as [s]:
             await s.subscribe("k", ACKS)
-            await s.send(send_frame(conv, "one", receipt="r1") + send_frame(conv, "two"))
-            await s.wait_frame("RECEIPT", **{"receipt-id": "r1"})
+            await s.send_for_receipt(
+                send_frame(conv, "one", receipt="r1") + send_frame(conv, "two"), "r1")
             acks = [await s.wait_event(ACKS, "ack", seq=n) for n in (1, 2)]
             cids = [f.json()["cid"] for f in acks]
             assert len(set(cids)) == 2 and all(c.startswith("stomp.") for c in cids), cids
@@ -284,10 +281,10 @@ def test_read_receipts_typing_and_other_destinations(shared_server, api):
             await s.subscribe("t", topic(conv))
             ack = await ws_b.send(conv, "read me")
             await s.wait_event(topic(conv), "message", seq=ack["seq"])
-            await s.send(frame("SEND", {"destination": "/app/chat.read",
-                                        "conversation": str(conv), "seq": str(ack["seq"]),
-                                        "receipt": "rr"}))
-            await s.wait_frame("RECEIPT", **{"receipt-id": "rr"})
+            await s.send_for_receipt(frame("SEND", {"destination": "/app/chat.read",
+                                                    "conversation": str(conv),
+                                                    "seq": str(ack["seq"]), "receipt": "rr"}),
+                                     "rr")
             ev = await ws_b.wait_type("receipt", conv=conv, user=a.id)
             assert (ev.get("read"), ev.get("delivered")) == (1, 1), ev
             # The STOMP client's own topic has the receipt too (a conversation's event).
@@ -374,8 +371,7 @@ def test_only_subscribed_conversations_reach_the_client(shared_server, api):
             await s.receipt()
             assert not s.matching("MESSAGE", destination=topic(conv2)), s.describe()
             # Unsubscribed: nothing more of it.
-            await s.send(frame("UNSUBSCRIBE", {"id": "t1", "receipt": "u1"}))
-            await s.wait_frame("RECEIPT", **{"receipt-id": "u1"})
+            await s.send_for_receipt(frame("UNSUBSCRIBE", {"id": "t1", "receipt": "u1"}), "u1")
             mark = s.mark()
             await ws_b.send(conv, "after unsubscribe")
             await ws_b.wait_message(conv, lambda m: m["body"] == "after unsubscribe")
@@ -427,8 +423,7 @@ def test_a_body_over_max_chat_body_is_refused(server_factory):
         a, b, conv = await aio(api.direct_pair, "big")
         s = await StompConn.connect(srv.port, a.token)
         await s.subscribe("k", ACKS)
-        await s.send(send_frame(conv, "x" * 100, cid="fits", receipt="r"))
-        await s.wait_frame("RECEIPT", **{"receipt-id": "r"})
+        await s.send_for_receipt(send_frame(conv, "x" * 100, cid="fits", receipt="r"), "r")
         await s.send(send_frame(conv, "x" * 101, cid="over"))
         await expect_error(s, "body is over the limit")
         # With a content-length too, refused before the body is read.
@@ -452,10 +447,9 @@ def test_escaped_headers_both_ways(shared_server, api):
             # cid and receipt with a colon, a newline, a CR and a backslash: escaped by frame().
             cid = "c:1\\x\ny"
             receipt = "r:\r\\\n"
-            await s.send(send_frame(conv, "escaped", cid=cid, receipt=receipt,
-                                    kind="te:xt"))
-            # Found by its unescaped value: the server escaped it back as it came.
-            await s.wait_frame("RECEIPT", **{"receipt-id": receipt})
+            # Its RECEIPT found by the unescaped value: the server escaped it back as it came.
+            await s.send_for_receipt(send_frame(conv, "escaped", cid=cid, receipt=receipt,
+                                                kind="te:xt"), receipt)
             ack = (await s.wait_event(ACKS, "ack")).json()
             assert ack["cid"] == cid, ack
             [m] = await aio(api.all_messages, a, conv)
@@ -470,11 +464,11 @@ def test_several_frames_per_message_and_a_frame_split_over_messages(shared_serve
     async def go():
         async with opened(StompConn.open(shared_server.port)) as [s]:
             # CONNECT with frames pipelined behind it, in one message: they wait for CONNECTED.
-            await s.send(frame("CONNECT", {"accept-version": "1.2", "passcode": a.token}) +
-                         "\n" + frame("SUBSCRIBE", {"id": "t", "destination": topic(conv)}) +
-                         frame("SUBSCRIBE", {"id": "k", "destination": ACKS}) +
-                         send_frame(conv, "pipelined", cid="p1", receipt="rp"))
-            await s.wait_frame("RECEIPT", **{"receipt-id": "rp"})
+            await s.send_for_receipt(
+                frame("CONNECT", {"accept-version": "1.2", "passcode": a.token}) + "\n" +
+                frame("SUBSCRIBE", {"id": "t", "destination": topic(conv)}) +
+                frame("SUBSCRIBE", {"id": "k", "destination": ACKS}) +
+                send_frame(conv, "pipelined", cid="p1", receipt="rp"), "rp")
             assert s.frames[0].command == "CONNECTED", s.describe()
             await s.wait_event(topic(conv), "message", body="pipelined")
             # One frame over three messages, the cut inside the headers and inside the body;
@@ -483,8 +477,7 @@ def test_several_frames_per_message_and_a_frame_split_over_messages(shared_serve
                 "\n", "\r\n", 3)
             await s.send(text[:9])
             await s.send(text[9:40])
-            await s.send(text[40:] + "\r\n\n")
-            await s.wait_frame("RECEIPT", **{"receipt-id": "rs"})
+            await s.send_for_receipt(text[40:] + "\r\n\n", "rs")
             m = await s.wait_event(topic(conv), "message", body="split body")
             assert m.json()["seq"] == 2
             # content-length: a body with a NUL inside is taken whole (and refused by the chat,
@@ -548,9 +541,9 @@ def test_disconnect_receipt_after_the_acks(shared_server, api):
         s = await StompConn.connect(shared_server.port, a.token)
         await s.subscribe("k", ACKS)
         # Pipelined with the sends: its RECEIPT comes after both acks.
-        await s.send(send_frame(conv, "one", cid="d1") + send_frame(conv, "two", cid="d2") +
-                     frame("DISCONNECT", {"receipt": "bye"}) + send_frame(conv, "ignored"))
-        receipt = await s.wait_frame("RECEIPT", **{"receipt-id": "bye"})
+        receipt = await s.send_for_receipt(
+            send_frame(conv, "one", cid="d1") + send_frame(conv, "two", cid="d2") +
+            frame("DISCONNECT", {"receipt": "bye"}) + send_frame(conv, "ignored"), "bye")
         acks = s.matching("MESSAGE", destination=ACKS)
         assert [f.json()["cid"] for f in acks] == ["d1", "d2"], s.describe()
         assert s.frames.index(receipt) > s.frames.index(acks[-1])
@@ -580,8 +573,8 @@ def test_stomp_and_ws_clients_on_two_nodes(cluster_factory):
             await s.subscribe("t", topic(conv))
             await s.subscribe("k", ACKS)
             for i in range(5):
-                await s.send(send_frame(conv, f"s{i}", cid=f"x{i}", receipt=f"r{i}"))
-                await s.wait_frame("RECEIPT", **{"receipt-id": f"r{i}"})
+                await s.send_for_receipt(send_frame(conv, f"s{i}", cid=f"x{i}", receipt=f"r{i}"),
+                                         f"r{i}")
                 ack = await ws_b.send(conv, f"w{i}")
                 assert ack["seq"] == 2 * i + 2, ack
             await s.wait_event(topic(conv), "message", seq=10)

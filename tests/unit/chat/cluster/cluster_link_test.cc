@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 
 namespace ringcast::chat {
@@ -28,6 +29,19 @@ void ExpectCrossesIntact(const storage::Message& message) {
   EXPECT_EQ(decoded->reply_to, message.reply_to);
   EXPECT_EQ(decoded->quote, message.quote);
   EXPECT_EQ(decoded->thread_root, message.thread_root);
+}
+
+// A send forwarded by node "n1" (its forward 5), as the writer node decodes it.
+std::optional<ClusterLink::ForwardedSend> CrossForward(const storage::NewMessage& send) {
+  return ClusterLink::DecodeForward(ClusterLink::EncodeForward("n1", 5, send));
+}
+
+// The writer's answer to forward `forward_id` in conversation 42, the store's `outcome`, as the
+// forwarding node decodes it.
+std::optional<ClusterLink::ForwardAnswer> CrossAnswer(uint64_t forward_id,
+                                                      const storage::AppendOutcome& outcome) {
+  return ClusterLink::DecodeForwardAnswer(ClusterLink::EncodeForwardAnswer(
+      forward_id, 42, storage::Result<storage::AppendOutcome>(outcome)));
 }
 
 TEST(ClusterLinkTest, MessagesRoundTripWithAnyBody) {
@@ -86,14 +100,14 @@ TEST(ClusterLinkTest, RepliesCrossNodesWithTheirQuote) {
                            .ts = 7,
                            .reply_to = 6,
                            .thread = true};
-  auto forwarded = ClusterLink::DecodeForward(ClusterLink::EncodeForward("n1", 5, send));
+  auto forwarded = CrossForward(send);
   ASSERT_TRUE(forwarded);
   EXPECT_EQ(forwarded->message.reply_to, 6);
   EXPECT_TRUE(forwarded->message.thread);
   EXPECT_EQ(forwarded->message.body, "b 1");
   send.reply_to = 0;
   send.thread = false;
-  forwarded = ClusterLink::DecodeForward(ClusterLink::EncodeForward("n1", 5, send));
+  forwarded = CrossForward(send);
   ASSERT_TRUE(forwarded);
   EXPECT_EQ(forwarded->message.reply_to, 0);
   EXPECT_FALSE(forwarded->message.thread);
@@ -189,8 +203,7 @@ TEST(ClusterLinkTest, ForwardAnswersCarryTheOutcome) {
   outcome.duplicate = true;
   outcome.message = {
       .id = 5, .conv = 42, .seq = 9, .from = 7, .kind = "text", .body = "hi m", .ts = 3};
-  auto committed = ClusterLink::DecodeForwardAnswer(
-      ClusterLink::EncodeForwardAnswer(11, 42, storage::Result<storage::AppendOutcome>(outcome)));
+  auto committed = CrossAnswer(11, outcome);
   ASSERT_TRUE(committed && committed->result.ok());
   EXPECT_EQ(committed->forward_id, 11u);
   EXPECT_EQ(committed->conv, 42);
@@ -206,8 +219,7 @@ TEST(ClusterLinkTest, ForwardAnswersCarryTheOutcome) {
 
   storage::AppendOutcome refused;
   refused.denial = storage::Denial::kForbidden;
-  auto forbidden = ClusterLink::DecodeForwardAnswer(
-      ClusterLink::EncodeForwardAnswer(13, 42, storage::Result<storage::AppendOutcome>(refused)));
+  auto forbidden = CrossAnswer(13, refused);
   ASSERT_TRUE(forbidden && forbidden->result.ok());
   EXPECT_EQ(forbidden->result->denial, storage::Denial::kForbidden);
 
@@ -264,8 +276,7 @@ TEST(ClusterLinkTest, ChangesCrossNodesWithTheirTarget) {
         storage::Denial::kGone, storage::Denial::kTooMany, storage::Denial::kTooManyPins}) {
     storage::AppendOutcome refused;
     refused.denial = denial;
-    auto answer = ClusterLink::DecodeForwardAnswer(
-        ClusterLink::EncodeForwardAnswer(1, 42, storage::Result<storage::AppendOutcome>(refused)));
+    auto answer = CrossAnswer(1, refused);
     ASSERT_TRUE(answer && answer->result.ok());
     EXPECT_EQ(answer->result->denial, denial);
   }
@@ -300,7 +311,7 @@ TEST(ClusterLinkTest, AttachmentsCrossNodes) {
                            .mentions = {3, 4},
                            .attachments = R"([{"id":"x"},{"id":"y"}])",
                            .attachment_ids = {"AAAAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBBBB"}};
-  auto forwarded = ClusterLink::DecodeForward(ClusterLink::EncodeForward("n1", 4, send));
+  auto forwarded = CrossForward(send);
   ASSERT_TRUE(forwarded);
   EXPECT_EQ(forwarded->message.attachments, send.attachments);
   EXPECT_EQ(forwarded->message.attachment_ids, send.attachment_ids);
@@ -317,8 +328,7 @@ TEST(ClusterLinkTest, AttachmentsCrossNodes) {
                      .body = "m",
                      .ts = 3,
                      .attachments = "[1]"};
-  auto answer = ClusterLink::DecodeForwardAnswer(
-      ClusterLink::EncodeForwardAnswer(1, 42, storage::Result<storage::AppendOutcome>(outcome)));
+  auto answer = CrossAnswer(1, outcome);
   ASSERT_TRUE(answer && answer->result.ok());
   EXPECT_EQ(answer->result->message.attachments, "[1]");
   EXPECT_FALSE(ClusterLink::DecodeMessage(42, "x 1 2 3 4 4 99\ntext[]"));
