@@ -322,11 +322,10 @@ void SqliteChatStore::UpdateWatermarks(int64_t conv, int64_t user, int64_t deliv
         out.delivered_moved = new_delivered != now.delivered;
         out.read_moved = new_read != now.read;
         if (!out.delivered_moved && !out.read_moved) return Status();
-        auto stmt = db.Prepare(
+        return db.Run(
             "UPDATE users_conversations SET delivered_seq = ?3, read_seq = ?4 "
-            "WHERE conversation_id = ?1 AND user_id = ?2");
-        stmt->Bind(conv, user, new_delivered, new_read);
-        return stmt->Exec();
+            "WHERE conversation_id = ?1 AND user_id = ?2",
+            conv, user, new_delivered, new_read);
       },
       std::move(reply));
 }

@@ -107,11 +107,11 @@ void SqliteChatStore::SetMute(int64_t conv, int64_t user, std::optional<int64_t>
   Submit<Denial>(
       Kind::kWrite,
       [conv, user, until](SqliteDb& db, Denial& out) -> Status {
-        auto stmt = db.Prepare(
+        Status s = db.Run(
             "UPDATE users_conversations SET muted_until = ?3 "
-            "WHERE conversation_id = ?1 AND user_id = ?2");
-        stmt->Bind(conv, user, until);
-        if (Status s = stmt->Exec(); !s.ok()) return s;
+            "WHERE conversation_id = ?1 AND user_id = ?2",
+            conv, user, until);
+        if (!s.ok()) return s;
         if (db.Changes() > 0) return Status();
         return DenyNonMember(db, conv, out);
       },
@@ -205,11 +205,11 @@ void SqliteChatStore::MarkNotified(int64_t conv, int64_t user, int64_t seq, Repl
   Submit<bool>(
       Kind::kSingleWrite,
       [conv, user, seq](SqliteDb& db, bool& out) -> Status {
-        auto stmt = db.Prepare(
+        Status s = db.Run(
             "UPDATE users_conversations SET notified_seq = ?3 "
-            "WHERE conversation_id = ?1 AND user_id = ?2 AND notified_seq < ?3");
-        stmt->Bind(conv, user, seq);
-        if (Status s = stmt->Exec(); !s.ok()) return s;
+            "WHERE conversation_id = ?1 AND user_id = ?2 AND notified_seq < ?3",
+            conv, user, seq);
+        if (!s.ok()) return s;
         out = db.Changes() > 0;
         return Status();
       },
