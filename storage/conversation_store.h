@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <utility>
@@ -159,6 +160,12 @@ struct PageLimit {
 // What a message costs a PageLimit's byte budget: its text and about what its JSON fields add.
 inline uint64_t PageBytes(const Message& message) {
   return message.body.size() + message.kind.size() + 96;
+}
+
+// The seq or id a page's statement reads below: `before`, or past every row when it is 0 (the
+// first page, from the newest). History, threads, stars and mentions page this way.
+inline int64_t PageBelow(int64_t before) {
+  return before > 0 ? before : std::numeric_limits<int64_t>::max();
 }
 
 struct Page {

@@ -2,7 +2,6 @@
 // to one job: history, threads, pins, stars, sync, watermarks, gap fills and last seqs, with
 // the statements they prepare; the reads a replica may answer go there first (pg_replica.h).
 #include <algorithm>
-#include <limits>
 
 #include "storage/message_kinds.h"
 #include "storage/pg_store_internal.h"
@@ -130,21 +129,6 @@ auto PageFresh(PgReplica* replica, int64_t conv, int64_t before, int64_t seen) {
   };
 }
 
-// The rows of a page read with LIMIT count + 1 into `out`: a message is taken while any of the
-// byte budget is left (PageLimit); more: a row was left.
-void ReadPageRows(PGresult* rows, PageLimit limit, Page& out) {
-  uint64_t bytes_left = limit.bytes;
-  ForEachRow(rows, [&](const Row& row) {
-    if (out.more) return;
-    if (out.messages.size() == limit.count || bytes_left == 0) {
-      out.more = true;
-      return;
-    }
-    out.messages.push_back(row.ReadMessage(0));
-    bytes_left -= std::min(bytes_left, PageBytes(out.messages.back()));
-  });
-}
-
 // What a "membership" query's answer (its first statement) refuses: no such conversation, or a
 // reader who is no member; kNone when the page may be read.
 Denial MembershipDenial(PGresult* membership) {
@@ -156,7 +140,7 @@ Denial MembershipDenial(PGresult* membership) {
 
 void PgChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t before, int64_t seen,
                          PageLimit limit, Reply<ThreadPage> reply) {
-  const int64_t below = before > 0 ? before : std::numeric_limits<int64_t>::max();
+  const int64_t below = PageBelow(before);
   ReadReplicaFirst(
       *pipeline_, replica_.get(), /*names_seen=*/seen > 0,
       {Query("membership", {Int(conv), Int(user)}),
@@ -174,7 +158,7 @@ void PgChatStore::Thread(int64_t conv, int64_t user, int64_t root, int64_t befor
         }
         thread.read_seq = Row{results[1], 0}.Int(0);
         thread.unread = Row{results[1], 0}.Int(1);
-        ReadPageRows(results[2], limit, out);
+        ReadPageRows(results[2], limit, out.messages, out.more);
         return Status();
       },
       std::move(reply));
@@ -233,12 +217,12 @@ void PgChatStore::SetStar(int64_t user, int64_t conv, int64_t seq, bool on, int6
 }
 
 void PgChatStore::ListStars(int64_t user, int64_t before, PageLimit limit, Reply<Page> reply) {
-  const int64_t below = before > 0 ? before : std::numeric_limits<int64_t>::max();
+  const int64_t below = PageBelow(before);
   Submit(
       *pipeline_, PgPipeline::kReaders, Kind::kRead,
       {Query("list_stars", {Int(user), Int(below), Int(int64_t{limit.count} + 1)})},
       [limit](PgResults results, Page& out) {
-        ReadPageRows(results[0], limit, out);
+        ReadPageRows(results[0], limit, out.messages, out.more);
         return Status();
       },
       std::move(reply));
@@ -246,7 +230,7 @@ void PgChatStore::ListStars(int64_t user, int64_t before, PageLimit limit, Reply
 
 void PgChatStore::History(int64_t conv, int64_t user, int64_t before, int64_t seen, PageLimit limit,
                           Reply<Page> reply) {
-  const int64_t below = before > 0 ? before : std::numeric_limits<int64_t>::max();
+  const int64_t below = PageBelow(before);
   ReadReplicaFirst(
       *pipeline_, replica_.get(), /*names_seen=*/seen > 0,
       {Query("membership", {Int(conv), Int(user)}),

@@ -1,7 +1,6 @@
 // PgChatStore's mentions, mute and notification operations (issue 14; notify/README.md), apart
 // from pg_chat_store.cc to keep each file to one job. Schema v4 and the statements in
 // pg_schema.cc (kNotifyStatements).
-#include <limits>
 
 #include "storage/pg_store_internal.h"
 
@@ -11,16 +10,13 @@ using namespace pg_internal;  // NOLINT: the backend's shared helpers.
 
 void PgChatStore::ListMentions(int64_t user, int64_t before_id, uint32_t limit,
                                Reply<MentionPage> reply) {
-  const int64_t below = before_id > 0 ? before_id : std::numeric_limits<int64_t>::max();
+  const int64_t below = PageBelow(before_id);
   Submit(
       *pipeline_, PgPipeline::kReaders, Kind::kRead,
       {Query("list_mentions", {Int(user), Int(below), Int(int64_t{limit} + 1)})},
       [limit](PgResults results, MentionPage& out) {
-        ForEachRow(results[0], [&](const Row& row) { out.messages.push_back(row.ReadMessage(0)); });
-        if (out.messages.size() > limit) {
-          out.messages.pop_back();
-          out.more = true;
-        }
+        // A page of mentions counts messages only.
+        ReadPageRows(results[0], {.count = limit}, out.messages, out.more);
         return Status();
       },
       std::move(reply));

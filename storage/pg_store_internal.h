@@ -117,6 +117,22 @@ void ForEachRow(const PGresult* result, Each each) {
   for (int row = 0; row < rows; ++row) each(Row{result, row});
 }
 
+// The rows of a page (a message row each, LIMIT count + 1) into `messages`: a message is taken
+// while any of the byte budget is left (PageLimit); more: a row was left.
+inline void ReadPageRows(const PGresult* rows, PageLimit limit, std::vector<Message>& messages,
+                         bool& more) {
+  uint64_t bytes_left = limit.bytes;
+  ForEachRow(rows, [&](const Row& row) {
+    if (more) return;
+    if (messages.size() == limit.count || bytes_left == 0) {
+      more = true;
+      return;
+    }
+    messages.push_back(row.ReadMessage(0));
+    bytes_left -= std::min(bytes_left, PageBytes(messages.back()));
+  });
+}
+
 inline std::string Int(int64_t value) { return std::to_string(value); }
 
 inline int64_t Clamp(uint64_t value) {

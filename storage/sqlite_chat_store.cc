@@ -73,15 +73,14 @@ void SqliteChatStore::RevokeToken(std::string jti, int64_t expires_at_ms, Reply<
       Kind::kWrite,
       [jti = std::move(jti), expires_at_ms](SqliteDb& db, bool& out) {
         // Expired entries can never matter again (the token fails its own expiry check).
-        auto prune = db.Prepare(
+        Status s = db.Run(
             "DELETE FROM revoked_tokens WHERE expires_at < "
             "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)");
-        if (Status s = prune->Exec(); !s.ok()) return s;
-        auto stmt = db.Prepare(
-            "INSERT INTO revoked_tokens(jti, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING");
-        stmt->Bind(jti, expires_at_ms);
+        if (!s.ok()) return s;
         out = true;
-        return stmt->Exec();
+        return db.Run(
+            "INSERT INTO revoked_tokens(jti, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            jti, expires_at_ms);
       },
       std::move(reply));
 }

@@ -287,9 +287,7 @@ Status SqliteDb::Configure() {
   if (Status s = SetCacheSize("main"); !s.ok()) return s;
   for (const auto& [schema, path] : options_.attach) {
     // The schema name is ours (a constant), not input; the path is bound.
-    auto attach = Prepare("ATTACH DATABASE ?1 AS " + schema);
-    attach->Bind(path);
-    if (Status s = attach->Exec(); !s.ok()) return s;
+    if (Status s = Run("ATTACH DATABASE ?1 AS " + schema, path); !s.ok()) return s;
     // cache_size is per schema: an attached file would get SQLite's default (2 MB) instead.
     if (Status s = SetCacheSize(schema); !s.ok()) return s;
   }
@@ -408,21 +406,17 @@ Status SqliteDb::SetCacheSize(std::string_view schema) {
               std::to_string(options_.cache_kib));
 }
 
-Status SqliteDb::RunCached(std::string_view sql) { return Prepare(sql)->Exec(); }
+Status SqliteDb::BeginImmediate() { return Run("BEGIN IMMEDIATE"); }
+Status SqliteDb::BeginDeferred() { return Run("BEGIN DEFERRED"); }
+Status SqliteDb::Commit() { return Run("COMMIT"); }
+Status SqliteDb::Rollback() { return Run("ROLLBACK"); }
 
-Status SqliteDb::BeginImmediate() { return RunCached("BEGIN IMMEDIATE"); }
-Status SqliteDb::BeginDeferred() { return RunCached("BEGIN DEFERRED"); }
-Status SqliteDb::Commit() { return RunCached("COMMIT"); }
-Status SqliteDb::Rollback() { return RunCached("ROLLBACK"); }
-
-Status SqliteDb::Savepoint(std::string_view name) {
-  return RunCached("SAVEPOINT " + std::string(name));
-}
+Status SqliteDb::Savepoint(std::string_view name) { return Run("SAVEPOINT " + std::string(name)); }
 Status SqliteDb::ReleaseSavepoint(std::string_view name) {
-  return RunCached("RELEASE " + std::string(name));
+  return Run("RELEASE " + std::string(name));
 }
 Status SqliteDb::RollbackToSavepoint(std::string_view name) {
-  return RunCached("ROLLBACK TO " + std::string(name));
+  return Run("ROLLBACK TO " + std::string(name));
 }
 
 }  // namespace ringcast::storage

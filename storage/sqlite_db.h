@@ -197,6 +197,12 @@ class SqliteDb {
   // already lent (a nested use), or the cache is full, the lease holds a fresh statement.
   StatementLease Prepare(std::string_view sql);
   Statement PrepareUncached(std::string_view sql);
+  // Prepare(sql), ?1..?N bound to `values` as Statement::Bind binds them, and Exec(): a
+  // statement run once for its effect (an INSERT, UPDATE or DELETE, a transaction's control).
+  template <typename... Values>
+  Status Run(std::string_view sql, const Values&... values) {
+    return Prepare(sql)->Bind(values...).Exec();
+  }
 
   // Runs one or more `;`-separated statements, discarding rows (schema scripts, pragmas).
   Status Exec(std::string_view sql);
@@ -245,7 +251,6 @@ class SqliteDb {
 
   SqliteDb(sqlite3* db, DbOptions options) : db_(db), options_(std::move(options)) {}
   Status Configure();
-  Status RunCached(std::string_view sql);
   static int Authorize(void* self, int action, const char*, const char*, const char*, const char*);
 
   sqlite3* db_;

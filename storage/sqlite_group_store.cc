@@ -104,10 +104,9 @@ Status AppendSystem(SqliteDb& db, int64_t conv, const SystemEvent& event, int64_
 }
 
 Status SetRole(SqliteDb& db, int64_t conv, int64_t user, std::string_view role) {
-  auto stmt = db.Prepare(
-      "UPDATE users_conversations SET role = ?3 WHERE conversation_id = ?1 AND user_id = ?2");
-  stmt->Bind(conv, user, role);
-  return stmt->Exec();
+  return db.Run(
+      "UPDATE users_conversations SET role = ?3 WHERE conversation_id = ?1 AND user_id = ?2", conv,
+      user, role);
 }
 
 }  // namespace
@@ -175,10 +174,10 @@ void SqliteChatStore::RemoveMember(int64_t conv, int64_t caller, int64_t user, i
         SystemEvent event{
             .action = caller == user ? "left" : "removed", .actor = caller, .users = {user}};
         if (Status s = AppendSystem(db, conv, event, now, out); !s.ok()) return s;
-        auto stmt = db.Prepare(
-            "DELETE FROM users_conversations WHERE conversation_id = ?1 AND user_id = ?2");
-        stmt->Bind(conv, user);
-        if (Status s = stmt->Exec(); !s.ok()) return s;
+        Status s =
+            db.Run("DELETE FROM users_conversations WHERE conversation_id = ?1 AND user_id = ?2",
+                   conv, user);
+        if (!s.ok()) return s;
         return LoadState(db, conv, out.conversation);
       },
       std::move(reply));
@@ -210,13 +209,13 @@ void SqliteChatStore::ChangeGroup(GroupChange change, Reply<MembershipOutcome> r
                                           out.denial);
             if (!s.ok() || out.denial != Denial::kNone) return s;
           }
-          auto stmt = db.Prepare(
+          Status s = db.Run(
               "UPDATE conversations SET name = coalesce(?2, name), "
               "topic = CASE WHEN ?3 IS NULL THEN topic ELSE nullif(?3, '') END, "
               "avatar_upload = CASE WHEN ?4 IS NULL THEN avatar_upload ELSE nullif(?4, '') END "
-              "WHERE id = ?1");
-          stmt->Bind(conv, event.name, event.topic, event.avatar);
-          if (Status s = stmt->Exec(); !s.ok()) return s;
+              "WHERE id = ?1",
+              conv, event.name, event.topic, event.avatar);
+          if (!s.ok()) return s;
           event.action = "updated";
         } else {
           const MemberState* target = FindMember(out.conversation, change.user);
@@ -246,11 +245,11 @@ void SqliteChatStore::ChangeGroup(GroupChange change, Reply<MembershipOutcome> r
         if (event.avatar && !event.avatar->empty()) {
           // The entry carries the new avatar: the members may read it (FindUpload), and no
           // sweep or message deletion takes it (schema v17).
-          auto file = db.Prepare(
+          Status s = db.Run(
               "INSERT INTO message_attachments(message_id, position, upload_id, conversation_id) "
-              "VALUES (?1, 0, ?2, ?3)");
-          file->Bind(out.system.back().id, *event.avatar, conv);
-          if (Status s = file->Exec(); !s.ok()) return s;
+              "VALUES (?1, 0, ?2, ?3)",
+              out.system.back().id, *event.avatar, conv);
+          if (!s.ok()) return s;
         }
         return LoadState(db, conv, out.conversation);
       },

@@ -2,7 +2,6 @@
 // keep each file to one job: history, threads, pins, stars, sync, watermarks, gap fills and last
 // seqs.
 #include <algorithm>
-#include <limits>
 
 #include "storage/message_kinds.h"
 #include "storage/sqlite_chat_store.h"
@@ -10,30 +9,6 @@
 
 namespace ringcast::storage {
 namespace {
-
-// Reads rows into `messages` until `count` of them or until `bytes_left` (shared by the pages
-// of one answer) runs out; more: a row was left. Stops stepping there, so a page of large
-// messages reads one row more than it returns, not the whole LIMIT (count + 1).
-Status ReadPage(Statement& stmt, uint32_t count, uint64_t& bytes_left,
-                std::vector<Message>& messages, bool& more) {
-  messages.clear();
-  more = false;
-  for (;;) {
-    switch (stmt.Step()) {
-      case StepResult::kRow:
-        if (messages.size() == count || bytes_left == 0) {
-          more = true;
-          return Status();
-        }
-        messages.push_back(ReadSqliteMessage(stmt, 0));
-        bytes_left -= std::min(bytes_left, PageBytes(messages.back()));
-        break;
-      case StepResult::kDone:
-      case StepResult::kError:
-        return stmt.status();
-    }
-  }
-}
 
 // The caller's membership row: last_seq, delivered, read; nullopt when not a member.
 struct Membership {
@@ -67,10 +42,8 @@ Status ReadPageBefore(SqliteDb& db, int64_t conv, std::optional<int64_t> root, i
                          " FROM messages m WHERE conversation_id = ?1" +
                          (root ? " AND thread_root = ?2" : "") +
                          " AND seq < ?3 ORDER BY seq DESC LIMIT ?4");
-  stmt->Bind(conv, root, before > 0 ? before : std::numeric_limits<int64_t>::max(),
-             int64_t{limit.count} + 1);
-  uint64_t bytes_left = limit.bytes;
-  return ReadPage(*stmt, limit.count, bytes_left, out.messages, out.more);
+  stmt->Bind(conv, root, PageBelow(before), int64_t{limit.count} + 1);
+  return ReadSqlitePage(*stmt, limit, out.messages, out.more);
 }
 
 }  // namespace
@@ -242,10 +215,8 @@ void SqliteChatStore::ListStars(int64_t user, int64_t before, PageLimit limit, R
                                "NULL AND EXISTS (SELECT 1 FROM users_conversations uc WHERE "
                                "uc.conversation_id = m.conversation_id AND uc.user_id = ?1) "
                                "ORDER BY s.message_id DESC LIMIT ?3");
-        stmt->Bind(user, before > 0 ? before : std::numeric_limits<int64_t>::max(),
-                   int64_t{limit.count} + 1);
-        uint64_t bytes_left = limit.bytes;
-        return ReadPage(*stmt, limit.count, bytes_left, out.messages, out.more);
+        stmt->Bind(user, PageBelow(before), int64_t{limit.count} + 1);
+        return ReadSqlitePage(*stmt, limit, out.messages, out.more);
       },
       std::move(reply));
 }
@@ -293,7 +264,7 @@ void SqliteChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit li
                                      " FROM messages m WHERE conversation_id = ?1 AND seq > ?2 "
                                      "ORDER BY seq LIMIT ?3");
           messages->Bind(ask.conv, ask.after, int64_t{limit.count} + 1);
-          s = ReadPage(*messages, limit.count, bytes_left, conv.messages, conv.more);
+          s = ReadSqlitePage(*messages, limit.count, bytes_left, conv.messages, conv.more);
           if (!s.ok()) return s;
           out.push_back(std::move(conv));
         }
@@ -322,11 +293,10 @@ void SqliteChatStore::UpdateWatermarks(int64_t conv, int64_t user, int64_t deliv
         out.delivered_moved = new_delivered != now.delivered;
         out.read_moved = new_read != now.read;
         if (!out.delivered_moved && !out.read_moved) return Status();
-        auto stmt = db.Prepare(
+        return db.Run(
             "UPDATE users_conversations SET delivered_seq = ?3, read_seq = ?4 "
-            "WHERE conversation_id = ?1 AND user_id = ?2");
-        stmt->Bind(conv, user, new_delivered, new_read);
-        return stmt->Exec();
+            "WHERE conversation_id = ?1 AND user_id = ?2",
+            conv, user, new_delivered, new_read);
       },
       std::move(reply));
 }

@@ -86,9 +86,9 @@ namespace {
 
 Status ApplyEdit(SqliteDb& db, const NewMessage& message, const ChangeTarget& target,
                  Message& stored) {
-  auto update = db.Prepare("UPDATE messages SET body = ?2, edited_at = ?3 WHERE id = ?1");
-  update->Bind(target.id, message.body, message.ts);
-  if (Status s = update->Exec(); !s.ok()) return s;
+  Status s = db.Run("UPDATE messages SET body = ?2, edited_at = ?3 WHERE id = ?1", target.id,
+                    message.body, message.ts);
+  if (!s.ok()) return s;
   // The target's mentions become those of its new body. The members it names for the first time
   // get the `mention` event (stored.mentions); those who have read past the target are also
   // mentioned by the edit's own row, so that the mention counts as unread for them once (for
@@ -96,14 +96,12 @@ Status ApplyEdit(SqliteDb& db, const NewMessage& message, const ChangeTarget& ta
   std::set<int64_t> before;
   auto old = db.Prepare("SELECT user_id FROM mentions WHERE message_id = ?1");
   old->Bind(target.id);
-  Status s = ForEachSqliteRow(*old, [&](Statement& row) { before.insert(row.ColumnInt64(0)); });
+  s = ForEachSqliteRow(*old, [&](Statement& row) { before.insert(row.ColumnInt64(0)); });
   if (!s.ok()) return s;
   Result<std::set<int64_t>> after =
       FindMentioned(db, message.conv, message.sender, message.mentions, message.body, target.text);
   if (!after.ok()) return after.status();
-  auto clear = db.Prepare("DELETE FROM mentions WHERE message_id = ?1");
-  clear->Bind(target.id);
-  if (Status c = clear->Exec(); !c.ok()) return c;
+  if (Status c = db.Run("DELETE FROM mentions WHERE message_id = ?1", target.id); !c.ok()) return c;
   const Message changed{.id = target.id, .conv = message.conv, .seq = message.target};
   if (Status i = InsertMentions(db, *after, changed); !i.ok()) return i;
   std::set<int64_t> added, read_past;
@@ -126,54 +124,52 @@ Status ApplyEdit(SqliteDb& db, const NewMessage& message, const ChangeTarget& ta
 // Idempotent: adding a reaction twice leaves one, taking away one that is not there is no error.
 Status ApplyReaction(SqliteDb& db, const NewMessage& message, Message& stored) {
   stored.reaction_on = message.reaction_on ? 1 : 0;
-  auto stmt = db.Prepare(message.reaction_on
-                             ? "INSERT OR IGNORE INTO reactions(conversation_id, seq, emoji, "
-                               "user_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"
-                             : "DELETE FROM reactions WHERE conversation_id = ?1 AND seq = ?2 "
-                               "AND emoji = ?3 AND user_id = ?4 AND ?5 IS NOT NULL");
-  stmt->Bind(message.conv, message.target, message.body, message.sender, message.ts);
-  return stmt->Exec();
+  const char* sql = message.reaction_on
+                        ? "INSERT OR IGNORE INTO reactions(conversation_id, seq, emoji, "
+                          "user_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+                        : "DELETE FROM reactions WHERE conversation_id = ?1 AND seq = ?2 "
+                          "AND emoji = ?3 AND user_id = ?4 AND ?5 IS NOT NULL";
+  return db.Run(sql, message.conv, message.target, message.body, message.sender, message.ts);
 }
 
 // Idempotent both ways: pinning a pinned message keeps its first pin.
 Status ApplyPin(SqliteDb& db, const NewMessage& message, const ChangeTarget& target) {
-  auto stmt = db.Prepare(message.kind == kPinKind
-                             ? "UPDATE messages SET pinned_at = ?2, pinned_by = ?3 "
-                               "WHERE id = ?1 AND pinned_at IS NULL"
-                             : "UPDATE messages SET pinned_at = NULL, pinned_by = NULL "
-                               "WHERE id = ?1 AND ?2 IS NOT NULL AND ?3 IS NOT NULL");
-  stmt->Bind(target.id, message.ts, message.sender);
-  return stmt->Exec();
+  const char* sql = message.kind == kPinKind
+                        ? "UPDATE messages SET pinned_at = ?2, pinned_by = ?3 "
+                          "WHERE id = ?1 AND pinned_at IS NULL"
+                        : "UPDATE messages SET pinned_at = NULL, pinned_by = NULL "
+                          "WHERE id = ?1 AND ?2 IS NOT NULL AND ?3 IS NOT NULL";
+  return db.Run(sql, target.id, message.ts, message.sender);
 }
 
 Status ApplyDelete(SqliteDb& db, const NewMessage& message, const ChangeTarget& target) {
   // Nothing of what it said stays: its body, files, mentions and reactions, and the bodies of
   // its edits.
-  auto reactions = db.Prepare("DELETE FROM reactions WHERE conversation_id = ?1 AND seq = ?2");
-  reactions->Bind(message.conv, message.target);
-  if (Status s = reactions->Exec(); !s.ok()) return s;
-  auto tombstone = db.Prepare(
+  Status s = db.Run("DELETE FROM reactions WHERE conversation_id = ?1 AND seq = ?2", message.conv,
+                    message.target);
+  if (!s.ok()) return s;
+  s = db.Run(
       "UPDATE messages SET body = '', attachments = '', deleted_at = ?2, deleted_by = ?3, "
-      "pinned_at = NULL, pinned_by = NULL WHERE id = ?1");
-  tombstone->Bind(target.id, message.ts, message.sender);
-  if (Status s = tombstone->Exec(); !s.ok()) return s;
-  auto edits = db.Prepare(
-      "UPDATE messages SET body = '' WHERE conversation_id = ?1 AND target = ?2 AND kind = 'edit'");
-  edits->Bind(message.conv, message.target);
-  if (Status s = edits->Exec(); !s.ok()) return s;
-  auto mentions = db.Prepare(
+      "pinned_at = NULL, pinned_by = NULL WHERE id = ?1",
+      target.id, message.ts, message.sender);
+  if (!s.ok()) return s;
+  s = db.Run(
+      "UPDATE messages SET body = '' WHERE conversation_id = ?1 AND target = ?2 AND kind = 'edit'",
+      message.conv, message.target);
+  if (!s.ok()) return s;
+  s = db.Run(
       "DELETE FROM mentions WHERE message_id = ?1 OR message_id IN (SELECT id FROM messages "
-      "WHERE conversation_id = ?2 AND target = ?3)");
-  mentions->Bind(target.id, message.conv, message.target);
-  if (Status s = mentions->Exec(); !s.ok()) return s;
+      "WHERE conversation_id = ?2 AND target = ?3)",
+      target.id, message.conv, message.target);
+  if (!s.ok()) return s;
   // Its files: the members' access goes with the rows; an upload no other message carries (and
   // that is nobody's avatar) goes too, which frees its uploader's quota.
   auto files =
       db.Prepare("DELETE FROM message_attachments WHERE message_id = ?1 RETURNING upload_id");
   files->Bind(target.id);
   std::set<std::string> uploads;
-  Status s = ForEachSqliteRow(
-      *files, [&](Statement& row) { uploads.insert(std::string(row.ColumnText(0))); });
+  s = ForEachSqliteRow(*files,
+                       [&](Statement& row) { uploads.insert(std::string(row.ColumnText(0))); });
   if (!s.ok()) return s;
   auto release = db.Prepare(
       "DELETE FROM uploads WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM message_attachments a "

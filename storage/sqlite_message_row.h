@@ -70,4 +70,36 @@ inline Message ReadSqliteMessage(Statement& stmt, int first) {
   return message;
 }
 
+// Reads the rows of a page (kSqliteMessageColumns first, LIMIT count + 1) into `messages` until
+// `count` of them or until `bytes_left` (shared by the pages of one answer) runs out; more: a
+// row was left. Stops stepping there, so a page of large messages reads one row more than it
+// returns, not the whole LIMIT.
+inline Status ReadSqlitePage(Statement& stmt, uint32_t count, uint64_t& bytes_left,
+                             std::vector<Message>& messages, bool& more) {
+  messages.clear();
+  more = false;
+  for (;;) {
+    switch (stmt.Step()) {
+      case StepResult::kRow:
+        if (messages.size() == count || bytes_left == 0) {
+          more = true;
+          return Status();
+        }
+        messages.push_back(ReadSqliteMessage(stmt, 0));
+        bytes_left -= std::min(bytes_left, PageBytes(messages.back()));
+        break;
+      case StepResult::kDone:
+      case StepResult::kError:
+        return stmt.status();
+    }
+  }
+}
+
+// A page with a byte budget of its own.
+inline Status ReadSqlitePage(Statement& stmt, PageLimit limit, std::vector<Message>& messages,
+                             bool& more) {
+  uint64_t bytes_left = limit.bytes;
+  return ReadSqlitePage(stmt, limit.count, bytes_left, messages, more);
+}
+
 }  // namespace ringcast::storage

@@ -2,7 +2,6 @@
 // apart from sqlite_chat_store.cc to keep each file to one job. Schema v3
 // (sqlite_migrations/v03_mentions.sql).
 #include <algorithm>
-#include <limits>
 #include <set>
 
 #include "storage/mentions.h"
@@ -89,15 +88,9 @@ void SqliteChatStore::ListMentions(int64_t user, int64_t before_id, uint32_t lim
                                "mn.conversation_id AND uc.user_id = mn.user_id "
                                "WHERE mn.user_id = ?1 AND mn.message_id < ?2 "
                                "AND m.target IS NULL ORDER BY mn.message_id DESC LIMIT ?3");
-        stmt->Bind(user, before_id > 0 ? before_id : std::numeric_limits<int64_t>::max(),
-                   int64_t{limit} + 1);
-        Status s = ForEachSqliteRow(
-            *stmt, [&](Statement& row) { out.messages.push_back(ReadSqliteMessage(row, 0)); });
-        if (out.messages.size() > limit) {
-          out.messages.pop_back();
-          out.more = true;
-        }
-        return s;
+        stmt->Bind(user, PageBelow(before_id), int64_t{limit} + 1);
+        // A page of mentions counts messages only.
+        return ReadSqlitePage(*stmt, PageLimit{.count = limit}, out.messages, out.more);
       },
       std::move(reply));
 }
@@ -107,11 +100,11 @@ void SqliteChatStore::SetMute(int64_t conv, int64_t user, std::optional<int64_t>
   Submit<Denial>(
       Kind::kWrite,
       [conv, user, until](SqliteDb& db, Denial& out) -> Status {
-        auto stmt = db.Prepare(
+        Status s = db.Run(
             "UPDATE users_conversations SET muted_until = ?3 "
-            "WHERE conversation_id = ?1 AND user_id = ?2");
-        stmt->Bind(conv, user, until);
-        if (Status s = stmt->Exec(); !s.ok()) return s;
+            "WHERE conversation_id = ?1 AND user_id = ?2",
+            conv, user, until);
+        if (!s.ok()) return s;
         if (db.Changes() > 0) return Status();
         return DenyNonMember(db, conv, out);
       },
@@ -205,11 +198,11 @@ void SqliteChatStore::MarkNotified(int64_t conv, int64_t user, int64_t seq, Repl
   Submit<bool>(
       Kind::kSingleWrite,
       [conv, user, seq](SqliteDb& db, bool& out) -> Status {
-        auto stmt = db.Prepare(
+        Status s = db.Run(
             "UPDATE users_conversations SET notified_seq = ?3 "
-            "WHERE conversation_id = ?1 AND user_id = ?2 AND notified_seq < ?3");
-        stmt->Bind(conv, user, seq);
-        if (Status s = stmt->Exec(); !s.ok()) return s;
+            "WHERE conversation_id = ?1 AND user_id = ?2 AND notified_seq < ?3",
+            conv, user, seq);
+        if (!s.ok()) return s;
         out = db.Changes() > 0;
         return Status();
       },

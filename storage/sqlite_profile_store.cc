@@ -169,9 +169,8 @@ void SqliteChatStore::UpdateProfile(int64_t user, ProfileChange change,
           return Status();
         }
         if (!change.display_name) return Status();
-        auto clear = db.Prepare("DELETE FROM user_name_words WHERE user_id = ?1");
-        clear->Bind(user);
-        if (Status s = clear->Exec(); !s.ok()) return s;
+        Status s = db.Run("DELETE FROM user_name_words WHERE user_id = ?1", user);
+        if (!s.ok()) return s;
         auto add =
             db.Prepare("INSERT OR IGNORE INTO user_name_words(word, user_id) VALUES (?1, ?2)");
         for (const std::string& word : change.name_words) {
@@ -196,17 +195,16 @@ void SqliteChatStore::StoreLogin(LoginRecord login, Reply<bool> reply) {
       Kind::kWrite,
       [login = std::move(login)](SqliteDb& db, bool& out) {
         // Rows of logins whose every refresh token has expired go with each new login.
-        auto prune = db.Prepare(
+        Status s = db.Run(
             "DELETE FROM logins WHERE user_id = ?1 AND NOT EXISTS (SELECT 1 FROM "
-            "refresh_tokens t WHERE t.family = logins.family)");
-        prune->Bind(login.user);
-        if (Status s = prune->Exec(); !s.ok()) return s;
-        auto stmt = db.Prepare(
-            "INSERT INTO logins(family, user_id, created_at, last_used_at, user_agent, address) "
-            "VALUES (?1, ?2, ?3, ?3, ?4, ?5)");
-        stmt->Bind(login.family, login.user, login.created_at, login.user_agent, login.address);
+            "refresh_tokens t WHERE t.family = logins.family)",
+            login.user);
+        if (!s.ok()) return s;
         out = true;
-        return stmt->Exec();
+        return db.Run(
+            "INSERT INTO logins(family, user_id, created_at, last_used_at, user_agent, address) "
+            "VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
+            login.family, login.user, login.created_at, login.user_agent, login.address);
       },
       std::move(reply));
 }
@@ -275,9 +273,7 @@ void SqliteChatStore::DeleteAccount(int64_t user, int64_t revoked_until_ms, int6
         for (const char* sql : {"DELETE FROM user_name_words WHERE user_id = ?1",
                                 "DELETE FROM push_subscriptions WHERE user_id = ?1",
                                 "DELETE FROM blocks WHERE blocker = ?1 OR blocked = ?1"}) {
-          auto stmt = db.Prepare(sql);
-          stmt->Bind(user);
-          if (Status s = stmt->Exec(); !s.ok()) return s;
+          if (Status s = db.Run(sql, user); !s.ok()) return s;
         }
         // The caller removes the user from these through RemoveMember, which tells the members.
         auto groups = db.Prepare(
@@ -297,16 +293,14 @@ void SqliteChatStore::SetBlock(int64_t blocker, int64_t blocked, bool on, int64_
       Kind::kWrite,
       [blocker, blocked, on, now](SqliteDb& db, Denial& out) {
         if (!on) {
-          auto stmt = db.Prepare("DELETE FROM blocks WHERE blocker = ?1 AND blocked = ?2");
-          stmt->Bind(blocker, blocked);
           out = Denial::kNone;
-          return stmt->Exec();
+          return db.Run("DELETE FROM blocks WHERE blocker = ?1 AND blocked = ?2", blocker, blocked);
         }
-        auto stmt = db.Prepare(
+        Status s = db.Run(
             "INSERT INTO blocks(blocker, blocked, created_at) SELECT ?1, id, ?3 FROM users "
-            "WHERE id = ?2 AND deleted_at IS NULL ON CONFLICT DO NOTHING");
-        stmt->Bind(blocker, blocked, now);
-        if (Status s = stmt->Exec(); !s.ok()) return s;
+            "WHERE id = ?2 AND deleted_at IS NULL ON CONFLICT DO NOTHING",
+            blocker, blocked, now);
+        if (!s.ok()) return s;
         auto exists = db.Prepare("SELECT 1 FROM blocks WHERE blocker = ?1 AND blocked = ?2");
         exists->Bind(blocker, blocked);
         out = Denial::kUnknownUser;

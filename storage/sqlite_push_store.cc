@@ -57,21 +57,20 @@ void SqliteChatStore::AddPushSubscription(PushSubscription subscription, uint32_
   SubmitSqliteJob<bool>(
       *executor_, SqliteJobKind::kWrite,
       [subscription = std::move(subscription), max_per_user](SqliteDb& db, bool& out) {
-        auto upsert = db.Prepare(
+        Status s = db.Run(
             "INSERT INTO push_subscriptions(endpoint, user_id, p256dh, auth, created_at) "
             "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(endpoint) DO UPDATE SET "
             "user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth, "
-            "created_at = excluded.created_at");
-        upsert->Bind(subscription.endpoint, subscription.user, subscription.p256dh,
-                     subscription.auth, subscription.created_at);
-        if (Status s = upsert->Exec(); !s.ok()) return s;
-        auto trim = db.Prepare(
+            "created_at = excluded.created_at",
+            subscription.endpoint, subscription.user, subscription.p256dh, subscription.auth,
+            subscription.created_at);
+        if (!s.ok()) return s;
+        out = true;
+        return db.Run(
             "DELETE FROM push_subscriptions WHERE user_id = ?1 AND endpoint NOT IN ("
             "SELECT endpoint FROM push_subscriptions WHERE user_id = ?1 "
-            "ORDER BY created_at DESC, endpoint LIMIT ?2)");
-        trim->Bind(subscription.user, max_per_user);
-        out = true;
-        return trim->Exec();
+            "ORDER BY created_at DESC, endpoint LIMIT ?2)",
+            subscription.user, max_per_user);
       },
       std::move(reply));
 }

@@ -35,18 +35,17 @@ Status CheckReply(SqliteDb& db, const NewMessage& message, AppendOutcome& out, M
 }
 
 Status CountThreadReply(SqliteDb& db, const Message& stored) {
-  auto root = db.Prepare(
+  Status s = db.Run(
       "UPDATE messages SET reply_count = reply_count + 1, last_reply_seq = ?3, "
-      "last_reply_at = ?4 WHERE conversation_id = ?1 AND seq = ?2");
-  root->Bind(stored.conv, stored.thread_root, stored.seq, stored.ts);
-  if (Status s = root->Exec(); !s.ok()) return s;
+      "last_reply_at = ?4 WHERE conversation_id = ?1 AND seq = ?2",
+      stored.conv, stored.thread_root, stored.seq, stored.ts);
+  if (!s.ok()) return s;
   // Its sender has read the thread up to it, as a sender has its conversation.
-  auto read = db.Prepare(
+  return db.Run(
       "INSERT INTO thread_reads(conversation_id, root_seq, user_id, read_seq) "
       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (conversation_id, root_seq, user_id) "
-      "DO UPDATE SET read_seq = max(read_seq, excluded.read_seq)");
-  read->Bind(stored.conv, stored.thread_root, stored.from, stored.seq);
-  return read->Exec();
+      "DO UPDATE SET read_seq = max(read_seq, excluded.read_seq)",
+      stored.conv, stored.thread_root, stored.from, stored.seq);
 }
 
 }  // namespace ringcast::storage

@@ -87,9 +87,7 @@ SqliteSearchIndex::~SqliteSearchIndex() { Stop(); }
 
 Status SqliteSearchIndex::Attach() {
   if (attached_) return Status();
-  auto attach = db_->Prepare("ATTACH DATABASE ?1 AS chat");
-  attach->Bind(options_.chat_path);
-  if (Status s = attach->Exec(); !s.ok()) return s;
+  if (Status s = db_->Run("ATTACH DATABASE ?1 AS chat", options_.chat_path); !s.ok()) return s;
   if (Status s = db_->SetCacheSize("chat"); !s.ok()) return s;
   attached_ = true;
   auto identity = db_->Prepare(kChatIdentitySql);
@@ -124,10 +122,8 @@ Status SqliteSearchIndex::RebuildIfForeign() {
     ++stats_.rebuilds;
   }
   if (s.ok()) {
-    auto start =
-        db_->Prepare("INSERT INTO search_progress(indexed_upto, chat_identity) VALUES (0, ?1)");
-    start->Bind(chat_identity_);
-    s = start->Exec();
+    s = db_->Run("INSERT INTO search_progress(indexed_upto, chat_identity) VALUES (0, ?1)",
+                 chat_identity_);
   }
   if (!s.ok()) {
     (void)db_->Rollback();
@@ -215,10 +211,7 @@ Status SqliteSearchIndex::Pass(bool& more) {
       if (s = insert->Bind(key, *op.body).Exec(); !s.ok()) break;
     }
   }
-  if (s.ok()) {
-    auto mark = db_->Prepare("UPDATE search_progress SET indexed_upto = ?1");
-    s = mark->Bind(batch.read_upto).Exec();
-  }
+  if (s.ok()) s = db_->Run("UPDATE search_progress SET indexed_upto = ?1", batch.read_upto);
   if (!s.ok()) {
     (void)db_->Rollback();
     return s;

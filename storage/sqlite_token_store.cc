@@ -19,15 +19,13 @@ void SqliteChatStore::StoreRefreshToken(RefreshToken token, int64_t now, Reply<b
       Kind::kWrite,
       [token = std::move(token), now](SqliteDb& db, bool& out) {
         // An expired token can never be used again: a reuse of it is refused as unknown.
-        auto prune = db.Prepare("DELETE FROM refresh_tokens WHERE expires_at <= ?1");
-        prune->Bind(now);
-        if (Status s = prune->Exec(); !s.ok()) return s;
-        auto stmt = db.Prepare(
-            "INSERT INTO refresh_tokens(token_hash, user_id, family, expires_at) "
-            "VALUES (?1, ?2, ?3, ?4)");
-        stmt->Bind(token.hash, token.user, token.family, token.expires_at_ms);
+        Status s = db.Run("DELETE FROM refresh_tokens WHERE expires_at <= ?1", now);
+        if (!s.ok()) return s;
         out = true;
-        return stmt->Exec();
+        return db.Run(
+            "INSERT INTO refresh_tokens(token_hash, user_id, family, expires_at) "
+            "VALUES (?1, ?2, ?3, ?4)",
+            token.hash, token.user, token.family, token.expires_at_ms);
       },
       std::move(reply));
 }
@@ -62,20 +60,18 @@ void SqliteChatStore::RotateRefreshToken(std::string old_hash, std::string next_
           return Status();
         }
         if (used) {
-          auto revoke = db.Prepare("DELETE FROM refresh_tokens WHERE family = ?1");
-          revoke->Bind(out.family);
+          Status s = db.Run("DELETE FROM refresh_tokens WHERE family = ?1", out.family);
           out = RefreshRotation{.outcome = RefreshOutcome::kReused};
-          return revoke->Exec();
+          return s;
         }
-        auto mark = db.Prepare("UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1");
-        mark->Bind(old_hash, now);
-        if (Status s = mark->Exec(); !s.ok()) return s;
-        auto insert = db.Prepare(
-            "INSERT INTO refresh_tokens(token_hash, user_id, family, expires_at) "
-            "VALUES (?1, ?2, ?3, ?4)");
-        insert->Bind(next_hash, out.user, out.family, next_expires_at_ms);
+        Status s =
+            db.Run("UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1", old_hash, now);
+        if (!s.ok()) return s;
         out.outcome = RefreshOutcome::kRotated;
-        return insert->Exec();
+        return db.Run(
+            "INSERT INTO refresh_tokens(token_hash, user_id, family, expires_at) "
+            "VALUES (?1, ?2, ?3, ?4)",
+            next_hash, out.user, out.family, next_expires_at_ms);
       },
       std::move(reply));
 }

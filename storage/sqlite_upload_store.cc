@@ -109,14 +109,13 @@ void SqliteChatStore::CreateUpload(UploadRecord r, uint64_t quota_bytes,
           out.over_quota = true;
           return Status();
         }
-        auto insert = db.Prepare(
+        out.used_bytes += r.size;
+        return db.Run(
             "INSERT INTO uploads(id, owner_id, name, size, type, sha256, created_at, width, "
             "height, thumb_sha256, thumb_size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-            "?11)");
-        insert->Bind(r.id, r.owner, r.name, r.size, r.type, r.sha256, r.created, r.width, r.height,
-                     r.thumb_sha256, r.thumb_size);
-        out.used_bytes += r.size;
-        return insert->Exec();
+            "?11)",
+            r.id, r.owner, r.name, r.size, r.type, r.sha256, r.created, r.width, r.height,
+            r.thumb_sha256, r.thumb_size);
       },
       std::move(reply));
 }
