@@ -169,7 +169,7 @@ void SqliteChatStore::UpdateProfile(int64_t user, ProfileChange change,
           return Status();
         }
         if (!change.display_name) return Status();
-        Status s = db.Run("DELETE FROM user_name_words WHERE user_id = ?1", user);
+        s = db.Run("DELETE FROM user_name_words WHERE user_id = ?1", user);
         if (!s.ok()) return s;
         auto add =
             db.Prepare("INSERT OR IGNORE INTO user_name_words(word, user_id) VALUES (?1, ?2)");
