@@ -61,8 +61,7 @@ std::optional<std::string> ParseBody(std::string_view body, BodyFields* out) {
     for (auto entry : keys) {
       std::string_view name;
       ondemand::value inner;
-      if (entry.unescaped_key().get(name) != simdjson::SUCCESS ||
-          entry.value().get(inner) != simdjson::SUCCESS) {
+      if (!ReadMember(entry, &name, &inner)) {
         return std::optional<std::string>("field \"keys\" must be an object");
       }
       const int key = FieldIndex(kKeys, name);
