@@ -67,13 +67,10 @@ void ContinueRegister(HttpApi& api, const DeferredHttp& deferred, Credentials cr
 }
 
 void HandleRegister(HttpApi& api, HttpExchange& exchange) {
-  Credentials credentials;
-  if (auto error = ParseCredentials(exchange.body(), &credentials)) {
-    return exchange.RespondError(400, *error);
-  }
-  if (!ValidUsername(credentials.username)) {
-    return exchange.RespondError(400, "username must be 1 to 32 of A-Z a-z 0-9 _ . -");
-  }
+  std::optional<Credentials> read =
+      ReadCredentials(exchange, 400, "username must be 1 to 32 of A-Z a-z 0-9 _ . -");
+  if (!read) return;
+  Credentials credentials = std::move(*read);
   if (credentials.password.size() < kMinPassword || credentials.password.size() > kMaxPassword) {
     return exchange.RespondError(400, "password must be 8 to 1024 bytes");
   }

@@ -189,15 +189,11 @@ void ContinueLogin(HttpApi& api, const DeferredHttp& deferred, Credentials crede
 }
 
 void HandleLogin(HttpApi& api, HttpExchange& exchange) {
-  Credentials credentials;
-  if (auto error = ParseCredentials(exchange.body(), &credentials)) {
-    return exchange.RespondError(400, *error);
-  }
   // No account has a name outside the rules, so such a login cannot succeed: it is refused
   // without a key built from arbitrary client bytes (and without the password hash's cost).
-  if (!ValidUsername(credentials.username)) {
-    return exchange.RespondError(401, "invalid username or password");
-  }
+  std::optional<Credentials> read = ReadCredentials(exchange, 401, "invalid username or password");
+  if (!read) return;
+  Credentials credentials = std::move(*read);
   // Kept with the login for the sessions list; bounded, as a client writes it.
   constexpr size_t kMaxUserAgent = 256;
   std::string user_agent(exchange.request().Find("User-Agent").substr(0, kMaxUserAgent));
@@ -213,6 +209,20 @@ void HandleLogin(HttpApi& api, HttpExchange& exchange) {
 }
 
 }  // namespace
+
+std::optional<Credentials> ReadCredentials(HttpExchange& exchange, int bad_name_status,
+                                           std::string_view bad_name) {
+  Credentials credentials;
+  if (auto error = ParseCredentials(exchange.body(), &credentials)) {
+    exchange.RespondError(400, *error);
+    return std::nullopt;
+  }
+  if (!ValidUsername(credentials.username)) {
+    exchange.RespondError(bad_name_status, bad_name);
+    return std::nullopt;
+  }
+  return credentials;
+}
 
 std::vector<AttemptCounter::Key> LoginKeys(HttpApi& api, const std::string& username,
                                            const std::string& address) {

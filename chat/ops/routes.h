@@ -94,6 +94,11 @@ std::string FamilyOf(std::string_view jti);
 // address, the username (login_routes.cc); a password check counts as a login.
 std::vector<AttemptCounter::Key> LoginKeys(HttpApi& api, const std::string& username,
                                            const std::string& address);
+// The body of register and login, {"username","password"} (ParseCredentials); nullopt after
+// answering 400 for a malformed body, or `bad_name_status` with `bad_name` for a username
+// outside the rules (ValidUsername) (login_routes.cc).
+std::optional<Credentials> ReadCredentials(HttpExchange& exchange, int bad_name_status,
+                                           std::string_view bad_name);
 // After a committed group change: its system entries go out through the conversation's owner
 // (and to the other nodes), then every shard learns the new membership (group_routes.cc).
 void AfterGroupChange(HttpApi& api, const storage::MembershipOutcome& outcome,
