@@ -48,6 +48,41 @@ inline int FieldIndex(std::span<const std::string_view> names, std::string_view 
   return -1;
 }
 
+// One member of an object being walked (`for (auto field : object)`): its unescaped name and its
+// value; false where the JSON is malformed.
+inline bool ReadMember(simdjson::simdjson_result<simdjson::ondemand::field>& field,
+                       std::string_view* name, simdjson::ondemand::value* value) {
+  return field.unescaped_key().get(*name) == simdjson::SUCCESS &&
+         field.value().get(*value) == simdjson::SUCCESS;
+}
+
+// Why a walk of an object's named members stopped: the first fault (on_field's, or a name given
+// twice), or the JSON malformed, which each caller words its own way.
+struct MemberFault {
+  std::string reason;
+  bool malformed = false;
+};
+
+// The members of `object` named in `names`, in order: on_field(index, value) for each, returning
+// its fault or nullopt; other members are skipped, a name given twice is refused, and *seen
+// marks the names read (bit `index`). Nullopt once every member is read.
+template <typename OnField>
+std::optional<MemberFault> ReadNamedMembers(simdjson::ondemand::object& object,
+                                            std::span<const std::string_view> names, uint32_t* seen,
+                                            OnField& on_field) {
+  for (auto field : object) {
+    std::string_view key;
+    simdjson::ondemand::value value;
+    if (!ReadMember(field, &key, &value)) return MemberFault{.malformed = true};
+    const int index = FieldIndex(names, key);
+    if (index < 0) continue;
+    if (*seen & (uint32_t{1} << index)) return MemberFault{.reason = DuplicateField(key)};
+    *seen |= uint32_t{1} << index;
+    if (auto fault = on_field(index, value)) return MemberFault{.reason = std::move(*fault)};
+  }
+  return std::nullopt;
+}
+
 // Reads a string field, or says why it cannot: a value of another type, or a string simdjson
 // will not unescape (a malformed escape, or a \u escape of a lone surrogate, which names no
 // Unicode character) — two different faults a client needs told apart. U+0000 is refused:
@@ -150,18 +185,8 @@ std::optional<std::string> ForEachField(std::string_view body,
     return JsonBodyFault(body);
   }
   uint32_t seen = 0;
-  for (auto field : object) {
-    std::string_view key;
-    simdjson::ondemand::value value;
-    if (field.unescaped_key().get(key) != simdjson::SUCCESS ||
-        field.value().get(value) != simdjson::SUCCESS) {
-      return JsonBodyFault(body);
-    }
-    const int index = FieldIndex(names, key);
-    if (index < 0) continue;
-    if (seen & (uint32_t{1} << index)) return DuplicateField(key);
-    seen |= uint32_t{1} << index;
-    if (auto error = on_field(index, value)) return error;
+  if (std::optional<MemberFault> fault = ReadNamedMembers(object, names, &seen, on_field)) {
+    return fault->malformed ? JsonBodyFault(body) : std::move(fault->reason);
   }
   if (!AtEnd(doc)) return "the body is not valid JSON: more follows its object";
   return std::nullopt;

@@ -132,7 +132,12 @@ void HttpApi::AnswerStoreFailure(const DeferredHttp& deferred, const storage::St
   if (status.errc() != storage::Errc::kUnavailable) {
     RC_LOG(kWarn, "shard %u: store failed: %s", shard_.id(), status.ToString().c_str());
   }
-  AnswerError(deferred, 503, "storage unavailable, retry later", "Retry-After: 1\r\n");
+  AnswerRetryLater(deferred, 503, "storage unavailable, retry later", 1);
+}
+
+void HttpApi::AnswerRetryLater(const DeferredHttp& deferred, int status, std::string_view reason,
+                               int64_t seconds) {
+  AnswerError(deferred, status, reason, "Retry-After: " + std::to_string(seconds) + "\r\n");
 }
 
 bool HttpApi::AnswerDenial(const DeferredHttp& deferred, storage::Denial denial) {

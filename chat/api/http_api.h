@@ -76,13 +76,17 @@ class HttpApi {
   bool RequireAuth(HttpExchange& exchange, Authenticated* auth);
 
   // A deferred request's answers: JSON, {"error": reason}, a failed store call (503, logged
-  // unless the store is known to be down), and a store's refusal of a conversation's route
-  // (its status and reason; false, having answered nothing, for kNone).
+  // unless the store is known to be down), one to retry later, and a store's refusal of a
+  // conversation's route (its status and reason; false, having answered nothing, for kNone).
   void Answer(const DeferredHttp& deferred, int status, std::string_view body,
               std::string_view extra_headers = {});
   void AnswerError(const DeferredHttp& deferred, int status, std::string_view reason,
                    std::string_view extra_headers = {});
   void AnswerStoreFailure(const DeferredHttp& deferred, const storage::Status& status);
+  // {"error": reason} with Retry-After: a refusal to try again in `seconds` (429 past a rate,
+  // 503 while a queue is full).
+  void AnswerRetryLater(const DeferredHttp& deferred, int status, std::string_view reason,
+                        int64_t seconds);
   bool AnswerDenial(const DeferredHttp& deferred, storage::Denial denial);
 
   // A change to a message over HTTP by `user`, counted against --msg-rate per second on this

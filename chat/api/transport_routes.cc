@@ -139,18 +139,18 @@ void OpenSse(HttpApi& api, const DeferredHttp& deferred, Authenticated auth,
   // Counted before anything is made for it (a session costs a store read and a channel until
   // it ends): past the rate, an open costs a counter.
   std::string key = "sse:user:" + std::to_string(auth.user);
-  api.attempts().Count(
-      std::move(key), api.config().sse_opens_per_minute,
-      [deferred, auth = std::move(auth), forwarded = std::move(forwarded), poll](
-          ChatShard& chat, int64_t retry_after_s) mutable {
-        HttpApi& api = chat.http_api();
-        if (retry_after_s > 0) {
-          const std::string retry = "Retry-After: " + std::to_string(retry_after_s) + "\r\n";
-          return api.AnswerError(
-              deferred, 429, "too many new sessions for this user (--sse-opens-per-minute)", retry);
-        }
-        AdmitSse(api, deferred, std::move(auth), std::move(forwarded), poll);
-      });
+  api.attempts().Count(std::move(key), api.config().sse_opens_per_minute,
+                       [deferred, auth = std::move(auth), forwarded = std::move(forwarded), poll](
+                           ChatShard& chat, int64_t retry_after_s) mutable {
+                         HttpApi& api = chat.http_api();
+                         if (retry_after_s > 0) {
+                           return api.AnswerRetryLater(
+                               deferred, 429,
+                               "too many new sessions for this user (--sse-opens-per-minute)",
+                               retry_after_s);
+                         }
+                         AdmitSse(api, deferred, std::move(auth), std::move(forwarded), poll);
+                       });
 }
 
 void HandleSse(HttpApi& api, HttpExchange& exchange) {

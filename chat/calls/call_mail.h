@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "chat/calls/call.h"
+#include "chat/routed_id.h"
 
 namespace ringcast::chat {
 
@@ -72,10 +73,7 @@ struct CallNote {
 // routes a request to it without asking anyone: "<16 hex digits>/<shard>[/<node>]". The hex
 // digits are random: an id never comes back, not even after a restart, and the record's cid
 // ("call:<id>") stays unique for its sender.
-struct CallHolder {
-  uint32_t shard = 0;
-  std::string_view node;  // Empty: a single node's call.
-};
+using CallHolder = RoutedId;  // Its node empty: a single node's call.
 std::string MakeCallId(uint64_t random, uint32_t shard, std::string_view node);
 std::optional<CallHolder> ParseCallId(std::string_view id);
 

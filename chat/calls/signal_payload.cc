@@ -76,10 +76,7 @@ class PayloadCopy {
     for (auto field : object) {
       std::string_view name;
       ondemand::value member;
-      if (field.unescaped_key().get(name) != simdjson::SUCCESS ||
-          field.value().get(member) != simdjson::SUCCESS) {
-        return Malformed();
-      }
+      if (!ReadMember(field, &name, &member)) return Malformed();
       names.push_back(name);
       out_.Key(name);
       if (auto fault = Value(member, depth)) return fault;

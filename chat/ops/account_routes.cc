@@ -25,14 +25,17 @@ namespace {
 // The password rules of register, and of a password change.
 constexpr size_t kMinPassword = 8;
 constexpr size_t kMaxPassword = 1024;
+// A password check's answer while the login workers' queue is full.
+constexpr std::string_view kPasswordChecksBusy =
+    "too many password checks in progress (--workers-login-queue), retry later";
 
 // After the per-address count: 429, or the password hash (a kRegistration worker task, 503
 // past --max-pending-registrations), then the store.
 void ContinueRegister(HttpApi& api, const DeferredHttp& deferred, Credentials credentials,
                       int64_t retry_after) {
   if (retry_after > 0) {
-    return api.AnswerError(deferred, 429, "too many registrations from this address, retry later",
-                           "Retry-After: " + std::to_string(retry_after) + "\r\n");
+    return api.AnswerRetryLater(
+        deferred, 429, "too many registrations from this address, retry later", retry_after);
   }
   auth::ScryptParams params{.log2_n = api.config().password_cost};
   const bool queued = api.shard().TryRunBlocking(
@@ -45,34 +48,29 @@ void ContinueRegister(HttpApi& api, const DeferredHttp& deferred, Credentials cr
         if (!hashed.ok()) return api.AnswerError(deferred, 400, hashed.reason);
         api.service().store().CreateUser(
             username, std::move(hashed.encoded), NowMs(),
-            api.service().ReplyOn<std::pair<storage::Denial, int64_t>>(
-                api.shard().id(), [deferred](ChatShard& chat, auto result) {
-                  HttpApi& self = chat.http_api();
-                  if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-                  if (result->first == storage::Denial::kTaken) {
+            StoreReply<std::pair<storage::Denial, int64_t>>(
+                api, deferred, [](HttpApi& self, const DeferredHttp& deferred, auto created) {
+                  if (created.first == storage::Denial::kTaken) {
                     return self.AnswerError(deferred, 409, "username already taken");
                   }
                   JsonWriter writer;
                   self.Answer(
                       deferred, 201,
-                      writer.BeginObject().Field("user_id", result->second).EndObject().str());
+                      writer.BeginObject().Field("user_id", created.second).EndObject().str());
                 }));
       });
   if (!queued) {
-    api.AnswerError(deferred, 503,
-                    "too many registrations in progress (--max-pending-registrations), retry later",
-                    "Retry-After: 1\r\n");
+    api.AnswerRetryLater(
+        deferred, 503,
+        "too many registrations in progress (--max-pending-registrations), retry later", 1);
   }
 }
 
 void HandleRegister(HttpApi& api, HttpExchange& exchange) {
-  Credentials credentials;
-  if (auto error = ParseCredentials(exchange.body(), &credentials)) {
-    return exchange.RespondError(400, *error);
-  }
-  if (!ValidUsername(credentials.username)) {
-    return exchange.RespondError(400, "username must be 1 to 32 of A-Z a-z 0-9 _ . -");
-  }
+  std::optional<Credentials> read =
+      ReadCredentials(exchange, 400, "username must be 1 to 32 of A-Z a-z 0-9 _ . -");
+  if (!read) return;
+  Credentials credentials = std::move(*read);
   if (credentials.password.size() < kMinPassword || credentials.password.size() > kMaxPassword) {
     return exchange.RespondError(400, "password must be 8 to 1024 bytes");
   }
@@ -96,9 +94,7 @@ void HandleLogout(HttpApi& api, HttpExchange& exchange, const RouteCall& call) {
   DeferredHttp deferred = exchange.Defer();
   api.service().store().RevokeToken(
       auth.jti, auth.exp * 1000,
-      api.service().ReplyOn<bool>(api.shard().id(), [deferred, auth](ChatShard& chat, auto result) {
-        HttpApi& self = chat.http_api();
-        if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+      StoreReply<bool>(api, deferred, [auth](HttpApi& self, const DeferredHttp& deferred, bool) {
         TellEveryDevice(self.service(), {.kind = UserNews::Kind::kRevoked,
                                          .user = auth.user,
                                          .text = auth.jti,
@@ -109,9 +105,7 @@ void HandleLogout(HttpApi& api, HttpExchange& exchange, const RouteCall& call) {
         if (family.empty()) return self.Answer(deferred, 200, R"({"revoked":true})");
         self.service().store().RevokeRefreshFamily(
             std::move(family),
-            self.service().ReplyOn<bool>(self.shard().id(), [deferred](ChatShard& chat, auto done) {
-              HttpApi& self = chat.http_api();
-              if (!done.ok()) return self.AnswerStoreFailure(deferred, done.status());
+            StoreReply<bool>(self, deferred, [](HttpApi& self, const DeferredHttp& deferred, bool) {
               self.Answer(deferred, 200, R"({"revoked":true})");
             }));
       }));
@@ -124,54 +118,48 @@ void CheckPassword(HttpApi& api, const DeferredHttp& deferred, int64_t user, std
                    std::string password, storage::UniqueFunction<void(HttpApi&)> then) {
   api.service().store().FindAccount(
       user,
-      api.service().ReplyOn<std::optional<storage::Account>>(
-          api.shard().id(), [deferred, address = std::move(address), password = std::move(password),
-                             then = std::move(then)](ChatShard& chat, auto account) mutable {
-            HttpApi& self = chat.http_api();
-            if (!account.ok()) return self.AnswerStoreFailure(deferred, account.status());
-            if (!*account) return self.AnswerError(deferred, 404, "no such user");
-            std::vector<AttemptCounter::Key> keys = LoginKeys(self, (*account)->username, address);
-            self.attempts().Check(keys, [deferred, keys, username = (*account)->username,
-                                         password = std::move(password), then = std::move(then)](
-                                            ChatShard& chat, int64_t retry_after) mutable {
-              HttpApi& self = chat.http_api();
-              if (retry_after > 0) {
-                return self.AnswerError(deferred, 429, "too many wrong passwords, retry later",
-                                        "Retry-After: " + std::to_string(retry_after) + "\r\n");
-              }
-              self.service().store().FindLogin(
-                  username, self.service().ReplyOn<std::optional<storage::UserLogin>>(
-                                self.shard().id(),
-                                [deferred, keys = std::move(keys), password = std::move(password),
-                                 then = std::move(then)](ChatShard& chat, auto login) mutable {
-                                  HttpApi& self = chat.http_api();
-                                  if (!login.ok())
-                                    return self.AnswerStoreFailure(deferred, login.status());
-                                  if (!*login)
-                                    return self.AnswerError(deferred, 404, "no such user");
-                                  std::string hash = std::move((*login)->password_hash);
-                                  const bool queued = self.shard().TryRunBlocking(
-                                      WorkClass::kLogin,
-                                      [password = std::move(password), hash = std::move(hash)] {
-                                        return auth::VerifyPassword(password, hash) ==
-                                               auth::VerifyOutcome::kMatch;
-                                      },
-                                      [&self, deferred, keys = std::move(keys),
-                                       then = std::move(then)](Shard&, bool match) mutable {
-                                        if (!match) {
-                                          self.attempts().Fail(std::move(keys));
-                                          return self.AnswerError(deferred, 403, "wrong password");
-                                        }
-                                        then(self);
-                                      });
-                                  if (!queued) {
-                                    self.AnswerError(deferred, 503,
-                                                     "too many password checks in progress "
-                                                     "(--workers-login-queue), retry later",
-                                                     "Retry-After: 1\r\n");
+      StoreReply<std::optional<storage::Account>>(
+          api, deferred,
+          [address = std::move(address), password = std::move(password), then = std::move(then)](
+              HttpApi& self, const DeferredHttp& deferred, auto account) mutable {
+            if (!account) return self.AnswerError(deferred, 404, "no such user");
+            std::vector<AttemptCounter::Key> keys = LoginKeys(self, account->username, address);
+            self.attempts().Check(
+                keys, [deferred, keys, username = account->username, password = std::move(password),
+                       then = std::move(then)](ChatShard& chat, int64_t retry_after) mutable {
+                  HttpApi& self = chat.http_api();
+                  if (retry_after > 0) {
+                    return self.AnswerRetryLater(
+                        deferred, 429, "too many wrong passwords, retry later", retry_after);
+                  }
+                  self.service().store().FindLogin(
+                      username,
+                      StoreReply<std::optional<storage::UserLogin>>(
+                          self, deferred,
+                          [keys = std::move(keys), password = std::move(password),
+                           then = std::move(then)](HttpApi& self, const DeferredHttp& deferred,
+                                                   auto login) mutable {
+                            if (!login) return self.AnswerError(deferred, 404, "no such user");
+                            std::string hash = std::move(login->password_hash);
+                            const bool queued = self.shard().TryRunBlocking(
+                                WorkClass::kLogin,
+                                [password = std::move(password), hash = std::move(hash)] {
+                                  return auth::VerifyPassword(password, hash) ==
+                                         auth::VerifyOutcome::kMatch;
+                                },
+                                [&self, deferred, keys = std::move(keys), then = std::move(then)](
+                                    Shard&, bool match) mutable {
+                                  if (!match) {
+                                    self.attempts().Fail(std::move(keys));
+                                    return self.AnswerError(deferred, 403, "wrong password");
                                   }
-                                }));
-            });
+                                  then(self);
+                                });
+                            if (!queued) {
+                              self.AnswerRetryLater(deferred, 503, kPasswordChecksBusy, 1);
+                            }
+                          }));
+                });
           }));
 }
 
@@ -193,13 +181,12 @@ void EndLogins(HttpApi& api, const DeferredHttp& deferred, int64_t user,
   // Every access token of these families expires within --token-ttl: revoked until then.
   api.service().store().EndLogins(
       user, std::move(which), now + int64_t{api.config().token_ttl_s} * 1000, now,
-      api.service().ReplyOn<std::vector<std::string>>(
-          api.shard().id(),
-          [deferred, user, then = std::move(then)](ChatShard& chat, auto families) mutable {
-            HttpApi& self = chat.http_api();
-            if (!families.ok()) return self.AnswerStoreFailure(deferred, families.status());
-            RevokeFamiliesLive(self, user, *families);
-            then(self, std::move(*families));
+      StoreReply<std::vector<std::string>>(
+          api, deferred,
+          [user, then = std::move(then)](HttpApi& self, const DeferredHttp&,
+                                         std::vector<std::string> families) mutable {
+            RevokeFamiliesLive(self, user, families);
+            then(self, std::move(families));
           }));
 }
 
@@ -231,11 +218,10 @@ void HandlePassword(HttpApi& api, HttpExchange& exchange, const RouteCall& call)
                 if (!hashed.ok()) return self.AnswerError(deferred, 400, hashed.reason);
                 self.service().store().SetPasswordHash(
                     auth.user, std::move(hashed.encoded),
-                    self.service().ReplyOn<bool>(
-                        self.shard().id(), [deferred, auth](ChatShard& chat, auto set) {
-                          HttpApi& self = chat.http_api();
-                          if (!set.ok()) return self.AnswerStoreFailure(deferred, set.status());
-                          if (!*set) return self.AnswerError(deferred, 404, "no such user");
+                    StoreReply<bool>(
+                        self, deferred,
+                        [auth](HttpApi& self, const DeferredHttp& deferred, bool set) {
+                          if (!set) return self.AnswerError(deferred, 404, "no such user");
                           // The caller's login stays; a token from before refresh tokens has no
                           // family, and then every login ends but the caller's token.
                           storage::LoginSelection others;
@@ -256,10 +242,7 @@ void HandlePassword(HttpApi& api, HttpExchange& exchange, const RouteCall& call)
                         }));
               });
           if (!queued) {
-            self.AnswerError(deferred, 503,
-                             "too many password checks in progress (--workers-login-queue), "
-                             "retry later",
-                             "Retry-After: 1\r\n");
+            self.AnswerRetryLater(deferred, 503, kPasswordChecksBusy, 1);
           }
         });
   });
@@ -270,13 +253,13 @@ void ListSessions(HttpApi& api, HttpExchange& exchange, const RouteCall& call) {
   DeferredHttp deferred = exchange.Defer();
   api.service().store().ListLogins(
       auth.user, NowMs(),
-      api.service().ReplyOn<std::vector<storage::LoginRecord>>(
-          api.shard().id(), [deferred, current = FamilyOf(auth.jti)](ChatShard& chat, auto logins) {
-            HttpApi& self = chat.http_api();
-            if (!logins.ok()) return self.AnswerStoreFailure(deferred, logins.status());
+      StoreReply<std::vector<storage::LoginRecord>>(
+          api, deferred,
+          [current = FamilyOf(auth.jti)](HttpApi& self, const DeferredHttp& deferred,
+                                         const std::vector<storage::LoginRecord>& logins) {
             JsonWriter writer;
             writer.BeginObject().Key("sessions").BeginArray();
-            for (const storage::LoginRecord& login : *logins) {
+            for (const storage::LoginRecord& login : logins) {
               writer.BeginObject()
                   .Field("id", login.family)
                   .Field("created_at", login.created_at)
@@ -359,17 +342,16 @@ void DeleteAccount(HttpApi& api, HttpExchange& exchange, const RouteCall& call) 
                     const int64_t now = NowMs();
                     self.service().store().DeleteAccount(
                         user, now + int64_t{self.config().token_ttl_s} * 1000, now,
-                        self.service().ReplyOn<storage::DeletedAccount>(
-                            self.shard().id(), [deferred, user](ChatShard& chat, auto deleted) {
-                              HttpApi& self = chat.http_api();
-                              if (!deleted.ok())
-                                return self.AnswerStoreFailure(deferred, deleted.status());
-                              if (!deleted->found)
+                        StoreReply<storage::DeletedAccount>(
+                            self, deferred,
+                            [user](HttpApi& self, const DeferredHttp& deferred,
+                                   const storage::DeletedAccount& deleted) {
+                              if (!deleted.found)
                                 return self.AnswerError(deferred, 404, "no such user");
-                              RevokeFamiliesLive(self, user, deleted->families);
+                              RevokeFamiliesLive(self, user, deleted.families);
                               // Each group loses the member as a leave does: its members are
                               // told.
-                              for (int64_t conv : deleted->groups) LeaveGroupOf(self, conv, user);
+                              for (int64_t conv : deleted.groups) LeaveGroupOf(self, conv, user);
                               self.Answer(deferred, 200, R"({"deleted":true})");
                             }));
                   });

@@ -54,17 +54,13 @@ void WriteConversationSummary(JsonWriter& writer, const storage::ConversationSum
 void ListConversations(HttpApi& api, HttpExchange& exchange, const RouteCall& call) {
   DeferredHttp deferred = exchange.Defer();
   api.service().store().ListConversations(
-      call.auth.user, api.service().ReplyOn<std::vector<storage::ConversationSummary>>(
-                          api.shard().id(), [deferred](ChatShard& chat, auto result) {
-                            HttpApi& self = chat.http_api();
-                            if (!result.ok())
-                              return self.AnswerStoreFailure(deferred, result.status());
-                            JsonWriter writer;
-                            writer.BeginObject().Key("conversations").BeginArray();
-                            for (const storage::ConversationSummary& c : *result) {
-                              WriteConversationSummary(writer, c);
-                            }
-                            self.Answer(deferred, 200, writer.EndArray().EndObject().str());
+      call.auth.user, StoreReply<std::vector<storage::ConversationSummary>>(
+                          api, deferred,
+                          [](HttpApi& self, const DeferredHttp& deferred,
+                             const std::vector<storage::ConversationSummary>& conversations) {
+                            self.Answer(
+                                deferred, 200,
+                                ListBody("conversations", conversations, WriteConversationSummary));
                           }));
 }
 
@@ -113,17 +109,17 @@ void CreateConversation(HttpApi& api, HttpExchange& exchange, const RouteCall& c
                  group = spec.group](HttpApi& self) mutable {
     self.service().store().CreateConversation(
         caller, std::move(others), std::move(name), group, NowMs(),
-        self.service().ReplyOn<storage::CreateConversationOutcome>(
-            self.shard().id(), [deferred](ChatShard& chat, auto result) {
-              HttpApi& self = chat.http_api();
-              if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-              if (result->denial == storage::Denial::kUnknownUser) {
+        StoreReply<storage::CreateConversationOutcome>(
+            self, deferred,
+            [](HttpApi& self, const DeferredHttp& deferred,
+               const storage::CreateConversationOutcome& outcome) {
+              if (outcome.denial == storage::Denial::kUnknownUser) {
                 return self.AnswerError(deferred, 404, "unknown user");
               }
-              const storage::ConversationState& state = result->conversation;
-              if (result->created) AnnounceMembers(self, state, {});
+              const storage::ConversationState& state = outcome.conversation;
+              if (outcome.created) AnnounceMembers(self, state, {});
               JsonWriter writer;
-              self.Answer(deferred, result->created ? 201 : 200,
+              self.Answer(deferred, outcome.created ? 201 : 200,
                           writer.BeginObject().Field("id", state.id).EndObject().str());
             }));
   };
@@ -132,28 +128,28 @@ void CreateConversation(HttpApi& api, HttpExchange& exchange, const RouteCall& c
   // PROTOCOL.md, "Blocks"); the reason does not say which of the two blocks.
   api.service().store().EitherBlocks(
       caller, *others.begin(),
-      api.service().ReplyOn<bool>(api.shard().id(), [deferred, create = std::move(create)](
-                                                        ChatShard& chat, auto blocked) mutable {
-        HttpApi& self = chat.http_api();
-        if (!blocked.ok()) return self.AnswerStoreFailure(deferred, blocked.status());
-        if (*blocked) {
-          return self.AnswerError(deferred, 403, "you cannot start a conversation with this user");
-        }
-        create(self);
-      }));
+      StoreReply<bool>(api, deferred,
+                       [create = std::move(create)](HttpApi& self, const DeferredHttp& deferred,
+                                                    bool blocked) mutable {
+                         if (blocked) {
+                           return self.AnswerError(
+                               deferred, 403, "you cannot start a conversation with this user");
+                         }
+                         create(self);
+                       }));
 }
 
 // A membership change's answer, the same for all of them: the group as it now is, and the change
 // announced (a change that was there already writes nothing: no event; the call is idempotent).
 storage::Reply<storage::MembershipOutcome> MembershipReply(HttpApi& api, DeferredHttp deferred,
                                                            std::vector<int64_t> removed) {
-  return api.service().ReplyOn<storage::MembershipOutcome>(
-      api.shard().id(), [deferred, removed = std::move(removed)](ChatShard& chat, auto result) {
-        HttpApi& self = chat.http_api();
-        if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-        if (self.AnswerDenial(deferred, result->denial)) return;
-        if (result->changed) AfterGroupChange(self, *result, removed);
-        self.Answer(deferred, 200, MembershipBody(result->conversation));
+  return StoreReply<storage::MembershipOutcome>(
+      api, std::move(deferred),
+      [removed = std::move(removed)](HttpApi& self, const DeferredHttp& deferred,
+                                     const storage::MembershipOutcome& outcome) {
+        if (self.AnswerDenial(deferred, outcome.denial)) return;
+        if (outcome.changed) AfterGroupChange(self, outcome, removed);
+        self.Answer(deferred, 200, MembershipBody(outcome.conversation));
       });
 }
 

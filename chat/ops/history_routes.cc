@@ -50,41 +50,38 @@ std::optional<PageQuery> ReadPageQuery(HttpExchange& exchange, uint64_t max_byte
   return page;
 }
 
+// A conversation's page for its members: {"<key>":[message, ...]}, the messages that fit in
+// `max_bytes`; a page of history also says whether there is "more" (older messages, or some
+// that did not fit).
+storage::Reply<storage::Page> PageReply(HttpApi& api, const DeferredHttp& deferred,
+                                        std::string_view key, uint64_t max_bytes, bool paged) {
+  return StoreReply<storage::Page>(
+      api, deferred,
+      [key, max_bytes, paged](HttpApi& self, const DeferredHttp& deferred,
+                              const storage::Page& page) {
+        if (self.AnswerDenial(deferred, page.denial)) return;
+        JsonWriter writer;
+        writer.BeginObject().Key(key).BeginArray();
+        const bool all = AppendMessagesWithin(writer, page.messages, max_bytes);
+        writer.EndArray();
+        if (paged) writer.Field("more", page.more || !all);
+        self.Answer(deferred, 200, writer.EndObject().str());
+      });
+}
+
 void MessagesPage(HttpApi& api, HttpExchange& exchange, const RouteCall& call) {
   const auto page = ReadPageQuery(exchange, api.config().max_answer_bytes);
   if (!page) return;
   const storage::PageLimit limit = page->limit;
   DeferredHttp deferred = exchange.Defer();
-  api.service().store().History(
-      call.conv, call.auth.user, page->before, page->seen, limit,
-      api.service().ReplyOn<storage::Page>(
-          api.shard().id(), [deferred, max_bytes = limit.bytes](ChatShard& chat, auto result) {
-            HttpApi& self = chat.http_api();
-            if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-            if (self.AnswerDenial(deferred, result->denial)) return;
-            JsonWriter writer;
-            writer.BeginObject().Key("messages").BeginArray();
-            bool all = AppendMessagesWithin(writer, result->messages, max_bytes);
-            self.Answer(deferred, 200,
-                        writer.EndArray().Field("more", result->more || !all).EndObject().str());
-          }));
+  api.service().store().History(call.conv, call.auth.user, page->before, page->seen, limit,
+                                PageReply(api, deferred, "messages", limit.bytes, true));
 }
 
 void ListPins(HttpApi& api, HttpExchange& exchange, const RouteCall& call) {
   DeferredHttp deferred = exchange.Defer();
   api.service().store().ListPins(call.conv, call.auth.user,
-                                 api.service().ReplyOn<storage::Page>(
-                                     api.shard().id(), [deferred](ChatShard& chat, auto result) {
-                                       HttpApi& self = chat.http_api();
-                                       if (!result.ok())
-                                         return self.AnswerStoreFailure(deferred, result.status());
-                                       if (self.AnswerDenial(deferred, result->denial)) return;
-                                       JsonWriter writer;
-                                       writer.BeginObject().Key("pins").BeginArray();
-                                       AppendMessagesWithin(writer, result->messages, UINT64_MAX);
-                                       self.Answer(deferred, 200,
-                                                   writer.EndArray().EndObject().str());
-                                     }));
+                                 PageReply(api, deferred, "pins", UINT64_MAX, false));
 }
 
 // GET /api/conversations/{id}/threads/{root}: the WebSocket `thread` answer over HTTP, for a
@@ -98,14 +95,13 @@ void ThreadPage(HttpApi& api, HttpExchange& exchange, const RouteCall& call) {
   DeferredHttp deferred = exchange.Defer();
   api.service().store().Thread(
       conv, call.auth.user, root, page->before, page->seen, limit,
-      api.service().ReplyOn<storage::ThreadPage>(
-          api.shard().id(),
-          [deferred, conv, root, max_bytes = limit.bytes](ChatShard& chat, auto result) {
-            HttpApi& self = chat.http_api();
-            if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-            switch (result->page.denial) {
+      StoreReply<storage::ThreadPage>(
+          api, deferred,
+          [conv, root, max_bytes = limit.bytes](HttpApi& self, const DeferredHttp& deferred,
+                                                const storage::ThreadPage& thread) {
+            switch (thread.page.denial) {
               case storage::Denial::kNone:
-                return self.Answer(deferred, 200, EncodeThread(conv, root, *result, max_bytes));
+                return self.Answer(deferred, 200, EncodeThread(conv, root, thread, max_bytes));
               case storage::Denial::kForbidden:
                 return self.AnswerError(deferred, 403, "not a member of this conversation");
               default:

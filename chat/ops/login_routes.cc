@@ -91,22 +91,18 @@ void IssueTokens(HttpApi& api, const DeferredHttp& deferred, int64_t user, int64
                              .address = std::move(address)};
   api.service().store().StoreRefreshToken(
       std::move(stored), now,
-      api.service().ReplyOn<bool>(
-          api.shard().id(),
-          [deferred, user, user_created_at, family = *family, refresh = std::move(*refresh),
-           login = std::move(login)](ChatShard& chat, auto result) mutable {
-            HttpApi& self = chat.http_api();
-            if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+      StoreReply<bool>(
+          api, deferred,
+          [user, user_created_at, family = *family, refresh = std::move(*refresh),
+           login = std::move(login)](HttpApi& self, const DeferredHttp& deferred, bool) mutable {
             self.service().store().StoreLogin(
-                std::move(login), self.service().ReplyOn<bool>(
-                                      self.shard().id(), [deferred, user, user_created_at, family,
-                                                          refresh](ChatShard& chat, auto stored) {
-                                        HttpApi& self = chat.http_api();
-                                        if (!stored.ok())
-                                          return self.AnswerStoreFailure(deferred, stored.status());
-                                        AnswerTokens(self, deferred, user, user_created_at, family,
-                                                     refresh);
-                                      }));
+                std::move(login),
+                StoreReply<bool>(self, deferred,
+                                 [user, user_created_at, family, refresh](
+                                     HttpApi& self, const DeferredHttp& deferred, bool) {
+                                   AnswerTokens(self, deferred, user, user_created_at, family,
+                                                refresh);
+                                 }));
           }));
 }
 
@@ -125,17 +121,17 @@ void HandleRefresh(HttpApi& api, HttpExchange& exchange) {
   api.service().store().RotateRefreshToken(
       Sha256Hex(refresh), std::move(next_hash),
       now + int64_t{api.config().refresh_token_ttl_s} * 1000, now,
-      api.service().ReplyOn<storage::RefreshRotation>(
-          api.shard().id(), [deferred, next = std::move(*next)](ChatShard& chat, auto result) {
-            HttpApi& self = chat.http_api();
-            if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-            switch (result->outcome) {
+      StoreReply<storage::RefreshRotation>(
+          api, deferred,
+          [next = std::move(*next)](HttpApi& self, const DeferredHttp& deferred,
+                                    const storage::RefreshRotation& rotation) {
+            switch (rotation.outcome) {
               case storage::RefreshOutcome::kRotated:
                 // The sessions list's "last used"; the answer does not wait for it.
-                self.service().store().TouchLogin(result->family, NowMs(),
+                self.service().store().TouchLogin(rotation.family, NowMs(),
                                                   [](storage::Result<bool>) {});
-                return AnswerTokens(self, deferred, result->user, result->user_created_at,
-                                    result->family, next);
+                return AnswerTokens(self, deferred, rotation.user, rotation.user_created_at,
+                                    rotation.family, next);
               case storage::RefreshOutcome::kReused:
                 return self.AnswerError(deferred, 401,
                                         "refresh token already used: every token of its login "
@@ -152,19 +148,16 @@ void HandleRefresh(HttpApi& api, HttpExchange& exchange) {
 void ContinueLogin(HttpApi& api, const DeferredHttp& deferred, Credentials credentials,
                    std::string address, std::string user_agent, int64_t retry_after) {
   if (retry_after > 0) {
-    return api.AnswerError(deferred, 429, "too many failed logins, retry later",
-                           "Retry-After: " + std::to_string(retry_after) + "\r\n");
+    return api.AnswerRetryLater(deferred, 429, "too many failed logins, retry later", retry_after);
   }
   std::string username = credentials.username;
   api.service().store().FindLogin(
       std::move(username),
-      api.service().ReplyOn<std::optional<storage::UserLogin>>(
-          api.shard().id(),
-          [deferred, credentials = std::move(credentials), address = std::move(address),
-           user_agent = std::move(user_agent)](ChatShard& chat, auto found) mutable {
-            HttpApi& self = chat.http_api();
-            if (!found.ok()) return self.AnswerStoreFailure(deferred, found.status());
-            std::optional<storage::UserLogin> login = std::move(*found);
+      StoreReply<std::optional<storage::UserLogin>>(
+          api, deferred,
+          [credentials = std::move(credentials), address = std::move(address),
+           user_agent = std::move(user_agent)](HttpApi& self, const DeferredHttp& deferred,
+                                               std::optional<storage::UserLogin> login) mutable {
             auth::ScryptParams params{.log2_n = self.config().password_cost};
             const bool queued = self.shard().TryRunBlocking(
                 WorkClass::kLogin,
@@ -188,23 +181,19 @@ void ContinueLogin(HttpApi& api, const DeferredHttp& deferred, Credentials crede
                               std::move(address));
                 });
             if (!queued) {
-              self.AnswerError(deferred, 503,
-                               "too many logins in progress (--workers-login-queue), retry later",
-                               "Retry-After: 1\r\n");
+              self.AnswerRetryLater(
+                  deferred, 503, "too many logins in progress (--workers-login-queue), retry later",
+                  1);
             }
           }));
 }
 
 void HandleLogin(HttpApi& api, HttpExchange& exchange) {
-  Credentials credentials;
-  if (auto error = ParseCredentials(exchange.body(), &credentials)) {
-    return exchange.RespondError(400, *error);
-  }
   // No account has a name outside the rules, so such a login cannot succeed: it is refused
   // without a key built from arbitrary client bytes (and without the password hash's cost).
-  if (!ValidUsername(credentials.username)) {
-    return exchange.RespondError(401, "invalid username or password");
-  }
+  std::optional<Credentials> read = ReadCredentials(exchange, 401, "invalid username or password");
+  if (!read) return;
+  Credentials credentials = std::move(*read);
   // Kept with the login for the sessions list; bounded, as a client writes it.
   constexpr size_t kMaxUserAgent = 256;
   std::string user_agent(exchange.request().Find("User-Agent").substr(0, kMaxUserAgent));
@@ -220,6 +209,20 @@ void HandleLogin(HttpApi& api, HttpExchange& exchange) {
 }
 
 }  // namespace
+
+std::optional<Credentials> ReadCredentials(HttpExchange& exchange, int bad_name_status,
+                                           std::string_view bad_name) {
+  Credentials credentials;
+  if (auto error = ParseCredentials(exchange.body(), &credentials)) {
+    exchange.RespondError(400, *error);
+    return std::nullopt;
+  }
+  if (!ValidUsername(credentials.username)) {
+    exchange.RespondError(bad_name_status, bad_name);
+    return std::nullopt;
+  }
+  return credentials;
+}
 
 std::vector<AttemptCounter::Key> LoginKeys(HttpApi& api, const std::string& username,
                                            const std::string& address) {

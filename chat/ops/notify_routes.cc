@@ -61,8 +61,7 @@ std::optional<std::string> ParseBody(std::string_view body, BodyFields* out) {
     for (auto entry : keys) {
       std::string_view name;
       ondemand::value inner;
-      if (entry.unescaped_key().get(name) != simdjson::SUCCESS ||
-          entry.value().get(inner) != simdjson::SUCCESS) {
+      if (!ReadMember(entry, &name, &inner)) {
         return std::optional<std::string>("field \"keys\" must be an object");
       }
       const int key = FieldIndex(kKeys, name);
@@ -97,15 +96,13 @@ void SetMute(HttpApi& api, HttpExchange& exchange, const RouteCall& call, bool o
   DeferredHttp deferred = exchange.Defer();
   api.service().store().SetMute(
       call.conv, call.auth.user, until,
-      api.service().ReplyOn<storage::Denial>(
-          api.shard().id(),
-          [deferred, until](ChatShard& chat, storage::Result<storage::Denial> result) {
-            HttpApi& self = chat.http_api();
-            if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-            if (*result == storage::Denial::kNotFound) {
+      StoreReply<storage::Denial>(
+          api, deferred,
+          [until](HttpApi& self, const DeferredHttp& deferred, storage::Denial denial) {
+            if (denial == storage::Denial::kNotFound) {
               return self.AnswerError(deferred, 404, "no such conversation");
             }
-            if (*result == storage::Denial::kForbidden) {
+            if (denial == storage::Denial::kForbidden) {
               return self.AnswerError(deferred, 403, "not a member of this conversation");
             }
             JsonWriter writer;
@@ -135,18 +132,13 @@ void HandleMentions(HttpApi& api, HttpExchange& exchange, const RouteCall& call)
   DeferredHttp deferred = exchange.Defer();
   api.service().store().ListMentions(
       call.auth.user, before, static_cast<uint32_t>(limit),
-      api.service().ReplyOn<storage::MentionPage>(
-          api.shard().id(),
-          [deferred](ChatShard& chat, storage::Result<storage::MentionPage> result) {
-            HttpApi& self = chat.http_api();
-            if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+      StoreReply<storage::MentionPage>(
+          api, deferred,
+          [](HttpApi& self, const DeferredHttp& deferred, const storage::MentionPage& page) {
             JsonWriter writer;
-            writer.BeginObject().Key("mentions").BeginArray();
-            for (const storage::Message& message : result->messages) {
-              AppendMessage(writer, message);
-            }
-            writer.EndArray().Field("more", result->more);
-            if (result->more) writer.Field("next_before", result->messages.back().id);
+            WriteList(writer.BeginObject(), "mentions", page.messages, AppendMessage)
+                .Field("more", page.more);
+            if (page.more) writer.Field("next_before", page.messages.back().id);
             self.Answer(deferred, 200, writer.EndObject().str());
           }));
 }
@@ -166,10 +158,8 @@ void RemovePushSubscription(HttpApi& api, HttpExchange& exchange, const RouteCal
   DeferredHttp deferred = exchange.Defer();
   api.service().store().RemovePushSubscription(
       call.auth.user, std::move(*fields.endpoint),
-      api.service().ReplyOn<bool>(api.shard().id(), [deferred](ChatShard& chat, auto result) {
-        HttpApi& self = chat.http_api();
-        if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-        if (!*result) return self.AnswerError(deferred, 404, "no such subscription");
+      StoreReply<bool>(api, deferred, [](HttpApi& self, const DeferredHttp& deferred, bool found) {
+        if (!found) return self.AnswerError(deferred, 404, "no such subscription");
         self.shard().AnswerDeferred(deferred, 204, "application/json", "");
       }));
 }
@@ -204,12 +194,9 @@ void AddPushSubscription(HttpApi& api, HttpExchange& exchange, const RouteCall& 
   DeferredHttp deferred = exchange.Defer();
   api.service().store().AddPushSubscription(
       std::move(subscription), api.config().push_max_subscriptions,
-      api.service().ReplyOn<bool>(
-          api.shard().id(), [deferred, answer = std::move(answer)](ChatShard& chat, auto result) {
-            HttpApi& self = chat.http_api();
-            if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-            self.Answer(deferred, 201, answer);
-          }));
+      StoreReply<bool>(api, deferred,
+                       [answer = std::move(answer)](HttpApi& self, const DeferredHttp& deferred,
+                                                    bool) { self.Answer(deferred, 201, answer); }));
 }
 
 }  // namespace

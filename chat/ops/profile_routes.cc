@@ -55,17 +55,26 @@ void WriteProfile(JsonWriter& writer, const storage::Profile& profile) {
 }
 
 std::string ProfilesBody(std::string_view key, const std::vector<storage::Profile>& profiles) {
-  JsonWriter writer;
-  writer.BeginObject().Key(key).BeginArray();
-  for (const storage::Profile& profile : profiles) {
+  return ListBody(key, profiles, [](JsonWriter& writer, const storage::Profile& profile) {
     writer.BeginObject();
     WriteProfile(writer, profile);
     writer.EndObject();
-  }
-  return writer.EndArray().EndObject().Take();
+  });
 }
 
 namespace {
+
+// A store call's list of users, answered as ProfilesBody(key, ...).
+storage::Reply<std::vector<storage::Profile>> ProfilesReply(HttpApi& api,
+                                                            const DeferredHttp& deferred,
+                                                            std::string_view key) {
+  return StoreReply<std::vector<storage::Profile>>(
+      api, deferred,
+      [key](HttpApi& self, const DeferredHttp& deferred,
+            const std::vector<storage::Profile>& profiles) {
+        self.Answer(deferred, 200, ProfilesBody(key, profiles));
+      });
+}
 
 // {"user": 1234}
 std::optional<std::string> ParseBlockBody(std::string_view body, int64_t* user) {
@@ -186,24 +195,23 @@ bool ParseIds(std::string_view text, std::vector<int64_t>* ids) {
 // The account and profile answer of GET and PATCH /api/me.
 void AnswerMe(HttpApi& api, const DeferredHttp& deferred, int64_t user) {
   api.service().store().FindAccount(
-      user, api.service().ReplyOn<std::optional<storage::Account>>(
-                api.shard().id(), [deferred, user](ChatShard& chat, auto account) {
-                  HttpApi& self = chat.http_api();
-                  if (!account.ok()) return self.AnswerStoreFailure(deferred, account.status());
-                  if (!*account) return self.AnswerError(deferred, 404, "no such user");
-                  self.service().store().FindProfiles(
-                      {user}, self.service().ReplyOn<std::vector<storage::Profile>>(
-                                  self.shard().id(), [deferred, account = std::move(**account)](
-                                                         ChatShard& chat, auto profiles) {
-                                    HttpApi& self = chat.http_api();
-                                    if (!profiles.ok())
-                                      return self.AnswerStoreFailure(deferred, profiles.status());
-                                    if (profiles->empty() || profiles->front().deleted)
-                                      return self.AnswerError(deferred, 404, "no such user");
-                                    self.Answer(deferred, 200,
-                                                AccountBody(account, profiles->front()));
-                                  }));
-                }));
+      user,
+      StoreReply<std::optional<storage::Account>>(
+          api, deferred,
+          [user](HttpApi& self, const DeferredHttp& deferred,
+                 std::optional<storage::Account> account) {
+            if (!account) return self.AnswerError(deferred, 404, "no such user");
+            self.service().store().FindProfiles(
+                {user},
+                StoreReply<std::vector<storage::Profile>>(
+                    self, deferred,
+                    [account = std::move(*account)](HttpApi& self, const DeferredHttp& deferred,
+                                                    const std::vector<storage::Profile>& profiles) {
+                      if (profiles.empty() || profiles.front().deleted)
+                        return self.AnswerError(deferred, 404, "no such user");
+                      self.Answer(deferred, 200, AccountBody(account, profiles.front()));
+                    }));
+          }));
 }
 
 // The profile event, to every shard and node.
@@ -261,25 +269,20 @@ void PatchMe(HttpApi& api, HttpExchange& exchange, const RouteCall& call) {
     if (!email) return AnswerMe(self, deferred, user);
     self.service().store().SetEmail(
         user, *email,
-        self.service().ReplyOn<bool>(self.shard().id(),
-                                     [deferred, user](ChatShard& chat, auto set) {
-                                       HttpApi& self = chat.http_api();
-                                       if (!set.ok())
-                                         return self.AnswerStoreFailure(deferred, set.status());
-                                       if (!*set)
-                                         return self.AnswerError(deferred, 404, "no such user");
-                                       AnswerMe(self, deferred, user);
-                                     }));
+        StoreReply<bool>(self, deferred,
+                         [user](HttpApi& self, const DeferredHttp& deferred, bool set) {
+                           if (!set) return self.AnswerError(deferred, 404, "no such user");
+                           AnswerMe(self, deferred, user);
+                         }));
   };
   if (!profile_changes) return set_email(api, deferred);
   api.service().store().UpdateProfile(
       auth.user, std::move(change),
-      api.service().ReplyOn<storage::ProfileOutcome>(
-          api.shard().id(),
-          [deferred, set_email = std::move(set_email)](ChatShard& chat, auto outcome) mutable {
-            HttpApi& self = chat.http_api();
-            if (!outcome.ok()) return self.AnswerStoreFailure(deferred, outcome.status());
-            switch (outcome->denial) {
+      StoreReply<storage::ProfileOutcome>(
+          api, deferred,
+          [set_email = std::move(set_email)](HttpApi& self, const DeferredHttp& deferred,
+                                             const storage::ProfileOutcome& outcome) mutable {
+            switch (outcome.denial) {
               case storage::Denial::kNone:
                 break;
               case storage::Denial::kForbidden:
@@ -288,7 +291,7 @@ void PatchMe(HttpApi& api, HttpExchange& exchange, const RouteCall& call) {
               default:
                 return self.AnswerError(deferred, 404, "no such user");
             }
-            PublishProfile(self, outcome->profile);
+            PublishProfile(self, outcome.profile);
             set_email(self, deferred);
           }));
 }
@@ -296,12 +299,6 @@ void PatchMe(HttpApi& api, HttpExchange& exchange, const RouteCall& call) {
 void HandleUsers(HttpApi& api, HttpExchange& exchange, const RouteCall&) {
   const std::string_view query = exchange.request().query;
   // Both forms answer {"users":[profile]}.
-  auto answer = [](ChatShard& chat, const DeferredHttp& deferred,
-                   const storage::Result<std::vector<storage::Profile>>& result) {
-    HttpApi& self = chat.http_api();
-    if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
-    self.Answer(deferred, 200, ProfilesBody("users", *result));
-  };
   if (const std::optional<std::string_view> ids_param = http::QueryParam(query, "ids")) {
     // Decoded: URL encoders (URLSearchParams among them) escape the commas.
     std::string decoded;
@@ -311,11 +308,7 @@ void HandleUsers(HttpApi& api, HttpExchange& exchange, const RouteCall&) {
       return exchange.RespondError(400, "ids must be 1 to 100 positive integers, comma-separated");
     }
     DeferredHttp deferred = exchange.Defer();
-    api.service().store().FindProfiles(
-        std::move(ids), api.service().ReplyOn<std::vector<storage::Profile>>(
-                            api.shard().id(), [deferred, answer](ChatShard& chat, auto result) {
-                              answer(chat, deferred, result);
-                            }));
+    api.service().store().FindProfiles(std::move(ids), ProfilesReply(api, deferred, "users"));
     return;
   }
   const std::optional<std::string_view> q = http::QueryParam(query, "q");
@@ -340,24 +333,13 @@ void HandleUsers(HttpApi& api, HttpExchange& exchange, const RouteCall&) {
     }
   }
   DeferredHttp deferred = exchange.Defer();
-  api.service().store().SearchProfiles(
-      std::move(prefix), limit,
-      api.service().ReplyOn<std::vector<storage::Profile>>(
-          api.shard().id(),
-          [deferred, answer](ChatShard& chat, auto result) { answer(chat, deferred, result); }));
+  api.service().store().SearchProfiles(std::move(prefix), limit,
+                                       ProfilesReply(api, deferred, "users"));
 }
 
 void ListBlocks(HttpApi& api, HttpExchange& exchange, const RouteCall& call) {
   DeferredHttp deferred = exchange.Defer();
-  api.service().store().ListBlocks(
-      call.auth.user, api.service().ReplyOn<std::vector<storage::Profile>>(
-                          api.shard().id(), [deferred](ChatShard& chat, auto blocked) {
-                            HttpApi& self = chat.http_api();
-                            if (!blocked.ok()) {
-                              return self.AnswerStoreFailure(deferred, blocked.status());
-                            }
-                            self.Answer(deferred, 200, ProfilesBody("blocks", *blocked));
-                          }));
+  api.service().store().ListBlocks(call.auth.user, ProfilesReply(api, deferred, "blocks"));
 }
 
 // POST /api/blocks (`on`, the user in the body) and DELETE /api/blocks/{user}.
@@ -373,16 +355,16 @@ void SetBlock(HttpApi& api, HttpExchange& exchange, const RouteCall& call, bool 
   DeferredHttp deferred = exchange.Defer();
   api.service().store().SetBlock(
       auth.user, other, on, NowMs(),
-      api.service().ReplyOn<storage::Denial>(
-          api.shard().id(), [deferred, user = auth.user, other, on](ChatShard& chat, auto denial) {
-            HttpApi& self = chat.http_api();
-            if (!denial.ok()) return self.AnswerStoreFailure(deferred, denial.status());
-            if (*denial != storage::Denial::kNone) {
+      StoreReply<storage::Denial>(
+          api, deferred,
+          [user = auth.user, other, on](HttpApi& self, const DeferredHttp& deferred,
+                                        storage::Denial denial) {
+            if (denial != storage::Denial::kNone) {
               return self.AnswerError(deferred, 404, "no such user");
             }
             // A 1:1 call between them ends now, for both (the block is committed: an accept
             // or a rejoin that checks the store from here on is refused too).
-            if (on) CallRegistry::EndBlockedCall(chat.service(), self.shard().id(), user, other);
+            if (on) CallRegistry::EndBlockedCall(self.service(), self.shard().id(), user, other);
             JsonWriter writer;
             self.Answer(
                 deferred, on ? 201 : 200,

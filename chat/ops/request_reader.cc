@@ -66,10 +66,7 @@ bool RequestReader::ReadEnvelope(std::string* type) {
   for (auto field : object) {
     std::string_view key;
     ondemand::value value;
-    if (field.unescaped_key().get(key) != simdjson::SUCCESS ||
-        field.value().get(value) != simdjson::SUCCESS) {
-      return Fail("not JSON");
-    }
+    if (!ReadMember(field, &key, &value)) return Fail("not JSON");
     const int index = FieldIndex(kEnvelopeFields, key);
     if (index < 0) continue;
     std::optional<std::string> bad;

@@ -68,18 +68,8 @@ bool RequestReader::Fields(std::span<const std::string_view> names, OnField on_f
   simdjson::ondemand::object object;
   doc_.rewind();
   if (doc_.get_object().get(object) != simdjson::SUCCESS) return Fail("not JSON");
-  for (auto field : object) {
-    std::string_view key;
-    simdjson::ondemand::value value;
-    if (field.unescaped_key().get(key) != simdjson::SUCCESS ||
-        field.value().get(value) != simdjson::SUCCESS) {
-      return Fail("not JSON");
-    }
-    const int index = FieldIndex(names, key);
-    if (index < 0) continue;
-    if (Has(index)) return Fail(DuplicateField(key));
-    seen_ |= uint32_t{1} << index;
-    if (std::optional<std::string> fault = on_field(index, value)) return Fail(std::move(*fault));
+  if (std::optional<MemberFault> fault = ReadNamedMembers(object, names, &seen_, on_field)) {
+    return Fail(fault->malformed ? "not JSON" : std::move(fault->reason));
   }
   return true;
 }

@@ -18,6 +18,8 @@
 #include "chat/api/http_api.h"
 #include "chat/api/http_routes.h"
 #include "chat/chat_shard.h"
+#include "core/runtime/shard.h"
+#include "proto/json_writer.h"
 
 namespace ringcast::chat {
 
@@ -54,6 +56,36 @@ void OnApiWith(ChatShard& chat, HttpExchange& exchange, const RouteCall& call) {
   kHandler(chat.http_api(), exchange, call, kArguments...);
 }
 
+// The reply of a store call that a request deferred on `api`'s shard waits for: back on that
+// shard, a failed call is answered (HttpApi::AnswerStoreFailure); a result goes on as
+// then(api, deferred, value). The handlers' store calls answer so, unless a failure needs more
+// than its answer (a change to a message: message_routes.cc).
+template <typename T, typename Then>
+storage::Reply<T> StoreReply(HttpApi& api, DeferredHttp deferred, Then then) {
+  auto on_shard = [deferred = std::move(deferred), then = std::move(then)](
+                      ChatShard& chat, storage::Result<T> result) mutable {
+    HttpApi& self = chat.http_api();
+    if (!result.ok()) return self.AnswerStoreFailure(deferred, result.status());
+    then(self, deferred, std::move(*result));
+  };
+  return api.service().ReplyOn<T>(api.shard().id(), std::move(on_shard));
+}
+
+// "<key>":[item, ...] in the object `writer` has open, each item written by
+// write(writer, item); and {"<key>":[item, ...]}, the answer of a route that lists.
+template <typename Items, typename Write>
+JsonWriter& WriteList(JsonWriter& writer, std::string_view key, const Items& items, Write write) {
+  writer.Key(key).BeginArray();
+  for (const auto& item : items) write(writer, item);
+  return writer.EndArray();
+}
+template <typename Items, typename Write>
+std::string ListBody(std::string_view key, const Items& items, Write write) {
+  JsonWriter writer;
+  WriteList(writer.BeginObject(), key, items, write);
+  return writer.EndObject().Take();
+}
+
 // What one family gives another.
 // The token family an access token's jti names ("<family>.<random>"), which logout revokes;
 // "" for a token issued before refresh tokens (login_routes.cc).
@@ -62,6 +94,11 @@ std::string FamilyOf(std::string_view jti);
 // address, the username (login_routes.cc); a password check counts as a login.
 std::vector<AttemptCounter::Key> LoginKeys(HttpApi& api, const std::string& username,
                                            const std::string& address);
+// The body of register and login, {"username","password"} (ParseCredentials); nullopt after
+// answering 400 for a malformed body, or `bad_name_status` with `bad_name` for a username
+// outside the rules (ValidUsername) (login_routes.cc).
+std::optional<Credentials> ReadCredentials(HttpExchange& exchange, int bad_name_status,
+                                           std::string_view bad_name);
 // After a committed group change: its system entries go out through the conversation's owner
 // (and to the other nodes), then every shard learns the new membership (group_routes.cc).
 void AfterGroupChange(HttpApi& api, const storage::MembershipOutcome& outcome,

@@ -73,6 +73,21 @@ void WriteSnippet(JsonWriter& writer, const storage::Snippet& snippet) {
   writer.EndArray();
 }
 
+// One result: where the message is, who sent it and when, and its snippet.
+void WriteHit(JsonWriter& writer, const storage::SearchHit& hit) {
+  writer.BeginObject()
+      .Field("conv", hit.conv)
+      .Field("seq", hit.seq)
+      .Field("id", hit.id)
+      .Field("from", hit.from)
+      .Field("kind", hit.kind)
+      .Field("ts", hit.ts);
+  if (hit.edited_at != 0) writer.Field("edited_at", hit.edited_at);
+  writer.Key("snippet");
+  WriteSnippet(writer, hit.snippet);
+  writer.EndObject();
+}
+
 // An optional integer parameter at least `min`; false when present and not one.
 bool OptionalInt(std::string_view query, std::string_view name, int64_t min,
                  std::optional<int64_t>* out) {
@@ -126,36 +141,18 @@ void HandleSearch(HttpApi& api, HttpExchange& exchange, const RouteCall& call) {
   const uint32_t limit = search.limit;
   DeferredHttp deferred = exchange.Defer();
   api.service().store().SearchMessages(
-      std::move(search), api.service().ReplyOn<std::vector<storage::SearchHit>>(
-                             api.shard().id(), [deferred, limit](ChatShard& chat, auto result) {
-                               HttpApi& self = chat.http_api();
-                               if (!result.ok())
-                                 return self.AnswerStoreFailure(deferred, result.status());
-                               const bool more = result->size() > limit;
-                               if (more) result->resize(limit);
-                               JsonWriter writer;
-                               writer.BeginObject().Key("results").BeginArray();
-                               for (const storage::SearchHit& hit : *result) {
-                                 writer.BeginObject()
-                                     .Field("conv", hit.conv)
-                                     .Field("seq", hit.seq)
-                                     .Field("id", hit.id)
-                                     .Field("from", hit.from)
-                                     .Field("kind", hit.kind)
-                                     .Field("ts", hit.ts);
-                                 if (hit.edited_at != 0) writer.Field("edited_at", hit.edited_at);
-                                 writer.Key("snippet");
-                                 WriteSnippet(writer, hit.snippet);
-                                 writer.EndObject();
-                               }
-                               writer.EndArray().Key("next_cursor");
-                               if (more) {
-                                 writer.String(EncodeCursor(result->back()));
-                               } else {
-                                 writer.Null();
-                               }
-                               self.Answer(deferred, 200, writer.EndObject().str());
-                             }));
+      std::move(search),
+      StoreReply<std::vector<storage::SearchHit>>(
+          api, deferred,
+          [limit](HttpApi& self, const DeferredHttp& deferred,
+                  std::vector<storage::SearchHit> hits) {
+            const bool more = hits.size() > limit;
+            if (more) hits.resize(limit);
+            JsonWriter writer;
+            WriteList(writer.BeginObject(), "results", hits, WriteHit).Key("next_cursor");
+            more ? writer.String(EncodeCursor(hits.back())) : writer.Null();
+            self.Answer(deferred, 200, writer.EndObject().str());
+          }));
 }
 
 }  // namespace

@@ -1,32 +1,11 @@
 #include "chat/sessions/sse_wire.h"
 
-#include <algorithm>
 #include <charconv>
 
 namespace ringcast::chat {
-namespace {
-
-bool AllHex(std::string_view text) {
-  return std::all_of(text.begin(), text.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
-}  // namespace
 
 std::optional<SseSessionKey> ParseSseSessionKey(std::string_view key) {
-  constexpr size_t kHex = 2 * kSseSecretBytes;
-  if (key.size() < kHex + 2 || key[kHex] != '~' || !AllHex(key.substr(0, kHex))) {
-    return std::nullopt;
-  }
-  std::string_view rest = key.substr(kHex + 1);
-  SseSessionKey parsed;
-  auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), parsed.shard);
-  if (ec != std::errc() || end == rest.data()) return std::nullopt;
-  rest.remove_prefix(size_t(end - rest.data()));
-  if (rest.empty()) return parsed;
-  if (rest.size() < 2 || rest[0] != '~') return std::nullopt;
-  parsed.node = rest.substr(1);
-  return parsed;
+  return ParseRoutedId(key, 2 * kSseSecretBytes, '~');
 }
 
 bool ParseSseEventId(std::string_view id, std::string_view* key, uint64_t* n) {

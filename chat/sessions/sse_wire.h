@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "chat/routed_id.h"
+
 namespace ringcast::chat {
 
 // Where a session lives: a session id is "<secret>~<shard>" or, in cluster mode,
@@ -19,10 +21,7 @@ namespace ringcast::chat {
 // case hex. Only the secret keeps another user from a session's events and requests: one
 // session's id tells nothing of another's. The shard and node are routing, not secret.
 inline constexpr size_t kSseSecretBytes = 16;
-struct SseSessionKey {
-  uint32_t shard = 0;
-  std::string_view node;  // Empty on a single node.
-};
+using SseSessionKey = RoutedId;  // Its node empty on a single node.
 std::optional<SseSessionKey> ParseSseSessionKey(std::string_view key);
 // "<session>:<n>" (an SSE event's id, and so a Last-Event-ID) → session and n.
 bool ParseSseEventId(std::string_view id, std::string_view* key, uint64_t* n);
