@@ -3,17 +3,20 @@
 // composer (composer.js). Opened with unread messages it starts at the "Unread messages"
 // divider; the jump button shows once the newest message is more than a screen below. Marks
 // messages read once they are on screen while the page is visible. The message menu's actions
-// are here (a thread opens beside: thread.js), and `jumpTo` scrolls to any message.
+// are here (a thread opens beside: thread.js; a star is the user's own: stars.js), and `jumpTo`
+// scrolls to any message.
 
 import {ImageViewer} from './attachments.js';
 import {Composer} from './composer.js';
 import {ConversationHeader} from './conv_header.js';
 import {byId, h, reconcile, setText} from './dom.js';
-import {joinNames} from './format.js';
+import {joinNames, reason} from './format.js';
 import {MessageRows} from './message_rows.js';
 import {reactionPicker} from './reactions.js';
 
 const PAGE = 30;
+// How long a refused star's reason stays under its message.
+const STAR_ERROR_MS = 6000;
 
 /**
  * The app's parts a view of the conversation works with (its header, rows and composer too).
@@ -25,12 +28,14 @@ export class ConversationView {
   /**
    * @param {{client: import('/sdk/index.js').RingcastClient, store: import('./store.js').Store,
    *          names: import('./names.js').Names, list: import('./conv_list.js').ConversationList,
-   *          blocks: import('./settings.js').Blocks, onBack: () => void,
+   *          blocks: import('./settings.js').Blocks, stars: import('./stars.js').Stars,
+   *          onBack: () => void,
    *          onThread: (conv: number, root: number, from: HTMLElement) => void}} parts
    *     `onThread` opens the thread of root message `root` (`from`: what gets the focus back)
    */
-  constructor({client, store, names, list, blocks, onBack, onThread}) {
+  constructor({client, store, names, list, blocks, stars, onBack, onThread}) {
     this._onThread = onThread;
+    this._stars = stars;
     this._client = client;
     this._store = store;
     this._names = names;
@@ -95,11 +100,13 @@ export class ConversationView {
       sentinel: this._sentinel,
       older: this._older,
       seen: this._seen,
+      stars,
       actions: {
         reply: (seq) => this._composer.startReply(seq),
         thread: (seq, from) => this._openThread(seq, from),
         react: (li, seq, button) => this._openPicker(li, seq, button),
         pin: (seq) => this._togglePin(seq),
+        star: (seq, li) => this._toggleStar(seq, li),
         edit: (seq) => this._composer.startEdit(seq),
         delete: (seq) => this._delete(seq),
         parent: (li) => this._jumpToParent(li),
@@ -274,6 +281,35 @@ export class ConversationView {
     const message = this._store.conv(this.current).messages.get(seq);
     if (!message || message.deleted) return;
     this._client.pin(this.current, seq, {on: !message.pinned_at});
+  }
+
+  /**
+   * Stars message `seq`, or unstars it when starred (the button off meanwhile); a refusal (not
+   * connected, the message deleted meanwhile) shows under the message for a while.
+   * @param {number} seq @param {HTMLElement} li
+   */
+  async _toggleStar(seq, li) {
+    const id = this.current;
+    if (id === null) return;
+    const message = this._store.conv(id).messages.get(seq);
+    if (!message || message.deleted) return;
+    const button = /** @type {HTMLButtonElement} */ (li.querySelector('.star-message'));
+    const on = !this._stars.has(id, seq);
+    li.querySelector('.star-error')?.remove();
+    button.disabled = true;
+    try {
+      await this._stars.set(id, seq, on);
+    } catch (error) {
+      const shown = h('span', {
+        class: 'send-error star-error',
+        role: 'status',
+        text: `Could not ${on ? 'star' : 'unstar'}: ${reason(error)}`,
+      });
+      li.append(shown);
+      setTimeout(() => shown.remove(), STAR_ERROR_MS);
+    } finally {
+      button.disabled = false;
+    }
   }
 
   /**

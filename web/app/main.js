@@ -15,6 +15,7 @@ import {NewChatDialog} from './new_chat.js';
 import {Notifier} from './notify.js';
 import {SearchView} from './search.js';
 import {Blocks, SettingsDialog} from './settings.js';
+import {Stars, StarsView} from './stars.js';
 import {Store} from './store.js';
 import {ThreadPanel} from './thread.js';
 
@@ -23,6 +24,7 @@ const client = new RingcastClient({calls: {iceTransportPolicy: icePolicy()}});
 const worker = registerWorker();
 const names = new Names(client);
 const blocks = new Blocks(client);
+const stars = new Stars(client);
 const store = new Store(client, names);
 const list = new ConversationList({
   list: byId('conv-list'),
@@ -38,6 +40,7 @@ const view = new ConversationView({
   names,
   list,
   blocks,
+  stars,
   onBack: () => back(),
   onThread: (conv, root, from) => thread.open(conv, root, from),
 });
@@ -62,6 +65,15 @@ const mentionsView = new MentionsView({
   names,
   title: (conv) => list.title(store.conv(conv)),
   onOpen: (id) => go(id),
+});
+const starsView = new StarsView({
+  client,
+  names,
+  title: (conv) => list.title(store.conv(conv)),
+  onOpen: (id, seq) => {
+    go(id);
+    view.jumpTo(seq);
+  },
 });
 const searchView = new SearchView({
   client,
@@ -149,6 +161,7 @@ store.onChange = () => {
 };
 names.onChange = renderSoon;
 blocks.onChange = renderSoon;
+stars.onChange = renderSoon;
 
 /** The signed-in user's display name (else username) and avatar, atop the list. */
 function showMe() {
@@ -210,6 +223,7 @@ client.on('auth_expired', () => {
 
 byId('new-chat-button').addEventListener('click', () => dialog.open());
 byId('mentions-button').addEventListener('click', () => mentionsView.open());
+byId('starred-button').addEventListener('click', () => starsView.open());
 byId('search-button').addEventListener('click', () => searchView.open());
 byId('settings-button').addEventListener('click', () => settings.open());
 byId('back-button').addEventListener('click', () => back());
@@ -227,6 +241,7 @@ function forgetUser() {
   showNotice('');
   store.clear();
   blocks.clear();
+  stars.clear();
   history.replaceState(null, '', location.pathname);
 }
 window.addEventListener('hashchange', route);
@@ -239,6 +254,7 @@ function enterChat() {
   byId('chat').hidden = false;
   // Nothing of a previous session stays on screen (another user may have signed in).
   store.clear();
+  stars.clear();
   view.open(null);
   store.restore(localStorage.getItem(snapshotKey()));
   store.loadOutbox();

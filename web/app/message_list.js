@@ -1,5 +1,6 @@
-// The dialogs that list messages (Search messages, Mentions): each item says who wrote the message
-// where and when, then shows its body, and choosing it closes the dialog and opens the message.
+// The dialogs that list messages (Search messages, Mentions, Starred): each item says who wrote
+// the message where and when, then shows its body, and choosing it closes the dialog and opens
+// the message.
 
 import {byId, dialogById, h} from './dom.js';
 import {clock, dayLabel} from './format.js';

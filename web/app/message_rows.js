@@ -2,9 +2,9 @@
 // older history exists, day separators, the "Unread messages" divider, a group's change or a
 // call's record as a centered notice, messages and the sends still pending) and each row's
 // element, created once and then updated in place (reconcile, dom.js): the sender of a group
-// message, a reply's quote of its parent, the body, reactions, the pin mark, "edited", the time
-// and ticks, a refused send's reason with Retry and Discard, a thread root's reply line, and the
-// message menu. What the menu and the quote do is the view's (conversation.js).
+// message, a reply's quote of its parent, the body, reactions, the pin and star marks, "edited",
+// the time and ticks, a refused send's reason with Retry and Discard, a thread root's reply line,
+// and the message menu. What the menu and the quote do is the view's (conversation.js).
 
 import {callEntry, systemEntry} from '/sdk/index.js';
 
@@ -82,6 +82,7 @@ export function showBody(el, body, mentions, names, me) {
  * @property {(seq: number, from: HTMLElement) => void} thread opens the thread `seq` is in
  * @property {(li: HTMLElement, seq: number, button: HTMLElement) => void} react the picker
  * @property {(seq: number) => void} pin pins, or unpins
+ * @property {(seq: number, li: HTMLElement) => void} star stars, or unstars (stars.js)
  * @property {(seq: number) => void} edit
  * @property {(seq: number) => void} delete
  * @property {(li: HTMLElement) => void} parent shows the message a reply answers
@@ -91,9 +92,10 @@ export function showBody(el, body, mentions, names, me) {
 /**
  * What the rows need of the conversation view: its parts, its actions, the sentinel, and the
  * observers that watch the sentinel (`older`: older pages to load) and the messages (`seen`:
- * read marking).
+ * read marking); the user's stars (the star mark).
  * @typedef {import('./conversation.js').ViewParts & {actions: MessageActions,
- *     sentinel: HTMLElement, older: IntersectionObserver, seen: IntersectionObserver}} RowsHost
+ *     sentinel: HTMLElement, older: IntersectionObserver, seen: IntersectionObserver,
+ *     stars: import('./stars.js').Stars}} RowsHost
  */
 
 export class MessageRows {
@@ -186,6 +188,7 @@ export class MessageRows {
       h('span', {class: 'meta'},
         [
           h('span', {class: 'pinned-mark', text: '📌 pinned', hidden: true}),
+          h('span', {class: 'starred-mark', text: '★ starred', hidden: true}),
           h('span', {class: 'edited', text: 'edited'}),
           h('time', {class: 'time'}),
           h('span', {class: 'tick'}),
@@ -231,6 +234,11 @@ export class MessageRows {
           type: 'button',
           class: 'pin-message',
           on: {click: () => this._host.actions.pin(seq)},
+        }),
+        h('button', {
+          type: 'button',
+          class: 'star-message',
+          on: {click: () => this._host.actions.star(seq, li)},
         }),
         h('button', {
           type: 'button',
@@ -298,6 +306,12 @@ export class MessageRows {
       pin.setAttribute('aria-label', pinned ? 'Unpin this message' : 'Pin this message');
       q('.pinned-mark').hidden = !pinned;
       const seq = row.message.seq;
+      // The user's own mark: no other member sees it (PROTOCOL.md, "Stars").
+      const starred = !deleted && this._host.stars.has(conv.id, seq);
+      const star = q('.star-message');
+      setText(star, starred ? 'Unstar' : 'Star');
+      star.setAttribute('aria-label', starred ? 'Unstar this message' : 'Star this message');
+      q('.starred-mark').hidden = !starred;
       showReactions(
           q('.reactions'), row.message, me, (u) => this._host.names.name(u),
           (emoji, on) => this._host.client.react(conv.id, seq, emoji, {on}));
