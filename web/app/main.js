@@ -60,30 +60,20 @@ const calls = new CallUI({
   isGroup: (conv) => store.conv(conv).group,
 });
 const dialog = new NewChatDialog({client, names, onStarted: (id) => go(id)});
-const mentionsView = new MentionsView({
+// What the message lists (mentions, stars, search results) need: each item names its
+// conversation and opens it (stars and search results at the message itself).
+const listed = {
   client,
   names,
-  title: (conv) => list.title(store.conv(conv)),
-  onOpen: (id) => go(id),
-});
-const starsView = new StarsView({
-  client,
-  names,
-  title: (conv) => list.title(store.conv(conv)),
-  onOpen: (id, seq) => {
-    go(id);
-    view.jumpTo(seq);
-  },
-});
-const searchView = new SearchView({
-  client,
-  names,
-  title: (conv) => list.title(store.conv(conv)),
-  onOpen: (id, seq) => {
-    go(id);
-    view.jumpTo(seq);
-  },
-});
+  title: (/** @type {number} */ conv) => list.title(store.conv(conv))
+};
+const openAt = (/** @type {number} */ id, /** @type {number} */ seq) => {
+  go(id);
+  view.jumpTo(seq);
+};
+const mentionsView = new MentionsView({...listed, onOpen: (id) => go(id)});
+const starsView = new StarsView({...listed, onOpen: openAt});
+const searchView = new SearchView({...listed, onOpen: openAt});
 const settings = new SettingsDialog({
   client,
   names,
