@@ -293,7 +293,21 @@ class Cluster:
         """Makes commits on this (primary) cluster wait for standby `name`; None: for none."""
         value = f"'\"{name}\"'" if name else "''"
         self.psql(f"ALTER SYSTEM SET synchronous_standby_names = {value}")
+        self.reload()
+
+    def reload(self, timeout: float = 30.0) -> None:
+        """Reloads the configuration and returns once every session has it coming: its next
+        command runs under the new settings. pg_reload_conf() only signals the postmaster, which
+        reads the files and then signals each backend; a new session (forked by the postmaster
+        after that) showing a newer pg_conf_load_time() says it has done both."""
+        query = "SELECT pg_conf_load_time()"
+        before = self.psql(query)
         self.psql("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + timeout
+        while self.psql(query) == before:
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{self.directory}: configuration not reloaded in {timeout} s")
+            time.sleep(0.02)
 
     def wait_streaming(self, primary: "Cluster", timeout: float = 30.0) -> None:
         """Waits until `primary` sees this standby streaming (and, if synchronous, as sync)."""

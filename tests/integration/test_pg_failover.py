@@ -254,7 +254,7 @@ def test_primary_turned_read_only_answers_unavailable_then_recovers(clusters, se
             assert (await conn.send(conv, "before"))["seq"] == 1
             lines_before = len(srv.stderr_text().splitlines())
             await aio(primary.psql, "ALTER SYSTEM SET default_transaction_read_only = on")
-            await aio(primary.psql, "SELECT pg_reload_conf()")
+            await aio(primary.reload)
             # Every send is answered in time, `unavailable` while the server refuses writes.
             answers = []
             for k in range(3):
@@ -268,7 +268,7 @@ def test_primary_turned_read_only_answers_unavailable_then_recovers(clusters, se
             ready = await aio(api.request, "GET", "/ready")
             assert ready.status == 503, ready
             await aio(primary.psql, "ALTER SYSTEM RESET default_transaction_read_only")
-            await aio(primary.psql, "SELECT pg_reload_conf()")
+            await aio(primary.reload)
             # Writable again: the same cid goes through (the refused attempts stored nothing).
             deadline = time.monotonic() + 15
             while True:
