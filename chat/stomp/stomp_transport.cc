@@ -96,13 +96,14 @@ void StompTransport::Route(std::string_view json, Delivery delivery) {
   }
   std::string receipt = head.has_cid ? Answered(head.cid_json) : std::string();
   if (head.type == "error") return SendChatError(json, receipt);
-  if (head.type == "ack" && !receipt.empty()) SendReceipt(receipt);
   for (size_t i = 0; i < stomp_map::kQueues; ++i) {
     const auto queue = static_cast<stomp_map::Queue>(i);
     if (queues_[i] != nullptr && stomp_map::QueueTakes(queue, head.type)) {
       SendMessage(*queues_[i], stomp_map::QueueDestination(queue), json, delivery);
     }
   }
+  // After the queues: a client that reads its acks when the RECEIPT comes finds this one there.
+  if (head.type == "ack" && !receipt.empty()) SendReceipt(receipt);
   if (disconnecting_ && pending_sends_.empty()) FinishDisconnect();
 }
 

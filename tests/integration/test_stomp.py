@@ -210,8 +210,11 @@ def test_send_same_seq_as_ws_clients_receipt_after_commit(shared_server, api):
             stored = await aio(api.all_messages, a, conv)
             assert [(m["seq"], m["body"]) for m in stored] == \
                 [(1, "from stomp \u2764\nsecond line")], stored
-            ack = (await s.wait_event(ACKS, "ack", cid="s-1")).json()
+            ack_frame = await s.wait_event(ACKS, "ack", cid="s-1")
+            ack = ack_frame.json()
             assert (ack["conv"], ack["seq"]) == (conv, 1), ack
+            # The ack's MESSAGE came ahead of the RECEIPT (stomp.test.js reads it on the RECEIPT).
+            assert s.frames.index(ack_frame) < s.frames.index(receipt), s.describe()
             live = await s.wait_event(topic(conv), "message", seq=1)
             assert live.headers["subscription"] == "t"
             assert live.headers["content-type"] == "application/json"
