@@ -63,11 +63,15 @@ build_packages=(g++ cmake ninja-build make pkg-config git liburing-dev libsimdjs
 # test (tests/integration/test_package.py) builds it with `cpack -G DEB` and checks it.
 # coturn: the calls' TURN server (tests/integration/test_calls_turn.py), a throwaway turnserver
 # of its own (tools/coturn_server.py) and its turnutils_uclient; the system one never starts.
+# ceph-mon, ceph-osd, radosgw and ceph-common: tests that need an S3 server, each against a
+# throwaway single-node Ceph with its S3 gateway (tools/s3tmp, tools/s3_server.py); the packages'
+# system daemons (ceph-crash, the ceph targets, radosgw's init script) never start.
+# python3-boto3: those tests' S3 client (S3Server.client()).
 test_packages=(python3 python3-pytest python3-websockets python3-prometheus-client curl faketime
                clang libclang-rt-14-dev postgresql pgbouncer redis-server redis-sentinel nginx
                nodejs chromium systemd python3-yaml python3-seccomp rabbitmq-server python3-pika
                python3-cryptography python3-aiosmtpd python3-pil dpkg-dev file lintian
-               fonts-noto-color-emoji coturn)
+               fonts-noto-color-emoji coturn ceph-mon ceph-osd radosgw ceph-common python3-boto3)
 # `bench/run`: python3-matplotlib for its plots, nodejs and npm for the ws peer, PostgreSQL for
 # chat-1k-pg's throwaway cluster, redis-server for the chat-3node scenarios (bench/lib/cluster.py).
 bench_packages=(python3 python3-matplotlib nodejs postgresql redis-server)
@@ -131,11 +135,11 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   echo "tools/deps.sh: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # Debian's postgresql, redis-server, rabbitmq-server, nginx and dbus packages start their
-  # system daemons and enable them for boot; none is used here, and a start that fails (a chroot,
-  # port 5672 or 80 taken, no IPv6) fails the whole installation. tools/hold-services forbids
-  # every start (policy-rc.d) and disables what the installation enabled; services already
-  # running are left alone.
+  # Debian's postgresql, redis-server, rabbitmq-server, nginx, ceph and dbus packages start
+  # their system daemons and enable them for boot; none is used here, and a start that fails (a
+  # chroot, port 5672 or 80 taken, no IPv6) fails the whole installation. tools/hold-services
+  # forbids every start (policy-rc.d) and disables what the installation enabled; services
+  # already running are left alone.
   "$root/tools/hold-services" \
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
