@@ -14,7 +14,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends g++ cmake ninja-build pkg-config liburing-dev \
       libsimdjson-dev libmimalloc-dev libssl-dev libcli11-dev libsqlite3-dev libpq-dev \
       libhiredis-dev libcurl4-openssl-dev librabbitmq-dev libjpeg-dev libpng-dev libgif-dev \
-      libwebp-dev zlib1g-dev \
+      libwebp-dev zlib1g-dev libpugixml-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 ARG RINGCAST_COMMIT=unknown
@@ -28,7 +28,7 @@ FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends liburing2 libsimdjson14 libmimalloc2.0 libssl3 \
       libsqlite3-0 libpq5 libhiredis0.14 libcurl4 librabbitmq4 libjpeg62-turbo libpng16-16 \
-      libgif7 libwebp7 libwebpdemux2 zlib1g \
+      libgif7 libwebp7 libwebpdemux2 zlib1g libpugixml1v5 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home ringcast \
  && install -d -o ringcast -g ringcast -m 0700 /var/lib/ringcast /var/lib/ringcast-files

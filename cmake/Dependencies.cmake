@@ -13,6 +13,8 @@ pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing>=2.3)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis>=0.14)
 # Web Push requests and SMTP (notify/push, notify/email): libcurl4-openssl-dev.
 find_package(CURL REQUIRED)
+# S3's XML answers (files/s3_client.cc): libpugixml-dev.
+find_package(pugixml REQUIRED)
 # Thumbnails of uploaded images (core/media/thumbnail.h): libjpeg-turbo, libpng, giflib and
 # libwebp (its decoder; the unit tests use its encoder).
 pkg_check_modules(JPEG REQUIRED IMPORTED_TARGET libjpeg)
