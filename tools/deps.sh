@@ -19,10 +19,11 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 # libgif-dev, libwebp-dev: thumbnails of GIF and WebP uploads (core/media/decoders.h; the unit
 # tests make their GIF and WebP fixtures with the same libraries' encoders).
 # zlib1g-dev: WebSocket permessage-deflate (proto/ws_deflate.h, --ws-deflate).
+# libpugixml-dev: the S3 client's XML answers (files/s3_client.cc).
 build_packages=(g++ cmake ninja-build make pkg-config git liburing-dev libsimdjson-dev
                 libmimalloc-dev libssl-dev libcli11-dev libgtest-dev libbenchmark-dev
                 libsqlite3-dev libpq-dev libhiredis-dev libcurl4-openssl-dev librabbitmq-dev
-                libjpeg-dev libpng-dev libgif-dev libwebp-dev zlib1g-dev)
+                libjpeg-dev libpng-dev libgif-dev libwebp-dev zlib1g-dev libpugixml-dev)
 # Everything below is for `tools/test` (and `ctest` after it), unless it says otherwise.
 # python3, python3-pytest, python3-websockets, curl: the integration tests (ctest integration).
 # clang and libclang-rt-14-dev (libFuzzer, the sanitizer runtimes; only recommended by clang, and
