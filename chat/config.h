@@ -6,11 +6,16 @@
 
 #include "chat/chat_options.h"
 #include "core/config.h"
+#include "files/files_options.h"
 #include "notify/notify_options.h"
 #include "storage/store_options.h"
 
 namespace ringcast::chat {
 
-struct Config : ringcast::Config, storage::StoreOptions, notify::NotifyOptions, ChatOptions {};
+struct Config : ringcast::Config,
+                storage::StoreOptions,
+                notify::NotifyOptions,
+                files::FilesOptions,
+                ChatOptions {};
 
 }  // namespace ringcast::chat

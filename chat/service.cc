@@ -27,9 +27,11 @@ int64_t NowMs() { return SystemClock().WallMs(); }
 std::unique_ptr<ChatService> ChatService::Start(const Config& config,
                                                 std::unique_ptr<storage::ChatStore> store,
                                                 auth::JwtSecret secret,
-                                                const std::string& vapid_pem) {
+                                                const std::string& vapid_pem,
+                                                std::shared_ptr<files::ObjectStore> objects) {
   std::unique_ptr<ChatService> service(new ChatService(config, secret));
   service->store_ = std::move(store);
+  service->objects_ = std::move(objects);
   service->vapid_key_ = notify::EcKey::FromPrivatePem(vapid_pem);
   if (!service->vapid_key_) {
     std::fprintf(stderr,

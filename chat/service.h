@@ -31,6 +31,10 @@ class ShardSet;
 class Application;
 }  // namespace ringcast
 
+namespace ringcast::files {
+class ObjectStore;
+}  // namespace ringcast::files
+
 namespace ringcast::notify {
 class PresenceProbe;
 class JobPublisher;
@@ -66,9 +70,11 @@ class ChatService {
   // Takes the store and the secrets the composition root opened (server/store_setup.h),
   // prepares the file store, loads the revoked tokens. Returns null with a message on stderr
   // when the server cannot start.
+  // `objects`: the bucket of --files-url (files/files_setup.h), or null for --files-dir.
   static std::unique_ptr<ChatService> Start(const Config& config,
                                             std::unique_ptr<storage::ChatStore> store,
-                                            auth::JwtSecret secret, const std::string& vapid_pem);
+                                            auth::JwtSecret secret, const std::string& vapid_pem,
+                                            std::shared_ptr<files::ObjectStore> objects);
   ~ChatService();
 
   // Before ShardSet::Run: the factory for every shard's Application.
@@ -145,6 +151,8 @@ class ChatService {
   // Monotonic for every duration, wall only for timestamps (core/runtime/clock.h).
   const Clock& clock() const { return SystemClock(); }
   storage::ChatStore& store() { return *store_; }
+  // Where uploads' bytes live with --files-url; null: --files-dir.
+  const std::shared_ptr<files::ObjectStore>& objects() const { return objects_; }
   // Cluster mode's link to the other nodes (docs/cluster.md); null on a single node.
   ClusterLink* cluster() { return cluster_.get(); }
   // Cluster mode: presence and the per-user connection limit over every node; null on one.
@@ -193,6 +201,7 @@ class ChatService {
   const Config& config_;
   auth::JwtSecret secret_;
   std::unique_ptr<storage::ChatStore> store_;
+  std::shared_ptr<files::ObjectStore> objects_;
   std::optional<notify::EcKey> vapid_key_;
   std::unique_ptr<ClusterLink> cluster_;
   std::unique_ptr<ClusterPresence> cluster_presence_;

@@ -86,6 +86,17 @@ void UploadSweeper::RemoveFiles(const std::vector<storage::UploadRecord>& delete
 }
 
 void UploadSweeper::RemoveUnnamed(std::vector<std::string> hashes) {
+  if (options_.objects) {
+    options_.objects->RemoveUnnamed(
+        std::move(hashes),
+        [this](std::vector<std::string> asked) -> std::optional<std::vector<std::string>> {
+          auto unnamed = storage::AwaitReply<std::vector<std::string>>(
+              [&](auto reply) { store_.UnreferencedFiles(std::move(asked), std::move(reply)); });
+          if (!unnamed.ok()) return std::nullopt;
+          return std::move(*unnamed);
+        });
+    return;
+  }
   auto unreferenced = storage::AwaitReply<std::vector<std::string>>(
       [&](auto reply) { store_.UnreferencedFiles(std::move(hashes), std::move(reply)); });
   if (!unreferenced.ok()) return;  // Files kept: a leak of bytes, never a loss.

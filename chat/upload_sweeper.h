@@ -29,10 +29,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/runtime/periodic_thread.h"
+#include "files/object_store.h"
 #include "storage/upload_store.h"
 
 namespace ringcast::chat {
@@ -42,6 +44,9 @@ struct UploadSweepOptions {
   std::string files_dir;             // UploadFilesDir.
   std::string temp_dir;              // UploadTempDir: same filesystem, this process's own.
   std::vector<std::string> recheck;  // Hashes PrepareFileStore put back: the first pass decides.
+  // --files-url: the bytes are objects of this bucket, removed by ObjectStore::RemoveUnnamed
+  // (the same protocol with a copy aside for the rename); null: files in files_dir.
+  std::shared_ptr<files::ObjectStore> objects;
 };
 
 class UploadSweeper {

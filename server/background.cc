@@ -45,7 +45,8 @@ std::unique_ptr<Background> Background::Create(const chat::Config& config, chat:
         chat::UploadSweepOptions{.ttl = std::chrono::seconds(config.upload_orphan_ttl_s),
                                  .files_dir = chat::UploadFilesDir(config),
                                  .temp_dir = chat::UploadTempDir(config),
-                                 .recheck = std::move(swept_files)});
+                                 .recheck = std::move(swept_files),
+                                 .objects = chat.objects()});
     // It needs no shard: its first pass may start now.
     background->upload_sweeper_->Start();
   }

@@ -25,6 +25,7 @@
 #include "core/routes/static_files.h"
 #include "core/runtime/shard_set.h"
 #include "core/version.h"
+#include "files/files_setup.h"
 #include "server/background.h"
 #include "server/server_flags.h"
 #include "server/store_setup.h"
@@ -115,8 +116,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ringcast: cannot prepare the file store: %s\n", problem.c_str());
     return 1;
   }
+  // --files-url: the bucket (files/files_setup.h); the temporary files above stay on this disk.
+  std::shared_ptr<ringcast::files::ObjectStore> objects;
+  if (!config.files_url.empty()) {
+    config.object_workers = config.s3_workers;
+    std::string error;
+    objects = ringcast::files::OpenObjectStore(config, ringcast::chat::UploadNodeTag(config),
+                                               &swept_files, &error);
+    if (!objects) {
+      RC_LOG(kError, "files: %s", error.c_str());
+      return 1;
+    }
+  }
   std::unique_ptr<ringcast::chat::ChatService> chat = ringcast::chat::ChatService::Start(
-      config, std::move(opened->store), opened->secret, opened->vapid_pem);
+      config, std::move(opened->store), opened->secret, opened->vapid_pem, std::move(objects));
   if (!chat) return 1;
   // Declared after the chat service, so destroyed (and stopped) before the store it reads.
   std::unique_ptr<ringcast::server::Background> background =

@@ -9,6 +9,7 @@
 #include "core/net/net_options.h"
 #include "core/routes/route_options.h"
 #include "core/runtime/runtime_options.h"
+#include "files/files_options.h"
 #include "notify/notify_options.h"
 #include "storage/store_factory.h"
 #include "storage/store_options.h"
@@ -25,6 +26,7 @@ void RegisterServerFlags(FlagRegistry& flags, chat::Config* config) {
   storage::RegisterStoreFlags(flags, config);
   notify::RegisterNotifyFlags(flags, config);
   cluster::RegisterClusterFlags(flags, config);
+  files::RegisterFilesFlags(flags, config);
   flags.AddCheck([config] {
     if (!config->redis_url.empty() && !storage::IsSharedStore(*config)) {
       std::fprintf(stderr,

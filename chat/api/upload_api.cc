@@ -24,6 +24,8 @@
 #include "core/net/shared_frame.h"
 #include "core/routes/static_files.h"
 #include "core/runtime/shard.h"
+#include "files/object_download.h"
+#include "files/object_upload.h"
 #include "proto/file_response.h"
 #include "proto/json_writer.h"
 #include "proto/url_path.h"
@@ -118,18 +120,21 @@ std::string UploadFilesDir(const Config& config) {
   return config.files_dir.empty() ? config.data_dir + "/files" : config.files_dir;
 }
 
-std::string UploadTempDir(const Config& config) {
+std::string UploadNodeTag(const Config& config) {
   std::error_code error;
   const std::string data_dir = std::filesystem::absolute(config.data_dir, error).string();
   uint8_t digest[32];
   unsigned size = 0;
   EVP_Digest(data_dir.data(), data_dir.size(), digest, &size, EVP_sha256(), nullptr);
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string dir = UploadFilesDir(config);
-  dir.append("/tmp/");
+  std::string tag;
   for (unsigned i = 0; i < 8; ++i)
-    dir.append(1, kHex[digest[i] >> 4]).append(1, kHex[digest[i] & 15]);
-  return dir;
+    tag.append(1, kHex[digest[i] >> 4]).append(1, kHex[digest[i] & 15]);
+  return tag;
+}
+
+std::string UploadTempDir(const Config& config) {
+  return UploadFilesDir(config) + "/tmp/" + UploadNodeTag(config);
 }
 
 std::string NormalizeMediaType(std::string_view type) {
@@ -217,16 +222,23 @@ void UploadApi::HandleUpload(HttpExchange& exchange) {
     if (!http::PercentDecode(*param, &decoded)) return exchange.RespondError(400, "bad name");
     name = std::move(decoded);
   }
-  FileUpload::Options options{
-      .temp_dir = temp_dir_, .max_bytes = config_.max_upload_bytes, .boundary = boundary};
+  // With a bucket the file goes on in parts as it arrives (files/object_upload.h).
+  std::shared_ptr<files::ObjectUpload> object;
+  if (service_.objects())
+    object = std::make_shared<files::ObjectUpload>(shard_, service_.objects());
+  FileUpload::Options options{.temp_dir = temp_dir_,
+                              .max_bytes = config_.max_upload_bytes,
+                              .boundary = boundary,
+                              .parts = object};
   // The sink's `done` is called on this shard; the DeferredHttp is known only after StreamBody.
   auto deferred_slot = std::make_shared<DeferredHttp>();
   const int64_t owner = auth->user;
   FileUpload* upload = FileUpload::Create(
       shard_, std::move(options),
-      [this, deferred_slot, owner, name, declared = std::string(boundary ? "" : content_type)](
-          Shard&, UploadedFile file) mutable {
-        OnUploaded(*deferred_slot, owner, std::move(name), std::move(declared), std::move(file));
+      [this, deferred_slot, owner, name, declared = std::string(boundary ? "" : content_type),
+       object](Shard&, UploadedFile file) mutable {
+        OnUploaded(*deferred_slot, owner, std::move(name), std::move(declared), std::move(file),
+                   std::move(object));
       });
   *deferred_slot = exchange.StreamBody(upload);
   upload->Begin(*deferred_slot);
@@ -276,7 +288,7 @@ void PrepareThumbnail(PreparedUpload& prepared, const std::string& type,
   prepared.thumb_temp = temp_dir;
   prepared.thumb_temp.append("/").append(Base64Url(random, sizeof(random))).append(".part");
   prepared.thumb_fd =
-      open(prepared.thumb_temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      open(prepared.thumb_temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   const std::string& bytes = prepared.thumb.jpeg;
   size_t done = 0;
   while (prepared.thumb_fd >= 0 && done < bytes.size()) {
@@ -297,8 +309,10 @@ void PrepareThumbnail(PreparedUpload& prepared, const std::string& type,
 }  // namespace
 
 void UploadApi::OnUploaded(const DeferredHttp& deferred, int64_t owner, std::string name,
-                           std::string declared_type, UploadedFile file) {
+                           std::string declared_type, UploadedFile file,
+                           std::shared_ptr<files::ObjectUpload> object) {
   if (file.status != 0) {
+    if (object) object->Abandon();
     JsonWriter writer;
     shard_.AnswerDeferred(deferred, file.status, "application/json",
                           writer.BeginObject().Field("error", file.error).EndObject().str());
@@ -323,7 +337,7 @@ void UploadApi::OnUploaded(const DeferredHttp& deferred, int64_t owner, std::str
         PrepareThumbnail(*prepared, type, temp_dir);
         return 0;
       },
-      [this, deferred, record, prepared](Shard&, int) mutable {
+      [this, deferred, record, prepared, object](Shard&, int) mutable {
         record.width = prepared->thumb.width;
         record.height = prepared->thumb.height;
         if (prepared->thumb.ok) {
@@ -331,16 +345,11 @@ void UploadApi::OnUploaded(const DeferredHttp& deferred, int64_t owner, std::str
           record.thumb_size = static_cast<int64_t>(prepared->thumb.jpeg.size());
         }
         prepared->thumb.jpeg.clear();
-        StoreUpload(deferred, std::move(record), std::move(prepared));
+        StoreUpload(deferred, std::move(record), std::move(prepared), std::move(object));
       });
   if (!queued) {
-    (void)shard_.TryRunBlocking(
-        WorkClass::kFileCommit,
-        [prepared] {
-          RemoveTemporaries(*prepared);
-          return 0;
-        },
-        [](Shard&, int) {});
+    if (object) object->Abandon();
+    RemoveLater(prepared);
     shard_.AnswerDeferred(deferred, 503, "application/json",
                           R"({"error":"too many uploads being processed (--workers-media-queue), )"
                           R"(retry later"})");
@@ -348,21 +357,17 @@ void UploadApi::OnUploaded(const DeferredHttp& deferred, int64_t owner, std::str
 }
 
 void UploadApi::StoreUpload(const DeferredHttp& deferred, storage::UploadRecord record,
-                            std::shared_ptr<PreparedUpload> prepared) {
+                            std::shared_ptr<PreparedUpload> prepared,
+                            std::shared_ptr<files::ObjectUpload> object) {
   const uint64_t quota = config_.upload_quota_bytes;
   service_.store().CreateUpload(
       record, quota,
-      service_.ReplyOn<storage::UploadOutcome>(shard_.id(), [deferred, record, prepared, quota](
-                                                                ChatShard& chat, auto result) {
+      service_.ReplyOn<storage::UploadOutcome>(shard_.id(), [deferred, record, prepared, quota,
+                                                             object](ChatShard& chat, auto result) {
         UploadApi& self = chat.uploads();
         if (!result.ok() || result->over_quota) {  // The bytes are not kept.
-          (void)self.shard_.TryRunBlocking(
-              WorkClass::kFileCommit,
-              [prepared] {
-                RemoveTemporaries(*prepared);
-                return 0;
-              },
-              [](Shard&, int) {});
+          if (object) object->Abandon();
+          self.RemoveLater(prepared);
         }
         if (!result.ok()) {
           return chat.http_api().AnswerStoreFailure(deferred, result.status());
@@ -377,6 +382,7 @@ void UploadApi::StoreUpload(const DeferredHttp& deferred, storage::UploadRecord 
           self.shard_.AnswerDeferred(deferred, 507, "application/json", writer.str());
           return;
         }
+        if (object) return self.CommitObjects(deferred, record, prepared, object);
         // fsync, rename into place, fsync the directory: on a worker.
         (void)self.shard_.TryRunBlocking(
             WorkClass::kFileCommit,
@@ -396,14 +402,77 @@ void UploadApi::StoreUpload(const DeferredHttp& deferred, storage::UploadRecord 
                                      R"({"error":"cannot store the file"})");
                 return;
               }
-              const int64_t exp = NowMs() / 1000 + self.config_.file_url_ttl_s;
-              JsonWriter writer;
-              UploadJson(writer, record, self.SignedPath(record.id, exp));
-              std::string location = "Location: /files/";
-              location.append(record.id).append("\r\n");
-              shard.AnswerDeferred(deferred, 201, "application/json", writer.str(), location);
+              self.AnswerStored(deferred, record);
             });
       }));
+}
+
+void UploadApi::CommitObjects(const DeferredHttp& deferred, const storage::UploadRecord& record,
+                              std::shared_ptr<PreparedUpload> prepared,
+                              std::shared_ptr<files::ObjectUpload> object) {
+  // The file's object first (its last part, the completion, the copy to its content address),
+  // then the thumbnail's; the temporary files go either way. The record is written already: a
+  // failure leaves it unanswered, never attached to a message, and swept with the orphans.
+  object->Commit(
+      prepared->file.sha256, prepared->file.size,
+      [this, deferred, record, prepared](Shard&, files::S3Status status) {
+        auto store = service_.objects();
+        const bool queued =
+            status.ok() &&
+            shard_.TryRunBlocking(
+                WorkClass::kObjectStore,
+                [store, prepared, thumb_size = static_cast<uint64_t>(record.thumb_size)] {
+                  files::S3Status thumb;
+                  if (prepared->thumb_fd >= 0) {
+                    thumb =
+                        store->CommitWhole(prepared->thumb_sha256, prepared->thumb_fd, thumb_size);
+                  } else {
+                    thumb.http = 200;
+                  }
+                  RemoveTemporaries(*prepared);
+                  return thumb;
+                },
+                [this, deferred, record](Shard&, files::S3Status thumb) {
+                  if (!thumb.ok()) return AnswerObjectFailure(deferred, record, thumb);
+                  AnswerStored(deferred, record);
+                });
+        if (queued) return;
+        RemoveLater(prepared);
+        if (status.ok()) {
+          status = files::S3Status{
+              .http = 503, .code = "Busy", .message = "--workers-object-queue is full"};
+        }
+        AnswerObjectFailure(deferred, record, status);
+      });
+}
+
+void UploadApi::AnswerObjectFailure(const DeferredHttp& deferred,
+                                    const storage::UploadRecord& record,
+                                    const files::S3Status& status) {
+  RC_LOG(kWarn, "uploads: storing %s in the object store: %s", record.id.c_str(),
+         status.ToString().c_str());
+  shard_.AnswerDeferred(deferred, 503, "application/json",
+                        R"({"error":"the object store does not take files now, retry later"})",
+                        "Retry-After: 5\r\n");
+}
+
+void UploadApi::AnswerStored(const DeferredHttp& deferred, const storage::UploadRecord& record) {
+  const int64_t exp = NowMs() / 1000 + config_.file_url_ttl_s;
+  JsonWriter writer;
+  UploadJson(writer, record, SignedPath(record.id, exp));
+  std::string location = "Location: /files/";
+  location.append(record.id).append("\r\n");
+  shard_.AnswerDeferred(deferred, 201, "application/json", writer.str(), location);
+}
+
+void UploadApi::RemoveLater(std::shared_ptr<PreparedUpload> prepared) {
+  (void)shard_.TryRunBlocking(
+      WorkClass::kFileCommit,
+      [prepared] {
+        RemoveTemporaries(*prepared);
+        return 0;
+      },
+      [](Shard&, int) {});
 }
 
 // --- Records and files -------------------------------------------------------------------
@@ -515,6 +584,9 @@ void UploadApi::AnswerFile(const DeferredHttp& deferred, const FileAsk& ask,
     return;
   }
   const bool inline_ok = http::InlineSafeType(record.type);
+  if (service_.objects() && config_.files_serve == "redirect" && !ask.head && record.size > 0) {
+    return RedirectToObject(deferred, ask, record, inline_ok);
+  }
   headers.append("Content-Disposition: ")
       .append(http::ContentDisposition(inline_ok, record.name))
       .append("\r\nAccept-Ranges: bytes\r\n");
@@ -547,8 +619,31 @@ void UploadApi::AnswerFile(const DeferredHttp& deferred, const FileAsk& ask,
     shard_.AnswerDeferredBytes(deferred, status, SharedFrame::Copy(head));
     return;
   }
+  if (service_.objects()) {
+    files::ObjectDownload::Start(shard_, deferred, status, std::move(head), service_.objects(),
+                                 files::ObjectStore::KeyOf(record.sha256), first, length);
+    return;
+  }
   FileDownload::Start(shard_, deferred, status, std::move(head),
                       StoredFilePath(files_dir_, record.sha256), first, length);
+}
+
+// --files-serve redirect: the store serves the bytes (Range and all) at a presigned URL that
+// names the answer's type and disposition; it lives as long as a signed URL of ours would, and
+// no longer than the one the client came with.
+void UploadApi::RedirectToObject(const DeferredHttp& deferred, const FileAsk& ask,
+                                 const storage::UploadRecord& record, bool inline_ok) {
+  const int64_t now = NowMs() / 1000;
+  int64_t expires = config_.file_url_ttl_s;
+  if (ask.signed_exp > 0) expires = std::min(expires, std::max<int64_t>(1, ask.signed_exp - now));
+  const std::string url = service_.objects()->client().PresignGet(
+      files::ObjectStore::KeyOf(record.sha256), now, expires,
+      http::ContentDisposition(inline_ok, record.name), record.type);
+  std::string head = "HTTP/1.1 302 Found\r\nLocation: ";
+  head.append(url).append("\r\nCache-Control: no-store\r\nContent-Length: 0\r\n");
+  if (!ask.keep_alive) head.append("Connection: close\r\n");
+  head.append("\r\n");
+  shard_.AnswerDeferredBytes(deferred, 302, SharedFrame::Copy(head));
 }
 
 std::span<const HttpRoute> FileRoutes() {

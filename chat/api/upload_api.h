@@ -27,6 +27,11 @@ namespace ringcast {
 class Shard;
 }
 
+namespace ringcast::files {
+class ObjectUpload;
+struct S3Status;
+}  // namespace ringcast::files
+
 namespace ringcast::chat {
 
 class ChatService;
@@ -56,16 +61,30 @@ class UploadApi {
   // GET or HEAD /files/{id}[/thumb]: by the URL's signature, or the caller's token.
   void ServeFile(HttpExchange& exchange, std::string_view id, bool thumb);
   void AnswerFile(const DeferredHttp& deferred, const FileAsk& ask, storage::UploadRecord record);
+  void RedirectToObject(const DeferredHttp& deferred, const FileAsk& ask,
+                        const storage::UploadRecord& record, bool inline_ok);
   // A FindUpload answer that failed or found nothing is answered here (the store's failure, or
   // 404); true when there is a record to go on with.
   static bool Found(ChatShard& chat, const DeferredHttp& deferred,
                     const storage::Result<std::optional<storage::UploadRecord>>& result);
   // After the body has arrived (on this shard): record, then commit the bytes, then answer.
+  // `object`: the upload's parts on their way to the bucket (--files-url), else null.
   void OnUploaded(const DeferredHttp& deferred, int64_t owner, std::string name,
-                  std::string declared_type, UploadedFile file);
+                  std::string declared_type, UploadedFile file,
+                  std::shared_ptr<files::ObjectUpload> object);
   // After the worker made the thumbnail: the record (quota), then the bytes into place.
   void StoreUpload(const DeferredHttp& deferred, storage::UploadRecord record,
-                   std::shared_ptr<PreparedUpload> prepared);
+                   std::shared_ptr<PreparedUpload> prepared,
+                   std::shared_ptr<files::ObjectUpload> object);
+  // With --files-url, after the record: the file's and the thumbnail's objects, then 201.
+  void CommitObjects(const DeferredHttp& deferred, const storage::UploadRecord& record,
+                     std::shared_ptr<PreparedUpload> prepared,
+                     std::shared_ptr<files::ObjectUpload> object);
+  void AnswerObjectFailure(const DeferredHttp& deferred, const storage::UploadRecord& record,
+                           const files::S3Status& status);
+  void AnswerStored(const DeferredHttp& deferred, const storage::UploadRecord& record);
+  // The upload's temporary files go, on a worker.
+  void RemoveLater(std::shared_ptr<PreparedUpload> prepared);
 
   Shard& shard_;
   ChatService& service_;
@@ -80,6 +99,9 @@ class UploadApi {
 // sharing --files-dir (each with its own data dir) keep theirs apart.
 std::string UploadFilesDir(const Config& config);
 std::string UploadTempDir(const Config& config);
+// The temporary folder's own name (16 hex digits), which also names this process's temporary
+// objects in a bucket (files/object_store.h).
+std::string UploadNodeTag(const Config& config);
 
 // "image/png; charset=x" → "image/png": lowercase, parameters dropped; "" when not a valid
 // type/subtype.

@@ -70,9 +70,19 @@ FileUpload::FileUpload(Shard& shard, Options options, Done done)
       io_id_(shard.AddIoTarget(this)),
       hash_(std::make_unique<HashState>()) {
   if (options_.boundary) multipart_.emplace(*options_.boundary);
+  if (options_.parts) {
+    options_.parts->wake = [this] { MaybeResume(); };
+    options_.parts->fail = [this](int status, std::string_view reason) { Fail(status, reason); };
+  }
 }
 
-FileUpload::~FileUpload() { shard_.RemoveIoTarget(io_id_); }
+FileUpload::~FileUpload() {
+  if (options_.parts) {
+    options_.parts->wake = nullptr;
+    options_.parts->fail = nullptr;
+  }
+  shard_.RemoveIoTarget(io_id_);
+}
 
 void FileUpload::Begin(const DeferredHttp& deferred) {
   deferred_ = deferred;
@@ -80,9 +90,10 @@ void FileUpload::Begin(const DeferredHttp& deferred) {
   RAND_bytes(random, sizeof(random));
   temp_path_ = options_.temp_dir;
   temp_path_.append("/").append(Hex(random, sizeof(random))).append(".part");
-  // IORING_OP_OPENAT (5.6): O_EXCL so that a name clash fails rather than share a file.
+  // IORING_OP_OPENAT (5.6): O_EXCL so that a name clash fails rather than share a file. Readable:
+  // the parts of an upload to object storage are read back from it while it is written.
   io_uring_sqe* sqe = shard_.NewIoSqe();
-  io_uring_prep_openat(sqe, AT_FDCWD, temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+  io_uring_prep_openat(sqe, AT_FDCWD, temp_path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
                        0600);
   io_uring_sqe_set_data64(sqe, Shard::IoTag(io_id_, kOpenCookie));
   opening_ = true;
@@ -135,9 +146,18 @@ void FileUpload::Append(std::span<const uint8_t> data) {
     data = data.subspan(n);
   }
   SubmitWrites();
-  if (!paused_ && buffered_ >= kMaxBuffered) {
+  const bool parts_behind = options_.parts && size_ > options_.parts->allowed_end;
+  if (!paused_ && (buffered_ >= kMaxBuffered || parts_behind)) {
     paused_ = true;
     shard_.PauseBody(deferred_.conn);
+  }
+}
+
+void FileUpload::MaybeResume() {
+  const bool parts_behind = options_.parts && size_ > options_.parts->allowed_end;
+  if (paused_ && !failed_ && buffered_ < kMaxBuffered / 2 && !parts_behind) {
+    paused_ = false;
+    shard_.ResumeBody(deferred_.conn);
   }
 }
 
@@ -195,10 +215,13 @@ void FileUpload::OnIoComplete(uint32_t cookie, int32_t result) {
     }
   }
   SubmitWrites();
-  if (paused_ && buffered_ < kMaxBuffered / 2 && !failed_) {
-    paused_ = false;
-    shard_.ResumeBody(deferred_.conn);
+  // Chunks leave in order of their offsets once written: the first one left marks the gap.
+  const uint64_t written = chunks_.empty() ? size_ : chunks_.front().offset;
+  if (options_.parts && written > reported_ && !failed_) {
+    reported_ = written;
+    options_.parts->OnWritten(fd_, written);
   }
+  MaybeResume();
   MaybeFinish();
 }
 
@@ -265,6 +288,7 @@ void FileUpload::MaybeFinish() {
     return done(shard, std::move(result));
   }
   if (fd_ >= 0 || !temp_path_.empty()) RemoveLater(shard_, fd_, temp_path_);
+  if (options_.parts) options_.parts->OnAbandoned();
   delete this;
 }
 

@@ -49,6 +49,27 @@ struct UploadedFile {
   std::string part_type;      // Multipart: the part's Content-Type ("" when absent).
 };
 
+// Who sends a file on while it is still streaming in (object storage's multipart upload,
+// files/object_upload.h): told each time the file's bytes on disk without a gap grow, and in
+// charge of how far ahead of what it has sent the upload may write (the disk it may take).
+// Shard thread only.
+class UploadParts {
+ public:
+  virtual ~UploadParts() = default;
+  // The file's first `written` bytes are in `fd` (valid while the upload lives: dup it to keep).
+  virtual void OnWritten(int fd, uint64_t written) = 0;
+  // The upload failed or was aborted: nothing of it will be kept.
+  virtual void OnAbandoned() = 0;
+
+  // The upload pauses its body while it holds more than this many bytes of file.
+  uint64_t allowed_end = UINT64_MAX;
+  // Set by the upload while it lives: call it once allowed_end has grown.
+  std::function<void()> wake;
+  // Set by the upload while it lives: refuses the upload (`status`, `reason`), as when the
+  // parts cannot be sent on.
+  std::function<void(int status, std::string_view reason)> fail;
+};
+
 class FileUpload final : public BodySink, public IoTarget, public http::MultipartReader::Sink {
  public:
   static constexpr size_t kChunkBytes = 256 * 1024;
@@ -62,6 +83,7 @@ class FileUpload final : public BodySink, public IoTarget, public http::Multipar
     std::string temp_dir;  // On the same file system as the final place (rename).
     uint64_t max_bytes = 0;
     std::optional<std::string> boundary;  // multipart/form-data; nullopt: the raw body.
+    std::shared_ptr<UploadParts> parts;   // Sent on as it streams in; null: kept whole.
   };
   using Done = std::function<void(Shard&, UploadedFile)>;
 
@@ -99,6 +121,7 @@ class FileUpload final : public BodySink, public IoTarget, public http::Multipar
   // Refuses the upload: answered now while the body still streams, else through `done`.
   void Fail(int status, std::string_view reason);
   void MaybeFinish();
+  void MaybeResume();
 
   Shard& shard_;
   Options options_;
@@ -115,6 +138,7 @@ class FileUpload final : public BodySink, public IoTarget, public http::Multipar
   int fd_ = -1;
   uint64_t size_ = 0;           // File bytes received.
   uint64_t buffered_ = 0;       // In chunks, not yet written.
+  uint64_t reported_ = 0;       // Written without a gap, as last told to options_.parts.
   uint32_t ops_in_flight_ = 0;  // Open and writes.
   uint32_t writes_in_flight_ = 0;
   uint32_t next_serial_ = 1;

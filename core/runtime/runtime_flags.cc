@@ -35,6 +35,9 @@ void RegisterRuntimeFlags(FlagRegistry& flags, RuntimeOptions* options) {
               "Uploaded images' thumbnails queued or running on the workers (503 past it)"),
       Bounded("workers-file-queue", &options->workers_file_queue, 1, 1000000,
               "Static file reads queued or running on the workers (503 past it)"),
+      Bounded("workers-object-queue", &options->workers_object_queue, 1, 1000000,
+              "Requests to the object store (--files-url) queued or running on the workers (503 "
+              "past it)"),
   });
 }
 

@@ -21,6 +21,10 @@ struct RuntimeOptions {
   uint32_t workers_login_queue = 256;
   uint32_t workers_media_queue = 32;
   uint32_t workers_file_queue = 1024;
+  uint32_t workers_object_queue = 256;
+  // Worker threads for the object store's requests (kObjectStore), on top of `workers`: set by
+  // the composition root from --s3-workers when --files-url is on, else 0.
+  uint32_t object_workers = 0;
 };
 
 void RegisterRuntimeFlags(FlagRegistry& flags, RuntimeOptions* options);

@@ -142,7 +142,13 @@ int ShardSet::Run() {
       .max_pending = config_.max_pending_registrations};
   budgets[size_t(WorkClass::kMedia)].max_pending = config_.workers_media_queue;
   budgets[size_t(WorkClass::kFileRead)].max_pending = config_.workers_file_queue;
-  workers_ = std::make_unique<WorkerPool>(*external_mail_, config_.workers, budgets);
+  // The object store's requests wait on the network: threads of their own on top of --workers,
+  // which they never take (worker_pool.h, "Work classes").
+  budgets[size_t(WorkClass::kObjectStore)] = {
+      .max_running = std::max<uint32_t>(1, config_.object_workers),
+      .max_pending = config_.workers_object_queue};
+  workers_ = std::make_unique<WorkerPool>(*external_mail_, config_.workers + config_.object_workers,
+                                          budgets);
   if (started_hook_) started_hook_();
   go.count_down();
   RC_LOG(kInfo, "ringcast ready: %u shards on %s:%u, %s descriptors, raw channels %s", size(),

@@ -18,6 +18,10 @@
 //   kFileCommit    fsync/rename/unlink of stored files  none: never refused, because each one
 //                  finishes work already admitted (an upload the store has recorded); they are
 //                  as many as the uploads the other bounds let through.
+//   kObjectStore   requests to the object store         --workers-object-queue, and on at most
+//                  (--files-url: parts, commits,         --s3-workers threads of their own
+//                  download windows)                     (added to the pool: each waits on the
+//                                                        network, up to --s3-timeout)
 // Workers take the oldest task they may run, so no class overtakes another.
 #pragma once
 
@@ -38,8 +42,15 @@
 
 namespace ringcast {
 
-enum class WorkClass : uint8_t { kLogin, kRegistration, kMedia, kFileRead, kFileCommit };
-inline constexpr size_t kWorkClasses = 5;
+enum class WorkClass : uint8_t {
+  kLogin,
+  kRegistration,
+  kMedia,
+  kFileRead,
+  kFileCommit,
+  kObjectStore
+};
+inline constexpr size_t kWorkClasses = 6;
 
 struct WorkBudget {
   uint32_t max_running = UINT32_MAX;  // Tasks of the class on workers at once.

@@ -103,6 +103,9 @@ def pytest_configure(config):
                                        "nodes (with needs_redis: ctest's `integration_cluster`)")
     config.addinivalue_line("markers", "needs_amqp: starts a throwaway rabbitmq-server (ctest's "
                                        "`integration_amqp`)")
+    config.addinivalue_line("markers", "needs_s3: stores uploads in a bucket of a throwaway S3 "
+                                       "server, Ceph's radosgw (ctest's `integration_s3`, under "
+                                       "tools/s3tmp)")
     config.addinivalue_line("markers", "both_stores: run each server test of the module with "
                                        "SQLite and with PostgreSQL")
     config.addinivalue_line("markers", "sqlite_only(reason): in a both_stores module, run this "
