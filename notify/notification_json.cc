@@ -6,10 +6,11 @@
 namespace ringcast::notify {
 namespace {
 
-void AppendMessage(JsonWriter& writer, const storage::Message& message) {
-  writer.BeginObject();
+// A job's document ends with its message: ...,"message":{...}}.
+std::string EndWithMessage(JsonWriter& writer, const storage::Message& message) {
+  writer.Key("message").BeginObject();
   storage::AppendMessageFields(writer, message);
-  writer.EndObject();
+  return writer.EndObject().EndObject().Take();
 }
 
 }  // namespace
@@ -51,16 +52,14 @@ std::string NotificationJson(const Notification& n) {
 
 std::string MessageJobJson(const storage::Message& message) {
   JsonWriter writer(128 + message.body.size());
-  writer.BeginObject().Field("type", "message").Key("message");
-  AppendMessage(writer, message);
-  return writer.EndObject().Take();
+  writer.BeginObject().Field("type", "message");
+  return EndWithMessage(writer, message);
 }
 
 std::string MentionJobJson(int64_t user, const storage::Message& message) {
   JsonWriter writer(128 + message.body.size());
-  writer.BeginObject().Field("type", "mention").Field("user", user).Key("message");
-  AppendMessage(writer, message);
-  return writer.EndObject().Take();
+  writer.BeginObject().Field("type", "mention").Field("user", user);
+  return EndWithMessage(writer, message);
 }
 
 }  // namespace ringcast::notify

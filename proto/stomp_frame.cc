@@ -33,34 +33,27 @@ ParseResult Complete(size_t consumed, size_t heartbeats) {
       .status = Status::kOk, .consumed = consumed, .heartbeats = heartbeats, .error_reason = {}};
 }
 
+// STOMP 1.2 "Value Encoding": the octets a header value escapes, and the letter that follows the
+// backslash for each (same position). Any other escape "MUST be treated as a fatal protocol
+// error".
+constexpr std::string_view kEscapable = "\\\n\r:";
+constexpr std::string_view kEscapeLetters = "\\nrc";
+
 // The bytes `text` takes once escaped.
 size_t EscapedSize(std::string_view text) {
   size_t size = text.size();
-  for (char c : text) size += (c == '\\' || c == '\n' || c == '\r' || c == ':') ? 1 : 0;
+  for (char c : text) size += kEscapable.find(c) != std::string_view::npos ? 1 : 0;
   return size;
 }
 
 char* WriteEscaped(char* out, std::string_view text) {
   for (char c : text) {
-    switch (c) {
-      case '\\':
-        *out++ = '\\';
-        *out++ = '\\';
-        break;
-      case '\n':
-        *out++ = '\\';
-        *out++ = 'n';
-        break;
-      case '\r':
-        *out++ = '\\';
-        *out++ = 'r';
-        break;
-      case ':':
-        *out++ = '\\';
-        *out++ = 'c';
-        break;
-      default:
-        *out++ = c;
+    const size_t k = kEscapable.find(c);
+    if (k == std::string_view::npos) {
+      *out++ = c;
+    } else {
+      *out++ = '\\';
+      *out++ = kEscapeLetters[k];
     }
   }
   return out;
@@ -100,22 +93,9 @@ std::optional<std::string_view> FrameParser::Unescape(std::string_view raw) {
       continue;
     }
     if (++i == raw.size()) return std::nullopt;
-    switch (raw[i]) {
-      case 'r':
-        out.push_back('\r');
-        break;
-      case 'n':
-        out.push_back('\n');
-        break;
-      case 'c':
-        out.push_back(':');
-        break;
-      case '\\':
-        out.push_back('\\');
-        break;
-      default:
-        return std::nullopt;  // "MUST be treated as a fatal protocol error".
-    }
+    const size_t k = kEscapeLetters.find(raw[i]);
+    if (k == std::string_view::npos) return std::nullopt;
+    out.push_back(kEscapable[k]);
   }
   return std::string_view(out);
 }

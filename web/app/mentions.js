@@ -6,8 +6,7 @@
 
 import {completeMention, mentionAt} from '/sdk/index.js';
 
-import {h, setText} from './dom.js';
-import {reason} from './format.js';
+import {h} from './dom.js';
 import {MessageListDialog} from './message_list.js';
 import {avatarElement, matchesQuery, showAvatar} from './names.js';
 
@@ -123,31 +122,29 @@ export class MentionPicker {
 }
 
 export class MentionsView extends MessageListDialog {
-  /**
-   * @param {{client: import('/sdk/index.js').RingcastClient,
-   *          names: import('./names.js').Names, title: (conv: number) => string,
-   *          onOpen: (conv: number) => void}} parts
-   */
-  constructor({client, names, title, onOpen}) {
-    super('mentions', {names, title});
-    this._client = client;
-    this._onOpen = onOpen;
+  /** @param {import('./message_list.js').ListParts} parts */
+  constructor(parts) {
+    super('mentions', parts, {
+      asking: 'Loading…',
+      none: 'Nobody has mentioned you yet.',
+      failed: 'Could not load the mentions',
+    });
   }
 
-  async open() {
-    this._list.replaceChildren();
-    setText(this._status, 'Loading…');
+  open() {
     this._dialog.showModal();
-    try {
-      const {mentions} = await this._client.mentions({limit: 50});
-      await this._names.resolve(mentions.map((m) => m.from));
-      setText(this._status, mentions.length ? '' : 'Nobody has mentioned you yet.');
-      this._list.replaceChildren(...mentions.map(
-          (m) => this._item(
-              m, 'mention-item', 'mention-where', h('span', {class: 'mention-body', text: m.body}),
-              () => this._onOpen(m.conv))));
-    } catch (error) {
-      setText(this._status, `Could not load the mentions: ${reason(error)}`);
-    }
+    this._showPage(true);
+  }
+
+  /** The newest 50, one page. */
+  async _load() {
+    const {mentions} = await this._client.mentions({limit: 50});
+    return {messages: mentions, next: null};
+  }
+
+  /** @param {import('/sdk/types.js').Message} m */
+  _row(m) {
+    return this._item(
+        m, 'mention-item', 'mention-where', h('span', {class: 'mention-body', text: m.body}));
   }
 }

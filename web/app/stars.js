@@ -12,8 +12,7 @@
 // change the set at their answer; one made while a read is under way is kept over what that
 // read brought, and a read that a newer one (or a sign-out) overtook is dropped.
 
-import {byId, h, setText} from './dom.js';
-import {reason} from './format.js';
+import {h} from './dom.js';
 import {MessageListDialog} from './message_list.js';
 import {excerpt} from './message_rows.js';
 
@@ -103,53 +102,32 @@ export class Stars {
 }
 
 export class StarsView extends MessageListDialog {
-  /**
-   * @param {{client: import('/sdk/index.js').RingcastClient,
-   *          names: import('./names.js').Names, title: (conv: number) => string,
-   *          onOpen: (conv: number, seq: number) => void}} parts
-   */
-  constructor({client, names, title, onOpen}) {
-    super('starred', {names, title});
-    this._client = client;
-    this._onOpen = onOpen;
-    this._more = /** @type {HTMLButtonElement} */ (byId('starred-more'));
-    this._more.addEventListener('click', () => this._page(false));
-    /** Each page asked for: an answer for a dialog opened again since is dropped. */
-    this._asked = 0;
-    /** The id of the oldest message listed (the next page's `before`). */
-    this._before = 0;
+  /** @param {import('./message_list.js').ListParts} parts */
+  constructor(parts) {
+    super('starred', parts, {
+      asking: 'Loading…',
+      none: 'You have not starred any message.',
+      failed: 'Could not load the starred messages',
+    });
   }
 
   open() {
     this._dialog.showModal();
-    this._page(true);
+    this._showPage(true);
   }
 
-  /** The first page (`first`), or the next one. @param {boolean} first */
-  async _page(first) {
-    const asked = ++this._asked;
-    if (first) {
-      this._list.replaceChildren();
-      this._before = 0;
-    }
-    this._more.hidden = true;
-    setText(this._status, 'Loading…');
-    try {
-      const {messages, more} = await this._client.stars({before: this._before, limit: PAGE});
-      await this._names.resolve(messages.map((m) => m.from));
-      if (asked !== this._asked) return;
-      if (messages.length > 0) this._before = messages[messages.length - 1].id;
-      this._more.hidden = !more || messages.length === 0;
-      this._list.append(...messages.map(
-          (m) => this._item(
-              m, 'starred-item', 'starred-where',
-              h('span', {class: 'starred-body', text: excerpt(m)}),
-              () => this._onOpen(m.conv, m.seq))));
-      setText(
-          this._status, this._list.childElementCount ? '' : 'You have not starred any message.');
-    } catch (error) {
-      if (asked !== this._asked) return;
-      setText(this._status, `Could not load the starred messages: ${reason(error)}`);
-    }
+  /** @param {number | null} before the id of the oldest message listed */
+  async _load(before) {
+    const {messages, more} = await this._client.stars({before: before ?? 0, limit: PAGE});
+    return {
+      messages,
+      next: more && messages.length > 0 ? messages[messages.length - 1].id : null,
+    };
+  }
+
+  /** @param {import('/sdk/types.js').Message} m */
+  _row(m) {
+    return this._item(
+        m, 'starred-item', 'starred-where', h('span', {class: 'starred-body', text: excerpt(m)}));
   }
 }
