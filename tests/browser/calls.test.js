@@ -61,6 +61,33 @@ async function withCallers(prefixes, body) {
   }
 }
 
+/**
+ * A test of a call between alice and bob (withCallers) from their 1:1, open on both pages.
+ * @param {string} name @param {(alice: any, bob: any, conv: number) => Promise<void>} body
+ */
+function pairCallTest(name, body) {
+  test(
+      name, {timeout: 90000},
+      () => withCallers(
+          ['alice', 'bob'], async (alice, bob) => body(alice, bob, await openChat(alice, bob))));
+}
+
+/** Waits for the call screen's state (body's data-call) on `page`. @param {string} state */
+async function callState(page, state) {
+  await page.waitForFunction((want) => document.body.dataset.call === want, state);
+}
+
+/** Waits for the call screen's status line to read `text`. @param {string} text */
+async function callStatus(page, text) {
+  await page.waitForFunction(
+      (want) => document.getElementById('call-status')?.textContent === want, text);
+}
+
+/** The peers of the page's call. */
+function peerCount(page) {
+  return page.evaluate(() => /** @type {any} */ (window).ringcastCall.peers.size);
+}
+
 /** Another device of `user`: a context of its own, signed in through the form. @param {any} user */
 async function secondDevice(user) {
   const context =
@@ -80,9 +107,8 @@ async function secondDevice(user) {
 test(
     'an audio call through coturn: rings on both of bob\'s devices, answered on one, the other ' +
         'stops; audio both ways, the level meter; hang up; the record on both pages and stored',
-    {timeout: 90000}, async () => {
-      const alice = await caller('alice');
-      const bob = await caller('bob');
+    {timeout: 90000},
+    () => withCallers(['alice', 'bob'], async (alice, bob) => {
       const laptop = await secondDevice(bob);
       try {
         const conv = await openChat(alice, bob);
@@ -91,8 +117,7 @@ test(
           assert.equal(await page.textContent('#call-incoming-title'), alice.username);
           assert.equal(await page.textContent('#call-incoming-kind'), 'Incoming audio call');
         }
-        await alice.page.waitForFunction(
-            () => document.getElementById('call-status')?.textContent === 'Ringing…');
+        await callStatus(alice.page, 'Ringing…');
         await screenshot(bob.page, 'call-incoming');
         await answer(bob, [alice]);
         await laptop.page.waitForSelector('#call-incoming', {state: 'hidden'});
@@ -121,7 +146,7 @@ test(
         await alice.page.waitForTimeout(1000);
         await alice.page.click('#call-hangup');
         for (const page of [alice.page, bob.page]) {
-          await page.waitForFunction(() => document.body.dataset.call === 'ended');
+          await callState(page, 'ended');
           await waitForRecord(page, /^Audio call, \d+:\d\d$/);
           await page.waitForSelector('#call-screen', {state: 'hidden'});
         }
@@ -139,18 +164,16 @@ test(
         assert.equal(shown, `Audio call, ${shownDuration(record.body.duration_ms)}`);
         // The conversation list's last message.
         assert.equal(await bob.page.textContent(`[data-conv="${conv}"] .conv-preview`), shown);
-        for (const u of [alice, bob, laptop]) assert.deepEqual(u.errors, []);
+        assert.deepEqual(laptop.errors, []);
       } finally {
-        await Promise.all([alice, bob, laptop].map((u) => u.context.close()));
+        await laptop.context.close();
       }
-    });
+    }));
 
-test(
+pairCallTest(
     'a video call through coturn: both videos play, video bytes both ways, camera off, the ' +
         'callee hangs up; the record on both pages',
-    {timeout: 90000},
-    () => withCallers(['alice', 'bob'], async (alice, bob) => {
-      const conv = await openChat(alice, bob);
+    async (alice, bob, conv) => {
       await ring(bob, 'video', [alice]);
       assert.equal(await alice.page.textContent('#call-incoming-kind'), 'Incoming video call');
       await answer(alice, [bob]);
@@ -176,7 +199,7 @@ test(
           false);
       await bob.page.click('#call-hangup');
       for (const page of [alice.page, bob.page]) {
-        await page.waitForFunction(() => document.body.dataset.call === 'ended');
+        await callState(page, 'ended');
         await waitForRecord(page, /^Video call, \d+:\d\d$/);
       }
       const [record] = await storedCalls(server, bob, conv);
@@ -184,18 +207,15 @@ test(
       assert.equal(record.body.outcome, 'completed');
       assert.equal(record.body.call_kind, 'video');
       await screenshot(alice.page, 'call-records');
-    }));
+    });
 
-test(
+pairCallTest(
     'a declined call and a missed one (no answer within --call-ring-timeout) as entries on both ' +
         'pages and in the list',
-    {timeout: 90000},
-    () => withCallers(['alice', 'bob'], async (alice, bob) => {
-      const conv = await openChat(alice, bob);
+    async (alice, bob, conv) => {
       await ring(alice, 'audio', [bob]);
       await bob.page.click('#call-decline');
-      await alice.page.waitForFunction(
-          () => document.getElementById('call-status')?.textContent === 'Declined');
+      await callStatus(alice.page, 'Declined');
       for (const page of [alice.page, bob.page]) {
         await waitForRecord(page, /^Declined audio call$/);
       }
@@ -205,8 +225,7 @@ test(
       // Nobody answers: the server ends it after the ring timeout, and bob stops ringing.
       await bob.page.waitForSelector(
           '#call-incoming', {state: 'hidden', timeout: (RING_TIMEOUT_S + 5) * 1000});
-      await alice.page.waitForFunction(
-          () => document.getElementById('call-status')?.textContent === 'No answer');
+      await callStatus(alice.page, 'No answer');
       await waitForRecord(alice.page, /^Video call, no answer$/);
       await waitForRecord(bob.page, /^Missed video call$/);
       assert.equal(
@@ -215,20 +234,16 @@ test(
       assert.deepEqual(stored.map((r) => r.body.outcome), ['declined', 'missed']);
       assert.equal(stored[1].body.answered_at, undefined);
       await screenshot(bob.page, 'call-missed');
-    }));
+    });
 
-test(
+pairCallTest(
     'the chat connection cut mid-call: the SDK reconnects and rejoins (call_rejoin), the other ' +
         'side offers to the new device, and the media flows again through coturn',
-    {timeout: 90000},
-    () => withCallers(['alice', 'bob'], async (alice, bob) => {
-      const conv = await openChat(alice, bob);
+    async (alice, bob, conv) => {
       await ring(alice, 'audio', [bob]);
       await answer(bob);
       await mediaFlows(bob.page, 'audio');
-      const before =
-          await bob.page.evaluate(() => /** @type {any} */ (window).ringcastCall.peers.size);
-      assert.equal(before, 1);
+      assert.equal(await peerCount(bob.page), 1);
       const device = await bob.page.evaluate(
           () => /** @type {any} */ (window).ringcastCall._signalling._host.device());
       bob.link.cut();
@@ -239,7 +254,7 @@ test(
         return document.body.dataset.connection === 'connected' &&
             call._signalling._host.device() !== old && peer?.pc.connectionState === 'connected';
       }, device, {timeout: 20000});
-      await bob.page.waitForFunction(() => document.body.dataset.call === 'connected');
+      await callState(bob.page, 'connected');
       await mediaFlows(bob.page, 'audio');
       await mediaFlows(alice.page, 'audio');
       await bob.page.click('#call-hangup');
@@ -248,7 +263,7 @@ test(
       }
       const [record] = await storedCalls(server, bob, conv);
       assert.equal(record.body.outcome, 'completed');
-    }));
+    });
 
 test(
     'a group video call: a mesh of three, each page with the other two\'s video and media from ' +
@@ -276,8 +291,7 @@ test(
               [...document.querySelectorAll('.call-tile video')]);
           return videos.length === 2 && videos.every((v) => v.videoWidth > 0);
         }, undefined, {timeout: 20000});
-        assert.equal(
-            await u.page.evaluate(() => /** @type {any} */ (window).ringcastCall.peers.size), 2);
+        assert.equal(await peerCount(u.page), 2);
         await mediaFlows(u.page, 'video');
       }
       const names = await carol.page.$$eval(
@@ -286,7 +300,7 @@ test(
       await screenshot(carol.page, 'call-group');
       // Bob leaves: his page ends, the others go on with each other.
       await bob.page.click('#call-hangup');
-      await bob.page.waitForFunction(() => document.body.dataset.call === 'ended');
+      await callState(bob.page, 'ended');
       for (const u of [alice, carol]) {
         await u.page.waitForFunction(() => document.querySelectorAll('.call-tile').length === 1);
         assert.equal(await u.page.evaluate(() => document.body.dataset.call), 'connected');

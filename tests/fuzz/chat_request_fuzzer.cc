@@ -18,8 +18,6 @@
 #include <simdjson.h>
 
 #include <cstdint>
-#include <cstring>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -146,9 +144,8 @@ void CheckSignalIsAFixedPoint(ops::RequestReader& reader, const CallRequest& r,
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  std::unique_ptr<char[]> copy(new char[size == 0 ? 1 : size]);
-  if (size != 0) std::memcpy(copy.get(), data, size);
-  const std::string_view text(copy.get(), size);
+  const ringcast::fuzz::ExactCopy copy(data, size);
+  const std::string_view text = copy.text();
 
   // A small body limit, so the fuzzer reaches that refusal with short inputs.
   const RequestLimits limits{.max_body = 64};

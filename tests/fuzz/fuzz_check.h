@@ -1,6 +1,6 @@
 // Helpers shared by the libFuzzer harnesses (see README.md): an invariant check that turns a
 // broken invariant into a crash libFuzzer records, a reference UTF-8 validator, whether a view
-// lies within its input, and split points derived from the fuzz input.
+// lies within its input, split points derived from the fuzz input, and exact-size copies.
 #pragma once
 
 #include <algorithm>
@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -83,5 +85,25 @@ inline std::vector<size_t> SplitPoints(size_t size, uint32_t seed, size_t max_po
   points.erase(std::unique(points.begin(), points.end()), points.end());
   return points;
 }
+
+// `size` bytes copied into an allocation of exactly that size (one byte when empty: new[] of
+// nothing has no address to read), so ASan reports any read past the end, which the fuzzer's own
+// buffer, or a larger one, would hide.
+class ExactCopy {
+ public:
+  ExactCopy(const void* data, size_t size)
+      : bytes_(new uint8_t[size == 0 ? 1 : size]), size_(size) {
+    if (size != 0) std::memcpy(bytes_.get(), data, size);
+  }
+  explicit ExactCopy(std::string_view text) : ExactCopy(text.data(), text.size()) {}
+
+  std::string_view text() const { return {reinterpret_cast<const char*>(bytes_.get()), size_}; }
+  // Writable, for code that works in place (a WebSocket reader unmasks its input).
+  std::span<uint8_t> bytes() { return {bytes_.get(), size_}; }
+
+ private:
+  std::unique_ptr<uint8_t[]> bytes_;
+  size_t size_;
+};
 
 }  // namespace ringcast::fuzz

@@ -10,8 +10,6 @@
 //   must agree with the whole: shorter than the head → kNeedMore; at least the head → the same
 //   result; an error on a prefix → the same error on the whole.
 #include <cstdint>
-#include <cstring>
-#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -89,9 +87,8 @@ bool SameRequest(const Request& a, const Request& b) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // A copy of exactly `size` bytes, so ASan flags any read past the end of the input.
-  std::unique_ptr<char[]> copy(new char[size == 0 ? 1 : size]);
-  if (size != 0) std::memcpy(copy.get(), data, size);
-  const std::string_view input(copy.get(), size);
+  const ringcast::fuzz::ExactCopy copy(data, size);
+  const std::string_view input = copy.text();
 
   // Small limits when the last byte is odd (a head ends in an even '\n'), so the fuzzer reaches
   // 413 and 431 with short inputs.

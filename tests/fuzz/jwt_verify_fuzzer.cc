@@ -16,8 +16,6 @@
 #include <openssl/hmac.h>
 
 #include <cstdint>
-#include <cstring>
-#include <memory>
 #include <string>
 #include <string_view>
 
@@ -91,9 +89,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
   }
   // Exactly the token's size, so ASan catches a read past its end.
-  std::unique_ptr<char[]> copy(new char[token.size() + 1]);
-  std::memcpy(copy.get(), token.data(), token.size());
-  const std::string_view view(copy.get(), token.size());
+  const ringcast::fuzz::ExactCopy copy(token);
+  const std::string_view view = copy.text();
 
   const JwtVerifyResult result = ringcast::auth::VerifyJwt(view, Secret(), kNow, kLeeway);
   if (result.ok()) {

@@ -18,7 +18,6 @@
 //   an event id ParseSseEventId takes names a session id it takes too.
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -152,10 +151,8 @@ void CheckIds(std::string_view text) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   // An exact-size copy: ASan sees any read past what the client sent.
-  const size_t length = size - 1;
-  std::unique_ptr<char[]> copy(new char[length == 0 ? 1 : length]);
-  if (length != 0) std::memcpy(copy.get(), data + 1, length);
-  const std::string_view text(copy.get(), length);
+  const ringcast::fuzz::ExactCopy copy(data + 1, size - 1);
+  const std::string_view text = copy.text();
   switch (data[0] % 3) {
     case 0:
       CheckEvent(text);

@@ -18,8 +18,6 @@
 //   headers (then the content-length the encoder adds to a non-empty body) and the same body;
 //   EncodedFrameSize is the encoded size.
 #include <cstdint>
-#include <cstring>
-#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -108,9 +106,8 @@ Outcome Feed(FrameParser& parser, const Limits& limits, const std::vector<std::s
   std::string buffer;
   for (std::string_view piece : pieces) {
     // Each piece its own allocation of exactly its size: ASan sees a read past it.
-    auto exact = std::make_unique<char[]>(piece.size());
-    if (!piece.empty()) std::memcpy(exact.get(), piece.data(), piece.size());
-    buffer.append(exact.get(), piece.size());
+    const ringcast::fuzz::ExactCopy exact(piece);
+    buffer.append(exact.text());
     std::string_view input = buffer;
     for (;;) {
       Frame frame;

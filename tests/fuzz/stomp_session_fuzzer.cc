@@ -23,8 +23,6 @@
 
 #include <charconv>
 #include <cstdint>
-#include <cstring>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -129,10 +127,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static constexpr size_t kBodies[] = {16, 1000, 65536, 1 << 20};
   const size_t max_body = kBodies[data[0] & 3];
   // An exact-size copy: ASan sees any read past what the client sent.
-  const size_t length = size - 1;
-  std::unique_ptr<char[]> copy(new char[length == 0 ? 1 : length]);
-  if (length != 0) std::memcpy(copy.get(), data + 1, length);
-  std::string_view stream(copy.get(), length);
+  const ringcast::fuzz::ExactCopy copy(data + 1, size - 1);
+  std::string_view stream = copy.text();
 
   stomp::FrameParser frames(stomp::Limits{.max_header_bytes = 8192, .max_body_bytes = max_body});
   ops::RequestReader reader(RequestLimits{.max_body = max_body});

@@ -175,13 +175,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i <= cuts.size(); ++i) {
     const size_t end = i < cuts.size() ? cuts[i] : stream.size();
     const size_t length = end - begin;
-    std::unique_ptr<uint8_t[]> piece(new uint8_t[length == 0 ? 1 : length]);
-    if (length != 0) std::memcpy(piece.get(), stream.data() + begin, length);
+    ringcast::fuzz::ExactCopy piece(stream.data() + begin, length);
     const std::span<const uint8_t> piece_bytes(stream.data() + begin, length);
     if (utf8_ok) utf8_ok = validator.Feed(piece_bytes);
     if (reading) {
-      reading = Drain(split_reader, std::span<uint8_t>(piece.get(), length),
-                      limits.max_message_size, compressed_allowed, &split);
+      reading =
+          Drain(split_reader, piece.bytes(), limits.max_message_size, compressed_allowed, &split);
     }
     begin = end;
   }

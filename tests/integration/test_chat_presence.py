@@ -144,9 +144,7 @@ def test_online_on_connect_offline_after_grace_and_last_online(server):
 @pytest.mark.sqlite_only("presence timing: no store in it")
 @pytest.mark.server_args(*chat_args(presence_grace=3))
 def test_quick_reconnect_within_grace_does_not_flap(server):
-    api = Api(server.port)
-    a, b = api.new_users(2, "flap")
-    api.direct(a, b)
+    a, b, _ = Api(server.port).direct_pair("flap")
 
     async def go():
         loop = asyncio.get_running_loop()
@@ -174,9 +172,7 @@ def test_quick_reconnect_within_grace_does_not_flap(server):
 
 @pytest.mark.server_args(*chat_args(presence_grace=0))
 def test_online_while_any_device_is_connected(server):
-    api = Api(server.port)
-    a, b = api.new_users(2, "dev")
-    api.direct(a, b)
+    a, b, _ = Api(server.port).direct_pair("dev")
 
     async def go():
         loop = asyncio.get_running_loop()

@@ -21,6 +21,12 @@ std::string Reparse(const std::string& json, std::string_view field) {
   return std::string(value);
 }
 
+// A text message as the store returns it: the JSON the tests expect spells these fields.
+storage::Message TextMessage(std::string body) {
+  return {
+      .id = 5, .conv = 2, .seq = 3, .from = 9, .kind = "text", .body = std::move(body), .ts = 17};
+}
+
 TEST(EncodeTest, EncodeAttachmentsKeepsTheSendsOrder) {
   std::vector<storage::UploadRecord> uploads = {
       {.id = "B",
@@ -37,14 +43,8 @@ TEST(EncodeTest, EncodeAttachmentsKeepsTheSendsOrder) {
       R"([{"id":"A","name":"a\"","size":1,"type":"text/plain","sha256":"aa","url":"/files/A"},)"
       R"({"id":"B","name":"b.png","size":2,"type":"image/png","sha256":"bb","url":"/files/B",)"
       R"("thumb_url":"/files/B/thumb","width":4,"height":3}])");
-  storage::Message message{.id = 1,
-                           .conv = 2,
-                           .seq = 3,
-                           .from = 4,
-                           .kind = "text",
-                           .body = "",
-                           .ts = 5,
-                           .attachments = "[]"};
+  storage::Message message = TextMessage("");
+  message.attachments = "[]";
   EXPECT_NE(EncodeMessageEvent(message).find(R"("attachments":[])"), std::string::npos);
   message.attachments.clear();
   EXPECT_EQ(EncodeMessageEvent(message).find("attachments"), std::string::npos);
@@ -74,13 +74,7 @@ TEST(JsonBodyFaultTest, NamesWhatIsWrong) {
 }
 
 TEST(EncodeTest, MessageEventEscapesAndKeepsEveryField) {
-  storage::Message message{.id = 5,
-                           .conv = 2,
-                           .seq = 3,
-                           .from = 9,
-                           .kind = "text",
-                           .body = "quote \" backslash \\ newline \n tab \t nul \x01 é",
-                           .ts = 17};
+  storage::Message message = TextMessage("quote \" backslash \\ newline \n tab \t nul \x01 é");
   std::string json = EncodeMessageEvent(message);
   EXPECT_EQ(Reparse(json, "body"), message.body);
   EXPECT_EQ(json, R"({"type":"message","id":5,"conv":2,"seq":3,"from":9,"kind":"text","body":)"
@@ -88,8 +82,7 @@ TEST(EncodeTest, MessageEventEscapesAndKeepsEveryField) {
 }
 
 TEST(EncodeTest, AckErrorReceiptTypingPresenceMembers) {
-  storage::Message message{.id = 5, .conv = 2, .seq = 3, .from = 9, .ts = 17};
-  EXPECT_EQ(EncodeAck("c\"1", message),
+  EXPECT_EQ(EncodeAck("c\"1", TextMessage("")),
             R"({"type":"ack","cid":"c\"1","conv":2,"id":5,"seq":3,"ts":17})");
   EXPECT_EQ(EncodeError("forbidden", "no", "c1"),
             R"({"type":"error","code":"forbidden","message":"no","cid":"c1"})");

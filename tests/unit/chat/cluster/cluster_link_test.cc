@@ -6,9 +6,32 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace ringcast::chat {
 namespace {
+
+// A message from user 7 in conversation 42, its header fields distinct so that a swap shows;
+// each test sets what it is about.
+storage::Message AMessage(std::string body, std::string kind = "text") {
+  return {.id = 5,
+          .conv = 42,
+          .seq = 9,
+          .from = 7,
+          .kind = std::move(kind),
+          .body = std::move(body),
+          .ts = 3};
+}
+
+// A send by user 7 to conversation 42 (cid "c1"), as the node that forwards it has it.
+storage::NewMessage ASend(std::string body, std::string kind = "text") {
+  return {.conv = 42,
+          .sender = 7,
+          .cid = "c1",
+          .kind = std::move(kind),
+          .body = std::move(body),
+          .ts = 1};
+}
 
 // Publishes `message` and decodes it as another node would (the conversation comes from the
 // channel): every field the wire carries comes back as it was.
@@ -45,27 +68,16 @@ std::optional<ClusterLink::ForwardAnswer> CrossAnswer(uint64_t forward_id,
 }
 
 TEST(ClusterLinkTest, MessagesRoundTripWithAnyBody) {
-  storage::Message message{.id = 981,
-                           .conv = 42,
-                           .seq = 7,
-                           .from = 3,
-                           .kind = "text",
-                           .body = std::string("line\none \0 two 12 34", 20),
-                           .ts = 1795355752123};
+  storage::Message message = AMessage(std::string("line\none \0 two 12 34", 20));
+  message.ts = 1795355752123;
   ExpectCrossesIntact(message);
   message.body.clear();
   ExpectCrossesIntact(message);
 }
 
 TEST(ClusterLinkTest, MessagesCarryTheirMentions) {
-  storage::Message message{.id = 1,
-                           .conv = 4,
-                           .seq = 2,
-                           .from = 3,
-                           .kind = "text",
-                           .body = "@bo 5 6",
-                           .ts = 7,
-                           .mentions = {5, 9}};
+  storage::Message message = AMessage("@bo 5 6");
+  message.mentions = {5, 9};
   ExpectCrossesIntact(message);
   message.attachments = R"([{"id":"x"}])";
   ExpectCrossesIntact(message);
@@ -73,18 +85,12 @@ TEST(ClusterLinkTest, MessagesCarryTheirMentions) {
 }
 
 TEST(ClusterLinkTest, RepliesCrossNodesWithTheirQuote) {
-  storage::Message message{.id = 11,
-                           .conv = 4,
-                           .seq = 9,
-                           .from = 3,
-                           .kind = "text",
-                           .body = "yes\n12 34",
-                           .ts = 7,
-                           .mentions = {5},
-                           .attachments = R"([{"id":"x"}])",
-                           .reply_to = 6,
-                           .quote = storage::Quote{.from = 5, .excerpt = "was it\n 1 2?"},
-                           .thread_root = 2};
+  storage::Message message = AMessage("yes\n12 34");
+  message.mentions = {5};
+  message.attachments = R"([{"id":"x"}])";
+  message.reply_to = 6;
+  message.quote = storage::Quote{.from = 5, .excerpt = "was it\n 1 2?"};
+  message.thread_root = 2;
   ExpectCrossesIntact(message);
   // A deleted parent's quote: no excerpt to carry.
   message.quote = storage::Quote{.from = 5, .deleted = true};
@@ -92,14 +98,9 @@ TEST(ClusterLinkTest, RepliesCrossNodesWithTheirQuote) {
   ExpectCrossesIntact(message);
   EXPECT_FALSE(ClusterLink::DecodeMessage(4, "q 1 2 3 7 4 0 6 0 5 0 99\ntextyes"));
 
-  storage::NewMessage send{.conv = 4,
-                           .sender = 3,
-                           .cid = "c1",
-                           .kind = "text",
-                           .body = "b 1",
-                           .ts = 7,
-                           .reply_to = 6,
-                           .thread = true};
+  storage::NewMessage send = ASend("b 1");
+  send.reply_to = 6;
+  send.thread = true;
   auto forwarded = CrossForward(send);
   ASSERT_TRUE(forwarded);
   EXPECT_EQ(forwarded->message.reply_to, 6);
@@ -173,13 +174,10 @@ TEST(ClusterLinkTest, MembershipChangesRoundTrip) {
 }
 
 TEST(ClusterLinkTest, ForwardedSendsRoundTripWithAnyBytes) {
-  storage::NewMessage message{.conv = 42,
-                              .sender = 7,
-                              .cid = "c 1\n2",
-                              .kind = "text",
-                              .body = std::string("a\0b 3 4\nz", 10),
-                              .ts = 1795355752123,
-                              .mentions = {3, 12}};
+  storage::NewMessage message = ASend(std::string("a\0b 3 4\nz", 10));
+  message.cid = "c 1\n2";
+  message.ts = 1795355752123;
+  message.mentions = {3, 12};
   auto decoded = ClusterLink::DecodeForward(ClusterLink::EncodeForward("node-1", 99, message));
   ASSERT_TRUE(decoded);
   EXPECT_EQ(decoded->from_node, "node-1");
@@ -201,8 +199,7 @@ TEST(ClusterLinkTest, ForwardedSendsRoundTripWithAnyBytes) {
 TEST(ClusterLinkTest, ForwardAnswersCarryTheOutcome) {
   storage::AppendOutcome outcome;
   outcome.duplicate = true;
-  outcome.message = {
-      .id = 5, .conv = 42, .seq = 9, .from = 7, .kind = "text", .body = "hi m", .ts = 3};
+  outcome.message = AMessage("hi m");
   auto committed = CrossAnswer(11, outcome);
   ASSERT_TRUE(committed && committed->result.ok());
   EXPECT_EQ(committed->forward_id, 11u);
@@ -231,15 +228,9 @@ TEST(ClusterLinkTest, ForwardAnswersCarryTheOutcome) {
 // Changes to messages (issue 25): a change and a forwarded change carry their target (and the
 // edit window) under tags of their own ("c", "e"); a refused change's answer says why.
 TEST(ClusterLinkTest, ChangesCrossNodesWithTheirTarget) {
-  storage::Message edit{.id = 8,
-                        .conv = 42,
-                        .seq = 12,
-                        .from = 3,
-                        .kind = "edit",
-                        .body = "fixed 1 2\n",
-                        .ts = 9,
-                        .mentions = {4},
-                        .target = 10};
+  storage::Message edit = AMessage("fixed 1 2\n", "edit");
+  edit.mentions = {4};
+  edit.target = 10;
   EXPECT_EQ(ClusterLink::EncodeMessage(edit)[0], 'c');
   ExpectCrossesIntact(edit);
   edit.kind = "reaction";
@@ -289,28 +280,17 @@ TEST(ClusterLinkTest, ChangesCrossNodesWithTheirTarget) {
 // Files (issue 15): messages and forwarded sends that carry attachments take their own tags
 // ("x", "g"), so that a node without them skips them rather than misread them.
 TEST(ClusterLinkTest, AttachmentsCrossNodes) {
-  storage::Message message{.id = 5,
-                           .conv = 42,
-                           .seq = 9,
-                           .from = 7,
-                           .kind = "text",
-                           .body = "see\nfile",
-                           .ts = 3,
-                           .attachments = R"([{"id":"AAAAAAAAAAAAAAAAAAAAAA","name":"a b\n"}])"};
+  storage::Message message = AMessage("see\nfile");
+  message.attachments = R"([{"id":"AAAAAAAAAAAAAAAAAAAAAA","name":"a b\n"}])";
   EXPECT_TRUE(ClusterLink::EncodeMessage(message).starts_with('x'));
   ExpectCrossesIntact(message);
   message.attachments.clear();
   EXPECT_TRUE(ClusterLink::EncodeMessage(message).starts_with('m'));
 
-  storage::NewMessage send{.conv = 42,
-                           .sender = 7,
-                           .cid = "c1",
-                           .kind = "text",
-                           .body = "b",
-                           .ts = 1,
-                           .mentions = {3, 4},
-                           .attachments = R"([{"id":"x"},{"id":"y"}])",
-                           .attachment_ids = {"AAAAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBBBB"}};
+  storage::NewMessage send = ASend("b");
+  send.mentions = {3, 4};
+  send.attachments = R"([{"id":"x"},{"id":"y"}])";
+  send.attachment_ids = {"AAAAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBBBB"};
   auto forwarded = CrossForward(send);
   ASSERT_TRUE(forwarded);
   EXPECT_EQ(forwarded->message.attachments, send.attachments);
@@ -320,14 +300,8 @@ TEST(ClusterLinkTest, AttachmentsCrossNodes) {
   EXPECT_EQ(forwarded->message.cid, "c1");
 
   storage::AppendOutcome outcome;
-  outcome.message = {.id = 5,
-                     .conv = 42,
-                     .seq = 9,
-                     .from = 7,
-                     .kind = "text",
-                     .body = "m",
-                     .ts = 3,
-                     .attachments = "[1]"};
+  outcome.message = AMessage("m");
+  outcome.message.attachments = "[1]";
   auto answer = CrossAnswer(1, outcome);
   ASSERT_TRUE(answer && answer->result.ok());
   EXPECT_EQ(answer->result->message.attachments, "[1]");
