@@ -41,6 +41,10 @@ void RegisterFilesFlags(FlagRegistry& flags, FilesOptions* options) {
        "With --files-url: stream (GET /files/{id} streams the object through the node, Range "
        "and ETag kept) or redirect (302 to a presigned URL of the store, which serves the bytes)",
        CLI::IsMember({"stream", "redirect"})},
+      {"migrate-files", &options->migrate_files,
+       "Copy the files of --files-dir into the bucket of --files-url and exit instead of serving: "
+       "resumable (objects present with the same size are skipped), every file's hash checked "
+       "against its name and every object's size (and a single part's MD5) against its file"},
   });
   flags.AddSecretFile({"s3-secret-key", "--s3-secret-key-file", "RINGCAST_S3_SECRET_KEY_FILE"});
 }

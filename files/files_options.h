@@ -26,6 +26,7 @@ struct FilesOptions {
   uint32_t s3_timeout_s = 60;
   uint32_t s3_workers = 16;
   std::string files_serve = "stream";  // stream (through the node) or redirect (presigned GET).
+  bool migrate_files = false;  // Copy --files-dir into the bucket, then exit (files_migrate.h).
 };
 
 void RegisterFilesFlags(FlagRegistry& flags, FilesOptions* options);

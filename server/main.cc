@@ -25,10 +25,45 @@
 #include "core/routes/static_files.h"
 #include "core/runtime/shard_set.h"
 #include "core/version.h"
+#include "files/files_migrate.h"
 #include "files/files_setup.h"
 #include "server/background.h"
 #include "server/server_flags.h"
 #include "server/store_setup.h"
+
+namespace {
+
+// --migrate-files (files/files_migrate.h): the folder into the bucket, then the exit status.
+int MigrateFilesAndExit(const ringcast::chat::Config& config) {
+  if (config.files_url.empty()) {
+    RC_LOG(kError, "--migrate-files needs --files-url: the bucket to copy --files-dir into");
+    return 2;
+  }
+  std::string error;
+  std::vector<std::string> restored;
+  auto objects = ringcast::files::OpenObjectStore(config, ringcast::chat::UploadNodeTag(config),
+                                                  &restored, &error);
+  if (!objects) {
+    RC_LOG(kError, "files: %s", error.c_str());
+    return 1;
+  }
+  const std::string files_dir = ringcast::chat::UploadFilesDir(config);
+  const ringcast::files::MigrationReport report =
+      ringcast::files::MigrateFiles(files_dir, *objects, config.s3_workers);
+  const std::string summary =
+      files_dir + " into " + config.files_url + ": " + std::to_string(report.files) + " files, " +
+      std::to_string(report.copied) + " copied (" + std::to_string(report.bytes_copied) +
+      " bytes), " + std::to_string(report.skipped) + " there already, " +
+      std::to_string(report.failed) + " failed";
+  if (report.failed == 0) {
+    RC_LOG(kInfo, "migrate: %s", summary.c_str());
+  } else {
+    RC_LOG(kError, "migrate: %s (run it again once the reasons above are fixed)", summary.c_str());
+  }
+  return report.failed == 0 ? 0 : 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // First, before the store starts its threads: they inherit the mask, so only the main thread
@@ -103,6 +138,7 @@ int main(int argc, char** argv) {
     }
     RC_LOG(kInfo, "TLS on port %u: %s", config.tls_port, tls->Describe().c_str());
   }
+  if (config.migrate_files) return MigrateFilesAndExit(config);
   std::optional<ringcast::server::OpenedStore> opened =
       ringcast::server::OpenStoreWithSecrets(config);
   if (!opened) return 1;
