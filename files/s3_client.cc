@@ -84,6 +84,18 @@ std::string StripPrefix(std::string_view key, std::string_view prefix) {
   return std::string(key);
 }
 
+// CopyObject and CompleteMultipartUpload answer 200 at once and keep the connection busy while
+// they work: a failure then comes as an <Error> document in that 200's body.
+S3Status FailedAfterItsStatus(S3Status status, const std::string& answer) {
+  if (!status.ok() || answer.find("<Error>") == std::string::npos) return status;
+  pugi::xml_document doc;
+  doc.load_buffer(answer.data(), answer.size());
+  status.http = 500;
+  status.code = doc.child("Error").child_value("Code");
+  status.message = doc.child("Error").child_value("Message");
+  return status;
+}
+
 }  // namespace
 
 // One request and what came back.
@@ -378,16 +390,7 @@ S3Status S3Client::Copy(std::string_view from_key, std::string_view to_key) {
   exchange.headers.emplace_back(
       "x-amz-copy-source",
       UriEncode("/" + location_.bucket + "/" + location_.prefix + std::string(from_key), true));
-  S3Status status = Perform(exchange);
-  // A copy can fail after its 200 has gone out: the error is then in the body.
-  if (status.ok() && exchange.answer.find("<Error>") != std::string::npos) {
-    pugi::xml_document doc;
-    doc.load_buffer(exchange.answer.data(), exchange.answer.size());
-    status.http = 500;
-    status.code = doc.child("Error").child_value("Code");
-    status.message = doc.child("Error").child_value("Message");
-  }
-  return status;
+  return FailedAfterItsStatus(Perform(exchange), exchange.answer);
 }
 
 S3Status S3Client::Delete(std::string_view key) {
@@ -484,16 +487,7 @@ S3Status S3Client::CompleteMultipart(std::string_view key, std::string_view uplo
   Exchange exchange{
       .method = "POST", .path = PathOf(key), .query = {{"uploadId", std::string(upload_id)}}};
   exchange.xml_body = std::move(xml);
-  S3Status status = Perform(exchange);
-  // Like a copy, a completion can fail after its 200.
-  if (status.ok() && exchange.answer.find("<Error>") != std::string::npos) {
-    pugi::xml_document doc;
-    doc.load_buffer(exchange.answer.data(), exchange.answer.size());
-    status.http = 500;
-    status.code = doc.child("Error").child_value("Code");
-    status.message = doc.child("Error").child_value("Message");
-  }
-  return status;
+  return FailedAfterItsStatus(Perform(exchange), exchange.answer);
 }
 
 S3Status S3Client::AbortMultipart(std::string_view key, std::string_view upload_id) {

@@ -25,55 +25,60 @@ std::string Authorization(const std::vector<std::string>& headers) {
   return {};
 }
 
-TEST(SigV4Test, GetObjectWithRange) {
-  SigV4Request request{.method = "GET",
-                       .host = kHost,
-                       .path = "/test.txt",
-                       .headers = {{"range", "bytes=0-9"}},
-                       .payload_sha256 = std::string(kEmptySha256)};
-  EXPECT_EQ(Authorization(SignHeaders(request, kExampleKeys, "us-east-1", kExampleTime)),
-            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
-            "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
-            "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
-}
+// AWS's header-signing examples: each request, the headers it signs and its signature.
+struct HeaderExample {
+  const char* name;
+  SigV4Request request;
+  const char* signed_headers;
+  const char* signature;
+};
 
-TEST(SigV4Test, PutObjectWithItsPayloadHash) {
-  SigV4Request request{.method = "PUT",
-                       .host = kHost,
-                       .path = "/test$file.text",
-                       .headers = {{"date", "Fri, 24 May 2013 00:00:00 GMT"},
-                                   {"x-amz-storage-class", "REDUCED_REDUNDANCY"}},
-                       .payload_sha256 = Sha256Hex(std::string_view("Welcome to Amazon S3."))};
-  EXPECT_EQ(request.payload_sha256,
+TEST(SigV4Test, AwsHeaderExamples) {
+  const std::string empty(kEmptySha256);
+  const HeaderExample examples[] = {
+      {"GET Object with a range",
+       {.method = "GET",
+        .host = kHost,
+        .path = "/test.txt",
+        .headers = {{"range", "bytes=0-9"}},
+        .payload_sha256 = empty},
+       "host;range;x-amz-content-sha256;x-amz-date",
+       "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"},
+      {"PUT Object with its payload's hash",
+       {.method = "PUT",
+        .host = kHost,
+        .path = "/test$file.text",
+        .headers = {{"date", "Fri, 24 May 2013 00:00:00 GMT"},
+                    {"x-amz-storage-class", "REDUCED_REDUNDANCY"}},
+        .payload_sha256 = Sha256Hex(std::string_view("Welcome to Amazon S3."))},
+       "date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class",
+       "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"},
+      {"a sub-resource with an empty value",
+       {.method = "GET",
+        .host = kHost,
+        .path = "/",
+        .query = {{"lifecycle", ""}},
+        .payload_sha256 = empty},
+       "host;x-amz-content-sha256;x-amz-date",
+       "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"},
+      {"a query given out of order (signed sorted)",
+       {.method = "GET",
+        .host = kHost,
+        .path = "/",
+        .query = {{"prefix", "J"}, {"max-keys", "2"}},
+        .payload_sha256 = empty},
+       "host;x-amz-content-sha256;x-amz-date",
+       "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"},
+  };
+  EXPECT_EQ(examples[1].request.payload_sha256,
             "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
-  EXPECT_EQ(Authorization(SignHeaders(request, kExampleKeys, "us-east-1", kExampleTime)),
-            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
-            "SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class, "
-            "Signature=98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
-}
-
-TEST(SigV4Test, SubresourceWithEmptyValue) {
-  SigV4Request request{.method = "GET",
-                       .host = kHost,
-                       .path = "/",
-                       .query = {{"lifecycle", ""}},
-                       .payload_sha256 = std::string(kEmptySha256)};
-  EXPECT_EQ(Authorization(SignHeaders(request, kExampleKeys, "us-east-1", kExampleTime)),
-            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
-            "SignedHeaders=host;x-amz-content-sha256;x-amz-date, "
-            "Signature=fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
-}
-
-TEST(SigV4Test, QueryIsSortedWhateverItsOrder) {
-  SigV4Request request{.method = "GET",
-                       .host = kHost,
-                       .path = "/",
-                       .query = {{"prefix", "J"}, {"max-keys", "2"}},
-                       .payload_sha256 = std::string(kEmptySha256)};
-  EXPECT_EQ(Authorization(SignHeaders(request, kExampleKeys, "us-east-1", kExampleTime)),
-            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
-            "SignedHeaders=host;x-amz-content-sha256;x-amz-date, "
-            "Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
+  for (const HeaderExample& example : examples) {
+    EXPECT_EQ(Authorization(SignHeaders(example.request, kExampleKeys, "us-east-1", kExampleTime)),
+              std::string("AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/"
+                          "s3/aws4_request, SignedHeaders=") +
+                  example.signed_headers + ", Signature=" + example.signature)
+        << example.name;
+  }
 }
 
 TEST(SigV4Test, PresignedGet) {
