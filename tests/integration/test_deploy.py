@@ -197,6 +197,19 @@ def test_compose_file_parses_and_names_existing_files():
         mounts.append((volume, files_dir))
     assert mounts[0] == mounts[1] and mounts[0][0] in compose["volumes"], mounts
     assert f" {mounts[0][1]}\n" in (REPO_ROOT / "Dockerfile").read_text()
+    assert_own_data_dirs(services)
+
+
+def assert_own_data_dirs(services) -> None:
+    """Each node's data dir is its own path, inside its own volume: a node's temporaries (in a
+    shared files dir or a bucket) are named after that path, and its start clears them."""
+    dirs = []
+    for name in ("ringcast1", "ringcast2"):
+        data_dir = services[name]["environment"]["RINGCAST_DATA_DIR"]
+        [volume] = [v.split(":")[0] for v in services[name]["volumes"]
+                    if data_dir.startswith(v.split(":")[1] + "/")]
+        dirs.append((data_dir, volume))
+    assert dirs[0][0] != dirs[1][0] and dirs[0][1] != dirs[1][1], dirs
 
 
 def test_compose_s3_variant_shares_a_bucket_and_no_volume():
@@ -244,6 +257,7 @@ def test_compose_s3_variant_shares_a_bucket_and_no_volume():
         volumes[name] = {v.split(":")[0] for v in node["volumes"]}
         assert [v.split(":")[1] for v in node["volumes"]] == ["/var/lib/ringcast"]
     assert not volumes["ringcast1"] & volumes["ringcast2"], volumes
+    assert_own_data_dirs(services)
     assert services["ringcast1"]["environment"]["RINGCAST_NODE_ID"] != \
         services["ringcast2"]["environment"]["RINGCAST_NODE_ID"]
     # Both variants may exist side by side: networks of their own.
