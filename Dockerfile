@@ -4,7 +4,9 @@
 #     --ulimit memlock=-1 --ulimit nofile=20000:20000 -v ringcast-data:/var/lib/ringcast ringcast
 # The chat store and the generated token secret live in /var/lib/ringcast (a volume);
 # /var/lib/ringcast-files, owned by the service's user, is where a cluster's nodes mount the
-# volume of uploaded files they share (--files-dir: deploy/docker-compose.yml).
+# volume of uploaded files they share (--files-dir: deploy/docker-compose.yml), unless their
+# uploads are in a bucket (--files-url: deploy/docker-compose.s3.yml). ca-certificates: the
+# object store's https endpoint (AWS S3, R2...) is verified against them.
 # Docker >= 25 blocks io_uring in its default seccomp profile, hence the seccomp option: the
 # profile in deploy/docker/ allows io_uring_setup, io_uring_enter and io_uring_register.
 # `ringcast --version` names the commit when the build is given it (.git is not copied in):
@@ -28,7 +30,7 @@ FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends liburing2 libsimdjson14 libmimalloc2.0 libssl3 \
       libsqlite3-0 libpq5 libhiredis0.14 libcurl4 librabbitmq4 libjpeg62-turbo libpng16-16 \
-      libgif7 libwebp7 libwebpdemux2 zlib1g libpugixml1v5 \
+      libgif7 libwebp7 libwebpdemux2 zlib1g libpugixml1v5 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home ringcast \
  && install -d -o ringcast -g ringcast -m 0700 /var/lib/ringcast /var/lib/ringcast-files

@@ -2,7 +2,9 @@
 with); deploy/systemd/ringcast.service passes `systemd-analyze verify`; the Docker
 seccomp profile parses, allows io_uring and is enough for ringcast (run under that very filter
 with libseccomp; Docker itself is not available to the tests); deploy/docker-compose.yml parses
-and names files that exist."""
+and names files that exist, and so does its object-storage variant, deploy/docker-compose.s3.yml,
+whose nodes share a MinIO bucket instead of a volume; deploy/try-cluster's nodes share one
+--files-dir, or one bucket."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -28,6 +31,7 @@ DEPLOY = REPO_ROOT / "deploy"
 UNIT = DEPLOY / "systemd" / "ringcast.service"
 PROFILE = DEPLOY / "docker" / "seccomp-io-uring.json"
 COMPOSE = DEPLOY / "docker-compose.yml"
+COMPOSE_S3 = DEPLOY / "docker-compose.s3.yml"
 IO_URING = {"io_uring_setup", "io_uring_enter", "io_uring_register"}
 
 
@@ -193,21 +197,112 @@ def test_compose_file_parses_and_names_existing_files():
         mounts.append((volume, files_dir))
     assert mounts[0] == mounts[1] and mounts[0][0] in compose["volumes"], mounts
     assert f" {mounts[0][1]}\n" in (REPO_ROOT / "Dockerfile").read_text()
+    assert_own_data_dirs(services)
+
+
+def assert_own_data_dirs(services) -> None:
+    """Each node's data dir is its own path, inside its own volume: a node's temporaries (in a
+    shared files dir or a bucket) are named after that path, and its start clears them."""
+    dirs = []
+    for name in ("ringcast1", "ringcast2"):
+        data_dir = services[name]["environment"]["RINGCAST_DATA_DIR"]
+        [volume] = [v.split(":")[0] for v in services[name]["volumes"]
+                    if data_dir.startswith(v.split(":")[1] + "/")]
+        dirs.append((data_dir, volume))
+    assert dirs[0][0] != dirs[1][0] and dirs[0][1] != dirs[1][1], dirs
+
+
+def test_compose_s3_variant_shares_a_bucket_and_no_volume():
+    """docker-compose.s3.yml: the same cluster (PostgreSQL, Redis and nginx are docker-compose.yml's
+    own, by `extends`), its nodes' uploads in the one bucket that its minio/mc service creates
+    on the MinIO service, with MinIO's keys, and no volume shared between the nodes."""
+    yaml = pytest.importorskip("yaml", reason="python3-yaml (tools/deps.sh test)")
+    base = yaml.safe_load(COMPOSE.read_text())
+    compose = yaml.safe_load(COMPOSE_S3.read_text())
+    services = compose["services"]
+    assert compose["name"] != base["name"]  # Volumes of their own: two databases, not one.
+    for name in ("postgres", "redis", "nginx"):
+        extends = services[name]["extends"]
+        assert (DEPLOY / extends["file"]).resolve() == COMPOSE.resolve()
+        assert extends["service"] == name and name in base["services"]
+    assert "postgres-data" in compose["volumes"]
+    minio = services["minio"]
+    assert minio["image"].startswith("minio/minio")
+    user = minio["environment"]["MINIO_ROOT_USER"]
+    password = minio["environment"]["MINIO_ROOT_PASSWORD"]
+    init = services["minio-bucket"]
+    assert init["image"].startswith("minio/mc")
+    assert init["depends_on"]["minio"]["condition"] == "service_healthy"
+    script = " ".join(init["command"])
+    [(alias, endpoint, key, secret)] = re.findall(r"mc alias set (\S+) (\S+) (\S+) (\S+)", script)
+    assert (key, secret) == (user, password)
+    [bucket] = re.findall(rf"mc mb --ignore-existing {alias}/(\S+)", script)
+    [rule_prefix] = re.findall(rf"mc ilm rule add --prefix (\S+) .*{alias}/{bucket}\b", script)
+    volumes = {}
+    for name in ("ringcast1", "ringcast2"):
+        node = services[name]
+        env = node["environment"]
+        assert "RINGCAST_FILES_DIR" not in env
+        url = re.fullmatch(r"s3://([^/]+)/(.+)", env["RINGCAST_FILES_URL"])
+        assert url and url.group(1) == bucket, env["RINGCAST_FILES_URL"]
+        # The lifecycle rule covers the nodes' temporaries (files/README.md's layout).
+        assert rule_prefix == url.group(2) + "/tmp/"
+        assert env["RINGCAST_S3_ENDPOINT"] == endpoint == "http://minio:9000"
+        assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == (user, password)
+        assert node["depends_on"]["minio-bucket"]["condition"] == \
+            "service_completed_successfully"
+        assert (DEPLOY / node["build"]["context"] / node["build"]["dockerfile"]).is_file()
+        [seccomp] = [o for o in node["security_opt"] if o.startswith("seccomp=")]
+        assert (DEPLOY / seccomp.removeprefix("seccomp=")).resolve() == PROFILE.resolve()
+        volumes[name] = {v.split(":")[0] for v in node["volumes"]}
+        assert [v.split(":")[1] for v in node["volumes"]] == ["/var/lib/ringcast"]
+    assert not volumes["ringcast1"] & volumes["ringcast2"], volumes
+    assert_own_data_dirs(services)
+    assert services["ringcast1"]["environment"]["RINGCAST_NODE_ID"] != \
+        services["ringcast2"]["environment"]["RINGCAST_NODE_ID"]
+    # Both variants may exist side by side: networks of their own.
+    [base_net], [net] = (c["networks"]["ringcast"]["ipam"]["config"] for c in (base, compose))
+    assert base_net["subnet"] != net["subnet"]
+    assert services["ringcast1"]["environment"]["RINGCAST_TRUSTED_PROXIES"] == net["subnet"]
+
+
+def load_try_cluster():
+    loader = importlib.machinery.SourceFileLoader("try_cluster", str(DEPLOY / "try-cluster"))
+    spec = importlib.util.spec_from_loader("try_cluster", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
 
 
 def test_try_cluster_nodes_share_one_files_dir(tmp_path):
     """deploy/try-cluster gives every node the same --files-dir (its own, in its temporary
     directory): nginx may send a download to any node."""
-    loader = importlib.machinery.SourceFileLoader("try_cluster", str(DEPLOY / "try-cluster"))
-    spec = importlib.util.spec_from_loader("try_cluster", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
+    module = load_try_cluster()
     dirs = []
     for index in range(3):
         node = module.Node(index, pathlib.Path("ringcast"), tmp_path, threads=1,
                            database_url="postgres://x", redis_url="redis://x", extra=[])
         dirs.append(node.argv[node.argv.index("--files-dir") + 1])
     assert len(set(dirs)) == 1 and dirs[0].startswith(str(tmp_path)), dirs
+
+
+def test_try_cluster_nodes_share_one_bucket_instead(tmp_path):
+    """With a bucket (--s3, --files-url) every node gets its flags and keys, and no --files-dir:
+    each keeps only its temporaries, in its own data dir."""
+    module = load_try_cluster()
+    files = ["--files-url", "s3://ringcast/files", "--s3-endpoint", "http://127.0.0.1:9"]
+    keys = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
+    for index in range(2):
+        node = module.Node(index, pathlib.Path("ringcast"), tmp_path, threads=1,
+                           database_url="postgres://x", redis_url="redis://x", extra=[],
+                           files=files, env=keys)
+        assert "--files-dir" not in node.argv
+        at = node.argv.index("--files-url")
+        assert node.argv[at:at + len(files)] == files
+        assert {k: node.env[k] for k in keys} == keys
+    help_text = subprocess.run([sys.executable, str(DEPLOY / "try-cluster"), "--help"],
+                               capture_output=True, text=True, timeout=30).stdout
+    assert "--s3" in help_text and "--files-url" in help_text
 
 
 def dockerfile_stages() -> list[set[str]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -30,7 +31,8 @@ import zlib
 
 import pytest
 
-from chat_client import Api, chat_args
+from chat_client import TIMEOUT, Api, ChatConn, chat_args
+from support import run_async
 from test_uploads import MiB, _pattern, download, make_png, upload_multipart, upload_raw
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
@@ -332,3 +334,125 @@ def test_migrate_files_moves_a_folder_into_the_bucket_resumably(server_factory, 
     for file_id, data in files.items():
         status, _, got = download(srv.port, f"/files/{file_id}", alice.token)
         assert status == 200 and got == data, (status, len(got))
+
+
+def rgw_requests(s3, pattern: str) -> list[str]:
+    """radosgw's access log lines (beast, debug_rgw 1: `"METHOD /bucket/key HTTP/1.1" status`)
+    whose request matches `pattern`."""
+    log = s3.directory / "log" / "client.rgw.log"
+    request = re.compile(r'"([A-Z]+ \S+) HTTP/1\.1"')
+    found = []
+    with open(log, errors="replace") as lines:
+        for line in lines:
+            match = request.search(line)
+            if match and re.fullmatch(pattern, match.group(1)):
+                found.append(match.group(1))
+    return found
+
+
+@pytest.mark.needs_pg
+@pytest.mark.needs_redis
+def test_cluster_nodes_with_their_own_files_dir_share_one_bucket(cluster_factory, s3, bucket,
+                                                                  tmp_path, monkeypatch):
+    """Node 1 and node 2, each with a --files-dir of its own and the same --files-url: an image
+    uploaded on one node and attached to a message is read, with its thumbnail, by the other
+    member through the other node, both ways; neither node keeps a file on its disk; the
+    message's deletion takes its image and thumbnail from the bucket, each set aside once (the
+    released hashes are taken by one node's sweeper, storage/pg_upload_store.cc)."""
+    for name, value in s3_env(s3).items():
+        monkeypatch.setenv(name, value)  # The nodes inherit the runner's environment.
+    files_dirs = [tmp_path / "n1-files", tmp_path / "n2-files"]
+    # --upload-orphan-ttl 4: a sweeper pass every second (clamp(ttl / 4, 1 s, 60 s)), and four
+    # seconds to attach an upload.
+    bucket_args = s3_args(s3, bucket)[len(chat_args(max_upload_bytes=60 * MiB)):]
+    cluster = cluster_factory(2, flags={"upload_orphan_ttl": 4},
+                              node_args=lambda i: ["--files-dir", files_dirs[i], *bucket_args])
+    a, b = cluster.api(0).new_users(2, "s3x")
+    conv = cluster.api(1).direct(a, b)
+    images = {0: make_png(900, 600), 1: make_png(640, 800)}
+    sender = {0: a, 1: b}
+
+    def upload_on(node: int) -> dict:
+        png = images[node]
+        status, _, body = upload_raw(cluster.port(node), sender[node].token, png, len(png),
+                                     name=f"n{node + 1}.png", content_type="image/png")
+        assert status == 201, body
+        return json.loads(body)
+
+    async def send_each_from_its_node():
+        conns = [await ChatConn.connect(cluster.port(0), a.token, name="a@n1"),
+                 await ChatConn.connect(cluster.port(1), b.token, name="b@n2")]
+        try:
+            sent = {}
+            for node in (0, 1):
+                record = upload_on(node)
+                reader = conns[1 - node]
+                start = reader.mark()
+                await conns[node].send_json({"type": "send", "conv": conv, "cid": f"c{node}",
+                                             "body": "look", "attachments": [record["id"]]})
+                ack = await conns[node].wait_for(lambda e, n=node: e.get("cid") == f"c{n}",
+                                                 TIMEOUT, "the ack")
+                assert ack["type"] == "ack", ack
+                msg = await reader.wait_type("message", start=start, conv=conv)
+                assert [f["id"] for f in msg["attachments"]] == [record["id"]], msg
+                sent[node] = (record, ack["seq"])
+            return sent
+        finally:
+            for conn in conns:
+                await conn.ws.close()
+
+    sent = run_async(send_each_from_its_node(), 60)
+    expected = {}
+    for node, (record, _) in sent.items():
+        other = 1 - node
+        reader = sender[other]
+        status, headers, got = download(cluster.port(other), record["url"], reader.token)
+        assert status == 200 and got == images[node], (node, status, len(got))
+        assert headers["etag"] == f'"{hashlib.sha256(images[node]).hexdigest()}"'
+        status, headers, thumb = download(cluster.port(other), record["thumb_url"], reader.token)
+        assert status == 200 and headers["content-type"] == "image/jpeg", (node, status)
+        expected[content_key(images[node])] = len(images[node])
+        expected[content_key(thumb)] = len(thumb)
+    assert objects(s3, bucket) == expected
+    assert open_multipart(s3, bucket) == []
+    # Each node's own disk holds no file, only its (empty) temporary folder.
+    for files_dir in files_dirs:
+        kept = [os.path.join(d, n) for d, _, names in os.walk(files_dir) for n in names]
+        assert kept == [], kept
+
+    # b deletes its message (on node 2): its image and thumbnail leave the bucket; a's stay.
+    deleted, seq = sent[1]
+    status, _, thumb = download(cluster.port(0), deleted["thumb_url"], a.token)
+    assert status == 200
+    gone = {hashlib.sha256(images[1]).hexdigest(), hashlib.sha256(thumb).hexdigest()}
+
+    async def delete():
+        conn = await ChatConn.connect(cluster.port(1), b.token, name="b@n2")
+        try:
+            await conn.send_json({"type": "delete", "conv": conv, "seq": seq, "cid": "d"})
+            ack = await conn.wait_for(lambda e: e.get("cid") == "d", TIMEOUT, "the delete's ack")
+            assert ack["type"] == "ack", ack
+        finally:
+            await conn.ws.close()
+
+    run_async(delete(), 30)
+    kept = {key: size for key, size in expected.items()
+            if key.replace("/", "") not in gone}
+    assert len(kept) == 2
+    wait_for(lambda: objects(s3, bucket) == kept, timeout=30,
+             what="the deleted file's objects swept")
+    for node in (0, 1):
+        assert download(cluster.port(node), deleted["url"], a.token)[0] == 404
+        assert download(cluster.port(node), deleted["thumb_url"], a.token)[0] == 404
+        status, _, got = download(cluster.port(node), sent[0][0]["url"], b.token)
+        assert status == 200 and got == images[0]
+    # Once: each hash was copied aside (the sweep's first step) by one node, one time, and no
+    # copy stays. A few more passes of both sweepers change nothing.
+    time.sleep(2.5)
+    assert objects(s3, bucket) == kept
+    assert objects(s3, bucket, "files/swept/") == {}
+    for digest in gone:
+        aside = wait_for(
+            lambda d=digest: rgw_requests(s3, rf"PUT /{bucket}/files/swept/[0-9a-f]+/{d}"),
+            what="radosgw's log of the copy aside")
+        assert len(aside) == 1, aside
