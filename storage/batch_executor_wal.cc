@@ -70,28 +70,15 @@ int BatchExecutor::OnWalCommit(void* self, sqlite3*, const char*, int pages) {
   return SQLITE_OK;
 }
 
+// The enums' values index checkpoint_results_ (and the figures' copies of it); so do these.
 const char* CheckpointModeName(CheckpointMode mode) {
-  switch (mode) {
-    case CheckpointMode::kPassive:
-      return "passive";
-    case CheckpointMode::kRestart:
-      return "restart";
-    case CheckpointMode::kTruncate:
-      return "truncate";
-  }
-  return "?";
+  static constexpr const char* kNames[] = {"passive", "restart", "truncate"};
+  return kNames[static_cast<int>(mode)];
 }
 
 const char* CheckpointResultName(CheckpointResult result) {
-  switch (result) {
-    case CheckpointResult::kOk:
-      return "ok";
-    case CheckpointResult::kBusy:
-      return "busy";
-    case CheckpointResult::kError:
-      return "error";
-  }
-  return "?";
+  static constexpr const char* kNames[] = {"ok", "busy", "error"};
+  return kNames[static_cast<int>(result)];
 }
 
 void BatchExecutor::Log(bool warning, const std::string& line) const {

@@ -94,6 +94,32 @@ struct Digest {
   std::vector<DigestConversation> conversations;
 };
 
+// Adds one row of the due-digests query to `out`. Both stores' queries answer the same columns,
+// a row per unread conversation ordered by user: user, username, email, conv, name (NULL: none),
+// unread, last_seq, the latest message's id, seq, sender, kind, body and sent_at, its sender's
+// username, and the others joined. `row` reads a column by Int, Text, View and Null.
+template <typename Row>
+void AddDigestRow(const Row& row, std::vector<Digest>& out) {
+  const int64_t user = row.Int(0);
+  if (out.empty() || out.back().user != user) {
+    out.push_back(Digest{.user = user, .username = row.Text(1), .email = row.Text(2)});
+  }
+  DigestConversation conversation{.conv = row.Int(3),
+                                  .others = DigestConversation::SplitOthers(row.View(14)),
+                                  .unread = row.Int(5),
+                                  .last_seq = row.Int(6),
+                                  .latest = Message{.id = row.Int(7),
+                                                    .conv = row.Int(3),
+                                                    .seq = row.Int(8),
+                                                    .from = row.Int(9),
+                                                    .kind = row.Text(10),
+                                                    .body = row.Text(11),
+                                                    .ts = row.Int(12)},
+                                  .latest_sender = row.Text(13)};
+  if (!row.Null(4)) conversation.name = row.Text(4);
+  out.back().conversations.push_back(std::move(conversation));
+}
+
 #define RINGCAST_NOTIFICATION_STORE_OPS(OP)                                                      \
   /* The messages that mention `user`, newest first, with id < before_id (0: no bound), at most  \
      `limit`; only from conversations the user is still a member of. A read. */                  \

@@ -169,26 +169,8 @@ void PgChatStore::DueDigests(int64_t cutoff_ms, int64_t after_user, uint32_t max
                .values = {std::to_string(cutoff_ms), std::to_string(after_user),
                           std::to_string(max_users)}}},
       [](PgResults results, std::vector<Digest>& out) {
-        pg_internal::ForEachRow(results[0], [&](const pg_internal::Row& row) {
-          const int64_t user = row.Int(0);
-          if (out.empty() || out.back().user != user) {
-            out.push_back(Digest{.user = user, .username = row.Text(1), .email = row.Text(2)});
-          }
-          DigestConversation conversation{.conv = row.Int(3),
-                                          .others = DigestConversation::SplitOthers(row.View(14)),
-                                          .unread = row.Int(5),
-                                          .last_seq = row.Int(6),
-                                          .latest = Message{.id = row.Int(7),
-                                                            .conv = row.Int(3),
-                                                            .seq = row.Int(8),
-                                                            .from = row.Int(9),
-                                                            .kind = row.Text(10),
-                                                            .body = row.Text(11),
-                                                            .ts = row.Int(12)},
-                                          .latest_sender = row.Text(13)};
-          if (!row.Null(4)) conversation.name = row.Text(4);
-          out.back().conversations.push_back(std::move(conversation));
-        });
+        pg_internal::ForEachRow(results[0],
+                                [&](const pg_internal::Row& row) { AddDigestRow(row, out); });
         return Status();
       },
       std::move(reply));

@@ -14,6 +14,7 @@
 #include "storage/chat_store.h"
 #include "storage/recent_cids.h"
 #include "storage/sqlite_job.h"
+#include "storage/sqlite_message_row.h"
 #include "storage/sqlite_search_index.h"
 
 namespace ringcast::storage {
@@ -123,6 +124,22 @@ class SqliteChatStore final : public ChatStore {
           }
           out = true;
           return stmt->Exec();
+        },
+        std::move(reply));
+  }
+  // A read of a page of the messages a per-user list holds (stars, mentions: keyed by user and
+  // message id), newest first, below id `before` (0: from the newest). `from` (a literal) is the
+  // statement after the message columns: ?1 is the user, ?2 the id the page stays below, ?3 its
+  // LIMIT (count + 1).
+  template <typename PageT>
+  void SubmitUserListPage(const char* from, int64_t user, int64_t before, PageLimit limit,
+                          Reply<PageT> reply) {
+    Submit<PageT>(
+        Kind::kRead,
+        [from, user, before, limit](SqliteDb& db, PageT& out) {
+          auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns + " " + from);
+          stmt->Bind(user, PageBelow(before), int64_t{limit.count} + 1);
+          return ReadSqlitePage(*stmt, limit, out.messages, out.more);
         },
         std::move(reply));
   }

@@ -206,19 +206,13 @@ void SqliteChatStore::SetStar(int64_t user, int64_t conv, int64_t seq, bool on, 
 }
 
 void SqliteChatStore::ListStars(int64_t user, int64_t before, PageLimit limit, Reply<Page> reply) {
-  Submit<Page>(
-      Kind::kRead,
-      [user, before, limit](SqliteDb& db, Page& out) -> Status {
-        auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
-                               " FROM stars s JOIN messages m ON m.id = s.message_id "
-                               "WHERE s.user_id = ?1 AND s.message_id < ?2 AND m.deleted_at IS "
-                               "NULL AND EXISTS (SELECT 1 FROM users_conversations uc WHERE "
-                               "uc.conversation_id = m.conversation_id AND uc.user_id = ?1) "
-                               "ORDER BY s.message_id DESC LIMIT ?3");
-        stmt->Bind(user, PageBelow(before), int64_t{limit.count} + 1);
-        return ReadSqlitePage(*stmt, limit, out.messages, out.more);
-      },
-      std::move(reply));
+  SubmitUserListPage(
+      "FROM stars s JOIN messages m ON m.id = s.message_id "
+      "WHERE s.user_id = ?1 AND s.message_id < ?2 AND m.deleted_at IS NULL "
+      "AND EXISTS (SELECT 1 FROM users_conversations uc WHERE "
+      "uc.conversation_id = m.conversation_id AND uc.user_id = ?1) "
+      "ORDER BY s.message_id DESC LIMIT ?3",
+      user, before, limit, std::move(reply));
 }
 
 void SqliteChatStore::Sync(int64_t user, std::vector<SyncAsk> asks, PageLimit limit,

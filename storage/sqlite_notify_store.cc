@@ -78,21 +78,15 @@ Result<int64_t> UnreadMentions(SqliteDb& db, int64_t conv, int64_t user, int64_t
 
 void SqliteChatStore::ListMentions(int64_t user, int64_t before_id, uint32_t limit,
                                    Reply<MentionPage> reply) {
-  Submit<MentionPage>(
-      Kind::kRead,
-      [user, before_id, limit](SqliteDb& db, MentionPage& out) -> Status {
-        // The primary key (user_id, message_id) serves the order and the cursor.
-        auto stmt = db.Prepare(std::string("SELECT ") + kSqliteMessageColumns +
-                               " FROM mentions mn JOIN messages m ON m.id = mn.message_id "
-                               "JOIN users_conversations uc ON uc.conversation_id = "
-                               "mn.conversation_id AND uc.user_id = mn.user_id "
-                               "WHERE mn.user_id = ?1 AND mn.message_id < ?2 "
-                               "AND m.target IS NULL ORDER BY mn.message_id DESC LIMIT ?3");
-        stmt->Bind(user, PageBelow(before_id), int64_t{limit} + 1);
-        // A page of mentions counts messages only.
-        return ReadSqlitePage(*stmt, PageLimit{.count = limit}, out.messages, out.more);
-      },
-      std::move(reply));
+  // The primary key (user_id, message_id) serves the order and the cursor. A page of mentions
+  // counts messages only.
+  SubmitUserListPage(
+      "FROM mentions mn JOIN messages m ON m.id = mn.message_id "
+      "JOIN users_conversations uc ON uc.conversation_id = mn.conversation_id "
+      "AND uc.user_id = mn.user_id "
+      "WHERE mn.user_id = ?1 AND mn.message_id < ?2 AND m.target IS NULL "
+      "ORDER BY mn.message_id DESC LIMIT ?3",
+      user, before_id, PageLimit{.count = limit}, std::move(reply));
 }
 
 void SqliteChatStore::SetMute(int64_t conv, int64_t user, std::optional<int64_t> until,

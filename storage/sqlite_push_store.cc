@@ -13,6 +13,15 @@ namespace {
 // implies delivered) and past what an earlier digest covered.
 #define RC_DIGEST_MARK "max(uc.delivered_seq, coalesce(d.emailed_seq, 0))"
 
+// A row of kDueDigests read as AddDigestRow (notification_store.h) reads it.
+struct DigestColumns {
+  Statement& row;
+  int64_t Int(int column) const { return row.ColumnInt64(column); }
+  std::string_view View(int column) const { return row.ColumnText(column); }
+  std::string Text(int column) const { return std::string(View(column)); }
+  bool Null(int column) const { return row.ColumnIsNull(column); }
+};
+
 // Users due a digest (ChatStore::DueDigests), with one row per unread conversation of theirs
 // that has anything past its digest watermark. ?1 cutoff (ms), ?2 after user id, ?3 max users.
 // The first pending message's time decides (an index probe on messages' primary key); the
@@ -130,29 +139,8 @@ void SqliteChatStore::DueDigests(int64_t cutoff_ms, int64_t after_user, uint32_t
       [cutoff_ms, after_user, max_users](SqliteDb& db, std::vector<Digest>& out) {
         auto stmt = db.Prepare(kDueDigests);
         stmt->Bind(cutoff_ms, after_user, max_users);
-        return ForEachSqliteRow(*stmt, [&](Statement& row) {
-          const int64_t user = row.ColumnInt64(0);
-          if (out.empty() || out.back().user != user) {
-            out.push_back(Digest{.user = user,
-                                 .username = std::string(row.ColumnText(1)),
-                                 .email = std::string(row.ColumnText(2))});
-          }
-          DigestConversation conversation{
-              .conv = row.ColumnInt64(3),
-              .others = DigestConversation::SplitOthers(row.ColumnText(14)),
-              .unread = row.ColumnInt64(5),
-              .last_seq = row.ColumnInt64(6),
-              .latest = Message{.id = row.ColumnInt64(7),
-                                .conv = row.ColumnInt64(3),
-                                .seq = row.ColumnInt64(8),
-                                .from = row.ColumnInt64(9),
-                                .kind = std::string(row.ColumnText(10)),
-                                .body = std::string(row.ColumnText(11)),
-                                .ts = row.ColumnInt64(12)},
-              .latest_sender = std::string(row.ColumnText(13))};
-          if (!row.ColumnIsNull(4)) conversation.name = std::string(row.ColumnText(4));
-          out.back().conversations.push_back(std::move(conversation));
-        });
+        return ForEachSqliteRow(*stmt,
+                                [&](Statement& row) { AddDigestRow(DigestColumns{row}, out); });
       },
       std::move(reply));
 }

@@ -112,10 +112,11 @@ class ChatScenario final : public Scenario {
   }
 
   void BeginStep(const StepWindow& window) override {
-    if (window.index == 0 && !quiet_) {
-      fprintf(stderr, "           %u users, %u groups of %u, %u publishers (member, group)\n",
-              options_.users, options_.groups, options_.group_size, layout_.publishers());
-    }
+    rate_steps_.BeginStep(window, quiet_,
+                          std::to_string(options_.users) + " users, " +
+                              std::to_string(options_.groups) + " groups of " +
+                              std::to_string(options_.group_size) + ", " +
+                              std::to_string(layout_.publishers()) + " publishers (member, group)");
   }
 
   bool EndStep(const StepWindow& window, bool drained) override;

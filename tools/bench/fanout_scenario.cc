@@ -181,10 +181,10 @@ class FanoutScenario final : public Scenario {
   }
 
   void BeginStep(const StepWindow& window) override {
-    if (window.index == 0 && !quiet_) {
-      fprintf(stderr, "           %u subscribers on %u channels, %u publishers\n",
-              options_.subscribers, options_.channels, options_.publishers);
-    }
+    rate_steps_.BeginStep(window, quiet_,
+                          std::to_string(options_.subscribers) + " subscribers on " +
+                              std::to_string(options_.channels) + " channels, " +
+                              std::to_string(options_.publishers) + " publishers");
   }
 
   bool EndStep(const StepWindow& window, bool drained) override;

@@ -48,6 +48,10 @@ bool RateSteps::StepDone(double rate, uint64_t p99_ns, uint64_t samples) {
   return options_.keep_going;
 }
 
+void RateSteps::BeginStep(const StepWindow& window, bool quiet, const std::string& layout) const {
+  if (window.index == 0 && !quiet) fprintf(stderr, "           %s\n", layout.c_str());
+}
+
 bool RateSteps::EndStep(double rate, const Histogram& latency, bool drained, bool quiet,
                         const std::string& figures) {
   if (!quiet) {

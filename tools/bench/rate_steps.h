@@ -50,6 +50,9 @@ class RateSteps {
   bool StepDone(double rate, const Histogram& latency) {
     return StepDone(rate, latency.Percentile(99), latency.count());
   }
+  // A step's start: before the first step, unless `quiet`, what the load is made of (`layout`)
+  // on stderr, where the steps' lines will follow it.
+  void BeginStep(const StepWindow& window, bool quiet, const std::string& layout) const;
   // A step's end: unless `quiet`, its line on stderr ("rate R msg/s: <figures>", then
   // StepMarks of `latency`'s p99), and StepDone with `latency`.
   bool EndStep(double rate, const Histogram& latency, bool drained, bool quiet,
