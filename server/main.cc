@@ -157,8 +157,14 @@ int main(int argc, char** argv) {
   if (!config.files_url.empty()) {
     config.object_workers = config.s3_workers;
     std::string error;
-    objects = ringcast::files::OpenObjectStore(config, ringcast::chat::UploadNodeTag(config),
-                                               &swept_files, &error);
+    // Its temporaries carry this node's name: in a cluster the node id, unique by construction
+    // (nodes of a compose file may all have the same --data-dir path, which names them alone).
+    std::string node = ringcast::chat::UploadNodeTag(config);
+    if (!config.redis_url.empty()) {
+      node = ringcast::cluster::ResolveNodeId(config, config.data_dir);
+      if (node.empty()) return 1;
+    }
+    objects = ringcast::files::OpenObjectStore(config, node, &swept_files, &error);
     if (!objects) {
       RC_LOG(kError, "files: %s", error.c_str());
       return 1;

@@ -26,8 +26,21 @@ constexpr const char* kNodeIdFile = "node-id";
 // Channels subscribed before the shards run are the few every node follows (rc:all).
 constexpr size_t kMaxMissedBeforeStart = 64;
 
-// --node-id, else the data dir's file, else a new id written there (so a restarted node keeps
-// its name; docs/cluster.md). Empty (with a reason on stderr) on failure.
+// --advertise-address, else where this node listens (its host name when on every address).
+std::string AdvertisedAddress(const Config& config) {
+  if (!config.advertise_address.empty()) return config.advertise_address;
+  std::string host = config.host;
+  if (host.empty() || host == "0.0.0.0" || host == "::") {
+    char name[HOST_NAME_MAX + 1] = {};
+    host = gethostname(name, sizeof name) == 0 ? name : "localhost";
+  }
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  host.append(":").append(std::to_string(config.port));
+  return host;
+}
+
+}  // namespace
+
 std::string ResolveNodeId(const Config& config, const std::string& data_dir) {
   if (!config.node_id.empty()) return config.node_id;
   const std::filesystem::path path = std::filesystem::path(data_dir) / kNodeIdFile;
@@ -53,21 +66,6 @@ std::string ResolveNodeId(const Config& config, const std::string& data_dir) {
   }
   return id;
 }
-
-// --advertise-address, else where this node listens (its host name when on every address).
-std::string AdvertisedAddress(const Config& config) {
-  if (!config.advertise_address.empty()) return config.advertise_address;
-  std::string host = config.host;
-  if (host.empty() || host == "0.0.0.0" || host == "::") {
-    char name[HOST_NAME_MAX + 1] = {};
-    host = gethostname(name, sizeof name) == 0 ? name : "localhost";
-  }
-  if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  host.append(":").append(std::to_string(config.port));
-  return host;
-}
-
-}  // namespace
 
 std::unique_ptr<ClusterNode> ClusterNode::Create(const Config& config,
                                                  const std::string& data_dir) {

@@ -37,6 +37,11 @@ class ShardSet;
 
 namespace cluster {
 
+// This node's id: --node-id, else the one kept in `data_dir`'s node-id file, else a new one
+// written there (so a restarted node keeps its name; docs/cluster.md). Empty (with a reason on
+// stderr) on failure. Create uses it; so does the object store, whose temporaries it names.
+std::string ResolveNodeId(const Config& config, const std::string& data_dir);
+
 class ClusterNode final : private RedisBusListener {
  public:
   // Resolves the node id (--node-id, else <data_dir>/node-id, generated once; --data-dir is the

@@ -453,6 +453,6 @@ def test_cluster_nodes_with_their_own_files_dir_share_one_bucket(cluster_factory
     assert objects(s3, bucket, "files/swept/") == {}
     for digest in gone:
         aside = wait_for(
-            lambda d=digest: rgw_requests(s3, rf"PUT /{bucket}/files/swept/[0-9a-f]+/{d}"),
+            lambda d=digest: rgw_requests(s3, rf"PUT /{bucket}/files/swept/[A-Za-z0-9._-]+/{d}"),
             what="radosgw's log of the copy aside")
         assert len(aside) == 1, aside
