@@ -305,7 +305,9 @@ class S3Backend:
         else:
             self.server = s3_server.S3Server.start()
             self.owned = True
-        self.client = self.server.client()
+        # Deleting a bucket of 8 x 64 MiB multipart objects can keep radosgw busy past
+        # botocore's 60 s read timeout on a loaded machine.
+        self.client = self.server.client(read_timeout=600)
 
     def close(self):
         if self.owned:
@@ -313,7 +315,7 @@ class S3Backend:
 
     def new_bucket(self):
         name = "bench-" + uuid.uuid4().hex[:16]
-        self.server.create_bucket(name)
+        self.client.create_bucket(Bucket=name)  # With the long read timeout (above).
         return name
 
     def drop_bucket(self, name):

@@ -28,6 +28,17 @@ void RegisterServerFlags(FlagRegistry& flags, chat::Config* config) {
   cluster::RegisterClusterFlags(flags, config);
   files::RegisterFilesFlags(flags, config);
   flags.AddCheck([config] {
+    // A file larger than one part reaches its content address by one CopyObject, which S3
+    // bounds at 5 GiB (files/README.md, "Uploads").
+    if (!config->files_url.empty() && config->max_upload_bytes > (uint64_t{5} << 30)) {
+      std::fprintf(stderr,
+                   "ringcast: --files-url takes files of at most 5 GiB (S3's bound on one copy): "
+                   "--max-upload-bytes must not be above 5368709120\n");
+      return false;
+    }
+    return true;
+  });
+  flags.AddCheck([config] {
     if (!config->redis_url.empty() && !storage::IsSharedStore(*config)) {
       std::fprintf(stderr,
                    "ringcast: --redis (cluster mode) needs --database-url: every node of a "

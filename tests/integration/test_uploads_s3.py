@@ -456,3 +456,12 @@ def test_cluster_nodes_with_their_own_files_dir_share_one_bucket(cluster_factory
             lambda d=digest: rgw_requests(s3, rf"PUT /{bucket}/files/swept/[A-Za-z0-9._-]+/{d}"),
             what="radosgw's log of the copy aside")
         assert len(aside) == 1, aside
+
+
+def test_files_past_one_copy_are_refused_at_start(ringcast_bin, tmp_path, s3, bucket):
+    result = subprocess.run(
+        [ringcast_bin, "--port", str(free_port()), "--data-dir", str(tmp_path / "data"),
+         "--max-upload-bytes", str(6 << 30), "--files-url", f"s3://{bucket}"],
+        env={**os.environ, **s3_env(s3)}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--max-upload-bytes must not be above 5368709120" in result.stderr, result.stderr
