@@ -1,5 +1,5 @@
-// The chat's files (chat/api/upload_api.h): uploads streamed to disk, records, signed URLs, and
-// serving with ETag, Range and safe headers.
+// The chat's files (chat/api/upload_api.h): uploads streamed to disk or a bucket, records,
+// signed URLs, and serving with ETag, Range and safe headers.
 #include "chat/api/upload_api.h"
 
 #include <fcntl.h>

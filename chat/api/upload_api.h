@@ -1,9 +1,13 @@
 // UploadApi: the chat's files (proto/PROTOCOL.md, "Files"): POST /api/uploads takes a file as
 // it streams in (core/net/file_upload.h), GET /api/uploads/{id} gives its record and a signed
-// URL, GET /files/{id} serves it (core/net/file_download.h) to whoever may read it.
+// URL, GET /files/{id} serves it (core/net/file_download.h) to whoever may read it. With
+// --files-url the bytes live in a bucket instead: sent on in parts as they stream in
+// (files/object_upload.h), read back through the node (files/object_download.h) or by a
+// redirect to a presigned URL (files/README.md).
 //
-// Owner: its shard's thread (one per ChatShard). Blocking work (fsync, rename) runs on the
-// worker pool, store calls on the store's threads; their results come back as mail.
+// Owner: its shard's thread (one per ChatShard). Blocking work (fsync, rename, the object
+// store's requests) runs on the worker pool, store calls on the store's threads; their results
+// come back as mail.
 //
 // Who may read a file: its uploader, a member of a conversation where a message carries it,
 // with a token (Authorization: Bearer, or ?token= for an <img src>), or anyone holding a signed
