@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "chat/auth/encoding.h"
 #include "core/log.h"
 
 namespace ringcast::files {
@@ -41,14 +42,6 @@ std::vector<std::string> StoredHashes(const std::string& files_dir) {
   return hashes;
 }
 
-std::string Hex(const uint8_t* bytes, unsigned size) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < size; ++i)
-    out.append(1, kHex[bytes[i] >> 4]).append(1, kHex[bytes[i] & 15]);
-  return out;
-}
-
 // SHA-256 and MD5 of the whole file, read once.
 bool HashFile(int fd, std::string* sha256, std::string* md5) {
   EVP_MD_CTX* sha = EVP_MD_CTX_new();
@@ -71,9 +64,9 @@ bool HashFile(int fd, std::string* sha256, std::string* md5) {
   uint8_t digest[EVP_MAX_MD_SIZE];
   unsigned size = 0;
   EVP_DigestFinal_ex(sha, digest, &size);
-  *sha256 = Hex(digest, size);
+  *sha256 = auth::HexEncode({digest, size});
   EVP_DigestFinal_ex(md, digest, &size);
-  *md5 = Hex(digest, size);
+  *md5 = auth::HexEncode({digest, size});
   EVP_MD_CTX_free(sha);
   EVP_MD_CTX_free(md);
   return ok;

@@ -6,6 +6,8 @@
 #include <set>
 #include <thread>
 
+#include "chat/auth/encoding.h"
+
 namespace ringcast::files {
 namespace {
 
@@ -13,12 +15,9 @@ constexpr std::string_view kTempPrefix = "tmp/";
 constexpr std::string_view kSweptPrefix = "swept/";
 
 std::string RandomHex(size_t bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::vector<uint8_t> random(bytes);
   RAND_bytes(random.data(), static_cast<int>(random.size()));
-  std::string out;
-  for (uint8_t byte : random) out.append(1, kHex[byte >> 4]).append(1, kHex[byte & 15]);
-  return out;
+  return auth::HexEncode(random);
 }
 
 }  // namespace

@@ -241,37 +241,26 @@ S3Status S3Client::Perform(Exchange& exchange) {
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // Threads: no SIGALRM for DNS timeouts.
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
 
-  // The body: from memory, a file (pread: parts of one file may go at once), or the XML.
+  // The body: from memory (the XML too) or a file (pread: parts of one file may go at once).
+  const S3Body xml{.bytes = {reinterpret_cast<const uint8_t*>(exchange.xml_body.data()),
+                             exchange.xml_body.size()}};
   struct Reader {
     const S3Body* body = nullptr;
-    std::string_view text;
     uint64_t sent = 0;
-  } reader;
-  if (exchange.body) {
-    reader.body = &*exchange.body;
-  } else {
-    reader.text = exchange.xml_body;
-  }
-  const uint64_t body_size = exchange.body ? exchange.body->length() : exchange.xml_body.size();
+  } reader{.body = exchange.body ? &*exchange.body : &xml};
   const bool sends_body = exchange.body.has_value() || !exchange.xml_body.empty() ||
                           std::string_view(exchange.method) == "PUT";
   if (sends_body) {
     curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(body_size));
+    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE,
+                     static_cast<curl_off_t>(reader.body->length()));
     curl_easy_setopt(curl, CURLOPT_READDATA, &reader);
     curl_easy_setopt(
         curl, CURLOPT_READFUNCTION,
         +[](char* out, size_t size, size_t count, void* data) -> size_t {
           auto* r = static_cast<Reader*>(data);
-          const size_t room = size * count;
-          if (r->body == nullptr) {
-            const size_t n = std::min<size_t>(room, r->text.size() - r->sent);
-            std::memcpy(out, r->text.data() + r->sent, n);
-            r->sent += n;
-            return n;
-          }
           const uint64_t left = r->body->length() - r->sent;
-          const size_t n = static_cast<size_t>(std::min<uint64_t>(room, left));
+          const size_t n = static_cast<size_t>(std::min<uint64_t>(size * count, left));
           if (r->body->fd < 0) {
             std::memcpy(out, r->body->bytes.data() + r->sent, n);
             r->sent += n;

@@ -6,19 +6,12 @@
 #include <algorithm>
 #include <ctime>
 
+#include "chat/auth/encoding.h"
+
 namespace ringcast::files {
 namespace {
 
 constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
-constexpr char kHex[] = "0123456789abcdef";
-
-std::string Hex(const uint8_t* bytes, size_t size) {
-  std::string out;
-  out.reserve(size * 2);
-  for (size_t i = 0; i < size; ++i)
-    out.append(1, kHex[bytes[i] >> 4]).append(1, kHex[bytes[i] & 15]);
-  return out;
-}
 
 std::string Hmac(std::string_view key, std::string_view data) {
   uint8_t mac[EVP_MAX_MD_SIZE];
@@ -44,7 +37,7 @@ std::string Signature(const SigV4Credentials& credentials, std::string_view amz_
   key = Hmac(key, "s3");
   key = Hmac(key, "aws4_request");
   const std::string mac = Hmac(key, to_sign);
-  return Hex(reinterpret_cast<const uint8_t*>(mac.data()), mac.size());
+  return auth::HexEncode(auth::AsBytes(mac));
 }
 
 // The canonical request, and the signed header names ("host;x-amz-date") through `signed_names`.
@@ -108,7 +101,7 @@ std::string Sha256Hex(std::span<const uint8_t> bytes) {
   uint8_t digest[32];
   unsigned size = 0;
   EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr);
-  return Hex(digest, size);
+  return auth::HexEncode({digest, size});
 }
 
 std::string Sha256Hex(std::string_view text) {

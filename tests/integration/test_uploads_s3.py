@@ -206,6 +206,19 @@ def test_redirect_to_a_presigned_url_that_the_store_serves(server_factory, s3, b
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(location.replace("X-Amz-Expires=", "X-Amz-Expires=1"), timeout=30)
     assert refused.value.code == 403
+    # A hostile name reaches the store's answer only as the node wrote it: control bytes gone,
+    # quotes escaped, the rest percent-encoded (the presigned URL carries it encoded once).
+    status, _, body = upload_raw(srv.port, alice.token, data[:100], 100,
+                                 name='a"\r\nX-Injected: 1;\u00e9.pdf')
+    assert status == 201, body
+    status, headers, _ = download(srv.port, f"/files/{json.loads(body)['id']}", alice.token)
+    assert status == 302
+    with urllib.request.urlopen(headers["location"], timeout=30) as answer:
+        assert answer.headers["X-Injected"] is None
+        disposition = answer.headers["Content-Disposition"]
+    assert "\r" not in disposition and "\n" not in disposition, disposition
+    assert disposition.startswith('attachment; filename="a_X-Injected: 1;__.pdf"'), disposition
+    assert "filename*=UTF-8''a%22X-Injected%3A%201%3B%C3%A9.pdf" in disposition, disposition
     # HEAD is answered by the node, from the record.
     status, headers, _ = download(srv.port, f"/files/{file_id}", alice.token, method="HEAD")
     assert status == 200 and headers["content-length"] == str(len(data))
